@@ -1,0 +1,205 @@
+// Package jsonapi holds the JSON:API media type, the error document shape
+// and small helpers to read request documents and write responses. Error
+// documents are what every aliasgate API answers with; the helpers never put
+// request values into an error, so a card number sent in a request cannot
+// come back in an error message.
+package jsonapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// MediaType is the JSON:API media type.
+const MediaType = "application/vnd.api+json"
+
+// ErrorObject is one JSON:API error object. Detail must never contain a value
+// sent by the client: name the field (Source.Pointer), not its content.
+type ErrorObject struct {
+	Status string  `json:"status"`
+	Code   string  `json:"code,omitempty"`
+	Title  string  `json:"title"`
+	Detail string  `json:"detail,omitempty"`
+	Source *Source `json:"source,omitempty"`
+}
+
+// Source points at the part of the request document an error is about.
+type Source struct {
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+// Error is an error that carries the JSON:API error objects to send. It is
+// safe to show to the client by construction.
+type Error struct {
+	Status  int
+	Objects []ErrorObject
+}
+
+// Error returns the first object's title and detail.
+func (e *Error) Error() string {
+	if len(e.Objects) == 0 {
+		return http.StatusText(e.Status)
+	}
+	o := e.Objects[0]
+	if o.Detail != "" {
+		return o.Title + ": " + o.Detail
+	}
+	return o.Title
+}
+
+// NewError returns an Error with one object of the given status.
+func NewError(status int, code, title, detail string) *Error {
+	return &Error{Status: status, Objects: []ErrorObject{{
+		Status: strconv.Itoa(status), Code: code, Title: title, Detail: detail,
+	}}}
+}
+
+// Invalid returns a 422 error about the member at pointer (a JSON pointer
+// such as "/data/0/value"). detail says what is wrong without repeating the
+// value.
+func Invalid(pointer, code, detail string) *Error {
+	e := NewError(http.StatusUnprocessableEntity, code, "Invalid attribute", detail)
+	e.Objects[0].Source = &Source{Pointer: pointer}
+	return e
+}
+
+// Append adds the objects of other to e, for reporting several problems at once.
+func (e *Error) Append(other *Error) {
+	e.Objects = append(e.Objects, other.Objects...)
+}
+
+// Document is the top level of an error response.
+type errorDocument struct {
+	Errors []ErrorObject `json:"errors"`
+}
+
+// WriteError writes err as a JSON:API error document with the given content
+// type (MediaType or "application/json"). An error that is not an *Error
+// becomes a generic 500 whose text is not shown: log it before calling.
+func WriteError(w http.ResponseWriter, contentType string, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = NewError(http.StatusInternalServerError, "internal_error", "Internal Server Error", "")
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(errorDocument{Errors: e.Objects})
+}
+
+// WriteJSON writes v as JSON with status and content type.
+func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		WriteError(w, contentType, fmt.Errorf("jsonapi: encode response: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// CheckContentType returns a 415 error unless the request's media type is one
+// of allowed (parameters such as charset are ignored).
+func CheckContentType(r *http.Request, allowed ...string) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for _, a := range allowed {
+			if mt == a {
+				return nil
+			}
+		}
+	}
+	return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
+		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
+}
+
+// DecodeBody reads at most limit bytes of r's body into v, rejecting unknown
+// fields when strict is set. Errors are *Error values: 413 for a body over the
+// limit, 400 for malformed JSON. They never quote the body.
+func DecodeBody(r *http.Request, limit int64, strict bool, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return NewError(http.StatusBadRequest, "unreadable_body", "Bad Request", "the request body could not be read")
+	}
+	if int64(len(body)) > limit {
+		return NewError(http.StatusRequestEntityTooLarge, "body_too_large", "Request Entity Too Large",
+			fmt.Sprintf("the request body is larger than %d bytes", limit))
+	}
+	return Decode(body, strict, v)
+}
+
+// Decode parses body into v. See DecodeBody.
+func Decode(body []byte, strict bool, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
+			fmt.Sprintf("the request body is not valid JSON (at byte %d)", syn.Offset))
+	case errors.As(err, &typ):
+		e := NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
+			fmt.Sprintf("wrong JSON type for %q: want %s", pan.Mask(typ.Field), typ.Type.String()))
+		return e
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is empty or cut short")
+	default:
+		// Unknown-field errors name the field, which is the client's own key,
+		// not a value; other messages are replaced by a generic one.
+		// A key could itself be card data, so it is masked.
+		if msg, ok := strings.CutPrefix(err.Error(), "json: "); ok && strings.HasPrefix(msg, "unknown field ") {
+			return NewError(http.StatusBadRequest, "unknown_field", "Bad Request", pan.Mask(msg))
+		}
+		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not a valid document")
+	}
+}
+
+func joinOr(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	out := ""
+	for i, v := range s {
+		switch {
+		case i == 0:
+		case i == len(s)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
