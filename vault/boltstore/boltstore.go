@@ -1,0 +1,525 @@
+// Package boltstore is the default vault.Store: an embedded bbolt file
+// (<data dir>/vault.db) that needs no set-up. Every commit is fsynced before
+// Put returns. Concurrent writers are grouped into shared transactions by a
+// group-commit writer (see Options.NoGroupCommit), so a burst of new values
+// costs one fsync per group rather than one per value.
+//
+// Buckets: aliases (alias → record), index (HMAC → alias), meta (schema
+// version, wrapped data keys), clients (API clients).
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Errors of Open that callers and users act on.
+var (
+	// ErrLocked: another process has the vault file open.
+	ErrLocked = errors.New("vault is locked by another process (is another aliasgate running with this data dir?)")
+	// ErrCorrupt: the file is not a readable bbolt vault.
+	ErrCorrupt = errors.New("vault file is corrupt or not an aliasgate vault")
+	// ErrSchema: the file was written by a newer aliasgate.
+	ErrSchema = errors.New("vault file has a newer schema than this aliasgate understands")
+	// ErrClientExists: PutClient of an id already in use.
+	ErrClientExists = errors.New("boltstore: client id already exists")
+)
+
+// SchemaVersion is the layout version this package writes.
+const SchemaVersion = "1"
+
+var (
+	bucketAliases = []byte("aliases")
+	bucketIndex   = []byte("index")
+	bucketMeta    = []byte("meta")
+	bucketClients = []byte("clients")
+	// Buckets the Card Management API will use; created now so the schema
+	// version covers them.
+	bucketCards         = []byte("cards")
+	bucketCardsByFinger = []byte("cards_by_fingerprint")
+	bucketNetworkTokens = []byte("network_tokens")
+	keySchema           = []byte("schema_version")
+)
+
+// Options tunes Open. Zero values take the defaults.
+type Options struct {
+	// Timeout bounds the wait for the file lock; default 1 s.
+	Timeout time.Duration
+	// Now is the clock records expire by; default time.Now.
+	Now func() time.Time
+	// NoGroupCommit makes every Put its own transaction and fsync, for
+	// measuring what grouping buys. Leave it off.
+	NoGroupCommit bool
+	// MaxGroup bounds the Put calls committed together; default 256.
+	MaxGroup int
+}
+
+// Store is a vault.Store on a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+
+	group    bool
+	maxGroup int
+	writes   chan *writeReq
+	mu       sync.RWMutex // guards closed against the writes channel
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+type writeReq struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// Open opens or creates the vault file at path (mode 0600, its directory
+// 0700). A file locked by another process fails with ErrLocked after
+// Options.Timeout; an unreadable one with ErrCorrupt.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxGroup <= 0 {
+		opts.MaxGroup = 256
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	db, err := openDB(path, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path, now: opts.Now, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroup}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.group {
+		s.writes = make(chan *writeReq, opts.MaxGroup)
+		s.wg.Add(1)
+		go s.writer()
+	}
+	return s, nil
+}
+
+func openDB(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	// bbolt can panic on some damaged files instead of returning an error.
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("boltstore: open %s: %w", path, ErrCorrupt)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, ErrLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, ErrCorrupt)
+	case errors.Is(err, os.ErrPermission):
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	default:
+		// Anything else on an existing file (too small, bad mapping…) means
+		// the file is damaged.
+		if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 {
+			return nil, fmt.Errorf("boltstore: open %s: %w (%v)", path, ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+}
+
+func (s *Store) init() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("boltstore: open %s: %w", s.path, ErrCorrupt)
+		}
+	}()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAliases, bucketIndex, bucketMeta, bucketClients, bucketCards, bucketCardsByFinger, bucketNetworkTokens} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, []byte(SchemaVersion))
+		case string(v) != SchemaVersion:
+			return ErrSchema
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: open %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the file the store uses.
+func (s *Store) Path() string { return s.path }
+
+// update runs fn in a durable write transaction, grouped with concurrent
+// callers unless grouping is off. fn may run more than once (when a group
+// fails, each member is retried alone), so it must reset what it reports.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if !s.group {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if s.closed {
+			return vault.ErrClosed
+		}
+		return s.db.Update(fn)
+	}
+	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return vault.ErrClosed
+	}
+	select {
+	case s.writes <- req:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, the write is committed or failed by the writer; waiting
+	// for it keeps "Put returned nil" meaning "durable".
+	return <-req.done
+}
+
+// writer commits queued writes: it takes the first waiting request, adds
+// every request queued behind it (up to maxGroup) and commits them in one
+// transaction, so a lone writer pays one fsync and no added delay, and
+// concurrent writers share fsyncs.
+func (s *Store) writer() {
+	defer s.wg.Done()
+	batch := make([]*writeReq, 0, s.maxGroup)
+	for first := range s.writes {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < s.maxGroup {
+			select {
+			case r, ok := <-s.writes:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, r := range batch {
+				if err := r.fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil || len(batch) == 1 {
+			for _, r := range batch {
+				r.done <- err
+			}
+			continue
+		}
+		// One member failed the group: run each alone so the others commit.
+		for _, r := range batch {
+			r.done <- s.db.Update(r.fn)
+		}
+	}
+}
+
+// Get implements vault.Store.
+func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error) {
+	out := make([]*vault.Record, len(aliases))
+	now := s.now()
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAliases)
+		for i, a := range aliases {
+			v := b.Get([]byte(a))
+			if v == nil {
+				continue
+			}
+			r, err := vault.UnmarshalRecord(a, v)
+			if err != nil {
+				return err
+			}
+			if !r.Expired(now) {
+				out[i] = r
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: get: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// LookupIndex implements vault.Store.
+func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) {
+	out := make([]string, len(keys))
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIndex)
+		for i, k := range keys {
+			if v := b.Get(k); v != nil {
+				out[i] = string(v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: lookup index: %w", err)
+	}
+	return out, nil
+}
+
+// Put implements vault.Store. The records (and their aliases) are made
+// before the transaction, so a retried transaction writes the same bytes.
+func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResult, error) {
+	out := make([]vault.PutResult, len(items))
+	encoded := make([][]byte, len(items))
+	for i, it := range items {
+		encoded[i] = vault.MarshalRecord(it.Record)
+	}
+	now := s.now()
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		clear(out)
+		ab, ib := tx.Bucket(bucketAliases), tx.Bucket(bucketIndex)
+		for i, it := range items {
+			r := it.Record
+			if r.IndexKey != nil {
+				if a := ib.Get(r.IndexKey); a != nil {
+					if v := ab.Get(a); v != nil {
+						ex, err := vault.UnmarshalRecord(string(a), v)
+						if err != nil {
+							return err
+						}
+						if !ex.Expired(now) {
+							out[i] = vault.PutResult{Status: vault.PutExisting, Record: ex}
+							continue
+						}
+					}
+				}
+			}
+			if v := ab.Get([]byte(r.Alias)); v != nil {
+				ex, err := vault.UnmarshalRecord(r.Alias, v)
+				if err != nil {
+					return err
+				}
+				if !ex.Expired(now) {
+					out[i] = vault.PutResult{Status: vault.PutCollision}
+					continue
+				}
+				if ex.IndexKey != nil {
+					if err := ib.Delete(ex.IndexKey); err != nil {
+						return err
+					}
+				}
+			}
+			if err := ab.Put([]byte(r.Alias), encoded[i]); err != nil {
+				return err
+			}
+			if r.IndexKey != nil {
+				if err := ib.Put(r.IndexKey, []byte(r.Alias)); err != nil {
+					return err
+				}
+			}
+			out[i] = vault.PutResult{Status: vault.PutCreated, Record: r}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: put: %w", err)
+	}
+	return out, nil
+}
+
+// Delete implements vault.Store.
+func (s *Store) Delete(ctx context.Context, alias string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		ab := tx.Bucket(bucketAliases)
+		v := ab.Get([]byte(alias))
+		if v == nil {
+			return vault.ErrNotFound
+		}
+		r, err := vault.UnmarshalRecord(alias, v)
+		if err != nil {
+			return err
+		}
+		if r.Expired(s.now()) {
+			return vault.ErrNotFound
+		}
+		if r.IndexKey != nil {
+			ib := tx.Bucket(bucketIndex)
+			if string(ib.Get(r.IndexKey)) == alias {
+				if err := ib.Delete(r.IndexKey); err != nil {
+					return err
+				}
+			}
+		}
+		return ab.Delete([]byte(alias))
+	})
+	if errors.Is(err, vault.ErrNotFound) {
+		return vault.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: delete: %w", err)
+	}
+	return nil
+}
+
+// SetClassifiers implements vault.Store.
+func (s *Store) SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error {
+	now := s.now()
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		ab := tx.Bucket(bucketAliases)
+		n := 0
+		for _, a := range aliases {
+			v := ab.Get([]byte(a))
+			if v == nil {
+				continue
+			}
+			r, err := vault.UnmarshalRecord(a, v)
+			if err != nil {
+				return err
+			}
+			if r.Expired(now) {
+				continue
+			}
+			r.Classifiers = classifiers
+			if err := ab.Put([]byte(a), vault.MarshalRecord(r)); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return vault.ErrNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, vault.ErrNotFound) {
+		return vault.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: set classifiers: %w", err)
+	}
+	return nil
+}
+
+// GetMeta implements vault.Store.
+func (s *Store) GetMeta(_ context.Context, key string) ([]byte, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get([]byte(key)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: get meta: %w", err)
+	}
+	if out == nil {
+		return nil, vault.ErrNotFound
+	}
+	return out, nil
+}
+
+// PutMetaIfAbsent implements vault.Store.
+func (s *Store) PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error) {
+	var out []byte
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get([]byte(key)); v != nil {
+			out = append([]byte(nil), v...)
+			return nil
+		}
+		out = append([]byte(nil), value...)
+		return b.Put([]byte(key), value)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: put meta: %w", err)
+	}
+	return out, nil
+}
+
+// PutClient stores an API client record (auth.ClientStore); an existing id
+// is never overwritten (ErrClientExists).
+func (s *Store) PutClient(ctx context.Context, id string, record []byte) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClients)
+		if b.Get([]byte(id)) != nil {
+			return ErrClientExists
+		}
+		return b.Put([]byte(id), record)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: put client: %w", err)
+	}
+	return nil
+}
+
+// GetClient returns an API client record (auth.ClientStore).
+func (s *Store) GetClient(_ context.Context, id string) ([]byte, bool, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketClients).Get([]byte(id)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("boltstore: get client: %w", err)
+	}
+	return out, out != nil, nil
+}
+
+// Ping checks that the store can run a read transaction (for /readyz).
+func (s *Store) Ping(context.Context) error {
+	return s.view(func(*bolt.Tx) error { return nil })
+}
+
+// Close waits for queued writes to commit and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.writes != nil {
+		close(s.writes)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package vault
+
+import "errors"
+
+// Sentinel errors. Callers test them with errors.Is; messages never contain
+// a value or an alias.
+var (
+	// ErrNotFound: no such alias, or it expired, or it was deleted.
+	ErrNotFound = errors.New("vault: alias not found")
+	// ErrInvalidValue: the value is empty or too long.
+	ErrInvalidValue = errors.New("vault: invalid value")
+	// ErrInvalidFormat: an unknown alias format.
+	ErrInvalidFormat = errors.New("vault: invalid alias format")
+	// ErrInvalidStorage: an unknown storage class.
+	ErrInvalidStorage = errors.New("vault: invalid storage")
+	// ErrInvalidClassifier: a classifier that is empty, too long or has
+	// characters outside [A-Za-z0-9_.:-].
+	ErrInvalidClassifier = errors.New("vault: invalid classifier")
+	// ErrFormatNotApplicable: the value does not fit the format (for example
+	// FPE_SIX_T_FOUR of a value that is not 12–19 digits).
+	ErrFormatNotApplicable = errors.New("vault: format does not apply to this value")
+	// ErrAliasSpaceExhausted: no free alias was found after many tries.
+	ErrAliasSpaceExhausted = errors.New("vault: no free alias found")
+	// ErrWrongMasterKey: the master key is not the one the vault was created with.
+	ErrWrongMasterKey = errors.New("vault: the master key does not match this vault (it was created with another key)")
+	// ErrUnavailable: the store cannot be reached or failed; the operation
+	// may succeed later.
+	ErrUnavailable = errors.New("vault: store unavailable")
+	// ErrTampered: a record failed to decrypt: its ciphertext was altered or
+	// moved to another alias.
+	ErrTampered = errors.New("vault: record failed authentication")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("vault: store closed")
+)
+
+// ItemError is the error of one item of a batch call, by its index.
+type ItemError struct {
+	Index int
+	Field string // "value", "format", "storage", "classifiers" or "alias"
+	Err   error
+}
+
+func (e *ItemError) Error() string { return e.Err.Error() }
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// BatchError lists the items of a batch that were refused. Nothing of the
+// batch was written.
+type BatchError struct {
+	Items []ItemError
+}
+
+func (e *BatchError) Error() string {
+	if len(e.Items) == 1 {
+		return e.Items[0].Error()
+	}
+	return e.Items[0].Error() + " (and more items)"
+}
+
+// Unwrap returns the items' errors, so errors.Is finds any of them.
+func (e *BatchError) Unwrap() []error {
+	out := make([]error, len(e.Items))
+	for i := range e.Items {
+		out[i] = &e.Items[i]
+	}
+	return out
+}

@@ -1,0 +1,290 @@
+// Package memstore is an in-memory vault.Store with expiry, the default home
+// of volatile values (CVCs) on a single gateway. Nothing it holds survives a
+// restart, which is what volatile data wants: a CVC must not outlive its use.
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Options tunes a Store. Zero values take the defaults.
+type Options struct {
+	// Now is the clock records expire by; default time.Now.
+	Now func() time.Time
+	// SweepInterval is how often expired records are dropped from memory;
+	// default 30 s; negative turns the sweeper off (expired records are
+	// never returned either way).
+	SweepInterval time.Duration
+}
+
+// Store is an in-memory vault.Store. It is safe for concurrent use.
+type Store struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	records map[string]*vault.Record
+	index   map[string]string
+	meta    map[string][]byte
+	clients map[string][]byte
+	closed  bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New returns an empty Store and starts its sweeper; Close stops it.
+func New(opts Options) *Store {
+	s := &Store{now: opts.Now, records: map[string]*vault.Record{}, index: map[string]string{},
+		meta: map[string][]byte{}, clients: map[string][]byte{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	iv := opts.SweepInterval
+	if iv == 0 {
+		iv = 30 * time.Second
+	}
+	if iv > 0 {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.sweep(iv)
+	}
+	return s
+}
+
+func (s *Store) sweep(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep()
+		}
+	}
+}
+
+// Sweep drops every expired record now and returns how many it dropped.
+func (s *Store) Sweep() int {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for a, r := range s.records {
+		if r.Expired(now) {
+			s.deleteLocked(a, r)
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Store) deleteLocked(alias string, r *vault.Record) {
+	delete(s.records, alias)
+	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
+		delete(s.index, string(r.IndexKey))
+	}
+}
+
+// live returns the record of alias if it exists and has not expired.
+func (s *Store) live(alias string, now time.Time) *vault.Record {
+	r := s.records[alias]
+	if r == nil || r.Expired(now) {
+		return nil
+	}
+	return r
+}
+
+// Get implements vault.Store.
+func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	out := make([]*vault.Record, len(aliases))
+	for i, a := range aliases {
+		if r := s.live(a, now); r != nil {
+			out[i] = r.Clone()
+		}
+	}
+	return out, nil
+}
+
+// LookupIndex implements vault.Store.
+func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if a, ok := s.index[string(k)]; ok && s.live(a, now) != nil {
+			out[i] = a
+		}
+	}
+	return out, nil
+}
+
+// Put implements vault.Store.
+func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	out := make([]vault.PutResult, len(items))
+	for i, it := range items {
+		r := it.Record
+		if r.IndexKey != nil {
+			if a, ok := s.index[string(r.IndexKey)]; ok {
+				if ex := s.live(a, now); ex != nil {
+					out[i] = vault.PutResult{Status: vault.PutExisting, Record: ex.Clone()}
+					continue
+				}
+			}
+		}
+		if ex := s.records[r.Alias]; ex != nil {
+			if !ex.Expired(now) {
+				out[i] = vault.PutResult{Status: vault.PutCollision}
+				continue
+			}
+			s.deleteLocked(r.Alias, ex)
+		}
+		c := r.Clone()
+		s.records[r.Alias] = c
+		if c.IndexKey != nil {
+			s.index[string(c.IndexKey)] = c.Alias
+		}
+		out[i] = vault.PutResult{Status: vault.PutCreated, Record: c.Clone()}
+	}
+	return out, nil
+}
+
+// Delete implements vault.Store.
+func (s *Store) Delete(_ context.Context, alias string) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	r := s.live(alias, now)
+	if r == nil {
+		return vault.ErrNotFound
+	}
+	s.deleteLocked(alias, r)
+	return nil
+}
+
+// SetClassifiers implements vault.Store.
+func (s *Store) SetClassifiers(_ context.Context, aliases []string, classifiers []string) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	n := 0
+	for _, a := range aliases {
+		if r := s.live(a, now); r != nil {
+			r.Classifiers = append([]string(nil), classifiers...)
+			n++
+		}
+	}
+	if n == 0 {
+		return vault.ErrNotFound
+	}
+	return nil
+}
+
+// GetMeta implements vault.Store.
+func (s *Store) GetMeta(_ context.Context, key string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	v, ok := s.meta[key]
+	if !ok {
+		return nil, vault.ErrNotFound
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// PutMetaIfAbsent implements vault.Store.
+func (s *Store) PutMetaIfAbsent(_ context.Context, key string, value []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	if v, ok := s.meta[key]; ok {
+		return append([]byte(nil), v...), nil
+	}
+	s.meta[key] = append([]byte(nil), value...)
+	return append([]byte(nil), value...), nil
+}
+
+// ErrClientExists is returned by PutClient for an id already in use.
+var ErrClientExists = errors.New("memstore: client id already exists")
+
+// PutClient stores an API client record (see auth.ClientStore); it never
+// overwrites one.
+func (s *Store) PutClient(_ context.Context, id string, record []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	if _, ok := s.clients[id]; ok {
+		return fmt.Errorf("memstore: put client: %w", ErrClientExists)
+	}
+	s.clients[id] = append([]byte(nil), record...)
+	return nil
+}
+
+// GetClient returns an API client record (see auth.ClientStore).
+func (s *Store) GetClient(_ context.Context, id string) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, false, vault.ErrClosed
+	}
+	r, ok := s.clients[id]
+	return append([]byte(nil), r...), ok, nil
+}
+
+// Len returns the number of records held, expired or not (for tests and metrics).
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.records)
+}
+
+// Close stops the sweeper and drops every record.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.records, s.index = nil, nil
+	s.mu.Unlock()
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+	}
+	return nil
+}

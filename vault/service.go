@@ -1,0 +1,568 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// MaxValueLen is the longest value the vault accepts, in bytes.
+const MaxValueLen = 4096
+
+// Classifier limits.
+const (
+	maxClassifiers   = 32
+	maxClassifierLen = 64
+	maxAliasLen      = 256
+	maxPutRounds     = 16 // rounds of collision retries before giving up
+)
+
+// Options tunes a Service. Zero values take the defaults.
+type Options struct {
+	// Env is the environment in UUID-style aliases: tok_<env>_…; default "sandbox".
+	Env string
+	// VolatileTTL is how long volatile values live; default 1 h, at least 1 s.
+	VolatileTTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand is the source of alias randomness; default crypto/rand.
+	Rand io.Reader
+}
+
+// Service turns values into aliases and back. Persistent values go to one
+// store and volatile values to another (they may be the same store). It is
+// safe for concurrent use.
+type Service struct {
+	persistent Store
+	volatile   Store
+	keys       *Keyring
+	env        string
+	ttl        time.Duration
+	now        func() time.Time
+	rand       io.Reader
+}
+
+// New returns a Service over the given stores and keys.
+func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, error) {
+	if persistent == nil || volatile == nil || keys == nil {
+		return nil, errors.New("vault: New needs two stores and a keyring")
+	}
+	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
+		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand}
+	if s.env == "" {
+		s.env = "sandbox"
+	}
+	if s.ttl == 0 {
+		s.ttl = time.Hour
+	}
+	if s.ttl < time.Second {
+		return nil, fmt.Errorf("vault: volatile TTL %s is under 1s", s.ttl)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	return s, nil
+}
+
+// RedactRequest asks for an alias of one value. Either Value is set, or
+// Alias names an existing alias whose value gets an alias of Format too (it
+// keeps that record's storage, classifiers and expiry).
+type RedactRequest struct {
+	Value       string
+	Alias       string
+	Format      Format   // default UUID
+	Storage     Storage  // default PERSISTENT
+	Classifiers []string // kept on a new record; an existing record keeps its own
+}
+
+// Token is the alias given for one RedactRequest.
+type Token struct {
+	Alias   string
+	Format  Format
+	Storage Storage
+	// Created is true when a new record was made, false when the value
+	// already had a persistent alias of this format.
+	Created bool
+}
+
+// Redact returns an alias for each request, in order. Persistent aliases are
+// deterministic: the same value and format always give the same alias (found
+// through the HMAC index, never by decrypting). Volatile aliases are new
+// each time and expire after the TTL. A request that is invalid fails the
+// whole call with a *BatchError naming the items, and nothing is written.
+func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
+	items, err := s.prepare(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Token, len(items))
+
+	// Known persistent values: one batched index look-up.
+	var keys [][]byte
+	var keyIdx []int
+	for i := range items {
+		if items[i].indexKey != nil {
+			keys = append(keys, items[i].indexKey)
+			keyIdx = append(keyIdx, i)
+		}
+	}
+	if len(keys) > 0 {
+		found, err := s.persistent.LookupIndex(ctx, keys)
+		if err != nil {
+			return nil, fmt.Errorf("vault: redact: %w", err)
+		}
+		for j, a := range found {
+			if a != "" {
+				it := &items[keyIdx[j]]
+				it.done = true
+				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
+			}
+		}
+	}
+	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile); err != nil {
+		return nil, err
+	}
+	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// item is a validated RedactRequest on its way to a store.
+type item struct {
+	value       []byte
+	format      Format
+	storage     Storage
+	classifiers []string
+	expiresAt   time.Time
+	indexKey    []byte
+	done        bool
+}
+
+func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, error) {
+	items := make([]item, len(reqs))
+	var bad []ItemError
+	var fromAlias []int
+	for i, r := range reqs {
+		it := &items[i]
+		f, err := ParseFormat(string(r.Format))
+		if err != nil {
+			bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
+			continue
+		}
+		it.format = f
+		if r.Alias != "" {
+			fromAlias = append(fromAlias, i)
+			continue
+		}
+		st, err := ParseStorage(string(r.Storage))
+		if err != nil {
+			bad = append(bad, ItemError{Index: i, Field: "storage", Err: err})
+		}
+		it.storage = st
+		cls, err := checkClassifiers(r.Classifiers)
+		if err != nil {
+			bad = append(bad, ItemError{Index: i, Field: "classifiers", Err: err})
+		}
+		it.classifiers = cls
+		switch {
+		case r.Value == "":
+			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: empty", ErrInvalidValue)})
+		case len(r.Value) > MaxValueLen:
+			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes", ErrInvalidValue, MaxValueLen)})
+		default:
+			if err := f.Check(r.Value); err != nil {
+				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
+			}
+			it.value = []byte(r.Value)
+		}
+	}
+	if len(fromAlias) > 0 && len(bad) == 0 {
+		aliases := make([]string, len(fromAlias))
+		for j, i := range fromAlias {
+			aliases[j] = reqs[i].Alias
+		}
+		recs, err := s.lookup(ctx, aliases)
+		if err != nil {
+			return nil, fmt.Errorf("vault: redact: %w", err)
+		}
+		for j, i := range fromAlias {
+			it := &items[i]
+			if recs[j].rec == nil {
+				bad = append(bad, ItemError{Index: i, Field: "alias", Err: ErrNotFound})
+				continue
+			}
+			v, err := s.keys.open(recs[j].rec)
+			if err != nil {
+				return nil, fmt.Errorf("vault: redact: %w", err)
+			}
+			if err := it.format.Check(string(v)); err != nil {
+				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
+				continue
+			}
+			it.value, it.storage = v, recs[j].rec.Storage
+			it.classifiers, it.expiresAt = recs[j].rec.Classifiers, recs[j].rec.ExpiresAt
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &BatchError{Items: bad}
+	}
+	for i := range items {
+		if items[i].storage == StoragePersistent {
+			items[i].indexKey = s.keys.indexKeyFor(items[i].format, string(items[i].value))
+		}
+	}
+	return items, nil
+}
+
+// write stores every pending item of the given storage class in dst,
+// retrying the ones whose fresh alias collided. other is the store of the
+// other class: a new alias of a short (numeric) format is also checked
+// against it, since reveal looks in both.
+func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store) error {
+	var pending []int
+	for i := range items {
+		if !items[i].done && items[i].storage == storage {
+			pending = append(pending, i)
+		}
+	}
+	now := s.now().UTC()
+	for round := 0; len(pending) > 0; round++ {
+		if round == maxPutRounds {
+			return fmt.Errorf("vault: redact: %w", ErrAliasSpaceExhausted)
+		}
+		puts := make([]PutItem, len(pending))
+		for j, i := range pending {
+			rec, err := s.newRecord(&items[i], now)
+			if err != nil {
+				return err
+			}
+			puts[j] = PutItem{Record: rec}
+		}
+		taken, err := s.takenElsewhere(ctx, other, puts)
+		if err != nil {
+			return fmt.Errorf("vault: redact: %w", err)
+		}
+		var retry []int
+		var send []PutItem
+		var sendIdx []int
+		for j, i := range pending {
+			if taken[j] {
+				retry = append(retry, i)
+				continue
+			}
+			send = append(send, puts[j])
+			sendIdx = append(sendIdx, i)
+		}
+		if len(send) > 0 {
+			res, err := dst.Put(ctx, send)
+			if err != nil {
+				return fmt.Errorf("vault: redact: %w", err)
+			}
+			for j, r := range res {
+				i := sendIdx[j]
+				switch r.Status {
+				case PutCreated, PutExisting:
+					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
+				case PutCollision:
+					retry = append(retry, i)
+				default:
+					return fmt.Errorf("vault: redact: store returned status %d", r.Status)
+				}
+			}
+		}
+		pending = retry
+	}
+	return nil
+}
+
+func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
+	alias, err := it.format.generate(string(it.value), s.env, s.rand)
+	if err != nil {
+		return nil, err
+	}
+	ver, ct, err := s.keys.seal(alias, it.value)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{Alias: alias, Format: it.format, Storage: it.storage, KeyVersion: ver, Ciphertext: ct,
+		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey}
+	if it.storage == StorageVolatile {
+		rec.ExpiresAt = it.expiresAt
+		if rec.ExpiresAt.IsZero() {
+			rec.ExpiresAt = now.Add(s.ttl)
+		}
+	}
+	return rec, nil
+}
+
+// takenElsewhere reports which new numeric aliases already exist in other.
+// UUID-style aliases carry 128 random bits and are not checked.
+func (s *Service) takenElsewhere(ctx context.Context, other Store, puts []PutItem) ([]bool, error) {
+	taken := make([]bool, len(puts))
+	var aliases []string
+	var idx []int
+	for j, p := range puts {
+		if p.Record.Format.Numeric() {
+			aliases = append(aliases, p.Record.Alias)
+			idx = append(idx, j)
+		}
+	}
+	if len(aliases) == 0 || other == nil {
+		return taken, nil
+	}
+	recs, err := other.Get(ctx, aliases)
+	if err != nil {
+		return nil, err
+	}
+	for k, r := range recs {
+		taken[idx[k]] = r != nil
+	}
+	return taken, nil
+}
+
+// Revealed is the value of one alias, or Err (ErrNotFound) when the alias is
+// unknown, deleted or expired.
+type Revealed struct {
+	Value       string
+	Format      Format
+	Storage     Storage
+	Classifiers []string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Err         error
+}
+
+// Reveal returns the values of aliases, in order, with a per-item
+// ErrNotFound. The call fails as a whole only when a store fails or a record
+// does not decrypt (ErrTampered).
+func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
+	recs, err := s.lookup(ctx, aliases)
+	if err != nil {
+		return nil, fmt.Errorf("vault: reveal: %w", err)
+	}
+	out := make([]Revealed, len(aliases))
+	for i, r := range recs {
+		if r.rec == nil {
+			out[i].Err = ErrNotFound
+			continue
+		}
+		v, err := s.keys.open(r.rec)
+		if err != nil {
+			return nil, fmt.Errorf("vault: reveal: %w", err)
+		}
+		out[i] = Revealed{Value: string(v), Format: r.rec.Format, Storage: r.rec.Storage,
+			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
+	}
+	return out, nil
+}
+
+type found struct {
+	rec   *Record
+	store Store
+}
+
+// lookup finds each alias in the volatile store, then the persistent one.
+func (s *Service) lookup(ctx context.Context, aliases []string) ([]found, error) {
+	out := make([]found, len(aliases))
+	query := make([]string, 0, len(aliases))
+	idx := make([]int, 0, len(aliases))
+	for i, a := range aliases {
+		if a != "" && len(a) <= maxAliasLen {
+			query = append(query, a)
+			idx = append(idx, i)
+		}
+	}
+	for _, st := range s.stores() {
+		if len(query) == 0 {
+			break
+		}
+		recs, err := st.Get(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		var q2 []string
+		var i2 []int
+		for k, r := range recs {
+			if r != nil {
+				out[idx[k]] = found{rec: r, store: st}
+			} else {
+				q2 = append(q2, query[k])
+				i2 = append(i2, idx[k])
+			}
+		}
+		query, idx = q2, i2
+	}
+	return out, nil
+}
+
+func (s *Service) stores() []Store {
+	if s.volatile == s.persistent {
+		return []Store{s.persistent}
+	}
+	return []Store{s.volatile, s.persistent}
+}
+
+// Entry is everything the vault holds about a value: its aliases of every
+// format (for a persistent value), classifiers and times.
+type Entry struct {
+	Value       string
+	Aliases     []AliasInfo
+	Classifiers []string
+	Storage     Storage
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Err         error // ErrNotFound for an unknown alias
+}
+
+// AliasInfo is one alias of a value.
+type AliasInfo struct {
+	Alias  string
+	Format Format
+}
+
+// Describe returns the entry of each alias, in order, with a per-item
+// ErrNotFound. The entry lists the alias asked for first, then the value's
+// other persistent aliases.
+func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
+	recs, err := s.lookup(ctx, aliases)
+	if err != nil {
+		return nil, fmt.Errorf("vault: describe: %w", err)
+	}
+	out := make([]Entry, len(aliases))
+	for i, r := range recs {
+		if r.rec == nil {
+			out[i].Err = ErrNotFound
+			continue
+		}
+		v, err := s.keys.open(r.rec)
+		if err != nil {
+			return nil, fmt.Errorf("vault: describe: %w", err)
+		}
+		e := Entry{Value: string(v), Classifiers: r.rec.Classifiers, Storage: r.rec.Storage,
+			CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt,
+			Aliases: []AliasInfo{{Alias: r.rec.Alias, Format: r.rec.Format}}}
+		if r.rec.Storage == StoragePersistent {
+			sib, err := s.siblings(ctx, r.rec, string(v))
+			if err != nil {
+				return nil, fmt.Errorf("vault: describe: %w", err)
+			}
+			e.Aliases = append(e.Aliases, sib...)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// siblings returns the other persistent aliases of value, one per format.
+func (s *Service) siblings(ctx context.Context, rec *Record, value string) ([]AliasInfo, error) {
+	var keys [][]byte
+	var fs []Format
+	for _, f := range formats {
+		if f != rec.Format && f.Check(value) == nil {
+			keys = append(keys, s.keys.indexKeyFor(f, value))
+			fs = append(fs, f)
+		}
+	}
+	found, err := s.persistent.LookupIndex(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var out []AliasInfo
+	for i, a := range found {
+		if a != "" {
+			out = append(out, AliasInfo{Alias: a, Format: fs[i]})
+		}
+	}
+	return out, nil
+}
+
+// Delete removes one alias (the value's other aliases stay, as in the VGS
+// vault API). ErrNotFound when it does not exist.
+func (s *Service) Delete(ctx context.Context, alias string) error {
+	if alias == "" || len(alias) > maxAliasLen {
+		return ErrNotFound
+	}
+	for _, st := range s.stores() {
+		err := st.Delete(ctx, alias)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+	}
+	return ErrNotFound
+}
+
+// UpdateClassifiers replaces the classifiers of the value behind alias, on
+// every alias the value has. ErrNotFound when the alias does not exist.
+func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
+	cls, err := checkClassifiers(classifiers)
+	if err != nil {
+		return &BatchError{Items: []ItemError{{Field: "classifiers", Err: err}}}
+	}
+	recs, err := s.lookup(ctx, []string{alias})
+	if err != nil {
+		return fmt.Errorf("vault: update classifiers: %w", err)
+	}
+	r := recs[0]
+	if r.rec == nil {
+		return ErrNotFound
+	}
+	aliases := []string{alias}
+	if r.rec.Storage == StoragePersistent {
+		v, err := s.keys.open(r.rec)
+		if err != nil {
+			return fmt.Errorf("vault: update classifiers: %w", err)
+		}
+		sib, err := s.siblings(ctx, r.rec, string(v))
+		if err != nil {
+			return fmt.Errorf("vault: update classifiers: %w", err)
+		}
+		for _, a := range sib {
+			aliases = append(aliases, a.Alias)
+		}
+	}
+	if err := r.store.SetClassifiers(ctx, aliases, cls); err != nil {
+		return fmt.Errorf("vault: update classifiers: %w", err)
+	}
+	return nil
+}
+
+// checkClassifiers validates classifiers and returns them without
+// duplicates, in their first order. nil becomes an empty list.
+func checkClassifiers(in []string) ([]string, error) {
+	if len(in) > maxClassifiers {
+		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
+	}
+	out := make([]string, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, c := range in {
+		if c == "" || len(c) > maxClassifierLen {
+			return nil, fmt.Errorf("%w: a classifier must be 1 to %d characters", ErrInvalidClassifier, maxClassifierLen)
+		}
+		for i := 0; i < len(c); i++ {
+			b := c[i]
+			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b == '.' || b == ':') {
+				return nil, fmt.Errorf("%w: only letters, digits and _ - . : are allowed", ErrInvalidClassifier)
+			}
+		}
+		if pan.Contains([]byte(c)) {
+			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)
+		}
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,247 @@
+package vault
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Storage is how long a value is kept.
+type Storage string
+
+// Storage classes.
+const (
+	// StoragePersistent keeps the value until its alias is deleted.
+	StoragePersistent Storage = "PERSISTENT"
+	// StorageVolatile keeps the value for the vault's volatile TTL (default
+	// 1 h), for data such as a CVC that must not be kept after authorization.
+	StorageVolatile Storage = "VOLATILE"
+)
+
+// ParseStorage returns the storage class named s (case-insensitive); the
+// empty string is StoragePersistent.
+func ParseStorage(s string) (Storage, error) {
+	switch strings.ToUpper(s) {
+	case "", string(StoragePersistent):
+		return StoragePersistent, nil
+	case string(StorageVolatile):
+		return StorageVolatile, nil
+	}
+	return "", fmt.Errorf("%w: want PERSISTENT or VOLATILE", ErrInvalidStorage)
+}
+
+// Record is what a store keeps under one alias. The value is never in it in
+// clear: Ciphertext is AES-256-GCM under the data key of KeyVersion, with the
+// alias as additional data.
+type Record struct {
+	Alias       string
+	Format      Format
+	Storage     Storage
+	KeyVersion  uint32
+	Ciphertext  []byte // nonce ‖ sealed value
+	Classifiers []string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // zero: never
+	// IndexKey is the HMAC index entry that points at this alias (nil for
+	// volatile records, which have none), so that Delete can remove it.
+	IndexKey []byte
+}
+
+// Expired reports whether r has an expiry at or before now.
+func (r *Record) Expired(now time.Time) bool {
+	return !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt)
+}
+
+// Clone returns a deep copy of r.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Ciphertext = append([]byte(nil), r.Ciphertext...)
+	c.Classifiers = append([]string(nil), r.Classifiers...)
+	if r.IndexKey != nil {
+		c.IndexKey = append([]byte(nil), r.IndexKey...)
+	}
+	return &c
+}
+
+// PutItem is one record to write.
+type PutItem struct {
+	Record *Record
+}
+
+// PutStatus says what Put did with an item.
+type PutStatus int
+
+// Put outcomes.
+const (
+	// PutCreated: the record and its index entry were written.
+	PutCreated PutStatus = iota + 1
+	// PutExisting: the index entry already pointed at a live alias; nothing
+	// was written and PutResult.Record is the existing record.
+	PutExisting
+	// PutCollision: the alias is taken by another record; nothing was
+	// written. The caller retries with a fresh alias.
+	PutCollision
+)
+
+// PutResult is the outcome of one PutItem.
+type PutResult struct {
+	Status PutStatus
+	Record *Record // the record now stored under the index key (created or existing)
+}
+
+// Store keeps records. Implementations must be safe for concurrent use and
+// pass the conformance suite in vault/vaulttest. A store returns only live
+// records: one whose ExpiresAt has passed is treated as absent.
+type Store interface {
+	// Get returns the records of aliases, in order, with nil for an alias that
+	// is missing or expired.
+	Get(ctx context.Context, aliases []string) ([]*Record, error)
+	// LookupIndex returns, for each HMAC index key, the alias it points at,
+	// or "" when there is none.
+	LookupIndex(ctx context.Context, keys [][]byte) ([]string, error)
+	// Put writes items atomically and durably (all or nothing; on return
+	// with a nil error they survive a crash). For each item, in order: when
+	// its IndexKey already points at a live record, the result is
+	// PutExisting; else when its alias is taken, PutCollision; else the
+	// record (and index entry) is written: PutCreated. Items of one call see
+	// each other, so two items with the same index key give one record.
+	Put(ctx context.Context, items []PutItem) ([]PutResult, error)
+	// Delete removes the alias and its index entry; ErrNotFound when absent.
+	Delete(ctx context.Context, alias string) error
+	// SetClassifiers replaces the classifiers of every alias given that
+	// exists; ErrNotFound when none does.
+	SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error
+	// GetMeta returns a vault-wide setting (such as a wrapped data key);
+	// ErrNotFound when unset.
+	GetMeta(ctx context.Context, key string) ([]byte, error)
+	// PutMetaIfAbsent stores value under key unless the key is set, and
+	// returns what is stored after the call (value, or the earlier one).
+	PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error)
+	// Close releases the store. Later calls return ErrClosed.
+	Close() error
+}
+
+// recordVersion is the first byte of an encoded record.
+const recordVersion = 1
+
+// MarshalRecord encodes r (without its alias, which is the key it is stored
+// under) in a compact binary form for key-value stores.
+func MarshalRecord(r *Record) []byte {
+	b := make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey))
+	b = append(b, recordVersion)
+	b = appendString(b, string(r.Format))
+	b = appendString(b, string(r.Storage))
+	b = binary.AppendUvarint(b, uint64(r.KeyVersion))
+	b = appendString(b, string(r.Ciphertext))
+	b = binary.AppendUvarint(b, uint64(len(r.Classifiers)))
+	for _, c := range r.Classifiers {
+		b = appendString(b, c)
+	}
+	b = binary.AppendVarint(b, r.CreatedAt.UnixNano())
+	var exp int64
+	if !r.ExpiresAt.IsZero() {
+		exp = r.ExpiresAt.UnixNano()
+	}
+	b = binary.AppendVarint(b, exp)
+	b = appendString(b, string(r.IndexKey))
+	return b
+}
+
+// UnmarshalRecord decodes what MarshalRecord wrote, for the given alias.
+func UnmarshalRecord(alias string, b []byte) (*Record, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordVersion {
+		return nil, fmt.Errorf("vault: record version %d is not supported", v)
+	}
+	r := &Record{Alias: alias}
+	r.Format = Format(d.string())
+	r.Storage = Storage(d.string())
+	r.KeyVersion = uint32(d.uvarint())
+	r.Ciphertext = []byte(d.string())
+	n := d.uvarint()
+	if n > 1024 {
+		d.err = errCorrupt
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		r.Classifiers = append(r.Classifiers, d.string())
+	}
+	r.CreatedAt = time.Unix(0, d.varint()).UTC()
+	if exp := d.varint(); exp != 0 {
+		r.ExpiresAt = time.Unix(0, exp).UTC()
+	}
+	if k := d.string(); k != "" {
+		r.IndexKey = []byte(k)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("vault: decode record: %w", d.err)
+	}
+	return r, nil
+}
+
+var errCorrupt = errors.New("corrupt record")
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

@@ -1,0 +1,493 @@
+// Package vaulttest is the conformance suite every vault.Store must pass.
+// A store's own _test.go calls Run with a Harness that opens it; new stores
+// (PostgreSQL, Redis) prove themselves the same way.
+package vaulttest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Clock is a settable clock for expiry tests.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock set to a fixed instant.
+func NewClock() *Clock {
+	return &Clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Harness opens the store under test.
+type Harness struct {
+	// Open returns a new, empty store whose expiry follows now. The suite
+	// closes it.
+	Open func(t *testing.T, now func() time.Time) vault.Store
+	// Reopen, when the store is durable, returns a function that closes
+	// store and opens the same data again; nil for a store that keeps
+	// nothing across a restart (memstore), whose durability tests are then
+	// not part of its suite.
+	Reopen func(t *testing.T, store vault.Store, now func() time.Time) vault.Store
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, h Harness) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Harness)
+	}{
+		{"PutThenGetReturnsTheRecord", testPutGet},
+		{"GetOfUnknownAliasIsNil", testGetUnknown},
+		{"SameIndexKeyGivesExistingRecord", testIndexExisting},
+		{"SameIndexKeyInOneCallGivesOneRecord", testIndexSameCall},
+		{"TakenAliasIsACollision", testCollision},
+		{"DeleteRemovesAliasAndIndex", testDelete},
+		{"ExpiredRecordsAreGone", testExpiry},
+		{"SetClassifiers", testSetClassifiers},
+		{"MetaIsSetOnce", testMeta},
+		{"ConcurrentWritersAgreeOnAliases", testConcurrent},
+		{"ServiceDeterministicAliases", testServiceDeterministic},
+		{"ServiceVolatileExpires", testServiceVolatile},
+		{"ClosedStoreRefusesCalls", testClosed},
+	}
+	if h.Reopen != nil {
+		tests = append(tests,
+			struct {
+				name string
+				fn   func(*testing.T, Harness)
+			}{"ReopenKeepsData", testReopen},
+			struct {
+				name string
+				fn   func(*testing.T, Harness)
+			}{"ReopenWithOtherMasterKeyFails", testWrongMasterKey},
+		)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
+	}
+}
+
+func open(t *testing.T, h Harness, now func() time.Time) vault.Store {
+	t.Helper()
+	s := h.Open(t, now)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// rec returns a record with a random ciphertext; index is hashed into an
+// index key unless empty.
+func rec(alias, index string, created time.Time) *vault.Record {
+	ct := make([]byte, 40)
+	rand.Read(ct)
+	r := &vault.Record{Alias: alias, Format: vault.FormatUUID, Storage: vault.StoragePersistent, KeyVersion: 1,
+		Ciphertext: ct, Classifiers: []string{"pan"}, CreatedAt: created}
+	if index != "" {
+		k := sha256.Sum256([]byte(index))
+		r.IndexKey = k[:]
+	}
+	return r
+}
+
+func put(t *testing.T, s vault.Store, recs ...*vault.Record) []vault.PutResult {
+	t.Helper()
+	items := make([]vault.PutItem, len(recs))
+	for i, r := range recs {
+		items[i] = vault.PutItem{Record: r}
+	}
+	res, err := s.Put(context.Background(), items)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if len(res) != len(recs) {
+		t.Fatalf("Put returned %d results for %d items", len(res), len(recs))
+	}
+	return res
+}
+
+func get1(t *testing.T, s vault.Store, alias string) *vault.Record {
+	t.Helper()
+	got, err := s.Get(context.Background(), []string{alias})
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	return got[0]
+}
+
+func sameRecord(t *testing.T, got, want *vault.Record) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("record %s missing", want.Alias)
+	}
+	if got.Alias != want.Alias || got.Format != want.Format || got.Storage != want.Storage ||
+		got.KeyVersion != want.KeyVersion || !bytes.Equal(got.Ciphertext, want.Ciphertext) ||
+		!bytes.Equal(got.IndexKey, want.IndexKey) || !got.CreatedAt.Equal(want.CreatedAt) ||
+		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Classifiers) != fmt.Sprint(want.Classifiers) {
+		t.Fatalf("record differs:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testPutGet(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	r := rec("tok_a", "v1", clk.Now())
+	res := put(t, s, r)
+	if res[0].Status != vault.PutCreated {
+		t.Fatalf("status = %v, want created", res[0].Status)
+	}
+	sameRecord(t, get1(t, s, "tok_a"), r)
+	keys, err := s.LookupIndex(context.Background(), [][]byte{r.IndexKey, []byte("other")})
+	if err != nil || keys[0] != "tok_a" || keys[1] != "" {
+		t.Fatalf("LookupIndex = %q, %v", keys, err)
+	}
+}
+
+func testGetUnknown(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	got, err := s.Get(context.Background(), []string{"nope", ""})
+	if err != nil || len(got) != 2 || got[0] != nil || got[1] != nil {
+		t.Fatalf("Get(unknown) = %v, %v", got, err)
+	}
+}
+
+func testIndexExisting(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	first := rec("tok_1", "same", clk.Now())
+	put(t, s, first)
+	res := put(t, s, rec("tok_2", "same", clk.Now()))
+	if res[0].Status != vault.PutExisting || res[0].Record == nil || res[0].Record.Alias != "tok_1" {
+		t.Fatalf("second put = %+v, want existing tok_1", res[0])
+	}
+	if get1(t, s, "tok_2") != nil {
+		t.Fatal("the losing alias was written")
+	}
+}
+
+func testIndexSameCall(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	res := put(t, s, rec("tok_x", "dup", clk.Now()), rec("tok_y", "dup", clk.Now()), rec("tok_z", "other", clk.Now()))
+	if res[0].Status != vault.PutCreated || res[1].Status != vault.PutExisting || res[1].Record.Alias != "tok_x" || res[2].Status != vault.PutCreated {
+		t.Fatalf("results = %+v", res)
+	}
+}
+
+func testCollision(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	orig := rec("tok_c", "v1", clk.Now())
+	put(t, s, orig)
+	res := put(t, s, rec("tok_c", "v2", clk.Now()))
+	if res[0].Status != vault.PutCollision {
+		t.Fatalf("status = %v, want collision", res[0].Status)
+	}
+	sameRecord(t, get1(t, s, "tok_c"), orig)
+	keys, _ := s.LookupIndex(context.Background(), [][]byte{rec("", "v2", clk.Now()).IndexKey})
+	if keys[0] != "" {
+		t.Fatal("a collided item left an index entry")
+	}
+}
+
+func testDelete(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	r := rec("tok_d", "val", clk.Now())
+	put(t, s, r)
+	ctx := context.Background()
+	if err := s.Delete(ctx, "tok_d"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if get1(t, s, "tok_d") != nil {
+		t.Fatal("deleted alias still returned")
+	}
+	keys, _ := s.LookupIndex(ctx, [][]byte{r.IndexKey})
+	if keys[0] != "" {
+		t.Fatal("index entry survived delete")
+	}
+	if err := s.Delete(ctx, "tok_d"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("second Delete = %v, want ErrNotFound", err)
+	}
+	if res := put(t, s, rec("tok_e", "val", clk.Now())); res[0].Status != vault.PutCreated {
+		t.Fatalf("re-put after delete = %v, want created", res[0].Status)
+	}
+}
+
+func testExpiry(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	ctx := context.Background()
+	r := rec("tok_v", "", clk.Now())
+	r.Storage = vault.StorageVolatile
+	r.ExpiresAt = clk.Now().Add(time.Hour)
+	put(t, s, r)
+	clk.Advance(time.Hour - time.Millisecond)
+	sameRecord(t, get1(t, s, "tok_v"), r)
+	clk.Advance(time.Millisecond)
+	if get1(t, s, "tok_v") != nil {
+		t.Fatal("expired record returned")
+	}
+	if err := s.Delete(ctx, "tok_v"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("Delete(expired) = %v, want ErrNotFound", err)
+	}
+	if err := s.SetClassifiers(ctx, []string{"tok_v"}, []string{"x"}); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("SetClassifiers(expired) = %v, want ErrNotFound", err)
+	}
+	// The alias of an expired record is free again.
+	if res := put(t, s, rec("tok_v", "", clk.Now())); res[0].Status != vault.PutCreated {
+		t.Fatalf("put over expired alias = %v, want created", res[0].Status)
+	}
+	// An expired record behind an index key does not block a new one.
+	ix := rec("tok_i1", "indexed", clk.Now())
+	ix.ExpiresAt = clk.Now().Add(time.Second)
+	put(t, s, ix)
+	clk.Advance(2 * time.Second)
+	keys, _ := s.LookupIndex(ctx, [][]byte{ix.IndexKey})
+	if keys[0] != "" {
+		// Stores may keep the entry; the record must not come back though.
+		if get1(t, s, keys[0]) != nil {
+			t.Fatal("index points at an expired record that is still returned")
+		}
+	}
+	if res := put(t, s, rec("tok_i2", "indexed", clk.Now())); res[0].Status != vault.PutCreated {
+		t.Fatalf("put after indexed record expired = %v, want created", res[0].Status)
+	}
+}
+
+func testSetClassifiers(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	ctx := context.Background()
+	put(t, s, rec("tok_s1", "a", clk.Now()), rec("tok_s2", "b", clk.Now()))
+	if err := s.SetClassifiers(ctx, []string{"tok_s1", "tok_s2", "missing"}, []string{"pan", "test"}); err != nil {
+		t.Fatalf("SetClassifiers: %v", err)
+	}
+	for _, a := range []string{"tok_s1", "tok_s2"} {
+		if got := get1(t, s, a).Classifiers; fmt.Sprint(got) != "[pan test]" {
+			t.Fatalf("%s classifiers = %v", a, got)
+		}
+	}
+	if err := s.SetClassifiers(ctx, []string{"missing"}, nil); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("SetClassifiers(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testMeta(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	ctx := context.Background()
+	if _, err := s.GetMeta(ctx, "k"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("GetMeta(unset) = %v, want ErrNotFound", err)
+	}
+	v, err := s.PutMetaIfAbsent(ctx, "k", []byte("one"))
+	if err != nil || string(v) != "one" {
+		t.Fatalf("first PutMetaIfAbsent = %q, %v", v, err)
+	}
+	v, err = s.PutMetaIfAbsent(ctx, "k", []byte("two"))
+	if err != nil || string(v) != "one" {
+		t.Fatalf("second PutMetaIfAbsent = %q, %v; want the first value", v, err)
+	}
+	if v, err := s.GetMeta(ctx, "k"); err != nil || string(v) != "one" {
+		t.Fatalf("GetMeta = %q, %v", v, err)
+	}
+}
+
+func testConcurrent(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	const workers, perWorker, values = 16, 40, 50
+	var mu sync.Mutex
+	seen := map[string]string{} // index value → alias
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				v := fmt.Sprintf("value-%d", (w*7+i)%values)
+				res, err := s.Put(context.Background(), []vault.PutItem{{Record: rec(fmt.Sprintf("tok_%d_%d", w, i), v, clk.Now())}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if res[0].Status == vault.PutCollision {
+					errs <- fmt.Errorf("unexpected collision")
+					return
+				}
+				mu.Lock()
+				if prev, ok := seen[v]; ok && prev != res[0].Record.Alias {
+					mu.Unlock()
+					errs <- fmt.Errorf("%s got aliases %s and %s", v, prev, res[0].Record.Alias)
+					return
+				}
+				seen[v] = res[0].Record.Alias
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != values {
+		t.Fatalf("saw %d values, want %d", len(seen), values)
+	}
+	for v, a := range seen {
+		k := sha256.Sum256([]byte(v))
+		got, err := s.LookupIndex(context.Background(), [][]byte{k[:]})
+		if err != nil || got[0] != a {
+			t.Fatalf("index of %s = %q, %v; want %s", v, got, err, a)
+		}
+	}
+}
+
+// service returns a vault.Service over s (both storage classes) with a
+// fixed master key.
+func service(t *testing.T, s vault.Store, clk *Clock, master []byte) *vault.Service {
+	t.Helper()
+	kr, err := vault.OpenKeyring(context.Background(), s, master)
+	if err != nil {
+		t.Fatalf("OpenKeyring: %v", err)
+	}
+	svc, err := vault.New(s, s, kr, vault.Options{Env: "test", VolatileTTL: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+var testMaster = bytes.Repeat([]byte{7}, 32)
+
+func testServiceDeterministic(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	svc := service(t, s, clk, testMaster)
+	ctx := context.Background()
+	req := []vault.RedactRequest{
+		{Value: "4111111111111111", Format: vault.FormatUUID},
+		{Value: "4111111111111111", Format: vault.FormatFPESixTFour},
+		{Value: "4111111111111111", Format: vault.FormatUUID},
+	}
+	a, err := svc.Redact(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Redact(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[0].Alias != a[2].Alias || a[0].Alias != b[0].Alias || a[1].Alias != b[1].Alias {
+		t.Fatalf("aliases not deterministic: %v / %v", a, b)
+	}
+	if a[0].Alias == a[1].Alias {
+		t.Fatal("two formats gave one alias")
+	}
+	if !a[0].Created || a[2].Created || b[0].Created {
+		t.Fatalf("Created flags wrong: %+v %+v", a, b)
+	}
+	got, err := svc.Reveal(ctx, []string{a[0].Alias, a[1].Alias, "tok_test_unknown"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Value != "4111111111111111" || got[1].Value != "4111111111111111" || !errors.Is(got[2].Err, vault.ErrNotFound) {
+		t.Fatalf("Reveal = %+v", got)
+	}
+}
+
+func testServiceVolatile(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	svc := service(t, s, clk, testMaster)
+	ctx := context.Background()
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "123", Storage: vault.StorageVolatile}, {Value: "123", Storage: vault.StorageVolatile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toks[0].Alias == toks[1].Alias {
+		t.Fatal("volatile aliases of equal values are equal")
+	}
+	clk.Advance(time.Minute - time.Second)
+	if got, _ := svc.Reveal(ctx, []string{toks[0].Alias}); got[0].Value != "123" {
+		t.Fatalf("reveal before TTL = %+v", got[0])
+	}
+	clk.Advance(time.Second)
+	got, err := svc.Reveal(ctx, []string{toks[0].Alias})
+	if err != nil || !errors.Is(got[0].Err, vault.ErrNotFound) || got[0].Value != "" {
+		t.Fatalf("reveal after TTL = %+v, %v; want not found", got[0], err)
+	}
+}
+
+func testClosed(t *testing.T, h Harness) {
+	s := h.Open(t, NewClock().Now)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	ctx := context.Background()
+	if _, err := s.Get(ctx, []string{"a"}); !errors.Is(err, vault.ErrClosed) {
+		t.Fatalf("Get after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Put(ctx, []vault.PutItem{{Record: rec("a", "", time.Now())}}); !errors.Is(err, vault.ErrClosed) {
+		t.Fatalf("Put after Close = %v, want ErrClosed", err)
+	}
+}
+
+func testReopen(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := h.Open(t, clk.Now)
+	svc := service(t, s, clk, testMaster)
+	ctx := context.Background()
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "5555555555554444", Classifiers: []string{"pan"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = h.Reopen(t, s, clk.Now)
+	t.Cleanup(func() { s.Close() })
+	svc = service(t, s, clk, testMaster)
+	got, err := svc.Reveal(ctx, []string{toks[0].Alias})
+	if err != nil || got[0].Value != "5555555555554444" {
+		t.Fatalf("reveal after reopen = %+v, %v", got, err)
+	}
+	again, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "5555555555554444"}})
+	if err != nil || again[0].Alias != toks[0].Alias || again[0].Created {
+		t.Fatalf("redact after reopen = %+v, %v; want %s", again, err, toks[0].Alias)
+	}
+}
+
+func testWrongMasterKey(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := h.Open(t, clk.Now)
+	service(t, s, clk, testMaster)
+	s = h.Reopen(t, s, clk.Now)
+	t.Cleanup(func() { s.Close() })
+	_, err := vault.OpenKeyring(context.Background(), s, bytes.Repeat([]byte{8}, 32))
+	if !errors.Is(err, vault.ErrWrongMasterKey) {
+		t.Fatalf("OpenKeyring(other key) = %v, want ErrWrongMasterKey", err)
+	}
+}
