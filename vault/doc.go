@@ -28,7 +28,7 @@
 //
 //	UUID                   tok_<env>_ + 22 base58 characters (128 random bits)
 //	RAW_UUID               a random UUID v4
-//	FPE_SIX_T_FOUR         same length, first 6 and last 4 digits kept, Luhn-valid (12–19 digits)
+//	FPE_SIX_T_FOUR         same length, first 6 and last 4 digits kept, Luhn-valid (13–19 digits)
 //	FPE_T_FOUR             same length, last 4 kept, Luhn-valid, no leading 0 (12–19 digits)
 //	PFPT                   19 digits: 991 (never a real BIN) + random + last 4, Luhn-valid
 //	NUM_LENGTH_PRESERVING  random digits of the same length, no leading 0 (4–64 digits)

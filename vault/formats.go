@@ -47,6 +47,14 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("%w: unknown alias format", ErrInvalidFormat)
 }
 
+// OrDefault returns f, or FormatUUID when f is empty.
+func (f Format) OrDefault() Format {
+	if f == "" {
+		return FormatUUID
+	}
+	return f
+}
+
 // Numeric reports whether aliases of f are made of digits only, so that a
 // value sent as a JSON number can stay a number.
 func (f Format) Numeric() bool {
@@ -74,7 +82,13 @@ func (f Format) Check(value string) error {
 	switch f {
 	case FormatUUID, FormatRawUUID:
 		return nil
-	case FormatFPESixTFour, FormatFPETFour, FormatPFPT:
+	case FormatFPESixTFour:
+		// 6 + 4 kept digits of a 12-digit value would leave one free digit
+		// (Luhn fixes the other): the alias would all but give the value away.
+		if n := len(value); n < minCardDigits+1 || n > maxCardDigits || !allDigits(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minCardDigits+1, maxCardDigits)
+		}
+	case FormatFPETFour, FormatPFPT:
 		if n := len(value); n < minCardDigits || n > maxCardDigits || !allDigits(value) {
 			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minCardDigits, maxCardDigits)
 		}
