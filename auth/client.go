@@ -1,0 +1,387 @@
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aliasgate/aliasgate/internal/base58"
+)
+
+const (
+	// clientIDPrefix starts every client id.
+	clientIDPrefix = "AC"
+	// clientIDWidth is the number of base58 characters after the prefix
+	// (16 random bytes).
+	clientIDWidth = 22
+	// secretWidth is the length of a secret: 32 random bytes in base58.
+	secretWidth = 44
+	// maxFieldLen bounds a client's name and account, in characters.
+	maxFieldLen = 128
+	// recordVersion is the version of the stored client record encoding.
+	recordVersion = 1
+	// saltSize is the size of the per-client salt of the secret hash.
+	saltSize = 16
+	// fingerprintBytes is how much of the credential hash the fingerprint
+	// keeps: 96 bits, 17 base58 characters.
+	fingerprintBytes = 12
+	fingerprintWidth = 17
+)
+
+var accountPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Client is an API or outbound proxy client. It never holds the secret.
+type Client struct {
+	// ID is the client id, "AC" followed by 22 base58 characters.
+	ID string
+	// Name is a human-readable label.
+	Name string
+	// Account is the merchant account the client acts for; cards are
+	// scoped to it.
+	Account string
+	// Scopes lists the granted scopes, in KnownScopes order.
+	Scopes []string
+	// PCI allows the client to see card numbers and CVCs in clear.
+	PCI bool
+	// Outbound marks credentials for the outbound proxy only.
+	Outbound bool
+	// CreatedAt is when the client was created, in UTC.
+	CreatedAt time.Time
+
+	// fingerprint identifies the credential (see Fingerprint). It is set
+	// for clients returned by CreateClient and Authenticate.
+	fingerprint string
+}
+
+// Fingerprint returns a short identifier of the client's credential: base58
+// of a hash of the client id and the stored secret hash. It lets logs and
+// tokens (claim "fpt") be traced to a credential without exposing anything
+// that helps to guess the secret. It is empty for a Client that did not come
+// from CreateClient or Authenticate.
+func (c Client) Fingerprint() string { return c.fingerprint }
+
+// ClientSpec describes a client to create.
+type ClientSpec struct {
+	// Name is a human-readable label, 1–128 characters, no control
+	// characters.
+	Name string
+	// Account is the merchant account, 1–128 characters of A–Z a–z 0–9 _ . -
+	Account string
+	// Scopes to grant; at least one unless Outbound. Duplicates are
+	// dropped.
+	Scopes []string
+	// PCI allows clear card numbers and CVCs in Card Management API
+	// responses.
+	PCI bool
+	// Outbound makes credentials for the outbound proxy only.
+	Outbound bool
+}
+
+// ClientStore persists client records. It is declared here and implemented
+// by the vault stores. The record is opaque to the store: auth's own JSON
+// encoding of the client and its secret hash (never the secret).
+type ClientStore interface {
+	// PutClient stores a new record under id. A store may (and should)
+	// return an error when id already exists instead of overwriting it;
+	// auth never reuses an id, as ids are 128 random bits.
+	PutClient(ctx context.Context, id string, record []byte) error
+	// GetClient returns the record stored under id; ok is false when there
+	// is none. err is reserved for store failures.
+	GetClient(ctx context.Context, id string) (record []byte, ok bool, err error)
+}
+
+// Options tune a Service. Zero fields take the documented defaults.
+type Options struct {
+	// Issuer is the JWT "iss" claim issued and required; default
+	// "aliasgate".
+	Issuer string
+	// Audience is the JWT "aud" claim issued and required; default
+	// "aliasgate".
+	Audience string
+	// TokenTTL is the lifetime of issued tokens; default 15 minutes.
+	TokenTTL time.Duration
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+	// Logger receives store failures (error level) and the reasons for
+	// rejected credentials (debug level); default discards. Tokens and
+	// secrets are never logged.
+	Logger *slog.Logger
+}
+
+// Service creates and authenticates clients, and issues and verifies their
+// tokens. It is safe for concurrent use.
+type Service struct {
+	store    ClientStore
+	key      ed25519.PrivateKey
+	pub      ed25519.PublicKey
+	issuer   string
+	audience string
+	ttl      time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+
+	// dummyRecord is decoded and checked for unknown client ids, so that an
+	// unknown id costs the same work as a known one.
+	dummyRecord []byte
+}
+
+// clientRecord is the stored form of a client.
+type clientRecord struct {
+	Version   int       `json:"v"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Account   string    `json:"account"`
+	Scopes    []string  `json:"scopes"`
+	PCI       bool      `json:"pci"`
+	Outbound  bool      `json:"outbound"`
+	CreatedAt time.Time `json:"created_at"`
+	// Salt and Hash: Hash = HMAC-SHA256(key=Salt, secret).
+	Salt []byte `json:"salt"`
+	Hash []byte `json:"hash"`
+}
+
+// NewService returns a Service that keeps clients in store and signs tokens
+// with key. It panics when store is nil or key is not a full Ed25519 private
+// key, both wiring mistakes.
+func NewService(store ClientStore, key ed25519.PrivateKey, opts Options) *Service {
+	if store == nil {
+		panic("auth: NewService: nil ClientStore")
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		panic("auth: NewService: signing key is not an Ed25519 private key")
+	}
+	s := &Service{
+		store:    store,
+		key:      key,
+		pub:      key.Public().(ed25519.PublicKey),
+		issuer:   opts.Issuer,
+		audience: opts.Audience,
+		ttl:      opts.TokenTTL,
+		now:      opts.Now,
+		log:      opts.Logger,
+	}
+	if s.issuer == "" {
+		s.issuer = "aliasgate"
+	}
+	if s.audience == "" {
+		s.audience = "aliasgate"
+	}
+	if s.ttl <= 0 {
+		s.ttl = 15 * time.Minute
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	salt := randomBytes(saltSize)
+	dummy := clientRecord{
+		Version: recordVersion,
+		ID:      clientIDPrefix + strings.Repeat("1", clientIDWidth),
+		Name:    "dummy", Account: "dummy",
+		Scopes: KnownScopes(),
+		Salt:   salt,
+		Hash:   hashSecret(salt, base58.EncodeFixed(randomBytes(32), secretWidth)),
+	}
+	s.dummyRecord, _ = json.Marshal(dummy) // cannot fail for this type
+	return s
+}
+
+// randomBytes returns n bytes from crypto/rand, which never fails (it
+// crashes the program if the system's generator is unusable).
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// hashSecret returns HMAC-SHA256(key=salt, secret). Secrets are 32 random
+// bytes, far beyond brute force, so a fast hash is right here: a slow
+// password hash (bcrypt, Argon2) would add latency to every Basic-auth
+// request and buy no security. The salt keeps equal hashes from revealing
+// equal secrets.
+func hashSecret(salt []byte, secret string) []byte {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+// credentialFingerprint derives the "fpt" value from the client id and the
+// stored secret hash.
+func credentialFingerprint(id string, hash []byte) string {
+	h := sha256.New()
+	h.Write([]byte("aliasgate/credential-fingerprint/v1\x00"))
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write(hash)
+	return base58.EncodeFixed(h.Sum(nil)[:fingerprintBytes], fingerprintWidth)
+}
+
+// validClientID reports whether id has the shape of a client id.
+func validClientID(id string) bool {
+	rest, ok := strings.CutPrefix(id, clientIDPrefix)
+	return ok && len(rest) == clientIDWidth && base58.Valid(rest)
+}
+
+// normalizeScopes checks that every scope is known and returns them
+// deduplicated in KnownScopes order.
+func normalizeScopes(scopes []string) ([]string, error) {
+	for _, sc := range scopes {
+		if !IsKnownScope(sc) {
+			return nil, fmt.Errorf("auth: unknown scope %q: %w", sc, ErrInvalidScope)
+		}
+	}
+	out := make([]string, 0, len(scopes))
+	for _, k := range knownScopes {
+		if slices.Contains(scopes, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func validateText(field, v string) error {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return fmt.Errorf("auth: %s is empty: %w", field, ErrInvalidClientSpec)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("auth: %s is not valid UTF-8: %w", field, ErrInvalidClientSpec)
+	case utf8.RuneCountInString(v) > maxFieldLen:
+		return fmt.Errorf("auth: %s is longer than %d characters: %w", field, maxFieldLen, ErrInvalidClientSpec)
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return fmt.Errorf("auth: %s contains control characters: %w", field, ErrInvalidClientSpec)
+	}
+	return nil
+}
+
+// validateSpec checks spec and returns its scopes normalized.
+func validateSpec(spec ClientSpec) ([]string, error) {
+	if err := validateText("name", spec.Name); err != nil {
+		return nil, err
+	}
+	if err := validateText("account", spec.Account); err != nil {
+		return nil, err
+	}
+	if !accountPattern.MatchString(spec.Account) {
+		return nil, fmt.Errorf("auth: account may only contain A-Z a-z 0-9 _ . -: %w", ErrInvalidClientSpec)
+	}
+	scopes, err := normalizeScopes(spec.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidClientSpec, err)
+	}
+	if len(scopes) == 0 && !spec.Outbound {
+		return nil, fmt.Errorf("auth: a client needs at least one scope unless it is outbound: %w", ErrInvalidClientSpec)
+	}
+	return scopes, nil
+}
+
+// CreateClient validates spec, stores a new client and returns it with its
+// secret. The secret is not stored and cannot be recovered: show it once.
+// Validation errors wrap ErrInvalidClientSpec (and ErrInvalidScope for an
+// unknown scope).
+func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (Client, string, error) {
+	scopes, err := validateSpec(spec)
+	if err != nil {
+		return Client{}, "", err
+	}
+	id := clientIDPrefix + base58.EncodeFixed(randomBytes(16), clientIDWidth)
+	secret := base58.EncodeFixed(randomBytes(32), secretWidth)
+	salt := randomBytes(saltSize)
+	rec := clientRecord{
+		Version:   recordVersion,
+		ID:        id,
+		Name:      spec.Name,
+		Account:   spec.Account,
+		Scopes:    scopes,
+		PCI:       spec.PCI,
+		Outbound:  spec.Outbound,
+		CreatedAt: s.now().UTC().Truncate(time.Second),
+		Salt:      salt,
+		Hash:      hashSecret(salt, secret),
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return Client{}, "", fmt.Errorf("auth: encode client record: %w", err)
+	}
+	if err := s.store.PutClient(ctx, id, b); err != nil {
+		return Client{}, "", fmt.Errorf("auth: store client %s: %w", id, err)
+	}
+	return rec.client(), secret, nil
+}
+
+func (r clientRecord) client() Client {
+	return Client{
+		ID:          r.ID,
+		Name:        r.Name,
+		Account:     r.Account,
+		Scopes:      slices.Clone(r.Scopes),
+		PCI:         r.PCI,
+		Outbound:    r.Outbound,
+		CreatedAt:   r.CreatedAt,
+		fingerprint: credentialFingerprint(r.ID, r.Hash),
+	}
+}
+
+func decodeRecord(b []byte) (clientRecord, error) {
+	var rec clientRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, err
+	}
+	if rec.Version != recordVersion {
+		return rec, fmt.Errorf("unsupported record version %d", rec.Version)
+	}
+	if len(rec.Salt) != saltSize || len(rec.Hash) != sha256.Size {
+		return rec, fmt.Errorf("malformed secret hash")
+	}
+	return rec, nil
+}
+
+// Authenticate checks a client id and secret. It returns
+// ErrInvalidCredentials for an unknown id or a wrong secret, with the same
+// hashing work in both cases and a constant-time comparison, so response
+// times do not tell whether an id exists. Store failures and corrupt
+// records are returned wrapped (not as ErrInvalidCredentials): callers
+// answer them with 503. Outbound clients authenticate too; API entry points
+// refuse them (ErrOutboundOnly).
+func (s *Service) Authenticate(ctx context.Context, id, secret string) (Client, error) {
+	var (
+		b     []byte
+		found bool
+	)
+	if validClientID(id) {
+		var err error
+		b, found, err = s.store.GetClient(ctx, id)
+		if err != nil {
+			return Client{}, fmt.Errorf("auth: look up client: %w", err)
+		}
+	}
+	if !found {
+		b = s.dummyRecord
+	}
+	rec, err := decodeRecord(b)
+	if err != nil {
+		return Client{}, fmt.Errorf("auth: client record %s: %w", id, err)
+	}
+	got := hashSecret(rec.Salt, secret)
+	match := subtle.ConstantTimeCompare(got, rec.Hash) == 1
+	if !found || !match {
+		return Client{}, ErrInvalidCredentials
+	}
+	if rec.ID != id {
+		return Client{}, fmt.Errorf("auth: client record %s holds id %s", id, rec.ID)
+	}
+	return rec.client(), nil
+}
