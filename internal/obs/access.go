@@ -1,0 +1,373 @@
+package obs
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// RouteInfo is the per-request holder that [AccessLog] puts into the request
+// context. Handlers below the middleware record in it which route matched,
+// which filters ran and how long the vault and the upstream took, using
+// [SetRoute], [AddFilter], [AddVaultTime] and [AddUpstreamTime]; the access
+// line and the metrics read it when the request ends. It is safe for
+// concurrent use. Everything recorded must come from configuration (route
+// and filter ids), never from the request.
+type RouteInfo struct {
+	mu       sync.Mutex
+	route    string
+	filters  []string
+	vault    time.Duration
+	upstream time.Duration
+}
+
+type routeInfoKey struct{}
+
+// WithRouteInfo returns a context carrying a new, empty RouteInfo, and that
+// RouteInfo. AccessLog calls it for every request; tests of a handler that
+// run it without AccessLog can call it to see which route the handler chose.
+func WithRouteInfo(ctx context.Context) (context.Context, *RouteInfo) {
+	ri := &RouteInfo{}
+	return context.WithValue(ctx, routeInfoKey{}, ri), ri
+}
+
+// RouteInfoFrom returns the RouteInfo in ctx, or nil when there is none. The
+// methods of a nil *RouteInfo are safe to call and report nothing.
+func RouteInfoFrom(ctx context.Context) *RouteInfo {
+	ri, _ := ctx.Value(routeInfoKey{}).(*RouteInfo)
+	return ri
+}
+
+// SetRoute records the id of the route that handles the request (a route id
+// from the configuration, or a built-in name such as "internal:cards"). It
+// becomes the route field of the access line and the route label of the
+// HTTP metrics. It does nothing when ctx holds no RouteInfo.
+func SetRoute(ctx context.Context, route string) {
+	if ri := RouteInfoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.route = route
+		ri.mu.Unlock()
+	}
+}
+
+// AddFilter records the id of a filter (from the configuration) that was
+// applied to the request or its response; the access line lists them in
+// order. It does nothing when ctx holds no RouteInfo.
+func AddFilter(ctx context.Context, id string) {
+	if ri := RouteInfoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.filters = append(ri.filters, id)
+		ri.mu.Unlock()
+	}
+}
+
+// AddVaultTime adds d to the time the request spent in vault calls
+// (vault_ms in the access line). It does nothing when ctx holds no
+// RouteInfo.
+func AddVaultTime(ctx context.Context, d time.Duration) {
+	if ri := RouteInfoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.vault += d
+		ri.mu.Unlock()
+	}
+}
+
+// AddUpstreamTime adds d to the time the request spent waiting for the
+// upstream (upstream_ms in the access line). It does nothing when ctx holds
+// no RouteInfo.
+func AddUpstreamTime(ctx context.Context, d time.Duration) {
+	if ri := RouteInfoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.upstream += d
+		ri.mu.Unlock()
+	}
+}
+
+// Route returns the route id recorded with SetRoute, or "-" when none was
+// (or ri is nil).
+func (ri *RouteInfo) Route() string {
+	if ri == nil {
+		return "-"
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	if ri.route == "" {
+		return "-"
+	}
+	return ri.route
+}
+
+// Filters returns a copy of the filter ids recorded with AddFilter.
+func (ri *RouteInfo) Filters() []string {
+	if ri == nil {
+		return nil
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return append([]string(nil), ri.filters...)
+}
+
+func (ri *RouteInfo) times() (vault, upstream time.Duration) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.vault, ri.upstream
+}
+
+// AccessLog wraps next so that every request writes one line at Info level,
+// message "request", with these attributes:
+//
+//	listener     the listener name given here
+//	method       the request method
+//	host         the Host header, card-like runs masked
+//	path         the URL path, masked (see below); the query string is never
+//	             logged because it may hold aliases (GET /aliases?q=…)
+//	query_len    the length of the raw query string
+//	route        the route id set with SetRoute, "-" when unset
+//	filters      filter ids added with AddFilter (only when there are some)
+//	status       the status code sent (200 when the handler wrote nothing)
+//	bytes        body bytes written
+//	duration_ms  total time in milliseconds, a float (never nanoseconds: a
+//	             13–19 digit integer could look like a card number)
+//	vault_ms, upstream_ms  times added with AddVaultTime and AddUpstreamTime
+//	             (only when non-zero)
+//	remote       the client address (ip:port)
+//	hijacked     true when the handler took over the connection
+//
+// In the path every card-like run is replaced by its [pan.Mask] form, every
+// "tok_…" alias is cut to its first 9 characters followed by "…"
+// (tok_live_…), and every UUID segment (a RAW_UUID alias looks like one) to
+// its first 8 characters followed by "…". Other alias formats cannot be told
+// apart from ordinary ids in a path and are not masked.
+//
+// When m is not nil the request is counted in m.HTTPRequests with labels
+// listener, route ("-" when unset), method (a standard method or "OTHER") and
+// status (the code, or "hijacked"), and its duration observed in
+// m.HTTPDuration. listener must be a fixed name such as "inbound". A nil
+// logger logs nothing.
+//
+// The ResponseWriter passed to next supports http.Flusher and, through
+// Unwrap, http.ResponseController; it also implements http.Hijacker for
+// forward-proxy CONNECT handlers that assert it directly. For a hijacked
+// connection the duration ends when next returns.
+func AccessLog(logger *slog.Logger, m *Metrics, listener string, next http.Handler) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx, ri := WithRouteInfo(r.Context())
+		rw := &responseWriter{ResponseWriter: w}
+		panicked := true
+		defer func() {
+			if panicked && !rw.wroteHeader && !rw.hijacked {
+				// net/http answers 500 (or drops the connection) after a
+				// handler panic; count it as such.
+				rw.status = http.StatusInternalServerError
+			}
+			finish(logger, m, listener, r, rw, ri, time.Since(start))
+		}()
+		next.ServeHTTP(rw, r.WithContext(ctx))
+		panicked = false
+	})
+}
+
+func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, rw *responseWriter, ri *RouteInfo, d time.Duration) {
+	route := ri.Route()
+	status := rw.status
+	if status == 0 && !rw.hijacked {
+		status = http.StatusOK
+	}
+	statusLabel := strconv.Itoa(status)
+	if rw.hijacked && !rw.wroteHeader {
+		statusLabel = "hijacked"
+	}
+	if m != nil {
+		m.HTTPRequests.WithLabelValues(listener, route, methodLabel(r.Method), statusLabel).Inc()
+		m.HTTPDuration.WithLabelValues(listener, route).Observe(d.Seconds())
+	}
+	ctx := r.Context()
+	if !logger.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("listener", listener),
+		slog.String("method", pan.Mask(r.Method)),
+		slog.String("host", pan.Mask(r.Host)),
+		slog.String("path", MaskPath(r.URL.Path)),
+		slog.Int("query_len", len(r.URL.RawQuery)),
+		slog.String("route", route),
+	)
+	if f := ri.Filters(); len(f) > 0 {
+		attrs = append(attrs, slog.Any("filters", f))
+	}
+	attrs = append(attrs,
+		slog.Int("status", status),
+		slog.Int64("bytes", rw.bytes),
+		slog.Float64("duration_ms", millis(d)),
+	)
+	vault, upstream := ri.times()
+	if vault > 0 {
+		attrs = append(attrs, slog.Float64("vault_ms", millis(vault)))
+	}
+	if upstream > 0 {
+		attrs = append(attrs, slog.Float64("upstream_ms", millis(upstream)))
+	}
+	attrs = append(attrs, slog.String("remote", r.RemoteAddr))
+	if rw.hijacked {
+		attrs = append(attrs, slog.Bool("hijacked", true))
+	}
+	logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}
+
+// millis returns d in milliseconds with microsecond resolution.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// methodLabel keeps the method label to a fixed vocabulary.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// MaskPath returns p as AccessLog logs it: each "tok_" alias (a "tok_" not
+// preceded by a letter, digit or '_', with the letters, digits, '_' and '-'
+// after it) longer than 9 characters is cut to its first 9 followed by "…",
+// each path segment that is a UUID is cut to its first 8 characters followed
+// by "…", and then every card-like run is replaced by its pan.Mask form.
+func MaskPath(p string) string {
+	if strings.Contains(p, "tok_") {
+		p = maskTokAliases(p)
+	}
+	if strings.Count(p, "-") >= 4 {
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			if isUUID(s) {
+				segs[i] = s[:8] + "…"
+			}
+		}
+		p = strings.Join(segs, "/")
+	}
+	return pan.Mask(p)
+}
+
+func maskTokAliases(p string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(p, "tok_")
+		if i < 0 {
+			b.WriteString(p)
+			return b.String()
+		}
+		if i > 0 && isAliasByte(p[i-1]) {
+			b.WriteString(p[:i+4])
+			p = p[i+4:]
+			continue
+		}
+		j := i + 4
+		for j < len(p) && (isAliasByte(p[j]) || p[j] == '-') {
+			j++
+		}
+		b.WriteString(p[:i])
+		if j-i > 9 {
+			b.WriteString(p[i : i+9])
+			b.WriteString("…")
+		} else {
+			b.WriteString(p[i:j])
+		}
+		p = p[j:]
+	}
+}
+
+func isAliasByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// isUUID reports whether s has the 8-4-4-4-12 hex digit form of a UUID.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// responseWriter records the status and body size for AccessLog.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+	hijacked    bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	w.ResponseWriter.WriteHeader(code)
+	if w.wroteHeader {
+		return
+	}
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		return // informational (e.g. 103 Early Hints); the final status follows
+	}
+	w.status = code
+	w.wroteHeader = true
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.status = http.StatusOK
+		w.wroteHeader = true
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// FlushError flushes the underlying writer through http.ResponseController,
+// which reports http.ErrNotSupported when it cannot flush.
+func (w *responseWriter) FlushError() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err == nil && !w.wroteHeader {
+		w.status = http.StatusOK
+		w.wroteHeader = true
+	}
+	return err
+}
+
+// Flush implements http.Flusher.
+func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// Hijack implements http.Hijacker through http.ResponseController.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, rw, err
+}
+
+// Unwrap returns the underlying ResponseWriter for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

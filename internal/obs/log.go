@@ -1,0 +1,185 @@
+// Package obs is aliasgate's observability plumbing: the slog logger (with a
+// card-number scrubber as defence in depth), the Sensitive value type that
+// redacts itself wherever it is printed, the Prometheus registry with the
+// gateway's metrics, and the per-request access log middleware.
+//
+// The primary rule is that card data never reaches a logger in the first
+// place: vault values travel as [Sensitive] and paths are masked before they
+// are logged. The scrubber in [NewLogger] is a second net for mistakes, not a
+// licence to log bodies.
+//
+// The package keeps no globals and registers nothing at init; callers build a
+// logger with [NewLogger] and a registry with [NewMetrics] and pass them down.
+package obs
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// NewLogger returns a logger writing to w at the given level ("debug",
+// "info", "warn" or "error"; empty means "info") in the given format ("json"
+// or "text"; empty means "json"). Times are written in RFC 3339 with
+// milliseconds (the slog default).
+//
+// The handler scrubs card data as defence in depth: its ReplaceAttr replaces
+// every card-like run (13–19 Luhn-valid digits, see [pan.Find]) in the
+// message, in attribute keys, in string values (also inside groups), in the
+// text of error values and in integer values with its [pan.Mask] form (first
+// six and last four digits). Duration values are written as Go duration
+// strings ("1.5ms") rather than nanosecond integers, which could themselves
+// look like card numbers. Finally the writer under the handler masks any
+// card-like run left in a finished line, which covers values the handler
+// encodes itself (structs, maps, floats) and digit runs formed by escaping
+// (a control character escaped as \u0000 next to digits). As a consequence a
+// legitimate 13–19 digit Luhn-valid number is masked too.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "", "info":
+		lv = slog.LevelInfo
+	case "warn":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		return nil, fmt.Errorf("obs: unknown log level %q (want debug, info, warn or error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: scrubAttr}
+	sw := &scrubWriter{w: w}
+	var h slog.Handler
+	switch strings.ToLower(format) {
+	case "", "json":
+		h = slog.NewJSONHandler(sw, opts)
+	case "text":
+		h = slog.NewTextHandler(sw, opts)
+	default:
+		return nil, fmt.Errorf("obs: unknown log format %q (want json or text)", format)
+	}
+	return slog.New(h), nil
+}
+
+// scrubAttr is the ReplaceAttr of NewLogger. slog calls it for every
+// non-group attribute, including the built-in message, with LogValuer values
+// already resolved.
+func scrubAttr(_ []string, a slog.Attr) slog.Attr {
+	if mayHoldRun(a.Key) {
+		a.Key = pan.Mask(a.Key)
+	}
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); mayHoldRun(s) {
+			a.Value = slog.StringValue(pan.Mask(s))
+		}
+	case slog.KindInt64:
+		if s := strconv.FormatInt(a.Value.Int64(), 10); mayHoldRun(s) {
+			a.Value = slog.StringValue(pan.Mask(s))
+		}
+	case slog.KindUint64:
+		if s := strconv.FormatUint(a.Value.Uint64(), 10); mayHoldRun(s) {
+			a.Value = slog.StringValue(pan.Mask(s))
+		}
+	case slog.KindDuration:
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && err != nil {
+			a.Value = slog.StringValue(pan.Mask(err.Error()))
+		}
+	}
+	return a
+}
+
+// mayHoldRun reports whether s has at least pan.MinLen consecutive ASCII
+// digits, the cheap precondition for a card-like run. It avoids converting
+// every logged string to a byte slice.
+func mayHoldRun(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			n++
+			if n >= pan.MinLen {
+				return true
+			}
+		} else {
+			n = 0
+		}
+	}
+	return false
+}
+
+// scrubWriter masks card-like runs in what it writes. slog's built-in
+// handlers write each record with a single Write call, so a run never spans
+// two calls. pan.Mask keeps the length and only turns digits into '*', which
+// needs no quoting in JSON or logfmt, so the line stays well formed.
+type scrubWriter struct {
+	w io.Writer
+}
+
+func (s *scrubWriter) Write(p []byte) (int, error) {
+	out := p
+	if pan.Contains(p) {
+		out = []byte(pan.Mask(string(p)))
+	}
+	n, err := s.w.Write(out)
+	if n > len(p) {
+		n = len(p)
+	}
+	return n, err
+}
+
+// Sensitive is a string that must never be printed: a vault value (card
+// number, CVC, any redacted field) or a secret. Vault values travel as
+// Sensitive at the API edges where they may end up in a log line, an error or
+// a debug print; code that really needs the value converts it explicitly
+// with string(v).
+//
+// Every way of printing a Sensitive shows "[redacted len=N]" instead of the
+// value: slog (LogValue), fmt with any verb (Format, String, GoString) and
+// encoding/json (MarshalJSON), so a Sensitive inside a struct that is logged
+// or marshalled does not leak either. Only the length is shown.
+type Sensitive string
+
+// redacted is the text every printing method returns.
+func (s Sensitive) redacted() string {
+	return "[redacted len=" + strconv.Itoa(len(s)) + "]"
+}
+
+// LogValue implements slog.LogValuer: the value is logged as
+// "[redacted len=N]".
+func (s Sensitive) LogValue() slog.Value { return slog.StringValue(s.redacted()) }
+
+// String implements fmt.Stringer and returns "[redacted len=N]".
+func (s Sensitive) String() string { return s.redacted() }
+
+// GoString implements fmt.GoStringer and returns "[redacted len=N]".
+func (s Sensitive) GoString() string { return s.redacted() }
+
+// Format implements fmt.Formatter so that every verb (%s, %v, %+v, %#v, %d,
+// %x, …) prints "[redacted len=N]"; %q prints it quoted. Width and flags
+// are ignored.
+func (s Sensitive) Format(f fmt.State, verb rune) {
+	r := s.redacted()
+	if verb == 'q' {
+		r = strconv.Quote(r)
+	}
+	_, _ = io.WriteString(f, r)
+}
+
+// MarshalJSON implements json.Marshaler and encodes the JSON string
+// "[redacted len=N]". A response that must carry the value uses a plain
+// string field set with string(v).
+func (s Sensitive) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('"')
+	b.WriteString(s.redacted())
+	b.WriteByte('"')
+	return b.Bytes(), nil
+}

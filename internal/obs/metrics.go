@@ -1,0 +1,93 @@
+package obs
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds aliasgate's Prometheus registry and the metrics shared by
+// several packages. Packages that own further metrics (body bytes, reload
+// results, …) create them and register them on Registry.
+//
+// Every label value comes from a fixed vocabulary: listener names
+// ("inbound", "outbound", "admin"), route ids from the configuration (or
+// "-" when no route matched, or a built-in name such as "internal:cards"),
+// HTTP methods (the standard ones, anything else counted as "OTHER"), status
+// codes, vault operation names ("redact", "reveal", "delete", …), store
+// names ("bolt", "postgres", "redis", "memory") and results ("ok",
+// "not_found", "error", …). No alias, vault value, card data, request path
+// with ids in it, host name taken from a request, client id or client secret
+// ever goes into a label: labels are visible to anyone who can scrape
+// /metrics, and unbounded values would also explode the series count.
+type Metrics struct {
+	// Registry is the registry Handler serves. It already holds the Go and
+	// process collectors and the metrics below.
+	Registry *prometheus.Registry
+
+	// HTTPRequests counts finished requests:
+	// aliasgate_http_requests_total{listener, route, method, status}.
+	HTTPRequests *prometheus.CounterVec
+	// HTTPDuration observes request durations in seconds:
+	// aliasgate_http_request_duration_seconds{listener, route}.
+	HTTPDuration *prometheus.HistogramVec
+	// VaultOps counts vault operations:
+	// aliasgate_vault_operations_total{op, store, result}.
+	VaultOps *prometheus.CounterVec
+	// VaultDuration observes vault operation durations in seconds:
+	// aliasgate_vault_operation_duration_seconds{op, store}.
+	VaultDuration *prometheus.HistogramVec
+	// StoreUp is 1 while a store answers its health check, else 0:
+	// aliasgate_store_up{store}.
+	StoreUp *prometheus.GaugeVec
+}
+
+// NewMetrics returns a fresh registry with the Go runtime and process
+// collectors and aliasgate's shared metrics registered on it. Each call
+// builds an independent registry, so tests can create as many as they like.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_http_requests_total",
+			Help: "HTTP requests served, by listener, route id, method and status code.",
+		}, []string{"listener", "route", "method", "status"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "aliasgate_http_request_duration_seconds",
+			Help:    "Time from receiving a request to the end of its response, by listener and route id.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"listener", "route"}),
+		VaultOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_vault_operations_total",
+			Help: "Vault operations, by operation, store and result.",
+		}, []string{"op", "store", "result"}),
+		VaultDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "aliasgate_vault_operation_duration_seconds",
+			Help:    "Vault operation durations, by operation and store.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"op", "store"}),
+		StoreUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "aliasgate_store_up",
+			Help: "1 when the store answered its last health check, 0 otherwise.",
+		}, []string{"store"}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPDuration, m.VaultOps, m.VaultDuration, m.StoreUp,
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format, for
+// /metrics on the admin listener. A collector that fails is reported in the
+// response and in promhttp_metric_handler_errors_total; the others are
+// still served.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+		Registry:      m.Registry,
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
