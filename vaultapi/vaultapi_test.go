@@ -1,0 +1,314 @@
+package vaultapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+	"github.com/aliasgate/aliasgate/vault/vaulttest"
+	"github.com/aliasgate/aliasgate/vaultapi"
+)
+
+const card = "4111111111111111"
+
+type env struct {
+	srv     *httptest.Server
+	clk     *vaulttest.Clock
+	writer  string // bearer token with aliases:write
+	reveal  string // bearer token with aliases:reveal
+	both    string
+	basicID string
+	basicPW string
+}
+
+func setup(t *testing.T, wrap func(vaultapi.Vault) vaultapi.Vault) *env {
+	t.Helper()
+	clk := vaulttest.NewClock()
+	p := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
+	v := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
+	t.Cleanup(func() { p.Close(); v.Close() })
+	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := vault.New(p, v, kr, vault.Options{Env: "sandbox", Now: clk.Now, VolatileTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	log := obstest.Logger(t)
+	as := auth.NewService(p, key, auth.Options{Logger: log})
+	e := &env{clk: clk}
+	mk := func(scopes ...string) (string, auth.Client, string) {
+		c, secret, err := as.CreateClient(context.Background(), auth.ClientSpec{Name: "t", Account: "acct", Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := as.IssueToken(c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, c, secret
+	}
+	e.writer, _, _ = mk(auth.ScopeAliasesWrite)
+	e.reveal, _, _ = mk(auth.ScopeAliasesReveal)
+	var c auth.Client
+	e.both, c, e.basicPW = mk(auth.ScopeAliasesWrite, auth.ScopeAliasesReveal)
+	e.basicID = c.ID
+	var vv vaultapi.Vault = svc
+	if wrap != nil {
+		vv = wrap(svc)
+	}
+	e.srv = httptest.NewServer(vaultapi.New(vv, as, log))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (e *env) do(t *testing.T, method, path, token, ctype, body string) resp {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+type record struct {
+	Value       string   `json:"value"`
+	Classifiers []string `json:"classifiers"`
+	Aliases     []struct {
+		Alias  string `json:"alias"`
+		Format string `json:"format"`
+	} `json:"aliases"`
+	CreatedAt string `json:"created_at"`
+	Storage   string `json:"storage"`
+}
+
+func (e *env) create(t *testing.T, body string) []record {
+	t.Helper()
+	r := e.do(t, "POST", "/aliases", e.writer, "application/json", body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create = %d %s", r.status, r.body)
+	}
+	var doc struct{ Data []record }
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Data
+}
+
+func TestCreateRevealUpdateDelete(t *testing.T) {
+	e := setup(t, nil)
+	recs := e.create(t, `{"data":[{"value":"4111111111111111","classifiers":["pan"],"format":"UUID","storage":"PERSISTENT"},{"value":"123","storage":"VOLATILE"}]}`)
+	if len(recs) != 2 || recs[0].Value != card || recs[0].Storage != "PERSISTENT" || recs[0].Aliases[0].Format != "UUID" ||
+		!strings.HasPrefix(recs[0].Aliases[0].Alias, "tok_sandbox_") || recs[0].Classifiers[0] != "pan" || recs[1].Storage != "VOLATILE" {
+		t.Fatalf("create answered %+v", recs)
+	}
+	if _, err := time.Parse(time.RFC3339, recs[0].CreatedAt); err != nil {
+		t.Fatalf("created_at %q: %v", recs[0].CreatedAt, err)
+	}
+	alias := recs[0].Aliases[0].Alias
+
+	// The same value again gives the same alias; another format adds one.
+	again := e.create(t, `{"data":[{"value":"4111111111111111"}]}`)
+	if again[0].Aliases[0].Alias != alias {
+		t.Fatal("persistent alias not deterministic")
+	}
+	fpe := e.create(t, `{"data":[{"alias":"`+alias+`","format":"FPE_SIX_T_FOUR"}]}`)
+	if len(fpe[0].Aliases) != 2 || fpe[0].Aliases[0].Format != "FPE_SIX_T_FOUR" || fpe[0].Aliases[1].Alias != alias {
+		t.Fatalf("alias of another format: %+v", fpe[0])
+	}
+
+	r := e.do(t, "GET", "/aliases/"+alias, e.reveal, "", "")
+	var one struct{ Data []record }
+	if r.status != 200 || json.Unmarshal(r.body, &one) != nil || one.Data[0].Value != card || len(one.Data[0].Aliases) != 2 {
+		t.Fatalf("GET one = %d %s", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("content type %q", ct)
+	}
+
+	r = e.do(t, "GET", "/aliases?q="+alias+","+recs[1].Aliases[0].Alias+",tok_sandbox_unknown", e.reveal, "", "")
+	var many struct{ Data map[string]record }
+	if r.status != 200 || json.Unmarshal(r.body, &many) != nil || len(many.Data) != 2 || many.Data[recs[1].Aliases[0].Alias].Value != "123" {
+		t.Fatalf("GET many = %d %s", r.status, r.body)
+	}
+	if r2 := e.do(t, "GET", "/aliases?aliases="+alias, e.reveal, "", ""); r2.status != 200 {
+		t.Fatalf("GET ?aliases= = %d", r2.status)
+	}
+
+	if r := e.do(t, "PUT", "/aliases/"+alias, e.writer, "application/vnd.api+json", `{"data":{"classifiers":["pan","visa"]}}`); r.status != 204 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	r = e.do(t, "GET", "/aliases/"+fpe[0].Aliases[0].Alias, e.reveal, "", "")
+	json.Unmarshal(r.body, &one)
+	if strings.Join(one.Data[0].Classifiers, ",") != "pan,visa" {
+		t.Fatalf("classifiers after PUT: %v", one.Data[0].Classifiers)
+	}
+
+	if r := e.do(t, "DELETE", "/aliases/"+alias, e.writer, "", ""); r.status != 204 {
+		t.Fatalf("DELETE = %d %s", r.status, r.body)
+	}
+	if r := e.do(t, "GET", "/aliases/"+alias, e.reveal, "", ""); r.status != 404 {
+		t.Fatalf("GET after DELETE = %d", r.status)
+	}
+	if r := e.do(t, "DELETE", "/aliases/"+alias, e.writer, "", ""); r.status != 404 {
+		t.Fatalf("second DELETE = %d", r.status)
+	}
+}
+
+func TestBasicAuthWorksAsInVGSv1(t *testing.T) {
+	e := setup(t, nil)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/aliases", strings.NewReader(`{"data":[{"value":"x"}]}`))
+	req.SetBasicAuth(e.basicID, e.basicPW)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("Basic create = %d", res.StatusCode)
+	}
+}
+
+func TestExpiredVolatileAliasIs404(t *testing.T) {
+	e := setup(t, nil)
+	recs := e.create(t, `{"data":[{"value":"123","storage":"VOLATILE"}]}`)
+	e.clk.Advance(time.Hour)
+	if r := e.do(t, "GET", "/aliases/"+recs[0].Aliases[0].Alias, e.reveal, "", ""); r.status != 404 {
+		t.Fatalf("GET expired = %d %s", r.status, r.body)
+	}
+}
+
+type errorDoc struct {
+	Errors []struct {
+		Status string `json:"status"`
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+		Source struct {
+			Pointer   string `json:"pointer"`
+			Parameter string `json:"parameter"`
+		} `json:"source"`
+	} `json:"errors"`
+}
+
+func TestBadInput(t *testing.T) {
+	e := setup(t, nil)
+	items := func(n int) string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = `{"value":"v"}`
+		}
+		return `{"data":[` + strings.Join(s, ",") + `]}`
+	}
+	long := strings.Repeat("4", vault.MaxValueLen+1)
+	tests := []struct {
+		name, method, path, token, ctype, body string
+		status                                 int
+		pointer                                string
+	}{
+		{"malformed JSON", "POST", "/aliases", e.writer, "application/json", `{"data":[`, 400, ""},
+		{"value of the wrong type", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":4111111111111111}]}`, 400, ""},
+		{"wrong media type", "POST", "/aliases", e.writer, "text/plain", `{"data":[]}`, 415, ""},
+		{"no media type", "POST", "/aliases", e.writer, "", `{"data":[]}`, 415, ""},
+		{"empty data", "POST", "/aliases", e.writer, "application/json", `{"data":[]}`, 422, "/data"},
+		{"more than 20 values", "POST", "/aliases", e.writer, "application/json", items(21), 422, "/data"},
+		{"empty value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"v"},{"value":""}]}`, 422, "/data/1/value"},
+		{"missing value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"format":"UUID"}]}`, 422, "/data/0/value"},
+		{"value over 4 KiB", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"` + long + `"}]}`, 422, "/data/0/value"},
+		{"unknown format", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","format":"NOPE"}]}`, 422, "/data/0/format"},
+		{"format does not fit", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111x","format":"FPE_T_FOUR"}]}`, 422, "/data/0/format"},
+		{"unknown storage", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","storage":"DISK"}]}`, 422, "/data/0/storage"},
+		{"bad classifier", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","classifiers":["a b"]}]}`, 422, "/data/0/classifiers"},
+		{"unknown source alias", "POST", "/aliases", e.writer, "application/json", `{"data":[{"alias":"tok_sandbox_x","format":"PFPT"}]}`, 422, "/data/0/alias"},
+		{"unknown alias", "GET", "/aliases/tok_sandbox_unknown", e.reveal, "", "", 404, ""},
+		{"unknown aliases", "GET", "/aliases?q=tok_a,tok_b", e.reveal, "", "", 404, ""},
+		{"no aliases in query", "GET", "/aliases", e.reveal, "", "", 400, ""},
+		{"PUT without classifiers", "PUT", "/aliases/tok_x", e.writer, "application/json", `{"data":{}}`, 422, "/data/classifiers"},
+		{"no token", "POST", "/aliases", "", "application/json", items(1), 401, ""},
+		{"bad token", "POST", "/aliases", "not.a.jwt", "application/json", items(1), 401, ""},
+		{"reveal token cannot write", "POST", "/aliases", e.reveal, "application/json", items(1), 403, ""},
+		{"write token cannot reveal", "GET", "/aliases/tok_x", e.writer, "", "", 403, ""},
+		{"wrong method", "PATCH", "/aliases/tok_x", e.both, "application/json", "{}", 405, ""},
+		{"unknown path", "GET", "/nope", e.both, "", "", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(t, tt.method, tt.path, tt.token, tt.ctype, tt.body)
+			if r.status != tt.status {
+				t.Fatalf("status = %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			var doc errorDoc
+			if err := json.Unmarshal(r.body, &doc); err != nil || len(doc.Errors) == 0 {
+				t.Fatalf("not an error document: %s", r.body)
+			}
+			if doc.Errors[0].Status != itoa(tt.status) {
+				t.Fatalf("error status %q", doc.Errors[0].Status)
+			}
+			if tt.pointer != "" && doc.Errors[0].Source.Pointer != tt.pointer {
+				t.Fatalf("pointer = %q, want %q (%s)", doc.Errors[0].Source.Pointer, tt.pointer, r.body)
+			}
+			if strings.Contains(string(r.body), card) || strings.Contains(string(r.body), long[:64]) {
+				t.Fatalf("error echoes a value: %s", r.body)
+			}
+			obstest.AssertNoPAN(t, "error body", r.body)
+		})
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// failing is a vault whose store is down.
+type failing struct{ vaultapi.Vault }
+
+func (failing) Redact(context.Context, []vault.RedactRequest) ([]vault.Token, error) {
+	return nil, errors.New("boom: " + vault.ErrUnavailable.Error())
+}
+
+func (failing) Describe(context.Context, []string) ([]vault.Entry, error) {
+	return nil, vault.ErrUnavailable
+}
+
+func TestStoreDownIs503WithoutDetail(t *testing.T) {
+	e := setup(t, func(v vaultapi.Vault) vaultapi.Vault { return failing{v} })
+	r := e.do(t, "GET", "/aliases/tok_x", e.reveal, "", "")
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("GET with store down = %d %s", r.status, r.body)
+	}
+	r = e.do(t, "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111"}]}`)
+	if r.status != 500 || strings.Contains(string(r.body), "boom") {
+		t.Fatalf("POST with unknown failure = %d %s", r.status, r.body)
+	}
+}
