@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -85,10 +86,7 @@ func BenchmarkRedactNewValue(b *testing.B) {
 				ctx := context.Background()
 				var next atomic.Int64
 				b.ReportAllocs()
-				b.SetParallelism(writers) // × GOMAXPROCS goroutines
-				if writers == 1 {
-					b.SetParallelism(1)
-				}
+				b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0))) // × GOMAXPROCS goroutines
 				b.ResetTimer()
 				if writers == 1 {
 					for range b.N {
