@@ -10,8 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
+
+	"github.com/aliasgate/aliasgate/internal/atomicfile"
 )
 
 // pemType is the PEM block type of a PKCS#8 private key.
@@ -98,50 +99,11 @@ func createSigningKey(path string) (ed25519.PrivateKey, error) {
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der})
 
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("auth: create signing key %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a link, or on failure; a no-op after a rename
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return nil, fmt.Errorf("auth: create signing key %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("auth: write signing key %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("auth: sync signing key %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("auth: write signing key %s: %w", path, err)
-	}
-	// A hard link puts the file in place only if path is still free, so two
-	// processes starting at once agree on one key. Where links are not
-	// supported, fall back to a rename.
-	if err := os.Link(tmpName, path); err != nil {
+	if err := atomicfile.WriteNew(path, data, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
-		if err := os.Rename(tmpName, path); err != nil {
-			return nil, fmt.Errorf("auth: install signing key %s: %w", path, err)
-		}
+		return nil, fmt.Errorf("auth: create signing key: %w", err)
 	}
-	syncDir(dir)
 	return key, nil
-}
-
-// syncDir makes a new directory entry durable where the platform allows;
-// failures are ignored (not every OS or file system syncs directories).
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }

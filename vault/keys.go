@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/internal/atomicfile"
 )
 
 // MasterKeyEnv is the environment variable that holds the master key
@@ -99,47 +101,13 @@ func createKeyFile(path string) ([]byte, error) {
 	if _, err := rand.Read(k); err != nil {
 		return nil, fmt.Errorf("vault: random: %w", err)
 	}
-	if err := WriteFileAtomic(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteNew(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		if errors.Is(err, os.ErrExist) { // another process created it first
+			return readKeyFile(path)
+		}
 		return nil, fmt.Errorf("vault: create master key: %w", err)
 	}
 	return k, nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory that is synced and renamed over path, so a crash leaves either
-// the old file or the new one. It refuses to replace an existing file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Link fails when path exists, which rename would silently replace.
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // Keyring holds the keys derived from the master key: the data-encryption
