@@ -1,0 +1,123 @@
+package jsonapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+func TestWriteErrorShapesAndHidesUnknownErrors(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteError(rec, MediaType, Invalid("/data/0/value", "invalid_value", "value is empty"))
+	var doc struct {
+		Errors []ErrorObject `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 422 || rec.Header().Get("Content-Type") != MediaType || doc.Errors[0].Status != "422" ||
+		doc.Errors[0].Source.Pointer != "/data/0/value" || doc.Errors[0].Code != "invalid_value" {
+		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	}
+
+	rec = httptest.NewRecorder()
+	WriteError(rec, "application/json", errors.New("db password is hunter2"))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "hunter2") {
+		t.Fatalf("internal error leaked: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestDecodeErrorsNeverQuoteTheBody(t *testing.T) {
+	const card = "4111111111111111"
+	tests := []struct {
+		name   string
+		body   string
+		strict bool
+		status int
+	}{
+		{"syntax", `{"pan":"` + card + `"`, false, 400},
+		{"wrong type", `{"n":"` + card + `"}`, false, 400},
+		{"unknown field that is a card number", `{"` + card + `":1}`, true, 400},
+		{"two values", `{} {}`, false, 400},
+		{"empty", ``, false, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v struct {
+				N int `json:"n"`
+			}
+			err := Decode([]byte(tt.body), tt.strict, &v)
+			var e *Error
+			if !errors.As(err, &e) || e.Status != tt.status {
+				t.Fatalf("Decode = %v, want status %d", err, tt.status)
+			}
+			if strings.Contains(err.Error(), card) {
+				t.Fatalf("error %q quotes the card number", err)
+			}
+		})
+	}
+}
+
+func TestDecodeBodyLimit(t *testing.T) {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"a":"`+strings.Repeat("x", 100)+`"}`))
+	var v map[string]string
+	err := DecodeBody(r, 50, false, &v)
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("DecodeBody = %v, want 413", err)
+	}
+}
+
+func TestCheckContentType(t *testing.T) {
+	tests := []struct {
+		ct string
+		ok bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{MediaType, true},
+		{"text/plain", false},
+		{"", false},
+		{"application/json;;", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("Content-Type", tt.ct)
+		err := CheckContentType(r, "application/json", MediaType)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckContentType(%q) = %v", tt.ct, err)
+		}
+		var e *Error
+		if err != nil && (!errors.As(err, &e) || e.Status != 415) {
+			t.Errorf("CheckContentType(%q) error is not a 415", tt.ct)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"data":[{"value":"4111111111111111"}]}`), true)
+	f.Add([]byte(`{"4111111111111111":1}`), true)
+	f.Fuzz(func(t *testing.T, b []byte, strict bool) {
+		var v struct {
+			Data []struct {
+				Value string `json:"value"`
+			} `json:"data"`
+		}
+		err := Decode(b, strict, &v)
+		if err == nil {
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Status != 400 {
+			t.Fatalf("Decode error %v is not a 400", err)
+		}
+		if msg := err.Error(); pan.Contains([]byte(msg)) {
+			t.Fatalf("error %q holds a card-like run", msg)
+		}
+	})
+}
