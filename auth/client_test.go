@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/base58"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
 
 // memStore is a ClientStore test double: a map behind a mutex that refuses
@@ -87,7 +88,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: newMemStore(), key: key, clock: &clock{t: testEpoch}}
-	f.svc = NewService(f.store, key, Options{Now: f.clock.Now})
+	f.svc = NewService(f.store, key, Options{Now: f.clock.Now, Logger: obstest.Logger(t)})
 	return f
 }
 

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testEnv is an environment with loopback listeners on free ports.
+func testEnv(extra map[string]string) func(string) string {
+	m := map[string]string{
+		"ALIASGATE_LISTEN_INBOUND":  "127.0.0.1:0",
+		"ALIASGATE_LISTEN_OUTBOUND": "127.0.0.1:0",
+		"ALIASGATE_LISTEN_ADMIN":    "127.0.0.1:0",
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return func(k string) string { return m[k] }
+}
+
+func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb syncBuffer
+	err := run(context.Background(), args, getenv, &out, &errb)
+	obstest.AssertNoPAN(t, "stderr of "+strings.Join(args, " "), []byte(errb.String()))
+	return out.String(), errb.String(), err
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}, {"clients", "create", "--help"}, {"config", "check", "-h"}, {"version", "--help"}} {
+		out, _, err := runCmd(t, testEnv(nil), args...)
+		if err != nil || !strings.Contains(out, "Usage") {
+			t.Errorf("%v: err %v, output %q", args, err, out)
+		}
+	}
+}
+
+func TestUsageErrorsExitWithTwo(t *testing.T) {
+	for _, args := range [][]string{{}, {"nope"}, {"clients"}, {"serve", "--bogus"}, {"clients", "create", "--name", "x"}, {"config", "check"}} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		}
+		if strings.Count(buf.String(), "\n") != 1 {
+			t.Errorf("%v: want one line, got %q", args, buf.String())
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := runCmd(t, testEnv(nil), "version")
+	if err != nil || !strings.HasPrefix(out, "aliasgate ") {
+		t.Fatalf("version = %q, %v", out, err)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("env: live\nvault:\n  volatile_ttl: 30m\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("env: live\nvault:\n  volatile_ttl: 10ms\n  bogus: 1\n"), 0o600)
+
+	out, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", good)
+	if err != nil || !strings.Contains(out, "valid") {
+		t.Fatalf("good config: %q, %v", out, err)
+	}
+	_, _, err = runCmd(t, testEnv(nil), "config", "check", "--config", bad)
+	if err == nil || !strings.Contains(err.Error(), "bogus") || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("bad config error = %v, want the unknown key with its line", err)
+	}
+	var buf bytes.Buffer
+	if exitCode(err, &buf) != 1 {
+		t.Fatal("invalid config does not exit 1")
+	}
+}
+
+// gatewayProc is a gateway started by run in the background.
+type gatewayProc struct {
+	inbound, admin string
+	stderr         *syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+var listenRE = regexp.MustCompile(`"msg":"listening","listener":"(\w+)","addr":"([^"]+)"`)
+
+func startGateway(t *testing.T, getenv func(string) string, args ...string) *gatewayProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gatewayProc{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, g.stderr) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range listenRE.FindAllStringSubmatch(g.stderr.String(), -1) {
+			switch m[1] {
+			case "inbound":
+				g.inbound = "http://" + m[2]
+			case "admin":
+				g.admin = "http://" + m[2]
+			}
+		}
+		if g.inbound != "" && g.admin != "" {
+			t.Cleanup(func() { g.stop(t) })
+			return g
+		}
+		select {
+		case err := <-g.done:
+			cancel()
+			t.Fatalf("serve exited early: %v\n%s", err, g.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("serve did not log its listeners:\n%s", g.stderr.String())
+	return nil
+}
+
+func (g *gatewayProc) stop(t *testing.T) {
+	t.Helper()
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	g.cancel = nil
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("serve did not stop within 10s of the signal")
+	}
+	obstest.AssertNoPAN(t, "gateway log", []byte(g.stderr.String()))
+}
+
+func call(t *testing.T, method, url, ctype, body string, setup func(*http.Request)) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if setup != nil {
+		setup(req)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// TestWalkthrough follows the README: create a client, get a token, create
+// an alias, reveal it, delete it; then checks the data dir holds no card
+// number in clear.
+func TestWalkthrough(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", dir, "--name", "checkout", "--account", "acct_1", "--scopes", "aliases:write,aliases:reveal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &cred); err != nil || cred.ClientID == "" || cred.ClientSecret == "" {
+		t.Fatalf("clients create printed %q (%v)", out, err)
+	}
+
+	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
+
+	status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+		func(r *http.Request) { r.SetBasicAuth(cred.ClientID, cred.ClientSecret) })
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if status != 200 || json.Unmarshal(body, &tok) != nil || tok.TokenType != "Bearer" || tok.ExpiresIn <= 0 {
+		t.Fatalf("token: %d %s", status, body)
+	}
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+
+	status, body = call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"4111111111111111","classifiers":["pan"],"format":"FPE_SIX_T_FOUR"},{"value":"123","storage":"VOLATILE"}]}`, bearer)
+	var created struct {
+		Data []struct {
+			Aliases []struct{ Alias string }
+		}
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 2 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	alias := created.Data[0].Aliases[0].Alias
+
+	status, body = call(t, "GET", g.inbound+"/aliases/"+alias, "", "", bearer)
+	if status != 200 || !strings.Contains(string(body), `"value":"4111111111111111"`) {
+		t.Fatalf("reveal: %d %s", status, body)
+	}
+	if status, body = call(t, "DELETE", g.inbound+"/aliases/"+alias, "", "", bearer); status != 204 {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	if status, _ = call(t, "GET", g.inbound+"/aliases/"+alias, "", "", bearer); status != 404 {
+		t.Fatalf("reveal after delete: %d", status)
+	}
+	// A new PAN stays in the vault for the data-dir scan below.
+	if status, body = call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"5555555555554444"}]}`, bearer); status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		if status, body = call(t, "GET", g.admin+p, "", "", nil); status != 200 {
+			t.Errorf("admin %s: %d %s", p, status, body)
+		}
+	}
+	if _, body = call(t, "GET", g.admin+"/metrics", "", "", nil); !strings.Contains(string(body), `aliasgate_http_requests_total{listener="inbound",method="POST",route="internal:aliases",status="201"}`) {
+		t.Errorf("metrics lack the request counter:\n%s", body)
+	}
+	if status, _ = call(t, "GET", g.inbound+"/nowhere", "", "", nil); status != 404 {
+		t.Errorf("unrouted path: %d", status)
+	}
+	g.stop(t)
+
+	log := g.stderr.String()
+	if n := len(listenRE.FindAllString(log, -1)); n != 2 {
+		t.Errorf("%d listening lines, want one per listener", n)
+	}
+	for _, want := range []string{`"msg":"stopped"`, `"route":"internal:aliases"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	// Nothing in the data dir holds a card number or CVC in clear, and the
+	// secrets are private.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) < 3 {
+		t.Fatalf("data dir has %d files", len(entries))
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obstest.AssertNoPAN(t, p, b)
+		if bytes.Contains(b, []byte("5555555555554444")) || bytes.Contains(b, []byte(cred.ClientSecret)) {
+			t.Errorf("%s holds a value or secret in clear", p)
+		}
+		if fi, _ := e.Info(); fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s mode %04o is readable by others", p, fi.Mode().Perm())
+		}
+	}
+}
+
+func TestStartFailuresExitWithOneClearLine(t *testing.T) {
+	base := t.TempDir()
+	fresh := func(name string) string { return filepath.Join(base, name) }
+	otherKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))
+
+	// A vault created with one key, for the wrong-key case.
+	used := fresh("used")
+	g := startGateway(t, testEnv(nil), "--data-dir", used)
+	t.Run("locked by a running gateway", func(t *testing.T) {
+		start := time.Now()
+		_, _, err := runCmd(t, testEnv(nil), "serve", "--data-dir", used)
+		if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+			t.Fatalf("err = %v", err)
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("took %s", time.Since(start))
+		}
+	})
+	t.Run("port in use", func(t *testing.T) {
+		env := testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND": strings.TrimPrefix(g.admin, "http://")})
+		_, _, err := runCmd(t, env, "serve", "--data-dir", fresh("port"))
+		if err == nil || !strings.Contains(err.Error(), "inbound listener") || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	g.stop(t)
+
+	corrupt := fresh("corrupt")
+	os.MkdirAll(corrupt, 0o700)
+	os.WriteFile(filepath.Join(corrupt, "vault.db"), bytes.Repeat([]byte("not bolt"), 1000), 0o600)
+
+	badKey := fresh("badkey")
+	os.MkdirAll(badKey, 0o700)
+	os.WriteFile(filepath.Join(badKey, "master.key"), []byte("short"), 0o600)
+
+	openKey := fresh("openkey")
+	os.MkdirAll(openKey, 0o700)
+	os.WriteFile(filepath.Join(openKey, "master.key"), []byte(otherKey), 0o644)
+	os.Chmod(filepath.Join(openKey, "master.key"), 0o644)
+
+	cfg := filepath.Join(base, "bad.yaml")
+	os.WriteFile(cfg, []byte("vault:\n  store: mongo\nlog:\n  level: loud\n"), 0o600)
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"other master key", map[string]string{"ALIASGATE_MASTER_KEY": otherKey}, []string{"--data-dir", used}, []string{"master key does not match"}},
+		{"corrupt vault file", nil, []string{"--data-dir", corrupt}, []string{"corrupt"}},
+		{"malformed master key file", nil, []string{"--data-dir", badKey}, []string{"master key", "master.key"}},
+		{"master key readable by others", nil, []string{"--data-dir", openKey}, []string{"chmod 600"}},
+		{"invalid config", nil, []string{"--config", cfg}, []string{"vault.store", "log.level"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runCmd(t, testEnv(tt.env), append([]string{"serve"}, tt.args...)...)
+			if err == nil {
+				t.Fatal("serve started")
+			}
+			var buf bytes.Buffer
+			if code := exitCode(err, &buf); code != 1 {
+				t.Fatalf("exit %d", code)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("message %q lacks %q", buf.String(), w)
+				}
+			}
+			if strings.Contains(buf.String(), otherKey) {
+				t.Error("message shows the key")
+			}
+		})
+	}
+}
+
+func TestShutdownClosesTheVault(t *testing.T) {
+	dir := t.TempDir()
+	g := startGateway(t, testEnv(nil), "--data-dir", dir)
+	g.stop(t)
+	// The file lock is released: a second start works at once.
+	g2 := startGateway(t, testEnv(nil), "--data-dir", dir)
+	g2.stop(t)
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version or "dev" is shown.
+var version = ""
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+// env is what every command gets from the process.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the gateway (inbound proxy, admin listener)", runServe},
+		{"clients create", "create an API client and print its id and secret once", runClientsCreate},
+		{"config check", "validate a configuration file and print every problem", runConfigCheck},
+		{"version", "print the version", runVersion},
+	}
+}
+
+const mainUsage = `aliasgate keeps card data out of your systems: a tokenization gateway.
+
+Usage:
+  aliasgate <command> [flags]
+
+Commands:
+%s
+Run "aliasgate <command> --help" for a command's flags.
+`
+
+func printMainUsage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, mainUsage, b.String())
+}
+
+// run is the whole program: main only adds the process around it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		printMainUsage(stderr)
+		return usagef("no command given")
+	}
+	if a := args[0]; a == "-h" || a == "--help" || a == "help" {
+		printMainUsage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c.run(ctx, e, args[len(words):])
+		}
+	}
+	// A group word alone ("clients", "config") lists its subcommands.
+	var sub []string
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, args[0]+" ") {
+			sub = append(sub, c.name)
+		}
+	}
+	if len(sub) > 0 {
+		return usagef("%q needs a subcommand: %s", args[0], strings.Join(sub, ", "))
+	}
+	printMainUsage(stderr)
+	return usagef("unknown command %q", args[0])
+}
+
+// parseFlags parses args with fs, printing usage to stdout for --help
+// (returning errHelp) and turning other problems into usage errors.
+func parseFlags(fs *flag.FlagSet, e env, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return errHelp
+		}
+		return usagef("%s: %v (see --help)", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q (see --help)", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// errHelp ends a command after it printed its help; run returns nil for it.
+var errHelp = errors.New("help shown")
+
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: aliasgate %s\n\n%s\n\nFlags:\n", name, strings.TrimSpace(usage))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func runVersion(_ context.Context, e env, args []string) error {
+	fs := newFlagSet("version", "Prints the version of this build.")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	fmt.Fprintln(e.stdout, "aliasgate", buildVersion())
+	return nil
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// helpOK turns errHelp into success.
+func helpOK(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}

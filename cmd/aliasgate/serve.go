@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+	"github.com/aliasgate/aliasgate/vaultapi"
+)
+
+// signingKeyFile is the JWT signing key in the data dir.
+const signingKeyFile = "jwt.key"
+
+const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
+(bbolt vault, master key, token signing key) and listens on 127.0.0.1:8080
+(inbound: /oauth/token, and /aliases with --enable-vault-api) and
+127.0.0.1:9090 (admin: /healthz, /readyz, /metrics). Every setting can also
+come from the environment (ALIASGATE_<SECTION>_<KEY>). SIGINT or SIGTERM
+drains in-flight requests and closes the vault.`
+
+func runServe(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("serve [--config FILE]", serveUsage)
+	cfgPath := fs.String("config", "", "configuration `file` (YAML); none: built-in defaults")
+	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
+	enableVaultAPI := fs.Bool("enable-vault-api", false, "serve the vault API at /aliases (vault_api.enabled)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
+	if err != nil {
+		return err
+	}
+	if *enableVaultAPI {
+		cfg.VaultAPI.Enabled = true
+	}
+	logger, err := obs.NewLogger(e.stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	gw, err := openGateway(ctx, cfg, e.getenv, logger)
+	if err != nil {
+		return err
+	}
+	return gw.serve(ctx)
+}
+
+// loadConfig loads the file (or the defaults) with env overrides, and
+// applies a --data-dir flag on top.
+func loadConfig(path, dataDir string, getenv func(string) string) (config.Config, error) {
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if dataDir != "" {
+		cfg.DataDir = dataDir
+		if err := cfg.Validate(); err != nil {
+			return config.Config{}, err
+		}
+	}
+	return cfg, nil
+}
+
+// gateway is a running aliasgate: its stores, services and listeners.
+type gateway struct {
+	cfg        config.Config
+	logger     *slog.Logger
+	metrics    *obs.Metrics
+	persistent *boltstore.Store
+	volatile   *memstore.Store
+	vault      *vault.Service
+	auth       *auth.Service
+}
+
+// openGateway opens the vault and builds the services. It fails, before
+// any listener opens, on a locked or corrupt vault, a bad master key or a
+// master key other than the vault's.
+func openGateway(ctx context.Context, cfg config.Config, getenv func(string) string, logger *slog.Logger) (*gateway, error) {
+	if cfg.Vault.Store != "bolt" {
+		return nil, fmt.Errorf("vault.store %q is not available in this build yet (use bolt)", cfg.Vault.Store)
+	}
+	if cfg.Vault.Volatile != "memory" {
+		return nil, fmt.Errorf("vault.volatile %q is not available in this build yet (use memory)", cfg.Vault.Volatile)
+	}
+	master, source, err := vault.LoadMasterKey(cfg.DataDir, getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	persistent, err := boltstore.Open(cfg.VaultPath(), boltstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	gw := &gateway{cfg: cfg, logger: logger, metrics: obs.NewMetrics(), persistent: persistent}
+	ok := false
+	defer func() {
+		if !ok {
+			gw.close()
+		}
+	}()
+	keys, err := vault.OpenKeyring(ctx, persistent, master)
+	if err != nil {
+		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", cfg.VaultPath(), source, err)
+	}
+	gw.volatile = memstore.New(memstore.Options{})
+	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL)})
+	if err != nil {
+		return nil, err
+	}
+	signer, err := auth.LoadOrCreateSigningKey(filepath.Join(cfg.DataDir, signingKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	gw.auth = newAuth(persistent, signer, cfg, logger)
+	ok = true
+	logger.Info("vault open", "path", cfg.VaultPath(), "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String())
+	return gw, nil
+}
+
+func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger) *auth.Service {
+	return auth.NewService(store, key, auth.Options{
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: time.Duration(cfg.Auth.TokenTTL), Logger: logger,
+	})
+}
+
+func (gw *gateway) close() {
+	if gw.volatile != nil {
+		gw.volatile.Close()
+	}
+	if gw.persistent != nil {
+		if err := gw.persistent.Close(); err != nil {
+			gw.logger.Error("close vault", "err", err)
+		}
+	}
+}
+
+// inboundHandler serves the inbound listener: /oauth/token, and the vault
+// API at /aliases when enabled. The reverse proxy's routes come first once
+// they exist.
+func (gw *gateway) inboundHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/oauth/token", routed("internal:oauth", gw.auth.TokenHandler()))
+	if gw.cfg.VaultAPI.Enabled {
+		api := routed("internal:aliases", vaultapi.New(gw.vault, gw.auth, gw.logger))
+		mux.Handle("/aliases", api)
+		mux.Handle("/aliases/", api)
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route matches this request"))
+	}))
+	return mux
+}
+
+// routed names the route of a built-in mount in the access log and metrics.
+func routed(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		obs.SetRoute(r.Context(), name)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// adminHandler serves /healthz (the process is up), /readyz (the vault
+// answers) and /metrics.
+func (gw *gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := gw.persistent.Ping(ctx); err != nil {
+			gw.metrics.StoreUp.WithLabelValues("bolt").Set(0)
+			gw.logger.Warn("readiness check failed", "store", "bolt", "err", err)
+			writeStatus(w, http.StatusServiceUnavailable, "vault unavailable")
+			return
+		}
+		gw.metrics.StoreUp.WithLabelValues("bolt").Set(1)
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.Handle("GET /metrics", gw.metrics.Handler())
+	return mux
+}
+
+func writeStatus(w http.ResponseWriter, code int, status string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "{\"status\":%q}\n", status)
+}
+
+// listener is one configured HTTP listener.
+type listener struct {
+	name    string
+	addr    string
+	handler http.Handler
+}
+
+// serve opens every listener (all bound before any serves, so a port in use
+// fails the start), logs one line each, and on ctx's end drains in-flight
+// requests within limits.shutdown_timeout and closes the vault.
+func (gw *gateway) serve(ctx context.Context) error {
+	defer gw.close()
+	ls := []listener{
+		{"inbound", gw.cfg.Listen.Inbound, gw.inboundHandler()},
+		{"admin", gw.cfg.Listen.Admin, gw.adminHandler()},
+	}
+	var servers []*http.Server
+	var nls []net.Listener
+	for _, l := range ls {
+		nl, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			for _, o := range nls {
+				o.Close()
+			}
+			return fmt.Errorf("%s listener: %w", l.name, err)
+		}
+		nls = append(nls, nl)
+		servers = append(servers, gw.httpServer(l))
+	}
+	errc := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for i, srv := range servers {
+		gw.logger.Info("listening", "listener", ls[i].name, "addr", nls[i].Addr().String(), "serves", serves(ls[i].name, gw.cfg))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(nls[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s listener: %w", ls[i].name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		gw.logger.Info("shutting down", "reason", "signal")
+	case err = <-errc:
+		gw.logger.Error("listener failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(gw.cfg.Limits.ShutdownTimeout))
+	defer cancel()
+	for _, srv := range servers {
+		if serr := srv.Shutdown(sctx); serr != nil {
+			gw.logger.Warn("shutdown did not drain in time", "err", serr)
+			srv.Close()
+		}
+	}
+	wg.Wait()
+	gw.logger.Info("stopped")
+	return err
+}
+
+func serves(name string, cfg config.Config) string {
+	switch name {
+	case "inbound":
+		s := []string{"/oauth/token"}
+		if cfg.VaultAPI.Enabled {
+			s = append(s, "/aliases")
+		}
+		return strings.Join(s, " ")
+	case "admin":
+		return "/healthz /readyz /metrics"
+	}
+	return ""
+}
+
+func (gw *gateway) httpServer(l listener) *http.Server {
+	lim := gw.cfg.Limits
+	return &http.Server{
+		Handler:           obs.AccessLog(gw.logger, gw.metrics, l.name, l.handler),
+		ReadHeaderTimeout: time.Duration(lim.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(lim.ReadTimeout),
+		WriteTimeout:      time.Duration(lim.WriteTimeout),
+		IdleTimeout:       time.Duration(lim.IdleTimeout),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(gw.logger.Handler(), slog.LevelWarn),
+	}
+}

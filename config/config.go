@@ -1,0 +1,275 @@
+// Package config holds aliasgate's configuration: the Config type and its
+// defaults, Load (one YAML file, then ALIASGATE_* environment overrides, then
+// Validate) and the checks that report every problem of a configuration at
+// once, each with its key and, when it came from the file, its line.
+//
+// Every scalar or list key has an environment variable named after its path:
+// vault.volatile_ttl is ALIASGATE_VAULT_VOLATILE_TTL and data_dir is
+// ALIASGATE_DATA_DIR (EnvVars lists them all). The inline routes list is kept
+// as a yaml.Node, with its line numbers, for the routes package to parse.
+package config
+
+import (
+	"net/url"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one aliasgate process. The zero value
+// is not useful: start from Default or Load.
+type Config struct {
+	// DataDir holds the bbolt vault file, the CA, the signing key and the
+	// master key file. Default ./aliasgate-data.
+	DataDir string `yaml:"data_dir"`
+	// Env names the environment in aliases (tok_<env>_…); 1–16 lowercase
+	// letters and digits, starting with a letter. Default sandbox.
+	Env string `yaml:"env"`
+	// VaultID identifies this vault in metadata.observability. Default
+	// tnt-local.
+	VaultID string `yaml:"vault_id"`
+	// Listen holds the addresses of the three listeners.
+	Listen Listen `yaml:"listen"`
+	// RoutesFile is a routes file to load; it excludes inline Routes.
+	// Default none.
+	RoutesFile string `yaml:"routes_file"`
+	// Routes is the inline route list as it appeared in the file, with its
+	// line numbers, for the routes package to parse. A zero or null node
+	// means no inline routes. It has no environment variable.
+	Routes yaml.Node `yaml:"routes,omitempty"`
+	// Vault selects and configures the persistent and volatile stores.
+	Vault Vault `yaml:"vault"`
+	// Limits bounds request sizes and connection times.
+	Limits Limits `yaml:"limits"`
+	// Outbound configures the outbound forward proxy.
+	Outbound Outbound `yaml:"outbound"`
+	// VaultAPI configures the internal:aliases vault API.
+	VaultAPI VaultAPI `yaml:"vault_api"`
+	// Cards configures the internal:cards Card Management API.
+	Cards Cards `yaml:"cards"`
+	// Admin configures the admin listener's optional pages.
+	Admin Admin `yaml:"admin"`
+	// Auth configures the JWTs issued by /oauth/token.
+	Auth Auth `yaml:"auth"`
+	// Log configures the process log.
+	Log Log `yaml:"log"`
+
+	// src records where values came from (file lines, environment
+	// variables), for Validate's messages. Nil for a Config built in code.
+	src *sources
+}
+
+// Listen holds the listener addresses, each host:port with a numeric port.
+type Listen struct {
+	// Inbound is the reverse proxy's address. Default 127.0.0.1:8080.
+	Inbound string `yaml:"inbound"`
+	// Outbound is the forward proxy's address. Default 127.0.0.1:8081.
+	Outbound string `yaml:"outbound"`
+	// Admin is the address of /healthz, /readyz, /metrics and the optional
+	// inspector and pprof pages. Default 127.0.0.1:9090.
+	Admin string `yaml:"admin"`
+}
+
+// Vault selects the stores that hold aliased values.
+type Vault struct {
+	// Store is the persistent store: bolt (default) or postgres.
+	Store string `yaml:"store"`
+	// PostgresURL is the postgres:// or postgresql:// URL used when Store is
+	// postgres. It may carry a password: print Config.Redacted, not this.
+	PostgresURL string `yaml:"postgres_url"`
+	// Volatile is the store of volatile values (CVCs): memory (default) or
+	// redis.
+	Volatile string `yaml:"volatile"`
+	// RedisURL is the redis:// or rediss:// URL used when Volatile is redis.
+	// It may carry a password.
+	RedisURL string `yaml:"redis_url"`
+	// VolatileTTL is how long a volatile value lives. Default 1h, at least 1s.
+	VolatileTTL Duration `yaml:"volatile_ttl"`
+}
+
+// Limits bounds what one request may cost. Every value must be positive.
+type Limits struct {
+	// MaxBody is the largest body a matched filter buffers. Default 10MiB.
+	MaxBody ByteSize `yaml:"max_body"`
+	// MaxHeaderBytes bounds request headers (http.Server.MaxHeaderBytes).
+	// Default 64KiB, at most MaxBody.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout is http.Server.ReadHeaderTimeout. Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout is http.Server.ReadTimeout. Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout is http.Server.WriteTimeout. Default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout is http.Server.IdleTimeout. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// UpstreamTimeout bounds one round trip to an upstream or destination.
+	// Default 60s.
+	UpstreamTimeout Duration `yaml:"upstream_timeout"`
+	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Outbound configures the outbound forward proxy.
+type Outbound struct {
+	// RequireAuth demands Proxy-Authorization from clients. Default true;
+	// false is allowed only when listen.outbound is a loopback address.
+	RequireAuth bool `yaml:"require_auth"`
+	// Passthrough lists hosts (api.example.com, *.example.com) that clients
+	// may CONNECT to without an outbound route; the tunnel is not opened.
+	Passthrough []string `yaml:"passthrough"`
+	// AllowPrivateDestinations lets the proxy dial loopback, link-local and
+	// private addresses. Default false.
+	AllowPrivateDestinations bool `yaml:"allow_private_destinations"`
+	// CABundle is a PEM file of extra roots trusted for destinations, added
+	// to the system roots. Default none.
+	CABundle string `yaml:"ca_bundle"`
+}
+
+// VaultAPI configures the internal:aliases vault API.
+type VaultAPI struct {
+	// Enabled mounts internal:aliases at /aliases on the inbound listener.
+	// Default false.
+	Enabled bool `yaml:"enabled"`
+}
+
+// Cards configures the internal:cards Card Management API.
+type Cards struct {
+	// Enabled mounts internal:cards at /cards and /oauth/token on the inbound
+	// listener. Default true.
+	Enabled bool `yaml:"enabled"`
+	// BINTable is an optional CSV of BIN ranges → card_type that replaces
+	// the embedded table. Default none.
+	BINTable string `yaml:"bin_table"`
+}
+
+// Admin configures the admin listener's optional pages.
+type Admin struct {
+	// UI serves the inspector page at /ui/. It requires Token.
+	UI bool `yaml:"ui"`
+	// Token is the secret the inspector asks for; at least 16 characters
+	// when set. Print Config.Redacted, not this.
+	Token string `yaml:"token"`
+	// Pprof serves /debug/pprof. Default false.
+	Pprof bool `yaml:"pprof"`
+}
+
+// Auth configures the JWTs that /oauth/token issues and the APIs accept.
+type Auth struct {
+	// TokenTTL is the lifetime of an issued token: 1m to 24h, default 15m.
+	TokenTTL Duration `yaml:"token_ttl"`
+	// Audience is the aud claim issued and required. Default aliasgate.
+	Audience string `yaml:"audience"`
+	// Issuer is the iss claim issued and required. Default aliasgate.
+	Issuer string `yaml:"issuer"`
+}
+
+// Log configures the process log (slog on stderr).
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration aliasgate runs with when nothing is set:
+// everything on loopback, the embedded bbolt vault in ./aliasgate-data.
+func Default() Config {
+	return Config{
+		DataDir: "./aliasgate-data",
+		Env:     "sandbox",
+		VaultID: "tnt-local",
+		Listen: Listen{
+			Inbound:  "127.0.0.1:8080",
+			Outbound: "127.0.0.1:8081",
+			Admin:    "127.0.0.1:9090",
+		},
+		Vault: Vault{
+			Store:       "bolt",
+			Volatile:    "memory",
+			VolatileTTL: Duration(time.Hour),
+		},
+		Limits: Limits{
+			MaxBody:           10 * MiB,
+			MaxHeaderBytes:    64 * KiB,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(30 * time.Second),
+			WriteTimeout:      Duration(60 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			UpstreamTimeout:   Duration(60 * time.Second),
+			ShutdownTimeout:   Duration(30 * time.Second),
+		},
+		Outbound: Outbound{RequireAuth: true},
+		Cards:    Cards{Enabled: true},
+		Auth: Auth{
+			TokenTTL: Duration(15 * time.Minute),
+			Audience: "aliasgate",
+			Issuer:   "aliasgate",
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// VaultPath is the bbolt vault file: <data_dir>/vault.db.
+func (c Config) VaultPath() string {
+	return filepath.Join(c.DataDir, "vault.db")
+}
+
+// redactedMark replaces secrets in Redacted.
+const redactedMark = "REDACTED"
+
+// Redacted returns a copy of c that is safe to print: admin.token and the
+// passwords inside vault.postgres_url and vault.redis_url (user info or a
+// password query parameter) are replaced by REDACTED. A URL that does not
+// parse is replaced whole. Empty values stay empty, so "not set" still shows.
+func (c Config) Redacted() Config {
+	r := c
+	r.Outbound.Passthrough = slices.Clone(c.Outbound.Passthrough)
+	if r.Admin.Token != "" {
+		r.Admin.Token = redactedMark
+	}
+	r.Vault.PostgresURL = redactURL(c.Vault.PostgresURL)
+	r.Vault.RedisURL = redactURL(c.Vault.RedisURL)
+	return r
+}
+
+// redactURL masks the password of a store URL.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		// Not a URL (perhaps a key=value DSN): nothing to keep safely.
+		return redactedMark
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), redactedMark)
+		}
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return redactedMark
+		}
+		for k := range q {
+			if isSecretParam(k) {
+				q[k] = []string{redactedMark}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// isSecretParam reports whether a URL query parameter carries a secret
+// (libpq's password and sslpassword, Redis client options).
+func isSecretParam(name string) bool {
+	switch name {
+	case "password", "sslpassword", "pass", "secret":
+		return true
+	}
+	return false
+}

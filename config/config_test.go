@@ -1,0 +1,900 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// writeFile writes a config file into a fresh temp dir and returns its path.
+func writeFile(t testing.TB, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "aliasgate.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// env is a getenv backed by a map.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// plain drops what cannot be compared with reflect.DeepEqual across loads:
+// the sources and the routes node.
+func plain(c Config) Config {
+	c.src = nil
+	c.Routes = yaml.Node{}
+	return c
+}
+
+// problems returns the problems of a *ValidationError, failing otherwise.
+func problems(t *testing.T, err error) []Problem {
+	t.Helper()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error = %v (%T), want a *ValidationError", err, err)
+	}
+	return ve.Problems
+}
+
+// findProblem returns the first problem at key.
+func findProblem(ps []Problem, key string) (Problem, bool) {
+	for _, p := range ps {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return Problem{}, false
+}
+
+const fullFile = `# every key set to a non-default value
+data_dir: /var/lib/aliasgate
+env: live
+vault_id: tnt-acme
+listen:
+  inbound: 0.0.0.0:443
+  outbound: 127.0.0.1:3128
+  admin: "[::1]:9191"
+vault:
+  store: postgres
+  postgres_url: postgres://gw:s3cret@db.internal:5432/aliasgate?sslmode=verify-full
+  volatile: redis
+  redis_url: rediss://:r3dis@cache.internal:6380/0
+  volatile_ttl: 30m
+limits:
+  max_body: 1MB
+  max_header_bytes: 32KiB
+  read_header_timeout: 5s
+  read_timeout: 20s
+  write_timeout: 40s
+  idle_timeout: 2m
+  upstream_timeout: 45s
+  shutdown_timeout: 1m30s
+outbound:
+  require_auth: false
+  passthrough: [api.example.com, "*.psp.example"]
+  allow_private_destinations: true
+  ca_bundle: /etc/aliasgate/psp-ca.pem
+vault_api: {enabled: true}
+cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv}
+admin:
+  ui: true
+  token: 0123456789abcdef0123
+  pprof: true
+auth: {token_ttl: 1h, audience: payments, issuer: gw.acme}
+log: {level: debug, format: text}
+routes:
+  - id: checkout
+    direction: inbound
+`
+
+func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data_dir", c.DataDir, "./aliasgate-data"},
+		{"env", c.Env, "sandbox"},
+		{"vault_id", c.VaultID, "tnt-local"},
+		{"listen.inbound", c.Listen.Inbound, "127.0.0.1:8080"},
+		{"listen.outbound", c.Listen.Outbound, "127.0.0.1:8081"},
+		{"listen.admin", c.Listen.Admin, "127.0.0.1:9090"},
+		{"routes_file", c.RoutesFile, ""},
+		{"vault.store", c.Vault.Store, "bolt"},
+		{"vault.volatile", c.Vault.Volatile, "memory"},
+		{"vault.volatile_ttl", c.Vault.VolatileTTL.Std(), time.Hour},
+		{"limits.max_body", c.Limits.MaxBody.Int64(), int64(10 << 20)},
+		{"limits.max_header_bytes", c.Limits.MaxHeaderBytes.Int64(), int64(64 << 10)},
+		{"limits.read_header_timeout", c.Limits.ReadHeaderTimeout.Std(), 10 * time.Second},
+		{"limits.read_timeout", c.Limits.ReadTimeout.Std(), 30 * time.Second},
+		{"limits.write_timeout", c.Limits.WriteTimeout.Std(), 60 * time.Second},
+		{"limits.idle_timeout", c.Limits.IdleTimeout.Std(), 120 * time.Second},
+		{"limits.upstream_timeout", c.Limits.UpstreamTimeout.Std(), 60 * time.Second},
+		{"limits.shutdown_timeout", c.Limits.ShutdownTimeout.Std(), 30 * time.Second},
+		{"outbound.require_auth", c.Outbound.RequireAuth, true},
+		{"outbound.allow_private_destinations", c.Outbound.AllowPrivateDestinations, false},
+		{"vault_api.enabled", c.VaultAPI.Enabled, false},
+		{"cards.enabled", c.Cards.Enabled, true},
+		{"admin.ui", c.Admin.UI, false},
+		{"admin.token", c.Admin.Token, ""},
+		{"admin.pprof", c.Admin.Pprof, false},
+		{"auth.token_ttl", c.Auth.TokenTTL.Std(), 15 * time.Minute},
+		{"auth.audience", c.Auth.Audience, "aliasgate"},
+		{"auth.issuer", c.Auth.Issuer, "aliasgate"},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "json"},
+		{"VaultPath", c.VaultPath(), filepath.Join("aliasgate-data", "vault.db")},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %v, want %v", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
+func TestLoadWithoutFileOrEnvironmentGivesDefaults(t *testing.T) {
+	for _, getenv := range []func(string) string{nil, env(nil)} {
+		c, err := Load("", getenv)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if !reflect.DeepEqual(plain(c), plain(Default())) {
+			t.Errorf("Load(\"\") = %+v, want the defaults", c)
+		}
+	}
+}
+
+func TestLoadOfAnEmptyFileGivesDefaults(t *testing.T) {
+	for name, content := range map[string]string{
+		"empty":         "",
+		"comments only": "# nothing here\n",
+		"empty doc":     "---\n",
+		"null doc":      "~\n",
+		"null sections": "listen:\nvault:\nlimits: ~\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := Load(writeFile(t, content), nil)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(plain(c), plain(Default())) {
+				t.Errorf("got %+v, want the defaults", c)
+			}
+		})
+	}
+}
+
+func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
+	c, err := Load(writeFile(t, fullFile), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Config{
+		DataDir: "/var/lib/aliasgate",
+		Env:     "live",
+		VaultID: "tnt-acme",
+		Listen:  Listen{Inbound: "0.0.0.0:443", Outbound: "127.0.0.1:3128", Admin: "[::1]:9191"},
+		Vault: Vault{
+			Store:       "postgres",
+			PostgresURL: "postgres://gw:s3cret@db.internal:5432/aliasgate?sslmode=verify-full",
+			Volatile:    "redis",
+			RedisURL:    "rediss://:r3dis@cache.internal:6380/0",
+			VolatileTTL: Duration(30 * time.Minute),
+		},
+		Limits: Limits{
+			MaxBody:           1000 * 1000,
+			MaxHeaderBytes:    32 * KiB,
+			ReadHeaderTimeout: Duration(5 * time.Second),
+			ReadTimeout:       Duration(20 * time.Second),
+			WriteTimeout:      Duration(40 * time.Second),
+			IdleTimeout:       Duration(2 * time.Minute),
+			UpstreamTimeout:   Duration(45 * time.Second),
+			ShutdownTimeout:   Duration(90 * time.Second),
+		},
+		Outbound: Outbound{
+			RequireAuth:              false,
+			Passthrough:              []string{"api.example.com", "*.psp.example"},
+			AllowPrivateDestinations: true,
+			CABundle:                 "/etc/aliasgate/psp-ca.pem",
+		},
+		VaultAPI: VaultAPI{Enabled: true},
+		Cards:    Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv"},
+		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true},
+		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
+		Log:      Log{Level: "debug", Format: "text"},
+	}
+	if got := plain(c); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestLoadKeepsTheInlineRoutesNodeWithLineNumbers(t *testing.T) {
+	c, err := Load(writeFile(t, fullFile), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Routes.Kind != yaml.SequenceNode || len(c.Routes.Content) != 1 {
+		t.Fatalf("routes node = kind %v with %d items, want a list of 1", c.Routes.Kind, len(c.Routes.Content))
+	}
+	wantLine := 1 + slices.Index(strings.Split(fullFile, "\n"), "  - id: checkout")
+	if got := c.Routes.Content[0].Line; got != wantLine {
+		t.Errorf("first route on line %d, want %d", got, wantLine)
+	}
+	var routes []struct {
+		ID        string `yaml:"id"`
+		Direction string `yaml:"direction"`
+	}
+	if err := c.Routes.Decode(&routes); err != nil || routes[0].ID != "checkout" || routes[0].Direction != "inbound" {
+		t.Errorf("routes decode = %+v, %v", routes, err)
+	}
+}
+
+// TestLoadAgreesWithYAMLKnownFieldsDecoding checks that Load's own walk of the
+// document gives what yaml.v3's Decoder with KnownFields(true) gives.
+func TestLoadAgreesWithYAMLKnownFieldsDecoding(t *testing.T) {
+	for name, content := range map[string]string{
+		"full":    fullFile,
+		"aliases": "auth: {audience: &n shared, issuer: *n}\nlimits: &l {read_timeout: 9s}\n",
+		"nulls":   "env: ~\noutbound: {passthrough: ~}\nlimits: {max_body: null}\n",
+		"yaml11":  "cards: {enabled: no}\nvault_api: {enabled: on}\n",
+		"numbers": "vault_id: 12\nlimits: {max_body: 1048576}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := Load(writeFile(t, content), nil)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := Default()
+			dec := yaml.NewDecoder(strings.NewReader(content))
+			dec.KnownFields(true)
+			if err := dec.Decode(&want); err != nil {
+				t.Fatalf("yaml.v3 Decode: %v", err)
+			}
+			if !reflect.DeepEqual(plain(got), plain(want)) {
+				t.Errorf("Load gave\n %+v\nyaml.v3 gave\n %+v", plain(got), plain(want))
+			}
+		})
+	}
+}
+
+func TestLoadReportsUnknownKeysWithTheirLines(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		want    []Problem // Message is a substring
+	}{
+		{
+			name:    "top level",
+			content: "env: live\nlisten_addr: :80\n",
+			want:    []Problem{{Key: "listen_addr", Line: 2, Message: "unknown key"}},
+		},
+		{
+			name:    "nested, with a suggestion",
+			content: "limits:\n  max_body: 1MiB\n  max_bdy: 2MiB\n",
+			want:    []Problem{{Key: "limits.max_bdy", Line: 3, Message: "did you mean limits.max_body?"}},
+		},
+		{
+			name:    "two unknown keys are both reported",
+			content: "vualt:\n  store: bolt\nlog:\n  level: info\n  colour: true\n",
+			want: []Problem{
+				{Key: "vualt", Line: 1, Message: "did you mean vault?"},
+				{Key: "log.colour", Line: 5, Message: "unknown key"},
+			},
+		},
+		{
+			name:    "in flow style",
+			content: "listen: {inbound: 127.0.0.1:1, outbond: 127.0.0.1:2}\n",
+			want:    []Problem{{Key: "listen.outbond", Line: 1, Message: "did you mean listen.outbound?"}},
+		},
+		{
+			name:    "routes is not settable through unknown nesting",
+			content: "vault:\n  routes: []\n",
+			want:    []Problem{{Key: "vault.routes", Line: 2, Message: "unknown key"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, tt.content), nil)
+			got := problems(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("problems = %v, want %d", got, len(tt.want))
+			}
+			for i, w := range tt.want {
+				g := got[i]
+				if g.Key != w.Key || g.Line != w.Line || !strings.Contains(g.Message, w.Message) {
+					t.Errorf("problem %d = %+v, want key %q line %d containing %q", i, g, w.Key, w.Line, w.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadReportsBadValuesWithKeyAndLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		content  string
+		key      string
+		line     int
+		contains string
+	}{
+		{"duration without unit", "vault:\n  volatile_ttl: 3600\n", "vault.volatile_ttl", 2, `must be a duration such as 90s, 15m or 1h30m, got "3600"`},
+		{"duration text", "auth:\n  token_ttl: one hour\n", "auth.token_ttl", 2, "must be a duration"},
+		{"byte size unit", "limits:\n  read_timeout: 5s\n  max_body: 10XB\n", "limits.max_body", 3, `must be a size in bytes such as 512B, 64KiB, 10MiB or 10MB, got "10XB"`},
+		{"byte size fraction", "limits: {max_header_bytes: 1.5KiB}\n", "limits.max_header_bytes", 1, "must be a size in bytes"},
+		{"byte size overflow", "limits:\n\n  max_body: 9999999999GiB\n", "limits.max_body", 3, "must be less than 8EiB"},
+		{"bool", "outbound:\n  require_auth: maybe\n", "outbound.require_auth", 2, "must be true or false"},
+		{"list given a string", "outbound:\n  passthrough: api.example.com\n", "outbound.passthrough", 2, "must be a list of strings, not a single value"},
+		{"list of mappings", "outbound:\n  passthrough:\n    - {host: x}\n", "outbound.passthrough", 3, "must be a list of strings"},
+		{"string given a list", "data_dir: [a, b]\n", "data_dir", 1, "must be a string, not a list"},
+		{"section given a value", "limits: 10MiB\n", "limits", 1, "must be a mapping of keys"},
+		{"routes given a mapping", "routes: {id: x}\n", "routes", 1, "must be a list of routes"},
+		{"duplicate key", "env: live\nenv: test\n", "env", 2, "duplicate key (first set on line 1)"},
+		{"merge key", "base: &b {read_timeout: 1s}\nlimits:\n  <<: *b\n", "limits.<<", 3, "merge keys (<<) are not supported"},
+		{"top level list", "- a\n- b\n", "", 1, "the configuration must be a mapping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, tt.content), nil)
+			ps := problems(t, err)
+			p, ok := findProblem(ps, tt.key)
+			if !ok {
+				t.Fatalf("no problem at %q in %v", tt.key, ps)
+			}
+			if p.Line != tt.line || !strings.Contains(p.Message, tt.contains) {
+				t.Errorf("problem = %+v, want line %d containing %q", p, tt.line, tt.contains)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesAFileThatIsNotOneYAMLDocument(t *testing.T) {
+	for name, content := range map[string]string{
+		"syntax":          "listen:\n  inbound: [\n",
+		"tabs":            "listen:\n\tinbound: x\n",
+		"second document": "env: live\n---\nenv: test\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeFile(t, content)
+			_, err := Load(path, nil)
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line") {
+				t.Errorf("Load = %v, want an error naming %s and a line", err, path)
+			}
+		})
+	}
+}
+
+func TestLoadOfAMissingFileNamesThePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path, nil)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Load = %v, want a not-exist error naming %s", err, path)
+	}
+}
+
+func TestEnvOverridesEveryKindOfKey(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+		get                   func(Config) any
+		want                  any
+	}{
+		{"top-level string", "ALIASGATE_DATA_DIR", "/srv/ag", func(c Config) any { return c.DataDir }, "/srv/ag"},
+		{"top-level string with underscore", "ALIASGATE_VAULT_ID", "tnt-9", func(c Config) any { return c.VaultID }, "tnt-9"},
+		{"nested string", "ALIASGATE_LISTEN_INBOUND", "127.0.0.1:18080", func(c Config) any { return c.Listen.Inbound }, "127.0.0.1:18080"},
+		{"secret string", "ALIASGATE_ADMIN_TOKEN", "s3cret-s3cret-s3cret", func(c Config) any { return c.Admin.Token }, "s3cret-s3cret-s3cret"},
+		{"duration", "ALIASGATE_VAULT_VOLATILE_TTL", "90s", func(c Config) any { return c.Vault.VolatileTTL.Std() }, 90 * time.Second},
+		{"byte size", "ALIASGATE_LIMITS_MAX_BODY", "2MiB", func(c Config) any { return c.Limits.MaxBody }, 2 * MiB},
+		{"decimal byte size", "ALIASGATE_LIMITS_MAX_HEADER_BYTES", "10KB", func(c Config) any { return c.Limits.MaxHeaderBytes }, ByteSize(10000)},
+		{"bool true", "ALIASGATE_VAULT_API_ENABLED", "true", func(c Config) any { return c.VaultAPI.Enabled }, true},
+		{"bool false", "ALIASGATE_CARDS_ENABLED", "0", func(c Config) any { return c.Cards.Enabled }, false},
+		{"list", "ALIASGATE_OUTBOUND_PASSTHROUGH", "a.example, *.b.example,,", func(c Config) any { return c.Outbound.Passthrough }, []string{"a.example", "*.b.example"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load("", env(map[string]string{tt.variable: tt.value}))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := tt.get(c); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%s=%q gave %v, want %v", tt.variable, tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvWinsOverTheFile(t *testing.T) {
+	path := writeFile(t, "env: live\nvault:\n  volatile_ttl: 5m\noutbound:\n  passthrough: [file.example]\n")
+	c, err := Load(path, env(map[string]string{
+		"ALIASGATE_ENV":                  "staging",
+		"ALIASGATE_VAULT_VOLATILE_TTL":   "2h",
+		"ALIASGATE_OUTBOUND_PASSTHROUGH": "env.example",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Env != "staging" || c.Vault.VolatileTTL.Std() != 2*time.Hour || !slices.Equal(c.Outbound.Passthrough, []string{"env.example"}) {
+		t.Errorf("got env %q, volatile_ttl %v, passthrough %v; want the environment's values", c.Env, c.Vault.VolatileTTL, c.Outbound.Passthrough)
+	}
+}
+
+func TestEmptyEnvValueMeansNotSet(t *testing.T) {
+	path := writeFile(t, "env: live\n")
+	c, err := Load(path, env(map[string]string{"ALIASGATE_ENV": "", "ALIASGATE_LOG_LEVEL": ""}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Env != "live" || c.Log.Level != "info" {
+		t.Errorf("env %q, log.level %q: empty variables must not override", c.Env, c.Log.Level)
+	}
+}
+
+func TestBadEnvValueNamesTheVariableNotTheValue(t *testing.T) {
+	tests := []struct {
+		variable, value, key, contains string
+	}{
+		{"ALIASGATE_VAULT_VOLATILE_TTL", "forever-ish", "vault.volatile_ttl", "ALIASGATE_VAULT_VOLATILE_TTL must be a duration"},
+		{"ALIASGATE_LIMITS_MAX_BODY", "lots-of-bytes", "limits.max_body", "ALIASGATE_LIMITS_MAX_BODY must be a size in bytes"},
+		{"ALIASGATE_OUTBOUND_REQUIRE_AUTH", "perhaps-not", "outbound.require_auth", "ALIASGATE_OUTBOUND_REQUIRE_AUTH must be true or false"},
+		// A value that parses but fails validation is not echoed either.
+		{"ALIASGATE_ADMIN_TOKEN", "short-secret", "admin.token", "(set by ALIASGATE_ADMIN_TOKEN)"},
+		{"ALIASGATE_VAULT_POSTGRES_URL", "mysql://u:hunter2@db/x", "vault.postgres_url", "(set by ALIASGATE_VAULT_POSTGRES_URL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			_, err := Load("", env(map[string]string{tt.variable: tt.value}))
+			p, ok := findProblem(problems(t, err), tt.key)
+			if !ok || !strings.Contains(p.Message, tt.contains) || p.Line != 0 {
+				t.Errorf("problem = %+v (found %v), want key %s containing %q, line 0", p, ok, tt.key, tt.contains)
+			}
+			if strings.Contains(err.Error(), tt.value) {
+				t.Errorf("error echoes the environment value: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadReportsFileEnvironmentAndValidationProblemsTogether(t *testing.T) {
+	path := writeFile(t, "env: Live\nlimits:\n  max_body: 10XB\n  extra: 1\n")
+	_, err := Load(path, env(map[string]string{"ALIASGATE_LOG_FORMAT": "xml", "ALIASGATE_AUTH_TOKEN_TTL": "soon"}))
+	var keys []string
+	for _, p := range problems(t, err) {
+		keys = append(keys, p.Key)
+	}
+	want := []string{"limits.max_body", "limits.extra", "auth.token_ttl", "env", "log.format"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("problem keys = %v, want %v\n%v", keys, want, err)
+	}
+}
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	c := Default()
+	c.DataDir = ""
+	c.Env = "Sandbox"
+	c.Listen.Admin = "localhost"
+	c.Vault.Store = "sqlite"
+	c.Vault.VolatileTTL = Duration(500 * time.Millisecond)
+	c.Limits.ReadTimeout = 0
+	c.Log.Level = "verbose"
+	err := c.Validate()
+	ps := problems(t, err)
+	want := map[string]string{
+		"data_dir":            "must not be empty",
+		"env":                 "must be 1 to 16 lowercase letters or digits",
+		"listen.admin":        "must be host:port",
+		"vault.store":         "must be bolt or postgres",
+		"vault.volatile_ttl":  "must be at least 1s",
+		"limits.read_timeout": "must be greater than 0",
+		"log.level":           "must be debug, info, warn or error",
+	}
+	if len(ps) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(ps), len(want), err)
+	}
+	for key, msg := range want {
+		if p, ok := findProblem(ps, key); !ok || !strings.Contains(p.Message, msg) {
+			t.Errorf("%s: got %+v, want a message containing %q", key, p, msg)
+		}
+	}
+	if !strings.Contains(err.Error(), "\nvault.volatile_ttl: must be at least 1s\n") {
+		t.Errorf("Error() does not list one problem per line:\n%v", err)
+	}
+}
+
+func TestValidateChecksEachRule(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Config)
+		key    string // "" means valid
+	}{
+		{"env of 16 characters", func(c *Config) { c.Env = "abcdefghij012345" }, ""},
+		{"env of 17 characters", func(c *Config) { c.Env = "abcdefghij0123456" }, "env"},
+		{"env starting with a digit", func(c *Config) { c.Env = "1live" }, "env"},
+		{"env with a dash", func(c *Config) { c.Env = "my-env" }, "env"},
+		{"empty vault_id", func(c *Config) { c.VaultID = " " }, "vault_id"},
+		{"port is a name", func(c *Config) { c.Listen.Inbound = "127.0.0.1:http" }, "listen.inbound"},
+		{"port out of range", func(c *Config) { c.Listen.Inbound = "127.0.0.1:65536" }, "listen.inbound"},
+		{"no port", func(c *Config) { c.Listen.Inbound = "127.0.0.1" }, "listen.inbound"},
+		{"all interfaces", func(c *Config) { c.Listen.Inbound = ":8080" }, ""},
+		{"IPv6", func(c *Config) { c.Listen.Inbound = "[::1]:8080" }, ""},
+		{"same address twice", func(c *Config) { c.Listen.Admin = "127.0.0.1:8080" }, "listen.admin"},
+		{"wildcard overlaps a host on the same port", func(c *Config) { c.Listen.Outbound = "0.0.0.0:8080" }, "listen.outbound"},
+		{"same port on other hosts", func(c *Config) { c.Listen.Outbound = "127.0.0.2:8080" }, ""},
+		{"port 0 three times", func(c *Config) {
+			c.Listen = Listen{Inbound: "127.0.0.1:0", Outbound: "127.0.0.1:0", Admin: "127.0.0.1:0"}
+		}, ""},
+		{"routes file and inline routes", func(c *Config) {
+			c.RoutesFile = "routes.yaml"
+			c.Routes = yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+		}, "routes"},
+		{"routes file and an empty inline list", func(c *Config) {
+			c.RoutesFile = "routes.yaml"
+			c.Routes = yaml.Node{Kind: yaml.SequenceNode}
+		}, ""},
+		{"postgres without URL", func(c *Config) { c.Vault.Store = "postgres" }, "vault.postgres_url"},
+		{"postgres with URL", func(c *Config) { c.Vault.Store, c.Vault.PostgresURL = "postgres", "postgresql://db/x" }, ""},
+		{"postgres URL of another scheme", func(c *Config) { c.Vault.Store, c.Vault.PostgresURL = "postgres", "mysql://db/x" }, "vault.postgres_url"},
+		{"bad postgres URL while on bolt", func(c *Config) { c.Vault.PostgresURL = "host=db password=x" }, "vault.postgres_url"},
+		{"redis without URL", func(c *Config) { c.Vault.Volatile = "redis" }, "vault.redis_url"},
+		{"rediss URL", func(c *Config) { c.Vault.Volatile, c.Vault.RedisURL = "redis", "rediss://cache:6380/0" }, ""},
+		{"unknown volatile store", func(c *Config) { c.Vault.Volatile = "memcached" }, "vault.volatile"},
+		{"volatile_ttl of 1s", func(c *Config) { c.Vault.VolatileTTL = Duration(time.Second) }, ""},
+		{"volatile_ttl under 1s", func(c *Config) { c.Vault.VolatileTTL = Duration(999 * time.Millisecond) }, "vault.volatile_ttl"},
+		{"zero max_body", func(c *Config) { c.Limits.MaxBody = 0 }, "limits.max_body"},
+		{"negative idle timeout", func(c *Config) { c.Limits.IdleTimeout = -1 }, "limits.idle_timeout"},
+		{"zero upstream timeout", func(c *Config) { c.Limits.UpstreamTimeout = 0 }, "limits.upstream_timeout"},
+		{"zero shutdown timeout", func(c *Config) { c.Limits.ShutdownTimeout = 0 }, "limits.shutdown_timeout"},
+		{"headers larger than bodies", func(c *Config) { c.Limits.MaxHeaderBytes = c.Limits.MaxBody + 1 }, "limits.max_header_bytes"},
+		{"passthrough URL", func(c *Config) { c.Outbound.Passthrough = []string{"ok.example", "https://x.example/"} }, "outbound.passthrough[1]"},
+		{"admin ui without token", func(c *Config) { c.Admin.UI = true }, "admin.token"},
+		{"admin ui with short token", func(c *Config) { c.Admin.UI, c.Admin.Token = true, "0123456789abcde" }, "admin.token"},
+		{"admin ui with 16-character token", func(c *Config) { c.Admin.UI, c.Admin.Token = true, "0123456789abcdef" }, ""},
+		{"short token without ui", func(c *Config) { c.Admin.Token = "abc" }, "admin.token"},
+		{"token_ttl of 1m", func(c *Config) { c.Auth.TokenTTL = Duration(time.Minute) }, ""},
+		{"token_ttl of 24h", func(c *Config) { c.Auth.TokenTTL = Duration(24 * time.Hour) }, ""},
+		{"token_ttl under 1m", func(c *Config) { c.Auth.TokenTTL = Duration(59 * time.Second) }, "auth.token_ttl"},
+		{"token_ttl over 24h", func(c *Config) { c.Auth.TokenTTL = Duration(25 * time.Hour) }, "auth.token_ttl"},
+		{"empty audience", func(c *Config) { c.Auth.Audience = "" }, "auth.audience"},
+		{"empty issuer", func(c *Config) { c.Auth.Issuer = "" }, "auth.issuer"},
+		{"log format", func(c *Config) { c.Log.Format = "logfmt" }, "log.format"},
+		{"upper-case log level", func(c *Config) { c.Log.Level = "INFO" }, "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.change(&c)
+			err := c.Validate()
+			if tt.key == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			ps := problems(t, err)
+			if len(ps) != 1 || ps[0].Key != tt.key {
+				t.Errorf("Validate = %v, want one problem at %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestRequireAuthFalseNeedsALoopbackOutboundListener(t *testing.T) {
+	tests := []struct {
+		outbound string
+		ok       bool
+	}{
+		{"127.0.0.1:8081", true},
+		{"127.3.2.1:8081", true},
+		{"[::1]:8081", true},
+		{"localhost:8081", true},
+		{"LocalHost:8081", true},
+		{"[::ffff:127.0.0.1]:8081", true},
+		{"0.0.0.0:8081", false},
+		{":8081", false},
+		{"[::]:8081", false},
+		{"10.0.0.5:8081", false},
+		{"proxy.internal:8081", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.outbound, func(t *testing.T) {
+			c := Default()
+			c.Outbound.RequireAuth = false
+			c.Listen.Outbound = tt.outbound
+			err := c.Validate()
+			if tt.ok {
+				if err != nil {
+					t.Errorf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			ps := problems(t, err)
+			if len(ps) != 1 || ps[0].Key != "outbound.require_auth" {
+				t.Errorf("Validate = %v, want one problem at outbound.require_auth", err)
+			}
+			c.Outbound.RequireAuth = true
+			if err := c.Validate(); err != nil {
+				t.Errorf("with require_auth true: Validate = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestValidationProblemsCarryTheFileLineOrTheVariable(t *testing.T) {
+	path := writeFile(t, "env: live\nvault:\n  store: postgres\n  volatile_ttl: 10ms\nlisten:\n  outbound: 0.0.0.0:3128\noutbound:\n  require_auth: false\nadmin:\n  ui: true\n")
+	_, err := Load(path, env(map[string]string{"ALIASGATE_LOG_LEVEL": "loud"}))
+	ps := problems(t, err)
+	want := []Problem{
+		{Key: "vault.postgres_url", Line: 3, Message: "is required when vault.store is postgres"},
+		{Key: "vault.volatile_ttl", Line: 4, Message: "must be at least 1s"},
+		{Key: "outbound.require_auth", Line: 8, Message: "may be false only when listen.outbound is a loopback address"},
+		{Key: "admin.token", Line: 10, Message: "must be set (at least 16 characters) when admin.ui is true"},
+		{Key: "log.level", Line: 0, Message: "must be debug, info, warn or error (set by ALIASGATE_LOG_LEVEL)"},
+	}
+	if len(ps) != len(want) {
+		t.Fatalf("problems:\n%v\nwant %d", err, len(want))
+	}
+	for i, w := range want {
+		if ps[i].Key != w.Key || ps[i].Line != w.Line || !strings.Contains(ps[i].Message, w.Message) {
+			t.Errorf("problem %d = %+v, want %+v", i, ps[i], w)
+		}
+	}
+	if got := ps[1].String(); got != "vault.volatile_ttl: must be at least 1s (line 4)" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func TestEnvVarsAreUniqueSortedAndCoverEveryKey(t *testing.T) {
+	byName := map[string]string{}
+	for _, b := range envBindings() {
+		if other, dup := byName[b.name]; dup {
+			t.Errorf("keys %s and %s both map to %s", other, b.key, b.name)
+		}
+		byName[b.name] = b.key
+		if want(b.typ) == "" {
+			t.Errorf("%s: type %v cannot be set from the environment", b.key, b.typ)
+		}
+	}
+	vars := EnvVars()
+	if !slices.IsSorted(vars) || len(vars) != len(byName) {
+		t.Errorf("EnvVars() = %v: want %d sorted names", vars, len(byName))
+	}
+	for _, name := range []string{
+		"ALIASGATE_DATA_DIR", "ALIASGATE_ENV", "ALIASGATE_VAULT_ID", "ALIASGATE_ROUTES_FILE",
+		"ALIASGATE_LISTEN_INBOUND", "ALIASGATE_VAULT_VOLATILE_TTL", "ALIASGATE_ADMIN_TOKEN",
+		"ALIASGATE_OUTBOUND_PASSTHROUGH", "ALIASGATE_LIMITS_SHUTDOWN_TIMEOUT", "ALIASGATE_LOG_FORMAT",
+	} {
+		if !slices.Contains(vars, name) {
+			t.Errorf("EnvVars() lacks %s", name)
+		}
+	}
+	if slices.Contains(vars, "ALIASGATE_ROUTES") {
+		t.Error("the inline routes list must not have an environment variable")
+	}
+	// Every scalar or list field is reachable: count the leaves of Config.
+	var leaves func(reflect.Type) int
+	leaves = func(t reflect.Type) int {
+		n := 0
+		for i := range t.NumField() {
+			f := t.Field(i)
+			switch {
+			case !f.IsExported() || f.Type == nodeType:
+			case f.Type.Kind() == reflect.Struct:
+				n += leaves(f.Type)
+			default:
+				n++
+			}
+		}
+		return n
+	}
+	if n := leaves(reflect.TypeFor[Config]()); n != len(vars) {
+		t.Errorf("Config has %d settable keys but %d variables", n, len(vars))
+	}
+}
+
+func TestReadmeListsEveryEnvVar(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range envBindings() {
+		if !bytes.Contains(readme, []byte("`"+b.name+"`")) || !bytes.Contains(readme, []byte("`"+b.key+"`")) {
+			t.Errorf("README.md does not list %s (%s)", b.key, b.name)
+		}
+	}
+}
+
+func TestRedactedMasksSecrets(t *testing.T) {
+	c := Default()
+	c.Admin.Token = "0123456789abcdef-admin"
+	c.Vault.PostgresURL = "postgres://gw:pg-pass@db:5432/ag?sslmode=require&password=qs-pass"
+	c.Vault.RedisURL = "redis://:redis-pass@cache:6379/0"
+	c.Outbound.Passthrough = []string{"a.example"}
+	r := c.Redacted()
+	out, err := yaml.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"0123456789abcdef-admin", "pg-pass", "qs-pass", "redis-pass"} {
+		if bytes.Contains(out, []byte(secret)) {
+			t.Errorf("Redacted output contains %q:\n%s", secret, out)
+		}
+	}
+	if r.Admin.Token != "REDACTED" || !strings.HasPrefix(r.Vault.PostgresURL, "postgres://gw:REDACTED@db:5432/ag?") ||
+		r.Vault.RedisURL != "redis://:REDACTED@cache:6379/0" {
+		t.Errorf("Redacted = token %q, postgres %q, redis %q", r.Admin.Token, r.Vault.PostgresURL, r.Vault.RedisURL)
+	}
+	if c.Admin.Token != "0123456789abcdef-admin" || c.Vault.RedisURL != "redis://:redis-pass@cache:6379/0" {
+		t.Error("Redacted changed the original")
+	}
+	r.Outbound.Passthrough[0] = "changed"
+	if c.Outbound.Passthrough[0] != "a.example" {
+		t.Error("Redacted shares the passthrough list with the original")
+	}
+	for in, want := range map[string]string{
+		"":                                  "",
+		"postgres://db/ag":                  "postgres://db/ag",
+		"host=db user=gw password=dsn-pass": "REDACTED",
+		"redis://cache:6379":                "redis://cache:6379",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPrintedConfigLoadsBackUnchanged(t *testing.T) {
+	c, err := Load(writeFile(t, fullFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(writeFile(t, string(out)), nil)
+	if err != nil {
+		t.Fatalf("reloading:\n%s\n%v", out, err)
+	}
+	if !reflect.DeepEqual(plain(back), plain(c)) {
+		t.Errorf("printed and reloaded config differs:\n%s", out)
+	}
+	if !bytes.Contains(out, []byte("max_body: 1MB")) || !bytes.Contains(out, []byte("shutdown_timeout: 1m30s")) {
+		t.Errorf("sizes and durations are not printed as text:\n%s", out)
+	}
+}
+
+func TestDurationTextRoundTrips(t *testing.T) {
+	for in, want := range map[string]string{
+		"1h": "1h", "1h0m0s": "1h", "90m": "1h30m", "15m": "15m", "90s": "1m30s",
+		"500ms": "500ms", "0": "0s", " 2h ": "2h", "1h0m5s": "1h0m5s",
+	} {
+		d, err := parseDuration(in)
+		if err != nil || d.String() != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %s", in, d, err, want)
+			continue
+		}
+		if back, err := parseDuration(d.String()); err != nil || back != d {
+			t.Errorf("%q does not round-trip: %v, %v", d.String(), back, err)
+		}
+	}
+	for _, bad := range []string{"", "10", "1 hour", "h", "1e3s", "9999999999h"} {
+		if _, err := parseDuration(bad); err == nil {
+			t.Errorf("parseDuration(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestByteSizeTextRoundTrips(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ByteSize
+		text string
+	}{
+		{"512B", 512, "512B"},
+		{"1000", 1000, "1KB"},
+		{"64KiB", 64 << 10, "64KiB"},
+		{"10MiB", 10 << 20, "10MiB"},
+		{"1GiB", 1 << 30, "1GiB"},
+		{"10MB", 10_000_000, "10MB"},
+		{"10KB", 10_000, "10KB"},
+		{"2TiB", 2 << 40, "2TiB"},
+		{"10 mib", 10 << 20, "10MiB"},
+		{"1500", 1500, "1500B"},
+		{"0", 0, "0B"},
+		{"8191PiB", 0, ""},
+		{"1.5MiB", 0, ""},
+		{"-1", 0, ""},
+		{"MiB", 0, ""},
+		{"10 XB", 0, ""},
+		{"9223372036854775807", 1<<63 - 1, "9223372036854775807B"},
+		{"9223372036854775808", 0, ""},
+		{"8388608TiB", 0, ""},
+	}
+	for _, tt := range tests {
+		got, err := parseByteSize(tt.in)
+		if tt.text == "" {
+			if err == nil {
+				t.Errorf("parseByteSize(%q) = %v, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want || got.String() != tt.text {
+			t.Errorf("parseByteSize(%q) = %d (%s), %v; want %d (%s)", tt.in, got, got, err, tt.want, tt.text)
+		}
+		if back, err := parseByteSize(got.String()); err != nil || back != got {
+			t.Errorf("%s does not round-trip: %v, %v", got, back, err)
+		}
+	}
+}
+
+func TestUnitsReportLinesThroughYAMLDecoders(t *testing.T) {
+	var v struct {
+		A Duration `yaml:"a"`
+		B ByteSize `yaml:"b"`
+	}
+	err := yaml.Unmarshal([]byte("a: soon\nb: big\n"), &v)
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) != 2 ||
+		!strings.HasPrefix(te.Errors[0], "line 1: must be a duration") || !strings.HasPrefix(te.Errors[1], "line 2: must be a size in bytes") {
+		t.Errorf("yaml.Unmarshal = %v, want both bad values with their lines", err)
+	}
+	var d Duration
+	if err := d.UnmarshalText([]byte("2m")); err != nil || d.Std() != 2*time.Minute {
+		t.Errorf("UnmarshalText = %v, %v", d, err)
+	}
+	var b ByteSize
+	if err := b.UnmarshalText([]byte("3KiB")); err != nil || b.Int64() != 3072 {
+		t.Errorf("UnmarshalText = %v, %v", b, err)
+	}
+}
+
+// FuzzLoad feeds arbitrary files to Load: it must not panic, and a config it
+// accepts must validate and equal what yaml.v3's strict decoder makes of it.
+func FuzzLoad(f *testing.F) {
+	f.Add(fullFile)
+	f.Add("")
+	f.Add("env: live\nlimits: {max_body: 10MiB}\n")
+	f.Add("limits:\n  max_bdy: 1\n  max_body: 10XB\n")
+	f.Add("a: &a [*a]\n")
+	f.Add("auth: {audience: &n x, issuer: *n}\nroutes: [{id: a}]\n")
+	f.Add("outbound: {passthrough: [a, ~, b]}\n")
+	f.Add("listen: &l {inbound: ':1'}\nlisten: *l\n")
+	f.Fuzz(func(t *testing.T, content string) {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path, nil)
+		if err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) && len(ve.Problems) == 0 {
+				t.Fatal("a *ValidationError without problems")
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Load accepted a config that does not validate: %v", err)
+		}
+		strict := Default()
+		dec := yaml.NewDecoder(strings.NewReader(content))
+		dec.KnownFields(true)
+		if err := dec.Decode(&strict); err != nil && err.Error() != "EOF" {
+			t.Fatalf("Load accepted what yaml.v3 refuses: %v", err)
+		}
+		if !reflect.DeepEqual(plain(c), plain(strict)) {
+			t.Fatalf("Load gave\n %+v\nyaml.v3 gave\n %+v", plain(c), plain(strict))
+		}
+	})
+}

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// envPrefix starts every environment variable Load reads.
+const envPrefix = "ALIASGATE_"
+
+// envBinding ties a key to its environment variable.
+type envBinding struct {
+	key   string       // vault.volatile_ttl
+	name  string       // ALIASGATE_VAULT_VOLATILE_TTL
+	index []int        // field index path in Config
+	typ   reflect.Type // the field's type
+}
+
+// envBindings derives one binding per scalar or list key from the yaml tags
+// of Config, in field order. The inline routes node has none.
+func envBindings() []envBinding {
+	var out []envBinding
+	var walk func(t reflect.Type, prefix string, index []int)
+	walk = func(t reflect.Type, prefix string, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := yamlName(f)
+			if name == "" || f.Type == nodeType {
+				continue
+			}
+			key := joinKey(prefix, name)
+			idx := append(slices.Clone(index), i)
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, key, idx)
+				continue
+			}
+			out = append(out, envBinding{key: key, name: envName(key), index: idx, typ: f.Type})
+		}
+	}
+	walk(reflect.TypeFor[Config](), "", nil)
+	return out
+}
+
+// envName is the variable of a key path: ALIASGATE_ and the path upper-cased
+// with dots as underscores.
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// EnvVars returns, sorted, the name of every environment variable Load reads:
+// one per scalar or list key (ALIASGATE_DATA_DIR, ALIASGATE_LISTEN_INBOUND,
+// ALIASGATE_VAULT_VOLATILE_TTL, …). Lists are comma-separated.
+func EnvVars() []string {
+	b := envBindings()
+	names := make([]string, len(b))
+	for i, e := range b {
+		names[i] = e.name
+	}
+	slices.Sort(names)
+	return names
+}
+
+// applyEnv sets every key whose variable getenv returns non-empty and records
+// it in cfg.src. A bad value is a Problem naming the variable and what it
+// must be, never the value.
+func applyEnv(cfg *Config, getenv func(string) string) []Problem {
+	if getenv == nil {
+		return nil
+	}
+	if cfg.src == nil {
+		cfg.src = &sources{lines: map[string]int{}, env: map[string]string{}}
+	}
+	var problems []Problem
+	root := reflect.ValueOf(cfg).Elem()
+	for _, b := range envBindings() {
+		s := getenv(b.name)
+		if s == "" {
+			continue
+		}
+		v, ok := parseEnv(b.typ, s)
+		if !ok {
+			problems = append(problems, Problem{Key: b.key, Message: "environment variable " + b.name + " must be " + want(b.typ)})
+			continue
+		}
+		root.FieldByIndex(b.index).Set(v)
+		cfg.src.env[b.key] = b.name
+	}
+	return problems
+}
+
+// parseEnv parses an environment value for a field of type t.
+func parseEnv(t reflect.Type, s string) (reflect.Value, bool) {
+	switch t {
+	case durationType:
+		d, err := parseDuration(s)
+		return reflect.ValueOf(d), err == nil
+	case byteSizeType:
+		b, err := parseByteSize(s)
+		return reflect.ValueOf(b), err == nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return reflect.ValueOf(s).Convert(t), true
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		return reflect.ValueOf(b).Convert(t), err == nil
+	case reflect.Slice:
+		if t.Elem().Kind() != reflect.String {
+			break
+		}
+		list := reflect.MakeSlice(t, 0, strings.Count(s, ",")+1)
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = reflect.Append(list, reflect.ValueOf(item).Convert(t.Elem()))
+			}
+		}
+		return list, true
+	}
+	return reflect.Value{}, false
+}

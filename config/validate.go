@@ -1,0 +1,333 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	// Key is the dotted path of the key, such as vault.volatile_ttl or
+	// outbound.passthrough[1]; empty for the document as a whole.
+	Key string
+	// Line is the key's line in the YAML file, or 0 when it is not known or
+	// the value came from the environment.
+	Line int
+	// Message says what is wrong and what is expected. It never contains a
+	// secret or a value taken from the environment.
+	Message string
+}
+
+// String formats p as "key: message", followed by " (line N)" when the line
+// is known.
+func (p Problem) String() string {
+	s := p.Message
+	if p.Key != "" {
+		s = p.Key + ": " + s
+	}
+	if p.Line > 0 {
+		s += " (line " + strconv.Itoa(p.Line) + ")"
+	}
+	return s
+}
+
+// ValidationError lists every problem of a configuration.
+type ValidationError struct {
+	// Problems in the order found: file, environment, then Validate's checks
+	// in field order.
+	Problems []Problem
+}
+
+// Error lists the problems, one per line.
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Bounds that Validate enforces.
+const (
+	minVolatileTTL   = time.Second
+	minTokenTTL      = time.Minute
+	maxTokenTTL      = 24 * time.Hour
+	minAdminTokenLen = 16
+	maxEnvLen        = 16
+)
+
+// Validate checks the whole configuration and returns nil or a
+// *ValidationError with every problem found, each with the key's file line
+// when c came from Load.
+func (c Config) Validate() error {
+	v := validator{src: c.src}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		v.add("data_dir", "must not be empty")
+	}
+	if !validEnv(c.Env) {
+		v.add("env", "must be 1 to %d lowercase letters or digits starting with a letter (aliases start tok_<env>_)", maxEnvLen)
+	}
+	if strings.TrimSpace(c.VaultID) == "" {
+		v.add("vault_id", "must not be empty")
+	}
+	v.listen(c.Listen)
+	if c.RoutesFile != "" && hasInlineRoutes(c.Routes) {
+		v.add("routes", "set either routes_file or an inline routes list, not both")
+	}
+	v.vault(c.Vault)
+	v.limits(c.Limits)
+	v.outbound(c)
+	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
+		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
+	} else if c.Admin.UI && c.Admin.Token == "" {
+		v.addAt("admin.token", "admin.ui", "must be set (at least %d characters) when admin.ui is true", minAdminTokenLen)
+	}
+	if ttl := c.Auth.TokenTTL.Std(); ttl < minTokenTTL || ttl > maxTokenTTL {
+		v.add("auth.token_ttl", "must be between 1m and 24h")
+	}
+	if strings.TrimSpace(c.Auth.Audience) == "" {
+		v.add("auth.audience", "must not be empty")
+	}
+	if strings.TrimSpace(c.Auth.Issuer) == "" {
+		v.add("auth.issuer", "must not be empty")
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "json", "text")
+
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+// validator collects problems, with lines and environment sources from src.
+type validator struct {
+	src      *sources
+	problems []Problem
+}
+
+// add records a problem at key.
+func (v *validator) add(key, format string, args ...any) {
+	v.addAt(key, "", format, args...)
+}
+
+// addAt records a problem at key, with the line of fallback when key itself
+// was not in the file.
+func (v *validator) addAt(key, fallback, format string, args ...any) {
+	p := Problem{Key: key, Message: fmt.Sprintf(format, args...)}
+	if v.src != nil {
+		list, _, _ := strings.Cut(key, "[") // an item's list
+		if name, ok := v.src.env[list]; ok {
+			p.Message += " (set by " + name + ")"
+		} else {
+			for _, k := range []string{key, list, fallback} {
+				if line, ok := v.src.lines[k]; ok && k != "" {
+					p.Line = line
+					break
+				}
+			}
+		}
+	}
+	v.problems = append(v.problems, p)
+}
+
+// oneOf checks an enumerated value.
+func (v *validator) oneOf(key, value string, allowed ...string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	choices := strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+	v.add(key, "must be %s", choices)
+}
+
+// listen checks the three listen addresses and that they can all bind.
+func (v *validator) listen(l Listen) {
+	addrs := []struct {
+		key, addr string
+		ok        bool
+		ap        hostPort
+	}{
+		{key: "listen.inbound", addr: l.Inbound},
+		{key: "listen.outbound", addr: l.Outbound},
+		{key: "listen.admin", addr: l.Admin},
+	}
+	for i := range addrs {
+		a := &addrs[i]
+		hp, msg := parseHostPort(a.addr)
+		if msg != "" {
+			v.add(a.key, "%s", msg)
+			continue
+		}
+		a.ap, a.ok = hp, true
+		for _, b := range addrs[:i] {
+			if b.ok && a.ap.overlaps(b.ap) {
+				v.add(a.key, "must not use the same port and interface as %s", b.key)
+				break
+			}
+		}
+	}
+}
+
+// hostPort is a parsed listen address.
+type hostPort struct {
+	host string // lower case, without brackets; "" for every interface
+	port int
+}
+
+// parseHostPort parses host:port with a numeric port; the message is empty
+// when addr is fine.
+func parseHostPort(addr string) (hostPort, string) {
+	const form = "must be host:port with a numeric port, such as 127.0.0.1:8080, [::1]:8080 or :8080"
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || strings.ContainsAny(host, " \t") {
+		return hostPort{}, form
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || port == "" || port[0] < '0' || port[0] > '9' {
+		return hostPort{}, form
+	}
+	if n > 65535 {
+		return hostPort{}, "port must be between 0 and 65535"
+	}
+	return hostPort{host: strings.ToLower(host), port: n}, ""
+}
+
+// overlaps reports whether two listeners could not both bind: the same port
+// on the same interface, or on every interface and any one. Port 0 (chosen by
+// the system) never overlaps.
+func (a hostPort) overlaps(b hostPort) bool {
+	if a.port == 0 || a.port != b.port {
+		return false
+	}
+	return a.host == b.host || anyHost(a.host) || anyHost(b.host)
+}
+
+// anyHost reports whether host binds every interface.
+func anyHost(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
+}
+
+// isLoopback reports whether a listen host is 127.0.0.0/8, ::1 or localhost.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// validEnv reports whether env matches ^[a-z][a-z0-9]{0,15}$.
+func validEnv(env string) bool {
+	if env == "" || len(env) > maxEnvLen || env[0] < 'a' || env[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(env); i++ {
+		c := env[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// hasInlineRoutes reports whether the routes node holds anything: a null
+// node or an empty list does not count.
+func hasInlineRoutes(n yaml.Node) bool {
+	r := resolve(&n)
+	if isNull(r) {
+		return false
+	}
+	return r.Kind != yaml.SequenceNode || len(r.Content) > 0
+}
+
+// vault checks the store choices, their URLs and the volatile TTL.
+func (v *validator) vault(c Vault) {
+	v.oneOf("vault.store", c.Store, "bolt", "postgres")
+	v.storeURL("vault.postgres_url", c.PostgresURL, "vault.store", c.Store, "postgres", "postgresql")
+	v.oneOf("vault.volatile", c.Volatile, "memory", "redis")
+	v.storeURL("vault.redis_url", c.RedisURL, "vault.volatile", c.Volatile, "redis", "rediss")
+	if c.VolatileTTL.Std() < minVolatileTTL {
+		v.add("vault.volatile_ttl", "must be at least 1s")
+	}
+}
+
+// storeURL checks the URL of a store: required when the selector key picks
+// that store (schemes[0]), and with one of the schemes whenever set. The URL
+// is never quoted: it may hold a password.
+func (v *validator) storeURL(key, value, selectorKey, selected string, schemes ...string) {
+	if value == "" {
+		if selected == schemes[0] {
+			v.addAt(key, selectorKey, "is required when %s is %s", selectorKey, selected)
+		}
+		return
+	}
+	u, err := url.Parse(value)
+	if err == nil {
+		for _, s := range schemes {
+			if u.Scheme == s {
+				return
+			}
+		}
+	}
+	v.add(key, "must be a %s:// or %s:// URL", schemes[0], schemes[1])
+}
+
+// limits checks that every limit is positive and headers fit in bodies.
+func (v *validator) limits(l Limits) {
+	durations := []struct {
+		key string
+		d   Duration
+	}{
+		{"limits.read_header_timeout", l.ReadHeaderTimeout},
+		{"limits.read_timeout", l.ReadTimeout},
+		{"limits.write_timeout", l.WriteTimeout},
+		{"limits.idle_timeout", l.IdleTimeout},
+		{"limits.upstream_timeout", l.UpstreamTimeout},
+		{"limits.shutdown_timeout", l.ShutdownTimeout},
+	}
+	if l.MaxBody <= 0 {
+		v.add("limits.max_body", "must be greater than 0")
+	}
+	switch {
+	case l.MaxHeaderBytes <= 0:
+		v.add("limits.max_header_bytes", "must be greater than 0")
+	case l.MaxBody > 0 && l.MaxHeaderBytes > l.MaxBody:
+		v.add("limits.max_header_bytes", "must not be larger than limits.max_body")
+	case int64(l.MaxHeaderBytes) != int64(int(l.MaxHeaderBytes)):
+		v.add("limits.max_header_bytes", "is too large for this platform")
+	}
+	for _, d := range durations {
+		if d.d <= 0 {
+			v.add(d.key, "must be greater than 0")
+		}
+	}
+}
+
+// outbound checks passthrough entries and when proxy auth may be off.
+func (v *validator) outbound(c Config) {
+	for i, p := range c.Outbound.Passthrough {
+		key := "outbound.passthrough[" + strconv.Itoa(i) + "]"
+		if p == "" || strings.ContainsAny(p, "/ \t@") {
+			v.addAt(key, "outbound.passthrough", "must be a host name such as api.example.com or *.example.com, not a URL")
+		}
+	}
+	if c.Outbound.RequireAuth {
+		return
+	}
+	hp, msg := parseHostPort(c.Listen.Outbound)
+	if msg != "" || isLoopback(hp.host) {
+		return // a bad address is reported under listen.outbound
+	}
+	v.addAt("outbound.require_auth", "listen.outbound",
+		"may be false only when listen.outbound is a loopback address (127.0.0.0/8, ::1 or localhost)")
+}

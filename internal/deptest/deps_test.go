@@ -1,0 +1,115 @@
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/aliasgate/aliasgate/"
+
+// rule forbids packages matching pkg (an import path below the module, a
+// trailing "/..." for a subtree) to depend on any of deny.
+type rule struct {
+	why  string
+	pkg  []string
+	deny []string
+}
+
+var rules = []rule{
+	{"the vault has no HTTP code and knows nothing above it",
+		[]string{"vault"}, []string{"net/http", "auth", "vaultapi", "proxy/...", "routes/...", "cards/...", "config", "cmd/..."}},
+	{"stores import vault for its types and nothing above it",
+		[]string{"vault/boltstore", "vault/memstore", "vault/pgstore", "vault/redisstore"},
+		[]string{"net/http", "auth", "vaultapi", "proxy/...", "routes/...", "cards/...", "config", "cmd/..."}},
+	{"routes receive a Tokenizer interface; they import neither vault nor proxy",
+		[]string{"routes/..."}, []string{"vault/...", "proxy/...", "cards/...", "vaultapi"}},
+	{"proxy and cards never import each other",
+		[]string{"proxy/..."}, []string{"cards/..."}},
+	{"proxy and cards never import each other",
+		[]string{"cards/..."}, []string{"proxy/..."}},
+	{"auth does not depend on the vault or the proxies",
+		[]string{"auth"}, []string{"vault/...", "proxy/...", "cards/...", "vaultapi", "config"}},
+	{"only cmd/aliasgate wires concrete stores",
+		[]string{"auth", "config", "vault", "vaultapi", "proxy/...", "cards/...", "routes/...", "internal/...", "vault/vaulttest"},
+		[]string{"vault/boltstore", "vault/memstore", "vault/pgstore", "vault/redisstore"}},
+	{"nothing imports the command",
+		[]string{"..."}, []string{"cmd/..."}},
+}
+
+func matches(pattern, path string) bool {
+	if pattern == "..." {
+		return strings.HasPrefix(path, mod) || path == strings.TrimSuffix(mod, "/")
+	}
+	if p, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == mod+p || strings.HasPrefix(path, mod+p+"/")
+	}
+	if pattern == "net/http" {
+		return path == "net/http" || strings.HasPrefix(path, "net/http/")
+	}
+	return path == mod+pattern
+}
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "../../...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		deps[f[0]] = f[1:]
+	}
+	if len(deps) < 8 {
+		t.Fatalf("go list saw only %d packages", len(deps))
+	}
+	checked := 0
+	for _, r := range rules {
+		for pkg, ds := range deps {
+			if !anyMatch(r.pkg, pkg) || strings.HasPrefix(pkg, mod+"cmd/") && r.why != "nothing imports the command" {
+				continue
+			}
+			checked++
+			for _, d := range ds {
+				if anyMatch(r.deny, d) && d != pkg {
+					t.Errorf("%s imports %s: %s", strings.TrimPrefix(pkg, mod), strings.TrimPrefix(d, mod), r.why)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no rule applied to any package")
+	}
+}
+
+func anyMatch(patterns []string, path string) bool {
+	for _, p := range patterns {
+		if matches(p, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRuleMatcher keeps the matcher honest: a rule that matches nothing
+// would pass silently.
+func TestRuleMatcher(t *testing.T) {
+	tests := []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"vault", mod + "vault", true},
+		{"vault", mod + "vault/boltstore", false},
+		{"vault/...", mod + "vault/boltstore", true},
+		{"vault/...", mod + "vaultapi", false},
+		{"net/http", "net/http/httputil", true},
+		{"net/http", "net/netip", false},
+		{"...", mod + "auth", true},
+		{"cmd/...", mod + "cmd/aliasgate", true},
+	}
+	for _, tt := range tests {
+		if got := matches(tt.pattern, tt.path); got != tt.want {
+			t.Errorf("matches(%q, %q) = %v", tt.pattern, tt.path, got)
+		}
+	}
+}
