@@ -1,0 +1,417 @@
+// Package rewrite finds sensitive values in HTTP messages and replaces them
+// through a Tokenizer: redact (value → alias) or reveal (alias → value).
+//
+// Every target kind is a Locator that parses a body once and returns the
+// Spans of the values it targets: byte ranges, the decoded value, and how a
+// replacement is written back (JSON string, JSON number, form encoding, XML
+// text, raw). A Program (the compiled targets of one route filter) locates
+// every target of the message, makes one batched Tokenizer call for all of
+// them, and builds the new body in one pass by splicing byte ranges, so the
+// bytes outside the targets are kept exactly.
+//
+// A filter's body targets are of one kind (json, form, xml or regex);
+// header targets may be added to any of them. Empty values are skipped:
+// there is nothing to protect in them.
+package rewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Operation is what a filter does to its targets.
+type Operation int
+
+// Operations.
+const (
+	// Redact replaces values by aliases.
+	Redact Operation = iota + 1
+	// Reveal replaces aliases by their values.
+	Reveal
+)
+
+func (o Operation) String() string {
+	switch o {
+	case Redact:
+		return "redact"
+	case Reveal:
+		return "reveal"
+	}
+	return "unknown"
+}
+
+// RedactItem is one value to turn into an alias.
+type RedactItem struct {
+	Value       string
+	Format      string // vault alias format name, "" for the default
+	Storage     string // PERSISTENT or VOLATILE, "" for the default
+	Classifiers []string
+}
+
+// Tokenizer is the vault as the rewriters see it. The caller passes it in;
+// this package never imports the vault. Each method is called at most once
+// per message.
+type Tokenizer interface {
+	// Redact returns one alias per item, in order.
+	Redact(ctx context.Context, items []RedactItem) ([]string, error)
+	// Reveal returns one value per alias, in order, with "" for a string
+	// that is not an alias of the vault (it is then left as it is).
+	Reveal(ctx context.Context, aliases []string) ([]string, error)
+}
+
+// Encoding says how a replacement is written into the body.
+type Encoding int
+
+// Encodings.
+const (
+	// Raw writes the replacement as it is (regex matches, multipart parts, headers).
+	Raw Encoding = iota
+	// JSONString writes a quoted, escaped JSON string.
+	JSONString
+	// JSONNumber writes the replacement as a bare number when it is a valid
+	// JSON integer (a numeric alias format), else as a JSON string.
+	JSONNumber
+	// FormValue writes the replacement URL-encoded as in
+	// application/x-www-form-urlencoded.
+	FormValue
+	// XMLText writes the replacement with XML character escaping.
+	XMLText
+	// XMLCDATA writes the replacement inside an existing CDATA section (raw,
+	// with "]]>" split so the section cannot be closed early).
+	XMLCDATA
+)
+
+// Span is one located value: the half-open byte range [Start, End) of the
+// body that the replacement takes the place of, the decoded value the
+// Tokenizer sees, how the replacement is encoded, and the index of the
+// target (in the Program's target list) that found it.
+type Span struct {
+	Start, End int
+	Value      string
+	Encoding   Encoding
+	Target     int
+}
+
+// Locator finds a target kind's values in a body. Implementations parse the
+// body once and return spans sorted by Start, not overlapping. A target that
+// does not occur is not an error. A body that cannot be parsed is an error
+// wrapping ErrMalformed; a target of the wrong type (a JSON object where a
+// string was expected) wraps ErrTargetType; a body nested deeper than the
+// Locator allows wraps ErrTooDeep. Error texts never contain body bytes.
+type Locator interface {
+	Locate(body []byte) ([]Span, error)
+}
+
+// Errors of Apply; callers map them to HTTP statuses (400, 422, 503).
+var (
+	// ErrMalformed: the body does not parse as the kind its targets need.
+	ErrMalformed = errors.New("rewrite: malformed body")
+	// ErrTargetType: a target holds an object, array, boolean or null.
+	ErrTargetType = errors.New("rewrite: target is not a string or number")
+	// ErrTooDeep: the body nests deeper than MaxDepth.
+	ErrTooDeep = errors.New("rewrite: body nested too deeply")
+	// ErrDuplicateKey: an object repeats a targeted key (parsers disagree on
+	// which one counts, so it cannot be redacted safely).
+	ErrDuplicateKey = errors.New("rewrite: duplicate targeted key")
+	// ErrTokenizer: the Tokenizer failed (vault unavailable or a value it
+	// refuses); the message must not be forwarded.
+	ErrTokenizer = errors.New("rewrite: tokenizer failed")
+)
+
+// MaxDepth is the deepest nesting of JSON arrays and objects or XML elements
+// a body may have.
+const MaxDepth = 128
+
+// Kind is the kind of a target.
+type Kind string
+
+// Target kinds.
+const (
+	KindJSON   Kind = "json"
+	KindForm   Kind = "form"
+	KindHeader Kind = "header"
+	KindXML    Kind = "xml"
+	KindRegex  Kind = "regex"
+)
+
+// TargetSpec is one target of a filter, as the routes package compiles it.
+type TargetSpec struct {
+	Kind Kind
+	// Path is the JSON path (gjson syntax without modifiers or queries), form
+	// field name, header name, XML element path (/a/b/c) or regular
+	// expression (RE2; group 1 is replaced when the pattern has groups).
+	Path string
+	// HeaderPattern, for a header target, optionally limits the replacement
+	// to the first group of this regular expression within the header value.
+	HeaderPattern string
+	// Luhn keeps only Luhn-valid matches of a regex target.
+	Luhn        bool
+	Format      string
+	Storage     string
+	Classifiers []string
+}
+
+// Message is the part of an HTTP request or response a Program rewrites.
+// MediaType is the Content-Type's media type (lower case, no parameters);
+// Params its parameters (the multipart boundary).
+type Message struct {
+	Header    http.Header
+	Body      []byte
+	MediaType string
+	Params    map[string]string
+}
+
+// Change records what a Program did to one target.
+type Change struct {
+	Target int    // index in the Program's targets
+	Kind   Kind   // the target's kind
+	Path   string // the target's path, field or header name
+	Count  int    // values replaced
+}
+
+// Program is the compiled targets of one filter.
+type Program struct {
+	op      Operation
+	targets []TargetSpec
+	body    Locator // nil when the filter has header targets only
+	headers []headerTarget
+}
+
+// compile hooks: one constructor per body kind. Each returns a Locator for
+// the targets of its kind; idx maps the i-th spec given to its index in the
+// Program's list.
+type locatorFactory func(specs []TargetSpec, idx []int) (Locator, error)
+
+// factories is filled in by the files of each kind.
+func factory(k Kind) locatorFactory {
+	switch k {
+	case KindJSON:
+		return newJSONLocator
+	case KindForm:
+		return newFormLocator
+	case KindXML:
+		return newXMLLocator
+	case KindRegex:
+		return newRegexLocator
+	}
+	return nil
+}
+
+// Compile checks targets and builds their Program. All body targets must be
+// of one kind; header targets may accompany them.
+func Compile(op Operation, targets []TargetSpec) (*Program, error) {
+	if op != Redact && op != Reveal {
+		return nil, fmt.Errorf("rewrite: unknown operation %d", op)
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("rewrite: a filter needs at least one target")
+	}
+	p := &Program{op: op, targets: slices.Clone(targets)}
+	var bodyKind Kind
+	var specs []TargetSpec
+	var idx []int
+	for i, t := range targets {
+		if t.Kind == KindHeader {
+			h, err := newHeaderTarget(t, i)
+			if err != nil {
+				return nil, err
+			}
+			p.headers = append(p.headers, h)
+			continue
+		}
+		if factory(t.Kind) == nil {
+			return nil, fmt.Errorf("rewrite: target %d: unknown kind %q", i, t.Kind)
+		}
+		if bodyKind != "" && t.Kind != bodyKind {
+			return nil, fmt.Errorf("rewrite: target %d: a filter's body targets must be of one kind (%s and %s); use two filters", i, bodyKind, t.Kind)
+		}
+		bodyKind = t.Kind
+		specs = append(specs, t)
+		idx = append(idx, i)
+	}
+	if bodyKind != "" {
+		l, err := factory(bodyKind)(specs, idx)
+		if err != nil {
+			return nil, err
+		}
+		p.body = l
+	}
+	return p, nil
+}
+
+// Operation returns the Program's operation.
+func (p *Program) Operation() Operation { return p.op }
+
+// Targets returns the Program's targets.
+func (p *Program) Targets() []TargetSpec { return p.targets }
+
+// HasBody reports whether the Program has body targets (and so needs the
+// body buffered).
+func (p *Program) HasBody() bool { return p.body != nil }
+
+// Apply locates every target in msg, replaces the values through tok in one
+// batched call, and writes the new body and header values into msg. On
+// error msg is left unchanged. Errors wrap ErrMalformed, ErrTargetType,
+// ErrTooDeep, ErrDuplicateKey or ErrTokenizer.
+func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Change, error) {
+	var spans []Span
+	if p.body != nil && len(msg.Body) > 0 {
+		var err error
+		if spans, err = p.body.Locate(msg.Body); err != nil {
+			return nil, err
+		}
+	}
+	hspans := p.locateHeaders(msg.Header)
+	values := make([]string, 0, len(spans)+len(hspans))
+	for _, s := range spans {
+		values = append(values, s.Value)
+	}
+	for _, s := range hspans {
+		values = append(values, s.value)
+	}
+	if len(values) == 0 {
+		return nil, nil
+	}
+	repl, err := p.tokenize(ctx, tok, values, spans, hspans)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]Change, len(p.targets))
+	for i, t := range p.targets {
+		changes[i] = Change{Target: i, Kind: t.Kind, Path: t.Path}
+	}
+	if len(spans) > 0 {
+		msg.Body = splice(msg.Body, spans, repl[:len(spans)], changes)
+	}
+	p.applyHeaders(msg.Header, hspans, repl[len(spans):], changes)
+	out := changes[:0]
+	for _, c := range changes {
+		if c.Count > 0 {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// tokenize sends every non-empty value to the Tokenizer in one call and
+// returns the replacement of each ("" keeps the original).
+func (p *Program) tokenize(ctx context.Context, tok Tokenizer, values []string, spans []Span, hspans []headerSpan) ([]string, error) {
+	repl := make([]string, len(values))
+	target := func(i int) int {
+		if i < len(spans) {
+			return spans[i].Target
+		}
+		return hspans[i-len(spans)].target
+	}
+	switch p.op {
+	case Redact:
+		items := make([]RedactItem, 0, len(values))
+		pos := make([]int, 0, len(values))
+		for i, v := range values {
+			if v == "" {
+				continue
+			}
+			t := p.targets[target(i)]
+			items = append(items, RedactItem{Value: v, Format: t.Format, Storage: t.Storage, Classifiers: t.Classifiers})
+			pos = append(pos, i)
+		}
+		if len(items) == 0 {
+			return repl, nil
+		}
+		aliases, err := tok.Redact(ctx, items)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
+		}
+		if len(aliases) != len(items) {
+			return nil, fmt.Errorf("%w: %d aliases for %d values", ErrTokenizer, len(aliases), len(items))
+		}
+		for j, i := range pos {
+			repl[i] = aliases[j]
+		}
+	case Reveal:
+		aliases := make([]string, 0, len(values))
+		pos := make([]int, 0, len(values))
+		for i, v := range values {
+			if v != "" {
+				aliases = append(aliases, v)
+				pos = append(pos, i)
+			}
+		}
+		if len(aliases) == 0 {
+			return repl, nil
+		}
+		vals, err := tok.Reveal(ctx, aliases)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
+		}
+		if len(vals) != len(aliases) {
+			return nil, fmt.Errorf("%w: %d values for %d aliases", ErrTokenizer, len(vals), len(aliases))
+		}
+		for j, i := range pos {
+			repl[i] = vals[j]
+		}
+	}
+	return repl, nil
+}
+
+// splice builds body with spans[i] replaced by repl[i] (kept where repl[i]
+// is ""), in one pass, counting changes per target.
+func splice(body []byte, spans []Span, repl []string, changes []Change) []byte {
+	size := len(body)
+	for i, s := range spans {
+		if repl[i] != "" {
+			size += len(repl[i]) + 8 - (s.End - s.Start)
+		}
+	}
+	out := make([]byte, 0, max(size, 0))
+	last := 0
+	for i, s := range spans {
+		if repl[i] == "" {
+			continue
+		}
+		out = append(out, body[last:s.Start]...)
+		out = appendEncoded(out, repl[i], s.Encoding)
+		last = s.End
+		changes[s.Target].Count++
+	}
+	return append(out, body[last:]...)
+}
+
+// appendEncoded writes v into dst in encoding e.
+func appendEncoded(dst []byte, v string, e Encoding) []byte {
+	switch e {
+	case JSONString:
+		return appendJSONString(dst, v)
+	case JSONNumber:
+		if isJSONInteger(v) {
+			return append(dst, v...)
+		}
+		return appendJSONString(dst, v)
+	case FormValue:
+		return append(dst, formEscape(v)...)
+	case XMLText:
+		return appendXMLEscaped(dst, v)
+	case XMLCDATA:
+		return append(dst, strings.ReplaceAll(v, "]]>", "]]]]><![CDATA[>")...)
+	default:
+		return append(dst, v...)
+	}
+}
+
+// isJSONInteger reports whether v is a JSON integer without sign: "0" or a
+// non-zero digit followed by digits.
+func isJSONInteger(v string) bool {
+	if v == "" || v[0] == '0' && len(v) > 1 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
