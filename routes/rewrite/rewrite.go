@@ -96,14 +96,15 @@ type Span struct {
 	Target     int
 }
 
-// Locator finds a target kind's values in a body. Implementations parse the
-// body once and return spans sorted by Start, not overlapping. A target that
+// Locator finds a target kind's values in a message body. Implementations
+// parse msg.Body once (they may read msg.MediaType and msg.Params, never
+// change msg) and return spans sorted by Start, not overlapping. A target that
 // does not occur is not an error. A body that cannot be parsed is an error
 // wrapping ErrMalformed; a target of the wrong type (a JSON object where a
 // string was expected) wraps ErrTargetType; a body nested deeper than the
 // Locator allows wraps ErrTooDeep. Error texts never contain body bytes.
 type Locator interface {
-	Locate(body []byte) ([]Span, error)
+	Locate(msg *Message) ([]Span, error)
 }
 
 // Errors of Apply; callers map them to HTTP statuses (400, 422, 503).
@@ -261,7 +262,7 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 	var spans []Span
 	if p.body != nil && len(msg.Body) > 0 {
 		var err error
-		if spans, err = p.body.Locate(msg.Body); err != nil {
+		if spans, err = p.body.Locate(msg); err != nil {
 			return nil, err
 		}
 	}
