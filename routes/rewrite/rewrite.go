@@ -267,17 +267,10 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 		}
 	}
 	hspans := p.locateHeaders(msg.Header)
-	values := make([]string, 0, len(spans)+len(hspans))
-	for _, s := range spans {
-		values = append(values, s.Value)
-	}
-	for _, s := range hspans {
-		values = append(values, s.value)
-	}
-	if len(values) == 0 {
+	if len(spans)+len(hspans) == 0 {
 		return nil, nil
 	}
-	repl, err := p.tokenize(ctx, tok, values, spans, hspans)
+	repl, err := p.tokenize(ctx, tok, spans, hspans)
 	if err != nil {
 		return nil, err
 	}
@@ -298,63 +291,72 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 	return out, nil
 }
 
-// tokenize sends every non-empty value to the Tokenizer in one call and
-// returns the replacement of each ("" keeps the original).
-func (p *Program) tokenize(ctx context.Context, tok Tokenizer, values []string, spans []Span, hspans []headerSpan) ([]string, error) {
-	repl := make([]string, len(values))
-	target := func(i int) int {
+// tokenize sends every non-empty value, body spans first, to the Tokenizer
+// in one call and returns the replacement of each ("" keeps the original).
+func (p *Program) tokenize(ctx context.Context, tok Tokenizer, spans []Span, hspans []headerSpan) ([]string, error) {
+	n := len(spans) + len(hspans)
+	value := func(i int) (string, int) {
 		if i < len(spans) {
-			return spans[i].Target
+			return spans[i].Value, spans[i].Target
 		}
-		return hspans[i-len(spans)].target
+		h := hspans[i-len(spans)]
+		return h.value, h.target
 	}
-	switch p.op {
-	case Redact:
-		items := make([]RedactItem, 0, len(values))
-		pos := make([]int, 0, len(values))
-		for i, v := range values {
-			if v == "" {
-				continue
+	// pos maps the Tokenizer's items back to values; nil while no value
+	// was skipped, the common case.
+	var pos []int
+	count := 0
+	for i := 0; i < n; i++ {
+		if v, _ := value(i); v == "" {
+			if pos == nil {
+				pos = make([]int, 0, n)
+				for j := 0; j < i; j++ {
+					pos = append(pos, j)
+				}
 			}
-			t := p.targets[target(i)]
-			items = append(items, RedactItem{Value: v, Format: t.Format, Storage: t.Storage, Classifiers: t.Classifiers})
+			continue
+		}
+		if pos != nil {
 			pos = append(pos, i)
 		}
-		if len(items) == 0 {
-			return repl, nil
-		}
-		aliases, err := tok.Redact(ctx, items)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
-		}
-		if len(aliases) != len(items) {
-			return nil, fmt.Errorf("%w: %d aliases for %d values", ErrTokenizer, len(aliases), len(items))
-		}
-		for j, i := range pos {
-			repl[i] = aliases[j]
-		}
-	case Reveal:
-		aliases := make([]string, 0, len(values))
-		pos := make([]int, 0, len(values))
-		for i, v := range values {
-			if v != "" {
-				aliases = append(aliases, v)
-				pos = append(pos, i)
+		count++
+	}
+	if count == 0 {
+		return make([]string, n), nil
+	}
+	var got []string
+	var err error
+	switch p.op {
+	case Redact:
+		items := make([]RedactItem, 0, count)
+		for i := 0; i < n; i++ {
+			if v, t := value(i); v != "" {
+				spec := &p.targets[t]
+				items = append(items, RedactItem{Value: v, Format: spec.Format, Storage: spec.Storage, Classifiers: spec.Classifiers})
 			}
 		}
-		if len(aliases) == 0 {
-			return repl, nil
+		got, err = tok.Redact(ctx, items)
+	case Reveal:
+		aliases := make([]string, 0, count)
+		for i := 0; i < n; i++ {
+			if v, _ := value(i); v != "" {
+				aliases = append(aliases, v)
+			}
 		}
-		vals, err := tok.Reveal(ctx, aliases)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
-		}
-		if len(vals) != len(aliases) {
-			return nil, fmt.Errorf("%w: %d values for %d aliases", ErrTokenizer, len(vals), len(aliases))
-		}
-		for j, i := range pos {
-			repl[i] = vals[j]
-		}
+		got, err = tok.Reveal(ctx, aliases)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
+	}
+	if len(got) != count {
+		return nil, fmt.Errorf("%w: %d answers for %d values", ErrTokenizer, len(got), count)
+	}
+	if pos == nil {
+		return got, nil
+	}
+	repl := make([]string, n)
+	for j, i := range pos {
+		repl[i] = got[j]
 	}
 	return repl, nil
 }

@@ -1,0 +1,92 @@
+package rewrite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+// noopTokenizer returns every value as its own alias.
+type noopTokenizer struct{}
+
+func (noopTokenizer) Redact(_ context.Context, items []RedactItem) ([]string, error) {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.Value
+	}
+	return out, nil
+}
+
+func (noopTokenizer) Reveal(_ context.Context, aliases []string) ([]string, error) {
+	return aliases, nil
+}
+
+// body1K is a checkout request of about 1 KiB with a PAN and a CVC.
+func body1K() []byte {
+	var b strings.Builder
+	b.WriteString(`{"order":{"id":"ord_8f1c2a","currency":"EUR","amount":12999,"items":[`)
+	for i := 0; i < 6; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"sku":"SKU-%04d","name":"Item number %d","qty":%d,"price":%d}`, i, i, i+1, 1000+i)
+	}
+	b.WriteString(`]},"customer":{"email":"jane.doe@example.com","name":"Jane Doe","address":{"line1":"1 Main Street","city":"Springfield","zip":"12345","country":"US"}},`)
+	b.WriteString(`"card":{"number":"4111111111111111","cvc":"123","exp_month":"12","exp_year":"2030","holder":"JANE DOE"},`)
+	b.WriteString(`"meta":{"ip":"203.0.113.7","ua":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)","session":"s_0123456789abcdef"}}`)
+	return []byte(b.String())
+}
+
+// body64K is an array of 100 cards padded to about 64 KiB.
+func body64K() []byte {
+	var b strings.Builder
+	b.WriteString(`{"cards":[`)
+	pad := strings.Repeat("x", 560)
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"pan":"4111111111%06d","note":"%s","n":%d}`, i, pad, i)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+func BenchmarkRewriteJSON(b *testing.B) {
+	cases := []struct {
+		name  string
+		body  []byte
+		paths []string
+	}{
+		{"1KiB-2targets", body1K(), []string{"card.number", "card.cvc"}},
+		{"64KiB-100elements", body64K(), []string{"cards.#.pan"}},
+	}
+	for _, c := range cases {
+		p := jsonProgram(b, Redact, c.paths...)
+		ctx := context.Background()
+		b.Run(c.name+"/rewrite", func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				msg := Message{Body: c.body}
+				if _, err := p.Apply(ctx, &msg, noopTokenizer{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/gjson-floor", func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, path := range c.paths {
+					if !gjson.GetBytes(c.body, path).Exists() {
+						b.Fatal("path missing")
+					}
+				}
+			}
+		})
+	}
+}
