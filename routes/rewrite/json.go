@@ -145,7 +145,6 @@ type jsonScan struct {
 	cursors []cursor  // stack: each level's active cursors appended at the end
 	seen    []seenKey // stack of targeted keys seen in the open objects
 	spans   []Span
-
 }
 
 // scanPool keeps walk state between messages: the cursor and key stacks

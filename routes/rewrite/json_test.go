@@ -367,12 +367,12 @@ func TestCompileRefusesMixedBodyKinds(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	tests := map[string]string{
-		"plain":        `"plain"`,
-		`q"b\`:         `"q\"b\\"`,
-		"nl\n\t\x01":   `"nl\n\t\u0001"`,
-		"é日":           `"é日"`,
-		"bad\xffutf8":  `"bad\ufffdutf8"`,
-		"":             `""`,
+		"plain":       `"plain"`,
+		`q"b\`:        `"q\"b\\"`,
+		"nl\n\t\x01":  `"nl\n\t\u0001"`,
+		"é日":          `"é日"`,
+		"bad\xffutf8": `"bad\ufffdutf8"`,
+		"":            `""`,
 	}
 	for in, want := range tests {
 		got := string(appendJSONString(nil, in))
