@@ -1,0 +1,521 @@
+package routes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+)
+
+// Problem is one thing wrong with a route file.
+type Problem struct {
+	File    string
+	Line    int
+	Message string
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.File != "" && p.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
+	case p.Line > 0:
+		return fmt.Sprintf("line %d: %s", p.Line, p.Message)
+	case p.File != "":
+		return p.File + ": " + p.Message
+	}
+	return p.Message
+}
+
+// LoadError lists every problem of a route set that did not load.
+type LoadError struct {
+	Problems []Problem
+}
+
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "routes: %d problem(s):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Options tunes loading.
+type Options struct {
+	// CheckFormat validates an alias format name (the vault's formats); nil
+	// accepts any name.
+	CheckFormat func(string) error
+}
+
+// LoadFile reads and parses a route file.
+func LoadFile(path string, opts Options) (*Set, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return Parse(b, path, opts)
+}
+
+// Parse parses a route document: a mapping with a `routes:` list, or the
+// list itself. file names the source in problems.
+func Parse(data []byte, file string, opts Options) (*Set, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, errEOF(err)) {
+			return &Set{}, nil
+		}
+		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	l := &loader{file: file, opts: opts}
+	switch root.Kind {
+	case yaml.MappingNode:
+		l.keys(root, "routes")
+		if n := mapGet(root, "routes"); n != nil {
+			root = n
+		} else {
+			return &Set{}, l.err()
+		}
+	case yaml.SequenceNode:
+	case yaml.ScalarNode:
+		if root.Tag == "!!null" {
+			return &Set{}, nil
+		}
+		l.add(root, "want a list of routes or a mapping with a routes: list")
+		return nil, l.err()
+	}
+	set := l.routes(root)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// FromNode parses an inline `routes:` list (as kept by the config package).
+func FromNode(n *yaml.Node, file string, opts Options) (*Set, error) {
+	if n == nil || n.Kind == 0 {
+		return &Set{}, nil
+	}
+	l := &loader{file: file, opts: opts}
+	set := l.routes(n)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+func errEOF(err error) error {
+	if err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not EOF")
+}
+
+func yamlMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+type loader struct {
+	file     string
+	opts     Options
+	problems []Problem
+}
+
+func (l *loader) add(n *yaml.Node, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) err() error {
+	if len(l.problems) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(l.problems, func(a, b Problem) int { return a.Line - b.Line })
+	return &LoadError{Problems: l.problems}
+}
+
+// keys reports keys of the mapping n that are not in allowed, and
+// duplicate keys.
+func (l *loader) keys(n *yaml.Node, allowed ...string) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		if seen[k] {
+			l.add(n.Content[i], "duplicate key %q", k)
+		}
+		seen[k] = true
+		ok := false
+		for _, a := range allowed {
+			if k == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			l.add(n.Content[i], "unknown key %q (allowed: %s)", k, strings.Join(allowed, ", "))
+		}
+	}
+}
+
+func mapGet(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// str reads a scalar string member ("" when absent).
+func (l *loader) str(n *yaml.Node, key string) (string, *yaml.Node) {
+	v := mapGet(n, key)
+	if v == nil {
+		return "", nil
+	}
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		if v.Tag != "!!null" {
+			l.add(v, "%s: want a string", key)
+		}
+		return "", v
+	}
+	return v.Value, v
+}
+
+func (l *loader) routes(n *yaml.Node) *Set {
+	if n.Kind != yaml.SequenceNode {
+		if n.Tag == "!!null" {
+			return &Set{}
+		}
+		l.add(n, "routes: want a list")
+		return &Set{}
+	}
+	set := &Set{}
+	ids := map[string]int{}
+	for _, rn := range n.Content {
+		r := l.route(rn)
+		if r == nil {
+			continue
+		}
+		if r.ID != "" {
+			if prev, dup := ids[r.ID]; dup {
+				l.add(rn, "route id %q is already used by the route at line %d", r.ID, prev)
+			}
+			ids[r.ID] = rn.Line
+		}
+		set.Routes = append(set.Routes, r)
+	}
+	return set
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+func (l *loader) route(n *yaml.Node) *Route {
+	if n.Kind != yaml.MappingNode {
+		l.add(n, "a route must be a mapping")
+		return nil
+	}
+	l.keys(n, "id", "direction", "host", "path_prefix", "upstream", "leak_guard", "filters")
+	r := &Route{Line: n.Line}
+	var vn *yaml.Node
+	r.ID, vn = l.str(n, "id")
+	switch {
+	case r.ID == "":
+		l.add(n, "route: id is required")
+	case !idPattern.MatchString(r.ID):
+		l.add(vn, "route id %q: use letters, digits and _ . : - (at most 128)", r.ID)
+	}
+	dir, vn := l.str(n, "direction")
+	switch Direction(dir) {
+	case Inbound, Outbound:
+		r.Direction = Direction(dir)
+	case "":
+		l.add(n, "route %s: direction is required (inbound or outbound)", r.ID)
+	default:
+		l.add(vn, "route %s: direction %q: want inbound or outbound", r.ID, dir)
+	}
+	host, vn := l.str(n, "host")
+	r.Host = strings.ToLower(host)
+	if msg := checkHostPattern(r.Host); msg != "" {
+		if vn == nil {
+			vn = n
+		}
+		l.add(vn, "route %s: host %s", r.ID, msg)
+	}
+	r.PathPrefix, vn = l.str(n, "path_prefix")
+	if r.PathPrefix == "" {
+		r.PathPrefix = "/"
+	} else if !strings.HasPrefix(r.PathPrefix, "/") {
+		l.add(vn, "route %s: path_prefix must start with /", r.ID)
+	}
+	r.Upstream, vn = l.str(n, "upstream")
+	switch {
+	case r.Direction == Inbound && r.Upstream == "":
+		l.add(n, "route %s: an inbound route needs an upstream (a URL, %s or %s)", r.ID, UpstreamCards, UpstreamAliases)
+	case r.Direction == Outbound && r.Upstream != "":
+		l.add(vn, "route %s: an outbound route has no upstream (requests go to the host they were sent to)", r.ID)
+	case r.Upstream == UpstreamCards || r.Upstream == UpstreamAliases || r.Upstream == "":
+	default:
+		u, err := url.Parse(r.Upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			l.add(vn, "route %s: upstream must be an http(s) URL without credentials, %s or %s", r.ID, UpstreamCards, UpstreamAliases)
+		} else {
+			r.UpstreamURL = u
+		}
+	}
+	lg, vn := l.str(n, "leak_guard")
+	switch LeakGuard(lg) {
+	case "":
+		r.LeakGuard = LeakLog
+	case LeakOff, LeakLog, LeakBlock:
+		r.LeakGuard = LeakGuard(lg)
+	default:
+		l.add(vn, "route %s: leak_guard %q: want off, log or block", r.ID, lg)
+	}
+	fn := mapGet(n, "filters")
+	if fn == nil || fn.Tag == "!!null" {
+		return r
+	}
+	if fn.Kind != yaml.SequenceNode {
+		l.add(fn, "route %s: filters: want a list", r.ID)
+		return r
+	}
+	ids := map[string]int{}
+	for i, f := range fn.Content {
+		flt := l.filter(r, i, f)
+		if flt == nil {
+			continue
+		}
+		if prev, dup := ids[flt.ID]; dup {
+			l.add(f, "route %s: filter id %q is already used at line %d", r.ID, flt.ID, prev)
+		}
+		ids[flt.ID] = f.Line
+		r.Filters = append(r.Filters, flt)
+	}
+	return r
+}
+
+// checkHostPattern returns what is wrong with a host pattern, or "".
+func checkHostPattern(h string) string {
+	if h == "" {
+		return "is required (a host name, *.suffix or *)"
+	}
+	if h == "*" {
+		return ""
+	}
+	name := strings.TrimPrefix(h, "*.")
+	if strings.ContainsAny(name, "*/:@ ?#[]") {
+		return fmt.Sprintf("%q: want a host name without port or path, *.suffix or *", h)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Sprintf("%q is not a valid host name", h)
+		}
+	}
+	return ""
+}
+
+func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
+	if n.Kind != yaml.MappingNode {
+		l.add(n, "route %s: a filter must be a mapping", r.ID)
+		return nil
+	}
+	l.keys(n, "id", "phase", "match", "operation", "on_error", "targets")
+	f := &Filter{Line: n.Line}
+	var vn *yaml.Node
+	f.ID, vn = l.str(n, "id")
+	if f.ID == "" {
+		f.ID = fmt.Sprintf("%s-%d", r.ID, i+1)
+	} else if !idPattern.MatchString(f.ID) {
+		l.add(vn, "filter id %q: use letters, digits and _ . : - (at most 128)", f.ID)
+	}
+	where := fmt.Sprintf("route %s filter %s", r.ID, f.ID)
+	phase, vn := l.str(n, "phase")
+	switch Phase(phase) {
+	case "", Request:
+		f.Phase = Request
+	case Response:
+		f.Phase = Response
+	default:
+		l.add(vn, "%s: phase %q: want request or response", where, phase)
+	}
+	op, vn := l.str(n, "operation")
+	switch op {
+	case "redact":
+		f.Operation = rewrite.Redact
+	case "reveal":
+		f.Operation = rewrite.Reveal
+	case "":
+		l.add(n, "%s: operation is required (redact or reveal)", where)
+	default:
+		l.add(vn, "%s: operation %q: want redact or reveal", where, op)
+	}
+	if f.Operation == rewrite.Reveal && r.Direction == Inbound && f.Phase == Request {
+		l.add(n, "%s: reveal on an inbound request is refused: reveal goes out (outbound routes, inbound responses), never into the merchant's app", where)
+	}
+	oe, vn := l.str(n, "on_error")
+	switch OnError(oe) {
+	case "", Reject:
+		f.OnError = Reject
+	case Pass:
+		f.OnError = Pass
+	default:
+		l.add(vn, "%s: on_error %q: want reject or pass", where, oe)
+	}
+	if m := mapGet(n, "match"); m != nil && m.Tag != "!!null" {
+		f.Match = l.match(where, f.Phase, m)
+	}
+	tn := mapGet(n, "targets")
+	if tn == nil || tn.Kind != yaml.SequenceNode || len(tn.Content) == 0 {
+		if tn == nil {
+			tn = n
+		}
+		l.add(tn, "%s: targets: want a list of at least one target", where)
+		return f
+	}
+	specs := make([]rewrite.TargetSpec, 0, len(tn.Content))
+	ok := true
+	for j, t := range tn.Content {
+		tgt, spec, good := l.target(where, j, f.Operation, t)
+		ok = ok && good
+		f.Targets = append(f.Targets, tgt)
+		specs = append(specs, spec)
+	}
+	if ok && f.Operation != 0 {
+		p, err := rewrite.Compile(f.Operation, specs)
+		if err != nil {
+			l.add(tn, "%s: %s", where, strings.TrimPrefix(err.Error(), "rewrite: "))
+		}
+		f.Program = p
+	}
+	return f
+}
+
+var methodPattern = regexp.MustCompile(`^[A-Z]+$`)
+
+func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
+	var m Match
+	if n.Kind != yaml.MappingNode {
+		l.add(n, "%s: match: want a mapping", where)
+		return m
+	}
+	l.keys(n, "methods", "path", "content_type", "status")
+	if mn := mapGet(n, "methods"); mn != nil {
+		var methods []string
+		if err := mn.Decode(&methods); err != nil {
+			l.add(mn, "%s: match.methods: want a list of HTTP methods", where)
+		}
+		for _, meth := range methods {
+			up := strings.ToUpper(meth)
+			if !methodPattern.MatchString(up) {
+				l.add(mn, "%s: match.methods: %q is not an HTTP method", where, meth)
+			}
+			m.Methods = append(m.Methods, up)
+		}
+	}
+	if p, vn := l.str(n, "path"); p != "" {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			l.add(vn, "%s: match.path: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		m.Path = re
+	}
+	if ct, vn := l.str(n, "content_type"); ct != "" {
+		ct = strings.ToLower(ct)
+		switch ct {
+		case "json", "form", "multipart", "xml":
+		default:
+			if mt, params, err := mime.ParseMediaType(ct); err != nil || len(params) > 0 || !strings.Contains(mt, "/") {
+				l.add(vn, "%s: match.content_type %q: want json, form, multipart, xml or a media type (type/subtype)", where, ct)
+			} else {
+				ct = mt
+			}
+		}
+		m.ContentType = ct
+	}
+	if sn := mapGet(n, "status"); sn != nil {
+		if err := sn.Decode(&m.Status); err != nil {
+			l.add(sn, "%s: match.status: want a list of HTTP status codes", where)
+		}
+		for _, s := range m.Status {
+			if s < 100 || s > 599 {
+				l.add(sn, "%s: match.status: %d is not an HTTP status code", where, s)
+			}
+		}
+		if phase == Request && len(m.Status) > 0 {
+			l.add(sn, "%s: match.status applies to response filters only", where)
+		}
+	}
+	return m
+}
+
+var storagePattern = map[string]string{"": "", "persistent": "PERSISTENT", "volatile": "VOLATILE"}
+
+func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node) (Target, rewrite.TargetSpec, bool) {
+	var t Target
+	t.Line = n.Line
+	if n.Kind != yaml.MappingNode {
+		l.add(n, "%s: target %d: want a mapping such as {json: card.number}", where, j+1)
+		return t, rewrite.TargetSpec{}, false
+	}
+	before := len(l.problems)
+	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "format", "storage", "classifiers")
+	if err := n.Decode(&t); err != nil {
+		l.add(n, "%s: target %d: %s", where, j+1, yamlMessage(err))
+		return t, rewrite.TargetSpec{}, false
+	}
+	t.Line = n.Line
+	kinds := 0
+	for _, v := range []string{t.JSON, t.Form, t.Header, t.XML, t.Regex} {
+		if v != "" {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		l.add(n, "%s: target %d: give exactly one of json, form, header, xml, regex", where, j+1)
+	}
+	kind, path := t.Kind()
+	if t.Pattern != "" && kind != rewrite.KindHeader {
+		l.add(n, "%s: target %d: pattern goes with header targets only", where, j+1)
+	}
+	if t.Luhn && kind != rewrite.KindRegex {
+		l.add(n, "%s: target %d: luhn goes with regex targets only", where, j+1)
+	}
+	if op == rewrite.Reveal && (t.Format != "" || t.Storage != "" || len(t.Classifiers) > 0) {
+		l.add(n, "%s: target %d: format, storage and classifiers are for redact targets", where, j+1)
+	}
+	if t.Format != "" && l.opts.CheckFormat != nil {
+		if err := l.opts.CheckFormat(t.Format); err != nil {
+			l.add(n, "%s: target %d: format %q is not an alias format", where, j+1, t.Format)
+		}
+	}
+	st, ok := storagePattern[strings.ToLower(t.Storage)]
+	if !ok {
+		l.add(n, "%s: target %d: storage %q: want persistent or volatile", where, j+1, t.Storage)
+	}
+	spec := rewrite.TargetSpec{Kind: kind, Path: path, HeaderPattern: t.Pattern, Luhn: t.Luhn,
+		Format: strings.ToUpper(t.Format), Storage: st, Classifiers: t.Classifiers}
+	if len(l.problems) == before && kind != "" {
+		// Check the target alone so its own problem gets its own line.
+		if _, err := rewrite.Compile(max(op, rewrite.Redact), []rewrite.TargetSpec{spec}); err != nil {
+			l.add(n, "%s: target %d: %s", where, j+1, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "rewrite: "), "target 0: "))
+		}
+	}
+	return t, spec, len(l.problems) == before
+}

@@ -1,0 +1,317 @@
+package routes
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+)
+
+// designExample is the route example of the design, which must load.
+const designExample = `routes:
+  - id: checkout
+    direction: inbound
+    host: shop.example.com
+    path_prefix: /
+    upstream: http://127.0.0.1:3000
+    filters:
+      - id: card-in
+        phase: request
+        match: {methods: [POST], path: "^/checkout$", content_type: json, status: []}
+        operation: redact
+        on_error: reject
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR, storage: persistent, classifiers: [pan]}
+          - {json: "items.#.cvc", format: UUID, storage: volatile}
+          - {header: X-Card-Number}
+      - id: form-in
+        match: {content_type: form}
+        operation: redact
+        targets:
+          - {form: card_number}
+      - id: xml-in
+        match: {content_type: xml}
+        operation: redact
+        targets:
+          - {xml: /payment/card/pan}
+      - id: regex-in
+        match: {content_type: text/plain}
+        operation: redact
+        targets:
+          - {regex: '\b[0-9]{13,19}\b', luhn: true}
+  - id: psp
+    direction: outbound
+    host: "*.psp.example"
+    filters:
+      - id: reveal-out
+        operation: reveal
+        targets: [{json: card.number}]
+      - id: redact-back
+        phase: response
+        match: {status: [200, 201]}
+        operation: redact
+        targets: [{json: card.number}]
+`
+
+func knownFormat(f string) error {
+	switch strings.ToUpper(f) {
+	case "UUID", "FPE_SIX_T_FOUR", "PFPT":
+		return nil
+	}
+	return errors.New("unknown")
+}
+
+func TestDesignExampleLoads(t *testing.T) {
+	set, err := Parse([]byte(designExample), "routes.yaml", Options{CheckFormat: knownFormat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Routes) != 2 {
+		t.Fatalf("%d routes", len(set.Routes))
+	}
+	r := set.Routes[0]
+	if r.ID != "checkout" || r.Direction != Inbound || r.UpstreamURL.Host != "127.0.0.1:3000" || r.LeakGuard != LeakLog || len(r.Filters) != 4 || r.Line != 2 {
+		t.Fatalf("route = %+v", r)
+	}
+	f := r.Filters[0]
+	if f.Program == nil || f.Operation != rewrite.Redact || f.OnError != Reject || f.Match.Path.String() != "^/checkout$" ||
+		f.Match.ContentType != "json" || f.Targets[1].Storage != "volatile" || f.Line != 8 {
+		t.Fatalf("filter = %+v", f)
+	}
+	if got := f.Program.Targets()[0]; got.Format != "FPE_SIX_T_FOUR" || got.Storage != "PERSISTENT" || got.Classifiers[0] != "pan" {
+		t.Fatalf("compiled target = %+v", got)
+	}
+	if set.Routes[1].Filters[0].Phase != Request || set.Routes[1].Filters[1].Match.Status[1] != 201 {
+		t.Fatalf("outbound filters = %+v", set.Routes[1].Filters)
+	}
+}
+
+func TestLoadReportsEveryProblemWithItsLine(t *testing.T) {
+	src := `routes:
+  - id: a
+    direction: inbound
+    host: shop.example.com
+    filters:
+      - operation: reveal
+        targets: [{json: pan}]
+  - id: a
+    direction: sideways
+    host: "bad host/x"
+    upstream: ftp://x
+    bogus: 1
+    filters:
+      - id: f
+        match: {path: "([", content_type: "not a type", status: [200]}
+        operation: redact
+        targets:
+          - {json: "card.@reverse"}
+          - {json: a, form: b}
+          - {regex: "(?<=x)1"}
+          - {json: ok, format: NOPE, storage: forever}
+      - id: f
+        operation: scramble
+        on_error: ignore
+        targets: []
+  - id: out
+    direction: outbound
+    host: api.psp.example
+    upstream: http://x
+    filters:
+      - phase: response
+        operation: reveal
+        targets: [{xml: "//pan"}, {header: X, luhn: true}]
+`
+	_, err := Parse([]byte(src), "r.yaml", Options{CheckFormat: knownFormat})
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []struct {
+		line int
+		text string
+	}{
+		{2, "inbound route needs an upstream"},
+		{6, "reveal on an inbound request is refused"},
+		{8, `route id "a" is already used by the route at line 2`},
+		{9, `direction "sideways"`},
+		{10, `host "bad host/x"`},
+		{11, "upstream must be an http(s) URL"},
+		{12, `unknown key "bogus"`},
+		{15, "match.path: bad regular expression"},
+		{15, `match.content_type "not a type"`},
+		{15, "match.status applies to response filters only"},
+		{18, "modifiers, queries and selectors are not supported"},
+		{19, "give exactly one of json, form, header, xml, regex"},
+		{20, "bad"},
+		{21, `format "NOPE" is not an alias format`},
+		{21, `storage "forever"`},
+		{22, `filter id "f" is already used at line 14`},
+		{23, `operation "scramble"`},
+		{24, `on_error "ignore"`},
+		{25, "targets: want a list of at least one target"},
+		{29, "an outbound route has no upstream"},
+		{33, "luhn goes with regex targets only"},
+	}
+	text := err.Error()
+	for _, w := range want {
+		found := false
+		for _, p := range le.Problems {
+			if p.Line == w.line && strings.Contains(p.Message, w.text) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no problem at line %d containing %q", w.line, w.text)
+		}
+	}
+	if t.Failed() {
+		t.Logf("problems:\n%s", text)
+	}
+	if !strings.Contains(text, "r.yaml:9: ") {
+		t.Errorf("problems are not prefixed with file:line: %s", text)
+	}
+}
+
+func TestParseAcceptsListAndEmptyDocuments(t *testing.T) {
+	for _, src := range []string{"", "routes: []", "routes:", "[]", "- id: x\n  direction: outbound\n  host: '*'\n"} {
+		if _, err := Parse([]byte(src), "", Options{}); err != nil {
+			t.Errorf("Parse(%q) = %v", src, err)
+		}
+	}
+	for _, src := range []string{"routes: {a: 1}", "just text", "other: 1", "routes: [1]", "{"} {
+		if _, err := Parse([]byte(src), "", Options{}); err == nil {
+			t.Errorf("Parse(%q) succeeded", src)
+		}
+	}
+}
+
+func TestMatchPicksLongestPrefixThenFileOrder(t *testing.T) {
+	src := `routes:
+  - {id: any, direction: inbound, host: "*", upstream: "http://a"}
+  - {id: shop, direction: inbound, host: shop.example.com, upstream: "http://b"}
+  - {id: api, direction: inbound, host: "*.example.com", path_prefix: /api/, upstream: "http://c"}
+  - {id: cards, direction: inbound, host: shop.example.com, path_prefix: /cards, upstream: internal:cards}
+  - {id: psp, direction: outbound, host: "*.psp.example"}
+  - {id: psp-exact, direction: outbound, host: api.psp.example}
+`
+	set, err := Parse([]byte(src), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		dir        Direction
+		host, path string
+		want       string
+	}{
+		{Inbound, "shop.example.com", "/checkout", "any"},
+		{Inbound, "SHOP.example.com:8080", "/cards/CRD1", "cards"},
+		{Inbound, "api.example.com", "/api/x", "api"},
+		{Inbound, "example.com", "/api/x", "any"},
+		{Inbound, "other.org", "/", "any"},
+		{Outbound, "api.psp.example", "/v1", "psp"},
+		{Outbound, "psp.example", "/v1", ""},
+		{Outbound, "x.y.psp.example", "/", "psp"},
+	}
+	for _, tt := range tests {
+		r := set.Match(tt.dir, tt.host, tt.path)
+		got := ""
+		if r != nil {
+			got = r.ID
+		}
+		if got != tt.want {
+			t.Errorf("Match(%s, %s, %s) = %q, want %q", tt.dir, tt.host, tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestFilterMatching(t *testing.T) {
+	set, err := Parse([]byte(designExample), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Routes[0]
+	ids := func(fs []*Filter) string {
+		var s []string
+		for _, f := range fs {
+			s = append(s, f.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	tests := []struct {
+		x    Exchange
+		want string
+	}{
+		{Exchange{Method: "POST", Path: "/checkout", MediaType: "application/json"}, "card-in"},
+		{Exchange{Method: "post", Path: "/checkout", MediaType: "application/json; charset=utf-8"}, "card-in"},
+		{Exchange{Method: "GET", Path: "/checkout", MediaType: "application/json"}, ""},
+		{Exchange{Method: "POST", Path: "/checkout/x", MediaType: "application/json"}, ""},
+		{Exchange{Method: "POST", Path: "/pay", MediaType: "application/x-www-form-urlencoded"}, "form-in"},
+		{Exchange{Method: "POST", Path: "/pay", MediaType: "application/soap+xml"}, "xml-in"},
+		{Exchange{Method: "POST", Path: "/pay", MediaType: "text/plain"}, "regex-in"},
+	}
+	for _, tt := range tests {
+		if got := ids(r.Matching(Request, tt.x)); got != tt.want {
+			t.Errorf("Matching(%+v) = %q, want %q", tt.x, got, tt.want)
+		}
+	}
+	out := set.Routes[1]
+	if got := ids(out.Matching(Response, Exchange{Status: 201})); got != "redact-back" {
+		t.Errorf("response 201 = %q", got)
+	}
+	if got := ids(out.Matching(Response, Exchange{Status: 500})); got != "" {
+		t.Errorf("response 500 = %q", got)
+	}
+}
+
+func TestContentTypeMatches(t *testing.T) {
+	tests := []struct {
+		want, mt string
+		ok       bool
+	}{
+		{"json", "application/json", true},
+		{"json", "application/vnd.api+json", true},
+		{"json", "text/json", false},
+		{"form", "application/x-www-form-urlencoded", true},
+		{"form", "multipart/form-data; boundary=x", false},
+		{"multipart", "multipart/form-data; boundary=x", true},
+		{"xml", "text/xml; charset=utf-8", true},
+		{"text/plain", "TEXT/PLAIN", true},
+	}
+	for _, tt := range tests {
+		if got := ContentTypeMatches(tt.want, tt.mt); got != tt.ok {
+			t.Errorf("ContentTypeMatches(%q, %q) = %v", tt.want, tt.mt, got)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(designExample))
+	f.Add([]byte("routes:\n  - {id: a, direction: outbound, host: '*', filters: [{operation: reveal, targets: [{json: a.#.b}]}]}\n"))
+	f.Add([]byte("- id: x\n  direction: inbound\n  host: h\n  upstream: internal:cards\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		set, err := Parse(b, "f.yaml", Options{})
+		if err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) && !strings.HasPrefix(err.Error(), "routes:") {
+				t.Fatalf("error of unexpected type: %v", err)
+			}
+			return
+		}
+		for _, r := range set.Routes {
+			if r.ID == "" || (r.Direction != Inbound && r.Direction != Outbound) || r.Host == "" {
+				t.Fatalf("accepted an incomplete route %+v", r)
+			}
+			for _, fl := range r.Filters {
+				if fl.Program == nil {
+					t.Fatalf("accepted filter %s without a program", fl.ID)
+				}
+				if r.Direction == Inbound && fl.Phase == Request && fl.Operation == rewrite.Reveal {
+					t.Fatal("accepted a reveal on an inbound request")
+				}
+			}
+			_ = fmt.Sprint(r.Matching(Request, Exchange{Method: "POST", Path: "/"}))
+		}
+	})
+}
