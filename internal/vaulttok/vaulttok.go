@@ -1,0 +1,64 @@
+// Package vaulttok adapts the vault to rewrite.Tokenizer, so the route
+// engine (which never imports the vault) can redact and reveal through it.
+package vaulttok
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Vault is what the adapter needs of vault.Service.
+type Vault interface {
+	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
+	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
+}
+
+// Tokenizer is a rewrite.Tokenizer over a Vault.
+type Tokenizer struct {
+	v Vault
+}
+
+// New returns a Tokenizer over v.
+func New(v Vault) *Tokenizer { return &Tokenizer{v: v} }
+
+// Redact implements rewrite.Tokenizer. A value the vault refuses (for
+// example a format that does not fit it) fails the whole call.
+func (t *Tokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
+	reqs := make([]vault.RedactRequest, len(items))
+	for i, it := range items {
+		reqs[i] = vault.RedactRequest{Value: it.Value, Format: vault.Format(it.Format),
+			Storage: vault.Storage(it.Storage), Classifiers: it.Classifiers}
+	}
+	toks, err := t.v.Redact(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(toks))
+	for i, tk := range toks {
+		out[i] = tk.Alias
+	}
+	return out, nil
+}
+
+// Reveal implements rewrite.Tokenizer: a string that is not a live alias
+// of the vault gives "" and is left as it is.
+func (t *Tokenizer) Reveal(ctx context.Context, aliases []string) ([]string, error) {
+	got, err := t.v.Reveal(ctx, aliases)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(got))
+	for i, r := range got {
+		switch {
+		case r.Err == nil:
+			out[i] = r.Value
+		case errors.Is(r.Err, vault.ErrNotFound):
+		default:
+			return nil, r.Err
+		}
+	}
+	return out, nil
+}
