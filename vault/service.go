@@ -345,7 +345,7 @@ type Revealed struct {
 // ErrNotFound. The call fails as a whole only when a store fails or a record
 // does not decrypt (ErrTampered).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
-	recs, err := s.lookup(ctx, aliases)
+	recs, vals, err := s.open(ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
@@ -355,14 +355,29 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 			out[i].Err = ErrNotFound
 			continue
 		}
-		v, err := s.keys.open(r.rec)
-		if err != nil {
-			return nil, fmt.Errorf("vault: reveal: %w", err)
-		}
-		out[i] = Revealed{Value: string(v), Format: r.rec.Format, Storage: r.rec.Storage,
+		out[i] = Revealed{Value: string(vals[i]), Format: r.rec.Format, Storage: r.rec.Storage,
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
 	}
 	return out, nil
+}
+
+// open looks up aliases and decrypts the records found; vals[i] is nil
+// where recs[i].rec is.
+func (s *Service) open(ctx context.Context, aliases []string) ([]found, [][]byte, error) {
+	recs, err := s.lookup(ctx, aliases)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals := make([][]byte, len(recs))
+	for i, r := range recs {
+		if r.rec == nil {
+			continue
+		}
+		if vals[i], err = s.keys.open(r.rec); err != nil {
+			return nil, nil, err
+		}
+	}
+	return recs, vals, nil
 }
 
 type found struct {
@@ -433,7 +448,7 @@ type AliasInfo struct {
 // ErrNotFound. The entry lists the alias asked for first, then the value's
 // other persistent aliases.
 func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
-	recs, err := s.lookup(ctx, aliases)
+	recs, vals, err := s.open(ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: describe: %w", err)
 	}
@@ -443,15 +458,11 @@ func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, erro
 			out[i].Err = ErrNotFound
 			continue
 		}
-		v, err := s.keys.open(r.rec)
-		if err != nil {
-			return nil, fmt.Errorf("vault: describe: %w", err)
-		}
-		e := Entry{Value: string(v), Classifiers: r.rec.Classifiers, Storage: r.rec.Storage,
+		e := Entry{Value: string(vals[i]), Classifiers: r.rec.Classifiers, Storage: r.rec.Storage,
 			CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt,
 			Aliases: []AliasInfo{{Alias: r.rec.Alias, Format: r.rec.Format}}}
 		if r.rec.Storage == StoragePersistent {
-			sib, err := s.siblings(ctx, r.rec, string(v))
+			sib, err := s.siblings(ctx, r.rec, e.Value)
 			if err != nil {
 				return nil, fmt.Errorf("vault: describe: %w", err)
 			}

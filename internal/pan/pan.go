@@ -66,26 +66,21 @@ const (
 // only; separators such as spaces or dashes end a run.
 func Find(b []byte) []Candidate {
 	var out []Candidate
-	for i := 0; i < len(b); {
-		if !isDigit(b[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if n := j - i; n >= MinLen && n <= MaxLen && Valid(string(b[i:j])) {
-			out = append(out, Candidate{Start: i, End: j})
-		}
-		i = j
+	for c, ok := next(b, 0); ok; c, ok = next(b, c.End) {
+		out = append(out, c)
 	}
 	return out
 }
 
 // Contains reports whether b holds at least one card-like run (see Find).
 func Contains(b []byte) bool {
-	for i := 0; i < len(b); {
+	_, ok := next(b, 0)
+	return ok
+}
+
+// next returns the first card-like run of b at or after from.
+func next(b []byte, from int) (Candidate, bool) {
+	for i := from; i < len(b); {
 		if !isDigit(b[i]) {
 			i++
 			continue
@@ -95,11 +90,11 @@ func Contains(b []byte) bool {
 			j++
 		}
 		if n := j - i; n >= MinLen && n <= MaxLen && Valid(string(b[i:j])) {
-			return true
+			return Candidate{Start: i, End: j}, true
 		}
 		i = j
 	}
-	return false
+	return Candidate{}, false
 }
 
 // Mask returns s with every card-like run replaced by its first 6 and last 4
