@@ -83,6 +83,10 @@ const (
 	// XMLCDATA writes the replacement inside an existing CDATA section (raw,
 	// with "]]>" split so the section cannot be closed early).
 	XMLCDATA
+	// MultipartRaw writes the replacement as the body of a multipart part,
+	// as it is. Its Span's Forbid holds "--" + boundary: a replacement that
+	// contains it could close the part and add others, so Apply refuses it.
+	MultipartRaw
 )
 
 // Span is one located value: the half-open byte range [Start, End) of the
@@ -94,6 +98,9 @@ type Span struct {
 	Value      string
 	Encoding   Encoding
 	Target     int
+	// Forbid, when set, is text the replacement must not contain (it would
+	// change the body's structure); Apply then fails with ErrUnsafeValue.
+	Forbid string
 }
 
 // Locator finds a target kind's values in a message body. Implementations
@@ -118,6 +125,10 @@ var (
 	// ErrDuplicateKey: an object repeats a targeted key (parsers disagree on
 	// which one counts, so it cannot be redacted safely).
 	ErrDuplicateKey = errors.New("rewrite: duplicate targeted key")
+	// ErrUnsafeValue: a replacement cannot be written where its value was
+	// found without changing the body's structure (a multipart part body
+	// holding the boundary).
+	ErrUnsafeValue = errors.New("rewrite: replacement would change the body's structure")
 	// ErrTokenizer: the Tokenizer failed (vault unavailable or a value it
 	// refuses); the message must not be forwarded.
 	ErrTokenizer = errors.New("rewrite: tokenizer failed")
@@ -273,6 +284,11 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 	repl, err := p.tokenize(ctx, tok, spans, hspans)
 	if err != nil {
 		return nil, err
+	}
+	for i, s := range spans {
+		if s.Forbid != "" && strings.Contains(repl[i], s.Forbid) {
+			return nil, fmt.Errorf("%w: target %d", ErrUnsafeValue, s.Target)
+		}
 	}
 	changes := make([]Change, len(p.targets))
 	for i, t := range p.targets {

@@ -1,0 +1,374 @@
+package rewrite
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+)
+
+// Form targets name a field of an HTML form body, sent either as
+// application/x-www-form-urlencoded or as multipart/form-data.
+//
+// urlencoded: the body is split on '&' only (never ';', which Go's
+// url.ParseQuery refuses too); a pair is name=value, split at its first '='.
+// Names and values are percent-decoded with '+' as space (url.QueryUnescape).
+// Every occurrence of a targeted field is located: the span is the encoded
+// value between '=' and the next '&' (or the end of the body), the Tokenizer
+// sees the decoded value, and the replacement is written back with
+// url.QueryEscape. Only what a target needs is decoded: an untargeted field
+// with bad percent-encoding is kept as it is, a targeted value with bad
+// percent-encoding is ErrMalformed, and so is a name with bad
+// percent-encoding that a lenient decoder (one that keeps a stray '%' as it
+// is, as PHP does) would read as a targeted name. Trailing CR and LF bytes at
+// the very end of the body (some clients end the body with a line break) are
+// not part of the last value; CR and LF anywhere else are ordinary bytes of
+// the name or value they stand in (url.ParseQuery keeps them too), so they are
+// tokenized with the value and come back percent-encoded.
+//
+// multipart/form-data: the body is parsed by byte offsets (RFC 2046, RFC
+// 7578). A part whose Content-Disposition names a targeted field (the name
+// parameter as mime.ParseMediaType reads it, so quoted-pair escapes and RFC
+// 2231 encoding are decoded; whatever the disposition type, file parts too)
+// is located: the span is the part body, from after the blank line that ends
+// the part headers to the line break before the next delimiter, and the
+// replacement is written as it is. Line breaks are CRLF or bare LF: when the
+// first delimiter line ends in CRLF, every delimiter must follow a CRLF;
+// otherwise a CR before the LF is still read as part of the line break.
+// Because a body that parsers split differently is a way to slip a value
+// past redaction, the locator refuses (ErrMalformed) what it cannot read one
+// way only: a line that starts with "--boundary" but is not a delimiter, a
+// delimiter after a bare LF in a CRLF body, a missing close delimiter, a part
+// header line without a colon or with a bad name, a Content-Disposition that
+// mime.ParseMediaType refuses or that occurs twice, and a targeted part in a
+// Content-Transfer-Encoding other than 7bit, 8bit or binary (decoding base64
+// or quoted-printable and encoding the alias back would be a guess). The
+// preamble, the epilogue and parts without a name are kept as they are.
+//
+// Either way a body has at most maxFormFields fields.
+
+// maxFormFields is the most fields (urlencoded pairs or multipart parts) a
+// form body may have.
+const maxFormFields = 10000
+
+// formEscape encodes v as a value of an application/x-www-form-urlencoded
+// body.
+func formEscape(v string) string { return url.QueryEscape(v) }
+
+// formLocator finds form fields by name.
+type formLocator struct {
+	byName map[string]int // field name → Program target index
+}
+
+func newFormLocator(specs []TargetSpec, idx []int) (Locator, error) {
+	l := &formLocator{byName: make(map[string]int, len(specs))}
+	for i, s := range specs {
+		if s.Path == "" {
+			return nil, fmt.Errorf("rewrite: target %d: empty form field name", idx[i])
+		}
+		if prev, dup := l.byName[s.Path]; dup {
+			return nil, fmt.Errorf("rewrite: target %d: form field %q is already targeted by target %d", idx[i], s.Path, prev)
+		}
+		l.byName[s.Path] = idx[i]
+	}
+	return l, nil
+}
+
+// Locate implements Locator.
+func (l *formLocator) Locate(msg *Message) ([]Span, error) {
+	switch msg.MediaType {
+	case "application/x-www-form-urlencoded":
+		return l.locateURLEncoded(msg.Body)
+	case "multipart/form-data":
+		boundary := msg.Params["boundary"]
+		if boundary == "" {
+			return nil, fmt.Errorf("%w: multipart/form-data without a boundary parameter", ErrMalformed)
+		}
+		return l.locateMultipart(msg.Body, boundary)
+	case "":
+		return nil, fmt.Errorf("%w: the body is not a form (no media type)", ErrMalformed)
+	}
+	return nil, fmt.Errorf("%w: the body is not a form (%q)", ErrMalformed, msg.MediaType)
+}
+
+func (l *formLocator) locateURLEncoded(body []byte) ([]Span, error) {
+	end := len(body)
+	for end > 0 && (body[end-1] == '\n' || body[end-1] == '\r') {
+		end--
+	}
+	b := body[:end]
+	if bytes.Count(b, []byte{'&'}) >= maxFormFields {
+		return nil, fmt.Errorf("%w: more than %d form fields", ErrMalformed, maxFormFields)
+	}
+	var spans []Span
+	for pos := 0; pos <= len(b); {
+		pe := bytes.IndexByte(b[pos:], '&')
+		if pe < 0 {
+			pe = len(b)
+		} else {
+			pe += pos
+		}
+		pair := b[pos:pe]
+		start := pos
+		pos = pe + 1
+		eq := bytes.IndexByte(pair, '=')
+		if eq < 0 || eq == len(pair)-1 {
+			continue // no value: nothing to protect
+		}
+		target, ok, err := l.lookupName(pair[:eq])
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		raw := pair[eq+1:]
+		v, err := url.QueryUnescape(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%w: target %d: bad percent-encoding in a form value", ErrMalformed, target)
+		}
+		spans = append(spans, Span{Start: start + eq + 1, End: start + len(pair), Value: v, Encoding: FormValue, Target: target})
+	}
+	return spans, nil
+}
+
+// lookupName returns the target of an encoded field name.
+func (l *formLocator) lookupName(raw []byte) (target int, ok bool, err error) {
+	if bytes.IndexByte(raw, '%') < 0 && bytes.IndexByte(raw, '+') < 0 {
+		target, ok = l.byName[string(raw)]
+		return target, ok, nil
+	}
+	if name, err := url.QueryUnescape(string(raw)); err == nil {
+		target, ok = l.byName[name]
+		return target, ok, nil
+	}
+	if target, ok = l.byName[lenientQueryUnescape(raw)]; ok {
+		return 0, false, fmt.Errorf("%w: target %d: a form field name has bad percent-encoding", ErrMalformed, target)
+	}
+	return 0, false, nil
+}
+
+// lenientQueryUnescape decodes as url.QueryUnescape does but keeps a '%'
+// that does not start a valid escape as it is.
+func lenientQueryUnescape(raw []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(raw))
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '+':
+			sb.WriteByte(' ')
+		case c == '%' && i+2 < len(raw) && formIsHex(raw[i+1]) && formIsHex(raw[i+2]):
+			sb.WriteByte(formUnhex(raw[i+1])<<4 | formUnhex(raw[i+2]))
+			i += 2
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}
+
+func formIsHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func formUnhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// multipartScan reads a multipart body by byte offsets.
+type multipartScan struct {
+	body []byte
+	dash []byte // "--" + boundary
+	nl   []byte // "\n" + dash: a delimiter after a line break
+	crlf bool   // the first delimiter line ended in CRLF: no bare LF before delimiters
+}
+
+func (l *formLocator) locateMultipart(body []byte, boundary string) ([]Span, error) {
+	s := &multipartScan{body: body, dash: []byte("--" + boundary)}
+	s.nl = append([]byte{'\n'}, s.dash...)
+	p := s.nextDashLine(0)
+	if p < 0 {
+		return nil, fmt.Errorf("%w: multipart body without a boundary delimiter", ErrMalformed)
+	}
+	next, final, crlf, err := s.delimiter(p)
+	if err != nil {
+		return nil, err
+	}
+	s.crlf = crlf
+	var spans []Span
+	for parts := 1; !final; parts++ {
+		if parts > maxFormFields {
+			return nil, fmt.Errorf("%w: more than %d multipart parts", ErrMalformed, maxFormFields)
+		}
+		h, start, err := s.headers(next, parts)
+		if err != nil {
+			return nil, err
+		}
+		q := s.nextDashLine(start)
+		if q < 0 {
+			return nil, fmt.Errorf("%w: multipart body without a close delimiter", ErrMalformed)
+		}
+		end := q
+		if q > start { // the delimiter follows a line break, which is not part of the body
+			end--
+			if end > start && body[end-1] == '\r' {
+				end--
+			} else if s.crlf {
+				return nil, fmt.Errorf("%w: multipart part %d: delimiter after a bare LF in a CRLF body", ErrMalformed, parts)
+			}
+		}
+		if next, final, _, err = s.delimiter(q); err != nil {
+			return nil, err
+		}
+		if !h.named {
+			continue
+		}
+		target, ok := l.byName[h.name]
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(h.cte) {
+		case "", "7bit", "8bit", "binary":
+		default:
+			return nil, fmt.Errorf("%w: target %d: multipart part in a Content-Transfer-Encoding other than 7bit, 8bit or binary", ErrMalformed, target)
+		}
+		if end > start {
+			spans = append(spans, Span{Start: start, End: end, Value: string(body[start:end]), Encoding: MultipartRaw, Target: target, Forbid: string(s.dash)})
+		}
+	}
+	return spans, nil
+}
+
+// nextDashLine returns the offset of the first line at or after from (a
+// line start) that begins with "--boundary", or -1.
+func (s *multipartScan) nextDashLine(from int) int {
+	if bytes.HasPrefix(s.body[from:], s.dash) {
+		return from
+	}
+	i := bytes.Index(s.body[from:], s.nl)
+	if i < 0 {
+		return -1
+	}
+	return from + i + 1
+}
+
+// delimiter reads the line at p, which begins with "--boundary": a
+// delimiter ("--boundary", spaces or tabs, a line break) or the close
+// delimiter ("--boundary--", spaces or tabs, a line break or the end of the
+// body). It returns where the next line starts and which line break ended
+// it; anything else is ErrMalformed.
+func (s *multipartScan) delimiter(p int) (next int, final, crlf bool, err error) {
+	i := p + len(s.dash)
+	if bytes.HasPrefix(s.body[i:], []byte("--")) {
+		final = true
+		i += 2
+	}
+	for i < len(s.body) && (s.body[i] == ' ' || s.body[i] == '\t') {
+		i++
+	}
+	switch {
+	case final && i == len(s.body):
+		return i, true, false, nil
+	case i+1 < len(s.body) && s.body[i] == '\r' && s.body[i+1] == '\n':
+		return i + 2, final, true, nil
+	case i < len(s.body) && s.body[i] == '\n':
+		return i + 1, final, false, nil
+	}
+	return 0, false, false, fmt.Errorf("%w: multipart line starting with the boundary is not a delimiter", ErrMalformed)
+}
+
+// multipartHeader is what the locator needs from a part's headers.
+type multipartHeader struct {
+	name  string // the Content-Disposition name parameter
+	named bool   // a Content-Disposition with a name parameter was found
+	cte   string // Content-Transfer-Encoding
+}
+
+// headers reads the header lines of part n from p up to and including the
+// blank line, and returns where the part body starts.
+func (s *multipartScan) headers(p, n int) (multipartHeader, int, error) {
+	malformed := func(what string) (multipartHeader, int, error) {
+		return multipartHeader{}, 0, fmt.Errorf("%w: multipart part %d: %s", ErrMalformed, n, what)
+	}
+	var h multipartHeader
+	var disposition []byte
+	var seenDisposition, seenCTE bool
+	var last *[]byte // the value a continuation line extends
+	var cte, other []byte
+	for {
+		eol := bytes.IndexByte(s.body[p:], '\n')
+		if eol < 0 {
+			return malformed("headers do not end with a blank line")
+		}
+		line := s.body[p : p+eol]
+		p += eol + 1
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			break
+		}
+		if bytes.HasPrefix(line, s.dash) {
+			return malformed("headers do not end with a blank line")
+		}
+		if line[0] == ' ' || line[0] == '\t' { // obsolete line folding
+			if last == nil {
+				return malformed("header continuation line without a header")
+			}
+			*last = append(append(*last, ' '), bytes.Trim(line, " \t")...)
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isFormHeaderToken(line[:colon]) {
+			return malformed("bad header line")
+		}
+		value := bytes.Trim(line[colon+1:], " \t")
+		switch key := string(line[:colon]); {
+		case strings.EqualFold(key, "Content-Disposition"):
+			if seenDisposition {
+				return malformed("two Content-Disposition headers")
+			}
+			seenDisposition = true
+			disposition = append([]byte(nil), value...)
+			last = &disposition
+		case strings.EqualFold(key, "Content-Transfer-Encoding"):
+			if seenCTE {
+				return malformed("two Content-Transfer-Encoding headers")
+			}
+			seenCTE = true
+			cte = append([]byte(nil), value...)
+			last = &cte
+		default:
+			other = other[:0] // continuations of other headers are not needed
+			last = &other
+		}
+	}
+	if seenDisposition {
+		_, params, err := mime.ParseMediaType(string(disposition))
+		if err != nil {
+			return malformed("bad Content-Disposition")
+		}
+		h.name, h.named = params["name"]
+	}
+	h.cte = string(bytes.Trim(cte, " \t"))
+	return h, p, nil
+}
+
+// isFormHeaderToken reports whether b is a valid header field name (an RFC 9110
+// token).
+func isFormHeaderToken(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return len(b) > 0
+}

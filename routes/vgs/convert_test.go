@@ -1,0 +1,632 @@
+package vgs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// vgsEntry is a VGS rule entry that converts cleanly; mod changes it.
+func vgsEntry(mod func(e map[string]any)) map[string]any {
+	e := map[string]any{
+		"id":                     "e1",
+		"phase":                  "REQUEST",
+		"operation":              "REDACT",
+		"token_manager":          "PERSISTENT",
+		"public_token_generator": "UUID",
+		"transformer":            "JSON_PATH",
+		"transformer_config":     []any{"$.pan"},
+		"transformer_config_map": nil,
+		"targets":                []any{"body"},
+		"classifiers":            map[string]any{},
+		"id_selector":            nil,
+		"operations":             nil,
+		"config":                 ruleGroup("AND", rule("PathInfo", "equals", []any{"/pay"})),
+	}
+	if mod != nil {
+		mod(e)
+	}
+	return e
+}
+
+// vgsRoute is a JSON:API wrapped inbound route; mod changes its attributes.
+func vgsRoute(id string, mod func(a map[string]any), entries ...map[string]any) map[string]any {
+	l := make([]any, len(entries))
+	for i, e := range entries {
+		l[i] = e
+	}
+	a := map[string]any{
+		"id":                            id,
+		"host_endpoint":                 `(.*)\.verygoodproxy\.com`,
+		"destination_override_endpoint": "https://upstream.example",
+		"protocol":                      "http",
+		"port":                          80,
+		"source_endpoint":               "*",
+		"tags":                          map[string]any{"name": "route-" + id, "source": "RouteContainer"},
+		"entries":                       l,
+	}
+	if mod != nil {
+		mod(a)
+	}
+	return map[string]any{"id": id, "type": "rule_chain", "attributes": a}
+}
+
+func export(routes ...map[string]any) []byte {
+	l := make([]any, len(routes))
+	for i, r := range routes {
+		l[i] = r
+	}
+	b, err := yaml.Marshal(map[string]any{"version": 1, "data": l})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func convert(t *testing.T, in []byte) (nativeFile, Report) {
+	t.Helper()
+	out, rep, err := Convert(in)
+	if err != nil {
+		t.Fatalf("Convert: %v\n%s", err, in)
+	}
+	return decodeNative(t, out), rep
+}
+
+type wantItem struct {
+	effect Effect
+	reason string // substring
+}
+
+func checkItems(t *testing.T, rep Report, want []wantItem) {
+	t.Helper()
+	if len(rep.Items) != len(want) {
+		t.Fatalf("report has %d items, want %d:\n%s", len(rep.Items), len(want), rep)
+	}
+	for i, w := range want {
+		it := rep.Items[i]
+		if it.Effect != w.effect || !strings.Contains(it.Reason, w.reason) {
+			t.Errorf("item %d = %s; want %s with %q", i, it, w.effect, w.reason)
+		}
+	}
+}
+
+func TestEntriesBecomeFilters(t *testing.T) {
+	pay := &nativeMatch{Path: "^/pay$"}
+	tests := []struct {
+		name  string
+		mod   func(e map[string]any)
+		want  *nativeFilter // nil: left out
+		items []wantItem
+	}{
+		{"redact persistent UUID", nil, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"ENRICH is reveal, without format, storage or classifiers", func(e map[string]any) {
+			e["operation"] = "ENRICH"
+			e["phase"] = "RESPONSE"
+			e["classifiers"] = map[string]any{"TAGS": []any{"pan"}}
+		}, &nativeFilter{ID: "e1", Phase: "response", Match: pay, Operation: "reveal", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan"}}}, nil},
+		{"RESPONSE phase, lower-case enums", func(e map[string]any) {
+			e["phase"] = "response"
+			e["token_manager"] = "volatile"
+			e["public_token_generator"] = "fpe_six_t_four"
+		}, &nativeFilter{ID: "e1", Phase: "response", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan", Format: "FPE_SIX_T_FOUR", Storage: "volatile"}}}, nil},
+		{"every native format", func(e map[string]any) { e["public_token_generator"] = "NUM_LENGTH_PRESERVING" }, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan", Format: "NUM_LENGTH_PRESERVING", Storage: "persistent"}}}, nil},
+		{"no format, no storage", func(e map[string]any) {
+			delete(e, "public_token_generator")
+			delete(e, "token_manager")
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan"}}}, nil},
+		{"classifiers TAGS list", func(e map[string]any) { e["classifiers"] = map[string]any{"TAGS": []any{"card-number", "pan"}} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent", Classifiers: []string{"card-number", "pan"}}}}, nil},
+		{"classifiers TAGS comma string", func(e map[string]any) { e["classifiers"] = map[string]any{"TAGS": "card-number, cvv"} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent", Classifiers: []string{"card-number", "cvv"}}}}, nil},
+		{"classifiers as a list", func(e map[string]any) { e["classifiers"] = []any{"pan"} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent", Classifiers: []string{"pan"}}}}, nil},
+		{"one target per config item, duplicates once", func(e map[string]any) {
+			e["transformer_config"] = []any{"$.card.number", "$.card.cvc", "$['card']['number']"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "card.number", Format: "UUID", Storage: "persistent"}, {JSON: "card.cvc", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"no condition", func(e map[string]any) { e["config"] = nil }, &nativeFilter{ID: "e1", Phase: "request", Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"entry without id", func(e map[string]any) { delete(e, "id") }, &nativeFilter{ID: "r1-1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"FORM_FIELD", func(e map[string]any) {
+			e["transformer"] = "FORM_FIELD"
+			e["transformer_config"] = []any{"card_number", "card[cvc]"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Form: "card_number", Format: "UUID", Storage: "persistent"}, {Form: "card[cvc]", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"XPATH paths that overlap", func(e map[string]any) {
+			e["transformer"] = "XPATH"
+			e["transformer_config"] = []any{"/p/card", "/p/card/pan", "/p/card/text()", "/p/cvc"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{XML: "/p/card", Format: "UUID", Storage: "persistent"}, {XML: "/p/cvc", Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{TargetLeftOut, `XPath "/p/card/pan" (it names the element of /p/card or one inside or around it`}}},
+		{"XPATH with namespace prefixes", func(e map[string]any) {
+			e["transformer"] = "XPATH"
+			e["transformer_config"] = []any{"/soap:Envelope/soap:Body/pay:Card/pay:Number/text()"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{XML: "/soap:Envelope/soap:Body/pay:Card/pay:Number", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"JSON keys with special characters are escaped", func(e map[string]any) {
+			e["transformer_config"] = []any{"$['card.number']", "$['$ref']['#']"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: `card\.number`, Format: "UUID", Storage: "persistent"}, {JSON: `\$ref.\#`, Format: "UUID", Storage: "persistent"}}}, nil},
+		{"REGEX that matches the empty string", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`(?<token>\d*)`}}
+		}, nil, []wantItem{{EntryLeftOut, "matches the empty string"}}},
+		{"XPATH", func(e map[string]any) {
+			e["transformer"] = "XPATH"
+			e["transformer_config"] = []any{"/payment/card/pan/text()"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{XML: "/payment/card/pan", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"REGEX from transformer_config_map", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config"] = []any{}
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`\b(?<token>\d{16})\b`}, "replacement": "%s", "charset": "UTF-8"}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Regex: `\b(?<token>\d{16})\b`, Format: "UUID", Storage: "persistent"}}}, nil},
+		{"REGEX from a legacy transformer_config", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config"] = []any{`\d{16}`}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Regex: `\d{16}`, Format: "UUID", Storage: "persistent"}}}, nil},
+		{"REGEX on body and a named header", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["targets"] = []any{"body", "header"}
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`X-Card-Number: (?<token>.*)`}}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Header: "X-Card-Number", Format: "UUID", Storage: "persistent"}}},
+			// On the body VGS would replace "X-Card-Number: 4111…" by the alias alone.
+			[]wantItem{{TargetLeftOut, "outside its token"}}},
+		{"REGEX on a named header", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["targets"] = []any{"header"}
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`^X-Card-Number:\s*(?<token>.+)$`}}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Header: "X-Card-Number", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"targets missing means body", func(e map[string]any) { delete(e, "targets") }, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
+
+		// Partly expressible: the rest of the entry is converted.
+		{"one JSONPath of two", func(e map[string]any) { e["transformer_config"] = []any{"$.card.number", "$..pan"} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "card.number", Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{TargetLeftOut, `JSONPath "$..pan" (recursive descent) cannot be expressed`}}},
+		{"reveal of a format aliasgate lacks", func(e map[string]any) {
+			e["operation"] = "ENRICH"
+			e["phase"] = "RESPONSE"
+			e["public_token_generator"] = "NON_LUHN_FPE_ALPHANUMERIC"
+		}, &nativeFilter{ID: "e1", Phase: "response", Match: pay, Operation: "reveal", OnError: "reject",
+			Targets: []nativeTarget{{JSON: "pan"}}}, nil},
+		{"INCLUDE on a redact means nothing", func(e map[string]any) { e["classifiers"] = map[string]any{"INCLUDE": []any{"pan"}} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{Ignored, "means nothing on a redact"}}},
+		{"unknown classifiers key", func(e map[string]any) { e["classifiers"] = map[string]any{"LABELS": []any{"x"}} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{Ignored, `classifiers key "LABELS"`}}},
+		{"header with JSON_PATH besides the body", func(e map[string]any) { e["targets"] = []any{"body", "header"} },
+			&nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{TargetLeftOut, "header target with JSON_PATH"}}},
+
+		// Not expressible: left out, never broadened.
+		{"recursive descent only", func(e map[string]any) { e["transformer_config"] = []any{"$..pan"} }, nil,
+			[]wantItem{{EntryLeftOut, `JSONPath "$..pan" (recursive descent) cannot be expressed`}}},
+		{"unknown format on a redact", func(e map[string]any) { e["public_token_generator"] = "FPE_SSN_T_FOUR" }, nil,
+			[]wantItem{{EntryLeftOut, `public_token_generator "FPE_SSN_T_FOUR"`}}},
+		{"unknown token_manager", func(e map[string]any) { e["token_manager"] = "EPHEMERAL" }, nil,
+			[]wantItem{{EntryLeftOut, `token_manager "EPHEMERAL"`}}},
+		{"unknown operation", func(e map[string]any) { e["operation"] = "DETOKENIZE" }, nil,
+			[]wantItem{{EntryLeftOut, `operation "DETOKENIZE"`}}},
+		{"unknown phase", func(e map[string]any) { e["phase"] = "BOTH" }, nil,
+			[]wantItem{{EntryLeftOut, `phase "BOTH"`}}},
+		{"Larky operations", func(e map[string]any) {
+			e["operations"] = []any{map[string]any{"name": "github.com/verygoodsecurity/common/compute/LarkyHttp", "parameters": map[string]any{"script": "def process(input, ctx): return input"}}}
+		}, nil, []wantItem{{EntryLeftOut, "operations (custom code"}}},
+		{"operations_v2", func(e map[string]any) { e["operations_v2"] = []any{map[string]any{"name": "x"}} }, nil,
+			[]wantItem{{EntryLeftOut, "operations_v2"}}},
+		{"id_selector", func(e map[string]any) { e["id_selector"] = "$.id" }, nil,
+			[]wantItem{{EntryLeftOut, "id_selector"}}},
+		{"reveal on an inbound request", func(e map[string]any) { e["operation"] = "ENRICH" }, nil,
+			[]wantItem{{EntryLeftOut, "ENRICH on an inbound REQUEST"}}},
+		{"reveal limited by classifiers", func(e map[string]any) {
+			e["phase"] = "RESPONSE"
+			e["operation"] = "ENRICH"
+			e["classifiers"] = map[string]any{"INCLUDE": "pan", "EXCLUDE": []any{"cvv"}}
+		}, nil, []wantItem{{EntryLeftOut, `classifiers INCLUDE "pan", EXCLUDE "cvv" limit which aliases are revealed`}}},
+		{"header only with JSON_PATH", func(e map[string]any) { e["targets"] = []any{"header"} }, nil,
+			[]wantItem{{EntryLeftOut, "header target with JSON_PATH"}}},
+		{"unknown target", func(e map[string]any) { e["targets"] = []any{"query"} }, nil,
+			[]wantItem{{EntryLeftOut, `target "query"`}}},
+		{"REGEX header without a name", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["targets"] = []any{"header"}
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`(?<token>\d{16})`}}
+		}, nil, []wantItem{{EntryLeftOut, "header it targets is unknown"}}},
+		{"REGEX with a custom replacement", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`(?<token>\d{16})`}, "replacement": "card=%s"}
+		}, nil, []wantItem{{EntryLeftOut, `replacement "card=%s"`}}},
+		{"REGEX in UTF-16", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config_map"] = map[string]any{"patterns": []any{`\d{16}`}, "charset": "UTF-16LE"}
+		}, nil, []wantItem{{EntryLeftOut, `charset "UTF-16LE"`}}},
+		{"REGEX without pattern", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config"] = []any{}
+			e["transformer_config_map"] = map[string]any{"patterns": []any{}}
+		}, nil, []wantItem{{EntryLeftOut, "no REGEX pattern"}}},
+		{"unknown transformer", func(e map[string]any) { e["transformer"] = "PDF_METADATA_TRANSFORMER" }, nil,
+			[]wantItem{{EntryLeftOut, `transformer "PDF_METADATA_TRANSFORMER"`}}},
+		{"no transformer", func(e map[string]any) { delete(e, "transformer") }, nil,
+			[]wantItem{{EntryLeftOut, "no transformer"}}},
+		{"empty transformer_config", func(e map[string]any) { e["transformer_config"] = []any{} }, nil,
+			[]wantItem{{EntryLeftOut, "lists no field"}}},
+		{"inexpressible condition", func(e map[string]any) {
+			e["config"] = ruleGroup("AND", rule("PathInfo", "equals", []any{"/pay"}), rule("Header", "equals", []any{"X-Version: 2"}))
+		}, nil, []wantItem{{EntryLeftOut, "condition on Header"}}},
+		{"every problem of an entry is listed", func(e map[string]any) {
+			e["operation"] = "TRANSFORM"
+			e["config"] = ruleGroup("OR", rule("PathInfo", "equals", []any{"/a"}), rule("Method", "equals", []any{"POST"}))
+			e["transformer_config"] = []any{"$.items[?(@.pan)]"}
+		}, nil, []wantItem{
+			{EntryLeftOut, `operation "TRANSFORM"`},
+			{EntryLeftOut, "OR across different fields"},
+			{EntryLeftOut, "filter expression"},
+		}},
+		{"empty entry", func(e map[string]any) { clear(e) }, nil, []wantItem{
+			{EntryLeftOut, `phase ""`}, {EntryLeftOut, `operation ""`}, {EntryLeftOut, "no transformer"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, rep := convert(t, export(vgsRoute("r1", nil, vgsEntry(tt.mod))))
+			if len(f.Routes) != 1 {
+				t.Fatalf("%d routes", len(f.Routes))
+			}
+			checkItems(t, rep, tt.items)
+			filters := f.Routes[0].Filters
+			if tt.want == nil {
+				if len(filters) != 0 {
+					t.Fatalf("entry not left out: %+v", filters)
+				}
+				return
+			}
+			if len(filters) != 1 || !reflect.DeepEqual(filters[0], *tt.want) {
+				t.Fatalf("filters %+v\nwant %+v", filters, *tt.want)
+			}
+		})
+	}
+}
+
+func TestRoutesBecomeNativeRoutes(t *testing.T) {
+	e := vgsEntry(nil)
+	tests := []struct {
+		name  string
+		in    []byte
+		want  []nativeRoute // ids, direction, host, path_prefix, upstream; filters counted only
+		items []wantItem
+	}{
+		{"inbound", export(vgsRoute("r1", nil, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
+		{"outbound by destination_override_endpoint *", export(vgsRoute("r1", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `api\.stripe\.com`
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.stripe.com"}}, nil},
+		{"outbound without destination_override_endpoint", export(vgsRoute("r1", func(a map[string]any) {
+			delete(a, "destination_override_endpoint")
+			a["host_endpoint"] = `(.*)\.stripe\.com`
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "*.stripe.com"}}, nil},
+		{"inbound custom hostname", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `secure\.shop\.example` }, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "secure.shop.example", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
+		{"host alternation gives a route per host", export(vgsRoute("r1", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `(api|uploads)\.stripe\.com`
+		}, e)), []nativeRoute{{ID: "r1-1", Direction: "outbound", Host: "api.stripe.com"}, {ID: "r1-2", Direction: "outbound", Host: "uploads.stripe.com"}}, nil},
+		{"upstream without scheme", export(vgsRoute("r1", func(a map[string]any) { a["destination_override_endpoint"] = "echo.example" }, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://echo.example"}},
+			[]wantItem{{Ignored, "https assumed"}}},
+		{"port in host_endpoint", export(vgsRoute("r1", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `app:8080`
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "app"}}, []wantItem{{Ignored, "matches any port"}}},
+		{"source_endpoint", export(vgsRoute("r1", func(a map[string]any) { a["source_endpoint"] = "10.0.0.0/8" }, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}},
+			[]wantItem{{Ignored, `source_endpoint "10.0.0.0/8"`}}},
+		{"same inbound host and upstream merge", export(vgsRoute("r1", nil, e), vgsRoute("r2", nil, vgsEntry(func(e map[string]any) { e["id"] = "e2" }))),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
+		{"same inbound host, another upstream", export(vgsRoute("r1", nil, e), vgsRoute("r2", func(a map[string]any) { a["destination_override_endpoint"] = "https://other.example" }, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}},
+			[]wantItem{{RouteLeftOut, `inbound host "*" already goes to https://upstream.example (route r1)`}}},
+		{"route without id", export(vgsRoute("", nil, e)),
+			[]nativeRoute{{ID: "route-1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
+		{"sftp route", export(vgsRoute("r1", func(a map[string]any) { a["protocol"] = "sftp" }, e)), nil,
+			[]wantItem{{RouteLeftOut, `protocol "sftp"`}}},
+		{"other resource type", []byte("data:\n  - id: x\n    type: vaults\n    attributes: {name: v}\n"), nil,
+			[]wantItem{{RouteLeftOut, `type "vaults"`}}},
+		{"outbound to any host", export(vgsRoute("r1", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `(.*)`
+		}, e)), nil, []wantItem{{RouteLeftOut, "matches every destination"}}},
+		{"inbound wildcard host", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `(.*)\.shop\.example` }, e)), nil,
+			[]wantItem{{RouteLeftOut, "wildcard label"}}},
+		{"bad upstream", export(vgsRoute("r1", func(a map[string]any) { a["destination_override_endpoint"] = "ftp://files.example" }, e)), nil,
+			[]wantItem{{RouteLeftOut, "not an http(s) upstream URL"}}},
+		{"neither host nor upstream", export(vgsRoute("r1", func(a map[string]any) {
+			delete(a, "destination_override_endpoint")
+			delete(a, "host_endpoint")
+		}, e)), nil, []wantItem{{RouteLeftOut, "neither host_endpoint nor destination_override_endpoint"}}},
+		{"entry not an object", []byte("data:\n  - {id: r1, type: rule_chain, attributes: {host_endpoint: 'api\\.x\\.com', destination_override_endpoint: '*', entries: [oops]}}\n"),
+			[]nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.x.com"}},
+			[]wantItem{{EntryLeftOut, "not an entry object"}}},
+		{"entries not a list", export(vgsRoute("r1", func(a map[string]any) { a["entries"] = "none" })), nil,
+			[]wantItem{{RouteLeftOut, "entries is not a list"}}},
+		{"not a route in data", []byte("data:\n  - 42\n  - {id: r1, type: rule_chain, attributes: {host_endpoint: 'api\\.x\\.com', destination_override_endpoint: '*', entries: []}}\n"),
+			[]nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.x.com"}},
+			[]wantItem{{RouteLeftOut, "not a route object"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, rep := convert(t, tt.in)
+			checkItems(t, rep, tt.items)
+			if len(f.Routes) != len(tt.want) {
+				t.Fatalf("%d routes, want %d: %+v", len(f.Routes), len(tt.want), f.Routes)
+			}
+			for i, w := range tt.want {
+				g := f.Routes[i]
+				g.Filters = nil
+				if !reflect.DeepEqual(g, w) {
+					t.Errorf("route %d = %+v, want %+v", i, g, w)
+				}
+			}
+			if rep.Routes != len(f.Routes) {
+				t.Errorf("report counts %d routes, output has %d", rep.Routes, len(f.Routes))
+			}
+		})
+	}
+}
+
+func TestMergedRoutesKeepEveryFilterAndName(t *testing.T) {
+	in := export(
+		vgsRoute("r1", nil, vgsEntry(nil)),
+		vgsRoute("r2", nil, vgsEntry(nil)), // same entry id: renamed
+	)
+	out, _, err := Convert(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := decodeNative(t, out)
+	if len(f.Routes) != 1 || len(f.Routes[0].Filters) != 2 || f.Routes[0].Filters[1].ID != "e1-2" {
+		t.Fatalf("%+v", f.Routes)
+	}
+	for _, id := range []string{"# VGS route r1 ", "# VGS route r2 "} {
+		if !bytes.Contains(out, []byte(id)) {
+			t.Errorf("output names no %q:\n%s", id, out)
+		}
+	}
+}
+
+func TestRouteIDsAreStableAndUnique(t *testing.T) {
+	in := export(
+		vgsRoute("04b2e1b7-fb60-472f-a79f-af7e2353f122", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `a\.example`
+		}),
+		vgsRoute("04b2e1b7-fb60-472f-a79f-af7e2353f122", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `b\.example`
+		}),
+		vgsRoute("weird id/with spaces", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `c\.example`
+		}),
+	)
+	f, _ := convert(t, in)
+	var ids []string
+	for _, r := range f.Routes {
+		ids = append(ids, r.ID)
+	}
+	want := []string{"04b2e1b7-fb60-472f-a79f-af7e2353f122", "04b2e1b7-fb60-472f-a79f-af7e2353f122-2", "weird-id-with-spaces"}
+	if !reflect.DeepEqual(ids, want) {
+		t.Fatalf("ids %v, want %v", ids, want)
+	}
+}
+
+func TestExportShapesAreAccepted(t *testing.T) {
+	route := vgsRoute("r1", nil, vgsEntry(nil))
+	attrs := route["attributes"].(map[string]any)
+	flat := map[string]any{"type": "rule_chain"}
+	for k, v := range attrs {
+		flat[k] = v
+	}
+	jsonOf := func(v any) []byte {
+		b, err := json.MarshalIndent(v, "", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	yamlOf := func(v any) []byte {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	shapes := map[string][]byte{
+		"data list, wrapped":     export(route),
+		"data list, flat":        yamlOf(map[string]any{"version": 1, "data": []any{flat}}),
+		"data object (JSON:API)": jsonOf(map[string]any{"data": route}),
+		"JSON export":            jsonOf(map[string]any{"version": 1, "data": []any{route}}),
+		"bare list":              yamlOf([]any{route}),
+		"bare JSON list of flat": jsonOf([]any{flat}),
+		"one wrapped route":      yamlOf(route),
+		"one flat route":         yamlOf(flat),
+		"vgs-cli HttpRoute":      yamlOf(map[string]any{"apiVersion": "vault.vgs.io/v1", "kind": "HttpRoute", "metadata": map[string]any{"name": "r1"}, "spec": route}),
+		"multi-document YAML":    append(append(yamlOf(map[string]any{"apiVersion": "vault.vgs.io/v1", "kind": "HttpRoute", "spec": route}), "---\n"...), yamlOf(map[string]any{"apiVersion": "vault.vgs.io/v1", "kind": "Vault", "data": nil})...),
+		"camelCase keys":         yamlOf(map[string]any{"data": []any{map[string]any{"id": "r1", "type": "rule_chain", "attributes": map[string]any{"hostEndpoint": `(.*)\.verygoodproxy\.com`, "destinationOverrideEndpoint": "https://upstream.example", "entries": []any{vgsEntry(nil)}}}}}),
+	}
+	for name, in := range shapes {
+		t.Run(name, func(t *testing.T) {
+			f, rep := convert(t, in)
+			if !rep.Complete() || len(f.Routes) != 1 || len(f.Routes[0].Filters) != 1 || f.Routes[0].Upstream != "https://upstream.example" {
+				t.Fatalf("routes %+v\nreport:\n%s", f.Routes, rep)
+			}
+		})
+	}
+}
+
+func TestEmptyExportGivesNoRoutes(t *testing.T) {
+	for _, in := range []string{"data: []\nversion: 1\n", "data:\n", `{"data": []}`} {
+		out, rep, err := Convert([]byte(in))
+		if err != nil || !rep.Complete() {
+			t.Fatalf("%q: %v %s", in, err, rep)
+		}
+		if f := decodeNative(t, out); len(f.Routes) != 0 {
+			t.Fatalf("%q: %+v", in, f)
+		}
+	}
+}
+
+func TestInputThatIsNotAnExportIsAnError(t *testing.T) {
+	for _, in := range []string{
+		"", "   \n", "hello", "42", "[1, 2, 3]", "{}", "foo: bar\n", "data: 3\n", "- a\n- b\n",
+		"routes:\n  - id: checkout\n    direction: inbound\n", // a native file
+		"data: [\n", "\t{\"data\": [}", "a: 1\na: 2\n",
+	} {
+		out, rep, err := Convert([]byte(in))
+		if err == nil || !errors.Is(err, ErrNotExport) {
+			t.Errorf("Convert(%q) = %q, %v, err %v; want ErrNotExport", in, out, rep, err)
+		}
+	}
+}
+
+func TestReportLineFormat(t *testing.T) {
+	it := Item{Route: "9a1", Entry: "3c2", Reason: `JSONPath "$..pan" (recursive descent) cannot be expressed`, Effect: EntryLeftOut}
+	if got, want := it.String(), `route 9a1: entry 3c2: JSONPath "$..pan" (recursive descent) cannot be expressed; entry left out`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	it = Item{Route: "9a1", Reason: `protocol "sftp" routes cannot be expressed`, Effect: RouteLeftOut}
+	if got, want := it.String(), `route 9a1: protocol "sftp" routes cannot be expressed; route left out`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	rep := Report{Items: []Item{it, it}}
+	if rep.Complete() || strings.Count(rep.String(), "\n") != 2 {
+		t.Errorf("report %q", rep.String())
+	}
+	if (Report{}).String() != "" || !(Report{}).Complete() {
+		t.Error("empty report")
+	}
+	it = Item{Route: "a\nb", Entry: "c\rd", Reason: "x\ny", Effect: Ignored}
+	if strings.ContainsAny(it.String(), "\r\n") {
+		t.Errorf("multi-line item %q", it.String())
+	}
+}
+
+// Every unsupported piece of a route is in the report, and in the output's
+// header comment; nothing left out appears in the output.
+func TestReportListsEveryUnsupportedPiece(t *testing.T) {
+	src, err := os.ReadFile("testdata/form-and-regex.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, rep, err := Convert(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkItems(t, rep, []wantItem{
+		{EntryLeftOut, `condition on QueryString equals "format=json"`},
+		{TargetLeftOut, `JSONPath "$..pan" (recursive descent)`},
+		{EntryLeftOut, `REGEX "(?<=pan=)[0-9]{13,19}" on the body: the pattern uses a lookbehind`},
+	})
+	f := decodeNative(t, out)
+	var ids []string
+	for _, fl := range f.Routes[0].Filters {
+		ids = append(ids, fl.ID)
+	}
+	for _, it := range rep.Items {
+		if it.Route != "9b7e3f1a-0c64-4d28-a5b9-e1d8c2f4a706" {
+			t.Errorf("item for route %q", it.Route)
+		}
+		if !bytes.Contains(out, []byte("#   "+it.String()+"\n")) {
+			t.Errorf("output header does not list %s", it)
+		}
+		if it.Effect == EntryLeftOut && strings.Contains(strings.Join(ids, " "), it.Entry) {
+			t.Errorf("left-out entry %s is in the output", it.Entry)
+		}
+	}
+	if rep.Complete() || rep.Routes != 1 || rep.Filters != 3 {
+		t.Errorf("report counts %d routes, %d filters", rep.Routes, rep.Filters)
+	}
+}
+
+func TestOutputIsDeterministic(t *testing.T) {
+	src, err := os.ReadFile("testdata/outbound-reveal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := Convert(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		again, _, _ := Convert(src)
+		if !bytes.Equal(first, again) {
+			t.Fatal("two conversions differ")
+		}
+	}
+	// Map iteration order must not leak in: classifiers keys are sorted.
+	in := export(vgsRoute("r1", nil, vgsEntry(func(e map[string]any) {
+		e["classifiers"] = map[string]any{"ZZZ": []any{"x"}, "AAA": []any{"y"}, "TAGS": []any{"b", "a"}}
+	})))
+	a, ra, _ := Convert(in)
+	for range 20 {
+		b, rb, _ := Convert(in)
+		if !bytes.Equal(a, b) || ra.String() != rb.String() {
+			t.Fatal("classifiers order leaks map order")
+		}
+	}
+}
+
+func TestKeysThatReadAlikeResolveTheSameWay(t *testing.T) {
+	// 1 and 1.0 are different YAML keys that both read as "1".
+	in := []byte("data:\n- {id: r1, type: rule_chain, attributes: {host_endpoint: 'a\\.example', destination_override_endpoint: '*', 1: x, 1.0: y, entries: []}}\n")
+	first, _, err := Convert(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		again, _, _ := Convert(in)
+		if !bytes.Equal(first, again) {
+			t.Fatal("output depends on map order")
+		}
+	}
+	m, _ := asMap(map[any]any{1: "int", 1.0: "float", "1": "string"})
+	if m["1"] != "string" {
+		t.Fatalf("a string key does not win: %v", m)
+	}
+}
+
+// The decoder used by decodeNative refuses keys outside DESIGN.md's schema.
+func TestSchemaCheckRefusesUnknownKeys(t *testing.T) {
+	bad := "routes:\n  - id: a\n    direction: inbound\n    host: '*'\n    path_prefix: /\n    upstream: http://x\n    leak_guard: log\n    filters: []\n"
+	var f nativeFile
+	dec := yaml.NewDecoder(strings.NewReader(bad))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+}

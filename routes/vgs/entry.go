@@ -1,0 +1,355 @@
+package vgs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// nativeFormats are the alias formats of DESIGN.md "Vault".
+var nativeFormats = []string{
+	"UUID", "RAW_UUID", "FPE_SIX_T_FOUR", "FPE_T_FOUR", "PFPT", "NUM_LENGTH_PRESERVING", "GENERIC_T_FOUR",
+}
+
+// entry converts one VGS rule entry into a native filter. Everything it
+// cannot express is reported; an entry with any entry-level problem
+// (operation, phase, storage, format, classifier filter, condition,
+// transformer) is left out whole, never emitted with a broader match.
+func (c *converter) entry(route, routeID, direction string, n int, v any) (nativeFilter, bool) {
+	label := fmt.Sprintf("entries[%d]", n)
+	m, ok := asMap(v)
+	if !ok {
+		c.rep.add(route, label, EntryLeftOut, "not an entry object")
+		return nativeFilter{}, false
+	}
+	vgsID := str(m, "id")
+	if vgsID != "" {
+		label = oneLine(vgsID)
+	}
+	var whys, ignored []string // entry-level problems; settings converted without
+	var targetWhys []string    // fields that could not be converted
+
+	for _, k := range []string{"operations", "operations_v2"} {
+		if ops, _ := field(m, k); len(asList(ops)) > 0 {
+			whys = append(whys, k+" (custom code such as Larky) cannot be expressed")
+		}
+	}
+	if sel := str(m, "id_selector"); sel != "" {
+		whys = append(whys, fmt.Sprintf("id_selector %q has no native equivalent", sel))
+	}
+
+	var phase string
+	switch p := str(m, "phase"); strings.ToUpper(p) {
+	case "REQUEST":
+		phase = "request"
+	case "RESPONSE":
+		phase = "response"
+	default:
+		whys = append(whys, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE", p))
+	}
+	var operation string
+	op := str(m, "operation")
+	switch strings.ToUpper(op) {
+	case "REDACT":
+		operation = "redact"
+	case "ENRICH":
+		operation = "reveal"
+	default:
+		whys = append(whys, fmt.Sprintf("operation %q is neither REDACT nor ENRICH", op))
+	}
+	if operation == "reveal" && phase == "request" && direction == inbound {
+		whys = append(whys, "ENRICH on an inbound REQUEST cannot be expressed: aliasgate reveals only on the way out (outbound routes, inbound responses), never into the merchant's app")
+	}
+	var storage string
+	switch tm := str(m, "token_manager"); strings.ToUpper(tm) {
+	case "":
+	case "PERSISTENT":
+		storage = "persistent"
+	case "VOLATILE":
+		storage = "volatile"
+	default:
+		whys = append(whys, fmt.Sprintf("token_manager %q is neither PERSISTENT nor VOLATILE", tm))
+	}
+	// A reveal finds the alias whatever its format, storage or tags, so
+	// only a redact needs (and may have) them.
+	format := strings.ToUpper(str(m, "public_token_generator"))
+	if format != "" && operation == "redact" && !slices.Contains(nativeFormats, format) {
+		whys = append(whys, fmt.Sprintf("public_token_generator %q is not an aliasgate alias format", str(m, "public_token_generator")))
+	}
+
+	tags, include, exclude, other, why := classifiers(m)
+	if why != "" {
+		whys = append(whys, why)
+	}
+	if len(include) > 0 || len(exclude) > 0 {
+		var parts []string
+		if len(include) > 0 {
+			parts = append(parts, "INCLUDE "+quoteList(include))
+		}
+		if len(exclude) > 0 {
+			parts = append(parts, "EXCLUDE "+quoteList(exclude))
+		}
+		msg := fmt.Sprintf("classifiers %s limit which aliases are revealed", strings.Join(parts, ", "))
+		if operation == "reveal" {
+			whys = append(whys, msg+"; that cannot be expressed")
+		} else {
+			ignored = append(ignored, msg+", which means nothing on a redact")
+		}
+	}
+	for _, k := range other {
+		ignored = append(ignored, fmt.Sprintf("classifiers key %q has no native equivalent", k))
+	}
+
+	config, _ := field(m, "config")
+	match, why := convertCondition(config, phase)
+	if why != "" {
+		whys = append(whys, why)
+	}
+
+	// Where: body and/or header.
+	rawTargets, _ := field(m, "targets")
+	var body, header bool
+	for _, t := range asList(rawTargets) {
+		s, _ := scalar(t)
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "body":
+			body = true
+		case "header", "headers":
+			header = true
+		default:
+			targetWhys = append(targetWhys, fmt.Sprintf("target %q (neither body nor header) cannot be expressed", s))
+		}
+	}
+	if rawTargets == nil || len(asList(rawTargets)) == 0 {
+		body = true
+	}
+
+	// What: one native target per transformer_config item.
+	rawCfg, _ := field(m, "transformer_config")
+	var cfg []string
+	for _, x := range asList(rawCfg) {
+		s, ok := scalar(x)
+		if !ok {
+			targetWhys = append(targetWhys, "a transformer_config item is not a string")
+			continue
+		}
+		cfg = append(cfg, s)
+	}
+	transformer := strings.ToUpper(str(m, "transformer"))
+	var targets []nativeTarget
+	addTarget := func(t nativeTarget) {
+		if !slices.ContainsFunc(targets, func(u nativeTarget) bool { return u.key() == t.key() }) {
+			targets = append(targets, t)
+		}
+	}
+	switch transformer {
+	case "JSON_PATH", "FORM_FIELD", "XPATH":
+		if header {
+			targetWhys = append(targetWhys, fmt.Sprintf("a header target with %s cannot be expressed (only a REGEX entry can name a header)", transformer))
+		}
+		if len(cfg) == 0 {
+			whys = append(whys, "transformer_config lists no field")
+		}
+		for _, f := range cfg {
+			if !body {
+				break
+			}
+			switch transformer {
+			case "JSON_PATH":
+				if p, why := jsonPath(f); why != "" {
+					targetWhys = append(targetWhys, fmt.Sprintf("JSONPath %q (%s) cannot be expressed", f, why))
+				} else {
+					addTarget(nativeTarget{JSON: p})
+				}
+			case "FORM_FIELD":
+				if why := formField(f); why != "" {
+					targetWhys = append(targetWhys, fmt.Sprintf("form field %q cannot be expressed (%s)", f, why))
+				} else {
+					addTarget(nativeTarget{Form: f})
+				}
+			case "XPATH":
+				p, why := xmlPath(f)
+				if why == "" {
+					for _, t := range targets {
+						if t.XML != p && xmlOverlap(t.XML, p) {
+							why = fmt.Sprintf("it names the element of %s or one inside or around it; one filter cannot target both", t.XML)
+							break
+						}
+					}
+				}
+				if why != "" {
+					targetWhys = append(targetWhys, fmt.Sprintf("XPath %q (%s) cannot be expressed", f, why))
+				} else {
+					addTarget(nativeTarget{XML: p})
+				}
+			}
+		}
+	case "REGEX":
+		patterns, replacement, why := regexConfig(m, cfg)
+		if why != "" {
+			whys = append(whys, why)
+		}
+		if len(patterns) == 0 {
+			whys = append(whys, "no REGEX pattern is configured")
+		}
+		for _, p := range patterns {
+			if body {
+				if re, why := bodyRegex(p, replacement); why != "" {
+					targetWhys = append(targetWhys, fmt.Sprintf("REGEX %q on the body: %s", p, why))
+				} else {
+					addTarget(nativeTarget{Regex: re})
+				}
+			}
+			if header {
+				if name, why := headerRegex(p, replacement); why != "" {
+					targetWhys = append(targetWhys, fmt.Sprintf("REGEX %q on headers: %s", p, why))
+				} else {
+					addTarget(nativeTarget{Header: name})
+				}
+			}
+		}
+	case "":
+		whys = append(whys, "no transformer")
+	default:
+		whys = append(whys, fmt.Sprintf("transformer %q cannot be expressed (aliasgate has JSON_PATH, FORM_FIELD, XPATH and REGEX)", transformer))
+	}
+
+	if len(whys) > 0 || len(targets) == 0 {
+		for _, w := range append(whys, targetWhys...) {
+			c.rep.add(route, label, EntryLeftOut, w)
+		}
+		if len(whys) == 0 && len(targetWhys) == 0 {
+			c.rep.add(route, label, EntryLeftOut, "no target")
+		}
+		return nativeFilter{}, false
+	}
+	for _, w := range targetWhys {
+		c.rep.add(route, label, TargetLeftOut, w)
+	}
+	for _, w := range ignored {
+		c.rep.add(route, label, Ignored, w)
+	}
+
+	if operation == "redact" {
+		for i := range targets {
+			targets[i].Format = format
+			targets[i].Storage = storage
+			targets[i].Classifiers = tags
+		}
+	}
+	id := sanitizeID(vgsID)
+	if id == "" {
+		id = fmt.Sprintf("%s-%d", routeID, n+1)
+	}
+	return nativeFilter{
+		ID:        id,
+		Phase:     phase,
+		Match:     match,
+		Operation: operation,
+		OnError:   "reject",
+		Targets:   targets,
+	}, true
+}
+
+// classifiers reads an entry's classifiers: a map {TAGS, INCLUDE, EXCLUDE}
+// whose values are lists or comma-separated strings (as the VGS dashboard
+// writes them), or a plain list of tags. other lists unknown keys that have
+// a value.
+func classifiers(m map[string]any) (tags, include, exclude, other []string, why string) {
+	v, _ := field(m, "classifiers")
+	if v == nil {
+		return nil, nil, nil, nil, ""
+	}
+	if cm, ok := asMap(v); ok {
+		keys := make([]string, 0, len(cm))
+		for k := range cm {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			vals, bad := tagList(cm[k])
+			if bad {
+				return nil, nil, nil, nil, fmt.Sprintf("classifiers %q is not a list of tags", k)
+			}
+			switch strings.ToUpper(k) {
+			case "TAGS":
+				tags = union(tags, vals)
+			case "INCLUDE":
+				include = union(include, vals)
+			case "EXCLUDE":
+				exclude = union(exclude, vals)
+			default:
+				if len(vals) > 0 {
+					other = append(other, k)
+				}
+			}
+		}
+		return tags, include, exclude, other, ""
+	}
+	tags, bad := tagList(v)
+	if bad {
+		return nil, nil, nil, nil, "classifiers is not a list of tags"
+	}
+	return tags, nil, nil, nil, ""
+}
+
+func tagList(v any) (tags []string, bad bool) {
+	for _, x := range asList(v) {
+		s, ok := scalar(x)
+		if !ok {
+			return nil, true
+		}
+		for _, t := range strings.Split(s, ",") {
+			t = oneLine(strings.TrimSpace(t))
+			if t != "" && !slices.Contains(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags, false
+}
+
+// regexConfig reads a REGEX entry's patterns and replacement: the
+// transformer_config_map {patterns, replacement, charset} the dashboard
+// writes, else the transformer_config list of older exports. A missing or
+// empty replacement is VGS's default, the alias in place of the value.
+func regexConfig(m map[string]any, cfg []string) (patterns []string, replacement, why string) {
+	replacement = defaultReplacement
+	rawMap, _ := field(m, "transformer_config_map")
+	cm, _ := asMap(rawMap)
+	if cm != nil {
+		raw, _ := field(cm, "patterns")
+		for _, x := range asList(raw) {
+			if s, ok := scalar(x); ok && s != "" {
+				patterns = append(patterns, s)
+			}
+		}
+		rv, _ := field(cm, "replacement")
+		if r, _ := scalar(rv); r != "" {
+			replacement = r
+		}
+	}
+	if len(patterns) == 0 {
+		for _, s := range cfg {
+			if s != "" {
+				patterns = append(patterns, s)
+			}
+		}
+	}
+	if cm != nil {
+		switch cs := str(cm, "charset"); strings.ToUpper(cs) {
+		case "", "DEFAULT", "UTF-8", "UTF8", "US-ASCII", "ASCII":
+		case "ISO-8859-1", "LATIN1":
+			for _, p := range patterns {
+				for i := 0; i < len(p); i++ {
+					if p[i] >= 0x80 {
+						return patterns, replacement, fmt.Sprintf("charset %q with non-ASCII patterns cannot be expressed (aliasgate matches UTF-8)", cs)
+					}
+				}
+			}
+		default:
+			return patterns, replacement, fmt.Sprintf("charset %q cannot be expressed (aliasgate matches UTF-8)", cs)
+		}
+	}
+	return patterns, replacement, ""
+}

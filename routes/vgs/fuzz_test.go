@@ -1,0 +1,51 @@
+package vgs
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FuzzConvert: Convert never panics; when it returns without error its
+// output parses as YAML into the native route file (known keys only, values
+// DESIGN.md allows) and the report has one line per item. (Determinism is
+// TestOutputIsDeterministic's; a second Convert here would halve the rate.)
+func FuzzConvert(f *testing.F) {
+	fixtures, _ := filepath.Glob("testdata/*.yaml")
+	for _, p := range fixtures {
+		if src, err := os.ReadFile(p); err == nil {
+			f.Add(src)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, rep, err := Convert(in)
+		if err != nil {
+			if out != nil || !errors.Is(err, ErrNotExport) {
+				t.Fatalf("error %v with output %q", err, out)
+			}
+			return
+		}
+		var file nativeFile
+		dec := yaml.NewDecoder(bytes.NewReader(out))
+		dec.KnownFields(true)
+		if err := dec.Decode(&file); err != nil {
+			t.Fatalf("output is not a native route file: %v\n%s", err, out)
+		}
+		if why := checkNative(file); why != "" {
+			t.Fatalf("output breaks the native schema: %s\n%s", why, out)
+		}
+		if rep.Routes != len(file.Routes) {
+			t.Fatalf("report counts %d routes, output has %d", rep.Routes, len(file.Routes))
+		}
+		for _, it := range rep.Items {
+			if s := it.String(); strings.ContainsAny(s, "\r\n") {
+				t.Fatalf("report item spans lines: %q", s)
+			}
+		}
+	})
+}

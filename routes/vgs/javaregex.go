@@ -1,0 +1,167 @@
+package vgs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+)
+
+// VGS evaluates regular expressions with Java's engine; aliasgate with Go's
+// RE2. javaOnly finds the Java constructs RE2 lacks, and the ones RE2 would
+// accept but read differently (so a compile check alone would not catch
+// them). It returns "" when there are none, else a phrase that follows
+// "the pattern".
+func javaOnly(p string) string {
+	inClass := false
+	classStart := 0
+	for i := 0; i < len(p); i++ {
+		ch := p[i]
+		next := byte(0)
+		if i+1 < len(p) {
+			next = p[i+1]
+		}
+		if ch == '\\' {
+			switch {
+			case next == 'Q':
+				// \Q…\E quotes literally, in both engines.
+				end := strings.Index(p[i+2:], `\E`)
+				if end < 0 {
+					return ""
+				}
+				i += 2 + end + 1
+				continue
+			case next >= '1' && next <= '9' && !inClass:
+				return "uses a backreference, which RE2 lacks"
+			case next == '0':
+				return `uses an octal escape \0, which RE2 reads differently`
+			case next == 'k':
+				return `uses a named backreference \k<…>, which RE2 lacks`
+			case next == 'v':
+				return `uses \v, which RE2 reads differently (vertical whitespace in Java, one control character in RE2)`
+			case strings.IndexByte("hHRXGZVeu", next) >= 0:
+				return fmt.Sprintf(`uses \%c, which RE2 lacks`, next)
+			}
+			i++
+			continue
+		}
+		if inClass {
+			switch {
+			case ch == '[':
+				return "uses a nested character class, which RE2 reads differently (a union in Java, a literal '[' in RE2)"
+			case ch == '&' && next == '&':
+				return "uses a character class intersection &&, which RE2 lacks"
+			case ch == ']' && i > classStart:
+				inClass = false
+			}
+			continue
+		}
+		switch ch {
+		case '[':
+			inClass = true
+			classStart = i + 1
+			if next == '^' {
+				classStart++
+			}
+		case '(':
+			if next != '?' {
+				continue
+			}
+			rest := p[i+2:]
+			switch {
+			case strings.HasPrefix(rest, "="), strings.HasPrefix(rest, "!"):
+				return "uses a lookahead, which RE2 lacks"
+			case strings.HasPrefix(rest, "<="), strings.HasPrefix(rest, "<!"):
+				return "uses a lookbehind, which RE2 lacks"
+			case strings.HasPrefix(rest, ">"):
+				return "uses an atomic group, which RE2 lacks"
+			}
+			i++
+		case '*', '+', '?', '}':
+			if next == '+' {
+				return "uses a possessive quantifier, which RE2 lacks"
+			}
+		}
+	}
+	return ""
+}
+
+// checkRE2 returns "" when the Java pattern p means the same under RE2 and
+// compiles there, else why not.
+func checkRE2(p string) string {
+	if why := javaOnly(p); why != "" {
+		return why
+	}
+	if _, err := regexp.Compile(p); err != nil {
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return fmt.Sprintf("does not compile as an RE2 regular expression (%s: %q)", se.Code, se.Expr)
+		}
+		return "does not compile as an RE2 regular expression"
+	}
+	return ""
+}
+
+// nonCapturing rewrites, in the pattern's text, every capturing group but
+// the one named keep ("" keeps none) into a non-capturing group, leaving the
+// rest as written. Callers check the result against the parse tree.
+func nonCapturing(p, keep string) string {
+	var b strings.Builder
+	inClass := false
+	classStart := 0
+	for i := 0; i < len(p); i++ {
+		ch := p[i]
+		switch {
+		case ch == '\\':
+			if strings.HasPrefix(p[i:], `\Q`) {
+				end := strings.Index(p[i+2:], `\E`)
+				if end < 0 {
+					b.WriteString(p[i:])
+					return b.String()
+				}
+				b.WriteString(p[i : i+2+end+2])
+				i += 2 + end + 1
+				continue
+			}
+			b.WriteByte(ch)
+			if i+1 < len(p) {
+				i++
+				b.WriteByte(p[i])
+			}
+			continue
+		case inClass:
+			if ch == ']' && i > classStart {
+				inClass = false
+			}
+		case ch == '[':
+			inClass = true
+			classStart = i + 1
+			if strings.HasPrefix(p[i+1:], "^") {
+				classStart++
+			}
+		case ch == '(':
+			rest := p[i+1:]
+			if !strings.HasPrefix(rest, "?") {
+				b.WriteString("(?:")
+				continue
+			}
+			head := 0
+			switch {
+			case strings.HasPrefix(rest, "?P<"):
+				head = 3
+			case strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!"):
+				head = 2
+			}
+			if end := strings.IndexByte(rest, '>'); head > 0 && end > head {
+				if rest[head:end] != keep {
+					b.WriteString("(?:")
+					i += end + 1
+					continue
+				}
+			}
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}

@@ -1,0 +1,194 @@
+package vgs
+
+import (
+	"fmt"
+	"mime"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// checkNative checks a decoded route file against the rules of DESIGN.md
+// "Routes" that a YAML decoder does not: allowed values, one body kind per
+// filter, unique ids, compilable patterns. It returns "" when all hold.
+func checkNative(f nativeFile) string {
+	routeIDs := map[string]bool{}
+	for _, r := range f.Routes {
+		if !idPattern.MatchString(r.ID) || routeIDs[r.ID] {
+			return fmt.Sprintf("route id %q empty or repeated", r.ID)
+		}
+		routeIDs[r.ID] = true
+		switch r.Direction {
+		case "inbound":
+			if r.Upstream == "" || r.PathPrefix == "" || !strings.HasPrefix(r.PathPrefix, "/") {
+				return fmt.Sprintf("route %s: inbound needs upstream and path_prefix", r.ID)
+			}
+			if strings.HasPrefix(r.Host, "*.") {
+				return fmt.Sprintf("route %s: inbound host %q", r.ID, r.Host)
+			}
+		case "outbound":
+			if r.Upstream != "" || r.PathPrefix != "" {
+				return fmt.Sprintf("route %s: outbound with upstream or path_prefix", r.ID)
+			}
+			if r.Host == "*" {
+				return fmt.Sprintf("route %s: outbound to any host", r.ID)
+			}
+		default:
+			return fmt.Sprintf("route %s: direction %q", r.ID, r.Direction)
+		}
+		if r.Host == "" || strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") && r.Host != "*" {
+			return fmt.Sprintf("route %s: host %q", r.ID, r.Host)
+		}
+		filterIDs := map[string]bool{}
+		for _, fl := range r.Filters {
+			if !idPattern.MatchString(fl.ID) || filterIDs[fl.ID] {
+				return fmt.Sprintf("route %s: filter id %q empty or repeated", r.ID, fl.ID)
+			}
+			filterIDs[fl.ID] = true
+			if fl.Phase != "request" && fl.Phase != "response" {
+				return fmt.Sprintf("filter %s: phase %q", fl.ID, fl.Phase)
+			}
+			if fl.Operation != "redact" && fl.Operation != "reveal" {
+				return fmt.Sprintf("filter %s: operation %q", fl.ID, fl.Operation)
+			}
+			if fl.Operation == "reveal" && fl.Phase == "request" && r.Direction == "inbound" {
+				return fmt.Sprintf("filter %s: reveal on an inbound request", fl.ID)
+			}
+			if fl.OnError != "reject" {
+				return fmt.Sprintf("filter %s: on_error %q", fl.ID, fl.OnError)
+			}
+			if fl.Match != nil {
+				if fl.Match.Path != "" {
+					if _, err := regexp.Compile(fl.Match.Path); err != nil {
+						return fmt.Sprintf("filter %s: path %q: %v", fl.ID, fl.Match.Path, err)
+					}
+				}
+				for _, m := range fl.Match.Methods {
+					if !regexp.MustCompile(`^[A-Z]+$`).MatchString(m) {
+						return fmt.Sprintf("filter %s: method %q", fl.ID, m)
+					}
+				}
+				switch ct := fl.Match.ContentType; ct {
+				case "", "json", "form", "multipart", "xml":
+				default:
+					if mt, params, err := mime.ParseMediaType(ct); err != nil || len(params) > 0 || mt != ct || !strings.Contains(mt, "/") {
+						return fmt.Sprintf("filter %s: content_type %q", fl.ID, ct)
+					}
+				}
+				for _, s := range fl.Match.Status {
+					if s < 100 || s > 599 {
+						return fmt.Sprintf("filter %s: status %d", fl.ID, s)
+					}
+				}
+				if len(fl.Match.Status) > 0 && fl.Phase != "response" {
+					return fmt.Sprintf("filter %s: status on a request filter", fl.ID)
+				}
+			}
+			if len(fl.Targets) == 0 {
+				return fmt.Sprintf("filter %s: no targets", fl.ID)
+			}
+			bodyKind := ""
+			var xmlSeen []string
+			formSeen := map[string]bool{}
+			for _, tg := range fl.Targets {
+				kinds := 0
+				for _, k := range []struct{ name, v string }{{"json", tg.JSON}, {"form", tg.Form}, {"header", tg.Header}, {"xml", tg.XML}, {"regex", tg.Regex}} {
+					if k.v == "" {
+						continue
+					}
+					kinds++
+					if k.name == "header" {
+						continue
+					}
+					if bodyKind != "" && bodyKind != k.name {
+						return fmt.Sprintf("filter %s: body targets of two kinds", fl.ID)
+					}
+					bodyKind = k.name
+				}
+				if kinds != 1 {
+					return fmt.Sprintf("filter %s: a target with %d locations", fl.ID, kinds)
+				}
+				if tg.JSON != "" && !gjsonPathOK(tg.JSON) {
+					return fmt.Sprintf("filter %s: json path %q", fl.ID, tg.JSON)
+				}
+				if tg.Regex != "" {
+					re, err := regexp.Compile(tg.Regex)
+					if err != nil || re.NumSubexp() > 1 || re.MatchString("") {
+						return fmt.Sprintf("filter %s: regex %q", fl.ID, tg.Regex)
+					}
+				}
+				if tg.XML != "" {
+					if _, why := xmlPath(tg.XML); why != "" || strings.HasSuffix(tg.XML, "/text()") {
+						return fmt.Sprintf("filter %s: xml %q", fl.ID, tg.XML)
+					}
+					for _, o := range xmlSeen {
+						if xmlOverlap(o, tg.XML) {
+							return fmt.Sprintf("filter %s: xml %q overlaps %q", fl.ID, tg.XML, o)
+						}
+					}
+					xmlSeen = append(xmlSeen, tg.XML)
+				}
+				if tg.Form != "" {
+					if formSeen[tg.Form] {
+						return fmt.Sprintf("filter %s: form field %q twice", fl.ID, tg.Form)
+					}
+					formSeen[tg.Form] = true
+				}
+				if fl.Operation == "reveal" && (tg.Format != "" || tg.Storage != "" || len(tg.Classifiers) > 0) {
+					return fmt.Sprintf("filter %s: format, storage or classifiers on a reveal target", fl.ID)
+				}
+				if tg.Format != "" && !slices.Contains(nativeFormats, tg.Format) {
+					return fmt.Sprintf("filter %s: format %q", fl.ID, tg.Format)
+				}
+				if tg.Storage != "" && tg.Storage != "persistent" && tg.Storage != "volatile" {
+					return fmt.Sprintf("filter %s: storage %q", fl.ID, tg.Storage)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// idPattern is the native loader's rule for route and filter ids.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// gjsonPathOK accepts the gjson subset DESIGN.md allows: non-empty keys
+// separated by '.', '#' as a whole element (not last), special characters
+// only when escaped with '\'.
+func gjsonPathOK(p string) bool {
+	var elems []string
+	var cur strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\':
+			if i+1 == len(p) {
+				return false
+			}
+			i++
+			cur.WriteByte('\\')
+			cur.WriteByte(p[i])
+			continue
+		case c == '.':
+			if cur.Len() == 0 {
+				return false
+			}
+			elems = append(elems, cur.String())
+			cur.Reset()
+			continue
+		case strings.IndexByte("@|{}[]!=<>~%*?$", c) >= 0:
+			return false
+		}
+		cur.WriteByte(c)
+	}
+	if cur.Len() == 0 {
+		return false
+	}
+	elems = append(elems, cur.String())
+	for _, e := range elems {
+		if strings.Contains(strings.ReplaceAll(e, "\\#", ""), "#") && e != "#" {
+			return false
+		}
+	}
+	return elems[len(elems)-1] != "#"
+}

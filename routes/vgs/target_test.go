@@ -1,0 +1,217 @@
+package vgs
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestJSONPathBecomesGJSONPath(t *testing.T) {
+	tests := []struct{ in, want, why string }{
+		{"$.card.number", "card.number", ""},
+		{"$.items[*].pan", "items.#.pan", ""},
+		{"$.a[0].b", "a.0.b", ""},
+		{"$.a[007]", "a.7", ""},
+		{"$[0].pan", "0.pan", ""},
+		{"$.orders[*].cards[*].number", "orders.#.cards.#.number", ""},
+		{"$['card']['number']", "card.number", ""},
+		{`$["card"]["cvc"]`, "card.cvc", ""},
+		{"$[ 'card' ].number", "card.number", ""},
+		{"$.card_number", "card_number", ""},
+		{"$.card-number", "card-number", ""},
+		{"card.number", "card.number", ""}, // no root, as jsonpath-ng allows
+		{"$.account_number", "account_number", ""},
+		{" $.pan ", "pan", ""},
+		{"$..pan", "", "recursive descent"},
+		{"$.items..pan", "", "recursive descent"},
+		{"$.items[?(@.type=='card')].pan", "", "filter expression"},
+		{"$.items[(@.length-1)]", "", "script expression"},
+		{"$.items[0:2].pan", "", "array slice"},
+		{"$.items[0,1].pan", "", "union"},
+		{"$['a','b']", "", "union"},
+		{"$.items[-1].pan", "", "negative index"},
+		{"$.*", "", "object wildcard"},
+		{"$.card.*", "", "object wildcard"},
+		{"$", "", "whole document"},
+		{"", "", "empty path"},
+		{"$.pans[*]", "", "ends with [*]"},
+		{"$.pan.length()", "", "function call"},
+		{"$['card.number']", `card\.number`, ""},
+		{"$['a@b']['c|d']", `a\@b.c\|d`, ""},
+		{"$['#'][*]['x*?']", `\#.#.x\*\?`, ""},
+		{"$['$ref']", `\$ref`, ""},
+		{"$['.hidden']", `\.hidden`, ""},
+		{`$['back\\slash']`, `back\\slash`, ""},
+		{"$['a\x01']", "", "control characters"},
+		{"$['']", "", "empty key"},
+		{"$.a[", "", "malformed bracket"},
+		{"$.a['b'", "", "malformed bracket"},
+		{"$.a['b", "", "unterminated"},
+		{"$.a.", "", "ends with a dot"},
+		{"$.a[x]", "", "unsupported selector"},
+		{"$x", "", "unexpected"},
+	}
+	for _, tt := range tests {
+		got, why := jsonPath(tt.in)
+		if tt.why != "" {
+			if !strings.Contains(why, tt.why) {
+				t.Errorf("jsonPath(%q) = %q, %q; want a reason containing %q", tt.in, got, why, tt.why)
+			}
+			continue
+		}
+		if got != tt.want || why != "" {
+			t.Errorf("jsonPath(%q) = %q, %q; want %q", tt.in, got, why, tt.want)
+		}
+	}
+}
+
+func TestXPathBecomesElementPath(t *testing.T) {
+	tests := []struct{ in, want, why string }{
+		{"/payment/card/pan", "/payment/card/pan", ""},
+		{"/payment/card/pan/text()", "/payment/card/pan", ""},
+		{"/Request/Card_Number", "/Request/Card_Number", ""},
+		{"//pan", "", "descendant axis"},
+		{"/a//pan", "", "descendant axis"},
+		{"/a/b[1]", "", "predicate"},
+		{"/a/b[@type='x']", "", "predicate"},
+		{"/a/@pan", "", "attribute"},
+		{"/a/*", "", "wildcard"},
+		{"a/b", "", "relative path"},
+		{"/a/../b", "", "relative step"},
+		{"/soap:Envelope/soap:Body/pan", "/soap:Envelope/soap:Body/pan", ""},
+		{"/ns:a:b", "", "not an element name"},
+		{"/:a", "", "not an element name"},
+		{"/Zahlung/Kartennummer/Prüfziffer", "/Zahlung/Kartennummer/Prüfziffer", ""},
+		{"/a/child::b", "", "axis"},
+		{"/a/b/", "", "empty step"},
+		{"/a/count(b)", "", "function"},
+		{"/a/1b", "", "not an element name"},
+		{"", "", "empty path"},
+	}
+	for _, tt := range tests {
+		got, why := xmlPath(tt.in)
+		if tt.why != "" {
+			if !strings.Contains(why, tt.why) {
+				t.Errorf("xmlPath(%q) = %q, %q; want a reason containing %q", tt.in, got, why, tt.why)
+			}
+			continue
+		}
+		if got != tt.want || why != "" {
+			t.Errorf("xmlPath(%q) = %q, %q; want %q", tt.in, got, why, tt.want)
+		}
+	}
+}
+
+func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
+	tests := []struct{ in, repl, want, why string }{
+		{`\b[0-9]{13,19}\b`, "%s", `\b[0-9]{13,19}\b`, ""},
+		{`(?<token>\d{16})`, "%s", `(?<token>\d{16})`, ""},
+		{`\b(?<token>4[0-9]{12}(?:[0-9]{3})?)\b`, "%s", `\b(?<token>4[0-9]{12}(?:[0-9]{3})?)\b`, ""},
+		{`(?i)(?<token>[0-9]+)`, "%s", `(?i)(?<token>[0-9]+)`, ""},
+		// Without a token group VGS aliases the whole match: groups go.
+		{`\b(4[0-9]{12}(?:[0-9]{3})?)\b`, "%s", `\b(?:4[0-9]{12}(?:[0-9]{3})?)\b`, ""},
+		{`(\d{4})-(\d{4})`, "%s", `(?:\d{4})-(?:\d{4})`, ""},
+		{`\Q(x)\E(\d+)`, "%s", `\Q(x)\E(?:\d+)`, ""},
+		// prefix + alias(token) + suffix = the match with token replaced.
+		{`(?<prefix>card=)(?<token>\d+)(?<suffix>&)`, "%s", `(?:card=)(?<token>\d+)(?:&)`, ""},
+		{`(?<prefix>card:\s?)(?<token>5[1-5][0-9]{14})`, "%s", `(?:card:\s?)(?<token>5[1-5][0-9]{14})`, ""},
+		{`(?P<prefix>a)(?P<token>\d+)`, "%s", `(?:a)(?P<token>\d+)`, ""},
+		{`(?<token>(\d{4})+)`, "%s", `(?<token>(?:\d{4})+)`, ""},
+		{`\d*`, "%s", "", "matches the empty string"},
+		{`(?<token>\d*)`, "%s", "", "matches the empty string"},
+		{`\d+`, "", "", "replacement"}, // "" is normalized to %s by the caller; here it is literal
+		{`\d+`, "x", "", "replacement"},
+		{`(?<token>\d+)`, "%s:${token}", "", "replacement"},
+		{`card=(?<token>\d+)`, "%s", "", "outside its token"},
+		{`(?<suffix>A)(?<token>\d+)(?<prefix>B)`, "%s", "", "outside its token"},
+		{`x|(?<token>\d+)`, "%s", "", "outside its token"},
+		{`(?:(?<token>\d+))+`, "%s", "", "outside its token"},
+		{`(?<=pan=)\d+`, "%s", "", "lookbehind"},
+		{`\d+(?=&)`, "%s", "", "lookahead"},
+		{`(?>\d+)`, "%s", "", "atomic group"},
+		{`\d++`, "%s", "", "possessive"},
+		{`(\d)\1`, "%s", "", "backreference"},
+		{`(?<d>\d)\k<d>`, "%s", "", "named backreference"},
+		{`[0-9&&[^5]]+`, "%s", "", "intersection"},
+		{`[[0-9][a-f]]+`, "%s", "", "nested character class"},
+		{`[a&&b]`, "%s", "", "intersection"},
+		{`\v+`, "%s", "", `\v`},
+		{`\h+`, "%s", "", `\h`},
+		{`\u0041`, "%s", "", `\u`},
+		{`\012`, "%s", "", "octal"},
+		{`\d{2,1}`, "%s", "", "does not compile"},
+		{`(?x) \d+ # digits`, "%s", "", "does not compile"},
+		{`[`, "%s", "", "does not compile"},
+	}
+	for _, tt := range tests {
+		got, why := bodyRegex(tt.in, tt.repl)
+		if tt.why != "" {
+			if !strings.Contains(why, tt.why) {
+				t.Errorf("bodyRegex(%q, %q) = %q, %q; want a reason containing %q", tt.in, tt.repl, got, why, tt.why)
+			}
+			continue
+		}
+		if got != tt.want || why != "" {
+			t.Errorf("bodyRegex(%q, %q) = %q, %q; want %q", tt.in, tt.repl, got, why, tt.want)
+			continue
+		}
+		re := regexp.MustCompile(got)
+		if n := re.NumSubexp(); n > 1 || (n == 1 && strings.Contains(tt.in, "token") && re.SubexpNames()[1] != "token") {
+			t.Errorf("bodyRegex(%q) = %q: group 1 is not the token (%d groups)", tt.in, got, n)
+		}
+	}
+}
+
+func TestXMLOverlap(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"/a/b", "/a/b", true},
+		{"/a/b", "/a/b/c", true},
+		{"/a/b/c", "/a/b", true},
+		{"/a/b", "/a/c", false},
+		{"/a/b", "/x/b", false},
+		{"/s:a/b", "/a/b", true},
+		{"/a/b", "/s:a/b", true},
+		{"/s:a/b", "/t:a/b", false},
+	}
+	for _, tt := range tests {
+		if got := xmlOverlap(tt.a, tt.b); got != tt.want {
+			t.Errorf("xmlOverlap(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+func TestHeaderRegexNamesTheHeader(t *testing.T) {
+	tests := []struct{ in, want, why string }{
+		{`X-Card-Number: (?<token>.*)`, "X-Card-Number", ""},
+		{`^X-Card: (.+)$`, "X-Card", ""},
+		{`(?i)x-pan:\s*(.*)`, "X-Pan", ""},
+		{`X-Card:(?<token>[^\r\n]+)`, "X-Card", ""},
+		{`X-Card: .*`, "X-Card", ""},
+		{`Authorization: Bearer (?<token>.+)`, "", "part of the header value"},
+		{`X-Card: (?<token>\d+)`, "", "part of the header value"},
+		{`X-Card: (?<token>.*);`, "", "past the header value"},
+		{`X-Card: (?<other>.*)`, "", `group "other"`},
+		{`(?<token>\d{16})`, "", "header it targets is unknown"},
+		{`X Card: (.*)`, "", "header it targets is unknown"},
+		{`X-Card:`, "", "no value part"},
+		{`X-Card: (?<=a)(.*)`, "", "lookbehind"},
+	}
+	for _, tt := range tests {
+		got, why := headerRegex(tt.in, "%s")
+		if tt.why != "" {
+			if !strings.Contains(why, tt.why) {
+				t.Errorf("headerRegex(%q) = %q, %q; want a reason containing %q", tt.in, got, why, tt.why)
+			}
+			continue
+		}
+		if got != tt.want || why != "" {
+			t.Errorf("headerRegex(%q) = %q, %q; want %q", tt.in, got, why, tt.want)
+		}
+	}
+	if _, why := headerRegex(`X-Card: (.*)`, "tok_%s"); !strings.Contains(why, "replacement") {
+		t.Errorf("a custom replacement on a header was accepted: %q", why)
+	}
+}
