@@ -20,16 +20,24 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
+// exitCoder is an error that chooses the exit status.
+type exitCoder interface{ ExitCode() int }
+
 // exitCode prints err as one line and returns the process exit code: 0
-// for success and --help, 2 for usage errors, 1 for everything else.
+// for success and --help, 2 for usage errors, the error's own code when it
+// has one, 1 for everything else.
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
+	var ec exitCoder
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "aliasgate: %v\n", err)
 		return 2
+	case errors.As(err, &ec):
+		fmt.Fprintf(stderr, "aliasgate: %v\n", err)
+		return ec.ExitCode()
 	default:
 		fmt.Fprintf(stderr, "aliasgate: %v\n", err)
 		return 1

@@ -39,6 +39,9 @@ func commands() []command {
 		{"serve", "run the gateway (inbound proxy, admin listener)", runServe},
 		{"clients create", "create an API client and print its id and secret once", runClientsCreate},
 		{"config check", "validate a configuration file and print every problem", runConfigCheck},
+		{"routes validate", "validate a route file and print every problem with its line", runRoutesValidate},
+		{"routes test", "show what a request becomes under a route file (dry run)", runRoutesTest},
+		{"routes import-vgs", "convert a VGS route export into native routes", runRoutesImportVGS},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -93,8 +96,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // parseFlags parses args with fs, printing usage to stdout for --help
-// (returning errHelp) and turning other problems into usage errors.
+// (returning errHelp) and turning other problems into usage errors. The
+// command takes no positional arguments.
 func parseFlags(fs *flag.FlagSet, e env, args []string) error {
+	return parseArgs(fs, e, args, 0)
+}
+
+// parseArgs is parseFlags for a command with n positional arguments.
+func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -104,8 +113,11 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		}
 		return usagef("%s: %v (see --help)", fs.Name(), err)
 	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q (see --help)", fs.Name(), fs.Arg(0))
+	if fs.NArg() != n {
+		if n == 0 {
+			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), fs.Arg(0))
+		}
+		return usagef("%s: want %d argument(s), got %d (see --help)", fs.Name(), n, fs.NArg())
 	}
 	return nil
 }

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+
+	"github.com/aliasgate/aliasgate/internal/vaulttok"
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+)
+
+// routeOptions checks alias formats against the vault's.
+func routeOptions() routes.Options {
+	return routes.Options{CheckFormat: func(f string) error {
+		_, err := vault.ParseFormat(f)
+		return err
+	}}
+}
+
+const routesValidateUsage = `Loads a route file and prints every problem with its line. Exit status 0
+when the whole set is valid, 1 otherwise.`
+
+func runRoutesValidate(_ context.Context, e env, args []string) error {
+	fs := newFlagSet("routes validate FILE", routesValidateUsage)
+	if err := parseArgs(fs, e, args, 1); err != nil {
+		return helpOK(err)
+	}
+	set, err := routes.LoadFile(fs.Arg(0), routeOptions())
+	if err != nil {
+		return err
+	}
+	nf := 0
+	for _, r := range set.Routes {
+		nf += len(r.Filters)
+	}
+	fmt.Fprintf(e.stdout, "%s: %d routes, %d filters, valid\n", fs.Arg(0), len(set.Routes), nf)
+	return nil
+}
+
+const routesTestUsage = `Shows what a request (or, with --phase response, a response) becomes under
+a route file, without touching upstreams: values are redacted into a
+throw-away in-memory vault, and reveal shows revealed(<alias>) in place of a
+value. The rewritten message goes to stdout; which filter touched which field
+goes to stderr.
+
+REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
+HTTP/1.1") or status line, headers with Host, a blank line, the body.`
+
+func runRoutesTest(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("routes test --routes FILE --request REQ.http [--response RESP.http] [--phase request|response] [--direction inbound|outbound]", routesTestUsage)
+	file := fs.String("routes", "", "route `file` (required)")
+	reqFile := fs.String("request", "", "raw HTTP request `file` (required)")
+	respFile := fs.String("response", "", "raw HTTP response `file` (for --phase response)")
+	phase := fs.String("phase", "request", "`phase` to apply: request or response")
+	direction := fs.String("direction", "inbound", "`direction` of the route: inbound or outbound")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	if *file == "" || *reqFile == "" {
+		return usagef("routes test: --routes and --request are required")
+	}
+	if *phase != "request" && *phase != "response" {
+		return usagef("routes test: --phase must be request or response")
+	}
+	if *direction != "inbound" && *direction != "outbound" {
+		return usagef("routes test: --direction must be inbound or outbound")
+	}
+	if *phase == "response" && *respFile == "" {
+		return usagef("routes test: --phase response needs --response RESP.http")
+	}
+	set, err := routes.LoadFile(*file, routeOptions())
+	if err != nil {
+		return err
+	}
+	req, reqBody, err := readRequest(*reqFile)
+	if err != nil {
+		return err
+	}
+	host := req.Host
+	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
+	if route == nil {
+		fmt.Fprintf(e.stderr, "no %s route matches host %q path %q: the message passes unchanged\n", *direction, host, req.URL.Path)
+	}
+	tok, closeVault, err := dryRunTokenizer(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeVault()
+
+	x := routes.Exchange{Method: req.Method, Path: req.URL.Path}
+	var msg rewrite.Message
+	var resp *http.Response
+	if *phase == "request" {
+		x.MediaType = req.Header.Get("Content-Type")
+		msg = rewrite.Message{Header: req.Header, Body: reqBody}
+	} else {
+		var body []byte
+		if resp, body, err = readResponse(*respFile, req); err != nil {
+			return err
+		}
+		x.MediaType, x.Status = resp.Header.Get("Content-Type"), resp.StatusCode
+		msg = rewrite.Message{Header: resp.Header, Body: body}
+	}
+	msg.MediaType, msg.Params, _ = mime.ParseMediaType(x.MediaType)
+	if route != nil {
+		filters := route.Matching(routes.Phase(*phase), x)
+		if len(filters) == 0 {
+			fmt.Fprintf(e.stderr, "route %s: no %s filter matches\n", route.ID, *phase)
+		}
+		for _, f := range filters {
+			changes, err := f.Program.Apply(ctx, &msg, tok)
+			if err != nil {
+				action := "the message would be refused (on_error: reject)"
+				if f.OnError == routes.Pass {
+					action = "the message would pass unchanged (on_error: pass)"
+				}
+				fmt.Fprintf(e.stderr, "route %s filter %s: %v: %s\n", route.ID, f.ID, err, action)
+				if f.OnError == routes.Reject {
+					return fmt.Errorf("filter %s cannot be applied", f.ID)
+				}
+				continue
+			}
+			if len(changes) == 0 {
+				fmt.Fprintf(e.stderr, "route %s filter %s (%s): matched, no target found\n", route.ID, f.ID, f.Operation)
+			}
+			for _, c := range changes {
+				fmt.Fprintf(e.stderr, "route %s filter %s (%s): %s %s: %d value(s)\n", route.ID, f.ID, f.Operation, c.Kind, c.Path, c.Count)
+			}
+		}
+	}
+	if *phase == "request" {
+		req.Body = io.NopCloser(bytes.NewReader(msg.Body))
+		req.ContentLength = int64(len(msg.Body))
+		req.Header.Del("Content-Length")
+		if _, ok := req.Header["User-Agent"]; !ok {
+			req.Header["User-Agent"] = nil // keep Write from adding Go's own
+		}
+		return req.Write(e.stdout)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(msg.Body))
+	resp.ContentLength = int64(len(msg.Body))
+	resp.Header.Del("Content-Length")
+	return resp.Write(e.stdout)
+}
+
+func readRequest(path string) (*http.Request, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not an HTTP request: %w", path, err)
+	}
+	body, err := readBody(req.Body, br, req.ContentLength, req.TransferEncoding)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return req, body, nil
+}
+
+func readResponse(path string, req *http.Request) (*http.Response, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not an HTTP response: %w", path, err)
+	}
+	body, err := readBody(resp.Body, br, resp.ContentLength, resp.TransferEncoding)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return resp, body, nil
+}
+
+// readBody reads a message body. A hand-written file often has neither
+// Content-Length nor chunked encoding: then the body is the rest of the file.
+func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byte, error) {
+	defer r.Close()
+	if length <= 0 && len(te) == 0 {
+		r = io.NopCloser(rest)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return b, nil
+}
+
+// dryRun reveals to a visible placeholder instead of a value.
+type dryRun struct{ *vaulttok.Tokenizer }
+
+func (dryRun) Reveal(_ context.Context, aliases []string) ([]string, error) {
+	out := make([]string, len(aliases))
+	for i, a := range aliases {
+		out[i] = "revealed(" + a + ")"
+	}
+	return out, nil
+}
+
+// dryRunTokenizer returns a tokenizer over a throw-away in-memory vault
+// with a random key, so aliases have their real formats.
+func dryRunTokenizer(ctx context.Context) (rewrite.Tokenizer, func(), error) {
+	p, v := memstore.New(memstore.Options{}), memstore.New(memstore.Options{})
+	closeAll := func() { p.Close(); v.Close() }
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	kr, err := vault.OpenKeyring(ctx, p, key)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	svc, err := vault.New(p, v, kr, vault.Options{Env: "dryrun"})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return dryRun{vaulttok.New(svc)}, closeAll, nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestRoutesValidate(t *testing.T) {
+	out, _, err := runCmd(t, testEnv(nil), "routes", "validate", "testdata/routes.yaml")
+	if err != nil || !strings.Contains(out, "2 routes, 2 filters, valid") {
+		t.Fatalf("valid file: %q, %v", out, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("routes:\n  - id: x\n    direction: inbound\n    host: h\n    filters:\n      - operation: redact\n        targets: [{json: a, format: NOPE}]\n"), 0o600)
+	_, _, err = runCmd(t, testEnv(nil), "routes", "validate", bad)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:2: ") || !strings.Contains(err.Error(), "bad.yaml:7: ") || !strings.Contains(err.Error(), `"NOPE"`) {
+		t.Fatalf("bad file: %v", err)
+	}
+	if _, _, err := runCmd(t, testEnv(nil), "routes", "validate"); err == nil {
+		t.Fatal("no file accepted")
+	}
+}
+
+func TestRoutesTestShowsTheRewrittenRequest(t *testing.T) {
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", "testdata/checkout.http")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if strings.Contains(out, "4111111111111111") || strings.Contains(out, `"737"`) {
+		t.Fatalf("output still holds card data:\n%s", out)
+	}
+	if !regexp.MustCompile(`"number":"411111\d{6}1111","cvc":"tok_dryrun_\w{22}"},"amount":1299,"ok":true}`).MatchString(out) {
+		t.Fatalf("rewritten request:\n%s", out)
+	}
+	body := out[strings.Index(out, "\r\n\r\n")+4:]
+	if !strings.Contains(out, "POST /checkout HTTP/1.1") || !strings.Contains(out, fmt.Sprintf("Content-Length: %d\r\n", len(body))) {
+		t.Fatalf("request line or length wrong:\n%s", out)
+	}
+	for _, want := range []string{"route checkout filter card-in (redact): json card.number: 1 value(s)", "json card.cvc: 1 value(s)"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestRoutesTestRevealOutbound(t *testing.T) {
+	dir := t.TempDir()
+	req := filepath.Join(dir, "out.http")
+	os.WriteFile(req, []byte("POST /v1/charges HTTP/1.1\r\nHost: api.psp.example\r\nContent-Type: application/json\r\n\r\n{\"card\":{\"number\":\"tok_sandbox_abc\"}}"), 0o600)
+	out, _, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req, "--direction", "outbound")
+	if err != nil || !strings.Contains(out, `"number":"revealed(tok_sandbox_abc)"`) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+func TestRoutesTestReportsARejectedFilter(t *testing.T) {
+	dir := t.TempDir()
+	req := filepath.Join(dir, "bad.http")
+	os.WriteFile(req, []byte("POST /checkout HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/json\r\n\r\n{\"card\":{\"number\":\"4111111111111111\""), 0o600)
+	_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req)
+	if err == nil || !strings.Contains(stderr, "malformed body") || !strings.Contains(stderr, "refused") {
+		t.Fatalf("err %v stderr %s", err, stderr)
+	}
+	if strings.Contains(stderr, "4111111111111111") {
+		t.Fatal("stderr shows the card number")
+	}
+}
+
+func TestConfigCheckValidatesInlineRoutes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	os.WriteFile(cfg, []byte("env: live\nroutes:\n  - id: a\n    direction: outbound\n    host: api.psp.example\n    filters:\n      - operation: reveal\n        targets: [{json: \"a|b\"}]\n"), 0o600)
+	_, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "aliasgate.yaml:8: ") {
+		t.Fatalf("err = %v", err)
+	}
+	withFile := filepath.Join(dir, "with-file.yaml")
+	os.WriteFile(withFile, []byte("routes_file: testdata/routes.yaml\n"), 0o600)
+	out, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", withFile)
+	if err != nil || !strings.Contains(out, "(2 routes)") {
+		t.Fatalf("routes_file: %q %v", out, err)
+	}
+}
+
+func TestRoutesImportVGS(t *testing.T) {
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "import-vgs", "../../routes/vgs/testdata/inbound-json-redact.yaml")
+	if err != nil || !strings.Contains(out, "routes:") || stderr != "" {
+		t.Fatalf("complete import: %v\n%s\n%s", err, out, stderr)
+	}
+	dir := t.TempDir()
+	conv := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(conv, []byte(out), 0o600)
+	if _, _, err := runCmd(t, testEnv(nil), "routes", "validate", conv); err != nil {
+		t.Fatalf("converted routes do not validate: %v", err)
+	}
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "import-vgs", "../../routes/vgs/testdata/form-and-regex.yaml")
+	var buf strings.Builder
+	if code := exitCode(err, &buf); code != 2 || !strings.Contains(stderr, "lookbehind") || !strings.Contains(out, "routes:") {
+		t.Fatalf("partial import: exit %d %v\n%s", code, err, stderr)
+	}
+	if _, _, err := runCmd(t, testEnv(nil), "routes", "import-vgs", "testdata/checkout.http"); err == nil {
+		t.Fatal("a non-export was accepted")
+	}
+}
