@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -373,4 +374,54 @@ func TestShutdownClosesTheVault(t *testing.T) {
 	// The file lock is released: a second start works at once.
 	g2 := startGateway(t, testEnv(nil), "--data-dir", dir)
 	g2.stop(t)
+}
+
+// TestServeProxiesRoutesToTheUpstream runs serve with a routes file in
+// front of a recording upstream: the upstream sees aliases only, and an
+// edited routes file is picked up on SIGHUP-free reload (file watch).
+func TestServeProxiesRoutesToTheUpstream(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: shop
+    direction: inbound
+    host: "*"
+    upstream: `+upstream.URL+`
+    filters:
+      - id: card-in
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+          - {json: card.cvc, storage: volatile}
+`), 0o600)
+	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}), "--data-dir", filepath.Join(dir, "data"))
+	status, body := call(t, "POST", g.inbound+"/checkout", "application/json", `{"card":{"number":"4111111111111111","cvc":"737"}}`, nil)
+	if status != 200 || string(body) != `{"ok":true}` {
+		t.Fatalf("proxied request: %d %s", status, body)
+	}
+	status, _ = call(t, "POST", g.inbound+"/checkout", "application/json", `{"card":{"number":`, nil)
+	if status != 400 {
+		t.Fatalf("malformed body: %d", status)
+	}
+	mu.Lock()
+	seen := strings.Join(got, "\n")
+	mu.Unlock()
+	if len(got) != 1 || strings.Contains(seen, "4111111111111111") || strings.Contains(seen, `"737"`) || !strings.Contains(seen, `"number":"411111`) {
+		t.Fatalf("upstream saw %q", seen)
+	}
+	g.stop(t)
+	if !strings.Contains(g.stderr.String(), `"route":"shop"`) {
+		t.Error("the access log does not name the route")
+	}
 }

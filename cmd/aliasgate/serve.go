@@ -8,15 +8,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/vaulttok"
+	"github.com/aliasgate/aliasgate/proxy"
+	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/vault/memstore"
@@ -28,10 +34,13 @@ const signingKeyFile = "jwt.key"
 
 const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
 (bbolt vault, master key, token signing key) and listens on 127.0.0.1:8080
-(inbound: /oauth/token, and /aliases with --enable-vault-api) and
-127.0.0.1:9090 (admin: /healthz, /readyz, /metrics). Every setting can also
-come from the environment (ALIASGATE_<SECTION>_<KEY>). SIGINT or SIGTERM
-drains in-flight requests and closes the vault.`
+(inbound: the reverse proxy's routes, then /oauth/token, and /aliases with
+--enable-vault-api) and 127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
+Routes come from routes_file (reloaded on SIGHUP and when the file changes;
+an invalid new set is logged and the old one kept) or the inline routes
+list. Every setting can also come from the environment
+(ALIASGATE_<SECTION>_<KEY>). SIGINT or SIGTERM drains in-flight requests and
+closes the vault.`
 
 func runServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("serve [--config FILE]", serveUsage)
@@ -54,6 +63,10 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	gw, err := openGateway(ctx, cfg, e.getenv, logger)
 	if err != nil {
+		return err
+	}
+	if err := gw.loadRoutes(*cfgPath); err != nil {
+		gw.close()
 		return err
 	}
 	return gw.serve(ctx)
@@ -84,6 +97,8 @@ type gateway struct {
 	volatile   *memstore.Store
 	vault      *vault.Service
 	auth       *auth.Service
+	routes     *proxy.RouteTable
+	reloader   *proxy.Reloader // nil with inline routes
 }
 
 // openGateway opens the vault and builds the services. It fails, before
@@ -147,14 +162,14 @@ func (gw *gateway) close() {
 	}
 }
 
-// inboundHandler serves the inbound listener: /oauth/token, and the vault
-// API at /aliases when enabled. The reverse proxy's routes come first once
-// they exist.
-func (gw *gateway) inboundHandler() http.Handler {
+// builtinHandler serves the built-in mounts of the inbound listener, tried
+// after the user's routes: /oauth/token, and the vault API at /aliases when
+// enabled.
+func (gw *gateway) builtinHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/oauth/token", routed("internal:oauth", gw.auth.TokenHandler()))
 	if gw.cfg.VaultAPI.Enabled {
-		api := routed("internal:aliases", vaultapi.New(gw.vault, gw.auth, gw.logger))
+		api := routed("internal:aliases", gw.vaultAPI())
 		mux.Handle("/aliases", api)
 		mux.Handle("/aliases/", api)
 	}
@@ -162,6 +177,52 @@ func (gw *gateway) inboundHandler() http.Handler {
 		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route matches this request"))
 	}))
 	return mux
+}
+
+func (gw *gateway) vaultAPI() http.Handler { return vaultapi.New(gw.vault, gw.auth, gw.logger) }
+
+// inboundHandler is the reverse proxy: the user's inbound routes first,
+// then the built-in mounts. A route may name internal:aliases as its
+// upstream to put filters in front of the vault API (mounted for it even
+// when vault_api.enabled is off).
+func (gw *gateway) inboundHandler() (http.Handler, error) {
+	return proxy.NewInbound(proxy.InboundOptions{
+		Table:     gw.routes,
+		Tokenizer: vaulttok.New(gw.vault),
+		Internal: map[string]http.Handler{
+			routes.UpstreamAliases: gw.vaultAPI(),
+			routes.UpstreamCards:   notYet("the Card Management API"),
+		},
+		Fallback:        gw.builtinHandler(),
+		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
+		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
+		Logger:          gw.logger,
+		Metrics:         gw.metrics,
+	})
+}
+
+// notYet answers 501 for an internal upstream this build does not have.
+func notYet(what string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotImplemented, "not_implemented", "Not Implemented", what+" is not available in this build yet"))
+	})
+}
+
+// loadRoutes fills the route table: from routes_file (reloaded on SIGHUP
+// and when the file changes) or from the inline routes list. An invalid
+// set fails the start.
+func (gw *gateway) loadRoutes(cfgPath string) error {
+	gw.routes = proxy.NewRouteTable(nil)
+	if gw.cfg.RoutesFile != "" {
+		gw.reloader = proxy.NewReloader(gw.routes, gw.cfg.RoutesFile, routeOptions(), gw.logger, gw.metrics)
+		return gw.reloader.Reload()
+	}
+	set, err := routes.FromNode(&gw.cfg.Routes, cfgPath, routeOptions())
+	if err != nil {
+		return err
+	}
+	gw.routes.Store(set)
+	return nil
 }
 
 // routed names the route of a built-in mount in the access log and metrics.
@@ -214,8 +275,12 @@ type listener struct {
 // requests within limits.shutdown_timeout and closes the vault.
 func (gw *gateway) serve(ctx context.Context) error {
 	defer gw.close()
+	inbound, err := gw.inboundHandler()
+	if err != nil {
+		return err
+	}
 	ls := []listener{
-		{"inbound", gw.cfg.Listen.Inbound, gw.inboundHandler()},
+		{"inbound", gw.cfg.Listen.Inbound, inbound},
 		{"admin", gw.cfg.Listen.Admin, gw.adminHandler()},
 	}
 	var servers []*http.Server
@@ -231,6 +296,24 @@ func (gw *gateway) serve(ctx context.Context) error {
 		nls = append(nls, nl)
 		servers = append(servers, gw.httpServer(l))
 	}
+	if gw.reloader != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go gw.reloader.Watch(wctx, 2*time.Second)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-wctx.Done():
+					return
+				case <-hup:
+					_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
+				}
+			}
+		}()
+	}
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
@@ -243,7 +326,6 @@ func (gw *gateway) serve(ctx context.Context) error {
 			}
 		}()
 	}
-	var err error
 	select {
 	case <-ctx.Done():
 		gw.logger.Info("shutting down", "reason", "signal")
@@ -266,7 +348,7 @@ func (gw *gateway) serve(ctx context.Context) error {
 func serves(name string, cfg config.Config) string {
 	switch name {
 	case "inbound":
-		s := []string{"/oauth/token"}
+		s := []string{"routes", "/oauth/token"}
 		if cfg.VaultAPI.Enabled {
 			s = append(s, "/aliases")
 		}

@@ -42,6 +42,20 @@ type Metrics struct {
 	// StoreUp is 1 while a store answers its health check, else 0:
 	// aliasgate_store_up{store}.
 	StoreUp *prometheus.GaugeVec
+
+	// ProxyFilterResults counts matched route filters by outcome:
+	// aliasgate_proxy_filter_results_total{route, filter, result} with
+	// result "applied", "passed_on_error" or "rejected". Route and filter
+	// are ids from the configuration.
+	ProxyFilterResults *prometheus.CounterVec
+	// LeakGuardHits counts card-like numbers that no filter redacted, found
+	// in bodies about to leave the proxy:
+	// aliasgate_leak_guard_hits_total{route, action} with action "log" or
+	// "block".
+	LeakGuardHits *prometheus.CounterVec
+	// RouteReloads counts route set reloads:
+	// aliasgate_route_reloads_total{result} with result "ok" or "invalid".
+	RouteReloads *prometheus.CounterVec
 }
 
 // NewMetrics returns a fresh registry with the Go runtime and process
@@ -72,11 +86,24 @@ func NewMetrics() *Metrics {
 			Name: "aliasgate_store_up",
 			Help: "1 when the store answered its last health check, 0 otherwise.",
 		}, []string{"store"}),
+		ProxyFilterResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_proxy_filter_results_total",
+			Help: "Matched route filters, by route id, filter id and result (applied, passed_on_error, rejected).",
+		}, []string{"route", "filter", "result"}),
+		LeakGuardHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_leak_guard_hits_total",
+			Help: "Card-like numbers no filter redacted in bodies leaving the proxy, by route id and action (log, block).",
+		}, []string{"route", "action"}),
+		RouteReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_route_reloads_total",
+			Help: "Route set reloads, by result (ok, invalid).",
+		}, []string{"result"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.VaultOps, m.VaultDuration, m.StoreUp,
+		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads,
 	)
 	return m
 }

@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/routes"
+)
+
+// RouteTable holds the current route set. Readers take the pointer once per
+// request (Load), so a request finishes on the set it began with even when a
+// reload swaps the set in the middle of it. It is safe for concurrent use.
+type RouteTable struct {
+	p atomic.Pointer[routes.Set]
+}
+
+// NewRouteTable returns a table holding set (nil: an empty set).
+func NewRouteTable(set *routes.Set) *RouteTable {
+	t := &RouteTable{}
+	t.Store(set)
+	return t
+}
+
+// Load returns the current set (never nil).
+func (t *RouteTable) Load() *routes.Set {
+	if s := t.p.Load(); s != nil {
+		return s
+	}
+	return &routes.Set{}
+}
+
+// Store replaces the current set (nil: an empty set).
+func (t *RouteTable) Store(set *routes.Set) {
+	if set == nil {
+		set = &routes.Set{}
+	}
+	t.p.Store(set)
+}
+
+// Reloader loads a route file into a RouteTable on demand (Reload, for
+// SIGHUP) and when the file changes (Watch). A new set that does not load is
+// rejected, its problems logged, and the old set kept.
+type Reloader struct {
+	table   *RouteTable
+	path    string
+	opts    routes.Options
+	logger  *slog.Logger
+	metrics *obs.Metrics
+
+	mu   sync.Mutex // serialises reloads
+	seen fileStamp
+}
+
+type fileStamp struct {
+	mtime time.Time
+	size  int64
+	ok    bool
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{mtime: fi.ModTime(), size: fi.Size(), ok: true}
+}
+
+// NewReloader returns a Reloader of path into table. It does not load the
+// file: call Reload once to fill the table. logger and m may be nil.
+func NewReloader(table *RouteTable, path string, opts routes.Options, logger *slog.Logger, m *obs.Metrics) *Reloader {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m}
+}
+
+// Reload reads the file and, when it loads, makes it the table's set. On
+// error the old set stays and the error (a *routes.LoadError listing every
+// problem, or a read error) is logged and returned.
+func (r *Reloader) Reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = stampOf(r.path)
+	set, err := routes.LoadFile(r.path, r.opts)
+	if err != nil {
+		var le *routes.LoadError
+		if errors.As(err, &le) {
+			problems := make([]string, len(le.Problems))
+			for i, p := range le.Problems {
+				problems[i] = p.String()
+			}
+			r.logger.Error("routes: reload rejected, keeping the current set", "file", r.path, "problems", problems)
+		} else {
+			r.logger.Error("routes: reload failed, keeping the current set", "file", r.path, "error", err.Error())
+		}
+		r.count("invalid")
+		return err
+	}
+	r.table.Store(set)
+	r.count("ok")
+	r.logger.Info("routes: loaded", "file", r.path, "routes", len(set.Routes))
+	return nil
+}
+
+func (r *Reloader) count(result string) {
+	if r.metrics != nil {
+		r.metrics.RouteReloads.WithLabelValues(result).Inc()
+	}
+}
+
+// Watch polls the file's modification time and size every interval and
+// reloads when either changes, until ctx is done. A change that fails to
+// load is reported once, not at every poll.
+func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	r.mu.Lock()
+	if !r.seen.ok {
+		r.seen = stampOf(r.path)
+	}
+	r.mu.Unlock()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := stampOf(r.path)
+		r.mu.Lock()
+		changed := !now.mtime.Equal(r.seen.mtime) || now.size != r.seen.size || now.ok != r.seen.ok
+		r.mu.Unlock()
+		if changed && now.ok {
+			_ = r.Reload()
+		}
+	}
+}
