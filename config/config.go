@@ -70,6 +70,10 @@ type Listen struct {
 	// Admin is the address of /healthz, /readyz, /metrics and the optional
 	// inspector and pprof pages. Default 127.0.0.1:9090.
 	Admin string `yaml:"admin"`
+	// InboundCert and InboundKey are PEM files that turn on TLS (and
+	// HTTP/2) on the inbound listener; both or neither.
+	InboundCert string `yaml:"inbound_cert"`
+	InboundKey  string `yaml:"inbound_key"`
 }
 
 // Vault selects the stores that hold aliased values.

@@ -176,6 +176,9 @@ func (v *validator) listen(l Listen) {
 			}
 		}
 	}
+	if (l.InboundCert == "") != (l.InboundKey == "") {
+		v.add("listen.inbound_cert", "listen.inbound_cert and listen.inbound_key go together: give both PEM files, or neither")
+	}
 }
 
 // hostPort is a parsed listen address.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -268,6 +269,21 @@ type listener struct {
 	name    string
 	addr    string
 	handler http.Handler
+	tls     *tls.Config // nil: plain HTTP
+}
+
+// inboundTLS loads the inbound certificate when one is configured. HTTP/2
+// is offered over TLS (net/http's default).
+func (gw *gateway) inboundTLS() (*tls.Config, error) {
+	l := gw.cfg.Listen
+	if l.InboundCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(l.InboundCert, l.InboundKey)
+	if err != nil {
+		return nil, fmt.Errorf("inbound TLS: load %s and %s: %w", l.InboundCert, l.InboundKey, err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
 // serve opens every listener (all bound before any serves, so a port in use
@@ -279,9 +295,13 @@ func (gw *gateway) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	inboundTLS, err := gw.inboundTLS()
+	if err != nil {
+		return err
+	}
 	ls := []listener{
-		{"inbound", gw.cfg.Listen.Inbound, inbound},
-		{"admin", gw.cfg.Listen.Admin, gw.adminHandler()},
+		{"inbound", gw.cfg.Listen.Inbound, inbound, inboundTLS},
+		{"admin", gw.cfg.Listen.Admin, gw.adminHandler(), nil},
 	}
 	var servers []*http.Server
 	var nls []net.Listener
@@ -317,11 +337,17 @@ func (gw *gateway) serve(ctx context.Context) error {
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
-		gw.logger.Info("listening", "listener", ls[i].name, "addr", nls[i].Addr().String(), "serves", serves(ls[i].name, gw.cfg))
+		gw.logger.Info("listening", "listener", ls[i].name, "addr", nls[i].Addr().String(), "tls", ls[i].tls != nil, "serves", serves(ls[i].name, gw.cfg))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(nls[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(nls[i], "", "")
+			} else {
+				err = srv.Serve(nls[i])
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("%s listener: %w", ls[i].name, err)
 			}
 		}()
@@ -368,6 +394,7 @@ func (gw *gateway) httpServer(l listener) *http.Server {
 		WriteTimeout:      time.Duration(lim.WriteTimeout),
 		IdleTimeout:       time.Duration(lim.IdleTimeout),
 		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+		TLSConfig:         l.tls,
 		ErrorLog:          slog.NewLogLogger(gw.logger.Handler(), slog.LevelWarn),
 	}
 }

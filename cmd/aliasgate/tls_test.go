@@ -1,0 +1,119 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their
+// paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestInboundTLSServesHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile}),
+		"--data-dir", filepath.Join(dir, "data"))
+	url := strings.Replace(g.inbound, "http://", "https://", 1) + "/oauth/token"
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	res, err := client.Post(url, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.ProtoMajor != 2 || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("got %s %d, want HTTP/2 401", res.Proto, res.StatusCode)
+	}
+	if !strings.Contains(g.stderr.String(), `"listener":"inbound"`) || !strings.Contains(g.stderr.String(), `"tls":true`) {
+		t.Error("the listening line does not say TLS")
+	}
+}
+
+func TestInboundTLSNeedsBothFiles(t *testing.T) {
+	_, _, err := runCmd(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": "/x/cert.pem"}), "serve", "--data-dir", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "inbound_key") {
+		t.Fatalf("err = %v", err)
+	}
+	_, _, err = runCmd(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": "/nope/cert.pem", "ALIASGATE_LISTEN_INBOUND_KEY": "/nope/key.pem"}), "serve", "--data-dir", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "inbound TLS") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestShutdownDrainsInFlightRequests signals the gateway while a request
+// waits on a slow upstream: the request still completes.
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	var arrived atomic.Bool
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Store(true)
+		time.Sleep(500 * time.Millisecond)
+		io.WriteString(w, "done")
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte("routes:\n  - {id: slow, direction: inbound, host: '*', upstream: '"+upstream.URL+"'}\n"), 0o600)
+	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}), "--data-dir", filepath.Join(dir, "data"))
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := http.Get(g.inbound + "/slow")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- result{status: res.StatusCode, body: string(b)}
+	}()
+	for !arrived.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	g.stop(t) // cancels the context as SIGTERM does, and waits for serve to return
+	r := <-done
+	if r.err != nil || r.status != 200 || r.body != "done" {
+		t.Fatalf("in-flight request: %d %q %v", r.status, r.body, r.err)
+	}
+}
