@@ -161,11 +161,6 @@ type seenKey struct {
 
 func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
 	s := scanPool.Get().(*jsonScan)
-	defer func() {
-		s.b, s.paths, s.spans = nil, nil, nil
-		clear(s.seen[:cap(s.seen)])
-		scanPool.Put(s)
-	}()
 	s.b, s.i, s.paths = msg.Body, 0, l.paths
 	s.cursors, s.seen = s.cursors[:0], s.seen[:0]
 	s.spans = make([]Span, 0, 2*len(l.paths))
@@ -173,14 +168,19 @@ func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
 		s.cursors = append(s.cursors, cursor{path: i})
 	}
 	s.ws()
-	if err := s.value(0, len(s.cursors), 0); err != nil {
+	err := s.value(0, len(s.cursors), 0)
+	if s.ws(); err == nil && s.i != len(s.b) {
+		err = s.malformed("data after the JSON value")
+	}
+	spans := s.spans
+	// The pooled state keeps no reference to the body or the spans. (The
+	// seen stack may keep a few decoded key strings until its next use.)
+	s.b, s.paths, s.spans = nil, nil, nil
+	scanPool.Put(s)
+	if err != nil {
 		return nil, err
 	}
-	s.ws()
-	if s.i != len(s.b) {
-		return nil, s.malformed("data after the JSON value")
-	}
-	return s.spans, nil
+	return spans, nil
 }
 
 func (s *jsonScan) malformed(what string) error {
@@ -503,7 +503,7 @@ func (s *jsonScan) str() (escaped bool, err error) {
 		// these bit tricks only appear above a true match), so jump to it.
 		for i+8 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i:])
-			if m := hasZeroByte(w^quotes) | hasZeroByte(w^backslashes) | hasLessThan(w, 0x20); m != 0 {
+			if m := specialBytes(w); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
@@ -555,6 +555,12 @@ const (
 	quotes      = ones * '"'
 	backslashes = ones * '\\'
 )
+
+// specialBytes flags the bytes of w that end the fast path of a string:
+// '"', '\\' and control characters. The lowest flagged byte is exact.
+func specialBytes(w uint64) uint64 {
+	return hasZeroByte(w^quotes) | hasZeroByte(w^backslashes) | hasLessThan(w, 0x20)
+}
 
 // hasZeroByte is non-zero when a byte of w is zero.
 func hasZeroByte(w uint64) uint64 { return (w - ones) &^ w & highs }
