@@ -12,46 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// formFakeTokenizer is a reversible tokenizer: the alias of v is "tok_"+v,
-// remembered so that Reveal answers only aliases it made ("" otherwise, as
-// the vault does). It records every call.
-type formFakeTokenizer struct {
-	mu      sync.Mutex
-	toValue map[string]string
-	redacts [][]RedactItem
-	reveals [][]string
-}
-
-func newFormFakeTokenizer() *formFakeTokenizer {
-	return &formFakeTokenizer{toValue: map[string]string{}}
-}
-
-func (f *formFakeTokenizer) Redact(_ context.Context, items []RedactItem) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.redacts = append(f.redacts, items)
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = "tok_" + it.Value
-		f.toValue[out[i]] = it.Value
-	}
-	return out, nil
-}
-
-func (f *formFakeTokenizer) Reveal(_ context.Context, aliases []string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reveals = append(f.reveals, aliases)
-	out := make([]string, len(aliases))
-	for i, a := range aliases {
-		out[i] = f.toValue[a]
-	}
-	return out, nil
-}
 
 const (
 	formURLEncoded = "application/x-www-form-urlencoded"
@@ -467,7 +429,7 @@ func TestFormRedactKeepsBytesOutsideTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok := newFormFakeTokenizer()
+			tok := newRecordingTokenizer(false)
 			got, _, err := formApply(t, formProgram(t, Redact, tt.fields...), tok, tt.media, tt.in, http.Header{})
 			if err != nil {
 				t.Fatal(err)
@@ -483,7 +445,7 @@ func TestFormRedactKeepsBytesOutsideTargets(t *testing.T) {
 }
 
 func TestFormRedactMakesOneCallForBodyAndHeaders(t *testing.T) {
-	tok := newFormFakeTokenizer()
+	tok := newRecordingTokenizer(false)
 	p := formProgram(t, Redact, "card!FPE_SIX_T_FOUR", "cvc!UUID")
 	h := http.Header{"X-Card": {"5555555555554444"}}
 	got, ch, err := formApply(t, p, tok, formURLEncoded, "cvc=123&card=4111111111111111&card=4012888888881881", h)
@@ -518,7 +480,7 @@ func TestFormRedactMakesOneCallForBodyAndHeaders(t *testing.T) {
 }
 
 func TestFormRevealWritesValuesFormEncoded(t *testing.T) {
-	tok := newFormFakeTokenizer()
+	tok := newRecordingTokenizer(false)
 	tok.toValue["tok_1"] = "a b&c=d/é"
 	got, _, err := formApply(t, formProgram(t, Reveal, "v"), tok, formURLEncoded, "v=tok_1&v=unknown&w=tok_1", http.Header{})
 	if err != nil {
@@ -533,7 +495,7 @@ func TestFormRevealWritesValuesFormEncoded(t *testing.T) {
 }
 
 func TestFormMalformedBodyChangesNothing(t *testing.T) {
-	tok := newFormFakeTokenizer()
+	tok := newRecordingTokenizer(false)
 	h := http.Header{"X-Card": {"5555555555554444"}}
 	const in = "card=4111111111111111&cvc=1%2"
 	got, _, err := formApply(t, formProgram(t, Redact, "card", "cvc"), tok, formURLEncoded, in, h)
@@ -607,7 +569,7 @@ func TestFormRedactThenRevealIsIdentity(t *testing.T) {
 			}
 			body = multipartBody(nl, "preamble"+nl, "epilogue"+nl, parts...)
 		}
-		tok := newFormFakeTokenizer()
+		tok := newRecordingTokenizer(false)
 		red, changes, err := formApply(t, formProgram(t, Redact, targets...), tok, media, body, nil)
 		if err != nil {
 			t.Fatalf("iter %d: redact: %v\n%q", iter, err, body)
@@ -676,7 +638,7 @@ func formFuzz(t *testing.T, media string, body []byte) ([]Span, []byte) {
 		}
 	}
 
-	tok := newFormFakeTokenizer()
+	tok := newRecordingTokenizer(false)
 	p := formProgram(t, Redact, formFuzzFields...)
 	red := &Message{Body: bytes.Clone(body), MediaType: media, Params: msg.Params}
 	if _, err := p.Apply(context.Background(), red, tok); err != nil {

@@ -9,57 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// regexFakeTokenizer is a reversible tokenizer. The alias of v is "tok_"+v,
-// or with numbered set "tok_<n>_" (n counting distinct values), an alias a
-// pattern can find again in any text. Reveal answers only aliases it made
-// ("" otherwise). It records every call.
-type regexFakeTokenizer struct {
-	mu       sync.Mutex
-	numbered bool
-	toAlias  map[string]string
-	toValue  map[string]string
-	redacts  [][]RedactItem
-	reveals  [][]string
-}
-
-func newRegexFakeTokenizer(numbered bool) *regexFakeTokenizer {
-	return &regexFakeTokenizer{numbered: numbered, toAlias: map[string]string{}, toValue: map[string]string{}}
-}
-
-func (f *regexFakeTokenizer) Redact(_ context.Context, items []RedactItem) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.redacts = append(f.redacts, items)
-	out := make([]string, len(items))
-	for i, it := range items {
-		a, ok := f.toAlias[it.Value]
-		if !ok {
-			a = "tok_" + it.Value
-			if f.numbered {
-				a = fmt.Sprintf("tok_%d_", len(f.toAlias)+1)
-			}
-			f.toAlias[it.Value] = a
-			f.toValue[a] = it.Value
-		}
-		out[i] = a
-	}
-	return out, nil
-}
-
-func (f *regexFakeTokenizer) Reveal(_ context.Context, aliases []string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reveals = append(f.reveals, aliases)
-	out := make([]string, len(aliases))
-	for i, a := range aliases {
-		out[i] = f.toValue[a]
-	}
-	return out, nil
-}
 
 // regexSpecs makes regex targets; a "!luhn" suffix sets Luhn.
 func regexSpecs(patterns ...string) []TargetSpec {
@@ -283,7 +234,7 @@ func TestRegexRedactKeepsBytesOutsideTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok := newRegexFakeTokenizer(false)
+			tok := newRecordingTokenizer(false)
 			h := http.Header{"X-Card": {"5555555555554444"}}
 			msg := &Message{Header: h, Body: []byte(tt.in), MediaType: "application/octet-stream"}
 			changes, err := regexProgram(t, Redact, tt.patterns...).Apply(context.Background(), msg, tok)
@@ -314,7 +265,7 @@ func TestRegexRedactKeepsBytesOutsideTargets(t *testing.T) {
 }
 
 func TestRegexRevealReplacesKnownAliasesOnly(t *testing.T) {
-	tok := newRegexFakeTokenizer(true)
+	tok := newRecordingTokenizer(true)
 	tok.toValue["tok_1_"] = "4111111111111111"
 	msg := &Message{Body: []byte("a tok_1_ b tok_2_ c")}
 	if _, err := regexProgram(t, Reveal, `tok_[0-9]+_`).Apply(context.Background(), msg, tok); err != nil {
@@ -332,7 +283,7 @@ func TestRegexRevealReplacesKnownAliasesOnly(t *testing.T) {
 // aliases, and reports whether it got body back (and the redacted body).
 func regexRoundTrip(t testing.TB, body []byte, patterns ...string) (red, back []byte, redacted int) {
 	t.Helper()
-	tok := newRegexFakeTokenizer(true)
+	tok := newRecordingTokenizer(true)
 	msg := &Message{Body: bytes.Clone(body)}
 	changes, err := regexProgram(t, Redact, patterns...).Apply(context.Background(), msg, tok)
 	if err != nil {
