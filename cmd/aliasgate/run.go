@@ -36,12 +36,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run the gateway (inbound proxy, admin listener)", runServe},
+		{"serve", "run the gateway (inbound and outbound proxies, admin listener)", runServe},
 		{"clients create", "create an API client and print its id and secret once", runClientsCreate},
 		{"config check", "validate a configuration file and print every problem", runConfigCheck},
 		{"routes validate", "validate a route file and print every problem with its line", runRoutesValidate},
 		{"routes test", "show what a request becomes under a route file (dry run)", runRoutesTest},
 		{"routes import-vgs", "convert a VGS route export into native routes", runRoutesImportVGS},
+		{"ca cert", "print the gateway CA certificate that outbound proxy clients trust", runCACert},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -299,8 +299,14 @@ func (gw *gateway) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	outbound, err := gw.outboundHandler()
+	if err != nil {
+		return err
+	}
+	defer outbound.Close() // hijacked tunnels are not drained by Shutdown
 	ls := []listener{
 		{"inbound", gw.cfg.Listen.Inbound, inbound, inboundTLS},
+		{"outbound", gw.cfg.Listen.Outbound, outbound, nil},
 		{"admin", gw.cfg.Listen.Admin, gw.adminHandler(), nil},
 	}
 	var servers []*http.Server
@@ -360,7 +366,10 @@ func (gw *gateway) serve(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(gw.cfg.Limits.ShutdownTimeout))
 	defer cancel()
-	for _, srv := range servers {
+	for i, srv := range servers {
+		if ls[i].name == "outbound" {
+			outbound.Close() // tunnels: Shutdown does not wait for hijacked connections
+		}
 		if serr := srv.Shutdown(sctx); serr != nil {
 			gw.logger.Warn("shutdown did not drain in time", "err", serr)
 			srv.Close()
@@ -379,6 +388,8 @@ func serves(name string, cfg config.Config) string {
 			s = append(s, "/aliases")
 		}
 		return strings.Join(s, " ")
+	case "outbound":
+		return "forward proxy (CONNECT MITM for routed hosts)"
 	case "admin":
 		return "/healthz /readyz /metrics"
 	}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/vaulttok"
+	"github.com/aliasgate/aliasgate/proxy"
+)
+
+// CA files in the data dir.
+const (
+	caCertFile = "ca.pem"
+	caKeyFile  = "ca.key"
+)
+
+// loadCA loads the gateway CA from the data dir, creating it on first use.
+func loadCA(cfg config.Config) (*proxy.CA, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return proxy.LoadOrCreateCA(filepath.Join(cfg.DataDir, caCertFile), filepath.Join(cfg.DataDir, caKeyFile))
+}
+
+// rootCAs returns the system roots plus outbound.ca_bundle.
+func rootCAs(cfg config.Config) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if cfg.Outbound.CABundle == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(cfg.Outbound.CABundle)
+	if err != nil {
+		return nil, fmt.Errorf("outbound.ca_bundle: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("outbound.ca_bundle %s: no PEM certificate in it", cfg.Outbound.CABundle)
+	}
+	return pool, nil
+}
+
+// errNotOutbound: API credentials used on the outbound proxy.
+var errNotOutbound = errors.New("not outbound proxy credentials")
+
+// outboundHandler is the forward proxy. Proxy credentials are clients made
+// with "clients create --outbound"; outbound.require_auth: false (loopback
+// listeners only, checked by config) turns the check off.
+func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
+	ca, err := loadCA(gw.cfg)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := rootCAs(gw.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var authenticate func(ctx context.Context, user, pass string) error
+	if gw.cfg.Outbound.RequireAuth {
+		authenticate = func(ctx context.Context, user, pass string) error {
+			c, err := gw.auth.Authenticate(ctx, user, pass)
+			if err != nil {
+				return err
+			}
+			if !c.Outbound {
+				return fmt.Errorf("client %s: %w", c.ID, errNotOutbound)
+			}
+			return nil
+		}
+	}
+	return proxy.NewOutbound(proxy.OutboundOptions{
+		Table:           gw.routes,
+		Tokenizer:       vaulttok.New(gw.vault),
+		CA:              ca,
+		Authenticate:    authenticate,
+		Passthrough:     gw.cfg.Outbound.Passthrough,
+		AllowPrivate:    gw.cfg.Outbound.AllowPrivateDestinations,
+		RootCAs:         roots,
+		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
+		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
+		Logger:          gw.logger,
+		Metrics:         gw.metrics,
+	})
+}
+
+var _ http.Handler = (*proxy.Outbound)(nil)
+
+const caCertUsage = `Prints the gateway CA certificate (PEM) that clients of the outbound proxy
+must trust (curl --cacert, SSL_CERT_FILE, a JVM trust store…). The CA is
+created in the data dir on first use; its key never leaves it.`
+
+func runCACert(_ context.Context, e env, args []string) error {
+	fs := newFlagSet("ca cert [--config F | --data-dir D]", caCertUsage)
+	cfgPath := fs.String("config", "", "configuration `file`")
+	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
+	if err != nil {
+		return err
+	}
+	ca, err := loadCA(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(ca.CertPEM())
+	return err
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestOutboundProxyRevealsToTheProcessor runs serve with an outbound route to
+// a TLS processor: a merchant client going through the proxy with outbound
+// credentials and the gateway CA sends an alias, the processor receives the
+// card number.
+func TestOutboundProxyRevealsToTheProcessor(t *testing.T) {
+	var mu sync.Mutex
+	var got string
+	psp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = string(b)
+		mu.Unlock()
+		io.WriteString(w, `{"status":"authorized"}`)
+	}))
+	defer psp.Close()
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "psp.pem")
+	os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: psp.Certificate().Raw}), 0o600)
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - {id: reveal-out, operation: reveal, targets: [{json: card.number}]}
+`), 0o600)
+	data := filepath.Join(dir, "data")
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"})
+	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", "backend", "--account", "acct_1", "--outbound")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	json.Unmarshal([]byte(out), &cred)
+	api, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apiCred struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	json.Unmarshal([]byte(api), &apiCred)
+	caPEM, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
+	if err != nil || !strings.Contains(caPEM, "BEGIN CERTIFICATE") {
+		t.Fatalf("ca cert: %v %q", err, caPEM)
+	}
+
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	// An alias made through the vault API.
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"4111111111111111"}]}`,
+		func(r *http.Request) { r.SetBasicAuth(apiCred.ID, apiCred.Secret) })
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create alias: %d %s", status, body)
+	}
+	alias := created.Data[0].Aliases[0].Alias
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(caPEM))
+	proxyURL, _ := url.Parse(g.outbound)
+	proxyURL.User = url.UserPassword(cred.ID, cred.Secret)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := client.Post(psp.URL+"/charges", "application/json", strings.NewReader(`{"card":{"number":"`+alias+`"},"amount":100}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	mu.Lock()
+	seen := got
+	mu.Unlock()
+	if res.StatusCode != 200 || seen != `{"card":{"number":"4111111111111111"},"amount":100}` {
+		t.Fatalf("processor got %q (status %d)", seen, res.StatusCode)
+	}
+
+	// Without credentials: 407.
+	noAuth := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyURL.Host}), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if _, err := noAuth.Get(psp.URL + "/x"); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+		t.Fatalf("without credentials: %v", err)
+	}
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A merchant call through aliasgate's outbound proxy: the merchant sends an
+# alias, the fake processor receives the real card number.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+D=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$D"' EXIT
+
+go build -o "$D/aliasgate" ./cmd/aliasgate
+go build -o "$D/psp" ./examples/outbound-psp/psp
+"$D/psp" -addr 127.0.0.1:18443 -cert-out "$D/psp.pem" 2>"$D/psp.log" &
+until [ -s "$D/psp.pem" ]; do sleep 0.1; done
+
+cat >"$D/routes.yaml" <<'YAML'
+routes:
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - id: reveal-card
+        phase: request
+        match: {methods: [POST], content_type: json}
+        operation: reveal
+        targets:
+          - {json: card.number}
+YAML
+cat >"$D/aliasgate.yaml" <<YAML
+data_dir: $D/data
+routes_file: $D/routes.yaml
+listen: {inbound: 127.0.0.1:18080, outbound: 127.0.0.1:18081, admin: 127.0.0.1:19090}
+vault_api: {enabled: true}
+outbound: {require_auth: true, allow_private_destinations: true, ca_bundle: $D/psp.pem}
+YAML
+AG="$D/aliasgate"
+field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p"; }
+api=$("$AG" clients create --config "$D/aliasgate.yaml" --name demo-api --account demo --scopes aliases:write)
+out=$("$AG" clients create --config "$D/aliasgate.yaml" --name merchant --account demo --outbound)
+
+"$AG" serve --config "$D/aliasgate.yaml" 2>"$D/gateway.log" &
+until curl -sf http://127.0.0.1:19090/readyz >/dev/null; do sleep 0.2; done
+"$AG" ca cert --config "$D/aliasgate.yaml" >"$D/gateway-ca.pem"
+
+# The merchant's card is an alias (made here through the vault API).
+alias=$(curl -sf -u "$(echo "$api" | field client_id):$(echo "$api" | field client_secret)" \
+  -H 'Content-Type: application/json' http://127.0.0.1:18080/aliases \
+  -d '{"data":[{"value":"4111111111111111","classifiers":["pan"],"format":"UUID"}]}' | field alias)
+echo "merchant holds alias: $alias"
+
+# The merchant's call to the processor, through the outbound proxy.
+curl -sS -x "http://$(echo "$out" | field client_id):$(echo "$out" | field client_secret)@127.0.0.1:18081" \
+  --cacert "$D/gateway-ca.pem" -H 'Content-Type: application/json' \
+  https://127.0.0.1:18443/v1/charges -d "{\"amount\":1000,\"card\":{\"number\":\"$alias\"}}"
+echo
+sleep 0.2
+echo "what the processor received:"
+grep 'psp received' "$D/psp.log"

@@ -1,0 +1,276 @@
+package proxy
+
+import (
+	"container/list"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/atomicfile"
+)
+
+// Leaf certificate lifetimes and cache size.
+const (
+	leafValidity   = 24 * time.Hour
+	leafRenewAhead = time.Hour // a cached leaf is replaced this long before it expires
+	leafCacheSize  = 1024
+)
+
+// CA is the gateway's certificate authority: it signs the short-lived leaf
+// certificates the outbound proxy presents to clients for intercepted
+// hosts. Leaves are cached (bounded LRU) and signed once per host even
+// under concurrent CONNECTs. It is safe for concurrent use.
+type CA struct {
+	cert    *x509.Certificate
+	certPEM []byte
+	key     *ecdsa.PrivateKey
+	now     func() time.Time
+
+	mu      sync.Mutex
+	lru     *list.List // of *leafEntry, most recent first
+	byHost  map[string]*list.Element
+	pending map[string]*leafCall
+	max     int
+}
+
+type leafEntry struct {
+	host    string
+	cert    *tls.Certificate
+	renewAt time.Time
+}
+
+type leafCall struct {
+	done chan struct{}
+	cert *tls.Certificate
+	err  error
+}
+
+// LoadOrCreateCA loads the CA from certPath and keyPath, or, when neither
+// exists, creates an ECDSA P-256 self-signed CA and writes the key (0600)
+// and the certificate (0644). One file without the other is an error.
+func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
+	certPEM, cerr := os.ReadFile(certPath)
+	keyPEM, kerr := os.ReadFile(keyPath)
+	switch {
+	case cerr == nil && kerr == nil:
+		return parseCA(certPEM, keyPEM)
+	case errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist):
+	case cerr != nil && !errors.Is(cerr, fs.ErrNotExist):
+		return nil, fmt.Errorf("proxy: read CA certificate: %w", cerr)
+	case kerr != nil && !errors.Is(kerr, fs.ErrNotExist):
+		return nil, fmt.Errorf("proxy: read CA key: %w", kerr)
+	default:
+		return nil, fmt.Errorf("proxy: CA certificate %s and key %s must both exist or both be absent", certPath, keyPath)
+	}
+	certPEM, keyPEM, err := newCAFiles(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteNew(keyPath, keyPEM, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) { // another process won: use its files
+			return loadCAFiles(certPath, keyPath)
+		}
+		return nil, fmt.Errorf("proxy: write CA key: %w", err)
+	}
+	if err := atomicfile.WriteNew(certPath, certPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("proxy: write CA certificate: %w", err)
+	}
+	return parseCA(certPEM, keyPEM)
+}
+
+func loadCAFiles(certPath, keyPath string) (*CA, error) {
+	var certPEM []byte
+	var err error
+	for range 50 { // the winner writes the certificate right after the key
+		if certPEM, err = os.ReadFile(certPath); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proxy: read CA certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: read CA key: %w", err)
+	}
+	return parseCA(certPEM, keyPEM)
+}
+
+func newCAFiles(now time.Time) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: "aliasgate outbound CA", Organization: []string{"aliasgate"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
+}
+
+func parseCA(certPEM, keyPEM []byte) (*CA, error) {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, errors.New("proxy: CA certificate file holds no PEM CERTIFICATE")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: parse CA certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, errors.New("proxy: the CA certificate is not a CA")
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, errors.New("proxy: CA key file holds no PEM block")
+	}
+	var key *ecdsa.PrivateKey
+	switch kb.Type {
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(kb.Bytes)
+	case "PRIVATE KEY":
+		var k any
+		if k, err = x509.ParsePKCS8PrivateKey(kb.Bytes); err == nil {
+			var ok bool
+			if key, ok = k.(*ecdsa.PrivateKey); !ok {
+				err = errors.New("not an ECDSA key")
+			}
+		}
+	default:
+		err = fmt.Errorf("unexpected PEM type %q", kb.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proxy: parse CA key: %w", err)
+	}
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, errors.New("proxy: the CA key does not match the CA certificate")
+	}
+	return &CA{
+		cert: cert, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), key: key,
+		now: time.Now, lru: list.New(), byHost: map[string]*list.Element{}, pending: map[string]*leafCall{},
+		max: leafCacheSize,
+	}, nil
+}
+
+// CertPEM returns the CA certificate in PEM, for clients to trust.
+func (ca *CA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }
+
+// Certificate returns the parsed CA certificate.
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+func randomSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+// Leaf returns a certificate for host (a DNS name or an IP address, no
+// port), from the cache when a fresh one is there. Concurrent calls for one
+// host sign once.
+func (ca *CA) Leaf(host string) (*tls.Certificate, error) {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "" {
+		return nil, errors.New("proxy: no host to sign for")
+	}
+	now := ca.now()
+	ca.mu.Lock()
+	if el, ok := ca.byHost[host]; ok {
+		e := el.Value.(*leafEntry)
+		if now.Before(e.renewAt) {
+			ca.lru.MoveToFront(el)
+			ca.mu.Unlock()
+			return e.cert, nil
+		}
+		ca.lru.Remove(el)
+		delete(ca.byHost, host)
+	}
+	if c, ok := ca.pending[host]; ok {
+		ca.mu.Unlock()
+		<-c.done
+		return c.cert, c.err
+	}
+	c := &leafCall{done: make(chan struct{})}
+	ca.pending[host] = c
+	ca.mu.Unlock()
+
+	c.cert, c.err = ca.sign(host, now)
+
+	ca.mu.Lock()
+	delete(ca.pending, host)
+	if c.err == nil {
+		ca.byHost[host] = ca.lru.PushFront(&leafEntry{host: host, cert: c.cert, renewAt: c.cert.Leaf.NotAfter.Add(-leafRenewAhead)})
+		for ca.lru.Len() > ca.max {
+			old := ca.lru.Back()
+			ca.lru.Remove(old)
+			delete(ca.byHost, old.Value.(*leafEntry).host)
+		}
+	}
+	ca.mu.Unlock()
+	close(c.done)
+	return c.cert, c.err
+}
+
+func (ca *CA) sign(host string, now time.Time) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	notAfter := now.Add(leafValidity)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		tmpl.IPAddresses = []net.IP{ip.AsSlice()}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: sign leaf certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}

@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Resolver resolves destination host names (net.DefaultResolver fits).
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// ErrForbiddenDestination is wrapped by the dialer's refusals of a
+// destination address (loopback, private, link-local, metadata, …).
+var ErrForbiddenDestination = errors.New("proxy: forbidden destination address")
+
+// ForbiddenError says why a destination was refused.
+type ForbiddenError struct {
+	Host   string
+	Reason string
+}
+
+func (e *ForbiddenError) Error() string {
+	return fmt.Sprintf("proxy: destination %s refused: %s address", e.Host, e.Reason)
+}
+
+func (e *ForbiddenError) Unwrap() error { return ErrForbiddenDestination }
+
+var (
+	cgnat      = netip.MustParsePrefix("100.64.0.0/10")
+	thisNet    = netip.MustParsePrefix("0.0.0.0/8")
+	benchmark  = netip.MustParsePrefix("198.18.0.0/15")
+	ietfProto  = netip.MustParsePrefix("192.0.0.0/24")
+	metadataV4 = netip.MustParseAddr("169.254.169.254")
+	metadataV6 = netip.MustParseAddr("fd00:ec2::254")
+	broadcast  = netip.MustParseAddr("255.255.255.255")
+)
+
+// ForbiddenAddr reports whether the outbound proxy must not dial ip unless
+// private destinations are allowed, and why: loopback, private (RFC 1918,
+// RFC 4193 fc00::/7), link-local (169.254/16, fe80::/10), CGNAT
+// (100.64/10), unspecified, multicast, broadcast, this-network (0/8),
+// IETF protocol assignments (192.0.0/24), benchmarking (198.18/15) and
+// cloud metadata addresses. IPv4-mapped IPv6 addresses are judged as their
+// IPv4 address.
+func ForbiddenAddr(ip netip.Addr) (bool, string) {
+	if !ip.IsValid() {
+		return true, "invalid"
+	}
+	ip = ip.Unmap().WithZone("")
+	switch {
+	case ip == metadataV4 || ip == metadataV6:
+		return true, "metadata"
+	case ip.IsUnspecified():
+		return true, "unspecified"
+	case ip.IsLoopback():
+		return true, "loopback"
+	case ip.IsLinkLocalUnicast():
+		return true, "link-local"
+	case ip.IsPrivate():
+		return true, "private"
+	case ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
+		return true, "multicast"
+	case ip == broadcast:
+		return true, "broadcast"
+	case cgnat.Contains(ip):
+		return true, "cgnat"
+	case thisNet.Contains(ip):
+		return true, "this-network"
+	case ietfProto.Contains(ip), benchmark.Contains(ip):
+		return true, "reserved"
+	}
+	return false, ""
+}
+
+// destDialer resolves a destination itself, refuses forbidden addresses
+// (unless allowPrivate) and dials the address it checked, never the name
+// again, so a DNS answer cannot change between check and dial.
+type destDialer struct {
+	resolver     Resolver
+	allowPrivate bool
+	dialer       net.Dialer
+	// dial is the final dial of a checked address; nil: dialer.DialContext.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func newDestDialer(r Resolver, allowPrivate bool) *destDialer {
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	return &destDialer{resolver: r, allowPrivate: allowPrivate,
+		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+}
+
+// resolve returns the checked addresses of host. Any forbidden address
+// among them refuses the whole host.
+func (d *destDialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		ias, err := d.resolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: resolve %s: %w", host, err)
+		}
+		for _, ia := range ias {
+			if a, ok := netip.AddrFromSlice(ia.IP); ok {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("proxy: resolve %s: no addresses", host)
+		}
+	}
+	if !d.allowPrivate {
+		for _, a := range addrs {
+			if bad, why := ForbiddenAddr(a); bad {
+				return nil, &ForbiddenError{Host: host, Reason: why}
+			}
+		}
+	}
+	return addrs, nil
+}
+
+// DialContext dials addr (host:port) through resolve.
+func (d *destDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := d.resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	dial := d.dial
+	if dial == nil {
+		dial = d.dialer.DialContext
+	}
+	var errs []error
+	for _, a := range addrs {
+		c, err := dial(ctx, network, net.JoinHostPort(a.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}

@@ -1,0 +1,634 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+)
+
+// mapResolver resolves fixed names; anything else fails.
+type mapResolver map[string]string
+
+func (m mapResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	ip, ok := m[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return []net.IPAddr{{IP: net.ParseIP(ip)}}, nil
+}
+
+// newTLSUpstream is a recording processor over TLS (its certificate names
+// 127.0.0.1, example.com and *.example.com).
+func newTLSUpstream(t testing.TB, reply http.HandlerFunc) *upstream {
+	t.Helper()
+	u := &upstream{reply: reply}
+	u.Server = httptest.NewTLSServer(u.handler())
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
+		u.mu.Unlock()
+		if u.reply != nil {
+			u.reply(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+}
+
+func (u *upstream) port() string {
+	_, p, _ := net.SplitHostPort(u.Listener.Addr().String())
+	return p
+}
+
+const outRoutes = `routes:
+  - id: lenient
+    direction: outbound
+    host: lenient.example.com
+    filters:
+      - id: reveal-pass
+        phase: request
+        operation: reveal
+        on_error: pass
+        targets:
+          - {json: card.number}
+          - {json: card.cvc}
+  - id: psp
+    direction: outbound
+    host: "*.example.com"
+    filters:
+      - id: reveal-json
+        phase: request
+        match: {content_type: json}
+        operation: reveal
+        targets:
+          - {json: card.number}
+          - {json: card.cvc}
+      - id: reveal-form
+        phase: request
+        match: {content_type: form}
+        operation: reveal
+        targets:
+          - {form: card_number}
+          - {form: cvc}
+      - id: redact-echo
+        phase: response
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: echo.pan}
+`
+
+type outGateway struct {
+	srv     *httptest.Server
+	ob      *Outbound
+	ca      *CA
+	vault   *testVault
+	proxied *url.URL
+}
+
+type outOpts struct {
+	allowPrivate bool
+	passthrough  []string
+	roots        []*x509.Certificate
+	logger       *slog.Logger
+	routes       string
+}
+
+var testResolver = mapResolver{
+	"psp.example.com": "127.0.0.1", "bad.example.com": "127.0.0.1", "other.example.com": "127.0.0.1",
+	"lenient.example.com": "127.0.0.1", "plain.example.com": "127.0.0.1", "pass.test": "127.0.0.1",
+	"unrouted.test": "127.0.0.1",
+}
+
+func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
+	t.Helper()
+	if tv == nil {
+		tv = newTestVault(t)
+	}
+	if o.logger == nil {
+		o.logger = obstest.Logger(t)
+	}
+	if o.routes == "" {
+		o.routes = outRoutes
+	}
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	for _, c := range o.roots {
+		roots.AddCert(c)
+	}
+	ob, err := NewOutbound(OutboundOptions{
+		Table: NewRouteTable(parseRoutes(t, o.routes, "")), Tokenizer: tv.tok, CA: ca,
+		Authenticate: func(_ context.Context, user, pass string) error {
+			if user == "cli" && pass == "s3cret" {
+				return nil
+			}
+			return errors.New("bad credentials")
+		},
+		Passthrough: o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
+		Logger: o.logger, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ob)
+	t.Cleanup(func() { srv.Close(); ob.Close() })
+	pu, _ := url.Parse(srv.URL)
+	pu.User = url.UserPassword("cli", "s3cret")
+	return &outGateway{srv: srv, ob: ob, ca: ca, vault: tv, proxied: pu}
+}
+
+// client trusts the gateway CA (and extra roots) and goes through the proxy.
+func (g *outGateway) client(extra ...*x509.Certificate) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	for _, c := range extra {
+		pool.AddCert(c)
+	}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:           http.ProxyURL(g.proxied),
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+	}, Timeout: 10 * time.Second}
+}
+
+func post(t testing.TB, c *http.Client, u, ctype, body string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Post(u, ctype, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func aliases(t testing.TB, tv *testVault) (panAlias, cvcAlias string) {
+	t.Helper()
+	got, err := tv.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN}, {Value: testCVC, Storage: "VOLATILE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[0], got[1]
+}
+
+func TestOutboundRevealJSONAndForm(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"echo":{"pan":"`+testPAN+`"},"status":"authorized"}`)
+	})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+	panA, cvcA := aliases(t, g.vault)
+	c := g.client()
+	base := "https://psp.example.com:" + psp.port()
+
+	resp, body := post(t, c, base+"/v1/charges", "application/json",
+		`{"amount":100,"card":{"number":"`+panA+`","cvc":"`+cvcA+`"}}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	got := psp.last(t)
+	if want := `{"amount":100,"card":{"number":"` + testPAN + `","cvc":"` + testCVC + `"}}`; string(got.Body) != want {
+		t.Fatalf("processor got %q", got.Body)
+	}
+	if got.Header.Get("Proxy-Authorization") != "" {
+		t.Fatal("proxy credentials forwarded")
+	}
+	if strings.Contains(body, testPAN) || !strings.Contains(body, `"status":"authorized"`) || !strings.Contains(body, `"pan":"tok_`) {
+		t.Fatalf("response not redacted: %s", body)
+	}
+
+	resp, body = post(t, c, base+"/v1/form", "application/x-www-form-urlencoded",
+		"card_number="+url.QueryEscape(panA)+"&cvc="+url.QueryEscape(cvcA)+"&x=1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("form status %d: %s", resp.StatusCode, body)
+	}
+	if got := string(psp.last(t).Body); got != "card_number="+testPAN+"&cvc="+testCVC+"&x=1" {
+		t.Fatalf("processor got form %q", got)
+	}
+
+	// Plain-HTTP absolute-form request to a routed host.
+	plain := newUpstream(t, nil)
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	resp, body = post(t, c, "http://plain.example.com:"+pport+"/pay", "application/json", `{"card":{"number":"`+panA+`"}}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("plain status %d: %s", resp.StatusCode, body)
+	}
+	if got := string(plain.last(t).Body); got != `{"card":{"number":"`+testPAN+`"}}` {
+		t.Fatalf("plain processor got %q", got)
+	}
+}
+
+func TestOutboundUnknownAlias(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+	panA, _ := aliases(t, g.vault)
+	c := g.client()
+	missing := "tok_test_1111111111111111111111"
+	resp, body := post(t, c, "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json",
+		`{"card":{"number":"`+panA+`","cvc":"`+missing+`"}}`)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `card.cvc`) || strings.Contains(body, missing) {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("processor received %d requests", n)
+	}
+	// on_error: pass reveals what is known and forwards the rest.
+	resp, body = post(t, c, "https://lenient.example.com:"+psp.port()+"/v1/charges", "application/json",
+		`{"card":{"number":"`+panA+`","cvc":"`+missing+`"}}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("lenient status %d: %s", resp.StatusCode, body)
+	}
+	if got := string(psp.last(t).Body); got != `{"card":{"number":"`+testPAN+`","cvc":"`+missing+`"}}` {
+		t.Fatalf("lenient processor got %q", got)
+	}
+}
+
+// rawConnect sends a CONNECT and returns the response and the connection.
+func rawConnect(t testing.TB, proxyAddr, target, user, pass string) (*http.Response, net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	req := "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n"
+	if user != "" {
+		req += "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)) + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, conn, br
+}
+
+func readAll(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestOutboundRefusals(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+	addr := g.srv.Listener.Addr().String()
+
+	t.Run("connect to unlisted host", func(t *testing.T) {
+		resp, _, _ := rawConnect(t, addr, "unrouted.test:"+psp.port(), "cli", "s3cret")
+		if body := readAll(t, resp); resp.StatusCode != 403 || !strings.Contains(body, "destination_not_allowed") {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		resp, _, _ := rawConnect(t, addr, "psp.example.com:"+psp.port(), "", "")
+		body := readAll(t, resp)
+		if resp.StatusCode != 407 || resp.Header.Get("Proxy-Authenticate") != `Basic realm="aliasgate"` || !strings.Contains(body, "proxy_auth_required") {
+			t.Fatalf("status %d %v: %s", resp.StatusCode, resp.Header, body)
+		}
+	})
+	t.Run("bad credentials", func(t *testing.T) {
+		resp, _, _ := rawConnect(t, addr, "psp.example.com:"+psp.port(), "cli", "wrong")
+		if resp.StatusCode != 407 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// Plain HTTP too.
+		pu := *g.proxied
+		pu.User = url.UserPassword("cli", "wrong")
+		c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&pu)}}
+		r, err := c.Get("http://plain.example.com:" + psp.port() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 407 {
+			t.Fatalf("plain status %d", r.StatusCode)
+		}
+	})
+	t.Run("inner host differs from connect host", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, "https://psp.example.com:"+psp.port()+"/v1", strings.NewReader(`{}`))
+		req.Host = "other.example.com:" + psp.port()
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := g.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readAll(t, resp); resp.StatusCode != 403 || !strings.Contains(body, "host_mismatch") {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		resp.Body.Close()
+	})
+	t.Run("sni differs from connect host", func(t *testing.T) {
+		resp, conn, _ := rawConnect(t, addr, "psp.example.com:"+psp.port(), "cli", "s3cret")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(g.ca.Certificate())
+		tc := tls.Client(conn, &tls.Config{ServerName: "other.example.com", RootCAs: pool})
+		if err := tc.Handshake(); err == nil {
+			t.Fatal("handshake with another SNI succeeded")
+		}
+	})
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("processor received %d requests", n)
+	}
+}
+
+func TestOutboundUntrustedDestination(t *testing.T) {
+	// The processor's certificate comes from a CA the gateway does not trust.
+	other, err := LoadOrCreateCA(filepath.Join(t.TempDir(), "c.pem"), filepath.Join(t.TempDir(), "k.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := other.Leaf("bad.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	psp := &upstream{}
+	psp.Server = httptest.NewUnstartedServer(psp.handler())
+	psp.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
+	psp.StartTLS()
+	t.Cleanup(psp.Close)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true})
+	panA, _ := aliases(t, g.vault)
+	resp, body := post(t, g.client(), "https://bad.example.com:"+psp.port()+"/v1", "application/json", `{"card":{"number":"`+panA+`"}}`)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "destination_certificate_invalid") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("processor received %d requests", n)
+	}
+}
+
+func TestOutboundPrivateDestinationRefused(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	plain := newUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: false, roots: []*x509.Certificate{psp.Certificate()}})
+	resp, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "cli", "s3cret")
+	if body := readAll(t, resp); resp.StatusCode != 403 || !strings.Contains(body, "forbidden_destination") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	// Through a Go client the CONNECT fails too.
+	if _, err := g.client().Post("https://psp.example.com:"+psp.port()+"/v1", "application/json", strings.NewReader(`{}`)); err == nil {
+		t.Fatal("request to a loopback destination succeeded")
+	}
+	// Plain HTTP: the dialer refuses.
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	r, body := post(t, g.client(), "http://plain.example.com:"+pport+"/pay", "application/json", `{}`)
+	if r.StatusCode != 403 || !strings.Contains(body, "forbidden_destination") {
+		t.Fatalf("plain status %d: %s", r.StatusCode, body)
+	}
+	if n := len(psp.requests()) + len(plain.requests()); n != 0 {
+		t.Fatalf("destinations received %d requests", n)
+	}
+}
+
+func TestOutboundPassthroughAndClose(t *testing.T) {
+	// A TLS server that is not routed but passed through: the client sees
+	// the server's own certificate, not one of the gateway CA.
+	srv := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"pass.test"}})
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c := &http.Client{Transport: &http.Transport{
+		Proxy:           http.ProxyURL(g.proxied),
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "example.com"},
+	}}
+	resp, err := c.Get("https://pass.test:" + srv.port() + "/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.TLS.PeerCertificates[0].Equal(srv.Certificate()) {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := srv.last(t); got.Path != "/hello" {
+		t.Fatalf("server got %+v", got)
+	}
+
+	// Close ends an open tunnel (passthrough) and an intercepted one.
+	_, conn1, br1 := rawConnect(t, g.srv.Listener.Addr().String(), "pass.test:"+srv.port(), "cli", "s3cret")
+	psp := newTLSUpstream(t, nil)
+	r2, conn2, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "cli", "s3cret")
+	if r2.StatusCode != 200 {
+		t.Fatalf("connect status %d", r2.StatusCode)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := g.ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, rd := range []io.Reader{br1, conn2} {
+		if cc, ok := rd.(net.Conn); ok {
+			cc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		} else {
+			conn1.SetReadDeadline(time.Now().Add(3 * time.Second))
+		}
+		_, err := rd.Read(make([]byte, 1))
+		var ne net.Error
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("tunnel %d still open after Close: %v", i, err)
+		}
+	}
+	// New CONNECTs after Close are not served.
+	resp3, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "pass.test:"+srv.port(), "cli", "s3cret")
+	if resp3.StatusCode == 200 {
+		t.Fatal("CONNECT served after Close")
+	}
+}
+
+func TestForbiddenAddr(t *testing.T) {
+	cases := []struct {
+		ip     string
+		bad    bool
+		reason string
+	}{
+		{"127.0.0.1", true, "loopback"},
+		{"127.8.9.10", true, "loopback"},
+		{"::1", true, "loopback"},
+		{"::ffff:127.0.0.1", true, "loopback"},
+		{"10.0.0.1", true, "private"},
+		{"172.16.5.4", true, "private"},
+		{"172.31.255.255", true, "private"},
+		{"192.168.1.1", true, "private"},
+		{"::ffff:10.1.2.3", true, "private"},
+		{"::ffff:192.168.0.1", true, "private"},
+		{"fc00::1", true, "private"},
+		{"fd12:3456::1", true, "private"},
+		{"169.254.1.1", true, "link-local"},
+		{"fe80::1", true, "link-local"},
+		{"169.254.169.254", true, "metadata"},
+		{"::ffff:169.254.169.254", true, "metadata"},
+		{"fd00:ec2::254", true, "metadata"},
+		{"100.64.0.1", true, "cgnat"},
+		{"100.127.255.254", true, "cgnat"},
+		{"0.0.0.0", true, "unspecified"},
+		{"::", true, "unspecified"},
+		{"0.1.2.3", true, "this-network"},
+		{"224.0.0.1", true, "multicast"},
+		{"239.1.1.1", true, "multicast"},
+		{"ff02::1", true, "multicast"},
+		{"255.255.255.255", true, "broadcast"},
+		{"8.8.8.8", false, ""},
+		{"172.32.0.1", false, ""},
+		{"100.128.0.1", false, ""},
+		{"2606:4700::1111", false, ""},
+		{"::ffff:8.8.8.8", false, ""},
+		{"93.184.216.34", false, ""},
+	}
+	for _, c := range cases {
+		bad, why := ForbiddenAddr(netip.MustParseAddr(c.ip))
+		if bad != c.bad || why != c.reason {
+			t.Errorf("ForbiddenAddr(%s) = %v %q, want %v %q", c.ip, bad, why, c.bad, c.reason)
+		}
+	}
+	if bad, _ := ForbiddenAddr(netip.Addr{}); !bad {
+		t.Error("the zero Addr is allowed")
+	}
+}
+
+func TestDestDialerRefusesWithoutDialling(t *testing.T) {
+	for _, ip := range []string{"10.0.0.1", "169.254.169.254", "::ffff:127.0.0.1", "fd00:ec2::254"} {
+		d := newDestDialer(mapResolver{"psp.test": ip}, false)
+		d.dial = func(context.Context, string, string) (net.Conn, error) {
+			t.Fatalf("dialled %s", ip)
+			return nil, nil
+		}
+		_, err := d.DialContext(context.Background(), "tcp", "psp.test:443")
+		if !errors.Is(err, ErrForbiddenDestination) {
+			t.Fatalf("%s: err %v", ip, err)
+		}
+		_, err = d.DialContext(context.Background(), "tcp", net.JoinHostPort(ip, "443"))
+		if !errors.Is(err, ErrForbiddenDestination) {
+			t.Fatalf("%s literal: err %v", ip, err)
+		}
+	}
+	// Allowed: the checked address is what gets dialled, not the name.
+	d := newDestDialer(mapResolver{"psp.test": "10.0.0.1"}, true)
+	var dialled string
+	d.dial = func(_ context.Context, _, addr string) (net.Conn, error) {
+		dialled = addr
+		return nil, errors.New("not dialling in tests")
+	}
+	_, _ = d.DialContext(context.Background(), "tcp", "psp.test:443")
+	if dialled != "10.0.0.1:443" {
+		t.Fatalf("dialled %q", dialled)
+	}
+	d = newDestDialer(mapResolver{"psp.test": "93.184.216.34"}, false)
+	d.dial = func(_ context.Context, _, addr string) (net.Conn, error) {
+		dialled = addr
+		return nil, errors.New("not dialling in tests")
+	}
+	_, _ = d.DialContext(context.Background(), "tcp", "psp.test:443")
+	if dialled != "93.184.216.34:443" {
+		t.Fatalf("dialled %q", dialled)
+	}
+}
+
+func TestCALoadOrCreate(t *testing.T) {
+	dir := t.TempDir()
+	cp, kp := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	ca, err := LoadOrCreateCA(cp, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{cp: 0o644, kp: 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+	}
+	again, err := LoadOrCreateCA(cp, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again.CertPEM()) != string(ca.CertPEM()) {
+		t.Fatal("second load made another CA")
+	}
+	if err := os.Remove(kp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateCA(cp, kp); err == nil {
+		t.Fatal("certificate without key accepted")
+	}
+
+	// Leaves: one signing per host under concurrency, verifiable, IP SANs.
+	var wg sync.WaitGroup
+	certs := make([]*tls.Certificate, 32)
+	for i := range certs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			certs[i], _ = ca.Leaf("psp.example.com")
+		}()
+	}
+	wg.Wait()
+	for _, c := range certs {
+		if c == nil || c != certs[0] {
+			t.Fatal("concurrent Leaf calls signed more than once")
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Certificate())
+	if _, err := certs[0].Leaf.Verify(x509.VerifyOptions{DNSName: "psp.example.com", Roots: pool}); err != nil {
+		t.Fatal(err)
+	}
+	if d := certs[0].Leaf.NotAfter.Sub(certs[0].Leaf.NotBefore); d > 25*time.Hour {
+		t.Fatalf("leaf valid for %v", d)
+	}
+	ipLeaf, err := ca.Leaf("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ipLeaf.Leaf.IPAddresses) != 1 || len(ipLeaf.Leaf.DNSNames) != 0 {
+		t.Fatalf("IP leaf SANs %v %v", ipLeaf.Leaf.IPAddresses, ipLeaf.Leaf.DNSNames)
+	}
+	// The cache is bounded.
+	ca.max = 4
+	for i := range 10 {
+		if _, err := ca.Leaf(fmt.Sprintf("h%d.example.com", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ca.lru.Len(); n != 4 {
+		t.Fatalf("cache holds %d", n)
+	}
+}
