@@ -111,9 +111,9 @@ func TestConfigCheck(t *testing.T) {
 // gatewayProc is a gateway started by run in the background.
 type gatewayProc struct {
 	inbound, outbound, admin string
-	stderr         *syncBuffer
-	cancel         context.CancelFunc
-	done           chan error
+	stderr                   *syncBuffer
+	cancel                   context.CancelFunc
+	done                     chan error
 }
 
 var listenRE = regexp.MustCompile(`"msg":"listening","listener":"(\w+)","addr":"([^"]+)"`)
