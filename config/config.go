@@ -129,6 +129,12 @@ type Outbound struct {
 	// CABundle is a PEM file of extra roots trusted for destinations, added
 	// to the system roots. Default none.
 	CABundle string `yaml:"ca_bundle"`
+	// CACert and CAKey are the gateway CA (PEM files) that signs the
+	// certificates of intercepted hosts. Default: ca.pem and ca.key in the
+	// data dir, created on first run. Both or neither; configured files are
+	// never created.
+	CACert string `yaml:"ca_cert"`
+	CAKey  string `yaml:"ca_key"`
 }
 
 // VaultAPI configures the internal:aliases vault API.

@@ -85,6 +85,7 @@ func (c Config) Validate() error {
 	v.vault(c.Vault)
 	v.limits(c.Limits)
 	v.outbound(c)
+	v.caFiles(c.Outbound)
 	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
 	} else if c.Admin.UI && c.Admin.Token == "" {
@@ -178,6 +179,13 @@ func (v *validator) listen(l Listen) {
 	}
 	if (l.InboundCert == "") != (l.InboundKey == "") {
 		v.add("listen.inbound_cert", "listen.inbound_cert and listen.inbound_key go together: give both PEM files, or neither")
+	}
+}
+
+// caFiles checks that the gateway CA files are given together.
+func (v *validator) caFiles(o Outbound) {
+	if (o.CACert == "") != (o.CAKey == "") {
+		v.add("outbound.ca_cert", "outbound.ca_cert and outbound.ca_key go together: give both PEM files, or neither (the data dir's CA)")
 	}
 }
 

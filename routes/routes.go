@@ -149,8 +149,9 @@ type Exchange struct {
 
 // Match returns the route of the given direction for host and path: among
 // the routes whose host pattern matches host (port ignored) and whose
-// path_prefix starts path, the one with the longest prefix; on a tie the
-// first in file order. nil when none matches.
+// path_prefix starts path, the one with the longest prefix; then the most
+// specific host (exact, then "*.suffix" with the longest suffix, then "*");
+// then the first in file order. nil when none matches.
 func (s *Set) Match(dir Direction, host, path string) *Route {
 	if s == nil {
 		return nil
@@ -161,11 +162,23 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		if r.Direction != dir || !HostMatches(r.Host, host) || !strings.HasPrefix(path, r.PathPrefix) {
 			continue
 		}
-		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) {
+		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
+			len(r.PathPrefix) == len(best.PathPrefix) && hostRank(r.Host) > hostRank(best.Host) {
 			best = r
 		}
 	}
 	return best
+}
+
+// hostRank orders host patterns from the least to the most specific.
+func hostRank(pattern string) int {
+	switch {
+	case pattern == "*":
+		return 0
+	case strings.HasPrefix(pattern, "*."):
+		return len(pattern) // a longer suffix is more specific
+	}
+	return 1 << 20 // an exact host beats every wildcard
 }
 
 // Matching returns the route's filters of phase that match x, in order.

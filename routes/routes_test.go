@@ -187,7 +187,7 @@ func TestParseAcceptsListAndEmptyDocuments(t *testing.T) {
 	}
 }
 
-func TestMatchPicksLongestPrefixThenFileOrder(t *testing.T) {
+func TestMatchPicksLongestPrefixThenMostSpecificHostThenFileOrder(t *testing.T) {
 	src := `routes:
   - {id: any, direction: inbound, host: "*", upstream: "http://a"}
   - {id: shop, direction: inbound, host: shop.example.com, upstream: "http://b"}
@@ -195,6 +195,8 @@ func TestMatchPicksLongestPrefixThenFileOrder(t *testing.T) {
   - {id: cards, direction: inbound, host: shop.example.com, path_prefix: /cards, upstream: internal:cards}
   - {id: psp, direction: outbound, host: "*.psp.example"}
   - {id: psp-exact, direction: outbound, host: api.psp.example}
+  - {id: psp-exact-2, direction: outbound, host: api.psp.example}
+  - {id: psp-deeper, direction: outbound, host: "*.eu.psp.example"}
 `
 	set, err := Parse([]byte(src), "", Options{})
 	if err != nil {
@@ -205,14 +207,15 @@ func TestMatchPicksLongestPrefixThenFileOrder(t *testing.T) {
 		host, path string
 		want       string
 	}{
-		{Inbound, "shop.example.com", "/checkout", "any"},
+		{Inbound, "shop.example.com", "/checkout", "shop"},
 		{Inbound, "SHOP.example.com:8080", "/cards/CRD1", "cards"},
 		{Inbound, "api.example.com", "/api/x", "api"},
 		{Inbound, "example.com", "/api/x", "any"},
 		{Inbound, "other.org", "/", "any"},
-		{Outbound, "api.psp.example", "/v1", "psp"},
+		{Outbound, "api.psp.example", "/v1", "psp-exact"},
 		{Outbound, "psp.example", "/v1", ""},
 		{Outbound, "x.y.psp.example", "/", "psp"},
+		{Outbound, "api.eu.psp.example", "/", "psp-deeper"},
 	}
 	for _, tt := range tests {
 		r := set.Match(tt.dir, tt.host, tt.path)

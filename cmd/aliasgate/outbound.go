@@ -20,8 +20,17 @@ const (
 	caKeyFile  = "ca.key"
 )
 
-// loadCA loads the gateway CA from the data dir, creating it on first use.
+// loadCA loads the gateway CA: the configured files (outbound.ca_cert and
+// ca_key, which must exist), or the data dir's, created on first use.
 func loadCA(cfg config.Config) (*proxy.CA, error) {
+	if o := cfg.Outbound; o.CACert != "" {
+		for _, f := range []string{o.CACert, o.CAKey} {
+			if _, err := os.Stat(f); err != nil {
+				return nil, fmt.Errorf("outbound CA: %w", err)
+			}
+		}
+		return proxy.LoadOrCreateCA(o.CACert, o.CAKey)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}

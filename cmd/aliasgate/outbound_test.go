@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -97,9 +98,47 @@ func TestOutboundProxyRevealsToTheProcessor(t *testing.T) {
 		t.Fatalf("processor got %q (status %d)", seen, res.StatusCode)
 	}
 
+	// The same call with curl as the merchant's client.
+	caFile := filepath.Join(dir, "gateway-ca.pem")
+	os.WriteFile(caFile, []byte(caPEM), 0o600)
+	mu.Lock()
+	got = ""
+	mu.Unlock()
+	cmd := exec.Command("curl", "-sS", "--fail-with-body", "-x", proxyURL.String(), "--cacert", caFile,
+		"-H", "Content-Type: application/json", "-d", `{"card":{"number":"`+alias+`"}}`, psp.URL+"/charges")
+	if cout, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(cout), "authorized") {
+		t.Fatalf("curl through the proxy: %v\n%s", err, cout)
+	}
+	mu.Lock()
+	seen = got
+	mu.Unlock()
+	if seen != `{"card":{"number":"4111111111111111"}}` {
+		t.Fatalf("processor got %q from curl", seen)
+	}
+
 	// Without credentials: 407.
 	noAuth := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyURL.Host}), TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	if _, err := noAuth.Get(psp.URL + "/x"); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
 		t.Fatalf("without credentials: %v", err)
+	}
+}
+
+func TestConfiguredCAFilesAreUsedAndNeverCreated(t *testing.T) {
+	dir := t.TempDir()
+	made, _, err := runCmd(t, testEnv(nil), "ca", "cert", "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testEnv(map[string]string{"ALIASGATE_OUTBOUND_CA_CERT": filepath.Join(dir, caCertFile), "ALIASGATE_OUTBOUND_CA_KEY": filepath.Join(dir, caKeyFile)})
+	again, _, err := runCmd(t, env, "ca", "cert", "--data-dir", t.TempDir())
+	if err != nil || again != made {
+		t.Fatalf("configured CA: %v, same PEM %v", err, again == made)
+	}
+	missing := testEnv(map[string]string{"ALIASGATE_OUTBOUND_CA_CERT": filepath.Join(dir, "nope.pem"), "ALIASGATE_OUTBOUND_CA_KEY": filepath.Join(dir, "nope.key")})
+	if _, _, err := runCmd(t, missing, "ca", "cert", "--data-dir", dir); err == nil {
+		t.Fatal("missing configured CA files were accepted")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nope.pem")); err == nil {
+		t.Fatal("a configured CA file was created")
 	}
 }
