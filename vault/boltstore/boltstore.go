@@ -9,7 +9,9 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -48,6 +50,7 @@ var (
 	bucketCards         = []byte("cards")
 	bucketCardsByFinger = []byte("cards_by_fingerprint")
 	bucketNetworkTokens = []byte("network_tokens")
+	bucketCardUpdates   = []byte("card_updates")
 	keySchema           = []byte("schema_version")
 )
 
@@ -151,7 +154,7 @@ func (s *Store) init() (err error) {
 		}
 	}()
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAliases, bucketIndex, bucketMeta, bucketClients, bucketCards, bucketCardsByFinger, bucketNetworkTokens} {
+		for _, b := range [][]byte{bucketAliases, bucketIndex, bucketMeta, bucketClients, bucketCards, bucketCardsByFinger, bucketNetworkTokens, bucketCardUpdates} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -498,6 +501,96 @@ func (s *Store) GetClient(_ context.Context, id string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("boltstore: get client: %w", err)
 	}
 	return out, out != nil, nil
+}
+
+// cardKey scopes a card key to its account: account ‖ 0 ‖ id.
+func cardKey(account, id string) []byte {
+	return append(append([]byte(account), 0), id...)
+}
+
+// ErrCardNotFound: UpdateCard of a card that does not exist.
+var ErrCardNotFound = errors.New("boltstore: card not found")
+
+// PutCard stores a card record (cards.Store) unless the account has a card
+// with the same fingerprint; then it returns that card's id and writes
+// nothing.
+func (s *Store) PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (string, error) {
+	var existing string
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		existing = ""
+		fb := tx.Bucket(bucketCardsByFinger)
+		if v := fb.Get(cardKey(account, fingerprint)); v != nil {
+			existing = string(v)
+			return nil
+		}
+		if err := tx.Bucket(bucketCards).Put(cardKey(account, id), record); err != nil {
+			return err
+		}
+		return fb.Put(cardKey(account, fingerprint), []byte(id))
+	})
+	if err != nil {
+		return "", fmt.Errorf("boltstore: put card: %w", err)
+	}
+	return existing, nil
+}
+
+// GetCard returns a card record (cards.Store).
+func (s *Store) GetCard(_ context.Context, account, id string) ([]byte, bool, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketCards).Get(cardKey(account, id)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("boltstore: get card: %w", err)
+	}
+	return out, out != nil, nil
+}
+
+// UpdateCard replaces a card record and appends one card update, in one
+// transaction (cards.Store).
+func (s *Store) UpdateCard(ctx context.Context, account, id string, record, update []byte) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bucketCards)
+		k := cardKey(account, id)
+		if cb.Get(k) == nil {
+			return ErrCardNotFound
+		}
+		if err := cb.Put(k, record); err != nil {
+			return err
+		}
+		ub := tx.Bucket(bucketCardUpdates)
+		seq, err := ub.NextSequence()
+		if err != nil {
+			return err
+		}
+		uk := binary.BigEndian.AppendUint64(append(k, 0), seq)
+		return ub.Put(uk, update)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: update card: %w", err)
+	}
+	return nil
+}
+
+// CardUpdates returns a card's updates in the order they were made
+// (cards.Store).
+func (s *Store) CardUpdates(_ context.Context, account, id string) ([][]byte, error) {
+	var out [][]byte
+	prefix := append(cardKey(account, id), 0)
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCardUpdates).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			out = append(out, append([]byte(nil), v...))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: card updates: %w", err)
+	}
+	return out, nil
 }
 
 // Ping checks that the store can run a read transaction (for /readyz).

@@ -32,6 +32,9 @@ type Store struct {
 	index   map[string]string
 	meta    map[string][]byte
 	clients map[string][]byte
+	cards   map[string][]byte   // account ‖ 0 ‖ id → record
+	fingers map[string]string   // account ‖ 0 ‖ fingerprint → id
+	updates map[string][][]byte // account ‖ 0 ‖ id → updates
 	closed  bool
 
 	stop chan struct{}
@@ -41,7 +44,8 @@ type Store struct {
 // New returns an empty Store and starts its sweeper; Close stops it.
 func New(opts Options) *Store {
 	s := &Store{now: opts.Now, records: map[string]*vault.Record{}, index: map[string]string{},
-		meta: map[string][]byte{}, clients: map[string][]byte{}}
+		meta: map[string][]byte{}, clients: map[string][]byte{},
+		cards: map[string][]byte{}, fingers: map[string]string{}, updates: map[string][][]byte{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -263,6 +267,67 @@ func (s *Store) GetClient(_ context.Context, id string) ([]byte, bool, error) {
 	}
 	r, ok := s.clients[id]
 	return append([]byte(nil), r...), ok, nil
+}
+
+// ErrCardNotFound: UpdateCard of a card that does not exist.
+var ErrCardNotFound = errors.New("memstore: card not found")
+
+// PutCard stores a card record (cards.Store) unless the account has a card
+// with the same fingerprint; then it returns that card's id.
+func (s *Store) PutCard(_ context.Context, account, id, fingerprint string, record []byte) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", vault.ErrClosed
+	}
+	fk := account + "\x00" + fingerprint
+	if ex, ok := s.fingers[fk]; ok {
+		return ex, nil
+	}
+	s.cards[account+"\x00"+id] = append([]byte(nil), record...)
+	s.fingers[fk] = id
+	return "", nil
+}
+
+// GetCard returns a card record (cards.Store).
+func (s *Store) GetCard(_ context.Context, account, id string) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, false, vault.ErrClosed
+	}
+	r, ok := s.cards[account+"\x00"+id]
+	return append([]byte(nil), r...), ok, nil
+}
+
+// UpdateCard replaces a card record and appends an update (cards.Store).
+func (s *Store) UpdateCard(_ context.Context, account, id string, record, update []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	k := account + "\x00" + id
+	if _, ok := s.cards[k]; !ok {
+		return fmt.Errorf("memstore: update card: %w", ErrCardNotFound)
+	}
+	s.cards[k] = append([]byte(nil), record...)
+	s.updates[k] = append(s.updates[k], append([]byte(nil), update...))
+	return nil
+}
+
+// CardUpdates returns a card's updates in order (cards.Store).
+func (s *Store) CardUpdates(_ context.Context, account, id string) ([][]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	var out [][]byte
+	for _, u := range s.updates[account+"\x00"+id] {
+		out = append(out, append([]byte(nil), u...))
+	}
+	return out, nil
 }
 
 // Len returns the number of records held, expired or not (for tests and metrics).

@@ -74,6 +74,10 @@ func Run(t *testing.T, h Harness) {
 		{"ServiceVolatileExpires", testServiceVolatile},
 		{"ClosedStoreRefusesCalls", testClosed},
 	}
+	tests = append(tests, struct {
+		name string
+		fn   func(*testing.T, Harness)
+	}{"CardsAreScopedAndDeduplicated", testCards})
 	if h.Reopen != nil {
 		tests = append(tests,
 			struct {
@@ -489,5 +493,57 @@ func testWrongMasterKey(t *testing.T, h Harness) {
 	_, err := vault.OpenKeyring(context.Background(), s, bytes.Repeat([]byte{8}, 32))
 	if !errors.Is(err, vault.ErrWrongMasterKey) {
 		t.Fatalf("OpenKeyring(other key) = %v, want ErrWrongMasterKey", err)
+	}
+}
+
+// CardStore is the byte-level card storage of the Card Management API
+// (cards.Store); every vault store implements it.
+type CardStore interface {
+	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (string, error)
+	GetCard(ctx context.Context, account, id string) ([]byte, bool, error)
+	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
+	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
+}
+
+func testCards(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	cs, ok := s.(CardStore)
+	if !ok {
+		t.Fatalf("%T does not implement CardStore", s)
+	}
+	ctx := context.Background()
+	if ex, err := cs.PutCard(ctx, "acct_a", "CRD1", "fp1", []byte("one")); err != nil || ex != "" {
+		t.Fatalf("first PutCard = %q, %v", ex, err)
+	}
+	if ex, err := cs.PutCard(ctx, "acct_a", "CRD2", "fp1", []byte("two")); err != nil || ex != "CRD1" {
+		t.Fatalf("duplicate PutCard = %q, %v; want CRD1", ex, err)
+	}
+	if _, ok, _ := cs.GetCard(ctx, "acct_a", "CRD2"); ok {
+		t.Fatal("the duplicate was stored")
+	}
+	if ex, err := cs.PutCard(ctx, "acct_b", "CRD3", "fp1", []byte("three")); err != nil || ex != "" {
+		t.Fatalf("same fingerprint in another account = %q, %v", ex, err)
+	}
+	if _, ok, _ := cs.GetCard(ctx, "acct_b", "CRD1"); ok {
+		t.Fatal("another account reads the card")
+	}
+	for i, u := range []string{"u1", "u2", "u3"} {
+		if err := cs.UpdateCard(ctx, "acct_a", "CRD1", []byte(fmt.Sprintf("v%d", i+2)), []byte(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, ok, err := cs.GetCard(ctx, "acct_a", "CRD1")
+	if err != nil || !ok || string(rec) != "v4" {
+		t.Fatalf("GetCard after updates = %q, %v, %v", rec, ok, err)
+	}
+	ups, err := cs.CardUpdates(ctx, "acct_a", "CRD1")
+	if err != nil || len(ups) != 3 || string(ups[0]) != "u1" || string(ups[2]) != "u3" {
+		t.Fatalf("CardUpdates = %q, %v", ups, err)
+	}
+	if ups, _ := cs.CardUpdates(ctx, "acct_b", "CRD1"); len(ups) != 0 {
+		t.Fatal("another account sees the updates")
+	}
+	if err := cs.UpdateCard(ctx, "acct_b", "CRD1", []byte("x"), []byte("y")); err == nil {
+		t.Fatal("UpdateCard of another account's card succeeded")
 	}
 }
