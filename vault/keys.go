@@ -113,11 +113,17 @@ func createKeyFile(path string) ([]byte, error) {
 // Keyring holds the keys derived from the master key: the data-encryption
 // keys by version, and the HMAC key of the alias index.
 type Keyring struct {
-	current  uint32
-	aeads    map[uint32]cipher.AEAD
-	indexKey []byte
-	rand     io.Reader
+	current        uint32
+	aeads          map[uint32]cipher.AEAD
+	indexKey       []byte
+	fingerprintKey []byte
+	rand           io.Reader
 }
+
+// FingerprintKey returns the key card fingerprints are made with (HKDF of
+// the master key, "aliasgate/fingerprint/v1"); callers derive per-account
+// keys from it. It never rotates silently.
+func (kr *Keyring) FingerprintKey() []byte { return append([]byte(nil), kr.fingerprintKey...) }
 
 const (
 	metaKeyCurrent = "dek/current"
@@ -141,11 +147,15 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 	if err != nil {
 		return nil, fmt.Errorf("vault: derive key: %w", err)
 	}
+	fpKey, err := hkdf.Key(sha256.New, master, nil, "aliasgate/fingerprint/v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("vault: derive key: %w", err)
+	}
 	wrap, err := newAEAD(kek)
 	if err != nil {
 		return nil, err
 	}
-	kr := &Keyring{aeads: map[uint32]cipher.AEAD{}, indexKey: indexKey, rand: rand.Reader}
+	kr := &Keyring{aeads: map[uint32]cipher.AEAD{}, indexKey: indexKey, fingerprintKey: fpKey, rand: rand.Reader}
 
 	cur, err := store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1"))
 	if err != nil {

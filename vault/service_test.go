@@ -321,3 +321,20 @@ func TestLoadMasterKey(t *testing.T) {
 		}
 	})
 }
+
+func TestFingerprintKeyIsStableAndDistinct(t *testing.T) {
+	ctx := context.Background()
+	p := memstore.New(memstore.Options{SweepInterval: -1})
+	defer p.Close()
+	k1, _ := vault.OpenKeyring(ctx, p, bytes.Repeat([]byte{1}, 32))
+	k2, _ := vault.OpenKeyring(ctx, p, bytes.Repeat([]byte{1}, 32))
+	q := memstore.New(memstore.Options{SweepInterval: -1})
+	defer q.Close()
+	k3, _ := vault.OpenKeyring(ctx, q, bytes.Repeat([]byte{3}, 32))
+	if len(k1.FingerprintKey()) != 32 || !bytes.Equal(k1.FingerprintKey(), k2.FingerprintKey()) || bytes.Equal(k1.FingerprintKey(), k3.FingerprintKey()) {
+		t.Fatal("fingerprint key not derived from the master key alone")
+	}
+	if bytes.Equal(k1.FingerprintKey(), bytes.Repeat([]byte{1}, 32)) {
+		t.Fatal("fingerprint key is the master key")
+	}
+}
