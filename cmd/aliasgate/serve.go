@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs"
@@ -97,7 +98,9 @@ type gateway struct {
 	persistent *boltstore.Store
 	volatile   *memstore.Store
 	vault      *vault.Service
+	keys       *vault.Keyring
 	auth       *auth.Service
+	cardsAPI   http.Handler
 	routes     *proxy.RouteTable
 	reloader   *proxy.Reloader // nil with inline routes
 }
@@ -131,6 +134,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", cfg.VaultPath(), source, err)
 	}
+	gw.keys = keys
 	gw.volatile = memstore.New(memstore.Options{})
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL)})
 	if err != nil {
@@ -141,6 +145,9 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 		return nil, err
 	}
 	gw.auth = newAuth(persistent, signer, cfg, logger)
+	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
+		return nil, err
+	}
 	ok = true
 	logger.Info("vault open", "path", cfg.VaultPath(), "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String())
 	return gw, nil
@@ -169,6 +176,11 @@ func (gw *gateway) close() {
 func (gw *gateway) builtinHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/oauth/token", routed("internal:oauth", gw.auth.TokenHandler()))
+	if gw.cfg.Cards.Enabled {
+		api := routed(routes.UpstreamCards, gw.cardsAPI)
+		mux.Handle("/cards", api)
+		mux.Handle("/cards/", api)
+	}
 	if gw.cfg.VaultAPI.Enabled {
 		api := routed("internal:aliases", gw.vaultAPI())
 		mux.Handle("/aliases", api)
@@ -192,7 +204,7 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{
 			routes.UpstreamAliases: gw.vaultAPI(),
-			routes.UpstreamCards:   notYet("the Card Management API"),
+			routes.UpstreamCards:   gw.cardsAPI,
 		},
 		Fallback:        gw.builtinHandler(),
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
@@ -202,11 +214,22 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 	})
 }
 
-// notYet answers 501 for an internal upstream this build does not have.
-func notYet(what string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotImplemented, "not_implemented", "Not Implemented", what+" is not available in this build yet"))
-	})
+// newCardsAPI builds the Card Management API (internal:cards).
+func (gw *gateway) newCardsAPI() (http.Handler, error) {
+	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger}
+	if gw.cfg.Cards.BINTable != "" {
+		f, err := os.Open(gw.cfg.Cards.BINTable)
+		if err != nil {
+			return nil, fmt.Errorf("cards.bin_table: %w", err)
+		}
+		defer f.Close()
+		opts.BINTable = f
+	}
+	h, err := cards.New(gw.persistent, gw.vault, gw.auth, opts)
+	if err != nil {
+		return nil, fmt.Errorf("cards: %w", err)
+	}
+	return h, nil
 }
 
 // loadRoutes fills the route table: from routes_file (reloaded on SIGHUP
@@ -384,6 +407,9 @@ func serves(name string, cfg config.Config) string {
 	switch name {
 	case "inbound":
 		s := []string{"routes", "/oauth/token"}
+		if cfg.Cards.Enabled {
+			s = append(s, "/cards")
+		}
 		if cfg.VaultAPI.Enabled {
 			s = append(s, "/aliases")
 		}

@@ -1,0 +1,506 @@
+// Package cards is the Card Management API: JSON:API documents for cards
+// (POST /cards, GET and PATCH /cards/{id}) and their card updates. A card
+// record holds aliases only: the PAN is kept in the vault under a persistent
+// UUID alias and the CVC under a volatile one, so the CVC disappears with the
+// volatile TTL (cvc_status "expired"). Clients with the PCI flag see pan and
+// cvc in clear; all others get the document without those two attributes.
+//
+// Decisions where the spec pages are silent:
+//   - exp_month and exp_year are required on POST and are JSON integers;
+//     exp_year is kept as sent (2 digits, 0–99 meaning 2000–2099, or 4 digits
+//     2000–2099). A card is refused (422) once its expiry month has ended more
+//     than ExpiryGrace ago (the card is valid through the last day of the month,
+//     the grace covers the first month after it), or when it expires more than
+//     50 years ahead.
+//   - CVC: digits only, 4 for AMEX and 3 for every other brand.
+//   - meta: string → string, at most 50 keys, keys 1–40 characters, values at
+//     most 500 characters and never holding a card-like number; PATCH replaces
+//     the whole object (null or {} clears it). It is returned as the "meta"
+//     attribute when not empty.
+//   - Unknown or read-only attributes → 422 with the attribute's pointer.
+//     A data.type other than "cards" → 409; a data.id on POST → 422; a data.id
+//     on PATCH different from the path → 409.
+//   - first8 is the first 8 digits only for PANs of 16 digits or more; shorter
+//     PANs show their first 6 there too (PCI DSS display limit).
+//   - capabilities: ["network-tokens","card-updates"] for VISA, MASTERCARD,
+//     AMEX and DISCOVER (the schemes with a token service and an account
+//     updater); [] for the other brands.
+//   - cvc_alias is omitted when the card has no CVC (cvc_status "none"); cvc is
+//     omitted for PCI clients too when the CVC has expired or was never given.
+//   - A duplicate PAN (same account) answers 303 with Location and a document
+//     {"data":{"type":"cards","id":…},"metadata":…}; the existing card is not
+//     changed.
+//   - PATCH records a card update only when something changed (a sent CVC
+//     always counts as a change); with no change the card is returned without
+//     "included".
+//   - card_type comes from DefaultBINTable; Options.BINTable lines are merged
+//     over it (same prefix replaced), the longest matching prefix wins.
+//   - card_fingerprint is base58(HMAC-SHA256(HMAC-SHA256(FingerprintKey,
+//     account), PAN)), 44 characters; duplicates are detected by it.
+//   - A 201 also carries Location: /cards/{id}.
+//   - GET include takes card_updates and network_tokens (the latter always an
+//     empty list until network tokens exist); anything else → 400 with
+//     source.parameter "include".
+package cards
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/internal/base58"
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Store keeps card records as opaque bytes (the vault stores cannot import this package).
+type Store interface {
+	// PutCard stores record under (account, id) unless the account already has a card with the same
+	// fingerprint; then it stores nothing and returns the existing card's id (existingID != "").
+	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (existingID string, err error)
+	// GetCard returns the record of (account, id); ok false when absent.
+	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
+	// UpdateCard replaces the record of (account, id) and appends update to its card updates, atomically.
+	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
+	// CardUpdates returns the card's updates in order.
+	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
+}
+
+// Vault turns values into aliases and back (*vault.Service).
+type Vault interface {
+	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
+	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
+}
+
+// Guard authenticates requests and checks scopes (*auth.Service).
+type Guard interface {
+	Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler
+}
+
+// Options configures a Handler.
+type Options struct {
+	VaultID        string    // metadata.observability.vault_id
+	FingerprintKey []byte    // 32 bytes; per-account keys are derived from it (HMAC(key, account))
+	BINTable       io.Reader // optional CSV "prefix,card_type" lines overriding the embedded default
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// Limits and constants of the API.
+const (
+	// ExpiryGrace is how long after the end of its expiry month a card is
+	// still accepted.
+	ExpiryGrace = 1 // month
+	// MaxMetaKeys, MaxMetaKeyLen and MaxMetaValueLen limit the meta object.
+	MaxMetaKeys     = 50
+	MaxMetaKeyLen   = 40
+	MaxMetaValueLen = 500
+	// MaxBody is the largest request body accepted.
+	MaxBody = 64 << 10
+
+	typeCards       = "cards"
+	typeCardUpdates = "card_updates"
+	idPrefix        = "CRD"
+	idLen           = len(idPrefix) + 22
+	maxFutureYears  = 50
+	maxAliasLen     = 256
+)
+
+// Handler serves /cards and /cards/{id}.
+type Handler struct {
+	store   Store
+	vault   Vault
+	log     *slog.Logger
+	now     func() time.Time
+	vaultID string
+	fpKey   []byte
+	bins    binTable
+
+	create, get, patch http.Handler
+}
+
+// New returns the Card Management API handler.
+func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
+	if store == nil || v == nil || guard == nil {
+		return nil, errors.New("cards: New needs a store, a vault and a guard")
+	}
+	if len(opts.FingerprintKey) != 32 {
+		return nil, errors.New("cards: the fingerprint key must be 32 bytes")
+	}
+	h := &Handler{store: store, vault: v, log: opts.Logger, now: opts.Now, vaultID: opts.VaultID,
+		fpKey: append([]byte(nil), opts.FingerprintKey...), bins: binTable{}}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if err := parseBINTable(h.bins, strings.NewReader(DefaultBINTable)); err != nil {
+		return nil, err
+	}
+	if opts.BINTable != nil {
+		if err := parseBINTable(h.bins, opts.BINTable); err != nil {
+			return nil, err
+		}
+	}
+	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCreate))
+	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveGet))
+	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.servePatch))
+	return h, nil
+}
+
+// ServeHTTP routes POST /cards, GET /cards/{id} and PATCH /cards/{id}.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/cards" || p == "/cards/":
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, "POST")
+			return
+		}
+		h.create.ServeHTTP(w, r)
+	case strings.HasPrefix(p, "/cards/") && !strings.Contains(p[len("/cards/"):], "/"):
+		switch r.Method {
+		case http.MethodGet:
+			h.get.ServeHTTP(w, r)
+		case http.MethodPatch:
+			h.patch.ServeHTTP(w, r)
+		default:
+			methodNotAllowed(w, "GET, PATCH")
+		}
+	default:
+		jsonapi.WriteError(w, jsonapi.MediaType, errNotFound())
+	}
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusMethodNotAllowed,
+		"method_not_allowed", "Method Not Allowed", "allowed methods: "+allow))
+}
+
+func errNotFound() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such card")
+}
+
+// record is the stored card: aliases and the PCI-displayable parts of the PAN.
+type record struct {
+	ID          string            `json:"id"`
+	PANAlias    string            `json:"pan_alias"`
+	CVCAlias    string            `json:"cvc_alias,omitempty"`
+	BIN         string            `json:"bin"`
+	First8      string            `json:"first8"`
+	Last4       string            `json:"last4"`
+	Brand       string            `json:"brand"`
+	Type        string            `json:"type"`
+	Fingerprint string            `json:"fingerprint"`
+	ExpMonth    int               `json:"exp_month"`
+	ExpYear     int               `json:"exp_year"`
+	Meta        map[string]string `json:"meta,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+// Attributes is the attributes object of a card resource, in the spec's order.
+type Attributes struct {
+	PAN             string            `json:"pan,omitempty"`
+	CVCStatus       string            `json:"cvc_status"`
+	PANAlias        string            `json:"pan_alias"`
+	CVC             string            `json:"cvc,omitempty"`
+	CVCAlias        string            `json:"cvc_alias,omitempty"`
+	TokenType       string            `json:"token_type"`
+	BIN             string            `json:"bin"`
+	First8          string            `json:"first8"`
+	Last4           string            `json:"last4"`
+	ExpMonth        int               `json:"exp_month"`
+	ExpYear         int               `json:"exp_year"`
+	CardFingerprint string            `json:"card_fingerprint"`
+	Capabilities    []string          `json:"capabilities"`
+	CreatedAt       string            `json:"created_at"`
+	UpdatedAt       string            `json:"updated_at"`
+	CardBrand       string            `json:"card_brand"`
+	CardType        string            `json:"card_type"`
+	Meta            map[string]string `json:"meta,omitempty"`
+}
+
+// CVC statuses.
+const (
+	CVCActive  = "active"
+	CVCExpired = "expired"
+	CVCNone    = "none"
+)
+
+// Resource is a JSON:API resource object.
+type Resource struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Attributes any    `json:"attributes,omitempty"`
+}
+
+// Observability is metadata.observability.
+type Observability struct {
+	TraceID     string `json:"trace_id"`
+	ClientID    string `json:"client_id"`
+	VaultID     string `json:"vault_id"`
+	AccountID   string `json:"account_id"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Metadata is the top-level metadata member.
+type Metadata struct {
+	Observability Observability `json:"observability"`
+}
+
+// Document is a response document.
+type Document struct {
+	Data     Resource    `json:"data"`
+	Included *[]Resource `json:"included,omitempty"`
+	Metadata Metadata    `json:"metadata"`
+}
+
+// CardUpdate is the attributes of a card_updates resource.
+type CardUpdate struct {
+	ChangedFields []string       `json:"changed_fields"`
+	UpdatedValues []UpdatedValue `json:"updated_values"`
+	Event         string         `json:"event"`
+	ReceivedAt    string         `json:"received_at"`
+}
+
+// UpdatedValue is one non-sensitive field's change.
+type UpdatedValue struct {
+	FieldName string          `json:"field_name"`
+	OldValue  json.RawMessage `json:"old_value"`
+	NewValue  json.RawMessage `json:"new_value"`
+}
+
+// storedUpdate is the stored form of a card update.
+type storedUpdate struct {
+	ID string `json:"id"`
+	CardUpdate
+}
+
+// request is the state of one API call.
+type request struct {
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context
+	p   auth.Principal
+	obs Observability
+}
+
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
+	p, ok := auth.FromContext(r.Context())
+	if !ok {
+		h.log.ErrorContext(r.Context(), "cards: no principal in the request context")
+		jsonapi.WriteError(w, jsonapi.MediaType, errors.New("no principal"))
+		return nil, false
+	}
+	if p.Account == "" {
+		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusForbidden, "no_account",
+			"Forbidden", "the client is not bound to an account"))
+		return nil, false
+	}
+	return &request{w: w, r: r, ctx: r.Context(), p: p, obs: Observability{
+		TraceID: traceID(r.Header.Get("traceparent")), ClientID: p.ClientID, VaultID: h.vaultID,
+		AccountID: p.Account, Fingerprint: p.Fingerprint,
+	}}, true
+}
+
+// fail writes err; errors that are not *jsonapi.Error are logged and become 500.
+func (h *Handler) fail(q *request, what string, err error) {
+	var je *jsonapi.Error
+	if !errors.As(err, &je) {
+		h.log.ErrorContext(q.ctx, "cards: "+what+" failed", "error", err.Error(), "account_id", q.p.Account,
+			"trace_id", q.obs.TraceID)
+	}
+	jsonapi.WriteError(q.w, jsonapi.MediaType, err)
+}
+
+// traceID returns the trace id of a W3C traceparent header, or a new one.
+func traceID(tp string) string {
+	parts := strings.Split(strings.TrimSpace(tp), "-")
+	if len(parts) >= 4 && len(parts[0]) == 2 && parts[0] != "ff" && isLowerHex(parts[0]) &&
+		len(parts[1]) == 32 && isLowerHex(parts[1]) && parts[1] != strings.Repeat("0", 32) {
+		return parts[1]
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func newCardID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return idPrefix + base58.EncodeFixed(b, 22)
+}
+
+func validCardID(id string) bool {
+	return len(id) == idLen && strings.HasPrefix(id, idPrefix) && base58.Valid(id[len(idPrefix):])
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	s := hex.EncodeToString(b)
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// attributes renders rec. pan and cvc are the clear values, shown only to
+// PCI clients; cvcStatus is active, expired or none.
+func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string) Attributes {
+	a := Attributes{
+		CVCStatus: cvcStatus, PANAlias: rec.PANAlias, CVCAlias: rec.CVCAlias, TokenType: "pan",
+		BIN: rec.BIN, First8: rec.First8, Last4: rec.Last4, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear,
+		CardFingerprint: rec.Fingerprint, Capabilities: capabilities(rec.Brand),
+		CreatedAt: formatTime(rec.CreatedAt), UpdatedAt: formatTime(rec.UpdatedAt),
+		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta,
+	}
+	if q.p.PCI {
+		a.PAN = pan
+		if cvcStatus == CVCActive {
+			a.CVC = cvc
+		}
+	}
+	return a
+}
+
+// reveal returns the clear PAN (PCI clients only) and CVC state of rec.
+func (h *Handler) reveal(q *request, rec *record) (pan, cvc, status string, err error) {
+	var aliases []string
+	if q.p.PCI {
+		aliases = append(aliases, rec.PANAlias)
+	}
+	if rec.CVCAlias != "" {
+		aliases = append(aliases, rec.CVCAlias)
+	}
+	status = CVCNone
+	if len(aliases) == 0 {
+		return "", "", status, nil
+	}
+	out, err := h.vault.Reveal(q.ctx, aliases)
+	if err != nil {
+		return "", "", "", err
+	}
+	if q.p.PCI {
+		if out[0].Err != nil {
+			return "", "", "", fmt.Errorf("reveal the PAN alias of card %s: %w", rec.ID, out[0].Err)
+		}
+		pan = out[0].Value
+		out = out[1:]
+	}
+	if rec.CVCAlias != "" {
+		switch {
+		case out[0].Err == nil:
+			status, cvc = CVCActive, out[0].Value
+		case errors.Is(out[0].Err, vault.ErrNotFound):
+			status = CVCExpired
+		default:
+			return "", "", "", out[0].Err
+		}
+	}
+	return pan, cvc, status, nil
+}
+
+func (h *Handler) write(q *request, status int, doc Document) {
+	doc.Metadata = Metadata{Observability: q.obs}
+	jsonapi.WriteJSON(q.w, status, jsonapi.MediaType, doc)
+}
+
+// load reads the card of the path in the principal's account.
+func (h *Handler) load(q *request) (*record, error) {
+	id := strings.TrimPrefix(q.r.URL.Path, "/cards/")
+	if !validCardID(id) {
+		return nil, errNotFound()
+	}
+	b, ok, err := h.store.GetCard(q.ctx, q.p.Account, id)
+	if err != nil {
+		return nil, fmt.Errorf("get card: %w", err)
+	}
+	if !ok {
+		return nil, errNotFound()
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("decode card record: %w", err)
+	}
+	return &rec, nil
+}
+
+func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	var wantUpdates, include bool
+	if v, ok := r.URL.Query()["include"]; ok {
+		include = true
+		for _, s := range strings.Split(strings.Join(v, ","), ",") {
+			switch strings.TrimSpace(s) {
+			case "card_updates":
+				wantUpdates = true
+			case "network_tokens":
+				// Network tokens arrive with their own issue: an empty list until then.
+			default:
+				e := jsonapi.NewError(http.StatusBadRequest, "invalid_include", "Bad Request",
+					"include takes a comma-separated list of card_updates and network_tokens")
+				e.Objects[0].Source = &jsonapi.Source{Parameter: "include"}
+				h.fail(q, "get", e)
+				return
+			}
+		}
+	}
+	rec, err := h.load(q)
+	if err != nil {
+		h.fail(q, "get card", err)
+		return
+	}
+	pan, cvc, status, err := h.reveal(q, rec)
+	if err != nil {
+		h.fail(q, "get card", err)
+		return
+	}
+	doc := Document{Data: Resource{Type: typeCards, ID: rec.ID, Attributes: h.attributes(q, rec, pan, cvc, status)}}
+	if include {
+		included := []Resource{}
+		if wantUpdates {
+			raw, err := h.store.CardUpdates(q.ctx, q.p.Account, rec.ID)
+			if err != nil {
+				h.fail(q, "get card updates", err)
+				return
+			}
+			for _, b := range raw {
+				var u storedUpdate
+				if err := json.Unmarshal(b, &u); err != nil {
+					h.fail(q, "decode card update", err)
+					return
+				}
+				included = append(included, Resource{Type: typeCardUpdates, ID: u.ID, Attributes: u.CardUpdate})
+			}
+		}
+		doc.Included = &included
+	}
+	h.write(q, http.StatusOK, doc)
+}

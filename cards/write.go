@@ -1,0 +1,627 @@
+package cards
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	pkgpan "github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+const attrPointer = "/data/attributes"
+
+// errs collects JSON:API errors.
+type errs struct{ e *jsonapi.Error }
+
+func (c *errs) add(e *jsonapi.Error) {
+	if c.e == nil {
+		c.e = e
+		return
+	}
+	c.e.Append(e)
+}
+
+func (c *errs) err() error {
+	if c.e == nil {
+		return nil
+	}
+	return c.e
+}
+
+func invalid(field, code, detail string) *jsonapi.Error {
+	return jsonapi.Invalid(attrPointer+"/"+field, code, detail)
+}
+
+// safeName reports whether a client-chosen name (attribute or meta key) may
+// be echoed in a pointer: short, and not holding a digit run that could be
+// card data.
+func safeName(s string) bool {
+	if s == "" || len(s) > MaxMetaKeyLen {
+		return false
+	}
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+			if digits > 4 {
+				return false
+			}
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '-', c == '.':
+			digits = 0
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// escapePointer escapes a JSON pointer token.
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// readAttributes reads a request document and returns its attributes. id is
+// the card id of a PATCH ("" for POST).
+func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, error) {
+	if err := jsonapi.CheckContentType(r, jsonapi.MediaType); err != nil {
+		return nil, err
+	}
+	var top map[string]json.RawMessage
+	if err := jsonapi.DecodeBody(r, MaxBody, false, &top); err != nil {
+		return nil, err
+	}
+	bad := func(pointer, detail string) error {
+		e := jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request", detail)
+		e.Objects[0].Source = &jsonapi.Source{Pointer: pointer}
+		return e
+	}
+	raw, ok := top["data"]
+	if !ok || top == nil {
+		return nil, bad("/data", "the document needs a data object")
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &data); err != nil || data == nil {
+		return nil, bad("/data", "data must be an object")
+	}
+	if t, ok := data["type"]; ok {
+		var s string
+		if json.Unmarshal(t, &s) != nil || s != typeCards {
+			e := jsonapi.NewError(http.StatusConflict, "type_mismatch", "Conflict", `data.type must be "cards"`)
+			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/type"}
+			return nil, e
+		}
+	}
+	if v, ok := data["id"]; ok {
+		var s string
+		if id == "" {
+			return nil, jsonapi.Invalid("/data/id", "client_id_not_supported", "card ids are assigned by the server")
+		}
+		if json.Unmarshal(v, &s) != nil || s != id {
+			e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict", "data.id must be the card id of the path")
+			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
+			return nil, e
+		}
+	}
+	attrs := map[string]json.RawMessage{}
+	if a, ok := data["attributes"]; ok {
+		if json.Unmarshal(a, &attrs) != nil || attrs == nil {
+			return nil, jsonapi.Invalid(attrPointer, "invalid_attributes", "attributes must be an object")
+		}
+	}
+	return attrs, nil
+}
+
+// checkAllowed reports attributes outside allowed.
+func checkAllowed(c *errs, attrs map[string]json.RawMessage, allowed ...string) {
+	for _, k := range sortedKeys(attrs) {
+		if contains(allowed, k) {
+			continue
+		}
+		if safeName(k) {
+			c.add(invalid(escapePointer(k), "unknown_attribute",
+				"this attribute is not accepted here; accepted: "+strings.Join(allowed, ", ")))
+		} else {
+			c.add(jsonapi.Invalid(attrPointer, "unknown_attribute",
+				"an attribute name is not accepted; accepted: "+strings.Join(allowed, ", ")))
+		}
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	// small maps: insertion sort keeps the dependency list short
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// stringAttr reads a string attribute; present false when absent.
+func stringAttr(c *errs, attrs map[string]json.RawMessage, name string) (string, bool) {
+	raw, ok := attrs[name]
+	if !ok {
+		return "", false
+	}
+	var s string
+	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`"`)) && json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	c.add(invalid(name, "invalid_type", name+" must be a string"))
+	return "", false
+}
+
+// intAttr reads an integer attribute.
+func intAttr(c *errs, attrs map[string]json.RawMessage, name string) (int, bool) {
+	raw, ok := attrs[name]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(bytes.TrimSpace(raw)))
+	if err != nil {
+		c.add(invalid(name, "invalid_type", name+" must be an integer"))
+		return 0, false
+	}
+	return n, true
+}
+
+// metaAttr reads meta; null is an empty object.
+func metaAttr(c *errs, attrs map[string]json.RawMessage) (map[string]string, bool) {
+	raw, ok := attrs["meta"]
+	if !ok {
+		return nil, false
+	}
+	if string(bytes.TrimSpace(raw)) == "null" {
+		return map[string]string{}, true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		c.add(invalid("meta", "invalid_type", "meta must be an object of strings"))
+		return nil, false
+	}
+	n := 0
+	if len(m) > MaxMetaKeys {
+		c.add(invalid("meta", "invalid_meta", fmt.Sprintf("meta holds at most %d keys", MaxMetaKeys)))
+		n++
+	}
+	out := make(map[string]string, len(m))
+	for _, k := range sortedKeys(m) {
+		ptr := "meta"
+		if safeName(k) {
+			ptr += "/" + escapePointer(k)
+		}
+		if k == "" || len(k) > MaxMetaKeyLen {
+			c.add(invalid(ptr, "invalid_meta", fmt.Sprintf("meta keys are 1 to %d characters", MaxMetaKeyLen)))
+			n++
+			continue
+		}
+		if pkgpan.Contains([]byte(k)) {
+			c.add(invalid(ptr, "invalid_meta", "meta keys must not hold card numbers"))
+			n++
+			continue
+		}
+		var v string
+		if !bytes.HasPrefix(bytes.TrimSpace(m[k]), []byte(`"`)) || json.Unmarshal(m[k], &v) != nil {
+			c.add(invalid(ptr, "invalid_meta", "meta values must be strings"))
+			n++
+			continue
+		}
+		if len(v) > MaxMetaValueLen {
+			c.add(invalid(ptr, "invalid_meta", fmt.Sprintf("meta values are at most %d characters", MaxMetaValueLen)))
+			n++
+			continue
+		}
+		if pkgpan.Contains([]byte(v)) {
+			c.add(invalid(ptr, "invalid_meta", "meta values must not hold card numbers"))
+			n++
+			continue
+		}
+		out[k] = v
+	}
+	return out, n == 0
+}
+
+// checkPAN validates a PAN; field names the attribute it came from.
+func checkPAN(pan, field string) *jsonapi.Error {
+	from := ""
+	if field != "pan" {
+		from = "the value behind "
+	}
+	switch {
+	case !allDigits(pan):
+		return invalid(field, "invalid_pan", from+field+" must hold digits only")
+	case len(pan) < 12 || len(pan) > 19:
+		return invalid(field, "invalid_pan", from+field+" must be 12 to 19 digits")
+	case !pkgpan.Valid(pan):
+		return invalid(field, "invalid_pan", from+field+" fails the Luhn check")
+	}
+	return nil
+}
+
+// checkCVC validates a CVC for brand.
+func checkCVC(cvc, brand, field string) *jsonapi.Error {
+	n := cvcLength(brand)
+	if len(cvc) != n || !allDigits(cvc) {
+		from := ""
+		if field != "cvc" {
+			from = "the value behind "
+		}
+		return invalid(field, "invalid_cvc", fmt.Sprintf("%s%s must be %d digits for this card brand", from, field, n))
+	}
+	return nil
+}
+
+// fullYear returns the 4-digit year of exp_year as sent.
+func fullYear(y int) (int, bool) {
+	switch {
+	case y >= 0 && y <= 99:
+		return 2000 + y, true
+	case y >= 2000 && y <= 2099:
+		return y, true
+	}
+	return 0, false
+}
+
+// checkExpiry validates month and year against now; an expired card is
+// reported at exp_year.
+func checkExpiry(c *errs, month, year int, now time.Time) {
+	ok := true
+	if month < 1 || month > 12 {
+		c.add(invalid("exp_month", "invalid_exp_month", "exp_month must be 1 to 12"))
+		ok = false
+	}
+	fy, good := fullYear(year)
+	if !good {
+		c.add(invalid("exp_year", "invalid_exp_year", "exp_year must be 2 digits or a 4-digit year 2000-2099"))
+		ok = false
+	}
+	if !ok {
+		return
+	}
+	// Valid through the end of the expiry month, plus the grace.
+	end := time.Date(fy, time.Month(month)+1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, ExpiryGrace, 0)
+	now = now.UTC()
+	if !now.Before(end) {
+		c.add(invalid("exp_year", "card_expired",
+			fmt.Sprintf("the card expired more than %d month(s) ago", ExpiryGrace)))
+		return
+	}
+	if fy > now.Year()+maxFutureYears {
+		c.add(invalid("exp_year", "invalid_exp_year",
+			fmt.Sprintf("exp_year is more than %d years ahead", maxFutureYears)))
+	}
+}
+
+// aliasAttr reads an alias attribute.
+func aliasAttr(c *errs, attrs map[string]json.RawMessage, name string) (string, bool) {
+	s, ok := stringAttr(c, attrs, name)
+	if ok && (s == "" || len(s) > maxAliasLen) {
+		c.add(invalid(name, "unknown_alias", name+" is not a known alias"))
+		return "", false
+	}
+	return s, ok
+}
+
+// revealInputs reveals the alias attributes; unknown ones are 422 errors.
+func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, error) {
+	out, err := h.vault.Reveal(q.ctx, aliases)
+	if err != nil {
+		return nil, fmt.Errorf("reveal input aliases: %w", err)
+	}
+	var c errs
+	vals := make([]string, len(out))
+	for i, o := range out {
+		switch {
+		case o.Err == nil:
+			vals[i] = o.Value
+		case errors.Is(o.Err, vault.ErrNotFound):
+			c.add(invalid(names[i], "unknown_alias", names[i]+" is not a known alias (or it expired)"))
+		default:
+			return nil, o.Err
+		}
+	}
+	return vals, c.err()
+}
+
+func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	attrs, err := readAttributes(r, "")
+	if err != nil {
+		h.fail(q, "create card", err)
+		return
+	}
+	var c errs
+	checkAllowed(&c, attrs, "pan", "pan_alias", "cvc", "cvc_alias", "exp_month", "exp_year", "meta")
+	pan, hasPAN := stringAttr(&c, attrs, "pan")
+	panAlias, hasPANAlias := aliasAttr(&c, attrs, "pan_alias")
+	cvc, hasCVC := stringAttr(&c, attrs, "cvc")
+	cvcAlias, hasCVCAlias := aliasAttr(&c, attrs, "cvc_alias")
+	_, sentPAN := attrs["pan"]
+	_, sentPANAlias := attrs["pan_alias"]
+	_, sentCVC := attrs["cvc"]
+	_, sentCVCAlias := attrs["cvc_alias"]
+	switch {
+	case sentPAN && sentPANAlias:
+		c.add(invalid("pan_alias", "pan_conflict", "send either pan or pan_alias, not both"))
+	case !sentPAN && !sentPANAlias:
+		c.add(invalid("pan", "pan_missing", "pan or pan_alias is required"))
+	}
+	if sentCVC && sentCVCAlias {
+		c.add(invalid("cvc_alias", "cvc_conflict", "send either cvc or cvc_alias, not both"))
+	}
+	month, hasMonth := intAttr(&c, attrs, "exp_month")
+	year, hasYear := intAttr(&c, attrs, "exp_year")
+	if _, sent := attrs["exp_month"]; !sent {
+		c.add(invalid("exp_month", "exp_month_missing", "exp_month is required"))
+	}
+	if _, sent := attrs["exp_year"]; !sent {
+		c.add(invalid("exp_year", "exp_year_missing", "exp_year is required"))
+	}
+	if hasMonth && hasYear {
+		checkExpiry(&c, month, year, h.now())
+	}
+	meta, _ := metaAttr(&c, attrs)
+	if hasPAN {
+		if e := checkPAN(pan, "pan"); e != nil {
+			c.add(e)
+			hasPAN = false
+		}
+	}
+	if err := c.err(); err != nil {
+		h.fail(q, "create card", err)
+		return
+	}
+	var names, aliases []string
+	if hasPANAlias {
+		names, aliases = append(names, "pan_alias"), append(aliases, panAlias)
+	}
+	if hasCVCAlias {
+		names, aliases = append(names, "cvc_alias"), append(aliases, cvcAlias)
+	}
+	if len(aliases) > 0 {
+		vals, err := h.revealInputs(q, names, aliases)
+		if err != nil {
+			h.fail(q, "create card", err)
+			return
+		}
+		if hasPANAlias {
+			pan, vals = vals[0], vals[1:]
+			if e := checkPAN(pan, "pan_alias"); e != nil {
+				h.fail(q, "create card", e)
+				return
+			}
+		}
+		if hasCVCAlias {
+			cvc, hasCVC = vals[0], true
+		}
+	}
+	brand := Brand(pan)
+	if hasCVC {
+		field := "cvc"
+		if hasCVCAlias {
+			field = "cvc_alias"
+		}
+		if e := checkCVC(cvc, brand, field); e != nil {
+			h.fail(q, "create card", e)
+			return
+		}
+	}
+
+	reqs := []vault.RedactRequest{{Value: pan, Format: vault.FormatUUID, Storage: vault.StoragePersistent}}
+	if hasCVC {
+		reqs = append(reqs, vault.RedactRequest{Value: cvc, Format: vault.FormatUUID, Storage: vault.StorageVolatile})
+	}
+	toks, err := h.vault.Redact(q.ctx, reqs)
+	if err != nil {
+		h.fail(q, "create card: redact", err)
+		return
+	}
+	now := h.now().UTC().Truncate(time.Second)
+	rec := &record{
+		ID: newCardID(), PANAlias: toks[0].Alias, BIN: pan[:6], First8: first8(pan), Last4: pan[len(pan)-4:],
+		Brand: brand, Type: h.bins.cardType(pan), Fingerprint: fingerprint(h.fpKey, q.p.Account, pan),
+		ExpMonth: month, ExpYear: year, CreatedAt: now, UpdatedAt: now,
+	}
+	if len(meta) > 0 {
+		rec.Meta = meta
+	}
+	status := CVCNone
+	if hasCVC {
+		rec.CVCAlias, status = toks[1].Alias, CVCActive
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		h.fail(q, "create card: encode", err)
+		return
+	}
+	existing, err := h.store.PutCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint, b)
+	if err != nil {
+		h.fail(q, "create card: store", err)
+		return
+	}
+	if existing != "" {
+		h.log.InfoContext(q.ctx, "cards: duplicate card", "card_id", existing, "account_id", q.p.Account,
+			"trace_id", q.obs.TraceID)
+		q.w.Header().Set("Location", "/cards/"+existing)
+		h.write(q, http.StatusSeeOther, Document{Data: Resource{Type: typeCards, ID: existing}})
+		return
+	}
+	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
+		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	q.w.Header().Set("Location", "/cards/"+rec.ID)
+	h.write(q, http.StatusCreated, Document{Data: Resource{Type: typeCards, ID: rec.ID,
+		Attributes: h.attributes(q, rec, pan, cvc, status)}})
+}
+
+// first8 is the first 8 digits of PANs of 16 digits or more, else the BIN
+// (PCI DSS: first 8 + last 4 only for PANs of at least 16 digits).
+func first8(pan string) string {
+	if len(pan) >= 16 {
+		return pan[:8]
+	}
+	return pan[:6]
+}
+
+func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	rec, err := h.load(q)
+	if err != nil {
+		h.fail(q, "update card", err)
+		return
+	}
+	attrs, err := readAttributes(r, rec.ID)
+	if err != nil {
+		h.fail(q, "update card", err)
+		return
+	}
+	var c errs
+	for _, k := range []string{"pan", "pan_alias"} {
+		if _, ok := attrs[k]; ok {
+			c.add(invalid(k, "pan_immutable", "the card number cannot be changed; create a new card"))
+			delete(attrs, k)
+		}
+	}
+	checkAllowed(&c, attrs, "cvc", "cvc_alias", "exp_month", "exp_year", "meta")
+	cvc, hasCVC := stringAttr(&c, attrs, "cvc")
+	cvcAlias, hasCVCAlias := aliasAttr(&c, attrs, "cvc_alias")
+	_, sentCVC := attrs["cvc"]
+	_, sentCVCAlias := attrs["cvc_alias"]
+	if sentCVC && sentCVCAlias {
+		c.add(invalid("cvc_alias", "cvc_conflict", "send either cvc or cvc_alias, not both"))
+	}
+	month, hasMonth := intAttr(&c, attrs, "exp_month")
+	year, hasYear := intAttr(&c, attrs, "exp_year")
+	if !hasMonth {
+		month = rec.ExpMonth
+	}
+	if !hasYear {
+		year = rec.ExpYear
+	}
+	_, sentMonth := attrs["exp_month"]
+	_, sentYear := attrs["exp_year"]
+	if (hasMonth || hasYear) && (hasMonth || !sentMonth) && (hasYear || !sentYear) {
+		checkExpiry(&c, month, year, h.now())
+	}
+	meta, hasMeta := metaAttr(&c, attrs)
+	if hasCVC {
+		if e := checkCVC(cvc, rec.Brand, "cvc"); e != nil {
+			c.add(e)
+		}
+	}
+	if err := c.err(); err != nil {
+		h.fail(q, "update card", err)
+		return
+	}
+	if hasCVCAlias {
+		vals, err := h.revealInputs(q, []string{"cvc_alias"}, []string{cvcAlias})
+		if err != nil {
+			h.fail(q, "update card", err)
+			return
+		}
+		cvc, hasCVC = vals[0], true
+		if e := checkCVC(cvc, rec.Brand, "cvc_alias"); e != nil {
+			h.fail(q, "update card", e)
+			return
+		}
+	}
+
+	now := h.now().UTC().Truncate(time.Second)
+	upd := storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
+		UpdatedValues: []UpdatedValue{}, Event: "api-update", ReceivedAt: formatTime(now)}}
+	next := *rec
+	change := func(field string, old, new any) {
+		o, _ := json.Marshal(old)
+		n, _ := json.Marshal(new)
+		upd.ChangedFields = append(upd.ChangedFields, field)
+		upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
+	}
+	if hasCVC {
+		toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: cvc, Format: vault.FormatUUID,
+			Storage: vault.StorageVolatile}})
+		if err != nil {
+			h.fail(q, "update card: redact", err)
+			return
+		}
+		next.CVCAlias = toks[0].Alias
+		upd.ChangedFields = append(upd.ChangedFields, "cvc")
+	}
+	if hasMonth && month != rec.ExpMonth {
+		next.ExpMonth = month
+		change("exp_month", rec.ExpMonth, month)
+	}
+	if hasYear && year != rec.ExpYear {
+		next.ExpYear = year
+		change("exp_year", rec.ExpYear, year)
+	}
+	if hasMeta && !maps.Equal(meta, rec.Meta) {
+		old := rec.Meta
+		if old == nil {
+			old = map[string]string{}
+		}
+		next.Meta = meta
+		if len(meta) == 0 {
+			next.Meta = nil
+		}
+		change("meta", old, meta)
+	}
+	var included *[]Resource
+	if len(upd.ChangedFields) > 0 {
+		next.UpdatedAt = now
+		b, err := json.Marshal(&next)
+		if err != nil {
+			h.fail(q, "update card: encode", err)
+			return
+		}
+		u, err := json.Marshal(&upd)
+		if err != nil {
+			h.fail(q, "update card: encode", err)
+			return
+		}
+		if err := h.store.UpdateCard(q.ctx, q.p.Account, rec.ID, b, u); err != nil {
+			h.fail(q, "update card: store", err)
+			return
+		}
+		included = &[]Resource{{Type: typeCardUpdates, ID: upd.ID, Attributes: upd.CardUpdate}}
+		h.log.InfoContext(q.ctx, "cards: card updated", "card_id", rec.ID, "account_id", q.p.Account,
+			"changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
+	}
+	pan, oldCVC, status, err := h.reveal(q, &next)
+	if err != nil {
+		h.fail(q, "update card", err)
+		return
+	}
+	if !hasCVC {
+		cvc = oldCVC
+	}
+	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeCards, ID: rec.ID,
+		Attributes: h.attributes(q, &next, pan, cvc, status)}, Included: included})
+}

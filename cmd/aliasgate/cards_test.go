@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRawCardDataThroughARedactRouteIntoTheCardsAPI posts raw card data
+// through an inbound redact route mounted on internal:cards: the Card
+// Management API receives (and stores) aliases only.
+func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: cards-in
+    direction: inbound
+    host: "*"
+    path_prefix: /cards
+    upstream: internal:cards
+    filters:
+      - id: raw-card
+        match: {methods: [POST], path: "^/cards$"}
+        operation: redact
+        targets:
+          - {json: data.attributes.pan_alias}
+          - {json: data.attributes.cvc_alias, storage: volatile}
+`), 0o600)
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	json.Unmarshal([]byte(out), &cred)
+	g := startGateway(t, env, "--data-dir", data)
+
+	status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+		func(r *http.Request) { r.SetBasicAuth(cred.ID, cred.Secret) })
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != 200 || json.Unmarshal(body, &tok) != nil {
+		t.Fatalf("token: %d %s", status, body)
+	}
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+	raw := `{"data":{"attributes":{"pan_alias":"4111111111111111","cvc_alias":"123","exp_month":4,"exp_year":2030}}}`
+	status, body = call(t, "POST", g.inbound+"/cards", "application/vnd.api+json", raw, bearer)
+	if status != 201 {
+		t.Fatalf("create through the route: %d %s", status, body)
+	}
+	var doc struct {
+		Data struct {
+			ID         string         `json:"id"`
+			Attributes map[string]any `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	a := doc.Data.Attributes
+	if !strings.HasPrefix(doc.Data.ID, "CRD") || !strings.HasPrefix(a["pan_alias"].(string), "tok_sandbox_") ||
+		a["last4"] != "1111" || a["card_brand"] != "VISA" || a["cvc_status"] != "active" {
+		t.Fatalf("card document: %s", body)
+	}
+	if strings.Contains(string(body), "4111111111111111") || strings.Contains(string(body), `"123"`) {
+		t.Fatalf("a non-PCI client sees card data: %s", body)
+	}
+	// The same PAN again: 303 to the existing card.
+	req, _ := http.NewRequest("POST", g.inbound+"/cards", strings.NewReader(raw))
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	bearer(req)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/cards/"+doc.Data.ID {
+		t.Fatalf("duplicate: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+doc.Data.ID, "", "", bearer)
+	if status != 200 || !strings.Contains(string(body), doc.Data.ID) {
+		t.Fatalf("get: %d %s", status, body)
+	}
+}
