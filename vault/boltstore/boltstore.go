@@ -575,6 +575,24 @@ func (s *Store) UpdateCard(ctx context.Context, account, id string, record, upda
 	return nil
 }
 
+// ReplaceCard replaces an existing card record without recording a card
+// update (cards.Store), for state the card API keeps in the record (network
+// tokens).
+func (s *Store) ReplaceCard(ctx context.Context, account, id string, record []byte) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bucketCards)
+		k := cardKey(account, id)
+		if cb.Get(k) == nil {
+			return ErrCardNotFound
+		}
+		return cb.Put(k, record)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: replace card: %w", err)
+	}
+	return nil
+}
+
 // CardUpdates returns a card's updates in the order they were made
 // (cards.Store).
 func (s *Store) CardUpdates(_ context.Context, account, id string) ([][]byte, error) {

@@ -316,6 +316,22 @@ func (s *Store) UpdateCard(_ context.Context, account, id string, record, update
 	return nil
 }
 
+// ReplaceCard replaces an existing card record without recording an
+// update (cards.Store).
+func (s *Store) ReplaceCard(_ context.Context, account, id string, record []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	k := account + "\x00" + id
+	if _, ok := s.cards[k]; !ok {
+		return fmt.Errorf("memstore: replace card: %w", ErrCardNotFound)
+	}
+	s.cards[k] = append([]byte(nil), record...)
+	return nil
+}
+
 // CardUpdates returns a card's updates in order (cards.Store).
 func (s *Store) CardUpdates(_ context.Context, account, id string) ([][]byte, error) {
 	s.mu.RLock()

@@ -502,6 +502,7 @@ type CardStore interface {
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (string, error)
 	GetCard(ctx context.Context, account, id string) ([]byte, bool, error)
 	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
+	ReplaceCard(ctx context.Context, account, id string, record []byte) error
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
 }
 
@@ -545,5 +546,17 @@ func testCards(t *testing.T, h Harness) {
 	}
 	if err := cs.UpdateCard(ctx, "acct_b", "CRD1", []byte("x"), []byte("y")); err == nil {
 		t.Fatal("UpdateCard of another account's card succeeded")
+	}
+	if err := cs.ReplaceCard(ctx, "acct_a", "CRD1", []byte("v5")); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := cs.GetCard(ctx, "acct_a", "CRD1"); string(rec) != "v5" {
+		t.Fatalf("after ReplaceCard: %q", rec)
+	}
+	if ups, _ := cs.CardUpdates(ctx, "acct_a", "CRD1"); len(ups) != 3 {
+		t.Fatal("ReplaceCard recorded an update")
+	}
+	if err := cs.ReplaceCard(ctx, "acct_b", "CRD1", []byte("x")); err == nil {
+		t.Fatal("ReplaceCard of another account's card succeeded")
 	}
 }
