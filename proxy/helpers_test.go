@@ -50,18 +50,7 @@ type upstream struct {
 func newUpstream(t testing.TB, reply http.HandlerFunc) *upstream {
 	t.Helper()
 	u := &upstream{reply: reply}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
-		u.mu.Unlock()
-		if u.reply != nil {
-			u.reply(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	}))
+	u.Server = httptest.NewServer(u.handler())
 	t.Cleanup(u.Close)
 	return u
 }
@@ -197,4 +186,21 @@ func writeFile(t testing.TB, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// handler records what the upstream receives and answers with reply, or
+// {"ok":true}.
+func (u *upstream) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
+		u.mu.Unlock()
+		if u.reply != nil {
+			u.reply(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
 }

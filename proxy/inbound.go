@@ -116,6 +116,19 @@ type Inbound struct {
 	rp       *httputil.ReverseProxy
 }
 
+// setDefaults fills the options both proxies share.
+func setDefaults(maxBody *int64, upstreamTimeout *time.Duration, logger **slog.Logger) {
+	if *maxBody <= 0 {
+		*maxBody = DefaultMaxBody
+	}
+	if *upstreamTimeout <= 0 {
+		*upstreamTimeout = DefaultUpstreamTimeout
+	}
+	if *logger == nil {
+		*logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // NewInbound returns the inbound proxy.
 func NewInbound(opts InboundOptions) (*Inbound, error) {
 	if opts.Table == nil {
@@ -124,15 +137,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 	if opts.Tokenizer == nil {
 		return nil, errors.New("proxy: NewInbound needs a tokenizer")
 	}
-	if opts.MaxBody <= 0 {
-		opts.MaxBody = DefaultMaxBody
-	}
-	if opts.UpstreamTimeout <= 0 {
-		opts.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	rt := opts.Transport
 	if rt == nil {
 		rt = &http.Transport{

@@ -119,15 +119,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	case opts.CA == nil:
 		return nil, errors.New("proxy: NewOutbound needs a CA")
 	}
-	if opts.MaxBody <= 0 {
-		opts.MaxBody = DefaultMaxBody
-	}
-	if opts.UpstreamTimeout <= 0 {
-		opts.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	pass := make([]string, 0, len(opts.Passthrough))
 	for _, p := range opts.Passthrough {
 		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {

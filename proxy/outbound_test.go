@@ -47,21 +47,6 @@ func newTLSUpstream(t testing.TB, reply http.HandlerFunc) *upstream {
 	return u
 }
 
-func (u *upstream) handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
-		u.mu.Unlock()
-		if u.reply != nil {
-			u.reply(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	})
-}
-
 func (u *upstream) port() string {
 	_, p, _ := net.SplitHostPort(u.Listener.Addr().String())
 	return p

@@ -31,15 +31,7 @@ func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
           - {json: data.attributes.cvc_alias, storage: volatile}
 `), 0o600)
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
-	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cred struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	json.Unmarshal([]byte(out), &cred)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
 	g := startGateway(t, env, "--data-dir", data)
 
 	status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",

@@ -108,6 +108,27 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// credential is what "clients create" prints.
+type credential struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// createClient runs "clients create --data-dir dir" with extra flags and
+// returns the printed credential.
+func createClient(t *testing.T, getenv func(string) string, dir string, flags ...string) credential {
+	t.Helper()
+	out, _, err := runCmd(t, getenv, append([]string{"clients", "create", "--data-dir", dir}, flags...)...)
+	if err != nil {
+		t.Fatalf("clients create: %v", err)
+	}
+	var c credential
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" || c.Secret == "" {
+		t.Fatalf("clients create printed %q (%v)", out, err)
+	}
+	return c
+}
+
 // gatewayProc is a gateway started by run in the background.
 type gatewayProc struct {
 	inbound, outbound, admin string
@@ -196,17 +217,8 @@ func call(t *testing.T, method, url, ctype, body string, setup func(*http.Reques
 func TestWalkthrough(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	env := testEnv(nil)
-	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", dir, "--name", "checkout", "--account", "acct_1", "--scopes", "aliases:write,aliases:reveal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cred struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal([]byte(out), &cred); err != nil || cred.ClientID == "" || cred.ClientSecret == "" {
-		t.Fatalf("clients create printed %q (%v)", out, err)
-	}
+	c := createClient(t, env, dir, "--name", "checkout", "--account", "acct_1", "--scopes", "aliases:write,aliases:reveal")
+	cred := struct{ ClientID, ClientSecret string }{c.ID, c.Secret}
 
 	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
 

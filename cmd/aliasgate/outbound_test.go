@@ -46,24 +46,8 @@ func TestOutboundProxyRevealsToTheProcessor(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
 		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"})
-	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", "backend", "--account", "acct_1", "--outbound")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cred struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	json.Unmarshal([]byte(out), &cred)
-	api, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var apiCred struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	json.Unmarshal([]byte(api), &apiCred)
+	cred := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
+	apiCred := createClient(t, env, data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write")
 	caPEM, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
 	if err != nil || !strings.Contains(caPEM, "BEGIN CERTIFICATE") {
 		t.Fatalf("ca cert: %v %q", err, caPEM)
