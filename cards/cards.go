@@ -38,14 +38,16 @@
 //   - card_fingerprint is base58(HMAC-SHA256(HMAC-SHA256(FingerprintKey,
 //     account), PAN)), 44 characters; duplicates are detected by it.
 //   - A 201 also carries Location: /cards/{id}.
-//   - GET include takes card_updates and network_tokens (the latter always an
-//     empty list until network tokens exist); anything else → 400 with
-//     source.parameter "include".
+//   - GET include takes card_updates and network_tokens (the active network
+//     token, if any); anything else → 400 with source.parameter "include".
+//   - Network tokens: see tokens.go.
 package cards
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -54,9 +56,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/cards/tsp"
 	"github.com/aliasgate/aliasgate/internal/base58"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/vault"
@@ -73,6 +77,8 @@ type Store interface {
 	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
 	// CardUpdates returns the card's updates in order.
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
+	// ReplaceCard replaces an existing card record without recording a card update.
+	ReplaceCard(ctx context.Context, account, id string, record []byte) error
 }
 
 // Vault turns values into aliases and back (*vault.Service).
@@ -93,7 +99,13 @@ type Options struct {
 	BINTable       io.Reader // optional CSV "prefix,card_type" lines overriding the embedded default
 	Now            func() time.Time
 	Logger         *slog.Logger
+	// TSP provisions network tokens and makes cryptograms. nil → a tsp.Simulator keyed with
+	// HMAC-SHA256(FingerprintKey, SimulatorKeyLabel).
+	TSP tsp.Provider
 }
+
+// SimulatorKeyLabel derives the default TSP simulator's key from the fingerprint key.
+const SimulatorKeyLabel = "aliasgate cards tsp simulator key v1"
 
 // Limits and constants of the API.
 const (
@@ -124,8 +136,11 @@ type Handler struct {
 	vaultID string
 	fpKey   []byte
 	bins    binTable
+	tsp     tsp.Provider
+	locks   sync.Map // account + "/" + card id → *sync.Mutex
 
-	create, get, patch http.Handler
+	create, get, patch                 http.Handler
+	provision, deleteToken, cryptogram http.Handler
 }
 
 // New returns the Card Management API handler.
@@ -144,6 +159,12 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.tsp = opts.TSP
+	if h.tsp == nil {
+		m := hmac.New(sha256.New, opts.FingerprintKey)
+		m.Write([]byte(SimulatorKeyLabel))
+		h.tsp = tsp.NewSimulator(m.Sum(nil))
+	}
 	if err := parseBINTable(h.bins, strings.NewReader(DefaultBINTable)); err != nil {
 		return nil, err
 	}
@@ -155,6 +176,9 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCreate))
 	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveGet))
 	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.servePatch))
+	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveProvision))
+	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDeleteToken))
+	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCryptogram))
 	return h, nil
 }
 
@@ -177,6 +201,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			methodNotAllowed(w, "GET, PATCH")
 		}
+	case strings.HasPrefix(p, "/cards/") && strings.HasSuffix(p, "/"+pathNetworkTokens) &&
+		strings.Count(p, "/") == 3:
+		switch r.Method {
+		case http.MethodPost:
+			h.provision.ServeHTTP(w, r)
+		case http.MethodDelete:
+			h.deleteToken.ServeHTTP(w, r)
+		default:
+			methodNotAllowed(w, "POST, DELETE")
+		}
+	case strings.HasPrefix(p, "/cards/") && strings.HasSuffix(p, "/"+pathCryptogram) && strings.Count(p, "/") == 3:
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, "POST")
+			return
+		}
+		h.cryptogram.ServeHTTP(w, r)
 	default:
 		jsonapi.WriteError(w, jsonapi.MediaType, errNotFound())
 	}
@@ -208,6 +248,7 @@ type record struct {
 	Meta        map[string]string `json:"meta,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
+	Tokens      []tokenRecord     `json:"network_tokens,omitempty"`
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.
@@ -431,7 +472,11 @@ func (h *Handler) write(q *request, status int, doc Document) {
 
 // load reads the card of the path in the principal's account.
 func (h *Handler) load(q *request) (*record, error) {
-	id := strings.TrimPrefix(q.r.URL.Path, "/cards/")
+	return h.loadID(q, strings.TrimPrefix(q.r.URL.Path, "/cards/"))
+}
+
+// loadID reads card id in the principal's account.
+func (h *Handler) loadID(q *request, id string) (*record, error) {
 	if !validCardID(id) {
 		return nil, errNotFound()
 	}
@@ -454,7 +499,7 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var wantUpdates, include bool
+	var wantUpdates, wantTokens, include bool
 	if v, ok := r.URL.Query()["include"]; ok {
 		include = true
 		for _, s := range strings.Split(strings.Join(v, ","), ",") {
@@ -462,7 +507,7 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 			case "card_updates":
 				wantUpdates = true
 			case "network_tokens":
-				// Network tokens arrive with their own issue: an empty list until then.
+				wantTokens = true
 			default:
 				e := jsonapi.NewError(http.StatusBadRequest, "invalid_include", "Bad Request",
 					"include takes a comma-separated list of card_updates and network_tokens")
@@ -498,6 +543,16 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 				included = append(included, Resource{Type: typeCardUpdates, ID: u.ID, Attributes: u.CardUpdate})
+			}
+		}
+		if wantTokens {
+			if t := rec.activeToken(); t != nil {
+				a, err := h.tokenAttributes(q, t, "")
+				if err != nil {
+					h.fail(q, "get card: network token", err)
+					return
+				}
+				included = append(included, Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a})
 			}
 		}
 		doc.Included = &included

@@ -64,6 +64,17 @@ func (s *memStore) UpdateCard(_ context.Context, account, id string, record, upd
 	return nil
 }
 
+func (s *memStore) ReplaceCard(_ context.Context, account, id string, record []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := account + "/" + id
+	if _, ok := s.cards[k]; !ok {
+		return fmt.Errorf("no card %s", id)
+	}
+	s.cards[k] = slices.Clone(record)
+	return nil
+}
+
 func (s *memStore) CardUpdates(_ context.Context, account, id string) ([][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -493,6 +493,9 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if id := strings.TrimPrefix(r.URL.Path, "/cards/"); validCardID(id) {
+		defer h.lock(q.p.Account, id)()
+	}
 	rec, err := h.load(q)
 	if err != nil {
 		h.fail(q, "update card", err)
@@ -596,6 +599,10 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	var included *[]Resource
 	if len(upd.ChangedFields) > 0 {
 		next.UpdatedAt = now
+		if err := h.refreshToken(q, &next, now); err != nil {
+			h.fail(q, "update card: network token", err)
+			return
+		}
 		b, err := json.Marshal(&next)
 		if err != nil {
 			h.fail(q, "update card: encode", err)

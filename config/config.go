@@ -149,9 +149,12 @@ type Cards struct {
 	// Enabled mounts internal:cards at /cards and /oauth/token on the inbound
 	// listener. Default true.
 	Enabled bool `yaml:"enabled"`
-	// BINTable is an optional CSV of BIN ranges → card_type that replaces
+	// BINTable is an optional CSV of BIN prefixes → card_type merged over
 	// the embedded table. Default none.
 	BINTable string `yaml:"bin_table"`
+	// TSP selects the token service provider for network tokens. Default
+	// "simulator" (the built-in one, the only provider of this build).
+	TSP string `yaml:"tsp"`
 }
 
 // Admin configures the admin listener's optional pages.
@@ -211,7 +214,7 @@ func Default() Config {
 			ShutdownTimeout:   Duration(30 * time.Second),
 		},
 		Outbound: Outbound{RequireAuth: true},
-		Cards:    Cards{Enabled: true},
+		Cards:    Cards{Enabled: true, TSP: "simulator"},
 		Auth: Auth{
 			TokenTTL: Duration(15 * time.Minute),
 			Audience: "aliasgate",

@@ -213,7 +213,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			CABundle:                 "/etc/aliasgate/psp-ca.pem",
 		},
 		VaultAPI: VaultAPI{Enabled: true},
-		Cards:    Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv"},
+		Cards:    Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator"},
 		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true},
 		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
 		Log:      Log{Level: "debug", Format: "text"},

@@ -86,6 +86,7 @@ func (c Config) Validate() error {
 	v.limits(c.Limits)
 	v.outbound(c)
 	v.caFiles(c.Outbound)
+	v.oneOf("cards.tsp", c.Cards.TSP, "simulator")
 	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
 	} else if c.Admin.UI && c.Admin.Token == "" {

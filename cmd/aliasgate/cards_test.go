@@ -31,7 +31,7 @@ func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
           - {json: data.attributes.cvc_alias, storage: volatile}
 `), 0o600)
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read,network-tokens:write")
 	g := startGateway(t, env, "--data-dir", data)
 
 	status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
@@ -81,5 +81,21 @@ func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
 	status, body = call(t, "GET", g.inbound+"/cards/"+doc.Data.ID, "", "", bearer)
 	if status != 200 || !strings.Contains(string(body), doc.Data.ID) {
 		t.Fatalf("get: %d %s", status, body)
+	}
+
+	// Network tokens through the same listener: provision, cryptogram, delete, refused cryptogram.
+	status, body = call(t, "POST", g.inbound+"/cards/"+doc.Data.ID+"/network-tokens", "application/vnd.api+json", "", bearer)
+	if status != 200 || !strings.Contains(string(body), `"type":"network_tokens"`) || !strings.Contains(string(body), `"state":"active"`) {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/cards/"+doc.Data.ID+"/cryptogram", "application/vnd.api+json", `{"data":{"attributes":{}}}`, bearer)
+	if status != 200 || !strings.Contains(string(body), `"type":"TAVV"`) {
+		t.Fatalf("cryptogram: %d %s", status, body)
+	}
+	if status, body = call(t, "DELETE", g.inbound+"/cards/"+doc.Data.ID+"/network-tokens", "", "", bearer); status != 204 {
+		t.Fatalf("delete token: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+doc.Data.ID+"/cryptogram", "application/vnd.api+json", `{"data":{"attributes":{}}}`, bearer); status != 409 {
+		t.Fatalf("cryptogram after delete: %d %s", status, body)
 	}
 }

@@ -1,0 +1,265 @@
+// Package tsp is the token service provider side of network tokens: the
+// Provider interface the Card Management API talks to, and Simulator, the
+// built-in provider that behaves like a card network's token service closely
+// enough to build and test a merchant flow (no network is reached).
+//
+// Simulator decisions:
+//   - Token BIN ranges (the first 6 digits of every token PAN of a brand):
+//     Visa 489537, Mastercard 558004, Amex 374856, Discover 601199. The token
+//     PAN has the card's length, the rest is random, the last digit makes it
+//     Luhn-valid, and it is never equal to the card's PAN. Other brands
+//     (JCB, Diners, UnionPay, Maestro, unknown) → ErrUnsupportedBrand.
+//   - payment_account_reference: 4-character prefix + 25 characters of
+//     base32 (A–Z, 2–7) of HMAC-SHA256(key, "par\x00" ‖ PAN): 29 characters,
+//     the same for every token of a PAN. Prefixes: V001 Visa, 5001
+//     Mastercard, A001 Amex, D001 Discover.
+//   - The token expiry is the card's expiry (and follows it through Update).
+//   - TAVV cryptogram: eci "07", type "TAVV", value = base64 of the first 16
+//     bytes of HMAC-SHA256(key, "tavv\x00" ‖ token PAN ‖ 0x00 ‖ counter (8
+//     bytes big endian) ‖ window (8 bytes big endian)), window = Unix
+//     minutes. Verify accepts a cryptogram made in the last MaxAge (15
+//     windows), once per (token, counter); a replay, an older or altered one is
+//     refused. Used counters are remembered in memory only.
+package tsp
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"math/big"
+	"sync"
+	"time"
+)
+
+// Token is a provisioned network token.
+type Token struct {
+	PAN      string // token PAN (sensitive: keep it in the vault)
+	ExpMonth string
+	ExpYear  string
+	PAR      string // payment account reference
+}
+
+// Cryptogram is a payment cryptogram for one token transaction.
+type Cryptogram struct {
+	ECI   string `json:"eci"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// Provider is a token service provider.
+type Provider interface {
+	// Provision issues a token for the card.
+	Provision(ctx context.Context, pan, expMonth, expYear string) (Token, error)
+	// Update tells the provider the card's expiry changed (lifecycle update).
+	Update(ctx context.Context, tokenPAN, expMonth, expYear string) error
+	// Delete deactivates a token; no cryptogram is made for it afterwards.
+	Delete(ctx context.Context, tokenPAN string) error
+	// Cryptogram makes the cryptogram of transaction counter of the token.
+	Cryptogram(ctx context.Context, tokenPAN string, counter uint64, now time.Time) (Cryptogram, error)
+	// Verify checks a cryptogram; each (token, counter) is accepted once.
+	Verify(tokenPAN string, c Cryptogram, counter uint64, now time.Time) error
+}
+
+// Errors of the simulator.
+var (
+	ErrUnsupportedBrand = errors.New("tsp: the card brand has no token service")
+	ErrInvalidPAN       = errors.New("tsp: invalid card number")
+	ErrDeleted          = errors.New("tsp: the token is deleted")
+	ErrReplay           = errors.New("tsp: cryptogram already used")
+	ErrInvalid          = errors.New("tsp: cryptogram invalid or expired")
+)
+
+// Constants of the simulator's cryptograms.
+const (
+	ECI      = "07"
+	TypeTAVV = "TAVV"
+	// Window is the time step of a cryptogram; MaxAge how long Verify accepts it.
+	Window = time.Minute
+	MaxAge = 15 * Window
+)
+
+// Brands the simulator tokenizes (same names as cards.Brand*).
+const (
+	BrandVisa       = "VISA"
+	BrandMastercard = "MASTERCARD"
+	BrandAmex       = "AMEX"
+	BrandDiscover   = "DISCOVER"
+)
+
+type brandInfo struct{ tokenBIN, parPrefix string }
+
+var brands = map[string]brandInfo{
+	BrandVisa:       {"489537", "V001"},
+	BrandMastercard: {"558004", "5001"},
+	BrandAmex:       {"374856", "A001"},
+	BrandDiscover:   {"601199", "D001"},
+}
+
+// BrandOf returns the brand of pan among the four tokenizable ones, or "".
+func BrandOf(pan string) string {
+	in := func(n int, lo, hi string) bool { return len(pan) >= n && pan[:n] >= lo && pan[:n] <= hi }
+	switch {
+	case in(4, "6011", "6011"), in(3, "644", "649"), in(2, "65", "65"):
+		return BrandDiscover
+	case in(2, "34", "34"), in(2, "37", "37"):
+		return BrandAmex
+	case in(4, "2221", "2720"), in(2, "51", "55"):
+		return BrandMastercard
+	case in(1, "4", "4"):
+		return BrandVisa
+	}
+	return ""
+}
+
+// Simulator is the built-in Provider.
+type Simulator struct {
+	key     []byte
+	mu      sync.Mutex
+	used    map[string]struct{} // token PAN ‖ counter
+	deleted map[string]struct{}
+}
+
+// NewSimulator returns a simulator keyed with key.
+func NewSimulator(key []byte) *Simulator {
+	return &Simulator{key: append([]byte(nil), key...), used: map[string]struct{}{}, deleted: map[string]struct{}{}}
+}
+
+func (s *Simulator) mac(parts ...[]byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	for _, p := range parts {
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
+
+// PAR returns the payment account reference of pan ("" for other brands).
+func (s *Simulator) PAR(pan string) string {
+	b, ok := brands[BrandOf(pan)]
+	if !ok {
+		return ""
+	}
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(s.mac([]byte("par\x00"), []byte(pan)))
+	return b.parPrefix + enc[:25]
+}
+
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func checkDigit(payload []byte) byte {
+	sum, double := 0, true
+	for i := len(payload) - 1; i >= 0; i-- {
+		d := int(payload[i] - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return byte('0' + (10-sum%10)%10)
+}
+
+// Provision issues a token PAN of the card's brand and length.
+func (s *Simulator) Provision(_ context.Context, pan, expMonth, expYear string) (Token, error) {
+	if !digitsOnly(pan) || len(pan) < 13 || len(pan) > 19 {
+		return Token{}, ErrInvalidPAN
+	}
+	b, ok := brands[BrandOf(pan)]
+	if !ok {
+		return Token{}, ErrUnsupportedBrand
+	}
+	for {
+		t := []byte(b.tokenBIN)
+		for len(t) < len(pan)-1 {
+			n, err := rand.Int(rand.Reader, big.NewInt(10))
+			if err != nil {
+				return Token{}, err
+			}
+			t = append(t, byte('0'+n.Int64()))
+		}
+		t = append(t, checkDigit(t))
+		if string(t) != pan {
+			return Token{PAN: string(t), ExpMonth: expMonth, ExpYear: expYear, PAR: s.PAR(pan)}, nil
+		}
+	}
+}
+
+// Update accepts the card's new expiry (the simulator keeps no token metadata).
+func (s *Simulator) Update(_ context.Context, tokenPAN, _, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.deleted[tokenPAN]; ok {
+		return ErrDeleted
+	}
+	return nil
+}
+
+// Delete deactivates tokenPAN.
+func (s *Simulator) Delete(_ context.Context, tokenPAN string) error {
+	s.mu.Lock()
+	s.deleted[tokenPAN] = struct{}{}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Simulator) value(tokenPAN string, counter uint64, window int64) string {
+	var c, w [8]byte
+	binary.BigEndian.PutUint64(c[:], counter)
+	binary.BigEndian.PutUint64(w[:], uint64(window))
+	return base64.StdEncoding.EncodeToString(s.mac([]byte("tavv\x00"), []byte(tokenPAN), []byte{0}, c[:], w[:])[:16])
+}
+
+func window(t time.Time) int64 { return t.Unix() / int64(Window/time.Second) }
+
+// Cryptogram makes a TAVV cryptogram.
+func (s *Simulator) Cryptogram(_ context.Context, tokenPAN string, counter uint64, now time.Time) (Cryptogram, error) {
+	s.mu.Lock()
+	_, del := s.deleted[tokenPAN]
+	s.mu.Unlock()
+	if del {
+		return Cryptogram{}, ErrDeleted
+	}
+	return Cryptogram{ECI: ECI, Type: TypeTAVV, Value: s.value(tokenPAN, counter, window(now))}, nil
+}
+
+// Verify accepts c once if it was made for (tokenPAN, counter) less than MaxAge ago.
+func (s *Simulator) Verify(tokenPAN string, c Cryptogram, counter uint64, now time.Time) error {
+	if c.ECI != ECI || c.Type != TypeTAVV {
+		return ErrInvalid
+	}
+	w := window(now)
+	match := false
+	for i := int64(0); i < int64(MaxAge/Window); i++ {
+		if subtle.ConstantTimeCompare([]byte(s.value(tokenPAN, counter, w-i)), []byte(c.Value)) == 1 {
+			match = true
+		}
+	}
+	if !match {
+		return ErrInvalid
+	}
+	var cb [8]byte
+	binary.BigEndian.PutUint64(cb[:], counter)
+	k := tokenPAN + "\x00" + string(cb[:])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.used[k]; ok {
+		return ErrReplay
+	}
+	s.used[k] = struct{}{}
+	return nil
+}
+
+var _ Provider = (*Simulator)(nil)

@@ -1,0 +1,139 @@
+package tsp
+
+import (
+	"context"
+	"encoding/base64"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func luhn(s string) bool {
+	sum, double := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		d := int(s[i] - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// randomPAN makes a Luhn-valid PAN of the given prefix and length.
+func randomPAN(r *rand.Rand, prefix string, n int) string {
+	b := []byte(prefix)
+	for len(b) < n-1 {
+		b = append(b, byte('0'+r.IntN(10)))
+	}
+	return string(append(b, checkDigit(b)))
+}
+
+var rePAR = regexp.MustCompile(`^[A-Z0-9]{29}$`)
+
+func TestProvisionProperties(t *testing.T) {
+	s := NewSimulator([]byte("k"))
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		prefix, brand, par string
+		n                  int
+	}{
+		{"4", BrandVisa, "V001", 16}, {"4", BrandVisa, "V001", 19}, {"4", BrandVisa, "V001", 13},
+		{"5", BrandMastercard, "5001", 16}, {"2221", BrandMastercard, "5001", 16},
+		{"37", BrandAmex, "A001", 15}, {"34", BrandAmex, "A001", 15},
+		{"6011", BrandDiscover, "D001", 16}, {"65", BrandDiscover, "D001", 19},
+		{"489537", BrandVisa, "V001", 16}, // card inside the token BIN range
+	}
+	for _, c := range cases {
+		for i := 0; i < 200; i++ {
+			pan := randomPAN(r, c.prefix, c.n)
+			if c.prefix == "5" {
+				pan = randomPAN(r, "5"+strconv.Itoa(1+r.IntN(5)), c.n)
+			}
+			tok, err := s.Provision(context.Background(), pan, "4", "26")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !luhn(tok.PAN) || len(tok.PAN) != len(pan) || BrandOf(tok.PAN) != c.brand || tok.PAN == pan {
+				t.Fatalf("token for %s-%d: luhn %v len %d brand %s equal %v", c.brand, c.n, luhn(tok.PAN),
+					len(tok.PAN), BrandOf(tok.PAN), tok.PAN == pan)
+			}
+			if tok.PAN[:6] != brands[c.brand].tokenBIN {
+				t.Fatalf("token BIN %s", tok.PAN[:6])
+			}
+			if !rePAR.MatchString(tok.PAR) || tok.PAR[:4] != c.par || tok.ExpMonth != "4" || tok.ExpYear != "26" {
+				t.Fatalf("token %+v", tok)
+			}
+			again, _ := s.Provision(context.Background(), pan, "4", "26")
+			if again.PAR != tok.PAR {
+				t.Fatalf("PAR not stable")
+			}
+			if other := s.PAR(randomPAN(r, c.prefix+"1", c.n)); other == tok.PAR {
+				t.Fatalf("PAR collision")
+			}
+		}
+	}
+	if _, err := s.Provision(context.Background(), randomPAN(r, "3530", 16), "1", "30"); err != ErrUnsupportedBrand {
+		t.Errorf("JCB: %v", err)
+	}
+	if _, err := s.Provision(context.Background(), "4111x", "1", "30"); err != ErrInvalidPAN {
+		t.Errorf("bad PAN: %v", err)
+	}
+	if NewSimulator([]byte("other")).PAR("4111111111111111") == s.PAR("4111111111111111") {
+		t.Errorf("PAR does not depend on the key")
+	}
+}
+
+func TestCryptogramVerify(t *testing.T) {
+	s := NewSimulator([]byte("k"))
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 30, 0, time.UTC)
+	tok, _ := s.Provision(ctx, "4111111111111111", "4", "26")
+	c, err := s.Cryptogram(ctx, tok.PAN, 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(c.Value)
+	if c.ECI != "07" || c.Type != "TAVV" || err != nil || len(raw) != 16 {
+		t.Fatalf("cryptogram %+v", c)
+	}
+	if c2, _ := s.Cryptogram(ctx, tok.PAN, 2, now); c2.Value == c.Value {
+		t.Errorf("counter not in the cryptogram")
+	}
+	// altered
+	alt := c
+	raw[0] ^= 1
+	alt.Value = base64.StdEncoding.EncodeToString(raw)
+	for _, bad := range []Cryptogram{alt, {ECI: "05", Type: c.Type, Value: c.Value}, {ECI: c.ECI, Type: "X", Value: c.Value}} {
+		if err := s.Verify(tok.PAN, bad, 1, now); err != ErrInvalid {
+			t.Errorf("altered %+v: %v", bad, err)
+		}
+	}
+	if err := s.Verify(tok.PAN, c, 2, now); err != ErrInvalid {
+		t.Errorf("wrong counter: %v", err)
+	}
+	if err := s.Verify("4895370000000000", c, 1, now); err != ErrInvalid {
+		t.Errorf("wrong token: %v", err)
+	}
+	// expired
+	if err := s.Verify(tok.PAN, c, 1, now.Add(MaxAge+time.Minute)); err != ErrInvalid {
+		t.Errorf("expired: %v", err)
+	}
+	// accepted once within MaxAge, then a replay
+	if err := s.Verify(tok.PAN, c, 1, now.Add(10*time.Minute)); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+	if err := s.Verify(tok.PAN, c, 1, now.Add(10*time.Minute)); err != ErrReplay {
+		t.Errorf("replay: %v", err)
+	}
+	// deleted tokens get no cryptogram
+	_ = s.Delete(ctx, tok.PAN)
+	if _, err := s.Cryptogram(ctx, tok.PAN, 3, now); err != ErrDeleted {
+		t.Errorf("deleted: %v", err)
+	}
+}
