@@ -326,7 +326,7 @@ func (gw *gateway) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer outbound.Close() // hijacked tunnels are not drained by Shutdown
+	defer outbound.Close() // also on the early returns below
 	ls := []listener{
 		{"inbound", gw.cfg.Listen.Inbound, inbound, inboundTLS},
 		{"outbound", gw.cfg.Listen.Outbound, outbound, nil},
@@ -389,15 +389,15 @@ func (gw *gateway) serve(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(gw.cfg.Limits.ShutdownTimeout))
 	defer cancel()
-	for i, srv := range servers {
-		if ls[i].name == "outbound" {
-			outbound.Close() // tunnels: Shutdown does not wait for hijacked connections
-		}
+	for _, srv := range servers {
 		if serr := srv.Shutdown(sctx); serr != nil {
 			gw.logger.Warn("shutdown did not drain in time", "err", serr)
 			srv.Close()
 		}
 	}
+	// Shutdown neither sees nor waits for hijacked connections (CONNECT
+	// tunnels): close them once the listeners are drained.
+	outbound.Close()
 	wg.Wait()
 	gw.logger.Info("stopped")
 	return err
