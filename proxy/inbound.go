@@ -285,17 +285,21 @@ type part struct {
 	buf      []byte
 }
 
+// needsBody reports whether any of filters has body targets.
+func needsBody(filters []*routes.Filter) bool {
+	for _, f := range filters {
+		if f.Program.HasBody() {
+			return true
+		}
+	}
+	return false
+}
+
 // process applies the phase's matched filters and the leak guard to p.
 func (in *Inbound) process(ctx context.Context, st *reqState, phase routes.Phase, x routes.Exchange, params map[string]string, p *part) *jsonapi.Error {
 	route := st.route
 	filters := route.Matching(phase, x)
-	needBody := false
-	for _, f := range filters {
-		if f.Program.HasBody() {
-			needBody = true
-			break
-		}
-	}
+	needBody := needsBody(filters)
 	hasBody := p.body != nil && p.body != http.NoBody && p.length != 0
 	scan := route.LeakGuard != routes.LeakOff && hasBody && (needBody || scannable(x.MediaType))
 	if len(filters) == 0 && !scan {

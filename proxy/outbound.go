@@ -564,13 +564,7 @@ func (o *Outbound) requestPhase(r *http.Request, st *reqState) *jsonapi.Error {
 	if len(filters) == 0 {
 		return nil
 	}
-	needBody := false
-	for _, f := range filters {
-		if f.Program.HasBody() {
-			needBody = true
-			break
-		}
-	}
+	needBody := needsBody(filters)
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	enc := contentEncoding(r.Header.Get("Content-Encoding"))
 	var raw, body []byte

@@ -325,19 +325,8 @@ func (s *jsonScan) object(lo, hi, depth int, live bool) error {
 			return err
 		}
 		s.cursors = s.cursors[:childLo]
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.malformed("unexpected end in an object")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
-			return nil
-		default:
-			return s.malformed("expected ',' or '}'")
+		if done, err := s.member('}', "object"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -363,19 +352,8 @@ func (s *jsonScan) array(lo, hi, depth int, live bool) error {
 			return err
 		}
 		s.cursors = s.cursors[:childLo]
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.malformed("unexpected end in an array")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.malformed("expected ',' or ']'")
+		if done, err := s.member(']', "array"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -479,6 +457,25 @@ func (s *jsonScan) literal(lit string) error {
 		return nil
 	}
 	return s.malformed("unexpected character")
+}
+
+// member moves past the separator after a member of an object or array:
+// ',' (more members follow) or the closing byte (done).
+func (s *jsonScan) member(closing byte, kind string) (done bool, err error) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, s.malformed("unexpected end in an " + kind)
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.ws()
+		return false, nil
+	case closing:
+		s.i++
+		return true, nil
+	}
+	return false, s.malformed("expected ',' or '" + string(closing) + "'")
 }
 
 // strClass marks bytes that end the fast path of a string: '"', '\\' and
