@@ -29,6 +29,9 @@ var (
 	// ErrTampered: a record failed to decrypt: its ciphertext was altered or
 	// moved to another alias.
 	ErrTampered = errors.New("vault: record failed authentication")
+	// ErrConflict: an import met an existing entry with other content (the
+	// destination is not a copy of the same vault).
+	ErrConflict = errors.New("vault: conflicting entry")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("vault: store closed")
 )

@@ -52,14 +52,21 @@ type Harness struct {
 	// nothing across a restart (memstore), whose durability tests are then
 	// not part of its suite.
 	Reopen func(t *testing.T, store vault.Store, now func() time.Time) vault.Store
+	// VolatileOnly marks a store that serves only as vault.volatile (Redis):
+	// it keeps records, index entries and meta, but not cards, API clients
+	// or exports, whose tests are then not part of its suite.
+	VolatileOnly bool
+}
+
+// conformanceTest is one test of the suite.
+type conformanceTest struct {
+	name string
+	fn   func(*testing.T, Harness)
 }
 
 // Run runs the whole suite.
 func Run(t *testing.T, h Harness) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, Harness)
-	}{
+	tests := []conformanceTest{
 		{"PutThenGetReturnsTheRecord", testPutGet},
 		{"GetOfUnknownAliasIsNil", testGetUnknown},
 		{"SameIndexKeyGivesExistingRecord", testIndexExisting},
@@ -74,20 +81,18 @@ func Run(t *testing.T, h Harness) {
 		{"ServiceVolatileExpires", testServiceVolatile},
 		{"ClosedStoreRefusesCalls", testClosed},
 	}
-	tests = append(tests, struct {
-		name string
-		fn   func(*testing.T, Harness)
-	}{"CardsAreScopedAndDeduplicated", testCards})
+	if !h.VolatileOnly {
+		tests = append(tests,
+			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
+			conformanceTest{"ClientsAreSetOnce", testClients},
+			conformanceTest{"ExportImportCopiesEverything", testExportImport},
+			conformanceTest{"RekeyIsCompareAndSwap", testRekey},
+		)
+	}
 	if h.Reopen != nil {
 		tests = append(tests,
-			struct {
-				name string
-				fn   func(*testing.T, Harness)
-			}{"ReopenKeepsData", testReopen},
-			struct {
-				name string
-				fn   func(*testing.T, Harness)
-			}{"ReopenWithOtherMasterKeyFails", testWrongMasterKey},
+			conformanceTest{"ReopenKeepsData", testReopen},
+			conformanceTest{"ReopenWithOtherMasterKeyFails", testWrongMasterKey},
 		)
 	}
 	for _, tt := range tests {
