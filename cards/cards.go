@@ -356,12 +356,18 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 	}}, true
 }
 
-// fail writes err; errors that are not *jsonapi.Error are logged and become 500.
+// fail writes err; errors that are not *jsonapi.Error are logged and become
+// 503 when the vault or its store is unavailable (the client may retry),
+// else 500.
 func (h *Handler) fail(q *request, what string, err error) {
 	var je *jsonapi.Error
 	if !errors.As(err, &je) {
 		h.log.ErrorContext(q.ctx, "cards: "+what+" failed", "error", err.Error(), "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
+		if errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded) {
+			err = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
+				"the vault is unavailable; try again later")
+		}
 	}
 	jsonapi.WriteError(q.w, jsonapi.MediaType, err)
 }
