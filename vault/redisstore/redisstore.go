@@ -1,0 +1,378 @@
+// Package redisstore is a vault.Store on Redis for volatile values (CVCs):
+// records with a short TTL, shared by every gateway process that points at
+// the same Redis, so any of them reveals what another redacted.
+//
+// Layout, under a key prefix (default "aliasgate:"):
+//
+//	<prefix>r:<alias>  vault.MarshalRecord bytes, with a native TTL (PX) up to ExpiresAt
+//	<prefix>i:<hex>    alias an HMAC index key points at, same TTL as its record
+//	<prefix>m:<key>    vault-wide settings (no TTL)
+//
+// Put, LookupIndex, Delete and SetClassifiers each run one Lua script
+// (EVALSHA), so a batch is one round trip and atomic: two gateways putting
+// the same index key at once agree on one alias. Get is one MGET.
+//
+// Expiry is Redis's own, and on top of it every read and every decision
+// treats a record whose ExpiresAt is at or before Options.Now as absent, so
+// an injected clock that runs ahead of Redis's (tests), or a Redis clock that
+// lags the gateway's, never yields a stale value.
+//
+// The store needs one Redis server, version 6.0 or later (KEEPTTL), at one
+// address; Redis Cluster is not supported, since a script reads keys it
+// computes. Durability is Redis's: volatile values may be lost when Redis
+// restarts without persistence, which is acceptable for them. The store does
+// not keep cards, API clients or exports.
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "aliasgate:"
+
+// Options tunes a Store. Zero values take the defaults.
+type Options struct {
+	// Now is the clock records expire by; default time.Now.
+	Now func() time.Time
+	// Prefix starts every key the store reads or writes; default
+	// DefaultPrefix. Gateways that share a vault use the same prefix.
+	Prefix string
+}
+
+// Store is a vault.Store on Redis. It is safe for concurrent use; go-redis
+// keeps a pool of connections and reconnects by itself after a failure.
+type Store struct {
+	client *redis.Client
+	addr   string
+	prefix string
+	now    func() time.Time
+	closed atomic.Bool
+
+	put, lookup, del, classifiers *redis.Script
+}
+
+var _ vault.Store = (*Store)(nil)
+
+// errCorrupt: a record in Redis does not decode (written by something else,
+// or by an incompatible version).
+var errCorrupt = errors.New("redisstore: corrupt record in redis")
+
+// Open connects to the Redis at rawURL (redis://[user:password@]host:port/db,
+// rediss:// for TLS, unix:// for a socket; query parameters as go-redis's
+// ParseURL reads them) and pings it, so that a wrong address or password fails
+// here, with an error that wraps vault.ErrUnavailable and never shows the
+// password. ctx bounds the ping.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if rawURL == "" {
+		return nil, errors.New("redisstore: no redis URL (want redis://host:port/db)")
+	}
+	ro, err := redis.ParseURL(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			// url.Error quotes the URL, and its cause may quote parts of it:
+			// either can hold the password.
+			return nil, errors.New("redisstore: invalid redis URL (not shown: it may hold a password)")
+		}
+		return nil, fmt.Errorf("redisstore: invalid redis URL: %w", err)
+	}
+	// Bound every call by its context, not only by the read/write timeouts.
+	ro.ContextTimeoutEnabled = true
+	c := redis.NewClient(ro)
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redisstore: connect %s: %w: %w", ro.Addr, vault.ErrUnavailable, err)
+	}
+	s := &Store{client: c, addr: ro.Addr, prefix: opts.Prefix, now: opts.Now,
+		put: redis.NewScript(putScript), lookup: redis.NewScript(lookupScript),
+		del: redis.NewScript(deleteScript), classifiers: redis.NewScript(classifiersScript)}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Addr returns the address of the Redis server (host:port, no credentials).
+func (s *Store) Addr() string { return s.addr }
+
+// Prefix returns the key prefix the store uses.
+func (s *Store) Prefix() string { return s.prefix }
+
+func (s *Store) recordKey(alias string) string { return s.prefix + "r:" + alias }
+func (s *Store) indexKey(k []byte) string      { return s.prefix + "i:" + hex.EncodeToString(k) }
+func (s *Store) metaKey(k string) string       { return s.prefix + "m:" + k }
+
+// nowArg encodes t as the scripts compare it: a zigzag varint of Unix
+// nanoseconds, as vault.MarshalRecord writes ExpiresAt.
+func nowArg(t time.Time) string {
+	return string(binary.AppendVarint(nil, t.UnixNano()))
+}
+
+// fail wraps an error of operation op: vault.ErrClosed once the client is
+// closed, the context's error when the caller gave up, errCorrupt for data
+// that does not decode, and vault.ErrUnavailable for everything else (the
+// server cannot be reached or refused the command; it may work later).
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case errors.Is(err, redis.ErrClosed) || s.closed.Load():
+		return fmt.Errorf("redisstore: %s: %w", op, vault.ErrClosed)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	case redis.HasErrorPrefix(err, "CORRUPT"):
+		return fmt.Errorf("redisstore: %s: %w", op, errCorrupt)
+	}
+	return fmt.Errorf("redisstore: %s: %w: %w", op, vault.ErrUnavailable, err)
+}
+
+// Get implements vault.Store with one MGET.
+func (s *Store) Get(ctx context.Context, aliases []string) ([]*vault.Record, error) {
+	if s.closed.Load() {
+		return nil, vault.ErrClosed
+	}
+	out := make([]*vault.Record, len(aliases))
+	if len(aliases) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(aliases))
+	for i, a := range aliases {
+		keys[i] = s.recordKey(a)
+	}
+	vals, err := s.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	if len(vals) != len(aliases) {
+		return nil, fmt.Errorf("redisstore: get: %w: MGET returned %d values for %d keys", vault.ErrUnavailable, len(vals), len(aliases))
+	}
+	now := s.now()
+	for i, v := range vals {
+		b, ok := v.(string)
+		if !ok {
+			continue // missing (nil)
+		}
+		r, err := vault.UnmarshalRecord(aliases[i], []byte(b))
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: get: %w: %w", errCorrupt, err)
+		}
+		if !r.Expired(now) {
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
+// LookupIndex implements vault.Store: one script resolves every key to its
+// alias when the record it points at is live.
+func (s *Store) LookupIndex(ctx context.Context, keys [][]byte) ([]string, error) {
+	if s.closed.Load() {
+		return nil, vault.ErrClosed
+	}
+	out := make([]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rk := make([]string, len(keys))
+	for i, k := range keys {
+		rk[i] = s.indexKey(k)
+	}
+	res, err := s.lookup.Run(ctx, s.client, rk, s.prefix, nowArg(s.now())).StringSlice()
+	if err != nil {
+		return nil, s.fail("lookup index", err)
+	}
+	if len(res) != len(keys) {
+		return nil, fmt.Errorf("redisstore: lookup index: %w: script returned %d results for %d keys", vault.ErrUnavailable, len(res), len(keys))
+	}
+	copy(out, res)
+	return out, nil
+}
+
+// Put implements vault.Store: the whole batch is one script, atomic and one
+// round trip. A record with an ExpiresAt gets a native TTL of the time left
+// until then (rounded up to the millisecond), and so does its index entry.
+func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResult, error) {
+	if s.closed.Load() {
+		return nil, vault.ErrClosed
+	}
+	out := make([]vault.PutResult, len(items))
+	if len(items) == 0 {
+		return out, nil
+	}
+	now := s.now()
+	keys := make([]string, 0, 2*len(items))
+	args := make([]any, 0, 2+3*len(items))
+	args = append(args, s.prefix, nowArg(now))
+	for _, it := range items {
+		r := it.Record
+		if r == nil {
+			return nil, errors.New("redisstore: put: nil record")
+		}
+		keys = append(keys, s.recordKey(r.Alias))
+		hasIndex := "0"
+		if len(r.IndexKey) > 0 {
+			keys = append(keys, s.indexKey(r.IndexKey))
+			hasIndex = "1"
+		}
+		args = append(args, vault.MarshalRecord(r), ttlArg(r.ExpiresAt, now), hasIndex)
+	}
+	res, err := s.put.Run(ctx, s.client, keys, args...).Slice()
+	if err != nil {
+		return nil, s.fail("put", err)
+	}
+	if len(res) != 3*len(items) {
+		return nil, fmt.Errorf("redisstore: put: %w: script returned %d values for %d items", vault.ErrUnavailable, len(res), len(items))
+	}
+	for i, it := range items {
+		st, _ := res[3*i].(int64)
+		switch st {
+		case 1:
+			out[i] = vault.PutResult{Status: vault.PutCreated, Record: it.Record.Clone()}
+		case 2:
+			alias, _ := res[3*i+1].(string)
+			b, _ := res[3*i+2].(string)
+			r, err := vault.UnmarshalRecord(alias, []byte(b))
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: put: %w: %w", errCorrupt, err)
+			}
+			out[i] = vault.PutResult{Status: vault.PutExisting, Record: r}
+		case 3:
+			out[i] = vault.PutResult{Status: vault.PutCollision}
+		default:
+			return nil, fmt.Errorf("redisstore: put: unexpected script status %v", res[3*i])
+		}
+	}
+	return out, nil
+}
+
+// ttlArg returns the PX argument of a record expiring at exp: the
+// milliseconds left after now, rounded up, at least 1; "0" for no expiry.
+func ttlArg(exp, now time.Time) string {
+	if exp.IsZero() {
+		return "0"
+	}
+	d := exp.Sub(now)
+	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
+	if ms < 1 {
+		ms = 1 // already expired: reads treat it as absent; Redis drops it now
+	}
+	return strconv.FormatInt(ms, 10)
+}
+
+// Delete implements vault.Store.
+func (s *Store) Delete(ctx context.Context, alias string) error {
+	if s.closed.Load() {
+		return vault.ErrClosed
+	}
+	n, err := s.del.Run(ctx, s.client, []string{s.recordKey(alias)}, s.prefix, nowArg(s.now()), alias).Int64()
+	if err != nil {
+		return s.fail("delete", err)
+	}
+	if n == 0 {
+		return vault.ErrNotFound
+	}
+	return nil
+}
+
+// SetClassifiers implements vault.Store. Records keep the TTL they have left.
+func (s *Store) SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error {
+	if s.closed.Load() {
+		return vault.ErrClosed
+	}
+	if len(aliases) == 0 {
+		return vault.ErrNotFound
+	}
+	keys := make([]string, len(aliases))
+	for i, a := range aliases {
+		keys[i] = s.recordKey(a)
+	}
+	// The classifier list as vault.MarshalRecord encodes it.
+	enc := binary.AppendUvarint(nil, uint64(len(classifiers)))
+	for _, c := range classifiers {
+		enc = binary.AppendUvarint(enc, uint64(len(c)))
+		enc = append(enc, c...)
+	}
+	n, err := s.classifiers.Run(ctx, s.client, keys, s.prefix, nowArg(s.now()), enc).Int64()
+	if err != nil {
+		return s.fail("set classifiers", err)
+	}
+	if n == 0 {
+		return vault.ErrNotFound
+	}
+	return nil
+}
+
+// GetMeta implements vault.Store.
+func (s *Store) GetMeta(ctx context.Context, key string) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, vault.ErrClosed
+	}
+	v, err := s.client.Get(ctx, s.metaKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, vault.ErrNotFound
+	}
+	if err != nil {
+		return nil, s.fail("get meta", err)
+	}
+	return v, nil
+}
+
+// PutMetaIfAbsent implements vault.Store with SETNX and GET in one
+// MULTI/EXEC.
+func (s *Store) PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, vault.ErrClosed
+	}
+	k := s.metaKey(key)
+	var get *redis.StringCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SetNX(ctx, k, value, 0)
+		get = p.Get(ctx, k)
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("put meta", err)
+	}
+	v, err := get.Bytes()
+	if err != nil {
+		return nil, s.fail("put meta", err)
+	}
+	return v, nil
+}
+
+// Ping checks that Redis answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return vault.ErrClosed
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// Close closes the connections; later calls return vault.ErrClosed. The data
+// stays in Redis. Closing twice is not an error.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("redisstore: close: %w", err)
+	}
+	return nil
+}
