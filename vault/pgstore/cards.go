@@ -1,0 +1,173 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PutClient stores an API client record (auth.ClientStore); an existing id
+// is never overwritten (ErrClientExists).
+func (s *Store) PutClient(ctx context.Context, id string, record []byte) error {
+	return s.run(ctx, "put client", false, func(ctx context.Context, _ int) error {
+		tag, err := s.pool.Exec(ctx, `INSERT INTO clients (id, record) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, nonNil(record))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrClientExists
+		}
+		return nil
+	})
+}
+
+// GetClient returns an API client record (auth.ClientStore).
+func (s *Store) GetClient(ctx context.Context, id string) ([]byte, bool, error) {
+	var rec []byte
+	err := s.run(ctx, "get client", true, func(ctx context.Context, _ int) error {
+		rec = nil
+		if !isStorable(id) {
+			return nil
+		}
+		err := s.pool.QueryRow(ctx, `SELECT record FROM clients WHERE id = $1`, id).Scan(&rec)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, rec != nil, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// nullable maps "" to SQL NULL.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// PutCard stores a card record (cards.Store) unless the account has a card
+// with the same fingerprint; then it returns that card's id and writes
+// nothing. The UNIQUE (account, fingerprint) constraint decides between
+// gateways adding the same card at once.
+func (s *Store) PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (string, error) {
+	var existing string
+	err := s.run(ctx, "put card", true, func(ctx context.Context, _ int) error {
+		for range 3 {
+			existing = ""
+			tag, err := s.pool.Exec(ctx, `INSERT INTO cards (account, id, fingerprint, record) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (account, fingerprint) DO NOTHING`, account, id, nullable(fingerprint), nonNil(record))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				return nil
+			}
+			err = s.pool.QueryRow(ctx, `SELECT id FROM cards WHERE account = $1 AND fingerprint = $2`, account, fingerprint).Scan(&existing)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // the other card went away meanwhile: insert again
+			}
+			if err == nil && existing == id {
+				existing = "" // ids are random: an earlier attempt of this call wrote it
+			}
+			return err
+		}
+		return errors.New("the card with this fingerprint keeps disappearing")
+	})
+	if err != nil {
+		return "", err
+	}
+	return existing, nil
+}
+
+// GetCard returns a card record (cards.Store).
+func (s *Store) GetCard(ctx context.Context, account, id string) ([]byte, bool, error) {
+	var rec []byte
+	err := s.run(ctx, "get card", true, func(ctx context.Context, _ int) error {
+		rec = nil
+		if !isStorable(account) || !isStorable(id) {
+			return nil
+		}
+		err := s.pool.QueryRow(ctx, `SELECT record FROM cards WHERE account = $1 AND id = $2`, account, id).Scan(&rec)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, rec != nil, nil
+}
+
+// UpdateCard replaces a card record and appends one card update, in one
+// transaction (cards.Store). The UPDATE locks the card's row, so updates of
+// one card from several gateways are numbered one after the other.
+func (s *Store) UpdateCard(ctx context.Context, account, id string, record, update []byte) error {
+	return s.tx(ctx, "update card", func(ctx context.Context, tx pgx.Tx) error {
+		if !isStorable(account) || !isStorable(id) {
+			return ErrCardNotFound
+		}
+		tag, err := tx.Exec(ctx, `UPDATE cards SET record = $3 WHERE account = $1 AND id = $2`, account, id, nonNil(record))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrCardNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO card_updates (account, id, seq, record)
+			SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3 FROM card_updates WHERE account = $1 AND id = $2`,
+			account, id, nonNil(update))
+		return err
+	})
+}
+
+// ReplaceCard replaces an existing card record without recording a card
+// update (cards.Store).
+func (s *Store) ReplaceCard(ctx context.Context, account, id string, record []byte) error {
+	return s.run(ctx, "replace card", true, func(ctx context.Context, _ int) error {
+		if !isStorable(account) || !isStorable(id) {
+			return ErrCardNotFound
+		}
+		tag, err := s.pool.Exec(ctx, `UPDATE cards SET record = $3 WHERE account = $1 AND id = $2`, account, id, nonNil(record))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrCardNotFound
+		}
+		return nil
+	})
+}
+
+// CardUpdates returns a card's updates in the order they were made
+// (cards.Store).
+func (s *Store) CardUpdates(ctx context.Context, account, id string) ([][]byte, error) {
+	var out [][]byte
+	err := s.run(ctx, "card updates", true, func(ctx context.Context, _ int) error {
+		if !isStorable(account) || !isStorable(id) {
+			return nil
+		}
+		rows, err := s.pool.Query(ctx, `SELECT record FROM card_updates WHERE account = $1 AND id = $2 ORDER BY seq`, account, id)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
