@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -12,10 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 )
@@ -111,13 +115,32 @@ func createKeyFile(path string) ([]byte, error) {
 }
 
 // Keyring holds the keys derived from the master key: the data-encryption
-// keys by version, and the HMAC key of the alias index.
+// keys by version, and the HMAC keys of the alias index and of card
+// fingerprints. It is safe for concurrent use.
+//
+// Data keys live in the store's metadata, wrapped (AES-256-GCM) under the
+// key-encryption key, one set-once entry per version: dek/1, dek/2, … The
+// current version, which new records are sealed with, is the highest one
+// present. Rotate adds the next version with PutMetaIfAbsent, so two
+// gateways rotating at once agree on one new key instead of forking; every
+// gateway picks new versions up with Refresh (and by itself when it meets a
+// record sealed under a version it has not loaded yet). Old versions are
+// never removed: records keep decrypting with theirs until the background
+// re-encryption (Reencryptor) moves them to the current one.
 type Keyring struct {
-	current        uint32
-	aeads          map[uint32]cipher.AEAD
+	state          atomic.Pointer[keyState]
+	store          Store       // where the wrapped data keys are kept
+	wrap           cipher.AEAD // the key-encryption key
 	indexKey       []byte
 	fingerprintKey []byte
 	rand           io.Reader
+	mu             sync.Mutex // serialises Refresh and Rotate
+}
+
+// keyState is an immutable snapshot of the loaded data keys.
+type keyState struct {
+	current uint32
+	aeads   map[uint32]cipher.AEAD
 }
 
 // FingerprintKey returns the key card fingerprints are made with (HKDF of
@@ -126,15 +149,21 @@ type Keyring struct {
 func (kr *Keyring) FingerprintKey() []byte { return append([]byte(nil), kr.fingerprintKey...) }
 
 const (
+	// metaKeyCurrent holds the first data-key version of the vault ("1").
+	// It is set once; the current version is the highest dek/N present.
 	metaKeyCurrent = "dek/current"
 	metaKeyPrefix  = "dek/"
 	dekAAD         = "aliasgate data key v"
+	// maxKeyVersions bounds the versions a vault may have (a corrupt or
+	// hostile store cannot make OpenKeyring loop for ever).
+	maxKeyVersions = 1 << 16
 )
 
 // OpenKeyring derives the key-encryption and index keys from master and
 // unwraps the vault's data keys from the store's metadata, creating the first
 // one when the vault is new. A master key other than the one the vault was
-// created with fails with ErrWrongMasterKey.
+// created with fails with ErrWrongMasterKey. The Keyring keeps store to
+// load versions added later (Refresh, Rotate).
 func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, error) {
 	if len(master) != 32 {
 		return nil, fmt.Errorf("%w: want 32 bytes", ErrBadMasterKey)
@@ -155,53 +184,164 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 	if err != nil {
 		return nil, err
 	}
-	kr := &Keyring{aeads: map[uint32]cipher.AEAD{}, indexKey: indexKey, fingerprintKey: fpKey, rand: rand.Reader}
+	kr := &Keyring{store: store, wrap: wrap, indexKey: indexKey, fingerprintKey: fpKey, rand: rand.Reader}
 
 	cur, err := store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1"))
 	if err != nil {
 		return nil, fmt.Errorf("vault: read key version: %w", err)
 	}
 	v, err := strconv.ParseUint(string(cur), 10, 32)
-	if err != nil || v == 0 {
+	if err != nil || v == 0 || v > maxKeyVersions {
 		return nil, fmt.Errorf("vault: stored key version is corrupt")
 	}
-	kr.current = uint32(v)
-	for ver := uint32(1); ver <= kr.current; ver++ {
-		aead, err := kr.loadDEK(ctx, store, wrap, ver)
+	st := &keyState{current: uint32(v), aeads: map[uint32]cipher.AEAD{}}
+	for ver := uint32(1); ver <= st.current; ver++ {
+		aead, err := kr.loadDEK(ctx, ver, true)
 		if err != nil {
 			return nil, err
 		}
-		kr.aeads[ver] = aead
+		st.aeads[ver] = aead
+	}
+	kr.state.Store(st)
+	if _, err := kr.Refresh(ctx); err != nil {
+		return nil, err
 	}
 	return kr, nil
 }
 
-func (kr *Keyring) loadDEK(ctx context.Context, store Store, wrap cipher.AEAD, ver uint32) (cipher.AEAD, error) {
-	name := metaKeyPrefix + strconv.FormatUint(uint64(ver), 10)
-	aad := []byte(dekAAD + strconv.FormatUint(uint64(ver), 10))
-	wrapped, err := store.GetMeta(ctx, name)
+// Current returns the version new records are sealed with.
+func (kr *Keyring) Current() uint32 { return kr.state.Load().current }
+
+// Versions returns the loaded data-key versions, oldest first.
+func (kr *Keyring) Versions() []uint32 {
+	st := kr.state.Load()
+	out := make([]uint32, 0, len(st.aeads))
+	for v := uint32(1); v <= st.current; v++ {
+		if st.aeads[v] != nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Refresh loads the versions that were added to the store since the
+// Keyring last looked (by `aliasgate keys rotate` or another gateway) and
+// returns the current version.
+func (kr *Keyring) Refresh(ctx context.Context) (uint32, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	return kr.refreshLocked(ctx)
+}
+
+func (kr *Keyring) refreshLocked(ctx context.Context) (uint32, error) {
+	old := kr.state.Load()
+	next := &keyState{current: old.current, aeads: old.aeads}
+	cloned := false
+	for next.current < maxKeyVersions {
+		aead, err := kr.loadDEK(ctx, next.current+1, false)
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return old.current, err
+		}
+		if !cloned {
+			next.aeads, cloned = maps.Clone(old.aeads), true
+		}
+		next.current++
+		next.aeads[next.current] = aead
+	}
+	if next.current != old.current {
+		kr.state.Store(next)
+	}
+	return next.current, nil
+}
+
+// Rotate adds the next data-key version and makes it current: new records
+// are sealed with it from now on (in this process; other gateways pick it
+// up with Refresh). The version is written with PutMetaIfAbsent: when
+// another gateway added the same version first, its key is adopted and
+// created is false. It returns the new current version.
+func (kr *Keyring) Rotate(ctx context.Context) (version uint32, created bool, err error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	cur, err := kr.refreshLocked(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if cur >= maxKeyVersions {
+		return 0, false, fmt.Errorf("vault: rotate: the vault already has %d key versions", cur)
+	}
+	ver := cur + 1
+	proposed, err := kr.newWrappedDEK(ver)
+	if err != nil {
+		return 0, false, err
+	}
+	stored, err := kr.store.PutMetaIfAbsent(ctx, dekName(ver), proposed)
+	if err != nil {
+		return 0, false, fmt.Errorf("vault: rotate: store data key %d: %w", ver, err)
+	}
+	aead, err := kr.unwrapDEK(ver, stored)
+	if err != nil {
+		return 0, false, err
+	}
+	old := kr.state.Load()
+	next := &keyState{current: ver, aeads: maps.Clone(old.aeads)}
+	next.aeads[ver] = aead
+	kr.state.Store(next)
+	return ver, bytes.Equal(stored, proposed), nil
+}
+
+func dekName(ver uint32) string { return metaKeyPrefix + strconv.FormatUint(uint64(ver), 10) }
+
+func dekAADFor(ver uint32) []byte { return []byte(dekAAD + strconv.FormatUint(uint64(ver), 10)) }
+
+// loadDEK unwraps data key ver from the store. A missing key is created
+// when create is set (the first versions of a new vault), else it is
+// ErrNotFound.
+func (kr *Keyring) loadDEK(ctx context.Context, ver uint32, create bool) (cipher.AEAD, error) {
+	wrapped, err := kr.store.GetMeta(ctx, dekName(ver))
 	if errors.Is(err, ErrNotFound) {
-		dek := make([]byte, 32)
-		if _, err := io.ReadFull(kr.rand, dek); err != nil {
-			return nil, fmt.Errorf("vault: random: %w", err)
+		if !create {
+			return nil, ErrNotFound
 		}
-		nonce := make([]byte, wrap.NonceSize())
-		if _, err := io.ReadFull(kr.rand, nonce); err != nil {
-			return nil, fmt.Errorf("vault: random: %w", err)
+		proposed, werr := kr.newWrappedDEK(ver)
+		if werr != nil {
+			return nil, werr
 		}
-		wrapped, err = store.PutMetaIfAbsent(ctx, name, wrap.Seal(nonce, nonce, dek, aad))
+		wrapped, err = kr.store.PutMetaIfAbsent(ctx, dekName(ver), proposed)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
 	}
-	ns := wrap.NonceSize()
+	return kr.unwrapDEK(ver, wrapped)
+}
+
+// newWrappedDEK makes a random data key and wraps it under the KEK.
+func (kr *Keyring) newWrappedDEK(ver uint32) ([]byte, error) {
+	dek := make([]byte, 32)
+	if _, err := io.ReadFull(kr.rand, dek); err != nil {
+		return nil, fmt.Errorf("vault: random: %w", err)
+	}
+	nonce := make([]byte, kr.wrap.NonceSize())
+	if _, err := io.ReadFull(kr.rand, nonce); err != nil {
+		return nil, fmt.Errorf("vault: random: %w", err)
+	}
+	out := kr.wrap.Seal(nonce, nonce, dek, dekAADFor(ver))
+	clear(dek)
+	return out, nil
+}
+
+func (kr *Keyring) unwrapDEK(ver uint32, wrapped []byte) (cipher.AEAD, error) {
+	ns := kr.wrap.NonceSize()
 	if len(wrapped) < ns {
 		return nil, fmt.Errorf("vault: data key %d is corrupt", ver)
 	}
-	dek, err := wrap.Open(nil, wrapped[:ns], wrapped[ns:], aad)
+	dek, err := kr.wrap.Open(nil, wrapped[:ns], wrapped[ns:], dekAADFor(ver))
 	if err != nil {
 		return nil, ErrWrongMasterKey
 	}
+	defer clear(dek)
 	return newAEAD(dek)
 }
 
@@ -220,19 +360,41 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // seal encrypts value for alias under the current data key and returns the
 // key version and nonce ‖ ciphertext.
 func (kr *Keyring) seal(alias string, value []byte) (uint32, []byte, error) {
-	aead := kr.aeads[kr.current]
+	st := kr.state.Load()
+	ct, err := kr.sealWith(st.aeads[st.current], alias, value)
+	return st.current, ct, err
+}
+
+// sealVersion encrypts value for alias under data key ver.
+func (kr *Keyring) sealVersion(ver uint32, alias string, value []byte) ([]byte, error) {
+	aead := kr.state.Load().aeads[ver]
+	if aead == nil {
+		return nil, fmt.Errorf("vault: key version %d is not loaded", ver)
+	}
+	return kr.sealWith(aead, alias, value)
+}
+
+func (kr *Keyring) sealWith(aead cipher.AEAD, alias string, value []byte) ([]byte, error) {
 	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(value)+aead.Overhead())
 	if _, err := io.ReadFull(kr.rand, out); err != nil {
-		return 0, nil, fmt.Errorf("vault: random: %w", err)
+		return nil, fmt.Errorf("vault: random: %w", err)
 	}
-	return kr.current, aead.Seal(out, out, value, []byte(alias)), nil
+	return aead.Seal(out, out, value, []byte(alias)), nil
 }
 
 // open decrypts a record. A ciphertext altered or moved to another alias
-// fails with ErrTampered.
-func (kr *Keyring) open(r *Record) ([]byte, error) {
-	aead, ok := kr.aeads[r.KeyVersion]
-	if !ok {
+// fails with ErrTampered. A record sealed under a version newer than the
+// ones loaded (another gateway rotated, and the re-encryption moved it)
+// makes the Keyring refresh once from the store.
+func (kr *Keyring) open(ctx context.Context, r *Record) ([]byte, error) {
+	aead := kr.state.Load().aeads[r.KeyVersion]
+	if aead == nil && r.KeyVersion > kr.Current() {
+		if _, err := kr.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("vault: load key version %d: %w", r.KeyVersion, err)
+		}
+		aead = kr.state.Load().aeads[r.KeyVersion]
+	}
+	if aead == nil {
 		return nil, fmt.Errorf("vault: record uses unknown key version %d", r.KeyVersion)
 	}
 	ns := aead.NonceSize()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
@@ -32,6 +33,15 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the source of alias randomness; default crypto/rand.
 	Rand io.Reader
+	// MaxConcurrent bounds the calls of Redact, Reveal, Describe, Delete and
+	// UpdateClassifiers in flight at once; a call over the bound waits up to
+	// MaxWait (default DefaultMaxWait) for one to finish, then fails with
+	// ErrBusy. 0: no bound.
+	MaxConcurrent int
+	MaxWait       time.Duration
+	// Auditor, when set, records every Reveal, Describe and Delete before
+	// its result is returned; when it fails the call fails (fail closed).
+	Auditor Auditor
 }
 
 // Service turns values into aliases and back. Persistent values go to one
@@ -45,6 +55,8 @@ type Service struct {
 	ttl        time.Duration
 	now        func() time.Time
 	rand       io.Reader
+	auditor    Auditor
+	gate       *gate // nil: no concurrency bound
 }
 
 // New returns a Service over the given stores and keys.
@@ -53,7 +65,7 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 		return nil, errors.New("vault: New needs two stores and a keyring")
 	}
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
-		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand}
+		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor}
 	if s.env == "" {
 		s.env = "sandbox"
 	}
@@ -69,6 +81,7 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	s.gate = newGate(opts.MaxConcurrent, opts.MaxWait)
 	return s, nil
 }
 
@@ -99,6 +112,11 @@ type Token struct {
 // each time and expire after the TTL. A request that is invalid fails the
 // whole call with a *BatchError naming the items, and nothing is written.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
+	done, err := s.gate.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vault: redact: %w", err)
+	}
+	defer done()
 	items, err := s.prepare(ctx, reqs)
 	if err != nil {
 		return nil, err
@@ -200,7 +218,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 				bad = append(bad, ItemError{Index: i, Field: "alias", Err: ErrNotFound})
 				continue
 			}
-			v, err := s.keys.open(recs[j].rec)
+			v, err := s.keys.open(ctx, recs[j].rec)
 			if err != nil {
 				return nil, fmt.Errorf("vault: redact: %w", err)
 			}
@@ -252,20 +270,22 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 			return fmt.Errorf("vault: redact: %w", err)
 		}
 		var retry []int
-		var send []PutItem
-		var sendIdx []int
-		for j, i := range pending {
-			if taken[j] {
-				retry = append(retry, i)
-				continue
+		send, sendIdx := puts, pending // the common case: no alias taken, no copies
+		if slices.Contains(taken, true) {
+			send, sendIdx = nil, nil
+			for j, i := range pending {
+				if taken[j] {
+					retry = append(retry, i)
+					continue
+				}
+				send = append(send, puts[j])
+				sendIdx = append(sendIdx, i)
 			}
-			send = append(send, puts[j])
-			sendIdx = append(sendIdx, i)
 		}
 		if len(send) > 0 {
 			res, err := dst.Put(ctx, send)
 			if err != nil {
-				return fmt.Errorf("vault: redact: %w", err)
+				return fmt.Errorf("vault: redact: %w", writeFailed(err))
 			}
 			for j, r := range res {
 				i := sendIdx[j]
@@ -342,10 +362,16 @@ type Revealed struct {
 }
 
 // Reveal returns the values of aliases, in order, with a per-item
-// ErrNotFound. The call fails as a whole only when a store fails or a record
-// does not decrypt (ErrTampered).
+// ErrNotFound. The call fails as a whole only when a store fails, a record
+// does not decrypt (ErrTampered) or the audit log cannot record the call
+// (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
-	recs, vals, err := s.open(ctx, aliases)
+	done, err := s.gate.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vault: reveal: %w", err)
+	}
+	defer done()
+	recs, vals, err := s.openAudited(ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
@@ -361,6 +387,33 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 	return out, nil
 }
 
+// openAudited is open followed by the audit record of the reveal: values
+// are returned only once the Auditor has recorded the call.
+func (s *Service) openAudited(ctx context.Context, aliases []string) ([]found, [][]byte, error) {
+	recs, vals, err := s.open(ctx, aliases)
+	if err != nil {
+		_ = s.audit(ctx, AuditReveal, aliases, 0, OutcomeError) // best effort: nothing is returned
+		return nil, nil, err
+	}
+	n := 0
+	for _, r := range recs {
+		if r.rec != nil {
+			n++
+		}
+	}
+	outcome := OutcomeOK
+	if n == 0 {
+		outcome = OutcomeNotFound
+	}
+	if err := s.audit(ctx, AuditReveal, aliases, n, outcome); err != nil {
+		for _, v := range vals {
+			clear(v)
+		}
+		return nil, nil, err
+	}
+	return recs, vals, nil
+}
+
 // open looks up aliases and decrypts the records found; vals[i] is nil
 // where recs[i].rec is.
 func (s *Service) open(ctx context.Context, aliases []string) ([]found, [][]byte, error) {
@@ -373,7 +426,7 @@ func (s *Service) open(ctx context.Context, aliases []string) ([]found, [][]byte
 		if r.rec == nil {
 			continue
 		}
-		if vals[i], err = s.keys.open(r.rec); err != nil {
+		if vals[i], err = s.keys.open(ctx, r.rec); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -448,7 +501,12 @@ type AliasInfo struct {
 // ErrNotFound. The entry lists the alias asked for first, then the value's
 // other persistent aliases.
 func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
-	recs, vals, err := s.open(ctx, aliases)
+	done, err := s.gate.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vault: describe: %w", err)
+	}
+	defer done()
+	recs, vals, err := s.openAudited(ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: describe: %w", err)
 	}
@@ -497,8 +555,30 @@ func (s *Service) siblings(ctx context.Context, rec *Record, value string) ([]Al
 }
 
 // Delete removes one alias (the value's other aliases stay, as in the VGS
-// vault API). ErrNotFound when it does not exist.
+// vault API). ErrNotFound when it does not exist. The outcome is audited;
+// when the audit log cannot record it the call fails with
+// ErrAuditUnavailable (the alias may be gone by then).
 func (s *Service) Delete(ctx context.Context, alias string) error {
+	done, gerr := s.gate.enter(ctx)
+	if gerr != nil {
+		return fmt.Errorf("vault: delete: %w", gerr)
+	}
+	defer done()
+	err := s.delete(ctx, alias)
+	outcome, found := OutcomeOK, 1
+	switch {
+	case errors.Is(err, ErrNotFound):
+		outcome, found = OutcomeNotFound, 0
+	case err != nil:
+		outcome, found = OutcomeError, 0
+	}
+	if aerr := s.audit(ctx, AuditDelete, []string{alias}, found, outcome); aerr != nil && err == nil {
+		return fmt.Errorf("vault: delete: %w", aerr)
+	}
+	return err
+}
+
+func (s *Service) delete(ctx context.Context, alias string) error {
 	if alias == "" || len(alias) > maxAliasLen {
 		return ErrNotFound
 	}
@@ -517,6 +597,11 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 // UpdateClassifiers replaces the classifiers of the value behind alias, on
 // every alias the value has. ErrNotFound when the alias does not exist.
 func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
+	done, err := s.gate.enter(ctx)
+	if err != nil {
+		return fmt.Errorf("vault: update classifiers: %w", err)
+	}
+	defer done()
 	cls, err := checkClassifiers(classifiers)
 	if err != nil {
 		return &BatchError{Items: []ItemError{{Field: "classifiers", Err: err}}}
@@ -531,7 +616,7 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 	}
 	aliases := []string{alias}
 	if r.rec.Storage == StoragePersistent {
-		v, err := s.keys.open(r.rec)
+		v, err := s.keys.open(ctx, r.rec)
 		if err != nil {
 			return fmt.Errorf("vault: update classifiers: %w", err)
 		}

@@ -31,7 +31,7 @@ var rules = []rule{
 	{"auth does not depend on the vault or the proxies",
 		[]string{"auth"}, []string{"vault/...", "proxy/...", "cards/...", "vaultapi", "config"}},
 	{"only cmd/aliasgate wires concrete stores",
-		[]string{"auth", "config", "vault", "vaultapi", "proxy/...", "cards/...", "routes/...", "internal/...", "vault/vaulttest"},
+		[]string{"auth", "config", "vault", "vaultapi", "proxy/...", "cards/...", "routes/...", "internal/...", "vault/vaulttest", "inspector"},
 		[]string{"vault/boltstore", "vault/memstore", "vault/pgstore", "vault/redisstore"}},
 	{"nothing imports the command",
 		[]string{"..."}, []string{"cmd/..."}},

@@ -144,8 +144,20 @@ func DecodeBody(r *http.Request, limit int64, strict bool, v any) error {
 	return Decode(body, strict, v)
 }
 
-// Decode parses body into v. See DecodeBody.
+// MaxDepth is the deepest nesting of objects and arrays a request document
+// may have.
+const MaxDepth = 128
+
+// Decode parses body into v. See DecodeBody. Besides malformed JSON it
+// refuses (400) a document nested deeper than MaxDepth and an object that
+// repeats a member name: encoding/json keeps the last of the repeated
+// members while other parsers (and the proxy's JSON rewriter) read the
+// first, so such a document means different things to different readers.
+// The error names the member by its JSON pointer (card-like runs masked).
 func Decode(body []byte, strict bool, v any) error {
+	if err := checkMembers(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()
@@ -157,6 +169,86 @@ func Decode(body []byte, strict bool, v any) error {
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// frame is an object or array being walked by checkMembers.
+type frame struct {
+	obj       bool
+	keys      map[string]struct{}
+	key       string // the current member (objects)
+	idx       int    // the current element (arrays)
+	expectKey bool
+}
+
+// checkMembers walks body's tokens for repeated member names and excessive
+// nesting. Syntax errors are left to the decoder, which reports them.
+func checkMembers(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []*frame
+	advance := func() {
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.obj {
+				top.expectKey = true
+			} else {
+				top.idx++
+			}
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if len(stack) >= MaxDepth {
+					return NewError(http.StatusBadRequest, "too_deep", "Bad Request",
+						fmt.Sprintf("the request body nests objects and arrays deeper than %d levels", MaxDepth))
+				}
+				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				advance()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].expectKey {
+				top := stack[n-1]
+				if top.keys == nil {
+					top.keys = map[string]struct{}{}
+				}
+				top.key, top.expectKey = t, false
+				if _, dup := top.keys[t]; dup {
+					e := NewError(http.StatusBadRequest, "duplicate_member", "Bad Request",
+						"an object of the request body repeats a member name")
+					e.Objects[0].Source = &Source{Pointer: pointer(stack)}
+					return e
+				}
+				top.keys[t] = struct{}{}
+				continue
+			}
+			advance()
+		default:
+			advance()
+		}
+	}
+}
+
+// pointer is the JSON pointer (RFC 6901) of the current member of stack,
+// with card-like runs masked.
+func pointer(stack []*frame) string {
+	var b strings.Builder
+	for _, f := range stack {
+		b.WriteByte('/')
+		if f.obj {
+			b.WriteString(strings.ReplaceAll(strings.ReplaceAll(f.key, "~", "~0"), "/", "~1"))
+		} else {
+			b.WriteString(strconv.Itoa(f.idx))
+		}
+	}
+	return pan.Mask(b.String())
 }
 
 func decodeError(err error) error {

@@ -115,6 +115,15 @@ func (ri *RouteInfo) Filters() []string {
 	return append([]string(nil), ri.filters...)
 }
 
+// Durations returns the times added with AddVaultTime and AddUpstreamTime
+// (zero for a nil ri).
+func (ri *RouteInfo) Durations() (vault, upstream time.Duration) {
+	if ri == nil {
+		return 0, 0
+	}
+	return ri.times()
+}
+
 func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
@@ -201,7 +210,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	attrs = append(attrs,
 		slog.String("listener", listener),
 		slog.String("method", pan.Mask(r.Method)),
-		slog.String("host", pan.Mask(r.Host)),
+		slog.String("host", maskGrouped(pan.Mask(r.Host))),
 		slog.String("path", MaskPath(r.URL.Path)),
 		slog.Int("query_len", len(r.URL.RawQuery)),
 		slog.String("route", route),
@@ -245,7 +254,8 @@ func methodLabel(m string) string {
 // preceded by a letter, digit or '_', with the letters, digits, '_' and '-'
 // after it) longer than 9 characters is cut to its first 9 followed by "…",
 // each path segment that is a UUID is cut to its first 8 characters followed
-// by "…", and then every card-like run is replaced by its pan.Mask form.
+// by "…", and then every card-like run is replaced by its pan.Mask form, as
+// is a card number written in groups of digits joined by spaces or dashes.
 func MaskPath(p string) string {
 	if strings.Contains(p, "tok_") {
 		p = maskTokAliases(p)
@@ -259,7 +269,7 @@ func MaskPath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return pan.Mask(p)
+	return maskGrouped(pan.Mask(p))
 }
 
 func maskTokAliases(p string) string {

@@ -28,6 +28,10 @@ import (
 // or "text"; empty means "json"). Times are written in RFC 3339 with
 // milliseconds (the slog default).
 //
+// The handler is wrapped in [NewRedactingHandler]: values logged under a
+// sensitive key (pan, cvc, value, secret, authorization, token, body, …;
+// see IsSensitiveKey) are replaced by "[redacted]" whatever their type.
+//
 // The handler scrubs card data as defence in depth: its ReplaceAttr replaces
 // every card-like run (13–19 Luhn-valid digits, see [pan.Find]) in the
 // message, in attribute keys, in string values (also inside groups), in the
@@ -64,7 +68,7 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("obs: unknown log format %q (want json or text)", format)
 	}
-	return slog.New(h), nil
+	return slog.New(NewRedactingHandler(h)), nil
 }
 
 // scrubAttr is the ReplaceAttr of NewLogger. slog calls it for every

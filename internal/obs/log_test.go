@@ -42,7 +42,8 @@ func TestNewLoggerScrubs(t *testing.T) {
 		want string // must appear in the output (masked form), besides the absence of the PAN
 	}{
 		{"message", func(l *slog.Logger) { l.Info("charging card " + testPAN + " now") }, "charging card " + testMasked + " now"},
-		{"string attr", func(l *slog.Logger) { l.Info("req", slog.String("body", `{"pan":"`+testPAN+`"}`)) }, testMasked},
+		{"string attr", func(l *slog.Logger) { l.Info("req", slog.String("note", `{"pan":"`+testPAN+`"}`)) }, testMasked},
+		{"sensitive key", func(l *slog.Logger) { l.Info("req", slog.String("body", `{"pan":"`+testPAN+`"}`)) }, "[redacted]"},
 		{"key", func(l *slog.Logger) { l.Info("req", slog.String("card_"+testPAN, "x")) }, "card_" + testMasked},
 		{"group attr", func(l *slog.Logger) {
 			l.Info("req", slog.Group("http", slog.Group("req", slog.String("path", "/c/"+testPAN))))

@@ -56,6 +56,10 @@ type Metrics struct {
 	// RouteReloads counts route set reloads:
 	// aliasgate_route_reloads_total{result} with result "ok" or "invalid".
 	RouteReloads *prometheus.CounterVec
+	// RateLimited counts API requests refused with 429 because their
+	// client was over limits.client_rate:
+	// aliasgate_rate_limited_total{api} with api "cards" or "aliases".
+	RateLimited *prometheus.CounterVec
 }
 
 // NewMetrics returns a fresh registry with the Go runtime and process
@@ -98,12 +102,16 @@ func NewMetrics() *Metrics {
 			Name: "aliasgate_route_reloads_total",
 			Help: "Route set reloads, by result (ok, invalid).",
 		}, []string{"result"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_rate_limited_total",
+			Help: "API requests refused with 429 because their client was over its rate, by API (cards, aliases).",
+		}, []string{"api"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.VaultOps, m.VaultDuration, m.StoreUp,
-		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads,
+		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads, m.RateLimited,
 	)
 	return m
 }

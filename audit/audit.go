@@ -1,0 +1,198 @@
+// Package audit keeps aliasgate's tamper-evident audit log: an append-only
+// file of JSON lines, one per reveal, delete, client creation, key rotation
+// and route reload, each chained to the one before it by an HMAC.
+//
+// # Lines
+//
+//	{"seq":7,"time":"2026-03-01T12:00:00.123456789Z","event":"reveal","actor":"client:CLT…",
+//	 "route":"internal:aliases","client":"CLT…","count":2,"found":1,"aliases":["Zk3…","p0Q…"],
+//	 "outcome":"ok","prev":"<mac of line 6>","mac":"<mac of this line>"}
+//
+// seq counts lines from 1. prev is the mac of the line before ("genesis"
+// for the first line of a log). mac is HMAC-SHA256, under a key derived from
+// the master key (HKDF, "aliasgate/audit/chain/v1"), of the line's bytes up
+// to and without the `,"mac":…` member: so a line cannot be edited, removed,
+// moved or added without the master key, and Verify names the first line
+// where the chain breaks. Aliases are never written: each is replaced by a
+// keyed hash (HMAC-SHA256 under "aliasgate/audit/alias/v1", 16 bytes,
+// base64url) that an investigator with the master key can compute for a
+// given alias (Keys.AliasHash) to find its lines. The leak guard's checks
+// (purpose "leak_guard": card-like numbers that may be card numbers, not
+// aliases) keep their counts only. Values, card data and secrets never
+// reach the log; every other field comes from configuration or
+// authentication (route ids, client ids) or is a fixed word.
+//
+// # Durability and failure
+//
+// Writer.Log returns once the line is written and fsynced; concurrent
+// callers share one write and one fsync (group commit). The vault calls it
+// before a reveal's values are returned, and refuses the reveal when it
+// fails (fail closed).
+//
+// # Several writers and crashes
+//
+// Every append takes an exclusive flock on the file and checks its size
+// against the one this Writer left: when another process (a CLI command such
+// as `aliasgate clients create`) appended meanwhile, the chain continues
+// from the last line on disk. A crash can leave a torn last line (a write
+// that never returned, so no reveal was answered on it): the next Writer
+// ends it with a newline and appends an "audit_recovered" line that records
+// its length (torn_bytes) and chains from the last whole line, which Verify
+// accepts. A tail shorter than what this Writer wrote (lines cut off while
+// it ran) is recorded as an "audit_gap" line, which Verify reports as
+// tampering. A last whole line that does not verify makes Open (and every
+// later append) fail: the file was edited or the master key is not the
+// log's; move it aside after keeping it as evidence.
+//
+// Cutting whole lines off the end of a log while no gateway runs cannot be
+// seen in the file alone: the gateway writes "gateway_started" and
+// "gateway_stopped" lines, so a log that does not end with a stop while the
+// gateway is down is suspect, and shipping lines off the machine gives the
+// anchor a file cannot.
+package audit
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+)
+
+// Event names.
+const (
+	EventReveal         = "reveal"
+	EventDelete         = "delete"
+	EventClientCreated  = "client_created"
+	EventKeyRotated     = "key_rotated"
+	EventKeysReencrypt  = "keys_reencrypted"
+	EventRoutesReloaded = "routes_reloaded"
+	EventGatewayStarted = "gateway_started"
+	EventGatewayStopped = "gateway_stopped"
+	// EventRecovered follows a torn line left by a crash.
+	EventRecovered = "audit_recovered"
+	// EventGap records that lines this Writer had written were missing
+	// from the file when it next appended.
+	EventGap = "audit_gap"
+)
+
+// Actors that are not a client or a route.
+const (
+	ActorCLI    = "cli"
+	ActorAdmin  = "admin"
+	ActorSystem = "system"
+)
+
+// Outcomes.
+const (
+	OutcomeOK       = "ok"
+	OutcomeNotFound = "not_found"
+	OutcomeError    = "error"
+	OutcomeInvalid  = "invalid"
+)
+
+// PurposeLeakGuard marks the proxy's leak-guard checks (vault.WithPurpose).
+const PurposeLeakGuard = "leak_guard"
+
+// genesis is the prev of a log's first line.
+const genesis = "genesis"
+
+// maxAliasHashes bounds the alias hashes of one line; a call with more
+// records the count and the first maxAliasHashes.
+const maxAliasHashes = 1000
+
+// Keys are the audit log's keys, derived from the master key.
+type Keys struct {
+	chain []byte
+	alias []byte
+}
+
+// DeriveKeys derives the audit keys from the 32-byte master key (HKDF-SHA256,
+// labels "aliasgate/audit/chain/v1" and "aliasgate/audit/alias/v1").
+func DeriveKeys(master []byte) (Keys, error) {
+	if len(master) != 32 {
+		return Keys{}, errors.New("audit: the master key must be 32 bytes")
+	}
+	chain, err := hkdf.Key(sha256.New, master, nil, "aliasgate/audit/chain/v1", 32)
+	if err != nil {
+		return Keys{}, fmt.Errorf("audit: derive key: %w", err)
+	}
+	alias, err := hkdf.Key(sha256.New, master, nil, "aliasgate/audit/alias/v1", 32)
+	if err != nil {
+		return Keys{}, fmt.Errorf("audit: derive key: %w", err)
+	}
+	return Keys{chain: chain, alias: alias}, nil
+}
+
+// AliasHash returns the keyed hash that stands for alias in the log
+// (base64url of the first 16 bytes of HMAC-SHA256).
+func (k Keys) AliasHash(alias string) string {
+	m := hmac.New(sha256.New, k.alias)
+	m.Write([]byte(alias))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// mac returns the chain MAC of a line body (base64url, 43 characters).
+func (k Keys) mac(body []byte) string {
+	m := hmac.New(sha256.New, k.chain)
+	m.Write(body)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Event is one thing to record. Aliases are hashed by the Writer and never
+// written.
+type Event struct {
+	// Event is one of the Event* names.
+	Event string
+	// Actor is "client:<id>", "route:<id>", ActorCLI, ActorAdmin or
+	// ActorSystem; empty means "unknown".
+	Actor string
+	// Route and Client are the route and client the event concerns.
+	Route  string
+	Client string
+	// Purpose qualifies a reveal that is not one to a client ("leak_guard").
+	Purpose string
+	// Aliases are the aliases of a reveal or delete; Found how many were
+	// live. A reveal or delete line always has count and found.
+	Aliases []string
+	Found   int
+	// CountOnly records count and found without the alias hashes.
+	CountOnly bool
+	// KeyVersion is the data-key version of key events.
+	KeyVersion uint32
+	// Records counts the records of a keys_reencrypted event.
+	Records uint64
+	// Routes is the number of routes of a successful reload.
+	Routes int
+	// Outcome is one of the Outcome* words; default OutcomeOK.
+	Outcome string
+}
+
+// line is the JSON form of a line without its mac; the field order is the
+// order on disk.
+type line struct {
+	Seq         uint64   `json:"seq"`
+	Time        string   `json:"time"`
+	Event       string   `json:"event"`
+	Actor       string   `json:"actor"`
+	Route       string   `json:"route,omitempty"`
+	Client      string   `json:"client,omitempty"`
+	Purpose     string   `json:"purpose,omitempty"`
+	Count       *int     `json:"count,omitempty"`
+	Found       *int     `json:"found,omitempty"`
+	Aliases     []string `json:"aliases,omitempty"`
+	Omitted     int      `json:"aliases_omitted,omitempty"`
+	KeyVersion  uint32   `json:"key_version,omitempty"`
+	Records     *uint64  `json:"records,omitempty"`
+	Routes      *int     `json:"routes,omitempty"`
+	TornBytes   int64    `json:"torn_bytes,omitempty"`
+	ExpectedSeq uint64   `json:"expected_seq,omitempty"`
+	Outcome     string   `json:"outcome"`
+	Prev        string   `json:"prev"`
+	// Mac is set when a line is read back; it is not part of the body.
+	Mac string `json:"mac,omitempty"`
+}
+
+// hasAliases reports whether the event is an alias access (count/found).
+func hasAliases(event string) bool { return event == EventReveal || event == EventDelete }

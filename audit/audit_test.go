@@ -1,0 +1,401 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Values that must never reach the log: an FPE alias (Luhn-valid, as FPE
+// aliases are), a UUID-style alias, the card it stands for and a CVC.
+const (
+	fpeAlias  = "4111115839261111"
+	uuidAlias = "tok_sandbox_hhyPgvvdFfFGBnyi73TfFu"
+	testPAN   = "4111111111111111"
+	testCVC   = "737"
+)
+
+func testKeys(t *testing.T, b byte) Keys {
+	t.Helper()
+	k, err := DeriveKeys(bytes.Repeat([]byte{b}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func openLog(t *testing.T, path string, k Keys) *Writer {
+	t.Helper()
+	w, err := Open(path, k, Options{Logger: obstest.Logger(t)})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func logN(t *testing.T, w *Writer, n int) {
+	t.Helper()
+	for i := range n {
+		err := w.Log(context.Background(), Event{Event: EventReveal, Actor: "route:checkout", Route: "checkout",
+			Aliases: []string{fpeAlias, uuidAlias, fmt.Sprint("tok_x_", i)}, Found: 2})
+		if err != nil {
+			t.Fatalf("Log %d: %v", i, err)
+		}
+	}
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.SplitAfter(string(b), "\n")
+}
+
+func writeLines(t *testing.T, path string, lines []string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustVerify(t *testing.T, path string, k Keys) VerifyResult {
+	t.Helper()
+	res, err := VerifyFile(path, k)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	return res
+}
+
+func TestLinesChainAndVerify(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	logN(t, w, 5)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res := mustVerify(t, path, k); res.Lines != 5 || res.LastEvent != EventReveal {
+		t.Fatalf("Verify = %+v, want 5 lines", res)
+	}
+	var l map[string]any
+	if err := json.Unmarshal([]byte(readLines(t, path)[0]), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l["seq"] != 1.0 || l["prev"] != genesis || l["event"] != "reveal" || l["actor"] != "route:checkout" ||
+		l["count"] != 3.0 || l["found"] != 2.0 || l["outcome"] != "ok" || len(l["aliases"].([]any)) != 3 {
+		t.Fatalf("first line = %v", l)
+	}
+	if got := l["aliases"].([]any)[0]; got != k.AliasHash(fpeAlias) {
+		t.Fatalf("alias hash %v, want Keys.AliasHash of the alias", got)
+	}
+
+	// A new Writer continues the chain.
+	w2 := openLog(t, path, k)
+	logN(t, w2, 2)
+	w2.Close()
+	if res := mustVerify(t, path, k); res.Lines != 7 {
+		t.Fatalf("after reopening: %+v, want 7 lines", res)
+	}
+}
+
+func TestLogNeverHoldsAliasesValuesOrCardData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, testKeys(t, 1))
+	logN(t, w, 3)
+	ctx := vault.WithPurpose(vault.WithClient(vault.WithRoute(context.Background(), "checkout"), "CLTabc"), "leak_guard")
+	if err := w.AuditVault(ctx, vault.AuditEvent{Op: vault.AuditDelete, Actor: vault.ActorFrom(ctx), Aliases: []string{fpeAlias}, Found: 1, Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b, _ := os.ReadFile(path)
+	obstest.AssertNoPAN(t, "audit log", b)
+	// The CVC as a JSON string: three digits alone turn up in times and MACs.
+	for _, s := range []string{fpeAlias, uuidAlias, testPAN, `"` + testCVC + `"`, "5839261111", "tok_"} {
+		if bytes.Contains(b, []byte(s)) {
+			t.Errorf("the audit log holds %q", s)
+		}
+	}
+	if !bytes.Contains(b, []byte(`"actor":"client:CLTabc","route":"checkout","client":"CLTabc","purpose":"leak_guard"`)) {
+		t.Errorf("the delete line lacks its actor: %s", b)
+	}
+}
+
+func TestGroupCommitUnderConcurrency(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				if err := w.Log(context.Background(), Event{Event: EventReveal, Actor: fmt.Sprint("client:c", g), Aliases: []string{fmt.Sprint(g, "-", i)}}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if w.Lines() != 400 {
+		t.Fatalf("Lines = %d", w.Lines())
+	}
+	w.Close()
+	if res := mustVerify(t, path, k); res.Lines != 400 {
+		t.Fatalf("Verify = %+v", res)
+	}
+}
+
+// TestVerifyFindsTampering: each kind of change names the first bad line.
+func TestVerifyFindsTampering(t *testing.T) {
+	k := testKeys(t, 1)
+	base := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, base, k)
+	logN(t, w, 6)
+	w.Close()
+	orig := readLines(t, base) // 6 lines and a trailing ""
+
+	tests := []struct {
+		name   string
+		change func(l []string) []string
+		line   int
+		kind   string
+	}{
+		{"edited field", func(l []string) []string {
+			l[2] = strings.Replace(l[2], `"found":2`, `"found":0`, 1)
+			return l
+		}, 3, KindEdited},
+		{"edited into garbage", func(l []string) []string { l[1] = "hello\n"; return l }, 2, KindEdited},
+		{"removed line", func(l []string) []string { return append(l[:3:3], l[4:]...) }, 4, KindRemoved},
+		{"removed first line", func(l []string) []string { return l[1:] }, 1, KindRemoved},
+		{"removed two lines", func(l []string) []string { return append(l[:1:1], l[3:]...) }, 2, KindRemoved},
+		{"swapped lines", func(l []string) []string { l[2], l[3] = l[3], l[2]; return l }, 3, KindReordered},
+		{"moved to the end", func(l []string) []string {
+			m := l[1]
+			l = append(l[:1:1], l[2:6]...)
+			return append(l, m)
+		}, 2, KindReordered},
+		{"duplicated line", func(l []string) []string { return append(l[:4:4], l[3], l[4], l[5]) }, 5, KindReordered},
+		{"truncated mid-line", func(l []string) []string { l[5] = l[5][:20]; return l }, 6, KindTruncated},
+		{"cut inside the last line then newline", func(l []string) []string { l[5] = l[5][:30] + "\n"; return l }, 6, KindEdited},
+		{"forged recovery", func(l []string) []string {
+			l[3] = `{"seq":4,"event":"audit_recovered","torn_bytes":5,"mac":"x"}` + "\n"
+			return l
+		}, 4, KindEdited},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := append([]string(nil), orig[:6]...)
+			path := filepath.Join(t.TempDir(), "audit.log")
+			writeLines(t, path, tt.change(lines))
+			_, err := VerifyFile(path, k)
+			var ve *VerifyError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Verify = %v, want a VerifyError", err)
+			}
+			if ve.Line != tt.line || ve.Kind != tt.kind {
+				t.Fatalf("Verify = %v, want line %d %s", ve, tt.line, tt.kind)
+			}
+		})
+	}
+	t.Run("other master key", func(t *testing.T) {
+		_, err := VerifyFile(base, testKeys(t, 2))
+		var ve *VerifyError
+		if !errors.As(err, &ve) || ve.Line != 1 || ve.Kind != KindEdited || !strings.Contains(ve.Detail, "master key") {
+			t.Fatalf("Verify with another key = %v", err)
+		}
+	})
+}
+
+// TestTornLastLineIsRecovered: a crash in the middle of a write leaves a
+// torn line; the next Writer closes it and records the recovery, which
+// Verify accepts (the line was never acknowledged).
+func TestTornLastLineIsRecovered(t *testing.T) {
+	k := testKeys(t, 1)
+	for _, tc := range []struct {
+		name string
+		keep int // whole lines kept before the torn one
+	}{{"after lines", 3}, {"first line torn", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			w := openLog(t, path, k)
+			logN(t, w, 4)
+			w.Close()
+			lines := readLines(t, path)
+			writeLines(t, path, append(lines[:tc.keep:tc.keep], lines[tc.keep][:37]))
+			if _, err := VerifyFile(path, k); err == nil || !strings.Contains(err.Error(), KindTruncated) {
+				t.Fatalf("Verify of a torn log = %v, want truncated", err)
+			}
+			w2 := openLog(t, path, k)
+			logN(t, w2, 2)
+			w2.Close()
+			res := mustVerify(t, path, k)
+			if res.Lines != tc.keep+3 || res.Recovered != 1 {
+				t.Fatalf("Verify = %+v, want %d lines and one recovery", res, tc.keep+3)
+			}
+			if got := readLines(t, path)[tc.keep+1]; !strings.Contains(got, `"event":"audit_recovered"`) || !strings.Contains(got, `"torn_bytes":38`) {
+				t.Fatalf("recovery line = %s", got)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesAnEditedLastLine(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	logN(t, w, 2)
+	w.Close()
+	lines := readLines(t, path)
+	lines[1] = strings.Replace(lines[1], "checkout", "checkin", 1)
+	writeLines(t, path, lines)
+	if _, err := Open(path, k, Options{}); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("Open = %v, want a refusal", err)
+	}
+	if _, err := Open(path, testKeys(t, 9), Options{}); err == nil {
+		t.Fatal("Open with another master key succeeded")
+	}
+}
+
+// TestLinesCutWhileRunningAreRecorded: lines cut off the end of the file
+// under a running Writer show as an audit_gap line that Verify reports.
+func TestLinesCutWhileRunningAreRecorded(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	logN(t, w, 4)
+	lines := readLines(t, path)
+	writeLines(t, path, lines[:2])
+	logN(t, w, 1)
+	w.Close()
+	_, err := VerifyFile(path, k)
+	var ve *VerifyError
+	if !errors.As(err, &ve) || ve.Kind != KindGap || ve.Line != 3 {
+		t.Fatalf("Verify = %v, want a gap at line 3", err)
+	}
+}
+
+// TestTwoWritersShareOneFile: a CLI command appending while the gateway
+// runs (both take the file lock) keeps one chain.
+func TestTwoWritersShareOneFile(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	gw := openLog(t, path, k)
+	cli := openLog(t, path, k)
+	var wg sync.WaitGroup
+	for _, w := range []*Writer{gw, cli, gw, cli} {
+		wg.Go(func() { logN(t, w, 10) })
+	}
+	wg.Wait()
+	gw.Close()
+	cli.Close()
+	if res := mustVerify(t, path, k); res.Lines != 40 {
+		t.Fatalf("Verify = %+v, want 40 lines", res)
+	}
+}
+
+// TestFailingDiskFailsLog: a write that fails (a full disk) is an error
+// for every caller, never a silent drop; the next append after the disk
+// recovers repairs the torn tail.
+func TestFailingDiskFailsLog(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	w, err := Open("/dev/full", testKeys(t, 1), Options{})
+	if err != nil {
+		t.Fatalf("Open(/dev/full): %v", err)
+	}
+	defer w.Close()
+	err = w.Log(context.Background(), Event{Event: EventReveal, Aliases: []string{"a"}})
+	if err == nil || !strings.Contains(err.Error(), "audit: write") {
+		t.Fatalf("Log on a full disk = %v, want a write error", err)
+	}
+	if w.Failures() != 1 {
+		t.Fatalf("Failures = %d", w.Failures())
+	}
+}
+
+func TestLogAfterCloseFails(t *testing.T) {
+	w := openLog(t, filepath.Join(t.TempDir(), "audit.log"), testKeys(t, 1))
+	w.Close()
+	if err := w.Log(context.Background(), Event{Event: EventKeyRotated}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Log after Close = %v", err)
+	}
+}
+
+func TestEventFields(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	w.now = func() time.Time { return now }
+	ctx := context.Background()
+	for _, e := range []Event{
+		{Event: EventClientCreated, Actor: ActorCLI, Client: "CLTx"},
+		{Event: EventKeyRotated, Actor: ActorAdmin, KeyVersion: 2},
+		{Event: EventKeysReencrypt, Actor: ActorSystem, KeyVersion: 2, Records: 0},
+		{Event: EventRoutesReloaded, Actor: ActorSystem, Routes: 3},
+		{Event: EventRoutesReloaded, Actor: ActorSystem, Outcome: OutcomeInvalid},
+	} {
+		if err := w.Log(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	lines := readLines(t, path)
+	for i, want := range []string{
+		`{"seq":1,"time":"2026-03-01T12:00:00Z","event":"client_created","actor":"cli","client":"CLTx","outcome":"ok","prev":"genesis","mac":"`,
+		`"event":"key_rotated","actor":"admin","key_version":2,"outcome":"ok"`,
+		`"event":"keys_reencrypted","actor":"system","key_version":2,"records":0,"outcome":"ok"`,
+		`"event":"routes_reloaded","actor":"system","routes":3,"outcome":"ok"`,
+		`"event":"routes_reloaded","actor":"system","outcome":"invalid"`,
+	} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("line %d = %s, want %s", i+1, lines[i], want)
+		}
+	}
+	mustVerify(t, path, k)
+}
+
+// TestVerifyWhileWriting: verifying a log that is being appended to sees
+// whole batches only.
+func TestVerifyWhileWriting(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				logN(t, w, 1)
+			}
+		})
+	}
+	for range 10 {
+		if _, err := VerifyFile(path, k); err != nil {
+			t.Errorf("Verify during appends: %v", err)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

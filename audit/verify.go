@@ -1,0 +1,216 @@
+package audit
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Kinds of VerifyError.
+const (
+	// KindEdited: the line is not what was written (its HMAC does not
+	// match, or it is not an audit line at all).
+	KindEdited = "edited"
+	// KindRemoved: lines are missing before this one.
+	KindRemoved = "removed"
+	// KindReordered: the line is out of order (or a copy of another).
+	KindReordered = "reordered"
+	// KindTruncated: the last line is incomplete.
+	KindTruncated = "truncated"
+	// KindGap: the gateway found lines missing while it ran and recorded
+	// it here.
+	KindGap = "gap"
+)
+
+// VerifyError names the first line where a log's chain breaks.
+type VerifyError struct {
+	Line   int    // 1-based line number in the file
+	Kind   string // one of the Kind* constants
+	Detail string
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Kind, e.Detail)
+}
+
+// VerifyResult sums up a log that verified.
+type VerifyResult struct {
+	// Lines counts the lines that verified.
+	Lines int
+	// Recovered counts torn lines (crashes) followed by their
+	// audit_recovered line.
+	Recovered int
+	// LastEvent is the event of the last line ("" for an empty log). A log
+	// of a stopped gateway normally ends with gateway_stopped; anything
+	// else while no gateway runs may mean that lines were cut off its end.
+	LastEvent string
+}
+
+// VerifyFile verifies the log at path (see Verify). A gateway may append
+// meanwhile: the file is read up to the size it had when the check began,
+// and an incomplete last line of a file that has grown since (an append in
+// progress, not a torn one) makes it check again.
+func VerifyFile(path string, keys Keys) (VerifyResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	for attempt := 0; ; attempt++ {
+		fi, err := f.Stat()
+		if err != nil {
+			return VerifyResult{}, fmt.Errorf("audit: %w", err)
+		}
+		res, err := Verify(io.NewSectionReader(f, 0, fi.Size()), keys)
+		var ve *VerifyError
+		if attempt < 10 && errors.As(err, &ve) && ve.Kind == KindTruncated {
+			if now, serr := f.Stat(); serr == nil && now.Size() > fi.Size() {
+				continue
+			}
+		}
+		return res, err
+	}
+}
+
+// Verify reads a log and checks every line's HMAC, that seq counts up from
+// 1 and that each prev is the mac of the line before. It returns a
+// *VerifyError for the first line that breaks the chain, naming how: an
+// edited line, lines removed before it, a line out of order, or an
+// incomplete last line. A torn line followed by the audit_recovered line
+// the next Writer wrote for it is accepted (a crash, not tampering).
+func Verify(r io.Reader, keys Keys) (VerifyResult, error) {
+	v := verifier{keys: keys, br: bufio.NewReaderSize(r, 64<<10), prevMac: genesis, expSeq: 1}
+	return v.run()
+}
+
+type verifier struct {
+	keys    Keys
+	br      *bufio.Reader
+	lineNo  int
+	prevMac string
+	expSeq  uint64
+	res     VerifyResult
+}
+
+type badLine struct {
+	no    int
+	bytes int64
+	err   error
+}
+
+func (b *badLine) verifyError(keysHint bool) *VerifyError {
+	detail := "it is not an audit line"
+	if errors.Is(b.err, errBadMAC) {
+		detail = "its HMAC does not match its content"
+		if keysHint {
+			detail += " (or the master key is not this log's)"
+		}
+	}
+	return &VerifyError{Line: b.no, Kind: KindEdited, Detail: detail}
+}
+
+func (v *verifier) next() ([]byte, bool, error) {
+	b, err := v.br.ReadBytes('\n')
+	if len(b) == 0 && errors.Is(err, io.EOF) {
+		return nil, false, io.EOF
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, fmt.Errorf("audit: read: %w", err)
+	}
+	v.lineNo++
+	if b[len(b)-1] != '\n' {
+		return b, false, nil
+	}
+	return b[:len(b)-1], true, nil
+}
+
+func (v *verifier) run() (VerifyResult, error) {
+	var pending *badLine // an invalid line that a recovery line may explain
+	for {
+		b, whole, err := v.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return v.res, err
+		}
+		if !whole {
+			if pending != nil {
+				return v.res, pending.verifyError(v.res.Lines == 0)
+			}
+			return v.res, &VerifyError{Line: v.lineNo, Kind: KindTruncated,
+				Detail: "the last line is incomplete (a torn write the gateway has not recovered yet, or the file was cut)"}
+		}
+		l, err := v.keys.parse(b)
+		if err != nil {
+			if pending != nil {
+				return v.res, pending.verifyError(v.res.Lines == 0)
+			}
+			pending = &badLine{no: v.lineNo, bytes: int64(len(b)) + 1, err: err}
+			continue
+		}
+		if pending != nil {
+			if l.Event != EventRecovered || l.TornBytes != pending.bytes || l.Seq != v.expSeq || l.Prev != v.prevMac {
+				return v.res, pending.verifyError(v.res.Lines == 0)
+			}
+			pending = nil
+			v.res.Recovered++
+		}
+		if l.Seq != v.expSeq || l.Prev != v.prevMac {
+			return v.res, v.chainError(l)
+		}
+		if l.Event == EventGap {
+			return v.res, &VerifyError{Line: v.lineNo, Kind: KindGap, Detail: fmt.Sprintf(
+				"the gateway found that lines it had written (up to seq %d) were cut from the log while it ran", l.ExpectedSeq)}
+		}
+		v.prevMac, v.expSeq = l.Mac, l.Seq+1
+		v.res.Lines++
+		v.res.LastEvent = l.Event
+	}
+	if pending != nil {
+		return v.res, pending.verifyError(v.res.Lines == 0)
+	}
+	return v.res, nil
+}
+
+// chainError classifies a valid line that does not follow the one before:
+// removed lines when the seqs it skips appear nowhere later, reordered
+// ones otherwise.
+func (v *verifier) chainError(l line) *VerifyError {
+	no := v.lineNo
+	switch {
+	case l.Seq > v.expSeq:
+		later := v.seqsAfter()
+		for s := v.expSeq; s < l.Seq && s < v.expSeq+1<<20; s++ {
+			if later[s] {
+				return &VerifyError{Line: no, Kind: KindReordered, Detail: fmt.Sprintf(
+					"it has seq %d where %d was expected, and seq %d comes later in the file", l.Seq, v.expSeq, s)}
+			}
+		}
+		what := fmt.Sprintf("the line with seq %d is", v.expSeq)
+		if l.Seq-v.expSeq > 1 {
+			what = fmt.Sprintf("the lines with seq %d to %d are", v.expSeq, l.Seq-1)
+		}
+		return &VerifyError{Line: no, Kind: KindRemoved, Detail: what + " missing before it"}
+	case l.Seq < v.expSeq:
+		return &VerifyError{Line: no, Kind: KindReordered, Detail: fmt.Sprintf(
+			"it has seq %d after seq %d (moved or duplicated)", l.Seq, v.expSeq-1)}
+	}
+	return &VerifyError{Line: no, Kind: KindReordered, Detail: "it does not chain from the line before it (prev differs)"}
+}
+
+// seqsAfter collects the seqs of the valid lines left in the file.
+func (v *verifier) seqsAfter() map[uint64]bool {
+	out := map[uint64]bool{}
+	for {
+		b, whole, err := v.next()
+		if err != nil || !whole {
+			return out
+		}
+		if l, err := v.keys.parse(b); err == nil {
+			out[l.Seq] = true
+		}
+	}
+}

@@ -1,0 +1,405 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// ErrClosed: the Writer has been closed.
+var ErrClosed = errors.New("audit: log closed")
+
+// Options tunes a Writer. Zero values take the defaults.
+type Options struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger gets recoveries and failures; nil logs nothing.
+	Logger *slog.Logger
+	// MaxBatch bounds the lines of one group commit; default 512.
+	MaxBatch int
+}
+
+// Writer appends lines to one audit log file. It is safe for concurrent
+// use; Log blocks until its line is durable.
+type Writer struct {
+	path string
+	keys Keys
+	now  func() time.Time
+	log  *slog.Logger
+	max  int
+	f    *os.File
+
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed bool
+	reqs   chan *request
+	done   chan struct{}
+
+	lines, failures atomic.Uint64
+
+	// Owned by the commit loop (and Open before the loop starts).
+	seq        uint64 // the chain head to continue from
+	mac        string
+	size       int64  // the file size after this Writer's last append; -1: unknown
+	written    uint64 // the seq of the last line this Writer made durable
+	writtenMac string
+}
+
+type request struct {
+	ev  Event
+	err chan error
+}
+
+// Open opens (creating it, mode 0600, and its directory, 0700) the audit
+// log at path and continues its chain from the last line, after recovering
+// a torn last line left by a crash. It fails when the last whole line does
+// not verify under keys (an edited file, or another master key).
+func Open(path string, keys Keys, opts Options) (*Writer, error) {
+	if len(keys.chain) == 0 {
+		return nil, errors.New("audit: Open needs keys (DeriveKeys)")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit: create directory of %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f,
+		size: -1, reqs: make(chan *request, 256), done: make(chan struct{})}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if w.max <= 0 {
+		w.max = 512
+	}
+	if err := w.commit(nil); err != nil { // reads the tail; recovers a torn line
+		f.Close()
+		return nil, err
+	}
+	go w.loop()
+	return w, nil
+}
+
+// Path returns the file the Writer appends to.
+func (w *Writer) Path() string { return w.path }
+
+// Lines returns how many lines this Writer made durable.
+func (w *Writer) Lines() uint64 { return w.lines.Load() }
+
+// Failures returns how many appends failed.
+func (w *Writer) Failures() uint64 { return w.failures.Load() }
+
+// Log appends e and returns once it is written and fsynced, or with the
+// error that kept it from being so (ctx's, when ctx ends first: the line
+// may still be written).
+func (w *Writer) Log(ctx context.Context, e Event) error {
+	req := &request{ev: e, err: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.reqs <- req:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.err:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// AuditVault implements vault.Auditor: one reveal or delete line. The leak
+// guard's checks (purpose "leak_guard"), whose inputs are card-like numbers
+// that may be card numbers rather than aliases, are recorded with their
+// counts only.
+func (w *Writer) AuditVault(ctx context.Context, e vault.AuditEvent) error {
+	return w.Log(ctx, Event{Event: e.Op, Actor: ActorOf(e.Actor), Route: e.Actor.Route, Client: e.Actor.Client,
+		Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome,
+		CountOnly: e.Actor.Purpose == PurposeLeakGuard})
+}
+
+// ActorOf names a vault actor: "client:<id>" when a client is known, else
+// "route:<id>", else "unknown".
+func ActorOf(a vault.Actor) string {
+	switch {
+	case a.Client != "":
+		return "client:" + a.Client
+	case a.Route != "":
+		return "route:" + a.Route
+	}
+	return "unknown"
+}
+
+// Close writes what was queued and closes the file. Later Logs fail with
+// ErrClosed.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.reqs)
+	w.mu.Unlock()
+	<-w.done
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("audit: close %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// loop group-commits queued requests: one write and one fsync for all the
+// requests waiting when it takes a batch.
+func (w *Writer) loop() {
+	defer close(w.done)
+	for req := range w.reqs {
+		batch := []*request{req}
+	drain:
+		for len(batch) < w.max {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		evs := make([]Event, len(batch))
+		for i, r := range batch {
+			evs[i] = r.ev
+		}
+		err := w.commit(evs)
+		if err != nil {
+			w.failures.Add(uint64(len(batch)))
+			w.log.Error("audit: append failed", "file", w.path, "lines", len(batch), "error", err.Error())
+		} else {
+			w.lines.Add(uint64(len(batch)))
+		}
+		for _, r := range batch {
+			r.err <- err
+		}
+	}
+}
+
+// commit appends evs (possibly none) under the file lock, after checking
+// that the file is as this Writer left it.
+func (w *Writer) commit(evs []Event) error {
+	if err := lockFile(w.f); err != nil {
+		return fmt.Errorf("audit: lock %s: %w", w.path, err)
+	}
+	defer unlockFile(w.f)
+	fi, err := w.f.Stat()
+	if err != nil {
+		w.size = -1
+		return fmt.Errorf("audit: stat %s: %w", w.path, err)
+	}
+	var buf []byte
+	if fi.Size() != w.size {
+		if buf, err = w.resync(fi.Size()); err != nil {
+			w.size = -1
+			return err
+		}
+	}
+	now := w.now().UTC()
+	seq, mac := w.seq, w.mac
+	for _, ev := range evs {
+		seq++
+		var b []byte
+		b, mac = w.encode(w.lineOf(ev), seq, mac, now)
+		buf = append(buf, b...)
+	}
+	if len(buf) == 0 {
+		w.size = fi.Size()
+		return nil
+	}
+	if _, err := w.f.Write(buf); err != nil {
+		w.size = -1 // a partial write is a torn line: the next append recovers it
+		return fmt.Errorf("audit: write %s: %w", w.path, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.size = -1
+		return fmt.Errorf("audit: fsync %s: %w", w.path, err)
+	}
+	w.seq, w.mac, w.size = seq, mac, fi.Size()+int64(len(buf))
+	w.written, w.writtenMac = seq, mac
+	return nil
+}
+
+// resync reads the chain head from the file's tail and returns the lines
+// to write before the next ones: a newline and an audit_recovered line
+// after a torn last line, an audit_gap line when lines this Writer wrote
+// are gone.
+func (w *Writer) resync(size int64) ([]byte, error) {
+	last, torn, err := readTail(w.f, size)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read the end of %s: %w", w.path, err)
+	}
+	w.seq, w.mac = 0, genesis
+	if last != nil {
+		l, err := w.keys.parse(last)
+		if err != nil {
+			return nil, fmt.Errorf("audit: the last line of %s does not verify (%v): the file was edited, or the master key is not this log's; "+
+				"check it with `aliasgate audit verify`, keep it as evidence and move it aside to start a new log", w.path, err)
+		}
+		w.seq, w.mac = l.Seq, l.Mac
+	}
+	now := w.now().UTC()
+	var out []byte
+	if torn > 0 {
+		out = append(out, '\n')
+		w.seq++
+		l := line{Event: EventRecovered, Actor: ActorSystem, TornBytes: torn + 1, Outcome: OutcomeOK}
+		var b []byte
+		b, w.mac = w.encode(l, w.seq, w.mac, now)
+		out = append(out, b...)
+		w.log.Warn("audit: the log ended in a torn line (a write cut short by a crash or a full disk); recorded and continued",
+			"file", w.path, "torn_bytes", torn)
+	}
+	if w.written > 0 && (w.seq < w.written || w.seq == w.written && !hmac.Equal([]byte(w.mac), []byte(w.writtenMac))) {
+		w.seq++
+		l := line{Event: EventGap, Actor: ActorSystem, ExpectedSeq: w.written, Outcome: OutcomeError}
+		var b []byte
+		b, w.mac = w.encode(l, w.seq, w.mac, now)
+		out = append(out, b...)
+		w.log.Error("audit: lines this gateway wrote are missing from the audit log (it was cut or replaced); recorded",
+			"file", w.path, "last_written_seq", w.written)
+	}
+	return out, nil
+}
+
+// lineOf turns an event into a line (without seq, time, prev).
+func (w *Writer) lineOf(ev Event) line {
+	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Purpose: ev.Purpose,
+		KeyVersion: ev.KeyVersion, Outcome: ev.Outcome}
+	if l.Actor == "" {
+		l.Actor = "unknown"
+	}
+	if l.Outcome == "" {
+		l.Outcome = OutcomeOK
+	}
+	if hasAliases(ev.Event) {
+		count, found := len(ev.Aliases), ev.Found
+		l.Count, l.Found = &count, &found
+		n := min(len(ev.Aliases), maxAliasHashes)
+		if ev.CountOnly {
+			n = 0
+		}
+		l.Aliases = make([]string, n)
+		for i := range n {
+			l.Aliases[i] = w.keys.AliasHash(ev.Aliases[i])
+		}
+		if !ev.CountOnly {
+			l.Omitted = len(ev.Aliases) - n
+		}
+	}
+	switch ev.Event {
+	case EventRoutesReloaded:
+		if ev.Outcome == "" || ev.Outcome == OutcomeOK {
+			routes := ev.Routes
+			l.Routes = &routes
+		}
+	case EventKeysReencrypt:
+		records := ev.Records
+		l.Records = &records
+	}
+	return l
+}
+
+// encode returns the line's bytes (with its mac and a newline) and its mac.
+func (w *Writer) encode(l line, seq uint64, prev string, now time.Time) ([]byte, string) {
+	l.Seq, l.Time, l.Prev, l.Mac = seq, now.Format(time.RFC3339Nano), prev, ""
+	body, err := json.Marshal(l)
+	if err != nil { // a struct of strings and numbers always marshals
+		panic("audit: marshal line: " + err.Error())
+	}
+	mac := w.keys.mac(body)
+	out := make([]byte, 0, len(body)+len(mac)+10)
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, `,"mac":"`...)
+	out = append(out, mac...)
+	out = append(out, "\"}\n"...)
+	return out, mac
+}
+
+// macMember starts the mac member, the last of every line.
+var macMember = []byte(`,"mac":"`)
+
+// parse checks one line (without its newline) and returns it with its mac.
+func (k Keys) parse(b []byte) (line, error) {
+	i := bytes.LastIndex(b, macMember)
+	if i < 0 || !bytes.HasSuffix(b, []byte(`"}`)) || len(b)-2 < i+len(macMember) {
+		return line{}, errMalformed
+	}
+	mac := b[i+len(macMember) : len(b)-2]
+	body := make([]byte, 0, i+1)
+	body = append(append(body, b[:i]...), '}')
+	if !hmac.Equal([]byte(k.mac(body)), mac) {
+		return line{}, errBadMAC
+	}
+	var l line
+	if err := json.Unmarshal(b, &l); err != nil || l.Seq == 0 {
+		return line{}, errMalformed
+	}
+	return l, nil
+}
+
+var (
+	errMalformed = errors.New("not an audit line")
+	errBadMAC    = errors.New("its HMAC does not match")
+)
+
+// maxTail bounds how far back readTail looks for the last line.
+const maxTail = 32 << 20
+
+// readTail returns the last whole line of the file's first size bytes
+// (without its newline; nil when there is none) and the length of what
+// follows it: a torn line that has no newline.
+func readTail(f io.ReaderAt, size int64) (last []byte, torn int64, err error) {
+	if size == 0 {
+		return nil, 0, nil
+	}
+	for window := int64(64 << 10); ; window *= 2 {
+		start := max(size-window, 0)
+		buf := make([]byte, size-start)
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, err
+		}
+		end := bytes.LastIndexByte(buf, '\n')
+		if end < 0 {
+			if start == 0 {
+				return nil, size, nil // no whole line: all torn
+			}
+		} else {
+			begin := bytes.LastIndexByte(buf[:end], '\n') + 1
+			if begin > 0 || start == 0 {
+				return buf[begin:end], int64(len(buf) - end - 1), nil
+			}
+		}
+		if window >= maxTail {
+			return nil, 0, fmt.Errorf("the last line is longer than %d bytes", maxTail)
+		}
+	}
+}

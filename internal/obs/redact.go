@@ -1,0 +1,237 @@
+package obs
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// Redacted is what a value logged under a sensitive key (see
+// [NewRedactingHandler]) is replaced with.
+const Redacted = "[redacted]"
+
+// sensitiveKeys are attribute keys whose values are never logged, whatever
+// their type: card data, secrets and message bodies. Keys are compared in
+// lower case with '-' as '_' (so "Proxy-Authorization" matches).
+var sensitiveKeys = map[string]bool{
+	"pan": true, "card_number": true, "cardnumber": true, "card_pan": true, "number": true,
+	"cvc": true, "cvv": true, "cvc2": true, "cvv2": true, "csc": true,
+	"value": true, "values": true, "track1": true, "track2": true, "pin": true,
+	"secret": true, "client_secret": true, "password": true, "passwd": true,
+	"authorization": true, "proxy_authorization": true, "cookie": true, "set_cookie": true,
+	"token": true, "access_token": true, "refresh_token": true, "bearer": true,
+	"body": true, "request_body": true, "response_body": true,
+}
+
+// IsSensitiveKey reports whether an attribute key names data that
+// [NewRedactingHandler] never logs (card data, secrets, bodies).
+func IsSensitiveKey(key string) bool {
+	return sensitiveKeys[strings.ReplaceAll(strings.ToLower(key), "-", "_")]
+}
+
+// NewRedactingHandler wraps next so that no record reaches it with card
+// data in it, whatever the caller passed:
+//
+//   - the value of an attribute whose key is sensitive (IsSensitiveKey:
+//     pan, cvc, value, secret, authorization, token, body, …), at any depth
+//     of groups, is replaced by "[redacted]", whatever its type;
+//   - LogValuer values are resolved first, so a [Sensitive] logs as
+//     "[redacted len=N]" and an [Untrusted] as its masked form;
+//   - every card-like run (13–19 Luhn-valid digits) in the message, in keys,
+//     group names and string values, in the text of error values and in
+//     integers is replaced by its pan.Mask form (first six and last four
+//     digits).
+//
+// It is the handler [NewLogger] builds on; use it to wrap any other handler
+// a component is given. Values of other kinds (structs, maps, slices) are
+// left to next: do not log them with request data in them.
+func NewRedactingHandler(next slog.Handler) slog.Handler {
+	if h, ok := next.(*redactingHandler); ok {
+		return h
+	}
+	return &redactingHandler{next: next}
+}
+
+type redactingHandler struct {
+	next slog.Handler
+}
+
+func (h *redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	msg := r.Message
+	if mayHoldRun(msg) {
+		msg = pan.Mask(msg)
+	}
+	out := slog.NewRecord(r.Time, r.Level, msg, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	safe := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		safe[i] = redactAttr(a)
+	}
+	return &redactingHandler{next: h.next.WithAttrs(safe)}
+}
+
+func (h *redactingHandler) WithGroup(name string) slog.Handler {
+	if mayHoldRun(name) {
+		name = pan.Mask(name)
+	}
+	return &redactingHandler{next: h.next.WithGroup(name)}
+}
+
+// redactAttr applies the handler's rules to one attribute (and its group
+// members).
+func redactAttr(a slog.Attr) slog.Attr {
+	a.Value = a.Value.Resolve()
+	if IsSensitiveKey(a.Key) {
+		return slog.String(maskKey(a.Key), Redacted)
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		g := a.Value.Group()
+		safe := make([]slog.Attr, len(g))
+		for i, m := range g {
+			safe[i] = redactAttr(m)
+		}
+		return slog.Attr{Key: maskKey(a.Key), Value: slog.GroupValue(safe...)}
+	}
+	return scrubAttr(nil, a)
+}
+
+func maskKey(k string) string {
+	if mayHoldRun(k) {
+		return pan.Mask(k)
+	}
+	return k
+}
+
+// maxUntrusted is how much of an Untrusted string is logged.
+const maxUntrusted = 256
+
+// Untrusted is text taken from a request that is not secret but that a
+// client controls, so it may hold card data by mistake or on purpose: a
+// host, a path, a header value, a field name. It logs (slog, fmt) as a safe
+// form of itself: card-like runs masked (pan.Mask), card numbers written
+// in groups ("4111 1111 1111 1111", "4111-1111-…") masked too, invalid UTF-8 and
+// control characters replaced by U+FFFD, and cut to 256 bytes (marked with
+// "…").
+type Untrusted string
+
+// LogValue implements slog.LogValuer.
+func (u Untrusted) LogValue() slog.Value { return slog.StringValue(u.String()) }
+
+// String implements fmt.Stringer and returns the safe form.
+func (u Untrusted) String() string {
+	s := string(u)
+	cut := len(s) > maxUntrusted
+	if cut {
+		// A digit run cut in two could be the head of a card number, too
+		// short to be masked: it goes too.
+		s = strings.TrimRight(s[:maxUntrusted], "0123456789")
+	}
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		for _, r := range s {
+			if r == utf8.RuneError || r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+				r = utf8.RuneError
+			}
+			b.WriteRune(r)
+		}
+		s = b.String()
+	}
+	s = maskGrouped(pan.Mask(s))
+	if cut {
+		s += "…"
+	}
+	return s
+}
+
+// maskGrouped masks card numbers written in groups of digits joined by
+// single spaces or dashes ("4111 1111 1111 1111", "3782-822463-10005"),
+// which pan.Mask (digit runs only) does not see: any span of whole groups
+// holding 13–19 digits that pass the Luhn check keeps its first six and
+// last four digits and the separators, the other digits become '*'. Text
+// without a separated group is returned as it is.
+func maskGrouped(s string) string {
+	var out []byte
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		// The groups of one sequence: [start, end) of each.
+		var groups [][2]int
+		j := i
+		for {
+			k := j
+			for k < len(s) && isDigit(s[k]) {
+				k++
+			}
+			groups = append(groups, [2]int{j, k})
+			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
+				j = k + 1
+				continue
+			}
+			j = k
+			break
+		}
+		if len(groups) > 1 {
+			for a := 0; a < len(groups); a++ {
+				n := 0
+				for b := a; b < len(groups); b++ {
+					n += groups[b][1] - groups[b][0]
+					if n > pan.MaxLen {
+						break
+					}
+					if b == a || n < pan.MinLen {
+						continue
+					}
+					var digits []byte
+					for _, g := range groups[a : b+1] {
+						digits = append(digits, s[g[0]:g[1]]...)
+					}
+					if !pan.Valid(string(digits)) {
+						continue
+					}
+					if out == nil {
+						out = []byte(s)
+					}
+					seen := 0
+					for p := groups[a][0]; p < groups[b][1]; p++ {
+						if isDigit(s[p]) {
+							if seen >= 6 && seen < n-4 {
+								out[p] = '*'
+							}
+							seen++
+						}
+					}
+				}
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return s
+	}
+	return string(out)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -1,0 +1,127 @@
+package vault
+
+import "context"
+
+// Actor says on whose behalf the vault is asked for something, for the
+// audit log. Handlers put it into the request context (WithClient,
+// WithRoute, WithPurpose); the Service hands it to its Auditor. Every field
+// comes from configuration or authentication (route ids, client ids),
+// never from a request body.
+type Actor struct {
+	// Client is the id of the authenticated API or outbound client, if any.
+	Client string
+	// Route is the id of the route (or built-in mount such as
+	// "internal:cards") the request came through, if any.
+	Route string
+	// Purpose qualifies a call that is not a plain reveal to a client:
+	// "leak_guard" (the proxy checking whether card-like numbers are
+	// aliases) or "create" (the vault API answering a create with the
+	// records). Empty for ordinary reveals.
+	Purpose string
+}
+
+type actorKey struct{}
+
+// WithActor returns a copy of ctx that carries a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the Actor in ctx (the zero Actor when there is none).
+func ActorFrom(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
+// WithClient returns a copy of ctx whose Actor has Client set to id and
+// keeps the other fields.
+func WithClient(ctx context.Context, id string) context.Context {
+	a := ActorFrom(ctx)
+	a.Client = id
+	return WithActor(ctx, a)
+}
+
+// WithRoute returns a copy of ctx whose Actor has Route set to id and keeps
+// the other fields.
+func WithRoute(ctx context.Context, id string) context.Context {
+	a := ActorFrom(ctx)
+	a.Route = id
+	return WithActor(ctx, a)
+}
+
+// WithPurpose returns a copy of ctx whose Actor has Purpose set and keeps
+// the other fields.
+func WithPurpose(ctx context.Context, purpose string) context.Context {
+	a := ActorFrom(ctx)
+	a.Purpose = purpose
+	return WithActor(ctx, a)
+}
+
+// Audit operations and outcomes.
+const (
+	AuditReveal = "reveal"
+	AuditDelete = "delete"
+
+	OutcomeOK       = "ok"
+	OutcomeNotFound = "not_found"
+	OutcomeError    = "error"
+)
+
+// AuditEvent is one vault access for the audit log.
+type AuditEvent struct {
+	// Op is AuditReveal (Reveal and Describe, which both return values) or
+	// AuditDelete.
+	Op string
+	// Actor is taken from the call's context.
+	Actor Actor
+	// Aliases are the aliases asked for. An Auditor must never record them
+	// in clear (it records a keyed hash of each).
+	Aliases []string
+	// Found is how many of them were live.
+	Found int
+	// Outcome is OutcomeOK (at least one found; for a delete, deleted),
+	// OutcomeNotFound or OutcomeError (a store failure; nothing returned).
+	Outcome string
+}
+
+// Auditor records vault accesses durably. The Service calls it for every
+// Reveal, Describe and Delete after the store answered and before the
+// result is returned: when Audit fails, the values are dropped and the call
+// fails with ErrAuditUnavailable (fail closed). It must be safe for
+// concurrent use.
+type Auditor interface {
+	AuditVault(ctx context.Context, e AuditEvent) error
+}
+
+// ErrAuditUnavailable: the audit log could not be written, so the vault
+// refused to reveal (or report a delete). It is also ErrUnavailable for
+// errors.Is, which callers already map to 503.
+var ErrAuditUnavailable error = auditUnavailable{}
+
+type auditUnavailable struct{}
+
+func (auditUnavailable) Error() string        { return "vault: audit log unavailable" }
+func (auditUnavailable) Is(target error) bool { return target == ErrUnavailable }
+
+// auditError wraps the Auditor's failure; it is ErrAuditUnavailable and
+// ErrUnavailable.
+type auditError struct{ err error }
+
+func (e *auditError) Error() string { return ErrAuditUnavailable.Error() + ": " + e.err.Error() }
+func (e *auditError) Unwrap() error { return e.err }
+func (e *auditError) Is(target error) bool {
+	return target == ErrAuditUnavailable || target == ErrUnavailable
+}
+
+// audit records e when the Service has an Auditor. A failure becomes an
+// *auditError.
+func (s *Service) audit(ctx context.Context, op string, aliases []string, found int, outcome string) error {
+	if s.auditor == nil || len(aliases) == 0 {
+		return nil
+	}
+	err := s.auditor.AuditVault(ctx, AuditEvent{Op: op, Actor: ActorFrom(ctx), Aliases: aliases, Found: found, Outcome: outcome})
+	if err != nil {
+		return &auditError{err: err}
+	}
+	return nil
+}
