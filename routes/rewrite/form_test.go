@@ -641,6 +641,18 @@ func formFuzz(t *testing.T, media string, body []byte) ([]Span, []byte) {
 	tok := newRecordingTokenizer(false)
 	p := formProgram(t, Redact, formFuzzFields...)
 	red := &Message{Body: bytes.Clone(body), MediaType: media, Params: msg.Params}
+	for _, s := range spans {
+		// This tokenizer's alias of v is "tok_"+v: a part value holding the
+		// delimiter (not at a line start, so it is content) gives an alias
+		// holding it, which Apply must refuse rather than write
+		// (FuzzFormMultipart/1831399ac2e78c08). Real aliases never hold "--".
+		if s.Forbid != "" && strings.Contains(s.Value, s.Forbid) {
+			if _, err := p.Apply(context.Background(), red, tok); !errors.Is(err, ErrUnsafeValue) || !bytes.Equal(red.Body, body) {
+				t.Fatalf("an alias holding the delimiter: err %v, body changed %v", err, !bytes.Equal(red.Body, body))
+			}
+			return nil, nil
+		}
+	}
 	if _, err := p.Apply(context.Background(), red, tok); err != nil {
 		t.Fatalf("redact: %v", err)
 	}

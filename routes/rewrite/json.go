@@ -37,10 +37,21 @@ type jsonLocator struct {
 	paths []jsonPath
 }
 
-// cursor is a path partly matched: segs[pos:] are still to match.
+// cursor is a path partly matched: segs[pos:] are still to match; seg is
+// &segs[pos], nil when the path is matched to its end.
 type cursor struct {
 	path int
 	pos  int
+	seg  *jsonSeg
+}
+
+// at returns the cursor of path after pos segments.
+func (s *jsonScan) at(path, pos int) cursor {
+	c := cursor{path: path, pos: pos}
+	if segs := s.paths[path].segs; pos < len(segs) {
+		c.seg = &segs[pos]
+	}
+	return c
 }
 
 func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
@@ -137,7 +148,8 @@ func allASCIIDigits(s string) bool {
 	return s != ""
 }
 
-// jsonScan is the state of one walk.
+// jsonScan is the state of one walk. Scanning helpers work on a local
+// index and return the new one; the walk keeps it in i between values.
 type jsonScan struct {
 	b       []byte
 	i       int
@@ -145,11 +157,21 @@ type jsonScan struct {
 	cursors []cursor  // stack: each level's active cursors appended at the end
 	seen    []seenKey // stack of targeted keys seen in the open objects
 	spans   []Span
+	vals    []rawValue // where each span's value is, for one string of all values at the end
 }
 
-// scanPool keeps walk state between messages: the cursor and key stacks
-// are reused instead of allocated per body.
-var scanPool = sync.Pool{New: func() any { return &jsonScan{cursors: make([]cursor, 0, 32), seen: make([]seenKey, 0, 16)} }}
+// rawValue is where the value of a span lies in the body: its raw text
+// (string content without quotes, or number) and whether it has escapes.
+type rawValue struct {
+	from, to int
+	escaped  bool
+}
+
+// scanPool keeps walk state between messages: the cursor, key and value
+// stacks are reused instead of allocated per body.
+var scanPool = sync.Pool{New: func() any {
+	return &jsonScan{cursors: make([]cursor, 0, 32), seen: make([]seenKey, 0, 16), vals: make([]rawValue, 0, 16)}
+}}
 
 // seenKey is a targeted key met in an open object: its raw bytes, or its
 // decoded text when it had escapes.
@@ -160,37 +182,92 @@ type seenKey struct {
 }
 
 func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
-	s := scanPool.Get().(*jsonScan)
-	s.b, s.i, s.paths = msg.Body, 0, l.paths
-	s.cursors, s.seen = s.cursors[:0], s.seen[:0]
-	s.spans = make([]Span, 0, 2*len(l.paths))
-	for i := range l.paths {
-		s.cursors = append(s.cursors, cursor{path: i})
-	}
-	s.ws()
-	err := s.value(0, len(s.cursors), 0)
-	if s.ws(); err == nil && s.i != len(s.b) {
-		err = s.malformed("data after the JSON value")
-	}
-	spans := s.spans
-	// The pooled state keeps no reference to the body or the spans. (The
-	// seen stack may keep a few decoded key strings until its next use.)
-	s.b, s.paths, s.spans = nil, nil, nil
-	scanPool.Put(s)
+	spans, err := l.locateAppend(make([]Span, 0, 2*len(l.paths)), msg)
 	if err != nil {
 		return nil, err
 	}
 	return spans, nil
 }
 
-func (s *jsonScan) malformed(what string) error {
-	return fmt.Errorf("%w: %s at byte %d", ErrMalformed, what, s.i)
+// locateAppend is Locate appending to dst (see spanAppender).
+func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
+	s := scanPool.Get().(*jsonScan)
+	s.b, s.i, s.paths = msg.Body, 0, l.paths
+	s.cursors, s.seen, s.vals = s.cursors[:0], s.seen[:0], s.vals[:0]
+	s.spans = dst
+	for i := range l.paths {
+		s.cursors = append(s.cursors, s.at(i, 0))
+	}
+	s.i = skipWS(s.b, 0)
+	err := s.value(0, len(s.cursors), 0)
+	if s.i = skipWS(s.b, s.i); err == nil && s.i != len(s.b) {
+		err = malformedAt("data after the JSON value", s.i)
+	}
+	spans := s.spans
+	if err == nil {
+		err = s.fillValues(spans[len(dst):])
+	}
+	// The pooled state keeps no reference to the body or the spans. (The
+	// seen stack may keep a few decoded key strings until its next use.)
+	s.b, s.paths, s.spans = nil, nil, nil
+	scanPool.Put(s)
+	if err != nil {
+		return dst, err
+	}
+	return spans, nil
 }
 
-func (s *jsonScan) ws() {
-	for s.i < len(s.b) && s.b[s.i] <= ' ' && isSpace[s.b[s.i]] {
-		s.i++
+// fillValues sets the Value of every span from s.vals: all of them are
+// slices of one string, one allocation per body rather than one per value.
+func (s *jsonScan) fillValues(spans []Span) error {
+	n := 0
+	for _, v := range s.vals {
+		n += v.to - v.from // a decoded string is never longer than its raw text
 	}
+	if n == 0 {
+		return nil
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for k := range s.vals {
+		v := &s.vals[k]
+		raw := s.b[v.from:v.to]
+		if v.escaped {
+			d, err := decodeJSONString(raw, true)
+			if err != nil {
+				return err
+			}
+			sb.WriteString(d)
+		} else {
+			sb.Write(raw)
+		}
+		v.to = sb.Len() // from here on: the end of the value in sb
+	}
+	all := sb.String()
+	from := 0
+	for k, v := range s.vals {
+		spans[k].Value = all[from:v.to]
+		from = v.to
+	}
+	return nil
+}
+
+// malformedAt is the error of a body that does not parse at byte i.
+func malformedAt(what string, i int) error {
+	return fmt.Errorf("%w: %s at byte %d", ErrMalformed, what, i)
+}
+
+func (s *jsonScan) malformed(what string) error { return malformedAt(what, s.i) }
+
+var errTooDeep = fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
+
+// skipWS returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipWS(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && isSpace[b[i]] {
+		i++
+	}
+	return i
 }
 
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
@@ -201,13 +278,15 @@ func (s *jsonScan) value(lo, hi, depth int) error {
 		return s.malformed("unexpected end")
 	}
 	if lo == hi {
-		return s.skip(depth)
+		i, err := skipValue(s.b, s.i, depth)
+		s.i = i
+		return err
 	}
 	// A cursor with no segments left means this value is a target.
 	target := -1
 	live := false
 	for _, c := range s.cursors[lo:hi] {
-		if c.pos == len(s.paths[c.path].segs) {
+		if c.seg == nil {
 			if target < 0 {
 				target = s.paths[c.path].target
 			}
@@ -219,16 +298,14 @@ func (s *jsonScan) value(lo, hi, depth int) error {
 	switch {
 	case c == '"':
 		start := s.i
-		esc, err := s.str()
+		end, esc, err := scanString(s.b, start)
+		s.i = end
 		if err != nil {
 			return err
 		}
 		if target >= 0 {
-			v, err := decodeJSONString(s.b[start+1:s.i-1], esc)
-			if err != nil {
-				return err
-			}
-			s.spans = append(s.spans, Span{Start: start, End: s.i, Value: v, Encoding: JSONString, Target: target})
+			s.spans = append(s.spans, Span{Start: start, End: end, Encoding: JSONString, Target: target})
+			s.vals = append(s.vals, rawValue{from: start + 1, to: end - 1, escaped: esc})
 		}
 		return nil
 	case c == '{' || c == '[':
@@ -236,7 +313,7 @@ func (s *jsonScan) value(lo, hi, depth int) error {
 			return fmt.Errorf("%w: a targeted value is an %s", ErrTargetType, map[byte]string{'{': "object", '[': "array"}[c])
 		}
 		if depth >= MaxDepth {
-			return fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
+			return errTooDeep
 		}
 		if c == '{' {
 			return s.object(lo, hi, depth, live)
@@ -244,11 +321,14 @@ func (s *jsonScan) value(lo, hi, depth int) error {
 		return s.array(lo, hi, depth, live)
 	case c == '-' || c >= '0' && c <= '9':
 		start := s.i
-		if err := s.number(); err != nil {
+		end, err := scanNumber(s.b, start)
+		s.i = end
+		if err != nil {
 			return err
 		}
 		if target >= 0 {
-			s.spans = append(s.spans, Span{Start: start, End: s.i, Value: string(s.b[start:s.i]), Encoding: JSONNumber, Target: target})
+			s.spans = append(s.spans, Span{Start: start, End: end, Encoding: JSONNumber, Target: target})
+			s.vals = append(s.vals, rawValue{from: start, to: end})
 		}
 		return nil
 	default:
@@ -266,10 +346,9 @@ func (s *jsonScan) value(lo, hi, depth int) error {
 }
 
 func (s *jsonScan) object(lo, hi, depth int, live bool) error {
-	s.i++ // {
 	seenMark := len(s.seen)
 	defer func() { s.seen = s.seen[:seenMark] }()
-	s.ws()
+	s.i = skipWS(s.b, s.i+1) // after '{'
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
 		return nil
@@ -279,24 +358,24 @@ func (s *jsonScan) object(lo, hi, depth int, live bool) error {
 			return s.malformed("expected a key")
 		}
 		kstart := s.i
-		esc, err := s.str()
+		end, esc, err := scanString(s.b, kstart)
 		if err != nil {
+			s.i = end
 			return err
 		}
-		rawKey := s.b[kstart+1 : s.i-1]
-		s.ws()
+		rawKey := s.b[kstart+1 : end-1]
+		s.i = skipWS(s.b, end)
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
 			return s.malformed("expected ':'")
 		}
-		s.i++
-		s.ws()
+		s.i = skipWS(s.b, s.i+1)
 		childLo := len(s.cursors)
 		if live {
 			key := ""
 			keyDecoded := false
 			for _, c := range s.cursors[lo:hi] {
-				segs := s.paths[c.path].segs
-				if c.pos == len(segs) || segs[c.pos].any {
+				seg := c.seg
+				if seg == nil || seg.any {
 					continue
 				}
 				if !keyDecoded {
@@ -307,8 +386,8 @@ func (s *jsonScan) object(lo, hi, depth int, live bool) error {
 					}
 					keyDecoded = true
 				}
-				if esc && segs[c.pos].key == key || !esc && segs[c.pos].key == string(rawKey) {
-					s.cursors = append(s.cursors, cursor{path: c.path, pos: c.pos + 1})
+				if esc && seg.key == key || !esc && seg.key == string(rawKey) {
+					s.cursors = append(s.cursors, s.at(c.path, c.pos+1))
 				}
 			}
 			if len(s.cursors) > childLo {
@@ -332,8 +411,7 @@ func (s *jsonScan) object(lo, hi, depth int, live bool) error {
 }
 
 func (s *jsonScan) array(lo, hi, depth int, live bool) error {
-	s.i++ // [
-	s.ws()
+	s.i = skipWS(s.b, s.i+1) // after '['
 	if s.i < len(s.b) && s.b[s.i] == ']' {
 		s.i++
 		return nil
@@ -342,9 +420,8 @@ func (s *jsonScan) array(lo, hi, depth int, live bool) error {
 		childLo := len(s.cursors)
 		if live {
 			for _, c := range s.cursors[lo:hi] {
-				segs := s.paths[c.path].segs
-				if c.pos < len(segs) && (segs[c.pos].any || segs[c.pos].index == n) {
-					s.cursors = append(s.cursors, cursor{path: c.path, pos: c.pos + 1})
+				if seg := c.seg; seg != nil && (seg.any || seg.index == n) {
+					s.cursors = append(s.cursors, s.at(c.path, c.pos+1))
 				}
 			}
 		}
@@ -371,111 +448,117 @@ func (s *jsonScan) sameKey(a, b seenKey) bool {
 	}
 }
 
-// skip validates and passes over one value that no target is inside.
-func (s *jsonScan) skip(depth int) error {
-	switch c := s.b[s.i]; {
-	case c == '"':
-		_, err := s.str()
-		return err
-	case c == '{' || c == '[':
-		if depth >= MaxDepth {
-			return fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
-		}
-		close := byte('}')
-		if c == '[' {
-			close = ']'
-		}
-		s.i++
-		s.ws()
-		if s.i < len(s.b) && s.b[s.i] == close {
-			s.i++
-			return nil
-		}
-		for {
-			if c == '{' {
-				if s.i >= len(s.b) || s.b[s.i] != '"' {
-					return s.malformed("expected a key")
-				}
-				if _, err := s.str(); err != nil {
-					return err
-				}
-				s.ws()
-				if s.i >= len(s.b) || s.b[s.i] != ':' {
-					return s.malformed("expected ':'")
-				}
-				s.i++
-				s.ws()
-			}
-			if s.i >= len(s.b) {
-				return s.malformed("unexpected end")
-			}
-			// Scalars, the most common values, without a call to skip.
-			switch v := s.b[s.i]; {
-			case v == '"':
-				if _, err := s.str(); err != nil {
-					return err
-				}
-			case v == '-' || v >= '0' && v <= '9':
-				if err := s.number(); err != nil {
-					return err
-				}
-			default:
-				if err := s.skip(depth + 1); err != nil {
-					return err
-				}
-			}
-			s.ws()
-			if s.i >= len(s.b) {
-				return s.malformed("unexpected end")
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-				s.ws()
-			case close:
-				s.i++
-				return nil
-			default:
-				return s.malformed("expected ',' or a closing bracket")
-			}
-		}
-	case c == '-' || c >= '0' && c <= '9':
-		return s.number()
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	}
-	return s.malformed("unexpected character")
-}
-
-func (s *jsonScan) literal(lit string) error {
-	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
-		s.i += len(lit)
-		return nil
-	}
-	return s.malformed("unexpected character")
-}
-
 // member moves past the separator after a member of an object or array:
 // ',' (more members follow) or the closing byte (done).
 func (s *jsonScan) member(closing byte, kind string) (done bool, err error) {
-	s.ws()
+	s.i = skipWS(s.b, s.i)
 	if s.i >= len(s.b) {
 		return false, s.malformed("unexpected end in an " + kind)
 	}
 	switch s.b[s.i] {
 	case ',':
-		s.i++
-		s.ws()
+		s.i = skipWS(s.b, s.i+1)
 		return false, nil
 	case closing:
 		s.i++
 		return true, nil
 	}
 	return false, s.malformed("expected ',' or '" + string(closing) + "'")
+}
+
+// skipValue validates the value at b[i] (i < len(b), no white space
+// before it), which no target is inside, and returns the index after it.
+// On error the index is where the body stopped parsing.
+func skipValue(b []byte, i, depth int) (int, error) {
+	switch c := b[i]; {
+	case c == '"':
+		return skipStringErr(b, i)
+	case c == '{' || c == '[':
+		return skipContainer(b, i, depth)
+	case c == '-' || c >= '0' && c <= '9':
+		return scanNumber(b, i)
+	case c == 't':
+		return scanLiteral(b, i, "true")
+	case c == 'f':
+		return scanLiteral(b, i, "false")
+	case c == 'n':
+		return scanLiteral(b, i, "null")
+	}
+	return i, malformedAt("unexpected character", i)
+}
+
+// skipContainer validates the object or array at b[i].
+func skipContainer(b []byte, i, depth int) (int, error) {
+	if depth >= MaxDepth {
+		return i, errTooDeep
+	}
+	obj := b[i] == '{'
+	closing := byte(']')
+	if obj {
+		closing = '}'
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == closing {
+		return i + 1, nil
+	}
+	var err error
+	for {
+		if obj {
+			if i >= len(b) || b[i] != '"' {
+				return i, malformedAt("expected a key", i)
+			}
+			end := skipString(b, i)
+			if end < 0 {
+				return skipStringErr(b, i)
+			}
+			i = skipWS(b, end)
+			if i >= len(b) || b[i] != ':' {
+				return i, malformedAt("expected ':'", i)
+			}
+			i = skipWS(b, i+1)
+		}
+		if i >= len(b) {
+			return i, malformedAt("unexpected end", i)
+		}
+		// Scalars, the most common values, without a call to skipValue.
+		switch c := b[i]; {
+		case c == '"':
+			end := skipString(b, i)
+			if end < 0 {
+				return skipStringErr(b, i)
+			}
+			i = end
+		case c == '-' || c >= '0' && c <= '9':
+			end := skipNumber(b, i)
+			if end < 0 {
+				return scanNumber(b, i)
+			}
+			i = end
+		default:
+			if i, err = skipValue(b, i, depth+1); err != nil {
+				return i, err
+			}
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return i, malformedAt("unexpected end", i)
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case closing:
+			return i + 1, nil
+		default:
+			return i, malformedAt("expected ',' or a closing bracket", i)
+		}
+	}
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, error) {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return i, malformedAt("unexpected character", i)
 }
 
 // strClass marks bytes that end the fast path of a string: '"', '\\' and
@@ -488,19 +571,18 @@ var strClass = func() (t [256]bool) {
 	return t
 }()
 
-// str scans a string starting at the opening quote and leaves s.i after the
-// closing one. It reports whether the string has escapes.
-func (s *jsonScan) str() (escaped bool, err error) {
-	s.i++
-	b := s.b
-	for i := s.i; i < len(b); {
+// scanString validates the string whose opening quote is at b[i] and
+// returns the index after its closing quote and whether it has escapes.
+func scanString(b []byte, i int) (int, bool, error) {
+	i++
+	escaped := false
+	for i < len(b) {
 		// Eight bytes at a time while none of them is '"', '\\' or a
-		// control character.
-		// The lowest flagged byte of a word is exact (false positives of
-		// these bit tricks only appear above a true match), so jump to it.
+		// control character. The lowest flagged byte of a word is exact
+		// (false positives of these bit tricks only appear above a true
+		// match), so jump to it.
 		for i+8 <= len(b) {
-			w := binary.LittleEndian.Uint64(b[i:])
-			if m := specialBytes(w); m != 0 {
+			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
@@ -514,36 +596,30 @@ func (s *jsonScan) str() (escaped bool, err error) {
 			i++
 			continue
 		}
-		switch {
-		case c == '"':
-			s.i = i + 1
-			return escaped, nil
-		case c == '\\':
+		switch c {
+		case '"':
+			return i + 1, escaped, nil
+		case '\\':
 			escaped = true
 			if i+1 >= len(b) {
-				s.i = i
-				return false, s.malformed("unexpected end in a string")
+				return i, false, malformedAt("unexpected end in a string", i)
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
-					s.i = i
-					return false, s.malformed("bad \\u escape")
+					return i, false, malformedAt("bad \\u escape", i)
 				}
 				i += 6
 			default:
-				s.i = i
-				return false, s.malformed("bad escape")
+				return i, false, malformedAt("bad escape", i)
 			}
 		default:
-			s.i = i
-			return false, s.malformed("control character in a string")
+			return i, false, malformedAt("control character in a string", i)
 		}
 	}
-	s.i = len(b)
-	return false, s.malformed("unexpected end in a string")
+	return len(b), false, malformedAt("unexpected end in a string", len(b))
 }
 
 const (
@@ -556,14 +632,9 @@ const (
 // specialBytes flags the bytes of w that end the fast path of a string:
 // '"', '\\' and control characters. The lowest flagged byte is exact.
 func specialBytes(w uint64) uint64 {
-	return hasZeroByte(w^quotes) | hasZeroByte(w^backslashes) | hasLessThan(w, 0x20)
+	q, e := w^quotes, w^backslashes
+	return ((q-ones)&^q | (e-ones)&^e | (w-ones*0x20)&^w) & highs
 }
-
-// hasZeroByte is non-zero when a byte of w is zero.
-func hasZeroByte(w uint64) uint64 { return (w - ones) &^ w & highs }
-
-// hasLessThan is non-zero when a byte of w is below n (n <= 128).
-func hasLessThan(w uint64, n uint64) uint64 { return (w - ones*n) &^ w & highs }
 
 func isHex4(b []byte) bool {
 	for _, c := range b[:4] {
@@ -574,9 +645,18 @@ func isHex4(b []byte) bool {
 	return true
 }
 
-// number scans a JSON number (RFC 8259 grammar).
-func (s *jsonScan) number() error {
-	b, i := s.b, s.i
+// scanNumber validates the JSON number (RFC 8259 grammar) at b[i] and
+// returns the index after it.
+func scanNumber(b []byte, i int) (int, error) {
+	if end := skipNumber(b, i); end > 0 {
+		return end, nil
+	}
+	return i, malformedAt("bad number", i)
+}
+
+// skipNumber returns the index after the valid JSON number at b[i], or -1.
+// It calls nothing, so it costs little to call.
+func skipNumber(b []byte, i int) int {
 	if b[i] == '-' {
 		i++
 	}
@@ -584,12 +664,10 @@ func (s *jsonScan) number() error {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
+		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 		}
 	default:
-		s.i = i
-		return s.malformed("bad number")
+		return -1
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -598,8 +676,7 @@ func (s *jsonScan) number() error {
 			i++
 		}
 		if i == d {
-			s.i = i
-			return s.malformed("bad number")
+			return -1
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -612,12 +689,10 @@ func (s *jsonScan) number() error {
 			i++
 		}
 		if i == d {
-			s.i = i
-			return s.malformed("bad number")
+			return -1
 		}
 	}
-	s.i = i
-	return nil
+	return i
 }
 
 // decodeJSONString returns the value of the string content raw (without
@@ -726,4 +801,57 @@ func appendJSONString(dst []byte, v string) []byte {
 	}
 	dst = append(dst, v[start:]...)
 	return append(dst, '"')
+}
+
+// skipString is scanString for strings whose content does not matter: it
+// returns the index after the closing quote of the valid string that opens
+// at b[i], or -1 when the string is not valid (scanString then says why).
+// It calls nothing, so it costs little to call.
+func skipString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		for i+8 <= len(b) {
+			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
+					return -1
+				}
+				i += 6
+			default:
+				return -1
+			}
+		case c < 0x20:
+			return -1
+		default:
+			i++
+		}
+	}
+	return -1
+}
+
+// skipStringErr is skipString with the error of an invalid string.
+func skipStringErr(b []byte, i int) (int, error) {
+	if end := skipString(b, i); end > 0 {
+		return end, nil
+	}
+	end, _, err := scanString(b, i)
+	return end, err
 }

@@ -422,3 +422,24 @@ func FuzzJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONValuesOfEveryKind checks the values a walk hands the Tokenizer
+// (all slices of one string built after the walk) for plain, escaped,
+// numeric and empty values side by side.
+func TestJSONValuesOfEveryKind(t *testing.T) {
+	body := []byte(`{"a":"plain","b":"x\u0041y\n","c":4111111111111111,"d":"","e":[{"f":"1"},{"f":"\"2\""}]}`)
+	p := jsonProgram(t, Redact, "a", "b", "c", "d", "e.#.f")
+	spans, err := p.body.Locate(&Message{Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"plain", "xAy\n", "4111111111111111", "", "1", `"2"`}
+	if len(spans) != len(want) {
+		t.Fatalf("%d spans, want %d", len(spans), len(want))
+	}
+	for i, s := range spans {
+		if s.Value != want[i] {
+			t.Errorf("span %d value %q, want %q", i, s.Value, want[i])
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Operation is what a filter does to its targets.
@@ -113,6 +114,18 @@ type Span struct {
 type Locator interface {
 	Locate(msg *Message) ([]Span, error)
 }
+
+// spanAppender is a Locator that appends its spans to a slice it is given,
+// so that Apply reuses span slices between messages.
+type spanAppender interface {
+	locateAppend(dst []Span, msg *Message) ([]Span, error)
+}
+
+// spanPool holds span slices for Apply (cleared before they go back).
+var spanPool = sync.Pool{New: func() any {
+	s := make([]Span, 0, 16)
+	return &s
+}}
 
 // Errors of Apply; callers map them to HTTP statuses (400, 422, 503).
 var (
@@ -273,7 +286,20 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 	var spans []Span
 	if p.body != nil && len(msg.Body) > 0 {
 		var err error
-		if spans, err = p.body.Locate(msg); err != nil {
+		if sa, ok := p.body.(spanAppender); ok {
+			sp := spanPool.Get().(*[]Span)
+			spans, err = sa.locateAppend((*sp)[:0], msg)
+			defer func() {
+				clear(spans) // no card data stays in the pool
+				if cap(spans) <= 1024 {
+					*sp = spans[:0]
+					spanPool.Put(sp)
+				}
+			}()
+		} else {
+			spans, err = p.body.Locate(msg)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

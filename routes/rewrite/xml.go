@@ -26,7 +26,8 @@ import (
 // with whitespace around it. Child elements, comments or processing
 // instructions inside it, text beside a CDATA section, or several CDATA
 // sections are refused (ErrTargetType) rather than guessed at. An empty
-// element (<pan/>, <pan></pan>, whitespace only) is skipped.
+// element (<pan/>, <pan></pan>, whitespace only) is skipped; whitespace
+// written as character references (&#10;) is a value like any other.
 //
 // Whitespace: the span covers the value without its leading and trailing
 // whitespace, which stays in place, so pretty-printed documents keep their

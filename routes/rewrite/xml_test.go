@@ -955,7 +955,13 @@ func xmlCheckAgainstEncodingXML(t testing.TB, body []byte, paths []string, spans
 	}
 	var got []string
 	for _, s := range spans {
-		got = append(got, strings.Trim(s.Value, space))
+		// A value of whitespace written as character references (&#10;)
+		// is located (it reads back exactly, see
+		// TestXMLEscapedValuesReadBackExactly); trimmed, it is nothing,
+		// as encoding/xml's trimmed text is (FuzzXML/0c52bfed94cadb17).
+		if v := strings.Trim(s.Value, space); v != "" {
+			got = append(got, v)
+		}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("located values %q, encoding/xml reads %q", got, want)

@@ -1,0 +1,73 @@
+// Package dryrun applies a route set to one HTTP message without sending it
+// anywhere: the engine of `aliasgate routes test` and of the inspector's
+// route preview. The caller passes the Tokenizer (a throw-away vault), so
+// this package, like routes, never imports the vault.
+package dryrun
+
+import (
+	"context"
+	"mime"
+	"net/http"
+
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+)
+
+// Message is the request (or, for the response phase, the response) to
+// rewrite, with what the route match needs.
+type Message struct {
+	Direction routes.Direction
+	Phase     routes.Phase
+	// Method, Host and Path are the request's (also for the response phase).
+	Method, Host, Path string
+	// Status is the response's code (response phase only).
+	Status int
+	// Header and Body are the message to rewrite; Run changes them in place.
+	Header http.Header
+	Body   []byte
+}
+
+// FilterResult is what one matched filter did.
+type FilterResult struct {
+	Filter  *routes.Filter
+	Changes []rewrite.Change // targets with at least one value replaced
+	// Err is why the filter could not be applied (nil when it was).
+	Err error
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	// Route is the route that matched, nil when none did.
+	Route *routes.Route
+	// Filters are the route's filters that matched, in order, up to the
+	// one that refused the message.
+	Filters []FilterResult
+	// Refused is the filter whose failure refuses the message (on_error:
+	// reject); nil when the message would be forwarded.
+	Refused *routes.Filter
+}
+
+// Run matches m against set and applies the matched filters of m's phase
+// through tok, as the proxies would, rewriting m.Header and m.Body. It
+// stops at the first filter that fails with on_error: reject.
+func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
+	var res Result
+	res.Route = set.Match(m.Direction, m.Host, m.Path)
+	if res.Route == nil {
+		return res
+	}
+	ct := m.Header.Get("Content-Type")
+	x := routes.Exchange{Method: m.Method, Path: m.Path, MediaType: ct, Status: m.Status}
+	msg := rewrite.Message{Header: m.Header, Body: m.Body}
+	msg.MediaType, msg.Params, _ = mime.ParseMediaType(ct)
+	for _, f := range res.Route.Matching(m.Phase, x) {
+		changes, err := f.Program.Apply(ctx, &msg, tok)
+		res.Filters = append(res.Filters, FilterResult{Filter: f, Changes: changes, Err: err})
+		if err != nil && f.OnError == routes.Reject {
+			res.Refused = f
+			break
+		}
+	}
+	m.Body = msg.Body
+	return res
+}
