@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Body errors.
@@ -29,6 +30,61 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 		return b, errTooLarge
 	}
 	return b, nil
+}
+
+// readBody is readLimited with the body's declared length (Content-Length,
+// -1 when unknown) as a size hint: one allocation of the right size rather
+// than io.ReadAll's growing copies. A body longer than declared is still
+// read to its end, up to max.
+func readBody(r io.Reader, length, max int64) ([]byte, error) {
+	if length <= 0 || length > max {
+		return readLimited(r, max)
+	}
+	b := make([]byte, length)
+	if n, err := io.ReadFull(r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return b[:n], err
+	}
+	var one [1]byte
+	for {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			rest, err := readLimited(r, max-length-1)
+			b = append(append(b, one[0]), rest...)
+			return b, err
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// copyBuffers is the ReverseProxy BufferPool of both proxies: without one,
+// ReverseProxy allocates a 32 KiB buffer for every response it copies,
+// which made most of the proxies' garbage.
+var copyBuffers = &bufferPool{}
+
+// bufferPool is an httputil.BufferPool of 32 KiB buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) != 32<<10 {
+		return
+	}
+	b = b[:cap(b)]
+	bp.p.Put(&b)
 }
 
 // contentEncoding returns the Content-Encoding as one lower-case token: ""

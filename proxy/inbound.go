@@ -55,6 +55,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +102,9 @@ type InboundOptions struct {
 	Logger *slog.Logger
 	// Metrics may be nil.
 	Metrics *obs.Metrics
+	// Capturer, when set, gets every exchange (see capture.go); nil costs
+	// nothing.
+	Capturer Capturer
 }
 
 // Inbound is the inbound reverse proxy, an http.Handler. Wrap it in
@@ -114,6 +118,7 @@ type Inbound struct {
 	log      *slog.Logger
 	m        *obs.Metrics
 	rp       *httputil.ReverseProxy
+	capture  Capturer // nil: no capture
 }
 
 // setDefaults fills the options both proxies share.
@@ -167,7 +172,9 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		ModifyResponse: in.modifyResponse,
 		ErrorHandler:   in.errorHandler,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		BufferPool:     copyBuffers,
 	}
+	in.enableCapture(opts.Capturer)
 	return in, nil
 }
 
@@ -176,12 +183,19 @@ type reqState struct {
 	route  *routes.Route
 	method string
 	path   string
+	// made holds the aliases this exchange's filters got from the vault:
+	// the leak guard knows them without a vault call.
+	made []string
 }
 
 type stateKey struct{}
 
 // ServeHTTP implements http.Handler.
 func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if in.capture != nil && captureFrom(r.Context()) == nil {
+		serveCaptured(in.capture, in.table, routes.Inbound, w, r, in.ServeHTTP)
+		return
+	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, r.URL.Path)
 	if route == nil {
 		if in.fallback != nil {
@@ -191,7 +205,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route for this host and path"))
 		return
 	}
-	ctx := r.Context()
+	ctx := vault.WithRoute(r.Context(), route.ID) // the actor of audited reveals
 	obs.SetRoute(ctx, route.ID)
 	st := &reqState{route: route, method: r.Method, path: r.URL.Path}
 	r = r.WithContext(context.WithValue(ctx, stateKey{}, st))
@@ -313,7 +327,7 @@ func (in *Inbound) process(ctx context.Context, st *reqState, phase routes.Phase
 		if p.length > in.max {
 			bodyErr = errTooLarge
 		} else {
-			b, err := readLimited(p.body, in.max)
+			b, err := readBody(p.body, p.length, in.max)
 			switch {
 			case errors.Is(err, errTooLarge):
 				bodyErr = errTooLarge
@@ -414,13 +428,16 @@ func (in *Inbound) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	list := make([]string, 0, len(cands))
 	for _, c := range cands {
 		s := string(body[c.Start:c.End])
-		if _, ok := idx[s]; !ok {
+		if _, ok := idx[s]; !ok && !slices.Contains(st.made, s) {
 			idx[s] = len(list)
 			list = append(list, s)
 		}
 	}
+	if len(list) == 0 { // only aliases this exchange's filters made: one vault call per body, not two
+		return nil
+	}
 	action := string(st.route.LeakGuard)
-	got, err := in.tok.Reveal(ctx, list)
+	got, err := in.tok.Reveal(vault.WithPurpose(ctx, "leak_guard"), list) // audited as a check, not a reveal to a client
 	if err == nil && len(got) != len(list) {
 		err = fmt.Errorf("%d answers for %d candidates", len(got), len(list))
 	}
@@ -435,7 +452,7 @@ func (in *Inbound) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	}
 	var offsets []int
 	for _, c := range cands {
-		if got[idx[string(body[c.Start:c.End])]] == "" {
+		if i, ok := idx[string(body[c.Start:c.End])]; ok && got[i] == "" {
 			offsets = append(offsets, c.Start)
 		}
 	}
@@ -631,7 +648,11 @@ type timedTokenizer struct{ t rewrite.Tokenizer }
 func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
 	start := time.Now()
 	defer func() { obs.AddVaultTime(ctx, time.Since(start)) }()
-	return tt.t.Redact(ctx, items)
+	got, err := tt.t.Redact(ctx, items)
+	if st, _ := ctx.Value(stateKey{}).(*reqState); st != nil && err == nil {
+		st.made = append(st.made, got...)
+	}
+	return got, err
 }
 
 func (tt timedTokenizer) Reveal(ctx context.Context, aliases []string) ([]string, error) {
@@ -654,7 +675,16 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(t.d, func() { cancel(errUpstreamTimeout) })
 	start := time.Now()
-	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
+	out := req.WithContext(ctx)
+	if req.GetBody != nil && req.ContentLength > 0 {
+		// A body the proxy buffered: hand the transport a reader it knows is
+		// in memory (ReverseProxy hides it behind a wrapper), so headers and
+		// body go out in one write rather than two.
+		if b, err := req.GetBody(); err == nil {
+			out.Body = b
+		}
+	}
+	resp, err := t.rt.RoundTrip(out)
 	obs.AddUpstreamTime(req.Context(), time.Since(start))
 	stopped := timer.Stop()
 	if err != nil {

@@ -49,6 +49,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // OutboundOptions configures NewOutbound.
@@ -84,6 +85,19 @@ type OutboundOptions struct {
 	Resolver interface {
 		LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 	}
+	// Capturer, when set, gets every request served (plain HTTP and inside
+	// intercepted tunnels; see capture.go); nil costs nothing.
+	Capturer Capturer
+	// TunnelIdleTimeout closes a hijacked client connection (a CONNECT
+	// tunnel, intercepted or passed through: http.Server's timeouts end at
+	// the hijack) after this long without a byte read from or written to
+	// the client, so a client that opens a tunnel and goes quiet (or sends
+	// a byte now and then slower than this) does not hold it for ever.
+	// 0: no limit.
+	TunnelIdleTimeout time.Duration
+	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
+	// stops reading); 0: no limit.
+	TunnelWriteTimeout time.Duration
 }
 
 // Outbound is the outbound forward proxy, an http.Handler that writes its
@@ -107,6 +121,8 @@ type Outbound struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+
+	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
 }
 
 // NewOutbound returns the outbound proxy.
@@ -131,8 +147,10 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		log: opts.Logger, m: opts.Metrics,
 		core: &Inbound{table: opts.Table, tok: timedTokenizer{opts.Tokenizer}, max: opts.MaxBody,
 			log: opts.Logger, m: opts.Metrics},
-		dialer: newDestDialer(opts.Resolver, opts.AllowPrivate),
-		conns:  map[net.Conn]struct{}{},
+		dialer:      newDestDialer(opts.Resolver, opts.AllowPrivate),
+		conns:       map[net.Conn]struct{}{},
+		tunnelIdle:  opts.TunnelIdleTimeout,
+		tunnelWrite: opts.TunnelWriteTimeout,
 	}
 	o.transport = &http.Transport{
 		Proxy:                 nil,
@@ -152,7 +170,9 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		ModifyResponse: o.modifyResponse,
 		ErrorHandler:   o.errorHandler,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		BufferPool:     copyBuffers,
 	}
+	o.enableCapture(opts.Capturer)
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Verbose = false
@@ -192,7 +212,8 @@ func (o *Outbound) Close() error {
 
 // track registers c for Close; it returns false (and closes c) after Close.
 func (o *Outbound) track(c net.Conn) (net.Conn, bool) {
-	tc := &trackedConn{Conn: c, o: o}
+	tc := &trackedConn{Conn: c, o: o, idle: o.tunnelIdle, write: o.tunnelWrite}
+	tc.touch()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -205,8 +226,30 @@ func (o *Outbound) track(c net.Conn) (net.Conn, bool) {
 
 type trackedConn struct {
 	net.Conn
-	o    *Outbound
-	once sync.Once
+	o           *Outbound
+	once        sync.Once
+	idle, write time.Duration
+}
+
+// touch moves the read deadline idle ahead: any traffic, either way, keeps
+// the tunnel open.
+func (c *trackedConn) touch() {
+	if c.idle > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	c.touch()
+	return c.Conn.Read(p)
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	c.touch()
+	if c.write > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.write))
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *trackedConn) Close() error {
@@ -340,7 +383,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	mitm := o.routed(host)
 	if !mitm && !o.passes(host) {
-		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.String("host", host))
+		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
@@ -378,7 +421,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 func (o *Outbound) destinationError(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *ForbiddenError
 	if errors.As(err, &fe) {
-		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.String("host", fe.Host), slog.String("reason", fe.Reason))
+		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
 			"the destination resolves to an address the proxy does not dial ("+fe.Reason+")"))
 		return
@@ -425,7 +468,7 @@ func (o *Outbound) tlsConfig(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Co
 			MinVersion: tls.VersionTLS12,
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				if sni := strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")); sni != "" && sni != t.host {
-					o.log.Warn("proxy: TLS SNI differs from the CONNECT host; handshake refused", "host", t.host)
+					o.log.Warn("proxy: TLS SNI differs from the CONNECT host; handshake refused", "host", obs.Untrusted(t.host))
 					return nil, errors.New("proxy: SNI does not match the CONNECT host")
 				}
 				return o.ca.Leaf(t.host)
@@ -466,12 +509,16 @@ type tunnelKey struct{}
 // serveRequest serves a request inside an intercepted tunnel or a
 // plain-HTTP absolute-form request.
 func (o *Outbound) serveRequest(w http.ResponseWriter, r *http.Request) {
+	if o.core.capture != nil && captureFrom(r.Context()) == nil {
+		serveCaptured(o.core.capture, o.table, routes.Outbound, w, r, o.serveRequest)
+		return
+	}
 	ctx := r.Context()
 	var host, port, scheme string
 	if t, _ := ctx.Value(tunnelKey{}).(*tunnel); t != nil {
 		ih, ip := splitHost(r.Host, "")
 		if ih != t.host || (ip != "" && ip != t.port) {
-			o.log.LogAttrs(ctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.String("host", t.host))
+			o.log.LogAttrs(ctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
 			writeError(w, jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT"))
 			return
@@ -492,7 +539,7 @@ func (o *Outbound) serveRequest(w http.ResponseWriter, r *http.Request) {
 		host, port = splitHost(r.URL.Host, "80")
 		scheme = "http"
 		if !o.routed(host) && !o.passes(host) {
-			o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.String("host", host))
+			o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 			writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 				"the destination has no outbound route and is not listed in outbound.passthrough"))
 			return
@@ -502,7 +549,7 @@ func (o *Outbound) serveRequest(w http.ResponseWriter, r *http.Request) {
 	if route := o.table.Load().Match(routes.Outbound, host, r.URL.Path); route != nil {
 		obs.SetRoute(ctx, route.ID)
 		st := &reqState{route: route, method: r.Method, path: r.URL.Path}
-		ctx = context.WithValue(ctx, stateKey{}, st)
+		ctx = context.WithValue(vault.WithRoute(ctx, route.ID), stateKey{}, st) // the route is the actor of audited reveals
 		r = r.WithContext(ctx)
 		if jerr := o.requestPhase(r, st); jerr != nil {
 			writeError(w, jerr)
@@ -540,7 +587,7 @@ func (o *Outbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 	var cve *tls.CertificateVerificationError
 	switch {
 	case errors.As(err, &fe):
-		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.String("host", fe.Host), slog.String("reason", fe.Reason))
+		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
 			"the destination resolves to an address the proxy does not dial ("+fe.Reason+")"))
 	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &he), errors.As(err, &cie):
@@ -574,7 +621,7 @@ func (o *Outbound) requestPhase(r *http.Request, st *reqState) *jsonapi.Error {
 		if r.ContentLength > o.core.max {
 			bodyErr = errTooLarge
 		} else {
-			b, err := readLimited(r.Body, o.core.max)
+			b, err := readBody(r.Body, r.ContentLength, o.core.max)
 			switch {
 			case errors.Is(err, errTooLarge):
 				bodyErr = errTooLarge

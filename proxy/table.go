@@ -53,8 +53,9 @@ type Reloader struct {
 	logger  *slog.Logger
 	metrics *obs.Metrics
 
-	mu   sync.Mutex // serialises reloads
-	seen fileStamp
+	mu       sync.Mutex // serialises reloads
+	seen     fileStamp
+	onReload func(routes int, err error)
 }
 
 type fileStamp struct {
@@ -80,6 +81,15 @@ func NewReloader(table *RouteTable, path string, opts routes.Options, logger *sl
 	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m}
 }
 
+// OnReload sets fn, called after every reload with the number of routes
+// loaded and the reload's error (nil: the new set is in use), for the audit
+// log. Set it before Watch starts.
+func (r *Reloader) OnReload(fn func(routes int, err error)) {
+	r.mu.Lock()
+	r.onReload = fn
+	r.mu.Unlock()
+}
+
 // Reload reads the file and, when it loads, makes it the table's set. On
 // error the old set stays and the error (a *routes.LoadError listing every
 // problem, or a read error) is logged and returned.
@@ -100,10 +110,16 @@ func (r *Reloader) Reload() error {
 			r.logger.Error("routes: reload failed, keeping the current set", "file", r.path, "error", err.Error())
 		}
 		r.count("invalid")
+		if r.onReload != nil {
+			r.onReload(0, err)
+		}
 		return err
 	}
 	r.table.Store(set)
 	r.count("ok")
+	if r.onReload != nil {
+		r.onReload(len(set.Routes), nil)
+	}
 	r.logger.Info("routes: loaded", "file", r.path, "routes", len(set.Routes))
 	return nil
 }
