@@ -93,10 +93,4 @@ var (
 	// ErrInvalidClientSpec means a ClientSpec failed validation; the wrapping
 	// error names the field.
 	ErrInvalidClientSpec = errors.New("auth: invalid client spec")
-	// ErrInsecureKeyFile means the signing key file can be read or written by
-	// users other than its owner.
-	ErrInsecureKeyFile = errors.New("auth: signing key file is accessible by group or others")
-	// ErrCorruptKeyFile means the signing key file is not a PKCS#8 PEM
-	// Ed25519 private key.
-	ErrCorruptKeyFile = errors.New("auth: signing key file is corrupt")
 )

@@ -20,9 +20,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/vault"
 )
@@ -67,14 +69,29 @@ type Handler struct {
 // stripper.
 func New(v Vault, guard Guard, logger *slog.Logger) *Handler {
 	h := &Handler{vault: v, logger: logger, mux: http.NewServeMux()}
-	w := func(fn http.HandlerFunc) http.Handler { return guard.Require(ScopeWrite, true, contentType, fn) }
-	r := func(fn http.HandlerFunc) http.Handler { return guard.Require(ScopeReveal, true, contentType, fn) }
+	w := func(fn http.HandlerFunc) http.Handler {
+		return guard.Require(ScopeWrite, true, contentType, asClient(fn))
+	}
+	r := func(fn http.HandlerFunc) http.Handler {
+		return guard.Require(ScopeReveal, true, contentType, asClient(fn))
+	}
 	h.mux.Handle("POST /aliases", w(h.create))
 	h.mux.Handle("GET /aliases", r(h.revealMany))
 	h.mux.Handle("GET /aliases/{alias}", r(h.revealOne))
 	h.mux.Handle("PUT /aliases/{alias}", w(h.update))
 	h.mux.Handle("DELETE /aliases/{alias}", w(h.delete))
 	return h
+}
+
+// asClient makes the authenticated client the actor of the vault calls
+// (for the audit log).
+func asClient(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := auth.FromContext(r.Context()); ok {
+			r = r.WithContext(vault.WithClient(r.Context(), p.ClientID))
+		}
+		fn(w, r)
+	}
 }
 
 // ServeHTTP implements http.Handler. Unknown paths get a JSON:API 404 and
@@ -180,6 +197,15 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, contentType, bad)
 		return
 	}
+	// An item naming an existing alias gets that alias's value back in the
+	// answer: it is a reveal, and needs the reveal scope too.
+	if i := slices.IndexFunc(doc.Data, func(it createItem) bool { return it.Alias != "" }); i >= 0 && !hasScope(r, ScopeReveal) {
+		e := jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
+			"an item naming an existing alias returns its value and needs the aliases:reveal scope")
+		e.Objects[0].Source = &jsonapi.Source{Pointer: fmt.Sprintf("/data/%d/alias", i)}
+		jsonapi.WriteError(w, contentType, e)
+		return
+	}
 	toks, err := h.vault.Redact(r.Context(), reqs)
 	if err != nil {
 		h.fail(w, r, "create", err)
@@ -189,7 +215,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	for i, t := range toks {
 		aliases[i] = t.Alias
 	}
-	entries, err := h.vault.Describe(r.Context(), aliases)
+	// Audited as a reveal with purpose "create": the answer holds the values
+	// (which an item naming an existing alias did not send).
+	entries, err := h.vault.Describe(vault.WithPurpose(r.Context(), "create"), aliases)
 	if err != nil {
 		h.fail(w, r, "create", err)
 		return
@@ -203,6 +231,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		out[i] = toRecord(e)
 	}
 	jsonapi.WriteJSON(w, http.StatusCreated, contentType, map[string]any{"data": out})
+}
+
+// hasScope reports whether the request's principal holds scope.
+func hasScope(r *http.Request, scope string) bool {
+	p, ok := auth.FromContext(r.Context())
+	return ok && slices.Contains(p.Scopes, scope)
 }
 
 func appendErr(acc, e *jsonapi.Error) *jsonapi.Error {

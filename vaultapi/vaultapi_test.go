@@ -145,7 +145,19 @@ func TestCreateRevealUpdateDelete(t *testing.T) {
 	if again[0].Aliases[0].Alias != alias {
 		t.Fatal("persistent alias not deterministic")
 	}
-	fpe := e.create(t, `{"data":[{"alias":"`+alias+`","format":"FPE_SIX_T_FOUR"}]}`)
+	// An alias of another format from an existing alias answers with the
+	// value: it needs the reveal scope as well as write.
+	byAlias := `{"data":[{"alias":"` + alias + `","format":"FPE_SIX_T_FOUR"}]}`
+	if r := e.do(t, "POST", "/aliases", e.writer, "application/json", byAlias); r.status != 403 ||
+		!strings.Contains(string(r.body), "/data/0/alias") || strings.Contains(string(r.body), card) {
+		t.Fatalf("create from an alias with write scope only = %d %s, want 403", r.status, r.body)
+	}
+	r0 := e.do(t, "POST", "/aliases", e.both, "application/json", byAlias)
+	var created struct{ Data []record }
+	if r0.status != 201 || json.Unmarshal(r0.body, &created) != nil {
+		t.Fatalf("create from an alias = %d %s", r0.status, r0.body)
+	}
+	fpe := created.Data
 	if len(fpe[0].Aliases) != 2 || fpe[0].Aliases[0].Format != "FPE_SIX_T_FOUR" || fpe[0].Aliases[1].Alias != alias {
 		t.Fatalf("alias of another format: %+v", fpe[0])
 	}
@@ -252,7 +264,7 @@ func TestBadInput(t *testing.T) {
 		{"format does not fit", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111x","format":"FPE_T_FOUR"}]}`, 422, "/data/0/format"},
 		{"unknown storage", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","storage":"DISK"}]}`, 422, "/data/0/storage"},
 		{"bad classifier", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","classifiers":["a b"]}]}`, 422, "/data/0/classifiers"},
-		{"unknown source alias", "POST", "/aliases", e.writer, "application/json", `{"data":[{"alias":"tok_sandbox_x","format":"PFPT"}]}`, 422, "/data/0/alias"},
+		{"unknown source alias", "POST", "/aliases", e.both, "application/json", `{"data":[{"alias":"tok_sandbox_x","format":"PFPT"}]}`, 422, "/data/0/alias"},
 		{"unknown alias", "GET", "/aliases/tok_sandbox_unknown", e.reveal, "", "", 404, ""},
 		{"unknown aliases", "GET", "/aliases?q=tok_a,tok_b", e.reveal, "", "", 404, ""},
 		{"no aliases in query", "GET", "/aliases", e.reveal, "", "", 400, ""},
