@@ -1,0 +1,226 @@
+// Package inspector is aliasgate's admin inspector: a bounded ring of the
+// most recent exchanges through the inbound and outbound proxies (it is the
+// proxies' Capturer), and the page and API at /ui/ on the admin listener
+// that show them live and build routes from them.
+//
+// # No card data, ever
+//
+// Captures are masked when they are taken, on the request's goroutine:
+// what the buffer holds, and so everything the page, the API and the event
+// stream can serve, was masked before it was stored. Masked are: every
+// Luhn-valid run of 13–19 digits, also written in groups ("4111 1111 1111
+// 1111", "4111-…") and also behind JSON or form escapes ("\u0034111…",
+// "%34111…"), keeping the first 6 and last 4 digits; every value a filter
+// of the matched route targets (first 6 / last 4 for card-like values, whole
+// otherwise: a CVC shows as "***"); every value under a key, field, header
+// or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
+// security_code, …) or a credential (password, secret, api_key,
+// access_token, Authorization, cookies). In what the proxy sent on, the
+// values that applied redact filters replaced are aliases and are shown.
+// Bodies of the vault API and the token endpoint are not kept at all, nor
+// are bodies in encodings other than gzip and deflate, binary bodies, and
+// bodies whose route targets cannot be located in them (a malformed or
+// truncated XML or multipart body). Bodies are kept up to a limit (64 KiB by
+// default) and marked truncated; a digit run cut by the truncation is
+// dropped. The buffer lives in memory only and is never written to disk.
+//
+// Not recognised: a card number split across two JSON strings or form
+// fields, written with other separators (dots, slashes) or in other
+// scripts' digits, or escaped as XML character references; a CVC under a
+// key that does not name it, in a message no route targets it in.
+//
+// # The page and its API
+//
+// Everything under /ui/ needs the admin token: the login form sets an
+// HttpOnly, SameSite=Strict session cookie, and scripts may send
+// Authorization: Bearer <token> instead. Tokens are compared in constant
+// time (over their SHA-256, so their length does not show) and failures
+// are rate-limited. Requests that change state (apply) or that run the
+// route engine (propose, preview) must be POSTs with the custom header
+// X-Aliasgate-Inspector (which a cross-site form cannot send) and, when the
+// browser sends them, an Origin of this host and Sec-Fetch-Site
+// same-origin. Every answer carries a strict Content-Security-Policy
+// (default-src 'self', no inline script or style), X-Frame-Options: DENY
+// and Cache-Control: no-store. The page is plain HTML, CSS and JavaScript
+// embedded in the binary; it loads nothing from elsewhere.
+//
+// # Building a route
+//
+// Clicking a JSON field, form field or header of a captured request asks
+// the server for a proposal: a redact target for that field (the captured
+// path with array indexes generalised to #; FPE_SIX_T_FOUR and persistent
+// storage for a card number; volatile storage and NUM_LENGTH_PRESERVING for
+// a 4-digit CVC, the default UUID format for a 3-digit one, since
+// NUM_LENGTH_PRESERVING needs at least 4 digits), added to a filter of the
+// captured request's route that matches it, or to a new filter (method,
+// exact path and content type of the capture), or to a new route. The
+// proposal is the whole routes document, edited as a YAML tree so the
+// comments stay. Preview runs it with the engine of `aliasgate routes
+// test` and a throw-away vault on the masked capture (masked digits stand
+// in as zeros; the clear values are not kept, so they cannot be used).
+// Apply validates the document, writes it over routes_file atomically after
+// copying the current file to routes_file.bak, and reloads it as a SIGHUP
+// would; with inline routes it only hot-loads the set (and says so).
+package inspector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/proxy"
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+)
+
+// Defaults of Options.
+const (
+	DefaultSize      = 100
+	DefaultBodyLimit = 64 << 10
+)
+
+// Options configures New.
+type Options struct {
+	// Token is the admin token (required).
+	Token string
+	// Size is the number of exchanges kept; default DefaultSize.
+	Size int
+	// BodyLimit is the number of bytes kept of each body; default
+	// DefaultBodyLimit.
+	BodyLimit int
+	// Table is the gateway's route table (required): captures are masked
+	// with its routes, and apply stores new sets in it when the routes are
+	// inline.
+	Table *proxy.RouteTable
+	// RoutesFile is the routes file apply writes; "" when the routes are
+	// inline in the configuration.
+	RoutesFile string
+	// Reload loads RoutesFile into Table (the gateway's reloader), required
+	// with RoutesFile.
+	Reload func() error
+	// InlineRoutes is the YAML of the inline routes (a routes: mapping or
+	// the list), used when RoutesFile is "".
+	InlineRoutes []byte
+	// RouteOptions validates route documents as the gateway loads them.
+	RouteOptions routes.Options
+	// PreviewTokenizer returns a throw-away vault for previews and a
+	// function that closes it (required).
+	PreviewTokenizer func(ctx context.Context) (rewrite.Tokenizer, func(), error)
+	// Logger may be nil.
+	Logger *slog.Logger
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Inspector is the capture buffer and the /ui/ handler. It implements
+// proxy.Capturer.
+type Inspector struct {
+	opts     Options
+	buf      *Buffer
+	log      *slog.Logger
+	sessions *sessions
+	limiter  *failLimiter
+	closing  chan struct{}
+	once     sync.Once
+
+	applyMu sync.Mutex // serialises apply; guards inline
+	inline  []byte
+}
+
+var _ proxy.Capturer = (*Inspector)(nil)
+
+// New returns an inspector.
+func New(opts Options) (*Inspector, error) {
+	switch {
+	case opts.Token == "":
+		return nil, errors.New("inspector: an admin token is required")
+	case opts.Table == nil:
+		return nil, errors.New("inspector: a route table is required")
+	case opts.PreviewTokenizer == nil:
+		return nil, errors.New("inspector: a preview tokenizer is required")
+	case opts.RoutesFile != "" && opts.Reload == nil:
+		return nil, errors.New("inspector: a routes file needs its reload function")
+	}
+	if opts.Size <= 0 {
+		opts.Size = DefaultSize
+	}
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = DefaultBodyLimit
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Inspector{
+		opts: opts, buf: NewBuffer(opts.Size), log: opts.Logger,
+		sessions: newSessions(opts.Now), limiter: newFailLimiter(opts.Now),
+		closing: make(chan struct{}), inline: opts.InlineRoutes,
+	}, nil
+}
+
+// Buffer returns the capture buffer.
+func (i *Inspector) Buffer() *Buffer { return i.buf }
+
+// Close ends the event streams (call it before shutting the admin listener
+// down: a stream never goes idle).
+func (i *Inspector) Close() {
+	i.once.Do(func() {
+		close(i.closing)
+		i.buf.Close()
+	})
+}
+
+// CaptureLimit implements proxy.Capturer.
+func (i *Inspector) CaptureLimit() int { return i.opts.BodyLimit }
+
+// Capture implements proxy.Capturer: it masks the exchange and adds it to
+// the buffer. A failure to mask loses the capture, never the request.
+func (i *Inspector) Capture(x *proxy.Exchange) {
+	defer func() {
+		if v := recover(); v != nil {
+			i.log.Error("inspector: capture failed; the exchange is not kept", "panic", fmt.Sprintf("%T", v))
+		}
+	}()
+	i.buf.Add(i.entry(x))
+}
+
+// entry masks x.
+func (i *Inspector) entry(x *proxy.Exchange) *Entry {
+	applied := make(map[string]bool, len(x.Filters))
+	for _, f := range x.Filters {
+		applied[f] = true
+	}
+	none := newRules("", nil, routes.Request, nil, false)
+	method, _ := maskCards(x.Method)
+	host, _ := maskCards(x.Host)
+	path, _ := maskCards(x.Path)
+	query, _ := maskForm(x.RawQuery, none, false)
+	e := &Entry{
+		Time: x.Start, Direction: string(x.Direction), Method: method, Host: host, Path: path, Query: query,
+		Route: x.RouteName, Filters: x.Filters, Status: x.Status,
+		DurationMS: millis(x.Duration), VaultMS: millis(x.Vault), UpstreamMS: millis(x.Upstream),
+	}
+	if e.Filters == nil {
+		e.Filters = []string{}
+	}
+	o := viewOptions{limit: i.opts.BodyLimit}
+	view := func(s proxy.Snapshot, r *rules, fields bool) *View {
+		if !s.Seen {
+			return nil
+		}
+		o.fields = fields
+		return makeView(s.Header, s.Body, s.Partial, r, o)
+	}
+	e.Request.Received = view(x.Request.Received, newRules(x.RouteName, x.Route, routes.Request, nil, false), true)
+	e.Request.Sent = view(x.Request.Sent, newRules(x.RouteName, x.Route, routes.Request, applied, true), false)
+	e.Response.Received = view(x.Response.Received, newRules(x.RouteName, x.Route, routes.Response, nil, false), false)
+	e.Response.Sent = view(x.Response.Sent, newRules(x.RouteName, x.Route, routes.Response, applied, true), false)
+	return e
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

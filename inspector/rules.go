@@ -1,0 +1,294 @@
+package inspector
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+)
+
+// rules say what to mask in one view of a captured message, beyond the
+// card-like runs and the CVC and secret keys masked everywhere: the values
+// the route's filters target, and, in a view of what the proxy sent on, the
+// values redact filters replaced by aliases (kept, so the page shows which
+// alias went out).
+type rules struct {
+	json, jsonKeep     []jsonPattern
+	form, formKeep     map[string]bool
+	header, headerKeep map[string]bool // canonical names
+	xml, regex         *rewrite.Program
+	// withhold, when set, says why bodies are not kept at all.
+	withhold string
+	// depth counts the JSON or form documents nested in strings around
+	// the one being masked.
+	depth int
+}
+
+// maxNesting bounds the JSON and form documents unpacked from strings.
+const maxNesting = 4
+
+// Built-in mounts and upstreams whose bodies are never kept: the vault API
+// carries values in clear under generic keys ("value"), the token endpoint
+// carries client secrets and bearer tokens.
+var withheldUpstreams = map[string]string{
+	routes.UpstreamAliases: "vault API traffic (values in clear) is not kept",
+	"internal:oauth":       "token endpoint traffic (credentials) is not kept",
+}
+
+// newRules builds the rules of one view: the targets of route's filters of
+// phase (all of them, applied or not, redact or reveal), and when sent is
+// true the targets of the redact filters named in applied as kept.
+func newRules(routeName string, route *routes.Route, phase routes.Phase, applied map[string]bool, sent bool) *rules {
+	r := &rules{form: map[string]bool{}, formKeep: map[string]bool{}, header: map[string]bool{}, headerKeep: map[string]bool{}}
+	r.withhold = withheldUpstreams[routeName]
+	if route == nil {
+		return r
+	}
+	if w := withheldUpstreams[route.Upstream]; w != "" {
+		r.withhold = w
+	}
+	var xmlSpecs, regexSpecs []rewrite.TargetSpec
+	for _, f := range route.Filters {
+		if f.Phase != phase {
+			continue
+		}
+		keep := sent && applied[f.ID] && f.Operation == rewrite.Redact
+		for _, t := range f.Targets {
+			kind, path := t.Kind()
+			switch kind {
+			case rewrite.KindJSON:
+				p := parsePattern(path)
+				if keep {
+					r.jsonKeep = append(r.jsonKeep, p)
+				} else {
+					r.json = append(r.json, p)
+				}
+			case rewrite.KindForm:
+				if keep {
+					r.formKeep[path] = true
+				} else {
+					r.form[path] = true
+				}
+			case rewrite.KindHeader:
+				if keep {
+					r.headerKeep[http.CanonicalHeaderKey(path)] = true
+				} else {
+					r.header[http.CanonicalHeaderKey(path)] = true
+				}
+			case rewrite.KindXML:
+				xmlSpecs = append(xmlSpecs, rewrite.TargetSpec{Kind: kind, Path: path})
+			case rewrite.KindRegex:
+				regexSpecs = append(regexSpecs, rewrite.TargetSpec{Kind: kind, Path: path, Luhn: t.Luhn})
+			}
+		}
+	}
+	// The specs compiled when the route loaded; these compile too.
+	if len(xmlSpecs) > 0 {
+		r.xml, _ = rewrite.Compile(rewrite.Redact, xmlSpecs)
+	}
+	if len(regexSpecs) > 0 {
+		r.regex, _ = rewrite.Compile(rewrite.Redact, regexSpecs)
+	}
+	return r
+}
+
+// jsonValue masks the value v at path under key (the nearest object key).
+func (r *rules) jsonValue(path []pathSeg, key, v string) string {
+	for _, p := range r.jsonKeep {
+		if p.match(path) {
+			return v
+		}
+	}
+	for _, p := range r.json {
+		if p.match(path) {
+			return maskTarget(v)
+		}
+	}
+	return r.keyed(key, v)
+}
+
+// formValue masks the value v of form field (or multipart part) name.
+func (r *rules) formValue(name, v string) string {
+	switch {
+	case r.formKeep[name]:
+		return v
+	case r.form[name]:
+		return maskTarget(v)
+	}
+	return r.keyed(name, v)
+}
+
+// keyed masks v under key: whole when the key names a CVC or a secret,
+// else as text.
+func (r *rules) keyed(key, v string) string {
+	if v != "" && (cvcKey(key) || secretKey(key)) {
+		return maskAll(v)
+	}
+	return r.text(v)
+}
+
+// text masks a string: a JSON document in it ({"cvc":"737"} sent as a
+// string, or echoed by an upstream), XML elements and form fields named
+// like a CVC or secret, a CVC written after its name in free text
+// ("CVV: 737", name="cvc"\r\n\r\n737), then every card-like run.
+func (r *rules) text(v string) string {
+	if r.depth < maxNesting {
+		inner := &rules{form: map[string]bool{}, formKeep: map[string]bool{}, header: map[string]bool{},
+			headerKeep: map[string]bool{}, depth: r.depth + 1}
+		switch t := strings.TrimSpace(v); {
+		case len(t) > 1 && (t[0] == '{' || t[0] == '['):
+			v, _ = maskJSON([]byte(v), inner, false, false)
+		case strings.Contains(v, "</"):
+			v = maskXMLElements(v)
+		case formLike.MatchString(v):
+			v, _ = maskForm(v, inner, false)
+		}
+	}
+	v = maskCVCInText(v)
+	out, _ := maskCards(v)
+	return out
+}
+
+// formLike matches a string that looks like form fields (a=1&b=2).
+var formLike = regexp.MustCompile(`^[^\s=&]+=[^\s&]*(&[^\s=&]+(=[^\s&]*)?)*$`)
+
+// cvcInText finds a 3 or 4 digit number written shortly after a name of
+// a security code, with only punctuation and spaces between.
+var cvcInText = regexp.MustCompile(`(?i)(cvc2?|cvv2?|cvn2?|cvd|cid|csc|security[ _-]?code|card[ _-]?code|verification[ _-]?(?:value|code))[^A-Za-z0-9]{1,24}?([0-9]{3,4})(?:[^0-9]|$)`)
+
+func maskCVCInText(v string) string {
+	ms := cvcInText.FindAllStringSubmatchIndex(v, -1)
+	if len(ms) == 0 {
+		return v
+	}
+	b := []byte(v)
+	for _, m := range ms {
+		for i := m[4]; i < m[5]; i++ {
+			b[i] = '*'
+		}
+	}
+	return string(b)
+}
+
+// pathSeg is one step of the path of a JSON value: an object key, or an
+// array index (index >= 0).
+type pathSeg struct {
+	key   string
+	index int
+}
+
+// jsonPattern is a parsed json target path (gjson syntax, as routes load
+// it): keys, array indexes and "#" for any index.
+type jsonPattern []patSeg
+
+type patSeg struct {
+	key   string
+	any   bool
+	index int // >= 0: an index (also matches the object key of these digits)
+}
+
+func parsePattern(p string) jsonPattern {
+	var out jsonPattern
+	var b strings.Builder
+	escaped := false
+	flush := func() {
+		k := b.String()
+		b.Reset()
+		seg := patSeg{key: k, index: -1}
+		if k == "#" && !escaped {
+			seg.any = true
+		} else if n, err := strconv.Atoi(k); err == nil && n >= 0 && !escaped {
+			seg.index = n
+		}
+		out = append(out, seg)
+		escaped = false
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && i+1 < len(p):
+			i++
+			b.WriteByte(p[i])
+			escaped = true
+		case c == '.':
+			flush()
+		default:
+			b.WriteByte(c)
+		}
+	}
+	flush()
+	return out
+}
+
+func (p jsonPattern) match(path []pathSeg) bool {
+	if len(p) != len(path) {
+		return false
+	}
+	for i, s := range p {
+		ps := path[i]
+		switch {
+		case s.any:
+			if ps.index < 0 {
+				return false
+			}
+		case s.index >= 0:
+			if ps.index != s.index && !(ps.index < 0 && ps.key == s.key) {
+				return false
+			}
+		default:
+			if ps.index >= 0 || ps.key != s.key {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// gjsonPath writes path in gjson syntax; with anyIndex, array indexes
+// become "#" (every element), the form a proposed target takes.
+func gjsonPath(path []pathSeg, anyIndex bool) string {
+	var b strings.Builder
+	for i, s := range path {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if s.index >= 0 {
+			if anyIndex {
+				b.WriteByte('#')
+			} else {
+				b.WriteString(strconv.Itoa(s.index))
+			}
+			continue
+		}
+		for j := 0; j < len(s.key); j++ {
+			if strings.IndexByte(`\.*?|#@{}[]!=<>~%()`, s.key[j]) >= 0 {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s.key[j])
+		}
+	}
+	return b.String()
+}
+
+// maskTok is a rewrite.Tokenizer that "redacts" and "reveals" a value into
+// its mask, so a compiled target Program masks exactly what it targets.
+type maskTok struct{}
+
+func (maskTok) Redact(_ context.Context, items []rewrite.RedactItem) ([]string, error) {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = maskTarget(it.Value)
+	}
+	return out, nil
+}
+
+func (maskTok) Reveal(_ context.Context, aliases []string) ([]string, error) {
+	out := make([]string, len(aliases))
+	for i, a := range aliases {
+		out[i] = maskTarget(a)
+	}
+	return out, nil
+}
