@@ -55,6 +55,8 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// Log configures the process log.
 	Log Log `yaml:"log"`
+	// Audit configures the tamper-evident audit log.
+	Audit Audit `yaml:"audit"`
 
 	// src records where values came from (file lines, environment
 	// variables), for Validate's messages. Nil for a Config built in code.
@@ -89,6 +91,9 @@ type Vault struct {
 	// RedisURL is the redis:// or rediss:// URL used when Volatile is redis.
 	// It may carry a password.
 	RedisURL string `yaml:"redis_url"`
+	// RedisPrefix starts every Redis key of this vault, so that several
+	// vaults (environments) can share one Redis. Default "aliasgate:".
+	RedisPrefix string `yaml:"redis_prefix"`
 	// VolatileTTL is how long a volatile value lives. Default 1h, at least 1s.
 	VolatileTTL Duration `yaml:"volatile_ttl"`
 }
@@ -113,6 +118,22 @@ type Limits struct {
 	UpstreamTimeout Duration `yaml:"upstream_timeout"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ClientRate is how many requests per second one API client (by client
+	// id) may make to the Card Management API and the vault API, as a
+	// token bucket refilled at this rate; more get 429 with Retry-After.
+	// Default 0: no limit.
+	ClientRate int `yaml:"client_rate"`
+	// ClientBurst is the size of each client's bucket: how many requests
+	// may come at once after a quiet spell. Default 20; at least 1 when
+	// ClientRate is set.
+	ClientBurst int `yaml:"client_burst"`
+	// VaultConcurrency bounds the vault operations in flight at once
+	// (redact, reveal, describe, delete, update), whoever asks: the
+	// proxies, the APIs. Default 256; 0 means no bound.
+	VaultConcurrency int `yaml:"vault_concurrency"`
+	// VaultWait is how long an operation over VaultConcurrency waits for a
+	// slot before it fails as unavailable (503). Default 5s.
+	VaultWait Duration `yaml:"vault_wait"`
 }
 
 // Outbound configures the outbound forward proxy.
@@ -166,6 +187,12 @@ type Admin struct {
 	Token string `yaml:"token"`
 	// Pprof serves /debug/pprof. Default false.
 	Pprof bool `yaml:"pprof"`
+	// UICaptureSize is how many recent exchanges the inspector keeps in
+	// memory (never on disk). Default 100, 1 to 10000.
+	UICaptureSize int `yaml:"ui_capture_size"`
+	// UICaptureBody is how much of each body the inspector keeps (masked;
+	// longer bodies are marked truncated). Default 64KiB, 1KiB to 1MiB.
+	UICaptureBody ByteSize `yaml:"ui_capture_body"`
 }
 
 // Auth configures the JWTs that /oauth/token issues and the APIs accept.
@@ -186,6 +213,24 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
+// Audit configures the audit log: one HMAC-chained JSON line per reveal,
+// delete, client creation, key rotation and route reload (package audit).
+type Audit struct {
+	// Enabled writes the audit log. While it is on and the log cannot be
+	// written, reveals are refused (503). Default true.
+	Enabled bool `yaml:"enabled"`
+	// Path is the log file. Default <data_dir>/audit.log.
+	Path string `yaml:"path"`
+}
+
+// AuditPath is the audit log file: audit.path, else <data_dir>/audit.log.
+func (c Config) AuditPath() string {
+	if c.Audit.Path != "" {
+		return c.Audit.Path
+	}
+	return filepath.Join(c.DataDir, "audit.log")
+}
+
 // Default returns the configuration aliasgate runs with when nothing is set:
 // everything on loopback, the embedded bbolt vault in ./aliasgate-data.
 func Default() Config {
@@ -201,6 +246,7 @@ func Default() Config {
 		Vault: Vault{
 			Store:       "bolt",
 			Volatile:    "memory",
+			RedisPrefix: "aliasgate:",
 			VolatileTTL: Duration(time.Hour),
 		},
 		Limits: Limits{
@@ -212,15 +258,20 @@ func Default() Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			UpstreamTimeout:   Duration(60 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
+			ClientBurst:       20,
+			VaultConcurrency:  256,
+			VaultWait:         Duration(5 * time.Second),
 		},
 		Outbound: Outbound{RequireAuth: true},
 		Cards:    Cards{Enabled: true, TSP: "simulator"},
+		Admin:    Admin{UICaptureSize: 100, UICaptureBody: 64 * KiB},
 		Auth: Auth{
 			TokenTTL: Duration(15 * time.Minute),
 			Audience: "aliasgate",
 			Issuer:   "aliasgate",
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:   Log{Level: "info", Format: "json"},
+		Audit: Audit{Enabled: true},
 	}
 }
 

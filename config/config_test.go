@@ -71,6 +71,7 @@ vault:
   postgres_url: postgres://gw:s3cret@db.internal:5432/aliasgate?sslmode=verify-full
   volatile: redis
   redis_url: rediss://:r3dis@cache.internal:6380/0
+  redis_prefix: "acme-live:"
   volatile_ttl: 30m
 limits:
   max_body: 1MB
@@ -81,6 +82,10 @@ limits:
   idle_timeout: 2m
   upstream_timeout: 45s
   shutdown_timeout: 1m30s
+  client_rate: 50
+  client_burst: 100
+  vault_concurrency: 64
+  vault_wait: 2s
 outbound:
   require_auth: false
   passthrough: [api.example.com, "*.psp.example"]
@@ -92,8 +97,11 @@ admin:
   ui: true
   token: 0123456789abcdef0123
   pprof: true
+  ui_capture_size: 500
+  ui_capture_body: 16KiB
 auth: {token_ttl: 1h, audience: payments, issuer: gw.acme}
 log: {level: debug, format: text}
+audit: {enabled: false, path: /var/log/aliasgate/audit.log}
 routes:
   - id: checkout
     direction: inbound
@@ -126,6 +134,10 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.idle_timeout", c.Limits.IdleTimeout.Std(), 120 * time.Second},
 		{"limits.upstream_timeout", c.Limits.UpstreamTimeout.Std(), 60 * time.Second},
 		{"limits.shutdown_timeout", c.Limits.ShutdownTimeout.Std(), 30 * time.Second},
+		{"limits.client_rate", c.Limits.ClientRate, 0},
+		{"limits.client_burst", c.Limits.ClientBurst, 20},
+		{"limits.vault_concurrency", c.Limits.VaultConcurrency, 256},
+		{"limits.vault_wait", c.Limits.VaultWait.Std(), 5 * time.Second},
 		{"outbound.require_auth", c.Outbound.RequireAuth, true},
 		{"outbound.allow_private_destinations", c.Outbound.AllowPrivateDestinations, false},
 		{"vault_api.enabled", c.VaultAPI.Enabled, false},
@@ -133,11 +145,15 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"admin.ui", c.Admin.UI, false},
 		{"admin.token", c.Admin.Token, ""},
 		{"admin.pprof", c.Admin.Pprof, false},
+		{"admin.ui_capture_size", c.Admin.UICaptureSize, 100},
+		{"admin.ui_capture_body", c.Admin.UICaptureBody.Int64(), int64(64 << 10)},
 		{"auth.token_ttl", c.Auth.TokenTTL.Std(), 15 * time.Minute},
 		{"auth.audience", c.Auth.Audience, "aliasgate"},
 		{"auth.issuer", c.Auth.Issuer, "aliasgate"},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
+		{"audit.enabled", c.Audit.Enabled, true},
+		{"audit.path", c.AuditPath(), filepath.Join("aliasgate-data", "audit.log")},
 		{"VaultPath", c.VaultPath(), filepath.Join("aliasgate-data", "vault.db")},
 	}
 	for _, ck := range checks {
@@ -194,6 +210,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			PostgresURL: "postgres://gw:s3cret@db.internal:5432/aliasgate?sslmode=verify-full",
 			Volatile:    "redis",
 			RedisURL:    "rediss://:r3dis@cache.internal:6380/0",
+			RedisPrefix: "acme-live:",
 			VolatileTTL: Duration(30 * time.Minute),
 		},
 		Limits: Limits{
@@ -205,6 +222,10 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			IdleTimeout:       Duration(2 * time.Minute),
 			UpstreamTimeout:   Duration(45 * time.Second),
 			ShutdownTimeout:   Duration(90 * time.Second),
+			ClientRate:        50,
+			ClientBurst:       100,
+			VaultConcurrency:  64,
+			VaultWait:         Duration(2 * time.Second),
 		},
 		Outbound: Outbound{
 			RequireAuth:              false,
@@ -214,9 +235,10 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		},
 		VaultAPI: VaultAPI{Enabled: true},
 		Cards:    Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator"},
-		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true},
+		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
 		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
 		Log:      Log{Level: "debug", Format: "text"},
+		Audit:    Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log"},
 	}
 	if got := plain(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -401,6 +423,7 @@ func TestEnvOverridesEveryKindOfKey(t *testing.T) {
 		{"decimal byte size", "ALIASGATE_LIMITS_MAX_HEADER_BYTES", "10KB", func(c Config) any { return c.Limits.MaxHeaderBytes }, ByteSize(10000)},
 		{"bool true", "ALIASGATE_VAULT_API_ENABLED", "true", func(c Config) any { return c.VaultAPI.Enabled }, true},
 		{"bool false", "ALIASGATE_CARDS_ENABLED", "0", func(c Config) any { return c.Cards.Enabled }, false},
+		{"whole number", "ALIASGATE_ADMIN_UI_CAPTURE_SIZE", " 250 ", func(c Config) any { return c.Admin.UICaptureSize }, 250},
 		{"list", "ALIASGATE_OUTBOUND_PASSTHROUGH", "a.example, *.b.example,,", func(c Config) any { return c.Outbound.Passthrough }, []string{"a.example", "*.b.example"}},
 	}
 	for _, tt := range tests {
@@ -449,6 +472,7 @@ func TestBadEnvValueNamesTheVariableNotTheValue(t *testing.T) {
 		{"ALIASGATE_VAULT_VOLATILE_TTL", "forever-ish", "vault.volatile_ttl", "ALIASGATE_VAULT_VOLATILE_TTL must be a duration"},
 		{"ALIASGATE_LIMITS_MAX_BODY", "lots-of-bytes", "limits.max_body", "ALIASGATE_LIMITS_MAX_BODY must be a size in bytes"},
 		{"ALIASGATE_OUTBOUND_REQUIRE_AUTH", "perhaps-not", "outbound.require_auth", "ALIASGATE_OUTBOUND_REQUIRE_AUTH must be true or false"},
+		{"ALIASGATE_ADMIN_UI_CAPTURE_SIZE", "lots-of-them", "admin.ui_capture_size", "ALIASGATE_ADMIN_UI_CAPTURE_SIZE must be a whole number"},
 		// A value that parses but fails validation is not echoed either.
 		{"ALIASGATE_ADMIN_TOKEN", "short-secret", "admin.token", "(set by ALIASGATE_ADMIN_TOKEN)"},
 		{"ALIASGATE_VAULT_POSTGRES_URL", "mysql://u:hunter2@db/x", "vault.postgres_url", "(set by ALIASGATE_VAULT_POSTGRES_URL)"},
@@ -548,6 +572,8 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"postgres URL of another scheme", func(c *Config) { c.Vault.Store, c.Vault.PostgresURL = "postgres", "mysql://db/x" }, "vault.postgres_url"},
 		{"bad postgres URL while on bolt", func(c *Config) { c.Vault.PostgresURL = "host=db password=x" }, "vault.postgres_url"},
 		{"redis without URL", func(c *Config) { c.Vault.Volatile = "redis" }, "vault.redis_url"},
+		{"empty redis prefix", func(c *Config) { c.Vault.RedisPrefix = "" }, "vault.redis_prefix"},
+		{"redis prefix with a space", func(c *Config) { c.Vault.RedisPrefix = "a b" }, "vault.redis_prefix"},
 		{"rediss URL", func(c *Config) { c.Vault.Volatile, c.Vault.RedisURL = "redis", "rediss://cache:6380/0" }, ""},
 		{"unknown volatile store", func(c *Config) { c.Vault.Volatile = "memcached" }, "vault.volatile"},
 		{"volatile_ttl of 1s", func(c *Config) { c.Vault.VolatileTTL = Duration(time.Second) }, ""},
@@ -556,12 +582,23 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"negative idle timeout", func(c *Config) { c.Limits.IdleTimeout = -1 }, "limits.idle_timeout"},
 		{"zero upstream timeout", func(c *Config) { c.Limits.UpstreamTimeout = 0 }, "limits.upstream_timeout"},
 		{"zero shutdown timeout", func(c *Config) { c.Limits.ShutdownTimeout = 0 }, "limits.shutdown_timeout"},
+		{"negative client rate", func(c *Config) { c.Limits.ClientRate = -1 }, "limits.client_rate"},
+		{"client rate without burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 0 }, "limits.client_burst"},
+		{"client rate with burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 1 }, ""},
+		{"negative vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = -1 }, "limits.vault_concurrency"},
+		{"unbounded vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = 0 }, ""},
+		{"zero vault wait", func(c *Config) { c.Limits.VaultWait = 0 }, "limits.vault_wait"},
 		{"headers larger than bodies", func(c *Config) { c.Limits.MaxHeaderBytes = c.Limits.MaxBody + 1 }, "limits.max_header_bytes"},
 		{"passthrough URL", func(c *Config) { c.Outbound.Passthrough = []string{"ok.example", "https://x.example/"} }, "outbound.passthrough[1]"},
 		{"admin ui without token", func(c *Config) { c.Admin.UI = true }, "admin.token"},
 		{"admin ui with short token", func(c *Config) { c.Admin.UI, c.Admin.Token = true, "0123456789abcde" }, "admin.token"},
 		{"admin ui with 16-character token", func(c *Config) { c.Admin.UI, c.Admin.Token = true, "0123456789abcdef" }, ""},
 		{"short token without ui", func(c *Config) { c.Admin.Token = "abc" }, "admin.token"},
+		{"no capture entries", func(c *Config) { c.Admin.UICaptureSize = 0 }, "admin.ui_capture_size"},
+		{"too many capture entries", func(c *Config) { c.Admin.UICaptureSize = 10001 }, "admin.ui_capture_size"},
+		{"capture body under 1KiB", func(c *Config) { c.Admin.UICaptureBody = 1023 }, "admin.ui_capture_body"},
+		{"capture body over 1MiB", func(c *Config) { c.Admin.UICaptureBody = MiB + 1 }, "admin.ui_capture_body"},
+		{"capture body of 1MiB", func(c *Config) { c.Admin.UICaptureBody = MiB }, ""},
 		{"token_ttl of 1m", func(c *Config) { c.Auth.TokenTTL = Duration(time.Minute) }, ""},
 		{"token_ttl of 24h", func(c *Config) { c.Auth.TokenTTL = Duration(24 * time.Hour) }, ""},
 		{"token_ttl under 1m", func(c *Config) { c.Auth.TokenTTL = Duration(59 * time.Second) }, "auth.token_ttl"},

@@ -106,6 +106,9 @@ func parseEnv(t reflect.Type, s string) (reflect.Value, bool) {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		return reflect.ValueOf(b).Convert(t), err == nil
+	case reflect.Int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		return reflect.ValueOf(n).Convert(t), err == nil
 	case reflect.Slice:
 		if t.Elem().Kind() != reflect.String {
 			break

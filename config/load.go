@@ -240,6 +240,8 @@ func want(t reflect.Type) string {
 		return "a string"
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Int:
+		return "a whole number"
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.String {
 			return "a list of strings"

@@ -60,6 +60,7 @@ const (
 	minTokenTTL      = time.Minute
 	maxTokenTTL      = 24 * time.Hour
 	minAdminTokenLen = 16
+	maxUICaptureSize = 10000
 	maxEnvLen        = 16
 )
 
@@ -91,6 +92,12 @@ func (c Config) Validate() error {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
 	} else if c.Admin.UI && c.Admin.Token == "" {
 		v.addAt("admin.token", "admin.ui", "must be set (at least %d characters) when admin.ui is true", minAdminTokenLen)
+	}
+	if n := c.Admin.UICaptureSize; n < 1 || n > maxUICaptureSize {
+		v.add("admin.ui_capture_size", "must be 1 to %d exchanges", maxUICaptureSize)
+	}
+	if b := c.Admin.UICaptureBody; b < KiB || b > MiB {
+		v.add("admin.ui_capture_body", "must be 1KiB to 1MiB")
 	}
 	if ttl := c.Auth.TokenTTL.Std(); ttl < minTokenTTL || ttl > maxTokenTTL {
 		v.add("auth.token_ttl", "must be between 1m and 24h")
@@ -268,6 +275,9 @@ func (v *validator) vault(c Vault) {
 	v.storeURL("vault.postgres_url", c.PostgresURL, "vault.store", c.Store, "postgres", "postgresql")
 	v.oneOf("vault.volatile", c.Volatile, "memory", "redis")
 	v.storeURL("vault.redis_url", c.RedisURL, "vault.volatile", c.Volatile, "redis", "rediss")
+	if c.RedisPrefix == "" || len(c.RedisPrefix) > 64 || strings.ContainsAny(c.RedisPrefix, " \t\r\n") {
+		v.add("vault.redis_prefix", "must be 1 to 64 characters without spaces")
+	}
 	if c.VolatileTTL.Std() < minVolatileTTL {
 		v.add("vault.volatile_ttl", "must be at least 1s")
 	}
@@ -322,6 +332,18 @@ func (v *validator) limits(l Limits) {
 		if d.d <= 0 {
 			v.add(d.key, "must be greater than 0")
 		}
+	}
+	if l.ClientRate < 0 {
+		v.add("limits.client_rate", "must be 0 (no limit) or a number of requests per second")
+	}
+	if l.ClientBurst < 0 || l.ClientRate > 0 && l.ClientBurst < 1 {
+		v.add("limits.client_burst", "must be at least 1 when limits.client_rate is set")
+	}
+	if l.VaultConcurrency < 0 {
+		v.add("limits.vault_concurrency", "must be 0 (no bound) or a number of operations")
+	}
+	if l.VaultWait <= 0 {
+		v.add("limits.vault_wait", "must be greater than 0")
 	}
 }
 
