@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 
+	"github.com/aliasgate/aliasgate/audit"
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/internal/obs"
-	"github.com/aliasgate/aliasgate/vault/boltstore"
 )
 
 const clientsCreateUsage = `Creates an API client and prints {"client_id":…,"client_secret":…} once:
@@ -17,8 +16,9 @@ the secret is stored only as a hash and cannot be shown again. The client
 gets tokens from POST /oauth/token. With --outbound the credentials are for
 the outbound proxy's Proxy-Authorization instead.
 
-On the embedded bbolt vault run it while the gateway is stopped (the file
-is locked while it runs).
+It writes to vault.store: on the embedded bbolt vault run it while the
+gateway is stopped (the file is locked while it runs); on PostgreSQL any
+time, and every gateway sharing the database accepts the client at once.
 
 Scopes: ` + "aliases:write, aliases:reveal, cards:read, cards:write, network-tokens:write"
 
@@ -51,19 +51,29 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := boltstore.Open(cfg.VaultPath(), boltstore.Options{})
+	v, err := openVault(ctx, cfg, e.getenv)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	key, err := auth.LoadOrCreateSigningKey(filepath.Join(cfg.DataDir, signingKeyFile))
+	defer v.store.Close()
+	key, err := auth.DeriveSigningKey(v.master)
 	if err != nil {
 		return err
 	}
-	svc := newAuth(store, key, cfg, logger)
+	svc := newAuth(v.store, key, cfg, logger)
+	alog, err := auditCLI(cfg, v.master) // fails before the client exists when the audit log is unusable
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		defer alog.Close()
+	}
 	c, secret, err := svc.CreateClient(ctx, auth.ClientSpec{Name: *name, Account: *account, Scopes: scopeList, PCI: *pci, Outbound: *outbound})
 	if err != nil {
 		return fmt.Errorf("clients create: %w", err)
+	}
+	if err := logCLI(ctx, alog, audit.Event{Event: audit.EventClientCreated, Client: c.ID}); err != nil {
+		return fmt.Errorf("clients create: client %s was stored but the audit log could not record it, so its secret is not shown (create another once the log works): %w", c.ID, err)
 	}
 	out, _ := json.Marshal(map[string]string{"client_id": c.ID, "client_secret": secret})
 	fmt.Fprintln(e.stdout, string(out))

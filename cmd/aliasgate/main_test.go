@@ -139,6 +139,25 @@ type gatewayProc struct {
 
 var listenRE = regexp.MustCompile(`"msg":"listening","listener":"(\w+)","addr":"([^"]+)"`)
 
+// listeners returns the base URLs of the three listeners a gateway's log
+// announced, or "" for the admin listener until all three are up.
+func listeners(log string) (inbound, outbound, admin string) {
+	for _, m := range listenRE.FindAllStringSubmatch(log, -1) {
+		switch m[1] {
+		case "inbound":
+			inbound = "http://" + m[2]
+		case "outbound":
+			outbound = "http://" + m[2]
+		case "admin":
+			admin = "http://" + m[2]
+		}
+	}
+	if inbound == "" || outbound == "" {
+		admin = ""
+	}
+	return inbound, outbound, admin
+}
+
 func startGateway(t *testing.T, getenv func(string) string, args ...string) *gatewayProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,17 +165,7 @@ func startGateway(t *testing.T, getenv func(string) string, args ...string) *gat
 	go func() { g.done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, g.stderr) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, m := range listenRE.FindAllStringSubmatch(g.stderr.String(), -1) {
-			switch m[1] {
-			case "inbound":
-				g.inbound = "http://" + m[2]
-			case "outbound":
-				g.outbound = "http://" + m[2]
-			case "admin":
-				g.admin = "http://" + m[2]
-			}
-		}
-		if g.inbound != "" && g.outbound != "" && g.admin != "" {
+		if g.inbound, g.outbound, g.admin = listeners(g.stderr.String()); g.admin != "" {
 			t.Cleanup(func() { g.stop(t) })
 			return g
 		}

@@ -94,8 +94,12 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		RootCAs:         roots,
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
-		Logger:          gw.logger,
-		Metrics:         gw.metrics,
+		// http.Server's timeouts end when a CONNECT hijacks the connection.
+		TunnelIdleTimeout:  gw.cfg.Limits.IdleTimeout.Std(),
+		TunnelWriteTimeout: gw.cfg.Limits.WriteTimeout.Std(),
+		Logger:             gw.logger,
+		Metrics:            gw.metrics,
+		Capturer:           gw.capturer(),
 	})
 }
 

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"os"
 
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/dryrun"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/memstore"
@@ -97,58 +97,50 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	}
 	defer closeVault()
 
-	x := routes.Exchange{Method: req.Method, Path: req.URL.Path}
-	var msg rewrite.Message
+	m := &dryrun.Message{Direction: routes.Direction(*direction), Phase: routes.Phase(*phase),
+		Method: req.Method, Host: host, Path: req.URL.Path, Header: req.Header, Body: reqBody}
 	var resp *http.Response
-	if *phase == "request" {
-		x.MediaType = req.Header.Get("Content-Type")
-		msg = rewrite.Message{Header: req.Header, Body: reqBody}
-	} else {
-		var body []byte
-		if resp, body, err = readResponse(*respFile, req); err != nil {
+	if *phase == "response" {
+		if resp, m.Body, err = readResponse(*respFile, req); err != nil {
 			return err
 		}
-		x.MediaType, x.Status = resp.Header.Get("Content-Type"), resp.StatusCode
-		msg = rewrite.Message{Header: resp.Header, Body: body}
+		m.Header, m.Status = resp.Header, resp.StatusCode
 	}
-	msg.MediaType, msg.Params, _ = mime.ParseMediaType(x.MediaType)
-	if route != nil {
-		filters := route.Matching(routes.Phase(*phase), x)
-		if len(filters) == 0 {
-			fmt.Fprintf(e.stderr, "route %s: no %s filter matches\n", route.ID, *phase)
+	res := dryrun.Run(ctx, set, m, tok)
+	if route != nil && len(res.Filters) == 0 {
+		fmt.Fprintf(e.stderr, "route %s: no %s filter matches\n", route.ID, *phase)
+	}
+	for _, fr := range res.Filters {
+		f := fr.Filter
+		if fr.Err != nil {
+			action := "the message would be refused (on_error: reject)"
+			if f.OnError == routes.Pass {
+				action = "the message would pass unchanged (on_error: pass)"
+			}
+			fmt.Fprintf(e.stderr, "route %s filter %s: %v: %s\n", route.ID, f.ID, fr.Err, action)
+			continue
 		}
-		for _, f := range filters {
-			changes, err := f.Program.Apply(ctx, &msg, tok)
-			if err != nil {
-				action := "the message would be refused (on_error: reject)"
-				if f.OnError == routes.Pass {
-					action = "the message would pass unchanged (on_error: pass)"
-				}
-				fmt.Fprintf(e.stderr, "route %s filter %s: %v: %s\n", route.ID, f.ID, err, action)
-				if f.OnError == routes.Reject {
-					return fmt.Errorf("filter %s cannot be applied", f.ID)
-				}
-				continue
-			}
-			if len(changes) == 0 {
-				fmt.Fprintf(e.stderr, "route %s filter %s (%s): matched, no target found\n", route.ID, f.ID, f.Operation)
-			}
-			for _, c := range changes {
-				fmt.Fprintf(e.stderr, "route %s filter %s (%s): %s %s: %d value(s)\n", route.ID, f.ID, f.Operation, c.Kind, c.Path, c.Count)
-			}
+		if len(fr.Changes) == 0 {
+			fmt.Fprintf(e.stderr, "route %s filter %s (%s): matched, no target found\n", route.ID, f.ID, f.Operation)
 		}
+		for _, c := range fr.Changes {
+			fmt.Fprintf(e.stderr, "route %s filter %s (%s): %s %s: %d value(s)\n", route.ID, f.ID, f.Operation, c.Kind, c.Path, c.Count)
+		}
+	}
+	if res.Refused != nil {
+		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
 	}
 	if *phase == "request" {
-		req.Body = io.NopCloser(bytes.NewReader(msg.Body))
-		req.ContentLength = int64(len(msg.Body))
+		req.Body = io.NopCloser(bytes.NewReader(m.Body))
+		req.ContentLength = int64(len(m.Body))
 		req.Header.Del("Content-Length")
 		if _, ok := req.Header["User-Agent"]; !ok {
 			req.Header["User-Agent"] = nil // keep Write from adding Go's own
 		}
 		return req.Write(e.stdout)
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(msg.Body))
-	resp.ContentLength = int64(len(msg.Body))
+	resp.Body = io.NopCloser(bytes.NewReader(m.Body))
+	resp.ContentLength = int64(len(m.Body))
 	resp.Header.Del("Content-Length")
 	return resp.Write(e.stdout)
 }

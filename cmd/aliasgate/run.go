@@ -43,6 +43,11 @@ func commands() []command {
 		{"routes test", "show what a request becomes under a route file (dry run)", runRoutesTest},
 		{"routes import-vgs", "convert a VGS route export into native routes", runRoutesImportVGS},
 		{"ca cert", "print the gateway CA certificate that outbound proxy clients trust", runCACert},
+		{"migrate", "apply the PostgreSQL schema migrations of vault.store", runMigrate},
+		{"vault copy", "copy a vault into another store (bbolt to PostgreSQL), same aliases", runVaultCopy},
+		{"audit verify", "check the audit log's HMAC chain: edited, removed, reordered or truncated lines", runAuditVerify},
+		{"keys rotate", "add a data-key version; the gateway re-encrypts older records in the background", runKeysRotate},
+		{"keys status", "show the data-key versions and the re-encryption's progress", runKeysStatus},
 		{"version", "print the version", runVersion},
 	}
 }

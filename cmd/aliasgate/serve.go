@@ -11,28 +11,25 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/aliasgate/aliasgate/audit"
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/inspector"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/boltstore"
-	"github.com/aliasgate/aliasgate/vault/memstore"
 	"github.com/aliasgate/aliasgate/vaultapi"
 )
-
-// signingKeyFile is the JWT signing key in the data dir.
-const signingKeyFile = "jwt.key"
 
 const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
 (bbolt vault, master key, token signing key) and listens on 127.0.0.1:8080
@@ -71,6 +68,10 @@ func runServe(ctx context.Context, e env, args []string) error {
 		gw.close()
 		return err
 	}
+	if err := gw.openInspector(); err != nil {
+		gw.close()
+		return err
+	}
 	return gw.serve(ctx)
 }
 
@@ -95,31 +96,33 @@ type gateway struct {
 	cfg        config.Config
 	logger     *slog.Logger
 	metrics    *obs.Metrics
-	persistent *boltstore.Store
-	volatile   *memstore.Store
+	persistent persistentStore
+	volatile   volatileStore
 	vault      *vault.Service
 	keys       *vault.Keyring
 	auth       *auth.Service
 	cardsAPI   http.Handler
 	routes     *proxy.RouteTable
 	reloader   *proxy.Reloader // nil with inline routes
+	audit      *audit.Writer   // nil with audit.enabled off (auditcmd.go)
+	keyWorker  *keyWorker      // key refresh and re-encryption (keyscmd.go)
+	// inspector is the page at /ui/ and the proxies' Capturer; nil unless
+	// admin.ui (inspector.go).
+	inspector *inspector.Inspector
+	// limiter holds the API clients' token buckets (limits.client_rate),
+	// shared by every mount of the APIs; nil: no limit (limits.go).
+	limiter *ratelimit.Limiter
 }
 
 // openGateway opens the vault and builds the services. It fails, before
 // any listener opens, on a locked or corrupt vault, a bad master key or a
 // master key other than the vault's.
 func openGateway(ctx context.Context, cfg config.Config, getenv func(string) string, logger *slog.Logger) (*gateway, error) {
-	if cfg.Vault.Store != "bolt" {
-		return nil, fmt.Errorf("vault.store %q is not available in this build yet (use bolt)", cfg.Vault.Store)
-	}
-	if cfg.Vault.Volatile != "memory" {
-		return nil, fmt.Errorf("vault.volatile %q is not available in this build yet (use memory)", cfg.Vault.Volatile)
-	}
 	master, source, err := vault.LoadMasterKey(cfg.DataDir, getenv, true)
 	if err != nil {
 		return nil, err
 	}
-	persistent, err := boltstore.Open(cfg.VaultPath(), boltstore.Options{})
+	persistent, where, err := openPersistent(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -132,24 +135,33 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	}()
 	keys, err := vault.OpenKeyring(ctx, persistent, master)
 	if err != nil {
-		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", cfg.VaultPath(), source, err)
+		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", where, source, err)
 	}
 	gw.keys = keys
-	gw.volatile = memstore.New(memstore.Options{})
-	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL)})
+	if err := gw.openAudit(master); err != nil {
+		return nil, err
+	}
+	volatile, volatileWhere, err := openVolatile(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := auth.LoadOrCreateSigningKey(filepath.Join(cfg.DataDir, signingKeyFile))
+	gw.volatile = volatile
+	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
+		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std()})
+	if err != nil {
+		return nil, err
+	}
+	signer, err := auth.DeriveSigningKey(master)
 	if err != nil {
 		return nil, err
 	}
 	gw.auth = newAuth(persistent, signer, cfg, logger)
+	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
 	}
 	ok = true
-	logger.Info("vault open", "path", cfg.VaultPath(), "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String())
+	logger.Info("vault open", "store", where, "volatile", volatileWhere, "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String())
 	return gw, nil
 }
 
@@ -160,6 +172,7 @@ func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, 
 }
 
 func (gw *gateway) close() {
+	gw.closeAudit()
 	if gw.volatile != nil {
 		gw.volatile.Close()
 	}
@@ -192,7 +205,9 @@ func (gw *gateway) builtinHandler() http.Handler {
 	return mux
 }
 
-func (gw *gateway) vaultAPI() http.Handler { return vaultapi.New(gw.vault, gw.auth, gw.logger) }
+func (gw *gateway) vaultAPI() http.Handler {
+	return vaultapi.New(gw.vault, gw.apiGuard("aliases"), gw.logger)
+}
 
 // inboundHandler is the reverse proxy: the user's inbound routes first,
 // then the built-in mounts. A route may name internal:aliases as its
@@ -211,6 +226,7 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
 		Logger:          gw.logger,
 		Metrics:         gw.metrics,
+		Capturer:        gw.capturer(),
 	})
 }
 
@@ -225,7 +241,7 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 		defer f.Close()
 		opts.BINTable = f
 	}
-	h, err := cards.New(gw.persistent, gw.vault, gw.auth, opts)
+	h, err := cards.New(gw.persistent, gw.vault, gw.apiGuard("cards"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("cards: %w", err)
 	}
@@ -239,6 +255,7 @@ func (gw *gateway) loadRoutes(cfgPath string) error {
 	gw.routes = proxy.NewRouteTable(nil)
 	if gw.cfg.RoutesFile != "" {
 		gw.reloader = proxy.NewReloader(gw.routes, gw.cfg.RoutesFile, routeOptions(), gw.logger, gw.metrics)
+		gw.reloader.OnReload(gw.auditReload)
 		return gw.reloader.Reload()
 	}
 	set, err := routes.FromNode(&gw.cfg.Routes, cfgPath, routeOptions())
@@ -253,7 +270,7 @@ func (gw *gateway) loadRoutes(cfgPath string) error {
 func routed(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		obs.SetRoute(r.Context(), name)
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(vault.WithRoute(r.Context(), name))) // the actor of audited reveals
 	})
 }
 
@@ -267,17 +284,35 @@ func (gw *gateway) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := gw.persistent.Ping(ctx); err != nil {
-			gw.metrics.StoreUp.WithLabelValues("bolt").Set(0)
-			gw.logger.Warn("readiness check failed", "store", "bolt", "err", err)
+		if !gw.storesReady(ctx) {
 			writeStatus(w, http.StatusServiceUnavailable, "vault unavailable")
 			return
 		}
-		gw.metrics.StoreUp.WithLabelValues("bolt").Set(1)
 		writeStatus(w, http.StatusOK, "ok")
 	})
 	mux.Handle("GET /metrics", gw.metrics.Handler())
+	gw.mountKeysAdmin(mux)
+	gw.mountInspector(mux)
 	return mux
+}
+
+// storesReady pings the persistent and the volatile store, sets their
+// aliasgate_store_up gauges and logs the one that fails.
+func (gw *gateway) storesReady(ctx context.Context) bool {
+	ready := true
+	for _, st := range []struct {
+		name  string
+		store interface{ Ping(context.Context) error }
+	}{{gw.cfg.Vault.Store, gw.persistent}, {gw.cfg.Vault.Volatile, gw.volatile}} {
+		if err := st.store.Ping(ctx); err != nil {
+			gw.metrics.StoreUp.WithLabelValues(st.name).Set(0)
+			gw.logger.Warn("readiness check failed", "store", st.name, "err", err)
+			ready = false
+			continue
+		}
+		gw.metrics.StoreUp.WithLabelValues(st.name).Set(1)
+	}
+	return ready
 }
 
 func writeStatus(w http.ResponseWriter, code int, status string) {
@@ -314,6 +349,8 @@ func (gw *gateway) inboundTLS() (*tls.Config, error) {
 // requests within limits.shutdown_timeout and closes the vault.
 func (gw *gateway) serve(ctx context.Context) error {
 	defer gw.close()
+	stopKeys := gw.startKeyWorker(ctx) // before the vault closes: deferred after close
+	defer stopKeys()
 	inbound, err := gw.inboundHandler()
 	if err != nil {
 		return err
@@ -387,6 +424,7 @@ func (gw *gateway) serve(ctx context.Context) error {
 	case err = <-errc:
 		gw.logger.Error("listener failed", "err", err)
 	}
+	gw.stopInspector()
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(gw.cfg.Limits.ShutdownTimeout))
 	defer cancel()
 	for _, srv := range servers {
@@ -425,7 +463,7 @@ func serves(name string, cfg config.Config) string {
 func (gw *gateway) httpServer(l listener) *http.Server {
 	lim := gw.cfg.Limits
 	return &http.Server{
-		Handler:           obs.AccessLog(gw.logger, gw.metrics, l.name, l.handler),
+		Handler:           closeAfterChunked(obs.AccessLog(gw.logger, gw.metrics, l.name, l.handler)),
 		ReadHeaderTimeout: time.Duration(lim.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(lim.ReadTimeout),
 		WriteTimeout:      time.Duration(lim.WriteTimeout),

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aliasgate/aliasgate/audit"
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+const auditVerifyUsage = `Verifies the audit log (audit.path, default <data_dir>/audit.log, or FILE):
+every line's HMAC, that the sequence counts up from 1 and that each line
+chains to the one before. It needs the master key (ALIASGATE_MASTER_KEY or
+<data_dir>/master.key), which the HMACs are derived from.
+
+Prints "ok, N lines" and exits 0 when the log is intact; otherwise names the
+first bad line and how it is bad (edited, removed, reordered, truncated, or a
+gap the gateway recorded) and exits 1. A torn line left by a crash and the
+audit_recovered line that follows it are accepted. Lines cut off the end of a
+log cannot be seen in the file alone: a stopped gateway's log ends with
+gateway_stopped, and a note says when it does not.`
+
+func runAuditVerify(_ context.Context, e env, args []string) error {
+	fs := newFlagSet("audit verify [--config FILE | --data-dir D] [FILE]", auditVerifyUsage)
+	cfgPath := fs.String("config", "", "configuration `file`")
+	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
+	file, err := parseOptionalArg(fs, e, args)
+	if err != nil {
+		return helpOK(err)
+	}
+	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		file = cfg.AuditPath()
+	}
+	master, _, err := vault.LoadMasterKey(cfg.DataDir, e.getenv, false)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("audit verify needs the master key: set %s or run with the data dir that holds %s", vault.MasterKeyEnv, vault.MasterKeyFile)
+		}
+		return err
+	}
+	keys, err := audit.DeriveKeys(master)
+	if err != nil {
+		return err
+	}
+	res, err := audit.VerifyFile(file, keys)
+	if err != nil {
+		return fmt.Errorf("audit log %s: %w", file, err)
+	}
+	fmt.Fprintf(e.stdout, "ok, %d lines\n", res.Lines)
+	if res.Recovered > 0 {
+		fmt.Fprintf(e.stderr, "note: %d torn line(s) from crashes, each followed by its audit_recovered line\n", res.Recovered)
+	}
+	if res.Lines > 0 && res.LastEvent != audit.EventGatewayStopped {
+		fmt.Fprintf(e.stderr, "note: the last line is %q, not gateway_stopped: fine while a gateway runs (or after a crash); otherwise lines may have been cut off the end\n", res.LastEvent)
+	}
+	return nil
+}
+
+// parseOptionalArg parses args with at most one positional argument, which
+// may come before or after the flags, and returns it ("" when absent).
+func parseOptionalArg(fs *flag.FlagSet, e env, args []string) (string, error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], parseFlags(fs, e, args[1:])
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return "", errHelp
+		}
+		return "", usagef("%s: %v (see --help)", fs.Name(), err)
+	}
+	switch fs.NArg() {
+	case 0:
+		return "", nil
+	case 1:
+		return fs.Arg(0), nil
+	}
+	return "", usagef("%s: want at most one argument, got %d (see --help)", fs.Name(), fs.NArg())
+}
+
+// openAuditLog opens the configured audit log, or returns nil when
+// audit.enabled is off.
+func openAuditLog(cfg config.Config, master []byte, logger *slog.Logger) (*audit.Writer, error) {
+	if !cfg.Audit.Enabled {
+		return nil, nil
+	}
+	keys, err := audit.DeriveKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	w, err := audit.Open(cfg.AuditPath(), keys, audit.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("audit log (audit.path): %w", err)
+	}
+	return w, nil
+}
+
+// openAudit opens the gateway's audit log, writes its gateway_started line
+// and registers its metrics. With audit.enabled off it logs a warning.
+func (gw *gateway) openAudit(master []byte) error {
+	w, err := openAuditLog(gw.cfg, master, gw.logger)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		gw.logger.Warn("audit log disabled (audit.enabled: false): reveals and deletes are not recorded")
+		return nil
+	}
+	gw.audit = w
+	if err := w.Log(context.Background(), audit.Event{Event: audit.EventGatewayStarted, Actor: audit.ActorSystem}); err != nil {
+		return err
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aliasgate_audit_lines_total",
+			Help: "Audit log lines written by this process."}, func() float64 { return float64(w.Lines()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aliasgate_audit_failures_total",
+			Help: "Audit log lines that could not be written (their reveals were refused)."}, func() float64 { return float64(w.Failures()) }),
+	} {
+		registerOnce(gw.metrics.Registry, c)
+	}
+	gw.logger.Info("audit log open", "file", w.Path())
+	return nil
+}
+
+// registerOnce registers c, ignoring a collector registered before.
+func registerOnce(r *prometheus.Registry, c prometheus.Collector) {
+	if err := r.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+	}
+}
+
+// vaultAuditor is the vault's Auditor: the audit log, or none.
+func (gw *gateway) vaultAuditor() vault.Auditor {
+	if gw.audit == nil {
+		return nil
+	}
+	return gw.audit
+}
+
+// auditEvent records e when the audit log is on. Failures are logged: the
+// callers (reloads, rotations) cannot be undone, so they are not refused.
+func (gw *gateway) auditEvent(ctx context.Context, e audit.Event) error {
+	if gw.audit == nil {
+		return nil
+	}
+	if err := gw.audit.Log(ctx, e); err != nil {
+		gw.logger.Error("audit: could not record an event", "event", e.Event, "error", err.Error())
+		return err
+	}
+	return nil
+}
+
+// auditReload records a route reload (proxy.Reloader.OnReload).
+func (gw *gateway) auditReload(routes int, err error) {
+	e := audit.Event{Event: audit.EventRoutesReloaded, Actor: audit.ActorSystem, Routes: routes}
+	if err != nil {
+		e.Outcome = audit.OutcomeInvalid
+	}
+	_ = gw.auditEvent(context.Background(), e)
+}
+
+// closeAudit writes the gateway_stopped line and closes the log.
+func (gw *gateway) closeAudit() {
+	if gw.audit == nil {
+		return
+	}
+	_ = gw.auditEvent(context.Background(), audit.Event{Event: audit.EventGatewayStopped, Actor: audit.ActorSystem})
+	if err := gw.audit.Close(); err != nil {
+		gw.logger.Error("close audit log", "error", err.Error())
+	}
+	gw.audit = nil
+}
+
+// auditCLI opens the audit log for a command that changes the vault
+// (clients create, keys rotate): nil when audit.enabled is off. Opening it
+// first makes a command fail before it changes anything when the log is
+// unusable.
+func auditCLI(cfg config.Config, master []byte) (*audit.Writer, error) {
+	return openAuditLog(cfg, master, nil)
+}
+
+// logCLI records e through w (nil: audit off).
+func logCLI(ctx context.Context, w *audit.Writer, e audit.Event) error {
+	if w == nil {
+		return nil
+	}
+	e.Actor = audit.ActorCLI
+	return w.Log(ctx, e)
+}

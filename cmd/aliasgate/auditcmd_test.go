@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// auditLines reads the audit log as JSON objects.
+func auditLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// findLine returns the first line with every given field, or nil.
+func findLine(lines []map[string]any, want map[string]any) map[string]any {
+next:
+	for _, l := range lines {
+		for k, v := range want {
+			if l[k] != v {
+				continue next
+			}
+		}
+		return l
+	}
+	return nil
+}
+
+func bearerToken(t *testing.T, g *gatewayProc, c credential) func(*http.Request) {
+	t.Helper()
+	status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+		func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != 200 || json.Unmarshal(body, &tok) != nil {
+		t.Fatalf("token: %d %s", status, body)
+	}
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+}
+
+// TestAuditLogRecordsEveryRevealPath drives each way a value leaves the
+// vault — the vault API, an inbound response reveal, an outbound request
+// reveal and a PCI client's card read — plus a delete, client creations and
+// the route load, then checks one audit line for each, that the log
+// verifies, and that it holds no alias and no card data.
+func TestAuditLogRecordsEveryRevealPath(t *testing.T) {
+	var mu sync.Mutex
+	var pspGot string
+	psp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		pspGot = string(b)
+		mu.Unlock()
+		io.WriteString(w, `{"status":"authorized"}`)
+	}))
+	defer psp.Close()
+	var shopAlias string
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		a := shopAlias
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"card":{"number":"`+a+`"}}`)
+	}))
+	defer shop.Close()
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: shop
+    direction: inbound
+    host: "*"
+    path_prefix: /shop
+    upstream: `+shop.URL+`
+    leak_guard: "off"
+    filters:
+      - {id: reveal-in, phase: response, operation: reveal, targets: [{json: card.number}]}
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - {id: reveal-out, operation: reveal, targets: [{json: card.number}]}
+`), 0o600)
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"})
+	api := createClient(t, env, data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write,aliases:reveal")
+	out := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
+	pci := createClient(t, env, data, "--name", "pci", "--account", "acct_1", "--scopes", "cards:write,cards:read", "--pci")
+
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	basic := func(r *http.Request) { r.SetBasicAuth(api.ID, api.Secret) }
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"4111111111111111","format":"FPE_SIX_T_FOUR"},{"value":"5555555555554444"}]}`, basic)
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 2 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	fpe, uuid := created.Data[0].Aliases[0].Alias, created.Data[1].Aliases[0].Alias
+
+	// 1. Vault API reveal.
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+fpe, "", "", basic); status != 200 {
+		t.Fatalf("reveal: %d %s", status, body)
+	}
+	// 2. Inbound response reveal.
+	mu.Lock()
+	shopAlias = uuid
+	mu.Unlock()
+	if status, body = call(t, "GET", g.inbound+"/shop/order", "", "", nil); status != 200 || !strings.Contains(string(body), "5555555555554444") {
+		t.Fatalf("inbound reveal: %d %s", status, body)
+	}
+	// 3. Outbound request reveal (plain HTTP through the forward proxy).
+	proxyURL, _ := url.Parse(g.outbound)
+	proxyURL.User = url.UserPassword(out.ID, out.Secret)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	res, err := client.Post(psp.URL+"/charges", "application/json", strings.NewReader(`{"card":{"number":"`+fpe+`"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	mu.Lock()
+	got := pspGot
+	mu.Unlock()
+	if res.StatusCode != 200 || !strings.Contains(got, "4111111111111111") {
+		t.Fatalf("outbound reveal: %d, processor got %q", res.StatusCode, got)
+	}
+	// 4. A PCI client's card read.
+	pciAuth := bearerToken(t, g, pci)
+	status, body = call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+		`{"data":{"attributes":{"pan":"4000056655665556","cvc":"737","exp_month":4,"exp_year":2030}}}`, pciAuth)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create card: %d %s", status, body)
+	}
+	if status, body = call(t, "GET", g.inbound+"/cards/"+card.Data.ID, "", "", pciAuth); status != 200 || !strings.Contains(string(body), "4000056655665556") {
+		t.Fatalf("PCI read: %d %s", status, body)
+	}
+	// 5. A delete.
+	if status, body = call(t, "DELETE", g.inbound+"/aliases/"+uuid, "", "", basic); status != 204 {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	g.stop(t)
+
+	logPath := filepath.Join(data, "audit.log")
+	lines := auditLines(t, logPath)
+	for _, want := range []map[string]any{
+		{"event": "client_created", "actor": "cli", "client": api.ID},
+		{"event": "client_created", "actor": "cli", "client": out.ID},
+		{"event": "client_created", "actor": "cli", "client": pci.ID},
+		{"event": "gateway_started", "actor": "system"},
+		{"event": "routes_reloaded", "actor": "system", "routes": 2.0, "outcome": "ok"},
+		{"event": "reveal", "actor": "client:" + api.ID, "route": "internal:aliases", "count": 1.0, "found": 1.0},
+		{"event": "reveal", "actor": "route:shop", "route": "shop", "count": 1.0, "found": 1.0, "outcome": "ok"},
+		{"event": "reveal", "actor": "route:psp", "route": "psp", "count": 1.0, "found": 1.0, "outcome": "ok"},
+		{"event": "reveal", "actor": "client:" + pci.ID, "route": "internal:cards", "client": pci.ID},
+		{"event": "delete", "actor": "client:" + api.ID, "route": "internal:aliases", "found": 1.0, "outcome": "ok"},
+		{"event": "gateway_stopped", "actor": "system"},
+	} {
+		if findLine(lines, want) == nil {
+			t.Errorf("no audit line with %v", want)
+		}
+	}
+	if l := lines[len(lines)-1]; l["event"] != "gateway_stopped" {
+		t.Errorf("last line %v, want gateway_stopped", l)
+	}
+
+	raw, _ := os.ReadFile(logPath)
+	obstest.AssertNoPAN(t, "audit log", raw)
+	for i, s := range []string{fpe, uuid, "4111111111111111", "5555555555554444", "4000056655665556", `"737"`, api.Secret, out.Secret, pci.Secret} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("the audit log holds forbidden string %d (aliases, PANs, CVC, secrets)", i)
+		}
+	}
+	if fi, err := os.Stat(logPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("audit log mode: %v %v", fi.Mode(), err)
+	}
+
+	stdout, stderr, err := runCmd(t, env, "audit", "verify", "--data-dir", data)
+	if err != nil || stdout != "ok, "+itoa(len(lines))+" lines\n" || stderr != "" {
+		t.Fatalf("audit verify = %q %q %v", stdout, stderr, err)
+	}
+	// The file given as an argument, after the flags or before them.
+	if stdout, _, err = runCmd(t, env, "audit", "verify", logPath, "--data-dir", data); err != nil || !strings.HasPrefix(stdout, "ok, ") {
+		t.Fatalf("audit verify FILE --data-dir = %q %v", stdout, err)
+	}
+
+	// An edited line: exit 1 naming it.
+	text := strings.SplitAfter(string(raw), "\n")
+	text[5] = strings.Replace(text[5], `"outcome":"ok"`, `"outcome":"not_found"`, 1)
+	edited := filepath.Join(dir, "edited.log")
+	os.WriteFile(edited, []byte(strings.Join(text, "")), 0o600)
+	_, _, err = runCmd(t, env, "audit", "verify", "--data-dir", data, edited)
+	var buf bytes.Buffer
+	if err == nil || exitCode(err, &buf) != 1 || !strings.Contains(err.Error(), "line 6: edited") {
+		t.Fatalf("verify of an edited log = %v", err)
+	}
+	// Without the master key it cannot verify.
+	if _, _, err := runCmd(t, env, "audit", "verify", "--data-dir", t.TempDir(), logPath); err == nil || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("verify without the master key = %v", err)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestGatewayRefusesToStartWithoutItsAuditLog: fail closed from the start.
+func TestGatewayRefusesToStartWithoutItsAuditLog(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	env := testEnv(map[string]string{"ALIASGATE_AUDIT_PATH": "/dev/full"})
+	_, _, err := runCmd(t, env, "serve", "--data-dir", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "audit") {
+		t.Fatalf("serve with an unwritable audit log = %v", err)
+	}
+}
+
+func TestAuditLogCanBeTurnedOff(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(map[string]string{"ALIASGATE_AUDIT_ENABLED": "false"})
+	createClient(t, env, data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write")
+	g := startGateway(t, env, "--data-dir", data)
+	g.stop(t)
+	if _, err := os.Stat(filepath.Join(data, "audit.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("audit.log with audit.enabled false: %v", err)
+	}
+	if !strings.Contains(g.stderr.String(), "audit log disabled") {
+		t.Fatal("no warning that the audit log is off")
+	}
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// Helpers for tests that run aliasgate as separate processes (several
+// gateways on one shared vault, kill -9, vault copy interrupted), against
+// the real PostgreSQL and Redis that scripts/test makes sure are running.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// aliasgateBinary builds the command once per test run (without -race: the
+// processes under test are the product, the race detector runs in-process).
+func aliasgateBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "aliasgate-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "aliasgate")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// testPostgresURL creates an empty database for the test on the PostgreSQL
+// of ALIASGATE_TEST_POSTGRES_URL (default postgres@127.0.0.1:5432, trust
+// auth) and drops it at the end. An unreachable server fails the test: the
+// README's test command starts one.
+func testPostgresURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("ALIASGATE_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL is not reachable (%v): run ./scripts/test, which starts it, or set ALIASGATE_TEST_POSTGRES_URL", err)
+	}
+	defer conn.Close(context.Background())
+	name := "aliasgate_cmd_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	cfg := conn.Config()
+	return "postgres://" + cfg.User + "@" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + name + "?sslmode=disable"
+}
+
+// testRedisURL is the Redis of ALIASGATE_TEST_REDIS_URL (default
+// 127.0.0.1:6379, database 0). Volatile records expire by themselves.
+func testRedisURL() string {
+	if u := os.Getenv("ALIASGATE_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newMasterKey returns a random master key for ALIASGATE_MASTER_KEY: every
+// process of a test shares it, as gateways sharing a vault must.
+func newMasterKey() string {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return base64.StdEncoding.EncodeToString(k)
+}
+
+// childGateway is `aliasgate serve` in a process of its own.
+type childGateway struct {
+	cmd                      *exec.Cmd
+	stderr                   *syncBuffer
+	inbound, outbound, admin string
+	done                     chan error
+}
+
+// startChild runs `aliasgate serve --config cfg` with the extra environment
+// and waits for its three listeners.
+func startChild(t *testing.T, cfg string, env ...string) *childGateway {
+	t.Helper()
+	g := &childGateway{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	g.cmd = exec.Command(aliasgateBinary(t), "serve", "--config", cfg)
+	g.cmd.Env = append(os.Environ(), env...)
+	g.cmd.Stdout, g.cmd.Stderr = io.Discard, g.stderr
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { g.done <- g.cmd.Wait() }()
+	t.Cleanup(func() { g.stop(t) })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if g.inbound, g.outbound, g.admin = listeners(g.stderr.String()); g.admin != "" {
+			return g
+		}
+		select {
+		case err := <-g.done:
+			g.done <- err
+			t.Fatalf("serve exited early: %v\n%s", err, g.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not log its listeners:\n%s", g.stderr.String())
+	return nil
+}
+
+// stop sends SIGTERM and waits for a clean exit; the log must hold no PAN.
+func (g *childGateway) stop(t *testing.T) {
+	t.Helper()
+	if g.cmd.ProcessState != nil {
+		return
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-g.done:
+		g.done <- err
+		if err != nil {
+			t.Errorf("serve exited with %v\n%s", err, g.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		g.cmd.Process.Kill()
+		t.Errorf("serve did not stop within 15 s of SIGTERM")
+	}
+	obstest.AssertNoPAN(t, "gateway log", []byte(g.stderr.String()))
+}
+
+// faultProxy forwards TCP connections from a loopback port to target, and
+// can be cut (the port refuses connections and every open one is closed,
+// as when the server behind it stops) and restored on the same port. The
+// tests use it to take PostgreSQL away from a gateway without stopping the
+// server that other tests run against at the same time.
+type faultProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	t.Helper()
+	p := &faultProxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *faultProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+}
+
+func (p *faultProxy) pipe(c net.Conn) {
+	u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.ln == nil { // cut meanwhile
+		p.mu.Unlock()
+		c.Close()
+		u.Close()
+		return
+	}
+	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	go func() { io.Copy(u, c); u.Close() }()
+	io.Copy(c, u)
+	c.Close()
+}
+
+// down cuts the proxy.
+func (p *faultProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// up listens again on the same port.
+func (p *faultProxy) up() {
+	p.t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 { // the port was just closed; another process may not take it
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		p.t.Fatalf("fault proxy: listen again on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}

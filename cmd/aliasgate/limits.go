@@ -1,0 +1,36 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/aliasgate/aliasgate/internal/ratelimit"
+)
+
+// apiGuard is what the Card Management API and the vault API authenticate
+// with: the client's credentials and scope (auth.Service.Require), then the
+// client's token bucket (limits.client_rate and limits.client_burst, 429
+// with Retry-After above them). Every mount of an API shares the buckets;
+// refusals are counted in aliasgate_rate_limited_total{api}.
+func (gw *gateway) apiGuard(api string) *ratelimit.Guard {
+	return ratelimit.NewGuard(gw.auth, gw.limiter, api, func(api string) {
+		gw.metrics.RateLimited.WithLabelValues(api).Inc()
+	})
+}
+
+// closeAfterChunked closes an HTTP/1 connection after answering a request
+// that came with Transfer-Encoding. net/http reads such a request by its
+// Transfer-Encoding alone and drops a Content-Length sent with it (RFC 9112
+// §6.3) without telling the handler, then keeps the connection open; RFC
+// 9112 §6.1 requires the connection to be closed after such a request,
+// since a front end that framed it by Content-Length would read the rest of
+// the stream differently (request smuggling). Not knowing which chunked
+// requests carried a Content-Length, the gateway closes after each one:
+// bytes that follow on the connection are never read as a request.
+func closeAfterChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/cards"
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+	"github.com/aliasgate/aliasgate/vault/pgstore"
+	"github.com/aliasgate/aliasgate/vault/redisstore"
+)
+
+// persistentStore is what the gateway needs of vault.store: records,
+// cards and API clients, listed and imported by `vault copy`, and a
+// readiness check.
+type persistentStore interface {
+	vault.Store
+	cards.Store
+	auth.ClientStore
+	vault.Exporter
+	vault.Importer
+	Ping(ctx context.Context) error
+}
+
+// volatileStore is what the gateway needs of vault.volatile.
+type volatileStore interface {
+	vault.Store
+	Ping(ctx context.Context) error
+}
+
+// storeConnectTimeout bounds the first connection to PostgreSQL or Redis:
+// an unreachable server fails the start instead of hanging it.
+const storeConnectTimeout = 10 * time.Second
+
+// openPersistent opens vault.store: the bbolt file in the data dir
+// (locked while open), or PostgreSQL, whose migrations it applies. It
+// returns the store and how to name it in logs (no password).
+func openPersistent(ctx context.Context, cfg config.Config) (persistentStore, string, error) {
+	switch cfg.Vault.Store {
+	case "bolt":
+		s, err := boltstore.Open(cfg.VaultPath(), boltstore.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return s, cfg.VaultPath(), nil
+	case "postgres":
+		ctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
+		defer cancel()
+		s, err := pgstore.Open(ctx, cfg.Vault.PostgresURL, pgstore.Options{})
+		if err != nil {
+			return nil, "", fmt.Errorf("vault.store postgres: %w", err)
+		}
+		return s, "postgres " + cfg.Redacted().Vault.PostgresURL, nil
+	}
+	return nil, "", fmt.Errorf("vault.store %q is not supported (bolt or postgres)", cfg.Vault.Store)
+}
+
+// openVolatile opens vault.volatile: process memory (one gateway) or Redis
+// (shared by several). The Redis client's own log lines (failed dials) go
+// to logger; go-redis keeps its logger process-wide.
+func openVolatile(ctx context.Context, cfg config.Config, logger *slog.Logger) (volatileStore, string, error) {
+	switch cfg.Vault.Volatile {
+	case "memory":
+		return memStore{memstore.New(memstore.Options{})}, "memory", nil
+	case "redis":
+		ctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
+		defer cancel()
+		redis.SetLogger(redisLog{logger})
+		s, err := redisstore.Open(ctx, cfg.Vault.RedisURL, redisstore.Options{Prefix: cfg.Vault.RedisPrefix})
+		if err != nil {
+			return nil, "", fmt.Errorf("vault.volatile redis: %w", err)
+		}
+		return s, "redis " + cfg.Redacted().Vault.RedisURL, nil
+	}
+	return nil, "", fmt.Errorf("vault.volatile %q is not supported (memory or redis)", cfg.Vault.Volatile)
+}
+
+// redisLog passes go-redis's log lines to slog.
+type redisLog struct{ l *slog.Logger }
+
+// Printf implements go-redis's internal.Logging.
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// memStore gives the in-process store the readiness check of the others:
+// memory is always ready.
+type memStore struct{ *memstore.Store }
+
+// Ping implements volatileStore.
+func (memStore) Ping(context.Context) error { return nil }
+
+// openedVault is a persistent store opened with the master key checked
+// against it, for the commands that work on a vault without serving it.
+type openedVault struct {
+	store  persistentStore
+	where  string // the store, for messages
+	master []byte
+	keys   *vault.Keyring
+}
+
+// openVault loads the master key (creating the key file of a new data dir)
+// and opens vault.store with it: a master key other than the vault's fails
+// with vault.ErrWrongMasterKey before anything is written.
+func openVault(ctx context.Context, cfg config.Config, getenv func(string) string) (*openedVault, error) {
+	master, source, err := vault.LoadMasterKey(cfg.DataDir, getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	store, where, err := openPersistent(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := vault.OpenKeyring(ctx, store, master)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", where, source, err)
+	}
+	return &openedVault{store: store, where: where, master: master, keys: keys}, nil
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/atomicfile"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+const vaultCopyUsage = `Copies every persistent record of one vault into another store — still
+encrypted, under the same aliases — with the vault's data keys, API clients
+and cards, so a single-node bbolt vault can move to PostgreSQL without
+re-tokenizing anything. Volatile values (CVCs) are not copied: they expire
+within vault.volatile_ttl anyway.
+
+Both configurations must use the same master key (the destination's data
+dir needs the same master.key, or set ALIASGATE_MASTER_KEY). Stop the
+gateway on a bbolt source first (the file is locked while it runs).
+
+Every page of records is written, then read back and compared. The copy can
+be interrupted and run again: it resumes after the last page written (a
+checkpoint file in the destination's data dir), and records already present
+are recognised, never duplicated. It ends with a count of both sides.`
+
+// copyCheckpointFile is the resume point of an interrupted vault copy, in
+// the destination's data dir.
+const copyCheckpointFile = "vault-copy.checkpoint"
+
+// copyCheckpoint is what the checkpoint file holds.
+type copyCheckpoint struct {
+	Source string `json:"source"`
+	After  string `json:"after"`  // last alias written
+	Copied int    `json:"copied"` // records written or found so far
+}
+
+func runVaultCopy(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("vault copy --from-config A --to-config B", vaultCopyUsage)
+	from := fs.String("from-config", "", "configuration `file` of the source vault (required)")
+	to := fs.String("to-config", "", "configuration `file` of the destination vault (required)")
+	batch := fs.Int("batch", 500, "records per `page` (one write and one read-back each)")
+	restart := fs.Bool("restart", false, "ignore a checkpoint and start from the first record")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	if *from == "" || *to == "" {
+		return usagef("vault copy: --from-config and --to-config are required (see --help)")
+	}
+	if *batch < 1 || *batch > 10000 {
+		return usagef("vault copy: --batch must be 1..10000")
+	}
+	src, err := config.Load(*from, e.getenv)
+	if err != nil {
+		return err
+	}
+	dst, err := config.Load(*to, e.getenv)
+	if err != nil {
+		return err
+	}
+	if sameStore(src, dst) {
+		return usagef("vault copy: source and destination are the same store")
+	}
+	c := &vaultCopier{out: e.stderr, batch: *batch, checkpoint: filepath.Join(dst.DataDir, copyCheckpointFile)}
+	if *restart {
+		os.Remove(c.checkpoint)
+	}
+	return c.run(ctx, src, dst, e.getenv)
+}
+
+// sameStore reports whether two configurations name one persistent store.
+func sameStore(a, b config.Config) bool {
+	if a.Vault.Store != b.Vault.Store {
+		return false
+	}
+	if a.Vault.Store == "postgres" {
+		return a.Vault.PostgresURL == b.Vault.PostgresURL
+	}
+	pa, errA := filepath.Abs(a.VaultPath())
+	pb, errB := filepath.Abs(b.VaultPath())
+	return errA == nil && errB == nil && pa == pb
+}
+
+// vaultCopier copies one vault into another store.
+type vaultCopier struct {
+	out        io.Writer
+	batch      int
+	checkpoint string
+}
+
+// copyCounts is what a copy did.
+type copyCounts struct {
+	records, created, clients, cards int
+}
+
+func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, getenv func(string) string) error {
+	src, err := openVault(ctx, srcCfg, getenv)
+	if err != nil {
+		return fmt.Errorf("vault copy: source: %w", err)
+	}
+	defer src.store.Close()
+	dstMaster, _, err := vault.LoadMasterKey(dstCfg.DataDir, getenv, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("vault copy: the destination has no master key: copy the source's %s into %s, or set %s",
+			vault.MasterKeyFile, dstCfg.DataDir, vault.MasterKeyEnv)
+	}
+	if err != nil {
+		return fmt.Errorf("vault copy: destination: %w", err)
+	}
+	if subtle.ConstantTimeCompare(dstMaster, src.master) != 1 {
+		return errors.New("vault copy: the destination's master key is not the source's; both sides need the same key")
+	}
+	dst, where, err := openPersistent(ctx, dstCfg)
+	if err != nil {
+		return fmt.Errorf("vault copy: destination: %w", err)
+	}
+	defer dst.Close()
+	fmt.Fprintf(c.out, "copying %s → %s\n", src.where, where)
+
+	if err := c.copyMeta(ctx, src.store, dst); err != nil {
+		return err
+	}
+	if _, err := vault.OpenKeyring(ctx, dst, dstMaster); err != nil {
+		return fmt.Errorf("vault copy: destination keys: %w", err)
+	}
+	total, err := countRecords(ctx, src.store, c.batch)
+	if err != nil {
+		return fmt.Errorf("vault copy: count source records: %w", err)
+	}
+	n, err := c.copyRecords(ctx, src.store, dst, src.where, total)
+	if err != nil {
+		return err
+	}
+	if n.clients, err = copyClients(ctx, src.store, dst, c.batch); err != nil {
+		return err
+	}
+	if n.cards, err = copyCards(ctx, src.store, dst, c.batch); err != nil {
+		return err
+	}
+	dstTotal, err := countRecords(ctx, dst, c.batch)
+	if err != nil {
+		return fmt.Errorf("vault copy: count destination records: %w", err)
+	}
+	os.Remove(c.checkpoint)
+	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there), %d clients, %d cards\n",
+		n.records, n.created, n.records-n.created, n.clients, n.cards)
+	fmt.Fprintf(c.out, "source holds %d persistent records, destination %d\n", total, dstTotal)
+	if dstTotal < total {
+		return fmt.Errorf("vault copy: the destination holds %d records, fewer than the source's %d", dstTotal, total)
+	}
+	return nil
+}
+
+// copyMeta copies the vault settings (wrapped data keys) first: a
+// destination that already holds other keys is another vault, and nothing
+// is copied into it.
+func (c *vaultCopier) copyMeta(ctx context.Context, src vault.Exporter, dst vault.Store) error {
+	meta, err := src.ScanMeta(ctx)
+	if err != nil {
+		return fmt.Errorf("vault copy: read source settings: %w", err)
+	}
+	for k, v := range meta {
+		got, err := dst.PutMetaIfAbsent(ctx, k, v)
+		if err != nil {
+			return fmt.Errorf("vault copy: write settings: %w", err)
+		}
+		if !bytes.Equal(got, v) {
+			return fmt.Errorf("vault copy: the destination is another vault (its setting %q differs); copy into an empty store", k)
+		}
+	}
+	return nil
+}
+
+// copyRecords copies the persistent records page by page from the
+// checkpoint on, reading every page back.
+func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst vault.Store, source string, total int) (copyCounts, error) {
+	var n copyCounts
+	after := ""
+	if cp, ok := c.loadCheckpoint(source); ok {
+		after, n.records = cp.After, cp.Copied
+		fmt.Fprintf(c.out, "resuming after %d records (checkpoint %s)\n", n.records, c.checkpoint)
+	}
+	last := time.Now()
+	for {
+		page, err := src.ScanRecords(ctx, after, c.batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: read source records: %w", err)
+		}
+		if len(page) > 0 {
+			created, err := putPage(ctx, dst, page)
+			if err != nil {
+				return n, err
+			}
+			n.records += len(page)
+			n.created += created
+			after = page[len(page)-1].Alias
+			if err := c.saveCheckpoint(copyCheckpoint{Source: source, After: after, Copied: n.records}); err != nil {
+				return n, err
+			}
+		}
+		if time.Since(last) >= time.Second || len(page) < c.batch {
+			fmt.Fprintf(c.out, "records: %d/%d (%d%%)\n", n.records, total, percent(n.records, total))
+			last = time.Now()
+		}
+		if len(page) < c.batch {
+			return n, nil
+		}
+	}
+}
+
+func percent(n, total int) int {
+	if total == 0 {
+		return 100
+	}
+	return min(100, n*100/total)
+}
+
+// putPage writes one page and reads it back: every record must be in the
+// destination under its alias with its ciphertext. It returns how many
+// records were new.
+func putPage(ctx context.Context, dst vault.Store, page []*vault.Record) (int, error) {
+	items := make([]vault.PutItem, len(page))
+	aliases := make([]string, len(page))
+	for i, r := range page {
+		items[i] = vault.PutItem{Record: r}
+		aliases[i] = r.Alias
+	}
+	res, err := dst.Put(ctx, items)
+	if err != nil {
+		return 0, fmt.Errorf("vault copy: write records: %w", err)
+	}
+	created := 0
+	for i, r := range res {
+		switch {
+		case r.Status == vault.PutCreated:
+			created++
+		case r.Status == vault.PutExisting && r.Record != nil && r.Record.Alias == page[i].Alias:
+		default:
+			return 0, fmt.Errorf("vault copy: record %d of the page conflicts with another record in the destination: %w", i+1, vault.ErrConflict)
+		}
+	}
+	back, err := dst.Get(ctx, aliases)
+	if err != nil {
+		return 0, fmt.Errorf("vault copy: read back records: %w", err)
+	}
+	for i, r := range back {
+		if r == nil || r.KeyVersion != page[i].KeyVersion || !bytes.Equal(r.Ciphertext, page[i].Ciphertext) {
+			return 0, fmt.Errorf("vault copy: record %d of the page reads back differently from the destination", i+1)
+		}
+	}
+	return created, nil
+}
+
+func countRecords(ctx context.Context, s vault.Exporter, batch int) (int, error) {
+	n := 0
+	for after := ""; ; {
+		page, err := s.ScanRecords(ctx, after, batch)
+		if err != nil {
+			return 0, err
+		}
+		n += len(page)
+		if len(page) < batch {
+			return n, nil
+		}
+		after = page[len(page)-1].Alias
+	}
+}
+
+func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int) (int, error) {
+	n := 0
+	for after := ""; ; {
+		page, err := src.ScanClients(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: read clients: %w", err)
+		}
+		for _, cl := range page {
+			if err := dst.ImportClient(ctx, cl); err != nil {
+				return n, fmt.Errorf("vault copy: client %s: %w", cl.ID, err)
+			}
+			n++
+			after = cl.ID
+		}
+		if len(page) < batch {
+			return n, nil
+		}
+	}
+}
+
+func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int) (int, error) {
+	n := 0
+	for after := ""; ; {
+		page, err := src.ScanCards(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: read cards: %w", err)
+		}
+		for _, cd := range page {
+			if err := dst.ImportCard(ctx, cd); err != nil {
+				return n, fmt.Errorf("vault copy: card %s: %w", cd.ID, err)
+			}
+			n++
+			after = cd.Key()
+		}
+		if len(page) < batch {
+			return n, nil
+		}
+	}
+}
+
+// loadCheckpoint returns the checkpoint of an earlier copy from the same
+// source, if any.
+func (c *vaultCopier) loadCheckpoint(source string) (copyCheckpoint, bool) {
+	b, err := os.ReadFile(c.checkpoint)
+	if err != nil {
+		return copyCheckpoint{}, false
+	}
+	var cp copyCheckpoint
+	if json.Unmarshal(b, &cp) != nil || cp.Source != source {
+		return copyCheckpoint{}, false
+	}
+	return cp, true
+}
+
+func (c *vaultCopier) saveCheckpoint(cp copyCheckpoint) error {
+	b, _ := json.Marshal(cp)
+	if err := os.MkdirAll(filepath.Dir(c.checkpoint), 0o700); err != nil {
+		return fmt.Errorf("vault copy: checkpoint: %w", err)
+	}
+	if err := atomicfile.Write(c.checkpoint, b, 0o600); err != nil {
+		return fmt.Errorf("vault copy: checkpoint: %w", err)
+	}
+	return nil
+}

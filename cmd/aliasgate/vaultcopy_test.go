@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+)
+
+// execCommand is the aliasgate binary with args and extra environment.
+func execCommand(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(aliasgateBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// fillBolt redacts n new values into the bbolt vault of dataDir and returns
+// a sample of value → alias.
+func fillBolt(t *testing.T, dataDir string, n int) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	master, _, err := vault.LoadMasterKey(dataDir, func(string) string { return "" }, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := boltstore.Open(filepath.Join(dataDir, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	keys, err := vault.OpenKeyring(ctx, store, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := memstore.New(memstore.Options{})
+	defer vol.Close()
+	svc, err := vault.New(store, vol, keys, vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := map[string]string{}
+	const batch = 1000
+	for start := 0; start < n; start += batch {
+		reqs := make([]vault.RedactRequest, 0, batch)
+		for i := start; i < min(start+batch, n); i++ {
+			reqs = append(reqs, vault.RedactRequest{Value: fmt.Sprintf("value-%07d", i), Classifiers: []string{"test"}})
+		}
+		toks, err := svc.Redact(ctx, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tok := range toks {
+			if (start+i)%5003 == 0 { // 20 samples of 100,000: the most one reveal call takes
+				sample[reqs[i].Value] = tok.Alias
+			}
+		}
+	}
+	return sample
+}
+
+// TestVaultCopyBoltToPostgres moves a bbolt vault of 100,000 aliases and an
+// API client to PostgreSQL with `aliasgate vault copy`, killed (-9) after its
+// first progress line and run again (it resumes), then reveals a sample
+// through a gateway on PostgreSQL with the copied client.
+func TestVaultCopyBoltToPostgres(t *testing.T) {
+	const n = 100_000
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	c := createClient(t, testEnv(nil), data, "--name", "shop", "--account", "acct_1", "--scopes", "aliases:reveal")
+	sample := fillBolt(t, data, n)
+
+	from := filepath.Join(dir, "bolt.yaml")
+	to := filepath.Join(dir, "pg.yaml")
+	os.WriteFile(from, []byte("data_dir: "+data+"\n"), 0o600)
+	os.WriteFile(to, []byte(fmt.Sprintf(`data_dir: %s
+listen: {inbound: "127.0.0.1:0", outbound: "127.0.0.1:0", admin: "127.0.0.1:0"}
+vault: {store: postgres, postgres_url: %q}
+vault_api: {enabled: true}
+`, data, testPostgresURL(t))), 0o600)
+
+	// First run: killed at its first progress line.
+	cmd := execCommand(t, nil, "vault", "copy", "--from-config", from, "--to-config", to, "--batch", "500")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	killed := false
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "records: ") && !strings.HasPrefix(sc.Text(), "records: 0/") {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal("vault copy ended before its first progress line; the interruption was not tested")
+	}
+	if _, err := os.Stat(filepath.Join(data, copyCheckpointFile)); err != nil {
+		t.Fatalf("no checkpoint after the interrupted copy: %v", err)
+	}
+
+	// Second run: resumes and completes.
+	out, err := execCommand(t, nil, "vault", "copy", "--from-config", from, "--to-config", to).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vault copy (resumed): %v\n%s", err, out)
+	}
+	for _, want := range []string{"resuming after", fmt.Sprintf("source holds %d persistent records, destination %d", n, n), "1 clients"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("vault copy output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, copyCheckpointFile)); !os.IsNotExist(err) {
+		t.Fatalf("checkpoint left after a complete copy: %v", err)
+	}
+
+	// A third run copies nothing new and still verifies.
+	out, err = execCommand(t, nil, "vault", "copy", "--from-config", from, "--to-config", to).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("copied %d records (0 new", n)) {
+		t.Fatalf("vault copy (again): %v\n%s", err, out)
+	}
+
+	g := startChild(t, to)
+	tok := token(t, g.inbound, c)
+	var aliases []string
+	for _, a := range sample {
+		aliases = append(aliases, a)
+	}
+	status, body := call(t, "GET", g.inbound+"/aliases?aliases="+strings.Join(aliases, ","), "", "", bearerAuth(tok))
+	if status != 200 {
+		t.Fatalf("reveal on PostgreSQL: %d %s", status, body)
+	}
+	var got struct {
+		Data map[string]struct{ Value string }
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	for value, alias := range sample {
+		if got.Data[alias].Value != value {
+			t.Fatalf("alias %s revealed %q on PostgreSQL, want %q", alias, got.Data[alias].Value, value)
+		}
+	}
+	t.Logf("%d records copied; %d sampled aliases reveal through a gateway on PostgreSQL", n, len(sample))
+}
+
+// TestVaultCopyRefusals covers the mistakes vault copy must refuse before
+// writing anything.
+func TestVaultCopyRefusals(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	os.WriteFile(a, []byte("data_dir: "+filepath.Join(dir, "a")+"\n"), 0o600)
+	b := filepath.Join(dir, "b.yaml")
+	os.WriteFile(b, []byte("data_dir: "+filepath.Join(dir, "b")+"\n"), 0o600)
+	fillBolt(t, filepath.Join(dir, "a"), 10)
+
+	if _, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a, "--to-config", a); err == nil || !strings.Contains(err.Error(), "same store") {
+		t.Errorf("copy onto itself: %v", err)
+	}
+	if _, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a); err == nil {
+		t.Error("copy without --to-config succeeded")
+	}
+	// b has no master key: refused, and nothing created there.
+	_, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a, "--to-config", b)
+	if err == nil || !strings.Contains(err.Error(), "no master key") {
+		t.Fatalf("copy to a data dir without the master key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b", "vault.db")); !os.IsNotExist(err) {
+		t.Fatal("the refused copy created the destination vault")
+	}
+	// b with another master key: refused.
+	fillBolt(t, filepath.Join(dir, "b"), 1)
+	if _, _, err = runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a, "--to-config", b); err == nil || !strings.Contains(err.Error(), "not the source's") {
+		t.Fatalf("copy to a vault with another master key: %v", err)
+	}
+	// b with the same master key but its own data keys: another vault.
+	key, _ := os.ReadFile(filepath.Join(dir, "a", "master.key"))
+	os.Remove(filepath.Join(dir, "b", "vault.db"))
+	os.WriteFile(filepath.Join(dir, "b", "master.key"), key, 0o600)
+	fillBolt(t, filepath.Join(dir, "b"), 1)
+	if _, _, err = runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a, "--to-config", b); err == nil || !strings.Contains(err.Error(), "another vault") {
+		t.Fatalf("copy into another vault with the same master key: %v", err)
+	}
+}
