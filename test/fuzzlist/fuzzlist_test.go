@@ -1,0 +1,79 @@
+package fuzzlist
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// notNetworkInput are the fuzz targets scripts/fuzz leaves out: their input
+// never comes from the network (alias generation, the store's record
+// encoding, base58 round trips, the configuration file, card-run search,
+// which FuzzScrub and the proxy targets exercise anyway).
+var notNetworkInput = map[string]bool{
+	"./vault:FuzzGenerate":            true,
+	"./vault:FuzzUnmarshalRecord":     true,
+	"./internal/base58:FuzzRoundTrip": true,
+	"./config:FuzzLoad":               true,
+	"./internal/pan:FuzzFind":         true,
+}
+
+var (
+	fuzzFunc   = regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	scriptLine = regexp.MustCompile(`(?m)^\s+(\./[\w/.-]+):(Fuzz\w+)`)
+)
+
+// TestScriptRunsEveryNetworkFuzzTarget: every `func FuzzX(f *testing.F)` in
+// a _test.go file is in scripts/fuzz's list or in notNetworkInput, and
+// everything the script lists exists.
+func TestScriptRunsEveryNetworkFuzzTarget(t *testing.T) {
+	root := filepath.Join("..", "..")
+	script, err := os.ReadFile(filepath.Join(root, "scripts", "fuzz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range scriptLine.FindAllStringSubmatch(string(script), -1) {
+		listed[m[1]+":"+m[2]] = true
+	}
+	found := map[string]bool{}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && p != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(p))
+		for _, m := range fuzzFunc.FindAllStringSubmatch(string(b), -1) {
+			found["./"+filepath.ToSlash(rel)+":"+m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for target := range found {
+		if !listed[target] && !notNetworkInput[target] {
+			t.Errorf("%s is not run by scripts/fuzz: add it to the script's list (or to notNetworkInput here, saying why)", target)
+		}
+	}
+	for target := range listed {
+		if !found[target] {
+			t.Errorf("scripts/fuzz lists %s, which does not exist", target)
+		}
+	}
+	if len(listed) < 10 {
+		t.Fatalf("read only %d targets from scripts/fuzz", len(listed))
+	}
+}
