@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// TestMain lets the test binary play the harness's roles: the harness
+// re-executes its own binary (here, the test binary) as the upstreams and
+// baselines.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs the whole harness in -smoke mode (a few seconds of load on
+// every scenario, small vaults) and checks that it measured something sane.
+// It asserts no timing: the machine may be busy.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway and runs it under load")
+	}
+	dir := t.TempDir()
+	md := filepath.Join(dir, "PERFORMANCE.md")
+	if err := os.WriteFile(md, []byte("# Performance\n\nHand-written notes.\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nMore notes.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, []string{"-smoke", "-duration", "200ms", "-out", md, "-chart", filepath.Join(dir, "charts")}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("harness: %v\n%s", err, stderr.String())
+	}
+	if len(rep.scenarios) != 3 {
+		t.Fatalf("%d proxy scenarios measured, want 3", len(rep.scenarios))
+	}
+	for _, s := range rep.scenarios {
+		for _, ph := range []struct {
+			name string
+			runs []runStats
+		}{{"closed/baseline", s.closed.base}, {"closed/aliasgate", s.closed.gw}, {"open/baseline", s.open.base}, {"open/aliasgate", s.open.gw}} {
+			if len(ph.runs) == 0 {
+				t.Errorf("scenario %d %s: no runs", s.id, ph.name)
+			}
+			for _, r := range ph.runs {
+				checkRun(t, s.id, ph.name, r)
+			}
+		}
+		if s.open.rate <= 0 {
+			t.Errorf("scenario %d: open-loop rate %v", s.id, s.open.rate)
+		}
+	}
+	if rep.scale == nil || len(rep.scale.rows) != 2 {
+		t.Fatalf("scenario 4: %+v", rep.scale)
+	}
+	for _, r := range rep.scale.rows {
+		p50, p99 := r.pct(50), r.pct(99)
+		if r.aliases == 0 || len(r.runs) == 0 || len(r.runs[0]) == 0 || p50 <= 0 || p99 < p50 {
+			t.Errorf("scenario 4 at %d aliases: %d runs, p50 %v p99 %v", r.aliases, len(r.runs), p50, p99)
+		}
+		if r.fileBytes <= 0 || r.liveBytes <= 0 || r.compactBytes <= 0 {
+			t.Errorf("scenario 4 at %d aliases: file %d, in use %d, compacted %d bytes", r.aliases, r.fileBytes, r.liveBytes, r.compactBytes)
+		}
+	}
+
+	got, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Hand-written notes.", "More notes.", "### Scenario 1", "### Scenario 3", "### Scenario 4",
+		"| target | measured", "go run ./bench -smoke", "![perf-throughput-ratio]"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("%s lacks %q", md, want)
+		}
+	}
+	if strings.Contains(string(got), "\nold\n") || strings.Count(string(got), beginMarker) != 1 {
+		t.Errorf("the generated section was not replaced:\n%s", got)
+	}
+	for _, c := range []string{"perf-throughput-ratio.svg", "perf-scenario1-latency.svg", "perf-scenario2-latency.svg",
+		"perf-scenario3-latency.svg", "perf-vault-scaling.svg", "perf-vault-bytes.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, "charts", c))
+		if err != nil || !bytes.Contains(b, []byte("<svg")) {
+			t.Errorf("chart %s: %v", c, err)
+		}
+	}
+	if pan.Contains(stdout.Bytes()) || pan.Contains(got) {
+		t.Error("the report holds a card number")
+	}
+}
+
+// checkRun checks one measured run: requests, no errors, ordered percentiles.
+func checkRun(t *testing.T, id int, name string, r runStats) {
+	t.Helper()
+	l := r.load
+	p50, p99, p999 := percentile(l.lat, 50), percentile(l.lat, 99), percentile(l.lat, 99.9)
+	if l.requests == 0 || l.errors > 0 || l.elapsed <= 0 {
+		t.Errorf("scenario %d %s: %d requests, %d errors (%s), elapsed %v", id, name, l.requests, l.errors, l.firstErr, l.elapsed)
+	}
+	if p50 <= 0 || p99 < p50 || p999 < p99 || l.lat[len(l.lat)-1] < p999 {
+		t.Errorf("scenario %d %s: percentiles p50 %v p99 %v p99.9 %v max %v", id, name, p50, p99, p999, l.lat[len(l.lat)-1])
+	}
+	if r.cpu < 0 || r.rss <= 0 {
+		t.Errorf("scenario %d %s: CPU %v s, RSS %d", id, name, r.cpu, r.rss)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var s []time.Duration
+	for i := 1; i <= 1000; i++ {
+		s = append(s, time.Duration(i))
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 500}, {99, 990}, {99.9, 999}, {100, 1000}, {0.01, 1}} {
+		if got := percentile(s, c.p); got != c.want {
+			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if percentile(nil, 50) != 0 || percentile(s[:1], 99.9) != 1 {
+		t.Error("edge cases")
+	}
+}
+
+func TestParseProc(t *testing.T) {
+	stat := []byte("4242 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0 20 0 1 0 1 2 3")
+	if cpu, err := parseStatCPU(stat); err != nil || cpu != 4 {
+		t.Errorf("parseStatCPU = %v, %v; want 4 s", cpu, err)
+	}
+	if n, err := parseStatusKB([]byte("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t1 kB\n"), "VmHWM:"); err != nil || n != 2048<<10 {
+		t.Errorf("parseStatusKB = %d, %v", n, err)
+	}
+}
+
+func TestPANSourceMakesDistinctValidNumbers(t *testing.T) {
+	src := &panSource{base: 12345}
+	seen := map[string]bool{}
+	num := make([]byte, 16)
+	for range 10000 {
+		src.next(num)
+		if !pan.Valid(string(num)) || num[0] != '4' {
+			t.Fatalf("%s is not a Luhn-valid 4… number", num)
+		}
+		if seen[string(num)] {
+			t.Fatalf("%s repeats", num)
+		}
+		seen[string(num)] = true
+	}
+}
+
+func TestRedactArgsHidesStoreURLs(t *testing.T) {
+	got := strings.Join(redactArgs([]string{"-store", "postgres", "-postgres-url", "postgres://u:secret@h/db", "--redis-url=redis://:pw@h:6379/0"}), " ")
+	if strings.Contains(got, "secret") || strings.Contains(got, "pw@") {
+		t.Errorf("redactArgs = %q", got)
+	}
+}

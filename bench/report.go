@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine describes where the figures were measured.
+type machine struct {
+	cpu     string
+	cores   int
+	memory  string
+	kernel  string
+	goVer   string
+	loadavg string
+}
+
+func describeMachine() machine {
+	m := machine{cpu: "unknown CPU", cores: runtime.NumCPU(), memory: "?", kernel: "?", goVer: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if n, err := parseStatusKB(b, "MemTotal:"); err == nil {
+			m.memory = fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.loadavg = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}
+
+func (m machine) oneLine() string {
+	return fmt.Sprintf("%s × %d, %s, %s, %s, load average %s", m.cpu, m.cores, m.memory, m.kernel, m.goVer, m.loadavg)
+}
+
+// fmtDur prints a latency in ms with three significant digits.
+func fmtDur(d time.Duration) string {
+	ms := float64(d) / 1e6
+	switch {
+	case ms >= 100:
+		return fmt.Sprintf("%.0f ms", ms)
+	case ms >= 10:
+		return fmt.Sprintf("%.1f ms", ms)
+	case ms >= 1:
+		return fmt.Sprintf("%.2f ms", ms)
+	default:
+		return fmt.Sprintf("%.3f ms", ms)
+	}
+}
+
+func fmtMB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// agg is the median of a metric over a side's runs.
+func agg(runs []runStats, f func(runStats) float64) float64 { return median(mapf(runs, f)) }
+
+func pct(p float64) func(runStats) float64 {
+	return func(r runStats) float64 { return float64(percentile(r.load.lat, p)) }
+}
+
+func rps(r runStats) float64 { return r.load.reqPerSec() }
+
+// pairRatios are gw[i]/base[i] of a metric, rep by rep.
+func pairRatios(ph phase, f func(runStats) float64) []float64 {
+	var out []float64
+	for i := range min(len(ph.base), len(ph.gw)) {
+		if b := f(ph.base[i]); b > 0 {
+			out = append(out, f(ph.gw[i])/b)
+		}
+	}
+	return out
+}
+
+// pairDiffs are gw[i]-base[i] of a metric, rep by rep.
+func pairDiffs(ph phase, f func(runStats) float64) []float64 {
+	var out []float64
+	for i := range min(len(ph.base), len(ph.gw)) {
+		out = append(out, f(ph.gw[i])-f(ph.base[i]))
+	}
+	return out
+}
+
+func sumErrors(runs []runStats) (n int, first string) {
+	for _, r := range runs {
+		n += r.load.errors
+		if first == "" {
+			first = r.load.firstErr
+		}
+	}
+	return n, first
+}
+
+func listf(v []float64, format string) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// throughputRatio is the scenario's headline: median of per-rep req/s ratios.
+func (s *scenarioResult) throughputRatio() float64 { return median(pairRatios(s.closed, rps)) }
+
+// p99Added is the median of per-rep open-loop p99 differences.
+func (s *scenarioResult) p99Added() time.Duration {
+	return time.Duration(median(pairDiffs(s.open, pct(99))))
+}
+
+// scenarioMarkdown is the tables of one proxy scenario.
+func (rep *report) scenarioMarkdown(s *scenarioResult) string {
+	o := rep.o
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Scenario %d: %s\n\n", s.id, s.title)
+	fmt.Fprintf(&b, "Closed loop, %d keep-alive connections, %d × %s per proxy (alternating), medians:\n\n", o.conns, o.reps, o.duration)
+	b.WriteString("| proxy | req/s | p50 | p99 | p99.9 | CPU (cores) | CPU / req | RSS peak | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	row := func(name string, runs []runStats) {
+		n, _ := sumErrors(runs)
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %.2f | %.0f µs | %s | %d |\n", name, agg(runs, rps),
+			fmtDur(time.Duration(agg(runs, pct(50)))), fmtDur(time.Duration(agg(runs, pct(99)))), fmtDur(time.Duration(agg(runs, pct(99.9)))),
+			agg(runs, runStats.cpuCores), agg(runs, func(r runStats) float64 { return float64(r.cpuPerReq()) })/1e3,
+			fmtMB(int64(agg(runs, func(r runStats) float64 { return float64(r.rss) }))), n)
+	}
+	row(s.baseName, s.closed.base)
+	row("aliasgate", s.closed.gw)
+	ratios := pairRatios(s.closed, rps)
+	fmt.Fprintf(&b, "| **aliasgate ÷ %s** | **%.2f×** | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | |\n\n", s.baseName, median(ratios),
+		median(pairRatios(s.closed, pct(50))), median(pairRatios(s.closed, pct(99))), median(pairRatios(s.closed, pct(99.9))),
+		median(pairRatios(s.closed, runStats.cpuCores)), median(pairRatios(s.closed, func(r runStats) float64 { return float64(r.cpuPerReq()) })),
+		median(pairRatios(s.closed, func(r runStats) float64 { return float64(r.rss) })))
+	if len(ratios) > 1 {
+		fmt.Fprintf(&b, "Throughput ratio per rep: %s.\n\n", listf(ratios, "%.2f"))
+	}
+	fmt.Fprintf(&b, "Open loop at %.0f req/s (1/%g of the %s closed-loop rate), latency from each request's due time, medians:\n\n",
+		s.open.rate, o.openDiv, s.baseName)
+	b.WriteString("| proxy | req/s | p50 | p99 | p99.9 | CPU (cores) | CPU / req | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	orow := func(name string, runs []runStats) {
+		n, _ := sumErrors(runs)
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %.2f | %.0f µs | %d |\n", name, agg(runs, rps),
+			fmtDur(time.Duration(agg(runs, pct(50)))), fmtDur(time.Duration(agg(runs, pct(99)))), fmtDur(time.Duration(agg(runs, pct(99.9)))),
+			agg(runs, runStats.cpuCores), agg(runs, func(r runStats) float64 { return float64(r.cpuPerReq()) })/1e3, n)
+	}
+	orow(s.baseName, s.open.base)
+	orow("aliasgate", s.open.gw)
+	added := func(p float64) string {
+		d := time.Duration(median(pairDiffs(s.open, pct(p))))
+		sign := "+"
+		if d < 0 {
+			sign, d = "−", -d
+		}
+		return sign + fmtDur(d)
+	}
+	fmt.Fprintf(&b, "| **added by aliasgate** | | **%s** | **%s** | **%s** | | | |\n\n", added(50), added(99), added(99.9))
+	warns := 0
+	var lines []string
+	for _, r := range append(append([]runStats{}, s.closed.gw...), s.open.gw...) {
+		warns += r.warns
+		lines = append(lines, r.lines...)
+	}
+	if n, first := sumErrors(append(append(append([]runStats{}, s.closed.gw...), s.open.gw...), append(s.closed.base, s.open.base...)...)); n > 0 {
+		fmt.Fprintf(&b, "Errors: %d (first: %s).\n\n", n, first)
+	}
+	if warns > 0 {
+		fmt.Fprintf(&b, "The gateway logged %d warnings or errors during the runs; first: `%s`\n\n", warns, strings.Join(lines[:min(len(lines), 1)], ""))
+	}
+	for _, n := range s.notes {
+		fmt.Fprintf(&b, "Note: %s\n\n", n)
+	}
+	return b.String()
+}
+
+// scaleMarkdown is the table of scenario 4.
+func (rep *report) scaleMarkdown(s *scaleResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Scenario 4: vault scaling, %s\n\n", s.store)
+	fmt.Fprintf(&b, "Reveal of one uniformly random alias (FPE_SIX_T_FOUR card numbers, persistent) by %d caller(s), %d × %s per size (sizes in turn), medians:\n\n",
+		s.workers, len(s.rows[0].runs), rep.o.duration)
+	b.WriteString("| aliases | reveals/s | p50 | p99 | p99.9 | file bytes / alias | in-use pages / alias | compacted / alias | fill |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range s.rows {
+		per := func(n int64) string {
+			if n == 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.0f", float64(n)/float64(r.aliases))
+		}
+		fmt.Fprintf(&b, "| %d | %.0f | %s | %s | %s | %s | %s | %s | %s (%.0f/s) |\n", r.aliases, median(r.revealsPS),
+			fmtDur(r.pct(50)), fmtDur(r.pct(99)), fmtDur(r.pct(99.9)), per(r.fileBytes), per(r.liveBytes), per(r.compactBytes),
+			r.fill.Round(10*time.Millisecond), float64(r.aliases)/r.fill.Seconds())
+	}
+	if len(s.rows) > 1 {
+		first, last := s.rows[0], s.rows[len(s.rows)-1]
+		fmt.Fprintf(&b, "\nReveal p99 at %d aliases ÷ at %d: **%.2f×**.\n", last.aliases, first.aliases, float64(last.pct(99))/float64(first.pct(99)))
+	}
+	for _, n := range s.notes {
+		fmt.Fprintf(&b, "\nNote: %s\n", n)
+	}
+	return b.String()
+}
+
+// pct is the median over reps of the p-th percentile.
+func (r *scaleRow) pct(p float64) time.Duration {
+	return time.Duration(median(mapf(r.runs, func(l []time.Duration) float64 { return float64(percentile(l, p)) })))
+}
+
+// targetsMarkdown is the summary: each target of the issue, what was
+// measured, and whether it holds.
+func (rep *report) targetsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| target | measured | proxy CPU per request ÷ baseline's | holds |\n|---|---:|---:|---|\n")
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	for _, s := range rep.scenarios {
+		r := s.throughputRatio()
+		cpu := fmt.Sprintf("%.2f×", median(pairRatios(s.closed, func(r runStats) float64 { return float64(r.cpuPerReq()) })))
+		switch s.id {
+		case 1:
+			fmt.Fprintf(&b, "| 1: ≥ 0.85× ReverseProxy req/s | %.2f× | %s | %s |\n", r, cpu, yes(r >= 0.85))
+			d := s.p99Added()
+			fmt.Fprintf(&b, "| 1: p99 added ≤ 1 ms (open loop, %.0f req/s) | %s | | %s |\n", s.open.rate, signed(d), yes(d <= time.Millisecond))
+		case 2:
+			fmt.Fprintf(&b, "| 2: ≥ 0.5× ReverseProxy req/s, every write durable | %.2f× | %s | %s |\n", r, cpu, yes(r >= 0.5))
+		case 3:
+			fmt.Fprintf(&b, "| 3: ≥ 0.85× goproxy MITM req/s | %.2f× | %s | %s |\n", r, cpu, yes(r >= 0.85))
+		}
+	}
+	if s := rep.scale; s != nil && len(s.rows) > 0 {
+		first, last := s.rows[0], s.rows[len(s.rows)-1]
+		if len(s.rows) > 1 {
+			x := float64(last.pct(99)) / float64(first.pct(99))
+			scope := ""
+			if last.aliases < 10_000_000 {
+				scope = fmt.Sprintf(" (largest size run: %d)", last.aliases)
+			}
+			fmt.Fprintf(&b, "| 4: reveal p99 at 10M ≤ 2× at 10k%s | %.2f× (%d vs %d) | | %s |\n", scope, x, last.aliases, first.aliases, yes(x <= 2))
+		}
+		if last.fileBytes > 0 {
+			per := float64(last.fileBytes) / float64(last.aliases)
+			extra := ""
+			if last.compactBytes > 0 {
+				extra = fmt.Sprintf(" (compacted copy: %.0f B)", float64(last.compactBytes)/float64(last.aliases))
+			}
+			fmt.Fprintf(&b, "| 4: ≤ 250 bytes on disk per alias (file size ÷ aliases at %d) | %.0f B%s | | %s |\n", last.aliases, per, extra, yes(per <= 250))
+		}
+	}
+	return b.String()
+}
+
+func signed(d time.Duration) string {
+	if d < 0 {
+		return "−" + fmtDur(-d)
+	}
+	return "+" + fmtDur(d)
+}
+
+// Markers of the generated part of the markdown file; the text around them
+// is kept when the file is updated.
+const (
+	beginMarker = "<!-- bench:begin (generated by go run ./bench; edit outside these markers) -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+// generated is the part of the markdown file the harness owns.
+func (rep *report) generated() string {
+	var b strings.Builder
+	m := rep.machine
+	b.WriteString(beginMarker + "\n\n")
+	fmt.Fprintf(&b, "Measured %s on **%s × %d** (nproc %d), %s RAM, %s, %s; load average at start %s.\n\n",
+		rep.started.UTC().Format("2006-01-02 15:04 UTC"), m.cpu, m.cores, m.cores, m.memory, m.kernel, m.goVer, m.loadavg)
+	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", rep.command)
+	if rep.o.store == "postgres" {
+		b.WriteString("Vault: **PostgreSQL + Redis** (scenario 5: scenarios 1-4 on the shared stores).\n\n")
+	}
+	b.WriteString("#### Targets\n\n")
+	b.WriteString(rep.targetsMarkdown())
+	b.WriteString("\n")
+	for _, s := range rep.scenarios {
+		b.WriteString(rep.scenarioMarkdown(s))
+	}
+	if rep.scale != nil {
+		b.WriteString(rep.scaleMarkdown(rep.scale))
+		b.WriteString("\n")
+	}
+	if len(rep.charts) > 0 {
+		b.WriteString("#### Charts\n\n")
+		for _, c := range rep.charts {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(c), filepath.Ext(c)), c)
+		}
+	}
+	b.WriteString(endMarker + "\n")
+	return b.String()
+}
+
+// writeMarkdown writes the report into path: between the markers when the
+// file has them, at its end when it has none, or as a new file.
+func (rep *report) writeMarkdown(path string) error {
+	gen := rep.generated()
+	old, err := os.ReadFile(path)
+	var out []byte
+	switch {
+	case err == nil && bytes.Contains(old, []byte(beginMarker[:20])) && bytes.Contains(old, []byte(endMarker)):
+		i := bytes.Index(old, []byte(beginMarker[:20]))
+		j := bytes.Index(old[i:], []byte(endMarker)) + i + len(endMarker)
+		if j < len(old) && old[j] == '\n' {
+			j++
+		}
+		out = append(append(append([]byte{}, old[:i]...), gen...), old[j:]...)
+	case err == nil: // no markers: keep the file, add the section at its end
+		out = append(append(bytes.TrimRight(old, "\n"), "\n\n"...), gen...)
+	case os.IsNotExist(err):
+		out = []byte("# Performance\n\nFigures of the load harness (`go run ./bench`, see bench/main.go for how it measures).\n\n" + gen)
+	default:
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, out, 0o644)
+}

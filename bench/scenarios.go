@@ -1,0 +1,642 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/bits"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/proxy"
+)
+
+// The card data of the scenarios: a test PAN (redacted once at start, so
+// that scenario 1 finds it in the vault) and a CVC.
+const (
+	benchPAN = "4111111111111111"
+	benchCVC = "123"
+)
+
+// checkoutBody is a checkout request of about 1 KiB with a card number and
+// a CVC, the two targets of the inbound route.
+func checkoutBody(number, cvc string) []byte {
+	var b strings.Builder
+	b.WriteString(`{"order":{"id":"ord_8f1c2a","currency":"EUR","amount":12999,"items":[`)
+	for i := range 6 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"sku":"SKU-%04d","name":"Item number %d","qty":%d,"price":%d}`, i, i, i+1, 1000+i)
+	}
+	b.WriteString(`]},"customer":{"email":"jane.doe@example.com","name":"Jane Doe","address":{"line1":"1 Main Street","city":"Springfield","zip":"12345","country":"US"}},`)
+	b.WriteString(`"card":{"number":"` + number + `","cvc":"` + cvc + `","exp_month":"12","exp_year":"2030","holder":"JANE DOE"},`)
+	b.WriteString(`"meta":{"ip":"203.0.113.7","ua":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)","session":"s_0123456789abcdef"}}`)
+	return []byte(b.String())
+}
+
+// fixedBody sends the same body every time.
+func fixedBody(body []byte) bodyFunc {
+	return func(_ uint64, dst []byte) []byte { return append(dst, body...) }
+}
+
+// panSource makes distinct Luhn-valid 16-digit card numbers: the 14 digits
+// after the leading 4 are (base + n) · mult mod 10^14, a permutation (mult is
+// prime to 10), so numbers never repeat within 10^14 requests and spread
+// over all BINs and last-four digits as real ones do.
+type panSource struct {
+	base uint64
+	n    atomic.Uint64
+}
+
+const panMult = 3141592653589 // odd, not a multiple of 5
+
+func (p *panSource) next(dst []byte) {
+	hi, lo := bits.Mul64(p.base+p.n.Add(1), panMult)
+	_, r := bits.Div64(hi%1e14, lo, 1e14) // hi%1e14 keeps Div64 from overflowing; same residue
+	dst[0] = '4'
+	for i := 14; i >= 1; i-- {
+		dst[i] = byte('0' + r%10)
+		r /= 10
+	}
+	dst[15] = pan.CheckDigit(dst[:15])
+}
+
+// newPANBody puts a new card number into every request.
+func newPANBody(src *panSource) bodyFunc {
+	tmpl := checkoutBody(benchPAN, benchCVC)
+	at := bytes.Index(tmpl, []byte(benchPAN))
+	return func(_ uint64, dst []byte) []byte {
+		dst = append(dst, tmpl...)
+		src.next(dst[at : at+16])
+		return dst
+	}
+}
+
+// target is one proxy under test.
+type target struct {
+	name string
+	proc *proc
+	gw   *gatewayProc // set for aliasgate
+	ep   *endpoint
+}
+
+// runStats is one measured run of one target.
+type runStats struct {
+	load  loadResult
+	cpu   float64 // CPU seconds of the proxy process
+	rss   int64   // peak RSS of the proxy process during the run, bytes
+	warns int     // WARN/ERROR lines the gateway logged during the run
+	lines []string
+}
+
+// cpuCores is the proxy's CPU use in cores (CPU seconds / wall seconds).
+func (r runStats) cpuCores() float64 {
+	if r.load.elapsed <= 0 {
+		return 0
+	}
+	return r.cpu / r.load.elapsed.Seconds()
+}
+
+// cpuPerReq is the proxy's CPU time per request.
+func (r runStats) cpuPerReq() time.Duration {
+	if r.load.requests == 0 {
+		return 0
+	}
+	return time.Duration(r.cpu / float64(r.load.requests) * float64(time.Second))
+}
+
+// measure runs spec against t once.
+func measure(ctx context.Context, t *target, spec loadSpec) (runStats, error) {
+	t.proc.resetPeakRSS()
+	c0, err := t.proc.cpuSeconds()
+	if err != nil {
+		return runStats{}, err
+	}
+	res, err := runLoad(ctx, t.ep, spec)
+	if err != nil {
+		return runStats{}, fmt.Errorf("%s: %w", t.name, err)
+	}
+	c1, err := t.proc.cpuSeconds()
+	if err != nil {
+		return runStats{}, err
+	}
+	rss, _ := t.proc.peakRSS()
+	st := runStats{load: res, cpu: c1 - c0, rss: rss}
+	if t.gw != nil {
+		st.lines, st.warns = t.gw.logProblems(3)
+	}
+	return st, nil
+}
+
+// phase is one measurement mode of a scenario: closed loop (throughput) or
+// open loop at a fixed rate (latency added).
+type phase struct {
+	rate     float64 // 0: closed loop
+	base, gw []runStats
+}
+
+// measurePair measures base and gw reps times each, alternating which goes
+// first (A B, B A, …) so that drifting load on the machine hits both alike.
+func measurePair(ctx context.Context, o *options, base, gw *target, spec loadSpec) (phase, error) {
+	ph := phase{rate: spec.rate}
+	for rep := range o.reps {
+		order := []*target{base, gw}
+		if rep%2 == 1 {
+			order = []*target{gw, base}
+		}
+		for _, t := range order {
+			st, err := measure(ctx, t, spec)
+			if err != nil {
+				return ph, err
+			}
+			mode := "closed"
+			if spec.rate > 0 {
+				mode = fmt.Sprintf("open %.0f/s", spec.rate)
+			}
+			o.logf("  %-22s %-12s rep %d: %8.0f req/s  p50 %-9s p99 %-9s errors %d", t.name, mode, rep+1,
+				st.load.reqPerSec(), fmtDur(percentile(st.load.lat, 50)), fmtDur(percentile(st.load.lat, 99)), st.load.errors)
+			if t == base {
+				ph.base = append(ph.base, st)
+			} else {
+				ph.gw = append(ph.gw, st)
+			}
+		}
+	}
+	return ph, nil
+}
+
+// scenarioResult is a measured scenario of the proxies.
+type scenarioResult struct {
+	id       int
+	title    string
+	baseName string
+	closed   phase
+	open     phase
+	notes    []string
+}
+
+// env is what the scenarios share: the processes and the card data.
+type env struct {
+	o      *options
+	dir    string
+	gw     *gatewayProc
+	rp     *proc // ReverseProxy baseline
+	gp     *proc // goproxy baseline
+	echo   string
+	psp    string
+	mitmCA *x509.CertPool
+	// upstreams are the echo and processor processes.
+	upstreams            []*proc
+	rpAddress, gpAddress string
+	// the gateway's binary, configuration, log, extra environment and
+	// pprof address file; fresh until a scenario has used the gateway
+	gwBin, gwCfg, gwLog, gwPprof string
+	gwEnv                        []string
+	fresh                        bool
+	// aliases of benchPAN and benchCVC, made by the gateway at start.
+	panAlias, cvcAlias string
+}
+
+func (e *env) inbound() *target {
+	return &target{name: "aliasgate", proc: e.gw.proc, gw: e.gw, ep: &endpoint{addr: e.gw.inbound, host: "shop.example", path: "/checkout"}}
+}
+
+func (e *env) reverseProxy() *target {
+	return &target{name: "ReverseProxy", proc: e.rp, ep: &endpoint{addr: e.rpAddress, host: "shop.example", path: "/checkout"}}
+}
+
+func (e *env) tunnel(addr string) *endpoint {
+	return &endpoint{addr: addr, connect: e.psp, host: e.psp, path: "/v1/charges",
+		tls: &tls.Config{RootCAs: e.mitmCA, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
+}
+
+func (e *env) outbound() *target {
+	return &target{name: "aliasgate", proc: e.gw.proc, gw: e.gw, ep: e.tunnel(e.gw.outbound)}
+}
+
+func (e *env) goproxy() *target {
+	return &target{name: "goproxy MITM", proc: e.gp, ep: e.tunnel(e.gpAddress)}
+}
+
+// routesYAML is the gateway's route set: redact on the way in, reveal on
+// the way out to the processor.
+func routesYAML(echoAddr string) string {
+	return `routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://` + echoAddr + `
+    filters:
+      - id: card-in
+        phase: request
+        match: {methods: [POST], content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR, classifiers: [pan]}
+          - {json: card.cvc, storage: volatile}
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - id: card-out
+        phase: request
+        match: {methods: [POST], content_type: json}
+        operation: reveal
+        targets:
+          - {json: card.number}
+          - {json: card.cvc}
+`
+}
+
+// gatewayConfig is the configuration file of the gateway under test.
+func gatewayConfig(o *options, dir, echoAddr string, psp pspFiles, caCert, caKey string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir: %s\nenv: bench\n", filepath.Join(dir, "gw-data"))
+	b.WriteString("listen: {inbound: 127.0.0.1:0, outbound: 127.0.0.1:0, admin: 127.0.0.1:0}\n")
+	if o.store == "postgres" {
+		b.WriteString("vault: {store: postgres, volatile: redis}\n")          // URLs from the environment: secrets stay out of files
+		b.WriteString("vault_api: {enabled: true}\nauth: {token_ttl: 24h}\n") // scenario 4 goes through the vault API
+	}
+	fmt.Fprintf(&b, "outbound: {require_auth: false, allow_private_destinations: true, ca_bundle: %s, ca_cert: %s, ca_key: %s}\n",
+		psp.caCert, caCert, caKey)
+	if o.profileDir != "" {
+		b.WriteString("admin: {pprof: true}\n")
+	}
+	fmt.Fprintf(&b, "log: {level: %s, format: json}\n", o.logLevel)
+	b.WriteString(routesYAML(echoAddr))
+	return b.String()
+}
+
+// setUp starts the upstreams, the baselines and the gateway, and makes the
+// aliases of the test card through the gateway.
+func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
+	e := &env{o: o, dir: dir}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	psp, err := writePSPCerts(dir)
+	if err != nil {
+		return nil, err
+	}
+	caCert, caKey := filepath.Join(dir, "mitm-ca.pem"), filepath.Join(dir, "mitm-ca.key")
+	ca, err := proxy.LoadOrCreateCA(caCert, caKey)
+	if err != nil {
+		return nil, err
+	}
+	e.mitmCA = x509.NewCertPool()
+	e.mitmCA.AddCert(ca.Certificate())
+
+	var echoP, pspP *proc
+	if echoP, e.echo, err = startRole(ctx, roleEcho); err != nil {
+		return nil, err
+	}
+	e.upstreams = append(e.upstreams, echoP)
+	if pspP, e.psp, err = startRole(ctx, rolePSP, "-cert", psp.cert, "-key", psp.key, "-expect", benchPAN); err != nil {
+		return nil, err
+	}
+	e.upstreams = append(e.upstreams, pspP)
+	if e.rp, e.rpAddress, err = startRole(ctx, roleReverseProxy, "-upstream", "http://"+e.echo); err != nil {
+		return nil, err
+	}
+	if e.gp, e.gpAddress, err = startRole(ctx, roleGoproxy, "-cert", caCert, "-key", caKey, "-roots", psp.caCert); err != nil {
+		return nil, err
+	}
+
+	bin := o.gatewayBin
+	if bin == "" {
+		o.logf("building cmd/aliasgate…")
+		if bin, err = buildGateway(ctx, dir, o.profileDir != ""); err != nil {
+			return nil, err
+		}
+	}
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(o, dir, e.echo, psp, caCert, caKey)), 0o600); err != nil {
+		return nil, err
+	}
+	var genv []string
+	if o.store == "postgres" {
+		genv = append(genv, "ALIASGATE_VAULT_POSTGRES_URL="+o.pgURL, "ALIASGATE_VAULT_REDIS_URL="+o.redisURL)
+		if os.Getenv(masterKeyEnv) == "" {
+			key, err := benchMasterKey()
+			if err != nil {
+				return nil, err
+			}
+			genv = append(genv, masterKeyEnv+"="+key)
+		}
+	}
+	pprofFile := ""
+	if o.profileDir != "" {
+		pprofFile = filepath.Join(dir, "pprof.addr")
+	}
+	e.gwBin, e.gwCfg, e.gwEnv, e.gwLog, e.gwPprof = bin, cfg, genv, filepath.Join(dir, "aliasgate.log"), pprofFile
+	if e.gw, err = startGateway(ctx, bin, cfg, e.gwLog, genv, pprofFile); err != nil {
+		return nil, err
+	}
+	e.fresh = true
+	return e, e.makeAliases(ctx)
+}
+
+// freshGateway gives a scenario a gateway process of its own (same data
+// dir, so the vault keeps its persistent aliases), so that the RSS and heap
+// it reports are not what earlier scenarios left (scenario 2 grows the
+// vault).
+func (e *env) freshGateway(ctx context.Context) error {
+	if e.fresh {
+		e.fresh = false
+		return nil
+	}
+	e.gw.stop()
+	e.gw = nil
+	if e.gwPprof != "" {
+		_ = os.Remove(e.gwPprof)
+	}
+	g, err := startGateway(ctx, e.gwBin, e.gwCfg, e.gwLog, e.gwEnv, e.gwPprof)
+	if err != nil {
+		return err
+	}
+	e.gw = g
+	return e.makeAliases(ctx) // volatile aliases (the CVC's) may have gone with the old process
+}
+
+const masterKeyEnv = "ALIASGATE_MASTER_KEY"
+
+// benchMasterKey returns the master key of the bench's PostgreSQL vault: a
+// shared database outlives the run, so every run must use the same key. It
+// lives in the user's cache directory (created 0600 on first use); export
+// ALIASGATE_MASTER_KEY to use another.
+func benchMasterKey() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "aliasgate-bench", "master.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", err
+	}
+	key := base64.StdEncoding.EncodeToString(k)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// makeAliases redacts the test card through the gateway (so scenario 1
+// finds it in the vault) and keeps its aliases for scenario 3, checking on
+// the way that the echo upstream saw aliases only.
+func (e *env) makeAliases(ctx context.Context) error {
+	a, err := once(ctx, e.inbound().ep, checkoutBody(benchPAN, benchCVC))
+	if err != nil {
+		return fmt.Errorf("first request through the gateway: %w", err)
+	}
+	if a.status != http.StatusOK {
+		return fmt.Errorf("first request through the gateway: status %d: %.300s", a.status, a.body)
+	}
+	var doc struct {
+		Card struct{ Number, CVC string }
+	}
+	if err := json.Unmarshal(a.body, &doc); err != nil {
+		return fmt.Errorf("echoed body: %w", err)
+	}
+	if bytes.Contains(a.body, []byte(benchPAN)) || len(doc.Card.Number) != 16 || doc.Card.Number == benchPAN ||
+		!strings.HasPrefix(doc.Card.CVC, "tok_bench_") {
+		return fmt.Errorf("the upstream did not get aliases (card %q, cvc alias %q)", doc.Card.Number, doc.Card.CVC)
+	}
+	e.panAlias, e.cvcAlias = doc.Card.Number, doc.Card.CVC
+	return nil
+}
+
+func (e *env) close() {
+	if e.gw != nil {
+		e.gw.stop()
+	}
+	for _, p := range []*proc{e.rp, e.gp} {
+		p.stop()
+	}
+	for _, p := range e.upstreams {
+		p.stop()
+	}
+}
+
+// check sends one request to each target and verifies the answer.
+func check(ctx context.Context, t *target, body []byte, ok func(*answer) error) error {
+	a, err := once(ctx, t.ep, body)
+	if err == nil && a.status != http.StatusOK {
+		err = fmt.Errorf("status %d: %.300s", a.status, a.body)
+	}
+	if err == nil {
+		err = ok(a)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: check request: %w", t.name, err)
+	}
+	return nil
+}
+
+// runProxyScenario measures one of scenarios 1–3: warm-up, the closed-loop
+// pairs, then the open-loop pairs at 1/openDiv of the baseline's
+// throughput, and a CPU and allocation profile of the gateway when asked.
+func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, error) {
+	o := e.o
+	if err := e.freshGateway(ctx); err != nil {
+		return nil, err
+	}
+	var base, gw *target
+	var body bodyFunc
+	var sample []byte
+	res := &scenarioResult{id: id}
+	switch id {
+	case 1:
+		res.title = "inbound redact, PAN already in the vault + CVC, 1 KiB JSON"
+		base, gw = e.reverseProxy(), e.inbound()
+		sample = checkoutBody(benchPAN, benchCVC)
+		body = fixedBody(sample)
+		if err := check(ctx, gw, sample, func(a *answer) error {
+			if bytes.Contains(a.body, []byte(benchPAN)) || !bytes.Contains(a.body, []byte(e.panAlias)) {
+				return fmt.Errorf("the upstream did not get the known alias")
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if err := check(ctx, base, sample, func(a *answer) error {
+			if !bytes.Equal(a.body, sample) {
+				return fmt.Errorf("the echo is not the body sent")
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	case 2:
+		res.title = "inbound redact, a new PAN in every request (durable write, fsync) + CVC, 1 KiB JSON"
+		base, gw = e.reverseProxy(), e.inbound()
+		src := &panSource{base: uint64(time.Now().UnixNano()) % 1e12}
+		body = newPANBody(src)
+		sample = body(0, nil)
+		if err := check(ctx, gw, sample, func(a *answer) error {
+			if bytes.Contains(a.body, sample[bytes.Index(sample, []byte(`"number":"`))+10:][:16]) {
+				return fmt.Errorf("the upstream got the new card number")
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	case 3:
+		res.title = "outbound CONNECT MITM, reveal PAN + CVC aliases, 1 KiB JSON, TLS processor"
+		base, gw = e.goproxy(), e.outbound()
+		sample = checkoutBody(e.panAlias, e.cvcAlias)
+		body = fixedBody(sample)
+		seen := func(want string) func(*answer) error {
+			return func(a *answer) error {
+				if got := a.header.Get("X-Value-Seen"); got != want {
+					return fmt.Errorf("processor saw the card number: %q, want %q", got, want)
+				}
+				return nil
+			}
+		}
+		if err := check(ctx, gw, sample, seen("1")); err != nil {
+			return nil, err
+		}
+		if err := check(ctx, base, sample, seen("0")); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("no proxy scenario %d", id)
+	}
+	res.baseName = base.name
+	o.logf("scenario %d: %s", id, res.title)
+
+	// Warm-up: connections, caches, JIT-free but GC-sized heaps.
+	for _, t := range []*target{base, gw} {
+		st, err := measure(ctx, t, loadSpec{conns: o.conns, duration: o.warmup, body: body})
+		if err != nil {
+			return nil, err
+		}
+		if st.load.requests == 0 || st.load.errors > 0 {
+			return nil, fmt.Errorf("%s: warm-up: %d requests, %d errors (first: %s) %v", t.name, st.load.requests, st.load.errors, st.load.firstErr, st.lines)
+		}
+	}
+	var err error
+	spec := loadSpec{conns: o.conns, duration: o.duration, body: body}
+	if res.closed, err = measurePair(ctx, o, base, gw, spec); err != nil {
+		return nil, err
+	}
+	rate := median(mapf(res.closed.base, func(r runStats) float64 { return r.load.reqPerSec() })) / o.openDiv
+	if rate < 1 {
+		rate = 1
+	}
+	spec.rate = rate
+	if res.open, err = measurePair(ctx, o, base, gw, spec); err != nil {
+		return nil, err
+	}
+	if o.profileDir != "" {
+		if err := profileGateway(ctx, e, gw, body, id); err != nil {
+			res.notes = append(res.notes, "profile failed: "+err.Error())
+			o.logf("  profile failed: %v", err)
+		}
+	}
+	return res, nil
+}
+
+// profileGateway records a CPU profile and an allocation profile of the
+// gateway under closed-loop load into the profile directory.
+func profileGateway(ctx context.Context, e *env, gw *target, body bodyFunc, id int) error {
+	o := e.o
+	addr := e.gw.pprof
+	if addr == "" {
+		return fmt.Errorf("the gateway serves no pprof")
+	}
+	secs := max(int(o.duration/time.Second), 1)
+	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		res, err := runLoad(ctx, gw.ep, loadSpec{conns: o.conns, duration: time.Duration(secs+1) * time.Second, body: body})
+		if err == nil {
+			o.logf("  profile run: %.0f req/s over %s (%d errors)", res.reqPerSec(), res.elapsed.Round(time.Millisecond), res.errors)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	errs := make(chan error, 2)
+	for _, kind := range []string{"profile", "allocs"} {
+		go func() {
+			url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, secs)
+			resp, err := http.Get(url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			name := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
+			f, err := os.Create(filepath.Join(o.profileDir, fmt.Sprintf("scenario%d-%s.pprof", id, name)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, err = io.Copy(f, resp.Body)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range 2 {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := <-done; err != nil && first == nil {
+		first = err
+	}
+	e.gw.logProblems(0)
+	o.logf("  profiles written to %s", o.profileDir)
+	return first
+}
+
+func mapf[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+// median returns the median of v (the mean of the two middle values for an
+// even count), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
