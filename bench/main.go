@@ -101,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprintln(stderr, "Usage: go run ./bench [flags]\n\nLoad harness of aliasgate (see docs/PERFORMANCE.md). Flags:")
 		fs.PrintDefaults()
 	}
-	scen := fs.String("scenarios", "1,2,3,4", "scenarios to run, comma-separated (1-4; -store postgres makes them scenario 5)")
+	scen := fs.String("scenarios", "1,2,3,4", "scenarios to run, comma-separated (1-4; -store postgres makes them scenario 5; 6: bbolt vs PostgreSQL with 1 and 2 gateways, needs -postgres-url and -redis-url)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each scenario's runs")
 	fs.IntVar(&o.reps, "reps", 3, "measured runs of each proxy per phase (alternating with its baseline)")
@@ -146,8 +146,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-scenarios: %w", err)
 	}
 	for _, s := range o.scenarios {
-		if s < 1 || s > 4 {
-			return nil, fmt.Errorf("-scenarios: no scenario %d (1-4; scenario 5 is -store postgres)", s)
+		if s < 1 || s > 6 || s == 5 {
+			return nil, fmt.Errorf("-scenarios: no scenario %d (1-4, 6; scenario 5 is -store postgres)", s)
 		}
 	}
 	if o.vaultSizes, err = parseInts(*sizes); err != nil {
@@ -272,6 +272,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		}
 		rep.scale = res
 		fmt.Fprintln(stdout, rep.scaleMarkdown(res))
+	}
+	if slices.Contains(o.scenarios, 6) {
+		rows, err := runScaleOut(ctx, o, dir)
+		if err != nil {
+			return nil, fmt.Errorf("scenario 6: %w", err)
+		}
+		fmt.Fprintln(stdout, scaleOutMarkdown(o, rows))
 	}
 	if o.chartDir != "" {
 		if err := rep.writeCharts(o.chartDir, o.out); err != nil {
