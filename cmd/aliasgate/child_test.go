@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,15 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/internal/pgtest"
 )
 
 // Helpers for tests that run aliasgate as separate processes (several
@@ -62,43 +59,8 @@ func aliasgateBinary(t *testing.T) string {
 	return binPath
 }
 
-// testPostgresURL creates an empty database for the test on the PostgreSQL
-// of ALIASGATE_TEST_POSTGRES_URL (default postgres@127.0.0.1:5432, trust
-// auth) and drops it at the end. An unreachable server fails the test: the
-// README's test command starts one.
-func testPostgresURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("ALIASGATE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable (%v): run ./scripts/test, which starts it, or set ALIASGATE_TEST_POSTGRES_URL", err)
-	}
-	defer conn.Close(context.Background())
-	name := "aliasgate_cmd_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	cfg := conn.Config()
-	return "postgres://" + cfg.User + "@" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + name + "?sslmode=disable"
-}
+// testPostgresURL is an empty database of the test's own (pgtest).
+func testPostgresURL(t *testing.T) string { return pgtest.NewDatabase(t, "aliasgate_cmd") }
 
 // testRedisURL is the Redis of ALIASGATE_TEST_REDIS_URL (default
 // 127.0.0.1:6379, database 0). Volatile records expire by themselves.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/pgtest"
 )
 
 const (
@@ -57,10 +58,7 @@ func TestKill9LosesNoAcknowledgedAlias(t *testing.T) {
 		runCrash(t, bin, "vault: {store: bolt}\n")
 	})
 	t.Run("postgres", func(t *testing.T) {
-		u := os.Getenv("ALIASGATE_CRASH_POSTGRES_URL")
-		if u == "" {
-			t.Skip("set ALIASGATE_CRASH_POSTGRES_URL to an empty PostgreSQL database to run the crash test on vault.store postgres")
-		}
+		u := pgtest.NewDatabase(t, "aliasgate_crash")
 		runCrash(t, bin, fmt.Sprintf("vault: {store: postgres, postgres_url: %q}\n", u))
 	})
 }
