@@ -1,0 +1,115 @@
+package vaulttest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+)
+
+// The benchmark bodies every persistent store runs the same way, so their
+// figures can be set side by side (go test -bench . ./vault/boltstore/
+// ./vault/pgstore/): the same vault.Service calls on another store.
+
+// BenchService returns a Service on store, with an in-memory volatile store.
+func BenchService(b *testing.B, store vault.Store) *vault.Service {
+	b.Helper()
+	b.Cleanup(func() { store.Close() })
+	mem := memstore.New(memstore.Options{})
+	b.Cleanup(func() { mem.Close() })
+	kr, err := vault.OpenKeyring(context.Background(), store, bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := vault.New(store, mem, kr, vault.Options{Env: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc
+}
+
+// CardNumber returns the n-th distinct Luhn-valid 16-digit test number.
+func CardNumber(n int64) string {
+	p := fmt.Sprintf("4%014d", n)
+	return p + string(pan.CheckDigit([]byte(p)))
+}
+
+// BenchRedactKnownValue redacts a value already in the vault (an index
+// lookup, no write).
+func BenchRedactKnownValue(b *testing.B, svc *vault.Service) {
+	ctx := context.Background()
+	req := []vault.RedactRequest{{Value: "4111111111111111"}}
+	if _, err := svc.Redact(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := svc.Redact(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchReveal reveals one alias.
+func BenchReveal(b *testing.B, svc *vault.Service) {
+	ctx := context.Background()
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	aliases := []string{toks[0].Alias}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := svc.Reveal(ctx, aliases); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchRedactNewValue writes a new durable record per operation from
+// writers concurrent goroutines (1: a plain loop).
+func BenchRedactNewValue(b *testing.B, svc *vault.Service, writers int) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0))) // × GOMAXPROCS goroutines
+	b.ResetTimer()
+	if writers == 1 {
+		for range b.N {
+			if _, err := svc.Redact(ctx, []vault.RedactRequest{{Value: CardNumber(next.Add(1))}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := svc.Redact(ctx, []vault.RedactRequest{{Value: CardNumber(next.Add(1))}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchRedactBatch redacts n new values per call.
+func BenchRedactBatch(b *testing.B, svc *vault.Service, n int) {
+	ctx := context.Background()
+	var next atomic.Int64
+	reqs := make([]vault.RedactRequest, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range reqs {
+			reqs[i] = vault.RedactRequest{Value: CardNumber(next.Add(1))}
+		}
+		if _, err := svc.Redact(ctx, reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
