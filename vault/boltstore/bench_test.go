@@ -7,6 +7,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
+	"github.com/aliasgate/aliasgate/vault/memstore"
 	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
 
@@ -17,7 +18,7 @@ func benchService(b *testing.B, opts boltstore.Options) *vault.Service {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return vaulttest.BenchService(b, s)
+	return vaulttest.BenchService(b, s, memstore.New(memstore.Options{}))
 }
 
 func BenchmarkRedactKnownValue(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
 	"github.com/aliasgate/aliasgate/vault/pgstore"
 	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
@@ -16,7 +17,7 @@ import (
 // benchService opens a PostgreSQL-backed Service.
 func benchService(b *testing.B, opts pgstore.Options) *vault.Service {
 	b.Helper()
-	return vaulttest.BenchService(b, openStore(b, newSchema(b), opts))
+	return vaulttest.BenchService(b, openStore(b, newSchema(b), opts), memstore.New(memstore.Options{}))
 }
 
 func BenchmarkRedactKnownValue(b *testing.B) {

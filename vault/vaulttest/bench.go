@@ -10,24 +10,22 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
 // The benchmark bodies every persistent store runs the same way, so their
 // figures can be set side by side (go test -bench . ./vault/boltstore/
 // ./vault/pgstore/): the same vault.Service calls on another store.
 
-// BenchService returns a Service on store, with an in-memory volatile store.
-func BenchService(b *testing.B, store vault.Store) *vault.Service {
+// BenchService returns a Service on store, with volatile values in
+// volatile; both are closed when the benchmark ends.
+func BenchService(b *testing.B, store, volatile vault.Store) *vault.Service {
 	b.Helper()
-	b.Cleanup(func() { store.Close() })
-	mem := memstore.New(memstore.Options{})
-	b.Cleanup(func() { mem.Close() })
+	b.Cleanup(func() { store.Close(); volatile.Close() })
 	kr, err := vault.OpenKeyring(context.Background(), store, bytes.Repeat([]byte{3}, 32))
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := vault.New(store, mem, kr, vault.Options{Env: "bench"})
+	svc, err := vault.New(store, volatile, kr, vault.Options{Env: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
