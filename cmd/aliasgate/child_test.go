@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,98 +139,4 @@ func (g *childGateway) stop(t *testing.T) {
 		t.Errorf("serve did not stop within 15 s of SIGTERM")
 	}
 	obstest.AssertNoPAN(t, "gateway log", []byte(g.stderr.String()))
-}
-
-// faultProxy forwards TCP connections from a loopback port to target, and
-// can be cut (the port refuses connections and every open one is closed,
-// as when the server behind it stops) and restored on the same port. The
-// tests use it to take PostgreSQL away from a gateway without stopping the
-// server that other tests run against at the same time.
-type faultProxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-}
-
-func newFaultProxy(t *testing.T, target string) *faultProxy {
-	t.Helper()
-	p := &faultProxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *faultProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-}
-
-func (p *faultProxy) pipe(c net.Conn) {
-	u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.ln == nil { // cut meanwhile
-		p.mu.Unlock()
-		c.Close()
-		u.Close()
-		return
-	}
-	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	go func() { io.Copy(u, c); u.Close() }()
-	io.Copy(c, u)
-	c.Close()
-}
-
-// down cuts the proxy.
-func (p *faultProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// up listens again on the same port.
-func (p *faultProxy) up() {
-	p.t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port was just closed; another process may not take it
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatalf("fault proxy: listen again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
 }

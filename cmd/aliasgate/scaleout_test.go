@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/faultnet"
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
@@ -214,20 +215,20 @@ func TestStoreOutage(t *testing.T) {
 }
 
 // throughFault returns rawURL with its host replaced by a fault proxy to it.
-func throughFault(t *testing.T, rawURL string) (string, *faultProxy) {
+func throughFault(t *testing.T, rawURL string) (string, *faultnet.Proxy) {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fault := newFaultProxy(t, u.Host)
-	u.Host = fault.addr
+	fault := faultnet.New(t, "tcp", u.Host)
+	u.Host = fault.Addr()
 	return u.String(), fault
 }
 
 func testStoreOutage(t *testing.T, store string) {
 	pgURL, redisURL := testPostgresURL(t), testRedisURL()
-	var fault *faultProxy
+	var fault *faultnet.Proxy
 	if store == "postgres" {
 		pgURL, fault = throughFault(t, pgURL)
 	} else {
@@ -291,7 +292,7 @@ func testStoreOutage(t *testing.T, store string) {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
-	fault.down()
+	fault.Down()
 	before := forwarded.Load()
 	saw503 := waitFor(10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return statuses[503] > 0 })
 	if !saw503 {
@@ -302,7 +303,7 @@ func testStoreOutage(t *testing.T, store string) {
 	}
 	time.Sleep(time.Second) // keep the load on the outage
 	during := forwarded.Load() - before
-	fault.up()
+	fault.Up()
 	back := time.Now()
 	if !waitFor(30*time.Second, func() bool { return ready() == 200 && send() == 200 }) {
 		t.Fatalf("the gateway did not recover after %s came back; log:\n%s", store, g.stderr.String())

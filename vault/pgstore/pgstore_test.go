@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/aliasgate/aliasgate/internal/faultnet"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/pgstore"
 	"github.com/aliasgate/aliasgate/vault/vaulttest"
@@ -404,11 +404,11 @@ func TestServerOutageIsUnavailableThenRecovers(t *testing.T) {
 	if strings.HasPrefix(cfg.Host, "/") {
 		network, target = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
 	}
-	p := newTCPProxy(t, network, target)
+	p := faultnet.New(t, network, target)
 	u := newSchema(t)
 	// The same database through the proxy, with a password the messages
 	// must never show (trust auth ignores it).
-	proxied := strings.Replace(withParams(u, "", map[string]string{"connect_timeout": "2"}), "@"+hostPort(t, u), "@"+p.addr, 1)
+	proxied := strings.Replace(withParams(u, "", map[string]string{"connect_timeout": "2"}), "@"+hostPort(t, u), "@"+p.Addr(), 1)
 	proxied = strings.Replace(proxied, "://"+cfg.User+"@", "://"+cfg.User+":S3cret-pw@", 1)
 	clk := vaulttest.NewClock()
 	s := openStore(t, proxied, pgstore.Options{Now: clk.Now, MaxConns: 2})
@@ -417,7 +417,7 @@ func TestServerOutageIsUnavailableThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.stop()
+	p.Down()
 	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
 	defer cancel()
 	checks := map[string]error{}
@@ -437,13 +437,13 @@ func TestServerOutageIsUnavailableThenRecovers(t *testing.T) {
 	}
 	// A new gateway cannot start meanwhile, and says where it tried.
 	_, err = pgstore.Open(ctx, proxied, pgstore.Options{})
-	if !errors.Is(err, vault.ErrUnavailable) || !strings.Contains(err.Error(), "pgstore: connect postgres://"+cfg.User+"@"+p.addr) ||
+	if !errors.Is(err, vault.ErrUnavailable) || !strings.Contains(err.Error(), "pgstore: connect postgres://"+cfg.User+"@"+p.Addr()) ||
 		strings.Contains(err.Error(), "S3cret") {
 		t.Fatalf("Open with the server away = %v", err)
 	}
 	t.Logf("Open with the server away: %v", err)
 
-	p.start()
+	p.Up()
 	got, err := s.Get(bg, []string{"tok_o"})
 	if err != nil || got[0] == nil {
 		t.Fatalf("Get after the server came back = %v, %v", got, err)
@@ -669,78 +669,6 @@ func TestScanOrderIsByteOrder(t *testing.T) {
 	}
 	if wantAccts := want[slices.Index(want, "a"):]; !slices.Equal(accts, wantAccts) {
 		t.Fatalf("ScanCards after \"a\" = %q, want %q", accts, wantAccts)
-	}
-}
-
-// tcpProxy forwards connections to the server and can be stopped (the
-// server "goes away": listener and every connection closed) and started
-// again on the same address.
-type tcpProxy struct {
-	t               *testing.T
-	network, target string
-	addr            string
-	mu              sync.Mutex
-	ln              net.Listener
-	conns           map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T, network, target string) *tcpProxy {
-	p := &tcpProxy{t: t, network: network, target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *tcpProxy) start() {
-	var ln net.Listener
-	var err error
-	for range 50 { // the old socket may linger for a moment
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial(p.network, p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			pipe := func(dst, src net.Conn) {
-				io.Copy(dst, src)
-				dst.Close()
-				src.Close()
-			}
-			go pipe(up, c)
-			go pipe(c, up)
-		}
-	}()
-}
-
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
 	}
 }
 

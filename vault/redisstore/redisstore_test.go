@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/aliasgate/aliasgate/internal/faultnet"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
@@ -486,58 +485,6 @@ func TestReconnectsAfterConnectionsAreKilled(t *testing.T) {
 	}
 }
 
-// tcpProxy forwards connections to Redis until stopped, to cut the store off.
-type tcpProxy struct {
-	ln                   net.Listener
-	addr                 string // where it listens
-	targetNet, targetAdr string // where Redis is
-	mu                   sync.Mutex
-	conns                []net.Conn
-	wg                   sync.WaitGroup
-}
-
-func startProxy(t *testing.T, addr, network, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, addr: ln.Addr().String(), targetNet: network, targetAdr: target}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial(p.targetNet, p.targetAdr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *tcpProxy) stop() {
-	p.ln.Close()
-	p.wg.Wait()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-}
-
 func TestUnreachableRedisIsUnavailableThenRecovers(t *testing.T) {
 	o, err := redis.ParseURL(testURL())
 	if err != nil {
@@ -547,8 +494,8 @@ func TestUnreachableRedisIsUnavailableThenRecovers(t *testing.T) {
 	if u.Scheme != "redis" {
 		t.Skipf("the proxy test needs a redis:// URL, %s has %s://", envURL, u.Scheme)
 	}
-	p := startProxy(t, "127.0.0.1:0", o.Network, o.Addr)
-	u.Host = p.addr
+	p := faultnet.New(t, o.Network, o.Addr)
+	u.Host = p.Addr()
 	s := openStoreURL(t, withQuery(t, u.String(), "max_retries", "1", "dial_timeout", "1s"), "", nil)
 	ctx := context.Background()
 	r := record("tok_p", "proxy", time.Now())
@@ -556,7 +503,7 @@ func TestUnreachableRedisIsUnavailableThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.stop()
+	p.Down()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	calls := map[string]func() error{
@@ -590,7 +537,7 @@ func TestUnreachableRedisIsUnavailableThenRecovers(t *testing.T) {
 		t.FailNow()
 	}
 
-	startProxy(t, p.addr, o.Network, o.Addr) // Redis is back at the same address
+	p.Up() // Redis is back at the same address
 	back := time.Now()
 	defer func() {
 		t.Logf("calls succeed again %s after Redis came back", time.Since(back).Round(time.Millisecond))
