@@ -196,3 +196,45 @@ func TestVaultCopyRefusals(t *testing.T) {
 		t.Fatalf("copy into another vault with the same master key: %v", err)
 	}
 }
+
+// TestMigrate applies the PostgreSQL schema once, then finds it up to
+// date; on bbolt there is nothing to migrate.
+func TestMigrate(t *testing.T) {
+	dir := t.TempDir()
+	pg := filepath.Join(dir, "pg.yaml")
+	os.WriteFile(pg, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", dir, testPostgresURL(t))), 0o600)
+	out, _, err := runCmd(t, testEnv(nil), "migrate", "--config", pg)
+	if err != nil || !strings.HasPrefix(out, "applied migrations [1") {
+		t.Fatalf("first migrate: %q, %v", out, err)
+	}
+	out, _, err = runCmd(t, testEnv(nil), "migrate", "--config", pg)
+	if err != nil || !strings.HasPrefix(out, "schema is up to date") {
+		t.Fatalf("second migrate: %q, %v", out, err)
+	}
+	bolt := filepath.Join(dir, "bolt.yaml")
+	os.WriteFile(bolt, []byte("data_dir: "+dir+"\n"), 0o600)
+	if out, _, err = runCmd(t, testEnv(nil), "migrate", "--config", bolt); err != nil || !strings.Contains(out, "nothing to migrate") {
+		t.Fatalf("migrate on bbolt: %q, %v", out, err)
+	}
+	if _, _, err = runCmd(t, testEnv(nil), "migrate"); err == nil {
+		t.Fatal("migrate without --config succeeded")
+	}
+	// An unreachable server fails within the connect timeout, naming it without a password.
+	down := filepath.Join(dir, "down.yaml")
+	os.WriteFile(down, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: \"postgres://u:hunter2@127.0.0.1:1/x\"}\n", dir)), 0o600)
+	_, _, err = runCmd(t, testEnv(nil), "migrate", "--config", down)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("migrate against a closed port: %v", err)
+	}
+	_, _, err = runCmd(t, testEnv(nil), "serve", "--config", down)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "postgres") {
+		t.Fatalf("serve against a closed port: %v", err)
+	}
+	// The same for Redis: serve stops with a clear error, no listener opened.
+	noRedis := filepath.Join(dir, "noredis.yaml")
+	os.WriteFile(noRedis, []byte(fmt.Sprintf("data_dir: %s\nvault: {volatile: redis, redis_url: \"redis://:hunter2@127.0.0.1:1/0\"}\n", dir)), 0o600)
+	_, errOut, err := runCmd(t, testEnv(nil), "serve", "--config", noRedis)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "redis") || strings.Contains(errOut, `"msg":"listening"`) {
+		t.Fatalf("serve against a closed Redis port: %v\n%s", err, errOut)
+	}
+}
