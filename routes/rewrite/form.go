@@ -89,7 +89,13 @@ func (l *formLocator) Locate(msg *Message) ([]Span, error) {
 	case "":
 		return nil, fmt.Errorf("%w: the body is not a form (no media type)", ErrMalformed)
 	}
-	return nil, fmt.Errorf("%w: the body is not a form (%q)", ErrMalformed, msg.MediaType)
+	// The media type comes from the client's Content-Type header, which may
+	// hold anything, card data included: it is named only when it has no
+	// digits at all.
+	if !strings.ContainsAny(msg.MediaType, "0123456789") && len(msg.MediaType) <= 100 {
+		return nil, fmt.Errorf("%w: the body is not a form (%q)", ErrMalformed, msg.MediaType)
+	}
+	return nil, fmt.Errorf("%w: the body is not a form (its media type is neither application/x-www-form-urlencoded nor multipart/form-data)", ErrMalformed)
 }
 
 func (l *formLocator) locateURLEncoded(body []byte) ([]Span, error) {

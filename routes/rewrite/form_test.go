@@ -148,6 +148,8 @@ func TestFormRefusals(t *testing.T) {
 		{"name a lenient decoder reads as a target", formURLEncoded, []string{"100%"}, "100%=" + formSecret},
 		{"too many fields", formURLEncoded, []string{"card"}, strings.Repeat("a=1&", maxFormFields) + "card=" + formSecret},
 		{"JSON body", "application/json", []string{"card"}, `{"card":"` + formSecret + `"}`},
+		// Found by FuzzInbound: the media type is the client's and was quoted in the error (and so the log).
+		{"media type holding a card number", "4111111111111111/x", []string{"card"}, "card=" + formSecret},
 		{"no media type", "", []string{"card"}, "card=" + formSecret},
 		{"multipart without the boundary parameter", "multipart/form-data+noboundary", []string{"card"}, "--" + formBoundary + "--"},
 		{"multipart body without a delimiter", formMultipart, []string{"card"}, formSecret},
