@@ -24,10 +24,15 @@
 //
 // # Durability and failure
 //
-// Writer.Log returns once the line is written and fsynced; concurrent
-// callers share one write and one fsync (group commit). The vault calls it
-// before a reveal's values are returned, and refuses the reveal when it
-// fails (fail closed).
+// Writer.Log returns once the line is written to the file; concurrent
+// callers share one write (group commit). Options.SyncInterval chooses when
+// it reaches the disk: zero fsyncs before Log returns (concurrent callers
+// share one fsync); a positive interval fsyncs in the background at most
+// that long after a write, so a killed process loses nothing and an
+// operating-system crash or power loss loses at most the last interval. The
+// vault calls Log before a reveal's values are returned, and refuses the
+// reveal when it fails (fail closed); a failed background fsync fails every
+// Log until an fsync succeeds again.
 //
 // # Several writers and crashes
 //

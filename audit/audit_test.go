@@ -399,3 +399,100 @@ func TestVerifyWhileWriting(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestSyncModes: with SyncInterval zero every Log waits for an fsync; with
+// an interval the line is in the file when Log returns, the fsync comes
+// from the background (or Close), and a failed background fsync makes Logs
+// fail until an fsync succeeds again.
+func TestSyncModes(t *testing.T) {
+	k := testKeys(t, 1)
+	t.Run("always", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.log")
+		w := openLog(t, path, k)
+		before := w.Syncs()
+		logN(t, w, 5)
+		if got := w.Syncs() - before; got != 5 {
+			t.Fatalf("5 sequential Logs did %d fsyncs, want 5", got)
+		}
+	})
+	t.Run("interval: written before Log returns, fsynced by Close", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.log")
+		w, err := Open(path, k, Options{Logger: obstest.Logger(t), SyncInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logN(t, w, 20)
+		if got := w.Syncs(); got != 0 {
+			t.Fatalf("fsyncs before the first interval: %d, want 0", got)
+		}
+		if lines := readLines(t, path); len(lines) != 21 || lines[20] != "" { // 20 lines and the empty tail
+			t.Fatalf("file holds %d lines after Log returned, want 20", len(lines)-1)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Syncs(); got != 1 {
+			t.Fatalf("fsyncs after Close: %d, want 1", got)
+		}
+		if res := mustVerify(t, path, k); res.Lines != 20 {
+			t.Fatalf("verified %d lines, want 20", res.Lines)
+		}
+	})
+	t.Run("interval: background fsync", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.log")
+		w, err := Open(path, k, Options{Logger: obstest.Logger(t), SyncInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		logN(t, w, 3)
+		for deadline := time.Now().Add(10 * time.Second); w.Syncs() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no background fsync within 10 s of a write")
+			}
+		}
+	})
+	t.Run("interval: a failed fsync fails Logs until one succeeds", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.log")
+		w, err := Open(path, k, Options{Logger: obstest.Logger(t), SyncInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		logN(t, w, 1)
+		diskErr := errors.New("EIO")
+		var mu sync.Mutex
+		failing := true
+		w.syncMu.Lock()
+		w.sync = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing {
+				return diskErr
+			}
+			return w.f.Sync()
+		}
+		w.syncMu.Unlock()
+		if err := w.fsync(); !errors.Is(err, diskErr) { // what the ticker does
+			t.Fatalf("fsync: %v", err)
+		}
+		ev := Event{Event: EventReveal, Actor: "route:r", Aliases: []string{uuidAlias}, Found: 1}
+		if err := w.Log(context.Background(), ev); !errors.Is(err, diskErr) {
+			t.Fatalf("Log after a failed fsync: %v, want the fsync's error", err)
+		}
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		if err := w.Log(context.Background(), ev); err != nil {
+			t.Fatalf("Log once fsync works again: %v", err)
+		}
+		if res := mustVerify(t, path, k); res.Lines != 2 {
+			t.Fatalf("verified %d lines, want 2 (the refused line is not written)", res.Lines)
+		}
+	})
+	t.Run("negative interval", func(t *testing.T) {
+		if _, err := Open(filepath.Join(t.TempDir(), "a.log"), k, Options{SyncInterval: -time.Second}); err == nil {
+			t.Fatal("Open accepted a negative SyncInterval")
+		}
+	})
+}

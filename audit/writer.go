@@ -29,17 +29,34 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBatch bounds the lines of one group commit; default 512.
 	MaxBatch int
+	// SyncInterval chooses when lines reach the disk. Zero (the default):
+	// Log returns after its line is written and fsynced (group commit). A
+	// positive interval: Log returns after its line is written to the file
+	// (write(2): a crashed or killed process loses nothing), and the file
+	// is fsynced at most this long after a write, so an operating-system
+	// crash or power loss can lose the lines of the last interval. A failed
+	// background fsync makes the next Log retry it and fail while it fails.
+	SyncInterval time.Duration
 }
 
 // Writer appends lines to one audit log file. It is safe for concurrent
-// use; Log blocks until its line is durable.
+// use; Log blocks until its line is durable (Options.SyncInterval zero) or
+// written.
 type Writer struct {
-	path string
-	keys Keys
-	now  func() time.Time
-	log  *slog.Logger
-	max  int
-	f    *os.File
+	path      string
+	keys      Keys
+	now       func() time.Time
+	log       *slog.Logger
+	max       int
+	f         *os.File
+	every     time.Duration // Options.SyncInterval
+	sync      func() error  // f.Sync; replaced by tests
+	syncs     atomic.Uint64 // fsyncs done
+	dirty     atomic.Bool   // written since the last fsync (interval mode)
+	syncMu    sync.Mutex    // one fsync at a time; guards syncErr
+	syncErr   error         // the last background fsync's failure
+	stopSync  chan struct{}
+	syncsDone chan struct{}
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
@@ -76,7 +93,12 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
+	if opts.SyncInterval < 0 {
+		f.Close()
+		return nil, errors.New("audit: SyncInterval must not be negative")
+	}
 	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f,
+		every: opts.SyncInterval, sync: f.Sync,
 		size: -1, reqs: make(chan *request, 256), done: make(chan struct{})}
 	if w.now == nil {
 		w.now = time.Now
@@ -92,21 +114,29 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 		return nil, err
 	}
 	go w.loop()
+	if w.every > 0 {
+		w.stopSync, w.syncsDone = make(chan struct{}), make(chan struct{})
+		go w.syncLoop()
+	}
 	return w, nil
 }
 
 // Path returns the file the Writer appends to.
 func (w *Writer) Path() string { return w.path }
 
-// Lines returns how many lines this Writer made durable.
+// Lines returns how many lines this Writer appended (written, and fsynced
+// unless Options.SyncInterval is set).
 func (w *Writer) Lines() uint64 { return w.lines.Load() }
+
+// Syncs returns how many fsyncs of the file this Writer did.
+func (w *Writer) Syncs() uint64 { return w.syncs.Load() }
 
 // Failures returns how many appends failed.
 func (w *Writer) Failures() uint64 { return w.failures.Load() }
 
-// Log appends e and returns once it is written and fsynced, or with the
-// error that kept it from being so (ctx's, when ctx ends first: the line
-// may still be written).
+// Log appends e and returns once it is written and fsynced (written only,
+// with Options.SyncInterval), or with the error that kept it from being so
+// (ctx's, when ctx ends first: the line may still be written).
 func (w *Writer) Log(ctx context.Context, e Event) error {
 	req := &request{ev: e, err: make(chan error, 1)}
 	w.mu.RLock()
@@ -163,10 +193,66 @@ func (w *Writer) Close() error {
 	close(w.reqs)
 	w.mu.Unlock()
 	<-w.done
+	var syncErr error
+	if w.every > 0 {
+		close(w.stopSync)
+		<-w.syncsDone
+		if w.dirty.Swap(false) {
+			syncErr = w.fsync()
+		}
+	}
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("audit: close %s: %w", w.path, err)
 	}
+	return syncErr
+}
+
+// fsync syncs the file, counting it, and wraps its error.
+func (w *Writer) fsync() error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if err := w.sync(); err != nil {
+		w.syncErr = fmt.Errorf("audit: fsync %s: %w", w.path, err)
+		return w.syncErr
+	}
+	w.syncErr = nil
+	w.syncs.Add(1)
 	return nil
+}
+
+// syncLoop fsyncs the file every interval when lines were written since
+// the last fsync (Options.SyncInterval). It runs beside the commit loop:
+// appends go on while an fsync is in progress.
+func (w *Writer) syncLoop() {
+	defer close(w.syncsDone)
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopSync:
+			return
+		case <-t.C:
+			if !w.dirty.Swap(false) {
+				continue
+			}
+			if err := w.fsync(); err != nil {
+				w.dirty.Store(true) // retried at the next tick and by the next append
+				w.log.Error("audit: background fsync failed; appends fail until it succeeds", "file", w.path, "error", err.Error())
+			}
+		}
+	}
+}
+
+// pendingSyncError retries a failed background fsync and returns its error
+// while it still fails.
+func (w *Writer) pendingSyncError() error {
+	w.syncMu.Lock()
+	failed := w.syncErr != nil
+	w.syncMu.Unlock()
+	if !failed {
+		return nil
+	}
+	return w.fsync()
 }
 
 // loop group-commits queued requests: one write and one fsync for all the
@@ -235,13 +321,20 @@ func (w *Writer) commit(evs []Event) error {
 		w.size = fi.Size()
 		return nil
 	}
+	if w.every > 0 {
+		if err := w.pendingSyncError(); err != nil {
+			return err
+		}
+	}
 	if _, err := w.f.Write(buf); err != nil {
 		w.size = -1 // a partial write is a torn line: the next append recovers it
 		return fmt.Errorf("audit: write %s: %w", w.path, err)
 	}
-	if err := w.f.Sync(); err != nil {
+	if w.every > 0 {
+		w.dirty.Store(true)
+	} else if err := w.fsync(); err != nil {
 		w.size = -1
-		return fmt.Errorf("audit: fsync %s: %w", w.path, err)
+		return err
 	}
 	w.seq, w.mac, w.size = seq, mac, fi.Size()+int64(len(buf))
 	w.written, w.writtenMac = seq, mac

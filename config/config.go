@@ -221,6 +221,25 @@ type Audit struct {
 	Enabled bool `yaml:"enabled"`
 	// Path is the log file. Default <data_dir>/audit.log.
 	Path string `yaml:"path"`
+	// Fsync is when lines reach the disk. "interval" (default): a reveal
+	// answers once its line is written to the file, so a crashed or killed
+	// gateway loses no line, and the file is fsynced every FsyncInterval,
+	// so an operating-system crash or power loss can lose the lines of the
+	// last interval. "always": a reveal answers once its line is fsynced
+	// (concurrent reveals share one fsync), which costs reveal throughput.
+	Fsync string `yaml:"fsync"`
+	// FsyncInterval is the fsync period of Fsync "interval": 1ms to 10s,
+	// default 200ms.
+	FsyncInterval Duration `yaml:"fsync_interval"`
+}
+
+// AuditSyncInterval is the audit.Options.SyncInterval that audit.fsync and
+// audit.fsync_interval select: zero for "always".
+func (c Config) AuditSyncInterval() time.Duration {
+	if c.Audit.Fsync == "always" {
+		return 0
+	}
+	return c.Audit.FsyncInterval.Std()
 }
 
 // AuditPath is the audit log file: audit.path, else <data_dir>/audit.log.
@@ -271,7 +290,7 @@ func Default() Config {
 			Issuer:   "aliasgate",
 		},
 		Log:   Log{Level: "info", Format: "json"},
-		Audit: Audit{Enabled: true},
+		Audit: Audit{Enabled: true, Fsync: "interval", FsyncInterval: Duration(200 * time.Millisecond)},
 	}
 }
 

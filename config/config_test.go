@@ -101,7 +101,7 @@ admin:
   ui_capture_body: 16KiB
 auth: {token_ttl: 1h, audience: payments, issuer: gw.acme}
 log: {level: debug, format: text}
-audit: {enabled: false, path: /var/log/aliasgate/audit.log}
+audit: {enabled: false, path: /var/log/aliasgate/audit.log, fsync: always, fsync_interval: 50ms}
 routes:
   - id: checkout
     direction: inbound
@@ -154,6 +154,9 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"log.format", c.Log.Format, "json"},
 		{"audit.enabled", c.Audit.Enabled, true},
 		{"audit.path", c.AuditPath(), filepath.Join("aliasgate-data", "audit.log")},
+		{"audit.fsync", c.Audit.Fsync, "interval"},
+		{"audit.fsync_interval", c.Audit.FsyncInterval.Std(), 200 * time.Millisecond},
+		{"AuditSyncInterval", c.AuditSyncInterval(), 200 * time.Millisecond},
 		{"VaultPath", c.VaultPath(), filepath.Join("aliasgate-data", "vault.db")},
 	}
 	for _, ck := range checks {
@@ -238,7 +241,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
 		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
 		Log:      Log{Level: "debug", Format: "text"},
-		Audit:    Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log"},
+		Audit:    Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond)},
 	}
 	if got := plain(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -572,6 +575,10 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"postgres URL of another scheme", func(c *Config) { c.Vault.Store, c.Vault.PostgresURL = "postgres", "mysql://db/x" }, "vault.postgres_url"},
 		{"bad postgres URL while on bolt", func(c *Config) { c.Vault.PostgresURL = "host=db password=x" }, "vault.postgres_url"},
 		{"redis without URL", func(c *Config) { c.Vault.Volatile = "redis" }, "vault.redis_url"},
+		{"audit fsync always", func(c *Config) { c.Audit.Fsync = "always" }, ""},
+		{"audit fsync never", func(c *Config) { c.Audit.Fsync = "never" }, "audit.fsync"},
+		{"audit fsync interval of 0", func(c *Config) { c.Audit.FsyncInterval = 0 }, "audit.fsync_interval"},
+		{"audit fsync interval of 1m", func(c *Config) { c.Audit.FsyncInterval = Duration(time.Minute) }, "audit.fsync_interval"},
 		{"empty redis prefix", func(c *Config) { c.Vault.RedisPrefix = "" }, "vault.redis_prefix"},
 		{"redis prefix with a space", func(c *Config) { c.Vault.RedisPrefix = "a b" }, "vault.redis_prefix"},
 		{"rediss URL", func(c *Config) { c.Vault.Volatile, c.Vault.RedisURL = "redis", "rediss://cache:6380/0" }, ""},

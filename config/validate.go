@@ -108,6 +108,10 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Auth.Issuer) == "" {
 		v.add("auth.issuer", "must not be empty")
 	}
+	v.oneOf("audit.fsync", c.Audit.Fsync, "interval", "always")
+	if d := c.Audit.FsyncInterval.Std(); d < time.Millisecond || d > 10*time.Second {
+		v.add("audit.fsync_interval", "must be between 1ms and 10s")
+	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "text")
 

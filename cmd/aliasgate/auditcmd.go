@@ -103,7 +103,7 @@ func openAuditLog(cfg config.Config, master []byte, logger *slog.Logger) (*audit
 	if err != nil {
 		return nil, err
 	}
-	w, err := audit.Open(cfg.AuditPath(), keys, audit.Options{Logger: logger})
+	w, err := audit.Open(cfg.AuditPath(), keys, audit.Options{Logger: logger, SyncInterval: cfg.AuditSyncInterval()})
 	if err != nil {
 		return nil, fmt.Errorf("audit log (audit.path): %w", err)
 	}
