@@ -82,6 +82,7 @@ type options struct {
 	store         string
 	pgURL         string
 	redisURL      string
+	auditFsync    string
 	keep          bool
 	command       string
 	log           io.Writer
@@ -118,6 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.store, "store", "bolt", "vault store: bolt, or postgres (with Redis for volatile values: scenario 5)")
 	fs.StringVar(&o.pgURL, "postgres-url", "", "vault.postgres_url for -store postgres")
 	fs.StringVar(&o.redisURL, "redis-url", "", "vault.redis_url for -store postgres")
+	fs.StringVar(&o.auditFsync, "audit-fsync", "", "the gateway's audit.fsync (interval or always); empty: its default")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, vault files)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -159,6 +161,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-duration, -reps, -conns, -reveal-workers must be positive and -open-div at least 1")
 	case o.store != "bolt" && o.store != "postgres":
 		return nil, fmt.Errorf("-store %q: bolt or postgres", o.store)
+	case o.auditFsync != "" && o.auditFsync != "interval" && o.auditFsync != "always":
+		return nil, fmt.Errorf("-audit-fsync %q: interval or always", o.auditFsync)
 	case o.store == "postgres" && (o.pgURL == "" || o.redisURL == ""):
 		return nil, errors.New("-store postgres needs -postgres-url and -redis-url")
 	}

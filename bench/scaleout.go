@@ -103,6 +103,9 @@ func startScaleOutGateways(ctx context.Context, o *options, dir, bin, echo, key 
 			b.WriteString("vault: {store: postgres, volatile: redis}\n")
 		}
 		fmt.Fprintf(&b, "log: {level: %s, format: json}\n", o.logLevel)
+		if o.auditFsync != "" {
+			fmt.Fprintf(&b, "audit: {fsync: %s}\n", o.auditFsync)
+		}
 		b.WriteString(scaleOutRoutes(echo))
 		cfg := d + ".yaml"
 		if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {

@@ -277,6 +277,9 @@ func gatewayConfig(o *options, dir, echoAddr string, psp pspFiles, caCert, caKey
 		b.WriteString("admin: {pprof: true}\n")
 	}
 	fmt.Fprintf(&b, "log: {level: %s, format: json}\n", o.logLevel)
+	if o.auditFsync != "" {
+		fmt.Fprintf(&b, "audit: {fsync: %s}\n", o.auditFsync)
+	}
 	b.WriteString(routesYAML(echoAddr))
 	return b.String()
 }
