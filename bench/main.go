@@ -83,6 +83,7 @@ type options struct {
 	pgURL         string
 	redisURL      string
 	auditFsync    string
+	gatewayEnv    []string // -gateway-env: added to the gateway's environment only
 	keep          bool
 	command       string
 	log           io.Writer
@@ -120,6 +121,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pgURL, "postgres-url", "", "vault.postgres_url for -store postgres")
 	fs.StringVar(&o.redisURL, "redis-url", "", "vault.redis_url for -store postgres")
 	fs.StringVar(&o.auditFsync, "audit-fsync", "", "the gateway's audit.fsync (interval or always); empty: its default")
+	fs.Func("gateway-env", "`NAME=value` added to the gateway's environment only (repeatable), e.g. GOGC=200", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" || strings.HasPrefix(k, "ALIASGATE_") {
+			return errors.New("want NAME=value, not an ALIASGATE_ setting (use the configuration)")
+		}
+		o.gatewayEnv = append(o.gatewayEnv, v)
+		return nil
+	})
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, vault files)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

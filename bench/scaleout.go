@@ -111,7 +111,7 @@ func startScaleOutGateways(ctx context.Context, o *options, dir, bin, echo, key 
 		if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 			return gws, err
 		}
-		env := []string{masterKeyEnv + "=" + key}
+		env := append(slices.Clone(o.gatewayEnv), masterKeyEnv+"="+key)
 		if su.pg {
 			env = append(env, "ALIASGATE_VAULT_POSTGRES_URL="+o.pgURL, "ALIASGATE_VAULT_REDIS_URL="+o.redisURL)
 		}

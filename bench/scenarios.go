@@ -332,7 +332,7 @@ func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
 	if err := os.WriteFile(cfg, []byte(gatewayConfig(o, dir, e.echo, psp, caCert, caKey)), 0o600); err != nil {
 		return nil, err
 	}
-	var genv []string
+	genv := slices.Clone(o.gatewayEnv)
 	if o.store == "postgres" {
 		genv = append(genv, "ALIASGATE_VAULT_POSTGRES_URL="+o.pgURL, "ALIASGATE_VAULT_REDIS_URL="+o.redisURL)
 		if os.Getenv(masterKeyEnv) == "" {
