@@ -3,6 +3,7 @@ package routes
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"strings"
 	"testing"
 
@@ -281,10 +282,26 @@ func TestContentTypeMatches(t *testing.T) {
 		{"multipart", "multipart/form-data; boundary=x", true},
 		{"xml", "text/xml; charset=utf-8", true},
 		{"text/plain", "TEXT/PLAIN", true},
+		{"json", " Application/JSON\t", true},
+		{"json", "APPLICATION/JSON; charset=utf-8", true},
+		{"json", "application/json;", true}, // ParseMediaType accepts an empty parameter list
+		{"json", "application/ json", false},
+		{"json", "application/json extra", false},
+		{"json", "", false},
 	}
 	for _, tt := range tests {
 		if got := ContentTypeMatches(tt.want, tt.mt); got != tt.ok {
 			t.Errorf("ContentTypeMatches(%q, %q) = %v", tt.want, tt.mt, got)
+		}
+	}
+	// The fast path (no parameters) normalizes as mime.ParseMediaType does.
+	for _, mt := range []string{"application/json", "APPLICATION/XML", " text/xml ", "a b/c", "Application/Vnd.Api+JSON", "x/y/z", "\ttext/plain"} {
+		parsed, _, err := mime.ParseMediaType(mt)
+		if err != nil {
+			parsed = strings.ToLower(strings.TrimSpace(mt))
+		}
+		if !ContentTypeMatches(parsed, mt) {
+			t.Errorf("ContentTypeMatches(%q, %q) = false, want true (what ParseMediaType gives)", parsed, mt)
 		}
 	}
 }
