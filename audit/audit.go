@@ -63,6 +63,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // Event names.
@@ -111,6 +113,29 @@ const maxAliasHashes = 1000
 type Keys struct {
 	chain []byte
 	alias []byte
+	// Pools of keyed HMAC states (hash.Hash), reset after each use: a
+	// reveal hashes every alias and the line, and hmac.New allocates two
+	// SHA-256 states each time.
+	chainMACs, aliasMACs *sync.Pool
+}
+
+// macPool returns a pool of HMAC-SHA256 states under key.
+func macPool(key []byte) *sync.Pool {
+	return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+}
+
+// sum appends HMAC-SHA256(key, data) to out, with a state from pool (nil:
+// a new one).
+func sum(pool *sync.Pool, key, data, out []byte) []byte {
+	var m hash.Hash
+	if pool != nil {
+		m = pool.Get().(hash.Hash)
+		defer func() { m.Reset(); pool.Put(m) }()
+	} else {
+		m = hmac.New(sha256.New, key)
+	}
+	m.Write(data)
+	return m.Sum(out)
 }
 
 // DeriveKeys derives the audit keys from the 32-byte master key (HKDF-SHA256,
@@ -127,22 +152,20 @@ func DeriveKeys(master []byte) (Keys, error) {
 	if err != nil {
 		return Keys{}, fmt.Errorf("audit: derive key: %w", err)
 	}
-	return Keys{chain: chain, alias: alias}, nil
+	return Keys{chain: chain, alias: alias, chainMACs: macPool(chain), aliasMACs: macPool(alias)}, nil
 }
 
 // AliasHash returns the keyed hash that stands for alias in the log
 // (base64url of the first 16 bytes of HMAC-SHA256).
 func (k Keys) AliasHash(alias string) string {
-	m := hmac.New(sha256.New, k.alias)
-	m.Write([]byte(alias))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	var buf [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(sum(k.aliasMACs, k.alias, []byte(alias), buf[:0])[:16])
 }
 
 // mac returns the chain MAC of a line body (base64url, 43 characters).
 func (k Keys) mac(body []byte) string {
-	m := hmac.New(sha256.New, k.chain)
-	m.Write(body)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	var buf [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(sum(k.chainMACs, k.chain, body, buf[:0]))
 }
 
 // Event is one thing to record. Aliases are hashed by the Writer and never
