@@ -68,12 +68,42 @@ func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
 	if mayHoldRun(msg) {
 		msg = pan.Mask(msg)
 	}
+	// Pass r itself when no attribute changes (the common case: an access
+	// line), sparing a copy of every attribute; otherwise a new record.
+	same := msg == r.Message
+	if same {
+		r.Attrs(func(a slog.Attr) bool {
+			same = sameAttr(a, redactAttr(a))
+			return same
+		})
+	}
+	if same {
+		return h.next.Handle(ctx, r)
+	}
 	out := slog.NewRecord(r.Time, r.Level, msg, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
 	})
 	return h.next.Handle(ctx, out)
+}
+
+// sameAttr reports whether redactAttr left a unchanged (b is its result).
+// Groups and values of kind Any count as changed unless redactAttr kept
+// their kind and, for Any, the very same value.
+func sameAttr(a, b slog.Attr) bool {
+	if a.Key != b.Key || a.Value.Kind() != b.Value.Kind() {
+		return false
+	}
+	switch a.Value.Kind() {
+	case slog.KindGroup, slog.KindLogValuer:
+		return false
+	case slog.KindAny:
+		// redactAttr replaces an Any only by a string (an error's masked
+		// text), which changes the kind; a kept Any is the same value.
+		return true
+	}
+	return a.Value.Equal(b.Value)
 }
 
 func (h *redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
