@@ -45,6 +45,7 @@ func commands() []command {
 		{"ca cert", "print the gateway CA certificate that outbound proxy clients trust", runCACert},
 		{"migrate", "apply the PostgreSQL schema migrations of vault.store", runMigrate},
 		{"vault copy", "copy a vault into another store (bbolt to PostgreSQL), same aliases", runVaultCopy},
+		{"vault compact", "rewrite the stopped bbolt vault file with full pages (reclaims free space)", runVaultCompact},
 		{"audit verify", "check the audit log's HMAC chain: edited, removed, reordered or truncated lines", runAuditVerify},
 		{"keys rotate", "add a data-key version; the gateway re-encrypts older records in the background", runKeysRotate},
 		{"keys status", "show the data-key versions and the re-encryption's progress", runKeysStatus},

@@ -6,6 +6,11 @@
 //
 // Buckets: aliases (alias → record), index (HMAC → alias), meta (schema
 // version, wrapped data keys), clients (API clients).
+//
+// bbolt reuses the pages that deletes and copy-on-write free but never
+// shrinks the file, and inserts in random order (aliases and HMACs are
+// random) leave pages 50–70 % full: Compact (`aliasgate vault compact`)
+// rewrites a stopped vault with full pages.
 package boltstore
 
 import (
