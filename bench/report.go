@@ -255,11 +255,13 @@ func (rep *report) targetsMarkdown() string {
 		}
 		if last.fileBytes > 0 {
 			per := float64(last.fileBytes) / float64(last.aliases)
-			extra := ""
+			fmt.Fprintf(&b, "| 4: ≤ 250 bytes on disk per alias, file as written (file size ÷ aliases at %d) | %.0f B | | %s |\n", last.aliases, per, yes(per <= 250))
 			if last.compactBytes > 0 {
-				extra = fmt.Sprintf(" (compacted copy: %.0f B)", float64(last.compactBytes)/float64(last.aliases))
+				// The copy is made with bbolt's Compact and the settings of
+				// boltstore.Compact, what `aliasgate vault compact` writes.
+				per := float64(last.compactBytes) / float64(last.aliases)
+				fmt.Fprintf(&b, "| 4: ≤ 250 bytes on disk per alias after `aliasgate vault compact` (at %d) | %.0f B | | %s |\n", last.aliases, per, yes(per <= 250))
 			}
-			fmt.Fprintf(&b, "| 4: ≤ 250 bytes on disk per alias (file size ÷ aliases at %d) | %.0f B%s | | %s |\n", last.aliases, per, extra, yes(per <= 250))
 		}
 	}
 	return b.String()
