@@ -96,6 +96,11 @@ type Vault struct {
 	RedisPrefix string `yaml:"redis_prefix"`
 	// VolatileTTL is how long a volatile value lives. Default 1h, at least 1s.
 	VolatileTTL Duration `yaml:"volatile_ttl"`
+	// VolatileMaxRecords bounds the volatile values held in memory with
+	// Volatile "memory" (about 300 bytes each): past it a new value is
+	// refused with 503 until older ones expire. Default 1000000; 0: no
+	// bound. Redis is bounded by its own maxmemory.
+	VolatileMaxRecords int `yaml:"volatile_max_records"`
 }
 
 // Limits bounds what one request may cost. Every value must be positive.
@@ -263,10 +268,11 @@ func Default() Config {
 			Admin:    "127.0.0.1:9090",
 		},
 		Vault: Vault{
-			Store:       "bolt",
-			Volatile:    "memory",
-			RedisPrefix: "aliasgate:",
-			VolatileTTL: Duration(time.Hour),
+			Store:              "bolt",
+			Volatile:           "memory",
+			RedisPrefix:        "aliasgate:",
+			VolatileTTL:        Duration(time.Hour),
+			VolatileMaxRecords: 1_000_000,
 		},
 		Limits: Limits{
 			MaxBody:           10 * MiB,

@@ -73,6 +73,7 @@ vault:
   redis_url: rediss://:r3dis@cache.internal:6380/0
   redis_prefix: "acme-live:"
   volatile_ttl: 30m
+  volatile_max_records: 250000
 limits:
   max_body: 1MB
   max_header_bytes: 32KiB
@@ -155,6 +156,7 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"audit.enabled", c.Audit.Enabled, true},
 		{"audit.path", c.AuditPath(), filepath.Join("aliasgate-data", "audit.log")},
 		{"audit.fsync", c.Audit.Fsync, "interval"},
+		{"vault.volatile_max_records", c.Vault.VolatileMaxRecords, 1_000_000},
 		{"audit.fsync_interval", c.Audit.FsyncInterval.Std(), 200 * time.Millisecond},
 		{"AuditSyncInterval", c.AuditSyncInterval(), 200 * time.Millisecond},
 		{"VaultPath", c.VaultPath(), filepath.Join("aliasgate-data", "vault.db")},
@@ -214,7 +216,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			Volatile:    "redis",
 			RedisURL:    "rediss://:r3dis@cache.internal:6380/0",
 			RedisPrefix: "acme-live:",
-			VolatileTTL: Duration(30 * time.Minute),
+			VolatileTTL: Duration(30 * time.Minute), VolatileMaxRecords: 250000,
 		},
 		Limits: Limits{
 			MaxBody:           1000 * 1000,
@@ -575,6 +577,8 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"postgres URL of another scheme", func(c *Config) { c.Vault.Store, c.Vault.PostgresURL = "postgres", "mysql://db/x" }, "vault.postgres_url"},
 		{"bad postgres URL while on bolt", func(c *Config) { c.Vault.PostgresURL = "host=db password=x" }, "vault.postgres_url"},
 		{"redis without URL", func(c *Config) { c.Vault.Volatile = "redis" }, "vault.redis_url"},
+		{"negative volatile bound", func(c *Config) { c.Vault.VolatileMaxRecords = -1 }, "vault.volatile_max_records"},
+		{"no volatile bound", func(c *Config) { c.Vault.VolatileMaxRecords = 0 }, ""},
 		{"audit fsync always", func(c *Config) { c.Audit.Fsync = "always" }, ""},
 		{"audit fsync never", func(c *Config) { c.Audit.Fsync = "never" }, "audit.fsync"},
 		{"audit fsync interval of 0", func(c *Config) { c.Audit.FsyncInterval = 0 }, "audit.fsync_interval"},

@@ -285,6 +285,9 @@ func (v *validator) vault(c Vault) {
 	if c.VolatileTTL.Std() < minVolatileTTL {
 		v.add("vault.volatile_ttl", "must be at least 1s")
 	}
+	if c.VolatileMaxRecords < 0 {
+		v.add("vault.volatile_max_records", "must not be negative (0: no bound)")
+	}
 }
 
 // storeURL checks the URL of a store: required when the selector key picks

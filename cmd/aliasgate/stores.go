@@ -69,7 +69,7 @@ func openPersistent(ctx context.Context, cfg config.Config) (persistentStore, st
 func openVolatile(ctx context.Context, cfg config.Config, logger *slog.Logger) (volatileStore, string, error) {
 	switch cfg.Vault.Volatile {
 	case "memory":
-		return memStore{memstore.New(memstore.Options{})}, "memory", nil
+		return memStore{memstore.New(memstore.Options{MaxRecords: cfg.Vault.VolatileMaxRecords})}, "memory", nil
 	case "redis":
 		ctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
 		defer cancel()

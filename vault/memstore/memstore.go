@@ -21,11 +21,25 @@ type Options struct {
 	// default 30 s; negative turns the sweeper off (expired records are
 	// never returned either way).
 	SweepInterval time.Duration
+	// MaxRecords bounds the records held; zero means no bound. A Put that
+	// would go over it drops the expired records first and then, still
+	// over, fails whole with ErrFull (an ErrUnavailable: callers answer
+	// 503 and store nothing), so that a flood of new volatile values
+	// cannot take the gateway's memory.
+	MaxRecords int
 }
+
+// ErrFull is Put's error when Options.MaxRecords would be exceeded.
+var ErrFull = fmt.Errorf("memstore: full (vault.volatile_max_records): %w", vault.ErrUnavailable)
+
+// fullSweepEvery spaces the sweeps a full store runs before it refuses.
+const fullSweepEvery = time.Second
 
 // Store is an in-memory vault.Store. It is safe for concurrent use.
 type Store struct {
-	now func() time.Time
+	now       func() time.Time
+	max       int
+	fullSwept time.Time // last sweep run because the store was full
 
 	mu      sync.RWMutex
 	records map[string]*vault.Record
@@ -43,7 +57,7 @@ type Store struct {
 
 // New returns an empty Store and starts its sweeper; Close stops it.
 func New(opts Options) *Store {
-	s := &Store{now: opts.Now, records: map[string]*vault.Record{}, index: map[string]string{},
+	s := &Store{now: opts.Now, max: max(opts.MaxRecords, 0), records: map[string]*vault.Record{}, index: map[string]string{},
 		meta: map[string][]byte{}, clients: map[string][]byte{},
 		cards: map[string][]byte{}, fingers: map[string]string{}, updates: map[string][][]byte{}}
 	if s.now == nil {
@@ -79,6 +93,10 @@ func (s *Store) Sweep() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.sweepLocked(now)
+}
+
+func (s *Store) sweepLocked(now time.Time) int {
 	n := 0
 	for a, r := range s.records {
 		if r.Expired(now) {
@@ -146,6 +164,15 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, vault.ErrClosed
+	}
+	if s.max > 0 && len(s.records)+len(items) > s.max {
+		if now.Sub(s.fullSwept) >= fullSweepEvery || now.Before(s.fullSwept) {
+			s.fullSwept = now
+			s.sweepLocked(now)
+		}
+		if len(s.records)+len(items) > s.max {
+			return nil, ErrFull
+		}
 	}
 	out := make([]vault.PutResult, len(items))
 	for i, it := range items {
