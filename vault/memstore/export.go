@@ -46,7 +46,7 @@ func (s *Store) ScanRecords(_ context.Context, after string, limit int) ([]*vaul
 			break
 		}
 		if r := s.live(a, now); r != nil && r.Storage == vault.StoragePersistent {
-			out = append(out, r.Clone())
+			out = append(out, r)
 		}
 	}
 	return out, nil
@@ -157,13 +157,16 @@ func (s *Store) Rekey(_ context.Context, items []vault.RekeyItem) (int, error) {
 	}
 	n := 0
 	for _, it := range items {
-		r := s.records[it.Alias]
+		e, ok := s.records[it.Alias]
+		if !ok {
+			continue
+		}
+		r := e.decode(it.Alias)
 		if r == nil || r.KeyVersion != it.OldVersion {
 			continue
 		}
-		c := r.Clone()
-		c.KeyVersion, c.Ciphertext = it.NewVersion, bytes.Clone(it.Ciphertext)
-		s.records[it.Alias] = c
+		r.KeyVersion, r.Ciphertext = it.NewVersion, bytes.Clone(it.Ciphertext)
+		s.records[it.Alias] = newEntry(r)
 		n++
 	}
 	return n, nil
