@@ -81,7 +81,6 @@ func runServe(ctx context.Context, e env, args []string) error {
 // down to Go's 100 from 64 MiB live) unless the environment sets GOGC, and
 // returns its stop function. In the load harness GOGC 400 lowered the proxy's
 // CPU per request in scenario 1 from 90 to 72 µs (docs/PERFORMANCE.md).
-
 func tuneGC(getenv func(string) string) (stop func()) {
 	if getenv("GOGC") != "" {
 		return func() {}
