@@ -209,9 +209,18 @@ func (s *Store) ImportCard(ctx context.Context, d vault.CardDump) error {
 	})
 }
 
-const sqlRekey = `UPDATE records AS r SET key_version = u.new_version, ciphertext = u.ciphertext
-FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u (alias, old_version, new_version, ciphertext)
-WHERE r.alias = u.alias AND r.key_version = u.old_version`
+// sqlRekey locks the rows it changes in alias order first (the locked CTE),
+// so two gateways re-encrypting overlapping batches wait for each other
+// instead of deadlocking on rows taken in different orders; a row whose key
+// version another gateway changed meanwhile drops out (compare-and-swap).
+const sqlRekey = `WITH u AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u (alias, old_version, new_version, ciphertext)
+), locked AS (
+  SELECT r.alias FROM records AS r JOIN u ON r.alias = u.alias AND r.key_version = u.old_version
+  ORDER BY r.alias FOR UPDATE OF r
+)
+UPDATE records AS r SET key_version = u.new_version, ciphertext = u.ciphertext
+FROM u WHERE r.alias = u.alias AND r.key_version = u.old_version AND r.alias IN (SELECT alias FROM locked)`
 
 // Rekey implements vault.Rekeyer: one UPDATE … FROM unnest(…) that
 // changes the rows whose key version is still the old one. Items that
