@@ -224,15 +224,15 @@ func (m *Match) matches(x Exchange) bool {
 // (application/xml, text/xml and any +xml type), or a media type compared
 // exactly.
 func ContentTypeMatches(want, mediaType string) bool {
-	if !strings.Contains(mediaType, ";") {
-		// Without parameters ParseMediaType gives what this does, or fails
-		// and falls back to it: skip its allocations on the hot path.
-		mediaType = strings.ToLower(strings.TrimSpace(mediaType))
-	} else if mt, _, err := mime.ParseMediaType(mediaType); err == nil {
-		mediaType = mt
-	} else {
-		mediaType = strings.ToLower(strings.TrimSpace(mediaType))
+	// Without parameters ParseMediaType gives the fallback's result (or
+	// fails into it): only a type with parameters pays for its allocations.
+	mt := strings.ToLower(strings.TrimSpace(mediaType))
+	if strings.Contains(mediaType, ";") {
+		if parsed, _, err := mime.ParseMediaType(mediaType); err == nil {
+			mt = parsed
+		}
 	}
+	mediaType = mt
 	switch want {
 	case "json":
 		return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
