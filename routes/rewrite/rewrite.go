@@ -12,6 +12,11 @@
 // A filter's body targets are of one kind (json, form, xml or regex);
 // header targets may be added to any of them. Empty values are skipped:
 // there is nothing to protect in them.
+//
+// A Reveal leaves a value the Tokenizer does not know as an alias as it is
+// and, from the same single Reveal call, names its target in
+// Message.Unknown: the caller refuses the message or passes it on without
+// asking the Tokenizer again.
 package rewrite
 
 import (
@@ -188,6 +193,23 @@ type Message struct {
 	Body      []byte
 	MediaType string
 	Params    map[string]string
+	// Unknown is set by every successful Apply of a Reveal Program: the
+	// targets that held at least one non-empty value the Tokenizer's one
+	// Reveal call answered "" for (a string that is not a live alias of
+	// the vault), once each, in the Program's target order; nil when there
+	// is none, and always nil after a Redact. Those values are left as
+	// they are in the body and headers, the known ones are revealed, and
+	// Apply does not fail for them: the caller decides whether to refuse
+	// the message (naming the target) or pass it on. Apply leaves it
+	// unchanged when it fails.
+	Unknown []TargetRef
+}
+
+// TargetRef names a target as its route wrote it: its kind and its path,
+// field or header name (TargetSpec.Kind and TargetSpec.Path).
+type TargetRef struct {
+	Kind Kind
+	Path string
 }
 
 // Change records what a Program did to one target.
@@ -279,9 +301,11 @@ func (p *Program) Targets() []TargetSpec { return p.targets }
 func (p *Program) HasBody() bool { return p.body != nil }
 
 // Apply locates every target in msg, replaces the values through tok in one
-// batched call, and writes the new body and header values into msg. On
-// error msg is left unchanged. Errors wrap ErrMalformed, ErrTargetType,
-// ErrTooDeep, ErrDuplicateKey or ErrTokenizer.
+// batched call, and writes the new body and header values into msg (and,
+// for a Reveal Program, the targets holding unknown aliases into
+// msg.Unknown). On error msg is left unchanged. Errors wrap ErrMalformed,
+// ErrTargetType, ErrTooDeep, ErrDuplicateKey, ErrUnsafeValue or
+// ErrTokenizer.
 func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Change, error) {
 	var spans []Span
 	if p.body != nil && len(msg.Body) > 0 {
@@ -305,6 +329,7 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 	}
 	hspans := p.locateHeaders(msg.Header)
 	if len(spans)+len(hspans) == 0 {
+		msg.Unknown = nil
 		return nil, nil
 	}
 	repl, err := p.tokenize(ctx, tok, spans, hspans)
@@ -315,6 +340,10 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 		if s.Forbid != "" && strings.Contains(repl[i], s.Forbid) {
 			return nil, fmt.Errorf("%w: target %d", ErrUnsafeValue, s.Target)
 		}
+	}
+	msg.Unknown = nil
+	if p.op == Reveal {
+		msg.Unknown = p.unknown(spans, hspans, repl)
 	}
 	changes := make([]Change, len(p.targets))
 	for i, t := range p.targets {
@@ -331,6 +360,36 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 		}
 	}
 	return out, nil
+}
+
+// unknown returns the targets holding a non-empty value whose replacement
+// is "" (an alias the Tokenizer does not know), once each, in target order.
+func (p *Program) unknown(spans []Span, hspans []headerSpan, repl []string) []TargetRef {
+	var held []bool // by target index; nil while every value is known
+	mark := func(v string, r string, target int) {
+		if v != "" && r == "" {
+			if held == nil {
+				held = make([]bool, len(p.targets))
+			}
+			held[target] = true
+		}
+	}
+	for i, s := range spans {
+		mark(s.Value, repl[i], s.Target)
+	}
+	for i, h := range hspans {
+		mark(h.value, repl[len(spans)+i], h.target)
+	}
+	if held == nil {
+		return nil
+	}
+	var out []TargetRef
+	for t, ok := range held {
+		if ok {
+			out = append(out, TargetRef{Kind: p.targets[t].Kind, Path: p.targets[t].Path})
+		}
+	}
+	return out
 }
 
 // tokenize sends every non-empty value, body spans first, to the Tokenizer
