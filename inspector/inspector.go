@@ -94,7 +94,7 @@ type Options struct {
 	// Table is the gateway's route table (required): captures are masked
 	// with its routes, and apply stores new sets in it when the routes are
 	// inline.
-	Table *proxy.RouteTable
+	Table *routes.Table
 	// RoutesFile is the routes file apply writes; "" when the routes are
 	// inline in the configuration.
 	RoutesFile string

@@ -64,7 +64,7 @@ func (f *fakeTok) Reveal(_ context.Context, aliases []string) ([]string, error) 
 type fixture struct {
 	*httptest.Server
 	insp   *Inspector
-	table  *proxy.RouteTable
+	table  *routes.Table
 	file   string // "" with inline routes
 	reload int
 }
@@ -76,7 +76,7 @@ func newFixture(t *testing.T, inline bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.table = proxy.NewRouteTable(set)
+	f.table = routes.NewTable(set)
 	opts := Options{Token: token, Size: 10, Table: f.table,
 		PreviewTokenizer: func(context.Context) (rewrite.Tokenizer, func(), error) { return &fakeTok{}, func() {}, nil }}
 	if inline {
@@ -86,7 +86,7 @@ func newFixture(t *testing.T, inline bool) *fixture {
 		if err := os.WriteFile(f.file, []byte(shopRoutes), 0o640); err != nil {
 			t.Fatal(err)
 		}
-		rl := proxy.NewReloader(f.table, f.file, routes.Options{}, nil, nil)
+		rl := routes.NewReloader(f.table, f.file, routes.Options{}, nil, nil)
 		opts.RoutesFile = f.file
 		opts.Reload = func() error { f.reload++; return rl.Reload() }
 	}

@@ -161,7 +161,7 @@ func (o *Outbound) enableCapture(c Capturer) {
 
 // serveCaptured serves r with next while recording the client side of the
 // exchange, then hands the exchange to c (also when next panics).
-func serveCaptured(c Capturer, table *RouteTable, dir routes.Direction, w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+func serveCaptured(c Capturer, table *routes.Table, dir routes.Direction, w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
 	start := time.Now()
 	ctx := r.Context()
 	ri := obs.RouteInfoFrom(ctx)

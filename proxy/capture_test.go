@@ -67,7 +67,7 @@ const captureRoutes = `routes:
 
 func captureGateway(t *testing.T, up string, c Capturer, fallback http.Handler) *httptest.Server {
 	t.Helper()
-	in, err := NewInbound(InboundOptions{Table: NewRouteTable(parseRoutes(t, captureRoutes, up)), Tokenizer: newTestVault(t).tok,
+	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(t, captureRoutes, up)), Tokenizer: newTestVault(t).tok,
 		Fallback: fallback, Capturer: c})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestCaptureOfBuiltInMounts(t *testing.T) {
 }
 
 func TestNoCapturerAddsNoHooks(t *testing.T) {
-	in, err := NewInbound(InboundOptions{Table: NewRouteTable(nil), Tokenizer: newTestVault(t).tok,
+	in, err := NewInbound(InboundOptions{Table: routes.NewTable(nil), Tokenizer: newTestVault(t).tok,
 		Internal: map[string]http.Handler{routes.UpstreamCards: http.NotFoundHandler()}})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestOutboundCaptureInsideAnInterceptedTunnel(t *testing.T) {
 	roots.AddCert(psp.Certificate())
 	c := &recCapturer{limit: 1 << 10}
 	ob, err := NewOutbound(OutboundOptions{
-		Table: NewRouteTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca, AllowPrivate: true, RootCAs: roots,
+		Table: routes.NewTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca, AllowPrivate: true, RootCAs: roots,
 		Logger: obstest.Logger(t), Resolver: testResolver, UpstreamTimeout: 5 * time.Second, Capturer: c,
 	})
 	if err != nil {

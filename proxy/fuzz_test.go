@@ -15,6 +15,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
+	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/memstore"
 )
@@ -113,7 +114,7 @@ func newFuzzProxy(tb testing.TB) *fuzzProxy {
 	buf := &bytes.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	in, err := NewInbound(InboundOptions{
-		Table: NewRouteTable(parseRoutes(tb, fuzzRoutes, "http://upstream.test")), Tokenizer: tv.tok,
+		Table: routes.NewTable(parseRoutes(tb, fuzzRoutes, "http://upstream.test")), Tokenizer: tv.tok,
 		MaxBody: 64 << 10, Transport: up, Logger: logger,
 	})
 	if err != nil {

@@ -97,7 +97,7 @@ func newTestVault(t testing.TB) *testVault {
 type gateway struct {
 	*httptest.Server
 	in      *Inbound
-	table   *RouteTable
+	table   *routes.Table
 	metrics *obs.Metrics
 	vault   *testVault
 }
@@ -126,7 +126,7 @@ func newGateway(t testing.TB, set *routes.Set, tv *testVault, o gwOptions) *gate
 		tv = newTestVault(t)
 	}
 	m := obs.NewMetrics()
-	table := NewRouteTable(set)
+	table := routes.NewTable(set)
 	in, err := NewInbound(InboundOptions{
 		Table: table, Tokenizer: tv.tok, Internal: o.internal, Fallback: o.fallback,
 		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m,

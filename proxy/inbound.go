@@ -78,7 +78,7 @@ const (
 type InboundOptions struct {
 	// Table holds the current route set (required). Only inbound routes are
 	// used.
-	Table *RouteTable
+	Table *routes.Table
 	// Tokenizer is the vault (required): filters redact and reveal through
 	// it, and the leak guard asks it, in one Reveal call per body, which
 	// card-like numbers are aliases.
@@ -110,7 +110,7 @@ type InboundOptions struct {
 // Inbound is the inbound reverse proxy, an http.Handler. Wrap it in
 // obs.AccessLog for the access line and request metrics.
 type Inbound struct {
-	table    *RouteTable
+	table    *routes.Table
 	tok      rewrite.Tokenizer
 	internal map[string]http.Handler
 	fallback http.Handler

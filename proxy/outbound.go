@@ -56,7 +56,7 @@ import (
 type OutboundOptions struct {
 	// Table holds the current route set (required). Only outbound routes
 	// are used.
-	Table *RouteTable
+	Table *routes.Table
 	// Tokenizer is the vault (required).
 	Tokenizer rewrite.Tokenizer
 	// CA signs the certificates of intercepted hosts (required).
@@ -104,7 +104,7 @@ type OutboundOptions struct {
 // own access lines (listener "outbound"): one per CONNECT, one per request
 // inside an intercepted tunnel, one per plain-HTTP request.
 type Outbound struct {
-	table       *RouteTable
+	table       *routes.Table
 	ca          *CA
 	auth        func(ctx context.Context, user, pass string) error
 	passthrough []string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkOutbound(b *testing.B) {
 	roots := x509.NewCertPool()
 	roots.AddCert(psp.Certificate())
 	ob, err := NewOutbound(OutboundOptions{
-		Table: NewRouteTable(parseRoutes(b, doc, "")), Tokenizer: tv.tok, CA: ca,
+		Table: routes.NewTable(parseRoutes(b, doc, "")), Tokenizer: tv.tok, CA: ca,
 		AllowPrivate: true, RootCAs: roots, Logger: slog.New(slog.DiscardHandler),
 		Resolver: mapResolver{"psp.example.com": "127.0.0.1"},
 	})

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -133,7 +134,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		roots.AddCert(c)
 	}
 	ob, err := NewOutbound(OutboundOptions{
-		Table: NewRouteTable(parseRoutes(t, o.routes, "")), Tokenizer: tv.tok, CA: ca,
+		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tv.tok, CA: ca,
 		Authenticate: func(_ context.Context, user, pass string) error {
 			if user == "cli" && pass == "s3cret" {
 				return nil

@@ -42,7 +42,7 @@ func TestReload(t *testing.T) {
 	path := writeFile(t, dir, "routes.yaml", routeDoc("one", up.URL))
 	log := obstest.NewCapture(t)
 	g := newGateway(t, nil, nil, gwOptions{logger: log.Logger})
-	r := NewReloader(g.table, path, routes.Options{}, log.Logger, g.metrics)
+	r := routes.NewReloader(g.table, path, routes.Options{}, log.Logger, g.metrics)
 	if err := r.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestReloadWatchesFile(t *testing.T) {
 	dir := t.TempDir()
 	path := writeFile(t, dir, "routes.yaml", routeDoc("one", up.URL))
 	g := newGateway(t, nil, nil, gwOptions{logger: obstest.Logger(t)})
-	r := NewReloader(g.table, path, routes.Options{}, obstest.Logger(t), g.metrics)
+	r := routes.NewReloader(g.table, path, routes.Options{}, obstest.Logger(t), g.metrics)
 	if err := r.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	docs := []string{routeDoc("a", up.URL), routeDoc("b", up.URL)}
 	path := writeFile(t, dir, "routes.yaml", docs[0])
 	g := newGateway(t, nil, nil, gwOptions{logger: obstest.Logger(t)})
-	r := NewReloader(g.table, path, routes.Options{}, obstest.Logger(t), g.metrics)
+	r := routes.NewReloader(g.table, path, routes.Options{}, obstest.Logger(t), g.metrics)
 	if err := r.Reload(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // tcpEcho is a plain TCP server that echoes every byte back.
@@ -57,7 +58,7 @@ func TestTunnelIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	ob, err := NewOutbound(OutboundOptions{
-		Table: NewRouteTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca,
+		Table: routes.NewTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca,
 		Authenticate: func(_ context.Context, user, pass string) error { return nil },
 		Passthrough:  []string{"pass.test"}, AllowPrivate: true, Resolver: testResolver,
 		Logger: obstest.Logger(t), TunnelIdleTimeout: idle, TunnelWriteTimeout: time.Second,

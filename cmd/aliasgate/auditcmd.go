@@ -168,7 +168,7 @@ func (gw *gateway) auditEvent(ctx context.Context, e audit.Event) error {
 	return nil
 }
 
-// auditReload records a route reload (proxy.Reloader.OnReload).
+// auditReload records a route reload (routes.Reloader.OnReload).
 func (gw *gateway) auditReload(routes int, err error) {
 	e := audit.Event{Event: audit.EventRoutesReloaded, Actor: audit.ActorSystem, Routes: routes}
 	if err != nil {

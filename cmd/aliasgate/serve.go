@@ -115,10 +115,10 @@ type gateway struct {
 	keys       *vault.Keyring
 	auth       *auth.Service
 	cardsAPI   http.Handler
-	routes     *proxy.RouteTable
-	reloader   *proxy.Reloader // nil with inline routes
-	audit      *audit.Writer   // nil with audit.enabled off (auditcmd.go)
-	keyWorker  *keyWorker      // key refresh and re-encryption (keyscmd.go)
+	routes     *routes.Table
+	reloader   *routes.Reloader // nil with inline routes
+	audit      *audit.Writer    // nil with audit.enabled off (auditcmd.go)
+	keyWorker  *keyWorker       // key refresh and re-encryption (keyscmd.go)
 	// inspector is the page at /ui/ and the proxies' Capturer; nil unless
 	// admin.ui (inspector.go).
 	inspector *inspector.Inspector
@@ -265,9 +265,9 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 // and when the file changes) or from the inline routes list. An invalid
 // set fails the start.
 func (gw *gateway) loadRoutes(cfgPath string) error {
-	gw.routes = proxy.NewRouteTable(nil)
+	gw.routes = routes.NewTable(nil)
 	if gw.cfg.RoutesFile != "" {
-		gw.reloader = proxy.NewReloader(gw.routes, gw.cfg.RoutesFile, routeOptions(), gw.logger, gw.metrics)
+		gw.reloader = routes.NewReloader(gw.routes, gw.cfg.RoutesFile, routeOptions(), gw.logger, gw.metrics)
 		gw.reloader.OnReload(gw.auditReload)
 		return gw.reloader.Reload()
 	}

@@ -1,4 +1,4 @@
-package proxy
+package routes
 
 import (
 	"context"
@@ -10,46 +10,45 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs"
-	"github.com/aliasgate/aliasgate/routes"
 )
 
-// RouteTable holds the current route set. Readers take the pointer once per
+// Table holds the current route set. Readers take the pointer once per
 // request (Load), so a request finishes on the set it began with even when a
 // reload swaps the set in the middle of it. It is safe for concurrent use.
-type RouteTable struct {
-	p atomic.Pointer[routes.Set]
+type Table struct {
+	p atomic.Pointer[Set]
 }
 
-// NewRouteTable returns a table holding set (nil: an empty set).
-func NewRouteTable(set *routes.Set) *RouteTable {
-	t := &RouteTable{}
+// NewTable returns a table holding set (nil: an empty set).
+func NewTable(set *Set) *Table {
+	t := &Table{}
 	t.Store(set)
 	return t
 }
 
 // Load returns the current set (never nil).
-func (t *RouteTable) Load() *routes.Set {
+func (t *Table) Load() *Set {
 	if s := t.p.Load(); s != nil {
 		return s
 	}
-	return &routes.Set{}
+	return &Set{}
 }
 
 // Store replaces the current set (nil: an empty set).
-func (t *RouteTable) Store(set *routes.Set) {
+func (t *Table) Store(set *Set) {
 	if set == nil {
-		set = &routes.Set{}
+		set = &Set{}
 	}
 	t.p.Store(set)
 }
 
-// Reloader loads a route file into a RouteTable on demand (Reload, for
+// Reloader loads a route file into a Table on demand (Reload, for
 // SIGHUP) and when the file changes (Watch). A new set that does not load is
 // rejected, its problems logged, and the old set kept.
 type Reloader struct {
-	table   *RouteTable
+	table   *Table
 	path    string
-	opts    routes.Options
+	opts    Options
 	logger  *slog.Logger
 	metrics *obs.Metrics
 
@@ -74,7 +73,7 @@ func stampOf(path string) fileStamp {
 
 // NewReloader returns a Reloader of path into table. It does not load the
 // file: call Reload once to fill the table. logger and m may be nil.
-func NewReloader(table *RouteTable, path string, opts routes.Options, logger *slog.Logger, m *obs.Metrics) *Reloader {
+func NewReloader(table *Table, path string, opts Options, logger *slog.Logger, m *obs.Metrics) *Reloader {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,15 +90,15 @@ func (r *Reloader) OnReload(fn func(routes int, err error)) {
 }
 
 // Reload reads the file and, when it loads, makes it the table's set. On
-// error the old set stays and the error (a *routes.LoadError listing every
+// error the old set stays and the error (a *LoadError listing every
 // problem, or a read error) is logged and returned.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = stampOf(r.path)
-	set, err := routes.LoadFile(r.path, r.opts)
+	set, err := LoadFile(r.path, r.opts)
 	if err != nil {
-		var le *routes.LoadError
+		var le *LoadError
 		if errors.As(err, &le) {
 			problems := make([]string, len(le.Problems))
 			for i, p := range le.Problems {
