@@ -1,7 +1,72 @@
 // Package pan recognises payment card numbers: the Luhn check digit and the
-// search for card-like digit runs in text. It is shared by the vault (alias
-// formats), the log scrubber and the leak guard, so that they agree on what a
-// card number looks like.
+// search for card numbers in text, in whatever spelling. It is the one card
+// number finder of the gateway: the vault (alias formats, stored free text),
+// the log scrubber (internal/obs), the inspector's masks and the leak guard
+// all use it, so that they agree on what a card number looks like.
+//
+// # What Find finds
+//
+// A card number is 13 to 19 digits (MinLen, MaxLen) that pass the Luhn
+// check. Find reads text as a sequence of units, each the spelling of one
+// character:
+//
+//   - a digit: an ASCII digit, a full-width digit (U+FF10–U+FF19, raw
+//     UTF-8), or either of them escaped once: a JSON/JavaScript escape
+//     `\u0034` (hex in either case), percent-encoding `%34` (a full-width
+//     digit as its percent-encoded UTF-8 bytes `%EF%BC%94`), or an XML/HTML
+//     character reference `&#52;`, `&#x34;`, `&#X34;` (any number of leading
+//     zeros, the `;` optional as HTML allows);
+//   - a separator: space, '-', '.', '+' (a space in forms), U+00A0 and
+//     U+202F (no-break spaces), U+2007 (figure space), U+2009 (thin space),
+//     U+2010–U+2013 (hyphens and dashes), U+3000 (ideographic space),
+//     U+FF0D and U+FF0E (full-width '-' and '.'), raw or escaped as above,
+//     and `&nbsp;`;
+//   - anything else (a letter, a comma, a tab, a '*', an escape of another
+//     character, a lone '%' or '\') is a breaker.
+//
+// Digits in a row form a group, whatever the spelling of each. Groups joined
+// by exactly one separator form a chain; two separators in a row, a breaker,
+// or the end of the text end a chain, and a chain does not start or end
+// with a separator. Separators of different kinds may be mixed. A candidate
+// is every window of whole consecutive groups of one chain holding 13 to 19
+// digits that pass the Luhn check: "4111 1111 1111 1111 5" yields
+// "4111 1111 1111 1111", "12 4111 1111 1111 1111" too, and overlapping
+// windows are all reported. A group of more than 19 digits (a long numeric
+// id, in any spelling) is never part of a candidate, as before; the groups
+// on either side of it are searched separately.
+//
+// The text is read twice when it holds an escape: once with the escapes
+// decoded and once as it is (every '%', '\' and '&' a breaker). The second
+// reading finds the digits an escape would swallow when decoded ("%37" +
+// "8282246310005" is the Amex number 378282246310005 to a reader who does not
+// decode). Candidates of both readings are returned, sorted by Start then
+// End, without duplicates.
+//
+// Not found: a number split by two separators or any other character
+// (comma, slash, tab, newline, '*'); escapes nested twice (`%2534`,
+// `\u0026#52;`); JavaScript's `\x34` and `\u{34}`; escapes of other
+// scripts' digits (Arabic-Indic, Devanagari, …); a numeric character
+// reference with more than 7 significant decimal (6 hex) digits, which is
+// not decoded (its digits are then read as digits). A backslash escaped
+// itself (`\\u0034`) is still read as the escape `\u0034`: more is found,
+// never less.
+//
+// Find is one pass (two with escapes) in time linear in the length of the
+// text, with a fixed amount of state: a window holds at most 19 digits, so
+// the work per group is bounded. It allocates only the slice it returns;
+// Contains and ContainsString do not allocate.
+//
+// # Masking
+//
+// Mask and AppendMask keep the first 6 and last 4 digits of every candidate
+// and replace every byte of the spelling of each other digit by '*': a plain
+// digit becomes "*", `%34` "***", `\u0034` "******", `&#52;` "*****", a
+// full-width digit (3 bytes) "***". Separators and all other bytes are kept,
+// so the result has the length of the input, byte offsets stay valid, and
+// JSON strings, URLs, forms, XML and HTML stay well formed. Where masking
+// leaves digits that form a new candidate (the kept digits of one window
+// joining the groups in front of it), those candidates' digits are masked
+// whole, so the result holds no candidate.
 package pan
 
 // Valid reports whether s is all ASCII digits and passes the Luhn check.
@@ -49,73 +114,546 @@ func CheckDigit(payload []byte) byte {
 	return byte('0' + (10-sum%10)%10)
 }
 
-// Candidate is a card-like run found in text: the half-open byte range
-// [Start, End) of 13 to 19 consecutive digits that pass the Luhn check.
-type Candidate struct {
-	Start, End int
-}
-
 // MinLen and MaxLen bound the length of a card number (ISO/IEC 7812).
 const (
 	MinLen = 13
 	MaxLen = 19
 )
 
-// Find returns every maximal run of 13–19 ASCII digits in b that passes the
-// Luhn check and is not part of a longer run of digits. It looks at digits
-// only; separators such as spaces or dashes end a run.
-func Find(b []byte) []Candidate {
-	var out []Candidate
-	for c, ok := next(b, 0); ok; c, ok = next(b, c.End) {
-		out = append(out, c)
-	}
-	return out
+// Candidate is a card number found in text (see the package doc): the
+// half-open byte range [Start, End) of its whole spelling, from the first
+// byte of its first digit to the last byte of its last digit, escapes and
+// separators included, and its digits.
+type Candidate struct {
+	Start, End int
+
+	digits [MaxLen]byte // ASCII digits, n of them
+	n      uint8
+	raw    bool // found in the reading that does not decode escapes
 }
 
-// Contains reports whether b holds at least one card-like run (see Find).
-func Contains(b []byte) bool {
-	_, ok := next(b, 0)
-	return ok
-}
+// Digits returns the candidate's digits as ASCII ("4111111111111111" for
+// "4111 1111 1111 1111" or `\u0034\u0031…`). It allocates the string.
+func (c Candidate) Digits() string { return string(c.digits[:c.n]) }
 
-// next returns the first card-like run of b at or after from.
-func next(b []byte, from int) (Candidate, bool) {
-	for i := from; i < len(b); {
-		if !isDigit(b[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if n := j - i; n >= MinLen && n <= MaxLen && Valid(string(b[i:j])) {
-			return Candidate{Start: i, End: j}, true
-		}
-		i = j
-	}
-	return Candidate{}, false
-}
+// AppendDigits appends the candidate's ASCII digits to dst.
+func (c Candidate) AppendDigits(dst []byte) []byte { return append(dst, c.digits[:c.n]...) }
 
-// Mask returns s with every card-like run replaced by its first 6 and last 4
-// digits around asterisks, the PCI DSS display limit. Other text is kept.
+// Len returns the number of digits of the candidate (13–19).
+func (c Candidate) Len() int { return int(c.n) }
+
+// Find returns every candidate of b (see the package doc), sorted by Start
+// then End. Candidates may overlap. Only the returned slice is allocated.
+func Find(b []byte) []Candidate { return find(b) }
+
+// FindString is Find for a string.
+func FindString(s string) []Candidate { return find(s) }
+
+// Contains reports whether b holds at least one candidate (see Find). It
+// does not allocate.
+func Contains(b []byte) bool { return contains(b) }
+
+// ContainsString reports whether s holds at least one candidate (see Find).
+// It does not allocate.
+func ContainsString(s string) bool { return contains(s) }
+
+// Mask returns s with the digits of every candidate but the first 6 and the
+// last 4 masked (see the package doc: every byte of a masked digit's
+// spelling becomes '*', so the length is kept). Other text is kept. s itself
+// is returned when it holds no candidate.
 func Mask(s string) string {
-	c := Find([]byte(s))
-	if len(c) == 0 {
+	if !contains(s) {
 		return s
 	}
-	out := make([]byte, 0, len(s))
-	last := 0
-	for _, r := range c {
-		out = append(out, s[last:r.Start]...)
-		out = append(out, s[r.Start:r.Start+6]...)
-		for k := r.Start + 6; k < r.End-4; k++ {
-			out = append(out, '*')
-		}
-		out = append(out, s[r.End-4:r.End]...)
-		last = r.End
-	}
-	return string(append(out, s[last:]...))
+	return string(maskText(nil, s))
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+// AppendMask appends src to dst with its candidates masked as by Mask, and
+// returns the extended slice. src and dst must not overlap.
+func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
+
+// text is what the scanner reads.
+type text interface{ ~string | ~[]byte }
+
+func find[T text](s T) []Candidate {
+	var dec scanner
+	scanText(&dec, s)
+	if !dec.esc {
+		return dec.out
+	}
+	raw := scanner{raw: true}
+	scanText(&raw, s)
+	return merge(dec.out, raw.out)
+}
+
+func contains[T text](s T) bool {
+	sc := scanner{first: true}
+	scanText(&sc, s)
+	if sc.found || !sc.esc {
+		return sc.found
+	}
+	sc = scanner{first: true, raw: true}
+	scanText(&sc, s)
+	return sc.found
+}
+
+// merge merges two lists sorted by (Start, End), dropping b's duplicates
+// of a's candidates. A span found in both readings holds no escape (the
+// reading as it is stops at '%', '\' and '&'), so its digits are the same.
+func merge(a, b []Candidate) []Candidate {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]Candidate, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch x, y := a[i], b[j]; {
+		case x.Start == y.Start && x.End == y.End:
+			out = append(out, x)
+			i++
+			j++
+		case x.Start < y.Start || x.Start == y.Start && x.End < y.End:
+			out = append(out, x)
+			i++
+		default:
+			out = append(out, y)
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// Unit kinds.
+const (
+	kBreak = iota
+	kDigit
+	kSep
+)
+
+// Byte classes: the first byte of a unit.
+const (
+	bBreak = iota // a one-byte breaker
+	bDigit        // '0'–'9'
+	bSep          // ' ', '-', '.', '+'
+	bEsc          // '%', '\', '&': maybe an escape
+	bHigh         // lead byte of a UTF-8 digit or separator
+)
+
+var class = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = bDigit
+	}
+	for _, c := range []byte(" -.+") {
+		t[c] = bSep
+	}
+	for _, c := range []byte(`%\&`) {
+		t[c] = bEsc
+	}
+	for _, c := range []byte{0xC2, 0xE2, 0xE3, 0xEF} {
+		t[c] = bHigh
+	}
+	return t
+}()
+
+// classify returns the kind of a code point and, for a digit, its value.
+func classify(cp rune) (kind uint8, d byte) {
+	switch {
+	case cp >= '0' && cp <= '9':
+		return kDigit, byte(cp - '0')
+	case cp >= 0xFF10 && cp <= 0xFF19:
+		return kDigit, byte(cp - 0xFF10)
+	}
+	switch cp {
+	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E:
+		return kSep, 0
+	}
+	return kBreak, 0
+}
+
+// unit reads the unit at s[i] (i < len(s)): its kind, its digit value and
+// where it ends. esc reports that an escape was decoded (only when decode).
+func unit[T text](s T, i int, decode bool) (kind uint8, d byte, next int, esc bool) {
+	c := s[i]
+	switch class[c] {
+	case bDigit:
+		return kDigit, c - '0', i + 1, false
+	case bSep:
+		return kSep, 0, i + 1, false
+	case bHigh:
+		cp, n := rawRune(s, i)
+		if n == 0 {
+			return kBreak, 0, i + 1, false
+		}
+		kind, d = classify(cp)
+		return kind, d, i + n, false
+	case bEsc:
+		if !decode {
+			return kBreak, 0, i + 1, false
+		}
+		cp, n := escape(s, i)
+		if n == 0 {
+			return kBreak, 0, i + 1, false
+		}
+		kind, d = classify(cp)
+		return kind, d, i + n, true
+	}
+	return kBreak, 0, i + 1, false
+}
+
+// rawRune decodes the 2- or 3-byte UTF-8 sequence at s[i], whose lead byte
+// is one of class bHigh; n is 0 when it is not one.
+func rawRune[T text](s T, i int) (cp rune, n int) {
+	c := s[i]
+	if c < 0xE0 {
+		if i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
+			return rune(c&0x1F)<<6 | rune(s[i+1]&0x3F), 2
+		}
+		return 0, 0
+	}
+	if i+2 < len(s) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80 {
+		return rune(c&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F), 3
+	}
+	return 0, 0
+}
+
+// escape decodes the escape at s[i] ('%', '\' or '&'): its code point and
+// length, n 0 when it is not one. A recognised escape of something that is
+// neither digit nor separator has cp -1.
+func escape[T text](s T, i int) (cp rune, n int) {
+	switch s[i] {
+	case '\\':
+		if i+5 < len(s) && s[i+1] == 'u' {
+			h1, h2, h3, h4 := unhex(s[i+2]), unhex(s[i+3]), unhex(s[i+4]), unhex(s[i+5])
+			if h1|h2|h3|h4 >= 0 {
+				return rune(h1<<12 | h2<<8 | h3<<4 | h4), 6
+			}
+		}
+		return 0, 0
+	case '%':
+		b, ok := pct(s, i)
+		if !ok {
+			return 0, 0
+		}
+		var more int
+		switch {
+		case b < 0x80:
+			return rune(b), 3
+		case b >= 0xC2 && b <= 0xDF:
+			more, cp = 1, rune(b&0x1F)
+		case b >= 0xE0 && b <= 0xEF:
+			more, cp = 2, rune(b&0x0F)
+		default:
+			return -1, 3
+		}
+		for k := 1; k <= more; k++ {
+			c, ok := pct(s, i+3*k)
+			if !ok || c&0xC0 != 0x80 {
+				return -1, 3
+			}
+			cp = cp<<6 | rune(c&0x3F)
+		}
+		return cp, 3 * (more + 1)
+	case '&':
+		if i+1 < len(s) && s[i+1] == '#' {
+			return charRef(s, i)
+		}
+		if i+4 < len(s) && s[i+1] == 'n' && s[i+2] == 'b' && s[i+3] == 's' && s[i+4] == 'p' {
+			if i+5 < len(s) && s[i+5] == ';' {
+				return 0xA0, 6
+			}
+			return 0xA0, 5
+		}
+	}
+	return 0, 0
+}
+
+// charRef decodes the numeric character reference at s[i] ("&#…").
+func charRef[T text](s T, i int) (cp rune, n int) {
+	j := i + 2
+	base, limit := rune(10), 7
+	if j < len(s) && (s[j] == 'x' || s[j] == 'X') {
+		base, limit = 16, 6
+		j++
+	}
+	digits := 0
+	for j < len(s) && s[j] == '0' {
+		j++
+		digits++
+	}
+	sig := 0
+	for ; j < len(s); j++ {
+		h := unhex(s[j])
+		if h < 0 || base == 10 && h > 9 {
+			break
+		}
+		if sig == limit {
+			return 0, 0 // too long: not decoded
+		}
+		cp = cp*base + rune(h)
+		sig++
+	}
+	if digits+sig == 0 {
+		return 0, 0
+	}
+	if j < len(s) && s[j] == ';' {
+		j++
+	}
+	if cp > 0x10FFFF {
+		cp = -1
+	}
+	return cp, j - i
+}
+
+// pct decodes "%XX" at s[i].
+func pct[T text](s T, i int) (byte, bool) {
+	if i+2 >= len(s) || s[i] != '%' {
+		return 0, false
+	}
+	h, l := unhex(s[i+1]), unhex(s[i+2])
+	if h|l < 0 {
+		return 0, false
+	}
+	return byte(h<<4 | l), true
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// ringSize holds the groups of a chain that may still start or end a
+// window: at most MaxLen of them plus the one being read.
+const ringSize = 32
+
+// group is one group of digits of a chain.
+type group struct {
+	start, end int
+	n          int // digits; MaxLen+1 stands for "more than MaxLen"
+	d          [MaxLen]byte
+}
+
+// scanner finds candidates in one reading of a text. The groups of the
+// current chain that may still start a window wait in a ring; a group
+// leaves it once the groups after it hold more than MaxLen digits with it,
+// or the chain ends, and the windows starting at it are reported then, so
+// candidates come out sorted by (Start, End).
+type scanner struct {
+	raw   bool // read escapes as they are
+	first bool // stop at the first candidate
+	found bool
+	esc   bool // an escape was decoded
+	out   []Candidate
+
+	ring       [ringSize]group
+	head, size int // the waiting groups: ring[head], … (mod ringSize)
+	digits     int // digits in the waiting groups
+	inGroup    bool
+	sep        bool // the last unit was a separator after a group
+	active     bool // inGroup, sep or size > 0
+}
+
+func scanText[T text](sc *scanner, s T) {
+	decode := !sc.raw
+	n := len(s)
+	for i := 0; i < n; {
+		if class[s[i]] == bBreak {
+			if sc.active {
+				sc.endChain()
+				if sc.found {
+					return
+				}
+			}
+			i++
+			for i < n && class[s[i]] == bBreak {
+				i++
+			}
+			continue
+		}
+		kind, d, next, esc := unit(s, i, decode)
+		if esc {
+			sc.esc = true
+		}
+		switch kind {
+		case kDigit:
+			g := &sc.ring[(sc.head+sc.size)%ringSize]
+			if !sc.inGroup {
+				g.start, g.n = i, 0
+				sc.inGroup, sc.active, sc.sep = true, true, false
+			}
+			if g.n < MaxLen {
+				g.d[g.n] = '0' + d
+			}
+			if g.n <= MaxLen {
+				g.n++
+			}
+			g.end = next
+		case kSep:
+			if sc.inGroup {
+				sc.closeGroup()
+				sc.sep = true
+			} else if sc.sep {
+				sc.endChain()
+			}
+		default:
+			if sc.active {
+				sc.endChain()
+			}
+		}
+		if sc.found {
+			return
+		}
+		i = next
+	}
+	if sc.active {
+		sc.endChain()
+	}
+}
+
+// closeGroup ends the group being read.
+func (sc *scanner) closeGroup() {
+	sc.inGroup = false
+	g := &sc.ring[(sc.head+sc.size)%ringSize]
+	if g.n > MaxLen {
+		sc.flush() // no window crosses a long group
+		return
+	}
+	sc.size++
+	sc.digits += g.n
+	for sc.digits > MaxLen && !sc.found {
+		sc.pop()
+	}
+}
+
+// endChain ends the chain: every waiting group is done.
+func (sc *scanner) endChain() {
+	if sc.inGroup {
+		sc.closeGroup()
+	}
+	sc.flush()
+	sc.sep, sc.active = false, false
+}
+
+func (sc *scanner) flush() {
+	if sc.digits < MinLen {
+		sc.head, sc.size, sc.digits = 0, 0, 0
+		return
+	}
+	for sc.size > 0 && !sc.found {
+		sc.pop()
+	}
+	sc.head, sc.size, sc.digits = 0, 0, 0
+}
+
+// pop reports the windows starting at the oldest waiting group and drops
+// it.
+func (sc *scanner) pop() {
+	first := &sc.ring[sc.head]
+	if sc.digits >= MinLen {
+		var c Candidate
+		n := 0
+		sumEven, sumOdd := 0, 0 // Luhn sums doubling the even / odd positions from the left
+		for k := 0; k < sc.size; k++ {
+			g := &sc.ring[(sc.head+k)%ringSize]
+			if n+g.n > MaxLen {
+				break
+			}
+			for _, ch := range g.d[:g.n] {
+				d := int(ch - '0')
+				dd := 2 * d
+				if dd > 9 {
+					dd -= 9
+				}
+				if n%2 == 0 {
+					sumEven += dd
+					sumOdd += d
+				} else {
+					sumEven += d
+					sumOdd += dd
+				}
+				c.digits[n] = ch
+				n++
+			}
+			if n < MinLen {
+				continue
+			}
+			// The rightmost digit is not doubled: with n digits the
+			// doubled positions from the left are those of n's parity.
+			sum := sumOdd
+			if n%2 == 0 {
+				sum = sumEven
+			}
+			if sum%10 != 0 {
+				continue
+			}
+			if sc.first {
+				sc.found = true
+				return
+			}
+			c.Start, c.End, c.n, c.raw = first.start, g.end, uint8(n), sc.raw
+			sc.out = append(sc.out, c)
+		}
+	}
+	sc.digits -= first.n
+	sc.head = (sc.head + 1) % ringSize
+	sc.size--
+}
+
+// maskText appends src to dst with its candidates masked (see Mask).
+func maskText[T text](dst []byte, src T) []byte {
+	base := len(dst)
+	dst = append(dst, src...)
+	out := dst[base:]
+	cands := find(src)
+	if len(cands) == 0 {
+		return dst
+	}
+	for _, c := range cands {
+		maskSpan(out, src, c, false)
+	}
+	// The kept digits of a window may join the groups in front of it into
+	// a new candidate; mask those whole. Masking whole groups creates no
+	// new group, so this ends at once in all but contrived inputs; the
+	// bound keeps it linear.
+	var prev []byte
+	for pass := 0; pass < 8; pass++ {
+		cands = find(out)
+		if len(cands) == 0 {
+			break
+		}
+		prev = append(prev[:0], out...)
+		for _, c := range cands {
+			maskSpan(out, prev, c, true)
+		}
+	}
+	return dst
+}
+
+// maskSpan writes '*' over out's bytes of the digits of c, as read in src
+// (the same length as out): all of them when all, else all but the first 6
+// and last 4.
+func maskSpan[T text](out []byte, src T, c Candidate, all bool) {
+	k, n := 0, int(c.n)
+	for i := c.Start; i < c.End; {
+		kind, _, next, _ := unit(src, i, !c.raw)
+		if kind == kDigit {
+			if all || k >= 6 && k < n-4 {
+				for j := i; j < next; j++ {
+					out[j] = '*'
+				}
+			}
+			k++
+		}
+		i = next
+	}
+}
