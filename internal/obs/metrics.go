@@ -2,6 +2,7 @@ package obs
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,7 +18,7 @@ import (
 // "-" when no route matched, or a built-in name such as "internal:cards"),
 // HTTP methods (the standard ones, anything else counted as "OTHER"), status
 // codes, vault operation names ("redact", "reveal", "delete", …), store
-// names ("bolt", "postgres", "redis", "memory") and results ("ok",
+// names ("bolt", "postgres", "redis", "memory", "-") and results ("ok",
 // "not_found", "error", …). No alias, vault value, card data, request path
 // with ids in it, host name taken from a request, client id or client secret
 // ever goes into a label: labels are visible to anyone who can scrape
@@ -33,10 +34,15 @@ type Metrics struct {
 	// HTTPDuration observes request durations in seconds:
 	// aliasgate_http_request_duration_seconds{listener, route}.
 	HTTPDuration *prometheus.HistogramVec
-	// VaultOps counts vault operations:
-	// aliasgate_vault_operations_total{op, store, result}.
+	// VaultOps counts vault store operations:
+	// aliasgate_vault_operations_total{op, store, result}. op is the vault
+	// call that made them ("redact", "reveal", "describe", "known",
+	// "delete", "update"), store the store's name, or "-" for a call the
+	// vault's concurrency bound refused (result "busy" or "canceled"), and
+	// result "ok", "not_found" or "error". Fed by ObserveVault.
 	VaultOps *prometheus.CounterVec
-	// VaultDuration observes vault operation durations in seconds:
+	// VaultDuration observes vault store operation durations in seconds
+	// (with store "-", the wait of a refused call):
 	// aliasgate_vault_operation_duration_seconds{op, store}.
 	VaultDuration *prometheus.HistogramVec
 	// StoreUp is 1 while a store answers its health check, else 0:
@@ -114,6 +120,14 @@ func NewMetrics() *Metrics {
 		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads, m.RateLimited,
 	)
 	return m
+}
+
+// ObserveVault implements vault.Observer (the vault passes plain strings,
+// so this package does not import it): it counts one vault store operation
+// in VaultOps and observes its duration in VaultDuration.
+func (m *Metrics) ObserveVault(op, store, result string, d time.Duration) {
+	m.VaultOps.WithLabelValues(op, store, result).Inc()
+	m.VaultDuration.WithLabelValues(op, store).Observe(d.Seconds())
 }
 
 // Handler serves the registry in the Prometheus exposition format, for
