@@ -39,9 +39,15 @@ type Options struct {
 	// ErrBusy. 0: no bound.
 	MaxConcurrent int
 	MaxWait       time.Duration
-	// Auditor, when set, records every Reveal, Describe and Delete before
-	// its result is returned; when it fails the call fails (fail closed).
+	// Auditor, when set, records every Reveal, Describe and Delete, and
+	// every Redact that returns the value of an existing alias
+	// (RedactRequest.Detail with Alias), before its result is returned; when
+	// it fails the call fails (fail closed). Known is never audited: it
+	// neither decrypts nor returns anything stored.
 	Auditor Auditor
+	// Observer, when set, is told of every store operation the Service
+	// makes (for metrics), and of calls refused by MaxConcurrent.
+	Observer Observer
 }
 
 // Service turns values into aliases and back. Persistent values go to one
@@ -57,6 +63,9 @@ type Service struct {
 	rand       io.Reader
 	auditor    Auditor
 	gate       *gate // nil: no concurrency bound
+	observer   Observer
+
+	persistentName, volatileName string // for the Observer
 }
 
 // New returns a Service over the given stores and keys.
@@ -65,7 +74,8 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 		return nil, errors.New("vault: New needs two stores and a keyring")
 	}
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
-		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor}
+		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
+		observer: opts.Observer, persistentName: storeName(persistent), volatileName: storeName(volatile)}
 	if s.env == "" {
 		s.env = "sandbox"
 	}
@@ -94,6 +104,13 @@ type RedactRequest struct {
 	Format      Format   // default UUID
 	Storage     Storage  // default PERSISTENT
 	Classifiers []string // kept on a new record; an existing record keeps its own
+	// Detail asks for the Token's record fields (Value, Classifiers,
+	// CreatedAt, ExpiresAt, Others), as the vault API answers a create. It
+	// costs a read of the existing record when the value already had an
+	// alias of this format and an index look-up for the value's other
+	// aliases. With Alias set, the value returned is a reveal of that
+	// alias, and is audited as one.
+	Detail bool
 }
 
 // Token is the alias given for one RedactRequest.
@@ -104,6 +121,21 @@ type Token struct {
 	// Created is true when a new record was made, false when the value
 	// already had a persistent alias of this format.
 	Created bool
+
+	// The fields below are set only for a request with Detail.
+
+	// Value is the value behind Alias: the request's Value, or the value of
+	// the request's Alias.
+	Value string
+	// Classifiers, CreatedAt and ExpiresAt are those of the record behind
+	// Alias (an existing record keeps its own).
+	Classifiers []string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	// Others are the value's other persistent aliases, one per format in
+	// the order of Formats (none for a volatile value), as Describe lists
+	// them after the alias asked for.
+	Others []AliasInfo
 }
 
 // Redact returns an alias for each request, in order. Persistent aliases are
@@ -111,8 +143,12 @@ type Token struct {
 // through the HMAC index, never by decrypting). Volatile aliases are new
 // each time and expire after the TTL. A request that is invalid fails the
 // whole call with a *BatchError naming the items, and nothing is written.
+// Requests with Detail get the Token's record fields; the values of
+// existing aliases they return are audited (a reveal, with the context's
+// Actor) once written: when the audit fails, the call fails and the aliases
+// made stay.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
-	done, err := s.gate.enter(ctx)
+	done, err := s.enter(ctx, opRedact)
 	if err != nil {
 		return nil, fmt.Errorf("vault: redact: %w", err)
 	}
@@ -133,16 +169,23 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		}
 	}
 	if len(keys) > 0 {
-		found, err := s.persistent.LookupIndex(ctx, keys)
+		found, err := s.lookupIndex(ctx, opRedact, s.persistent, keys)
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
+		var hits []int // Detail items whose existing record is read
 		for j, a := range found {
 			if a != "" {
 				it := &items[keyIdx[j]]
 				it.done = true
 				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
+				if it.detail {
+					hits = append(hits, keyIdx[j])
+				}
 			}
+		}
+		if err := s.readExisting(ctx, items, out, hits); err != nil {
+			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
 	}
 	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile); err != nil {
@@ -151,7 +194,87 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent); err != nil {
 		return nil, err
 	}
+	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
+		return nil, fmt.Errorf("vault: redact: %w", err)
+	}
 	return out, nil
+}
+
+// readExisting fills the record fields of the tokens at hits (Detail items
+// whose value already had a persistent alias of their format) from one
+// batched read; the records are not decrypted. An item whose record was
+// deleted since the index look-up is written again instead.
+func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) error {
+	if len(hits) == 0 {
+		return nil
+	}
+	aliases := make([]string, len(hits))
+	for j, i := range hits {
+		aliases[j] = out[i].Alias
+	}
+	recs, err := s.get(ctx, opRedact, s.persistent, aliases)
+	if err != nil {
+		return err
+	}
+	for j, i := range hits {
+		if recs[j] == nil {
+			items[i].done = false
+			out[i] = Token{}
+			continue
+		}
+		out[i].setRecord(recs[j])
+	}
+	return nil
+}
+
+// setRecord copies the record fields of a Detail token from r.
+func (t *Token) setRecord(r *Record) {
+	t.Classifiers, t.CreatedAt, t.ExpiresAt = r.Classifiers, r.CreatedAt, r.ExpiresAt
+}
+
+// finishDetail sets Value and Others of the Detail tokens (one batched
+// index look-up for the other formats of all persistent values) and audits
+// the values returned for existing aliases.
+func (s *Service) finishDetail(ctx context.Context, reqs []RedactRequest, items []item, out []Token) error {
+	var keys [][]byte
+	type other struct {
+		i int
+		f Format
+	}
+	var others []other
+	var revealed []string
+	for i := range items {
+		if !items[i].detail {
+			continue
+		}
+		t := &out[i]
+		t.Value = string(items[i].value)
+		if reqs[i].Alias != "" {
+			revealed = append(revealed, reqs[i].Alias)
+		}
+		if t.Storage != StoragePersistent {
+			continue
+		}
+		for _, f := range formats {
+			if f != t.Format && f.Check(t.Value) == nil {
+				keys = append(keys, s.keys.indexKeyFor(f, t.Value))
+				others = append(others, other{i, f})
+			}
+		}
+	}
+	if len(keys) > 0 {
+		found, err := s.lookupIndex(ctx, opRedact, s.persistent, keys)
+		if err != nil {
+			return err
+		}
+		for j, a := range found {
+			if a != "" {
+				o := others[j]
+				out[o.i].Others = append(out[o.i].Others, AliasInfo{Alias: a, Format: o.f})
+			}
+		}
+	}
+	return s.audit(ctx, AuditReveal, revealed, len(revealed), OutcomeOK)
 }
 
 // item is a validated RedactRequest on its way to a store.
@@ -163,6 +286,7 @@ type item struct {
 	expiresAt   time.Time
 	indexKey    []byte
 	done        bool
+	detail      bool // RedactRequest.Detail
 }
 
 func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, error) {
@@ -177,6 +301,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 			continue
 		}
 		it.format = f
+		it.detail = r.Detail
 		if r.Alias != "" {
 			fromAlias = append(fromAlias, i)
 			continue
@@ -208,7 +333,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 		for j, i := range fromAlias {
 			aliases[j] = reqs[i].Alias
 		}
-		recs, err := s.lookup(ctx, aliases)
+		recs, err := s.lookup(ctx, opRedact, aliases)
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
@@ -265,7 +390,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 			}
 			puts[j] = PutItem{Record: rec}
 		}
-		taken, err := s.takenElsewhere(ctx, other, puts)
+		taken, err := s.takenElsewhere(ctx, opRedact, other, puts)
 		if err != nil {
 			return fmt.Errorf("vault: redact: %w", err)
 		}
@@ -283,7 +408,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 			}
 		}
 		if len(send) > 0 {
-			res, err := dst.Put(ctx, send)
+			res, err := s.put(ctx, opRedact, dst, send)
 			if err != nil {
 				return fmt.Errorf("vault: redact: %w", writeFailed(err))
 			}
@@ -292,6 +417,9 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				switch r.Status {
 				case PutCreated, PutExisting:
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
+					if items[i].detail {
+						out[i].setRecord(r.Record)
+					}
 				case PutCollision:
 					retry = append(retry, i)
 				default:
@@ -326,7 +454,7 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 
 // takenElsewhere reports which new numeric aliases already exist in other.
 // UUID-style aliases carry 128 random bits and are not checked.
-func (s *Service) takenElsewhere(ctx context.Context, other Store, puts []PutItem) ([]bool, error) {
+func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, puts []PutItem) ([]bool, error) {
 	taken := make([]bool, len(puts))
 	var aliases []string
 	var idx []int
@@ -339,7 +467,7 @@ func (s *Service) takenElsewhere(ctx context.Context, other Store, puts []PutIte
 	if len(aliases) == 0 || other == nil {
 		return taken, nil
 	}
-	recs, err := other.Get(ctx, aliases)
+	recs, err := s.get(ctx, op, other, aliases)
 	if err != nil {
 		return nil, err
 	}
@@ -366,12 +494,12 @@ type Revealed struct {
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
-	done, err := s.gate.enter(ctx)
+	done, err := s.enter(ctx, opReveal)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
 	defer done()
-	recs, vals, err := s.openAudited(ctx, aliases)
+	recs, vals, err := s.openAudited(ctx, opReveal, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
@@ -389,8 +517,8 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 
 // openAudited is open followed by the audit record of the reveal: values
 // are returned only once the Auditor has recorded the call.
-func (s *Service) openAudited(ctx context.Context, aliases []string) ([]found, [][]byte, error) {
-	recs, vals, err := s.open(ctx, aliases)
+func (s *Service) openAudited(ctx context.Context, op string, aliases []string) ([]found, [][]byte, error) {
+	recs, vals, err := s.open(ctx, op, aliases)
 	if err != nil {
 		_ = s.audit(ctx, AuditReveal, aliases, 0, OutcomeError) // best effort: nothing is returned
 		return nil, nil, err
@@ -416,8 +544,8 @@ func (s *Service) openAudited(ctx context.Context, aliases []string) ([]found, [
 
 // open looks up aliases and decrypts the records found; vals[i] is nil
 // where recs[i].rec is.
-func (s *Service) open(ctx context.Context, aliases []string) ([]found, [][]byte, error) {
-	recs, err := s.lookup(ctx, aliases)
+func (s *Service) open(ctx context.Context, op string, aliases []string) ([]found, [][]byte, error) {
+	recs, err := s.lookup(ctx, op, aliases)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -439,7 +567,7 @@ type found struct {
 }
 
 // lookup finds each alias in the volatile store, then the persistent one.
-func (s *Service) lookup(ctx context.Context, aliases []string) ([]found, error) {
+func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]found, error) {
 	out := make([]found, len(aliases))
 	query := make([]string, 0, len(aliases))
 	idx := make([]int, 0, len(aliases))
@@ -453,7 +581,7 @@ func (s *Service) lookup(ctx context.Context, aliases []string) ([]found, error)
 		if len(query) == 0 {
 			break
 		}
-		recs, err := st.Get(ctx, query)
+		recs, err := s.get(ctx, op, st, query)
 		if err != nil {
 			return nil, err
 		}
@@ -501,12 +629,12 @@ type AliasInfo struct {
 // ErrNotFound. The entry lists the alias asked for first, then the value's
 // other persistent aliases.
 func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
-	done, err := s.gate.enter(ctx)
+	done, err := s.enter(ctx, opDescribe)
 	if err != nil {
 		return nil, fmt.Errorf("vault: describe: %w", err)
 	}
 	defer done()
-	recs, vals, err := s.openAudited(ctx, aliases)
+	recs, vals, err := s.openAudited(ctx, opDescribe, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: describe: %w", err)
 	}
@@ -520,7 +648,7 @@ func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, erro
 			CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt,
 			Aliases: []AliasInfo{{Alias: r.rec.Alias, Format: r.rec.Format}}}
 		if r.rec.Storage == StoragePersistent {
-			sib, err := s.siblings(ctx, r.rec, e.Value)
+			sib, err := s.siblings(ctx, opDescribe, r.rec, e.Value)
 			if err != nil {
 				return nil, fmt.Errorf("vault: describe: %w", err)
 			}
@@ -532,7 +660,7 @@ func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, erro
 }
 
 // siblings returns the other persistent aliases of value, one per format.
-func (s *Service) siblings(ctx context.Context, rec *Record, value string) ([]AliasInfo, error) {
+func (s *Service) siblings(ctx context.Context, op string, rec *Record, value string) ([]AliasInfo, error) {
 	var keys [][]byte
 	var fs []Format
 	for _, f := range formats {
@@ -541,7 +669,7 @@ func (s *Service) siblings(ctx context.Context, rec *Record, value string) ([]Al
 			fs = append(fs, f)
 		}
 	}
-	found, err := s.persistent.LookupIndex(ctx, keys)
+	found, err := s.lookupIndex(ctx, op, s.persistent, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +687,7 @@ func (s *Service) siblings(ctx context.Context, rec *Record, value string) ([]Al
 // when the audit log cannot record it the call fails with
 // ErrAuditUnavailable (the alias may be gone by then).
 func (s *Service) Delete(ctx context.Context, alias string) error {
-	done, gerr := s.gate.enter(ctx)
+	done, gerr := s.enter(ctx, opDelete)
 	if gerr != nil {
 		return fmt.Errorf("vault: delete: %w", gerr)
 	}
@@ -583,7 +711,7 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 		return ErrNotFound
 	}
 	for _, st := range s.stores() {
-		err := st.Delete(ctx, alias)
+		err := s.deleteAlias(ctx, opDelete, st, alias)
 		if err == nil {
 			return nil
 		}
@@ -597,7 +725,7 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 // UpdateClassifiers replaces the classifiers of the value behind alias, on
 // every alias the value has. ErrNotFound when the alias does not exist.
 func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
-	done, err := s.gate.enter(ctx)
+	done, err := s.enter(ctx, opUpdate)
 	if err != nil {
 		return fmt.Errorf("vault: update classifiers: %w", err)
 	}
@@ -606,7 +734,7 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 	if err != nil {
 		return &BatchError{Items: []ItemError{{Field: "classifiers", Err: err}}}
 	}
-	recs, err := s.lookup(ctx, []string{alias})
+	recs, err := s.lookup(ctx, opUpdate, []string{alias})
 	if err != nil {
 		return fmt.Errorf("vault: update classifiers: %w", err)
 	}
@@ -620,7 +748,7 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 		if err != nil {
 			return fmt.Errorf("vault: update classifiers: %w", err)
 		}
-		sib, err := s.siblings(ctx, r.rec, string(v))
+		sib, err := s.siblings(ctx, opUpdate, r.rec, string(v))
 		if err != nil {
 			return fmt.Errorf("vault: update classifiers: %w", err)
 		}
@@ -628,7 +756,7 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 			aliases = append(aliases, a.Alias)
 		}
 	}
-	if err := r.store.SetClassifiers(ctx, aliases, cls); err != nil {
+	if err := s.setClassifiers(ctx, opUpdate, r.store, aliases, cls); err != nil {
 		return fmt.Errorf("vault: update classifiers: %w", err)
 	}
 	return nil

@@ -182,6 +182,9 @@ func (s *Store) init() (err error) {
 // Path returns the file the store uses.
 func (s *Store) Path() string { return s.path }
 
+// StoreName implements vault.StoreNamer: "bolt", for metrics.
+func (*Store) StoreName() string { return "bolt" }
+
 // update runs fn in a durable write transaction, grouped with concurrent
 // callers unless grouping is off. fn may run more than once (when a group
 // fails, each member is retried alone), so it must reset what it reports.

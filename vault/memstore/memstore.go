@@ -415,6 +415,9 @@ func (s *Store) CardUpdates(_ context.Context, account, id string) ([][]byte, er
 	return out, nil
 }
 
+// StoreName implements vault.StoreNamer: "memory", for metrics.
+func (*Store) StoreName() string { return "memory" }
+
 // Len returns the number of records held, expired or not (for tests and metrics).
 func (s *Store) Len() int {
 	s.mu.RLock()

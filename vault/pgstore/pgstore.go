@@ -199,6 +199,9 @@ func parseReason(err error) string {
 // Where returns the server the store is connected to, without password.
 func (s *Store) Where() string { return s.where }
 
+// StoreName implements vault.StoreNamer: "postgres", for metrics.
+func (*Store) StoreName() string { return "postgres" }
+
 // Ping checks that the server answers (for /readyz).
 func (s *Store) Ping(ctx context.Context) error {
 	return s.run(ctx, "ping", true, func(ctx context.Context, _ int) error { return s.pool.Ping(ctx) })

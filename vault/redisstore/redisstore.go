@@ -111,6 +111,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 // Addr returns the address of the Redis server (host:port, no credentials).
 func (s *Store) Addr() string { return s.addr }
 
+// StoreName implements vault.StoreNamer: "redis", for metrics.
+func (*Store) StoreName() string { return "redis" }
+
 // Prefix returns the key prefix the store uses.
 func (s *Store) Prefix() string { return s.prefix }
 

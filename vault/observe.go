@@ -1,0 +1,181 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Observer receives one observation per store operation the Service makes
+// (for metrics such as aliasgate_vault_operations_total). It must be safe
+// for concurrent use and fast: it is called on every request's path.
+//
+// op is the Service call that made the store operation: "redact",
+// "reveal", "describe", "known", "delete" or "update". store is the
+// store's name (StoreNamer; "other" for a store without one), or "-" when
+// the call was refused before reaching a store. result is "ok",
+// "not_found" (nothing found, or nothing to delete or update), "error",
+// or, with store "-", "busy" (over Options.MaxConcurrent) or "canceled"
+// (the context ended while waiting for a slot). d is how long the store
+// operation (or the wait for a slot) took. No alias, value or other
+// request data is ever passed.
+type Observer interface {
+	ObserveVault(op, store, result string, d time.Duration)
+}
+
+// StoreNamer is implemented by stores that have a short fixed name for
+// metrics: "bolt", "postgres", "redis", "memory".
+type StoreNamer interface {
+	StoreName() string
+}
+
+// Observation results.
+const (
+	resultOK       = "ok"
+	resultNotFound = "not_found"
+	resultError    = "error"
+	resultBusy     = "busy"
+	resultCanceled = "canceled"
+)
+
+// Service operations, as passed to the Observer.
+const (
+	opRedact   = "redact"
+	opReveal   = "reveal"
+	opDescribe = "describe"
+	opKnown    = "known"
+	opDelete   = "delete"
+	opUpdate   = "update"
+)
+
+// noStore is the store label of a call refused before it reached a store.
+const noStore = "-"
+
+// storeName returns the metrics name of st.
+func storeName(st Store) string {
+	if n, ok := st.(StoreNamer); ok {
+		if name := n.StoreName(); name != "" {
+			return name
+		}
+	}
+	return "other"
+}
+
+// nameOf returns the metrics name of one of the Service's stores.
+func (s *Service) nameOf(st Store) string {
+	if st == s.persistent {
+		return s.persistentName
+	}
+	if st == s.volatile {
+		return s.volatileName
+	}
+	return storeName(st)
+}
+
+// enter takes a slot of the concurrency bound for op, observing a refusal.
+func (s *Service) enter(ctx context.Context, op string) (func(), error) {
+	if s.observer == nil {
+		return s.gate.enter(ctx)
+	}
+	t0 := time.Now()
+	done, err := s.gate.enter(ctx)
+	if err != nil {
+		result := resultCanceled
+		if errors.Is(err, ErrBusy) {
+			result = resultBusy
+		}
+		s.observer.ObserveVault(op, noStore, result, time.Since(t0))
+	}
+	return done, err
+}
+
+// observe reports one store operation that started at t0.
+func (s *Service) observe(op string, st Store, result string, t0 time.Time) {
+	s.observer.ObserveVault(op, s.nameOf(st), result, time.Since(t0))
+}
+
+// errResult returns resultError, or resultNotFound for ErrNotFound.
+func errResult(err error) string {
+	switch {
+	case err == nil:
+		return resultOK
+	case errors.Is(err, ErrNotFound):
+		return resultNotFound
+	}
+	return resultError
+}
+
+// get is st.Get, observed as op.
+func (s *Service) get(ctx context.Context, op string, st Store, aliases []string) ([]*Record, error) {
+	if s.observer == nil {
+		return st.Get(ctx, aliases)
+	}
+	t0 := time.Now()
+	recs, err := st.Get(ctx, aliases)
+	result := errResult(err)
+	if err == nil {
+		result = resultNotFound
+		for _, r := range recs {
+			if r != nil {
+				result = resultOK
+				break
+			}
+		}
+	}
+	s.observe(op, st, result, t0)
+	return recs, err
+}
+
+// lookupIndex is st.LookupIndex, observed as op.
+func (s *Service) lookupIndex(ctx context.Context, op string, st Store, keys [][]byte) ([]string, error) {
+	if s.observer == nil {
+		return st.LookupIndex(ctx, keys)
+	}
+	t0 := time.Now()
+	found, err := st.LookupIndex(ctx, keys)
+	result := errResult(err)
+	if err == nil {
+		result = resultNotFound
+		for _, a := range found {
+			if a != "" {
+				result = resultOK
+				break
+			}
+		}
+	}
+	s.observe(op, st, result, t0)
+	return found, err
+}
+
+// put is st.Put, observed as op.
+func (s *Service) put(ctx context.Context, op string, st Store, items []PutItem) ([]PutResult, error) {
+	if s.observer == nil {
+		return st.Put(ctx, items)
+	}
+	t0 := time.Now()
+	res, err := st.Put(ctx, items)
+	s.observe(op, st, errResult(err), t0)
+	return res, err
+}
+
+// deleteAlias is st.Delete, observed as op.
+func (s *Service) deleteAlias(ctx context.Context, op string, st Store, alias string) error {
+	if s.observer == nil {
+		return st.Delete(ctx, alias)
+	}
+	t0 := time.Now()
+	err := st.Delete(ctx, alias)
+	s.observe(op, st, errResult(err), t0)
+	return err
+}
+
+// setClassifiers is st.SetClassifiers, observed as op.
+func (s *Service) setClassifiers(ctx context.Context, op string, st Store, aliases, classifiers []string) error {
+	if s.observer == nil {
+		return st.SetClassifiers(ctx, aliases, classifiers)
+	}
+	t0 := time.Now()
+	err := st.SetClassifiers(ctx, aliases, classifiers)
+	s.observe(op, st, errResult(err), t0)
+	return err
+}
