@@ -44,6 +44,11 @@ const (
 
 const contentType = "application/json"
 
+// PurposeCreate is the audit purpose (vault.WithPurpose) of the reveal a
+// create makes when an item names an existing alias: the answer holds that
+// alias's value.
+const PurposeCreate = "create"
+
 // Vault is what the API needs of the vault (vault.Service).
 type Vault interface {
 	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
@@ -188,7 +193,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			bad = appendErr(bad, jsonapi.Invalid(fmt.Sprintf("/data/%d/format", i), "invalid_format", "format is required with alias"))
 			continue
 		}
-		reqs[i] = vault.RedactRequest{Alias: it.Alias, Format: vault.Format(it.Format), Storage: vault.Storage(it.Storage), Classifiers: it.Classifiers}
+		reqs[i] = vault.RedactRequest{Alias: it.Alias, Format: vault.Format(it.Format), Storage: vault.Storage(it.Storage), Classifiers: it.Classifiers,
+			Detail: true}
 		if it.Value != nil {
 			reqs[i].Value = *it.Value
 		}
@@ -206,29 +212,20 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, contentType, e)
 		return
 	}
-	toks, err := h.vault.Redact(r.Context(), reqs)
+	// The answer is made of what Redact returns (Detail): nothing is
+	// decrypted for values the client sent. The value of an item naming an
+	// existing alias is a reveal, which the vault audits with purpose
+	// "create".
+	toks, err := h.vault.Redact(vault.WithPurpose(r.Context(), PurposeCreate), reqs)
 	if err != nil {
 		h.fail(w, r, "create", err)
 		return
 	}
-	aliases := make([]string, len(toks))
+	out := make([]record, len(toks))
 	for i, t := range toks {
-		aliases[i] = t.Alias
-	}
-	// Audited as a reveal with purpose "create": the answer holds the values
-	// (which an item naming an existing alias did not send).
-	entries, err := h.vault.Describe(vault.WithPurpose(r.Context(), "create"), aliases)
-	if err != nil {
-		h.fail(w, r, "create", err)
-		return
-	}
-	out := make([]record, len(entries))
-	for i, e := range entries {
-		if e.Err != nil { // deleted between the two calls
-			h.fail(w, r, "create", fmt.Errorf("vaultapi: alias vanished after create: %w", e.Err))
-			return
-		}
-		out[i] = toRecord(e)
+		out[i] = toRecord(vault.Entry{Value: t.Value, Classifiers: t.Classifiers, Storage: t.Storage,
+			CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
+			Aliases: append([]vault.AliasInfo{{Alias: t.Alias, Format: t.Format}}, t.Others...)})
 	}
 	jsonapi.WriteJSON(w, http.StatusCreated, contentType, map[string]any{"data": out})
 }
