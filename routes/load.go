@@ -231,7 +231,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(n, "a route must be a mapping")
 		return nil
 	}
-	l.keys(n, "id", "direction", "host", "path_prefix", "upstream", "leak_guard", "filters")
+	l.keys(n, "id", "direction", "host", "path_prefix", "upstream", "leak_guard", "unmatched_body", "filters")
 	r := &Route{Line: n.Line}
 	var vn *yaml.Node
 	r.ID, vn = l.str(n, "id")
@@ -287,6 +287,15 @@ func (l *loader) route(n *yaml.Node) *Route {
 		r.LeakGuard = LeakGuard(lg)
 	default:
 		l.add(vn, "route %s: leak_guard %q: want off, log or block", r.ID, lg)
+	}
+	ub, vn := l.str(n, "unmatched_body")
+	switch ub {
+	case "", "reject":
+		r.UnmatchedBody = Reject
+	case "pass":
+		r.UnmatchedBody = Pass
+	default:
+		l.add(vn, "route %s: unmatched_body %q: want reject or pass", r.ID, ub)
 	}
 	fn := mapGet(n, "filters")
 	if fn == nil || fn.Tag == "!!null" {

@@ -77,8 +77,13 @@ type Route struct {
 	Upstream    string   // inbound only: a URL or an internal upstream
 	UpstreamURL *url.URL // parsed Upstream when it is a URL
 	LeakGuard   LeakGuard
-	Filters     []*Filter
-	Line        int // line in the source, 0 when unknown
+	// UnmatchedBody says what happens to a request with a body on a route
+	// that redacts request bodies (RedactsBodies) when no request filter
+	// with body targets matched it: Reject (the default) refuses it, Pass
+	// forwards it as it is. YAML key unmatched_body: reject or pass.
+	UnmatchedBody OnError
+	Filters       []*Filter
+	Line          int // line in the source, 0 when unknown
 }
 
 // Filter is one validated filter of a route.
@@ -192,6 +197,19 @@ func (r *Route) Matching(phase Phase, x Exchange) []*Filter {
 	return out
 }
 
+// RedactsBodies reports whether the route has request filters that redact
+// body targets: such a route promises that card data in request bodies is
+// replaced before the upstream sees it, so the proxy refuses a body that
+// none of them matched (unless UnmatchedBody is Pass).
+func (r *Route) RedactsBodies() bool {
+	for _, f := range r.Filters {
+		if f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasBody() {
+			return true
+		}
+	}
+	return false
+}
+
 // HasPhase reports whether the route has filters of phase.
 func (r *Route) HasPhase(phase Phase) bool {
 	for _, f := range r.Filters {
@@ -207,7 +225,10 @@ func (m *Match) matches(x Exchange) bool {
 		return false
 	}
 	if m.Path != nil && !m.Path.MatchString(x.Path) {
-		return false
+		// "/checkout/" and "/checkout" reach one handler in most frameworks.
+		if p, ok := strings.CutSuffix(x.Path, "/"); !ok || p == "" || !m.Path.MatchString(p) {
+			return false
+		}
 	}
 	if m.ContentType != "" && !ContentTypeMatches(m.ContentType, x.MediaType) {
 		return false
