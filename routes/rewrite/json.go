@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,17 @@ import (
 // formats) and by a string otherwise. Values are read from their raw text,
 // never through float64, so a card number sent as a JSON number keeps all
 // its digits.
+//
+// Keys are matched as the application reads them. A key spelled with
+// escapes ("n\u0075mber") is the key it decodes to: it is located, and with
+// the plain spelling in the same object it is a duplicate. An object that
+// repeats a targeted key is refused (ErrDuplicateKey), and so is, at every
+// level of a target's path, a key that differs from the path's key only in
+// letter case ("Number", "NUMBER", "\u212aey" for "key"; see keyFoldEqual),
+// whether it stands beside the exact key or alone: encoding/json and other
+// case-insensitive decoders would read its value as the target's. Such a
+// spelling is accepted only when the route targets it too, with the same
+// rest of the path.
 
 type jsonSeg struct {
 	key   string
@@ -388,6 +400,10 @@ func (s *jsonScan) object(lo, hi, depth int, live bool) error {
 				}
 				if esc && seg.key == key || !esc && seg.key == string(rawKey) {
 					s.cursors = append(s.cursors, s.at(c.path, c.pos+1))
+					continue
+				}
+				if err := s.checkVariant(lo, hi, c, rawKey, key, esc); err != nil {
+					return err
 				}
 			}
 			if len(s.cursors) > childLo {
@@ -433,6 +449,30 @@ func (s *jsonScan) array(lo, hi, depth int, live bool) error {
 			return err
 		}
 	}
+}
+
+// checkVariant refuses an object key that is another spelling of the
+// segment of cursor c (see jsonKeyVariant): an application matching keys
+// case-insensitively would read its value as the target's, which is not
+// located under it. It is accepted when the route also targets that exact
+// spelling with the same rest of the path (a cursor among lo:hi whose
+// segment is the key and whose remaining segments are c's): it is then
+// located. key is the decoded key when esc.
+func (s *jsonScan) checkVariant(lo, hi int, c cursor, rawKey []byte, key string, esc bool) error {
+	k := rawKey
+	if esc {
+		k = []byte(key) // keys with escapes are rare
+	}
+	if !jsonKeyVariant(k, c.seg.key) {
+		return nil
+	}
+	rest := s.paths[c.path].segs[c.pos+1:]
+	for _, o := range s.cursors[lo:hi] {
+		if o.seg != nil && !o.seg.any && o.seg.key == string(k) && slices.Equal(s.paths[o.path].segs[o.pos+1:], rest) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: target %d: an object key differs from the targeted key %q only in letter case", ErrDuplicateKey, s.paths[c.path].target, c.seg.key)
 }
 
 func (s *jsonScan) sameKey(a, b seenKey) bool {

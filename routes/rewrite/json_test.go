@@ -390,6 +390,8 @@ func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`{"card":{"number":"4111111111111111","cvc":123},"items":[{"pan":"x"}]}`), "card.number")
 	f.Add([]byte(`[{"pan":"1"},{"pan":2}]`), "#.pan")
 	f.Add([]byte(`{"p\u0061n":"\ud83d\ude00"}`), "pan")
+	f.Add([]byte(`{"card":{"Number":"4111111111111111"}}`), "card.number")
+	f.Add([]byte(`{"Card":{"number":"4111111111111111"},"card":{}}`), "card.number")
 	f.Fuzz(func(t *testing.T, body []byte, path string) {
 		p, err := Compile(Redact, []TargetSpec{{Kind: KindJSON, Path: path}})
 		if err != nil {
@@ -420,6 +422,9 @@ func FuzzJSON(f *testing.F) {
 		if len(body) > 0 && !json.Valid(msg.Body) {
 			t.Fatalf("redacted body is not valid JSON: %s", msg.Body)
 		}
+		// What encoding/json reads at the path (keys matched
+		// case-insensitively) was redacted.
+		checkAgainstEncodingJSON(t, body, path)
 	})
 }
 
