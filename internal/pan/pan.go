@@ -35,12 +35,13 @@
 // id, in any spelling) is never part of a candidate, as before; the groups
 // on either side of it are searched separately.
 //
-// The text is read twice when it holds an escape: once with the escapes
-// decoded and once as it is (every '%', '\' and '&' a breaker). The second
-// reading finds the digits an escape would swallow when decoded ("%37" +
-// "8282246310005" is the Amex number 378282246310005 to a reader who does not
-// decode). Candidates of both readings are returned, sorted by Start then
-// End, without duplicates.
+// The text is read in two ways: with the escapes decoded, and as it is
+// (every '%', '\' and '&' a breaker). The second reading finds the digits an
+// escape would swallow when decoded ("%37" + "8282246310005" is the Amex
+// number 378282246310005 to a reader who does not decode). The readings
+// differ only in the chains that hold or touch an escape, so the second one
+// reads only those. Candidates of both readings are returned, sorted by
+// Start then End, without duplicates.
 //
 // Not found: a number split by two separators or any other character
 // (comma, slash, tab, newline, '*'); escapes nested twice (`%2534`,
@@ -51,7 +52,7 @@
 // itself (`\\u0034`) is still read as the escape `\u0034`: more is found,
 // never less.
 //
-// Find is one pass (two with escapes) in time linear in the length of the
+// Find is one pass (the chains around escapes read twice) in time linear in the length of the
 // text, with a fixed amount of state: a window holds at most 19 digits, so
 // the work per group is bounded. It allocates only the slice it returns;
 // Contains and ContainsString do not allocate.
@@ -176,25 +177,17 @@ func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
 type text interface{ ~string | ~[]byte }
 
 func find[T text](s T) []Candidate {
-	var dec scanner
-	scanText(&dec, s)
-	if !dec.esc {
-		return dec.out
-	}
-	raw := scanner{raw: true}
-	scanText(&raw, s)
+	var dec, raw scanner
+	raw.raw = true
+	scanText(&dec, s, &raw)
 	return merge(dec.out, raw.out)
 }
 
 func contains[T text](s T) bool {
-	sc := scanner{first: true}
-	scanText(&sc, s)
-	if sc.found || !sc.esc {
-		return sc.found
-	}
-	sc = scanner{first: true, raw: true}
-	scanText(&sc, s)
-	return sc.found
+	var dec, raw scanner
+	dec.first, raw.first, raw.raw = true, true, true
+	scanText(&dec, s, &raw)
+	return dec.found || raw.found
 }
 
 // merge merges two lists sorted by (Start, End), dropping b's duplicates
@@ -452,7 +445,7 @@ type scanner struct {
 	raw   bool // read escapes as they are
 	first bool // stop at the first candidate
 	found bool
-	esc   bool // an escape was decoded
+	pos   int // raw: where the last region stopped
 	out   []Candidate
 
 	ring       [ringSize]group
@@ -463,15 +456,30 @@ type scanner struct {
 	active     bool // inGroup, sep or size > 0
 }
 
-func scanText[T text](sc *scanner, s T) {
+// scanText reads all of s with the escapes decoded (sc); around each escape
+// it has raw read s as it is (see region).
+func scanText[T text](sc *scanner, s T, raw *scanner) {
+	run(sc, s, 0, -1, raw)
+}
+
+// run reads s from i (where no chain is open) with sc's reading. It stops
+// at the end of s or, when stop >= 0, at the first unit at or after stop
+// where no chain is open, and returns where it stopped. When raw is not nil
+// every decoded escape has raw read its neighbourhood.
+func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 	decode := !sc.raw
 	n := len(s)
-	for i := 0; i < n; {
-		if class[s[i]] == bBreak {
+	for i < n {
+		if stop >= 0 && i >= stop && !sc.active {
+			return i
+		}
+		c := s[i]
+		switch class[c] {
+		case bBreak:
 			if sc.active {
 				sc.endChain()
 				if sc.found {
-					return
+					return i
 				}
 			}
 			i++
@@ -479,11 +487,27 @@ func scanText[T text](sc *scanner, s T) {
 				i++
 			}
 			continue
+		case bDigit:
+			// A run of ASCII digits, the common case, at once.
+			j := i + 1
+			for j < n && s[j]-'0' < 10 {
+				j++
+			}
+			g := &sc.ring[(sc.head+sc.size)%ringSize]
+			if !sc.inGroup {
+				g.start, g.n = i, 0
+				sc.inGroup, sc.active, sc.sep = true, true, false
+			}
+			if g.n+j-i > MaxLen {
+				g.n = MaxLen + 1
+			} else {
+				g.n += copy(g.d[g.n:], s[i:j])
+			}
+			g.end = j
+			i = j
+			continue
 		}
 		kind, d, next, esc := unit(s, i, decode)
-		if esc {
-			sc.esc = true
-		}
 		switch kind {
 		case kDigit:
 			g := &sc.ring[(sc.head+sc.size)%ringSize]
@@ -510,14 +534,47 @@ func scanText[T text](sc *scanner, s T) {
 				sc.endChain()
 			}
 		}
+		if esc && raw != nil {
+			region(raw, s, i, next)
+			if raw.found {
+				return i
+			}
+		}
 		if sc.found {
-			return
+			return i
 		}
 		i = next
 	}
 	if sc.active {
 		sc.endChain()
 	}
+	return n
+}
+
+// region has rs read s as it is (escapes not decoded) around the escape
+// s[es:ee]: from the start of the chain of plain digits and separators that
+// ends at es, to the end of the chain that holds or follows the escape's
+// last bytes. Elsewhere both readings see the same chains, so their
+// candidates are the same. rs.pos is where the last region stopped: no
+// byte is read twice.
+func region[T text](rs *scanner, s T, es, ee int) {
+	if ee <= rs.pos {
+		return
+	}
+	p := es
+	for p > rs.pos && plainChainByte(s[p-1]) {
+		p--
+	}
+	if p < rs.pos {
+		p = rs.pos
+	}
+	rs.pos = run(rs, s, p, ee, nil)
+}
+
+// plainChainByte reports whether c may be part of a chain read as it is: an
+// ASCII digit or separator, or a byte of a UTF-8 digit or separator.
+func plainChainByte(c byte) bool {
+	return class[c] == bDigit || class[c] == bSep || c >= 0x80 && (class[c] == bHigh || c < 0xC0)
 }
 
 // closeGroup ends the group being read.
@@ -538,6 +595,12 @@ func (sc *scanner) closeGroup() {
 // endChain ends the chain: every waiting group is done.
 func (sc *scanner) endChain() {
 	if sc.inGroup {
+		if sc.size == 0 && sc.ring[sc.head].n < MinLen {
+			// A lone short group (an id, an amount): nothing to report.
+			sc.inGroup, sc.sep, sc.active = false, false, false
+			sc.head, sc.digits = 0, 0
+			return
+		}
 		sc.closeGroup()
 	}
 	sc.flush()

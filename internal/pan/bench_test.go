@@ -1,0 +1,120 @@
+package pan
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// realisticJSON returns about size bytes of API-like JSON: ids, amounts,
+// timestamps, names with escapes, URLs with percent-encoding, and one card
+// number in every 64 records.
+func realisticJSON(size int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	b.WriteString(`{"data":[`)
+	for i := 0; b.Len() < size; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"ord_%08x","created":"2026-11-%02dT12:%02d:%02d.%03dZ","amount":%d.%02d,"currency":"EUR",`+
+			`"customer":{"name":"Ren\u00e9e M\u00fcller %d","email":"user%d@example.com","phone":"+49 30 %07d"},`+
+			`"return_url":"https://shop.example.com/checkout/complete?order=%d&sig=a%%2Fb%%3D","items":[%d,%d,%d],`,
+			r.Uint32(), 1+r.IntN(28), r.IntN(60), r.IntN(60), r.IntN(1000), r.IntN(100000), r.IntN(100), i, i, r.IntN(10000000),
+			r.Uint64N(1e12), r.IntN(1000), r.IntN(1000), r.IntN(1000))
+		if i%64 == 0 {
+			fmt.Fprintf(&b, `"card":"%s",`, visa)
+		}
+		fmt.Fprintf(&b, `"ts":%d,"ok":true}`, 1700000000+r.Int64N(1e8))
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// denseCards returns n Luhn-valid 16-digit numbers in groups of four, one
+// per JSON string: about 27 bytes each.
+func denseCards(n int) []byte {
+	r := rand.New(rand.NewPCG(3, 4))
+	var b strings.Builder
+	b.WriteByte('[')
+	num := make([]byte, 15, 16)
+	for i := 0; i < n; i++ {
+		for k := range num {
+			num[k] = byte('0' + r.IntN(10))
+		}
+		num[0] = '4'
+		full := append(num, CheckDigit(num))
+		fmt.Fprintf(&b, `"%s %s %s %s",`, full[0:4], full[4:8], full[8:12], full[12:16])
+	}
+	b.WriteString(`""]`)
+	return []byte(b.String())
+}
+
+func BenchmarkFind(b *testing.B) {
+	json := realisticJSON(1 << 20)
+	b.Run("json-1MiB", func(b *testing.B) {
+		b.SetBytes(int64(len(json)))
+		for b.Loop() {
+			Find(json)
+		}
+	})
+	b.Run("json-1MiB-old", func(b *testing.B) {
+		b.SetBytes(int64(len(json)))
+		for b.Loop() {
+			oldFind(json)
+		}
+	})
+	b.Run("contains-json-1MiB-no-card", func(b *testing.B) {
+		clean := []byte(strings.ReplaceAll(string(json), visa, "4111-card"))
+		if c := Find(clean); len(c) > 0 {
+			b.Fatalf("%d candidates in the clean body", len(c))
+		}
+		b.SetBytes(int64(len(clean)))
+		for b.Loop() {
+			Contains(clean)
+		}
+	})
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		body := denseCards(n)
+		b.Run(fmt.Sprintf("dense-%dk-cards-%.1fMB", n/1000, float64(len(body))/1e6), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			var got int
+			for b.Loop() {
+				got = len(Find(body))
+			}
+			if got < n {
+				b.Fatalf("found %d of %d", got, n)
+			}
+		})
+	}
+}
+
+func BenchmarkMask(b *testing.B) {
+	s := string(realisticJSON(1 << 20))
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		Mask(s)
+	}
+}
+
+// oldFind is Find as it was before it knew groups and escapes (digit runs
+// only), kept for the comparison in BenchmarkFind.
+func oldFind(b []byte) []Candidate {
+	var out []Candidate
+	for i := 0; i < len(b); {
+		if b[i] < '0' || b[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		if n := j - i; n >= MinLen && n <= MaxLen && Valid(string(b[i:j])) {
+			out = append(out, Candidate{Start: i, End: j})
+		}
+		i = j
+	}
+	return out
+}
