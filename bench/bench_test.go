@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestSmoke(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := run(ctx, []string{"-smoke", "-duration", "200ms", "-out", md, "-chart", filepath.Join(dir, "charts")}, &stdout, &stderr)
+	rep, err := run(ctx, []string{"-smoke", "-duration", "200ms", "-baselines", "both", "-out", md, "-chart", filepath.Join(dir, "charts")}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("harness: %v\n%s", err, stderr.String())
 	}
@@ -45,19 +46,14 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("%d proxy scenarios measured, want 3", len(rep.scenarios))
 	}
 	for _, s := range rep.scenarios {
-		for _, ph := range []struct {
-			name string
-			runs []runStats
-		}{{"closed/baseline", s.closed.base}, {"closed/aliasgate", s.closed.gw}, {"open/baseline", s.open.base}, {"open/aliasgate", s.open.gw}} {
-			if len(ph.runs) == 0 {
-				t.Errorf("scenario %d %s: no runs", s.id, ph.name)
-			}
-			for _, r := range ph.runs {
-				checkRun(t, s.id, ph.name, r)
-			}
+		checkScenario(t, s, []string{kindTuned, kindStock})
+		// The tuned baselines run gctune as serve does; the stock ones do
+		// not, and only the tuned ReverseProxy pools its buffers.
+		if !strings.Contains(s.tuning[0], "gctune (GOGC ") || !strings.Contains(s.tuning[1], "default GOGC 100") {
+			t.Errorf("scenario %d: baseline tuning %q", s.id, s.tuning)
 		}
-		if s.open.rate <= 0 {
-			t.Errorf("scenario %d: open-loop rate %v", s.id, s.open.rate)
+		if s.baseName == nameReverseProxy && (!strings.Contains(s.tuning[0], "BufferPool of 32 KiB") || !strings.Contains(s.tuning[1], "no BufferPool")) {
+			t.Errorf("scenario %d: ReverseProxy buffers %q", s.id, s.tuning)
 		}
 	}
 	if rep.scale == nil || len(rep.scale.rows) != 2 {
@@ -78,7 +74,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Hand-written notes.", "More notes.", "### Scenario 1", "### Scenario 3", "### Scenario 4",
-		"| target | measured", "go run ./bench -smoke", "![perf-throughput-ratio]"} {
+		"| target | measured (vs tuned baseline) | vs stock baseline |", "go run ./bench -smoke", "![perf-throughput-ratio]",
+		"aliasgate ÷ ReverseProxy (tuned)", "aliasgate ÷ ReverseProxy (stock)", "aliasgate ÷ goproxy MITM (stock)", "added by aliasgate (vs goproxy MITM (tuned))"} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("%s lacks %q", md, want)
 		}
@@ -95,6 +92,109 @@ func TestSmoke(t *testing.T) {
 	}
 	if pan.Contains(stdout.Bytes()) || pan.Contains(got) {
 		t.Error("the report holds a card number")
+	}
+}
+
+// checkScenario checks that every baseline of kinds and the gateway were
+// measured in both phases.
+func checkScenario(t *testing.T, s *scenarioResult, kinds []string) {
+	t.Helper()
+	if !slices.Equal(s.kinds, kinds) || len(s.tuning) != len(kinds) || len(s.closed.bases) != len(kinds) || len(s.open.bases) != len(kinds) {
+		t.Fatalf("scenario %d: baselines %v (tuning %q), %d closed, %d open; want %v", s.id, s.kinds, s.tuning, len(s.closed.bases), len(s.open.bases), kinds)
+	}
+	type runs struct {
+		name string
+		runs []runStats
+	}
+	all := []runs{{"closed/aliasgate", s.closed.gw}, {"open/aliasgate", s.open.gw}}
+	for i := range kinds {
+		all = append(all, runs{"closed/" + s.baseLabel(i), s.closed.bases[i]}, runs{"open/" + s.baseLabel(i), s.open.bases[i]})
+	}
+	for _, ph := range all {
+		if len(ph.runs) == 0 {
+			t.Errorf("scenario %d %s: no runs", s.id, ph.name)
+		}
+		for _, r := range ph.runs {
+			checkRun(t, s.id, ph.name, r)
+		}
+	}
+	if s.open.rate <= 0 {
+		t.Errorf("scenario %d: open-loop rate %v", s.id, s.open.rate)
+	}
+}
+
+// TestSmokeOneBaseline runs scenario 3 against the stock baseline alone,
+// with -baseline-env reaching it.
+func TestSmokeOneBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway and runs it under load")
+	}
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, []string{"-smoke", "-scenarios", "3", "-duration", "100ms", "-baselines", "stock", "-baseline-env", "GOGC=150"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("harness: %v\n%s", err, stderr.String())
+	}
+	if len(rep.scenarios) != 1 {
+		t.Fatalf("%d proxy scenarios measured, want 1", len(rep.scenarios))
+	}
+	s := rep.scenarios[0]
+	checkScenario(t, s, []string{kindStock})
+	if !strings.Contains(s.tuning[0], "GOGC=150 from the environment") {
+		t.Errorf("-baseline-env did not reach the baseline: %q", s.tuning[0])
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "| target | measured (vs stock baseline) | proxy CPU per request ÷ stock baseline's | holds |") ||
+		strings.Contains(out, "(tuned)") {
+		t.Errorf("report of a stock-only run:\n%s", out)
+	}
+}
+
+func TestParseFlagsBaselinesAndEnv(t *testing.T) {
+	for _, c := range []struct {
+		args       []string
+		kinds      []string
+		gw, base   []string
+		wantErrSub string
+	}{
+		{args: nil, kinds: []string{kindTuned, kindStock}},
+		{args: []string{"-baselines", "tuned"}, kinds: []string{kindTuned}},
+		{args: []string{"-baselines", "stock"}, kinds: []string{kindStock}},
+		{args: []string{"-baselines", "all"}, wantErrSub: "tuned, stock or both"},
+		{args: []string{"-env", "GOGC=200", "-gateway-env", "A=1", "-baseline-env", "B=2"}, kinds: []string{kindTuned, kindStock},
+			gw: []string{"GOGC=200", "A=1"}, base: []string{"GOGC=200", "B=2"}},
+		{args: []string{"-baseline-env", "ALIASGATE_X=1"}, wantErrSub: "ALIASGATE_"},
+		{args: []string{"-env", roleEnv + "=echo"}, wantErrSub: roleEnv},
+	} {
+		var stderr bytes.Buffer
+		o, err := parseFlags(c.args, &stderr)
+		if c.wantErrSub != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrSub) {
+				t.Errorf("%q: error %v, want one with %q", c.args, err, c.wantErrSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if !slices.Equal(o.baselines, c.kinds) || !slices.Equal(o.gatewayEnv, c.gw) || !slices.Equal(o.baselineEnv, c.base) {
+			t.Errorf("%q: baselines %v, gateway env %q, baseline env %q", c.args, o.baselines, o.gatewayEnv, o.baselineEnv)
+		}
+	}
+}
+
+func TestBufferPoolKeepsItsSize(t *testing.T) {
+	var bp bufferPool
+	b := bp.Get()
+	if len(b) != 32<<10 {
+		t.Fatalf("Get: %d bytes", len(b))
+	}
+	bp.Put(b[:10])
+	bp.Put(make([]byte, 10)) // another size: dropped
+	if got := bp.Get(); len(got) != 32<<10 {
+		t.Fatalf("Get after Put: %d bytes", len(got))
 	}
 }
 

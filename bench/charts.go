@@ -15,14 +15,16 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// Chart colours: baselines grey, aliasgate blue; closed loop solid, open
-// loop dashed.
+// Chart colours: tuned baselines grey, stock ones light brown, aliasgate
+// blue; closed loop solid, open loop dashed.
 var (
-	colBase = color.RGBA{R: 120, G: 120, B: 120, A: 255}
-	colGW   = color.RGBA{R: 31, G: 100, B: 200, A: 255}
-	colP50  = color.RGBA{R: 46, G: 139, B: 87, A: 255}
-	colP99  = color.RGBA{R: 31, G: 100, B: 200, A: 255}
-	colP999 = color.RGBA{R: 200, G: 60, B: 40, A: 255}
+	colBase  = color.RGBA{R: 120, G: 120, B: 120, A: 255}
+	colStock = color.RGBA{R: 190, G: 150, B: 90, A: 255}
+	colRatio = map[string]color.Color{kindTuned: color.RGBA{R: 31, G: 100, B: 200, A: 255}, kindStock: color.RGBA{R: 140, G: 180, B: 235, A: 255}}
+	colGW    = color.RGBA{R: 31, G: 100, B: 200, A: 255}
+	colP50   = color.RGBA{R: 46, G: 139, B: 87, A: 255}
+	colP99   = color.RGBA{R: 31, G: 100, B: 200, A: 255}
+	colP999  = color.RGBA{R: 200, G: 60, B: 40, A: 255}
 )
 
 // writeCharts writes the SVG charts into dir and records their paths
@@ -90,30 +92,38 @@ func (rep *report) writeCharts(dir, mdPath string) error {
 	return nil
 }
 
-// ratioChart is the throughput ratio of each scenario with its target.
+// ratioChart is the throughput ratio of each scenario against each
+// baseline kind run (bars side by side) with its target.
 func (rep *report) ratioChart() (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "aliasgate req/s ÷ baseline req/s (closed loop)"
 	p.Y.Label.Text = "throughput ratio"
-	p.Y.Min, p.Y.Max = 0, 1.1
-	vals := make(plotter.Values, len(rep.scenarios))
+	p.Y.Min, p.Y.Max = 0, 1.35 // room for the legend above the bars
 	names := make([]string, len(rep.scenarios))
-	targets := map[int]float64{1: 0.85, 2: 0.5, 3: 0.85}
 	for i, s := range rep.scenarios {
-		vals[i] = s.throughputRatio()
 		names[i] = fmt.Sprintf("%d: vs %s", s.id, s.baseName)
-		p.Y.Max = math.Max(p.Y.Max, vals[i]*1.1)
 	}
-	bars, err := plotter.NewBarChart(vals, vg.Points(40))
-	if err != nil {
-		return nil, err
+	kinds := rep.o.baselines
+	const width = 32.0
+	for k, kind := range kinds {
+		vals := make(plotter.Values, len(rep.scenarios))
+		for i, s := range rep.scenarios {
+			vals[i] = s.throughputRatio(k)
+			p.Y.Max = math.Max(p.Y.Max, vals[i]*1.35)
+		}
+		bars, err := plotter.NewBarChart(vals, vg.Points(width))
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = colRatio[kind]
+		bars.LineStyle.Width = 0
+		bars.Offset = vg.Points(width * (float64(k) - float64(len(kinds)-1)/2))
+		p.Add(bars)
+		p.Legend.Add("vs "+kind+" baseline", bars)
 	}
-	bars.Color = colGW
-	bars.LineStyle.Width = 0
-	p.Add(bars)
 	for i, s := range rep.scenarios {
-		t := targets[s.id]
-		l, err := plotter.NewLine(plotter.XYs{{X: float64(i) - 0.4, Y: t}, {X: float64(i) + 0.4, Y: t}})
+		t := throughputTargets[s.id]
+		l, err := plotter.NewLine(plotter.XYs{{X: float64(i) - 0.45, Y: t}, {X: float64(i) + 0.45, Y: t}})
 		if err != nil {
 			return nil, err
 		}
@@ -170,17 +180,27 @@ func latencyChart(s *scenarioResult) (*plot.Plot, error) {
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, percentileTicks
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	p.Legend.Top, p.Legend.Left = false, false // bottom right: the curves rise to the right
-	lines := []struct {
+	type curve struct {
 		name   string
 		runs   []runStats
 		col    color.Color
 		dashed bool
-	}{
-		{s.baseName + ", closed loop", s.closed.base, colBase, false},
-		{"aliasgate, closed loop", s.closed.gw, colGW, false},
-		{fmt.Sprintf("%s, open loop %.0f/s", s.baseName, s.open.rate), s.open.base, colBase, true},
-		{fmt.Sprintf("aliasgate, open loop %.0f/s", s.open.rate), s.open.gw, colGW, true},
 	}
+	col := func(i int) color.Color {
+		if s.kinds[i] == kindStock {
+			return colStock
+		}
+		return colBase
+	}
+	var lines []curve
+	for i, runs := range s.closed.bases {
+		lines = append(lines, curve{s.baseLabel(i) + ", closed loop", runs, col(i), false})
+	}
+	lines = append(lines, curve{"aliasgate, closed loop", s.closed.gw, colGW, false})
+	for i, runs := range s.open.bases {
+		lines = append(lines, curve{fmt.Sprintf("%s, open loop %.0f/s", s.baseLabel(i), s.open.rate), runs, col(i), true})
+	}
+	lines = append(lines, curve{fmt.Sprintf("aliasgate, open loop %.0f/s", s.open.rate), s.open.gw, colGW, true})
 	for _, l := range lines {
 		xys := percentileCurve(merged(l.runs))
 		if len(xys) < 2 {

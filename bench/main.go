@@ -3,13 +3,20 @@
 // goproxy MITM, without rewriting) and the real aliasgate binary (built
 // with go build), each in its own process on 127.0.0.1, drives them with its
 // own load generator, and reports requests/s, latency percentiles, CPU and
-// peak RSS of each proxy and the ratio to its baseline:
+// peak RSS of each proxy and the ratio to its baselines:
 //
 //	go run ./bench                       # scenarios 1–4, docs/PERFORMANCE.md and charts in docs/
 //	go run ./bench -smoke                # a few seconds, nothing written (CI)
 //	go run ./bench -scenarios 1 -profile /tmp/prof   # with CPU and allocation profiles
 //	go run ./bench -scenarios 4 -vault-sizes 10000,100000,1000000,10000000   # 10M: not in CI
 //	go run ./bench -store postgres -postgres-url postgres://… -redis-url redis://…   # scenario 5
+//	go run ./bench -scenarios 1,3 -baselines tuned -env GOGC=200   # one baseline kind, GOGC for all proxies
+//
+// Each baseline runs in two kinds (-baselines both, the default): tuned,
+// with the gateway's GC policy (internal/gctune, as aliasgate serve) and
+// buffer pooling, and stock, without them; both use the gateway's upstream
+// transport settings (baselines.go). Targets are judged against the tuned
+// baselines; the ratios to the stock ones are reported beside them.
 //
 // Scenarios: (1) inbound redact of a 1 KiB JSON body with a card number
 // already in the vault and a CVC, against ReverseProxy; (2) the same with a
@@ -24,13 +31,15 @@
 // and TLS sessions included, before the clock starts) each send the next
 // request as soon as the previous answer is read, for -duration. Latency
 // added is open loop: requests are due on a fixed schedule at 1/-open-div of
-// the baseline's closed-loop throughput and each latency counts from its due
-// time (no coordinated omission). Every latency is kept; percentiles are
-// exact (nearest rank over the sorted samples). Baseline and aliasgate are
-// measured alternately (A B, B A, …) -reps times and the medians reported,
-// with the ratio as the median of the per-rep ratios. CPU is the proxy
-// process's user+system time over wall time (/proc/<pid>/stat), RSS its peak
-// resident set during the run (VmHWM, reset before each run).
+// the (tuned) baseline's closed-loop throughput and each latency counts
+// from its due time (no coordinated omission). Every latency is kept;
+// percentiles are exact (nearest rank over the sorted samples). Baselines
+// and aliasgate are measured alternately, aliasgate next to each baseline
+// (B A, A B, … with one kind; T A S, S A T, … with both) -reps times and
+// the medians reported, with each ratio as the median of the per-rep
+// ratios. CPU is the proxy process's user+system time over wall time
+// (/proc/<pid>/stat), RSS its peak resident set during the run (VmHWM,
+// reset before each run); CPU per request is reported for every side.
 package main
 
 import (
@@ -83,7 +92,9 @@ type options struct {
 	pgURL         string
 	redisURL      string
 	auditFsync    string
-	gatewayEnv    []string // -gateway-env: added to the gateway's environment only
+	gatewayEnv    []string // -gateway-env and -env: added to the gateway's environment
+	baselineEnv   []string // -baseline-env and -env: added to every baseline's environment
+	baselines     []string // -baselines: kindTuned and/or kindStock, the one targets are judged against first
 	keep          bool
 	command       string
 	log           io.Writer
@@ -121,13 +132,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pgURL, "postgres-url", "", "vault.postgres_url for -store postgres")
 	fs.StringVar(&o.redisURL, "redis-url", "", "vault.redis_url for -store postgres")
 	fs.StringVar(&o.auditFsync, "audit-fsync", "", "the gateway's audit.fsync (interval or always); empty: its default")
-	fs.Func("gateway-env", "`NAME=value` added to the gateway's environment only (repeatable), e.g. GOGC=200", func(v string) error {
-		if k, _, ok := strings.Cut(v, "="); !ok || k == "" || strings.HasPrefix(k, "ALIASGATE_") {
-			return errors.New("want NAME=value, not an ALIASGATE_ setting (use the configuration)")
-		}
-		o.gatewayEnv = append(o.gatewayEnv, v)
-		return nil
-	})
+	fs.Func("gateway-env", "`NAME=value` added to the gateway's environment only (repeatable), e.g. GOGC=200", envFlag(&o.gatewayEnv))
+	fs.Func("baseline-env", "`NAME=value` added to the environment of every baseline, tuned and stock (repeatable); GOGC turns a tuned baseline's gctune off, as it does the gateway's", envFlag(&o.baselineEnv))
+	fs.Func("env", "`NAME=value` added to the environment of the gateway and of every baseline (repeatable): -gateway-env and -baseline-env at once", envFlag(&o.gatewayEnv, &o.baselineEnv))
+	baselines := fs.String("baselines", "both", "baselines of scenarios 1-3: tuned (the gateway's GC policy and buffer pooling), stock (neither), or both; targets are judged against tuned when it runs")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, vault files)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -159,6 +167,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if s < 1 || s > 6 || s == 5 {
 			return nil, fmt.Errorf("-scenarios: no scenario %d (1-4, 6; scenario 5 is -store postgres)", s)
 		}
+	}
+	if o.baselines, err = baselineKinds(*baselines); err != nil {
+		return nil, err
 	}
 	if o.vaultSizes, err = parseInts(*sizes); err != nil {
 		return nil, fmt.Errorf("-vault-sizes: %w", err)

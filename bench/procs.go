@@ -30,6 +30,8 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  string // stderr file ("" when stderr is discarded)
 	done chan error
+	// tuning is what a baseline printed about its GC policy and buffers.
+	tuning string
 }
 
 // pid returns the process id.
@@ -114,12 +116,17 @@ func parseStatusKB(b []byte, key string) (int64, error) {
 // startRole re-executes the harness binary in a role (an upstream or a
 // baseline proxy) and returns it with the address it printed.
 func startRole(ctx context.Context, role string, args ...string) (*proc, string, error) {
+	return startRoleEnv(ctx, role, nil, args...)
+}
+
+// startRoleEnv is startRole with env added to the child's environment.
+func startRoleEnv(ctx context.Context, role string, env []string, args ...string) (*proc, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
 	cmd := exec.Command(self, args...)
-	cmd.Env = append(cleanEnv(), roleEnv+"="+role)
+	cmd.Env = append(append(cleanEnv(), env...), roleEnv+"="+role)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -134,6 +141,9 @@ func startRole(ctx context.Context, role string, args ...string) (*proc, string,
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			if t, ok := strings.CutPrefix(sc.Text(), tuningPrefix); ok {
+				p.tuning = t // written before addr is sent, read after it is received
+			}
 			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
 				addr <- a
 				break

@@ -32,6 +32,10 @@ const (
 	roleGoproxy      = "goproxy"      // baseline of scenario 3
 )
 
+// A baseline role prints "tuning <policy>" (see baselines.go) before
+// "listening <addr>"; the harness reports it.
+const tuningPrefix = "tuning "
+
 // runRole serves one role until SIGTERM and returns the exit status.
 func runRole(role string, args []string) int {
 	log.SetFlags(0)
@@ -44,8 +48,19 @@ func runRole(role string, args []string) int {
 	key := fs.String("key", "", "key PEM file of -cert")
 	roots := fs.String("roots", "", "PEM file of the roots that verify the upstream (goproxy)")
 	expect := fs.String("expect", "", "psp: the value whose presence in a body X-Value-Seen reports")
+	tuned := fs.Bool("tuned", false, "reverseproxy, goproxy: the gateway's GC policy and buffer pooling (see baselines.go)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var tuning string
+	if role == roleReverseProxy || role == roleGoproxy {
+		policy := stockGC()
+		if *tuned {
+			var stop func()
+			stop, policy = tuneGC()
+			defer stop()
+		}
+		tuning = policy
 	}
 	var h http.Handler
 	var tlsCfg *tls.Config
@@ -66,7 +81,7 @@ func runRole(role string, args []string) int {
 			log.Printf("bad -upstream %q", *upstream)
 			return 2
 		}
-		h = &httputil.ReverseProxy{
+		rp := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(u)
 				pr.SetXForwarded()
@@ -74,6 +89,13 @@ func runRole(role string, args []string) int {
 			Transport: upstreamTransport(nil),
 			ErrorLog:  log.New(io.Discard, "", 0),
 		}
+		if *tuned {
+			rp.BufferPool = &bufferPool{}
+			tuning += fmt.Sprintf(", BufferPool of %d KiB buffers", gwCopyBufferSize>>10)
+		} else {
+			tuning += ", no BufferPool (a 32 KiB buffer allocated per response)"
+		}
+		h = rp
 	case roleGoproxy:
 		gp, err := goproxyBaseline(*cert, *key, *roots)
 		if err != nil {
@@ -81,6 +103,10 @@ func runRole(role string, args []string) int {
 			return 1
 		}
 		h = gp
+		// goproxy v1.9.3 has no buffer-pool hook: its MITM loop writes each
+		// response with http.Response.Write, whose body copy already takes
+		// net/http's pooled 32 KiB buffers, in both kinds.
+		tuning += ", net/http's pooled copy buffers (goproxy has no pool of its own)"
 	default:
 		log.Printf("unknown role %q", role)
 		return 2
@@ -92,6 +118,9 @@ func runRole(role string, args []string) int {
 	}
 	srv := &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
+	if tuning != "" {
+		fmt.Printf("%s%s\n", tuningPrefix, tuning)
+	}
 	fmt.Printf("listening %s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() {
@@ -157,28 +186,6 @@ func pspHandler(expect []byte) http.Handler {
 		w.Header().Set("Content-Length", strconv.Itoa(len(pspAnswer)))
 		_, _ = io.WriteString(w, pspAnswer)
 	})
-}
-
-// upstreamTransport is the transport of both baselines, with the settings
-// of the gateway's own upstream transports (proxy package) so that
-// connection reuse and protocol negotiation are the same on both sides.
-func upstreamTransport(roots *x509.CertPool) *http.Transport {
-	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-	}
-	if roots != nil {
-		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-		tr.MaxIdleConnsPerHost = 64 // as the outbound proxy's
-	}
-	return tr
 }
 
 // certCache is a goproxy.CertStorage: one leaf per host, as the gateway's

@@ -144,18 +144,24 @@ func measure(ctx context.Context, t *target, spec loadSpec) (runStats, error) {
 // phase is one measurement mode of a scenario: closed loop (throughput) or
 // open loop at a fixed rate (latency added).
 type phase struct {
-	rate     float64 // 0: closed loop
-	base, gw []runStats
+	rate  float64      // 0: closed loop
+	bases [][]runStats // per baseline, in the order of scenarioResult.kinds
+	gw    []runStats
 }
 
-// measurePair measures base and gw reps times each, alternating which goes
-// first (A B, B A, …) so that drifting load on the machine hits both alike.
-func measurePair(ctx context.Context, o *options, base, gw *target, spec loadSpec) (phase, error) {
-	ph := phase{rate: spec.rate}
+// base returns the runs of the first baseline (tuned when it ran), the one
+// targets are judged against.
+func (ph phase) base() []runStats { return ph.bases[0] }
+
+// measureSet measures the baselines and gw reps times each, gw next to
+// every baseline and the order reversed every other rep (A G S, S G A, …),
+// so that drifting load on the machine hits each pair alike.
+func measureSet(ctx context.Context, o *options, bases []*target, gw *target, spec loadSpec) (phase, error) {
+	ph := phase{rate: spec.rate, bases: make([][]runStats, len(bases))}
 	for rep := range o.reps {
-		order := []*target{base, gw}
+		order := append([]*target{bases[0], gw}, bases[1:]...)
 		if rep%2 == 1 {
-			order = []*target{gw, base}
+			slices.Reverse(order)
 		}
 		for _, t := range order {
 			st, err := measure(ctx, t, spec)
@@ -166,10 +172,11 @@ func measurePair(ctx context.Context, o *options, base, gw *target, spec loadSpe
 			if spec.rate > 0 {
 				mode = fmt.Sprintf("open %.0f/s", spec.rate)
 			}
-			o.logf("  %-22s %-12s rep %d: %8.0f req/s  p50 %-9s p99 %-9s errors %d", t.name, mode, rep+1,
-				st.load.reqPerSec(), fmtDur(percentile(st.load.lat, 50)), fmtDur(percentile(st.load.lat, 99)), st.load.errors)
-			if t == base {
-				ph.base = append(ph.base, st)
+			o.logf("  %-22s %-12s rep %d: %8.0f req/s  p50 %-9s p99 %-9s CPU/req %4.0f µs  errors %d", t.name, mode, rep+1,
+				st.load.reqPerSec(), fmtDur(percentile(st.load.lat, 50)), fmtDur(percentile(st.load.lat, 99)),
+				float64(st.cpuPerReq())/1e3, st.load.errors)
+			if i := slices.Index(bases, t); i >= 0 {
+				ph.bases[i] = append(ph.bases[i], st)
 			} else {
 				ph.gw = append(ph.gw, st)
 			}
@@ -182,25 +189,29 @@ func measurePair(ctx context.Context, o *options, base, gw *target, spec loadSpe
 type scenarioResult struct {
 	id       int
 	title    string
-	baseName string
+	baseName string   // "ReverseProxy" or "goproxy MITM"
+	kinds    []string // the baselines run (kindTuned, kindStock), targets judged against the first
+	tuning   []string // what each baseline reported of its GC policy and buffers
 	closed   phase
 	open     phase
 	notes    []string
 }
+
+// baseLabel is the name of baseline i: "ReverseProxy (tuned)".
+func (s *scenarioResult) baseLabel(i int) string { return baselineName(s.baseName, s.kinds[i]) }
 
 // env is what the scenarios share: the processes and the card data.
 type env struct {
 	o      *options
 	dir    string
 	gw     *gatewayProc
-	rp     *proc // ReverseProxy baseline
-	gp     *proc // goproxy baseline
+	rp, gp map[string]*proc // ReverseProxy and goproxy baselines by kind (kindTuned, kindStock)
 	echo   string
 	psp    string
 	mitmCA *x509.CertPool
 	// upstreams are the echo and processor processes.
 	upstreams            []*proc
-	rpAddress, gpAddress string
+	rpAddress, gpAddress map[string]string
 	// the gateway's binary, configuration, log, extra environment and
 	// pprof address file; fresh until a scenario has used the gateway
 	gwBin, gwCfg, gwLog, gwPprof string
@@ -214,8 +225,14 @@ func (e *env) inbound() *target {
 	return &target{name: "aliasgate", proc: e.gw.proc, gw: e.gw, ep: &endpoint{addr: e.gw.inbound, host: "shop.example", path: "/checkout"}}
 }
 
-func (e *env) reverseProxy() *target {
-	return &target{name: "ReverseProxy", proc: e.rp, ep: &endpoint{addr: e.rpAddress, host: "shop.example", path: "/checkout"}}
+const (
+	nameReverseProxy = "ReverseProxy"
+	nameGoproxy      = "goproxy MITM"
+)
+
+func (e *env) reverseProxy(kind string) *target {
+	return &target{name: baselineName(nameReverseProxy, kind), proc: e.rp[kind],
+		ep: &endpoint{addr: e.rpAddress[kind], host: "shop.example", path: "/checkout"}}
 }
 
 func (e *env) tunnel(addr string) *endpoint {
@@ -227,8 +244,8 @@ func (e *env) outbound() *target {
 	return &target{name: "aliasgate", proc: e.gw.proc, gw: e.gw, ep: e.tunnel(e.gw.outbound)}
 }
 
-func (e *env) goproxy() *target {
-	return &target{name: "goproxy MITM", proc: e.gp, ep: e.tunnel(e.gpAddress)}
+func (e *env) goproxy(kind string) *target {
+	return &target{name: baselineName(nameGoproxy, kind), proc: e.gp[kind], ep: e.tunnel(e.gpAddress[kind])}
 }
 
 // routesYAML is the gateway's route set: redact on the way in, reveal on
@@ -287,7 +304,8 @@ func gatewayConfig(o *options, dir, echoAddr string, psp pspFiles, caCert, caKey
 // setUp starts the upstreams, the baselines and the gateway, and makes the
 // aliases of the test card through the gateway.
 func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
-	e := &env{o: o, dir: dir}
+	e := &env{o: o, dir: dir, rp: map[string]*proc{}, gp: map[string]*proc{},
+		rpAddress: map[string]string{}, gpAddress: map[string]string{}}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -314,11 +332,18 @@ func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
 		return nil, err
 	}
 	e.upstreams = append(e.upstreams, pspP)
-	if e.rp, e.rpAddress, err = startRole(ctx, roleReverseProxy, "-upstream", "http://"+e.echo); err != nil {
-		return nil, err
-	}
-	if e.gp, e.gpAddress, err = startRole(ctx, roleGoproxy, "-cert", caCert, "-key", caKey, "-roots", psp.caCert); err != nil {
-		return nil, err
+	for _, kind := range o.baselines {
+		p, addr, err := startRoleEnv(ctx, roleReverseProxy, o.baselineEnv, baselineArgs(kind, "-upstream", "http://"+e.echo)...)
+		if err != nil {
+			return nil, err
+		}
+		e.rp[kind], e.rpAddress[kind] = p, addr
+		o.logf("%s: %s", baselineName(nameReverseProxy, kind), p.tuning)
+		if p, addr, err = startRoleEnv(ctx, roleGoproxy, o.baselineEnv, baselineArgs(kind, "-cert", caCert, "-key", caKey, "-roots", psp.caCert)...); err != nil {
+			return nil, err
+		}
+		e.gp[kind], e.gpAddress[kind] = p, addr
+		o.logf("%s: %s", baselineName(nameGoproxy, kind), p.tuning)
 	}
 
 	bin := o.gatewayBin
@@ -435,8 +460,10 @@ func (e *env) close() {
 	if e.gw != nil {
 		e.gw.stop()
 	}
-	for _, p := range []*proc{e.rp, e.gp} {
-		p.stop()
+	for _, m := range []map[string]*proc{e.rp, e.gp} {
+		for _, p := range m {
+			p.stop()
+		}
 	}
 	for _, p := range e.upstreams {
 		p.stop()
@@ -466,14 +493,32 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 	if err := e.freshGateway(ctx); err != nil {
 		return nil, err
 	}
-	var base, gw *target
+	var gw *target
+	var bases []*target
 	var body bodyFunc
 	var sample []byte
-	res := &scenarioResult{id: id}
+	res := &scenarioResult{id: id, kinds: o.baselines}
+	baselines := func(name string, mk func(kind string) *target) {
+		res.baseName = name
+		for _, kind := range o.baselines {
+			t := mk(kind)
+			bases = append(bases, t)
+			res.tuning = append(res.tuning, t.proc.tuning)
+		}
+	}
+	checkBases := func(ok func(*answer) error) error {
+		for _, b := range bases {
+			if err := check(ctx, b, sample, ok); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	switch id {
 	case 1:
 		res.title = "inbound redact, PAN already in the vault + CVC, 1 KiB JSON"
-		base, gw = e.reverseProxy(), e.inbound()
+		baselines(nameReverseProxy, e.reverseProxy)
+		gw = e.inbound()
 		sample = checkoutBody(benchPAN, benchCVC)
 		body = fixedBody(sample)
 		if err := check(ctx, gw, sample, func(a *answer) error {
@@ -484,7 +529,7 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 		}); err != nil {
 			return nil, err
 		}
-		if err := check(ctx, base, sample, func(a *answer) error {
+		if err := checkBases(func(a *answer) error {
 			if !bytes.Equal(a.body, sample) {
 				return fmt.Errorf("the echo is not the body sent")
 			}
@@ -494,7 +539,8 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 		}
 	case 2:
 		res.title = "inbound redact, a new PAN in every request (durable write, fsync) + CVC, 1 KiB JSON"
-		base, gw = e.reverseProxy(), e.inbound()
+		baselines(nameReverseProxy, e.reverseProxy)
+		gw = e.inbound()
 		src := &panSource{base: uint64(time.Now().UnixNano()) % 1e12}
 		body = newPANBody(src)
 		sample = body(0, nil)
@@ -508,7 +554,8 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 		}
 	case 3:
 		res.title = "outbound CONNECT MITM, reveal PAN + CVC aliases, 1 KiB JSON, TLS processor"
-		base, gw = e.goproxy(), e.outbound()
+		baselines(nameGoproxy, e.goproxy)
+		gw = e.outbound()
 		sample = checkoutBody(e.panAlias, e.cvcAlias)
 		body = fixedBody(sample)
 		seen := func(want string) func(*answer) error {
@@ -522,17 +569,16 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 		if err := check(ctx, gw, sample, seen("1")); err != nil {
 			return nil, err
 		}
-		if err := check(ctx, base, sample, seen("0")); err != nil {
+		if err := checkBases(seen("0")); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("no proxy scenario %d", id)
 	}
-	res.baseName = base.name
 	o.logf("scenario %d: %s", id, res.title)
 
 	// Warm-up: connections, caches, JIT-free but GC-sized heaps.
-	for _, t := range []*target{base, gw} {
+	for _, t := range append(slices.Clone(bases), gw) {
 		st, err := measure(ctx, t, loadSpec{conns: o.conns, duration: o.warmup, body: body})
 		if err != nil {
 			return nil, err
@@ -543,15 +589,15 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 	}
 	var err error
 	spec := loadSpec{conns: o.conns, duration: o.duration, body: body}
-	if res.closed, err = measurePair(ctx, o, base, gw, spec); err != nil {
+	if res.closed, err = measureSet(ctx, o, bases, gw, spec); err != nil {
 		return nil, err
 	}
-	rate := median(mapf(res.closed.base, func(r runStats) float64 { return r.load.reqPerSec() })) / o.openDiv
+	rate := median(mapf(res.closed.base(), func(r runStats) float64 { return r.load.reqPerSec() })) / o.openDiv
 	if rate < 1 {
 		rate = 1
 	}
 	spec.rate = rate
-	if res.open, err = measurePair(ctx, o, base, gw, spec); err != nil {
+	if res.open, err = measureSet(ctx, o, bases, gw, spec); err != nil {
 		return nil, err
 	}
 	if o.profileDir != "" {
