@@ -11,8 +11,8 @@ import (
 // Form targets name a field of an HTML form body, sent either as
 // application/x-www-form-urlencoded or as multipart/form-data.
 //
-// urlencoded: the body is split on '&' only (never ';', which Go's
-// url.ParseQuery refuses too); a pair is name=value, split at its first '='.
+// urlencoded: the body is split on '&'; a pair is name=value, split at its
+// first '='.
 // Names and values are percent-decoded with '+' as space (url.QueryUnescape).
 // Every occurrence of a targeted field is located: the span is the encoded
 // value between '=' and the next '&' (or the end of the body), the Tokenizer
@@ -47,6 +47,21 @@ import (
 // preamble, the epilogue and parts without a name are kept as they are.
 //
 // Either way a body has at most maxFormFields fields.
+//
+// Field names are matched as the application may read them (issue 17).
+// Every occurrence of a repeated targeted field is located (the application
+// may take the first or the last). A field with a value whose name is not
+// targeted but that the common parsers may read as a targeted field is
+// refused with ErrDuplicateKey: the same name but for letter case (Unicode
+// folding, see canonFormName; most form parsers are case-sensitive, some
+// binders are not), PHP's and Rack's rewriting (' ' and '.' read as '_',
+// leading spaces and brackets dropped, what follows the last ']' dropped),
+// and a bracketed key or array under a targeted name ("card[]" or
+// "card[x]" for "card", "card[number][]" for "card[number]"). In an
+// urlencoded body, a ';' that some parsers read as a separator ("a=1;card=…")
+// and that starts a targeted field with a value outside a located value is
+// ErrMalformed; a ';' inside a targeted value is part of it (the whole
+// value is replaced, so either reading finds an alias).
 
 // maxFormFields is the most fields (urlencoded pairs or multipart parts) a
 // form body may have.
@@ -58,11 +73,13 @@ func formEscape(v string) string { return url.QueryEscape(v) }
 
 // formLocator finds form fields by name.
 type formLocator struct {
-	byName map[string]int // field name → Program target index
+	byName  map[string]int // field name → Program target index
+	byCanon map[string]int // canonFormName of a field name → target index
+	names   map[int]string // target index → field name, for errors
 }
 
 func newFormLocator(specs []TargetSpec, idx []int) (Locator, error) {
-	l := &formLocator{byName: make(map[string]int, len(specs))}
+	l := &formLocator{byName: make(map[string]int, len(specs)), byCanon: make(map[string]int, len(specs)), names: make(map[int]string, len(specs))}
 	for i, s := range specs {
 		if s.Path == "" {
 			return nil, fmt.Errorf("rewrite: target %d: empty form field name", idx[i])
@@ -71,8 +88,33 @@ func newFormLocator(specs []TargetSpec, idx []int) (Locator, error) {
 			return nil, fmt.Errorf("rewrite: target %d: form field %q is already targeted by target %d", idx[i], s.Path, prev)
 		}
 		l.byName[s.Path] = idx[i]
+		l.names[idx[i]] = s.Path
+		if c := canonFormName(s.Path); c != "" {
+			if _, ok := l.byCanon[c]; !ok {
+				l.byCanon[c] = idx[i]
+			}
+		}
 	}
 	return l, nil
+}
+
+// checkVariant refuses a field name that is not targeted but that an
+// application may read as a targeted field (see canonFormName): the same
+// name but for letter case, spaces, dots or leading brackets, or a
+// bracketed key or array under a targeted name ("card[]" for "card",
+// "card[number][x]" for "card[number]").
+func (l *formLocator) checkVariant(name string) error {
+	c := canonFormName(name)
+	target, ok := l.byCanon[c]
+	for i := 1; !ok && i < len(c); i++ {
+		if c[i] == '[' {
+			target, ok = l.byCanon[c[:i]]
+		}
+	}
+	if ok {
+		return fmt.Errorf("%w: target %d: a form field name is another spelling of, or a key under, the targeted field %q", ErrDuplicateKey, target, l.names[target])
+	}
+	return nil
 }
 
 // Locate implements Locator.
@@ -127,6 +169,9 @@ func (l *formLocator) locateURLEncoded(body []byte) ([]Span, error) {
 			return nil, err
 		}
 		if !ok {
+			if err := l.checkSemicolons(pair); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		raw := pair[eq+1:]
@@ -139,20 +184,65 @@ func (l *formLocator) locateURLEncoded(body []byte) ([]Span, error) {
 	return spans, nil
 }
 
-// lookupName returns the target of an encoded field name.
+// checkSemicolons refuses an untargeted pair in which a ';' starts a
+// targeted field, or another spelling of one, with a value ("a=1;card=4111"):
+// parsers that split on ';' as well as '&' (older Python and Rack, PHP with
+// arg_separator.input "&;") would read it, unredacted. The pieces of a
+// targeted pair need no check: its whole value is replaced.
+func (l *formLocator) checkSemicolons(pair []byte) error {
+	for k := bytes.IndexByte(pair, ';'); k >= 0; {
+		piece := pair[k+1:]
+		next := bytes.IndexByte(piece, ';')
+		if next >= 0 {
+			piece = piece[:next]
+		}
+		piece = bytes.TrimLeft(piece, " ") // Rack splits on /[&;] */
+		if eq := bytes.IndexByte(piece, '='); eq >= 0 && eq < len(piece)-1 {
+			target, ok, err := l.lookupName(piece[:eq])
+			if err != nil {
+				return err
+			}
+			if ok {
+				return fmt.Errorf("%w: target %d: the targeted form field follows a ';', which some parsers read as a separator", ErrMalformed, target)
+			}
+		}
+		if next < 0 {
+			break
+		}
+		k += 1 + next
+	}
+	return nil
+}
+
+// lookupName returns the target of an encoded field name. A name that is
+// not targeted but that an application may read as a targeted field is
+// ErrDuplicateKey (see checkVariant).
 func (l *formLocator) lookupName(raw []byte) (target int, ok bool, err error) {
 	if bytes.IndexByte(raw, '%') < 0 && bytes.IndexByte(raw, '+') < 0 {
-		target, ok = l.byName[string(raw)]
-		return target, ok, nil
+		if target, ok = l.byName[string(raw)]; ok {
+			return target, true, nil
+		}
+		return 0, false, l.checkVariant(string(raw))
 	}
 	if name, err := url.QueryUnescape(string(raw)); err == nil {
-		target, ok = l.byName[name]
-		return target, ok, nil
+		if target, ok = l.byName[name]; ok {
+			return target, true, nil
+		}
+		return 0, false, l.checkVariant(name)
 	}
-	if target, ok = l.byName[lenientQueryUnescape(raw)]; ok {
+	name := lenientQueryUnescape(raw)
+	if target, ok = l.byName[name]; ok {
 		return 0, false, fmt.Errorf("%w: target %d: a form field name has bad percent-encoding", ErrMalformed, target)
 	}
-	return 0, false, nil
+	return 0, false, l.checkVariant(name)
+}
+
+// lookupDecoded is lookupName for a decoded field name (multipart).
+func (l *formLocator) lookupDecoded(name string) (target int, ok bool, err error) {
+	if target, ok = l.byName[name]; ok {
+		return target, true, nil
+	}
+	return 0, false, l.checkVariant(name)
 }
 
 // lenientQueryUnescape decodes as url.QueryUnescape does but keeps a '%'
@@ -236,7 +326,10 @@ func (l *formLocator) locateMultipart(body []byte, boundary string) ([]Span, err
 		if !h.named {
 			continue
 		}
-		target, ok := l.byName[h.name]
+		target, ok, err := l.lookupDecoded(h.name)
+		if err != nil {
+			return nil, err
+		}
 		if !ok {
 			continue
 		}

@@ -91,7 +91,9 @@ func TestFormURLEncodedLocatesTargetedFields(t *testing.T) {
 			[]formFound{{"4111", "4111", 0}, {"5555", "5555", 0}}},
 		{"plus in a name is a space", []string{"first name"}, "first+name=Bo&first%20name=Al",
 			[]formFound{{"Bo", "Bo", 0}, {"Al", "Al", 0}}},
-		{"names are case-sensitive", []string{"card"}, "Card=1&CARD=2", nil},
+		{"names that are no spelling of a target", []string{"card_x", "card[number]"}, "cards=1&car=2&xcard_x=3&card_x_=4&cards[number]=5&card[numbers]=6&card[cvc]=7&card=8",
+			nil},
+		{"a case variant without a value carries nothing", []string{"card"}, "Card&CARD=&card=4111", []formFound{{"4111", "4111", 0}}},
 		{"'=' inside a value", []string{"card"}, "card=a=b&x=1",
 			[]formFound{{"a=b", "a=b", 0}}},
 		{"trailing CRLF is not part of the last value", []string{"card"}, "a=1&card=4111\r\n",
@@ -111,7 +113,12 @@ func TestFormURLEncodedLocatesTargetedFields(t *testing.T) {
 		{"empty pairs", []string{"card"}, "&&card=1&&", []formFound{{"1", "1", 0}}},
 		{"bad percent-encoding outside targets is kept", []string{"card"}, "note=100%&card=4111&n%zz=1",
 			[]formFound{{"4111", "4111", 0}}},
-		{"semicolon is not a separator", []string{"card"}, "a=1;card=4111", nil},
+		{"semicolon inside a targeted value is part of it", []string{"card", "cvc"}, "card=4111;cvc=123&x=1",
+			[]formFound{{"4111;cvc=123", "4111;cvc=123", 0}}},
+		{"semicolon before an untargeted field", []string{"card"}, "a=1;b=2; c=3&card=4111",
+			[]formFound{{"4111", "4111", 0}}},
+		{"semicolon before a targeted field without a value", []string{"card"}, "a=1;card=;card&card=4111",
+			[]formFound{{"4111", "4111", 0}}},
 		{"absent field", []string{"card"}, "a=1&b=2", nil},
 		{"empty body", []string{"card"}, "", nil},
 	}
@@ -212,6 +219,84 @@ func TestFormRefusals(t *testing.T) {
 				t.Errorf("error %q does not name the media type", err)
 			}
 		})
+	}
+}
+
+// TestFormKeyVariantsAreRefused checks the form fields that an application
+// may read as a targeted field although their name differs (issue 17): they
+// are refused, never passed on unredacted.
+func TestFormKeyVariantsAreRefused(t *testing.T) {
+	const cd = "Content-Disposition: form-data; name="
+	mp := func(parts ...string) string { return multipartBody("\r\n", "", "", parts...) }
+	tests := []struct {
+		name   string
+		media  string
+		fields []string
+		body   string
+		want   error
+	}{
+		{"case variant alone", formURLEncoded, []string{"card_number"}, "Card_Number=" + formSecret, ErrDuplicateKey},
+		{"case variant beside the field", formURLEncoded, []string{"card_number"}, "card_number=tok&CARD_NUMBER=" + formSecret, ErrDuplicateKey},
+		{"percent-encoded case variant", formURLEncoded, []string{"card_number"}, "C%61rd%5Fnumber=" + formSecret, ErrDuplicateKey},
+		{"Kelvin sign", formURLEncoded, []string{"key"}, "%E2%84%AAey=" + formSecret, ErrDuplicateKey},
+		{"PHP reads a dot as '_'", formURLEncoded, []string{"card_number"}, "card.number=" + formSecret, ErrDuplicateKey},
+		{"PHP reads a space as '_'", formURLEncoded, []string{"card_number"}, "card+number=" + formSecret, ErrDuplicateKey},
+		{"PHP reads an unclosed '[' as '_'", formURLEncoded, []string{"card_number"}, "card%5Bnumber=" + formSecret, ErrDuplicateKey},
+		{"PHP drops leading spaces", formURLEncoded, []string{"card"}, "a=1&+card=" + formSecret, ErrDuplicateKey},
+		{"Rack drops leading brackets", formURLEncoded, []string{"card[number]"}, "[card][number]=" + formSecret, ErrDuplicateKey},
+		{"PHP drops what follows the last ']'", formURLEncoded, []string{"card[number]"}, "card[number]x=" + formSecret, ErrDuplicateKey},
+		{"case variant of a bracketed key", formURLEncoded, []string{"card[number]"}, "card[Number]=" + formSecret, ErrDuplicateKey},
+		{"array under a targeted field", formURLEncoded, []string{"card"}, "card[]=" + formSecret, ErrDuplicateKey},
+		{"array under a targeted bracketed key", formURLEncoded, []string{"card[number]"}, "card%5Bnumber%5D%5B%5D=" + formSecret, ErrDuplicateKey},
+		{"key under a targeted field", formURLEncoded, []string{"card"}, "card[number]=" + formSecret, ErrDuplicateKey},
+		{"semicolon before a targeted field", formURLEncoded, []string{"card_number"}, "a=1;card_number=" + formSecret, ErrMalformed},
+		{"semicolon and space before a targeted field", formURLEncoded, []string{"card_number"}, "a=1; card_number=" + formSecret, ErrMalformed},
+		{"semicolon inside an untargeted name", formURLEncoded, []string{"card"}, "x;card=" + formSecret, ErrMalformed},
+		{"semicolon before a case variant", formURLEncoded, []string{"card"}, "a=1;CARD=" + formSecret, ErrDuplicateKey},
+		{"semicolon before a name with bad percent-encoding", formURLEncoded, []string{"100%"}, "a=1;100%=" + formSecret, ErrMalformed},
+		{"bad percent-encoding in a case variant", formURLEncoded, []string{"card%"}, "CARD%=" + formSecret, ErrDuplicateKey},
+		{"multipart case variant", formMultipart, []string{"card"}, mp(cd+"card\n\ntok", cd+"Card\n\n"+formSecret), ErrDuplicateKey},
+		{"multipart PHP spelling", formMultipart, []string{"card_number"}, mp(cd + "\"card.number\"\n\n" + formSecret), ErrDuplicateKey},
+		{"multipart array", formMultipart, []string{"card[number]"}, mp(cd + "\"card[number][]\"\n\n" + formSecret), ErrDuplicateKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := newRecordingTokenizer(false)
+			got, _, err := formApply(t, formProgram(t, Redact, tt.fields...), tok, tt.media, tt.body, http.Header{})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if got != tt.body || len(tok.redacts) != 0 {
+				t.Fatalf("refused body changed (%v) or the tokenizer was called", got != tt.body)
+			}
+			if strings.Contains(err.Error(), "4111") {
+				t.Errorf("error text carries body bytes: %v", err)
+			}
+		})
+	}
+}
+
+func TestCanonFormName(t *testing.T) {
+	tests := map[string]string{
+		"card":           "CARD",
+		"Card_Number":    "CARD_NUMBER",
+		"card.number":    "CARD_NUMBER",
+		" card number":   "CARD_NUMBER",
+		"card[number":    "CARD_NUMBER",
+		"card[number]":   "CARD[NUMBER]",
+		"card[num.ber]x": "CARD[NUM.BER]",
+		"[card][number]": "CARD[NUMBER]",
+		"card]":          "CARD",
+		"card[a][b c]":   "CARD[A][B C]",
+		"\u212aey":       "KEY",
+		"\u0131d":        "ID",
+		"":               "",
+		"[]":             "",
+	}
+	for in, want := range tests {
+		if got := canonFormName(in); got != want {
+			t.Errorf("canonFormName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -628,8 +713,8 @@ func formFuzz(t *testing.T, media string, body []byte) ([]Span, []byte) {
 		t.Fatal("Locate changed the body")
 	}
 	if err != nil {
-		if !errors.Is(err, ErrMalformed) {
-			t.Fatalf("error %v does not wrap ErrMalformed", err)
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrDuplicateKey) {
+			t.Fatalf("error %v wraps neither ErrMalformed nor ErrDuplicateKey", err)
 		}
 		return nil, nil
 	}
@@ -687,6 +772,8 @@ func FuzzFormURLEncoded(f *testing.F) {
 		"card=41%0D%0A11\r\n",
 		"note=100%&card=%zz",
 		"&&=&card&card=&q%22x=1;2",
+		"a=1;card=4111111111111111",
+		"card=4111;cvc=123&CVC=1&a.b=2&card[]=3&+card=4",
 	} {
 		f.Add([]byte(s))
 	}
@@ -695,6 +782,7 @@ func FuzzFormURLEncoded(f *testing.F) {
 		if back == nil {
 			return
 		}
+		formLenientReadsOnlyRedacted(t, body, spans)
 		for _, s := range spans {
 			if v, err := url.QueryUnescape(string(body[s.Start:s.End])); err != nil || v != s.Value {
 				t.Fatalf("span [%d,%d) decodes to %q (%v), value %q", s.Start, s.End, v, err, s.Value)
@@ -718,11 +806,53 @@ func FuzzFormURLEncoded(f *testing.F) {
 	})
 }
 
+// formLenientReadsOnlyRedacted reads an accepted urlencoded body as the
+// most lenient parser would (pairs split on '&' and ';', leading spaces
+// dropped, names compared by canonFormName, keys under a field belonging to
+// it) and checks that every value such a parser reads for a targeted field
+// lies inside a located span.
+func formLenientReadsOnlyRedacted(t *testing.T, body []byte, spans []Span) {
+	canon := map[string]bool{}
+	for _, f := range formFuzzFields {
+		canon[canonFormName(f)] = true
+	}
+	end := len(body)
+	for end > 0 && (body[end-1] == '\n' || body[end-1] == '\r') {
+		end--
+	}
+	for start := 0; start <= end; {
+		stop := start + bytes.IndexAny(body[start:end], "&;")
+		if stop < start {
+			stop = end
+		}
+		p := start
+		for p < stop && body[p] == ' ' {
+			p++
+		}
+		if eq := bytes.IndexByte(body[p:stop], '='); eq >= 0 && p+eq+1 < stop {
+			c := canonFormName(lenientQueryUnescape(body[p : p+eq]))
+			targeted := canon[c]
+			for i := 1; i < len(c) && !targeted; i++ {
+				targeted = c[i] == '[' && canon[c[:i]]
+			}
+			covered := false
+			for _, s := range spans {
+				covered = covered || s.Start <= p+eq+1 && stop <= s.End
+			}
+			if targeted && !covered {
+				t.Fatalf("a lenient parser reads field %q with value [%d,%d) that was not located", c, p+eq+1, stop)
+			}
+		}
+		start = stop + 1
+	}
+}
+
 func FuzzFormMultipart(f *testing.F) {
 	for _, s := range []string{
 		multipartBody("\r\n", "", "", "Content-Disposition: form-data; name=card\n\n4111111111111111", "Content-Disposition: form-data; name=\"a b\"; filename=x\n\n\x00\r\n"),
 		multipartBody("\n", "pre\n", "epi", "Content-Disposition: form-data; name=\"q\\\"x\"\n\n1", "Content-Disposition: form-data; name=cvc\nContent-Transfer-Encoding: 8bit\n\n123"),
 		"--" + formBoundary + "\r\nContent-Disposition: form-data; name=card\r\n\r\n--" + formBoundary + "--",
+		multipartBody("\r\n", "", "", "Content-Disposition: form-data; name=CARD\n\n4111", "Content-Disposition: form-data; name=\"a.b[]\"\n\n1"),
 	} {
 		f.Add([]byte(s))
 	}
