@@ -13,6 +13,14 @@
 // header targets may be added to any of them. Empty values are skipped:
 // there is nothing to protect in them.
 //
+// Keys are matched as the application behind the gateway reads them
+// (keys.go): a JSON key or form field name that is not the targeted one but
+// that a case-insensitive decoder (encoding/json's Unicode folding) or a
+// form parser's rewriting (PHP, Rack) would read as it is refused with
+// ErrDuplicateKey, like a repeated targeted key, rather than passed on
+// unredacted; so is a form field hidden behind a ';' separator
+// (ErrMalformed). A JSON key spelled with escapes is the key it decodes to.
+//
 // A Reveal leaves a value the Tokenizer does not know as an alias as it is
 // and, from the same single Reveal call, names its target in
 // Message.Unknown: the caller refuses the message or passes it on without
@@ -141,7 +149,9 @@ var (
 	// ErrTooDeep: the body nests deeper than MaxDepth.
 	ErrTooDeep = errors.New("rewrite: body nested too deeply")
 	// ErrDuplicateKey: an object repeats a targeted key (parsers disagree on
-	// which one counts, so it cannot be redacted safely).
+	// which one counts, so it cannot be redacted safely), or a JSON key or
+	// form field name is another spelling of a targeted one that the
+	// application may read as it (letter case; PHP's and Rack's form names).
 	ErrDuplicateKey = errors.New("rewrite: duplicate targeted key")
 	// ErrUnsafeValue: a replacement cannot be written where its value was
 	// found without changing the body's structure (a multipart part body
