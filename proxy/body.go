@@ -5,10 +5,13 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // Body errors.
@@ -87,18 +90,34 @@ func (bp *bufferPool) Put(b []byte) {
 	bp.p.Put(&b)
 }
 
-// contentEncoding returns the Content-Encoding as one lower-case token: ""
-// for none or identity, "gzip", "deflate", or the raw value for anything
-// else (br, zstd, a list of encodings), which this proxy cannot rewrite.
-func contentEncoding(v string) string {
-	v = strings.ToLower(strings.TrimSpace(v))
-	switch v {
-	case "", "identity":
-		return ""
-	case "x-gzip":
-		return "gzip"
+// contentEncoding returns the Content-Encoding chain as one lower-case
+// token: "" for none (or only identity), "gzip" (x-gzip too) or "deflate".
+// identity tokens are dropped ("gzip, identity" is gzip). Anything else (br,
+// zstd, an unknown token, or two encodings stacked) gives the value and
+// errUnsupportedEncoding: the proxy cannot decode it, so a body that must
+// be read in it is refused (fail closed).
+func contentEncoding(values []string) (string, error) {
+	enc, n := "", 0
+	for _, v := range values {
+		for _, tok := range strings.Split(v, ",") {
+			switch tok = strings.ToLower(strings.TrimSpace(tok)); tok {
+			case "", "identity":
+				continue
+			case "x-gzip":
+				tok = "gzip"
+			}
+			enc, n = tok, n+1
+		}
 	}
-	return v
+	switch {
+	case n == 0:
+		return "", nil
+	case n > 1:
+		return strings.Join(values, ","), errUnsupportedEncoding
+	case enc == "gzip", enc == "deflate":
+		return enc, nil
+	}
+	return enc, errUnsupportedEncoding
 }
 
 // decodeBody decodes a gzip or deflate body, bounding the decoded size by
@@ -158,17 +177,88 @@ func encodeBody(enc string, b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// scannable reports whether a media type is one the leak guard reads
-// without a filter asking for the body: JSON, form, XML and text.
-func scannable(mediaType string) bool {
+// errCharset: the body is UTF-16 or UTF-32 text, which neither the filters
+// nor the leak guard read.
+var errCharset = errors.New("proxy: body in a character encoding other than UTF-8")
+
+// Media types sniff gives a body's syntax.
+const (
+	mediaJSON = "application/json"
+	mediaXML  = "application/xml"
+	mediaForm = "application/x-www-form-urlencoded"
+)
+
+// sniff returns the media type whose syntax the body has when it differs
+// from the declared one (mt): mediaJSON for a body that is valid JSON (a
+// UTF-8 BOM and white space allowed around it), mediaXML for one that
+// starts with '<', mediaForm for one that is only key=value pairs of
+// URL-encoded characters joined by '&' or ';'. "" when the body has none of
+// these syntaxes, when the declared type already names that syntax, or when
+// the declared type is multipart (its parts are read by its own parser).
+// An app that ignores the Content-Type reads the body by its syntax, so the
+// filters must too.
+func sniff(body []byte, mt string) string {
+	if strings.HasPrefix(mt, "multipart/") {
+		return ""
+	}
+	b := bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return ""
+	}
+	var want, got string
 	switch {
-	case mediaType == "application/json", strings.HasSuffix(mediaType, "+json"),
-		mediaType == "application/x-www-form-urlencoded",
-		mediaType == "application/xml", strings.HasSuffix(mediaType, "+xml"),
-		strings.HasPrefix(mediaType, "text/"):
+	case (b[0] == '{' || b[0] == '[' || b[0] == '"') && json.Valid(b):
+		want, got = "json", mediaJSON
+	case b[0] == '<':
+		want, got = "xml", mediaXML
+	case formLike(b):
+		want, got = "form", mediaForm
+	default:
+		return ""
+	}
+	if routes.ContentTypeMatches(want, mt) {
+		return ""
+	}
+	return got
+}
+
+// formLike reports whether b is key=value pairs of URL-encoded characters
+// joined by '&' or ';', with at least one '='.
+func formLike(b []byte) bool {
+	eq := false
+	for _, c := range b {
+		switch {
+		case c == '=':
+			eq = true
+		case c == '&' || c == ';' || c == '%' || c == '+' || c == '*' || c == '-' || c == '.' || c == '_' || c == '~' ||
+			c == '[' || c == ']' || c == '!' || c == '(' || c == ')' || c == ',' || c == ':' || c == '@' || c == '/' || c == '?' || c == '\'':
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		default:
+			return false
+		}
+	}
+	return eq
+}
+
+// wide reports whether a body is UTF-16 or UTF-32 text: a BOM of either, a
+// charset parameter naming either, or NUL bytes in a body that is not
+// multipart.
+func wide(body []byte, mt string, params map[string]string) bool {
+	if cs := strings.ToLower(params["charset"]); strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
+		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode") {
 		return true
 	}
-	return false
+	if bytes.HasPrefix(body, []byte{0xfe, 0xff}) || bytes.HasPrefix(body, []byte{0xff, 0xfe}) ||
+		bytes.HasPrefix(body, []byte{0, 0, 0xfe, 0xff}) {
+		return true
+	}
+	return !strings.HasPrefix(mt, "multipart/") && bytes.IndexByte(body, 0) >= 0
+}
+
+// blank reports whether b is only white space.
+func blank(b []byte) bool {
+	return len(bytes.TrimLeft(b, " \t\r\n")) == 0
 }
 
 // multiReadCloser streams a buffered prefix followed by the rest of a body.

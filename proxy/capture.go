@@ -150,15 +150,6 @@ func (in *Inbound) enableCapture(c Capturer) {
 	}
 }
 
-// enableCapture turns the hooks of an outbound proxy on.
-func (o *Outbound) enableCapture(c Capturer) {
-	if c == nil {
-		return
-	}
-	o.core.capture = c
-	o.rp.Transport = captureTransport{o.rp.Transport}
-}
-
 // serveCaptured serves r with next while recording the client side of the
 // exchange, then hands the exchange to c (also when next panics).
 func serveCaptured(c Capturer, table *routes.Table, dir routes.Direction, w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
@@ -374,7 +365,7 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // noteRoute records the route of the request's state.
 func (rec *captureRec) noteRoute(ctx context.Context) {
-	if st, _ := ctx.Value(stateKey{}).(*reqState); st != nil {
+	if st := stateFrom(ctx); st != nil {
 		rec.mu.Lock()
 		rec.route = st.route
 		rec.mu.Unlock()

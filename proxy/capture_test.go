@@ -134,8 +134,8 @@ func TestCaptureKeepsBodiesUpToTheLimit(t *testing.T) {
 	up := newUpstream(t, nil)
 	c := &recCapturer{limit: 16}
 	srv := captureGateway(t, up.URL, c, nil)
-	body := strings.Repeat("a", 100)
-	res, err := http.Post(srv.URL+"/shop/upload", "text/plain", strings.NewReader(body))
+	body := `{"note":"` + strings.Repeat("a", 100) + `"}`
+	res, err := http.Post(srv.URL+"/shop/upload", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestCaptureOfAnUpgrade(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhi\n")
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhi\n")
 		brw.Flush()
 	})
 	c := &recCapturer{limit: 1 << 10}
@@ -246,7 +246,7 @@ func TestCaptureOfAnUpgrade(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /shop/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	io.WriteString(conn, "GET /shop/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	var got []byte
 	buf := make([]byte, 1024)
 	for !strings.HasSuffix(string(got), "hi\n") {

@@ -265,8 +265,8 @@ func FuzzInbound(f *testing.F) {
 		default:
 			t.Fatalf("%s: unexpected status %d: %s", path, w.Code, w.Body)
 		}
-		mt, _ := parseMediaType(ct)
-		if fuzzBlocking[path] && enc == "" && scannable(mt) {
+		// The guard reads bodies of every media type.
+		if fuzzBlocking[path] && enc == "" {
 			if len(got) == 1 {
 				if left := p.nonAliases(t, bodies[0]); len(left) > 0 {
 					t.Fatalf("%s: the upstream got %d card-like numbers that are not aliases", path, len(left))

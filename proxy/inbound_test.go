@@ -322,9 +322,17 @@ func TestUnmatchedStreamsUntouched(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(up.last(t).Body, raw) || up.last(t).Method != "PUT" {
 		t.Fatalf("plain route: status %d, body changed", resp.StatusCode)
 	}
+	// On a route that redacts request bodies, a body no filter matched is
+	// refused (fail closed): a binary body as UTF-16/32-like (NUL bytes),
+	// a text one as matching no filter.
+	before := len(up.requests())
 	resp, _ = g.do(t, "POST", "/json", "application/octet-stream", bytes.NewReader(raw), nil)
-	if resp.StatusCode != 200 || !bytes.Equal(up.last(t).Body, raw) {
-		t.Fatalf("unmatched filter: status %d, body changed", resp.StatusCode)
+	if resp.StatusCode != 415 || len(up.requests()) != before {
+		t.Fatalf("binary body on a redacting route: status %d, upstream got %d", resp.StatusCode, len(up.requests())-before)
+	}
+	resp, _ = g.do(t, "POST", "/json", "application/octet-stream", strings.NewReader("binary "+testPAN2), nil)
+	if resp.StatusCode != 422 || len(up.requests()) != before {
+		t.Fatalf("unmatched body on a redacting route: status %d, upstream got %d", resp.StatusCode, len(up.requests())-before)
 	}
 }
 
@@ -596,7 +604,7 @@ func TestSidecarExampleRoutes(t *testing.T) {
 
 func TestUpgradePassesThrough(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "echo" {
+		if r.Header.Get("Upgrade") != "websocket" {
 			w.WriteHeader(400)
 			return
 		}
@@ -605,7 +613,7 @@ func TestUpgradePassesThrough(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 		_ = brw.Flush()
 		line, _ := brw.ReadString('\n')
 		_, _ = brw.WriteString("echo:" + line)
@@ -618,7 +626,7 @@ func TestUpgradePassesThrough(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /plain/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	_, _ = io.WriteString(conn, "GET /plain/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	buf := make([]byte, 4096)
 	var got []byte
 	for !bytes.Contains(got, []byte("\r\n\r\n")) {

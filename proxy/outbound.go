@@ -14,16 +14,27 @@ package proxy
 //     any other CONNECT gets 403. The destination is resolved and its
 //     addresses checked (ForbiddenAddr) before the tunnel is answered, and
 //     every dial checks again and dials the checked address.
+//   - Requests inside an intercepted tunnel are served in goproxy's own
+//     loop: the request hook (onRequest) runs the request phase, goproxy
+//     makes the round trip through our RoundTripper (our transport, our
+//     checked dialer, errors turned into JSON:API answers), and the
+//     response hook (onResponse) runs the response phase. No goroutine,
+//     pipe or second reverse proxy per request. Plain-HTTP absolute-form
+//     requests go through the same hooks (goproxy's HTTP handler).
 //   - Inside an intercepted tunnel the client's SNI (when it sends one) and
 //     each request's Host must name the CONNECT host (403 otherwise), so a
 //     route bound to a host reveals only towards that host.
 //   - Request filters run without the leak guard (revealed PANs are the
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,
-//     unless on_error: pass. Response filters and the leak guard run as on
-//     the inbound side, so a processor echoing a PAN gets it redacted.
+//     unless on_error: pass, from the filter's one Reveal call. Response
+//     filters and the leak guard run as on the inbound side, so a processor
+//     echoing a PAN gets it redacted or refused.
 //   - The destination's TLS certificate is always verified against
 //     RootCAs (502 when it does not verify; nothing is sent).
+//   - One access line per request: the listener's obs.AccessLog writes the
+//     lines of CONNECTs and plain-HTTP requests, this file those of the
+//     requests inside intercepted tunnels (obs.StartLine).
 
 import (
 	"bufio"
@@ -37,7 +48,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
+	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +71,9 @@ type OutboundOptions struct {
 	Table *routes.Table
 	// Tokenizer is the vault (required).
 	Tokenizer rewrite.Tokenizer
+	// Known tells the response leak guard which card-like numbers are
+	// aliases; nil: the Tokenizer, which must then implement AliasChecker.
+	Known AliasChecker
 	// CA signs the certificates of intercepted hosts (required).
 	CA *CA
 	// Authenticate checks proxy credentials (the user and password of
@@ -100,9 +115,10 @@ type OutboundOptions struct {
 	TunnelWriteTimeout time.Duration
 }
 
-// Outbound is the outbound forward proxy, an http.Handler that writes its
-// own access lines (listener "outbound"): one per CONNECT, one per request
-// inside an intercepted tunnel, one per plain-HTTP request.
+// Outbound is the outbound forward proxy, an http.Handler. Wrap it in
+// obs.AccessLog (listener "outbound") for the lines of CONNECTs and
+// plain-HTTP requests; it writes the line of each request inside an
+// intercepted tunnel itself, to the same logger and metrics.
 type Outbound struct {
 	table       *routes.Table
 	ca          *CA
@@ -110,13 +126,12 @@ type Outbound struct {
 	passthrough []string
 	log         *slog.Logger
 	m           *obs.Metrics
-	core        *Inbound // filter machinery shared with the inbound side
+	pipe        *pipeline
 	dialer      *destDialer
 	transport   *http.Transport
-	rp          *httputil.ReverseProxy
+	upstream    http.RoundTripper // timeoutTransport over transport (and capture)
 	gp          *goproxy.ProxyHttpServer
-	front       http.Handler // access-logged entry point
-	inner       http.Handler // access-logged handler of intercepted requests
+	capture     Capturer // nil: no capture
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -142,11 +157,14 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 			pass = append(pass, p)
 		}
 	}
+	known, err := checker(opts.Known, opts.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
 	o := &Outbound{
 		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
-		core: &Inbound{table: opts.Table, tok: timedTokenizer{opts.Tokenizer}, max: opts.MaxBody,
-			log: opts.Logger, m: opts.Metrics},
+		pipe:        newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
 		dialer:      newDestDialer(opts.Resolver, opts.AllowPrivate),
 		conns:       map[net.Conn]struct{}{},
 		tunnelIdle:  opts.TunnelIdleTimeout,
@@ -164,32 +182,42 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: opts.UpstreamTimeout,
 	}
-	o.rp = &httputil.ReverseProxy{
-		Rewrite:        o.rewrite,
-		Transport:      &timeoutTransport{rt: o.transport, d: opts.UpstreamTimeout},
-		ModifyResponse: o.modifyResponse,
-		ErrorHandler:   o.errorHandler,
-		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-		BufferPool:     copyBuffers,
+	o.upstream = &timeoutTransport{rt: o.transport, d: opts.UpstreamTimeout}
+	if opts.Capturer != nil {
+		o.capture = opts.Capturer
+		o.upstream = captureTransport{o.upstream}
 	}
-	o.enableCapture(opts.Capturer)
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Verbose = false
 	gp.Logger = goproxyLogger{opts.Logger}
-	gp.Tr = o.transport // never used for a request: the handler below answers them all
+	gp.Tr = o.transport          // every request goes through ctx.RoundTripper (o.roundTrip); this one verifies TLS all the same
+	gp.KeepAcceptEncoding = true // onRequest decides
 	gp.ConnectDialWithReq = o.connectDial
 	gp.OnRequest().HandleConnect(goproxy.FuncHttpsHandler(o.handleConnect))
-	gp.OnRequest().DoFunc(o.handleIntercepted)
+	gp.OnRequest().DoFunc(o.onRequest)
+	gp.OnResponse().DoFunc(o.onResponse)
 	o.gp = gp
-
-	o.front = obs.AccessLog(opts.Logger, opts.Metrics, "outbound", http.HandlerFunc(o.serveFront))
-	o.inner = obs.AccessLog(opts.Logger, opts.Metrics, "outbound", http.HandlerFunc(o.serveRequest))
 	return o, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) { o.front.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: CONNECT opens a tunnel, an
+// absolute-form http:// request is forwarded, anything else gets 400.
+func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodConnect:
+		o.serveConnect(w, r)
+	case r.URL.IsAbs() && r.URL.Host != "":
+		if o.capture != nil && captureFrom(r.Context()) == nil {
+			serveCaptured(o.capture, o.table, routes.Outbound, w, r, o.servePlain)
+			return
+		}
+		o.servePlain(w, r)
+	default:
+		writeError(w, jsonapi.NewError(http.StatusBadRequest, "not_a_proxy_request", "Bad Request",
+			"this is a forward proxy: send absolute-form requests or CONNECT"))
+	}
+}
 
 // Close closes every hijacked client connection and tunnel (intercepted or
 // passed through) and the idle destination connections. Later CONNECTs are
@@ -298,25 +326,6 @@ type connectState struct {
 }
 
 type connectKey struct{}
-type destKey struct{}
-
-// dest is where serveRequest sends a request.
-type dest struct {
-	scheme   string
-	hostport string
-}
-
-func (o *Outbound) serveFront(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.Method == http.MethodConnect:
-		o.serveConnect(w, r)
-	case r.URL.IsAbs() && r.URL.Host != "":
-		o.serveRequest(w, r)
-	default:
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "not_a_proxy_request", "Bad Request",
-			"this is a forward proxy: send absolute-form requests or CONNECT"))
-	}
-}
 
 // authorize checks Proxy-Authorization and answers 407 when it fails.
 func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) bool {
@@ -440,6 +449,7 @@ func (o *Outbound) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.C
 		return goproxy.OkConnect, host
 	}
 	ctx.UserData = cs.t
+	ctx.RoundTripper = goproxy.RoundTripperFunc(o.roundTrip)
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: o.tlsConfig(cs.t)}, host
 }
 
@@ -477,280 +487,277 @@ func (o *Outbound) tlsConfig(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Co
 	}
 }
 
-// handleIntercepted is goproxy's hook for each request read from an
-// intercepted tunnel: it runs the request through o.inner and gives
-// goproxy the response to write, streaming its body.
-func (o *Outbound) handleIntercepted(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	t, _ := ctx.UserData.(*tunnel)
-	pw := newPipeResponse(req)
-	r := req.WithContext(context.WithValue(req.Context(), tunnelKey{}, t))
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				if v != http.ErrAbortHandler {
-					o.log.Error("proxy: panic serving an intercepted request", "panic", fmt.Sprint(v))
-				}
-				pw.abort()
-				return
-			}
-			pw.finish()
-		}()
-		if t == nil {
-			writeError(pw, jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel"))
-			return
-		}
-		o.inner.ServeHTTP(pw, r)
-	}()
-	return req, pw.response()
+// Outbound phases: the request reveals (no leak guard; an unknown alias in
+// a reveal target refuses the request), the response is guarded.
+var (
+	outboundRequest  = phaseOptions{strict: true}
+	outboundResponse = phaseOptions{guard: true}
+)
+
+// dest is where a request is sent.
+type dest struct {
+	scheme   string
+	hostport string
 }
 
-type tunnelKey struct{}
+type plainKey struct{}
 
-// serveRequest serves a request inside an intercepted tunnel or a
-// plain-HTTP absolute-form request.
-func (o *Outbound) serveRequest(w http.ResponseWriter, r *http.Request) {
-	if o.core.capture != nil && captureFrom(r.Context()) == nil {
-		serveCaptured(o.core.capture, o.table, routes.Outbound, w, r, o.serveRequest)
+// servePlain forwards an absolute-form http:// request through goproxy's
+// HTTP handler, which calls the same hooks as intercepted requests.
+func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
+	if !o.authorize(w, r) {
 		return
 	}
-	ctx := r.Context()
-	var host, port, scheme string
-	if t, _ := ctx.Value(tunnelKey{}).(*tunnel); t != nil {
-		ih, ip := splitHost(r.Host, "")
+	if r.URL.Scheme != "http" {
+		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsupported_scheme", "Bad Request",
+			"absolute-form requests must be http://; use CONNECT for https"))
+		return
+	}
+	host, port := splitHost(r.URL.Host, "80")
+	if !o.routed(host) && !o.passes(host) {
+		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
+		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
+			"the destination has no outbound route and is not listed in outbound.passthrough"))
+		return
+	}
+	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port)}
+	o.gp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), plainKey{}, d)))
+}
+
+// loopReq is what the hooks know of one request in goproxy's loop.
+type loopReq struct {
+	line   *obs.Line   // intercepted requests only: their access line
+	rec    *captureRec // capture of an intercepted request; nil when off
+	st     *reqState   // nil: no route matched
+	canned bool        // the answer is the proxy's own (refusal, upstream error)
+	start  time.Time
+	// the client's request line, for the capture
+	method, host, path, rawQuery string
+	// set by onResponse for the access line
+	status int
+	bytes  *int64
+}
+
+type loopKey struct{}
+
+func loopFrom(ctx context.Context) *loopReq {
+	lr, _ := ctx.Value(loopKey{}).(*loopReq)
+	return lr
+}
+
+// onRequest is goproxy's request hook, for requests read from an
+// intercepted tunnel and for plain-HTTP requests: it checks the Host,
+// makes the path canonical, runs the request phase of the matched route
+// and points the request at its destination. A non-nil response is the
+// proxy's own answer (goproxy then skips the round trip).
+func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	ctx.RoundTripper = goproxy.RoundTripperFunc(o.roundTrip)
+	lr := &loopReq{start: time.Now(), method: req.Method, host: req.Host, path: req.URL.Path, rawQuery: req.URL.RawQuery}
+	t, intercepted := ctx.UserData.(*tunnel)
+	if intercepted {
+		req, lr.line = obs.StartLine(o.log, o.m, "outbound", req)
+		if o.capture != nil {
+			req, lr.rec = startCapture(o.capture, req)
+		}
+	}
+	rctx := context.WithValue(req.Context(), loopKey{}, lr)
+	req = req.WithContext(rctx)
+	if intercepted {
+		// goproxy cancels the request's context once the response is
+		// written (or the exchange failed): the line ends then.
+		context.AfterFunc(rctx, func() { o.endLoop(lr, req) })
+	}
+
+	var d dest
+	if intercepted {
+		ih, ip := splitHost(req.Host, "")
 		if ih != t.host || (ip != "" && ip != t.port) {
-			o.log.LogAttrs(ctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
-			writeError(w, jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
+			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
+			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT"))
-			return
 		}
-		host, port, scheme = t.host, t.port, r.URL.Scheme
-		if scheme == "" {
-			scheme = "https"
-		}
-	} else {
-		if !o.authorize(w, r) {
-			return
-		}
-		if r.URL.Scheme != "http" {
-			writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsupported_scheme", "Bad Request",
-				"absolute-form requests must be http://; use CONNECT for https"))
-			return
-		}
-		host, port = splitHost(r.URL.Host, "80")
-		scheme = "http"
-		if !o.routed(host) && !o.passes(host) {
-			o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-			writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
-				"the destination has no outbound route and is not listed in outbound.passthrough"))
-			return
-		}
-	}
-	ctx = context.WithValue(ctx, destKey{}, &dest{scheme: scheme, hostport: net.JoinHostPort(host, port)})
-	if route := o.table.Load().Match(routes.Outbound, host, r.URL.Path); route != nil {
-		obs.SetRoute(ctx, route.ID)
-		st := &reqState{route: route, method: r.Method, path: r.URL.Path}
-		ctx = context.WithValue(vault.WithRoute(ctx, route.ID), stateKey{}, st) // the route is the actor of audited reveals
-		r = r.WithContext(ctx)
-		if jerr := o.requestPhase(r, st); jerr != nil {
-			writeError(w, jerr)
-			return
+		d = dest{scheme: req.URL.Scheme, hostport: net.JoinHostPort(t.host, t.port)}
+		if d.scheme == "" {
+			d.scheme = "https"
 		}
 	} else {
-		r = r.WithContext(ctx)
-	}
-	o.rp.ServeHTTP(w, r)
-}
-
-func (o *Outbound) rewrite(pr *httputil.ProxyRequest) {
-	d := pr.In.Context().Value(destKey{}).(*dest)
-	pr.Out.URL.Scheme = d.scheme
-	pr.Out.URL.Host = d.hostport
-	pr.Out.Host = pr.In.Host
-	if st, _ := pr.In.Context().Value(stateKey{}).(*reqState); st != nil && st.route.HasPhase(routes.Response) {
-		pr.Out.Header.Del("Accept-Encoding")
-	}
-}
-
-func (o *Outbound) modifyResponse(resp *http.Response) error {
-	st, _ := resp.Request.Context().Value(stateKey{}).(*reqState)
-	if st == nil {
-		return nil
-	}
-	return o.core.responsePhase(resp.Request.Context(), st, resp)
-}
-
-func (o *Outbound) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *ForbiddenError
-	var uae x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var cie x509.CertificateInvalidError
-	var cve *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &fe):
-		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
-			"the destination resolves to an address the proxy does not dial ("+fe.Reason+")"))
-	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &he), errors.As(err, &cie):
-		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination certificate does not verify", slog.String("error", safeErr(err)))
-		writeError(w, jsonapi.NewError(http.StatusBadGateway, "destination_certificate_invalid", "Bad Gateway",
-			"the destination's TLS certificate does not verify"))
-	default:
-		o.core.errorHandler(w, r, err)
-	}
-}
-
-// requestPhase applies the route's matched request filters, like
-// Inbound.process but without the leak guard (revealed card data is what
-// the destination expects) and with reveal targets strict: an alias the
-// vault does not know refuses the request (422) unless on_error: pass.
-func (o *Outbound) requestPhase(r *http.Request, st *reqState) *jsonapi.Error {
-	ctx := r.Context()
-	mt, params := parseMediaType(r.Header.Get("Content-Type"))
-	x := routes.Exchange{Method: r.Method, Path: r.URL.Path, MediaType: mt}
-	filters := st.route.Matching(routes.Request, x)
-	if len(filters) == 0 {
-		return nil
-	}
-	needBody := needsBody(filters)
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	enc := contentEncoding(r.Header.Get("Content-Encoding"))
-	var raw, body []byte
-	var bodyErr error
-	buffered := false
-	if hasBody && needBody {
-		if r.ContentLength > o.core.max {
-			bodyErr = errTooLarge
-		} else {
-			b, err := readBody(r.Body, r.ContentLength, o.core.max)
-			switch {
-			case errors.Is(err, errTooLarge):
-				bodyErr = errTooLarge
-				r.Body = rejoin(b, r.Body)
-			case err != nil:
-				o.log.Warn("proxy: reading body failed", "route", st.route.ID, "phase", "request", "error", err.Error())
-				return refusal(routes.Request, "body_unreadable")
-			default:
-				raw, buffered = b, true
-				if body, err = decodeBody(enc, raw, o.core.max); err != nil {
-					bodyErr, body = err, nil
-				}
-			}
+		pd, _ := rctx.Value(plainKey{}).(*dest)
+		if pd == nil {
+			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel"))
 		}
+		d = *pd
 	}
-	changed := false
-	for _, f := range filters {
-		if f.Program.HasBody() && bodyErr != nil {
-			if o.core.filterFailed(ctx, st, f, bodyErr) {
-				return refusal(routes.Request, reason(bodyErr))
-			}
-			continue
-		}
-		msg := &rewrite.Message{Header: r.Header, Body: body, MediaType: mt, Params: params}
-		tok := o.core.tok
-		if f.Program.Operation() == rewrite.Reveal {
-			tok = strictReveal{tok}
-		}
-		changes, err := f.Program.Apply(ctx, msg, tok)
-		if err != nil && errors.Is(err, errUnknownAlias) {
-			kind, path := o.unknownAliasTarget(ctx, f, msg)
-			pass := f.OnError == routes.Pass
-			result := "rejected"
-			if pass {
-				result = "passed_on_error"
-			}
-			if o.m != nil {
-				o.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, result).Inc()
-			}
-			o.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reveal target holds an unknown or expired alias",
-				slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("target", string(kind)+":"+path),
-				slog.Bool("forwarded", pass))
-			if !pass {
-				return jsonapi.NewError(http.StatusUnprocessableEntity, "unknown_alias", "Unprocessable Entity",
-					fmt.Sprintf("%s target %q holds an alias that does not exist or has expired", kind, path))
-			}
-			// on_error: pass: reveal what is known, leave the rest.
-			changes, err = f.Program.Apply(ctx, msg, o.core.tok)
-		}
-		if err != nil {
-			if o.core.filterFailed(ctx, st, f, err) {
-				return refusal(routes.Request, reason(err))
-			}
-			continue
-		}
-		o.core.filterApplied(ctx, st, f)
-		for _, c := range changes {
-			if c.Kind != rewrite.KindHeader {
-				changed = true
-				body = msg.Body
-				break
-			}
-		}
-	}
-	if buffered {
-		out := raw
-		if changed {
-			var err error
-			if out, err = encodeBody(enc, body); err != nil {
-				o.log.Error("proxy: re-encoding body failed", "route", st.route.ID, "phase", "request", "error", err.Error())
-				return refusal(routes.Request, "internal_error")
-			}
-		}
-		r.Body = io.NopCloser(bytes.NewReader(out))
-		r.ContentLength = int64(len(out))
-		r.TransferEncoding = nil
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
-		r.Header.Set("Content-Length", strconv.Itoa(len(out)))
-		r.Header.Del("Expect")
-	}
-	return nil
-}
-
-// unknownAliasTarget finds the first target of f whose values include an
-// alias the vault does not know, by applying each target alone.
-func (o *Outbound) unknownAliasTarget(ctx context.Context, f *routes.Filter, msg *rewrite.Message) (rewrite.Kind, string) {
-	for _, spec := range f.Program.Targets() {
-		p, err := rewrite.Compile(rewrite.Reveal, []rewrite.TargetSpec{spec})
-		if err != nil {
-			continue
-		}
-		m := &rewrite.Message{Header: msg.Header.Clone(), Body: msg.Body, MediaType: msg.MediaType, Params: msg.Params}
-		if _, err := p.Apply(ctx, m, strictReveal{o.core.tok}); errors.Is(err, errUnknownAlias) {
-			return spec.Kind, spec.Path
-		}
-	}
-	return "body", "unknown"
-}
-
-var errUnknownAlias = errors.New("proxy: alias not found or expired")
-
-// unknownAliasError says which item of a Reveal call was not an alias.
-type unknownAliasError struct{ Item int }
-
-func (e *unknownAliasError) Error() string {
-	return fmt.Sprintf("proxy: item %d of the reveal is not a live alias", e.Item)
-}
-func (e *unknownAliasError) Unwrap() error { return errUnknownAlias }
-
-// strictReveal turns the "" a Tokenizer answers for an unknown alias into
-// an error naming the item.
-type strictReveal struct{ t rewrite.Tokenizer }
-
-func (s strictReveal) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
-	return s.t.Redact(ctx, items)
-}
-
-func (s strictReveal) Reveal(ctx context.Context, aliases []string) ([]string, error) {
-	got, err := s.t.Reveal(ctx, aliases)
+	path, err := canonicalize(req)
 	if err != nil {
-		return nil, err
+		return req, o.answer(lr, req, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
+			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 	}
-	for i, v := range got {
-		if v == "" {
-			clear(got)
-			return nil, &unknownAliasError{Item: i}
+	removeHopByHop(req.Header)
+	host, _ := splitHost(d.hostport, "")
+	if route := o.table.Load().Match(routes.Outbound, host, path); route != nil {
+		obs.SetRoute(rctx, route.ID)
+		st := &reqState{route: route, method: req.Method, path: path}
+		rctx = context.WithValue(vault.WithRoute(rctx, route.ID), stateKey{}, st) // the route is the actor of audited reveals
+		req = req.WithContext(rctx)
+		lr.st = st
+		if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
+			return req, o.answer(lr, req, jerr)
+		}
+		if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
+			// The transport asks for gzip and decodes it: the response
+			// phase reads every body.
+			req.Header.Del("Accept-Encoding")
 		}
 	}
-	return got, nil
+	req.URL.Scheme, req.URL.Host = d.scheme, d.hostport
+	req.RequestURI = ""
+	return req, nil
+}
+
+// roundTrip is the goproxy RoundTripper of every request: our transport
+// and checked dialer; a failure becomes the proxy's JSON:API answer, so
+// goproxy never drops the connection or writes an error text.
+func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
+	resp, err := o.upstream.RoundTrip(req)
+	if err == nil {
+		return resp, nil
+	}
+	route := "-"
+	if st := stateFrom(req.Context()); st != nil {
+		route = st.route.ID
+	}
+	lr := loopFrom(req.Context())
+	if lr == nil {
+		lr = &loopReq{}
+	}
+	return o.answer(lr, req, upstreamFailure(o.log, req, route, err)), nil
+}
+
+// onResponse is goproxy's response hook: the response phase of the
+// request's route, the capture of what the client gets, and what the
+// access line needs.
+func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	if resp == nil || resp.Request == nil {
+		return resp
+	}
+	req := resp.Request
+	lr := loopFrom(req.Context())
+	if lr == nil {
+		return resp
+	}
+	if lr.st != nil && !lr.canned {
+		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
+			_ = resp.Body.Close()
+			resp = o.answer(lr, req, jerr)
+		}
+	}
+	if lr.rec != nil {
+		hasBody := resp.Body != nil && resp.Body != http.NoBody
+		lr.rec.begin(&lr.rec.resp[sideOut], resp.Header, hasBody)
+		if hasBody {
+			resp.Body = &teeBody{ReadCloser: resp.Body, rec: lr.rec, s: &lr.rec.resp[sideOut]}
+		}
+	}
+	if lr.line != nil {
+		lr.status = resp.StatusCode
+		n := int64(0)
+		lr.bytes = &n
+		switch {
+		case req.Method == http.MethodHead || resp.Body == nil || resp.Body == http.NoBody:
+		case resp.ContentLength >= 0:
+			n = resp.ContentLength
+		default:
+			resp.Body = &countingBody{ReadCloser: resp.Body, n: lr.bytes}
+		}
+	}
+	return resp
+}
+
+// endLoop writes the access line of an intercepted request and hands its
+// capture on, once goproxy is done with it.
+func (o *Outbound) endLoop(lr *loopReq, req *http.Request) {
+	status := lr.status
+	var n int64
+	if lr.bytes != nil {
+		n = *lr.bytes
+	}
+	if status == 0 {
+		status = http.StatusBadGateway // the exchange ended without a response
+	}
+	lr.line.End(status, n)
+	if lr.rec != nil {
+		orig := &http.Request{Method: lr.method, Host: lr.host, URL: &url.URL{Path: lr.path, RawQuery: lr.rawQuery}}
+		ri := obs.RouteInfoFrom(req.Context())
+		x := lr.rec.exchange(routes.Outbound, orig, ri, status)
+		x.Start, x.Duration = lr.start, time.Since(lr.start)
+		if x.Route == nil && x.RouteName != "-" {
+			x.Route = routeByID(o.table.Load(), x.RouteName)
+		}
+		o.capture.Capture(x)
+	}
+}
+
+// answer returns the proxy's own response to req: a JSON:API error
+// document.
+func (o *Outbound) answer(lr *loopReq, req *http.Request, e *jsonapi.Error) *http.Response {
+	lr.canned = true
+	rec := &recorder{h: http.Header{}}
+	writeError(rec, e)
+	code := rec.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	rec.h.Set("Content-Length", strconv.Itoa(rec.buf.Len()))
+	return &http.Response{
+		Status: strconv.Itoa(code) + " " + http.StatusText(code), StatusCode: code,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: rec.h, Body: io.NopCloser(bytes.NewReader(rec.buf.Bytes())), ContentLength: int64(rec.buf.Len()),
+		Request: req,
+	}
+}
+
+// countingBody counts the bytes read from a body of unknown length.
+type countingBody struct {
+	io.ReadCloser
+	n *int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// startCapture records the client side of an intercepted request.
+func startCapture(c Capturer, req *http.Request) (*http.Request, *captureRec) {
+	rec := &captureRec{limit: max(c.CaptureLimit(), 1)}
+	rec.req[sideIn] = snap{seen: true, header: req.Header.Clone(), complete: true}
+	req = req.WithContext(context.WithValue(req.Context(), captureKey{}, rec))
+	if req.Body != nil && req.Body != http.NoBody {
+		rec.req[sideIn].complete = false
+		req.Body = &teeBody{ReadCloser: req.Body, rec: rec, s: &rec.req[sideIn]}
+	}
+	return req, rec
+}
+
+// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never
+// forwarded; Upgrade among them: intercepted tunnels carry HTTP/1.1 only.
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings"}
+
+// removeHopByHop deletes the hop-by-hop headers of h and those its
+// Connection header names.
+func removeHopByHop(h http.Header) {
+	for _, c := range h.Values("Connection") {
+		for _, name := range strings.Split(c, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
 }
 
 // goproxyLogger sends goproxy's messages to the debug log.
@@ -760,75 +767,4 @@ func (g goproxyLogger) Printf(format string, v ...any) {
 	if g.l.Enabled(context.Background(), slog.LevelDebug) {
 		g.l.Debug("goproxy: " + fmt.Sprintf(format, v...))
 	}
-}
-
-// pipeResponse is an http.ResponseWriter whose response goproxy writes to
-// the intercepted client while the handler still produces the body.
-type pipeResponse struct {
-	req   *http.Request
-	h     http.Header
-	pr    *io.PipeReader
-	pw    *io.PipeWriter
-	ready chan struct{}
-	resp  *http.Response
-	wrote bool
-}
-
-func newPipeResponse(req *http.Request) *pipeResponse {
-	pr, pw := io.Pipe()
-	return &pipeResponse{req: req, h: http.Header{}, pr: pr, pw: pw, ready: make(chan struct{})}
-}
-
-func (p *pipeResponse) Header() http.Header { return p.h }
-
-func (p *pipeResponse) WriteHeader(code int) {
-	if p.wrote || code >= 100 && code < 200 {
-		return
-	}
-	p.wrote = true
-	h := p.h.Clone()
-	cl := int64(-1)
-	if v := h.Get("Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			cl = n
-		}
-	}
-	var body io.ReadCloser = p.pr
-	if p.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified {
-		body = http.NoBody
-		go func() { _, _ = io.Copy(io.Discard, p.pr) }()
-	}
-	p.resp = &http.Response{
-		Status: strconv.Itoa(code) + " " + http.StatusText(code), StatusCode: code,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: body, ContentLength: cl, Request: p.req,
-	}
-	close(p.ready)
-}
-
-func (p *pipeResponse) Write(b []byte) (int, error) {
-	if !p.wrote {
-		p.WriteHeader(http.StatusOK)
-	}
-	return p.pw.Write(b)
-}
-
-func (p *pipeResponse) finish() {
-	if !p.wrote {
-		p.WriteHeader(http.StatusOK)
-	}
-	_ = p.pw.Close()
-}
-
-func (p *pipeResponse) abort() {
-	if !p.wrote {
-		p.h = http.Header{"Content-Type": {jsonapi.MediaType}}
-		p.WriteHeader(http.StatusInternalServerError)
-	}
-	_ = p.pw.CloseWithError(http.ErrAbortHandler)
-}
-
-func (p *pipeResponse) response() *http.Response {
-	<-p.ready
-	return p.resp
 }

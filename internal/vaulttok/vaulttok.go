@@ -14,6 +14,7 @@ import (
 type Vault interface {
 	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
 	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
+	Known(ctx context.Context, candidates []string) ([]vault.Presence, error)
 }
 
 // Tokenizer is a rewrite.Tokenizer over a Vault.
@@ -41,6 +42,13 @@ func (t *Tokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]s
 		out[i] = tk.Alias
 	}
 	return out, nil
+}
+
+// Known reports which candidates are live aliases or stored values (see
+// vault.Service.Known): the proxies' leak guard asks it, with nothing
+// decrypted and no audit line.
+func (t *Tokenizer) Known(ctx context.Context, candidates []string) ([]vault.Presence, error) {
+	return t.v.Known(ctx, candidates)
 }
 
 // Reveal implements rewrite.Tokenizer: a string that is not a live alias

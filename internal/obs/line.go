@@ -1,0 +1,45 @@
+package obs
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Line is the access line of a request that is served outside an
+// http.Handler, so that AccessLog cannot wrap it: the requests goproxy's
+// loop reads from an intercepted CONNECT tunnel. StartLine begins it when
+// the request is read; End writes the line and counts the request, with
+// the same attributes and metrics as AccessLog, once the response is
+// written. End is safe to call more than once: only the first call counts.
+type Line struct {
+	logger   *slog.Logger
+	m        *Metrics
+	listener string
+	r        *http.Request
+	ri       *RouteInfo
+	start    time.Time
+	once     sync.Once
+}
+
+// StartLine returns r with a new RouteInfo in its context (for SetRoute,
+// AddFilter, AddVaultTime and AddUpstreamTime) and the Line to End. A nil
+// logger logs nothing; m may be nil.
+func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request) (*http.Request, *Line) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, ri := WithRouteInfo(r.Context())
+	r = r.WithContext(ctx)
+	return r, &Line{logger: logger, m: m, listener: listener, r: r, ri: ri, start: time.Now()}
+}
+
+// End writes the access line with the status sent and the body bytes
+// written.
+func (l *Line) End(status int, bytes int64) {
+	l.once.Do(func() {
+		rw := &responseWriter{status: status, bytes: bytes, wroteHeader: true}
+		finish(l.logger, l.m, l.listener, l.r, rw, l.ri, time.Since(l.start))
+	})
+}

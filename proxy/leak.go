@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"slices"
+
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// The leak guard: what leaves the gateway on a route whose guard is on is
+// scanned for card numbers that no filter redacted, with the one finder of
+// internal/pan (every spelling it knows: groups, full-width digits, JSON,
+// percent and HTML escapes). Scanned: the whole body of any media type,
+// after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
+// with its NUL bytes dropped); for requests the path, the query string,
+// every header (cookies included) and trailers; for responses every header.
+// A body the guard cannot read (over max_body, an encoding it cannot
+// decode) is refused in block mode and logged in log mode.
+//
+// A number found is not card data when it is an alias: one this exchange's
+// filters just made, or one the vault reports (Known) as a live alias. A
+// number the vault holds as a persistent value is card data even when an
+// alias with the same digits exists (an FPE alias is Luhn-valid like a
+// PAN), so flooding the vault with aliases cannot make a stored card
+// number pass.
+
+// leakHit is one card number found, and where.
+type leakHit struct {
+	where  string // body, url, header, trailer
+	offset int    // in the body; -1 elsewhere
+	digits string
+}
+
+// leakGuard counts and logs the card numbers no filter redacted (route,
+// location and body offsets; never the digits) and returns the refusal
+// when the route blocks.
+func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Phase, msg *message, body []byte, hasBody bool, bodyErr error) *jsonapi.Error {
+	block := st.route.LeakGuard == routes.LeakBlock
+	action := string(st.route.LeakGuard)
+	var hits []leakHit
+	add := func(where string, base int, cs []pan.Candidate) {
+		for _, c := range cs {
+			off := -1
+			if base >= 0 {
+				off = base + c.Start
+			}
+			hits = append(hits, leakHit{where: where, offset: off, digits: c.Digits()})
+		}
+	}
+	if hasBody {
+		switch {
+		case body != nil:
+			if bytes.IndexByte(body, 0) >= 0 {
+				add("body", -1, pan.Find(dropNUL(body)))
+			} else {
+				add("body", 0, pan.Find(body))
+			}
+		default:
+			why := "unreadable"
+			if bodyErr != nil {
+				why = reason(bodyErr)
+			}
+			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not read the body",
+				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action), slog.String("reason", why))
+			if block {
+				if bodyErr == nil {
+					return refusal(phase, "body_unreadable")
+				}
+				return refusal(phase, reason(bodyErr))
+			}
+		}
+	}
+	if msg.target != "" {
+		add("url", -1, pan.FindString(msg.target))
+	}
+	scanHeader := func(where string, h map[string][]string) {
+		for k, vs := range h {
+			add(where, -1, pan.FindString(k))
+			for _, v := range vs {
+				add(where, -1, pan.FindString(v))
+			}
+		}
+	}
+	scanHeader("header", msg.header)
+	if msg.trailer != nil {
+		scanHeader("trailer", *msg.trailer)
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+
+	idx := make(map[string]int, len(hits))
+	list := make([]string, 0, len(hits))
+	for _, h := range hits {
+		if _, ok := idx[h.digits]; !ok && !slices.Contains(st.made, h.digits) {
+			idx[h.digits] = len(list)
+			list = append(list, h.digits)
+		}
+	}
+	if len(list) == 0 { // only aliases this exchange's filters made
+		return nil
+	}
+	got, err := p.knownAliases(ctx, list)
+	if err != nil {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not check candidates against the vault",
+			slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
+			slog.String("error", err.Error()))
+		if block {
+			return refusal(phase, "vault_unavailable")
+		}
+		got = make([]vault.Presence, len(list)) // count every candidate
+	}
+	var offsets []int
+	var where []string
+	count := 0
+	for _, h := range hits {
+		i, ok := idx[h.digits]
+		if !ok || got[i] == vault.PresenceAlias {
+			continue
+		}
+		count++
+		if h.offset >= 0 {
+			offsets = append(offsets, h.offset)
+		}
+		if !slices.Contains(where, h.where) {
+			where = append(where, h.where)
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	if p.m != nil {
+		p.m.LeakGuardHits.WithLabelValues(st.route.ID, action).Add(float64(count))
+	}
+	attrs := []slog.Attr{slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action),
+		slog.Int("count", count), slog.Any("where", where)}
+	if len(offsets) > 0 {
+		attrs = append(attrs, slog.Any("offsets", offsets))
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard found card-like numbers no filter redacted", attrs...)
+	if block {
+		return refusal(phase, "card_data_leak")
+	}
+	return nil
+}
+
+// dropNUL returns b without its NUL bytes: UTF-16 and UTF-32 text of ASCII
+// digits becomes the digits.
+func dropNUL(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}

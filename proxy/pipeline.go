@@ -1,0 +1,438 @@
+package proxy
+
+// The phase runner both proxies share: one request or response goes
+// through match → read and decode → filters → leak guard → encode here,
+// whichever direction it travels. What differs between the directions is a
+// phaseOptions value; each direction's file holds only what is its own
+// (routing, the upstream, CONNECT and TLS).
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// AliasChecker tells the leak guard which card-like numbers are aliases of
+// the vault, without decrypting anything or writing an audit line
+// (*vault.Service implements it).
+type AliasChecker interface {
+	Known(ctx context.Context, candidates []string) ([]vault.Presence, error)
+}
+
+// pipeline runs the phases of both proxies.
+type pipeline struct {
+	tok   rewrite.Tokenizer // timedTokenizer around the vault
+	known AliasChecker
+	max   int64
+	log   *slog.Logger
+	m     *obs.Metrics
+}
+
+func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics) *pipeline {
+	return &pipeline{tok: timedTokenizer{tok}, known: known, max: max, log: log, m: m}
+}
+
+// phaseOptions is what differs between the phases of the two directions.
+type phaseOptions struct {
+	// guard runs the route's leak guard (unless the route turns it off).
+	// Off on the outbound request, where revealed card data is the point.
+	guard bool
+	// strict refuses (422, naming the target) a message whose reveal
+	// target holds an alias the vault does not know, unless the filter
+	// says on_error: pass. On for the outbound request.
+	strict bool
+}
+
+// reqState is what the proxy knows of a request while it is in flight.
+type reqState struct {
+	route  *routes.Route
+	method string
+	path   string // canonical (routes.CanonicalPath)
+	// made holds the aliases this exchange's filters got from the vault:
+	// the leak guard knows them without a vault call.
+	made []string
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// message is the request or response a phase works on.
+type message struct {
+	header  http.Header
+	trailer *http.Header // the request's trailers, read with the body; nil for responses
+	body    io.ReadCloser
+	length  int64  // -1: unknown
+	target  string // request only: the path and query the leak guard reads
+	// set by run when the body was buffered:
+	replaced bool
+	buf      []byte
+}
+
+// request runs the request phase on r and puts the (re-encoded) body back.
+func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
+	mt, params := parseMediaType(r.Header.Get("Content-Type"))
+	target := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, target: target}
+	x := routes.Exchange{Method: r.Method, Path: st.path, MediaType: mt}
+	if jerr := p.run(ctx, st, routes.Request, opts, x, params, msg); jerr != nil {
+		return jerr
+	}
+	r.Body = msg.body
+	if msg.replaced {
+		b := msg.buf
+		r.ContentLength = int64(len(b))
+		r.TransferEncoding = nil
+		r.Trailer = nil // read with the body; a rewritten body goes out with a length
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		r.Header.Del("Expect")
+	}
+	return nil
+}
+
+// response runs the response phase on resp.
+func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return nil
+	}
+	mt, params := parseMediaType(resp.Header.Get("Content-Type"))
+	msg := &message{header: resp.Header, body: resp.Body, length: resp.ContentLength}
+	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+		msg.length = 0
+	}
+	x := routes.Exchange{Method: st.method, Path: st.path, MediaType: mt, Status: resp.StatusCode}
+	if jerr := p.run(ctx, st, routes.Response, opts, x, params, msg); jerr != nil {
+		return jerr
+	}
+	resp.Body = msg.body
+	if msg.replaced {
+		resp.ContentLength = int64(len(msg.buf))
+		resp.TransferEncoding = nil
+		resp.Uncompressed = false
+		if len(resp.Trailer) > 0 {
+			resp.Header.Del("Content-Length") // trailers need chunked encoding
+		}
+	}
+	return nil
+}
+
+// needsBody reports whether any of filters has body targets.
+func needsBody(filters []*routes.Filter) bool {
+	for _, f := range filters {
+		if f.Program.HasBody() {
+			return true
+		}
+	}
+	return false
+}
+
+// run applies the phase's matched filters and the leak guard to msg.
+//
+// On the request phase of a route that redacts request bodies
+// (Route.RedactsBodies) the body is always read, decoded and its syntax
+// sniffed: a body that parses as JSON, a form or XML is matched against the
+// filters as that media type whatever its Content-Type says, and a body
+// that no filter with body targets matched is refused unless the route says
+// unmatched_body: pass. So the filters cannot be stepped around by another
+// Content-Type, method or path spelling.
+func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, opts phaseOptions, x routes.Exchange, params map[string]string, msg *message) *jsonapi.Error {
+	route := st.route
+	guard := opts.guard && route.LeakGuard != routes.LeakOff
+	redacting := phase == routes.Request && route.RedactsBodies()
+	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
+	filters := route.Matching(phase, x)
+	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
+	if len(filters) == 0 && !readBodyNow && !guard {
+		return nil
+	}
+
+	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
+	var raw, body []byte
+	var bodyErr error
+	buffered := false
+	if readBodyNow {
+		if msg.length > p.max {
+			bodyErr = errTooLarge
+		} else {
+			b, err := readBody(msg.body, msg.length, p.max)
+			switch {
+			case errors.Is(err, errTooLarge):
+				bodyErr = errTooLarge
+				msg.body = rejoin(b, msg.body)
+			case err != nil:
+				p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
+				return refusal(phase, "body_unreadable")
+			default:
+				raw, buffered = b, true
+				switch {
+				case encErr != nil:
+					bodyErr = encErr
+				default:
+					if body, err = decodeBody(enc, raw, p.max); err != nil {
+						bodyErr, body = err, nil
+					}
+				}
+			}
+		}
+	}
+
+	if redacting && body != nil {
+		if wide(body, x.MediaType, params) {
+			// UTF-16 or UTF-32: neither the filters nor the leak guard read
+			// it, and an app may.
+			bodyErr, body = errCharset, nil
+		} else if mt := sniff(body, x.MediaType); mt != "" {
+			x.MediaType, params = mt, nil
+			filters = route.Matching(phase, x)
+		}
+	}
+	if redacting && hasBody && !needsBody(filters) && route.UnmatchedBody != routes.Pass && !(body != nil && blank(body)) {
+		if bodyErr != nil {
+			return refusal(phase, reason(bodyErr))
+		}
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: no filter of the route matched a request body; refused",
+			slog.String("route", route.ID), slog.String("media_type", safeMediaType(x.MediaType)))
+		if p.m != nil {
+			p.m.ProxyFilterResults.WithLabelValues(route.ID, "-", "unmatched_body").Inc()
+		}
+		return refusal(phase, "no_matching_filter")
+	}
+
+	changed := false
+	for _, f := range filters {
+		if f.Program.HasBody() && bodyErr != nil {
+			if p.filterFailed(ctx, st, f, bodyErr) {
+				return refusal(phase, reason(bodyErr))
+			}
+			continue
+		}
+		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
+		changes, err := f.Program.Apply(ctx, rm, p.tok)
+		if err != nil {
+			if p.filterFailed(ctx, st, f, err) {
+				return refusal(phase, reason(err))
+			}
+			continue
+		}
+		if len(rm.Unknown) > 0 && opts.strict {
+			if jerr := p.unknownAlias(ctx, st, f, rm.Unknown[0]); jerr != nil {
+				return jerr
+			}
+		} else {
+			p.filterApplied(ctx, st, f)
+		}
+		for _, c := range changes {
+			if c.Kind != rewrite.KindHeader {
+				changed = true
+				body = rm.Body
+				break
+			}
+		}
+	}
+
+	if guard {
+		if jerr := p.leakGuard(ctx, st, phase, msg, body, hasBody, bodyErr); jerr != nil {
+			return jerr
+		}
+	}
+	if buffered {
+		out := raw
+		if changed {
+			var err error
+			if out, err = encodeBody(enc, body); err != nil {
+				p.log.Error("proxy: re-encoding body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
+				return refusal(phase, "internal_error")
+			}
+			if enc != "" {
+				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
+			}
+		}
+		msg.body = io.NopCloser(bytes.NewReader(out))
+		msg.length = int64(len(out))
+		msg.replaced = true
+		msg.buf = out
+		msg.header.Set("Content-Length", strconv.Itoa(len(out)))
+	}
+	return nil
+}
+
+// unknownAlias handles a reveal target that held an alias the vault does
+// not know on a strict phase: 422 naming the target, or (on_error: pass)
+// a log line and the message forwarded with what was known revealed.
+func (p *pipeline) unknownAlias(ctx context.Context, st *reqState, f *routes.Filter, t rewrite.TargetRef) *jsonapi.Error {
+	pass := f.OnError == routes.Pass
+	result := "rejected"
+	if pass {
+		result = "passed_on_error"
+	}
+	if p.m != nil {
+		p.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, result).Inc()
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reveal target holds an unknown or expired alias",
+		slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("target", string(t.Kind)+":"+t.Path),
+		slog.Bool("forwarded", pass))
+	if pass {
+		obs.AddFilter(ctx, f.ID)
+		return nil
+	}
+	return jsonapi.NewError(http.StatusUnprocessableEntity, "unknown_alias", "Unprocessable Entity",
+		fmt.Sprintf("%s target %q holds an alias that does not exist or has expired", t.Kind, t.Path))
+}
+
+func (p *pipeline) filterApplied(ctx context.Context, st *reqState, f *routes.Filter) {
+	obs.AddFilter(ctx, f.ID)
+	if p.m != nil {
+		p.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, "applied").Inc()
+	}
+}
+
+// filterFailed logs and counts a filter that could not be applied and
+// reports whether the message must be refused.
+func (p *pipeline) filterFailed(ctx context.Context, st *reqState, f *routes.Filter, err error) bool {
+	result, msg := "rejected", "proxy: filter failed, message refused"
+	if f.OnError == routes.Pass {
+		result, msg = "passed_on_error", "proxy: filter failed, message forwarded unchanged (on_error: pass)"
+	}
+	if p.m != nil {
+		p.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, result).Inc()
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("phase", string(f.Phase)),
+		slog.String("reason", reason(err)), slog.String("error", err.Error()))
+	return result == "rejected"
+}
+
+// refusal returns the error a phase answers for a failure reason. Request
+// refusals carry the reason's status; response refusals are all 502 (the
+// client must not get the response, and it is not the client's fault).
+func refusal(phase routes.Phase, reason string) *jsonapi.Error {
+	rs, ok := reasons[reason]
+	if !ok {
+		rs = reasons["internal_error"]
+	}
+	if phase == routes.Response {
+		return jsonapi.NewError(http.StatusBadGateway, reason, "Upstream response refused", "the response could not be made safe: "+rs.detail)
+	}
+	return jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
+}
+
+var reasons = map[string]struct {
+	status int
+	detail string
+}{
+	"body_too_large":               {http.StatusRequestEntityTooLarge, "the body is larger than the gateway's limit for bodies it must read"},
+	"unsupported_content_encoding": {http.StatusUnsupportedMediaType, "the body's Content-Encoding cannot be decoded (one of gzip or deflate can; stacked encodings cannot)"},
+	"unsupported_charset":          {http.StatusUnsupportedMediaType, "the body is in a character encoding the gateway cannot read (UTF-16 or UTF-32); send UTF-8"},
+	"malformed_body":               {http.StatusBadRequest, "the body does not parse as its content type"},
+	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
+	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
+	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
+	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number"},
+	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
+	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
+	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
+	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
+	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
+}
+
+// reason classifies a filter failure; the value is a fixed code.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return "body_too_large"
+	case errors.Is(err, errUnsupportedEncoding):
+		return "unsupported_content_encoding"
+	case errors.Is(err, errCharset):
+		return "unsupported_charset"
+	case errors.Is(err, errBadEncoding), errors.Is(err, rewrite.ErrMalformed):
+		return "malformed_body"
+	case errors.Is(err, rewrite.ErrTooDeep):
+		return "body_too_deep"
+	case errors.Is(err, rewrite.ErrDuplicateKey):
+		return "duplicate_key"
+	case errors.Is(err, rewrite.ErrTargetType):
+		return "invalid_target"
+	case errors.Is(err, vault.ErrFormatNotApplicable), errors.Is(err, vault.ErrInvalidValue):
+		return "value_refused"
+	case errors.Is(err, rewrite.ErrTokenizer):
+		return "vault_unavailable"
+	}
+	return "internal_error"
+}
+
+func parseMediaType(ct string) (string, map[string]string) {
+	if ct == "" {
+		return "", nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt, _, _ = strings.Cut(ct, ";")
+		return strings.ToLower(strings.TrimSpace(mt)), nil
+	}
+	return mt, params
+}
+
+// safeMediaType returns a media type for a log line: the client's, unless it
+// holds a digit (then "(client-supplied)"), so no card number is logged
+// through it.
+func safeMediaType(mt string) string {
+	if strings.ContainsAny(mt, "0123456789") || len(mt) > 80 {
+		return "(client-supplied)"
+	}
+	return mt
+}
+
+// timedTokenizer adds the time of each vault call to the request's
+// RouteInfo (vault_ms of the access line) and records the aliases a
+// redaction made for the leak guard.
+type timedTokenizer struct{ t rewrite.Tokenizer }
+
+func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
+	start := time.Now()
+	defer func() { obs.AddVaultTime(ctx, time.Since(start)) }()
+	got, err := tt.t.Redact(ctx, items)
+	if st := stateFrom(ctx); st != nil && err == nil {
+		st.made = append(st.made, got...)
+	}
+	return got, err
+}
+
+func (tt timedTokenizer) Reveal(ctx context.Context, aliases []string) ([]string, error) {
+	start := time.Now()
+	defer func() { obs.AddVaultTime(ctx, time.Since(start)) }()
+	return tt.t.Reveal(ctx, aliases)
+}
+
+// knownAliases asks the vault which of list are aliases, timing the call.
+func (p *pipeline) knownAliases(ctx context.Context, list []string) ([]vault.Presence, error) {
+	start := time.Now()
+	defer func() { obs.AddVaultTime(ctx, time.Since(start)) }()
+	got, err := p.known.Known(ctx, list)
+	if err == nil && len(got) != len(list) {
+		err = fmt.Errorf("%d answers for %d candidates", len(got), len(list))
+	}
+	return got, err
+}
+
+var _ = pan.MinLen
