@@ -8,109 +8,28 @@ import (
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
-// This file holds the value-level masking rules: card-like runs (also
-// written in groups: "4111 1111 1111 1111", "4111-1111-…"), values a route
-// targets, and values under keys that name a CVC or a secret.
+// This file holds the value-level masking rules: card numbers (found by
+// pan.Find in every spelling it knows: plain, in groups "4111 1111 1111
+// 1111", "4111-1111-…", "4111.1111.…", full-width, JSON/percent/HTML
+// escapes), values a route targets, and values under keys that name a CVC
+// or a secret.
 
 // maxMaskRunes bounds the length of a fully masked value: a long secret
 // shows as 64 asterisks and an ellipsis.
 const maxMaskRunes = 64
 
-// cardWindow is a card-like run found by findCards: the byte range
-// [start, end) of s, made of digits in groups separated by single spaces or
-// dashes, and the byte offsets of its digits.
-type cardWindow struct {
-	start, end int
-	digits     []int
-}
-
-// findCards returns the card-like runs of s: 13 to 19 digits that pass the
-// Luhn check, either contiguous or in groups separated by a single space or
-// dash (as card numbers are often typed), never part of a longer digit
-// group. Where several consecutive groups could form a card number, the
-// first window of groups from the left that is Luhn-valid wins.
-func findCards(s string) []cardWindow {
-	var out []cardWindow
-	i := 0
-	for i < len(s) {
-		if !isDigit(s[i]) {
-			i++
-			continue
-		}
-		// A chain: digit groups joined by single separators.
-		var groups [][2]int
-		j := i
-		for {
-			k := j
-			for k < len(s) && isDigit(s[k]) {
-				k++
-			}
-			groups = append(groups, [2]int{j, k})
-			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
-				j = k + 1
-				continue
-			}
-			j = k
-			break
-		}
-		out = appendWindows(out, s, groups)
-		i = j
-	}
-	return out
-}
-
-// appendWindows finds the Luhn-valid windows of consecutive groups.
-func appendWindows(out []cardWindow, s string, groups [][2]int) []cardWindow {
-	for a := 0; a < len(groups); {
-		found := false
-		n := 0
-		for b := a; b < len(groups); b++ {
-			n += groups[b][1] - groups[b][0]
-			if n > pan.MaxLen {
-				break
-			}
-			if n < pan.MinLen {
-				continue
-			}
-			var digits []byte
-			var pos []int
-			for g := a; g <= b; g++ {
-				for p := groups[g][0]; p < groups[g][1]; p++ {
-					digits = append(digits, s[p])
-					pos = append(pos, p)
-				}
-			}
-			if pan.Valid(string(digits)) {
-				out = append(out, cardWindow{start: groups[a][0], end: groups[b][1], digits: pos})
-				a, found = b+1, true
-				break
-			}
-		}
-		if !found {
-			a++
-		}
-	}
-	return out
-}
-
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// maskCards replaces the middle digits of every card-like run of s by
-// asterisks, keeping the first 6 and last 4 digits and the separators.
+// maskCards masks every card number of s that pan.Find finds (plain, in
+// groups, full-width, JSON/percent/HTML-escaped): the first 6 and last 4
+// digits and the separators are kept, every byte of the other digits'
+// spellings becomes '*' (pan.Mask; the length is kept). It reports whether
+// it masked anything.
 func maskCards(s string) (string, bool) {
-	ws := findCards(s)
-	if len(ws) == 0 {
+	if !pan.ContainsString(s) {
 		return s, false
 	}
-	b := []byte(s)
-	for _, w := range ws {
-		for k, p := range w.digits {
-			if k >= 6 && k < len(w.digits)-4 {
-				b[p] = '*'
-			}
-		}
-	}
-	return string(b), true
+	return pan.Mask(s), true
 }
 
 // maskAll replaces every character of v by an asterisk (at most
@@ -221,8 +140,10 @@ func hintOf(key, v string) string {
 		}
 	}
 	if !other && digits >= pan.MinLen && digits <= pan.MaxLen {
-		if ws := findCards(v); len(ws) == 1 && ws[0].start == 0 && ws[0].end == len(v) {
-			return HintPAN
+		for _, c := range pan.FindString(v) {
+			if c.Start == 0 && c.End == len(v) {
+				return HintPAN
+			}
 		}
 	}
 	switch {

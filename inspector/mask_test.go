@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes"
 )
 
@@ -17,7 +18,9 @@ const (
 	amex = "378282246310005"
 )
 
-func TestFindCardsAcceptsGroupsAndRefusesNonCards(t *testing.T) {
+// TestCardsAreFoundInGroupsAndNotInNonCards: the inspector finds card
+// numbers with pan.FindString (it used its own finder before issue 17).
+func TestCardsAreFoundInGroupsAndNotInNonCards(t *testing.T) {
 	tests := []struct {
 		in   string
 		want []string
@@ -35,11 +38,11 @@ func TestFindCardsAcceptsGroupsAndRefusesNonCards(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, w := range findCards(tt.in) {
-			got = append(got, tt.in[w.start:w.end])
+		for _, c := range pan.FindString(tt.in) {
+			got = append(got, tt.in[c.Start:c.End])
 		}
 		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("findCards(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("pan.FindString(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -49,6 +52,11 @@ func TestMasksKeepFirstSixAndLastFour(t *testing.T) {
 		{"cards", "pay " + pan1, "pay 411111******1111"},
 		{"cards", "4111 1111 1111 1111", "4111 11** **** 1111"},
 		{"cards", amex, "378282*****0005"},
+		{"cards", "4111.1111.1111.1111", "4111.11**.****.1111"},
+		{"cards", "4111\u00a01111\u00a01111\u00a01111", "4111\u00a011**\u00a0****\u00a01111"},
+		{"cards", "４１１１１１１１１１１１１１１１", "４１１１１１" + strings.Repeat("***", 6) + "１１１１"},
+		{"cards", "q=%34111+1111+1111+1111", "q=%34111+11**+****+1111"},
+		{"cards", "&#52;111 1111 1111 1111", "&#52;111 11** **** 1111"},
 		{"target", pan1, "411111******1111"},
 		{"target", "737", "***"},
 		{"target", "tok_live_abc", "************"},

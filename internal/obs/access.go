@@ -150,9 +150,9 @@ func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 //	remote       the client address (ip:port)
 //	hijacked     true when the handler took over the connection
 //
-// In the path every card-like run is replaced by its [pan.Mask] form, every
-// "tok_…" alias is cut to its first 9 characters followed by "…"
-// (tok_live_…), and every UUID segment (a RAW_UUID alias looks like one) to
+// In the host and path every card number (any spelling [pan.Find] knows) is
+// replaced by its [pan.Mask] form; in the path every "tok_…" alias is cut to
+// its first 9 characters followed by "…" (tok_live_…), and every UUID segment (a RAW_UUID alias looks like one) to
 // its first 8 characters followed by "…". Other alias formats cannot be told
 // apart from ordinary ids in a path and are not masked.
 //
@@ -210,7 +210,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	attrs = append(attrs,
 		slog.String("listener", listener),
 		slog.String("method", pan.Mask(r.Method)),
-		slog.String("host", maskGrouped(pan.Mask(r.Host))),
+		slog.String("host", pan.Mask(r.Host)),
 		slog.String("path", MaskPath(r.URL.Path)),
 		slog.Int("query_len", len(r.URL.RawQuery)),
 		slog.String("route", route),
@@ -254,8 +254,8 @@ func methodLabel(m string) string {
 // preceded by a letter, digit or '_', with the letters, digits, '_' and '-'
 // after it) longer than 9 characters is cut to its first 9 followed by "…",
 // each path segment that is a UUID is cut to its first 8 characters followed
-// by "…", and then every card-like run is replaced by its pan.Mask form, as
-// is a card number written in groups of digits joined by spaces or dashes.
+// by "…", and then every card number in any spelling pan.Find knows (plain,
+// in groups, full-width, escaped) is replaced by its pan.Mask form.
 func MaskPath(p string) string {
 	if strings.Contains(p, "tok_") {
 		p = maskTokAliases(p)
@@ -269,7 +269,7 @@ func MaskPath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return maskGrouped(pan.Mask(p))
+	return pan.Mask(p)
 }
 
 func maskTokAliases(p string) string {

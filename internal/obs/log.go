@@ -33,7 +33,8 @@ import (
 // see IsSensitiveKey) are replaced by "[redacted]" whatever their type.
 //
 // The handler scrubs card data as defence in depth: its ReplaceAttr replaces
-// every card-like run (13–19 Luhn-valid digits, see [pan.Find]) in the
+// every card number (13–19 Luhn-valid digits in any spelling [pan.Find]
+// knows: plain, in groups, full-width, JSON/percent/HTML-escaped) in the
 // message, in attribute keys, in string values (also inside groups), in the
 // text of error values and in integer values with its [pan.Mask] form (first
 // six and last four digits). Duration values are written as Go duration
@@ -42,7 +43,8 @@ import (
 // card-like run left in a finished line, which covers values the handler
 // encodes itself (structs, maps, floats) and digit runs formed by escaping
 // (a control character escaped as \u0000 next to digits). As a consequence a
-// legitimate 13–19 digit Luhn-valid number is masked too.
+// legitimate number that looks like a card number (a Luhn-valid 13-digit
+// millisecond timestamp, digits in groups) is masked too.
 func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	switch strings.ToLower(level) {
@@ -101,28 +103,18 @@ func scrubAttr(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// mayHoldRun reports whether s has at least pan.MinLen consecutive ASCII
-// digits, the cheap precondition for a card-like run. It avoids converting
-// every logged string to a byte slice.
+// mayHoldRun reports whether s holds a card number in any spelling
+// pan.Find knows (plain, grouped, full-width, escaped), without allocating;
+// pan.Mask is called only then.
 func mayHoldRun(s string) bool {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= '0' && c <= '9' {
-			n++
-			if n >= pan.MinLen {
-				return true
-			}
-		} else {
-			n = 0
-		}
-	}
-	return false
+	return pan.ContainsString(s)
 }
 
 // scrubWriter masks card-like runs in what it writes. slog's built-in
 // handlers write each record with a single Write call, so a run never spans
-// two calls. pan.Mask keeps the length and only turns digits into '*', which
-// needs no quoting in JSON or logfmt, so the line stays well formed.
+// two calls. pan.Mask keeps the length and only turns bytes of digits
+// (escaped or not) into '*', which needs no quoting in JSON or logfmt, so the
+// line stays well formed.
 type scrubWriter struct {
 	w io.Writer
 }

@@ -40,10 +40,10 @@ func IsSensitiveKey(key string) bool {
 //     of groups, is replaced by "[redacted]", whatever its type;
 //   - LogValuer values are resolved first, so a [Sensitive] logs as
 //     "[redacted len=N]" and an [Untrusted] as its masked form;
-//   - every card-like run (13–19 Luhn-valid digits) in the message, in keys,
-//     group names and string values, in the text of error values and in
-//     integers is replaced by its pan.Mask form (first six and last four
-//     digits).
+//   - every card number pan.Find finds (13–19 Luhn-valid digits, plain,
+//     in groups, full-width or escaped) in the message, in keys, group
+//     names and string values, in the text of error values and in integers
+//     is replaced by its pan.Mask form (first six and last four digits).
 //
 // It is the handler [NewLogger] builds on; use it to wrap any other handler
 // a component is given. Values of other kinds (structs, maps, slices) are
@@ -152,10 +152,10 @@ const maxUntrusted = 256
 // Untrusted is text taken from a request that is not secret but that a
 // client controls, so it may hold card data by mistake or on purpose: a
 // host, a path, a header value, a field name. It logs (slog, fmt) as a safe
-// form of itself: card-like runs masked (pan.Mask), card numbers written
-// in groups ("4111 1111 1111 1111", "4111-1111-…") masked too, invalid UTF-8 and
-// control characters replaced by U+FFFD, and cut to 256 bytes (marked with
-// "…").
+// form of itself: invalid UTF-8 and control characters replaced by U+FFFD,
+// cut to 256 bytes (marked with "…", the ASCII digits and separators before
+// the cut dropped), and every card number in any spelling pan.Find knows
+// (plain, in groups, full-width, escaped) masked by pan.Mask.
 type Untrusted string
 
 // LogValue implements slog.LogValuer.
@@ -166,9 +166,9 @@ func (u Untrusted) String() string {
 	s := string(u)
 	cut := len(s) > maxUntrusted
 	if cut {
-		// A digit run cut in two could be the head of a card number, too
-		// short to be masked: it goes too.
-		s = strings.TrimRight(s[:maxUntrusted], "0123456789")
+		// A number cut in two could be the head of a card number, too
+		// short to be found: its digits and separators go too.
+		s = strings.TrimRight(s[:maxUntrusted], "0123456789 -.+")
 	}
 	clean := true
 	for i := 0; i < len(s); i++ {
@@ -187,81 +187,9 @@ func (u Untrusted) String() string {
 		}
 		s = b.String()
 	}
-	s = maskGrouped(pan.Mask(s))
+	s = pan.Mask(s)
 	if cut {
 		s += "…"
 	}
 	return s
 }
-
-// maskGrouped masks card numbers written in groups of digits joined by
-// single spaces or dashes ("4111 1111 1111 1111", "3782-822463-10005"),
-// which pan.Mask (digit runs only) does not see: any span of whole groups
-// holding 13–19 digits that pass the Luhn check keeps its first six and
-// last four digits and the separators, the other digits become '*'. Text
-// without a separated group is returned as it is.
-func maskGrouped(s string) string {
-	var out []byte
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
-		}
-		// The groups of one sequence: [start, end) of each.
-		var groups [][2]int
-		j := i
-		for {
-			k := j
-			for k < len(s) && isDigit(s[k]) {
-				k++
-			}
-			groups = append(groups, [2]int{j, k})
-			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
-				j = k + 1
-				continue
-			}
-			j = k
-			break
-		}
-		if len(groups) > 1 {
-			for a := 0; a < len(groups); a++ {
-				n := 0
-				for b := a; b < len(groups); b++ {
-					n += groups[b][1] - groups[b][0]
-					if n > pan.MaxLen {
-						break
-					}
-					if b == a || n < pan.MinLen {
-						continue
-					}
-					var digits []byte
-					for _, g := range groups[a : b+1] {
-						digits = append(digits, s[g[0]:g[1]]...)
-					}
-					if !pan.Valid(string(digits)) {
-						continue
-					}
-					if out == nil {
-						out = []byte(s)
-					}
-					seen := 0
-					for p := groups[a][0]; p < groups[b][1]; p++ {
-						if isDigit(s[p]) {
-							if seen >= 6 && seen < n-4 {
-								out[p] = '*'
-							}
-							seen++
-						}
-					}
-				}
-			}
-		}
-		i = j
-	}
-	if out == nil {
-		return s
-	}
-	return string(out)
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

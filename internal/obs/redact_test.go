@@ -185,3 +185,43 @@ func TestGroupedCardNumbersAreMasked(t *testing.T) {
 		t.Errorf("MaskPath = %q", got)
 	}
 }
+
+// TestEverySpellingIsMasked: the scrubber, Untrusted and MaskPath use
+// pan.Find, so a card number in groups, dots, no-break spaces, full-width
+// digits or escapes is masked like a plain one (issue 17).
+func TestEverySpellingIsMasked(t *testing.T) {
+	spellings := []string{
+		"4111.1111.1111.1111",
+		"4111\u00a01111\u00a01111\u00a01111",
+		"4111\u202f1111\u202f1111\u202f1111",
+		"４１１１１１１１１１１１１１１１",
+		`\u0034\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031`,
+		"%34%31%31%31+%31%31%31%31+1111%201111",
+		"&#52;&#x31;&#49;&#49; 1111 1111 1111",
+	}
+	for _, s := range spellings {
+		if got := obs.Untrusted("x " + s + " y").String(); pan.ContainsString(got) {
+			t.Errorf("Untrusted left a card number: %q", got)
+		}
+		if got := obs.MaskPath("/cards/" + s); pan.ContainsString(got) {
+			t.Errorf("MaskPath left a card number: %q", got)
+		}
+		var buf bytes.Buffer
+		rawJSON(&buf).Info("charging "+s, "note", s, "err", errors.New("bad card "+s))
+		if pan.Contains(buf.Bytes()) {
+			t.Errorf("redacting handler left a card number: %s", buf.String())
+		}
+		buf.Reset()
+		l, err := obs.NewLogger(&buf, "info", "text")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Info("charging "+s, "note", s)
+		if pan.Contains(buf.Bytes()) {
+			t.Errorf("logger left a card number: %s", buf.String())
+		}
+	}
+	if got := obs.Untrusted("pan 4111.1111.1111.1111").String(); got != "pan 4111.11**.****.1111" {
+		t.Errorf("Untrusted = %q", got)
+	}
+}
