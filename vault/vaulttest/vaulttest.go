@@ -79,6 +79,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentWritersAgreeOnAliases", testConcurrent},
 		{"ServiceDeterministicAliases", testServiceDeterministic},
 		{"ServiceVolatileExpires", testServiceVolatile},
+		{"ServiceKnownTellsAliasesFromValues", testServiceKnown},
 		{"ClosedStoreRefusesCalls", testClosed},
 	}
 	if !h.VolatileOnly {
@@ -447,6 +448,44 @@ func testServiceVolatile(t *testing.T, h Harness) {
 	got, err := svc.Reveal(ctx, []string{toks[0].Alias})
 	if err != nil || !errors.Is(got[0].Err, vault.ErrNotFound) || got[0].Value != "" {
 		t.Fatalf("reveal after TTL = %+v, %v; want not found", got[0], err)
+	}
+}
+
+// testServiceKnown: Known reports live aliases of both storage classes and
+// persistent values, and a number that is both an alias and a stored value
+// (a format-preserving alias redacted as a value) as a value.
+func testServiceKnown(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	svc := service(t, s, clk, testMaster)
+	ctx := context.Background()
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{
+		{Value: "4111111111111111", Format: vault.FormatFPESixTFour},
+		{Value: "5555555555554444", Format: vault.FormatFPETFour},
+		{Value: "4242", Format: vault.FormatNumLengthPreserving, Storage: vault.StorageVolatile},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Redact(ctx, []vault.RedactRequest{{Value: toks[0].Alias}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Known(ctx, []string{toks[0].Alias, toks[1].Alias, toks[2].Alias,
+		"4111111111111111", "5555555555554444", "4012888888881881", "tok_test_unknown", ""})
+	if err != nil {
+		t.Fatalf("Known: %v", err)
+	}
+	want := []vault.Presence{vault.PresenceValue, vault.PresenceAlias, vault.PresenceAlias,
+		vault.PresenceValue, vault.PresenceValue, vault.PresenceUnknown, vault.PresenceUnknown, vault.PresenceUnknown}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Known(candidate %d) = %s, want %s", i, got[i], want[i])
+		}
+	}
+	clk.Advance(time.Minute)
+	if got, err := svc.Known(ctx, []string{toks[2].Alias, toks[1].Alias}); err != nil ||
+		got[0] != vault.PresenceUnknown || got[1] != vault.PresenceAlias {
+		t.Fatalf("Known after the volatile TTL = %v, %v; want [unknown alias]", got, err)
 	}
 }
 
