@@ -3,6 +3,8 @@ package vault
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 )
 
 // Presence is what the vault holds under a string, as Known reports it.
@@ -45,7 +47,9 @@ func (p Presence) String() string {
 // A value is found through the HMAC index (one key per format the
 // candidate fits), in one batched look-up; the candidates that are not
 // values are then looked up as aliases in the volatile and the persistent
-// store, one batched read each. A value kept only as VOLATILE (a CVC) has
+// store, one batched read each. A persistent store that is a Prober
+// answers both questions in one round trip, and the volatile store is then
+// asked only about the candidates found in neither way. A value kept only as VOLATILE (a CVC) has
 // no index entry and is not reported as a value. Known goes through the
 // concurrency bound like every other call; it fails as a whole only when a
 // store fails.
@@ -71,6 +75,9 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 				keyIdx = append(keyIdx, i)
 			}
 		}
+	}
+	if pr, ok := s.persistent.(Prober); ok {
+		return s.knownProbed(ctx, pr, candidates, keys, keyIdx, out)
 	}
 	if len(keys) > 0 {
 		found, err := s.lookupIndex(ctx, opKnown, s.persistent, keys)
@@ -107,4 +114,82 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 		}
 	}
 	return out, nil
+}
+
+// Prober is an optional Store method for Service.Known: one round trip
+// that reports which aliases are live records and which HMAC index keys
+// point at a live record, without reading the records. The Service uses
+// it on its persistent store when the store has it (pgstore), else Get and
+// LookupIndex.
+type Prober interface {
+	Probe(ctx context.Context, aliases []string, keys [][]byte) (live, indexed []bool, err error)
+}
+
+// knownProbed is Known over a persistent store that is a Prober: one probe
+// of the persistent store, then one Get of the volatile store for the
+// candidates found in neither way.
+func (s *Service) knownProbed(ctx context.Context, pr Prober, candidates []string, keys [][]byte, keyIdx []int, out []Presence) ([]Presence, error) {
+	var query []string
+	var idx []int
+	for i, c := range candidates {
+		if c != "" && len(c) <= maxAliasLen {
+			query = append(query, c)
+			idx = append(idx, i)
+		}
+	}
+	if len(query) == 0 && len(keys) == 0 {
+		return out, nil
+	}
+	live, indexed, err := s.probe(ctx, pr, query, keys)
+	if err != nil {
+		return nil, fmt.Errorf("vault: known: %w", err)
+	}
+	for j, ok := range indexed {
+		if ok {
+			out[keyIdx[j]] = PresenceValue
+		}
+	}
+	var rest []string
+	var restIdx []int
+	for k, ok := range live {
+		switch i := idx[k]; {
+		case out[i] == PresenceValue:
+		case ok:
+			out[i] = PresenceAlias
+		default:
+			rest = append(rest, query[k])
+			restIdx = append(restIdx, i)
+		}
+	}
+	if len(rest) == 0 || s.volatile == s.persistent {
+		return out, nil
+	}
+	recs, err := s.get(ctx, opKnown, s.volatile, rest)
+	if err != nil {
+		return nil, fmt.Errorf("vault: known: %w", err)
+	}
+	for k, r := range recs {
+		if r != nil {
+			out[restIdx[k]] = PresenceAlias
+		}
+	}
+	return out, nil
+}
+
+// probe is Prober.Probe on the persistent store, observed as "known".
+func (s *Service) probe(ctx context.Context, pr Prober, aliases []string, keys [][]byte) ([]bool, []bool, error) {
+	if s.observer == nil {
+		return pr.Probe(ctx, aliases, keys)
+	}
+	t0 := time.Now()
+	live, indexed, err := pr.Probe(ctx, aliases, keys)
+	result := errResult(err)
+	if err == nil {
+		result = resultNotFound
+		if slices.Contains(live, true) || slices.Contains(indexed, true) {
+			result = resultOK
+		}
+	}
+	s.observe(opKnown, s.persistent, result, t0)
+	return live, indexed, err
 }

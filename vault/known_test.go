@@ -210,3 +210,76 @@ func TestRedactDetailAnswersLikeDescribe(t *testing.T) {
 		t.Fatalf("Redact from an alias with a failing audit = %v", err)
 	}
 }
+
+// proberStore is a persistent store with a Probe, which counts its calls
+// and refuses Get and LookupIndex.
+type proberStore struct {
+	vault.Store
+	probes atomic.Int64
+}
+
+func (p *proberStore) Probe(ctx context.Context, aliases []string, keys [][]byte) ([]bool, []bool, error) {
+	p.probes.Add(1)
+	recs, err := p.Store.Get(ctx, aliases)
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := p.Store.LookupIndex(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	live, indexed := make([]bool, len(recs)), make([]bool, len(found))
+	for i := range recs {
+		live[i] = recs[i] != nil
+	}
+	for i := range found {
+		indexed[i] = found[i] != ""
+	}
+	return live, indexed, nil
+}
+
+func (p *proberStore) Get(context.Context, []string) ([]*vault.Record, error) {
+	return nil, errors.New("Get called")
+}
+
+func (p *proberStore) LookupIndex(context.Context, [][]byte) ([]string, error) {
+	return nil, errors.New("LookupIndex called")
+}
+
+// TestKnownProbesAPersistentProberOnce: with a persistent store that is a
+// vault.Prober, Known makes one Probe of it and asks the volatile store
+// only about what it did not find.
+func TestKnownProbesAPersistentProberOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	toks, err := f.svc.Redact(ctx, []vault.RedactRequest{
+		{Value: card, Format: vault.FormatFPESixTFour},
+		{Value: "4242", Format: vault.FormatNumLengthPreserving, Storage: vault.StorageVolatile},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := vault.OpenKeyring(ctx, f.persistent, bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp := &proberStore{Store: f.persistent}
+	tv := &tamperingStore{Store: f.volatile}
+	svc, err := vault.New(pp, tv, kr, vault.Options{Env: "test", Now: f.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Known(ctx, []string{toks[0].Alias, toks[1].Alias, card, "5105105105105100", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []vault.Presence{vault.PresenceAlias, vault.PresenceAlias, vault.PresenceValue, vault.PresenceUnknown, vault.PresenceUnknown}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Known(candidate %d) = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if pp.probes.Load() != 1 || tv.read.Load() != 1 {
+		t.Fatalf("%d probes, %d volatile records read; want 1 and 1", pp.probes.Load(), tv.read.Load())
+	}
+}

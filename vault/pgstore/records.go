@@ -171,6 +171,52 @@ func (s *Store) LookupIndex(ctx context.Context, keys [][]byte) ([]string, error
 	return out, nil
 }
 
+var _ vault.Prober = (*Store)(nil)
+
+// Probe implements vault.Prober: one query tells which aliases are live
+// records and which index keys point at a live record, without reading the
+// records (for vault.Service.Known).
+func (s *Store) Probe(ctx context.Context, aliases []string, keys [][]byte) ([]bool, []bool, error) {
+	found, indexed := make([]bool, len(aliases)), make([]bool, len(keys))
+	now := s.now()
+	err := s.run(ctx, "probe", true, func(ctx context.Context, _ int) error {
+		query := storable(aliases)
+		if len(query) == 0 && len(keys) == 0 {
+			return nil
+		}
+		rows, err := s.pool.Query(ctx, `SELECT alias, NULL::bytea FROM records WHERE alias = ANY($1) AND `+live+
+			` UNION ALL SELECT NULL, index_key FROM records WHERE index_key = ANY($3) AND `+live, query, now, keys)
+		if err != nil {
+			return err
+		}
+		foundAliases, foundKeys := map[string]bool{}, map[string]bool{}
+		var a *string
+		var k []byte
+		_, err = pgx.ForEachRow(rows, []any{&a, &k}, func() error {
+			if a != nil {
+				foundAliases[*a] = true
+			} else {
+				foundKeys[string(k)] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, al := range aliases {
+			found[i] = foundAliases[al]
+		}
+		for i, key := range keys {
+			indexed[i] = foundKeys[string(key)]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return found, indexed, nil
+}
+
 // maxPutRounds bounds the rounds of one Put (see put).
 const maxPutRounds = 64
 
