@@ -19,9 +19,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -105,6 +107,11 @@ type outOpts struct {
 	roots        []*x509.Certificate
 	logger       *slog.Logger
 	routes       string
+	// metrics, when set, counts requests, and the proxy is served behind
+	// obs.AccessLog as serve wires it.
+	metrics *obs.Metrics
+	// tok, when set, is the Tokenizer instead of the vault's.
+	tok rewrite.Tokenizer
 }
 
 var testResolver = mapResolver{
@@ -133,8 +140,12 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 	for _, c := range o.roots {
 		roots.AddCert(c)
 	}
+	var tok rewrite.Tokenizer = tv.tok
+	if o.tok != nil {
+		tok = o.tok
+	}
 	ob, err := NewOutbound(OutboundOptions{
-		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tv.tok, CA: ca,
+		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tok, Known: tv.tok, CA: ca,
 		Authenticate: func(_ context.Context, user, pass string) error {
 			if user == "cli" && pass == "s3cret" {
 				return nil
@@ -142,12 +153,16 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 			return errors.New("bad credentials")
 		},
 		Passthrough: o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
-		Logger: o.logger, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,
+		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(ob)
+	var h http.Handler = ob
+	if o.metrics != nil {
+		h = obs.AccessLog(o.logger, o.metrics, "outbound", ob)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); ob.Close() })
 	pu, _ := url.Parse(srv.URL)
 	pu.User = url.UserPassword("cli", "s3cret")
@@ -256,6 +271,40 @@ func TestOutboundUnknownAlias(t *testing.T) {
 	}
 	if got := string(psp.last(t).Body); got != `{"card":{"number":"`+testPAN+`","cvc":"`+missing+`"}}` {
 		t.Fatalf("lenient processor got %q", got)
+	}
+}
+
+// countingTokenizer counts the Reveal calls made through it.
+type countingTokenizer struct {
+	rewrite.Tokenizer
+	reveals atomic.Int64
+}
+
+func (c *countingTokenizer) Reveal(ctx context.Context, aliases []string) ([]string, error) {
+	c.reveals.Add(1)
+	return c.Tokenizer.Reveal(ctx, aliases)
+}
+
+// TestOutboundOneRevealPerMessage: a request whose reveal targets hold a
+// known and an unknown alias costs one Reveal call, refused or passed.
+func TestOutboundOneRevealPerMessage(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	tv := newTestVault(t)
+	ct := &countingTokenizer{Tokenizer: tv.tok}
+	g := newOutGateway(t, tv, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, tok: ct})
+	panA, _ := aliases(t, tv)
+	c := g.client()
+	missing := "tok_test_1111111111111111111111"
+	for _, host := range []string{"psp.example.com", "lenient.example.com"} {
+		before := ct.reveals.Load()
+		resp, body := post(t, c, "https://"+host+":"+psp.port()+"/v1/charges", "application/json",
+			`{"card":{"number":"`+panA+`","cvc":"`+missing+`"}}`)
+		if resp.StatusCode != 422 && resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", host, resp.StatusCode, body)
+		}
+		if n := ct.reveals.Load() - before; n != 1 {
+			t.Errorf("%s: %d Reveal calls for one message, want 1", host, n)
+		}
 	}
 }
 

@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// requestsCounted sums aliasgate_http_requests_total over every label set.
+func requestsCounted(t *testing.T, m *obs.Metrics) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "aliasgate_http_requests_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			n += counterOf(mt)
+		}
+	}
+	return n
+}
+
+func counterOf(m *dto.Metric) float64 { return m.GetCounter().GetValue() }
+
+// accessLines returns the access lines captured so far.
+func accessLines(c *obstest.Capture) []map[string]any { return c.Messages("request") }
+
+// waitLines waits until n access lines were written (an intercepted
+// request's line is written once goproxy finished writing its response,
+// on another goroutine than the client's read).
+func waitLines(t *testing.T, c *obstest.Capture, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := accessLines(c)
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOneAccessLinePerRequest: every kind of request through the proxies
+// writes exactly one access line and counts once in
+// aliasgate_http_requests_total: inbound, CONNECT, each request inside an
+// intercepted tunnel, plain HTTP, and refused ones of each.
+func TestOneAccessLinePerRequest(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"authorized"}`)
+	})
+	plain := newUpstream(t, nil)
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+
+	type step struct {
+		name   string
+		do     func(t *testing.T)
+		lines  int // access lines the step adds
+		status []int
+	}
+	c := obstest.NewCapture(t)
+	m := obs.NewMetrics()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, metrics: m})
+	panA, _ := aliases(t, g.vault)
+	base := "https://psp.example.com:" + psp.port()
+
+	in := newGateway(t, parseRoutes(t, testRoutes, plain.URL), g.vault, gwOptions{logger: c.Logger})
+	steps := []step{
+		{"inbound", func(t *testing.T) {
+			if resp, _ := in.do(t, "GET", "/plain/x", "", nil, nil); resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}, 1, nil},
+		{"inbound refused", func(t *testing.T) {
+			if resp, _ := in.do(t, "POST", "/json", "text/plain", strings.NewReader("x=1"), nil); resp.StatusCode != 422 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}, 1, nil},
+		{"CONNECT and three intercepted requests on one tunnel", func(t *testing.T) {
+			cl := g.client()
+			defer cl.CloseIdleConnections()
+			for i := 0; i < 3; i++ {
+				resp, body := post(t, cl, base+"/v1/charges", "application/json", `{"card":{"number":"`+panA+`"}}`)
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+			}
+		}, 4, nil},
+		{"intercepted request refused (unknown alias)", func(t *testing.T) {
+			cl := g.client()
+			defer cl.CloseIdleConnections()
+			resp, _ := post(t, cl, base+"/v1/charges", "application/json", `{"card":{"number":"tok_test_1111111111111111111111"}}`)
+			if resp.StatusCode != 422 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}, 2, nil},
+		{"plain HTTP", func(t *testing.T) {
+			cl := g.client()
+			defer cl.CloseIdleConnections()
+			resp, body := post(t, cl, "http://plain.example.com:"+pport+"/pay", "application/json", `{"card":{"number":"`+panA+`"}}`)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+		}, 1, nil},
+		{"CONNECT refused (no route)", func(t *testing.T) {
+			resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), "unrouted.test:443", "cli", "s3cret")
+			conn.Close()
+			if resp.StatusCode != 403 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}, 1, nil},
+		{"CONNECT refused (no credentials)", func(t *testing.T) {
+			resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:443", "", "")
+			conn.Close()
+			if resp.StatusCode != 407 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}, 1, nil},
+	}
+	lines := 0
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			before := requestsCounted(t, m) + requestsCounted(t, in.metrics)
+			s.do(t)
+			lines += s.lines
+			got := waitLines(t, c, lines)
+			time.Sleep(50 * time.Millisecond) // a second line for the same request would come now
+			if got = accessLines(c); len(got) != lines {
+				t.Fatalf("%d access lines after this step, want %d", len(got), lines)
+			}
+			after := requestsCounted(t, m) + requestsCounted(t, in.metrics)
+			if after-before != float64(s.lines) {
+				t.Fatalf("requests counted %v, want %d", after-before, s.lines)
+			}
+		})
+	}
+}
