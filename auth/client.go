@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/base58"
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 const (
@@ -135,6 +136,9 @@ type Service struct {
 	// dummyRecord is decoded and checked for unknown client ids, so that an
 	// unknown id costs the same work as a known one.
 	dummyRecord []byte
+	// limit, when set (WithLimit), is asked by Require after the scope
+	// check (http.go).
+	limit Limit
 }
 
 // clientRecord is the stored form of a client.
@@ -263,6 +267,8 @@ func validateText(field, v string) error {
 		return fmt.Errorf("auth: %s is longer than %d characters: %w", field, maxFieldLen, ErrInvalidClientSpec)
 	case strings.IndexFunc(v, unicode.IsControl) >= 0:
 		return fmt.Errorf("auth: %s contains control characters: %w", field, ErrInvalidClientSpec)
+	case pan.ContainsString(v): // stored free text refuses card data in any spelling (issue 17)
+		return fmt.Errorf("auth: %s must not hold a card number: %w", field, ErrInvalidClientSpec)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func safeName(s string) bool {
 			return false
 		}
 	}
-	return true
+	return !pkgpan.ContainsString(s) // groups of ≤4 digits joined by '-' or '.' (issue 17)
 }
 
 // escapePointer escapes a JSON pointer token.

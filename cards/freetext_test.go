@@ -1,0 +1,47 @@
+package cards
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+)
+
+// TestMetaRefusesCardNumbersInEverySpelling: meta keys and values holding
+// a card number in any spelling pan.Find knows are refused (issue 17:
+// stored free text refuses card data), on create and on update, without
+// repeating it (checkBad).
+func TestMetaRefusesCardNumbersInEverySpelling(t *testing.T) {
+	spellings := map[string]string{
+		"grouped":         "card 4111 1111 1111 1111",
+		"dashed":          "4111-1111-1111-1111",
+		"dotted":          "4111.1111.1111.1111",
+		"no-break":        "4111\u00a01111\u202f1111\u00a01111",
+		"full-width":      "４１１１１１１１１１１１１１１１",
+		"json escapes":    `\u0034\u0031\u0031\u0031111111111111`,
+		"percent":         "%34%31%31%31+1111%201111-1111",
+		"html escapes":    "&#52;&#x31;&#49;1&nbsp;1111 1111 1111",
+		"escaped in JSON": "\u0034\u0031\u0031\u0031 1111 1111 1111", // after decoding by the API
+	}
+	e := setup(t)
+	id, _ := e.create(`"pan":"4242424242424242","exp_month":5,"exp_year":2030,"meta":{"crm":"C-42 order 2026-11"}`)
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	const exp = `,"exp_month":5,"exp_year":2030`
+	for name, sp := range spellings {
+		t.Run(name, func(t *testing.T) {
+			checkBad(t, e, "POST", "/cards", badCase{name: name + " value",
+				body: cardBody(`"pan":"5555555555554444","meta":{"k":` + q(sp) + `}` + exp),
+				code: http.StatusUnprocessableEntity, pointer: "/data/attributes/meta/k"})
+			if len(sp) <= MaxMetaKeyLen {
+				checkBad(t, e, "POST", "/cards", badCase{name: name + " key",
+					body: cardBody(`"pan":"5555555555554444","meta":{` + q(sp) + `:"v"}` + exp),
+					code: http.StatusUnprocessableEntity, pointer: "/data/attributes/meta"})
+			}
+			checkBad(t, e, "PATCH", "/cards/"+id, badCase{name: name + " update",
+				body: `{"data":{"type":"cards","id":"` + id + `","attributes":{"meta":{"k":` + q(sp) + `}}}}`,
+				code: http.StatusUnprocessableEntity, pointer: "/data/attributes/meta/k"})
+		})
+	}
+	if len(e.store.cards) != 1 {
+		t.Errorf("%d cards stored, want 1", len(e.store.cards))
+	}
+}
