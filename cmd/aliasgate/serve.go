@@ -160,7 +160,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	}
 	gw.volatile = volatile
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
-		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std()})
+		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics})
 	if err != nil {
 		return nil, err
 	}
