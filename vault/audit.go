@@ -14,9 +14,10 @@ type Actor struct {
 	// "internal:cards") the request came through, if any.
 	Route string
 	// Purpose qualifies a call that is not a plain reveal to a client:
-	// "leak_guard" (the proxy checking whether card-like numbers are
-	// aliases) or "create" (the vault API answering a create with the
-	// records). Empty for ordinary reveals.
+	// "create" (the vault API answering a create with the value of an
+	// existing alias) or "leak_guard" (a proxy checking card-like numbers
+	// with Reveal; Service.Known, which is not audited, replaces it). Empty
+	// for ordinary reveals.
 	Purpose string
 }
 
@@ -69,7 +70,8 @@ const (
 
 // AuditEvent is one vault access for the audit log.
 type AuditEvent struct {
-	// Op is AuditReveal (Reveal and Describe, which both return values) or
+	// Op is AuditReveal (Reveal and Describe, which both return values,
+	// and a Redact returning the values of existing aliases) or
 	// AuditDelete.
 	Op string
 	// Actor is taken from the call's context.
@@ -85,10 +87,11 @@ type AuditEvent struct {
 }
 
 // Auditor records vault accesses durably. The Service calls it for every
-// Reveal, Describe and Delete after the store answered and before the
-// result is returned: when Audit fails, the values are dropped and the call
-// fails with ErrAuditUnavailable (fail closed). It must be safe for
-// concurrent use.
+// Reveal, Describe and Delete, and every Redact that returns the value of
+// an existing alias (RedactRequest.Detail), after the store answered and
+// before the result is returned: when Audit fails, the values are dropped
+// and the call fails with ErrAuditUnavailable (fail closed). Known is
+// never audited. It must be safe for concurrent use.
 type Auditor interface {
 	AuditVault(ctx context.Context, e AuditEvent) error
 }

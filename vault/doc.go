@@ -17,6 +17,38 @@
 // makes a new alias, so that equal CVCs cannot be told apart, and they
 // expire after the volatile TTL.
 //
+// # Aliases or card data: Known
+//
+// Service.Known tells the proxy's leak guard whether a card-like number it
+// found is an alias or card data, without decrypting anything and without
+// an audit line. The rule, for each candidate:
+//
+//   - PresenceValue when the HMAC index has an entry for the candidate
+//     under any format it fits: the vault holds it as a persistent value,
+//     so it is card data, even when an alias with the same characters also
+//     exists. Format-preserving aliases (FPE_SIX_T_FOUR, FPE_T_FOUR, PFPT)
+//     are Luhn-valid, so a number can be both; without this rule a flood of
+//     aliases could make a real card number pass the guard.
+//   - else PresenceAlias when it is a live alias in either store (the
+//     records are read, never opened);
+//   - else PresenceUnknown.
+//
+// The value check is done through the index only, so a value kept only as
+// VOLATILE (which has no index entry) is not seen as a value. Known costs
+// one index look-up (every format's key of every candidate in one call)
+// and one read per store, or one round trip to a persistent store that is
+// a Prober (pgstore).
+//
+// # Audit and metrics
+//
+// Reveal, Describe and Delete are audited through Options.Auditor (see
+// Auditor), and so is a Redact that returns the value of an existing alias
+// (RedactRequest.Detail with Alias, as the vault API's POST /aliases
+// does); Redact of values the caller sent and Known are not. Every store
+// operation the Service makes is reported to Options.Observer with the
+// Service call, the store's name (StoreNamer) and a result word, never an
+// alias or a value.
+//
 // # Keys
 //
 // A 32-byte master key (ALIASGATE_MASTER_KEY, else <data dir>/master.key)
