@@ -1,0 +1,198 @@
+// Package admin serves the gateway's admin listener (listen.admin, local by
+// default): GET /healthz (the process is up), GET /readyz (the stores
+// answer), GET /metrics, and the data-key endpoints behind admin.token,
+// POST /admin/keys/rotate and GET /admin/keys/status, which `aliasgate keys
+// rotate` and `keys status` call when a running gateway holds the bbolt
+// vault's lock.
+//
+// The key endpoints require "Authorization: Bearer <admin.token>", compared
+// in constant time; without a configured token they are off and answer 403.
+// Every answer is JSON with Cache-Control: no-store.
+//
+// The package holds the HTTP side only: the keys and the re-encryption are
+// the vault's (vault.KeyWorker), readiness and metrics are given by the
+// caller, and cmd/aliasgate wires them (and may add handlers to the mux it
+// gets, such as the inspector's /ui/).
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// readyTimeout bounds the readiness check of GET /readyz.
+const readyTimeout = 2 * time.Second
+
+// Keys is what the key endpoints need of the vault (*vault.KeyWorker).
+type Keys interface {
+	// Rotate adds a data-key version and starts re-encrypting to it.
+	Rotate(ctx context.Context) (version uint32, created bool, err error)
+	// Status returns the key versions and the re-encryption's state.
+	Status(ctx context.Context) (vault.KeyStatus, error)
+}
+
+// Options configures the admin handler.
+type Options struct {
+	// Token is admin.token; empty turns the key endpoints off (403).
+	Token string
+	// Ready reports whether the gateway can serve (GET /readyz: 200, or 503
+	// "vault unavailable"); it gets a context of 2 s. nil: always ready.
+	Ready func(ctx context.Context) bool
+	// Metrics serves GET /metrics; nil: not served.
+	Metrics http.Handler
+	// Keys backs the key endpoints; nil: not served.
+	Keys Keys
+	// Rotated, when set, is called after a rotation through
+	// POST /admin/keys/rotate with the new version: it records the rotation
+	// in the audit log. When it fails, the answer is 500 with the version
+	// (which was added) and an error.
+	Rotated func(ctx context.Context, version uint32) error
+	// Logger gets the rotations and their failures; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// New returns the admin listener's routes. The caller may add more.
+func New(opts Options) *http.ServeMux {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+			defer cancel()
+			if !opts.Ready(ctx) {
+				writeStatus(w, http.StatusServiceUnavailable, "vault unavailable")
+				return
+			}
+		}
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
+	if opts.Keys != nil {
+		k := &keysHandler{keys: opts.Keys, rotated: opts.Rotated, log: opts.Logger}
+		mux.Handle("POST /admin/keys/rotate", requireToken(opts.Token, http.HandlerFunc(k.rotate)))
+		mux.Handle("GET /admin/keys/status", requireToken(opts.Token, http.HandlerFunc(k.status)))
+	}
+	return mux
+}
+
+// requireToken requires "Authorization: Bearer <token>", compared in
+// constant time (over SHA-256 digests, so the length does not leak either):
+// 401 with a Bearer challenge otherwise. Without a token the endpoints are
+// off (403).
+func requireToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "admin.token is not set: the key endpoints are off"})
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aliasgate-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <admin.token>"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// keysHandler serves the key endpoints.
+type keysHandler struct {
+	keys    Keys
+	rotated func(ctx context.Context, version uint32) error
+	log     *slog.Logger
+}
+
+// rotate serves POST /admin/keys/rotate: 200 {"version","created"}, 503
+// when the rotation fails, 500 when the audit log cannot record it.
+func (k *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
+	ver, created, err := k.keys.Rotate(r.Context())
+	if err != nil {
+		k.log.Error("keys: rotation failed", "error", err.Error())
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the rotation failed: " + err.Error()})
+		return
+	}
+	k.log.Info("keys: data key rotated", "version", ver, "created", created, "by", "admin")
+	if k.rotated != nil {
+		if err := k.rotated(r.Context(), ver); err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]any{"version": ver, "created": created,
+				"error": "the key version was added, but the audit log could not record it"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": ver, "created": created})
+}
+
+// status serves GET /admin/keys/status: 200 with a KeysStatus, 503 when
+// the vault cannot tell whether the re-encryption is done.
+func (k *keysHandler) status(w http.ResponseWriter, r *http.Request) {
+	st, err := k.keys.Status(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the vault is unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, StatusOf(st))
+}
+
+// KeysStatus is the JSON of GET /admin/keys/status and of `aliasgate keys
+// status`.
+type KeysStatus struct {
+	CurrentVersion uint32   `json:"current_version"`
+	Versions       []uint32 `json:"versions"`
+	// RecordsByVersion counts records by key version (decimal); only
+	// `keys status` on a vault it opened itself fills it.
+	RecordsByVersion map[string]uint64  `json:"records_by_version,omitempty"`
+	Reencryption     ReencryptionStatus `json:"reencryption"`
+}
+
+// ReencryptionStatus is the state of the re-encryption to Target
+// (vault.RekeyProgress).
+type ReencryptionStatus struct {
+	Target  uint32 `json:"target_version"`
+	Done    bool   `json:"done"`
+	Running bool   `json:"running"`
+	Pass    int    `json:"pass,omitempty"`
+	Scanned uint64 `json:"scanned"`
+	Rekeyed uint64 `json:"rekeyed"`
+	Failed  uint64 `json:"failed"`
+}
+
+// StatusOf returns the JSON form of a vault's key status.
+func StatusOf(st vault.KeyStatus) KeysStatus {
+	p := st.Reencryption
+	return KeysStatus{CurrentVersion: st.Current, Versions: st.Versions,
+		Reencryption: ReencryptionStatus{Target: p.Target, Done: p.Done, Running: p.Running, Pass: p.Pass,
+			Scanned: p.Scanned, Rekeyed: p.Rekeyed, Failed: p.Failed}}
+}
+
+func writeStatus(w http.ResponseWriter, code int, status string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "{\"status\":%q}\n", status)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(v) // maps of strings and numbers, and KeysStatus: cannot fail
+	_, _ = w.Write(append(b, '\n'))
+}
