@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -96,18 +97,41 @@ func isAuthFailure(err error) bool {
 		errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrOutboundOnly)
 }
 
+// Limit decides whether an authenticated client's request may go on now
+// and, when it may not, how long until it may. (*ratelimit.Limiter).Allow
+// is one: a token bucket per client id.
+type Limit func(clientID string) (ok bool, wait time.Duration)
+
+// WithLimit returns a Service that shares s's client store, signing key
+// and options and whose Require, once a request is authenticated and its
+// scope checked, asks limit whether the client may go on. When it may not,
+// the request is answered 429 Too Many Requests with Retry-After (the wait
+// in whole seconds, rounded up, at least 1) and a JSON:API error document
+// in Require's contentType, and the guarded handler does not run. Requests
+// refused by authentication or the scope check never reach limit. s itself
+// is unchanged, so each API can be given its own limit (or metric).
+func (s *Service) WithLimit(limit Limit) *Service {
+	c := *s
+	c.limit = limit
+	return &c
+}
+
 // Require returns middleware that authenticates each request with
 // PrincipalFromRequest, checks that the principal holds scope (an empty
-// scope requires authentication only), stores the principal in the request
-// context (FromContext) and calls next. Failures are JSON:API error
-// documents in contentType: 401 with a WWW-Authenticate Bearer challenge
-// (and a Basic one when allowBasic) for missing or bad credentials, 403 for
-// a missing scope, 503 when the client store fails. It panics on an unknown
-// scope, a wiring mistake.
+// scope requires authentication only), asks the Service's Limit if it has
+// one (WithLimit), stores the principal in the request context
+// (FromContext) and calls next. It is the one authorisation middleware of
+// the APIs: they declare the interface they use (cards.Guard,
+// vaultapi.Guard) and get a *Service. Failures are JSON:API error documents
+// in contentType: 401 with a WWW-Authenticate Bearer challenge (and a Basic
+// one when allowBasic) for missing or bad credentials, 403 for a missing
+// scope, 429 with Retry-After over the limit, 503 when the client store
+// fails. It panics on an unknown scope, a wiring mistake.
 func (s *Service) Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler {
 	if scope != "" && !IsKnownScope(scope) {
 		panic(fmt.Sprintf("auth: Require: unknown scope %q", scope))
 	}
+	limit := s.limit
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.PrincipalFromRequest(r, allowBasic)
 		switch {
@@ -146,8 +170,27 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 					"the client lacks the scope "+scope))
 			return
 		}
+		if limit != nil {
+			if ok, wait := limit(p.ClientID); !ok {
+				after := retryAfter(wait)
+				w.Header().Set("Retry-After", after)
+				jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "rate_limited",
+					"Too Many Requests", "this client is over its request rate; retry after "+after+" s"))
+				return
+			}
+		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
 	})
+}
+
+// retryAfter formats a wait as the value of a Retry-After header: whole
+// seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	s := int64(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
 }
 
 // oauthError is an RFC 6749 §5.2 error.

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aliasgate/aliasgate/admin"
 	"github.com/aliasgate/aliasgate/audit"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/vault"
@@ -28,7 +27,7 @@ var (
 	// keyRefreshInterval is how often a serving gateway looks for data-key
 	// versions added by another process (`aliasgate keys rotate` on
 	// PostgreSQL, or another gateway).
-	keyRefreshInterval = 30 * time.Second
+	keyRefreshInterval = vault.DefaultKeyRefresh
 	// reencryptSettle is how long a PostgreSQL gateway waits before the
 	// confirming pass of a re-encryption: other gateways sharing the store
 	// may seal with the old version until their next refresh.
@@ -98,24 +97,6 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// keysStatus is the JSON of `keys status` and GET /admin/keys/status.
-type keysStatus struct {
-	CurrentVersion   uint32            `json:"current_version"`
-	Versions         []uint32          `json:"versions"`
-	RecordsByVersion map[string]uint64 `json:"records_by_version,omitempty"`
-	Reencryption     reencryptStatus   `json:"reencryption"`
-}
-
-type reencryptStatus struct {
-	Target  uint32 `json:"target_version"`
-	Done    bool   `json:"done"`
-	Running bool   `json:"running"`
-	Pass    int    `json:"pass,omitempty"`
-	Scanned uint64 `json:"scanned"`
-	Rekeyed uint64 `json:"rekeyed"`
-	Failed  uint64 `json:"failed"`
-}
-
 func runKeysStatus(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("keys status [--config FILE | --data-dir D] [--admin URL]", keysStatusUsage)
 	cfgPath := fs.String("config", "", "configuration `file`")
@@ -139,7 +120,7 @@ func runKeysStatus(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer v.store.Close()
-	st := keysStatus{CurrentVersion: v.keys.Current(), Versions: v.keys.Versions(), RecordsByVersion: map[string]uint64{}}
+	st := admin.KeysStatus{CurrentVersion: v.keys.Current(), Versions: v.keys.Versions(), RecordsByVersion: map[string]uint64{}}
 	st.Reencryption.Target = st.CurrentVersion
 	if st.Reencryption.Done, err = vault.ReencryptionDone(ctx, v.store, st.CurrentVersion); err != nil {
 		return err
@@ -199,59 +180,28 @@ func adminCall(ctx context.Context, e env, cfg config.Config, base, method, path
 	return err
 }
 
-// keyWorker refreshes the gateway's keyring and runs the re-encryption.
-type keyWorker struct {
-	rekey *vault.Reencryptor // nil when the store cannot re-encrypt
-	kick  chan struct{}
-}
-
-// startKeyWorker starts the background key work of a serving gateway:
-// every keyRefreshInterval (or at once after a rotation through the admin
-// listener) it loads new data-key versions and re-encrypts records still
-// on older ones. The returned function stops it and waits.
+// startKeyWorker starts the background key work of a serving gateway
+// (vault.KeyWorker): every keyRefreshInterval, or at once after a rotation
+// through the admin listener, it loads new data-key versions and
+// re-encrypts records still on older ones. The returned function stops it
+// and waits.
 func (gw *gateway) startKeyWorker(ctx context.Context) (stop func()) {
-	kw := &keyWorker{kick: make(chan struct{}, 1)}
-	gw.keyWorker = kw
 	settle := time.Duration(0) // bbolt: this gateway is the only writer
 	if gw.cfg.Vault.Store != "bolt" {
 		settle = reencryptSettle
 	}
-	r, err := vault.NewReencryptor(gw.persistent, gw.keys, vault.ReencryptOptions{Logger: gw.logger, Settle: settle,
-		OnFinish: func(ctx context.Context, v uint32, n uint64) {
-			_ = gw.auditEvent(ctx, audit.Event{Event: audit.EventKeysReencrypt, Actor: audit.ActorSystem, KeyVersion: v, Records: n})
-		}})
-	if err != nil {
-		gw.logger.Warn("keys: records of this store are not re-encrypted after a rotation", "error", err.Error())
-	}
-	kw.rekey = r
+	kw := vault.NewKeyWorker(gw.persistent, gw.keys, vault.KeyWorkerOptions{Refresh: keyRefreshInterval, Logger: gw.logger,
+		Reencrypt: vault.ReencryptOptions{Settle: settle,
+			OnFinish: func(ctx context.Context, v uint32, n uint64) {
+				_ = gw.auditEvent(ctx, audit.Event{Event: audit.EventKeysReencrypt, Actor: audit.ActorSystem, KeyVersion: v, Records: n})
+			}}})
+	gw.keyWorker = kw
 	gw.registerKeyMetrics(kw)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(keyRefreshInterval)
-		defer t.Stop()
-		for {
-			if kw.rekey != nil {
-				if err := kw.rekey.Run(ctx); err != nil && ctx.Err() == nil {
-					gw.logger.Warn("keys: re-encryption paused; it resumes from its checkpoint", "error", err.Error(), "retry_in", keyRefreshInterval.String())
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-kw.kick:
-			}
-			before := gw.keys.Current()
-			if v, err := gw.keys.Refresh(ctx); err != nil {
-				if ctx.Err() == nil {
-					gw.logger.Warn("keys: could not look for new data-key versions", "error", err.Error())
-				}
-			} else if v != before {
-				gw.logger.Info("keys: new data-key version in use", "version", v)
-			}
-		}
+		kw.Run(ctx)
 	}()
 	return func() {
 		cancel()
@@ -259,13 +209,14 @@ func (gw *gateway) startKeyWorker(ctx context.Context) (stop func()) {
 	}
 }
 
-func (gw *gateway) registerKeyMetrics(kw *keyWorker) {
+func (gw *gateway) registerKeyMetrics(kw *vault.KeyWorker) {
 	progress := func(f func(p vault.RekeyProgress) float64) func() float64 {
 		return func() float64 {
-			if kw.rekey == nil {
+			p, ok := kw.Progress()
+			if !ok {
 				return 0
 			}
-			return f(kw.rekey.Progress())
+			return f(p)
 		}
 	}
 	gauge := func(name, help string, labels prometheus.Labels, fn func() float64) prometheus.Collector {
@@ -295,80 +246,8 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// mountKeysAdmin adds the key endpoints to the admin listener, behind
-// admin.token: POST /admin/keys/rotate and GET /admin/keys/status.
-func (gw *gateway) mountKeysAdmin(mux *http.ServeMux) {
-	mux.Handle("POST /admin/keys/rotate", gw.adminToken(http.HandlerFunc(gw.handleKeysRotate)))
-	mux.Handle("GET /admin/keys/status", gw.adminToken(http.HandlerFunc(gw.handleKeysStatus)))
-}
-
-// adminToken requires "Authorization: Bearer <admin.token>", compared in
-// constant time (over SHA-256 digests, so the length does not leak either).
-// Without admin.token the endpoints are off (403).
-func (gw *gateway) adminToken(next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(gw.cfg.Admin.Token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if gw.cfg.Admin.Token == "" {
-			writeAdminJSON(w, http.StatusForbidden, map[string]string{"error": "admin.token is not set: the key endpoints are off"})
-			return
-		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="aliasgate-admin"`)
-			writeAdminJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <admin.token>"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (gw *gateway) handleKeysRotate(w http.ResponseWriter, r *http.Request) {
-	ver, created, err := gw.keys.Rotate(r.Context())
-	if err != nil {
-		gw.logger.Error("keys: rotation failed", "error", err.Error())
-		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the rotation failed: " + err.Error()})
-		return
-	}
-	gw.logger.Info("keys: data key rotated", "version", ver, "created", created, "by", "admin")
-	if gw.keyWorker != nil {
-		select {
-		case gw.keyWorker.kick <- struct{}{}:
-		default:
-		}
-	}
-	if err := gw.auditEvent(r.Context(), audit.Event{Event: audit.EventKeyRotated, Actor: audit.ActorAdmin, KeyVersion: ver}); err != nil {
-		writeAdminJSON(w, http.StatusInternalServerError, map[string]any{"version": ver, "created": created,
-			"error": "the key version was added, but the audit log could not record it"})
-		return
-	}
-	writeAdminJSON(w, http.StatusOK, map[string]any{"version": ver, "created": created})
-}
-
-func (gw *gateway) handleKeysStatus(w http.ResponseWriter, r *http.Request) {
-	st := keysStatus{CurrentVersion: gw.keys.Current(), Versions: gw.keys.Versions()}
-	st.Reencryption.Target = st.CurrentVersion
-	if gw.keyWorker != nil && gw.keyWorker.rekey != nil {
-		if p := gw.keyWorker.rekey.Progress(); p.Target == st.CurrentVersion {
-			st.Reencryption = reencryptStatus{Target: p.Target, Done: p.Done, Running: p.Running, Pass: p.Pass,
-				Scanned: p.Scanned, Rekeyed: p.Rekeyed, Failed: p.Failed}
-		}
-	}
-	if !st.Reencryption.Done {
-		done, err := vault.ReencryptionDone(r.Context(), gw.persistent, st.CurrentVersion)
-		if err != nil {
-			writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the vault is unavailable"})
-			return
-		}
-		st.Reencryption.Done = done
-	}
-	writeAdminJSON(w, http.StatusOK, st)
-}
-
-func writeAdminJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	b, _ := json.Marshal(v)
-	w.Write(append(b, '\n'))
+// auditRotation records a rotation through the admin listener in the audit
+// log (admin.Options.Rotated).
+func (gw *gateway) auditRotation(ctx context.Context, version uint32) error {
+	return gw.auditEvent(ctx, audit.Event{Event: audit.EventKeyRotated, Actor: audit.ActorAdmin, KeyVersion: version})
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/admin"
 )
 
 const adminToken = "0123456789abcdef-admin-token"
@@ -43,10 +45,10 @@ func revealEach(t *testing.T, g *gatewayProc, c credential, want map[string]stri
 	}
 }
 
-func keysStatusOf(t *testing.T, env func(string) string, args ...string) keysStatus {
+func keysStatusOf(t *testing.T, env func(string) string, args ...string) admin.KeysStatus {
 	t.Helper()
 	out, _, err := runCmd(t, env, append([]string{"keys", "status"}, args...)...)
-	var st keysStatus
+	var st admin.KeysStatus
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("keys status: %v %q", err, out)
 	}

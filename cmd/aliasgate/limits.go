@@ -2,18 +2,27 @@ package main
 
 import (
 	"net/http"
+	"time"
 
-	"github.com/aliasgate/aliasgate/internal/ratelimit"
+	"github.com/aliasgate/aliasgate/auth"
 )
 
-// apiGuard is what the Card Management API and the vault API authenticate
-// with: the client's credentials and scope (auth.Service.Require), then the
-// client's token bucket (limits.client_rate and limits.client_burst, 429
-// with Retry-After above them). Every mount of an API shares the buckets;
-// refusals are counted in aliasgate_rate_limited_total{api}.
-func (gw *gateway) apiGuard(api string) *ratelimit.Guard {
-	return ratelimit.NewGuard(gw.auth, gw.limiter, api, func(api string) {
-		gw.metrics.RateLimited.WithLabelValues(api).Inc()
+// apiAuth is what the Card Management API and the vault API authenticate
+// with: the client's credentials and scope (auth.Service.Require), then,
+// with limits.client_rate, the client's token bucket (gw.limiter; 429 with
+// Retry-After above limits.client_rate and limits.client_burst). Every
+// mount of an API shares the buckets; refusals are counted in
+// aliasgate_rate_limited_total{api}.
+func (gw *gateway) apiAuth(api string) *auth.Service {
+	if gw.limiter == nil {
+		return gw.auth
+	}
+	return gw.auth.WithLimit(func(clientID string) (bool, time.Duration) {
+		ok, wait := gw.limiter.Allow(clientID)
+		if !ok {
+			gw.metrics.RateLimited.WithLabelValues(api).Inc()
+		}
+		return ok, wait
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aliasgate/aliasgate/admin"
 	"github.com/aliasgate/aliasgate/audit"
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/cards"
@@ -118,7 +119,7 @@ type gateway struct {
 	routes     *routes.Table
 	reloader   *routes.Reloader // nil with inline routes
 	audit      *audit.Writer    // nil with audit.enabled off (auditcmd.go)
-	keyWorker  *keyWorker       // key refresh and re-encryption (keyscmd.go)
+	keyWorker  *vault.KeyWorker // key refresh and re-encryption (keyscmd.go)
 	// inspector is the page at /ui/ and the proxies' Capturer; nil unless
 	// admin.ui (inspector.go).
 	inspector *inspector.Inspector
@@ -219,7 +220,7 @@ func (gw *gateway) builtinHandler() http.Handler {
 }
 
 func (gw *gateway) vaultAPI() http.Handler {
-	return vaultapi.New(gw.vault, gw.apiGuard("aliases"), gw.logger)
+	return vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger)
 }
 
 // inboundHandler is the reverse proxy: the user's inbound routes first,
@@ -254,7 +255,7 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 		defer f.Close()
 		opts.BINTable = f
 	}
-	h, err := cards.New(gw.persistent, gw.vault, gw.apiGuard("cards"), opts)
+	h, err := cards.New(gw.persistent, gw.vault, gw.apiAuth("cards"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("cards: %w", err)
 	}
@@ -287,24 +288,21 @@ func routed(name string, h http.Handler) http.Handler {
 	})
 }
 
-// adminHandler serves /healthz (the process is up), /readyz (the vault
-// answers) and /metrics.
+// adminHandler serves the admin listener (package admin): /healthz,
+// /readyz (the stores answer), /metrics, the key endpoints behind
+// admin.token (after startKeyWorker), and the inspector at /ui/.
 func (gw *gateway) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if !gw.storesReady(ctx) {
-			writeStatus(w, http.StatusServiceUnavailable, "vault unavailable")
-			return
-		}
-		writeStatus(w, http.StatusOK, "ok")
-	})
-	mux.Handle("GET /metrics", gw.metrics.Handler())
-	gw.mountKeysAdmin(mux)
+	opts := admin.Options{
+		Token:   gw.cfg.Admin.Token,
+		Ready:   gw.storesReady,
+		Metrics: gw.metrics.Handler(),
+		Rotated: gw.auditRotation,
+		Logger:  gw.logger,
+	}
+	if gw.keyWorker != nil {
+		opts.Keys = gw.keyWorker
+	}
+	mux := admin.New(opts)
 	gw.mountInspector(mux)
 	return mux
 }
@@ -326,13 +324,6 @@ func (gw *gateway) storesReady(ctx context.Context) bool {
 		gw.metrics.StoreUp.WithLabelValues(st.name).Set(1)
 	}
 	return ready
-}
-
-func writeStatus(w http.ResponseWriter, code int, status string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, "{\"status\":%q}\n", status)
 }
 
 // listener is one configured HTTP listener.

@@ -1,24 +1,18 @@
-// Package ratelimit limits how many requests each API client makes: one
-// token bucket per client id, refilled at a fixed rate up to a burst size.
-// A request over the limit is answered 429 Too Many Requests with a
-// Retry-After header (whole seconds until the next token) and a JSON:API
-// error document, before the API handler runs.
+// Package ratelimit holds token buckets: one per key (for the APIs, a
+// client id), each refilled at a fixed rate up to a burst size. It only
+// counts; what a refusal looks like is the caller's business. The APIs'
+// guard asks it after authentication (auth.Service.WithLimit takes
+// Limiter.Allow), so a request is counted against the client it
+// authenticated as and unauthenticated requests never reach a bucket.
 //
-// [Guard] wraps the authentication guard of the Card Management API and the
-// vault API (auth.Service.Require), so a request is counted against the
-// client it authenticated as; unauthenticated requests are refused by the
-// guard before they reach the limiter.
+// The package is a leaf: it imports nothing of the module (a rule of
+// internal/deptest), so any layer may use it.
 package ratelimit
 
 import (
 	"math"
-	"net/http"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/aliasgate/aliasgate/auth"
-	"github.com/aliasgate/aliasgate/internal/jsonapi"
 )
 
 // Limiter is a set of token buckets, one per key, each refilled at Rate
@@ -108,58 +102,4 @@ func (l *Limiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
-}
-
-// RetryAfter formats a wait as the value of a Retry-After header: whole
-// seconds, rounded up, at least 1.
-func RetryAfter(d time.Duration) string {
-	s := int64(math.Ceil(d.Seconds()))
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
-}
-
-// Authenticator is the guard the APIs take (auth.Service).
-type Authenticator interface {
-	Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler
-}
-
-// Guard is an Authenticator that also rate-limits each authenticated
-// client by its client id.
-type Guard struct {
-	next    Authenticator
-	limiter *Limiter
-	limited func(api string) // called for each refused request; may be nil
-	api     string
-}
-
-// NewGuard returns next with the limiter applied after authentication.
-// api names the API in the limited callback ("cards", "aliases"), which
-// may count refusals in a metric. A nil limiter only authenticates.
-func NewGuard(next Authenticator, limiter *Limiter, api string, limited func(api string)) *Guard {
-	return &Guard{next: next, limiter: limiter, limited: limited, api: api}
-}
-
-// Require implements Authenticator: next's authentication and scope check,
-// then the client's token bucket, then h. A refused request gets 429 with
-// Retry-After and a JSON:API error in contentType.
-func (g *Guard) Require(scope string, allowBasic bool, contentType string, h http.Handler) http.Handler {
-	if g.limiter == nil {
-		return g.next.Require(scope, allowBasic, contentType, h)
-	}
-	return g.next.Require(scope, allowBasic, contentType, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := auth.FromContext(r.Context())
-		if ok, wait := g.limiter.Allow(p.ClientID); !ok {
-			if g.limited != nil {
-				g.limited(g.api)
-			}
-			after := RetryAfter(wait)
-			w.Header().Set("Retry-After", after)
-			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "rate_limited",
-				"Too Many Requests", "this client is over its request rate; retry after "+after+" s"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
 }

@@ -1,15 +1,10 @@
 package ratelimit
 
 import (
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aliasgate/aliasgate/auth"
 )
 
 type clock struct {
@@ -74,83 +69,6 @@ func TestNilLimiterAllows(t *testing.T) {
 		if ok, _ := l.Allow("x"); !ok {
 			t.Fatal("nil limiter refused")
 		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	for d, want := range map[time.Duration]string{0: "1", time.Millisecond: "1", time.Second: "1", 1001 * time.Millisecond: "2", 90 * time.Second: "90"} {
-		if got := RetryAfter(d); got != want {
-			t.Errorf("RetryAfter(%s) = %s, want %s", d, got, want)
-		}
-	}
-}
-
-// headerAuth authenticates the client named by X-Client.
-type headerAuth struct{}
-
-func (headerAuth) Require(_ string, _ bool, ct string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Client")
-		if id == "" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{ClientID: id})))
-	})
-}
-
-func TestGuardAnswers429WithRetryAfter(t *testing.T) {
-	clk := &clock{t: time.Unix(1700000000, 0)}
-	var refused atomic.Int64
-	g := NewGuard(headerAuth{}, New(2, 2, clk.now), "aliases", func(api string) {
-		if api == "aliases" {
-			refused.Add(1)
-		}
-	})
-	var served atomic.Int64
-	h := g.Require("aliases:reveal", true, "application/json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		served.Add(1)
-	}))
-	do := func(client string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", "/aliases/x", nil)
-		if client != "" {
-			r.Header.Set("X-Client", client)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
-	}
-	for range 2 {
-		if w := do("AC1"); w.Code != 200 {
-			t.Fatalf("within the burst: %d", w.Code)
-		}
-	}
-	w := do("AC1")
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
-		t.Fatalf("over the rate: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
-	}
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q", ct)
-	}
-	var doc struct {
-		Errors []struct{ Status, Code, Title, Detail string }
-	}
-	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || len(doc.Errors) != 1 ||
-		doc.Errors[0].Status != "429" || doc.Errors[0].Code != "rate_limited" || doc.Errors[0].Detail == "" {
-		t.Fatalf("body %s (%v)", w.Body, err)
-	}
-	if w := do("AC2"); w.Code != 200 {
-		t.Fatalf("another client is limited too: %d", w.Code)
-	}
-	if w := do(""); w.Code != http.StatusUnauthorized {
-		t.Fatalf("unauthenticated: %d", w.Code)
-	}
-	clk.add(500 * time.Millisecond)
-	if w := do("AC1"); w.Code != 200 {
-		t.Fatalf("after a refill: %d", w.Code)
-	}
-	if served.Load() != 4 || refused.Load() != 1 {
-		t.Errorf("served %d, refused %d; want 4 and 1", served.Load(), refused.Load())
 	}
 }
 
