@@ -30,8 +30,14 @@ var rules = []rule{
 		[]string{"cards/..."}, []string{"proxy/..."}},
 	{"auth does not depend on the vault or the proxies",
 		[]string{"auth"}, []string{"vault/...", "proxy/...", "cards/...", "vaultapi", "config"}},
+	{"auth takes a Limit function; the limiter is composed by the command",
+		[]string{"auth"}, []string{"internal/ratelimit"}},
+	{"ratelimit is a leaf: token buckets, nothing of the module",
+		[]string{"internal/ratelimit"}, []string{"..."}},
+	{"the admin listener's handlers know the vault's keys, not the proxies or the APIs",
+		[]string{"admin"}, []string{"proxy/...", "routes/...", "cards/...", "vaultapi", "auth", "inspector", "config", "cmd/..."}},
 	{"only cmd/aliasgate wires concrete stores",
-		[]string{"auth", "config", "vault", "vaultapi", "proxy/...", "cards/...", "routes/...", "internal/...", "vault/vaulttest", "inspector"},
+		[]string{"auth", "admin", "config", "vault", "vaultapi", "proxy/...", "cards/...", "routes/...", "internal/...", "vault/vaulttest", "inspector"},
 		[]string{"vault/boltstore", "vault/memstore", "vault/pgstore", "vault/redisstore"}},
 	{"nothing imports the command",
 		[]string{"..."}, []string{"cmd/..."}},
@@ -106,6 +112,9 @@ func TestRuleMatcher(t *testing.T) {
 		{"net/http", "net/netip", false},
 		{"...", mod + "auth", true},
 		{"cmd/...", mod + "cmd/aliasgate", true},
+		{"...", "net/http", false},
+		{"admin", mod + "admin", true},
+		{"internal/ratelimit", mod + "internal/ratelimit", true},
 	}
 	for _, tt := range tests {
 		if got := matches(tt.pattern, tt.path); got != tt.want {
