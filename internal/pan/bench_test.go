@@ -75,6 +75,24 @@ func BenchmarkFind(b *testing.B) {
 			Contains(clean)
 		}
 	})
+	// Worst cases: one-digit groups (every window checked), every digit
+	// escaped (both readings), long character references.
+	for _, w := range []struct {
+		name string
+		unit string
+	}{
+		{"one-digit-groups", "1 2 3 4 5 6 7 8 9 0 "},
+		{"percent-digits", "%34%31%31%31 "},
+		{"charrefs-zeros", "&#0000000000000000000052;"},
+	} {
+		body := []byte(strings.Repeat(w.unit, (1<<20)/len(w.unit)))
+		b.Run(w.name+"-1MiB", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				Find(body)
+			}
+		})
+	}
 	for _, n := range []int{10_000, 100_000, 1_000_000} {
 		body := denseCards(n)
 		b.Run(fmt.Sprintf("dense-%dk-cards-%.1fMB", n/1000, float64(len(body))/1e6), func(b *testing.B) {

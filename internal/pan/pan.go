@@ -177,6 +177,9 @@ func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
 type text interface{ ~string | ~[]byte }
 
 func find[T text](s T) []Candidate {
+	if !enoughDigits(s) {
+		return nil
+	}
 	var dec, raw scanner
 	raw.raw = true
 	scanText(&dec, s, &raw)
@@ -184,10 +187,30 @@ func find[T text](s T) []Candidate {
 }
 
 func contains[T text](s T) bool {
+	if !enoughDigits(s) {
+		return false
+	}
 	var dec, raw scanner
 	dec.first, raw.first, raw.raw = true, true, true
 	scanText(&dec, s, &raw)
 	return dec.found || raw.found
+}
+
+// enoughDigits reports whether s has at least MinLen bytes that are ASCII
+// digits or 0xEF: every spelling of a digit holds one (a full-width digit
+// starts with 0xEF, every escape of a digit has a decimal digit in it), so
+// text with fewer holds no candidate. It spares short log strings the
+// scanner's set-up.
+func enoughDigits[T text](s T) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c-'0' < 10 || c == 0xEF {
+			if n++; n == MinLen {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // merge merges two lists sorted by (Start, End), dropping b's duplicates
