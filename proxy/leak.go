@@ -29,6 +29,10 @@ import (
 // PAN), so flooding the vault with aliases cannot make a stored card
 // number pass.
 
+// maxKnownCandidates bounds the distinct numbers of one message the guard
+// asks the vault about.
+const maxKnownCandidates = 10000
+
 // leakHit is one card number found, and where.
 type leakHit struct {
 	where  string // body, url, header, trailer
@@ -94,10 +98,17 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		return nil
 	}
 
+	made := make(map[string]struct{}, len(st.made))
+	for _, a := range st.made {
+		made[a] = struct{}{}
+	}
 	idx := make(map[string]int, len(hits))
 	list := make([]string, 0, len(hits))
 	for _, h := range hits {
-		if _, ok := idx[h.digits]; !ok && !slices.Contains(st.made, h.digits) {
+		if _, ok := idx[h.digits]; ok {
+			continue
+		}
+		if _, ok := made[h.digits]; !ok {
 			idx[h.digits] = len(list)
 			list = append(list, h.digits)
 		}
@@ -105,7 +116,15 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if len(list) == 0 { // only aliases this exchange's filters made
 		return nil
 	}
-	got, err := p.knownAliases(ctx, list)
+	// A body can hold hundreds of thousands of card-like numbers; the vault
+	// is asked about the first maxKnownCandidates distinct ones, and the
+	// rest count as card data (refused in block mode), so no request costs
+	// the vault more than one bounded batch.
+	ask := list
+	if len(ask) > maxKnownCandidates {
+		ask = ask[:maxKnownCandidates]
+	}
+	got, err := p.knownAliases(ctx, ask)
 	if err != nil {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not check candidates against the vault",
 			slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
@@ -113,7 +132,10 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		if block {
 			return refusal(phase, "vault_unavailable")
 		}
-		got = make([]vault.Presence, len(list)) // count every candidate
+		got = make([]vault.Presence, len(ask)) // count every candidate
+	}
+	if len(got) < len(list) {
+		got = append(got, make([]vault.Presence, len(list)-len(got))...) // PresenceUnknown
 	}
 	var offsets []int
 	var where []string
