@@ -402,6 +402,13 @@ func (s *jsonScan) object(lo, hi, depth int, live bool) error {
 					s.cursors = append(s.cursors, s.at(c.path, c.pos+1))
 					continue
 				}
+				// Most keys differ from the segment in their first byte,
+				// letter case aside: no variant.
+				if !esc && len(rawKey) > 0 && len(seg.key) > 0 {
+					if a, b := rawKey[0], seg.key[0]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
+						continue
+					}
+				}
 				if err := s.checkVariant(lo, hi, c, rawKey, key, esc); err != nil {
 					return err
 				}
