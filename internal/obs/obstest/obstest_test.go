@@ -114,7 +114,8 @@ func TestAssertNoPAN(t *testing.T) {
 	}{
 		{"", ""},
 		{"no digits", ""},
-		{"4111 1111 1111 1111", ""},
+		{"4111 1111 1111 1111", "body holds 1 card-like digit run(s) (13-19 digits passing the Luhn check; digits not shown): bytes 0-19 (line 1)"}, // in groups: found since issue 17
+		{"4111 11** **** 1111", ""},
 		{"41111111111111111111111", ""}, // longer than 19 digits
 		{"4111111111111111", "body holds 1 card-like digit run(s) (13-19 digits passing the Luhn check; digits not shown): bytes 0-16 (line 1)"},
 		{"a\nb 378282246310005\n5555555555554444", "body holds 2 card-like digit run(s) (13-19 digits passing the Luhn check; digits not shown): bytes 4-19 (line 2), bytes 20-36 (line 3)"},
