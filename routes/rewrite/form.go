@@ -327,7 +327,7 @@ func (l *formLocator) locateMultipart(body []byte, boundary string) ([]Span, err
 			continue
 		}
 		target, ok, err := l.lookupDecoded(h.name)
-		if err != nil {
+		if err != nil && end > start { // an empty part carries nothing
 			return nil, err
 		}
 		if !ok {

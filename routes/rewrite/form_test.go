@@ -398,6 +398,9 @@ func TestFormMultipartLocatesTargetedParts(t *testing.T) {
 			multipartBody("\r\n", "", "", cd+"name=card\n\n41 --"+formBoundary+"\r\n11"),
 			[]formFound{{"41 --" + formBoundary + "\r\n11", "41 --" + formBoundary + "\r\n11", 0}}},
 		{"no parts", []string{"card"}, "--" + formBoundary + "--", nil},
+		{"an empty part of another spelling carries nothing", []string{"card"},
+			multipartBody("\r\n", "", "", cd+"name=Card\n\n", cd+"name=card\n\n4111"),
+			[]formFound{{"4111", "4111", 0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
