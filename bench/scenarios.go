@@ -154,8 +154,9 @@ type phase struct {
 func (ph phase) base() []runStats { return ph.bases[0] }
 
 // measureSet measures the baselines and gw reps times each, gw next to
-// every baseline and the order reversed every other rep (A G S, S G A, …),
-// so that drifting load on the machine hits each pair alike.
+// every baseline and the order reversed every other rep (T A S, S A T, …
+// with aliasgate A between the tuned and stock baselines; B A, A B, … with
+// one), so that drifting load on the machine hits each pair alike.
 func measureSet(ctx context.Context, o *options, bases []*target, gw *target, spec loadSpec) (phase, error) {
 	ph := phase{rate: spec.rate, bases: make([][]runStats, len(bases))}
 	for rep := range o.reps {
