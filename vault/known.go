@@ -2,6 +2,8 @@ package vault
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"time"
@@ -63,19 +65,7 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 
 	// Persistent values: one index look-up over every format each
 	// candidate fits (a value may have an alias of each).
-	var keys [][]byte
-	var keyIdx []int
-	for i, c := range candidates {
-		if c == "" || len(c) > MaxValueLen {
-			continue
-		}
-		for _, f := range formats {
-			if f.Check(c) == nil {
-				keys = append(keys, s.keys.indexKeyFor(f, c))
-				keyIdx = append(keyIdx, i)
-			}
-		}
-	}
+	keys, keyIdx := s.valueKeys(candidates)
 	if pr, ok := s.persistent.(Prober); ok {
 		return s.knownProbed(ctx, pr, candidates, keys, keyIdx, out)
 	}
@@ -114,6 +104,41 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 		}
 	}
 	return out, nil
+}
+
+// valueKeys returns the HMAC index key of each candidate under every format
+// it fits (what Redact would index it under), and the candidate of each
+// key. One HMAC state and one buffer serve every key (Keyring.indexKeyFor
+// computes the same keys one allocation-heavy HMAC at a time).
+func (s *Service) valueKeys(candidates []string) ([][]byte, []int) {
+	var keyIdx []int
+	var keyFormat []Format
+	for i, c := range candidates {
+		if c == "" || len(c) > MaxValueLen {
+			continue
+		}
+		for _, f := range formats {
+			if f.Check(c) == nil {
+				keyIdx = append(keyIdx, i)
+				keyFormat = append(keyFormat, f)
+			}
+		}
+	}
+	if len(keyIdx) == 0 {
+		return nil, nil
+	}
+	m := hmac.New(sha256.New, s.keys.indexKey)
+	size := m.Size()
+	backing := make([]byte, len(keyIdx)*size)
+	keys := make([][]byte, len(keyIdx))
+	var buf []byte
+	for j, i := range keyIdx {
+		buf = append(append(append(buf[:0], keyFormat[j]...), 0), candidates[i]...)
+		m.Reset()
+		m.Write(buf)
+		keys[j] = m.Sum(backing[j*size : j*size : (j+1)*size])
+	}
+	return keys, keyIdx
 }
 
 // Prober is an optional Store method for Service.Known: one round trip
