@@ -43,8 +43,9 @@ func baselineKinds(v string) ([]string, error) {
 
 // The gateway's upstream transport settings, copied (not imported: the
 // proxy package's internals are not an API) from NewInbound in
-// proxy/inbound.go and NewOutbound in proxy/outbound.go as of commit
-// 2bfe550. Keep them in step when the proxies' transports change.
+// proxy/inbound.go and NewOutbound in proxy/outbound.go (checked at
+// 2bfe550 and again after the pipeline rewrite, 2ed7c5b). Keep them in step
+// when the proxies' transports change.
 const (
 	gwDialTimeout           = 10 * time.Second // net.Dialer.Timeout (outbound: proxy/dial.go's destDialer)
 	gwDialKeepAlive         = 30 * time.Second // net.Dialer.KeepAlive
