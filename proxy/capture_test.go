@@ -63,6 +63,11 @@ const captureRoutes = `routes:
         match: {content_type: json}
         operation: redact
         targets: [{json: card.number, format: FPE_SIX_T_FOUR}]
+  - id: ws
+    direction: inbound
+    host: "*"
+    path_prefix: /ws
+    upstream: {{UP}}
 `
 
 func captureGateway(t *testing.T, up string, c Capturer, fallback http.Handler) *httptest.Server {
@@ -246,7 +251,7 @@ func TestCaptureOfAnUpgrade(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /shop/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	io.WriteString(conn, "GET /ws/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	var got []byte
 	buf := make([]byte, 1024)
 	for !strings.HasSuffix(string(got), "hi\n") {

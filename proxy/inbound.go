@@ -240,6 +240,13 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stripUpgrade(r.Header)
+	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock) {
+		// Nothing reads WebSocket frames: a route that promises card data
+		// never passes through unread does not open a tunnel.
+		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
+			"this route redacts or blocks card data, which WebSocket frames would carry unread"))
+		return
+	}
 	ctx := vault.WithRoute(r.Context(), route.ID) // the actor of audited reveals
 	obs.SetRoute(ctx, route.ID)
 	st := &reqState{route: route, method: r.Method, path: path}

@@ -78,10 +78,10 @@ func stateFrom(ctx context.Context) *reqState {
 // message is the request or response a phase works on.
 type message struct {
 	header  http.Header
-	trailer *http.Header // the request's trailers, read with the body; nil for responses
+	trailer *http.Header // trailers, filled once the body is read
 	body    io.ReadCloser
 	length  int64  // -1: unknown
-	target  string // request only: the path and query the leak guard reads
+	target  string // request only: the host, path and query the leak guard reads
 	// set by run when the body was buffered:
 	replaced bool
 	buf      []byte
@@ -90,7 +90,7 @@ type message struct {
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
 	mt, params := parseMediaType(r.Header.Get("Content-Type"))
-	target := r.URL.EscapedPath()
+	target := r.Host + " " + r.URL.EscapedPath()
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
@@ -117,7 +117,7 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		return nil
 	}
 	mt, params := parseMediaType(resp.Header.Get("Content-Type"))
-	msg := &message{header: resp.Header, body: resp.Body, length: resp.ContentLength}
+	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
 	}
