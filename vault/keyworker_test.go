@@ -115,3 +115,19 @@ func TestKeyWorkerWithoutReencryption(t *testing.T) {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 }
+
+func TestRecordsByKeyVersionCountsEveryPage(t *testing.T) {
+	s := memstore.New(memstore.Options{SweepInterval: -1})
+	defer s.Close()
+	svc, kr := newService(t, s)
+	ctx := context.Background()
+	redactN(t, svc, 0, 1200)
+	if _, _, err := kr.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	redactN(t, svc, 5000, 30)
+	got, err := vault.RecordsByKeyVersion(ctx, s)
+	if err != nil || len(got) != 2 || got[1] != 1200 || got[2] != 30 {
+		t.Fatalf("RecordsByKeyVersion = %v, %v", got, err)
+	}
+}

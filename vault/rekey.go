@@ -400,3 +400,24 @@ func ReencryptionDone(ctx context.Context, store Store, version uint32) (bool, e
 	}
 	return false, fmt.Errorf("vault: read re-encryption state: %w", err)
 }
+
+// RecordsByKeyVersion counts the live persistent records of store by the
+// data-key version they are sealed with, reading it in pages of 1,000
+// (for `aliasgate keys status` on a vault it opened itself).
+func RecordsByKeyVersion(ctx context.Context, store Exporter) (map[uint32]uint64, error) {
+	const page = 1000
+	out := map[uint32]uint64{}
+	for after := ""; ; {
+		recs, err := store.ScanRecords(ctx, after, page)
+		if err != nil {
+			return nil, fmt.Errorf("vault: count records by key version: %w", err)
+		}
+		for _, r := range recs {
+			out[r.KeyVersion]++
+		}
+		if len(recs) < page {
+			return out, nil
+		}
+		after = recs[len(recs)-1].Alias
+	}
+}

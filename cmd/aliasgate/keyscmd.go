@@ -125,18 +125,12 @@ func runKeysStatus(ctx context.Context, e env, args []string) error {
 	if st.Reencryption.Done, err = vault.ReencryptionDone(ctx, v.store, st.CurrentVersion); err != nil {
 		return err
 	}
-	for after := ""; ; {
-		page, err := v.store.ScanRecords(ctx, after, 1000)
-		if err != nil {
-			return fmt.Errorf("keys status: %w", err)
-		}
-		for _, r := range page {
-			st.RecordsByVersion[strconv.FormatUint(uint64(r.KeyVersion), 10)]++
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Alias
+	counts, err := vault.RecordsByKeyVersion(ctx, v.store)
+	if err != nil {
+		return fmt.Errorf("keys status: %w", err)
+	}
+	for ver, n := range counts {
+		st.RecordsByVersion[strconv.FormatUint(uint64(ver), 10)] = n
 	}
 	out, _ := json.MarshalIndent(st, "", "  ")
 	fmt.Fprintln(e.stdout, string(out))
