@@ -462,6 +462,11 @@ func (p *Program) tokenize(ctx context.Context, tok Tokenizer, spans []Span, hsp
 	if len(got) != count {
 		return nil, fmt.Errorf("%w: %d answers for %d values", ErrTokenizer, len(got), count)
 	}
+	if p.op == Redact && slices.Contains(got, "") {
+		// An empty alias would leave the value in clear (splice keeps what
+		// it has no replacement for): fail closed.
+		return nil, fmt.Errorf("%w: an empty alias for a value", ErrTokenizer)
+	}
 	if pos == nil {
 		return got, nil
 	}

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"testing"
@@ -114,5 +115,25 @@ func TestUnknownIsNilAfterRedactAndWithoutValues(t *testing.T) {
 	msg = &Message{Body: []byte(`{"pan":"tok_x"`), Unknown: stale}
 	if _, err := p.Apply(context.Background(), msg, tok); err == nil || !slices.Equal(msg.Unknown, stale) {
 		t.Fatalf("malformed: err %v, Unknown %+v", err, msg.Unknown)
+	}
+}
+
+// emptyRedactor answers "" for every value it is asked to redact.
+type emptyRedactor struct{ Tokenizer }
+
+func (emptyRedactor) Redact(_ context.Context, items []RedactItem) ([]string, error) {
+	return make([]string, len(items)), nil
+}
+
+// TestEmptyAliasFailsClosed: a Tokenizer that answers "" for a value
+// would leave it in clear; Apply refuses instead.
+func TestEmptyAliasFailsClosed(t *testing.T) {
+	p, err := Compile(Redact, []TargetSpec{{Kind: KindJSON, Path: "card.number"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &Message{Body: []byte(`{"card":{"number":"4111111111111111"}}`), MediaType: "application/json"}
+	if _, err := p.Apply(context.Background(), msg, emptyRedactor{}); !errors.Is(err, ErrTokenizer) {
+		t.Fatalf("Apply: %v, want ErrTokenizer", err)
 	}
 }
