@@ -16,10 +16,9 @@
 // where the chain breaks. Aliases are never written: each is replaced by a
 // keyed hash (HMAC-SHA256 under "aliasgate/audit/alias/v1", 16 bytes,
 // base64url) that an investigator with the master key can compute for a
-// given alias (Keys.AliasHash) to find its lines. The leak guard's checks
-// (purpose "leak_guard": card-like numbers that may be card numbers, not
-// aliases) keep their counts only. Values, card data and secrets never
-// reach the log; every other field comes from configuration or
+// given alias (Keys.AliasHash) to find its lines. The proxy's leak guard
+// asks the vault with Known, which decrypts nothing and writes no line.
+// Values, card data and secrets never reach the log; every other field comes from configuration or
 // authentication (route ids, client ids) or is a fixed word.
 //
 // # Durability and failure
@@ -99,9 +98,6 @@ const (
 	OutcomeInvalid  = "invalid"
 )
 
-// PurposeLeakGuard marks the proxy's leak-guard checks (vault.WithPurpose).
-const PurposeLeakGuard = "leak_guard"
-
 // genesis is the prev of a log's first line.
 const genesis = "genesis"
 
@@ -179,7 +175,8 @@ type Event struct {
 	// Route and Client are the route and client the event concerns.
 	Route  string
 	Client string
-	// Purpose qualifies a reveal that is not one to a client ("leak_guard").
+	// Purpose qualifies a reveal that is not one to a client ("create":
+	// the vault API answering a create with an existing alias's value).
 	Purpose string
 	// Aliases are the aliases of a reveal or delete; Found how many were
 	// live. A reveal or delete line always has count and found.

@@ -117,7 +117,7 @@ func TestLogNeverHoldsAliasesValuesOrCardData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
 	w := openLog(t, path, testKeys(t, 1))
 	logN(t, w, 3)
-	ctx := vault.WithPurpose(vault.WithClient(vault.WithRoute(context.Background(), "checkout"), "CLTabc"), "leak_guard")
+	ctx := vault.WithPurpose(vault.WithClient(vault.WithRoute(context.Background(), "checkout"), "CLTabc"), "create")
 	if err := w.AuditVault(ctx, vault.AuditEvent{Op: vault.AuditDelete, Actor: vault.ActorFrom(ctx), Aliases: []string{fpeAlias}, Found: 1, Outcome: "ok"}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestLogNeverHoldsAliasesValuesOrCardData(t *testing.T) {
 			t.Errorf("the audit log holds %q", s)
 		}
 	}
-	if !bytes.Contains(b, []byte(`"actor":"client:CLTabc","route":"checkout","client":"CLTabc","purpose":"leak_guard"`)) {
+	if !bytes.Contains(b, []byte(`"actor":"client:CLTabc","route":"checkout","client":"CLTabc","purpose":"create"`)) {
 		t.Errorf("the delete line lacks its actor: %s", b)
 	}
 }

@@ -159,14 +159,10 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 	}
 }
 
-// AuditVault implements vault.Auditor: one reveal or delete line. The leak
-// guard's checks (purpose "leak_guard"), whose inputs are card-like numbers
-// that may be card numbers rather than aliases, are recorded with their
-// counts only.
+// AuditVault implements vault.Auditor: one reveal or delete line.
 func (w *Writer) AuditVault(ctx context.Context, e vault.AuditEvent) error {
 	return w.Log(ctx, Event{Event: e.Op, Actor: ActorOf(e.Actor), Route: e.Actor.Route, Client: e.Actor.Client,
-		Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome,
-		CountOnly: e.Actor.Purpose == PurposeLeakGuard})
+		Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome})
 }
 
 // ActorOf names a vault actor: "client:<id>" when a client is known, else

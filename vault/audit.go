@@ -13,11 +13,10 @@ type Actor struct {
 	// Route is the id of the route (or built-in mount such as
 	// "internal:cards") the request came through, if any.
 	Route string
-	// Purpose qualifies a call that is not a plain reveal to a client:
-	// "create" (the vault API answering a create with the value of an
-	// existing alias) or "leak_guard" (a proxy checking card-like numbers
-	// with Reveal; Service.Known, which is not audited, replaces it). Empty
-	// for ordinary reveals.
+	// Purpose qualifies a call that is not a plain reveal to a client, such
+	// as "create" (the vault API answering a create with the value of an
+	// existing alias). Empty for ordinary reveals. (The proxy's leak guard
+	// uses Service.Known, which is not audited.)
 	Purpose string
 }
 

@@ -139,8 +139,8 @@ func TestStoreFailureIsAuditedAsError(t *testing.T) {
 }
 
 func TestActorHelpersKeepOtherFields(t *testing.T) {
-	ctx := vault.WithPurpose(vault.WithClient(vault.WithRoute(context.Background(), "r1"), "c1"), "leak_guard")
-	if got := vault.ActorFrom(ctx); got != (vault.Actor{Client: "c1", Route: "r1", Purpose: "leak_guard"}) {
+	ctx := vault.WithPurpose(vault.WithClient(vault.WithRoute(context.Background(), "r1"), "c1"), "create")
+	if got := vault.ActorFrom(ctx); got != (vault.Actor{Client: "c1", Route: "r1", Purpose: "create"}) {
 		t.Fatalf("ActorFrom = %+v", got)
 	}
 	if got := vault.ActorFrom(context.Background()); got != (vault.Actor{}) {
