@@ -12,10 +12,11 @@
 //
 //   - a digit: an ASCII digit, a full-width digit (U+FF10–U+FF19, raw
 //     UTF-8), or either of them escaped once: a JSON/JavaScript escape
-//     `\u0034` (hex in either case), percent-encoding `%34` (a full-width
-//     digit as its percent-encoded UTF-8 bytes `%EF%BC%94`), or an XML/HTML
-//     character reference `&#52;`, `&#x34;`, `&#X34;` (any number of leading
-//     zeros, the `;` optional as HTML allows);
+//     `\u0034` (hex in either case), percent-encoding `%34` (hex in either
+//     case; a full-width digit as its percent-encoded UTF-8 bytes
+//     `%EF%BC%94`), or an XML/HTML character reference `&#52;`, `&#x34;`,
+//     `&#X34;` (any number of leading zeros, the `;` optional as HTML
+//     allows);
 //   - a separator: space, '-', '.', '+' (a space in forms), U+00A0 and
 //     U+202F (no-break spaces), U+2007 (figure space), U+2009 (thin space),
 //     U+2010–U+2013 (hyphens and dashes), U+3000 (ideographic space),
@@ -29,11 +30,12 @@
 // or the end of the text end a chain, and a chain does not start or end
 // with a separator. Separators of different kinds may be mixed. A candidate
 // is every window of whole consecutive groups of one chain holding 13 to 19
-// digits that pass the Luhn check: "4111 1111 1111 1111 5" yields
-// "4111 1111 1111 1111", "12 4111 1111 1111 1111" too, and overlapping
-// windows are all reported. A group of more than 19 digits (a long numeric
-// id, in any spelling) is never part of a candidate, as before; the groups
-// on either side of it are searched separately.
+// digits that pass the Luhn check: in "4111 1111 1111 1111 5" and in
+// "12 4111 1111 1111 1111" the window "4111 1111 1111 1111" is found (and
+// any other Luhn-valid window: overlapping windows are all reported, at
+// most 7 per group). A group of more than 19 digits (a long numeric id, in
+// any spelling) is never part of a candidate, as before; the groups on
+// either side of it are searched separately.
 //
 // The text is read in two ways: with the escapes decoded, and as it is
 // (every '%', '\' and '&' a breaker). The second reading finds the digits an
@@ -52,10 +54,10 @@
 // itself (`\\u0034`) is still read as the escape `\u0034`: more is found,
 // never less.
 //
-// Find is one pass (the chains around escapes read twice) in time linear in the length of the
-// text, with a fixed amount of state: a window holds at most 19 digits, so
-// the work per group is bounded. It allocates only the slice it returns;
-// Contains and ContainsString do not allocate.
+// Find is one pass (the chains around escapes are read twice) in time
+// linear in the length of the text, with a fixed amount of state: a window
+// holds at most 19 digits, so the work per group is bounded. It allocates
+// only the slice it returns; Contains and ContainsString do not allocate.
 //
 // # Masking
 //
@@ -67,7 +69,8 @@
 // JSON strings, URLs, forms, XML and HTML stay well formed. Where masking
 // leaves digits that form a new candidate (the kept digits of one window
 // joining the groups in front of it), those candidates' digits are masked
-// whole, so the result holds no candidate.
+// whole (up to 8 rounds, each linear), so the result holds no candidate;
+// FuzzFind checks it.
 package pan
 
 // Valid reports whether s is all ASCII digits and passes the Luhn check.
