@@ -8,9 +8,10 @@
 // Captures are masked when they are taken, on the request's goroutine:
 // what the buffer holds, and so everything the page, the API and the event
 // stream can serve, was masked before it was stored. Masked are: every
-// Luhn-valid run of 13–19 digits, also written in groups ("4111 1111 1111
-// 1111", "4111-…") and also behind JSON or form escapes ("\u0034111…",
-// "%34111…"), keeping the first 6 and last 4 digits; every value a filter
+// card number pan.Find finds (13–19 Luhn-valid digits, plain, in groups
+// joined by one space, dash, dot or no-break space, full-width, or behind
+// JSON, form or XML/HTML escapes: "\u0034111…", "%34111…", "&#52;111…"),
+// keeping the first 6 and last 4 digits; every value a filter
 // of the matched route targets (first 6 / last 4 for card-like values, whole
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
@@ -25,9 +26,9 @@
 // dropped. The buffer lives in memory only and is never written to disk.
 //
 // Not recognised: a card number split across two JSON strings or form
-// fields, written with other separators (dots, slashes) or in other
-// scripts' digits, or escaped as XML character references; a CVC under a
-// key that does not name it, in a message no route targets it in.
+// fields, written with other separators (slashes, commas, two in a row),
+// in other scripts' digits, or escaped twice (see package pan); a CVC
+// under a key that does not name it, in a message no route targets it in.
 //
 // # The page and its API
 //

@@ -34,7 +34,7 @@ func realisticJSON(size int) []byte {
 }
 
 // denseCards returns n Luhn-valid 16-digit numbers in groups of four, one
-// per JSON string: about 27 bytes each.
+// per JSON string: 27 bytes each.
 func denseCards(n int) []byte {
 	r := rand.New(rand.NewPCG(3, 4))
 	var b strings.Builder
@@ -46,7 +46,7 @@ func denseCards(n int) []byte {
 		}
 		num[0] = '4'
 		full := append(num, CheckDigit(num))
-		fmt.Fprintf(&b, `"%s %s %s %s",`, full[0:4], full[4:8], full[8:12], full[12:16])
+		fmt.Fprintf(&b, `"card %s %s %s %s",`, full[0:4], full[4:8], full[8:12], full[12:16])
 	}
 	b.WriteString(`""]`)
 	return []byte(b.String())
