@@ -620,6 +620,12 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 	resp, err := o.upstream.RoundTrip(req)
 	if err == nil {
+		if resp.Body != nil && resp.Body != http.NoBody {
+			// goproxy sends a response whose Body is no longer the one
+			// the round trip returned as chunked, dropping its length;
+			// onResponse swaps the reader inside instead.
+			resp.Body = &swapBody{ReadCloser: resp.Body}
+		}
 		return resp, nil
 	}
 	route := "-"
@@ -646,9 +652,15 @@ func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.
 		return resp
 	}
 	if lr.st != nil && !lr.canned {
+		orig := resp.Body
 		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
 			_ = resp.Body.Close()
 			resp = o.answer(lr, req, jerr)
+		} else if sb, ok := orig.(*swapBody); ok && resp.Body != orig {
+			// Keep the body goproxy knows, reading the new bytes: the
+			// response goes out with its Content-Length.
+			sb.ReadCloser = resp.Body
+			resp.Body = sb
 		}
 	}
 	if lr.rec != nil {
@@ -715,6 +727,9 @@ func (o *Outbound) answer(lr *loopReq, req *http.Request, e *jsonapi.Error) *htt
 		Request: req,
 	}
 }
+
+// swapBody is a response body whose reader onResponse may replace.
+type swapBody struct{ io.ReadCloser }
 
 // countingBody counts the bytes read from a body of unknown length.
 type countingBody struct {
