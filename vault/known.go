@@ -106,37 +106,49 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 	return out, nil
 }
 
+// The format mask of valueKeys has a bit for every format.
+const _ = uint(32 - len(formats))
+
 // valueKeys returns the HMAC index key of each candidate under every format
 // it fits (what Redact would index it under), and the candidate of each
 // key. One HMAC state and one buffer serve every key (Keyring.indexKeyFor
 // computes the same keys one allocation-heavy HMAC at a time).
 func (s *Service) valueKeys(candidates []string) ([][]byte, []int) {
-	var keyIdx []int
-	var keyFormat []Format
+	// fits[i] has bit k set when candidates[i] fits formats[k].
+	fits := make([]uint32, len(candidates))
+	n := 0
 	for i, c := range candidates {
 		if c == "" || len(c) > MaxValueLen {
 			continue
 		}
-		for _, f := range formats {
+		for k, f := range formats {
 			if f.Check(c) == nil {
-				keyIdx = append(keyIdx, i)
-				keyFormat = append(keyFormat, f)
+				fits[i] |= 1 << k
+				n++
 			}
 		}
 	}
-	if len(keyIdx) == 0 {
+	if n == 0 {
 		return nil, nil
 	}
 	m := hmac.New(sha256.New, s.keys.indexKey)
 	size := m.Size()
-	backing := make([]byte, len(keyIdx)*size)
-	keys := make([][]byte, len(keyIdx))
+	backing := make([]byte, n*size)
+	keys := make([][]byte, 0, n)
+	keyIdx := make([]int, 0, n)
 	var buf []byte
-	for j, i := range keyIdx {
-		buf = append(append(append(buf[:0], keyFormat[j]...), 0), candidates[i]...)
-		m.Reset()
-		m.Write(buf)
-		keys[j] = m.Sum(backing[j*size : j*size : (j+1)*size])
+	for i, c := range candidates {
+		for k, f := range formats {
+			if fits[i]&(1<<k) == 0 {
+				continue
+			}
+			buf = append(append(append(buf[:0], f...), 0), c...)
+			m.Reset()
+			m.Write(buf)
+			j := len(keys)
+			keys = append(keys, m.Sum(backing[j*size:j*size:(j+1)*size]))
+			keyIdx = append(keyIdx, i)
+		}
 	}
 	return keys, keyIdx
 }
