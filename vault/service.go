@@ -33,10 +33,10 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the source of alias randomness; default crypto/rand.
 	Rand io.Reader
-	// MaxConcurrent bounds the calls of Redact, Reveal, Describe, Delete and
-	// UpdateClassifiers in flight at once; a call over the bound waits up to
-	// MaxWait (default DefaultMaxWait) for one to finish, then fails with
-	// ErrBusy. 0: no bound.
+	// MaxConcurrent bounds the calls of Redact, Reveal, Describe, Known,
+	// Delete and UpdateClassifiers in flight at once; a call over the bound
+	// waits up to MaxWait (default DefaultMaxWait) for one to finish, then
+	// fails with ErrBusy. 0: no bound.
 	MaxConcurrent int
 	MaxWait       time.Duration
 	// Auditor, when set, records every Reveal, Describe and Delete, and
