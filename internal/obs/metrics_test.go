@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
@@ -52,6 +53,51 @@ func TestMetricsHandler(t *testing.T) {
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics output lacks %q", want)
+		}
+	}
+}
+
+// TestObserveVaultCountsAndTimes: ObserveVault (vault.Observer) counts one
+// operation per call and observes its duration in seconds.
+func TestObserveVaultCountsAndTimes(t *testing.T) {
+	m := obs.NewMetrics()
+	m.ObserveVault("known", "postgres", "ok", 3*time.Millisecond)
+	m.ObserveVault("known", "postgres", "ok", time.Millisecond)
+	m.ObserveVault("reveal", "-", "busy", 5*time.Second)
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, s := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range s.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			switch f.GetName() {
+			case "aliasgate_vault_operations_total":
+				got[key] = s.GetCounter().GetValue()
+			case "aliasgate_vault_operation_duration_seconds":
+				got[key+" count"] = float64(s.GetHistogram().GetSampleCount())
+				got[key+" sum"] = s.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	want := map[string]float64{
+		"aliasgate_vault_operations_total op=known result=ok store=postgres":       2,
+		"aliasgate_vault_operations_total op=reveal result=busy store=-":           1,
+		"aliasgate_vault_operation_duration_seconds op=known store=postgres count": 2,
+		"aliasgate_vault_operation_duration_seconds op=known store=postgres sum":   0.004,
+		"aliasgate_vault_operation_duration_seconds op=reveal store=- count":       1,
+		"aliasgate_vault_operation_duration_seconds op=reveal store=- sum":         5,
+	}
+	if len(got) != len(want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if d := got[k] - v; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
 }
