@@ -527,7 +527,10 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			if g.n+j-i > MaxLen {
 				g.n = MaxLen + 1
 			} else {
-				g.n += copy(g.d[g.n:], s[i:j])
+				for k := i; k < j; k++ { // short runs: cheaper than copy
+					g.d[g.n] = s[k]
+					g.n++
+				}
 			}
 			g.end = j
 			i = j
