@@ -247,7 +247,7 @@ func TestNothingLeaks(t *testing.T) {
 		t.Helper()
 		status, b := rec.send(what, "POST", in+"/checkout/pay", ctype, body, false, hdr...)
 		if status != want {
-			t.Errorf("%s: status %d, want %d: %s", what, status, want, b)
+			t.Errorf("%s: status %d, want %d: %s", what, status, want, pan.Mask(string(b)))
 		}
 		return b
 	}
@@ -291,10 +291,10 @@ func TestNothingLeaks(t *testing.T) {
 	// A response reveal: the client gets the card number back (exempt).
 	var redacted struct{ Card struct{ Number string } }
 	if err := json.Unmarshal(echoed, &redacted); err != nil || !strings.HasPrefix(redacted.Card.Number, "tok_") {
-		t.Fatalf("checkout answer %s", echoed)
+		t.Fatalf("checkout answer %s", pan.Mask(string(echoed)))
 	}
 	if status, b := rec.send("statement", "POST", in+"/statement", js, `{"card":{"number":"`+redacted.Card.Number+`"}}`, true); status != 200 || !strings.Contains(string(b), P[0]) {
-		t.Errorf("statement reveal: %d %s", status, b)
+		t.Errorf("statement reveal: %d %s", status, pan.Mask(string(b)))
 	}
 
 	// Vault API, success (reveals are exempt) and error paths.
@@ -309,7 +309,7 @@ func TestNothingLeaks(t *testing.T) {
 		Data []struct{ Aliases []struct{ Alias string } }
 	}
 	if status != 201 || json.Unmarshal(b, &created) != nil || len(created.Data) != 2 {
-		t.Fatalf("vault create: %d %s", status, b)
+		t.Fatalf("vault create: %d %s", status, pan.Mask(string(b)))
 	}
 	panAlias, cvcAlias := created.Data[0].Aliases[0].Alias, created.Data[1].Aliases[0].Alias
 	rec.send("vault reveal", "GET", in+"/aliases/"+panAlias, "", "", true, basic(api)...)
@@ -342,7 +342,7 @@ func TestNothingLeaks(t *testing.T) {
 	status, b = rec.send("cards create plain", "POST", in+"/cards", jsonapi, card(P[7], C[0]), false, plainAuth...)
 	var cd struct{ Data struct{ ID string } }
 	if status != 201 || json.Unmarshal(b, &cd) != nil {
-		t.Fatalf("cards create: %d %s", status, b)
+		t.Fatalf("cards create: %d %s", status, pan.Mask(string(b)))
 	}
 	id := cd.Data.ID
 	rec.send("cards get plain", "GET", in+"/cards/"+id+"?include=card_updates,network_tokens", "", "", false, plainAuth...)
@@ -377,7 +377,7 @@ func TestNothingLeaks(t *testing.T) {
 	req, _ := http.NewRequest("POST", psp.URL+"/charges", strings.NewReader(`{"card":{"number":"`+outAlias+`","cvc":"`+cvcAlias+`"}}`))
 	req.Header.Set("Content-Type", js)
 	if status, b := rec.do("outbound reveal", client, req, false); status != 200 || !strings.Contains(string(b), "authorized") {
-		t.Errorf("outbound: %d %s", status, b)
+		t.Errorf("outbound: %d %s", status, pan.Mask(string(b)))
 	}
 	req, _ = http.NewRequest("POST", psp.URL+"/charges", strings.NewReader(`{"card":{"number":"tok_sandbox_unknownAliasXXXXXXXXXXX"}}`))
 	req.Header.Set("Content-Type", js)
@@ -431,7 +431,7 @@ func TestNothingLeaks(t *testing.T) {
 					pan.Mask(string(b[max(0, c.Start-60):min(len(b), c.End+10)])))
 			}
 			if cvc := e2eCVCIn(b); cvc != "" {
-				t.Errorf("%s (%d): the %s hold the CVC %s: %s", e.what, e.status, part, cvc, b)
+				t.Errorf("%s (%d): the %s hold the CVC %s: %s", e.what, e.status, part, cvc, pan.Mask(string(b)))
 			}
 		}
 	}
@@ -449,10 +449,10 @@ func TestNothingLeaks(t *testing.T) {
 	lines := bytes.Split(log, []byte("\n"))
 	for i, line := range lines {
 		if f := e2eMaskedFields(line); len(f) > 0 {
-			t.Errorf("log line %d: the scrubber masked card data in %v: %s", i+1, f, line)
+			t.Errorf("log line %d: the scrubber masked card data in %v: %s", i+1, f, pan.Mask(string(line)))
 		}
 		if cvc := e2eCVCIn(line); cvc != "" {
-			t.Errorf("log line %d holds the CVC %s: %s", i+1, cvc, line)
+			t.Errorf("log line %d holds the CVC %s: %s", i+1, cvc, pan.Mask(string(line)))
 		}
 	}
 	if len(lines) < 50 || !bytes.Contains(log, []byte(`"level":"DEBUG"`)) {
@@ -471,7 +471,7 @@ func TestNothingLeaks(t *testing.T) {
 		}
 		if e2eIsText(b) {
 			if cvc := e2eCVCIn(b); cvc != "" {
-				t.Errorf("%s holds the CVC %s: %s", p, cvc, b)
+				t.Errorf("%s holds the CVC %s: %s", p, cvc, pan.Mask(string(b)))
 			}
 		}
 		return nil
