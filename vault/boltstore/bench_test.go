@@ -47,3 +47,13 @@ func BenchmarkRedactNewValue(b *testing.B) {
 func BenchmarkRedactBatch(b *testing.B) {
 	vaulttest.BenchRedactBatch(b, benchService(b, boltstore.Options{}), 20)
 }
+
+// BenchmarkKnown asks Known about 20 and 10,000 numbers per call (the leak
+// guard's bound per message), half of them aliases.
+func BenchmarkKnown(b *testing.B) {
+	for _, n := range []int{20, 10000} {
+		b.Run("n="+strconv.Itoa(n), func(b *testing.B) {
+			vaulttest.BenchKnown(b, benchService(b, boltstore.Options{}), n)
+		})
+	}
+}
