@@ -148,10 +148,26 @@ func (c Candidate) Len() int { return int(c.n) }
 
 // Find returns every candidate of b (see the package doc), sorted by Start
 // then End. Candidates may overlap. Only the returned slice is allocated.
-func Find(b []byte) []Candidate { return find(b) }
+//
+// The slice can be much larger than b: text made to hold as many windows
+// as possible ("1 2 3 4 …", one-digit groups) yields a few candidates per
+// byte, about 40 bytes each. Where b comes from an untrusted peer, bound
+// the memory with FindMax.
+func Find(b []byte) []Candidate { c, _ := find(b, -1); return c }
 
 // FindString is Find for a string.
-func FindString(s string) []Candidate { return find(s) }
+func FindString(s string) []Candidate { c, _ := find(s, -1); return c }
+
+// FindMax is Find with at most max candidates, for bounded memory. When
+// more is false the result is Find's; when it is true the search stopped
+// with max candidates found (sorted as Find's, not necessarily the first by
+// position) and b may hold more: fail closed, treat b as holding card data.
+func FindMax(b []byte, max int) (c []Candidate, more bool) {
+	if max < 0 {
+		max = 0
+	}
+	return find(b, max)
+}
 
 // Contains reports whether b holds at least one candidate (see Find). It
 // does not allocate.
@@ -179,14 +195,19 @@ func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
 // text is what the scanner reads.
 type text interface{ ~string | ~[]byte }
 
-func find[T text](s T) []Candidate {
+// find finds the candidates of s, at most max of them when max >= 0 (more
+// then reports that there were more).
+func find[T text](s T, max int) (c []Candidate, more bool) {
 	if !enoughDigits(s) {
-		return nil
+		return nil, false
 	}
 	var dec, raw scanner
 	raw.raw = true
+	if max >= 0 {
+		dec.bounded, dec.left, raw.bounded = true, max, true
+	}
 	scanText(&dec, s, &raw)
-	return merge(dec.out, raw.out)
+	return merge(dec.out, raw.out), dec.more || raw.more
 }
 
 func contains[T text](s T) bool {
@@ -471,8 +492,13 @@ type scanner struct {
 	raw   bool // read escapes as they are
 	first bool // stop at the first candidate
 	found bool
-	pos   int // raw: where the last region stopped
-	out   []Candidate
+	more  bool // stopped with the budget spent
+	// left is how many more candidates may be reported when bounded
+	// (FindMax); the readings hand it to each other around a region.
+	bounded bool
+	left    int
+	pos     int // raw: where the last region stopped
+	out     []Candidate
 
 	ring       [ringSize]group
 	head, size int // the waiting groups: ring[head], … (mod ringSize)
@@ -564,7 +590,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			}
 		}
 		if esc && raw != nil {
+			raw.left = sc.left
 			region(raw, s, i, next)
+			sc.left = raw.left
 			if raw.found {
 				return i
 			}
@@ -692,6 +720,13 @@ func (sc *scanner) pop() {
 				sc.found = true
 				return
 			}
+			if sc.bounded {
+				if sc.left == 0 {
+					sc.found, sc.more = true, true // stop
+					return
+				}
+				sc.left--
+			}
 			c.Start, c.End, c.n, c.raw = first.start, g.end, uint8(n), sc.raw
 			sc.out = append(sc.out, c)
 		}
@@ -706,7 +741,7 @@ func maskText[T text](dst []byte, src T) []byte {
 	base := len(dst)
 	dst = append(dst, src...)
 	out := dst[base:]
-	cands := find(src)
+	cands, _ := find(src, -1)
 	if len(cands) == 0 {
 		return dst
 	}
@@ -719,7 +754,7 @@ func maskText[T text](dst []byte, src T) []byte {
 	// bound keeps it linear.
 	var prev []byte
 	for pass := 0; pass < 8; pass++ {
-		cands = find(out)
+		cands, _ = find(out, -1)
 		if len(cands) == 0 {
 			break
 		}

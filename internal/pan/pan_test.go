@@ -247,6 +247,27 @@ func TestFindReportsEveryWindowSorted(t *testing.T) {
 	}
 }
 
+func TestFindMaxBoundsTheResult(t *testing.T) {
+	body := []byte("a " + visa + " b " + mc + " c " + amex + " 1 2 3")
+	for max, want := range []struct {
+		n    int
+		more bool
+	}{{0, true}, {1, true}, {2, true}, {3, false}, {3, false}} {
+		got, more := FindMax(body, max)
+		if len(got) != want.n || more != want.more {
+			t.Errorf("FindMax(%d) = %d candidates, more %v; want %d, %v", max, len(got), more, want.n, want.more)
+		}
+	}
+	if got, more := FindMax([]byte("no card 1234"), 0); len(got) != 0 || more {
+		t.Error("FindMax found something in text without a candidate")
+	}
+	// The worst case of Find: a few candidates per byte; FindMax stays small.
+	dense := []byte(strings.Repeat("1 2 3 4 5 6 7 8 9 0 ", 5000))
+	if got, more := FindMax(dense, 100); len(got) != 100 || !more {
+		t.Errorf("FindMax(dense, 100) = %d, %v", len(got), more)
+	}
+}
+
 func TestFindOffsetsCoverTheWholeSpelling(t *testing.T) {
 	in := `{"n":"` + spell(visa[:8], jsonEsc) + `\u0020` + spell(visa[8:], htmlDec) + `"}`
 	got := Find([]byte(in))
@@ -420,6 +441,16 @@ func FuzzFind(f *testing.F) {
 		}
 		if Contains(b) != (len(got) > 0) || ContainsString(string(b)) != (len(got) > 0) {
 			t.Fatal("Contains disagrees with Find")
+		}
+		for _, max := range []int{0, 1, len(got) / 2, len(got)} {
+			some, more := FindMax(b, max)
+			checkCandidates(t, b, some)
+			if len(some) > max || !more && !slices.Equal(some, got) {
+				t.Fatalf("FindMax(%d) = %d candidates, more %v; Find: %d", max, len(some), more, len(got))
+			}
+			if len(got) > max && !more {
+				t.Fatalf("FindMax(%d) hid %d candidates", max, len(got)-max)
+			}
 		}
 		m := Mask(string(b))
 		if len(m) != len(b) {
