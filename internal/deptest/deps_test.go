@@ -34,6 +34,8 @@ var rules = []rule{
 		[]string{"auth"}, []string{"internal/ratelimit"}},
 	{"ratelimit is a leaf: token buckets, nothing of the module",
 		[]string{"internal/ratelimit"}, []string{"..."}},
+	{"lockout is a leaf: per-address failure counts, nothing of the module",
+		[]string{"internal/lockout"}, []string{"..."}},
 	{"the admin listener's handlers know the vault's keys, not the proxies or the APIs",
 		[]string{"admin"}, []string{"proxy/...", "routes/...", "cards/...", "vaultapi", "auth", "inspector", "config", "cmd/..."}},
 	{"only cmd/aliasgate wires concrete stores",
@@ -115,6 +117,7 @@ func TestRuleMatcher(t *testing.T) {
 		{"...", "net/http", false},
 		{"admin", mod + "admin", true},
 		{"internal/ratelimit", mod + "internal/ratelimit", true},
+		{"internal/lockout", mod + "internal/lockout", true},
 	}
 	for _, tt := range tests {
 		if got := matches(tt.pattern, tt.path); got != tt.want {

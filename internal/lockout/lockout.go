@@ -1,0 +1,256 @@
+// Package lockout throttles guesses of a secret per remote address: the
+// admin listener's key endpoints and the inspector's login and API ask one
+// Table before they compare an admin token, so that wrong tokens from one
+// address lock out that address only and the operator elsewhere is not
+// affected.
+//
+// The rule: an address (see Key) may get Options.Free tokens wrong; every
+// wrong token after that locks it out for a time that doubles with each
+// further failure, from Options.Base up to Options.Max. While it is locked
+// out the secret is not compared at all (the caller answers 429 with
+// Retry-After). Past the free failures each attempt is charged as a
+// failure before its check runs, so concurrent guesses cannot all slip
+// through the gap between a check and the lockout it causes. A correct
+// token resets the address. An address's failures are forgotten
+// Options.Forget after its last one.
+//
+// The table is bounded: it holds only addresses with failures, at most
+// Options.MaxEntries of them; a new one evicts the one whose last failure
+// is oldest. Successful checks never add an entry.
+//
+// Key groups IPv6 addresses by /64 (one subscriber's usual allocation, so
+// an attacker cannot step through 2^64 addresses) and unmaps IPv4-mapped
+// IPv6 addresses. It reads the TCP peer only: forwarding headers are not
+// trusted here.
+//
+// The package is a leaf: it imports nothing of the module (a rule of
+// internal/deptest).
+package lockout
+
+import (
+	"container/list"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultFree       = 10
+	DefaultBase       = time.Second
+	DefaultMax        = 15 * time.Minute
+	DefaultForget     = time.Hour
+	DefaultMaxEntries = 10000
+)
+
+// Options configures New. Zero values take the defaults.
+type Options struct {
+	// Free is the number of wrong secrets an address may send before it is
+	// locked out (DefaultFree).
+	Free int
+	// Base is the first lockout, after failure Free+1 (DefaultBase); each
+	// further failure doubles it.
+	Base time.Duration
+	// Max caps a lockout (DefaultMax).
+	Max time.Duration
+	// Forget is how long after its last failure an address starts afresh
+	// (DefaultForget; at least Max).
+	Forget time.Duration
+	// MaxEntries caps the addresses held (DefaultMaxEntries).
+	MaxEntries int
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Verdict is the outcome of Table.Try.
+type Verdict int
+
+// Verdicts of Table.Try.
+const (
+	// Allowed: the check ran and passed; the address's failures are reset.
+	Allowed Verdict = iota
+	// Denied: the check ran and failed. A wait above zero says that this
+	// failure locked the address out for that long.
+	Denied
+	// LockedOut: the address is locked out; the check did not run. The
+	// wait is the time left.
+	LockedOut
+)
+
+// Table holds the failures of the addresses that sent wrong secrets. It is
+// safe for concurrent use.
+type Table struct {
+	opts     Options
+	lockouts atomic.Uint64
+
+	mu    sync.Mutex
+	m     map[string]*entry
+	order *list.List // of *entry, most recent failure first
+}
+
+type entry struct {
+	key      string
+	failures int
+	last     time.Time // the last failure
+	until    time.Time // locked out until
+	elem     *list.Element
+}
+
+// New returns a Table.
+func New(opts Options) *Table {
+	if opts.Free <= 0 {
+		opts.Free = DefaultFree
+	}
+	if opts.Base <= 0 {
+		opts.Base = DefaultBase
+	}
+	if opts.Max <= 0 {
+		opts.Max = DefaultMax
+	}
+	if opts.Max < opts.Base {
+		opts.Max = opts.Base
+	}
+	if opts.Forget <= 0 {
+		opts.Forget = DefaultForget
+	}
+	if opts.Forget < opts.Max {
+		opts.Forget = opts.Max
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Table{opts: opts, m: map[string]*entry{}, order: list.New()}
+}
+
+// Try runs check (the secret's comparison, which should take constant
+// time) for key unless key is locked out, and records its result. See
+// Verdict for what the wait means.
+func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
+	now := t.opts.Now()
+	t.mu.Lock()
+	t.expire(now)
+	e := t.m[key]
+	if e != nil && now.Before(e.until) {
+		t.mu.Unlock()
+		return LockedOut, e.until.Sub(now)
+	}
+	var charged *entry
+	if e != nil && e.failures >= t.opts.Free {
+		t.fail(e, now)
+		charged = e
+	}
+	t.mu.Unlock()
+
+	ok := check()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.m[key]
+	if ok {
+		if cur != nil {
+			t.remove(cur)
+		}
+		return Allowed, 0
+	}
+	if charged == nil || cur != charged { // not charged, or evicted meanwhile
+		if cur == nil {
+			cur = t.add(key)
+		}
+		t.fail(cur, now)
+	}
+	if cur.failures <= t.opts.Free {
+		return Denied, 0
+	}
+	t.lockouts.Add(1)
+	return Denied, cur.until.Sub(now)
+}
+
+// fail counts a failure of e at now and sets its lockout.
+func (t *Table) fail(e *entry, now time.Time) {
+	e.failures++
+	e.last = now
+	t.order.MoveToFront(e.elem)
+	if over := e.failures - t.opts.Free; over > 0 {
+		e.until = now.Add(t.backoff(over))
+	}
+}
+
+// backoff returns the lockout after the over-th failure past the free ones:
+// Base·2^(over-1), at most Max.
+func (t *Table) backoff(over int) time.Duration {
+	d := t.opts.Base
+	for i := 1; i < over; i++ {
+		if d >= t.opts.Max/2 {
+			return t.opts.Max
+		}
+		d *= 2
+	}
+	return min(d, t.opts.Max)
+}
+
+// add inserts a fresh entry for key, evicting the oldest when the table is
+// full.
+func (t *Table) add(key string) *entry {
+	for len(t.m) >= t.opts.MaxEntries {
+		t.remove(t.order.Back().Value.(*entry))
+	}
+	e := &entry{key: key}
+	e.elem = t.order.PushFront(e)
+	t.m[key] = e
+	return e
+}
+
+func (t *Table) remove(e *entry) {
+	t.order.Remove(e.elem)
+	delete(t.m, e.key)
+}
+
+// expire drops the entries whose last failure is Forget old.
+func (t *Table) expire(now time.Time) {
+	for b := t.order.Back(); b != nil; b = t.order.Back() {
+		e := b.Value.(*entry)
+		if now.Sub(e.last) < t.opts.Forget {
+			return
+		}
+		t.remove(e)
+	}
+}
+
+// Len returns the number of addresses held.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// Lockouts returns how many failures have locked an address out since the
+// table was made (each failure past the free ones counts once), for a
+// metric.
+func (t *Table) Lockouts() uint64 { return t.lockouts.Load() }
+
+// Key returns the address a request from remoteAddr (an http.Request's
+// RemoteAddr, "host:port") is counted under: an IPv4 address as is, an
+// IPv6 address as its /64 ("2001:db8:1:2::/64"), an IPv4-mapped IPv6
+// address as the IPv4 address; zones are dropped. Anything else (a Unix
+// socket's peer) is returned as is, without a port when it has one.
+func Key(remoteAddr string) string {
+	host := remoteAddr
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		host = h
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64) // cannot fail: an IPv6 address without a zone
+	return p.String()
+}
