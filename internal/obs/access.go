@@ -206,35 +206,70 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	if !logger.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
+	line := accessLine{
+		listener: listener,
+		method:   pan.Mask(r.Method),
+		host:     pan.Mask(r.Host),
+		path:     MaskPath(r.URL.Path),
+		queryLen: len(r.URL.RawQuery),
+		route:    route,
+		filters:  ri.Filters(),
+		status:   status,
+		bytes:    rw.bytes,
+		d:        d,
+		remote:   r.RemoteAddr,
+		hijacked: rw.hijacked,
+	}
+	line.vault, line.upstream = ri.times()
+	if rh, ok := logger.Handler().(*redactingHandler); ok && rh.sink != nil {
+		// The process logger: the line is encoded by hand, exactly as
+		// slog's JSON handler would write it (TestAccessLineEncoding).
+		rh.sink.writeAccess(time.Now(), &line)
+		return
+	}
+	logger.LogAttrs(ctx, slog.LevelInfo, "request", line.attrs()...)
+}
+
+// accessLine is what one access line says.
+type accessLine struct {
+	listener, method, host, path, route, remote string
+	queryLen, status                            int
+	filters                                     []string
+	bytes                                       int64
+	d, vault, upstream                          time.Duration
+	hijacked                                    bool
+}
+
+// attrs returns the line's attributes in their order.
+func (l *accessLine) attrs() []slog.Attr {
 	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
-		slog.String("listener", listener),
-		slog.String("method", pan.Mask(r.Method)),
-		slog.String("host", pan.Mask(r.Host)),
-		slog.String("path", MaskPath(r.URL.Path)),
-		slog.Int("query_len", len(r.URL.RawQuery)),
-		slog.String("route", route),
+		slog.String("listener", l.listener),
+		slog.String("method", l.method),
+		slog.String("host", l.host),
+		slog.String("path", l.path),
+		slog.Int("query_len", l.queryLen),
+		slog.String("route", l.route),
 	)
-	if f := ri.Filters(); len(f) > 0 {
-		attrs = append(attrs, slog.Any("filters", f))
+	if len(l.filters) > 0 {
+		attrs = append(attrs, slog.Any("filters", l.filters))
 	}
 	attrs = append(attrs,
-		slog.Int("status", status),
-		slog.Int64("bytes", rw.bytes),
-		slog.Float64("duration_ms", millis(d)),
+		slog.Int("status", l.status),
+		slog.Int64("bytes", l.bytes),
+		slog.Float64("duration_ms", millis(l.d)),
 	)
-	vault, upstream := ri.times()
-	if vault > 0 {
-		attrs = append(attrs, slog.Float64("vault_ms", millis(vault)))
+	if l.vault > 0 {
+		attrs = append(attrs, slog.Float64("vault_ms", millis(l.vault)))
 	}
-	if upstream > 0 {
-		attrs = append(attrs, slog.Float64("upstream_ms", millis(upstream)))
+	if l.upstream > 0 {
+		attrs = append(attrs, slog.Float64("upstream_ms", millis(l.upstream)))
 	}
-	attrs = append(attrs, slog.String("remote", r.RemoteAddr))
-	if rw.hijacked {
+	attrs = append(attrs, slog.String("remote", l.remote))
+	if l.hijacked {
 		attrs = append(attrs, slog.Bool("hijacked", true))
 	}
-	logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+	return attrs
 }
 
 // millis returns d in milliseconds with microsecond resolution.

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -61,16 +62,14 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: scrubAttr}
 	sw := &scrubWriter{w: w}
-	var h slog.Handler
 	switch strings.ToLower(format) {
 	case "", "json":
-		h = slog.NewJSONHandler(sw, opts)
+		h := slog.NewJSONHandler(sw, opts)
+		return slog.New(&redactingHandler{next: h, sink: &lineSink{w: sw, level: lv}}), nil
 	case "text":
-		h = slog.NewTextHandler(sw, opts)
-	default:
-		return nil, fmt.Errorf("obs: unknown log format %q (want json or text)", format)
+		return slog.New(NewRedactingHandler(slog.NewTextHandler(sw, opts))), nil
 	}
-	return slog.New(NewRedactingHandler(h)), nil
+	return nil, fmt.Errorf("obs: unknown log format %q (want json or text)", format)
 }
 
 // scrubAttr is the ReplaceAttr of NewLogger. slog calls it for every
@@ -116,10 +115,13 @@ func mayHoldRun(s string) bool {
 // (escaped or not) into '*', which needs no quoting in JSON or logfmt, so the
 // line stays well formed.
 type scrubWriter struct {
-	w io.Writer
+	mu sync.Mutex // slog's handler and the access lines (lineSink) share the writer
+	w  io.Writer
 }
 
 func (s *scrubWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := p
 	if pan.Contains(p) {
 		out = []byte(pan.Mask(string(p)))

@@ -57,6 +57,9 @@ func NewRedactingHandler(next slog.Handler) slog.Handler {
 
 type redactingHandler struct {
 	next slog.Handler
+	// sink writes access lines directly (NewLogger's JSON handler only;
+	// nil once WithAttrs or WithGroup made another handler).
+	sink *lineSink
 }
 
 func (h *redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {

@@ -1,0 +1,38 @@
+package obs
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkAccessLog measures the access line of one request: the process
+// logger (JSON, redacting handler, scrubbing writer) against no logger.
+func BenchmarkAccessLog(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r.Context(), "checkout")
+		AddFilter(r.Context(), "card-json")
+		_, _ = io.WriteString(w, "ok")
+	})
+	logger, err := NewLogger(io.Discard, "info", "json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		l    *slog.Logger
+	}{{"logger", logger}, {"discard", slog.New(slog.DiscardHandler)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			m := NewMetrics()
+			al := AccessLog(tc.l, m, "inbound", h)
+			req := httptest.NewRequest("POST", "http://shop.example.com/checkout/pay", nil)
+			req.RemoteAddr = "127.0.0.1:51234"
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				al.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+}

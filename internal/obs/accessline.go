@@ -1,0 +1,192 @@
+package obs
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// lineSink writes access lines of the process logger (NewLogger, JSON
+// format) without slog: one line per request is most of what the gateway
+// logs, and slog's general path (attribute values, ReplaceAttr, the
+// redacting handler, encoding/json for every float) cost about as much CPU
+// as a forwarded request. The line is byte for byte what the slog path
+// writes (TestAccessLineEncoding): the same keys in the same order, the
+// same escaping, card numbers masked in every string as scrubAttr masks
+// them, and it goes through the same scrubbing writer.
+type lineSink struct {
+	w     io.Writer // the scrubWriter, which serialises writes
+	level slog.Leveler
+	pool  sync.Pool // *[]byte
+}
+
+func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
+	if s.level.Level() > slog.LevelInfo {
+		return
+	}
+	bp, _ := s.pool.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 512)
+		bp = &b
+	}
+	b := (*bp)[:0]
+	b = append(b, `{"time":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":"INFO","msg":"request","listener":`...)
+	b = appendLogString(b, l.listener)
+	b = append(b, `,"method":`...)
+	b = appendLogString(b, l.method)
+	b = append(b, `,"host":`...)
+	b = appendLogString(b, l.host)
+	b = append(b, `,"path":`...)
+	b = appendLogString(b, l.path)
+	b = append(b, `,"query_len":`...)
+	b = appendLogInt(b, int64(l.queryLen))
+	b = append(b, `,"route":`...)
+	b = appendLogString(b, l.route)
+	if len(l.filters) > 0 {
+		b = append(b, `,"filters":[`...)
+		for i, f := range l.filters {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONStringMode(b, f, true) // slog marshals a []string with encoding/json
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"status":`...)
+	b = appendLogInt(b, int64(l.status))
+	b = append(b, `,"bytes":`...)
+	b = appendLogInt(b, l.bytes)
+	b = append(b, `,"duration_ms":`...)
+	b = appendJSONFloat(b, millis(l.d))
+	if l.vault > 0 {
+		b = append(b, `,"vault_ms":`...)
+		b = appendJSONFloat(b, millis(l.vault))
+	}
+	if l.upstream > 0 {
+		b = append(b, `,"upstream_ms":`...)
+		b = appendJSONFloat(b, millis(l.upstream))
+	}
+	b = append(b, `,"remote":`...)
+	b = appendLogString(b, l.remote)
+	if l.hijacked {
+		b = append(b, `,"hijacked":true`...)
+	}
+	b = append(b, "}\n"...)
+	_, _ = s.w.Write(b)
+	*bp = b
+	s.pool.Put(bp)
+}
+
+// appendLogString appends s as scrubAttr and slog's JSON handler write a
+// string value: card numbers masked, then quoted and escaped.
+func appendLogString(b []byte, s string) []byte {
+	if mayHoldRun(s) {
+		s = pan.Mask(s)
+	}
+	return appendJSONString(b, s)
+}
+
+// appendLogInt appends an integer value as scrubAttr and slog write it: a
+// number, or a masked string when its digits are a card number.
+func appendLogInt(b []byte, n int64) []byte {
+	if n >= 1e12 || n <= -1e12 {
+		if s := strconv.FormatInt(n, 10); mayHoldRun(s) {
+			return appendJSONString(b, pan.Mask(s))
+		}
+	}
+	return strconv.AppendInt(b, n, 10)
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64, which is
+// what slog's JSON handler calls.
+func appendJSONFloat(b []byte, f float64) []byte {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(b, `"!ERROR:unsupported value"`...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as slog's JSON handler (and
+// encoding/json without HTML escaping) writes it: '"' and '\\' escaped,
+// \n \r \t, other control bytes as \u00XX, invalid UTF-8 as \ufffd, and
+// U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte { return appendJSONStringMode(b, s, false) }
+
+// appendJSONStringMode is appendJSONString; marshal writes '\b' and '\f'
+// as encoding/json does (slog's own string encoder writes \u0008, \u000c).
+func appendJSONStringMode(b []byte, s string, marshal bool) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b', '\f':
+				if marshal {
+					b = append(b, '\\', "b\x00\x00\x00f"[c-'\b'])
+					break
+				}
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
