@@ -7,6 +7,10 @@
 //
 // The key endpoints require "Authorization: Bearer <admin.token>", compared
 // in constant time; without a configured token they are off and answer 403.
+// Wrong tokens are throttled per remote address (package internal/lockout,
+// shared with the inspector): past the free failures the address, and only
+// it, is locked out with 429, Retry-After and a JSON:API error. The address
+// is the TCP peer; forwarding headers are not trusted on this listener.
 // Every answer is JSON with Cache-Control: no-store.
 //
 // The package holds the HTTP side only: the keys and the re-encryption are
@@ -26,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -58,12 +63,19 @@ type Options struct {
 	Rotated func(ctx context.Context, version uint32) error
 	// Logger gets the rotations and their failures; nil logs nothing.
 	Logger *slog.Logger
+	// Lockout throttles wrong tokens per remote address; share it with
+	// every other check of admin.token (the inspector). nil: a table of
+	// its own with lockout's defaults.
+	Lockout *lockout.Table
 }
 
 // New returns the admin listener's routes. The caller may add more.
 func New(opts Options) *http.ServeMux {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Lockout == nil {
+		opts.Lockout = lockout.New(lockout.Options{})
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -85,17 +97,19 @@ func New(opts Options) *http.ServeMux {
 	}
 	if opts.Keys != nil {
 		k := &keysHandler{keys: opts.Keys, rotated: opts.Rotated, log: opts.Logger}
-		mux.Handle("POST /admin/keys/rotate", requireToken(opts.Token, http.HandlerFunc(k.rotate)))
-		mux.Handle("GET /admin/keys/status", requireToken(opts.Token, http.HandlerFunc(k.status)))
+		mux.Handle("POST /admin/keys/rotate", requireToken(opts, http.HandlerFunc(k.rotate)))
+		mux.Handle("GET /admin/keys/status", requireToken(opts, http.HandlerFunc(k.status)))
 	}
 	return mux
 }
 
-// requireToken requires "Authorization: Bearer <token>", compared in
+// requireToken requires "Authorization: Bearer <admin.token>", compared in
 // constant time (over SHA-256 digests, so the length does not leak either):
 // 401 with a Bearer challenge otherwise. Without a token the endpoints are
-// off (403).
-func requireToken(token string, next http.Handler) http.Handler {
+// off (403). A bearer token is checked through opts.Lockout under the TCP
+// peer's address: a locked-out address gets 429 without a comparison.
+func requireToken(opts Options, next http.Handler) http.Handler {
+	token := opts.Token
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
@@ -103,8 +117,26 @@ func requireToken(token string, next http.Handler) http.Handler {
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
+		if tok = strings.TrimSpace(tok); !ok || tok == "" { // no guess: not counted
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aliasgate-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <admin.token>"})
+			return
+		}
+		addr := lockout.Key(r.RemoteAddr)
+		verdict, wait := opts.Lockout.Try(addr, func() bool {
+			got := sha256.Sum256([]byte(tok))
+			return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+		})
+		switch verdict {
+		case lockout.LockedOut:
+			lockout.WriteLockedOut(w, wait)
+			return
+		case lockout.Denied:
+			if wait > 0 {
+				opts.Logger.Warn("admin: address locked out after wrong admin tokens", "remote", r.RemoteAddr, "address", addr, "for", wait.String())
+			} else {
+				opts.Logger.Warn("admin: wrong admin token", "remote", r.RemoteAddr)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="aliasgate-admin"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <admin.token>"})
 			return

@@ -29,8 +29,11 @@ package lockout
 
 import (
 	"container/list"
+	"encoding/json"
 	"net"
+	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,4 +256,29 @@ func Key(remoteAddr string) string {
 	}
 	p, _ := a.Prefix(64) // cannot fail: an IPv6 address without a zone
 	return p.String()
+}
+
+// WriteLockedOut answers a request from an address locked out for wait:
+// 429 with Retry-After (whole seconds, rounded up, at least 1) and a
+// JSON:API error document of code "locked_out" (the shape of
+// internal/jsonapi's, written here so that the package stays a leaf).
+func WriteLockedOut(w http.ResponseWriter, wait time.Duration) {
+	after := strconv.FormatInt(int64(max((wait+time.Second-1)/time.Second, 1)), 10)
+	type object struct {
+		Status string `json:"status"`
+		Code   string `json:"code"`
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+	}
+	b, _ := json.Marshal(struct { // strings only: cannot fail
+		Errors []object `json:"errors"`
+	}{[]object{{Status: "429", Code: "locked_out", Title: "Too Many Requests",
+		Detail: "too many wrong admin tokens from this address; retry after " + after + " s"}}})
+	h := w.Header()
+	h.Set("Retry-After", after)
+	h.Set("Content-Type", "application/vnd.api+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(append(b, '\n'))
 }
