@@ -2,6 +2,7 @@ package obs
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,17 @@ type Metrics struct {
 	// client was over limits.client_rate:
 	// aliasgate_rate_limited_total{api} with api "cards" or "aliases".
 	RateLimited *prometheus.CounterVec
+
+	// vaultSeries caches the VaultOps and VaultDuration children of each
+	// (op, store, result) ObserveVault has seen: vaultKey → *vaultSeries.
+	vaultSeries sync.Map
+}
+
+type vaultKey struct{ op, store, result string }
+
+type vaultSeries struct {
+	ops prometheus.Counter
+	dur prometheus.Observer
 }
 
 // NewMetrics returns a fresh registry with the Go runtime and process
@@ -126,8 +138,17 @@ func NewMetrics() *Metrics {
 // so this package does not import it): it counts one vault store operation
 // in VaultOps and observes its duration in VaultDuration.
 func (m *Metrics) ObserveVault(op, store, result string, d time.Duration) {
-	m.VaultOps.WithLabelValues(op, store, result).Inc()
-	m.VaultDuration.WithLabelValues(op, store).Observe(d.Seconds())
+	k := vaultKey{op, store, result}
+	v, ok := m.vaultSeries.Load(k)
+	if !ok {
+		v, _ = m.vaultSeries.LoadOrStore(k, &vaultSeries{
+			ops: m.VaultOps.WithLabelValues(op, store, result),
+			dur: m.VaultDuration.WithLabelValues(op, store),
+		})
+	}
+	s := v.(*vaultSeries)
+	s.ops.Inc()
+	s.dur.Observe(d.Seconds())
 }
 
 // Handler serves the registry in the Prometheus exposition format, for
