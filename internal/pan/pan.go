@@ -498,6 +498,9 @@ type scanner struct {
 	bounded bool
 	left    int
 	pos     int // raw: where the last region stopped
+	// emit, when set, gets each candidate instead of out.
+	emit    func(Candidate)
+	emitted int
 	out     []Candidate
 
 	ring       [ringSize]group
@@ -728,6 +731,11 @@ func (sc *scanner) pop() {
 				sc.left--
 			}
 			c.Start, c.End, c.n, c.raw = first.start, g.end, uint8(n), sc.raw
+			if sc.emit != nil {
+				sc.emit(c)
+				sc.emitted++
+				continue
+			}
 			sc.out = append(sc.out, c)
 		}
 	}
@@ -741,29 +749,34 @@ func maskText[T text](dst []byte, src T) []byte {
 	base := len(dst)
 	dst = append(dst, src...)
 	out := dst[base:]
-	cands, _ := find(src, -1)
-	if len(cands) == 0 {
+	// Each candidate is masked as it is found: no list of candidates is
+	// kept (there can be a few per byte).
+	if each(src, func(c Candidate) { maskSpan(out, src, c, false) }) == 0 {
 		return dst
-	}
-	for _, c := range cands {
-		maskSpan(out, src, c, false)
 	}
 	// The kept digits of a window may join the groups in front of it into
 	// a new candidate; mask those whole. Masking whole groups creates no
 	// new group, so this ends at once in all but contrived inputs; the
 	// bound keeps it linear.
 	var prev []byte
-	for pass := 0; pass < 8; pass++ {
-		cands, _ = find(out, -1)
-		if len(cands) == 0 {
-			break
-		}
+	for pass := 0; pass < 8 && contains(out); pass++ {
 		prev = append(prev[:0], out...)
-		for _, c := range cands {
-			maskSpan(out, prev, c, true)
-		}
+		each(prev, func(c Candidate) { maskSpan(out, prev, c, true) })
 	}
 	return dst
+}
+
+// each calls f with every candidate of s, in no particular order (a
+// candidate may come twice), and returns how many calls it made.
+func each[T text](s T, f func(Candidate)) int {
+	if !enoughDigits(s) {
+		return 0
+	}
+	var dec, raw scanner
+	raw.raw = true
+	dec.emit, raw.emit = f, f
+	scanText(&dec, s, &raw)
+	return dec.emitted + raw.emitted
 }
 
 // maskSpan writes '*' over out's bytes of the digits of c, as read in src
