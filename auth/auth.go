@@ -9,11 +9,14 @@
 // credentials grant, RFC 6749 §4.4) for a short-lived JWT signed with
 // Ed25519 (EdDSA), which it then sends as "Authorization: Bearer <jwt>".
 //
-// Tokens are stateless: any gateway node holding the same signing key
-// verifies a token issued by another node, and a token stays valid until it
-// expires (Options.TokenTTL, 15 minutes by default) even if its client is
-// removed meanwhile. Verification allows a fixed clock skew of 5 seconds
-// between nodes.
+// Any gateway node holding the same signing key verifies a token issued by
+// another node. A token is valid until it expires (Options.TokenTTL, 15
+// minutes by default) unless its client is revoked (RevokeClient) or gets a
+// new secret (RotateSecret) meanwhile: verification checks the client's
+// record through a cache that trusts it for at most Options.ClientCacheTTL
+// (5 s by default), so such a change stops the client's tokens on every
+// node within that bound (see lifecycle.go). Verification allows a fixed
+// clock skew of 5 seconds between nodes.
 //
 // Scopes limit what a client may do (see the Scope constants); the pci flag
 // of a client decides whether the Card Management API shows it card numbers

@@ -60,6 +60,12 @@ type Client struct {
 	Outbound bool
 	// CreatedAt is when the client was created, in UTC.
 	CreatedAt time.Time
+	// RevokedAt is when the client was revoked (RevokeClient); zero while
+	// it is not.
+	RevokedAt time.Time
+	// SecretRotatedAt is when the secret was last rotated (RotateSecret);
+	// zero when it never was.
+	SecretRotatedAt time.Time
 
 	// fingerprint identifies the credential (see Fingerprint). It is set
 	// for clients returned by CreateClient and Authenticate.
@@ -115,6 +121,15 @@ type Options struct {
 	TokenTTL time.Duration
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// ClientCacheTTL is how long token verification trusts what it read
+	// of a client (revoked or not, its credential fingerprint); default
+	// DefaultClientCacheTTL (5 s). It bounds how long a revocation or a
+	// secret rotation made elsewhere takes to stop the client's tokens
+	// here. Negative: read the client for every token.
+	ClientCacheTTL time.Duration
+	// ClientCacheSize bounds the clients that cache holds; default
+	// DefaultClientCacheSize (10,000).
+	ClientCacheSize int
 	// Logger receives store failures (error level) and the reasons for
 	// rejected credentials (debug level); default discards. Tokens and
 	// secrets are never logged.
@@ -139,6 +154,9 @@ type Service struct {
 	// limit, when set (WithLimit), is asked by Require after the scope
 	// check (http.go).
 	limit Limit
+	// cache holds the clients' states for token verification
+	// (lifecycle.go); shared by the Services WithLimit returns.
+	cache *stateCache
 }
 
 // clientRecord is the stored form of a client.
@@ -151,6 +169,10 @@ type clientRecord struct {
 	PCI       bool      `json:"pci"`
 	Outbound  bool      `json:"outbound"`
 	CreatedAt time.Time `json:"created_at"`
+	// RevokedAt and RotatedAt are set by RevokeClient and RotateSecret,
+	// which write the record as version 2 (lifecycleVersion).
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
 	// Salt and Hash: Hash = HMAC-SHA256(key=Salt, secret).
 	Salt []byte `json:"salt"`
 	Hash []byte `json:"hash"`
@@ -191,6 +213,14 @@ func NewService(store ClientStore, key ed25519.PrivateKey, opts Options) *Servic
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	ttl, size := opts.ClientCacheTTL, opts.ClientCacheSize
+	if ttl == 0 {
+		ttl = DefaultClientCacheTTL
+	}
+	if size <= 0 {
+		size = DefaultClientCacheSize
+	}
+	s.cache = newStateCache(ttl, size)
 	salt := randomBytes(saltSize)
 	dummy := clientRecord{
 		Version: recordVersion,
@@ -329,15 +359,24 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (Client, st
 }
 
 func (r clientRecord) client() Client {
+	var revoked, rotated time.Time
+	if r.RevokedAt != nil {
+		revoked = *r.RevokedAt
+	}
+	if r.RotatedAt != nil {
+		rotated = *r.RotatedAt
+	}
 	return Client{
-		ID:          r.ID,
-		Name:        r.Name,
-		Account:     r.Account,
-		Scopes:      slices.Clone(r.Scopes),
-		PCI:         r.PCI,
-		Outbound:    r.Outbound,
-		CreatedAt:   r.CreatedAt,
-		fingerprint: credentialFingerprint(r.ID, r.Hash),
+		RevokedAt:       revoked,
+		SecretRotatedAt: rotated,
+		ID:              r.ID,
+		Name:            r.Name,
+		Account:         r.Account,
+		Scopes:          slices.Clone(r.Scopes),
+		PCI:             r.PCI,
+		Outbound:        r.Outbound,
+		CreatedAt:       r.CreatedAt,
+		fingerprint:     credentialFingerprint(r.ID, r.Hash),
 	}
 }
 
@@ -346,7 +385,7 @@ func decodeRecord(b []byte) (clientRecord, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return rec, err
 	}
-	if rec.Version != recordVersion {
+	if rec.Version != recordVersion && rec.Version != lifecycleVersion {
 		return rec, fmt.Errorf("unsupported record version %d", rec.Version)
 	}
 	if len(rec.Salt) != saltSize || len(rec.Hash) != sha256.Size {
@@ -358,7 +397,8 @@ func decodeRecord(b []byte) (clientRecord, error) {
 // Authenticate checks a client id and secret. It returns
 // ErrInvalidCredentials for an unknown id or a wrong secret, with the same
 // hashing work in both cases and a constant-time comparison, so response
-// times do not tell whether an id exists. Store failures and corrupt
+// times do not tell whether an id exists. A revoked client's credentials
+// are refused as ErrInvalidCredentials too, after the same work. Store failures and corrupt
 // records are returned wrapped (not as ErrInvalidCredentials): callers
 // answer them with 503. Outbound clients authenticate too; API entry points
 // refuse them (ErrOutboundOnly).
@@ -388,6 +428,11 @@ func (s *Service) Authenticate(ctx context.Context, id, secret string) (Client, 
 	}
 	if rec.ID != id {
 		return Client{}, fmt.Errorf("auth: client record %s holds id %s", id, rec.ID)
+	}
+	// The record was just read: token verification may use it.
+	s.cache.put(id, rec.state(s.now()))
+	if rec.RevokedAt != nil {
+		return Client{}, fmt.Errorf("auth: client %s is revoked: %w", id, ErrInvalidCredentials)
 	}
 	return rec.client(), nil
 }

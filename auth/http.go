@@ -62,7 +62,7 @@ func (s *Service) PrincipalFromRequest(r *http.Request, allowBasic bool) (Princi
 		if rest == "" {
 			return Principal{}, fmt.Errorf("%w: empty bearer token", ErrInvalidToken)
 		}
-		return s.VerifyToken(rest)
+		return s.VerifyTokenContext(r.Context(), rest)
 	case strings.EqualFold(scheme, "Basic"):
 		if !allowBasic {
 			return Principal{}, fmt.Errorf("auth: Basic authentication not accepted here: %w", ErrNoCredentials)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -120,13 +121,22 @@ func (s *Service) IssueToken(c Client, scopes []string) (string, time.Duration, 
 	return tok, s.ttl, nil
 }
 
-// VerifyToken checks an access token and returns its principal. Every
-// failure wraps ErrInvalidToken with the reason (for logs; the reason never
-// quotes the token): a malformed token, an algorithm other than EdDSA
-// (including "none" and HMAC keyed with the public key), a bad signature,
-// a missing or past exp, a future nbf or iat (5 s clock skew allowed), and
-// a wrong iss or aud. The time comes from Options.Now.
+// VerifyToken is VerifyTokenContext with a background context.
 func (s *Service) VerifyToken(token string) (Principal, error) {
+	return s.VerifyTokenContext(context.Background(), token)
+}
+
+// VerifyTokenContext checks an access token and returns its principal.
+// Every failure wraps ErrInvalidToken with the reason (for logs; the
+// reason never quotes the token): a malformed token, an algorithm other
+// than EdDSA (including "none" and HMAC keyed with the public key), a bad
+// signature, a missing or past exp, a future nbf or iat (5 s clock skew
+// allowed), a wrong iss or aud, and a client that does not exist, is
+// revoked, or whose secret was rotated after the token was issued (fpt
+// differs; see lifecycle.go for the cache that bounds how soon that is
+// seen). Only a failure of the client store is returned as itself (503
+// for Require). The time comes from Options.Now.
+func (s *Service) VerifyTokenContext(ctx context.Context, token string) (Principal, error) {
 	if len(token) > maxTokenLen {
 		return Principal{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, maxTokenLen)
 	}
@@ -157,6 +167,9 @@ func (s *Service) VerifyToken(token string) (Principal, error) {
 	}
 	if claims.Account == "" {
 		return Principal{}, fmt.Errorf("%w: acct is missing", ErrInvalidToken)
+	}
+	if err := s.checkTokenClient(ctx, claims.Subject, claims.Fingerprint, claims.IssuedAt.Time); err != nil {
+		return Principal{}, err
 	}
 	return Principal{
 		ClientID:    claims.Subject,

@@ -1,0 +1,329 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/base58"
+)
+
+// Credential lifecycle: listing, revoking and rotating clients, and the
+// bounded cache through which token verification sees those changes.
+//
+// A token is stateless only up to DefaultClientCacheTTL: VerifyToken (and
+// Require) look up the token's client, through a per-Service cache that
+// keeps a client's state at most Options.ClientCacheTTL (5 s by default)
+// and at most Options.ClientCacheSize clients (10,000), and refuse the
+// token when the client is gone, revoked, or its credential fingerprint
+// (claim "fpt", which changes when the secret is rotated) is not the
+// token's. So a revocation or a rotation made on any gateway stops that
+// client's tokens on every gateway sharing the store within the cache
+// bound, and at once on the gateway that made it. HTTP Basic credentials
+// (the APIs where allowed, the outbound proxy) read the client record on
+// every request, as before, and so stop at once.
+
+const (
+	// DefaultClientCacheTTL is how long a Service trusts what it read of a
+	// client when verifying tokens (Options.ClientCacheTTL).
+	DefaultClientCacheTTL = 5 * time.Second
+	// DefaultClientCacheSize bounds the clients the cache holds
+	// (Options.ClientCacheSize).
+	DefaultClientCacheSize = 10000
+	// lifecycleVersion is the record version of a client that was revoked
+	// or had its secret rotated. Older gateways refuse to decode it (503
+	// for that client) instead of accepting a revoked client.
+	lifecycleVersion = 2
+	// maxUpdateAttempts bounds the compare-and-swap retries of a change.
+	maxUpdateAttempts = 8
+	// listPage is the page size of ListClients.
+	listPage = 500
+)
+
+var (
+	// ErrClientNotFound means no client has the id (RevokeClient,
+	// RotateSecret).
+	ErrClientNotFound = errors.New("auth: no such client")
+	// ErrClientRevoked means the client is revoked: its secret cannot be
+	// rotated (revocation is final).
+	ErrClientRevoked = errors.New("auth: client is revoked")
+	// ErrNotSupported means the client store cannot list or change
+	// clients (it implements neither ClientLister nor ClientUpdater).
+	ErrNotSupported = errors.New("auth: the client store cannot list or change clients")
+)
+
+// ClientUpdater is implemented by client stores that can change a stored
+// record (the bbolt and PostgreSQL stores). RevokeClient and RotateSecret
+// need it.
+type ClientUpdater interface {
+	// UpdateClient replaces the record stored under id with record when
+	// the stored record is still old, byte for byte (compare and swap).
+	// swapped is false, with a nil error, when there is no record under id
+	// or it is not old.
+	UpdateClient(ctx context.Context, id string, old, record []byte) (swapped bool, err error)
+}
+
+// StoredClient is one stored client record, as a ClientLister returns it.
+type StoredClient struct {
+	ID     string
+	Record []byte
+}
+
+// ClientLister is implemented by client stores that can list their
+// records. ListClients needs it.
+type ClientLister interface {
+	// ListClientRecords returns up to limit records whose id sorts after
+	// after, in id order.
+	ListClientRecords(ctx context.Context, after string, limit int) ([]StoredClient, error)
+}
+
+// clientState is what token verification needs of a client.
+type clientState struct {
+	found       bool
+	revoked     bool
+	outbound    bool
+	fingerprint string
+	fetched     time.Time
+}
+
+// stateCache is a bounded map of client states, each trusted for ttl.
+type stateCache struct {
+	ttl time.Duration // <= 0: nothing is cached
+	max int
+	mu  sync.RWMutex
+	m   map[string]clientState
+}
+
+func newStateCache(ttl time.Duration, max int) *stateCache {
+	return &stateCache{ttl: ttl, max: max, m: make(map[string]clientState)}
+}
+
+// get returns the state of id when it was read less than ttl before now.
+func (c *stateCache) get(id string, now time.Time) (clientState, bool) {
+	if c.ttl <= 0 {
+		return clientState{}, false
+	}
+	c.mu.RLock()
+	st, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok || now.Sub(st.fetched) >= c.ttl || now.Before(st.fetched) {
+		return clientState{}, false
+	}
+	return st, true
+}
+
+// put stores the state of id. When the cache is full it drops an expired
+// entry, or any entry when the first few it looks at are all fresh.
+func (c *stateCache) put(id string, st clientState) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
+		victim, looked := "", 0
+		for k, v := range c.m {
+			if victim == "" {
+				victim = k
+			}
+			if st.fetched.Sub(v.fetched) >= c.ttl {
+				victim = k
+				break
+			}
+			if looked++; looked >= 8 {
+				break
+			}
+		}
+		delete(c.m, victim)
+	}
+	c.m[id] = st
+}
+
+// len returns the number of cached clients.
+func (c *stateCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+func (r clientRecord) state(now time.Time) clientState {
+	return clientState{found: true, revoked: r.RevokedAt != nil, outbound: r.Outbound,
+		fingerprint: credentialFingerprint(r.ID, r.Hash), fetched: now}
+}
+
+// loadState reads the client from the store and caches its state.
+func (s *Service) loadState(ctx context.Context, id string) (clientState, error) {
+	now := s.now()
+	b, found, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return clientState{}, fmt.Errorf("auth: look up client: %w", err)
+	}
+	st := clientState{fetched: now}
+	if found {
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return clientState{}, fmt.Errorf("auth: client record %s: %w", id, err)
+		}
+		if rec.ID != id {
+			return clientState{}, fmt.Errorf("auth: client record %s holds id %s", id, rec.ID)
+		}
+		st = rec.state(now)
+	}
+	s.cache.put(id, st)
+	return st, nil
+}
+
+// checkTokenClient checks that the client of a verified token still
+// exists, is not revoked, and holds the credential the token was issued
+// for. A cached state is used while fresh, except when it disagrees with
+// a token issued after (or about when) it was read: that token may come
+// from a rotation this Service has not seen, so the client is read again.
+// Failures wrap ErrInvalidToken; a store failure is returned as such.
+func (s *Service) checkTokenClient(ctx context.Context, id, fpt string, issued time.Time) error {
+	st, ok := s.cache.get(id, s.now())
+	if ok && subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1 &&
+		st.fetched.Before(issued.Add(clockSkew+time.Second)) {
+		ok = false
+	}
+	if !ok {
+		var err error
+		if st, err = s.loadState(ctx, id); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !st.found:
+		return fmt.Errorf("%w: client %s does not exist", ErrInvalidToken, id)
+	case st.revoked:
+		return fmt.Errorf("%w: client %s is revoked", ErrInvalidToken, id)
+	case st.outbound:
+		return fmt.Errorf("%w: client %s is an outbound client", ErrInvalidToken, id)
+	case subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1:
+		return fmt.Errorf("%w: client %s's secret was rotated after the token was issued", ErrInvalidToken, id)
+	}
+	return nil
+}
+
+// ListClients returns every client in id order, revoked ones included. It
+// needs a store that implements ClientLister (ErrNotSupported otherwise).
+func (s *Service) ListClients(ctx context.Context) ([]Client, error) {
+	l, ok := s.store.(ClientLister)
+	if !ok {
+		return nil, ErrNotSupported
+	}
+	var out []Client
+	after := ""
+	for {
+		page, err := l.ListClientRecords(ctx, after, listPage)
+		if err != nil {
+			return nil, fmt.Errorf("auth: list clients: %w", err)
+		}
+		for _, sc := range page {
+			rec, err := decodeRecord(sc.Record)
+			if err != nil {
+				return nil, fmt.Errorf("auth: client record %s: %w", sc.ID, err)
+			}
+			out = append(out, rec.client())
+		}
+		if len(page) < listPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// change applies fn to the stored record of id with a compare and swap,
+// retrying when another writer changed it meanwhile, and returns the
+// record written (or, when fn reports no change, the one read). The new
+// state goes into the cache at once.
+func (s *Service) change(ctx context.Context, id string, fn func(*clientRecord) (changed bool, err error)) (clientRecord, bool, error) {
+	u, ok := s.store.(ClientUpdater)
+	if !ok {
+		return clientRecord{}, false, ErrNotSupported
+	}
+	if !validClientID(id) {
+		return clientRecord{}, false, fmt.Errorf("auth: %q is not a client id: %w", id, ErrClientNotFound)
+	}
+	for range maxUpdateAttempts {
+		old, found, err := s.store.GetClient(ctx, id)
+		if err != nil {
+			return clientRecord{}, false, fmt.Errorf("auth: look up client: %w", err)
+		}
+		if !found {
+			return clientRecord{}, false, fmt.Errorf("auth: client %s: %w", id, ErrClientNotFound)
+		}
+		rec, err := decodeRecord(old)
+		if err != nil {
+			return clientRecord{}, false, fmt.Errorf("auth: client record %s: %w", id, err)
+		}
+		changed, err := fn(&rec)
+		if err != nil || !changed {
+			if err == nil {
+				s.cache.put(id, rec.state(s.now()))
+			}
+			return rec, false, err
+		}
+		rec.Version = lifecycleVersion
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return clientRecord{}, false, fmt.Errorf("auth: encode client record: %w", err)
+		}
+		swapped, err := u.UpdateClient(ctx, id, old, b)
+		if err != nil {
+			return clientRecord{}, false, fmt.Errorf("auth: store client %s: %w", id, err)
+		}
+		if swapped {
+			s.cache.put(id, rec.state(s.now()))
+			return rec, true, nil
+		}
+	}
+	return clientRecord{}, false, fmt.Errorf("auth: client %s changed %d times while being updated; try again", id, maxUpdateAttempts)
+}
+
+// RevokeClient revokes a client: from now on its secret is refused, and
+// its tokens are refused by this Service at once and by every Service
+// sharing the store within Options.ClientCacheTTL. Revocation is final and
+// idempotent: revoking a revoked client changes nothing and returns
+// changed false with the first revocation's time. An unknown id gives
+// ErrClientNotFound.
+func (s *Service) RevokeClient(ctx context.Context, id string) (c Client, changed bool, err error) {
+	rec, changed, err := s.change(ctx, id, func(r *clientRecord) (bool, error) {
+		if r.RevokedAt != nil {
+			return false, nil
+		}
+		t := s.now().UTC().Truncate(time.Second)
+		r.RevokedAt = &t
+		return true, nil
+	})
+	if err != nil {
+		return Client{}, false, err
+	}
+	return rec.client(), changed, nil
+}
+
+// RotateSecret gives a client a new secret and returns it (shown once, as
+// by CreateClient). The old secret is refused at once; tokens issued
+// before the rotation carry the old credential fingerprint and are
+// refused like those of a revoked client. A revoked client gives
+// ErrClientRevoked, an unknown id ErrClientNotFound.
+func (s *Service) RotateSecret(ctx context.Context, id string) (Client, string, error) {
+	secret := base58.EncodeFixed(randomBytes(32), secretWidth)
+	rec, _, err := s.change(ctx, id, func(r *clientRecord) (bool, error) {
+		if r.RevokedAt != nil {
+			return false, fmt.Errorf("auth: client %s: %w", id, ErrClientRevoked)
+		}
+		t := s.now().UTC().Truncate(time.Second)
+		r.Salt = randomBytes(saltSize)
+		r.Hash = hashSecret(r.Salt, secret)
+		r.RotatedAt = &t
+		return true, nil
+	})
+	if err != nil {
+		return Client{}, "", err
+	}
+	return rec.client(), secret, nil
+}

@@ -1,0 +1,377 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// UpdateClient makes memStore a ClientUpdater.
+func (s *memStore) UpdateClient(_ context.Context, id string, old, record []byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return false, s.fail
+	}
+	cur, ok := s.m[id]
+	if !ok || !bytes.Equal(cur, old) {
+		return false, nil
+	}
+	s.m[id] = bytes.Clone(record)
+	return true, nil
+}
+
+// ListClientRecords makes memStore a ClientLister.
+func (s *memStore) ListClientRecords(_ context.Context, after string, limit int) ([]StoredClient, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	var ids []string
+	for id := range s.m {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var out []StoredClient
+	for _, id := range ids {
+		if len(out) == limit {
+			break
+		}
+		out = append(out, StoredClient{ID: id, Record: bytes.Clone(s.m[id])})
+	}
+	return out, nil
+}
+
+// peer returns a second Service on f's store, key and clock: another
+// gateway sharing the vault, with its own cache.
+func (f *fixture) peer(t testing.TB) *Service {
+	return NewService(f.store, f.key, Options{Now: f.clock.Now, Logger: obstest.Logger(t)})
+}
+
+// TestRevokedClientsTokensStopWithinTheCacheBound: a revocation on one
+// gateway refuses the client's token there at once and on another gateway
+// sharing the store once its cached state is DefaultClientCacheTTL old;
+// the secret is refused everywhere at once.
+func TestRevokedClientsTokensStopWithinTheCacheBound(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := f.peer(t)
+	c, secret := f.create(t, allScopesSpec())
+	tok, _, err := f.svc.IssueToken(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.VerifyToken(tok); err != nil { // b caches the client
+		t.Fatalf("token on b before the revocation: %v", err)
+	}
+
+	f.clock.Set(testEpoch.Add(time.Second))
+	got, changed, err := f.svc.RevokeClient(ctx, c.ID)
+	if err != nil || !changed || !got.RevokedAt.Equal(testEpoch.Add(time.Second)) {
+		t.Fatalf("RevokeClient = %+v, %v, %v", got, changed, err)
+	}
+	if _, err := f.svc.VerifyToken(tok); !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("token on the revoking gateway: %v, want ErrInvalidToken (revoked)", err)
+	}
+	for _, svc := range []*Service{f.svc, b} {
+		if _, err := svc.Authenticate(ctx, c.ID, secret); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("secret of a revoked client: %v, want ErrInvalidCredentials", err)
+		}
+	}
+	// A gateway without a cached state reads the client: refused at once.
+	if _, err := f.peer(t).VerifyToken(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("token on a gateway without a cached state: %v", err)
+	}
+
+	// A gateway that cached the client before the revocation accepts the
+	// token until its entry is DefaultClientCacheTTL old, never longer.
+	f2 := newFixture(t)
+	c, _ = f2.create(t, allScopesSpec())
+	tok, _, _ = f2.svc.IssueToken(c, nil)
+	other := f2.peer(t)
+	if _, err := other.VerifyToken(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f2.svc.RevokeClient(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	f2.clock.Set(testEpoch.Add(DefaultClientCacheTTL - time.Millisecond))
+	if _, err := other.VerifyToken(tok); err != nil {
+		t.Fatalf("within the cache bound the cached state is used: %v", err)
+	}
+	f2.clock.Set(testEpoch.Add(DefaultClientCacheTTL))
+	if _, err := other.VerifyToken(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("token %v after the cache bound: %v, want ErrInvalidToken", DefaultClientCacheTTL, err)
+	}
+
+	// Revoking again changes nothing and keeps the first time.
+	f2.clock.Set(testEpoch.Add(time.Hour))
+	again, changed, err := f2.svc.RevokeClient(ctx, c.ID)
+	if err != nil || changed || !again.RevokedAt.Equal(testEpoch) {
+		t.Fatalf("second RevokeClient = %+v, %v, %v", again, changed, err)
+	}
+}
+
+// TestRotateSecret: after a rotation the old secret and the tokens issued
+// before it are refused (on another gateway within the cache bound), the
+// new secret works at once, and a token of the new secret is accepted at
+// once even by a gateway that cached the old credential.
+func TestRotateSecret(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := f.peer(t)
+	c, oldSecret := f.create(t, allScopesSpec())
+	oldTok, _, _ := f.svc.IssueToken(c, nil)
+	if _, err := b.VerifyToken(oldTok); err != nil {
+		t.Fatal(err)
+	}
+
+	f.clock.Set(testEpoch.Add(2 * time.Second))
+	rotated, newSecret, err := f.svc.RotateSecret(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newSecret == oldSecret || len(newSecret) != secretWidth || rotated.Fingerprint() == c.Fingerprint() ||
+		!rotated.SecretRotatedAt.Equal(testEpoch.Add(2*time.Second)) || !rotated.RevokedAt.IsZero() {
+		t.Fatalf("RotateSecret = %+v", rotated)
+	}
+	if bytes.Contains(f.store.m[c.ID], []byte(newSecret)) {
+		t.Fatal("the stored record holds the new secret")
+	}
+	if _, err := f.svc.VerifyToken(oldTok); !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), "rotated") {
+		t.Fatalf("old token on the rotating gateway: %v", err)
+	}
+
+	// b cached the old credential at testEpoch: the old token is accepted
+	// there until that state is DefaultClientCacheTTL old, then refused.
+	f.clock.Set(testEpoch.Add(DefaultClientCacheTTL - time.Second))
+	if _, err := b.VerifyToken(oldTok); err != nil {
+		t.Fatalf("old token on b within the cache bound: %v", err)
+	}
+	f.clock.Set(testEpoch.Add(DefaultClientCacheTTL))
+	if _, err := b.VerifyToken(oldTok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("old token on b after the cache bound: %v", err)
+	}
+	for _, svc := range []*Service{f.svc, b} {
+		if _, err := svc.Authenticate(ctx, c.ID, oldSecret); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("old secret: %v", err)
+		}
+	}
+
+	// The new secret works everywhere at once, and its token is accepted
+	// by a gateway whose cache still holds the old credential.
+	stale := NewService(f.store, f.key, Options{Now: f.clock.Now, Logger: obstest.Logger(t)})
+	f.clock.Set(testEpoch.Add(3 * time.Second))
+	fresh, err := f.svc.Authenticate(ctx, c.ID, newSecret)
+	if err != nil {
+		t.Fatalf("new secret: %v", err)
+	}
+	newTok, _, err := f.svc.IssueToken(fresh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stale caches the old credential (as read before the rotation).
+	stale.cache.put(c.ID, clientState{found: true, fingerprint: c.Fingerprint(), fetched: testEpoch.Add(time.Second)})
+	if _, err := stale.VerifyToken(newTok); err != nil {
+		t.Fatalf("a new token on a gateway with a stale cache: %v", err)
+	}
+	if _, err := stale.VerifyToken(oldTok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("the old token after the refresh: %v", err)
+	}
+	// An old token issued well before a cached state does not make the
+	// gateway read the client again.
+	reads := 0
+	counting := &countingStore{memStore: f.store, reads: &reads}
+	cached := NewService(counting, f.key, Options{Now: f.clock.Now, Logger: obstest.Logger(t)})
+	f.clock.Set(testEpoch.Add(20 * time.Second))
+	if _, err := cached.VerifyToken(newTok); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := cached.VerifyToken(oldTok); !errors.Is(err, ErrInvalidToken) {
+			t.Fatal(err)
+		}
+	}
+	if reads != 1 {
+		t.Errorf("%d store reads for 6 verifications within the cache bound, want 1", reads)
+	}
+
+	// A revoked client's secret cannot be rotated; unknown ids are
+	// ErrClientNotFound.
+	if _, _, err := f.svc.RevokeClient(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, s, err := f.svc.RotateSecret(ctx, c.ID); !errors.Is(err, ErrClientRevoked) || s != "" {
+		t.Fatalf("rotate a revoked client: %q, %v", s, err)
+	}
+	for _, id := range []string{"AC" + strings.Repeat("2", 22), "nope", ""} {
+		if _, _, err := f.svc.RotateSecret(ctx, id); !errors.Is(err, ErrClientNotFound) {
+			t.Errorf("rotate %q: %v", id, err)
+		}
+		if _, _, err := f.svc.RevokeClient(ctx, id); !errors.Is(err, ErrClientNotFound) {
+			t.Errorf("revoke %q: %v", id, err)
+		}
+	}
+}
+
+func okHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+}
+
+// countingStore counts GetClient calls.
+type countingStore struct {
+	*memStore
+	reads *int
+}
+
+func (s *countingStore) GetClient(ctx context.Context, id string) ([]byte, bool, error) {
+	*s.reads++
+	return s.memStore.GetClient(ctx, id)
+}
+
+// TestTokenOfRevokedClientIs401AndStoreFailureIs503: Require refuses a
+// revoked client's token with 401 and answers 503 when the client cannot
+// be read (no cached state).
+func TestTokenOfRevokedClientIs401AndStoreFailureIs503(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.create(t, allScopesSpec())
+	tok, _, _ := f.svc.IssueToken(c, nil)
+	h := f.peer(t).Require(ScopeCardsRead, false, "application/json", okHandler())
+	status := func() int {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	f.store.setFail(errors.New("connection refused"))
+	if got := status(); got != 503 {
+		t.Fatalf("store down: %d, want 503", got)
+	}
+	f.store.setFail(nil)
+	if got := status(); got != 204 {
+		t.Fatalf("store back: %d, want 204", got)
+	}
+	if _, _, err := f.svc.RevokeClient(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(testEpoch.Add(DefaultClientCacheTTL))
+	if got := status(); got != 401 {
+		t.Fatalf("revoked: %d, want 401", got)
+	}
+}
+
+// TestListClients lists every client, revoked and rotated ones with their
+// times, and never anything of a secret.
+func TestListClients(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, secretA := f.create(t, allScopesSpec())
+	o, _ := f.create(t, ClientSpec{Name: "proxy", Account: "acct_2", Outbound: true})
+	f.clock.Set(testEpoch.Add(time.Minute))
+	if _, _, err := f.svc.RevokeClient(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, secretB, err := f.svc.RotateSecret(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := f.svc.ListClients(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("ListClients = %+v, %v", list, err)
+	}
+	byID := map[string]Client{list[0].ID: list[0], list[1].ID: list[1]}
+	if got := byID[o.ID]; !got.Outbound || !got.RevokedAt.Equal(testEpoch.Add(time.Minute)) || !got.SecretRotatedAt.IsZero() {
+		t.Errorf("outbound client listed as %+v", got)
+	}
+	if got := byID[a.ID]; got.Outbound || !got.RevokedAt.IsZero() || !got.SecretRotatedAt.Equal(testEpoch.Add(time.Minute)) ||
+		!slices.Equal(got.Scopes, KnownScopes()) || got.Name != "shop backend" || !got.CreatedAt.Equal(testEpoch) {
+		t.Errorf("API client listed as %+v", got)
+	}
+	b, _ := json.Marshal(list)
+	if strings.Contains(string(b), secretA) || strings.Contains(string(b), secretB) {
+		t.Error("the list holds a secret")
+	}
+	if list[0].ID > list[1].ID {
+		t.Error("not in id order")
+	}
+}
+
+// plainStore is a ClientStore without the lifecycle methods.
+type plainStore struct{ ClientStore }
+
+func TestLifecycleNeedsAStoreThatSupportsIt(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.create(t, allScopesSpec())
+	svc := NewService(plainStore{f.store}, f.key, Options{Now: f.clock.Now})
+	ctx := context.Background()
+	if _, err := svc.ListClients(ctx); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("ListClients: %v", err)
+	}
+	if _, _, err := svc.RevokeClient(ctx, c.ID); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("RevokeClient: %v", err)
+	}
+	if _, _, err := svc.RotateSecret(ctx, c.ID); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("RotateSecret: %v", err)
+	}
+}
+
+// TestClientCacheIsBounded: the cache never holds more than
+// ClientCacheSize clients, and a negative TTL turns it off.
+func TestClientCacheIsBounded(t *testing.T) {
+	f := newFixture(t)
+	svc := NewService(f.store, f.key, Options{Now: f.clock.Now, ClientCacheSize: 3})
+	var toks []string
+	for range 10 {
+		c, _ := f.create(t, allScopesSpec())
+		tok, _, _ := f.svc.IssueToken(c, nil)
+		toks = append(toks, tok)
+	}
+	for i, tok := range toks {
+		f.clock.Set(testEpoch.Add(time.Duration(i) * time.Second))
+		if _, err := svc.VerifyToken(tok); err != nil {
+			t.Fatal(err)
+		}
+		if n := svc.cache.len(); n > 3 {
+			t.Fatalf("cache holds %d clients, bound 3", n)
+		}
+	}
+	off := NewService(f.store, f.key, Options{Now: f.clock.Now, ClientCacheTTL: -1})
+	if _, err := off.VerifyToken(toks[0]); err != nil || off.cache.len() != 0 {
+		t.Fatalf("cache off: %v, %d entries", err, off.cache.len())
+	}
+}
+
+// TestRecordVersions: a record that was revoked or rotated is version 2;
+// records of version 1 (every client created so far) still authenticate.
+func TestRecordVersions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, secret := f.create(t, allScopesSpec())
+	if !bytes.Contains(f.store.m[c.ID], []byte(`"v":1,`)) {
+		t.Fatalf("a new record: %s", f.store.m[c.ID])
+	}
+	if _, err := f.svc.Authenticate(ctx, c.ID, secret); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ = f.svc.RotateSecret(ctx, c.ID)
+	if !bytes.Contains(f.store.m[c.ID], []byte(`"v":2,`)) || !bytes.Contains(f.store.m[c.ID], []byte(`"rotated_at"`)) {
+		t.Fatalf("a rotated record: %s", f.store.m[c.ID])
+	}
+	if _, err := f.svc.Authenticate(ctx, c.ID, secret); err != nil {
+		t.Fatal(err)
+	}
+}
