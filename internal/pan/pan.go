@@ -57,7 +57,7 @@
 // Find is one pass (the chains around escapes are read twice) in time
 // linear in the length of the text, with a fixed amount of state: a window
 // holds at most 19 digits, so the work per group is bounded. It allocates
-// only the slice it returns; Contains and ContainsString do not allocate.
+// only slices of candidates; Contains and ContainsString do not allocate.
 //
 // # Masking
 //
@@ -147,7 +147,8 @@ func (c Candidate) AppendDigits(dst []byte) []byte { return append(dst, c.digits
 func (c Candidate) Len() int { return int(c.n) }
 
 // Find returns every candidate of b (see the package doc), sorted by Start
-// then End. Candidates may overlap. Only the returned slice is allocated.
+// then End. Candidates may overlap. Only slices of candidates are allocated
+// (one per reading, merged into a third when both found some).
 //
 // The slice can be much larger than b: text made to hold as many windows
 // as possible ("1 2 3 4 …", one-digit groups) yields a few candidates per
@@ -180,7 +181,8 @@ func ContainsString(s string) bool { return contains(s) }
 // Mask returns s with the digits of every candidate but the first 6 and the
 // last 4 masked (see the package doc: every byte of a masked digit's
 // spelling becomes '*', so the length is kept). Other text is kept. s itself
-// is returned when it holds no candidate.
+// is returned when it holds no candidate. Candidates are masked as they are
+// found, so memory stays a small multiple of len(s) whatever their number.
 func Mask(s string) string {
 	if !contains(s) {
 		return s
