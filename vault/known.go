@@ -51,10 +51,10 @@ func (p Presence) String() string {
 // values are then looked up as aliases in the volatile and the persistent
 // store, one batched read each. A persistent store that is a Prober
 // answers both questions in one round trip, and the volatile store is then
-// asked only about the candidates found in neither way. A value kept only as VOLATILE (a CVC) has
-// no index entry and is not reported as a value. Known goes through the
-// concurrency bound like every other call; it fails as a whole only when a
-// store fails.
+// asked only about the candidates found in neither way. A value kept only
+// as VOLATILE (a CVC) has no index entry and is not reported as a value.
+// Known goes through the concurrency bound like every other call; it fails
+// as a whole only when a store fails.
 func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, error) {
 	done, err := s.enter(ctx, opKnown)
 	if err != nil {
