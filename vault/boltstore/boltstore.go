@@ -511,6 +511,27 @@ func (s *Store) GetClient(_ context.Context, id string) ([]byte, bool, error) {
 	return out, out != nil, nil
 }
 
+// UpdateClient replaces the API client record under id with record when
+// the stored one is still old, byte for byte (auth.ClientUpdater: revoking
+// a client or rotating its secret). swapped is false when there is no
+// record under id or it is another.
+func (s *Store) UpdateClient(ctx context.Context, id string, old, record []byte) (swapped bool, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClients)
+		swapped = false
+		cur := b.Get([]byte(id))
+		if cur == nil || !bytes.Equal(cur, old) {
+			return nil
+		}
+		swapped = true
+		return b.Put([]byte(id), record)
+	})
+	if err != nil {
+		return false, fmt.Errorf("boltstore: update client: %w", err)
+	}
+	return swapped, nil
+}
+
 // cardKey scopes a card key to its account: account ‖ 0 ‖ id.
 func cardKey(account, id string) []byte {
 	return append(append([]byte(account), 0), id...)

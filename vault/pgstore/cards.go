@@ -42,6 +42,30 @@ func (s *Store) GetClient(ctx context.Context, id string) ([]byte, bool, error) 
 	return rec, rec != nil, nil
 }
 
+// UpdateClient replaces the API client record under id with record when
+// the stored one is still old, byte for byte (auth.ClientUpdater: revoking
+// a client or rotating its secret). swapped is false when there is no
+// record under id or it is another. One UPDATE … WHERE record = old, so
+// two gateways changing one client at once cannot both win.
+func (s *Store) UpdateClient(ctx context.Context, id string, old, record []byte) (swapped bool, err error) {
+	err = s.run(ctx, "update client", false, func(ctx context.Context, _ int) error {
+		swapped = false
+		if !isStorable(id) {
+			return nil
+		}
+		tag, err := s.pool.Exec(ctx, `UPDATE clients SET record = $3 WHERE id = $1 AND record = $2`, id, nonNil(old), nonNil(record))
+		if err != nil {
+			return err
+		}
+		swapped = tag.RowsAffected() == 1
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return swapped, nil
+}
+
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}
