@@ -35,12 +35,16 @@
 // Everything under /ui/ needs the admin token: the login form sets an
 // HttpOnly, SameSite=Strict session cookie, and scripts may send
 // Authorization: Bearer <token> instead. Tokens are compared in constant
-// time (over their SHA-256, so their length does not show) and failures
-// are rate-limited. Requests that change state (apply) or that run the
-// route engine (propose, preview) must be POSTs with the custom header
-// X-Aliasgate-Inspector (which a cross-site form cannot send) and, when the
-// browser sends them, an Origin of this host and Sec-Fetch-Site
-// same-origin. Every answer carries a strict Content-Security-Policy
+// time (over their SHA-256, so their length does not show), and wrong
+// tokens, at the login form or as a bearer token, are locked out per
+// remote address (package internal/lockout, the table the admin listener's
+// key endpoints use too): a locked-out address gets 429 with Retry-After
+// and a JSON:API error, other addresses are not affected. The address is
+// the TCP peer; forwarding headers are not trusted. Requests that change
+// state (apply) or that run the route engine (propose, preview) must be
+// POSTs with the custom header X-Aliasgate-Inspector (which a cross-site
+// form cannot send) and, when the browser sends them, an Origin of this
+// host and Sec-Fetch-Site same-origin. Every answer carries a strict Content-Security-Policy
 // (default-src 'self', no inline script or style), X-Frame-Options: DENY
 // and Cache-Control: no-store. The page is plain HTML, CSS and JavaScript
 // embedded in the binary; it loads nothing from elsewhere.
@@ -72,6 +76,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -112,6 +117,10 @@ type Options struct {
 	PreviewTokenizer func(ctx context.Context) (rewrite.Tokenizer, func(), error)
 	// Logger may be nil.
 	Logger *slog.Logger
+	// Lockout throttles wrong tokens per remote address; share it with
+	// the admin listener's key endpoints. nil: a table of its own with
+	// lockout's defaults and the clock Now.
+	Lockout *lockout.Table
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 }
@@ -123,7 +132,7 @@ type Inspector struct {
 	buf      *Buffer
 	log      *slog.Logger
 	sessions *sessions
-	limiter  *failLimiter
+	lockout  *lockout.Table
 	closing  chan struct{}
 	once     sync.Once
 
@@ -157,9 +166,12 @@ func New(opts Options) (*Inspector, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Lockout == nil {
+		opts.Lockout = lockout.New(lockout.Options{Now: opts.Now})
+	}
 	return &Inspector{
 		opts: opts, buf: NewBuffer(opts.Size), log: opts.Logger,
-		sessions: newSessions(opts.Now), limiter: newFailLimiter(opts.Now),
+		sessions: newSessions(opts.Now), lockout: opts.Lockout,
 		closing: make(chan struct{}), inline: opts.InlineRoutes,
 	}, nil
 }

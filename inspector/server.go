@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aliasgate/aliasgate/internal/lockout"
 )
 
 //go:embed assets
@@ -36,8 +38,6 @@ const (
 	sessionTTL  = 12 * time.Hour
 	maxSessions = 64
 	maxAPIBody  = 1 << 20
-	// maxFailures is how many wrong tokens are accepted per minute.
-	maxFailures = 20
 )
 
 // contentSecurityPolicy allows the page's own files and nothing else: no
@@ -96,8 +96,9 @@ func (i *Inspector) api(h http.HandlerFunc) http.Handler {
 }
 
 // authenticate checks the bearer token or the session cookie and answers
-// 401 (or 429 after too many wrong tokens) when neither holds. bearer
-// reports that the request authenticated with the token itself.
+// 401 (or 429 while the address is locked out after wrong tokens) when
+// neither holds. bearer reports that the request authenticated with the
+// token itself.
 func (i *Inspector) authenticate(w http.ResponseWriter, r *http.Request) (bearer, ok bool) {
 	if v := r.Header.Get("Authorization"); v != "" {
 		scheme, tok, _ := strings.Cut(v, " ")
@@ -105,13 +106,14 @@ func (i *Inspector) authenticate(w http.ResponseWriter, r *http.Request) (bearer
 			writeJSONError(w, http.StatusUnauthorized, "send Authorization: Bearer <admin token> or log in at /ui/login")
 			return false, false
 		}
-		if i.limiter.blocked() {
-			writeJSONError(w, http.StatusTooManyRequests, "too many wrong tokens; try again in a minute")
+		ok, answered := false, false
+		if tok = strings.TrimSpace(tok); tok != "" { // an empty token is no guess: not counted
+			ok, answered = i.tryToken(w, r, tok, "")
+		}
+		if answered {
 			return false, false
 		}
-		if !i.tokenOK(strings.TrimSpace(tok)) {
-			i.limiter.fail()
-			i.log.Warn("inspector: wrong admin token", "remote", r.RemoteAddr)
+		if !ok {
 			writeJSONError(w, http.StatusUnauthorized, "wrong admin token")
 			return false, false
 		}
@@ -122,6 +124,28 @@ func (i *Inspector) authenticate(w http.ResponseWriter, r *http.Request) (bearer
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aliasgate inspector"`)
 	writeJSONError(w, http.StatusUnauthorized, "log in at /ui/login or send Authorization: Bearer <admin token>")
+	return false, false
+}
+
+// tryToken checks tok through the lockout table, under the TCP peer's
+// address (lockout.Key of RemoteAddr). While the address is locked out it
+// answers 429 itself (answered) without comparing; otherwise ok reports
+// whether tok is the admin token, and a wrong one is logged (where says
+// where it was sent).
+func (i *Inspector) tryToken(w http.ResponseWriter, r *http.Request, tok, where string) (ok, answered bool) {
+	addr := lockout.Key(r.RemoteAddr)
+	v, wait := i.lockout.Try(addr, func() bool { return i.tokenOK(tok) })
+	switch {
+	case v == lockout.Allowed:
+		return true, false
+	case v == lockout.LockedOut:
+		lockout.WriteLockedOut(w, wait)
+		return false, true
+	case wait > 0:
+		i.log.Warn("inspector: address locked out after wrong admin tokens"+where, "remote", r.RemoteAddr, "address", addr, "for", wait.String())
+	default:
+		i.log.Warn("inspector: wrong admin token"+where, "remote", r.RemoteAddr)
+	}
 	return false, false
 }
 
@@ -172,14 +196,19 @@ func (i *Inspector) login(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, msg)
 		return
 	}
-	if i.limiter.blocked() {
-		writeJSONError(w, http.StatusTooManyRequests, "too many wrong tokens; try again in a minute")
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	tok := ""
+	if err := r.ParseForm(); err == nil {
+		tok = r.PostForm.Get("token")
+	}
+	ok, answered := false, false
+	if tok != "" { // an empty or unreadable form is no guess: not counted
+		ok, answered = i.tryToken(w, r, tok, " at login")
+	}
+	if answered {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if err := r.ParseForm(); err != nil || !i.tokenOK(r.PostForm.Get("token")) {
-		i.limiter.fail()
-		i.log.Warn("inspector: wrong admin token at login", "remote", r.RemoteAddr)
+	if !ok {
 		serveAsset(w, http.StatusUnauthorized, "login-failed.html")
 		return
 	}
@@ -461,34 +490,4 @@ func (s *sessions) delete(id string) {
 	s.mu.Lock()
 	delete(s.m, sha256.Sum256([]byte(id)))
 	s.mu.Unlock()
-}
-
-// failLimiter counts wrong tokens per minute.
-type failLimiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	window time.Time
-	count  int
-}
-
-func newFailLimiter(now func() time.Time) *failLimiter { return &failLimiter{now: now} }
-
-func (l *failLimiter) roll() {
-	if now := l.now(); now.Sub(l.window) >= time.Minute {
-		l.window, l.count = now, 0
-	}
-}
-
-func (l *failLimiter) fail() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.roll()
-	l.count++
-}
-
-func (l *failLimiter) blocked() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.roll()
-	return l.count >= maxFailures
 }

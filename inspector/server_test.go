@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -69,7 +71,7 @@ type fixture struct {
 	reload int
 }
 
-func newFixture(t *testing.T, inline bool) *fixture {
+func newFixture(t *testing.T, inline bool, mods ...func(*Options)) *fixture {
 	t.Helper()
 	f := &fixture{}
 	set, err := routes.Parse([]byte(shopRoutes), "routes.yaml", routes.Options{})
@@ -89,6 +91,9 @@ func newFixture(t *testing.T, inline bool) *fixture {
 		rl := routes.NewReloader(f.table, f.file, routes.Options{}, nil, nil)
 		opts.RoutesFile = f.file
 		opts.Reload = func() error { f.reload++; return rl.Reload() }
+	}
+	for _, m := range mods {
+		m(&opts)
 	}
 	if f.insp, err = New(opts); err != nil {
 		t.Fatal(err)
@@ -222,22 +227,79 @@ func TestLoginSetsAStrictSessionCookie(t *testing.T) {
 	}
 }
 
-func TestWrongTokensAreRateLimited(t *testing.T) {
-	f := newFixture(t, false)
+// clientFrom returns a client whose connections come from ip (Linux routes
+// all of 127/8 to the loopback interface), without following redirects.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: noRedirect.CheckRedirect}
+}
+
+// TestWrongTokensLockOutTheirAddressOnly: wrong tokens from 127.0.0.2, at
+// the login form and as bearer tokens, lock that address out (429 with
+// Retry-After, even for the right token); the operator at 127.0.0.1 logs in
+// and calls the API meanwhile; the lockout expires.
+func TestWrongTokensLockOutTheirAddressOnly(t *testing.T) {
+	var mu sync.Mutex
 	now := time.Now()
-	f.insp.limiter.now = func() time.Time { return now }
-	wrong := func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong") }
-	for range maxFailures {
-		if res, _ := f.do(t, nil, "GET", "/ui/api/captures", nil, wrong); res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("wrong token: %d", res.StatusCode)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	table := lockout.New(lockout.Options{Now: clock})
+	f := newFixture(t, false, func(o *Options) { o.Lockout = table })
+	attacker, operator := clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.1")
+	wrong := func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong-token-wrong-token") }
+	var unauthorized, locked int
+	var last *http.Response
+	for n := range 24 {
+		var res *http.Response
+		if n%2 == 0 {
+			var err error
+			if res, err = attacker.PostForm(f.URL+"/ui/login", url.Values{"token": {"nope-nope-nope-nope"}}); err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+		} else {
+			res, _ = f.do(t, attacker, "GET", "/ui/api/captures", nil, wrong)
+		}
+		switch res.StatusCode {
+		case http.StatusUnauthorized:
+			unauthorized++
+		case http.StatusTooManyRequests:
+			locked, last = locked+1, res
+		default:
+			t.Fatalf("wrong token %d: %d", n+1, res.StatusCode)
+		}
+		if res, _ := f.do(t, operator, "GET", "/ui/api/captures", nil, bearer); res.StatusCode != 200 {
+			t.Fatalf("the operator after %d wrong tokens from another address: %d", n+1, res.StatusCode)
 		}
 	}
-	if res, _ := f.do(t, nil, "GET", "/ui/api/captures", nil, bearer); res.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("after %d wrong tokens: %d", maxFailures, res.StatusCode)
+	if unauthorized != lockout.DefaultFree+1 || locked != 24-unauthorized {
+		t.Fatalf("%d answers 401, %d answers 429", unauthorized, locked)
 	}
-	now = now.Add(time.Minute)
-	if res, _ := f.do(t, nil, "GET", "/ui/api/captures", nil, bearer); res.StatusCode != 200 {
-		t.Fatalf("a minute later: %d", res.StatusCode)
+	if last.Header.Get("Retry-After") != "1" || last.Header.Get("Content-Type") != "application/vnd.api+json" {
+		t.Fatalf("the lockout answer: %v", last.Header)
+	}
+	if res, body := f.do(t, attacker, "GET", "/ui/api/captures", nil, bearer); res.StatusCode != http.StatusTooManyRequests ||
+		!strings.Contains(string(body), `"code":"locked_out"`) {
+		t.Fatalf("the right token from the locked-out address: %d %s", res.StatusCode, body)
+	}
+	res, err := operator.PostForm(f.URL+"/ui/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the operator's login meanwhile: %d", res.StatusCode)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if res, _ := f.do(t, attacker, "GET", "/ui/api/captures", nil, bearer); res.StatusCode != 200 {
+		t.Fatalf("once the lockout expired: %d", res.StatusCode)
+	}
+	if table.Len() != 0 || table.Lockouts() != 1 {
+		t.Fatalf("%d entries, %d lockouts", table.Len(), table.Lockouts())
 	}
 }
 
