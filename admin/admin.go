@@ -3,9 +3,12 @@
 // answer), GET /metrics, and the data-key endpoints behind admin.token,
 // POST /admin/keys/rotate and GET /admin/keys/status, which `aliasgate keys
 // rotate` and `keys status` call when a running gateway holds the bbolt
-// vault's lock.
+// vault's lock; and, the same way for `aliasgate clients list | revoke |
+// rotate-secret`, the client endpoints GET /admin/clients, POST
+// /admin/clients/{id}/revoke and POST /admin/clients/{id}/rotate-secret
+// (clients.go).
 //
-// The key endpoints require "Authorization: Bearer <admin.token>", compared
+// The key and client endpoints require "Authorization: Bearer <admin.token>", compared
 // in constant time; without a configured token they are off and answer 403.
 // Wrong tokens are throttled per remote address (package internal/lockout,
 // shared with the inspector): past the free failures the address, and only
@@ -61,6 +64,13 @@ type Options struct {
 	// in the audit log. When it fails, the answer is 500 with the version
 	// (which was added) and an error.
 	Rotated func(ctx context.Context, version uint32) error
+	// Clients backs the client endpoints; nil: not served.
+	Clients Clients
+	// ClientChanged, when set, is called after a client was revoked
+	// (change ClientRevoked; not when it already was) or got a new secret
+	// (ClientSecretRotated): it records the change in the audit log. When
+	// it fails, the answer is 500 and a new secret is not shown.
+	ClientChanged func(ctx context.Context, change, clientID string) error
 	// Logger gets the rotations and their failures; nil logs nothing.
 	Logger *slog.Logger
 	// Lockout throttles wrong tokens per remote address; share it with
@@ -99,6 +109,12 @@ func New(opts Options) *http.ServeMux {
 		k := &keysHandler{keys: opts.Keys, rotated: opts.Rotated, log: opts.Logger}
 		mux.Handle("POST /admin/keys/rotate", requireToken(opts, http.HandlerFunc(k.rotate)))
 		mux.Handle("GET /admin/keys/status", requireToken(opts, http.HandlerFunc(k.status)))
+	}
+	if opts.Clients != nil {
+		c := &clientsHandler{clients: opts.Clients, changed: opts.ClientChanged, log: opts.Logger}
+		mux.Handle("GET /admin/clients", requireToken(opts, http.HandlerFunc(c.list)))
+		mux.Handle("POST /admin/clients/{id}/revoke", requireToken(opts, http.HandlerFunc(c.revoke)))
+		mux.Handle("POST /admin/clients/{id}/rotate-secret", requireToken(opts, http.HandlerFunc(c.rotateSecret)))
 	}
 	return mux
 }
