@@ -53,6 +53,28 @@
 // "gateway_stopped" lines, so a log that does not end with a stop while the
 // gateway is down is suspect, and shipping lines off the machine gives the
 // anchor a file cannot.
+//
+// # Rotation
+//
+// With Options.MaxSize or Options.MaxAge, the file is rotated before an
+// append once it holds MaxSize bytes or its first line is MaxAge old: under
+// its lock, the Writer ends it with an "audit_rotated" line whose file
+// member is its new name, <path>.<seq of that line, 12 digits>.<UTC time>
+// (RotatedName: the names sort in chain order), fsyncs it, renames it and
+// fsyncs the directory. The next file at path starts with an
+// "audit_continued" line naming the file before it, which continues the
+// chain (seq and prev) from the audit_rotated line. Every append checks,
+// under the lock, that its open file is still the one at path, and opens
+// the new one when another process rotated it, so several writers keep one
+// chain across rotations. A crash between the audit_rotated line and the
+// rename leaves a file ending with that line: the next append finishes the
+// rename. A crash after the rename leaves no file (or one without a whole
+// line) at path: the next append continues from the newest rotated file.
+// Options.Keep removes the oldest rotated files beyond it, named in the
+// audit_rotated line; zero keeps them all. VerifySet checks a rotated set:
+// each file, and that each continues the one before it, so a missing,
+// reordered, renamed or cut file is reported; its oldest file may start
+// after seq 1, at an audit_continued line, when older files were removed.
 package audit
 
 import (
@@ -81,6 +103,12 @@ const (
 	// EventGap records that lines this Writer had written were missing
 	// from the file when it next appended.
 	EventGap = "audit_gap"
+	// EventRotated is the last line of a file closed by rotation; its
+	// file member is the name the file is renamed to.
+	EventRotated = "audit_rotated"
+	// EventContinued is the first line of the file that follows a
+	// rotation; its file member names the file before it.
+	EventContinued = "audit_continued"
 )
 
 // Actors that are not a client or a route.
@@ -213,6 +241,9 @@ type line struct {
 	Routes      *int     `json:"routes,omitempty"`
 	TornBytes   int64    `json:"torn_bytes,omitempty"`
 	ExpectedSeq uint64   `json:"expected_seq,omitempty"`
+	File        string   `json:"file,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Removed     []string `json:"removed_files,omitempty"`
 	Outcome     string   `json:"outcome"`
 	Prev        string   `json:"prev"`
 	// Mac is set when a line is read back; it is not part of the body.

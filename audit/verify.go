@@ -22,16 +22,25 @@ const (
 	// KindGap: the gateway found lines missing while it ran and recorded
 	// it here.
 	KindGap = "gap"
+	// KindMissingFile: a file of a rotated set is missing before this one
+	// (VerifySet).
+	KindMissingFile = "missing_file"
 )
 
 // VerifyError names the first line where a log's chain breaks.
 type VerifyError struct {
+	// File is the file's name (without its directory) in errors of
+	// VerifySet; empty from Verify and VerifyFile.
+	File   string
 	Line   int    // 1-based line number in the file
 	Kind   string // one of the Kind* constants
 	Detail string
 }
 
 func (e *VerifyError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s: line %d: %s: %s", e.File, e.Line, e.Kind, e.Detail)
+	}
 	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Kind, e.Detail)
 }
 
@@ -46,24 +55,44 @@ type VerifyResult struct {
 	// of a stopped gateway normally ends with gateway_stopped; anything
 	// else while no gateway runs may mean that lines were cut off its end.
 	LastEvent string
+	// FirstSeq is the seq of the first line: 1, or more for a file that
+	// starts with an audit_continued line (one that a rotation started).
+	FirstSeq uint64
+
+	// The ends of the chain, for VerifySet.
+	firstPrev, firstEvent, firstFile string
+	lastSeq                          uint64
+	lastMac, lastFile                string
 }
 
 // VerifyFile verifies the log at path (see Verify). A gateway may append
 // meanwhile: the file is read up to the size it had when the check began,
 // and an incomplete last line of a file that has grown since (an append in
 // progress, not a torn one) makes it check again.
+//
+// A file that starts with an audit_continued line (one that follows a
+// rotation) verifies from that line on, with FirstSeq saying where; VerifySet
+// checks a rotated set as a whole.
 func VerifyFile(path string, keys Keys) (VerifyResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("audit: %w", err)
 	}
 	defer f.Close()
+	return verifyOpen(f, keys, false)
+}
+
+// verifyOpen verifies an open file (see VerifyFile); anyStart accepts a
+// first line with any seq and prev (VerifySet checks the links itself).
+func verifyOpen(f *os.File, keys Keys, anyStart bool) (VerifyResult, error) {
 	for attempt := 0; ; attempt++ {
 		fi, err := f.Stat()
 		if err != nil {
 			return VerifyResult{}, fmt.Errorf("audit: %w", err)
 		}
-		res, err := Verify(io.NewSectionReader(f, 0, fi.Size()), keys)
+		v := verifier{keys: keys, br: bufio.NewReaderSize(io.NewSectionReader(f, 0, fi.Size()), 64<<10),
+			prevMac: genesis, expSeq: 1, anyStart: anyStart}
+		res, err := v.run()
 		var ve *VerifyError
 		if attempt < 10 && errors.As(err, &ve) && ve.Kind == KindTruncated {
 			if now, serr := f.Stat(); serr == nil && now.Size() > fi.Size() {
@@ -79,19 +108,24 @@ func VerifyFile(path string, keys Keys) (VerifyResult, error) {
 // *VerifyError for the first line that breaks the chain, naming how: an
 // edited line, lines removed before it, a line out of order, or an
 // incomplete last line. A torn line followed by the audit_recovered line
-// the next Writer wrote for it is accepted (a crash, not tampering).
+// the next Writer wrote for it is accepted (a crash, not tampering). A log
+// that starts with an audit_continued line (after a rotation) is checked
+// from there (VerifyResult.FirstSeq); no line may follow an audit_rotated
+// line.
 func Verify(r io.Reader, keys Keys) (VerifyResult, error) {
 	v := verifier{keys: keys, br: bufio.NewReaderSize(r, 64<<10), prevMac: genesis, expSeq: 1}
 	return v.run()
 }
 
 type verifier struct {
-	keys    Keys
-	br      *bufio.Reader
-	lineNo  int
-	prevMac string
-	expSeq  uint64
-	res     VerifyResult
+	keys      Keys
+	br        *bufio.Reader
+	lineNo    int
+	prevMac   string
+	expSeq    uint64
+	res       VerifyResult
+	anyStart  bool // the first line may have any seq and prev
+	rotatedAt int  // the line number of an audit_rotated line, 0 if none
 }
 
 type badLine struct {
@@ -151,6 +185,13 @@ func (v *verifier) run() (VerifyResult, error) {
 			pending = &badLine{no: v.lineNo, bytes: int64(len(b)) + 1, err: err}
 			continue
 		}
+		if v.rotatedAt > 0 {
+			return v.res, &VerifyError{Line: v.lineNo, Kind: KindReordered, Detail: fmt.Sprintf(
+				"it follows the audit_rotated line that closed this file (line %d)", v.rotatedAt)}
+		}
+		if v.res.Lines == 0 && (v.anyStart || l.Event == EventContinued || l.Event == EventRecovered && pending != nil) {
+			v.expSeq, v.prevMac = l.Seq, l.Prev // a file that a rotation started
+		}
 		if pending != nil {
 			if l.Event != EventRecovered || l.TornBytes != pending.bytes || l.Seq != v.expSeq || l.Prev != v.prevMac {
 				return v.res, pending.verifyError(v.res.Lines == 0)
@@ -165,9 +206,15 @@ func (v *verifier) run() (VerifyResult, error) {
 			return v.res, &VerifyError{Line: v.lineNo, Kind: KindGap, Detail: fmt.Sprintf(
 				"the gateway found that lines it had written (up to seq %d) were cut from the log while it ran", l.ExpectedSeq)}
 		}
+		if v.res.Lines == 0 {
+			v.res.FirstSeq, v.res.firstPrev, v.res.firstEvent, v.res.firstFile = l.Seq, l.Prev, l.Event, l.File
+		}
+		if l.Event == EventRotated {
+			v.rotatedAt, v.res.lastFile = v.lineNo, l.File
+		}
 		v.prevMac, v.expSeq = l.Mac, l.Seq+1
 		v.res.Lines++
-		v.res.LastEvent = l.Event
+		v.res.LastEvent, v.res.lastSeq, v.res.lastMac = l.Event, l.Seq, l.Mac
 	}
 	if pending != nil {
 		return v.res, pending.verifyError(v.res.Lines == 0)

@@ -37,6 +37,17 @@ type Options struct {
 	// crash or power loss can lose the lines of the last interval. A failed
 	// background fsync makes the next Log retry it and fail while it fails.
 	SyncInterval time.Duration
+	// MaxSize rotates the file before an append once it holds this many
+	// bytes (so a file can exceed it by one batch); zero never rotates by
+	// size. See Rotation in the package doc.
+	MaxSize int64
+	// MaxAge rotates the file before an append once its first line is this
+	// old; zero never rotates by age.
+	MaxAge time.Duration
+	// Keep bounds the rotated files kept: a rotation removes the oldest
+	// beyond Keep and names them in its audit_rotated line. Zero (the
+	// default) removes none.
+	Keep int
 }
 
 // Writer appends lines to one audit log file. It is safe for concurrent
@@ -48,9 +59,12 @@ type Writer struct {
 	now       func() time.Time
 	log       *slog.Logger
 	max       int
-	f         *os.File
+	f         *os.File      // replaced (under syncMu) when the file at path changes
 	every     time.Duration // Options.SyncInterval
-	sync      func() error  // f.Sync; replaced by tests
+	sync      func() error  // f.Sync, called under syncMu; replaced by tests
+	maxSize   int64         // Options.MaxSize
+	maxAge    time.Duration // Options.MaxAge
+	keep      int           // Options.Keep
 	syncs     atomic.Uint64 // fsyncs done
 	dirty     atomic.Bool   // written since the last fsync (interval mode)
 	syncMu    sync.Mutex    // one fsync at a time; guards syncErr
@@ -71,6 +85,9 @@ type Writer struct {
 	size       int64  // the file size after this Writer's last append; -1: unknown
 	written    uint64 // the seq of the last line this Writer made durable
 	writtenMac string
+	born       time.Time // the time of the file's first line; zero: unknown or empty
+	finish     *line     // the audit_rotated line the file ends with: a rotation to finish
+	created    bool      // the next write starts a file: fsync the directory after it
 }
 
 type request struct {
@@ -93,13 +110,14 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	if opts.SyncInterval < 0 {
+	if opts.SyncInterval < 0 || opts.MaxSize < 0 || opts.MaxAge < 0 || opts.Keep < 0 {
 		f.Close()
-		return nil, errors.New("audit: SyncInterval must not be negative")
+		return nil, errors.New("audit: SyncInterval, MaxSize, MaxAge and Keep must not be negative")
 	}
 	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f,
-		every: opts.SyncInterval, sync: f.Sync,
+		every: opts.SyncInterval, maxSize: opts.MaxSize, maxAge: opts.MaxAge, keep: opts.Keep,
 		size: -1, reqs: make(chan *request, 256), done: make(chan struct{})}
+	w.sync = func() error { return w.f.Sync() }
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -109,7 +127,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if w.max <= 0 {
 		w.max = 512
 	}
-	if err := w.commit(nil); err != nil { // reads the tail; recovers a torn line
+	if err := w.commit(nil); err != nil { // reads the tail; recovers a torn line, finishes a rotation
 		f.Close()
 		return nil, err
 	}
@@ -287,25 +305,52 @@ func (w *Writer) loop() {
 }
 
 // commit appends evs (possibly none) under the file lock, after checking
-// that the file is as this Writer left it.
+// that the file is still the one at path (another Writer may have rotated
+// it) and as this Writer left it. It rotates the file first when it is due
+// (at most once per commit), and finishes a rotation cut short by a crash.
 func (w *Writer) commit(evs []Event) error {
-	if err := lockFile(w.f); err != nil {
-		return fmt.Errorf("audit: lock %s: %w", w.path, err)
+	rotated := false
+	for range 16 {
+		if err := w.lockCurrent(); err != nil {
+			w.size = -1
+			return err
+		}
+		again, err := w.append(evs, &rotated)
+		unlockFile(w.f)
+		if err != nil || !again {
+			return err
+		}
 	}
-	defer unlockFile(w.f)
+	w.size = -1
+	return fmt.Errorf("audit: %s keeps being replaced while appending; giving up", w.path)
+}
+
+// append does commit's work under the lock. again: the file was rotated,
+// commit must lock the new one and call append again.
+func (w *Writer) append(evs []Event, rotated *bool) (again bool, err error) {
 	fi, err := w.f.Stat()
 	if err != nil {
 		w.size = -1
-		return fmt.Errorf("audit: stat %s: %w", w.path, err)
+		return false, fmt.Errorf("audit: stat %s: %w", w.path, err)
 	}
 	var buf []byte
 	if fi.Size() != w.size {
 		if buf, err = w.resync(fi.Size()); err != nil {
 			w.size = -1
-			return err
+			return false, err
 		}
 	}
+	if w.finish != nil { // the file ends with its audit_rotated line
+		w.size = -1
+		return true, w.finishRotation(*w.finish)
+	}
 	now := w.now().UTC()
+	if len(evs) > 0 && !*rotated {
+		if reason := w.rotationDue(fi.Size()+int64(len(buf)), now); reason != "" {
+			*rotated = true
+			return true, w.rotate(buf, reason, now)
+		}
+	}
 	seq, mac := w.seq, w.mac
 	for _, ev := range evs {
 		seq++
@@ -315,38 +360,50 @@ func (w *Writer) commit(evs []Event) error {
 	}
 	if len(buf) == 0 {
 		w.size = fi.Size()
-		return nil
+		return false, nil
 	}
 	if w.every > 0 {
 		if err := w.pendingSyncError(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if _, err := w.f.Write(buf); err != nil {
 		w.size = -1 // a partial write is a torn line: the next append recovers it
-		return fmt.Errorf("audit: write %s: %w", w.path, err)
+		return false, fmt.Errorf("audit: write %s: %w", w.path, err)
 	}
 	if w.every > 0 {
 		w.dirty.Store(true)
 	} else if err := w.fsync(); err != nil {
 		w.size = -1
-		return err
+		return false, err
 	}
 	w.seq, w.mac, w.size = seq, mac, fi.Size()+int64(len(buf))
 	w.written, w.writtenMac = seq, mac
-	return nil
+	if w.born.IsZero() {
+		w.born = now
+	}
+	if w.created { // the first line of a new file: make its name durable
+		w.created = false
+		if err := syncDir(filepath.Dir(w.path)); err != nil {
+			w.log.Warn("audit: fsync of the log's directory failed", "file", w.path, "error", err.Error())
+		}
+	}
+	return false, nil
 }
 
-// resync reads the chain head from the file's tail and returns the lines
+// resync reads the chain head from the file's tail (from the newest
+// rotated file when the file holds no whole line yet) and returns the lines
 // to write before the next ones: a newline and an audit_recovered line
-// after a torn last line, an audit_gap line when lines this Writer wrote
-// are gone.
+// after a torn last line, an audit_continued line starting a file after a
+// rotation, an audit_gap line when lines this Writer wrote are gone. When
+// the file ends with an audit_rotated line it sets w.finish instead.
 func (w *Writer) resync(size int64) ([]byte, error) {
 	last, torn, err := readTail(w.f, size)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read the end of %s: %w", w.path, err)
 	}
-	w.seq, w.mac = 0, genesis
+	w.seq, w.mac, w.finish, w.created, w.born = 0, genesis, nil, false, time.Time{}
+	from := "" // the rotated file this one continues
 	if last != nil {
 		l, err := w.keys.parse(last)
 		if err != nil {
@@ -354,25 +411,43 @@ func (w *Writer) resync(size int64) ([]byte, error) {
 				"check it with `aliasgate audit verify`, keep it as evidence and move it aside to start a new log", w.path, err)
 		}
 		w.seq, w.mac = l.Seq, l.Mac
+		if l.Event == EventRotated && torn == 0 {
+			w.finish = &l
+			return nil, nil
+		}
+		if w.maxAge > 0 {
+			w.born = firstLineTime(w.f, size)
+		}
+	} else {
+		name, l, err := w.rotatedHead()
+		if err != nil {
+			return nil, err
+		}
+		if name != "" {
+			w.seq, w.mac, from = l.Seq, l.Mac, name
+		}
 	}
+	gap := w.written > 0 && (w.seq < w.written || w.seq == w.written && !hmac.Equal([]byte(w.mac), []byte(w.writtenMac)))
 	now := w.now().UTC()
 	var out []byte
-	if torn > 0 {
-		out = append(out, '\n')
+	add := func(l line) {
 		w.seq++
-		l := line{Event: EventRecovered, Actor: ActorSystem, TornBytes: torn + 1, Outcome: OutcomeOK}
 		var b []byte
 		b, w.mac = w.encode(l, w.seq, w.mac, now)
 		out = append(out, b...)
+	}
+	if torn > 0 {
+		out = append(out, '\n')
+		add(line{Event: EventRecovered, Actor: ActorSystem, TornBytes: torn + 1, Outcome: OutcomeOK})
 		w.log.Warn("audit: the log ended in a torn line (a write cut short by a crash or a full disk); recorded and continued",
 			"file", w.path, "torn_bytes", torn)
 	}
-	if w.written > 0 && (w.seq < w.written || w.seq == w.written && !hmac.Equal([]byte(w.mac), []byte(w.writtenMac))) {
-		w.seq++
-		l := line{Event: EventGap, Actor: ActorSystem, ExpectedSeq: w.written, Outcome: OutcomeError}
-		var b []byte
-		b, w.mac = w.encode(l, w.seq, w.mac, now)
-		out = append(out, b...)
+	if from != "" {
+		add(line{Event: EventContinued, Actor: ActorSystem, File: from, Outcome: OutcomeOK})
+		w.created = true
+	}
+	if gap {
+		add(line{Event: EventGap, Actor: ActorSystem, ExpectedSeq: w.written, Outcome: OutcomeError})
 		w.log.Error("audit: lines this gateway wrote are missing from the audit log (it was cut or replaced); recorded",
 			"file", w.path, "last_written_seq", w.written)
 	}
