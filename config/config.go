@@ -236,6 +236,18 @@ type Audit struct {
 	// FsyncInterval is the fsync period of Fsync "interval": 1ms to 10s,
 	// default 200ms.
 	FsyncInterval Duration `yaml:"fsync_interval"`
+	// MaxSize rotates the log once it holds this many bytes: 0 (never by
+	// size) or 1MiB to 1TiB, default 100MiB. The chain continues across
+	// files; `aliasgate audit verify` checks the rotated set.
+	MaxSize ByteSize `yaml:"max_size"`
+	// MaxAge rotates the log once its first line is this old: 0 (never by
+	// age) or 1m to 8760h, default 24h.
+	MaxAge Duration `yaml:"max_age"`
+	// Keep is how many rotated files the gateway keeps, removing the
+	// oldest beyond it: 0 (the default) keeps every file, since how long
+	// audit history is kept is the operator's decision (PCI DSS 10.5.1:
+	// 12 months, 3 of them at hand).
+	Keep int `yaml:"keep"`
 }
 
 // AuditSyncInterval is the audit.Options.SyncInterval that audit.fsync and
@@ -296,7 +308,7 @@ func Default() Config {
 			Issuer:   "aliasgate",
 		},
 		Log:   Log{Level: "info", Format: "json"},
-		Audit: Audit{Enabled: true, Fsync: "interval", FsyncInterval: Duration(200 * time.Millisecond)},
+		Audit: Audit{Enabled: true, Fsync: "interval", FsyncInterval: Duration(200 * time.Millisecond), MaxSize: 100 * MiB, MaxAge: Duration(24 * time.Hour)},
 	}
 }
 

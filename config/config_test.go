@@ -102,7 +102,7 @@ admin:
   ui_capture_body: 16KiB
 auth: {token_ttl: 1h, audience: payments, issuer: gw.acme}
 log: {level: debug, format: text}
-audit: {enabled: false, path: /var/log/aliasgate/audit.log, fsync: always, fsync_interval: 50ms}
+audit: {enabled: false, path: /var/log/aliasgate/audit.log, fsync: always, fsync_interval: 50ms, max_size: 1GiB, max_age: 168h, keep: 400}
 routes:
   - id: checkout
     direction: inbound
@@ -159,6 +159,9 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"vault.volatile_max_records", c.Vault.VolatileMaxRecords, 1_000_000},
 		{"audit.fsync_interval", c.Audit.FsyncInterval.Std(), 200 * time.Millisecond},
 		{"AuditSyncInterval", c.AuditSyncInterval(), 200 * time.Millisecond},
+		{"audit.max_size", c.Audit.MaxSize.Int64(), int64(100 << 20)},
+		{"audit.max_age", c.Audit.MaxAge.Std(), 24 * time.Hour},
+		{"audit.keep", c.Audit.Keep, 0},
 		{"VaultPath", c.VaultPath(), filepath.Join("aliasgate-data", "vault.db")},
 	}
 	for _, ck := range checks {
@@ -243,7 +246,8 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
 		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
 		Log:      Log{Level: "debug", Format: "text"},
-		Audit:    Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond)},
+		Audit: Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond),
+			MaxSize: GiB, MaxAge: Duration(168 * time.Hour), Keep: 400},
 	}
 	if got := plain(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -429,6 +433,9 @@ func TestEnvOverridesEveryKindOfKey(t *testing.T) {
 		{"bool true", "ALIASGATE_VAULT_API_ENABLED", "true", func(c Config) any { return c.VaultAPI.Enabled }, true},
 		{"bool false", "ALIASGATE_CARDS_ENABLED", "0", func(c Config) any { return c.Cards.Enabled }, false},
 		{"whole number", "ALIASGATE_ADMIN_UI_CAPTURE_SIZE", " 250 ", func(c Config) any { return c.Admin.UICaptureSize }, 250},
+		{"audit max_size", "ALIASGATE_AUDIT_MAX_SIZE", "512MiB", func(c Config) any { return c.Audit.MaxSize }, 512 * MiB},
+		{"audit max_age off", "ALIASGATE_AUDIT_MAX_AGE", "0", func(c Config) any { return c.Audit.MaxAge.Std() }, time.Duration(0)},
+		{"audit keep", "ALIASGATE_AUDIT_KEEP", "365", func(c Config) any { return c.Audit.Keep }, 365},
 		{"list", "ALIASGATE_OUTBOUND_PASSTHROUGH", "a.example, *.b.example,,", func(c Config) any { return c.Outbound.Passthrough }, []string{"a.example", "*.b.example"}},
 	}
 	for _, tt := range tests {
@@ -583,6 +590,16 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"audit fsync never", func(c *Config) { c.Audit.Fsync = "never" }, "audit.fsync"},
 		{"audit fsync interval of 0", func(c *Config) { c.Audit.FsyncInterval = 0 }, "audit.fsync_interval"},
 		{"audit fsync interval of 1m", func(c *Config) { c.Audit.FsyncInterval = Duration(time.Minute) }, "audit.fsync_interval"},
+		{"audit rotation off", func(c *Config) { c.Audit.MaxSize, c.Audit.MaxAge = 0, 0 }, ""},
+		{"audit max_size of 1MiB", func(c *Config) { c.Audit.MaxSize = MiB }, ""},
+		{"audit max_size under 1MiB", func(c *Config) { c.Audit.MaxSize = MiB - 1 }, "audit.max_size"},
+		{"audit max_size over 1TiB", func(c *Config) { c.Audit.MaxSize = 1024*GiB + 1 }, "audit.max_size"},
+		{"audit max_age of 1m", func(c *Config) { c.Audit.MaxAge = Duration(time.Minute) }, ""},
+		{"audit max_age of 1s", func(c *Config) { c.Audit.MaxAge = Duration(time.Second) }, "audit.max_age"},
+		{"audit max_age negative", func(c *Config) { c.Audit.MaxAge = Duration(-time.Hour) }, "audit.max_age"},
+		{"audit max_age over a year", func(c *Config) { c.Audit.MaxAge = Duration(366 * 24 * time.Hour) }, "audit.max_age"},
+		{"audit keep 90", func(c *Config) { c.Audit.Keep = 90 }, ""},
+		{"audit keep negative", func(c *Config) { c.Audit.Keep = -1 }, "audit.keep"},
 		{"empty redis prefix", func(c *Config) { c.Vault.RedisPrefix = "" }, "vault.redis_prefix"},
 		{"redis prefix with a space", func(c *Config) { c.Vault.RedisPrefix = "a b" }, "vault.redis_prefix"},
 		{"rediss URL", func(c *Config) { c.Vault.Volatile, c.Vault.RedisURL = "redis", "rediss://cache:6380/0" }, ""},

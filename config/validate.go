@@ -112,6 +112,15 @@ func (c Config) Validate() error {
 	if d := c.Audit.FsyncInterval.Std(); d < time.Millisecond || d > 10*time.Second {
 		v.add("audit.fsync_interval", "must be between 1ms and 10s")
 	}
+	if b := c.Audit.MaxSize; b != 0 && (b < MiB || b > 1024*GiB) {
+		v.add("audit.max_size", "must be 0 (no rotation by size) or 1MiB to 1TiB")
+	}
+	if d := c.Audit.MaxAge.Std(); d != 0 && (d < time.Minute || d > 365*24*time.Hour) {
+		v.add("audit.max_age", "must be 0 (no rotation by age) or 1m to 8760h (a year)")
+	}
+	if c.Audit.Keep < 0 {
+		v.add("audit.keep", "must be 0 (keep every rotated file) or a number of files")
+	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "text")
 
