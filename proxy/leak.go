@@ -30,8 +30,13 @@ import (
 // number pass.
 
 // maxKnownCandidates bounds the distinct numbers of one message the guard
-// asks the vault about.
-const maxKnownCandidates = 10000
+// asks the vault about; maxFound the candidates it keeps from one body (a
+// body of "1 2 3 …" holds dozens of times its size in overlapping
+// windows): past it the body counts as holding card data.
+const (
+	maxKnownCandidates = 1000
+	maxFound           = 100000
+)
 
 // leakHit is one card number found, and where.
 type leakHit struct {
@@ -47,6 +52,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	block := st.route.LeakGuard == routes.LeakBlock
 	action := string(st.route.LeakGuard)
 	var hits []leakHit
+	overflow := false // more candidates than maxFound: card data, whatever the vault says
 	add := func(where string, base int, cs []pan.Candidate) {
 		for _, c := range cs {
 			off := -1
@@ -59,11 +65,13 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if hasBody {
 		switch {
 		case body != nil:
+			base, b := 0, body
 			if bytes.IndexByte(body, 0) >= 0 {
-				add("body", -1, pan.Find(dropNUL(body)))
-			} else {
-				add("body", 0, pan.Find(body))
+				base, b = -1, dropNUL(body)
 			}
+			cs, more := pan.FindMax(b, maxFound)
+			add("body", base, cs)
+			overflow = more
 		default:
 			why := "unreadable"
 			if bodyErr != nil {
@@ -96,6 +104,9 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	}
 	if len(hits) == 0 {
 		return nil
+	}
+	if overflow {
+		return p.leaks(ctx, st, phase, len(hits), []string{"body"}, nil)
 	}
 
 	made := make(map[string]struct{}, len(st.made))
@@ -156,16 +167,26 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if count == 0 {
 		return nil
 	}
+	return p.leaks(ctx, st, phase, count, where, offsets)
+}
+
+// leaks counts and logs count card numbers found (never the digits) and
+// returns the refusal when the route blocks.
+func (p *pipeline) leaks(ctx context.Context, st *reqState, phase routes.Phase, count int, where []string, offsets []int) *jsonapi.Error {
+	action := string(st.route.LeakGuard)
 	if p.m != nil {
 		p.m.LeakGuardHits.WithLabelValues(st.route.ID, action).Add(float64(count))
 	}
 	attrs := []slog.Attr{slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action),
 		slog.Int("count", count), slog.Any("where", where)}
 	if len(offsets) > 0 {
+		if len(offsets) > 100 {
+			offsets = offsets[:100] // the first ones: enough to find them, a bounded line
+		}
 		attrs = append(attrs, slog.Any("offsets", offsets))
 	}
 	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard found card-like numbers no filter redacted", attrs...)
-	if block {
+	if st.route.LeakGuard == routes.LeakBlock {
 		return refusal(phase, "card_data_leak")
 	}
 	return nil
