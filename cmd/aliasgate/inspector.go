@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/inspector"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/proxy"
 )
 
@@ -25,6 +27,7 @@ func (gw *gateway) openInspector() error {
 		RouteOptions:     routeOptions(),
 		PreviewTokenizer: dryRunTokenizer,
 		Logger:           gw.logger,
+		Lockout:          gw.tokenLockout(),
 	}
 	if gw.reloader != nil {
 		opts.RoutesFile, opts.Reload = gw.cfg.RoutesFile, gw.reloader.Reload
@@ -43,6 +46,25 @@ func (gw *gateway) openInspector() error {
 	gw.logger.Info("inspector on", "path", inspector.Prefix, "listener", "admin",
 		"keeps", opts.Size, "body_bytes", opts.BodyLimit)
 	return nil
+}
+
+// tokenLockout returns the lockout of wrong admin tokens per remote address
+// that every check of admin.token shares (the key endpoints and the
+// inspector: failures at one count at the other), made on first use
+// (startup, one goroutine) with lockout's defaults, and counted in
+// aliasgate_admin_lockouts_total (no address label: the log names it).
+func (gw *gateway) tokenLockout() *lockout.Table {
+	if gw.adminLockout == nil {
+		t := lockout.New(lockout.Options{})
+		gw.adminLockout = t
+		if gw.metrics != nil {
+			registerOnce(gw.metrics.Registry, prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "aliasgate_admin_lockouts_total",
+				Help: "Wrong admin tokens that locked their remote address out (every failure past the free ones), at the admin listener's key endpoints and the inspector.",
+			}, func() float64 { return float64(t.Lockouts()) }))
+		}
+	}
+	return gw.adminLockout
 }
 
 // capturer is the proxies' Capturer: the inspector, or nil (an untyped nil,

@@ -24,6 +24,7 @@ import (
 	"github.com/aliasgate/aliasgate/inspector"
 	"github.com/aliasgate/aliasgate/internal/gctune"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
@@ -126,6 +127,9 @@ type gateway struct {
 	// limiter holds the API clients' token buckets (limits.client_rate),
 	// shared by every mount of the APIs; nil: no limit (limits.go).
 	limiter *ratelimit.Limiter
+	// adminLockout locks out addresses that send wrong admin tokens, shared
+	// by the key endpoints and the inspector (inspector.go).
+	adminLockout *lockout.Table
 }
 
 // openGateway opens the vault and builds the services. It fails, before
@@ -169,7 +173,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	gw.auth = newAuth(persistent, signer, cfg, logger)
+	gw.auth = newAuth(clientStore{persistent}, signer, cfg, logger) // clientStore: clients.go
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
@@ -298,7 +302,9 @@ func (gw *gateway) adminHandler() http.Handler {
 		Metrics: gw.metrics.Handler(),
 		Rotated: gw.auditRotation,
 		Logger:  gw.logger,
+		Lockout: gw.tokenLockout(),
 	}
+	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
 	if gw.keyWorker != nil {
 		opts.Keys = gw.keyWorker
 	}
