@@ -17,22 +17,28 @@ import (
 	"github.com/aliasgate/aliasgate/vault"
 )
 
-const auditVerifyUsage = `Verifies the audit log (audit.path, default <data_dir>/audit.log, or FILE):
-every line's HMAC, that the sequence counts up from 1 and that each line
-chains to the one before. It needs the master key (ALIASGATE_MASTER_KEY or
+const auditVerifyUsage = `Verifies the audit log (audit.path, default <data_dir>/audit.log, or FILE)
+together with its rotated files (FILE.<seq>.<time>, oldest first): every
+line's HMAC, that the sequence counts up and that each line chains to the one
+before, across files. It needs the master key (ALIASGATE_MASTER_KEY or
 <data_dir>/master.key), which the HMACs are derived from.
 
-Prints "ok, N lines" and exits 0 when the log is intact; otherwise names the
-first bad line and how it is bad (edited, removed, reordered, truncated, or a
-gap the gateway recorded) and exits 1. A torn line left by a crash and the
-audit_recovered line that follows it are accepted. Lines cut off the end of a
-log cannot be seen in the file alone: a stopped gateway's log ends with
-gateway_stopped, and a note says when it does not.`
+Prints "ok, N lines" (and "in K files" for a rotated set) and exits 0 when the
+log is intact; otherwise names the first bad file and line and how it is bad
+(edited, removed, reordered, truncated, a gap the gateway recorded, or a
+missing file between two others) and exits 1. A torn line left by a crash and
+the audit_recovered line that follows it are accepted, as is a rotation a
+crash cut short. When the oldest rotated files were removed (audit.keep, or by
+hand) the set starts after seq 1 and a note says so. Lines cut off the end of
+a log cannot be seen in the files alone: a stopped gateway's log ends with
+gateway_stopped, and a note says when it does not. With --single, FILE is
+verified alone (a rotated file may be given).`
 
 func runAuditVerify(_ context.Context, e env, args []string) error {
-	fs := newFlagSet("audit verify [--config FILE | --data-dir D] [FILE]", auditVerifyUsage)
+	fs := newFlagSet("audit verify [--config FILE | --data-dir D] [--single] [FILE]", auditVerifyUsage)
 	cfgPath := fs.String("config", "", "configuration `file`")
 	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
+	single := fs.Bool("single", false, "verify FILE alone, without its rotated files")
 	file, err := parseOptionalArg(fs, e, args)
 	if err != nil {
 		return helpOK(err)
@@ -55,18 +61,50 @@ func runAuditVerify(_ context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := audit.VerifyFile(file, keys)
+	if *single {
+		res, err := audit.VerifyFile(file, keys)
+		if err != nil {
+			return fmt.Errorf("audit log %s: %w", file, err)
+		}
+		fmt.Fprintf(e.stdout, "ok, %d lines\n", res.Lines)
+		auditNotes(e, res.Recovered, res.FirstSeq, res.Lines, res.LastEvent, file)
+		return nil
+	}
+	res, err := audit.VerifySet(file, keys)
 	if err != nil {
 		return fmt.Errorf("audit log %s: %w", file, err)
 	}
-	fmt.Fprintf(e.stdout, "ok, %d lines\n", res.Lines)
-	if res.Recovered > 0 {
-		fmt.Fprintf(e.stderr, "note: %d torn line(s) from crashes, each followed by its audit_recovered line\n", res.Recovered)
+	if len(res.Files) > 1 {
+		fmt.Fprintf(e.stdout, "ok, %d lines in %d files\n", res.Lines, len(res.Files))
+	} else {
+		fmt.Fprintf(e.stdout, "ok, %d lines\n", res.Lines)
 	}
-	if res.Lines > 0 && res.LastEvent != audit.EventGatewayStopped {
-		fmt.Fprintf(e.stderr, "note: the last line is %q, not gateway_stopped: fine while a gateway runs (or after a crash); otherwise lines may have been cut off the end\n", res.LastEvent)
+	first := file
+	if len(res.Files) > 0 {
+		first = res.Files[0].Path
+	}
+	auditNotes(e, res.Recovered, res.FirstSeq, res.Lines, res.LastEvent, first)
+	if res.CurrentMissing {
+		fmt.Fprintf(e.stderr, "note: %s does not exist: a rotation was cut short (a crash after the rename); the next append continues the chain in a new file\n", file)
+	}
+	if res.RotationPending {
+		fmt.Fprintf(e.stderr, "note: %s ends with its audit_rotated line: a rotation was cut short (a crash before the rename); the next append finishes it\n", file)
 	}
 	return nil
+}
+
+// auditNotes prints verify's notes: recovered crashes, a log that starts
+// after seq 1 (rotated files removed), and a last line that is not a stop.
+func auditNotes(e env, recovered int, firstSeq uint64, lines int, lastEvent, first string) {
+	if recovered > 0 {
+		fmt.Fprintf(e.stderr, "note: %d torn line(s) from crashes, each followed by its audit_recovered line\n", recovered)
+	}
+	if firstSeq > 1 {
+		fmt.Fprintf(e.stderr, "note: the log starts at seq %d (%s starts with audit_continued): the rotated files before it were removed (audit.keep, or by hand) or are kept elsewhere\n", firstSeq, first)
+	}
+	if lines > 0 && lastEvent != audit.EventGatewayStopped {
+		fmt.Fprintf(e.stderr, "note: the last line is %q, not gateway_stopped: fine while a gateway runs (or after a crash); otherwise lines may have been cut off the end\n", lastEvent)
+	}
 }
 
 // parseOptionalArg parses args with at most one positional argument, which
@@ -103,7 +141,8 @@ func openAuditLog(cfg config.Config, master []byte, logger *slog.Logger) (*audit
 	if err != nil {
 		return nil, err
 	}
-	w, err := audit.Open(cfg.AuditPath(), keys, audit.Options{Logger: logger, SyncInterval: cfg.AuditSyncInterval()})
+	w, err := audit.Open(cfg.AuditPath(), keys, audit.Options{Logger: logger, SyncInterval: cfg.AuditSyncInterval(),
+		MaxSize: cfg.Audit.MaxSize.Int64(), MaxAge: cfg.Audit.MaxAge.Std(), Keep: cfg.Audit.Keep})
 	if err != nil {
 		return nil, fmt.Errorf("audit log (audit.path): %w", err)
 	}

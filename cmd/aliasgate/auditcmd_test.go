@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,11 +12,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/audit"
+	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // auditLines reads the audit log as JSON objects.
@@ -250,5 +256,64 @@ func TestAuditLogCanBeTurnedOff(t *testing.T) {
 	}
 	if !strings.Contains(g.stderr.String(), "audit log disabled") {
 		t.Fatal("no warning that the audit log is off")
+	}
+}
+
+// TestAuditVerifyRotatedSet: the gateway's writer rotates as audit.max_size
+// says, and `audit verify` checks the rotated set by default: ok across
+// files, a missing middle file named, a note when the oldest files were
+// removed, and --single for one file.
+func TestAuditVerifyRotatedSet(t *testing.T) {
+	data := t.TempDir()
+	master := bytes.Repeat([]byte{7}, 32)
+	env := testEnv(map[string]string{vault.MasterKeyEnv: base64.StdEncoding.EncodeToString(master)})
+	cfg := config.Default()
+	cfg.DataDir = data
+	cfg.Audit.MaxSize = 1 << 10 // below what Validate allows, to rotate every few lines
+	w, err := openAuditLog(cfg, master, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if err := w.Log(context.Background(), audit.Event{Event: audit.EventClientCreated, Actor: audit.ActorCLI, Client: "CLT" + itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Log(context.Background(), audit.Event{Event: audit.EventGatewayStopped, Actor: audit.ActorSystem}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	rotated, _ := filepath.Glob(filepath.Join(data, "audit.log.*"))
+	sort.Strings(rotated)
+	if len(rotated) < 3 {
+		t.Fatalf("rotated files %v, want 3 or more", rotated)
+	}
+	lines := 31 + 2*len(rotated)
+	files := len(rotated) + 1
+
+	stdout, stderr, err := runCmd(t, env, "audit", "verify", "--data-dir", data)
+	if err != nil || stdout != "ok, "+itoa(lines)+" lines in "+itoa(files)+" files\n" || stderr != "" {
+		t.Fatalf("audit verify of a rotated set = %q %q %v", stdout, stderr, err)
+	}
+	// One file alone: a rotated one starts after seq 1.
+	stdout, stderr, err = runCmd(t, env, "audit", "verify", "--data-dir", data, "--single", rotated[1])
+	if err != nil || !strings.HasPrefix(stdout, "ok, ") || !strings.Contains(stderr, "starts at seq") {
+		t.Fatalf("audit verify --single of a rotated file = %q %q %v", stdout, stderr, err)
+	}
+	// A missing middle file: exit 1, naming the file after the gap.
+	os.Rename(rotated[1], filepath.Join(t.TempDir(), "moved"))
+	_, _, err = runCmd(t, env, "audit", "verify", "--data-dir", data)
+	var buf bytes.Buffer
+	if err == nil || exitCode(err, &buf) != 1 || !strings.Contains(err.Error(), filepath.Base(rotated[2])+": line 1: missing_file") {
+		t.Fatalf("verify with a missing middle file = %v", err)
+	}
+	// The oldest files removed: ok, with a note.
+	os.Remove(rotated[0])
+	stdout, stderr, err = runCmd(t, env, "audit", "verify", "--data-dir", data)
+	if err != nil || !strings.HasPrefix(stdout, "ok, ") || !strings.Contains(stderr, "starts at seq") {
+		t.Fatalf("verify without the oldest files = %q %q %v", stdout, stderr, err)
+	}
+	if out, _, err := runCmd(t, env, "audit", "verify", "--help"); err != nil || !strings.Contains(out, "--single") {
+		t.Fatalf("audit verify --help = %q %v", out, err)
 	}
 }
