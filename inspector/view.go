@@ -197,10 +197,12 @@ func decodeBody(encoding string, b []byte, partial bool, limit int) ([]byte, boo
 }
 
 // trimTail drops what may be the start of a card number or of an escape
-// cut by the truncation: trailing digits, separators and escape characters.
+// cut by the truncation: trailing digits, separators and escape characters
+// in every spelling pan.Find reads (dots, character references, and
+// non-ASCII bytes such as full-width digits and no-break spaces).
 func trimTail(b []byte) []byte {
 	i := len(b)
-	for i > 0 && strings.IndexByte("0123456789 -+%\\uUabcdefABCDEF", b[i-1]) >= 0 {
+	for i > 0 && (b[i-1] >= 0x80 || strings.IndexByte("0123456789 -+.%\\uUabcdefABCDEF&#;xX", b[i-1]) >= 0) {
 		i--
 	}
 	return b[:i]
