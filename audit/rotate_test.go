@@ -119,6 +119,9 @@ func TestRotateBySize(t *testing.T) {
 			if res := mustVerify(t, f, k); res.FirstSeq <= 1 {
 				t.Errorf("VerifyFile of %s alone: FirstSeq %d", f, res.FirstSeq)
 			}
+			if res := mustVerifySet(t, f, k); res.FirstSeq <= 1 || res.RotationPending || len(res.Files) != 1 {
+				t.Errorf("VerifySet of the rotated file %s = %+v", f, res)
+			}
 		}
 	}
 	if cur := parsed(t, path); cur[0]["event"] != EventContinued || cur[0]["file"] != filepath.Base(files[len(files)-1]) {
@@ -344,14 +347,33 @@ func TestRotationCrashes(t *testing.T) {
 func TestTwoWritersRotateOneChain(t *testing.T) {
 	k := testKeys(t, 1)
 	path := filepath.Join(t.TempDir(), "audit.log")
-	opts := Options{MaxSize: 3 << 10}
-	gw := openRotating(t, path, k, opts)
-	cli := openRotating(t, path, k, opts)
+	gw := openRotating(t, path, k, Options{MaxSize: 3 << 10, SyncInterval: time.Millisecond})
+	cli := openRotating(t, path, k, Options{MaxSize: 3 << 10})
 	var wg sync.WaitGroup
 	for _, w := range []*Writer{gw, cli, gw, cli} {
 		wg.Go(func() { logN(t, w, 40) })
 	}
+	// Verifying the set while it rotates sees one chain.
+	stop := make(chan struct{})
+	verified := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil {
+			select {
+			case <-stop:
+				verified <- nil
+				return
+			default:
+			}
+			_, err = VerifySet(path, k)
+		}
+		verified <- err
+	}()
 	wg.Wait()
+	close(stop)
+	if err := <-verified; err != nil {
+		t.Errorf("VerifySet during rotations: %v", err)
+	}
 	gw.Close()
 	cli.Close()
 	files := rotated(t, path)

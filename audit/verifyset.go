@@ -125,8 +125,8 @@ func verifySetOnce(path string, keys Keys) (res SetResult, stale bool, err error
 				return res, false, &VerifyError{File: name, Line: r.Lines + r.Recovered, Kind: KindReordered, Detail: fmt.Sprintf(
 					"its audit_rotated line names %s: the file was renamed", r.lastFile)}
 			}
-		} else if r.LastEvent == EventRotated {
-			res.RotationPending = true
+		} else if r.LastEvent == EventRotated && r.lastFile != name {
+			res.RotationPending = true // (a rotated file given as path names itself)
 		}
 		res.Files = append(res.Files, FileResult{Path: f.Name(), Lines: r.Lines, FirstSeq: r.FirstSeq, LastSeq: r.lastSeq})
 		res.Lines += r.Lines
