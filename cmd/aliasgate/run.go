@@ -38,6 +38,9 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway (inbound and outbound proxies, admin listener)", runServe},
 		{"clients create", "create an API client and print its id and secret once", runClientsCreate},
+		{"clients list", "list the API and outbound clients (never a secret)", runClientsList},
+		{"clients revoke", "revoke a client: its secret and tokens stop working", runClientsRevoke},
+		{"clients rotate-secret", "give a client a new secret, printed once; older tokens stop working", runClientsRotateSecret},
 		{"config check", "validate a configuration file and print every problem", runConfigCheck},
 		{"routes validate", "validate a route file and print every problem with its line", runRoutesValidate},
 		{"routes test", "show what a request becomes under a route file (dry run)", runRoutesTest},

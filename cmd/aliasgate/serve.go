@@ -173,7 +173,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	gw.auth = newAuth(persistent, signer, cfg, logger)
+	gw.auth = newAuth(clientStore{persistent}, signer, cfg, logger) // clientStore: clients.go
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
@@ -304,6 +304,7 @@ func (gw *gateway) adminHandler() http.Handler {
 		Logger:  gw.logger,
 		Lockout: gw.tokenLockout(),
 	}
+	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
 	if gw.keyWorker != nil {
 		opts.Keys = gw.keyWorker
 	}
