@@ -209,6 +209,7 @@ func (w *Writer) finishRotation(l line) error {
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("audit: rotate %s: fsync directory: %w", w.path, err)
 	}
+	w.rotations.Add(1)
 	w.log.Info("audit: log rotated", "file", w.path, "rotated_to", target, "reason", l.Reason, "last_seq", l.Seq)
 	for _, name := range l.Removed {
 		if _, ok := parseRotatedName(base, name); !ok || filepath.Base(name) != name {

@@ -158,6 +158,9 @@ func TestRotateByAge(t *testing.T) {
 	}
 	advance(time.Minute)
 	logN(t, w, 1)
+	if w.Rotations() != 1 {
+		t.Fatalf("Rotations = %d, want 1", w.Rotations())
+	}
 	files := rotated(t, path)
 	if len(files) != 1 || filepath.Base(files[0]) != "audit.log.000000000004.20261205T000000Z" {
 		t.Fatalf("rotated files %v, want audit.log.000000000004.20261205T000000Z", files)

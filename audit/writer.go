@@ -77,7 +77,7 @@ type Writer struct {
 	reqs   chan *request
 	done   chan struct{}
 
-	lines, failures atomic.Uint64
+	lines, failures, rotations atomic.Uint64
 
 	// Owned by the commit loop (and Open before the loop starts).
 	seq        uint64 // the chain head to continue from
@@ -151,6 +151,10 @@ func (w *Writer) Syncs() uint64 { return w.syncs.Load() }
 
 // Failures returns how many appends failed.
 func (w *Writer) Failures() uint64 { return w.failures.Load() }
+
+// Rotations returns how many times this Writer renamed the file in a
+// rotation (its own, or one a crash cut short).
+func (w *Writer) Rotations() uint64 { return w.rotations.Load() }
 
 // Log appends e and returns once it is written and fsynced (written only,
 // with Options.SyncInterval), or with the error that kept it from being so

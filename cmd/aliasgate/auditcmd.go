@@ -169,6 +169,8 @@ func (gw *gateway) openAudit(master []byte) error {
 			Help: "Audit log lines written by this process."}, func() float64 { return float64(w.Lines()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aliasgate_audit_failures_total",
 			Help: "Audit log lines that could not be written (their reveals were refused)."}, func() float64 { return float64(w.Failures()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aliasgate_audit_rotations_total",
+			Help: "Audit log files this process closed and renamed (audit.max_size, audit.max_age)."}, func() float64 { return float64(w.Rotations()) }),
 	} {
 		registerOnce(gw.metrics.Registry, c)
 	}
