@@ -429,10 +429,12 @@ func (s *Service) Authenticate(ctx context.Context, id, secret string) (Client, 
 	if rec.ID != id {
 		return Client{}, fmt.Errorf("auth: client record %s holds id %s", id, rec.ID)
 	}
+	c := rec.client()
 	// The record was just read: token verification may use it.
-	s.cache.put(id, rec.state(s.now()))
+	s.cache.refresh(id, clientState{found: true, revoked: rec.RevokedAt != nil, outbound: rec.Outbound,
+		fingerprint: c.fingerprint, fetched: s.now()})
 	if rec.RevokedAt != nil {
 		return Client{}, fmt.Errorf("auth: client %s is revoked: %w", id, ErrInvalidCredentials)
 	}
-	return rec.client(), nil
+	return c, nil
 }

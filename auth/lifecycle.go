@@ -143,6 +143,23 @@ func (c *stateCache) put(id string, st clientState) {
 	c.m[id] = st
 }
 
+// refresh is put for a state read on the way (Authenticate, once per
+// Basic-authenticated request): it skips the write lock when the cached
+// state is the same and less than half the TTL old.
+func (c *stateCache) refresh(id string, st clientState) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.RLock()
+	cur, ok := c.m[id]
+	c.mu.RUnlock()
+	if ok && cur.found == st.found && cur.revoked == st.revoked && cur.outbound == st.outbound &&
+		cur.fingerprint == st.fingerprint && st.fetched.Sub(cur.fetched) < c.ttl/2 && !st.fetched.Before(cur.fetched) {
+		return
+	}
+	c.put(id, st)
+}
+
 // len returns the number of cached clients.
 func (c *stateCache) len() int {
 	c.mu.RLock()
