@@ -151,7 +151,7 @@ func link(prevPath string, prev VerifyResult, next string, r VerifyResult) error
 		detail := fmt.Sprintf("it starts at seq %d but %s ends at seq %d: a file between them is missing (seq %d to %d)",
 			r.FirstSeq, prevName, prev.lastSeq, prev.lastSeq+1, r.FirstSeq-1)
 		if r.firstEvent == EventContinued && r.firstFile != prevName {
-			detail += fmt.Sprintf("; its audit_continued line names %s", r.firstFile)
+			detail += fmt.Sprintf("; its audit_continued line says it follows %s, which is not in the set", r.firstFile)
 		}
 		return &VerifyError{File: next, Line: 1, Kind: KindMissingFile, Detail: detail}
 	case r.FirstSeq <= prev.lastSeq:
