@@ -240,14 +240,15 @@ func TestClientsLifecycleThroughTheRunningGateway(t *testing.T) {
 	if s := proxyStatus(t, g, ob); s == http.StatusProxyAuthRequired {
 		t.Fatal("outbound credentials refused before their revocation")
 	}
-	revoke(t, env, ob.ID, "--data-dir", data)
+	revoke(t, env, ob.ID, "--admin", g.admin)
 	if s := proxyStatus(t, g, ob); s != http.StatusProxyAuthRequired {
 		t.Errorf("revoked outbound credentials: %d, want 407", s)
 	}
-	if _, _, err := runCmd(t, env, "clients", "rotate-secret", api.ID, "--data-dir", data); err == nil || !strings.Contains(err.Error(), "409") {
+	// (--admin: each fallback waits 1 s for the bbolt lock first.)
+	if _, _, err := runCmd(t, env, "clients", "rotate-secret", api.ID, "--admin", g.admin); err == nil || !strings.Contains(err.Error(), "409") {
 		t.Errorf("rotate-secret of a revoked client through the gateway: %v", err)
 	}
-	if _, _, err := runCmd(t, env, "clients", "revoke", "nope", "--data-dir", data); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, _, err := runCmd(t, env, "clients", "revoke", "nope", "--admin", g.admin); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("revoke of an unknown id through the gateway: %v", err)
 	}
 	noToken := testEnv(nil)
@@ -334,5 +335,21 @@ func TestClientRevokeOnPostgresIsSeenByTheOtherGateway(t *testing.T) {
 	}
 	if s := aliasesStatus(t, a, bearerAuth(newTok)); s != 401 {
 		t.Errorf("the token on a: %d", s)
+	}
+}
+
+func TestClientsCommandsHelpAndUsage(t *testing.T) {
+	for _, cmd := range []string{"list", "revoke", "rotate-secret"} {
+		out, _, err := runCmd(t, testEnv(nil), "clients", cmd, "--help")
+		if err != nil || !strings.Contains(out, "Usage") || !strings.Contains(out, "admin listener") {
+			t.Errorf("clients %s --help: %v %q", cmd, err, out)
+		}
+	}
+	for _, args := range [][]string{{"clients", "revoke"}, {"clients", "rotate-secret"}, {"clients", "list", "extra"}, {"clients", "revoke", "--bogus"}} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		var buf strings.Builder
+		if code := exitCode(err, &buf); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		}
 	}
 }
