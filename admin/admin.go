@@ -129,7 +129,7 @@ func requireToken(opts Options, next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "admin.token is not set: the key endpoints are off"})
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "admin.token is not set: the key and client endpoints are off"})
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

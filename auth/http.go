@@ -335,7 +335,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		s.log.ErrorContext(r.Context(), "auth: issue token failed", "error", err.Error())
 		return tokenResponse{}, oauthErr(http.StatusInternalServerError, "server_error", "")
 	}
-	p, err := s.VerifyToken(tok)
+	p, err := s.VerifyTokenContext(r.Context(), tok)
 	if err != nil {
 		// Only a misconfigured clock or key could get here.
 		s.log.ErrorContext(r.Context(), "auth: issued token does not verify", "error", err.Error())
