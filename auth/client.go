@@ -154,9 +154,11 @@ type Service struct {
 	// limit, when set (WithLimit), is asked by Require after the scope
 	// check (http.go).
 	limit Limit
-	// cache holds the clients' states for token verification
-	// (lifecycle.go); shared by the Services WithLimit returns.
+	// cache holds the clients' states for token verification, and loads
+	// the reads of them in flight (lifecycle.go); shared by the Services
+	// WithLimit returns.
 	cache *stateCache
+	loads *loadGroup
 }
 
 // clientRecord is the stored form of a client.
@@ -221,6 +223,7 @@ func NewService(store ClientStore, key ed25519.PrivateKey, opts Options) *Servic
 		size = DefaultClientCacheSize
 	}
 	s.cache = newStateCache(ttl, size)
+	s.loads = &loadGroup{m: make(map[string]*load)}
 	salt := randomBytes(saltSize)
 	dummy := clientRecord{
 		Version: recordVersion,

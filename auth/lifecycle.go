@@ -23,7 +23,9 @@ import (
 // (claim "fpt", which changes when the secret is rotated) is not the
 // token's. So a revocation or a rotation made on any gateway stops that
 // client's tokens on every gateway sharing the store within the cache
-// bound, and at once on the gateway that made it. HTTP Basic credentials
+// bound, and at once on the gateway that made it. Verifications that miss
+// the cache for one client at the same moment share one store read. HTTP
+// Basic credentials
 // (the APIs where allowed, the outbound proxy) read the client record on
 // every request, as before, and so stop at once.
 
@@ -160,6 +162,53 @@ func (c *stateCache) refresh(id string, st clientState) {
 	c.put(id, st)
 }
 
+// loadGroup lets concurrent token verifications that miss the cache for
+// one client share one store read (a burst when a busy client's entry
+// expires).
+type loadGroup struct {
+	mu sync.Mutex
+	m  map[string]*load
+}
+
+// load is one store read in flight; done is closed when st and err are
+// set.
+type load struct {
+	done chan struct{}
+	st   clientState
+	err  error
+}
+
+// loadShared is loadState, shared with the verifications of the same
+// client that are already reading it; shared reports that the read was
+// another's (begun before this call). A waiter whose own context ends
+// stops waiting; one whose leader's context ended reads for itself.
+func (s *Service) loadShared(ctx context.Context, id string) (st clientState, shared bool, err error) {
+	g := s.loads
+	g.mu.Lock()
+	if l, ok := g.m[id]; ok {
+		g.mu.Unlock()
+		select {
+		case <-l.done:
+			if l.err != nil && (errors.Is(l.err, context.Canceled) || errors.Is(l.err, context.DeadlineExceeded)) {
+				st, err = s.loadState(ctx, id)
+				return st, false, err
+			}
+			return l.st, true, l.err
+		case <-ctx.Done():
+			return clientState{}, true, fmt.Errorf("auth: look up client: %w", ctx.Err())
+		}
+	}
+	l := &load{done: make(chan struct{})}
+	g.m[id] = l
+	g.mu.Unlock()
+	l.st, l.err = s.loadState(ctx, id)
+	g.mu.Lock()
+	delete(g.m, id)
+	g.mu.Unlock()
+	close(l.done)
+	return l.st, false, l.err
+}
+
 // len returns the number of cached clients.
 func (c *stateCache) len() int {
 	c.mu.RLock()
@@ -198,18 +247,28 @@ func (s *Service) loadState(ctx context.Context, id string) (clientState, error)
 // exists, is not revoked, and holds the credential the token was issued
 // for. A cached state is used while fresh, except when it disagrees with
 // a token issued after (or about when) it was read: that token may come
-// from a rotation this Service has not seen, so the client is read again.
-// Failures wrap ErrInvalidToken; a store failure is returned as such.
+// from a rotation this Service has not seen, so the client is read again
+// (at most twice: a shared read that began too early is followed by one of
+// its own). Failures wrap ErrInvalidToken; a store failure is returned as
+// such.
 func (s *Service) checkTokenClient(ctx context.Context, id, fpt string, issued time.Time) error {
-	st, ok := s.cache.get(id, s.now())
-	if ok && subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1 &&
-		st.fetched.Before(issued.Add(clockSkew+time.Second)) {
-		ok = false
+	stale := func(st clientState) bool {
+		return subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1 &&
+			st.fetched.Before(issued.Add(clockSkew+time.Second))
 	}
-	if !ok {
-		var err error
-		if st, err = s.loadState(ctx, id); err != nil {
+	st, ok := s.cache.get(id, s.now())
+	if !ok || stale(st) {
+		var (
+			shared bool
+			err    error
+		)
+		if st, shared, err = s.loadShared(ctx, id); err != nil {
 			return err
+		}
+		if shared && stale(st) {
+			if st, err = s.loadState(ctx, id); err != nil {
+				return err
+			}
 		}
 	}
 	switch {

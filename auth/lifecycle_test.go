@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -397,5 +398,73 @@ func BenchmarkVerifyToken(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// gatedStore blocks GetClient until gate is closed and counts the calls.
+type gatedStore struct {
+	*memStore
+	gate  chan struct{}
+	mu    sync.Mutex
+	reads int
+}
+
+func (s *gatedStore) GetClient(ctx context.Context, id string) ([]byte, bool, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	<-s.gate
+	return s.memStore.GetClient(ctx, id)
+}
+
+// TestConcurrentMissesShareOneRead: verifications of one client's tokens
+// that miss the cache together make one store read, and a waiter whose
+// context ends stops waiting.
+func TestConcurrentMissesShareOneRead(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.create(t, allScopesSpec())
+	tok, _, _ := f.svc.IssueToken(c, nil)
+	gs := &gatedStore{memStore: f.store, gate: make(chan struct{})}
+	svc := NewService(gs, f.key, Options{Now: f.clock.Now, Logger: obstest.Logger(t)})
+
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := svc.VerifyToken(tok)
+			errs <- err
+		}()
+	}
+	// Wait until every goroutine is reading or waiting for the read.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		svc.loads.mu.Lock()
+		l := svc.loads.m[c.ID]
+		svc.loads.mu.Unlock()
+		if l != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(gs.gate)
+			t.Fatal("no read in flight")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := svc.VerifyTokenContext(ctx, tok); err == nil || errors.Is(err, ErrInvalidToken) {
+		t.Errorf("a waiter with an ended context: %v, want its context error", err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the others reach the wait
+	close(gs.gate)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if gs.reads > 2 { // the goroutines may straddle the first read's end
+		t.Errorf("%d store reads for %d concurrent verifications, want 1 (2 at most)", gs.reads, n)
 	}
 }
