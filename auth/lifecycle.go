@@ -118,15 +118,21 @@ func (c *stateCache) get(id string, now time.Time) (clientState, bool) {
 	return st, true
 }
 
-// put stores the state of id. When the cache is full it drops an expired
-// entry, or any entry when the first few it looks at are all fresh.
+// put stores the state of id, unless the cached one was read later (a
+// slow read begun before a revocation must not replace it). When the
+// cache is full it drops an expired entry, or any entry when the first
+// few it looks at are all fresh.
 func (c *stateCache) put(id string, st clientState) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
+	cur, ok := c.m[id]
+	if ok && cur.fetched.After(st.fetched) {
+		return
+	}
+	if !ok && len(c.m) >= c.max {
 		victim, looked := "", 0
 		for k, v := range c.m {
 			if victim == "" {
@@ -201,11 +207,13 @@ func (s *Service) loadShared(ctx context.Context, id string) (st clientState, sh
 	l := &load{done: make(chan struct{})}
 	g.m[id] = l
 	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.m, id)
+		g.mu.Unlock()
+		close(l.done)
+	}()
 	l.st, l.err = s.loadState(ctx, id)
-	g.mu.Lock()
-	delete(g.m, id)
-	g.mu.Unlock()
-	close(l.done)
 	return l.st, false, l.err
 }
 

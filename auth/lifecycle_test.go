@@ -468,3 +468,18 @@ func TestConcurrentMissesShareOneRead(t *testing.T) {
 		t.Errorf("%d store reads for %d concurrent verifications, want 1 (2 at most)", gs.reads, n)
 	}
 }
+
+// TestCacheKeepsTheLaterState: a state read before the cached one (a slow
+// read that began before a revocation) does not replace it.
+func TestCacheKeepsTheLaterState(t *testing.T) {
+	c := newStateCache(DefaultClientCacheTTL, 10)
+	c.put("AC1", clientState{found: true, revoked: true, fetched: testEpoch.Add(time.Second)})
+	c.put("AC1", clientState{found: true, fetched: testEpoch})
+	if st, ok := c.get("AC1", testEpoch.Add(2*time.Second)); !ok || !st.revoked {
+		t.Fatalf("cached state = %+v, %v; want the revoked one", st, ok)
+	}
+	c.put("AC1", clientState{found: true, fetched: testEpoch.Add(3 * time.Second)})
+	if st, _ := c.get("AC1", testEpoch.Add(3*time.Second)); st.revoked {
+		t.Fatal("a later read did not replace the state")
+	}
+}
