@@ -50,3 +50,33 @@ func BenchmarkLeakGuardDenseBody(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLeakGuardTargetedBody: every number of the body is a target the
+// route redacts to an FPE alias (Luhn-valid, so the guard finds each alias
+// again and must know it was just made): the case that was quadratic.
+func BenchmarkLeakGuardTargetedBody(b *testing.B) {
+	up := newUpstream(b, nil)
+	g := newGateway(b, parseRoutes(b, `routes:
+  - id: guarded
+    direction: inbound
+    host: "*"
+    upstream: {{UP}}
+    leak_guard: log
+    filters:
+      - id: all
+        operation: redact
+        targets: [{json: "items.#.n", format: FPE_SIX_T_FOUR, storage: volatile}]
+`, up.URL), nil, gwOptions{maxBody: 64 << 20})
+	for _, n := range []int{1000, 10000, 30000, 100000} {
+		body := denseCardBody(n)
+		b.Run(fmt.Sprintf("numbers=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for i := 0; i < b.N; i++ {
+				resp, _ := g.do(b, "POST", "/x", "application/json", bytes.NewReader(body), nil)
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
