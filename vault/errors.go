@@ -1,6 +1,9 @@
 package vault
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers test them with errors.Is; messages never contain
 // a value or an alias.
@@ -34,6 +37,10 @@ var (
 	ErrConflict = errors.New("vault: conflicting entry")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("vault: store closed")
+	// ErrTooManyValues: a Redact call would create more volatile values
+	// than Options.MaxVolatilePerCall; nothing was written. It is an
+	// ErrInvalidValue (the request is refused, not the vault unavailable).
+	ErrTooManyValues = fmt.Errorf("%w: too many volatile values in one call", ErrInvalidValue)
 )
 
 // ItemError is the error of one item of a batch call, by its index.

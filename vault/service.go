@@ -48,7 +48,16 @@ type Options struct {
 	// Observer, when set, is told of every store operation the Service
 	// makes (for metrics), and of calls refused by MaxConcurrent.
 	Observer Observer
+	// MaxVolatilePerCall bounds the volatile values one Redact call may
+	// create (limits.max_volatile_per_message: one message's redaction); a
+	// call that would create more fails whole with ErrTooManyValues before
+	// anything is written, so that one request cannot flush the volatile
+	// store's bound by itself. 0: no bound.
+	MaxVolatilePerCall int
 }
+
+// rollbackTimeout bounds the deletes that undo a failed Redact's writes.
+const rollbackTimeout = 10 * time.Second
 
 // Service turns values into aliases and back. Persistent values go to one
 // store and volatile values to another (they may be the same store). It is
@@ -64,6 +73,7 @@ type Service struct {
 	auditor    Auditor
 	gate       *gate // nil: no concurrency bound
 	observer   Observer
+	maxVol     int // Options.MaxVolatilePerCall
 
 	persistentName, volatileName string // for the Observer
 }
@@ -75,7 +85,7 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	}
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
 		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
-		observer: opts.Observer, persistentName: storeName(persistent), volatileName: storeName(volatile)}
+		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0), persistentName: storeName(persistent), volatileName: storeName(volatile)}
 	if s.env == "" {
 		s.env = "sandbox"
 	}
@@ -145,8 +155,18 @@ type Token struct {
 // whole call with a *BatchError naming the items, and nothing is written.
 // Requests with Detail get the Token's record fields; the values of
 // existing aliases they return are audited (a reveal, with the context's
-// Actor) once written: when the audit fails, the call fails and the aliases
-// made stay.
+// Actor) once written.
+//
+// A call is all or nothing: when it fails (an invalid item, more volatile
+// values than Options.MaxVolatilePerCall, a store that fails or is full,
+// the audit failing, the concurrency bound, the context ending), no record
+// it made is left in either store. Volatile values are written first, then
+// persistent ones; a failure after a write deletes the records this call
+// created (with a context of its own, so that a caller who gave up does not
+// stop the clean-up). Persistent aliases that existed before the call are
+// never deleted. One race remains: a concurrent call that was given a
+// persistent alias this call created (the same value and format, at the
+// same instant) loses it when this call rolls back.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
 	done, err := s.enter(ctx, opRedact)
 	if err != nil {
@@ -156,6 +176,17 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	items, err := s.prepare(ctx, reqs)
 	if err != nil {
 		return nil, err
+	}
+	if s.maxVol > 0 {
+		n := 0
+		for i := range items {
+			if items[i].storage == StorageVolatile {
+				n++
+			}
+		}
+		if n > s.maxVol {
+			return nil, fmt.Errorf("vault: redact: %w (%d, at most %d)", ErrTooManyValues, n, s.maxVol)
+		}
 	}
 	out := make([]Token, len(items))
 
@@ -188,16 +219,51 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
 	}
-	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile); err != nil {
-		return nil, err
+	// Volatile first: its store is the one that refuses (full, Redis
+	// unreachable), and undoing volatile records races with nobody.
+	var made []madeRecord
+	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent, &made); err != nil {
+		return nil, s.rollback(ctx, made, err)
 	}
-	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent); err != nil {
-		return nil, err
+	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made); err != nil {
+		return nil, s.rollback(ctx, made, err)
 	}
 	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
-		return nil, fmt.Errorf("vault: redact: %w", err)
+		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
 	return out, nil
+}
+
+// madeRecord is a record a Redact call created, to delete if the call fails.
+type madeRecord struct {
+	store Store
+	alias string
+}
+
+// rollback deletes the records a failing Redact created and returns cause,
+// noting how many could not be deleted. The deletes get a context of their
+// own (the caller's values, not its cancellation), bounded by
+// rollbackTimeout. A record already gone (expired, evicted) is fine.
+func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) error {
+	if len(made) == 0 {
+		return cause
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	failed := 0
+	var first error
+	for _, m := range made {
+		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias); err != nil && !errors.Is(err, ErrNotFound) {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w (%d of the %d records it wrote could not be removed: %v)", cause, failed, len(made), first)
+	}
+	return cause
 }
 
 // readExisting fills the record fields of the tokens at hits (Detail items
@@ -367,10 +433,11 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 }
 
 // write stores every pending item of the given storage class in dst,
-// retrying the ones whose fresh alias collided. other is the store of the
-// other class: a new alias of a short (numeric) format is also checked
-// against it, since reveal looks in both.
-func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store) error {
+// retrying the ones whose fresh alias collided, and adds the records it
+// created to made (whatever it returns). other is the store of the other
+// class: a new alias of a short (numeric) format is also checked against
+// it, since reveal looks in both.
+func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord) error {
 	var pending []int
 	for i := range items {
 		if !items[i].done && items[i].storage == storage {
@@ -412,10 +479,14 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 			if err != nil {
 				return fmt.Errorf("vault: redact: %w", writeFailed(err))
 			}
+			var bad PutStatus
 			for j, r := range res {
 				i := sendIdx[j]
 				switch r.Status {
 				case PutCreated, PutExisting:
+					if r.Status == PutCreated {
+						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias})
+					}
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
 					if items[i].detail {
 						out[i].setRecord(r.Record)
@@ -423,8 +494,11 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				case PutCollision:
 					retry = append(retry, i)
 				default:
-					return fmt.Errorf("vault: redact: store returned status %d", r.Status)
+					bad = r.Status // the items after it are still recorded in made
 				}
+			}
+			if bad != 0 {
+				return fmt.Errorf("vault: redact: store returned status %d", bad)
 			}
 		}
 		pending = retry

@@ -78,6 +78,7 @@ func Run(t *testing.T, h Harness) {
 		{"MetaIsSetOnce", testMeta},
 		{"ConcurrentWritersAgreeOnAliases", testConcurrent},
 		{"ServiceDeterministicAliases", testServiceDeterministic},
+		{"ServiceRedactIsAtomic", testRedactAtomic},
 		{"ServiceVolatileExpires", testServiceVolatile},
 		{"ServiceKnownTellsAliasesFromValues", testServiceKnown},
 		{"ClosedStoreRefusesCalls", testClosed},
