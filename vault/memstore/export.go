@@ -166,7 +166,7 @@ func (s *Store) Rekey(_ context.Context, items []vault.RekeyItem) (int, error) {
 			continue
 		}
 		r.KeyVersion, r.Ciphertext = it.NewVersion, bytes.Clone(it.Ciphertext)
-		s.records[it.Alias] = newEntry(r)
+		s.replaceLocked(it.Alias, e, r)
 		n++
 	}
 	return n, nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aliasgate/aliasgate/vault"
@@ -22,30 +23,40 @@ type Options struct {
 	// never returned either way).
 	SweepInterval time.Duration
 	// MaxRecords bounds the records held; zero means no bound. A Put that
-	// would go over it drops the expired records first and then, still
-	// over, fails whole with ErrFull (an ErrUnavailable: callers answer
-	// 503 and store nothing), so that a flood of new volatile values
-	// cannot take the gateway's memory.
+	// would go over it drops the expired records and then evicts the
+	// records closest to expiry (the oldest, since the volatile TTL is the
+	// same for all) until the batch fits: a flood of new volatile values
+	// shortens how long values live instead of refusing everyone's, and
+	// cannot take the gateway's memory. Evictions counts them. Records
+	// without an expiry are never evicted. A Put fails whole with ErrFull
+	// (an ErrUnavailable: callers answer 503, and nothing is stored) only
+	// when its batch alone is larger than MaxRecords or the records it
+	// would need to evict have no expiry.
 	MaxRecords int
 }
 
-// ErrFull is Put's error when Options.MaxRecords would be exceeded.
+// ErrFull is Put's error when a batch cannot fit in Options.MaxRecords.
 var ErrFull = fmt.Errorf("memstore: full (vault.volatile_max_records): %w", vault.ErrUnavailable)
-
-// fullSweepEvery spaces the sweeps a full store runs before it refuses.
-const fullSweepEvery = time.Second
 
 // Store is an in-memory vault.Store. It is safe for concurrent use.
 type Store struct {
 	now       func() time.Time
 	max       int
-	fullSwept time.Time // last sweep run because the store was full
+	evictions atomic.Uint64
 
 	mu sync.RWMutex
 	// records holds each record encoded (vault.MarshalRecord) with its
 	// expiry beside it: one pointer per record for the garbage collector to
 	// follow instead of a dozen, which matters with a million CVCs held.
 	records map[string]entry
+	// expq holds the records that expire, in expiry order (a min-heap by
+	// expiry, then insertion), for the sweep and the eviction of a full
+	// store. Entries of records deleted or replaced since stay until they
+	// reach the top or the queue is rebuilt (see pushLocked); seq tells
+	// them from the live ones.
+	expq    []qent
+	seq     uint64
+	forever int // records without an expiry (never evicted)
 	index   map[string]string
 	meta    map[string][]byte
 	clients map[string][]byte
@@ -99,26 +110,157 @@ func (s *Store) Sweep() int {
 	return s.sweepLocked(now)
 }
 
+// sweepLocked drops the expired records, in expiry order: O(k log n) for
+// k expired records.
 func (s *Store) sweepLocked(now time.Time) int {
 	n := 0
-	for a, e := range s.records {
-		if e.expired(now) {
-			if r := e.decode(a); r != nil {
-				s.deleteLocked(a, r)
-			} else {
-				delete(s.records, a)
-			}
+	t := now.UnixNano()
+	for len(s.expq) > 0 && s.expq[0].exp <= t {
+		if s.dropTopLocked() {
 			n++
 		}
 	}
 	return n
 }
 
-// entry is a stored record: its encoding and its expiry (UnixNano; 0:
-// never).
+// dropTopLocked removes the head of the expiry queue and its record, when
+// the entry is still the record's; it reports whether a record was removed.
+func (s *Store) dropTopLocked() bool {
+	q := s.popLocked()
+	e, ok := s.records[q.alias]
+	if !ok || e.seq != q.seq {
+		return false // deleted or replaced since
+	}
+	if r := e.decode(q.alias); r != nil {
+		s.deleteLocked(q.alias, r)
+	} else {
+		delete(s.records, q.alias)
+	}
+	return true
+}
+
+// makeRoomLocked drops expired records and then evicts the live ones
+// closest to expiry until n more records fit under the bound; false when
+// they cannot (nothing left that expires).
+func (s *Store) makeRoomLocked(now time.Time, n int) bool {
+	if len(s.records)+n <= s.max {
+		return true
+	}
+	if s.forever+n > s.max {
+		return false // checked first: nothing is evicted for a batch that cannot fit
+	}
+	s.sweepLocked(now)
+	for len(s.records)+n > s.max {
+		if len(s.expq) == 0 {
+			return false
+		}
+		if s.dropTopLocked() {
+			s.evictions.Add(1)
+		}
+	}
+	return true
+}
+
+// Evictions returns how many live records were evicted to make room for
+// new ones since the store was made (aliasgate_vault_volatile_evictions_total).
+func (s *Store) Evictions() uint64 { return s.evictions.Load() }
+
+// entry is a stored record: its encoding, its expiry (UnixNano; 0: never)
+// and its place in the expiry queue.
 type entry struct {
 	exp int64
+	seq uint64
 	rec string
+}
+
+// qent is an entry of the expiry queue.
+type qent struct {
+	exp   int64
+	seq   uint64
+	alias string
+}
+
+func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.seq < b.seq }
+
+// insertLocked stores a new record under alias and queues its expiry.
+func (s *Store) insertLocked(alias string, r *vault.Record) {
+	e := newEntry(r)
+	s.seq++
+	e.seq = s.seq
+	s.records[alias] = e
+	if e.exp != 0 {
+		s.pushLocked(qent{exp: e.exp, seq: e.seq, alias: alias})
+	} else {
+		s.forever++
+	}
+}
+
+// replaceLocked re-encodes the record of alias (new classifiers or key),
+// keeping its expiry and its place in the queue.
+func (s *Store) replaceLocked(alias string, old entry, r *vault.Record) {
+	e := newEntry(r)
+	e.exp, e.seq = old.exp, old.seq
+	s.records[alias] = e
+}
+
+func (s *Store) pushLocked(q qent) {
+	if len(s.expq) > 2*len(s.records)+1024 {
+		s.rebuildLocked() // mostly entries of deleted records
+	}
+	s.expq = append(s.expq, q)
+	h := s.expq
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].before(h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (s *Store) popLocked() qent {
+	h := s.expq
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = qent{}
+	h = h[:last]
+	s.expq = h
+	siftDown(h, 0)
+	return top
+}
+
+func siftDown(h []qent, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].before(h[l]) {
+			m = r
+		}
+		if !h[m].before(h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// rebuildLocked makes the expiry queue anew from the records held.
+func (s *Store) rebuildLocked() {
+	h := make([]qent, 0, len(s.records))
+	for a, e := range s.records {
+		if e.exp != 0 {
+			h = append(h, qent{exp: e.exp, seq: e.seq, alias: a})
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	s.expq = h
 }
 
 func newEntry(r *vault.Record) entry {
@@ -143,6 +285,9 @@ func (e entry) decode(alias string) *vault.Record {
 }
 
 func (s *Store) deleteLocked(alias string, r *vault.Record) {
+	if e, ok := s.records[alias]; ok && e.exp == 0 {
+		s.forever--
+	}
 	delete(s.records, alias)
 	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
 		delete(s.index, string(r.IndexKey))
@@ -205,14 +350,10 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 	if s.closed {
 		return nil, vault.ErrClosed
 	}
-	if s.max > 0 && len(s.records)+len(items) > s.max {
-		if now.Sub(s.fullSwept) >= fullSweepEvery || now.Before(s.fullSwept) {
-			s.fullSwept = now
-			s.sweepLocked(now)
-		}
-		if len(s.records)+len(items) > s.max {
-			return nil, ErrFull
-		}
+	// Room is made before anything is written, and nothing below fails:
+	// the batch is stored whole or not at all.
+	if s.max > 0 && (len(items) > s.max || !s.makeRoomLocked(now, len(items))) {
+		return nil, ErrFull
 	}
 	out := make([]vault.PutResult, len(items))
 	for i, it := range items {
@@ -234,7 +375,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				s.deleteLocked(r.Alias, old)
 			}
 		}
-		s.records[r.Alias] = newEntry(r)
+		s.insertLocked(r.Alias, r)
 		if r.IndexKey != nil {
 			s.index[string(r.IndexKey)] = r.Alias
 		}
@@ -271,7 +412,7 @@ func (s *Store) SetClassifiers(_ context.Context, aliases []string, classifiers 
 	for _, a := range aliases {
 		if r := s.live(a, now); r != nil {
 			r.Classifiers = append([]string(nil), classifiers...)
-			s.records[a] = newEntry(r)
+			s.replaceLocked(a, s.records[a], r)
 			n++
 		}
 	}
@@ -433,7 +574,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.records, s.index = nil, nil
+	s.records, s.index, s.expq = nil, nil, nil
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)

@@ -36,40 +36,144 @@ func TestSweepDropsExpiredRecords(t *testing.T) {
 	}
 }
 
-func TestMaxRecordsRefusesAFloodAndRecovers(t *testing.T) {
+// putN puts n volatile records tok_<name>_<i> expiring after ttl.
+func putN(t *testing.T, s *memstore.Store, clk *vaulttest.Clock, name string, n int, ttl time.Duration) error {
+	t.Helper()
+	items := make([]vault.PutItem, n)
+	for i := range items {
+		items[i] = vault.PutItem{Record: &vault.Record{Alias: fmt.Sprintf("tok_%s_%d", name, i), Storage: vault.StorageVolatile,
+			CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(ttl)}}
+	}
+	_, err := s.Put(t.Context(), items)
+	return err
+}
+
+func live(t *testing.T, s *memstore.Store, name string, n int) int {
+	t.Helper()
+	aliases := make([]string, n)
+	for i := range aliases {
+		aliases[i] = fmt.Sprintf("tok_%s_%d", name, i)
+	}
+	got, err := s.Get(t.Context(), aliases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := 0
+	for _, r := range got {
+		if r != nil {
+			k++
+		}
+	}
+	return k
+}
+
+func TestMaxRecordsEvictsTheOldest(t *testing.T) {
 	clk := vaulttest.NewClock()
 	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 10})
 	defer s.Close()
-	put := func(name string, n int) error {
-		items := make([]vault.PutItem, n)
-		for i := range items {
-			items[i] = vault.PutItem{Record: &vault.Record{Alias: fmt.Sprintf("tok_%s_%d", name, i), Storage: vault.StorageVolatile,
-				CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Minute)}}
+	for i := range 10 { // one source fills the store, a second apart
+		if err := putN(t, s, clk, fmt.Sprint("a", i), 1, time.Hour); err != nil {
+			t.Fatalf("record %d into a store of 10: %v", i, err)
 		}
-		_, err := s.Put(t.Context(), items)
-		return err
+		clk.Advance(time.Second)
 	}
-	if err := put("a", 10); err != nil {
-		t.Fatalf("10 records into a store of 10: %v", err)
+	// Another caller still gets its values in: the oldest three go.
+	if err := putN(t, s, clk, "b", 3, time.Hour); err != nil {
+		t.Fatalf("Put into a full store: %v", err)
 	}
-	err := put("b", 1)
+	if s.Len() != 10 || s.Evictions() != 3 {
+		t.Fatalf("len %d, evictions %d; want 10, 3", s.Len(), s.Evictions())
+	}
+	if live(t, s, "b", 3) != 3 {
+		t.Fatal("the new records are not all there")
+	}
+	for i := range 10 {
+		if want := i >= 3; (live(t, s, fmt.Sprint("a", i), 1) == 1) != want {
+			t.Fatalf("record a%d live = %v; the three oldest must be the ones evicted", i, !want)
+		}
+	}
+	// A record that expires sooner goes first, whatever its insertion.
+	if err := putN(t, s, clk, "short", 1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := putN(t, s, clk, "c", 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if live(t, s, "short", 1) != 0 || live(t, s, "a3", 1) != 0 || live(t, s, "a4", 1) != 1 {
+		t.Fatal("eviction did not follow expiry order")
+	}
+	// Expired records are dropped before any live one is evicted.
+	clk.Advance(2 * time.Hour)
+	ev := s.Evictions()
+	if err := putN(t, s, clk, "d", 10, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 10 || s.Evictions() != ev {
+		t.Fatalf("len %d, evictions %d→%d; want expired records dropped, none evicted", s.Len(), ev, s.Evictions())
+	}
+}
+
+func TestMaxRecordsRefusesAnOversizedBatchWhole(t *testing.T) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 10})
+	defer s.Close()
+	if err := putN(t, s, clk, "a", 4, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	err := putN(t, s, clk, "big", 11, time.Hour)
 	if !errors.Is(err, memstore.ErrFull) || !errors.Is(err, vault.ErrUnavailable) {
-		t.Fatalf("one more: %v, want ErrFull (an ErrUnavailable)", err)
+		t.Fatalf("11 records into a store of 10: %v, want ErrFull (an ErrUnavailable)", err)
 	}
-	if s.Len() != 10 {
-		t.Fatalf("len %d after a refused Put, want 10 (nothing written)", s.Len())
+	if s.Len() != 4 || live(t, s, "a", 4) != 4 || live(t, s, "big", 11) != 0 || s.Evictions() != 0 {
+		t.Fatalf("a refused batch changed the store: len %d, evictions %d", s.Len(), s.Evictions())
 	}
-	if got, _ := s.Get(t.Context(), []string{"tok_b_0"}); got[0] != nil {
-		t.Fatal("a refused record was stored")
+}
+
+func TestMaxRecordsNeverEvictsRecordsWithoutExpiry(t *testing.T) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 3})
+	defer s.Close()
+	var items []vault.PutItem
+	for i := range 2 {
+		items = append(items, vault.PutItem{Record: &vault.Record{Alias: fmt.Sprint("tok_p_", i), CreatedAt: clk.Now()}})
 	}
-	clk.Advance(2 * time.Minute) // the first ten expire
-	if err := put("c", 5); err != nil {
-		t.Fatalf("Put once the records expired: %v", err)
+	if _, err := s.Put(t.Context(), items); err != nil {
+		t.Fatal(err)
 	}
-	if s.Len() != 5 {
-		t.Fatalf("len %d, want the 5 new records (the expired ones swept)", s.Len())
+	if err := putN(t, s, clk, "v", 1, time.Hour); err != nil {
+		t.Fatal(err)
 	}
-	if err := put("d", 6); !errors.Is(err, memstore.ErrFull) {
-		t.Fatalf("Put over the bound with nothing expired: %v", err)
+	if err := putN(t, s, clk, "w", 1, time.Hour); err != nil { // evicts v_0
+		t.Fatal(err)
+	}
+	if err := putN(t, s, clk, "x", 2, time.Hour); !errors.Is(err, memstore.ErrFull) {
+		t.Fatalf("a batch that would evict persistent records: %v, want ErrFull", err)
+	}
+	if s.Len() != 3 || live(t, s, "p", 2) != 2 || live(t, s, "w", 1) != 1 {
+		t.Fatalf("len %d; the persistent records and w must stay", s.Len())
+	}
+}
+
+func TestEvictionQueueStaysBounded(t *testing.T) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 100})
+	defer s.Close()
+	for round := range 50 {
+		name := fmt.Sprint("r", round)
+		if err := putN(t, s, clk, name, 100, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			if err := s.Delete(t.Context(), fmt.Sprintf("tok_%s_%d", name, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Advance(time.Second)
+	}
+	if s.Len() > 100 {
+		t.Fatalf("len %d over the bound", s.Len())
+	}
+	if q := memstore.QueueLen(s); q > 2*100+1024+1 {
+		t.Fatalf("expiry queue of %d entries for %d records", q, s.Len())
 	}
 }
