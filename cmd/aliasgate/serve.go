@@ -63,6 +63,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
+	defer obs.Flush(logger) // access lines are written in batches
 	defer tuneGC(e.getenv)()
 	gw, err := openGateway(ctx, cfg, e.getenv, logger)
 	if err != nil {

@@ -1,7 +1,6 @@
 package obs
 
 import (
-	"io"
 	"log/slog"
 	"math"
 	"strconv"
@@ -16,12 +15,13 @@ import (
 // format) without slog: one line per request is most of what the gateway
 // logs, and slog's general path (attribute values, ReplaceAttr, the
 // redacting handler, encoding/json for every float) cost about as much CPU
-// as a forwarded request. The line is byte for byte what the slog path
+// as a forwarded request, and so did a write(2) per line: lines are queued
+// and written together (scrubWriter). The line is byte for byte what the slog path
 // writes (TestAccessLineEncoding): the same keys in the same order, the
 // same escaping, card numbers masked in every string as scrubAttr masks
 // them, and it goes through the same scrubbing writer.
 type lineSink struct {
-	w     io.Writer // the scrubWriter, which serialises writes
+	w     *scrubWriter // queues the line (written at most accessFlushEvery later)
 	level slog.Leveler
 	pool  sync.Pool // *[]byte
 }
@@ -80,7 +80,7 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 		b = append(b, `,"hijacked":true`...)
 	}
 	b = append(b, "}\n"...)
-	_, _ = s.w.Write(b)
+	s.w.appendLine(b)
 	*bp = b
 	s.pool.Put(bp)
 }

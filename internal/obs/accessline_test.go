@@ -5,7 +5,11 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -35,6 +39,7 @@ func fastAccessLine(t *testing.T, l *accessLine) []byte {
 		t.Fatal(err)
 	}
 	logger.Handler().(*redactingHandler).sink.writeAccess(time.Now(), l)
+	Flush(logger)
 	return buf.Bytes()
 }
 
@@ -72,5 +77,59 @@ func TestAccessLineEncoding(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("case %d:\n got %s\nwant %s", i, got, want)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the flush timer's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAccessLinesAreQueuedInOrder: access lines go out together within
+// accessFlushEvery, or before the next other line (the order of lines is
+// kept), or at Flush; the scrubbing writer still masks them.
+func TestAccessLinesAreQueuedInOrder(t *testing.T) {
+	var out lockedBuffer
+	logger, err := NewLogger(&out, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := AccessLog(logger, nil, "inbound", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	serve := func(path string) {
+		req := httptest.NewRequest("GET", "http://x"+path, nil)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	serve("/one")
+	serve("/two")
+	logger.Info("other")
+	serve("/three")
+	got := out.String()
+	if i, j := strings.Index(got, `"path":"/two"`), strings.Index(got, `"msg":"other"`); i < 0 || j < i || strings.Contains(got, "/three") {
+		t.Fatalf("an other line must follow the access lines queued before it, and /three is not flushed yet:\n%s", got)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(out.String(), `"path":"/three"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queued access line was not written within %v:\n%s", accessFlushEvery, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	serve("/4111111111111111")
+	Flush(logger)
+	if got := out.String(); !strings.Contains(got, `"path":"/411111******1111"`) || strings.Contains(got, "4111111111111111") {
+		t.Fatalf("Flush: %s", got)
 	}
 }

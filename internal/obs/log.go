@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -114,14 +115,33 @@ func mayHoldRun(s string) bool {
 // two calls. pan.Mask keeps the length and only turns bytes of digits
 // (escaped or not) into '*', which needs no quoting in JSON or logfmt, so the
 // line stays well formed.
+//
+// Access lines (lineSink) are not written one by one: they wait in pending
+// and go out in one write every accessFlushEvery, when pending holds
+// accessFlushSize bytes, before any other line (so the order of lines is
+// kept), and at Flush. A killed process loses at most the access lines of
+// the last interval; audit lines are a separate file with its own rules.
 type scrubWriter struct {
-	mu sync.Mutex // slog's handler and the access lines (lineSink) share the writer
-	w  io.Writer
+	mu        sync.Mutex // slog's handler and the access lines (lineSink) share the writer
+	w         io.Writer
+	pending   []byte
+	scheduled bool
 }
+
+// Access lines are flushed at least this often, or at this size.
+const (
+	accessFlushEvery = 100 * time.Millisecond
+	accessFlushSize  = 32 << 10
+)
 
 func (s *scrubWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flushLocked()
+	return s.writeLocked(p)
+}
+
+func (s *scrubWriter) writeLocked(p []byte) (int, error) {
 	out := p
 	if pan.Contains(p) {
 		out = []byte(pan.Mask(string(p)))
@@ -131,6 +151,58 @@ func (s *scrubWriter) Write(p []byte) (int, error) {
 		n = len(p)
 	}
 	return n, err
+}
+
+// appendLine queues one access line.
+func (s *scrubWriter) appendLine(line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = append(s.pending, line...)
+	if len(s.pending) >= accessFlushSize {
+		s.flushLocked()
+		return
+	}
+	if !s.scheduled {
+		s.scheduled = true
+		time.AfterFunc(accessFlushEvery, s.timedFlush)
+	}
+}
+
+func (s *scrubWriter) timedFlush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scheduled = false
+	s.flushLocked()
+}
+
+// Flush writes the queued access lines.
+func (s *scrubWriter) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushLocked()
+}
+
+func (s *scrubWriter) flushLocked() {
+	if len(s.pending) == 0 {
+		return
+	}
+	_, _ = s.writeLocked(s.pending)
+	if cap(s.pending) > 4*accessFlushSize {
+		s.pending = nil // a burst's buffer is not kept
+		return
+	}
+	s.pending = s.pending[:0]
+}
+
+// Flush writes the access lines a logger of NewLogger still holds (see
+// scrubWriter); call it before the process exits. Other loggers: nothing.
+func Flush(logger *slog.Logger) {
+	if logger == nil {
+		return
+	}
+	if rh, ok := logger.Handler().(*redactingHandler); ok && rh.sink != nil {
+		rh.sink.w.Flush()
+	}
 }
 
 // Sensitive is a string that must never be printed: a vault value (card
