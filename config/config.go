@@ -97,9 +97,12 @@ type Vault struct {
 	// VolatileTTL is how long a volatile value lives. Default 1h, at least 1s.
 	VolatileTTL Duration `yaml:"volatile_ttl"`
 	// VolatileMaxRecords bounds the volatile values held in memory with
-	// Volatile "memory" (about 300 bytes each): past it a new value is
-	// refused with 503 until older ones expire. Default 1000000; 0: no
-	// bound. Redis is bounded by its own maxmemory.
+	// Volatile "memory" (about 300 bytes each): past it a new value
+	// evicts the values closest to expiry (the oldest), counted in
+	// aliasgate_vault_volatile_evictions_total; only a message with more
+	// values than the bound is refused (503). Default 1000000; 0: no
+	// bound. Redis is bounded by its own maxmemory (maxmemory-policy
+	// volatile-ttl evicts the same way).
 	VolatileMaxRecords int `yaml:"volatile_max_records"`
 }
 
@@ -139,6 +142,13 @@ type Limits struct {
 	// VaultWait is how long an operation over VaultConcurrency waits for a
 	// slot before it fails as unavailable (503). Default 5s.
 	VaultWait Duration `yaml:"vault_wait"`
+	// MaxVolatilePerMessage bounds the volatile values (CVCs) one vault
+	// call may create: one message's redaction by a route, one vault API
+	// or cards request. A message that would create more is refused whole
+	// (nothing is stored), so that one request cannot flush the volatile
+	// store's bound (vault.volatile_max_records), where the oldest values
+	// are evicted to make room. Default 1000; 0 means no bound.
+	MaxVolatilePerMessage int `yaml:"max_volatile_per_message"`
 }
 
 // Outbound configures the outbound forward proxy.
@@ -298,6 +308,8 @@ func Default() Config {
 			ClientBurst:       20,
 			VaultConcurrency:  256,
 			VaultWait:         Duration(5 * time.Second),
+
+			MaxVolatilePerMessage: 1000,
 		},
 		Outbound: Outbound{RequireAuth: true},
 		Cards:    Cards{Enabled: true, TSP: "simulator"},

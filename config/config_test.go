@@ -87,6 +87,7 @@ limits:
   client_burst: 100
   vault_concurrency: 64
   vault_wait: 2s
+  max_volatile_per_message: 500
 outbound:
   require_auth: false
   passthrough: [api.example.com, "*.psp.example"]
@@ -139,6 +140,7 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.client_burst", c.Limits.ClientBurst, 20},
 		{"limits.vault_concurrency", c.Limits.VaultConcurrency, 256},
 		{"limits.vault_wait", c.Limits.VaultWait.Std(), 5 * time.Second},
+		{"limits.max_volatile_per_message", c.Limits.MaxVolatilePerMessage, 1000},
 		{"outbound.require_auth", c.Outbound.RequireAuth, true},
 		{"outbound.allow_private_destinations", c.Outbound.AllowPrivateDestinations, false},
 		{"vault_api.enabled", c.VaultAPI.Enabled, false},
@@ -234,6 +236,8 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			ClientBurst:       100,
 			VaultConcurrency:  64,
 			VaultWait:         Duration(2 * time.Second),
+
+			MaxVolatilePerMessage: 500,
 		},
 		Outbound: Outbound{
 			RequireAuth:              false,
@@ -615,6 +619,8 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"client rate with burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 1 }, ""},
 		{"negative vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = -1 }, "limits.vault_concurrency"},
 		{"unbounded vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = 0 }, ""},
+		{"negative volatile values per message", func(c *Config) { c.Limits.MaxVolatilePerMessage = -1 }, "limits.max_volatile_per_message"},
+		{"unbounded volatile values per message", func(c *Config) { c.Limits.MaxVolatilePerMessage = 0 }, ""},
 		{"zero vault wait", func(c *Config) { c.Limits.VaultWait = 0 }, "limits.vault_wait"},
 		{"headers larger than bodies", func(c *Config) { c.Limits.MaxHeaderBytes = c.Limits.MaxBody + 1 }, "limits.max_header_bytes"},
 		{"passthrough URL", func(c *Config) { c.Outbound.Passthrough = []string{"ok.example", "https://x.example/"} }, "outbound.passthrough[1]"},

@@ -361,6 +361,9 @@ func (v *validator) limits(l Limits) {
 	if l.VaultWait <= 0 {
 		v.add("limits.vault_wait", "must be greater than 0")
 	}
+	if l.MaxVolatilePerMessage < 0 {
+		v.add("limits.max_volatile_per_message", "must be 0 (no bound) or a number of values")
+	}
 }
 
 // outbound checks passthrough entries and when proxy auth may be off.
