@@ -50,7 +50,8 @@ type Options struct {
 	Observer Observer
 	// MaxVolatilePerCall bounds the volatile values one Redact call may
 	// create (limits.max_volatile_per_message: one message's redaction); a
-	// call that would create more fails whole with ErrTooManyValues before
+	// call that would create more fails whole (a *BatchError of
+	// ErrTooManyValues, naming the first item over the bound) before
 	// anything is written, so that one request cannot flush the volatile
 	// store's bound by itself. 0: no bound.
 	MaxVolatilePerCall int
@@ -181,11 +182,13 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		n := 0
 		for i := range items {
 			if items[i].storage == StorageVolatile {
-				n++
+				if n++; n > s.maxVol {
+					// A BatchError, so that every caller answers it as a
+					// refused request (the item is the first over the cap).
+					return nil, &BatchError{Items: []ItemError{{Index: i, Field: "value",
+						Err: fmt.Errorf("%w (at most %d in one call)", ErrTooManyValues, s.maxVol)}}}
+				}
 			}
-		}
-		if n > s.maxVol {
-			return nil, fmt.Errorf("vault: redact: %w (%d, at most %d)", ErrTooManyValues, n, s.maxVol)
 		}
 	}
 	out := make([]Token, len(items))

@@ -101,8 +101,9 @@ func TestVolatileOversizedBatchIsRefusedWhole(t *testing.T) {
 	}
 	// Over the per-call cap: refused before anything is written.
 	_, err := svc.Redact(ctx, withCard(cvcs(26, 100)))
-	if !errors.Is(err, vault.ErrTooManyValues) || !errors.Is(err, vault.ErrInvalidValue) {
-		t.Fatalf("26 volatile values with a cap of 25: %v, want ErrTooManyValues (an ErrInvalidValue)", err)
+	var be *vault.BatchError
+	if !errors.Is(err, vault.ErrTooManyValues) || !errors.Is(err, vault.ErrInvalidValue) || !errors.As(err, &be) || be.Items[0].Index != 26 {
+		t.Fatalf("26 volatile values with a cap of 25: %v, want a BatchError of ErrTooManyValues (an ErrInvalidValue) at item 26", err)
 	}
 	// Under the cap but over the store's bound: the store refuses it whole.
 	_, err = svc.Redact(ctx, withCard(cvcs(21, 100)))
