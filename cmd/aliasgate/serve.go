@@ -165,8 +165,10 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 		return nil, err
 	}
 	gw.volatile = volatile
+	registerVolatileMetrics(gw.metrics.Registry, volatile)
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
-		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics})
+		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
+		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage})
 	if err != nil {
 		return nil, err
 	}

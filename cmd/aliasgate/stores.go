@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aliasgate/aliasgate/auth"
@@ -97,6 +98,19 @@ type memStore struct{ *memstore.Store }
 
 // Ping implements volatileStore.
 func (memStore) Ping(context.Context) error { return nil }
+
+// registerVolatileMetrics registers aliasgate_vault_volatile_evictions_total
+// for the in-memory volatile store (Redis evicts by its own maxmemory-policy
+// and counts in its INFO stats: evicted_keys).
+func registerVolatileMetrics(r *prometheus.Registry, v volatileStore) {
+	m, ok := v.(memStore)
+	if !ok {
+		return
+	}
+	registerOnce(r, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aliasgate_vault_volatile_evictions_total",
+		Help: "Live volatile values evicted, closest to expiry first, to make room past vault.volatile_max_records."},
+		func() float64 { return float64(m.Evictions()) }))
+}
 
 // openedVault is a persistent store opened with the master key checked
 // against it, for the commands that work on a vault without serving it.
