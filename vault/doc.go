@@ -17,6 +17,34 @@
 // makes a new alias, so that equal CVCs cannot be told apart, and they
 // expire after the volatile TTL.
 //
+// # Batches are all or nothing
+//
+// A Redact call that fails leaves no record of it in either store: an
+// invalid item or more volatile values than Options.MaxVolatilePerCall
+// fail it before any write; volatile values are written first (each store
+// writes a batch atomically: memstore under one lock, Redis in one Lua
+// script, bbolt and PostgreSQL in one transaction), then persistent ones;
+// when a later step fails (a store write or read, a collision retry, the
+// audit, the caller's context), the records this call created are deleted
+// before it returns. A persistent alias the value had before the call is
+// never deleted. The one race left: a concurrent call given, at the same
+// instant, the persistent alias this call created loses it when this call
+// rolls back.
+//
+// # The volatile store cannot be starved
+//
+// The in-memory volatile store (vault/memstore, Options.MaxRecords from
+// vault.volatile_max_records) evicts the values closest to expiry, oldest
+// first, when a new batch would not fit, instead of refusing it: a CVC is
+// needed for the seconds of a checkout, so a flood only shortens how long
+// values live and never stops other callers' CVCs from being tokenized.
+// Evictions are counted (aliasgate_vault_volatile_evictions_total). Only a
+// batch larger than the whole store is refused (ErrUnavailable, 503), and
+// Options.MaxVolatilePerCall (limits.max_volatile_per_message, default
+// 1000) keeps one message from flushing the store by itself. Redis is
+// bounded by its own maxmemory; with maxmemory-policy volatile-ttl it
+// evicts the same way.
+//
 // # Aliases or card data: Known
 //
 // Service.Known tells the proxy's leak guard whether a card-like number it

@@ -22,6 +22,14 @@
 // computes. Durability is Redis's: volatile values may be lost when Redis
 // restarts without persistence, which is acceptable for them. The store does
 // not keep cards, API clients or exports.
+//
+// The store has no count bound of its own: bound Redis with maxmemory and
+// maxmemory-policy volatile-ttl. Every record has a TTL, so Redis then
+// evicts the records closest to expiry (the oldest CVCs) to make room, as
+// the in-memory store does past vault.volatile_max_records, and a flood
+// shortens how long values live instead of refusing new ones (Redis counts
+// them in INFO stats: evicted_keys). Under noeviction, a full Redis refuses
+// the Put script whole (an ErrUnavailable, 503) and nothing is written.
 package redisstore
 
 import (
