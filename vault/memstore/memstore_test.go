@@ -177,3 +177,33 @@ func TestEvictionQueueStaysBounded(t *testing.T) {
 		t.Fatalf("expiry queue of %d entries for %d records", q, s.Len())
 	}
 }
+
+// BenchmarkPutIntoAFullStore: one CVC a Put into a store at its bound, so
+// that every Put evicts the oldest record (O(log n)).
+func BenchmarkPutIntoAFullStore(b *testing.B) {
+	clk := vaulttest.NewClock()
+	const bound = 1 << 20
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: bound})
+	defer s.Close()
+	ct := make([]byte, 40)
+	rec := func(i int) []vault.PutItem {
+		return []vault.PutItem{{Record: &vault.Record{Alias: fmt.Sprint("tok_", i), Format: vault.FormatUUID, Storage: vault.StorageVolatile,
+			Ciphertext: ct, CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}}}
+	}
+	for i := range bound {
+		if _, err := s.Put(b.Context(), rec(i)); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(time.Microsecond)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Put(b.Context(), rec(bound+i)); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(time.Microsecond)
+	}
+	if s.Len() != bound {
+		b.Fatalf("len %d", s.Len())
+	}
+}
