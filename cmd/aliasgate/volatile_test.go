@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -55,5 +58,58 @@ func TestVolatileStoreFloodEvictsTheOldest(t *testing.T) {
 	_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
 	if !strings.Contains(string(metrics), "aliasgate_vault_volatile_evictions_total 3") {
 		t.Errorf("metrics lack aliasgate_vault_volatile_evictions_total 3")
+	}
+}
+
+// TestVolatileStoreFloodThroughARoute: the README's `items.#.cvc` route
+// keeps redacting CVCs past vault.volatile_max_records, and a body with
+// more CVCs than limits.max_volatile_per_message is refused whole without
+// reaching the upstream.
+func TestVolatileStoreFloodThroughARoute(t *testing.T) {
+	var calls atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routesFile, []byte(`routes:
+  - id: shop
+    direction: inbound
+    host: "*"
+    upstream: `+upstream.URL+`
+    filters:
+      - id: cvc-in
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: items.#.cvc, storage: volatile}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
+		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "3"})
+	g := startGateway(t, env, "--data-dir", filepath.Join(dir, "data"))
+	body := func(n int) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"cvc":"%03d"}`, i)
+		}
+		return `{"items":[` + strings.Join(items, ",") + `]}`
+	}
+	for i := range 3 { // 9 CVCs into a store of 5
+		if status, got := call(t, "POST", g.inbound+"/checkout", "application/json", body(3), nil); status != 200 {
+			t.Fatalf("request %d of 3 CVCs: %d %s", i, status, got)
+		}
+	}
+	status, got := call(t, "POST", g.inbound+"/checkout", "application/json", body(4), nil)
+	if status < 400 || status >= 500 || calls.Load() != 3 {
+		t.Fatalf("4 CVCs with limits.max_volatile_per_message 3: %d %s, upstream calls %d", status, got, calls.Load())
+	}
+	t.Logf("4 CVCs refused: %d %s", status, got)
+	_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
+	if !strings.Contains(string(metrics), "aliasgate_vault_volatile_evictions_total 4") {
+		t.Errorf("metrics lack aliasgate_vault_volatile_evictions_total 4")
 	}
 }
