@@ -352,6 +352,7 @@ var reasons = map[string]struct {
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
+	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_volatile_per_message)"},
 	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
 }
@@ -373,6 +374,8 @@ func reason(err error) string {
 		return "duplicate_key"
 	case errors.Is(err, rewrite.ErrTargetType):
 		return "invalid_target"
+	case errors.Is(err, vault.ErrTooManyValues):
+		return "too_many_values"
 	case errors.Is(err, vault.ErrFormatNotApplicable), errors.Is(err, vault.ErrInvalidValue):
 		return "value_refused"
 	case errors.Is(err, rewrite.ErrTokenizer):
