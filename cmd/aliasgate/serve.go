@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/http"
 	"os"
 	"os/signal"
@@ -26,6 +27,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/abuse"
 	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
@@ -128,6 +130,9 @@ type gateway struct {
 	// limiter holds the API clients' token buckets (limits.client_rate),
 	// shared by every mount of the APIs; nil: no limit (limits.go).
 	limiter *ratelimit.Limiter
+	// abuse is the vault's Admission: enumeration and duplicate
+	// detectors, new values per source (limits.*; abuse.go).
+	abuse *abuse.Guard
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
@@ -166,9 +171,11 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	}
 	gw.volatile = volatile
 	registerVolatileMetrics(gw.metrics.Registry, volatile)
+	gw.abuse = gw.newAbuseGuard(cfg.Limits)
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
 		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
-		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage})
+		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
+		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse})
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +242,16 @@ func (gw *gateway) vaultAPI() http.Handler {
 // upstream to put filters in front of the vault API (mounted for it even
 // when vault_api.enabled is off).
 func (gw *gateway) inboundHandler() (http.Handler, error) {
+	var trusted []netip.Prefix
+	for _, p := range gw.cfg.Limits.TrustedProxies {
+		pfx, err := config.ParseTrustedProxy(p)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, pfx)
+	}
 	return proxy.NewInbound(proxy.InboundOptions{
+		Sources:   proxy.NewSources(trusted),
 		Table:     gw.routes,
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{
@@ -253,7 +269,8 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
-	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger}
+	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
+		Duplicates: gw.abuse}
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {
