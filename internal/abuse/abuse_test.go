@@ -395,3 +395,28 @@ func TestDefaultLimitsHoldAnEnumerationForADay(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAdmit is the Guard's cost per vault call at the default limits:
+// a checkout's known card (the steady state) and a new one per call.
+func BenchmarkAdmit(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		new  bool
+	}{{"known card", false}, {"new card", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			lim := DefaultLimits()
+			lim.SourceNew = 0 // one source: the bucket would refuse a new card per call
+			lim.Threshold = 1 << 30
+			g := New(lim, Options{})
+			ctx := vault.WithSource(vault.WithRoute(context.Background(), "checkout"), "203.0.113.7")
+			values := [][]byte{[]byte("4111111111111111")}
+			isNew := []bool{tc.new}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := g.Admit(ctx, values, isNew); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
