@@ -32,7 +32,7 @@ List, revoke and rotate clients with "clients list", "clients revoke" and
 Scopes: ` + "aliases:write, aliases:reveal, cards:read, cards:write, network-tokens:write"
 
 func runClientsCreate(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("clients create --name N --account A --scopes S1,S2 [--pci] [--outbound]", clientsCreateUsage)
+	fs := newFlagSet("clients create --name N --account A --scopes S1,S2 [--pci] [--outbound] [--config FILE | --data-dir D]", clientsCreateUsage)
 	name := fs.String("name", "", "client `name` (required)")
 	account := fs.String("account", "", "`account` the client acts for (required)")
 	scopes := fs.String("scopes", "", "comma-separated `scopes` (required unless --outbound)")
@@ -51,6 +51,11 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 		if s = strings.TrimSpace(s); s != "" {
 			scopeList = append(scopeList, s)
 		}
+	}
+	if *outbound && (*pci || len(scopeList) > 0) {
+		// Outbound credentials only authenticate to the forward proxy:
+		// they hold no scope and see no API answer, clear or not.
+		return usagef("clients create: --outbound takes neither --pci nor --scopes (outbound credentials only authenticate to the outbound proxy)")
 	}
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
@@ -262,7 +267,7 @@ func clientsCommand(ctx context.Context, e env, args []string, name, usage strin
 	if *adminURL != "" {
 		return clientsAdminCall(ctx, e, cfg, *adminURL, method, adminPath(id))
 	}
-	v, err := openVault(ctx, cfg, e.getenv)
+	v, err := openExistingVault(ctx, cfg, e.getenv)
 	if errors.Is(err, boltstore.ErrLocked) {
 		fmt.Fprintln(e.stderr, "the vault is locked by a running gateway: going through its admin listener")
 		return clientsAdminCall(ctx, e, cfg, "", method, adminPath(id))

@@ -75,6 +75,9 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if *direction != "inbound" && *direction != "outbound" {
 		return usagef("routes test: --direction must be inbound or outbound")
 	}
+	if *phase == "request" && *respFile != "" {
+		return usagef("routes test: --response is read only with --phase response")
+	}
 	if *phase == "response" && *respFile == "" {
 		return usagef("routes test: --phase response needs --response RESP.http")
 	}

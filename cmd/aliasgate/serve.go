@@ -37,9 +37,11 @@ import (
 )
 
 const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
-(bbolt vault, master key, token signing key) and listens on 127.0.0.1:8080
-(inbound: the reverse proxy's routes, then /oauth/token, and /aliases with
---enable-vault-api) and 127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
+(bbolt vault vault.db, master key master.key, gateway CA; the token signing
+key is derived from the master key) and listens on 127.0.0.1:8080 (inbound:
+the reverse proxy's routes, then /oauth/token, /cards, and /aliases with
+--enable-vault-api), 127.0.0.1:8081 (the outbound forward proxy) and
+127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
 Routes come from routes_file (reloaded on SIGHUP and when the file changes;
 an invalid new set is logged and the old one kept) or the inline routes
 list. Every setting can also come from the environment
@@ -47,7 +49,7 @@ list. Every setting can also come from the environment
 closes the vault.`
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("serve [--config FILE]", serveUsage)
+	fs := newFlagSet("serve [--config FILE] [--data-dir D] [--enable-vault-api]", serveUsage)
 	cfgPath := fs.String("config", "", "configuration `file` (YAML); none: built-in defaults")
 	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
 	enableVaultAPI := fs.Bool("enable-vault-api", false, "serve the vault API at /aliases (vault_api.enabled)")
@@ -228,7 +230,14 @@ func (gw *gateway) builtinHandler() http.Handler {
 		mux.Handle("/aliases/", api)
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route matches this request"))
+		detail := "no route matches this request"
+		switch p := r.URL.Path; {
+		case (p == "/aliases" || strings.HasPrefix(p, "/aliases/")) && !gw.cfg.VaultAPI.Enabled:
+			detail = "the vault API is off: start the gateway with --enable-vault-api (or vault_api.enabled: true)"
+		case (p == "/cards" || strings.HasPrefix(p, "/cards/")) && !gw.cfg.Cards.Enabled:
+			detail = "the Card Management API is off: set cards.enabled: true"
+		}
+		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", detail))
 	}))
 	return mux
 }
