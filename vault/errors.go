@@ -19,6 +19,9 @@ var (
 	// ErrInvalidClassifier: a classifier that is empty, too long or has
 	// characters outside [A-Za-z0-9_.:-].
 	ErrInvalidClassifier = errors.New("vault: invalid classifier")
+	// ErrFormatUnsupported: an alias format of the VGS vault API that
+	// aliasgate does not make (CUSTOM, JS); it is also ErrInvalidFormat.
+	ErrFormatUnsupported = fmt.Errorf("%w: format not supported by aliasgate", ErrInvalidFormat)
 	// ErrFormatNotApplicable: the value does not fit the format (for example
 	// FPE_SIX_T_FOUR of a value that is not 12–19 digits).
 	ErrFormatNotApplicable = errors.New("vault: format does not apply to this value")
