@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -114,7 +117,12 @@ type RedactRequest struct {
 	Alias       string
 	Format      Format   // default UUID
 	Storage     Storage  // default PERSISTENT
-	Classifiers []string // kept on a new record; an existing record keeps its own
+	// Classifiers are kept on a new record; those an existing record (the
+	// value's persistent alias of Format) lacks are added to it and to the
+	// value's other persistent aliases (a value's classifiers only grow by
+	// redaction; UpdateClassifiers replaces them). A request naming Alias
+	// keeps that record's own.
+	Classifiers []string
 	// Detail asks for the Token's record fields (Value, Classifiers,
 	// CreatedAt, ExpiresAt, Others), as the vault API answers a create. It
 	// costs a read of the existing record when the value already had an
@@ -192,6 +200,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		}
 	}
 	out := make([]Token, len(items))
+	var merges []classifierMerge // existing records given new classifiers by this call
 
 	// Known persistent values: one batched index look-up.
 	var keys [][]byte
@@ -207,18 +216,18 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
-		var hits []int // Detail items whose existing record is read
+		var hits []int // items whose existing record is read: Detail, or classifiers to merge
 		for j, a := range found {
 			if a != "" {
 				it := &items[keyIdx[j]]
 				it.done = true
 				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
-				if it.detail {
+				if it.detail || len(it.classifiers) > 0 {
 					hits = append(hits, keyIdx[j])
 				}
 			}
 		}
-		if err := s.readExisting(ctx, items, out, hits); err != nil {
+		if merges, err = s.readExisting(ctx, items, out, hits); err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
 	}
@@ -230,6 +239,9 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	}
 	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made); err != nil {
 		return nil, s.rollback(ctx, made, err)
+	}
+	if err := s.mergeClassifiers(ctx, merges, items, out); err != nil {
+		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
 	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
 		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
@@ -269,13 +281,16 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	return cause
 }
 
-// readExisting fills the record fields of the tokens at hits (Detail items
-// whose value already had a persistent alias of their format) from one
-// batched read; the records are not decrypted. An item whose record was
-// deleted since the index look-up is written again instead.
-func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) error {
+// readExisting fills the record fields of the tokens at hits (items whose
+// value already had a persistent alias of their format: Detail items, and
+// items bringing classifiers) from one batched read; the records are not
+// decrypted. An item whose record was deleted since the index look-up is
+// written again instead. It returns the records whose classifiers the
+// items add to (the item's classifiers become the union, in the record's
+// order first).
+func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) ([]classifierMerge, error) {
 	if len(hits) == 0 {
-		return nil
+		return nil, nil
 	}
 	aliases := make([]string, len(hits))
 	for j, i := range hits {
@@ -283,15 +298,66 @@ func (s *Service) readExisting(ctx context.Context, items []item, out []Token, h
 	}
 	recs, err := s.get(ctx, opRedact, s.persistent, aliases)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var merges []classifierMerge
 	for j, i := range hits {
 		if recs[j] == nil {
 			items[i].done = false
 			out[i] = Token{}
 			continue
 		}
-		out[i].setRecord(recs[j])
+		union := slices.Clone(recs[j].Classifiers)
+		for _, c := range items[i].classifiers {
+			if !slices.Contains(union, c) {
+				union = append(union, c)
+			}
+		}
+		if len(union) > len(recs[j].Classifiers) {
+			if len(union) > maxClassifiers {
+				return nil, &BatchError{Items: []ItemError{{Index: i, Field: "classifiers",
+					Err: fmt.Errorf("%w: the value would have more than %d classifiers", ErrInvalidClassifier, maxClassifiers)}}}
+			}
+			merges = append(merges, classifierMerge{rec: recs[j], value: string(items[i].value), classifiers: union})
+		}
+		if items[i].detail {
+			out[i].setRecord(recs[j])
+			out[i].Classifiers = union
+		}
+	}
+	return merges, nil
+}
+
+// classifierMerge is an existing persistent record, its value and the
+// classifiers a Redact call gives it.
+type classifierMerge struct {
+	rec         *Record
+	value       string
+	classifiers []string
+}
+
+// mergeClassifiers gives each merge's record and the value's other
+// persistent aliases the merge's classifiers, as UpdateClassifiers does,
+// and sets them on the Detail tokens of those aliases (one this call has
+// just created included).
+func (s *Service) mergeClassifiers(ctx context.Context, merges []classifierMerge, items []item, out []Token) error {
+	for _, m := range merges {
+		sib, err := s.siblings(ctx, opRedact, m.rec, m.value)
+		if err != nil {
+			return err
+		}
+		aliases := []string{m.rec.Alias}
+		for _, a := range sib {
+			aliases = append(aliases, a.Alias)
+		}
+		if err := s.setClassifiers(ctx, opRedact, s.persistent, aliases, m.classifiers); err != nil {
+			return err
+		}
+		for i := range out {
+			if items[i].detail && out[i].Storage == StoragePersistent && slices.Contains(aliases, out[i].Alias) {
+				out[i].Classifiers = m.classifiers
+			}
+		}
 	}
 	return nil
 }
@@ -840,7 +906,13 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 }
 
 // checkClassifiers validates classifiers and returns them without
-// duplicates, in their first order. nil becomes an empty list.
+// duplicates, in their first order. nil becomes an empty list. The VGS
+// vault API types a classifier as any string; aliasgate takes 1 to
+// maxClassifierLen characters of printable Unicode (letters, marks,
+// digits, punctuation, symbols and spaces, as unicode.IsGraphic): no
+// control or invisible formatting characters, which would let a stored tag
+// forge log lines or hide its text. A classifier must not hold a card
+// number.
 func checkClassifiers(in []string) ([]string, error) {
 	if len(in) > maxClassifiers {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
@@ -848,14 +920,11 @@ func checkClassifiers(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	seen := make(map[string]bool, len(in))
 	for _, c := range in {
-		if c == "" || len(c) > maxClassifierLen {
+		if c == "" || utf8.RuneCountInString(c) > maxClassifierLen {
 			return nil, fmt.Errorf("%w: a classifier must be 1 to %d characters", ErrInvalidClassifier, maxClassifierLen)
 		}
-		for i := 0; i < len(c); i++ {
-			b := c[i]
-			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b == '.' || b == ':') {
-				return nil, fmt.Errorf("%w: only letters, digits and _ - . : are allowed", ErrInvalidClassifier)
-			}
+		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
+			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
 		if pan.Contains([]byte(c)) {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)

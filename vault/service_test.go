@@ -60,7 +60,7 @@ func TestRedactRefusesBadItemsNamingTheFieldNotTheValue(t *testing.T) {
 		{"unknown format", vault.RedactRequest{Value: card, Format: "ALIAS"}, "format", vault.ErrInvalidFormat},
 		{"unknown storage", vault.RedactRequest{Value: card, Storage: "FOREVER"}, "storage", vault.ErrInvalidStorage},
 		{"format does not fit", vault.RedactRequest{Value: "not-a-" + card, Format: vault.FormatFPESixTFour}, "format", vault.ErrFormatNotApplicable},
-		{"bad classifier", vault.RedactRequest{Value: card, Classifiers: []string{"has space"}}, "classifiers", vault.ErrInvalidClassifier},
+		{"bad classifier", vault.RedactRequest{Value: card, Classifiers: []string{"has\nnewline"}}, "classifiers", vault.ErrInvalidClassifier},
 		{"card number as classifier", vault.RedactRequest{Value: "x", Classifiers: []string{card}}, "classifiers", vault.ErrInvalidClassifier},
 		{"unknown source alias", vault.RedactRequest{Alias: "tok_test_nope", Format: vault.FormatPFPT}, "alias", vault.ErrNotFound},
 	}
