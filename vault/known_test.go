@@ -71,7 +71,7 @@ func TestKnownTellsAliasesFromValuesWithoutDecryptingOrAuditing(t *testing.T) {
 	tp.read.Store(0)
 
 	cands := []string{toks[0].Alias, toks[1].Alias, toks[2].Alias, toks[3].Alias, card, "378282246310005", "5105105105105100", "",
-		strings.Repeat("4", vault.MaxValueLen+1)}
+		strings.Repeat("4", vault.DefaultMaxValueLen+1)}
 	got, err := svc.Known(ctx, cands)
 	if err != nil {
 		t.Fatalf("Known: %v", err)

@@ -15,8 +15,21 @@ import (
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
-// MaxValueLen is the longest value the vault accepts, in bytes.
-const MaxValueLen = 4096
+// Value size limits, in bytes.
+const (
+	// DefaultMaxValueLen is the longest persistent value by default
+	// (Options.MaxValueLen).
+	DefaultMaxValueLen = 1 << 20
+	// MaxValueLimit is the largest Options.MaxValueLen: the 32 MB the VGS
+	// vault API documents as its data limit (taken as 32 MiB).
+	MaxValueLimit = 32 << 20
+	// VolatileMaxValueLen is the longest volatile value. Volatile values are
+	// card security codes and other short-lived secrets; the in-memory
+	// volatile store is bounded by its number of records
+	// (vault.volatile_max_records), so a large value there would multiply
+	// its memory by that bound.
+	VolatileMaxValueLen = 4096
+)
 
 // Classifier limits.
 const (
@@ -58,6 +71,11 @@ type Options struct {
 	// anything is written, so that one request cannot flush the volatile
 	// store's bound by itself. 0: no bound.
 	MaxVolatilePerCall int
+	// MaxValueLen is the longest persistent value, in bytes: default
+	// DefaultMaxValueLen, at most MaxValueLimit (vault.max_value_size).
+	// Volatile values are at most VolatileMaxValueLen (or MaxValueLen if
+	// smaller).
+	MaxValueLen int
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -78,6 +96,7 @@ type Service struct {
 	gate       *gate // nil: no concurrency bound
 	observer   Observer
 	maxVol     int // Options.MaxVolatilePerCall
+	maxValue   int // Options.MaxValueLen
 
 	persistentName, volatileName string // for the Observer
 }
@@ -96,6 +115,12 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	if s.ttl == 0 {
 		s.ttl = time.Hour
 	}
+	switch s.maxValue = opts.MaxValueLen; {
+	case s.maxValue == 0:
+		s.maxValue = DefaultMaxValueLen
+	case s.maxValue < 0 || s.maxValue > MaxValueLimit:
+		return nil, fmt.Errorf("vault: MaxValueLen %d is outside 1 to %d bytes", s.maxValue, MaxValueLimit)
+	}
 	if s.ttl < time.Second {
 		return nil, fmt.Errorf("vault: volatile TTL %s is under 1s", s.ttl)
 	}
@@ -107,6 +132,18 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	}
 	s.gate = newGate(opts.MaxConcurrent, opts.MaxWait)
 	return s, nil
+}
+
+// MaxValueLen returns the longest persistent value the Service stores, in
+// bytes (Options.MaxValueLen).
+func (s *Service) MaxValueLen() int { return s.maxValue }
+
+// maxValueLen is the longest value of storage class st.
+func (s *Service) maxValueLen(st Storage) int {
+	if st == StorageVolatile {
+		return min(s.maxValue, VolatileMaxValueLen)
+	}
+	return s.maxValue
 }
 
 // RedactRequest asks for an alias of one value. Either Value is set, or
@@ -454,8 +491,8 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 		switch {
 		case r.Value == "":
 			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: empty", ErrInvalidValue)})
-		case len(r.Value) > MaxValueLen:
-			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes", ErrInvalidValue, MaxValueLen)})
+		case len(r.Value) > s.maxValueLen(st):
+			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes (the most a %s value may hold)", ErrInvalidValue, s.maxValueLen(st), st)})
 		default:
 			if err := f.Check(r.Value); err != nil {
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})

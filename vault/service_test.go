@@ -48,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 
 func TestRedactRefusesBadItemsNamingTheFieldNotTheValue(t *testing.T) {
 	f := newFixture(t)
-	long := strings.Repeat("4", vault.MaxValueLen+1)
+	long := strings.Repeat("4", vault.DefaultMaxValueLen+1)
 	tests := []struct {
 		name  string
 		req   vault.RedactRequest

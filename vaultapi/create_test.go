@@ -69,9 +69,13 @@ func TestCreateAnswersFromRedactAsAReveal(t *testing.T) {
 		t.Fatal(err)
 	}
 	alias := rec0.Aliases[0].Alias
+	var rec1 record
+	if err := json.Unmarshal(first[1], &rec1); err != nil {
+		t.Fatal(err)
+	}
 	e.clk.Advance(2e9) // a later create keeps the record's created_at
 	later := create(`{"data":[{"value":"` + card + `","format":"FPE_SIX_T_FOUR"},{"value":"` + card + `","classifiers":["other"]},` +
-		`{"alias":"` + alias + `","format":"PFPT"},{"alias":"` + alias + `","format":"UUID"}]}`)
+		`{"alias":"` + alias + `","format":"PFPT"},{"alias":"` + rec1.Aliases[0].Alias + `","format":"RAW_UUID"}]}`)
 	if dc.count() != len(first)+len(later) {
 		t.Fatalf("%d Describe calls, want only the test's %d GETs", dc.count(), len(first)+len(later))
 	}

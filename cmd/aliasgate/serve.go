@@ -168,7 +168,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	registerVolatileMetrics(gw.metrics.Registry, volatile)
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
 		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
-		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage})
+		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValueLen: int(cfg.Vault.MaxValueSize.Int64())})
 	if err != nil {
 		return nil, err
 	}
