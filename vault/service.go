@@ -150,10 +150,10 @@ func (s *Service) maxValueLen(st Storage) int {
 // Alias names an existing alias whose value gets an alias of Format too (it
 // keeps that record's storage, classifiers and expiry).
 type RedactRequest struct {
-	Value       string
-	Alias       string
-	Format      Format   // default UUID
-	Storage     Storage  // default PERSISTENT
+	Value   string
+	Alias   string
+	Format  Format  // default UUID
+	Storage Storage // default PERSISTENT
 	// Classifiers are kept on a new record; those an existing record (the
 	// value's persistent alias of Format) lacks are added to it and to the
 	// value's other persistent aliases (a value's classifiers only grow by
