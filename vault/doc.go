@@ -27,9 +27,21 @@
 // when a later step fails (a store write or read, a collision retry, the
 // audit, the caller's context), the records this call created are deleted
 // before it returns. A persistent alias the value had before the call is
-// never deleted. The one race left: a concurrent call given, at the same
+// never deleted; classifiers the call added to it (see Classifiers) stay. The one race left: a concurrent call given, at the same
 // instant, the persistent alias this call created loses it when this call
 // rolls back.
+//
+// # Classifiers
+//
+// Classifiers are tags of a stored value: 1 to 64 printable characters
+// (unicode.IsGraphic: spaces and punctuation included; control and
+// invisible formatting characters refused), at most 32 a value, never a
+// card number. UpdateClassifiers replaces them on every alias of the
+// value. A Redact that finds the value's persistent alias of its format
+// adds the classifiers it brings that the record lacks, to that alias and
+// to the value's other persistent aliases (read, then written: two
+// concurrent redactions adding different tags can lose one's addition).
+// A value's first alias of a new format starts with its request's tags.
 //
 // # The volatile store cannot be starved
 //
