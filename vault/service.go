@@ -210,9 +210,10 @@ type Token struct {
 // persistent ones; a failure after a write deletes the records this call
 // created (with a context of its own, so that a caller who gave up does not
 // stop the clean-up). Persistent aliases that existed before the call are
-// never deleted; classifiers it merged into them stay. One race remains: a concurrent call that was given a
-// persistent alias this call created (the same value and format, at the
-// same instant) loses it when this call rolls back.
+// never deleted; classifiers it merged into them stay. One race remains: a
+// concurrent call that was given a persistent alias this call created (the
+// same value and format, at the same instant) loses it when this call
+// rolls back.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
 	done, err := s.enter(ctx, opRedact)
 	if err != nil {

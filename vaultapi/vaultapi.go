@@ -219,12 +219,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}
-	switch {
-	case len(doc.Data) == 0:
-		jsonapi.WriteError(w, contentType, invalid("/data", "invalid_data", "data must list 1 to 20 items"))
-		return
-	case len(doc.Data) > MaxItems:
-		jsonapi.WriteError(w, contentType, invalid("/data", "too_many_values", fmt.Sprintf("Too many values (limit: %d)", MaxItems)))
+	if err := checkCount(len(doc.Data), MaxItems, "items"); err != nil {
+		jsonapi.WriteError(w, contentType, err)
 		return
 	}
 	reqs := make([]vault.RedactRequest, len(doc.Data))
@@ -427,12 +423,8 @@ func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, contentType, invalid("/storage", "invalid_storage", "storage must be PERSISTENT or VOLATILE"))
 		return
 	}
-	switch {
-	case len(doc.Data) == 0:
-		jsonapi.WriteError(w, contentType, invalid("/data", "invalid_data", "data must list 1 to 20 aliases"))
-		return
-	case len(doc.Data) > maxAliases:
-		jsonapi.WriteError(w, contentType, invalid("/data", "too_many_values", fmt.Sprintf("Too many values (limit: %d)", maxAliases)))
+	if err := checkCount(len(doc.Data), maxAliases, "aliases"); err != nil {
+		jsonapi.WriteError(w, contentType, err)
 		return
 	}
 	deleted := 0
@@ -470,6 +462,18 @@ func checkStorage(w http.ResponseWriter, q url.Values) bool {
 	e.Objects[0].Source = &jsonapi.Source{Parameter: "storage"}
 	jsonapi.WriteError(w, contentType, e)
 	return false
+}
+
+// checkCount returns the error for a data list of n entries when n is not
+// 1 to limit: over the limit, VGS's "Too many values (limit: 20)".
+func checkCount(n, limit int, what string) *jsonapi.Error {
+	switch {
+	case n == 0:
+		return invalid("/data", "invalid_data", fmt.Sprintf("data must list 1 to %d %s", limit, what))
+	case n > limit:
+		return invalid("/data", "too_many_values", fmt.Sprintf("Too many values (limit: %d)", limit))
+	}
+	return nil
 }
 
 // invalid returns a 400 error about the request member at pointer: the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -180,18 +181,25 @@ func (c *vgsClient) CreateAliases(items []map[string]any) ([]vgsRevealedData, *v
 	if err != nil {
 		return nil, r, err
 	}
+	data, err := decodeData(r, func(d []vgsRevealedData) []vgsRevealedData { return d })
+	return data, r, err
+}
+
+// decodeData decodes the {"data":…} of a success answer strictly and
+// checks each RevealedData in it (listed by each).
+func decodeData[T any](r *vgsResponse, each func(T) []vgsRevealedData) (T, error) {
 	var doc struct {
-		Data []vgsRevealedData `json:"data"`
+		Data T `json:"data"`
 	}
 	if err := strict(r.Body, &doc); err != nil {
-		return nil, r, err
+		return doc.Data, err
 	}
-	for _, d := range doc.Data {
+	for _, d := range each(doc.Data) {
 		if err := d.check(); err != nil {
-			return nil, r, err
+			return doc.Data, err
 		}
 	}
-	return doc.Data, r, nil
+	return doc.Data, nil
 }
 
 // RevealMultipleAliases is operationId revealMultipleAliases: GET
@@ -207,18 +215,8 @@ func (c *vgsClient) RevealMultipleAliases(param string, aliases []string, storag
 	if err != nil {
 		return nil, r, err
 	}
-	var doc struct {
-		Data map[string]vgsRevealedData `json:"data"`
-	}
-	if err := strict(r.Body, &doc); err != nil {
-		return nil, r, err
-	}
-	for _, d := range doc.Data {
-		if err := d.check(); err != nil {
-			return nil, r, err
-		}
-	}
-	return doc.Data, r, nil
+	data, err := decodeData(r, func(m map[string]vgsRevealedData) []vgsRevealedData { return slices.Collect(maps.Values(m)) })
+	return data, r, err
 }
 
 // RevealAlias is operationId revealAlias: GET /aliases/{alias} with an
@@ -232,16 +230,14 @@ func (c *vgsClient) RevealAlias(alias, storage string) (vgsRevealedData, *vgsRes
 	if err != nil {
 		return vgsRevealedData{}, r, err
 	}
-	var doc struct {
-		Data []vgsRevealedData `json:"data"`
-	}
-	if err := strict(r.Body, &doc); err != nil {
+	data, err := decodeData(r, func(d []vgsRevealedData) []vgsRevealedData { return d })
+	if err != nil {
 		return vgsRevealedData{}, r, err
 	}
-	if len(doc.Data) != 1 {
-		return vgsRevealedData{}, r, fmt.Errorf("vgs: data holds %d items (minItems 1, maxItems 1)", len(doc.Data))
+	if len(data) != 1 {
+		return vgsRevealedData{}, r, fmt.Errorf("vgs: data holds %d items (minItems 1, maxItems 1)", len(data))
 	}
-	return doc.Data[0], r, doc.Data[0].check()
+	return data[0], r, nil
 }
 
 // UpdateAlias is operationId updateAlias: PUT /aliases/{alias}
