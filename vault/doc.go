@@ -121,6 +121,6 @@
 //	VGS_FIXED_LEN_GENERIC            29 characters: vgs + 26 base58 characters (152 random bits); any value
 //
 // Format-preserving aliases are random, not a cipher of the value, and never
-// equal to it; collisions with existing aliases are retried (aliases of a
-// format that is not Wide are also checked against the other store).
+// equal to it; collisions with existing aliases are retried (aliases with
+// under 128 random bits are also checked against the other store).
 package vault

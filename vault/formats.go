@@ -86,10 +86,10 @@ func (f Format) Numeric() bool {
 	return false
 }
 
-// Wide reports whether aliases of f carry at least 128 random bits, so
+// wide reports whether aliases of f carry at least 128 random bits, so
 // that a new one cannot meet an existing alias: the others are checked
 // against both stores before they are written.
-func (f Format) Wide() bool {
+func (f Format) wide() bool {
 	switch f {
 	case FormatUUID, FormatRawUUID, FormatGenericTFour, FormatVGSFixedLenGeneric:
 		return true

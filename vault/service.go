@@ -542,7 +542,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 // write stores every pending item of the given storage class in dst,
 // retrying the ones whose fresh alias collided, and adds the records it
 // created to made (whatever it returns). other is the store of the other
-// class: a new alias of a format that is not Wide is also checked against
+// class: a new alias of a format that is not wide (Format.wide) is also checked against
 // it, since reveal looks in both.
 func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord) error {
 	var pending []int
@@ -634,13 +634,13 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 }
 
 // takenElsewhere reports which new aliases already exist in other. Aliases
-// of a Wide format carry 128 random bits or more and are not checked.
+// of a wide format carry 128 random bits or more and are not checked.
 func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, puts []PutItem) ([]bool, error) {
 	taken := make([]bool, len(puts))
 	var aliases []string
 	var idx []int
 	for j, p := range puts {
-		if !p.Record.Format.Wide() {
+		if !p.Record.Format.wide() {
 			aliases = append(aliases, p.Record.Alias)
 			idx = append(idx, j)
 		}
