@@ -124,11 +124,12 @@ func (s *Service) WithLimit(limit Limit) *Service {
 // one (WithLimit), stores the principal in the request context
 // (FromContext) and calls next. It is the one authorisation middleware of
 // the APIs: they declare the interface they use (cards.Guard,
-// vaultapi.Guard) and get a *Service. Failures are JSON:API error documents
-// in contentType: 401 with a WWW-Authenticate Bearer challenge (and a Basic
-// one when allowBasic) for missing or bad credentials, 403 for a missing
-// scope, 429 with Retry-After over the limit, 503 when the client store
-// fails. It panics on an unknown scope, a wiring mistake.
+// vaultapi.Guard) and get a *Service. Failures are error documents in
+// contentType (jsonapi.WriteError: JSON:API's, or those of the response's
+// jsonapi.ErrorDocumenter, as the vault API's VGS documents): 401 with a
+// WWW-Authenticate Bearer challenge (and a Basic one when allowBasic) for
+// missing or bad credentials, 403 for a missing scope, 429 with
+// Retry-After over the limit, 503 when the client store fails. It panics on an unknown scope, a wiring mistake.
 func (s *Service) Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler {
 	if scope != "" && !IsKnownScope(scope) {
 		panic(fmt.Sprintf("auth: Require: unknown scope %q", scope))

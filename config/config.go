@@ -104,6 +104,11 @@ type Vault struct {
 	// bound. Redis is bounded by its own maxmemory (maxmemory-policy
 	// volatile-ttl evicts the same way).
 	VolatileMaxRecords int `yaml:"volatile_max_records"`
+	// MaxValueSize is the largest persistent value the vault stores (any
+	// path: the vault API, routes, cards). Default 1MiB, 1KiB to 32MiB (the
+	// VGS vault API's documented data limit). Volatile values are at most
+	// 4KiB whatever it is.
+	MaxValueSize ByteSize `yaml:"max_value_size"`
 }
 
 // Limits bounds what one request may cost. Every value must be positive.
@@ -327,6 +332,7 @@ func Default() Config {
 			RedisPrefix:        "aliasgate:",
 			VolatileTTL:        Duration(time.Hour),
 			VolatileMaxRecords: 1_000_000,
+			MaxValueSize:       MiB,
 		},
 		Limits: Limits{
 			MaxBody:           10 * MiB,

@@ -74,6 +74,7 @@ vault:
   redis_prefix: "acme-live:"
   volatile_ttl: 30m
   volatile_max_records: 250000
+  max_value_size: 8MiB
 limits:
   max_body: 1MB
   max_header_bytes: 32KiB
@@ -176,6 +177,7 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"audit.path", c.AuditPath(), filepath.Join("aliasgate-data", "audit.log")},
 		{"audit.fsync", c.Audit.Fsync, "interval"},
 		{"vault.volatile_max_records", c.Vault.VolatileMaxRecords, 1_000_000},
+		{"vault.max_value_size", c.Vault.MaxValueSize.Int64(), int64(1 << 20)},
 		{"audit.fsync_interval", c.Audit.FsyncInterval.Std(), 200 * time.Millisecond},
 		{"AuditSyncInterval", c.AuditSyncInterval(), 200 * time.Millisecond},
 		{"audit.max_size", c.Audit.MaxSize.Int64(), int64(100 << 20)},
@@ -238,7 +240,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			Volatile:    "redis",
 			RedisURL:    "rediss://:r3dis@cache.internal:6380/0",
 			RedisPrefix: "acme-live:",
-			VolatileTTL: Duration(30 * time.Minute), VolatileMaxRecords: 250000,
+			VolatileTTL: Duration(30 * time.Minute), VolatileMaxRecords: 250000, MaxValueSize: 8 * MiB,
 		},
 		Limits: Limits{
 			MaxBody:              1000 * 1000,
@@ -616,6 +618,9 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"redis without URL", func(c *Config) { c.Vault.Volatile = "redis" }, "vault.redis_url"},
 		{"negative volatile bound", func(c *Config) { c.Vault.VolatileMaxRecords = -1 }, "vault.volatile_max_records"},
 		{"no volatile bound", func(c *Config) { c.Vault.VolatileMaxRecords = 0 }, ""},
+		{"value size under 1KiB", func(c *Config) { c.Vault.MaxValueSize = 1023 }, "vault.max_value_size"},
+		{"value size over 32MiB", func(c *Config) { c.Vault.MaxValueSize = 32*MiB + 1 }, "vault.max_value_size"},
+		{"value size of 32MiB", func(c *Config) { c.Vault.MaxValueSize = 32 * MiB }, ""},
 		{"audit fsync always", func(c *Config) { c.Audit.Fsync = "always" }, ""},
 		{"audit fsync never", func(c *Config) { c.Audit.Fsync = "never" }, "audit.fsync"},
 		{"audit fsync interval of 0", func(c *Config) { c.Audit.FsyncInterval = 0 }, "audit.fsync_interval"},

@@ -62,6 +62,7 @@ const (
 	minAdminTokenLen = 16
 	maxUICaptureSize = 10000
 	maxEnvLen        = 16
+	maxValueSize     = 32 * MiB // the VGS vault API's data limit (vault.MaxValueLimit)
 )
 
 // Validate checks the whole configuration and returns nil or a
@@ -296,6 +297,9 @@ func (v *validator) vault(c Vault) {
 	}
 	if c.VolatileMaxRecords < 0 {
 		v.add("vault.volatile_max_records", "must not be negative (0: no bound)")
+	}
+	if c.MaxValueSize < KiB || c.MaxValueSize > maxValueSize {
+		v.add("vault.max_value_size", "must be 1KiB to 32MiB")
 	}
 }
 

@@ -28,9 +28,21 @@
 // when a later step fails (a store write or read, a collision retry, the
 // audit, the caller's context), the records this call created are deleted
 // before it returns. A persistent alias the value had before the call is
-// never deleted. The one race left: a concurrent call given, at the same
+// never deleted; classifiers the call added to it (see Classifiers) stay. The one race left: a concurrent call given, at the same
 // instant, the persistent alias this call created loses it when this call
 // rolls back.
+//
+// # Classifiers
+//
+// Classifiers are tags of a stored value: 1 to 64 printable characters
+// (unicode.IsGraphic: spaces and punctuation included; control and
+// invisible formatting characters refused), at most 32 a value, never a
+// card number. UpdateClassifiers replaces them on every alias of the
+// value. A Redact that finds the value's persistent alias of its format
+// adds the classifiers it brings that the record lacks, to that alias and
+// to the value's other persistent aliases (read, then written: two
+// concurrent redactions adding different tags can lose one's addition).
+// A value's first alias of a new format starts with its request's tags.
 //
 // # The volatile store cannot be starved
 //
@@ -97,14 +109,29 @@
 //
 // # Alias formats
 //
-//	UUID                   tok_<env>_ + 22 base58 characters (128 random bits)
-//	RAW_UUID               a random UUID v4
-//	FPE_SIX_T_FOUR         same length, first 6 and last 4 digits kept, Luhn-valid (13–19 digits)
-//	FPE_T_FOUR             same length, last 4 kept, Luhn-valid, no leading 0 (12–19 digits)
-//	PFPT                   19 digits: 991 (never a real BIN) + random + last 4, Luhn-valid
-//	NUM_LENGTH_PRESERVING  random digits of the same length, no leading 0 (4–64 digits)
-//	GENERIC_T_FOUR         tok_<env>_ + 22 base58 characters + the value's last 4 digits
+// The formats are those of the VGS vault API (api.yaml, AliasFormat) but
+// CUSTOM and JS, which name generators defined outside the API and are
+// refused with ErrFormatUnsupported. README.md "Vault API" has the same
+// table with an example per format.
+//
+//	UUID                             tok_<env>_ + 22 base58 characters (128 random bits); any value
+//	RAW_UUID                         a random UUID v4; any value
+//	FPE_SIX_T_FOUR                   same length, first 6 and last 4 digits kept, Luhn-valid (13–19 digits)
+//	FPE_T_FOUR                       same length, last 4 kept, Luhn-valid, no leading 0 (12–19 digits)
+//	PFPT                             19 digits: 991 (never a real BIN) + random + last 4, Luhn-valid (12–19 digits)
+//	NUM_LENGTH_PRESERVING            random digits of the same length, no leading 0 (4–64 digits)
+//	GENERIC_T_FOUR                   tok_<env>_ + 22 base58 characters + _ + the last 4 (a value ending in 4 digits)
+//	FPE_ACC_NUM_T_FOUR               same length, last 4 kept, random digits, no leading 0 (6–64 digits)
+//	FPE_ALPHANUMERIC_ACC_NUM_T_FOUR  same length, last 4 kept, random letters and digits (6–64 letters and digits)
+//	FPE_SSN_T_FOUR                   the value's layout (ddd-dd-dddd or 9 digits), last 4 kept, a random
+//	                                 area (001–899 but 666) and group (01–99) (an SSN)
+//	NON_LUHN_FPE_ALPHANUMERIC        same length and character classes (digit, upper, lower), nothing kept,
+//	                                 never Luhn-valid, no leading 0 (12–19 letters and digits)
+//	ALPHANUMERIC_SIX_T_FOUR          19 characters: first 6 + 9 random letters and digits (at least one
+//	                                 letter, so never a card number) + last 4 (12–19 digits)
+//	VGS_FIXED_LEN_GENERIC            29 characters: vgs + 26 base58 characters (152 random bits); any value
 //
 // Format-preserving aliases are random, not a cipher of the value, and never
-// equal to it; collisions with existing aliases are retried.
+// equal to it; collisions with existing aliases are retried (aliases with
+// under 128 random bits are also checked against the other store).
 package vault

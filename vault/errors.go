@@ -17,9 +17,12 @@ var (
 	ErrInvalidFormat = errors.New("vault: invalid alias format")
 	// ErrInvalidStorage: an unknown storage class.
 	ErrInvalidStorage = errors.New("vault: invalid storage")
-	// ErrInvalidClassifier: a classifier that is empty, too long or has
-	// characters outside [A-Za-z0-9_.:-].
+	// ErrInvalidClassifier: a classifier that is empty, too long, has a
+	// character that is not printable or holds a card number; or too many.
 	ErrInvalidClassifier = errors.New("vault: invalid classifier")
+	// ErrFormatUnsupported: an alias format of the VGS vault API that
+	// aliasgate does not make (CUSTOM, JS); it is also ErrInvalidFormat.
+	ErrFormatUnsupported = fmt.Errorf("%w: format not supported by aliasgate", ErrInvalidFormat)
 	// ErrFormatNotApplicable: the value does not fit the format (for example
 	// FPE_SIX_T_FOUR of a value that is not 12–19 digits).
 	ErrFormatNotApplicable = errors.New("vault: format does not apply to this value")

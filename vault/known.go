@@ -118,7 +118,7 @@ func (s *Service) valueKeys(candidates []string) ([][]byte, []int) {
 	fits := make([]uint32, len(candidates))
 	n := 0
 	for i, c := range candidates {
-		if c == "" || len(c) > MaxValueLen {
+		if c == "" || len(c) > s.maxValue {
 			continue
 		}
 		for k, f := range formats {

@@ -7,13 +7,29 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
-// MaxValueLen is the longest value the vault accepts, in bytes.
-const MaxValueLen = 4096
+// Value size limits, in bytes.
+const (
+	// DefaultMaxValueLen is the longest persistent value by default
+	// (Options.MaxValueLen).
+	DefaultMaxValueLen = 1 << 20
+	// MaxValueLimit is the largest Options.MaxValueLen: the 32 MB the VGS
+	// vault API documents as its data limit (taken as 32 MiB).
+	MaxValueLimit = 32 << 20
+	// VolatileMaxValueLen is the longest volatile value. Volatile values are
+	// card security codes and other short-lived secrets; the in-memory
+	// volatile store is bounded by its number of records
+	// (vault.volatile_max_records), so a large value there would multiply
+	// its memory by that bound.
+	VolatileMaxValueLen = 4096
+)
 
 // Classifier limits.
 const (
@@ -66,6 +82,11 @@ type Options struct {
 	// Admission, when set, is asked before a Redact that holds persistent
 	// values writes anything (see Admission).
 	Admission Admission
+	// MaxValueLen is the longest persistent value, in bytes: default
+	// DefaultMaxValueLen, at most MaxValueLimit (vault.max_value_size).
+	// Volatile values are at most VolatileMaxValueLen (or MaxValueLen if
+	// smaller).
+	MaxValueLen int
 }
 
 // Admission decides, for the caller named by the context's Actor, whether a
@@ -102,6 +123,7 @@ type Service struct {
 	maxValues  int // Options.MaxValuesPerCall
 	maxNew     int // Options.MaxNewPerCall
 	admission  Admission
+	maxValue   int // Options.MaxValueLen
 
 	persistentName, volatileName string // for the Observer
 }
@@ -122,6 +144,12 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	if s.ttl == 0 {
 		s.ttl = time.Hour
 	}
+	switch s.maxValue = opts.MaxValueLen; {
+	case s.maxValue == 0:
+		s.maxValue = DefaultMaxValueLen
+	case s.maxValue < 0 || s.maxValue > MaxValueLimit:
+		return nil, fmt.Errorf("vault: MaxValueLen %d is outside 1 to %d bytes", s.maxValue, MaxValueLimit)
+	}
 	if s.ttl < time.Second {
 		return nil, fmt.Errorf("vault: volatile TTL %s is under 1s", s.ttl)
 	}
@@ -135,15 +163,32 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	return s, nil
 }
 
+// MaxValueLen returns the longest persistent value the Service stores, in
+// bytes (Options.MaxValueLen).
+func (s *Service) MaxValueLen() int { return s.maxValue }
+
+// maxValueLen is the longest value of storage class st.
+func (s *Service) maxValueLen(st Storage) int {
+	if st == StorageVolatile {
+		return min(s.maxValue, VolatileMaxValueLen)
+	}
+	return s.maxValue
+}
+
 // RedactRequest asks for an alias of one value. Either Value is set, or
 // Alias names an existing alias whose value gets an alias of Format too (it
 // keeps that record's storage, classifiers and expiry).
 type RedactRequest struct {
-	Value       string
-	Alias       string
-	Format      Format   // default UUID
-	Storage     Storage  // default PERSISTENT
-	Classifiers []string // kept on a new record; an existing record keeps its own
+	Value   string
+	Alias   string
+	Format  Format  // default UUID
+	Storage Storage // default PERSISTENT
+	// Classifiers are kept on a new record; those an existing record (the
+	// value's persistent alias of Format) lacks are added to it and to the
+	// value's other persistent aliases (a value's classifiers only grow by
+	// redaction; UpdateClassifiers replaces them). A request naming Alias
+	// keeps that record's own.
+	Classifiers []string
 	// Detail asks for the Token's record fields (Value, Classifiers,
 	// CreatedAt, ExpiresAt, Others), as the vault API answers a create. It
 	// costs a read of the existing record when the value already had an
@@ -194,9 +239,10 @@ type Token struct {
 // persistent ones; a failure after a write deletes the records this call
 // created (with a context of its own, so that a caller who gave up does not
 // stop the clean-up). Persistent aliases that existed before the call are
-// never deleted. One race remains: a concurrent call that was given a
-// persistent alias this call created (the same value and format, at the
-// same instant) loses it when this call rolls back.
+// never deleted; classifiers it merged into them stay. One race remains: a
+// concurrent call that was given a persistent alias this call created (the
+// same value and format, at the same instant) loses it when this call
+// rolls back.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
 	done, err := s.enter(ctx, opRedact)
 	if err != nil {
@@ -221,6 +267,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		}
 	}
 	out := make([]Token, len(items))
+	var merges []classifierMerge // existing records given new classifiers by this call
 
 	// Known persistent values: one batched index look-up.
 	var keys [][]byte
@@ -236,18 +283,18 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
-		var hits []int // Detail items whose existing record is read
+		var hits []int // items whose existing record is read: Detail, or classifiers to merge
 		for j, a := range found {
 			if a != "" {
 				it := &items[keyIdx[j]]
 				it.done = true
 				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
-				if it.detail {
+				if it.detail || len(it.classifiers) > 0 {
 					hits = append(hits, keyIdx[j])
 				}
 			}
 		}
-		if err := s.readExisting(ctx, items, out, hits); err != nil {
+		if merges, err = s.readExisting(ctx, items, out, hits); err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
 	}
@@ -262,6 +309,9 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	}
 	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made); err != nil {
 		return nil, s.rollback(ctx, made, err)
+	}
+	if err := s.mergeClassifiers(ctx, merges, items, out); err != nil {
+		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
 	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
 		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
@@ -341,13 +391,16 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	return cause
 }
 
-// readExisting fills the record fields of the tokens at hits (Detail items
-// whose value already had a persistent alias of their format) from one
-// batched read; the records are not decrypted. An item whose record was
-// deleted since the index look-up is written again instead.
-func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) error {
+// readExisting fills the record fields of the tokens at hits (items whose
+// value already had a persistent alias of their format: Detail items, and
+// items bringing classifiers) from one batched read; the records are not
+// decrypted. An item whose record was deleted since the index look-up is
+// written again instead. It returns the records whose classifiers the
+// items add to (the item's classifiers become the union, in the record's
+// order first).
+func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) ([]classifierMerge, error) {
 	if len(hits) == 0 {
-		return nil
+		return nil, nil
 	}
 	aliases := make([]string, len(hits))
 	for j, i := range hits {
@@ -355,15 +408,66 @@ func (s *Service) readExisting(ctx context.Context, items []item, out []Token, h
 	}
 	recs, err := s.get(ctx, opRedact, s.persistent, aliases)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var merges []classifierMerge
 	for j, i := range hits {
 		if recs[j] == nil {
 			items[i].done = false
 			out[i] = Token{}
 			continue
 		}
-		out[i].setRecord(recs[j])
+		union := slices.Clone(recs[j].Classifiers)
+		for _, c := range items[i].classifiers {
+			if !slices.Contains(union, c) {
+				union = append(union, c)
+			}
+		}
+		if len(union) > len(recs[j].Classifiers) {
+			if len(union) > maxClassifiers {
+				return nil, &BatchError{Items: []ItemError{{Index: i, Field: "classifiers",
+					Err: fmt.Errorf("%w: the value would have more than %d classifiers", ErrInvalidClassifier, maxClassifiers)}}}
+			}
+			merges = append(merges, classifierMerge{rec: recs[j], value: string(items[i].value), classifiers: union})
+		}
+		if items[i].detail {
+			out[i].setRecord(recs[j])
+			out[i].Classifiers = union
+		}
+	}
+	return merges, nil
+}
+
+// classifierMerge is an existing persistent record, its value and the
+// classifiers a Redact call gives it.
+type classifierMerge struct {
+	rec         *Record
+	value       string
+	classifiers []string
+}
+
+// mergeClassifiers gives each merge's record and the value's other
+// persistent aliases the merge's classifiers, as UpdateClassifiers does,
+// and sets them on the Detail tokens of those aliases (one this call has
+// just created included).
+func (s *Service) mergeClassifiers(ctx context.Context, merges []classifierMerge, items []item, out []Token) error {
+	for _, m := range merges {
+		sib, err := s.siblings(ctx, opRedact, m.rec, m.value)
+		if err != nil {
+			return err
+		}
+		aliases := []string{m.rec.Alias}
+		for _, a := range sib {
+			aliases = append(aliases, a.Alias)
+		}
+		if err := s.setClassifiers(ctx, opRedact, s.persistent, aliases, m.classifiers); err != nil {
+			return err
+		}
+		for i := range out {
+			if items[i].detail && out[i].Storage == StoragePersistent && slices.Contains(aliases, out[i].Alias) {
+				out[i].Classifiers = m.classifiers
+			}
+		}
 	}
 	return nil
 }
@@ -460,8 +564,8 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 		switch {
 		case r.Value == "":
 			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: empty", ErrInvalidValue)})
-		case len(r.Value) > MaxValueLen:
-			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes", ErrInvalidValue, MaxValueLen)})
+		case len(r.Value) > s.maxValueLen(st):
+			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes (the most a %s value may hold)", ErrInvalidValue, s.maxValueLen(st), st)})
 		default:
 			if err := f.Check(r.Value); err != nil {
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
@@ -510,7 +614,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 // write stores every pending item of the given storage class in dst,
 // retrying the ones whose fresh alias collided, and adds the records it
 // created to made (whatever it returns). other is the store of the other
-// class: a new alias of a short (numeric) format is also checked against
+// class: a new alias of a format that is not wide (Format.wide) is also checked against
 // it, since reveal looks in both.
 func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord) error {
 	var pending []int
@@ -601,14 +705,14 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 	return rec, nil
 }
 
-// takenElsewhere reports which new numeric aliases already exist in other.
-// UUID-style aliases carry 128 random bits and are not checked.
+// takenElsewhere reports which new aliases already exist in other. Aliases
+// of a wide format carry 128 random bits or more and are not checked.
 func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, puts []PutItem) ([]bool, error) {
 	taken := make([]bool, len(puts))
 	var aliases []string
 	var idx []int
 	for j, p := range puts {
-		if p.Record.Format.Numeric() {
+		if !p.Record.Format.wide() {
 			aliases = append(aliases, p.Record.Alias)
 			idx = append(idx, j)
 		}
@@ -912,7 +1016,13 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 }
 
 // checkClassifiers validates classifiers and returns them without
-// duplicates, in their first order. nil becomes an empty list.
+// duplicates, in their first order. nil becomes an empty list. The VGS
+// vault API types a classifier as any string; aliasgate takes 1 to
+// maxClassifierLen characters of printable Unicode (letters, marks,
+// digits, punctuation, symbols and spaces, as unicode.IsGraphic): no
+// control or invisible formatting characters, which would let a stored tag
+// forge log lines or hide its text. A classifier must not hold a card
+// number.
 func checkClassifiers(in []string) ([]string, error) {
 	if len(in) > maxClassifiers {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
@@ -920,14 +1030,11 @@ func checkClassifiers(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	seen := make(map[string]bool, len(in))
 	for _, c := range in {
-		if c == "" || len(c) > maxClassifierLen {
+		if c == "" || utf8.RuneCountInString(c) > maxClassifierLen {
 			return nil, fmt.Errorf("%w: a classifier must be 1 to %d characters", ErrInvalidClassifier, maxClassifierLen)
 		}
-		for i := 0; i < len(c); i++ {
-			b := c[i]
-			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b == '.' || b == ':') {
-				return nil, fmt.Errorf("%w: only letters, digits and _ - . : are allowed", ErrInvalidClassifier)
-			}
+		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
+			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
 		if pan.Contains([]byte(c)) {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)

@@ -177,7 +177,8 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
 		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
 		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
-		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse})
+		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse,
+		MaxValueLen: int(cfg.Vault.MaxValueSize.Int64())})
 	if err != nil {
 		return nil, err
 	}

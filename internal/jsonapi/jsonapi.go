@@ -87,13 +87,45 @@ type errorDocument struct {
 	Errors []ErrorObject `json:"errors"`
 }
 
-// WriteError writes err as a JSON:API error document with the given content
-// type (MediaType or "application/json"). An error that is not an *Error
-// becomes a generic 500 whose text is not shown: log it before calling.
+// ErrorDocumenter shapes the error documents WriteError writes to a
+// response: an API whose clients expect another error shape than JSON:API's
+// (the vault API answers VGS's) wraps the ResponseWriter in one, so that
+// every error of the request, its own and those of the middleware before
+// its handler (authentication), gets that shape. WriteError finds it on
+// the ResponseWriter or on one it wraps (an Unwrap() http.ResponseWriter
+// method, as http.ResponseController uses).
+type ErrorDocumenter interface {
+	// ErrorDocument returns the document to encode as JSON for e.
+	ErrorDocument(e *Error) any
+}
+
+// documenter returns the ErrorDocumenter on w or a writer it wraps.
+func documenter(w http.ResponseWriter) ErrorDocumenter {
+	for range 16 { // a bound against a writer that unwraps to itself
+		if d, ok := w.(ErrorDocumenter); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// WriteError writes err as a JSON:API error document (or the document of
+// the response's ErrorDocumenter) with the given content type (MediaType
+// or "application/json"). An error that is not an *Error becomes a generic
+// 500 whose text is not shown: log it before calling.
 func WriteError(w http.ResponseWriter, contentType string, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = NewError(http.StatusInternalServerError, "internal_error", "Internal Server Error", "")
+	}
+	var doc any = errorDocument{Errors: e.Objects}
+	if d := documenter(w); d != nil {
+		doc = d.ErrorDocument(e)
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
@@ -102,7 +134,7 @@ func WriteError(w http.ResponseWriter, contentType string, err error) {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(errorDocument{Errors: e.Objects})
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // WriteJSON writes v as JSON with status and content type.

@@ -226,8 +226,8 @@ func TestEntriesBecomeFilters(t *testing.T) {
 		// Not expressible: left out, never broadened.
 		{"recursive descent only", func(e map[string]any) { e["transformer_config"] = []any{"$..pan"} }, nil,
 			[]wantItem{{EntryLeftOut, `JSONPath "$..pan" (recursive descent) cannot be expressed`}}},
-		{"unknown format on a redact", func(e map[string]any) { e["public_token_generator"] = "FPE_SSN_T_FOUR" }, nil,
-			[]wantItem{{EntryLeftOut, `public_token_generator "FPE_SSN_T_FOUR"`}}},
+		{"unknown format on a redact", func(e map[string]any) { e["public_token_generator"] = "CUSTOM" }, nil,
+			[]wantItem{{EntryLeftOut, `public_token_generator "CUSTOM"`}}},
 		{"unknown token_manager", func(e map[string]any) { e["token_manager"] = "EPHEMERAL" }, nil,
 			[]wantItem{{EntryLeftOut, `token_manager "EPHEMERAL"`}}},
 		{"unknown operation", func(e map[string]any) { e["operation"] = "DETOKENIZE" }, nil,

@@ -55,9 +55,7 @@
 //	phase REQUEST | RESPONSE                    phase: request | response
 //	operation REDACT | ENRICH                   operation: redact | reveal
 //	token_manager PERSISTENT | VOLATILE         storage: persistent | volatile      (redact only)
-//	public_token_generator UUID, RAW_UUID,      format: the same name            (redact only)
-//	  FPE_SIX_T_FOUR, FPE_T_FOUR, PFPT,
-//	  NUM_LENGTH_PRESERVING, GENERIC_T_FOUR
+//	public_token_generator (any but CUSTOM, JS)  format: the same name            (redact only)
 //	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only)
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
@@ -127,8 +125,7 @@
 //     that does not name its header or takes part of a value; charsets other
 //     than UTF-8, US-ASCII or ISO-8859-1 with ASCII patterns; patterns that
 //     match the empty string;
-//   - on a redact, formats VGS has and aliasgate does not
-//     (NON_LUHN_FPE_ALPHANUMERIC, FPE_SSN_T_FOUR, FPE_ACC_NUM_T_FOUR, …);
+//   - on a redact, the formats VGS defines outside the route (CUSTOM, JS);
 //   - reveals limited by classifiers INCLUDE/EXCLUDE; custom operations
 //     (operations, operations_v2: Larky code); id_selector; transformers other
 //     than JSON_PATH, FORM_FIELD, XPATH and REGEX; header targets with

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +90,7 @@ func Run(t *testing.T, h Harness) {
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},
+			conformanceTest{"ServiceLargeValuesAndClassifierMerge", testServiceLargeValues},
 		)
 	}
 	if h.Reopen != nil {
@@ -426,6 +428,47 @@ func testServiceDeterministic(t *testing.T, h Harness) {
 	}
 	if got[0].Value != "4111111111111111" || got[1].Value != "4111111111111111" || !errors.Is(got[2].Err, vault.ErrNotFound) {
 		t.Fatalf("Reveal = %+v", got)
+	}
+}
+
+// testServiceLargeValues: a persistent value of several MiB round-trips
+// through the store, and a second redaction of it merges its classifiers
+// into the value's aliases (the store's SetClassifiers).
+func testServiceLargeValues(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	ctx := context.Background()
+	kr, err := vault.OpenKeyring(ctx, s, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := vault.New(s, s, kr, vault.Options{Env: "test", VolatileTTL: time.Minute, Now: clk.Now, MaxValueLen: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("0123456789abcdef", (6<<20)/16) // 6 MiB
+	a, err := svc.Redact(ctx, []vault.RedactRequest{
+		{Value: big, Format: vault.FormatVGSFixedLenGeneric, Classifiers: []string{"document"}},
+		{Value: big, Format: vault.FormatUUID, Classifiers: []string{"document"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Redact(ctx, []vault.RedactRequest{{Value: big, Format: vault.FormatVGSFixedLenGeneric, Classifiers: []string{"bank details"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0].Alias != a[0].Alias || b[0].Created {
+		t.Fatal("the large value got a second alias")
+	}
+	got, err := svc.Reveal(ctx, []string{a[0].Alias, a[1].Alias})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Value != big || strings.Join(r.Classifiers, ",") != "document,bank details" {
+			t.Fatalf("alias %d: %d bytes, classifiers %v", i, len(r.Value), r.Classifiers)
+		}
 	}
 }
 
