@@ -40,7 +40,13 @@ var (
 	// ErrTooManyValues: a Redact call would create more volatile values
 	// than Options.MaxVolatilePerCall; nothing was written. It is an
 	// ErrInvalidValue (the request is refused, not the vault unavailable).
-	ErrTooManyValues = fmt.Errorf("%w: too many volatile values in one call", ErrInvalidValue)
+	// ErrInUse: Delete refused an alias that backs something that needs it
+	// (a card of the Card Management API); nothing was deleted.
+	ErrInUse = errors.New("vault: the alias backs a card and cannot be deleted")
+	// ErrInvalidAccount: an account name outside 1–128 characters of
+	// A–Z a–z 0–9 _ . -.
+	ErrInvalidAccount = errors.New("vault: invalid account name")
+	ErrTooManyValues  = fmt.Errorf("%w: too many volatile values in one call", ErrInvalidValue)
 )
 
 // ItemError is the error of one item of a batch call, by its index.

@@ -55,6 +55,24 @@ type Options struct {
 	// anything is written, so that one request cannot flush the volatile
 	// store's bound by itself. 0: no bound.
 	MaxVolatilePerCall int
+	// DefaultAccount is the account a call acts for when its context names
+	// none (WithAccount), and the one that owns the records stored without
+	// an owner (Record.Owner ""): every record written before accounts
+	// existed, and every record of this account since. It must be the
+	// vault's default account (ResolveDefaultAccount); default
+	// DefaultAccountName.
+	DefaultAccount string
+	// InUse, when set, is asked by Delete whether an alias the caller owns
+	// backs something that would break without it (a card of the Card
+	// Management API); Delete then fails with ErrInUse.
+	InUse InUse
+}
+
+// InUse reports whether an alias backs something that needs it.
+type InUse interface {
+	// AliasInUse reports whether alias, owned by account, backs a record
+	// that would break without it.
+	AliasInUse(ctx context.Context, account, alias string) (bool, error)
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -75,6 +93,8 @@ type Service struct {
 	gate       *gate // nil: no concurrency bound
 	observer   Observer
 	maxVol     int // Options.MaxVolatilePerCall
+	defAccount string
+	inUse      InUse
 
 	persistentName, volatileName string // for the Observer
 }
@@ -86,9 +106,16 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	}
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
 		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
-		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0), persistentName: storeName(persistent), volatileName: storeName(volatile)}
+		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0), defAccount: opts.DefaultAccount, inUse: opts.InUse,
+		persistentName: storeName(persistent), volatileName: storeName(volatile)}
 	if s.env == "" {
 		s.env = "sandbox"
+	}
+	if s.defAccount == "" {
+		s.defAccount = DefaultAccountName
+	}
+	if err := CheckAccount(s.defAccount); err != nil {
+		return nil, fmt.Errorf("vault: default account: %w", err)
 	}
 	if s.ttl == 0 {
 		s.ttl = time.Hour
@@ -174,7 +201,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		return nil, fmt.Errorf("vault: redact: %w", err)
 	}
 	defer done()
-	items, err := s.prepare(ctx, reqs)
+	items, err := s.prepare(ctx, s.owner(ctx), reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +268,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 type madeRecord struct {
 	store Store
 	alias string
+	owner string
 }
 
 // rollback deletes the records a failing Redact created and returns cause,
@@ -256,7 +284,7 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	failed := 0
 	var first error
 	for _, m := range made {
-		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias, m.owner); err != nil && !errors.Is(err, ErrNotFound) {
 			failed++
 			if first == nil {
 				first = err
@@ -326,7 +354,7 @@ func (s *Service) finishDetail(ctx context.Context, reqs []RedactRequest, items 
 		}
 		for _, f := range formats {
 			if f != t.Format && f.Check(t.Value) == nil {
-				keys = append(keys, s.keys.indexKeyFor(f, t.Value))
+				keys = append(keys, s.keys.indexKeyFor(items[i].owner, f, t.Value))
 				others = append(others, other{i, f})
 			}
 		}
@@ -354,16 +382,18 @@ type item struct {
 	classifiers []string
 	expiresAt   time.Time
 	indexKey    []byte
+	owner       string // Record.Owner of the calling account
 	done        bool
 	detail      bool // RedactRequest.Detail
 }
 
-func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, error) {
+func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) ([]item, error) {
 	items := make([]item, len(reqs))
 	var bad []ItemError
 	var fromAlias []int
 	for i, r := range reqs {
 		it := &items[i]
+		it.owner = owner
 		f, err := ParseFormat(string(r.Format))
 		if err != nil {
 			bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
@@ -429,7 +459,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 	}
 	for i := range items {
 		if items[i].storage == StoragePersistent {
-			items[i].indexKey = s.keys.indexKeyFor(items[i].format, string(items[i].value))
+			items[i].indexKey = s.keys.indexKeyFor(owner, items[i].format, string(items[i].value))
 		}
 	}
 	return items, nil
@@ -488,7 +518,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				switch r.Status {
 				case PutCreated, PutExisting:
 					if r.Status == PutCreated {
-						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias})
+						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias, owner: items[i].owner})
 					}
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
 					if items[i].detail {
@@ -519,7 +549,7 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 		return nil, err
 	}
 	rec := &Record{Alias: alias, Format: it.format, Storage: it.storage, KeyVersion: ver, Ciphertext: ct,
-		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey}
+		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey, Owner: it.owner}
 	if it.storage == StorageVolatile {
 		rec.ExpiresAt = it.expiresAt
 		if rec.ExpiresAt.IsZero() {
@@ -643,8 +673,22 @@ type found struct {
 	store Store
 }
 
-// lookup finds each alias in the volatile store, then the persistent one.
+// lookup finds each alias in the volatile store, then the persistent one,
+// among the records of the context's account. A record of another account
+// is not found: it is passed over exactly as an absent alias is (the next
+// store is asked too, nothing is decrypted), so that the caller cannot tell
+// the two apart by the answer or by the work done.
 func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]found, error) {
+	return s.lookupOwned(ctx, op, aliases, s.owner(ctx), true)
+}
+
+// lookupAnyOwner is lookup over the records of every account (for Known,
+// which opens and returns nothing).
+func (s *Service) lookupAnyOwner(ctx context.Context, op string, aliases []string) ([]found, error) {
+	return s.lookupOwned(ctx, op, aliases, "", false)
+}
+
+func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, owner string, checkOwner bool) ([]found, error) {
 	out := make([]found, len(aliases))
 	query := make([]string, 0, len(aliases))
 	idx := make([]int, 0, len(aliases))
@@ -665,7 +709,7 @@ func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]fo
 		var q2 []string
 		var i2 []int
 		for k, r := range recs {
-			if r != nil {
+			if r != nil && (!checkOwner || r.Owner == owner) {
 				out[idx[k]] = found{rec: r, store: st}
 			} else {
 				q2 = append(q2, query[k])
@@ -742,7 +786,7 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 	var fs []Format
 	for _, f := range formats {
 		if f != rec.Format && f.Check(value) == nil {
-			keys = append(keys, s.keys.indexKeyFor(f, value))
+			keys = append(keys, s.keys.indexKeyFor(rec.Owner, f, value))
 			fs = append(fs, f)
 		}
 	}
@@ -759,10 +803,12 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 	return out, nil
 }
 
-// Delete removes one alias (the value's other aliases stay, as in the VGS
-// vault API). ErrNotFound when it does not exist. The outcome is audited;
-// when the audit log cannot record it the call fails with
-// ErrAuditUnavailable (the alias may be gone by then).
+// Delete removes one alias of the context's account (the value's other
+// aliases stay, as in the VGS vault API). ErrNotFound when it does not
+// exist or belongs to another account (the same answer, after the same
+// work); ErrInUse when Options.InUse says it backs something (a card). The
+// outcome is audited; when the audit log cannot record it the call fails
+// with ErrAuditUnavailable (the alias may be gone by then).
 func (s *Service) Delete(ctx context.Context, alias string) error {
 	done, gerr := s.enter(ctx, opDelete)
 	if gerr != nil {
@@ -774,6 +820,8 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		outcome, found = OutcomeNotFound, 0
+	case errors.Is(err, ErrInUse):
+		outcome, found = OutcomeRefused, 1
 	case err != nil:
 		outcome, found = OutcomeError, 0
 	}
@@ -787,8 +835,27 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 	if alias == "" || len(alias) > maxAliasLen {
 		return ErrNotFound
 	}
+	owner := s.owner(ctx)
+	if s.inUse != nil {
+		// Only an alias the caller owns is asked about, so that ErrInUse
+		// says nothing about other accounts' aliases.
+		recs, err := s.lookup(ctx, opDelete, []string{alias})
+		if err != nil {
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+		if recs[0].rec == nil {
+			return ErrNotFound
+		}
+		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias)
+		if err != nil {
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+		if used {
+			return ErrInUse
+		}
+	}
 	for _, st := range s.stores() {
-		err := s.deleteAlias(ctx, opDelete, st, alias)
+		err := s.deleteAlias(ctx, opDelete, st, alias, owner)
 		if err == nil {
 			return nil
 		}

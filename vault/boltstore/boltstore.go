@@ -373,7 +373,7 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 }
 
 // Delete implements vault.Store.
-func (s *Store) Delete(ctx context.Context, alias string) error {
+func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		ab := tx.Bucket(bucketAliases)
 		v := ab.Get([]byte(alias))
@@ -384,7 +384,7 @@ func (s *Store) Delete(ctx context.Context, alias string) error {
 		if err != nil {
 			return err
 		}
-		if r.Expired(s.now()) {
+		if r.Expired(s.now()) || r.Owner != owner {
 			return vault.ErrNotFound
 		}
 		if r.IndexKey != nil {

@@ -385,7 +385,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 }
 
 // Delete implements vault.Store.
-func (s *Store) Delete(_ context.Context, alias string) error {
+func (s *Store) Delete(_ context.Context, alias, owner string) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,7 +393,7 @@ func (s *Store) Delete(_ context.Context, alias string) error {
 		return vault.ErrClosed
 	}
 	r := s.live(alias, now)
-	if r == nil {
+	if r == nil || r.Owner != owner {
 		return vault.ErrNotFound
 	}
 	s.deleteLocked(alias, r)
