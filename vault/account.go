@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Accounts. Every record has an owner account and every Service call acts
@@ -28,22 +30,13 @@ const DefaultAccountName = "default"
 const DefaultAccountMeta = "default_account"
 
 // MaxAccountLen is the longest account name.
-const MaxAccountLen = 128
+const MaxAccountLen = account.MaxLen
 
 // CheckAccount reports whether name is a valid account name: 1–128
-// characters of A–Z a–z 0–9 _ . - (the names auth accepts for a client).
-func CheckAccount(name string) error {
-	if name == "" || len(name) > MaxAccountLen {
-		return fmt.Errorf("%w: want 1 to %d characters", ErrInvalidAccount, MaxAccountLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return fmt.Errorf("%w: only A-Z a-z 0-9 _ . - are allowed", ErrInvalidAccount)
-		}
-	}
-	return nil
-}
+// characters of A–Z a–z 0–9 _ . -, not holding a card-like number
+// (internal/account, the rule of clients', routes' and the default
+// account). Its error is ErrInvalidAccount.
+func CheckAccount(name string) error { return account.Check(name) }
 
 // ErrDefaultAccountMismatch: the configured default account is not the one
 // the vault was migrated or created with.
@@ -55,15 +48,20 @@ type MetaStore interface {
 	PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error)
 }
 
-// ResolveDefaultAccount returns the vault's default account, storing it the
-// first time: configured when set (default_account); else the one account
-// every existing client acts for, when they all share one (so that the
-// records they made before accounts existed stay theirs); else
-// DefaultAccountName. clientAccounts lists the accounts of the existing
-// clients (one entry per client); it is called only the first time. Once
-// stored, a configured name that differs is refused
-// (ErrDefaultAccountMismatch): the records stored without an owner belong
-// to the stored account, and renaming it would hand them to another.
+// ResolveDefaultAccount returns the vault's default account. The first
+// time it is known it is stored (DefaultAccountMeta) and never changes:
+// configured when set (default_account); else the one account every
+// existing client acts for, when they all share one (so that the records
+// they made before accounts existed stay theirs, and a single merchant's
+// first client makes its account the default); else, with clients of
+// several accounts, DefaultAccountName. With no client and nothing
+// configured it is DefaultAccountName for now, not stored: records made
+// meanwhile (Owner "") go to whichever account is stored later.
+// clientAccounts lists the accounts of the existing clients (one entry per
+// client); it is called only while nothing is stored. Once stored, a
+// configured name that differs is refused (ErrDefaultAccountMismatch): the
+// records stored without an owner belong to the stored account, and
+// renaming it would hand them to another.
 func ResolveDefaultAccount(ctx context.Context, st MetaStore, configured string, clientAccounts func(context.Context) ([]string, error)) (string, error) {
 	if configured != "" {
 		if err := CheckAccount(configured); err != nil {
@@ -76,13 +74,17 @@ func ResolveDefaultAccount(ctx context.Context, st MetaStore, configured string,
 	case errors.Is(err, ErrNotFound):
 		name := configured
 		if name == "" {
-			name = DefaultAccountName
 			accts, err := clientAccounts(ctx)
 			if err != nil {
 				return "", fmt.Errorf("vault: default account: list the clients' accounts: %w", err)
 			}
-			if len(accts) > 0 && allSame(accts) {
+			switch {
+			case len(accts) == 0:
+				return DefaultAccountName, nil // provisional: nothing decides it yet
+			case allSame(accts):
 				name = accts[0]
+			default:
+				name = DefaultAccountName
 			}
 		}
 		if b, err = st.PutMetaIfAbsent(ctx, DefaultAccountMeta, []byte(name)); err != nil {

@@ -9,6 +9,26 @@ import (
 	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
+func TestResolveDefaultAccountOfAFreshVaultWaitsForAClient(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	defer st.Close()
+	ctx := context.Background()
+	none := func(context.Context) ([]string, error) { return nil, nil }
+	if got, err := vault.ResolveDefaultAccount(ctx, st, "", none); err != nil || got != vault.DefaultAccountName {
+		t.Fatalf("fresh vault = %q, %v", got, err)
+	}
+	if _, err := st.GetMeta(ctx, vault.DefaultAccountMeta); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("a fresh vault with no client stored a default account (%v)", err)
+	}
+	first := func(context.Context) ([]string, error) { return []string{"acct_1"}, nil }
+	if got, err := vault.ResolveDefaultAccount(ctx, st, "", first); err != nil || got != "acct_1" {
+		t.Fatalf("after the first client = %q, %v; want its account", got, err)
+	}
+	if got, err := vault.ResolveDefaultAccount(ctx, st, "", none); err != nil || got != "acct_1" {
+		t.Fatalf("once stored = %q, %v", got, err)
+	}
+}
+
 func TestResolveDefaultAccount(t *testing.T) {
 	list := func(accts ...string) func(context.Context) ([]string, error) {
 		return func(context.Context) ([]string, error) { return accts, nil }
@@ -21,7 +41,6 @@ func TestResolveDefaultAccount(t *testing.T) {
 		want       string
 		wantErr    error
 	}{
-		{"fresh vault, nothing configured", "", "", nil, vault.DefaultAccountName, nil},
 		{"clients sharing one account take the old records", "", "", []string{"acct_1", "acct_1"}, "acct_1", nil},
 		{"clients of several accounts: the default", "", "", []string{"acct_1", "acct_2"}, vault.DefaultAccountName, nil},
 		{"configured wins on first open", "", "merchant", []string{"acct_1"}, "merchant", nil},

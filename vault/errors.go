@@ -3,6 +3,8 @@ package vault
 import (
 	"errors"
 	"fmt"
+
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Sentinel errors. Callers test them with errors.Is; messages never contain
@@ -44,8 +46,8 @@ var (
 	// (a card of the Card Management API); nothing was deleted.
 	ErrInUse = errors.New("vault: the alias backs a card and cannot be deleted")
 	// ErrInvalidAccount: an account name outside 1–128 characters of
-	// A–Z a–z 0–9 _ . -.
-	ErrInvalidAccount = errors.New("vault: invalid account name")
+	// A–Z a–z 0–9 _ . - (or holding a card number).
+	ErrInvalidAccount = account.ErrInvalid
 	ErrTooManyValues  = fmt.Errorf("%w: too many volatile values in one call", ErrInvalidValue)
 )
 
