@@ -74,6 +74,8 @@ type Store interface {
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (existingID string, err error)
 	// GetCard returns the record of (account, id); ok false when absent.
 	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
+	// CardByFingerprint returns the id of the account's card with fingerprint; ok false when none.
+	CardByFingerprint(ctx context.Context, account, fingerprint string) (id string, ok bool, err error)
 	// UpdateCard replaces the record of (account, id) and appends update to its card updates, atomically.
 	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
 	// CardUpdates returns the card's updates in order.
@@ -233,6 +235,15 @@ func errNotFound() *jsonapi.Error {
 	return jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such card")
 }
 
+// errCardDataGone answers a card whose PAN (or network token PAN) the
+// vault no longer gives this client: its alias was deleted, or (a card made
+// before accounts existed) it belongs to another account. The card record
+// is still there, but nothing that needs the PAN can be done with it.
+func errCardDataGone() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusConflict, "card_data_gone", "Conflict",
+		"the vault no longer holds this card's number for this account (its alias was deleted); create the card again")
+}
+
 // record is the stored card: aliases and the PCI-displayable parts of the PAN.
 type record struct {
 	ID          string            `json:"id"`
@@ -351,7 +362,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 			"Forbidden", "the client is not bound to an account"))
 		return nil, false
 	}
-	ctx := vault.WithClient(r.Context(), p.ClientID) // the actor of audited reveals
+	// The client is the actor of audited reveals, and acts for its account:
+	// pan_alias and cvc_alias resolve among that account's aliases only,
+	// and the aliases the API makes belong to it.
+	ctx := vault.WithAccount(vault.WithClient(r.Context(), p.ClientID), p.Account)
 	return &request{w: w, r: r, ctx: ctx, p: p, obs: Observability{
 		TraceID: traceID(r.Header.Get("traceparent")), ClientID: p.ClientID, VaultID: h.vaultID,
 		AccountID: p.Account, Fingerprint: p.Fingerprint,
@@ -462,6 +476,9 @@ func (h *Handler) reveal(q *request, rec *record) (pan, cvc, status string, err 
 		return "", "", "", err
 	}
 	if q.p.PCI {
+		if errors.Is(out[0].Err, vault.ErrNotFound) {
+			return "", "", "", errCardDataGone()
+		}
 		if out[0].Err != nil {
 			return "", "", "", fmt.Errorf("reveal the PAN alias of card %s: %w", rec.ID, out[0].Err)
 		}

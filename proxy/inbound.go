@@ -248,6 +248,11 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := vault.WithRoute(r.Context(), route.ID) // the actor of audited reveals
+	if route.Account != "" {
+		// The route's account owns the aliases its filters make and is the
+		// only one whose aliases its reveals reach ("": the default).
+		ctx = vault.WithAccount(ctx, route.Account)
+	}
 	obs.SetRoute(ctx, route.ID)
 	st := &reqState{route: route, method: r.Method, path: path}
 	ctx = context.WithValue(ctx, stateKey{}, st)

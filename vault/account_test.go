@@ -82,8 +82,8 @@ type inUse struct {
 	asked []string
 }
 
-func (u *inUse) AliasInUse(_ context.Context, account, alias string) (bool, error) {
-	u.asked = append(u.asked, account+"/"+alias)
+func (u *inUse) AliasInUse(_ context.Context, account, alias string, value []byte) (bool, error) {
+	u.asked = append(u.asked, account+"/"+alias+"="+string(value))
 	return u.used[alias], nil
 }
 
@@ -122,7 +122,7 @@ func TestDeleteOfAnAliasInUseIsRefused(t *testing.T) {
 	if err := svc.Delete(ctxA, toks[1].Alias); err != nil {
 		t.Fatalf("delete of an alias not in use: %v", err)
 	}
-	if want := []string{"acct_a/" + toks[0].Alias, "acct_a/" + toks[1].Alias}; len(u.asked) != 2 || u.asked[0] != want[0] || u.asked[1] != want[1] {
+	if want := []string{"acct_a/" + toks[0].Alias + "=4111111111111111", "acct_a/" + toks[1].Alias + "=5555555555554444"}; len(u.asked) != 2 || u.asked[0] != want[0] || u.asked[1] != want[1] {
 		t.Fatalf("InUse asked %v, want %v", u.asked, want)
 	}
 }

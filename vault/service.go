@@ -62,17 +62,18 @@ type Options struct {
 	// vault's default account (ResolveDefaultAccount); default
 	// DefaultAccountName.
 	DefaultAccount string
-	// InUse, when set, is asked by Delete whether an alias the caller owns
-	// backs something that would break without it (a card of the Card
-	// Management API); Delete then fails with ErrInUse.
+	// InUse, when set, is asked by Delete whether a persistent alias the
+	// caller owns backs something that would break without it (a card of
+	// the Card Management API); Delete then fails with ErrInUse.
 	InUse InUse
 }
 
 // InUse reports whether an alias backs something that needs it.
 type InUse interface {
-	// AliasInUse reports whether alias, owned by account, backs a record
-	// that would break without it.
-	AliasInUse(ctx context.Context, account, alias string) (bool, error)
+	// AliasInUse reports whether alias, a persistent alias of value owned
+	// by account, backs a record that would break without it. value is
+	// cleared after the call: it must not be kept.
+	AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error)
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -846,12 +847,19 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 		if recs[0].rec == nil {
 			return ErrNotFound
 		}
-		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias)
-		if err != nil {
-			return fmt.Errorf("vault: delete: %w", err)
-		}
-		if used {
-			return ErrInUse
+		if recs[0].rec.Storage == StoragePersistent {
+			v, err := s.keys.open(ctx, recs[0].rec)
+			if err != nil {
+				return fmt.Errorf("vault: delete: %w", err)
+			}
+			used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
+			clear(v)
+			if err != nil {
+				return fmt.Errorf("vault: delete: %w", err)
+			}
+			if used {
+				return ErrInUse
+			}
 		}
 	}
 	for _, st := range s.stores() {

@@ -563,6 +563,22 @@ func (s *Store) PutCard(ctx context.Context, account, id, fingerprint string, re
 	return existing, nil
 }
 
+// CardByFingerprint returns the id of the account's card with fingerprint
+// (cards.Store); ok false when there is none.
+func (s *Store) CardByFingerprint(_ context.Context, account, fingerprint string) (string, bool, error) {
+	var id string
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketCardsByFinger).Get(cardKey(account, fingerprint)); v != nil {
+			id = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("boltstore: card by fingerprint: %w", err)
+	}
+	return id, id != "", nil
+}
+
 // GetCard returns a card record (cards.Store).
 func (s *Store) GetCard(_ context.Context, account, id string) ([]byte, bool, error) {
 	var out []byte

@@ -499,6 +499,18 @@ func (s *Store) PutCard(_ context.Context, account, id, fingerprint string, reco
 	return "", nil
 }
 
+// CardByFingerprint returns the id of the account's card with fingerprint
+// (cards.Store); ok false when there is none.
+func (s *Store) CardByFingerprint(_ context.Context, account, fingerprint string) (string, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return "", false, vault.ErrClosed
+	}
+	id, ok := s.fingers[account+"\x00"+fingerprint]
+	return id, ok, nil
+}
+
 // GetCard returns a card record (cards.Store).
 func (s *Store) GetCard(_ context.Context, account, id string) ([]byte, bool, error) {
 	s.mu.RLock()
