@@ -16,9 +16,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/base58"
 	"github.com/aliasgate/aliasgate/internal/pan"
-	"github.com/aliasgate/aliasgate/vault"
 )
 
 const (
@@ -312,7 +312,7 @@ func validateSpec(spec ClientSpec) ([]string, error) {
 	if err := validateText("account", spec.Account); err != nil {
 		return nil, err
 	}
-	if err := vault.CheckAccount(spec.Account); err != nil {
+	if err := account.Check(spec.Account); err != nil {
 		return nil, fmt.Errorf("auth: account may only contain A-Z a-z 0-9 _ . -: %w", ErrInvalidClientSpec)
 	}
 	scopes, err := normalizeScopes(spec.Scopes)

@@ -11,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -81,8 +81,8 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.VaultID) == "" {
 		v.add("vault_id", "must not be empty")
 	}
-	if c.DefaultAccount != "" && vault.CheckAccount(c.DefaultAccount) != nil {
-		v.add("default_account", "must be 1 to %d characters of A-Z a-z 0-9 _ . - (and no card number)", vault.MaxAccountLen)
+	if c.DefaultAccount != "" && account.Check(c.DefaultAccount) != nil {
+		v.add("default_account", "must be 1 to %d characters of A-Z a-z 0-9 _ . - (and no card number)", account.MaxLen)
 	}
 	v.listen(c.Listen)
 	if c.RoutesFile != "" && hasInlineRoutes(c.Routes) {
