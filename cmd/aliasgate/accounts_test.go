@@ -175,10 +175,14 @@ func crossAccountMatrix(t *testing.T, extra map[string]string) {
 	}
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
 	A, B := clients["acct_a"], clients["acct_b"]
-	basic := func(c credential) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) } }
+	basic := func(c credential) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) }
+	}
 
 	type created struct {
-		Data []struct{ Aliases []struct{ Alias, Format string } }
+		Data []struct {
+			Aliases []struct{ Alias, Format string }
+		}
 	}
 	create := func(c credential, items string) []string {
 		t.Helper()
