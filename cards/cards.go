@@ -41,6 +41,14 @@
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
 //   - Network tokens: see tokens.go.
+//   - Accounts (issue 18): every vault call acts for the client's account
+//     (vault.WithAccount): pan_alias and cvc_alias resolve among that
+//     account's aliases only (another account's alias is unknown_alias,
+//     exactly as a missing one), and the aliases a card gets belong to it.
+//     A card whose PAN (or network token PAN) the vault no longer gives
+//     this account answers 409 card_data_gone wherever the PAN is needed;
+//     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
+//     card's pan_alias (409 alias_in_use).
 package cards
 
 import (

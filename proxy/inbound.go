@@ -9,6 +9,14 @@
 // and in outbound requests), run the leak guard (leak.go), encode the body
 // again.
 //
+// # Accounts
+//
+// An inbound route acts for its account (routes.Route.Account, the route
+// key account; "": the vault's default account): the aliases its filters
+// make belong to it, and its response reveals reach its aliases only. The
+// outbound proxy acts for the account of each request's proxy client
+// (outbound.go).
+//
 // # Paths
 //
 // A request's path is made canonical (routes.CanonicalPath: merged

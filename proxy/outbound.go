@@ -24,6 +24,13 @@ package proxy
 //   - Inside an intercepted tunnel the client's SNI (when it sends one) and
 //     each request's Host must name the CONNECT host (403 otherwise), so a
 //     route bound to a host reveals only towards that host.
+//   - A request acts for the account of its proxy client (Authenticate's
+//     ProxyClient; the CONNECT's client for a whole tunnel): its reveals
+//     reach that account's aliases only, another account's alias being
+//     refused exactly as an unknown one. A route with accounts refuses
+//     the clients of other accounts (403 account_not_allowed) before any
+//     filter runs. Without Authenticate requests act for the vault's
+//     default account, and such routes refuse them.
 //   - Request filters run without the leak guard (revealed PANs are the
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,

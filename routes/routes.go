@@ -5,6 +5,10 @@
 // or response and applies an operation (redact or reveal) to its targets
 // through a compiled rewrite.Program.
 //
+// An inbound route acts for one account (key account), an outbound route
+// for each proxy client's, optionally narrowed to named accounts (key
+// accounts); see Route.
+
 // Routes load from YAML (a file, or the inline `routes:` list of the
 // configuration). Loading validates everything and reports every problem
 // with its line; a route set loads whole or not at all. This package never
