@@ -123,6 +123,14 @@ func (s *Service) owner(ctx context.Context) string {
 	return a
 }
 
+// owns reports whether the account stored as owner owns r. The default
+// account also owns a record stored under its name: one written while the
+// default account was still provisional (ResolveDefaultAccount: no client
+// yet) by a client of the account that then became the default.
+func (s *Service) owns(owner string, r *Record) bool {
+	return r.Owner == owner || (owner == "" && r.Owner == s.defAccount)
+}
+
 // account returns the name of the account the context acts for.
 func (s *Service) account(ctx context.Context) string {
 	if a := ActorFrom(ctx).Account; a != "" {

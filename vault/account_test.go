@@ -126,3 +126,41 @@ func TestDeleteOfAnAliasInUseIsRefused(t *testing.T) {
 		t.Fatalf("InUse asked %v, want %v", u.asked, want)
 	}
 }
+
+// TestRecordsStoredUnderTheDefaultAccountsName: a record stored with the
+// default account's name as its owner (written while the default was still
+// provisional, by a client of the account that then became the default) is
+// the default account's.
+func TestRecordsStoredUnderTheDefaultAccountsName(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	defer st.Close()
+	kr, err := vault.OpenKeyring(ctx, st, masterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := vault.New(st, st, kr, vault.Options{Env: "test"}) // provisional default "default"
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := before.Redact(vault.WithAccount(ctx, "acct_1"), []vault.RedactRequest{{Value: "4111111111111111"}, {Value: "5555555555554444"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := vault.New(st, st, kr, vault.Options{Env: "test", DefaultAccount: "acct_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []context.Context{ctx, vault.WithAccount(ctx, "acct_1")} {
+		got, err := after.Reveal(c, []string{toks[0].Alias})
+		if err != nil || got[0].Value != "4111111111111111" {
+			t.Fatalf("the default account's record under its name: %+v, %v", got, err)
+		}
+	}
+	if got, _ := after.Reveal(vault.WithAccount(ctx, "acct_2"), []string{toks[0].Alias}); got[0].Err == nil {
+		t.Fatal("another account reached it")
+	}
+	if err := after.Delete(ctx, toks[1].Alias); err != nil {
+		t.Fatalf("the default account deletes it: %v", err)
+	}
+}

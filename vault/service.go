@@ -710,7 +710,7 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 		var q2 []string
 		var i2 []int
 		for k, r := range recs {
-			if r != nil && (!checkOwner || r.Owner == owner) {
+			if r != nil && (!checkOwner || s.owns(owner, r)) {
 				out[idx[k]] = found{rec: r, store: st}
 			} else {
 				q2 = append(q2, query[k])
@@ -832,46 +832,43 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	return err
 }
 
+// delete finds the alias among the caller's records first (a foreign or
+// absent alias costs the same look-up and nothing more), asks InUse about
+// a persistent one, then deletes it from the store it is in, for its owner
+// (the store checks the owner again, atomically with the delete).
 func (s *Service) delete(ctx context.Context, alias string) error {
 	if alias == "" || len(alias) > maxAliasLen {
 		return ErrNotFound
 	}
-	owner := s.owner(ctx)
-	if s.inUse != nil {
-		// Only an alias the caller owns is asked about, so that ErrInUse
-		// says nothing about other accounts' aliases.
-		recs, err := s.lookup(ctx, opDelete, []string{alias})
+	recs, err := s.lookup(ctx, opDelete, []string{alias})
+	if err != nil {
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	r := recs[0]
+	if r.rec == nil {
+		return ErrNotFound
+	}
+	if s.inUse != nil && r.rec.Storage == StoragePersistent {
+		v, err := s.keys.open(ctx, r.rec)
 		if err != nil {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
-		if recs[0].rec == nil {
-			return ErrNotFound
-		}
-		if recs[0].rec.Storage == StoragePersistent {
-			v, err := s.keys.open(ctx, recs[0].rec)
-			if err != nil {
-				return fmt.Errorf("vault: delete: %w", err)
-			}
-			used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
-			clear(v)
-			if err != nil {
-				return fmt.Errorf("vault: delete: %w", err)
-			}
-			if used {
-				return ErrInUse
-			}
-		}
-	}
-	for _, st := range s.stores() {
-		err := s.deleteAlias(ctx, opDelete, st, alias, owner)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, ErrNotFound) {
+		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
+		clear(v)
+		if err != nil {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
+		if used {
+			return ErrInUse
+		}
 	}
-	return ErrNotFound
+	if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotFound // deleted or expired meanwhile
+		}
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	return nil
 }
 
 // UpdateClassifiers replaces the classifiers of the value behind alias, on

@@ -175,6 +175,10 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	if _, err := persistent.GetMeta(ctx, vault.DefaultAccountMeta); errors.Is(err, vault.ErrNotFound) {
+		logger.Warn("the vault has no client yet: its default account is provisional until the first client's account replaces it; restart the gateway after creating the first client",
+			"default_account", account)
+	}
 	inUse, err := cards.NewAliasUse(persistent, keys.FingerprintKey())
 	if err != nil {
 		return nil, err
