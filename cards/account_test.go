@@ -108,3 +108,40 @@ func TestAliasUseFindsTheCardsPANAlias(t *testing.T) {
 		t.Error("NewAliasUse took a short key")
 	}
 }
+
+// TestCardMadeFromAForeignAliasRevealsNothing: a card of acct_B whose
+// pan_alias is acct_A's (one made before accounts existed, when pan_alias
+// resolved in the whole vault) gives acct_B no PAN, no network token and no
+// cryptogram: its PAN is gone for acct_B (409 card_data_gone).
+func TestCardMadeFromAForeignAliasRevealsNothing(t *testing.T) {
+	e := setup(t)
+	id, r := e.create(`"pan":"4111111111111111","exp_month":3,"exp_year":2031`, pci)
+	a := attrsOf(t, r.doc)
+	// The same record, filed under acct_B, as the code before accounts made it.
+	e.store.mu.Lock()
+	rec := e.store.cards["ACTaccountA/"+id]
+	e.store.mu.Unlock()
+	if _, err := e.store.PutCard(context.Background(), "ACTaccountB", id, a["card_fingerprint"].(string), rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		hdr                []string
+	}{
+		{"GET", "/cards/" + id, "", []string{acctB, pci}},
+		{"POST", "/cards/" + id + "/network-tokens", "", []string{acctB, ntw}},
+		{"POST", "/cards/" + id + "/network-tokens", "", []string{acctB, ntw, pci}},
+	} {
+		got := e.do(c.method, c.path, c.body, c.hdr...)
+		if got.code != 409 || !strings.Contains(string(got.body), "card_data_gone") || strings.Contains(string(got.body), "4111111111111111") {
+			t.Errorf("acct_B %s %s: %d %s", c.method, c.path, got.code, got.body)
+		}
+	}
+	if code, body := e.doNoContent("POST", "/cards/"+id+"/cryptogram", acctB, ntw); code < 400 || strings.Contains(string(body), "cryptogram\":{") {
+		t.Errorf("acct_B cryptogram: %d %s", code, body)
+	}
+	// acct_A's card is untouched.
+	if got := e.do("GET", "/cards/"+id, "", pci); got.code != 200 || attrsOf(t, got.doc)["pan"] != "4111111111111111" {
+		t.Errorf("acct_A's card: %d %s", got.code, got.body)
+	}
+}

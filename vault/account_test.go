@@ -87,14 +87,21 @@ func (u *inUse) AliasInUse(_ context.Context, account, alias string, value []byt
 	return u.used[alias], nil
 }
 
-func TestDeleteOfAnAliasInUseIsRefused(t *testing.T) {
-	ctx := context.Background()
+// memVault returns a memstore and its keyring, for Services over them.
+func memVault(t *testing.T) (*memstore.Store, *vault.Keyring) {
+	t.Helper()
 	st := memstore.New(memstore.Options{SweepInterval: -1})
-	defer st.Close()
-	kr, err := vault.OpenKeyring(ctx, st, masterKey)
+	t.Cleanup(func() { st.Close() })
+	kr, err := vault.OpenKeyring(context.Background(), st, masterKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, kr
+}
+
+func TestDeleteOfAnAliasInUseIsRefused(t *testing.T) {
+	ctx := context.Background()
+	st, kr := memVault(t)
 	u := &inUse{used: map[string]bool{}}
 	svc, err := vault.New(st, st, kr, vault.Options{Env: "test", InUse: u, DefaultAccount: "main"})
 	if err != nil {
@@ -133,12 +140,7 @@ func TestDeleteOfAnAliasInUseIsRefused(t *testing.T) {
 // the default account's.
 func TestRecordsStoredUnderTheDefaultAccountsName(t *testing.T) {
 	ctx := context.Background()
-	st := memstore.New(memstore.Options{SweepInterval: -1})
-	defer st.Close()
-	kr, err := vault.OpenKeyring(ctx, st, masterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, kr := memVault(t)
 	before, err := vault.New(st, st, kr, vault.Options{Env: "test"}) // provisional default "default"
 	if err != nil {
 		t.Fatal(err)
