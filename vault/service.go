@@ -177,9 +177,12 @@ type Token struct {
 	Others []AliasInfo
 }
 
-// Redact returns an alias for each request, in order. Persistent aliases are
-// deterministic: the same value and format always give the same alias (found
-// through the HMAC index, never by decrypting). Volatile aliases are new
+// Redact returns an alias for each request, in order, owned by the
+// context's account (an item naming an Alias finds it among that account's
+// records only). Persistent aliases are deterministic per account: the same
+// value and format always give the same alias in one account, and unrelated
+// ones in two (found through the per-account HMAC index, never by
+// decrypting). Volatile aliases are new
 // each time and expire after the TTL. A request that is invalid fails the
 // whole call with a *BatchError naming the items, and nothing is written.
 // Requests with Detail get the Token's record fields; the values of
@@ -586,7 +589,7 @@ func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, pu
 }
 
 // Revealed is the value of one alias, or Err (ErrNotFound) when the alias is
-// unknown, deleted or expired.
+// unknown, deleted, expired or another account's.
 type Revealed struct {
 	Value       string
 	Format      Format
@@ -597,8 +600,9 @@ type Revealed struct {
 	Err         error
 }
 
-// Reveal returns the values of aliases, in order, with a per-item
-// ErrNotFound. The call fails as a whole only when a store fails, a record
+// Reveal returns the values of the context's account's aliases, in order,
+// with a per-item ErrNotFound (also for another account's alias, answered
+// and audited exactly as an absent one). The call fails as a whole only when a store fails, a record
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
@@ -747,8 +751,8 @@ type AliasInfo struct {
 	Format Format
 }
 
-// Describe returns the entry of each alias, in order, with a per-item
-// ErrNotFound. The entry lists the alias asked for first, then the value's
+// Describe returns the entry of each of the context's account's aliases, in
+// order, with a per-item ErrNotFound (as Reveal). The entry lists the alias asked for first, then the value's
 // other persistent aliases.
 func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
 	done, err := s.enter(ctx, opDescribe)
@@ -872,7 +876,8 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 }
 
 // UpdateClassifiers replaces the classifiers of the value behind alias, on
-// every alias the value has. ErrNotFound when the alias does not exist.
+// every alias the value has in the context's account. ErrNotFound when the
+// alias does not exist or is another account's.
 func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
 	done, err := s.enter(ctx, opUpdate)
 	if err != nil {
