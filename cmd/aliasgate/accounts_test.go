@@ -381,3 +381,27 @@ func crossAccountMatrix(t *testing.T, extra map[string]string) {
 		t.Fatalf("audit verify = %q, %v", stdout, err)
 	}
 }
+
+// TestDefaultAccountOnceStoredIsKept: the first client makes its account
+// the vault's default; a default_account that differs afterwards stops
+// serve and clients create with one clear line (the records without an
+// owner would change hands), and the same name is accepted.
+func TestDefaultAccountOnceStoredIsKept(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	createClient(t, testEnv(nil), data, "--name", "first", "--account", "acct_1", "--scopes", "aliases:reveal")
+	other := testEnv(map[string]string{"ALIASGATE_DEFAULT_ACCOUNT": "acct_other"})
+	for _, args := range [][]string{
+		{"serve", "--data-dir", data},
+		{"clients", "create", "--data-dir", data, "--name", "x", "--scopes", "aliases:reveal"},
+	} {
+		_, _, err := runCmd(t, other, args...)
+		var buf bytes.Buffer
+		if err == nil || exitCode(err, &buf) != 1 || !strings.Contains(err.Error(), `belong to "acct_1", default_account says "acct_other"`) {
+			t.Fatalf("%v with another default_account: %v", args[0], err)
+		}
+	}
+	c := createClient(t, testEnv(map[string]string{"ALIASGATE_DEFAULT_ACCOUNT": "acct_1"}), data, "--name", "second", "--scopes", "aliases:reveal")
+	if list, _ := clientsListOf(t, testEnv(nil), "--data-dir", data); list[c.ID].Account != "acct_1" {
+		t.Fatalf("a client made without --account is in %q", list[c.ID].Account)
+	}
+}
