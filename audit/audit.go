@@ -208,6 +208,10 @@ type Event struct {
 	// Route and Client are the route and client the event concerns.
 	Route  string
 	Client string
+	// Account is the account a reveal or delete acted for (issue 18):
+	// whose aliases it could reach. Lines written before accounts have
+	// none (and verify unchanged).
+	Account string
 	// Purpose qualifies a reveal that is not one to a client ("create":
 	// the vault API answering a create with an existing alias's value).
 	Purpose string
@@ -239,6 +243,7 @@ type line struct {
 	Actor       string   `json:"actor"`
 	Route       string   `json:"route,omitempty"`
 	Client      string   `json:"client,omitempty"`
+	Account     string   `json:"account,omitempty"`
 	Purpose     string   `json:"purpose,omitempty"`
 	Count       *int     `json:"count,omitempty"`
 	Found       *int     `json:"found,omitempty"`

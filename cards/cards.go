@@ -41,6 +41,14 @@
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
 //   - Network tokens: see tokens.go.
+//   - Accounts (issue 18): every vault call acts for the client's account
+//     (vault.WithAccount): pan_alias and cvc_alias resolve among that
+//     account's aliases only (another account's alias is unknown_alias,
+//     exactly as a missing one), and the aliases a card gets belong to it.
+//     A card whose PAN (or network token PAN) the vault no longer gives
+//     this account answers 409 card_data_gone wherever the PAN is needed;
+//     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
+//     card's pan_alias (409 alias_in_use).
 package cards
 
 import (
@@ -74,6 +82,8 @@ type Store interface {
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (existingID string, err error)
 	// GetCard returns the record of (account, id); ok false when absent.
 	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
+	// CardByFingerprint returns the id of the account's card with fingerprint; ok false when none.
+	CardByFingerprint(ctx context.Context, account, fingerprint string) (id string, ok bool, err error)
 	// UpdateCard replaces the record of (account, id) and appends update to its card updates, atomically.
 	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
 	// CardUpdates returns the card's updates in order.
@@ -244,6 +254,15 @@ func errNotFound() *jsonapi.Error {
 	return jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such card")
 }
 
+// errCardDataGone answers a card whose PAN (or network token PAN) the
+// vault no longer gives this client: its alias was deleted, or (a card made
+// before accounts existed) it belongs to another account. The card record
+// is still there, but nothing that needs the PAN can be done with it.
+func errCardDataGone() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusConflict, "card_data_gone", "Conflict",
+		"the vault no longer holds this card's number for this account (its alias was deleted); create the card again")
+}
+
 // record is the stored card: aliases and the PCI-displayable parts of the PAN.
 type record struct {
 	ID          string            `json:"id"`
@@ -362,7 +381,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 			"Forbidden", "the client is not bound to an account"))
 		return nil, false
 	}
-	ctx := vault.WithClient(r.Context(), p.ClientID) // the actor of audited reveals
+	// The client is the actor of audited reveals, and acts for its account:
+	// pan_alias and cvc_alias resolve among that account's aliases only,
+	// and the aliases the API makes belong to it.
+	ctx := vault.WithAccount(vault.WithClient(r.Context(), p.ClientID), p.Account)
 	return &request{w: w, r: r, ctx: ctx, p: p, obs: Observability{
 		TraceID: traceID(r.Header.Get("traceparent")), ClientID: p.ClientID, VaultID: h.vaultID,
 		AccountID: p.Account, Fingerprint: p.Fingerprint,
@@ -482,6 +504,9 @@ func (h *Handler) reveal(q *request, rec *record) (pan, cvc, status string, err 
 		return "", "", "", err
 	}
 	if q.p.PCI {
+		if errors.Is(out[0].Err, vault.ErrNotFound) {
+			return "", "", "", errCardDataGone()
+		}
 		if out[0].Err != nil {
 			return "", "", "", fmt.Errorf("reveal the PAN alias of card %s: %w", rec.ID, out[0].Err)
 		}

@@ -30,6 +30,13 @@ type Config struct {
 	// VaultID identifies this vault in metadata.observability. Default
 	// tnt-local.
 	VaultID string `yaml:"vault_id"`
+	// DefaultAccount is the vault's default account: the account of the
+	// clients `clients create` makes without --account and of the inbound
+	// routes without an account key, and the owner of every record written
+	// before accounts existed. Empty: the one the vault stored on its first
+	// start with accounts (the account all existing clients shared, else
+	// "default"). Once the vault has one, a different value is refused.
+	DefaultAccount string `yaml:"default_account"`
 	// Listen holds the addresses of the three listeners.
 	Listen Listen `yaml:"listen"`
 	// RoutesFile is a routes file to load; it excludes inline Routes.

@@ -457,6 +457,7 @@ func TestEnvOverridesEveryKindOfKey(t *testing.T) {
 	}{
 		{"top-level string", "ALIASGATE_DATA_DIR", "/srv/ag", func(c Config) any { return c.DataDir }, "/srv/ag"},
 		{"top-level string with underscore", "ALIASGATE_VAULT_ID", "tnt-9", func(c Config) any { return c.VaultID }, "tnt-9"},
+		{"default account", "ALIASGATE_DEFAULT_ACCOUNT", "acct_main", func(c Config) any { return c.DefaultAccount }, "acct_main"},
 		{"nested string", "ALIASGATE_LISTEN_INBOUND", "127.0.0.1:18080", func(c Config) any { return c.Listen.Inbound }, "127.0.0.1:18080"},
 		{"secret string", "ALIASGATE_ADMIN_TOKEN", "s3cret-s3cret-s3cret", func(c Config) any { return c.Admin.Token }, "s3cret-s3cret-s3cret"},
 		{"duration", "ALIASGATE_VAULT_VOLATILE_TTL", "90s", func(c Config) any { return c.Vault.VolatileTTL.Std() }, 90 * time.Second},
@@ -592,6 +593,10 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"env starting with a digit", func(c *Config) { c.Env = "1live" }, "env"},
 		{"env with a dash", func(c *Config) { c.Env = "my-env" }, "env"},
 		{"empty vault_id", func(c *Config) { c.VaultID = " " }, "vault_id"},
+		{"default_account", func(c *Config) { c.DefaultAccount = "acct_main-1.x" }, ""},
+		{"default_account with a space", func(c *Config) { c.DefaultAccount = "acct main" }, "default_account"},
+		{"default_account holding a card number", func(c *Config) { c.DefaultAccount = "4111111111111111" }, "default_account"},
+		{"default_account too long", func(c *Config) { c.DefaultAccount = strings.Repeat("a", 129) }, "default_account"},
 		{"port is a name", func(c *Config) { c.Listen.Inbound = "127.0.0.1:http" }, "listen.inbound"},
 		{"port out of range", func(c *Config) { c.Listen.Inbound = "127.0.0.1:65536" }, "listen.inbound"},
 		{"no port", func(c *Config) { c.Listen.Inbound = "127.0.0.1" }, "listen.inbound"},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -79,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.VaultID) == "" {
 		v.add("vault_id", "must not be empty")
+	}
+	if c.DefaultAccount != "" && account.Check(c.DefaultAccount) != nil {
+		v.add("default_account", "must be 1 to %d characters of A-Z a-z 0-9 _ . - (and no card number)", account.MaxLen)
 	}
 	v.listen(c.Listen)
 	if c.RoutesFile != "" && hasInlineRoutes(c.Routes) {

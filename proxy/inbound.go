@@ -9,6 +9,14 @@
 // and in outbound requests), run the leak guard (leak.go), encode the body
 // again.
 //
+// # Accounts
+//
+// An inbound route acts for its account (routes.Route.Account, the route
+// key account; "": the vault's default account): the aliases its filters
+// make belong to it, and its response reveals reach its aliases only. The
+// outbound proxy acts for the account of each request's proxy client
+// (outbound.go).
+//
 // # Paths
 //
 // A request's path is made canonical (routes.CanonicalPath: merged
@@ -267,6 +275,11 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.Route = route.ID
 	if a.Source == "" {
 		a.Source = in.sources.Of(r)
+	}
+	if route.Account != "" {
+		// The route's account owns the aliases its filters make and is the
+		// only one whose aliases its reveals reach ("": the default).
+		a.Account = route.Account
 	}
 	ctx := vault.WithActor(r.Context(), a)
 	obs.SetRoute(ctx, route.ID)

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -231,7 +232,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(n, "a route must be a mapping")
 		return nil
 	}
-	l.keys(n, "id", "direction", "host", "path_prefix", "upstream", "leak_guard", "unmatched_body", "filters")
+	l.keys(n, "id", "direction", "host", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "filters")
 	r := &Route{Line: n.Line}
 	var vn *yaml.Node
 	r.ID, vn = l.str(n, "id")
@@ -297,6 +298,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 	default:
 		l.add(vn, "route %s: unmatched_body %q: want reject or pass", r.ID, ub)
 	}
+	l.accounts(n, r)
 	fn := mapGet(n, "filters")
 	if fn == nil || fn.Tag == "!!null" {
 		return r
@@ -318,6 +320,38 @@ func (l *loader) route(n *yaml.Node) *Route {
 		r.Filters = append(r.Filters, flt)
 	}
 	return r
+}
+
+// accounts reads the route's account (inbound) or accounts (outbound).
+func (l *loader) accounts(n *yaml.Node, r *Route) {
+	acct, vn := l.str(n, "account")
+	if acct != "" {
+		if r.Direction == Outbound {
+			l.add(vn, "route %s: account is for inbound routes; an outbound route acts for each proxy client's account (narrow it with accounts)", r.ID)
+		} else if err := account.Check(acct); err != nil {
+			l.add(vn, "route %s: account: %v", r.ID, err)
+		}
+		r.Account = acct
+	}
+	an := mapGet(n, "accounts")
+	if an == nil || an.Tag == "!!null" {
+		return
+	}
+	if r.Direction == Inbound {
+		l.add(an, "route %s: accounts is for outbound routes; an inbound route acts for one account (account)", r.ID)
+		return
+	}
+	var list []string
+	if err := an.Decode(&list); err != nil || len(list) == 0 {
+		l.add(an, "route %s: accounts: want a non-empty list of account names", r.ID)
+		return
+	}
+	for _, a := range list {
+		if err := account.Check(a); err != nil {
+			l.add(an, "route %s: accounts: %v", r.ID, err)
+		}
+	}
+	r.Accounts = list
 }
 
 // checkHostPattern returns what is wrong with a host pattern, or "".

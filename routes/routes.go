@@ -5,6 +5,10 @@
 // or response and applies an operation (redact or reveal) to its targets
 // through a compiled rewrite.Program.
 //
+// An inbound route acts for one account (key account), an outbound route
+// for each proxy client's, optionally narrowed to named accounts (key
+// accounts); see Route.
+
 // Routes load from YAML (a file, or the inline `routes:` list of the
 // configuration). Loading validates everything and reports every problem
 // with its line; a route set loads whole or not at all. This package never
@@ -68,6 +72,12 @@ const (
 	UpstreamAliases = "internal:aliases"
 )
 
+// AllowsAccount reports whether a proxy client of account may use the
+// route (Accounts is empty or lists it).
+func (r *Route) AllowsAccount(account string) bool {
+	return len(r.Accounts) == 0 || slices.Contains(r.Accounts, account)
+}
+
 // Route is one validated route.
 type Route struct {
 	ID          string
@@ -82,8 +92,17 @@ type Route struct {
 	// with body targets matched it: Reject (the default) refuses it, Pass
 	// forwards it as it is. YAML key unmatched_body: reject or pass.
 	UnmatchedBody OnError
-	Filters       []*Filter
-	Line          int // line in the source, 0 when unknown
+	// Account (inbound only; YAML key account) is the account the route
+	// acts for: the aliases its filters make belong to it, and its reveals
+	// reach only its aliases. "": the vault's default account.
+	Account string
+	// Accounts (outbound only; YAML key accounts) narrows the route to the
+	// proxy clients of these accounts: a request of a client of any other
+	// account is refused before a filter runs. Empty: every proxy client,
+	// whose reveals reach its own account's aliases only.
+	Accounts []string
+	Filters  []*Filter
+	Line     int // line in the source, 0 when unknown
 }
 
 // Filter is one validated filter of a route.

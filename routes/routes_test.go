@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -310,6 +311,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(designExample))
 	f.Add([]byte("routes:\n  - {id: a, direction: outbound, host: '*', filters: [{operation: reveal, targets: [{json: a.#.b}]}]}\n"))
 	f.Add([]byte("- id: x\n  direction: inbound\n  host: h\n  upstream: internal:cards\n"))
+	f.Add([]byte("- {id: x, direction: inbound, host: h, upstream: internal:cards, account: acct_1}\n- {id: y, direction: outbound, host: h, accounts: [a, b]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		set, err := Parse(b, "f.yaml", Options{})
 		if err != nil {
@@ -322,6 +324,15 @@ func FuzzParse(f *testing.F) {
 		for _, r := range set.Routes {
 			if r.ID == "" || (r.Direction != Inbound && r.Direction != Outbound) || r.Host == "" {
 				t.Fatalf("accepted an incomplete route %+v", r)
+			}
+			if (r.Account != "" && (r.Direction != Inbound || account.Check(r.Account) != nil)) ||
+				(len(r.Accounts) > 0 && r.Direction != Outbound) {
+				t.Fatalf("accepted route %s with account %q, accounts %q", r.ID, r.Account, r.Accounts)
+			}
+			for _, a := range r.Accounts {
+				if account.Check(a) != nil {
+					t.Fatalf("accepted route %s with account %q", r.ID, a)
+				}
 			}
 			for _, fl := range r.Filters {
 				if fl.Program == nil {

@@ -9,13 +9,35 @@
 // under a data-encryption key, with the alias as additional data (a
 // ciphertext moved to another alias fails to decrypt), the key version, the
 // format, the storage class, classifiers and times. Persistent records also
-// have an index entry HMAC-SHA256(index key, format ‖ 0 ‖ value) → alias,
-// which makes persistent aliases deterministic per (value, format) without
+// have an index entry HMAC-SHA256(index key, format ‖ 0 ‖ value) → alias
+// (for the default account; other accounts' inputs start with the account,
+// see Accounts), which makes persistent aliases deterministic per (account,
+// value, format) without
 // keeping the value in clear or decrypting to search. A value may have one
 // persistent alias of each format; they are separate records found through
 // the index. Volatile records (CVCs) have no index entry: every redaction
 // makes a new alias, so that equal CVCs cannot be told apart, and they
 // expire after the volatile TTL.
+//
+// # Accounts
+//
+// Every record has an owner account (Record.Owner) and every Service call
+// acts for one account: the Account of the vault.Actor in its context
+// (WithAccount), or Options.DefaultAccount when the context names none.
+// A call reaches only its account's records: another account's record is
+// passed over exactly as an absent alias (the next store is asked too,
+// nothing is decrypted, the audit line counts it not found), so ownership
+// is not an existence oracle; Store.Delete takes the owner and deletes only
+// the owner's record. The index is per account: a non-default account's
+// HMAC input is 0x01 ‖ uvarint(len) ‖ account ‖ format ‖ 0 ‖ value, so
+// the same value in two accounts has unrelated aliases, while within an
+// account aliases stay deterministic.
+//
+// The vault's default account (ResolveDefaultAccount, meta key
+// default_account) owns the records stored without an owner: every record
+// written before accounts existed, and the default account's since, which
+// keep the version 1 encoding and the earlier index input, byte for byte.
+// Options.InUse lets Delete refuse (ErrInUse) an alias that backs a card.
 //
 // # Batches are all or nothing
 //

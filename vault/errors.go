@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Sentinel errors. Callers test them with errors.Is; messages never contain
@@ -41,6 +43,12 @@ var (
 	ErrConflict = errors.New("vault: conflicting entry")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("vault: store closed")
+	// ErrInUse: Delete refused an alias that backs something that needs it
+	// (a card of the Card Management API); nothing was deleted.
+	ErrInUse = errors.New("vault: the alias backs a card and cannot be deleted")
+	// ErrInvalidAccount: an account name outside 1–128 characters of
+	// A–Z a–z 0–9 _ . - (or holding a card number).
+	ErrInvalidAccount = account.ErrInvalid
 	// ErrTooManyValues: a Redact call holds more values than one call may
 	// (Options.MaxValuesPerCall), or would create more volatile values
 	// (Options.MaxVolatilePerCall) or new persistent records

@@ -87,6 +87,17 @@ type Options struct {
 	// Volatile values are at most VolatileMaxValueLen (or MaxValueLen if
 	// smaller).
 	MaxValueLen int
+	// DefaultAccount is the account a call acts for when its context names
+	// none (WithAccount), and the one that owns the records stored without
+	// an owner (Record.Owner ""): every record written before accounts
+	// existed, and every record of this account since. It must be the
+	// vault's default account (ResolveDefaultAccount); default
+	// DefaultAccountName.
+	DefaultAccount string
+	// InUse, when set, is asked by Delete whether a persistent alias the
+	// caller owns backs something that would break without it (a card of
+	// the Card Management API); Delete then fails with ErrInUse.
+	InUse InUse
 }
 
 // Admission decides, for the caller named by the context's Actor, whether a
@@ -100,6 +111,14 @@ type Options struct {
 // safe for concurrent use.
 type Admission interface {
 	Admit(ctx context.Context, values [][]byte, isNew []bool) error
+}
+
+// InUse reports whether an alias backs something that needs it.
+type InUse interface {
+	// AliasInUse reports whether alias, a persistent alias of value owned
+	// by account, backs a record that would break without it. value is
+	// cleared after the call: it must not be kept.
+	AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error)
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -124,6 +143,8 @@ type Service struct {
 	maxNew     int // Options.MaxNewPerCall
 	admission  Admission
 	maxValue   int // Options.MaxValueLen
+	defAccount string
+	inUse      InUse
 
 	persistentName, volatileName string // for the Observer
 }
@@ -136,10 +157,16 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
 		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
 		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0),
-		maxValues: max(opts.MaxValuesPerCall, 0), maxNew: max(opts.MaxNewPerCall, 0), admission: opts.Admission,
+		maxValues: max(opts.MaxValuesPerCall, 0), maxNew: max(opts.MaxNewPerCall, 0), admission: opts.Admission, defAccount: opts.DefaultAccount, inUse: opts.InUse,
 		persistentName: storeName(persistent), volatileName: storeName(volatile)}
 	if s.env == "" {
 		s.env = "sandbox"
+	}
+	if s.defAccount == "" {
+		s.defAccount = DefaultAccountName
+	}
+	if err := CheckAccount(s.defAccount); err != nil {
+		return nil, fmt.Errorf("vault: default account: %w", err)
 	}
 	if s.ttl == 0 {
 		s.ttl = time.Hour
@@ -223,9 +250,12 @@ type Token struct {
 	Others []AliasInfo
 }
 
-// Redact returns an alias for each request, in order. Persistent aliases are
-// deterministic: the same value and format always give the same alias (found
-// through the HMAC index, never by decrypting). Volatile aliases are new
+// Redact returns an alias for each request, in order, owned by the
+// context's account (an item naming an Alias finds it among that account's
+// records only). Persistent aliases are deterministic per account: the same
+// value and format always give the same alias in one account, and unrelated
+// ones in two (found through the per-account HMAC index, never by
+// decrypting). Volatile aliases are new
 // each time and expire after the TTL. A request that is invalid fails the
 // whole call with a *BatchError naming the items, and nothing is written.
 // Requests with Detail get the Token's record fields; the values of
@@ -249,7 +279,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		return nil, fmt.Errorf("vault: redact: %w", err)
 	}
 	defer done()
-	items, err := s.prepare(ctx, reqs)
+	items, err := s.prepare(ctx, s.owner(ctx), reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +393,7 @@ func (s *Service) admit(ctx context.Context, items []item) error {
 type madeRecord struct {
 	store Store
 	alias string
+	owner string
 }
 
 // rollback deletes the records a failing Redact created and returns cause,
@@ -378,7 +409,7 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	failed := 0
 	var first error
 	for _, m := range made {
-		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias, m.owner); err != nil && !errors.Is(err, ErrNotFound) {
 			failed++
 			if first == nil {
 				first = err
@@ -502,7 +533,7 @@ func (s *Service) finishDetail(ctx context.Context, reqs []RedactRequest, items 
 		}
 		for _, f := range formats {
 			if f != t.Format && f.Check(t.Value) == nil {
-				keys = append(keys, s.keys.indexKeyFor(f, t.Value))
+				keys = append(keys, s.keys.indexKeyFor(items[i].owner, f, t.Value))
 				others = append(others, other{i, f})
 			}
 		}
@@ -530,16 +561,18 @@ type item struct {
 	classifiers []string
 	expiresAt   time.Time
 	indexKey    []byte
+	owner       string // Record.Owner of the calling account
 	done        bool
 	detail      bool // RedactRequest.Detail
 }
 
-func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, error) {
+func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) ([]item, error) {
 	items := make([]item, len(reqs))
 	var bad []ItemError
 	var fromAlias []int
 	for i, r := range reqs {
 		it := &items[i]
+		it.owner = owner
 		f, err := ParseFormat(string(r.Format))
 		if err != nil {
 			bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
@@ -605,7 +638,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 	}
 	for i := range items {
 		if items[i].storage == StoragePersistent {
-			items[i].indexKey = s.keys.indexKeyFor(items[i].format, string(items[i].value))
+			items[i].indexKey = s.keys.indexKeyFor(owner, items[i].format, string(items[i].value))
 		}
 	}
 	return items, nil
@@ -664,7 +697,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				switch r.Status {
 				case PutCreated, PutExisting:
 					if r.Status == PutCreated {
-						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias})
+						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias, owner: items[i].owner})
 					}
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
 					if items[i].detail {
@@ -695,7 +728,7 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 		return nil, err
 	}
 	rec := &Record{Alias: alias, Format: it.format, Storage: it.storage, KeyVersion: ver, Ciphertext: ct,
-		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey}
+		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey, Owner: it.owner}
 	if it.storage == StorageVolatile {
 		rec.ExpiresAt = it.expiresAt
 		if rec.ExpiresAt.IsZero() {
@@ -731,7 +764,7 @@ func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, pu
 }
 
 // Revealed is the value of one alias, or Err (ErrNotFound) when the alias is
-// unknown, deleted or expired.
+// unknown, deleted, expired or another account's.
 type Revealed struct {
 	Value       string
 	Format      Format
@@ -742,8 +775,9 @@ type Revealed struct {
 	Err         error
 }
 
-// Reveal returns the values of aliases, in order, with a per-item
-// ErrNotFound. The call fails as a whole only when a store fails, a record
+// Reveal returns the values of the context's account's aliases, in order,
+// with a per-item ErrNotFound (also for another account's alias, answered
+// and audited exactly as an absent one). The call fails as a whole only when a store fails, a record
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
@@ -819,8 +853,22 @@ type found struct {
 	store Store
 }
 
-// lookup finds each alias in the volatile store, then the persistent one.
+// lookup finds each alias in the volatile store, then the persistent one,
+// among the records of the context's account. A record of another account
+// is not found: it is passed over exactly as an absent alias is (the next
+// store is asked too, nothing is decrypted), so that the caller cannot tell
+// the two apart by the answer or by the work done.
 func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]found, error) {
+	return s.lookupOwned(ctx, op, aliases, s.owner(ctx), true)
+}
+
+// lookupAnyOwner is lookup over the records of every account (for Known,
+// which opens and returns nothing).
+func (s *Service) lookupAnyOwner(ctx context.Context, op string, aliases []string) ([]found, error) {
+	return s.lookupOwned(ctx, op, aliases, "", false)
+}
+
+func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, owner string, checkOwner bool) ([]found, error) {
 	out := make([]found, len(aliases))
 	query := make([]string, 0, len(aliases))
 	idx := make([]int, 0, len(aliases))
@@ -841,7 +889,7 @@ func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]fo
 		var q2 []string
 		var i2 []int
 		for k, r := range recs {
-			if r != nil {
+			if r != nil && (!checkOwner || s.owns(owner, r)) {
 				out[idx[k]] = found{rec: r, store: st}
 			} else {
 				q2 = append(q2, query[k])
@@ -878,8 +926,8 @@ type AliasInfo struct {
 	Format Format
 }
 
-// Describe returns the entry of each alias, in order, with a per-item
-// ErrNotFound. The entry lists the alias asked for first, then the value's
+// Describe returns the entry of each of the context's account's aliases, in
+// order, with a per-item ErrNotFound (as Reveal). The entry lists the alias asked for first, then the value's
 // other persistent aliases.
 func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
 	done, err := s.enter(ctx, opDescribe)
@@ -918,7 +966,7 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 	var fs []Format
 	for _, f := range formats {
 		if f != rec.Format && f.Check(value) == nil {
-			keys = append(keys, s.keys.indexKeyFor(f, value))
+			keys = append(keys, s.keys.indexKeyFor(rec.Owner, f, value))
 			fs = append(fs, f)
 		}
 	}
@@ -935,10 +983,12 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 	return out, nil
 }
 
-// Delete removes one alias (the value's other aliases stay, as in the VGS
-// vault API). ErrNotFound when it does not exist. The outcome is audited;
-// when the audit log cannot record it the call fails with
-// ErrAuditUnavailable (the alias may be gone by then).
+// Delete removes one alias of the context's account (the value's other
+// aliases stay, as in the VGS vault API). ErrNotFound when it does not
+// exist or belongs to another account (the same answer, after the same
+// work); ErrInUse when Options.InUse says it backs something (a card). The
+// outcome is audited; when the audit log cannot record it the call fails
+// with ErrAuditUnavailable (the alias may be gone by then).
 func (s *Service) Delete(ctx context.Context, alias string) error {
 	done, gerr := s.enter(ctx, opDelete)
 	if gerr != nil {
@@ -950,6 +1000,8 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		outcome, found = OutcomeNotFound, 0
+	case errors.Is(err, ErrInUse):
+		outcome, found = OutcomeRefused, 1
 	case err != nil:
 		outcome, found = OutcomeError, 0
 	}
@@ -959,24 +1011,48 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	return err
 }
 
+// delete finds the alias among the caller's records first (a foreign or
+// absent alias costs the same look-up and nothing more), asks InUse about
+// a persistent one, then deletes it from the store it is in, for its owner
+// (the store checks the owner again, atomically with the delete).
 func (s *Service) delete(ctx context.Context, alias string) error {
 	if alias == "" || len(alias) > maxAliasLen {
 		return ErrNotFound
 	}
-	for _, st := range s.stores() {
-		err := s.deleteAlias(ctx, opDelete, st, alias)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, ErrNotFound) {
+	recs, err := s.lookup(ctx, opDelete, []string{alias})
+	if err != nil {
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	r := recs[0]
+	if r.rec == nil {
+		return ErrNotFound
+	}
+	if s.inUse != nil && r.rec.Storage == StoragePersistent {
+		v, err := s.keys.open(ctx, r.rec)
+		if err != nil {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
+		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
+		clear(v)
+		if err != nil {
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+		if used {
+			return ErrInUse
+		}
 	}
-	return ErrNotFound
+	if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotFound // deleted or expired meanwhile
+		}
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	return nil
 }
 
 // UpdateClassifiers replaces the classifiers of the value behind alias, on
-// every alias the value has. ErrNotFound when the alias does not exist.
+// every alias the value has in the context's account. ErrNotFound when the
+// alias does not exist or is another account's.
 func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
 	done, err := s.enter(ctx, opUpdate)
 	if err != nil {

@@ -7,8 +7,13 @@
 //	GET    /aliases/{alias}   aliases:reveal  → {"data":[record]}
 //	GET    /aliases?q=a,b     aliases:reveal  → {"data":{"a":record,"b":record}} (also ?aliases=)
 //	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204
-//	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay)
+//	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay);
+//	                                          409 alias_in_use when it backs a card
 //	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204
+//
+// Every call acts for the authenticated client's account: aliases it
+// creates belong to that account, and an alias of another account answers
+// exactly as one that does not exist (404, or absent from a ?q= answer).
 //
 // Requests are application/json or application/vnd.api+json; answers are
 // application/json. Errors are VGS's error documents:
@@ -115,12 +120,19 @@ func New(v Vault, guard Guard, logger *slog.Logger) *Handler {
 }
 
 // asClient makes the authenticated client the actor of the vault calls
-// (for the audit log).
+// (for the audit log), acting for its account: the aliases it creates
+// belong to that account, and it reaches no other account's (they answer
+// 404 like aliases that do not exist). A principal without an account is
+// refused (auth never issues one; fail closed).
 func asClient(fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := auth.FromContext(r.Context()); ok {
-			r = r.WithContext(vault.WithClient(r.Context(), p.ClientID))
+		p, ok := auth.FromContext(r.Context())
+		if !ok || p.Account == "" {
+			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusForbidden, "no_account", "Forbidden",
+				"the client is not bound to an account"))
+			return
 		}
+		r = r.WithContext(vault.WithAccount(vault.WithClient(r.Context(), p.ClientID), p.Account))
 		fn(w, r)
 	}
 }
@@ -508,6 +520,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		jsonapi.WriteError(w, contentType, out)
 	case errors.Is(err, vault.ErrNotFound):
 		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "alias not found"))
+	case errors.Is(err, vault.ErrInUse):
+		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusConflict, "alias_in_use", "Conflict",
+			"the alias backs a card of the Card Management API; it cannot be deleted while the card uses it"))
 	case errors.Is(err, context.Canceled):
 		// the client went away; nothing to answer
 	default:

@@ -84,7 +84,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 }
 
 func TestUsageErrorsExitWithTwo(t *testing.T) {
-	for _, args := range [][]string{{}, {"nope"}, {"clients"}, {"serve", "--bogus"}, {"clients", "create", "--name", "x"}, {"config", "check"}} {
+	for _, args := range [][]string{{}, {"nope"}, {"clients"}, {"serve", "--bogus"}, {"clients", "create", "--account", "x"}, {"config", "check"}} {
 		_, _, err := runCmd(t, testEnv(nil), args...)
 		var buf bytes.Buffer
 		if code := exitCode(err, &buf); code != 2 {

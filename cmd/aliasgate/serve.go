@@ -173,27 +173,68 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	}
 	gw.volatile = volatile
 	registerVolatileMetrics(gw.metrics.Registry, volatile)
-	gw.abuse = gw.newAbuseGuard(cfg.Limits)
-	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
-		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
-		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
-		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse,
-		MaxValueLen: int(cfg.Vault.MaxValueSize.Int64())})
-	if err != nil {
-		return nil, err
-	}
 	signer, err := auth.DeriveSigningKey(master)
 	if err != nil {
 		return nil, err
 	}
 	gw.auth = newAuth(clientStore{persistent}, signer, cfg, logger) // clientStore: clients.go
+	account, err := defaultAccount(ctx, cfg, persistent, gw.auth)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := persistent.GetMeta(ctx, vault.DefaultAccountMeta); errors.Is(err, vault.ErrNotFound) {
+		logger.Warn("the vault has no client yet: its default account is provisional until the first client's account replaces it; restart the gateway after creating the first client",
+			"default_account", account)
+	}
+	gw.abuse = gw.newAbuseGuard(cfg.Limits)
+	inUse, err := cards.NewAliasUse(persistent, keys.FingerprintKey())
+	if err != nil {
+		return nil, err
+	}
+	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
+		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
+		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
+		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse,
+		MaxValueLen: int(cfg.Vault.MaxValueSize.Int64()), DefaultAccount: account, InUse: inUse})
+	if err != nil {
+		return nil, err
+	}
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
 	}
 	ok = true
-	logger.Info("vault open", "store", where, "volatile", volatileWhere, "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String())
+	logger.Info("vault open", "store", where, "volatile", volatileWhere, "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String(),
+		"default_account", account)
 	return gw, nil
+}
+
+// defaultAccount resolves the vault's default account (vault.ResolveDefaultAccount):
+// default_account, else the one stored, else the account every active
+// client shares.
+func defaultAccount(ctx context.Context, cfg config.Config, store vault.MetaStore, svc *auth.Service) (string, error) {
+	name, err := vault.ResolveDefaultAccount(ctx, store, cfg.DefaultAccount, func(ctx context.Context) ([]string, error) {
+		return clientAccounts(ctx, svc)
+	})
+	if err != nil {
+		return "", fmt.Errorf("default account: %w", err)
+	}
+	return name, nil
+}
+
+// clientAccounts returns the account of every client that is not revoked.
+func clientAccounts(ctx context.Context, svc *auth.Service) ([]string, error) {
+	cs, err := svc.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range cs {
+		if c.RevokedAt.IsZero() {
+			out = append(out, c.Account)
+		}
+	}
+	return out, nil
 }
 
 func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger) *auth.Service {

@@ -252,7 +252,7 @@ func putPage(ctx context.Context, dst vault.Store, page []*vault.Record) (int, e
 		return 0, fmt.Errorf("vault copy: read back records: %w", err)
 	}
 	for i, r := range back {
-		if r == nil || r.KeyVersion != page[i].KeyVersion || !bytes.Equal(r.Ciphertext, page[i].Ciphertext) {
+		if r == nil || r.KeyVersion != page[i].KeyVersion || !bytes.Equal(r.Ciphertext, page[i].Ciphertext) || r.Owner != page[i].Owner {
 			return 0, fmt.Errorf("vault copy: record %d of the page reads back differently from the destination", i+1)
 		}
 	}

@@ -38,6 +38,8 @@ var rules = []rule{
 		[]string{"internal/lockout"}, []string{"..."}},
 	{"the abuse guard is the vault's Admission: it knows the vault's actors and token buckets, no HTTP and no API",
 		[]string{"internal/abuse"}, []string{"net/http", "auth", "vaultapi", "proxy/...", "routes/...", "cards/...", "config", "audit", "internal/obs", "cmd/..."}},
+	{"account is the account-name rule, shared by vault, auth, config and routes: it needs only the card-number search",
+		[]string{"internal/account"}, []string{"vault/...", "auth", "config", "routes/...", "proxy/...", "cards/...", "vaultapi", "cmd/..."}},
 	{"the admin listener's handlers know the vault's keys, not the proxies or the APIs",
 		[]string{"admin"}, []string{"proxy/...", "routes/...", "cards/...", "vaultapi", "auth", "inspector", "config", "cmd/..."}},
 	{"only cmd/aliasgate wires concrete stores",

@@ -83,6 +83,10 @@ func Run(t *testing.T, h Harness) {
 		{"ServiceVolatileExpires", testServiceVolatile},
 		{"ServiceKnownTellsAliasesFromValues", testServiceKnown},
 		{"ClosedStoreRefusesCalls", testClosed},
+		{"RecordsKeepTheirOwner", testOwner},
+		{"DeleteNeedsTheOwner", testDeleteOwner},
+		{"ServiceScopesRecordsToTheirAccount", testServiceAccounts},
+		{"ServiceAliasesArePerAccount", testServicePerAccountAliases},
 	}
 	if !h.VolatileOnly {
 		tests = append(tests,
@@ -158,7 +162,8 @@ func sameRecord(t *testing.T, got, want *vault.Record) {
 	if got.Alias != want.Alias || got.Format != want.Format || got.Storage != want.Storage ||
 		got.KeyVersion != want.KeyVersion || !bytes.Equal(got.Ciphertext, want.Ciphertext) ||
 		!bytes.Equal(got.IndexKey, want.IndexKey) || !got.CreatedAt.Equal(want.CreatedAt) ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Classifiers) != fmt.Sprint(want.Classifiers) {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Classifiers) != fmt.Sprint(want.Classifiers) ||
+		got.Owner != want.Owner {
 		t.Fatalf("record differs:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -231,7 +236,7 @@ func testDelete(t *testing.T, h Harness) {
 	r := rec("tok_d", "val", clk.Now())
 	put(t, s, r)
 	ctx := context.Background()
-	if err := s.Delete(ctx, "tok_d"); err != nil {
+	if err := s.Delete(ctx, "tok_d", ""); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	if get1(t, s, "tok_d") != nil {
@@ -241,7 +246,7 @@ func testDelete(t *testing.T, h Harness) {
 	if keys[0] != "" {
 		t.Fatal("index entry survived delete")
 	}
-	if err := s.Delete(ctx, "tok_d"); !errors.Is(err, vault.ErrNotFound) {
+	if err := s.Delete(ctx, "tok_d", ""); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("second Delete = %v, want ErrNotFound", err)
 	}
 	if res := put(t, s, rec("tok_e", "val", clk.Now())); res[0].Status != vault.PutCreated {
@@ -263,7 +268,7 @@ func testExpiry(t *testing.T, h Harness) {
 	if get1(t, s, "tok_v") != nil {
 		t.Fatal("expired record returned")
 	}
-	if err := s.Delete(ctx, "tok_v"); !errors.Is(err, vault.ErrNotFound) {
+	if err := s.Delete(ctx, "tok_v", ""); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("Delete(expired) = %v, want ErrNotFound", err)
 	}
 	if err := s.SetClassifiers(ctx, []string{"tok_v"}, []string{"x"}); !errors.Is(err, vault.ErrNotFound) {
