@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -106,6 +107,10 @@ func sameAsMissing(t *testing.T, g *gatewayProc, what string, do func(alias stri
 	mid := vaultOps(t, g)
 	ms, mb := do(missing)
 	after := vaultOps(t, g)
+	// The vault API's error documents carry the request URL (href), which
+	// names the alias asked for: compare the bodies with it blanked.
+	fb = bytes.ReplaceAll(fb, []byte(foreign), []byte("{alias}"))
+	mb = bytes.ReplaceAll(mb, []byte(missing), []byte("{alias}"))
 	if fs != ms || !bytes.Equal(fb, mb) {
 		t.Errorf("%s: a foreign alias answers %d %s, a missing one %d %s", what, fs, fb, ms, mb)
 	}
@@ -120,7 +125,26 @@ func sameAsMissing(t *testing.T, g *gatewayProc, what string, do func(alias stri
 
 // mutate returns alias with its last character changed: an alias of the
 // same shape that does not exist.
+//
+// A Luhn-valid alias (an FPE alias) stays Luhn-valid with the same first
+// 6 and last 4 digits (one middle digit up, another of the same Luhn
+// weight down): answers mask Luhn-valid runs to first 6 and last 4 in what
+// they echo, and the foreign and the missing alias must be masked alike.
 func mutate(alias string) string {
+	if pan.Valid(alias) && len(alias) >= 13 {
+		b := []byte(alias)
+		// Digits 5, 7 and 9 from the right weigh 1 in the Luhn sum and are
+		// masked.
+		for _, i := range []int{len(b) - 5, len(b) - 7, len(b) - 9} {
+			for _, j := range []int{len(b) - 5, len(b) - 7, len(b) - 9} {
+				if i != j && b[i] < '9' && b[j] > '0' {
+					b[i]++
+					b[j]--
+					return string(b)
+				}
+			}
+		}
+	}
 	last := alias[len(alias)-1]
 	repl := byte('2')
 	if last == '2' {
