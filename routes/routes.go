@@ -243,12 +243,20 @@ func hostRank(pattern string) int {
 // rank orders routes of one path prefix from the least to the most
 // specific host.
 func (r *Route) rank() int {
-	rank := hostRank(r.Host)
-	if r.HostRegex != nil {
+	return HostRank(r.Host, r.HostRegex != nil, len(r.Ports) > 0)
+}
+
+// HostRank orders host selectors from the least to the most specific, as
+// Set.Match does: "*", then "*.suffix" (a longer suffix is more specific),
+// then a host_regex, then an exact host; of two that tie, the one with
+// ports. host is ignored when regex is true.
+func HostRank(host string, regex, ports bool) int {
+	rank := hostRank(host)
+	if regex {
 		rank = 1 << 19 // below an exact host, above every "*.suffix"
 	}
 	rank *= 2
-	if len(r.Ports) > 0 {
+	if ports {
 		rank++
 	}
 	return rank

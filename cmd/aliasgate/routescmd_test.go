@@ -99,10 +99,19 @@ func TestRoutesImportVGS(t *testing.T) {
 	}
 	out, stderr, err = runCmd(t, testEnv(nil), "routes", "import-vgs", "../../routes/vgs/testdata/form-and-regex.yaml")
 	var buf strings.Builder
-	if code := exitCode(err, &buf); code != 2 || !strings.Contains(stderr, "lookbehind") || !strings.Contains(out, "routes:") {
+	if code := exitCode(err, &buf); code != 1 || !strings.Contains(stderr, "lookbehind") || !strings.Contains(out, "routes:") {
 		t.Fatalf("partial import: exit %d %v\n%s", code, err, stderr)
 	}
-	if _, _, err := runCmd(t, testEnv(nil), "routes", "import-vgs", "testdata/checkout.http"); err == nil {
-		t.Fatal("a non-export was accepted")
+	for _, bad := range [][]string{
+		{"routes", "import-vgs", "testdata/checkout.http"},           // not an export
+		{"routes", "import-vgs", filepath.Join(dir, "missing.yaml")}, // unreadable
+		{"routes", "import-vgs"},                                     // usage
+		{"routes", "import-vgs", "a.yaml", "b.yaml"},                 // usage
+		{"routes", "import-vgs", "--no-such-flag", "a.yaml"},         // usage
+	} {
+		_, _, err := runCmd(t, testEnv(nil), bad...)
+		if code := exitCode(err, &buf); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", bad, code, err)
+		}
 	}
 }

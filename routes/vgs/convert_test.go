@@ -97,7 +97,7 @@ func checkItems(t *testing.T, rep Report, want []wantItem) {
 }
 
 func TestEntriesBecomeFilters(t *testing.T) {
-	pay := &nativeMatch{Path: "^/pay$"}
+	pay := &nativeMatch{PathInfo: "/pay"}
 	tests := []struct {
 		name  string
 		mod   func(e map[string]any)
@@ -138,8 +138,10 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer_config"] = []any{"$.card.number", "$.card.cvc", "$['card']['number']"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
 			Targets: []nativeTarget{{JSON: "card.number", Format: "UUID", Storage: "persistent"}, {JSON: "card.cvc", Format: "UUID", Storage: "persistent"}}}, nil},
-		{"no condition", func(e map[string]any) { e["config"] = nil }, &nativeFilter{ID: "e1", Phase: "request", Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"no condition: VGS never applies it", func(e map[string]any) { e["config"] = nil }, nil, []wantItem{{EntryLeftOut, "has no condition"}}},
+		{"a condition that is always true", func(e map[string]any) { e["config"] = ruleGroup("AND", rule("PathInfo", "is_not_empty", nil)) },
+			&nativeFilter{ID: "e1", Phase: "request", Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
 		{"entry without id", func(e map[string]any) { delete(e, "id") }, &nativeFilter{ID: "r1-1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
 			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
 		{"FORM_FIELD", func(e map[string]any) {
@@ -288,8 +290,7 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			{EntryLeftOut, "OR across different fields"},
 			{EntryLeftOut, "filter expression"},
 		}},
-		{"empty entry", func(e map[string]any) { clear(e) }, nil, []wantItem{
-			{EntryLeftOut, `phase ""`}, {EntryLeftOut, `operation ""`}, {EntryLeftOut, "no transformer"}}},
+		{"empty entry", func(e map[string]any) { clear(e) }, nil, []wantItem{{EntryLeftOut, `phase "" is neither REQUEST nor RESPONSE, so VGS never applies`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,10 +327,16 @@ func TestRoutesBecomeNativeRoutes(t *testing.T) {
 			a["destination_override_endpoint"] = "*"
 			a["host_endpoint"] = `api\.stripe\.com`
 		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.stripe.com"}}, nil},
-		{"outbound without destination_override_endpoint", export(vgsRoute("r1", func(a map[string]any) {
+		{"no destination_override_endpoint is inbound, without upstream", export(vgsRoute("r1", func(a map[string]any) {
 			delete(a, "destination_override_endpoint")
 			a["host_endpoint"] = `(.*)\.stripe\.com`
-		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "*.stripe.com"}}, nil},
+		}, e)), nil, []wantItem{{RouteLeftOut, "inbound route without destination_override_endpoint"}}},
+		{"outbound one-label host", export(vgsRoute("r1", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `[a-z]+\.stripe\.com`
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", HostRegex: `[a-z]+\.stripe\.com`}}, nil},
+		{"type rule-chains", []byte("data:\n  - {id: r1, type: rule-chains, attributes: {host_endpoint: 'api\\.x\\.com', destination_override_endpoint: '*', entries: []}}\n"),
+			[]nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.x.com"}}, nil},
 		{"inbound custom hostname", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `secure\.shop\.example` }, e)),
 			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "secure.shop.example", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"host alternation gives a route per host", export(vgsRoute("r1", func(a map[string]any) {
@@ -342,15 +349,14 @@ func TestRoutesBecomeNativeRoutes(t *testing.T) {
 		{"port in host_endpoint", export(vgsRoute("r1", func(a map[string]any) {
 			a["destination_override_endpoint"] = "*"
 			a["host_endpoint"] = `app:8080`
-		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "app"}}, []wantItem{{Ignored, "matches any port"}}},
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "app", Ports: []int{8080}}}, nil},
 		{"source_endpoint", export(vgsRoute("r1", func(a map[string]any) { a["source_endpoint"] = "10.0.0.0/8" }, e)),
-			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}},
-			[]wantItem{{Ignored, `source_endpoint "10.0.0.0/8"`}}},
+			nil, []wantItem{{RouteLeftOut, `source_endpoint "10.0.0.0/8" limits the clients`}}},
 		{"same inbound host and upstream merge", export(vgsRoute("r1", nil, e), vgsRoute("r2", nil, vgsEntry(func(e map[string]any) { e["id"] = "e2" }))),
 			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"same inbound host, another upstream", export(vgsRoute("r1", nil, e), vgsRoute("r2", func(a map[string]any) { a["destination_override_endpoint"] = "https://other.example" }, e)),
 			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}},
-			[]wantItem{{RouteLeftOut, `inbound host "*" already goes to https://upstream.example (route r1)`}}},
+			[]wantItem{{Narrowed, `on host * the route goes to https://other.example, but VGS route r1 before it goes to https://upstream.example`}}},
 		{"route without id", export(vgsRoute("", nil, e)),
 			[]nativeRoute{{ID: "route-1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"sftp route", export(vgsRoute("r1", func(a map[string]any) { a["protocol"] = "sftp" }, e)), nil,
@@ -361,14 +367,14 @@ func TestRoutesBecomeNativeRoutes(t *testing.T) {
 			a["destination_override_endpoint"] = "*"
 			a["host_endpoint"] = `(.*)`
 		}, e)), nil, []wantItem{{RouteLeftOut, "matches every destination"}}},
-		{"inbound wildcard host", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `(.*)\.shop\.example` }, e)), nil,
-			[]wantItem{{RouteLeftOut, "wildcard label"}}},
+		{"inbound wildcard host", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `(.*)\.shop\.example` }, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*.shop.example", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"bad upstream", export(vgsRoute("r1", func(a map[string]any) { a["destination_override_endpoint"] = "ftp://files.example" }, e)), nil,
 			[]wantItem{{RouteLeftOut, "not an http(s) upstream URL"}}},
 		{"neither host nor upstream", export(vgsRoute("r1", func(a map[string]any) {
 			delete(a, "destination_override_endpoint")
 			delete(a, "host_endpoint")
-		}, e)), nil, []wantItem{{RouteLeftOut, "neither host_endpoint nor destination_override_endpoint"}}},
+		}, e)), nil, []wantItem{{RouteLeftOut, "inbound route without destination_override_endpoint"}}},
 		{"entry not an object", []byte("data:\n  - {id: r1, type: rule_chain, attributes: {host_endpoint: 'api\\.x\\.com', destination_override_endpoint: '*', entries: [oops]}}\n"),
 			[]nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.x.com"}},
 			[]wantItem{{EntryLeftOut, "not an entry object"}}},

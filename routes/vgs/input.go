@@ -249,7 +249,7 @@ func routeLike(m map[string]any) bool {
 			return true
 		}
 	}
-	if strings.EqualFold(str(m, "type"), "rule_chain") {
+	if ruleChain(str(m, "type")) {
 		return true
 	}
 	for _, k := range []string{"host_endpoint", "destination_override_endpoint", "entries"} {

@@ -298,12 +298,12 @@ func bodyRegex(p, replacement string) (string, string) {
 	if why := checkRE2(p); why != "" {
 		return "", "the pattern " + why
 	}
-	if replacement != defaultReplacement {
-		return "", fmt.Sprintf("replacement %q cannot be expressed (aliasgate puts the alias where the value was)", replacement)
-	}
 	re, err := syntax.Parse(p, syntax.Perl)
 	if err != nil {
 		return "", "the pattern does not compile"
+	}
+	if replacement != defaultReplacement {
+		return framedToken(p, re, replacement)
 	}
 	if regexp.MustCompile(p).MatchString("") {
 		return "", "the pattern matches the empty string"
@@ -347,6 +347,65 @@ func bodyRegex(p, replacement string) (string, string) {
 		return p, ""
 	}
 	return reprint(p, "token", stripCaptures(re, tok))
+}
+
+// framedToken converts a REGEX whose replacement is text around the alias,
+// "pan=%s": VGS writes that text, then the alias of the token group, in
+// place of the whole match. That is the native regex target (which keeps
+// what is outside group 1) exactly when the pattern is that same literal
+// text around the token group: pan=(?<token>\d+) with pan=%s.
+func framedToken(p string, re *syntax.Regexp, replacement string) (string, string) {
+	cannot := fmt.Sprintf("replacement %q cannot be expressed: aliasgate keeps the text around the alias as the message has it, so the pattern must be that same literal text around a group named token", replacement)
+	before, after, ok := strings.Cut(replacement, "%s")
+	if !ok || strings.Contains(after, "%s") || strings.ContainsAny(replacement, `$\`) {
+		return "", cannot
+	}
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	literal := func(r *syntax.Regexp) (string, bool) {
+		if r.Op != syntax.OpLiteral || r.Flags&syntax.FoldCase != 0 {
+			return "", false
+		}
+		return string(r.Rune), true
+	}
+	i := 0
+	for i < len(subs) && zeroWidth(subs[i]) {
+		i++
+	}
+	if before != "" {
+		if i >= len(subs) {
+			return "", cannot
+		}
+		if l, ok := literal(subs[i]); !ok || l != before {
+			return "", cannot
+		}
+		i++
+	}
+	if i >= len(subs) || subs[i].Op != syntax.OpCapture || subs[i].Name != "token" || countCaptures(re) != 1 {
+		return "", cannot
+	}
+	tok := subs[i]
+	i++
+	if after != "" {
+		if i >= len(subs) {
+			return "", cannot
+		}
+		if l, ok := literal(subs[i]); !ok || l != after {
+			return "", cannot
+		}
+		i++
+	}
+	for ; i < len(subs); i++ {
+		if !zeroWidth(subs[i]) {
+			return "", cannot
+		}
+	}
+	if regexp.MustCompile(tok.Sub[0].String()).MatchString("") {
+		return "", "the token group matches the empty string"
+	}
+	return p, ""
 }
 
 // headerRegex finds the header a VGS REGEX on headers targets. The pattern
