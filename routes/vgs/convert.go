@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -340,6 +341,11 @@ func (v *pendingRoute) covers(h hostSpec) bool {
 				return true
 			}
 		case h.regex != "":
+			// A host_regex whose every match is one or more characters
+			// then ".domain" is below *.domain.
+			if strings.HasPrefix(vh.host, "*.") && strings.HasSuffix(regexSuffix(h.regex), vh.host[1:]) {
+				return true
+			}
 		case vh.host == h.host:
 			return true
 		case strings.HasPrefix(vh.host, "*."):
@@ -395,6 +401,35 @@ func (v *pendingRoute) mayOverlap(h hostSpec, precedes func(hostSpec) bool) bool
 		}
 	}
 	return false
+}
+
+// regexSuffix returns the literal text (lower case) every match of the
+// host regexp p ends with, after at least one character; "" when there is
+// none.
+func regexSuffix(p string) string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat {
+		return ""
+	}
+	i := len(re.Sub)
+	suffix := ""
+	for i > 0 && re.Sub[i-1].Op == syntax.OpLiteral {
+		suffix = string(re.Sub[i-1].Rune) + suffix
+		i--
+	}
+	if i == 0 || suffix == "" {
+		return ""
+	}
+	head := &syntax.Regexp{Op: syntax.OpConcat, Sub: re.Sub[:i], Flags: re.Flags}
+	h, err := regexp.Compile(head.String())
+	if err != nil || h.MatchString("") {
+		return ""
+	}
+	return strings.ToLower(suffix)
 }
 
 // rank is the selector's precedence in routes.Set.Match.
