@@ -199,7 +199,7 @@ func newRequestGen(model []modelRoute) *requestGen {
 			p := strings.TrimSuffix(strings.TrimPrefix(r.host.String(), `(?i)^(?:`), `)$`)
 			for range 6 {
 				h := sample(g.rng, p)
-				if host, port, ok := strings.Cut(h, ":"); ok {
+				if host, port, ok := strings.Cut(h, ":"); ok && strings.Contains(p, ":") {
 					gr.ports = append(gr.ports, port)
 					h = host
 				}
@@ -236,7 +236,10 @@ func validHosts(hosts []string) []string {
 	var out []string
 	for _, h := range hosts {
 		h = strings.ToLower(h)
-		if h != "" && !slices.Contains(strings.Split(h, "."), "") && !slices.Contains(out, h) {
+		bad := strings.ContainsFunc(h, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+		})
+		if h != "" && !bad && !slices.Contains(strings.Split(h, "."), "") && !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}

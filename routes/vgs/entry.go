@@ -117,8 +117,11 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 			c.rep.add(route, label, Narrowed, n)
 		}
 		reason := "the condition never matches a request of its phase, so VGS never applies the entry"
-		if empty(config) {
+		switch {
+		case empty(config):
 			reason = "the entry has no condition, so VGS never applies it"
+		case len(notes) > 0:
+			reason = "what the condition keeps once narrowed as above never matches"
 		}
 		c.rep.add(route, label, EntryLeftOut, reason)
 		return nativeFilter{}, false, exact, phase
