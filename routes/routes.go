@@ -130,13 +130,16 @@ type Match struct {
 
 // Target is one target of a filter, as written in YAML.
 type Target struct {
-	JSON        string   `yaml:"json,omitempty"`
-	Form        string   `yaml:"form,omitempty"`
-	Header      string   `yaml:"header,omitempty"`
-	XML         string   `yaml:"xml,omitempty"`
-	Regex       string   `yaml:"regex,omitempty"`
-	Pattern     string   `yaml:"pattern,omitempty"` // header: replace the first group of this regexp only
-	Luhn        bool     `yaml:"luhn,omitempty"`    // regex: only Luhn-valid matches
+	JSON    string `yaml:"json,omitempty"`
+	Form    string `yaml:"form,omitempty"`
+	Header  string `yaml:"header,omitempty"`
+	XML     string `yaml:"xml,omitempty"`
+	Regex   string `yaml:"regex,omitempty"`
+	Pattern string `yaml:"pattern,omitempty"` // header: replace the first group of this regexp only
+	Luhn    bool   `yaml:"luhn,omitempty"`    // regex: only Luhn-valid matches
+	// NoNamespace (xml): a step without prefix matches only an element in
+	// no namespace, as XPath reads it (rewrite.TargetSpec.XMLNoNamespace).
+	NoNamespace bool     `yaml:"no_namespace,omitempty"`
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`
 	Classifiers []string `yaml:"classifiers,omitempty"`

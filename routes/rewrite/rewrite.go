@@ -189,10 +189,14 @@ type TargetSpec struct {
 	// to the first group of this regular expression within the header value.
 	HeaderPattern string
 	// Luhn keeps only Luhn-valid matches of a regex target.
-	Luhn        bool
-	Format      string
-	Storage     string
-	Classifiers []string
+	Luhn bool
+	// XMLNoNamespace, for an xml target, makes a step without prefix match
+	// only an element in no namespace (no prefix, no default namespace in
+	// scope), as XPath 1.0 reads an unprefixed name.
+	XMLNoNamespace bool
+	Format         string
+	Storage        string
+	Classifiers    []string
 }
 
 // Message is the part of an HTTP request or response a Program rewrites.

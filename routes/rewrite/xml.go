@@ -17,7 +17,10 @@ import (
 // name whatever prefix the document writes (<pan>, <ns:pan>, <x:pan>); a
 // segment with a prefix (ns:pan) matches only that prefix as written.
 // Prefixes are not resolved to namespace URIs: the document's choice of
-// prefix is taken as it is. Two targets that could name the same element
+// prefix is taken as it is. With TargetSpec.XMLNoNamespace a segment
+// without a prefix matches only an element in no namespace, as XPath 1.0
+// reads an unprefixed name: written without a prefix, with no default
+// namespace (xmlns="…", not empty) in scope. Two targets that could name the same element
 // (/a/pan and /a/x:pan), or one inside the other (/a/b and /a/b/c), are
 // refused when the filter is compiled.
 //
@@ -61,7 +64,8 @@ type xmlSeg struct {
 type xmlTarget struct {
 	path  string
 	segs  []xmlSeg
-	index int // in the Program's targets
+	noNS  bool // unprefixed segments match elements in no namespace only
+	index int  // in the Program's targets
 }
 
 type xmlLocator struct {
@@ -75,7 +79,7 @@ func newXMLLocator(specs []TargetSpec, idx []int) (Locator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rewrite: target %d: xml path %q: %w", idx[i], s.Path, err)
 		}
-		t := xmlTarget{path: s.Path, segs: segs, index: idx[i]}
+		t := xmlTarget{path: s.Path, segs: segs, noNS: s.XMLNoNamespace, index: idx[i]}
 		for _, o := range l.targets {
 			if xmlPathsOverlap(o.segs, t.segs) {
 				return nil, fmt.Errorf("rewrite: target %d: xml path %q can name the same element as target %d (%q), or one inside the other; a targeted element holds text only", t.index, t.path, o.index, o.path)
@@ -167,11 +171,15 @@ type xmlScan struct {
 	b       []byte
 	pos     int
 	open    []xmlName // names of the open elements, root first
+	inNS    []bool    // per open element: a default namespace is in scope
 	matched []int     // per target: how many open elements, from the root, match its path
 	attrs   []xmlName // attribute names of the current start tag
-	capture xmlCapture
-	spans   []Span
-	typeErr error // first target type error; reported once the body is known to be well-formed
+	// defaultNS is what the current start tag says of the default
+	// namespace: 0 nothing, 1 xmlns="" (none), 2 xmlns="…".
+	defaultNS int
+	capture   xmlCapture
+	spans     []Span
+	typeErr   error // first target type error; reported once the body is known to be well-formed
 }
 
 // xmlName is a name's byte range in the body.
@@ -512,12 +520,21 @@ func (s *xmlScan) startTag() error {
 	if s.capture.active {
 		s.failCapture("has child elements")
 	}
+	inNS := len(s.inNS) > 0 && s.inNS[len(s.inNS)-1]
+	if s.defaultNS != 0 {
+		inNS = s.defaultNS == 2
+	}
 	s.open = append(s.open, n)
+	s.inNS = append(s.inNS, inNS)
 	depth := len(s.open)
+	name := s.b[n.start:n.end]
+	noNS := !inNS && bytes.IndexByte(name, ':') < 0
 	hit := -1
 	for t := range s.l.targets {
-		segs := s.l.targets[t].segs
-		if s.matched[t] == depth-1 && depth <= len(segs) && segs[depth-1].match(s.b[n.start:n.end]) {
+		tg := &s.l.targets[t]
+		segs := tg.segs
+		if s.matched[t] == depth-1 && depth <= len(segs) && segs[depth-1].match(name) &&
+			(!tg.noNS || segs[depth-1].prefixed || noNS) {
 			s.matched[t] = depth
 			if depth == len(segs) && hit < 0 {
 				hit = t
@@ -543,12 +560,14 @@ func (s *xmlScan) close() {
 		}
 	}
 	s.open = s.open[:depth-1]
+	s.inNS = s.inNS[:depth-1]
 }
 
 // attributes reads a start tag's attributes up to its end and reports
 // whether it was an empty-element tag.
 func (s *xmlScan) attributes() (empty bool, err error) {
 	s.attrs = s.attrs[:0]
+	s.defaultNS = 0
 	var seen map[string]struct{} // once there are many attributes
 	for {
 		sp := s.ws()
@@ -599,6 +618,12 @@ func (s *xmlScan) attributes() (empty bool, err error) {
 		}
 		quote := s.b[s.pos]
 		s.pos++
+		if string(name) == "xmlns" {
+			s.defaultNS = 2
+			if s.pos < len(s.b) && s.b[s.pos] == quote {
+				s.defaultNS = 1
+			}
+		}
 	value:
 		for {
 			for s.pos < len(s.b) && !xmlAttStop[s.b[s.pos]] {
