@@ -5,6 +5,10 @@
 // or response and applies an operation (redact or reveal) to its targets
 // through a compiled rewrite.Program.
 //
+// What each key compares and which route and filters win (Set.Match, then
+// Route.Matching) is the matching contract of config/README.md ("Routes:
+// how a request is matched").
+//
 // Routes load from YAML (a file, or the inline `routes:` list of the
 // configuration). Loading validates everything and reports every problem
 // with its line; a route set loads whole or not at all. This package never

@@ -73,7 +73,7 @@ type Report struct {
 }
 
 // Complete reports whether every piece of the export was converted exactly
-// (the CLI exits 0 when it is, 2 when it is not).
+// (the CLI exits 0 when it is, 1 when it is not).
 func (r Report) Complete() bool { return len(r.Items) == 0 }
 
 // String returns one line per item, each ending in a newline; "" when the
