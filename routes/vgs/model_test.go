@@ -328,7 +328,7 @@ func sample(rng *rand.Rand, p string) string {
 }
 
 func gen(rng *rand.Rand, re *syntax.Regexp, b *strings.Builder, depth int) {
-	if depth > 20 {
+	if depth > 20 || b.Len() > 256 {
 		return
 	}
 	switch re.Op {
@@ -368,8 +368,8 @@ func gen(rng *rand.Rand, re *syntax.Regexp, b *strings.Builder, depth int) {
 		case syntax.OpQuest:
 			hi = 1
 		case syntax.OpRepeat:
-			lo, hi = re.Min, re.Max
-			if hi < 0 {
+			lo, hi = min(re.Min, 8), re.Max
+			if hi < 0 || hi > lo+2 {
 				hi = lo + 2
 			}
 		}
