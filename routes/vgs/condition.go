@@ -312,17 +312,9 @@ func norm(s string) string {
 func expression(e map[string]any) (cons, string) {
 	fieldName := str(e, "field")
 	operator := str(e, "operator")
-	raw, ok := field(e, "values")
-	if !ok || raw == nil {
-		raw, _ = field(e, "value")
-	}
-	var values []string
-	for _, v := range asList(raw) {
-		s, ok := scalar(v)
-		if !ok {
-			return cons{}, fmt.Sprintf("condition %s %s has a value that is not a string or number", fieldName, operator)
-		}
-		values = append(values, s)
+	values, ok := expressionValues(e)
+	if !ok {
+		return cons{}, fmt.Sprintf("condition %s %s has a value that is not a string or number", fieldName, operator)
 	}
 	op := norm(operator)
 	desc := fmt.Sprintf("%s %s %s", fieldName, operator, quoteList(values))
@@ -474,6 +466,23 @@ func expression(e map[string]any) (cons, string) {
 		return cons{}, "a condition has no field"
 	}
 	return cons{}, fmt.Sprintf("condition on %s cannot be expressed (a native match has method, path, content type and status)", desc)
+}
+
+// expressionValues reads an expression's values (or value): a list or one
+// value, each a string or number; ok is false for another kind of value.
+func expressionValues(e map[string]any) (values []string, ok bool) {
+	raw, present := field(e, "values")
+	if !present || raw == nil {
+		raw, _ = field(e, "value")
+	}
+	for _, v := range asList(raw) {
+		s, ok := scalar(v)
+		if !ok {
+			return nil, false
+		}
+		values = append(values, s)
+	}
+	return values, true
 }
 
 // httpToken is what a native match accepts as a method.

@@ -92,16 +92,7 @@ func (c *converter) route(cand candidate) {
 		c.rep.add(label, "", RouteLeftOut, "not a route object (expected id, type: rule_chain and attributes, or host_endpoint and entries)")
 		return
 	}
-	attrs := m
-	if a, ok := field(m, "attributes"); ok {
-		if am, ok := asMap(a); ok {
-			attrs = am
-		}
-	}
-	vgsID := str(m, "id")
-	if vgsID == "" {
-		vgsID = str(attrs, "id")
-	}
+	attrs, vgsID := routeAttributes(m)
 	if vgsID != "" {
 		label = oneLine(vgsID)
 	}

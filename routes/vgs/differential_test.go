@@ -376,12 +376,7 @@ func (g *requestGen) next(i int) modelRequest {
 // routes package and never apply a filter where the model of VGS would not
 // apply its entry (over a few hundred generated requests).
 func FuzzConvertNeverWider(f *testing.F) {
-	fixtures, _ := filepath.Glob("testdata/*.yaml")
-	for _, p := range fixtures {
-		if src, err := os.ReadFile(p); err == nil {
-			f.Add(src)
-		}
-	}
+	addFixtures(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		differential(t, in, 200, false)
 	})

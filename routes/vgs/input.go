@@ -259,3 +259,19 @@ func routeLike(m map[string]any) bool {
 	}
 	return false
 }
+
+// routeAttributes returns a route object's attributes (the object itself
+// when it is flat) and its id (from either).
+func routeAttributes(m map[string]any) (attrs map[string]any, id string) {
+	attrs = m
+	if a, ok := field(m, "attributes"); ok {
+		if am, ok := asMap(a); ok {
+			attrs = am
+		}
+	}
+	id = str(m, "id")
+	if id == "" {
+		id = str(attrs, "id")
+	}
+	return attrs, id
+}

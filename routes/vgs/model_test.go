@@ -76,16 +76,7 @@ func readModel(in []byte) ([]modelRoute, error) {
 		if !ok {
 			continue
 		}
-		attrs := m
-		if a, ok := field(m, "attributes"); ok {
-			if am, ok := asMap(a); ok {
-				attrs = am
-			}
-		}
-		label := str(m, "id")
-		if label == "" {
-			label = str(attrs, "id")
-		}
+		attrs, label := routeAttributes(m)
 		r := modelRoute{label: label, outbound: str(attrs, "destination_override_endpoint") == "*"}
 		he := str(attrs, "host_endpoint")
 		switch {
@@ -197,17 +188,9 @@ func modelGroup(op string, rules []any, req modelRequest, phase string, depth in
 }
 
 func modelExpression(e map[string]any, req modelRequest, phase string) (bool, bool) {
-	raw, ok := field(e, "values")
-	if !ok || raw == nil {
-		raw, _ = field(e, "value")
-	}
-	var values []string
-	for _, v := range asList(raw) {
-		s, ok := scalar(v)
-		if !ok {
-			return false, false
-		}
-		values = append(values, s)
+	values, ok := expressionValues(e)
+	if !ok {
+		return false, false
 	}
 	var value string
 	present := true

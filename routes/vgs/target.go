@@ -360,42 +360,26 @@ func framedToken(p string, re *syntax.Regexp, replacement string) (string, strin
 	if !ok || strings.Contains(after, "%s") || strings.ContainsAny(replacement, `$\`) {
 		return "", cannot
 	}
-	subs := []*syntax.Regexp{re}
-	if re.Op == syntax.OpConcat {
-		subs = re.Sub
-	}
-	literal := func(r *syntax.Regexp) (string, bool) {
-		if r.Op != syntax.OpLiteral || r.Flags&syntax.FoldCase != 0 {
-			return "", false
+	subs, i := concatSubs(re)
+	// literal consumes subs[i] when it is text, exactly as written
+	// (case-sensitive); "" needs nothing.
+	literal := func(text string) bool {
+		if text == "" {
+			return true
 		}
-		return string(r.Rune), true
-	}
-	i := 0
-	for i < len(subs) && zeroWidth(subs[i]) {
-		i++
-	}
-	if before != "" {
-		if i >= len(subs) {
-			return "", cannot
-		}
-		if l, ok := literal(subs[i]); !ok || l != before {
-			return "", cannot
+		if i >= len(subs) || subs[i].Op != syntax.OpLiteral || subs[i].Flags&syntax.FoldCase != 0 || string(subs[i].Rune) != text {
+			return false
 		}
 		i++
+		return true
 	}
-	if i >= len(subs) || subs[i].Op != syntax.OpCapture || subs[i].Name != "token" || countCaptures(re) != 1 {
+	if !literal(before) || i >= len(subs) || subs[i].Op != syntax.OpCapture || subs[i].Name != "token" || countCaptures(re) != 1 {
 		return "", cannot
 	}
 	tok := subs[i]
 	i++
-	if after != "" {
-		if i >= len(subs) {
-			return "", cannot
-		}
-		if l, ok := literal(subs[i]); !ok || l != after {
-			return "", cannot
-		}
-		i++
+	if !literal(after) {
+		return "", cannot
 	}
 	for ; i < len(subs); i++ {
 		if !zeroWidth(subs[i]) {
@@ -423,14 +407,7 @@ func headerRegex(p, replacement string) (name, why string) {
 	if err != nil {
 		return "", "the pattern does not compile"
 	}
-	subs := []*syntax.Regexp{re}
-	if re.Op == syntax.OpConcat {
-		subs = re.Sub
-	}
-	i := 0
-	for i < len(subs) && zeroWidth(subs[i]) {
-		i++
-	}
+	subs, i := concatSubs(re)
 	const noName = "the pattern does not start with a header name and ':', so the header it targets is unknown"
 	if i >= len(subs) || subs[i].Op != syntax.OpLiteral {
 		return "", noName
@@ -471,6 +448,19 @@ func headerRegex(p, replacement string) (name, why string) {
 }
 
 var headerToken = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+
+// concatSubs returns the parts of a concatenation (re alone when it is
+// not one) and the index of the first that is not zero-width.
+func concatSubs(re *syntax.Regexp) (subs []*syntax.Regexp, first int) {
+	subs = []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	for first < len(subs) && zeroWidth(subs[first]) {
+		first++
+	}
+	return subs, first
+}
 
 func zeroWidth(re *syntax.Regexp) bool {
 	switch re.Op {
