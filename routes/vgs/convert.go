@@ -230,15 +230,15 @@ func (c *converter) build() {
 			}
 		}
 	}
-	index := func(h hostSpec) int {
-		return slices.IndexFunc(sels, func(s sel) bool { return s.host == h })
+	index := func(dir string, h hostSpec) int {
+		return slices.Index(sels, sel{dir, h})
 	}
 	for si, s := range sels {
 		// precedes reports whether aliasgate picks h's native route before
 		// s's for a host both match, so that s never sees that host.
 		precedes := func(h hostSpec) bool {
 			rh, rs := h.rank(), s.host.rank()
-			return rh > rs || rh == rs && index(h) < si
+			return rh > rs || rh == rs && index(s.direction, h) < si
 		}
 		r := nativeRoute{Direction: s.direction, Host: s.host.host, HostRegex: s.host.regex}
 		if s.host.port != "" {
@@ -253,8 +253,11 @@ func (c *converter) build() {
 			}
 			covers := v.covers(s.host)
 			if !covers {
-				if v.mayOverlap(s.host, precedes) && len(v.filters)+len(v.inexact) > 0 {
-					for _, ph := range []string{"request", "response"} {
+				if v.mayOverlap(s.host, precedes) && len(v.phases()) > 0 {
+					c.rep.add(v.label, "", Narrowed, fmt.Sprintf(
+						"its host_endpoint may match some hosts of %s, which aliasgate routes by another native route (%s) without this route's entries; there they are not applied",
+						s.host, s.host))
+					for _, ph := range v.phases() {
 						if blocked[ph] == "" {
 							blocked[ph] = fmt.Sprintf("VGS route %s comes first and matches some hosts of %s but not all", v.label, s.host)
 						}
@@ -315,6 +318,19 @@ func (c *converter) build() {
 		}
 		c.routes = append(c.routes, r)
 	}
+}
+
+// phases lists the phases in which the VGS route can win: those of its
+// converted entries and of the entries it could not convert exactly.
+func (v *pendingRoute) phases() []string {
+	var out []string
+	for _, ph := range []string{"request", "response"} {
+		_, inexact := v.inexact[ph]
+		if inexact || slices.ContainsFunc(v.filters, func(f nativeFilter) bool { return f.Phase == ph }) {
+			out = append(out, ph)
+		}
+	}
+	return out
 }
 
 // covers reports whether the VGS route's host_endpoint matches every host

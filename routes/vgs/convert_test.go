@@ -636,3 +636,80 @@ func TestSchemaCheckRefusesUnknownKeys(t *testing.T) {
 		t.Fatal("unknown key accepted")
 	}
 }
+
+// VGS applies the first route with a matching entry; each native route
+// holds, in VGS order, the routes that cover its hosts, and leaves out
+// (reported) the ones behind a route that may win where aliasgate cannot
+// tell.
+func TestFirstMatchPlacement(t *testing.T) {
+	out := func(id, host string, entries ...map[string]any) map[string]any {
+		return vgsRoute(id, func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = host
+		}, entries...)
+	}
+	entry := func(id, phase string) map[string]any {
+		return vgsEntry(func(e map[string]any) {
+			e["id"] = id
+			e["phase"] = phase
+			e["operation"] = "ENRICH"
+		})
+	}
+	headerEntry := vgsEntry(func(e map[string]any) {
+		e["id"] = "hdr"
+		e["operation"] = "ENRICH"
+		e["config"] = ruleGroup("AND", rule("Header", "equals", []any{"X: 1"}))
+	})
+	type placed map[string][]string // native route host → "group/filter" in order
+	tests := []struct {
+		name  string
+		in    []byte
+		want  placed
+		items []wantItem
+	}{
+		{"exact before wildcard: the wildcard route keeps its own",
+			export(out("a", `api\.x\.com`, entry("a1", "REQUEST")), out("w", `(.*)\.x\.com`, entry("w1", "REQUEST"))),
+			placed{"api.x.com": {"a/a1", "w/w1"}, "*.x.com": {"/w1"}}, nil},
+		{"wildcard before exact: the exact host tries the wildcard first",
+			export(out("w", `(.*)\.x\.com`, entry("w1", "REQUEST")), out("a", `api\.x\.com`, entry("a1", "REQUEST"))),
+			placed{"*.x.com": {"/w1"}, "api.x.com": {"w/w1", "a/a1"}}, nil},
+		{"a one-label regex under a wildcard is covered by it",
+			export(out("w", `(.*)\.x\.com`, entry("w1", "REQUEST")), out("l", `[a-z]+\.x\.com`, entry("l1", "REQUEST"))),
+			placed{"*.x.com": {"/w1"}, "[a-z]+\\.x\\.com": {"w/w1", "l/l1"}}, nil},
+		{"a regex before a wildcard: the wildcard route serves only the hosts the regex does not take",
+			export(out("l", `[a-z]+\.x\.com`, entry("l1", "REQUEST")), out("w", `(.*)\.x\.com`, entry("w1", "REQUEST"))),
+			placed{"[a-z]+\\.x\\.com": {"l/l1", "w/w1"}, "*.x.com": {"/w1"}}, nil},
+		{"a route matching some hosts of a more specific selector blocks what follows there",
+			export(out("v", `(.*)\.y\.x\.com`, entry("v1", "REQUEST")), out("s", `[a-z.]+\.x\.com`, entry("s1", "REQUEST"))),
+			placed{"*.y.x.com": {"/v1"}, "[a-z.]+\\.x\\.com": {}},
+			[]wantItem{
+				{Narrowed, "its host_endpoint may match some hosts of host_regex [a-z.]+\\.x\\.com"},
+				{Narrowed, "left out on host host_regex [a-z.]+\\.x\\.com: VGS route v comes first and matches some hosts"}}},
+		{"an entry left out blocks the later routes in its phase only",
+			export(out("a", `api\.x\.com`, headerEntry), out("b", `api\.x\.com`, entry("b1", "REQUEST"), entry("b2", "RESPONSE"))),
+			placed{"api.x.com": {"/b2"}},
+			[]wantItem{{EntryLeftOut, "condition on Header"}, {Narrowed, "left out on host api.x.com: entry hdr of VGS route a"}}},
+		{"a response-only route does not block requests",
+			export(out("v", `(.*)\.y\.x\.com`, entry("v1", "RESPONSE")), out("s", `[a-z.]+\.x\.com`, entry("s1", "REQUEST"))),
+			placed{"*.y.x.com": {"/v1"}, "[a-z.]+\\.x\\.com": {"/s1"}},
+			[]wantItem{{Narrowed, "its host_endpoint may match some hosts of host_regex [a-z.]+\\.x\\.com"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, rep := convert(t, tt.in)
+			checkItems(t, rep, tt.items)
+			got := placed{}
+			for _, r := range f.Routes {
+				key := r.Host + r.HostRegex
+				got[key] = []string{}
+				for _, fl := range r.Filters {
+					got[key] = append(got[key], fl.Group+"/"+fl.ID)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("placed %v, want %v", got, tt.want)
+			}
+			differential(t, tt.in, 2000, false)
+		})
+	}
+}
