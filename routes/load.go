@@ -581,7 +581,7 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 		return t, rewrite.TargetSpec{}, false
 	}
 	before := len(l.problems)
-	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "no_namespace", "format", "storage", "classifiers")
+	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "namespaces", "format", "storage", "classifiers")
 	if err := n.Decode(&t); err != nil {
 		l.add(n, "%s: target %d: %s", where, j+1, yamlMessage(err))
 		return t, rewrite.TargetSpec{}, false
@@ -603,8 +603,8 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if t.Luhn && kind != rewrite.KindRegex {
 		l.add(n, "%s: target %d: luhn goes with regex targets only", where, j+1)
 	}
-	if t.NoNamespace && kind != rewrite.KindXML {
-		l.add(n, "%s: target %d: no_namespace goes with xml targets only", where, j+1)
+	if t.Namespaces && kind != rewrite.KindXML {
+		l.add(n, "%s: target %d: namespaces goes with xml targets only", where, j+1)
 	}
 	if op == rewrite.Reveal && (t.Format != "" || t.Storage != "" || len(t.Classifiers) > 0) {
 		l.add(n, "%s: target %d: format, storage and classifiers are for redact targets", where, j+1)
@@ -618,7 +618,7 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if !ok {
 		l.add(n, "%s: target %d: storage %q: want persistent or volatile", where, j+1, t.Storage)
 	}
-	spec := rewrite.TargetSpec{Kind: kind, Path: path, HeaderPattern: t.Pattern, Luhn: t.Luhn, XMLNoNamespace: t.NoNamespace,
+	spec := rewrite.TargetSpec{Kind: kind, Path: path, HeaderPattern: t.Pattern, Luhn: t.Luhn, XMLNamespaces: t.Namespaces,
 		Format: strings.ToUpper(t.Format), Storage: st, Classifiers: t.Classifiers}
 	if len(l.problems) == before && kind != "" {
 		// Check the target alone so its own problem gets its own line.

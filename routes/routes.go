@@ -141,9 +141,9 @@ type Target struct {
 	Regex   string `yaml:"regex,omitempty"`
 	Pattern string `yaml:"pattern,omitempty"` // header: replace the first group of this regexp only
 	Luhn    bool   `yaml:"luhn,omitempty"`    // regex: only Luhn-valid matches
-	// NoNamespace (xml): a step without prefix matches only an element in
-	// no namespace, as XPath reads it (rewrite.TargetSpec.XMLNoNamespace).
-	NoNamespace bool     `yaml:"no_namespace,omitempty"`
+	// Namespaces (xml): read the path's names as XPath does, with the root
+	// element's declarations as context (rewrite.TargetSpec.XMLNamespaces).
+	Namespaces  bool     `yaml:"namespaces,omitempty"`
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`
 	Classifiers []string `yaml:"classifiers,omitempty"`

@@ -190,13 +190,15 @@ type TargetSpec struct {
 	HeaderPattern string
 	// Luhn keeps only Luhn-valid matches of a regex target.
 	Luhn bool
-	// XMLNoNamespace, for an xml target, makes a step without prefix match
-	// only an element in no namespace (no prefix, no default namespace in
-	// scope), as XPath 1.0 reads an unprefixed name.
-	XMLNoNamespace bool
-	Format         string
-	Storage        string
-	Classifiers    []string
+	// XMLNamespaces, for an xml target, reads the path as XPath 1.0 does
+	// with the root element's namespace declarations as its context: a
+	// step without prefix is an element in no namespace, a step p:name an
+	// element named name in the namespace the root element binds p to
+	// (whatever prefix the element is written with).
+	XMLNamespaces bool
+	Format        string
+	Storage       string
+	Classifiers   []string
 }
 
 // Message is the part of an HTTP request or response a Program rewrites.

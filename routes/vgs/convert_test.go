@@ -153,13 +153,13 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer"] = "XPATH"
 			e["transformer_config"] = []any{"/p/card", "/p/card/pan", "/p/card/text()", "/p/cvc"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{XML: "/p/card", NoNamespace: true, Format: "UUID", Storage: "persistent"}, {XML: "/p/cvc", NoNamespace: true, Format: "UUID", Storage: "persistent"}}},
+			Targets: []nativeTarget{{XML: "/p/card", Namespaces: true, Format: "UUID", Storage: "persistent"}, {XML: "/p/cvc", Namespaces: true, Format: "UUID", Storage: "persistent"}}},
 			[]wantItem{{TargetLeftOut, `XPath "/p/card/pan" (it names the element of /p/card or one inside or around it`}}},
 		{"XPATH with namespace prefixes", func(e map[string]any) {
 			e["transformer"] = "XPATH"
 			e["transformer_config"] = []any{"/soap:Envelope/soap:Body/pay:Card/pay:Number/text()"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{XML: "/soap:Envelope/soap:Body/pay:Card/pay:Number", NoNamespace: true, Format: "UUID", Storage: "persistent"}}}, nil},
+			Targets: []nativeTarget{{XML: "/soap:Envelope/soap:Body/pay:Card/pay:Number", Namespaces: true, Format: "UUID", Storage: "persistent"}}}, nil},
 		{"JSON keys with special characters are escaped", func(e map[string]any) {
 			e["transformer_config"] = []any{"$['card.number']", "$['$ref']['#']"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
@@ -172,7 +172,7 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer"] = "XPATH"
 			e["transformer_config"] = []any{"/payment/card/pan/text()"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{XML: "/payment/card/pan", NoNamespace: true, Format: "UUID", Storage: "persistent"}}}, nil},
+			Targets: []nativeTarget{{XML: "/payment/card/pan", Namespaces: true, Format: "UUID", Storage: "persistent"}}}, nil},
 		{"REGEX from transformer_config_map", func(e map[string]any) {
 			e["transformer"] = "REGEX"
 			e["transformer_config"] = []any{}

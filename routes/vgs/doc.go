@@ -102,9 +102,11 @@
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
 //	  FORM_FIELD card_number                     form: card_number
-//	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b with no_namespace: true (an
-//	                                            unprefixed step is an element in no namespace, as
-//	                                            XPath reads it; a prefix is matched as written)
+//	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b with namespaces: true (names
+//	                                            read as XPath reads them: an unprefixed step is an
+//	                                            element in no namespace, s:a an element a in the
+//	                                            namespace the document's root binds s to, whatever
+//	                                            prefix the document writes)
 //	  REGEX (transformer_config_map.patterns,    regex: pattern (see below)
 //	    else transformer_config)
 //	targets [body]                              body targets; missing targets mean body

@@ -201,9 +201,9 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 				if why != "" {
 					targetWhys = append(targetWhys, fmt.Sprintf("XPath %q (%s) cannot be expressed", f, why))
 				} else {
-					// XPath reads an unprefixed step as an element in no
-					// namespace; no_namespace says the same natively.
-					addTarget(nativeTarget{XML: p, NoNamespace: true})
+					// XPath compares namespaces, not prefixes; namespaces
+					// says the same natively.
+					addTarget(nativeTarget{XML: p, Namespaces: true})
 				}
 			}
 		}

@@ -53,7 +53,7 @@ type nativeTarget struct {
 	Form        string   `yaml:"form,omitempty"`
 	Header      string   `yaml:"header,omitempty"`
 	XML         string   `yaml:"xml,omitempty"`
-	NoNamespace bool     `yaml:"no_namespace,omitempty"`
+	Namespaces  bool     `yaml:"namespaces,omitempty"`
 	Regex       string   `yaml:"regex,omitempty"`
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`

@@ -7,6 +7,8 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 // jsonPath translates a VGS JSONPath selector into a gjson path as
@@ -255,31 +257,11 @@ func xmlNameRune(r rune, first bool) bool {
 	return false
 }
 
-// xmlOverlap reports whether two element paths can name the same element,
-// or one an element inside the other's (an unprefixed step matches any
-// prefix). One filter cannot target both.
+// xmlOverlap reports whether two element paths, read with namespaces as
+// the converted targets are, can name the same element, or one an element
+// inside the other's. One filter cannot target both.
 func xmlOverlap(a, b string) bool {
-	as, bs := strings.Split(a[1:], "/"), strings.Split(b[1:], "/")
-	for i := range min(len(as), len(bs)) {
-		x, y := as[i], bs[i]
-		_, xl, xp := strings.Cut(x, ":")
-		_, yl, yp := strings.Cut(y, ":")
-		switch {
-		case xp == yp:
-			if x != y {
-				return false
-			}
-		case xp:
-			if xl != y {
-				return false
-			}
-		default:
-			if yl != x {
-				return false
-			}
-		}
-	}
-	return true
+	return rewrite.XMLPathsOverlap(a, b, true)
 }
 
 // defaultReplacement is VGS's REGEX replacement that puts the alias where
