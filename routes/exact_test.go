@@ -94,6 +94,8 @@ func TestExactKeysRefuseWhatTheyCannotMean(t *testing.T) {
 		{`[{id: r, direction: outbound, host: a.example, filters: [{id: f, match: {request_content_type: ' text/xml'}, operation: reveal, targets: [{json: a}]}]}]`, "is not a header value"},
 		{`[{id: r, direction: outbound, host: a.example, filters: [{id: f, match: {request_content_type: []}, operation: reveal, targets: [{json: a}]}]}]`, "at least one value"},
 		{`[{id: r, direction: outbound, host: a.example, filters: [{id: f, match: {request_content_type: {a: b}}, operation: reveal, targets: [{json: a}]}]}]`, "want a Content-Type value or a list"},
+		{`[{id: r, direction: outbound, host: a.example, filters: [{id: f, operation: reveal, targets: [{json: a, namespaces: true}]}]}]`, "namespaces goes with xml targets only"},
+		{`[{id: r, direction: outbound, host: a.example, filters: [{id: f, operation: reveal, targets: [{xml: /s:a/pan, namespaces: true}, {xml: /t:a/pan, namespaces: true}]}]}]`, "same element"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml), "x.yaml", Options{})
