@@ -286,10 +286,6 @@ func (c *converter) build() {
 			}
 			if len(members) == 0 {
 				r.Upstream = v.upstream
-				r.ID = v.baseID
-				if len(v.hosts) > 1 {
-					r.ID = fmt.Sprintf("%s-%d", v.baseID, slices.Index(v.hosts, s.host)+1)
-				}
 			}
 			members = append(members, v)
 			r.comments = append(r.comments, v.comment)
@@ -310,6 +306,17 @@ func (c *converter) build() {
 		if len(groups) < 2 {
 			for i := range r.Filters {
 				r.Filters[i].Group = ""
+			}
+		}
+		// The native route is named after the VGS route whose
+		// host_endpoint gave the selector.
+		for _, v := range c.vgs {
+			if i := slices.Index(v.hosts, s.host); i >= 0 && v.direction == s.direction {
+				r.ID = v.baseID
+				if len(v.hosts) > 1 {
+					r.ID = fmt.Sprintf("%s-%d", v.baseID, i+1)
+				}
+				break
 			}
 		}
 		r.ID = c.uniqueRouteID(r.ID)
