@@ -384,9 +384,9 @@ func splitHost(hp, def string) (string, string) {
 	return strings.ToLower(strings.TrimSuffix(host, ".")), port
 }
 
-func (o *Outbound) routed(host string) bool {
+func (o *Outbound) routed(host, port string) bool {
 	for _, r := range o.table.Load().Routes {
-		if r.Direction == routes.Outbound && routes.HostMatches(r.Host, host) {
+		if r.Direction == routes.Outbound && r.MatchesHost(host, port) {
 			return true
 		}
 	}
@@ -413,7 +413,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	mitm := o.routed(host)
+	mitm := o.routed(host, port)
 	if !mitm && !o.passes(host) {
 		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
@@ -538,7 +538,7 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, port := splitHost(r.URL.Host, "80")
-	if !o.routed(host) && !o.passes(host) {
+	if !o.routed(host, port) && !o.passes(host) {
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
@@ -621,8 +621,7 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 	}
 	removeHopByHop(req.Header)
-	host, _ := splitHost(d.hostport, "")
-	if route := o.table.Load().Match(routes.Outbound, host, path); route != nil {
+	if route := o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
 		obs.SetRoute(rctx, route.ID)
 		st := &reqState{route: route, method: req.Method, path: path}
 		// The route and the client are the actor of audited reveals; the

@@ -117,7 +117,7 @@ type outOpts struct {
 var testResolver = mapResolver{
 	"psp.example.com": "127.0.0.1", "bad.example.com": "127.0.0.1", "other.example.com": "127.0.0.1",
 	"lenient.example.com": "127.0.0.1", "plain.example.com": "127.0.0.1", "pass.test": "127.0.0.1",
-	"unrouted.test": "127.0.0.1",
+	"unrouted.test": "127.0.0.1", "pay.example.com": "127.0.0.1", "a1.example.com": "127.0.0.1",
 }
 
 func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {

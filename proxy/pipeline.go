@@ -63,6 +63,9 @@ type reqState struct {
 	route  *routes.Route
 	method string
 	path   string // canonical (routes.CanonicalPath)
+	// query and ctype are the request's raw query and Content-Type
+	// (routes.RequestContentType), for the response phase's matches.
+	query, ctype string
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
@@ -95,7 +98,8 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		target += "?" + r.URL.RawQuery
 	}
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, target: target}
-	x := routes.Exchange{Method: r.Method, Path: st.path, MediaType: mt}
+	st.query, st.ctype = r.URL.RawQuery, routes.RequestContentType(r.Header)
+	x := routes.Exchange{Method: r.Method, Path: st.path, Query: st.query, MediaType: mt, RequestContentType: st.ctype}
 	if jerr := p.run(ctx, st, routes.Request, opts, x, params, msg); jerr != nil {
 		return jerr
 	}
@@ -121,7 +125,8 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
 	}
-	x := routes.Exchange{Method: st.method, Path: st.path, MediaType: mt, Status: resp.StatusCode}
+	x := routes.Exchange{Method: st.method, Path: st.path, Query: st.query, MediaType: mt,
+		RequestContentType: st.ctype, Status: resp.StatusCode}
 	if jerr := p.run(ctx, st, routes.Response, opts, x, params, msg); jerr != nil {
 		return jerr
 	}

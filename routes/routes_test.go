@@ -249,7 +249,8 @@ func TestFilterMatching(t *testing.T) {
 		want string
 	}{
 		{Exchange{Method: "POST", Path: "/checkout", MediaType: "application/json"}, "card-in"},
-		{Exchange{Method: "post", Path: "/checkout", MediaType: "application/json; charset=utf-8"}, "card-in"},
+		{Exchange{Method: "POST", Path: "/checkout", MediaType: "application/json; charset=utf-8"}, "card-in"},
+		{Exchange{Method: "post", Path: "/checkout", MediaType: "application/json"}, ""}, // methods are case-sensitive
 		{Exchange{Method: "GET", Path: "/checkout", MediaType: "application/json"}, ""},
 		{Exchange{Method: "POST", Path: "/checkout/x", MediaType: "application/json"}, ""},
 		{Exchange{Method: "POST", Path: "/pay", MediaType: "application/x-www-form-urlencoded"}, "form-in"},

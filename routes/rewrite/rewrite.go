@@ -189,10 +189,16 @@ type TargetSpec struct {
 	// to the first group of this regular expression within the header value.
 	HeaderPattern string
 	// Luhn keeps only Luhn-valid matches of a regex target.
-	Luhn        bool
-	Format      string
-	Storage     string
-	Classifiers []string
+	Luhn bool
+	// XMLNamespaces, for an xml target, reads the path as XPath 1.0 does
+	// with the root element's namespace declarations as its context: a
+	// step without prefix is an element in no namespace, a step p:name an
+	// element named name in the namespace the root element binds p to
+	// (whatever prefix the element is written with).
+	XMLNamespaces bool
+	Format        string
+	Storage       string
+	Classifiers   []string
 }
 
 // Message is the part of an HTTP request or response a Program rewrites.
