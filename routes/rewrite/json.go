@@ -77,8 +77,9 @@ func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
 }
 
 // cursor is a path matched up to segs[pos] (pos == len(segs): the path is
-// matched to its end, the value is its target). at is -2 once the walk has
-// met the value of its key or index component in the container it is in.
+// matched to its end, the value is its target). In the container it is in,
+// at is where the walk met the value of its key or index component, -2
+// once gjson confirmed it, -1 before.
 type cursor struct {
 	path, pos, at int
 }
@@ -300,17 +301,28 @@ func (w *jsonWalk) reset(lo, hi int) {
 }
 
 // met records that the walk found the value of the key or index component
-// of cursor stack[ci] at b[at], in the container at b[start]. gjson must
-// locate a scalar there (for an object or array, where gjson would have to
-// read it whole, the components below it are checked instead).
-func (w *jsonWalk) met(ci, start, at int) error {
-	c := &w.stack[ci]
-	if b := w.b[at]; b != '{' && b != '[' && c.at != -2 {
-		if r := gjson.Get(w.s[start:], w.seg(*c).text); !r.Exists() || start+r.Index != at {
-			return errDisagree
+// of cursor stack[ci] at b[at].
+func (w *jsonWalk) met(ci, at int) {
+	w.stack[ci].at = at
+}
+
+// confirm checks, once the value at b[at] in the container at b[start] is
+// validated, that gjson locates it there for every cursor of stack[lo:hi]
+// that met it. (For an object or array, where gjson would have to read it
+// whole, the components below it are checked instead.)
+func (w *jsonWalk) confirm(start, at, lo, hi int) error {
+	for ci := lo; ci < hi; ci++ {
+		c := &w.stack[ci]
+		if c.at != at {
+			continue
 		}
+		if b := w.b[at]; b != '{' && b != '[' {
+			if r := gjson.Get(w.s[start:], w.seg(*c).text); !r.Exists() || start+r.Index != at {
+				return errDisagree
+			}
+		}
+		c.at = -2
 	}
-	c.at = -2
 	return nil
 }
 
@@ -410,9 +422,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 					w.seen = append(w.seen, key)
 					matched = true
 				}
-				if err := w.met(ci, start, vs); err != nil {
-					return 0, err
-				}
+				w.met(ci, vs)
 				w.push(c)
 				continue
 			}
@@ -432,6 +442,11 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
+		if matched {
+			if err := w.confirm(start, vs, lo, hi); err != nil {
+				return 0, err
+			}
+		}
 		next, end, err := w.separator(ve, '}', "object")
 		if err != nil {
 			return end, err
@@ -469,6 +484,11 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 	defer func() { w.sels = w.sels[:selMark] }()
 	for ci := lo; ci < hi; ci++ {
 		if seg := w.seg(w.stack[ci]); seg != nil && seg.kind == segQuery {
+			if len(w.sels) == selMark { // gjson reads only valid JSON
+				if end, err := skipContainer(w.b, start, depth); err != nil {
+					return end, err
+				}
+			}
 			offs := gjson.Get(w.s[start:], seg.query.gjson).Indexes
 			if !seg.query.all && len(offs) > 1 {
 				offs = offs[:1]
@@ -494,9 +514,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 				w.push(c)
 			case segKey:
 				if seg.index == n {
-					if err := w.met(ci, start, i); err != nil {
-						return 0, err
-					}
+					w.met(ci, i)
 					w.push(c)
 				}
 			case segQuery:
@@ -514,6 +532,9 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
+		if err := w.confirm(start, i, lo, hi); err != nil {
+			return 0, err
+		}
 		if queries { // the element is valid now
 			for ci := lo; ci < hi; ci++ {
 				if seg := w.seg(w.stack[ci]); seg != nil && seg.kind == segQuery {

@@ -14,7 +14,8 @@ import (
 // matches and #(cond)# for every one. A query's condition is a key path
 // inside the element (plain keys, or nothing for the element itself), an
 // operator (==, =, !=, <, <=, >, >=, % and !% for gjson's patterns) and a
-// JSON literal: "card", 42, true, false or null; or a key path alone, which
+// JSON literal: "card", 42, true or false (gjson never matches null); or a
+// key path alone, which
 // tests that the key exists. Modifiers (@), pipes (|), multipaths ({…} and
 // […]), literals (!true), wildcards (* ?) and gjson's ~ conversions are
 // refused: they compute values or match keys loosely, they do not locate
@@ -149,8 +150,12 @@ func parseKeySeg(p string, i int, cond bool) (jsonSeg, int, error) {
 			return jsonSeg{}, 0, fmt.Errorf("%w: %q uses a multipath (%q); give each value its own target", ErrJSONPath, p, c)
 		case '!':
 			return jsonSeg{}, 0, fmt.Errorf("%w: %q uses a literal or '!'; literals compute values, they do not locate them", ErrJSONPath, p)
-		case '=', '<', '>', '~', '%', '(', ')':
+		case '=', '<', '>', '~', '%':
 			return jsonSeg{}, 0, fmt.Errorf("%w: %q uses %q outside a query #(…)", ErrJSONPath, p, c)
+		case '(', ')':
+			if cond {
+				return jsonSeg{}, 0, fmt.Errorf("%w: %q: a query's condition reads plain keys (escape a parenthesis in a key as \\( or \\))", ErrJSONPath, p)
+			}
 		case '*', '?':
 			return jsonSeg{}, 0, fmt.Errorf("%w: %q uses wildcard %q; name the key", ErrJSONPath, p, c)
 		case '"':
@@ -273,7 +278,9 @@ func parseQuerySeg(p string, i int) (jsonSeg, int, error) {
 		q.lit = literalType(lit)
 		switch {
 		case q.lit == litNone:
-			return jsonSeg{}, 0, fmt.Errorf("%w: %q: a query compares with a JSON literal (\"text\", 42, true, false or null)", ErrJSONPath, p)
+			return jsonSeg{}, 0, fmt.Errorf("%w: %q: a query compares with a JSON literal (\"text\", 42, true or false)", ErrJSONPath, p)
+		case q.lit == litNull:
+			return jsonSeg{}, 0, fmt.Errorf("%w: %q: a query cannot compare with null (gjson never matches it); test the key's existence with #(key)", ErrJSONPath, p)
 		case (q.op == "%" || q.op == "!%") && q.lit != litString:
 			return jsonSeg{}, 0, fmt.Errorf("%w: %q: a pattern (%s) is a string", ErrJSONPath, p, q.op)
 		}

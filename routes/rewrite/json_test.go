@@ -216,9 +216,9 @@ func TestJSONPathSyntax(t *testing.T) {
 	good := []string{"a", "a.b.c", "items.#.pan", "a.0", `a\.b`, `a\#`, "a.#.b.#.c", "日本.x",
 		`payments.#(type=="card")#.number`, `payments.#(type=="card").number`, `a.#(b.c==1)#.d`,
 		`a.#(b!="x")#.c`, `a.#(n>=10)#.c`, `a.#(n<1e3).c`, `a.#(s%"4*")#.c`, `a.#(s!%"x?")#.c`,
-		`a.#(flag==true)#.c`, `a.#(v==null)#.c`, `a.#(has_pan)#.pan`, `a.#(=="x")#`, `a.#(>5)`,
+		`a.#(flag==true)#.c`, `a.#(has_pan)#.pan`, `a.#(=="x")#`, `a.#(>5)`,
 		`a.#(k=="a)b")#.c`, `a.#(k=="q\"x")#.c`, `a.#( k == "v" )#.c`, `a.#(b\.c=="v")#.d`,
-		`a.#(t=="x")#.b.#(u=="y")#.c`, `a.#(0=="x")#.b`, `#(k=="v")#.p`}
+		`a.#(t=="x")#.b.#(u=="y")#.c`, `a.#(0=="x")#.b`, `#(k=="v")#.p`, `a(b).c`, `0(0`}
 	bad := map[string]string{
 		"": "empty", "a..b": "empty key", ".a": "empty key", "a.": "empty key",
 		"a|b": "pipe", "a.@reverse": "modifier", "@this.a": "modifier", "a.{b}": "multipath", "[a,b]": "multipath",
@@ -228,7 +228,7 @@ func TestJSONPathSyntax(t *testing.T) {
 		`a.#(b=="c")##`: "followed by", `a.#()#.b`: "empty query", `a.#(b==c)#.d`: "JSON literal",
 		`a.#(b=="c)#.d`: "not closed", `a.#(b==~true)#.d`: "~ conversions", `a.#(b%5)#.d`: "pattern",
 		`a.#(b.#(c==1))#.d`: "plain keys", `a.#(@this==1)#.d`: "modifier", `a.#(b=="x" && c=="y")#.d`: "JSON literal",
-		`a.#(b!)#.c`: "operator", `a.#(b.=="x")#.c`: "ends with '.'", `a.#(*=="x")#.c`: "wildcard",
+		`a.#(b!)#.c`: "operator", `a.#(v==null)#.c`: "null", `a.#(k(x)=="v")#.c`: "plain keys", `a.#(b.=="x")#.c`: "ends with '.'", `a.#(*=="x")#.c`: "wildcard",
 		`a.#(b==1).`: "empty key", `a=b`: "outside a query",
 	}
 	for _, p := range good {
