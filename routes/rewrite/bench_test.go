@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
 
 // noopTokenizer returns every value as its own alias.
@@ -106,5 +107,90 @@ func BenchmarkRewriteJSON(b *testing.B) {
 func reportCPU(b *testing.B, start time.Duration) {
 	if end := processCPU(); end > 0 && b.N > 0 {
 		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// replaceCase is a body, its located spans, one replacement per span, and
+// the concrete gjson path of each span (for sjson, which cannot set through
+// '#' or a query).
+type replaceCase struct {
+	name  string
+	body  []byte
+	spans []Span
+	repl  []string
+	paths []string
+}
+
+func replaceCases(tb testing.TB) []replaceCase {
+	tb.Helper()
+	var out []replaceCase
+	for _, c := range []struct {
+		name  string
+		body  []byte
+		paths []string
+	}{
+		{"1KiB-2targets", body1K(), []string{"card.number", "card.cvc"}},
+		{"64KiB-100elements", body64K(), []string{"cards.#.pan"}},
+	} {
+		p := jsonProgram(tb, Redact, c.paths...)
+		spans, err := p.body.Locate(&Message{Body: c.body})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rc := replaceCase{name: c.name, body: c.body, spans: spans}
+		for i, s := range spans {
+			rc.repl = append(rc.repl, fmt.Sprintf("tok_sandbox_%08d", i))
+			if len(c.paths) == 1 {
+				rc.paths = append(rc.paths, fmt.Sprintf("cards.%d.pan", i))
+			} else {
+				rc.paths = append(rc.paths, c.paths[s.Target])
+			}
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+// sjsonReplace writes every replacement with sjson, one call per value.
+func sjsonReplace(tb testing.TB, c replaceCase) []byte {
+	out := c.body
+	var err error
+	for i, path := range c.paths {
+		if out, err = sjson.SetBytes(out, path, c.repl[i]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestSpliceMatchesSJSON: splicing at the located offsets writes the bytes
+// sjson writes.
+func TestSpliceMatchesSJSON(t *testing.T) {
+	for _, c := range replaceCases(t) {
+		got := splice(c.body, c.spans, c.repl, make([]Change, 2))
+		if want := sjsonReplace(t, c); string(got) != string(want) {
+			t.Errorf("%s: splice and sjson differ\n%s\n%s", c.name, got, want)
+		}
+	}
+}
+
+// BenchmarkJSONReplace compares writing the replacements of located values
+// by splicing at their offsets (what Apply does) with sjson.SetBytes of each
+// value's concrete path (sjson finds each path again from the body's start).
+func BenchmarkJSONReplace(b *testing.B) {
+	for _, c := range replaceCases(b) {
+		b.Run(c.name+"/splice", func(b *testing.B) {
+			b.ReportAllocs()
+			changes := make([]Change, 2)
+			for b.Loop() {
+				splice(c.body, c.spans, c.repl, changes)
+			}
+		})
+		b.Run(c.name+"/sjson", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sjsonReplace(b, c)
+			}
+		})
 	}
 }

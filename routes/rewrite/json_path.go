@@ -234,7 +234,10 @@ func parseQuerySeg(p string, i int) (jsonSeg, int, error) {
 		q.all = true
 		end++
 	}
-	if end < len(p) && p[end] != '.' {
+	switch {
+	case end < len(p) && p[end] == '|':
+		return jsonSeg{}, 0, fmt.Errorf("%w: %q uses a pipe (|); write the path with '.'", ErrJSONPath, p)
+	case end < len(p) && p[end] != '.':
 		return jsonSeg{}, 0, fmt.Errorf("%w: %q: a query is followed by '.' or '#' and '.', or ends the path", ErrJSONPath, p)
 	}
 	condPath, rest := inner, ""
