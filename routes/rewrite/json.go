@@ -15,24 +15,25 @@ import (
 )
 
 // JSON targets are gjson paths (json_path.go), located by
-// github.com/tidwall/gjson with strict checks around it:
+// github.com/tidwall/gjson with strict checks around it, in one walk:
 //
-//   - The whole body is validated once, before gjson reads it (RFC 8259,
-//     at most MaxDepth levels): gjson is lenient and never validates, so it
-//     only ever reads valid JSON here.
-//   - The path is followed one component at a time from the objects and
-//     arrays the previous one reached. gjson locates each key's value in
-//     its object and an index's element in its array (gjson.Get of the
-//     component, whose Result.Index is the offset), and the elements a
-//     query matches (gjson.Get of #(cond)# on the array, whose
-//     Result.Indexes are their offsets). gjson.Get of the whole path is not
-//     used: it gives no offsets through a '#' nested in another, and reads
-//     only the first of two equal keys. The elements under '#' are every
-//     element of the array.
-//   - Every key of each object on the path is read too, for the checks
-//     below; a key that matches the component must be the one whose value
-//     gjson located, and gjson must locate none that no key matched: two
-//     readers that disagree refuse the body (errDisagree) rather than guess.
+//   - The walk validates the whole body (RFC 8259, at most MaxDepth
+//     levels) as it follows the paths one component at a time from the
+//     objects and arrays the previous component reached. gjson is lenient
+//     and never validates, so it reads only what the walk has validated.
+//   - gjson locates: for each scalar the walk meets under a key or an
+//     index, gjson.Get of that component on its container must give the
+//     same offset (Result.Index), and at the end of the container gjson
+//     must locate nothing the walk did not meet; the elements a query
+//     selects are those gjson.Get of #(cond)# on the array gives
+//     (Result.Indexes; the array is validated first). Two readers that
+//     disagree refuse the body (errDisagree) rather than guess. A
+//     container under a key is not confirmed (gjson would read it whole);
+//     the scalars below it are. gjson.Get of the whole path is not used:
+//     it gives no offsets through a '#' nested in another, reads only the
+//     first of two equal keys, and the checks below read every key of each
+//     object on the path anyway. The elements under '#' are every element
+//     of the array.
 //   - Keys are matched as the application reads them. A key spelled with
 //     escapes ("n\u0075mber") is the key it decodes to: it is located, and
 //     with the plain spelling in the same object it is a duplicate. An

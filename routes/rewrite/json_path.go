@@ -314,3 +314,29 @@ func literalType(s string) litType {
 	}
 	return litNone
 }
+
+// PathElem is one component of a JSON target path seen as a pattern over
+// the keys and indexes that lead to a value: an object key (Index >= 0 when
+// the key is all digits: also that array index), or Any array element ('#',
+// and a query, whose condition a pattern does not evaluate: it matches every
+// element the query could select).
+type PathElem struct {
+	Key   string
+	Index int
+	Any   bool
+}
+
+// JSONPathPattern parses a JSON target path (as routes load it) into its
+// components, for code that must recognise the values a target can reach
+// (the inspector masks them) without locating them in a body.
+func JSONPathPattern(p string) ([]PathElem, error) {
+	segs, err := parseJSONPath(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PathElem, len(segs))
+	for i, s := range segs {
+		out[i] = PathElem{Key: s.key, Index: s.index, Any: s.kind != segKey}
+	}
+	return out, nil
+}
