@@ -21,10 +21,10 @@ import (
 //     levels) as it follows the paths one component at a time from the
 //     objects and arrays the previous component reached. gjson is lenient
 //     and never validates, so it reads only what the walk has validated.
-//   - gjson locates: for each scalar the walk meets under a key or an
-//     index, gjson.Get of that component on its container must give the
-//     same offset (Result.Index), and at the end of the container gjson
-//     must locate nothing the walk did not meet; the elements a query
+//   - gjson locates: once a container is validated, gjson.Get of each key
+//     or index component on it must give the offset of the scalar the walk
+//     met there (Result.Index), or nothing where the walk met none; the
+//     elements a query
 //     selects are those gjson.Get of #(cond)# on the array gives
 //     (Result.Indexes; the array is validated first). Two readers that
 //     disagree refuse the body (errDisagree) rather than guess. A
@@ -79,8 +79,8 @@ func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
 
 // cursor is a path matched up to segs[pos] (pos == len(segs): the path is
 // matched to its end, the value is its target). In the container it is in,
-// at is where the walk met the value of its key or index component, -2
-// once gjson confirmed it, -1 before.
+// at is where the walk met the value of its key or index component, -1
+// while it has met none.
 type cursor struct {
 	path, pos, at int
 }
@@ -307,31 +307,22 @@ func (w *jsonWalk) met(ci, at int) {
 	w.stack[ci].at = at
 }
 
-// confirm checks, once the value at b[at] in the container at b[start] is
-// validated, that gjson locates it there for every cursor of stack[lo:hi]
-// that met it. (For an object or array, where gjson would have to read it
-// whole, the components below it are checked instead.)
-func (w *jsonWalk) confirm(start, at, lo, hi int) error {
-	for ci := lo; ci < hi; ci++ {
-		c := &w.stack[ci]
-		if c.at != at {
+// settle checks, once the walk has validated the whole container at
+// b[start], that gjson locates the value of each key or index component of
+// stack[lo:hi] where the walk met it, and nothing where the walk met none.
+// (A value that is an object or array, which gjson would have to read
+// whole, is not checked: the scalars below it are.)
+func (w *jsonWalk) settle(start, lo, hi int) error {
+	for _, c := range w.stack[lo:hi] {
+		seg := w.seg(c)
+		if seg == nil || seg.kind != segKey {
 			continue
 		}
-		if b := w.b[at]; b != '{' && b != '[' {
-			if r := gjson.Get(w.s[start:], w.seg(*c).text); !r.Exists() || start+r.Index != at {
-				return errDisagree
-			}
+		if c.at >= 0 && (w.b[c.at] == '{' || w.b[c.at] == '[') {
+			continue
 		}
-		c.at = -2
-	}
-	return nil
-}
-
-// unmet fails when gjson locates a value in the container at b[start] for
-// a key or index component of stack[lo:hi] that the walk did not meet.
-func (w *jsonWalk) unmet(start, lo, hi int) error {
-	for _, c := range w.stack[lo:hi] {
-		if seg := w.seg(c); seg != nil && seg.kind == segKey && c.at != -2 && gjson.Get(w.s[start:], seg.text).Exists() {
+		r := gjson.Get(w.s[start:], seg.text)
+		if r.Exists() != (c.at >= 0) || c.at >= 0 && start+r.Index != c.at {
 			return errDisagree
 		}
 	}
@@ -385,7 +376,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	defer func() { w.seen = w.seen[:seenMark] }()
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == '}' {
-		return i + 1, w.unmet(start, lo, hi)
+		return i + 1, w.settle(start, lo, hi)
 	}
 	for {
 		if i >= len(w.b) || w.b[i] != '"' {
@@ -443,17 +434,12 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
-		if matched {
-			if err := w.confirm(start, vs, lo, hi); err != nil {
-				return 0, err
-			}
-		}
 		next, end, err := w.separator(ve, '}', "object")
 		if err != nil {
 			return end, err
 		}
 		if next < 0 {
-			return end, w.unmet(start, lo, hi)
+			return end, w.settle(start, lo, hi)
 		}
 		i = next
 	}
@@ -499,7 +485,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 	}
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == ']' {
-		return i + 1, w.unmet(start, lo, hi)
+		return i + 1, w.settle(start, lo, hi)
 	}
 	for n := 0; ; n++ {
 		childLo := len(w.stack)
@@ -533,9 +519,6 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
-		if err := w.confirm(start, i, lo, hi); err != nil {
-			return 0, err
-		}
 		if queries { // the element is valid now
 			for ci := lo; ci < hi; ci++ {
 				if seg := w.seg(w.stack[ci]); seg != nil && seg.kind == segQuery {
@@ -555,7 +538,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 					return 0, errDisagree
 				}
 			}
-			return end, w.unmet(start, lo, hi)
+			return end, w.settle(start, lo, hi)
 		}
 		i = next
 	}
