@@ -178,7 +178,9 @@ func parseKeySeg(p string, i int, cond bool) (jsonSeg, int, error) {
 		return jsonSeg{}, 0, fmt.Errorf("%w: %q has an empty key", ErrJSONPath, p)
 	}
 	seg := jsonSeg{kind: segKey, key: k, text: p[start:i], index: -1}
-	if n, err := strconv.Atoi(k); err == nil && n >= 0 && allASCIIDigits(k) {
+	// An index as gjson reads one: at most 20 digits (leading zeros
+	// included); a longer run of digits is only a key.
+	if n, err := strconv.Atoi(k); err == nil && n >= 0 && allASCIIDigits(k) && len(k) <= 20 {
 		seg.index = n
 	}
 	return seg, i, nil
