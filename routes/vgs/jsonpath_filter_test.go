@@ -236,3 +236,25 @@ func (echoTokenizer) Redact(_ context.Context, items []rewrite.RedactItem) ([]st
 func (echoTokenizer) Reveal(_ context.Context, aliases []string) ([]string, error) {
 	return aliases, nil
 }
+
+// FuzzJSONPathFilter: translating a JSONPath (filters included) never
+// panics, and every path it produces is a target the native loader
+// accepts.
+func FuzzJSONPathFilter(f *testing.F) {
+	for _, s := range []string{"$.payments[?(@.type=='card')].number", `$.p[?(@.t=='a"b]')].pan`, `$.p[?(@.t=='\u00e9')].pan`,
+		"$.o[?(@.k=='a')].l[?(@.n>=1.5e3)].p", "$.p[?@['a']['b']==true].c", "$.p[?(@ < 'x')]", "$.items[*].pan"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		path, why := jsonPath(s)
+		if why != "" {
+			if path != "" {
+				t.Fatalf("jsonPath(%q) = %q with reason %q", s, path, why)
+			}
+			return
+		}
+		if _, err := rewrite.Compile(rewrite.Redact, []rewrite.TargetSpec{{Kind: rewrite.KindJSON, Path: path}}); err != nil {
+			t.Fatalf("jsonPath(%q) = %q, which does not load: %v", s, path, err)
+		}
+	})
+}
