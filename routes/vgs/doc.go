@@ -99,6 +99,7 @@
 //	  JSON_PATH $.card.number                    json: card.number
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
+//	  JSON_PATH $.p[?(@.type=='card')].number    json: p.#(type=="card")#.number (jsonpath_filter.go)
 //	  FORM_FIELD card_number                     form: card_number
 //	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b with namespaces: true (names
 //	                                            read as XPath reads them: an unprefixed step is an
@@ -159,7 +160,11 @@
 //     which is an equals list;
 //   - an ENRICH on an inbound REQUEST: aliasgate reveals only on the way out
 //     (outbound routes, inbound responses), never into the merchant's app;
-//   - JSONPath recursive descent (..), filters [?(…)], scripts, slices,
+//   - JSONPath recursive descent (..), filters [?(…)] other than a member
+//     (@.a.b) or the element (@) compared with a string, number or boolean
+//     literal by ==, <, <=, >, >= (booleans: == only) or a member's
+//     existence (!= is not: it also selects elements without the member),
+//     a filter ending the path that selects whole objects, scripts, slices,
 //     unions, negative indexes, .* object wildcards, a trailing [*] (a gjson
 //     path ending in # is the array length), empty keys, control characters;
 //   - XPath with //, predicates, attributes, wildcards, functions, axes,

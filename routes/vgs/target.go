@@ -11,10 +11,10 @@ import (
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
-// jsonPath translates a VGS JSONPath selector into a gjson path as
-// DESIGN.md allows them (no modifiers or queries): $.a.b → a.b,
-// $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0. why names the construct that
-// cannot be expressed.
+// jsonPath translates a VGS JSONPath selector into a gjson path (no
+// modifiers): $.a.b → a.b, $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0,
+// $.a[?(@.t=='c')].b → a.#(t=="c")#.b (jsonpath_filter.go). why names the
+// construct that cannot be expressed.
 func jsonPath(p string) (path, why string) {
 	s := strings.TrimSpace(p)
 	switch {
@@ -59,6 +59,15 @@ func jsonPath(p string) (path, why string) {
 			for j < len(s) && s[j] == ' ' {
 				j++
 			}
+			if j < len(s) && s[j] == '?' {
+				q, next, why := jsonPathFilter(s, j)
+				if why != "" {
+					return "", why
+				}
+				segs = append(segs, q)
+				i = next
+				continue
+			}
 			if j < len(s) && (s[j] == '\'' || s[j] == '"') {
 				key, k, ok := quoted(s, j)
 				if !ok {
@@ -89,8 +98,6 @@ func jsonPath(p string) (path, why string) {
 			switch {
 			case inner == "*":
 				segs = append(segs, "#")
-			case strings.HasPrefix(inner, "?"):
-				return "", "filter expression"
 			case strings.HasPrefix(inner, "("):
 				return "", "script expression"
 			case strings.Contains(inner, ":"):
