@@ -98,6 +98,11 @@ const (
 	EventRoutesReloaded = "routes_reloaded"
 	EventGatewayStarted = "gateway_started"
 	EventGatewayStopped = "gateway_stopped"
+	// EventAbuseAlert records that a caller was flagged by an abuse
+	// detector (internal/abuse): its actor is the caller
+	// ("client:<id>" or "source:<address>"), its reason the detector
+	// ("enumeration" or "duplicates").
+	EventAbuseAlert = "abuse_alert"
 	// EventRecovered follows a torn line left by a crash.
 	EventRecovered = "audit_recovered"
 	// EventGap records that lines this Writer had written were missing
@@ -222,6 +227,9 @@ type Event struct {
 	Records uint64
 	// Routes is the number of routes of a successful reload.
 	Routes int
+	// Reason is a fixed word qualifying the event (the detector of an
+	// abuse_alert).
+	Reason string
 	// Outcome is one of the Outcome* words; default OutcomeOK.
 	Outcome string
 }

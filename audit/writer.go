@@ -461,7 +461,7 @@ func (w *Writer) resync(size int64) ([]byte, error) {
 // lineOf turns an event into a line (without seq, time, prev).
 func (w *Writer) lineOf(ev Event) line {
 	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
-		KeyVersion: ev.KeyVersion, Outcome: ev.Outcome}
+		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
 	if l.Actor == "" {
 		l.Actor = "unknown"
 	}

@@ -98,9 +98,11 @@ func isAuthFailure(err error) bool {
 }
 
 // Limit decides whether an authenticated client's request may go on now
-// and, when it may not, how long until it may. (*ratelimit.Limiter).Allow
-// is one: a token bucket per client id.
-type Limit func(clientID string) (ok bool, wait time.Duration)
+// and, when it may not, how long until it may; remaining is how many more
+// requests the client may make at once (negative: not known), sent as
+// X-RateLimit-Remaining on every answer (VGS's vault API does). A token
+// bucket per client id ((*ratelimit.Limiter).Take of 1) is one.
+type Limit func(clientID string) (ok bool, wait time.Duration, remaining int)
 
 // WithLimit returns a Service that shares s's client store, signing key
 // and options and whose Require, once a request is authenticated and its
@@ -171,7 +173,11 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 			return
 		}
 		if limit != nil {
-			if ok, wait := limit(p.ClientID); !ok {
+			ok, wait, remaining := limit(p.ClientID)
+			if remaining >= 0 {
+				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+			}
+			if !ok {
 				after := retryAfter(wait)
 				w.Header().Set("Retry-After", after)
 				jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "rate_limited",

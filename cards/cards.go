@@ -105,6 +105,15 @@ type Options struct {
 	// TSP provisions network tokens and makes cryptograms. nil → a tsp.Simulator keyed with
 	// HMAC-SHA256(FingerprintKey, SimulatorKeyLabel).
 	TSP tsp.Provider
+	// Duplicates, when set, is told of every duplicate answer (303) before
+	// it is given; an error (a *vault.ThrottleError: the client is flagged
+	// for probing which card numbers exist) answers 429 instead.
+	Duplicates DuplicateWatch
+}
+
+// DuplicateWatch counts duplicate answers per caller (internal/abuse).
+type DuplicateWatch interface {
+	NoteDuplicate(ctx context.Context) error
 }
 
 // SimulatorKeyLabel derives the default TSP simulator's key from the fingerprint key.
@@ -138,6 +147,7 @@ type Handler struct {
 	now     func() time.Time
 	vaultID string
 	fpKey   []byte
+	dups    DuplicateWatch // nil: duplicates are not counted
 	bins    binTable
 	tsp     tsp.Provider
 	locks   sync.Map // account + "/" + card id → *sync.Mutex
@@ -163,6 +173,7 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 		h.now = time.Now
 	}
 	h.tsp = opts.TSP
+	h.dups = opts.Duplicates
 	if h.tsp == nil {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
@@ -373,10 +384,19 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 }
 
 // fail writes err; errors that are not *jsonapi.Error are logged and become
-// 503 when the vault or its store is unavailable (the client may retry),
-// else 500.
+// 429 for a throttled caller (vault.ErrThrottled), 503 when the vault or its
+// store is unavailable (the client may retry), else 500.
 func (h *Handler) fail(q *request, what string, err error) {
 	var je *jsonapi.Error
+	var te *vault.ThrottleError
+	if errors.As(err, &te) {
+		h.log.WarnContext(q.ctx, "cards: "+what+" refused: caller throttled", "limit", te.Limit,
+			"client_id", q.p.ClientID, "trace_id", q.obs.TraceID)
+		je = jsonapi.NewError(http.StatusTooManyRequests, "rate_limited", "Too Many Requests",
+			"too many new card numbers or duplicates from this client; try again after the time in Retry-After")
+		je.RetryAfter = te.RetryAfter
+		err = je
+	}
 	if !errors.As(err, &je) {
 		h.log.ErrorContext(q.ctx, "cards: "+what+" failed", "error", err.Error(), "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)

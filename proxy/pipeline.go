@@ -230,8 +230,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
 		changes, err := f.Program.Apply(ctx, rm, p.tok)
 		if err != nil {
-			if p.filterFailed(ctx, st, f, err) {
-				return refusal(phase, reason(err))
+			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
+				// A throttled caller is refused whatever the filter's
+				// on_error: passing would forward what the limit held back.
+				return throttled(refusal(phase, reason(err)), err)
 			}
 			continue
 		}
@@ -323,6 +325,16 @@ func (p *pipeline) filterFailed(ctx context.Context, st *reqState, f *routes.Fil
 	return result == "rejected"
 }
 
+// throttled gives a refusal the Retry-After of a *vault.ThrottleError in
+// err, if any.
+func throttled(jerr *jsonapi.Error, err error) *jsonapi.Error {
+	var te *vault.ThrottleError
+	if errors.As(err, &te) {
+		jerr.RetryAfter = te.RetryAfter
+	}
+	return jerr
+}
+
 // refusal returns the error a phase answers for a failure reason. Request
 // refusals carry the reason's status; response refusals are all 502 (the
 // client must not get the response, and it is not the client's fault).
@@ -352,7 +364,8 @@ var reasons = map[string]struct {
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
-	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_volatile_per_message)"},
+	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
+	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
 	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
 }
@@ -376,6 +389,8 @@ func reason(err error) string {
 		return "invalid_target"
 	case errors.Is(err, vault.ErrTooManyValues):
 		return "too_many_values"
+	case errors.Is(err, vault.ErrThrottled):
+		return "rate_limited"
 	case errors.Is(err, vault.ErrFormatNotApplicable), errors.Is(err, vault.ErrInvalidValue):
 		return "value_refused"
 	case errors.Is(err, rewrite.ErrTokenizer):

@@ -18,6 +18,11 @@ type Actor struct {
 	// Service reaches only the records this account owns; "" is the
 	// Service's default account (Options.DefaultAccount).
 	Account string
+	// Source is the address the request came from (the peer, or the
+	// client named by a trusted proxy's forwarding header), set by the
+	// inbound proxy for the abuse limits of unauthenticated callers. Not
+	// audited as the actor: routes and clients are.
+	Source string
 	// Purpose qualifies a call that is not a plain reveal to a client, such
 	// as "create" (the vault API answering a create with the value of an
 	// existing alias). Empty for ordinary reveals. (The proxy's leak guard
@@ -60,6 +65,14 @@ func WithRoute(ctx context.Context, id string) context.Context {
 func WithAccount(ctx context.Context, account string) context.Context {
 	a := ActorFrom(ctx)
 	a.Account = account
+	return WithActor(ctx, a)
+}
+
+// WithSource returns a copy of ctx whose Actor has Source set to addr and
+// keeps the other fields.
+func WithSource(ctx context.Context, addr string) context.Context {
+	a := ActorFrom(ctx)
+	a.Source = addr
 	return WithActor(ctx, a)
 }
 

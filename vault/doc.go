@@ -20,8 +20,9 @@
 // # Batches are all or nothing
 //
 // A Redact call that fails leaves no record of it in either store: an
-// invalid item or more volatile values than Options.MaxVolatilePerCall
-// fail it before any write; volatile values are written first (each store
+// invalid item, more values, volatile values or new persistent records
+// than Options.MaxValuesPerCall, MaxVolatilePerCall or MaxNewPerCall, or a
+// refusal of Options.Admission fail it before any write; volatile values are written first (each store
 // writes a batch atomically: memstore under one lock, Redis in one Lua
 // script, bbolt and PostgreSQL in one transaction), then persistent ones;
 // when a later step fails (a store write or read, a collision retry, the
@@ -44,6 +45,16 @@
 // 1000) keeps one message from flushing the store by itself. Redis is
 // bounded by its own maxmemory; with maxmemory-policy volatile-ttl it
 // evicts the same way.
+//
+// # Who may tokenize how much: Admission
+//
+// Options.Admission (internal/abuse in the gateway) is asked once per
+// Redact that holds persistent values, after the index look-up has said
+// which values are new and before any write, with the caller from the
+// context's Actor (Client, else Source). A *ThrottleError refuses the call
+// (ErrThrottled; callers answer 429 with its RetryAfter). The vault is the
+// oracle a guessing caller uses, so its guard sits here, in front of every
+// API and route at once.
 //
 // # Aliases or card data: Known
 //

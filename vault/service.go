@@ -66,6 +66,17 @@ type Options struct {
 	// caller owns backs something that would break without it (a card of
 	// the Card Management API); Delete then fails with ErrInUse.
 	InUse InUse
+	// MaxValuesPerCall bounds the values one Redact call may tokenize,
+	// new or existing, persistent or volatile
+	// (limits.max_values_per_message); MaxNewPerCall bounds the new
+	// persistent records it may create (limits.max_new_per_message). A
+	// call over either fails whole with a *BatchError of
+	// ErrTooManyValues, before anything is written. 0: no bound.
+	MaxValuesPerCall int
+	MaxNewPerCall    int
+	// Admission, when set, is asked before a Redact that holds persistent
+	// values writes anything (see Admission).
+	Admission Admission
 }
 
 // InUse reports whether an alias backs something that needs it.
@@ -74,6 +85,19 @@ type InUse interface {
 	// by account, backs a record that would break without it. value is
 	// cleared after the call: it must not be kept.
 	AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error)
+}
+
+// Admission decides, for the caller named by the context's Actor, whether a
+// Redact call may go on. The Service calls Admit once for each call that
+// holds persistent values, after its index look-up (so it knows which
+// values are new: they would create a record) and before it writes
+// anything, with every persistent value of the call and, for each, whether
+// it is new. The values are the clear values: an Admission must never log,
+// store or export them. An error refuses the whole call and nothing is
+// written; return a *ThrottleError to have callers answer 429. It must be
+// safe for concurrent use.
+type Admission interface {
+	Admit(ctx context.Context, values [][]byte, isNew []bool) error
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -96,6 +120,9 @@ type Service struct {
 	maxVol     int // Options.MaxVolatilePerCall
 	defAccount string
 	inUse      InUse
+	maxValues  int // Options.MaxValuesPerCall
+	maxNew     int // Options.MaxNewPerCall
+	admission  Admission
 
 	persistentName, volatileName string // for the Observer
 }
@@ -108,6 +135,7 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
 		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
 		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0), defAccount: opts.DefaultAccount, inUse: opts.InUse,
+		maxValues: max(opts.MaxValuesPerCall, 0), maxNew: max(opts.MaxNewPerCall, 0), admission: opts.Admission,
 		persistentName: storeName(persistent), volatileName: storeName(volatile)}
 	if s.env == "" {
 		s.env = "sandbox"
@@ -206,15 +234,15 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err != nil {
 		return nil, err
 	}
+	if s.maxValues > 0 && len(items) > s.maxValues {
+		return nil, tooMany(s.maxValues, s.maxValues, "values")
+	}
 	if s.maxVol > 0 {
 		n := 0
 		for i := range items {
 			if items[i].storage == StorageVolatile {
 				if n++; n > s.maxVol {
-					// A BatchError, so that every caller answers it as a
-					// refused request (the item is the first over the cap).
-					return nil, &BatchError{Items: []ItemError{{Index: i, Field: "value",
-						Err: fmt.Errorf("%w (at most %d in one call)", ErrTooManyValues, s.maxVol)}}}
+					return nil, tooMany(i, s.maxVol, "volatile values")
 				}
 			}
 		}
@@ -250,6 +278,9 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
 	}
+	if err := s.admit(ctx, items); err != nil {
+		return nil, err
+	}
 	// Volatile first: its store is the one that refuses (full, Redis
 	// unreachable), and undoing volatile records races with nobody.
 	var made []madeRecord
@@ -263,6 +294,46 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
 	return out, nil
+}
+
+// tooMany is the BatchError of a call over one of its bounds: a BatchError,
+// so that every caller answers it as a refused request; the item is the
+// first over the bound.
+func tooMany(index, bound int, what string) error {
+	return &BatchError{Items: []ItemError{{Index: index, Field: "value",
+		Err: fmt.Errorf("%w (at most %d %s in one call)", ErrTooManyValues, bound, what)}}}
+}
+
+// admit applies Options.MaxNewPerCall and asks the Admission about the
+// call's persistent values, once their index look-up has said which are
+// new. Nothing has been written yet.
+func (s *Service) admit(ctx context.Context, items []item) error {
+	if s.maxNew == 0 && s.admission == nil {
+		return nil
+	}
+	var values [][]byte
+	var isNew []bool
+	n := 0
+	for i := range items {
+		if items[i].storage != StoragePersistent {
+			continue
+		}
+		fresh := !items[i].done
+		if fresh {
+			if n++; s.maxNew > 0 && n > s.maxNew {
+				return tooMany(i, s.maxNew, "new persistent values")
+			}
+		}
+		values = append(values, items[i].value)
+		isNew = append(isNew, fresh)
+	}
+	if s.admission == nil || len(values) == 0 {
+		return nil
+	}
+	if err := s.admission.Admit(ctx, values, isNew); err != nil {
+		return fmt.Errorf("vault: redact: %w", err)
+	}
+	return nil
 }
 
 // madeRecord is a record a Redact call created, to delete if the call fails.

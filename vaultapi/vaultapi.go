@@ -347,7 +347,14 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 // client's fault. Vault errors carry no values, so they are safe to log.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	var be *vault.BatchError
+	var te *vault.ThrottleError
 	switch {
+	case errors.As(err, &te):
+		h.logger.WarnContext(r.Context(), "vault api call refused: caller throttled", "op", op, "limit", te.Limit)
+		je := jsonapi.NewError(http.StatusTooManyRequests, "rate_limited", "Too Many Requests",
+			"too many new values or guesses from this client; try again after the time in Retry-After")
+		je.RetryAfter = te.RetryAfter
+		jsonapi.WriteError(w, contentType, je)
 	case errors.As(err, &be):
 		var out *jsonapi.Error
 		for _, it := range be.Items {

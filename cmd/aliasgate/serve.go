@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/inspector"
+	"github.com/aliasgate/aliasgate/internal/abuse"
 	"github.com/aliasgate/aliasgate/internal/gctune"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/lockout"
@@ -128,6 +130,9 @@ type gateway struct {
 	// limiter holds the API clients' token buckets (limits.client_rate),
 	// shared by every mount of the APIs; nil: no limit (limits.go).
 	limiter *ratelimit.Limiter
+	// abuse is the vault's Admission: enumeration and duplicate
+	// detectors, new values per source (limits.*; abuse.go).
+	abuse *abuse.Guard
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
@@ -175,13 +180,15 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	gw.abuse = gw.newAbuseGuard(cfg.Limits)
 	inUse, err := cards.NewAliasUse(persistent, keys.FingerprintKey())
 	if err != nil {
 		return nil, err
 	}
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
 		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
-		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, DefaultAccount: account, InUse: inUse})
+		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
+		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse, DefaultAccount: account, InUse: inUse})
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +279,16 @@ func (gw *gateway) vaultAPI() http.Handler {
 // upstream to put filters in front of the vault API (mounted for it even
 // when vault_api.enabled is off).
 func (gw *gateway) inboundHandler() (http.Handler, error) {
+	var trusted []netip.Prefix
+	for _, p := range gw.cfg.Limits.TrustedProxies {
+		pfx, err := config.ParseTrustedProxy(p)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, pfx)
+	}
 	return proxy.NewInbound(proxy.InboundOptions{
+		Sources:   proxy.NewSources(trusted),
 		Table:     gw.routes,
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{
@@ -290,7 +306,8 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
-	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger}
+	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
+		Duplicates: gw.abuse}
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {

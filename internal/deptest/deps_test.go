@@ -36,6 +36,8 @@ var rules = []rule{
 		[]string{"internal/ratelimit"}, []string{"..."}},
 	{"lockout is a leaf: per-address failure counts, nothing of the module",
 		[]string{"internal/lockout"}, []string{"..."}},
+	{"the abuse guard is the vault's Admission: it knows the vault's actors and token buckets, no HTTP and no API",
+		[]string{"internal/abuse"}, []string{"net/http", "auth", "vaultapi", "proxy/...", "routes/...", "cards/...", "config", "audit", "internal/obs", "cmd/..."}},
 	{"the admin listener's handlers know the vault's keys, not the proxies or the APIs",
 		[]string{"admin"}, []string{"proxy/...", "routes/...", "cards/...", "vaultapi", "auth", "inspector", "config", "cmd/..."}},
 	{"only cmd/aliasgate wires concrete stores",

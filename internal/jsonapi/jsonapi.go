@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -43,6 +44,9 @@ type Source struct {
 type Error struct {
 	Status  int
 	Objects []ErrorObject
+	// RetryAfter, when positive, is sent as a Retry-After header in whole
+	// seconds, rounded up (a 429 or 503).
+	RetryAfter time.Duration
 }
 
 // Error returns the first object's title and detail.
@@ -94,6 +98,9 @@ func WriteError(w http.ResponseWriter, contentType string, err error) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(errorDocument{Errors: e.Objects})
 }
