@@ -90,6 +90,7 @@ func Run(t *testing.T, h Harness) {
 	if !h.VolatileOnly {
 		tests = append(tests,
 			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
+			conformanceTest{"CardsAreListedAndDeleted", testCardListDelete},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},
