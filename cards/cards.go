@@ -1,5 +1,6 @@
 // Package cards is the Card Management API: JSON:API documents for cards
-// (POST /cards, GET and PATCH /cards/{id}) and their card updates. A card
+// (POST and GET /cards, GET, PATCH and DELETE /cards/{id}) and their card
+// updates. A card
 // record holds aliases only: the PAN is kept in the vault under a persistent
 // UUID alias and the CVC under a volatile one, so the CVC disappears with the
 // volatile TTL (cvc_status "expired"). Clients with the PCI flag see pan and
@@ -40,7 +41,8 @@
 //   - A 201 also carries Location: /cards/{id}.
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
-//   - Network tokens: see tokens.go.
+//   - Network tokens: see tokens.go. DELETE /cards/{id}: see delete.go.
+//     GET /cards (list, cursor pagination, filters): see list.go.
 package cards
 
 import (
@@ -82,12 +84,20 @@ type Store interface {
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
 	// ReplaceCard replaces an existing card record without recording a card update.
 	ReplaceCard(ctx context.Context, account, id string, record []byte) error
+	// DeleteCard removes the card (account, id), its card updates and its fingerprint entry; ok
+	// false when there is no such card.
+	DeleteCard(ctx context.Context, account, id, fingerprint string) (ok bool, err error)
+	// ListCards returns up to limit of the account's cards whose id sorts after after ("" from
+	// the first), in id order.
+	ListCards(ctx context.Context, account, after string, limit int) (ids []string, records [][]byte, err error)
 }
 
 // Vault turns values into aliases and back (*vault.Service).
 type Vault interface {
 	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
 	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
+	// Delete removes one alias of the context's account (DELETE /cards/{id}).
+	Delete(ctx context.Context, alias string) error
 }
 
 // Guard authenticates requests and checks scopes (*auth.Service).
@@ -152,7 +162,7 @@ type Handler struct {
 	tsp     tsp.Provider
 	locks   sync.Map // account + "/" + card id → *sync.Mutex
 
-	create, get, patch                 http.Handler
+	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler
 }
 
@@ -190,30 +200,38 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCreate))
 	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveGet))
 	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.servePatch))
+	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList))
+	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDelete))
 	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveProvision))
 	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDeleteToken))
 	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCryptogram))
 	return h, nil
 }
 
-// ServeHTTP routes POST /cards, GET /cards/{id} and PATCH /cards/{id}.
+// ServeHTTP routes POST and GET /cards, GET, PATCH and DELETE /cards/{id}
+// and the network token endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/cards" || p == "/cards/":
-		if r.Method != http.MethodPost {
-			methodNotAllowed(w, "POST")
-			return
+		switch r.Method {
+		case http.MethodPost:
+			h.create.ServeHTTP(w, r)
+		case http.MethodGet:
+			h.list.ServeHTTP(w, r)
+		default:
+			methodNotAllowed(w, "GET, POST")
 		}
-		h.create.ServeHTTP(w, r)
 	case strings.HasPrefix(p, "/cards/") && !strings.Contains(p[len("/cards/"):], "/"):
 		switch r.Method {
 		case http.MethodGet:
 			h.get.ServeHTTP(w, r)
 		case http.MethodPatch:
 			h.patch.ServeHTTP(w, r)
+		case http.MethodDelete:
+			h.del.ServeHTTP(w, r)
 		default:
-			methodNotAllowed(w, "GET, PATCH")
+			methodNotAllowed(w, "GET, PATCH, DELETE")
 		}
 	case strings.HasPrefix(p, "/cards/") && strings.HasSuffix(p, "/"+pathNetworkTokens) &&
 		strings.Count(p, "/") == 3:
@@ -272,6 +290,9 @@ type record struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Tokens      []tokenRecord     `json:"network_tokens,omitempty"`
+	// Deleting is set by DELETE /cards/{id} before it removes the card's
+	// aliases: the card answers 404 from then on (see delete.go).
+	Deleting bool `json:"deleting,omitempty"`
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.
@@ -528,8 +549,18 @@ func (h *Handler) load(q *request) (*record, error) {
 	return h.loadID(q, strings.TrimPrefix(q.r.URL.Path, "/cards/"))
 }
 
-// loadID reads card id in the principal's account.
+// loadID reads card id in the principal's account; a card being deleted
+// is not found.
 func (h *Handler) loadID(q *request, id string) (*record, error) {
+	rec, err := h.loadAny(q, id)
+	if err == nil && rec.Deleting {
+		return nil, errNotFound()
+	}
+	return rec, err
+}
+
+// loadAny reads card id in the principal's account, being deleted or not.
+func (h *Handler) loadAny(q *request, id string) (*record, error) {
 	if !validCardID(id) {
 		return nil, errNotFound()
 	}
@@ -540,6 +571,10 @@ func (h *Handler) loadID(q *request, id string) (*record, error) {
 	if !ok {
 		return nil, errNotFound()
 	}
+	return decodeRecord(b)
+}
+
+func decodeRecord(b []byte) (*record, error) {
 	var rec record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("decode card record: %w", err)

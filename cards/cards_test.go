@@ -617,11 +617,17 @@ func TestScopesAndMethods(t *testing.T) {
 	if r := e.do("PATCH", "/cards/"+id, `{"data":{"attributes":{}}}`, "X-Test-Scopes: cards:read"); r.code != 403 {
 		t.Errorf("PATCH without cards:write: %d", r.code)
 	}
-	if r := e.do("DELETE", "/cards/"+id, ""); r.code != 405 || r.hdr.Get("Allow") != "GET, PATCH" {
-		t.Errorf("DELETE: %d", r.code)
+	if r := e.do("DELETE", "/cards/"+id, "", "X-Test-Scopes: cards:read"); r.code != 403 {
+		t.Errorf("DELETE without cards:write: %d", r.code)
 	}
-	if r := e.do("GET", "/cards", ""); r.code != 405 || r.hdr.Get("Allow") != "POST" {
-		t.Errorf("GET /cards: %d", r.code)
+	if r := e.do("GET", "/cards", "", "X-Test-Scopes: cards:write"); r.code != 403 {
+		t.Errorf("GET /cards without cards:read: %d", r.code)
+	}
+	if r := e.do("PUT", "/cards/"+id, ""); r.code != 405 || r.hdr.Get("Allow") != "GET, PATCH, DELETE" {
+		t.Errorf("PUT /cards/{id}: %d", r.code)
+	}
+	if r := e.do("PUT", "/cards", ""); r.code != 405 || r.hdr.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT /cards: %d", r.code)
 	}
 }
 

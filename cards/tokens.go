@@ -5,7 +5,8 @@ package cards
 // Decisions where the spec pages are silent:
 //   - The token state lives inside the card record (record.Tokens); the token
 //     PAN itself is only in the vault, under a persistent UUID alias. A card
-//     keeps its deleted tokens (state "deleted") for the record; only the
+//     keeps its deleted tokens (state "deleted", metadata only: their token
+//     PAN is deleted from the vault) for the record; only the
 //     active one is ever shown.
 //   - Provisioning, deletion, cryptograms and PATCH of a card are serialized
 //     per card by a mutex in the Handler (one gateway process; several nodes
@@ -16,6 +17,9 @@ package cards
 //   - Brands the TSP does not tokenize (see cards/tsp) → 422
 //     network_tokens_unsupported. Cryptogram without an active token → 409
 //     no_active_network_token. DELETE without an active token → 404.
+//   - DELETE deletes the token at the token service, then its token PAN
+//     from the vault (its alias answers 404), then marks it deleted in the
+//     card record (issue 22; see retireToken in delete.go).
 //   - The request body of the three endpoints is ignored (the spec's
 //     cryptogram body is {"data":{"attributes":{}}}).
 //   - Each cryptogram uses the next value of the token's counter (stored in
@@ -239,16 +243,10 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 			"the card has no active network token"))
 		return
 	}
-	tokenPAN, err := h.revealOne(q, t.PANAlias)
-	if err != nil {
-		h.fail(q, "delete network token: reveal", err)
+	if err := h.retireToken(q, t); err != nil { // at the token service, then its PAN from the vault
+		h.fail(q, "delete network token", err)
 		return
 	}
-	if err := h.tsp.Delete(q.ctx, tokenPAN); err != nil {
-		h.fail(q, "delete network token: tsp", err)
-		return
-	}
-	t.State, t.UpdatedAt = TokenDeleted, h.now().UTC()
 	if err := h.replace(q, rec); err != nil {
 		h.fail(q, "delete network token: store", err)
 		return
