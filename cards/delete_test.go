@@ -185,7 +185,9 @@ func TestDeleteCardErasesItEverywhere(t *testing.T) {
 	}
 }
 
-func principalA() auth.Principal { return auth.Principal{ClientID: "ACHtestclient", Account: "ACTaccountA"} }
+func principalA() auth.Principal {
+	return auth.Principal{ClientID: "ACHtestclient", Account: "ACTaccountA"}
+}
 
 // TestDeleteCardIsScopedToItsAccount: another account's client gets 404
 // and the card stays whole.
