@@ -9,10 +9,12 @@
 // Decisions where the spec pages are silent:
 //   - exp_month and exp_year are required on POST and are JSON integers;
 //     exp_year is kept as sent (2 digits, 0–99 meaning 2000–2099, or 4 digits
-//     2000–2099). A card is refused (422) once its expiry month has ended more
-//     than ExpiryGrace ago (the card is valid through the last day of the month,
-//     the grace covers the first month after it), or when it expires more than
-//     50 years ahead.
+//     2000–2099). A card that has expired is accepted on POST and PATCH (an
+//     account updater refreshes exactly those; the spec page's PATCH example
+//     updates a card that expired in 24) and shown with "expired": true once
+//     its expiry month has ended (it is valid through the month's last day,
+//     UTC); the attribute is absent otherwise. A card expiring more than 50
+//     years ahead is refused (422).
 //   - CVC: digits only, 4 for AMEX and 3 for every other brand.
 //   - meta: string → string, at most 50 keys, keys 1–40 characters, values at
 //     most 500 characters and never holding a card-like number; PATCH replaces
@@ -131,9 +133,6 @@ const SimulatorKeyLabel = "aliasgate cards tsp simulator key v1"
 
 // Limits and constants of the API.
 const (
-	// ExpiryGrace is how long after the end of its expiry month a card is
-	// still accepted.
-	ExpiryGrace = 1 // month
 	// MaxMetaKeys, MaxMetaKeyLen and MaxMetaValueLen limit the meta object.
 	MaxMetaKeys     = 50
 	MaxMetaKeyLen   = 40
@@ -293,6 +292,9 @@ type record struct {
 	// Deleting is set by DELETE /cards/{id} before it removes the card's
 	// aliases: the card answers 404 from then on (see delete.go).
 	Deleting bool `json:"deleting,omitempty"`
+	// Cardholder and TokenType are kept as sent (compat.go).
+	Cardholder *Cardholder `json:"cardholder,omitempty"`
+	TokenType  string      `json:"token_type,omitempty"`
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.
@@ -315,6 +317,8 @@ type Attributes struct {
 	CardBrand       string            `json:"card_brand"`
 	CardType        string            `json:"card_type"`
 	Meta            map[string]string `json:"meta,omitempty"`
+	Cardholder      *Cardholder       `json:"cardholder,omitempty"`
+	Expired         bool              `json:"expired,omitempty"`
 }
 
 // CVC statuses.
@@ -488,7 +492,11 @@ func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string
 		BIN: rec.BIN, First8: rec.First8, Last4: rec.Last4, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear,
 		CardFingerprint: rec.Fingerprint, Capabilities: capabilities(rec.Brand),
 		CreatedAt: formatTime(rec.CreatedAt), UpdatedAt: formatTime(rec.UpdatedAt),
-		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta,
+		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta, Cardholder: rec.Cardholder,
+		Expired: cardExpired(rec.ExpMonth, rec.ExpYear, h.now()),
+	}
+	if rec.TokenType != "" {
+		a.TokenType = rec.TokenType
 	}
 	if q.p.PCI {
 		a.PAN = pan

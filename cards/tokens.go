@@ -20,6 +20,13 @@ package cards
 //   - DELETE deletes the token at the token service, then its token PAN
 //     from the vault (its alias answers 404), then marks it deleted in the
 //     card record (issue 22; see retireToken in delete.go).
+//   - Timestamps follow each spec page: a card's created_at and updated_at
+//     and a card update's received_at are RFC 3339 UTC to the second
+//     ("2025-08-01T00:00:00Z", the cards page); a network token's
+//     created_at and updated_at are UTC with up to 6 fractional digits,
+//     trailing zeros dropped, and no zone designator
+//     ("2025-01-10T17:56:12.783411", the network tokens page). Both are
+//     UTC. (Until issue 22 tokens used the cards' format.)
 //   - The request body of the three endpoints is ignored (the spec's
 //     cryptogram body is {"data":{"attributes":{}}}).
 //   - Each cryptogram uses the next value of the token's counter (stored in
@@ -108,8 +115,8 @@ func (h *Handler) lock(account, id string) func() {
 // tokenAttributes renders t; tokenPAN is the clear token PAN when the
 // caller has it ("" → revealed from the vault for PCI clients only).
 func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (NetworkToken, error) {
-	a := NetworkToken{BIN: t.BIN, CreatedAt: formatTime(t.CreatedAt), ExpMonth: t.ExpMonth, ExpYear: t.ExpYear,
-		Last4: t.Last4, PaymentAccountReference: t.PAR, State: t.State, UpdatedAt: formatTime(t.UpdatedAt)}
+	a := NetworkToken{BIN: t.BIN, CreatedAt: formatTokenTime(t.CreatedAt), ExpMonth: t.ExpMonth, ExpYear: t.ExpYear,
+		Last4: t.Last4, PaymentAccountReference: t.PAR, State: t.State, UpdatedAt: formatTokenTime(t.UpdatedAt)}
 	if !q.p.PCI {
 		return a, nil
 	}
@@ -310,3 +317,9 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) error {
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now
 	return nil
 }
+
+// tokenTimeLayout is the network tokens page's timestamp: UTC, microseconds
+// at most, no zone designator.
+const tokenTimeLayout = "2006-01-02T15:04:05.999999"
+
+func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout) }
