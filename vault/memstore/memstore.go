@@ -63,6 +63,7 @@ type Store struct {
 	cards   map[string][]byte   // account ‖ 0 ‖ id → record
 	fingers map[string]string   // account ‖ 0 ‖ fingerprint → id
 	updates map[string][][]byte // account ‖ 0 ‖ id → updates
+	idem    map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
 	closed  bool
 
 	stop chan struct{}

@@ -91,6 +91,7 @@ func Run(t *testing.T, h Harness) {
 		tests = append(tests,
 			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
 			conformanceTest{"CardsAreListedAndDeleted", testCardListDelete},
+			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},
