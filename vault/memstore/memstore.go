@@ -60,9 +60,9 @@ type Store struct {
 	index   map[string]string
 	meta    map[string][]byte
 	clients map[string][]byte
-	cards   map[string][]byte   // account ‖ 0 ‖ id → record
-	fingers map[string]string   // account ‖ 0 ‖ fingerprint → id
-	updates map[string][][]byte // account ‖ 0 ‖ id → updates
+	cards   map[string][]byte    // account ‖ 0 ‖ id → record
+	fingers map[string]string    // account ‖ 0 ‖ fingerprint → id
+	updates map[string][][]byte  // account ‖ 0 ‖ id → updates
 	idem    map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
 	closed  bool
 
