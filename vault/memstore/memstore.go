@@ -60,14 +60,15 @@ type Store struct {
 	index   map[string]string
 	meta    map[string][]byte
 	clients map[string][]byte
-	cards   map[string][]byte    // account ‖ 0 ‖ id → record
-	fingers map[string]string    // account ‖ 0 ‖ fingerprint → id
-	updates map[string][][]byte  // account ‖ 0 ‖ id → updates
-	idem    map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
+	cards   map[string][]byte   // account ‖ 0 ‖ id → record
+	fingers map[string]string   // account ‖ 0 ‖ fingerprint → id
+	updates map[string][][]byte // account ‖ 0 ‖ id → updates
 	closed  bool
 
 	stop chan struct{}
 	done chan struct{}
+
+	idem map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
 }
 
 // New returns an empty Store and starts its sweeper; Close stops it.
