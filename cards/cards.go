@@ -92,6 +92,13 @@ type Store interface {
 	// ListCards returns up to limit of the account's cards whose id sorts after after ("" from
 	// the first), in id order.
 	ListCards(ctx context.Context, account, after string, limit int) (ids []string, records [][]byte, err error)
+	// ClaimIdempotency stores record under (account, key) until expires unless a record that
+	// has not expired at now is there; then it returns that one and writes nothing.
+	ClaimIdempotency(ctx context.Context, account, key string, record []byte, now, expires time.Time) (existing []byte, err error)
+	// FinishIdempotency replaces the record of (account, key) and its expiry.
+	FinishIdempotency(ctx context.Context, account, key string, record []byte, expires time.Time) error
+	// ReleaseIdempotency removes (account, key).
+	ReleaseIdempotency(ctx context.Context, account, key string) error
 }
 
 // Vault turns values into aliases and back (*vault.Service).
@@ -156,6 +163,7 @@ type Handler struct {
 	now     func() time.Time
 	vaultID string
 	fpKey   []byte
+	idemKey []byte // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
 	dups    DuplicateWatch // nil: duplicates are not counted
 	bins    binTable
 	tsp     tsp.Provider
@@ -196,9 +204,12 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 			return nil, err
 		}
 	}
-	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCreate))
+	m := hmac.New(sha256.New, opts.FingerprintKey)
+	m.Write([]byte(IdempotencyKeyLabel))
+	h.idemKey = m.Sum(nil)
+	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, h.idempotent(http.HandlerFunc(h.serveCreate)))
 	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveGet))
-	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.servePatch))
+	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, h.idempotent(http.HandlerFunc(h.servePatch)))
 	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList))
 	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDelete))
 	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveProvision))

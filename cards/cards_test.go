@@ -28,6 +28,8 @@ type memStore struct {
 	cards   map[string][]byte // account/id → record
 	fingers map[string]string // account/fingerprint → id
 	updates map[string][][]byte
+
+	idem map[string]idemTestEntry // idempotency_test.go
 }
 
 func newMemStore() *memStore {

@@ -471,12 +471,14 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.InfoContext(q.ctx, "cards: duplicate card", "card_id", existing, "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
+		noteOutcome(q.ctx, existing, "")
 		q.w.Header().Set("Location", "/cards/"+existing)
 		h.write(q, http.StatusSeeOther, Document{Data: Resource{Type: typeCards, ID: existing}})
 		return
 	}
 	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
 		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	noteOutcome(q.ctx, rec.ID, "")
 	q.w.Header().Set("Location", "/cards/"+rec.ID)
 	h.write(q, http.StatusCreated, Document{Data: Resource{Type: typeCards, ID: rec.ID,
 		Attributes: h.attributes(q, rec, pan, cvc, status)}})
@@ -640,6 +642,11 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if !hasCVC {
 		cvc = oldCVC
+	}
+	if included != nil {
+		noteOutcome(q.ctx, rec.ID, upd.ID)
+	} else {
+		noteOutcome(q.ctx, rec.ID, "")
 	}
 	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeCards, ID: rec.ID,
 		Attributes: h.attributes(q, &next, pan, cvc, status)}, Included: included})
