@@ -163,7 +163,7 @@ type Handler struct {
 	now     func() time.Time
 	vaultID string
 	fpKey   []byte
-	idemKey []byte // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
+	idemKey []byte         // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
 	dups    DuplicateWatch // nil: duplicates are not counted
 	bins    binTable
 	tsp     tsp.Provider

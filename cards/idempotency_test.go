@@ -206,4 +206,3 @@ func (v *gatedVault) Redact(ctx context.Context, reqs []vault.RedactRequest) ([]
 	}
 	return v.Vault.Redact(ctx, reqs)
 }
-
