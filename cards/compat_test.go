@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/cards/tsp"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
 
@@ -139,4 +140,41 @@ func TestTokenTimestampsFollowTheirPage(t *testing.T) {
 		}
 	}
 	obstest.AssertNoPAN(t, "token", r.body)
+}
+
+// TestCryptogramsByBrandAndUse: through the API, a Mastercard card's
+// cryptogram is a UCAF with ECI 06 for e-commerce and 07 on file, each
+// verified by the simulator; an unknown transaction_type is 422.
+func TestCryptogramsByBrandAndUse(t *testing.T) {
+	e := setup(t)
+	id, _ := e.create(`"pan":"5555555555554444","exp_month":4,"exp_year":30`)
+	r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw, pci)
+	if r.code != 200 {
+		t.Fatalf("provision: %d %s", r.code, r.body)
+	}
+	tokenPAN := attrsOf(t, r.doc)["network_token"].(string)
+	sim := e.h.tsp.(*tsp.Simulator)
+	for i, tc := range []struct{ body, eci string }{
+		{`{"data":{"attributes":{}}}`, "06"},
+		{`{"data":{"attributes":{"transaction_type":"ecommerce"}}}`, "06"},
+		{`{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, "07"},
+		{``, "06"},
+	} {
+		r := e.do("POST", "/cards/"+id+"/cryptogram", tc.body, ntw)
+		if r.code != 200 {
+			t.Fatalf("%s: %d %s", tc.body, r.code, r.body)
+		}
+		c := attrsOf(t, r.doc)["cryptogram"].(map[string]any)
+		if c["type"] != "UCAF" || c["eci"] != tc.eci {
+			t.Errorf("%s: cryptogram %v, want UCAF %s", tc.body, c, tc.eci)
+		}
+		cg := tsp.Cryptogram{ECI: c["eci"].(string), Type: c["type"].(string), Value: c["value"].(string)}
+		if err := sim.Verify(tokenPAN, cg, uint64(i+1), e.clk.Now()); err != nil {
+			t.Errorf("%s: verify: %v", tc.body, err)
+		}
+	}
+	if r := e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{"transaction_type":"moto"}}}`, ntw); r.code != 422 ||
+		!strings.Contains(string(r.body), "/data/attributes/transaction_type") {
+		t.Errorf("unknown transaction_type: %d %s", r.code, r.body)
+	}
 }

@@ -146,7 +146,7 @@ func TestDeleteCardErasesItEverywhere(t *testing.T) {
 			t.Errorf("after the delete, reveal of a card alias = %v, want ErrNotFound", err)
 		}
 	}
-	if _, err := e.sim.Cryptogram(context.Background(), tokenPAN, 1, e.clk.Now()); !errors.Is(err, tsp.ErrDeleted) {
+	if _, err := e.sim.Cryptogram(context.Background(), tokenPAN, 1, tsp.UseEcommerce, e.clk.Now()); !errors.Is(err, tsp.ErrDeleted) {
 		t.Errorf("the token service still makes cryptograms for the token: %v", err)
 	}
 	e.audit.mu.Lock()
@@ -258,7 +258,7 @@ func TestDeleteNetworkTokenDeletesItsPAN(t *testing.T) {
 	if err := e.revealAs(alias); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("the token PAN is still in the vault: %v", err)
 	}
-	if _, err := e.sim.Cryptogram(context.Background(), tokenPAN, 9, e.clk.Now()); !errors.Is(err, tsp.ErrDeleted) {
+	if _, err := e.sim.Cryptogram(context.Background(), tokenPAN, 9, tsp.UseEcommerce, e.clk.Now()); !errors.Is(err, tsp.ErrDeleted) {
 		t.Fatalf("token service: %v", err)
 	}
 	if r := e.do("GET", "/cards/"+id+"?include=network_tokens", "", pci); r.code != 200 ||

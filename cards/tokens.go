@@ -27,8 +27,13 @@ package cards
 //     trailing zeros dropped, and no zone designator
 //     ("2025-01-10T17:56:12.783411", the network tokens page). Both are
 //     UTC. (Until issue 22 tokens used the cards' format.)
-//   - The request body of the three endpoints is ignored (the spec's
-//     cryptogram body is {"data":{"attributes":{}}}).
+//   - The request body of provisioning and DELETE is ignored. The
+//     cryptogram body (the spec's is {"data":{"attributes":{}}}) may name
+//     the payment's use: "transaction_type": "ecommerce" (the default) or
+//     "card_on_file" (merchant-initiated on the stored credential); it sets
+//     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
+//     other attributes, and a body that is not a JSON:API document, are
+//     ignored as before.
 //   - Each cryptogram uses the next value of the token's counter (stored in
 //     the card record before the cryptogram is returned).
 
@@ -264,11 +269,17 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxBody))
 	q, rec, unlock, ok := h.beginToken(w, r, "cryptogram")
 	if !ok {
 		return
 	}
 	defer unlock()
+	use, err := cryptogramUse(body)
+	if err != nil {
+		h.fail(q, "cryptogram", err)
+		return
+	}
 	t := rec.activeToken()
 	if t == nil {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
@@ -281,7 +292,7 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.Counter++
-	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, h.now())
+	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
 	if errors.Is(err, tsp.ErrDeleted) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
 			"the network token was deleted by the token service"))
@@ -323,3 +334,28 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) error {
 const tokenTimeLayout = "2006-01-02T15:04:05.999999"
 
 func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout) }
+
+// cryptogramUse reads data.attributes.transaction_type of a cryptogram
+// request body, if there is one.
+func cryptogramUse(body []byte) (tsp.Use, error) {
+	var doc struct {
+		Data struct {
+			Attributes map[string]json.RawMessage `json:"attributes"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return tsp.UseEcommerce, nil
+	}
+	raw, ok := doc.Data.Attributes["transaction_type"]
+	if !ok {
+		return tsp.UseEcommerce, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if u, err := tsp.ParseUse(s); err == nil {
+			return u, nil
+		}
+	}
+	return "", invalid("transaction_type", "invalid_transaction_type",
+		`transaction_type is "ecommerce" or "card_on_file"`)
+}

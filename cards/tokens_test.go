@@ -103,12 +103,13 @@ func TestNetworkTokenLifecycle(t *testing.T) {
 	ca := checkToken(t, "cryptogram", r.doc, true)
 	c := ca["cryptogram"].(map[string]any)
 	v, err := base64.StdEncoding.DecodeString(c["value"].(string))
-	if c["eci"] != "07" || c["type"] != "TAVV" || err != nil || len(v) != 16 {
+	// A Mastercard token: a UCAF (DSRP) cryptogram, ECI 06 (issue 22; was a Visa TAVV for every brand).
+	if c["eci"] != "06" || c["type"] != "UCAF" || err != nil || len(v) != 20 {
 		t.Errorf("cryptogram: %v", c)
 	}
 	// The simulator behind the handler accepts it (counter 1) once.
 	sim := e.h.tsp.(*tsp.Simulator)
-	cg := tsp.Cryptogram{ECI: "07", Type: "TAVV", Value: c["value"].(string)}
+	cg := tsp.Cryptogram{ECI: "06", Type: "UCAF", Value: c["value"].(string)}
 	if err := sim.Verify(ca["network_token"].(string), cg, 1, e.clk.Now()); err != nil {
 		t.Errorf("verify: %v", err)
 	}
