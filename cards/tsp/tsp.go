@@ -17,15 +17,10 @@
 //   - Cryptograms are brand-correct (issue 22): the type, length and ECI
 //     are the token's brand's (the brand of the token PAN's BIN), the ECI
 //     also depends on the use (Use: a customer-initiated e-commerce payment,
-//     or a merchant-initiated one on the stored credential):
-//
-//     brand       type  bytes  ECI e-commerce  ECI card on file
-//     Visa        TAVV  16     07              07
-//     Mastercard  UCAF  20     06              07
-//     Amex        AEVV  20     07              07
-//     Discover    DPAS  20     07              07
-//
-//     Visa, Amex and Discover use 05/06/07 (07: not 3-D Secure
+//     or a merchant-initiated one on the stored credential). Visa: TAVV,
+//     16 bytes, ECI 07 for both uses. Mastercard: UCAF, 20 bytes, ECI 06
+//     for e-commerce and 07 card on file. Amex: AEVV, 20 bytes, 07 and 07.
+//     Discover: DPAS, 20 bytes, 07 and 07. Visa, Amex and Discover use 05/06/07 (07: not 3-D Secure
 //     authenticated, which a token cryptogram alone is not); Mastercard uses
 //     00/01/02/06/07, where 06 is a network token without 3-D Secure and 07
 //     an authenticated merchant-initiated transaction. The Mastercard
