@@ -46,7 +46,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, account, key string, recor
 				existing = bytes.Clone(v[8:])
 				return nil
 			}
-			if err := xb.Delete(append(bytes.Clone(v[:8]), k...)); err != nil {
+			if err := dropIdem(ib, xb, k); err != nil {
 				return err
 			}
 		}
@@ -66,10 +66,8 @@ func (s *Store) FinishIdempotency(ctx context.Context, account, key string, reco
 			return err
 		}
 		k := cardKey(account, key)
-		if v := ib.Get(k); len(v) >= 8 {
-			if err := xb.Delete(append(bytes.Clone(v[:8]), k...)); err != nil {
-				return err
-			}
+		if err := dropIdem(ib, xb, k); err != nil {
+			return err
 		}
 		return putIdem(ib, xb, k, record, expires)
 	})
@@ -86,14 +84,7 @@ func (s *Store) ReleaseIdempotency(ctx context.Context, account, key string) err
 		if err != nil {
 			return err
 		}
-		k := cardKey(account, key)
-		if v := ib.Get(k); len(v) >= 8 {
-			if err := xb.Delete(append(bytes.Clone(v[:8]), k...)); err != nil {
-				return err
-			}
-			return ib.Delete(k)
-		}
-		return nil
+		return dropIdem(ib, xb, cardKey(account, key))
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: release idempotency key: %w", err)
@@ -108,6 +99,18 @@ func idemBuckets(tx *bolt.Tx) (*bolt.Bucket, *bolt.Bucket, error) {
 	}
 	xb, err := tx.CreateBucketIfNotExists(bucketIdemByExpiry)
 	return ib, xb, err
+}
+
+// dropIdem removes key k and its expiry entry, if there.
+func dropIdem(ib, xb *bolt.Bucket, k []byte) error {
+	v := ib.Get(k)
+	if len(v) < 8 {
+		return nil
+	}
+	if err := xb.Delete(append(bytes.Clone(v[:8]), k...)); err != nil {
+		return err
+	}
+	return ib.Delete(k)
 }
 
 func putIdem(ib, xb *bolt.Bucket, k, record []byte, expires time.Time) error {
