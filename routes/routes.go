@@ -111,6 +111,14 @@ type Filter struct {
 	Targets   []Target
 	Program   *rewrite.Program
 	Line      int
+	// Fallback (network_token filters; YAML fallback: pan) puts the card's
+	// PAN (and CVC when it has one) where the network token would go when
+	// the card has no active network token; false: such a request is
+	// refused (422 no_active_network_token).
+	Fallback bool
+	// TransactionType (network_token filters; YAML transaction_type) is the
+	// cryptogram's use: ecommerce (default) or card_on_file.
+	TransactionType string
 }
 
 // Match is the condition of a filter: the AND of every field given.
@@ -133,6 +141,7 @@ type Target struct {
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`
 	Classifiers []string `yaml:"classifiers,omitempty"`
+	Role        string   `yaml:"role,omitempty"` // network_token: what the target receives (rewrite.Roles)
 	Line        int      `yaml:"-"`
 }
 
