@@ -14,8 +14,10 @@ type payTok struct {
 	seen []string
 }
 
-func (t *payTok) Redact(context.Context, []RedactItem) ([]string, error) { return nil, errors.New("no") }
-func (t *payTok) Reveal(context.Context, []string) ([]string, error)     { return nil, errors.New("no") }
+func (t *payTok) Redact(context.Context, []RedactItem) ([]string, error) {
+	return nil, errors.New("no")
+}
+func (t *payTok) Reveal(context.Context, []string) ([]string, error) { return nil, errors.New("no") }
 func (t *payTok) Payment(_ context.Context, ref string) (Payment, error) {
 	t.seen = append(t.seen, ref)
 	if ref != t.ref {
