@@ -318,6 +318,11 @@ func (l *loader) route(n *yaml.Node) *Route {
 		}
 		ids[flt.ID] = f.Line
 		r.Filters = append(r.Filters, flt)
+		if lg == "" && flt.Operation == rewrite.NetworkToken {
+			// The processor's answer must not bring the token PAN (or the
+			// fallback PAN) back to the merchant.
+			r.LeakGuard = LeakBlock
+		}
 	}
 	return r
 }

@@ -35,6 +35,13 @@ func TestNetworkTokenFilterLoads(t *testing.T) {
 		f.Program == nil || f.Targets[3].Role != "cryptogram" {
 		t.Fatalf("filter %+v", f)
 	}
+	if lg := set.Routes[0].LeakGuard; lg != LeakBlock {
+		t.Fatalf("leak_guard of a network_token route = %s, want block", lg)
+	}
+	logged, err := Parse([]byte(strings.Replace(networkTokenRoute, "host: api.psp.example", "host: api.psp.example\n    leak_guard: log", 1)), "r.yaml", Options{})
+	if err != nil || logged.Routes[0].LeakGuard != LeakLog {
+		t.Fatalf("an explicit leak_guard is kept: %v", err)
+	}
 	def, err := Parse([]byte(strings.NewReplacer("        fallback: pan\n", "", "        transaction_type: card_on_file\n", "").Replace(networkTokenRoute)), "r.yaml", Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,9 @@ type Route struct {
 	PathPrefix  string
 	Upstream    string   // inbound only: a URL or an internal upstream
 	UpstreamURL *url.URL // parsed Upstream when it is a URL
-	LeakGuard   LeakGuard
+	// LeakGuard: log by default; block on a route with a network_token
+	// filter (YAML leak_guard overrides both).
+	LeakGuard LeakGuard
 	// UnmatchedBody says what happens to a request with a body on a route
 	// that redacts request bodies (RedactsBodies) when no request filter
 	// with body targets matched it: Reject (the default) refuses it, Pass
