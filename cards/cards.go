@@ -128,6 +128,9 @@ type Options struct {
 	// it is given; an error (a *vault.ThrottleError: the client is flagged
 	// for probing which card numbers exist) answers 429 instead.
 	Duplicates DuplicateWatch
+	// Settings gives each account's settings (network tokens, token type;
+	// settings.go); nil: every account has the defaults (network tokens off).
+	Settings Settings
 }
 
 // DuplicateWatch counts duplicate answers per caller (internal/abuse).
@@ -157,17 +160,18 @@ const (
 
 // Handler serves /cards and /cards/{id}.
 type Handler struct {
-	store   Store
-	vault   Vault
-	log     *slog.Logger
-	now     func() time.Time
-	vaultID string
-	fpKey   []byte
-	idemKey []byte         // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
-	dups    DuplicateWatch // nil: duplicates are not counted
-	bins    binTable
-	tsp     tsp.Provider
-	locks   sync.Map // account + "/" + card id → *sync.Mutex
+	store    Store
+	vault    Vault
+	log      *slog.Logger
+	now      func() time.Time
+	vaultID  string
+	fpKey    []byte
+	idemKey  []byte         // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
+	dups     DuplicateWatch // nil: duplicates are not counted
+	accounts Settings       // nil: defaults (settings.go)
+	bins     binTable
+	tsp      tsp.Provider
+	locks    sync.Map // account + "/" + card id → *sync.Mutex
 
 	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler
@@ -191,6 +195,7 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	}
 	h.tsp = opts.TSP
 	h.dups = opts.Duplicates
+	h.accounts = opts.Settings
 	if h.tsp == nil {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
@@ -306,6 +311,9 @@ type record struct {
 	// Cardholder and TokenType are kept as sent (compat.go).
 	Cardholder *Cardholder `json:"cardholder,omitempty"`
 	TokenType  string      `json:"token_type,omitempty"`
+	// Enrollment is EnrollmentFailed or EnrollmentUnsupported after an
+	// automatic provisioning that did not give a token (settings.go).
+	Enrollment string `json:"enrollment,omitempty"`
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.
@@ -330,6 +338,8 @@ type Attributes struct {
 	Meta            map[string]string `json:"meta,omitempty"`
 	Cardholder      *Cardholder       `json:"cardholder,omitempty"`
 	Expired         bool              `json:"expired,omitempty"`
+	// EnrollmentStatus is the network token enrollment (settings.go).
+	EnrollmentStatus string `json:"enrollment_status,omitempty"`
 }
 
 // CVC statuses.
@@ -504,7 +514,7 @@ func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string
 		CardFingerprint: rec.Fingerprint, Capabilities: capabilities(rec.Brand),
 		CreatedAt: formatTime(rec.CreatedAt), UpdatedAt: formatTime(rec.UpdatedAt),
 		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta, Cardholder: rec.Cardholder,
-		Expired: cardExpired(rec.ExpMonth, rec.ExpYear, h.now()),
+		Expired: cardExpired(rec.ExpMonth, rec.ExpYear, h.now()), EnrollmentStatus: h.enrollment(q.p.Account, rec),
 	}
 	if rec.TokenType != "" {
 		a.TokenType = rec.TokenType

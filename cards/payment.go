@@ -57,8 +57,8 @@ type PaymentValues struct {
 }
 
 // Payment resolves ref (a card id or an alias of a card's PAN) in account
-// into payment values. ctx carries the vault actor (route, client,
-// account).
+// into payment values; use "" is the token type's. ctx carries the vault
+// actor (route, client, account).
 func (h *Handler) Payment(ctx context.Context, account, ref string, fallback bool, use tsp.Use) (PaymentValues, error) {
 	id := ref
 	if !validCardID(ref) {
@@ -119,6 +119,9 @@ func (h *Handler) tokenPayment(q *request, rec *record, t *tokenRecord, use tsp.
 	tokenPAN, err := h.revealOne(q, t.PANAlias)
 	if err != nil {
 		return PaymentValues{}, fmt.Errorf("cards: payment: reveal the network token: %w", err)
+	}
+	if use == "" {
+		use = defaultUse(t)
 	}
 	t.Counter++
 	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())

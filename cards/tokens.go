@@ -29,8 +29,9 @@ package cards
 //     UTC. (Until issue 22 tokens used the cards' format.)
 //   - The request body of provisioning and DELETE is ignored. The
 //     cryptogram body (the spec's is {"data":{"attributes":{}}}) may name
-//     the payment's use: "transaction_type": "ecommerce" (the default) or
-//     "card_on_file" (merchant-initiated on the stored credential); it sets
+//     the payment's use: "transaction_type": "ecommerce" or "card_on_file"
+//     (merchant-initiated on the stored credential; default: the token
+//     type's, see settings.go); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
 //     other attributes, and a body that is not a JSON:API document, are
 //     ignored as before.
@@ -41,6 +42,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -75,6 +77,7 @@ type tokenRecord struct {
 	ExpMonth  int       `json:"exp_month"`
 	ExpYear   int       `json:"exp_year"`
 	State     string    `json:"state"`
+	Type      string    `json:"type,omitempty"` // token type (settings.go); "" is TokenTypeEcommerce
 	Counter   uint64    `json:"counter"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -209,38 +212,49 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "provision network token: reveal", err)
 		return
 	}
-	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
+	t, tokenPAN, err := h.provisionToken(q, rec, pan)
 	if errors.Is(err, tsp.ErrUnsupportedBrand) {
 		h.fail(q, "provision network token", jsonapi.NewError(http.StatusUnprocessableEntity,
 			"network_tokens_unsupported", "Unprocessable Entity", "the card brand has no network token service"))
 		return
 	}
 	if err != nil {
-		h.fail(q, "provision network token: tsp", err)
+		h.fail(q, "provision network token", err)
 		return
 	}
+	a, _ := h.tokenAttributes(q, t, tokenPAN)
+	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
+}
+
+// provisionToken provisions a network token for rec (whose PAN is pan) at
+// the token service, keeps its PAN in the vault and stores it in rec; the
+// caller holds the card lock. tsp.ErrUnsupportedBrand for brands without
+// a token service.
+func (h *Handler) provisionToken(q *request, rec *record, pan string) (*tokenRecord, string, error) {
+	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
+	if err != nil {
+		return nil, "", fmt.Errorf("tsp: %w", err)
+	}
 	if len(tok.PAN) < 12 || !allDigits(tok.PAN) {
-		h.fail(q, "provision network token", errors.New("tsp returned a malformed token PAN"))
-		return
+		return nil, "", errors.New("tsp returned a malformed token PAN")
 	}
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
 	if err != nil {
-		h.fail(q, "provision network token: redact", err)
-		return
+		return nil, "", fmt.Errorf("redact: %w", err)
 	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
-		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now}
+		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now,
+		Type: h.settings(q.p.Account).TokenType}
 	rec.Tokens = append(rec.Tokens, t)
+	rec.Enrollment = ""
 	if err := h.replace(q, rec); err != nil {
-		h.fail(q, "provision network token: store", err)
-		return
+		return nil, "", fmt.Errorf("store: %w", err)
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
-	a, _ := h.tokenAttributes(q, &t, tok.PAN)
-	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
+	return &rec.Tokens[len(rec.Tokens)-1], tok.PAN, nil
 }
 
 func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
@@ -292,6 +306,9 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.Counter++
+	if use == "" {
+		use = defaultUse(t)
+	}
 	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
 	if errors.Is(err, tsp.ErrDeleted) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
@@ -336,7 +353,7 @@ const tokenTimeLayout = "2006-01-02T15:04:05.999999"
 func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout) }
 
 // cryptogramUse reads data.attributes.transaction_type of a cryptogram
-// request body, if there is one.
+// request body; "" when there is none (the token type's use).
 func cryptogramUse(body []byte) (tsp.Use, error) {
 	var doc struct {
 		Data struct {
@@ -344,11 +361,11 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 		} `json:"data"`
 	}
 	if json.Unmarshal(body, &doc) != nil {
-		return tsp.UseEcommerce, nil
+		return "", nil // the token type's use
 	}
 	raw, ok := doc.Data.Attributes["transaction_type"]
 	if !ok {
-		return tsp.UseEcommerce, nil
+		return "", nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {

@@ -478,6 +478,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
 		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	h.autoProvision(q, rec, pan)
 	noteOutcome(q.ctx, rec.ID, "")
 	q.w.Header().Set("Location", "/cards/"+rec.ID)
 	h.write(q, http.StatusCreated, Document{Data: Resource{Type: typeCards, ID: rec.ID,

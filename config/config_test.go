@@ -103,7 +103,7 @@ outbound:
   allow_private_destinations: true
   ca_bundle: /etc/aliasgate/psp-ca.pem
 vault_api: {enabled: true}
-cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv}
+cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv, network_tokens: true, network_token_accounts: [acct_a, acct_b], token_type: card_on_file}
 admin:
   ui: true
   token: 0123456789abcdef0123
@@ -272,10 +272,11 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			CABundle:                 "/etc/aliasgate/psp-ca.pem",
 		},
 		VaultAPI: VaultAPI{Enabled: true},
-		Cards:    Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator"},
-		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
-		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
-		Log:      Log{Level: "debug", Format: "text"},
+		Cards: Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator", NetworkTokens: true,
+			NetworkTokenAccounts: []string{"acct_a", "acct_b"}, TokenType: "card_on_file"},
+		Admin: Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
+		Auth:  Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
+		Log:   Log{Level: "debug", Format: "text"},
 		Audit: Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond),
 			MaxSize: GiB, MaxAge: Duration(168 * time.Hour), Keep: 400},
 	}

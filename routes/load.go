@@ -598,9 +598,8 @@ func (l *loader) networkToken(where string, r *Route, f *Filter, n *yaml.Node) {
 		l.add(fn, "%s: fallback %q: want pan or none", where, fb)
 	}
 	switch tt {
-	case "", "ecommerce":
-		f.TransactionType = "ecommerce"
-	case "card_on_file":
+	case "": // the token type's (cards settings)
+	case "ecommerce", "card_on_file":
 		f.TransactionType = tt
 	default:
 		l.add(tn, "%s: transaction_type %q: want ecommerce or card_on_file", where, tt)

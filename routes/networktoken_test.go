@@ -46,7 +46,7 @@ func TestNetworkTokenFilterLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := def.Routes[0].Filters[0]; f.Fallback || f.TransactionType != "ecommerce" {
+	if f := def.Routes[0].Filters[0]; f.Fallback || f.TransactionType != "" {
 		t.Fatalf("defaults: %+v", f)
 	}
 }

@@ -119,7 +119,7 @@ type Filter struct {
 	// refused (422 no_active_network_token).
 	Fallback bool
 	// TransactionType (network_token filters; YAML transaction_type) is the
-	// cryptogram's use: ecommerce (default) or card_on_file.
+	// cryptogram's use: ecommerce or card_on_file; "": the token type's.
 	TransactionType string
 }
 

@@ -24,7 +24,8 @@ import (
 // its processor through the outbound proxy carries only a card alias (or
 // card id) and placeholders; a network_token route puts the card's active
 // network token PAN, its expiry, a fresh Visa TAVV cryptogram and ECI into
-// the named fields, and the recording TLS processor receives them; the
+// the named fields (the token was provisioned when the card was created:
+// the account has network tokens on), and the recording TLS processor receives them; the
 // merchant's response holds none of them, and a processor that echoes the
 // token PAN is refused (502) rather than shown. A card without a token is
 // paid with its PAN and CVC on a route that falls back, and refused (422,
@@ -87,8 +88,9 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
         operation: network_token
         fallback: pan`+targets), 0o600)
 	data := filepath.Join(dir, "data")
+	// acct_1 has network tokens on: its cards are provisioned when created.
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
-		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"})
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true", "ALIASGATE_CARDS_NETWORK_TOKEN_ACCOUNTS": "acct_1"})
 	backend := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
 	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:read,cards:write,network-tokens:write")
 	caPEM, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
@@ -97,7 +99,7 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 	}
 	g := startGateway(t, env, "--data-dir", data)
 	bearer := bearerToken(t, g, shop)
-	createCard := func(attrs string) (id, panAlias, cvcAlias string) {
+	createCard := func(attrs, enrollment string) (id, panAlias, cvcAlias string) {
 		t.Helper()
 		status, b := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json", `{"data":{"attributes":{`+attrs+`}}}`, bearer)
 		var doc struct {
@@ -107,16 +109,18 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 			} `json:"data"`
 		}
 		json.Unmarshal(b, &doc)
-		if status != 201 {
-			t.Fatalf("create card: %d %s", status, b)
+		if status != 201 || doc.Data.Attributes["enrollment_status"] != enrollment {
+			t.Fatalf("create card: %d %s, want enrollment_status %q", status, b, enrollment)
 		}
 		return doc.Data.ID, doc.Data.Attributes["pan_alias"], doc.Data.Attributes["cvc_alias"]
 	}
-	visa, visaAlias, visaCVC := createCard(`"pan":"4111111111111111","cvc":"123","exp_month":4,"exp_year":30`)
-	if status, b := call(t, "POST", g.inbound+"/cards/"+visa+"/network-tokens", "application/vnd.api+json", "", bearer); status != 200 {
-		t.Fatalf("provision: %d %s", status, b)
+	// Provisioned automatically; a JCB card cannot be (no token service for the brand).
+	visa, visaAlias, visaCVC := createCard(`"pan":"4111111111111111","cvc":"123","exp_month":4,"exp_year":30`, "enrolled")
+	if status, b := call(t, "GET", g.inbound+"/cards/"+visa+"?include=network_tokens", "", "", bearer); status != 200 ||
+		!strings.Contains(string(b), `"state":"active"`) {
+		t.Fatalf("the card's token: %d %s", status, b)
 	}
-	mc, _, _ := createCard(`"pan":"5555555555554444","cvc":"321","exp_month":11,"exp_year":2031`)
+	mc, _, _ := createCard(`"pan":"3530111333300000","cvc":"321","exp_month":11,"exp_year":2031`, "unsupported")
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(caPEM))
@@ -164,15 +168,15 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 	if strings.Contains(answer, tokenPAN) || status != http.StatusBadGateway {
 		t.Fatalf("echoing processor: the merchant got %d %s", status, answer)
 	}
-	// 4. The Mastercard card has no token: PAN, expiry and CVC where the route falls back…
+	// 4. The JCB card has no token: PAN, expiry and CVC where the route falls back…
 	if status, answer = pay("/charges", mc, ""); status != 200 {
 		t.Fatalf("fallback: %d %s", status, answer)
 	}
-	if c := cardOf(last()); c["number"] != "5555555555554444" || c["exp_month"] != "11" || c["exp_year"] != "2031" ||
+	if c := cardOf(last()); c["number"] != "3530111333300000" || c["exp_month"] != "11" || c["exp_year"] != "2031" ||
 		c["cvc"] != "321" || c["cryptogram"] != "" || c["eci"] != "" {
 		t.Fatalf("fallback: processor got %v", c)
 	}
-	if strings.Contains(answer, "5555555555554444") {
+	if strings.Contains(answer, "3530111333300000") {
 		t.Fatalf("fallback: the merchant's answer holds the PAN: %s", answer)
 	}
 	// … and 422 where it does not, without calling the processor.

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/cards/tsp"
+	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -22,9 +24,13 @@ type cardPayments struct {
 var _ proxy.CardPayments = cardPayments{}
 
 func (c cardPayments) Payment(ctx context.Context, ref string, fallback bool, transactionType string) (rewrite.Payment, error) {
-	use, err := tsp.ParseUse(transactionType)
-	if err != nil {
-		return nil, fmt.Errorf("transaction type %q: %w", transactionType, err)
+	var use tsp.Use // "": the token type's
+	if transactionType != "" {
+		u, err := tsp.ParseUse(transactionType)
+		if err != nil {
+			return nil, fmt.Errorf("transaction type %q: %w", transactionType, err)
+		}
+		use = u
 	}
 	account := vault.ActorFrom(ctx).Account
 	if account == "" {
@@ -46,4 +52,13 @@ func (gw *gateway) payments() proxy.CardPayments {
 		return nil
 	}
 	return cardPayments{cards: h, defAccount: gw.vault.DefaultAccount()}
+}
+
+// cardSettings gives the Card Management API each account's settings from
+// the cards configuration.
+type cardSettings config.Cards
+
+func (c cardSettings) CardSettings(account string) cards.AccountSettings {
+	return cards.AccountSettings{TokenType: c.TokenType,
+		NetworkTokens: c.NetworkTokens || slices.Contains(c.NetworkTokenAccounts, account)}
 }
