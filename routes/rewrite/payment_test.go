@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -110,4 +111,38 @@ func TestNetworkTokenCompileChecksRoles(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// FuzzNetworkTokenJSON: a NetworkToken Program never panics; it leaves a
+// body it refuses unchanged, and a valid JSON body stays valid JSON with no
+// trace of the card reference in the card field.
+func FuzzNetworkTokenJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"card":{"number":"tok_a","exp_month":0,"eci":"","cvc":"x"}}`,
+		`{"card":{"number":"tok_a","number":"tok_b"}}`,
+		`{"card":{"number":4111}}`, `[{"card":{"number":"tok_a"}}]`, `{"card":{"number":"tok_\u0061"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	p, err := Compile(NetworkToken, []TargetSpec{{Kind: KindJSON, Path: "card.number", Role: RoleCard},
+		{Kind: KindJSON, Path: "card.exp_month", Role: RoleExpMonth}, {Kind: KindJSON, Path: "card.eci", Role: RoleECI},
+		{Kind: KindJSON, Path: "card.cvc", Role: RoleCVC}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok := &payTok{ref: "tok_a", pay: Payment{RoleCard: "4895370000000007", RoleExpMonth: "04", RoleECI: "07"}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in := string(body)
+		m := &Message{MediaType: "application/json", Body: []byte(in)}
+		_, err := p.Apply(context.Background(), m, tok)
+		if err != nil {
+			if string(m.Body) != in {
+				t.Fatalf("refused body changed: %q → %q", in, m.Body)
+			}
+			return
+		}
+		if json.Valid([]byte(in)) && !json.Valid(m.Body) {
+			t.Fatalf("valid JSON became invalid: %q → %q", in, m.Body)
+		}
+	})
 }
