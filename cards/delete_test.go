@@ -50,6 +50,23 @@ func (s *memStore) ListCards(_ context.Context, account, after string, limit int
 	return ids, recs, nil
 }
 
+// newTestVault is a vault on two in-memory stores whose expiry follows o.Now.
+func newTestVault(t *testing.T, o vault.Options) *vault.Service {
+	t.Helper()
+	p := memstore.New(memstore.Options{Now: o.Now, SweepInterval: -1})
+	v := memstore.New(memstore.Options{Now: o.Now, SweepInterval: -1})
+	t.Cleanup(func() { p.Close(); v.Close() })
+	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := vault.New(p, v, kr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 // deleteEnv is setup with the vault refusing to delete a card's PAN alias
 // (AliasUse, as the server wires it), an audit trail and a simulator the
 // test can ask.
@@ -62,13 +79,6 @@ type deleteEnv struct {
 func deleteSetup(t *testing.T) *deleteEnv {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	p := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
-	v := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
-	t.Cleanup(func() { p.Close(); v.Close() })
-	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	fpKey := bytes.Repeat([]byte{9}, 32)
 	st := newMemStore()
 	use, err := NewAliasUse(st, fpKey)
@@ -76,11 +86,8 @@ func deleteSetup(t *testing.T) *deleteEnv {
 		t.Fatal(err)
 	}
 	a := &switchAuditor{}
-	svc, err := vault.New(p, v, kr, vault.Options{Env: "sandbox", VolatileTTL: time.Hour, Now: clk.Now,
+	svc := newTestVault(t, vault.Options{Env: "sandbox", VolatileTTL: time.Hour, Now: clk.Now,
 		DefaultAccount: "ACTaccountA", InUse: use, Auditor: a})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sim := tsp.NewSimulator(bytes.Repeat([]byte{3}, 32))
 	h, err := New(st, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
 		Logger: obstest.Logger(t), TSP: sim})
