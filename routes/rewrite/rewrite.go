@@ -25,6 +25,11 @@
 // and, from the same single Reveal call, names its target in
 // Message.Unknown: the caller refuses the message or passes it on without
 // asking the Tokenizer again.
+//
+// NetworkToken (payment.go) is the third operation: its targets have roles;
+// the one card reference is resolved once through the Tokenizer's
+// PaymentResolver and each role's value is written into its targets, empty
+// placeholders included (the one place an empty value is not skipped).
 package rewrite
 
 import (
