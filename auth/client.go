@@ -271,9 +271,10 @@ func validClientID(id string) bool {
 	return ok && len(rest) == clientIDWidth && base58.Valid(rest)
 }
 
-// normalizeScopes checks that every scope is known and returns them
-// deduplicated in KnownScopes order.
+// normalizeScopes checks that every scope is known (VGS synonyms are
+// mapped to their scope) and returns them deduplicated in KnownScopes order.
 func normalizeScopes(scopes []string) ([]string, error) {
+	scopes = canonicalScopes(scopes)
 	for _, sc := range scopes {
 		if !IsKnownScope(sc) {
 			return nil, fmt.Errorf("auth: unknown scope %q: %w", sc, ErrInvalidScope)

@@ -66,6 +66,10 @@ func TestTokenHandler(t *testing.T) {
 			form("grant_type", "client_credentials", "scope", "cards:write cards:read"), 200, "", "cards:write cards:read"},
 		{"scope not granted", "POST", formCT, basic(c.ID, secret),
 			form("grant_type", "client_credentials", "scope", "cards:read aliases:reveal"), 400, "invalid_scope", ""},
+		// VGS scope names (issue 22): synonyms of cards:read.
+		{"VGS scope names", "POST", formCT, basic(c.ID, secret),
+			form("grant_type", "client_credentials", "scope", "cards:read-pci network-tokens:read network-tokens:write"),
+			200, "", "cards:read network-tokens:write"},
 		{"unknown scope", "POST", formCT, basic(c.ID, secret),
 			form("grant_type", "client_credentials", "scope", "root"), 400, "invalid_scope", ""},
 		{"basic and form credentials", "POST", formCT, basic(c.ID, secret),

@@ -112,6 +112,11 @@ func TestIssueTokenScopes(t *testing.T) {
 	f := newFixture(t)
 	c, _ := f.create(t, ClientSpec{Name: "n", Account: "a", Scopes: []string{ScopeCardsRead, ScopeCardsWrite}})
 	outbound, _ := f.create(t, ClientSpec{Name: "p", Account: "a", Outbound: true})
+	// Created with VGS's names: stored as cards:read.
+	reader, _ := f.create(t, ClientSpec{Name: "r", Account: "a", Scopes: []string{"cards:read-pci", "network-tokens:read"}})
+	if !slices.Equal(reader.Scopes, []string{ScopeCardsRead}) {
+		t.Fatalf("scopes of a client created with VGS names = %v", reader.Scopes)
+	}
 	tests := []struct {
 		name      string
 		client    Client
@@ -125,6 +130,8 @@ func TestIssueTokenScopes(t *testing.T) {
 		{"duplicates dropped", c, []string{ScopeCardsRead, ScopeCardsRead}, []string{ScopeCardsRead}, nil},
 		{"known but not granted", c, []string{ScopeCardsRead, ScopeAliasesReveal}, nil, ErrInvalidScope},
 		{"unknown", c, []string{"admin"}, nil, ErrInvalidScope},
+		{"VGS synonyms", c, []string{"cards:read-pci", "network-tokens:read"}, []string{ScopeCardsRead}, nil},
+		{"VGS synonym of a scope not granted", reader, []string{"cards:read-pci", ScopeCardsWrite}, nil, ErrInvalidScope},
 		{"outbound client", outbound, nil, nil, ErrOutboundOnly},
 	}
 	for _, tt := range tests {

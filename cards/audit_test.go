@@ -11,7 +11,6 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
 // switchAuditor records reveal events, or refuses them when fail is set.
@@ -34,17 +33,7 @@ func (a *switchAuditor) AuditVault(_ context.Context, e vault.AuditEvent) error 
 func auditedSetup(t *testing.T, a vault.Auditor) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	p := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
-	v := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
-	t.Cleanup(func() { p.Close(); v.Close() })
-	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := vault.New(p, v, kr, vault.Options{Env: "sandbox", VolatileTTL: time.Hour, Now: clk.Now, Auditor: a})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newTestVault(t, vault.Options{Env: "sandbox", VolatileTTL: time.Hour, Now: clk.Now, Auditor: a})
 	st := newMemStore()
 	h, err := New(st, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: bytes.Repeat([]byte{9}, 32),
 		Now: clk.Now, Logger: obstest.Logger(t)})

@@ -1,5 +1,6 @@
 // Package cards is the Card Management API: JSON:API documents for cards
-// (POST /cards, GET and PATCH /cards/{id}) and their card updates. A card
+// (POST and GET /cards, GET, PATCH and DELETE /cards/{id}) and their card
+// updates. A card
 // record holds aliases only: the PAN is kept in the vault under a persistent
 // UUID alias and the CVC under a volatile one, so the CVC disappears with the
 // volatile TTL (cvc_status "expired"). Clients with the PCI flag see pan and
@@ -8,10 +9,12 @@
 // Decisions where the spec pages are silent:
 //   - exp_month and exp_year are required on POST and are JSON integers;
 //     exp_year is kept as sent (2 digits, 0–99 meaning 2000–2099, or 4 digits
-//     2000–2099). A card is refused (422) once its expiry month has ended more
-//     than ExpiryGrace ago (the card is valid through the last day of the month,
-//     the grace covers the first month after it), or when it expires more than
-//     50 years ahead.
+//     2000–2099). A card that has expired is accepted on POST and PATCH (an
+//     account updater refreshes exactly those; the spec page's PATCH example
+//     updates a card that expired in 24) and shown with "expired": true once
+//     its expiry month has ended (it is valid through the month's last day,
+//     UTC); the attribute is absent otherwise. A card expiring more than 50
+//     years ahead is refused (422).
 //   - CVC: digits only, 4 for AMEX and 3 for every other brand.
 //   - meta: string → string, at most 50 keys, keys 1–40 characters, values at
 //     most 500 characters and never holding a card-like number; PATCH replaces
@@ -40,7 +43,8 @@
 //   - A 201 also carries Location: /cards/{id}.
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
-//   - Network tokens: see tokens.go.
+//   - Network tokens: see tokens.go. DELETE /cards/{id}: see delete.go.
+//     GET /cards (list, cursor pagination, filters): see list.go.
 //   - Accounts (issue 18): every vault call acts for the client's account
 //     (vault.WithAccount): pan_alias and cvc_alias resolve among that
 //     account's aliases only (another account's alias is unknown_alias,
@@ -90,12 +94,27 @@ type Store interface {
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
 	// ReplaceCard replaces an existing card record without recording a card update.
 	ReplaceCard(ctx context.Context, account, id string, record []byte) error
+	// DeleteCard removes the card (account, id), its card updates and its fingerprint entry; ok
+	// false when there is no such card.
+	DeleteCard(ctx context.Context, account, id, fingerprint string) (ok bool, err error)
+	// ListCards returns up to limit of the account's cards whose id sorts after after ("" from
+	// the first), in id order.
+	ListCards(ctx context.Context, account, after string, limit int) (ids []string, records [][]byte, err error)
+	// ClaimIdempotency stores record under (account, key) until expires unless a record that
+	// has not expired at now is there; then it returns that one and writes nothing.
+	ClaimIdempotency(ctx context.Context, account, key string, record []byte, now, expires time.Time) (existing []byte, err error)
+	// FinishIdempotency replaces the record of (account, key) and its expiry.
+	FinishIdempotency(ctx context.Context, account, key string, record []byte, expires time.Time) error
+	// ReleaseIdempotency removes (account, key).
+	ReleaseIdempotency(ctx context.Context, account, key string) error
 }
 
 // Vault turns values into aliases and back (*vault.Service).
 type Vault interface {
 	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
 	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
+	// Delete removes one alias of the context's account (DELETE /cards/{id}).
+	Delete(ctx context.Context, alias string) error
 }
 
 // Guard authenticates requests and checks scopes (*auth.Service).
@@ -117,6 +136,9 @@ type Options struct {
 	// it is given; an error (a *vault.ThrottleError: the client is flagged
 	// for probing which card numbers exist) answers 429 instead.
 	Duplicates DuplicateWatch
+	// Settings gives each account's settings (network tokens, token type;
+	// settings.go); nil: every account has the defaults (network tokens off).
+	Settings Settings
 }
 
 // DuplicateWatch counts duplicate answers per caller (internal/abuse).
@@ -129,9 +151,6 @@ const SimulatorKeyLabel = "aliasgate cards tsp simulator key v1"
 
 // Limits and constants of the API.
 const (
-	// ExpiryGrace is how long after the end of its expiry month a card is
-	// still accepted.
-	ExpiryGrace = 1 // month
 	// MaxMetaKeys, MaxMetaKeyLen and MaxMetaValueLen limit the meta object.
 	MaxMetaKeys     = 50
 	MaxMetaKeyLen   = 40
@@ -149,18 +168,20 @@ const (
 
 // Handler serves /cards and /cards/{id}.
 type Handler struct {
-	store   Store
-	vault   Vault
-	log     *slog.Logger
-	now     func() time.Time
-	vaultID string
-	fpKey   []byte
-	dups    DuplicateWatch // nil: duplicates are not counted
-	bins    binTable
-	tsp     tsp.Provider
-	locks   sync.Map // account + "/" + card id → *sync.Mutex
+	store    Store
+	vault    Vault
+	log      *slog.Logger
+	now      func() time.Time
+	vaultID  string
+	fpKey    []byte
+	idemKey  []byte         // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
+	dups     DuplicateWatch // nil: duplicates are not counted
+	accounts Settings       // nil: defaults (settings.go)
+	bins     binTable
+	tsp      tsp.Provider
+	locks    sync.Map // account + "/" + card id → *sync.Mutex
 
-	create, get, patch                 http.Handler
+	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler
 }
 
@@ -182,6 +203,7 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	}
 	h.tsp = opts.TSP
 	h.dups = opts.Duplicates
+	h.accounts = opts.Settings
 	if h.tsp == nil {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
@@ -195,33 +217,44 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 			return nil, err
 		}
 	}
-	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCreate))
+	m := hmac.New(sha256.New, opts.FingerprintKey)
+	m.Write([]byte(IdempotencyKeyLabel))
+	h.idemKey = m.Sum(nil)
+	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, h.idempotent(http.HandlerFunc(h.serveCreate)))
 	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveGet))
-	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.servePatch))
+	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, h.idempotent(http.HandlerFunc(h.servePatch)))
+	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList))
+	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDelete))
 	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveProvision))
 	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDeleteToken))
 	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCryptogram))
 	return h, nil
 }
 
-// ServeHTTP routes POST /cards, GET /cards/{id} and PATCH /cards/{id}.
+// ServeHTTP routes POST and GET /cards, GET, PATCH and DELETE /cards/{id}
+// and the network token endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/cards" || p == "/cards/":
-		if r.Method != http.MethodPost {
-			methodNotAllowed(w, "POST")
-			return
+		switch r.Method {
+		case http.MethodPost:
+			h.create.ServeHTTP(w, r)
+		case http.MethodGet:
+			h.list.ServeHTTP(w, r)
+		default:
+			methodNotAllowed(w, "GET, POST")
 		}
-		h.create.ServeHTTP(w, r)
 	case strings.HasPrefix(p, "/cards/") && !strings.Contains(p[len("/cards/"):], "/"):
 		switch r.Method {
 		case http.MethodGet:
 			h.get.ServeHTTP(w, r)
 		case http.MethodPatch:
 			h.patch.ServeHTTP(w, r)
+		case http.MethodDelete:
+			h.del.ServeHTTP(w, r)
 		default:
-			methodNotAllowed(w, "GET, PATCH")
+			methodNotAllowed(w, "GET, PATCH, DELETE")
 		}
 	case strings.HasPrefix(p, "/cards/") && strings.HasSuffix(p, "/"+pathNetworkTokens) &&
 		strings.Count(p, "/") == 3:
@@ -280,6 +313,15 @@ type record struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Tokens      []tokenRecord     `json:"network_tokens,omitempty"`
+	// Deleting is set by DELETE /cards/{id} before it removes the card's
+	// aliases: the card answers 404 from then on (see delete.go).
+	Deleting bool `json:"deleting,omitempty"`
+	// Cardholder and TokenType are kept as sent (compat.go).
+	Cardholder *Cardholder `json:"cardholder,omitempty"`
+	TokenType  string      `json:"token_type,omitempty"`
+	// Enrollment is EnrollmentFailed or EnrollmentUnsupported after an
+	// automatic provisioning that did not give a token (settings.go).
+	Enrollment string `json:"enrollment,omitempty"`
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.
@@ -302,6 +344,10 @@ type Attributes struct {
 	CardBrand       string            `json:"card_brand"`
 	CardType        string            `json:"card_type"`
 	Meta            map[string]string `json:"meta,omitempty"`
+	Cardholder      *Cardholder       `json:"cardholder,omitempty"`
+	Expired         bool              `json:"expired,omitempty"`
+	// EnrollmentStatus is the network token enrollment (settings.go).
+	EnrollmentStatus string `json:"enrollment_status,omitempty"`
 }
 
 // CVC statuses.
@@ -475,7 +521,11 @@ func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string
 		BIN: rec.BIN, First8: rec.First8, Last4: rec.Last4, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear,
 		CardFingerprint: rec.Fingerprint, Capabilities: capabilities(rec.Brand),
 		CreatedAt: formatTime(rec.CreatedAt), UpdatedAt: formatTime(rec.UpdatedAt),
-		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta,
+		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta, Cardholder: rec.Cardholder,
+		Expired: cardExpired(rec.ExpMonth, rec.ExpYear, h.now()), EnrollmentStatus: h.enrollment(q.p.Account, rec),
+	}
+	if rec.TokenType != "" {
+		a.TokenType = rec.TokenType
 	}
 	if q.p.PCI {
 		a.PAN = pan
@@ -536,8 +586,18 @@ func (h *Handler) load(q *request) (*record, error) {
 	return h.loadID(q, strings.TrimPrefix(q.r.URL.Path, "/cards/"))
 }
 
-// loadID reads card id in the principal's account.
+// loadID reads card id in the principal's account; a card being deleted
+// is not found.
 func (h *Handler) loadID(q *request, id string) (*record, error) {
+	rec, err := h.loadAny(q, id)
+	if err == nil && rec.Deleting {
+		return nil, errNotFound()
+	}
+	return rec, err
+}
+
+// loadAny reads card id in the principal's account, being deleted or not.
+func (h *Handler) loadAny(q *request, id string) (*record, error) {
 	if !validCardID(id) {
 		return nil, errNotFound()
 	}
@@ -548,6 +608,10 @@ func (h *Handler) loadID(q *request, id string) (*record, error) {
 	if !ok {
 		return nil, errNotFound()
 	}
+	return decodeRecord(b)
+}
+
+func decodeRecord(b []byte) (*record, error) {
 	var rec record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("decode card record: %w", err)

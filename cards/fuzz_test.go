@@ -99,6 +99,9 @@ func FuzzCardsAPI(f *testing.F) {
 		{3, jsonapi.MediaType, `{"data":{"attributes":{}}}`, ""},
 		{4, "", "card_updates,network_tokens", "00-41111111111111110000000000000000-00f067aa0ba902b7-01"},
 		{0, jsonapi.MediaType, "{\"data\":{\"attributes\":{\"pan\":\"4111111111111111\xff\"}}}", ""},
+		{0, jsonapi.MediaType, cardBody(`"pan":"4242424242424242","exp_month":1,"exp_year":20,"token_type":"pan","cardholder":{"name":"J","address":{"city":"X","postal_code":"4111 1111 1111 1111"}}`), ""},
+		{1, jsonapi.MediaType, cardBody(`"cardholder":{"name":"4111111111111111","address":null},"token_type":"pan"`), ""},
+		{3, jsonapi.MediaType, `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, ""},
 	} {
 		f.Add(s.op, s.ct, []byte(s.body), s.tp, true)
 		f.Add(s.op, s.ct, []byte(s.body), s.tp, false)

@@ -14,7 +14,8 @@ import (
 // (vault.InUse), so that the vault API cannot delete a card's PAN alias
 // out from under it (409 alias_in_use). It needs no vault: the card of a
 // PAN is found by its fingerprint in the alias owner's account, and the
-// alias backs it when it is the card's pan_alias.
+// alias backs it when it is the card's pan_alias (and the card is not being
+// deleted).
 type AliasUse struct {
 	store Store
 	fpKey []byte
@@ -51,5 +52,5 @@ func (u *AliasUse) AliasInUse(ctx context.Context, account, alias string, value 
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return false, fmt.Errorf("cards: decode card record: %w", err)
 	}
-	return rec.PANAlias == alias, nil
+	return rec.PANAlias == alias && !rec.Deleting, nil // DELETE /cards/{id} removes the alias itself
 }

@@ -5,7 +5,8 @@ package cards
 // Decisions where the spec pages are silent:
 //   - The token state lives inside the card record (record.Tokens); the token
 //     PAN itself is only in the vault, under a persistent UUID alias. A card
-//     keeps its deleted tokens (state "deleted") for the record; only the
+//     keeps its deleted tokens (state "deleted", metadata only: their token
+//     PAN is deleted from the vault) for the record; only the
 //     active one is ever shown.
 //   - Provisioning, deletion, cryptograms and PATCH of a card are serialized
 //     per card by a mutex in the Handler (one gateway process; several nodes
@@ -16,8 +17,24 @@ package cards
 //   - Brands the TSP does not tokenize (see cards/tsp) → 422
 //     network_tokens_unsupported. Cryptogram without an active token → 409
 //     no_active_network_token. DELETE without an active token → 404.
-//   - The request body of the three endpoints is ignored (the spec's
-//     cryptogram body is {"data":{"attributes":{}}}).
+//   - DELETE deletes the token at the token service, then its token PAN
+//     from the vault (its alias answers 404), then marks it deleted in the
+//     card record (issue 22; see retireToken in delete.go).
+//   - Timestamps follow each spec page: a card's created_at and updated_at
+//     and a card update's received_at are RFC 3339 UTC to the second
+//     ("2025-08-01T00:00:00Z", the cards page); a network token's
+//     created_at and updated_at are UTC with up to 6 fractional digits,
+//     trailing zeros dropped, and no zone designator
+//     ("2025-01-10T17:56:12.783411", the network tokens page). Both are
+//     UTC. (Until issue 22 tokens used the cards' format.)
+//   - The request body of provisioning and DELETE is ignored. The
+//     cryptogram body (the spec's is {"data":{"attributes":{}}}) may name
+//     the payment's use: "transaction_type": "ecommerce" or "card_on_file"
+//     (merchant-initiated on the stored credential; default: the token
+//     type's, see settings.go); it sets
+//     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
+//     other attributes, and a body that is not a JSON:API document, are
+//     ignored as before.
 //   - Each cryptogram uses the next value of the token's counter (stored in
 //     the card record before the cryptogram is returned).
 
@@ -25,6 +42,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -59,6 +77,7 @@ type tokenRecord struct {
 	ExpMonth  int       `json:"exp_month"`
 	ExpYear   int       `json:"exp_year"`
 	State     string    `json:"state"`
+	Type      string    `json:"type,omitempty"` // token type (settings.go); "" is TokenTypeEcommerce
 	Counter   uint64    `json:"counter"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -104,8 +123,8 @@ func (h *Handler) lock(account, id string) func() {
 // tokenAttributes renders t; tokenPAN is the clear token PAN when the
 // caller has it ("" → revealed from the vault for PCI clients only).
 func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (NetworkToken, error) {
-	a := NetworkToken{BIN: t.BIN, CreatedAt: formatTime(t.CreatedAt), ExpMonth: t.ExpMonth, ExpYear: t.ExpYear,
-		Last4: t.Last4, PaymentAccountReference: t.PAR, State: t.State, UpdatedAt: formatTime(t.UpdatedAt)}
+	a := NetworkToken{BIN: t.BIN, CreatedAt: formatTokenTime(t.CreatedAt), ExpMonth: t.ExpMonth, ExpYear: t.ExpYear,
+		Last4: t.Last4, PaymentAccountReference: t.PAR, State: t.State, UpdatedAt: formatTokenTime(t.UpdatedAt)}
 	if !q.p.PCI {
 		return a, nil
 	}
@@ -193,38 +212,49 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "provision network token: reveal", err)
 		return
 	}
-	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
+	t, tokenPAN, err := h.provisionToken(q, rec, pan)
 	if errors.Is(err, tsp.ErrUnsupportedBrand) {
 		h.fail(q, "provision network token", jsonapi.NewError(http.StatusUnprocessableEntity,
 			"network_tokens_unsupported", "Unprocessable Entity", "the card brand has no network token service"))
 		return
 	}
 	if err != nil {
-		h.fail(q, "provision network token: tsp", err)
+		h.fail(q, "provision network token", err)
 		return
 	}
+	a, _ := h.tokenAttributes(q, t, tokenPAN)
+	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
+}
+
+// provisionToken provisions a network token for rec (whose PAN is pan) at
+// the token service, keeps its PAN in the vault and stores it in rec; the
+// caller holds the card lock. tsp.ErrUnsupportedBrand for brands without
+// a token service.
+func (h *Handler) provisionToken(q *request, rec *record, pan string) (*tokenRecord, string, error) {
+	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
+	if err != nil {
+		return nil, "", fmt.Errorf("tsp: %w", err)
+	}
 	if len(tok.PAN) < 12 || !allDigits(tok.PAN) {
-		h.fail(q, "provision network token", errors.New("tsp returned a malformed token PAN"))
-		return
+		return nil, "", errors.New("tsp returned a malformed token PAN")
 	}
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
 	if err != nil {
-		h.fail(q, "provision network token: redact", err)
-		return
+		return nil, "", fmt.Errorf("redact: %w", err)
 	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
-		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now}
+		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now,
+		Type: h.settings(q.p.Account).TokenType}
 	rec.Tokens = append(rec.Tokens, t)
+	rec.Enrollment = ""
 	if err := h.replace(q, rec); err != nil {
-		h.fail(q, "provision network token: store", err)
-		return
+		return nil, "", fmt.Errorf("store: %w", err)
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
-	a, _ := h.tokenAttributes(q, &t, tok.PAN)
-	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
+	return &rec.Tokens[len(rec.Tokens)-1], tok.PAN, nil
 }
 
 func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
@@ -239,16 +269,10 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 			"the card has no active network token"))
 		return
 	}
-	tokenPAN, err := h.revealOne(q, t.PANAlias)
-	if err != nil {
-		h.fail(q, "delete network token: reveal", err)
+	if err := h.retireToken(q, t); err != nil { // at the token service, then its PAN from the vault
+		h.fail(q, "delete network token", err)
 		return
 	}
-	if err := h.tsp.Delete(q.ctx, tokenPAN); err != nil {
-		h.fail(q, "delete network token: tsp", err)
-		return
-	}
-	t.State, t.UpdatedAt = TokenDeleted, h.now().UTC()
 	if err := h.replace(q, rec); err != nil {
 		h.fail(q, "delete network token: store", err)
 		return
@@ -259,11 +283,17 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxBody))
 	q, rec, unlock, ok := h.beginToken(w, r, "cryptogram")
 	if !ok {
 		return
 	}
 	defer unlock()
+	use, err := cryptogramUse(body)
+	if err != nil {
+		h.fail(q, "cryptogram", err)
+		return
+	}
 	t := rec.activeToken()
 	if t == nil {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
@@ -276,7 +306,10 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.Counter++
-	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, h.now())
+	if use == "" {
+		use = defaultUse(t)
+	}
+	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
 	if errors.Is(err, tsp.ErrDeleted) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
 			"the network token was deleted by the token service"))
@@ -311,4 +344,35 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) error {
 	}
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now
 	return nil
+}
+
+// tokenTimeLayout is the network tokens page's timestamp: UTC, microseconds
+// at most, no zone designator.
+const tokenTimeLayout = "2006-01-02T15:04:05.999999"
+
+func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout) }
+
+// cryptogramUse reads data.attributes.transaction_type of a cryptogram
+// request body; "" when there is none (the token type's use).
+func cryptogramUse(body []byte) (tsp.Use, error) {
+	var doc struct {
+		Data struct {
+			Attributes map[string]json.RawMessage `json:"attributes"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return "", nil // the token type's use
+	}
+	raw, ok := doc.Data.Attributes["transaction_type"]
+	if !ok {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if u, err := tsp.ParseUse(s); err == nil {
+			return u, nil
+		}
+	}
+	return "", invalid("transaction_type", "invalid_transaction_type",
+		`transaction_type is "ecommerce" or "card_on_file"`)
 }

@@ -285,8 +285,9 @@ func fullYear(y int) (int, bool) {
 	return 0, false
 }
 
-// checkExpiry validates month and year against now; an expired card is
-// reported at exp_year.
+// checkExpiry validates month and year against now. An expired card is
+// accepted (it is what an account updater refreshes) and flagged when shown
+// (see cardExpired).
 func checkExpiry(c *errs, month, year int, now time.Time) {
 	ok := true
 	if month < 1 || month > 12 {
@@ -301,15 +302,7 @@ func checkExpiry(c *errs, month, year int, now time.Time) {
 	if !ok {
 		return
 	}
-	// Valid through the end of the expiry month, plus the grace.
-	end := time.Date(fy, time.Month(month)+1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, ExpiryGrace, 0)
-	now = now.UTC()
-	if !now.Before(end) {
-		c.add(invalid("exp_year", "card_expired",
-			fmt.Sprintf("the card expired more than %d month(s) ago", ExpiryGrace)))
-		return
-	}
-	if fy > now.Year()+maxFutureYears {
+	if fy > now.UTC().Year()+maxFutureYears {
 		c.add(invalid("exp_year", "invalid_exp_year",
 			fmt.Sprintf("exp_year is more than %d years ahead", maxFutureYears)))
 	}
@@ -357,7 +350,10 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c errs
-	checkAllowed(&c, attrs, "pan", "pan_alias", "cvc", "cvc_alias", "exp_month", "exp_year", "meta")
+	checkAllowed(&c, attrs, "pan", "pan_alias", "cvc", "cvc_alias", "exp_month", "exp_year", "meta",
+		"cardholder", "token_type")
+	holder, _ := cardholderAttr(&c, attrs)
+	tokenType, _ := tokenTypeAttr(&c, attrs)
 	pan, hasPAN := stringAttr(&c, attrs, "pan")
 	panAlias, hasPANAlias := aliasAttr(&c, attrs, "pan_alias")
 	cvc, hasCVC := stringAttr(&c, attrs, "cvc")
@@ -451,6 +447,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	if len(meta) > 0 {
 		rec.Meta = meta
 	}
+	rec.Cardholder, rec.TokenType = holder, tokenType
 	status := CVCNone
 	if hasCVC {
 		rec.CVCAlias, status = toks[1].Alias, CVCActive
@@ -474,12 +471,15 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.InfoContext(q.ctx, "cards: duplicate card", "card_id", existing, "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
+		noteOutcome(q.ctx, existing, "")
 		q.w.Header().Set("Location", "/cards/"+existing)
 		h.write(q, http.StatusSeeOther, Document{Data: Resource{Type: typeCards, ID: existing}})
 		return
 	}
 	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
 		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	h.autoProvision(q, rec, pan)
+	noteOutcome(q.ctx, rec.ID, "")
 	q.w.Header().Set("Location", "/cards/"+rec.ID)
 	h.write(q, http.StatusCreated, Document{Data: Resource{Type: typeCards, ID: rec.ID,
 		Attributes: h.attributes(q, rec, pan, cvc, status)}})
@@ -519,7 +519,9 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 			delete(attrs, k)
 		}
 	}
-	checkAllowed(&c, attrs, "cvc", "cvc_alias", "exp_month", "exp_year", "meta")
+	checkAllowed(&c, attrs, "cvc", "cvc_alias", "exp_month", "exp_year", "meta", "cardholder", "token_type")
+	holder, hasHolder := cardholderAttr(&c, attrs)
+	tokenType, hasTokenType := tokenTypeAttr(&c, attrs)
 	cvc, hasCVC := stringAttr(&c, attrs, "cvc")
 	cvcAlias, hasCVCAlias := aliasAttr(&c, attrs, "cvc_alias")
 	_, sentCVC := attrs["cvc"]
@@ -602,6 +604,13 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		}
 		change("meta", old, meta)
 	}
+	if hasHolder && !sameCardholder(holder, rec.Cardholder) {
+		next.Cardholder = holder
+		upd.ChangedFields = append(upd.ChangedFields, "cardholder") // values stay out of the history
+	}
+	if hasTokenType {
+		next.TokenType = tokenType // "pan", what every card shows: no change
+	}
 	var included *[]Resource
 	if len(upd.ChangedFields) > 0 {
 		next.UpdatedAt = now
@@ -634,6 +643,11 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if !hasCVC {
 		cvc = oldCVC
+	}
+	if included != nil {
+		noteOutcome(q.ctx, rec.ID, upd.ID)
+	} else {
+		noteOutcome(q.ctx, rec.ID, "")
 	}
 	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeCards, ID: rec.ID,
 		Attributes: h.attributes(q, &next, pan, cvc, status)}, Included: included})

@@ -235,6 +235,16 @@ type Cards struct {
 	// TSP selects the token service provider for network tokens. Default
 	// "simulator" (the built-in one, the only provider of this build).
 	TSP string `yaml:"tsp"`
+	// NetworkTokens provisions a network token for every card created, in
+	// every account. Default false.
+	NetworkTokens bool `yaml:"network_tokens"`
+	// NetworkTokenAccounts turns network tokens on for these accounts only
+	// (when NetworkTokens is false). Default none.
+	NetworkTokenAccounts []string `yaml:"network_token_accounts"`
+	// TokenType is the type of the network tokens provisioned:
+	// "ecommerce" (default) or "card_on_file"; it is the default use of
+	// their cryptograms.
+	TokenType string `yaml:"token_type"`
 }
 
 // Admin configures the admin listener's optional pages.
@@ -367,7 +377,7 @@ func Default() Config {
 			MaxNewPerMessage:      100,
 		},
 		Outbound: Outbound{RequireAuth: true},
-		Cards:    Cards{Enabled: true, TSP: "simulator"},
+		Cards:    Cards{Enabled: true, TSP: "simulator", TokenType: "ecommerce"},
 		Admin:    Admin{UICaptureSize: 100, UICaptureBody: 64 * KiB},
 		Auth: Auth{
 			TokenTTL: Duration(15 * time.Minute),

@@ -104,7 +104,7 @@ outbound:
   allow_private_destinations: true
   ca_bundle: /etc/aliasgate/psp-ca.pem
 vault_api: {enabled: true}
-cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv}
+cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv, network_tokens: true, network_token_accounts: [acct_a, acct_b], token_type: card_on_file}
 admin:
   ui: true
   token: 0123456789abcdef0123
@@ -274,10 +274,11 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			CABundle:                 "/etc/aliasgate/psp-ca.pem",
 		},
 		VaultAPI: VaultAPI{Enabled: true},
-		Cards:    Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator"},
-		Admin:    Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
-		Auth:     Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
-		Log:      Log{Level: "debug", Format: "text"},
+		Cards: Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator", NetworkTokens: true,
+			NetworkTokenAccounts: []string{"acct_a", "acct_b"}, TokenType: "card_on_file"},
+		Admin: Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
+		Auth:  Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
+		Log:   Log{Level: "debug", Format: "text"},
 		Audit: Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond),
 			MaxSize: GiB, MaxAge: Duration(168 * time.Hour), Keep: 400},
 	}
@@ -597,6 +598,10 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"default_account with a space", func(c *Config) { c.DefaultAccount = "acct main" }, "default_account"},
 		{"default_account holding a card number", func(c *Config) { c.DefaultAccount = "4111111111111111" }, "default_account"},
 		{"default_account too long", func(c *Config) { c.DefaultAccount = strings.Repeat("a", 129) }, "default_account"},
+		{"token_type card_on_file", func(c *Config) { c.Cards.TokenType = "card_on_file" }, ""},
+		{"token_type unknown", func(c *Config) { c.Cards.TokenType = "cof" }, "cards.token_type"},
+		{"network_token_accounts", func(c *Config) { c.Cards.NetworkTokenAccounts = []string{"acct_1", "acct-2"} }, ""},
+		{"network_token_accounts with a bad name", func(c *Config) { c.Cards.NetworkTokenAccounts = []string{"acct 1"} }, "cards.network_token_accounts"},
 		{"port is a name", func(c *Config) { c.Listen.Inbound = "127.0.0.1:http" }, "listen.inbound"},
 		{"port out of range", func(c *Config) { c.Listen.Inbound = "127.0.0.1:65536" }, "listen.inbound"},
 		{"no port", func(c *Config) { c.Listen.Inbound = "127.0.0.1" }, "listen.inbound"},

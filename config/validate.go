@@ -94,6 +94,13 @@ func (c Config) Validate() error {
 	v.outbound(c)
 	v.caFiles(c.Outbound)
 	v.oneOf("cards.tsp", c.Cards.TSP, "simulator")
+	v.oneOf("cards.token_type", c.Cards.TokenType, "ecommerce", "card_on_file")
+	for _, a := range c.Cards.NetworkTokenAccounts {
+		if vault.CheckAccount(a) != nil {
+			v.add("cards.network_token_accounts", "each must be an account name: 1 to %d characters of A-Z a-z 0-9 _ . -", vault.MaxAccountLen)
+			break
+		}
+	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
 	} else if c.Admin.UI && c.Admin.Token == "" {

@@ -109,6 +109,9 @@ type OutboundOptions struct {
 	Resolver interface {
 		LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 	}
+	// Payments resolves the card references of network_token filters;
+	// nil: such filters refuse their requests (503 network_tokens_off).
+	Payments CardPayments
 	// Capturer, when set, gets every request served (plain HTTP and inside
 	// intercepted tunnels; see capture.go); nil costs nothing.
 	Capturer Capturer
@@ -179,6 +182,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		tunnelIdle:  opts.TunnelIdleTimeout,
 		tunnelWrite: opts.TunnelWriteTimeout,
 	}
+	o.pipe.pay = opts.Payments
 	o.transport = &http.Transport{
 		Proxy:                 nil,
 		DialContext:           o.dialer.DialContext,

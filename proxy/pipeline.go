@@ -38,6 +38,7 @@ type AliasChecker interface {
 type pipeline struct {
 	tok   rewrite.Tokenizer // timedTokenizer around the vault
 	known AliasChecker
+	pay   CardPayments // network_token filters; nil: none (outbound only)
 	max   int64
 	log   *slog.Logger
 	m     *obs.Metrics
@@ -233,7 +234,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			continue
 		}
 		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
-		changes, err := f.Program.Apply(ctx, rm, p.tok)
+		changes, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f))
 		if err != nil {
 			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
 				// A throttled caller is refused whatever the filter's
@@ -372,11 +373,18 @@ var reasons = map[string]struct {
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
 	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
+	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},
+	"no_active_network_token":      {http.StatusUnprocessableEntity, "the card has no active network token and the route does not fall back to the card number"},
+	"card_reference":               {http.StatusUnprocessableEntity, "the request needs exactly one non-empty card reference in the route's card field"},
+	"network_tokens_off":           {http.StatusServiceUnavailable, "the route pays with network tokens but the Card Management API is off"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
 }
 
 // reason classifies a filter failure; the value is a fixed code.
 func reason(err error) string {
+	if r := paymentReason(err); r != "" {
+		return r
+	}
 	switch {
 	case errors.Is(err, errTooLarge):
 		return "body_too_large"

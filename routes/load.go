@@ -327,6 +327,11 @@ func (l *loader) route(n *yaml.Node) *Route {
 			grouped++
 		}
 		r.Filters = append(r.Filters, flt)
+		if lg == "" && flt.Operation == rewrite.NetworkToken {
+			// The processor's answer must not bring the token PAN (or the
+			// fallback PAN) back to the merchant.
+			r.LeakGuard = LeakBlock
+		}
 	}
 	if grouped > 0 && grouped < len(r.Filters) {
 		l.add(fn, "route %s: either every filter has a group or none does (%d of %d have one)", r.ID, grouped, len(r.Filters))
@@ -429,7 +434,7 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 		l.add(n, "route %s: a filter must be a mapping", r.ID)
 		return nil
 	}
-	l.keys(n, "id", "group", "phase", "match", "operation", "on_error", "targets")
+	l.keys(n, "id", "group", "phase", "match", "operation", "on_error", "targets", "fallback", "transaction_type")
 	f := &Filter{Line: n.Line}
 	var vn *yaml.Node
 	f.ID, vn = l.str(n, "id")
@@ -460,11 +465,14 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 		f.Operation = rewrite.Redact
 	case "reveal":
 		f.Operation = rewrite.Reveal
+	case "network_token":
+		f.Operation = rewrite.NetworkToken
 	case "":
-		l.add(n, "%s: operation is required (redact or reveal)", where)
+		l.add(n, "%s: operation is required (redact, reveal or network_token)", where)
 	default:
-		l.add(vn, "%s: operation %q: want redact or reveal", where, op)
+		l.add(vn, "%s: operation %q: want redact, reveal or network_token", where, op)
 	}
+	l.networkToken(where, r, f, n)
 	if f.Operation == rewrite.Reveal && r.Direction == Inbound && f.Phase == Request {
 		l.add(n, "%s: reveal on an inbound request is refused: reveal goes out (outbound routes, inbound responses), never into the merchant's app", where)
 	}
@@ -615,7 +623,7 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 		return t, rewrite.TargetSpec{}, false
 	}
 	before := len(l.problems)
-	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "namespaces", "format", "storage", "classifiers")
+	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "namespaces", "format", "storage", "classifiers", "role")
 	if err := n.Decode(&t); err != nil {
 		l.add(n, "%s: target %d: %s", where, j+1, yamlMessage(err))
 		return t, rewrite.TargetSpec{}, false
@@ -640,8 +648,11 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if t.Namespaces && kind != rewrite.KindXML {
 		l.add(n, "%s: target %d: namespaces goes with xml targets only", where, j+1)
 	}
-	if op == rewrite.Reveal && (t.Format != "" || t.Storage != "" || len(t.Classifiers) > 0) {
+	if op != rewrite.Redact && (t.Format != "" || t.Storage != "" || len(t.Classifiers) > 0) {
 		l.add(n, "%s: target %d: format, storage and classifiers are for redact targets", where, j+1)
+	}
+	if (op == rewrite.NetworkToken) != (t.Role != "") {
+		l.add(n, "%s: target %d: role goes with network_token targets, and every network_token target has one", where, j+1)
 	}
 	if t.Format != "" && l.opts.CheckFormat != nil {
 		if err := l.opts.CheckFormat(t.Format); err != nil {
@@ -653,12 +664,44 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 		l.add(n, "%s: target %d: storage %q: want persistent or volatile", where, j+1, t.Storage)
 	}
 	spec := rewrite.TargetSpec{Kind: kind, Path: path, HeaderPattern: t.Pattern, Luhn: t.Luhn, XMLNamespaces: t.Namespaces,
-		Format: strings.ToUpper(t.Format), Storage: st, Classifiers: t.Classifiers}
+		Format: strings.ToUpper(t.Format), Storage: st, Classifiers: t.Classifiers, Role: t.Role}
 	if len(l.problems) == before && kind != "" {
 		// Check the target alone so its own problem gets its own line.
-		if _, err := rewrite.Compile(max(op, rewrite.Redact), []rewrite.TargetSpec{spec}); err != nil {
+		alone := spec
+		alone.Role = ""
+		if _, err := rewrite.Compile(rewrite.Redact, []rewrite.TargetSpec{alone}); err != nil {
 			l.add(n, "%s: target %d: %s", where, j+1, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "rewrite: "), "target 0: "))
 		}
 	}
 	return t, spec, len(l.problems) == before
+}
+
+// networkToken reads and checks the keys of a network_token filter
+// (fallback, transaction_type): outbound request filters only.
+func (l *loader) networkToken(where string, r *Route, f *Filter, n *yaml.Node) {
+	fb, fn := l.str(n, "fallback")
+	tt, tn := l.str(n, "transaction_type")
+	if f.Operation != rewrite.NetworkToken {
+		if fn != nil || tn != nil {
+			l.add(n, "%s: fallback and transaction_type go with operation network_token", where)
+		}
+		return
+	}
+	if r.Direction != Outbound || f.Phase != Request {
+		l.add(n, "%s: network_token works on outbound requests only (on the way to the processor)", where)
+	}
+	switch fb {
+	case "", "none":
+	case "pan":
+		f.Fallback = true
+	default:
+		l.add(fn, "%s: fallback %q: want pan or none", where, fb)
+	}
+	switch tt {
+	case "": // the token type's (cards settings)
+	case "ecommerce", "card_on_file":
+		f.TransactionType = tt
+	default:
+		l.add(tn, "%s: transaction_type %q: want ecommerce or card_on_file", where, tt)
+	}
 }

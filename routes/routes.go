@@ -100,7 +100,9 @@ type Route struct {
 	PathPrefix  string
 	Upstream    string   // inbound only: a URL or an internal upstream
 	UpstreamURL *url.URL // parsed Upstream when it is a URL
-	LeakGuard   LeakGuard
+	// LeakGuard: log by default; block on a route with a network_token
+	// filter (YAML leak_guard overrides both).
+	LeakGuard LeakGuard
 	// UnmatchedBody says what happens to a request with a body on a route
 	// that redacts request bodies (RedactsBodies) when no request filter
 	// with body targets matched it: Reject (the default) refuses it, Pass
@@ -133,6 +135,14 @@ type Filter struct {
 	Targets   []Target
 	Program   *rewrite.Program
 	Line      int
+	// Fallback (network_token filters; YAML fallback: pan) puts the card's
+	// PAN (and CVC when it has one) where the network token would go when
+	// the card has no active network token; false: such a request is
+	// refused (422 no_active_network_token).
+	Fallback bool
+	// TransactionType (network_token filters; YAML transaction_type) is the
+	// cryptogram's use: ecommerce or card_on_file; "": the token type's.
+	TransactionType string
 }
 
 // Match is the condition of a filter: the AND of every field given.
@@ -166,6 +176,7 @@ type Target struct {
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`
 	Classifiers []string `yaml:"classifiers,omitempty"`
+	Role        string   `yaml:"role,omitempty"` // network_token: what the target receives (rewrite.Roles)
 	Line        int      `yaml:"-"`
 }
 

@@ -14,12 +14,25 @@
 //     the same for every token of a PAN. Prefixes: V001 Visa, 5001
 //     Mastercard, A001 Amex, D001 Discover.
 //   - The token expiry is the card's expiry (and follows it through Update).
-//   - TAVV cryptogram: eci "07", type "TAVV", value = base64 of the first 16
-//     bytes of HMAC-SHA256(key, "tavv\x00" ‖ token PAN ‖ 0x00 ‖ counter (8
-//     bytes big endian) ‖ window (8 bytes big endian)), window = Unix
-//     minutes. Verify accepts a cryptogram made in the last MaxAge (15
-//     windows), once per (token, counter); a replay, an older or altered one is
-//     refused. Used counters are remembered in memory only.
+//   - Cryptograms are brand-correct (issue 22): the type, length and ECI
+//     are the token's brand's (the brand of the token PAN's BIN), the ECI
+//     also depends on the use (Use: a customer-initiated e-commerce payment,
+//     or a merchant-initiated one on the stored credential). Visa: TAVV,
+//     16 bytes, ECI 07 for both uses. Mastercard: UCAF, 20 bytes, ECI 06
+//     for e-commerce and 07 card on file. Amex: AEVV, 20 bytes, 07 and 07.
+//     Discover: DPAS, 20 bytes, 07 and 07. Visa, Amex and Discover use 05/06/07 (07: not 3-D Secure
+//     authenticated, which a token cryptogram alone is not); Mastercard uses
+//     00/01/02/06/07, where 06 is a network token without 3-D Secure and 07
+//     an authenticated merchant-initiated transaction. The Mastercard
+//     cryptogram is the DSRP cryptogram carried in the UCAF field, hence its
+//     type name; Visa's 16 bytes are the length of the network tokens page's
+//     example. value = base64 of the first <bytes> bytes of
+//     HMAC-SHA256(key, "crypt\x00" ‖ type ‖ 0 ‖ ECI ‖ 0 ‖ token PAN ‖ 0 ‖
+//     counter (8 bytes big endian) ‖ window (8 bytes big endian)), window =
+//     Unix minutes, so a changed type or ECI fails Verify. Verify accepts a
+//     cryptogram made in the last MaxAge (15 windows) whose type and ECI are
+//     the brand's, once per (token, counter); a replay, an older or altered
+//     one is refused. Used counters are remembered in memory only.
 package tsp
 
 import (
@@ -60,8 +73,9 @@ type Provider interface {
 	Update(ctx context.Context, tokenPAN, expMonth, expYear string) error
 	// Delete deactivates a token; no cryptogram is made for it afterwards.
 	Delete(ctx context.Context, tokenPAN string) error
-	// Cryptogram makes the cryptogram of transaction counter of the token.
-	Cryptogram(ctx context.Context, tokenPAN string, counter uint64, now time.Time) (Cryptogram, error)
+	// Cryptogram makes the cryptogram of transaction counter of the token
+	// for a payment of the given use.
+	Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use Use, now time.Time) (Cryptogram, error)
 	// Verify checks a cryptogram; each (token, counter) is accepted once.
 	Verify(tokenPAN string, c Cryptogram, counter uint64, now time.Time) error
 }
@@ -73,12 +87,56 @@ var (
 	ErrDeleted          = errors.New("tsp: the token is deleted")
 	ErrReplay           = errors.New("tsp: cryptogram already used")
 	ErrInvalid          = errors.New("tsp: cryptogram invalid or expired")
+	ErrInvalidUse       = errors.New("tsp: unknown cryptogram use")
 )
+
+// Use is what a cryptogram is for.
+type Use string
+
+// Uses of a cryptogram.
+const (
+	// UseEcommerce: a customer-initiated online payment (the default).
+	UseEcommerce Use = "ecommerce"
+	// UseCardOnFile: a merchant-initiated payment on the stored credential
+	// (recurring, unscheduled).
+	UseCardOnFile Use = "card_on_file"
+)
+
+// ParseUse returns the Use named s; "" is UseEcommerce.
+func ParseUse(s string) (Use, error) {
+	switch Use(s) {
+	case "", UseEcommerce:
+		return UseEcommerce, nil
+	case UseCardOnFile:
+		return UseCardOnFile, nil
+	}
+	return "", ErrInvalidUse
+}
+
+// Cryptogram types of the simulator (see the package doc).
+const (
+	TypeTAVV = "TAVV"
+	TypeUCAF = "UCAF"
+	TypeAEVV = "AEVV"
+	TypeDPAS = "DPAS"
+)
+
+// cryptoSpec is a brand's cryptogram: type, length and ECI by use.
+type cryptoSpec struct {
+	typ  string
+	size int
+	eci  map[Use]string
+}
+
+var cryptoSpecs = map[string]cryptoSpec{
+	BrandVisa:       {TypeTAVV, 16, map[Use]string{UseEcommerce: "07", UseCardOnFile: "07"}},
+	BrandMastercard: {TypeUCAF, 20, map[Use]string{UseEcommerce: "06", UseCardOnFile: "07"}},
+	BrandAmex:       {TypeAEVV, 20, map[Use]string{UseEcommerce: "07", UseCardOnFile: "07"}},
+	BrandDiscover:   {TypeDPAS, 20, map[Use]string{UseEcommerce: "07", UseCardOnFile: "07"}},
+}
 
 // Constants of the simulator's cryptograms.
 const (
-	ECI      = "07"
-	TypeTAVV = "TAVV"
 	// Window is the time step of a cryptogram; MaxAge how long Verify accepts it.
 	Window = time.Minute
 	MaxAge = 15 * Window
@@ -215,35 +273,53 @@ func (s *Simulator) Delete(_ context.Context, tokenPAN string) error {
 	return nil
 }
 
-func (s *Simulator) value(tokenPAN string, counter uint64, window int64) string {
+func (s *Simulator) value(spec cryptoSpec, eci, tokenPAN string, counter uint64, window int64) string {
 	var c, w [8]byte
 	binary.BigEndian.PutUint64(c[:], counter)
 	binary.BigEndian.PutUint64(w[:], uint64(window))
-	return base64.StdEncoding.EncodeToString(s.mac([]byte("tavv\x00"), []byte(tokenPAN), []byte{0}, c[:], w[:])[:16])
+	mac := s.mac([]byte("crypt\x00"), []byte(spec.typ), []byte{0}, []byte(eci), []byte{0}, []byte(tokenPAN), []byte{0}, c[:], w[:])
+	return base64.StdEncoding.EncodeToString(mac[:spec.size])
 }
 
 func window(t time.Time) int64 { return t.Unix() / int64(Window/time.Second) }
 
-// Cryptogram makes a TAVV cryptogram.
-func (s *Simulator) Cryptogram(_ context.Context, tokenPAN string, counter uint64, now time.Time) (Cryptogram, error) {
+// Cryptogram makes the brand's cryptogram of tokenPAN for use.
+func (s *Simulator) Cryptogram(_ context.Context, tokenPAN string, counter uint64, use Use, now time.Time) (Cryptogram, error) {
+	spec, ok := cryptoSpecs[BrandOf(tokenPAN)]
+	if !ok {
+		return Cryptogram{}, ErrUnsupportedBrand
+	}
+	eci, ok := spec.eci[use]
+	if !ok {
+		return Cryptogram{}, ErrInvalidUse
+	}
 	s.mu.Lock()
 	_, del := s.deleted[tokenPAN]
 	s.mu.Unlock()
 	if del {
 		return Cryptogram{}, ErrDeleted
 	}
-	return Cryptogram{ECI: ECI, Type: TypeTAVV, Value: s.value(tokenPAN, counter, window(now))}, nil
+	return Cryptogram{ECI: eci, Type: spec.typ, Value: s.value(spec, eci, tokenPAN, counter, window(now))}, nil
 }
 
-// Verify accepts c once if it was made for (tokenPAN, counter) less than MaxAge ago.
+// Verify accepts c once if it was made for (tokenPAN, counter) less than
+// MaxAge ago with the type and one of the ECIs of the token's brand.
 func (s *Simulator) Verify(tokenPAN string, c Cryptogram, counter uint64, now time.Time) error {
-	if c.ECI != ECI || c.Type != TypeTAVV {
+	spec, ok := cryptoSpecs[BrandOf(tokenPAN)]
+	if !ok || c.Type != spec.typ {
+		return ErrInvalid
+	}
+	known := false
+	for _, e := range spec.eci {
+		known = known || e == c.ECI
+	}
+	if !known {
 		return ErrInvalid
 	}
 	w := window(now)
 	match := false
 	for i := int64(0); i < int64(MaxAge/Window); i++ {
-		if subtle.ConstantTimeCompare([]byte(s.value(tokenPAN, counter, w-i)), []byte(c.Value)) == 1 {
+		if subtle.ConstantTimeCompare([]byte(s.value(spec, c.ECI, tokenPAN, counter, w-i)), []byte(c.Value)) == 1 {
 			match = true
 		}
 	}

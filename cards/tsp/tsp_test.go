@@ -94,7 +94,7 @@ func TestCryptogramVerify(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 12, 0, 30, 0, time.UTC)
 	tok, _ := s.Provision(ctx, "4111111111111111", "4", "26")
-	c, err := s.Cryptogram(ctx, tok.PAN, 1, now)
+	c, err := s.Cryptogram(ctx, tok.PAN, 1, UseEcommerce, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestCryptogramVerify(t *testing.T) {
 	if c.ECI != "07" || c.Type != "TAVV" || err != nil || len(raw) != 16 {
 		t.Fatalf("cryptogram %+v", c)
 	}
-	if c2, _ := s.Cryptogram(ctx, tok.PAN, 2, now); c2.Value == c.Value {
+	if c2, _ := s.Cryptogram(ctx, tok.PAN, 2, UseEcommerce, now); c2.Value == c.Value {
 		t.Errorf("counter not in the cryptogram")
 	}
 	// altered
@@ -133,7 +133,69 @@ func TestCryptogramVerify(t *testing.T) {
 	}
 	// deleted tokens get no cryptogram
 	_ = s.Delete(ctx, tok.PAN)
-	if _, err := s.Cryptogram(ctx, tok.PAN, 3, now); err != ErrDeleted {
+	if _, err := s.Cryptogram(ctx, tok.PAN, 3, UseEcommerce, now); err != ErrDeleted {
 		t.Errorf("deleted: %v", err)
+	}
+}
+
+// TestCryptogramsAreBrandCorrect: each brand's token gets its type, length
+// and ECI for each use; Verify accepts each once and refuses it with
+// another brand's type or the other use's ECI where they differ.
+func TestCryptogramsAreBrandCorrect(t *testing.T) {
+	s := NewSimulator([]byte("k"))
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 30, 0, time.UTC)
+	for _, tc := range []struct {
+		pan, typ string
+		size     int
+		eci      map[Use]string
+	}{
+		{"4111111111111111", "TAVV", 16, map[Use]string{UseEcommerce: "07", UseCardOnFile: "07"}},
+		{"5555555555554444", "UCAF", 20, map[Use]string{UseEcommerce: "06", UseCardOnFile: "07"}},
+		{"378282246310005", "AEVV", 20, map[Use]string{UseEcommerce: "07", UseCardOnFile: "07"}},
+		{"6011111111111117", "DPAS", 20, map[Use]string{UseEcommerce: "07", UseCardOnFile: "07"}},
+	} {
+		tok, err := s.Provision(ctx, tc.pan, "4", "30")
+		if err != nil {
+			t.Fatal(err)
+		}
+		counter := uint64(0)
+		for _, use := range []Use{UseEcommerce, UseCardOnFile} {
+			counter++
+			c, err := s.Cryptogram(ctx, tok.PAN, counter, use, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := base64.StdEncoding.DecodeString(c.Value)
+			if c.Type != tc.typ || c.ECI != tc.eci[use] || err != nil || len(raw) != tc.size {
+				t.Errorf("%s %s: cryptogram %+v (%d bytes), want %s %s %d bytes", tc.typ, use, c, len(raw), tc.typ, tc.eci[use], tc.size)
+			}
+			for _, bad := range []Cryptogram{{ECI: c.ECI, Type: "TAVV", Value: c.Value}, {ECI: "05", Type: c.Type, Value: c.Value}} {
+				if bad.Type == c.Type && bad.ECI == c.ECI {
+					continue
+				}
+				if err := s.Verify(tok.PAN, bad, counter, now); err != ErrInvalid {
+					t.Errorf("%s %s: altered %+v verified: %v", tc.typ, use, bad, err)
+				}
+			}
+			if err := s.Verify(tok.PAN, c, counter, now); err != nil {
+				t.Errorf("%s %s: verify: %v", tc.typ, use, err)
+			}
+		}
+	}
+	mc, _ := s.Provision(ctx, "5555555555554444", "4", "30")
+	c, _ := s.Cryptogram(ctx, mc.PAN, 9, UseEcommerce, now)
+	c.ECI = "07" // the card-on-file ECI on an e-commerce cryptogram
+	if err := s.Verify(mc.PAN, c, 9, now); err != ErrInvalid {
+		t.Errorf("Mastercard cryptogram with the other use's ECI verified: %v", err)
+	}
+	if _, err := s.Cryptogram(ctx, mc.PAN, 10, Use("moto"), now); err != ErrInvalidUse {
+		t.Errorf("unknown use: %v", err)
+	}
+	if u, err := ParseUse(""); u != UseEcommerce || err != nil {
+		t.Errorf("ParseUse(\"\") = %q, %v", u, err)
+	}
+	if _, err := ParseUse("recurring"); err != ErrInvalidUse {
+		t.Errorf("ParseUse(recurring) = %v", err)
 	}
 }

@@ -102,6 +102,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Logger:             gw.logger,
 		Metrics:            gw.metrics,
 		Capturer:           gw.capturer(),
+		Payments:           gw.payments(),
 	})
 }
 

@@ -321,7 +321,7 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
-		Duplicates: gw.abuse}
+		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards)}
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {

@@ -30,6 +30,11 @@
 // and, from the same single Reveal call, names its target in
 // Message.Unknown: the caller refuses the message or passes it on without
 // asking the Tokenizer again.
+//
+// NetworkToken (payment.go) is the third operation: its targets have roles;
+// the one card reference is resolved once through the Tokenizer's
+// PaymentResolver and each role's value is written into its targets, empty
+// placeholders included (the one place an empty value is not skipped).
 package rewrite
 
 import (
@@ -51,6 +56,10 @@ const (
 	Redact Operation = iota + 1
 	// Reveal replaces aliases by their values.
 	Reveal
+	// NetworkToken puts a card's payment credentials (network token or
+	// PAN, expiry, cryptogram, ECI, CVC) into the targets by their Role
+	// (payment.go).
+	NetworkToken
 )
 
 func (o Operation) String() string {
@@ -59,6 +68,8 @@ func (o Operation) String() string {
 		return "redact"
 	case Reveal:
 		return "reveal"
+	case NetworkToken:
+		return "network_token"
 	}
 	return "unknown"
 }
@@ -206,6 +217,9 @@ type TargetSpec struct {
 	Format        string
 	Storage       string
 	Classifiers   []string
+	// Role is what a NetworkToken target receives (RoleCard …); "" for
+	// the other operations.
+	Role string
 }
 
 // Message is the part of an HTTP request or response a Program rewrites.
@@ -274,8 +288,13 @@ func factory(k Kind) locatorFactory {
 // Compile checks targets and builds their Program. All body targets must be
 // of one kind; header targets may accompany them.
 func Compile(op Operation, targets []TargetSpec) (*Program, error) {
-	if op != Redact && op != Reveal {
+	if op != Redact && op != Reveal && op != NetworkToken {
 		return nil, fmt.Errorf("rewrite: unknown operation %d", op)
+	}
+	if op == NetworkToken {
+		if err := checkRoles(targets); err != nil {
+			return nil, err
+		}
 	}
 	if len(targets) == 0 {
 		return nil, errors.New("rewrite: a filter needs at least one target")
@@ -330,6 +349,9 @@ func (p *Program) HasBody() bool { return p.body != nil }
 // ErrTargetType, ErrTooDeep, ErrDuplicateKey, ErrUnsafeValue or
 // ErrTokenizer.
 func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Change, error) {
+	if p.op == NetworkToken {
+		return p.applyPayment(ctx, msg, tok)
+	}
 	var spans []Span
 	if p.body != nil && len(msg.Body) > 0 {
 		var err error
@@ -373,7 +395,7 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 		changes[i] = Change{Target: i, Kind: t.Kind, Path: t.Path}
 	}
 	if len(spans) > 0 {
-		msg.Body = splice(msg.Body, spans, repl[:len(spans)], changes)
+		msg.Body = splice(msg.Body, spans, repl[:len(spans)], changes, false)
 	}
 	p.applyHeaders(msg.Header, hspans, repl[len(spans):], changes)
 	out := changes[:0]
@@ -491,18 +513,19 @@ func (p *Program) tokenize(ctx context.Context, tok Tokenizer, spans []Span, hsp
 }
 
 // splice builds body with spans[i] replaced by repl[i] (kept where repl[i]
-// is ""), in one pass, counting changes per target.
-func splice(body []byte, spans []Span, repl []string, changes []Change) []byte {
+// is "", unless empty is set: then "" is written too), in one pass,
+// counting changes per target.
+func splice(body []byte, spans []Span, repl []string, changes []Change, empty bool) []byte {
 	size := len(body)
 	for i, s := range spans {
-		if repl[i] != "" {
+		if repl[i] != "" || empty {
 			size += len(repl[i]) + 8 - (s.End - s.Start)
 		}
 	}
 	out := make([]byte, 0, max(size, 0))
 	last := 0
 	for i, s := range spans {
-		if repl[i] == "" {
+		if repl[i] == "" && !empty {
 			continue
 		}
 		out = append(out, body[last:s.Start]...)

@@ -1054,7 +1054,7 @@ func FuzzXML(f *testing.F) {
 		for i, s := range spans {
 			values[i] = s.Value
 		}
-		want := splice(body, spans, values, make([]Change, len(xmlFuzzPaths)))
+		want := splice(body, spans, values, make([]Change, len(xmlFuzzPaths)), false)
 		if !bytes.Equal(msg.Body, want) {
 			t.Fatalf("round trip gives\n%q\nwant\n%q", msg.Body, want)
 		}

@@ -67,6 +67,8 @@ type Store struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	idem map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
 }
 
 // New returns an empty Store and starts its sweeper; Close stops it.

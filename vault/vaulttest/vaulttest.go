@@ -91,6 +91,8 @@ func Run(t *testing.T, h Harness) {
 	if !h.VolatileOnly {
 		tests = append(tests,
 			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
+			conformanceTest{"CardsAreListedAndDeleted", testCardListDelete},
+			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},

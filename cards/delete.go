@@ -1,0 +1,133 @@
+package cards
+
+// DELETE /cards/{id}.
+//
+// Decisions:
+//   - Deleting a card erases it: its active network tokens are deleted at
+//     the token service, the vault values behind its aliases (pan_alias,
+//     cvc_alias, every network token PAN alias) are deleted, then the card
+//     record with its card updates and its fingerprint entry. Each alias
+//     deletion is a vault Delete, audited with the client as the actor
+//     (vault.AuditDelete); the card deletion is logged ("cards: card
+//     deleted"). 204 with no body; the card, its aliases and a second DELETE
+//     answer 404 afterwards.
+//   - Only the card's own aliases are deleted. Other aliases of the same
+//     card number the account made through the vault API or a proxy route
+//     are the account's, not the card's; it deletes them through /aliases.
+//   - Crash safety: the record is first marked deleting (it answers 404
+//     from then on and no longer protects its PAN alias, see AliasUse), then
+//     the steps run in an order where each is idempotent (a token whose
+//     alias is already gone was deleted at the token service before it; an
+//     alias already gone is fine; a token already deleted at the token
+//     service is fine). A DELETE that failed part way (503, store down) is
+//     finished by the next DELETE of the same id.
+//   - A card whose aliases belong to another account (made before accounts
+//     existed, see errCardDataGone) cannot reach them: the aliases this
+//     account cannot see are left, and the card is still deleted.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aliasgate/aliasgate/cards/tsp"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/cards/")
+	if !validCardID(id) {
+		h.fail(q, "delete card", errNotFound())
+		return
+	}
+	defer h.lock(q.p.Account, id)()
+	rec, err := h.loadAny(q, id)
+	if err != nil {
+		h.fail(q, "delete card", err)
+		return
+	}
+	if err := h.erase(q, rec); err != nil {
+		h.fail(q, "delete card", err)
+		return
+	}
+	h.log.InfoContext(q.ctx, "cards: card deleted", "card_id", rec.ID, "account_id", q.p.Account,
+		"client_id", q.p.ClientID, "trace_id", q.obs.TraceID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// erase deletes rec, its network tokens and its aliases; called under the
+// card lock.
+func (h *Handler) erase(q *request, rec *record) error {
+	if !rec.Deleting {
+		rec.Deleting = true
+		if err := h.replace(q, rec); err != nil {
+			return fmt.Errorf("mark the card deleting: %w", err)
+		}
+	}
+	for i := range rec.Tokens {
+		t := &rec.Tokens[i]
+		if t.State == TokenActive {
+			if err := h.retireToken(q, t); err != nil {
+				return err
+			}
+		} else if err := h.deleteAlias(q, t.PANAlias); err != nil {
+			return err
+		}
+	}
+	for _, a := range []string{rec.PANAlias, rec.CVCAlias} {
+		if err := h.deleteAlias(q, a); err != nil {
+			return err
+		}
+	}
+	if _, err := h.store.DeleteCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint); err != nil {
+		return fmt.Errorf("delete the card record: %w", err)
+	}
+	return nil
+}
+
+// retireToken deletes t at the token service, then its token PAN from the
+// vault, and marks it deleted (in rec; the caller stores it). A token whose
+// alias is already gone was deleted at the token service first, so it is
+// only marked.
+func (h *Handler) retireToken(q *request, t *tokenRecord) error {
+	out, err := h.vault.Reveal(q.ctx, []string{t.PANAlias})
+	if err == nil && len(out) != 1 {
+		err = errors.New("vault reveal: wrong number of results")
+	}
+	if err == nil {
+		err = out[0].Err
+	}
+	switch {
+	case err == nil:
+		if err := h.tsp.Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
+			return fmt.Errorf("delete network token %s at the token service: %w", t.ID, err)
+		}
+		if err := h.deleteAlias(q, t.PANAlias); err != nil {
+			return err
+		}
+	case errors.Is(err, vault.ErrNotFound):
+		h.log.InfoContext(q.ctx, "cards: network token alias already gone", "network_token_id", t.ID,
+			"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+	default:
+		return fmt.Errorf("reveal network token %s: %w", t.ID, err)
+	}
+	t.State, t.UpdatedAt = TokenDeleted, h.now().UTC()
+	return nil
+}
+
+// deleteAlias deletes alias from the vault; "" and an alias already gone
+// are fine.
+func (h *Handler) deleteAlias(q *request, alias string) error {
+	if alias == "" {
+		return nil
+	}
+	if err := h.vault.Delete(q.ctx, alias); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("delete a card alias from the vault: %w", err)
+	}
+	return nil
+}

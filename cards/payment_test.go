@@ -1,0 +1,69 @@
+package cards
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/cards/tsp"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// TestPaymentResolvesCardsOfItsAccountOnly: Payment takes a card id or any
+// alias of the card's PAN in the account; the token path gives a cryptogram
+// the token service verifies and counts on; another account's client, a
+// deleted card and a non-card alias are ErrUnknownCard; without a token
+// the fallback gives the PAN and CVC, or ErrNoActiveToken.
+func TestPaymentResolvesCardsOfItsAccountOnly(t *testing.T) {
+	e := deleteSetup(t)
+	id, cr := e.create(`"pan":"378282246310005","cvc":"1234","exp_month":7,"exp_year":2031`, pci)
+	panAlias := attrsOf(t, cr.doc)["pan_alias"].(string)
+	ctxA := vault.WithAccount(vault.WithClient(context.Background(), "ACHproxy"), "ACTaccountA")
+	ctxB := vault.WithAccount(vault.WithClient(context.Background(), "ACHproxy"), "ACTaccountB")
+
+	v, err := e.h.Payment(ctxA, "ACTaccountA", id, true, tsp.UseEcommerce)
+	if err != nil || v.Token || v.PAN != "378282246310005" || v.CVC != "1234" || v.ExpMonth != "07" || v.ExpYear != "2031" || v.Cryptogram != "" {
+		t.Fatalf("fallback: %+v %v", v, err)
+	}
+	if _, err := e.h.Payment(ctxA, "ACTaccountA", id, false, tsp.UseEcommerce); !errors.Is(err, ErrNoActiveToken) {
+		t.Fatalf("no token, no fallback: %v", err)
+	}
+	if r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw); r.code != 200 {
+		t.Fatalf("provision: %d %s", r.code, r.body)
+	}
+	// An alias of the same PAN made through the vault API resolves the card too.
+	other, err := e.vault.Redact(ctxA, []vault.RedactRequest{{Value: "378282246310005", Format: vault.FormatFPESixTFour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ref := range []string{panAlias, other[0].Alias, id} {
+		v, err := e.h.Payment(ctxA, "ACTaccountA", ref, false, tsp.UseCardOnFile)
+		if err != nil || !v.Token || v.PAN == "378282246310005" || v.CVC != "" || v.ECI != "07" {
+			t.Fatalf("token by %d: %+v %v", i, v, err)
+		}
+		c := tsp.Cryptogram{ECI: v.ECI, Type: tsp.TypeAEVV, Value: v.Cryptogram}
+		if err := e.sim.Verify(v.PAN, c, uint64(i+1), e.clk.Now()); err != nil {
+			t.Fatalf("token by %d: cryptogram of counter %d: %v", i, i+1, err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		account string
+		ref     string
+	}{
+		{"another account, card id", ctxB, "ACTaccountB", id},
+		{"another account, alias", ctxB, "ACTaccountB", panAlias},
+		{"not an alias", ctxA, "ACTaccountA", "tok_sandbox_nope"},
+	} {
+		if _, err := e.h.Payment(tc.ctx, tc.account, tc.ref, true, tsp.UseEcommerce); !errors.Is(err, ErrUnknownCard) {
+			t.Errorf("%s: %v, want ErrUnknownCard", tc.name, err)
+		}
+	}
+	if code, _ := e.doNoContent("DELETE", "/cards/"+id); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, err := e.h.Payment(ctxA, "ACTaccountA", id, true, tsp.UseEcommerce); !errors.Is(err, ErrUnknownCard) {
+		t.Fatalf("deleted card: %v", err)
+	}
+}

@@ -1,0 +1,74 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DeleteCard removes the account's card id, its card updates and its
+// fingerprint entry when that points at the card, in one transaction
+// (cards.Store); ok false when there is no such card.
+func (s *Store) DeleteCard(ctx context.Context, account, id, fingerprint string) (bool, error) {
+	var ok bool
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		ok = false
+		cb := tx.Bucket(bucketCards)
+		k := cardKey(account, id)
+		if cb.Get(k) == nil {
+			return nil
+		}
+		ok = true
+		if err := cb.Delete(k); err != nil {
+			return err
+		}
+		fb := tx.Bucket(bucketCardsByFinger)
+		if fk := cardKey(account, fingerprint); string(fb.Get(fk)) == id {
+			if err := fb.Delete(fk); err != nil {
+				return err
+			}
+		}
+		prefix := append(k, 0)
+		ub := tx.Bucket(bucketCardUpdates)
+		var keys [][]byte
+		c := ub.Cursor()
+		for uk, _ := c.Seek(prefix); uk != nil && bytes.HasPrefix(uk, prefix); uk, _ = c.Next() {
+			if len(uk) == len(prefix)+8 {
+				keys = append(keys, bytes.Clone(uk))
+			}
+		}
+		for _, uk := range keys {
+			if err := ub.Delete(uk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("boltstore: delete card: %w", err)
+	}
+	return ok, nil
+}
+
+// ListCards returns up to limit of the account's cards whose id sorts
+// after after ("" from the first), in id order (cards.Store).
+func (s *Store) ListCards(_ context.Context, account, after string, limit int) ([]string, [][]byte, error) {
+	var ids []string
+	var recs [][]byte
+	prefix := cardKey(account, "")
+	err := s.view(func(tx *bolt.Tx) error {
+		ids, recs = nil, nil
+		c := tx.Bucket(bucketCards).Cursor()
+		for k, v := seekAfter(c, cardKey(account, after)); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < limit; k, v = c.Next() {
+			ids = append(ids, string(k[len(prefix):]))
+			recs = append(recs, bytes.Clone(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("boltstore: list cards: %w", err)
+	}
+	return ids, recs, nil
+}

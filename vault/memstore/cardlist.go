@@ -1,0 +1,56 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// DeleteCard removes the account's card id, its card updates and its
+// fingerprint entry when that points at the card (cards.Store); ok false
+// when there is no such card.
+func (s *Store) DeleteCard(_ context.Context, account, id, fingerprint string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, vault.ErrClosed
+	}
+	k := account + "\x00" + id
+	if _, ok := s.cards[k]; !ok {
+		return false, nil
+	}
+	delete(s.cards, k)
+	delete(s.updates, k)
+	if fk := account + "\x00" + fingerprint; s.fingers[fk] == id {
+		delete(s.fingers, fk)
+	}
+	return true, nil
+}
+
+// ListCards returns up to limit of the account's cards whose id sorts
+// after after ("" from the first), in id order (cards.Store).
+func (s *Store) ListCards(_ context.Context, account, after string, limit int) ([]string, [][]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, nil, vault.ErrClosed
+	}
+	prefix := account + "\x00"
+	var ids []string
+	for k := range s.cards {
+		if id, ok := strings.CutPrefix(k, prefix); ok && id > after {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	if len(ids) > limit {
+		ids = ids[:max(limit, 0)]
+	}
+	recs := make([][]byte, len(ids))
+	for i, id := range ids {
+		recs[i] = slices.Clone(s.cards[prefix+id])
+	}
+	return ids, recs, nil
+}

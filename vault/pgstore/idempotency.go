@@ -1,0 +1,74 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// idemSweep is how many expired keys a claim removes at most.
+const idemSweep = 16
+
+// ClaimIdempotency stores record under (account, key) until expires unless
+// a record that has not expired at now is there; then it returns that one
+// and writes nothing (cards.Store). One INSERT … ON CONFLICT DO UPDATE …
+// WHERE expired decides between gateways claiming one key at once. A few
+// expired keys are removed first.
+func (s *Store) ClaimIdempotency(ctx context.Context, account, key string, record []byte, now, expires time.Time) ([]byte, error) {
+	var existing []byte
+	err := s.run(ctx, "claim idempotency key", false, func(ctx context.Context, _ int) error {
+		existing = nil
+		if !isStorable(account) || !isStorable(key) {
+			return errors.New("account or key is not storable")
+		}
+		if _, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE (account, key) IN
+			(SELECT account, key FROM idempotency_keys WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, now, idemSweep); err != nil {
+			return err
+		}
+		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at
+			WHERE idempotency_keys.expires_at <= $5`, account, key, nonNil(record), expires, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		err = s.pool.QueryRow(ctx, `SELECT record FROM idempotency_keys WHERE account = $1 AND key = $2`, account, key).Scan(&existing)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errors.New("the idempotency key went away meanwhile") // retried by the caller's retry
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return existing, nil
+}
+
+// FinishIdempotency replaces the record of (account, key) and its expiry
+// (cards.Store); a key that is gone is written again.
+func (s *Store) FinishIdempotency(ctx context.Context, account, key string, record []byte, expires time.Time) error {
+	return s.run(ctx, "finish idempotency key", true, func(ctx context.Context, _ int) error {
+		if !isStorable(account) || !isStorable(key) {
+			return errors.New("account or key is not storable")
+		}
+		_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at`,
+			account, key, nonNil(record), expires)
+		return err
+	})
+}
+
+// ReleaseIdempotency removes (account, key) (cards.Store).
+func (s *Store) ReleaseIdempotency(ctx context.Context, account, key string) error {
+	return s.run(ctx, "release idempotency key", true, func(ctx context.Context, _ int) error {
+		if !isStorable(account) || !isStorable(key) {
+			return nil
+		}
+		_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE account = $1 AND key = $2`, account, key)
+		return err
+	})
+}

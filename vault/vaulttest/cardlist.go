@@ -1,0 +1,115 @@
+package vaulttest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// CardLister is the part of cards.Store that lists and deletes cards.
+type CardLister interface {
+	CardStore
+	CardByFingerprint(ctx context.Context, account, fingerprint string) (string, bool, error)
+	DeleteCard(ctx context.Context, account, id, fingerprint string) (bool, error)
+	ListCards(ctx context.Context, account, after string, limit int) ([]string, [][]byte, error)
+}
+
+// testCardListDelete: ListCards pages through one account's cards in id
+// order and no other's; DeleteCard removes a card, its updates and its
+// fingerprint entry (the same card can be stored again), only in its
+// account.
+func testCardListDelete(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	cs, ok := s.(CardLister)
+	if !ok {
+		t.Fatalf("%T does not implement CardLister", s)
+	}
+	ctx := context.Background()
+	var want []string
+	for i := 9; i >= 0; i-- { // stored out of order
+		id := fmt.Sprintf("CRD%02d", i)
+		want = append(want, id)
+		if _, err := cs.PutCard(ctx, "acct_a", id, "fp"+id, []byte("rec"+id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(want)
+	// Another account's cards, and an account whose name extends acct_a's.
+	for _, acct := range []string{"acct_", "acct_a2", "acct_b"} {
+		if _, err := cs.PutCard(ctx, acct, "CRD05", "fpCRD05", []byte("other")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("ListCards never ends")
+		}
+		ids, recs, err := cs.ListCards(ctx, "acct_a", after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != len(recs) || len(ids) > 3 {
+			t.Fatalf("ListCards page = %d ids, %d records", len(ids), len(recs))
+		}
+		for i, id := range ids {
+			if string(recs[i]) != "rec"+id {
+				t.Fatalf("record of %s = %q", id, recs[i])
+			}
+		}
+		if len(ids) == 0 {
+			break
+		}
+		got = append(got, ids...)
+		after = ids[len(ids)-1]
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ListCards pages = %v, want %v", got, want)
+	}
+	if ids, _, err := cs.ListCards(ctx, "acct_none", "", 10); err != nil || len(ids) != 0 {
+		t.Fatalf("ListCards of an account without cards = %v, %v", ids, err)
+	}
+
+	if err := cs.UpdateCard(ctx, "acct_a", "CRD05", []byte("v2"), []byte("u1")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := cs.DeleteCard(ctx, "acct_c", "CRD05", "fpCRD05"); ok || err != nil {
+		t.Fatalf("DeleteCard in an account without the card = %v, %v", ok, err)
+	}
+	if ok, err := cs.DeleteCard(ctx, "acct_a", "CRD05", "fpCRD05"); !ok || err != nil {
+		t.Fatalf("DeleteCard = %v, %v", ok, err)
+	}
+	if ok, err := cs.DeleteCard(ctx, "acct_a", "CRD05", "fpCRD05"); ok || err != nil {
+		t.Fatalf("second DeleteCard = %v, %v; want false", ok, err)
+	}
+	if _, ok, _ := cs.GetCard(ctx, "acct_a", "CRD05"); ok {
+		t.Fatal("the deleted card is still there")
+	}
+	if _, ok, _ := cs.CardByFingerprint(ctx, "acct_a", "fpCRD05"); ok {
+		t.Fatal("the deleted card's fingerprint still finds it")
+	}
+	if ups, _ := cs.CardUpdates(ctx, "acct_a", "CRD05"); len(ups) != 0 {
+		t.Fatalf("the deleted card's updates stay: %q", ups)
+	}
+	for _, acct := range []string{"acct_", "acct_a2", "acct_b"} {
+		if rec, ok, _ := cs.GetCard(ctx, acct, "CRD05"); !ok || string(rec) != "other" {
+			t.Fatalf("deleting acct_a's card touched %s's", acct)
+		}
+		if id, ok, _ := cs.CardByFingerprint(ctx, acct, "fpCRD05"); !ok || id != "CRD05" {
+			t.Fatalf("deleting acct_a's card touched %s's fingerprint", acct)
+		}
+	}
+	ids, _, err := cs.ListCards(ctx, "acct_a", "", 100)
+	if err != nil || len(ids) != 9 || slices.Contains(ids, "CRD05") {
+		t.Fatalf("ListCards after the delete = %v, %v", ids, err)
+	}
+	// The same card can be stored again, with a new id and no old updates.
+	if ex, err := cs.PutCard(ctx, "acct_a", "CRD55", "fpCRD05", []byte("again")); ex != "" || err != nil {
+		t.Fatalf("PutCard after the delete = %q, %v", ex, err)
+	}
+	if ups, _ := cs.CardUpdates(ctx, "acct_a", "CRD55"); len(ups) != 0 {
+		t.Fatalf("a new card has updates: %q", ups)
+	}
+}
