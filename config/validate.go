@@ -96,8 +96,8 @@ func (c Config) Validate() error {
 	v.oneOf("cards.tsp", c.Cards.TSP, "simulator")
 	v.oneOf("cards.token_type", c.Cards.TokenType, "ecommerce", "card_on_file")
 	for _, a := range c.Cards.NetworkTokenAccounts {
-		if vault.CheckAccount(a) != nil {
-			v.add("cards.network_token_accounts", "each must be an account name: 1 to %d characters of A-Z a-z 0-9 _ . -", vault.MaxAccountLen)
+		if account.Check(a) != nil {
+			v.add("cards.network_token_accounts", "each must be an account name: 1 to %d characters of A-Z a-z 0-9 _ . -", account.MaxLen)
 			break
 		}
 	}
