@@ -194,7 +194,7 @@ func sjsonReplace(tb testing.TB, c replaceCase) []byte {
 // sjson writes.
 func TestSpliceMatchesSJSON(t *testing.T) {
 	for _, c := range replaceCases(t) {
-		got := splice(c.body, c.spans, c.repl, make([]Change, 2))
+		got := splice(c.body, c.spans, c.repl, make([]Change, 2), false)
 		if want := sjsonReplace(t, c); string(got) != string(want) {
 			t.Errorf("%s: splice and sjson differ\n%s\n%s", c.name, got, want)
 		}
@@ -210,7 +210,7 @@ func BenchmarkJSONReplace(b *testing.B) {
 			b.ReportAllocs()
 			changes := make([]Change, 2)
 			for b.Loop() {
-				splice(c.body, c.spans, c.repl, changes)
+				splice(c.body, c.spans, c.repl, changes, false)
 			}
 		})
 		b.Run(c.name+"/sjson", func(b *testing.B) {
