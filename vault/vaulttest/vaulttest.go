@@ -87,6 +87,8 @@ func Run(t *testing.T, h Harness) {
 		{"DeleteNeedsTheOwner", testDeleteOwner},
 		{"ServiceScopesRecordsToTheirAccount", testServiceAccounts},
 		{"ServiceAliasesArePerAccount", testServicePerAccountAliases},
+		{"SetOwnerMovesARecordAndItsIndexEntry", testSetOwner},
+		{"ServiceMigrateRecordGivesOnlyDefaultRecords", testServiceMigrateRecord},
 	}
 	if !h.VolatileOnly {
 		tests = append(tests,
