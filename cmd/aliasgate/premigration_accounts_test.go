@@ -38,7 +38,7 @@ func TestPremigrationAccountsBoltDefaultAccount(t *testing.T) {
 	premigrationAccounts(t, "bolt", nil, "acct_1")
 }
 
-func TestPremigrationAccountsPostgres(t *testing.T) {
+func TestPremigrationAccountsPostgresAndRedis(t *testing.T) {
 	pgURL := testPostgresURL(t)
 	dump, err := os.ReadFile(filepath.Join("testdata", "premigration-accounts", "postgres", "dump.sql"))
 	if err != nil {
@@ -53,7 +53,8 @@ func TestPremigrationAccountsPostgres(t *testing.T) {
 		t.Fatalf("load the dump: %v", err)
 	}
 	conn.Close(ctx)
-	premigrationAccounts(t, "postgres", map[string]string{"ALIASGATE_VAULT_STORE": "postgres", "ALIASGATE_VAULT_POSTGRES_URL": pgURL}, "")
+	premigrationAccounts(t, "postgres", map[string]string{"ALIASGATE_VAULT_STORE": "postgres", "ALIASGATE_VAULT_POSTGRES_URL": pgURL,
+		"ALIASGATE_VAULT_VOLATILE": "redis", "ALIASGATE_VAULT_REDIS_URL": testRedisURL(), "ALIASGATE_VAULT_REDIS_PREFIX": "agtest" + randomHex(6) + ":"}, "")
 }
 
 func premigrationAccounts(t *testing.T, kind string, extra map[string]string, defaultAccount string) {
