@@ -2,19 +2,70 @@ package cards
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/pgtest"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/vault/memstore"
+	"github.com/aliasgate/aliasgate/vault/pgstore"
+	"github.com/aliasgate/aliasgate/vault/redisstore"
 )
+
+// migStore is a persistent store the migration runs on.
+type migStore interface {
+	vault.Store
+	Store
+	MigrationStore
+}
+
+// migrationStores are the stores the migration tests run on: persistent
+// and volatile.
+var migrationStores = []struct {
+	name string
+	open func(t *testing.T, now func() time.Time) (migStore, vault.Store)
+}{
+	{"memstore", func(t *testing.T, now func() time.Time) (migStore, vault.Store) {
+		return memstore.New(memstore.Options{Now: now, SweepInterval: -1}), memstore.New(memstore.Options{Now: now, SweepInterval: -1})
+	}},
+	{"bolt", func(t *testing.T, now func() time.Time) (migStore, vault.Store) {
+		p, err := boltstore.Open(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, memstore.New(memstore.Options{Now: now, SweepInterval: -1})
+	}},
+	{"postgres+redis", func(t *testing.T, now func() time.Time) (migStore, vault.Store) {
+		ctx := context.Background()
+		p, err := pgstore.Open(ctx, pgtest.NewDatabase(t, "aliasgate_cards"), pgstore.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		redisURL := os.Getenv("ALIASGATE_TEST_REDIS_URL")
+		if redisURL == "" {
+			redisURL = "redis://127.0.0.1:6379/0"
+		}
+		b := make([]byte, 6)
+		rand.Read(b)
+		v, err := redisstore.Open(ctx, redisURL, redisstore.Options{Now: now, Prefix: "agtest" + hex.EncodeToString(b) + ":"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, v
+	}},
+}
 
 // migrationWorld is a vault written before accounts (every record the
 // default account's, acct_main) with cards of several accounts over it.
 type migrationWorld struct {
-	store *memstore.Store
+	store migStore
 	svc   *vault.Service
 	cards []migCard
 	alias map[string]string // name → alias as written before the upgrade
@@ -32,11 +83,10 @@ type migCard struct {
 
 const migDefault = "acct_main"
 
-func newMigrationWorld(t *testing.T) *migrationWorld {
+func newMigrationWorld(t *testing.T, open func(*testing.T, func() time.Time) (migStore, vault.Store)) *migrationWorld {
 	t.Helper()
 	clk := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
-	p := memstore.New(memstore.Options{Now: clk, SweepInterval: -1})
-	v := memstore.New(memstore.Options{Now: clk, SweepInterval: -1})
+	p, v := open(t, clk)
 	t.Cleanup(func() { p.Close(); v.Close() })
 	kr, err := vault.OpenKeyring(context.Background(), p, make([]byte, 32))
 	if err != nil {
@@ -163,7 +213,12 @@ func (w *migrationWorld) check(t *testing.T, strict bool) {
 }
 
 func TestMigrateAccountsGivesEachCardItsRecords(t *testing.T) {
-	w := newMigrationWorld(t)
+	for _, st := range migrationStores {
+		t.Run(st.name, func(t *testing.T) { testMigrateAccounts(t, newMigrationWorld(t, st.open)) })
+	}
+}
+
+func testMigrateAccounts(t *testing.T, w *migrationWorld) {
 	ctx := context.Background()
 	res, err := MigrateAccounts(ctx, w.store, w.svc, migDefault)
 	if err != nil {
@@ -198,7 +253,7 @@ func TestMigrateAccountsGivesEachCardItsRecords(t *testing.T) {
 // together), as a crash or a store failing half way would stop the
 // migration.
 type failing struct {
-	*memstore.Store
+	migStore
 	svc   *vault.Service
 	calls *int
 	n     int
@@ -225,25 +280,31 @@ func (f failing) ReplaceCard(ctx context.Context, account, id string, record []b
 	if err := f.step(); err != nil {
 		return err
 	}
-	return f.Store.ReplaceCard(ctx, account, id, record)
+	return f.migStore.ReplaceCard(ctx, account, id, record)
 }
 
 func (f failing) PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error) {
 	if err := f.step(); err != nil {
 		return nil, err
 	}
-	return f.Store.PutMetaIfAbsent(ctx, key, value)
+	return f.migStore.PutMetaIfAbsent(ctx, key, value)
 }
 
 // TestMigrateAccountsResumesAfterACrash stops the migration at every step
 // in turn; the next run finishes it, and every card works for its account
 // and no other.
 func TestMigrateAccountsResumesAfterACrash(t *testing.T) {
+	for _, st := range migrationStores {
+		t.Run(st.name, func(t *testing.T) { testMigrateAccountsResumes(t, st.open) })
+	}
+}
+
+func testMigrateAccountsResumes(t *testing.T, open func(*testing.T, func() time.Time) (migStore, vault.Store)) {
 	ctx := context.Background()
 	for n := 1; ; n++ {
-		w := newMigrationWorld(t)
+		w := newMigrationWorld(t, open)
 		calls := 0
-		f := failing{Store: w.store, svc: w.svc, calls: &calls, n: n}
+		f := failing{migStore: w.store, svc: w.svc, calls: &calls, n: n}
 		_, err := MigrateAccounts(ctx, f, f, migDefault)
 		if err == nil {
 			if n == 1 {
