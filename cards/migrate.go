@@ -200,6 +200,9 @@ func parseMigrationRecord(b []byte) (*migrationRecord, error) {
 	if err := json.Unmarshal(b, &r.raw); err != nil {
 		return nil, fmt.Errorf("decode card record: %w", err)
 	}
+	if r.raw == nil {
+		return nil, errors.New("decode card record: not an object")
+	}
 	str := func(m map[string]json.RawMessage, k string) (string, error) {
 		var s string
 		if v, ok := m[k]; ok {
@@ -223,6 +226,9 @@ func parseMigrationRecord(b []byte) (*migrationRecord, error) {
 	}
 	r.Tokens = make([]struct{ TokenAlias string }, len(r.tokens))
 	for i, t := range r.tokens {
+		if t == nil {
+			return nil, errors.New("decode card record network_tokens: an entry is not an object")
+		}
 		if r.Tokens[i].TokenAlias, err = str(t, "token_alias"); err != nil {
 			return nil, err
 		}

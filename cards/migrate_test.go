@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pgtest"
 	"github.com/aliasgate/aliasgate/vault"
@@ -325,4 +326,61 @@ func testMigrateAccountsResumes(t *testing.T, open func(*testing.T, func() time.
 		}
 		w.check(t, false)
 	}
+}
+
+// FuzzMigrationRecord: a stored card record the migration reads and
+// writes back keeps every field but the aliases it changes, and the
+// aliases read back are the ones written.
+func FuzzMigrationRecord(f *testing.F) {
+	seed, _ := json.Marshal(record{ID: "CRD1", PANAlias: "tok_a", CVCAlias: "tok_c", Meta: map[string]string{"k": "<v>"},
+		Tokens: []tokenRecord{{ID: "NTK1", PANAlias: "tok_t"}, {ID: "NTK2"}}})
+	for _, s := range []string{string(seed), `{}`, `null`, `[]`, `{"pan_alias":1}`, `{"network_tokens":[null]}`, `{"network_tokens":{}}`, `{"x":{"y":[1,2]}}`} {
+		f.Add([]byte(s), "tok_new")
+	}
+	f.Fuzz(func(t *testing.T, b []byte, alias string) {
+		r, err := parseMigrationRecord(b)
+		if err != nil || !utf8.ValidString(alias) { // vault aliases are ASCII
+			return
+		}
+		var before map[string]any
+		if err := json.Unmarshal(b, &before); err != nil {
+			t.Fatalf("parsed a record that is not a JSON object: %v", err)
+		}
+		r.PANAlias, r.CVCAlias = alias, alias
+		for i := range r.Tokens {
+			r.Tokens[i].TokenAlias = alias
+		}
+		out, err := r.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := parseMigrationRecord(out)
+		if err != nil {
+			t.Fatalf("the written record does not parse: %v", err)
+		}
+		if alias != "" && (again.PANAlias != alias || again.CVCAlias != alias) || len(again.Tokens) != len(r.Tokens) {
+			t.Fatalf("aliases after a round trip: %+v, want %q", again, alias)
+		}
+		var after map[string]any
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range before {
+			if k == "pan_alias" || k == "cvc_alias" || k == "network_tokens" {
+				continue
+			}
+			if w, _ := json.Marshal(v); string(w) != mustJSON(t, after[k]) {
+				t.Fatalf("field %s changed: %s, was %s", k, mustJSON(t, after[k]), w)
+			}
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
