@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +104,52 @@ func testSetOwner(t *testing.T, h Harness) {
 	clk.Advance(time.Hour)
 	if get1(t, s, "tok_so_vol") != nil {
 		t.Fatal("a moved volatile record outlived its expiry")
+	}
+}
+
+func testSetOwnerRace(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	ctx := context.Background()
+	r := rec("tok_race", "race", clk.Now())
+	put(t, s, r)
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.SetOwner(ctx, "tok_race", "", fmt.Sprintf("acct_%d", i), indexKey(fmt.Sprintf("race %d", i)))
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner == -1:
+			winner = i
+		case err == nil:
+			t.Fatalf("SetOwner by acct_%d and acct_%d both succeeded", winner, i)
+		case !errors.Is(err, vault.ErrNotFound):
+			t.Fatalf("SetOwner by acct_%d: %v", i, err)
+		}
+	}
+	if winner == -1 {
+		t.Fatal("no SetOwner succeeded")
+	}
+	got := get1(t, s, "tok_race")
+	if got == nil || got.Owner != fmt.Sprintf("acct_%d", winner) {
+		t.Fatalf("owner after the race = %+v, want acct_%d", got, winner)
+	}
+	for i := range n {
+		keys, err := s.LookupIndex(ctx, [][]byte{indexKey(fmt.Sprintf("race %d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (keys[0] == "tok_race") != (i == winner) {
+			t.Fatalf("index entry of acct_%d = %q (winner acct_%d)", i, keys[0], winner)
+		}
 	}
 }
 
