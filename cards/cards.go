@@ -52,7 +52,9 @@
 //     A card whose PAN (or network token PAN) the vault no longer gives
 //     this account answers 409 card_data_gone wherever the PAN is needed;
 //     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
-//     card's pan_alias (409 alias_in_use).
+//     card's pan_alias (409 alias_in_use). MigrateAccounts (migrate.go)
+//     gives the cards of every account the records they referenced before
+//     accounts existed.
 package cards
 
 import (

@@ -38,6 +38,9 @@
 // written before accounts existed, and the default account's since, which
 // keep the version 1 encoding and the earlier index input, byte for byte.
 // Options.InUse lets Delete refuse (ErrInUse) an alias that backs a card.
+// The accounts migration (MigrateRecord, run by cards.MigrateAccounts)
+// gives another account a default-account record its card references, in
+// place (Store.SetOwner) or as that account's own copy of the value.
 //
 // # Batches are all or nothing
 //

@@ -46,6 +46,7 @@ const (
 	opKnown    = "known"
 	opDelete   = "delete"
 	opUpdate   = "update"
+	opMigrate  = "migrate"
 )
 
 // noStore is the store label of a call refused before it reached a store.

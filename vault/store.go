@@ -118,6 +118,15 @@ type Store interface {
 	// is owner, atomically; ErrNotFound when the alias is absent or owned by
 	// another account (the record then stays).
 	Delete(ctx context.Context, alias, owner string) error
+	// SetOwner gives the live record of alias, when its Owner is from, to
+	// the account stored as to, atomically (the accounts migration,
+	// Service.MigrateRecord): the index entry of its IndexKey is removed when
+	// it points at alias; then the record's IndexKey becomes indexKey and
+	// that entry points at alias, unless indexKey is nil or already points
+	// at a live record (the record then keeps no index entry). The value,
+	// classifiers and expiry stay. ErrNotFound when the alias is absent,
+	// expired or not from's (the record then stays as it was).
+	SetOwner(ctx context.Context, alias, from, to string, indexKey []byte) error
 	// SetClassifiers replaces the classifiers of every alias given that
 	// exists; ErrNotFound when none does.
 	SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error

@@ -182,7 +182,9 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	if _, err := persistent.GetMeta(ctx, vault.DefaultAccountMeta); errors.Is(err, vault.ErrNotFound) {
+	_, err = persistent.GetMeta(ctx, vault.DefaultAccountMeta)
+	provisional := errors.Is(err, vault.ErrNotFound)
+	if provisional {
 		logger.Warn("the vault has no client yet: its default account is provisional until the first client's account replaces it; restart the gateway after creating the first client",
 			"default_account", account)
 	}
@@ -199,6 +201,11 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	if !provisional {
+		if err := gw.migrateAccounts(ctx, account); err != nil {
+			return nil, err
+		}
+	}
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
@@ -207,6 +214,22 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	logger.Info("vault open", "store", where, "volatile", volatileWhere, "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String(),
 		"default_account", account)
 	return gw, nil
+}
+
+// migrateAccounts runs the accounts migration (cards.MigrateAccounts) once
+// the default account is known, before anything is served: the cards of
+// the other accounts get records of their own of the values they reference
+// (written before accounts existed, so the default account's). Run again
+// whole at the next start when it fails or is stopped.
+func (gw *gateway) migrateAccounts(ctx context.Context, account string) error {
+	res, err := cards.MigrateAccounts(ctx, gw.persistent, gw.vault, account)
+	if err != nil {
+		return fmt.Errorf("accounts migration (it runs again at the next start): %w", err)
+	}
+	if res.Done {
+		gw.logger.Info("accounts migration done", "cards", res.Cards, "reowned", res.Reowned, "copied", res.Copied, "gone", res.Gone)
+	}
+	return nil
 }
 
 // defaultAccount resolves the vault's default account (vault.ResolveDefaultAccount):

@@ -406,6 +406,59 @@ func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	return nil
 }
 
+// SetOwner implements vault.Store, in one transaction.
+func (s *Store) SetOwner(ctx context.Context, alias, from, to string, indexKey []byte) error {
+	now := s.now()
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		ab, ib := tx.Bucket(bucketAliases), tx.Bucket(bucketIndex)
+		v := ab.Get([]byte(alias))
+		if v == nil {
+			return vault.ErrNotFound
+		}
+		r, err := vault.UnmarshalRecord(alias, v)
+		if err != nil {
+			return err
+		}
+		if r.Expired(now) || r.Owner != from {
+			return vault.ErrNotFound
+		}
+		if r.IndexKey != nil && string(ib.Get(r.IndexKey)) == alias {
+			if err := ib.Delete(r.IndexKey); err != nil {
+				return err
+			}
+		}
+		r.Owner, r.IndexKey = to, nil
+		if indexKey != nil && !s.pointsAtLive(tx, ib.Get(indexKey), now) {
+			if err := ib.Put(indexKey, []byte(alias)); err != nil {
+				return err
+			}
+			r.IndexKey = append([]byte(nil), indexKey...)
+		}
+		return ab.Put([]byte(alias), vault.MarshalRecord(r))
+	})
+	if errors.Is(err, vault.ErrNotFound) {
+		return vault.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: set owner: %w", err)
+	}
+	return nil
+}
+
+// pointsAtLive reports whether alias (an index entry's value) names a live
+// record.
+func (s *Store) pointsAtLive(tx *bolt.Tx, alias []byte, now time.Time) bool {
+	if alias == nil {
+		return false
+	}
+	v := tx.Bucket(bucketAliases).Get(alias)
+	if v == nil {
+		return false
+	}
+	r, err := vault.UnmarshalRecord(string(alias), v)
+	return err == nil && !r.Expired(now)
+}
+
 // SetClassifiers implements vault.Store.
 func (s *Store) SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error {
 	now := s.now()

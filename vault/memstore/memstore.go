@@ -402,6 +402,32 @@ func (s *Store) Delete(_ context.Context, alias, owner string) error {
 	return nil
 }
 
+// SetOwner implements vault.Store.
+func (s *Store) SetOwner(_ context.Context, alias, from, to string, indexKey []byte) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	r := s.live(alias, now)
+	if r == nil || r.Owner != from {
+		return vault.ErrNotFound
+	}
+	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
+		delete(s.index, string(r.IndexKey))
+	}
+	r.Owner, r.IndexKey = to, nil
+	if indexKey != nil {
+		if a, ok := s.index[string(indexKey)]; !ok || !s.alive(a, now) {
+			r.IndexKey = append([]byte(nil), indexKey...)
+			s.index[string(indexKey)] = alias
+		}
+	}
+	s.replaceLocked(alias, s.records[alias], r)
+	return nil
+}
+
 // SetClassifiers implements vault.Store.
 func (s *Store) SetClassifiers(_ context.Context, aliases []string, classifiers []string) error {
 	now := s.now()

@@ -526,6 +526,48 @@ func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	return nil
 }
 
+// SetOwner implements vault.Store in one transaction: the row is locked,
+// an expired record holding indexKey is dropped, and the row takes the new
+// owner and index key (NULL when indexKey is nil or a live record holds it).
+// A retry after a lost commit answers ErrNotFound (the owner is no longer
+// from); the caller reads the record again.
+func (s *Store) SetOwner(ctx context.Context, alias, from, to string, indexKey []byte) error {
+	now := s.now()
+	if !isStorable(alias) || !isStorable(from) || !isStorable(to) {
+		return vault.ErrNotFound
+	}
+	err := s.tx(ctx, "set owner", func(ctx context.Context, tx pgx.Tx) error {
+		var key []byte
+		err := tx.QueryRow(ctx, `SELECT index_key FROM records WHERE alias = $1 AND owner = $3 AND `+live+` FOR UPDATE`,
+			alias, now, from).Scan(&key)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return vault.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var newKey []byte
+		if indexKey != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM records WHERE index_key = $1 AND alias <> $3 AND expires_at <= $2`, indexKey, now, alias); err != nil {
+				return err
+			}
+			var taken bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM records WHERE index_key = $1 AND alias <> $2)`, indexKey, alias).Scan(&taken); err != nil {
+				return err
+			}
+			if !taken {
+				newKey = indexKey
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE records SET owner = $2, index_key = $3 WHERE alias = $1`, alias, to, newKey)
+		return err
+	})
+	if errors.Is(err, vault.ErrNotFound) {
+		return vault.ErrNotFound
+	}
+	return err
+}
+
 // SetClassifiers implements vault.Store.
 func (s *Store) SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error {
 	now := s.now()

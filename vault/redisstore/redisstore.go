@@ -33,6 +33,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -297,6 +298,121 @@ func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 		return vault.ErrNotFound
 	}
 	return nil
+}
+
+// SetOwner implements vault.Store as an optimistic transaction (WATCH of
+// the record and the index entries it reads, then MULTI/EXEC), retried
+// when another client changed one of them meanwhile. The record keeps the
+// TTL it has left; a new index entry gets the same.
+func (s *Store) SetOwner(ctx context.Context, alias, from, to string, indexKey []byte) error {
+	if s.closed.Load() {
+		return vault.ErrClosed
+	}
+	rk := s.recordKey(alias)
+	for range maxOwnerRounds {
+		err := s.client.Watch(ctx, func(tx *redis.Tx) error { return s.setOwner(ctx, tx, alias, from, to, indexKey) }, rk)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, redis.TxFailedErr):
+			continue
+		case errors.Is(err, vault.ErrNotFound):
+			return vault.ErrNotFound
+		case errors.Is(err, errCorrupt):
+			return fmt.Errorf("redisstore: set owner: %w", err)
+		}
+		return s.fail("set owner", err)
+	}
+	return fmt.Errorf("redisstore: set owner: %w: the record kept changing", vault.ErrUnavailable)
+}
+
+// maxOwnerRounds bounds the optimistic rounds of SetOwner.
+const maxOwnerRounds = 16
+
+func (s *Store) setOwner(ctx context.Context, tx *redis.Tx, alias, from, to string, indexKey []byte) error {
+	now := s.now()
+	r, err := s.watchRecord(ctx, tx, alias, now)
+	if err != nil {
+		return err
+	}
+	if r == nil || r.Owner != from {
+		return vault.ErrNotFound
+	}
+	var dropOld, newKey string
+	if r.IndexKey != nil {
+		k := s.indexKey(r.IndexKey)
+		if err := tx.Watch(ctx, k).Err(); err != nil {
+			return err
+		}
+		a, err := tx.Get(ctx, k).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if a == alias {
+			dropOld = k
+		}
+	}
+	r.Owner, r.IndexKey = to, nil
+	if indexKey != nil {
+		k := s.indexKey(indexKey)
+		if err := tx.Watch(ctx, k).Err(); err != nil {
+			return err
+		}
+		a, err := tx.Get(ctx, k).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		taken := false
+		if a != "" && a != alias {
+			o, err := s.watchRecord(ctx, tx, a, now)
+			if err != nil {
+				return err
+			}
+			taken = o != nil && bytes.Equal(o.IndexKey, indexKey)
+		}
+		if !taken {
+			newKey, r.IndexKey = k, append([]byte(nil), indexKey...)
+		}
+	}
+	_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if dropOld != "" && dropOld != newKey {
+			p.Del(ctx, dropOld)
+		}
+		if newKey != "" {
+			var ttl time.Duration
+			if ms, _ := strconv.ParseInt(ttlArg(r.ExpiresAt, now), 10, 64); ms > 0 {
+				ttl = time.Duration(ms) * time.Millisecond
+			}
+			p.Set(ctx, newKey, alias, ttl)
+		}
+		p.SetArgs(ctx, s.recordKey(alias), vault.MarshalRecord(r), redis.SetArgs{KeepTTL: true})
+		return nil
+	})
+	return err
+}
+
+// watchRecord watches and reads the record of alias: nil when it is
+// absent or expired at now.
+func (s *Store) watchRecord(ctx context.Context, tx *redis.Tx, alias string, now time.Time) (*vault.Record, error) {
+	k := s.recordKey(alias)
+	if err := tx.Watch(ctx, k).Err(); err != nil {
+		return nil, err
+	}
+	b, err := tx.Get(ctx, k).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := vault.UnmarshalRecord(alias, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	if r.Expired(now) {
+		return nil, nil
+	}
+	return r, nil
 }
 
 // SetClassifiers implements vault.Store. Records keep the TTL they have left.

@@ -87,6 +87,9 @@ func Run(t *testing.T, h Harness) {
 		{"DeleteNeedsTheOwner", testDeleteOwner},
 		{"ServiceScopesRecordsToTheirAccount", testServiceAccounts},
 		{"ServiceAliasesArePerAccount", testServicePerAccountAliases},
+		{"SetOwnerMovesARecordAndItsIndexEntry", testSetOwner},
+		{"SetOwnerRacesHaveOneWinner", testSetOwnerRace},
+		{"ServiceMigrateRecordGivesOnlyDefaultRecords", testServiceMigrateRecord},
 	}
 	if !h.VolatileOnly {
 		tests = append(tests,
@@ -554,6 +557,9 @@ func testClosed(t *testing.T, h Harness) {
 	}
 	if _, err := s.Put(ctx, []vault.PutItem{{Record: rec("a", "", time.Now())}}); !errors.Is(err, vault.ErrClosed) {
 		t.Fatalf("Put after Close = %v, want ErrClosed", err)
+	}
+	if err := s.SetOwner(ctx, "a", "", "acct_a", nil); !errors.Is(err, vault.ErrClosed) {
+		t.Fatalf("SetOwner after Close = %v, want ErrClosed", err)
 	}
 }
 
