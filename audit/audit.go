@@ -28,7 +28,9 @@
 // # Durability and failure
 //
 // Writer.Log returns once the line is written to the file; concurrent
-// callers share one write (group commit). Options.SyncInterval chooses when
+// callers share one write (group commit), and a caller that finds no commit
+// in progress or queued writes its own line, without a hand-off to the
+// commit goroutine. Options.SyncInterval chooses when
 // it reaches the disk: zero fsyncs before Log returns (concurrent callers
 // share one fsync); a positive interval fsyncs in the background at most
 // that long after a write, so a killed process loses nothing and an

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -156,6 +157,45 @@ func TestGroupCommitUnderConcurrency(t *testing.T) {
 	w.Close()
 	if res := mustVerify(t, path, k); res.Lines != 400 {
 		t.Fatalf("Verify = %+v", res)
+	}
+}
+
+// TestCloseWhileLogging: Logs racing with Close, committed by themselves
+// or by the loop, either return nil with their line in the file or fail
+// with ErrClosed; none is lost or half written.
+func TestCloseWhileLogging(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				err := w.Log(context.Background(), Event{Event: EventReveal, Actor: fmt.Sprint("client:c", g), Aliases: []string{fmt.Sprint(g, "-", i)}})
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		})
+	}
+	for w.Lines() < 200 {
+		runtime.Gosched()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if res := mustVerify(t, path, k); res.Lines != ok || uint64(ok) != w.Lines() {
+		t.Fatalf("Verify = %+v, Lines = %d; %d Logs returned nil", res, w.Lines(), ok)
 	}
 }
 

@@ -72,15 +72,18 @@ type Writer struct {
 	stopSync  chan struct{}
 	syncsDone chan struct{}
 
-	mu     sync.RWMutex // guards closed against sends on reqs
+	mu     sync.RWMutex // guards closed against sends on reqs and direct commits
 	closed bool
 	reqs   chan *request
 	done   chan struct{}
+	// commitMu is held by whoever commits: the loop, or a Log that found
+	// no commit in progress and none queued and commits its line itself.
+	commitMu sync.Mutex
 
 	lines, failures, rotations atomic.Uint64
 	pathChecks                 atomic.Uint64 // lookups of path (isCurrent)
 
-	// Owned by the commit loop (and Open before the loop starts).
+	// Guarded by commitMu (and owned by Open before the loop starts).
 	seq        uint64 // the chain head to continue from
 	mac        string
 	size       int64  // the file size after this Writer's last append; -1: unknown
@@ -164,14 +167,24 @@ func (w *Writer) Rotations() uint64 { return w.rotations.Load() }
 
 // Log appends e and returns once it is written and fsynced (written only,
 // with Options.SyncInterval), or with the error that kept it from being so
-// (ctx's, when ctx ends first: the line may still be written).
+// (ctx's, when ctx ends first: the line may still be written). When no
+// commit is in progress and none is queued, Log commits its line itself,
+// without handing it to the commit loop and waiting for the answer (ctx
+// is then not watched: the commit is the wait); otherwise the line joins
+// the loop's next group commit.
 func (w *Writer) Log(ctx context.Context, e Event) error {
-	req := &request{ev: e, err: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
 		return ErrClosed
 	}
+	if len(w.reqs) == 0 && w.commitMu.TryLock() {
+		err := w.commitBatch([]Event{e})
+		w.commitMu.Unlock()
+		w.mu.RUnlock()
+		return err
+	}
+	req := &request{ev: e, err: make(chan error, 1)}
 	select {
 	case w.reqs <- req:
 		w.mu.RUnlock()
@@ -301,17 +314,26 @@ func (w *Writer) loop() {
 		for i, r := range batch {
 			evs[i] = r.ev
 		}
-		err := w.commit(evs)
-		if err != nil {
-			w.failures.Add(uint64(len(batch)))
-			w.log.Error("audit: append failed", "file", w.path, "lines", len(batch), "error", err.Error())
-		} else {
-			w.lines.Add(uint64(len(batch)))
-		}
+		w.commitMu.Lock()
+		err := w.commitBatch(evs)
+		w.commitMu.Unlock()
 		for _, r := range batch {
 			r.err <- err
 		}
 	}
+}
+
+// commitBatch commits evs, counting them as lines or failures. The caller
+// holds commitMu.
+func (w *Writer) commitBatch(evs []Event) error {
+	err := w.commit(evs)
+	if err != nil {
+		w.failures.Add(uint64(len(evs)))
+		w.log.Error("audit: append failed", "file", w.path, "lines", len(evs), "error", err.Error())
+	} else {
+		w.lines.Add(uint64(len(evs)))
+	}
+	return err
 }
 
 // commit appends evs (possibly none) under the file lock, after checking
