@@ -560,12 +560,15 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			req, lr.rec = startCapture(o.capture, req)
 		}
 	}
+	// The request gets rctx once it is complete (a refusal's answer gets it
+	// earlier): each WithContext copies the request.
 	rctx := context.WithValue(req.Context(), loopKey{}, lr)
-	req = req.WithContext(rctx)
 	if intercepted {
 		// goproxy cancels the request's context once the response is
-		// written (or the exchange failed): the line ends then.
-		context.AfterFunc(rctx, func() { o.endLoop(lr, req) })
+		// written (or the exchange failed): the line ends then. endLoop
+		// reads the RouteInfo, which every request made from req carries.
+		start := req
+		context.AfterFunc(rctx, func() { o.endLoop(lr, start) })
 	}
 
 	var d dest
@@ -573,6 +576,7 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		ih, ip := splitHost(req.Host, "")
 		if ih != t.host || (ip != "" && ip != t.port) {
 			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
+			req = req.WithContext(rctx)
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT"))
 		}
@@ -583,12 +587,14 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	} else {
 		pd, _ := rctx.Value(plainKey{}).(*dest)
 		if pd == nil {
+			req = req.WithContext(rctx)
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel"))
 		}
 		d = *pd
 	}
 	path, err := canonicalize(req)
 	if err != nil {
+		req = req.WithContext(rctx)
 		return req, o.answer(lr, req, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
 			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 	}
@@ -608,6 +614,9 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			// phase reads every body.
 			req.Header.Del("Accept-Encoding")
 		}
+	}
+	if req.Context() != rctx {
+		req = req.WithContext(rctx)
 	}
 	req.URL.Scheme, req.URL.Host = d.scheme, d.hostport
 	req.RequestURI = ""
