@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"os"
@@ -132,6 +133,7 @@ type Keyring struct {
 	store          Store       // where the wrapped data keys are kept
 	wrap           cipher.AEAD // the key-encryption key
 	indexKey       []byte
+	indexMACs      sync.Pool // HMAC-SHA256 states under indexKey (hash.Hash), reset
 	fingerprintKey []byte
 	rand           io.Reader
 	mu             sync.Mutex // serialises Refresh and Rotate
@@ -408,11 +410,19 @@ func (kr *Keyring) open(ctx context.Context, r *Record) ([]byte, error) {
 	return v, nil
 }
 
-// indexKeyFor returns HMAC-SHA256(index key, format ‖ 0 ‖ value).
+// indexKeyFor returns HMAC-SHA256(index key, format ‖ 0 ‖ value). Its
+// HMAC state comes from a pool: hmac.New allocates and keys two SHA-256
+// states, which was most of the cost for a short value.
 func (kr *Keyring) indexKeyFor(f Format, value string) []byte {
-	m := hmac.New(sha256.New, kr.indexKey)
-	m.Write([]byte(f))
-	m.Write([]byte{0})
-	m.Write([]byte(value))
-	return m.Sum(nil)
+	m, ok := kr.indexMACs.Get().(hash.Hash)
+	if !ok {
+		m = hmac.New(sha256.New, kr.indexKey)
+	}
+	var buf [64]byte
+	b := append(append(append(buf[:0], f...), 0), value...)
+	m.Write(b)
+	out := m.Sum(nil)
+	m.Reset()
+	kr.indexMACs.Put(m)
+	return out
 }
