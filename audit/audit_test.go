@@ -368,6 +368,24 @@ func TestFailingDiskFailsLog(t *testing.T) {
 	}
 }
 
+// TestLogWithEndedContextWritesNothing: a Log whose context has already
+// ended returns its error and appends no line.
+func TestLogWithEndedContextWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	logN(t, w, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Log(ctx, Event{Event: EventReveal, Aliases: []string{"a"}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Log with a canceled context = %v", err)
+	}
+	w.Close()
+	if res := mustVerify(t, path, k); res.Lines != 1 || w.Lines() != 1 {
+		t.Fatalf("Verify = %+v, Lines = %d, want 1", res, w.Lines())
+	}
+}
+
 func TestLogAfterCloseFails(t *testing.T) {
 	w := openLog(t, filepath.Join(t.TempDir(), "audit.log"), testKeys(t, 1))
 	w.Close()

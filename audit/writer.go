@@ -167,7 +167,8 @@ func (w *Writer) Rotations() uint64 { return w.rotations.Load() }
 
 // Log appends e and returns once it is written and fsynced (written only,
 // with Options.SyncInterval), or with the error that kept it from being so
-// (ctx's, when ctx ends first: the line may still be written). When no
+// (ctx's, when ctx ends first: the line may still be written; a ctx that
+// has already ended writes nothing). When no
 // commit is in progress and none is queued, Log commits its line itself,
 // without handing it to the commit loop and waiting for the answer (ctx
 // is then not watched: the commit is the wait); otherwise the line joins
@@ -177,6 +178,10 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 	if w.closed {
 		w.mu.RUnlock()
 		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		w.mu.RUnlock()
+		return err
 	}
 	if len(w.reqs) == 0 && w.commitMu.TryLock() {
 		err := w.commitBatch([]Event{e})
