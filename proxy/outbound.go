@@ -109,10 +109,12 @@ type OutboundOptions struct {
 	// the hijack) after this long without a byte read from or written to
 	// the client, so a client that opens a tunnel and goes quiet (or sends
 	// a byte now and then slower than this) does not hold it for ever.
-	// 0: no limit.
+	// The deadline is moved at most once every 1/16 of the timeout, so a
+	// quiet tunnel is closed between this long and 17/16 of it after its
+	// last byte. 0: no limit.
 	TunnelIdleTimeout time.Duration
 	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
-	// stops reading); 0: no limit.
+	// stops reading), with the same 1/16 of slack; 0: no limit.
 	TunnelWriteTimeout time.Duration
 }
 
