@@ -110,6 +110,11 @@ const (
 	EventRoutesReloaded = "routes_reloaded"
 	EventGatewayStarted = "gateway_started"
 	EventGatewayStopped = "gateway_stopped"
+	// EventAbuseAlert records that a caller was flagged by an abuse
+	// detector (internal/abuse): its actor is the caller
+	// ("client:<id>" or "source:<address>"), its reason the detector
+	// ("enumeration" or "duplicates").
+	EventAbuseAlert = "abuse_alert"
 	// EventRecovered follows a torn line left by a crash.
 	EventRecovered = "audit_recovered"
 	// EventGap records that lines this Writer had written were missing
@@ -215,6 +220,10 @@ type Event struct {
 	// Route and Client are the route and client the event concerns.
 	Route  string
 	Client string
+	// Account is the account a reveal or delete acted for (issue 18):
+	// whose aliases it could reach. Lines written before accounts have
+	// none (and verify unchanged).
+	Account string
 	// Purpose qualifies a reveal that is not one to a client ("create":
 	// the vault API answering a create with an existing alias's value).
 	Purpose string
@@ -230,6 +239,9 @@ type Event struct {
 	Records uint64
 	// Routes is the number of routes of a successful reload.
 	Routes int
+	// Reason is a fixed word qualifying the event (the detector of an
+	// abuse_alert).
+	Reason string
 	// Outcome is one of the Outcome* words; default OutcomeOK.
 	Outcome string
 }
@@ -243,6 +255,7 @@ type line struct {
 	Actor       string   `json:"actor"`
 	Route       string   `json:"route,omitempty"`
 	Client      string   `json:"client,omitempty"`
+	Account     string   `json:"account,omitempty"`
 	Purpose     string   `json:"purpose,omitempty"`
 	Count       *int     `json:"count,omitempty"`
 	Found       *int     `json:"found,omitempty"`

@@ -55,6 +55,10 @@ type VerifyResult struct {
 	// of a stopped gateway normally ends with gateway_stopped; anything
 	// else while no gateway runs may mean that lines were cut off its end.
 	LastEvent string
+	// LastActor is the actor of the last line: ActorCLI for a line a
+	// command wrote while no gateway ran (clients create, keys rotate),
+	// which, like gateway_stopped, ends the log cleanly.
+	LastActor string
 	// FirstSeq is the seq of the first line: 1, or more for a file that
 	// starts with an audit_continued line (one that a rotation started).
 	FirstSeq uint64
@@ -214,7 +218,7 @@ func (v *verifier) run() (VerifyResult, error) {
 		}
 		v.prevMac, v.expSeq = l.Mac, l.Seq+1
 		v.res.Lines++
-		v.res.LastEvent, v.res.lastSeq, v.res.lastMac = l.Event, l.Seq, l.Mac
+		v.res.LastEvent, v.res.LastActor, v.res.lastSeq, v.res.lastMac = l.Event, l.Actor, l.Seq, l.Mac
 	}
 	if pending != nil {
 		return v.res, pending.verifyError(v.res.Lines == 0)

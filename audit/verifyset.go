@@ -17,8 +17,10 @@ type SetResult struct {
 	// Lines and Recovered add up the files' (see VerifyResult).
 	Lines     int
 	Recovered int
-	// LastEvent is the event of the set's last line.
+	// LastEvent and LastActor are the event and actor of the set's last
+	// line.
 	LastEvent string
+	LastActor string
 	// FirstSeq is the seq of the set's first line: 1, or more when the
 	// oldest rotated files were removed (audit.keep, or by an operator).
 	FirstSeq uint64
@@ -132,7 +134,7 @@ func verifySetOnce(path string, keys Keys) (res SetResult, stale bool, err error
 		res.Lines += r.Lines
 		res.Recovered += r.Recovered
 		if r.Lines > 0 {
-			res.LastEvent = r.LastEvent
+			res.LastEvent, res.LastActor = r.LastEvent, r.LastActor
 			prev = r
 		}
 	}

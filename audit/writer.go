@@ -208,7 +208,7 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 // AuditVault implements vault.Auditor: one reveal or delete line.
 func (w *Writer) AuditVault(ctx context.Context, e vault.AuditEvent) error {
 	return w.Log(ctx, Event{Event: e.Op, Actor: ActorOf(e.Actor), Route: e.Actor.Route, Client: e.Actor.Client,
-		Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome})
+		Account: e.Actor.Account, Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome})
 }
 
 // ActorOf names a vault actor: "client:<id>" when a client is known, else
@@ -490,8 +490,8 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 
 // lineOf turns an event into a line (without seq, time, prev).
 func (w *Writer) lineOf(ev Event) line {
-	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Purpose: ev.Purpose,
-		KeyVersion: ev.KeyVersion, Outcome: ev.Outcome}
+	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
+		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
 	if l.Actor == "" {
 		l.Actor = "unknown"
 	}

@@ -10,13 +10,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/base58"
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -40,8 +40,6 @@ const (
 	fingerprintBytes = 12
 	fingerprintWidth = 17
 )
-
-var accountPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // Client is an API or outbound proxy client. It never holds the secret.
 type Client struct {
@@ -314,7 +312,7 @@ func validateSpec(spec ClientSpec) ([]string, error) {
 	if err := validateText("account", spec.Account); err != nil {
 		return nil, err
 	}
-	if !accountPattern.MatchString(spec.Account) {
+	if err := account.Check(spec.Account); err != nil {
 		return nil, fmt.Errorf("auth: account may only contain A-Z a-z 0-9 _ . -: %w", ErrInvalidClientSpec)
 	}
 	scopes, err := normalizeScopes(spec.Scopes)

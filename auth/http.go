@@ -98,9 +98,11 @@ func isAuthFailure(err error) bool {
 }
 
 // Limit decides whether an authenticated client's request may go on now
-// and, when it may not, how long until it may. (*ratelimit.Limiter).Allow
-// is one: a token bucket per client id.
-type Limit func(clientID string) (ok bool, wait time.Duration)
+// and, when it may not, how long until it may; remaining is how many more
+// requests the client may make at once (negative: not known), sent as
+// X-RateLimit-Remaining on every answer (VGS's vault API does). A token
+// bucket per client id ((*ratelimit.Limiter).Take of 1) is one.
+type Limit func(clientID string) (ok bool, wait time.Duration, remaining int)
 
 // WithLimit returns a Service that shares s's client store, signing key
 // and options and whose Require, once a request is authenticated and its
@@ -122,11 +124,12 @@ func (s *Service) WithLimit(limit Limit) *Service {
 // one (WithLimit), stores the principal in the request context
 // (FromContext) and calls next. It is the one authorisation middleware of
 // the APIs: they declare the interface they use (cards.Guard,
-// vaultapi.Guard) and get a *Service. Failures are JSON:API error documents
-// in contentType: 401 with a WWW-Authenticate Bearer challenge (and a Basic
-// one when allowBasic) for missing or bad credentials, 403 for a missing
-// scope, 429 with Retry-After over the limit, 503 when the client store
-// fails. It panics on an unknown scope, a wiring mistake.
+// vaultapi.Guard) and get a *Service. Failures are error documents in
+// contentType (jsonapi.WriteError: JSON:API's, or those of the response's
+// jsonapi.ErrorDocumenter, as the vault API's VGS documents): 401 with a
+// WWW-Authenticate Bearer challenge (and a Basic one when allowBasic) for
+// missing or bad credentials, 403 for a missing scope, 429 with
+// Retry-After over the limit, 503 when the client store fails. It panics on an unknown scope, a wiring mistake.
 func (s *Service) Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler {
 	if scope != "" && !IsKnownScope(scope) {
 		panic(fmt.Sprintf("auth: Require: unknown scope %q", scope))
@@ -171,7 +174,11 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 			return
 		}
 		if limit != nil {
-			if ok, wait := limit(p.ClientID); !ok {
+			ok, wait, remaining := limit(p.ClientID)
+			if remaining >= 0 {
+				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+			}
+			if !ok {
 				after := retryAfter(wait)
 				w.Header().Set("Retry-After", after)
 				jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "rate_limited",

@@ -19,12 +19,12 @@ func TestWithLimitAnswers429AfterAuthentication(t *testing.T) {
 	w, wSecret := f.create(t, ClientSpec{Name: "w", Account: "acct", Scopes: []string{ScopeAliasesWrite}})
 
 	var asked []string
-	svc := f.svc.WithLimit(func(id string) (bool, time.Duration) {
+	svc := f.svc.WithLimit(func(id string) (bool, time.Duration, int) {
 		asked = append(asked, id)
 		if id == a.ID {
-			return false, 1500 * time.Millisecond
+			return false, 1500 * time.Millisecond, 0
 		}
-		return true, 0
+		return true, 0, 41
 	})
 	served := 0
 	h := svc.Require(ScopeAliasesReveal, true, "application/json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,8 +54,11 @@ func TestWithLimitAnswers429AfterAuthentication(t *testing.T) {
 		doc.Errors[0].Status != "429" || doc.Errors[0].Code != "rate_limited" || doc.Errors[0].Detail == "" {
 		t.Fatalf("body %s (%v)", rec.Body, err)
 	}
-	if rec := do(b.ID, bSecret); rec.Code != http.StatusOK {
-		t.Fatalf("another client: %d", rec.Code)
+	if got := rec.Header().Get("X-RateLimit-Remaining"); got != "0" {
+		t.Errorf("over the limit: X-RateLimit-Remaining %q, want 0", got)
+	}
+	if rec := do(b.ID, bSecret); rec.Code != http.StatusOK || rec.Header().Get("X-RateLimit-Remaining") != "41" {
+		t.Fatalf("another client: %d, X-RateLimit-Remaining %q", rec.Code, rec.Header().Get("X-RateLimit-Remaining"))
 	}
 	if rec := do("", ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("unauthenticated: %d", rec.Code)

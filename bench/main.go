@@ -92,6 +92,7 @@ type options struct {
 	pgURL         string
 	redisURL      string
 	auditFsync    string
+	limits        string   // -limits: on (the gateway's defaults) or off
 	gatewayEnv    []string // -gateway-env and -env: added to the gateway's environment
 	baselineEnv   []string // -baseline-env and -env: added to every baseline's environment
 	baselines     []string // -baselines: kindTuned and/or kindStock, the one targets are judged against first
@@ -131,6 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.store, "store", "bolt", "vault store: bolt, or postgres (with Redis for volatile values: scenario 5)")
 	fs.StringVar(&o.pgURL, "postgres-url", "", "vault.postgres_url for -store postgres")
 	fs.StringVar(&o.redisURL, "redis-url", "", "vault.redis_url for -store postgres")
+	fs.StringVar(&o.limits, "limits", "on", "the gateway's abuse limits: on (its defaults; the new-value loads of scenarios 2 and 6 from one address turn off the two limits meant to refuse them, and the report says so) or off (every abuse limit 0)")
 	fs.StringVar(&o.auditFsync, "audit-fsync", "", "the gateway's audit.fsync (interval or always); empty: its default")
 	fs.Func("gateway-env", "`NAME=value` added to the gateway's environment only (repeatable), e.g. GOGC=200", envFlag(&o.gatewayEnv))
 	fs.Func("baseline-env", "`NAME=value` added to the environment of every baseline, tuned and stock (repeatable); GOGC turns a tuned baseline's gctune off, as it does the gateway's", envFlag(&o.baselineEnv))
@@ -180,6 +182,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-duration, -reps, -conns, -reveal-workers must be positive and -open-div at least 1")
 	case o.store != "bolt" && o.store != "postgres":
 		return nil, fmt.Errorf("-store %q: bolt or postgres", o.store)
+	case o.limits != "on" && o.limits != "off":
+		return nil, fmt.Errorf("-limits %q: on or off", o.limits)
 	case o.auditFsync != "" && o.auditFsync != "interval" && o.auditFsync != "always":
 		return nil, fmt.Errorf("-audit-fsync %q: interval or always", o.auditFsync)
 	case o.store == "postgres" && (o.pgURL == "" || o.redisURL == ""):

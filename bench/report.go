@@ -376,6 +376,7 @@ func (rep *report) generated() string {
 	if rep.o.store == "postgres" {
 		b.WriteString("Vault: **PostgreSQL + Redis** (scenario 5: scenarios 1-4 on the shared stores).\n\n")
 	}
+	b.WriteString(limitsNote(rep.o) + "\n\n")
 	b.WriteString("#### Targets\n\n")
 	b.WriteString(rep.targetsMarkdown())
 	b.WriteString("\n")

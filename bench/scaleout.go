@@ -103,6 +103,7 @@ func startScaleOutGateways(ctx context.Context, o *options, dir, bin, echo, key 
 			b.WriteString("vault: {store: postgres, volatile: redis}\n")
 		}
 		fmt.Fprintf(&b, "log: {level: %s, format: json}\n", o.logLevel)
+		b.WriteString(limitsYAML(o, true))
 		if o.auditFsync != "" {
 			fmt.Fprintf(&b, "audit: {fsync: %s}\n", o.auditFsync)
 		}

@@ -41,6 +41,14 @@
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
 //   - Network tokens: see tokens.go.
+//   - Accounts (issue 18): every vault call acts for the client's account
+//     (vault.WithAccount): pan_alias and cvc_alias resolve among that
+//     account's aliases only (another account's alias is unknown_alias,
+//     exactly as a missing one), and the aliases a card gets belong to it.
+//     A card whose PAN (or network token PAN) the vault no longer gives
+//     this account answers 409 card_data_gone wherever the PAN is needed;
+//     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
+//     card's pan_alias (409 alias_in_use).
 package cards
 
 import (
@@ -74,6 +82,8 @@ type Store interface {
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (existingID string, err error)
 	// GetCard returns the record of (account, id); ok false when absent.
 	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
+	// CardByFingerprint returns the id of the account's card with fingerprint; ok false when none.
+	CardByFingerprint(ctx context.Context, account, fingerprint string) (id string, ok bool, err error)
 	// UpdateCard replaces the record of (account, id) and appends update to its card updates, atomically.
 	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
 	// CardUpdates returns the card's updates in order.
@@ -103,6 +113,15 @@ type Options struct {
 	// TSP provisions network tokens and makes cryptograms. nil → a tsp.Simulator keyed with
 	// HMAC-SHA256(FingerprintKey, SimulatorKeyLabel).
 	TSP tsp.Provider
+	// Duplicates, when set, is told of every duplicate answer (303) before
+	// it is given; an error (a *vault.ThrottleError: the client is flagged
+	// for probing which card numbers exist) answers 429 instead.
+	Duplicates DuplicateWatch
+}
+
+// DuplicateWatch counts duplicate answers per caller (internal/abuse).
+type DuplicateWatch interface {
+	NoteDuplicate(ctx context.Context) error
 }
 
 // SimulatorKeyLabel derives the default TSP simulator's key from the fingerprint key.
@@ -136,6 +155,7 @@ type Handler struct {
 	now     func() time.Time
 	vaultID string
 	fpKey   []byte
+	dups    DuplicateWatch // nil: duplicates are not counted
 	bins    binTable
 	tsp     tsp.Provider
 	locks   sync.Map // account + "/" + card id → *sync.Mutex
@@ -161,6 +181,7 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 		h.now = time.Now
 	}
 	h.tsp = opts.TSP
+	h.dups = opts.Duplicates
 	if h.tsp == nil {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
@@ -231,6 +252,15 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 
 func errNotFound() *jsonapi.Error {
 	return jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such card")
+}
+
+// errCardDataGone answers a card whose PAN (or network token PAN) the
+// vault no longer gives this client: its alias was deleted, or (a card made
+// before accounts existed) it belongs to another account. The card record
+// is still there, but nothing that needs the PAN can be done with it.
+func errCardDataGone() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusConflict, "card_data_gone", "Conflict",
+		"the vault no longer holds this card's number for this account (its alias was deleted); create the card again")
 }
 
 // record is the stored card: aliases and the PCI-displayable parts of the PAN.
@@ -351,7 +381,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 			"Forbidden", "the client is not bound to an account"))
 		return nil, false
 	}
-	ctx := vault.WithClient(r.Context(), p.ClientID) // the actor of audited reveals
+	// The client is the actor of audited reveals, and acts for its account:
+	// pan_alias and cvc_alias resolve among that account's aliases only,
+	// and the aliases the API makes belong to it.
+	ctx := vault.WithAccount(vault.WithClient(r.Context(), p.ClientID), p.Account)
 	return &request{w: w, r: r, ctx: ctx, p: p, obs: Observability{
 		TraceID: traceID(r.Header.Get("traceparent")), ClientID: p.ClientID, VaultID: h.vaultID,
 		AccountID: p.Account, Fingerprint: p.Fingerprint,
@@ -359,10 +392,19 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 }
 
 // fail writes err; errors that are not *jsonapi.Error are logged and become
-// 503 when the vault or its store is unavailable (the client may retry),
-// else 500.
+// 429 for a throttled caller (vault.ErrThrottled), 503 when the vault or its
+// store is unavailable (the client may retry), else 500.
 func (h *Handler) fail(q *request, what string, err error) {
 	var je *jsonapi.Error
+	var te *vault.ThrottleError
+	if errors.As(err, &te) {
+		h.log.WarnContext(q.ctx, "cards: "+what+" refused: caller throttled", "limit", te.Limit,
+			"client_id", q.p.ClientID, "trace_id", q.obs.TraceID)
+		je = jsonapi.NewError(http.StatusTooManyRequests, "rate_limited", "Too Many Requests",
+			"too many new card numbers or duplicates from this client; try again after the time in Retry-After")
+		je.RetryAfter = te.RetryAfter
+		err = je
+	}
 	if !errors.As(err, &je) {
 		h.log.ErrorContext(q.ctx, "cards: "+what+" failed", "error", err.Error(), "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
@@ -462,6 +504,9 @@ func (h *Handler) reveal(q *request, rec *record) (pan, cvc, status string, err 
 		return "", "", "", err
 	}
 	if q.p.PCI {
+		if errors.Is(out[0].Err, vault.ErrNotFound) {
+			return "", "", "", errCardDataGone()
+		}
 		if out[0].Err != nil {
 			return "", "", "", fmt.Errorf("reveal the PAN alias of card %s: %w", rec.ID, out[0].Err)
 		}

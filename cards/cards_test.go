@@ -45,6 +45,13 @@ func (s *memStore) PutCard(_ context.Context, account, id, fp string, record []b
 	return "", nil
 }
 
+func (s *memStore) CardByFingerprint(_ context.Context, account, fp string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.fingers[account+"/"+fp]
+	return id, ok, nil
+}
+
 func (s *memStore) GetCard(_ context.Context, account, id string) ([]byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,7 +147,7 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := vault.New(p, v, kr, vault.Options{Env: "sandbox", VolatileTTL: time.Hour, Now: clk.Now})
+	svc, err := vault.New(p, v, kr, vault.Options{Env: "sandbox", VolatileTTL: time.Hour, Now: clk.Now, DefaultAccount: "ACTaccountA"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,9 @@ func (h *Handler) revealOne(q *request, alias string) (string, error) {
 		return "", errors.New("vault reveal: wrong number of results")
 	}
 	if out[0].Err != nil {
+		if errors.Is(out[0].Err, vault.ErrNotFound) {
+			return "", errCardDataGone()
+		}
 		return "", out[0].Err
 	}
 	return out[0].Value, nil

@@ -466,6 +466,12 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if existing != "" {
+		if h.dups != nil {
+			if err := h.dups.NoteDuplicate(q.ctx); err != nil {
+				h.fail(q, "create card: duplicate", err)
+				return
+			}
+		}
 		h.log.InfoContext(q.ctx, "cards: duplicate card", "card_id", existing, "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
 		q.w.Header().Set("Location", "/cards/"+existing)

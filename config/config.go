@@ -30,6 +30,13 @@ type Config struct {
 	// VaultID identifies this vault in metadata.observability. Default
 	// tnt-local.
 	VaultID string `yaml:"vault_id"`
+	// DefaultAccount is the vault's default account: the account of the
+	// clients `clients create` makes without --account and of the inbound
+	// routes without an account key, and the owner of every record written
+	// before accounts existed. Empty: the one the vault stored on its first
+	// start with accounts (the account all existing clients shared, else
+	// "default"). Once the vault has one, a different value is refused.
+	DefaultAccount string `yaml:"default_account"`
 	// Listen holds the addresses of the three listeners.
 	Listen Listen `yaml:"listen"`
 	// RoutesFile is a routes file to load; it excludes inline Routes.
@@ -104,6 +111,11 @@ type Vault struct {
 	// bound. Redis is bounded by its own maxmemory (maxmemory-policy
 	// volatile-ttl evicts the same way).
 	VolatileMaxRecords int `yaml:"volatile_max_records"`
+	// MaxValueSize is the largest persistent value the vault stores (any
+	// path: the vault API, routes, cards). Default 1MiB, 1KiB to 32MiB (the
+	// VGS vault API's documented data limit). Volatile values are at most
+	// 4KiB whatever it is.
+	MaxValueSize ByteSize `yaml:"max_value_size"`
 }
 
 // Limits bounds what one request may cost. Every value must be positive.
@@ -129,12 +141,37 @@ type Limits struct {
 	// ClientRate is how many requests per second one API client (by client
 	// id) may make to the Card Management API and the vault API, as a
 	// token bucket refilled at this rate; more get 429 with Retry-After.
-	// Default 0: no limit.
+	// Default 50; 0: no limit.
 	ClientRate int `yaml:"client_rate"`
 	// ClientBurst is the size of each client's bucket: how many requests
-	// may come at once after a quiet spell. Default 20; at least 1 when
+	// may come at once after a quiet spell. Default 100; at least 1 when
 	// ClientRate is set.
 	ClientBurst int `yaml:"client_burst"`
+	// SourceNewValues is how many new persistent values (values the vault
+	// has not seen: a new card number) one source address may have
+	// tokenized a minute through the inbound proxy without a client;
+	// SourceNewBurst is the bucket's size. Past it: 429 with Retry-After,
+	// nothing stored or forwarded. Defaults 30 and 30; 0: no limit.
+	SourceNewValues int `yaml:"source_new_values"`
+	SourceNewBurst  int `yaml:"source_new_burst"`
+	// TrustedProxies lists the addresses or CIDR prefixes of load
+	// balancers in front of the inbound listener. Only when the peer is
+	// one of them is the source address read from X-Forwarded-For (the
+	// rightmost address that is not a trusted proxy). Default: none; the
+	// peer is the source.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// EnumerationThreshold is how many distinct new digit values sharing
+	// their first 6 and last 4 digits (fewer than 12 digits: length and
+	// last 4) one caller (an API client, else a source address) may have
+	// tokenized in EnumerationWindow; past it the caller is flagged: an
+	// alert, and no digit value of it is tokenized for EnumerationPenalty
+	// (renewed by every try). DuplicateThreshold is the same for the Card
+	// Management API's duplicate answers (303). Defaults 10, 100, 1h and
+	// 1h; a threshold of 0 turns its detector off.
+	EnumerationThreshold int      `yaml:"enumeration_threshold"`
+	DuplicateThreshold   int      `yaml:"duplicate_threshold"`
+	EnumerationWindow    Duration `yaml:"enumeration_window"`
+	EnumerationPenalty   Duration `yaml:"enumeration_penalty"`
 	// VaultConcurrency bounds the vault operations in flight at once
 	// (redact, reveal, describe, delete, update), whoever asks: the
 	// proxies, the APIs. Default 256; 0 means no bound.
@@ -149,6 +186,13 @@ type Limits struct {
 	// store's bound (vault.volatile_max_records), where the oldest values
 	// are evicted to make room. Default 1000; 0 means no bound.
 	MaxVolatilePerMessage int `yaml:"max_volatile_per_message"`
+	// MaxValuesPerMessage bounds the values one vault call may tokenize
+	// (new or known, persistent or volatile); MaxNewPerMessage the new
+	// persistent records it may create. A message over either is refused
+	// whole (422 too_many_values), nothing stored or forwarded. Defaults
+	// 1000 and 100; 0 means no bound.
+	MaxValuesPerMessage int `yaml:"max_values_per_message"`
+	MaxNewPerMessage    int `yaml:"max_new_per_message"`
 }
 
 // Outbound configures the outbound forward proxy.
@@ -295,6 +339,7 @@ func Default() Config {
 			RedisPrefix:        "aliasgate:",
 			VolatileTTL:        Duration(time.Hour),
 			VolatileMaxRecords: 1_000_000,
+			MaxValueSize:       MiB,
 		},
 		Limits: Limits{
 			MaxBody:           10 * MiB,
@@ -305,11 +350,21 @@ func Default() Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			UpstreamTimeout:   Duration(60 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
-			ClientBurst:       20,
+			ClientRate:        50,
+			ClientBurst:       100,
 			VaultConcurrency:  256,
 			VaultWait:         Duration(5 * time.Second),
 
+			SourceNewValues:      30,
+			SourceNewBurst:       30,
+			EnumerationThreshold: 10,
+			DuplicateThreshold:   100,
+			EnumerationWindow:    Duration(time.Hour),
+			EnumerationPenalty:   Duration(time.Hour),
+
 			MaxVolatilePerMessage: 1000,
+			MaxValuesPerMessage:   1000,
+			MaxNewPerMessage:      100,
 		},
 		Outbound: Outbound{RequireAuth: true},
 		Cards:    Cards{Enabled: true, TSP: "simulator"},

@@ -74,6 +74,7 @@ vault:
   redis_prefix: "acme-live:"
   volatile_ttl: 30m
   volatile_max_records: 250000
+  max_value_size: 8MiB
 limits:
   max_body: 1MB
   max_header_bytes: 32KiB
@@ -83,11 +84,20 @@ limits:
   idle_timeout: 2m
   upstream_timeout: 45s
   shutdown_timeout: 1m30s
-  client_rate: 50
-  client_burst: 100
+  client_rate: 40
+  client_burst: 80
+  source_new_values: 12
+  source_new_burst: 6
+  trusted_proxies: [10.0.0.0/8, "2001:db8::1"]
+  enumeration_threshold: 5
+  duplicate_threshold: 50
+  enumeration_window: 30m
+  enumeration_penalty: 2h
   vault_concurrency: 64
   vault_wait: 2s
   max_volatile_per_message: 500
+  max_values_per_message: 300
+  max_new_per_message: 20
 outbound:
   require_auth: false
   passthrough: [api.example.com, "*.psp.example"]
@@ -136,8 +146,16 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.idle_timeout", c.Limits.IdleTimeout.Std(), 120 * time.Second},
 		{"limits.upstream_timeout", c.Limits.UpstreamTimeout.Std(), 60 * time.Second},
 		{"limits.shutdown_timeout", c.Limits.ShutdownTimeout.Std(), 30 * time.Second},
-		{"limits.client_rate", c.Limits.ClientRate, 0},
-		{"limits.client_burst", c.Limits.ClientBurst, 20},
+		{"limits.client_rate", c.Limits.ClientRate, 50},
+		{"limits.client_burst", c.Limits.ClientBurst, 100},
+		{"limits.source_new_values", c.Limits.SourceNewValues, 30},
+		{"limits.source_new_burst", c.Limits.SourceNewBurst, 30},
+		{"limits.enumeration_threshold", c.Limits.EnumerationThreshold, 10},
+		{"limits.duplicate_threshold", c.Limits.DuplicateThreshold, 100},
+		{"limits.enumeration_window", c.Limits.EnumerationWindow.Std(), time.Hour},
+		{"limits.enumeration_penalty", c.Limits.EnumerationPenalty.Std(), time.Hour},
+		{"limits.max_values_per_message", c.Limits.MaxValuesPerMessage, 1000},
+		{"limits.max_new_per_message", c.Limits.MaxNewPerMessage, 100},
 		{"limits.vault_concurrency", c.Limits.VaultConcurrency, 256},
 		{"limits.vault_wait", c.Limits.VaultWait.Std(), 5 * time.Second},
 		{"limits.max_volatile_per_message", c.Limits.MaxVolatilePerMessage, 1000},
@@ -159,6 +177,7 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"audit.path", c.AuditPath(), filepath.Join("aliasgate-data", "audit.log")},
 		{"audit.fsync", c.Audit.Fsync, "interval"},
 		{"vault.volatile_max_records", c.Vault.VolatileMaxRecords, 1_000_000},
+		{"vault.max_value_size", c.Vault.MaxValueSize.Int64(), int64(1 << 20)},
 		{"audit.fsync_interval", c.Audit.FsyncInterval.Std(), 200 * time.Millisecond},
 		{"AuditSyncInterval", c.AuditSyncInterval(), 200 * time.Millisecond},
 		{"audit.max_size", c.Audit.MaxSize.Int64(), int64(100 << 20)},
@@ -221,21 +240,30 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			Volatile:    "redis",
 			RedisURL:    "rediss://:r3dis@cache.internal:6380/0",
 			RedisPrefix: "acme-live:",
-			VolatileTTL: Duration(30 * time.Minute), VolatileMaxRecords: 250000,
+			VolatileTTL: Duration(30 * time.Minute), VolatileMaxRecords: 250000, MaxValueSize: 8 * MiB,
 		},
 		Limits: Limits{
-			MaxBody:           1000 * 1000,
-			MaxHeaderBytes:    32 * KiB,
-			ReadHeaderTimeout: Duration(5 * time.Second),
-			ReadTimeout:       Duration(20 * time.Second),
-			WriteTimeout:      Duration(40 * time.Second),
-			IdleTimeout:       Duration(2 * time.Minute),
-			UpstreamTimeout:   Duration(45 * time.Second),
-			ShutdownTimeout:   Duration(90 * time.Second),
-			ClientRate:        50,
-			ClientBurst:       100,
-			VaultConcurrency:  64,
-			VaultWait:         Duration(2 * time.Second),
+			MaxBody:              1000 * 1000,
+			MaxHeaderBytes:       32 * KiB,
+			ReadHeaderTimeout:    Duration(5 * time.Second),
+			ReadTimeout:          Duration(20 * time.Second),
+			WriteTimeout:         Duration(40 * time.Second),
+			IdleTimeout:          Duration(2 * time.Minute),
+			UpstreamTimeout:      Duration(45 * time.Second),
+			ShutdownTimeout:      Duration(90 * time.Second),
+			ClientRate:           40,
+			ClientBurst:          80,
+			SourceNewValues:      12,
+			SourceNewBurst:       6,
+			TrustedProxies:       []string{"10.0.0.0/8", "2001:db8::1"},
+			EnumerationThreshold: 5,
+			DuplicateThreshold:   50,
+			EnumerationWindow:    Duration(30 * time.Minute),
+			EnumerationPenalty:   Duration(2 * time.Hour),
+			MaxValuesPerMessage:  300,
+			MaxNewPerMessage:     20,
+			VaultConcurrency:     64,
+			VaultWait:            Duration(2 * time.Second),
 
 			MaxVolatilePerMessage: 500,
 		},
@@ -429,6 +457,7 @@ func TestEnvOverridesEveryKindOfKey(t *testing.T) {
 	}{
 		{"top-level string", "ALIASGATE_DATA_DIR", "/srv/ag", func(c Config) any { return c.DataDir }, "/srv/ag"},
 		{"top-level string with underscore", "ALIASGATE_VAULT_ID", "tnt-9", func(c Config) any { return c.VaultID }, "tnt-9"},
+		{"default account", "ALIASGATE_DEFAULT_ACCOUNT", "acct_main", func(c Config) any { return c.DefaultAccount }, "acct_main"},
 		{"nested string", "ALIASGATE_LISTEN_INBOUND", "127.0.0.1:18080", func(c Config) any { return c.Listen.Inbound }, "127.0.0.1:18080"},
 		{"secret string", "ALIASGATE_ADMIN_TOKEN", "s3cret-s3cret-s3cret", func(c Config) any { return c.Admin.Token }, "s3cret-s3cret-s3cret"},
 		{"duration", "ALIASGATE_VAULT_VOLATILE_TTL", "90s", func(c Config) any { return c.Vault.VolatileTTL.Std() }, 90 * time.Second},
@@ -564,6 +593,10 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"env starting with a digit", func(c *Config) { c.Env = "1live" }, "env"},
 		{"env with a dash", func(c *Config) { c.Env = "my-env" }, "env"},
 		{"empty vault_id", func(c *Config) { c.VaultID = " " }, "vault_id"},
+		{"default_account", func(c *Config) { c.DefaultAccount = "acct_main-1.x" }, ""},
+		{"default_account with a space", func(c *Config) { c.DefaultAccount = "acct main" }, "default_account"},
+		{"default_account holding a card number", func(c *Config) { c.DefaultAccount = "4111111111111111" }, "default_account"},
+		{"default_account too long", func(c *Config) { c.DefaultAccount = strings.Repeat("a", 129) }, "default_account"},
 		{"port is a name", func(c *Config) { c.Listen.Inbound = "127.0.0.1:http" }, "listen.inbound"},
 		{"port out of range", func(c *Config) { c.Listen.Inbound = "127.0.0.1:65536" }, "listen.inbound"},
 		{"no port", func(c *Config) { c.Listen.Inbound = "127.0.0.1" }, "listen.inbound"},
@@ -590,6 +623,9 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"redis without URL", func(c *Config) { c.Vault.Volatile = "redis" }, "vault.redis_url"},
 		{"negative volatile bound", func(c *Config) { c.Vault.VolatileMaxRecords = -1 }, "vault.volatile_max_records"},
 		{"no volatile bound", func(c *Config) { c.Vault.VolatileMaxRecords = 0 }, ""},
+		{"value size under 1KiB", func(c *Config) { c.Vault.MaxValueSize = 1023 }, "vault.max_value_size"},
+		{"value size over 32MiB", func(c *Config) { c.Vault.MaxValueSize = 32*MiB + 1 }, "vault.max_value_size"},
+		{"value size of 32MiB", func(c *Config) { c.Vault.MaxValueSize = 32 * MiB }, ""},
 		{"audit fsync always", func(c *Config) { c.Audit.Fsync = "always" }, ""},
 		{"audit fsync never", func(c *Config) { c.Audit.Fsync = "never" }, "audit.fsync"},
 		{"audit fsync interval of 0", func(c *Config) { c.Audit.FsyncInterval = 0 }, "audit.fsync_interval"},
@@ -615,6 +651,13 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"zero upstream timeout", func(c *Config) { c.Limits.UpstreamTimeout = 0 }, "limits.upstream_timeout"},
 		{"zero shutdown timeout", func(c *Config) { c.Limits.ShutdownTimeout = 0 }, "limits.shutdown_timeout"},
 		{"negative client rate", func(c *Config) { c.Limits.ClientRate = -1 }, "limits.client_rate"},
+		{"negative source new values", func(c *Config) { c.Limits.SourceNewValues = -1 }, "limits.source_new_values"},
+		{"source new values without burst", func(c *Config) { c.Limits.SourceNewBurst = 0 }, "limits.source_new_burst"},
+		{"negative enumeration threshold", func(c *Config) { c.Limits.EnumerationThreshold = -1 }, "limits.enumeration_threshold"},
+		{"detector without window", func(c *Config) { c.Limits.EnumerationWindow = 0 }, "limits.enumeration_window"},
+		{"negative new per message", func(c *Config) { c.Limits.MaxNewPerMessage = -1 }, "limits.max_new_per_message"},
+		{"trusted proxy not an address", func(c *Config) { c.Limits.TrustedProxies = []string{"lb.internal"} }, "limits.trusted_proxies[0]"},
+		{"trusted proxy bad prefix", func(c *Config) { c.Limits.TrustedProxies = []string{"10.0.0.0/33"} }, "limits.trusted_proxies[0]"},
 		{"client rate without burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 0 }, "limits.client_burst"},
 		{"client rate with burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 1 }, ""},
 		{"negative vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = -1 }, "limits.vault_concurrency"},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -62,6 +64,7 @@ const (
 	minAdminTokenLen = 16
 	maxUICaptureSize = 10000
 	maxEnvLen        = 16
+	maxValueSize     = 32 * MiB // the VGS vault API's data limit (vault.MaxValueLimit)
 )
 
 // Validate checks the whole configuration and returns nil or a
@@ -78,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.VaultID) == "" {
 		v.add("vault_id", "must not be empty")
+	}
+	if c.DefaultAccount != "" && account.Check(c.DefaultAccount) != nil {
+		v.add("default_account", "must be 1 to %d characters of A-Z a-z 0-9 _ . - (and no card number)", account.MaxLen)
 	}
 	v.listen(c.Listen)
 	if c.RoutesFile != "" && hasInlineRoutes(c.Routes) {
@@ -297,6 +303,9 @@ func (v *validator) vault(c Vault) {
 	if c.VolatileMaxRecords < 0 {
 		v.add("vault.volatile_max_records", "must not be negative (0: no bound)")
 	}
+	if c.MaxValueSize < KiB || c.MaxValueSize > maxValueSize {
+		v.add("vault.max_value_size", "must be 1KiB to 32MiB")
+	}
 }
 
 // storeURL checks the URL of a store: required when the selector key picks
@@ -361,9 +370,50 @@ func (v *validator) limits(l Limits) {
 	if l.VaultWait <= 0 {
 		v.add("limits.vault_wait", "must be greater than 0")
 	}
-	if l.MaxVolatilePerMessage < 0 {
-		v.add("limits.max_volatile_per_message", "must be 0 (no bound) or a number of values")
+	for _, n := range []struct {
+		key string
+		n   int
+	}{
+		{"limits.max_volatile_per_message", l.MaxVolatilePerMessage},
+		{"limits.max_values_per_message", l.MaxValuesPerMessage},
+		{"limits.max_new_per_message", l.MaxNewPerMessage},
+		{"limits.source_new_values", l.SourceNewValues},
+		{"limits.enumeration_threshold", l.EnumerationThreshold},
+		{"limits.duplicate_threshold", l.DuplicateThreshold},
+	} {
+		if n.n < 0 {
+			v.add(n.key, "must be 0 (no limit) or a positive number")
+		}
 	}
+	if l.SourceNewBurst < 0 || l.SourceNewValues > 0 && l.SourceNewBurst < 1 {
+		v.add("limits.source_new_burst", "must be at least 1 when limits.source_new_values is set")
+	}
+	if (l.EnumerationThreshold > 0 || l.DuplicateThreshold > 0) && (l.EnumerationWindow <= 0 || l.EnumerationPenalty <= 0) {
+		v.add("limits.enumeration_window", "limits.enumeration_window and limits.enumeration_penalty must be greater than 0 when a detector is on")
+	}
+	for i, p := range l.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			v.add("limits.trusted_proxies["+strconv.Itoa(i)+"]", "must be an IP address or a CIDR prefix such as 10.0.0.0/8")
+		}
+	}
+}
+
+// ParseTrustedProxy parses one limits.trusted_proxies entry: an address (a
+// prefix of its full length) or a CIDR prefix.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("config: trusted proxy %q: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("config: trusted proxy %q: %w", s, err)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // outbound checks passthrough entries and when proxy auth may be off.

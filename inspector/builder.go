@@ -222,7 +222,7 @@ func (i *Inspector) buildProposal(e *Entry, field *Field, req proposeRequest, do
 			mediaType = h.Value
 		}
 	}
-	x := routes.Exchange{Method: e.Method, Path: e.Path, MediaType: mediaType}
+	x := routes.Exchange{Method: e.Method, Path: e.Path, Query: e.Query, MediaType: mediaType, RequestContentType: mediaType}
 	kind := rewrite.Kind(field.Kind)
 
 	route := routeByID(set, e.Route)
@@ -614,7 +614,7 @@ func (i *Inspector) runPreview(ctx context.Context, set *routes.Set, e *Entry) (
 	}
 	defer closeVault()
 	m := &dryrun.Message{Direction: routes.Direction(e.Direction), Phase: routes.Request,
-		Method: e.Method, Host: e.Host, Path: e.Path, Header: h, Body: []byte(v.Body)}
+		Method: e.Method, Host: e.Host, Path: e.Path, Query: e.Query, Header: h, Body: []byte(v.Body)}
 	res := dryrun.Run(ctx, set, m, standIn{tok})
 	out := &previewResult{Filters: []previewFilter{}}
 	if res.Route != nil {

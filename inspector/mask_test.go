@@ -310,3 +310,28 @@ func TestFieldsCarryGjsonPathsAndOffsets(t *testing.T) {
 		t.Errorf("parts rebuild %q, want %q", joined.String(), v.Body)
 	}
 }
+
+// TestQueryTargetsAreMasked: a JSON target with a gjson query masks every
+// value the query could select (its condition is not evaluated: masking
+// more is safe), and the condition's dots do not split the path.
+func TestQueryTargetsAreMasked(t *testing.T) {
+	const doc = `routes:
+  - id: pay
+    direction: inbound
+    host: "*"
+    upstream: http://127.0.0.1:1
+    filters:
+      - id: q
+        operation: redact
+        targets: [{json: 'payments.#(kind.name=="card")#.ref'}, {json: 'lines.#(t=="c").code'}]
+`
+	r := newRules("pay", route(t, doc), routes.Request, nil, false)
+	in := `{"payments":[{"kind":{"name":"card"},"ref":"42"},{"kind":{"name":"gift"},"ref":"hunter2"}],"lines":[{"t":"d","code":"737"}],"keep":"visible"}`
+	v := makeView(http.Header{"Content-Type": {"application/json"}}, []byte(in), false, r, viewOptions{limit: 1 << 16, fields: true})
+	for _, w := range []string{`"ref": "**"`, `"ref": "*******"`, `"code": "***"`, `"keep": "visible"`} {
+		if !strings.Contains(v.Body, w) {
+			t.Errorf("body %s lacks %s", v.Body, w)
+		}
+	}
+	assertMasked(t, v)
+}

@@ -182,7 +182,8 @@ type pathSeg struct {
 }
 
 // jsonPattern is a parsed json target path (gjson syntax, as routes load
-// it): keys, array indexes and "#" for any index.
+// it): keys, array indexes and "#" for any index; a query matches any index
+// too (rewrite.JSONPathPattern), so every value it could select is masked.
 type jsonPattern []patSeg
 
 type patSeg struct {
@@ -191,35 +192,17 @@ type patSeg struct {
 	index int // >= 0: an index (also matches the object key of these digits)
 }
 
+// parsePattern parses a target path; nil (matching nothing) for a path that
+// does not parse, which routes do not load.
 func parsePattern(p string) jsonPattern {
-	var out jsonPattern
-	var b strings.Builder
-	escaped := false
-	flush := func() {
-		k := b.String()
-		b.Reset()
-		seg := patSeg{key: k, index: -1}
-		if k == "#" && !escaped {
-			seg.any = true
-		} else if n, err := strconv.Atoi(k); err == nil && n >= 0 && !escaped {
-			seg.index = n
-		}
-		out = append(out, seg)
-		escaped = false
+	elems, err := rewrite.JSONPathPattern(p)
+	if err != nil {
+		return nil
 	}
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
-		case c == '\\' && i+1 < len(p):
-			i++
-			b.WriteByte(p[i])
-			escaped = true
-		case c == '.':
-			flush()
-		default:
-			b.WriteByte(c)
-		}
+	out := make(jsonPattern, len(elems))
+	for i, e := range elems {
+		out[i] = patSeg{key: e.Key, any: e.Any, index: e.Index}
 	}
-	flush()
 	return out
 }
 

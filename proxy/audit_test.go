@@ -95,7 +95,7 @@ func TestInboundRevealIsAudited(t *testing.T) {
 	// The reveal only: the leak guard asks the vault which numbers are
 	// aliases (Known), which decrypts nothing and writes no audit line.
 	if len(lines) != 1 ||
-		!strings.Contains(lines[0], `"event":"reveal","actor":"route:reveal","route":"reveal","count":1,"found":1,"aliases":["`+keys.AliasHash(alias)+`"]`) {
+		!strings.Contains(lines[0], `"event":"reveal","actor":"route:reveal","route":"reveal","account":"default","count":1,"found":1,"aliases":["`+keys.AliasHash(alias)+`"]`) {
 		t.Fatalf("audit lines:\n%s", log)
 	}
 	if bytes.Contains(log, []byte(alias)) || bytes.Contains(log, []byte(testPAN)) {

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/internal/abuse"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // benchBody is about 1 KiB of JSON with two targets.
@@ -83,6 +85,15 @@ func BenchmarkInbound(b *testing.B) {
 			}
 		}
 	}
+	// The same with the gateway's default abuse limits as the vault's
+	// Admission (issue 19: they must not cost more than 5%).
+	tvl := newTestVaultWith(b, vault.Options{Admission: abuse.New(abuse.DefaultLimits(), abuse.Options{}),
+		MaxValuesPerCall: 1000, MaxNewPerCall: 100})
+	if _, err := tvl.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN, Format: "FPE_SIX_T_FOUR"}, {Value: testPAN2}}); err != nil {
+		b.Fatal(err)
+	}
+	gl := newGateway(b, parseRoutes(b, doc, up.URL), tvl, gwOptions{logger: slog.New(slog.DiscardHandler)})
 	b.Run("aliasgate", func(b *testing.B) { run(b, g.URL) })
+	b.Run("aliasgate-limits", func(b *testing.B) { run(b, gl.URL) })
 	b.Run("bare", func(b *testing.B) { run(b, bare.URL) })
 }

@@ -79,6 +79,12 @@ type testVault struct {
 
 func newTestVault(t testing.TB) *testVault {
 	t.Helper()
+	return newTestVaultWith(t, vault.Options{})
+}
+
+// newTestVaultWith is newTestVault with Service options (Env is "test").
+func newTestVaultWith(t testing.TB, opts vault.Options) *testVault {
+	t.Helper()
 	p := memstore.New(memstore.Options{SweepInterval: -1})
 	v := memstore.New(memstore.Options{SweepInterval: -1})
 	t.Cleanup(func() { p.Close(); v.Close() })
@@ -86,7 +92,8 @@ func newTestVault(t testing.TB) *testVault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := vault.New(p, v, kr, vault.Options{Env: "test"})
+	opts.Env = "test"
+	svc, err := vault.New(p, v, kr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

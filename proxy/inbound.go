@@ -9,6 +9,14 @@
 // and in outbound requests), run the leak guard (leak.go), encode the body
 // again.
 //
+// # Accounts
+//
+// An inbound route acts for its account (routes.Route.Account, the route
+// key account; "": the vault's default account): the aliases its filters
+// make belong to it, and its response reveals reach its aliases only. The
+// outbound proxy acts for the account of each request's proxy client
+// (outbound.go).
+//
 // # Paths
 //
 // A request's path is made canonical (routes.CanonicalPath: merged
@@ -127,6 +135,9 @@ type InboundOptions struct {
 	// Capturer, when set, gets every exchange (see capture.go); nil costs
 	// nothing.
 	Capturer Capturer
+	// Sources finds each request's source address (vault.Actor.Source,
+	// for per-sender limits); nil: the peer's address.
+	Sources *Sources
 }
 
 // Inbound is the inbound reverse proxy, an http.Handler. Wrap it in
@@ -139,6 +150,7 @@ type Inbound struct {
 	log      *slog.Logger
 	rp       *httputil.ReverseProxy
 	capture  Capturer // nil: no capture
+	sources  *Sources
 }
 
 // Inbound phases: the leak guard on both, unknown aliases in reveal
@@ -205,6 +217,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		internal: opts.Internal,
 		fallback: opts.Fallback,
 		log:      opts.Logger,
+		sources:  opts.Sources,
 	}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
@@ -216,6 +229,15 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 	}
 	in.enableCapture(opts.Capturer)
 	return in, nil
+}
+
+// withSource returns ctx with the request's source address in its
+// vault.Actor, unless one is there already.
+func (in *Inbound) withSource(ctx context.Context, r *http.Request) context.Context {
+	if vault.ActorFrom(ctx).Source != "" {
+		return ctx
+	}
+	return vault.WithSource(ctx, in.sources.Of(r))
 }
 
 // ServeHTTP implements http.Handler.
@@ -233,7 +255,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
 	if route == nil {
 		if in.fallback != nil {
-			in.fallback.ServeHTTP(w, r)
+			in.fallback.ServeHTTP(w, r.WithContext(in.withSource(r.Context(), r)))
 			return
 		}
 		writeError(w, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route for this host and path"))
@@ -247,7 +269,19 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"this route redacts or blocks card data, which WebSocket frames would carry unread"))
 		return
 	}
-	ctx := vault.WithRoute(r.Context(), route.ID) // the actor of audited reveals
+	// The route is the actor of audited reveals; the source, the caller of
+	// the per-sender limits.
+	a := vault.ActorFrom(r.Context())
+	a.Route = route.ID
+	if a.Source == "" {
+		a.Source = in.sources.Of(r)
+	}
+	if route.Account != "" {
+		// The route's account owns the aliases its filters make and is the
+		// only one whose aliases its reveals reach ("": the default).
+		a.Account = route.Account
+	}
+	ctx := vault.WithActor(r.Context(), a)
 	obs.SetRoute(ctx, route.ID)
 	st := &reqState{route: route, method: r.Method, path: path}
 	ctx = context.WithValue(ctx, stateKey{}, st)

@@ -24,6 +24,13 @@ package proxy
 //   - Inside an intercepted tunnel the client's SNI (when it sends one) and
 //     each request's Host must name the CONNECT host (403 otherwise), so a
 //     route bound to a host reveals only towards that host.
+//   - A request acts for the account of its proxy client (Authenticate's
+//     ProxyClient; the CONNECT's client for a whole tunnel): its reveals
+//     reach that account's aliases only, another account's alias being
+//     refused exactly as an unknown one. A route with accounts refuses
+//     the clients of other accounts (403 account_not_allowed) before any
+//     filter runs. Without Authenticate requests act for the vault's
+//     default account, and such routes refuse them.
 //   - Request filters run without the leak guard (revealed PANs are the
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,
@@ -78,8 +85,10 @@ type OutboundOptions struct {
 	// CA signs the certificates of intercepted hosts (required).
 	CA *CA
 	// Authenticate checks proxy credentials (the user and password of
-	// Proxy-Authorization: Basic); nil requires none.
-	Authenticate func(ctx context.Context, user, pass string) error
+	// Proxy-Authorization: Basic) and returns the client they name; nil
+	// requires none (the requests then act for the vault's default
+	// account).
+	Authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 	// Passthrough lists host patterns (as route hosts: "api.example.com",
 	// "*.example.com") that may be tunnelled without a route.
 	Passthrough []string
@@ -125,7 +134,7 @@ type OutboundOptions struct {
 type Outbound struct {
 	table       *routes.Table
 	ca          *CA
-	auth        func(ctx context.Context, user, pass string) error
+	auth        func(ctx context.Context, user, pass string) (ProxyClient, error)
 	passthrough []string
 	log         *slog.Logger
 	m           *obs.Metrics
@@ -354,9 +363,20 @@ func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // tunnel is what an intercepted CONNECT established.
 type tunnel struct {
-	host string // lower case, no port, no brackets
-	port string
+	host   string // lower case, no port, no brackets
+	port   string
+	client ProxyClient // who authenticated the CONNECT
 }
+
+// ProxyClient is the outbound client a request comes from. Its requests
+// act for its account: their reveals reach only the aliases that account
+// owns, and a route with accounts refuses the other accounts' clients.
+type ProxyClient struct {
+	ID      string
+	Account string // "": the vault's default account (no authentication)
+}
+
+type clientKey struct{}
 
 // connectState carries the CONNECT decision from serveConnect to the
 // goproxy hooks.
@@ -368,21 +388,23 @@ type connectState struct {
 
 type connectKey struct{}
 
-// authorize checks Proxy-Authorization and answers 407 when it fails.
-func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) bool {
+// authorize checks Proxy-Authorization and answers 407 when it fails; it
+// returns the client the credentials name.
+func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClient, bool) {
 	if o.auth == nil {
-		return true
+		return ProxyClient{}, true
 	}
 	if user, pass, ok := proxyBasicAuth(r.Header.Get("Proxy-Authorization")); ok {
-		if err := o.auth(r.Context(), user, pass); err == nil {
-			return true
+		c, err := o.auth(r.Context(), user, pass)
+		if err == nil {
+			return c, true
 		}
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", r.RemoteAddr))
 	}
 	w.Header().Set("Proxy-Authenticate", `Basic realm="aliasgate"`)
 	writeError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
 		"send Proxy-Authorization: Basic with outbound client credentials"))
-	return false
+	return ProxyClient{}, false
 }
 
 func proxyBasicAuth(v string) (user, pass string, ok bool) {
@@ -403,9 +425,9 @@ func splitHost(hp, def string) (string, string) {
 	return strings.ToLower(strings.TrimSuffix(host, ".")), port
 }
 
-func (o *Outbound) routed(host string) bool {
+func (o *Outbound) routed(host, port string) bool {
 	for _, r := range o.table.Load().Routes {
-		if r.Direction == routes.Outbound && routes.HostMatches(r.Host, host) {
+		if r.Direction == routes.Outbound && r.MatchesHost(host, port) {
 			return true
 		}
 	}
@@ -422,7 +444,8 @@ func (o *Outbound) passes(host string) bool {
 }
 
 func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
-	if !o.authorize(w, r) {
+	client, ok := o.authorize(w, r)
+	if !ok {
 		return
 	}
 	host, port := splitHost(r.Host, "443")
@@ -431,14 +454,14 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	mitm := o.routed(host)
+	mitm := o.routed(host, port)
 	if !mitm && !o.passes(host) {
 		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
-	cs := &connectState{t: &tunnel{host: host, port: port}}
+	cs := &connectState{t: &tunnel{host: host, port: port, client: client}}
 	if mitm {
 		if _, err := o.dialer.resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
@@ -546,7 +569,8 @@ type plainKey struct{}
 // servePlain forwards an absolute-form http:// request through goproxy's
 // HTTP handler, which calls the same hooks as intercepted requests.
 func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
-	if !o.authorize(w, r) {
+	client, ok := o.authorize(w, r)
+	if !ok {
 		return
 	}
 	if r.URL.Scheme != "http" {
@@ -555,14 +579,15 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, port := splitHost(r.URL.Host, "80")
-	if !o.routed(host) && !o.passes(host) {
+	if !o.routed(host, port) && !o.passes(host) {
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
 	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port)}
-	o.gp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), plainKey{}, d)))
+	ctx := context.WithValue(context.WithValue(r.Context(), plainKey{}, d), clientKey{}, client)
+	o.gp.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // loopReq is what the hooks know of one request in goproxy's loop.
@@ -613,7 +638,9 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	}
 
 	var d dest
+	var client ProxyClient
 	if intercepted {
+		client = t.client
 		ih, ip := splitHost(req.Host, "")
 		if ih != t.host || (ip != "" && ip != t.port) {
 			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
@@ -632,6 +659,7 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel"))
 		}
 		d = *pd
+		client, _ = rctx.Value(clientKey{}).(ProxyClient)
 	}
 	path, err := canonicalize(req)
 	if err != nil {
@@ -640,13 +668,27 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 	}
 	removeHopByHop(req.Header)
-	host, _ := splitHost(d.hostport, "")
-	if route := o.table.Load().Match(routes.Outbound, host, path); route != nil {
+	if route := o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
 		obs.SetRoute(rctx, route.ID)
 		st := &reqState{route: route, method: req.Method, path: path}
-		rctx = context.WithValue(vault.WithRoute(rctx, route.ID), stateKey{}, st) // the route is the actor of audited reveals
+		// The route and the client are the actor of audited reveals; the
+		// client's account is the one whose aliases the reveals reach.
+		vctx := vault.WithRoute(rctx, route.ID)
+		if client.ID != "" {
+			vctx = vault.WithClient(vctx, client.ID)
+		}
+		if client.Account != "" {
+			vctx = vault.WithAccount(vctx, client.Account)
+		}
+		rctx = context.WithValue(vctx, stateKey{}, st)
 		req = req.WithContext(rctx)
 		lr.st = st
+		if !route.AllowsAccount(client.Account) {
+			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: the route does not serve the proxy client's account; refused",
+				slog.String("route", route.ID), slog.String("client_id", client.ID))
+			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
+				"this route does not serve the proxy client's account"))
+		}
 		if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
 			return req, o.answer(lr, req, jerr)
 		}

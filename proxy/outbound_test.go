@@ -117,7 +117,7 @@ type outOpts struct {
 var testResolver = mapResolver{
 	"psp.example.com": "127.0.0.1", "bad.example.com": "127.0.0.1", "other.example.com": "127.0.0.1",
 	"lenient.example.com": "127.0.0.1", "plain.example.com": "127.0.0.1", "pass.test": "127.0.0.1",
-	"unrouted.test": "127.0.0.1",
+	"unrouted.test": "127.0.0.1", "pay.example.com": "127.0.0.1", "a1.example.com": "127.0.0.1",
 }
 
 func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
@@ -146,11 +146,14 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 	}
 	ob, err := NewOutbound(OutboundOptions{
 		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tok, Known: tv.tok, CA: ca,
-		Authenticate: func(_ context.Context, user, pass string) error {
-			if user == "cli" && pass == "s3cret" {
-				return nil
+		Authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
+			switch {
+			case user == "cli" && pass == "s3cret":
+				return ProxyClient{ID: "cli"}, nil // the default account
+			case user == "other" && pass == "s3cret":
+				return ProxyClient{ID: "other", Account: "acct_other"}, nil
 			}
-			return errors.New("bad credentials")
+			return ProxyClient{}, errors.New("bad credentials")
 		},
 		Passthrough: o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,

@@ -63,6 +63,9 @@ type reqState struct {
 	route  *routes.Route
 	method string
 	path   string // canonical (routes.CanonicalPath)
+	// query and ctype are the request's raw query and Content-Type
+	// (routes.RequestContentType), for the response phase's matches.
+	query, ctype string
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
@@ -95,7 +98,8 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		target += "?" + r.URL.RawQuery
 	}
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, target: target}
-	x := routes.Exchange{Method: r.Method, Path: st.path, MediaType: mt}
+	st.query, st.ctype = r.URL.RawQuery, routes.RequestContentType(r.Header)
+	x := routes.Exchange{Method: r.Method, Path: st.path, Query: st.query, MediaType: mt, RequestContentType: st.ctype}
 	if jerr := p.run(ctx, st, routes.Request, opts, x, params, msg); jerr != nil {
 		return jerr
 	}
@@ -121,7 +125,8 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
 	}
-	x := routes.Exchange{Method: st.method, Path: st.path, MediaType: mt, Status: resp.StatusCode}
+	x := routes.Exchange{Method: st.method, Path: st.path, Query: st.query, MediaType: mt,
+		RequestContentType: st.ctype, Status: resp.StatusCode}
 	if jerr := p.run(ctx, st, routes.Response, opts, x, params, msg); jerr != nil {
 		return jerr
 	}
@@ -230,8 +235,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
 		changes, err := f.Program.Apply(ctx, rm, p.tok)
 		if err != nil {
-			if p.filterFailed(ctx, st, f, err) {
-				return refusal(phase, reason(err))
+			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
+				// A throttled caller is refused whatever the filter's
+				// on_error: passing would forward what the limit held back.
+				return throttled(refusal(phase, reason(err)), err)
 			}
 			continue
 		}
@@ -323,6 +330,16 @@ func (p *pipeline) filterFailed(ctx context.Context, st *reqState, f *routes.Fil
 	return result == "rejected"
 }
 
+// throttled gives a refusal the Retry-After of a *vault.ThrottleError in
+// err, if any.
+func throttled(jerr *jsonapi.Error, err error) *jsonapi.Error {
+	var te *vault.ThrottleError
+	if errors.As(err, &te) {
+		jerr.RetryAfter = te.RetryAfter
+	}
+	return jerr
+}
+
 // refusal returns the error a phase answers for a failure reason. Request
 // refusals carry the reason's status; response refusals are all 502 (the
 // client must not get the response, and it is not the client's fault).
@@ -348,11 +365,12 @@ var reasons = map[string]struct {
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
 	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
-	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number"},
+	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
-	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_volatile_per_message)"},
+	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
+	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
 	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
 }
@@ -376,6 +394,8 @@ func reason(err error) string {
 		return "invalid_target"
 	case errors.Is(err, vault.ErrTooManyValues):
 		return "too_many_values"
+	case errors.Is(err, vault.ErrThrottled):
+		return "rate_limited"
 	case errors.Is(err, vault.ErrFormatNotApplicable), errors.Is(err, vault.ErrInvalidValue):
 		return "value_refused"
 	case errors.Is(err, rewrite.ErrTokenizer):

@@ -59,7 +59,7 @@ func TestTunnelIdleTimeout(t *testing.T) {
 	}
 	ob, err := NewOutbound(OutboundOptions{
 		Table: routes.NewTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca,
-		Authenticate: func(_ context.Context, user, pass string) error { return nil },
+		Authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) { return ProxyClient{ID: user}, nil },
 		Passthrough:  []string{"pass.test"}, AllowPrivate: true, Resolver: testResolver,
 		Logger: obstest.Logger(t), TunnelIdleTimeout: idle, TunnelWriteTimeout: time.Second,
 	})

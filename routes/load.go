@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -231,7 +232,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(n, "a route must be a mapping")
 		return nil
 	}
-	l.keys(n, "id", "direction", "host", "path_prefix", "upstream", "leak_guard", "unmatched_body", "filters")
+	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "filters")
 	r := &Route{Line: n.Line}
 	var vn *yaml.Node
 	r.ID, vn = l.str(n, "id")
@@ -252,11 +253,16 @@ func (l *loader) route(n *yaml.Node) *Route {
 	}
 	host, vn := l.str(n, "host")
 	r.Host = strings.ToLower(host)
-	if msg := checkHostPattern(r.Host); msg != "" {
+	if hr, hn := l.str(n, "host_regex"); hn != nil {
+		l.hostRegex(r, host, hr, hn)
+	} else if msg := checkHostPattern(r.Host); msg != "" {
 		if vn == nil {
 			vn = n
 		}
 		l.add(vn, "route %s: host %s", r.ID, msg)
+	}
+	if pn := mapGet(n, "ports"); pn != nil {
+		l.ports(r, pn)
 	}
 	r.PathPrefix, vn = l.str(n, "path_prefix")
 	if r.PathPrefix == "" {
@@ -297,6 +303,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 	default:
 		l.add(vn, "route %s: unmatched_body %q: want reject or pass", r.ID, ub)
 	}
+	l.accounts(n, r)
 	fn := mapGet(n, "filters")
 	if fn == nil || fn.Tag == "!!null" {
 		return r
@@ -306,6 +313,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		return r
 	}
 	ids := map[string]int{}
+	grouped := 0
 	for i, f := range fn.Content {
 		flt := l.filter(r, i, f)
 		if flt == nil {
@@ -315,9 +323,85 @@ func (l *loader) route(n *yaml.Node) *Route {
 			l.add(f, "route %s: filter id %q is already used at line %d", r.ID, flt.ID, prev)
 		}
 		ids[flt.ID] = f.Line
+		if flt.Group != "" {
+			grouped++
+		}
 		r.Filters = append(r.Filters, flt)
 	}
+	if grouped > 0 && grouped < len(r.Filters) {
+		l.add(fn, "route %s: either every filter has a group or none does (%d of %d have one)", r.ID, grouped, len(r.Filters))
+	}
 	return r
+}
+
+// accounts reads the route's account (inbound) or accounts (outbound).
+func (l *loader) accounts(n *yaml.Node, r *Route) {
+	acct, vn := l.str(n, "account")
+	if acct != "" {
+		if r.Direction == Outbound {
+			l.add(vn, "route %s: account is for inbound routes; an outbound route acts for each proxy client's account (narrow it with accounts)", r.ID)
+		} else if err := account.Check(acct); err != nil {
+			l.add(vn, "route %s: account: %v", r.ID, err)
+		}
+		r.Account = acct
+	}
+	an := mapGet(n, "accounts")
+	if an == nil || an.Tag == "!!null" {
+		return
+	}
+	if r.Direction == Inbound {
+		l.add(an, "route %s: accounts is for outbound routes; an inbound route acts for one account (account)", r.ID)
+		return
+	}
+	var list []string
+	if err := an.Decode(&list); err != nil || len(list) == 0 {
+		l.add(an, "route %s: accounts: want a non-empty list of account names", r.ID)
+		return
+	}
+	for _, a := range list {
+		if err := account.Check(a); err != nil {
+			l.add(an, "route %s: accounts: %v", r.ID, err)
+		}
+	}
+	r.Accounts = list
+}
+
+// hostRegex reads a route's host_regex: an RE2 pattern the whole host must
+// match, case-insensitively; not together with host.
+func (l *loader) hostRegex(r *Route, host, pattern string, n *yaml.Node) {
+	switch {
+	case host != "":
+		l.add(n, "route %s: give host or host_regex, not both", r.ID)
+		return
+	case pattern == "":
+		l.add(n, "route %s: host_regex is empty", r.ID)
+		return
+	}
+	re, err := regexp.Compile(`(?i)^(?:` + pattern + `)$`)
+	if err != nil {
+		l.add(n, "route %s: host_regex: bad regular expression: %s", r.ID, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return
+	}
+	if re.MatchString("") {
+		l.add(n, "route %s: host_regex %q matches the empty host", r.ID, pattern)
+	}
+	r.HostRegex = re
+}
+
+// ports reads a route's ports: a list of TCP ports, outbound routes only.
+func (l *loader) ports(r *Route, n *yaml.Node) {
+	if err := n.Decode(&r.Ports); err != nil || len(r.Ports) == 0 {
+		l.add(n, "route %s: ports: want a list of TCP ports", r.ID)
+		return
+	}
+	for _, p := range r.Ports {
+		if p < 1 || p > 65535 {
+			l.add(n, "route %s: ports: %d is not a TCP port", r.ID, p)
+		}
+	}
+	if r.Direction == Inbound {
+		l.add(n, "route %s: ports are for outbound routes (an inbound route is picked by its Host, whatever port the gateway listens on)", r.ID)
+	}
 }
 
 // checkHostPattern returns what is wrong with a host pattern, or "".
@@ -345,7 +429,7 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 		l.add(n, "route %s: a filter must be a mapping", r.ID)
 		return nil
 	}
-	l.keys(n, "id", "phase", "match", "operation", "on_error", "targets")
+	l.keys(n, "id", "group", "phase", "match", "operation", "on_error", "targets")
 	f := &Filter{Line: n.Line}
 	var vn *yaml.Node
 	f.ID, vn = l.str(n, "id")
@@ -355,6 +439,12 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 		l.add(vn, "filter id %q: use letters, digits and _ . : - (at most 128)", f.ID)
 	}
 	where := fmt.Sprintf("route %s filter %s", r.ID, f.ID)
+	if g, gn := l.str(n, "group"); gn != nil {
+		if !idPattern.MatchString(g) {
+			l.add(gn, "%s: group %q: use letters, digits and _ . : - (at most 128)", where, g)
+		}
+		f.Group = g
+	}
 	phase, vn := l.str(n, "phase")
 	switch Phase(phase) {
 	case "", Request:
@@ -424,7 +514,7 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 		l.add(n, "%s: match: want a mapping", where)
 		return m
 	}
-	l.keys(n, "methods", "path", "content_type", "status")
+	l.keys(n, "methods", "path", "path_info", "content_type", "request_content_type", "status")
 	if mn := mapGet(n, "methods"); mn != nil {
 		var methods []string
 		if err := mn.Decode(&methods); err != nil {
@@ -444,6 +534,20 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 			l.add(vn, "%s: match.path: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 		m.Path = re
+	}
+	if p, vn := l.str(n, "path_info"); vn != nil {
+		re, err := regexp.Compile(`^(?:` + p + `)$`)
+		switch {
+		case p == "":
+			l.add(vn, "%s: match.path_info is empty", where)
+		case err != nil:
+			l.add(vn, "%s: match.path_info: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		default:
+			m.PathInfo = re
+		}
+	}
+	if cn := mapGet(n, "request_content_type"); cn != nil {
+		m.RequestContentTypes = l.requestContentTypes(where, cn)
 	}
 	if ct, vn := l.str(n, "content_type"); ct != "" {
 		ct = strings.ToLower(ct)
@@ -474,6 +578,33 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 	return m
 }
 
+// requestContentTypes reads match.request_content_type: one header value
+// or a list of them, compared byte for byte.
+func (l *loader) requestContentTypes(where string, n *yaml.Node) []string {
+	var vals []string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		vals = []string{n.Value}
+	case yaml.SequenceNode:
+		if err := n.Decode(&vals); err != nil {
+			l.add(n, "%s: match.request_content_type: want a Content-Type value or a list of them", where)
+			return nil
+		}
+	default:
+		l.add(n, "%s: match.request_content_type: want a Content-Type value or a list of them", where)
+		return nil
+	}
+	if len(vals) == 0 {
+		l.add(n, "%s: match.request_content_type: want at least one value", where)
+	}
+	for _, v := range vals {
+		if v == "" || v != strings.TrimSpace(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			l.add(n, "%s: match.request_content_type: %q is not a header value (empty, surrounding spaces or control characters)", where, v)
+		}
+	}
+	return vals
+}
+
 var storagePattern = map[string]string{"": "", "persistent": "PERSISTENT", "volatile": "VOLATILE"}
 
 func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node) (Target, rewrite.TargetSpec, bool) {
@@ -484,7 +615,7 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 		return t, rewrite.TargetSpec{}, false
 	}
 	before := len(l.problems)
-	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "format", "storage", "classifiers")
+	l.keys(n, "json", "form", "header", "xml", "regex", "pattern", "luhn", "namespaces", "format", "storage", "classifiers")
 	if err := n.Decode(&t); err != nil {
 		l.add(n, "%s: target %d: %s", where, j+1, yamlMessage(err))
 		return t, rewrite.TargetSpec{}, false
@@ -506,6 +637,9 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if t.Luhn && kind != rewrite.KindRegex {
 		l.add(n, "%s: target %d: luhn goes with regex targets only", where, j+1)
 	}
+	if t.Namespaces && kind != rewrite.KindXML {
+		l.add(n, "%s: target %d: namespaces goes with xml targets only", where, j+1)
+	}
 	if op == rewrite.Reveal && (t.Format != "" || t.Storage != "" || len(t.Classifiers) > 0) {
 		l.add(n, "%s: target %d: format, storage and classifiers are for redact targets", where, j+1)
 	}
@@ -518,7 +652,7 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if !ok {
 		l.add(n, "%s: target %d: storage %q: want persistent or volatile", where, j+1, t.Storage)
 	}
-	spec := rewrite.TargetSpec{Kind: kind, Path: path, HeaderPattern: t.Pattern, Luhn: t.Luhn,
+	spec := rewrite.TargetSpec{Kind: kind, Path: path, HeaderPattern: t.Pattern, Luhn: t.Luhn, XMLNamespaces: t.Namespaces,
 		Format: strings.ToUpper(t.Format), Storage: st, Classifiers: t.Classifiers}
 	if len(l.problems) == before && kind != "" {
 		// Check the target alone so its own problem gets its own line.

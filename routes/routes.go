@@ -5,6 +5,14 @@
 // or response and applies an operation (redact or reveal) to its targets
 // through a compiled rewrite.Program.
 //
+// An inbound route acts for one account (key account), an outbound route
+// for each proxy client's, optionally narrowed to named accounts (key
+// accounts); see Route.
+//
+// What each key compares and which route and filters win (Set.Match, then
+// Route.Matching) is the matching contract of config/README.md ("Routes:
+// how a request is matched").
+//
 // Routes load from YAML (a file, or the inline `routes:` list of the
 // configuration). Loading validates everything and reports every problem
 // with its line; a route set loads whole or not at all. This package never
@@ -14,9 +22,12 @@ package routes
 
 import (
 	"mime"
+	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -68,11 +79,24 @@ const (
 	UpstreamAliases = "internal:aliases"
 )
 
+// AllowsAccount reports whether a proxy client of account may use the
+// route (Accounts is empty or lists it).
+func (r *Route) AllowsAccount(account string) bool {
+	return len(r.Accounts) == 0 || slices.Contains(r.Accounts, account)
+}
+
 // Route is one validated route.
 type Route struct {
-	ID          string
-	Direction   Direction
-	Host        string // exact host, "*.suffix" or "*"
+	ID        string
+	Direction Direction
+	Host      string // exact host, "*.suffix" or "*"; "" when HostRegex is set
+	// HostRegex, when set, replaces Host: the host (lower case, without
+	// port or trailing dot) must match it whole, case-insensitively. YAML
+	// key host_regex.
+	HostRegex *regexp.Regexp
+	// Ports, when not empty, limits the route to requests addressed to one
+	// of these ports (outbound routes only). YAML key ports.
+	Ports       []int
 	PathPrefix  string
 	Upstream    string   // inbound only: a URL or an internal upstream
 	UpstreamURL *url.URL // parsed Upstream when it is a URL
@@ -82,14 +106,27 @@ type Route struct {
 	// with body targets matched it: Reject (the default) refuses it, Pass
 	// forwards it as it is. YAML key unmatched_body: reject or pass.
 	UnmatchedBody OnError
-	Filters       []*Filter
-	Line          int // line in the source, 0 when unknown
+	// Account (inbound only; YAML key account) is the account the route
+	// acts for: the aliases its filters make belong to it, and its reveals
+	// reach only its aliases. "": the vault's default account.
+	Account string
+	// Accounts (outbound only; YAML key accounts) narrows the route to the
+	// proxy clients of these accounts: a request of a client of any other
+	// account is refused before a filter runs. Empty: every proxy client,
+	// whose reveals reach its own account's aliases only.
+	Accounts []string
+	Filters  []*Filter
+	Line     int // line in the source, 0 when unknown
 }
 
 // Filter is one validated filter of a route.
 type Filter struct {
-	ID        string
-	Phase     Phase
+	ID    string
+	Phase Phase
+	// Group, when the route's filters have groups, names the filter's
+	// group: of a phase, only the filters of the first group (in file
+	// order) that has a matching filter apply. YAML key group.
+	Group     string
 	Match     Match
 	Operation rewrite.Operation
 	OnError   OnError
@@ -100,21 +137,32 @@ type Filter struct {
 
 // Match is the condition of a filter: the AND of every field given.
 type Match struct {
-	Methods     []string       // upper case; empty: any
-	Path        *regexp.Regexp // on the request path; nil: any
-	ContentType string         // json, form, multipart, xml or a media type; "": any
-	Status      []int          // response codes; empty: any
+	Methods []string       // upper case, compared exactly; empty: any
+	Path    *regexp.Regexp // searched in the request path; nil: any
+	// PathInfo must match the whole request target: the canonical path,
+	// then "?" and the raw query when the request has one; no trailing
+	// slash leniency. nil: any. YAML key path_info.
+	PathInfo    *regexp.Regexp
+	ContentType string // json, form, multipart, xml or a media type; "": any
+	// RequestContentTypes: the request's one Content-Type header must be
+	// one of these, byte for byte (for request and response filters
+	// alike). Empty: any. YAML key request_content_type.
+	RequestContentTypes []string
+	Status              []int // response codes; empty: any
 }
 
 // Target is one target of a filter, as written in YAML.
 type Target struct {
-	JSON        string   `yaml:"json,omitempty"`
-	Form        string   `yaml:"form,omitempty"`
-	Header      string   `yaml:"header,omitempty"`
-	XML         string   `yaml:"xml,omitempty"`
-	Regex       string   `yaml:"regex,omitempty"`
-	Pattern     string   `yaml:"pattern,omitempty"` // header: replace the first group of this regexp only
-	Luhn        bool     `yaml:"luhn,omitempty"`    // regex: only Luhn-valid matches
+	JSON    string `yaml:"json,omitempty"`
+	Form    string `yaml:"form,omitempty"`
+	Header  string `yaml:"header,omitempty"`
+	XML     string `yaml:"xml,omitempty"`
+	Regex   string `yaml:"regex,omitempty"`
+	Pattern string `yaml:"pattern,omitempty"` // header: replace the first group of this regexp only
+	Luhn    bool   `yaml:"luhn,omitempty"`    // regex: only Luhn-valid matches
+	// Namespaces (xml): read the path's names as XPath does, with the root
+	// element's declarations as context (rewrite.TargetSpec.XMLNamespaces).
+	Namespaces  bool     `yaml:"namespaces,omitempty"`
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`
 	Classifiers []string `yaml:"classifiers,omitempty"`
@@ -148,31 +196,63 @@ type Set struct {
 type Exchange struct {
 	Method    string
 	Path      string
+	Query     string // the request's raw query, without "?"
 	MediaType string // of the message the phase rewrites (request or response body)
-	Status    int    // response phase only
+	// RequestContentType is the request's Content-Type header value as
+	// sent, "" when it has none or several (see RequestContentType).
+	RequestContentType string
+	Status             int // response phase only
 }
 
-// Match returns the route of the given direction for host and path: among
-// the routes whose host pattern matches host (port ignored) and whose
-// path_prefix starts path, the one with the longest prefix; then the most
-// specific host (exact, then "*.suffix" with the longest suffix, then "*");
-// then the first in file order. nil when none matches.
+// RequestContentType returns the value of h's Content-Type header for
+// Exchange.RequestContentType: "" when there is none or more than one.
+func RequestContentType(h http.Header) string {
+	if v := h.Values("Content-Type"); len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+// Match returns the route of the given direction for host and path. host
+// may carry a port ("host:port", "[v6]:port"); a route with ports matches
+// only a host with one of them. Among the routes whose host pattern
+// (or host_regex) matches host and whose path_prefix starts path, the one
+// with the longest prefix wins; then the most specific host (exact, then
+// host_regex, then "*.suffix" with the longest suffix, then "*"), a route
+// with ports before one without; then the first in file order. nil when
+// none matches.
 func (s *Set) Match(dir Direction, host, path string) *Route {
 	if s == nil {
 		return nil
 	}
-	host = normalizeHost(host)
+	host, port := SplitHost(host)
 	var best *Route
 	for _, r := range s.Routes {
-		if r.Direction != dir || !HostMatches(r.Host, host) || !strings.HasPrefix(path, r.PathPrefix) {
+		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) {
 			continue
 		}
 		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
-			len(r.PathPrefix) == len(best.PathPrefix) && hostRank(r.Host) > hostRank(best.Host) {
+			len(r.PathPrefix) == len(best.PathPrefix) && r.rank() > best.rank() {
 			best = r
 		}
 	}
 	return best
+}
+
+// MatchesHost reports whether the route's host pattern (or host_regex)
+// matches host (lower case, no port, no trailing dot) and, when the route
+// has ports, whether port is one of them ("" is no port: no match then).
+func (r *Route) MatchesHost(host, port string) bool {
+	if len(r.Ports) > 0 {
+		n, err := strconv.Atoi(port)
+		if err != nil || !slices.Contains(r.Ports, n) {
+			return false
+		}
+	}
+	if r.HostRegex != nil {
+		return r.HostRegex.MatchString(host)
+	}
+	return HostMatches(r.Host, host)
 }
 
 // hostRank orders host patterns from the least to the most specific.
@@ -186,13 +266,39 @@ func hostRank(pattern string) int {
 	return 1 << 20 // an exact host beats every wildcard
 }
 
+// rank orders routes of one path prefix from the least to the most
+// specific host.
+func (r *Route) rank() int {
+	return HostRank(r.Host, r.HostRegex != nil, len(r.Ports) > 0)
+}
+
+// HostRank orders host selectors from the least to the most specific, as
+// Set.Match does: "*", then "*.suffix" (a longer suffix is more specific),
+// then a host_regex, then an exact host; of two that tie, the one with
+// ports. host is ignored when regex is true.
+func HostRank(host string, regex, ports bool) int {
+	rank := hostRank(host)
+	if regex {
+		rank = 1 << 19 // below an exact host, above every "*.suffix"
+	}
+	rank *= 2
+	if ports {
+		rank++
+	}
+	return rank
+}
+
 // Matching returns the route's filters of phase that match x, in order.
+// When the route's filters have groups, only those of the group of the
+// first matching filter are returned (the first group that matches wins,
+// as between VGS routes).
 func (r *Route) Matching(phase Phase, x Exchange) []*Filter {
 	var out []*Filter
 	for _, f := range r.Filters {
-		if f.Phase == phase && f.Match.matches(x) {
-			out = append(out, f)
+		if f.Phase != phase || len(out) > 0 && f.Group != out[0].Group || !f.Match.matches(x) {
+			continue
 		}
+		out = append(out, f)
 	}
 	return out
 }
@@ -221,7 +327,20 @@ func (r *Route) HasPhase(phase Phase) bool {
 }
 
 func (m *Match) matches(x Exchange) bool {
-	if len(m.Methods) > 0 && !slices.Contains(m.Methods, strings.ToUpper(x.Method)) {
+	// Methods are case-sensitive (RFC 9110 §9.1): "post" is not POST.
+	if len(m.Methods) > 0 && !slices.Contains(m.Methods, x.Method) {
+		return false
+	}
+	if m.PathInfo != nil {
+		target := x.Path
+		if x.Query != "" {
+			target += "?" + x.Query
+		}
+		if !m.PathInfo.MatchString(target) {
+			return false
+		}
+	}
+	if len(m.RequestContentTypes) > 0 && (x.RequestContentType == "" || !slices.Contains(m.RequestContentTypes, x.RequestContentType)) {
 		return false
 	}
 	if m.Path != nil && !m.Path.MatchString(x.Path) {
@@ -280,16 +399,15 @@ func HostMatches(pattern, host string) bool {
 	return pattern == host
 }
 
-// normalizeHost lower-cases host and drops a port.
-func normalizeHost(h string) string {
-	h = strings.ToLower(h)
-	if strings.HasPrefix(h, "[") { // [v6]:port
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			return h[1:i]
-		}
+// SplitHost splits a request's host ("host", "host:port", "[v6]:port",
+// "[v6]") into the host, lower case without brackets or trailing dot, and
+// the port ("" when there is none).
+func SplitHost(h string) (host, port string) {
+	host = h
+	if hh, p, err := net.SplitHostPort(h); err == nil {
+		host, port = hh, p
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		host = h[1 : len(h)-1]
 	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.Count(h, ":") == 1 {
-		return h[:i]
-	}
-	return strings.TrimSuffix(h, ".")
+	return strings.TrimSuffix(strings.ToLower(host), "."), port
 }

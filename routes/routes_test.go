@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -143,7 +144,7 @@ func TestLoadReportsEveryProblemWithItsLine(t *testing.T) {
 		{15, "match.path: bad regular expression"},
 		{15, `match.content_type "not a type"`},
 		{15, "match.status applies to response filters only"},
-		{18, "modifiers, queries and selectors are not supported"},
+		{18, "uses a modifier (@…); modifiers compute values, they do not locate them"},
 		{19, "give exactly one of json, form, header, xml, regex"},
 		{20, "bad"},
 		{21, `format "NOPE" is not an alias format`},
@@ -248,7 +249,8 @@ func TestFilterMatching(t *testing.T) {
 		want string
 	}{
 		{Exchange{Method: "POST", Path: "/checkout", MediaType: "application/json"}, "card-in"},
-		{Exchange{Method: "post", Path: "/checkout", MediaType: "application/json; charset=utf-8"}, "card-in"},
+		{Exchange{Method: "POST", Path: "/checkout", MediaType: "application/json; charset=utf-8"}, "card-in"},
+		{Exchange{Method: "post", Path: "/checkout", MediaType: "application/json"}, ""}, // methods are case-sensitive
 		{Exchange{Method: "GET", Path: "/checkout", MediaType: "application/json"}, ""},
 		{Exchange{Method: "POST", Path: "/checkout/x", MediaType: "application/json"}, ""},
 		{Exchange{Method: "POST", Path: "/pay", MediaType: "application/x-www-form-urlencoded"}, "form-in"},
@@ -310,6 +312,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(designExample))
 	f.Add([]byte("routes:\n  - {id: a, direction: outbound, host: '*', filters: [{operation: reveal, targets: [{json: a.#.b}]}]}\n"))
 	f.Add([]byte("- id: x\n  direction: inbound\n  host: h\n  upstream: internal:cards\n"))
+	f.Add([]byte("- {id: x, direction: inbound, host: h, upstream: internal:cards, account: acct_1}\n- {id: y, direction: outbound, host: h, accounts: [a, b]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		set, err := Parse(b, "f.yaml", Options{})
 		if err != nil {
@@ -323,6 +326,15 @@ func FuzzParse(f *testing.F) {
 			if r.ID == "" || (r.Direction != Inbound && r.Direction != Outbound) || r.Host == "" {
 				t.Fatalf("accepted an incomplete route %+v", r)
 			}
+			if (r.Account != "" && (r.Direction != Inbound || account.Check(r.Account) != nil)) ||
+				(len(r.Accounts) > 0 && r.Direction != Outbound) {
+				t.Fatalf("accepted route %s with account %q, accounts %q", r.ID, r.Account, r.Accounts)
+			}
+			for _, a := range r.Accounts {
+				if account.Check(a) != nil {
+					t.Fatalf("accepted route %s with account %q", r.ID, a)
+				}
+			}
 			for _, fl := range r.Filters {
 				if fl.Program == nil {
 					t.Fatalf("accepted filter %s without a program", fl.ID)
@@ -334,4 +346,60 @@ func FuzzParse(f *testing.F) {
 			_ = fmt.Sprint(r.Matching(Request, Exchange{Method: "POST", Path: "/"}))
 		}
 	})
+}
+
+// TestParseJSONQueryTargets: gjson queries load as JSON targets; modifiers,
+// multipaths, literals and queries gjson would read loosely are refused at
+// load, each on its own line.
+func TestParseJSONQueryTargets(t *testing.T) {
+	good := `routes:
+  - id: pay
+    direction: inbound
+    host: shop.example
+    upstream: http://app
+    filters:
+      - operation: redact
+        targets:
+          - {json: 'payments.#(type=="card")#.number', format: FPE_SIX_T_FOUR}
+          - {json: 'payments.#(type=="card").cvc', storage: volatile}
+          - {json: 'orders.#.lines.#(kind!="gift")#.pan'}
+          - {json: 'wallets.#(balance>=100)#.iban'}
+`
+	rs, err := Parse([]byte(good), "r.yaml", Options{CheckFormat: knownFormat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Routes[0].Filters[0].Targets[0].JSON; got != `payments.#(type=="card")#.number` {
+		t.Fatalf("target %q", got)
+	}
+	bad := `routes:
+  - id: pay
+    direction: inbound
+    host: shop.example
+    upstream: http://app
+    filters:
+      - operation: redact
+        targets:
+          - {json: 'payments.#(type=="card")#|@reverse'}
+          - {json: '{a,b}'}
+          - {json: '!true'}
+          - {json: 'payments.#(type==card)#.number'}
+          - {json: 'payments.#(type=="card"'}
+          - {json: 'payments.#(type==~true)#.n'}
+`
+	_, err = Parse([]byte(bad), "r.yaml", Options{CheckFormat: knownFormat})
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v", err)
+	}
+	want := map[int]string{9: "pipe", 10: "multipath", 11: "literal", 12: "JSON literal", 13: "not closed", 14: "~ conversions"}
+	for line, text := range want {
+		found := false
+		for _, p := range le.Problems {
+			found = found || p.Line == line && strings.Contains(p.Message, text)
+		}
+		if !found {
+			t.Errorf("no problem at line %d containing %q in:\n%v", line, text, err)
+		}
+	}
 }

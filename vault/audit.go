@@ -13,6 +13,16 @@ type Actor struct {
 	// Route is the id of the route (or built-in mount such as
 	// "internal:cards") the request came through, if any.
 	Route string
+	// Source is the address the request came from (the peer, or the
+	// client named by a trusted proxy's forwarding header), set by the
+	// inbound proxy for the abuse limits of unauthenticated callers. Not
+	// audited as the actor: routes and clients are.
+	Source string
+	// Account is the account the caller acts for (WithAccount): the
+	// authenticated client's, or the route's for the inbound proxy. The
+	// Service reaches only the records this account owns; "" is the
+	// Service's default account (Options.DefaultAccount).
+	Account string
 	// Purpose qualifies a call that is not a plain reveal to a client, such
 	// as "create" (the vault API answering a create with the value of an
 	// existing alias). Empty for ordinary reveals. (The proxy's leak guard
@@ -49,6 +59,23 @@ func WithRoute(ctx context.Context, id string) context.Context {
 	return WithActor(ctx, a)
 }
 
+// WithSource returns a copy of ctx whose Actor has Source set to addr and
+// keeps the other fields.
+func WithSource(ctx context.Context, addr string) context.Context {
+	a := ActorFrom(ctx)
+	a.Source = addr
+	return WithActor(ctx, a)
+}
+
+// WithAccount returns a copy of ctx whose Actor has Account set to account
+// and keeps the other fields: the Service calls made with it act for that
+// account (they create records it owns and reach no other account's).
+func WithAccount(ctx context.Context, account string) context.Context {
+	a := ActorFrom(ctx)
+	a.Account = account
+	return WithActor(ctx, a)
+}
+
 // WithPurpose returns a copy of ctx whose Actor has Purpose set and keeps
 // the other fields.
 func WithPurpose(ctx context.Context, purpose string) context.Context {
@@ -65,6 +92,9 @@ const (
 	OutcomeOK       = "ok"
 	OutcomeNotFound = "not_found"
 	OutcomeError    = "error"
+	// OutcomeRefused: a delete refused because the alias is in use
+	// (ErrInUse); nothing was deleted.
+	OutcomeRefused = "refused"
 )
 
 // AuditEvent is one vault access for the audit log.
@@ -121,7 +151,9 @@ func (s *Service) audit(ctx context.Context, op string, aliases []string, found 
 	if s.auditor == nil || len(aliases) == 0 {
 		return nil
 	}
-	err := s.auditor.AuditVault(ctx, AuditEvent{Op: op, Actor: ActorFrom(ctx), Aliases: aliases, Found: found, Outcome: outcome})
+	a := ActorFrom(ctx)
+	a.Account = s.account(ctx) // the account acted for, named even when it is the default
+	err := s.auditor.AuditVault(ctx, AuditEvent{Op: op, Actor: a, Aliases: aliases, Found: found, Outcome: outcome})
 	if err != nil {
 		return &auditError{err: err}
 	}

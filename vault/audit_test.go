@@ -93,7 +93,7 @@ func TestRevealDescribeAndDeleteAreAudited(t *testing.T) {
 	for i, w := range want {
 		e := got[i]
 		if e.Op != w.op || len(e.Aliases) != w.n || e.Found != w.found || e.Outcome != w.outcome ||
-			e.Actor != (vault.Actor{Client: "CLTone", Route: "internal:aliases"}) {
+			e.Actor != (vault.Actor{Client: "CLTone", Route: "internal:aliases", Account: vault.DefaultAccountName}) {
 			t.Errorf("event %d = %+v, want %+v", i, e, w)
 		}
 	}
@@ -133,7 +133,7 @@ func TestStoreFailureIsAuditedAsError(t *testing.T) {
 	if _, err := f.svc.Reveal(context.Background(), []string{"tok_test_x"}); err == nil {
 		t.Fatal("Reveal on a closed store succeeded")
 	}
-	if ev := a.take(); len(ev) != 1 || ev[0].Outcome != vault.OutcomeError || ev[0].Actor != (vault.Actor{}) {
+	if ev := a.take(); len(ev) != 1 || ev[0].Outcome != vault.OutcomeError || ev[0].Actor != (vault.Actor{Account: vault.DefaultAccountName}) {
 		t.Fatalf("events = %+v", ev)
 	}
 }

@@ -9,27 +9,62 @@
 // under a data-encryption key, with the alias as additional data (a
 // ciphertext moved to another alias fails to decrypt), the key version, the
 // format, the storage class, classifiers and times. Persistent records also
-// have an index entry HMAC-SHA256(index key, format ‖ 0 ‖ value) → alias,
-// which makes persistent aliases deterministic per (value, format) without
+// have an index entry HMAC-SHA256(index key, format ‖ 0 ‖ value) → alias
+// (for the default account; other accounts' inputs start with the account,
+// see Accounts), which makes persistent aliases deterministic per (account,
+// value, format) without
 // keeping the value in clear or decrypting to search. A value may have one
 // persistent alias of each format; they are separate records found through
 // the index. Volatile records (CVCs) have no index entry: every redaction
 // makes a new alias, so that equal CVCs cannot be told apart, and they
 // expire after the volatile TTL.
 //
+// # Accounts
+//
+// Every record has an owner account (Record.Owner) and every Service call
+// acts for one account: the Account of the vault.Actor in its context
+// (WithAccount), or Options.DefaultAccount when the context names none.
+// A call reaches only its account's records: another account's record is
+// passed over exactly as an absent alias (the next store is asked too,
+// nothing is decrypted, the audit line counts it not found), so ownership
+// is not an existence oracle; Store.Delete takes the owner and deletes only
+// the owner's record. The index is per account: a non-default account's
+// HMAC input is 0x01 ‖ uvarint(len) ‖ account ‖ format ‖ 0 ‖ value, so
+// the same value in two accounts has unrelated aliases, while within an
+// account aliases stay deterministic.
+//
+// The vault's default account (ResolveDefaultAccount, meta key
+// default_account) owns the records stored without an owner: every record
+// written before accounts existed, and the default account's since, which
+// keep the version 1 encoding and the earlier index input, byte for byte.
+// Options.InUse lets Delete refuse (ErrInUse) an alias that backs a card.
+//
 // # Batches are all or nothing
 //
 // A Redact call that fails leaves no record of it in either store: an
-// invalid item or more volatile values than Options.MaxVolatilePerCall
-// fail it before any write; volatile values are written first (each store
+// invalid item, more values, volatile values or new persistent records
+// than Options.MaxValuesPerCall, MaxVolatilePerCall or MaxNewPerCall, or a
+// refusal of Options.Admission fail it before any write; volatile values are written first (each store
 // writes a batch atomically: memstore under one lock, Redis in one Lua
 // script, bbolt and PostgreSQL in one transaction), then persistent ones;
 // when a later step fails (a store write or read, a collision retry, the
 // audit, the caller's context), the records this call created are deleted
 // before it returns. A persistent alias the value had before the call is
-// never deleted. The one race left: a concurrent call given, at the same
+// never deleted; classifiers the call added to it (see Classifiers) stay. The one race left: a concurrent call given, at the same
 // instant, the persistent alias this call created loses it when this call
 // rolls back.
+//
+// # Classifiers
+//
+// Classifiers are tags of a stored value: 1 to 64 printable characters
+// (unicode.IsGraphic: spaces and punctuation included; control and
+// invisible formatting characters refused), at most 32 a value, never a
+// card number. UpdateClassifiers replaces them on every alias of the
+// value. A Redact that finds the value's persistent alias of its format
+// adds the classifiers it brings that the record lacks, to that alias and
+// to the value's other persistent aliases (read, then written: two
+// concurrent redactions adding different tags can lose one's addition).
+// A value's first alias of a new format starts with its request's tags.
 //
 // # The volatile store cannot be starved
 //
@@ -44,6 +79,16 @@
 // 1000) keeps one message from flushing the store by itself. Redis is
 // bounded by its own maxmemory; with maxmemory-policy volatile-ttl it
 // evicts the same way.
+//
+// # Who may tokenize how much: Admission
+//
+// Options.Admission (internal/abuse in the gateway) is asked once per
+// Redact that holds persistent values, after the index look-up has said
+// which values are new and before any write, with the caller from the
+// context's Actor (Client, else Source). A *ThrottleError refuses the call
+// (ErrThrottled; callers answer 429 with its RetryAfter). The vault is the
+// oracle a guessing caller uses, so its guard sits here, in front of every
+// API and route at once.
 //
 // # Aliases or card data: Known
 //
@@ -86,14 +131,29 @@
 //
 // # Alias formats
 //
-//	UUID                   tok_<env>_ + 22 base58 characters (128 random bits)
-//	RAW_UUID               a random UUID v4
-//	FPE_SIX_T_FOUR         same length, first 6 and last 4 digits kept, Luhn-valid (13–19 digits)
-//	FPE_T_FOUR             same length, last 4 kept, Luhn-valid, no leading 0 (12–19 digits)
-//	PFPT                   19 digits: 991 (never a real BIN) + random + last 4, Luhn-valid
-//	NUM_LENGTH_PRESERVING  random digits of the same length, no leading 0 (4–64 digits)
-//	GENERIC_T_FOUR         tok_<env>_ + 22 base58 characters + the value's last 4 digits
+// The formats are those of the VGS vault API (api.yaml, AliasFormat) but
+// CUSTOM and JS, which name generators defined outside the API and are
+// refused with ErrFormatUnsupported. README.md "Vault API" has the same
+// table with an example per format.
+//
+//	UUID                             tok_<env>_ + 22 base58 characters (128 random bits); any value
+//	RAW_UUID                         a random UUID v4; any value
+//	FPE_SIX_T_FOUR                   same length, first 6 and last 4 digits kept, Luhn-valid (13–19 digits)
+//	FPE_T_FOUR                       same length, last 4 kept, Luhn-valid, no leading 0 (12–19 digits)
+//	PFPT                             19 digits: 991 (never a real BIN) + random + last 4, Luhn-valid (12–19 digits)
+//	NUM_LENGTH_PRESERVING            random digits of the same length, no leading 0 (4–64 digits)
+//	GENERIC_T_FOUR                   tok_<env>_ + 22 base58 characters + _ + the last 4 (a value ending in 4 digits)
+//	FPE_ACC_NUM_T_FOUR               same length, last 4 kept, random digits, no leading 0 (6–64 digits)
+//	FPE_ALPHANUMERIC_ACC_NUM_T_FOUR  same length, last 4 kept, random letters and digits (6–64 letters and digits)
+//	FPE_SSN_T_FOUR                   the value's layout (ddd-dd-dddd or 9 digits), last 4 kept, a random
+//	                                 area (001–899 but 666) and group (01–99) (an SSN)
+//	NON_LUHN_FPE_ALPHANUMERIC        same length and character classes (digit, upper, lower), nothing kept,
+//	                                 never Luhn-valid, no leading 0 (12–19 letters and digits)
+//	ALPHANUMERIC_SIX_T_FOUR          19 characters: first 6 + 9 random letters and digits (at least one
+//	                                 letter, so never a card number) + last 4 (12–19 digits)
+//	VGS_FIXED_LEN_GENERIC            29 characters: vgs + 26 base58 characters (152 random bits); any value
 //
 // Format-preserving aliases are random, not a cipher of the value, and never
-// equal to it; collisions with existing aliases are retried.
+// equal to it; collisions with existing aliases are retried (aliases with
+// under 128 random bits are also checked against the other store).
 package vault

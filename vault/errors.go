@@ -3,6 +3,9 @@ package vault
 import (
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/account"
 )
 
 // Sentinel errors. Callers test them with errors.Is; messages never contain
@@ -16,9 +19,12 @@ var (
 	ErrInvalidFormat = errors.New("vault: invalid alias format")
 	// ErrInvalidStorage: an unknown storage class.
 	ErrInvalidStorage = errors.New("vault: invalid storage")
-	// ErrInvalidClassifier: a classifier that is empty, too long or has
-	// characters outside [A-Za-z0-9_.:-].
+	// ErrInvalidClassifier: a classifier that is empty, too long, has a
+	// character that is not printable or holds a card number; or too many.
 	ErrInvalidClassifier = errors.New("vault: invalid classifier")
+	// ErrFormatUnsupported: an alias format of the VGS vault API that
+	// aliasgate does not make (CUSTOM, JS); it is also ErrInvalidFormat.
+	ErrFormatUnsupported = fmt.Errorf("%w: format not supported by aliasgate", ErrInvalidFormat)
 	// ErrFormatNotApplicable: the value does not fit the format (for example
 	// FPE_SIX_T_FOUR of a value that is not 12–19 digits).
 	ErrFormatNotApplicable = errors.New("vault: format does not apply to this value")
@@ -37,11 +43,41 @@ var (
 	ErrConflict = errors.New("vault: conflicting entry")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("vault: store closed")
-	// ErrTooManyValues: a Redact call would create more volatile values
-	// than Options.MaxVolatilePerCall; nothing was written. It is an
-	// ErrInvalidValue (the request is refused, not the vault unavailable).
-	ErrTooManyValues = fmt.Errorf("%w: too many volatile values in one call", ErrInvalidValue)
+	// ErrInUse: Delete refused an alias that backs something that needs it
+	// (a card of the Card Management API); nothing was deleted.
+	ErrInUse = errors.New("vault: the alias backs a card and cannot be deleted")
+	// ErrInvalidAccount: an account name outside 1–128 characters of
+	// A–Z a–z 0–9 _ . - (or holding a card number).
+	ErrInvalidAccount = account.ErrInvalid
+	// ErrTooManyValues: a Redact call holds more values than one call may
+	// (Options.MaxValuesPerCall), or would create more volatile values
+	// (Options.MaxVolatilePerCall) or new persistent records
+	// (Options.MaxNewPerCall) than one call may; nothing was written. It
+	// is an ErrInvalidValue (the request is refused, not the vault
+	// unavailable).
+	ErrTooManyValues = fmt.Errorf("%w: too many values in one call", ErrInvalidValue)
+	// ErrThrottled: the caller (the context's Actor) is over a limit of
+	// the Service's Admission; nothing was written. The error is a
+	// *ThrottleError, which says when to try again.
+	ErrThrottled = errors.New("vault: caller throttled")
 )
+
+// ThrottleError refuses a call whose caller is over a limit. Callers answer
+// it 429 with a Retry-After of RetryAfter. It is ErrThrottled for errors.Is.
+type ThrottleError struct {
+	// RetryAfter is how long until the caller may try again (at least 1s).
+	RetryAfter time.Duration
+	// Limit names the limit, for logs and metrics: a fixed word such as
+	// "new_values_rate" or "enumeration"; never a value.
+	Limit string
+}
+
+func (e *ThrottleError) Error() string {
+	return fmt.Sprintf("vault: caller throttled (%s); retry after %s", e.Limit, e.RetryAfter.Round(time.Second))
+}
+
+// Is reports whether target is ErrThrottled.
+func (e *ThrottleError) Is(target error) bool { return target == ErrThrottled }
 
 // ItemError is the error of one item of a batch call, by its index.
 type ItemError struct {

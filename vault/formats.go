@@ -21,13 +21,28 @@ const (
 	FormatPFPT                Format = "PFPT"
 	FormatNumLengthPreserving Format = "NUM_LENGTH_PRESERVING"
 	FormatGenericTFour        Format = "GENERIC_T_FOUR"
+	FormatFPEAccNumTFour      Format = "FPE_ACC_NUM_T_FOUR"
+	FormatFPEAlnumAccNumTFour Format = "FPE_ALPHANUMERIC_ACC_NUM_T_FOUR"
+	FormatFPESSNTFour         Format = "FPE_SSN_T_FOUR"
+	FormatNonLuhnFPEAlnum     Format = "NON_LUHN_FPE_ALPHANUMERIC"
+	FormatAlnumSixTFour       Format = "ALPHANUMERIC_SIX_T_FOUR"
+	FormatVGSFixedLenGeneric  Format = "VGS_FIXED_LEN_GENERIC"
 )
 
-// Formats lists every format, in a stable order.
+// Formats lists every format, in a stable order (new formats go last: the
+// order is that of the other aliases Describe lists).
 var formats = [...]Format{
 	FormatUUID, FormatRawUUID, FormatFPESixTFour, FormatFPETFour,
 	FormatPFPT, FormatNumLengthPreserving, FormatGenericTFour,
+	FormatFPEAccNumTFour, FormatFPEAlnumAccNumTFour, FormatFPESSNTFour,
+	FormatNonLuhnFPEAlnum, FormatAlnumSixTFour, FormatVGSFixedLenGeneric,
 }
+
+// unsupported are the format names of the VGS vault API that aliasgate
+// refuses with ErrFormatUnsupported: they name formats defined elsewhere
+// (a VGS dashboard's custom alias format, a JavaScript generator), not a
+// shape aliasgate could produce.
+var unsupported = [...]Format{"CUSTOM", "JS"}
 
 // Formats returns every alias format in a stable order.
 func Formats() []Format { return formats[:] }
@@ -44,6 +59,11 @@ func ParseFormat(s string) (Format, error) {
 			return f, nil
 		}
 	}
+	for _, k := range unsupported {
+		if k == f {
+			return "", fmt.Errorf("%w: %s aliases are defined outside aliasgate", ErrFormatUnsupported, k)
+		}
+	}
 	return "", fmt.Errorf("%w: unknown alias format", ErrInvalidFormat)
 }
 
@@ -55,11 +75,23 @@ func (f Format) OrDefault() Format {
 	return f
 }
 
-// Numeric reports whether aliases of f are made of digits only, so that a
-// value sent as a JSON number can stay a number.
+// Numeric reports whether every alias of f is made of digits only (with no
+// leading 0 unless the value's kept digits have one), so that it can stand
+// where a JSON number stood.
 func (f Format) Numeric() bool {
 	switch f {
-	case FormatFPESixTFour, FormatFPETFour, FormatPFPT, FormatNumLengthPreserving:
+	case FormatFPESixTFour, FormatFPETFour, FormatPFPT, FormatNumLengthPreserving, FormatFPEAccNumTFour:
+		return true
+	}
+	return false
+}
+
+// wide reports whether aliases of f carry at least 128 random bits, so
+// that a new one cannot meet an existing alias: the others are checked
+// against both stores before they are written.
+func (f Format) wide() bool {
+	switch f {
+	case FormatUUID, FormatRawUUID, FormatGenericTFour, FormatVGSFixedLenGeneric:
 		return true
 	}
 	return false
@@ -74,6 +106,20 @@ const (
 	uuidBodyLen   = 22 // base58 characters of a 128-bit random body
 	pfptPrefix    = "991"
 	pfptLen       = 19
+	minAccChars   = 6 // FPE_*ACC_NUM_T_FOUR: at least 2 free characters besides the last 4
+	maxAccChars   = 64
+	alnum6T4Len   = 19    // ALPHANUMERIC_SIX_T_FOUR: 6 + 9 + 4
+	fixedPrefix   = "vgs" // VGS_FIXED_LEN_GENERIC: "vgs" + 26 base58 characters
+	fixedBodyLen  = 26    // base58 characters of 152 random bits (58^26 > 2^152)
+	fixedBodyRand = 19    // random bytes of a VGS_FIXED_LEN_GENERIC body
+)
+
+// Alphabets of the random characters of aliases.
+const (
+	decimal      = "0123456789"
+	upperLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	lowerLetters = "abcdefghijklmnopqrstuvwxyz"
+	alnum        = decimal + upperLetters + lowerLetters
 )
 
 // Check reports whether value can be given an alias of format f, as an error
@@ -100,6 +146,28 @@ func (f Format) Check(value string) error {
 		if len(value) < 4 || !allDigits(value[len(value)-4:]) {
 			return fmt.Errorf("%w: %s needs a value ending in 4 digits", ErrFormatNotApplicable, f)
 		}
+	case FormatFPEAccNumTFour:
+		if n := len(value); n < minAccChars || n > maxAccChars || !allDigits(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minAccChars, maxAccChars)
+		}
+	case FormatFPEAlnumAccNumTFour:
+		if n := len(value); n < minAccChars || n > maxAccChars || !allAlnum(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d letters and digits", ErrFormatNotApplicable, f, minAccChars, maxAccChars)
+		}
+	case FormatFPESSNTFour:
+		if !isSSN(value) {
+			return fmt.Errorf("%w: %s needs a value of 9 digits, or 3-2-4 digits with dashes", ErrFormatNotApplicable, f)
+		}
+	case FormatNonLuhnFPEAlnum:
+		if n := len(value); n < minCardDigits || n > maxCardDigits || !allAlnum(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d letters and digits", ErrFormatNotApplicable, f, minCardDigits, maxCardDigits)
+		}
+	case FormatAlnumSixTFour:
+		if n := len(value); n < minCardDigits || n > maxCardDigits || !allDigits(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minCardDigits, maxCardDigits)
+		}
+	case FormatVGSFixedLenGeneric:
+		return nil
 	default:
 		return fmt.Errorf("%w: unknown alias format", ErrInvalidFormat)
 	}
@@ -141,7 +209,13 @@ func (f Format) candidate(value, env string, rnd io.Reader) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return "tok_" + env + "_" + body + value[len(value)-4:], nil
+		return "tok_" + env + "_" + body + "_" + value[len(value)-4:], nil
+	case FormatVGSFixedLenGeneric:
+		var b [fixedBodyRand]byte
+		if _, err := io.ReadFull(rnd, b[:]); err != nil {
+			return "", fmt.Errorf("vault: random: %w", err)
+		}
+		return fixedPrefix + base58.EncodeFixed(b[:], fixedBodyLen), nil
 	case FormatRawUUID:
 		var b [16]byte
 		if _, err := io.ReadFull(rnd, b[:]); err != nil {
@@ -165,6 +239,36 @@ func (f Format) candidate(value, env string, rnd io.Reader) (string, error) {
 			d[0] = '1' + d[1]%9
 		}
 		return string(d), nil
+	case FormatFPEAccNumTFour:
+		d, err := randomDigits(rnd, len(value)-4)
+		if err != nil {
+			return "", err
+		}
+		if d[0] == '0' { // keep it a valid JSON number
+			d[0] = '1' + d[1]%9
+		}
+		return string(d) + value[len(value)-4:], nil
+	case FormatFPEAlnumAccNumTFour:
+		r, err := randomAlnum(rnd, len(value)-4)
+		if err != nil {
+			return "", err
+		}
+		return string(r) + value[len(value)-4:], nil
+	case FormatFPESSNTFour:
+		return ssnCandidate(value, rnd)
+	case FormatNonLuhnFPEAlnum:
+		return nonLuhnCandidate(value, rnd)
+	case FormatAlnumSixTFour:
+		for {
+			mid, err := randomAlnum(rnd, alnum6T4Len-10)
+			if err != nil {
+				return "", err
+			}
+			// At least one letter: the alias is never a card number.
+			if !allDigits(string(mid)) {
+				return value[:6] + string(mid) + value[len(value)-4:], nil
+			}
+		}
 	}
 	return "", fmt.Errorf("%w: unknown alias format", ErrInvalidFormat)
 }
@@ -199,9 +303,80 @@ func luhnDigits(prefix string, n int, suffix string, rnd io.Reader) (string, err
 	return "", fmt.Errorf("vault: luhn fix failed") // unreachable: every residue is reachable
 }
 
+// ssnCandidate returns an SSN-shaped alias of value (9 digits, dashed or
+// not, as the value is): a random area (001–899 but 666, the areas the
+// SSA issues) and group (01–99), and the value's last 4 digits.
+func ssnCandidate(value string, rnd io.Reader) (string, error) {
+	for {
+		d, err := randomDigits(rnd, 5)
+		if err != nil {
+			return "", err
+		}
+		area, group := string(d[:3]), string(d[3:])
+		if area == "000" || area == "666" || area[0] == '9' || group == "00" {
+			continue
+		}
+		last := value[len(value)-4:]
+		if len(value) == 11 {
+			return area + "-" + group + "-" + last, nil
+		}
+		return area + group + last, nil
+	}
+}
+
+// nonLuhnCandidate returns an alias of value of the same length and
+// character classes (a random digit for each digit, a random letter of the
+// same case for each letter) that never passes the Luhn check, so that it
+// can never be taken for a card number. A leading digit is never 0.
+func nonLuhnCandidate(value string, rnd io.Reader) (string, error) {
+	out := make([]byte, len(value))
+	digits, err := randomDigits(rnd, len(value))
+	if err != nil {
+		return "", err
+	}
+	upper, err := randomFrom(rnd, len(value), upperLetters)
+	if err != nil {
+		return "", err
+	}
+	lower, err := randomFrom(rnd, len(value), lowerLetters)
+	if err != nil {
+		return "", err
+	}
+	last := -1 // the last digit position
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; {
+		case c >= '0' && c <= '9':
+			out[i] = digits[i]
+			last = i
+		case c >= 'A' && c <= 'Z':
+			out[i] = upper[i]
+		default:
+			out[i] = lower[i]
+		}
+	}
+	if out[0] == '0' {
+		out[0] = '1' + digits[len(digits)-1]%9
+	}
+	if allDigits(string(out)) && pan.Valid(string(out)) {
+		// Changing one digit at a fixed position changes the Luhn sum
+		// modulo 10; the last digit is never the leading one (12+ chars).
+		out[last] = '0' + (out[last]-'0'+1)%10
+	}
+	return string(out), nil
+}
+
+// randomAlnum returns n characters drawn uniformly from alnum.
+func randomAlnum(rnd io.Reader, n int) ([]byte, error) { return randomFrom(rnd, n, alnum) }
+
 // randomDigits returns n uniformly random ASCII digits.
-func randomDigits(rnd io.Reader, n int) ([]byte, error) {
+func randomDigits(rnd io.Reader, n int) ([]byte, error) { return randomFrom(rnd, n, decimal) }
+
+// randomFrom returns n characters drawn uniformly from alphabet (at most
+// 256 characters).
+func randomFrom(rnd io.Reader, n int, alphabet string) ([]byte, error) {
 	out := make([]byte, n)
+	k := len(alphabet)
+	limit := 256 - 256%k // rejection sampling keeps the draw uniform
 	var buf [64]byte
 	i := 0
 	for i < n {
@@ -209,10 +384,10 @@ func randomDigits(rnd io.Reader, n int) ([]byte, error) {
 			return nil, fmt.Errorf("vault: random: %w", err)
 		}
 		for _, b := range buf {
-			if b >= 250 { // rejection sampling keeps digits uniform
+			if int(b) >= limit {
 				continue
 			}
-			out[i] = '0' + b%10
+			out[i] = alphabet[int(b)%k]
 			i++
 			if i == n {
 				break
@@ -241,4 +416,24 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+func allAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isSSN reports whether s is 9 digits, or 3-2-4 digits with dashes.
+func isSSN(s string) bool {
+	switch len(s) {
+	case 9:
+		return allDigits(s)
+	case 11:
+		return s[3] == '-' && s[6] == '-' && allDigits(s[:3]) && allDigits(s[4:6]) && allDigits(s[7:])
+	}
+	return false
 }

@@ -18,17 +18,38 @@ var formatProps = []struct {
 	values    []string // values the format accepts
 	pattern   *regexp.Regexp
 	luhn      bool // the alias is Luhn-valid
-	keepFirst int  // digits kept from the front
-	keepLast  int  // digits kept from the back
+	nonLuhn   bool // the alias never passes the Luhn check
+	keepFirst int  // characters kept from the front
+	keepLast  int  // characters kept from the back
 	sameLen   bool
+	classes   bool // each character is of the class (digit, upper, lower, other) of the value's
 }{
-	{FormatUUID, []string{"4111111111111111", "x", "any text ✓"}, regexp.MustCompile(`^tok_test_[1-9A-HJ-NP-Za-km-z]{22}$`), false, 0, 0, false},
-	{FormatRawUUID, []string{"4111111111111111", "123"}, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`), false, 0, 0, false},
-	{FormatFPESixTFour, []string{"4111111111111111", "378282246310005", "6011000990139424", "4000056655665556", "4111111111113", "4111111111111111110"}, regexp.MustCompile(`^[0-9]+$`), true, 6, 4, true},
-	{FormatFPETFour, []string{"4111111111111111", "378282246310005", "5555555555554444", "000000000000"}, regexp.MustCompile(`^[1-9][0-9]+$`), true, 0, 4, true},
-	{FormatPFPT, []string{"4111111111111111", "378282246310005", "411111111111"}, regexp.MustCompile(`^991[0-9]{16}$`), true, 0, 4, false},
-	{FormatNumLengthPreserving, []string{"5551234567", "1234", "0000", strings.Repeat("9", 64)}, regexp.MustCompile(`^[1-9][0-9]*$`), false, 0, 0, true},
-	{FormatGenericTFour, []string{"4111111111111111", "abc1234", "1234"}, regexp.MustCompile(`^tok_test_[1-9A-HJ-NP-Za-km-z]{22}[0-9]{4}$`), false, 0, 4, false},
+	{format: FormatUUID, values: []string{"4111111111111111", "x", "any text ✓"}, pattern: regexp.MustCompile(`^tok_test_[1-9A-HJ-NP-Za-km-z]{22}$`)},
+	{format: FormatRawUUID, values: []string{"4111111111111111", "123"}, pattern: regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)},
+	{format: FormatFPESixTFour, values: []string{"4111111111111111", "378282246310005", "6011000990139424", "4000056655665556", "4111111111113", "4111111111111111110"}, pattern: regexp.MustCompile(`^[0-9]+$`), luhn: true, keepFirst: 6, keepLast: 4, sameLen: true},
+	{format: FormatFPETFour, values: []string{"4111111111111111", "378282246310005", "5555555555554444", "000000000000"}, pattern: regexp.MustCompile(`^[1-9][0-9]+$`), luhn: true, keepLast: 4, sameLen: true},
+	{format: FormatPFPT, values: []string{"4111111111111111", "378282246310005", "411111111111"}, pattern: regexp.MustCompile(`^991[0-9]{16}$`), luhn: true, keepLast: 4},
+	{format: FormatNumLengthPreserving, values: []string{"5551234567", "1234", "0000", strings.Repeat("9", 64)}, pattern: regexp.MustCompile(`^[1-9][0-9]*$`), sameLen: true},
+	{format: FormatGenericTFour, values: []string{"4111111111111111", "abc1234", "1234"}, pattern: regexp.MustCompile(`^tok_test_[1-9A-HJ-NP-Za-km-z]{22}_[0-9]{4}$`), keepLast: 4},
+	{format: FormatFPEAccNumTFour, values: []string{"122105155", "000123", "4111111111111111", strings.Repeat("7", 64)}, pattern: regexp.MustCompile(`^[1-9][0-9]{5,63}$`), keepLast: 4, sameLen: true},
+	{format: FormatFPEAlnumAccNumTFour, values: []string{"GB29NWBK60161331926819", "ab12cd", "122105155", strings.Repeat("Z", 64)}, pattern: regexp.MustCompile(`^[0-9A-Za-z]{6,64}$`), keepLast: 4, sameLen: true},
+	{format: FormatFPESSNTFour, values: []string{"078-05-1120", "078051120", "999-99-9999", "000000000"}, pattern: regexp.MustCompile(`^(00[1-9]|0[1-9][0-9]|[1-578][0-9]{2}|6([0-57-9][0-9]|6[0-57-9]))-?(0[1-9]|[1-9][0-9])-?[0-9]{4}$`), keepLast: 4, sameLen: true, classes: true},
+	{format: FormatNonLuhnFPEAlnum, values: []string{"5454545454545454", "4111111111111111", "378282246310005", "000000000000", "ABCD1234efgh5678", "4111111111111111111"}, pattern: regexp.MustCompile(`^[1-9A-Za-z][0-9A-Za-z]{11,18}$`), nonLuhn: true, sameLen: true, classes: true},
+	{format: FormatAlnumSixTFour, values: []string{"4111111111111111", "411111111111", "4111111111111111111"}, pattern: regexp.MustCompile(`^[0-9]{6}[0-9A-Za-z]*[A-Za-z][0-9A-Za-z]*[0-9]{4}$`), nonLuhn: true, keepFirst: 6, keepLast: 4},
+	{format: FormatVGSFixedLenGeneric, values: []string{"12312345", "x", "any text ✓", strings.Repeat("v", 4096)}, pattern: regexp.MustCompile(`^vgs[1-9A-HJ-NP-Za-km-z]{26}$`)},
+}
+
+// class is the character class checked by formatProps.classes.
+func class(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return 0
+	case c >= 'A' && c <= 'Z':
+		return 1
+	case c >= 'a' && c <= 'z':
+		return 2
+	}
+	return 3
 }
 
 func TestFormatsKeepTheirPromises(t *testing.T) {
@@ -50,6 +71,16 @@ func TestFormatsKeepTheirPromises(t *testing.T) {
 					if fp.luhn && !pan.Valid(a) {
 						t.Fatalf("alias %q is not Luhn-valid", a)
 					}
+					if fp.nonLuhn && pan.Valid(a) {
+						t.Fatalf("alias %q passes the Luhn check", a)
+					}
+					if fp.classes {
+						for i := 0; i < len(a); i++ {
+							if class(a[i]) != class(v[i]) {
+								t.Fatalf("alias %q does not keep the character classes of the value", a)
+							}
+						}
+					}
 					if fp.sameLen && len(a) != len(v) {
 						t.Fatalf("alias length %d, value length %d", len(a), len(v))
 					}
@@ -59,8 +90,8 @@ func TestFormatsKeepTheirPromises(t *testing.T) {
 					if fp.keepLast > 0 && a[len(a)-fp.keepLast:] != v[len(v)-fp.keepLast:] {
 						t.Fatalf("alias %q does not keep the last %d digits", a, fp.keepLast)
 					}
-					if fp.format.Numeric() != regexp.MustCompile(`^[0-9]+$`).MatchString(a) {
-						t.Fatalf("Numeric() = %v for alias %q", fp.format.Numeric(), a)
+					if fp.format.Numeric() && !regexp.MustCompile(`^[0-9]+$`).MatchString(a) {
+						t.Fatalf("Numeric() format gave alias %q", a)
 					}
 					seen[a] = true
 				}
@@ -101,6 +132,21 @@ func TestFormatCheckRefusesValuesThatDoNotFit(t *testing.T) {
 		{FormatNumLengthPreserving, strings.Repeat("1", 65)},
 		{FormatGenericTFour, "abc"},
 		{FormatGenericTFour, "1234abcd"},
+		{FormatFPEAccNumTFour, "12345"},
+		{FormatFPEAccNumTFour, "12345a"},
+		{FormatFPEAccNumTFour, strings.Repeat("1", 65)},
+		{FormatFPEAlnumAccNumTFour, "ab12c"},
+		{FormatFPEAlnumAccNumTFour, "GB29 NWBK 6016"},
+		{FormatFPEAlnumAccNumTFour, strings.Repeat("a", 65)},
+		{FormatFPESSNTFour, "07805112"},
+		{FormatFPESSNTFour, "078-051-120"},
+		{FormatFPESSNTFour, "078 05 1120"},
+		{FormatFPESSNTFour, "07805112a"},
+		{FormatNonLuhnFPEAlnum, "41111111111"},
+		{FormatNonLuhnFPEAlnum, "4111-1111-1111-1111"},
+		{FormatNonLuhnFPEAlnum, "41111111111111111111"},
+		{FormatAlnumSixTFour, "41111111111"},
+		{FormatAlnumSixTFour, "4111a11111111111"},
 	}
 	for _, tt := range tests {
 		err := tt.format.Check(tt.value)
@@ -128,6 +174,10 @@ func TestParseFormat(t *testing.T) {
 		{"fpe_six_t_four", FormatFPESixTFour, false},
 		{"PFPT", FormatPFPT, false},
 		{"ALIAS", "", true},
+		{"fpe_ssn_t_four", FormatFPESSNTFour, false},
+		{"VGS_FIXED_LEN_GENERIC", FormatVGSFixedLenGeneric, false},
+		{"CUSTOM", "", true},
+		{"js", "", true},
 	}
 	for _, tt := range tests {
 		got, err := ParseFormat(tt.in)
@@ -136,6 +186,9 @@ func TestParseFormat(t *testing.T) {
 		}
 		if tt.wantErr && !errors.Is(err, ErrInvalidFormat) {
 			t.Errorf("ParseFormat(%q) error %v is not ErrInvalidFormat", tt.in, err)
+		}
+		if supported := !errors.Is(err, ErrFormatUnsupported); supported != (tt.in != "CUSTOM" && tt.in != "js") {
+			t.Errorf("ParseFormat(%q) error %v: ErrFormatUnsupported is %v", tt.in, err, !supported)
 		}
 	}
 }
@@ -178,6 +231,9 @@ func FuzzGenerate(f *testing.F) {
 	f.Add("4111111111111111", 2)
 	f.Add("1234", 5)
 	f.Add("", 0)
+	f.Add("078-05-1120", 9)
+	f.Add("5454545454545454", 10)
+	f.Add("GB29NWBK60161331926819", 8)
 	f.Fuzz(func(t *testing.T, value string, fi int) {
 		if fi < 0 {
 			fi = -fi
@@ -196,6 +252,9 @@ func FuzzGenerate(f *testing.F) {
 		keepsLeadingZero := format == FormatFPESixTFour && value[0] == '0'
 		if format.Numeric() && (len(a) == 0 || a[0] == '0' && !keepsLeadingZero) {
 			t.Fatalf("numeric alias %q has a leading zero", a)
+		}
+		if (format == FormatNonLuhnFPEAlnum || format == FormatAlnumSixTFour) && pan.Valid(a) {
+			t.Fatalf("%s alias %q passes the Luhn check", format, a)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -410,19 +411,38 @@ func (kr *Keyring) open(ctx context.Context, r *Record) ([]byte, error) {
 	return v, nil
 }
 
-// indexKeyFor returns HMAC-SHA256(index key, format ‖ 0 ‖ value). Its
-// HMAC state comes from a pool: hmac.New allocates and keys two SHA-256
-// states, which was most of the cost for a short value.
-func (kr *Keyring) indexKeyFor(f Format, value string) []byte {
+// indexKeyFor returns the HMAC index key of value under format f in the
+// account stored as owner: HMAC-SHA256(index key, indexInput(owner, f,
+// value)). Its HMAC state comes from a pool: hmac.New allocates and keys
+// two SHA-256 states, which was most of the cost for a short value.
+func (kr *Keyring) indexKeyFor(owner string, f Format, value string) []byte {
 	m, ok := kr.indexMACs.Get().(hash.Hash)
 	if !ok {
 		m = hmac.New(sha256.New, kr.indexKey)
 	}
 	var buf [64]byte
-	b := append(append(append(buf[:0], f...), 0), value...)
-	m.Write(b)
+	m.Write(appendIndexInput(buf[:0], owner, f, value))
 	out := m.Sum(nil)
 	m.Reset()
 	kr.indexMACs.Put(m)
 	return out
+}
+
+// appendIndexInput appends what the index HMAC of value under format f in
+// the account stored as owner is computed over. The default account (owner
+// "") keeps the form from before accounts, format ‖ 0 ‖ value, so its
+// existing index entries stay valid; any other account's input is
+// 0x01 ‖ uvarint(len(owner)) ‖ owner ‖ format ‖ 0 ‖ value, which no
+// default-account input starts like (a format name starts with a letter).
+// The same value in two accounts thus has unrelated index keys, and so
+// unrelated aliases.
+func appendIndexInput(b []byte, owner string, f Format, value string) []byte {
+	if owner != "" {
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(owner)))
+		b = append(b, owner...)
+	}
+	b = append(b, f...)
+	b = append(b, 0)
+	return append(b, value...)
 }

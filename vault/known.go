@@ -53,6 +53,13 @@ func (p Presence) String() string {
 // answers both questions in one round trip, and the volatile store is then
 // asked only about the candidates found in neither way. A value kept only
 // as VOLATILE (a CVC) has no index entry and is not reported as a value.
+//
+// Values are those of the context's account (the index is per account, see
+// WithAccount): the same number held by another account is
+// PresenceUnknown, which the leak guard counts as card data all the same.
+// Aliases are live aliases of any account: the question is what the string
+// is, not whether the caller may reach it, and nothing about the record is
+// returned (a foreign alias flowing through a route is not card data).
 // Known goes through the concurrency bound like every other call; it fails
 // as a whole only when a store fails.
 func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, error) {
@@ -65,7 +72,7 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 
 	// Persistent values: one index look-up over every format each
 	// candidate fits (a value may have an alias of each).
-	keys, keyIdx := s.valueKeys(candidates)
+	keys, keyIdx := s.valueKeys(s.owner(ctx), candidates)
 	if pr, ok := s.persistent.(Prober); ok {
 		return s.knownProbed(ctx, pr, candidates, keys, keyIdx, out)
 	}
@@ -94,7 +101,7 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 	if len(query) == 0 {
 		return out, nil
 	}
-	recs, err := s.lookup(ctx, opKnown, query)
+	recs, err := s.lookupAnyOwner(ctx, opKnown, query)
 	if err != nil {
 		return nil, fmt.Errorf("vault: known: %w", err)
 	}
@@ -113,12 +120,12 @@ const _ = uint(32 - len(formats))
 // it fits (what Redact would index it under), and the candidate of each
 // key. One HMAC state and one buffer serve every key (Keyring.indexKeyFor
 // computes the same keys one at a time).
-func (s *Service) valueKeys(candidates []string) ([][]byte, []int) {
+func (s *Service) valueKeys(owner string, candidates []string) ([][]byte, []int) {
 	// fits[i] has bit k set when candidates[i] fits formats[k].
 	fits := make([]uint32, len(candidates))
 	n := 0
 	for i, c := range candidates {
-		if c == "" || len(c) > MaxValueLen {
+		if c == "" || len(c) > s.maxValue {
 			continue
 		}
 		for k, f := range formats {
@@ -142,7 +149,7 @@ func (s *Service) valueKeys(candidates []string) ([][]byte, []int) {
 			if fits[i]&(1<<k) == 0 {
 				continue
 			}
-			buf = append(append(append(buf[:0], f...), 0), c...)
+			buf = appendIndexInput(buf[:0], owner, f, c)
 			m.Reset()
 			m.Write(buf)
 			j := len(keys)

@@ -159,12 +159,12 @@ func (s *Service) put(ctx context.Context, op string, st Store, items []PutItem)
 }
 
 // deleteAlias is st.Delete, observed as op.
-func (s *Service) deleteAlias(ctx context.Context, op string, st Store, alias string) error {
+func (s *Service) deleteAlias(ctx context.Context, op string, st Store, alias, owner string) error {
 	if s.observer == nil {
-		return st.Delete(ctx, alias)
+		return st.Delete(ctx, alias, owner)
 	}
 	t0 := time.Now()
-	err := st.Delete(ctx, alias)
+	err := st.Delete(ctx, alias, owner)
 	s.observe(op, st, errResult(err), t0)
 	return err
 }

@@ -7,13 +7,29 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
-// MaxValueLen is the longest value the vault accepts, in bytes.
-const MaxValueLen = 4096
+// Value size limits, in bytes.
+const (
+	// DefaultMaxValueLen is the longest persistent value by default
+	// (Options.MaxValueLen).
+	DefaultMaxValueLen = 1 << 20
+	// MaxValueLimit is the largest Options.MaxValueLen: the 32 MB the VGS
+	// vault API documents as its data limit (taken as 32 MiB).
+	MaxValueLimit = 32 << 20
+	// VolatileMaxValueLen is the longest volatile value. Volatile values are
+	// card security codes and other short-lived secrets; the in-memory
+	// volatile store is bounded by its number of records
+	// (vault.volatile_max_records), so a large value there would multiply
+	// its memory by that bound.
+	VolatileMaxValueLen = 4096
+)
 
 // Classifier limits.
 const (
@@ -55,6 +71,54 @@ type Options struct {
 	// anything is written, so that one request cannot flush the volatile
 	// store's bound by itself. 0: no bound.
 	MaxVolatilePerCall int
+	// MaxValuesPerCall bounds the values one Redact call may tokenize,
+	// new or existing, persistent or volatile
+	// (limits.max_values_per_message); MaxNewPerCall bounds the new
+	// persistent records it may create (limits.max_new_per_message). A
+	// call over either fails whole with a *BatchError of
+	// ErrTooManyValues, before anything is written. 0: no bound.
+	MaxValuesPerCall int
+	MaxNewPerCall    int
+	// Admission, when set, is asked before a Redact that holds persistent
+	// values writes anything (see Admission).
+	Admission Admission
+	// MaxValueLen is the longest persistent value, in bytes: default
+	// DefaultMaxValueLen, at most MaxValueLimit (vault.max_value_size).
+	// Volatile values are at most VolatileMaxValueLen (or MaxValueLen if
+	// smaller).
+	MaxValueLen int
+	// DefaultAccount is the account a call acts for when its context names
+	// none (WithAccount), and the one that owns the records stored without
+	// an owner (Record.Owner ""): every record written before accounts
+	// existed, and every record of this account since. It must be the
+	// vault's default account (ResolveDefaultAccount); default
+	// DefaultAccountName.
+	DefaultAccount string
+	// InUse, when set, is asked by Delete whether a persistent alias the
+	// caller owns backs something that would break without it (a card of
+	// the Card Management API); Delete then fails with ErrInUse.
+	InUse InUse
+}
+
+// Admission decides, for the caller named by the context's Actor, whether a
+// Redact call may go on. The Service calls Admit once for each call that
+// holds persistent values, after its index look-up (so it knows which
+// values are new: they would create a record) and before it writes
+// anything, with every persistent value of the call and, for each, whether
+// it is new. The values are the clear values: an Admission must never log,
+// store or export them. An error refuses the whole call and nothing is
+// written; return a *ThrottleError to have callers answer 429. It must be
+// safe for concurrent use.
+type Admission interface {
+	Admit(ctx context.Context, values [][]byte, isNew []bool) error
+}
+
+// InUse reports whether an alias backs something that needs it.
+type InUse interface {
+	// AliasInUse reports whether alias, a persistent alias of value owned
+	// by account, backs a record that would break without it. value is
+	// cleared after the call: it must not be kept.
+	AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error)
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -75,6 +139,12 @@ type Service struct {
 	gate       *gate // nil: no concurrency bound
 	observer   Observer
 	maxVol     int // Options.MaxVolatilePerCall
+	maxValues  int // Options.MaxValuesPerCall
+	maxNew     int // Options.MaxNewPerCall
+	admission  Admission
+	maxValue   int // Options.MaxValueLen
+	defAccount string
+	inUse      InUse
 
 	persistentName, volatileName string // for the Observer
 }
@@ -86,12 +156,26 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	}
 	s := &Service{persistent: persistent, volatile: volatile, keys: keys,
 		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
-		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0), persistentName: storeName(persistent), volatileName: storeName(volatile)}
+		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0),
+		maxValues: max(opts.MaxValuesPerCall, 0), maxNew: max(opts.MaxNewPerCall, 0), admission: opts.Admission, defAccount: opts.DefaultAccount, inUse: opts.InUse,
+		persistentName: storeName(persistent), volatileName: storeName(volatile)}
 	if s.env == "" {
 		s.env = "sandbox"
 	}
+	if s.defAccount == "" {
+		s.defAccount = DefaultAccountName
+	}
+	if err := CheckAccount(s.defAccount); err != nil {
+		return nil, fmt.Errorf("vault: default account: %w", err)
+	}
 	if s.ttl == 0 {
 		s.ttl = time.Hour
+	}
+	switch s.maxValue = opts.MaxValueLen; {
+	case s.maxValue == 0:
+		s.maxValue = DefaultMaxValueLen
+	case s.maxValue < 0 || s.maxValue > MaxValueLimit:
+		return nil, fmt.Errorf("vault: MaxValueLen %d is outside 1 to %d bytes", s.maxValue, MaxValueLimit)
 	}
 	if s.ttl < time.Second {
 		return nil, fmt.Errorf("vault: volatile TTL %s is under 1s", s.ttl)
@@ -106,15 +190,32 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	return s, nil
 }
 
+// MaxValueLen returns the longest persistent value the Service stores, in
+// bytes (Options.MaxValueLen).
+func (s *Service) MaxValueLen() int { return s.maxValue }
+
+// maxValueLen is the longest value of storage class st.
+func (s *Service) maxValueLen(st Storage) int {
+	if st == StorageVolatile {
+		return min(s.maxValue, VolatileMaxValueLen)
+	}
+	return s.maxValue
+}
+
 // RedactRequest asks for an alias of one value. Either Value is set, or
 // Alias names an existing alias whose value gets an alias of Format too (it
 // keeps that record's storage, classifiers and expiry).
 type RedactRequest struct {
-	Value       string
-	Alias       string
-	Format      Format   // default UUID
-	Storage     Storage  // default PERSISTENT
-	Classifiers []string // kept on a new record; an existing record keeps its own
+	Value   string
+	Alias   string
+	Format  Format  // default UUID
+	Storage Storage // default PERSISTENT
+	// Classifiers are kept on a new record; those an existing record (the
+	// value's persistent alias of Format) lacks are added to it and to the
+	// value's other persistent aliases (a value's classifiers only grow by
+	// redaction; UpdateClassifiers replaces them). A request naming Alias
+	// keeps that record's own.
+	Classifiers []string
 	// Detail asks for the Token's record fields (Value, Classifiers,
 	// CreatedAt, ExpiresAt, Others), as the vault API answers a create. It
 	// costs a read of the existing record when the value already had an
@@ -149,9 +250,12 @@ type Token struct {
 	Others []AliasInfo
 }
 
-// Redact returns an alias for each request, in order. Persistent aliases are
-// deterministic: the same value and format always give the same alias (found
-// through the HMAC index, never by decrypting). Volatile aliases are new
+// Redact returns an alias for each request, in order, owned by the
+// context's account (an item naming an Alias finds it among that account's
+// records only). Persistent aliases are deterministic per account: the same
+// value and format always give the same alias in one account, and unrelated
+// ones in two (found through the per-account HMAC index, never by
+// decrypting). Volatile aliases are new
 // each time and expire after the TTL. A request that is invalid fails the
 // whole call with a *BatchError naming the items, and nothing is written.
 // Requests with Detail get the Token's record fields; the values of
@@ -165,33 +269,35 @@ type Token struct {
 // persistent ones; a failure after a write deletes the records this call
 // created (with a context of its own, so that a caller who gave up does not
 // stop the clean-up). Persistent aliases that existed before the call are
-// never deleted. One race remains: a concurrent call that was given a
-// persistent alias this call created (the same value and format, at the
-// same instant) loses it when this call rolls back.
+// never deleted; classifiers it merged into them stay. One race remains: a
+// concurrent call that was given a persistent alias this call created (the
+// same value and format, at the same instant) loses it when this call
+// rolls back.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
 	done, err := s.enter(ctx, opRedact)
 	if err != nil {
 		return nil, fmt.Errorf("vault: redact: %w", err)
 	}
 	defer done()
-	items, err := s.prepare(ctx, reqs)
+	items, err := s.prepare(ctx, s.owner(ctx), reqs)
 	if err != nil {
 		return nil, err
+	}
+	if s.maxValues > 0 && len(items) > s.maxValues {
+		return nil, tooMany(s.maxValues, s.maxValues, "values")
 	}
 	if s.maxVol > 0 {
 		n := 0
 		for i := range items {
 			if items[i].storage == StorageVolatile {
 				if n++; n > s.maxVol {
-					// A BatchError, so that every caller answers it as a
-					// refused request (the item is the first over the cap).
-					return nil, &BatchError{Items: []ItemError{{Index: i, Field: "value",
-						Err: fmt.Errorf("%w (at most %d in one call)", ErrTooManyValues, s.maxVol)}}}
+					return nil, tooMany(i, s.maxVol, "volatile values")
 				}
 			}
 		}
 	}
 	out := make([]Token, len(items))
+	var merges []classifierMerge // existing records given new classifiers by this call
 
 	// Known persistent values: one batched index look-up.
 	var keys [][]byte
@@ -207,20 +313,23 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
-		var hits []int // Detail items whose existing record is read
+		var hits []int // items whose existing record is read: Detail, or classifiers to merge
 		for j, a := range found {
 			if a != "" {
 				it := &items[keyIdx[j]]
 				it.done = true
 				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
-				if it.detail {
+				if it.detail || len(it.classifiers) > 0 {
 					hits = append(hits, keyIdx[j])
 				}
 			}
 		}
-		if err := s.readExisting(ctx, items, out, hits); err != nil {
+		if merges, err = s.readExisting(ctx, items, out, hits); err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
+	}
+	if err := s.admit(ctx, items); err != nil {
+		return nil, err
 	}
 	// Volatile first: its store is the one that refuses (full, Redis
 	// unreachable), and undoing volatile records races with nobody.
@@ -231,16 +340,60 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made); err != nil {
 		return nil, s.rollback(ctx, made, err)
 	}
+	if err := s.mergeClassifiers(ctx, merges, items, out); err != nil {
+		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
+	}
 	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
 		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
 	return out, nil
 }
 
+// tooMany is the BatchError of a call over one of its bounds: a BatchError,
+// so that every caller answers it as a refused request; the item is the
+// first over the bound.
+func tooMany(index, bound int, what string) error {
+	return &BatchError{Items: []ItemError{{Index: index, Field: "value",
+		Err: fmt.Errorf("%w (at most %d %s in one call)", ErrTooManyValues, bound, what)}}}
+}
+
+// admit applies Options.MaxNewPerCall and asks the Admission about the
+// call's persistent values, once their index look-up has said which are
+// new. Nothing has been written yet.
+func (s *Service) admit(ctx context.Context, items []item) error {
+	if s.maxNew == 0 && s.admission == nil {
+		return nil
+	}
+	var values [][]byte
+	var isNew []bool
+	n := 0
+	for i := range items {
+		if items[i].storage != StoragePersistent {
+			continue
+		}
+		fresh := !items[i].done
+		if fresh {
+			if n++; s.maxNew > 0 && n > s.maxNew {
+				return tooMany(i, s.maxNew, "new persistent values")
+			}
+		}
+		values = append(values, items[i].value)
+		isNew = append(isNew, fresh)
+	}
+	if s.admission == nil || len(values) == 0 {
+		return nil
+	}
+	if err := s.admission.Admit(ctx, values, isNew); err != nil {
+		return fmt.Errorf("vault: redact: %w", err)
+	}
+	return nil
+}
+
 // madeRecord is a record a Redact call created, to delete if the call fails.
 type madeRecord struct {
 	store Store
 	alias string
+	owner string
 }
 
 // rollback deletes the records a failing Redact created and returns cause,
@@ -256,7 +409,7 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	failed := 0
 	var first error
 	for _, m := range made {
-		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias, m.owner); err != nil && !errors.Is(err, ErrNotFound) {
 			failed++
 			if first == nil {
 				first = err
@@ -269,13 +422,16 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	return cause
 }
 
-// readExisting fills the record fields of the tokens at hits (Detail items
-// whose value already had a persistent alias of their format) from one
-// batched read; the records are not decrypted. An item whose record was
-// deleted since the index look-up is written again instead.
-func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) error {
+// readExisting fills the record fields of the tokens at hits (items whose
+// value already had a persistent alias of their format: Detail items, and
+// items bringing classifiers) from one batched read; the records are not
+// decrypted. An item whose record was deleted since the index look-up is
+// written again instead. It returns the records whose classifiers the
+// items add to (the item's classifiers become the union, in the record's
+// order first).
+func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) ([]classifierMerge, error) {
 	if len(hits) == 0 {
-		return nil
+		return nil, nil
 	}
 	aliases := make([]string, len(hits))
 	for j, i := range hits {
@@ -283,15 +439,66 @@ func (s *Service) readExisting(ctx context.Context, items []item, out []Token, h
 	}
 	recs, err := s.get(ctx, opRedact, s.persistent, aliases)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var merges []classifierMerge
 	for j, i := range hits {
 		if recs[j] == nil {
 			items[i].done = false
 			out[i] = Token{}
 			continue
 		}
-		out[i].setRecord(recs[j])
+		union := slices.Clone(recs[j].Classifiers)
+		for _, c := range items[i].classifiers {
+			if !slices.Contains(union, c) {
+				union = append(union, c)
+			}
+		}
+		if len(union) > len(recs[j].Classifiers) {
+			if len(union) > maxClassifiers {
+				return nil, &BatchError{Items: []ItemError{{Index: i, Field: "classifiers",
+					Err: fmt.Errorf("%w: the value would have more than %d classifiers", ErrInvalidClassifier, maxClassifiers)}}}
+			}
+			merges = append(merges, classifierMerge{rec: recs[j], value: string(items[i].value), classifiers: union})
+		}
+		if items[i].detail {
+			out[i].setRecord(recs[j])
+			out[i].Classifiers = union
+		}
+	}
+	return merges, nil
+}
+
+// classifierMerge is an existing persistent record, its value and the
+// classifiers a Redact call gives it.
+type classifierMerge struct {
+	rec         *Record
+	value       string
+	classifiers []string
+}
+
+// mergeClassifiers gives each merge's record and the value's other
+// persistent aliases the merge's classifiers, as UpdateClassifiers does,
+// and sets them on the Detail tokens of those aliases (one this call has
+// just created included).
+func (s *Service) mergeClassifiers(ctx context.Context, merges []classifierMerge, items []item, out []Token) error {
+	for _, m := range merges {
+		sib, err := s.siblings(ctx, opRedact, m.rec, m.value)
+		if err != nil {
+			return err
+		}
+		aliases := []string{m.rec.Alias}
+		for _, a := range sib {
+			aliases = append(aliases, a.Alias)
+		}
+		if err := s.setClassifiers(ctx, opRedact, s.persistent, aliases, m.classifiers); err != nil {
+			return err
+		}
+		for i := range out {
+			if items[i].detail && out[i].Storage == StoragePersistent && slices.Contains(aliases, out[i].Alias) {
+				out[i].Classifiers = m.classifiers
+			}
+		}
 	}
 	return nil
 }
@@ -326,7 +533,7 @@ func (s *Service) finishDetail(ctx context.Context, reqs []RedactRequest, items 
 		}
 		for _, f := range formats {
 			if f != t.Format && f.Check(t.Value) == nil {
-				keys = append(keys, s.keys.indexKeyFor(f, t.Value))
+				keys = append(keys, s.keys.indexKeyFor(items[i].owner, f, t.Value))
 				others = append(others, other{i, f})
 			}
 		}
@@ -354,16 +561,18 @@ type item struct {
 	classifiers []string
 	expiresAt   time.Time
 	indexKey    []byte
+	owner       string // Record.Owner of the calling account
 	done        bool
 	detail      bool // RedactRequest.Detail
 }
 
-func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, error) {
+func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) ([]item, error) {
 	items := make([]item, len(reqs))
 	var bad []ItemError
 	var fromAlias []int
 	for i, r := range reqs {
 		it := &items[i]
+		it.owner = owner
 		f, err := ParseFormat(string(r.Format))
 		if err != nil {
 			bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
@@ -388,8 +597,8 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 		switch {
 		case r.Value == "":
 			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: empty", ErrInvalidValue)})
-		case len(r.Value) > MaxValueLen:
-			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes", ErrInvalidValue, MaxValueLen)})
+		case len(r.Value) > s.maxValueLen(st):
+			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: longer than %d bytes (the most a %s value may hold)", ErrInvalidValue, s.maxValueLen(st), st)})
 		default:
 			if err := f.Check(r.Value); err != nil {
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
@@ -429,7 +638,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 	}
 	for i := range items {
 		if items[i].storage == StoragePersistent {
-			items[i].indexKey = s.keys.indexKeyFor(items[i].format, string(items[i].value))
+			items[i].indexKey = s.keys.indexKeyFor(owner, items[i].format, string(items[i].value))
 		}
 	}
 	return items, nil
@@ -438,7 +647,7 @@ func (s *Service) prepare(ctx context.Context, reqs []RedactRequest) ([]item, er
 // write stores every pending item of the given storage class in dst,
 // retrying the ones whose fresh alias collided, and adds the records it
 // created to made (whatever it returns). other is the store of the other
-// class: a new alias of a short (numeric) format is also checked against
+// class: a new alias of a format that is not wide (Format.wide) is also checked against
 // it, since reveal looks in both.
 func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord) error {
 	var pending []int
@@ -488,7 +697,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				switch r.Status {
 				case PutCreated, PutExisting:
 					if r.Status == PutCreated {
-						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias})
+						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias, owner: items[i].owner})
 					}
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
 					if items[i].detail {
@@ -519,7 +728,7 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 		return nil, err
 	}
 	rec := &Record{Alias: alias, Format: it.format, Storage: it.storage, KeyVersion: ver, Ciphertext: ct,
-		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey}
+		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey, Owner: it.owner}
 	if it.storage == StorageVolatile {
 		rec.ExpiresAt = it.expiresAt
 		if rec.ExpiresAt.IsZero() {
@@ -529,14 +738,14 @@ func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
 	return rec, nil
 }
 
-// takenElsewhere reports which new numeric aliases already exist in other.
-// UUID-style aliases carry 128 random bits and are not checked.
+// takenElsewhere reports which new aliases already exist in other. Aliases
+// of a wide format carry 128 random bits or more and are not checked.
 func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, puts []PutItem) ([]bool, error) {
 	taken := make([]bool, len(puts))
 	var aliases []string
 	var idx []int
 	for j, p := range puts {
-		if p.Record.Format.Numeric() {
+		if !p.Record.Format.wide() {
 			aliases = append(aliases, p.Record.Alias)
 			idx = append(idx, j)
 		}
@@ -555,7 +764,7 @@ func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, pu
 }
 
 // Revealed is the value of one alias, or Err (ErrNotFound) when the alias is
-// unknown, deleted or expired.
+// unknown, deleted, expired or another account's.
 type Revealed struct {
 	Value       string
 	Format      Format
@@ -566,8 +775,9 @@ type Revealed struct {
 	Err         error
 }
 
-// Reveal returns the values of aliases, in order, with a per-item
-// ErrNotFound. The call fails as a whole only when a store fails, a record
+// Reveal returns the values of the context's account's aliases, in order,
+// with a per-item ErrNotFound (also for another account's alias, answered
+// and audited exactly as an absent one). The call fails as a whole only when a store fails, a record
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
@@ -643,8 +853,22 @@ type found struct {
 	store Store
 }
 
-// lookup finds each alias in the volatile store, then the persistent one.
+// lookup finds each alias in the volatile store, then the persistent one,
+// among the records of the context's account. A record of another account
+// is not found: it is passed over exactly as an absent alias is (the next
+// store is asked too, nothing is decrypted), so that the caller cannot tell
+// the two apart by the answer or by the work done.
 func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]found, error) {
+	return s.lookupOwned(ctx, op, aliases, s.owner(ctx), true)
+}
+
+// lookupAnyOwner is lookup over the records of every account (for Known,
+// which opens and returns nothing).
+func (s *Service) lookupAnyOwner(ctx context.Context, op string, aliases []string) ([]found, error) {
+	return s.lookupOwned(ctx, op, aliases, "", false)
+}
+
+func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, owner string, checkOwner bool) ([]found, error) {
 	out := make([]found, len(aliases))
 	query := make([]string, 0, len(aliases))
 	idx := make([]int, 0, len(aliases))
@@ -665,7 +889,7 @@ func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]fo
 		var q2 []string
 		var i2 []int
 		for k, r := range recs {
-			if r != nil {
+			if r != nil && (!checkOwner || s.owns(owner, r)) {
 				out[idx[k]] = found{rec: r, store: st}
 			} else {
 				q2 = append(q2, query[k])
@@ -702,8 +926,8 @@ type AliasInfo struct {
 	Format Format
 }
 
-// Describe returns the entry of each alias, in order, with a per-item
-// ErrNotFound. The entry lists the alias asked for first, then the value's
+// Describe returns the entry of each of the context's account's aliases, in
+// order, with a per-item ErrNotFound (as Reveal). The entry lists the alias asked for first, then the value's
 // other persistent aliases.
 func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, error) {
 	done, err := s.enter(ctx, opDescribe)
@@ -742,7 +966,7 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 	var fs []Format
 	for _, f := range formats {
 		if f != rec.Format && f.Check(value) == nil {
-			keys = append(keys, s.keys.indexKeyFor(f, value))
+			keys = append(keys, s.keys.indexKeyFor(rec.Owner, f, value))
 			fs = append(fs, f)
 		}
 	}
@@ -759,10 +983,12 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 	return out, nil
 }
 
-// Delete removes one alias (the value's other aliases stay, as in the VGS
-// vault API). ErrNotFound when it does not exist. The outcome is audited;
-// when the audit log cannot record it the call fails with
-// ErrAuditUnavailable (the alias may be gone by then).
+// Delete removes one alias of the context's account (the value's other
+// aliases stay, as in the VGS vault API). ErrNotFound when it does not
+// exist or belongs to another account (the same answer, after the same
+// work); ErrInUse when Options.InUse says it backs something (a card). The
+// outcome is audited; when the audit log cannot record it the call fails
+// with ErrAuditUnavailable (the alias may be gone by then).
 func (s *Service) Delete(ctx context.Context, alias string) error {
 	done, gerr := s.enter(ctx, opDelete)
 	if gerr != nil {
@@ -774,6 +1000,8 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		outcome, found = OutcomeNotFound, 0
+	case errors.Is(err, ErrInUse):
+		outcome, found = OutcomeRefused, 1
 	case err != nil:
 		outcome, found = OutcomeError, 0
 	}
@@ -783,24 +1011,48 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	return err
 }
 
+// delete finds the alias among the caller's records first (a foreign or
+// absent alias costs the same look-up and nothing more), asks InUse about
+// a persistent one, then deletes it from the store it is in, for its owner
+// (the store checks the owner again, atomically with the delete).
 func (s *Service) delete(ctx context.Context, alias string) error {
 	if alias == "" || len(alias) > maxAliasLen {
 		return ErrNotFound
 	}
-	for _, st := range s.stores() {
-		err := s.deleteAlias(ctx, opDelete, st, alias)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, ErrNotFound) {
+	recs, err := s.lookup(ctx, opDelete, []string{alias})
+	if err != nil {
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	r := recs[0]
+	if r.rec == nil {
+		return ErrNotFound
+	}
+	if s.inUse != nil && r.rec.Storage == StoragePersistent {
+		v, err := s.keys.open(ctx, r.rec)
+		if err != nil {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
+		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
+		clear(v)
+		if err != nil {
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+		if used {
+			return ErrInUse
+		}
 	}
-	return ErrNotFound
+	if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotFound // deleted or expired meanwhile
+		}
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	return nil
 }
 
 // UpdateClassifiers replaces the classifiers of the value behind alias, on
-// every alias the value has. ErrNotFound when the alias does not exist.
+// every alias the value has in the context's account. ErrNotFound when the
+// alias does not exist or is another account's.
 func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
 	done, err := s.enter(ctx, opUpdate)
 	if err != nil {
@@ -840,7 +1092,13 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 }
 
 // checkClassifiers validates classifiers and returns them without
-// duplicates, in their first order. nil becomes an empty list.
+// duplicates, in their first order. nil becomes an empty list. The VGS
+// vault API types a classifier as any string; aliasgate takes 1 to
+// maxClassifierLen characters of printable Unicode (letters, marks,
+// digits, punctuation, symbols and spaces, as unicode.IsGraphic): no
+// control or invisible formatting characters, which would let a stored tag
+// forge log lines or hide its text. A classifier must not hold a card
+// number.
 func checkClassifiers(in []string) ([]string, error) {
 	if len(in) > maxClassifiers {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
@@ -848,14 +1106,11 @@ func checkClassifiers(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	seen := make(map[string]bool, len(in))
 	for _, c := range in {
-		if c == "" || len(c) > maxClassifierLen {
+		if c == "" || utf8.RuneCountInString(c) > maxClassifierLen {
 			return nil, fmt.Errorf("%w: a classifier must be 1 to %d characters", ErrInvalidClassifier, maxClassifierLen)
 		}
-		for i := 0; i < len(c); i++ {
-			b := c[i]
-			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b == '.' || b == ':') {
-				return nil, fmt.Errorf("%w: only letters, digits and _ - . : are allowed", ErrInvalidClassifier)
-			}
+		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
+			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
 		if pan.Contains([]byte(c)) {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)

@@ -19,6 +19,9 @@ import (
 
 const card = "4111111111111111"
 
+// ssn is a value for the formats that do not take a card number.
+const ssn = "078-05-1120"
+
 type fixture struct {
 	svc        *vault.Service
 	persistent *memstore.Store
@@ -45,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 
 func TestRedactRefusesBadItemsNamingTheFieldNotTheValue(t *testing.T) {
 	f := newFixture(t)
-	long := strings.Repeat("4", vault.MaxValueLen+1)
+	long := strings.Repeat("4", vault.DefaultMaxValueLen+1)
 	tests := []struct {
 		name  string
 		req   vault.RedactRequest
@@ -57,7 +60,7 @@ func TestRedactRefusesBadItemsNamingTheFieldNotTheValue(t *testing.T) {
 		{"unknown format", vault.RedactRequest{Value: card, Format: "ALIAS"}, "format", vault.ErrInvalidFormat},
 		{"unknown storage", vault.RedactRequest{Value: card, Storage: "FOREVER"}, "storage", vault.ErrInvalidStorage},
 		{"format does not fit", vault.RedactRequest{Value: "not-a-" + card, Format: vault.FormatFPESixTFour}, "format", vault.ErrFormatNotApplicable},
-		{"bad classifier", vault.RedactRequest{Value: card, Classifiers: []string{"has space"}}, "classifiers", vault.ErrInvalidClassifier},
+		{"bad classifier", vault.RedactRequest{Value: card, Classifiers: []string{"has\nnewline"}}, "classifiers", vault.ErrInvalidClassifier},
 		{"card number as classifier", vault.RedactRequest{Value: "x", Classifiers: []string{card}}, "classifiers", vault.ErrInvalidClassifier},
 		{"unknown source alias", vault.RedactRequest{Alias: "tok_test_nope", Format: vault.FormatPFPT}, "alias", vault.ErrNotFound},
 	}
@@ -87,7 +90,11 @@ func TestRedactAndRevealRoundTripEveryFormat(t *testing.T) {
 	ctx := context.Background()
 	var reqs []vault.RedactRequest
 	for _, format := range vault.Formats() {
-		reqs = append(reqs, vault.RedactRequest{Value: card, Format: format, Classifiers: []string{"pan"}})
+		v := card
+		if format.Check(v) != nil {
+			v = ssn
+		}
+		reqs = append(reqs, vault.RedactRequest{Value: v, Format: format, Classifiers: []string{"pan"}})
 	}
 	reqs = append(reqs, vault.RedactRequest{Value: "123", Storage: vault.StorageVolatile, Format: vault.FormatUUID})
 	toks, err := f.svc.Redact(ctx, reqs)
@@ -106,16 +113,51 @@ func TestRedactAndRevealRoundTripEveryFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range got {
-		want := card
-		if i == len(got)-1 {
-			want = "123"
-		}
+		want := reqs[i].Value
 		if r.Err != nil || r.Value != want {
 			t.Errorf("reveal %d (%s) = %q, %v", i, toks[i].Format, r.Value, r.Err)
 		}
 	}
 	if got[len(got)-1].Storage != vault.StorageVolatile || f.volatile.Len() != 1 {
 		t.Error("the volatile value did not go to the volatile store")
+	}
+}
+
+// Every format: a persistent value keeps its alias (the same value and
+// format give the same alias, found through the index), a volatile value
+// gets a new alias each time, and no alias equals its value.
+func TestEveryFormatIsDeterministicWhenPersistent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, format := range vault.Formats() {
+		v := card
+		if format.Check(v) != nil {
+			v = ssn
+		}
+		t.Run(string(format), func(t *testing.T) {
+			var got [2][]vault.Token
+			for round := range got {
+				toks, err := f.svc.Redact(ctx, []vault.RedactRequest{
+					{Value: v, Format: format},
+					{Value: v, Format: format, Storage: vault.StorageVolatile},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tk := range toks {
+					if tk.Alias == v || tk.Format != format {
+						t.Fatalf("token %+v for a %s value", tk.Format, format)
+					}
+				}
+				got[round] = toks
+			}
+			if got[0][0].Alias != got[1][0].Alias || !got[0][0].Created || got[1][0].Created {
+				t.Errorf("persistent aliases %v then %v: not deterministic", got[0][0].Created, got[1][0].Created)
+			}
+			if got[0][1].Alias == got[1][1].Alias {
+				t.Error("a volatile value got the same alias twice")
+			}
+		})
 	}
 }
 

@@ -48,6 +48,11 @@ type Record struct {
 	// IndexKey is the HMAC index entry that points at this alias (nil for
 	// volatile records, which have none), so that Delete can remove it.
 	IndexKey []byte
+	// Owner is the account that owns the record, "" for the vault's default
+	// account (DefaultAccountMeta): records written before accounts existed
+	// have none and so belong to it. Only the owner reaches the record
+	// through the Service.
+	Owner string
 }
 
 // Expired reports whether r has an expiry at or before now.
@@ -109,8 +114,10 @@ type Store interface {
 	// record (and index entry) is written: PutCreated. Items of one call see
 	// each other, so two items with the same index key give one record.
 	Put(ctx context.Context, items []PutItem) ([]PutResult, error)
-	// Delete removes the alias and its index entry; ErrNotFound when absent.
-	Delete(ctx context.Context, alias string) error
+	// Delete removes the alias and its index entry when the record's Owner
+	// is owner, atomically; ErrNotFound when the alias is absent or owned by
+	// another account (the record then stays).
+	Delete(ctx context.Context, alias, owner string) error
 	// SetClassifiers replaces the classifiers of every alias given that
 	// exists; ErrNotFound when none does.
 	SetClassifiers(ctx context.Context, aliases []string, classifiers []string) error
@@ -124,14 +131,24 @@ type Store interface {
 	Close() error
 }
 
-// recordVersion is the first byte of an encoded record.
-const recordVersion = 1
+// Record encodings: the first byte of an encoded record. Version 2 is
+// version 1 followed by the owner (a string); a record of the default
+// account (Owner "") is written as version 1, byte for byte what the
+// code before accounts wrote and reads.
+const (
+	recordVersion      = 1
+	recordVersionOwned = 2
+)
 
 // MarshalRecord encodes r (without its alias, which is the key it is stored
 // under) in a compact binary form for key-value stores.
 func MarshalRecord(r *Record) []byte {
-	b := make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey))
-	b = append(b, recordVersion)
+	b := make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey)+len(r.Owner))
+	if r.Owner == "" {
+		b = append(b, recordVersion)
+	} else {
+		b = append(b, recordVersionOwned)
+	}
 	b = appendString(b, string(r.Format))
 	b = appendString(b, string(r.Storage))
 	b = binary.AppendUvarint(b, uint64(r.KeyVersion))
@@ -147,13 +164,17 @@ func MarshalRecord(r *Record) []byte {
 	}
 	b = binary.AppendVarint(b, exp)
 	b = appendString(b, string(r.IndexKey))
+	if r.Owner != "" {
+		b = appendString(b, r.Owner)
+	}
 	return b
 }
 
 // UnmarshalRecord decodes what MarshalRecord wrote, for the given alias.
 func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != recordVersion {
+	v := d.byte()
+	if v != recordVersion && v != recordVersionOwned {
 		return nil, fmt.Errorf("vault: record version %d is not supported", v)
 	}
 	r := &Record{Alias: alias}
@@ -174,6 +195,11 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	}
 	if k := d.string(); k != "" {
 		r.IndexKey = []byte(k)
+	}
+	if v == recordVersionOwned {
+		if r.Owner = d.string(); r.Owner == "" && d.err == nil {
+			d.err = errCorrupt // an owned record names its owner
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt

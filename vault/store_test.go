@@ -12,6 +12,8 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 			Classifiers: []string{"pan", "visa"}, CreatedAt: time.Unix(1700000000, 123).UTC(), IndexKey: bytes.Repeat([]byte{7}, 32)},
 		{Alias: "123", Format: FormatNumLengthPreserving, Storage: StorageVolatile, KeyVersion: 300, Ciphertext: nil,
 			CreatedAt: time.Unix(0, 0).UTC(), ExpiresAt: time.Unix(1700003600, 0).UTC()},
+		{Alias: "tok_o", Format: FormatUUID, Storage: StoragePersistent, KeyVersion: 2, Ciphertext: []byte{4},
+			CreatedAt: time.Unix(1700000000, 0).UTC(), IndexKey: []byte{1}, Owner: "acct_b"},
 	}
 	for _, r := range tests {
 		got, err := UnmarshalRecord(r.Alias, MarshalRecord(r))
@@ -20,7 +22,8 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 		}
 		if got.Format != r.Format || got.Storage != r.Storage || got.KeyVersion != r.KeyVersion ||
 			!bytes.Equal(got.Ciphertext, r.Ciphertext) || !bytes.Equal(got.IndexKey, r.IndexKey) ||
-			!got.CreatedAt.Equal(r.CreatedAt) || !got.ExpiresAt.Equal(r.ExpiresAt) || len(got.Classifiers) != len(r.Classifiers) {
+			!got.CreatedAt.Equal(r.CreatedAt) || !got.ExpiresAt.Equal(r.ExpiresAt) || len(got.Classifiers) != len(r.Classifiers) ||
+			got.Owner != r.Owner {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, r)
 		}
 	}
@@ -35,7 +38,35 @@ func TestUnmarshalRecordRefusesDamagedInput(t *testing.T) {
 	}
 }
 
+// TestRecordEncodingOfTheDefaultAccountIsVersion1 pins the bytes of a record
+// without an owner to the encoding of the code before accounts (version 1,
+// nothing after the index key), so that a vault of the default account stays
+// readable by it and its records are read back as the default account's.
+func TestRecordEncodingOfTheDefaultAccountIsVersion1(t *testing.T) {
+	r := &Record{Format: FormatUUID, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: []byte("ct"),
+		Classifiers: []string{"pan"}, CreatedAt: time.Unix(1, 0), IndexKey: []byte("ik")}
+	// Written by MarshalRecord of main at 012da5e.
+	old := []byte("\x01\x04UUID\x0aPERSISTENT\x01\x02ct\x01\x03pan\x80\xa8\xd6\xb9\x07\x00\x02ik")
+	if got := MarshalRecord(r); !bytes.Equal(got, old) {
+		t.Fatalf("MarshalRecord = %q, want %q", got, old)
+	}
+	got, err := UnmarshalRecord("a", old)
+	if err != nil || got.Owner != "" {
+		t.Fatalf("UnmarshalRecord(version 1) = %+v, %v; want owner \"\"", got, err)
+	}
+	r.Owner = "acct_b"
+	owned := MarshalRecord(r)
+	if owned[0] != recordVersionOwned || !bytes.Equal(owned[1:len(old)], old[1:]) {
+		t.Fatalf("an owned record = %q: want version 2, then the version 1 fields, then the owner", owned)
+	}
+	// Version 2 with an empty owner is not an encoding MarshalRecord writes.
+	if _, err := UnmarshalRecord("a", append(append([]byte{2}, old[1:]...), 0)); err == nil {
+		t.Fatal("version 2 with an empty owner decoded")
+	}
+}
+
 func FuzzUnmarshalRecord(f *testing.F) {
+	f.Add(MarshalRecord(&Record{Format: FormatPFPT, Storage: StorageVolatile, Ciphertext: []byte("x"), Classifiers: []string{"a"}, IndexKey: []byte("k"), Owner: "acct"}))
 	f.Add(MarshalRecord(&Record{Format: FormatPFPT, Storage: StorageVolatile, Ciphertext: []byte("x"), Classifiers: []string{"a"}, IndexKey: []byte("k")}))
 	f.Add([]byte{1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -69,9 +69,13 @@ func TestCreateAnswersFromRedactAsAReveal(t *testing.T) {
 		t.Fatal(err)
 	}
 	alias := rec0.Aliases[0].Alias
+	var rec1 record
+	if err := json.Unmarshal(first[1], &rec1); err != nil {
+		t.Fatal(err)
+	}
 	e.clk.Advance(2e9) // a later create keeps the record's created_at
 	later := create(`{"data":[{"value":"` + card + `","format":"FPE_SIX_T_FOUR"},{"value":"` + card + `","classifiers":["other"]},` +
-		`{"alias":"` + alias + `","format":"PFPT"},{"alias":"` + alias + `","format":"UUID"}]}`)
+		`{"alias":"` + alias + `","format":"PFPT"},{"alias":"` + rec1.Aliases[0].Alias + `","format":"RAW_UUID"}]}`)
 	if dc.count() != len(first)+len(later) {
 		t.Fatalf("%d Describe calls, want only the test's %d GETs", dc.count(), len(first)+len(later))
 	}
@@ -86,5 +90,27 @@ func TestCreateAnswersFromRedactAsAReveal(t *testing.T) {
 	}
 	if strings.Join(formats, ",") != "PFPT,UUID,FPE_SIX_T_FOUR" || pfpt.Classifiers[0] != "pan" || pfpt.Value != card {
 		t.Fatalf("PFPT record %+v", pfpt)
+	}
+}
+
+// A value sent as a JSON number is stored as its text, exactly as sent
+// (VGS's own example sends 122105155).
+func TestNumberValueIsItsText(t *testing.T) {
+	e := setup(t, nil)
+	recs := e.create(t, `{"data":[{"value":122105155,"format":"UUID"},{"value":1.50e3},{"value":-0.25,"format":"RAW_UUID"},{"value":4111111111111111,"format":"FPE_SIX_T_FOUR"}]}`)
+	for i, want := range []string{"122105155", "1.50e3", "-0.25", card} {
+		if recs[i].Value != want {
+			t.Errorf("item %d: value %q, want %q", i, recs[i].Value, want)
+		}
+		r := e.do(t, "GET", "/aliases/"+recs[i].Aliases[0].Alias, e.reveal, "", "")
+		var doc struct{ Data []record }
+		if r.status != 200 || json.Unmarshal(r.body, &doc) != nil || doc.Data[0].Value != want {
+			t.Errorf("item %d: GET %d %s", i, r.status, r.body)
+		}
+	}
+	// The number and the string of the same text are the same value.
+	again := e.create(t, `{"data":[{"value":"122105155","format":"UUID"}]}`)
+	if again[0].Aliases[0].Alias != recs[0].Aliases[0].Alias {
+		t.Error("the string \"122105155\" got another alias than the number 122105155")
 	}
 }

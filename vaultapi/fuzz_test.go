@@ -83,6 +83,11 @@ func FuzzVaultAPI(f *testing.F) {
 		{2, "", "", "4111111111111111"},
 		{3, "", "", "{alias},tok_sandbox_nope,4111111111111111"},
 		{4, "", "", "{alias}"},
+		{0, "application/json", `{"data":[{"value":122105155,"format":"FPE_ACC_NUM_T_FOUR"},{"value":"078-05-1120","format":"FPE_SSN_T_FOUR","classifiers":["credit card"]}]}`, ""},
+		{0, "application/json", `{"data":[{"value":"5454545454545454","format":"NON_LUHN_FPE_ALPHANUMERIC"},{"value":"x","format":"CUSTOM"}]}`, ""},
+		{3, "", "", "{alias}&storage=VOLATILE"},
+		{5, "application/json", `{"data":["{alias}","tok_sandbox_nope"],"storage":"PERSISTENT"}`, ""},
+		{5, "application/json", `{"data":["4111111111111111"]}`, ""},
 	} {
 		f.Add(s.op, s.ct, []byte(s.body), s.arg)
 	}
@@ -104,7 +109,7 @@ func FuzzVaultAPI(f *testing.F) {
 		body = bytes.ReplaceAll(body, []byte("{alias}"), []byte(e.alias))
 		arg = strings.ReplaceAll(arg, "{alias}", e.alias)
 		var r *http.Request
-		switch op % 5 {
+		switch op % 6 {
 		case 0:
 			r = httptest.NewRequest("POST", "/aliases", bytes.NewReader(body))
 		case 1:
@@ -119,6 +124,8 @@ func FuzzVaultAPI(f *testing.F) {
 		case 4:
 			r = httptest.NewRequest("DELETE", "/aliases/x", nil)
 			r.URL.Path = "/aliases/" + arg
+		case 5:
+			r = httptest.NewRequest("POST", "/aliases/delete", bytes.NewReader(body))
 		}
 		if ct != "" {
 			r.Header.Set("Content-Type", ct)

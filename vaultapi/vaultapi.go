@@ -1,39 +1,67 @@
 // Package vaultapi serves the vault HTTP API (internal:aliases): create,
 // reveal, update and delete aliases, compatible with the VGS Vault HTTP API
-// v1 so that its clients work unchanged.
+// v1 (the api.yaml of VGS's published clients, its newer revision
+// included) so that its clients work unchanged.
 //
 //	POST   /aliases           aliases:write   1–20 values (or aliases) → 201 with their records
 //	GET    /aliases/{alias}   aliases:reveal  → {"data":[record]}
 //	GET    /aliases?q=a,b     aliases:reveal  → {"data":{"a":record,"b":record}} (also ?aliases=)
 //	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204
-//	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay)
+//	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay);
+//	                                          409 alias_in_use when it backs a card
+//	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204
+//
+// Every call acts for the authenticated client's account: aliases it
+// creates belong to that account, and an alias of another account answers
+// exactly as one that does not exist (404, or absent from a ?q= answer).
 //
 // Requests are application/json or application/vnd.api+json; answers are
-// application/json, errors JSON:API error documents. Authentication is a
-// Bearer JWT from /oauth/token or HTTP Basic with a client's id and secret.
-// An error never echoes a value: it names the member (source.pointer).
+// application/json. Errors are VGS's error documents:
+// {"errors":[{"status":400,"title":"Bad request","detail":"…","href":"<request URL>"}]}
+// (status an integer, href the request's URL without its query), with two
+// members of aliasgate's own that VGS clients ignore: code (a stable
+// machine word) and source (the member or parameter at fault). Every error
+// of a request has this shape, those of authentication included
+// (jsonapi.ErrorDocumenter). A request the API refuses as malformed or
+// invalid is answered 400, as VGS's own example ("Too many values (limit:
+// 20)"). Authentication is a Bearer JWT from /oauth/token or HTTP Basic
+// with a client's id and secret. An error never echoes a value: it names
+// the member (source.pointer).
+//
+// A value may be a JSON string or a JSON number (the spec's own example
+// sends 122105155): a number is stored as its text, exactly as sent. One
+// value is at most the vault's MaxValueLen (vault.max_value_size); one
+// request body at most twice that plus 64 KiB, read through a bounded
+// reader, so that a large value cannot exhaust memory.
 package vaultapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
 // Limits of one call.
 const (
 	MaxItems   = 20
-	maxBody    = 256 << 10
 	maxAliases = 20
+	// maxSmallBody bounds the bodies that hold no value (PUT, batch delete).
+	maxSmallBody = 256 << 10
+	// bodySlack is what a create body may hold besides one value at the
+	// limit (members, classifiers, JSON escapes).
+	bodySlack = 64 << 10
 )
 
 // Scopes the API checks.
@@ -55,6 +83,8 @@ type Vault interface {
 	Describe(ctx context.Context, aliases []string) ([]vault.Entry, error)
 	Delete(ctx context.Context, alias string) error
 	UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error
+	// MaxValueLen is the longest value stored, in bytes.
+	MaxValueLen() int
 }
 
 // Guard wraps a handler with authentication and a scope check (auth.Service).
@@ -85,23 +115,33 @@ func New(v Vault, guard Guard, logger *slog.Logger) *Handler {
 	h.mux.Handle("GET /aliases/{alias}", r(h.revealOne))
 	h.mux.Handle("PUT /aliases/{alias}", w(h.update))
 	h.mux.Handle("DELETE /aliases/{alias}", w(h.delete))
+	h.mux.Handle("POST /aliases/delete", w(h.deleteMany))
 	return h
 }
 
 // asClient makes the authenticated client the actor of the vault calls
-// (for the audit log).
+// (for the audit log), acting for its account: the aliases it creates
+// belong to that account, and it reaches no other account's (they answer
+// 404 like aliases that do not exist). A principal without an account is
+// refused (auth never issues one; fail closed).
 func asClient(fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := auth.FromContext(r.Context()); ok {
-			r = r.WithContext(vault.WithClient(r.Context(), p.ClientID))
+		p, ok := auth.FromContext(r.Context())
+		if !ok || p.Account == "" {
+			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusForbidden, "no_account", "Forbidden",
+				"the client is not bound to an account"))
+			return
 		}
+		r = r.WithContext(vault.WithAccount(vault.WithClient(r.Context(), p.ClientID), p.Account))
 		fn(w, r)
 	}
 }
 
-// ServeHTTP implements http.Handler. Unknown paths get a JSON:API 404 and
-// wrong methods a 405 with Allow.
+// ServeHTTP implements http.Handler. Unknown paths get a 404 and wrong
+// methods a 405 with Allow. Every error document of the request is VGS's
+// (see the package documentation).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w = &vgsErrors{ResponseWriter: w, href: href(r)}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		allow := allowed(r.URL.Path)
 		if allow == "" {
@@ -119,6 +159,8 @@ func allowed(path string) string {
 	switch {
 	case path == "/aliases":
 		return "GET, POST"
+	case path == "/aliases/delete":
+		return "GET, POST, PUT, DELETE" // POST: batch delete; the others: an alias named "delete"
 	case strings.HasPrefix(path, "/aliases/") && len(path) > len("/aliases/") && !strings.Contains(path[len("/aliases/"):], "/"):
 		return "GET, PUT, DELETE"
 	}
@@ -151,11 +193,30 @@ func toRecord(e vault.Entry) record {
 }
 
 type createItem struct {
-	Value       *string  `json:"value"`
-	Alias       string   `json:"alias"`
-	Classifiers []string `json:"classifiers"`
-	Format      string   `json:"format"`
-	Storage     string   `json:"storage"`
+	// Value is a JSON string or number (raw, to tell them apart); null or
+	// absent is no value.
+	Value       json.RawMessage `json:"value"`
+	Alias       string          `json:"alias"`
+	Classifiers []string        `json:"classifiers"`
+	Format      string          `json:"format"`
+	Storage     string          `json:"storage"`
+}
+
+// valueText returns the text of a value member: a string's content, or a
+// number's text exactly as sent. ok is false for another JSON type.
+func valueText(raw json.RawMessage) (text string, present, ok bool) {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", false, true
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return "", true, false
+		}
+		return text, true, true
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		return string(raw), true, true
+	}
+	return "", true, false
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
@@ -166,38 +227,43 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	var doc struct {
 		Data []createItem `json:"data"`
 	}
-	if err := jsonapi.DecodeBody(r, maxBody, false, &doc); err != nil {
+	if err := jsonapi.DecodeBody(r, h.maxCreateBody(), false, &doc); err != nil {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}
-	switch {
-	case len(doc.Data) == 0:
-		jsonapi.WriteError(w, contentType, jsonapi.Invalid("/data", "invalid_data", "data must list 1 to 20 items"))
-		return
-	case len(doc.Data) > MaxItems:
-		jsonapi.WriteError(w, contentType, jsonapi.Invalid("/data", "too_many_items", fmt.Sprintf("data lists %d items; at most %d are allowed", len(doc.Data), MaxItems)))
+	if err := checkCount(len(doc.Data), MaxItems, "items"); err != nil {
+		jsonapi.WriteError(w, contentType, err)
 		return
 	}
 	reqs := make([]vault.RedactRequest, len(doc.Data))
 	var bad *jsonapi.Error
+	referenced := map[string]bool{}
 	for i, it := range doc.Data {
+		value, hasValue, ok := valueText(it.Value)
 		switch {
-		case it.Value != nil && it.Alias != "":
-			bad = appendErr(bad, jsonapi.Invalid(fmt.Sprintf("/data/%d", i), "invalid_item", "give either value or alias, not both"))
+		case !ok:
+			bad = appendErr(bad, invalid(fmt.Sprintf("/data/%d/value", i), "invalid_value", "value must be a string or a number"))
 			continue
-		case it.Value == nil && it.Alias == "":
-			bad = appendErr(bad, jsonapi.Invalid(fmt.Sprintf("/data/%d/value", i), "invalid_value", "value is required"))
+		case hasValue && it.Alias != "":
+			bad = appendErr(bad, invalid(fmt.Sprintf("/data/%d", i), "invalid_item", "give either value or alias, not both"))
+			continue
+		case !hasValue && it.Alias == "":
+			bad = appendErr(bad, invalid(fmt.Sprintf("/data/%d/value", i), "invalid_value", "value is required"))
 			continue
 		}
 		if it.Alias != "" && it.Format == "" {
-			bad = appendErr(bad, jsonapi.Invalid(fmt.Sprintf("/data/%d/format", i), "invalid_format", "format is required with alias"))
+			bad = appendErr(bad, invalid(fmt.Sprintf("/data/%d/format", i), "invalid_format", "format is required with alias"))
 			continue
 		}
-		reqs[i] = vault.RedactRequest{Alias: it.Alias, Format: vault.Format(it.Format), Storage: vault.Storage(it.Storage), Classifiers: it.Classifiers,
-			Detail: true}
-		if it.Value != nil {
-			reqs[i].Value = *it.Value
+		if it.Alias != "" {
+			if referenced[it.Alias] {
+				bad = appendErr(bad, invalid(fmt.Sprintf("/data/%d/alias", i), "invalid_alias", "an alias may be referenced once in a request"))
+				continue
+			}
+			referenced[it.Alias] = true
 		}
+		reqs[i] = vault.RedactRequest{Value: value, Alias: it.Alias, Format: vault.Format(it.Format), Storage: vault.Storage(it.Storage),
+			Classifiers: it.Classifiers, Detail: true}
 	}
 	if bad != nil {
 		jsonapi.WriteError(w, contentType, bad)
@@ -230,6 +296,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	jsonapi.WriteJSON(w, http.StatusCreated, contentType, map[string]any{"data": out})
 }
 
+// maxCreateBody is the largest create body: one value at the vault's limit
+// (twice its size: JSON escapes) and the rest of the document.
+func (h *Handler) maxCreateBody() int64 {
+	return 2*int64(h.vault.MaxValueLen()) + bodySlack
+}
+
 // hasScope reports whether the request's principal holds scope.
 func hasScope(r *http.Request, scope string) bool {
 	p, ok := auth.FromContext(r.Context())
@@ -245,6 +317,9 @@ func appendErr(acc, e *jsonapi.Error) *jsonapi.Error {
 }
 
 func (h *Handler) revealOne(w http.ResponseWriter, r *http.Request) {
+	if !checkStorage(w, r.URL.Query()) {
+		return
+	}
 	alias := r.PathValue("alias")
 	es, err := h.vault.Describe(r.Context(), []string{alias})
 	if err != nil {
@@ -260,11 +335,16 @@ func (h *Handler) revealOne(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	param := "q"
-	list := q.Get("q")
-	if list == "" {
-		param, list = "aliases", q.Get("aliases")
+	if !checkStorage(w, q) {
+		return
 	}
+	// VGS v1 names the list q, its newer revision aliases: take either,
+	// and name the one the client sent in an error.
+	param := "q"
+	if !q.Has("q") && q.Has("aliases") {
+		param = "aliases"
+	}
+	list := q.Get(param)
 	var aliases []string
 	seen := map[string]bool{}
 	for _, a := range strings.Split(list, ",") {
@@ -275,7 +355,7 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(aliases) == 0 || len(aliases) > maxAliases {
 		e := jsonapi.NewError(http.StatusBadRequest, "invalid_query", "Bad Request",
-			fmt.Sprintf("list 1 to %d aliases, comma-separated, in the q parameter", maxAliases))
+			fmt.Sprintf("list 1 to %d aliases, comma-separated, in the %s parameter", maxAliases, param))
 		e.Objects[0].Source = &jsonapi.Source{Parameter: param}
 		jsonapi.WriteError(w, contentType, e)
 		return
@@ -308,12 +388,12 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 			Classifiers *[]string `json:"classifiers"`
 		} `json:"data"`
 	}
-	if err := jsonapi.DecodeBody(r, maxBody, false, &doc); err != nil {
+	if err := jsonapi.DecodeBody(r, maxSmallBody, false, &doc); err != nil {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}
 	if doc.Data == nil || doc.Data.Classifiers == nil {
-		jsonapi.WriteError(w, contentType, jsonapi.Invalid("/data/classifiers", "invalid_classifiers", "data.classifiers is required"))
+		jsonapi.WriteError(w, contentType, invalid("/data/classifiers", "invalid_classifiers", "data.classifiers is required"))
 		return
 	}
 	if err := h.vault.UpdateClassifiers(r.Context(), r.PathValue("alias"), *doc.Data.Classifiers); err != nil {
@@ -324,6 +404,9 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	if !checkStorage(w, r.URL.Query()) {
+		return
+	}
 	if err := h.vault.Delete(r.Context(), r.PathValue("alias")); err != nil {
 		h.fail(w, r, "delete", err)
 		return
@@ -331,11 +414,100 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// deleteMany is the batch delete of the newer spec:
+// {"data":[alias…],"storage":"PERSISTENT"} → 204. Each alias is deleted
+// as DELETE /aliases/{alias} would (and audited so); the answer is 404 when
+// none of them existed, 204 otherwise.
+func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
+	if err := jsonapi.CheckContentType(r, "application/json", jsonapi.MediaType); err != nil {
+		jsonapi.WriteError(w, contentType, err)
+		return
+	}
+	var doc struct {
+		Data    []string `json:"data"`
+		Storage string   `json:"storage"`
+	}
+	if err := jsonapi.DecodeBody(r, maxSmallBody, false, &doc); err != nil {
+		jsonapi.WriteError(w, contentType, err)
+		return
+	}
+	if _, err := vault.ParseStorage(doc.Storage); err != nil {
+		jsonapi.WriteError(w, contentType, invalid("/storage", "invalid_storage", "storage must be PERSISTENT or VOLATILE"))
+		return
+	}
+	if err := checkCount(len(doc.Data), maxAliases, "aliases"); err != nil {
+		jsonapi.WriteError(w, contentType, err)
+		return
+	}
+	deleted := 0
+	for _, a := range doc.Data {
+		err := h.vault.Delete(r.Context(), a)
+		switch {
+		case err == nil:
+			deleted++
+		case !errors.Is(err, vault.ErrNotFound):
+			h.fail(w, r, "delete", err)
+			return
+		}
+	}
+	if deleted == 0 {
+		h.fail(w, r, "delete", vault.ErrNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkStorage answers 400 and returns false when the query's storage
+// parameter (the newer spec's) is neither PERSISTENT nor VOLATILE. A valid
+// one changes nothing: an alias is unique across both stores and is found
+// in whichever holds it.
+func checkStorage(w http.ResponseWriter, q url.Values) bool {
+	if !q.Has("storage") {
+		return true
+	}
+	if st := q.Get("storage"); st != "" {
+		if _, err := vault.ParseStorage(st); err == nil {
+			return true
+		}
+	}
+	e := jsonapi.NewError(http.StatusBadRequest, "invalid_storage", "Bad Request", "storage must be PERSISTENT or VOLATILE")
+	e.Objects[0].Source = &jsonapi.Source{Parameter: "storage"}
+	jsonapi.WriteError(w, contentType, e)
+	return false
+}
+
+// checkCount returns the error for a data list of n entries when n is not
+// 1 to limit: over the limit, VGS's "Too many values (limit: 20)".
+func checkCount(n, limit int, what string) *jsonapi.Error {
+	switch {
+	case n == 0:
+		return invalid("/data", "invalid_data", fmt.Sprintf("data must list 1 to %d %s", limit, what))
+	case n > limit:
+		return invalid("/data", "too_many_values", fmt.Sprintf("Too many values (limit: %d)", limit))
+	}
+	return nil
+}
+
+// invalid returns a 400 error about the request member at pointer: the
+// vault API answers every refused request 400, as VGS's example.
+func invalid(pointer, code, detail string) *jsonapi.Error {
+	e := jsonapi.NewError(http.StatusBadRequest, code, "Bad Request", detail)
+	e.Objects[0].Source = &jsonapi.Source{Pointer: pointer}
+	return e
+}
+
 // fail maps a vault error to a client-safe answer and logs what is not the
 // client's fault. Vault errors carry no values, so they are safe to log.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	var be *vault.BatchError
+	var te *vault.ThrottleError
 	switch {
+	case errors.As(err, &te):
+		h.logger.WarnContext(r.Context(), "vault api call refused: caller throttled", "op", op, "limit", te.Limit)
+		je := jsonapi.NewError(http.StatusTooManyRequests, "rate_limited", "Too Many Requests",
+			"too many new values or guesses from this client; try again after the time in Retry-After")
+		je.RetryAfter = te.RetryAfter
+		jsonapi.WriteError(w, contentType, je)
 	case errors.As(err, &be):
 		var out *jsonapi.Error
 		for _, it := range be.Items {
@@ -343,11 +515,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 			if r.Method == http.MethodPut {
 				ptr = "/data/" + it.Field
 			}
-			out = appendErr(out, jsonapi.Invalid(ptr, codeOf(it.Err), detailOf(it.Err)))
+			out = appendErr(out, invalid(ptr, codeOf(it.Err), detailOf(it.Err)))
 		}
 		jsonapi.WriteError(w, contentType, out)
 	case errors.Is(err, vault.ErrNotFound):
 		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "alias not found"))
+	case errors.Is(err, vault.ErrInUse):
+		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusConflict, "alias_in_use", "Conflict",
+			"the alias backs a card of the Card Management API; it cannot be deleted while the card uses it"))
 	case errors.Is(err, context.Canceled):
 		// the client went away; nothing to answer
 	default:
@@ -381,4 +556,60 @@ func codeOf(err error) string {
 // item errors never contain the value.
 func detailOf(err error) string {
 	return strings.TrimPrefix(err.Error(), "vault: ")
+}
+
+// vgsErrors is the ResponseWriter of a vault API request: it makes the
+// error documents VGS's (jsonapi.ErrorDocumenter).
+type vgsErrors struct {
+	http.ResponseWriter
+	href string
+}
+
+// Unwrap returns the wrapped ResponseWriter (for http.ResponseController).
+func (w *vgsErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// vgsError is one error object of VGS's ApiError schema, with aliasgate's
+// code and source.
+type vgsError struct {
+	Status int             `json:"status"`
+	Title  string          `json:"title"`
+	Detail string          `json:"detail"`
+	Href   string          `json:"href"`
+	Code   string          `json:"code,omitempty"`
+	Source *jsonapi.Source `json:"source,omitempty"`
+}
+
+// ErrorDocument implements jsonapi.ErrorDocumenter: {"errors":[ApiError…]}
+// with the response's status as an integer, its reason phrase in sentence
+// case as the title ("Bad request", as VGS's example) and the request URL.
+func (w *vgsErrors) ErrorDocument(e *jsonapi.Error) any {
+	title := sentenceCase(http.StatusText(e.Status))
+	out := make([]vgsError, len(e.Objects))
+	for i, o := range e.Objects {
+		detail := o.Detail
+		if detail == "" {
+			detail = title
+		}
+		out[i] = vgsError{Status: e.Status, Title: title, Detail: detail, Href: w.href, Code: o.Code, Source: o.Source}
+	}
+	return map[string][]vgsError{"errors": out}
+}
+
+// sentenceCase lower-cases every word of s but the first.
+func sentenceCase(s string) string {
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		return s[:i] + strings.ToLower(s[i:])
+	}
+	return s
+}
+
+// href is the URL the request was sent to, without its query (which may
+// list aliases), card-like runs masked (an alias path could be anything).
+func href(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path}
+	return pan.Mask(u.String())
 }

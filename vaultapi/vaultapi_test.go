@@ -226,7 +226,9 @@ func TestExpiredVolatileAliasIs404(t *testing.T) {
 
 type errorDoc struct {
 	Errors []struct {
-		Status string `json:"status"`
+		Status int    `json:"status"`
+		Title  string `json:"title"`
+		Href   string `json:"href"`
 		Code   string `json:"code"`
 		Detail string `json:"detail"`
 		Source struct {
@@ -245,30 +247,40 @@ func TestBadInput(t *testing.T) {
 		}
 		return `{"data":[` + strings.Join(s, ",") + `]}`
 	}
-	long := strings.Repeat("4", vault.MaxValueLen+1)
+	long := strings.Repeat("4", vault.DefaultMaxValueLen+1)
 	tests := []struct {
 		name, method, path, token, ctype, body string
 		status                                 int
 		pointer                                string
 	}{
 		{"malformed JSON", "POST", "/aliases", e.writer, "application/json", `{"data":[`, 400, ""},
-		{"value of the wrong type", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":4111111111111111}]}`, 400, ""},
+		{"value of the wrong type", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":true}]}`, 400, "/data/0/value"},
+		{"value an object", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":{"n":"4111111111111111"}}]}`, 400, "/data/0/value"},
 		{"wrong media type", "POST", "/aliases", e.writer, "text/plain", `{"data":[]}`, 415, ""},
 		{"no media type", "POST", "/aliases", e.writer, "", `{"data":[]}`, 415, ""},
-		{"empty data", "POST", "/aliases", e.writer, "application/json", `{"data":[]}`, 422, "/data"},
-		{"more than 20 values", "POST", "/aliases", e.writer, "application/json", items(21), 422, "/data"},
-		{"empty value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"v"},{"value":""}]}`, 422, "/data/1/value"},
-		{"missing value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"format":"UUID"}]}`, 422, "/data/0/value"},
-		{"value over 4 KiB", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"` + long + `"}]}`, 422, "/data/0/value"},
-		{"unknown format", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","format":"NOPE"}]}`, 422, "/data/0/format"},
-		{"format does not fit", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111x","format":"FPE_T_FOUR"}]}`, 422, "/data/0/format"},
-		{"unknown storage", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","storage":"DISK"}]}`, 422, "/data/0/storage"},
-		{"bad classifier", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","classifiers":["a b"]}]}`, 422, "/data/0/classifiers"},
-		{"unknown source alias", "POST", "/aliases", e.both, "application/json", `{"data":[{"alias":"tok_sandbox_x","format":"PFPT"}]}`, 422, "/data/0/alias"},
+		{"empty data", "POST", "/aliases", e.writer, "application/json", `{"data":[]}`, 400, "/data"},
+		{"more than 20 values", "POST", "/aliases", e.writer, "application/json", items(21), 400, "/data"},
+		{"empty value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"v"},{"value":""}]}`, 400, "/data/1/value"},
+		{"missing value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"format":"UUID"}]}`, 400, "/data/0/value"},
+		{"null value", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":null}]}`, 400, "/data/0/value"},
+		{"value over the limit", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"` + long + `"}]}`, 400, "/data/0/value"},
+		{"body over twice the value limit", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"` + long + long + long + `"}]}`, 413, ""},
+		{"unknown format", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","format":"NOPE"}]}`, 400, "/data/0/format"},
+		{"unsupported format", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","format":"CUSTOM"}]}`, 400, "/data/0/format"},
+		{"format does not fit", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111x","format":"FPE_T_FOUR"}]}`, 400, "/data/0/format"},
+		{"unknown storage", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","storage":"DISK"}]}`, 400, "/data/0/storage"},
+		{"bad classifier", "POST", "/aliases", e.writer, "application/json", `{"data":[{"value":"4111111111111111","classifiers":["a\nb"]}]}`, 400, "/data/0/classifiers"},
+		{"unknown source alias", "POST", "/aliases", e.both, "application/json", `{"data":[{"alias":"tok_sandbox_x","format":"PFPT"}]}`, 400, "/data/0/alias"},
+		{"an alias referenced twice", "POST", "/aliases", e.both, "application/json", `{"data":[{"alias":"tok_sandbox_x","format":"PFPT"},{"alias":"tok_sandbox_x","format":"UUID"}]}`, 400, "/data/1/alias"},
 		{"unknown alias", "GET", "/aliases/tok_sandbox_unknown", e.reveal, "", "", 404, ""},
 		{"unknown aliases", "GET", "/aliases?q=tok_a,tok_b", e.reveal, "", "", 404, ""},
 		{"no aliases in query", "GET", "/aliases", e.reveal, "", "", 400, ""},
-		{"PUT without classifiers", "PUT", "/aliases/tok_x", e.writer, "application/json", `{"data":{}}`, 422, "/data/classifiers"},
+		{"bad storage parameter", "GET", "/aliases/tok_x?storage=DISK", e.reveal, "", "", 400, ""},
+		{"PUT without classifiers", "PUT", "/aliases/tok_x", e.writer, "application/json", `{"data":{}}`, 400, "/data/classifiers"},
+		{"batch delete of nothing", "POST", "/aliases/delete", e.writer, "application/json", `{"data":[]}`, 400, "/data"},
+		{"batch delete of 21", "POST", "/aliases/delete", e.writer, "application/json", `{"data":["` + strings.Repeat(`a","`, 20) + `a"]}`, 400, "/data"},
+		{"batch delete, bad storage", "POST", "/aliases/delete", e.writer, "application/json", `{"data":["a"],"storage":"DISK"}`, 400, "/storage"},
+		{"batch delete of unknown aliases", "POST", "/aliases/delete", e.writer, "application/json", `{"data":["tok_a","tok_b"]}`, 404, ""},
 		{"no token", "POST", "/aliases", "", "application/json", items(1), 401, ""},
 		{"bad token", "POST", "/aliases", "not.a.jwt", "application/json", items(1), 401, ""},
 		{"reveal token cannot write", "POST", "/aliases", e.reveal, "application/json", items(1), 403, ""},
@@ -286,8 +298,12 @@ func TestBadInput(t *testing.T) {
 			if err := json.Unmarshal(r.body, &doc); err != nil || len(doc.Errors) == 0 {
 				t.Fatalf("not an error document: %s", r.body)
 			}
-			if doc.Errors[0].Status != itoa(tt.status) {
-				t.Fatalf("error status %q", doc.Errors[0].Status)
+			for _, o := range doc.Errors {
+				// VGS's ApiError: an integer status, a title, a detail and
+				// the request URL (no query) as href.
+				if o.Status != tt.status || o.Title == "" || o.Detail == "" || o.Href != e.srv.URL+strings.SplitN(tt.path, "?", 2)[0] {
+					t.Fatalf("error object %+v (%s)", o, r.body)
+				}
 			}
 			if tt.pointer != "" && doc.Errors[0].Source.Pointer != tt.pointer {
 				t.Fatalf("pointer = %q, want %q (%s)", doc.Errors[0].Source.Pointer, tt.pointer, r.body)
@@ -299,8 +315,6 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // failing is a vault whose store is down.
 type failing struct{ vaultapi.Vault }

@@ -67,7 +67,7 @@ func runAuditVerify(_ context.Context, e env, args []string) error {
 			return fmt.Errorf("audit log %s: %w", file, err)
 		}
 		fmt.Fprintf(e.stdout, "ok, %d lines\n", res.Lines)
-		auditNotes(e, res.Recovered, res.FirstSeq, res.Lines, res.LastEvent, file)
+		auditNotes(e, res.Recovered, res.FirstSeq, res.Lines, res.LastEvent, res.LastActor, file)
 		return nil
 	}
 	res, err := audit.VerifySet(file, keys)
@@ -83,7 +83,7 @@ func runAuditVerify(_ context.Context, e env, args []string) error {
 	if len(res.Files) > 0 {
 		first = res.Files[0].Path
 	}
-	auditNotes(e, res.Recovered, res.FirstSeq, res.Lines, res.LastEvent, first)
+	auditNotes(e, res.Recovered, res.FirstSeq, res.Lines, res.LastEvent, res.LastActor, first)
 	if res.CurrentMissing {
 		fmt.Fprintf(e.stderr, "note: %s does not exist: a rotation was cut short (a crash after the rename); the next append continues the chain in a new file\n", file)
 	}
@@ -94,15 +94,16 @@ func runAuditVerify(_ context.Context, e env, args []string) error {
 }
 
 // auditNotes prints verify's notes: recovered crashes, a log that starts
-// after seq 1 (rotated files removed), and a last line that is not a stop.
-func auditNotes(e env, recovered int, firstSeq uint64, lines int, lastEvent, first string) {
+// after seq 1 (rotated files removed), and a last line that is not a stop
+// (a gateway's gateway_stopped, or a line a command wrote while none ran).
+func auditNotes(e env, recovered int, firstSeq uint64, lines int, lastEvent, lastActor, first string) {
 	if recovered > 0 {
 		fmt.Fprintf(e.stderr, "note: %d torn line(s) from crashes, each followed by its audit_recovered line\n", recovered)
 	}
 	if firstSeq > 1 {
 		fmt.Fprintf(e.stderr, "note: the log starts at seq %d (%s starts with audit_continued): the rotated files before it were removed (audit.keep, or by hand) or are kept elsewhere\n", firstSeq, first)
 	}
-	if lines > 0 && lastEvent != audit.EventGatewayStopped {
+	if lines > 0 && lastEvent != audit.EventGatewayStopped && lastActor != audit.ActorCLI {
 		fmt.Fprintf(e.stderr, "note: the last line is %q, not gateway_stopped: fine while a gateway runs (or after a crash); otherwise lines may have been cut off the end\n", lastEvent)
 	}
 }

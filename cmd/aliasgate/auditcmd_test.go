@@ -180,11 +180,13 @@ func TestAuditLogRecordsEveryRevealPath(t *testing.T) {
 		{"event": "client_created", "actor": "cli", "client": pci.ID},
 		{"event": "gateway_started", "actor": "system"},
 		{"event": "routes_reloaded", "actor": "system", "routes": 2.0, "outcome": "ok"},
-		{"event": "reveal", "actor": "client:" + api.ID, "route": "internal:aliases", "count": 1.0, "found": 1.0},
-		{"event": "reveal", "actor": "route:shop", "route": "shop", "count": 1.0, "found": 1.0, "outcome": "ok"},
-		{"event": "reveal", "actor": "route:psp", "route": "psp", "count": 1.0, "found": 1.0, "outcome": "ok"},
-		{"event": "reveal", "actor": "client:" + pci.ID, "route": "internal:cards", "client": pci.ID},
-		{"event": "delete", "actor": "client:" + api.ID, "route": "internal:aliases", "found": 1.0, "outcome": "ok"},
+		// Every reveal and delete names the account it acted for (the
+		// clients' acct_1, the vault's default account since their first).
+		{"event": "reveal", "actor": "client:" + api.ID, "route": "internal:aliases", "count": 1.0, "found": 1.0, "account": "acct_1"},
+		{"event": "reveal", "actor": "route:shop", "route": "shop", "count": 1.0, "found": 1.0, "outcome": "ok", "account": "acct_1"},
+		{"event": "reveal", "actor": "client:" + out.ID, "route": "psp", "client": out.ID, "count": 1.0, "found": 1.0, "outcome": "ok", "account": "acct_1"},
+		{"event": "reveal", "actor": "client:" + pci.ID, "route": "internal:cards", "client": pci.ID, "account": "acct_1"},
+		{"event": "delete", "actor": "client:" + api.ID, "route": "internal:aliases", "found": 1.0, "outcome": "ok", "account": "acct_1"},
 		{"event": "gateway_stopped", "actor": "system"},
 	} {
 		if findLine(lines, want) == nil {

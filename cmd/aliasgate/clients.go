@@ -29,12 +29,18 @@ time, and every gateway sharing the database accepts the client at once.
 List, revoke and rotate clients with "clients list", "clients revoke" and
 "clients rotate-secret".
 
+Accounts: every client acts for one account, and reaches only the aliases
+and cards of that account. Without --account the client gets the vault's
+default account (default_account; else the account the existing clients
+share; else "default"), so a single merchant never names one. The first
+client of a new vault makes its account the vault's default account.
+
 Scopes: ` + "aliases:write, aliases:reveal, cards:read, cards:write, network-tokens:write"
 
 func runClientsCreate(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("clients create --name N --account A --scopes S1,S2 [--pci] [--outbound]", clientsCreateUsage)
+	fs := newFlagSet("clients create --name N [--account A] --scopes S1,S2 [--pci] [--outbound] [--config FILE | --data-dir D]", clientsCreateUsage)
 	name := fs.String("name", "", "client `name` (required)")
-	account := fs.String("account", "", "`account` the client acts for (required)")
+	account := fs.String("account", "", "`account` the client acts for (default: the vault's default account)")
 	scopes := fs.String("scopes", "", "comma-separated `scopes` (required unless --outbound)")
 	pci := fs.Bool("pci", false, "may see clear card data in Card Management API answers")
 	outbound := fs.Bool("outbound", false, "credentials for the outbound proxy, not the APIs")
@@ -43,14 +49,19 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
-	if *name == "" || *account == "" {
-		return usagef("clients create: --name and --account are required (see --help)")
+	if *name == "" {
+		return usagef("clients create: --name is required (see --help)")
 	}
 	var scopeList []string
 	for _, s := range strings.Split(*scopes, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			scopeList = append(scopeList, s)
 		}
+	}
+	if *outbound && (*pci || len(scopeList) > 0) {
+		// Outbound credentials only authenticate to the forward proxy:
+		// they hold no scope and see no API answer, clear or not.
+		return usagef("clients create: --outbound takes neither --pci nor --scopes (outbound credentials only authenticate to the outbound proxy)")
 	}
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
@@ -77,9 +88,21 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 	if alog != nil {
 		defer alog.Close()
 	}
+	defAcct, err := defaultAccount(ctx, cfg, v.store, svc)
+	if err != nil {
+		return fmt.Errorf("clients create: %w", err)
+	}
+	if *account == "" {
+		*account = defAcct
+	}
 	c, secret, err := svc.CreateClient(ctx, auth.ClientSpec{Name: *name, Account: *account, Scopes: scopeList, PCI: *pci, Outbound: *outbound})
 	if err != nil {
 		return fmt.Errorf("clients create: %w", err)
+	}
+	// The first client of a vault with no default account makes its
+	// account the default (stored now, so that it never changes).
+	if _, err := defaultAccount(ctx, cfg, v.store, svc); err != nil {
+		return fmt.Errorf("clients create: client %s was stored: %w", c.ID, err)
 	}
 	if err := logCLI(ctx, alog, audit.Event{Event: audit.EventClientCreated, Client: c.ID}); err != nil {
 		return fmt.Errorf("clients create: client %s was stored but the audit log could not record it, so its secret is not shown (create another once the log works): %w", c.ID, err)
@@ -262,7 +285,7 @@ func clientsCommand(ctx context.Context, e env, args []string, name, usage strin
 	if *adminURL != "" {
 		return clientsAdminCall(ctx, e, cfg, *adminURL, method, adminPath(id))
 	}
-	v, err := openVault(ctx, cfg, e.getenv)
+	v, err := openExistingVault(ctx, cfg, e.getenv)
 	if errors.Is(err, boltstore.ErrLocked) {
 		fmt.Fprintln(e.stderr, "the vault is locked by a running gateway: going through its admin listener")
 		return clientsAdminCall(ctx, e, cfg, "", method, adminPath(id))

@@ -68,7 +68,7 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 	if *adminURL != "" {
 		return adminCall(ctx, e, cfg, *adminURL, http.MethodPost, "/admin/keys/rotate")
 	}
-	v, err := openVault(ctx, cfg, e.getenv)
+	v, err := openExistingVault(ctx, cfg, e.getenv)
 	if errors.Is(err, boltstore.ErrLocked) {
 		fmt.Fprintln(e.stderr, "the vault is locked by a running gateway: rotating through its admin listener")
 		return adminCall(ctx, e, cfg, "", http.MethodPost, "/admin/keys/rotate")
@@ -112,7 +112,7 @@ func runKeysStatus(ctx context.Context, e env, args []string) error {
 	if *adminURL != "" {
 		return adminCall(ctx, e, cfg, *adminURL, http.MethodGet, "/admin/keys/status")
 	}
-	v, err := openVault(ctx, cfg, e.getenv)
+	v, err := openExistingVault(ctx, cfg, e.getenv)
 	if errors.Is(err, boltstore.ErrLocked) {
 		return adminCall(ctx, e, cfg, "", http.MethodGet, "/admin/keys/status")
 	}

@@ -317,7 +317,10 @@ func TestNothingLeaks(t *testing.T) {
 	rec.send("vault classifiers with a PAN", "POST", in+"/aliases", js, `{"data":[{"value":"`+P[5]+`","classifiers":["`+P[6]+`"]}]}`, false, basic(api)...)
 	rec.send("vault bad format", "POST", in+"/aliases", js, `{"data":[{"value":"`+P[5]+`x","format":"FPE_SIX_T_FOUR"}]}`, false, basic(api)...)
 	rec.send("vault malformed", "POST", in+"/aliases", js, `{"data":[{"value":"`+P[5]+`"`, false, basic(api)...)
-	rec.send("vault wrong type", "POST", in+"/aliases", js, `{"data":[{"value":`+P[5]+`}]}`, false, basic(api)...)
+	rec.send("vault wrong type", "POST", in+"/aliases", js, `{"data":[{"value":{"pan":`+P[5]+`}}]}`, false, basic(api)...)
+	rec.send("vault wrong type in an array", "POST", in+"/aliases", js, `{"data":[{"value":[`+P[5]+`]}]}`, false, basic(api)...)
+	// A JSON number is a value (its text), answered like any create.
+	rec.send("vault number value", "POST", in+"/aliases", js, `{"data":[{"value":`+P[5]+`}]}`, true, basic(api)...)
 	rec.send("vault unknown field", "POST", in+"/aliases", js, `{"data":[{"value":"x","`+P[5]+`":1}]}`, false, basic(api)...)
 	rec.send("vault PAN as alias", "GET", in+"/aliases/"+P[5], "", "", false, basic(api)...)
 	rec.send("vault PAN as query", "GET", in+"/aliases?q="+P[5]+","+P[6], "", "", false, basic(api)...)

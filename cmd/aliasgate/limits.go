@@ -10,19 +10,20 @@ import (
 // apiAuth is what the Card Management API and the vault API authenticate
 // with: the client's credentials and scope (auth.Service.Require), then,
 // with limits.client_rate, the client's token bucket (gw.limiter; 429 with
-// Retry-After above limits.client_rate and limits.client_burst). Every
+// Retry-After above limits.client_rate and limits.client_burst; every
+// answer after authentication carries X-RateLimit-Remaining). Every
 // mount of an API shares the buckets; refusals are counted in
 // aliasgate_rate_limited_total{api}.
 func (gw *gateway) apiAuth(api string) *auth.Service {
 	if gw.limiter == nil {
 		return gw.auth
 	}
-	return gw.auth.WithLimit(func(clientID string) (bool, time.Duration) {
-		ok, wait := gw.limiter.Allow(clientID)
+	return gw.auth.WithLimit(func(clientID string) (bool, time.Duration, int) {
+		ok, wait, left := gw.limiter.Take(clientID, 1)
 		if !ok {
 			gw.metrics.RateLimited.WithLabelValues(api).Inc()
 		}
-		return ok, wait
+		return ok, wait, left
 	})
 }
 

@@ -268,8 +268,8 @@ func TestRequestSmuggling(t *testing.T) {
 }
 
 // TestClientRateLimit: with limits.client_rate a client over its rate gets
-// 429 with Retry-After and a JSON:API error from the vault API and the
-// Card Management API, counted in aliasgate_rate_limited_total; another
+// 429 with Retry-After and an error document (VGS's from the vault API,
+// JSON:API's from the Card Management API), counted in aliasgate_rate_limited_total; another
 // client is not affected.
 func TestClientRateLimit(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
@@ -293,11 +293,14 @@ func TestClientRateLimit(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	var doc struct {
-		Errors []struct{ Status, Code string }
+	var doc struct { // the vault API's error document is VGS's: an integer status
+		Errors []struct {
+			Status int
+			Code   string
+		}
 	}
 	if res.StatusCode != 429 || res.Header.Get("Retry-After") != "1" || json.Unmarshal(body, &doc) != nil ||
-		len(doc.Errors) != 1 || doc.Errors[0].Status != "429" || doc.Errors[0].Code != "rate_limited" {
+		len(doc.Errors) != 1 || doc.Errors[0].Status != 429 || doc.Errors[0].Code != "rate_limited" {
 		t.Fatalf("over the rate: %d Retry-After %q %s", res.StatusCode, res.Header.Get("Retry-After"), body)
 	}
 	// The Card Management API shares the client's bucket.

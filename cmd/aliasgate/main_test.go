@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,17 +60,31 @@ func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, s
 	return out.String(), errb.String(), err
 }
 
+// TestHelpOnEveryCommand: --help, -h and "help <command>" on every command
+// and command group print its usage on stdout and exit 0; every usage line
+// names the flags the command has.
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}, {"clients", "create", "--help"}, {"config", "check", "-h"}, {"version", "--help"}} {
+	cases := [][]string{{"--help"}, {"-h"}, {"help"}}
+	groups := map[string]bool{}
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		cases = append(cases, append(slices.Clone(words), "--help"), append(slices.Clone(words), "-h"), append([]string{"help"}, words...))
+		if len(words) > 1 && !groups[words[0]] {
+			groups[words[0]] = true
+			cases = append(cases, []string{words[0], "--help"}, []string{"help", words[0]})
+		}
+	}
+	for _, args := range cases {
 		out, _, err := runCmd(t, testEnv(nil), args...)
-		if err != nil || !strings.Contains(out, "Usage") {
-			t.Errorf("%v: err %v, output %q", args, err, out)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code != 0 || !strings.Contains(out, "Usage") {
+			t.Errorf("%v: exit %d (%v), output %q", args, code, err, out)
 		}
 	}
 }
 
 func TestUsageErrorsExitWithTwo(t *testing.T) {
-	for _, args := range [][]string{{}, {"nope"}, {"clients"}, {"serve", "--bogus"}, {"clients", "create", "--name", "x"}, {"config", "check"}} {
+	for _, args := range [][]string{{}, {"nope"}, {"clients"}, {"serve", "--bogus"}, {"clients", "create", "--account", "x"}, {"config", "check"}} {
 		_, _, err := runCmd(t, testEnv(nil), args...)
 		var buf bytes.Buffer
 		if code := exitCode(err, &buf); code != 2 {
@@ -80,10 +96,22 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 	}
 }
 
+// TestVersion: "version" and "--version" print the same line: the module
+// version from the build info (or -X main.version) and the Go version, and
+// the VCS revision when the build recorded one.
 func TestVersion(t *testing.T) {
 	out, _, err := runCmd(t, testEnv(nil), "version")
-	if err != nil || !strings.HasPrefix(out, "aliasgate ") {
+	if err != nil || !strings.HasPrefix(out, "aliasgate ") || !strings.Contains(out, runtime.Version()) || strings.Contains(out, "dev\n") {
 		t.Fatalf("version = %q, %v", out, err)
+	}
+	out2, _, err := runCmd(t, testEnv(nil), "--version")
+	if err != nil || out2 != out {
+		t.Fatalf("--version = %q (%v), version = %q", out2, err, out)
+	}
+	version = "v1.2.3"
+	defer func() { version = "" }()
+	if out, _, _ := runCmd(t, testEnv(nil), "version"); !strings.HasPrefix(out, "aliasgate v1.2.3 ") {
+		t.Fatalf("with -X main.version: %q", out)
 	}
 }
 

@@ -71,17 +71,19 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	var authenticate func(ctx context.Context, user, pass string) error
+	var authenticate func(ctx context.Context, user, pass string) (proxy.ProxyClient, error)
 	if gw.cfg.Outbound.RequireAuth {
-		authenticate = func(ctx context.Context, user, pass string) error {
+		// The client's account is the one whose aliases its requests'
+		// reveals reach.
+		authenticate = func(ctx context.Context, user, pass string) (proxy.ProxyClient, error) {
 			c, err := gw.auth.Authenticate(ctx, user, pass)
 			if err != nil {
-				return err
+				return proxy.ProxyClient{}, err
 			}
 			if !c.Outbound {
-				return fmt.Errorf("client %s: %w", c.ID, errNotOutbound)
+				return proxy.ProxyClient{}, fmt.Errorf("client %s: %w", c.ID, errNotOutbound)
 			}
-			return nil
+			return proxy.ProxyClient{ID: c.ID, Account: c.Account}, nil
 		}
 	}
 	return proxy.NewOutbound(proxy.OutboundOptions{

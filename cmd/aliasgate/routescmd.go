@@ -75,6 +75,9 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if *direction != "inbound" && *direction != "outbound" {
 		return usagef("routes test: --direction must be inbound or outbound")
 	}
+	if *phase == "request" && *respFile != "" {
+		return usagef("routes test: --response is read only with --phase response")
+	}
 	if *phase == "response" && *respFile == "" {
 		return usagef("routes test: --phase response needs --response RESP.http")
 	}
@@ -98,7 +101,8 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	defer closeVault()
 
 	m := &dryrun.Message{Direction: routes.Direction(*direction), Phase: routes.Phase(*phase),
-		Method: req.Method, Host: host, Path: req.URL.Path, Header: req.Header, Body: reqBody}
+		Method: req.Method, Host: host, Path: req.URL.Path, Query: req.URL.RawQuery,
+		RequestContentType: routes.RequestContentType(req.Header), Header: req.Header, Body: reqBody}
 	var resp *http.Response
 	if *phase == "response" {
 		if resp, m.Body, err = readResponse(*respFile, req); err != nil {

@@ -97,12 +97,41 @@ func TestRoutesImportVGS(t *testing.T) {
 	if _, _, err := runCmd(t, testEnv(nil), "routes", "validate", conv); err != nil {
 		t.Fatalf("converted routes do not validate: %v", err)
 	}
+	// Every fixture converts into routes that validate, exactly (0) or with
+	// a report (1).
+	fixtures, _ := filepath.Glob("../../routes/vgs/testdata/*.yaml")
+	if len(fixtures) < 6 {
+		t.Fatalf("%d fixtures", len(fixtures))
+	}
+	for _, fx := range fixtures {
+		out, stderr, err := runCmd(t, testEnv(nil), "routes", "import-vgs", fx)
+		var buf strings.Builder
+		if code := exitCode(err, &buf); code > 1 || (code == 1) != (stderr != "") {
+			t.Fatalf("%s: exit %d %v\n%s", fx, code, err, stderr)
+		}
+		conv := filepath.Join(dir, filepath.Base(fx))
+		if err := os.WriteFile(conv, []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", conv); err != nil {
+			t.Fatalf("%s: converted routes do not validate: %v\n%s", fx, err, stderr)
+		}
+	}
 	out, stderr, err = runCmd(t, testEnv(nil), "routes", "import-vgs", "../../routes/vgs/testdata/form-and-regex.yaml")
 	var buf strings.Builder
-	if code := exitCode(err, &buf); code != 2 || !strings.Contains(stderr, "lookbehind") || !strings.Contains(out, "routes:") {
+	if code := exitCode(err, &buf); code != 1 || !strings.Contains(stderr, "lookbehind") || !strings.Contains(out, "routes:") {
 		t.Fatalf("partial import: exit %d %v\n%s", code, err, stderr)
 	}
-	if _, _, err := runCmd(t, testEnv(nil), "routes", "import-vgs", "testdata/checkout.http"); err == nil {
-		t.Fatal("a non-export was accepted")
+	for _, bad := range [][]string{
+		{"routes", "import-vgs", "testdata/checkout.http"},           // not an export
+		{"routes", "import-vgs", filepath.Join(dir, "missing.yaml")}, // unreadable
+		{"routes", "import-vgs"},                                     // usage
+		{"routes", "import-vgs", "a.yaml", "b.yaml"},                 // usage
+		{"routes", "import-vgs", "--no-such-flag", "a.yaml"},         // usage
+	} {
+		_, _, err := runCmd(t, testEnv(nil), bad...)
+		if code := exitCode(err, &buf); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", bad, code, err)
+		}
 	}
 }

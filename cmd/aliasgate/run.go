@@ -81,9 +81,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printMainUsage(stderr)
 		return usagef("no command given")
 	}
-	if a := args[0]; a == "-h" || a == "--help" || a == "help" {
+	switch a := args[0]; {
+	case a == "-h" || a == "--help":
 		printMainUsage(stdout)
 		return nil
+	case a == "help":
+		// "help" alone, or "help <command>": that command's help.
+		if len(args) == 1 {
+			printMainUsage(stdout)
+			return nil
+		}
+		return run(ctx, append(append([]string(nil), args[1:]...), "--help"), getenv, stdout, stderr)
+	case a == "--version" || a == "-version":
+		return runVersion(ctx, e, args[1:])
 	}
 	for _, c := range commands() {
 		words := strings.Fields(c.name)
@@ -91,15 +101,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return c.run(ctx, e, args[len(words):])
 		}
 	}
-	// A group word alone ("clients", "config") lists its subcommands.
-	var sub []string
+	// A group word alone ("clients", "config") lists its subcommands; with
+	// --help (or -h) that list is the help asked for.
+	var sub []command
 	for _, c := range commands() {
 		if strings.HasPrefix(c.name, args[0]+" ") {
-			sub = append(sub, c.name)
+			sub = append(sub, c)
 		}
 	}
 	if len(sub) > 0 {
-		return usagef("%q needs a subcommand: %s", args[0], strings.Join(sub, ", "))
+		if len(args) == 2 && (args[1] == "--help" || args[1] == "-h") {
+			fmt.Fprintf(stdout, "Usage: aliasgate %s <subcommand> [flags]\n\nSubcommands:\n", args[0])
+			for _, c := range sub {
+				fmt.Fprintf(stdout, "  %-22s %s\n", c.name, c.summary)
+			}
+			fmt.Fprintf(stdout, "\nRun \"aliasgate %s <subcommand> --help\" for its flags.\n", args[0])
+			return nil
+		}
+		names := make([]string, len(sub))
+		for i, c := range sub {
+			names[i] = c.name
+		}
+		return usagef("%q needs a subcommand: %s", args[0], strings.Join(names, ", "))
 	}
 	printMainUsage(stderr)
 	return usagef("unknown command %q", args[0])
@@ -153,14 +176,43 @@ func runVersion(_ context.Context, e env, args []string) error {
 	return nil
 }
 
+// buildVersion is the version of this build: -ldflags -X main.version
+// when set, else the module version from the build info ("(devel)" for a
+// build from a checkout), followed by the VCS revision, its time and
+// "+dirty" when the build info records them (go build from a git
+// checkout does).
 func buildVersion() string {
-	if version != "" {
-		return version
+	bi, ok := debug.ReadBuildInfo()
+	v := version
+	if v == "" {
+		v = "(devel)"
+		if ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if !ok {
+		return v
 	}
-	return "dev"
+	var rev, at, dirty string
+	for _, st := range bi.Settings {
+		switch st.Key {
+		case "vcs.revision":
+			rev = st.Value
+		case "vcs.time":
+			at = st.Value
+		case "vcs.modified":
+			if st.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return v + " " + bi.GoVersion
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return fmt.Sprintf("%s %s%s %s %s", v, rev, dirty, at, bi.GoVersion)
 }
 
 // helpOK turns errHelp into success.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/inspector"
+	"github.com/aliasgate/aliasgate/internal/abuse"
 	"github.com/aliasgate/aliasgate/internal/gctune"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/lockout"
@@ -35,9 +37,11 @@ import (
 )
 
 const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
-(bbolt vault, master key, token signing key) and listens on 127.0.0.1:8080
-(inbound: the reverse proxy's routes, then /oauth/token, and /aliases with
---enable-vault-api) and 127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
+(bbolt vault vault.db, master key master.key, gateway CA; the token signing
+key is derived from the master key) and listens on 127.0.0.1:8080 (inbound:
+the reverse proxy's routes, then /oauth/token, /cards, and /aliases with
+--enable-vault-api), 127.0.0.1:8081 (the outbound forward proxy) and
+127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
 Routes come from routes_file (reloaded on SIGHUP and when the file changes;
 an invalid new set is logged and the old one kept) or the inline routes
 list. Every setting can also come from the environment
@@ -45,7 +49,7 @@ list. Every setting can also come from the environment
 closes the vault.`
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("serve [--config FILE]", serveUsage)
+	fs := newFlagSet("serve [--config FILE] [--data-dir D] [--enable-vault-api]", serveUsage)
 	cfgPath := fs.String("config", "", "configuration `file` (YAML); none: built-in defaults")
 	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
 	enableVaultAPI := fs.Bool("enable-vault-api", false, "serve the vault API at /aliases (vault_api.enabled)")
@@ -128,6 +132,9 @@ type gateway struct {
 	// limiter holds the API clients' token buckets (limits.client_rate),
 	// shared by every mount of the APIs; nil: no limit (limits.go).
 	limiter *ratelimit.Limiter
+	// abuse is the vault's Admission: enumeration and duplicate
+	// detectors, new values per source (limits.*; abuse.go).
+	abuse *abuse.Guard
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
@@ -166,24 +173,68 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	}
 	gw.volatile = volatile
 	registerVolatileMetrics(gw.metrics.Registry, volatile)
-	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
-		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
-		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage})
-	if err != nil {
-		return nil, err
-	}
 	signer, err := auth.DeriveSigningKey(master)
 	if err != nil {
 		return nil, err
 	}
 	gw.auth = newAuth(clientStore{persistent}, signer, cfg, logger) // clientStore: clients.go
+	account, err := defaultAccount(ctx, cfg, persistent, gw.auth)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := persistent.GetMeta(ctx, vault.DefaultAccountMeta); errors.Is(err, vault.ErrNotFound) {
+		logger.Warn("the vault has no client yet: its default account is provisional until the first client's account replaces it; restart the gateway after creating the first client",
+			"default_account", account)
+	}
+	gw.abuse = gw.newAbuseGuard(cfg.Limits)
+	inUse, err := cards.NewAliasUse(persistent, keys.FingerprintKey())
+	if err != nil {
+		return nil, err
+	}
+	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
+		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
+		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
+		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse,
+		MaxValueLen: int(cfg.Vault.MaxValueSize.Int64()), DefaultAccount: account, InUse: inUse})
+	if err != nil {
+		return nil, err
+	}
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
 	}
 	ok = true
-	logger.Info("vault open", "store", where, "volatile", volatileWhere, "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String())
+	logger.Info("vault open", "store", where, "volatile", volatileWhere, "master_key", source, "volatile_ttl", time.Duration(cfg.Vault.VolatileTTL).String(),
+		"default_account", account)
 	return gw, nil
+}
+
+// defaultAccount resolves the vault's default account (vault.ResolveDefaultAccount):
+// default_account, else the one stored, else the account every active
+// client shares.
+func defaultAccount(ctx context.Context, cfg config.Config, store vault.MetaStore, svc *auth.Service) (string, error) {
+	name, err := vault.ResolveDefaultAccount(ctx, store, cfg.DefaultAccount, func(ctx context.Context) ([]string, error) {
+		return clientAccounts(ctx, svc)
+	})
+	if err != nil {
+		return "", fmt.Errorf("default account: %w", err)
+	}
+	return name, nil
+}
+
+// clientAccounts returns the account of every client that is not revoked.
+func clientAccounts(ctx context.Context, svc *auth.Service) ([]string, error) {
+	cs, err := svc.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range cs {
+		if c.RevokedAt.IsZero() {
+			out = append(out, c.Account)
+		}
+	}
+	return out, nil
 }
 
 func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger) *auth.Service {
@@ -221,7 +272,14 @@ func (gw *gateway) builtinHandler() http.Handler {
 		mux.Handle("/aliases/", api)
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route matches this request"))
+		detail := "no route matches this request"
+		switch p := r.URL.Path; {
+		case (p == "/aliases" || strings.HasPrefix(p, "/aliases/")) && !gw.cfg.VaultAPI.Enabled:
+			detail = "the vault API is off: start the gateway with --enable-vault-api (or vault_api.enabled: true)"
+		case (p == "/cards" || strings.HasPrefix(p, "/cards/")) && !gw.cfg.Cards.Enabled:
+			detail = "the Card Management API is off: set cards.enabled: true"
+		}
+		jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", detail))
 	}))
 	return mux
 }
@@ -235,7 +293,16 @@ func (gw *gateway) vaultAPI() http.Handler {
 // upstream to put filters in front of the vault API (mounted for it even
 // when vault_api.enabled is off).
 func (gw *gateway) inboundHandler() (http.Handler, error) {
+	var trusted []netip.Prefix
+	for _, p := range gw.cfg.Limits.TrustedProxies {
+		pfx, err := config.ParseTrustedProxy(p)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, pfx)
+	}
 	return proxy.NewInbound(proxy.InboundOptions{
+		Sources:   proxy.NewSources(trusted),
 		Table:     gw.routes,
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{
@@ -253,7 +320,8 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
-	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger}
+	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
+		Duplicates: gw.abuse}
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,7 +127,32 @@ type openedVault struct {
 // and opens vault.store with it: a master key other than the vault's fails
 // with vault.ErrWrongMasterKey before anything is written.
 func openVault(ctx context.Context, cfg config.Config, getenv func(string) string) (*openedVault, error) {
-	master, source, err := vault.LoadMasterKey(cfg.DataDir, getenv, true)
+	return openVaultMode(ctx, cfg, getenv, true)
+}
+
+// errNoVault: a command that reads or changes a vault found none where the
+// configuration points (a mistyped --data-dir, say); it never makes one.
+var errNoVault = errors.New("no vault here")
+
+// openExistingVault is openVault for the commands that read or change an
+// existing vault (keys status, keys rotate, clients list/revoke/
+// rotate-secret, vault copy's source): with the bbolt store, a data dir
+// without vault.db or without the master key (none in the environment)
+// fails with errNoVault, and nothing is created.
+func openExistingVault(ctx context.Context, cfg config.Config, getenv func(string) string) (*openedVault, error) {
+	if cfg.Vault.Store == "" || cfg.Vault.Store == "bolt" {
+		if _, err := os.Stat(cfg.VaultPath()); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir; \"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, cfg.VaultPath())
+		}
+	}
+	return openVaultMode(ctx, cfg, getenv, false)
+}
+
+func openVaultMode(ctx context.Context, cfg config.Config, getenv func(string) string, create bool) (*openedVault, error) {
+	master, source, err := vault.LoadMasterKey(cfg.DataDir, getenv, create)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no master key in %s or %s", errNoVault, cfg.DataDir, vault.MasterKeyEnv)
+	}
 	if err != nil {
 		return nil, err
 	}

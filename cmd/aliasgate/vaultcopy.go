@@ -44,7 +44,7 @@ type copyCheckpoint struct {
 }
 
 func runVaultCopy(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("vault copy --from-config A --to-config B", vaultCopyUsage)
+	fs := newFlagSet("vault copy --from-config A --to-config B [--batch N] [--restart]", vaultCopyUsage)
 	from := fs.String("from-config", "", "configuration `file` of the source vault (required)")
 	to := fs.String("to-config", "", "configuration `file` of the destination vault (required)")
 	batch := fs.Int("batch", 500, "records per `page` (one write and one read-back each)")
@@ -102,7 +102,7 @@ type copyCounts struct {
 }
 
 func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, getenv func(string) string) error {
-	src, err := openVault(ctx, srcCfg, getenv)
+	src, err := openExistingVault(ctx, srcCfg, getenv)
 	if err != nil {
 		return fmt.Errorf("vault copy: source: %w", err)
 	}
@@ -252,7 +252,7 @@ func putPage(ctx context.Context, dst vault.Store, page []*vault.Record) (int, e
 		return 0, fmt.Errorf("vault copy: read back records: %w", err)
 	}
 	for i, r := range back {
-		if r == nil || r.KeyVersion != page[i].KeyVersion || !bytes.Equal(r.Ciphertext, page[i].Ciphertext) {
+		if r == nil || r.KeyVersion != page[i].KeyVersion || !bytes.Equal(r.Ciphertext, page[i].Ciphertext) || r.Owner != page[i].Owner {
 			return 0, fmt.Errorf("vault copy: record %d of the page reads back differently from the destination", i+1)
 		}
 	}

@@ -27,6 +27,11 @@ func execCommand(t *testing.T, env []string, args ...string) *exec.Cmd {
 // fillBolt redacts n new values into the bbolt vault of dataDir and returns
 // a sample of value → alias.
 func fillBolt(t *testing.T, dataDir string, n int) map[string]string {
+	return fillBoltAs(t, dataDir, n, "")
+}
+
+// fillBoltAs is fillBolt acting for account ("": the default account).
+func fillBoltAs(t *testing.T, dataDir string, n int, account string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	master, _, err := vault.LoadMasterKey(dataDir, func(string) string { return "" }, true)
@@ -47,6 +52,9 @@ func fillBolt(t *testing.T, dataDir string, n int) map[string]string {
 	svc, err := vault.New(store, vol, keys, vault.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if account != "" {
+		ctx = vault.WithAccount(ctx, account)
 	}
 	sample := map[string]string{}
 	const batch = 1000
@@ -77,7 +85,9 @@ func TestVaultCopyBoltToPostgres(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	c := createClient(t, testEnv(nil), data, "--name", "shop", "--account", "acct_1", "--scopes", "aliases:reveal")
+	c2 := createClient(t, testEnv(nil), data, "--name", "shop2", "--account", "acct_2", "--scopes", "aliases:reveal")
 	sample := fillBolt(t, data, n)
+	owned := fillBoltAs(t, data, 3, "acct_2") // owners are copied: acct_2's records stay acct_2's
 
 	from := filepath.Join(dir, "bolt.yaml")
 	to := filepath.Join(dir, "pg.yaml")
@@ -119,7 +129,7 @@ vault_api: {enabled: true}
 	if err != nil {
 		t.Fatalf("vault copy (resumed): %v\n%s", err, out)
 	}
-	for _, want := range []string{"resuming after", fmt.Sprintf("source holds %d persistent records, destination %d", n, n), "1 clients"} {
+	for _, want := range []string{"resuming after", fmt.Sprintf("source holds %d persistent records, destination %d", n+3, n+3), "2 clients"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("vault copy output lacks %q:\n%s", want, out)
 		}
@@ -130,7 +140,7 @@ vault_api: {enabled: true}
 
 	// A third run copies nothing new and still verifies.
 	out, err = execCommand(t, nil, "vault", "copy", "--from-config", from, "--to-config", to).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), fmt.Sprintf("copied %d records (0 new", n)) {
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("copied %d records (0 new", n+3)) {
 		t.Fatalf("vault copy (again): %v\n%s", err, out)
 	}
 
@@ -155,7 +165,17 @@ vault_api: {enabled: true}
 			t.Fatalf("alias %s revealed %q on PostgreSQL, want %q", alias, got.Data[alias].Value, value)
 		}
 	}
-	t.Logf("%d records copied; %d sampled aliases reveal through a gateway on PostgreSQL", n, len(sample))
+	// acct_2's record is acct_2's on PostgreSQL too.
+	for value, alias := range owned {
+		if status, body := call(t, "GET", g.inbound+"/aliases/"+alias, "", "", bearerAuth(tok)); status != 404 {
+			t.Fatalf("acct_1 revealed acct_2's copied alias: %d %s", status, body)
+		}
+		status, body := call(t, "GET", g.inbound+"/aliases/"+alias, "", "", bearerAuth(token(t, g.inbound, c2)))
+		if status != 200 || !strings.Contains(string(body), `"value":"`+value+`"`) {
+			t.Fatalf("acct_2's copied alias on PostgreSQL: %d %s", status, body)
+		}
+	}
+	t.Logf("%d records copied; %d sampled aliases reveal through a gateway on PostgreSQL", n+3, len(sample)+len(owned))
 }
 
 // TestVaultCopyRefusals covers the mistakes vault copy must refuse before

@@ -10,19 +10,31 @@ import (
 )
 
 const routesImportVGSUsage = `Converts a VGS route export (YAML or JSON) into native aliasgate routes on
-stdout, and lists on stderr every entry or condition it could not express
-(those are left out, never widened). Exit status 0 when everything
-converted, 2 when some entries could not be, 1 on an unreadable file.`
+stdout, and lists on stderr every route, entry, condition or setting it
+could not express exactly (those are left out or narrowed, never widened).
+Exit status: 0 every route converted exactly; 1 something was left out,
+narrowed or assumed (listed on stderr; the routes on stdout are still
+usable); 2 bad input (unreadable, not a VGS export) or usage; 3 the
+converted routes do not load (a bug in the importer).`
 
-// errPartial reports an import that left entries out: exit status 2.
-type errPartial struct{ n int }
+// Exit statuses of routes import-vgs.
+const (
+	importExitPartial  = 1
+	importExitBadInput = 2
+	importExitBug      = 3
+)
 
-func (e errPartial) Error() string {
-	return fmt.Sprintf("%d VGS entries or conditions could not be converted (listed above)", e.n)
+// importExit is an import-vgs error with its exit status.
+type importExit struct {
+	code int
+	err  error
 }
 
-// ExitCode makes the exit status 2.
-func (errPartial) ExitCode() int { return 2 }
+func (e importExit) Error() string { return e.err.Error() }
+func (e importExit) Unwrap() error { return e.err }
+
+// ExitCode is the error's exit status.
+func (e importExit) ExitCode() int { return e.code }
 
 func runRoutesImportVGS(_ context.Context, e env, args []string) error {
 	fs := newFlagSet("routes import-vgs FILE", routesImportVGSUsage)
@@ -31,15 +43,15 @@ func runRoutesImportVGS(_ context.Context, e env, args []string) error {
 	}
 	in, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
-		return err
+		return importExit{importExitBadInput, err}
 	}
 	out, report, err := vgs.Convert(in)
 	if err != nil {
-		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+		return importExit{importExitBadInput, fmt.Errorf("%s: %w", fs.Arg(0), err)}
 	}
 	// What we print must load: check it before anyone deploys it.
 	if _, err := routes.Parse(out, "converted routes", routeOptions()); err != nil {
-		return fmt.Errorf("the converted routes do not load (a bug in the importer; please report it): %w", err)
+		return importExit{importExitBug, fmt.Errorf("the converted routes do not load (a bug in the importer; please report it): %w", err)}
 	}
 	if _, err := e.stdout.Write(out); err != nil {
 		return err
@@ -48,7 +60,7 @@ func runRoutesImportVGS(_ context.Context, e env, args []string) error {
 		fmt.Fprintln(e.stderr, it.String())
 	}
 	if !report.Complete() {
-		return errPartial{n: len(report.Items)}
+		return importExit{importExitPartial, fmt.Errorf("%d VGS routes, entries or settings were not converted exactly (listed above)", len(report.Items))}
 	}
 	return nil
 }

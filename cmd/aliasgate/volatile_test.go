@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -112,4 +114,110 @@ func TestVolatileStoreFloodThroughARoute(t *testing.T) {
 	if !strings.Contains(string(metrics), "aliasgate_vault_volatile_evictions_total 4") {
 		t.Errorf("metrics lack aliasgate_vault_volatile_evictions_total 4")
 	}
+}
+
+// TestVolatileFloodWhileOthersCheckOut: two anonymous senders flood the
+// README's items.#.cvc route with as many CVCs per message as a message
+// may hold, without pause, while other customers check out through the
+// same gateway: every checkout is tokenized (200) and its CVC alias
+// reveals right after, the flood's oversized messages are refused whole,
+// and the store holds its bound by evicting the oldest values.
+func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
+	var upstreamCalls atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamCalls.Add(1)
+		b := make([]byte, 1<<20)
+		n, _ := io.ReadFull(r.Body, b)
+		w.Write(b[:n]) // echoes the aliases
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: shop
+    direction: inbound
+    host: "*"
+    path_prefix: /shop
+    upstream: `+upstream.URL+`
+    filters:
+      - id: cvc-in
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: items.#.cvc, storage: volatile}
+`), 0o600)
+	data := filepath.Join(dir, "data")
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
+		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5000", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "200"})
+	c := createClient(t, env, data, "--name", "reveal", "--account", "acct_1", "--scopes", "aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	body := func(n int) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"cvc":"%03d"}`, i%1000)
+		}
+		return `{"items":[` + strings.Join(items, ",") + `]}`
+	}
+	stop := make(chan struct{})
+	var flooded, refused atomic.Int64
+	var wg sync.WaitGroup
+	for f := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			full, over := body(200), body(201)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				msg := full
+				if f == 1 && i%10 == 0 {
+					msg = over // the issue's oversized request, now and then
+				}
+				st, _ := callNoFatal("POST", g.inbound+"/shop/flood", "application/json", msg, nil)
+				switch st {
+				case 200:
+					flooded.Add(200)
+				case http.StatusUnprocessableEntity:
+					refused.Add(1)
+				}
+			}
+		}()
+	}
+	for i := range 30 {
+		st, echoed := callNoFatal("POST", g.inbound+"/shop/checkout", "application/json", `{"items":[{"cvc":"737"}]}`, nil)
+		var doc struct{ Items []struct{ CVC string } }
+		if st != 200 || json.Unmarshal(echoed, &doc) != nil || len(doc.Items) != 1 || doc.Items[0].CVC == "737" {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("checkout %d during the flood: %d %s", i, st, echoed)
+		}
+		st, revealed := callNoFatal("GET", g.inbound+"/aliases/"+doc.Items[0].CVC, "", "", func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
+		if st != 200 || !strings.Contains(string(revealed), `"value":"737"`) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("checkout %d: its CVC did not reveal: %d %s", i, st, revealed)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if flooded.Load() < 5000 || refused.Load() == 0 {
+		t.Fatalf("the flood tokenized %d CVCs (want past the store's 5000) and had %d messages refused (want some)", flooded.Load(), refused.Load())
+	}
+	// The store kept its bound by evicting: everything past 5000 (plus the
+	// checkouts) pushed out an older value.
+	_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
+	var evicted int64
+	for _, l := range strings.Split(string(metrics), "\n") {
+		if v, ok := strings.CutPrefix(l, "aliasgate_vault_volatile_evictions_total "); ok {
+			fmt.Sscan(v, &evicted)
+		}
+	}
+	if min := flooded.Load() + 30 - 5000; evicted < min {
+		t.Fatalf("%d evictions, want at least %d for the store to hold its bound", evicted, min)
+	}
+	t.Logf("flood: %d CVCs tokenized, %d evicted, %d oversized messages refused; 30 checkouts tokenized and revealed",
+		flooded.Load(), evicted, refused.Load())
 }

@@ -3,13 +3,27 @@
 # alias, the fake processor receives the real card number.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. examples/lib.sh
+
+need_free_port 18443 "the fake processor"
+need_free_port 18080 "aliasgate inbound"
+need_free_port 18081 "aliasgate outbound"
+need_free_port 19090 "aliasgate admin"
+
 D=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$D"' EXIT
+cleanup() {
+  local status=$?
+  show_logs_on_failure "$status" "$D"
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$D"
+}
+trap cleanup EXIT
 
 go build -o "$D/aliasgate" ./cmd/aliasgate
 go build -o "$D/psp" ./examples/outbound-psp/psp
 "$D/psp" -addr 127.0.0.1:18443 -cert-out "$D/psp.pem" 2>"$D/psp.log" &
-until [ -s "$D/psp.pem" ]; do sleep 0.1; done
+wait_until "the fake processor" test -s "$D/psp.pem"
 
 cat >"$D/routes.yaml" <<'YAML'
 routes:
@@ -37,7 +51,7 @@ api=$("$AG" clients create --config "$D/aliasgate.yaml" --name demo-api --accoun
 out=$("$AG" clients create --config "$D/aliasgate.yaml" --name merchant --account demo --outbound)
 
 "$AG" serve --config "$D/aliasgate.yaml" 2>"$D/gateway.log" &
-until curl -sf http://127.0.0.1:19090/readyz >/dev/null; do sleep 0.2; done
+wait_until "aliasgate (http://127.0.0.1:19090/readyz)" curl -sf http://127.0.0.1:19090/readyz
 "$AG" ca cert --config "$D/aliasgate.yaml" >"$D/gateway-ca.pem"
 
 # The merchant's card is an alias (made here through the vault API).

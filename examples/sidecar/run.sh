@@ -4,10 +4,19 @@
 # aliases, never the card number or CVC. Run from anywhere; needs Go and curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. examples/lib.sh
+
+# The ports of examples/sidecar/aliasgate.yaml and routes.yaml.
+need_free_port 18000 "the example app"
+need_free_port 18080 "aliasgate inbound"
+need_free_port 18081 "aliasgate outbound"
+need_free_port 19090 "aliasgate admin"
 
 DATA=$(mktemp -d)
 PIDS=()
 cleanup() {
+  local status=$?
+  show_logs_on_failure "$status" "$DATA"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$DATA"
@@ -22,10 +31,7 @@ PIDS+=($!)
 ALIASGATE_DATA_DIR="$DATA/data" "$DATA/aliasgate" serve --config examples/sidecar/aliasgate.yaml 2>"$DATA/aliasgate.log" &
 PIDS+=($!)
 
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null http://127.0.0.1:19090/healthz 2>/dev/null && break
-  sleep 0.1
-done
+wait_until "aliasgate (http://127.0.0.1:19090/readyz)" curl -fsS -o /dev/null http://127.0.0.1:19090/readyz
 
 echo "== JSON: the client sends a card number and CVC"
 curl -sS http://127.0.0.1:18080/checkout -H 'Content-Type: application/json' \

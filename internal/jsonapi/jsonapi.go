@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -43,6 +44,9 @@ type Source struct {
 type Error struct {
 	Status  int
 	Objects []ErrorObject
+	// RetryAfter, when positive, is sent as a Retry-After header in whole
+	// seconds, rounded up (a 429 or 503).
+	RetryAfter time.Duration
 }
 
 // Error returns the first object's title and detail.
@@ -83,19 +87,54 @@ type errorDocument struct {
 	Errors []ErrorObject `json:"errors"`
 }
 
-// WriteError writes err as a JSON:API error document with the given content
-// type (MediaType or "application/json"). An error that is not an *Error
-// becomes a generic 500 whose text is not shown: log it before calling.
+// ErrorDocumenter shapes the error documents WriteError writes to a
+// response: an API whose clients expect another error shape than JSON:API's
+// (the vault API answers VGS's) wraps the ResponseWriter in one, so that
+// every error of the request, its own and those of the middleware before
+// its handler (authentication), gets that shape. WriteError finds it on
+// the ResponseWriter or on one it wraps (an Unwrap() http.ResponseWriter
+// method, as http.ResponseController uses).
+type ErrorDocumenter interface {
+	// ErrorDocument returns the document to encode as JSON for e.
+	ErrorDocument(e *Error) any
+}
+
+// documenter returns the ErrorDocumenter on w or a writer it wraps.
+func documenter(w http.ResponseWriter) ErrorDocumenter {
+	for range 16 { // a bound against a writer that unwraps to itself
+		if d, ok := w.(ErrorDocumenter); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// WriteError writes err as a JSON:API error document (or the document of
+// the response's ErrorDocumenter) with the given content type (MediaType
+// or "application/json"). An error that is not an *Error becomes a generic
+// 500 whose text is not shown: log it before calling.
 func WriteError(w http.ResponseWriter, contentType string, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = NewError(http.StatusInternalServerError, "internal_error", "Internal Server Error", "")
 	}
+	var doc any = errorDocument{Errors: e.Objects}
+	if d := documenter(w); d != nil {
+		doc = d.ErrorDocument(e)
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(errorDocument{Errors: e.Objects})
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // WriteJSON writes v as JSON with status and content type.

@@ -121,3 +121,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// shaper is an ErrorDocumenter writing {"n":<status>}.
+type shaper struct{ http.ResponseWriter }
+
+func (shaper) ErrorDocument(e *Error) any { return map[string]int{"n": e.Status} }
+
+// wrapper wraps a ResponseWriter the way middleware does.
+type wrapper struct{ http.ResponseWriter }
+
+func (w wrapper) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// WriteError uses the ErrorDocumenter of the response, found directly or
+// through Unwrap, and JSON:API's document otherwise.
+func TestWriteErrorUsesTheResponsesDocumenter(t *testing.T) {
+	tests := []struct {
+		name string
+		wrap func(http.ResponseWriter) http.ResponseWriter
+		want string
+	}{
+		{"no documenter", func(w http.ResponseWriter) http.ResponseWriter { return w }, `{"errors":[{"status":"418","code":"c","title":"T","detail":"d"}]}`},
+		{"documenter", func(w http.ResponseWriter) http.ResponseWriter { return shaper{w} }, `{"n":418}`},
+		{"documenter under middleware", func(w http.ResponseWriter) http.ResponseWriter { return wrapper{wrapper{shaper{w}}} }, `{"n":418}`},
+		{"middleware without documenter", func(w http.ResponseWriter) http.ResponseWriter { return wrapper{w} }, `{"errors":[{"status":"418","code":"c","title":"T","detail":"d"}]}`},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		WriteError(tt.wrap(rec), "application/json", NewError(418, "c", "T", "d"))
+		if rec.Code != 418 || strings.TrimSpace(rec.Body.String()) != tt.want || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %q %s", tt.name, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+	}
+}

@@ -67,6 +67,14 @@ type Metrics struct {
 	// client was over limits.client_rate:
 	// aliasgate_rate_limited_total{api} with api "cards" or "aliases".
 	RateLimited *prometheus.CounterVec
+	// AbuseRefused counts vault calls refused by an abuse limit:
+	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
+	// "duplicates" or "source_new_values".
+	AbuseRefused *prometheus.CounterVec
+	// AbuseAlerts counts callers flagged by an abuse detector:
+	// aliasgate_abuse_alerts_total{kind, caller} with kind "enumeration"
+	// or "duplicates" and caller "client" or "source" (never the id).
+	AbuseAlerts *prometheus.CounterVec
 
 	// vaultSeries caches the VaultOps and VaultDuration children of each
 	// (op, store, result) ObserveVault has seen: vaultKey → *vaultSeries.
@@ -124,12 +132,21 @@ func NewMetrics() *Metrics {
 			Name: "aliasgate_rate_limited_total",
 			Help: "API requests refused with 429 because their client was over its rate, by API (cards, aliases).",
 		}, []string{"api"}),
+		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_abuse_refused_total",
+			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values).",
+		}, []string{"limit"}),
+		AbuseAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_abuse_alerts_total",
+			Help: "Callers flagged by an abuse detector, by kind (enumeration, duplicates) and caller type (client, source).",
+		}, []string{"kind", "caller"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.VaultOps, m.VaultDuration, m.StoreUp,
 		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads, m.RateLimited,
+		m.AbuseRefused, m.AbuseAlerts,
 	)
 	return m
 }

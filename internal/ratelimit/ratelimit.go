@@ -42,7 +42,14 @@ const sweepEvery = time.Minute
 // burst requests (burst < 1 counts as 1). now is the clock (nil:
 // time.Now). A rate of 0 or less returns nil, which allows everything.
 func New(rate, burst int, now func() time.Time) *Limiter {
-	if rate <= 0 {
+	return NewPer(rate, time.Second, burst, now)
+}
+
+// NewPer is New for a rate of n tokens every per (30 a minute: NewPer(30,
+// time.Minute, …)). n or per of 0 or less returns nil, which allows
+// everything.
+func NewPer(n int, per time.Duration, burst int, now func() time.Time) *Limiter {
+	if n <= 0 || per <= 0 {
 		return nil
 	}
 	if burst < 1 {
@@ -51,15 +58,26 @@ func New(rate, burst int, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{rate: float64(rate), burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+	return &Limiter{rate: float64(n) / per.Seconds(), burst: float64(burst), now: now, buckets: map[string]*bucket{}}
 }
 
 // Allow takes a token from key's bucket. When there is none it returns
 // false and how long until there is one. A nil Limiter allows everything.
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
+	ok, wait, _ := l.Take(key, 1)
+	return ok, wait
+}
+
+// Take takes n tokens from key's bucket, all or none. It returns whether
+// it did, how long until n tokens are there when it did not (n over the
+// burst can never be taken: the wait is then the time to refill the whole
+// bucket), and how many whole tokens are left. A nil Limiter allows
+// everything and reports -1 tokens left.
+func (l *Limiter) Take(key string, n int) (ok bool, wait time.Duration, left int) {
 	if l == nil {
-		return true, 0
+		return true, 0, -1
 	}
+	need := float64(max(n, 0))
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -75,12 +93,20 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
 		b.last = now
 	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	if b.tokens >= need {
+		b.tokens -= need
+		return true, 0, int(b.tokens)
 	}
-	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-	return false, wait
+	wait = time.Duration((min(need, l.burst) - b.tokens) / l.rate * float64(time.Second))
+	return false, wait, int(b.tokens)
+}
+
+// Burst returns the size of each bucket (0 for a nil Limiter).
+func (l *Limiter) Burst() int {
+	if l == nil {
+		return 0
+	}
+	return int(l.burst)
 }
 
 // sweep drops the buckets that have refilled completely.

@@ -93,3 +93,33 @@ func TestLimiterUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d of 400 allowed with a burst of 100 and a frozen clock", ok.Load())
 	}
 }
+
+func TestTakeIsAllOrNothing(t *testing.T) {
+	clk := &clock{t: time.Unix(1700000000, 0)}
+	l := NewPer(6, time.Minute, 5, clk.now) // a token every 10 s
+	if ok, _, left := l.Take("k", 3); !ok || left != 2 {
+		t.Fatalf("Take 3 of 5: ok %v left %d", ok, left)
+	}
+	ok, wait, left := l.Take("k", 3)
+	if ok || left != 2 || wait != 10*time.Second {
+		t.Fatalf("Take 3 of 2: ok %v left %d wait %s (want refused, 2 left, 10s)", ok, left, wait)
+	}
+	// A refused Take takes nothing.
+	if ok, _, left := l.Take("k", 2); !ok || left != 0 {
+		t.Fatalf("Take 2 of 2: ok %v left %d", ok, left)
+	}
+	// More than the burst can never be taken; the wait is a full refill.
+	if ok, wait, _ := l.Take("k", 9); ok || wait != 50*time.Second {
+		t.Fatalf("Take over the burst: ok %v wait %s", ok, wait)
+	}
+	if l.Burst() != 5 {
+		t.Fatalf("Burst %d", l.Burst())
+	}
+	var none *Limiter
+	if ok, _, left := none.Take("k", 1000); !ok || left != -1 || none.Burst() != 0 {
+		t.Fatal("a nil Limiter limits")
+	}
+	if NewPer(0, time.Second, 1, nil) != nil || NewPer(1, 0, 1, nil) != nil {
+		t.Fatal("NewPer without a rate is not nil")
+	}
+}

@@ -20,6 +20,10 @@ type Message struct {
 	Phase     routes.Phase
 	// Method, Host and Path are the request's (also for the response phase).
 	Method, Host, Path string
+	// Query is the request's raw query (without "?"), RequestContentType
+	// its Content-Type header (routes.RequestContentType); for the request
+	// phase, "" takes it from Header.
+	Query, RequestContentType string
 	// Status is the response's code (response phase only).
 	Status int
 	// Header and Body are the message to rewrite; Run changes them in place.
@@ -57,7 +61,11 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 		return res
 	}
 	ct := m.Header.Get("Content-Type")
-	x := routes.Exchange{Method: m.Method, Path: m.Path, MediaType: ct, Status: m.Status}
+	rct := m.RequestContentType
+	if rct == "" && m.Phase == routes.Request {
+		rct = routes.RequestContentType(m.Header)
+	}
+	x := routes.Exchange{Method: m.Method, Path: m.Path, Query: m.Query, MediaType: ct, RequestContentType: rct, Status: m.Status}
 	msg := rewrite.Message{Header: m.Header, Body: m.Body}
 	msg.MediaType, msg.Params, _ = mime.ParseMediaType(ct)
 	for _, f := range res.Route.Matching(m.Phase, x) {

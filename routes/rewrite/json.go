@@ -5,40 +5,56 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
 )
 
-// JSON targets use gjson path syntax without modifiers, queries or
-// wildcards: keys separated by '.', '\' escaping the next character, '#'
-// for every element of an array, and a number for one array index (or an
-// object key of that name). The body is validated and every target located
-// in one walk; a string target is replaced by a JSON string, a number
-// target by a number when the replacement is an integer (numeric alias
-// formats) and by a string otherwise. Values are read from their raw text,
-// never through float64, so a card number sent as a JSON number keeps all
-// its digits.
+// JSON targets are gjson paths (json_path.go), located by
+// github.com/tidwall/gjson with strict checks around it, in one walk:
 //
-// Keys are matched as the application reads them. A key spelled with
-// escapes ("n\u0075mber") is the key it decodes to: it is located, and with
-// the plain spelling in the same object it is a duplicate. An object that
-// repeats a targeted key is refused (ErrDuplicateKey), and so is, at every
-// level of a target's path, a key that differs from the path's key only in
-// letter case ("Number", "NUMBER", "\u212aey" for "key"; see keyFoldEqual),
-// whether it stands beside the exact key or alone: encoding/json and other
-// case-insensitive decoders would read its value as the target's. Such a
-// spelling is accepted only when the route targets it too, with the same
-// rest of the path.
-
-type jsonSeg struct {
-	key   string
-	any   bool // '#'
-	index int  // array index when key is all digits, else -1
-}
+//   - The walk validates the whole body (RFC 8259, at most MaxDepth
+//     levels) as it follows the paths one component at a time from the
+//     objects and arrays the previous component reached. gjson is lenient
+//     and never validates, so it reads only what the walk has validated.
+//   - gjson locates: once a container is validated, gjson.Get of each key
+//     or index component on it must give the offset of the scalar the walk
+//     met there (Result.Index), or nothing where the walk met none; the
+//     elements a query
+//     selects are those gjson.Get of #(cond)# on the array gives
+//     (Result.Indexes; the array is validated first). Two readers that
+//     disagree refuse the body (errDisagree) rather than guess. A
+//     container under a key is not confirmed (gjson would read it whole);
+//     the scalars below it are. gjson.Get of the whole path is not used:
+//     it gives no offsets through a '#' nested in another, reads only the
+//     first of two equal keys, and the checks below read every key of each
+//     object on the path anyway. The elements under '#' are every element
+//     of the array.
+//   - Keys are matched as the application reads them. A key spelled with
+//     escapes ("n\u0075mber") is the key it decodes to: it is located, and
+//     with the plain spelling in the same object it is a duplicate. An
+//     object that repeats a targeted key is refused (ErrDuplicateKey), and
+//     so is, at every level of a target's path, a key that differs from
+//     the path's key only in letter case ("Number", "NUMBER", "\u212aey"
+//     for "key"; see keyFoldEqual), whether it stands beside the exact key
+//     or alone: encoding/json and other case-insensitive decoders would
+//     read its value as the target's. Such a spelling is accepted only when
+//     the route targets it too, with the same rest of the path. The keys a
+//     query's condition reads follow the same rules in every element of
+//     the array, and a value a condition compares must have its literal's
+//     JSON type (gjson compares the string "1" equal to 1 and "card" equal
+//     to 0; an application does not): else ErrTargetType.
+//   - A string target is replaced by a JSON string, a number target by a
+//     number when the replacement is an integer (numeric alias formats) and
+//     by a string otherwise. Values are read from their raw text, never
+//     through float64, so a card number sent as a JSON number keeps all its
+//     digits. Replacements are spliced at the located offsets in one pass
+//     (Program.Apply); sjson would parse the body again from its start for
+//     every value (docs/DECISIONS.md has the figures).
 
 type jsonPath struct {
 	segs   []jsonSeg
@@ -47,23 +63,6 @@ type jsonPath struct {
 
 type jsonLocator struct {
 	paths []jsonPath
-}
-
-// cursor is a path partly matched: segs[pos:] are still to match; seg is
-// &segs[pos], nil when the path is matched to its end.
-type cursor struct {
-	path int
-	pos  int
-	seg  *jsonSeg
-}
-
-// at returns the cursor of path after pos segments.
-func (s *jsonScan) at(path, pos int) cursor {
-	c := cursor{path: path, pos: pos}
-	if segs := s.paths[path].segs; pos < len(segs) {
-		c.seg = &segs[pos]
-	}
-	return c
 }
 
 func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
@@ -78,98 +77,25 @@ func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
 	return l, nil
 }
 
-// ErrJSONPath is wrapped by path syntax errors.
-var ErrJSONPath = errors.New("unsupported json path")
-
-// parseJSONPath parses the supported gjson path subset.
-func parseJSONPath(p string) ([]jsonSeg, error) {
-	if p == "" {
-		return nil, fmt.Errorf("%w: empty", ErrJSONPath)
-	}
-	if strings.HasPrefix(p, "$") {
-		return nil, fmt.Errorf("%w: %q looks like JSONPath; write it as a gjson path (card.number, items.#.pan)", ErrJSONPath, p)
-	}
-	if strings.HasPrefix(p, "..") {
-		return nil, fmt.Errorf("%w: JSON lines paths (..) are not supported", ErrJSONPath)
-	}
-	var segs []jsonSeg
-	var key strings.Builder
-	escaped, hash := false, false
-	flush := func() error {
-		k := key.String()
-		key.Reset()
-		if k == "" && !escaped {
-			return fmt.Errorf("%w: %q has an empty key", ErrJSONPath, p)
-		}
-		seg := jsonSeg{key: k, index: -1}
-		if hash && k != "#" {
-			return fmt.Errorf("%w: %q: '#' must be a whole path element (escape it as \\# in a key)", ErrJSONPath, p)
-		}
-		if k == "#" && hash {
-			seg = jsonSeg{any: true, index: -1}
-		} else if n, err := strconv.Atoi(k); err == nil && n >= 0 && allASCIIDigits(k) {
-			seg.index = n
-		}
-		segs = append(segs, seg)
-		escaped, hash = false, false
-		return nil
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch c {
-		case '\\':
-			if i+1 == len(p) {
-				return nil, fmt.Errorf("%w: %q ends with '\\'", ErrJSONPath, p)
-			}
-			i++
-			key.WriteByte(p[i])
-			escaped = true
-			continue
-		case '.':
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			continue
-		case '@', '|', '{', '}', '[', ']', '!', '=', '<', '>', '~', '%':
-			return nil, fmt.Errorf("%w: %q uses %q (modifiers, queries and selectors are not supported)", ErrJSONPath, p, c)
-		case '*', '?':
-			return nil, fmt.Errorf("%w: %q uses wildcard %q; name the key", ErrJSONPath, p, c)
-		case '#':
-			if i+1 < len(p) && p[i+1] == '(' {
-				return nil, fmt.Errorf("%w: %q uses a query #(…)", ErrJSONPath, p)
-			}
-			hash = true
-		}
-		key.WriteByte(c)
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	if last := segs[len(segs)-1]; last.any {
-		return nil, fmt.Errorf("%w: %q ends with '#' (the array length), not a value", ErrJSONPath, p)
-	}
-	return segs, nil
+// cursor is a path matched up to segs[pos] (pos == len(segs): the path is
+// matched to its end, the value is its target). In the container it is in,
+// at is where the walk met the value of its key or index component, -1
+// while it has met none.
+type cursor struct {
+	path, pos, at int
 }
 
-func allASCIIDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// jsonScan is the state of one walk. Scanning helpers work on a local
-// index and return the new one; the walk keeps it in i between values.
-type jsonScan struct {
-	b       []byte
-	i       int
-	paths   []jsonPath
-	cursors []cursor  // stack: each level's active cursors appended at the end
-	seen    []seenKey // stack of targeted keys seen in the open objects
-	spans   []Span
-	vals    []rawValue // where each span's value is, for one string of all values at the end
+// jsonWalk is the state of one body's walk. The cursors active at a value
+// are stack[lo:hi]; a container's children push theirs above hi.
+type jsonWalk struct {
+	b     []byte
+	s     string // b, shared (no copy), for gjson
+	paths []jsonPath
+	stack []cursor
+	seen  []string // targeted keys met in the open objects
+	sels  []querySel
+	spans []Span
+	vals  []rawValue
 }
 
 // rawValue is where the value of a span lies in the body: its raw text
@@ -179,19 +105,24 @@ type rawValue struct {
 	escaped  bool
 }
 
-// scanPool keeps walk state between messages: the cursor, key and value
-// stacks are reused instead of allocated per body.
-var scanPool = sync.Pool{New: func() any {
-	return &jsonScan{cursors: make([]cursor, 0, 32), seen: make([]seenKey, 0, 16), vals: make([]rawValue, 0, 16)}
+// querySel is what gjson selected for the query cursor stack[ci] in an
+// array: the offsets of the matching elements, in order, and how many of
+// them the walk has met.
+type querySel struct {
+	ci   int
+	offs []int
+	next int
+}
+
+// walkPool keeps walk state between messages: the stacks are reused
+// instead of allocated per body.
+var walkPool = sync.Pool{New: func() any {
+	return &jsonWalk{stack: make([]cursor, 0, 32), seen: make([]string, 0, 16), vals: make([]rawValue, 0, 16)}
 }}
 
-// seenKey is a targeted key met in an open object: its raw bytes, or its
-// decoded text when it had escapes.
-type seenKey struct {
-	start, end int
-	decoded    string
-	escaped    bool
-}
+// errDisagree: gjson and the walk's own reading of an object or array do
+// not agree on where a component's value is.
+var errDisagree = errors.New("rewrite: json: gjson and the key checks disagree on where a value is")
 
 func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
 	spans, err := l.locateAppend(make([]Span, 0, 2*len(l.paths)), msg)
@@ -203,37 +134,468 @@ func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
 
 // locateAppend is Locate appending to dst (see spanAppender).
 func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
-	s := scanPool.Get().(*jsonScan)
-	s.b, s.i, s.paths = msg.Body, 0, l.paths
-	s.cursors, s.seen, s.vals = s.cursors[:0], s.seen[:0], s.vals[:0]
-	s.spans = dst
+	w := walkPool.Get().(*jsonWalk)
+	// s shares the body's bytes: the body is not written while the walk
+	// reads it, and nothing taken from s outlives the walk (values are
+	// copied by fillValues).
+	w.b, w.s, w.paths = msg.Body, unsafe.String(unsafe.SliceData(msg.Body), len(msg.Body)), l.paths
+	w.stack, w.seen, w.sels, w.vals = w.stack[:0], w.seen[:0], w.sels[:0], w.vals[:0]
+	w.spans = dst
 	for i := range l.paths {
-		s.cursors = append(s.cursors, s.at(i, 0))
+		w.stack = append(w.stack, cursor{path: i, at: -1})
 	}
-	s.i = skipWS(s.b, 0)
-	err := s.value(0, len(s.cursors), 0)
-	if s.i = skipWS(s.b, s.i); err == nil && s.i != len(s.b) {
-		err = malformedAt("data after the JSON value", s.i)
+	end, err := w.visit(skipWS(w.b, 0), 0, len(w.stack), 0)
+	if end = skipWS(w.b, end); err == nil && end != len(w.b) {
+		err = malformedAt("data after the JSON value", end)
 	}
-	spans := s.spans
+	spans := w.spans
 	if err == nil {
-		err = s.fillValues(spans[len(dst):])
+		err = fillValues(w.b, w.vals, spans[len(dst):])
 	}
-	// The pooled state keeps no reference to the body or the spans. (The
-	// seen stack may keep a few decoded key strings until its next use.)
-	s.b, s.paths, s.spans = nil, nil, nil
-	scanPool.Put(s)
+	// The pooled state keeps no reference to the body, its keys or the spans.
+	clear(w.seen[:cap(w.seen)])
+	clear(w.sels[:cap(w.sels)])
+	w.b, w.s, w.paths, w.spans = nil, "", nil, nil
+	walkPool.Put(w)
 	if err != nil {
 		return dst, err
 	}
 	return spans, nil
 }
 
-// fillValues sets the Value of every span from s.vals: all of them are
-// slices of one string, one allocation per body rather than one per value.
-func (s *jsonScan) fillValues(spans []Span) error {
+// seg returns the component cursor c is at, nil when its path is matched.
+func (w *jsonWalk) seg(c cursor) *jsonSeg {
+	if segs := w.paths[c.path].segs; c.pos < len(segs) {
+		return &segs[c.pos]
+	}
+	return nil
+}
+
+// push adds the child cursor of c.
+func (w *jsonWalk) push(c cursor) {
+	w.stack = append(w.stack, cursor{path: c.path, pos: c.pos + 1, at: -1})
+}
+
+// visit validates and takes the value at b[start] (no white space before
+// it), at which the cursors stack[lo:hi] are active, depth levels down; it
+// returns the index after it.
+func (w *jsonWalk) visit(start, lo, hi, depth int) (int, error) {
+	if start >= len(w.b) {
+		return start, malformedAt("unexpected end", start)
+	}
+	target, live := -1, false
+	for _, c := range w.stack[lo:hi] {
+		if w.seg(c) != nil {
+			live = true
+		} else if t := w.paths[c.path].target; target < 0 || t < target {
+			target = t
+		}
+	}
+	switch c := w.b[start]; {
+	case c == '{' || c == '[':
+		switch {
+		case target >= 0:
+			return start, fmt.Errorf("%w: a targeted value is %s", ErrTargetType, typeName(c))
+		case !live:
+			return skipContainer(w.b, start, depth)
+		case depth >= MaxDepth:
+			return start, errTooDeep
+		case c == '{':
+			return w.object(start, lo, hi, depth)
+		}
+		return w.array(start, lo, hi, depth)
+	case c == '"':
+		if target < 0 {
+			return skipStringErr(w.b, start)
+		}
+		end, esc, err := scanString(w.b, start)
+		if err != nil {
+			return end, err
+		}
+		w.spans = append(w.spans, Span{Start: start, End: end, Encoding: JSONString, Target: target})
+		w.vals = append(w.vals, rawValue{from: start + 1, to: end - 1, escaped: esc})
+		return end, nil
+	case c == '-' || c >= '0' && c <= '9':
+		end, err := scanNumber(w.b, start)
+		if err == nil && target >= 0 {
+			w.spans = append(w.spans, Span{Start: start, End: end, Encoding: JSONNumber, Target: target})
+			w.vals = append(w.vals, rawValue{from: start, to: end})
+		}
+		return end, err
+	default:
+		end, err := skipValue(w.b, start, depth)
+		if err == nil && target >= 0 {
+			return start, fmt.Errorf("%w: a targeted value is %s", ErrTargetType, typeName(c))
+		}
+		return end, err
+	}
+}
+
+// skipValid returns the index after the value at b[i] of a body already
+// validated: it only looks for the end.
+func skipValid(b []byte, i int) int {
+	switch c := b[i]; {
+	case c == '"':
+		return skipString(b, i)
+	case c == '{' || c == '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			if !structural[b[i]] {
+				continue
+			}
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			default:
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	case c == 't' || c == 'n':
+		return i + 4
+	case c == 'f':
+		return i + 5
+	}
+	return skipNumber(b, i)
+}
+
+// structural marks the bytes skipValid stops at in a container.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// typeName names the JSON type of the value that starts with byte c.
+func typeName(c byte) string {
+	return litName[valueLit(c)]
+}
+
+var litName = [...]string{litNone: "nothing", litString: "a string", litNumber: "a number", litBool: "a boolean",
+	litNull: "null", litObject: "an object", litArray: "an array"}
+
+// valueLit is the JSON type of the value that starts with byte c.
+func valueLit(c byte) litType {
+	switch {
+	case c == '"':
+		return litString
+	case c == '-' || c >= '0' && c <= '9':
+		return litNumber
+	case c == 't' || c == 'f':
+		return litBool
+	case c == 'n':
+		return litNull
+	case c == '{':
+		return litObject
+	case c == '[':
+		return litArray
+	}
+	return litNone
+}
+
+// reset marks the cursors stack[lo:hi] as not yet met in the container
+// they are entering.
+func (w *jsonWalk) reset(lo, hi int) {
+	for ci := lo; ci < hi; ci++ {
+		w.stack[ci].at = -1
+	}
+}
+
+// met records that the walk found the value of the key or index component
+// of cursor stack[ci] at b[at].
+func (w *jsonWalk) met(ci, at int) {
+	w.stack[ci].at = at
+}
+
+// settle checks, once the walk has validated the whole container at
+// b[start], that gjson locates the value of each key or index component of
+// stack[lo:hi] where the walk met it, and nothing where the walk met none.
+// (A value that is an object or array, which gjson would have to read
+// whole, is not checked: the scalars below it are.)
+func (w *jsonWalk) settle(start, lo, hi int) error {
+	for _, c := range w.stack[lo:hi] {
+		seg := w.seg(c)
+		if seg == nil || seg.kind != segKey {
+			continue
+		}
+		if c.at >= 0 && (w.b[c.at] == '{' || w.b[c.at] == '[') {
+			continue
+		}
+		r := gjson.Get(w.s[start:], seg.text)
+		if r.Exists() != (c.at >= 0) || c.at >= 0 && start+r.Index != c.at {
+			return errDisagree
+		}
+	}
+	return nil
+}
+
+// nextMember reads the member at b[i] of a valid object (i is at the key's
+// quote): it returns its key (escapes read) and where its value starts.
+func (w *jsonWalk) nextMember(i int) (key string, value int, err error) {
+	kend := skipString(w.b, i)
+	key = w.s[i+1 : kend-1]
+	if strings.IndexByte(key, '\\') >= 0 {
+		if key, err = decodeJSONString(w.b[i+1:kend-1], true); err != nil {
+			return "", 0, err
+		}
+	}
+	return key, skipWS(w.b, skipWS(w.b, kend)+1), nil // after ':'
+}
+
+// next moves past the separator after a member of a valid object or array
+// that ends at b[i]: it returns the index of the next member, or -1 after
+// the last.
+func (w *jsonWalk) next(i int) int {
+	i = skipWS(w.b, i)
+	if w.b[i] == ',' {
+		return skipWS(w.b, i+1)
+	}
+	return -1
+}
+
+// separator validates what follows a member of an object or array that
+// ends at b[i]: ',' (it returns the index of the next member) or the
+// closing byte (it returns -1 and the index after it).
+func (w *jsonWalk) separator(i int, closing byte, kind string) (int, int, error) {
+	i = skipWS(w.b, i)
+	if i >= len(w.b) {
+		return 0, i, malformedAt("unexpected end in an "+kind, i)
+	}
+	switch w.b[i] {
+	case ',':
+		return skipWS(w.b, i+1), 0, nil
+	case closing:
+		return -1, i + 1, nil
+	}
+	return 0, i, malformedAt("expected ',' or '"+string(closing)+"'", i)
+}
+
+func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
+	w.reset(lo, hi)
+	seenMark := len(w.seen)
+	defer func() { w.seen = w.seen[:seenMark] }()
+	i := skipWS(w.b, start+1)
+	if i < len(w.b) && w.b[i] == '}' {
+		return i + 1, w.settle(start, lo, hi)
+	}
+	for {
+		if i >= len(w.b) || w.b[i] != '"' {
+			return i, malformedAt("expected a key", i)
+		}
+		kend, esc, err := scanString(w.b, i)
+		if err != nil {
+			return kend, err
+		}
+		key := w.s[i+1 : kend-1]
+		if esc {
+			if key, err = decodeJSONString(w.b[i+1:kend-1], true); err != nil {
+				return i, err
+			}
+		}
+		if i = skipWS(w.b, kend); i >= len(w.b) || w.b[i] != ':' {
+			return i, malformedAt("expected ':'", i)
+		}
+		vs := skipWS(w.b, i+1)
+		childLo := len(w.stack)
+		matched := false
+		for ci := lo; ci < hi; ci++ {
+			c := w.stack[ci]
+			seg := w.seg(c)
+			if seg == nil || seg.kind != segKey {
+				continue
+			}
+			if seg.key == key {
+				if !matched {
+					for _, s := range w.seen[seenMark:] {
+						if s == key {
+							return 0, fmt.Errorf("%w: an object repeats a targeted key", ErrDuplicateKey)
+						}
+					}
+					w.seen = append(w.seen, key)
+					matched = true
+				}
+				w.met(ci, vs)
+				w.push(c)
+				continue
+			}
+			// Most keys differ from the component in their first byte,
+			// letter case aside: no variant.
+			if len(key) > 0 && len(seg.key) > 0 {
+				if a, b := key[0], seg.key[0]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
+					continue
+				}
+			}
+			if err := w.checkVariant(lo, hi, c, key); err != nil {
+				return 0, err
+			}
+		}
+		ve, err := w.visit(vs, childLo, len(w.stack), depth+1)
+		if err != nil {
+			return ve, err
+		}
+		w.stack = w.stack[:childLo]
+		next, end, err := w.separator(ve, '}', "object")
+		if err != nil {
+			return end, err
+		}
+		if next < 0 {
+			return end, w.settle(start, lo, hi)
+		}
+		i = next
+	}
+}
+
+// checkVariant refuses an object key that is another spelling of the
+// component of cursor c (see jsonKeyVariant): an application matching keys
+// case-insensitively would read its value as the target's, which is not
+// located under it. It is accepted when the route also targets that exact
+// spelling with the same rest of the path (a cursor among stack[lo:hi]
+// whose component is the key and whose remaining components are c's): it
+// is then located.
+func (w *jsonWalk) checkVariant(lo, hi int, c cursor, key string) error {
+	segs := w.paths[c.path].segs
+	if !jsonKeyVariant(key, segs[c.pos].key) {
+		return nil
+	}
+	for _, o := range w.stack[lo:hi] {
+		if os := w.seg(o); os != nil && os.kind == segKey && os.key == key && sameSegs(w.paths[o.path].segs[o.pos+1:], segs[c.pos+1:]) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: target %d: an object key differs from the targeted key %q only in letter case", ErrDuplicateKey, w.paths[c.path].target, segs[c.pos].key)
+}
+
+func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
+	w.reset(lo, hi)
+	selMark := len(w.sels)
+	defer func() { w.sels = w.sels[:selMark] }()
+	for ci := lo; ci < hi; ci++ {
+		if seg := w.seg(w.stack[ci]); seg != nil && seg.kind == segQuery {
+			if len(w.sels) == selMark { // gjson reads only valid JSON
+				if end, err := skipContainer(w.b, start, depth); err != nil {
+					return end, err
+				}
+			}
+			offs := gjson.Get(w.s[start:], seg.query.gjson).Indexes
+			if !seg.query.all && len(offs) > 1 {
+				offs = offs[:1]
+			}
+			w.sels = append(w.sels, querySel{ci: ci, offs: offs})
+		}
+	}
+	i := skipWS(w.b, start+1)
+	if i < len(w.b) && w.b[i] == ']' {
+		return i + 1, w.settle(start, lo, hi)
+	}
+	for n := 0; ; n++ {
+		childLo := len(w.stack)
+		queries := false
+		for ci := lo; ci < hi; ci++ {
+			c := w.stack[ci]
+			seg := w.seg(c)
+			if seg == nil {
+				continue
+			}
+			switch seg.kind {
+			case segAll:
+				w.push(c)
+			case segKey:
+				if seg.index == n {
+					w.met(ci, i)
+					w.push(c)
+				}
+			case segQuery:
+				queries = true
+				for k := selMark; k < len(w.sels); k++ {
+					if s := &w.sels[k]; s.ci == ci && s.next < len(s.offs) && start+s.offs[s.next] == i {
+						s.next++
+						w.push(c)
+					}
+				}
+			}
+		}
+		ve, err := w.visit(i, childLo, len(w.stack), depth+1)
+		if err != nil {
+			return ve, err
+		}
+		w.stack = w.stack[:childLo]
+		if queries { // the element is valid now
+			for ci := lo; ci < hi; ci++ {
+				if seg := w.seg(w.stack[ci]); seg != nil && seg.kind == segQuery {
+					if err := w.checkCondition(i, seg.query); err != nil {
+						return 0, err
+					}
+				}
+			}
+		}
+		next, end, err := w.separator(ve, ']', "array")
+		if err != nil {
+			return end, err
+		}
+		if next < 0 {
+			for _, s := range w.sels[selMark:] {
+				if s.next != len(s.offs) {
+					return 0, errDisagree
+				}
+			}
+			return end, w.settle(start, lo, hi)
+		}
+		i = next
+	}
+}
+
+// checkCondition applies the key rules to the keys the condition of q
+// reads in the array element at b[start], and checks that the value it
+// compares, if there is one, has the literal's JSON type.
+func (w *jsonWalk) checkCondition(start int, q *jsonQuery) error {
+	for _, key := range q.cond {
+		switch w.b[start] {
+		case '{':
+			found := -1
+			i := skipWS(w.b, start+1)
+			if w.b[i] == '}' {
+				i = -1
+			}
+			for i >= 0 {
+				k, vs, err := w.nextMember(i)
+				if err != nil {
+					return err
+				}
+				switch {
+				case k == key && found >= 0:
+					return fmt.Errorf("%w: an object repeats the key %q a query reads", ErrDuplicateKey, key)
+				case k == key:
+					found = vs
+				case jsonKeyVariant(k, key):
+					return fmt.Errorf("%w: an object key differs from the key %q a query reads only in letter case", ErrDuplicateKey, key)
+				}
+				i = w.next(skipValid(w.b, vs))
+			}
+			if found < 0 {
+				return nil
+			}
+			start = found
+		case '[':
+			r := gjson.Get(w.s[start:], key)
+			if !allASCIIDigits(key) || !r.Exists() {
+				return nil
+			}
+			start += r.Index
+		default:
+			return nil // the key path does not exist
+		}
+	}
+	if q.lit == litNone || valueLit(w.b[start]) == q.lit {
+		return nil
+	}
+	return fmt.Errorf("%w: a query compares %s with %s", ErrTargetType, typeName(w.b[start]), litName[q.lit])
+}
+
+// fillValues sets the Value of every span from vals: all of them are slices
+// of one string, one allocation per body rather than one per value.
+func fillValues(b []byte, vals []rawValue, spans []Span) error {
 	n := 0
-	for _, v := range s.vals {
+	for _, v := range vals {
 		n += v.to - v.from // a decoded string is never longer than its raw text
 	}
 	if n == 0 {
@@ -241,9 +603,9 @@ func (s *jsonScan) fillValues(spans []Span) error {
 	}
 	var sb strings.Builder
 	sb.Grow(n)
-	for k := range s.vals {
-		v := &s.vals[k]
-		raw := s.b[v.from:v.to]
+	for k := range vals {
+		v := &vals[k]
+		raw := b[v.from:v.to]
 		if v.escaped {
 			d, err := decodeJSONString(raw, true)
 			if err != nil {
@@ -257,7 +619,7 @@ func (s *jsonScan) fillValues(spans []Span) error {
 	}
 	all := sb.String()
 	from := 0
-	for k, v := range s.vals {
+	for k, v := range vals {
 		spans[k].Value = all[from:v.to]
 		from = v.to
 	}
@@ -268,8 +630,6 @@ func (s *jsonScan) fillValues(spans []Span) error {
 func malformedAt(what string, i int) error {
 	return fmt.Errorf("%w: %s at byte %d", ErrMalformed, what, i)
 }
-
-func (s *jsonScan) malformed(what string) error { return malformedAt(what, s.i) }
 
 var errTooDeep = fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
 
@@ -283,235 +643,6 @@ func skipWS(b []byte, i int) int {
 }
 
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
-
-// value scans one value at s.i. cursors[lo:hi] are the paths active here.
-func (s *jsonScan) value(lo, hi, depth int) error {
-	if s.i >= len(s.b) {
-		return s.malformed("unexpected end")
-	}
-	if lo == hi {
-		i, err := skipValue(s.b, s.i, depth)
-		s.i = i
-		return err
-	}
-	// A cursor with no segments left means this value is a target.
-	target := -1
-	live := false
-	for _, c := range s.cursors[lo:hi] {
-		if c.seg == nil {
-			if target < 0 {
-				target = s.paths[c.path].target
-			}
-		} else {
-			live = true
-		}
-	}
-	c := s.b[s.i]
-	switch {
-	case c == '"':
-		start := s.i
-		end, esc, err := scanString(s.b, start)
-		s.i = end
-		if err != nil {
-			return err
-		}
-		if target >= 0 {
-			s.spans = append(s.spans, Span{Start: start, End: end, Encoding: JSONString, Target: target})
-			s.vals = append(s.vals, rawValue{from: start + 1, to: end - 1, escaped: esc})
-		}
-		return nil
-	case c == '{' || c == '[':
-		if target >= 0 {
-			return fmt.Errorf("%w: a targeted value is an %s", ErrTargetType, map[byte]string{'{': "object", '[': "array"}[c])
-		}
-		if depth >= MaxDepth {
-			return errTooDeep
-		}
-		if c == '{' {
-			return s.object(lo, hi, depth, live)
-		}
-		return s.array(lo, hi, depth, live)
-	case c == '-' || c >= '0' && c <= '9':
-		start := s.i
-		end, err := scanNumber(s.b, start)
-		s.i = end
-		if err != nil {
-			return err
-		}
-		if target >= 0 {
-			s.spans = append(s.spans, Span{Start: start, End: end, Encoding: JSONNumber, Target: target})
-			s.vals = append(s.vals, rawValue{from: start, to: end})
-		}
-		return nil
-	default:
-		for _, lit := range [...]string{"true", "false", "null"} {
-			if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
-				if target >= 0 {
-					return fmt.Errorf("%w: a targeted value is %s", ErrTargetType, map[string]string{"true": "a boolean", "false": "a boolean", "null": "null"}[lit])
-				}
-				s.i += len(lit)
-				return nil
-			}
-		}
-		return s.malformed("unexpected character")
-	}
-}
-
-func (s *jsonScan) object(lo, hi, depth int, live bool) error {
-	seenMark := len(s.seen)
-	defer func() { s.seen = s.seen[:seenMark] }()
-	s.i = skipWS(s.b, s.i+1) // after '{'
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return nil
-	}
-	for {
-		if s.i >= len(s.b) || s.b[s.i] != '"' {
-			return s.malformed("expected a key")
-		}
-		kstart := s.i
-		end, esc, err := scanString(s.b, kstart)
-		if err != nil {
-			s.i = end
-			return err
-		}
-		rawKey := s.b[kstart+1 : end-1]
-		s.i = skipWS(s.b, end)
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return s.malformed("expected ':'")
-		}
-		s.i = skipWS(s.b, s.i+1)
-		childLo := len(s.cursors)
-		if live {
-			key := ""
-			keyDecoded := false
-			for _, c := range s.cursors[lo:hi] {
-				seg := c.seg
-				if seg == nil || seg.any {
-					continue
-				}
-				if !keyDecoded {
-					if esc {
-						if key, err = decodeJSONString(rawKey, true); err != nil {
-							return err
-						}
-					}
-					keyDecoded = true
-				}
-				if esc && seg.key == key || !esc && seg.key == string(rawKey) {
-					s.cursors = append(s.cursors, s.at(c.path, c.pos+1))
-					continue
-				}
-				// Most keys differ from the segment in their first byte,
-				// letter case aside: no variant.
-				if !esc && len(rawKey) > 0 && len(seg.key) > 0 {
-					if a, b := rawKey[0], seg.key[0]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
-						continue
-					}
-				}
-				if err := s.checkVariant(lo, hi, c, rawKey, key, esc); err != nil {
-					return err
-				}
-			}
-			if len(s.cursors) > childLo {
-				sk := seenKey{start: kstart + 1, end: kstart + 1 + len(rawKey), decoded: key, escaped: esc}
-				for _, k := range s.seen[seenMark:] {
-					if s.sameKey(k, sk) {
-						return fmt.Errorf("%w: an object repeats a targeted key", ErrDuplicateKey)
-					}
-				}
-				s.seen = append(s.seen, sk)
-			}
-		}
-		if err := s.value(childLo, len(s.cursors), depth+1); err != nil {
-			return err
-		}
-		s.cursors = s.cursors[:childLo]
-		if done, err := s.member('}', "object"); done || err != nil {
-			return err
-		}
-	}
-}
-
-func (s *jsonScan) array(lo, hi, depth int, live bool) error {
-	s.i = skipWS(s.b, s.i+1) // after '['
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		return nil
-	}
-	for n := 0; ; n++ {
-		childLo := len(s.cursors)
-		if live {
-			for _, c := range s.cursors[lo:hi] {
-				if seg := c.seg; seg != nil && (seg.any || seg.index == n) {
-					s.cursors = append(s.cursors, s.at(c.path, c.pos+1))
-				}
-			}
-		}
-		if err := s.value(childLo, len(s.cursors), depth+1); err != nil {
-			return err
-		}
-		s.cursors = s.cursors[:childLo]
-		if done, err := s.member(']', "array"); done || err != nil {
-			return err
-		}
-	}
-}
-
-// checkVariant refuses an object key that is another spelling of the
-// segment of cursor c (see jsonKeyVariant): an application matching keys
-// case-insensitively would read its value as the target's, which is not
-// located under it. It is accepted when the route also targets that exact
-// spelling with the same rest of the path (a cursor among lo:hi whose
-// segment is the key and whose remaining segments are c's): it is then
-// located. key is the decoded key when esc.
-func (s *jsonScan) checkVariant(lo, hi int, c cursor, rawKey []byte, key string, esc bool) error {
-	k := rawKey
-	if esc {
-		k = []byte(key) // keys with escapes are rare
-	}
-	if !jsonKeyVariant(k, c.seg.key) {
-		return nil
-	}
-	rest := s.paths[c.path].segs[c.pos+1:]
-	for _, o := range s.cursors[lo:hi] {
-		if o.seg != nil && !o.seg.any && o.seg.key == string(k) && slices.Equal(s.paths[o.path].segs[o.pos+1:], rest) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: target %d: an object key differs from the targeted key %q only in letter case", ErrDuplicateKey, s.paths[c.path].target, c.seg.key)
-}
-
-func (s *jsonScan) sameKey(a, b seenKey) bool {
-	switch {
-	case !a.escaped && !b.escaped:
-		return string(s.b[a.start:a.end]) == string(s.b[b.start:b.end])
-	case a.escaped && b.escaped:
-		return a.decoded == b.decoded
-	case a.escaped:
-		return a.decoded == string(s.b[b.start:b.end])
-	default:
-		return b.decoded == string(s.b[a.start:a.end])
-	}
-}
-
-// member moves past the separator after a member of an object or array:
-// ',' (more members follow) or the closing byte (done).
-func (s *jsonScan) member(closing byte, kind string) (done bool, err error) {
-	s.i = skipWS(s.b, s.i)
-	if s.i >= len(s.b) {
-		return false, s.malformed("unexpected end in an " + kind)
-	}
-	switch s.b[s.i] {
-	case ',':
-		s.i = skipWS(s.b, s.i+1)
-		return false, nil
-	case closing:
-		s.i++
-		return true, nil
-	}
-	return false, s.malformed("expected ',' or '" + string(closing) + "'")
-}
 
 // skipValue validates the value at b[i] (i < len(b), no white space
 // before it), which no target is inside, and returns the index after it.

@@ -213,16 +213,33 @@ func TestJSONRefusals(t *testing.T) {
 }
 
 func TestJSONPathSyntax(t *testing.T) {
-	good := []string{"a", "a.b.c", "items.#.pan", "a.0", `a\.b`, `a\#`, "a.#.b.#.c", "日本.x"}
-	bad := []string{"", "a..b", ".a", "a.", "a|b", "a.@reverse", "a.{b}", "a[0]", "a.#(b==1)", "a.#", "$.a", "..a", "a.*", "a?b", "a#b", "a\\", "!a"}
+	good := []string{"a", "a.b.c", "items.#.pan", "a.0", `a\.b`, `a\#`, "a.#.b.#.c", "日本.x",
+		`payments.#(type=="card")#.number`, `payments.#(type=="card").number`, `a.#(b.c==1)#.d`,
+		`a.#(b!="x")#.c`, `a.#(n>=10)#.c`, `a.#(n<1e3).c`, `a.#(s%"4*")#.c`, `a.#(s!%"x?")#.c`,
+		`a.#(flag==true)#.c`, `a.#(has_pan)#.pan`, `a.#(=="x")#`, `a.#(>5)`,
+		`a.#(k=="a)b")#.c`, `a.#(k=="q\"x")#.c`, `a.#( k == "v" )#.c`, `a.#(b\.c=="v")#.d`,
+		`a.#(t=="x")#.b.#(u=="y")#.c`, `a.#(0=="x")#.b`, `#(k=="v")#.p`, `a(b).c`, `0(0`}
+	bad := map[string]string{
+		"": "empty", "a..b": "empty key", ".a": "empty key", "a.": "empty key",
+		"a|b": "pipe", "a.@reverse": "modifier", "@this.a": "modifier", "a.{b}": "multipath", "[a,b]": "multipath",
+		"a[0]": "multipath", "!true": "literal", "a.#": "array length", "$.a": "JSONPath", "..a": "JSON lines",
+		"a.*": "wildcard", "a?b": "wildcard", "a#b": "whole path element", `a\`: "ends with",
+		`a.#[b=="c"]#.d`: "#(…), not #[…]", `a.#(b=="c"`: "not closed", `a.#(b=="c")x`: "followed by",
+		`a.#(b=="c")##`: "followed by", `a.#()#.b`: "empty query", `a.#(b==c)#.d`: "JSON literal",
+		`a.#(b=="c)#.d`: "not closed", `a.#(b==~true)#.d`: "~ conversions", `a.#(b%5)#.d`: "pattern",
+		`a.#(b.#(c==1))#.d`: "plain keys", `a.#(@this==1)#.d`: "modifier", `a.#(b=="x" && c=="y")#.d`: "JSON literal",
+		`a.#(b!)#.c`: "operator", `a.#(v==null)#.c`: "null", `a.#(k(x)=="v")#.c`: "plain keys", `a.#(b.=="x")#.c`: "ends with '.'", `a.#(*=="x")#.c`: "wildcard",
+		`a.#(b==1).`: "empty key", `a=b`: "outside a query",
+	}
 	for _, p := range good {
 		if _, err := parseJSONPath(p); err != nil {
 			t.Errorf("parseJSONPath(%q) = %v", p, err)
 		}
 	}
-	for _, p := range bad {
-		if _, err := parseJSONPath(p); !errors.Is(err, ErrJSONPath) {
-			t.Errorf("parseJSONPath(%q) = %v, want ErrJSONPath", p, err)
+	for p, want := range bad {
+		_, err := parseJSONPath(p)
+		if !errors.Is(err, ErrJSONPath) || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseJSONPath(%q) = %v, want ErrJSONPath saying %q", p, err, want)
 		}
 	}
 }

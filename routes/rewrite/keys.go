@@ -47,7 +47,7 @@ func canonRune(r rune) rune {
 // application that matches keys case-insensitively: equal rune by rune
 // under canonRune. Invalid UTF-8 reads as U+FFFD, as encoding/json reads
 // it. It does not allocate and usually stops at the first byte.
-func keyFoldEqual(key []byte, name string) bool {
+func keyFoldEqual(key, name string) bool {
 	i, j := 0, 0
 	for i < len(key) && j < len(name) {
 		a, b := key[i], name[j]
@@ -59,7 +59,7 @@ func keyFoldEqual(key []byte, name string) bool {
 			j++
 			continue
 		}
-		ra, na := utf8.DecodeRune(key[i:])
+		ra, na := utf8.DecodeRuneInString(key[i:])
 		rb, nb := utf8.DecodeRuneInString(name[j:])
 		if ra != rb && canonRune(ra) != canonRune(rb) {
 			return false
@@ -75,8 +75,8 @@ func keyFoldEqual(key []byte, name string) bool {
 // case-insensitively but not byte for byte. A JSON key spelled with escapes
 // ("n\u0075mber") decodes to the key itself and is no variant: it is
 // located as the key.
-func jsonKeyVariant(key []byte, seg string) bool {
-	return string(key) != seg && keyFoldEqual(key, seg)
+func jsonKeyVariant(key, seg string) bool {
+	return key != seg && keyFoldEqual(key, seg)
 }
 
 // canonFormName is the form field name as the most lenient of the common

@@ -39,7 +39,7 @@ func TestKeyFoldEqual(t *testing.T) {
 		{"@", "`", false},
 	}
 	for _, tt := range tests {
-		if got := keyFoldEqual([]byte(tt.key), tt.name); got != tt.want {
+		if got := keyFoldEqual(tt.key, tt.name); got != tt.want {
 			t.Errorf("keyFoldEqual(%q, %q) = %v, want %v", tt.key, tt.name, got, tt.want)
 		}
 		if tt.want && !strings.ContainsRune(tt.key+tt.name, '\ufffd') && !strings.ContainsAny(tt.key+tt.name, "\u0131\u0130") &&
@@ -51,7 +51,7 @@ func TestKeyFoldEqual(t *testing.T) {
 	// equal to keyFoldEqual.
 	for r := rune(0); r < 0x3000; r++ {
 		for f := r; ; {
-			if !keyFoldEqual([]byte(string(r)), string(f)) {
+			if !keyFoldEqual(string(r), string(f)) {
 				t.Fatalf("U+%04X and U+%04X fold together but keyFoldEqual differs", r, f)
 			}
 			if f = unicode.SimpleFold(f); f == r {
@@ -181,7 +181,7 @@ func structForPath(path string) reflect.Type {
 	typ := reflect.TypeFor[json.RawMessage]()
 	for i := len(segs) - 1; i >= 0; i-- {
 		k := segs[i].key
-		if segs[i].any || k == "" || k == "-" || strings.ContainsAny(k, "\",\\`") || !validTagName(k) {
+		if segs[i].kind != segKey || k == "" || k == "-" || strings.ContainsAny(k, "\",\\`") || !validTagName(k) {
 			return nil
 		}
 		typ = reflect.StructOf([]reflect.StructField{{Name: "F", Type: typ, Tag: reflect.StructTag(fmt.Sprintf(`json:%q`, k))}})

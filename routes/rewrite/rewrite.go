@@ -21,6 +21,11 @@
 // unredacted; so is a form field hidden behind a ';' separator
 // (ErrMalformed). A JSON key spelled with escapes is the key it decodes to.
 //
+// JSON targets are gjson paths, queries included, located by
+// github.com/tidwall/gjson inside one validating walk that applies these
+// checks (json.go); replacements are spliced at the located offsets, not
+// written with sjson (docs/DECISIONS.md).
+//
 // A Reveal leaves a value the Tokenizer does not know as an alias as it is
 // and, from the same single Reveal call, names its target in
 // Message.Unknown: the caller refuses the message or passes it on without
@@ -144,7 +149,8 @@ var spanPool = sync.Pool{New: func() any {
 var (
 	// ErrMalformed: the body does not parse as the kind its targets need.
 	ErrMalformed = errors.New("rewrite: malformed body")
-	// ErrTargetType: a target holds an object, array, boolean or null.
+	// ErrTargetType: a target holds an object, array, boolean or null, or a
+	// value a JSON query compares has another JSON type than its literal.
 	ErrTargetType = errors.New("rewrite: target is not a string or number")
 	// ErrTooDeep: the body nests deeper than MaxDepth.
 	ErrTooDeep = errors.New("rewrite: body nested too deeply")
@@ -181,7 +187,8 @@ const (
 // TargetSpec is one target of a filter, as the routes package compiles it.
 type TargetSpec struct {
 	Kind Kind
-	// Path is the JSON path (gjson syntax without modifiers or queries), form
+	// Path is the JSON path (gjson syntax with queries, without modifiers,
+	// multipaths or literals: json_path.go), form
 	// field name, header name, XML element path (/a/b/c) or regular
 	// expression (RE2; group 1 is replaced when the pattern has groups).
 	Path string
@@ -189,10 +196,16 @@ type TargetSpec struct {
 	// to the first group of this regular expression within the header value.
 	HeaderPattern string
 	// Luhn keeps only Luhn-valid matches of a regex target.
-	Luhn        bool
-	Format      string
-	Storage     string
-	Classifiers []string
+	Luhn bool
+	// XMLNamespaces, for an xml target, reads the path as XPath 1.0 does
+	// with the root element's namespace declarations as its context: a
+	// step without prefix is an element in no namespace, a step p:name an
+	// element named name in the namespace the root element binds p to
+	// (whatever prefix the element is written with).
+	XMLNamespaces bool
+	Format        string
+	Storage       string
+	Classifiers   []string
 }
 
 // Message is the part of an HTTP request or response a Program rewrites.

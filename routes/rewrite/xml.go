@@ -17,7 +17,14 @@ import (
 // name whatever prefix the document writes (<pan>, <ns:pan>, <x:pan>); a
 // segment with a prefix (ns:pan) matches only that prefix as written.
 // Prefixes are not resolved to namespace URIs: the document's choice of
-// prefix is taken as it is. Two targets that could name the same element
+// prefix is taken as it is. With TargetSpec.XMLNamespaces names are read
+// as XPath 1.0 reads them, with the document's namespace declarations
+// (xmlns, xmlns:p, compared as written) as the context: a segment without
+// prefix matches an element of that local name in no namespace (no prefix,
+// no default namespace in scope); a segment p:name an element of local name
+// name whose namespace (resolved where the element is) is the one the root
+// element binds p to, whatever prefix the element is written with; a prefix
+// the root element does not bind matches nothing. Two targets that could name the same element
 // (/a/pan and /a/x:pan), or one inside the other (/a/b and /a/b/c), are
 // refused when the filter is compiled.
 //
@@ -61,7 +68,8 @@ type xmlSeg struct {
 type xmlTarget struct {
 	path  string
 	segs  []xmlSeg
-	index int // in the Program's targets
+	ns    bool // TargetSpec.XMLNamespaces
+	index int  // in the Program's targets
 }
 
 type xmlLocator struct {
@@ -75,9 +83,9 @@ func newXMLLocator(specs []TargetSpec, idx []int) (Locator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rewrite: target %d: xml path %q: %w", idx[i], s.Path, err)
 		}
-		t := xmlTarget{path: s.Path, segs: segs, index: idx[i]}
+		t := xmlTarget{path: s.Path, segs: segs, ns: s.XMLNamespaces, index: idx[i]}
 		for _, o := range l.targets {
-			if xmlPathsOverlap(o.segs, t.segs) {
+			if xmlPathsOverlap(o.segs, t.segs, o.ns || t.ns) {
 				return nil, fmt.Errorf("rewrite: target %d: xml path %q can name the same element as target %d (%q), or one inside the other; a targeted element holds text only", t.index, t.path, o.index, o.path)
 			}
 		}
@@ -128,8 +136,12 @@ func parseXMLPath(p string) ([]xmlSeg, error) {
 }
 
 // xmlSegsMeet reports whether one element name can match both segments.
-func xmlSegsMeet(a, b xmlSeg) bool {
+// With namespaces read (ns), two names of the same local name may always
+// meet: two prefixes can be bound to one namespace.
+func xmlSegsMeet(a, b xmlSeg, ns bool) bool {
 	switch {
+	case ns:
+		return xmlLocal(a.name) == xmlLocal(b.name)
 	case a.prefixed == b.prefixed:
 		return a.name == b.name
 	case a.prefixed:
@@ -139,15 +151,69 @@ func xmlSegsMeet(a, b xmlSeg) bool {
 	}
 }
 
+// XMLPathsOverlap reports whether two xml target paths can name the same
+// element, or one an element inside the other's, so that one Program
+// cannot hold both (namespaces: either target reads names with
+// TargetSpec.XMLNamespaces). A path that does not parse overlaps nothing.
+func XMLPathsOverlap(a, b string, namespaces bool) bool {
+	as, errA := parseXMLPath(a)
+	bs, errB := parseXMLPath(b)
+	return errA == nil && errB == nil && xmlPathsOverlap(as, bs, namespaces)
+}
+
 // xmlPathsOverlap reports whether an element can match both paths, or one
 // path can match an element inside another's.
-func xmlPathsOverlap(a, b []xmlSeg) bool {
+func xmlPathsOverlap(a, b []xmlSeg, ns bool) bool {
 	for i := range min(len(a), len(b)) {
-		if !xmlSegsMeet(a[i], b[i]) {
+		if !xmlSegsMeet(a[i], b[i], ns) {
 			return false
 		}
 	}
 	return true
+}
+
+// xmlLocal returns a name without its prefix.
+func xmlLocal(name string) string {
+	return name[strings.IndexByte(name, ':')+1:]
+}
+
+// matchNS reports whether the element written q, in the scope of s's
+// current declarations, is the element seg names when names are read with
+// namespaces (TargetSpec.XMLNamespaces).
+func (seg *xmlSeg) matchNS(q []byte, s *xmlScan) bool {
+	elemPrefix, local := "", q
+	if i := bytes.IndexByte(q, ':'); i >= 0 {
+		elemPrefix, local = string(q[:i]), q[i+1:]
+	}
+	segPrefix, segLocal := "", seg.name
+	if seg.prefixed {
+		i := strings.IndexByte(seg.name, ':')
+		segPrefix, segLocal = seg.name[:i], seg.name[i+1:]
+	}
+	if string(local) != segLocal {
+		return false
+	}
+	elemNS, ok := s.lookupNS(elemPrefix, 0)
+	if !ok && elemPrefix != "" {
+		return false // an undeclared prefix: in no namespace one can name
+	}
+	if !seg.prefixed {
+		return elemNS == ""
+	}
+	segNS, ok := s.lookupNS(segPrefix, 1)
+	return ok && segNS != "" && segNS == elemNS
+}
+
+// lookupNS returns the namespace prefix ("" for the default) is bound to
+// by the declarations of the open elements down to maxDepth (0: all of
+// them, the current scope); "" and true for the default when undeclared.
+func (s *xmlScan) lookupNS(prefix string, maxDepth int) (string, bool) {
+	for i := len(s.nsBind) - 1; i >= 0; i-- {
+		if b := s.nsBind[i]; b.prefix == prefix && (maxDepth == 0 || b.depth <= maxDepth) {
+			return b.uri, true
+		}
+	}
+	return "", prefix == ""
 }
 
 // match reports whether the element name q matches seg.
@@ -169,9 +235,19 @@ type xmlScan struct {
 	open    []xmlName // names of the open elements, root first
 	matched []int     // per target: how many open elements, from the root, match its path
 	attrs   []xmlName // attribute names of the current start tag
-	capture xmlCapture
-	spans   []Span
-	typeErr error // first target type error; reported once the body is known to be well-formed
+	// nsBind holds the namespace declarations in scope, innermost last;
+	// decls those of the current start tag.
+	nsBind, decls []xmlNSBinding
+	capture       xmlCapture
+	spans         []Span
+	typeErr       error // first target type error; reported once the body is known to be well-formed
+}
+
+// xmlNSBinding is one namespace declaration: prefix ("" for xmlns) bound
+// to uri (as written; "" undeclares the default) by the element at depth.
+type xmlNSBinding struct {
+	prefix, uri string
+	depth       int
 }
 
 // xmlName is a name's byte range in the body.
@@ -514,10 +590,19 @@ func (s *xmlScan) startTag() error {
 	}
 	s.open = append(s.open, n)
 	depth := len(s.open)
+	for _, d := range s.decls {
+		d.depth = depth
+		s.nsBind = append(s.nsBind, d)
+	}
+	name := s.b[n.start:n.end]
 	hit := -1
 	for t := range s.l.targets {
-		segs := s.l.targets[t].segs
-		if s.matched[t] == depth-1 && depth <= len(segs) && segs[depth-1].match(s.b[n.start:n.end]) {
+		tg := &s.l.targets[t]
+		segs := tg.segs
+		if s.matched[t] != depth-1 || depth > len(segs) {
+			continue
+		}
+		if seg := &segs[depth-1]; tg.ns && seg.matchNS(name, s) || !tg.ns && seg.match(name) {
 			s.matched[t] = depth
 			if depth == len(segs) && hit < 0 {
 				hit = t
@@ -543,12 +628,16 @@ func (s *xmlScan) close() {
 		}
 	}
 	s.open = s.open[:depth-1]
+	for len(s.nsBind) > 0 && s.nsBind[len(s.nsBind)-1].depth == depth {
+		s.nsBind = s.nsBind[:len(s.nsBind)-1]
+	}
 }
 
 // attributes reads a start tag's attributes up to its end and reports
 // whether it was an empty-element tag.
 func (s *xmlScan) attributes() (empty bool, err error) {
 	s.attrs = s.attrs[:0]
+	s.decls = s.decls[:0]
 	var seen map[string]struct{} // once there are many attributes
 	for {
 		sp := s.ws()
@@ -599,6 +688,7 @@ func (s *xmlScan) attributes() (empty bool, err error) {
 		}
 		quote := s.b[s.pos]
 		s.pos++
+		valueStart := s.pos
 	value:
 		for {
 			for s.pos < len(s.b) && !xmlAttStop[s.b[s.pos]] {
@@ -622,6 +712,9 @@ func (s *xmlScan) attributes() (empty bool, err error) {
 				}
 				s.pos += n
 			}
+		}
+		if pfx, ok := bytes.CutPrefix(name, []byte("xmlns")); ok && (len(pfx) == 0 || pfx[0] == ':') {
+			s.decls = append(s.decls, xmlNSBinding{prefix: string(bytes.TrimPrefix(pfx, []byte(":"))), uri: string(s.b[valueStart : s.pos-1])})
 		}
 	}
 }

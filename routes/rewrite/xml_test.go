@@ -995,11 +995,28 @@ func FuzzXML(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	var nsTargets []TargetSpec
+	for _, p := range xmlFuzzPaths {
+		nsTargets = append(nsTargets, TargetSpec{Kind: KindXML, Path: p, XMLNamespaces: true})
+	}
+	nsLoc, err := newXMLLocator(nsTargets, []int{0, 1, 2})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		orig := slices.Clone(body)
 		spans, err := l.Locate(&Message{Body: body})
 		if !bytes.Equal(body, orig) {
 			t.Fatal("Locate changed the body")
+		}
+		// Names read with namespaces: the same well-formedness verdict,
+		// spans that hold up.
+		nsSpans, nsErr := nsLoc.Locate(&Message{Body: body})
+		if errors.Is(err, ErrMalformed) != errors.Is(nsErr, ErrMalformed) || errors.Is(err, ErrTooDeep) != errors.Is(nsErr, ErrTooDeep) {
+			t.Fatalf("with namespaces: %v, without: %v", nsErr, err)
+		}
+		if nsErr == nil {
+			xmlCheckSpans(t, body, nsSpans)
 		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTargetType) && !errors.Is(err, ErrTooDeep) {

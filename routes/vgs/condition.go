@@ -2,24 +2,28 @@ package vgs
 
 import (
 	"fmt"
-	"mime"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // maxConditionDepth bounds the nesting of condition groups.
 const maxConditionDepth = 32
 
 // cons is what a condition (group) requires of a message, per native match
-// field. A nil field is unconstrained; never means nothing can match.
+// field. A nil field is unconstrained; never means nothing can match; notes
+// list the values dropped because no native match says them (the result
+// then matches less than VGS would).
 type cons struct {
 	never   bool
 	path    []pathAlt // alternatives, any of which matches
 	methods []string
-	ctypes  []string
+	ctypes  []string // whole Content-Type header values
 	status  []int
+	notes   []string
 }
 
 type pathKind int
@@ -34,6 +38,21 @@ const (
 type pathAlt struct {
 	kind  pathKind
 	value string
+}
+
+// matches reports whether the VGS PathInfo target (path, and ?query when
+// there is one) satisfies a.
+func (a pathAlt) matches(target string) bool {
+	switch a.kind {
+	case pathEquals:
+		return target == a.value
+	case pathPrefix:
+		return strings.HasPrefix(target, a.value)
+	case pathSuffix:
+		return strings.HasSuffix(target, a.value)
+	}
+	re, err := regexp.Compile(`^(?:` + a.value + `)$`)
+	return err == nil && re.MatchString(target)
 }
 
 // fields lists the constrained fields, for messages and OR checks.
@@ -55,32 +74,49 @@ func (c cons) fields() []string {
 }
 
 // convertCondition turns an entry's config (condition tree) into a native
-// match; why is non-empty when it cannot be expressed exactly.
-func convertCondition(config any, phase string) (m *nativeMatch, why string) {
+// match. never is true when VGS never applies the entry (no condition at
+// all, or one nothing satisfies); notes list what was narrowed; why is
+// non-empty when the condition cannot be expressed.
+func convertCondition(config any, phase string) (m *nativeMatch, never bool, notes []string, why string) {
+	if empty(config) {
+		return nil, true, nil, ""
+	}
 	c, why := condition(config, 0)
 	if why != "" {
-		return nil, why
+		return nil, false, nil, why
 	}
 	if c.never {
-		return nil, "the condition can never match"
-	}
-	if len(c.ctypes) > 1 {
-		return nil, fmt.Sprintf("the condition accepts several content types (%s); a native match has one", strings.Join(c.ctypes, ", "))
+		return nil, true, c.notes, ""
 	}
 	if c.status != nil && phase == "request" {
-		return nil, "a Status condition on a request entry never matches"
+		return nil, true, c.notes, ""
 	}
-	m = &nativeMatch{Methods: c.methods, Status: c.status}
-	if len(c.ctypes) == 1 {
-		m.ContentType = nativeContentType(c.ctypes[0])
-	}
+	m = &nativeMatch{Methods: c.methods, Status: c.status, RequestContentType: c.ctypes}
 	if c.path != nil {
-		m.Path = renderPath(c.path)
+		m.PathInfo = renderPath(c.path)
 	}
 	if m.empty() {
-		return nil, ""
+		return nil, false, c.notes, ""
 	}
-	return m, ""
+	return m, false, c.notes, ""
+}
+
+// empty reports whether an entry's config holds no condition at all: VGS
+// never applies such an entry (see doc.go).
+func empty(config any) bool {
+	if config == nil {
+		return true
+	}
+	if l, ok := config.([]any); ok {
+		return len(l) == 0
+	}
+	m, ok := asMap(config)
+	if !ok {
+		return false
+	}
+	rules, _ := field(m, "rules")
+	e, _ := field(m, "expression")
+	return e == nil && len(asList(rules)) == 0
 }
 
 // condition evaluates one node of the VGS condition tree:
@@ -145,14 +181,31 @@ func group(op string, rules []any, depth int) (cons, string) {
 }
 
 func and(a, b cons) (cons, string) {
-	out := cons{never: a.never || b.never}
+	out := cons{never: a.never || b.never, notes: append(append([]string(nil), a.notes...), b.notes...)}
 	switch {
 	case a.path == nil:
 		out.path = b.path
 	case b.path == nil || renderPath(a.path) == renderPath(b.path):
 		out.path = a.path
 	default:
-		return cons{}, "two PathInfo conditions joined by AND cannot be expressed (a native match has one path pattern)"
+		// Two path conditions: exact when one of them is a list of
+		// values, which the other then filters.
+		fin, other := a.path, b.path
+		if !finite(fin) {
+			fin, other = other, fin
+		}
+		if !finite(fin) {
+			return cons{}, "two PathInfo conditions joined by AND, neither of them equals, cannot be expressed (a native match has one path pattern)"
+		}
+		out.path = []pathAlt{}
+		for _, f := range fin {
+			if slices.ContainsFunc(other, func(o pathAlt) bool { return o.matches(f.value) }) {
+				out.path = append(out.path, f)
+			}
+		}
+		if len(out.path) == 0 {
+			out.never = true
+		}
 	}
 	out.methods = intersect(a.methods, b.methods)
 	out.ctypes = intersect(a.ctypes, b.ctypes)
@@ -163,6 +216,16 @@ func and(a, b cons) (cons, string) {
 	return out, ""
 }
 
+// finite reports whether every alternative is an equals.
+func finite(alts []pathAlt) bool {
+	for _, a := range alts {
+		if a.kind != pathEquals {
+			return false
+		}
+	}
+	return true
+}
+
 func or(kids []cons) (cons, string) {
 	var live []cons
 	for _, k := range kids {
@@ -170,12 +233,16 @@ func or(kids []cons) (cons, string) {
 			continue
 		}
 		if len(k.fields()) == 0 {
-			return cons{}, "" // one alternative always matches
+			return cons{notes: k.notes}, "" // one alternative always matches
 		}
 		live = append(live, k)
 	}
 	if len(live) == 0 {
-		return cons{never: true}, ""
+		var notes []string
+		for _, k := range kids {
+			notes = append(notes, k.notes...)
+		}
+		return cons{never: true, notes: notes}, ""
 	}
 	var f string
 	for _, k := range live {
@@ -189,6 +256,9 @@ func or(kids []cons) (cons, string) {
 		f = kf[0]
 	}
 	var out cons
+	for _, k := range kids {
+		out.notes = append(out.notes, k.notes...)
+	}
 	for _, k := range live {
 		out.path = append(out.path, k.path...)
 		out.methods = union(out.methods, k.methods)
@@ -242,17 +312,9 @@ func norm(s string) string {
 func expression(e map[string]any) (cons, string) {
 	fieldName := str(e, "field")
 	operator := str(e, "operator")
-	raw, ok := field(e, "values")
-	if !ok || raw == nil {
-		raw, _ = field(e, "value")
-	}
-	var values []string
-	for _, v := range asList(raw) {
-		s, ok := scalar(v)
-		if !ok {
-			return cons{}, fmt.Sprintf("condition %s %s has a value that is not a string or number", fieldName, operator)
-		}
-		values = append(values, s)
+	values, ok := expressionValues(e)
+	if !ok {
+		return cons{}, fmt.Sprintf("condition %s %s has a value that is not a string or number", fieldName, operator)
 	}
 	op := norm(operator)
 	desc := fmt.Sprintf("%s %s %s", fieldName, operator, quoteList(values))
@@ -276,6 +338,8 @@ func expression(e map[string]any) (cons, string) {
 			kind = pathRegex
 		case "isnotempty":
 			return cons{}, "" // a request path is never empty
+		case "isempty":
+			return cons{never: true}, ""
 		default:
 			return cons{}, fmt.Sprintf("condition %s cannot be expressed (PathInfo supports equals, begins_with, ends_with and matches)", desc)
 		}
@@ -284,18 +348,24 @@ func expression(e map[string]any) (cons, string) {
 		}
 		c := cons{path: []pathAlt{}}
 		for _, v := range values {
-			if kind == pathRegex {
+			switch kind {
+			case pathRegex:
 				if why := checkRE2(v); why != "" {
 					return cons{}, fmt.Sprintf("condition %s: the pattern %s", desc, why)
+				}
+			case pathEquals, pathPrefix:
+				p, _, _ := strings.Cut(v, "?")
+				if cp, err := routes.CanonicalPath(p); strings.HasPrefix(p, "/") && (err != nil || cp != p) {
+					c.notes = append(c.notes, fmt.Sprintf("condition %s: aliasgate matches the canonical path (merged slashes, . and .. resolved, ; parameters dropped), which is never %q", desc, p))
 				}
 			}
 			c.path = append(c.path, pathAlt{kind: kind, value: v})
 		}
 		return c, ""
 	case "contenttype":
-		switch op {
-		case "equals", "in", "mediatypeequals", "equalsmediatype":
-		default:
+		// VGS compares the request's whole Content-Type header (also on
+		// a response entry), byte for byte.
+		if op != "equals" && op != "in" {
 			return cons{}, fmt.Sprintf("condition %s cannot be expressed (ContentType supports equals)", desc)
 		}
 		if why := needValues(); why != "" {
@@ -303,11 +373,14 @@ func expression(e map[string]any) (cons, string) {
 		}
 		c := cons{ctypes: []string{}}
 		for _, v := range values {
-			mt, ok := mediaType(v)
-			if !ok {
-				return cons{}, fmt.Sprintf("condition %s: %q is not a media type", desc, v)
+			if v == "" || v != strings.TrimSpace(v) || strings.ContainsFunc(v, isControl) {
+				c.notes = append(c.notes, fmt.Sprintf("condition %s: %q is never a Content-Type header value as aliasgate reads it (empty, surrounding spaces or control characters); dropped", desc, v))
+				continue
 			}
-			c.ctypes = union(c.ctypes, []string{mt})
+			c.ctypes = union(c.ctypes, []string{v})
+		}
+		if len(c.ctypes) == 0 {
+			c.never = true
 		}
 		return c, ""
 	case "method", "httpmethod", "requestmethod":
@@ -317,13 +390,19 @@ func expression(e map[string]any) (cons, string) {
 		if why := needValues(); why != "" {
 			return cons{}, why
 		}
+		// VGS compares the method exactly: "post" is only ever a
+		// request whose method is written "post", which native methods
+		// (upper case) cannot name.
 		c := cons{methods: []string{}}
 		for _, v := range values {
-			mv := strings.ToUpper(strings.TrimSpace(v))
-			if !httpToken.MatchString(mv) {
-				return cons{}, fmt.Sprintf("condition %s: %q is not an HTTP method", desc, v)
+			if !httpToken.MatchString(v) {
+				c.notes = append(c.notes, fmt.Sprintf("condition %s: %q is not an upper-case method; VGS matches only a request whose method is written exactly so, which a native match cannot name; dropped", desc, v))
+				continue
 			}
-			c.methods = union(c.methods, []string{mv})
+			c.methods = union(c.methods, []string{v})
+		}
+		if len(c.methods) == 0 {
+			c.never = true
 		}
 		return c, ""
 	case "status", "statuscode", "responsestatus":
@@ -389,77 +468,46 @@ func expression(e map[string]any) (cons, string) {
 	return cons{}, fmt.Sprintf("condition on %s cannot be expressed (a native match has method, path, content type and status)", desc)
 }
 
+// expressionValues reads an expression's values (or value): a list or one
+// value, each a string or number; ok is false for another kind of value.
+func expressionValues(e map[string]any) (values []string, ok bool) {
+	raw, present := field(e, "values")
+	if !present || raw == nil {
+		raw, _ = field(e, "value")
+	}
+	for _, v := range asList(raw) {
+		s, ok := scalar(v)
+		if !ok {
+			return nil, false
+		}
+		values = append(values, s)
+	}
+	return values, true
+}
+
 // httpToken is what a native match accepts as a method.
 var httpToken = regexp.MustCompile("^[A-Z]{1,32}$")
 
-// mediaType lower-cases a Content-Type value and drops its parameters.
-func mediaType(v string) (string, bool) {
-	mt, _, _ := strings.Cut(v, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	parsed, params, err := mime.ParseMediaType(mt)
-	return mt, err == nil && len(params) == 0 && parsed == mt && strings.Count(mt, "/") == 1 &&
-		!strings.HasPrefix(mt, "/") && !strings.HasSuffix(mt, "/")
-}
-
-// nativeContentType names the media types DESIGN.md has short names for.
-func nativeContentType(mt string) string {
-	switch mt {
-	case "application/json":
-		return "json"
-	case "application/x-www-form-urlencoded":
-		return "form"
-	case "multipart/form-data":
-		return "multipart"
-	case "application/xml":
-		return "xml"
-	}
-	return mt
-}
-
-// renderPath writes path alternatives as one RE2 pattern on the request
-// path.
+// renderPath writes path alternatives as one native path_info pattern,
+// which must match the whole request target (path, and ?query when there
+// is one), as VGS's PathInfo does.
 func renderPath(alts []pathAlt) string {
-	if len(alts) == 1 {
-		return renderAlt(alts[0])
-	}
-	same := true
-	for _, a := range alts {
-		if a.kind != alts[0].kind || a.kind == pathRegex {
-			same = false
-		}
-	}
-	if same {
-		parts := make([]string, len(alts))
-		for i, a := range alts {
-			parts[i] = regexp.QuoteMeta(a.value)
-		}
-		body := "(?:" + strings.Join(parts, "|") + ")"
-		switch alts[0].kind {
-		case pathEquals:
-			return "^" + body + "$"
-		case pathPrefix:
-			return "^" + body
-		default:
-			return body + "$"
-		}
-	}
 	parts := make([]string, len(alts))
 	for i, a := range alts {
-		parts[i] = "(?:" + renderAlt(a) + ")"
+		switch a.kind {
+		case pathEquals:
+			parts[i] = regexp.QuoteMeta(a.value)
+		case pathPrefix:
+			parts[i] = regexp.QuoteMeta(a.value) + `(?s:.*)`
+		case pathSuffix:
+			parts[i] = `(?s:.*)` + regexp.QuoteMeta(a.value)
+		default:
+			parts[i] = `(?:` + a.value + `)`
+		}
 	}
+	slices.Sort(parts)
+	parts = slices.Compact(parts)
 	return strings.Join(parts, "|")
-}
-
-func renderAlt(a pathAlt) string {
-	switch a.kind {
-	case pathEquals:
-		return "^" + regexp.QuoteMeta(a.value) + "$"
-	case pathPrefix:
-		return "^" + regexp.QuoteMeta(a.value)
-	case pathSuffix:
-		return regexp.QuoteMeta(a.value) + "$"
-	}
-	return a.value
 }
 
 func quoteList(vs []string) string {

@@ -3,8 +3,13 @@ package vgs
 import (
 	"fmt"
 	"net/url"
+	"regexp"
+	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // Convert converts a VGS route export (YAML or JSON) into a native route
@@ -23,14 +28,11 @@ func Convert(in []byte) (out []byte, report Report, err error) {
 	if err != nil {
 		return nil, Report{}, err
 	}
-	c := &converter{
-		byKey:    map[string]int{},
-		inbound:  map[string]int{},
-		routeIDs: map[string]bool{},
-	}
+	c := &converter{routeIDs: map[string]bool{}, groupIDs: map[string]bool{}}
 	for _, cand := range cands {
 		c.route(cand)
 	}
+	c.build()
 	for _, r := range c.routes {
 		c.rep.Filters += len(r.Filters)
 	}
@@ -54,10 +56,27 @@ func Convert(in []byte) (out []byte, report Report, err error) {
 
 type converter struct {
 	rep      Report
+	vgs      []*pendingRoute // the VGS routes converted, in input order
 	routes   []nativeRoute
-	byKey    map[string]int  // direction, host, upstream → index in routes
-	inbound  map[string]int  // inbound host → index in routes
 	routeIDs map[string]bool // native route ids in use
+	groupIDs map[string]bool // filter groups in use
+}
+
+// pendingRoute is one VGS route, converted but not yet placed on native
+// routes.
+type pendingRoute struct {
+	label     string // VGS id or data[N], for reports
+	baseID    string // native id
+	group     string // its filters' group when it shares a native route
+	direction string
+	upstream  string
+	hosts     []hostSpec
+	filters   []nativeFilter
+	comment   string
+	// inexact names, per phase, why aliasgate cannot tell exactly when the
+	// route has a matching entry (an entry left out or narrowed); a later
+	// VGS route on the same hosts then cannot be placed behind it.
+	inexact map[string]string
 }
 
 const (
@@ -73,16 +92,7 @@ func (c *converter) route(cand candidate) {
 		c.rep.add(label, "", RouteLeftOut, "not a route object (expected id, type: rule_chain and attributes, or host_endpoint and entries)")
 		return
 	}
-	attrs := m
-	if a, ok := field(m, "attributes"); ok {
-		if am, ok := asMap(a); ok {
-			attrs = am
-		}
-	}
-	vgsID := str(m, "id")
-	if vgsID == "" {
-		vgsID = str(attrs, "id")
-	}
+	attrs, vgsID := routeAttributes(m)
 	if vgsID != "" {
 		label = oneLine(vgsID)
 	}
@@ -90,7 +100,7 @@ func (c *converter) route(cand candidate) {
 	if typ == "" {
 		typ = str(attrs, "type")
 	}
-	if typ != "" && !strings.EqualFold(typ, "rule_chain") {
+	if typ != "" && !ruleChain(typ) {
 		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("type %q is not an HTTP route (rule_chain)", typ))
 		return
 	}
@@ -115,16 +125,13 @@ func (c *converter) route(cand candidate) {
 
 	hostEndpoint := str(attrs, "host_endpoint")
 	doe := str(attrs, "destination_override_endpoint")
+	// VGS's own reading: "*" makes a route outbound, anything else (or
+	// nothing) inbound, with destination_override_endpoint the upstream.
 	direction := inbound
-	if doe == "*" || (doe == "" && hostEndpoint != "") {
+	if doe == "*" {
 		direction = outbound
 	}
-	if doe == "" && hostEndpoint == "" {
-		c.rep.add(label, "", RouteLeftOut, "neither host_endpoint nor destination_override_endpoint is set, so the route is neither inbound nor outbound")
-		return
-	}
-
-	hosts, port, why := hostPatterns(hostEndpoint, direction)
+	hosts, note, why := hostPatterns(hostEndpoint, direction)
 	if why != "" {
 		c.rep.add(label, "", RouteLeftOut, why)
 		return
@@ -137,73 +144,328 @@ func (c *converter) route(cand candidate) {
 			c.rep.add(label, "", RouteLeftOut, why)
 			return
 		}
-		for _, h := range hosts {
-			if i, ok := c.inbound[h]; ok && c.routes[i].Upstream != upstream {
-				c.rep.add(label, "", RouteLeftOut, fmt.Sprintf(
-					"inbound host %q already goes to %s (route %s); aliasgate picks an inbound route by host and path prefix, not by filter, so a second upstream %s for the same host cannot be expressed",
-					h, c.routes[i].Upstream, c.routes[i].ID, upstream))
-				return
-			}
-		}
 		if assumed {
 			c.rep.add(label, "", Ignored, fmt.Sprintf("destination_override_endpoint %q has no scheme; https assumed", doe))
 		}
 	}
-	if port != "" {
-		c.rep.add(label, "", Ignored, fmt.Sprintf("host_endpoint %q restricts the port to %s; aliasgate host patterns have no port, so the route matches any port", hostEndpoint, port))
-	}
 	if se := str(attrs, "source_endpoint"); se != "" && se != "*" {
-		c.rep.add(label, "", Ignored, fmt.Sprintf("source_endpoint %q has no native equivalent", se))
+		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("source_endpoint %q limits the clients the route applies to; aliasgate routes cannot say that", se))
+		return
+	}
+	if note != "" {
+		c.rep.add(label, "", Narrowed, note)
 	}
 
 	baseID := sanitizeID(vgsID)
 	if baseID == "" {
 		baseID = fmt.Sprintf("route-%d", cand.index+1)
 	}
-	var filters []nativeFilter
+	v := &pendingRoute{label: label, baseID: baseID, direction: direction, upstream: upstream, hosts: hosts, inexact: map[string]string{}}
+	v.group = uniqueID(baseID, c.groupIDs)
 	for i, e := range entries {
-		if f, ok := c.entry(label, baseID, direction, i, e); ok {
-			filters = append(filters, f)
+		f, ok, exact, phase := c.entry(label, baseID, direction, i, e)
+		if ok {
+			v.filters = append(v.filters, f)
+		}
+		if !exact {
+			for _, ph := range phasesOf(phase) {
+				if v.inexact[ph] == "" {
+					v.inexact[ph] = fmt.Sprintf("entry %s of VGS route %s was left out or narrowed", entryLabel(e, i), label)
+				}
+			}
 		}
 	}
 
-	comment := "VGS route " + label
+	v.comment = "VGS route " + label
 	if name := tagName(attrs); name != "" {
-		comment += fmt.Sprintf(" %q", name)
+		v.comment += fmt.Sprintf(" %q", name)
 	}
-	comment += " (" + direction
+	v.comment += " (" + direction
 	if hostEndpoint != "" {
-		comment += ", host_endpoint " + hostEndpoint
+		v.comment += ", host_endpoint " + hostEndpoint
 	}
-	comment += ")"
+	v.comment += ")"
+	c.vgs = append(c.vgs, v)
+}
 
-	for k, h := range hosts {
-		key := direction + "\x00" + h + "\x00" + upstream
-		if i, ok := c.byKey[key]; ok {
-			r := &c.routes[i]
-			r.comments = append(r.comments, comment)
-			r.Filters = appendFilters(r.Filters, filters)
-			continue
+// phasesOf lists the native phases an entry of phase ("" when unknown)
+// can apply to.
+func phasesOf(phase string) []string {
+	if phase == "" {
+		return []string{"request", "response"}
+	}
+	return []string{phase}
+}
+
+func entryLabel(e any, i int) string {
+	if m, ok := asMap(e); ok {
+		if id := str(m, "id"); id != "" {
+			return oneLine(id)
 		}
-		id := baseID
-		if len(hosts) > 1 {
-			id = fmt.Sprintf("%s-%d", baseID, k+1)
+	}
+	return fmt.Sprintf("entries[%d]", i)
+}
+
+// build places the VGS routes on native routes. VGS tries its routes in
+// order and applies, per phase, the matching entries of the first route
+// whose host_endpoint matches and that has a matching entry; aliasgate
+// picks one route per request by host. So each native host selector gets
+// one native route holding, as filter groups in VGS order, the VGS routes
+// whose host_endpoint matches every host of that selector (Route.Matching:
+// the first group that matches wins). A VGS route that matches only some
+// of those hosts, or whose entries were not all converted exactly, would
+// take precedence in VGS where aliasgate cannot tell: the VGS routes after
+// it are left out on that selector (for that phase) and reported, never
+// applied where VGS would not apply them.
+func (c *converter) build() {
+	type sel struct {
+		direction string
+		host      hostSpec
+	}
+	var sels []sel
+	for _, v := range c.vgs {
+		for _, h := range v.hosts {
+			if s := (sel{v.direction, h}); !slices.Contains(sels, s) {
+				sels = append(sels, s)
+			}
 		}
-		r := nativeRoute{
-			ID:        c.uniqueRouteID(id),
-			Direction: direction,
-			Host:      h,
-			Upstream:  upstream,
-			Filters:   appendFilters(nil, filters),
-			comments:  []string{comment},
+	}
+	index := func(dir string, h hostSpec) int {
+		return slices.Index(sels, sel{dir, h})
+	}
+	for si, s := range sels {
+		// precedes reports whether aliasgate picks h's native route before
+		// s's for a host both match, so that s never sees that host.
+		precedes := func(h hostSpec) bool {
+			rh, rs := h.rank(), s.host.rank()
+			return rh > rs || rh == rs && index(s.direction, h) < si
 		}
-		if direction == inbound {
+		r := nativeRoute{Direction: s.direction, Host: s.host.host, HostRegex: s.host.regex}
+		if s.host.port != "" {
+			n, _ := strconv.Atoi(s.host.port)
+			r.Ports = []int{n}
+		}
+		var members []*pendingRoute
+		blocked := map[string]string{} // phase → why later routes are left out
+		for _, v := range c.vgs {
+			if v.direction != s.direction {
+				continue
+			}
+			covers := v.covers(s.host)
+			if !covers {
+				if v.mayOverlap(s.host, precedes) && len(v.phases()) > 0 {
+					c.rep.add(v.label, "", Narrowed, fmt.Sprintf(
+						"its host_endpoint may match some hosts of %s, which aliasgate routes by another native route (%s) without this route's entries; there they are not applied",
+						s.host, s.host))
+					for _, ph := range v.phases() {
+						if blocked[ph] == "" {
+							blocked[ph] = fmt.Sprintf("VGS route %s comes first and matches some hosts of %s but not all", v.label, s.host)
+						}
+					}
+				}
+				continue
+			}
+			if s.direction == inbound && len(members) > 0 && v.upstream != r.Upstream {
+				c.rep.add(v.label, "", Narrowed, fmt.Sprintf(
+					"on host %s the route goes to %s, but VGS route %s before it goes to %s; a native route has one upstream, so this route's entries are left out there",
+					s.host, v.upstream, members[0].label, r.Upstream))
+				for _, ph := range []string{"request", "response"} {
+					if blocked[ph] == "" {
+						blocked[ph] = fmt.Sprintf("VGS route %s before it on %s has another upstream", v.label, s.host)
+					}
+				}
+				continue
+			}
+			var kept []nativeFilter
+			for _, f := range v.filters {
+				if why := blocked[f.Phase]; why != "" {
+					c.rep.add(v.label, f.ID, Narrowed, fmt.Sprintf("left out on host %s: %s, so aliasgate cannot tell when VGS would apply this entry there", s.host, why))
+					continue
+				}
+				kept = append(kept, f)
+			}
+			if len(members) == 0 {
+				r.Upstream = v.upstream
+			}
+			members = append(members, v)
+			r.comments = append(r.comments, v.comment)
+			for _, f := range kept {
+				f.Group = v.group
+				r.Filters = appendFilters(r.Filters, []nativeFilter{f})
+			}
+			for ph, why := range v.inexact {
+				if blocked[ph] == "" {
+					blocked[ph] = why
+				}
+			}
+		}
+		groups := map[string]bool{}
+		for _, f := range r.Filters {
+			groups[f.Group] = true
+		}
+		if len(groups) < 2 {
+			for i := range r.Filters {
+				r.Filters[i].Group = ""
+			}
+		}
+		// The native route is named after the VGS route whose
+		// host_endpoint gave the selector.
+		for _, v := range c.vgs {
+			if i := slices.Index(v.hosts, s.host); i >= 0 && v.direction == s.direction {
+				r.ID = v.baseID
+				if len(v.hosts) > 1 {
+					r.ID = fmt.Sprintf("%s-%d", v.baseID, i+1)
+				}
+				break
+			}
+		}
+		r.ID = c.uniqueRouteID(r.ID)
+		if s.direction == inbound {
 			r.PathPrefix = "/"
-			c.inbound[h] = len(c.routes)
 		}
-		c.byKey[key] = len(c.routes)
 		c.routes = append(c.routes, r)
 	}
+}
+
+// phases lists the phases in which the VGS route can win: those of its
+// converted entries and of the entries it could not convert exactly.
+func (v *pendingRoute) phases() []string {
+	var out []string
+	for _, ph := range []string{"request", "response"} {
+		_, inexact := v.inexact[ph]
+		if inexact || slices.ContainsFunc(v.filters, func(f nativeFilter) bool { return f.Phase == ph }) {
+			out = append(out, ph)
+		}
+	}
+	return out
+}
+
+// covers reports whether the VGS route's host_endpoint matches every host
+// (and port) that the native selector h matches.
+func (v *pendingRoute) covers(h hostSpec) bool {
+	for _, vh := range v.hosts {
+		if vh.port != "" && vh.port != h.port {
+			continue
+		}
+		switch {
+		case vh == hostSpec{host: "*"}:
+			return true
+		case vh.regex != "":
+			if vh.regex == h.regex || h.regex == "" && !strings.HasPrefix(h.host, "*") && hostRegexMatches(vh.regex, h.host) {
+				return true
+			}
+		case h.regex != "":
+			// A host_regex whose every match is one or more characters
+			// then ".domain" is below *.domain.
+			if strings.HasPrefix(vh.host, "*.") && strings.HasSuffix(regexSuffix(h.regex), vh.host[1:]) {
+				return true
+			}
+		case vh.host == h.host:
+			return true
+		case strings.HasPrefix(vh.host, "*."):
+			if h.host != "*" && strings.HasSuffix(h.host, vh.host[1:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mayOverlap reports whether the VGS route's host_endpoint may match a
+// host (and port) that h matches; true when that cannot be ruled out.
+// Hosts that a more specific selector takes (precedes) never reach h's
+// route, and are not counted.
+func (v *pendingRoute) mayOverlap(h hostSpec, precedes func(hostSpec) bool) bool {
+	for _, vh := range v.hosts {
+		if vh.port != "" && h.port != "" && vh.port != h.port || precedes(vh) {
+			continue
+		}
+		if vh.host == "*" || h.host == "*" {
+			return true
+		}
+		if vh.regex != "" || h.regex != "" {
+			x, y := vh, h
+			if x.regex == "" {
+				x, y = y, x
+			}
+			if y.regex == "" && !strings.HasPrefix(y.host, "*") && !hostRegexMatches(x.regex, y.host) {
+				continue // a regex against an exact host is decided
+			}
+			return true
+		}
+		a, b := strings.TrimPrefix(vh.host, "*"), strings.TrimPrefix(h.host, "*")
+		wa, wb := a != vh.host, b != h.host
+		switch {
+		case !wa && !wb:
+			if a == b {
+				return true
+			}
+		case wa && wb:
+			if strings.HasSuffix(a, b) || strings.HasSuffix(b, a) {
+				return true
+			}
+		case wa:
+			if strings.HasSuffix(b, a) {
+				return true
+			}
+		default:
+			if strings.HasSuffix(a, b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// regexSuffix returns the literal text (lower case) every match of the
+// host regexp p ends with, after at least one character; "" when there is
+// none.
+func regexSuffix(p string) string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat {
+		return ""
+	}
+	i := len(re.Sub)
+	suffix := ""
+	for i > 0 && re.Sub[i-1].Op == syntax.OpLiteral {
+		suffix = string(re.Sub[i-1].Rune) + suffix
+		i--
+	}
+	if i == 0 || suffix == "" {
+		return ""
+	}
+	head := &syntax.Regexp{Op: syntax.OpConcat, Sub: re.Sub[:i], Flags: re.Flags}
+	h, err := regexp.Compile(head.String())
+	if err != nil || h.MatchString("") {
+		return ""
+	}
+	return strings.ToLower(suffix)
+}
+
+// rank is the selector's precedence in routes.Set.Match.
+func (h hostSpec) rank() int {
+	return routes.HostRank(h.host, h.regex != "", h.port != "")
+}
+
+// hostRegexMatches matches host against a host_regex as the native loader
+// compiles it.
+func hostRegexMatches(pattern, host string) bool {
+	re, err := regexp.Compile(`(?i)^(?:` + pattern + `)$`)
+	return err == nil && re.MatchString(host)
+}
+
+// ruleChain reports whether a route type names VGS's HTTP route:
+// rule_chain, as the API writes it, or rule-chains, as some exports do.
+func ruleChain(typ string) bool {
+	switch strings.ToLower(typ) {
+	case "rule_chain", "rule_chains", "rule-chain", "rule-chains":
+		return true
+	}
+	return false
 }
 
 func tagName(attrs map[string]any) string {

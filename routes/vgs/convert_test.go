@@ -97,7 +97,7 @@ func checkItems(t *testing.T, rep Report, want []wantItem) {
 }
 
 func TestEntriesBecomeFilters(t *testing.T) {
-	pay := &nativeMatch{Path: "^/pay$"}
+	pay := &nativeMatch{PathInfo: "/pay"}
 	tests := []struct {
 		name  string
 		mod   func(e map[string]any)
@@ -138,8 +138,10 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer_config"] = []any{"$.card.number", "$.card.cvc", "$['card']['number']"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
 			Targets: []nativeTarget{{JSON: "card.number", Format: "UUID", Storage: "persistent"}, {JSON: "card.cvc", Format: "UUID", Storage: "persistent"}}}, nil},
-		{"no condition", func(e map[string]any) { e["config"] = nil }, &nativeFilter{ID: "e1", Phase: "request", Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
+		{"no condition: VGS never applies it", func(e map[string]any) { e["config"] = nil }, nil, []wantItem{{EntryLeftOut, "has no condition"}}},
+		{"a condition that is always true", func(e map[string]any) { e["config"] = ruleGroup("AND", rule("PathInfo", "is_not_empty", nil)) },
+			&nativeFilter{ID: "e1", Phase: "request", Operation: "redact", OnError: "reject",
+				Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
 		{"entry without id", func(e map[string]any) { delete(e, "id") }, &nativeFilter{ID: "r1-1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
 			Targets: []nativeTarget{{JSON: "pan", Format: "UUID", Storage: "persistent"}}}, nil},
 		{"FORM_FIELD", func(e map[string]any) {
@@ -151,13 +153,13 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer"] = "XPATH"
 			e["transformer_config"] = []any{"/p/card", "/p/card/pan", "/p/card/text()", "/p/cvc"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{XML: "/p/card", Format: "UUID", Storage: "persistent"}, {XML: "/p/cvc", Format: "UUID", Storage: "persistent"}}},
+			Targets: []nativeTarget{{XML: "/p/card", Namespaces: true, Format: "UUID", Storage: "persistent"}, {XML: "/p/cvc", Namespaces: true, Format: "UUID", Storage: "persistent"}}},
 			[]wantItem{{TargetLeftOut, `XPath "/p/card/pan" (it names the element of /p/card or one inside or around it`}}},
 		{"XPATH with namespace prefixes", func(e map[string]any) {
 			e["transformer"] = "XPATH"
 			e["transformer_config"] = []any{"/soap:Envelope/soap:Body/pay:Card/pay:Number/text()"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{XML: "/soap:Envelope/soap:Body/pay:Card/pay:Number", Format: "UUID", Storage: "persistent"}}}, nil},
+			Targets: []nativeTarget{{XML: "/soap:Envelope/soap:Body/pay:Card/pay:Number", Namespaces: true, Format: "UUID", Storage: "persistent"}}}, nil},
 		{"JSON keys with special characters are escaped", func(e map[string]any) {
 			e["transformer_config"] = []any{"$['card.number']", "$['$ref']['#']"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
@@ -170,7 +172,7 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer"] = "XPATH"
 			e["transformer_config"] = []any{"/payment/card/pan/text()"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
-			Targets: []nativeTarget{{XML: "/payment/card/pan", Format: "UUID", Storage: "persistent"}}}, nil},
+			Targets: []nativeTarget{{XML: "/payment/card/pan", Namespaces: true, Format: "UUID", Storage: "persistent"}}}, nil},
 		{"REGEX from transformer_config_map", func(e map[string]any) {
 			e["transformer"] = "REGEX"
 			e["transformer_config"] = []any{}
@@ -226,8 +228,8 @@ func TestEntriesBecomeFilters(t *testing.T) {
 		// Not expressible: left out, never broadened.
 		{"recursive descent only", func(e map[string]any) { e["transformer_config"] = []any{"$..pan"} }, nil,
 			[]wantItem{{EntryLeftOut, `JSONPath "$..pan" (recursive descent) cannot be expressed`}}},
-		{"unknown format on a redact", func(e map[string]any) { e["public_token_generator"] = "FPE_SSN_T_FOUR" }, nil,
-			[]wantItem{{EntryLeftOut, `public_token_generator "FPE_SSN_T_FOUR"`}}},
+		{"unknown format on a redact", func(e map[string]any) { e["public_token_generator"] = "CUSTOM" }, nil,
+			[]wantItem{{EntryLeftOut, `public_token_generator "CUSTOM"`}}},
 		{"unknown token_manager", func(e map[string]any) { e["token_manager"] = "EPHEMERAL" }, nil,
 			[]wantItem{{EntryLeftOut, `token_manager "EPHEMERAL"`}}},
 		{"unknown operation", func(e map[string]any) { e["operation"] = "DETOKENIZE" }, nil,
@@ -288,8 +290,7 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			{EntryLeftOut, "OR across different fields"},
 			{EntryLeftOut, "filter expression"},
 		}},
-		{"empty entry", func(e map[string]any) { clear(e) }, nil, []wantItem{
-			{EntryLeftOut, `phase ""`}, {EntryLeftOut, `operation ""`}, {EntryLeftOut, "no transformer"}}},
+		{"empty entry", func(e map[string]any) { clear(e) }, nil, []wantItem{{EntryLeftOut, `phase "" is neither REQUEST nor RESPONSE, so VGS never applies`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,10 +327,16 @@ func TestRoutesBecomeNativeRoutes(t *testing.T) {
 			a["destination_override_endpoint"] = "*"
 			a["host_endpoint"] = `api\.stripe\.com`
 		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.stripe.com"}}, nil},
-		{"outbound without destination_override_endpoint", export(vgsRoute("r1", func(a map[string]any) {
+		{"no destination_override_endpoint is inbound, without upstream", export(vgsRoute("r1", func(a map[string]any) {
 			delete(a, "destination_override_endpoint")
 			a["host_endpoint"] = `(.*)\.stripe\.com`
-		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "*.stripe.com"}}, nil},
+		}, e)), nil, []wantItem{{RouteLeftOut, "inbound route without destination_override_endpoint"}}},
+		{"outbound one-label host", export(vgsRoute("r1", func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = `[a-z]+\.stripe\.com`
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", HostRegex: `[a-z]+\.stripe\.com`}}, nil},
+		{"type rule-chains", []byte("data:\n  - {id: r1, type: rule-chains, attributes: {host_endpoint: 'api\\.x\\.com', destination_override_endpoint: '*', entries: []}}\n"),
+			[]nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.x.com"}}, nil},
 		{"inbound custom hostname", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `secure\.shop\.example` }, e)),
 			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "secure.shop.example", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"host alternation gives a route per host", export(vgsRoute("r1", func(a map[string]any) {
@@ -342,15 +349,14 @@ func TestRoutesBecomeNativeRoutes(t *testing.T) {
 		{"port in host_endpoint", export(vgsRoute("r1", func(a map[string]any) {
 			a["destination_override_endpoint"] = "*"
 			a["host_endpoint"] = `app:8080`
-		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "app"}}, []wantItem{{Ignored, "matches any port"}}},
+		}, e)), []nativeRoute{{ID: "r1", Direction: "outbound", Host: "app", Ports: []int{8080}}}, nil},
 		{"source_endpoint", export(vgsRoute("r1", func(a map[string]any) { a["source_endpoint"] = "10.0.0.0/8" }, e)),
-			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}},
-			[]wantItem{{Ignored, `source_endpoint "10.0.0.0/8"`}}},
+			nil, []wantItem{{RouteLeftOut, `source_endpoint "10.0.0.0/8" limits the clients`}}},
 		{"same inbound host and upstream merge", export(vgsRoute("r1", nil, e), vgsRoute("r2", nil, vgsEntry(func(e map[string]any) { e["id"] = "e2" }))),
 			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"same inbound host, another upstream", export(vgsRoute("r1", nil, e), vgsRoute("r2", func(a map[string]any) { a["destination_override_endpoint"] = "https://other.example" }, e)),
 			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}},
-			[]wantItem{{RouteLeftOut, `inbound host "*" already goes to https://upstream.example (route r1)`}}},
+			[]wantItem{{Narrowed, `on host * the route goes to https://other.example, but VGS route r1 before it goes to https://upstream.example`}}},
 		{"route without id", export(vgsRoute("", nil, e)),
 			[]nativeRoute{{ID: "route-1", Direction: "inbound", Host: "*", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"sftp route", export(vgsRoute("r1", func(a map[string]any) { a["protocol"] = "sftp" }, e)), nil,
@@ -361,14 +367,14 @@ func TestRoutesBecomeNativeRoutes(t *testing.T) {
 			a["destination_override_endpoint"] = "*"
 			a["host_endpoint"] = `(.*)`
 		}, e)), nil, []wantItem{{RouteLeftOut, "matches every destination"}}},
-		{"inbound wildcard host", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `(.*)\.shop\.example` }, e)), nil,
-			[]wantItem{{RouteLeftOut, "wildcard label"}}},
+		{"inbound wildcard host", export(vgsRoute("r1", func(a map[string]any) { a["host_endpoint"] = `(.*)\.shop\.example` }, e)),
+			[]nativeRoute{{ID: "r1", Direction: "inbound", Host: "*.shop.example", PathPrefix: "/", Upstream: "https://upstream.example"}}, nil},
 		{"bad upstream", export(vgsRoute("r1", func(a map[string]any) { a["destination_override_endpoint"] = "ftp://files.example" }, e)), nil,
 			[]wantItem{{RouteLeftOut, "not an http(s) upstream URL"}}},
 		{"neither host nor upstream", export(vgsRoute("r1", func(a map[string]any) {
 			delete(a, "destination_override_endpoint")
 			delete(a, "host_endpoint")
-		}, e)), nil, []wantItem{{RouteLeftOut, "neither host_endpoint nor destination_override_endpoint"}}},
+		}, e)), nil, []wantItem{{RouteLeftOut, "inbound route without destination_override_endpoint"}}},
 		{"entry not an object", []byte("data:\n  - {id: r1, type: rule_chain, attributes: {host_endpoint: 'api\\.x\\.com', destination_override_endpoint: '*', entries: [oops]}}\n"),
 			[]nativeRoute{{ID: "r1", Direction: "outbound", Host: "api.x.com"}},
 			[]wantItem{{EntryLeftOut, "not an entry object"}}},
@@ -628,5 +634,82 @@ func TestSchemaCheckRefusesUnknownKeys(t *testing.T) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err == nil {
 		t.Fatal("unknown key accepted")
+	}
+}
+
+// VGS applies the first route with a matching entry; each native route
+// holds, in VGS order, the routes that cover its hosts, and leaves out
+// (reported) the ones behind a route that may win where aliasgate cannot
+// tell.
+func TestFirstMatchPlacement(t *testing.T) {
+	out := func(id, host string, entries ...map[string]any) map[string]any {
+		return vgsRoute(id, func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = host
+		}, entries...)
+	}
+	entry := func(id, phase string) map[string]any {
+		return vgsEntry(func(e map[string]any) {
+			e["id"] = id
+			e["phase"] = phase
+			e["operation"] = "ENRICH"
+		})
+	}
+	headerEntry := vgsEntry(func(e map[string]any) {
+		e["id"] = "hdr"
+		e["operation"] = "ENRICH"
+		e["config"] = ruleGroup("AND", rule("Header", "equals", []any{"X: 1"}))
+	})
+	type placed map[string][]string // native route host → "group/filter" in order
+	tests := []struct {
+		name  string
+		in    []byte
+		want  placed
+		items []wantItem
+	}{
+		{"exact before wildcard: the wildcard route keeps its own",
+			export(out("a", `api\.x\.com`, entry("a1", "REQUEST")), out("w", `(.*)\.x\.com`, entry("w1", "REQUEST"))),
+			placed{"api.x.com": {"a/a1", "w/w1"}, "*.x.com": {"/w1"}}, nil},
+		{"wildcard before exact: the exact host tries the wildcard first",
+			export(out("w", `(.*)\.x\.com`, entry("w1", "REQUEST")), out("a", `api\.x\.com`, entry("a1", "REQUEST"))),
+			placed{"*.x.com": {"/w1"}, "api.x.com": {"w/w1", "a/a1"}}, nil},
+		{"a one-label regex under a wildcard is covered by it",
+			export(out("w", `(.*)\.x\.com`, entry("w1", "REQUEST")), out("l", `[a-z]+\.x\.com`, entry("l1", "REQUEST"))),
+			placed{"*.x.com": {"/w1"}, "[a-z]+\\.x\\.com": {"w/w1", "l/l1"}}, nil},
+		{"a regex before a wildcard: the wildcard route serves only the hosts the regex does not take",
+			export(out("l", `[a-z]+\.x\.com`, entry("l1", "REQUEST")), out("w", `(.*)\.x\.com`, entry("w1", "REQUEST"))),
+			placed{"[a-z]+\\.x\\.com": {"l/l1", "w/w1"}, "*.x.com": {"/w1"}}, nil},
+		{"a route matching some hosts of a more specific selector blocks what follows there",
+			export(out("v", `(.*)\.y\.x\.com`, entry("v1", "REQUEST")), out("s", `[a-z.]+\.x\.com`, entry("s1", "REQUEST"))),
+			placed{"*.y.x.com": {"/v1"}, "[a-z.]+\\.x\\.com": {}},
+			[]wantItem{
+				{Narrowed, "its host_endpoint may match some hosts of host_regex [a-z.]+\\.x\\.com"},
+				{Narrowed, "left out on host host_regex [a-z.]+\\.x\\.com: VGS route v comes first and matches some hosts"}}},
+		{"an entry left out blocks the later routes in its phase only",
+			export(out("a", `api\.x\.com`, headerEntry), out("b", `api\.x\.com`, entry("b1", "REQUEST"), entry("b2", "RESPONSE"))),
+			placed{"api.x.com": {"/b2"}},
+			[]wantItem{{EntryLeftOut, "condition on Header"}, {Narrowed, "left out on host api.x.com: entry hdr of VGS route a"}}},
+		{"a response-only route does not block requests",
+			export(out("v", `(.*)\.y\.x\.com`, entry("v1", "RESPONSE")), out("s", `[a-z.]+\.x\.com`, entry("s1", "REQUEST"))),
+			placed{"*.y.x.com": {"/v1"}, "[a-z.]+\\.x\\.com": {"/s1"}},
+			[]wantItem{{Narrowed, "its host_endpoint may match some hosts of host_regex [a-z.]+\\.x\\.com"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, rep := convert(t, tt.in)
+			checkItems(t, rep, tt.items)
+			got := placed{}
+			for _, r := range f.Routes {
+				key := r.Host + r.HostRegex
+				got[key] = []string{}
+				for _, fl := range r.Filters {
+					got[key] = append(got[key], fl.Group+"/"+fl.ID)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("placed %v, want %v", got, tt.want)
+			}
+			differential(t, tt.in, 2000, false)
+		})
 	}
 }

@@ -19,30 +19,67 @@
 // Input with none of these shapes is an error wrapping ErrNotExport; every
 // other problem is an Item of the Report.
 //
+// # What VGS does (the model the conversion follows)
+//
+// The converted routes apply an entry only where VGS would (never on more
+// traffic); where they apply it on less, the report says so. VGS's matching,
+// as its documentation and vgs-satellite (its public route engine) show it,
+// and as the differential test's model (model_test.go) writes it down:
+//
+//   - routes are tried in the export's order; a route is outbound when
+//     destination_override_endpoint is "*", inbound otherwise (also when it
+//     is missing: such a route has no upstream and cannot be converted);
+//   - host_endpoint is a Java regexp matched against the whole host (host
+//     names compare case-insensitively), or the whole "host:port";
+//   - per phase, the first route that matches the host and has an entry of
+//     that phase whose condition holds wins: all of its matching entries of
+//     that phase apply, and no later route's;
+//   - PathInfo is the request's path, then "?" and the query when there is
+//     one (vgs-satellite reads mitmproxy's request.path); "matches" is Java's
+//     String.matches, which matches the whole value;
+//   - ContentType is the request's Content-Type header as sent, compared
+//     byte for byte, in the response phase too; Method is compared exactly;
+//   - an entry without any condition never applies.
+//
+// Assumptions where VGS's behaviour is not public are chosen so that the
+// conversion stays on the safe side, and are listed in docs/DECISIONS.md.
+//
 // # Mapping
 //
 // Routes:
 //
 //	VGS                                         native
 //	destination_override_endpoint: '*'          direction: outbound, host from host_endpoint
-//	  (or no destination_override_endpoint)
 //	destination_override_endpoint: URL          direction: inbound, upstream: URL, path_prefix: /
 //	  (a bare host[:port] is taken as https://, reported)
 //	host_endpoint (Java regexp, whole host):
-//	  api\.stripe\.com, ^api\.stripe\.com$        api.stripe.com
-//	  (.*)\.stripe\.com; also .*\. (.+)\. [^.]+\.  *.stripe.com (outbound only)
-//	  (api|uploads)\.stripe\.com                 one route per host, ids <id>-1, <id>-2 (at most 16)
+//	  api\.stripe\.com, ^api\.stripe\.com$        host: api.stripe.com
+//	  (.*)\.stripe\.com, .*\. or .+\.            host: "*.stripe.com" (any labels below)
+//	  (api|uploads)\.stripe\.com                 one selector per host, ids <id>-1, <id>-2 (at most 16)
 //	  (.*\.)?stripe\.com                         stripe.com and *.stripe.com
+//	  any other pattern: [^.]+\.x, [a-z]+\.x,     host_regex: the pattern (whole name, case-insensitive):
+//	    \w+\.x, api\d\.x, .*stripe\.com, …       one label of those characters stays one label
 //	  inbound: a host under verygoodproxy.com     "*" (the vault's own proxy name, e.g.
 //	    or verygoodproxy.io, (.*), or empty         (.*)\.verygoodproxy\.com)
-//	  host:port                                  host; the port restriction is reported
-//	  an unescaped '.' between labels            a literal dot
+//	  host:port                                  outbound: ports: [port]; inbound: left out
+//	  an unescaped '.' between labels            a literal dot (narrowed, reported)
 //	tags.name, id                               comment line "# VGS route <id> "<name>" (…)" above the route
 //	id                                          route id (characters other than [A-Za-z0-9._-] become '-';
 //	                                            route-<n> when missing; -2, -3 … when repeated)
 //
-// Routes that land on the same direction, host and upstream are merged into
-// one native route (one comment line per VGS route); filter ids stay unique.
+// Precedence: aliasgate picks one route per request by host (exact, then
+// host_regex, then the longest *.domain, then "*"; a route with ports
+// before one without), VGS the first matching route. So every host
+// selector gets one native route holding, as filter groups (filter key
+// group, in VGS order), every VGS route whose host_endpoint matches all the
+// hosts of that selector; of a phase, only the first group with a matching
+// filter applies (routes.Route.Matching). A VGS route that matches only
+// some of those hosts, or one whose entries of a phase were not all
+// converted exactly (left out, narrowed), may win in VGS where aliasgate
+// cannot tell: the entries of the VGS routes after it are left out there
+// for that phase (narrowed, reported). Inbound, a native route has one
+// upstream: a later VGS route on the same hosts with another upstream is
+// left out there (reported).
 //
 // A reveal target carries no format, storage or classifiers: aliasgate
 // finds an alias whatever they were, and its loader refuses them on reveal
@@ -52,19 +89,23 @@
 // Entries (one native filter each, on_error: reject):
 //
 //	id                                          filter id (<route id>-<n> when missing)
-//	phase REQUEST | RESPONSE                    phase: request | response
+//	phase REQUEST | RESPONSE                    phase: request | response (another phase: VGS never
+//	                                            applies the entry; left out, reported)
 //	operation REDACT | ENRICH                   operation: redact | reveal
 //	token_manager PERSISTENT | VOLATILE         storage: persistent | volatile      (redact only)
-//	public_token_generator UUID, RAW_UUID,      format: the same name            (redact only)
-//	  FPE_SIX_T_FOUR, FPE_T_FOUR, PFPT,
-//	  NUM_LENGTH_PRESERVING, GENERIC_T_FOUR
+//	public_token_generator (any but CUSTOM, JS)  format: the same name            (redact only)
 //	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only)
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
+//	  JSON_PATH $.p[?(@.type=='card')].number    json: p.#(type=="card")#.number (jsonpath_filter.go)
 //	  FORM_FIELD card_number                     form: card_number
-//	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b
+//	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b with namespaces: true (names
+//	                                            read as XPath reads them: an unprefixed step is an
+//	                                            element in no namespace, s:a an element a in the
+//	                                            namespace the document's root binds s to, whatever
+//	                                            prefix the document writes)
 //	  REGEX (transformer_config_map.patterns,    regex: pattern (see below)
 //	    else transformer_config)
 //	targets [body]                              body targets; missing targets mean body
@@ -76,44 +117,54 @@
 // target replaces the whole match, or group 1. So a pattern without groups is
 // kept as written; groups are made non-capturing when there is no token
 // group; with a token group, the match must be [prefix] token [suffix] plus
-// zero-width assertions, and prefix/suffix become non-capturing. On headers,
-// a pattern must read "Name:" [spaces] then .*, .+ or [^\r\n]* (the token
-// group or ungrouped): a native header target replaces the whole value.
+// zero-width assertions, and prefix/suffix become non-capturing. A
+// replacement with text around %s ("pan=%s") is kept when the pattern is
+// that same literal text around the token group (pan=(?<token>\d+)). On
+// headers, a pattern must read "Name:" [spaces] then .*, .+ or [^\r\n]* (the
+// token group or ungrouped): a native header target replaces the whole value.
 //
 // Conditions (entry config: {condition: AND|OR, rules: [{expression: {field,
-// operator, values}} | nested group]}; values a list or one value):
+// operator, values}} | nested group]}; values a list or one value). Every
+// path condition becomes match.path_info, an RE2 pattern the whole request
+// target (path, and ?query when there is one) must match:
 //
-//	PathInfo equals /x | in                     match.path ^/x$
-//	PathInfo begins_with /x                     match.path ^/x
-//	PathInfo ends_with .x                       match.path \.x$
-//	PathInfo matches P                          match.path P (checked for RE2; applied as a search)
-//	PathInfo is_not_empty                       nothing (a path is never empty)
-//	ContentType equals | media_type_equals      match.content_type: json, form, multipart, xml for
-//	                                            application/json, application/x-www-form-urlencoded,
-//	                                            multipart/form-data, application/xml; else the media
-//	                                            type, lower-cased, without parameters
-//	Method | HttpMethod equals | in             match.methods (upper-cased letters only)
+//	PathInfo equals /x | in                     path_info: /x (quoted; "/charge?version=2" keeps its query)
+//	PathInfo begins_with /x                     path_info: /x(?s:.*)
+//	PathInfo ends_with .x                       path_info: (?s:.*)\.x
+//	PathInfo matches P                          path_info: (?:P) (checked for RE2; whole, as Java's matches)
+//	PathInfo is_not_empty | is_empty            nothing (a path is never empty) | never matches
+//	ContentType equals | in                     match.request_content_type: the values as written (the
+//	                                            request's header, byte for byte, in both phases)
+//	Method | HttpMethod equals | in             match.methods: the upper-case values (compared exactly);
+//	                                            another spelling ("post") is dropped, narrowed
 //	Status equals | in | does_not_equal |       match.status: the codes in 100–599 that satisfy it
 //	  less_than[_or_equals] | greater_than[_or_equal]
-//	AND                                         all of them; the same field twice intersects
-//	                                            (methods, status) or must agree (path, content type)
-//	OR within one field                         paths joined with |, methods and status united
+//	AND                                         all of them; the same field twice intersects (methods,
+//	                                            content types, status); two paths: a list of equals
+//	                                            filtered by the other condition, else not expressed
+//	OR within one field                         alternatives joined with |, lists united
+//	no condition, or one nothing satisfies      entry left out (VGS never applies it)
 //
 // # What is reported, and what happens to it
 //
 // Nothing is dropped silently, and nothing is broadened: an entry whose
 // condition, operation, phase, storage, format or transformer cannot be
 // expressed is left out whole (Effect EntryLeftOut) rather than emitted with
-// a wider match. Inexpressible:
+// a wider match; a condition value or host that cannot be said exactly is
+// dropped (Narrowed), so the filter matches less. Inexpressible:
 //
 //   - conditions on other fields (Header, QueryString, filePath, …); negated
 //     operators (does_not_equal, does_not_begin_with, …) except on Status;
-//     OR across different fields or over AND groups; two different paths
-//     ANDed; several content types; is_empty; Status on a request entry;
-//     conditions that never match;
+//     operators other than equals/in on ContentType and Method; OR across
+//     different fields or over AND groups; two path conditions neither of
+//     which is an equals list;
 //   - an ENRICH on an inbound REQUEST: aliasgate reveals only on the way out
 //     (outbound routes, inbound responses), never into the merchant's app;
-//   - JSONPath recursive descent (..), filters [?(…)], scripts, slices,
+//   - JSONPath recursive descent (..), filters [?(…)] other than a member
+//     (@.a.b) or the element (@) compared with a string, number or boolean
+//     literal by ==, <, <=, >, >= (booleans: == only) or a member's
+//     existence (!= is not: it also selects elements without the member),
+//     a filter ending the path that selects whole objects, scripts, slices,
 //     unions, negative indexes, .* object wildcards, a trailing [*] (a gjson
 //     path ending in # is the array length), empty keys, control characters;
 //   - XPath with //, predicates, attributes, wildcards, functions, axes,
@@ -123,33 +174,37 @@
 //   - Java-only regexps (lookaround, atomic groups, possessive quantifiers,
 //     backreferences, \h \R \X \G \Z \e \u, class unions and intersections)
 //     and those RE2 reads differently (\v, \0 octal); REGEX replacements
-//     other than %s; a token group with other text around it; a header regex
-//     that does not name its header or takes part of a value; charsets other
-//     than UTF-8, US-ASCII or ISO-8859-1 with ASCII patterns; patterns that
-//     match the empty string;
-//   - on a redact, formats VGS has and aliasgate does not
-//     (NON_LUHN_FPE_ALPHANUMERIC, FPE_SSN_T_FOUR, FPE_ACC_NUM_T_FOUR, …);
+//     other than %s or literal text around it; a token group with other text
+//     around it; a header regex that does not name its header or takes part
+//     of a value; charsets other than UTF-8, US-ASCII or ISO-8859-1 with
+//     ASCII patterns; patterns that match the empty string;
+//   - on a redact, the formats VGS defines outside the route (CUSTOM, JS);
 //   - reveals limited by classifiers INCLUDE/EXCLUDE; custom operations
 //     (operations, operations_v2: Larky code); id_selector; transformers other
 //     than JSON_PATH, FORM_FIELD, XPATH and REGEX; header targets with
 //     JSON_PATH, FORM_FIELD or XPATH;
 //   - routes (RouteLeftOut) of another type or protocol (sftp), host patterns
-//     that are not hosts, outbound routes to every host, inbound wildcard
-//     hosts, upstreams that are not http(s) URLs, and a second inbound upstream
-//     for a host already routed (aliasgate picks inbound routes by host and
-//     path prefix, VGS by filter).
+//     that are not hosts (a path, or a regexp with a port), outbound routes to
+//     every host, inbound hosts with a port, upstreams that are not http(s)
+//     URLs, routes without destination_override_endpoint (inbound without an
+//     upstream), a source_endpoint other than "*" (the route would apply to
+//     every client);
+//   - on a host selector, the routes after a VGS route that may win there
+//     where aliasgate cannot tell (see Precedence), and a second inbound
+//     upstream (Narrowed).
 //
 // A field of an entry that cannot be expressed while the entry's others can
-// is left out of the filter (TargetLeftOut). Settings with no native
-// equivalent that do not change what is matched or protected (a port in
-// host_endpoint, source_endpoint, INCLUDE on a redact, unknown classifier
-// keys) are Ignored and reported. The output starts with a comment listing
-// every report line.
+// is left out of the filter (TargetLeftOut): the filter still matches
+// exactly when VGS would apply the entry. Settings that do not change what
+// is matched or protected (INCLUDE on a redact, unknown classifier keys, an
+// upstream without scheme taken as https) are Ignored and reported. The
+// output starts with a comment listing every report line, and `aliasgate
+// routes import-vgs` exits 1 when there is any.
 //
-// Known differences not reported: VGS's ContentType "equals" compares the
-// whole header while the native match compares media types (parameters such
-// as charset are ignored); native paths are matched without the query
-// string; a PathInfo "matches" pattern is a search in aliasgate (Java's
-// matches() anchors both ends, so aliasgate may match more paths, never
-// fewer).
+// Known differences not reported: aliasgate matches the canonical path
+// (routes.CanonicalPath: merged slashes, "." and ".." resolved, ";"
+// parameters dropped), which is also what it forwards; a condition value
+// that is not canonical is reported as narrowed. On a route that redacts
+// request bodies, aliasgate refuses a body no filter matched (422) where
+// VGS forwards it unchanged (routes unmatched_body).
 package vgs

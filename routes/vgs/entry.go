@@ -6,21 +6,33 @@ import (
 	"strings"
 )
 
-// nativeFormats are the alias formats of DESIGN.md "Vault".
+// nativeFormats are the alias formats of the vault (vault.Formats; the
+// aliasgate command's tests check that the two lists agree). VGS's CUSTOM
+// and JS are not among them.
 var nativeFormats = []string{
 	"UUID", "RAW_UUID", "FPE_SIX_T_FOUR", "FPE_T_FOUR", "PFPT", "NUM_LENGTH_PRESERVING", "GENERIC_T_FOUR",
+	"FPE_ACC_NUM_T_FOUR", "FPE_ALPHANUMERIC_ACC_NUM_T_FOUR", "FPE_SSN_T_FOUR", "NON_LUHN_FPE_ALPHANUMERIC",
+	"ALPHANUMERIC_SIX_T_FOUR", "VGS_FIXED_LEN_GENERIC",
 }
+
+// NativeFormats returns the alias formats the converter emits.
+func NativeFormats() []string { return slices.Clone(nativeFormats) }
 
 // entry converts one VGS rule entry into a native filter. Everything it
 // cannot express is reported; an entry with any entry-level problem
 // (operation, phase, storage, format, classifier filter, condition,
 // transformer) is left out whole, never emitted with a broader match.
-func (c *converter) entry(route, routeID, direction string, n int, v any) (nativeFilter, bool) {
+//
+// exact is false when VGS may apply the entry where the output has no
+// filter with the same condition (the entry was left out for anything but
+// a condition that never matches, or its condition was narrowed); phase is
+// the entry's native phase ("" when it has none).
+func (c *converter) entry(route, routeID, direction string, n int, v any) (f nativeFilter, ok, exact bool, phase string) {
 	label := fmt.Sprintf("entries[%d]", n)
 	m, ok := asMap(v)
 	if !ok {
 		c.rep.add(route, label, EntryLeftOut, "not an entry object")
-		return nativeFilter{}, false
+		return nativeFilter{}, false, true, ""
 	}
 	vgsID := str(m, "id")
 	if vgsID != "" {
@@ -38,14 +50,15 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (nativ
 		whys = append(whys, fmt.Sprintf("id_selector %q has no native equivalent", sel))
 	}
 
-	var phase string
 	switch p := str(m, "phase"); strings.ToUpper(p) {
 	case "REQUEST":
 		phase = "request"
 	case "RESPONSE":
 		phase = "response"
 	default:
-		whys = append(whys, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE", p))
+		// VGS never applies it either.
+		c.rep.add(route, label, EntryLeftOut, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE, so VGS never applies the entry", p))
+		return nativeFilter{}, false, true, ""
 	}
 	var operation string
 	op := str(m, "operation")
@@ -101,9 +114,24 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (nativ
 	}
 
 	config, _ := field(m, "config")
-	match, why := convertCondition(config, phase)
-	if why != "" {
+	match, never, notes, why := convertCondition(config, phase)
+	exact = why == "" && len(notes) == 0
+	switch {
+	case why != "":
 		whys = append(whys, why)
+	case never:
+		for _, n := range notes {
+			c.rep.add(route, label, Narrowed, n)
+		}
+		reason := "the condition never matches a request of its phase, so VGS never applies the entry"
+		switch {
+		case empty(config):
+			reason = "the entry has no condition, so VGS never applies it"
+		case len(notes) > 0:
+			reason = "what the condition keeps once narrowed as above never matches"
+		}
+		c.rep.add(route, label, EntryLeftOut, reason)
+		return nativeFilter{}, false, exact, phase
 	}
 
 	// Where: body and/or header.
@@ -180,7 +208,9 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (nativ
 				if why != "" {
 					targetWhys = append(targetWhys, fmt.Sprintf("XPath %q (%s) cannot be expressed", f, why))
 				} else {
-					addTarget(nativeTarget{XML: p})
+					// XPath compares namespaces, not prefixes; namespaces
+					// says the same natively.
+					addTarget(nativeTarget{XML: p, Namespaces: true})
 				}
 			}
 		}
@@ -221,7 +251,10 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (nativ
 		if len(whys) == 0 && len(targetWhys) == 0 {
 			c.rep.add(route, label, EntryLeftOut, "no target")
 		}
-		return nativeFilter{}, false
+		return nativeFilter{}, false, false, phase
+	}
+	for _, n := range notes {
+		c.rep.add(route, label, Narrowed, n)
 	}
 	for _, w := range targetWhys {
 		c.rep.add(route, label, TargetLeftOut, w)
@@ -248,7 +281,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (nativ
 		Operation: operation,
 		OnError:   "reject",
 		Targets:   targets,
-	}, true
+	}, true, exact, phase
 }
 
 // classifiers reads an entry's classifiers: a map {TAGS, INCLUDE, EXCLUDE}

@@ -16,12 +16,7 @@ import (
 // DESIGN.md allows) and the report has one line per item. (Determinism is
 // TestOutputIsDeterministic's; a second Convert here would halve the rate.)
 func FuzzConvert(f *testing.F) {
-	fixtures, _ := filepath.Glob("testdata/*.yaml")
-	for _, p := range fixtures {
-		if src, err := os.ReadFile(p); err == nil {
-			f.Add(src)
-		}
-	}
+	addFixtures(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, rep, err := Convert(in)
 		if err != nil {
@@ -48,4 +43,19 @@ func FuzzConvert(f *testing.F) {
 			}
 		}
 	})
+}
+
+// addFixtures seeds a fuzz target with every export in testdata.
+func addFixtures(f *testing.F) {
+	fixtures, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(fixtures) == 0 {
+		f.Fatalf("no fixtures (%v)", err)
+	}
+	for _, p := range fixtures {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(src)
+	}
 }

@@ -2,6 +2,7 @@ package vgs
 
 import (
 	"fmt"
+	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strconv"
@@ -15,73 +16,150 @@ const maxHosts = 16
 // pattern is enumerated.
 const wildcardMark = "\x00"
 
+// hostSpec is one native host selector: an exact host, "*.domain" or "*"
+// (host), or a whole-name regexp (regex), with an optional port.
+type hostSpec struct {
+	host  string
+	regex string
+	port  string
+}
+
+// String writes the spec as a report names it.
+func (h hostSpec) String() string {
+	s := h.host
+	if h.regex != "" {
+		s = "host_regex " + h.regex
+	}
+	if h.port != "" {
+		s += " port " + h.port
+	}
+	return s
+}
+
 // hostPatterns converts a VGS host_endpoint (a Java regexp matched against
-// the whole host) into native host patterns: exact hosts, "*.domain" (a
-// leading wildcard label, outbound only) or "*" (any host, inbound only). An
-// alternation of hosts gives several patterns. A ":port" suffix is dropped
-// and returned. why is non-empty when the pattern cannot be expressed.
-func hostPatterns(pattern, direction string) (hosts []string, port, why string) {
+// the whole host) into native host selectors: exact hosts, "*.domain" for
+// a leading "any characters" run (.*, .+), "*" (any host, inbound only),
+// and, for any other pattern (a label written as a character class such
+// as [^.]+ or [a-z]+, \w+, …), the pattern itself as a host_regex, which
+// the native loader matches against the whole host. An alternation of
+// hosts gives several selectors. A ":port" suffix is kept (outbound: the
+// route's ports). why is non-empty when the pattern cannot be expressed.
+func hostPatterns(pattern, direction string) (hosts []hostSpec, note, why string) {
+	hosts, why = hostSpecs(pattern, direction)
+	if why == "" && hosts[0].regex == "" && hosts[0].host != "*" && anyDot(pattern) {
+		note = fmt.Sprintf("host_endpoint %q has an unescaped '.', which VGS matches against any character; it is taken as a literal dot", pattern)
+	}
+	return hosts, note, why
+}
+
+// anyDot reports whether the regexp p has an unrepeated "any character".
+func anyDot(p string) bool {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	var walk func(*syntax.Regexp) bool
+	walk = func(r *syntax.Regexp) bool {
+		switch r.Op {
+		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+			return true
+		case syntax.OpStar, syntax.OpPlus:
+			if r.Sub[0].Op == syntax.OpAnyChar || r.Sub[0].Op == syntax.OpAnyCharNotNL {
+				return false
+			}
+		}
+		return slices.ContainsFunc(r.Sub, walk)
+	}
+	return walk(re)
+}
+
+func hostSpecs(pattern, direction string) (hosts []hostSpec, why string) {
 	p := strings.TrimSpace(pattern)
 	if p == "" {
 		if direction == inbound {
-			return []string{"*"}, "", ""
+			return []hostSpec{{host: "*"}}, ""
 		}
-		return nil, "", "outbound route without host_endpoint (the destination host)"
+		return nil, "outbound route without host_endpoint (the destination host)"
 	}
 	var strs []string
 	if p == "*" {
 		strs = []string{wildcardMark}
 	} else {
 		if why := javaOnly(p); why != "" {
-			return nil, "", fmt.Sprintf("host_endpoint %q %s", pattern, why)
+			return nil, fmt.Sprintf("host_endpoint %q %s", pattern, why)
 		}
 		re, err := syntax.Parse(p, syntax.Perl)
 		if err != nil {
-			return nil, "", fmt.Sprintf("host_endpoint %q does not compile as a regular expression: %v", pattern, err)
+			return nil, fmt.Sprintf("host_endpoint %q does not compile as a regular expression: %v", pattern, err)
 		}
 		var ok bool
-		strs, ok = enumerate(re, maxHosts)
-		if !ok {
-			return nil, "", fmt.Sprintf("host_endpoint %q is not a host, an alternation of at most %d hosts, or (.*)\\.domain", pattern, maxHosts)
+		if strs, ok = enumerate(re, maxHosts); !ok {
+			return hostRegex(pattern, p, direction)
 		}
 	}
 	for _, s := range strs {
 		h, pt, ok := hostString(strings.ToLower(s))
 		if !ok {
-			return nil, "", fmt.Sprintf("host_endpoint %q is not a host, an alternation of at most %d hosts, or (.*)\\.domain", pattern, maxHosts)
-		}
-		if pt != "" {
-			if port != "" && port != pt {
-				return nil, "", fmt.Sprintf("host_endpoint %q restricts hosts to different ports", pattern)
-			}
-			port = pt
+			return hostRegex(pattern, p, direction)
 		}
 		if direction == inbound && vgsProxyHost(h) {
 			// The VGS vault's own proxy hostname (or any host): the traffic
-			// now reaches aliasgate under whatever name it is given.
-			h = "*"
+			// now reaches aliasgate under whatever name it is given, on
+			// whatever port it listens.
+			h, pt = "*", ""
 		}
-		if !slices.Contains(hosts, h) {
-			hosts = append(hosts, h)
+		spec := hostSpec{host: h, port: pt}
+		if !slices.Contains(hosts, spec) {
+			hosts = append(hosts, spec)
 		}
 	}
 	if direction == inbound {
-		if slices.Contains(hosts, "*") {
-			return []string{"*"}, port, ""
+		if slices.Contains(hosts, hostSpec{host: "*"}) {
+			return []hostSpec{{host: "*"}}, ""
 		}
 		for _, h := range hosts {
-			if strings.HasPrefix(h, "*.") {
-				return nil, "", fmt.Sprintf("inbound host_endpoint %q has a wildcard label; inbound routes match a Host exactly or any Host (\"*\")", pattern)
+			if h.port != "" {
+				return nil, fmt.Sprintf("inbound host_endpoint %q names a port; an inbound route is picked by its Host whatever port the gateway listens on", pattern)
 			}
 		}
-		return hosts, port, ""
+		return hosts, ""
 	}
 	for _, h := range hosts {
-		if h == "*" {
-			return nil, "", fmt.Sprintf("outbound host_endpoint %q matches every destination; an outbound route needs a host or *.domain", pattern)
+		if h.host == "*" {
+			return nil, fmt.Sprintf("outbound host_endpoint %q matches every destination; an outbound route needs a host, *.domain or a host_regex", pattern)
 		}
 	}
-	return hosts, port, ""
+	return hosts, ""
+}
+
+// everyHost are names no host pattern meant for one service matches all of.
+var everyHost = []string{"a", "example.com", "a.b.example.org", "xn--80ak6aa92e.com", "1.2.3.4", "localhost"}
+
+// hostRegex keeps a host_endpoint that is not a list of hosts or
+// (.*)\.domain as a native host_regex, matched whole and case-insensitively
+// as VGS matches it (see doc.go).
+func hostRegex(pattern, p, direction string) ([]hostSpec, string) {
+	if why := checkRE2(p); why != "" {
+		return nil, fmt.Sprintf("host_endpoint %q %s", pattern, why)
+	}
+	re, err := regexp.Compile(`(?i)^(?:` + p + `)$`)
+	if err != nil {
+		return nil, fmt.Sprintf("host_endpoint %q does not compile as an RE2 regular expression", pattern)
+	}
+	if strings.ContainsAny(p, ":/@") || strings.ContainsFunc(p, isControl) || re.MatchString("") {
+		return nil, fmt.Sprintf("host_endpoint %q is not a host, an alternation of at most %d hosts, (.*)\\.domain or a host regexp without port or path", pattern, maxHosts)
+	}
+	every := true
+	for _, h := range everyHost {
+		every = every && re.MatchString(h)
+	}
+	if every {
+		if direction == inbound {
+			return []hostSpec{{host: "*"}}, ""
+		}
+		return nil, fmt.Sprintf("outbound host_endpoint %q matches every destination; an outbound route needs a host, *.domain or a host_regex", pattern)
+	}
+	return []hostSpec{{regex: p}}, ""
 }
 
 // vgsProxyHost reports whether h is under VGS's own proxy domains, which
@@ -137,7 +215,7 @@ func hostString(s string) (host, port string, ok bool) {
 
 // enumerate lists the strings a host regexp matches when that set is finite
 // (at most limit strings), except that a repeated "any character" run (.*,
-// .+, [^.]+, …) is kept as wildcardMark. An unrepeated '.' outside a class is
+// .+) is kept as wildcardMark. An unrepeated '.' outside a class is
 // taken as a literal dot: host patterns are often written unescaped.
 func enumerate(re *syntax.Regexp, limit int) ([]string, bool) {
 	switch re.Op {
@@ -166,8 +244,10 @@ func enumerate(re *syntax.Regexp, limit int) ([]string, bool) {
 		}
 		return out, len(out) > 0
 	case syntax.OpStar, syntax.OpPlus:
+		// Only "any character" runs stand for "*.": a class ([^.]+,
+		// [a-z]+, \w+) limits the label, which host_regex keeps.
 		switch re.Sub[0].Op {
-		case syntax.OpAnyCharNotNL, syntax.OpAnyChar, syntax.OpCharClass:
+		case syntax.OpAnyCharNotNL, syntax.OpAnyChar:
 			return []string{wildcardMark}, true
 		}
 		return nil, false

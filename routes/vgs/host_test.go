@@ -7,63 +7,78 @@ import (
 )
 
 func TestHostPatternsMapVGSHostRegexps(t *testing.T) {
+	h := func(hosts ...string) []hostSpec {
+		out := make([]hostSpec, len(hosts))
+		for i, x := range hosts {
+			out[i] = hostSpec{host: x}
+		}
+		return out
+	}
+	re := func(p string) []hostSpec { return []hostSpec{{regex: p}} }
 	tests := []struct {
 		dir, pattern string
-		want         []string
-		port         string
+		want         []hostSpec
+		note         bool
 		why          string // substring of the reason; "" when it converts
 	}{
 		// Outbound: the destination host.
-		{outbound, `api\.stripe\.com`, []string{"api.stripe.com"}, "", ""},
-		{outbound, `^api\.stripe\.com$`, []string{"api.stripe.com"}, "", ""},
-		{outbound, `API\.Stripe\.com`, []string{"api.stripe.com"}, "", ""},
-		{outbound, `api.stripe.com`, []string{"api.stripe.com"}, "", ""}, // unescaped dots
-		{outbound, `(.*)\.stripe\.com`, []string{"*.stripe.com"}, "", ""},
-		{outbound, `.*\.stripe\.com`, []string{"*.stripe.com"}, "", ""},
-		{outbound, `(.+)\.stripe\.com`, []string{"*.stripe.com"}, "", ""},
-		{outbound, `([a-z0-9-]+)\.stripe\.com`, []string{"*.stripe.com"}, "", ""},
-		{outbound, `[^.]+\.psp\.example`, []string{"*.psp.example"}, "", ""},
-		{outbound, `(api|uploads)\.stripe\.com`, []string{"api.stripe.com", "uploads.stripe.com"}, "", ""},
-		{outbound, `api\.stripe\.com|api\.braintreegateway\.com`, []string{"api.stripe.com", "api.braintreegateway.com"}, "", ""},
-		{outbound, `(.*\.)?stripe\.com`, []string{"stripe.com", "*.stripe.com"}, "", ""},
-		{outbound, `api-(eu|us)\.psp\.example`, []string{"api-eu.psp.example", "api-us.psp.example"}, "", ""},
-		{outbound, `api\.psp\.example:8443`, []string{"api.psp.example"}, "8443", ""},
-		{outbound, `app:8080`, []string{"app"}, "8080", ""},
-		{outbound, ``, nil, "", "without host_endpoint"},
-		{outbound, `*`, nil, "", "matches every destination"},
-		{outbound, `(.*)`, nil, "", "matches every destination"},
-		{outbound, `api\.(.*)\.com`, nil, "", "is not a host"},
-		{outbound, `api\d\.stripe\.com`, nil, "", "is not a host"},
-		{outbound, `(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q)\.example`, nil, "", "at most 16 hosts"},
-		{outbound, `api\.stripe\.com(/.*)?`, nil, "", "is not a host"},
-		{outbound, `(?<!x)api\.stripe\.com`, nil, "", "lookbehind"},
-		{outbound, `(api\.stripe\.com`, nil, "", "does not compile"},
-		{outbound, `api\.stripe\.com:0`, nil, "", "is not a host"},
-		{outbound, `a\.example:1|b\.example:2`, nil, "", "different ports"},
-		{outbound, `\x00\.example\.com`, nil, "", "is not a host"},
+		{outbound, `api\.stripe\.com`, h("api.stripe.com"), false, ""},
+		{outbound, `^api\.stripe\.com$`, h("api.stripe.com"), false, ""},
+		{outbound, `API\.Stripe\.com`, h("api.stripe.com"), false, ""},
+		{outbound, `api.stripe.com`, h("api.stripe.com"), true, ""}, // unescaped dots: narrowed, reported
+		{outbound, `(.*)\.stripe\.com`, h("*.stripe.com"), false, ""},
+		{outbound, `.*\.stripe\.com`, h("*.stripe.com"), false, ""},
+		{outbound, `(.+)\.stripe\.com`, h("*.stripe.com"), false, ""},
+		// A label written as a class is one label of those characters.
+		{outbound, `([a-z0-9-]+)\.stripe\.com`, re(`([a-z0-9-]+)\.stripe\.com`), false, ""},
+		{outbound, `[^.]+\.psp\.example`, re(`[^.]+\.psp\.example`), false, ""},
+		{outbound, `\w+\.psp\.example`, re(`\w+\.psp\.example`), false, ""},
+		{outbound, `api\d\.stripe\.com`, re(`api\d\.stripe\.com`), false, ""},
+		{outbound, `.*stripe\.com`, re(`.*stripe\.com`), false, ""},
+		{outbound, `api\.(.*)\.com`, re(`api\.(.*)\.com`), false, ""},
+		{outbound, `(api|uploads)\.stripe\.com`, h("api.stripe.com", "uploads.stripe.com"), false, ""},
+		{outbound, `api\.stripe\.com|api\.braintreegateway\.com`, h("api.stripe.com", "api.braintreegateway.com"), false, ""},
+		{outbound, `(.*\.)?stripe\.com`, h("stripe.com", "*.stripe.com"), false, ""},
+		{outbound, `api-(eu|us)\.psp\.example`, h("api-eu.psp.example", "api-us.psp.example"), false, ""},
+		{outbound, `(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q)\.example`, re(`(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q)\.example`), false, ""},
+		// Ports are kept.
+		{outbound, `api\.psp\.example:8443`, []hostSpec{{host: "api.psp.example", port: "8443"}}, false, ""},
+		{outbound, `app:8080`, []hostSpec{{host: "app", port: "8080"}}, false, ""},
+		{outbound, `a\.example:1|b\.example:2`, []hostSpec{{host: "a.example", port: "1"}, {host: "b.example", port: "2"}}, false, ""},
+		{outbound, ``, nil, false, "without host_endpoint"},
+		{outbound, `*`, nil, false, "matches every destination"},
+		{outbound, `(.*)`, nil, false, "matches every destination"},
+		{outbound, `[^;]+`, nil, false, "matches every destination"},
+		{outbound, `api\.stripe\.com(/.*)?`, nil, false, "without port or path"},
+		{outbound, `[a-z]+\.example:8443`, nil, false, "without port or path"},
+		{outbound, `(?<!x)api\.stripe\.com`, nil, false, "lookbehind"},
+		{outbound, `(api\.stripe\.com`, nil, false, "does not compile"},
 		// Inbound: the Host the client sends; VGS's own proxy names become "*".
-		{inbound, `(.*)\.verygoodproxy\.com`, []string{"*"}, "", ""},
-		{inbound, `(.*)\.verygoodproxy\.io`, []string{"*"}, "", ""},
-		{inbound, `(.*)\.verygoodproxy\.(com|io)`, []string{"*"}, "", ""},
-		{inbound, `tntabc123\.sandbox\.verygoodproxy\.com`, []string{"*"}, "", ""},
-		{inbound, ``, []string{"*"}, "", ""},
-		{inbound, `*`, []string{"*"}, "", ""},
-		{inbound, `(.*)`, []string{"*"}, "", ""},
-		{inbound, `secure\.shop\.example`, []string{"secure.shop.example"}, "", ""},
-		{inbound, `(pay|checkout)\.shop\.example`, []string{"pay.shop.example", "checkout.shop.example"}, "", ""},
-		{inbound, `(.*)\.shop\.example`, nil, "", "wildcard label"},
-		{inbound, `(.*)\.verygoodproxy\.com|secure\.shop\.example`, []string{"*"}, "", ""},
+		{inbound, `(.*)\.verygoodproxy\.com`, h("*"), false, ""},
+		{inbound, `(.*)\.verygoodproxy\.io`, h("*"), false, ""},
+		{inbound, `(.*)\.verygoodproxy\.(com|io)`, h("*"), false, ""},
+		{inbound, `tntabc123\.sandbox\.verygoodproxy\.com`, h("*"), false, ""},
+		{inbound, `tntabc123\.sandbox\.verygoodproxy\.com:443`, h("*"), false, ""},
+		{inbound, ``, h("*"), false, ""},
+		{inbound, `*`, h("*"), false, ""},
+		{inbound, `(.*)`, h("*"), false, ""},
+		{inbound, `secure\.shop\.example`, h("secure.shop.example"), false, ""},
+		{inbound, `(pay|checkout)\.shop\.example`, h("pay.shop.example", "checkout.shop.example"), false, ""},
+		{inbound, `(.*)\.shop\.example`, h("*.shop.example"), false, ""},
+		{inbound, `[a-z]+\.shop\.example`, re(`[a-z]+\.shop\.example`), false, ""},
+		{inbound, `secure\.shop\.example:8443`, nil, false, "names a port"},
+		{inbound, `(.*)\.verygoodproxy\.com|secure\.shop\.example`, h("*"), false, ""},
 	}
 	for _, tt := range tests {
-		got, port, why := hostPatterns(tt.pattern, tt.dir)
+		got, note, why := hostPatterns(tt.pattern, tt.dir)
 		if tt.why != "" {
 			if !strings.Contains(why, tt.why) {
 				t.Errorf("%s %q: reason %q, want one containing %q (hosts %v)", tt.dir, tt.pattern, why, tt.why, got)
 			}
 			continue
 		}
-		if why != "" || !slices.Equal(got, tt.want) || port != tt.port {
-			t.Errorf("%s %q = %v, port %q, %q; want %v, port %q", tt.dir, tt.pattern, got, port, why, tt.want, tt.port)
+		if why != "" || !slices.Equal(got, tt.want) || (note != "") != tt.note {
+			t.Errorf("%s %q = %v, note %q, %q; want %v, note %v", tt.dir, tt.pattern, got, note, why, tt.want, tt.note)
 		}
 	}
 }

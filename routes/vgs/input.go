@@ -249,7 +249,7 @@ func routeLike(m map[string]any) bool {
 			return true
 		}
 	}
-	if strings.EqualFold(str(m, "type"), "rule_chain") {
+	if ruleChain(str(m, "type")) {
 		return true
 	}
 	for _, k := range []string{"host_endpoint", "destination_override_endpoint", "entries"} {
@@ -258,4 +258,20 @@ func routeLike(m map[string]any) bool {
 		}
 	}
 	return false
+}
+
+// routeAttributes returns a route object's attributes (the object itself
+// when it is flat) and its id (from either).
+func routeAttributes(m map[string]any) (attrs map[string]any, id string) {
+	attrs = m
+	if a, ok := field(m, "attributes"); ok {
+		if am, ok := asMap(a); ok {
+			attrs = am
+		}
+	}
+	id = str(m, "id")
+	if id == "" {
+		id = str(attrs, "id")
+	}
+	return attrs, id
 }

@@ -17,7 +17,9 @@ type nativeFile struct {
 type nativeRoute struct {
 	ID         string         `yaml:"id"`
 	Direction  string         `yaml:"direction"`
-	Host       string         `yaml:"host"`
+	Host       string         `yaml:"host,omitempty"`
+	HostRegex  string         `yaml:"host_regex,omitempty"`
+	Ports      []int          `yaml:"ports,omitempty,flow"`
 	PathPrefix string         `yaml:"path_prefix,omitempty"`
 	Upstream   string         `yaml:"upstream,omitempty"`
 	Filters    []nativeFilter `yaml:"filters"`
@@ -27,6 +29,7 @@ type nativeRoute struct {
 
 type nativeFilter struct {
 	ID        string         `yaml:"id"`
+	Group     string         `yaml:"group,omitempty"`
 	Phase     string         `yaml:"phase"`
 	Match     *nativeMatch   `yaml:"match,omitempty"`
 	Operation string         `yaml:"operation"`
@@ -35,14 +38,14 @@ type nativeFilter struct {
 }
 
 type nativeMatch struct {
-	Methods     []string `yaml:"methods,omitempty"`
-	Path        string   `yaml:"path,omitempty"`
-	ContentType string   `yaml:"content_type,omitempty"`
-	Status      []int    `yaml:"status,omitempty"`
+	Methods            []string `yaml:"methods,omitempty"`
+	PathInfo           string   `yaml:"path_info,omitempty"`
+	RequestContentType []string `yaml:"request_content_type,omitempty"`
+	Status             []int    `yaml:"status,omitempty"`
 }
 
 func (m *nativeMatch) empty() bool {
-	return m == nil || (len(m.Methods) == 0 && m.Path == "" && m.ContentType == "" && len(m.Status) == 0)
+	return m == nil || (len(m.Methods) == 0 && m.PathInfo == "" && len(m.RequestContentType) == 0 && len(m.Status) == 0)
 }
 
 type nativeTarget struct {
@@ -50,6 +53,7 @@ type nativeTarget struct {
 	Form        string   `yaml:"form,omitempty"`
 	Header      string   `yaml:"header,omitempty"`
 	XML         string   `yaml:"xml,omitempty"`
+	Namespaces  bool     `yaml:"namespaces,omitempty"`
 	Regex       string   `yaml:"regex,omitempty"`
 	Format      string   `yaml:"format,omitempty"`
 	Storage     string   `yaml:"storage,omitempty"`

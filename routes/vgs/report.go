@@ -19,6 +19,11 @@ const (
 	// TargetLeftOut: the entry's filter is written without this field; the
 	// entry's other fields are converted.
 	TargetLeftOut Effect = "target left out"
+	// Narrowed: the output applies the route or entry on less traffic
+	// than VGS would (never on more): a condition value or a host it
+	// cannot say exactly is dropped, or the entry is left out on some
+	// hosts. The Reason says where.
+	Narrowed Effect = "narrowed"
 	// Ignored: the setting has no native equivalent and the route or entry
 	// is converted without it (the Reason says what that changes).
 	Ignored Effect = "ignored"
@@ -68,7 +73,7 @@ type Report struct {
 }
 
 // Complete reports whether every piece of the export was converted exactly
-// (the CLI exits 0 when it is, 2 when it is not).
+// (the CLI exits 0 when it is, 1 when it is not).
 func (r Report) Complete() bool { return len(r.Items) == 0 }
 
 // String returns one line per item, each ending in a newline; "" when the

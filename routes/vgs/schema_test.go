@@ -2,7 +2,6 @@ package vgs
 
 import (
 	"fmt"
-	"mime"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,8 +22,8 @@ func checkNative(f nativeFile) string {
 			if r.Upstream == "" || r.PathPrefix == "" || !strings.HasPrefix(r.PathPrefix, "/") {
 				return fmt.Sprintf("route %s: inbound needs upstream and path_prefix", r.ID)
 			}
-			if strings.HasPrefix(r.Host, "*.") {
-				return fmt.Sprintf("route %s: inbound host %q", r.ID, r.Host)
+			if len(r.Ports) > 0 {
+				return fmt.Sprintf("route %s: inbound with ports", r.ID)
 			}
 		case "outbound":
 			if r.Upstream != "" || r.PathPrefix != "" {
@@ -33,18 +32,32 @@ func checkNative(f nativeFile) string {
 			if r.Host == "*" {
 				return fmt.Sprintf("route %s: outbound to any host", r.ID)
 			}
+			for _, p := range r.Ports {
+				if p < 1 || p > 65535 {
+					return fmt.Sprintf("route %s: port %d", r.ID, p)
+				}
+			}
 		default:
 			return fmt.Sprintf("route %s: direction %q", r.ID, r.Direction)
 		}
-		if r.Host == "" || strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") && r.Host != "*" {
-			return fmt.Sprintf("route %s: host %q", r.ID, r.Host)
+		if (r.Host == "") == (r.HostRegex == "") || strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") && r.Host != "*" {
+			return fmt.Sprintf("route %s: host %q, host_regex %q", r.ID, r.Host, r.HostRegex)
+		}
+		if r.HostRegex != "" {
+			if _, err := regexp.Compile(r.HostRegex); err != nil {
+				return fmt.Sprintf("route %s: host_regex %q: %v", r.ID, r.HostRegex, err)
+			}
 		}
 		filterIDs := map[string]bool{}
+		groups := 0
 		for _, fl := range r.Filters {
 			if !idPattern.MatchString(fl.ID) || filterIDs[fl.ID] {
 				return fmt.Sprintf("route %s: filter id %q empty or repeated", r.ID, fl.ID)
 			}
 			filterIDs[fl.ID] = true
+			if fl.Group != "" {
+				groups++
+			}
 			if fl.Phase != "request" && fl.Phase != "response" {
 				return fmt.Sprintf("filter %s: phase %q", fl.ID, fl.Phase)
 			}
@@ -58,21 +71,19 @@ func checkNative(f nativeFile) string {
 				return fmt.Sprintf("filter %s: on_error %q", fl.ID, fl.OnError)
 			}
 			if fl.Match != nil {
-				if fl.Match.Path != "" {
-					if _, err := regexp.Compile(fl.Match.Path); err != nil {
-						return fmt.Sprintf("filter %s: path %q: %v", fl.ID, fl.Match.Path, err)
+				if fl.Match.PathInfo != "" {
+					if _, err := regexp.Compile(fl.Match.PathInfo); err != nil {
+						return fmt.Sprintf("filter %s: path_info %q: %v", fl.ID, fl.Match.PathInfo, err)
+					}
+				}
+				for _, ct := range fl.Match.RequestContentType {
+					if ct == "" || strings.TrimSpace(ct) != ct {
+						return fmt.Sprintf("filter %s: request_content_type %q", fl.ID, ct)
 					}
 				}
 				for _, m := range fl.Match.Methods {
 					if !regexp.MustCompile(`^[A-Z]+$`).MatchString(m) {
 						return fmt.Sprintf("filter %s: method %q", fl.ID, m)
-					}
-				}
-				switch ct := fl.Match.ContentType; ct {
-				case "", "json", "form", "multipart", "xml":
-				default:
-					if mt, params, err := mime.ParseMediaType(ct); err != nil || len(params) > 0 || mt != ct || !strings.Contains(mt, "/") {
-						return fmt.Sprintf("filter %s: content_type %q", fl.ID, ct)
 					}
 				}
 				for _, s := range fl.Match.Status {
@@ -144,6 +155,9 @@ func checkNative(f nativeFile) string {
 					return fmt.Sprintf("filter %s: storage %q", fl.ID, tg.Storage)
 				}
 			}
+		}
+		if groups > 0 && groups != len(r.Filters) {
+			return fmt.Sprintf("route %s: some filters have a group, some not", r.ID)
 		}
 	}
 	return ""

@@ -7,12 +7,14 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
-// jsonPath translates a VGS JSONPath selector into a gjson path as
-// DESIGN.md allows them (no modifiers or queries): $.a.b → a.b,
-// $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0. why names the construct that
-// cannot be expressed.
+// jsonPath translates a VGS JSONPath selector into a gjson path (no
+// modifiers): $.a.b → a.b, $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0,
+// $.a[?(@.t=='c')].b → a.#(t=="c")#.b (jsonpath_filter.go). why names the
+// construct that cannot be expressed.
 func jsonPath(p string) (path, why string) {
 	s := strings.TrimSpace(p)
 	switch {
@@ -57,6 +59,15 @@ func jsonPath(p string) (path, why string) {
 			for j < len(s) && s[j] == ' ' {
 				j++
 			}
+			if j < len(s) && s[j] == '?' {
+				q, next, why := jsonPathFilter(s, j)
+				if why != "" {
+					return "", why
+				}
+				segs = append(segs, q)
+				i = next
+				continue
+			}
 			if j < len(s) && (s[j] == '\'' || s[j] == '"') {
 				key, k, ok := quoted(s, j)
 				if !ok {
@@ -87,8 +98,6 @@ func jsonPath(p string) (path, why string) {
 			switch {
 			case inner == "*":
 				segs = append(segs, "#")
-			case strings.HasPrefix(inner, "?"):
-				return "", "filter expression"
 			case strings.HasPrefix(inner, "("):
 				return "", "script expression"
 			case strings.Contains(inner, ":"):
@@ -255,31 +264,11 @@ func xmlNameRune(r rune, first bool) bool {
 	return false
 }
 
-// xmlOverlap reports whether two element paths can name the same element,
-// or one an element inside the other's (an unprefixed step matches any
-// prefix). One filter cannot target both.
+// xmlOverlap reports whether two element paths, read with namespaces as
+// the converted targets are, can name the same element, or one an element
+// inside the other's. One filter cannot target both.
 func xmlOverlap(a, b string) bool {
-	as, bs := strings.Split(a[1:], "/"), strings.Split(b[1:], "/")
-	for i := range min(len(as), len(bs)) {
-		x, y := as[i], bs[i]
-		_, xl, xp := strings.Cut(x, ":")
-		_, yl, yp := strings.Cut(y, ":")
-		switch {
-		case xp == yp:
-			if x != y {
-				return false
-			}
-		case xp:
-			if xl != y {
-				return false
-			}
-		default:
-			if yl != x {
-				return false
-			}
-		}
-	}
-	return true
+	return rewrite.XMLPathsOverlap(a, b, true)
 }
 
 // defaultReplacement is VGS's REGEX replacement that puts the alias where
@@ -298,12 +287,12 @@ func bodyRegex(p, replacement string) (string, string) {
 	if why := checkRE2(p); why != "" {
 		return "", "the pattern " + why
 	}
-	if replacement != defaultReplacement {
-		return "", fmt.Sprintf("replacement %q cannot be expressed (aliasgate puts the alias where the value was)", replacement)
-	}
 	re, err := syntax.Parse(p, syntax.Perl)
 	if err != nil {
 		return "", "the pattern does not compile"
+	}
+	if replacement != defaultReplacement {
+		return framedToken(p, re, replacement)
 	}
 	if regexp.MustCompile(p).MatchString("") {
 		return "", "the pattern matches the empty string"
@@ -349,6 +338,49 @@ func bodyRegex(p, replacement string) (string, string) {
 	return reprint(p, "token", stripCaptures(re, tok))
 }
 
+// framedToken converts a REGEX whose replacement is text around the alias,
+// "pan=%s": VGS writes that text, then the alias of the token group, in
+// place of the whole match. That is the native regex target (which keeps
+// what is outside group 1) exactly when the pattern is that same literal
+// text around the token group: pan=(?<token>\d+) with pan=%s.
+func framedToken(p string, re *syntax.Regexp, replacement string) (string, string) {
+	cannot := fmt.Sprintf("replacement %q cannot be expressed: aliasgate keeps the text around the alias as the message has it, so the pattern must be that same literal text around a group named token", replacement)
+	before, after, ok := strings.Cut(replacement, "%s")
+	if !ok || strings.Contains(after, "%s") || strings.ContainsAny(replacement, `$\`) {
+		return "", cannot
+	}
+	subs, i := concatSubs(re)
+	// literal consumes subs[i] when it is text, exactly as written
+	// (case-sensitive); "" needs nothing.
+	literal := func(text string) bool {
+		if text == "" {
+			return true
+		}
+		if i >= len(subs) || subs[i].Op != syntax.OpLiteral || subs[i].Flags&syntax.FoldCase != 0 || string(subs[i].Rune) != text {
+			return false
+		}
+		i++
+		return true
+	}
+	if !literal(before) || i >= len(subs) || subs[i].Op != syntax.OpCapture || subs[i].Name != "token" || countCaptures(re) != 1 {
+		return "", cannot
+	}
+	tok := subs[i]
+	i++
+	if !literal(after) {
+		return "", cannot
+	}
+	for ; i < len(subs); i++ {
+		if !zeroWidth(subs[i]) {
+			return "", cannot
+		}
+	}
+	if regexp.MustCompile(tok.Sub[0].String()).MatchString("") {
+		return "", "the token group matches the empty string"
+	}
+	return p, ""
+}
+
 // headerRegex finds the header a VGS REGEX on headers targets. The pattern
 // must read "Name:" [spaces] then the whole rest of the line (.*, .+ or
 // [^\r\n]*, as the token group or ungrouped), since a native header target
@@ -364,14 +396,7 @@ func headerRegex(p, replacement string) (name, why string) {
 	if err != nil {
 		return "", "the pattern does not compile"
 	}
-	subs := []*syntax.Regexp{re}
-	if re.Op == syntax.OpConcat {
-		subs = re.Sub
-	}
-	i := 0
-	for i < len(subs) && zeroWidth(subs[i]) {
-		i++
-	}
+	subs, i := concatSubs(re)
 	const noName = "the pattern does not start with a header name and ':', so the header it targets is unknown"
 	if i >= len(subs) || subs[i].Op != syntax.OpLiteral {
 		return "", noName
@@ -412,6 +437,19 @@ func headerRegex(p, replacement string) (name, why string) {
 }
 
 var headerToken = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+
+// concatSubs returns the parts of a concatenation (re alone when it is
+// not one) and the index of the first that is not zero-width.
+func concatSubs(re *syntax.Regexp) (subs []*syntax.Regexp, first int) {
+	subs = []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	for first < len(subs) && zeroWidth(subs[first]) {
+		first++
+	}
+	return subs, first
+}
 
 func zeroWidth(re *syntax.Regexp) bool {
 	switch re.Op {

@@ -373,7 +373,7 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 }
 
 // Delete implements vault.Store.
-func (s *Store) Delete(ctx context.Context, alias string) error {
+func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		ab := tx.Bucket(bucketAliases)
 		v := ab.Get([]byte(alias))
@@ -384,7 +384,7 @@ func (s *Store) Delete(ctx context.Context, alias string) error {
 		if err != nil {
 			return err
 		}
-		if r.Expired(s.now()) {
+		if r.Expired(s.now()) || r.Owner != owner {
 			return vault.ErrNotFound
 		}
 		if r.IndexKey != nil {
@@ -561,6 +561,22 @@ func (s *Store) PutCard(ctx context.Context, account, id, fingerprint string, re
 		return "", fmt.Errorf("boltstore: put card: %w", err)
 	}
 	return existing, nil
+}
+
+// CardByFingerprint returns the id of the account's card with fingerprint
+// (cards.Store); ok false when there is none.
+func (s *Store) CardByFingerprint(_ context.Context, account, fingerprint string) (string, bool, error) {
+	var id string
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketCardsByFinger).Get(cardKey(account, fingerprint)); v != nil {
+			id = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("boltstore: card by fingerprint: %w", err)
+	}
+	return id, id != "", nil
 }
 
 // GetCard returns a card record (cards.Store).

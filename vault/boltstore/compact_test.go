@@ -53,7 +53,7 @@ func TestCompactShrinksAndKeepsEveryRecord(t *testing.T) {
 	}
 	aliases := fillRandom(t, s, 10000)
 	for _, a := range aliases[:5000] {
-		if err := s.Delete(context.Background(), a); err != nil {
+		if err := s.Delete(context.Background(), a, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

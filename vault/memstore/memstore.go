@@ -385,7 +385,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 }
 
 // Delete implements vault.Store.
-func (s *Store) Delete(_ context.Context, alias string) error {
+func (s *Store) Delete(_ context.Context, alias, owner string) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,7 +393,7 @@ func (s *Store) Delete(_ context.Context, alias string) error {
 		return vault.ErrClosed
 	}
 	r := s.live(alias, now)
-	if r == nil {
+	if r == nil || r.Owner != owner {
 		return vault.ErrNotFound
 	}
 	s.deleteLocked(alias, r)
@@ -497,6 +497,18 @@ func (s *Store) PutCard(_ context.Context, account, id, fingerprint string, reco
 	s.cards[account+"\x00"+id] = append([]byte(nil), record...)
 	s.fingers[fk] = id
 	return "", nil
+}
+
+// CardByFingerprint returns the id of the account's card with fingerprint
+// (cards.Store); ok false when there is none.
+func (s *Store) CardByFingerprint(_ context.Context, account, fingerprint string) (string, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return "", false, vault.ErrClosed
+	}
+	id, ok := s.fingers[account+"\x00"+fingerprint]
+	return id, ok, nil
 }
 
 // GetCard returns a card record (cards.Store).

@@ -164,7 +164,7 @@ func TestEvictionQueueStaysBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 50 {
-			if err := s.Delete(t.Context(), fmt.Sprintf("tok_%s_%d", name, i)); err != nil {
+			if err := s.Delete(t.Context(), fmt.Sprintf("tok_%s_%d", name, i), ""); err != nil {
 				t.Fatal(err)
 			}
 		}

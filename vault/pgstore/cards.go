@@ -115,6 +115,30 @@ func (s *Store) PutCard(ctx context.Context, account, id, fingerprint string, re
 	return existing, nil
 }
 
+// CardByFingerprint returns the id of the account's card with fingerprint
+// (cards.Store); ok false when there is none.
+func (s *Store) CardByFingerprint(ctx context.Context, account, fingerprint string) (string, bool, error) {
+	var id string
+	var ok bool
+	err := s.run(ctx, "card by fingerprint", true, func(ctx context.Context, _ int) error {
+		if !isStorable(account) || !isStorable(fingerprint) {
+			ok = false
+			return nil
+		}
+		err := s.pool.QueryRow(ctx, `SELECT id FROM cards WHERE account = $1 AND fingerprint = $2`, account, fingerprint).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			ok = false
+			return nil
+		}
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return id, ok, nil
+}
+
 // GetCard returns a card record (cards.Store).
 func (s *Store) GetCard(ctx context.Context, account, id string) ([]byte, bool, error) {
 	var rec []byte

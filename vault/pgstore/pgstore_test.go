@@ -686,7 +686,7 @@ func TestKeysThatCannotBeTextAreNotFound(t *testing.T) {
 	if err != nil || got[0] != nil || got[1] != nil || got[2] == nil || got[2].Alias != "tok_ok" {
 		t.Fatalf("Get = %v, %v", got, err)
 	}
-	if err := s.Delete(bg, "\xff"); !errors.Is(err, vault.ErrNotFound) {
+	if err := s.Delete(bg, "\xff", ""); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("Delete = %v, want ErrNotFound", err)
 	}
 	if err := s.SetClassifiers(bg, []string{"\x00"}, []string{"x"}); !errors.Is(err, vault.ErrNotFound) {

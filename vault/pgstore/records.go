@@ -18,7 +18,7 @@ import (
 )
 
 // recordCols are the columns scanRecord reads, in its order.
-const recordCols = `alias, index_key, format, storage, key_version, ciphertext, classifiers, created_at, expires_at`
+const recordCols = `alias, index_key, format, storage, key_version, ciphertext, classifiers, created_at, expires_at, owner`
 
 // live is the SQL condition of a record that has not expired at $2.
 const live = `(expires_at IS NULL OR expires_at > $2)`
@@ -35,7 +35,7 @@ func scanRecord(row scanner) (*vault.Record, error) {
 		created         time.Time
 		expires         pgtype.Timestamptz
 	)
-	if err := row.Scan(&r.Alias, &r.IndexKey, &format, &storage, &keyVersion, &r.Ciphertext, &classifiers, &created, &expires); err != nil {
+	if err := row.Scan(&r.Alias, &r.IndexKey, &format, &storage, &keyVersion, &r.Ciphertext, &classifiers, &created, &expires, &r.Owner); err != nil {
 		return nil, err
 	}
 	if keyVersion < 0 || keyVersion > 1<<32-1 {
@@ -257,9 +257,9 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 const (
 	sqlPutDeleteExpired = `DELETE FROM records WHERE (alias = ANY($1) OR index_key = ANY($2)) AND expires_at <= $3`
 	sqlPutInsert        = `INSERT INTO records (` + recordCols + `)
-SELECT u.alias, u.index_key, u.format, u.storage, u.key_version, u.ciphertext, u.classifiers::jsonb, u.created_at, u.expires_at
-FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[], $8::timestamptz[], $9::timestamptz[])
-	AS u (alias, index_key, format, storage, key_version, ciphertext, classifiers, created_at, expires_at)
+SELECT u.alias, u.index_key, u.format, u.storage, u.key_version, u.ciphertext, u.classifiers::jsonb, u.created_at, u.expires_at, u.owner
+FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::text[])
+	AS u (alias, index_key, format, storage, key_version, ciphertext, classifiers, created_at, expires_at, owner)
 ON CONFLICT DO NOTHING
 RETURNING alias`
 	sqlPutLosers = `SELECT ` + recordCols + ` FROM records WHERE alias = ANY($1) OR index_key = ANY($2)`
@@ -392,6 +392,7 @@ func insertRound(ctx context.Context, conn *pgx.Conn, items []vault.PutItem, sen
 		classifiers = make([]string, n)
 		created     = make([]pgtype.Timestamptz, n)
 		expires     = make([]pgtype.Timestamptz, n)
+		owners      = make([]string, n)
 		liveKeys    = make([][]byte, 0, n)
 	)
 	for j, i := range order {
@@ -399,6 +400,7 @@ func insertRound(ctx context.Context, conn *pgx.Conn, items []vault.PutItem, sen
 		aliases[j], keys[j], formats[j], storages[j] = r.Alias, r.IndexKey, string(r.Format), string(r.Storage)
 		versions[j], ciphertexts[j], classifiers[j] = int64(r.KeyVersion), r.Ciphertext, classifiersJSON(r.Classifiers)
 		created[j], expires[j] = pgtype.Timestamptz{Time: r.CreatedAt, Valid: true}, timestamptz(r.ExpiresAt)
+		owners[j] = r.Owner
 		if r.Ciphertext == nil {
 			ciphertexts[j] = []byte{}
 		}
@@ -411,7 +413,7 @@ func insertRound(ctx context.Context, conn *pgx.Conn, items []vault.PutItem, sen
 		b.Queue("BEGIN")
 	}
 	b.Queue(sqlPutDeleteExpired, aliases, liveKeys, now)
-	b.Queue(sqlPutInsert, aliases, keys, formats, storages, versions, ciphertexts, classifiers, created, expires)
+	b.Queue(sqlPutInsert, aliases, keys, formats, storages, versions, ciphertexts, classifiers, created, expires, owners)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 	if begin {
@@ -502,16 +504,16 @@ func classifyLosers(ctx context.Context, conn *pgx.Conn, items []vault.PutItem, 
 
 // Delete implements vault.Store; the index entry is a column of the row and
 // goes with it.
-func (s *Store) Delete(ctx context.Context, alias string) error {
+func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	now := s.now()
-	if !isStorable(alias) {
+	if !isStorable(alias) || !isStorable(owner) {
 		return s.run(ctx, "delete", true, func(context.Context, int) error { return vault.ErrNotFound })
 	}
 	var n int64
 	// Not idempotent: a retry after a lost answer would report ErrNotFound
 	// for what the first attempt deleted, so only unsent attempts are retried.
 	err := s.run(ctx, "delete", false, func(ctx context.Context, _ int) error {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM records WHERE alias = $1 AND `+live, alias, now)
+		tag, err := s.pool.Exec(ctx, `DELETE FROM records WHERE alias = $1 AND owner = $3 AND `+live, alias, now, owner)
 		n = tag.RowsAffected()
 		return err
 	})

@@ -285,11 +285,11 @@ func ttlArg(exp, now time.Time) string {
 }
 
 // Delete implements vault.Store.
-func (s *Store) Delete(ctx context.Context, alias string) error {
+func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	if s.closed.Load() {
 		return vault.ErrClosed
 	}
-	n, err := s.del.Run(ctx, s.client, []string{s.recordKey(alias)}, s.prefix, nowArg(s.now()), alias).Int64()
+	n, err := s.del.Run(ctx, s.client, []string{s.recordKey(alias)}, s.prefix, nowArg(s.now()), alias, owner).Int64()
 	if err != nil {
 		return s.fail("delete", err)
 	}

@@ -510,7 +510,7 @@ func TestUnreachableRedisIsUnavailableThenRecovers(t *testing.T) {
 		"Get":            func() error { _, err := s.Get(cctx, []string{"tok_p"}); return err },
 		"LookupIndex":    func() error { _, err := s.LookupIndex(cctx, [][]byte{r.IndexKey}); return err },
 		"Put":            func() error { _, err := s.Put(cctx, items(record("tok_p2", "", time.Now()))); return err },
-		"Delete":         func() error { return s.Delete(cctx, "tok_p") },
+		"Delete":         func() error { return s.Delete(cctx, "tok_p", "") },
 		"SetClassifiers": func() error { return s.SetClassifiers(cctx, []string{"tok_p"}, nil) },
 		"GetMeta":        func() error { _, err := s.GetMeta(cctx, "k"); return err },
 		"PutMetaIfAbsent": func() error {
@@ -621,7 +621,7 @@ func TestDefaults(t *testing.T) {
 	}
 	for name, call := range map[string]func() error{
 		"LookupIndex":     func() error { _, err := s.LookupIndex(ctx, [][]byte{{1}}); return err },
-		"Delete":          func() error { return s.Delete(ctx, "a") },
+		"Delete":          func() error { return s.Delete(ctx, "a", "") },
 		"SetClassifiers":  func() error { return s.SetClassifiers(ctx, []string{"a"}, nil) },
 		"GetMeta":         func() error { _, err := s.GetMeta(ctx, "k"); return err },
 		"PutMetaIfAbsent": func() error { _, err := s.PutMetaIfAbsent(ctx, "k", nil); return err },
@@ -654,7 +654,7 @@ func TestScriptCacheFlushIsRecovered(t *testing.T) {
 	if err := s.SetClassifiers(ctx, []string{"tok_f"}, []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, "tok_f"); err != nil {
+	if err := s.Delete(ctx, "tok_f", ""); err != nil {
 		t.Fatal(err)
 	}
 }

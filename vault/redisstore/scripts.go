@@ -2,11 +2,12 @@ package redisstore
 
 // The Lua scripts below run inside Redis, atomically, one call per store
 // operation. They share the helpers of luaLib, which read the record
-// encoding of vault.MarshalRecord (version 1):
+// encoding of vault.MarshalRecord (version 1, or version 2 with an owner):
 //
-//	byte 1 · string format · string storage · uvarint key version ·
+//	byte 1|2 · string format · string storage · uvarint key version ·
 //	string ciphertext · uvarint n · n × string classifier ·
-//	varint created_at · varint expires_at (0: never) · string index key
+//	varint created_at · varint expires_at (0: never) · string index key ·
+//	[version 2: string owner]
 //
 // where a string is a uvarint length and the bytes, and the varints are Go's
 // zigzag varints of Unix nanoseconds. The scripts compare expires_at with the
@@ -53,9 +54,11 @@ local function skipstring(s, p)
 end
 
 -- parse returns where the classifiers start and end (the position after
--- them), the raw expires_at varint and the index key of record s.
+-- them), the raw expires_at varint, the index key and the owner ('' for the
+-- default account) of record s.
 local function parse(s)
-  if string.byte(s, 1) ~= 1 then corrupt() end
+  local ver = string.byte(s, 1)
+  if ver ~= 1 and ver ~= 2 then corrupt() end
   local p = 2
   p = skipstring(s, p) -- format
   p = skipstring(s, p) -- storage
@@ -73,8 +76,18 @@ local function parse(s)
   exp, p = rawvarint(s, p)
   local ilen
   ilen, p = uvarint(s, p)
-  if p + ilen - 1 ~= #s then corrupt() end
-  return cs, ce, exp, string.sub(s, p, p + ilen - 1)
+  local ik = string.sub(s, p, p + ilen - 1)
+  p = p + ilen
+  local owner = ''
+  if ver == 2 then
+    local olen
+    olen, p = uvarint(s, p)
+    if olen == 0 then corrupt() end
+    owner = string.sub(s, p, p + olen - 1)
+    p = p + olen
+  end
+  if p - 1 ~= #s then corrupt() end
+  return cs, ce, exp, ik, owner
 end
 
 -- later reports whether zigzag varint a is a later instant than b.
@@ -103,10 +116,10 @@ local function later(a, b)
 end
 
 -- live reports whether record s has not expired at now, and returns the
--- record's index key and the positions of its classifiers.
+-- record's index key, the positions of its classifiers and its owner.
 local function live(s, now)
-  local cs, ce, exp, ik = parse(s)
-  return exp == '\0' or later(exp, now), ik, cs, ce
+  local cs, ce, exp, ik, owner = parse(s)
+  return exp == '\0' or later(exp, now), ik, cs, ce, owner
 end
 
 local function tohex(s)
@@ -248,13 +261,15 @@ return out
 
 // deleteScript removes a record and the index entry that points at it.
 //
-// KEYS[1]: the record key. ARGV: prefix, now, alias. Returns 1 when a live
-// record was removed, 0 when there was none (an expired one still in Redis
-// is removed too, but counts as none).
+// KEYS[1]: the record key. ARGV: prefix, now, alias, owner. Returns 1 when
+// a live record of owner was removed, 0 when there was none (an expired one
+// still in Redis is removed too, but counts as none); a live record of
+// another owner is left alone and counts as none.
 const deleteScript = luaLib + `
 local ev = redis.call('GET', KEYS[1])
 if not ev then return 0 end
-local ok, eidx = live(ev, ARGV[2])
+local ok, eidx, _, _, owner = live(ev, ARGV[2])
+if ok and owner ~= ARGV[4] then return 0 end
 redis.call('DEL', KEYS[1])
 if eidx ~= '' then
   local ik = ARGV[1] .. 'i:' .. tohex(eidx)

@@ -62,7 +62,11 @@ func fill(t *testing.T, s persistentStore, clk *Clock, n int) []*vault.Record {
 	ctx := context.Background()
 	var recs []*vault.Record
 	for i := range n {
-		recs = append(recs, rec(fmt.Sprintf("tok_%04d", i), fmt.Sprintf("value %d", i), clk.Now()))
+		r := rec(fmt.Sprintf("tok_%04d", i), fmt.Sprintf("value %d", i), clk.Now())
+		if i%3 == 1 {
+			r.Owner = "acct_copy" // owners are copied too; "" is the default account
+		}
+		recs = append(recs, r)
 	}
 	vol := rec("tok_volatile", "", clk.Now())
 	vol.Storage, vol.ExpiresAt = vault.StorageVolatile, clk.Now().Add(time.Hour)

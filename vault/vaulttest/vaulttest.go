@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,10 @@ func Run(t *testing.T, h Harness) {
 		{"ServiceVolatileExpires", testServiceVolatile},
 		{"ServiceKnownTellsAliasesFromValues", testServiceKnown},
 		{"ClosedStoreRefusesCalls", testClosed},
+		{"RecordsKeepTheirOwner", testOwner},
+		{"DeleteNeedsTheOwner", testDeleteOwner},
+		{"ServiceScopesRecordsToTheirAccount", testServiceAccounts},
+		{"ServiceAliasesArePerAccount", testServicePerAccountAliases},
 	}
 	if !h.VolatileOnly {
 		tests = append(tests,
@@ -89,6 +94,7 @@ func Run(t *testing.T, h Harness) {
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},
+			conformanceTest{"ServiceLargeValuesAndClassifierMerge", testServiceLargeValues},
 		)
 	}
 	if h.Reopen != nil {
@@ -156,7 +162,8 @@ func sameRecord(t *testing.T, got, want *vault.Record) {
 	if got.Alias != want.Alias || got.Format != want.Format || got.Storage != want.Storage ||
 		got.KeyVersion != want.KeyVersion || !bytes.Equal(got.Ciphertext, want.Ciphertext) ||
 		!bytes.Equal(got.IndexKey, want.IndexKey) || !got.CreatedAt.Equal(want.CreatedAt) ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Classifiers) != fmt.Sprint(want.Classifiers) {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Classifiers) != fmt.Sprint(want.Classifiers) ||
+		got.Owner != want.Owner {
 		t.Fatalf("record differs:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -229,7 +236,7 @@ func testDelete(t *testing.T, h Harness) {
 	r := rec("tok_d", "val", clk.Now())
 	put(t, s, r)
 	ctx := context.Background()
-	if err := s.Delete(ctx, "tok_d"); err != nil {
+	if err := s.Delete(ctx, "tok_d", ""); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	if get1(t, s, "tok_d") != nil {
@@ -239,7 +246,7 @@ func testDelete(t *testing.T, h Harness) {
 	if keys[0] != "" {
 		t.Fatal("index entry survived delete")
 	}
-	if err := s.Delete(ctx, "tok_d"); !errors.Is(err, vault.ErrNotFound) {
+	if err := s.Delete(ctx, "tok_d", ""); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("second Delete = %v, want ErrNotFound", err)
 	}
 	if res := put(t, s, rec("tok_e", "val", clk.Now())); res[0].Status != vault.PutCreated {
@@ -261,7 +268,7 @@ func testExpiry(t *testing.T, h Harness) {
 	if get1(t, s, "tok_v") != nil {
 		t.Fatal("expired record returned")
 	}
-	if err := s.Delete(ctx, "tok_v"); !errors.Is(err, vault.ErrNotFound) {
+	if err := s.Delete(ctx, "tok_v", ""); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("Delete(expired) = %v, want ErrNotFound", err)
 	}
 	if err := s.SetClassifiers(ctx, []string{"tok_v"}, []string{"x"}); !errors.Is(err, vault.ErrNotFound) {
@@ -426,6 +433,47 @@ func testServiceDeterministic(t *testing.T, h Harness) {
 	}
 	if got[0].Value != "4111111111111111" || got[1].Value != "4111111111111111" || !errors.Is(got[2].Err, vault.ErrNotFound) {
 		t.Fatalf("Reveal = %+v", got)
+	}
+}
+
+// testServiceLargeValues: a persistent value of several MiB round-trips
+// through the store, and a second redaction of it merges its classifiers
+// into the value's aliases (the store's SetClassifiers).
+func testServiceLargeValues(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	ctx := context.Background()
+	kr, err := vault.OpenKeyring(ctx, s, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := vault.New(s, s, kr, vault.Options{Env: "test", VolatileTTL: time.Minute, Now: clk.Now, MaxValueLen: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("0123456789abcdef", (6<<20)/16) // 6 MiB
+	a, err := svc.Redact(ctx, []vault.RedactRequest{
+		{Value: big, Format: vault.FormatVGSFixedLenGeneric, Classifiers: []string{"document"}},
+		{Value: big, Format: vault.FormatUUID, Classifiers: []string{"document"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Redact(ctx, []vault.RedactRequest{{Value: big, Format: vault.FormatVGSFixedLenGeneric, Classifiers: []string{"bank details"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0].Alias != a[0].Alias || b[0].Created {
+		t.Fatal("the large value got a second alias")
+	}
+	got, err := svc.Reveal(ctx, []string{a[0].Alias, a[1].Alias})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Value != big || strings.Join(r.Classifiers, ",") != "document,bank details" {
+			t.Fatalf("alias %d: %d bytes, classifiers %v", i, len(r.Value), r.Classifiers)
+		}
 	}
 }
 

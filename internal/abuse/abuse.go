@@ -1,0 +1,415 @@
+// Package abuse holds the limits that keep the vault from being used as an
+// oracle or flooded: a caller who may tokenize can confirm guesses (a
+// deterministic alias, a duplicate card's 303), so what one caller may
+// make the vault do is bounded and watched.
+//
+// A Guard is the vault's Admission (vault.Options.Admission): before a
+// Redact writes anything, it sees the call's persistent values, which of
+// them are new, and the caller (vault.Actor: an API client, else the
+// source address the inbound proxy saw). It applies, in order:
+//
+//   - the penalty: a caller flagged for enumeration may not tokenize any
+//     digit value (a card number, an account or social security number)
+//     for Limits.Penalty, renewed by every refused try. New and known
+//     values are refused alike, so the refusal says nothing about which
+//     guesses were right;
+//   - the enumeration detector: distinct new digit values that share a
+//     group (first 6 and last 4 digits for 12 digits or more, which also
+//     covers first 8 / last 4; length and last 4 for 9 to 11 digits) are
+//     counted per caller and group over Limits.Window. A call that would
+//     take a group past Limits.Threshold is refused and flags the caller;
+//   - for callers without a client (the inbound proxy's anonymous
+//     senders), a token bucket of new persistent values per source address
+//     (Limits.SourceNew a minute, bursts of Limits.SourceBurst).
+//
+// Duplicate answers (the Card Management API's 303) are counted per caller
+// through NoteDuplicate; past Limits.Duplicates in a Window the caller is
+// flagged the same way.
+//
+// A flag raises one Alert (an audit line, a metric and a log line naming
+// the caller, never a digit) per caller and penalty. Refusals are
+// *vault.ThrottleError, which the APIs and the proxy answer 429 with
+// Retry-After; nothing of a refused call is stored.
+//
+// Memory is bounded: at most Limits.MaxCallers callers are tracked; past
+// it, callers not yet tracked share one state (fail closed: they are
+// limited together, never let through untracked).
+package abuse
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/ratelimit"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Limits are the Guard's limits. A zero field turns its limit off.
+type Limits struct {
+	// SourceNew is how many new persistent values a minute one source
+	// address may have tokenized when it has no client (the inbound
+	// proxy); SourceBurst is the bucket's size.
+	SourceNew   int
+	SourceBurst int
+	// Threshold is how many distinct new digit values of one group one
+	// caller may have tokenized in a Window.
+	Threshold int
+	// Duplicates is how many duplicate answers (303) one caller may get in
+	// a Window.
+	Duplicates int
+	// Window is the detectors' window.
+	Window time.Duration
+	// Penalty is how long a flagged caller is refused digit values; every
+	// refused try starts it again.
+	Penalty time.Duration
+	// MaxCallers bounds the callers tracked at once (default 100000).
+	MaxCallers int
+}
+
+// DefaultLimits are the limits aliasgate runs with when none are set (see
+// config/README.md for the reasons behind each).
+func DefaultLimits() Limits {
+	return Limits{SourceNew: 30, SourceBurst: 30, Threshold: 10, Duplicates: 100,
+		Window: time.Hour, Penalty: time.Hour, MaxCallers: 100_000}
+}
+
+// Alert is raised once when a caller is flagged.
+type Alert struct {
+	// Caller names the caller: "client:<id>" or "source:<address>".
+	Caller string
+	// Kind is "enumeration" or "duplicates".
+	Kind string
+}
+
+// Options are a Guard's collaborators; all optional.
+type Options struct {
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Alert is called (outside the Guard's lock) when a caller is flagged.
+	Alert func(ctx context.Context, a Alert)
+	// Refused is called for every refusal with the limit's name.
+	Refused func(limit string)
+}
+
+// Limit names, as in vault.ThrottleError.Limit and metrics.
+const (
+	LimitEnumeration = "enumeration"
+	LimitDuplicates  = "duplicates"
+	LimitSourceNew   = "source_new_values"
+)
+
+// Guard applies Limits. It is safe for concurrent use.
+type Guard struct {
+	lim     Limits
+	now     func() time.Time
+	alert   func(context.Context, Alert)
+	refused func(string)
+	source  *ratelimit.Limiter
+
+	mu        sync.Mutex
+	callers   map[string]*caller
+	lastSweep time.Time
+}
+
+// caller is what the Guard remembers of one caller.
+type caller struct {
+	flaggedUntil time.Time
+	groups       map[group]*count
+	dups         count
+	seen         time.Time // last time the caller tokenized or was refused
+}
+
+// count is a number of events in a fixed window starting at start.
+type count struct {
+	start time.Time
+	n     int
+}
+
+// add adds n to c, starting a new window when c's is over, and returns the
+// total.
+func (c *count) add(now time.Time, window time.Duration, n int) int {
+	if now.Sub(c.start) >= window {
+		c.start, c.n = now, 0
+	}
+	c.n += n
+	return c.n
+}
+
+// peek returns c's total in the window that holds now.
+func (c *count) peek(now time.Time, window time.Duration) int {
+	if now.Sub(c.start) >= window {
+		return 0
+	}
+	return c.n
+}
+
+// group is the part of a digit value two guesses at the same secret share.
+type group [12]byte
+
+// overflowCaller is the state shared by callers past Limits.MaxCallers.
+const overflowCaller = "overflow"
+
+// New returns a Guard of lim.
+func New(lim Limits, opts Options) *Guard {
+	if lim.MaxCallers <= 0 {
+		lim.MaxCallers = DefaultLimits().MaxCallers
+	}
+	g := &Guard{lim: lim, now: opts.Now, alert: opts.Alert, refused: opts.Refused, callers: map[string]*caller{}}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.source = ratelimit.NewPer(lim.SourceNew, time.Minute, lim.SourceBurst, g.now)
+	return g
+}
+
+// CallerOf names the caller of a vault call: its client, else its source
+// address (an IPv6 address by its /64), else its route, else "unknown".
+func CallerOf(a vault.Actor) string {
+	switch {
+	case a.Client != "":
+		return "client:" + a.Client
+	case a.Source != "":
+		return "source:" + sourceKey(a.Source)
+	case a.Route != "":
+		return "route:" + a.Route
+	}
+	return "unknown"
+}
+
+// sourceKey reduces an address to the unit one sender controls: the
+// address itself for IPv4, its /64 for IPv6 (one host's usual share).
+func sourceKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, err := ip.Prefix(64)
+		if err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
+
+// Admit implements vault.Admission.
+func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refused error) {
+	actor := vault.ActorFrom(ctx)
+	name := CallerOf(actor)
+	var gs []group // groups of the new digit values
+	digits := false
+	for i, v := range values {
+		k, ok := groupOf(v)
+		if !ok {
+			continue
+		}
+		digits = true
+		if isNew[i] {
+			gs = append(gs, k)
+		}
+	}
+	newCount := 0
+	for _, n := range isNew {
+		if n {
+			newCount++
+		}
+	}
+	if !digits && (newCount == 0 || actor.Client != "" || g.source == nil) {
+		return nil
+	}
+
+	now := g.now()
+	g.mu.Lock()
+	c, name := g.callerLocked(name, now)
+	c.seen = now
+	if digits && now.Before(c.flaggedUntil) {
+		c.flaggedUntil = now.Add(g.lim.Penalty)
+		g.mu.Unlock()
+		return g.refuse(LimitEnumeration, g.lim.Penalty)
+	}
+	if g.lim.Threshold > 0 && len(gs) > 0 {
+		per := map[group]int{}
+		for _, k := range gs {
+			per[k]++
+		}
+		for k, n := range per {
+			have := 0
+			if cnt := c.groups[k]; cnt != nil {
+				have = cnt.peek(now, g.lim.Window)
+			}
+			if have+n > g.lim.Threshold {
+				c.flaggedUntil = now.Add(g.lim.Penalty)
+				c.groups = nil
+				g.mu.Unlock()
+				g.raise(ctx, name, LimitEnumeration)
+				return g.refuse(LimitEnumeration, g.lim.Penalty)
+			}
+		}
+		if c.groups == nil {
+			c.groups = map[group]*count{}
+		}
+		for k, n := range per {
+			cnt := c.groups[k]
+			if cnt == nil {
+				cnt = &count{start: now}
+				c.groups[k] = cnt
+			}
+			cnt.add(now, g.lim.Window, n)
+		}
+		defer func() {
+			if refused != nil {
+				g.unreserve(name, per, now)
+			}
+		}()
+	}
+	g.mu.Unlock()
+
+	if newCount > 0 && actor.Client == "" && g.source != nil {
+		// A message over the bucket's size takes the whole bucket rather
+		// than never passing: limits.max_new_per_message bounds it.
+		ok, wait, _ := g.source.Take(name, min(newCount, g.source.Burst()))
+		if !ok {
+			return g.refuse(LimitSourceNew, wait)
+		}
+	}
+	return nil
+}
+
+// unreserve takes back the group counts a call reserved (under the lock, so
+// that concurrent calls cannot all pass the threshold) when the call was
+// refused by a later limit: what was not stored is not counted.
+func (g *Guard) unreserve(name string, per map[group]int, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.callers[name]
+	if c == nil {
+		return
+	}
+	for k, n := range per {
+		if cnt := c.groups[k]; cnt != nil && cnt.peek(now, g.lim.Window) >= n {
+			cnt.n -= n
+		}
+	}
+}
+
+// NoteDuplicate counts a duplicate answer (the Card Management API's 303)
+// for the context's caller. It returns a *vault.ThrottleError, and the
+// answer must not be given, when the caller is flagged or this answer
+// flags it.
+func (g *Guard) NoteDuplicate(ctx context.Context) error {
+	name := CallerOf(vault.ActorFrom(ctx))
+	now := g.now()
+	g.mu.Lock()
+	c, name := g.callerLocked(name, now)
+	c.seen = now
+	if now.Before(c.flaggedUntil) {
+		c.flaggedUntil = now.Add(g.lim.Penalty)
+		g.mu.Unlock()
+		return g.refuse(LimitDuplicates, g.lim.Penalty)
+	}
+	if g.lim.Duplicates > 0 && c.dups.add(now, g.lim.Window, 1) > g.lim.Duplicates {
+		c.flaggedUntil = now.Add(g.lim.Penalty)
+		c.dups = count{}
+		g.mu.Unlock()
+		g.raise(ctx, name, LimitDuplicates)
+		return g.refuse(LimitDuplicates, g.lim.Penalty)
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// Flagged reports whether the named caller (as CallerOf names it) is
+// serving a penalty, for tests and the admin view.
+func (g *Guard) Flagged(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.callers[name]
+	return c != nil && g.now().Before(c.flaggedUntil)
+}
+
+// Tracked returns how many callers the Guard holds state for.
+func (g *Guard) Tracked() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.callers)
+}
+
+// callerLocked returns the state of the named caller, making it; past
+// MaxCallers (after a sweep) new callers share the overflow state. It
+// returns the name the state is kept under.
+func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
+	if c := g.callers[name]; c != nil {
+		return c, name
+	}
+	if len(g.callers) >= g.lim.MaxCallers && now.Sub(g.lastSweep) >= time.Second {
+		g.sweepLocked(now)
+	}
+	if len(g.callers) >= g.lim.MaxCallers {
+		name = overflowCaller
+		if c := g.callers[name]; c != nil {
+			return c, name
+		}
+	}
+	c := &caller{}
+	g.callers[name] = c
+	return c, name
+}
+
+// sweepLocked forgets callers with nothing left to remember: no penalty, and
+// no count in a window that is still open.
+func (g *Guard) sweepLocked(now time.Time) {
+	g.lastSweep = now
+	for name, c := range g.callers {
+		if now.Before(c.flaggedUntil) || now.Sub(c.seen) < g.lim.Window {
+			continue
+		}
+		delete(g.callers, name)
+	}
+}
+
+func (g *Guard) raise(ctx context.Context, name, kind string) {
+	if g.alert != nil {
+		g.alert(ctx, Alert{Caller: name, Kind: kind})
+	}
+}
+
+func (g *Guard) refuse(limit string, wait time.Duration) error {
+	if g.refused != nil {
+		g.refused(limit)
+	}
+	return &vault.ThrottleError{Limit: limit, RetryAfter: max(wait, time.Second)}
+}
+
+// groupOf returns the group of a digit value: a value that is 9 to 19
+// ASCII digits once spaces and dashes are removed. 12 digits or more: the
+// length, first 6 and last 4; fewer: the length and last 4.
+func groupOf(v []byte) (group, bool) {
+	var d [19]byte
+	n := 0
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			if n == len(d) {
+				return group{}, false
+			}
+			d[n] = c
+			n++
+		case c == ' ' || c == '-':
+		default:
+			return group{}, false
+		}
+	}
+	if n < 9 {
+		return group{}, false
+	}
+	var k group
+	k[0] = byte(n)
+	if n >= 12 {
+		copy(k[1:7], d[:6])
+	}
+	copy(k[7:11], d[n-4:n])
+	return k, true
+}

@@ -1,0 +1,422 @@
+package abuse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	alerts  []Alert
+	refused map[string]int
+}
+
+func (r *recorder) opts(clk *clock) Options {
+	r.refused = map[string]int{}
+	return Options{Now: clk.now,
+		Alert:   func(_ context.Context, a Alert) { r.mu.Lock(); r.alerts = append(r.alerts, a); r.mu.Unlock() },
+		Refused: func(l string) { r.mu.Lock(); r.refused[l]++; r.mu.Unlock() }}
+}
+
+// guesses returns n Luhn-agnostic 16-digit candidates of one group (first
+// 6 and last 4 fixed), starting at middle.
+func guesses(middle, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, "411111%06d1111", middle+i)
+	}
+	return out
+}
+
+func all(n int, v bool) []bool {
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+func throttled(t *testing.T, err error, limit string) {
+	t.Helper()
+	var te *vault.ThrottleError
+	if !errors.As(err, &te) || !errors.Is(err, vault.ErrThrottled) || te.Limit != limit || te.RetryAfter < time.Second {
+		t.Fatalf("err = %v, want a ThrottleError of %s with a Retry-After", err, limit)
+	}
+}
+
+func TestEnumerationIsFlaggedAndPenalised(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	rec := &recorder{}
+	lim := Limits{Threshold: 10, Window: time.Hour, Penalty: time.Hour}
+	g := New(lim, rec.opts(clk))
+	attacker := vault.WithClient(context.Background(), "cli_attacker")
+	other := vault.WithClient(context.Background(), "cli_shop")
+
+	// Up to the threshold of new values in one group passes, in any split.
+	if err := g.Admit(attacker, guesses(0, 6), all(6, true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Admit(attacker, guesses(6, 4), all(4, true)); err != nil {
+		t.Fatal(err)
+	}
+	// Known values are not counted.
+	if err := g.Admit(attacker, guesses(0, 10), all(10, false)); err != nil {
+		t.Fatal(err)
+	}
+	// The 11th new value of the group flags the caller: one alert.
+	throttled(t, g.Admit(attacker, guesses(10, 1), all(1, true)), LimitEnumeration)
+	if len(rec.alerts) != 1 || rec.alerts[0] != (Alert{Caller: "client:cli_attacker", Kind: LimitEnumeration}) {
+		t.Fatalf("alerts = %+v", rec.alerts)
+	}
+	// During the penalty every digit value is refused, known or new, in any
+	// group, so a refusal says nothing about which guess was right.
+	throttled(t, g.Admit(attacker, guesses(0, 1), all(1, false)), LimitEnumeration)
+	throttled(t, g.Admit(attacker, [][]byte{[]byte("5555555555554444")}, all(1, true)), LimitEnumeration)
+	// Values without digits still pass; other callers are not touched.
+	if err := g.Admit(attacker, [][]byte{[]byte("jane@example.com")}, all(1, true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Admit(other, guesses(100, 10), all(10, true)); err != nil {
+		t.Fatalf("another caller was refused: %v", err)
+	}
+	if !g.Flagged("client:cli_attacker") || g.Flagged("client:cli_shop") {
+		t.Fatal("Flagged disagrees")
+	}
+	// Each refused try starts the penalty again; quiet for a penalty ends it.
+	clk.add(59 * time.Minute)
+	throttled(t, g.Admit(attacker, guesses(0, 1), all(1, false)), LimitEnumeration)
+	clk.add(59 * time.Minute)
+	if !g.Flagged("client:cli_attacker") {
+		t.Fatal("a refused try did not renew the penalty")
+	}
+	clk.add(2 * time.Minute)
+	if err := g.Admit(attacker, guesses(200, 10), all(10, true)); err != nil {
+		t.Fatalf("after the penalty: %v", err)
+	}
+	if len(rec.alerts) != 1 {
+		t.Fatalf("a renewed penalty raised another alert: %+v", rec.alerts)
+	}
+	if rec.refused[LimitEnumeration] != 4 {
+		t.Fatalf("refusals counted: %v", rec.refused)
+	}
+}
+
+func TestEnumerationWindowAndGroups(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{Threshold: 3, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
+	ctx := vault.WithClient(context.Background(), "c")
+	// Different groups are counted apart: first 6, last 4 and length all
+	// part the groups; separators do not.
+	distinct := [][]byte{
+		[]byte("4111110000001111"), []byte("4111120000001111"), []byte("4111110000002222"),
+		[]byte("411111000001111"), []byte("4111 1100 0000 3333"),
+	}
+	for range 3 {
+		if err := g.Admit(ctx, distinct, all(len(distinct), true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same group spelt with dashes counts with the plain spelling.
+	throttled(t, g.Admit(ctx, [][]byte{[]byte("4111-1100-0000-3333")}, all(1, true)), LimitEnumeration)
+
+	// A window that ends forgets its count.
+	g = New(Limits{Threshold: 3, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
+	if err := g.Admit(ctx, guesses(0, 3), all(3, true)); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Hour)
+	if err := g.Admit(ctx, guesses(3, 3), all(3, true)); err != nil {
+		t.Fatalf("a new window: %v", err)
+	}
+	// One call over the threshold by itself is refused whole.
+	throttled(t, g.Admit(vault.WithClient(context.Background(), "d"), guesses(0, 4), all(4, true)), LimitEnumeration)
+}
+
+func TestGroupOf(t *testing.T) {
+	for _, tc := range []struct {
+		v  string
+		ok bool
+	}{
+		{"4111111111111111", true},
+		{"4111 1111 1111 1111", true},
+		{"123-45-6789", true},           // an SSN: length and last 4
+		{"12345678", false},             // too short to guess at
+		{"41111111111111111111", false}, // 20 digits
+		{"4111x11111111111", false},
+		{"", false},
+	} {
+		if _, ok := groupOf([]byte(tc.v)); ok != tc.ok {
+			t.Errorf("groupOf(%q) ok = %v, want %v", tc.v, ok, tc.ok)
+		}
+	}
+	a, _ := groupOf([]byte("123-45-6789"))
+	b, _ := groupOf([]byte("987-65-6789"))
+	if a != b {
+		t.Error("two 9-digit values with the same last 4 are in different groups")
+	}
+}
+
+// TestConcurrentGuessesCannotPassTheThreshold: calls racing each other
+// reserve their counts under the lock, so no more than Threshold new
+// values of a group are ever admitted.
+func TestConcurrentGuessesCannotPassTheThreshold(t *testing.T) {
+	g := New(Limits{Threshold: 10, Window: time.Hour, Penalty: time.Hour}, Options{})
+	ctx := vault.WithClient(context.Background(), "c")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if g.Admit(ctx, guesses(i*3, 3), all(3, true)) == nil {
+				mu.Lock()
+				admitted += 3
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted > 10 {
+		t.Fatalf("%d new values of one group admitted, threshold 10", admitted)
+	}
+}
+
+func TestSourceNewValues(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	rec := &recorder{}
+	g := New(Limits{SourceNew: 6, SourceBurst: 3}, rec.opts(clk))
+	src := vault.WithSource(vault.WithRoute(context.Background(), "checkout"), "203.0.113.7")
+	words := func(n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = fmt.Appendf(nil, "value-%d", i)
+		}
+		return out
+	}
+	if err := g.Admit(src, words(3), all(3, true)); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(src, words(1), all(1, true)), LimitSourceNew)
+	// Known values cost nothing; clients are not counted by source.
+	if err := g.Admit(src, words(5), all(5, false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Admit(vault.WithClient(src, "cli"), words(5), all(5, true)); err != nil {
+		t.Fatal(err)
+	}
+	// Another source has its own bucket; an IPv6 /64 is one source.
+	v6a := vault.WithSource(context.Background(), "2001:db8:1:2::10")
+	v6b := vault.WithSource(context.Background(), "2001:db8:1:2:ffff::99")
+	if err := g.Admit(v6a, words(3), all(3, true)); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(v6b, words(1), all(1, true)), LimitSourceNew)
+	// 6 a minute: one token every 10 s.
+	clk.add(10 * time.Second)
+	if err := g.Admit(src, words(1), all(1, true)); err != nil {
+		t.Fatalf("after a refill: %v", err)
+	}
+	// A message larger than the bucket takes the whole bucket once full.
+	clk.add(time.Minute)
+	if err := g.Admit(src, words(50), all(50, true)); err != nil {
+		t.Fatalf("a message over the burst, bucket full: %v", err)
+	}
+}
+
+// TestRefusedCallIsNotCounted: a call refused by the source bucket leaves
+// its group counts as they were (nothing was stored).
+func TestRefusedCallIsNotCounted(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{SourceNew: 1, SourceBurst: 1, Threshold: 2, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
+	src := vault.WithSource(context.Background(), "198.51.100.1")
+	if err := g.Admit(src, guesses(0, 1), all(1, true)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		throttled(t, g.Admit(src, guesses(1, 1), all(1, true)), LimitSourceNew)
+	}
+	clk.add(time.Minute)
+	if err := g.Admit(src, guesses(1, 1), all(1, true)); err != nil {
+		t.Fatalf("refused calls were counted against the group: %v", err)
+	}
+}
+
+func TestDuplicatesFlag(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	rec := &recorder{}
+	g := New(Limits{Duplicates: 3, Threshold: 10, Window: time.Hour, Penalty: time.Hour}, rec.opts(clk))
+	ctx := vault.WithClient(context.Background(), "cli")
+	for range 3 {
+		if err := g.NoteDuplicate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	throttled(t, g.NoteDuplicate(ctx), LimitDuplicates)
+	if len(rec.alerts) != 1 || rec.alerts[0].Kind != LimitDuplicates {
+		t.Fatalf("alerts = %+v", rec.alerts)
+	}
+	// A caller flagged by duplicates may not tokenize digits either.
+	throttled(t, g.Admit(ctx, guesses(0, 1), all(1, false)), LimitEnumeration)
+	clk.add(time.Hour + time.Second)
+	if err := g.NoteDuplicate(ctx); err != nil {
+		t.Fatalf("after the penalty: %v", err)
+	}
+}
+
+// TestCallersAreBounded: past MaxCallers, new callers share one state, so
+// a flood of addresses neither grows the table nor escapes the limits.
+func TestCallersAreBounded(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
+	for i := range 1000 {
+		ctx := vault.WithSource(context.Background(), fmt.Sprintf("10.0.%d.%d", i/256, i%256))
+		err := g.Admit(ctx, guesses(i, 1), all(1, true))
+		if i >= 105 && !errors.Is(err, vault.ErrThrottled) {
+			t.Fatalf("caller %d (past the bound, sharing the overflow state) was admitted", i)
+		}
+	}
+	if n := g.Tracked(); n > 101 {
+		t.Fatalf("%d callers tracked, bound 100 (+1 overflow)", n)
+	}
+	// Once their window is over, quiet callers are swept and room is made.
+	clk.add(2 * time.Hour)
+	if err := g.Admit(vault.WithSource(context.Background(), "192.0.2.1"), guesses(0, 1), all(1, true)); err != nil {
+		t.Fatal(err)
+	}
+	if !g.hasCaller("source:192.0.2.1") {
+		t.Fatal("a new caller was not tracked after the sweep")
+	}
+}
+
+func (g *Guard) hasCaller(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.callers[name] != nil
+}
+
+func TestCallerOf(t *testing.T) {
+	for _, tc := range []struct {
+		a    vault.Actor
+		want string
+	}{
+		{vault.Actor{Client: "c1", Source: "10.0.0.1", Route: "r"}, "client:c1"},
+		{vault.Actor{Source: "10.0.0.1", Route: "r"}, "source:10.0.0.1"},
+		{vault.Actor{Source: "::ffff:10.0.0.1"}, "source:10.0.0.1"},
+		{vault.Actor{Source: "2001:db8::1"}, "source:2001:db8::/64"},
+		{vault.Actor{Route: "r"}, "route:r"},
+		{vault.Actor{}, "unknown"},
+	} {
+		if got := CallerOf(tc.a); got != tc.want {
+			t.Errorf("CallerOf(%+v) = %q, want %q", tc.a, got, tc.want)
+		}
+	}
+}
+
+// TestDefaultLimitsHoldAnEnumerationForADay is the target of issue 19 at
+// the default limits: an attacker who redacts Luhn-valid guesses at an
+// FPE_SIX_T_FOUR alias (6 middle digits: 100,000 candidates, 50,000 tries
+// expected) is flagged within its first minute, and however it paces
+// itself, it gets too few guesses admitted in 24 hours to expect success
+// (fewer than 300 of the 50,000).
+func TestDefaultLimitsHoldAnEnumerationForADay(t *testing.T) {
+	const candidates, expectedTries = 100_000, 50_000
+	for _, tc := range []struct {
+		name string
+		// next returns how long the attacker waits after a try.
+		next func(admitted bool, retry time.Duration) time.Duration
+	}{
+		// As fast as the issue's attacker (139 requests a second), obeying
+		// Retry-After.
+		{"fast, obeying Retry-After", func(ok bool, retry time.Duration) time.Duration {
+			if ok {
+				return 7 * time.Millisecond
+			}
+			return retry
+		}},
+		// Hammering through the penalty (each try renews it), once a second.
+		{"ignoring Retry-After", func(bool, time.Duration) time.Duration { return time.Second }},
+		// Just under the threshold: one guess every 6 minutes, never flagged.
+		{"paced under the threshold", func(bool, time.Duration) time.Duration { return 6*time.Minute + time.Second }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Unix(1_800_000_000, 0)}
+			rec := &recorder{}
+			g := New(DefaultLimits(), rec.opts(clk))
+			ctx := vault.WithClient(context.Background(), "attacker")
+			start := clk.now()
+			admitted, tries := 0, 0
+			var firstAlert time.Duration = -1
+			for clk.now().Sub(start) < 24*time.Hour && tries < 20_000_000 {
+				err := g.Admit(ctx, guesses(tries, 1), all(1, true))
+				tries++
+				var te *vault.ThrottleError
+				ok := err == nil
+				if ok {
+					admitted++
+				} else if !errors.As(err, &te) {
+					t.Fatal(err)
+				}
+				if firstAlert < 0 && len(rec.alerts) > 0 {
+					firstAlert = clk.now().Sub(start)
+				}
+				retry := time.Duration(0)
+				if te != nil {
+					retry = te.RetryAfter
+				}
+				clk.add(tc.next(ok, retry))
+			}
+			t.Logf("24 h: %d tries, %d admitted (%.3f%% of the %d candidates); first alert after %v",
+				tries, admitted, 100*float64(admitted)/candidates, candidates, firstAlert)
+			if admitted >= 300 || admitted*100 >= expectedTries {
+				t.Fatalf("%d guesses admitted in 24 h", admitted)
+			}
+			if tc.name != "paced under the threshold" && (firstAlert < 0 || firstAlert > time.Minute) {
+				t.Fatalf("first alert after %v, want within a minute", firstAlert)
+			}
+		})
+	}
+}
+
+// BenchmarkAdmit is the Guard's cost per vault call at the default limits:
+// a checkout's known card (the steady state) and a new one per call.
+func BenchmarkAdmit(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		new  bool
+	}{{"known card", false}, {"new card", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			lim := DefaultLimits()
+			lim.SourceNew = 0 // one source: the bucket would refuse a new card per call
+			lim.Threshold = 1 << 30
+			g := New(lim, Options{})
+			ctx := vault.WithSource(vault.WithRoute(context.Background(), "checkout"), "203.0.113.7")
+			values := [][]byte{[]byte("4111111111111111")}
+			isNew := []bool{tc.new}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := g.Admit(ctx, values, isNew); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

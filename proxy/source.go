@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Sources finds the address a request came from, for the limits that apply
+// per sender (internal/abuse through vault.Actor.Source). The peer is the
+// source unless it is one of the trusted proxies (load balancers): then the
+// source is the rightmost X-Forwarded-For address that is not a trusted
+// proxy, which is the one the nearest trusted proxy saw (addresses further
+// left were written by the client and prove nothing). A nil *Sources
+// trusts no proxy.
+type Sources struct {
+	trusted []netip.Prefix
+}
+
+// NewSources returns Sources trusting the given prefixes.
+func NewSources(trusted []netip.Prefix) *Sources {
+	return &Sources{trusted: trusted}
+}
+
+// Of returns r's source address (without port), or "" when the peer's
+// address cannot be read.
+func (s *Sources) Of(r *http.Request) string {
+	peer, ok := parseAddr(r.RemoteAddr)
+	if !ok {
+		return ""
+	}
+	if !s.isTrusted(peer) {
+		return peer.String()
+	}
+	src := peer
+	fields := r.Header.Values("X-Forwarded-For")
+	for i := len(fields) - 1; i >= 0; i-- {
+		parts := strings.Split(fields[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, ok := parseAddr(strings.TrimSpace(parts[j]))
+			if !ok {
+				// A malformed hop: trust nothing further left.
+				return src.String()
+			}
+			src = a
+			if !s.isTrusted(a) {
+				return a.String()
+			}
+		}
+	}
+	return src.String()
+}
+
+func (s *Sources) isTrusted(a netip.Addr) bool {
+	if s == nil {
+		return false
+	}
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr reads an address, with or without a port or brackets, as its
+// unmapped form.
+func parseAddr(s string) (netip.Addr, bool) {
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}

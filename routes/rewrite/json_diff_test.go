@@ -1,0 +1,248 @@
+package rewrite
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The gjson locator against the hand-written walker it replaced
+// (json_oracle_test.go), on the paths the walker supported: on every body
+// the walker accepted the new locator finds the same spans (offsets, values,
+// encodings, targets), and it refuses every body the walker refused, for the
+// same reason. Paths with a component of more than 20 digits are left out:
+// the walker read it as an array index, gjson reads it as a key only
+// (TestLongDigitRunsAreKeys).
+
+// oracleOutcome is what one locator made of a body.
+type oracleOutcome struct {
+	spans []Span
+	err   error
+}
+
+// errClass names the sentinel an error wraps.
+func errClass(err error) string {
+	for _, e := range []error{ErrMalformed, ErrTooDeep, ErrTargetType, ErrDuplicateKey} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	if err == nil {
+		return "accepted"
+	}
+	return "other: " + err.Error()
+}
+
+// compareWithOracle locates paths in body with both locators and returns
+// "" when they agree, else what differs. skip is true when the walker did
+// not support one of the paths.
+func compareWithOracle(body []byte, paths []string) (diff string, class string, skip bool) {
+	specs := make([]TargetSpec, len(paths))
+	idx := make([]int, len(paths))
+	for i, p := range paths {
+		specs[i], idx[i] = TargetSpec{Kind: KindJSON, Path: p}, i
+	}
+	ol, err := newOracleLocator(specs, idx)
+	if err != nil {
+		return "", "", true
+	}
+	// The one difference: the walker read any run of digits as an index
+	// too, gjson (and so the new locator) reads at most 20 digits as one
+	// and a longer run only as a key.
+	for _, p := range paths {
+		for _, k := range strings.Split(p, ".") {
+			if len(k) > 20 && allASCIIDigits(k) {
+				return "", "", true
+			}
+		}
+	}
+	nl, err := newJSONLocator(specs, idx)
+	if err != nil {
+		return fmt.Sprintf("paths %q: the walker accepted them, the gjson locator refuses them: %v", paths, err), "", false
+	}
+	msg := &Message{Body: body}
+	var o, n oracleOutcome
+	o.spans, o.err = ol.Locate(msg)
+	n.spans, n.err = nl.Locate(msg)
+	oc, nc := errClass(o.err), errClass(n.err)
+	if oc != nc {
+		return fmt.Sprintf("paths %q body %q: walker %v, gjson locator %v", paths, body, o.err, n.err), oc, false
+	}
+	if o.err == nil && !reflect.DeepEqual(o.spans, n.spans) && (len(o.spans) > 0 || len(n.spans) > 0) {
+		return fmt.Sprintf("paths %q body %q: walker spans %+v, gjson locator %+v", paths, body, o.spans, n.spans), oc, false
+	}
+	return "", oc, false
+}
+
+// corpusEntries reads the entries of a Go fuzz corpus directory.
+func corpusEntries(t testing.TB, dir string) [][]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("corpus %s: %v (%d files)", dir, err, len(files))
+	}
+	var out [][]string
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vals []string
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			for _, prefix := range []string{"[]byte(", "string("} {
+				if strings.HasPrefix(line, prefix) && strings.HasSuffix(line, ")") {
+					v, err := strconv.Unquote(line[len(prefix) : len(line)-1])
+					if err != nil {
+						t.Fatalf("%s: %v", f, err)
+					}
+					vals = append(vals, v)
+				}
+			}
+		}
+		fh.Close()
+		out = append(out, vals)
+	}
+	return out
+}
+
+// randomKeyedBody builds a JSON body from a small set of keys (with case
+// variants, escaped spellings and repeats), values of every type, and
+// sometimes a broken byte; paths picks paths over the same keys.
+func randomKeyedBody(rng *rand.Rand) ([]byte, []string) {
+	keys := []string{"card", "Card", "number", "NUMBER", `n\u0075mber`, "a", "b", "0", "1", "items", "\u212aey", "key"}
+	scalars := []string{`"4111111111111111"`, `4111111111111111`, `"x\"y\u00e9"`, `-1.5e3`, `true`, `null`, `""`, `"tok_1"`}
+	var value func(depth int) string
+	value = func(depth int) string {
+		switch r := rng.Intn(10); {
+		case depth > 3 || r < 4:
+			return scalars[rng.Intn(len(scalars))]
+		case r < 7:
+			var b strings.Builder
+			b.WriteString("{")
+			for i := range rng.Intn(4) {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, "\"%s\":%s", keys[rng.Intn(len(keys))], value(depth+1))
+			}
+			b.WriteString("}")
+			return b.String()
+		default:
+			var b strings.Builder
+			b.WriteString("[")
+			for i := range rng.Intn(4) {
+				if i > 0 {
+					b.WriteString(" , ")
+				}
+				b.WriteString(value(depth + 1))
+			}
+			b.WriteString("]")
+			return b.String()
+		}
+	}
+	body := []byte(value(0))
+	if rng.Intn(8) == 0 && len(body) > 1 {
+		body[rng.Intn(len(body))] = "{}[]\",:x "[rng.Intn(9)]
+	}
+	segs := []string{"card", "Card", "number", "a", "b", "0", "1", "#", "items", "key", `n\u0075mber`}
+	var paths []string
+	for range 1 + rng.Intn(2) {
+		var p []string
+		for range 1 + rng.Intn(3) {
+			p = append(p, segs[rng.Intn(len(segs))])
+		}
+		if p[len(p)-1] == "#" {
+			p[len(p)-1] = "number"
+		}
+		paths = append(paths, strings.Join(p, "."))
+	}
+	return body, paths
+}
+
+func TestJSONMatchesOracle(t *testing.T) {
+	classes := map[string]int{}
+	check := func(body []byte, paths []string) {
+		t.Helper()
+		diff, class, skip := compareWithOracle(body, paths)
+		if skip {
+			return
+		}
+		if diff != "" {
+			t.Fatal(diff)
+		}
+		classes[class]++
+	}
+	for _, e := range corpusEntries(t, "testdata/fuzz/FuzzJSON") {
+		check([]byte(e[0]), []string{e[1]})
+	}
+	rng := rand.New(rand.NewSource(24))
+	for range 20000 {
+		check(randomKeyedBody(rng))
+	}
+	for range 300 {
+		body, paths := randomJSON(rng)
+		check([]byte(body), paths)
+	}
+	// Every outcome was met, so the comparison covered each of them.
+	for _, c := range []string{"accepted", ErrMalformed.Error(), ErrTargetType.Error(), ErrDuplicateKey.Error()} {
+		if classes[c] == 0 {
+			t.Errorf("no body gave %q: %v", c, classes)
+		}
+	}
+	t.Logf("outcomes, identical for both locators: %v", classes)
+}
+
+func FuzzJSONAgainstOracle(f *testing.F) {
+	for _, e := range corpusEntries(f, "testdata/fuzz/FuzzJSON") {
+		f.Add([]byte(e[0]), e[1], "")
+	}
+	rng := rand.New(rand.NewSource(1))
+	for range 20 {
+		body, paths := randomKeyedBody(rng)
+		f.Add(body, paths[0], paths[len(paths)-1])
+	}
+	f.Fuzz(func(t *testing.T, body []byte, path1, path2 string) {
+		paths := []string{path1}
+		if path2 != "" {
+			paths = append(paths, path2)
+		}
+		if diff, _, _ := compareWithOracle(body, paths); diff != "" {
+			t.Fatal(diff)
+		}
+	})
+}
+
+// TestLongDigitRunsAreKeys: a path component of more than 20 digits is an
+// object key, never an array index, as gjson reads it (the old walker read
+// it as an index).
+func TestLongDigitRunsAreKeys(t *testing.T) {
+	long := strings.Repeat("0", 21)
+	for _, tt := range []struct {
+		path, body string
+		spans      int
+	}{
+		{long, `[0]`, 0},
+		{long, `{"` + long + `":"x"}`, 1},
+		{strings.Repeat("0", 20), `["x"]`, 1},
+		{"00000000000000000001", `["x","y"]`, 1},
+	} {
+		l, err := newJSONLocator([]TargetSpec{{Kind: KindJSON, Path: tt.path}}, []int{0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans, err := l.Locate(&Message{Body: []byte(tt.body)})
+		if err != nil || len(spans) != tt.spans {
+			t.Errorf("%s in %s: %d spans, %v; want %d", tt.path, tt.body, len(spans), err, tt.spans)
+		}
+	}
+}

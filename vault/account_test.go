@@ -1,0 +1,168 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+)
+
+func TestResolveDefaultAccountOfAFreshVaultWaitsForAClient(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	defer st.Close()
+	ctx := context.Background()
+	none := func(context.Context) ([]string, error) { return nil, nil }
+	if got, err := vault.ResolveDefaultAccount(ctx, st, "", none); err != nil || got != vault.DefaultAccountName {
+		t.Fatalf("fresh vault = %q, %v", got, err)
+	}
+	if _, err := st.GetMeta(ctx, vault.DefaultAccountMeta); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("a fresh vault with no client stored a default account (%v)", err)
+	}
+	first := func(context.Context) ([]string, error) { return []string{"acct_1"}, nil }
+	if got, err := vault.ResolveDefaultAccount(ctx, st, "", first); err != nil || got != "acct_1" {
+		t.Fatalf("after the first client = %q, %v; want its account", got, err)
+	}
+	if got, err := vault.ResolveDefaultAccount(ctx, st, "", none); err != nil || got != "acct_1" {
+		t.Fatalf("once stored = %q, %v", got, err)
+	}
+}
+
+func TestResolveDefaultAccount(t *testing.T) {
+	list := func(accts ...string) func(context.Context) ([]string, error) {
+		return func(context.Context) ([]string, error) { return accts, nil }
+	}
+	tests := []struct {
+		name       string
+		stored     string // meta before the call; "" for none
+		configured string
+		clients    []string
+		want       string
+		wantErr    error
+	}{
+		{"clients sharing one account take the old records", "", "", []string{"acct_1", "acct_1"}, "acct_1", nil},
+		{"clients of several accounts: the default", "", "", []string{"acct_1", "acct_2"}, vault.DefaultAccountName, nil},
+		{"configured wins on first open", "", "merchant", []string{"acct_1"}, "merchant", nil},
+		{"stored is kept", "acct_1", "", []string{"acct_2"}, "acct_1", nil},
+		{"configured equal to stored", "acct_1", "acct_1", nil, "acct_1", nil},
+		{"configured differs from stored", "acct_1", "other", nil, "", vault.ErrDefaultAccountMismatch},
+		{"invalid configured name", "", "bad name", nil, "", vault.ErrInvalidAccount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := memstore.New(memstore.Options{SweepInterval: -1})
+			defer st.Close()
+			ctx := context.Background()
+			if tt.stored != "" {
+				st.PutMetaIfAbsent(ctx, vault.DefaultAccountMeta, []byte(tt.stored))
+			}
+			got, err := vault.ResolveDefaultAccount(ctx, st, tt.configured, list(tt.clients...))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("= %q, %v; want %q", got, err, tt.want)
+			}
+			// It is stored: the next call answers the same whatever the clients.
+			again, err := vault.ResolveDefaultAccount(ctx, st, "", list("zzz"))
+			if err != nil || again != tt.want {
+				t.Fatalf("second call = %q, %v", again, err)
+			}
+		})
+	}
+}
+
+// inUse says every alias in used is in use, and records what it was asked.
+type inUse struct {
+	used  map[string]bool
+	asked []string
+}
+
+func (u *inUse) AliasInUse(_ context.Context, account, alias string, value []byte) (bool, error) {
+	u.asked = append(u.asked, account+"/"+alias+"="+string(value))
+	return u.used[alias], nil
+}
+
+// memVault returns a memstore and its keyring, for Services over them.
+func memVault(t *testing.T) (*memstore.Store, *vault.Keyring) {
+	t.Helper()
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { st.Close() })
+	kr, err := vault.OpenKeyring(context.Background(), st, masterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, kr
+}
+
+func TestDeleteOfAnAliasInUseIsRefused(t *testing.T) {
+	ctx := context.Background()
+	st, kr := memVault(t)
+	u := &inUse{used: map[string]bool{}}
+	svc, err := vault.New(st, st, kr, vault.Options{Env: "test", InUse: u, DefaultAccount: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxA := vault.WithAccount(ctx, "acct_a")
+	toks, err := svc.Redact(ctxA, []vault.RedactRequest{{Value: "4111111111111111"}, {Value: "5555555555554444"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.used[toks[0].Alias] = true
+	// Another account is not told the alias exists, nor is InUse asked.
+	if err := svc.Delete(vault.WithAccount(ctx, "acct_b"), toks[0].Alias); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("foreign delete = %v, want ErrNotFound", err)
+	}
+	if len(u.asked) != 0 {
+		t.Fatalf("InUse asked about a foreign alias: %v", u.asked)
+	}
+	if err := svc.Delete(ctxA, toks[0].Alias); !errors.Is(err, vault.ErrInUse) {
+		t.Fatalf("delete of an alias in use = %v, want ErrInUse", err)
+	}
+	if got, _ := svc.Reveal(ctxA, []string{toks[0].Alias}); got[0].Err != nil {
+		t.Fatal("the alias in use was deleted")
+	}
+	if err := svc.Delete(ctxA, toks[1].Alias); err != nil {
+		t.Fatalf("delete of an alias not in use: %v", err)
+	}
+	if want := []string{"acct_a/" + toks[0].Alias + "=4111111111111111", "acct_a/" + toks[1].Alias + "=5555555555554444"}; len(u.asked) != 2 || u.asked[0] != want[0] || u.asked[1] != want[1] {
+		t.Fatalf("InUse asked %v, want %v", u.asked, want)
+	}
+}
+
+// TestRecordsStoredUnderTheDefaultAccountsName: a record stored with the
+// default account's name as its owner (written while the default was still
+// provisional, by a client of the account that then became the default) is
+// the default account's.
+func TestRecordsStoredUnderTheDefaultAccountsName(t *testing.T) {
+	ctx := context.Background()
+	st, kr := memVault(t)
+	before, err := vault.New(st, st, kr, vault.Options{Env: "test"}) // provisional default "default"
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := before.Redact(vault.WithAccount(ctx, "acct_1"), []vault.RedactRequest{{Value: "4111111111111111"}, {Value: "5555555555554444"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := vault.New(st, st, kr, vault.Options{Env: "test", DefaultAccount: "acct_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []context.Context{ctx, vault.WithAccount(ctx, "acct_1")} {
+		got, err := after.Reveal(c, []string{toks[0].Alias})
+		if err != nil || got[0].Value != "4111111111111111" {
+			t.Fatalf("the default account's record under its name: %+v, %v", got, err)
+		}
+	}
+	if got, _ := after.Reveal(vault.WithAccount(ctx, "acct_2"), []string{toks[0].Alias}); got[0].Err == nil {
+		t.Fatal("another account reached it")
+	}
+	if err := after.Delete(ctx, toks[1].Alias); err != nil {
+		t.Fatalf("the default account deletes it: %v", err)
+	}
+}

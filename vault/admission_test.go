@@ -1,0 +1,120 @@
+package vault_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+)
+
+// admissionSpy records what Redact asks and refuses when told to.
+type admissionSpy struct {
+	values []string
+	isNew  []bool
+	actor  vault.Actor
+	refuse error
+}
+
+func (a *admissionSpy) Admit(ctx context.Context, values [][]byte, isNew []bool) error {
+	a.values, a.isNew, a.actor = nil, slices.Clone(isNew), vault.ActorFrom(ctx)
+	for _, v := range values {
+		a.values = append(a.values, string(v))
+	}
+	return a.refuse
+}
+
+func admissionFixture(t *testing.T, opts vault.Options) (*vault.Service, *memstore.Store, *memstore.Store) {
+	t.Helper()
+	p := memstore.New(memstore.Options{SweepInterval: -1})
+	v := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { p.Close(); v.Close() })
+	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Env, opts.VolatileTTL = "test", time.Hour
+	svc, err := vault.New(p, v, kr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, p, v
+}
+
+// TestAdmissionSeesNewValuesAndARefusalStoresNothing: the Admission gets
+// every persistent value of a call with whether it is new, and the
+// caller; a refusal leaves both stores as they were, including the
+// volatile values of the same call.
+func TestAdmissionSeesNewValuesAndARefusalStoresNothing(t *testing.T) {
+	spy := &admissionSpy{}
+	svc, p, v := admissionFixture(t, vault.Options{Admission: spy})
+	ctx := vault.WithSource(vault.WithRoute(context.Background(), "checkout"), "203.0.113.9")
+	if _, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111"}}); err != nil {
+		t.Fatal(err)
+	}
+	if spy.actor.Source != "203.0.113.9" || spy.actor.Route != "checkout" {
+		t.Fatalf("actor %+v", spy.actor)
+	}
+	pBefore, vBefore := p.Len(), v.Len()
+
+	spy.refuse = &vault.ThrottleError{Limit: "test", RetryAfter: time.Minute}
+	_, err := svc.Redact(ctx, []vault.RedactRequest{
+		{Value: "4111111111111111"}, {Value: "5555555555554444"}, {Value: "123", Storage: vault.StorageVolatile},
+	})
+	var te *vault.ThrottleError
+	if !errors.As(err, &te) || !errors.Is(err, vault.ErrThrottled) || te.RetryAfter != time.Minute {
+		t.Fatalf("refused call: %v", err)
+	}
+	if !slices.Equal(spy.values, []string{"4111111111111111", "5555555555554444"}) || !slices.Equal(spy.isNew, []bool{false, true}) {
+		t.Fatalf("Admit saw %q new %v; want the two persistent values, the first known", spy.values, spy.isNew)
+	}
+	if p.Len() != pBefore || v.Len() != vBefore {
+		t.Fatalf("a refused call stored records: persistent %d → %d, volatile %d → %d", pBefore, p.Len(), vBefore, v.Len())
+	}
+	// Volatile-only calls are not asked.
+	spy.values = nil
+	if _, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "123", Storage: vault.StorageVolatile}}); err != nil || spy.values != nil {
+		t.Fatalf("a volatile-only call: err %v, Admit saw %q", err, spy.values)
+	}
+}
+
+// TestPerCallBounds: a call over MaxValuesPerCall or MaxNewPerCall is
+// refused whole with ErrTooManyValues; known values do not count as new.
+func TestPerCallBounds(t *testing.T) {
+	svc, p, _ := admissionFixture(t, vault.Options{MaxValuesPerCall: 5, MaxNewPerCall: 3})
+	ctx := context.Background()
+	pans := func(from, n int) []vault.RedactRequest {
+		out := make([]vault.RedactRequest, n)
+		for i := range out {
+			out[i] = vault.RedactRequest{Value: fmt.Sprintf("40000000000%05d", from+i)}
+		}
+		return out
+	}
+	if _, err := svc.Redact(ctx, pans(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Len()
+	for name, reqs := range map[string][]vault.RedactRequest{
+		"four new":       pans(10, 4),
+		"six values":     pans(0, 6),
+		"3 known, 4 new": append(pans(0, 1), pans(20, 4)...),
+	} {
+		_, err := svc.Redact(ctx, reqs)
+		var be *vault.BatchError
+		if !errors.Is(err, vault.ErrTooManyValues) || !errors.As(err, &be) {
+			t.Errorf("%s: %v, want ErrTooManyValues", name, err)
+		}
+	}
+	if p.Len() != before {
+		t.Fatalf("refused calls stored records: %d → %d", before, p.Len())
+	}
+	// Three known and two new: five values, two new.
+	if _, err := svc.Redact(ctx, append(pans(0, 3), pans(30, 2)...)); err != nil {
+		t.Fatalf("within both bounds: %v", err)
+	}
+}
