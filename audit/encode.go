@@ -23,6 +23,9 @@ func appendLine(b []byte, l *line) []byte {
 	if l.Client != "" {
 		b = appendMember(b, `,"client":`, l.Client)
 	}
+	if l.Account != "" {
+		b = appendMember(b, `,"account":`, l.Account)
+	}
 	if l.Purpose != "" {
 		b = appendMember(b, `,"purpose":`, l.Purpose)
 	}
