@@ -4,6 +4,10 @@
 //
 // # Lines
 //
+// Lines are written by a hand-written encoder that produces exactly what
+// encoding/json writes for them (TestLineEncodingMatchesMarshal); the
+// verifier reads them with encoding/json.
+//
 //	{"seq":7,"time":"2026-03-01T12:00:00.123456789Z","event":"reveal","actor":"client:CLT…",
 //	 "route":"internal:aliases","client":"CLT…","count":2,"found":1,"aliases":["Zk3…","p0Q…"],
 //	 "outcome":"ok","prev":"<mac of line 6>","mac":"<mac of this line>"}
@@ -24,7 +28,9 @@
 // # Durability and failure
 //
 // Writer.Log returns once the line is written to the file; concurrent
-// callers share one write (group commit). Options.SyncInterval chooses when
+// callers share one write (group commit), and a caller that finds no commit
+// in progress or queued writes its own line, without a hand-off to the
+// commit goroutine. Options.SyncInterval chooses when
 // it reaches the disk: zero fsyncs before Log returns (concurrent callers
 // share one fsync); a positive interval fsyncs in the background at most
 // that long after a write, so a killed process loses nothing and an
@@ -66,7 +72,13 @@
 // chain (seq and prev) from the audit_rotated line. Every append checks,
 // under the lock, that its open file is still the one at path, and opens
 // the new one when another process rotated it, so several writers keep one
-// chain across rotations. A crash between the audit_rotated line and the
+// chain across rotations. The check costs one fstat of the open file: a
+// rotation appends its audit_rotated line before the rename, so a file
+// with the size this Writer left it is not rotated; the path is looked up
+// when the size changed, when the open file has no name left (removed, or
+// replaced by a rename) and at least every 100 ms, so an operator's mv of
+// the log is followed within that time (the lines in between go to the
+// moved file, whole and chained). A crash between the audit_rotated line and the
 // rename leaves a file ending with that line: the next append finishes the
 // rename. A crash after the rename leaves no file (or one without a whole
 // line) at path: the next append continues from the newest rotated file.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -156,6 +157,45 @@ func TestGroupCommitUnderConcurrency(t *testing.T) {
 	w.Close()
 	if res := mustVerify(t, path, k); res.Lines != 400 {
 		t.Fatalf("Verify = %+v", res)
+	}
+}
+
+// TestCloseWhileLogging: Logs racing with Close, committed by themselves
+// or by the loop, either return nil with their line in the file or fail
+// with ErrClosed; none is lost or half written.
+func TestCloseWhileLogging(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				err := w.Log(context.Background(), Event{Event: EventReveal, Actor: fmt.Sprint("client:c", g), Aliases: []string{fmt.Sprint(g, "-", i)}})
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		})
+	}
+	for w.Lines() < 200 {
+		runtime.Gosched()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if res := mustVerify(t, path, k); res.Lines != ok || uint64(ok) != w.Lines() {
+		t.Fatalf("Verify = %+v, Lines = %d; %d Logs returned nil", res, w.Lines(), ok)
 	}
 }
 
@@ -325,6 +365,24 @@ func TestFailingDiskFailsLog(t *testing.T) {
 	}
 	if w.Failures() != 1 {
 		t.Fatalf("Failures = %d", w.Failures())
+	}
+}
+
+// TestLogWithEndedContextWritesNothing: a Log whose context has already
+// ended returns its error and appends no line.
+func TestLogWithEndedContextWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	k := testKeys(t, 1)
+	w := openLog(t, path, k)
+	logN(t, w, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Log(ctx, Event{Event: EventReveal, Aliases: []string{"a"}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Log with a canceled context = %v", err)
+	}
+	w.Close()
+	if res := mustVerify(t, path, k); res.Lines != 1 || w.Lines() != 1 {
+		t.Fatalf("Verify = %+v, Lines = %d, want 1", res, w.Lines())
 	}
 }
 

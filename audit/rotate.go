@@ -85,36 +85,66 @@ func rotatedFiles(path string) ([]rotatedFile, error) {
 	return out, nil
 }
 
-// lockCurrent takes the flock of w.f once it is the file at w.path: when
-// another Writer rotated the log (or a crash left no file), it opens the
-// file now at w.path instead.
-func (w *Writer) lockCurrent() error {
+// lockCurrent takes the flock of w.f once it is the file at w.path and
+// returns its size: when another Writer rotated the log (or a crash left no
+// file), it opens the file now at w.path instead. One fstat of the open
+// file tells whether the path must be looked up too (pathCheckDue); under
+// a steady load it mostly need not, which saves a stat per commit.
+func (w *Writer) lockCurrent() (int64, error) {
 	for range 16 {
 		if err := lockFile(w.f); err != nil {
-			return fmt.Errorf("audit: lock %s: %w", w.path, err)
+			return 0, fmt.Errorf("audit: lock %s: %w", w.path, err)
 		}
-		current, err := w.isCurrent()
+		mine, err := w.f.Stat()
 		if err != nil {
 			unlockFile(w.f)
-			return err
+			return 0, fmt.Errorf("audit: stat %s: %w", w.path, err)
+		}
+		if !w.pathCheckDue(mine) {
+			return mine.Size(), nil
+		}
+		current, err := w.isCurrent(mine)
+		if err != nil {
+			unlockFile(w.f)
+			return 0, err
 		}
 		if current {
-			return nil
+			w.pathChecked = time.Now()
+			return mine.Size(), nil
 		}
 		unlockFile(w.f)
 		if err := w.reopen(); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return fmt.Errorf("audit: %s keeps being replaced; giving up", w.path)
+	return 0, fmt.Errorf("audit: %s keeps being replaced; giving up", w.path)
 }
 
-// isCurrent reports whether w.f is the file at w.path.
-func (w *Writer) isCurrent() (bool, error) {
-	mine, err := w.f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("audit: stat %s: %w", w.path, err)
-	}
+// pathCheckEvery bounds how long lockCurrent goes without looking up the
+// path while the open file is as this Writer left it.
+const pathCheckEvery = 100 * time.Millisecond
+
+// pathCheckDue reports whether lockCurrent must check that the open file
+// (mine: its fstat, taken under the lock) is still the one at w.path. It
+// need not when the file is exactly as this Writer's last append left it
+// (the same size), still has a name (its link count is not zero) and the
+// path was checked less than w.pathEvery ago. What replaces the file:
+//   - another Writer's rotation appends its audit_rotated line before the
+//     rename (the size changed), and a crash's unfinished rotation is one
+//     this Writer read (w.size is -1 until it is done);
+//   - a removal, or a file renamed over the path, leaves the open file
+//     without a name (a link count of zero);
+//   - an operator's mv of the file, which changes neither, is seen within
+//     w.pathEvery: the lines in between go to the moved file, whole and
+//     chained, and the next file continues with an audit_gap line.
+func (w *Writer) pathCheckDue(mine os.FileInfo) bool {
+	return mine.Size() != w.size || w.size < 0 || linkCount(mine) == 0 || time.Since(w.pathChecked) >= w.pathEvery
+}
+
+// isCurrent reports whether w.f, whose fstat is mine, is the file at
+// w.path.
+func (w *Writer) isCurrent(mine os.FileInfo) (bool, error) {
+	w.pathChecks.Add(1)
 	onDisk, err := os.Stat(w.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -170,9 +200,8 @@ func (w *Writer) rotate(buf []byte, reason string, now time.Time) error {
 	seq := w.seq + 1
 	l := line{Event: EventRotated, Actor: ActorSystem, File: filepath.Base(RotatedName(w.path, seq, now)), Reason: reason,
 		Removed: removed, Outcome: OutcomeOK}
-	b, mac := w.encode(l, seq, w.mac, now)
+	buf, mac := w.encode(buf, l, seq, w.mac, now)
 	l.Seq = seq
-	buf = append(buf, b...)
 	if w.every > 0 {
 		if err := w.pendingSyncError(); err != nil {
 			return err

@@ -457,3 +457,88 @@ func TestLogAfterOtherWriterRotated(t *testing.T) {
 		t.Fatalf("VerifySet = %+v", res)
 	}
 }
+
+// TestPathLookedUpOnlyWhenDue: a Writer whose file is as it left it does
+// not look the path up before each append; another Writer's append or
+// rotation, and a removal of the file, are still seen at the next append.
+func TestPathLookedUpOnlyWhenDue(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	gw := openRotating(t, path, k, Options{})
+	gw.pathEvery = time.Hour
+	base := gw.pathChecks.Load()
+	logN(t, gw, 20)
+	if n := gw.pathChecks.Load() - base; n != 0 {
+		t.Fatalf("20 appends to an unchanged file looked the path up %d times, want 0", n)
+	}
+
+	t.Run("another writer appended", func(t *testing.T) {
+		cli := openRotating(t, path, k, Options{})
+		logN(t, cli, 1)
+		cli.Close()
+		base := gw.pathChecks.Load()
+		logN(t, gw, 1)
+		if n := gw.pathChecks.Load() - base; n != 1 {
+			t.Fatalf("path lookups after another writer's append: %d, want 1", n)
+		}
+		if res := mustVerify(t, path, k); res.Lines != 22 {
+			t.Fatalf("Verify = %+v, want 22 lines", res)
+		}
+	})
+
+	t.Run("another writer rotated", func(t *testing.T) {
+		rot := openRotating(t, path, k, Options{MaxSize: 1})
+		logN(t, rot, 1) // rotates first
+		rot.Close()
+		logN(t, gw, 1)
+		cur := parsed(t, path)
+		if len(cur) != 3 || cur[0]["event"] != EventContinued || cur[2]["event"] != EventReveal {
+			t.Fatalf("the new file holds %v, want audit_continued, the other writer's line and this one", cur)
+		}
+		if res := mustVerifySet(t, path, k); res.Lines != 26 {
+			t.Fatalf("VerifySet = %+v, want 26 lines", res)
+		}
+	})
+
+	t.Run("the file was removed", func(t *testing.T) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		logN(t, gw, 1)
+		// The new file continues from the newest rotated one and records
+		// the lines that went with the removed file.
+		cur := parsed(t, path)
+		if len(cur) != 3 || cur[0]["event"] != EventContinued || cur[1]["event"] != EventGap || cur[2]["event"] != EventReveal {
+			t.Fatalf("the file after the removal holds %v, want audit_continued, audit_gap and the reveal", cur)
+		}
+	})
+}
+
+// TestMovedFileIsLeftWithinPathEvery: an operator's mv of the log, which
+// changes neither the open file's size nor its link count, is seen once
+// the path check is due; until then lines go to the moved file, chained.
+func TestMovedFileIsLeftWithinPathEvery(t *testing.T) {
+	k := testKeys(t, 1)
+	dir := t.TempDir()
+	path, moved := filepath.Join(dir, "audit.log"), filepath.Join(dir, "moved.log")
+	w := openRotating(t, path, k, Options{})
+	w.pathEvery = time.Hour
+	logN(t, w, 2)
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	logN(t, w, 1)
+	if res := mustVerify(t, moved, k); res.Lines != 3 {
+		t.Fatalf("the moved file: Verify = %+v, want 3 lines", res)
+	}
+	w.pathEvery = 0 // the check is due
+	logN(t, w, 1)
+	w.Close()
+	if res := mustVerify(t, moved, k); res.Lines != 3 {
+		t.Fatalf("the moved file after the check: Verify = %+v, want 3 lines", res)
+	}
+	cur := parsed(t, path)
+	if len(cur) != 2 || cur[0]["event"] != EventGap || cur[1]["event"] != EventReveal {
+		t.Fatalf("the new file holds %v, want audit_gap and the reveal", cur)
+	}
+}

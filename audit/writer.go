@@ -72,14 +72,18 @@ type Writer struct {
 	stopSync  chan struct{}
 	syncsDone chan struct{}
 
-	mu     sync.RWMutex // guards closed against sends on reqs
+	mu     sync.RWMutex // guards closed against sends on reqs and direct commits
 	closed bool
 	reqs   chan *request
 	done   chan struct{}
+	// commitMu is held by whoever commits: the loop, or a Log that found
+	// no commit in progress and none queued and commits its line itself.
+	commitMu sync.Mutex
 
 	lines, failures, rotations atomic.Uint64
+	pathChecks                 atomic.Uint64 // lookups of path (isCurrent)
 
-	// Owned by the commit loop (and Open before the loop starts).
+	// Guarded by commitMu (and owned by Open before the loop starts).
 	seq        uint64 // the chain head to continue from
 	mac        string
 	size       int64  // the file size after this Writer's last append; -1: unknown
@@ -88,6 +92,11 @@ type Writer struct {
 	born       time.Time // the time of the file's first line; zero: unknown or empty
 	finish     *line     // the audit_rotated line the file ends with: a rotation to finish
 	created    bool      // the next write starts a file: fsync the directory after it
+	// pathChecked is when isCurrent last found the open file at path;
+	// pathEvery bounds the time between two such checks (pathCheckDue).
+	pathChecked time.Time
+	pathEvery   time.Duration
+	buf         []byte // the lines of a commit, reused
 }
 
 type request struct {
@@ -116,7 +125,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	}
 	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f,
 		every: opts.SyncInterval, maxSize: opts.MaxSize, maxAge: opts.MaxAge, keep: opts.Keep,
-		size: -1, reqs: make(chan *request, 256), done: make(chan struct{})}
+		size: -1, pathEvery: pathCheckEvery, reqs: make(chan *request, 256), done: make(chan struct{})}
 	w.sync = func() error { return w.f.Sync() }
 	if w.now == nil {
 		w.now = time.Now
@@ -158,14 +167,29 @@ func (w *Writer) Rotations() uint64 { return w.rotations.Load() }
 
 // Log appends e and returns once it is written and fsynced (written only,
 // with Options.SyncInterval), or with the error that kept it from being so
-// (ctx's, when ctx ends first: the line may still be written).
+// (ctx's, when ctx ends first: the line may still be written; a ctx that
+// has already ended writes nothing). When no
+// commit is in progress and none is queued, Log commits its line itself,
+// without handing it to the commit loop and waiting for the answer (ctx
+// is then not watched: the commit is the wait); otherwise the line joins
+// the loop's next group commit.
 func (w *Writer) Log(ctx context.Context, e Event) error {
-	req := &request{ev: e, err: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		w.mu.RUnlock()
+		return err
+	}
+	if len(w.reqs) == 0 && w.commitMu.TryLock() {
+		err := w.commitBatch([]Event{e})
+		w.commitMu.Unlock()
+		w.mu.RUnlock()
+		return err
+	}
+	req := &request{ev: e, err: make(chan error, 1)}
 	select {
 	case w.reqs <- req:
 		w.mu.RUnlock()
@@ -295,17 +319,26 @@ func (w *Writer) loop() {
 		for i, r := range batch {
 			evs[i] = r.ev
 		}
-		err := w.commit(evs)
-		if err != nil {
-			w.failures.Add(uint64(len(batch)))
-			w.log.Error("audit: append failed", "file", w.path, "lines", len(batch), "error", err.Error())
-		} else {
-			w.lines.Add(uint64(len(batch)))
-		}
+		w.commitMu.Lock()
+		err := w.commitBatch(evs)
+		w.commitMu.Unlock()
 		for _, r := range batch {
 			r.err <- err
 		}
 	}
+}
+
+// commitBatch commits evs, counting them as lines or failures. The caller
+// holds commitMu.
+func (w *Writer) commitBatch(evs []Event) error {
+	err := w.commit(evs)
+	if err != nil {
+		w.failures.Add(uint64(len(evs)))
+		w.log.Error("audit: append failed", "file", w.path, "lines", len(evs), "error", err.Error())
+	} else {
+		w.lines.Add(uint64(len(evs)))
+	}
+	return err
 }
 
 // commit appends evs (possibly none) under the file lock, after checking
@@ -315,11 +348,12 @@ func (w *Writer) loop() {
 func (w *Writer) commit(evs []Event) error {
 	rotated := false
 	for range 16 {
-		if err := w.lockCurrent(); err != nil {
+		size, err := w.lockCurrent()
+		if err != nil {
 			w.size = -1
 			return err
 		}
-		again, err := w.append(evs, &rotated)
+		again, err := w.append(evs, size, &rotated)
 		unlockFile(w.f)
 		if err != nil || !again {
 			return err
@@ -329,17 +363,18 @@ func (w *Writer) commit(evs []Event) error {
 	return fmt.Errorf("audit: %s keeps being replaced while appending; giving up", w.path)
 }
 
-// append does commit's work under the lock. again: the file was rotated,
-// commit must lock the new one and call append again.
-func (w *Writer) append(evs []Event, rotated *bool) (again bool, err error) {
-	fi, err := w.f.Stat()
-	if err != nil {
-		w.size = -1
-		return false, fmt.Errorf("audit: stat %s: %w", w.path, err)
-	}
-	var buf []byte
-	if fi.Size() != w.size {
-		if buf, err = w.resync(fi.Size()); err != nil {
+// append does commit's work under the lock, on the file of size bytes.
+// again: the file was rotated, commit must lock the new one and call
+// append again.
+func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err error) {
+	buf := w.buf[:0]
+	defer func() {
+		if cap(buf) <= maxKeptBuffer {
+			w.buf = buf[:0]
+		}
+	}()
+	if size != w.size {
+		if buf, err = w.resync(buf, size); err != nil {
 			w.size = -1
 			return false, err
 		}
@@ -350,7 +385,7 @@ func (w *Writer) append(evs []Event, rotated *bool) (again bool, err error) {
 	}
 	now := w.now().UTC()
 	if len(evs) > 0 && !*rotated {
-		if reason := w.rotationDue(fi.Size()+int64(len(buf)), now); reason != "" {
+		if reason := w.rotationDue(size+int64(len(buf)), now); reason != "" {
 			*rotated = true
 			return true, w.rotate(buf, reason, now)
 		}
@@ -358,12 +393,10 @@ func (w *Writer) append(evs []Event, rotated *bool) (again bool, err error) {
 	seq, mac := w.seq, w.mac
 	for _, ev := range evs {
 		seq++
-		var b []byte
-		b, mac = w.encode(w.lineOf(ev), seq, mac, now)
-		buf = append(buf, b...)
+		buf, mac = w.encode(buf, w.lineOf(ev), seq, mac, now)
 	}
 	if len(buf) == 0 {
-		w.size = fi.Size()
+		w.size = size
 		return false, nil
 	}
 	if w.every > 0 {
@@ -381,7 +414,7 @@ func (w *Writer) append(evs []Event, rotated *bool) (again bool, err error) {
 		w.size = -1
 		return false, err
 	}
-	w.seq, w.mac, w.size = seq, mac, fi.Size()+int64(len(buf))
+	w.seq, w.mac, w.size = seq, mac, size+int64(len(buf))
 	w.written, w.writtenMac = seq, mac
 	if w.born.IsZero() {
 		w.born = now
@@ -396,12 +429,12 @@ func (w *Writer) append(evs []Event, rotated *bool) (again bool, err error) {
 }
 
 // resync reads the chain head from the file's tail (from the newest
-// rotated file when the file holds no whole line yet) and returns the lines
-// to write before the next ones: a newline and an audit_recovered line
+// rotated file when the file holds no whole line yet) and appends to out
+// the lines to write before the next ones: a newline and an audit_recovered line
 // after a torn last line, an audit_continued line starting a file after a
 // rotation, an audit_gap line when lines this Writer wrote are gone. When
 // the file ends with an audit_rotated line it sets w.finish instead.
-func (w *Writer) resync(size int64) ([]byte, error) {
+func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 	last, torn, err := readTail(w.f, size)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read the end of %s: %w", w.path, err)
@@ -417,7 +450,7 @@ func (w *Writer) resync(size int64) ([]byte, error) {
 		w.seq, w.mac = l.Seq, l.Mac
 		if l.Event == EventRotated && torn == 0 {
 			w.finish = &l
-			return nil, nil
+			return out, nil
 		}
 		if w.maxAge > 0 {
 			w.born = firstLineTime(w.f, size)
@@ -433,12 +466,9 @@ func (w *Writer) resync(size int64) ([]byte, error) {
 	}
 	gap := w.written > 0 && (w.seq < w.written || w.seq == w.written && !hmac.Equal([]byte(w.mac), []byte(w.writtenMac)))
 	now := w.now().UTC()
-	var out []byte
 	add := func(l line) {
 		w.seq++
-		var b []byte
-		b, w.mac = w.encode(l, w.seq, w.mac, now)
-		out = append(out, b...)
+		out, w.mac = w.encode(out, l, w.seq, w.mac, now)
 	}
 	if torn > 0 {
 		out = append(out, '\n')
@@ -496,21 +526,21 @@ func (w *Writer) lineOf(ev Event) line {
 	return l
 }
 
-// encode returns the line's bytes (with its mac and a newline) and its mac.
-func (w *Writer) encode(l line, seq uint64, prev string, now time.Time) ([]byte, string) {
+// encode appends the line's bytes (with its mac and a newline) to dst and
+// returns them with its mac.
+func (w *Writer) encode(dst []byte, l line, seq uint64, prev string, now time.Time) ([]byte, string) {
 	l.Seq, l.Time, l.Prev, l.Mac = seq, now.Format(time.RFC3339Nano), prev, ""
-	body, err := json.Marshal(l)
-	if err != nil { // a struct of strings and numbers always marshals
-		panic("audit: marshal line: " + err.Error())
-	}
-	mac := w.keys.mac(body)
-	out := make([]byte, 0, len(body)+len(mac)+10)
-	out = append(out, body[:len(body)-1]...)
-	out = append(out, `,"mac":"`...)
-	out = append(out, mac...)
-	out = append(out, "\"}\n"...)
-	return out, mac
+	start := len(dst)
+	dst = appendLine(dst, &l)
+	mac := w.keys.mac(dst[start:])
+	dst = append(dst[:len(dst)-1], macMember...)
+	dst = append(dst, mac...)
+	dst = append(dst, "\"}\n"...)
+	return dst, mac
 }
+
+// maxKeptBuffer bounds the commit buffer a Writer keeps for the next one.
+const maxKeptBuffer = 1 << 20
 
 // macMember starts the mac member, the last of every line.
 var macMember = []byte(`,"mac":"`)

@@ -60,6 +60,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -120,10 +121,12 @@ type OutboundOptions struct {
 	// the hijack) after this long without a byte read from or written to
 	// the client, so a client that opens a tunnel and goes quiet (or sends
 	// a byte now and then slower than this) does not hold it for ever.
-	// 0: no limit.
+	// The deadline is moved at most once every 1/16 of the timeout, so a
+	// quiet tunnel is closed between this long and 17/16 of it after its
+	// last byte. 0: no limit.
 	TunnelIdleTimeout time.Duration
 	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
-	// stops reading); 0: no limit.
+	// stops reading), with the same 1/16 of slack; 0: no limit.
 	TunnelWriteTimeout time.Duration
 }
 
@@ -270,13 +273,32 @@ type trackedConn struct {
 	o           *Outbound
 	once        sync.Once
 	idle, write time.Duration
+	// The read and write deadlines last set (Unix nanoseconds; zero when
+	// someone else set one since): see extend.
+	readUntil, writeUntil atomic.Int64
+}
+
+// extend moves a deadline of the conn to no earlier than now+d. It sets it
+// to now+d+d/16, and only when the deadline it last set is earlier than
+// now+d: at most once every d/16, instead of before every read and write
+// (a runtime timer change each, 1–2 % of the outbound proxy's CPU). A
+// tunnel is never cut sooner than d after its last byte, and at most d/16
+// later.
+func extend(until *atomic.Int64, d time.Duration, set func(time.Time) error) {
+	now := time.Now()
+	if now.Add(d).UnixNano() <= until.Load() {
+		return
+	}
+	t := now.Add(d + d/16)
+	until.Store(t.UnixNano())
+	_ = set(t)
 }
 
 // touch moves the read deadline idle ahead: any traffic, either way, keeps
 // the tunnel open.
 func (c *trackedConn) touch() {
 	if c.idle > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+		extend(&c.readUntil, c.idle, c.Conn.SetReadDeadline)
 	}
 }
 
@@ -288,9 +310,28 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 func (c *trackedConn) Write(p []byte) (int, error) {
 	c.touch()
 	if c.write > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.write))
+		extend(&c.writeUntil, c.write, c.Conn.SetWriteDeadline)
 	}
 	return c.Conn.Write(p)
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline (TLS and goproxy set
+// and clear deadlines too) make the next read or write set the tunnel's
+// own again.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	c.readUntil.Store(0)
+	c.writeUntil.Store(0)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	c.readUntil.Store(0)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	c.writeUntil.Store(0)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *trackedConn) Close() error {
@@ -589,12 +630,15 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			req, lr.rec = startCapture(o.capture, req)
 		}
 	}
+	// The request gets rctx once it is complete (a refusal's answer gets it
+	// earlier): each WithContext copies the request.
 	rctx := context.WithValue(req.Context(), loopKey{}, lr)
-	req = req.WithContext(rctx)
 	if intercepted {
 		// goproxy cancels the request's context once the response is
-		// written (or the exchange failed): the line ends then.
-		context.AfterFunc(rctx, func() { o.endLoop(lr, req) })
+		// written (or the exchange failed): the line ends then. endLoop
+		// reads the RouteInfo, which every request made from req carries.
+		start := req
+		context.AfterFunc(rctx, func() { o.endLoop(lr, start) })
 	}
 
 	var d dest
@@ -604,6 +648,7 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		ih, ip := splitHost(req.Host, "")
 		if ih != t.host || (ip != "" && ip != t.port) {
 			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
+			req = req.WithContext(rctx)
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT"))
 		}
@@ -614,6 +659,7 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	} else {
 		pd, _ := rctx.Value(plainKey{}).(*dest)
 		if pd == nil {
+			req = req.WithContext(rctx)
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel"))
 		}
 		d = *pd
@@ -621,6 +667,7 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	}
 	path, err := canonicalize(req)
 	if err != nil {
+		req = req.WithContext(rctx)
 		return req, o.answer(lr, req, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
 			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 	}
@@ -654,6 +701,9 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			// phase reads every body.
 			req.Header.Del("Accept-Encoding")
 		}
+	}
+	if req.Context() != rctx {
+		req = req.WithContext(rctx)
 	}
 	req.URL.Scheme, req.URL.Host = d.scheme, d.hostport
 	req.RequestURI = ""

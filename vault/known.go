@@ -119,7 +119,7 @@ const _ = uint(32 - len(formats))
 // valueKeys returns the HMAC index key of each candidate under every format
 // it fits (what Redact would index it under), and the candidate of each
 // key. One HMAC state and one buffer serve every key (Keyring.indexKeyFor
-// computes the same keys one allocation-heavy HMAC at a time).
+// computes the same keys one at a time).
 func (s *Service) valueKeys(owner string, candidates []string) ([][]byte, []int) {
 	// fits[i] has bit k set when candidates[i] fits formats[k].
 	fits := make([]uint32, len(candidates))
