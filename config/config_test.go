@@ -666,6 +666,8 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"unbounded volatile values per message", func(c *Config) { c.Limits.MaxVolatilePerMessage = 0 }, ""},
 		{"zero vault wait", func(c *Config) { c.Limits.VaultWait = 0 }, "limits.vault_wait"},
 		{"headers larger than bodies", func(c *Config) { c.Limits.MaxHeaderBytes = c.Limits.MaxBody + 1 }, "limits.max_header_bytes"},
+		{"passthrough any host", func(c *Config) { c.Outbound.Passthrough = []string{"ok.example", "*"} }, "outbound.passthrough[1]"},
+		{"passthrough wildcard suffix", func(c *Config) { c.Outbound.Passthrough = []string{"*.ok.example"} }, ""},
 		{"passthrough URL", func(c *Config) { c.Outbound.Passthrough = []string{"ok.example", "https://x.example/"} }, "outbound.passthrough[1]"},
 		{"admin ui without token", func(c *Config) { c.Admin.UI = true }, "admin.token"},
 		{"admin ui with short token", func(c *Config) { c.Admin.UI, c.Admin.Token = true, "0123456789abcde" }, "admin.token"},

@@ -420,8 +420,11 @@ func ParseTrustedProxy(s string) (netip.Prefix, error) {
 func (v *validator) outbound(c Config) {
 	for i, p := range c.Outbound.Passthrough {
 		key := "outbound.passthrough[" + strconv.Itoa(i) + "]"
-		if p == "" || strings.ContainsAny(p, "/ \t@") {
+		switch {
+		case p == "" || strings.ContainsAny(p, "/ \t@"):
 			v.addAt(key, "outbound.passthrough", "must be a host name such as api.example.com or *.example.com, not a URL")
+		case strings.TrimSpace(p) == "*":
+			v.addAt(key, "outbound.passthrough", `"*" would let clients tunnel to any destination: list the hosts (api.example.com, *.example.com)`)
 		}
 	}
 	if c.Outbound.RequireAuth {

@@ -89,7 +89,8 @@ type OutboundOptions struct {
 	// account).
 	Authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 	// Passthrough lists host patterns (as route hosts: "api.example.com",
-	// "*.example.com") that may be tunnelled without a route.
+	// "*.example.com") that may be tunnelled without a route; "*" is
+	// refused (ErrPassthroughAny).
 	Passthrough []string
 	// AllowPrivate lets the proxy dial loopback, private, link-local and
 	// other addresses ForbiddenAddr refuses.
@@ -149,6 +150,10 @@ type Outbound struct {
 	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
 }
 
+// ErrPassthroughAny is NewOutbound's refusal of "*" among the passthrough
+// hosts: the proxy would tunnel to any destination.
+var ErrPassthroughAny = errors.New(`proxy: outbound passthrough "*" would tunnel to any destination; list the hosts`)
+
 // NewOutbound returns the outbound proxy.
 func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	switch {
@@ -162,7 +167,9 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	pass := make([]string, 0, len(opts.Passthrough))
 	for _, p := range opts.Passthrough {
-		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+		if p = strings.ToLower(strings.TrimSpace(p)); p == "*" {
+			return nil, ErrPassthroughAny
+		} else if p != "" {
 			pass = append(pass, p)
 		}
 	}

@@ -118,6 +118,10 @@ var testResolver = mapResolver{
 	"psp.example.com": "127.0.0.1", "bad.example.com": "127.0.0.1", "other.example.com": "127.0.0.1",
 	"lenient.example.com": "127.0.0.1", "plain.example.com": "127.0.0.1", "pass.test": "127.0.0.1",
 	"unrouted.test": "127.0.0.1", "pay.example.com": "127.0.0.1", "a1.example.com": "127.0.0.1",
+	// names whose only address embeds an IPv4 address (TestOutboundEmbeddedV4Refused)
+	"nat64.example.com": "64:ff9b::7f00:1", "nat64local.example.com": "64:ff9b:1::a9fe:a9fe",
+	"sixtofour.example.com": "2002:7f00:1::1", "teredo.example.com": "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+	"compat.example.com": "::7f00:1", "classe.example.com": "240.0.0.1",
 }
 
 func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
@@ -546,7 +550,38 @@ func TestForbiddenAddr(t *testing.T) {
 		{"172.32.0.1", false, ""},
 		{"100.128.0.1", false, ""},
 		{"2606:4700::1111", false, ""},
-		{"::ffff:8.8.8.8", false, ""},
+		{"::ffff:8.8.8.8", true, "ipv4-embedded"},
+		// 240.0.0.0/4 and the documentation ranges.
+		{"240.0.0.1", true, "reserved"},
+		{"250.1.2.3", true, "reserved"},
+		{"255.255.255.254", true, "reserved"},
+		{"192.0.2.7", true, "reserved"},
+		{"198.51.100.7", true, "reserved"},
+		{"203.0.113.7", true, "reserved"},
+		{"2001:db8::1", true, "reserved"},
+		{"100::1", true, "reserved"},
+		// Every IPv6 form that embeds an IPv4 address, public or not.
+		{"64:ff9b::a9fe:a9fe", true, "ipv4-embedded"}, // NAT64 of the metadata address
+		{"64:ff9b::7f00:1", true, "ipv4-embedded"},
+		{"64:ff9b::808:808", true, "ipv4-embedded"},
+		{"64:ff9b:1::a00:1", true, "ipv4-embedded"},
+		{"64:ff9b:1:ffff::1", true, "ipv4-embedded"},
+		{"2002:7f00:1::1", true, "ipv4-embedded"}, // 6to4 of 127.0.0.1
+		{"2002:a9fe:a9fe::", true, "ipv4-embedded"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", true, "ipv4-embedded"}, // Teredo
+		{"2001::1", true, "ipv4-embedded"},
+		{"::7f00:1", true, "ipv4-embedded"}, // IPv4-compatible 127.0.0.1
+		{"::a9fe:a9fe", true, "ipv4-embedded"},
+		{"::808:808", true, "ipv4-embedded"},
+		{"::ffff:0:0", true, "unspecified"},
+		// Neighbours of those prefixes stay allowed.
+		{"64:ff9c::1", false, ""},
+		{"2003::1", false, ""},
+		{"2001:1::1", false, ""},
+		{"2001:4860:4860::8888", false, ""},
+		{"239.255.255.255", true, "multicast"},
+		{"223.255.255.255", false, ""},
+		{"::1:0:0:1", false, ""},
 		{"93.184.216.34", false, ""},
 	}
 	for _, c := range cases {

@@ -261,6 +261,12 @@ func (l *loader) route(n *yaml.Node) *Route {
 		}
 		l.add(vn, "route %s: host %s", r.ID, msg)
 	}
+	if r.Direction == Outbound && r.Host == "*" && r.HostRegex == nil {
+		if vn == nil {
+			vn = n
+		}
+		l.add(vn, `route %s: an outbound route cannot have host "*": it would put card data on the wire to any destination a client names; give the processor's host (or *.suffix, host_regex)`, r.ID)
+	}
 	if pn := mapGet(n, "ports"); pn != nil {
 		l.ports(r, pn)
 	}
