@@ -230,7 +230,7 @@ func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		o.servePlain(w, r)
 	default:
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "not_a_proxy_request", "Bad Request",
+		writeOutboundError(w, jsonapi.NewError(http.StatusBadRequest, "not_a_proxy_request", "Bad Request",
 			"this is a forward proxy: send absolute-form requests or CONNECT"))
 	}
 }
@@ -368,7 +368,7 @@ func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClien
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", r.RemoteAddr))
 	}
 	w.Header().Set("Proxy-Authenticate", `Basic realm="aliasgate"`)
-	writeError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
+	writeOutboundError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
 		"send Proxy-Authorization: Basic with outbound client credentials"))
 	return ProxyClient{}, false
 }
@@ -416,14 +416,14 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	host, port := splitHost(r.Host, "443")
 	if host == "" || port == "" {
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "bad_connect", "Bad Request", "CONNECT needs host:port"))
+		writeOutboundError(w, jsonapi.NewError(http.StatusBadRequest, "bad_connect", "Bad Request", "CONNECT needs host:port"))
 		return
 	}
 	ctx := r.Context()
 	mitm := o.routed(host, port)
 	if !mitm && !o.passes(host) {
 		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
+		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
@@ -441,7 +441,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		}
 		tc, ok := o.track(c)
 		if !ok {
-			writeError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
+			writeOutboundError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
 			return
 		}
 		cs.conn = tc
@@ -461,12 +461,12 @@ func (o *Outbound) destinationError(w http.ResponseWriter, r *http.Request, err 
 	var fe *ForbiddenError
 	if errors.As(err, &fe) {
 		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
+		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
 			"the destination resolves to an address the proxy does not dial ("+fe.Reason+")"))
 		return
 	}
 	o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination unreachable", slog.String("error", err.Error()))
-	writeError(w, jsonapi.NewError(http.StatusBadGateway, "destination_unreachable", "Bad Gateway", "the destination could not be reached"))
+	writeOutboundError(w, jsonapi.NewError(http.StatusBadGateway, "destination_unreachable", "Bad Gateway", "the destination could not be reached"))
 }
 
 // handleConnect is goproxy's CONNECT hook.
@@ -540,14 +540,14 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Scheme != "http" {
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsupported_scheme", "Bad Request",
+		writeOutboundError(w, jsonapi.NewError(http.StatusBadRequest, "unsupported_scheme", "Bad Request",
 			"absolute-form requests must be http://; use CONNECT for https"))
 		return
 	}
 	host, port := splitHost(r.URL.Host, "80")
 	if !o.routed(host, port) && !o.passes(host) {
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
+		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
@@ -763,7 +763,7 @@ func (o *Outbound) endLoop(lr *loopReq, req *http.Request) {
 func (o *Outbound) answer(lr *loopReq, req *http.Request, e *jsonapi.Error) *http.Response {
 	lr.canned = true
 	rec := &recorder{h: http.Header{}}
-	writeError(rec, e)
+	writeOutboundError(rec, e)
 	code := rec.code
 	if code == 0 {
 		code = http.StatusOK

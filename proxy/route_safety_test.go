@@ -1,8 +1,13 @@
 package proxy
 
 import (
+	"crypto/x509"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -62,5 +67,84 @@ func TestNewOutboundRefusesPassthroughAny(t *testing.T) {
 		Passthrough: []string{"api.example.com", " * "}})
 	if err == nil || !strings.Contains(err.Error(), "passthrough") {
 		t.Fatalf("NewOutbound with passthrough * = %v", err)
+	}
+}
+
+// nodeSDKCall applies the Stripe Node library's rule to an answer: it
+// raises (returns the error object's type and code) only when the JSON body
+// has an "error" member, and otherwise treats the answer as a success,
+// whatever the status.
+func nodeSDKCall(t *testing.T, resp *http.Response, body string) (raised bool, typ, code string) {
+	t.Helper()
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		return false, "", "" // the library reports a parse error as a connection error; none of ours
+	}
+	raw, ok := doc["error"]
+	if !ok {
+		return false, "", ""
+	}
+	var e struct{ Type, Code, Message string }
+	if err := json.Unmarshal(raw, &e); err != nil {
+		t.Fatalf("error member is not an object: %s", raw)
+	}
+	return true, e.Type, e.Code
+}
+
+// TestOutboundRefusalsRaiseInSDKs: every answer the outbound proxy makes
+// itself keeps its status, names aliasgate in the Aliasgate-Error header
+// and carries a top-level error object, so a client that decides by the
+// body alone (the Stripe Node library) raises; the processor's own success
+// does not raise.
+func TestOutboundRefusalsRaiseInSDKs(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"ch_1","status":"succeeded"}`)
+	})
+	plain := newUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+	panA, _ := aliases(t, g.vault)
+	c := g.client()
+	noCreds := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: g.proxied.Host})}}
+	// A port nobody listens on: the tunnel is intercepted, the dial fails.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	_, deadPort, _ := net.SplitHostPort(closed.Listener.Addr().String())
+	closed.Close()
+	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())
+
+	// success first: no error member, the processor got the card
+	resp, body := post(t, c, "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json", `{"card":{"number":"`+panA+`"}}`)
+	if raised, _, _ := nodeSDKCall(t, resp, body); raised || resp.StatusCode != 200 || resp.Header.Get(ErrorHeader) != "" {
+		t.Fatalf("payment: status %d, header %q: %s", resp.StatusCode, resp.Header.Get(ErrorHeader), body)
+	}
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		url    string
+		body   string
+		status int
+		code   string
+	}{
+		{"unknown alias", c, "https://psp.example.com:" + psp.port() + "/v1/charges", `{"card":{"number":"tok_test_1111111111111111111111"}}`, 422, "unknown_alias"},
+		{"no proxy credentials", noCreds, "http://plain.example.com:" + plainPort + "/v1/charges", `{}`, 407, "proxy_auth_required"},
+		{"destination not allowed", c, "http://unrouted.test:" + plainPort + "/v1/charges", `{}`, 403, "destination_not_allowed"},
+		{"upstream unavailable", c, "https://psp.example.com:" + deadPort + "/v1/charges", `{"card":{"number":"` + panA + `"}}`, 502, "upstream_unavailable"},
+		{"malformed body", c, "https://psp.example.com:" + psp.port() + "/v1/charges", `{"card":{"number":`, 400, "malformed_body"},
+	} {
+		resp, body := post(t, tc.client, tc.url, "application/json", tc.body)
+		raised, typ, code := nodeSDKCall(t, resp, body)
+		if resp.StatusCode != tc.status || !raised || typ != ErrorType || code != tc.code || resp.Header.Get(ErrorHeader) != tc.code {
+			t.Errorf("%s: status %d (want %d), raised %v type %q code %q, %s: %q; body %s",
+				tc.name, resp.StatusCode, tc.status, raised, typ, code, ErrorHeader, resp.Header.Get(ErrorHeader), body)
+		}
+		if !strings.Contains(body, `"errors":[`) {
+			t.Errorf("%s: the JSON:API errors list is gone: %s", tc.name, body)
+		}
+	}
+	if n := len(psp.requests()); n != 1 {
+		t.Fatalf("processor received %d requests, want the one payment", n)
+	}
+	if n := len(plain.requests()); n != 0 {
+		t.Fatalf("plain destination received %d requests", n)
 	}
 }
