@@ -232,7 +232,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(n, "a route must be a mapping")
 		return nil
 	}
-	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "filters")
+	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "forward_reserved", "filters")
 	r := &Route{Line: n.Line}
 	var vn *yaml.Node
 	r.ID, vn = l.str(n, "id")
@@ -291,6 +291,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 			r.UpstreamURL = u
 		}
 	}
+	l.forwardReserved(n, r)
 	lg, vn := l.str(n, "leak_guard")
 	switch LeakGuard(lg) {
 	case "":
@@ -338,6 +339,32 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(fn, "route %s: either every filter has a group or none does (%d of %d have one)", r.ID, grouped, len(r.Filters))
 	}
 	return r
+}
+
+// forwardReserved reads forward_reserved (inbound routes only; entries
+// from ReservedPaths) and refuses a path_prefix below a reserved path the
+// route does not take: it would never match.
+func (l *loader) forwardReserved(n *yaml.Node, r *Route) {
+	if fn := mapGet(n, "forward_reserved"); fn != nil {
+		switch {
+		case r.Direction != Inbound:
+			l.add(fn, "route %s: forward_reserved is for inbound routes", r.ID)
+		case fn.Kind != yaml.SequenceNode:
+			l.add(fn, "route %s: forward_reserved: want a list of the gateway's paths (%s)", r.ID, strings.Join(ReservedPaths(), ", "))
+		default:
+			for _, e := range fn.Content {
+				if e.Kind != yaml.ScalarNode || !slices.Contains(ReservedPaths(), e.Value) {
+					l.add(e, "route %s: forward_reserved: %q is not one of the gateway's paths (%s)", r.ID, e.Value, strings.Join(ReservedPaths(), ", "))
+					continue
+				}
+				r.ForwardReserved = append(r.ForwardReserved, e.Value)
+			}
+		}
+	}
+	if p := ReservedPath(r.PathPrefix); r.Direction == Inbound && p != "" && !r.TakesReserved(p) {
+		l.add(n, "route %s: path_prefix %s lies under the gateway's own %s: the route would never match; "+
+			"list %s in forward_reserved to send those requests to the upstream instead of the gateway", r.ID, r.PathPrefix, p, p)
+	}
 }
 
 // accounts reads the route's account (inbound) or accounts (outbound).

@@ -115,8 +115,13 @@ type Route struct {
 	// account is refused before a filter runs. Empty: every proxy client,
 	// whose reveals reach its own account's aliases only.
 	Accounts []string
-	Filters  []*Filter
-	Line     int // line in the source, 0 when unknown
+	// ForwardReserved (inbound only; YAML key forward_reserved) lists the
+	// gateway's own paths (ReservedPaths) the route receives when its host
+	// and path_prefix cover them; any other reserved path is never matched
+	// by the route and stays the gateway's (reserved.go).
+	ForwardReserved []string
+	Filters         []*Filter
+	Line            int // line in the source, 0 when unknown
 }
 
 // Filter is one validated filter of a route.
@@ -219,16 +224,22 @@ func RequestContentType(h http.Header) string {
 // (or host_regex) matches host and whose path_prefix starts path, the one
 // with the longest prefix wins; then the most specific host (exact, then
 // host_regex, then "*.suffix" with the longest suffix, then "*"), a route
-// with ports before one without; then the first in file order. nil when
-// none matches.
+// with ports before one without; then the first in file order. An inbound
+// route never matches a reserved path (ReservedPath) it does not take
+// (TakesReserved). nil when none matches.
 func (s *Set) Match(dir Direction, host, path string) *Route {
 	if s == nil {
 		return nil
 	}
 	host, port := SplitHost(host)
+	reserved := ""
+	if dir == Inbound {
+		reserved = ReservedPath(path)
+	}
 	var best *Route
 	for _, r := range s.Routes {
-		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) {
+		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) ||
+			reserved != "" && !r.TakesReserved(reserved) {
 			continue
 		}
 		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||

@@ -351,6 +351,9 @@ func (gw *gateway) loadRoutes(cfgPath string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range set.Warnings() {
+		gw.logger.Warn("routes: " + w)
+	}
 	gw.routes.Store(set)
 	return nil
 }
