@@ -167,7 +167,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	pass := make([]string, 0, len(opts.Passthrough))
 	for _, p := range opts.Passthrough {
-		if p = strings.ToLower(strings.TrimSpace(p)); p == "*" {
+		if p = routes.NormalizeHost(strings.TrimSpace(p)); p == "*" {
 			return nil, ErrPassthroughAny
 		} else if p != "" {
 			pass = append(pass, p)
@@ -381,14 +381,15 @@ func proxyBasicAuth(v string) (user, pass string, ok bool) {
 	return r.BasicAuth()
 }
 
-// splitHost splits "host:port", "[v6]:port" or "host" into a lower-case
-// host without brackets or trailing dot and a port (def when absent).
+// splitHost splits "host:port", "[v6]:port" or "host" as routes.SplitHost
+// does (the one host normalisation), with def as the port when none is
+// given.
 func splitHost(hp, def string) (string, string) {
-	host, port, err := net.SplitHostPort(hp)
-	if err != nil {
-		host, port = strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]"), def
+	host, port := routes.SplitHost(hp)
+	if port == "" {
+		port = def
 	}
-	return strings.ToLower(strings.TrimSuffix(host, ".")), port
+	return host, port
 }
 
 func (o *Outbound) routed(host, port string) bool {
@@ -507,7 +508,7 @@ func (o *Outbound) tlsConfig(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Co
 		return &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-				if sni := strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")); sni != "" && sni != t.host {
+				if sni := routes.NormalizeHost(hello.ServerName); sni != "" && sni != t.host {
 					o.log.Warn("proxy: TLS SNI differs from the CONNECT host; handshake refused", "host", obs.Untrusted(t.host))
 					return nil, errors.New("proxy: SNI does not match the CONNECT host")
 				}

@@ -22,7 +22,6 @@ package routes
 
 import (
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -408,17 +407,4 @@ func HostMatches(pattern, host string) bool {
 		return strings.HasSuffix(host, pattern[1:]) && len(host) > len(pattern)-1
 	}
 	return pattern == host
-}
-
-// SplitHost splits a request's host ("host", "host:port", "[v6]:port",
-// "[v6]") into the host, lower case without brackets or trailing dot, and
-// the port ("" when there is none).
-func SplitHost(h string) (host, port string) {
-	host = h
-	if hh, p, err := net.SplitHostPort(h); err == nil {
-		host, port = hh, p
-	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		host = h[1 : len(h)-1]
-	}
-	return strings.TrimSuffix(strings.ToLower(host), "."), port
 }
