@@ -21,6 +21,11 @@ package proxy
 //     response hook (onResponse) runs the response phase. No goroutine,
 //     pipe or second reverse proxy per request. Plain-HTTP absolute-form
 //     requests go through the same hooks (goproxy's HTTP handler).
+//   - A route that reveals in requests (routes.Route.RevealsInRequests)
+//     is served over TLS only: an absolute-form http:// request or plain
+//     HTTP inside a CONNECT is refused (403 reveal_needs_tls) before any
+//     filter runs, unless the route says
+//     unsafe_reveal_over_plain_http: true.
 //   - Inside an intercepted tunnel the client's SNI (when it sends one) and
 //     each request's Host must name the CONNECT host (403 otherwise), so a
 //     route bound to a host reveals only towards that host.
@@ -649,6 +654,12 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 				slog.String("route", route.ID), slog.String("client_id", client.ID))
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
 				"this route does not serve the proxy client's account"))
+		}
+		if d.scheme != "https" && route.RevealsInRequests() && !route.UnsafeRevealOverPlainHTTP {
+			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: a revealing route was asked over cleartext HTTP; refused",
+				slog.String("route", route.ID), slog.String("client_id", client.ID))
+			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "reveal_needs_tls", "Forbidden",
+				"this route reveals card data and serves HTTPS only: send the request through a CONNECT tunnel with TLS (HTTPS_PROXY)"))
 		}
 		if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
 			return req, o.answer(lr, req, jerr)

@@ -244,15 +244,16 @@ func TestOutboundRevealJSONAndForm(t *testing.T) {
 		t.Fatalf("processor got form %q", got)
 	}
 
-	// Plain-HTTP absolute-form request to a routed host.
+	// Plain-HTTP absolute-form request to a routed host that reveals:
+	// refused, nothing sent (TLS only; TestOutboundRevealsOverTLSOnly).
 	plain := newUpstream(t, nil)
 	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
 	resp, body = post(t, c, "http://plain.example.com:"+pport+"/pay", "application/json", `{"card":{"number":"`+panA+`"}}`)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != 403 || !strings.Contains(body, "reveal_needs_tls") {
 		t.Fatalf("plain status %d: %s", resp.StatusCode, body)
 	}
-	if got := string(plain.last(t).Body); got != `{"card":{"number":"`+testPAN+`"}}` {
-		t.Fatalf("plain processor got %q", got)
+	if n := len(plain.requests()); n != 0 {
+		t.Fatalf("plain processor received %d requests", n)
 	}
 }
 
@@ -440,7 +441,7 @@ func TestOutboundUntrustedDestination(t *testing.T) {
 func TestOutboundPrivateDestinationRefused(t *testing.T) {
 	psp := newTLSUpstream(t, nil)
 	plain := newUpstream(t, nil)
-	g := newOutGateway(t, nil, outOpts{allowPrivate: false, roots: []*x509.Certificate{psp.Certificate()}})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: false, roots: []*x509.Certificate{psp.Certificate()}, passthrough: []string{"pass.test"}})
 	resp, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "cli", "s3cret")
 	if body := readAll(t, resp); resp.StatusCode != 403 || !strings.Contains(body, "forbidden_destination") {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -451,7 +452,7 @@ func TestOutboundPrivateDestinationRefused(t *testing.T) {
 	}
 	// Plain HTTP: the dialer refuses.
 	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
-	r, body := post(t, g.client(), "http://plain.example.com:"+pport+"/pay", "application/json", `{}`)
+	r, body := post(t, g.client(), "http://pass.test:"+pport+"/pay", "application/json", `{}`)
 	if r.StatusCode != 403 || !strings.Contains(body, "forbidden_destination") {
 		t.Fatalf("plain status %d: %s", r.StatusCode, body)
 	}

@@ -148,3 +148,80 @@ func TestOutboundRefusalsRaiseInSDKs(t *testing.T) {
 		t.Fatalf("plain destination received %d requests", n)
 	}
 }
+
+const tlsOnlyRoutes = `routes:
+  - id: pinned
+    direction: outbound
+    host: pay.example.com
+    ports: [{{PORT}}]
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: card.number}]}
+  - id: tls-only
+    direction: outbound
+    host: a1.example.com
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: card.number}]}
+  - id: cleartext
+    direction: outbound
+    host: plain.example.com
+    unsafe_reveal_over_plain_http: true
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: card.number}]}
+`
+
+// TestOutboundRevealsOverTLSOnly: a route that reveals sends card data
+// over TLS only, to its host and ports: plain HTTP (absolute-form, or inside
+// a CONNECT) is refused before any filter runs, another port of the host
+// gets no tunnel; unsafe_reveal_over_plain_http is the one way to cleartext.
+func TestOutboundRevealsOverTLSOnly(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	otherPort := newTLSUpstream(t, nil)
+	plain := newUpstream(t, nil)
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate(), otherPort.Certificate()},
+		routes: strings.ReplaceAll(tlsOnlyRoutes, "{{PORT}}", psp.port())})
+	panA, _ := aliases(t, g.vault)
+	card := `{"card":{"number":"` + panA + `"}}`
+	c := g.client()
+
+	// HTTPS to the route's host and port: revealed.
+	resp, body := post(t, c, "https://pay.example.com:"+psp.port()+"/v1", "application/json", card)
+	if resp.StatusCode != 200 || string(psp.last(t).Body) != `{"card":{"number":"`+testPAN+`"}}` {
+		t.Fatalf("pinned: %d %s", resp.StatusCode, body)
+	}
+	// Another port of that host: no tunnel.
+	r, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "pay.example.com:"+otherPort.port(), "cli", "s3cret")
+	if b := readAll(t, r); r.StatusCode != http.StatusForbidden || !strings.Contains(b, "destination_not_allowed") {
+		t.Fatalf("other port: %d %s", r.StatusCode, b)
+	}
+	// Absolute-form http:// to a revealing route: refused.
+	resp, body = post(t, c, "http://a1.example.com:"+pport+"/v1", "application/json", card)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "reveal_needs_tls") || resp.Header.Get(ErrorHeader) != "reveal_needs_tls" {
+		t.Fatalf("absolute-form: %d %s", resp.StatusCode, body)
+	}
+	// Plain HTTP inside a CONNECT: refused.
+	r, conn, br := rawConnect(t, g.srv.Listener.Addr().String(), "a1.example.com:"+pport, "cli", "s3cret")
+	if r.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", r.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", "http://a1.example.com:"+pport+"/v1", strings.NewReader(card))
+	req.Header.Set("Content-Type", "application/json")
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	in, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, in); in.StatusCode != http.StatusForbidden || !strings.Contains(b, "reveal_needs_tls") {
+		t.Fatalf("plain inside CONNECT: %d %s", in.StatusCode, b)
+	}
+	if n := len(plain.requests()) + len(otherPort.requests()); n != 0 {
+		t.Fatalf("%d requests reached a destination they must not", n)
+	}
+	// The explicit, loudly named opt-in.
+	resp, body = post(t, c, "http://plain.example.com:"+pport+"/v1", "application/json", card)
+	if resp.StatusCode != 200 || string(plain.last(t).Body) != `{"card":{"number":"`+testPAN+`"}}` {
+		t.Fatalf("cleartext opt-in: %d %s", resp.StatusCode, body)
+	}
+}

@@ -232,7 +232,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(n, "a route must be a mapping")
 		return nil
 	}
-	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "forward_reserved", "filters")
+	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "forward_reserved", "unsafe_reveal_over_plain_http", "filters")
 	r := &Route{Line: n.Line}
 	var vn *yaml.Node
 	r.ID, vn = l.str(n, "id")
@@ -292,6 +292,16 @@ func (l *loader) route(n *yaml.Node) *Route {
 		}
 	}
 	l.forwardReserved(n, r)
+	if pn := mapGet(n, "unsafe_reveal_over_plain_http"); pn != nil {
+		switch {
+		case r.Direction != Outbound:
+			l.add(pn, "route %s: unsafe_reveal_over_plain_http is for outbound routes", r.ID)
+		case pn.Kind != yaml.ScalarNode || pn.Tag != "!!bool":
+			l.add(pn, "route %s: unsafe_reveal_over_plain_http: want true or false", r.ID)
+		default:
+			r.UnsafeRevealOverPlainHTTP = pn.Value == "true"
+		}
+	}
 	lg, vn := l.str(n, "leak_guard")
 	switch LeakGuard(lg) {
 	case "":

@@ -74,7 +74,9 @@ func (r *Route) Withheld() []string {
 
 // Warnings returns what an operator should know about the set that does
 // not make it invalid: the reserved paths each inbound route's path_prefix
-// covers and that the gateway keeps for itself.
+// covers and that the gateway keeps for itself; an outbound route that
+// reveals to any port of its host (no ports); one that may reveal over
+// cleartext HTTP.
 func (s *Set) Warnings() []string {
 	if s == nil {
 		return nil
@@ -82,14 +84,27 @@ func (s *Set) Warnings() []string {
 	var out []string
 	for _, r := range s.Routes {
 		if w := r.Withheld(); len(w) > 0 {
-			line := ""
-			if r.Line > 0 {
-				line = fmt.Sprintf(" (line %d)", r.Line)
-			}
+			line := lineOf(r)
 			out = append(out, fmt.Sprintf("route %s%s: its path_prefix %s covers the gateway's own %s, which the gateway keeps serving; "+
 				"requests there never reach %s (to forward them, list them in forward_reserved)",
 				r.ID, line, r.PathPrefix, strings.Join(w, ", "), r.Upstream))
 		}
+		if r.Direction == Outbound && r.RevealsInRequests() {
+			if len(r.Ports) == 0 {
+				out = append(out, fmt.Sprintf("route %s%s: it reveals card data to every port of its host; name the processor's port (ports: [443])", r.ID, lineOf(r)))
+			}
+			if r.UnsafeRevealOverPlainHTTP {
+				out = append(out, fmt.Sprintf("route %s%s: unsafe_reveal_over_plain_http is on: card data may cross the network in clear", r.ID, lineOf(r)))
+			}
+		}
 	}
 	return out
+}
+
+// lineOf is " (line N)" for a route with a known line, else "".
+func lineOf(r *Route) string {
+	if r.Line > 0 {
+		return fmt.Sprintf(" (line %d)", r.Line)
+	}
+	return ""
 }

@@ -83,3 +83,35 @@ func TestForwardReservedLoadErrors(t *testing.T) {
 		t.Errorf("a named reserved path: %v", err)
 	}
 }
+
+func TestOutboundRevealWarningsAndPlainHTTPKey(t *testing.T) {
+	set, err := Parse([]byte(`routes:
+  - {id: anyport, direction: outbound, host: a.test, filters: [{operation: reveal, targets: [{json: n}]}]}
+  - {id: pinned, direction: outbound, host: b.test, ports: [443], filters: [{operation: reveal, targets: [{json: n}]}]}
+  - {id: clear, direction: outbound, host: c.test, ports: [80], unsafe_reveal_over_plain_http: true, filters: [{operation: reveal, targets: [{json: n}]}]}
+  - {id: redacts, direction: outbound, host: d.test, filters: [{phase: response, operation: redact, targets: [{json: n}]}]}
+`), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(set.Warnings(), "\n")
+	for _, want := range []string{"route anyport (line 2): it reveals card data to every port", "route clear (line 4): unsafe_reveal_over_plain_http is on"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+	if strings.Contains(w, "route pinned") || strings.Contains(w, "route redacts") {
+		t.Errorf("warnings name a route that does not reveal to any port:\n%s", w)
+	}
+	if !set.Routes[2].UnsafeRevealOverPlainHTTP || set.Routes[0].UnsafeRevealOverPlainHTTP {
+		t.Error("unsafe_reveal_over_plain_http not read")
+	}
+	for _, c := range []struct{ src, want string }{
+		{`- {id: a, direction: inbound, host: h, upstream: "http://x", unsafe_reveal_over_plain_http: true}`, "is for outbound routes"},
+		{`- {id: a, direction: outbound, host: h, unsafe_reveal_over_plain_http: "yes"}`, "want true or false"},
+	} {
+		if _, err := Parse([]byte(c.src), "", Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%s) = %v, want %q", c.src, err, c.want)
+		}
+	}
+}

@@ -114,6 +114,12 @@ type Route struct {
 	// account is refused before a filter runs. Empty: every proxy client,
 	// whose reveals reach its own account's aliases only.
 	Accounts []string
+	// UnsafeRevealOverPlainHTTP (outbound only; YAML key
+	// unsafe_reveal_over_plain_http) lets the route's request reveals go to
+	// the destination over cleartext HTTP (an absolute-form http://
+	// request, or plain HTTP inside a CONNECT). Without it a route that
+	// reveals in requests (RevealsInRequests) serves HTTPS only.
+	UnsafeRevealOverPlainHTTP bool
 	// ForwardReserved (inbound only; YAML key forward_reserved) lists the
 	// gateway's own paths (ReservedPaths) the route receives when its host
 	// and path_prefix cover them; any other reserved path is never matched
@@ -320,6 +326,17 @@ func (r *Route) Matching(phase Phase, x Exchange) []*Filter {
 func (r *Route) RedactsBodies() bool {
 	for _, f := range r.Filters {
 		if f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasBody() {
+			return true
+		}
+	}
+	return false
+}
+
+// RevealsInRequests reports whether the route has request filters that
+// reveal: its requests put card data on the wire to the destination.
+func (r *Route) RevealsInRequests() bool {
+	for _, f := range r.Filters {
+		if f.Phase == Request && f.Operation == rewrite.Reveal {
 			return true
 		}
 	}
