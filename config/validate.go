@@ -207,6 +207,9 @@ func (v *validator) listen(l Listen) {
 	if (l.InboundCert == "") != (l.InboundKey == "") {
 		v.add("listen.inbound_cert", "listen.inbound_cert and listen.inbound_key go together: give both PEM files, or neither")
 	}
+	if (l.OutboundCert == "") != (l.OutboundKey == "") {
+		v.add("listen.outbound_cert", "listen.outbound_cert and listen.outbound_key go together: give both PEM files, or neither")
+	}
 }
 
 // caFiles checks that the gateway CA files are given together.
