@@ -40,8 +40,17 @@ package proxy
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,
 //     unless on_error: pass, from the filter's one Reveal call. Response
-//     filters and the leak guard run as on the inbound side, so a processor
-//     echoing a PAN gets it redacted or refused.
+//     filters and the leak guard run as on the inbound side; the leak
+//     guard of a route that reveals is redact by default, so a processor
+//     echoing a PAN gets it masked and the merchant still gets the
+//     processor's answer (the payment was made: an error would invite a
+//     retry that charges twice).
+//   - The proxy's own answers (refusals, upstream failures) keep their
+//     status and carry a top-level "error" object beside JSON:API's
+//     "errors" and the Aliasgate-Error header (outerror.go), so an SDK
+//     that decides by the body alone raises.
+//   - An outbound route cannot have host "*" (routes refuses it at load)
+//     and the passthrough list cannot hold "*" (ErrPassthroughAny).
 //   - The destination's TLS certificate is always verified against
 //     RootCAs (502 when it does not verify; nothing is sent).
 //   - One access line per request: the listener's obs.AccessLog writes the
@@ -717,6 +726,7 @@ func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.
 		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
 			_ = resp.Body.Close()
 			resp = o.answer(lr, req, jerr)
+			resp.Header.Set(DeliveredHeader, "true")
 		} else if sb, ok := orig.(*swapBody); ok && resp.Body != orig {
 			// Keep the body goproxy knows, reading the new bytes: the
 			// response goes out with its Content-Length.

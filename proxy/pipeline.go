@@ -167,7 +167,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	redacting := phase == routes.Request && route.RedactsBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
 	filters := route.Matching(phase, x)
-	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
+	// A response with matched filters is read whole: should a filter fail,
+	// the leak guard must be able to mask it (responseFailed).
+	readBodyNow := hasBody && (needsBody(filters) || redacting || guard || phase == routes.Response && len(filters) > 0)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return nil
 	}
@@ -225,6 +227,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 
 	changed := false
+	var failed []string // response phase: the filters that failed and would have refused
 	for _, f := range filters {
 		if f.Program.HasBody() && bodyErr != nil {
 			if p.filterFailed(ctx, st, f, bodyErr) {
@@ -235,6 +238,14 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
 		changes, err := f.Program.Apply(ctx, rm, p.tok)
 		if err != nil {
+			if phase == routes.Response {
+				// The request was delivered: the response is not turned
+				// into an error (responseFailed).
+				if p.filterFailed(ctx, st, f, err) {
+					failed = append(failed, f.ID)
+				}
+				continue
+			}
 			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
 				// A throttled caller is refused whatever the filter's
 				// on_error: passing would forward what the limit held back.
@@ -258,9 +269,22 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
-	if guard {
-		if jerr := p.leakGuard(ctx, st, phase, msg, body, hasBody, bodyErr); jerr != nil {
+	mode := route.LeakGuard
+	if len(failed) > 0 {
+		// responseFailed: the guard masks every card number left, whatever
+		// the route's leak_guard (block still refuses one it finds).
+		msg.header.Set(FilterFailedHeader, strings.Join(failed, ","))
+		if mode != routes.LeakBlock {
+			mode = routes.LeakRedact
+		}
+	}
+	if guard || len(failed) > 0 {
+		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
+		if jerr != nil {
 			return jerr
+		}
+		if masked != nil {
+			body, changed = masked, true
 		}
 	}
 	if buffered {
@@ -283,6 +307,20 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	return nil
 }
+
+// FilterFailedHeader is set on a response a filter of the response phase
+// could not be applied to (with on_error: reject): it names the filters,
+// and the response is delivered with its status, every card number in it
+// that is not an alias masked by the leak guard (redact mode, or block when
+// the route blocks). A request that reached its upstream is never turned
+// into an error a client would retry (a payment charged twice); only a
+// response the guard cannot read (an encoding it cannot decode, over
+// max_body) or that it blocks is withheld: 502 with DeliveredHeader.
+const FilterFailedHeader = "Aliasgate-Filter-Failed"
+
+// DeliveredHeader ("true") is set on a refusal of the response phase: the
+// request reached the upstream, which answered; retrying it repeats it.
+const DeliveredHeader = "Aliasgate-Request-Delivered"
 
 // unknownAlias handles a reveal target that held an alias the vault does
 // not know on a strict phase: 422 naming the target, or (on_error: pass)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/routes"
@@ -223,5 +224,75 @@ func TestOutboundRevealsOverTLSOnly(t *testing.T) {
 	resp, body = post(t, c, "http://plain.example.com:"+pport+"/v1", "application/json", card)
 	if resp.StatusCode != 200 || string(plain.last(t).Body) != `{"card":{"number":"`+testPAN+`"}}` {
 		t.Fatalf("cleartext opt-in: %d %s", resp.StatusCode, body)
+	}
+}
+
+const echoRoutes = `routes:
+  - id: echo
+    direction: outbound
+    host: psp.example.com
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: card.number}]}
+  - id: echo-logged
+    direction: outbound
+    host: a1.example.com
+    leak_guard: log
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: card.number}]}
+  - id: echo-filtered
+    direction: outbound
+    host: pay.example.com
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: card.number}]}
+      - {id: redact-echo, phase: response, operation: redact, targets: [{json: echo.pan}]}
+`
+
+// TestOutboundRevealingRouteGuardsTheResponse: a processor that echoes the
+// card it was sent (body and header). On a route that reveals, the leak
+// guard is redact by default: the merchant gets the processor's status and
+// answer with the number masked, never an error for a payment that was
+// made. A route that says leak_guard: log keeps the old behaviour. A
+// response filter that fails on the processor's reply (not JSON) delivers
+// the reply masked, with the filter named, rather than a 502.
+func TestOutboundRevealingRouteGuardsTheResponse(t *testing.T) {
+	var reply atomic.Value
+	reply.Store(`{"echo":{"pan":"` + testPAN + `"},"status":"succeeded"}`)
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Echo-Card", testPAN)
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, reply.Load().(string))
+	})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, routes: echoRoutes})
+	panA, _ := aliases(t, g.vault)
+	card := `{"card":{"number":"` + panA + `"}}`
+	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
+	c := g.client()
+
+	resp, body := post(t, c, "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json", card)
+	if resp.StatusCode != http.StatusCreated || body != `{"echo":{"pan":"`+masked+`"},"status":"succeeded"}` ||
+		resp.Header.Get("X-Echo-Card") != masked || resp.Header.Get(RedactedHeader) != "2" || resp.Header.Get(ErrorHeader) != "" {
+		t.Fatalf("default guard: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if string(psp.last(t).Body) != `{"card":{"number":"`+testPAN+`"}}` {
+		t.Fatalf("processor got %q", psp.last(t).Body)
+	}
+	// leak_guard: log, written out: the echo goes through (logged).
+	resp, body = post(t, c, "https://a1.example.com:"+psp.port()+"/v1/charges", "application/json", card)
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(body, testPAN) {
+		t.Fatalf("leak_guard log: %d %s", resp.StatusCode, body)
+	}
+	// A response filter that cannot parse the reply: delivered, masked.
+	reply.Store(`status=succeeded&pan=` + testPAN)
+	resp, body = post(t, c, "https://pay.example.com:"+psp.port()+"/v1/charges", "application/json", card)
+	if resp.StatusCode != http.StatusCreated || body != `status=succeeded&pan=`+masked ||
+		resp.Header.Get(FilterFailedHeader) != "redact-echo" || resp.Header.Get(DeliveredHeader) != "" {
+		t.Fatalf("failed response filter: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// An alias in the reply is left alone.
+	reply.Store(`{"echo":{"pan":"` + panA + `"}}`)
+	resp, body = post(t, c, "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json", card)
+	if resp.StatusCode != http.StatusCreated || body != `{"echo":{"pan":"`+panA+`"}}` {
+		t.Fatalf("alias in the reply: %d %s", resp.StatusCode, body)
 	}
 }

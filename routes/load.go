@@ -302,14 +302,14 @@ func (l *loader) route(n *yaml.Node) *Route {
 			r.UnsafeRevealOverPlainHTTP = pn.Value == "true"
 		}
 	}
-	lg, vn := l.str(n, "leak_guard")
+	lg, lgn := l.str(n, "leak_guard")
 	switch LeakGuard(lg) {
 	case "":
-		r.LeakGuard = LeakLog
-	case LeakOff, LeakLog, LeakBlock:
+		r.LeakGuard = LeakLog // outbound routes that reveal: LeakRedact, once the filters are read
+	case LeakOff, LeakLog, LeakBlock, LeakRedact:
 		r.LeakGuard = LeakGuard(lg)
 	default:
-		l.add(vn, "route %s: leak_guard %q: want off, log or block", r.ID, lg)
+		l.add(lgn, "route %s: leak_guard %q: want off, log, redact or block", r.ID, lg)
 	}
 	ub, vn := l.str(n, "unmatched_body")
 	switch ub {
@@ -347,6 +347,9 @@ func (l *loader) route(n *yaml.Node) *Route {
 	}
 	if grouped > 0 && grouped < len(r.Filters) {
 		l.add(fn, "route %s: either every filter has a group or none does (%d of %d have one)", r.ID, grouped, len(r.Filters))
+	}
+	if lg == "" && r.Direction == Outbound && r.RevealsInRequests() {
+		r.LeakGuard = LeakRedact
 	}
 	return r
 }

@@ -70,6 +70,14 @@ const (
 	LeakOff   LeakGuard = "off"
 	LeakLog   LeakGuard = "log"
 	LeakBlock LeakGuard = "block"
+	// LeakRedact masks the card numbers found (all digits but the first 6
+	// and the last 4, as pan.Mask) and lets the message go on; a message
+	// it cannot mask (a body it cannot read) is refused as in block mode.
+	// The default of an outbound route that reveals in requests: a
+	// processor echoing the card it was sent does not hand it to the
+	// merchant, and the merchant gets the processor's answer (no error
+	// that would invite a retry of a delivered payment).
+	LeakRedact LeakGuard = "redact"
 )
 
 // Internal upstreams served in process.

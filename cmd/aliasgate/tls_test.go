@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -161,15 +160,7 @@ func TestOutboundHTTPSProxy(t *testing.T) {
 	if !strings.Contains(g.stderr.String(), `"listener":"outbound","addr":"`+strings.TrimPrefix(g.outbound, "http://")+`","tls":true`) {
 		t.Errorf("the outbound listening line does not say TLS:\n%s", g.stderr.String())
 	}
-	status, body := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"4111111111111111"}]}`,
-		func(r *http.Request) { r.SetBasicAuth(apiCred.ID, apiCred.Secret) })
-	var created struct {
-		Data []struct{ Aliases []struct{ Alias string } }
-	}
-	if status != 201 || json.Unmarshal(body, &created) != nil {
-		t.Fatalf("create alias: %d %s", status, body)
-	}
-	alias := created.Data[0].Aliases[0].Alias
+	alias := apiAlias(t, g, apiCred, "4111111111111111")
 
 	pool.AppendCertsFromPEM([]byte(caPEM)) // the proxy's certificate and the gateway CA
 	proxyURL, _ := url.Parse(strings.Replace(g.outbound, "http://", "https://", 1))

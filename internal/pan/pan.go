@@ -194,6 +194,19 @@ func Mask(s string) string {
 // returns the extended slice. src and dst must not overlap.
 func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
 
+// MaskCandidate writes '*' over dst's bytes of the digits of c as Mask does
+// (all but the first 6 and the last 4; all of them when all), reading the
+// spelling from src, the text c was found in; dst and src have the same
+// length and may be the same slice only while no other candidate of src
+// was masked in it. The proxies' leak guard masks the candidates that are
+// not aliases this way, leaving the aliases of a message alone.
+func MaskCandidate(dst, src []byte, c Candidate, all bool) {
+	if len(dst) != len(src) || c.Start < 0 || c.End > len(src) {
+		return
+	}
+	maskSpan(dst, src, c, all)
+}
+
 // text is what the scanner reads.
 type text interface{ ~string | ~[]byte }
 
