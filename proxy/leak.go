@@ -45,7 +45,6 @@ type leakHit struct {
 	where  string // body, url, header, trailer
 	offset int    // in the body; -1 elsewhere
 	digits string
-	c      pan.Candidate // body: the candidate, for redact mode
 	h      http.Header   // header, trailer: the map holding it
 	key    string        // header, trailer: its name
 	vi     int           // header, trailer: the value's index; -1: the name
@@ -79,7 +78,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				if nulBody {
 					off = -1
 				}
-				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits(), c: c})
+				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits()})
 			}
 			overflow = more
 		default:
@@ -208,24 +207,13 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		switch h.where {
 		case "body":
 			if out == nil {
-				out = bytes.Clone(body)
+				out = pan.MaskExcept(body, isAlias)
 			}
-			pan.MaskCandidate(out, body, h.c, false)
 		case "header", "trailer":
 			if h.vi < 0 {
 				return nil, refusal(phase, "card_data_leak") // a header name
 			}
 			h.h[h.key][h.vi] = pan.Mask(h.h[h.key][h.vi])
-		}
-	}
-	if out != nil {
-		// The digits kept of two windows next to each other may make a new
-		// card number: mask any number left that is not an alias whole.
-		prev := bytes.Clone(out)
-		for _, c := range pan.Find(prev) {
-			if !isAlias(c.Digits()) {
-				pan.MaskCandidate(out, prev, c, true)
-			}
 		}
 	}
 	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))

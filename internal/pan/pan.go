@@ -194,17 +194,29 @@ func Mask(s string) string {
 // returns the extended slice. src and dst must not overlap.
 func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
 
-// MaskCandidate writes '*' over dst's bytes of the digits of c as Mask does
-// (all but the first 6 and the last 4; all of them when all), reading the
-// spelling from src, the text c was found in; dst and src have the same
-// length and may be the same slice only while no other candidate of src
-// was masked in it. The proxies' leak guard masks the candidates that are
-// not aliases this way, leaving the aliases of a message alone.
-func MaskCandidate(dst, src []byte, c Candidate, all bool) {
-	if len(dst) != len(src) || c.Start < 0 || c.End > len(src) {
-		return
+// MaskExcept returns a copy of b with its candidates masked as by Mask,
+// except those whose digits keep accepts (nil keeps none: the result is
+// Mask's). A candidate that the kept digits of neighbouring windows make
+// is masked whole, as Mask does. The proxies' leak guard masks the card
+// numbers of a message this way, leaving its aliases alone.
+func MaskExcept(b []byte, keep func(digits string) bool) []byte {
+	out := append([]byte(nil), b...)
+	mask := func(src []byte, all bool) int {
+		return each(src, func(c Candidate) {
+			if keep == nil || !keep(c.Digits()) {
+				maskSpan(out, src, c, all)
+			}
+		})
 	}
-	maskSpan(dst, src, c, all)
+	if mask(b, false) == 0 {
+		return out
+	}
+	var prev []byte
+	for pass := 0; pass < 8 && contains(out); pass++ {
+		prev = append(prev[:0], out...)
+		mask(prev, true)
+	}
+	return out
 }
 
 // text is what the scanner reads.
