@@ -45,9 +45,9 @@ type leakHit struct {
 	where  string // body, url, header, trailer
 	offset int    // in the body; -1 elsewhere
 	digits string
-	h      http.Header   // header, trailer: the map holding it
-	key    string        // header, trailer: its name
-	vi     int           // header, trailer: the value's index; -1: the name
+	h      http.Header // header, trailer: the map holding it
+	key    string      // header, trailer: its name
+	vi     int         // header, trailer: the value's index; -1: the name
 }
 
 // RedactedHeader is set on a message whose card numbers the leak guard
