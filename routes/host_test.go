@@ -1,6 +1,9 @@
 package routes
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSplitHostNormalises(t *testing.T) {
 	for _, c := range []struct{ in, host, port string }{
@@ -41,4 +44,24 @@ func TestRouteHostsNormalisedLikeRequests(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %s", host, r, want)
 		}
 	}
+}
+
+// FuzzNormalizeHost: whatever a client sends, the compared form is ASCII
+// without upper-case letters, and a name already in that form (no dot at
+// its end, no brackets) is its own form.
+func FuzzNormalizeHost(f *testing.F) {
+	for _, s := range []string{"Shop.Test.", "[::1]", "Bücher.Example", "ＳＨＯＰ.test", "a\ufffdb.test", "xn--bcher-kva.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		n := NormalizeHost(h)
+		for i := 0; i < len(n); i++ {
+			if n[i] >= 0x80 || n[i] >= 'A' && n[i] <= 'Z' {
+				t.Fatalf("NormalizeHost(%q) = %q: not lower-case ASCII", h, n)
+			}
+		}
+		if n != "" && !strings.HasSuffix(n, ".") && !strings.ContainsAny(n, "[]") && NormalizeHost(n) != n {
+			t.Fatalf("NormalizeHost(%q) = %q, but NormalizeHost(%q) = %q", h, n, n, NormalizeHost(n))
+		}
+	})
 }
