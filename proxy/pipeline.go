@@ -167,9 +167,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	redacting := phase == routes.Request && route.RedactsBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
 	filters := route.Matching(phase, x)
-	// A response with matched filters is read whole: should a filter fail,
-	// the leak guard must be able to mask it (responseFailed).
-	readBodyNow := hasBody && (needsBody(filters) || redacting || guard || phase == routes.Response && len(filters) > 0)
+	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return nil
 	}
@@ -178,29 +176,36 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
-	if readBodyNow {
+	load := func() *jsonapi.Error { // reads and decodes msg's body
+
 		if msg.length > p.max {
 			bodyErr = errTooLarge
-		} else {
-			b, err := readBody(msg.body, msg.length, p.max)
+			return nil
+		}
+		b, err := readBody(msg.body, msg.length, p.max)
+		switch {
+		case errors.Is(err, errTooLarge):
+			bodyErr = errTooLarge
+			msg.body = rejoin(b, msg.body)
+		case err != nil:
+			p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
+			return refusal(phase, "body_unreadable")
+		default:
+			raw, buffered = b, true
 			switch {
-			case errors.Is(err, errTooLarge):
-				bodyErr = errTooLarge
-				msg.body = rejoin(b, msg.body)
-			case err != nil:
-				p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
-				return refusal(phase, "body_unreadable")
+			case encErr != nil:
+				bodyErr = encErr
 			default:
-				raw, buffered = b, true
-				switch {
-				case encErr != nil:
-					bodyErr = encErr
-				default:
-					if body, err = decodeBody(enc, raw, p.max); err != nil {
-						bodyErr, body = err, nil
-					}
+				if body, err = decodeBody(enc, raw, p.max); err != nil {
+					bodyErr, body = err, nil
 				}
 			}
+		}
+		return nil
+	}
+	if readBodyNow {
+		if jerr := load(); jerr != nil {
+			return jerr
 		}
 	}
 
@@ -270,6 +275,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 
 	mode := route.LeakGuard
+	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
+		// A filter without body targets failed on a body nobody read: the
+		// guard reads it now, to mask it (responseFailed).
+		if jerr := load(); jerr != nil {
+			return jerr
+		}
+	}
 	if len(failed) > 0 {
 		// responseFailed: the guard masks every card number left, whatever
 		// the route's leak_guard (block still refuses one it finds).

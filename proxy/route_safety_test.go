@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/routes"
 )
 
@@ -294,5 +295,38 @@ func TestOutboundRevealingRouteGuardsTheResponse(t *testing.T) {
 	resp, body = post(t, c, "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json", card)
 	if resp.StatusCode != http.StatusCreated || body != `{"echo":{"pan":"`+panA+`"}}` {
 		t.Fatalf("alias in the reply: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestFailedHeaderFilterMasksTheUnreadBody: a response filter with header
+// targets only needs no body, so the body streams; when that filter fails
+// (the vault is gone) the response is still delivered, and the body, read
+// then, comes with its card number masked.
+func TestFailedHeaderFilterMasksTheUnreadBody(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("X-Card", testPAN)
+		_, _ = io.WriteString(w, "charged "+testPAN)
+	})
+	tv := newTestVault(t)
+	g := newGateway(t, parseRoutes(t, `routes:
+  - id: hdr
+    direction: inbound
+    host: "*"
+    upstream: {{UP}}
+    leak_guard: "off"
+    filters:
+      - {id: card-header, phase: response, operation: redact, targets: [{header: X-Card}]}
+`, up.URL), tv, gwOptions{logger: obstest.Logger(t)})
+	resp, body := g.do(t, "GET", "/pay", "", nil, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("X-Card"), "tok_") || string(body) != "charged "+testPAN {
+		t.Fatalf("filter applied: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	tv.persistent.Close()
+	resp, body = g.do(t, "GET", "/pay", "", nil, nil)
+	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
+	if resp.StatusCode != 200 || resp.Header.Get(FilterFailedHeader) != "card-header" || resp.Header.Get("X-Card") != masked ||
+		string(body) != "charged "+masked {
+		t.Fatalf("filter failed: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
