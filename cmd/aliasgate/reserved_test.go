@@ -79,7 +79,6 @@ func TestCatchAllRouteNeverGetsTheGatewaysOwnPaths(t *testing.T) {
 		t.Fatalf("the route itself: %d %s", status, body)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if len(seen) != 1 || !strings.HasPrefix(seen[0], "/checkout ") {
 		t.Fatalf("the app received %q, want only /checkout", seen)
 	}
@@ -87,5 +86,27 @@ func TestCatchAllRouteNeverGetsTheGatewaysOwnPaths(t *testing.T) {
 		if strings.Contains(s, cred.Secret) {
 			t.Fatal("the client secret reached the app")
 		}
+	}
+	seen = nil
+	mu.Unlock()
+
+	// A route that names /oauth/token in forward_reserved receives it (and
+	// only it: /aliases stays the gateway's); no warning names it then.
+	named := filepath.Join(dir, "named.yaml")
+	os.WriteFile(named, []byte("routes:\n  - id: oauth-app\n    direction: inbound\n    host: \"*\"\n    forward_reserved: [/oauth/token]\n    upstream: "+app.URL+"\n"), 0o600)
+	g2 := startGateway(t, testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": named}), "--data-dir", filepath.Join(dir, "data2"))
+	if strings.Contains(g2.stderr.String(), "covers the gateway's own /oauth/token") {
+		t.Errorf("a route that forwards /oauth/token is warned about as withholding it:\n%s", g2.stderr.String())
+	}
+	if status, body = call(t, "POST", g2.inbound+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", nil); status != 200 || !strings.Contains(string(body), `"app":true`) {
+		t.Fatalf("forward_reserved /oauth/token: %d %s", status, body)
+	}
+	if status, body = call(t, "GET", g2.inbound+"/aliases", "", "", nil); status != 404 || strings.Contains(string(body), `"app":true`) {
+		t.Fatalf("/aliases with only /oauth/token forwarded: %d %s", status, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || !strings.HasPrefix(seen[0], "/oauth/token ") {
+		t.Fatalf("the app received %q, want /oauth/token only", seen)
 	}
 }
