@@ -83,6 +83,12 @@ type Listen struct {
 	// HTTP/2) on the inbound listener; both or neither.
 	InboundCert string `yaml:"inbound_cert"`
 	InboundKey  string `yaml:"inbound_key"`
+	// OutboundCert and OutboundKey are PEM files that turn the outbound
+	// listener into an HTTPS proxy (clients speak TLS to it before their
+	// CONNECT, so proxy credentials never cross the network in clear);
+	// both or neither.
+	OutboundCert string `yaml:"outbound_cert"`
+	OutboundKey  string `yaml:"outbound_key"`
 }
 
 // Vault selects the stores that hold aliased values.

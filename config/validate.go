@@ -214,6 +214,9 @@ func (v *validator) listen(l Listen) {
 	if (l.InboundCert == "") != (l.InboundKey == "") {
 		v.add("listen.inbound_cert", "listen.inbound_cert and listen.inbound_key go together: give both PEM files, or neither")
 	}
+	if (l.OutboundCert == "") != (l.OutboundKey == "") {
+		v.add("listen.outbound_cert", "listen.outbound_cert and listen.outbound_key go together: give both PEM files, or neither")
+	}
 }
 
 // caFiles checks that the gateway CA files are given together.
@@ -427,8 +430,11 @@ func ParseTrustedProxy(s string) (netip.Prefix, error) {
 func (v *validator) outbound(c Config) {
 	for i, p := range c.Outbound.Passthrough {
 		key := "outbound.passthrough[" + strconv.Itoa(i) + "]"
-		if p == "" || strings.ContainsAny(p, "/ \t@") {
+		switch {
+		case p == "" || strings.ContainsAny(p, "/ \t@"):
 			v.addAt(key, "outbound.passthrough", "must be a host name such as api.example.com or *.example.com, not a URL")
+		case strings.TrimSpace(p) == "*":
+			v.addAt(key, "outbound.passthrough", `"*" would let clients tunnel to any destination: list the hosts (api.example.com, *.example.com)`)
 		}
 	}
 	if c.Outbound.RequireAuth {

@@ -16,11 +16,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // Leaf certificate lifetimes and cache size.
@@ -200,7 +200,7 @@ func randomSerial() *big.Int {
 // port), from the cache when a fresh one is there. Concurrent calls for one
 // host sign once.
 func (ca *CA) Leaf(host string) (*tls.Certificate, error) {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	host = routes.NormalizeHost(host)
 	if host == "" {
 		return nil, errors.New("proxy: no host to sign for")
 	}

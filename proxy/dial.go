@@ -38,6 +38,27 @@ var (
 	metadataV4 = netip.MustParseAddr("169.254.169.254")
 	metadataV6 = netip.MustParseAddr("fd00:ec2::254")
 	broadcast  = netip.MustParseAddr("255.255.255.255")
+	// classE is 240.0.0.0/4, reserved for future use (RFC 1112); no
+	// destination lives there.
+	classE = netip.MustParsePrefix("240.0.0.0/4")
+	// docNets are the documentation ranges (RFC 5737, RFC 3849) and the
+	// IPv6 discard prefix (RFC 6666).
+	docNets = []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
+		netip.MustParsePrefix("100::/64"),
+	}
+	// embeddedV4 are the IPv6 prefixes whose addresses carry an IPv4
+	// address that a translator or tunnel on the path may reach: NAT64
+	// (RFC 6052 well-known and RFC 8215 local-use), 6to4 (RFC 3056),
+	// Teredo (RFC 4380) and IPv4-compatible addresses (RFC 4291, ::/96;
+	// :: and ::1 are judged before). 64:ff9b::a9fe:a9fe is the metadata
+	// address through a NAT64 gateway.
+	embeddedV4 = []netip.Prefix{
+		netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"),
+		netip.MustParsePrefix("2002::/16"), netip.MustParsePrefix("2001::/32"),
+		netip.MustParsePrefix("::/96"),
+	}
 )
 
 // ForbiddenAddr reports whether the outbound proxy must not dial ip unless
@@ -45,13 +66,25 @@ var (
 // RFC 4193 fc00::/7), link-local (169.254/16, fe80::/10), CGNAT
 // (100.64/10), unspecified, multicast, broadcast, this-network (0/8),
 // IETF protocol assignments (192.0.0/24), benchmarking (198.18/15) and
-// cloud metadata addresses. IPv4-mapped IPv6 addresses are judged as their
-// IPv4 address.
+// cloud metadata addresses, 240.0.0.0/4, the documentation ranges, and
+// every IPv6 address that embeds an IPv4 address: IPv4-mapped (::ffff:0:0/96),
+// IPv4-compatible (::/96), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4
+// (2002::/16) and Teredo (2001::/32), reason "ipv4-embedded" (an
+// IPv4-mapped address whose IPv4 address is itself refused gets that
+// address's reason). The destination dialer unmaps what the resolver
+// returns first (Go holds an A record as an IPv4-mapped slice), so only a
+// literal IPv4-mapped destination is refused for its form.
 func ForbiddenAddr(ip netip.Addr) (bool, string) {
 	if !ip.IsValid() {
 		return true, "invalid"
 	}
-	ip = ip.Unmap().WithZone("")
+	ip = ip.WithZone("")
+	if ip.Is4In6() {
+		if bad, why := ForbiddenAddr(ip.Unmap()); bad {
+			return bad, why
+		}
+		return true, "ipv4-embedded"
+	}
 	switch {
 	case ip == metadataV4 || ip == metadataV6:
 		return true, "metadata"
@@ -71,10 +104,21 @@ func ForbiddenAddr(ip netip.Addr) (bool, string) {
 		return true, "cgnat"
 	case thisNet.Contains(ip):
 		return true, "this-network"
-	case ietfProto.Contains(ip), benchmark.Contains(ip):
+	case ietfProto.Contains(ip), benchmark.Contains(ip), classE.Contains(ip), inAny(docNets, ip):
 		return true, "reserved"
+	case inAny(embeddedV4, ip):
+		return true, "ipv4-embedded"
 	}
 	return false, ""
+}
+
+func inAny(ps []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // destDialer resolves a destination itself, refuses forbidden addresses

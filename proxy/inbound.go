@@ -65,10 +65,17 @@
 // 413 (body over MaxBody), 415 (unsupported encoding or charset), 422
 // (target of the wrong type, duplicate or differently spelled key, value the
 // vault refuses, body no filter matched, or a leak blocked), 503 (vault
-// unavailable). A response filter that fails gives the client a 502 and
-// never the unrewritten body. on_error: pass forwards the message
+// unavailable). A response is never given unguarded: see below. on_error: pass forwards the message
 // unchanged; it is logged and counted. Upstream errors give 502, upstream
 // timeouts 504. No error body or log line holds body bytes.
+//
+// The response phase runs after the request was delivered, so it never
+// turns a response into an error a client would retry: a response filter
+// that fails (on_error: reject) lets the response through with its status,
+// the filters named in Aliasgate-Filter-Failed and every card number that
+// is not an alias masked by the leak guard (FilterFailedHeader). Only a
+// response the guard cannot read, or one it blocks (leak_guard: block),
+// is withheld: 502 with Aliasgate-Request-Delivered: true.
 package proxy
 
 import (
@@ -366,10 +373,17 @@ func (in *Inbound) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	if jerr := in.pipe.response(resp.Request.Context(), st, inboundResponse, resp); jerr != nil {
-		return jerr
+		return &responseRefused{jerr}
 	}
 	return nil
 }
+
+// responseRefused is a refusal of the response phase: the request was
+// delivered (DeliveredHeader).
+type responseRefused struct{ jerr *jsonapi.Error }
+
+func (e *responseRefused) Error() string { return e.jerr.Error() }
+func (e *responseRefused) Unwrap() error { return e.jerr }
 
 // serveInternal hands the request to an in-process upstream. Its response
 // is buffered and filtered only when the route has response filters.
@@ -394,7 +408,7 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	resp := &http.Response{StatusCode: rec.code, Header: rec.h, Body: io.NopCloser(&rec.buf),
 		ContentLength: int64(rec.buf.Len()), Request: r}
 	if jerr := in.pipe.response(r.Context(), st, inboundResponse, resp); jerr != nil {
-		in.errorHandler(w, r, jerr)
+		in.errorHandler(w, r, &responseRefused{jerr})
 		return
 	}
 	dst := w.Header()
@@ -434,6 +448,10 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 	route := "-"
 	if st := stateFrom(r.Context()); st != nil {
 		route = st.route.ID
+	}
+	var rr *responseRefused
+	if errors.As(err, &rr) {
+		w.Header().Set(DeliveredHeader, "true")
 	}
 	writeError(w, upstreamFailure(in.log, r, route, err))
 }

@@ -505,20 +505,36 @@ func TestResponseRedactAndFailure(t *testing.T) {
 	}
 	assertNoPAN(t, "client body", body)
 
-	// A response filter that fails: 502, never the unrewritten body.
+	// A response filter that fails: the request was delivered, so the
+	// response goes on with its status, never unrewritten: the leak guard
+	// masks the card number, the headers say what happened.
 	reply = `{"card":{"number":` + testPAN + `` // malformed
 	resp, body = g.do(t, "GET", "/respredact", "", nil, nil)
-	if resp.StatusCode != 502 {
-		t.Errorf("malformed response: status %d", resp.StatusCode)
+	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
+	if resp.StatusCode != 200 || string(body) != `{"card":{"number":`+masked || resp.Header.Get(FilterFailedHeader) == "" || resp.Header.Get(RedactedHeader) != "1" {
+		t.Errorf("malformed response: status %d %v: %s", resp.StatusCode, resp.Header, body)
 	}
 	assertNoPAN(t, "client body", body)
 	reply = `{"card":{"number":"` + testPAN + `"}}`
 	tv.persistent.Close()
 	resp, body = g.do(t, "GET", "/respredact", "", nil, nil)
-	if resp.StatusCode != 502 {
-		t.Errorf("vault closed: status %d", resp.StatusCode)
+	if resp.StatusCode != 200 || string(body) != `{"card":{"number":"`+masked+`"}}` || resp.Header.Get(FilterFailedHeader) == "" {
+		t.Errorf("vault closed: status %d: %s", resp.StatusCode, body)
 	}
 	assertNoPAN(t, "client body", body)
+
+	// A response the guard cannot read (brotli): withheld, 502, and the
+	// client told that its request was delivered.
+	up2 := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "br")
+		_, _ = io.WriteString(w, "\x1b\x00\x00")
+	})
+	g2 := newGateway(t, parseRoutes(t, testRoutes, up2.URL), newTestVault(t), gwOptions{logger: obstest.Logger(t)})
+	resp, body = g2.do(t, "GET", "/respredact", "", nil, nil)
+	if resp.StatusCode != 502 || resp.Header.Get(DeliveredHeader) != "true" {
+		t.Errorf("unreadable response: status %d %v: %s", resp.StatusCode, resp.Header, body)
+	}
 }
 
 func TestUpstreamErrors(t *testing.T) {

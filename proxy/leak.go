@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/pan"
@@ -43,34 +45,41 @@ type leakHit struct {
 	where  string // body, url, header, trailer
 	offset int    // in the body; -1 elsewhere
 	digits string
+	h      http.Header // header, trailer: the map holding it
+	key    string      // header, trailer: its name
+	vi     int         // header, trailer: the value's index; -1: the name
 }
 
+// RedactedHeader is set on a message whose card numbers the leak guard
+// masked (redact mode); its value is how many it masked.
+const RedactedHeader = "Aliasgate-Redacted"
+
 // leakGuard counts and logs the card numbers no filter redacted (route,
-// location and body offsets; never the digits) and returns the refusal
-// when the route blocks.
-func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Phase, msg *message, body []byte, hasBody bool, bodyErr error) *jsonapi.Error {
-	block := st.route.LeakGuard == routes.LeakBlock
-	action := string(st.route.LeakGuard)
+// location and body offsets; never the digits) and applies mode: block
+// refuses the message, redact masks them (the masked body is returned; nil
+// when the body is unchanged) and refuses what it cannot mask (a body it
+// cannot read, a URL), log and off let the message go.
+func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, msg *message, body []byte, hasBody bool, bodyErr error) ([]byte, *jsonapi.Error) {
+	block := mode == routes.LeakBlock || mode == routes.LeakRedact // what cannot be read is refused
+	action := string(mode)
 	var hits []leakHit
 	overflow := false // more candidates than maxFound: card data, whatever the vault says
-	add := func(where string, base int, cs []pan.Candidate) {
-		for _, c := range cs {
-			off := -1
-			if base >= 0 {
-				off = base + c.Start
-			}
-			hits = append(hits, leakHit{where: where, offset: off, digits: c.Digits()})
-		}
-	}
+	nulBody := false
 	if hasBody {
 		switch {
 		case body != nil:
-			base, b := 0, body
+			b := body
 			if bytes.IndexByte(body, 0) >= 0 {
-				base, b = -1, dropNUL(body)
+				nulBody, b = true, dropNUL(body)
 			}
 			cs, more := pan.FindMax(b, maxFound)
-			add("body", base, cs)
+			for _, c := range cs {
+				off := c.Start
+				if nulBody {
+					off = -1
+				}
+				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits()})
+			}
 			overflow = more
 		default:
 			why := "unreadable"
@@ -81,20 +90,26 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action), slog.String("reason", why))
 			if block {
 				if bodyErr == nil {
-					return refusal(phase, "body_unreadable")
+					return nil, refusal(phase, "body_unreadable")
 				}
-				return refusal(phase, reason(bodyErr))
+				return nil, refusal(phase, reason(bodyErr))
 			}
 		}
 	}
 	if msg.target != "" {
-		add("url", -1, pan.FindString(msg.target))
+		for _, c := range pan.FindString(msg.target) {
+			hits = append(hits, leakHit{where: "url", offset: -1, digits: c.Digits()})
+		}
 	}
-	scanHeader := func(where string, h map[string][]string) {
+	scanHeader := func(where string, h http.Header) {
 		for k, vs := range h {
-			add(where, -1, pan.FindString(k))
-			for _, v := range vs {
-				add(where, -1, pan.FindString(v))
+			for _, c := range pan.FindString(k) {
+				hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: -1})
+			}
+			for i, v := range vs {
+				for _, c := range pan.FindString(v) {
+					hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
+				}
 			}
 		}
 	}
@@ -103,10 +118,15 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		scanHeader("trailer", *msg.trailer)
 	}
 	if len(hits) == 0 {
-		return nil
+		return nil, nil
 	}
 	if overflow {
-		return p.leaks(ctx, st, phase, len(hits), []string{"body"}, nil)
+		if mode == routes.LeakRedact {
+			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
+			msg.header.Set(RedactedHeader, strconv.Itoa(len(hits)))
+			return pan.AppendMask(nil, body), nil
+		}
+		return nil, p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
 	}
 
 	made := make(map[string]struct{}, len(st.made))
@@ -125,7 +145,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		}
 	}
 	if len(list) == 0 { // only aliases this exchange's filters made
-		return nil
+		return nil, nil
 	}
 	// A body can hold hundreds of thousands of card-like numbers; the vault
 	// is asked about the first maxKnownCandidates distinct ones, and the
@@ -140,23 +160,29 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not check candidates against the vault",
 			slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
 			slog.String("error", err.Error()))
-		if block {
-			return refusal(phase, "vault_unavailable")
+		if mode == routes.LeakBlock {
+			return nil, refusal(phase, "vault_unavailable")
 		}
-		got = make([]vault.Presence, len(ask)) // count every candidate
+		got = make([]vault.Presence, len(ask)) // count every candidate (redact masks them all)
 	}
 	if len(got) < len(list) {
 		got = append(got, make([]vault.Presence, len(list)-len(got))...) // PresenceUnknown
 	}
+	isAlias := func(d string) bool {
+		if _, ok := made[d]; ok {
+			return true
+		}
+		i, ok := idx[d]
+		return ok && got[i] == vault.PresenceAlias
+	}
 	var offsets []int
 	var where []string
-	count := 0
+	var found []leakHit
 	for _, h := range hits {
-		i, ok := idx[h.digits]
-		if !ok || got[i] == vault.PresenceAlias {
+		if isAlias(h.digits) {
 			continue
 		}
-		count++
+		found = append(found, h)
 		if h.offset >= 0 {
 			offsets = append(offsets, h.offset)
 		}
@@ -164,16 +190,40 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			where = append(where, h.where)
 		}
 	}
-	if count == 0 {
-		return nil
+	if len(found) == 0 {
+		return nil, nil
 	}
-	return p.leaks(ctx, st, phase, count, where, offsets)
+	jerr := p.leaks(ctx, st, phase, mode, len(found), where, offsets)
+	if mode != routes.LeakRedact {
+		return nil, jerr
+	}
+	if slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") {
+		// A URL cannot be masked in place, nor a body read without its
+		// NUL bytes: refused.
+		return nil, refusal(phase, "card_data_leak")
+	}
+	var out []byte
+	for _, h := range found {
+		switch h.where {
+		case "body":
+			if out == nil {
+				out = pan.MaskExcept(body, isAlias)
+			}
+		case "header", "trailer":
+			if h.vi < 0 {
+				return nil, refusal(phase, "card_data_leak") // a header name
+			}
+			h.h[h.key][h.vi] = pan.Mask(h.h[h.key][h.vi])
+		}
+	}
+	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))
+	return out, nil
 }
 
 // leaks counts and logs count card numbers found (never the digits) and
 // returns the refusal when the route blocks.
-func (p *pipeline) leaks(ctx context.Context, st *reqState, phase routes.Phase, count int, where []string, offsets []int) *jsonapi.Error {
-	action := string(st.route.LeakGuard)
+func (p *pipeline) leaks(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, count int, where []string, offsets []int) *jsonapi.Error {
+	action := string(mode)
 	if p.m != nil {
 		p.m.LeakGuardHits.WithLabelValues(st.route.ID, action).Add(float64(count))
 	}
@@ -186,7 +236,7 @@ func (p *pipeline) leaks(ctx context.Context, st *reqState, phase routes.Phase, 
 		attrs = append(attrs, slog.Any("offsets", offsets))
 	}
 	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard found card-like numbers no filter redacted", attrs...)
-	if st.route.LeakGuard == routes.LeakBlock {
+	if mode == routes.LeakBlock {
 		return refusal(phase, "card_data_leak")
 	}
 	return nil

@@ -21,6 +21,11 @@ package proxy
 //     response hook (onResponse) runs the response phase. No goroutine,
 //     pipe or second reverse proxy per request. Plain-HTTP absolute-form
 //     requests go through the same hooks (goproxy's HTTP handler).
+//   - A route that reveals in requests (routes.Route.RevealsInRequests)
+//     is served over TLS only: an absolute-form http:// request or plain
+//     HTTP inside a CONNECT is refused (403 reveal_needs_tls) before any
+//     filter runs, unless the route says
+//     unsafe_reveal_over_plain_http: true.
 //   - Inside an intercepted tunnel the client's SNI (when it sends one) and
 //     each request's Host must name the CONNECT host (403 otherwise), so a
 //     route bound to a host reveals only towards that host.
@@ -35,8 +40,17 @@ package proxy
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,
 //     unless on_error: pass, from the filter's one Reveal call. Response
-//     filters and the leak guard run as on the inbound side, so a processor
-//     echoing a PAN gets it redacted or refused.
+//     filters and the leak guard run as on the inbound side; the leak
+//     guard of a route that reveals is redact by default, so a processor
+//     echoing a PAN gets it masked and the merchant still gets the
+//     processor's answer (the payment was made: an error would invite a
+//     retry that charges twice).
+//   - The proxy's own answers (refusals, upstream failures) keep their
+//     status and carry a top-level "error" object beside JSON:API's
+//     "errors" and the Aliasgate-Error header (outerror.go), so an SDK
+//     that decides by the body alone raises.
+//   - An outbound route cannot have host "*" (routes refuses it at load)
+//     and the passthrough list cannot hold "*" (ErrPassthroughAny).
 //   - The destination's TLS certificate is always verified against
 //     RootCAs (502 when it does not verify; nothing is sent).
 //   - One access line per request: the listener's obs.AccessLog writes the
@@ -90,7 +104,8 @@ type OutboundOptions struct {
 	// account).
 	Authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 	// Passthrough lists host patterns (as route hosts: "api.example.com",
-	// "*.example.com") that may be tunnelled without a route.
+	// "*.example.com") that may be tunnelled without a route; "*" is
+	// refused (ErrPassthroughAny).
 	Passthrough []string
 	// AllowPrivate lets the proxy dial loopback, private, link-local and
 	// other addresses ForbiddenAddr refuses.
@@ -155,6 +170,10 @@ type Outbound struct {
 	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
 }
 
+// ErrPassthroughAny is NewOutbound's refusal of "*" among the passthrough
+// hosts: the proxy would tunnel to any destination.
+var ErrPassthroughAny = errors.New(`proxy: outbound passthrough "*" would tunnel to any destination; list the hosts`)
+
 // NewOutbound returns the outbound proxy.
 func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	switch {
@@ -168,7 +187,9 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	pass := make([]string, 0, len(opts.Passthrough))
 	for _, p := range opts.Passthrough {
-		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+		if p = routes.NormalizeHost(strings.TrimSpace(p)); p == "*" {
+			return nil, ErrPassthroughAny
+		} else if p != "" {
 			pass = append(pass, p)
 		}
 	}
@@ -230,7 +251,7 @@ func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		o.servePlain(w, r)
 	default:
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "not_a_proxy_request", "Bad Request",
+		writeOutboundError(w, jsonapi.NewError(http.StatusBadRequest, "not_a_proxy_request", "Bad Request",
 			"this is a forward proxy: send absolute-form requests or CONNECT"))
 	}
 }
@@ -406,7 +427,7 @@ func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClien
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", r.RemoteAddr))
 	}
 	w.Header().Set("Proxy-Authenticate", `Basic realm="aliasgate"`)
-	writeError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
+	writeOutboundError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
 		"send Proxy-Authorization: Basic with outbound client credentials"))
 	return ProxyClient{}, false
 }
@@ -419,14 +440,15 @@ func proxyBasicAuth(v string) (user, pass string, ok bool) {
 	return r.BasicAuth()
 }
 
-// splitHost splits "host:port", "[v6]:port" or "host" into a lower-case
-// host without brackets or trailing dot and a port (def when absent).
+// splitHost splits "host:port", "[v6]:port" or "host" as routes.SplitHost
+// does (the one host normalisation), with def as the port when none is
+// given.
 func splitHost(hp, def string) (string, string) {
-	host, port, err := net.SplitHostPort(hp)
-	if err != nil {
-		host, port = strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]"), def
+	host, port := routes.SplitHost(hp)
+	if port == "" {
+		port = def
 	}
-	return strings.ToLower(strings.TrimSuffix(host, ".")), port
+	return host, port
 }
 
 func (o *Outbound) routed(host, port string) bool {
@@ -454,14 +476,14 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	host, port := splitHost(r.Host, "443")
 	if host == "" || port == "" {
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "bad_connect", "Bad Request", "CONNECT needs host:port"))
+		writeOutboundError(w, jsonapi.NewError(http.StatusBadRequest, "bad_connect", "Bad Request", "CONNECT needs host:port"))
 		return
 	}
 	ctx := r.Context()
 	mitm := o.routed(host, port)
 	if !mitm && !o.passes(host) {
 		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
+		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
@@ -479,7 +501,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		}
 		tc, ok := o.track(c)
 		if !ok {
-			writeError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
+			writeOutboundError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
 			return
 		}
 		cs.conn = tc
@@ -499,12 +521,12 @@ func (o *Outbound) destinationError(w http.ResponseWriter, r *http.Request, err 
 	var fe *ForbiddenError
 	if errors.As(err, &fe) {
 		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
+		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",
 			"the destination resolves to an address the proxy does not dial ("+fe.Reason+")"))
 		return
 	}
 	o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination unreachable", slog.String("error", err.Error()))
-	writeError(w, jsonapi.NewError(http.StatusBadGateway, "destination_unreachable", "Bad Gateway", "the destination could not be reached"))
+	writeOutboundError(w, jsonapi.NewError(http.StatusBadGateway, "destination_unreachable", "Bad Gateway", "the destination could not be reached"))
 }
 
 // handleConnect is goproxy's CONNECT hook.
@@ -545,7 +567,7 @@ func (o *Outbound) tlsConfig(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Co
 		return &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-				if sni := strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")); sni != "" && sni != t.host {
+				if sni := routes.NormalizeHost(hello.ServerName); sni != "" && sni != t.host {
 					o.log.Warn("proxy: TLS SNI differs from the CONNECT host; handshake refused", "host", obs.Untrusted(t.host))
 					return nil, errors.New("proxy: SNI does not match the CONNECT host")
 				}
@@ -578,14 +600,14 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Scheme != "http" {
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsupported_scheme", "Bad Request",
+		writeOutboundError(w, jsonapi.NewError(http.StatusBadRequest, "unsupported_scheme", "Bad Request",
 			"absolute-form requests must be http://; use CONNECT for https"))
 		return
 	}
 	host, port := splitHost(r.URL.Host, "80")
 	if !o.routed(host, port) && !o.passes(host) {
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
+		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
@@ -693,6 +715,12 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
 				"this route does not serve the proxy client's account"))
 		}
+		if d.scheme != "https" && route.RevealsInRequests() && !route.UnsafeRevealOverPlainHTTP {
+			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: a revealing route was asked over cleartext HTTP; refused",
+				slog.String("route", route.ID), slog.String("client_id", client.ID))
+			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "reveal_needs_tls", "Forbidden",
+				"this route reveals card data and serves HTTPS only: send the request through a CONNECT tunnel with TLS (HTTPS_PROXY)"))
+		}
 		if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
 			return req, o.answer(lr, req, jerr)
 		}
@@ -752,6 +780,7 @@ func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.
 		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
 			_ = resp.Body.Close()
 			resp = o.answer(lr, req, jerr)
+			resp.Header.Set(DeliveredHeader, "true")
 		} else if sb, ok := orig.(*swapBody); ok && resp.Body != orig {
 			// Keep the body goproxy knows, reading the new bytes: the
 			// response goes out with its Content-Length.
@@ -810,7 +839,7 @@ func (o *Outbound) endLoop(lr *loopReq, req *http.Request) {
 func (o *Outbound) answer(lr *loopReq, req *http.Request, e *jsonapi.Error) *http.Response {
 	lr.canned = true
 	rec := &recorder{h: http.Header{}}
-	writeError(rec, e)
+	writeOutboundError(rec, e)
 	code := rec.code
 	if code == 0 {
 		code = http.StatusOK

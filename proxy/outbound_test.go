@@ -118,6 +118,10 @@ var testResolver = mapResolver{
 	"psp.example.com": "127.0.0.1", "bad.example.com": "127.0.0.1", "other.example.com": "127.0.0.1",
 	"lenient.example.com": "127.0.0.1", "plain.example.com": "127.0.0.1", "pass.test": "127.0.0.1",
 	"unrouted.test": "127.0.0.1", "pay.example.com": "127.0.0.1", "a1.example.com": "127.0.0.1",
+	// names whose only address embeds an IPv4 address (TestOutboundEmbeddedV4Refused)
+	"nat64.example.com": "64:ff9b::7f00:1", "nat64local.example.com": "64:ff9b:1::a9fe:a9fe",
+	"sixtofour.example.com": "2002:7f00:1::1", "teredo.example.com": "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+	"compat.example.com": "::7f00:1", "classe.example.com": "240.0.0.1",
 }
 
 func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
@@ -240,15 +244,16 @@ func TestOutboundRevealJSONAndForm(t *testing.T) {
 		t.Fatalf("processor got form %q", got)
 	}
 
-	// Plain-HTTP absolute-form request to a routed host.
+	// Plain-HTTP absolute-form request to a routed host that reveals:
+	// refused, nothing sent (TLS only; TestOutboundRevealsOverTLSOnly).
 	plain := newUpstream(t, nil)
 	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
 	resp, body = post(t, c, "http://plain.example.com:"+pport+"/pay", "application/json", `{"card":{"number":"`+panA+`"}}`)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != 403 || !strings.Contains(body, "reveal_needs_tls") {
 		t.Fatalf("plain status %d: %s", resp.StatusCode, body)
 	}
-	if got := string(plain.last(t).Body); got != `{"card":{"number":"`+testPAN+`"}}` {
-		t.Fatalf("plain processor got %q", got)
+	if n := len(plain.requests()); n != 0 {
+		t.Fatalf("plain processor received %d requests", n)
 	}
 }
 
@@ -436,7 +441,7 @@ func TestOutboundUntrustedDestination(t *testing.T) {
 func TestOutboundPrivateDestinationRefused(t *testing.T) {
 	psp := newTLSUpstream(t, nil)
 	plain := newUpstream(t, nil)
-	g := newOutGateway(t, nil, outOpts{allowPrivate: false, roots: []*x509.Certificate{psp.Certificate()}})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: false, roots: []*x509.Certificate{psp.Certificate()}, passthrough: []string{"pass.test"}})
 	resp, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "cli", "s3cret")
 	if body := readAll(t, resp); resp.StatusCode != 403 || !strings.Contains(body, "forbidden_destination") {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -447,7 +452,7 @@ func TestOutboundPrivateDestinationRefused(t *testing.T) {
 	}
 	// Plain HTTP: the dialer refuses.
 	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
-	r, body := post(t, g.client(), "http://plain.example.com:"+pport+"/pay", "application/json", `{}`)
+	r, body := post(t, g.client(), "http://pass.test:"+pport+"/pay", "application/json", `{}`)
 	if r.StatusCode != 403 || !strings.Contains(body, "forbidden_destination") {
 		t.Fatalf("plain status %d: %s", r.StatusCode, body)
 	}
@@ -546,7 +551,38 @@ func TestForbiddenAddr(t *testing.T) {
 		{"172.32.0.1", false, ""},
 		{"100.128.0.1", false, ""},
 		{"2606:4700::1111", false, ""},
-		{"::ffff:8.8.8.8", false, ""},
+		{"::ffff:8.8.8.8", true, "ipv4-embedded"},
+		// 240.0.0.0/4 and the documentation ranges.
+		{"240.0.0.1", true, "reserved"},
+		{"250.1.2.3", true, "reserved"},
+		{"255.255.255.254", true, "reserved"},
+		{"192.0.2.7", true, "reserved"},
+		{"198.51.100.7", true, "reserved"},
+		{"203.0.113.7", true, "reserved"},
+		{"2001:db8::1", true, "reserved"},
+		{"100::1", true, "reserved"},
+		// Every IPv6 form that embeds an IPv4 address, public or not.
+		{"64:ff9b::a9fe:a9fe", true, "ipv4-embedded"}, // NAT64 of the metadata address
+		{"64:ff9b::7f00:1", true, "ipv4-embedded"},
+		{"64:ff9b::808:808", true, "ipv4-embedded"},
+		{"64:ff9b:1::a00:1", true, "ipv4-embedded"},
+		{"64:ff9b:1:ffff::1", true, "ipv4-embedded"},
+		{"2002:7f00:1::1", true, "ipv4-embedded"}, // 6to4 of 127.0.0.1
+		{"2002:a9fe:a9fe::", true, "ipv4-embedded"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", true, "ipv4-embedded"}, // Teredo
+		{"2001::1", true, "ipv4-embedded"},
+		{"::7f00:1", true, "ipv4-embedded"}, // IPv4-compatible 127.0.0.1
+		{"::a9fe:a9fe", true, "ipv4-embedded"},
+		{"::808:808", true, "ipv4-embedded"},
+		{"::ffff:0:0", true, "unspecified"},
+		// Neighbours of those prefixes stay allowed.
+		{"64:ff9c::1", false, ""},
+		{"2003::1", false, ""},
+		{"2001:1::1", false, ""},
+		{"2001:4860:4860::8888", false, ""},
+		{"239.255.255.255", true, "multicast"},
+		{"223.255.255.255", false, ""},
+		{"::1:0:0:1", false, ""},
 		{"93.184.216.34", false, ""},
 	}
 	for _, c := range cases {

@@ -177,29 +177,36 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
-	if readBodyNow {
+	load := func() *jsonapi.Error { // reads and decodes msg's body
+
 		if msg.length > p.max {
 			bodyErr = errTooLarge
-		} else {
-			b, err := readBody(msg.body, msg.length, p.max)
+			return nil
+		}
+		b, err := readBody(msg.body, msg.length, p.max)
+		switch {
+		case errors.Is(err, errTooLarge):
+			bodyErr = errTooLarge
+			msg.body = rejoin(b, msg.body)
+		case err != nil:
+			p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
+			return refusal(phase, "body_unreadable")
+		default:
+			raw, buffered = b, true
 			switch {
-			case errors.Is(err, errTooLarge):
-				bodyErr = errTooLarge
-				msg.body = rejoin(b, msg.body)
-			case err != nil:
-				p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
-				return refusal(phase, "body_unreadable")
+			case encErr != nil:
+				bodyErr = encErr
 			default:
-				raw, buffered = b, true
-				switch {
-				case encErr != nil:
-					bodyErr = encErr
-				default:
-					if body, err = decodeBody(enc, raw, p.max); err != nil {
-						bodyErr, body = err, nil
-					}
+				if body, err = decodeBody(enc, raw, p.max); err != nil {
+					bodyErr, body = err, nil
 				}
 			}
+		}
+		return nil
+	}
+	if readBodyNow {
+		if jerr := load(); jerr != nil {
+			return jerr
 		}
 	}
 
@@ -226,6 +233,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 
 	changed := false
+	var failed []string // response phase: the filters that failed and would have refused
 	for _, f := range filters {
 		if f.Program.HasBody() && bodyErr != nil {
 			if p.filterFailed(ctx, st, f, bodyErr) {
@@ -236,6 +244,14 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
 		changes, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f))
 		if err != nil {
+			if phase == routes.Response {
+				// The request was delivered: the response is not turned
+				// into an error (responseFailed).
+				if p.filterFailed(ctx, st, f, err) {
+					failed = append(failed, f.ID)
+				}
+				continue
+			}
 			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
 				// A throttled caller is refused whatever the filter's
 				// on_error: passing would forward what the limit held back.
@@ -259,9 +275,29 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
-	if guard {
-		if jerr := p.leakGuard(ctx, st, phase, msg, body, hasBody, bodyErr); jerr != nil {
+	mode := route.LeakGuard
+	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
+		// A filter without body targets failed on a body nobody read: the
+		// guard reads it now, to mask it (responseFailed).
+		if jerr := load(); jerr != nil {
 			return jerr
+		}
+	}
+	if len(failed) > 0 {
+		// responseFailed: the guard masks every card number left, whatever
+		// the route's leak_guard (block still refuses one it finds).
+		msg.header.Set(FilterFailedHeader, strings.Join(failed, ","))
+		if mode != routes.LeakBlock {
+			mode = routes.LeakRedact
+		}
+	}
+	if guard || len(failed) > 0 {
+		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
+		if jerr != nil {
+			return jerr
+		}
+		if masked != nil {
+			body, changed = masked, true
 		}
 	}
 	if buffered {
@@ -284,6 +320,20 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	return nil
 }
+
+// FilterFailedHeader is set on a response a filter of the response phase
+// could not be applied to (with on_error: reject): it names the filters,
+// and the response is delivered with its status, every card number in it
+// that is not an alias masked by the leak guard (redact mode, or block when
+// the route blocks). A request that reached its upstream is never turned
+// into an error a client would retry (a payment charged twice); only a
+// response the guard cannot read (an encoding it cannot decode, over
+// max_body) or that it blocks is withheld: 502 with DeliveredHeader.
+const FilterFailedHeader = "Aliasgate-Filter-Failed"
+
+// DeliveredHeader ("true") is set on a refusal of the response phase: the
+// request reached the upstream, which answered; retrying it repeats it.
+const DeliveredHeader = "Aliasgate-Request-Delivered"
 
 // unknownAlias handles a reveal target that held an alias the vault does
 // not know on a strict phase: 422 naming the target, or (on_error: pass)

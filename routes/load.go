@@ -232,7 +232,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(n, "a route must be a mapping")
 		return nil
 	}
-	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "filters")
+	l.keys(n, "id", "direction", "host", "host_regex", "ports", "path_prefix", "upstream", "leak_guard", "unmatched_body", "account", "accounts", "forward_reserved", "unsafe_reveal_over_plain_http", "filters")
 	r := &Route{Line: n.Line}
 	var vn *yaml.Node
 	r.ID, vn = l.str(n, "id")
@@ -252,7 +252,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(vn, "route %s: direction %q: want inbound or outbound", r.ID, dir)
 	}
 	host, vn := l.str(n, "host")
-	r.Host = strings.ToLower(host)
+	r.Host = normalizePattern(strings.ToLower(host))
 	if hr, hn := l.str(n, "host_regex"); hn != nil {
 		l.hostRegex(r, host, hr, hn)
 	} else if msg := checkHostPattern(r.Host); msg != "" {
@@ -260,6 +260,12 @@ func (l *loader) route(n *yaml.Node) *Route {
 			vn = n
 		}
 		l.add(vn, "route %s: host %s", r.ID, msg)
+	}
+	if r.Direction == Outbound && r.Host == "*" && r.HostRegex == nil {
+		if vn == nil {
+			vn = n
+		}
+		l.add(vn, `route %s: an outbound route cannot have host "*": it would put card data on the wire to any destination a client names; give the processor's host (or *.suffix, host_regex)`, r.ID)
 	}
 	if pn := mapGet(n, "ports"); pn != nil {
 		l.ports(r, pn)
@@ -285,14 +291,25 @@ func (l *loader) route(n *yaml.Node) *Route {
 			r.UpstreamURL = u
 		}
 	}
-	lg, vn := l.str(n, "leak_guard")
+	l.forwardReserved(n, r)
+	if pn := mapGet(n, "unsafe_reveal_over_plain_http"); pn != nil {
+		switch {
+		case r.Direction != Outbound:
+			l.add(pn, "route %s: unsafe_reveal_over_plain_http is for outbound routes", r.ID)
+		case pn.Kind != yaml.ScalarNode || pn.Tag != "!!bool":
+			l.add(pn, "route %s: unsafe_reveal_over_plain_http: want true or false", r.ID)
+		default:
+			r.UnsafeRevealOverPlainHTTP = pn.Value == "true"
+		}
+	}
+	lg, lgn := l.str(n, "leak_guard")
 	switch LeakGuard(lg) {
 	case "":
-		r.LeakGuard = LeakLog
-	case LeakOff, LeakLog, LeakBlock:
+		r.LeakGuard = LeakLog // outbound routes that reveal: LeakRedact, once the filters are read
+	case LeakOff, LeakLog, LeakBlock, LeakRedact:
 		r.LeakGuard = LeakGuard(lg)
 	default:
-		l.add(vn, "route %s: leak_guard %q: want off, log or block", r.ID, lg)
+		l.add(lgn, "route %s: leak_guard %q: want off, log, redact or block", r.ID, lg)
 	}
 	ub, vn := l.str(n, "unmatched_body")
 	switch ub {
@@ -336,7 +353,36 @@ func (l *loader) route(n *yaml.Node) *Route {
 	if grouped > 0 && grouped < len(r.Filters) {
 		l.add(fn, "route %s: either every filter has a group or none does (%d of %d have one)", r.ID, grouped, len(r.Filters))
 	}
+	if lg == "" && r.Direction == Outbound && r.RevealsInRequests() {
+		r.LeakGuard = LeakRedact
+	}
 	return r
+}
+
+// forwardReserved reads forward_reserved (inbound routes only; entries
+// from ReservedPaths) and refuses a path_prefix below a reserved path the
+// route does not take: it would never match.
+func (l *loader) forwardReserved(n *yaml.Node, r *Route) {
+	if fn := mapGet(n, "forward_reserved"); fn != nil {
+		switch {
+		case r.Direction != Inbound:
+			l.add(fn, "route %s: forward_reserved is for inbound routes", r.ID)
+		case fn.Kind != yaml.SequenceNode:
+			l.add(fn, "route %s: forward_reserved: want a list of the gateway's paths (%s)", r.ID, strings.Join(ReservedPaths(), ", "))
+		default:
+			for _, e := range fn.Content {
+				if e.Kind != yaml.ScalarNode || !slices.Contains(ReservedPaths(), e.Value) {
+					l.add(e, "route %s: forward_reserved: %q is not one of the gateway's paths (%s)", r.ID, e.Value, strings.Join(ReservedPaths(), ", "))
+					continue
+				}
+				r.ForwardReserved = append(r.ForwardReserved, e.Value)
+			}
+		}
+	}
+	if p := ReservedPath(r.PathPrefix); r.Direction == Inbound && p != "" && !r.TakesReserved(p) {
+		l.add(n, "route %s: path_prefix %s lies under the gateway's own %s: the route would never match; "+
+			"list %s in forward_reserved to send those requests to the upstream instead of the gateway", r.ID, r.PathPrefix, p, p)
+	}
 }
 
 // accounts reads the route's account (inbound) or accounts (outbound).

@@ -22,7 +22,6 @@ package routes
 
 import (
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -71,6 +70,14 @@ const (
 	LeakOff   LeakGuard = "off"
 	LeakLog   LeakGuard = "log"
 	LeakBlock LeakGuard = "block"
+	// LeakRedact masks the card numbers found (all digits but the first 6
+	// and the last 4, as pan.Mask) and lets the message go on; a message
+	// it cannot mask (a body it cannot read) is refused as in block mode.
+	// The default of an outbound route that reveals in requests: a
+	// processor echoing the card it was sent does not hand it to the
+	// merchant, and the merchant gets the processor's answer (no error
+	// that would invite a retry of a delivered payment).
+	LeakRedact LeakGuard = "redact"
 )
 
 // Internal upstreams served in process.
@@ -117,8 +124,19 @@ type Route struct {
 	// account is refused before a filter runs. Empty: every proxy client,
 	// whose reveals reach its own account's aliases only.
 	Accounts []string
-	Filters  []*Filter
-	Line     int // line in the source, 0 when unknown
+	// UnsafeRevealOverPlainHTTP (outbound only; YAML key
+	// unsafe_reveal_over_plain_http) lets the route's request reveals go to
+	// the destination over cleartext HTTP (an absolute-form http://
+	// request, or plain HTTP inside a CONNECT). Without it a route that
+	// reveals in requests (RevealsInRequests) serves HTTPS only.
+	UnsafeRevealOverPlainHTTP bool
+	// ForwardReserved (inbound only; YAML key forward_reserved) lists the
+	// gateway's own paths (ReservedPaths) the route receives when its host
+	// and path_prefix cover them; any other reserved path is never matched
+	// by the route and stays the gateway's (reserved.go).
+	ForwardReserved []string
+	Filters         []*Filter
+	Line            int // line in the source, 0 when unknown
 }
 
 // Filter is one validated filter of a route.
@@ -230,16 +248,22 @@ func RequestContentType(h http.Header) string {
 // (or host_regex) matches host and whose path_prefix starts path, the one
 // with the longest prefix wins; then the most specific host (exact, then
 // host_regex, then "*.suffix" with the longest suffix, then "*"), a route
-// with ports before one without; then the first in file order. nil when
-// none matches.
+// with ports before one without; then the first in file order. An inbound
+// route never matches a reserved path (ReservedPath) it does not take
+// (TakesReserved). nil when none matches.
 func (s *Set) Match(dir Direction, host, path string) *Route {
 	if s == nil {
 		return nil
 	}
 	host, port := SplitHost(host)
+	reserved := ""
+	if dir == Inbound {
+		reserved = ReservedPath(path)
+	}
 	var best *Route
 	for _, r := range s.Routes {
-		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) {
+		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) ||
+			reserved != "" && !r.TakesReserved(reserved) {
 			continue
 		}
 		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
@@ -327,6 +351,17 @@ func (r *Route) RedactsBodies() bool {
 	return false
 }
 
+// RevealsInRequests reports whether the route has request filters that
+// reveal: its requests put card data on the wire to the destination.
+func (r *Route) RevealsInRequests() bool {
+	for _, f := range r.Filters {
+		if f.Phase == Request && f.Operation == rewrite.Reveal {
+			return true
+		}
+	}
+	return false
+}
+
 // HasPhase reports whether the route has filters of phase.
 func (r *Route) HasPhase(phase Phase) bool {
 	for _, f := range r.Filters {
@@ -408,17 +443,4 @@ func HostMatches(pattern, host string) bool {
 		return strings.HasSuffix(host, pattern[1:]) && len(host) > len(pattern)-1
 	}
 	return pattern == host
-}
-
-// SplitHost splits a request's host ("host", "host:port", "[v6]:port",
-// "[v6]") into the host, lower case without brackets or trailing dot, and
-// the port ("" when there is none).
-func SplitHost(h string) (host, port string) {
-	host = h
-	if hh, p, err := net.SplitHostPort(h); err == nil {
-		host, port = hh, p
-	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		host = h[1 : len(h)-1]
-	}
-	return strings.TrimSuffix(strings.ToLower(host), "."), port
 }

@@ -177,12 +177,14 @@ func TestLoadReportsEveryProblemWithItsLine(t *testing.T) {
 }
 
 func TestParseAcceptsListAndEmptyDocuments(t *testing.T) {
-	for _, src := range []string{"", "routes: []", "routes:", "[]", "- id: x\n  direction: outbound\n  host: '*'\n"} {
+	for _, src := range []string{"", "routes: []", "routes:", "[]", "- id: x\n  direction: outbound\n  host: '*.psp.example'\n"} {
 		if _, err := Parse([]byte(src), "", Options{}); err != nil {
 			t.Errorf("Parse(%q) = %v", src, err)
 		}
 	}
-	for _, src := range []string{"routes: {a: 1}", "just text", "other: 1", "routes: [1]", "{"} {
+	for _, src := range []string{"routes: {a: 1}", "just text", "other: 1", "routes: [1]", "{",
+		// an outbound route for any host would reveal to any destination
+		"- id: x\n  direction: outbound\n  host: '*'\n", "- id: x\n  direction: outbound\n  host: '*'\n  ports: [443]\n"} {
 		if _, err := Parse([]byte(src), "", Options{}); err == nil {
 			t.Errorf("Parse(%q) succeeded", src)
 		}
@@ -310,7 +312,7 @@ func TestContentTypeMatches(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(designExample))
-	f.Add([]byte("routes:\n  - {id: a, direction: outbound, host: '*', filters: [{operation: reveal, targets: [{json: a.#.b}]}]}\n"))
+	f.Add([]byte("routes:\n  - {id: a, direction: outbound, host: '*.x', filters: [{operation: reveal, targets: [{json: a.#.b}]}]}\n"))
 	f.Add([]byte("- id: x\n  direction: inbound\n  host: h\n  upstream: internal:cards\n"))
 	f.Add([]byte("- {id: x, direction: inbound, host: h, upstream: internal:cards, account: acct_1}\n- {id: y, direction: outbound, host: h, accounts: [a, b]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {

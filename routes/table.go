@@ -120,6 +120,9 @@ func (r *Reloader) Reload() error {
 		r.onReload(len(set.Routes), nil)
 	}
 	r.logger.Info("routes: loaded", "file", r.path, "routes", len(set.Routes))
+	for _, w := range set.Warnings() {
+		r.logger.Warn("routes: "+w, "file", r.path)
+	}
 	return nil
 }
 

@@ -180,6 +180,7 @@ func crossAccountMatrix(t *testing.T, extra map[string]string) {
 	os.WriteFile(routesFile, []byte("routes:\n"+inbound("shop_a", "/shop-a", "acct_a")+inbound("shop_b", "/shop-b", "acct_b")+`  - id: psp
     direction: outbound
     host: 127.0.0.1
+    unsafe_reveal_over_plain_http: true # the processor stand-in speaks plain HTTP
     filters:
       - {id: reveal, operation: reveal, targets: [{json: card.number}, {json: card.cvc}]}
 `), 0o600)

@@ -29,6 +29,7 @@ func runConfigCheck(_ context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(e, set)
 	fmt.Fprintf(e.stdout, "%s: configuration is valid (%d routes)\n", *path, len(set.Routes))
 	return nil
 }

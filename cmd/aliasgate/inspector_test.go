@@ -177,6 +177,7 @@ routes:
   - id: psp
     direction: outbound
     host: 127.0.0.1
+    unsafe_reveal_over_plain_http: true # the processor stand-in speaks plain HTTP
     filters:
       - {id: reveal-out, operation: reveal, targets: [{json: card.number}]}
 `

@@ -17,6 +17,21 @@ import (
 	"testing"
 )
 
+// apiAlias makes an alias of value through the gateway's vault API with
+// cred (scope aliases:write) and returns it.
+func apiAlias(t *testing.T, g *gatewayProc, cred credential, value string) string {
+	t.Helper()
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"`+value+`"}]}`,
+		func(r *http.Request) { r.SetBasicAuth(cred.ID, cred.Secret) })
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 1 || len(created.Data[0].Aliases) == 0 {
+		t.Fatalf("create alias: %d %s", status, body)
+	}
+	return created.Data[0].Aliases[0].Alias
+}
+
 // TestOutboundProxyRevealsToTheProcessor runs serve with an outbound route to
 // a TLS processor: a merchant client going through the proxy with outbound
 // credentials and the gateway CA sends an alias, the processor receives the
@@ -54,16 +69,7 @@ func TestOutboundProxyRevealsToTheProcessor(t *testing.T) {
 	}
 
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
-	// An alias made through the vault API.
-	status, body := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"4111111111111111"}]}`,
-		func(r *http.Request) { r.SetBasicAuth(apiCred.ID, apiCred.Secret) })
-	var created struct {
-		Data []struct{ Aliases []struct{ Alias string } }
-	}
-	if status != 201 || json.Unmarshal(body, &created) != nil {
-		t.Fatalf("create alias: %d %s", status, body)
-	}
-	alias := created.Data[0].Aliases[0].Alias
+	alias := apiAlias(t, g, apiCred, "4111111111111111")
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(caPEM))

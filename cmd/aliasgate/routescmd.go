@@ -43,8 +43,16 @@ func runRoutesValidate(_ context.Context, e env, args []string) error {
 	for _, r := range set.Routes {
 		nf += len(r.Filters)
 	}
+	printWarnings(e, set)
 	fmt.Fprintf(e.stdout, "%s: %d routes, %d filters, valid\n", fs.Arg(0), len(set.Routes), nf)
 	return nil
+}
+
+// printWarnings writes the set's warnings (routes.Set.Warnings) to stderr.
+func printWarnings(e env, set *routes.Set) {
+	for _, w := range set.Warnings() {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 }
 
 const routesTestUsage = `Shows what a request (or, with --phase response, a response) becomes under

@@ -374,6 +374,9 @@ func (gw *gateway) loadRoutes(cfgPath string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range set.Warnings() {
+		gw.logger.Warn("routes: " + w)
+	}
 	gw.routes.Store(set)
 	return nil
 }
@@ -434,18 +437,23 @@ type listener struct {
 	tls     *tls.Config // nil: plain HTTP
 }
 
-// inboundTLS loads the inbound certificate when one is configured. HTTP/2
-// is offered over TLS (net/http's default).
-func (gw *gateway) inboundTLS() (*tls.Config, error) {
-	l := gw.cfg.Listen
-	if l.InboundCert == "" {
+// listenerTLS loads a listener's certificate when one is configured (nil
+// otherwise). h2 offers HTTP/2 (net/http's default over TLS); the outbound
+// listener is HTTP/1.1 only: a CONNECT tunnel hijacks its connection, which
+// HTTP/2 cannot give.
+func listenerTLS(name, certFile, keyFile string, h2 bool) (*tls.Config, error) {
+	if certFile == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(l.InboundCert, l.InboundKey)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("inbound TLS: load %s and %s: %w", l.InboundCert, l.InboundKey, err)
+		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if !h2 {
+		c.NextProtos = []string{"http/1.1"}
+	}
+	return c, nil
 }
 
 // serve opens every listener (all bound before any serves, so a port in use
@@ -459,7 +467,12 @@ func (gw *gateway) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	inboundTLS, err := gw.inboundTLS()
+	l := gw.cfg.Listen
+	inboundTLS, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true)
+	if err != nil {
+		return err
+	}
+	outboundTLS, err := listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false)
 	if err != nil {
 		return err
 	}
@@ -470,7 +483,7 @@ func (gw *gateway) serve(ctx context.Context) error {
 	defer outbound.Close() // also on the early returns below
 	ls := []listener{
 		{"inbound", gw.cfg.Listen.Inbound, inbound, inboundTLS},
-		{"outbound", gw.cfg.Listen.Outbound, outbound, nil},
+		{"outbound", gw.cfg.Listen.Outbound, outbound, outboundTLS},
 		{"admin", gw.cfg.Listen.Admin, gw.adminHandler(), nil},
 	}
 	var servers []*http.Server

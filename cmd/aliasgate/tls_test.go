@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,75 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	r := <-done
 	if r.err != nil || r.status != 200 || r.body != "done" {
 		t.Fatalf("in-flight request: %d %q %v", r.status, r.body, r.err)
+	}
+}
+
+// TestOutboundHTTPSProxy: with listen.outbound_cert and outbound_key the
+// outbound listener is an HTTPS proxy. A Go client with an https:// proxy
+// URL speaks TLS to it before its CONNECT (the proxy credentials travel
+// inside TLS) and its alias reaches the processor as the card number; a
+// client speaking plain HTTP to the listener gets no proxy service.
+func TestOutboundHTTPSProxy(t *testing.T) {
+	var got atomic.Value
+	psp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		io.WriteString(w, `{"status":"authorized"}`)
+	}))
+	defer psp.Close()
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	bundle := filepath.Join(dir, "psp.pem")
+	os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: psp.Certificate().Raw}), 0o600)
+	_, pspPort, _ := net.SplitHostPort(psp.Listener.Addr().String())
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    ports: [`+pspPort+`]
+    filters:
+      - {id: reveal-out, operation: reveal, targets: [{json: card.number}]}
+`), 0o600)
+	data := filepath.Join(dir, "data")
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true",
+		"ALIASGATE_LISTEN_OUTBOUND_CERT":                certFile, "ALIASGATE_LISTEN_OUTBOUND_KEY": keyFile})
+	cred := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
+	apiCred := createClient(t, env, data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write")
+	caPEM, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	if !strings.Contains(g.stderr.String(), `"listener":"outbound","addr":"`+strings.TrimPrefix(g.outbound, "http://")+`","tls":true`) {
+		t.Errorf("the outbound listening line does not say TLS:\n%s", g.stderr.String())
+	}
+	alias := apiAlias(t, g, apiCred, "4111111111111111")
+
+	pool.AppendCertsFromPEM([]byte(caPEM)) // the proxy's certificate and the gateway CA
+	proxyURL, _ := url.Parse(strings.Replace(g.outbound, "http://", "https://", 1))
+	proxyURL.User = url.UserPassword(cred.ID, cred.Secret)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := client.Post(psp.URL+"/charges", "application/json", strings.NewReader(`{"card":{"number":"`+alias+`"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if seen, _ := got.Load().(string); res.StatusCode != 200 || seen != `{"card":{"number":"4111111111111111"}}` {
+		t.Fatalf("processor got %q (status %d)", seen, res.StatusCode)
+	}
+
+	// Plain HTTP to the TLS listener: no tunnel, nothing reaches the processor.
+	got.Store("")
+	clear := *proxyURL
+	clear.Scheme = "http"
+	plainClient := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&clear), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if res, err := plainClient.Post(psp.URL+"/charges", "application/json", strings.NewReader(`{"card":{"number":"`+alias+`"}}`)); err == nil {
+		res.Body.Close()
+		t.Fatalf("plain HTTP to the HTTPS proxy: status %d", res.StatusCode)
+	}
+	if seen, _ := got.Load().(string); seen != "" {
+		t.Fatalf("processor got %q through a cleartext proxy connection", seen)
 	}
 }

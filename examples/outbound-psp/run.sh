@@ -30,6 +30,7 @@ routes:
   - id: psp
     direction: outbound
     host: 127.0.0.1
+    ports: [18443]
     filters:
       - id: reveal-card
         phase: request

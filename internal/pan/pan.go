@@ -194,6 +194,31 @@ func Mask(s string) string {
 // returns the extended slice. src and dst must not overlap.
 func AppendMask(dst, src []byte) []byte { return maskText(dst, src) }
 
+// MaskExcept returns a copy of b with its candidates masked as by Mask,
+// except those whose digits keep accepts (nil keeps none: the result is
+// Mask's). A candidate that the kept digits of neighbouring windows make
+// is masked whole, as Mask does. The proxies' leak guard masks the card
+// numbers of a message this way, leaving its aliases alone.
+func MaskExcept(b []byte, keep func(digits string) bool) []byte {
+	out := append([]byte(nil), b...)
+	mask := func(src []byte, all bool) int {
+		return each(src, func(c Candidate) {
+			if keep == nil || !keep(c.Digits()) {
+				maskSpan(out, src, c, all)
+			}
+		})
+	}
+	if mask(b, false) == 0 {
+		return out
+	}
+	var prev []byte
+	for pass := 0; pass < 8 && contains(out); pass++ {
+		prev = append(prev[:0], out...)
+		mask(prev, true)
+	}
+	return out
+}
+
 // text is what the scanner reads.
 type text interface{ ~string | ~[]byte }
 

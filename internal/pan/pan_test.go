@@ -535,3 +535,31 @@ func FuzzFindHidden(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMaskExcept: MaskExcept keeping nothing is Mask; keeping the digits
+// of one candidate leaves every spelling of them as it was and masks the
+// rest (the length is kept either way).
+func FuzzMaskExcept(f *testing.F) {
+	f.Add([]byte(`{"pan":"4111111111111111","b":"4111 1111 1111 1111"}`), "4111111111111111")
+	f.Add([]byte("4111111111111111 5555555555554444"), "5555555555554444")
+	f.Add([]byte(`\u0034111111111111111 4111-1111-1111-1111`), "")
+	f.Fuzz(func(t *testing.T, b []byte, keep string) {
+		if len(b) > 4096 {
+			return
+		}
+		if got, want := string(MaskExcept(b, nil)), Mask(string(b)); got != want {
+			t.Fatalf("MaskExcept(nil) = %q, Mask = %q", got, want)
+		}
+		out := MaskExcept(b, func(d string) bool { return d == keep })
+		if len(out) != len(b) {
+			t.Fatalf("length %d, want %d", len(out), len(b))
+		}
+		for _, c := range Find(out) {
+			if c.Digits() != keep && !strings.Contains(Mask(string(b)), string(out[c.Start:c.End])) {
+				// a candidate left that is not the kept one: it must be one
+				// Mask leaves too (its contrived-input bound)
+				t.Fatalf("candidate %q left in %q (from %q)", out[c.Start:c.End], out, b)
+			}
+		}
+	})
+}

@@ -86,7 +86,10 @@
 // targets. The VGS values only matter on a redact, and are dropped on an
 // ENRICH without a report.
 //
-// Entries (one native filter each, on_error: reject):
+// Entries (one native filter each, on_error: reject: a request filter that
+// cannot apply refuses before anything is sent; a response filter that
+// cannot apply delivers the response, as VGS does, with its card numbers
+// masked by the leak guard and the filter named in Aliasgate-Filter-Failed):
 //
 //	id                                          filter id (<route id>-<n> when missing)
 //	phase REQUEST | RESPONSE                    phase: request | response (another phase: VGS never

@@ -1,0 +1,110 @@
+package routes
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// The inbound listener serves the gateway's own endpoints beside the
+// routes: /oauth/token (client credentials in, access tokens out), the Card
+// Management API at /cards and the vault API at /aliases. A route whose
+// host and path_prefix cover one of them (host "*", path_prefix "/") would
+// otherwise take its requests, and forward client secrets, tokens or card
+// data to its upstream. So these paths are reserved:
+//
+//   - an inbound route never matches a request whose path is a reserved
+//     path or lies below it, unless the route names that reserved path in
+//     forward_reserved (or its upstream is the endpoint itself:
+//     internal:cards for /cards, internal:aliases for /aliases);
+//   - a route whose path_prefix lies below a reserved path it does not
+//     forward would never match: it fails to load;
+//   - Set.Warnings names every route whose path_prefix covers a reserved
+//     path it does not forward (`routes validate`, `config check` and
+//     `serve` print them).
+//
+// The reserved paths are reserved whether or not the gateway serves them
+// (cards.enabled, vault_api.enabled): turning an endpoint on never changes
+// where a route's requests go.
+
+// ReservedPaths returns the inbound listener's own endpoints, in a new
+// slice.
+func ReservedPaths() []string {
+	return []string{"/oauth/token", "/cards", "/aliases"}
+}
+
+// ReservedPath returns the reserved path that path is or lies below ("/cards"
+// for "/cards/abc"), or "".
+func ReservedPath(path string) string {
+	for _, p := range ReservedPaths() {
+		if under(path, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// under reports whether path is p or lies below it.
+func under(path, p string) bool {
+	return path == p || strings.HasPrefix(path, p+"/")
+}
+
+// TakesReserved reports whether the route receives requests for the
+// reserved path p: its upstream is that endpoint, or forward_reserved
+// names it.
+func (r *Route) TakesReserved(p string) bool {
+	return r.Upstream == UpstreamCards && p == "/cards" || r.Upstream == UpstreamAliases && p == "/aliases" ||
+		slices.Contains(r.ForwardReserved, p)
+}
+
+// Withheld returns the reserved paths the route's path_prefix covers that
+// the route does not receive (TakesReserved); nil for an outbound route.
+func (r *Route) Withheld() []string {
+	if r.Direction != Inbound {
+		return nil
+	}
+	var out []string
+	for _, p := range ReservedPaths() {
+		if (strings.HasPrefix(p, r.PathPrefix) || under(r.PathPrefix, p)) && !r.TakesReserved(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Warnings returns what an operator should know about the set that does
+// not make it invalid: the reserved paths each inbound route's path_prefix
+// covers and that the gateway keeps for itself; an outbound route that
+// reveals to any port of its host (no ports); one that may reveal over
+// cleartext HTTP.
+func (s *Set) Warnings() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range s.Routes {
+		if w := r.Withheld(); len(w) > 0 {
+			line := lineOf(r)
+			out = append(out, fmt.Sprintf("route %s%s: its path_prefix %s covers the gateway's own %s, which the gateway keeps serving; "+
+				"requests there never reach %s (to forward them, list them in forward_reserved)",
+				r.ID, line, r.PathPrefix, strings.Join(w, ", "), r.Upstream))
+		}
+		if r.Direction == Outbound && r.RevealsInRequests() {
+			if len(r.Ports) == 0 {
+				out = append(out, fmt.Sprintf("route %s%s: it reveals card data to every port of its host; name the processor's port (ports: [443])", r.ID, lineOf(r)))
+			}
+			if r.UnsafeRevealOverPlainHTTP {
+				out = append(out, fmt.Sprintf("route %s%s: unsafe_reveal_over_plain_http is on: card data may cross the network in clear", r.ID, lineOf(r)))
+			}
+		}
+	}
+	return out
+}
+
+// lineOf is " (line N)" for a route with a known line, else "".
+func lineOf(r *Route) string {
+	if r.Line > 0 {
+		return fmt.Sprintf(" (line %d)", r.Line)
+	}
+	return ""
+}

@@ -1,0 +1,117 @@
+package routes
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReservedPathsNeverMatchedUnlessForwarded(t *testing.T) {
+	set, err := Parse([]byte(`routes:
+  - {id: all, direction: inbound, host: "*", upstream: "http://app"}
+  - {id: shop, direction: inbound, host: shop.test, path_prefix: /, upstream: "http://shop", forward_reserved: [/cards]}
+  - {id: card, direction: inbound, host: "*", path_prefix: /card, upstream: "http://c"}
+  - {id: vault, direction: inbound, host: vault.test, upstream: internal:aliases}
+  - {id: mgmt, direction: inbound, host: mgmt.test, path_prefix: /cards/, upstream: internal:cards}
+  - {id: out, direction: outbound, host: "*.psp.test"}
+`), "r.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ host, path, want string }{
+		{"any.test", "/oauth/token", ""},
+		{"any.test", "/oauth/token/x", ""},
+		{"any.test", "/oauth/tokens", "all"},
+		{"any.test", "/oauth", "all"},
+		{"any.test", "/aliases", ""},
+		{"any.test", "/aliases/tok_1", ""},
+		{"any.test", "/aliasesX", "all"},
+		{"any.test", "/cards", ""},
+		{"any.test", "/cards/c1", ""},
+		{"any.test", "/cardholder", "card"},
+		{"any.test", "/pay", "all"},
+		{"shop.test", "/cards/c1", "shop"},        // forwarded by name
+		{"shop.test", "/oauth/token", ""},         // not named
+		{"vault.test", "/aliases/tok_1", "vault"}, // the endpoint itself
+		{"vault.test", "/oauth/token", ""},
+		{"vault.test", "/cards", ""},
+		{"mgmt.test", "/cards/c1", "mgmt"},
+		{"SHOP.test.:80", "/cards", "shop"},
+	} {
+		got := ""
+		if r := set.Match(Inbound, c.host, c.path); r != nil {
+			got = r.ID
+		}
+		if got != c.want {
+			t.Errorf("Match(%s %s) = %q, want %q", c.host, c.path, got, c.want)
+		}
+	}
+	// Outbound routes are not concerned: the forward proxy has no own paths.
+	if r := set.Match(Outbound, "api.psp.test", "/oauth/token"); r == nil || r.ID != "out" {
+		t.Errorf("outbound /oauth/token = %v", r)
+	}
+	w := strings.Join(set.Warnings(), "\n")
+	for _, want := range []string{
+		"route all (line 2): its path_prefix / covers the gateway's own /oauth/token, /cards, /aliases",
+		"route shop (line 3): its path_prefix / covers the gateway's own /oauth/token, /aliases,",
+		"route card (line 4): its path_prefix /card covers the gateway's own /cards,",
+		"route vault (line 5): its path_prefix / covers the gateway's own /oauth/token, /cards,",
+	} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+	if strings.Contains(w, "route mgmt") || strings.Contains(w, "route out") {
+		t.Errorf("warnings name a route that covers no withheld path:\n%s", w)
+	}
+}
+
+func TestForwardReservedLoadErrors(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{`- {id: a, direction: inbound, host: h, path_prefix: /oauth/token, upstream: "http://x"}`, "lies under the gateway's own /oauth/token"},
+		{`- {id: a, direction: inbound, host: h, path_prefix: /aliases/v2, upstream: "http://x"}`, "lies under the gateway's own /aliases"},
+		{`- {id: a, direction: inbound, host: h, path_prefix: /cards, upstream: internal:aliases}`, "lies under the gateway's own /cards"},
+		{`- {id: a, direction: inbound, host: h, upstream: "http://x", forward_reserved: [/admin]}`, `"/admin" is not one of the gateway's paths`},
+		{`- {id: a, direction: inbound, host: h, upstream: "http://x", forward_reserved: /cards}`, "want a list"},
+		{`- {id: a, direction: outbound, host: h, forward_reserved: [/cards]}`, "forward_reserved is for inbound routes"},
+	} {
+		_, err := Parse([]byte(c.src), "", Options{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%s) = %v, want %q", c.src, err, c.want)
+		}
+	}
+	if _, err := Parse([]byte(`- {id: a, direction: inbound, host: h, path_prefix: /oauth/token, upstream: "http://x", forward_reserved: [/oauth/token]}`), "", Options{}); err != nil {
+		t.Errorf("a named reserved path: %v", err)
+	}
+}
+
+func TestOutboundRevealWarningsAndPlainHTTPKey(t *testing.T) {
+	set, err := Parse([]byte(`routes:
+  - {id: anyport, direction: outbound, host: a.test, filters: [{operation: reveal, targets: [{json: n}]}]}
+  - {id: pinned, direction: outbound, host: b.test, ports: [443], filters: [{operation: reveal, targets: [{json: n}]}]}
+  - {id: clear, direction: outbound, host: c.test, ports: [80], unsafe_reveal_over_plain_http: true, filters: [{operation: reveal, targets: [{json: n}]}]}
+  - {id: redacts, direction: outbound, host: d.test, filters: [{phase: response, operation: redact, targets: [{json: n}]}]}
+`), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(set.Warnings(), "\n")
+	for _, want := range []string{"route anyport (line 2): it reveals card data to every port", "route clear (line 4): unsafe_reveal_over_plain_http is on"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+	if strings.Contains(w, "route pinned") || strings.Contains(w, "route redacts") {
+		t.Errorf("warnings name a route that does not reveal to any port:\n%s", w)
+	}
+	if !set.Routes[2].UnsafeRevealOverPlainHTTP || set.Routes[0].UnsafeRevealOverPlainHTTP {
+		t.Error("unsafe_reveal_over_plain_http not read")
+	}
+	for _, c := range []struct{ src, want string }{
+		{`- {id: a, direction: inbound, host: h, upstream: "http://x", unsafe_reveal_over_plain_http: true}`, "is for outbound routes"},
+		{`- {id: a, direction: outbound, host: h, unsafe_reveal_over_plain_http: "yes"}`, "want true or false"},
+	} {
+		if _, err := Parse([]byte(c.src), "", Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%s) = %v, want %q", c.src, err, c.want)
+		}
+	}
+}
