@@ -73,6 +73,7 @@ func premigrationAccounts(t *testing.T, kind string, extra map[string]string, de
   - id: psp
     direction: outbound
     host: 127.0.0.1
+    unsafe_reveal_over_plain_http: true # the processor stand-in speaks plain HTTP
     filters:
       - {id: reveal, operation: reveal, targets: [{json: card.number}]}
 `), 0o600)
