@@ -33,7 +33,8 @@
 //
 // Memory is bounded: at most Limits.MaxCallers callers are tracked; past
 // it, callers not yet tracked share one state (fail closed: they are
-// limited together, never let through untracked).
+// limited together, never let through untracked). Each caller keeps at most
+// maxGroupsPerCaller groups, forgetting its least-counted group first.
 package abuse
 
 import (
@@ -148,6 +149,34 @@ func (c *count) peek(now time.Time, window time.Duration) int {
 // group is the part of a digit value two guesses at the same secret share.
 type group [12]byte
 
+// maxGroupsPerCaller bounds the groups remembered for one caller. A caller
+// tokenizing more distinct groups in a window (a bulk import) has its
+// least-counted group forgotten for each new one: a group being guessed at
+// has a count of 2 or more and outlives the single-value groups of normal
+// traffic, so flushing it takes as many values per group as it holds
+// guesses, which the other limits make slow.
+const maxGroupsPerCaller = 4096
+
+// makeRoom drops c's groups whose window is over, or else the one with the
+// lowest count (the oldest of those), so that one more fits.
+func (c *caller) makeRoom(now time.Time, window time.Duration) {
+	var victim group
+	found := false
+	var low *count
+	for k, cnt := range c.groups {
+		if now.Sub(cnt.start) >= window {
+			delete(c.groups, k)
+			continue
+		}
+		if low == nil || cnt.n < low.n || cnt.n == low.n && cnt.start.Before(low.start) {
+			victim, low, found = k, cnt, true
+		}
+	}
+	if len(c.groups) >= maxGroupsPerCaller && found {
+		delete(c.groups, victim)
+	}
+}
+
 // overflowCaller is the state shared by callers past Limits.MaxCallers.
 const overflowCaller = "overflow"
 
@@ -254,6 +283,9 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refus
 		for k, n := range per {
 			cnt := c.groups[k]
 			if cnt == nil {
+				if len(c.groups) >= maxGroupsPerCaller {
+					c.makeRoom(now, g.lim.Window)
+				}
 				cnt = &count{start: now}
 				c.groups[k] = cnt
 			}

@@ -420,3 +420,30 @@ func BenchmarkAdmit(b *testing.B) {
 		})
 	}
 }
+
+// TestGroupsPerCallerAreBounded: a caller tokenizing many distinct groups
+// (a bulk import) keeps at most maxGroupsPerCaller of them, and a group
+// being guessed at (count 2 or more) outlives the single-value groups
+// pushed in to flush it.
+func TestGroupsPerCallerAreBounded(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
+	ctx := vault.WithClient(context.Background(), "bulk")
+	if err := g.Admit(ctx, guesses(0, 4), all(4, true)); err != nil { // the group under attack: 4 guesses
+		t.Fatal(err)
+	}
+	for i := range 3 * maxGroupsPerCaller {
+		v := fmt.Appendf(nil, "5%05d%06d%04d", i%100000, i, i%10000) // a new group each
+		if err := g.Admit(ctx, [][]byte{v}, all(1, true)); err != nil {
+			t.Fatalf("distinct group %d refused: %v", i, err)
+		}
+	}
+	g.mu.Lock()
+	n := len(g.callers["client:bulk"].groups)
+	g.mu.Unlock()
+	if n > maxGroupsPerCaller {
+		t.Fatalf("%d groups kept for one caller, bound %d", n, maxGroupsPerCaller)
+	}
+	// The attacked group was not flushed: two more guesses pass the threshold.
+	throttled(t, g.Admit(ctx, guesses(4, 2), all(2, true)), LimitEnumeration)
+}
