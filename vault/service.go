@@ -324,11 +324,17 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 				}
 			}
 		}
+		// The Admission goes first: nothing whose outcome depends on which
+		// values were found (a classifier merge overflowing, the cap on
+		// new records) may answer before the caller's limits are applied,
+		// or the difference would tell a right guess from a wrong one.
+		if err := s.admit(ctx, items); err != nil {
+			return nil, err
+		}
 		if merges, err = s.readExisting(ctx, items, out, hits); err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
-	}
-	if err := s.admit(ctx, items); err != nil {
+	} else if err := s.admit(ctx, items); err != nil {
 		return nil, err
 	}
 	// Volatile first: its store is the one that refuses (full, Redis
@@ -366,25 +372,31 @@ func (s *Service) admit(ctx context.Context, items []item) error {
 	}
 	var values [][]byte
 	var isNew []bool
-	n := 0
+	n, over := 0, -1
 	for i := range items {
 		if items[i].storage != StoragePersistent {
 			continue
 		}
 		fresh := !items[i].done
 		if fresh {
-			if n++; s.maxNew > 0 && n > s.maxNew {
-				return tooMany(i, s.maxNew, "new persistent values")
+			if n++; s.maxNew > 0 && n > s.maxNew && over < 0 {
+				over = i
 			}
 		}
 		values = append(values, items[i].value)
 		isNew = append(isNew, fresh)
 	}
-	if s.admission == nil || len(values) == 0 {
-		return nil
+	// The Admission sees (and charges) the call before the cap on new
+	// records answers: whether a message is over that cap depends on which
+	// of its values were known, so answering it first would let a caller
+	// test guesses outside its limits.
+	if s.admission != nil && len(values) > 0 {
+		if err := s.admission.Admit(ctx, values, isNew); err != nil {
+			return fmt.Errorf("vault: redact: %w", err)
+		}
 	}
-	if err := s.admission.Admit(ctx, values, isNew); err != nil {
-		return fmt.Errorf("vault: redact: %w", err)
+	if over >= 0 {
+		return tooMany(over, s.maxNew, "new persistent values")
 	}
 	return nil
 }
