@@ -21,7 +21,9 @@ package cards
 //   - The store keeps a keyed hash of the key (HMAC-SHA256 under a key
 //     derived from the fingerprint key) and of method, path and body — the
 //     body may hold a card number, so never a plain hash of it.
-//   - Keys are per account (two accounts may use the same key), kept in
+//   - Keys are per client (two clients, of one account or two, may use the
+//     same key without meeting: a replay or a 422 never tells one client
+//     about another's request), kept in
 //     the card store, so every gateway on one PostgreSQL database sees the
 //     same claim (one INSERT … ON CONFLICT decides).
 //   - POST /cards/{id}/network-tokens is idempotent by itself (the active
@@ -122,7 +124,11 @@ func (h *Handler) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-		id := h.idemMAC([]byte("key"), []byte(key))
+		// A key belongs to the client that sent it (within its account):
+		// another client reusing it starts its own request, so no client
+		// can learn from a replay or a "reused with another body" answer
+		// whether a body it guessed is another client's (found in review).
+		id := h.idemMAC([]byte("key"), []byte(q.p.ClientID), []byte(key))
 		rec := idemRecord{Hash: h.idemMAC([]byte(r.Method), []byte(r.URL.Path), body)}
 		b, _ := json.Marshal(rec)
 		now := h.now()
