@@ -702,6 +702,13 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		vctx := vault.WithRoute(rctx, route.ID)
 		if client.ID != "" {
 			vctx = vault.WithClient(vctx, client.ID)
+		} else {
+			// No proxy client (outbound.require_auth off): the sender is
+			// its address (the CONNECT's peer inside a tunnel: goproxy
+			// carries it over), so that one sender cannot spend or flag
+			// the limits of everyone on the route (found in review).
+			var peers *Sources // no trusted proxies in front of the outbound listener
+			vctx = vault.WithSource(vctx, peers.Of(req))
 		}
 		if client.Account != "" {
 			vctx = vault.WithAccount(vctx, client.Account)

@@ -112,6 +112,8 @@ type outOpts struct {
 	metrics *obs.Metrics
 	// tok, when set, is the Tokenizer instead of the vault's.
 	tok rewrite.Tokenizer
+	// noAuth serves without proxy credentials (outbound.require_auth off).
+	noAuth bool
 }
 
 var testResolver = mapResolver{
@@ -148,17 +150,21 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 	if o.tok != nil {
 		tok = o.tok
 	}
+	authenticate := func(_ context.Context, user, pass string) (ProxyClient, error) {
+		switch {
+		case user == "cli" && pass == "s3cret":
+			return ProxyClient{ID: "cli"}, nil // the default account
+		case user == "other" && pass == "s3cret":
+			return ProxyClient{ID: "other", Account: "acct_other"}, nil
+		}
+		return ProxyClient{}, errors.New("bad credentials")
+	}
+	if o.noAuth {
+		authenticate = nil
+	}
 	ob, err := NewOutbound(OutboundOptions{
 		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tok, Known: tv.tok, CA: ca,
-		Authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
-			switch {
-			case user == "cli" && pass == "s3cret":
-				return ProxyClient{ID: "cli"}, nil // the default account
-			case user == "other" && pass == "s3cret":
-				return ProxyClient{ID: "other", Account: "acct_other"}, nil
-			}
-			return ProxyClient{}, errors.New("bad credentials")
-		},
+		Authenticate: authenticate,
 		Passthrough: o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,
 	})
@@ -172,7 +178,9 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); ob.Close() })
 	pu, _ := url.Parse(srv.URL)
-	pu.User = url.UserPassword("cli", "s3cret")
+	if !o.noAuth {
+		pu.User = url.UserPassword("cli", "s3cret")
+	}
 	return &outGateway{srv: srv, ob: ob, ca: ca, vault: tv, proxied: pu}
 }
 
