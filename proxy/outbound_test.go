@@ -165,7 +165,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 	ob, err := NewOutbound(OutboundOptions{
 		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tok, Known: tv.tok, CA: ca,
 		Authenticate: authenticate,
-		Passthrough: o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
+		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,
 	})
 	if err != nil {
