@@ -382,10 +382,17 @@ func TestSourceLimitsAndMessageCaps(t *testing.T) {
           - {json: cvc, storage: volatile}
 `), 0o600)
 	g, _, _ := abuseGateway(t, map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
-		"ALIASGATE_LIMITS_SOURCE_NEW_VALUES": "3", "ALIASGATE_LIMITS_SOURCE_NEW_BURST": "3", "ALIASGATE_LIMITS_MAX_NEW_PER_MESSAGE": "4"})
+		"ALIASGATE_LIMITS_SOURCE_NEW_VALUES": "3", "ALIASGATE_LIMITS_SOURCE_NEW_BURST": "3", "ALIASGATE_LIMITS_MAX_NEW_PER_MESSAGE": "4",
+		// The test's load balancer: a second sender is told apart by its
+		// forwarded address (the peer alone is the first).
+		"ALIASGATE_LIMITS_TRUSTED_PROXIES": "127.0.0.1"})
+	sender := ""
 	post := func(body string) (int, http.Header) {
 		req, _ := http.NewRequest("POST", g.inbound+"/pay", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		if sender != "" {
+			req.Header.Set("X-Forwarded-For", sender)
+		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -417,7 +424,10 @@ func TestSourceLimitsAndMessageCaps(t *testing.T) {
 			t.Fatal("the refused card reached the app")
 		}
 	}
-	// Over the per-message cap of new values, whoever sends it.
+	// Over the per-message cap of new values: refused whole (422) for a
+	// sender within its rate (another sender: the first has spent its
+	// bucket, and a sender over its rate is refused 429 first).
+	sender = "198.51.100.50"
 	many := make([]string, 5)
 	for i, c := range candidates("601100", "0004", 5) {
 		many[i] = `{"number":"` + c + `"}`
