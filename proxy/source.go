@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // Sources finds the address a request came from, for the limits that apply
@@ -64,14 +65,11 @@ func (s *Sources) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// parseAddr reads an address, with or without a port or brackets, as its
-// unmapped form.
+// parseAddr reads an address, with or without a port or brackets
+// (routes.SplitHost: the one host rule), as its unmapped form.
 func parseAddr(s string) (netip.Addr, bool) {
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
-	}
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	a, err := netip.ParseAddr(s)
+	host, _ := routes.SplitHost(s)
+	a, err := netip.ParseAddr(host)
 	if err != nil {
 		return netip.Addr{}, false
 	}

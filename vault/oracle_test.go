@@ -7,22 +7,9 @@ import (
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/abuse"
-	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
-
-// candidates returns n Luhn-valid guesses with the given first 6 and last
-// 4 digits, as an attacker of an FPE_SIX_T_FOUR alias would try them.
-func candidates(first6, last4 string, n int) []string {
-	var out []string
-	for mid := 0; len(out) < n; mid++ {
-		body := fmt.Sprintf("%s%06d%s", first6, mid, last4[:3])
-		if pan.CheckDigit([]byte(body)) == last4[3] {
-			out = append(out, body+last4[3:])
-		}
-	}
-	return out
-}
 
 // TestCapOnNewRecordsIsNoOracle: a message of one guess plus exactly
 // MaxNewPerCall new fillers is over the cap only when the guess is new (a
@@ -37,7 +24,7 @@ func TestCapOnNewRecordsIsNoOracle(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			g := abuse.New(lim, abuse.Options{})
 			svc, _, _ := admissionFixture(t, vault.Options{Admission: g, MaxNewPerCall: 100})
-			cands := candidates("411111", "1111", 300)
+			cands := vaulttest.Guesses("411111", "1111", 300)
 			secret := cands[231]
 			victim := vault.WithSource(vault.WithRoute(context.Background(), "checkout"), "203.0.113.9")
 			if _, err := svc.Redact(victim, []vault.RedactRequest{{Value: secret, Format: vault.FormatFPESixTFour}}); err != nil {
@@ -85,7 +72,7 @@ func TestCapOnNewRecordsIsNoOracle(t *testing.T) {
 func TestClassifierOverflowIsNoOracle(t *testing.T) {
 	g := abuse.New(abuse.DefaultLimits(), abuse.Options{})
 	svc, _, _ := admissionFixture(t, vault.Options{Admission: g, MaxNewPerCall: 100})
-	cands := candidates("411111", "1111", 300)
+	cands := vaulttest.Guesses("411111", "1111", 300)
 	secret := cands[271]
 	client := vault.WithAccount(vault.WithClient(context.Background(), "support"), "acct_1")
 	toks, err := svc.Redact(client, []vault.RedactRequest{{Value: secret, Format: vault.FormatFPESixTFour, Detail: true}})

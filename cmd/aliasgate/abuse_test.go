@@ -12,22 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
-
-// candidates returns n Luhn-valid 16-digit numbers with the given first 6
-// and last 4 digits, in the order an attacker would try them (middle
-// digits counting up), as the enumeration of an FPE_SIX_T_FOUR alias does.
-func candidates(first6, last4 string, n int) []string {
-	var out []string
-	for mid := 0; len(out) < n; mid++ {
-		body := fmt.Sprintf("%s%06d%s", first6, mid, last4[:3])
-		if pan.CheckDigit([]byte(body)) == last4[3] {
-			out = append(out, body+last4[3:])
-		}
-	}
-	return out
-}
 
 // abuseGateway starts a gateway with the vault API and cards on and the
 // given extra settings (environment), returning it and its data dir.
@@ -86,7 +72,7 @@ func TestEnumerationOfAnFPEAliasIsStoppedAndAlerted(t *testing.T) {
 	attacker := createClient(t, env, data, "--name", "probe", "--account", "acct_1", "--scopes", "aliases:write")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
 
-	guesses := candidates("411111", "1111", 60)
+	guesses := vaulttest.Guesses("411111", "1111", 60)
 	secret := guesses[40] // the card the victim stored
 	status, got, _ := createAliases(t, g, victim, "FPE_SIX_T_FOUR", []string{secret})
 	if status != 201 || len(got) != 1 {
@@ -203,7 +189,7 @@ func TestEnumerationThroughTheInboundProxy(t *testing.T) {
 				n, _ := res.Body.Read(b)
 				return res.StatusCode, string(b[:n]), res.Header.Get("Retry-After")
 			}
-			guesses := candidates("545454", "5454", 30)
+			guesses := vaulttest.Guesses("545454", "5454", 30)
 			secret := guesses[20]
 			// The victim's card went through the checkout earlier.
 			_, echoed, _ := post(secret, "198.51.100.20")
@@ -303,7 +289,7 @@ func TestDuplicateOracleIsThrottled(t *testing.T) {
 	}
 
 	probeAuth := token(probe)
-	guesses := candidates("400000", "0002", 12)
+	guesses := vaulttest.Guesses("400000", "0002", 12)
 	secret := guesses[8]
 	if status, _ := create(probeAuth, secret); status != 201 {
 		t.Fatalf("the card: %d", status)
@@ -429,7 +415,7 @@ func TestSourceLimitsAndMessageCaps(t *testing.T) {
 	// bucket, and a sender over its rate is refused 429 first).
 	sender = "198.51.100.50"
 	many := make([]string, 5)
-	for i, c := range candidates("601100", "0004", 5) {
+	for i, c := range vaulttest.Guesses("601100", "0004", 5) {
 		many[i] = `{"number":"` + c + `"}`
 	}
 	if status, _ := post(`{"cards":[` + strings.Join(many, ",") + `]}`); status != http.StatusUnprocessableEntity {

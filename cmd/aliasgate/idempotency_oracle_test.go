@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
 
 // TestIdempotencyKeyIsNoPANOracle: a non-PCI client of the same account
@@ -40,7 +42,7 @@ func TestIdempotencyKeyIsNoPANOracle(t *testing.T) {
 		lastBody = string(b)
 		return res.StatusCode, res.Header.Get("Idempotent-Replayed")
 	}
-	guesses := candidates("411111", "1111", 40)
+	guesses := vaulttest.Guesses("411111", "1111", 40)
 	secret := guesses[37]
 	if st, _ := post(shopAuth, "order-42", secret); st != 201 {
 		t.Fatalf("shop create: %d", st)
