@@ -227,7 +227,6 @@ func sourceKey(addr string) string {
 // Admit implements vault.Admission.
 func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refused error) {
 	actor := vault.ActorFrom(ctx)
-	name := CallerOf(actor)
 	var gs []group // groups of the new digit values
 	digits := false
 	for i, v := range values {
@@ -252,7 +251,7 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refus
 
 	now := g.now()
 	g.mu.Lock()
-	c, name := g.callerLocked(name, now)
+	c, name := g.callerLocked(CallerOf(actor), now)
 	c.seen = now
 	if digits && now.Before(c.flaggedUntil) {
 		c.flaggedUntil = now.Add(g.lim.Penalty)
