@@ -82,14 +82,19 @@ func cvcLength(brand string) int {
 	return 3
 }
 
-// capabilities lists what aliasgate supports for a brand. Network tokens and
-// account updates exist for the four schemes with a token service and an
-// account updater service (Visa VTS/VAU, Mastercard MDES/ABU, Amex, Discover);
-// other brands get an empty list.
-func capabilities(brand string) []string {
+// capabilities lists what aliasgate supports for a card of brand. Network
+// tokens exist for the four schemes with a token service (Visa VTS,
+// Mastercard MDES, Amex, Discover); card updates (the network's token
+// updates and account updater reissues, lifecycle.go) reach a card through
+// its network token, so they are listed only while it has one (tokened).
+// Other brands get an empty list.
+func capabilities(brand string, tokened bool) []string {
 	switch brand {
 	case BrandVisa, BrandMastercard, BrandAmex, BrandDiscover:
-		return []string{CapabilityNetworkTokens, CapabilityCardUpdates}
+		if tokened {
+			return []string{CapabilityNetworkTokens, CapabilityCardUpdates}
+		}
+		return []string{CapabilityNetworkTokens}
 	}
 	return []string{}
 }

@@ -25,9 +25,12 @@
 //     on PATCH different from the path → 409.
 //   - first8 is the first 8 digits only for PANs of 16 digits or more; shorter
 //     PANs show their first 6 there too (PCI DSS display limit).
-//   - capabilities: ["network-tokens","card-updates"] for VISA, MASTERCARD,
-//     AMEX and DISCOVER (the schemes with a token service and an account
-//     updater); [] for the other brands.
+//   - capabilities: "network-tokens" for VISA, MASTERCARD, AMEX and
+//     DISCOVER (the schemes with a token service); "card-updates" besides
+//     only while the card has a network token (active or suspended): the
+//     network's lifecycle updates (token updates, account updater reissues)
+//     reach a card through its token (lifecycle.go), so a card without one
+//     receives none. [] for the other brands.
 //   - cvc_alias is omitted when the card has no CVC (cvc_status "none"); cvc is
 //     omitted for PCI clients too when the CVC has expired or was never given.
 //   - A duplicate PAN (same account) answers 303 with Location and a document
@@ -44,6 +47,9 @@
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
 //   - Network tokens: see tokens.go. DELETE /cards/{id}: see delete.go.
+//     Lifecycle events from the network (token updated, suspended,
+//     resumed, deleted; card reissued): see lifecycle.go. Events published
+//     to Options.Events (card.created …): see events.go.
 //     GET /cards (list, cursor pagination, filters): see list.go.
 //   - Accounts (issue 18): every vault call acts for the client's account
 //     (vault.WithAccount): pan_alias and cvc_alias resolve among that
@@ -96,6 +102,10 @@ type Store interface {
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
 	// ReplaceCard replaces an existing card record without recording a card update.
 	ReplaceCard(ctx context.Context, account, id string, record []byte) error
+	// ReissueCard replaces the record of (account, id), moves its fingerprint entry from
+	// oldFingerprint to fingerprint and appends update, atomically, unless another card of
+	// the account has fingerprint: then it writes nothing and returns that card's id.
+	ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (existingID string, err error)
 	// DeleteCard removes the card (account, id), its card updates and its fingerprint entry; ok
 	// false when there is no such card.
 	DeleteCard(ctx context.Context, account, id, fingerprint string) (ok bool, err error)
@@ -141,6 +151,9 @@ type Options struct {
 	// Settings gives each account's settings (network tokens, token type;
 	// settings.go); nil: every account has the defaults (network tokens off).
 	Settings Settings
+	// Events receives the card and network token events (events.go;
+	// serve: the webhook outbox); nil: no events.
+	Events Events
 }
 
 // DuplicateWatch counts duplicate answers per caller (internal/abuse).
@@ -181,6 +194,7 @@ type Handler struct {
 	accounts Settings       // nil: defaults (settings.go)
 	bins     binTable
 	tsp      tsp.Provider
+	events   Events   // nil: no events (events.go)
 	locks    sync.Map // account + "/" + card id → *sync.Mutex
 
 	create, get, patch, list, del      http.Handler
@@ -206,11 +220,13 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	h.tsp = opts.TSP
 	h.dups = opts.Duplicates
 	h.accounts = opts.Settings
+	h.events = opts.Events
 	if h.tsp == nil {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
 		h.tsp = tsp.NewSimulator(m.Sum(nil))
 	}
+	h.tsp.Subscribe(tokenEvents{h}) // network lifecycle events (lifecycle.go)
 	if err := parseBINTable(h.bins, strings.NewReader(DefaultBINTable)); err != nil {
 		return nil, err
 	}
@@ -521,7 +537,7 @@ func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string
 	a := Attributes{
 		CVCStatus: cvcStatus, PANAlias: rec.PANAlias, CVCAlias: rec.CVCAlias, TokenType: "pan",
 		BIN: rec.BIN, First8: rec.First8, Last4: rec.Last4, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear,
-		CardFingerprint: rec.Fingerprint, Capabilities: capabilities(rec.Brand),
+		CardFingerprint: rec.Fingerprint, Capabilities: capabilities(rec.Brand, rec.currentToken() != nil),
 		CreatedAt: formatTime(rec.CreatedAt), UpdatedAt: formatTime(rec.UpdatedAt),
 		CardBrand: rec.Brand, CardType: rec.Type, Meta: rec.Meta, Cardholder: rec.Cardholder,
 		Expired: cardExpired(rec.ExpMonth, rec.ExpYear, h.now()), EnrollmentStatus: h.enrollment(q.p.Account, rec),
@@ -673,7 +689,7 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if wantTokens {
-			if t := rec.activeToken(); t != nil {
+			if t := rec.currentToken(); t != nil {
 				a, err := h.tokenAttributes(q, t, "")
 				if err != nil {
 					h.fail(q, "get card: network token", err)

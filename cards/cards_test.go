@@ -352,7 +352,7 @@ func TestCreateGetPatchMatchTheSpecPages(t *testing.T) {
 			t.Errorf("create: %s = %v, want %v", k, a[k], v)
 		}
 	}
-	if fmt.Sprint(a["capabilities"]) != "[network-tokens card-updates]" {
+	if fmt.Sprint(a["capabilities"]) != "[network-tokens]" { // no token yet: no card updates (lifecycle.go)
 		t.Errorf("capabilities %v", a["capabilities"])
 	}
 	obs := r.doc["metadata"].(map[string]any)["observability"].(map[string]any)
@@ -774,7 +774,7 @@ func TestBrandAndCapabilities(t *testing.T) {
 			t.Errorf("Brand(%s…) = %s, want %s", p[:min(6, len(p))], got, want)
 		}
 	}
-	if len(capabilities(BrandJCB)) != 0 || len(capabilities(BrandAmex)) != 2 {
+	if len(capabilities(BrandJCB, true)) != 0 || len(capabilities(BrandAmex, true)) != 2 || len(capabilities(BrandAmex, false)) != 1 {
 		t.Errorf("capabilities")
 	}
 }
@@ -866,4 +866,23 @@ func TestStoreFailureIsA500WithoutDetails(t *testing.T) {
 	if len(log.Messages("cards: create card: store failed")) != 1 || len(log.Messages("cards: get card failed")) != 1 {
 		t.Errorf("failures not logged: %s", log.String())
 	}
+}
+
+func (s *memStore) ReissueCard(_ context.Context, account, id, oldFP, fp string, record, update []byte) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := account + "/" + id
+	if _, ok := s.cards[k]; !ok {
+		return "", fmt.Errorf("no card %s", id)
+	}
+	if other, ok := s.fingers[account+"/"+fp]; ok && other != id {
+		return other, nil
+	}
+	if s.fingers[account+"/"+oldFP] == id {
+		delete(s.fingers, account+"/"+oldFP)
+	}
+	s.fingers[account+"/"+fp] = id
+	s.cards[k] = slices.Clone(record)
+	s.updates[k] = append(s.updates[k], slices.Clone(update))
+	return "", nil
 }

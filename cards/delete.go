@@ -51,43 +51,49 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "delete card", err)
 		return
 	}
-	if err := h.erase(q, rec); err != nil {
+	retired, err := h.erase(q, rec)
+	if err != nil {
 		h.fail(q, "delete card", err)
 		return
 	}
 	h.log.InfoContext(q.ctx, "cards: card deleted", "card_id", rec.ID, "account_id", q.p.Account,
 		"client_id", q.p.ClientID, "trace_id", q.obs.TraceID)
+	for _, t := range retired {
+		h.publishToken(q, EventNetworkTokenDeleted, rec, t, SourceAPI)
+	}
+	h.publishCard(q, EventCardDeleted, rec, SourceAPI, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // erase deletes rec, its network tokens and its aliases; called under the
-// card lock.
-func (h *Handler) erase(q *request, rec *record) error {
+// card lock. retired are the tokens it deleted (they were the card's).
+func (h *Handler) erase(q *request, rec *record) (retired []*tokenRecord, err error) {
 	if !rec.Deleting {
 		rec.Deleting = true
 		if err := h.replace(q, rec); err != nil {
-			return fmt.Errorf("mark the card deleting: %w", err)
+			return nil, fmt.Errorf("mark the card deleting: %w", err)
 		}
 	}
 	for i := range rec.Tokens {
 		t := &rec.Tokens[i]
-		if t.State == TokenActive {
+		if t.live() {
 			if err := h.retireToken(q, t); err != nil {
-				return err
+				return nil, err
 			}
+			retired = append(retired, t)
 		} else if err := h.deleteAlias(q, t.PANAlias); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, a := range []string{rec.PANAlias, rec.CVCAlias} {
 		if err := h.deleteAlias(q, a); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if _, err := h.store.DeleteCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint); err != nil {
-		return fmt.Errorf("delete the card record: %w", err)
+		return nil, fmt.Errorf("delete the card record: %w", err)
 	}
-	return nil
+	return retired, nil
 }
 
 // retireToken deletes t at the token service, then its token PAN from the

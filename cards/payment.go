@@ -20,7 +20,8 @@ package cards
 //     has one ("" when it expired or was never given), cryptogram and ECI
 //     emptied — only when the filter allows the fallback; else
 //     ErrNoActiveToken (422 no_active_network_token). A card whose token
-//     the token service says is deleted counts as having none.
+//     is suspended (lifecycle.go), or which the token service says is
+//     deleted or suspended, counts as having none.
 //   - Every value is read through the vault with the proxy's context: the
 //     reveals are audited with the route and proxy client as the actor.
 
@@ -89,7 +90,7 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 	}
 	if t := rec.activeToken(); t != nil {
 		v, err := h.tokenPayment(q, rec, t, use)
-		if !errors.Is(err, tsp.ErrDeleted) {
+		if !errors.Is(err, tsp.ErrDeleted) && !errors.Is(err, tsp.ErrSuspended) {
 			return v, err
 		}
 	}

@@ -72,7 +72,7 @@ func (h *Handler) settings(account string) AccountSettings {
 // enrollment returns the enrollment_status of rec, "" when it is not shown.
 func (h *Handler) enrollment(account string, rec *record) string {
 	switch {
-	case rec.activeToken() != nil:
+	case rec.currentToken() != nil:
 		return EnrollmentEnrolled
 	case rec.Enrollment != "":
 		return rec.Enrollment

@@ -14,6 +14,12 @@ package cards
 //   - network_token, bin and last4 are JSON strings; exp_month and exp_year
 //     integers that follow the card's expiry. network_token is shown only to
 //     PCI clients.
+//   - A token's state is active, suspended (by the network, lifecycle.go)
+//     or deleted. A suspended token is still the card's token: it is shown
+//     (include=network_tokens), follows PATCHed expiries and is deleted by
+//     DELETE, but makes no cryptogram (409 no_active_network_token; a
+//     network_token route falls back or refuses as for no token) and a new
+//     one is not provisioned while it exists (409 network_token_suspended).
 //   - Brands the TSP does not tokenize (see cards/tsp) → 422
 //     network_tokens_unsupported. Cryptogram without an active token → 409
 //     no_active_network_token. DELETE without an active token → 404.
@@ -63,8 +69,9 @@ const (
 	tokenIDPrefix     = "NTK"
 
 	// Network token states.
-	TokenActive  = "active"
-	TokenDeleted = "deleted"
+	TokenActive    = "active"
+	TokenSuspended = "suspended" // by the network (lifecycle.go): no cryptogram until resumed
+	TokenDeleted   = "deleted"
 )
 
 // tokenRecord is a network token as stored in the card record.
@@ -97,6 +104,20 @@ type NetworkToken struct {
 	UpdatedAt               string          `json:"updated_at"`
 }
 
+// live reports whether t is the card's token still (active or suspended).
+func (t *tokenRecord) live() bool { return t.State == TokenActive || t.State == TokenSuspended }
+
+// currentToken is the card's token, active or suspended, or nil.
+func (rec *record) currentToken() *tokenRecord {
+	for i := len(rec.Tokens) - 1; i >= 0; i-- {
+		if rec.Tokens[i].live() {
+			return &rec.Tokens[i]
+		}
+	}
+	return nil
+}
+
+// activeToken is the card's token that makes cryptograms, or nil.
 func (rec *record) activeToken() *tokenRecord {
 	for i := len(rec.Tokens) - 1; i >= 0; i-- {
 		if rec.Tokens[i].State == TokenActive {
@@ -198,6 +219,11 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer unlock()
+	if t := rec.currentToken(); t != nil && t.State == TokenSuspended {
+		h.fail(q, "provision network token", jsonapi.NewError(http.StatusConflict, "network_token_suspended",
+			"Conflict", "the card's network token is suspended by the network; it is resumed by the network or deleted"))
+		return
+	}
 	if t := rec.activeToken(); t != nil {
 		a, err := h.tokenAttributes(q, t, "")
 		if err != nil {
@@ -254,6 +280,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan string) (*tokenRec
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+	h.publishToken(q, EventNetworkTokenCreated, rec, &rec.Tokens[len(rec.Tokens)-1], SourceAPI)
 	return &rec.Tokens[len(rec.Tokens)-1], tok.PAN, nil
 }
 
@@ -263,7 +290,7 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer unlock()
-	t := rec.activeToken()
+	t := rec.currentToken()
 	if t == nil {
 		h.fail(q, "delete network token", jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found",
 			"the card has no active network token"))
@@ -279,6 +306,7 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(q.ctx, "cards: network token deleted", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+	h.publishToken(q, EventNetworkTokenDeleted, rec, t, SourceAPI)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -295,6 +323,11 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := rec.activeToken()
+	if t == nil && rec.currentToken() != nil {
+		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
+			"the card's network token is suspended by the network"))
+		return
+	}
 	if t == nil {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
 			"the card has no active network token; provision one first"))
@@ -310,9 +343,9 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 		use = defaultUse(t)
 	}
 	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
-	if errors.Is(err, tsp.ErrDeleted) {
+	if errors.Is(err, tsp.ErrDeleted) || errors.Is(err, tsp.ErrSuspended) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
-			"the network token was deleted by the token service"))
+			"the token service refuses the network token (deleted or suspended)"))
 		return
 	}
 	if err != nil {
@@ -328,22 +361,23 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
 }
 
-// refreshToken applies a card expiry change to the active token of next
-// (lifecycle update); called by PATCH under the card lock.
-func (h *Handler) refreshToken(q *request, next *record, now time.Time) error {
-	t := next.activeToken()
+// refreshToken applies a card expiry change to the current token of next
+// (lifecycle update); called by PATCH under the card lock. changed: the
+// token's expiry changed.
+func (h *Handler) refreshToken(q *request, next *record, now time.Time) (changed bool, err error) {
+	t := next.currentToken()
 	if t == nil || (t.ExpMonth == next.ExpMonth && t.ExpYear == next.ExpYear) {
-		return nil
+		return false, nil
 	}
 	tokenPAN, err := h.revealOne(q, t.PANAlias)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := h.tsp.Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
-		return err
+		return false, err
 	}
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now
-	return nil
+	return true, nil
 }
 
 // tokenTimeLayout is the network tokens page's timestamp: UTC, microseconds

@@ -478,6 +478,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
 		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	h.publishCard(q, EventCardCreated, rec, SourceAPI, nil)
 	h.autoProvision(q, rec, pan)
 	noteOutcome(q.ctx, rec.ID, "")
 	q.w.Header().Set("Location", "/cards/"+rec.ID)
@@ -614,7 +615,8 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	var included *[]Resource
 	if len(upd.ChangedFields) > 0 {
 		next.UpdatedAt = now
-		if err := h.refreshToken(q, &next, now); err != nil {
+		tokenChanged, err := h.refreshToken(q, &next, now)
+		if err != nil {
 			h.fail(q, "update card: network token", err)
 			return
 		}
@@ -635,6 +637,10 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		included = &[]Resource{{Type: typeCardUpdates, ID: upd.ID, Attributes: upd.CardUpdate}}
 		h.log.InfoContext(q.ctx, "cards: card updated", "card_id", rec.ID, "account_id", q.p.Account,
 			"changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
+		h.publishCard(q, EventCardUpdated, &next, SourceAPI, &upd)
+		if tokenChanged {
+			h.publishToken(q, EventNetworkTokenUpdated, &next, next.currentToken(), SourceAPI)
+		}
 	}
 	pan, oldCVC, status, err := h.reveal(q, &next)
 	if err != nil {

@@ -33,6 +33,8 @@
 //     cryptogram made in the last MaxAge (15 windows) whose type and ECI are
 //     the brand's, once per (token, counter); a replay, an older or altered
 //     one is refused. Used counters are remembered in memory only.
+//   - Lifecycle events (token updated, suspended, resumed, deleted; card
+//     reissued): see events.go.
 package tsp
 
 import (
@@ -78,6 +80,9 @@ type Provider interface {
 	Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use Use, now time.Time) (Cryptogram, error)
 	// Verify checks a cryptogram; each (token, counter) is accepted once.
 	Verify(tokenPAN string, c Cryptogram, counter uint64, now time.Time) error
+	// Subscribe registers the receiver of the provider's lifecycle events
+	// (events.go); the Card Management side calls it once, at construction.
+	Subscribe(sink Sink)
 }
 
 // Errors of the simulator.
@@ -177,15 +182,18 @@ func BrandOf(pan string) string {
 
 // Simulator is the built-in Provider.
 type Simulator struct {
-	key     []byte
-	mu      sync.Mutex
-	used    map[string]struct{} // token PAN ‖ counter
-	deleted map[string]struct{}
+	key       []byte
+	mu        sync.Mutex
+	used      map[string]struct{} // token PAN ‖ counter
+	deleted   map[string]struct{}
+	suspended map[string]struct{}
+	sink      Sink // Subscribe
 }
 
 // NewSimulator returns a simulator keyed with key.
 func NewSimulator(key []byte) *Simulator {
-	return &Simulator{key: append([]byte(nil), key...), used: map[string]struct{}{}, deleted: map[string]struct{}{}}
+	return &Simulator{key: append([]byte(nil), key...), used: map[string]struct{}{}, deleted: map[string]struct{}{},
+		suspended: map[string]struct{}{}}
 }
 
 func (s *Simulator) mac(parts ...[]byte) []byte {
@@ -295,9 +303,13 @@ func (s *Simulator) Cryptogram(_ context.Context, tokenPAN string, counter uint6
 	}
 	s.mu.Lock()
 	_, del := s.deleted[tokenPAN]
+	_, susp := s.suspended[tokenPAN]
 	s.mu.Unlock()
 	if del {
 		return Cryptogram{}, ErrDeleted
+	}
+	if susp {
+		return Cryptogram{}, ErrSuspended
 	}
 	return Cryptogram{ECI: eci, Type: spec.typ, Value: s.value(spec, eci, tokenPAN, counter, window(now))}, nil
 }

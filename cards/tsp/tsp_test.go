@@ -3,11 +3,16 @@ package tsp
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	pkgpan "github.com/aliasgate/aliasgate/internal/pan"
 )
 
 func luhn(s string) bool {
@@ -197,5 +202,72 @@ func TestCryptogramsAreBrandCorrect(t *testing.T) {
 	}
 	if _, err := ParseUse("recurring"); err != ErrInvalidUse {
 		t.Errorf("ParseUse(recurring) = %v", err)
+	}
+}
+
+type sinkFunc func(context.Context, Event) error
+
+func (f sinkFunc) TokenEvent(ctx context.Context, ev Event) error { return f(ctx, ev) }
+
+// TestRaise: each event reaches the sink; the simulator enforces
+// suspension and deletion; a reissued PAN keeps the BIN and length, is
+// Luhn-valid and new; Event never prints a PAN.
+func TestRaise(t *testing.T) {
+	s := NewSimulator([]byte("k"))
+	ctx := context.Background()
+	const card = "4111111111111111"
+	tok, err := s.Provision(ctx, card, "4", "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenSuspended, TokenPAN: tok.PAN}); !errors.Is(err, ErrNoSink) {
+		t.Errorf("no sink: %v", err)
+	}
+	var got []Event
+	s.Subscribe(sinkFunc(func(_ context.Context, ev Event) error { got = append(got, ev); return nil }))
+	now := time.Now()
+	crypt := func() error { _, err := s.Cryptogram(ctx, tok.PAN, uint64(len(got)), UseEcommerce, now); return err }
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenSuspended, TokenPAN: tok.PAN, Requestor: "a/b"}); err != nil || !errors.Is(crypt(), ErrSuspended) {
+		t.Errorf("suspended: %v, cryptogram %v", err, crypt())
+	}
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenResumed, TokenPAN: tok.PAN}); err != nil || crypt() != nil {
+		t.Errorf("resumed: %v, cryptogram %v", err, crypt())
+	}
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenUpdated, TokenPAN: tok.PAN, ExpMonth: "5", ExpYear: "2031"}); err != nil {
+		t.Errorf("updated: %v", err)
+	}
+	for i := 0; i < 50; i++ {
+		ev, err := s.Raise(ctx, RaiseRequest{Type: EventCardReissued, TokenPAN: tok.PAN, CardPAN: card, NewPAN: true})
+		if err != nil || ev.NewPAN == card || !strings.HasPrefix(ev.NewPAN, "411111") || len(ev.NewPAN) != len(card) ||
+			!pkgpan.Valid(ev.NewPAN) {
+			t.Fatalf("reissue: %v (new PAN of %d digits)", err, len(ev.NewPAN))
+		}
+		for _, s := range []string{ev.String(), fmt.Sprintf("%#v", ev), fmt.Sprint(ev.LogValue())} {
+			if strings.Contains(s, ev.NewPAN) || strings.Contains(s, tok.PAN) {
+				t.Fatalf("an event prints a PAN: %s", s)
+			}
+		}
+	}
+	for _, bad := range []RaiseRequest{
+		{Type: EventTokenUpdated, TokenPAN: tok.PAN},
+		{Type: EventTokenUpdated, TokenPAN: tok.PAN, ExpMonth: "5"},
+		{Type: EventTokenSuspended, TokenPAN: tok.PAN, NewPAN: true},
+		{Type: EventCardReissued, TokenPAN: tok.PAN},
+		{Type: EventCardReissued, TokenPAN: tok.PAN, NewPAN: true, CardPAN: "12"},
+		{Type: "explode", TokenPAN: tok.PAN},
+		{Type: EventTokenSuspended},
+	} {
+		if _, err := s.Raise(ctx, bad); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenDeleted, TokenPAN: tok.PAN}); err != nil || !errors.Is(crypt(), ErrDeleted) {
+		t.Errorf("deleted: %v, cryptogram %v", err, crypt())
+	}
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenResumed, TokenPAN: tok.PAN}); !errors.Is(err, ErrDeleted) {
+		t.Errorf("resume of a deleted token: %v", err)
+	}
+	if len(got) != 54 { // suspended, resumed, updated, 50 reissues, deleted
+		t.Errorf("the sink got %d events, want 54", len(got))
 	}
 }

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -71,4 +72,45 @@ func (s *Store) ListCards(_ context.Context, account, after string, limit int) (
 		return nil, nil, fmt.Errorf("boltstore: list cards: %w", err)
 	}
 	return ids, recs, nil
+}
+
+// ReissueCard replaces the account's card id, moves its fingerprint entry
+// from oldFingerprint to fingerprint and appends update, in one
+// transaction (cards.Store), unless another card of the account has
+// fingerprint: then it writes nothing and returns that card's id.
+func (s *Store) ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (string, error) {
+	var existing string
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		existing = ""
+		cb, fb := tx.Bucket(bucketCards), tx.Bucket(bucketCardsByFinger)
+		k := cardKey(account, id)
+		if cb.Get(k) == nil {
+			return ErrCardNotFound
+		}
+		if v := fb.Get(cardKey(account, fingerprint)); v != nil && string(v) != id {
+			existing = string(v)
+			return nil
+		}
+		if v := fb.Get(cardKey(account, oldFingerprint)); string(v) == id {
+			if err := fb.Delete(cardKey(account, oldFingerprint)); err != nil {
+				return err
+			}
+		}
+		if err := fb.Put(cardKey(account, fingerprint), []byte(id)); err != nil {
+			return err
+		}
+		if err := cb.Put(k, record); err != nil {
+			return err
+		}
+		ub := tx.Bucket(bucketCardUpdates)
+		seq, err := ub.NextSequence()
+		if err != nil {
+			return err
+		}
+		return ub.Put(binary.BigEndian.AppendUint64(append(k, 0), seq), update)
+	})
+	if err != nil {
+		return "", fmt.Errorf("boltstore: reissue card: %w", err)
+	}
+	return existing, nil
 }

@@ -54,3 +54,30 @@ func (s *Store) ListCards(_ context.Context, account, after string, limit int) (
 	}
 	return ids, recs, nil
 }
+
+// ReissueCard replaces the account's card id, moves its fingerprint entry
+// from oldFingerprint to fingerprint and appends update (cards.Store),
+// unless another card of the account has fingerprint: then it writes
+// nothing and returns that card's id.
+func (s *Store) ReissueCard(_ context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", vault.ErrClosed
+	}
+	k := account + "\x00" + id
+	if _, ok := s.cards[k]; !ok {
+		return "", ErrCardNotFound
+	}
+	fk := account + "\x00" + fingerprint
+	if other, ok := s.fingers[fk]; ok && other != id {
+		return other, nil
+	}
+	if ok := account + "\x00" + oldFingerprint; s.fingers[ok] == id {
+		delete(s.fingers, ok)
+	}
+	s.fingers[fk] = id
+	s.cards[k] = append([]byte(nil), record...)
+	s.updates[k] = append(s.updates[k], append([]byte(nil), update...))
+	return "", nil
+}

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -58,4 +59,44 @@ func (s *Store) ListCards(ctx context.Context, account, after string, limit int)
 		return nil, nil, err
 	}
 	return ids, recs, nil
+}
+
+// ReissueCard replaces the account's card id with its new fingerprint (a
+// column of the row) and appends update, in one transaction (cards.Store),
+// unless another card of the account has fingerprint: then it writes
+// nothing and returns that card's id. The UNIQUE (account, fingerprint)
+// constraint decides between gateways; a card that took the fingerprint
+// meanwhile is returned the same way.
+func (s *Store) ReissueCard(ctx context.Context, account, id, _, fingerprint string, record, update []byte) (string, error) {
+	var existing string
+	err := s.tx(ctx, "reissue card", func(ctx context.Context, tx pgx.Tx) error {
+		existing = ""
+		if !isStorable(account) || !isStorable(id) {
+			return ErrCardNotFound
+		}
+		err := tx.QueryRow(ctx, `SELECT id FROM cards WHERE account = $1 AND fingerprint = $2 AND id <> $3`,
+			account, fingerprint, id).Scan(&existing)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE cards SET record = $3, fingerprint = $4 WHERE account = $1 AND id = $2`,
+			account, id, nonNil(record), nullable(fingerprint))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrCardNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO card_updates (account, id, seq, record)
+			SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3 FROM card_updates WHERE account = $1 AND id = $2`,
+			account, id, nonNil(update))
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return existing, nil
 }

@@ -1,0 +1,462 @@
+package cards
+
+// Lifecycle events from the network (issue 22): the token service's
+// notifications (cards/tsp: token updated, suspended, resumed, deleted;
+// card reissued by the account updater) reach the Handler through the
+// tsp.Sink it registers at construction (Provider.Subscribe), and the
+// simulator raises them on demand (Simulate: the admin endpoint POST
+// /admin/tsp/simulate and `aliasgate tsp simulate`).
+//
+// Decisions:
+//   - An event names its card by the requestor reference "account/card id"
+//     and its token by the token PAN; it is applied only when the token PAN
+//     is the card's current token's (compared in constant time), so an
+//     event cannot reach a card of another account or another card's token.
+//     Simulate needs the account with the card id (an operator names both;
+//     a card id of another account is not found).
+//   - Each applied event is one card update (card_updates) whose event is
+//     its source: "network-token-update" (new token expiry: changed fields
+//     network_token_exp_month and network_token_exp_year),
+//     "network-token-status" (suspended, resumed, deleted: changed field
+//     network_token_state with the old and new state), "account-updater"
+//     (card reissued). PATCH keeps "api-update". An event that changes
+//     nothing (resume of an active token, the same expiry) records nothing
+//     and publishes nothing.
+//   - A reissue with a new expiry sets exp_month and exp_year of the card
+//     and of its token. A reissue with a new PAN stores the new PAN in the
+//     vault for the card's account (a new persistent alias: pan_alias
+//     changes) and bin, first8, last4, card_brand, card_type and
+//     card_fingerprint follow; the token is kept (the network maps it to
+//     the new PAN). The card update names "pan", "pan_alias" and
+//     "card_fingerprint" in changed_fields without values, and shows
+//     old and new of bin, first8 and last4 (what a PCI-scoped display may
+//     show) — never a PAN, alias or fingerprint in updated_values. The old
+//     CVC belongs to the old card number: its alias is deleted and the card
+//     shows cvc_status "none" ("cvc" in changed_fields).
+//   - The old PAN: the fingerprint index moves to the new PAN's
+//     fingerprint in the same store transaction as the record (a PAN the
+//     account already stores as another card refuses the reissue:
+//     ErrReissueConflict, nothing changes, and the new alias is left since
+//     it may be that card's). Then the old PAN alias is deleted from the
+//     vault (audited, its alias answers 404) unless another card of the
+//     account still uses it (AliasUse), so an old card number does not stay
+//     revealable forever. A failure there leaves the alias (logged); the
+//     card is already reissued.
+//   - A token deleted by the network is retired as by DELETE: its token
+//     PAN is deleted from the vault.
+//   - Vault calls act for the card's account with the route
+//     "internal:tsp" as the actor of audited reveals.
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aliasgate/aliasgate/cards/tsp"
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Lifecycle errors.
+var (
+	ErrNoSuchCard      = errors.New("cards: no such card in the account")
+	ErrNoNetworkToken  = errors.New("cards: the card has no network token")
+	ErrTokenMismatch   = errors.New("cards: the event's token is not the card's")
+	ErrNoSimulator     = errors.New("cards: the token service is not the simulator")
+	ErrInvalidEvent    = errors.New("cards: invalid lifecycle event")
+	ErrReissueConflict = errors.New("cards: the reissued card number is another card of the account")
+)
+
+// tspActor is the route named as the actor of the vault calls of events.
+const tspActor = "internal:tsp"
+
+// tokenEvents is the tsp.Sink of a Handler.
+type tokenEvents struct{ h *Handler }
+
+// TokenEvent implements tsp.Sink.
+func (s tokenEvents) TokenEvent(ctx context.Context, ev tsp.Event) error {
+	return s.h.applyTokenEvent(ctx, ev)
+}
+
+// requestorRef is the requestor reference of the token of card id.
+func requestorRef(account, id string) string { return account + "/" + id }
+
+func parseRequestor(ref string) (account, id string, ok bool) {
+	i := strings.LastIndexByte(ref, '/')
+	if i <= 0 || !validCardID(ref[i+1:]) {
+		return "", "", false
+	}
+	return ref[:i], ref[i+1:], true
+}
+
+// lifecycleRequest is the request state of an event for account.
+func (h *Handler) lifecycleRequest(ctx context.Context, account string) *request {
+	ctx = vault.WithAccount(vault.WithRoute(ctx, tspActor), account)
+	return &request{ctx: ctx, p: principalOf(account), obs: Observability{TraceID: traceID(""),
+		AccountID: account, VaultID: h.vaultID}}
+}
+
+// loadEventCard loads card id for an event; ErrNoSuchCard when absent.
+func (h *Handler) loadEventCard(q *request, id string) (*record, error) {
+	rec, err := h.loadID(q, id)
+	var je *jsonapi.Error
+	if errors.As(err, &je) {
+		return nil, ErrNoSuchCard
+	}
+	return rec, err
+}
+
+// eventExpiry parses and checks the new expiry of an event.
+func (h *Handler) eventExpiry(month, year string) (int, int, error) {
+	m, err1 := strconv.Atoi(month)
+	y, err2 := strconv.Atoi(year)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%w: the expiry must be numbers", ErrInvalidEvent)
+	}
+	var c errs
+	checkExpiry(&c, m, y, h.now())
+	if c.err() != nil {
+		return 0, 0, fmt.Errorf("%w: exp_month must be 1 to 12 and exp_year 2 digits or 2000-2099, at most %d years ahead",
+			ErrInvalidEvent, maxFutureYears)
+	}
+	return m, y, nil
+}
+
+// applyTokenEvent applies one event of the token service.
+func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
+	account, id, ok := parseRequestor(ev.Requestor)
+	if !ok {
+		return ErrNoSuchCard
+	}
+	q := h.lifecycleRequest(ctx, account)
+	defer h.lock(account, id)()
+	rec, err := h.loadEventCard(q, id)
+	if err != nil {
+		return err
+	}
+	if rec.currentToken() == nil {
+		return ErrNoNetworkToken
+	}
+	tokenPAN, err := h.revealOne(q, rec.currentToken().PANAlias)
+	if err != nil {
+		return fmt.Errorf("cards: event: reveal the network token: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(tokenPAN), []byte(ev.TokenPAN)) != 1 {
+		return ErrTokenMismatch
+	}
+	now := h.now().UTC()
+	upd := storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
+		UpdatedValues: []UpdatedValue{}, ReceivedAt: formatTime(now.Truncate(time.Second))}}
+	change := func(field string, old, new any) {
+		o, _ := json.Marshal(old)
+		n, _ := json.Marshal(new)
+		upd.ChangedFields = append(upd.ChangedFields, field)
+		upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
+	}
+	next := *rec
+	next.Tokens = slices.Clone(rec.Tokens)
+	t := next.currentToken()
+	var tokenEvent, source string
+	setState := func(state, event string) {
+		if t.State != state {
+			change("network_token_state", t.State, state)
+			t.State, t.UpdatedAt = state, now
+			tokenEvent = event
+		}
+		upd.Event, source = cardUpdateTokenStatus, SourceNetwork
+	}
+	var reissue *reissued
+	switch ev.Type {
+	case tsp.EventTokenUpdated:
+		m, y, err := h.eventExpiry(ev.ExpMonth, ev.ExpYear)
+		if err != nil {
+			return err
+		}
+		if m != t.ExpMonth {
+			change("network_token_exp_month", t.ExpMonth, m)
+		}
+		if y != t.ExpYear {
+			change("network_token_exp_year", t.ExpYear, y)
+		}
+		if len(upd.ChangedFields) > 0 {
+			t.ExpMonth, t.ExpYear, t.UpdatedAt = m, y, now
+			tokenEvent = EventNetworkTokenUpdated
+		}
+		upd.Event, source = cardUpdateNetworkTokenUpd, SourceNetworkTokenUpdate
+	case tsp.EventTokenSuspended:
+		setState(TokenSuspended, EventNetworkTokenSuspend)
+	case tsp.EventTokenResumed:
+		setState(TokenActive, EventNetworkTokenResumed)
+	case tsp.EventTokenDeleted:
+		if err := h.retireToken(q, t); err != nil { // its token PAN leaves the vault
+			return err
+		}
+		change("network_token_state", rec.currentToken().State, TokenDeleted)
+		tokenEvent = EventNetworkTokenDeleted
+		upd.Event, source = cardUpdateTokenStatus, SourceNetwork
+	case tsp.EventCardReissued:
+		upd.Event, source = cardUpdateAccountUpdater, SourceAccountUpdater
+		if reissue, err = h.reissue(q, &next, t, ev, change, &upd.CardUpdate, now); err != nil {
+			return err
+		}
+		if reissue.tokenChanged {
+			tokenEvent = EventNetworkTokenUpdated
+		}
+	default:
+		return ErrInvalidEvent
+	}
+	if len(upd.ChangedFields) == 0 {
+		return nil // nothing changed: nothing recorded
+	}
+	if err := h.storeEvent(q, rec, &next, &upd, reissue); err != nil {
+		return err
+	}
+	h.log.InfoContext(q.ctx, "cards: network lifecycle event applied", "card_id", id, "account_id", account,
+		"event", string(ev.Type), "changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
+	if reissue != nil {
+		h.afterReissue(q, rec, &next, reissue)
+		h.publishCard(q, EventCardUpdated, &next, source, &upd)
+	}
+	if tokenEvent != "" {
+		h.publishToken(q, tokenEvent, &next, t, source)
+	}
+	return nil
+}
+
+// reissued is what a reissue changed beyond the record.
+type reissued struct {
+	newPAN       bool
+	oldPAN       string // the old card number (sensitive), to check whether its alias is still used
+	tokenChanged bool
+}
+
+// reissue applies a card-reissued event to next (and its token t).
+func (h *Handler) reissue(q *request, next *record, t *tokenRecord, ev tsp.Event,
+	change func(string, any, any), upd *CardUpdate, now time.Time) (*reissued, error) {
+	r := &reissued{}
+	if ev.ExpMonth != "" || ev.ExpYear != "" {
+		m, y, err := h.eventExpiry(ev.ExpMonth, ev.ExpYear)
+		if err != nil {
+			return nil, err
+		}
+		if m != next.ExpMonth {
+			change("exp_month", next.ExpMonth, m)
+			next.ExpMonth = m
+		}
+		if y != next.ExpYear {
+			change("exp_year", next.ExpYear, y)
+			next.ExpYear = y
+		}
+		if t.ExpMonth != m || t.ExpYear != y {
+			t.ExpMonth, t.ExpYear, t.UpdatedAt = m, y, now
+			r.tokenChanged = true
+		}
+	}
+	if ev.NewPAN == "" {
+		return r, nil
+	}
+	if checkPAN(ev.NewPAN, "pan") != nil {
+		return nil, fmt.Errorf("%w: the new card number is not a valid PAN", ErrInvalidEvent)
+	}
+	old, err := h.revealOne(q, next.PANAlias)
+	if err != nil {
+		return nil, fmt.Errorf("cards: reissue: reveal the card number: %w", err)
+	}
+	if old == ev.NewPAN {
+		return r, nil
+	}
+	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: ev.NewPAN, Format: vault.FormatUUID,
+		Storage: vault.StoragePersistent}})
+	if err != nil {
+		return nil, fmt.Errorf("cards: reissue: redact the new card number: %w", err)
+	}
+	r.newPAN, r.oldPAN = true, old
+	p := ev.NewPAN
+	upd.ChangedFields = append(upd.ChangedFields, "pan", "pan_alias")
+	next.PANAlias = toks[0].Alias
+	for _, f := range []struct {
+		name     string
+		cur      *string
+		newValue string
+	}{{"bin", &next.BIN, p[:6]}, {"first8", &next.First8, first8(p)}, {"last4", &next.Last4, p[len(p)-4:]},
+		{"card_brand", &next.Brand, Brand(p)}, {"card_type", &next.Type, h.bins.cardType(p)}} {
+		if *f.cur != f.newValue {
+			change(f.name, *f.cur, f.newValue)
+			*f.cur = f.newValue
+		}
+	}
+	upd.ChangedFields = append(upd.ChangedFields, "card_fingerprint")
+	next.Fingerprint = fingerprint(h.fpKey, q.p.Account, p)
+	if next.CVCAlias != "" {
+		upd.ChangedFields = append(upd.ChangedFields, "cvc") // the old card's CVC
+		next.CVCAlias = ""
+	}
+	return r, nil
+}
+
+// storeEvent stores next with its card update (moving the fingerprint
+// entry of a reissued PAN).
+func (h *Handler) storeEvent(q *request, rec, next *record, upd *storedUpdate, r *reissued) error {
+	next.UpdatedAt = h.now().UTC().Truncate(time.Second)
+	b, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	u, err := json.Marshal(upd)
+	if err != nil {
+		return err
+	}
+	if r == nil || !r.newPAN {
+		return h.store.UpdateCard(q.ctx, q.p.Account, rec.ID, b, u)
+	}
+	existing, err := h.store.ReissueCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint, next.Fingerprint, b, u)
+	if err != nil {
+		return fmt.Errorf("cards: reissue: store: %w", err)
+	}
+	if existing != "" {
+		h.log.WarnContext(q.ctx, "cards: reissue refused: the new card number is another card of the account",
+			"card_id", rec.ID, "other_card_id", existing, "account_id", q.p.Account)
+		return ErrReissueConflict
+	}
+	return nil
+}
+
+// afterReissue removes the old card number's alias (unless another card
+// uses it) and the old CVC's; failures are logged, the card is reissued.
+func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
+	if !r.newPAN {
+		return
+	}
+	inUse, err := (&AliasUse{store: h.store, fpKey: h.fpKey}).AliasInUse(q.ctx, q.p.Account, rec.PANAlias, []byte(r.oldPAN))
+	if err == nil && !inUse {
+		err = h.deleteAlias(q, rec.PANAlias)
+	}
+	if err == nil && rec.CVCAlias != "" && rec.CVCAlias != next.CVCAlias {
+		err = h.deleteAlias(q, rec.CVCAlias)
+	}
+	if err != nil {
+		h.log.WarnContext(q.ctx, "cards: reissue: an old alias was not deleted", "card_id", rec.ID,
+			"account_id", q.p.Account, "error", err.Error())
+	}
+}
+
+// SimulateRequest asks the token service simulator for one lifecycle
+// event of a card.
+type SimulateRequest struct {
+	Account string `json:"account"`
+	CardID  string `json:"card_id"`
+	Event   string `json:"event"` // a tsp.EventType name
+	// NewPAN asks a card-reissued event for a new card number (made by the
+	// simulator; it is never given).
+	NewPAN bool `json:"new_pan,omitempty"`
+	// ExpMonth and ExpYear are the new expiry (0: unchanged).
+	ExpMonth int `json:"exp_month,omitempty"`
+	ExpYear  int `json:"exp_year,omitempty"`
+}
+
+// SimulateResult is the card after a simulated event: nothing sensitive.
+type SimulateResult struct {
+	CardID            string `json:"card_id"`
+	Event             string `json:"event"`
+	Last4             string `json:"last4"`
+	ExpMonth          int    `json:"exp_month"`
+	ExpYear           int    `json:"exp_year"`
+	NetworkTokenID    string `json:"network_token_id"`
+	NetworkTokenState string `json:"network_token_state"`
+	CardUpdateID      string `json:"card_update_id,omitempty"` // "" when nothing changed
+}
+
+// raiser is the simulator's side of Simulate (*tsp.Simulator).
+type raiser interface {
+	Raise(ctx context.Context, req tsp.RaiseRequest) (tsp.Event, error)
+}
+
+// Simulate has the token service simulator raise one lifecycle event for
+// the card req.CardID of req.Account; the event comes back through the
+// Handler's sink like a real notification. ErrNoSimulator when the
+// Handler's token service is not the simulator.
+func (h *Handler) Simulate(ctx context.Context, req SimulateRequest) (SimulateResult, error) {
+	sim, ok := h.tsp.(raiser)
+	if !ok {
+		return SimulateResult{}, ErrNoSimulator
+	}
+	typ, err := tsp.ParseEventType(req.Event)
+	if err != nil {
+		return SimulateResult{}, fmt.Errorf("%w: event is one of token-updated, token-suspended, token-resumed, token-deleted, card-reissued", ErrInvalidEvent)
+	}
+	if req.Account == "" || !validCardID(req.CardID) {
+		return SimulateResult{}, ErrNoSuchCard
+	}
+	rr := tsp.RaiseRequest{Type: typ, Requestor: requestorRef(req.Account, req.CardID), NewPAN: req.NewPAN}
+	if req.ExpMonth != 0 || req.ExpYear != 0 {
+		rr.ExpMonth, rr.ExpYear = strconv.Itoa(req.ExpMonth), strconv.Itoa(req.ExpYear)
+		if _, _, err := h.eventExpiry(rr.ExpMonth, rr.ExpYear); err != nil {
+			return SimulateResult{}, err
+		}
+	}
+	q := h.lifecycleRequest(ctx, req.Account)
+	before, err := h.simulateRead(q, req.CardID, &rr)
+	if err != nil {
+		return SimulateResult{}, err
+	}
+	if _, err := sim.Raise(q.ctx, rr); err != nil {
+		switch {
+		case errors.Is(err, tsp.ErrInvalidEvent):
+			return SimulateResult{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+		case errors.Is(err, tsp.ErrDeleted):
+			return SimulateResult{}, ErrNoNetworkToken
+		}
+		return SimulateResult{}, err
+	}
+	defer h.lock(req.Account, req.CardID)()
+	rec, err := h.loadEventCard(q, req.CardID)
+	if err != nil {
+		return SimulateResult{}, err
+	}
+	res := SimulateResult{CardID: rec.ID, Event: string(typ), Last4: rec.Last4, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear}
+	if n := len(rec.Tokens); n > 0 {
+		t := rec.currentToken()
+		if t == nil {
+			t = &rec.Tokens[n-1]
+		}
+		res.NetworkTokenID, res.NetworkTokenState = t.ID, t.State
+	}
+	ups, err := h.store.CardUpdates(q.ctx, req.Account, rec.ID)
+	if err == nil && len(ups) > before {
+		var u storedUpdate
+		if json.Unmarshal(ups[len(ups)-1], &u) == nil {
+			res.CardUpdateID = u.ID
+		}
+	}
+	return res, nil
+}
+
+// simulateRead fills the token (and for a new PAN the card's) number of
+// rr from card id, and returns its count of card updates.
+func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) (int, error) {
+	defer h.lock(q.p.Account, id)()
+	rec, err := h.loadEventCard(q, id)
+	if err != nil {
+		return 0, err
+	}
+	t := rec.currentToken()
+	if t == nil {
+		return 0, ErrNoNetworkToken
+	}
+	if rr.TokenPAN, err = h.revealOne(q, t.PANAlias); err != nil {
+		return 0, fmt.Errorf("cards: simulate: reveal the network token: %w", err)
+	}
+	if rr.NewPAN {
+		if rr.CardPAN, err = h.revealOne(q, rec.PANAlias); err != nil {
+			return 0, fmt.Errorf("cards: simulate: reveal the card number: %w", err)
+		}
+	}
+	ups, err := h.store.CardUpdates(q.ctx, q.p.Account, id)
+	return len(ups), err
+}
