@@ -113,3 +113,70 @@ func testCardListDelete(t *testing.T, h Harness) {
 		t.Fatalf("a new card has updates: %q", ups)
 	}
 }
+
+// CardReissuer is the part of cards.Store that reissues a card (a new PAN:
+// its fingerprint entry moves).
+type CardReissuer interface {
+	CardLister
+	ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (string, error)
+}
+
+// testCardReissue: ReissueCard replaces the record, appends the update and
+// moves the fingerprint entry (the old fingerprint names no card, the new
+// one this card), in its account only; a fingerprint another card of the
+// account has refuses it with that card's id and changes nothing.
+func testCardReissue(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	cs, ok := s.(CardReissuer)
+	if !ok {
+		t.Fatalf("%T does not implement CardReissuer", s)
+	}
+	ctx := context.Background()
+	for _, c := range []struct{ acct, id, fp string }{{"acct_a", "CRDA", "fp1"}, {"acct_a", "CRDB", "fp2"}, {"acct_b", "CRDA", "fp1"}} {
+		if ex, err := cs.PutCard(ctx, c.acct, c.id, c.fp, []byte("v0")); err != nil || ex != "" {
+			t.Fatalf("PutCard %v = %q, %v", c, ex, err)
+		}
+	}
+	fpOf := func(acct, fp string) string {
+		id, ok, err := cs.CardByFingerprint(ctx, acct, fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return ""
+		}
+		return id
+	}
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp1", "fp3", []byte("v1"), []byte("u1")); err != nil || ex != "" {
+		t.Fatalf("ReissueCard = %q, %v", ex, err)
+	}
+	if fpOf("acct_a", "fp1") != "" || fpOf("acct_a", "fp3") != "CRDA" || fpOf("acct_b", "fp1") != "CRDA" || fpOf("acct_b", "fp3") != "" {
+		t.Fatalf("fingerprints after reissue: fp1 %q fp3 %q, acct_b fp1 %q fp3 %q", fpOf("acct_a", "fp1"),
+			fpOf("acct_a", "fp3"), fpOf("acct_b", "fp1"), fpOf("acct_b", "fp3"))
+	}
+	rec, _, _ := cs.GetCard(ctx, "acct_a", "CRDA")
+	ups, err := cs.CardUpdates(ctx, "acct_a", "CRDA")
+	if string(rec) != "v1" || err != nil || len(ups) != 1 || string(ups[0]) != "u1" {
+		t.Fatalf("after reissue: record %q, updates %q, %v", rec, ups, err)
+	}
+	// The old fingerprint is free: the same card number is a new card.
+	if ex, err := cs.PutCard(ctx, "acct_a", "CRDC", "fp1", []byte("v0")); err != nil || ex != "" {
+		t.Fatalf("PutCard with the old fingerprint = %q, %v", ex, err)
+	}
+	// Another card's fingerprint: refused, nothing changes.
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp3", "fp2", []byte("v2"), []byte("u2")); err != nil || ex != "CRDB" {
+		t.Fatalf("ReissueCard onto CRDB's fingerprint = %q, %v", ex, err)
+	}
+	rec, _, _ = cs.GetCard(ctx, "acct_a", "CRDA")
+	ups, _ = cs.CardUpdates(ctx, "acct_a", "CRDA")
+	if string(rec) != "v1" || len(ups) != 1 || fpOf("acct_a", "fp3") != "CRDA" || fpOf("acct_a", "fp2") != "CRDB" {
+		t.Fatalf("after a refused reissue: record %q, %d updates, fp3 %q, fp2 %q", rec, len(ups), fpOf("acct_a", "fp3"), fpOf("acct_a", "fp2"))
+	}
+	// Its own fingerprint (a new expiry only) is fine; a missing card is an error.
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp3", "fp3", []byte("v3"), []byte("u3")); err != nil || ex != "" || fpOf("acct_a", "fp3") != "CRDA" {
+		t.Fatalf("ReissueCard onto its own fingerprint = %q, %v", ex, err)
+	}
+	if _, err := cs.ReissueCard(ctx, "acct_a", "CRDX", "fp9", "fp8", []byte("v"), []byte("u")); err == nil || fpOf("acct_a", "fp8") != "" {
+		t.Fatalf("ReissueCard of a missing card = %v", err)
+	}
+}

@@ -95,6 +95,7 @@ func Run(t *testing.T, h Harness) {
 		tests = append(tests,
 			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
 			conformanceTest{"CardsAreListedAndDeleted", testCardListDelete},
+			conformanceTest{"CardsAreReissued", testCardReissue},
 			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
