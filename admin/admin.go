@@ -6,7 +6,9 @@
 // vault's lock; and, the same way for `aliasgate clients list | revoke |
 // rotate-secret`, the client endpoints GET /admin/clients, POST
 // /admin/clients/{id}/revoke and POST /admin/clients/{id}/rotate-secret
-// (clients.go).
+// (clients.go); and POST /admin/tsp/simulate, which raises a network
+// lifecycle event from the token service simulator for `aliasgate tsp
+// simulate` (tsp.go).
 //
 // The key and client endpoints require "Authorization: Bearer <admin.token>", compared
 // in constant time; without a configured token they are off and answer 403.
@@ -66,6 +68,8 @@ type Options struct {
 	Rotated func(ctx context.Context, version uint32) error
 	// Clients backs the client endpoints; nil: not served.
 	Clients Clients
+	// TSP backs POST /admin/tsp/simulate (tsp.go); nil: not served.
+	TSP TSPSimulator
 	// ClientChanged, when set, is called after a client was revoked
 	// (change ClientRevoked; not when it already was) or got a new secret
 	// (ClientSecretRotated): it records the change in the audit log. When
@@ -115,6 +119,10 @@ func New(opts Options) *http.ServeMux {
 		mux.Handle("GET /admin/clients", requireToken(opts, http.HandlerFunc(c.list)))
 		mux.Handle("POST /admin/clients/{id}/revoke", requireToken(opts, http.HandlerFunc(c.revoke)))
 		mux.Handle("POST /admin/clients/{id}/rotate-secret", requireToken(opts, http.HandlerFunc(c.rotateSecret)))
+	}
+	if opts.TSP != nil {
+		t := &tspHandler{sim: opts.TSP, log: opts.Logger}
+		mux.Handle("POST /admin/tsp/simulate", requireToken(opts, http.HandlerFunc(t.simulate)))
 	}
 	return mux
 }

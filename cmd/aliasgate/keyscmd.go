@@ -144,6 +144,12 @@ func adminCall(ctx context.Context, e env, cfg config.Config, base, method, path
 		return errors.New("admin.token (ALIASGATE_ADMIN_TOKEN) is not set: the running gateway's key endpoints need it " +
 			"(set the same token for the gateway and this command), or stop the gateway and run this again")
 	}
+	return adminRequest(ctx, e, cfg, base, method, path, nil)
+}
+
+// adminRequest is adminCall with a JSON body (nil: none); the token is
+// checked by the caller.
+func adminRequest(ctx context.Context, e env, cfg config.Config, base, method, path string, body []byte) error {
 	if base == "" {
 		host, port, err := net.SplitHostPort(cfg.Listen.Admin)
 		if err != nil {
@@ -156,9 +162,16 @@ func adminCall(ctx context.Context, e env, cfg config.Config, base, method, path
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, rd)
 	if err != nil {
 		return fmt.Errorf("admin URL: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+cfg.Admin.Token)
 	resp, err := http.DefaultClient.Do(req)
@@ -166,11 +179,11 @@ func adminCall(ctx context.Context, e env, cfg config.Config, base, method, path
 		return fmt.Errorf("reach the gateway's admin listener: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the gateway answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("the gateway answered %s: %s", resp.Status, bytes.TrimSpace(answer))
 	}
-	_, err = e.stdout.Write(body)
+	_, err = e.stdout.Write(answer)
 	return err
 }
 

@@ -52,6 +52,7 @@ func commands() []command {
 		{"audit verify", "check the audit log's HMAC chain: edited, removed, reordered or truncated lines", runAuditVerify},
 		{"keys rotate", "add a data-key version; the gateway re-encrypts older records in the background", runKeysRotate},
 		{"keys status", "show the data-key versions and the re-encryption's progress", runKeysStatus},
+		{"tsp simulate", "have the running gateway's token service simulator raise a network event for a card", runTSPSimulate},
 		{"version", "print the version", runVersion},
 	}
 }

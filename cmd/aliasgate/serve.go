@@ -402,6 +402,7 @@ func (gw *gateway) adminHandler() http.Handler {
 		Lockout: gw.tokenLockout(),
 	}
 	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
+	opts.TSP = gw.tspSimulator()                                                   // tspcmd.go
 	if gw.keyWorker != nil {
 		opts.Keys = gw.keyWorker
 	}

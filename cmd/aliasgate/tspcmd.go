@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aliasgate/aliasgate/admin"
+	"github.com/aliasgate/aliasgate/cards"
+	"github.com/aliasgate/aliasgate/internal/pan"
+)
+
+// adminTSP gives the admin listener's POST /admin/tsp/simulate the Card
+// Management API's simulator (admin does not import cards).
+type adminTSP struct{ cards *cards.Handler }
+
+func (a adminTSP) SimulateTSP(ctx context.Context, ev admin.TSPEvent) (any, error) {
+	res, err := a.cards.Simulate(ctx, cards.SimulateRequest{Account: ev.Account, CardID: ev.CardID, Event: ev.Event,
+		NewPAN: ev.NewPAN, ExpMonth: ev.ExpMonth, ExpYear: ev.ExpYear})
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, cards.ErrNoSuchCard):
+		return nil, fmt.Errorf("%w (%w)", admin.ErrNoCard, err)
+	case errors.Is(err, cards.ErrNoNetworkToken):
+		return nil, fmt.Errorf("%w (%w)", admin.ErrNoNetworkToken, err)
+	case errors.Is(err, cards.ErrInvalidEvent):
+		return nil, fmt.Errorf("%w: %w", admin.ErrInvalidTSPEvent, err)
+	case errors.Is(err, cards.ErrNoSimulator):
+		return nil, fmt.Errorf("%w (%w)", admin.ErrNotSimulator, err)
+	}
+	return nil, err
+}
+
+// tspSimulator returns the admin listener's TSPSimulator; nil when the
+// Card Management API is off.
+func (gw *gateway) tspSimulator() admin.TSPSimulator {
+	h, ok := gw.cardsAPI.(*cards.Handler)
+	if !ok || h == nil {
+		return nil
+	}
+	return adminTSP{h}
+}
+
+const tspSimulateUsage = `Has the running gateway's token service simulator raise one network
+lifecycle event for a card, as a card network's token service would push
+it. EVENT is one of:
+  token-updated    the token's expiry changes (--exp-month and --exp-year)
+  token-suspended  the token makes no cryptogram until resumed (network_token
+                   routes fall back to the card number or refuse)
+  token-resumed    the token is usable again
+  token-deleted    the token is gone; its token PAN leaves the vault
+  card-reissued    account updater: --new-pan (the simulator makes the new
+                   card number: same BIN, never shown), and/or a new expiry
+Each change lands in the card's card_updates with its source and is
+published as an event. The card is named with its account (--account and
+--card are required). Prints the card's non-sensitive state as JSON:
+{"card_id","event","last4","exp_month","exp_year","network_token_id",
+"network_token_state","card_update_id"}.
+
+It goes through the running gateway's admin listener (POST
+/admin/tsp/simulate) with admin.token (ALIASGATE_ADMIN_TOKEN), at
+listen.admin or --admin URL: the simulator lives in the gateway.`
+
+func runTSPSimulate(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("tsp simulate EVENT --account A --card ID [--new-pan] [--exp-month M --exp-year Y] [--config F | --data-dir D] [--admin URL]",
+		tspSimulateUsage)
+	account := fs.String("account", "", "`account` of the card (required)")
+	card := fs.String("card", "", "card `id` (CRD…, required)")
+	newPAN := fs.Bool("new-pan", false, "card-reissued: a new card number, made by the simulator")
+	expMonth := fs.Int("exp-month", 0, "new expiry `month` (1-12)")
+	expYear := fs.Int("exp-year", 0, "new expiry `year` (2 or 4 digits)")
+	cfgPath := fs.String("config", "", "configuration `file`")
+	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
+	adminURL := fs.String("admin", "", "the gateway's admin listener `URL` (http://host:port; default: listen.admin)")
+	event, err := parseTSPArgs(fs, e, args)
+	if err != nil {
+		return helpOK(err)
+	}
+	if event == "" {
+		return usagef("tsp simulate: the event is required (see --help)")
+	}
+	if *account == "" || *card == "" {
+		return usagef("tsp simulate: --account and --card are required (see --help)")
+	}
+	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Admin.Token == "" {
+		return errors.New("admin.token (ALIASGATE_ADMIN_TOKEN) is not set: the running gateway's simulator endpoint needs it " +
+			"(set the same token for the gateway and this command)")
+	}
+	body, err := json.Marshal(admin.TSPEvent{Account: *account, CardID: *card, Event: event, NewPAN: *newPAN,
+		ExpMonth: *expMonth, ExpYear: *expYear})
+	if err != nil {
+		return err
+	}
+	return adminRequest(ctx, e, cfg, *adminURL, http.MethodPost, "/admin/tsp/simulate", body)
+}
+
+// parseTSPArgs parses EVENT and the flags (in any order); no error echoes
+// a card-like number a user typed by mistake (masked).
+func parseTSPArgs(fs *flag.FlagSet, e env, args []string) (string, error) {
+	var event string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		event, args = args[0], args[1:]
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return "", errHelp
+		}
+		return "", usagef("%s: %s (see --help)", fs.Name(), pan.Mask(err.Error()))
+	}
+	if event == "" && fs.NArg() > 0 {
+		event = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return "", usagef("%s: %s (see --help)", fs.Name(), pan.Mask(err.Error()))
+		}
+	}
+	if fs.NArg() > 0 {
+		return "", usagef("%s: want one event, got %d more arguments (see --help)", fs.Name(), fs.NArg())
+	}
+	if strings.ContainsFunc(event, func(r rune) bool { return r >= '0' && r <= '9' }) {
+		return "", usagef("%s: unknown event (see --help)", fs.Name())
+	}
+	return event, nil
+}
