@@ -18,7 +18,7 @@ package cards
 //     POST …/network-tokens, not by a background job.
 //   - enrollment_status is shown on cards of accounts with network tokens
 //     on and on every card that has or had a token: "enrolled" (an active
-//     token), "not_enrolled", "unsupported" or "failed". Other cards keep
+//     token, or one the network suspended), "not_enrolled", "unsupported" or "failed". Other cards keep
 //     the spec page's attributes exactly.
 //   - The token type (card_on_file or ecommerce, default ecommerce) is
 //     kept with each token provisioned and is the default use of its
