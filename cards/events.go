@@ -31,6 +31,9 @@ package cards
 //                             "network-token-status")
 //       account-updater       the card was reissued (new PAN and/or
 //                             expiry); also the card_updates event
+//       backfill              network_token.created by the background
+//                             provisioning of cards stored before network
+//                             tokens were on (backfill.go)
 //   - An event is published after the change is stored. When Publish fails
 //     the change stands (the answer is the change's, as without events: a
 //     client told "failed" would retry a change that was made); the failure
@@ -66,6 +69,7 @@ const (
 	SourceNetworkTokenUpdate  = "network-token-update"
 	SourceNetwork             = "network"
 	SourceAccountUpdater      = "account-updater"
+	SourceBackfill            = "backfill"
 	cardUpdateAPI             = "api-update"
 	cardUpdateNetworkTokenUpd = SourceNetworkTokenUpdate
 	cardUpdateTokenStatus     = "network-token-status"

@@ -15,7 +15,7 @@ package cards
 //     its card was provisioned when it was created, and provisioning is
 //     skipped while a card has an active token (the spec page). Cards stored
 //     before network tokens were turned on are provisioned by
-//     POST …/network-tokens, not by a background job.
+//     POST …/network-tokens, or by the background job of backfill.go.
 //   - enrollment_status is shown on cards of accounts with network tokens
 //     on and on every card that has or had a token: "enrolled" (an active
 //     token, or one the network suspended), "not_enrolled", "unsupported" or "failed". Other cards keep
@@ -89,7 +89,7 @@ func (h *Handler) autoProvision(q *request, rec *record, pan string) {
 		return
 	}
 	defer h.lock(q.p.Account, rec.ID)()
-	_, _, err := h.provisionToken(q, rec, pan)
+	_, _, err := h.provisionToken(q, rec, pan, SourceAPI)
 	if err == nil {
 		return
 	}

@@ -238,7 +238,7 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "provision network token: reveal", err)
 		return
 	}
-	t, tokenPAN, err := h.provisionToken(q, rec, pan)
+	t, tokenPAN, err := h.provisionToken(q, rec, pan, SourceAPI)
 	if errors.Is(err, tsp.ErrUnsupportedBrand) {
 		h.fail(q, "provision network token", jsonapi.NewError(http.StatusUnprocessableEntity,
 			"network_tokens_unsupported", "Unprocessable Entity", "the card brand has no network token service"))
@@ -255,8 +255,8 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 // provisionToken provisions a network token for rec (whose PAN is pan) at
 // the token service, keeps its PAN in the vault and stores it in rec; the
 // caller holds the card lock. tsp.ErrUnsupportedBrand for brands without
-// a token service.
-func (h *Handler) provisionToken(q *request, rec *record, pan string) (*tokenRecord, string, error) {
+// a token service. source is the event's (events.go).
+func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
 	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
 		return nil, "", fmt.Errorf("tsp: %w", err)
@@ -280,7 +280,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan string) (*tokenRec
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
-	h.publishToken(q, EventNetworkTokenCreated, rec, &rec.Tokens[len(rec.Tokens)-1], SourceAPI)
+	h.publishToken(q, EventNetworkTokenCreated, rec, &rec.Tokens[len(rec.Tokens)-1], source)
 	return &rec.Tokens[len(rec.Tokens)-1], tok.PAN, nil
 }
 

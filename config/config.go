@@ -251,6 +251,11 @@ type Cards struct {
 	// "ecommerce" (default) or "card_on_file"; it is the default use of
 	// their cryptograms.
 	TokenType string `yaml:"token_type"`
+	// ProvisionStored provisions, in the background at serve, a network
+	// token for the cards stored before network tokens were turned on for
+	// their account. Turn it on in one gateway of those sharing a store.
+	// Default false.
+	ProvisionStored bool `yaml:"provision_stored"`
 }
 
 // Admin configures the admin listener's optional pages.

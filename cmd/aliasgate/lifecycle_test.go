@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -285,3 +286,72 @@ func TestNetworkLifecycleThroughTheGateway(t *testing.T) {
 }
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// TestStoredCardsProvisionedAtServe: cards stored while network tokens
+// were off get their token in the background after a restart with
+// network tokens on and cards.provision_stored; a JCB card is marked
+// unsupported; another account's card is left.
+func TestStoredCardsProvisionedAtServe(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:read,cards:write")
+	other := createClient(t, env, data, "--name", "other", "--account", "acct_2", "--scopes", "cards:read,cards:write")
+	g := startGateway(t, env, "--data-dir", data)
+	create := func(bearer func(*http.Request), p string) string {
+		t.Helper()
+		status, b := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+			`{"data":{"attributes":{"pan":"`+p+`","exp_month":4,"exp_year":30}}}`, bearer)
+		var doc struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if status != 201 || json.Unmarshal(b, &doc) != nil {
+			t.Fatalf("create: %d %s", status, b)
+		}
+		return doc.Data.ID
+	}
+	shopBearer, otherBearer := bearerToken(t, g, shop), bearerToken(t, g, other)
+	var visa []string
+	for _, p := range []string{"4111111111111111", "5555555555554444", "378282246310005"} {
+		visa = append(visa, create(shopBearer, p))
+	}
+	jcb := create(shopBearer, "3530111333300000")
+	otherCard := create(otherBearer, "4111111111111111")
+	g.stop(t)
+
+	env2 := testEnv(map[string]string{"ALIASGATE_CARDS_NETWORK_TOKEN_ACCOUNTS": "acct_1", "ALIASGATE_CARDS_PROVISION_STORED": "true"})
+	g = startGateway(t, env2, "--data-dir", data)
+	shopBearer, otherBearer = bearerToken(t, g, shop), bearerToken(t, g, other)
+	enrollment := func(bearer func(*http.Request), id string) string {
+		t.Helper()
+		status, b := call(t, "GET", g.inbound+"/cards/"+id, "", "", bearer)
+		var doc struct {
+			Data struct {
+				Attributes map[string]any `json:"attributes"`
+			} `json:"data"`
+		}
+		if status != 200 || json.Unmarshal(b, &doc) != nil {
+			t.Fatalf("get: %d %s", status, b)
+		}
+		s, _ := doc.Data.Attributes["enrollment_status"].(string)
+		return s
+	}
+	if !waitFor(20*time.Second, func() bool {
+		for _, id := range visa {
+			if enrollment(shopBearer, id) != "enrolled" {
+				return false
+			}
+		}
+		return enrollment(shopBearer, jcb) == "unsupported"
+	}) {
+		t.Fatalf("the stored cards were not provisioned:\n%s", g.stderr.String())
+	}
+	if s := enrollment(otherBearer, otherCard); s != "" {
+		t.Errorf("another account's card: enrollment %q", s)
+	}
+	g.stop(t)
+	if log := g.stderr.String(); !strings.Contains(log, `"network_tokens":3`) {
+		t.Errorf("the provisioning is not logged")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/cards/tsp"
@@ -61,4 +62,80 @@ type cardSettings config.Cards
 func (c cardSettings) CardSettings(account string) cards.AccountSettings {
 	return cards.AccountSettings{TokenType: c.TokenType,
 		NetworkTokens: c.NetworkTokens || slices.Contains(c.NetworkTokenAccounts, account)}
+}
+
+// Pacing of the background provisioning of stored cards
+// (cards.provision_stored): a page of cards, then a pause; a failed page
+// is tried again after provisionRetry.
+const (
+	provisionPage  = 20
+	provisionPause = 200 * time.Millisecond
+	provisionRetry = 30 * time.Second
+)
+
+// startProvisioner runs cards.Handler.ProvisionStored over the accounts
+// with network tokens once, in the background, when
+// cards.provision_stored is on: the accounts named in
+// cards.network_token_accounts, or with cards.network_tokens every account
+// a client acts for and the default account. The returned function stops
+// it and waits.
+func (gw *gateway) startProvisioner(ctx context.Context) (stop func()) {
+	h, ok := gw.cardsAPI.(*cards.Handler)
+	if !ok || h == nil || !gw.cfg.Cards.ProvisionStored {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		accounts := slices.Clone(gw.cfg.Cards.NetworkTokenAccounts)
+		if gw.cfg.Cards.NetworkTokens {
+			accounts = append(accounts, gw.vault.DefaultAccount())
+			list, err := gw.auth.ListClients(ctx)
+			if err != nil {
+				gw.logger.Warn("cards: provision stored cards: the accounts could not be listed", "error", err.Error())
+			}
+			for _, c := range list {
+				accounts = append(accounts, c.Account)
+			}
+		}
+		slices.Sort(accounts)
+		for _, account := range slices.Compact(accounts) {
+			if !gw.provisionAccount(ctx, h, account) {
+				return
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// provisionAccount provisions the stored cards of one account; false when
+// ctx ended.
+func (gw *gateway) provisionAccount(ctx context.Context, h *cards.Handler, account string) bool {
+	after, total := "", 0
+	for {
+		next, n, err := h.ProvisionStored(ctx, account, after, provisionPage)
+		total += n
+		wait := provisionPause
+		if err != nil {
+			gw.logger.Warn("cards: provision stored cards: a page failed; trying again", "account_id", account,
+				"error", err.Error(), "retry_in", provisionRetry.String())
+			wait = provisionRetry
+		} else if next == "" {
+			if total > 0 {
+				gw.logger.Info("cards: stored cards provisioned", "account_id", account, "network_tokens", total)
+			}
+			return true
+		} else {
+			after = next
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
 }

@@ -464,6 +464,8 @@ func (gw *gateway) serve(ctx context.Context) error {
 	defer gw.close()
 	stopKeys := gw.startKeyWorker(ctx) // before the vault closes: deferred after close
 	defer stopKeys()
+	stopProvisioner := gw.startProvisioner(ctx) // cards.provision_stored (payments.go)
+	defer stopProvisioner()
 	inbound, err := gw.inboundHandler()
 	if err != nil {
 		return err
