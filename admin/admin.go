@@ -6,7 +6,9 @@
 // vault's lock; and, the same way for `aliasgate clients list | revoke |
 // rotate-secret`, the client endpoints GET /admin/clients, POST
 // /admin/clients/{id}/revoke and POST /admin/clients/{id}/rotate-secret
-// (clients.go).
+// (clients.go); and the webhook delivery log, GET
+// /admin/webhooks/deliveries[/{id}] and POST
+// /admin/webhooks/deliveries/{id}/redeliver (package webhooks' Handler).
 //
 // The key and client endpoints require "Authorization: Bearer <admin.token>", compared
 // in constant time; without a configured token they are off and answer 403.
@@ -73,6 +75,9 @@ type Options struct {
 	ClientChanged func(ctx context.Context, change, clientID string) error
 	// Logger gets the rotations and their failures; nil logs nothing.
 	Logger *slog.Logger
+	// Webhooks serves the webhook delivery log under /admin/webhooks/
+	// (webhooks.Outbox.Handler) behind the token; nil: not served.
+	Webhooks http.Handler
 	// Lockout throttles wrong tokens per remote address; share it with
 	// every other check of admin.token (the inspector). nil: a table of
 	// its own with lockout's defaults.
@@ -115,6 +120,9 @@ func New(opts Options) *http.ServeMux {
 		mux.Handle("GET /admin/clients", requireToken(opts, http.HandlerFunc(c.list)))
 		mux.Handle("POST /admin/clients/{id}/revoke", requireToken(opts, http.HandlerFunc(c.revoke)))
 		mux.Handle("POST /admin/clients/{id}/rotate-secret", requireToken(opts, http.HandlerFunc(c.rotateSecret)))
+	}
+	if opts.Webhooks != nil {
+		mux.Handle("/admin/webhooks/", requireToken(opts, opts.Webhooks))
 	}
 	return mux
 }
