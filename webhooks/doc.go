@@ -1,7 +1,10 @@
-// Package webhooks delivers the gateway's card and network-token events to
-// the merchants' endpoints: a durable outbox in the gateway's persistent
-// store, signed POSTs through the checked dialer, retries with backoff,
-// and a delivery log the operator reads.
+// Package webhooks is the gateway's webhook outbox: the events, their
+// envelope and signature (Sign, and Verify for receivers), the Outbox that
+// records them, and the Store interface the persistent stores implement
+// (vault/boltstore, vault/pgstore). It holds no HTTP code, so the stores
+// can depend on it; package webhooks/dispatch delivers the deliveries
+// (signed POSTs through the checked dialer, retries with backoff, the
+// operator's view of the delivery log).
 //
 // Publish (the cards package's Events) wraps an event's data in the
 // envelope
@@ -10,7 +13,7 @@
 //
 // and writes one Delivery per endpoint of the account whose patterns match
 // the type, all in one write, before it returns: an event Publish accepted
-// survives a crash. Run (one per gateway) claims due deliveries with a
+// survives a crash. The dispatcher (one per gateway) claims due deliveries with a
 // lease (Store.ClaimDeliveries: with PostgreSQL one UPDATE over SELECT …
 // FOR UPDATE SKIP LOCKED), POSTs each with Timeout, and records the
 // attempt: 2xx delivered; anything else (an error status, a redirect,
@@ -35,5 +38,6 @@
 //
 // The log keeps, per attempt, its time, the status or an error class, the
 // next attempt and at most ExcerptLen printable bytes of the answer with
-// card numbers masked; never a secret. Handler serves it to the operator.
+// card numbers masked; never a secret. The dispatcher's Handler serves it
+// to the operator.
 package webhooks

@@ -69,6 +69,9 @@ type Filter struct {
 	Limit int
 }
 
+// ExcerptLen bounds the part of a receiver's answer an Attempt keeps.
+const ExcerptLen = 200
+
 // DefaultLimit is Filter's default Limit.
 const DefaultLimit = 100
 

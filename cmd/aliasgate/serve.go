@@ -35,6 +35,7 @@ import (
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vaultapi"
 	"github.com/aliasgate/aliasgate/webhooks"
+	"github.com/aliasgate/aliasgate/webhooks/dispatch"
 )
 
 const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
@@ -139,8 +140,10 @@ type gateway struct {
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
-	// outbox is the webhook outbox and dispatcher (webhooks.go).
-	outbox *webhooks.Outbox
+	// outbox records webhook events, dispatcher delivers them
+	// (webhooks.go).
+	outbox     *webhooks.Outbox
+	dispatcher *dispatch.Dispatcher
 }
 
 // openGateway opens the vault and builds the services. It fails, before
@@ -410,8 +413,8 @@ func (gw *gateway) adminHandler() http.Handler {
 		Lockout: gw.tokenLockout(),
 	}
 	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
-	if gw.outbox != nil {
-		opts.Webhooks = gw.outbox.Handler()
+	if gw.dispatcher != nil {
+		opts.Webhooks = gw.dispatcher.Handler()
 	}
 	if gw.keyWorker != nil {
 		opts.Keys = gw.keyWorker

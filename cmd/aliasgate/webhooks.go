@@ -12,10 +12,12 @@ import (
 
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/webhooks"
+	"github.com/aliasgate/aliasgate/webhooks/dispatch"
 )
 
-// newOutbox builds the webhook outbox over the persistent store from
-// webhooks.* (the endpoints' secrets read from their files or variables).
+// newOutbox builds the webhook outbox and its dispatcher over the
+// persistent store from webhooks.* (the endpoints' secrets read from their
+// files or variables); the outbox wakes the dispatcher on each event.
 func (gw *gateway) newOutbox(getenv func(string) string) error {
 	w := gw.cfg.Webhooks
 	eps, err := webhookEndpoints(w, getenv)
@@ -27,7 +29,7 @@ func (gw *gateway) newOutbox(getenv func(string) string) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	o, err := webhooks.New(gw.persistent, webhooks.Options{
+	d, err := dispatch.New(gw.persistent, dispatch.Options{
 		Endpoints: eps, Owner: ownerName(host), AllowHTTP: w.AllowInsecureHTTP, AllowPrivate: w.AllowPrivateDestinations,
 		RootCAs: roots, Timeout: w.Timeout.Std(), BackoffBase: w.BackoffBase.Std(), BackoffMax: w.BackoffMax.Std(),
 		RetryFor: w.RetryFor.Std(), PollInterval: w.PollInterval.Std(), Retention: w.Retention.Std(),
@@ -36,7 +38,11 @@ func (gw *gateway) newOutbox(getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
-	gw.outbox = o
+	o, err := webhooks.New(gw.persistent, webhooks.Options{Endpoints: eps, AllowHTTP: w.AllowInsecureHTTP, Notify: d.Wake})
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	gw.outbox, gw.dispatcher = o, d
 	return nil
 }
 
@@ -100,10 +106,10 @@ func (gw *gateway) startOutbox(ctx context.Context) (wait func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := gw.outbox.Run(ctx); err != nil {
+		if err := gw.dispatcher.Run(ctx); err != nil {
 			gw.logger.Error("webhooks: dispatcher stopped", "err", err)
 		}
 	}()
-	gw.logger.Info("webhooks: dispatcher started", "endpoints", len(gw.cfg.Webhooks.Endpoints), "owner", gw.outbox.Owner())
+	gw.logger.Info("webhooks: dispatcher started", "endpoints", len(gw.cfg.Webhooks.Endpoints), "owner", gw.dispatcher.Owner())
 	return wg.Wait
 }

@@ -1,10 +1,12 @@
-package webhooks
+package dispatch
 
 import (
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 // Handler is the operator's view of the delivery log, for the admin
@@ -18,7 +20,7 @@ import (
 // the previous page. Answers are JSON: {"data":[deliveries],
 // "next_before":"dlv_…"} and one delivery. Redeliver makes a delivered or
 // failed delivery pending, due now (409 for a pending one).
-func (o *Outbox) Handler() http.Handler {
+func (o *Dispatcher) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/webhooks/deliveries", o.list)
 	mux.HandleFunc("GET /admin/webhooks/deliveries/{id}", o.get)
@@ -26,11 +28,11 @@ func (o *Outbox) Handler() http.Handler {
 	return mux
 }
 
-func (o *Outbox) list(w http.ResponseWriter, r *http.Request) {
+func (o *Dispatcher) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := Filter{Account: q.Get("account"), State: State(q.Get("state")), Before: q.Get("before")}
+	f := webhooks.Filter{Account: q.Get("account"), State: webhooks.State(q.Get("state")), Before: q.Get("before")}
 	switch f.State {
-	case "", StatePending, StateDelivered, StateFailed:
+	case "", webhooks.StatePending, webhooks.StateDelivered, webhooks.StateFailed:
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "state must be pending, delivered or failed"})
 		return
@@ -50,12 +52,12 @@ func (o *Outbox) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ds == nil {
-		ds = []Delivery{}
+		ds = []webhooks.Delivery{}
 	}
 	out := map[string]any{"data": ds}
 	lim := f.Limit
 	if lim == 0 {
-		lim = DefaultLimit
+		lim = webhooks.DefaultLimit
 	}
 	if len(ds) == lim {
 		out["next_before"] = ds[len(ds)-1].ID
@@ -63,7 +65,7 @@ func (o *Outbox) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (o *Outbox) get(w http.ResponseWriter, r *http.Request) {
+func (o *Dispatcher) get(w http.ResponseWriter, r *http.Request) {
 	d, err := o.store.GetDelivery(r.Context(), r.PathValue("id"))
 	if o.failed(w, err) {
 		return
@@ -71,7 +73,7 @@ func (o *Outbox) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-func (o *Outbox) redeliver(w http.ResponseWriter, r *http.Request) {
+func (o *Dispatcher) redeliver(w http.ResponseWriter, r *http.Request) {
 	d, err := o.store.RedeliverDelivery(r.Context(), r.PathValue("id"), o.now().UTC())
 	if o.failed(w, err) {
 		return
@@ -82,13 +84,13 @@ func (o *Outbox) redeliver(w http.ResponseWriter, r *http.Request) {
 }
 
 // failed answers a store error; false when there was none.
-func (o *Outbox) failed(w http.ResponseWriter, err error) bool {
+func (o *Dispatcher) failed(w http.ResponseWriter, err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, webhooks.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such delivery"})
-	case errors.Is(err, ErrNotFinished):
+	case errors.Is(err, webhooks.ErrNotFinished):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "the delivery is still pending"})
 	default:
 		o.log.Warn("webhooks: delivery log failed", "err", err)

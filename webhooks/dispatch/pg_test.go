@@ -1,4 +1,4 @@
-package webhooks_test
+package dispatch_test
 
 import (
 	"context"
@@ -46,11 +46,11 @@ func TestTwoGatewaysDeliverEachEventOnce(t *testing.T) {
 		opts := fast(endpoint("ep1", srv.URL))
 		opts.Owner = fmt.Sprintf("gateway-%d", i)
 		opts.Batch = 4 // small batches: the two claim side by side
-		o, err := webhooks.New(s, opts)
+		o, oD, err := newPair(s, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		start(t, o)
+		start(t, oD)
 		outs = append(outs, o)
 	}
 	const events = 300
@@ -101,7 +101,7 @@ func TestCrashedGatewayLeaseIsTakenOver(t *testing.T) {
 	// The crashed gateway: it published and claimed, with a lease of 1s.
 	opts := fast(endpoint("ep1", srv.URL))
 	opts.Owner = "crashed"
-	crashed, err := webhooks.New(stores[0], opts)
+	crashed, _, err := newPair(stores[0], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +119,11 @@ func TestCrashedGatewayLeaseIsTakenOver(t *testing.T) {
 	stores[0].Close() // the crashed gateway's connections go away
 
 	opts.Owner = "survivor"
-	survivor, err := webhooks.New(stores[1], opts)
+	_, survivorD, err := newPair(stores[1], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start(t, survivor)
+	start(t, survivorD)
 	ds := waitState(t, stores[1], 5, webhooks.StateDelivered)
 	for _, d := range ds {
 		if len(d.Attempts) != 1 || d.Attempts[0].By != "survivor" || d.Attempts[0].At.Before(leaseEnd) {
@@ -144,7 +144,7 @@ func TestLeaseLostAttemptIsNotRecorded(t *testing.T) {
 	defer srv.Close()
 	s := pgStores(t, 1)[0]
 	ctx := context.Background()
-	o, err := webhooks.New(s, fast(endpoint("ep1", srv.URL)))
+	o, _, err := newPair(s, fast(endpoint("ep1", srv.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}

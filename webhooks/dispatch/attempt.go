@@ -1,4 +1,4 @@
-package webhooks
+package dispatch
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 // classify names the class of a failed POST (Attempt.Error) and a detail
@@ -40,12 +41,12 @@ func classify(err error) (class, detail string) {
 }
 
 // readExcerpt reads at most bodyReadLimit bytes of an answer (so the
-// connection can be reused) and keeps its first ExcerptLen bytes as
+// connection can be reused) and keeps its first webhooks.ExcerptLen bytes as
 // printable ASCII, card numbers masked.
 func readExcerpt(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, bodyReadLimit))
-	if len(b) > ExcerptLen {
-		b = b[:ExcerptLen]
+	if len(b) > webhooks.ExcerptLen {
+		b = b[:webhooks.ExcerptLen]
 	}
 	b = pan.AppendMask(nil, b)
 	var s strings.Builder
