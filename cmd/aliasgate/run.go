@@ -52,6 +52,8 @@ func commands() []command {
 		{"audit verify", "check the audit log's HMAC chain: edited, removed, reordered or truncated lines", runAuditVerify},
 		{"keys rotate", "add a data-key version; the gateway re-encrypts older records in the background", runKeysRotate},
 		{"keys status", "show the data-key versions and the re-encryption's progress", runKeysStatus},
+		{"webhooks deliveries", "print the webhook delivery log: every delivery and its attempts", runWebhooksDeliveries},
+		{"webhooks redeliver", "send a delivered or failed webhook delivery again", runWebhooksRedeliver},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -103,9 +103,30 @@ func TestServeDeliversWebhooks(t *testing.T) {
 		!strings.Contains(string(body), "aliasgate_webhook_outbox_backlog 0") {
 		t.Fatalf("metrics lack the webhook series")
 	}
+	// The CLI: through the running gateway's admin listener ...
+	out, _, err := runCmd(t, env, "webhooks", "deliveries", "--config", cfg, "--state", "delivered", "--admin", g.admin)
+	if err != nil || !strings.Contains(out, list.Data[0].ID) {
+		t.Fatalf("webhooks deliveries through the admin listener: %v\n%s", err, out)
+	}
 	g.stop(t)
 	if strings.Contains(g.stderr.String(), hookSecret) {
 		t.Fatal("the signing secret is in the log")
+	}
+	// ... and on the stopped gateway's vault directly.
+	out, _, err = runCmd(t, env, "webhooks", "deliveries", "--config", cfg, "--account", "acct_1")
+	var direct struct{ Data []webhooks.Delivery }
+	if err != nil || json.Unmarshal([]byte(out), &direct) != nil || len(direct.Data) != 1 || direct.Data[0].State != webhooks.StateDelivered {
+		t.Fatalf("webhooks deliveries: %v\n%s", err, out)
+	}
+	out, _, err = runCmd(t, env, "webhooks", "redeliver", "--config", cfg, list.Data[0].ID)
+	if err != nil || !strings.Contains(out, `"state":"pending"`) {
+		t.Fatalf("webhooks redeliver: %v\n%s", err, out)
+	}
+	if _, _, err = runCmd(t, env, "webhooks", "redeliver", "--config", cfg, list.Data[0].ID); err == nil || !strings.Contains(err.Error(), "still pending") {
+		t.Fatalf("redeliver of a pending delivery: %v", err)
+	}
+	if strings.Contains(out, hookSecret) {
+		t.Fatal("the secret is printed")
 	}
 }
 
