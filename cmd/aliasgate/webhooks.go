@@ -106,8 +106,13 @@ func webhookEndpoints(w config.Webhooks, getenv func(string) string) ([]webhooks
 
 // startOutbox runs the webhook dispatcher until ctx ends; the function it
 // returns waits for it to stop (the attempts under way end, each within
-// webhooks.timeout), before the store closes.
+// webhooks.timeout), before the store closes. Without endpoints no
+// dispatcher runs (nothing is published); deliveries left from an earlier
+// configuration wait, visible in the delivery log, until one does.
 func (gw *gateway) startOutbox(ctx context.Context) (wait func()) {
+	if len(gw.cfg.Webhooks.Endpoints) == 0 {
+		return func() {}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,12 +22,13 @@ const hookSecret = "hook-secret-0123456789abcdef0123456789"
 
 // TestServeDeliversWebhooks: a delivery written to the vault's outbox
 // (as the cards API's events will be) is delivered, signed, by the
-// gateway's dispatcher to a receiver on 127.0.0.1; the operator reads it
+// gateway's dispatcher to an https receiver on 127.0.0.1 whose certificate
+// only webhooks.ca_bundle trusts; the operator reads it
 // through the admin endpoint with the admin token; no secret is logged.
 func TestServeDeliversWebhooks(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	recv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := webhooks.Verify(hookSecret, r.Header.Get(webhooks.SignatureHeader), body, 0, time.Now()); err != nil {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -39,7 +41,12 @@ func TestServeDeliversWebhooks(t *testing.T) {
 	defer recv.Close()
 	dir := filepath.Join(t.TempDir(), "data")
 	cfg := filepath.Join(t.TempDir(), "aliasgate.yaml")
-	yaml := "data_dir: " + dir + "\nadmin: {token: admin-token-0123456789}\nwebhooks:\n  allow_private_destinations: true\n  allow_insecure_http: true\n" +
+	// The receiver's certificate is trusted through webhooks.ca_bundle only.
+	ca := filepath.Join(t.TempDir(), "hooks-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: recv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "data_dir: " + dir + "\nadmin: {token: admin-token-0123456789}\nwebhooks:\n  allow_private_destinations: true\n  ca_bundle: " + ca + "\n" +
 		"  endpoints:\n    - {id: shop, account: acct_1, url: \"" + recv.URL + "/hook\", secret_env: SHOP_HOOK_SECRET, events: [\"card.*\"]}\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,7 +59,7 @@ func TestServeDeliversWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := webhooks.New(s, webhooks.Options{AllowHTTP: true, Endpoints: []webhooks.Endpoint{{ID: "shop", Account: "acct_1",
+	o, err := webhooks.New(s, webhooks.Options{Endpoints: []webhooks.Endpoint{{ID: "shop", Account: "acct_1",
 		URL: recv.URL + "/hook", Secrets: [][]byte{[]byte(hookSecret)}, Events: []string{"card.*"}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -99,8 +99,22 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []webhooks.Delivery) error
 	return nil
 }
 
-// ClaimDeliveries implements webhooks.Store.
+// ClaimDeliveries implements webhooks.Store. A read transaction looks
+// first, so a poll that finds nothing due writes (and syncs) nothing.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, max int) ([]webhooks.Delivery, error) {
+	due := false
+	if err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketWebhookDue); b != nil {
+			k, _ := b.Cursor().First()
+			due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k[:8])) <= now.UnixNano()
+		}
+		return nil
+	}); err != nil || !due {
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: claim webhook deliveries: %w", err)
+		}
+		return nil, nil
+	}
 	var out []webhooks.Delivery
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = nil
