@@ -6,9 +6,11 @@
 // vault's lock; and, the same way for `aliasgate clients list | revoke |
 // rotate-secret`, the client endpoints GET /admin/clients, POST
 // /admin/clients/{id}/revoke and POST /admin/clients/{id}/rotate-secret
-// (clients.go); and POST /admin/tsp/simulate, which raises a network
+// (clients.go); POST /admin/tsp/simulate, which raises a network
 // lifecycle event from the token service simulator for `aliasgate tsp
-// simulate` (tsp.go).
+// simulate` (tsp.go); and the webhook delivery log, GET
+// /admin/webhooks/deliveries[/{id}] and POST
+// /admin/webhooks/deliveries/{id}/redeliver (package webhooks' Handler).
 //
 // The key and client endpoints require "Authorization: Bearer <admin.token>", compared
 // in constant time; without a configured token they are off and answer 403.
@@ -77,6 +79,9 @@ type Options struct {
 	ClientChanged func(ctx context.Context, change, clientID string) error
 	// Logger gets the rotations and their failures; nil logs nothing.
 	Logger *slog.Logger
+	// Webhooks serves the webhook delivery log under /admin/webhooks/
+	// (webhooks.Outbox.Handler) behind the token; nil: not served.
+	Webhooks http.Handler
 	// Lockout throttles wrong tokens per remote address; share it with
 	// every other check of admin.token (the inspector). nil: a table of
 	// its own with lockout's defaults.
@@ -123,6 +128,9 @@ func New(opts Options) *http.ServeMux {
 	if opts.TSP != nil {
 		t := &tspHandler{sim: opts.TSP, log: opts.Logger}
 		mux.Handle("POST /admin/tsp/simulate", requireToken(opts, http.HandlerFunc(t.simulate)))
+	}
+	if opts.Webhooks != nil {
+		mux.Handle("/admin/webhooks/", requireToken(opts, opts.Webhooks))
 	}
 	return mux
 }

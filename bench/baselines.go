@@ -47,7 +47,7 @@ func baselineKinds(v string) ([]string, error) {
 // 2bfe550 and again after the pipeline rewrite, 2ed7c5b). Keep them in step
 // when the proxies' transports change.
 const (
-	gwDialTimeout           = 10 * time.Second // net.Dialer.Timeout (outbound: proxy/dial.go's destDialer)
+	gwDialTimeout           = 10 * time.Second // net.Dialer.Timeout (outbound: internal/netguard's Dialer)
 	gwDialKeepAlive         = 30 * time.Second // net.Dialer.KeepAlive
 	gwForceAttemptHTTP2     = true             // HTTP/2 towards upstreams when TLS negotiates it
 	gwMaxIdleConns          = 512

@@ -64,6 +64,9 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Audit configures the tamper-evident audit log.
 	Audit Audit `yaml:"audit"`
+	// Webhooks configures the delivery of card and network-token events to
+	// the accounts' endpoints.
+	Webhooks Webhooks `yaml:"webhooks"`
 
 	// src records where values came from (file lines, environment
 	// variables), for Validate's messages. Nil for a Config built in code.
@@ -325,6 +328,61 @@ type Audit struct {
 	Keep int `yaml:"keep"`
 }
 
+// Webhooks configures the webhook outbox and its dispatcher (package
+// webhooks).
+type Webhooks struct {
+	// Endpoints receive the events of their account. Default none. The
+	// list has no environment variable.
+	Endpoints []WebhookEndpoint `yaml:"endpoints"`
+	// AllowPrivateDestinations lets deliveries reach loopback, private,
+	// link-local and metadata addresses (tests, a receiver on the
+	// gateway's network). Default false.
+	AllowPrivateDestinations bool `yaml:"allow_private_destinations"`
+	// AllowInsecureHTTP accepts http:// endpoint URLs (tests,
+	// development). Default false: https only.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// CABundle is a PEM file of extra roots trusted for endpoints, added to
+	// the system roots. TLS is verified always. Default none.
+	CABundle string `yaml:"ca_bundle"`
+	// Timeout bounds one delivery attempt. Default 10s, 1s to 60s.
+	Timeout Duration `yaml:"timeout"`
+	// BackoffBase is the wait after the first failed attempt, doubled after
+	// each next one up to BackoffMax, with jitter. Defaults 30s and 1h.
+	BackoffBase Duration `yaml:"backoff_base"`
+	BackoffMax  Duration `yaml:"backoff_max"`
+	// RetryFor is how long after its event a delivery is retried before it
+	// is marked failed. Default 24h.
+	RetryFor Duration `yaml:"retry_for"`
+	// PollInterval is how often a gateway looks for due deliveries (its
+	// own events wake it at once). Default 1s.
+	PollInterval Duration `yaml:"poll_interval"`
+	// Retention is how long delivered and failed deliveries stay in the
+	// delivery log. Default 720h (30 days).
+	Retention Duration `yaml:"retention"`
+}
+
+// WebhookEndpoint is one receiver of an account's events. The signing
+// secret is never written in the file: it is read from SecretFile or the
+// environment variable SecretEnv (exactly one of them), one secret per
+// line (file) or comma-separated (variable); every secret given signs
+// each delivery (rotation: add the new one, then remove the old one).
+type WebhookEndpoint struct {
+	// ID names the endpoint in the delivery log: 1 to 64 of a-z 0-9 _ -.
+	ID string `yaml:"id"`
+	// Account is the account whose events it receives.
+	Account string `yaml:"account"`
+	// URL is an https:// URL without credentials.
+	URL string `yaml:"url"`
+	// SecretFile is a file holding the signing secret(s).
+	SecretFile string `yaml:"secret_file"`
+	// SecretEnv names an environment variable holding the signing
+	// secret(s).
+	SecretEnv string `yaml:"secret_env"`
+	// Events lists the events it receives: types (card.updated), families
+	// (card.*, network_token.*) or *.
+	Events []string `yaml:"events"`
+}
+
 // AuditSyncInterval is the audit.Options.SyncInterval that audit.fsync and
 // audit.fsync_interval select: zero for "always".
 func (c Config) AuditSyncInterval() time.Duration {
@@ -395,7 +453,9 @@ func Default() Config {
 			Audience: "aliasgate",
 			Issuer:   "aliasgate",
 		},
-		Log:   Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json"},
+		Webhooks: Webhooks{Timeout: Duration(10 * time.Second), BackoffBase: Duration(30 * time.Second), BackoffMax: Duration(time.Hour),
+			RetryFor: Duration(24 * time.Hour), PollInterval: Duration(time.Second), Retention: Duration(720 * time.Hour)},
 		Audit: Audit{Enabled: true, Fsync: "interval", FsyncInterval: Duration(200 * time.Millisecond), MaxSize: 100 * MiB, MaxAge: Duration(24 * time.Hour)},
 	}
 }
@@ -415,6 +475,7 @@ const redactedMark = "REDACTED"
 func (c Config) Redacted() Config {
 	r := c
 	r.Outbound.Passthrough = slices.Clone(c.Outbound.Passthrough)
+	r.Webhooks.Endpoints = slices.Clone(c.Webhooks.Endpoints)
 	if r.Admin.Token != "" {
 		r.Admin.Token = redactedMark
 	}

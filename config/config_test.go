@@ -114,6 +114,23 @@ admin:
 auth: {token_ttl: 1h, audience: payments, issuer: gw.acme}
 log: {level: debug, format: text}
 audit: {enabled: false, path: /var/log/aliasgate/audit.log, fsync: always, fsync_interval: 50ms, max_size: 1GiB, max_age: 168h, keep: 400}
+webhooks:
+  endpoints:
+    - id: acme-prod
+      account: acct_a
+      url: https://hooks.acme.example/aliasgate
+      secret_file: /etc/aliasgate/webhook-acme.secret
+      events: [card.*, network_token.suspended]
+    - {id: acme-audit, account: acct_b, url: "http://10.0.0.7:8080/in", secret_env: ACME_HOOK_SECRET, events: ["*"]}
+  allow_private_destinations: true
+  allow_insecure_http: true
+  ca_bundle: /etc/aliasgate/hooks-ca.pem
+  timeout: 5s
+  backoff_base: 10s
+  backoff_max: 30m
+  retry_for: 12h
+  poll_interval: 500ms
+  retention: 240h
 routes:
   - id: checkout
     direction: inbound
@@ -281,6 +298,16 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		Log:   Log{Level: "debug", Format: "text"},
 		Audit: Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond),
 			MaxSize: GiB, MaxAge: Duration(168 * time.Hour), Keep: 400},
+		Webhooks: Webhooks{
+			Endpoints: []WebhookEndpoint{
+				{ID: "acme-prod", Account: "acct_a", URL: "https://hooks.acme.example/aliasgate", SecretFile: "/etc/aliasgate/webhook-acme.secret",
+					Events: []string{"card.*", "network_token.suspended"}},
+				{ID: "acme-audit", Account: "acct_b", URL: "http://10.0.0.7:8080/in", SecretEnv: "ACME_HOOK_SECRET", Events: []string{"*"}},
+			},
+			AllowPrivateDestinations: true, AllowInsecureHTTP: true, CABundle: "/etc/aliasgate/hooks-ca.pem",
+			Timeout: Duration(5 * time.Second), BackoffBase: Duration(10 * time.Second), BackoffMax: Duration(30 * time.Minute),
+			RetryFor: Duration(12 * time.Hour), PollInterval: Duration(500 * time.Millisecond), Retention: Duration(240 * time.Hour),
+		},
 	}
 	if got := plain(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -803,6 +830,9 @@ func TestEnvVarsAreUniqueSortedAndCoverEveryKey(t *testing.T) {
 			t.Errorf("EnvVars() lacks %s", name)
 		}
 	}
+	if slices.Contains(vars, "ALIASGATE_WEBHOOKS_ENDPOINTS") {
+		t.Error("the webhook endpoints list must not have an environment variable")
+	}
 	if slices.Contains(vars, "ALIASGATE_ROUTES") {
 		t.Error("the inline routes list must not have an environment variable")
 	}
@@ -813,7 +843,7 @@ func TestEnvVarsAreUniqueSortedAndCoverEveryKey(t *testing.T) {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			switch {
-			case !f.IsExported() || f.Type == nodeType:
+			case !f.IsExported() || f.Type == nodeType || isMappingList(f.Type):
 			case f.Type.Kind() == reflect.Struct:
 				n += leaves(f.Type)
 			default:
@@ -1021,4 +1051,69 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("Load gave\n %+v\nyaml.v3 gave\n %+v", plain(c), plain(strict))
 		}
 	})
+}
+
+func TestValidateWebhookEndpoints(t *testing.T) {
+	good := WebhookEndpoint{ID: "ep-1", Account: "acct_a", URL: "https://hooks.example.com/x", SecretFile: "/etc/s", Events: []string{"card.*"}}
+	tests := []struct {
+		name   string
+		change func(*Webhooks)
+		key    string // "" means valid
+	}{
+		{"good", func(w *Webhooks) {}, ""},
+		{"secret from the environment", func(w *Webhooks) { w.Endpoints[0].SecretFile, w.Endpoints[0].SecretEnv = "", "HOOK_SECRET" }, ""},
+		{"no secret", func(w *Webhooks) { w.Endpoints[0].SecretFile = "" }, "webhooks.endpoints[0].secret_file"},
+		{"both secrets", func(w *Webhooks) { w.Endpoints[0].SecretEnv = "HOOK_SECRET" }, "webhooks.endpoints[0].secret_file"},
+		{"http", func(w *Webhooks) { w.Endpoints[0].URL = "http://hooks.example.com/x" }, "webhooks.endpoints[0].url"},
+		{"http allowed", func(w *Webhooks) { w.Endpoints[0].URL, w.AllowInsecureHTTP = "http://127.0.0.1:9/x", true }, ""},
+		{"credentials in the URL", func(w *Webhooks) { w.Endpoints[0].URL = "https://u:pw@hooks.example.com/x" }, "webhooks.endpoints[0].url"},
+		{"not a URL", func(w *Webhooks) { w.Endpoints[0].URL = "hooks.example.com" }, "webhooks.endpoints[0].url"},
+		{"bad id", func(w *Webhooks) { w.Endpoints[0].ID = "Ep 1" }, "webhooks.endpoints[0].id"},
+		{"duplicate id", func(w *Webhooks) { w.Endpoints = append(w.Endpoints, w.Endpoints[0]) }, "webhooks.endpoints[1].id"},
+		{"bad account", func(w *Webhooks) { w.Endpoints[0].Account = "acct a" }, "webhooks.endpoints[0].account"},
+		{"no events", func(w *Webhooks) { w.Endpoints[0].Events = nil }, "webhooks.endpoints[0].events"},
+		{"unknown event", func(w *Webhooks) { w.Endpoints[0].Events = []string{"card.*", "card.crated"} }, "webhooks.endpoints[0].events[1]"},
+		{"every event", func(w *Webhooks) { w.Endpoints[0].Events = []string{"*"} }, ""},
+		{"zero timeout", func(w *Webhooks) { w.Timeout = 0 }, "webhooks.timeout"},
+		{"backoff max under base", func(w *Webhooks) { w.BackoffMax = w.BackoffBase - 1 }, "webhooks.backoff_max"},
+		{"zero retention", func(w *Webhooks) { w.Retention = 0 }, "webhooks.retention"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Webhooks.Endpoints = []WebhookEndpoint{good}
+			tt.change(&c.Webhooks)
+			err := c.Validate()
+			if tt.key == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Key != tt.key {
+				t.Fatalf("Validate = %v, want one problem at %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestWebhookEndpointsUnknownKeyHasItsLine(t *testing.T) {
+	_, err := Load(writeFile(t, "webhooks:\n  endpoints:\n    - id: a\n      account: acct\n      url: https://h.example/x\n      secret: inline-secret-value\n      events: [\"*\"]\n"), nil)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Load = %v", err)
+	}
+	found := false
+	for _, p := range ve.Problems {
+		if p.Key == "webhooks.endpoints[0].secret" && p.Line == 6 && strings.Contains(p.Message, "unknown key") {
+			found = true
+		}
+		if strings.Contains(p.Message, "inline-secret-value") {
+			t.Errorf("a problem quotes the secret: %v", p)
+		}
+	}
+	if !found {
+		t.Fatalf("problems %v", ve.Problems)
+	}
 }

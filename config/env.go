@@ -19,7 +19,8 @@ type envBinding struct {
 }
 
 // envBindings derives one binding per scalar or list key from the yaml tags
-// of Config, in field order. The inline routes node has none.
+// of Config, in field order. The inline routes node and lists of mappings
+// (webhooks.endpoints) have none.
 func envBindings() []envBinding {
 	var out []envBinding
 	var walk func(t reflect.Type, prefix string, index []int)
@@ -27,7 +28,7 @@ func envBindings() []envBinding {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name := yamlName(f)
-			if name == "" || f.Type == nodeType {
+			if name == "" || f.Type == nodeType || isMappingList(f.Type) {
 				continue
 			}
 			key := joinKey(prefix, name)
@@ -41,6 +42,12 @@ func envBindings() []envBinding {
 	}
 	walk(reflect.TypeFor[Config](), "", nil)
 	return out
+}
+
+// isMappingList reports whether t is a list of mappings (a slice of
+// structs), which the file sets and the environment does not.
+func isMappingList(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
 
 // envName is the variable of a key path: ALIASGATE_ and the path upper-cased

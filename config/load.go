@@ -172,6 +172,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 			d.add(key, n.Line, "must be %s, not %s", want(t), kindName(r))
 			return
 		}
+		if isMappingList(t) {
+			d.mappingList(r, v, key)
+			return
+		}
 		tmp := reflect.New(t)
 		if err := n.Decode(tmp.Interface()); err != nil {
 			d.add(key, n.Line, "must be %s", want(t))
@@ -219,6 +223,27 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 	}
 }
 
+// mappingList decodes the list r onto the slice of structs v: each item
+// is a mapping decoded like the top level (unknown keys reported by their
+// path, key[i].name, with their lines).
+func (d *decoder) mappingList(r *yaml.Node, v reflect.Value, key string) {
+	if len(r.Content) == 0 {
+		v.Set(reflect.Zero(v.Type())) // [] is no list, as null
+		return
+	}
+	list := reflect.MakeSlice(v.Type(), len(r.Content), len(r.Content))
+	for i, item := range r.Content {
+		ikey := key + "[" + strconv.Itoa(i) + "]"
+		d.lines[ikey] = item.Line
+		if it := resolve(item); it.Kind == yaml.MappingNode {
+			d.mapping(it, list.Index(i), ikey)
+		} else {
+			d.add(ikey, item.Line, "must be a mapping of keys, not %s", kindName(it))
+		}
+	}
+	v.Set(list)
+}
+
 // Types the decoder and the environment treat specially.
 var (
 	nodeType     = reflect.TypeFor[yaml.Node]()
@@ -245,6 +270,9 @@ func want(t reflect.Type) string {
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.String {
 			return "a list of strings"
+		}
+		if t.Elem().Kind() == reflect.Struct {
+			return "a list of mappings"
 		}
 	}
 	return ""

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/account"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -134,6 +135,7 @@ func (c Config) Validate() error {
 	if c.Audit.Keep < 0 {
 		v.add("audit.keep", "must be 0 (keep every rotated file) or a number of files")
 	}
+	v.webhooks(c.Webhooks)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "text")
 
@@ -446,4 +448,73 @@ func (v *validator) outbound(c Config) {
 	}
 	v.addAt("outbound.require_auth", "listen.outbound",
 		"may be false only when listen.outbound is a loopback address (127.0.0.0/8, ::1 or localhost)")
+}
+
+// webhooks checks the webhook settings and every endpoint: a unique id, an
+// account, an https URL (http with allow_insecure_http) without
+// credentials, exactly one of secret_file and secret_env (the secret is
+// never inline), and events that name known events.
+func (v *validator) webhooks(w Webhooks) {
+	for _, d := range []struct {
+		key      string
+		d        Duration
+		min, max time.Duration
+	}{
+		{"webhooks.timeout", w.Timeout, time.Second, time.Minute},
+		{"webhooks.backoff_base", w.BackoffBase, time.Millisecond, 24 * time.Hour},
+		{"webhooks.backoff_max", w.BackoffMax, time.Millisecond, 24 * time.Hour},
+		{"webhooks.retry_for", w.RetryFor, time.Second, 30 * 24 * time.Hour},
+		{"webhooks.poll_interval", w.PollInterval, time.Millisecond, time.Minute},
+		{"webhooks.retention", w.Retention, time.Hour, 10 * 365 * 24 * time.Hour},
+	} {
+		if d.d.Std() < d.min || d.d.Std() > d.max {
+			v.add(d.key, "must be between %v and %v", d.min, d.max)
+		}
+	}
+	if w.BackoffMax < w.BackoffBase {
+		v.add("webhooks.backoff_max", "must not be shorter than webhooks.backoff_base")
+	}
+	ids := map[string]int{}
+	for i, ep := range w.Endpoints {
+		key := "webhooks.endpoints[" + strconv.Itoa(i) + "]"
+		switch {
+		case !validEndpointID(ep.ID):
+			v.addAt(key+".id", key, "must be 1 to 64 characters of a-z 0-9 _ -")
+		case ids[ep.ID] > 0:
+			v.addAt(key+".id", key, "endpoint id %s is also used by webhooks.endpoints[%d]", ep.ID, ids[ep.ID]-1)
+		default:
+			ids[ep.ID] = i + 1
+		}
+		if account.Check(ep.Account) != nil {
+			v.addAt(key+".account", key, "must be an account name: 1 to %d characters of A-Z a-z 0-9 _ . -", account.MaxLen)
+		}
+		if err := webhooks.CheckURL(ep.URL, w.AllowInsecureHTTP); err != nil {
+			v.addAt(key+".url", key, "%s", strings.TrimPrefix(err.Error(), webhooks.ErrBadEndpoint.Error()+": "))
+		}
+		if (ep.SecretFile == "") == (ep.SecretEnv == "") {
+			v.addAt(key+".secret_file", key, "give exactly one of secret_file (a file holding the signing secret) and secret_env (an environment variable holding it); the secret is never written in the configuration")
+		}
+		if len(ep.Events) == 0 {
+			v.addAt(key+".events", key, "must list the events to receive (card.*, network_token.*, card.updated, … or *)")
+		}
+		for j, p := range ep.Events {
+			if err := webhooks.CheckPattern(p); err != nil {
+				v.addAt(key+".events["+strconv.Itoa(j)+"]", key+".events", "%s", strings.TrimPrefix(err.Error(), webhooks.ErrBadPattern.Error()+" "))
+			}
+		}
+	}
+}
+
+// validEndpointID reports whether id matches ^[a-z0-9_-]{1,64}$.
+func validEndpointID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -96,6 +96,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -462,7 +463,7 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 // certificate that does not verify 502, a timeout 504, anything else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
-	var fe *ForbiddenError
+	var fe *netguard.ForbiddenError
 	var uae x509.UnknownAuthorityError
 	var he x509.HostnameError
 	var cie x509.CertificateInvalidError

@@ -12,7 +12,7 @@ package proxy
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
 //     any other CONNECT gets 403. The destination is resolved and its
-//     addresses checked (ForbiddenAddr) before the tunnel is answered, and
+//     addresses checked (netguard.ForbiddenAddr) before the tunnel is answered, and
 //     every dial checks again and dials the checked address.
 //   - Requests inside an intercepted tunnel are served in goproxy's own
 //     loop: the request hook (onRequest) runs the request phase, goproxy
@@ -80,6 +80,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -108,7 +109,7 @@ type OutboundOptions struct {
 	// refused (ErrPassthroughAny).
 	Passthrough []string
 	// AllowPrivate lets the proxy dial loopback, private, link-local and
-	// other addresses ForbiddenAddr refuses.
+	// other addresses netguard.ForbiddenAddr refuses.
 	AllowPrivate bool
 	// RootCAs verifies destinations; nil: the system roots.
 	RootCAs *x509.CertPool
@@ -157,7 +158,7 @@ type Outbound struct {
 	log         *slog.Logger
 	m           *obs.Metrics
 	pipe        *pipeline
-	dialer      *destDialer
+	dialer      *netguard.Dialer
 	transport   *http.Transport
 	upstream    http.RoundTripper // timeoutTransport over transport (and capture)
 	gp          *goproxy.ProxyHttpServer
@@ -201,7 +202,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
 		pipe:        newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
-		dialer:      newDestDialer(opts.Resolver, opts.AllowPrivate),
+		dialer:      netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
 		conns:       map[net.Conn]struct{}{},
 		tunnelIdle:  opts.TunnelIdleTimeout,
 		tunnelWrite: opts.TunnelWriteTimeout,
@@ -489,7 +490,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	cs := &connectState{t: &tunnel{host: host, port: port, client: client}}
 	if mitm {
-		if _, err := o.dialer.resolve(ctx, host); err != nil {
+		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
 			return
 		}
@@ -518,7 +519,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 
 // destinationError answers a CONNECT whose destination cannot be used.
 func (o *Outbound) destinationError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *ForbiddenError
+	var fe *netguard.ForbiddenError
 	if errors.As(err, &fe) {
 		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: destination refused", slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
 		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "forbidden_destination", "Forbidden",

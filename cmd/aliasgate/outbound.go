@@ -37,21 +37,22 @@ func loadCA(cfg config.Config) (*proxy.CA, error) {
 	return proxy.LoadOrCreateCA(filepath.Join(cfg.DataDir, caCertFile), filepath.Join(cfg.DataDir, caKeyFile))
 }
 
-// rootCAs returns the system roots plus outbound.ca_bundle.
-func rootCAs(cfg config.Config) (*x509.CertPool, error) {
+// rootCAs returns the system roots plus the PEM file bundle (none when
+// empty), set by the key named key (outbound.ca_bundle, webhooks.ca_bundle).
+func rootCAs(key, bundle string) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	if cfg.Outbound.CABundle == "" {
+	if bundle == "" {
 		return pool, nil
 	}
-	pem, err := os.ReadFile(cfg.Outbound.CABundle)
+	pem, err := os.ReadFile(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("outbound.ca_bundle: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("outbound.ca_bundle %s: no PEM certificate in it", cfg.Outbound.CABundle)
+		return nil, fmt.Errorf("%s %s: no PEM certificate in it", key, bundle)
 	}
 	return pool, nil
 }
@@ -67,7 +68,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := rootCAs(gw.cfg)
+	roots, err := rootCAs("outbound.ca_bundle", gw.cfg.Outbound.CABundle)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,8 @@ func commands() []command {
 		{"keys rotate", "add a data-key version; the gateway re-encrypts older records in the background", runKeysRotate},
 		{"keys status", "show the data-key versions and the re-encryption's progress", runKeysStatus},
 		{"tsp simulate", "have the running gateway's token service simulator raise a network event for a card", runTSPSimulate},
+		{"webhooks deliveries", "print the webhook delivery log: every delivery and its attempts", runWebhooksDeliveries},
+		{"webhooks redeliver", "send a delivered or failed webhook delivery again", runWebhooksRedeliver},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -34,6 +34,8 @@ import (
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vaultapi"
+	"github.com/aliasgate/aliasgate/webhooks"
+	"github.com/aliasgate/aliasgate/webhooks/dispatch"
 )
 
 const serveUsage = `Runs the gateway. With no configuration it uses ./aliasgate-data
@@ -138,6 +140,10 @@ type gateway struct {
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
+	// outbox records webhook events, dispatcher delivers them
+	// (webhooks.go).
+	outbox     *webhooks.Outbox
+	dispatcher *dispatch.Dispatcher
 }
 
 // openGateway opens the vault and builds the services. It fails, before
@@ -207,6 +213,9 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 		}
 	}
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
+	if err := gw.newOutbox(getenv); err != nil {
+		return nil, err
+	}
 	if gw.cardsAPI, err = gw.newCardsAPI(); err != nil {
 		return nil, err
 	}
@@ -345,6 +354,9 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
 		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards)}
+	if gw.outbox != nil {
+		opts.Events = gw.outbox // card and network-token events → webhook deliveries
+	}
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {
@@ -403,6 +415,9 @@ func (gw *gateway) adminHandler() http.Handler {
 	}
 	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
 	opts.TSP = gw.tspSimulator()                                                   // tspcmd.go
+	if gw.dispatcher != nil {
+		opts.Webhooks = gw.dispatcher.Handler()
+	}
 	if gw.keyWorker != nil {
 		opts.Keys = gw.keyWorker
 	}
@@ -466,6 +481,10 @@ func (gw *gateway) serve(ctx context.Context) error {
 	defer stopKeys()
 	stopProvisioner := gw.startProvisioner(ctx) // cards.provision_stored (payments.go)
 	defer stopProvisioner()
+	octx, stopOutbox := context.WithCancel(ctx)
+	waitOutbox := gw.startOutbox(octx) // stopped and waited for before the vault closes
+	defer waitOutbox()
+	defer stopOutbox()
 	inbound, err := gw.inboundHandler()
 	if err != nil {
 		return err

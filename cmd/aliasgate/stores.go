@@ -19,10 +19,11 @@ import (
 	"github.com/aliasgate/aliasgate/vault/memstore"
 	"github.com/aliasgate/aliasgate/vault/pgstore"
 	"github.com/aliasgate/aliasgate/vault/redisstore"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 // persistentStore is what the gateway needs of vault.store: records,
-// cards and API clients, listed and imported by `vault copy`, and a
+// cards, API clients and the webhook outbox, listed and imported by `vault copy`, and a
 // readiness check.
 type persistentStore interface {
 	vault.Store
@@ -30,6 +31,7 @@ type persistentStore interface {
 	auth.ClientStore
 	vault.Exporter
 	vault.Importer
+	webhooks.Store
 	Ping(ctx context.Context) error
 }
 

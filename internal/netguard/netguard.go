@@ -1,4 +1,10 @@
-package proxy
+// Package netguard is the checked dialer of the gateway's outbound calls:
+// the outbound proxy's destinations and the webhook endpoints. It resolves a
+// name itself, refuses loopback, private, link-local, metadata and other
+// addresses no destination should have (ForbiddenAddr) unless private
+// destinations are allowed, and dials the address it checked, never the
+// name again, so a DNS answer cannot change between check and dial.
+package netguard
 
 import (
 	"context"
@@ -16,7 +22,7 @@ type Resolver interface {
 
 // ErrForbiddenDestination is wrapped by the dialer's refusals of a
 // destination address (loopback, private, link-local, metadata, …).
-var ErrForbiddenDestination = errors.New("proxy: forbidden destination address")
+var ErrForbiddenDestination = errors.New("netguard: forbidden destination address")
 
 // ForbiddenError says why a destination was refused.
 type ForbiddenError struct {
@@ -25,7 +31,7 @@ type ForbiddenError struct {
 }
 
 func (e *ForbiddenError) Error() string {
-	return fmt.Sprintf("proxy: destination %s refused: %s address", e.Host, e.Reason)
+	return fmt.Sprintf("netguard: destination %s refused: %s address", e.Host, e.Reason)
 }
 
 func (e *ForbiddenError) Unwrap() error { return ErrForbiddenDestination }
@@ -61,7 +67,7 @@ var (
 	}
 )
 
-// ForbiddenAddr reports whether the outbound proxy must not dial ip unless
+// ForbiddenAddr reports whether the gateway must not dial ip unless
 // private destinations are allowed, and why: loopback, private (RFC 1918,
 // RFC 4193 fc00::/7), link-local (169.254/16, fe80::/10), CGNAT
 // (100.64/10), unspecified, multicast, broadcast, this-network (0/8),
@@ -121,35 +127,40 @@ func inAny(ps []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-// destDialer resolves a destination itself, refuses forbidden addresses
-// (unless allowPrivate) and dials the address it checked, never the name
-// again, so a DNS answer cannot change between check and dial.
-type destDialer struct {
+// Dialer resolves a destination itself, refuses forbidden addresses
+// (unless private destinations are allowed) and dials the address it
+// checked, never the name again, so a DNS answer cannot change between
+// check and dial. Use NewDialer.
+type Dialer struct {
 	resolver     Resolver
 	allowPrivate bool
 	dialer       net.Dialer
-	// dial is the final dial of a checked address; nil: dialer.DialContext.
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Dial is the final dial of a checked address ("ip:port"); nil: a
+	// net.Dialer with a 10 s timeout. Tests set it to see what is dialled.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func newDestDialer(r Resolver, allowPrivate bool) *destDialer {
+// NewDialer returns a Dialer resolving through r (nil: net.DefaultResolver);
+// allowPrivate lets it dial the addresses ForbiddenAddr refuses.
+func NewDialer(r Resolver, allowPrivate bool) *Dialer {
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	return &destDialer{resolver: r, allowPrivate: allowPrivate,
+	return &Dialer{resolver: r, allowPrivate: allowPrivate,
 		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 }
 
-// resolve returns the checked addresses of host. Any forbidden address
-// among them refuses the whole host.
-func (d *destDialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+// Resolve returns the checked addresses of host (a name or a literal
+// address). Any forbidden address among them refuses the whole host with a
+// *ForbiddenError.
+func (d *Dialer) Resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	var addrs []netip.Addr
 	if ip, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{ip}
 	} else {
 		ias, err := d.resolver.LookupIPAddr(ctx, host)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: resolve %s: %w", host, err)
+			return nil, fmt.Errorf("netguard: resolve %s: %w", host, err)
 		}
 		for _, ia := range ias {
 			if a, ok := netip.AddrFromSlice(ia.IP); ok {
@@ -157,7 +168,7 @@ func (d *destDialer) resolve(ctx context.Context, host string) ([]netip.Addr, er
 			}
 		}
 		if len(addrs) == 0 {
-			return nil, fmt.Errorf("proxy: resolve %s: no addresses", host)
+			return nil, fmt.Errorf("netguard: resolve %s: no addresses", host)
 		}
 	}
 	if !d.allowPrivate {
@@ -170,17 +181,18 @@ func (d *destDialer) resolve(ctx context.Context, host string) ([]netip.Addr, er
 	return addrs, nil
 }
 
-// DialContext dials addr (host:port) through resolve.
-func (d *destDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+// DialContext dials addr (host:port) through Resolve: the checked
+// addresses in turn until one answers.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := d.resolve(ctx, host)
+	addrs, err := d.Resolve(ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	dial := d.dial
+	dial := d.Dial
 	if dial == nil {
 		dial = d.dialer.DialContext
 	}

@@ -1,0 +1,383 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aliasgate/aliasgate/internal/netguard"
+	"github.com/aliasgate/aliasgate/webhooks"
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout      = 10 * time.Second
+	DefaultBackoffBase  = 30 * time.Second
+	DefaultBackoffMax   = time.Hour
+	DefaultRetryFor     = 24 * time.Hour
+	DefaultPollInterval = time.Second
+	DefaultRetention    = 30 * 24 * time.Hour
+	DefaultBatch        = 16
+	// leaseMargin is added to Timeout for a claim's lease: a dispatcher's
+	// deliveries run at once, each bounded by Timeout, so the lease ends
+	// well after the last answer.
+	leaseMargin = 30 * time.Second
+	// pruneEvery is how often a dispatcher removes old finished
+	// deliveries; pruneBatch how many at most each time.
+	pruneEvery = 10 * time.Minute
+	pruneBatch = 1000
+	// bodyReadLimit is how much of an answer is read at all (its first
+	// webhooks.ExcerptLen bytes are kept).
+	bodyReadLimit = 64 << 10
+)
+
+// Options configures a Dispatcher.
+type Options struct {
+	// Endpoints are where deliveries go, by their ID (the Outbox's).
+	Endpoints []webhooks.Endpoint
+	// Owner names this dispatcher in leases and attempts (the gateway's
+	// host name and a random suffix); "" picks a random one.
+	Owner string
+	// AllowHTTP accepts http:// endpoint URLs (tests, development).
+	AllowHTTP bool
+	// AllowPrivate lets deliveries reach the addresses
+	// netguard.ForbiddenAddr refuses (loopback, private, metadata, …).
+	AllowPrivate bool
+	// RootCAs verifies the endpoints' certificates; nil: the system roots.
+	// TLS is verified always.
+	RootCAs *x509.CertPool
+	// Resolver resolves endpoint hosts; nil: net.DefaultResolver.
+	Resolver netguard.Resolver
+	// Timeout bounds one attempt (connect to the end of the answer).
+	Timeout time.Duration
+	// BackoffBase is the wait after the first failed attempt; each next
+	// wait doubles, up to BackoffMax, each with jitter (between half and
+	// all of it).
+	BackoffBase, BackoffMax time.Duration
+	// RetryFor: a delivery whose next attempt would come later than this
+	// after its event is marked failed instead.
+	RetryFor time.Duration
+	// PollInterval is how often Run looks for due deliveries (Publish
+	// wakes the local dispatcher at once).
+	PollInterval time.Duration
+	// Retention is how long delivered and failed deliveries stay in the
+	// log.
+	Retention time.Duration
+	// Batch is how many deliveries one claim takes at most (and runs at
+	// once).
+	Batch int
+	// Logger gets one line per failed attempt and per refused destination
+	// (never a secret, a payload or more of an answer than the excerpt).
+	Logger *slog.Logger
+	// Registerer gets the metrics; nil: none.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Dispatcher delivers the outbox's deliveries: Run claims, POSTs and
+// records them.
+type Dispatcher struct {
+	store     webhooks.Store
+	opts      Options
+	endpoints map[string]webhooks.Endpoint
+	client    *http.Client
+	log       *slog.Logger
+	now       func() time.Time
+	wake      chan struct{}
+	results   *prometheus.CounterVec // nil: no metrics
+	lastPrune time.Time
+}
+
+// New returns a Dispatcher over store. It checks the endpoints
+// (webhooks.CheckEndpoints) and registers its metrics.
+func New(store webhooks.Store, opts Options) (*Dispatcher, error) {
+	if store == nil {
+		return nil, errors.New("webhooks: no store")
+	}
+	if err := webhooks.CheckEndpoints(opts.Endpoints, opts.AllowHTTP); err != nil {
+		return nil, err
+	}
+	o := &Dispatcher{store: store, endpoints: map[string]webhooks.Endpoint{}, log: opts.Logger, now: opts.Now, wake: make(chan struct{}, 1)}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	for _, ep := range opts.Endpoints {
+		o.endpoints[ep.ID] = ep
+	}
+	setDefault(&opts.Timeout, DefaultTimeout)
+	setDefault(&opts.BackoffBase, DefaultBackoffBase)
+	setDefault(&opts.BackoffMax, DefaultBackoffMax)
+	setDefault(&opts.RetryFor, DefaultRetryFor)
+	setDefault(&opts.PollInterval, DefaultPollInterval)
+	setDefault(&opts.Retention, DefaultRetention)
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultBatch
+	}
+	if opts.BackoffMax < opts.BackoffBase {
+		opts.BackoffMax = opts.BackoffBase
+	}
+	if opts.Owner == "" {
+		opts.Owner = "dsp_" + strconv.FormatInt(o.now().UnixNano(), 36) + "_" + strconv.FormatUint(rand.Uint64(), 36)
+	}
+	o.opts = opts
+	o.client = newClient(opts)
+	if opts.Registerer != nil {
+		o.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aliasgate_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by result: delivered (2xx), retrying (failed, another attempt is due), failed (given up or refused)."},
+			[]string{"result"})
+		backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aliasgate_webhook_outbox_backlog",
+			Help: "Webhook deliveries pending in the outbox (every gateway's, with a shared store)."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				n, err := store.PendingDeliveries(ctx)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			})
+		for _, c := range []prometheus.Collector{o.results, backlog} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("webhooks: metrics: %w", err)
+			}
+		}
+	}
+	return o, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// newClient is the deliveries' HTTP client: the checked dialer, verified
+// TLS 1.2+, no proxy from the environment, no redirects followed, no
+// cookies.
+func newClient(opts Options) *http.Client {
+	d := netguard.NewDialer(opts.Resolver, opts.AllowPrivate)
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           d.DialContext,
+			TLSClientConfig:       &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   opts.Timeout,
+			ResponseHeaderTimeout: opts.Timeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Wake makes Run look for due deliveries now.
+func (o *Dispatcher) Wake() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Owner is the name of this dispatcher in leases and attempts.
+func (o *Dispatcher) Owner() string { return o.opts.Owner }
+
+// Run delivers due deliveries until ctx ends, then waits for the attempts
+// under way (each bounded by Timeout) and returns. Several Runs on one
+// store (several gateways on one PostgreSQL) share the work: each claim
+// leases its deliveries, so one delivery is attempted by one dispatcher
+// at a time; a dispatcher that dies leaves its lease to run out
+// (Timeout + 30 s) and another takes the delivery over. That makes
+// delivery at-least-once: a receiver that answered after the lease ran
+// out, or whose 2xx was lost, sees the event again, with the same event
+// id.
+func (o *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(o.opts.PollInterval)
+	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		o.prune(ctx)
+		for ctx.Err() == nil {
+			n, err := o.dispatchOnce(ctx, &wg)
+			if err != nil {
+				if ctx.Err() == nil {
+					o.log.Warn("webhooks: claim deliveries failed", "err", err)
+				}
+				break
+			}
+			if n < o.opts.Batch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-o.wake:
+		}
+	}
+}
+
+// dispatchOnce claims one batch and attempts every delivery in it at once;
+// it waits for them and returns how many it claimed.
+func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (int, error) {
+	now := o.now()
+	ds, err := o.store.ClaimDeliveries(ctx, o.opts.Owner, now, now.Add(o.opts.Timeout+leaseMargin), o.opts.Batch)
+	if err != nil {
+		return 0, err
+	}
+	var batch sync.WaitGroup
+	for _, d := range ds {
+		wg.Add(1)
+		batch.Add(1)
+		go func() {
+			defer wg.Done()
+			defer batch.Done()
+			// A stop lets the attempt under way end (bounded by Timeout)
+			// and records it.
+			o.attempt(context.WithoutCancel(ctx), d)
+		}()
+	}
+	batch.Wait()
+	return len(ds), nil
+}
+
+// attempt POSTs d once and records the result.
+func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
+	ep, ok := o.endpoints[d.Endpoint]
+	start := o.now()
+	a := webhooks.Attempt{At: start.UTC(), By: o.opts.Owner}
+	if !ok {
+		// The endpoint left the configuration: nothing to send to.
+		a.Error, a.Detail = "endpoint_removed", "the endpoint is no longer configured"
+		o.finish(ctx, d, a, webhooks.StateFailed)
+		return
+	}
+	status, excerpt, err := o.post(ctx, ep, d)
+	a.DurationMS = o.now().Sub(start).Milliseconds()
+	a.Status, a.Excerpt = status, excerpt
+	switch {
+	case err == nil && status >= 200 && status < 300:
+		o.finish(ctx, d, a, webhooks.StateDelivered)
+		return
+	case err == nil && status >= 300 && status < 400:
+		a.Error, a.Detail = "redirect", "redirects are not followed"
+	case err == nil:
+		a.Error = "http_status"
+	default:
+		a.Error, a.Detail = classify(err)
+	}
+	if a.Error == "forbidden_destination" {
+		// A refused address is the configuration's problem, not the
+		// receiver's: failed at once (fail closed), the operator may
+		// redeliver once it is fixed.
+		o.log.Warn("webhooks: destination refused", "delivery", d.ID, "endpoint", d.Endpoint, "reason", a.Detail)
+		o.finish(ctx, d, a, webhooks.StateFailed)
+		return
+	}
+	next := start.Add(o.backoff(len(d.Attempts) + 1))
+	if next.After(d.CreatedAt.Add(o.opts.RetryFor)) {
+		o.log.Warn("webhooks: delivery failed, no retry left", "delivery", d.ID, "endpoint", d.Endpoint,
+			"attempts", len(d.Attempts)+1, "status", status, "error", a.Error)
+		o.finish(ctx, d, a, webhooks.StateFailed)
+		return
+	}
+	a.Next = next.UTC()
+	o.log.Info("webhooks: delivery attempt failed, will retry", "delivery", d.ID, "endpoint", d.Endpoint,
+		"attempt", len(d.Attempts)+1, "status", status, "error", a.Error, "detail", a.Detail, "next_attempt", a.Next)
+	o.finish(ctx, d, a, webhooks.StatePending)
+}
+
+// backoff is the wait after the n-th failed attempt: BackoffBase·2^(n-1)
+// up to BackoffMax, then a random part of it between half and all.
+func (o *Dispatcher) backoff(n int) time.Duration {
+	w := o.opts.BackoffBase
+	for i := 1; i < n && w < o.opts.BackoffMax; i++ {
+		w *= 2
+	}
+	w = min(w, o.opts.BackoffMax)
+	return w/2 + rand.N(w/2+1)
+}
+
+// finish records attempt a of d with its new state.
+func (o *Dispatcher) finish(ctx context.Context, d webhooks.Delivery, a webhooks.Attempt, st webhooks.State) {
+	now := o.now().UTC()
+	d.Attempts = append(d.Attempts, a)
+	d.State, d.UpdatedAt, d.LeaseOwner = st, now, ""
+	d.Due = a.Next
+	if st != webhooks.StatePending {
+		d.Due = now
+	}
+	if o.results != nil {
+		res := string(st)
+		if st == webhooks.StatePending {
+			res = "retrying"
+		}
+		o.results.WithLabelValues(res).Inc()
+	}
+	err := o.store.UpdateDelivery(ctx, o.opts.Owner, d)
+	switch {
+	case errors.Is(err, webhooks.ErrLeaseLost):
+		o.log.Warn("webhooks: delivery lease ran out before its attempt was recorded; its new holder delivers it", "delivery", d.ID)
+	case err != nil:
+		// The lease runs out and the delivery is attempted again.
+		o.log.Error("webhooks: record delivery attempt failed", "delivery", d.ID, "err", err)
+	}
+}
+
+// post sends d's payload to ep, signed, and returns the status and an
+// excerpt of the answer.
+func (o *Dispatcher) post(ctx context.Context, ep webhooks.Endpoint, d webhooks.Delivery) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Payload))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "aliasgate-webhooks/1")
+	req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(ep.Secrets, o.now(), d.Payload))
+	req.Header.Set(webhooks.EventIDHeader, d.EventID)
+	req.Header.Set(webhooks.EventTypeHeader, d.EventType)
+	req.Header.Set(webhooks.DeliveryIDHeader, d.ID)
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, readExcerpt(resp.Body), nil
+}
+
+// prune removes finished deliveries older than Retention, every
+// pruneEvery.
+func (o *Dispatcher) prune(ctx context.Context) {
+	now := o.now()
+	if now.Sub(o.lastPrune) < pruneEvery {
+		return
+	}
+	o.lastPrune = now
+	n, err := o.store.PruneDeliveries(ctx, now.Add(-o.opts.Retention), pruneBatch)
+	if err != nil {
+		o.log.Warn("webhooks: prune the delivery log failed", "err", err)
+		return
+	}
+	if n > 0 {
+		o.log.Info("webhooks: pruned the delivery log", "removed", n)
+	}
+}

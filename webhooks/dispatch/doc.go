@@ -1,0 +1,12 @@
+// Package dispatch delivers the webhook outbox (package webhooks): a
+// Dispatcher per gateway claims due deliveries from the Store with a lease,
+// POSTs each, signed, to its endpoint through netguard's checked dialer
+// (no loopback, private or metadata address unless allowed; TLS verified
+// always, with the system roots and an optional bundle; redirects never
+// followed), and records every attempt: 2xx delivered, anything else
+// retried with exponential backoff and jitter until RetryFor, then failed;
+// a refused destination fails at once. Handler is the operator's view of
+// the delivery log (list, one delivery, redeliver), and the metrics are
+// aliasgate_webhook_deliveries_total{result} and
+// aliasgate_webhook_outbox_backlog.
+package dispatch

@@ -1,0 +1,184 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Endpoint is one receiver of an account's events.
+type Endpoint struct {
+	// ID names the endpoint in the delivery log (webhooks.endpoints[].id).
+	ID string
+	// Account is the account whose events it receives.
+	Account string
+	// URL is where deliveries are POSTed: https (http only with
+	// Options.AllowHTTP).
+	URL string
+	// Secrets sign every delivery, one v1 value each; the first is the
+	// current one, a second one is kept while a rotation is under way.
+	// Never logged.
+	Secrets [][]byte
+	// Events are the patterns of the events it receives (Match).
+	Events []string
+}
+
+// MinSecretLen is the shortest signing secret accepted, in bytes.
+const MinSecretLen = 24
+
+// Options configures an Outbox.
+type Options struct {
+	// Endpoints receive the events; several may serve one account.
+	Endpoints []Endpoint
+	// AllowHTTP accepts http:// endpoint URLs (tests, development).
+	AllowHTTP bool
+	// Notify, when set, is called after each event Publish recorded (the
+	// local dispatcher's Wake).
+	Notify func()
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Outbox records events for delivery: Publish writes them to the Store,
+// the dispatcher (package webhooks/dispatch) delivers them.
+type Outbox struct {
+	store Store
+	opts  Options
+}
+
+// ErrBadEndpoint is wrapped by New's refusals of an endpoint.
+var ErrBadEndpoint = errors.New("webhooks: bad endpoint")
+
+// New returns an Outbox over store. It checks the endpoints
+// (CheckEndpoints).
+func New(store Store, opts Options) (*Outbox, error) {
+	if store == nil {
+		return nil, errors.New("webhooks: no store")
+	}
+	if err := CheckEndpoints(opts.Endpoints, opts.AllowHTTP); err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Outbox{store: store, opts: opts}, nil
+}
+
+// CheckEndpoints checks every endpoint: a unique id, an account, an https
+// URL (http with allowHTTP) without credentials, at least one secret of
+// MinSecretLen bytes, and known event patterns.
+func CheckEndpoints(eps []Endpoint, allowHTTP bool) error {
+	seen := map[string]bool{}
+	for i, ep := range eps {
+		if err := checkEndpoint(ep, allowHTTP); err != nil {
+			return fmt.Errorf("endpoint %d (%s): %w", i, ep.ID, err)
+		}
+		if seen[ep.ID] {
+			return fmt.Errorf("%w: endpoint id %s is used twice", ErrBadEndpoint, ep.ID)
+		}
+		seen[ep.ID] = true
+	}
+	return nil
+}
+
+// checkEndpoint checks one endpoint's settings.
+func checkEndpoint(ep Endpoint, allowHTTP bool) error {
+	if ep.ID == "" || ep.Account == "" {
+		return fmt.Errorf("%w: id and account are required", ErrBadEndpoint)
+	}
+	if err := CheckURL(ep.URL, allowHTTP); err != nil {
+		return err
+	}
+	if len(ep.Secrets) == 0 {
+		return fmt.Errorf("%w: no signing secret", ErrBadEndpoint)
+	}
+	for _, s := range ep.Secrets {
+		if len(s) < MinSecretLen {
+			return fmt.Errorf("%w: a signing secret is shorter than %d bytes", ErrBadEndpoint, MinSecretLen)
+		}
+	}
+	if len(ep.Events) == 0 {
+		return fmt.Errorf("%w: no events", ErrBadEndpoint)
+	}
+	for _, p := range ep.Events {
+		if err := CheckPattern(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckURL checks an endpoint URL: absolute https (or http when allowHTTP)
+// with a host, without user credentials or a fragment.
+func CheckURL(s string, allowHTTP bool) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("%w: the URL must be an absolute https:// URL", ErrBadEndpoint)
+	case u.Scheme == "http" && !allowHTTP:
+		return fmt.Errorf("%w: the URL must be https:// (http:// only with webhooks.allow_insecure_http, for tests)", ErrBadEndpoint)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("%w: the URL must be an https:// URL", ErrBadEndpoint)
+	case u.User != nil:
+		return fmt.Errorf("%w: the URL must not carry credentials (the signature authenticates the gateway)", ErrBadEndpoint)
+	case u.Fragment != "" || u.RawFragment != "":
+		return fmt.Errorf("%w: the URL must not have a #fragment", ErrBadEndpoint)
+	}
+	return nil
+}
+
+// envelope is the body of every delivery.
+type envelope struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	CreatedAt string          `json:"created_at"`
+	AccountID string          `json:"account_id"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// ErrBadEvent is wrapped by Publish's refusals of an event.
+var ErrBadEvent = errors.New("webhooks: bad event")
+
+// Publish records one event of account (cards.Events): data, a JSON
+// object, is wrapped in the envelope {"id","type","created_at",
+// "account_id","data"} and one delivery per endpoint of the account whose
+// patterns match eventType is written to the store, all at once, before
+// Publish returns; an error means nothing was recorded. An event no
+// endpoint wants records nothing.
+func (o *Outbox) Publish(ctx context.Context, account, eventType string, data []byte) error {
+	data = bytes.TrimSpace(data)
+	if eventType == "" || len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+		return fmt.Errorf("%w: a type and a JSON object are required", ErrBadEvent)
+	}
+	var targets []Endpoint
+	for _, ep := range o.opts.Endpoints {
+		if ep.Account == account && matchAny(ep.Events, eventType) {
+			targets = append(targets, ep)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	now := o.opts.Now().UTC()
+	evt := envelope{ID: newID("evt_", now), Type: eventType, CreatedAt: now.Format(time.RFC3339), AccountID: account, Data: data}
+	body, err := json.Marshal(evt)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadEvent, err)
+	}
+	ds := make([]Delivery, len(targets))
+	for i, ep := range targets {
+		ds[i] = Delivery{ID: newID("dlv_", now), EventID: evt.ID, EventType: eventType, Account: account, Endpoint: ep.ID,
+			Payload: body, State: StatePending, CreatedAt: now, UpdatedAt: now, Due: now, Attempts: []Attempt{}}
+	}
+	if err := o.store.AddDeliveries(ctx, ds); err != nil {
+		return fmt.Errorf("webhooks: record event %s: %w", eventType, err)
+	}
+	if o.opts.Notify != nil {
+		o.opts.Notify()
+	}
+	return nil
+}
