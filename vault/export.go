@@ -56,6 +56,13 @@ type CardDump struct {
 	Updates     [][]byte
 }
 
+// CardIndexSep separates a card fingerprint from a card id in the
+// fingerprint index key of a card made with duplicate detection off
+// ("<fingerprint>/<card id>", package cards): fingerprints and card ids are
+// base58, which has no '/'. The stores' CardsByFingerprint finds the cards
+// whose index key is a fingerprint or starts with it and CardIndexSep.
+const CardIndexSep = "/"
+
 // Key is the card's scan cursor: account, a zero byte, id.
 func (c CardDump) Key() string { return c.Account + "\x00" + c.ID }
 

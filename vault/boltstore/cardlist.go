@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // DeleteCard removes the account's card id, its card updates and its
@@ -113,4 +115,28 @@ func (s *Store) ReissueCard(ctx context.Context, account, id, oldFingerprint, fi
 		return "", fmt.Errorf("boltstore: reissue card: %w", err)
 	}
 	return existing, nil
+}
+
+// CardsByFingerprint returns, in index key order, the ids of the account's
+// cards whose fingerprint index key is fingerprint or starts with
+// fingerprint and vault.CardIndexSep (cards.Store): one cursor Seek and a
+// prefix walk.
+func (s *Store) CardsByFingerprint(_ context.Context, account, fingerprint string) ([]string, error) {
+	var ids []string
+	exact := cardKey(account, fingerprint)
+	prefix := append(bytes.Clone(exact), vault.CardIndexSep...)
+	err := s.view(func(tx *bolt.Tx) error {
+		ids = nil
+		c := tx.Bucket(bucketCardsByFinger).Cursor()
+		for k, v := c.Seek(exact); k != nil && bytes.HasPrefix(k, exact); k, v = c.Next() {
+			if bytes.Equal(k, exact) || bytes.HasPrefix(k, prefix) {
+				ids = append(ids, string(v))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: cards by fingerprint: %w", err)
+	}
+	return ids, nil
 }

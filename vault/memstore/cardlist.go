@@ -81,3 +81,27 @@ func (s *Store) ReissueCard(_ context.Context, account, id, oldFingerprint, fing
 	s.updates[k] = append(s.updates[k], append([]byte(nil), update...))
 	return "", nil
 }
+
+// CardsByFingerprint returns, in index key order, the ids of the account's
+// cards whose fingerprint index key is fingerprint or starts with
+// fingerprint and vault.CardIndexSep (cards.Store): a scan of the index.
+func (s *Store) CardsByFingerprint(_ context.Context, account, fingerprint string) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	exact := account + "\x00" + fingerprint
+	var keys []string
+	for k := range s.fingers {
+		if k == exact || strings.HasPrefix(k, exact+vault.CardIndexSep) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = s.fingers[k]
+	}
+	return ids, nil
+}

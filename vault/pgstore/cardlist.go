@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // DeleteCard removes the account's card id with its card updates (ON
@@ -100,3 +102,35 @@ func (s *Store) ReissueCard(ctx context.Context, account, id, _, fingerprint str
 	}
 	return existing, nil
 }
+
+// CardsByFingerprint returns, in index key order, the ids of the account's
+// cards whose fingerprint index key is fingerprint or starts with
+// fingerprint and vault.CardIndexSep (cards.Store). The range
+// [fingerprint, fingerprint + '0') ('0' follows '/' in the "C" collation of
+// the column) is served by the UNIQUE (account, fingerprint) index; the
+// exact condition then drops keys that only extend fingerprint.
+func (s *Store) CardsByFingerprint(ctx context.Context, account, fingerprint string) ([]string, error) {
+	var ids []string
+	err := s.run(ctx, "cards by fingerprint", true, func(ctx context.Context, _ int) error {
+		ids = nil
+		if !isStorable(account) || !isStorable(fingerprint) || fingerprint == "" {
+			return nil
+		}
+		rows, err := s.pool.Query(ctx, `SELECT id FROM cards WHERE account = $1
+			AND fingerprint >= $2 AND fingerprint < $3 AND (fingerprint = $2 OR starts_with(fingerprint, $4))
+			ORDER BY fingerprint`, account, fingerprint, fingerprint+indexSepNext, fingerprint+vault.CardIndexSep)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// indexSepNext is the character after vault.CardIndexSep ('/') in byte
+// order: the exclusive end of the range of one fingerprint's index keys.
+const indexSepNext = "0"

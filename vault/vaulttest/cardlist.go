@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // CardLister is the part of cards.Store that lists and deletes cards.
@@ -178,5 +180,97 @@ func testCardReissue(t *testing.T, h Harness) {
 	}
 	if _, err := cs.ReissueCard(ctx, "acct_a", "CRDX", "fp9", "fp8", []byte("v"), []byte("u")); err == nil || fpOf("acct_a", "fp8") != "" {
 		t.Fatalf("ReissueCard of a missing card = %v", err)
+	}
+}
+
+// CardIndexer is the part of cards.Store that finds every card of a
+// fingerprint (duplicate detection off gives cards index keys
+// "<fingerprint>/<card id>").
+type CardIndexer interface {
+	CardReissuer
+	CardsByFingerprint(ctx context.Context, account, fingerprint string) ([]string, error)
+}
+
+// testCardsByFingerprint: CardsByFingerprint finds the card under the bare
+// fingerprint and every card under fingerprint + vault.CardIndexSep + id,
+// in index key order, in its account only; not a key that merely extends
+// the fingerprint (another character, one sorting just before or after the
+// separator). Such keys never conflict with the bare one or each other,
+// are removed by DeleteCard and moved by ReissueCard.
+func testCardsByFingerprint(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	cs, ok := s.(CardIndexer)
+	if !ok {
+		t.Fatalf("%T does not implement CardIndexer", s)
+	}
+	ctx := context.Background()
+	sep := vault.CardIndexSep
+	for _, c := range []struct{ acct, id, key string }{
+		{"acct_a", "CRDC", "fpX" + sep + "CRDC"}, {"acct_a", "CRDA", "fpX"}, {"acct_a", "CRDB", "fpX" + sep + "CRDB"},
+		{"acct_a", "CRDD", "fpXY"}, {"acct_a", "CRDE", "fpX.CRDE"}, {"acct_a", "CRDF", "fpX0"},
+		{"acct_a", "CRDG", "fp" + sep + "CRDG"}, {"acct_b", "CRDZ", "fpX" + sep + "CRDZ"}, {"acct_a2", "CRDY", "fpX"},
+	} {
+		if ex, err := cs.PutCard(ctx, c.acct, c.id, c.key, []byte("rec"+c.id)); err != nil || ex != "" {
+			t.Fatalf("PutCard %v = %q, %v", c, ex, err)
+		}
+	}
+	of := func(acct, fp string) []string {
+		t.Helper()
+		ids, err := cs.CardsByFingerprint(ctx, acct, fp)
+		if err != nil {
+			t.Fatalf("CardsByFingerprint(%s, %s): %v", acct, fp, err)
+		}
+		return ids
+	}
+	if got := of("acct_a", "fpX"); !slices.Equal(got, []string{"CRDA", "CRDB", "CRDC"}) {
+		t.Fatalf("CardsByFingerprint(fpX) = %v, want CRDA, CRDB, CRDC", got)
+	}
+	if got := of("acct_b", "fpX"); !slices.Equal(got, []string{"CRDZ"}) {
+		t.Fatalf("CardsByFingerprint in acct_b = %v", got)
+	}
+	for _, fp := range []string{"fpQ", "", "fp", "f"} {
+		if got := of("acct_a", fp); fp != "fp" && len(got) != 0 || fp == "fp" && !slices.Equal(got, []string{"CRDG"}) {
+			t.Fatalf("CardsByFingerprint(%q) = %v", fp, got)
+		}
+	}
+	if got := of("acct_none", "fpX"); len(got) != 0 {
+		t.Fatalf("CardsByFingerprint of an account without cards = %v", got)
+	}
+	// The bare key still decides duplicates; a card id key is its card's.
+	if ex, _ := cs.PutCard(ctx, "acct_a", "CRDH", "fpX", []byte("dup")); ex != "CRDA" {
+		t.Fatalf("PutCard on the bare fingerprint = %q, want CRDA", ex)
+	}
+	if id, ok, _ := cs.CardByFingerprint(ctx, "acct_a", "fpX"); !ok || id != "CRDA" {
+		t.Fatalf("CardByFingerprint(fpX) = %q, %v", id, ok)
+	}
+	// Deleting the bare card leaves the others; the bare key is free again.
+	if ok, err := cs.DeleteCard(ctx, "acct_a", "CRDA", "fpX"); !ok || err != nil {
+		t.Fatalf("DeleteCard(CRDA) = %v, %v", ok, err)
+	}
+	if got := of("acct_a", "fpX"); !slices.Equal(got, []string{"CRDB", "CRDC"}) {
+		t.Fatalf("after deleting CRDA: %v", got)
+	}
+	if ex, err := cs.PutCard(ctx, "acct_a", "CRDI", "fpX", []byte("recCRDI")); ex != "" || err != nil {
+		t.Fatalf("PutCard on the freed bare fingerprint = %q, %v", ex, err)
+	}
+	// DeleteCard with the card's own key removes only its entry.
+	if ok, err := cs.DeleteCard(ctx, "acct_a", "CRDC", "fpX"+sep+"CRDC"); !ok || err != nil {
+		t.Fatalf("DeleteCard(CRDC) = %v, %v", ok, err)
+	}
+	if got := of("acct_a", "fpX"); !slices.Equal(got, []string{"CRDI", "CRDB"}) {
+		t.Fatalf("after deleting CRDC: %v, want CRDI, CRDB", got)
+	}
+	// Reissue moves a card id key; it never conflicts with the bare key.
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDB", "fpX"+sep+"CRDB", "fpX0"+sep+"CRDB", []byte("v1"), []byte("u1")); ex != "" || err != nil {
+		t.Fatalf("ReissueCard(CRDB) onto fpX0's cards = %q, %v", ex, err)
+	}
+	if got := of("acct_a", "fpX"); !slices.Equal(got, []string{"CRDI"}) {
+		t.Fatalf("after reissuing CRDB: fpX %v", got)
+	}
+	if got := of("acct_a", "fpX0"); !slices.Equal(got, []string{"CRDF", "CRDB"}) {
+		t.Fatalf("after reissuing CRDB: fpX0 %v, want CRDF, CRDB", got)
+	}
+	if got := of("acct_b", "fpX"); !slices.Equal(got, []string{"CRDZ"}) {
+		t.Fatalf("acct_a's changes reached acct_b: %v", got)
 	}
 }

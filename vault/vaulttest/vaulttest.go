@@ -96,6 +96,7 @@ func Run(t *testing.T, h Harness) {
 			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
 			conformanceTest{"CardsAreListedAndDeleted", testCardListDelete},
 			conformanceTest{"CardsAreReissued", testCardReissue},
+			conformanceTest{"CardsAreFoundByFingerprint", testCardsByFingerprint},
 			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
