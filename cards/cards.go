@@ -35,7 +35,9 @@
 //     omitted for PCI clients too when the CVC has expired or was never given.
 //   - A duplicate PAN (same account) answers 303 with Location and a document
 //     {"data":{"type":"cards","id":…},"metadata":…}; the existing card is not
-//     changed.
+//     changed. An account with duplicate detection off (an operator setting)
+//     gets a new card (201) sharing the others' pan_alias and
+//     card_fingerprint: see duplicates.go.
 //   - PATCH records a card update only when something changed (a sent CVC
 //     always counts as a change); with no change the card is returned without
 //     "included".
@@ -91,11 +93,17 @@ import (
 type Store interface {
 	// PutCard stores record under (account, id) unless the account already has a card with the same
 	// fingerprint; then it stores nothing and returns the existing card's id (existingID != "").
+	// The fingerprint arguments of the Store are index keys (a fingerprint, or for a card made with
+	// duplicate detection off "<fingerprint>/<card id>", duplicates.go) and opaque to it.
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (existingID string, err error)
 	// GetCard returns the record of (account, id); ok false when absent.
 	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
 	// CardByFingerprint returns the id of the account's card with fingerprint; ok false when none.
 	CardByFingerprint(ctx context.Context, account, fingerprint string) (id string, ok bool, err error)
+	// CardsByFingerprint returns the ids of the account's cards indexed under fingerprint or under a
+	// key that starts with fingerprint and vault.CardIndexSep (cards made with duplicate detection
+	// off, duplicates.go), in index key order.
+	CardsByFingerprint(ctx context.Context, account, fingerprint string) (ids []string, err error)
 	// UpdateCard replaces the record of (account, id) and appends update to its card updates, atomically.
 	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
 	// CardUpdates returns the card's updates in order.
@@ -340,6 +348,10 @@ type record struct {
 	// Enrollment is EnrollmentFailed or EnrollmentUnsupported after an
 	// automatic provisioning that did not give a token (settings.go).
 	Enrollment string `json:"enrollment,omitempty"`
+	// IndexKey is the card's fingerprint index key when it is not
+	// Fingerprint: "<fingerprint>/<card id>" for a card made with
+	// duplicate detection off (duplicates.go).
+	IndexKey string `json:"index_key,omitempty"`
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.

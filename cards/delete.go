@@ -14,6 +14,9 @@ package cards
 //   - Only the card's own aliases are deleted. Other aliases of the same
 //     card number the account made through the vault API or a proxy route
 //     are the account's, not the card's; it deletes them through /aliases.
+//     The pan_alias shared by the cards of one number (duplicate detection
+//     off, duplicates.go) is deleted with the last of them: another card
+//     not being deleted that has it keeps it in the vault.
 //   - Crash safety: the record is first marked deleting (it answers 404
 //     from then on and no longer protects its PAN alias, see AliasUse), then
 //     the steps run in an order where each is idempotent (a token whose
@@ -85,12 +88,23 @@ func (h *Handler) erase(q *request, rec *record) (retired []*tokenRecord, err er
 			return nil, err
 		}
 	}
-	for _, a := range []string{rec.PANAlias, rec.CVCAlias} {
+	// Cards made with duplicate detection off share their pan_alias
+	// (duplicates.go): it leaves the vault with the last of them. Their
+	// CVC aliases are their own.
+	held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, rec.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	aliases := []string{rec.CVCAlias}
+	if !otherUses(held, rec.ID, rec.PANAlias) {
+		aliases = append(aliases, rec.PANAlias)
+	}
+	for _, a := range aliases {
 		if err := h.deleteAlias(q, a); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := h.store.DeleteCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint); err != nil {
+	if _, err := h.store.DeleteCard(q.ctx, q.p.Account, rec.ID, rec.indexKey()); err != nil {
 		return nil, fmt.Errorf("delete the card record: %w", err)
 	}
 	return retired, nil

@@ -32,6 +32,23 @@ func (s *memStore) DeleteCard(_ context.Context, account, id, fp string) (bool, 
 	return true, nil
 }
 
+func (s *memStore) CardsByFingerprint(_ context.Context, account, fp string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for k := range s.fingers {
+		if k == account+"/"+fp || strings.HasPrefix(k, account+"/"+fp+vault.CardIndexSep) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = s.fingers[k]
+	}
+	return ids, nil
+}
+
 func (s *memStore) ListCards(_ context.Context, account, after string, limit int) ([]string, [][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,9 +2,7 @@ package cards
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
@@ -12,10 +10,10 @@ import (
 
 // AliasUse answers the vault's question "does this alias back a card?"
 // (vault.InUse), so that the vault API cannot delete a card's PAN alias
-// out from under it (409 alias_in_use). It needs no vault: the card of a
-// PAN is found by its fingerprint in the alias owner's account, and the
-// alias backs it when it is the card's pan_alias (and the card is not being
-// deleted).
+// out from under it (409 alias_in_use). It needs no vault: the cards of a
+// PAN are found by their fingerprint in the alias owner's account (several
+// with duplicate detection off, duplicates.go), and the alias backs one
+// when it is that card's pan_alias (and the card is not being deleted).
 type AliasUse struct {
 	store Store
 	fpKey []byte
@@ -40,17 +38,9 @@ func (u *AliasUse) AliasInUse(ctx context.Context, account, alias string, value 
 	if !pan.Valid(string(value)) {
 		return false, nil
 	}
-	id, ok, err := u.store.CardByFingerprint(ctx, account, fingerprint(u.fpKey, account, string(value)))
-	if err != nil || !ok {
+	held, err := cardsOfFingerprint(ctx, u.store, account, fingerprint(u.fpKey, account, string(value)))
+	if err != nil {
 		return false, err
 	}
-	b, ok, err := u.store.GetCard(ctx, account, id)
-	if err != nil || !ok {
-		return false, err
-	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return false, fmt.Errorf("cards: decode card record: %w", err)
-	}
-	return rec.PANAlias == alias && !rec.Deleting, nil // DELETE /cards/{id} removes the alias itself
+	return otherUses(held, "", alias), nil // DELETE /cards/{id} removes the alias itself
 }

@@ -35,13 +35,15 @@ package cards
 //     shows cvc_status "none" ("cvc" in changed_fields).
 //   - The old PAN: the fingerprint index moves to the new PAN's
 //     fingerprint in the same store transaction as the record (a PAN the
-//     account already stores as another card refuses the reissue:
-//     ErrReissueConflict, nothing changes, and the new alias is left since
-//     it may be that card's). Then the old PAN alias is deleted from the
-//     vault (audited, its alias answers 404) unless another card of the
-//     account still uses it (AliasUse), so an old card number does not stay
-//     revealable forever. A failure there leaves the alias (logged); the
-//     card is already reissued.
+//     account already stores as another card refuses the reissue when the
+//     account has duplicate detection on: ErrReissueConflict, nothing
+//     changes, and the new alias is left since it may be that card's; with
+//     detection off the card is indexed beside the others, duplicates.go).
+//     Then the old PAN alias is deleted from the vault (audited, its alias
+//     answers 404) unless another card of the account still uses it
+//     (AliasUse: the cards made of the same number with detection off keep
+//     it), so an old card number does not stay revealable forever. A
+//     failure there leaves the alias (logged); the card is already reissued.
 //   - A token deleted by the network is retired as by DELETE: its token
 //     PAN is deleted from the vault.
 //   - Vault calls act for the card's account with the route
@@ -293,6 +295,13 @@ func (h *Handler) reissue(q *request, next *record, t *tokenRecord, ev tsp.Event
 	}
 	upd.ChangedFields = append(upd.ChangedFields, "card_fingerprint")
 	next.Fingerprint = fingerprint(h.fpKey, q.p.Account, p)
+	// A card made with duplicate detection off keeps a key of its own, and
+	// so does a card reissued while it is off (duplicates.go).
+	own := next.IndexKey != "" || h.settings(q.p.Account).DuplicateDetectionOff
+	next.IndexKey = ""
+	if own {
+		next.IndexKey = ownIndexKey(next.Fingerprint, next.ID)
+	}
 	if next.CVCAlias != "" {
 		upd.ChangedFields = append(upd.ChangedFields, "cvc") // the old card's CVC
 		next.CVCAlias = ""
@@ -315,9 +324,23 @@ func (h *Handler) storeEvent(q *request, rec, next *record, upd *storedUpdate, r
 	if r == nil || !r.newPAN {
 		return h.store.UpdateCard(q.ctx, q.p.Account, rec.ID, b, u)
 	}
-	existing, err := h.store.ReissueCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint, next.Fingerprint, b, u)
-	if err != nil {
-		return fmt.Errorf("cards: reissue: store: %w", err)
+	existing := ""
+	if !h.settings(q.p.Account).DuplicateDetectionOff { // any card of the new number is a conflict
+		held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, next.Fingerprint)
+		if err != nil {
+			return fmt.Errorf("cards: reissue: %w", err)
+		}
+		for _, o := range held {
+			if o.ID != rec.ID {
+				existing = o.ID
+				break
+			}
+		}
+	}
+	if existing == "" {
+		if existing, err = h.store.ReissueCard(q.ctx, q.p.Account, rec.ID, rec.indexKey(), next.indexKey(), b, u); err != nil {
+			return fmt.Errorf("cards: reissue: store: %w", err)
+		}
 	}
 	if existing != "" {
 		h.log.WarnContext(q.ctx, "cards: reissue refused: the new card number is another card of the account",

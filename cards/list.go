@@ -18,7 +18,9 @@ package cards
 //   - One request reads at most MaxListScan card records: a filter that
 //     matches few cards gives short (even empty) pages with a links.next
 //     that goes on from where the scan stopped, rather than one request
-//     reading a whole account. filter[card_fingerprint] is one index lookup.
+//     reading a whole account. filter[card_fingerprint] is one index range
+//     (every card of the fingerprint: several with duplicate detection
+//     off), then a read of its cards.
 //   - Cards in a list never carry pan or cvc, for PCI clients too (one
 //     card at a time through GET /cards/{id}); cvc_status comes from one
 //     vault read of the page's CVC aliases (audited like any reveal).
@@ -111,7 +113,7 @@ func parseListQuery(v url.Values) (*listQuery, error) {
 			}
 			lq.after = s
 		case "filter[card_fingerprint]":
-			if s == "" || len(s) > 64 || pkgpan.ContainsString(s) {
+			if s == "" || len(s) > 64 || pkgpan.ContainsString(s) || strings.Contains(s, vault.CardIndexSep) {
 				bad = "filter[card_fingerprint] is a card_fingerprint"
 			}
 			lq.fingerprint = s
@@ -225,22 +227,7 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listPage(q *request, lq *listQuery) ([]*record, string, error) {
 	var out []*record
 	if lq.fingerprint != "" {
-		id, ok, err := h.store.CardByFingerprint(q.ctx, q.p.Account, lq.fingerprint)
-		if err != nil || !ok || id <= lq.after {
-			return nil, "", err
-		}
-		b, ok, err := h.store.GetCard(q.ctx, q.p.Account, id)
-		if err != nil || !ok {
-			return nil, "", err
-		}
-		rec, err := decodeRecord(b)
-		if err != nil {
-			return nil, "", err
-		}
-		if lq.matches(rec) {
-			out = append(out, rec)
-		}
-		return out, "", nil
+		return h.listFingerprint(q, lq)
 	}
 	cursor, scanned := lq.after, 0
 	for scanned < MaxListScan {
@@ -268,6 +255,46 @@ func (h *Handler) listPage(q *request, lq *listQuery) ([]*record, string, error)
 		}
 	}
 	return out, cursor, nil // scan budget spent: go on after the last card read
+}
+
+// listFingerprint is listPage for filter[card_fingerprint]: every card of
+// the fingerprint (several with duplicate detection off, duplicates.go),
+// in card id order, at most MaxListScan records read.
+func (h *Handler) listFingerprint(q *request, lq *listQuery) ([]*record, string, error) {
+	ids, err := h.store.CardsByFingerprint(q.ctx, q.p.Account, lq.fingerprint)
+	if err != nil {
+		return nil, "", fmt.Errorf("list cards: %w", err)
+	}
+	slices.Sort(ids)
+	var out []*record
+	scanned := 0
+	for i, id := range ids {
+		if id <= lq.after {
+			continue
+		}
+		if scanned == MaxListScan {
+			return out, ids[i-1], nil // go on after the last card read
+		}
+		scanned++
+		b, ok, err := h.store.GetCard(q.ctx, q.p.Account, id)
+		if err != nil {
+			return nil, "", fmt.Errorf("list cards: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return nil, "", err
+		}
+		if lq.matches(rec) {
+			if len(out) == lq.size {
+				return out, out[len(out)-1].ID, nil
+			}
+			out = append(out, rec)
+		}
+	}
+	return out, "", nil
 }
 
 // cvcStatuses returns the cvc_status of each card, with one vault read.

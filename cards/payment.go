@@ -10,7 +10,10 @@ package cards
 //     the account (the card's pan_alias, or an alias the merchant got from
 //     an inbound route or /aliases): the PAN behind it is fingerprinted and
 //     the account's card with that fingerprint is used. A reference that is
-//     neither → ErrUnknownCard (422 unknown_card).
+//     neither → ErrUnknownCard (422 unknown_card). Several cards of one
+//     number (duplicate detection off): the primary one (duplicates.go:
+//     the one made with detection on, else the oldest with an active
+//     token, else the oldest); a card id names exactly one card.
 //   - With an active network token: the token PAN, the token's expiry
 //     (month two digits, year four), a fresh cryptogram of the token's
 //     brand for the filter's transaction type (the token's counter is
@@ -73,14 +76,14 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 			}
 			return PaymentValues{}, ErrUnknownCard
 		}
-		found, ok, err := h.store.CardByFingerprint(ctx, account, fingerprint(h.fpKey, account, out[0].Value))
+		held, err := cardsOfFingerprint(ctx, h.store, account, fingerprint(h.fpKey, account, out[0].Value))
 		if err != nil {
 			return PaymentValues{}, fmt.Errorf("cards: payment: %w", err)
 		}
-		if !ok {
+		if len(held) == 0 {
 			return PaymentValues{}, ErrUnknownCard
 		}
-		id = found
+		id = primaryCard(held).ID
 	}
 	defer h.lock(account, id)()
 	q := &request{ctx: ctx, p: principalOf(account)}

@@ -5,7 +5,8 @@ package cards
 // Decisions:
 //   - Settings come from the operator (serve reads them from the cards
 //     configuration: network_tokens for every account or
-//     network_token_accounts for some, and token_type), not from an API: they
+//     network_token_accounts for some, token_type, and duplicate_detection
+//     with duplicate_detection_off_accounts), not from an API: they
 //     change what the gateway does with every card of an account.
 //   - With network tokens on, a card created (201) is provisioned a
 //     network token at once, in the same request; a failure does not fail
@@ -50,6 +51,10 @@ const (
 type AccountSettings struct {
 	NetworkTokens bool   // provision a network token for every card created
 	TokenType     string // TokenTypeEcommerce ("") or TokenTypeCardOnFile
+	// DuplicateDetectionOff makes POST /cards with a card number the
+	// account already holds create a new card (201) instead of answering
+	// 303 (duplicates.go). The zero value, detection on, is the default.
+	DuplicateDetectionOff bool
 }
 
 // Settings gives each account's settings (serve: the cards configuration).

@@ -452,22 +452,38 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	if hasCVC {
 		rec.CVCAlias, status = toks[1].Alias, CVCActive
 	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		h.fail(q, "create card: encode", err)
-		return
-	}
-	existing, err := h.store.PutCard(q.ctx, q.p.Account, rec.ID, rec.Fingerprint, b)
+	// The cards the account holds of this number (duplicates.go): with
+	// detection on, any of them makes this a duplicate (303); with it off
+	// the card is made under its own index key, but counted all the same.
+	held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, rec.Fingerprint)
 	if err != nil {
 		h.fail(q, "create card: store", err)
 		return
 	}
-	if existing != "" {
-		if h.dups != nil {
-			if err := h.dups.NoteDuplicate(q.ctx); err != nil {
-				h.fail(q, "create card: duplicate", err)
+	detect := !h.settings(q.p.Account).DuplicateDetectionOff
+	existing := ""
+	if detect && len(held) > 0 {
+		existing = primaryCard(held).ID
+	} else {
+		if !detect {
+			rec.IndexKey = ownIndexKey(rec.Fingerprint, rec.ID)
+			if len(held) > 0 && !h.noteDuplicate(q) {
 				return
 			}
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			h.fail(q, "create card: encode", err)
+			return
+		}
+		if existing, err = h.store.PutCard(q.ctx, q.p.Account, rec.ID, rec.indexKey(), b); err != nil {
+			h.fail(q, "create card: store", err)
+			return
+		}
+	}
+	if existing != "" {
+		if !h.noteDuplicate(q) {
+			return
 		}
 		h.log.InfoContext(q.ctx, "cards: duplicate card", "card_id", existing, "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
@@ -484,6 +500,19 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	q.w.Header().Set("Location", "/cards/"+rec.ID)
 	h.write(q, http.StatusCreated, Document{Data: Resource{Type: typeCards, ID: rec.ID,
 		Attributes: h.attributes(q, rec, pan, cvc, status)}})
+}
+
+// noteDuplicate counts a create of a card number the account holds
+// (Options.Duplicates); false when the caller is throttled (answered 429).
+func (h *Handler) noteDuplicate(q *request) bool {
+	if h.dups == nil {
+		return true
+	}
+	if err := h.dups.NoteDuplicate(q.ctx); err != nil {
+		h.fail(q, "create card: duplicate", err)
+		return false
+	}
+	return true
 }
 
 // first8 is the first 8 digits of PANs of 16 digits or more, else the BIN

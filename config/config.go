@@ -254,6 +254,15 @@ type Cards struct {
 	// "ecommerce" (default) or "card_on_file"; it is the default use of
 	// their cryptograms.
 	TokenType string `yaml:"token_type"`
+	// DuplicateDetection answers POST /cards with a card number the
+	// account already holds with 303 to the card it holds, in every
+	// account but those of DuplicateDetectionOffAccounts; false: a new
+	// card (201) sharing the others' pan_alias and card_fingerprint, in
+	// every account. Default true.
+	DuplicateDetection bool `yaml:"duplicate_detection"`
+	// DuplicateDetectionOffAccounts turns duplicate detection off for
+	// these accounts only (when DuplicateDetection is true). Default none.
+	DuplicateDetectionOffAccounts []string `yaml:"duplicate_detection_off_accounts"`
 	// ProvisionStored provisions, in the background at serve, a network
 	// token for the cards stored before network tokens were turned on for
 	// their account. Turn it on in one gateway of those sharing a store.
@@ -446,7 +455,7 @@ func Default() Config {
 			MaxNewPerMessage:      100,
 		},
 		Outbound: Outbound{RequireAuth: true},
-		Cards:    Cards{Enabled: true, TSP: "simulator", TokenType: "ecommerce"},
+		Cards:    Cards{Enabled: true, TSP: "simulator", TokenType: "ecommerce", DuplicateDetection: true},
 		Admin:    Admin{UICaptureSize: 100, UICaptureBody: 64 * KiB},
 		Auth: Auth{
 			TokenTTL: Duration(15 * time.Minute),

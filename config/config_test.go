@@ -104,7 +104,7 @@ outbound:
   allow_private_destinations: true
   ca_bundle: /etc/aliasgate/psp-ca.pem
 vault_api: {enabled: true}
-cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv, network_tokens: true, network_token_accounts: [acct_a, acct_b], token_type: card_on_file}
+cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv, network_tokens: true, network_token_accounts: [acct_a, acct_b], token_type: card_on_file, duplicate_detection: true, duplicate_detection_off_accounts: [acct_c]}
 admin:
   ui: true
   token: 0123456789abcdef0123
@@ -180,6 +180,7 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"outbound.allow_private_destinations", c.Outbound.AllowPrivateDestinations, false},
 		{"vault_api.enabled", c.VaultAPI.Enabled, false},
 		{"cards.enabled", c.Cards.Enabled, true},
+		{"cards.duplicate_detection", c.Cards.DuplicateDetection, true},
 		{"admin.ui", c.Admin.UI, false},
 		{"admin.token", c.Admin.Token, ""},
 		{"admin.pprof", c.Admin.Pprof, false},
@@ -292,7 +293,8 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		},
 		VaultAPI: VaultAPI{Enabled: true},
 		Cards: Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator", NetworkTokens: true,
-			NetworkTokenAccounts: []string{"acct_a", "acct_b"}, TokenType: "card_on_file"},
+			NetworkTokenAccounts: []string{"acct_a", "acct_b"}, TokenType: "card_on_file", DuplicateDetection: true,
+			DuplicateDetectionOffAccounts: []string{"acct_c"}},
 		Admin: Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
 		Auth:  Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
 		Log:   Log{Level: "debug", Format: "text"},
@@ -629,6 +631,13 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"token_type unknown", func(c *Config) { c.Cards.TokenType = "cof" }, "cards.token_type"},
 		{"network_token_accounts", func(c *Config) { c.Cards.NetworkTokenAccounts = []string{"acct_1", "acct-2"} }, ""},
 		{"network_token_accounts with a bad name", func(c *Config) { c.Cards.NetworkTokenAccounts = []string{"acct 1"} }, "cards.network_token_accounts"},
+		{"duplicate_detection_off_accounts", func(c *Config) { c.Cards.DuplicateDetectionOffAccounts = []string{"acct_1"} }, ""},
+		{"duplicate_detection off everywhere", func(c *Config) { c.Cards.DuplicateDetection = false }, ""},
+		{"duplicate_detection_off_accounts with a bad name", func(c *Config) { c.Cards.DuplicateDetectionOffAccounts = []string{"acct/1"} }, "cards.duplicate_detection_off_accounts"},
+		{"duplicate_detection_off_accounts with detection off everywhere", func(c *Config) {
+			c.Cards.DuplicateDetection = false
+			c.Cards.DuplicateDetectionOffAccounts = []string{"acct_1"}
+		}, "cards.duplicate_detection_off_accounts"},
 		{"port is a name", func(c *Config) { c.Listen.Inbound = "127.0.0.1:http" }, "listen.inbound"},
 		{"port out of range", func(c *Config) { c.Listen.Inbound = "127.0.0.1:65536" }, "listen.inbound"},
 		{"no port", func(c *Config) { c.Listen.Inbound = "127.0.0.1" }, "listen.inbound"},

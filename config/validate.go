@@ -102,6 +102,16 @@ func (c Config) Validate() error {
 			break
 		}
 	}
+	for _, a := range c.Cards.DuplicateDetectionOffAccounts {
+		if account.Check(a) != nil {
+			v.add("cards.duplicate_detection_off_accounts", "each must be an account name: 1 to %d characters of A-Z a-z 0-9 _ . -", account.MaxLen)
+			break
+		}
+	}
+	if !c.Cards.DuplicateDetection && len(c.Cards.DuplicateDetectionOffAccounts) > 0 {
+		v.addAt("cards.duplicate_detection_off_accounts", "cards.duplicate_detection",
+			"must be empty when cards.duplicate_detection is false (detection is off for every account)")
+	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
 	} else if c.Admin.UI && c.Admin.Token == "" {

@@ -61,7 +61,8 @@ type cardSettings config.Cards
 
 func (c cardSettings) CardSettings(account string) cards.AccountSettings {
 	return cards.AccountSettings{TokenType: c.TokenType,
-		NetworkTokens: c.NetworkTokens || slices.Contains(c.NetworkTokenAccounts, account)}
+		NetworkTokens:         c.NetworkTokens || slices.Contains(c.NetworkTokenAccounts, account),
+		DuplicateDetectionOff: !c.DuplicateDetection || slices.Contains(c.DuplicateDetectionOffAccounts, account)}
 }
 
 // Pacing of the background provisioning of stored cards
