@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,7 +85,8 @@ func fill(t *testing.T, s persistentStore, clk *Clock, n int) []*vault.Record {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []struct{ account, id, fp string }{{"acct_a", "CRD1", "fp1"}, {"acct_a", "CRD2", "fp2"}, {"acct_b", "CRD3", "fp1"}} {
+	for _, c := range []struct{ account, id, fp string }{{"acct_a", "CRD1", "fp1"}, {"acct_a", "CRD2", "fp2"}, {"acct_b", "CRD3", "fp1"},
+		{"acct_a", "CRD4", "fp1" + vault.CardIndexSep + "CRD4"}} { // CRD4: made with duplicate detection off
 		if _, err := s.PutCard(ctx, c.account, c.id, c.fp, []byte("card "+c.id)); err != nil {
 			t.Fatal(err)
 		}
@@ -223,6 +225,14 @@ func testExportImport(t *testing.T, h Harness) {
 	}
 	if ups, err := dst.CardUpdates(ctx, "acct_a", "CRD2"); err != nil || len(ups) != 2 || string(ups[0]) != "u1" || string(ups[1]) != "u2" {
 		t.Fatalf("card updates on the copy = %q, %v", ups, err)
+	}
+	// A card's own index key is copied: CardsByFingerprint finds both cards of fp1.
+	if ci, ok := dst.(CardIndexer); ok {
+		if ids, err := ci.CardsByFingerprint(ctx, "acct_a", "fp1"); err != nil || !slices.Equal(ids, []string{"CRD1", "CRD4"}) {
+			t.Fatalf("CardsByFingerprint on the copy = %v, %v; want CRD1, CRD4", ids, err)
+		}
+	} else {
+		t.Fatalf("%T does not implement CardIndexer", dst)
 	}
 	// Fingerprint dedupe holds on the copy.
 	if ex, err := dst.PutCard(ctx, "acct_a", "CRD9", "fp1", []byte("dup")); err != nil || ex != "CRD1" {
