@@ -98,8 +98,6 @@ type Store interface {
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (existingID string, err error)
 	// GetCard returns the record of (account, id); ok false when absent.
 	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
-	// CardByFingerprint returns the id of the account's card with fingerprint; ok false when none.
-	CardByFingerprint(ctx context.Context, account, fingerprint string) (id string, ok bool, err error)
 	// CardsByFingerprint returns the ids of the account's cards indexed under fingerprint or under a
 	// key that starts with fingerprint and vault.CardIndexSep (cards made with duplicate detection
 	// off, duplicates.go), in index key order.

@@ -616,8 +616,10 @@ func (s *Store) PutCard(ctx context.Context, account, id, fingerprint string, re
 	return existing, nil
 }
 
-// CardByFingerprint returns the id of the account's card with fingerprint
-// (cards.Store); ok false when there is none.
+// CardByFingerprint returns the id of the account's card under exactly
+// the index key fingerprint; ok false when there is none. The cards API
+// asks CardsByFingerprint, which also finds the cards made with duplicate
+// detection off.
 func (s *Store) CardByFingerprint(_ context.Context, account, fingerprint string) (string, bool, error) {
 	var id string
 	err := s.view(func(tx *bolt.Tx) error {

@@ -527,8 +527,10 @@ func (s *Store) PutCard(_ context.Context, account, id, fingerprint string, reco
 	return "", nil
 }
 
-// CardByFingerprint returns the id of the account's card with fingerprint
-// (cards.Store); ok false when there is none.
+// CardByFingerprint returns the id of the account's card under exactly
+// the index key fingerprint; ok false when there is none. The cards API
+// asks CardsByFingerprint, which also finds the cards made with duplicate
+// detection off.
 func (s *Store) CardByFingerprint(_ context.Context, account, fingerprint string) (string, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
