@@ -52,7 +52,9 @@ type Attempt struct {
 	Status     int       `json:"status,omitempty"` // the HTTP status; 0 when none came
 	// Error classifies a failure: http_status, timeout,
 	// connection_refused, dns, tls_certificate, forbidden_destination,
-	// redirect, connection; empty on success.
+	// redirect, connection, endpoint_removed (no endpoint has the id any
+	// more), endpoint_account_changed (the id names another account's
+	// endpoint now: not sent); empty on success.
 	Error   string    `json:"error,omitempty"`
 	Detail  string    `json:"detail,omitempty"` // the refused address's class, …
 	Excerpt string    `json:"excerpt,omitempty"`

@@ -269,6 +269,15 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 		o.finish(ctx, d, a, webhooks.StateFailed)
 		return
 	}
+	if ep.Account != d.Account {
+		// The id now names another account's endpoint (the operator reused
+		// it): the delivery is not that account's to receive.
+		a.Error, a.Detail = "endpoint_account_changed", "the endpoint now belongs to another account"
+		o.log.Warn("webhooks: delivery refused: its endpoint now belongs to another account", "delivery", d.ID,
+			"endpoint", d.Endpoint, "account_id", d.Account)
+		o.finish(ctx, d, a, webhooks.StateFailed)
+		return
+	}
 	status, excerpt, err := o.post(ctx, ep, d)
 	a.DurationMS = o.now().Sub(start).Milliseconds()
 	a.Status, a.Excerpt = status, excerpt

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/webhooks"
+	"github.com/aliasgate/aliasgate/webhooks/dispatch"
 )
 
 // TestExcerptMasksCardNumberCutByTheExcerpt: an answer whose card number
@@ -40,5 +41,53 @@ func TestExcerptMasksCardNumberCutByTheExcerpt(t *testing.T) {
 		if a.Status != 503 || len(a.Excerpt) > webhooks.ExcerptLen || strings.Contains(a.Excerpt, pan[6:15]) {
 			t.Fatalf("excerpt keeps the middle digits of a card number: %q", a.Excerpt)
 		}
+	}
+}
+
+// TestDeliveryGoesOnlyToAnEndpointOfItsAccount: an endpoint id that now
+// names another account's endpoint (the operator reused the id) does not
+// receive the deliveries recorded for the first account: they fail with
+// endpoint_account_changed, and a redelivery fails the same way.
+func TestDeliveryGoesOnlyToAnEndpointOfItsAccount(t *testing.T) {
+	rcB := &receiver{}
+	srvB := httptest.NewServer(rcB)
+	defer srvB.Close()
+	s := boltStore(t)
+	// acct1's outbox records a delivery for ep1 (no dispatcher runs yet).
+	o, err := webhooks.New(s, webhooks.Options{Endpoints: []webhooks.Endpoint{endpoint("ep1", "http://127.0.0.1:1/")}, AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Publish(context.Background(), "acct1", "card.updated", []byte(`{"card_id":"CRD1","last4":"1111"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// The new configuration: ep1 is acct2's endpoint.
+	epB := endpoint("ep1", srvB.URL)
+	epB.Account = "acct2"
+	oD, err := dispatch.New(s, fast(epB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	d := waitState(t, s, 1, webhooks.StateFailed)[0]
+	if rcB.count() != 0 || len(d.Attempts) != 1 || d.Attempts[0].Error != "endpoint_account_changed" {
+		t.Fatalf("acct2's endpoint got %d of acct1's deliveries; attempts %+v", rcB.count(), d.Attempts)
+	}
+	if _, err := s.RedeliverDelivery(context.Background(), d.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	oD.Wake()
+	for {
+		got, err := s.GetDelivery(context.Background(), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == webhooks.StateFailed && len(got.Attempts) == 2 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if rcB.count() != 0 {
+		t.Fatalf("a redelivery reached acct2's endpoint")
 	}
 }
