@@ -34,7 +34,7 @@ const (
 	// well after the last answer.
 	leaseMargin = 30 * time.Second
 	// pruneEvery is how often a dispatcher removes old finished
-	// deliveries; pruneBatch how many at most each time.
+	// deliveries; pruneBatch how many at most one store call removes.
 	pruneEvery = 10 * time.Minute
 	pruneBatch = 1000
 	// bodyReadLimit is how much of an answer is read at all (its first
@@ -374,19 +374,28 @@ func (o *Dispatcher) post(ctx context.Context, ep webhooks.Endpoint, d webhooks.
 }
 
 // prune removes finished deliveries older than Retention, every
-// pruneEvery.
+// pruneEvery: batches of pruneBatch (one store transaction each) until
+// none is left, so the log stays bounded by Retention however many
+// deliveries a gateway finishes between two passes.
 func (o *Dispatcher) prune(ctx context.Context) {
 	now := o.now()
 	if now.Sub(o.lastPrune) < pruneEvery {
 		return
 	}
 	o.lastPrune = now
-	n, err := o.store.PruneDeliveries(ctx, now.Add(-o.opts.Retention), pruneBatch)
-	if err != nil {
-		o.log.Warn("webhooks: prune the delivery log failed", "err", err)
-		return
+	total := 0
+	for ctx.Err() == nil {
+		n, err := o.store.PruneDeliveries(ctx, now.Add(-o.opts.Retention), pruneBatch)
+		total += n
+		if err != nil {
+			o.log.Warn("webhooks: prune the delivery log failed", "err", err, "removed", total)
+			return
+		}
+		if n < pruneBatch {
+			break
+		}
 	}
-	if n > 0 {
-		o.log.Info("webhooks: pruned the delivery log", "removed", n)
+	if total > 0 {
+		o.log.Info("webhooks: pruned the delivery log", "removed", total)
 	}
 }

@@ -2,7 +2,9 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,5 +91,42 @@ func TestDeliveryGoesOnlyToAnEndpointOfItsAccount(t *testing.T) {
 	}
 	if rcB.count() != 0 {
 		t.Fatalf("a redelivery reached acct2's endpoint")
+	}
+}
+
+// TestPruneRemovesEveryExpiredDelivery: a log with more expired finished
+// deliveries than one prune batch is emptied of them by one prune pass,
+// not 1000 every 10 minutes (which a busy gateway outgrows for good).
+func TestPruneRemovesEveryExpiredDelivery(t *testing.T) {
+	s := boltStore(t)
+	old := time.Now().Add(-60 * 24 * time.Hour)
+	const n = 2500
+	ds := make([]webhooks.Delivery, n)
+	for i := range ds {
+		at := old.Add(time.Duration(i) * time.Second)
+		ds[i] = webhooks.Delivery{ID: fmt.Sprintf("dlv_%032x", i), EventID: fmt.Sprintf("evt_%032x", i), EventType: "card.updated",
+			Account: "acct1", Endpoint: "ep1", Payload: []byte(`{}`), State: webhooks.StateDelivered, CreatedAt: at, UpdatedAt: at, Due: at,
+			Attempts: []webhooks.Attempt{}}
+	}
+	if err := s.AddDeliveries(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts := fast(endpoint("ep1", "http://127.0.0.1:1/"))
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	oD, err := dispatch.New(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	for !strings.Contains(logs.String(), "pruned the delivery log") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	left, err := s.ListDeliveries(context.Background(), webhooks.Filter{Limit: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 || !strings.Contains(logs.String(), fmt.Sprintf("removed=%d", n)) {
+		t.Fatalf("%d expired deliveries left after a prune pass; log:\n%s", len(left), logs.String())
 	}
 }
