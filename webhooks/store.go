@@ -100,7 +100,9 @@ type Store interface {
 	// deliveries due at now (oldest due first) and returns them with Due
 	// and LeaseOwner set. A delivery is claimed by one caller at a time,
 	// across gateways: another claim sees it again only once until has
-	// passed.
+	// passed. A store shared by gateways also runs the lease (until − now
+	// long) on its own clock and frees it only when both have passed, so
+	// gateways with clocks apart cannot take each other's live leases.
 	ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, max int) ([]Delivery, error)
 	// UpdateDelivery writes d (its state, Due, attempts) if owner still
 	// holds it: pending with LeaseOwner owner. Else ErrLeaseLost.
