@@ -35,8 +35,9 @@ const (
 	leaseMargin = 30 * time.Second
 	// pruneEvery is how often a dispatcher removes old finished
 	// deliveries; pruneBatch how many at most one store call removes.
-	pruneEvery = 10 * time.Minute
-	pruneBatch = 1000
+	pruneEvery       = 10 * time.Minute
+	pruneBatch       = 1000
+	prunePassBatches = 100
 	// bodyReadLimit is how much of an answer is read at all (its first
 	// webhooks.ExcerptLen bytes are kept).
 	bodyReadLimit = 64 << 10
@@ -376,7 +377,10 @@ func (o *Dispatcher) post(ctx context.Context, ep webhooks.Endpoint, d webhooks.
 // prune removes finished deliveries older than Retention, every
 // pruneEvery: batches of pruneBatch (one store transaction each) until
 // none is left, so the log stays bounded by Retention however many
-// deliveries a gateway finishes between two passes.
+// deliveries a gateway finishes between two passes. A pass stops after
+// prunePassBatches batches and the next one follows the next round of
+// deliveries, so a large backlog (a first start after long) does not hold
+// the deliveries up.
 func (o *Dispatcher) prune(ctx context.Context) {
 	now := o.now()
 	if now.Sub(o.lastPrune) < pruneEvery {
@@ -384,7 +388,11 @@ func (o *Dispatcher) prune(ctx context.Context) {
 	}
 	o.lastPrune = now
 	total := 0
-	for ctx.Err() == nil {
+	for i := 0; ctx.Err() == nil; i++ {
+		if i == prunePassBatches {
+			o.lastPrune = time.Time{} // more to remove: again after the next round
+			break
+		}
 		n, err := o.store.PruneDeliveries(ctx, now.Add(-o.opts.Retention), pruneBatch)
 		total += n
 		if err != nil {
