@@ -79,13 +79,16 @@ func TestDeliveryGoesOnlyToAnEndpointOfItsAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	oD.Wake()
-	for {
+	for deadline := time.Now().Add(20 * time.Second); ; {
 		got, err := s.GetDelivery(context.Background(), d.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.State == webhooks.StateFailed && len(got.Attempts) == 2 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the redelivery was not attempted: %+v", got)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -119,7 +122,10 @@ func TestPruneRemovesEveryExpiredDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, oD)
-	for !strings.Contains(logs.String(), "pruned the delivery log") {
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "pruned the delivery log"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no prune pass; log:\n%s", logs.String())
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	left, err := s.ListDeliveries(context.Background(), webhooks.Filter{Limit: n})
