@@ -256,6 +256,11 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 // the token service, keeps its PAN in the vault and stores it in rec; the
 // caller holds the card lock. tsp.ErrUnsupportedBrand for brands without
 // a token service. source is the event's (events.go).
+//
+// A token made whose card record then cannot be written (the card was
+// deleted meanwhile by another gateway, whose card locks are its own, or
+// the store failed) is undone: deleted at the token service and its token
+// PAN deleted from the vault, so no token outlives its card unseen.
 func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
 	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
@@ -267,6 +272,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
 	if err != nil {
+		h.undoToken(q, rec.ID, tok.PAN, "")
 		return nil, "", fmt.Errorf("redact: %w", err)
 	}
 	now := h.now().UTC()
@@ -276,12 +282,31 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 	rec.Tokens = append(rec.Tokens, t)
 	rec.Enrollment = ""
 	if err := h.replace(q, rec); err != nil {
+		rec.Tokens = rec.Tokens[:len(rec.Tokens)-1]
+		h.undoToken(q, rec.ID, tok.PAN, t.PANAlias)
 		return nil, "", fmt.Errorf("store: %w", err)
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
 	h.publishToken(q, EventNetworkTokenCreated, rec, &rec.Tokens[len(rec.Tokens)-1], source)
 	return &rec.Tokens[len(rec.Tokens)-1], tok.PAN, nil
+}
+
+// undoToken deletes a token that no card record holds: at the token
+// service, and its token PAN alias (when made) from the vault. Failures
+// are logged (never the token PAN); the caller reports its own error.
+func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
+	err := h.tsp.Delete(q.ctx, tokenPAN)
+	if errors.Is(err, tsp.ErrDeleted) {
+		err = nil
+	}
+	if err == nil {
+		err = h.deleteAlias(q, alias)
+	}
+	if err != nil {
+		h.log.WarnContext(q.ctx, "cards: a network token whose card could not be stored was not fully deleted",
+			"card_id", cardID, "account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
+	}
 }
 
 func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {

@@ -28,7 +28,8 @@
 // it to run out (Timeout + 30 s), then another gateway delivers, and a
 // receiver whose 2xx was lost gets the event again. In normal operation
 // each delivery is made once, by one gateway. Receivers drop duplicates by
-// the event id (Aliasgate-Event-Id, the envelope's id).
+// the envelope's id, which the signature covers (Aliasgate-Event-Id
+// repeats it, unsigned: a replay within the tolerance may change it).
 //
 // Every POST carries Aliasgate-Signature: t=<unix seconds>,v1=<hex>, v1
 // being HMAC-SHA256(secret, "<t>.<raw body>") (one v1 per secret while a

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -113,12 +114,15 @@ func checkEndpoint(ep Endpoint, allowHTTP bool) error {
 }
 
 // CheckURL checks an endpoint URL: absolute https (or http when allowHTTP)
-// with a host, without user credentials or a fragment.
+// with a host name (or address) and, when it names a port, a port from 1
+// to 65535, without user credentials or a fragment.
 func CheckURL(s string, allowHTTP bool) error {
 	u, err := url.Parse(s)
 	switch {
-	case err != nil || u.Host == "" || u.Opaque != "":
+	case err != nil || u.Hostname() == "" || u.Opaque != "":
 		return fmt.Errorf("%w: the URL must be an absolute https:// URL", ErrBadEndpoint)
+	case !validPort(u.Port()):
+		return fmt.Errorf("%w: the URL's port must be 1 to 65535", ErrBadEndpoint)
 	case u.Scheme == "http" && !allowHTTP:
 		return fmt.Errorf("%w: the URL must be https:// (http:// only with webhooks.allow_insecure_http, for tests)", ErrBadEndpoint)
 	case u.Scheme != "https" && u.Scheme != "http":
@@ -129,6 +133,15 @@ func CheckURL(s string, allowHTTP bool) error {
 		return fmt.Errorf("%w: the URL must not have a #fragment", ErrBadEndpoint)
 	}
 	return nil
+}
+
+// validPort reports whether p is empty (the scheme's port) or 1 to 65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // envelope is the body of every delivery.

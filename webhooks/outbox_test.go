@@ -86,6 +86,11 @@ func TestNewRefusesBadEndpoints(t *testing.T) {
 		"no account":    func(e *webhooks.Endpoint) { e.Account = "" },
 		"empty id":      func(e *webhooks.Endpoint) { e.ID = "" },
 		"bare wildcard": func(e *webhooks.Endpoint) { e.Events = []string{".*"} },
+		// review: a URL no delivery can reach was accepted, then retried
+		// for a day.
+		"no host name":   func(e *webhooks.Endpoint) { e.URL = "https://:443/x" },
+		"port 0":         func(e *webhooks.Endpoint) { e.URL = "https://hooks.example.com:0/x" },
+		"port too large": func(e *webhooks.Endpoint) { e.URL = "https://hooks.example.com:65536/x" },
 	} {
 		ep := good
 		mod(&ep)

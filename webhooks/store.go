@@ -52,7 +52,9 @@ type Attempt struct {
 	Status     int       `json:"status,omitempty"` // the HTTP status; 0 when none came
 	// Error classifies a failure: http_status, timeout,
 	// connection_refused, dns, tls_certificate, forbidden_destination,
-	// redirect, connection; empty on success.
+	// redirect, connection, endpoint_removed (no endpoint has the id any
+	// more), endpoint_account_changed (the id names another account's
+	// endpoint now: not sent); empty on success.
 	Error   string    `json:"error,omitempty"`
 	Detail  string    `json:"detail,omitempty"` // the refused address's class, …
 	Excerpt string    `json:"excerpt,omitempty"`
@@ -98,7 +100,9 @@ type Store interface {
 	// deliveries due at now (oldest due first) and returns them with Due
 	// and LeaseOwner set. A delivery is claimed by one caller at a time,
 	// across gateways: another claim sees it again only once until has
-	// passed.
+	// passed. A store shared by gateways also runs the lease (until − now
+	// long) on its own clock and frees it only when both have passed, so
+	// gateways with clocks apart cannot take each other's live leases.
 	ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, max int) ([]Delivery, error)
 	// UpdateDelivery writes d (its state, Due, attempts) if owner still
 	// holds it: pending with LeaseOwner owner. Else ErrLeaseLost.

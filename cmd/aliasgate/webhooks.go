@@ -76,6 +76,16 @@ func webhookEndpoints(w config.Webhooks, getenv func(string) string) ([]webhooks
 		var sep string
 		switch {
 		case ep.SecretFile != "":
+			// As the master key file: a secret others can read is refused
+			// (whoever reads it can sign events the receiver trusts).
+			fi, err := os.Stat(ep.SecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("%s.secret_file: %w", key, err)
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				return nil, fmt.Errorf("%s.secret_file: %s is readable by group or others (mode %04o); run chmod 600 on it",
+					key, ep.SecretFile, fi.Mode().Perm())
+			}
 			b, err := os.ReadFile(ep.SecretFile)
 			if err != nil {
 				return nil, fmt.Errorf("%s.secret_file: %w", key, err)

@@ -160,3 +160,29 @@ func TestServeRefusesMissingWebhookSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesLooseWebhookSecretFile: a secret_file readable by group
+// or others fails the start, as a loose master key file does; the secret
+// is not in the error.
+func TestServeRefusesLooseWebhookSecretFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	secretFile := filepath.Join(t.TempDir(), "shop.secret")
+	const secret = "whsec-loose-0123456789abcdef0123456789"
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(secretFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "aliasgate.yaml")
+	yaml := "data_dir: " + dir + "\nwebhooks:\n  endpoints:\n    - {id: shop, account: acct_1, url: \"https://hooks.example.com/x\", secret_file: " +
+		secretFile + ", events: [\"*\"]}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runCmd(t, testEnv(nil), "serve", "--config", cfg)
+	want := "webhooks.endpoints[0].secret_file: " + secretFile + " is readable by group or others"
+	if err == nil || !strings.Contains(err.Error()+stderr, want) || strings.Contains(err.Error()+stderr, secret) {
+		t.Fatalf("serve = %v %s, want %q", err, stderr, want)
+	}
+}

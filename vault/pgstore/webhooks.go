@@ -15,10 +15,16 @@ import (
 )
 
 // The webhook outbox (webhooks.Store) is the table webhook_deliveries
-// (migration 0004). Every gateway on the database runs a dispatcher; a
-// claim is one UPDATE over a SELECT … FOR UPDATE SKIP LOCKED, so
-// concurrent claims take disjoint rows, and a claimed row's due moves to
-// the end of its lease, so it is not due again until then.
+// (migrations 0004, 0005). Every gateway on the database runs a
+// dispatcher; a claim is one UPDATE over a SELECT … FOR UPDATE SKIP
+// LOCKED, so concurrent claims take disjoint rows, and a claimed row's due
+// moves to the end of its lease, so it is not due again until then. The
+// lease also runs on the database's clock (lease_until: clock_timestamp()
+// plus until − now at the claim), and a claim takes a row only once both
+// have passed: gateways whose clocks are apart by more than the lease
+// margin cannot take each other's live leases (due alone is the claimer's
+// clock). An update that releases the lease (LeaseOwner "") resets
+// lease_until.
 
 var _ webhooks.Store = (*Store)(nil)
 
@@ -79,10 +85,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until ti
 		if !isStorable(owner) {
 			return errors.New("owner is not storable")
 		}
-		rows, err := s.pool.Query(ctx, `UPDATE webhook_deliveries d SET lease_owner = $1, due = $3
-			FROM (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due <= $2
+		lease := until.Sub(now).Microseconds()
+		if lease < 0 {
+			lease = 0
+		}
+		rows, err := s.pool.Query(ctx, `UPDATE webhook_deliveries d SET lease_owner = $1, due = $3,
+				lease_until = clock_timestamp() + $5 * interval '1 microsecond'
+			FROM (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due <= $2 AND lease_until <= clock_timestamp()
 				ORDER BY due LIMIT $4 FOR UPDATE SKIP LOCKED) c
-			WHERE d.id = c.id RETURNING d.record, d.due, d.lease_owner`, owner, now, until, max)
+			WHERE d.id = c.id RETURNING d.record, d.due, d.lease_owner`, owner, now, until, max, lease)
 		if err != nil {
 			return err
 		}
@@ -114,7 +125,8 @@ func (s *Store) UpdateDelivery(ctx context.Context, owner string, d webhooks.Del
 		if err != nil {
 			return err
 		}
-		tag, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = $3, due = $4, lease_owner = $5, updated_at = $6, record = $7
+		tag, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = $3, due = $4, lease_owner = $5, updated_at = $6, record = $7,
+				lease_until = CASE WHEN $5 = '' THEN '-infinity' ELSE lease_until END
 			WHERE id = $1 AND lease_owner = $2 AND state = 'pending'`,
 			d.ID, owner, string(d.State), d.Due, d.LeaseOwner, d.UpdatedAt, rec)
 		if err != nil {
@@ -198,7 +210,8 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string, now time.Time)
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET state = $2, due = $3, lease_owner = '', updated_at = $3, record = $4 WHERE id = $1`,
+			_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET state = $2, due = $3, lease_owner = '', lease_until = '-infinity',
+				updated_at = $3, record = $4 WHERE id = $1`,
 				id, string(d.State), now, rec)
 			return err
 		})

@@ -42,13 +42,16 @@ func classify(err error) (class, detail string) {
 
 // readExcerpt reads at most bodyReadLimit bytes of an answer (so the
 // connection can be reused) and keeps its first webhooks.ExcerptLen bytes as
-// printable ASCII, card numbers masked.
+// printable ASCII, card numbers masked. It masks what it read before it
+// cuts (masking keeps the length): cut first, a card number across the cut
+// would keep up to all but one of its digits, no longer a Luhn-valid
+// number for the mask to find.
 func readExcerpt(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, bodyReadLimit))
+	b = pan.AppendMask(nil, b)
 	if len(b) > webhooks.ExcerptLen {
 		b = b[:webhooks.ExcerptLen]
 	}
-	b = pan.AppendMask(nil, b)
 	var s strings.Builder
 	for _, c := range b {
 		switch {

@@ -34,9 +34,10 @@ const (
 	// well after the last answer.
 	leaseMargin = 30 * time.Second
 	// pruneEvery is how often a dispatcher removes old finished
-	// deliveries; pruneBatch how many at most each time.
-	pruneEvery = 10 * time.Minute
-	pruneBatch = 1000
+	// deliveries; pruneBatch how many at most one store call removes.
+	pruneEvery       = 10 * time.Minute
+	pruneBatch       = 1000
+	prunePassBatches = 100
 	// bodyReadLimit is how much of an answer is read at all (its first
 	// webhooks.ExcerptLen bytes are kept).
 	bodyReadLimit = 64 << 10
@@ -269,6 +270,15 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 		o.finish(ctx, d, a, webhooks.StateFailed)
 		return
 	}
+	if ep.Account != d.Account {
+		// The id now names another account's endpoint (the operator reused
+		// it): the delivery is not that account's to receive.
+		a.Error, a.Detail = "endpoint_account_changed", "the endpoint now belongs to another account"
+		o.log.Warn("webhooks: delivery refused: its endpoint now belongs to another account", "delivery", d.ID,
+			"endpoint", d.Endpoint, "account_id", d.Account)
+		o.finish(ctx, d, a, webhooks.StateFailed)
+		return
+	}
 	status, excerpt, err := o.post(ctx, ep, d)
 	a.DurationMS = o.now().Sub(start).Milliseconds()
 	a.Status, a.Excerpt = status, excerpt
@@ -365,19 +375,35 @@ func (o *Dispatcher) post(ctx context.Context, ep webhooks.Endpoint, d webhooks.
 }
 
 // prune removes finished deliveries older than Retention, every
-// pruneEvery.
+// pruneEvery: batches of pruneBatch (one store transaction each) until
+// none is left, so the log stays bounded by Retention however many
+// deliveries a gateway finishes between two passes. A pass stops after
+// prunePassBatches batches and the next one follows the next round of
+// deliveries, so a large backlog (a first start after long) does not hold
+// the deliveries up.
 func (o *Dispatcher) prune(ctx context.Context) {
 	now := o.now()
 	if now.Sub(o.lastPrune) < pruneEvery {
 		return
 	}
 	o.lastPrune = now
-	n, err := o.store.PruneDeliveries(ctx, now.Add(-o.opts.Retention), pruneBatch)
-	if err != nil {
-		o.log.Warn("webhooks: prune the delivery log failed", "err", err)
-		return
+	total := 0
+	for i := 0; ctx.Err() == nil; i++ {
+		if i == prunePassBatches {
+			o.lastPrune = time.Time{} // more to remove: again after the next round
+			break
+		}
+		n, err := o.store.PruneDeliveries(ctx, now.Add(-o.opts.Retention), pruneBatch)
+		total += n
+		if err != nil {
+			o.log.Warn("webhooks: prune the delivery log failed", "err", err, "removed", total)
+			return
+		}
+		if n < pruneBatch {
+			break
+		}
 	}
-	if n > 0 {
-		o.log.Info("webhooks: pruned the delivery log", "removed", n)
+	if total > 0 {
+		o.log.Info("webhooks: pruned the delivery log", "removed", total)
 	}
 }

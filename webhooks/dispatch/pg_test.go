@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -153,7 +154,13 @@ func TestLeaseLostAttemptIsNotRecorded(t *testing.T) {
 	}
 	now := time.Now()
 	a, _ := s.ClaimDeliveries(ctx, "a", now, now.Add(time.Millisecond), 1)
-	b, _ := s.ClaimDeliveries(ctx, "b", now.Add(time.Second), now.Add(time.Minute), 1)
+	// The lease also runs on the database's clock: b takes the delivery
+	// once a millisecond has passed there.
+	var b []webhooks.Delivery
+	for deadline := time.Now().Add(10 * time.Second); len(b) == 0 && time.Now().Before(deadline); {
+		b, _ = s.ClaimDeliveries(ctx, "b", now.Add(time.Second), now.Add(time.Minute), 1)
+		time.Sleep(time.Millisecond)
+	}
 	if len(a) != 1 || len(b) != 1 || a[0].ID != b[0].ID {
 		t.Fatalf("claims %v %v", a, b)
 	}
@@ -165,5 +172,55 @@ func TestLeaseLostAttemptIsNotRecorded(t *testing.T) {
 	got, _ := s.GetDelivery(ctx, d.ID)
 	if got.State != webhooks.StatePending || got.LeaseOwner != "b" {
 		t.Fatalf("delivery %+v", got)
+	}
+}
+
+// TestSkewedClockDoesNotTakeALiveLease: two gateways on one database
+// whose clocks are 2 minutes apart (more than the lease margin). The one
+// behind claims a delivery and is still sending it; the one ahead must not
+// claim it again: the lease runs on the database's clock, not on the
+// claimer's. It is taken over once the lease has run out on the
+// database's clock.
+func TestSkewedClockDoesNotTakeALiveLease(t *testing.T) {
+	stores := pgStores(t, 2)
+	ctx := context.Background()
+	o, err := webhooks.New(stores[0], webhooks.Options{Endpoints: []webhooks.Endpoint{endpoint("ep1", "http://127.0.0.1:1/")}, AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Publish(ctx, "acct1", "card.created", []byte(`{"card_id":"CRD1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	const lease = 2 * time.Second // short, so the take-over below comes soon
+	behind := time.Now()
+	held, err := stores[0].ClaimDeliveries(ctx, "behind", behind, behind.Add(lease), 10)
+	if err != nil || len(held) != 1 {
+		t.Fatalf("claim by the gateway behind: %d, %v", len(held), err)
+	}
+	ahead := time.Now().Add(2 * time.Minute)
+	again, err := stores[1].ClaimDeliveries(ctx, "ahead", ahead, ahead.Add(lease), 10)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("the gateway ahead claimed a delivery under a live lease: %d, %v", len(again), err)
+	}
+	// Once the lease ran out on the database's clock, the delivery is free.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ahead = time.Now().Add(2 * time.Minute)
+		again, err = stores[1].ClaimDeliveries(ctx, "ahead", ahead, ahead.Add(lease), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delivery was never taken over after its lease")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d := held[0]
+	d.State, d.LeaseOwner = webhooks.StateDelivered, ""
+	if err := stores[0].UpdateDelivery(ctx, "behind", d); !errors.Is(err, webhooks.ErrLeaseLost) {
+		t.Fatalf("the old holder's update: %v", err)
 	}
 }

@@ -1,0 +1,138 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/webhooks"
+	"github.com/aliasgate/aliasgate/webhooks/dispatch"
+)
+
+// TestExcerptMasksCardNumberCutByTheExcerpt: an answer whose card number
+// straddles the excerpt's end keeps none of its middle digits. Cut first,
+// then masked, the excerpt kept 15 of the 16 digits (no longer a
+// Luhn-valid candidate, so not masked).
+func TestExcerptMasksCardNumberCutByTheExcerpt(t *testing.T) {
+	const pan = "4111111111111111"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		// The PAN's first 15 digits end the excerpt's 200 bytes.
+		io.WriteString(w, strings.Repeat("z", webhooks.ExcerptLen-15)+pan+" trailing")
+	}))
+	defer srv.Close()
+	s := boltStore(t)
+	opts := fast(endpoint("ep1", srv.URL))
+	opts.RetryFor = time.Millisecond // one attempt, then failed
+	o, oD, err := newPair(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	if err := o.Publish(context.Background(), "acct1", "card.updated", []byte(`{"card_id":"CRD1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	d := waitState(t, s, 1, webhooks.StateFailed)[0]
+	for _, a := range d.Attempts {
+		if a.Status != 503 || len(a.Excerpt) > webhooks.ExcerptLen || strings.Contains(a.Excerpt, pan[6:15]) {
+			t.Fatalf("excerpt keeps the middle digits of a card number: %q", a.Excerpt)
+		}
+	}
+}
+
+// TestDeliveryGoesOnlyToAnEndpointOfItsAccount: an endpoint id that now
+// names another account's endpoint (the operator reused the id) does not
+// receive the deliveries recorded for the first account: they fail with
+// endpoint_account_changed, and a redelivery fails the same way.
+func TestDeliveryGoesOnlyToAnEndpointOfItsAccount(t *testing.T) {
+	rcB := &receiver{}
+	srvB := httptest.NewServer(rcB)
+	defer srvB.Close()
+	s := boltStore(t)
+	// acct1's outbox records a delivery for ep1 (no dispatcher runs yet).
+	o, err := webhooks.New(s, webhooks.Options{Endpoints: []webhooks.Endpoint{endpoint("ep1", "http://127.0.0.1:1/")}, AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Publish(context.Background(), "acct1", "card.updated", []byte(`{"card_id":"CRD1","last4":"1111"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// The new configuration: ep1 is acct2's endpoint.
+	epB := endpoint("ep1", srvB.URL)
+	epB.Account = "acct2"
+	oD, err := dispatch.New(s, fast(epB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	d := waitState(t, s, 1, webhooks.StateFailed)[0]
+	if rcB.count() != 0 || len(d.Attempts) != 1 || d.Attempts[0].Error != "endpoint_account_changed" {
+		t.Fatalf("acct2's endpoint got %d of acct1's deliveries; attempts %+v", rcB.count(), d.Attempts)
+	}
+	if _, err := s.RedeliverDelivery(context.Background(), d.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	oD.Wake()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		got, err := s.GetDelivery(context.Background(), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == webhooks.StateFailed && len(got.Attempts) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the redelivery was not attempted: %+v", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if rcB.count() != 0 {
+		t.Fatalf("a redelivery reached acct2's endpoint")
+	}
+}
+
+// TestPruneRemovesEveryExpiredDelivery: a log with more expired finished
+// deliveries than one prune batch is emptied of them by one prune pass,
+// not 1000 every 10 minutes (which a busy gateway outgrows for good).
+func TestPruneRemovesEveryExpiredDelivery(t *testing.T) {
+	s := boltStore(t)
+	old := time.Now().Add(-60 * 24 * time.Hour)
+	const n = 2500
+	ds := make([]webhooks.Delivery, n)
+	for i := range ds {
+		at := old.Add(time.Duration(i) * time.Second)
+		ds[i] = webhooks.Delivery{ID: fmt.Sprintf("dlv_%032x", i), EventID: fmt.Sprintf("evt_%032x", i), EventType: "card.updated",
+			Account: "acct1", Endpoint: "ep1", Payload: []byte(`{}`), State: webhooks.StateDelivered, CreatedAt: at, UpdatedAt: at, Due: at,
+			Attempts: []webhooks.Attempt{}}
+	}
+	if err := s.AddDeliveries(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts := fast(endpoint("ep1", "http://127.0.0.1:1/"))
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	oD, err := dispatch.New(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "pruned the delivery log"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no prune pass; log:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	left, err := s.ListDeliveries(context.Background(), webhooks.Filter{Limit: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 || !strings.Contains(logs.String(), fmt.Sprintf("removed=%d", n)) {
+		t.Fatalf("%d expired deliveries left after a prune pass; log:\n%s", len(left), logs.String())
+	}
+}
