@@ -10,9 +10,15 @@ func lockFile(*os.File) error { return nil }
 
 func unlockFile(*os.File) {}
 
-// linkCount returns zero (unknown) where Stat_t is not available: the
-// Writer then looks the path up before every append.
-func linkCount(os.FileInfo) uint64 { return 0 }
+// fileState returns f's size and zero links (unknown) where Stat_t is not
+// available: the Writer then looks the path up before every append.
+func fileState(f *os.File) (size int64, links uint64, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	return fi.Size(), 0, nil
+}
 
 // syncDir does nothing where directories cannot be fsynced.
 func syncDir(string) error { return nil }

@@ -20,13 +20,21 @@ func lockFile(f *os.File) error {
 
 func unlockFile(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 
-// linkCount returns the number of names of the file fi describes: zero
-// once it was removed, or another file was renamed over its name.
-func linkCount(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
+// fileState returns the size of f and its number of names (zero once it
+// was removed, or another file was renamed over its name), from one fstat
+// into a Stat_t on the stack: f.Stat allocates a FileInfo, once per commit.
+func fileState(f *os.File) (size int64, links uint64, err error) {
+	var st syscall.Stat_t
+	for {
+		err = syscall.Fstat(int(f.Fd()), &st)
+		if err != syscall.EINTR {
+			break
+		}
 	}
-	return 0
+	if err != nil {
+		return 0, 0, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+	}
+	return st.Size, uint64(st.Nlink), nil
 }
 
 // syncDir fsyncs a directory, making a rename or a new file in it durable.

@@ -95,22 +95,22 @@ func (w *Writer) lockCurrent() (int64, error) {
 		if err := lockFile(w.f); err != nil {
 			return 0, fmt.Errorf("audit: lock %s: %w", w.path, err)
 		}
-		mine, err := w.f.Stat()
+		size, links, err := fileState(w.f)
 		if err != nil {
 			unlockFile(w.f)
 			return 0, fmt.Errorf("audit: stat %s: %w", w.path, err)
 		}
-		if !w.pathCheckDue(mine) {
-			return mine.Size(), nil
+		if !w.pathCheckDue(size, links) {
+			return size, nil
 		}
-		current, err := w.isCurrent(mine)
+		current, err := w.isCurrent()
 		if err != nil {
 			unlockFile(w.f)
 			return 0, err
 		}
 		if current {
 			w.pathChecked = time.Now()
-			return mine.Size(), nil
+			return size, nil
 		}
 		unlockFile(w.f)
 		if err := w.reopen(); err != nil {
@@ -125,7 +125,8 @@ func (w *Writer) lockCurrent() (int64, error) {
 const pathCheckEvery = 100 * time.Millisecond
 
 // pathCheckDue reports whether lockCurrent must check that the open file
-// (mine: its fstat, taken under the lock) is still the one at w.path. It
+// (its size and link count: its fstat, taken under the lock) is still the
+// one at w.path. It
 // need not when the file is exactly as this Writer's last append left it
 // (the same size), still has a name (its link count is not zero) and the
 // path was checked less than w.pathEvery ago. What replaces the file:
@@ -137,14 +138,17 @@ const pathCheckEvery = 100 * time.Millisecond
 //   - an operator's mv of the file, which changes neither, is seen within
 //     w.pathEvery: the lines in between go to the moved file, whole and
 //     chained, and the next file continues with an audit_gap line.
-func (w *Writer) pathCheckDue(mine os.FileInfo) bool {
-	return mine.Size() != w.size || w.size < 0 || linkCount(mine) == 0 || time.Since(w.pathChecked) >= w.pathEvery
+func (w *Writer) pathCheckDue(size int64, links uint64) bool {
+	return size != w.size || w.size < 0 || links == 0 || time.Since(w.pathChecked) >= w.pathEvery
 }
 
-// isCurrent reports whether w.f, whose fstat is mine, is the file at
-// w.path.
-func (w *Writer) isCurrent(mine os.FileInfo) (bool, error) {
+// isCurrent reports whether w.f is the file at w.path.
+func (w *Writer) isCurrent() (bool, error) {
 	w.pathChecks.Add(1)
+	mine, err := w.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("audit: stat %s: %w", w.path, err)
+	}
 	onDisk, err := os.Stat(w.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil

@@ -668,3 +668,58 @@ func TestUpgradePassesThrough(t *testing.T) {
 		t.Errorf("got %q", rest)
 	}
 }
+
+// TestLeakGuardMadeAliases: the guard lets through the FPE aliases the
+// request's own filters made (Luhn-valid card-like numbers) without asking
+// the vault, and nothing else: a card number beside them, in any spelling,
+// even the one the filter redacted elsewhere, is refused.
+func TestLeakGuardMadeAliases(t *testing.T) {
+	const doc = `routes:
+  - id: fpeblock
+    direction: inbound
+    host: "*"
+    upstream: {{UP}}
+    leak_guard: block
+    filters:
+      - id: card-fpe
+        operation: redact
+        targets: [{json: card.number, format: FPE_SIX_T_FOUR}, {json: card.other, format: FPE_SIX_T_FOUR}]
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	grouped := testPAN2[:4] + " " + testPAN2[4:8] + " " + testPAN2[8:12] + " " + testPAN2[12:]
+	for _, tc := range []struct {
+		name, body string
+		hdr        map[string]string
+		status     int
+	}{
+		{"one made alias", `{"card":{"number":"` + testPAN + `"}}`, nil, 200},
+		{"two made aliases", `{"card":{"number":"` + testPAN + `","other":"` + testPAN2 + `"}}`, nil, 200},
+		{"made alias and another card", `{"card":{"number":"` + testPAN + `"},"note":"` + testPAN2 + `"}`, nil, 422},
+		{"made alias and the same card unredacted", `{"card":{"number":"` + testPAN + `"},"note":"` + testPAN + `"}`, nil, 422},
+		{"made alias and a grouped card", `{"card":{"number":"` + testPAN + `"},"note":"` + grouped + `"}`, nil, 422},
+		{"made alias and a card in a header", `{"card":{"number":"` + testPAN + `"}}`, map[string]string{"X-Ref": testPAN2}, 422},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.requests())
+			resp, b := g.do(t, "POST", "/pay", "application/json", strings.NewReader(tc.body), tc.hdr)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+			reqs := up.requests()
+			if tc.status != 200 {
+				if len(reqs) != before {
+					t.Errorf("a refused request reached the upstream")
+				}
+				return
+			}
+			if len(reqs) != before+1 {
+				t.Fatalf("upstream got %d requests, want %d", len(reqs), before+1)
+			}
+			got := reqs[len(reqs)-1].Body
+			if bytes.Contains(got, []byte(testPAN)) || bytes.Contains(got, []byte(testPAN2)) {
+				t.Errorf("upstream body holds a card number: %s", got)
+			}
+		})
+	}
+}

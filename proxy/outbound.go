@@ -392,6 +392,10 @@ type tunnel struct {
 	host   string // lower case, no port, no brackets
 	port   string
 	client ProxyClient // who authenticated the CONNECT
+	// source is the CONNECT's peer address, the caller of the abuse limits
+	// when client has no ID (goproxy gives every request of the tunnel the
+	// CONNECT's RemoteAddr): read once per tunnel, not per request.
+	source string
 }
 
 // ProxyClient is the outbound client a request comes from. Its requests
@@ -488,7 +492,8 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			"the destination has no outbound route and is not listed in outbound.passthrough"))
 		return
 	}
-	cs := &connectState{t: &tunnel{host: host, port: port, client: client}}
+	var peers *Sources // no trusted proxies in front of the outbound listener
+	cs := &connectState{t: &tunnel{host: host, port: port, client: client, source: peers.Of(r)}}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
@@ -705,11 +710,17 @@ func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			vctx = vault.WithClient(vctx, client.ID)
 		} else {
 			// No proxy client (outbound.require_auth off): the sender is
-			// its address (the CONNECT's peer inside a tunnel: goproxy
-			// carries it over), so that one sender cannot spend or flag
-			// the limits of everyone on the route (found in review).
-			var peers *Sources // no trusted proxies in front of the outbound listener
-			vctx = vault.WithSource(vctx, peers.Of(req))
+			// its address (the CONNECT's peer inside a tunnel), so that
+			// one sender cannot spend or flag the limits of everyone on
+			// the route (found in review).
+			src := ""
+			if intercepted {
+				src = t.source
+			} else {
+				var peers *Sources // no trusted proxies in front of the outbound listener
+				src = peers.Of(req)
+			}
+			vctx = vault.WithSource(vctx, src)
 		}
 		if client.Account != "" {
 			vctx = vault.WithAccount(vctx, client.Account)

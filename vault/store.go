@@ -187,10 +187,10 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 		return nil, fmt.Errorf("vault: record version %d is not supported", v)
 	}
 	r := &Record{Alias: alias}
-	r.Format = Format(d.string())
-	r.Storage = Storage(d.string())
+	r.Format = formatOf(d.raw())
+	r.Storage = storageOf(d.raw())
 	r.KeyVersion = uint32(d.uvarint())
-	r.Ciphertext = []byte(d.string())
+	r.Ciphertext = d.bytes()
 	n := d.uvarint()
 	if n > 1024 {
 		d.err = errCorrupt
@@ -202,8 +202,8 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	if exp := d.varint(); exp != 0 {
 		r.ExpiresAt = time.Unix(0, exp).UTC()
 	}
-	if k := d.string(); k != "" {
-		r.IndexKey = []byte(k)
+	if k := d.raw(); len(k) != 0 {
+		r.IndexKey = append([]byte(nil), k...)
 	}
 	if v == recordVersionOwned {
 		if r.Owner = d.string(); r.Owner == "" && d.err == nil {
@@ -267,16 +267,51 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) string() string {
+func (d *decoder) string() string { return string(d.raw()) }
+
+// raw returns the next length-prefixed field, in the decoded bytes (not a
+// copy).
+func (d *decoder) raw() []byte {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(len(d.b)) {
 		d.err = errCorrupt
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	f := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return f
+}
+
+// bytes returns a copy of the next field (non-nil, empty for an empty
+// field, as []byte(d.string()) was).
+func (d *decoder) bytes() []byte {
+	f := d.raw()
+	out := make([]byte, len(f))
+	copy(out, f)
+	return out
+}
+
+// formatOf and storageOf return the constant for a decoded format or
+// storage name without allocating (every record holds one of a few), and a
+// copy for any other.
+func formatOf(b []byte) Format {
+	for _, f := range formats {
+		if string(f) == string(b) {
+			return f
+		}
+	}
+	return Format(b)
+}
+
+func storageOf(b []byte) Storage {
+	switch string(b) {
+	case string(StoragePersistent):
+		return StoragePersistent
+	case string(StorageVolatile):
+		return StorageVolatile
+	}
+	return Storage(b)
 }

@@ -83,3 +83,40 @@ func FuzzUnmarshalRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestUnmarshalRecordCopiesItsInput: a decoded record shares no memory
+// with the bytes it was decoded from (bbolt's are valid only inside the
+// transaction that read them), whether its format and storage are names
+// the decoder knows (returned as constants) or not (copied).
+func TestUnmarshalRecordCopiesItsInput(t *testing.T) {
+	for _, r := range []*Record{
+		{Format: FormatFPESixTFour, Storage: StoragePersistent, KeyVersion: 3, Ciphertext: []byte("ciphertext"),
+			Classifiers: []string{"pan"}, CreatedAt: time.Unix(1, 0).UTC(), IndexKey: []byte("index-key"), Owner: "acct_a"},
+		{Format: "SOMETHING_ELSE", Storage: "ELSEWHERE", Ciphertext: []byte("c"), CreatedAt: time.Unix(2, 0).UTC()},
+	} {
+		b := MarshalRecord(r)
+		got, err := UnmarshalRecord("a", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 0xAA
+		}
+		if got.Format != r.Format || got.Storage != r.Storage || !bytes.Equal(got.Ciphertext, r.Ciphertext) ||
+			!bytes.Equal(got.IndexKey, r.IndexKey) || got.Owner != r.Owner || len(got.Classifiers) != len(r.Classifiers) ||
+			(len(r.Classifiers) > 0 && got.Classifiers[0] != r.Classifiers[0]) {
+			t.Errorf("the decoded record changed with its input:\n got %+v\nwant %+v", got, r)
+		}
+	}
+}
+
+func BenchmarkUnmarshalRecord(b *testing.B) {
+	enc := MarshalRecord(&Record{Format: FormatFPESixTFour, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: make([]byte, 44),
+		Classifiers: []string{"pan"}, CreatedAt: time.Unix(1700000000, 0), IndexKey: make([]byte, 32), Owner: "acct_a"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := UnmarshalRecord("tok_live_abc", enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

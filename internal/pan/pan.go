@@ -228,6 +228,17 @@ func find[T text](s T, max int) (c []Candidate, more bool) {
 	if !enoughDigits(s) {
 		return nil, false
 	}
+	return findIn(s, max)
+}
+
+// findIn is find past its digit count. The two scanners are ~3 KiB of
+// stack: kept out of find's frame, so that the many short strings with
+// too few digits (hosts, header values, log attributes) do not make a
+// goroutine grow its stack (a copy, repeated after each collection
+// shrinks it again), which showed in the outbound proxy's profile.
+//
+//go:noinline
+func findIn[T text](s T, max int) (c []Candidate, more bool) {
 	var dec, raw scanner
 	raw.raw = true
 	if max >= 0 {
@@ -241,6 +252,14 @@ func contains[T text](s T) bool {
 	if !enoughDigits(s) {
 		return false
 	}
+	return containsIn(s)
+}
+
+// containsIn is contains past its digit count (see findIn for why it is
+// a function of its own).
+//
+//go:noinline
+func containsIn[T text](s T) bool {
 	var dec, raw scanner
 	dec.first, raw.first, raw.raw = true, true, true
 	scanText(&dec, s, &raw)

@@ -41,7 +41,7 @@ func (s *Store) ScanRecords(_ context.Context, after string, limit int) ([]*vaul
 		return nil, vault.ErrClosed
 	}
 	var out []*vault.Record
-	for _, a := range sortedAfter(s.records, after, len(s.records)) {
+	for _, a := range s.records.aliasesAfter(after) {
 		if len(out) == limit {
 			break
 		}
@@ -157,7 +157,7 @@ func (s *Store) Rekey(_ context.Context, items []vault.RekeyItem) (int, error) {
 	}
 	n := 0
 	for _, it := range items {
-		e, ok := s.records[it.Alias]
+		e, ok := s.records.get(it.Alias)
 		if !ok {
 			continue
 		}

@@ -46,9 +46,10 @@ type Store struct {
 
 	mu sync.RWMutex
 	// records holds each record encoded (vault.MarshalRecord) with its
-	// expiry beside it: one pointer per record for the garbage collector to
-	// follow instead of a dozen, which matters with a million CVCs held.
-	records map[string]entry
+	// expiry beside it, under a pointer-free key (records.go): one pointer
+	// per record for the garbage collector to follow instead of a dozen,
+	// which matters with a million CVCs held.
+	records recordMap
 	// expq holds the records that expire, in expiry order (a min-heap by
 	// expiry, then insertion), for the sweep and the eviction of a full
 	// store. Entries of records deleted or replaced since stay until they
@@ -73,7 +74,7 @@ type Store struct {
 
 // New returns an empty Store and starts its sweeper; Close stops it.
 func New(opts Options) *Store {
-	s := &Store{now: opts.Now, max: max(opts.MaxRecords, 0), records: map[string]entry{}, index: map[string]string{},
+	s := &Store{now: opts.Now, max: max(opts.MaxRecords, 0), records: newRecordMap(), index: map[string]string{},
 		meta: map[string][]byte{}, clients: map[string][]byte{},
 		cards: map[string][]byte{}, fingers: map[string]string{}, updates: map[string][][]byte{}}
 	if s.now == nil {
@@ -129,14 +130,15 @@ func (s *Store) sweepLocked(now time.Time) int {
 // the entry is still the record's; it reports whether a record was removed.
 func (s *Store) dropTopLocked() bool {
 	q := s.popLocked()
-	e, ok := s.records[q.alias]
+	e, ok := s.records.m[q.key]
 	if !ok || e.seq != q.seq {
 		return false // deleted or replaced since
 	}
-	if r := e.decode(q.alias); r != nil {
-		s.deleteLocked(q.alias, r)
+	alias := s.records.alias(q.key)
+	if r := e.decode(alias); r != nil {
+		s.deleteLocked(alias, r)
 	} else {
-		delete(s.records, q.alias)
+		s.records.delKey(q.key)
 	}
 	return true
 }
@@ -145,14 +147,14 @@ func (s *Store) dropTopLocked() bool {
 // closest to expiry until n more records fit under the bound; false when
 // they cannot (nothing left that expires).
 func (s *Store) makeRoomLocked(now time.Time, n int) bool {
-	if len(s.records)+n <= s.max {
+	if s.records.len()+n <= s.max {
 		return true
 	}
 	if s.forever+n > s.max {
 		return false // checked first: nothing is evicted for a batch that cannot fit
 	}
 	s.sweepLocked(now)
-	for len(s.records)+n > s.max {
+	for s.records.len()+n > s.max {
 		if len(s.expq) == 0 {
 			return false
 		}
@@ -175,11 +177,12 @@ type entry struct {
 	rec string
 }
 
-// qent is an entry of the expiry queue.
+// qent is an entry of the expiry queue (no pointer in it: the collector
+// does not scan the queue).
 type qent struct {
-	exp   int64
-	seq   uint64
-	alias string
+	exp int64
+	seq uint64
+	key aliasKey
 }
 
 func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.seq < b.seq }
@@ -189,9 +192,9 @@ func (s *Store) insertLocked(alias string, r *vault.Record) {
 	e := newEntry(r)
 	s.seq++
 	e.seq = s.seq
-	s.records[alias] = e
+	k := s.records.set(alias, e)
 	if e.exp != 0 {
-		s.pushLocked(qent{exp: e.exp, seq: e.seq, alias: alias})
+		s.pushLocked(qent{exp: e.exp, seq: e.seq, key: k})
 	} else {
 		s.forever++
 	}
@@ -202,11 +205,11 @@ func (s *Store) insertLocked(alias string, r *vault.Record) {
 func (s *Store) replaceLocked(alias string, old entry, r *vault.Record) {
 	e := newEntry(r)
 	e.exp, e.seq = old.exp, old.seq
-	s.records[alias] = e
+	s.records.set(alias, e)
 }
 
 func (s *Store) pushLocked(q qent) {
-	if len(s.expq) > 2*len(s.records)+1024 {
+	if len(s.expq) > 2*s.records.len()+1024 {
 		s.rebuildLocked() // mostly entries of deleted records
 	}
 	s.expq = append(s.expq, q)
@@ -253,10 +256,10 @@ func siftDown(h []qent, i int) {
 
 // rebuildLocked makes the expiry queue anew from the records held.
 func (s *Store) rebuildLocked() {
-	h := make([]qent, 0, len(s.records))
-	for a, e := range s.records {
+	h := make([]qent, 0, s.records.len())
+	for k, e := range s.records.all() {
 		if e.exp != 0 {
-			h = append(h, qent{exp: e.exp, seq: e.seq, alias: a})
+			h = append(h, qent{exp: e.exp, seq: e.seq, key: k})
 		}
 	}
 	for i := len(h)/2 - 1; i >= 0; i-- {
@@ -287,10 +290,10 @@ func (e entry) decode(alias string) *vault.Record {
 }
 
 func (s *Store) deleteLocked(alias string, r *vault.Record) {
-	if e, ok := s.records[alias]; ok && e.exp == 0 {
+	if e, ok := s.records.get(alias); ok && e.exp == 0 {
 		s.forever--
 	}
-	delete(s.records, alias)
+	s.records.del(alias)
 	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
 		delete(s.index, string(r.IndexKey))
 	}
@@ -299,7 +302,7 @@ func (s *Store) deleteLocked(alias string, r *vault.Record) {
 // live returns a fresh copy of the record of alias if it exists and has
 // not expired.
 func (s *Store) live(alias string, now time.Time) *vault.Record {
-	e, ok := s.records[alias]
+	e, ok := s.records.get(alias)
 	if !ok || e.expired(now) {
 		return nil
 	}
@@ -308,7 +311,7 @@ func (s *Store) live(alias string, now time.Time) *vault.Record {
 
 // alive reports whether alias has a record that has not expired.
 func (s *Store) alive(alias string, now time.Time) bool {
-	e, ok := s.records[alias]
+	e, ok := s.records.get(alias)
 	return ok && !e.expired(now)
 }
 
@@ -368,7 +371,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				}
 			}
 		}
-		if ex, ok := s.records[r.Alias]; ok {
+		if ex, ok := s.records.get(r.Alias); ok {
 			if !ex.expired(now) {
 				out[i] = vault.PutResult{Status: vault.PutCollision}
 				continue
@@ -424,7 +427,8 @@ func (s *Store) SetOwner(_ context.Context, alias, from, to string, indexKey []b
 			s.index[string(indexKey)] = alias
 		}
 	}
-	s.replaceLocked(alias, s.records[alias], r)
+	old, _ := s.records.get(alias)
+	s.replaceLocked(alias, old, r)
 	return nil
 }
 
@@ -440,7 +444,8 @@ func (s *Store) SetClassifiers(_ context.Context, aliases []string, classifiers 
 	for _, a := range aliases {
 		if r := s.live(a, now); r != nil {
 			r.Classifiers = append([]string(nil), classifiers...)
-			s.replaceLocked(a, s.records[a], r)
+			old, _ := s.records.get(a)
+			s.replaceLocked(a, old, r)
 			n++
 		}
 	}
@@ -605,7 +610,7 @@ func (*Store) StoreName() string { return "memory" }
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.records)
+	return s.records.len()
 }
 
 // Close stops the sweeper and drops every record.
@@ -616,7 +621,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.records, s.index, s.expq = nil, nil, nil
+	s.records, s.index, s.expq = recordMap{}, nil, nil
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)

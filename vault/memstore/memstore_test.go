@@ -3,6 +3,8 @@ package memstore_test
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,5 +207,95 @@ func BenchmarkPutIntoAFullStore(b *testing.B) {
 	}
 	if s.Len() != bound {
 		b.Fatalf("len %d", s.Len())
+	}
+}
+
+// TestAliasLengths: records are keyed by their alias's bytes up to 47 of
+// them and by its hash beyond; every length round-trips through Put, Get,
+// Delete, the scans, the sweep and eviction, and an alias one byte off
+// another (a prefix, a changed last byte) never finds the other's record.
+func TestAliasLengths(t *testing.T) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
+	defer s.Close()
+	alias := func(kind string, n int) string { return kind + strings.Repeat("x", n-len(kind)-1) + "z" }
+	lengths := []int{2, 46, 47, 48, 49, 100, 256}
+	var items []vault.PutItem
+	var persistent []string
+	for _, n := range lengths {
+		p := alias("p", n)
+		persistent = append(persistent, p)
+		items = append(items,
+			vault.PutItem{Record: &vault.Record{Alias: alias("v", n), Storage: vault.StorageVolatile, CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Second)}},
+			vault.PutItem{Record: &vault.Record{Alias: p, Storage: vault.StoragePersistent, CreatedAt: clk.Now()}})
+	}
+	if _, err := s.Put(t.Context(), items); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range lengths {
+		for _, kind := range []string{"v", "p"} {
+			a := alias(kind, n)
+			near := []string{a[:n-1] + "y", a[:n-1], a + "z"}
+			got, err := s.Get(t.Context(), append([]string{a}, near...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0] == nil || got[0].Alias != a {
+				t.Errorf("length %d %s: the record is not found under its alias", n, kind)
+			}
+			for i, r := range got[1:] {
+				if r != nil {
+					t.Errorf("length %d %s: the alias %q finds a record", n, kind, near[i])
+				}
+			}
+		}
+	}
+	recs, err := s.ScanRecords(t.Context(), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scanned []string
+	for _, r := range recs {
+		scanned = append(scanned, r.Alias)
+	}
+	slices.Sort(persistent)
+	if !slices.Equal(scanned, persistent) {
+		t.Errorf("ScanRecords: %d aliases, want the %d persistent ones in order", len(scanned), len(persistent))
+	}
+	for _, a := range []string{alias("p", 2), alias("p", 100), alias("v", 256)} {
+		if err := s.Delete(t.Context(), a, ""); err != nil {
+			t.Fatalf("Delete of a %d-byte alias: %v", len(a), err)
+		}
+		if got, _ := s.Get(t.Context(), []string{a}); got[0] != nil {
+			t.Errorf("a %d-byte alias is still there after Delete", len(a))
+		}
+	}
+	if s.Len() != 2*len(lengths)-3 {
+		t.Fatalf("len %d after three deletes, want %d", s.Len(), 2*len(lengths)-3)
+	}
+	clk.Advance(2 * time.Second)
+	if n := s.Sweep(); n != len(lengths)-1 {
+		t.Errorf("sweep dropped %d, want the %d volatile records left", n, len(lengths)-1)
+	}
+	if s.Len() != len(lengths)-2 {
+		t.Errorf("len %d after the sweep, want %d", s.Len(), len(lengths)-2)
+	}
+
+	// Eviction follows expiry order whatever the key.
+	full := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 3})
+	defer full.Close()
+	for _, n := range []int{100, 10, 60, 30} {
+		r := &vault.Record{Alias: alias("e", n), Storage: vault.StorageVolatile, CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
+		if _, err := full.Put(t.Context(), []vault.PutItem{{Record: r}}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	got, err := full.Get(t.Context(), []string{alias("e", 100), alias("e", 10), alias("e", 60), alias("e", 30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != nil || got[1] == nil || got[2] == nil || got[3] == nil || full.Evictions() != 1 {
+		t.Errorf("eviction: the oldest (a hashed key) must be the one evicted; evictions %d", full.Evictions())
 	}
 }
