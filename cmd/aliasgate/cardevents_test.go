@@ -57,17 +57,18 @@ type hookReceiver struct {
 	secrets map[string]string // path → secret
 
 	mu      sync.Mutex
-	down    bool
+	down    map[string]bool        // path → answering 500
 	refused map[string]int         // path → attempts answered 500
 	got     map[string][]hookEvent // path → accepted events, arrival order
 	count   map[string]int         // path + " " + event id → accepted deliveries
 	raw     []string               // every body and header received
+	scan    []string               // the same without the signature (an HMAC, whose hex may spell a card-like run)
 	bad     []string               // what failed verification or the envelope checks
 }
 
 func newHookReceiver(t *testing.T) *hookReceiver {
 	r := &hookReceiver{secrets: map[string]string{"/a": cardEventsSecretA, "/b": cardEventsSecretB},
-		refused: map[string]int{}, got: map[string][]hookEvent{}, count: map[string]int{}}
+		down: map[string]bool{}, refused: map[string]int{}, got: map[string][]hookEvent{}, count: map[string]int{}}
 	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -77,9 +78,11 @@ func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var hdr strings.Builder
+	var hdr, unsigned strings.Builder
 	req.Header.Write(&hdr)
+	req.Header.WriteSubset(&unsigned, map[string]bool{webhooks.SignatureHeader: true})
 	r.raw = append(r.raw, hdr.String(), string(body))
+	r.scan = append(r.scan, unsigned.String(), string(body))
 	secret, ok := r.secrets[req.URL.Path]
 	if !ok {
 		r.bad = append(r.bad, "a delivery to unknown path "+req.URL.Path)
@@ -91,7 +94,7 @@ func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad signature", http.StatusBadRequest)
 		return
 	}
-	if r.down {
+	if r.down[req.URL.Path] {
 		r.refused[req.URL.Path]++
 		http.Error(w, "receiver down", http.StatusInternalServerError)
 		return
@@ -116,7 +119,9 @@ func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *hookReceiver) setDown(down bool) { r.mu.Lock(); r.down = down; r.mu.Unlock() }
+func (r *hookReceiver) setDown(p string, down bool) { r.mu.Lock(); r.down[p] = down; r.mu.Unlock() }
+
+func (r *hookReceiver) refusedAt(p string) int { r.mu.Lock(); defer r.mu.Unlock(); return r.refused[p] }
 
 // events returns the accepted events of path about card id, arrival order.
 func (r *hookReceiver) events(p, cardID string) []hookEvent {
@@ -207,11 +212,11 @@ func newCardEventsRig(t *testing.T) *cardEventsRig {
 	r.a = startChild(t, r.cfgA, r.env...)
 	r.b = startChild(t, r.cfgB, r.env...)
 	var shop, other credential
-	if err := json.Unmarshal([]byte(r.cli(t, "clients", "create", "--config", r.cfgA, "--name", "shop", "--account", "acct_1", "--pci",
+	if err := json.Unmarshal([]byte(cliRun(t, r.env, "clients", "create", "--config", r.cfgA, "--name", "shop", "--account", "acct_1", "--pci",
 		"--scopes", "cards:read,cards:write,network-tokens:write")), &shop); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(r.cli(t, "clients", "create", "--config", r.cfgB, "--name", "other", "--account", "acct_2",
+	if err := json.Unmarshal([]byte(cliRun(t, r.env, "clients", "create", "--config", r.cfgB, "--name", "other", "--account", "acct_2",
 		"--scopes", "cards:read,cards:write")), &other); err != nil {
 		t.Fatal(err)
 	}
@@ -409,13 +414,16 @@ func (r *cardEventsRig) assertExactlyOnce(t *testing.T, p, account string, ds []
 
 // assertNoLeaks stops the gateways and searches every byte the test saw
 // leave them — webhook bodies and headers, delivery log answers, CLI
-// output, both gateways' logs — for the secrets and for card-like numbers.
+// output, both gateways' logs — for the secrets, and for card-like numbers
+// (the signature header, an HMAC of the body, is searched for the secrets
+// only: its hex digits are no card data, and may spell a Luhn-valid run).
 func (r *cardEventsRig) assertNoLeaks(t *testing.T, secrets []string) {
 	t.Helper()
 	r.a.stop(t)
 	r.b.stop(t)
 	r.recv.mu.Lock()
 	places := map[string]string{"webhook deliveries": strings.Join(r.recv.raw, "\n")}
+	scanned := map[string]string{"webhook deliveries": strings.Join(r.recv.scan, "\n")}
 	r.recv.mu.Unlock()
 	places["delivery log and CLI output"] = strings.Join(r.seen, "\n")
 	places["gateway A log"], places["gateway B log"] = r.a.stderr.String(), r.b.stderr.String()
@@ -431,6 +439,9 @@ func (r *cardEventsRig) assertNoLeaks(t *testing.T, secrets []string) {
 			if strings.Contains(text, s) {
 				t.Errorf("%s holds secret %d of the list (%d bytes, not shown)", where, i, len(s))
 			}
+		}
+		if u, ok := scanned[where]; ok {
+			text = u
 		}
 		obstest.AssertNoPAN(t, where, []byte(text))
 	}
@@ -469,8 +480,10 @@ func tokenOf(t *testing.T, g *childGateway, auth func(*http.Request), id string)
 // card of acct_1 (network tokens on) is created on gateway A, patched on
 // B, then the token service simulator raises every network event, through
 // A's and B's admin listeners in turn, and the card is deleted on B. After
-// each change the card and its card_updates show it with its source, and
-// the receiver gets the matching signed event; at the end each event was
+// each change the card and its card_updates show it with its source, both
+// gateways agree on what the token can do (a cryptogram while active, 409
+// otherwise), and the receiver gets the matching signed event; at the end
+// each event was
 // received exactly once although both gateways' dispatchers ran, the
 // delivery log shows each delivered with one attempt, acct_2's endpoint
 // got only acct_2's card, and nothing that left the gateways holds a card
@@ -578,6 +591,17 @@ func TestCardEventsLifecycleThroughTwoGateways(t *testing.T) {
 		if !s.tokenLeft && tok != nil {
 			t.Errorf("%s: the card still includes a token (%v)", s.args[0], tok["state"])
 		}
+		// Both gateways agree on what the token can do now: a cryptogram
+		// while it is active, 409 while suspended or deleted.
+		for gi, g := range []*childGateway{a, b} {
+			status, body := call(t, "POST", g.inbound+"/cards/"+id+"/cryptogram", "application/vnd.api+json", "", r.shop)
+			if wantStatus := map[bool]int{true: 200, false: 409}[s.status == "active"]; status != wantStatus {
+				t.Errorf("%s: cryptogram on gateway %d: %d, want %d (%s)", s.args[0], gi, status, wantStatus, pan.Mask(string(body)))
+			}
+			if status == 200 && json.Unmarshal(body, &crypt) == nil && crypt.Data.Attributes.Cryptogram.Value != "" {
+				secrets = append(secrets, crypt.Data.Attributes.Cryptogram.Value)
+			}
+		}
 		if s.alsoCard {
 			d := getCard(t, s.g, r.shop, id, "")
 			newPAN, _ = d.Data.Attributes["pan"].(string)
@@ -663,4 +687,193 @@ func anyStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestCardEventsDeliveredAfterReceiverOutage (issue 22 item 5): while
+// acct_1's receiver answers 500, a card created on A, suspended through
+// B's admin listener and patched on B yields deliveries that stay pending
+// and are retried (small backoff) by the gateways; acct_2's receiver keeps
+// getting its events meanwhile. Once acct_1's receiver is back each event
+// arrives once, and the delivery log (admin endpoint and `aliasgate
+// webhooks deliveries`) shows the failed attempts, then the success.
+func TestCardEventsDeliveredAfterReceiverOutage(t *testing.T) {
+	r := newCardEventsRig(t)
+	r.recv.setDown("/a", true)
+	id, attrs := createCard(t, r.a, r.shop, "4111111111111111", cardEventsCVC)
+	secrets := []string{"4111111111111111", attrs["pan_alias"].(string), attrs["cvc_alias"].(string)}
+	_, tok := tokenOf(t, r.b, r.shop, id)
+	tokenPAN, _ := tok["network_token"].(string)
+	if !pan.Valid(tokenPAN) {
+		t.Fatal("no token PAN revealed to the PCI client")
+	}
+	secrets = append(secrets, tokenPAN)
+	r.simulate(t, r.b, id, "token-suspended")
+	if status, body := call(t, "PATCH", r.b.inbound+"/cards/"+id, "application/vnd.api+json",
+		`{"data":{"attributes":{"exp_month":5,"exp_year":2031}}}`, r.shop); status != 200 {
+		t.Fatalf("PATCH: %d %s", status, body)
+	}
+	const outageEvents = 5 // card.created, network_token.created, .suspended, card.updated, network_token.updated
+
+	// acct_2's receiver is not held back by acct_1's.
+	idB, attrsB := createCard(t, r.b, r.other, "5555555555554444", "")
+	secrets = append(secrets, "5555555555554444", attrsB["pan_alias"].(string))
+	r.expectCard(t, "/b", idB, map[string]int{"card.created/api": 1})
+
+	// Down: every delivery pending, each with at least two failed attempts.
+	var ds []webhooks.Delivery
+	if !waitFor(60*time.Second, func() bool {
+		ds = r.deliveries(t, r.b, "acct_1")
+		if len(ds) != outageEvents {
+			return false
+		}
+		for _, d := range ds {
+			if d.State != webhooks.StatePending || len(d.Attempts) < 2 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("while the receiver is down: %s", mustJSON(ds))
+	}
+	if n := len(r.recv.all("/a")); n != 0 {
+		t.Fatalf("the receiver accepted %d events while down", n)
+	}
+	if r.recv.refusedAt("/a") < 2*outageEvents {
+		t.Errorf("the receiver answered 500 to %d attempts, want at least %d", r.recv.refusedAt("/a"), 2*outageEvents)
+	}
+	var pending struct{ Data []webhooks.Delivery }
+	out := r.cli(t, "webhooks", "deliveries", "--config", r.cfgA, "--state", "pending", "--account", "acct_1")
+	if err := json.Unmarshal([]byte(out), &pending); err != nil || len(pending.Data) != outageEvents {
+		t.Fatalf("webhooks deliveries --state pending: %v, %d deliveries", err, len(pending.Data))
+	}
+
+	// Back: each event once; the log shows the failures, then the success.
+	r.recv.setDown("/a", false)
+	ds = r.settled(t, "acct_1", outageEvents)
+	r.expectCard(t, "/a", id, map[string]int{"card.created/api": 1, "network_token.created/api": 1,
+		"network_token.suspended/network": 1, "card.updated/api": 1, "network_token.updated/api": 1})
+	r.assertExactlyOnce(t, "/a", "acct_1", ds)
+	out = r.cli(t, "webhooks", "deliveries", "--config", r.cfgB, "--state", "delivered", "--account", "acct_1")
+	var logged struct{ Data []webhooks.Delivery }
+	if err := json.Unmarshal([]byte(out), &logged); err != nil || len(logged.Data) != outageEvents {
+		t.Fatalf("webhooks deliveries --state delivered: %v, %d deliveries", err, len(logged.Data))
+	}
+	for _, d := range logged.Data {
+		n := len(d.Attempts)
+		if n < 3 {
+			t.Errorf("delivery %s (%s): %d attempts, want the failures then the success", d.ID, d.EventType, n)
+			continue
+		}
+		for _, at := range d.Attempts[:n-1] {
+			if at.Status != 500 || at.Error != "http_status" || at.Next.IsZero() || !strings.Contains(at.Excerpt, "receiver down") {
+				t.Errorf("delivery %s: a failed attempt logged as %+v", d.ID, at)
+			}
+		}
+		if last := d.Attempts[n-1]; last.Status != 204 || last.Error != "" || !last.Next.IsZero() {
+			t.Errorf("delivery %s: the last attempt %+v, want the 204", d.ID, last)
+		}
+	}
+	r.assertNoLeaks(t, secrets)
+}
+
+// TestCardEventsIdempotentRetries (issue 22 item 5 with the Idempotency-Key
+// of the Card Management API): a POST /cards and a PATCH retried with
+// their Idempotency-Key on the other gateway, and a keyed POST sent to both
+// gateways at once, are answered from the first request and publish no
+// second card.created or card.updated; a retried PATCH whose change was
+// overtaken by another PATCH does not revert it (it would publish a third
+// card.updated if it were applied again).
+func TestCardEventsIdempotentRetries(t *testing.T) {
+	r := newCardEventsRig(t)
+	send := func(g *childGateway, method, p, key, body string) (int, http.Header, cardDoc) {
+		t.Helper()
+		req, _ := http.NewRequest(method, g.inbound+p, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/vnd.api+json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		r.shop(req)
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := noFollow.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, nil, cardDoc{}
+		}
+		defer res.Body.Close()
+		var d cardDoc
+		_ = json.NewDecoder(res.Body).Decode(&d)
+		return res.StatusCode, res.Header, d
+	}
+	create := `{"data":{"attributes":{"pan":"4111111111111111","cvc":"` + cardEventsCVC + `","exp_month":4,"exp_year":2030}}}`
+	st, _, d := send(r.a, "POST", "/cards", "create-1", create)
+	if st != 201 {
+		t.Fatalf("create on A: %d", st)
+	}
+	id := d.Data.ID
+	secrets := []string{"4111111111111111", d.Data.Attributes["pan_alias"].(string), d.Data.Attributes["cvc_alias"].(string)}
+	if st, hdr, d := send(r.b, "POST", "/cards", "create-1", create); st != 201 || hdr.Get("Idempotent-Replayed") != "true" || d.Data.ID != id {
+		t.Fatalf("create retried on B: %d %v %s", st, hdr.Get("Idempotent-Replayed"), d.Data.ID)
+	}
+	st, _, d = send(r.a, "PATCH", "/cards/"+id, "patch-1", `{"data":{"attributes":{"exp_month":5,"exp_year":2031}}}`)
+	if st != 200 {
+		t.Fatalf("PATCH on A: %d", st)
+	}
+	if st, _, _ := send(r.b, "PATCH", "/cards/"+id, "", `{"data":{"attributes":{"exp_month":6}}}`); st != 200 {
+		t.Fatalf("second PATCH on B: %d", st)
+	}
+	if st, hdr, _ := send(r.b, "PATCH", "/cards/"+id, "patch-1", `{"data":{"attributes":{"exp_month":5,"exp_year":2031}}}`); st != 200 || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("PATCH retried on B: %d %v", st, hdr.Get("Idempotent-Replayed"))
+	}
+	if c := getCard(t, r.a, r.shop, id, ""); c.Data.Attributes["exp_month"] != 6.0 || c.Data.Attributes["exp_year"] != 2031.0 {
+		t.Errorf("after the retried PATCH the card's expiry is %v/%v, want 6/2031", c.Data.Attributes["exp_month"], c.Data.Attributes["exp_year"])
+	}
+
+	// One keyed POST sent to both gateways at once (a client retrying on
+	// a timeout): one card, one card.created. A 409 (the first still
+	// running) is retried, as the answer's Retry-After asks.
+	const other = "5555555555554444"
+	secrets = append(secrets, other)
+	body2 := `{"data":{"attributes":{"pan":"` + other + `","exp_month":4,"exp_year":2030}}}`
+	ids := make([]string, 2)
+	var wg sync.WaitGroup
+	for i, g := range []*childGateway{r.a, r.b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var st int
+			var d cardDoc
+			waitFor(30*time.Second, func() bool {
+				st, _, d = send(g, "POST", "/cards", "create-2", body2)
+				return st != 409
+			})
+			if st != 201 {
+				t.Errorf("keyed POST on gateway %d: %d", i, st)
+			}
+			ids[i] = d.Data.ID
+		}()
+	}
+	wg.Wait()
+	if ids[0] == "" || ids[0] != ids[1] {
+		t.Fatalf("the keyed POST sent to both gateways made cards %q", ids)
+	}
+	c := getCard(t, r.a, r.shop, ids[0], "")
+	secrets = append(secrets, c.Data.Attributes["pan_alias"].(string))
+
+	r.expectCard(t, "/a", id, map[string]int{"card.created/api": 1, "network_token.created/api": 1,
+		"card.updated/api": 2, "network_token.updated/api": 2})
+	r.expectCard(t, "/a", ids[0], map[string]int{"card.created/api": 1, "network_token.created/api": 1})
+	ds := r.settled(t, "acct_1", 8)
+	if len(ds) != 8 {
+		t.Errorf("%d deliveries in the log, want 8", len(ds))
+	}
+	r.assertExactlyOnce(t, "/a", "acct_1", ds)
+	for _, cid := range []string{id, ids[0]} {
+		_, tok := tokenOf(t, r.a, r.shop, cid)
+		if p, _ := tok["network_token"].(string); pan.Valid(p) {
+			secrets = append(secrets, p)
+		} else {
+			t.Errorf("card %s: no token PAN revealed to the PCI client", cid)
+		}
+	}
+	r.assertNoLeaks(t, secrets)
 }
