@@ -530,13 +530,22 @@ func validCardID(id string) bool {
 	return len(id) == idLen && strings.HasPrefix(id, idPrefix) && base58.Valid(id[len(idPrefix):])
 }
 
+// newUUID returns a random (version 4) UUID, the id of a card update. It
+// is returned, published in card.updated events and printed by `tsp
+// simulate`, so, like a trace id, one holding a card-like run (its
+// dash-joined digit groups are read as one number; about one UUID in 400)
+// is never used.
 func newUUID() string {
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := hex.EncodeToString(b)
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
+	for {
+		_, _ = rand.Read(b)
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		s := hex.EncodeToString(b)
+		if id := s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]; !pan.ContainsString(id) {
+			return id
+		}
+	}
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

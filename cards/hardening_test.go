@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,22 @@ func TestTraceIDsHoldNoCardLikeRun(t *testing.T) {
 	const withPAN = "00-4111111111111111abcdef0123456789-00f067aa0ba902b7-01"
 	if id := traceID(withPAN); strings.Contains(withPAN, id) || pan.Contains([]byte(id)) {
 		t.Fatalf("traceID(%q) = %s", withPAN, id)
+	}
+}
+
+// TestCardUpdateIDsHoldNoCardLikeRun: card update ids (random UUIDs) are
+// returned, published in card.updated events and printed by tsp simulate;
+// about one random UUID in 400 reads as a card number (its digit groups
+// joined by dashes), so none is used.
+func TestCardUpdateIDsHoldNoCardLikeRun(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 20000 {
+		id := newUUID()
+		if pan.ContainsString(id) || !re.MatchString(id) || seen[id] {
+			t.Fatalf("card update id %s: card-like %v, a v4 UUID %v, repeated %v", pan.Mask(id), pan.ContainsString(id), re.MatchString(id), seen[id])
+		}
+		seen[id] = true
 	}
 }
 

@@ -493,3 +493,50 @@ func TestPublishFailureKeepsTheChange(t *testing.T) {
 		t.Errorf("events attempted: %d, want 5", got)
 	}
 }
+
+// TestSuspensionAcrossGateways: two gateways on one vault each run their
+// own Handler and token service simulator. A token suspended through one
+// and resumed through the other makes cryptograms and token payments on
+// both again (the card record, which both share, holds the status; a
+// suspension remembered by the first gateway's simulator would refuse
+// them there until a restart); suspended, both refuse.
+func TestSuspensionAcrossGateways(t *testing.T) {
+	e, _, _ := lifecycleSetup(t)
+	ctx := context.Background()
+	second, err := New(e.store, e.vault, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: e.h.fpKey, Now: e.clk.Now,
+		Logger: obstest.Logger(t), TSP: tsp.NewSimulator(bytes.Repeat([]byte{4}, 32)), Events: &recordingEvents{},
+		Settings: fixedSettings{"ACTaccountA": {NetworkTokens: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateways := []*Handler{e.h, second}
+	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":30`, pci)
+	raise := func(g *Handler, ev string) {
+		t.Helper()
+		if _, err := g.Simulate(ctx, SimulateRequest{Account: "ACTaccountA", CardID: id, Event: ev}); err != nil {
+			t.Fatalf("%s: %v", ev, err)
+		}
+	}
+	check := func(step string, want int) {
+		t.Helper()
+		first := e.h
+		for i, g := range gateways {
+			e.h = g
+			if r := e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, ntw, pci); r.code != want {
+				t.Errorf("%s: cryptogram on gateway %d: %d %s, want %d", step, i, r.code, r.body, want)
+			}
+			v, err := g.Payment(vault.WithAccount(ctx, "ACTaccountA"), "ACTaccountA", id, false, "")
+			if ok := err == nil && v.Token; ok != (want == 200) {
+				t.Errorf("%s: token payment on gateway %d: token %v, %v", step, i, v.Token, err)
+			}
+		}
+		e.h = first
+	}
+	raise(gateways[0], "token-suspended")
+	check("suspended through gateway 0", 409)
+	raise(gateways[1], "token-resumed")
+	check("resumed through gateway 1", 200)
+	raise(gateways[1], "token-suspended")
+	raise(gateways[0], "token-resumed")
+	check("suspended through 1, resumed through 0", 200)
+}

@@ -21,11 +21,17 @@ package tsp
 //     (same BIN and length as the old one, random digits, Luhn-valid, never
 //     the old PAN); a caller cannot choose it, so a PAN never travels on a
 //     command line or in an admin request.
-//   - The simulator enforces what it raised: a suspended token makes no
-//     cryptogram (ErrSuspended) until it is resumed; a deleted one never
-//     again (ErrDeleted). Like the used counters, this state is in memory
-//     (one gateway process); the Card Management side keeps the token's
-//     status in the card record and enforces it as well.
+//   - The simulator enforces a deletion it raised (or was asked for by
+//     Delete): a deleted token never makes a cryptogram again
+//     (ErrDeleted). It keeps no suspension: the token's status lives in
+//     the card record, which every gateway on one vault shares and the
+//     Card Management side enforces (a suspended token makes no
+//     cryptogram there). Each gateway process has its own Simulator, so a
+//     suspension remembered in one would outlive a resume raised through
+//     another (that gateway would refuse the resumed token's cryptograms
+//     until restarted); a deletion is final, so its in-memory mark is
+//     never wrong. A real token service, one for all gateways, may still
+//     refuse a suspended token's cryptogram with ErrSuspended.
 //   - Event's String and LogValue never show the PANs.
 
 import (
@@ -98,6 +104,8 @@ type Sink interface {
 
 // Errors of lifecycle events.
 var (
+	// ErrSuspended is a token service's refusal of a suspended token's
+	// cryptogram (the Simulator keeps no suspension: see the decisions above).
 	ErrSuspended    = errors.New("tsp: the token is suspended")
 	ErrInvalidEvent = errors.New("tsp: invalid lifecycle event")
 	ErrNoSink       = errors.New("tsp: no one receives the lifecycle events")
@@ -126,10 +134,11 @@ func (s *Simulator) Subscribe(sink Sink) {
 	s.mu.Unlock()
 }
 
-// Raise raises one lifecycle event: it changes the simulator's own state
-// (suspended, resumed, deleted) and delivers the event to the sink, whose
-// error it returns. A state change is kept even when the sink fails (the
-// network's side changed; the receiver catches up on the next event).
+// Raise raises one lifecycle event: a token-deleted marks the token
+// deleted in the simulator, and every event is delivered to the sink,
+// whose error Raise returns. A deletion is kept even when the sink fails
+// (the network's side changed; the receiver learns it when it next uses
+// the token).
 func (s *Simulator) Raise(ctx context.Context, req RaiseRequest) (Event, error) {
 	ev := Event{Type: req.Type, TokenPAN: req.TokenPAN, Requestor: req.Requestor}
 	if !digitsOnly(req.TokenPAN) {
@@ -169,13 +178,7 @@ func (s *Simulator) Raise(ctx context.Context, req RaiseRequest) (Event, error) 
 		s.mu.Unlock()
 		return Event{}, ErrDeleted
 	}
-	switch req.Type {
-	case EventTokenSuspended:
-		s.suspended[req.TokenPAN] = struct{}{}
-	case EventTokenResumed:
-		delete(s.suspended, req.TokenPAN)
-	case EventTokenDeleted:
-		delete(s.suspended, req.TokenPAN)
+	if req.Type == EventTokenDeleted {
 		s.deleted[req.TokenPAN] = struct{}{}
 	}
 	s.mu.Unlock()

@@ -182,18 +182,16 @@ func BrandOf(pan string) string {
 
 // Simulator is the built-in Provider.
 type Simulator struct {
-	key       []byte
-	mu        sync.Mutex
-	used      map[string]struct{} // token PAN ‖ counter
-	deleted   map[string]struct{}
-	suspended map[string]struct{}
-	sink      Sink // Subscribe
+	key     []byte
+	mu      sync.Mutex
+	used    map[string]struct{} // token PAN ‖ counter
+	deleted map[string]struct{}
+	sink    Sink // Subscribe
 }
 
 // NewSimulator returns a simulator keyed with key.
 func NewSimulator(key []byte) *Simulator {
-	return &Simulator{key: append([]byte(nil), key...), used: map[string]struct{}{}, deleted: map[string]struct{}{},
-		suspended: map[string]struct{}{}}
+	return &Simulator{key: append([]byte(nil), key...), used: map[string]struct{}{}, deleted: map[string]struct{}{}}
 }
 
 func (s *Simulator) mac(parts ...[]byte) []byte {
@@ -303,13 +301,9 @@ func (s *Simulator) Cryptogram(_ context.Context, tokenPAN string, counter uint6
 	}
 	s.mu.Lock()
 	_, del := s.deleted[tokenPAN]
-	_, susp := s.suspended[tokenPAN]
 	s.mu.Unlock()
 	if del {
 		return Cryptogram{}, ErrDeleted
-	}
-	if susp {
-		return Cryptogram{}, ErrSuspended
 	}
 	return Cryptogram{ECI: eci, Type: spec.typ, Value: s.value(spec, eci, tokenPAN, counter, window(now))}, nil
 }

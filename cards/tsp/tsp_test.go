@@ -210,8 +210,10 @@ type sinkFunc func(context.Context, Event) error
 func (f sinkFunc) TokenEvent(ctx context.Context, ev Event) error { return f(ctx, ev) }
 
 // TestRaise: each event reaches the sink; the simulator enforces
-// suspension and deletion; a reissued PAN keeps the BIN and length, is
-// Luhn-valid and new; Event never prints a PAN.
+// deletion, and keeps no suspension (the card record, shared by every
+// gateway, holds it: a second simulator, another gateway's, would not hear
+// of a resume raised through this one); a reissued PAN keeps the BIN and
+// length, is Luhn-valid and new; Event never prints a PAN.
 func TestRaise(t *testing.T) {
 	s := NewSimulator([]byte("k"))
 	ctx := context.Background()
@@ -227,8 +229,13 @@ func TestRaise(t *testing.T) {
 	s.Subscribe(sinkFunc(func(_ context.Context, ev Event) error { got = append(got, ev); return nil }))
 	now := time.Now()
 	crypt := func() error { _, err := s.Cryptogram(ctx, tok.PAN, uint64(len(got)), UseEcommerce, now); return err }
-	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenSuspended, TokenPAN: tok.PAN, Requestor: "a/b"}); err != nil || !errors.Is(crypt(), ErrSuspended) {
-		t.Errorf("suspended: %v, cryptogram %v", err, crypt())
+	other := NewSimulator([]byte("k")) // another gateway's simulator
+	other.Subscribe(sinkFunc(func(context.Context, Event) error { return nil }))
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenSuspended, TokenPAN: tok.PAN, Requestor: "a/b"}); err != nil || crypt() != nil {
+		t.Errorf("suspended: %v, cryptogram %v (the requestor enforces a suspension)", err, crypt())
+	}
+	if _, err := other.Raise(ctx, RaiseRequest{Type: EventTokenResumed, TokenPAN: tok.PAN, Requestor: "a/b"}); err != nil || crypt() != nil {
+		t.Errorf("resumed through another simulator: %v, cryptogram here %v", err, crypt())
 	}
 	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenResumed, TokenPAN: tok.PAN}); err != nil || crypt() != nil {
 		t.Errorf("resumed: %v, cryptogram %v", err, crypt())

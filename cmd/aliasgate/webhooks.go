@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/webhooks"
 	"github.com/aliasgate/aliasgate/webhooks/dispatch"
@@ -55,14 +56,22 @@ func (gw *gateway) newOutbox(getenv func(string) string) error {
 // ownerName names this gateway's dispatcher in leases and the delivery
 // log: the host name (when it has one) and 8 random bytes, unique per
 // start, since a lease is checked by this name (two gateways in
-// containers may share a host name and a process id).
+// containers may share a host name and a process id). The name is logged
+// and shown in every attempt, so it must not read as a card number: '_'
+// (not '-', a separator to internal/pan) keeps the host's digits
+// (ip-172-31-5-10) apart from the random ones, and random bytes whose hex
+// spells a card-like run are drawn again.
 func ownerName(host string) string {
 	b := make([]byte, 8)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	if host == "" {
 		host = "gateway"
 	}
-	return host + "-" + hex.EncodeToString(b)
+	for {
+		_, _ = rand.Read(b) // crypto/rand.Read never fails
+		if h := hex.EncodeToString(b); !pan.ContainsString(h) {
+			return host + "_" + h
+		}
+	}
 }
 
 // webhookEndpoints reads every endpoint's secrets: secret_file (one per

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/webhooks"
 )
@@ -184,5 +185,21 @@ func TestServeRefusesLooseWebhookSecretFile(t *testing.T) {
 	want := "webhooks.endpoints[0].secret_file: " + secretFile + " is readable by group or others"
 	if err == nil || !strings.Contains(err.Error()+stderr, want) || strings.Contains(err.Error()+stderr, secret) {
 		t.Fatalf("serve = %v %s, want %q", err, stderr, want)
+	}
+}
+
+// TestDispatcherOwnerNameIsNoCardNumber: the dispatcher's name (logged,
+// and in every attempt of the delivery log) never reads as a card
+// number, whatever digits the host name ends with.
+func TestDispatcherOwnerNameIsNoCardNumber(t *testing.T) {
+	for _, host := range []string{"", "vm", "ip-172-31-5-10", "node-4111-1111", "db-01"} {
+		seen := map[string]bool{}
+		for range 5000 {
+			name := ownerName(host)
+			if pan.ContainsString(name) || seen[name] || !strings.HasPrefix(name, strings.TrimSuffix(host+"_", "_")) {
+				t.Fatalf("host %q: owner %s (card-like %v, repeated %v)", host, pan.Mask(name), pan.ContainsString(name), seen[name])
+			}
+			seen[name] = true
+		}
 	}
 }
