@@ -277,11 +277,11 @@ func (f failing) MigrateRecord(ctx context.Context, alias, account string, reown
 	return f.svc.MigrateRecord(ctx, alias, account, reown)
 }
 
-func (f failing) ReplaceCard(ctx context.Context, account, id string, record []byte) error {
+func (f failing) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
 	if err := f.step(); err != nil {
 		return err
 	}
-	return f.migStore.ReplaceCard(ctx, account, id, record)
+	return f.migStore.ReplaceCard(ctx, account, id, old, record)
 }
 
 func (f failing) PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error) {
