@@ -66,7 +66,7 @@
 //   - Card records are written with compare-and-swap (cas.go): every write
 //     that replaces a record stores it only when the store still holds the
 //     bytes it was made from, else the card is read again and the change
-//     re-applied (at most 8 tries, then 409 card_conflict), so gateways
+//     re-applied (at most 16 tries, then 409 card_conflict), so gateways
 //     sharing one store never undo each other's changes. Work outside the
 //     record (token service, vault, events) is not repeated on a retry.
 package cards

@@ -8,8 +8,9 @@ package cards
 // applies a change to the record as read, writes it only when the store
 // still holds exactly the bytes read (cards.Store UpdateCard, ReplaceCard,
 // ReissueCard take them), and when another writer came first
-// (vault.ErrCardChanged) reads the card again and applies the change to
-// the new record, at most casTries times; then 409 card_conflict.
+// (vault.ErrCardChanged) waits a short random time, reads the card again
+// and applies the change to the new record, at most casTries times; then
+// 409 card_conflict.
 //
 // The change function is pure: it decides from the record it is given
 // (a fresh copy each try) and changes only that copy, so re-applying it
@@ -32,8 +33,10 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"math/rand/v2"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/vault"
@@ -41,7 +44,11 @@ import (
 
 const (
 	// casTries bounds the reads and writes of one mutate.
-	casTries = 8
+	casTries = 16
+	// casBackoffUnit and casBackoffMax bound the random wait before a
+	// retry (casBackoff).
+	casBackoffUnit = 50 * time.Microsecond
+	casBackoffMax  = 20 * time.Millisecond
 	// lockStripes is the number of card lock stripes of a Handler.
 	lockStripes = 256
 )
@@ -126,9 +133,27 @@ func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next 
 				"account_id", q.p.Account, "tries", casTries, "trace_id", q.obs.TraceID)
 			return cur, nil, errCardConflict()
 		}
+		if err := casBackoff(q, try); err != nil {
+			return cur, nil, err
+		}
 		if cur, err = h.loadAny(q, rec.ID); err != nil {
 			return cur, nil, err
 		}
+	}
+}
+
+// casBackoff waits a random time of up to casBackoffUnit << try (at most
+// casBackoffMax) before try+1, so writers that keep meeting on one card
+// fall out of step; the request's context ends the wait.
+func casBackoff(q *request, try int) error {
+	limit := min(casBackoffUnit<<try, casBackoffMax)
+	t := time.NewTimer(rand.N(limit) + 1)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-q.ctx.Done():
+		return q.ctx.Err()
 	}
 }
 
