@@ -280,6 +280,9 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		if next.Deleting {
 			return nil, errNotFound()
 		}
+		if next.token(t.ID) != nil {
+			return nil, errNoWrite // stored by a try whose answer was lost
+		}
 		if cur := next.currentToken(); cur != nil {
 			o := *cur
 			other = &o

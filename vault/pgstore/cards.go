@@ -187,7 +187,9 @@ func (s *Store) UpdateCard(ctx context.Context, account, id string, old, record,
 // recording a card update (cards.Store); vault.ErrCardChanged when it is
 // not.
 func (s *Store) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
-	return s.run(ctx, "replace card", true, func(ctx context.Context, _ int) error {
+	// Not idempotent: a write applied whose answer was lost would, run
+	// again, find its own record and answer vault.ErrCardChanged.
+	return s.run(ctx, "replace card", false, func(ctx context.Context, _ int) error {
 		if !isStorable(account) || !isStorable(id) {
 			return ErrCardNotFound
 		}
