@@ -101,7 +101,7 @@ type cardChange func(next *record) (*storedUpdate, error)
 // re-applying change when another writer stored the card first. It
 // returns the record that was replaced (old) and the one stored (next;
 // old again when change had nothing to write). A card gone meanwhile is
-// errNotFound; casTries lost races errCardConflict. A reissue whose new
+// errNotFound (also when it went between the read and the write); casTries lost races errCardConflict. A reissue whose new
 // index key another card holds is ErrReissueConflict.
 func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next *record, err error) {
 	cur := rec
@@ -126,6 +126,12 @@ func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next 
 			return cur, next, nil
 		}
 		if !errors.Is(err, vault.ErrCardChanged) {
+			// Each store has its own not-found error: a card deleted
+			// meanwhile (another gateway) is told apart by reading it.
+			var je *jsonapi.Error
+			if _, lerr := h.loadAny(q, rec.ID); errors.As(lerr, &je) && je.Status == http.StatusNotFound {
+				return cur, nil, lerr
+			}
 			return cur, nil, err
 		}
 		if try == casTries {

@@ -480,3 +480,29 @@ func TestPatchesOfTwoGatewaysAreAllKept(t *testing.T) {
 		})
 	}
 }
+
+// TestPatchOfACardAnotherGatewayDeletes: gateway A reads the card for a
+// PATCH, gateway B deletes it before A writes: A's write finds no card and
+// answers 404, and the card stays deleted.
+func TestPatchOfACardAnotherGatewayDeletes(t *testing.T) {
+	for _, st := range gatewayStores {
+		t.Run(st.name, func(t *testing.T) {
+			g := newGateways(t, st.open)
+			id := g.card()
+			g.hookA.mu.Lock()
+			g.hookA.before = func() {
+				if code, body := g.serve(g.b, "DELETE", "/cards/"+id, ""); code != http.StatusNoContent {
+					t.Errorf("DELETE on gateway B: %d %s", code, body)
+				}
+			}
+			g.hookA.mu.Unlock()
+			code, body := g.serve(g.a, "PATCH", "/cards/"+id, `{"data":{"type":"cards","id":"`+id+`","attributes":{"meta":{"k":"v"}}}}`)
+			if code != http.StatusNotFound {
+				t.Fatalf("PATCH of a card deleted meanwhile: %d %s; want 404", code, body)
+			}
+			if _, ok, err := g.reader.GetCard(context.Background(), gwAccount, id); ok || err != nil {
+				t.Fatalf("the deleted card is back: %v, %v", ok, err)
+			}
+		})
+	}
+}
