@@ -101,8 +101,9 @@ type cardChange func(next *record) (*storedUpdate, error)
 // re-applying change when another writer stored the card first. It
 // returns the record that was replaced (old) and the one stored (next;
 // old again when change had nothing to write). A card gone meanwhile is
-// errNotFound (also when it went between the read and the write); casTries lost races errCardConflict. A reissue whose new
-// index key another card holds is ErrReissueConflict.
+// errNotFound (also when it went between the read and the write);
+// casTries lost races errCardConflict. A reissue whose new index key
+// another card holds is ErrReissueConflict.
 func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next *record, err error) {
 	cur := rec
 	for try := 1; ; try++ {
@@ -142,9 +143,11 @@ func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next 
 		if err := casBackoff(q, try); err != nil {
 			return cur, nil, err
 		}
-		if cur, err = h.loadAny(q, rec.ID); err != nil {
+		fresh, err := h.loadAny(q, rec.ID)
+		if err != nil {
 			return cur, nil, err
 		}
+		cur = fresh
 	}
 }
 
