@@ -18,10 +18,12 @@ package cards
 //     cards.provision_stored is on (cmd/aliasgate), a page at a time with a
 //     pause between pages, so it neither floods the token service nor holds
 //     the store.
-//   - It runs on one gateway: the card lock is per process, so two
-//     gateways provisioning the same cards at once could give one card two
-//     tokens. The setting is off by default for that reason (turn it on in
-//     one gateway of a cluster).
+//   - It is meant to run on one gateway (the setting is off by default;
+//     turn it on in one gateway of a cluster): two gateways would ask the
+//     token service for the same cards twice. A card still never gets two
+//     tokens: the token is stored with compare-and-swap (cas.go), and a
+//     gateway that finds, on re-reading, that the card got a token
+//     meanwhile deletes its own again (provisionToken).
 //   - The vault calls act for the card's account with the route
 //     "internal:provisioner" as the actor of the audited PAN reveals; the
 //     network_token.created events have source "backfill".
@@ -87,8 +89,8 @@ func (h *Handler) provisionStored(q *request, id string) (bool, error) {
 		return false, nil
 	}
 	if !brandTokenized(rec.Brand) {
-		rec.Enrollment = EnrollmentUnsupported
-		return false, h.replace(q, rec)
+		_, err := h.setEnrollment(q, rec, EnrollmentUnsupported)
+		return false, err
 	}
 	pan, err := h.revealOne(q, rec.PANAlias)
 	var je *jsonapi.Error
@@ -100,15 +102,15 @@ func (h *Handler) provisionStored(q *request, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("cards: provision stored card %s: reveal: %w", id, err)
 	}
-	_, _, err = h.provisionToken(q, rec, pan, SourceBackfill)
+	_, tokenPAN, err := h.provisionToken(q, rec, pan, SourceBackfill)
 	if errors.Is(err, tsp.ErrUnsupportedBrand) {
-		rec.Enrollment = EnrollmentUnsupported
-		return false, h.replace(q, rec)
+		_, err := h.setEnrollment(q, rec, EnrollmentUnsupported)
+		return false, err
 	}
 	if err != nil {
 		return false, fmt.Errorf("cards: provision stored card %s: %w", id, err)
 	}
-	return true, nil
+	return tokenPAN != "", nil // "": another writer gave the card its token meanwhile
 }
 
 // brandTokenized reports whether brand has a token service.

@@ -63,6 +63,12 @@
 //     card's pan_alias (409 alias_in_use). MigrateAccounts (migrate.go)
 //     gives the cards of every account the records they referenced before
 //     accounts existed.
+//   - Card records are written with compare-and-swap (cas.go): every write
+//     that replaces a record stores it only when the store still holds the
+//     bytes it was made from, else the card is read again and the change
+//     re-applied (at most 16 tries, then 409 card_conflict), so gateways
+//     sharing one store never undo each other's changes. Work outside the
+//     record (token service, vault, events) is not repeated on a retry.
 package cards
 
 import (
@@ -78,7 +84,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
@@ -103,15 +108,18 @@ type Store interface {
 	// off, duplicates.go), in index key order.
 	CardsByFingerprint(ctx context.Context, account, fingerprint string) (ids []string, err error)
 	// UpdateCard replaces the record of (account, id) and appends update to its card updates, atomically.
-	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
+	// old is the record as the caller read it: every write that replaces
+	// a record is a compare-and-swap, stored only when the record is still
+	// exactly old, else vault.ErrCardChanged and nothing is written (cas.go).
+	UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error
 	// CardUpdates returns the card's updates in order.
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
 	// ReplaceCard replaces an existing card record without recording a card update.
-	ReplaceCard(ctx context.Context, account, id string, record []byte) error
+	ReplaceCard(ctx context.Context, account, id string, old, record []byte) error
 	// ReissueCard replaces the record of (account, id), moves its fingerprint entry from
 	// oldFingerprint to fingerprint and appends update, atomically, unless another card of
 	// the account has fingerprint: then it writes nothing and returns that card's id.
-	ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (existingID string, err error)
+	ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, old, record, update []byte) (existingID string, err error)
 	// DeleteCard removes the card (account, id), its card updates and its fingerprint entry; ok
 	// false when there is no such card.
 	DeleteCard(ctx context.Context, account, id, fingerprint string) (ok bool, err error)
@@ -200,8 +208,8 @@ type Handler struct {
 	accounts Settings       // nil: defaults (settings.go)
 	bins     binTable
 	tsp      tsp.Provider
-	events   Events   // nil: no events (events.go)
-	locks    sync.Map // account + "/" + card id → *sync.Mutex
+	events   Events     // nil: no events (events.go)
+	locks    *cardLocks // per-card write lock of this process (cas.go)
 
 	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler
@@ -215,7 +223,7 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	if len(opts.FingerprintKey) != 32 {
 		return nil, errors.New("cards: the fingerprint key must be 32 bytes")
 	}
-	h := &Handler{store: store, vault: v, log: opts.Logger, now: opts.Now, vaultID: opts.VaultID,
+	h := &Handler{store: store, vault: v, log: opts.Logger, now: opts.Now, vaultID: opts.VaultID, locks: newCardLocks(),
 		fpKey: append([]byte(nil), opts.FingerprintKey...), bins: binTable{}}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -350,6 +358,10 @@ type record struct {
 	// Fingerprint: "<fingerprint>/<card id>" for a card made with
 	// duplicate detection off (duplicates.go).
 	IndexKey string `json:"index_key,omitempty"`
+
+	// raw is the record as read from (or last written to) the store: the
+	// old bytes of its compare-and-swap write (cas.go).
+	raw []byte
 }
 
 // Attributes is the attributes object of a card resource, in the spec's order.
@@ -645,7 +657,12 @@ func (h *Handler) loadAny(q *request, id string) (*record, error) {
 	if !ok {
 		return nil, errNotFound()
 	}
-	return decodeRecord(b)
+	rec, err := decodeRecord(b)
+	if err != nil {
+		return nil, err
+	}
+	rec.raw = b
+	return rec, nil
 }
 
 func decodeRecord(b []byte) (*record, error) {

@@ -61,24 +61,36 @@ func (s *memStore) GetCard(_ context.Context, account, id string) ([]byte, bool,
 	return slices.Clone(b), ok, nil
 }
 
-func (s *memStore) UpdateCard(_ context.Context, account, id string, record, update []byte) error {
+// cas checks under s.mu that card k is stored and still old.
+func (s *memStore) cas(k, id string, old []byte) error {
+	cur, ok := s.cards[k]
+	if !ok {
+		return fmt.Errorf("no card %s", id)
+	}
+	if !bytes.Equal(cur, old) {
+		return vault.ErrCardChanged
+	}
+	return nil
+}
+
+func (s *memStore) UpdateCard(_ context.Context, account, id string, old, record, update []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := account + "/" + id
-	if _, ok := s.cards[k]; !ok {
-		return fmt.Errorf("no card %s", id)
+	if err := s.cas(k, id, old); err != nil {
+		return err
 	}
 	s.cards[k] = slices.Clone(record)
 	s.updates[k] = append(s.updates[k], slices.Clone(update))
 	return nil
 }
 
-func (s *memStore) ReplaceCard(_ context.Context, account, id string, record []byte) error {
+func (s *memStore) ReplaceCard(_ context.Context, account, id string, old, record []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := account + "/" + id
-	if _, ok := s.cards[k]; !ok {
-		return fmt.Errorf("no card %s", id)
+	if err := s.cas(k, id, old); err != nil {
+		return err
 	}
 	s.cards[k] = slices.Clone(record)
 	return nil
@@ -868,12 +880,12 @@ func TestStoreFailureIsA500WithoutDetails(t *testing.T) {
 	}
 }
 
-func (s *memStore) ReissueCard(_ context.Context, account, id, oldFP, fp string, record, update []byte) (string, error) {
+func (s *memStore) ReissueCard(_ context.Context, account, id, oldFP, fp string, old, record, update []byte) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := account + "/" + id
-	if _, ok := s.cards[k]; !ok {
-		return "", fmt.Errorf("no card %s", id)
+	if err := s.cas(k, id, old); err != nil {
+		return "", err
 	}
 	if other, ok := s.fingers[account+"/"+fp]; ok && other != id {
 		return other, nil

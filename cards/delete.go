@@ -54,7 +54,7 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "delete card", err)
 		return
 	}
-	retired, err := h.erase(q, rec)
+	rec, retired, err := h.erase(q, rec)
 	if err != nil {
 		h.fail(q, "delete card", err)
 		return
@@ -69,23 +69,34 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // erase deletes rec, its network tokens and its aliases; called under the
-// card lock. retired are the tokens it deleted (they were the card's).
-func (h *Handler) erase(q *request, rec *record) (retired []*tokenRecord, err error) {
+// card lock. It returns the card as marked deleting (the tokens another
+// gateway gave it before the mark are deleted too); retired are the tokens
+// it deleted (they were the card's). The mark is a compare-and-swap write
+// (cas.go): once stored, every other writer re-reads the card, sees it
+// deleting and stops, so nothing is added to the card while its aliases
+// are deleted.
+func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRecord, err error) {
 	if !rec.Deleting {
-		rec.Deleting = true
-		if err := h.replace(q, rec); err != nil {
-			return nil, fmt.Errorf("mark the card deleting: %w", err)
+		_, rec, err = h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+			if next.Deleting {
+				return nil, errNoWrite
+			}
+			next.Deleting = true
+			return nil, nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("mark the card deleting: %w", err)
 		}
 	}
 	for i := range rec.Tokens {
 		t := &rec.Tokens[i]
 		if t.live() {
 			if err := h.retireToken(q, t); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			retired = append(retired, t)
 		} else if err := h.deleteAlias(q, t.PANAlias); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// Cards made with duplicate detection off share their pan_alias
@@ -93,7 +104,7 @@ func (h *Handler) erase(q *request, rec *record) (retired []*tokenRecord, err er
 	// CVC aliases are their own.
 	held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, rec.Fingerprint)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	aliases := []string{rec.CVCAlias}
 	if !otherUses(held, rec.ID, rec.PANAlias) {
@@ -101,13 +112,13 @@ func (h *Handler) erase(q *request, rec *record) (retired []*tokenRecord, err er
 	}
 	for _, a := range aliases {
 		if err := h.deleteAlias(q, a); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if _, err := h.store.DeleteCard(q.ctx, q.p.Account, rec.ID, rec.indexKey()); err != nil {
-		return nil, fmt.Errorf("delete the card record: %w", err)
+		return nil, nil, fmt.Errorf("delete the card record: %w", err)
 	}
-	return retired, nil
+	return rec, retired, nil
 }
 
 // retireToken deletes t at the token service, then its token PAN from the

@@ -55,7 +55,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -130,7 +130,14 @@ func (h *Handler) eventExpiry(month, year string) (int, int, error) {
 	return m, y, nil
 }
 
-// applyTokenEvent applies one event of the token service.
+// applyTokenEvent applies one event of the token service. The work
+// outside the card record (the token service and the vault: a deleted
+// token's retirement, a reissued PAN's new alias) is done once, before the
+// record is written; the record change itself is applied with
+// compare-and-swap (cas.go), again to the card as re-read when another
+// writer stored it first — as long as the event's token is still the
+// card's current token and, for a new PAN, the card number is still the
+// one the event replaces.
 func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
 	account, id, ok := parseRequestor(ev.Requestor)
 	if !ok {
@@ -152,81 +159,124 @@ func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
 	if subtle.ConstantTimeCompare([]byte(tokenPAN), []byte(ev.TokenPAN)) != 1 {
 		return ErrTokenMismatch
 	}
+	tokenID := rec.currentToken().ID
 	now := h.now().UTC()
-	upd := storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
-		UpdatedValues: []UpdatedValue{}, ReceivedAt: formatTime(now.Truncate(time.Second))}}
-	change := func(field string, old, new any) {
-		o, _ := json.Marshal(old)
-		n, _ := json.Marshal(new)
-		upd.ChangedFields = append(upd.ChangedFields, field)
-		upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
-	}
-	next := *rec
-	next.Tokens = slices.Clone(rec.Tokens)
-	t := next.currentToken()
-	var tokenEvent, source string
-	setState := func(state, event string) {
-		if t.State != state {
-			change("network_token_state", t.State, state)
-			t.State, t.UpdatedAt = state, now
-			tokenEvent = event
-		}
-		upd.Event, source = cardUpdateTokenStatus, SourceNetwork
-	}
-	var reissue *reissued
+	var expMonth, expYear int
+	var retired *tokenRecord
+	var prep *reissuePrep
 	switch ev.Type {
 	case tsp.EventTokenUpdated:
-		m, y, err := h.eventExpiry(ev.ExpMonth, ev.ExpYear)
-		if err != nil {
+		if expMonth, expYear, err = h.eventExpiry(ev.ExpMonth, ev.ExpYear); err != nil {
 			return err
 		}
-		if m != t.ExpMonth {
-			change("network_token_exp_month", t.ExpMonth, m)
-		}
-		if y != t.ExpYear {
-			change("network_token_exp_year", t.ExpYear, y)
-		}
-		if len(upd.ChangedFields) > 0 {
-			t.ExpMonth, t.ExpYear, t.UpdatedAt = m, y, now
-			tokenEvent = EventNetworkTokenUpdated
-		}
-		upd.Event, source = cardUpdateNetworkTokenUpd, SourceNetworkTokenUpdate
-	case tsp.EventTokenSuspended:
-		setState(TokenSuspended, EventNetworkTokenSuspend)
-	case tsp.EventTokenResumed:
-		setState(TokenActive, EventNetworkTokenResumed)
+	case tsp.EventTokenSuspended, tsp.EventTokenResumed:
 	case tsp.EventTokenDeleted:
-		if err := h.retireToken(q, t); err != nil { // its token PAN leaves the vault
+		t := *rec.currentToken()
+		if err := h.retireToken(q, &t); err != nil { // its token PAN leaves the vault
 			return err
 		}
-		change("network_token_state", rec.currentToken().State, TokenDeleted)
-		tokenEvent = EventNetworkTokenDeleted
-		upd.Event, source = cardUpdateTokenStatus, SourceNetwork
+		retired = &t
 	case tsp.EventCardReissued:
-		upd.Event, source = cardUpdateAccountUpdater, SourceAccountUpdater
-		if reissue, err = h.reissue(q, &next, t, ev, change, &upd.CardUpdate, now); err != nil {
+		if prep, err = h.prepareReissue(q, rec, ev); err != nil {
 			return err
-		}
-		if reissue.tokenChanged {
-			tokenEvent = EventNetworkTokenUpdated
 		}
 	default:
 		return ErrInvalidEvent
 	}
-	if len(upd.ChangedFields) == 0 {
-		return nil // nothing changed: nothing recorded
-	}
-	if err := h.storeEvent(q, rec, &next, &upd, reissue); err != nil {
+	var upd storedUpdate
+	var tokenEvent, source string
+	var reissue *reissued
+	old, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+		if next.Deleting {
+			return nil, ErrNoSuchCard
+		}
+		t := next.currentToken()
+		if t == nil {
+			return nil, ErrNoNetworkToken
+		}
+		if t.ID != tokenID {
+			return nil, ErrTokenMismatch
+		}
+		upd = storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
+			UpdatedValues: []UpdatedValue{}, ReceivedAt: formatTime(now.Truncate(time.Second))}}
+		tokenEvent, source, reissue = "", "", nil
+		change := func(field string, old, new any) {
+			o, _ := json.Marshal(old)
+			n, _ := json.Marshal(new)
+			upd.ChangedFields = append(upd.ChangedFields, field)
+			upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
+		}
+		setState := func(state, event string) {
+			if t.State != state {
+				change("network_token_state", t.State, state)
+				t.State, t.UpdatedAt = state, now
+				tokenEvent = event
+			}
+			upd.Event, source = cardUpdateTokenStatus, SourceNetwork
+		}
+		switch ev.Type {
+		case tsp.EventTokenUpdated:
+			if expMonth != t.ExpMonth {
+				change("network_token_exp_month", t.ExpMonth, expMonth)
+			}
+			if expYear != t.ExpYear {
+				change("network_token_exp_year", t.ExpYear, expYear)
+			}
+			if len(upd.ChangedFields) > 0 {
+				t.ExpMonth, t.ExpYear, t.UpdatedAt = expMonth, expYear, now
+				tokenEvent = EventNetworkTokenUpdated
+			}
+			upd.Event, source = cardUpdateNetworkTokenUpd, SourceNetworkTokenUpdate
+		case tsp.EventTokenSuspended:
+			setState(TokenSuspended, EventNetworkTokenSuspend)
+		case tsp.EventTokenResumed:
+			setState(TokenActive, EventNetworkTokenResumed)
+		case tsp.EventTokenDeleted:
+			change("network_token_state", t.State, TokenDeleted)
+			t.State, t.UpdatedAt = retired.State, retired.UpdatedAt
+			tokenEvent = EventNetworkTokenDeleted
+			upd.Event, source = cardUpdateTokenStatus, SourceNetwork
+		case tsp.EventCardReissued:
+			upd.Event, source = cardUpdateAccountUpdater, SourceAccountUpdater
+			var err error
+			if reissue, err = h.applyReissue(q, next, t, prep, change, &upd.CardUpdate, now); err != nil {
+				return nil, err
+			}
+			if reissue.tokenChanged {
+				tokenEvent = EventNetworkTokenUpdated
+			}
+		}
+		if len(upd.ChangedFields) == 0 {
+			return nil, errNoWrite // nothing changed: nothing recorded
+		}
+		next.UpdatedAt = h.now().UTC().Truncate(time.Second)
+		return &upd, nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrReissueConflict) || errors.Is(err, ErrNoSuchCard) || errors.Is(err, ErrNoNetworkToken) ||
+			errors.Is(err, ErrTokenMismatch) {
+			return err
+		}
+		var je *jsonapi.Error
+		if errors.As(err, &je) && je.Status == http.StatusNotFound { // deleted meanwhile
+			return ErrNoSuchCard
+		}
+		if ev.Type == tsp.EventCardReissued {
+			return fmt.Errorf("cards: reissue: store: %w", err)
+		}
 		return err
+	}
+	if next == old {
+		return nil // nothing changed: nothing recorded
 	}
 	h.log.InfoContext(q.ctx, "cards: network lifecycle event applied", "card_id", id, "account_id", account,
 		"event", string(ev.Type), "changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
 	if reissue != nil {
-		h.afterReissue(q, rec, &next, reissue)
-		h.publishCard(q, EventCardUpdated, &next, source, &upd)
+		h.afterReissue(q, old, next, reissue)
+		h.publishCard(q, EventCardUpdated, next, source, &upd)
 	}
 	if tokenEvent != "" {
-		h.publishToken(q, tokenEvent, &next, t, source)
+		h.publishToken(q, tokenEvent, next, next.token(tokenID), source)
 	}
 	return nil
 }
@@ -238,15 +288,60 @@ type reissued struct {
 	tokenChanged bool
 }
 
-// reissue applies a card-reissued event to next (and its token t).
-func (h *Handler) reissue(q *request, next *record, t *tokenRecord, ev tsp.Event,
-	change func(string, any, any), upd *CardUpdate, now time.Time) (*reissued, error) {
-	r := &reissued{}
+// reissuePrep is the work of a card-reissued event outside the record,
+// done once: the new expiry checked, and for a new card number the old
+// one read and the new one stored in the vault.
+type reissuePrep struct {
+	hasExpiry   bool
+	month, year int
+	newPAN      string // "" when the card number stays
+	newAlias    string // the new PAN's persistent alias
+	oldPAN      string // the number replaced (sensitive)
+	oldAlias    string // its alias, as the card held it
+}
+
+// prepareReissue checks a card-reissued event for card rec and, for a new
+// card number, stores it in the vault.
+func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissuePrep, error) {
+	p := &reissuePrep{}
 	if ev.ExpMonth != "" || ev.ExpYear != "" {
 		m, y, err := h.eventExpiry(ev.ExpMonth, ev.ExpYear)
 		if err != nil {
 			return nil, err
 		}
+		p.hasExpiry, p.month, p.year = true, m, y
+	}
+	if ev.NewPAN == "" {
+		return p, nil
+	}
+	if checkPAN(ev.NewPAN, "pan") != nil {
+		return nil, fmt.Errorf("%w: the new card number is not a valid PAN", ErrInvalidEvent)
+	}
+	old, err := h.revealOne(q, rec.PANAlias)
+	if err != nil {
+		return nil, fmt.Errorf("cards: reissue: reveal the card number: %w", err)
+	}
+	if old == ev.NewPAN {
+		return p, nil
+	}
+	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: ev.NewPAN, Format: vault.FormatUUID,
+		Storage: vault.StoragePersistent}})
+	if err != nil {
+		return nil, fmt.Errorf("cards: reissue: redact the new card number: %w", err)
+	}
+	p.newPAN, p.newAlias, p.oldPAN, p.oldAlias = ev.NewPAN, toks[0].Alias, old, rec.PANAlias
+	return p, nil
+}
+
+// applyReissue applies a prepared card-reissued event to next (and its
+// token t). A card whose number another reissue changed since the event
+// was prepared is a conflict (errCardConflict): the event replaces a
+// number the card no longer has.
+func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reissuePrep,
+	change func(string, any, any), upd *CardUpdate, now time.Time) (*reissued, error) {
+	r := &reissued{}
+	if p.hasExpiry {
+		m, y := p.month, p.year
 		if m != next.ExpMonth {
 			change("exp_month", next.ExpMonth, m)
 			next.ExpMonth = m
@@ -260,41 +355,29 @@ func (h *Handler) reissue(q *request, next *record, t *tokenRecord, ev tsp.Event
 			r.tokenChanged = true
 		}
 	}
-	if ev.NewPAN == "" {
+	if p.newPAN == "" {
 		return r, nil
 	}
-	if checkPAN(ev.NewPAN, "pan") != nil {
-		return nil, fmt.Errorf("%w: the new card number is not a valid PAN", ErrInvalidEvent)
+	if next.PANAlias != p.oldAlias {
+		return nil, errCardConflict()
 	}
-	old, err := h.revealOne(q, next.PANAlias)
-	if err != nil {
-		return nil, fmt.Errorf("cards: reissue: reveal the card number: %w", err)
-	}
-	if old == ev.NewPAN {
-		return r, nil
-	}
-	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: ev.NewPAN, Format: vault.FormatUUID,
-		Storage: vault.StoragePersistent}})
-	if err != nil {
-		return nil, fmt.Errorf("cards: reissue: redact the new card number: %w", err)
-	}
-	r.newPAN, r.oldPAN = true, old
-	p := ev.NewPAN
+	r.newPAN, r.oldPAN = true, p.oldPAN
+	pan := p.newPAN
 	upd.ChangedFields = append(upd.ChangedFields, "pan", "pan_alias")
-	next.PANAlias = toks[0].Alias
+	next.PANAlias = p.newAlias
 	for _, f := range []struct {
 		name     string
 		cur      *string
 		newValue string
-	}{{"bin", &next.BIN, p[:6]}, {"first8", &next.First8, first8(p)}, {"last4", &next.Last4, p[len(p)-4:]},
-		{"card_brand", &next.Brand, Brand(p)}, {"card_type", &next.Type, h.bins.cardType(p)}} {
+	}{{"bin", &next.BIN, pan[:6]}, {"first8", &next.First8, first8(pan)}, {"last4", &next.Last4, pan[len(pan)-4:]},
+		{"card_brand", &next.Brand, Brand(pan)}, {"card_type", &next.Type, h.bins.cardType(pan)}} {
 		if *f.cur != f.newValue {
 			change(f.name, *f.cur, f.newValue)
 			*f.cur = f.newValue
 		}
 	}
 	upd.ChangedFields = append(upd.ChangedFields, "card_fingerprint")
-	next.Fingerprint = fingerprint(h.fpKey, q.p.Account, p)
+	next.Fingerprint = fingerprint(h.fpKey, q.p.Account, pan)
 	// A card made with duplicate detection off keeps a key of its own, and
 	// so does a card reissued while it is off (duplicates.go).
 	own := next.IndexKey != "" || h.settings(q.p.Account).DuplicateDetectionOff
@@ -307,47 +390,6 @@ func (h *Handler) reissue(q *request, next *record, t *tokenRecord, ev tsp.Event
 		next.CVCAlias = ""
 	}
 	return r, nil
-}
-
-// storeEvent stores next with its card update (moving the fingerprint
-// entry of a reissued PAN).
-func (h *Handler) storeEvent(q *request, rec, next *record, upd *storedUpdate, r *reissued) error {
-	next.UpdatedAt = h.now().UTC().Truncate(time.Second)
-	b, err := json.Marshal(next)
-	if err != nil {
-		return err
-	}
-	u, err := json.Marshal(upd)
-	if err != nil {
-		return err
-	}
-	if r == nil || !r.newPAN {
-		return h.store.UpdateCard(q.ctx, q.p.Account, rec.ID, b, u)
-	}
-	existing := ""
-	if !h.settings(q.p.Account).DuplicateDetectionOff { // any card of the new number is a conflict
-		held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, next.Fingerprint)
-		if err != nil {
-			return fmt.Errorf("cards: reissue: %w", err)
-		}
-		for _, o := range held {
-			if o.ID != rec.ID {
-				existing = o.ID
-				break
-			}
-		}
-	}
-	if existing == "" {
-		if existing, err = h.store.ReissueCard(q.ctx, q.p.Account, rec.ID, rec.indexKey(), next.indexKey(), b, u); err != nil {
-			return fmt.Errorf("cards: reissue: store: %w", err)
-		}
-	}
-	if existing != "" {
-		h.log.WarnContext(q.ctx, "cards: reissue refused: the new card number is another card of the account",
-			"card_id", rec.ID, "other_card_id", existing, "account_id", q.p.Account)
-		return ErrReissueConflict
-	}
-	return nil
 }
 
 // afterReissue removes the old card number's alias (unless another card

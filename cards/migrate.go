@@ -24,7 +24,9 @@ const AccountsMigratedMeta = "accounts_migrated"
 type MigrationStore interface {
 	vault.MetaStore
 	ScanCards(ctx context.Context, after string, limit int) ([]vault.CardDump, error)
-	ReplaceCard(ctx context.Context, account, id string, record []byte) error
+	GetCard(ctx context.Context, account, id string) (record []byte, ok bool, err error)
+	// ReplaceCard is cards.Store's compare-and-swap write.
+	ReplaceCard(ctx context.Context, account, id string, old, record []byte) error
 }
 
 // RecordMigrator gives an account the records it references
@@ -75,9 +77,12 @@ const shared = "\x00"
 // cards of two accounts whose first one was given its copy before a crash
 // is referenced by the second one only on the next run, which then takes
 // it in place: it still goes only to an account whose card references it.
-// The migration must run before the gateway serves (a card created or
-// changed meanwhile by another gateway of the same database may lose that
-// change: ReplaceCard is not a compare-and-swap).
+// The migration runs before the gateway serves, but another gateway of the
+// same database may serve meanwhile: a card record is rewritten with
+// compare-and-swap (cas.go), so a change that gateway stored since the scan
+// read the card is kept — the card is read again and its aliases mapped
+// again (an alias already given is not given twice: the answer of
+// MigrateRecord is kept per card), at most casTries times.
 func MigrateAccounts(ctx context.Context, st MigrationStore, v RecordMigrator, defaultAccount string) (MigrationResult, error) {
 	var res MigrationResult
 	if _, err := st.GetMeta(ctx, AccountsMigratedMeta); err == nil {
@@ -106,49 +111,77 @@ func MigrateAccounts(ctx context.Context, st MigrationStore, v RecordMigrator, d
 			return nil
 		}
 		res.Cards++
-		changed := false
+		given := map[string]string{} // alias → the alias the card references now
 		give := func(alias string) (string, error) {
 			if alias == "" {
 				return "", nil
+			}
+			if got, ok := given[alias]; ok {
+				return got, nil
 			}
 			got, err := v.MigrateRecord(ctx, alias, c.Account, refs[alias] == c.Account)
 			switch {
 			case errors.Is(err, vault.ErrNotFound):
 				res.Gone++
-				return alias, nil
+				got = alias
 			case err != nil:
 				return "", fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
 			case got != alias:
 				res.Copied++
-				changed = true
 			case refs[alias] == c.Account:
 				res.Reowned++
 			}
+			given[alias] = got
 			return got, nil
 		}
-		var err error
-		if rec.PANAlias, err = give(rec.PANAlias); err != nil {
-			return err
-		}
-		if rec.CVCAlias, err = give(rec.CVCAlias); err != nil {
-			return err
-		}
-		for i := range rec.Tokens {
-			if rec.Tokens[i].TokenAlias, err = give(rec.Tokens[i].TokenAlias); err != nil {
+		raw := c.Record
+		for try := 1; ; try++ {
+			changed := false
+			set := func(field *string) error {
+				got, err := give(*field)
+				if err != nil {
+					return err
+				}
+				changed = changed || got != *field
+				*field = got
+				return nil
+			}
+			if err := set(&rec.PANAlias); err != nil {
 				return err
 			}
+			if err := set(&rec.CVCAlias); err != nil {
+				return err
+			}
+			for i := range rec.Tokens {
+				if err := set(&rec.Tokens[i].TokenAlias); err != nil {
+					return err
+				}
+			}
+			if !changed {
+				return nil
+			}
+			b, err := rec.marshal()
+			if err != nil {
+				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+			}
+			err = st.ReplaceCard(ctx, c.Account, c.ID, raw, b)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, vault.ErrCardChanged) || try == casTries {
+				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+			}
+			var ok bool
+			if raw, ok, err = st.GetCard(ctx, c.Account, c.ID); err != nil {
+				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+			}
+			if !ok {
+				return nil // deleted meanwhile
+			}
+			if rec, err = parseMigrationRecord(raw); err != nil {
+				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+			}
 		}
-		if !changed {
-			return nil
-		}
-		b, err := rec.marshal()
-		if err != nil {
-			return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
-		}
-		if err := st.ReplaceCard(ctx, c.Account, c.ID, b); err != nil {
-			return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
-		}
-		return nil
 	})
 	if err != nil {
 		return res, err

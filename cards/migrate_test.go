@@ -277,11 +277,11 @@ func (f failing) MigrateRecord(ctx context.Context, alias, account string, reown
 	return f.svc.MigrateRecord(ctx, alias, account, reown)
 }
 
-func (f failing) ReplaceCard(ctx context.Context, account, id string, record []byte) error {
+func (f failing) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
 	if err := f.step(); err != nil {
 		return err
 	}
-	return f.migStore.ReplaceCard(ctx, account, id, record)
+	return f.migStore.ReplaceCard(ctx, account, id, old, record)
 }
 
 func (f failing) PutMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error) {
@@ -383,4 +383,62 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// meddling is a store on which another gateway changes each card (its
+// meta "other") just before the migration's first write of it.
+type meddling struct {
+	migStore
+	t    *testing.T
+	done map[string]bool
+}
+
+func (m meddling) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
+	if !m.done[account+"/"+id] {
+		m.done[account+"/"+id] = true
+		b, _, err := m.migStore.GetCard(ctx, account, id)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		var r map[string]any
+		if err := json.Unmarshal(b, &r); err != nil {
+			m.t.Fatal(err)
+		}
+		r["meta"] = map[string]string{"k": "v", "other": "gateway"}
+		nb, _ := json.Marshal(r)
+		if err := m.migStore.ReplaceCard(ctx, account, id, b, nb); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	return m.migStore.ReplaceCard(ctx, account, id, old, record)
+}
+
+// TestMigrateAccountsKeepsAConcurrentChange: a card another gateway
+// changes while the migration runs keeps that change: the migration's
+// compare-and-swap write is refused, the card read again and its aliases
+// mapped again without giving any alias twice (the counts are those of a
+// quiet run).
+func TestMigrateAccountsKeepsAConcurrentChange(t *testing.T) {
+	for _, st := range migrationStores {
+		t.Run(st.name, func(t *testing.T) {
+			w := newMigrationWorld(t, st.open)
+			m := meddling{migStore: w.store, t: t, done: map[string]bool{}}
+			res, err := MigrateAccounts(context.Background(), m, w.svc, migDefault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (MigrationResult{Done: true, Cards: 7, Reowned: 4, Copied: 3, Gone: 2}); res != want {
+				t.Fatalf("MigrateAccounts = %+v, want %+v", res, want)
+			}
+			if len(m.done) != 3 { // the copies rewrite CRD2, CRD3, CRD5
+				t.Fatalf("cards rewritten: %v", m.done)
+			}
+			w.check(t, true)
+			for _, c := range w.cards {
+				if r := w.card(t, c); m.done[c.account+"/"+c.id] && r.Meta["other"] != "gateway" {
+					t.Errorf("card %s lost the other gateway's change: %v", c.id, r.Meta)
+				}
+			}
+		})
+	}
 }

@@ -17,8 +17,11 @@ package cards
 //   - With an active network token: the token PAN, the token's expiry
 //     (month two digits, year four), a fresh cryptogram of the token's
 //     brand for the filter's transaction type (the token's counter is
-//     stored before the values are returned, as for POST …/cryptogram) and
-//     its ECI; the CVC field is emptied (a token payment carries none).
+//     reserved in the stored record before the cryptogram is made, and the
+//     cryptogram is used only when the token is still active afterwards,
+//     as for POST …/cryptogram) and its ECI; the CVC field is emptied (a
+//     token payment carries none). A token found suspended or deleted on
+//     either read counts as none (below).
 //   - Without one: the PAN, the card's expiry and its CVC when it still
 //     has one ("" when it expired or was never given), cryptogram and ECI
 //     emptied — only when the filter allows the fallback; else
@@ -32,10 +35,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/cards/tsp"
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	pkgpan "github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
 )
@@ -91,9 +96,14 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 	if err != nil {
 		return PaymentValues{}, ErrUnknownCard
 	}
-	if t := rec.activeToken(); t != nil {
-		v, err := h.tokenPayment(q, rec, t, use)
-		if !errors.Is(err, tsp.ErrDeleted) && !errors.Is(err, tsp.ErrSuspended) {
+	if rec.activeToken() != nil {
+		v, err := h.tokenPayment(q, rec, use)
+		var je *jsonapi.Error
+		if errors.As(err, &je) && je.Status == http.StatusNotFound { // deleted meanwhile
+			return PaymentValues{}, ErrUnknownCard
+		}
+		if !errors.Is(err, tsp.ErrDeleted) && !errors.Is(err, tsp.ErrSuspended) &&
+			!errors.Is(err, errTokenSuspended) && !errors.Is(err, errNoActiveToken) {
 			return v, err
 		}
 	}
@@ -118,22 +128,20 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 	return v, nil
 }
 
-// tokenPayment makes the token values of rec's active token t.
-func (h *Handler) tokenPayment(q *request, rec *record, t *tokenRecord, use tsp.Use) (PaymentValues, error) {
-	tokenPAN, err := h.revealOne(q, t.PANAlias)
+// tokenPayment makes the token values of rec's active token: its counter
+// is reserved in the stored record first, and the cryptogram is returned
+// only when the token is still active after it was made (tokens.go).
+func (h *Handler) tokenPayment(q *request, rec *record, use tsp.Use) (PaymentValues, error) {
+	t, err := h.reserveCounter(q, rec)
 	if err != nil {
-		return PaymentValues{}, fmt.Errorf("cards: payment: reveal the network token: %w", err)
+		return PaymentValues{}, fmt.Errorf("cards: payment: store the token counter: %w", err)
 	}
 	if use == "" {
 		use = defaultUse(t)
 	}
-	t.Counter++
-	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
+	tokenPAN, c, err := h.makeCryptogram(q, rec.ID, t, use)
 	if err != nil {
 		return PaymentValues{}, fmt.Errorf("cards: payment: cryptogram: %w", err)
-	}
-	if err := h.replace(q, rec); err != nil {
-		return PaymentValues{}, fmt.Errorf("cards: payment: store the token counter: %w", err)
 	}
 	return PaymentValues{PAN: tokenPAN, ExpMonth: twoDigits(t.ExpMonth), ExpYear: fourDigits(t.ExpYear),
 		Cryptogram: c.Value, ECI: c.ECI, Token: true}, nil

@@ -98,17 +98,35 @@ func (h *Handler) autoProvision(q *request, rec *record, pan string) {
 	if err == nil {
 		return
 	}
-	rec.Enrollment = EnrollmentFailed
+	status := EnrollmentFailed
 	if errors.Is(err, tsp.ErrUnsupportedBrand) {
-		rec.Enrollment = EnrollmentUnsupported
+		status = EnrollmentUnsupported
 	} else {
 		h.log.WarnContext(q.ctx, "cards: automatic network token provisioning failed", "card_id", rec.ID,
 			"account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
 	}
-	if err := h.replace(q, rec); err != nil {
+	stored, err := h.setEnrollment(q, rec, status)
+	if err != nil {
 		h.log.WarnContext(q.ctx, "cards: enrollment status not stored", "card_id", rec.ID,
 			"account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
+		return
 	}
+	*rec = *stored
+}
+
+// setEnrollment stores status as the enrollment of card rec unless the
+// card, as stored, has a network token or an enrollment status already
+// (another gateway provisioned or marked it) or is being deleted; it
+// returns the card as stored.
+func (h *Handler) setEnrollment(q *request, rec *record, status string) (*record, error) {
+	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+		if next.Deleting || len(next.Tokens) > 0 || next.Enrollment != "" {
+			return nil, errNoWrite
+		}
+		next.Enrollment = status
+		return nil, nil
+	})
+	return next, err
 }
 
 // defaultUse is the cryptogram use of token t when the request names none.

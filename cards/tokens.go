@@ -8,9 +8,10 @@ package cards
 //     keeps its deleted tokens (state "deleted", metadata only: their token
 //     PAN is deleted from the vault) for the record; only the
 //     active one is ever shown.
-//   - Provisioning, deletion, cryptograms and PATCH of a card are serialized
-//     per card by a mutex in the Handler (one gateway process; several nodes
-//     sharing a store could still race — see the issue note).
+//   - Provisioning, deletion, cryptograms and PATCH of a card write its
+//     record with compare-and-swap (cas.go), so gateways sharing a store
+//     never undo each other's changes; within one process they are also
+//     serialized per card by a striped lock.
 //   - network_token, bin and last4 are JSON strings; exp_month and exp_year
 //     integers that follow the card's expiry. network_token is shown only to
 //     PCI clients.
@@ -41,8 +42,16 @@ package cards
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
 //     other attributes, and a body that is not a JSON:API document, are
 //     ignored as before.
-//   - Each cryptogram uses the next value of the token's counter (stored in
-//     the card record before the cryptogram is returned).
+//   - Each cryptogram uses the next value of the token's counter, reserved
+//     by storing it in the card record (compare-and-swap, while the record
+//     says the token is active) before the token service is asked, so no
+//     counter value is ever used twice, even by two gateways; a reservation
+//     whose cryptogram is not made (the token service failed) leaves a gap.
+//     After the cryptogram is made the card is read again and the
+//     cryptogram is returned only when the token is still active: a token
+//     suspended or deleted meanwhile (another gateway, a network event)
+//     answers 409 no_active_network_token, so no cryptogram made after a
+//     suspension was stored is ever returned.
 
 import (
 	"crypto/rand"
@@ -53,7 +62,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aliasgate/aliasgate/cards/tsp"
@@ -133,14 +141,6 @@ func newTokenID() string {
 	return tokenIDPrefix + base58.EncodeFixed(b, 22)
 }
 
-// lock serializes the token and PATCH operations of one card.
-func (h *Handler) lock(account, id string) func() {
-	m, _ := h.locks.LoadOrStore(account+"/"+id, new(sync.Mutex))
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
-}
-
 // tokenAttributes renders t; tokenPAN is the clear token PAN when the
 // caller has it ("" → revealed from the vault for PCI clients only).
 func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (NetworkToken, error) {
@@ -205,14 +205,6 @@ func (h *Handler) beginToken(w http.ResponseWriter, r *http.Request, what string
 	return q, rec, unlock, true
 }
 
-func (h *Handler) replace(q *request, rec *record) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return h.store.ReplaceCard(q.ctx, q.p.Account, rec.ID, b)
-}
-
 func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 	q, rec, unlock, ok := h.beginToken(w, r, "provision network token")
 	if !ok {
@@ -253,14 +245,18 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 }
 
 // provisionToken provisions a network token for rec (whose PAN is pan) at
-// the token service, keeps its PAN in the vault and stores it in rec; the
+// the token service, keeps its PAN in the vault and stores it in the card
+// record (compare-and-swap, cas.go); rec becomes the record as stored. The
 // caller holds the card lock. tsp.ErrUnsupportedBrand for brands without
 // a token service. source is the event's (events.go).
 //
 // A token made whose card record then cannot be written (the card was
 // deleted meanwhile by another gateway, whose card locks are its own, or
 // the store failed) is undone: deleted at the token service and its token
-// PAN deleted from the vault, so no token outlives its card unseen.
+// PAN deleted from the vault, so no token outlives its card unseen. So is
+// a token made while another gateway gave the card one (the record, read
+// again after a lost compare-and-swap, has a token): then that token is
+// returned with tokenPAN "" (not made here; nothing is published).
 func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
 	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
@@ -279,17 +275,49 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
 		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now,
 		Type: h.settings(q.p.Account).TokenType}
-	rec.Tokens = append(rec.Tokens, t)
-	rec.Enrollment = ""
-	if err := h.replace(q, rec); err != nil {
-		rec.Tokens = rec.Tokens[:len(rec.Tokens)-1]
+	var other *tokenRecord // a token another writer gave the card meanwhile
+	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+		if next.Deleting {
+			return nil, errNotFound()
+		}
+		if next.token(t.ID) != nil {
+			return nil, errNoWrite // stored by a try whose answer was lost
+		}
+		if cur := next.currentToken(); cur != nil {
+			o := *cur
+			other = &o
+			return nil, errNoWrite
+		}
+		next.Tokens = append(next.Tokens, t)
+		next.Enrollment = ""
+		return nil, nil
+	})
+	if err == nil && other != nil {
+		h.undoToken(q, rec.ID, tok.PAN, t.PANAlias)
+		h.log.InfoContext(q.ctx, "cards: network token made twice; the card's other one is kept", "card_id", rec.ID,
+			"network_token_id", other.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return other, "", nil
+	}
+	if err != nil {
 		h.undoToken(q, rec.ID, tok.PAN, t.PANAlias)
 		return nil, "", fmt.Errorf("store: %w", err)
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
-	h.publishToken(q, EventNetworkTokenCreated, rec, &rec.Tokens[len(rec.Tokens)-1], source)
-	return &rec.Tokens[len(rec.Tokens)-1], tok.PAN, nil
+	*rec = *next
+	nt := rec.token(t.ID)
+	h.publishToken(q, EventNetworkTokenCreated, rec, nt, source)
+	return nt, tok.PAN, nil
+}
+
+// token is the record's token id, or nil.
+func (rec *record) token(id string) *tokenRecord {
+	for i := range rec.Tokens {
+		if rec.Tokens[i].ID == id {
+			return &rec.Tokens[i]
+		}
+	}
+	return nil
 }
 
 // undoToken deletes a token that no card record holds: at the token
@@ -321,17 +349,31 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 			"the card has no active network token"))
 		return
 	}
-	if err := h.retireToken(q, t); err != nil { // at the token service, then its PAN from the vault
+	tok := *t
+	if err := h.retireToken(q, &tok); err != nil { // at the token service, then its PAN from the vault
 		h.fail(q, "delete network token", err)
 		return
 	}
-	if err := h.replace(q, rec); err != nil {
+	marked := false
+	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+		marked = false
+		nt := next.token(tok.ID)
+		if next.Deleting || nt == nil || !nt.live() {
+			return nil, errNoWrite // the card's deletion, or another writer, retired it
+		}
+		nt.State, nt.UpdatedAt = tok.State, tok.UpdatedAt
+		marked = true
+		return nil, nil
+	})
+	if err != nil {
 		h.fail(q, "delete network token: store", err)
 		return
 	}
-	h.log.InfoContext(q.ctx, "cards: network token deleted", "card_id", rec.ID, "network_token_id", t.ID,
+	h.log.InfoContext(q.ctx, "cards: network token deleted", "card_id", rec.ID, "network_token_id", tok.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
-	h.publishToken(q, EventNetworkTokenDeleted, rec, t, SourceAPI)
+	if marked {
+		h.publishToken(q, EventNetworkTokenDeleted, next, next.token(tok.ID), SourceAPI)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -347,43 +389,100 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "cryptogram", err)
 		return
 	}
-	t := rec.activeToken()
-	if t == nil && rec.currentToken() != nil {
+	t, err := h.reserveCounter(q, rec)
+	if errors.Is(err, errTokenSuspended) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
 			"the card's network token is suspended by the network"))
 		return
 	}
-	if t == nil {
+	if errors.Is(err, errNoActiveToken) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
 			"the card has no active network token; provision one first"))
 		return
 	}
-	tokenPAN, err := h.revealOne(q, t.PANAlias)
 	if err != nil {
-		h.fail(q, "cryptogram: reveal", err)
+		h.fail(q, "cryptogram: store", err)
 		return
 	}
-	t.Counter++
 	if use == "" {
 		use = defaultUse(t)
 	}
-	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
-	if errors.Is(err, tsp.ErrDeleted) || errors.Is(err, tsp.ErrSuspended) {
+	tokenPAN, c, err := h.makeCryptogram(q, rec.ID, t, use)
+	if errors.Is(err, tsp.ErrDeleted) || errors.Is(err, tsp.ErrSuspended) || errors.Is(err, errTokenSuspended) ||
+		errors.Is(err, errNoActiveToken) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
-			"the token service refuses the network token (deleted or suspended)"))
+			"the network token is no longer active (deleted or suspended)"))
 		return
 	}
 	if err != nil {
-		h.fail(q, "cryptogram: tsp", err)
-		return
-	}
-	if err := h.replace(q, rec); err != nil {
-		h.fail(q, "cryptogram: store", err)
+		h.fail(q, "cryptogram", err)
 		return
 	}
 	a, _ := h.tokenAttributes(q, t, tokenPAN)
 	a.Cryptogram = &c
 	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
+}
+
+// Refusals of reserveCounter and makeCryptogram.
+var (
+	errNoActiveToken  = errors.New("cards: the card has no active network token")
+	errTokenSuspended = errors.New("cards: the card's network token is suspended")
+)
+
+// reserveCounter stores the next counter value of the active token of
+// card rec (compare-and-swap: re-read and re-checked when another writer
+// came first) and returns the token as stored; its Counter is the
+// cryptogram's, used by no other. errTokenSuspended or errNoActiveToken
+// when the card, as stored, has no active token; errNotFound when it is
+// being deleted.
+func (h *Handler) reserveCounter(q *request, rec *record) (*tokenRecord, error) {
+	var id string
+	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+		if next.Deleting {
+			return nil, errNotFound()
+		}
+		t := next.activeToken()
+		if t == nil && next.currentToken() != nil {
+			return nil, errTokenSuspended
+		}
+		if t == nil {
+			return nil, errNoActiveToken
+		}
+		t.Counter++
+		id = t.ID
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next.token(id), nil
+}
+
+// makeCryptogram makes the cryptogram of token t of card id with its
+// reserved counter, then reads the card again: the cryptogram is returned
+// only when t is still the card's active token (errTokenSuspended or
+// errNoActiveToken otherwise), so none made after a suspension or deletion
+// was stored is returned. It returns the token PAN too.
+func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.Use) (string, tsp.Cryptogram, error) {
+	tokenPAN, err := h.revealOne(q, t.PANAlias)
+	if err != nil {
+		return "", tsp.Cryptogram{}, fmt.Errorf("reveal the network token: %w", err)
+	}
+	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
+	if err != nil {
+		return "", tsp.Cryptogram{}, fmt.Errorf("tsp: %w", err)
+	}
+	now, err := h.loadID(q, id)
+	if err != nil {
+		return "", tsp.Cryptogram{}, err
+	}
+	switch cur := now.token(t.ID); {
+	case cur != nil && cur.State == TokenActive:
+		return tokenPAN, c, nil
+	case cur != nil && cur.State == TokenSuspended:
+		return "", tsp.Cryptogram{}, errTokenSuspended
+	}
+	return "", tsp.Cryptogram{}, errNoActiveToken
 }
 
 // refreshToken applies a card expiry change to the current token of next

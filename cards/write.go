@@ -480,6 +480,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			h.fail(q, "create card: store", err)
 			return
 		}
+		rec.raw = b // what autoProvision's compare-and-swap write replaces
 	}
 	if existing != "" {
 		if !h.noteDuplicate(q) {
@@ -595,16 +596,11 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	now := h.now().UTC().Truncate(time.Second)
-	upd := storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
-		UpdatedValues: []UpdatedValue{}, Event: "api-update", ReceivedAt: formatTime(now)}}
-	next := *rec
-	change := func(field string, old, new any) {
-		o, _ := json.Marshal(old)
-		n, _ := json.Marshal(new)
-		upd.ChangedFields = append(upd.ChangedFields, field)
-		upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
-	}
+	// The vault work is done once; the record change is applied with
+	// compare-and-swap (cas.go), again to the card as re-read when another
+	// writer stored it first, so a concurrent change of other fields is
+	// kept and what changed is decided against the card as stored.
+	var newCVCAlias string
 	if hasCVC {
 		toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: cvc, Format: vault.FormatUUID,
 			Storage: vault.StorageVolatile}})
@@ -612,66 +608,80 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 			h.fail(q, "update card: redact", err)
 			return
 		}
-		next.CVCAlias = toks[0].Alias
-		upd.ChangedFields = append(upd.ChangedFields, "cvc")
+		newCVCAlias = toks[0].Alias
 	}
-	if hasMonth && month != rec.ExpMonth {
-		next.ExpMonth = month
-		change("exp_month", rec.ExpMonth, month)
-	}
-	if hasYear && year != rec.ExpYear {
-		next.ExpYear = year
-		change("exp_year", rec.ExpYear, year)
-	}
-	if hasMeta && !maps.Equal(meta, rec.Meta) {
-		old := rec.Meta
-		if old == nil {
-			old = map[string]string{}
+	now := h.now().UTC().Truncate(time.Second)
+	var upd storedUpdate
+	var tokenChanged bool
+	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+		if next.Deleting {
+			return nil, errNotFound()
 		}
-		next.Meta = meta
-		if len(meta) == 0 {
-			next.Meta = nil
+		cur := *next
+		upd = storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
+			UpdatedValues: []UpdatedValue{}, Event: "api-update", ReceivedAt: formatTime(now)}}
+		tokenChanged = false
+		change := func(field string, old, new any) {
+			o, _ := json.Marshal(old)
+			n, _ := json.Marshal(new)
+			upd.ChangedFields = append(upd.ChangedFields, field)
+			upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
 		}
-		change("meta", old, meta)
-	}
-	if hasHolder && !sameCardholder(holder, rec.Cardholder) {
-		next.Cardholder = holder
-		upd.ChangedFields = append(upd.ChangedFields, "cardholder") // values stay out of the history
-	}
-	if hasTokenType {
-		next.TokenType = tokenType // "pan", what every card shows: no change
+		if hasCVC {
+			next.CVCAlias = newCVCAlias
+			upd.ChangedFields = append(upd.ChangedFields, "cvc")
+		}
+		if hasMonth && month != cur.ExpMonth {
+			next.ExpMonth = month
+			change("exp_month", cur.ExpMonth, month)
+		}
+		if hasYear && year != cur.ExpYear {
+			next.ExpYear = year
+			change("exp_year", cur.ExpYear, year)
+		}
+		if hasMeta && !maps.Equal(meta, cur.Meta) {
+			old := cur.Meta
+			if old == nil {
+				old = map[string]string{}
+			}
+			next.Meta = meta
+			if len(meta) == 0 {
+				next.Meta = nil
+			}
+			change("meta", old, meta)
+		}
+		if hasHolder && !sameCardholder(holder, cur.Cardholder) {
+			next.Cardholder = holder
+			upd.ChangedFields = append(upd.ChangedFields, "cardholder") // values stay out of the history
+		}
+		if hasTokenType {
+			next.TokenType = tokenType // "pan", what every card shows: no change
+		}
+		if len(upd.ChangedFields) == 0 {
+			return nil, errNoWrite
+		}
+		next.UpdatedAt = now
+		var err error
+		if tokenChanged, err = h.refreshToken(q, next, now); err != nil { // the token service: the same expiry again on a retry
+			return nil, fmt.Errorf("network token: %w", err)
+		}
+		return &upd, nil
+	})
+	if err != nil {
+		h.fail(q, "update card", err)
+		return
 	}
 	var included *[]Resource
 	if len(upd.ChangedFields) > 0 {
-		next.UpdatedAt = now
-		tokenChanged, err := h.refreshToken(q, &next, now)
-		if err != nil {
-			h.fail(q, "update card: network token", err)
-			return
-		}
-		b, err := json.Marshal(&next)
-		if err != nil {
-			h.fail(q, "update card: encode", err)
-			return
-		}
-		u, err := json.Marshal(&upd)
-		if err != nil {
-			h.fail(q, "update card: encode", err)
-			return
-		}
-		if err := h.store.UpdateCard(q.ctx, q.p.Account, rec.ID, b, u); err != nil {
-			h.fail(q, "update card: store", err)
-			return
-		}
 		included = &[]Resource{{Type: typeCardUpdates, ID: upd.ID, Attributes: upd.CardUpdate}}
 		h.log.InfoContext(q.ctx, "cards: card updated", "card_id", rec.ID, "account_id", q.p.Account,
 			"changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
-		h.publishCard(q, EventCardUpdated, &next, SourceAPI, &upd)
+		h.publishCard(q, EventCardUpdated, next, SourceAPI, &upd)
 		if tokenChanged {
-			h.publishToken(q, EventNetworkTokenUpdated, &next, next.currentToken(), SourceAPI)
+			h.publishToken(q, EventNetworkTokenUpdated, next, next.currentToken(), SourceAPI)
 		}
 	}
-	pan, oldCVC, status, err := h.reveal(q, &next)
+	pan, oldCVC, status, err := h.reveal(q, next)
 	if err != nil {
 		h.fail(q, "update card", err)
 		return
@@ -685,5 +695,5 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		noteOutcome(q.ctx, rec.ID, "")
 	}
 	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeCards, ID: rec.ID,
-		Attributes: h.attributes(q, &next, pan, cvc, status)}, Included: included})
+		Attributes: h.attributes(q, next, pan, cvc, status)}, Included: included})
 }

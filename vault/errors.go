@@ -43,6 +43,11 @@ var (
 	ErrConflict = errors.New("vault: conflicting entry")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("vault: store closed")
+	// ErrCardChanged: a compare-and-swap write of a card record
+	// (cards.Store UpdateCard, ReplaceCard, ReissueCard) found the stored
+	// record changed since it was read; nothing was written. The caller
+	// reads the record again and re-applies its change.
+	ErrCardChanged = errors.New("vault: the card record changed since it was read")
 	// ErrInUse: Delete refused an alias that backs something that needs it
 	// (a card of the Card Management API); nothing was deleted.
 	ErrInUse = errors.New("vault: the alias backs a card and cannot be deleted")

@@ -649,14 +649,15 @@ func (s *Store) GetCard(_ context.Context, account, id string) ([]byte, bool, er
 	return out, out != nil, nil
 }
 
-// UpdateCard replaces a card record and appends one card update, in one
-// transaction (cards.Store).
-func (s *Store) UpdateCard(ctx context.Context, account, id string, record, update []byte) error {
+// UpdateCard replaces a card record that is still old and appends one
+// card update, in one transaction (cards.Store); vault.ErrCardChanged
+// when the record is not old.
+func (s *Store) UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		cb := tx.Bucket(bucketCards)
 		k := cardKey(account, id)
-		if cb.Get(k) == nil {
-			return ErrCardNotFound
+		if err := casCard(cb, k, old); err != nil {
+			return err
 		}
 		if err := cb.Put(k, record); err != nil {
 			return err
@@ -677,18 +678,32 @@ func (s *Store) UpdateCard(ctx context.Context, account, id string, record, upda
 
 // ReplaceCard replaces an existing card record without recording a card
 // update (cards.Store), for state the card API keeps in the record (network
-// tokens).
-func (s *Store) ReplaceCard(ctx context.Context, account, id string, record []byte) error {
+// tokens), when it is still old; vault.ErrCardChanged when it is not.
+func (s *Store) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		cb := tx.Bucket(bucketCards)
 		k := cardKey(account, id)
-		if cb.Get(k) == nil {
-			return ErrCardNotFound
+		if err := casCard(cb, k, old); err != nil {
+			return err
 		}
 		return cb.Put(k, record)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: replace card: %w", err)
+	}
+	return nil
+}
+
+// casCard checks, in the write transaction, that the card record under k
+// is still old: ErrCardNotFound when there is none, vault.ErrCardChanged
+// when it differs.
+func casCard(cb *bolt.Bucket, k, old []byte) error {
+	cur := cb.Get(k)
+	if cur == nil {
+		return ErrCardNotFound
+	}
+	if !bytes.Equal(cur, old) {
+		return vault.ErrCardChanged
 	}
 	return nil
 }

@@ -79,15 +79,17 @@ func (s *Store) ListCards(_ context.Context, account, after string, limit int) (
 // ReissueCard replaces the account's card id, moves its fingerprint entry
 // from oldFingerprint to fingerprint and appends update, in one
 // transaction (cards.Store), unless another card of the account has
-// fingerprint: then it writes nothing and returns that card's id.
-func (s *Store) ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (string, error) {
+// fingerprint: then it writes nothing and returns that card's id. The
+// record must still be old, else vault.ErrCardChanged and nothing is
+// written.
+func (s *Store) ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, old, record, update []byte) (string, error) {
 	var existing string
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		existing = ""
 		cb, fb := tx.Bucket(bucketCards), tx.Bucket(bucketCardsByFinger)
 		k := cardKey(account, id)
-		if cb.Get(k) == nil {
-			return ErrCardNotFound
+		if err := casCard(cb, k, old); err != nil {
+			return err
 		}
 		if v := fb.Get(cardKey(account, fingerprint)); v != nil && string(v) != id {
 			existing = string(v)

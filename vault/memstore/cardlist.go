@@ -1,7 +1,9 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -58,16 +60,21 @@ func (s *Store) ListCards(_ context.Context, account, after string, limit int) (
 // ReissueCard replaces the account's card id, moves its fingerprint entry
 // from oldFingerprint to fingerprint and appends update (cards.Store),
 // unless another card of the account has fingerprint: then it writes
-// nothing and returns that card's id.
-func (s *Store) ReissueCard(_ context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (string, error) {
+// nothing and returns that card's id. The record must still be old, else
+// vault.ErrCardChanged and nothing is written.
+func (s *Store) ReissueCard(_ context.Context, account, id, oldFingerprint, fingerprint string, old, record, update []byte) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return "", vault.ErrClosed
 	}
 	k := account + "\x00" + id
-	if _, ok := s.cards[k]; !ok {
+	cur, ok := s.cards[k]
+	if !ok {
 		return "", ErrCardNotFound
+	}
+	if !bytes.Equal(cur, old) {
+		return "", fmt.Errorf("memstore: reissue card: %w", vault.ErrCardChanged)
 	}
 	fk := account + "\x00" + fingerprint
 	if other, ok := s.fingers[fk]; ok && other != id {

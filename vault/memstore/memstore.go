@@ -4,6 +4,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -557,33 +558,42 @@ func (s *Store) GetCard(_ context.Context, account, id string) ([]byte, bool, er
 	return append([]byte(nil), r...), ok, nil
 }
 
-// UpdateCard replaces a card record and appends an update (cards.Store).
-func (s *Store) UpdateCard(_ context.Context, account, id string, record, update []byte) error {
+// UpdateCard replaces a card record that is still old and appends an
+// update (cards.Store); vault.ErrCardChanged when it is not.
+func (s *Store) UpdateCard(_ context.Context, account, id string, old, record, update []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return vault.ErrClosed
 	}
 	k := account + "\x00" + id
-	if _, ok := s.cards[k]; !ok {
+	cur, ok := s.cards[k]
+	if !ok {
 		return fmt.Errorf("memstore: update card: %w", ErrCardNotFound)
+	}
+	if !bytes.Equal(cur, old) {
+		return fmt.Errorf("memstore: update card: %w", vault.ErrCardChanged)
 	}
 	s.cards[k] = append([]byte(nil), record...)
 	s.updates[k] = append(s.updates[k], append([]byte(nil), update...))
 	return nil
 }
 
-// ReplaceCard replaces an existing card record without recording an
-// update (cards.Store).
-func (s *Store) ReplaceCard(_ context.Context, account, id string, record []byte) error {
+// ReplaceCard replaces an existing card record that is still old without
+// recording an update (cards.Store); vault.ErrCardChanged when it is not.
+func (s *Store) ReplaceCard(_ context.Context, account, id string, old, record []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return vault.ErrClosed
 	}
 	k := account + "\x00" + id
-	if _, ok := s.cards[k]; !ok {
+	cur, ok := s.cards[k]
+	if !ok {
 		return fmt.Errorf("memstore: replace card: %w", ErrCardNotFound)
+	}
+	if !bytes.Equal(cur, old) {
+		return fmt.Errorf("memstore: replace card: %w", vault.ErrCardChanged)
 	}
 	s.cards[k] = append([]byte(nil), record...)
 	return nil

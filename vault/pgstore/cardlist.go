@@ -68,8 +68,9 @@ func (s *Store) ListCards(ctx context.Context, account, after string, limit int)
 // unless another card of the account has fingerprint: then it writes
 // nothing and returns that card's id. The UNIQUE (account, fingerprint)
 // constraint decides between gateways; a card that took the fingerprint
-// meanwhile is returned the same way.
-func (s *Store) ReissueCard(ctx context.Context, account, id, _, fingerprint string, record, update []byte) (string, error) {
+// meanwhile is returned the same way. The record must still be old, else
+// vault.ErrCardChanged and nothing is written.
+func (s *Store) ReissueCard(ctx context.Context, account, id, _, fingerprint string, old, record, update []byte) (string, error) {
 	var existing string
 	err := s.tx(ctx, "reissue card", func(ctx context.Context, tx pgx.Tx) error {
 		existing = ""
@@ -84,13 +85,8 @@ func (s *Store) ReissueCard(ctx context.Context, account, id, _, fingerprint str
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE cards SET record = $3, fingerprint = $4 WHERE account = $1 AND id = $2`,
-			account, id, nonNil(record), nullable(fingerprint))
-		if err != nil {
+		if err := casCard(ctx, tx, account, id, old, record, true, fingerprint); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrCardNotFound
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO card_updates (account, id, seq, record)
 			SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3 FROM card_updates WHERE account = $1 AND id = $2`,

@@ -5,6 +5,9 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // PutClient stores an API client record (auth.ClientStore); an existing id
@@ -161,44 +164,74 @@ func (s *Store) GetCard(ctx context.Context, account, id string) ([]byte, bool, 
 	return rec, rec != nil, nil
 }
 
-// UpdateCard replaces a card record and appends one card update, in one
-// transaction (cards.Store). The UPDATE locks the card's row, so updates of
+// UpdateCard replaces a card record that is still old and appends one
+// card update, in one transaction (cards.Store); vault.ErrCardChanged when
+// the record is not old. The UPDATE locks the card's row, so updates of
 // one card from several gateways are numbered one after the other.
-func (s *Store) UpdateCard(ctx context.Context, account, id string, record, update []byte) error {
+func (s *Store) UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error {
 	return s.tx(ctx, "update card", func(ctx context.Context, tx pgx.Tx) error {
 		if !isStorable(account) || !isStorable(id) {
 			return ErrCardNotFound
 		}
-		tag, err := tx.Exec(ctx, `UPDATE cards SET record = $3 WHERE account = $1 AND id = $2`, account, id, nonNil(record))
-		if err != nil {
+		if err := casCard(ctx, tx, account, id, old, record, false, ""); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrCardNotFound
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO card_updates (account, id, seq, record)
+		_, err := tx.Exec(ctx, `INSERT INTO card_updates (account, id, seq, record)
 			SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3 FROM card_updates WHERE account = $1 AND id = $2`,
 			account, id, nonNil(update))
 		return err
 	})
 }
 
-// ReplaceCard replaces an existing card record without recording a card
-// update (cards.Store).
-func (s *Store) ReplaceCard(ctx context.Context, account, id string, record []byte) error {
-	return s.run(ctx, "replace card", true, func(ctx context.Context, _ int) error {
+// ReplaceCard replaces an existing card record that is still old without
+// recording a card update (cards.Store); vault.ErrCardChanged when it is
+// not.
+func (s *Store) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
+	// Not idempotent: a write applied whose answer was lost would, run
+	// again, find its own record and answer vault.ErrCardChanged.
+	return s.run(ctx, "replace card", false, func(ctx context.Context, _ int) error {
 		if !isStorable(account) || !isStorable(id) {
 			return ErrCardNotFound
 		}
-		tag, err := s.pool.Exec(ctx, `UPDATE cards SET record = $3 WHERE account = $1 AND id = $2`, account, id, nonNil(record))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrCardNotFound
-		}
-		return nil
+		return casCard(ctx, s.pool, account, id, old, record, false, "")
 	})
+}
+
+// execer runs statements (the pool or a transaction).
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// casCard sets the record (and with setFP the fingerprint index key) of card (account, id) when its record is still old: the
+// comparison is in the UPDATE's WHERE, so it holds against every gateway.
+// No row updated: ErrCardNotFound when the card is gone, else
+// vault.ErrCardChanged.
+func casCard(ctx context.Context, db execer, account, id string, old, record []byte, setFP bool, fingerprint string) error {
+	var tag pgconn.CommandTag
+	var err error
+	if !setFP {
+		tag, err = db.Exec(ctx, `UPDATE cards SET record = $3 WHERE account = $1 AND id = $2 AND record = $4`,
+			account, id, nonNil(record), nonNil(old))
+	} else {
+		tag, err = db.Exec(ctx, `UPDATE cards SET record = $3, fingerprint = $5 WHERE account = $1 AND id = $2 AND record = $4`,
+			account, id, nonNil(record), nonNil(old), nullable(fingerprint))
+	}
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var one int
+	err = db.QueryRow(ctx, `SELECT 1 FROM cards WHERE account = $1 AND id = $2`, account, id).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrCardNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return vault.ErrCardChanged
 }
 
 // CardUpdates returns a card's updates in the order they were made

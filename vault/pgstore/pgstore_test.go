@@ -583,8 +583,21 @@ func TestCardsAcrossGateways(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 10 {
-				if err := s.UpdateCard(bg, "acct", "CRDU", []byte("v"), []byte(fmt.Sprintf("g%d-%02d", g, i))); err != nil {
-					t.Error(err)
+				u := []byte(fmt.Sprintf("g%d-%02d", g, i))
+				for { // compare-and-swap: read, write, again when another gateway wrote first
+					old, _, err := s.GetCard(bg, "acct", "CRDU")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					err = s.UpdateCard(bg, "acct", "CRDU", old, u, u)
+					if errors.Is(err, vault.ErrCardChanged) {
+						continue
+					}
+					if err != nil {
+						t.Error(err)
+					}
+					break
 				}
 			}
 		}()
@@ -602,7 +615,7 @@ func TestCardsAcrossGateways(t *testing.T) {
 		}
 		last[g] = string(up)
 	}
-	if err := a.UpdateCard(bg, "other", "CRDU", []byte("x"), []byte("y")); !errors.Is(err, pgstore.ErrCardNotFound) {
+	if err := a.UpdateCard(bg, "other", "CRDU", []byte("v0"), []byte("x"), []byte("y")); !errors.Is(err, pgstore.ErrCardNotFound) {
 		t.Fatalf("UpdateCard of another account = %v, want ErrCardNotFound", err)
 	}
 	if err := a.PutClient(bg, "cl", []byte("one")); err != nil {
@@ -701,7 +714,7 @@ func TestKeysThatCannotBeTextAreNotFound(t *testing.T) {
 	if ups, err := s.CardUpdates(bg, "\xff", "x"); len(ups) != 0 || err != nil {
 		t.Fatalf("CardUpdates = %v, %v", ups, err)
 	}
-	if err := s.ReplaceCard(bg, "\xff", "x", []byte("r")); !errors.Is(err, pgstore.ErrCardNotFound) {
+	if err := s.ReplaceCard(bg, "\xff", "x", nil, []byte("r")); !errors.Is(err, pgstore.ErrCardNotFound) {
 		t.Fatalf("ReplaceCard = %v", err)
 	}
 }

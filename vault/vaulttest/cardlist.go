@@ -2,6 +2,7 @@ package vaulttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -74,7 +75,7 @@ func testCardListDelete(t *testing.T, h Harness) {
 		t.Fatalf("ListCards of an account without cards = %v, %v", ids, err)
 	}
 
-	if err := cs.UpdateCard(ctx, "acct_a", "CRD05", []byte("v2"), []byte("u1")); err != nil {
+	if err := cs.UpdateCard(ctx, "acct_a", "CRD05", []byte("recCRD05"), []byte("v2"), []byte("u1")); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := cs.DeleteCard(ctx, "acct_c", "CRD05", "fpCRD05"); ok || err != nil {
@@ -120,7 +121,7 @@ func testCardListDelete(t *testing.T, h Harness) {
 // its fingerprint entry moves).
 type CardReissuer interface {
 	CardLister
-	ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, record, update []byte) (string, error)
+	ReissueCard(ctx context.Context, account, id, oldFingerprint, fingerprint string, old, record, update []byte) (string, error)
 }
 
 // testCardReissue: ReissueCard replaces the record, appends the update and
@@ -149,7 +150,7 @@ func testCardReissue(t *testing.T, h Harness) {
 		}
 		return id
 	}
-	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp1", "fp3", []byte("v1"), []byte("u1")); err != nil || ex != "" {
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp1", "fp3", []byte("v0"), []byte("v1"), []byte("u1")); err != nil || ex != "" {
 		t.Fatalf("ReissueCard = %q, %v", ex, err)
 	}
 	if fpOf("acct_a", "fp1") != "" || fpOf("acct_a", "fp3") != "CRDA" || fpOf("acct_b", "fp1") != "CRDA" || fpOf("acct_b", "fp3") != "" {
@@ -166,7 +167,7 @@ func testCardReissue(t *testing.T, h Harness) {
 		t.Fatalf("PutCard with the old fingerprint = %q, %v", ex, err)
 	}
 	// Another card's fingerprint: refused, nothing changes.
-	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp3", "fp2", []byte("v2"), []byte("u2")); err != nil || ex != "CRDB" {
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp3", "fp2", []byte("v1"), []byte("v2"), []byte("u2")); err != nil || ex != "CRDB" {
 		t.Fatalf("ReissueCard onto CRDB's fingerprint = %q, %v", ex, err)
 	}
 	rec, _, _ = cs.GetCard(ctx, "acct_a", "CRDA")
@@ -175,11 +176,91 @@ func testCardReissue(t *testing.T, h Harness) {
 		t.Fatalf("after a refused reissue: record %q, %d updates, fp3 %q, fp2 %q", rec, len(ups), fpOf("acct_a", "fp3"), fpOf("acct_a", "fp2"))
 	}
 	// Its own fingerprint (a new expiry only) is fine; a missing card is an error.
-	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp3", "fp3", []byte("v3"), []byte("u3")); err != nil || ex != "" || fpOf("acct_a", "fp3") != "CRDA" {
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp3", "fp3", []byte("v1"), []byte("v3"), []byte("u3")); err != nil || ex != "" || fpOf("acct_a", "fp3") != "CRDA" {
 		t.Fatalf("ReissueCard onto its own fingerprint = %q, %v", ex, err)
 	}
-	if _, err := cs.ReissueCard(ctx, "acct_a", "CRDX", "fp9", "fp8", []byte("v"), []byte("u")); err == nil || fpOf("acct_a", "fp8") != "" {
+	if _, err := cs.ReissueCard(ctx, "acct_a", "CRDX", "fp9", "fp8", []byte("v0"), []byte("v"), []byte("u")); err == nil || fpOf("acct_a", "fp8") != "" {
 		t.Fatalf("ReissueCard of a missing card = %v", err)
+	}
+}
+
+// testCardCAS: UpdateCard, ReplaceCard and ReissueCard store only when the
+// stored record is still exactly the bytes the caller read (old); a stale
+// write is vault.ErrCardChanged and changes nothing — not the record, not
+// the card updates, not the fingerprint index.
+func testCardCAS(t *testing.T, h Harness) {
+	s := open(t, h, NewClock().Now)
+	cs, ok := s.(interface {
+		CardReissuer
+		UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error
+		ReplaceCard(ctx context.Context, account, id string, old, record []byte) error
+	})
+	if !ok {
+		t.Fatalf("%T does not implement the card writes", s)
+	}
+	ctx := context.Background()
+	if ex, err := cs.PutCard(ctx, "acct_a", "CRDA", "fp1", []byte("v0")); err != nil || ex != "" {
+		t.Fatalf("PutCard = %q, %v", ex, err)
+	}
+	state := func() (string, int, string) {
+		t.Helper()
+		rec, _, err := cs.GetCard(ctx, "acct_a", "CRDA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups, err := cs.CardUpdates(ctx, "acct_a", "CRDA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, err := cs.CardByFingerprint(ctx, "acct_a", "fp2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(rec), len(ups), id
+	}
+	// Matching writes are stored.
+	if err := cs.ReplaceCard(ctx, "acct_a", "CRDA", []byte("v0"), []byte("v1")); err != nil {
+		t.Fatalf("ReplaceCard(old matches) = %v", err)
+	}
+	if err := cs.UpdateCard(ctx, "acct_a", "CRDA", []byte("v1"), []byte("v2"), []byte("u1")); err != nil {
+		t.Fatalf("UpdateCard(old matches) = %v", err)
+	}
+	if rec, n, _ := state(); rec != "v2" || n != 1 {
+		t.Fatalf("after matching writes: record %q, %d updates", rec, n)
+	}
+	// Stale writes (old is a record read before the last write, a prefix
+	// of the stored one, or empty) are refused and change nothing.
+	for _, old := range []string{"v1", "v0", "v", "", "v2 "} {
+		if err := cs.ReplaceCard(ctx, "acct_a", "CRDA", []byte(old), []byte("stale")); !errors.Is(err, vault.ErrCardChanged) {
+			t.Fatalf("ReplaceCard(old %q) = %v, want ErrCardChanged", old, err)
+		}
+		if err := cs.UpdateCard(ctx, "acct_a", "CRDA", []byte(old), []byte("stale"), []byte("ustale")); !errors.Is(err, vault.ErrCardChanged) {
+			t.Fatalf("UpdateCard(old %q) = %v, want ErrCardChanged", old, err)
+		}
+		if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp1", "fp2", []byte(old), []byte("stale"), []byte("ustale")); !errors.Is(err, vault.ErrCardChanged) || ex != "" {
+			t.Fatalf("ReissueCard(old %q) = %q, %v, want ErrCardChanged", old, ex, err)
+		}
+		if rec, n, fp2 := state(); rec != "v2" || n != 1 || fp2 != "" {
+			t.Fatalf("after stale writes (old %q): record %q, %d updates, fp2 names %q", old, rec, n, fp2)
+		}
+		if id, ok, _ := cs.CardByFingerprint(ctx, "acct_a", "fp1"); !ok || id != "CRDA" {
+			t.Fatalf("a stale reissue moved the fingerprint: fp1 names %q", id)
+		}
+	}
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDA", "fp1", "fp2", []byte("v2"), []byte("v3"), []byte("u2")); err != nil || ex != "" {
+		t.Fatalf("ReissueCard(old matches) = %q, %v", ex, err)
+	}
+	if rec, n, fp2 := state(); rec != "v3" || n != 2 || fp2 != "CRDA" {
+		t.Fatalf("after a matching reissue: record %q, %d updates, fp2 names %q", rec, n, fp2)
+	}
+	// A card that is gone is not a changed card.
+	for _, err := range []error{
+		cs.ReplaceCard(ctx, "acct_a", "CRDX", []byte("v0"), []byte("x")),
+		cs.UpdateCard(ctx, "acct_a", "CRDX", []byte("v0"), []byte("x"), []byte("u")),
+	} {
+		if err == nil || errors.Is(err, vault.ErrCardChanged) {
+			t.Fatalf("write of a missing card = %v, want a not-found error", err)
+		}
 	}
 }
 
@@ -261,7 +342,7 @@ func testCardsByFingerprint(t *testing.T, h Harness) {
 		t.Fatalf("after deleting CRDC: %v, want CRDI, CRDB", got)
 	}
 	// Reissue moves a card id key; it never conflicts with the bare key.
-	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDB", "fpX"+sep+"CRDB", "fpX0"+sep+"CRDB", []byte("v1"), []byte("u1")); ex != "" || err != nil {
+	if ex, err := cs.ReissueCard(ctx, "acct_a", "CRDB", "fpX"+sep+"CRDB", "fpX0"+sep+"CRDB", []byte("recCRDB"), []byte("v1"), []byte("u1")); ex != "" || err != nil {
 		t.Fatalf("ReissueCard(CRDB) onto fpX0's cards = %q, %v", ex, err)
 	}
 	if got := of("acct_a", "fpX"); !slices.Equal(got, []string{"CRDI"}) {

@@ -91,10 +91,10 @@ func fill(t *testing.T, s persistentStore, clk *Clock, n int) []*vault.Record {
 			t.Fatal(err)
 		}
 	}
-	if err := s.UpdateCard(ctx, "acct_a", "CRD2", []byte("card CRD2 v2"), []byte("u1")); err != nil {
+	if err := s.UpdateCard(ctx, "acct_a", "CRD2", []byte("card CRD2"), []byte("card CRD2 v2"), []byte("u1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateCard(ctx, "acct_a", "CRD2", []byte("card CRD2 v3"), []byte("u2")); err != nil {
+	if err := s.UpdateCard(ctx, "acct_a", "CRD2", []byte("card CRD2 v2"), []byte("card CRD2 v3"), []byte("u2")); err != nil {
 		t.Fatal(err)
 	}
 	return recs

@@ -96,6 +96,7 @@ func Run(t *testing.T, h Harness) {
 			conformanceTest{"CardsAreScopedAndDeduplicated", testCards},
 			conformanceTest{"CardsAreListedAndDeleted", testCardListDelete},
 			conformanceTest{"CardsAreReissued", testCardReissue},
+			conformanceTest{"CardWritesCompareAndSwap", testCardCAS},
 			conformanceTest{"CardsAreFoundByFingerprint", testCardsByFingerprint},
 			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
 			conformanceTest{"ClientsAreSetOnce", testClients},
@@ -604,8 +605,8 @@ func testWrongMasterKey(t *testing.T, h Harness) {
 type CardStore interface {
 	PutCard(ctx context.Context, account, id, fingerprint string, record []byte) (string, error)
 	GetCard(ctx context.Context, account, id string) ([]byte, bool, error)
-	UpdateCard(ctx context.Context, account, id string, record, update []byte) error
-	ReplaceCard(ctx context.Context, account, id string, record []byte) error
+	UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error
+	ReplaceCard(ctx context.Context, account, id string, old, record []byte) error
 	CardUpdates(ctx context.Context, account, id string) ([][]byte, error)
 }
 
@@ -632,7 +633,11 @@ func testCards(t *testing.T, h Harness) {
 		t.Fatal("another account reads the card")
 	}
 	for i, u := range []string{"u1", "u2", "u3"} {
-		if err := cs.UpdateCard(ctx, "acct_a", "CRD1", []byte(fmt.Sprintf("v%d", i+2)), []byte(u)); err != nil {
+		old := "one"
+		if i > 0 {
+			old = fmt.Sprintf("v%d", i+1)
+		}
+		if err := cs.UpdateCard(ctx, "acct_a", "CRD1", []byte(old), []byte(fmt.Sprintf("v%d", i+2)), []byte(u)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -647,10 +652,10 @@ func testCards(t *testing.T, h Harness) {
 	if ups, _ := cs.CardUpdates(ctx, "acct_b", "CRD1"); len(ups) != 0 {
 		t.Fatal("another account sees the updates")
 	}
-	if err := cs.UpdateCard(ctx, "acct_b", "CRD1", []byte("x"), []byte("y")); err == nil {
+	if err := cs.UpdateCard(ctx, "acct_b", "CRD1", []byte("one"), []byte("x"), []byte("y")); err == nil {
 		t.Fatal("UpdateCard of another account's card succeeded")
 	}
-	if err := cs.ReplaceCard(ctx, "acct_a", "CRD1", []byte("v5")); err != nil {
+	if err := cs.ReplaceCard(ctx, "acct_a", "CRD1", []byte("v4"), []byte("v5")); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _, _ := cs.GetCard(ctx, "acct_a", "CRD1"); string(rec) != "v5" {
@@ -659,7 +664,7 @@ func testCards(t *testing.T, h Harness) {
 	if ups, _ := cs.CardUpdates(ctx, "acct_a", "CRD1"); len(ups) != 3 {
 		t.Fatal("ReplaceCard recorded an update")
 	}
-	if err := cs.ReplaceCard(ctx, "acct_b", "CRD1", []byte("x")); err == nil {
+	if err := cs.ReplaceCard(ctx, "acct_b", "CRD1", []byte("v5"), []byte("x")); err == nil {
 		t.Fatal("ReplaceCard of another account's card succeeded")
 	}
 }
