@@ -104,7 +104,10 @@
 //     so it is card data, even when an alias with the same characters also
 //     exists. Format-preserving aliases (FPE_SIX_T_FOUR, FPE_T_FOUR, PFPT)
 //     are Luhn-valid, so a number can be both; without this rule a flood of
-//     aliases could make a real card number pass the guard.
+//     aliases could make a real card number pass the guard. (Redact never
+//     makes a new card-like alias that the account holds as a persistent
+//     value: it draws again. A number becomes both only when it is stored
+//     as a value after it was made an alias.)
 //   - else PresenceAlias when it is a live alias in either store (the
 //     records are read, never opened);
 //   - else PresenceUnknown.

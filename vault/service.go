@@ -685,6 +685,9 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 		if err != nil {
 			return fmt.Errorf("vault: redact: %w", err)
 		}
+		if err := s.takenByValues(ctx, items, pending, puts, taken); err != nil {
+			return fmt.Errorf("vault: redact: %w", err)
+		}
 		var retry []int
 		send, sendIdx := puts, pending // the common case: no alias taken, no copies
 		if slices.Contains(taken, true) {
@@ -773,6 +776,55 @@ func (s *Service) takenElsewhere(ctx context.Context, op string, other Store, pu
 		taken[idx[k]] = r != nil
 	}
 	return taken, nil
+}
+
+// takenByValues marks as taken the new aliases that are card numbers the
+// owner holds as persistent values (Known would call them card data). A
+// format-preserving alias is Luhn-valid and keeps digits of the value
+// (FPE_SIX_T_FOUR: the first 6 and last 4, leaving 5 free digits of a
+// 16-digit card, 2 of a 13-digit one), so the draw can give another card
+// the account stores; that alias would leave as an alias (the leak guard
+// lets the aliases its filters made through) while being card data. Only
+// card-like aliases (cardLike) are looked up: one batched index look-up per
+// owner for a call that makes some, none for the other formats or lengths
+// (a CVC's digits).
+func (s *Service) takenByValues(ctx context.Context, items []item, pending []int, puts []PutItem, taken []bool) error {
+	var owners []string
+	for j, i := range pending {
+		if !taken[j] && cardLike(puts[j].Record.Alias) && !slices.Contains(owners, items[i].owner) {
+			owners = append(owners, items[i].owner)
+		}
+	}
+	for _, owner := range owners {
+		var aliases []string
+		var idx []int
+		for j, i := range pending {
+			if !taken[j] && items[i].owner == owner && cardLike(puts[j].Record.Alias) {
+				aliases = append(aliases, puts[j].Record.Alias)
+				idx = append(idx, j)
+			}
+		}
+		keys, keyIdx := s.valueKeys(owner, aliases)
+		if len(keys) == 0 {
+			continue
+		}
+		found, err := s.lookupIndex(ctx, opRedact, s.persistent, keys)
+		if err != nil {
+			return err
+		}
+		for k, a := range found {
+			if a != "" {
+				taken[idx[keyIdx[k]]] = true
+			}
+		}
+	}
+	return nil
+}
+
+// cardLike reports whether a is a card number as the leak guard finds them
+// (13 to 19 digits, Luhn-valid).
+func cardLike(a string) bool {
+	return len(a) >= pan.MinLen && len(a) <= pan.MaxLen && pan.Valid(a)
 }
 
 // Revealed is the value of one alias, or Err (ErrNotFound) when the alias is
