@@ -141,7 +141,7 @@ func runKeysStatus(ctx context.Context, e env, args []string) error {
 // listen.admin address) and prints the JSON answer.
 func adminCall(ctx context.Context, e env, cfg config.Config, base, method, path string) error {
 	if cfg.Admin.Token == "" {
-		return errors.New("admin.token (ALIASGATE_ADMIN_TOKEN) is not set: the running gateway's key endpoints need it " +
+		return errors.New("admin.token (ALIASGATE_ADMIN_TOKEN) is not set: the running gateway's admin endpoints need it " +
 			"(set the same token for the gateway and this command), or stop the gateway and run this again")
 	}
 	return adminRequest(ctx, e, cfg, base, method, path, nil)

@@ -57,14 +57,18 @@ var (
 	// embeddedV4 are the IPv6 prefixes whose addresses carry an IPv4
 	// address that a translator or tunnel on the path may reach: NAT64
 	// (RFC 6052 well-known and RFC 8215 local-use), 6to4 (RFC 3056),
-	// Teredo (RFC 4380) and IPv4-compatible addresses (RFC 4291, ::/96;
-	// :: and ::1 are judged before). 64:ff9b::a9fe:a9fe is the metadata
+	// Teredo (RFC 4380), IPv4-compatible addresses (RFC 4291, ::/96;
+	// :: and ::1 are judged before) and IPv4-translated addresses (SIIT,
+	// RFC 2765, ::ffff:0:0:0/96). 64:ff9b::a9fe:a9fe is the metadata
 	// address through a NAT64 gateway.
 	embeddedV4 = []netip.Prefix{
 		netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"),
 		netip.MustParsePrefix("2002::/16"), netip.MustParsePrefix("2001::/32"),
-		netip.MustParsePrefix("::/96"),
+		netip.MustParsePrefix("::/96"), netip.MustParsePrefix("::ffff:0:0:0/96"),
 	}
+	// siteLocal is the deprecated IPv6 site-local prefix (RFC 3879), which
+	// networks that still use it route like a private range.
+	siteLocal = netip.MustParsePrefix("fec0::/10")
 )
 
 // ForbiddenAddr reports whether the gateway must not dial ip unless
@@ -73,9 +77,11 @@ var (
 // (100.64/10), unspecified, multicast, broadcast, this-network (0/8),
 // IETF protocol assignments (192.0.0/24), benchmarking (198.18/15) and
 // cloud metadata addresses, 240.0.0.0/4, the documentation ranges, and
-// every IPv6 address that embeds an IPv4 address: IPv4-mapped (::ffff:0:0/96),
-// IPv4-compatible (::/96), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4
-// (2002::/16) and Teredo (2001::/32), reason "ipv4-embedded" (an
+// site-local IPv6 (fec0::/10, reason "private"), and every IPv6 address
+// that embeds an IPv4 address: IPv4-mapped (::ffff:0:0/96), IPv4-compatible
+// (::/96), IPv4-translated (::ffff:0:0:0/96), NAT64 (64:ff9b::/96,
+// 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32), reason
+// "ipv4-embedded" (an
 // IPv4-mapped address whose IPv4 address is itself refused gets that
 // address's reason). The destination dialer unmaps what the resolver
 // returns first (Go holds an A record as an IPv4-mapped slice), so only a
@@ -100,7 +106,7 @@ func ForbiddenAddr(ip netip.Addr) (bool, string) {
 		return true, "loopback"
 	case ip.IsLinkLocalUnicast():
 		return true, "link-local"
-	case ip.IsPrivate():
+	case ip.IsPrivate(), siteLocal.Contains(ip):
 		return true, "private"
 	case ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
 		return true, "multicast"

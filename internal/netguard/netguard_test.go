@@ -79,6 +79,13 @@ func TestForbiddenAddr(t *testing.T) {
 		{"::a9fe:a9fe", true, "ipv4-embedded"},
 		{"::808:808", true, "ipv4-embedded"},
 		{"::ffff:0:0", true, "unspecified"},
+		{"::ffff:0:7f00:1", true, "ipv4-embedded"}, // IPv4-translated (SIIT) 127.0.0.1
+		{"::ffff:0:a9fe:a9fe", true, "ipv4-embedded"},
+		{"::ffff:0:808:808", true, "ipv4-embedded"},
+		{"fec0::1", true, "private"}, // deprecated site-local
+		{"feff:ffff::1", true, "private"},
+		{"ff00::1", true, "multicast"},
+		{"::fffe:0:7f00:1", false, ""},
 		// Neighbours of those prefixes stay allowed.
 		{"64:ff9c::1", false, ""},
 		{"2003::1", false, ""},
