@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/aliasgate/aliasgate/cards/tsp"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
 // redactHook is the vault, running after once, after its first Redact.
@@ -235,5 +238,192 @@ func TestSharedAliasRaceOnTwoGateways(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// racingInUse is the vault's InUse (AliasUse, a vault.InUseRecheck) with
+// during run once after AliasInUse answered, before the vault deletes the
+// alias.
+type racingInUse struct {
+	*AliasUse
+	mu     sync.Mutex
+	during func()
+}
+
+func (u *racingInUse) AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error) {
+	used, err := u.AliasUse.AliasInUse(ctx, account, alias, value)
+	u.mu.Lock()
+	f := u.during
+	u.during = nil
+	u.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return used, err
+}
+
+// flaggedAdmission refuses every persistent value of one client, as the
+// abuse guard refuses a client flagged for enumeration.
+type flaggedAdmission struct{ client string }
+
+func (a flaggedAdmission) Admit(ctx context.Context, _ [][]byte, _ []bool) error {
+	if vault.ActorFrom(ctx).Client == a.client {
+		return &vault.ThrottleError{RetryAfter: time.Hour, Limit: "enumeration"}
+	}
+	return nil
+}
+
+// TestVaultAPIDeleteDuringACreateOnAnotherGateway: a client deletes a
+// persistent alias through the vault API (vault.Delete) on gateway B
+// while gateway A creates a card of its number: A's whole create runs
+// between the vault's in-use check (no card yet) and its delete, so A's
+// re-check still finds the alias and answers it. The vault's re-check
+// (AliasUse.AliasDeleted) must give the card its number back, although the
+// client is flagged by the abuse limits (its own Redact is refused).
+func TestVaultAPIDeleteDuringACreateOnAnotherGateway(t *testing.T) {
+	const p = "4111111111111111"
+	for _, st := range gatewayStores {
+		for _, off := range []bool{true, false} {
+			t.Run(st.name+"/"+map[bool]string{true: "detection off", false: "detection on"}[off], func(t *testing.T) {
+				clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+				sa, sb, va, _ := st.open(t, clk.Now)
+				fpKey := bytes.Repeat([]byte{9}, 32)
+				use, err := NewAliasUse(sb, fpKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ru := &racingInUse{AliasUse: use}
+				aud := &switchAuditor{}
+				vol := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
+				t.Cleanup(func() { vol.Close() })
+				kr, err := vault.OpenKeyring(context.Background(), sb.(vault.Store), bytes.Repeat([]byte{7}, 32))
+				if err != nil {
+					t.Fatal(err)
+				}
+				vb, err := vault.New(sb.(vault.Store), vol, kr, vault.Options{Env: "sandbox", VolatileTTL: time.Hour,
+					Now: clk.Now, DefaultAccount: gwAccount, InUse: ru, Auditor: aud,
+					Admission: flaggedAdmission{client: "ACHflagged"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				settings := fixedSettings{gwAccount: {DuplicateDetectionOff: off}}
+				mk := func(st Store, v Vault) *Handler {
+					h, err := New(st, v, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
+						Logger: obstest.Logger(t), Settings: settings})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return h
+				}
+				g := &raceGateways{gateways: &gateways{t: t, reader: sa, a: mk(sa, va), b: mk(sb, vb)}}
+				use.RestoreWith(g.b)
+
+				ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHflagged"), gwAccount)
+				toks, err := va.Redact(ctx, []vault.RedactRequest{{Value: p}}) // an earlier message, on A
+				if err != nil {
+					t.Fatal(err)
+				}
+				alias := toks[0].Alias
+				if _, err := vb.Redact(ctx, []vault.RedactRequest{{Value: p}}); !errors.Is(err, vault.ErrThrottled) {
+					t.Fatalf("the flagged client's own redaction on B = %v; want ErrThrottled", err)
+				}
+				var id, told string
+				ru.during = func() { id, told = g.create(g.a, p, http.StatusCreated) }
+				if err := vb.Delete(ctx, alias); err != nil {
+					t.Fatalf("vault delete: %v", err)
+				}
+				if id == "" || told != alias {
+					t.Fatalf("the create during the delete: card %q told pan_alias %q; want the deleted %s", id, told, alias)
+				}
+				g.checkNumber(id, p)
+				if now := g.stored(id).PANAlias; now == alias {
+					t.Fatalf("card %s still has the deleted alias", id)
+				}
+				if out, err := vb.Reveal(ctx, []string{alias}); err != nil || !errors.Is(out[0].Err, vault.ErrNotFound) {
+					t.Fatalf("the deleted alias after the repair: %v %v; want not found", out, err)
+				}
+			})
+		}
+	}
+}
+
+// TestReissueDuringACreateOnAnotherGateway: the account updater reissues
+// card X (gateway B applies it) while gateway A creates a card of X's old
+// number: A's whole create runs between B's check that no card uses the
+// old alias and B's delete of it. The new card must keep its number.
+func TestReissueDuringACreateOnAnotherGateway(t *testing.T) {
+	const p = "4111111111111111"
+	for _, st := range gatewayStores {
+		t.Run(st.name, func(t *testing.T) {
+			g := newRaceGateways(t, st.open)
+			g.settings.set(gwAccount, AccountSettings{NetworkTokens: true, DuplicateDetectionOff: true})
+			id1, alias := g.create(g.b, p, http.StatusCreated)
+			var id2, told string
+			g.vb.beforeDelete[alias] = func() { id2, told = g.create(g.a, p, http.StatusCreated) }
+			if _, err := g.b.Simulate(context.Background(), SimulateRequest{Account: gwAccount, CardID: id1,
+				Event: "card-reissued", NewPAN: true}); err != nil {
+				t.Fatalf("reissue: %v", err)
+			}
+			if g.stored(id1).PANAlias == alias {
+				t.Fatal("the card was not reissued to a new number")
+			}
+			if id2 == "" || told != alias {
+				t.Fatalf("the create during the reissue: card %q told pan_alias %q; want %s", id2, told, alias)
+			}
+			g.checkNumber(id2, p)
+		})
+	}
+}
+
+// TestDeleteReadsTheNumberOnlyForTheLastCardOfIt: DELETE /cards/{id}
+// reads the card number before it deletes the pan_alias (an audited
+// reveal by the client, purpose restore, then the audited delete), and
+// only when the card is the last that uses the alias: deleting one of two
+// cards of a number (detection off) neither reads nor deletes it.
+func TestDeleteReadsTheNumberOnlyForTheLastCardOfIt(t *testing.T) {
+	e, s, _ := dupSetup(t)
+	s.set("ACTaccountA", AccountSettings{DuplicateDetectionOff: true})
+	const p = "4111111111111111"
+	id1, r := e.create(`"pan":"`+p+`","exp_month":4,"exp_year":2031`, pci)
+	alias := attrsOf(t, r.doc)["pan_alias"].(string)
+	id2, _ := e.create(`"pan":"`+p+`","exp_month":4,"exp_year":2031`, pci)
+	uses := func() (reveals, deletes []vault.AuditEvent) {
+		e.audit.mu.Lock()
+		defer e.audit.mu.Unlock()
+		for _, ev := range e.audit.events {
+			if slices.Contains(ev.Aliases, alias) {
+				switch ev.Op {
+				case vault.AuditReveal:
+					reveals = append(reveals, ev)
+				case vault.AuditDelete:
+					deletes = append(deletes, ev)
+				}
+			}
+		}
+		return reveals, deletes
+	}
+	before, _ := uses()
+	if code, _ := e.doNoContent("DELETE", "/cards/"+id1); code != 204 {
+		t.Fatalf("DELETE %s: %d", id1, code)
+	}
+	if rv, del := uses(); len(rv) != len(before) || len(del) != 0 {
+		t.Fatalf("deleting one of two cards of the number: %d reveals (before %d), %d deletes of its alias", len(rv), len(before), len(del))
+	}
+	if code, _ := e.doNoContent("DELETE", "/cards/"+id2); code != 204 {
+		t.Fatalf("DELETE %s: %d", id2, code)
+	}
+	rv, del := uses()
+	if len(rv) != len(before)+1 || len(del) != 1 {
+		t.Fatalf("deleting the last card of the number: %d new reveals, %d deletes; want 1 and 1", len(rv)-len(before), len(del))
+	}
+	last := rv[len(rv)-1]
+	if last.Actor.Client != "ACHtestclient" || last.Actor.Purpose != vault.PurposeRestore || last.Outcome != vault.OutcomeOK {
+		t.Fatalf("the reveal before the delete: %+v", last)
+	}
+	if del[0].Actor.Client != "ACHtestclient" || del[0].Outcome != vault.OutcomeOK {
+		t.Fatalf("the delete: %+v", del[0])
+	}
+	if err := e.revealAs(alias); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("the alias after the last card's delete: %v", err)
 	}
 }
