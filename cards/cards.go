@@ -60,7 +60,9 @@
 //     A card whose PAN (or network token PAN) the vault no longer gives
 //     this account answers 409 card_data_gone wherever the PAN is needed;
 //     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
-//     card's pan_alias (409 alias_in_use). MigrateAccounts (migrate.go)
+//     card's pan_alias (409 alias_in_use). A card stored with a pan_alias
+//     that a concurrent delete removed gets its number back under a new
+//     alias (restore.go). MigrateAccounts (migrate.go)
 //     gives the cards of every account the records they referenced before
 //     accounts existed.
 //   - Card records are written with compare-and-swap (cas.go): every write

@@ -24,6 +24,10 @@ package cards
 //     alias already gone is fine; a token already deleted at the token
 //     service is fine). A DELETE that failed part way (503, store down) is
 //     finished by the next DELETE of the same id.
+//   - The pan_alias, when this card is the last that uses it, is read (an
+//     audited reveal, purpose vault.PurposeRestore) before it is deleted,
+//     and a card another gateway stored with it in between gets the number
+//     back under a new alias (restore.go).
 //   - A card whose aliases belong to another account (made before accounts
 //     existed, see errCardDataGone) cannot reach them: the aliases this
 //     account cannot see are left, and the card is still deleted.
@@ -106,12 +110,11 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 	if err != nil {
 		return nil, nil, err
 	}
-	aliases := []string{rec.CVCAlias}
-	if !otherUses(held, rec.ID, rec.PANAlias) {
-		aliases = append(aliases, rec.PANAlias)
+	if err := h.deleteAlias(q, rec.CVCAlias); err != nil {
+		return nil, nil, err
 	}
-	for _, a := range aliases {
-		if err := h.deleteAlias(q, a); err != nil {
+	if !otherUses(held, rec.ID, rec.PANAlias) {
+		if err := h.deletePANAlias(q, rec); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -148,6 +151,38 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 		return fmt.Errorf("reveal network token %s: %w", t.ID, err)
 	}
 	t.State, t.UpdatedAt = TokenDeleted, h.now().UTC()
+	return nil
+}
+
+// deletePANAlias deletes the pan_alias of rec, a card being deleted that
+// was the last card using it, and gives a card another gateway stored with
+// that alias meanwhile its number back (restore.go): the number is read
+// first (an audited reveal, purpose vault.PurposeRestore), kept only for
+// the call.
+func (h *Handler) deletePANAlias(q *request, rec *record) error {
+	if rec.PANAlias == "" {
+		return nil
+	}
+	out, err := h.vault.Reveal(vault.WithPurpose(q.ctx, vault.PurposeRestore), []string{rec.PANAlias})
+	if err == nil && len(out) != 1 {
+		err = errors.New("vault reveal: wrong number of results")
+	}
+	if err != nil {
+		return fmt.Errorf("read the card number before deleting its alias: %w", err)
+	}
+	if errors.Is(out[0].Err, vault.ErrNotFound) {
+		return nil // already gone (a DELETE finished by a second one)
+	}
+	if out[0].Err != nil {
+		return fmt.Errorf("read the card number before deleting its alias: %w", out[0].Err)
+	}
+	pan := out[0].Value
+	if err := h.deleteAlias(q, rec.PANAlias); err != nil {
+		return err
+	}
+	if err := h.restoreUsers(q, rec.PANAlias, pan, rec.ID); err != nil {
+		return fmt.Errorf("restore the card number of a card stored during the delete: %w", err)
+	}
 	return nil
 }
 

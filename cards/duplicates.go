@@ -97,6 +97,7 @@ func cardsOfFingerprint(ctx context.Context, store Store, account, fp string) ([
 		if err != nil {
 			return nil, err
 		}
+		rec.raw = b
 		if !rec.Deleting {
 			out = append(out, rec)
 		}

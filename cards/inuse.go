@@ -3,6 +3,7 @@ package cards
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
@@ -14,9 +15,14 @@ import (
 // PAN are found by their fingerprint in the alias owner's account (several
 // with duplicate detection off, duplicates.go), and the alias backs one
 // when it is that card's pan_alias (and the card is not being deleted).
+//
+// It is also a vault.InUseRecheck: after the vault API deleted an alias
+// AliasInUse let go, a card another gateway stored with it in between gets
+// its number back (restore.go), through the Handler given to RestoreWith.
 type AliasUse struct {
-	store Store
-	fpKey []byte
+	store   Store
+	fpKey   []byte
+	handler atomic.Pointer[Handler] // RestoreWith; nil: no re-check
 }
 
 // NewAliasUse returns the vault.InUse of the cards in store; fingerprintKey
@@ -28,7 +34,30 @@ func NewAliasUse(store Store, fingerprintKey []byte) (*AliasUse, error) {
 	return &AliasUse{store: store, fpKey: append([]byte(nil), fingerprintKey...)}, nil
 }
 
-var _ vault.InUse = (*AliasUse)(nil)
+var _ vault.InUseRecheck = (*AliasUse)(nil)
+
+// RestoreWith has h give the cards whose pan_alias the vault API deleted
+// while they were stored their number back (AliasDeleted). The server calls
+// it once its Handler exists (the vault, which asks u, comes first).
+func (u *AliasUse) RestoreWith(h *Handler) { u.handler.Store(h) }
+
+// AliasDeleted implements vault.InUseRecheck: the cards of account that
+// have alias, just deleted, get value (their number) back under a new
+// alias, which they are pointed at. Its vault calls keep ctx's actor (the
+// client that deleted the alias), with purpose vault.PurposeRestore.
+func (u *AliasUse) AliasDeleted(ctx context.Context, account, alias string, value []byte) error {
+	h := u.handler.Load()
+	if h == nil || !pan.Valid(string(value)) {
+		return nil
+	}
+	ctx = vault.WithAccount(ctx, account)
+	if vault.ActorFrom(ctx).Client == "" && vault.ActorFrom(ctx).Route == "" {
+		ctx = vault.WithRoute(ctx, restoreRoute)
+	}
+	q := &request{ctx: ctx, p: principalOf(account), obs: Observability{TraceID: traceID(""),
+		AccountID: account, VaultID: h.vaultID}}
+	return h.restoreUsers(q, alias, string(value), "")
+}
 
 // AliasInUse implements vault.InUse. Only a value that is a card number
 // can back a card. A network token's own PAN alias is not looked for: a

@@ -42,7 +42,8 @@ package cards
 //     Then the old PAN alias is deleted from the vault (audited, its alias
 //     answers 404) unless another card of the account still uses it
 //     (AliasUse: the cards made of the same number with detection off keep
-//     it), so an old card number does not stay revealable forever. A
+//     it), so an old card number does not stay revealable forever; a card
+//     of the old number stored meanwhile gets it back (restore.go). A
 //     failure there leaves the alias (logged); the card is already reissued.
 //   - A token deleted by the network is retired as by DELETE: its token
 //     PAN is deleted from the vault.
@@ -400,7 +401,10 @@ func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
 	}
 	inUse, err := (&AliasUse{store: h.store, fpKey: h.fpKey}).AliasInUse(q.ctx, q.p.Account, rec.PANAlias, []byte(r.oldPAN))
 	if err == nil && !inUse {
-		err = h.deleteAlias(q, rec.PANAlias)
+		if err = h.deleteAlias(q, rec.PANAlias); err == nil {
+			// A card of the old number stored meanwhile (restore.go).
+			err = h.restoreUsers(q, rec.PANAlias, r.oldPAN, "")
+		}
 	}
 	if err == nil && rec.CVCAlias != "" && rec.CVCAlias != next.CVCAlias {
 		err = h.deleteAlias(q, rec.CVCAlias)

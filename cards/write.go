@@ -481,6 +481,14 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rec.raw = b // what autoProvision's compare-and-swap write replaces
+		if existing == "" {
+			// A delete of the card number's last other card may have
+			// removed the alias since the redaction (restore.go).
+			if rec, err = h.keepPANAlias(q, rec, pan); err != nil {
+				h.fail(q, "create card: store", err)
+				return
+			}
+		}
 	}
 	if existing != "" {
 		if !h.noteDuplicate(q) {

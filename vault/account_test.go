@@ -3,6 +3,9 @@ package vault_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/vault"
@@ -164,5 +167,55 @@ func TestRecordsStoredUnderTheDefaultAccountsName(t *testing.T) {
 	}
 	if err := after.Delete(ctx, toks[1].Alias); err != nil {
 		t.Fatalf("the default account deletes it: %v", err)
+	}
+}
+
+// recheck is an InUseRecheck: it records AliasDeleted's calls (and
+// whether the alias was gone by then) and fails them when told to.
+type recheck struct {
+	inUse
+	svc     *vault.Service
+	deleted []string
+	fail    error
+}
+
+func (r *recheck) AliasDeleted(ctx context.Context, account, alias string, value []byte) error {
+	out, err := r.svc.Reveal(ctx, []string{alias})
+	gone := err == nil && errors.Is(out[0].Err, vault.ErrNotFound)
+	r.deleted = append(r.deleted, fmt.Sprintf("%s/%s=%s gone=%v", account, alias, value, gone))
+	return r.fail
+}
+
+// TestDeleteRechecksAfterTheDelete: an InUse that is an InUseRecheck is
+// told after the delete (the alias gone by then) with the account, alias
+// and value; not for an alias in use (nothing deleted); its error fails
+// the Delete, the alias staying deleted.
+func TestDeleteRechecksAfterTheDelete(t *testing.T) {
+	st, kr := memVault(t)
+	u := &recheck{inUse: inUse{used: map[string]bool{}}}
+	svc, err := vault.New(st, st, kr, vault.Options{Env: "test", InUse: u, DefaultAccount: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.svc = svc
+	ctx := vault.WithAccount(context.Background(), "acct_a")
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111"}, {Value: "5555555555554444"}, {Value: "4012888888881881"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.used[toks[2].Alias] = true
+	if err := svc.Delete(ctx, toks[0].Alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Delete(ctx, toks[2].Alias); !errors.Is(err, vault.ErrInUse) {
+		t.Fatalf("delete of an alias in use = %v", err)
+	}
+	u.fail = errors.New("card store down")
+	if err := svc.Delete(ctx, toks[1].Alias); err == nil || !strings.Contains(err.Error(), "card store down") {
+		t.Fatalf("delete with a failing re-check = %v", err)
+	}
+	want := []string{"acct_a/" + toks[0].Alias + "=4111111111111111 gone=true", "acct_a/" + toks[1].Alias + "=5555555555554444 gone=true"}
+	if !slices.Equal(u.deleted, want) {
+		t.Fatalf("AliasDeleted calls %v, want %v", u.deleted, want)
 	}
 }

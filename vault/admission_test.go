@@ -118,3 +118,35 @@ func TestPerCallBounds(t *testing.T) {
 		t.Fatalf("within both bounds: %v", err)
 	}
 }
+
+// TestRestoreIsNotAskedOfTheAdmission: a Redact with PurposeRestore (a
+// card's number put back after a racing delete) stores its value although
+// the Admission refuses the caller, and the Admission is not asked; any
+// other purpose of the same caller is refused, and so is a restore that
+// breaks the per-call bounds, which are not the Admission's.
+func TestRestoreIsNotAskedOfTheAdmission(t *testing.T) {
+	spy := &admissionSpy{refuse: &vault.ThrottleError{RetryAfter: time.Hour, Limit: "enumeration"}}
+	svc, _, _ := admissionFixture(t, vault.Options{Admission: spy, MaxValuesPerCall: 1})
+	ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHflagged"), "ACTa")
+	for _, purpose := range []string{"", vault.PurposeRestore + "d", "create"} {
+		if _, err := svc.Redact(vault.WithPurpose(ctx, purpose), []vault.RedactRequest{{Value: "4111111111111111"}}); !errors.Is(err, vault.ErrThrottled) {
+			t.Fatalf("purpose %q: Redact = %v; want ErrThrottled", purpose, err)
+		}
+	}
+	spy.values = nil
+	rctx := vault.WithPurpose(ctx, vault.PurposeRestore)
+	toks, err := svc.Redact(rctx, []vault.RedactRequest{{Value: "4111111111111111"}})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if spy.values != nil {
+		t.Fatalf("the Admission was asked about a restore: %d values", len(spy.values))
+	}
+	out, err := svc.Reveal(ctx, []string{toks[0].Alias})
+	if err != nil || out[0].Value != "4111111111111111" {
+		t.Fatalf("the restored value: %v %v", out, err)
+	}
+	if _, err := svc.Redact(rctx, []vault.RedactRequest{{Value: "4012888888881881"}, {Value: "5555555555554444"}}); !errors.Is(err, vault.ErrTooManyValues) {
+		t.Fatalf("a restore over MaxValuesPerCall = %v; want ErrTooManyValues", err)
+	}
+}

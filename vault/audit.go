@@ -76,6 +76,16 @@ func WithAccount(ctx context.Context, account string) context.Context {
 	return WithActor(ctx, a)
 }
 
+// PurposeRestore is the purpose of the calls that put back a value the
+// vault held for the account moments ago: the Card Management API reads a
+// card number before it deletes the card's pan_alias, and stores it again
+// when a card another gateway stored meanwhile still uses that alias (a
+// delete racing a create). Its reveals are audited with this purpose; a
+// Redact with it is not asked of Options.Admission (the abuse limits): the
+// value is the account's own, taken from the vault, and refusing its
+// return would lose a card's number. Only code sets it, never a request.
+const PurposeRestore = "restore"
+
 // WithPurpose returns a copy of ctx whose Actor has Purpose set and keeps
 // the other fields.
 func WithPurpose(ctx context.Context, purpose string) context.Context {

@@ -37,7 +37,10 @@
 // default_account) owns the records stored without an owner: every record
 // written before accounts existed, and the default account's since, which
 // keep the version 1 encoding and the earlier index input, byte for byte.
-// Options.InUse lets Delete refuse (ErrInUse) an alias that backs a card.
+// Options.InUse lets Delete refuse (ErrInUse) an alias that backs a card;
+// an InUse that is an InUseRecheck is told after the delete, so that a
+// card stored with the alias in between gets the value back. A call with
+// PurposeRestore (that value going back) is not asked of the Admission.
 // The accounts migration (MigrateRecord, run by cards.MigrateAccounts)
 // gives another account a default-account record its card references, in
 // place (Store.SetOwner) or as that account's own copy of the value.

@@ -80,7 +80,8 @@ type Options struct {
 	MaxValuesPerCall int
 	MaxNewPerCall    int
 	// Admission, when set, is asked before a Redact that holds persistent
-	// values writes anything (see Admission).
+	// values writes anything (see Admission), except by a call with
+	// PurposeRestore.
 	Admission Admission
 	// MaxValueLen is the longest persistent value, in bytes: default
 	// DefaultMaxValueLen, at most MaxValueLimit (vault.max_value_size).
@@ -119,6 +120,17 @@ type InUse interface {
 	// by account, backs a record that would break without it. value is
 	// cleared after the call: it must not be kept.
 	AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error)
+}
+
+// InUseRecheck is an InUse that is asked again after Delete removed a
+// persistent alias: between AliasInUse's answer and the delete, a record
+// stored elsewhere (a card another gateway created) may have taken the
+// alias. AliasDeleted then puts the value back for it (a new alias) and
+// points the record at it. value is cleared after the call. An error
+// fails the Delete (the alias is deleted all the same).
+type InUseRecheck interface {
+	InUse
+	AliasDeleted(ctx context.Context, account, alias string, value []byte) error
 }
 
 // rollbackTimeout bounds the deletes that undo a failed Redact's writes.
@@ -366,8 +378,13 @@ func tooMany(index, bound int, what string) error {
 // admit applies Options.MaxNewPerCall and asks the Admission about the
 // call's persistent values, once their index look-up has said which are
 // new. Nothing has been written yet.
+// A call with PurposeRestore is not asked of the Admission.
 func (s *Service) admit(ctx context.Context, items []item) error {
-	if s.maxNew == 0 && s.admission == nil {
+	admission := s.admission
+	if ActorFrom(ctx).Purpose == PurposeRestore {
+		admission = nil
+	}
+	if s.maxNew == 0 && admission == nil {
 		return nil
 	}
 	var values [][]byte
@@ -390,8 +407,8 @@ func (s *Service) admit(ctx context.Context, items []item) error {
 	// records answers: whether a message is over that cap depends on which
 	// of its values were known, so answering it first would let a caller
 	// test guesses outside its limits.
-	if s.admission != nil && len(values) > 0 {
-		if err := s.admission.Admit(ctx, values, isNew); err != nil {
+	if admission != nil && len(values) > 0 {
+		if err := admission.Admit(ctx, values, isNew); err != nil {
 			return fmt.Errorf("vault: redact: %w", err)
 		}
 	}
@@ -1096,14 +1113,26 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 		if err != nil {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
+		defer clear(v)
 		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
-		clear(v)
 		if err != nil {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
 		if used {
 			return ErrInUse
 		}
+		if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return ErrNotFound // deleted or expired meanwhile
+			}
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+		if rc, ok := s.inUse.(InUseRecheck); ok {
+			if err := rc.AliasDeleted(ctx, s.account(ctx), alias, v); err != nil {
+				return fmt.Errorf("vault: delete: the alias was deleted; putting its value back for a record that took it meanwhile failed: %w", err)
+			}
+		}
+		return nil
 	}
 	if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
 		if errors.Is(err, ErrNotFound) {

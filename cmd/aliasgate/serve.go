@@ -137,6 +137,8 @@ type gateway struct {
 	// abuse is the vault's Admission: enumeration and duplicate
 	// detectors, new values per source (limits.*; abuse.go).
 	abuse *abuse.Guard
+	// inUse is the vault's InUse (cards.AliasUse), given the cards Handler once it exists.
+	inUse *cards.AliasUse
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
@@ -199,6 +201,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	gw.inUse = inUse
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
 		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
 		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
@@ -368,6 +371,9 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	h, err := cards.New(gw.persistent, gw.vault, gw.apiAuth("cards"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("cards: %w", err)
+	}
+	if gw.inUse != nil {
+		gw.inUse.RestoreWith(h) // a card stored while the vault API deleted its alias gets its number back
 	}
 	return h, nil
 }
