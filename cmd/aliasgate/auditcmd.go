@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -109,27 +108,26 @@ func auditNotes(e env, recovered int, firstSeq uint64, lines int, lastEvent, las
 }
 
 // parseOptionalArg parses args with at most one positional argument, which
-// may come before or after the flags, and returns it ("" when absent).
+// may come before, between or after the flags, and returns it ("" when
+// absent).
 func parseOptionalArg(fs *flag.FlagSet, e env, args []string) (string, error) {
+	var arg string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args[0], parseFlags(fs, e, args[1:])
+		arg, args = args[0], args[1:]
 	}
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			return "", errHelp
+	if err := parseArgs(fs, e, args, -1); err != nil {
+		return "", err
+	}
+	if arg == "" && fs.NArg() > 0 {
+		arg = fs.Arg(0)
+		if err := parseArgs(fs, e, fs.Args()[1:], -1); err != nil {
+			return "", err
 		}
-		return "", usagef("%s: %v (see --help)", fs.Name(), err)
 	}
-	switch fs.NArg() {
-	case 0:
-		return "", nil
-	case 1:
-		return fs.Arg(0), nil
+	if fs.NArg() > 0 {
+		return "", usagef("%s: want at most one argument, got %d (see --help)", fs.Name(), fs.NArg()+1)
 	}
-	return "", usagef("%s: want at most one argument, got %d (see --help)", fs.Name(), fs.NArg())
+	return arg, nil
 }
 
 // openAuditLog opens the configured audit log, or returns nil when

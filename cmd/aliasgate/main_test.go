@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
@@ -92,6 +94,37 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		}
 		if strings.Count(buf.String(), "\n") != 1 {
 			t.Errorf("%v: want one line, got %q", args, buf.String())
+		}
+	}
+}
+
+// TestUsageErrorsNeverEchoACardNumber: a card number typed where a flag,
+// a flag value or an argument goes (a paste into the wrong terminal) is
+// masked in the one-line usage error of every command that parses flags.
+func TestUsageErrorsNeverEchoACardNumber(t *testing.T) {
+	const card = "4111111111111111"
+	for _, args := range [][]string{
+		{"serve", "--" + card},
+		{"serve", card},
+		{"serve", "--config=" + card, "extra", card},
+		{"clients", "create", "--" + card + "=x"},
+		{"clients", "list", card},
+		{"audit", "verify", "--" + card},
+		{"audit", "verify", "a", card},
+		{"tsp", "simulate", "token-suspended", "--card=x", "--account", "a", card},
+		{"tsp", "simulate", card},
+		{"tsp", "simulate", "--" + card},
+		{"webhooks", "deliveries", card},
+		{"keys", "status", "--" + card},
+	} {
+		out, stderr, err := runCmd(t, testEnv(nil), args...)
+		var buf bytes.Buffer
+		code := exitCode(err, &buf)
+		if code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args[:2], code, pan.Mask(fmt.Sprint(err)))
+		}
+		if all := out + stderr + buf.String(); strings.Contains(all, card) || strings.Contains(all, "41111111") {
+			t.Errorf("%v: the card number is echoed: %q", args[:2], pan.Mask(all))
 		}
 	}
 }

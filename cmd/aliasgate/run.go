@@ -8,6 +8,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -138,7 +140,9 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 	return parseArgs(fs, e, args, 0)
 }
 
-// parseArgs is parseFlags for a command with n positional arguments.
+// parseArgs is parseFlags for a command with n positional arguments (n < 0:
+// any number, left in fs.Args()). A usage error never echoes a card-like
+// number a user typed into the wrong place: it is masked (internal/pan).
 func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -147,11 +151,14 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 			fs.Usage()
 			return errHelp
 		}
-		return usagef("%s: %v (see --help)", fs.Name(), err)
+		return usagef("%s: %s (see --help)", fs.Name(), pan.Mask(err.Error()))
+	}
+	if n < 0 {
+		return nil
 	}
 	if fs.NArg() != n {
 		if n == 0 {
-			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), fs.Arg(0))
+			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.Mask(fs.Arg(0)))
 		}
 		return usagef("%s: want %d argument(s), got %d (see --help)", fs.Name(), n, fs.NArg())
 	}

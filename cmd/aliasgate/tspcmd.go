@@ -6,13 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/aliasgate/aliasgate/admin"
 	"github.com/aliasgate/aliasgate/cards"
-	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // adminTSP gives the admin listener's POST /admin/tsp/simulate the Card
@@ -104,30 +102,12 @@ func runTSPSimulate(ctx context.Context, e env, args []string) error {
 	return adminRequest(ctx, e, cfg, *adminURL, http.MethodPost, "/admin/tsp/simulate", body)
 }
 
-// parseTSPArgs parses EVENT and the flags (in any order); no error echoes
-// a card-like number a user typed by mistake (masked).
+// parseTSPArgs parses EVENT and the flags (in any order); an event with a
+// digit is refused without being echoed (a card number typed by mistake).
 func parseTSPArgs(fs *flag.FlagSet, e env, args []string) (string, error) {
-	var event string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		event, args = args[0], args[1:]
-	}
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			return "", errHelp
-		}
-		return "", usagef("%s: %s (see --help)", fs.Name(), pan.Mask(err.Error()))
-	}
-	if event == "" && fs.NArg() > 0 {
-		event = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return "", usagef("%s: %s (see --help)", fs.Name(), pan.Mask(err.Error()))
-		}
-	}
-	if fs.NArg() > 0 {
-		return "", usagef("%s: want one event, got %d more arguments (see --help)", fs.Name(), fs.NArg())
+	event, err := parseOptionalArg(fs, e, args)
+	if err != nil {
+		return "", err
 	}
 	if strings.ContainsFunc(event, func(r rune) bool { return r >= '0' && r <= '9' }) {
 		return "", usagef("%s: unknown event (see --help)", fs.Name())
