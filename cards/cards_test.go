@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,10 @@ type memStore struct {
 	updates map[string][][]byte
 
 	idem map[string]idemTestEntry // idempotency_test.go
+
+	// stale, when set, makes every compare-and-swap write lose, as if
+	// another gateway changed the card each time (payment_test.go).
+	stale atomic.Bool
 }
 
 func newMemStore() *memStore {
@@ -67,7 +72,7 @@ func (s *memStore) cas(k, id string, old []byte) error {
 	if !ok {
 		return fmt.Errorf("no card %s", id)
 	}
-	if !bytes.Equal(cur, old) {
+	if !bytes.Equal(cur, old) || s.stale.Load() {
 		return vault.ErrCardChanged
 	}
 	return nil

@@ -78,11 +78,15 @@ func (l *cardLocks) lock(account, id string) func() {
 // A caller never holds two card locks at once.
 func (h *Handler) lock(account, id string) func() { return h.locks.lock(account, id) }
 
+// codeCardConflict is the error code of errCardConflict (and of
+// ErrCardConflict, its payment refusal).
+const codeCardConflict = "card_conflict"
+
 // errCardConflict answers a write that lost the compare-and-swap casTries
 // times in a row: the card is being changed by other requests; the client
 // may try again.
 func errCardConflict() *jsonapi.Error {
-	return jsonapi.NewError(http.StatusConflict, "card_conflict", "Conflict",
+	return jsonapi.NewError(http.StatusConflict, codeCardConflict, "Conflict",
 		"the card was changed by concurrent requests while this one was applied; try again")
 }
 

@@ -49,6 +49,10 @@ import (
 var (
 	ErrUnknownCard   = &PaymentError{Code: "unknown_card", Detail: "the card reference is not a card of this account"}
 	ErrNoActiveToken = &PaymentError{Code: "no_active_network_token", Detail: "the card has no active network token and the route does not fall back to the card number"}
+	// ErrCardConflict: the card changed under every try of the payment
+	// (other gateways or requests writing it at the same time); nothing
+	// was paid with it and the request may be retried.
+	ErrCardConflict = &PaymentError{Code: codeCardConflict, Detail: "the card was changed by other requests at the same time; retry"}
 )
 
 // PaymentError is a refusal of a payment request.
@@ -101,6 +105,10 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 		var je *jsonapi.Error
 		if errors.As(err, &je) && je.Status == http.StatusNotFound { // deleted meanwhile
 			return PaymentValues{}, ErrUnknownCard
+		}
+		if errors.As(err, &je) && je.Status == http.StatusConflict && len(je.Objects) > 0 &&
+			je.Objects[0].Code == codeCardConflict { // lost every compare-and-swap (errCardConflict)
+			return PaymentValues{}, ErrCardConflict
 		}
 		if !errors.Is(err, tsp.ErrDeleted) && !errors.Is(err, tsp.ErrSuspended) &&
 			!errors.Is(err, errTokenSuspended) && !errors.Is(err, errNoActiveToken) {

@@ -67,3 +67,29 @@ func TestPaymentResolvesCardsOfItsAccountOnly(t *testing.T) {
 		t.Fatalf("deleted card: %v", err)
 	}
 }
+
+// TestPaymentLosingEveryWriteIsACardConflict: a token payment whose card is
+// changed under each of its compare-and-swap tries (another gateway writing
+// it all the time) is refused with ErrCardConflict (card_conflict, which the
+// outbound proxy answers 409 without calling the processor), not an
+// internal error, and no cryptogram is handed out; once the card is quiet
+// again the payment goes through.
+func TestPaymentLosingEveryWriteIsACardConflict(t *testing.T) {
+	e := deleteSetup(t)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"123","exp_month":7,"exp_year":2031`, pci)
+	if r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw); r.code != 200 {
+		t.Fatalf("provision: %d %s", r.code, r.body)
+	}
+	ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHproxy"), "ACTaccountA")
+	st := e.store
+	st.stale.Store(true)
+	v, err := e.h.Payment(ctx, "ACTaccountA", id, true, tsp.UseEcommerce)
+	var pe *PaymentError
+	if !errors.Is(err, ErrCardConflict) || !errors.As(err, &pe) || pe.PaymentCode() != "card_conflict" || v != (PaymentValues{}) {
+		t.Fatalf("payment while every write loses: %+v %v, want ErrCardConflict and nothing", v, err)
+	}
+	st.stale.Store(false)
+	if v, err := e.h.Payment(ctx, "ACTaccountA", id, true, tsp.UseEcommerce); err != nil || !v.Token || v.Cryptogram == "" {
+		t.Fatalf("payment once quiet: %+v %v", v, err)
+	}
+}
