@@ -98,7 +98,10 @@ func cardsOfFingerprint(ctx context.Context, store Store, account, fp string) ([
 			return nil, err
 		}
 		rec.raw = b
-		if !rec.Deleting {
+		// A card whose own fingerprint is another is never taken for a card
+		// of this number, whatever the index says (defence in depth: every
+		// store moves index and record in one transaction).
+		if !rec.Deleting && rec.Fingerprint == fp {
 			out = append(out, rec)
 		}
 	}

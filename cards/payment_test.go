@@ -93,3 +93,32 @@ func TestPaymentLosingEveryWriteIsACardConflict(t *testing.T) {
 		t.Fatalf("payment once quiet: %+v %v", v, err)
 	}
 }
+
+// TestPaymentByAliasNeverFollowsAStaleIndexEntry: when the fingerprint index
+// names a card whose record holds another number (an index entry left
+// behind, which no store writes but a restored backup or a hand edit could
+// leave), a payment by the alias of that number does not pay with the
+// other card: ErrUnknownCard, and the alias-in-use check does not see it.
+func TestPaymentByAliasNeverFollowsAStaleIndexEntry(t *testing.T) {
+	e := deleteSetup(t)
+	other, _ := e.create(`"pan":"5555555555554444","cvc":"123","exp_month":7,"exp_year":2031`, pci)
+	ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHproxy"), "ACTaccountA")
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111", Format: vault.FormatFPESixTFour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := e.store
+	st.mu.Lock()
+	st.fingers["ACTaccountA/"+fingerprint(e.h.fpKey, "ACTaccountA", "4111111111111111")] = other
+	st.mu.Unlock()
+	if v, err := e.h.Payment(ctx, "ACTaccountA", toks[0].Alias, true, tsp.UseEcommerce); !errors.Is(err, ErrUnknownCard) {
+		t.Fatalf("payment by the alias of 4111… through a stale entry naming another card: %+v %v", v.Token, err)
+	}
+	use, err := NewAliasUse(st, e.h.fpKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used, err := use.AliasInUse(ctx, "ACTaccountA", toks[0].Alias, []byte("4111111111111111")); used || err != nil {
+		t.Fatalf("alias in use through a stale entry: %v %v", used, err)
+	}
+}
