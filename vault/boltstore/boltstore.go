@@ -662,18 +662,25 @@ func (s *Store) UpdateCard(ctx context.Context, account, id string, old, record,
 		if err := cb.Put(k, record); err != nil {
 			return err
 		}
-		ub := tx.Bucket(bucketCardUpdates)
-		seq, err := ub.NextSequence()
-		if err != nil {
-			return err
-		}
-		uk := binary.BigEndian.AppendUint64(append(k, 0), seq)
-		return ub.Put(uk, update)
+		return appendCardUpdate(tx.Bucket(bucketCardUpdates), k, update)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: update card: %w", err)
 	}
 	return nil
+}
+
+// appendCardUpdate stores update after the card's others: under the card
+// key, a 0 byte and the bucket's next sequence number (big endian, so a
+// card's updates sort in the order they were made).
+func appendCardUpdate(ub *bolt.Bucket, cardKey, update []byte) error {
+	seq, err := ub.NextSequence()
+	if err != nil {
+		return err
+	}
+	k := make([]byte, 0, len(cardKey)+9)
+	k = binary.BigEndian.AppendUint64(append(append(k, cardKey...), 0), seq)
+	return ub.Put(k, update)
 }
 
 // ReplaceCard replaces an existing card record without recording a card

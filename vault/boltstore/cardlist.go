@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -106,12 +105,7 @@ func (s *Store) ReissueCard(ctx context.Context, account, id, oldFingerprint, fi
 		if err := cb.Put(k, record); err != nil {
 			return err
 		}
-		ub := tx.Bucket(bucketCardUpdates)
-		seq, err := ub.NextSequence()
-		if err != nil {
-			return err
-		}
-		return ub.Put(binary.BigEndian.AppendUint64(append(k, 0), seq), update)
+		return appendCardUpdate(tx.Bucket(bucketCardUpdates), k, update)
 	})
 	if err != nil {
 		return "", fmt.Errorf("boltstore: reissue card: %w", err)

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -181,11 +180,7 @@ func (s *Store) ImportCard(ctx context.Context, d vault.CardDump) error {
 			}
 		}
 		for _, u := range d.Updates {
-			seq, err := ub.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := ub.Put(binary.BigEndian.AppendUint64(bytes.Clone(prefix), seq), u); err != nil {
+			if err := appendCardUpdate(ub, k, u); err != nil {
 				return err
 			}
 		}

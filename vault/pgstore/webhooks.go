@@ -45,6 +45,16 @@ func scanDelivery(row pgx.Row) (webhooks.Delivery, error) {
 	return d, nil
 }
 
+// collectDeliveries reads every row of rows (record, due, lease_owner) and
+// closes them; none is a nil slice.
+func collectDeliveries(rows pgx.Rows) ([]webhooks.Delivery, error) {
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhooks.Delivery, error) { return scanDelivery(r) })
+	if len(ds) == 0 {
+		ds = nil
+	}
+	return ds, err
+}
+
 func checkDelivery(d webhooks.Delivery) error {
 	if !isStorable(d.ID) || !isStorable(d.Account) || !isStorable(d.LeaseOwner) {
 		return errors.New("delivery id, account or owner is not storable")
@@ -97,15 +107,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until ti
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
+		out, err = collectDeliveries(rows)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -174,15 +177,8 @@ func (s *Store) ListDeliveries(ctx context.Context, f webhooks.Filter) ([]webhoo
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
+		out, err = collectDeliveries(rows)
+		return err
 	})
 	return out, err
 }
