@@ -7,7 +7,7 @@
 //
 //	go run ./bench                       # scenarios 1–4, docs/PERFORMANCE.md and charts in docs/
 //	go run ./bench -smoke                # a few seconds, nothing written (CI)
-//	go run ./bench -scenarios 1 -profile /tmp/prof   # with CPU and allocation profiles
+//	go run ./bench -scenarios 1 -profile /tmp/prof   # with CPU and allocation profiles (gateway and baselines)
 //	go run ./bench -scenarios 4 -vault-sizes 10000,100000,1000000,10000000   # 10M: not in CI
 //	go run ./bench -store postgres -postgres-url postgres://… -redis-url redis://…   # scenario 5
 //	go run ./bench -scenarios 1,3 -baselines tuned -env GOGC=200   # one baseline kind, GOGC for all proxies
@@ -126,7 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.smoke, "smoke", false, "a few seconds in all, small vaults, nothing written unless -out/-chart are given (CI)")
 	sizes := fs.String("vault-sizes", "10000,100000,1000000", "scenario 4 vault sizes (10000000 works too: about 4 GB and many minutes, not for CI)")
 	fs.IntVar(&o.revealWorkers, "reveal-workers", 1, "scenario 4: concurrent reveal callers")
-	fs.StringVar(&o.profileDir, "profile", "", "write CPU and allocation profiles of the gateway for scenarios 1-3 into `dir` (builds it with a pprof endpoint)")
+	fs.StringVar(&o.profileDir, "profile", "", "write CPU and allocation profiles of the gateway and of the baselines for scenarios 1-3 into `dir`, each under the same closed-loop load after the measured runs (builds the gateway with a pprof endpoint)")
 	fs.StringVar(&o.gatewayBin, "gateway", "", "use this aliasgate `binary` instead of building ./cmd/aliasgate")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the gateway's log.level (info: an access line per request, as deployed)")
 	fs.StringVar(&o.store, "store", "bolt", "vault store: bolt, or postgres (with Redis for volatile values: scenario 5)")

@@ -32,6 +32,9 @@ type proc struct {
 	done chan error
 	// tuning is what a baseline printed about its GC policy and buffers.
 	tuning string
+	// pprof is the address of a baseline's profiles ("" unless started
+	// with -pprof).
+	pprof string
 }
 
 // pid returns the process id.
@@ -143,6 +146,9 @@ func startRoleEnv(ctx context.Context, role string, env []string, args ...string
 		for sc.Scan() {
 			if t, ok := strings.CutPrefix(sc.Text(), tuningPrefix); ok {
 				p.tuning = t // written before addr is sent, read after it is received
+			}
+			if a, ok := strings.CutPrefix(sc.Text(), pprofPrefix); ok {
+				p.pprof = a // likewise
 			}
 			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
 				addr <- a

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -36,6 +37,26 @@ const (
 // "listening <addr>"; the harness reports it.
 const tuningPrefix = "tuning "
 
+// A role started with -pprof prints "pprof <addr>" before "listening
+// <addr>": the address of its /debug/pprof/profile and /debug/pprof/allocs.
+const pprofPrefix = "pprof "
+
+// servePprof serves the CPU and allocation profiles of this process on a
+// loopback port of its own (not on the role's listener, whose CPU is what
+// is measured), on a mux of its own.
+func servePprof() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/debug/pprof/allocs", pprof.Handler("allocs"))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
 // runRole serves one role until SIGTERM and returns the exit status.
 func runRole(role string, args []string) int {
 	log.SetFlags(0)
@@ -49,6 +70,7 @@ func runRole(role string, args []string) int {
 	roots := fs.String("roots", "", "PEM file of the roots that verify the upstream (goproxy)")
 	expect := fs.String("expect", "", "psp: the value whose presence in a body X-Value-Seen reports")
 	tuned := fs.Bool("tuned", false, "reverseproxy, goproxy: the gateway's GC policy and buffer pooling (see baselines.go)")
+	profiled := fs.Bool("pprof", false, "reverseproxy, goproxy: serve CPU and allocation profiles on a loopback port (printed as \"pprof <addr>\")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -120,6 +142,15 @@ func runRole(role string, args []string) int {
 		ErrorLog: log.New(io.Discard, "", 0)}
 	if tuning != "" {
 		fmt.Printf("%s%s\n", tuningPrefix, tuning)
+	}
+	if *profiled {
+		addr, stop, err := servePprof()
+		if err != nil {
+			log.Print(err)
+			return 1
+		}
+		defer stop()
+		fmt.Printf("%s%s\n", pprofPrefix, addr)
 	}
 	fmt.Printf("listening %s\n", ln.Addr())
 	errc := make(chan error, 1)

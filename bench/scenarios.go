@@ -364,14 +364,18 @@ func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
 		return nil, err
 	}
 	e.upstreams = append(e.upstreams, pspP)
+	var prof []string
+	if o.profileDir != "" {
+		prof = []string{"-pprof"}
+	}
 	for _, kind := range o.baselines {
-		p, addr, err := startRoleEnv(ctx, roleReverseProxy, o.baselineEnv, baselineArgs(kind, "-upstream", "http://"+e.echo)...)
+		p, addr, err := startRoleEnv(ctx, roleReverseProxy, o.baselineEnv, baselineArgs(kind, append([]string{"-upstream", "http://" + e.echo}, prof...)...)...)
 		if err != nil {
 			return nil, err
 		}
 		e.rp[kind], e.rpAddress[kind] = p, addr
 		o.logf("%s: %s", baselineName(nameReverseProxy, kind), p.tuning)
-		if p, addr, err = startRoleEnv(ctx, roleGoproxy, o.baselineEnv, baselineArgs(kind, "-cert", caCert, "-key", caKey, "-roots", psp.caCert)...); err != nil {
+		if p, addr, err = startRoleEnv(ctx, roleGoproxy, o.baselineEnv, baselineArgs(kind, append([]string{"-cert", caCert, "-key", caKey, "-roots", psp.caCert}, prof...)...)...); err != nil {
 			return nil, err
 		}
 		e.gp[kind], e.gpAddress[kind] = p, addr
@@ -633,21 +637,31 @@ func runProxyScenario(ctx context.Context, e *env, id int) (*scenarioResult, err
 		return nil, err
 	}
 	if o.profileDir != "" {
-		if err := profileGateway(ctx, e, gw, body, id); err != nil {
+		if err := profileTarget(ctx, e, gw, e.gw.pprof, body, fmt.Sprintf("scenario%d", id)); err != nil {
 			res.notes = append(res.notes, "profile failed: "+err.Error())
 			o.logf("  profile failed: %v", err)
+		}
+		e.gw.logProblems(0)
+		// The baselines under the same load, so that the two profiles can
+		// be read side by side.
+		for i, b := range bases {
+			name := fmt.Sprintf("scenario%d-baseline-%s", id, o.baselines[i])
+			if err := profileTarget(ctx, e, b, b.proc.pprof, body, name); err != nil {
+				res.notes = append(res.notes, "profile of "+b.name+" failed: "+err.Error())
+				o.logf("  profile of %s failed: %v", b.name, err)
+			}
 		}
 	}
 	return res, nil
 }
 
-// profileGateway records a CPU profile and an allocation profile of the
-// gateway under closed-loop load into the profile directory.
-func profileGateway(ctx context.Context, e *env, gw *target, body bodyFunc, id int) error {
+// profileTarget records a CPU profile and an allocation profile of a proxy
+// (the gateway or a baseline, serving them at addr) under closed-loop load
+// into the profile directory, as <name>-cpu.pprof and <name>-allocs.pprof.
+func profileTarget(ctx context.Context, e *env, t *target, addr string, body bodyFunc, name string) error {
 	o := e.o
-	addr := e.gw.pprof
 	if addr == "" {
-		return fmt.Errorf("the gateway serves no pprof")
+		return fmt.Errorf("%s serves no pprof", t.name)
 	}
 	secs := max(int(o.duration/time.Second), 1)
 	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
@@ -655,9 +669,9 @@ func profileGateway(ctx context.Context, e *env, gw *target, body bodyFunc, id i
 	}
 	done := make(chan error, 1)
 	go func() {
-		res, err := runLoad(ctx, gw.ep, loadSpec{conns: o.conns, duration: time.Duration(secs+1) * time.Second, body: body})
+		res, err := runLoad(ctx, t.ep, loadSpec{conns: o.conns, duration: time.Duration(secs+1) * time.Second, body: body})
 		if err == nil {
-			o.logf("  profile run: %.0f req/s over %s (%d errors)", res.reqPerSec(), res.elapsed.Round(time.Millisecond), res.errors)
+			o.logf("  profile run of %s: %.0f req/s over %s (%d errors)", t.name, res.reqPerSec(), res.elapsed.Round(time.Millisecond), res.errors)
 		}
 		done <- err
 	}()
@@ -672,8 +686,8 @@ func profileGateway(ctx context.Context, e *env, gw *target, body bodyFunc, id i
 				return
 			}
 			defer resp.Body.Close()
-			name := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
-			f, err := os.Create(filepath.Join(o.profileDir, fmt.Sprintf("scenario%d-%s.pprof", id, name)))
+			suffix := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
+			f, err := os.Create(filepath.Join(o.profileDir, fmt.Sprintf("%s-%s.pprof", name, suffix)))
 			if err != nil {
 				errs <- err
 				return
@@ -694,8 +708,7 @@ func profileGateway(ctx context.Context, e *env, gw *target, body bodyFunc, id i
 	if err := <-done; err != nil && first == nil {
 		first = err
 	}
-	e.gw.logProblems(0)
-	o.logf("  profiles written to %s", o.profileDir)
+	o.logf("  profiles of %s written to %s", t.name, o.profileDir)
 	return first
 }
 
