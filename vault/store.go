@@ -107,6 +107,12 @@ type Store interface {
 	// LookupIndex returns, for each HMAC index key, the alias it points at,
 	// or "" when there is none.
 	LookupIndex(ctx context.Context, keys [][]byte) ([]string, error)
+	// LookupRecords is LookupIndex followed by Get of the aliases found, in
+	// one read (one transaction, query or lock: the records are those the
+	// index pointed at): aliases[i] is what LookupIndex returns for keys[i]
+	// and recs[i] what Get returns for aliases[i] (nil when aliases[i] is
+	// "", or its record is missing or expired).
+	LookupRecords(ctx context.Context, keys [][]byte) (aliases []string, recs []*Record, err error)
 	// Put writes items atomically and durably (all or nothing; on return
 	// with a nil error they survive a crash). For each item, in order: when
 	// its IndexKey already points at a live record, the result is

@@ -348,6 +348,25 @@ func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) 
 	return out, nil
 }
 
+// LookupRecords implements vault.Store under one lock.
+func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, nil, vault.ErrClosed
+	}
+	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
+	for i, k := range keys {
+		if a, ok := s.index[string(k)]; ok {
+			if r := s.live(a, now); r != nil {
+				aliases[i], recs[i] = a, r
+			}
+		}
+	}
+	return aliases, recs, nil
+}
+
 // Put implements vault.Store.
 func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult, error) {
 	now := s.now()
