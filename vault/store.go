@@ -94,7 +94,7 @@ const (
 // PutResult is the outcome of one PutItem.
 type PutResult struct {
 	Status PutStatus
-	Record *Record // the record now stored under the index key (created or existing)
+	Record *Record // the record now stored under the index key: the item's own Record when created, else the existing one
 }
 
 // Store keeps records. Implementations must be safe for concurrent use and
@@ -158,7 +158,12 @@ const (
 // MarshalRecord encodes r (without its alias, which is the key it is stored
 // under) in a compact binary form for key-value stores.
 func MarshalRecord(r *Record) []byte {
-	b := make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey)+len(r.Owner))
+	return AppendRecord(make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey)+len(r.Owner)), r)
+}
+
+// AppendRecord appends the encoding of MarshalRecord to b (a buffer the
+// caller reuses) and returns the extended buffer.
+func AppendRecord(b []byte, r *Record) []byte {
 	if r.Owner == "" {
 		b = append(b, recordVersion)
 	} else {

@@ -71,6 +71,8 @@ type Store struct {
 	done chan struct{}
 
 	idem map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
+
+	scratch []byte // the encoding of the record being stored (newEntryLocked), under mu
 }
 
 // New returns an empty Store and starts its sweeper; Close stops it.
@@ -190,7 +192,7 @@ func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.
 
 // insertLocked stores a new record under alias and queues its expiry.
 func (s *Store) insertLocked(alias string, r *vault.Record) {
-	e := newEntry(r)
+	e := s.newEntryLocked(r)
 	s.seq++
 	e.seq = s.seq
 	k := s.records.set(alias, e)
@@ -204,7 +206,7 @@ func (s *Store) insertLocked(alias string, r *vault.Record) {
 // replaceLocked re-encodes the record of alias (new classifiers or key),
 // keeping its expiry and its place in the queue.
 func (s *Store) replaceLocked(alias string, old entry, r *vault.Record) {
-	e := newEntry(r)
+	e := s.newEntryLocked(r)
 	e.exp, e.seq = old.exp, old.seq
 	s.records.set(alias, e)
 }
@@ -269,8 +271,18 @@ func (s *Store) rebuildLocked() {
 	s.expq = h
 }
 
-func newEntry(r *vault.Record) entry {
-	e := entry{rec: string(vault.MarshalRecord(r))}
+// maxScratch is the largest scratch buffer a Store keeps between records:
+// every volatile record fits (VolatileMaxValueLen).
+const maxScratch = 8 << 10
+
+// newEntryLocked encodes r into an entry (through the store's scratch
+// buffer: one allocation, the entry's string).
+func (s *Store) newEntryLocked(r *vault.Record) entry {
+	s.scratch = vault.AppendRecord(s.scratch[:0], r)
+	e := entry{rec: string(s.scratch)}
+	if cap(s.scratch) > maxScratch {
+		s.scratch = nil // a large persistent record's: not kept
+	}
 	if !r.ExpiresAt.IsZero() {
 		e.exp = r.ExpiresAt.UnixNano()
 	}
@@ -404,7 +416,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 		if r.IndexKey != nil {
 			s.index[string(r.IndexKey)] = r.Alias
 		}
-		out[i] = vault.PutResult{Status: vault.PutCreated, Record: r.Clone()}
+		out[i] = vault.PutResult{Status: vault.PutCreated, Record: r} // the store keeps its own encoding
 	}
 	return out, nil
 }

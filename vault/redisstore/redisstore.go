@@ -299,7 +299,7 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 		st, _ := res[3*i].(int64)
 		switch st {
 		case 1:
-			out[i] = vault.PutResult{Status: vault.PutCreated, Record: it.Record.Clone()}
+			out[i] = vault.PutResult{Status: vault.PutCreated, Record: it.Record}
 		case 2:
 			alias, _ := res[3*i+1].(string)
 			b, _ := res[3*i+2].(string)
