@@ -46,11 +46,13 @@ type Store struct {
 	evictions atomic.Uint64
 
 	mu sync.RWMutex
-	// records holds each record encoded (vault.MarshalRecord) with its
-	// expiry beside it, under a pointer-free key (records.go): one pointer
-	// per record for the garbage collector to follow instead of a dozen,
-	// which matters with a million CVCs held.
+	// records holds, for each record, where its encoding
+	// (vault.MarshalRecord) is in slabs and its expiry, under a
+	// pointer-free key (records.go, slabs.go): no pointer per record for
+	// the garbage collector to follow, which matters with a million CVCs
+	// held.
 	records recordMap
+	slabs   slabs
 	// expq holds the records that expire, in expiry order (a min-heap by
 	// expiry, then insertion), for the sweep and the eviction of a full
 	// store. Entries of records deleted or replaced since stay until they
@@ -138,10 +140,10 @@ func (s *Store) dropTopLocked() bool {
 		return false // deleted or replaced since
 	}
 	alias := s.records.alias(q.key)
-	if r := e.decode(alias); r != nil {
+	if r := s.decode(e, alias); r != nil {
 		s.deleteLocked(alias, r)
 	} else {
-		s.records.delKey(q.key)
+		s.delKeyLocked(q.key)
 	}
 	return true
 }
@@ -172,12 +174,12 @@ func (s *Store) makeRoomLocked(now time.Time, n int) bool {
 // new ones since the store was made (aliasgate_vault_volatile_evictions_total).
 func (s *Store) Evictions() uint64 { return s.evictions.Load() }
 
-// entry is a stored record: its encoding, its expiry (UnixNano; 0: never)
-// and its place in the expiry queue.
+// entry is a stored record: where its encoding is, its expiry (UnixNano;
+// 0: never) and its place in the expiry queue. It holds no pointer.
 type entry struct {
 	exp int64
 	seq uint64
-	rec string
+	rec ref
 }
 
 // qent is an entry of the expiry queue (no pointer in it: the collector
@@ -195,7 +197,7 @@ func (s *Store) insertLocked(alias string, r *vault.Record) {
 	e := s.newEntryLocked(r)
 	s.seq++
 	e.seq = s.seq
-	k := s.records.set(alias, e)
+	k := s.setLocked(alias, e)
 	if e.exp != 0 {
 		s.pushLocked(qent{exp: e.exp, seq: e.seq, key: k})
 	} else {
@@ -208,7 +210,42 @@ func (s *Store) insertLocked(alias string, r *vault.Record) {
 func (s *Store) replaceLocked(alias string, old entry, r *vault.Record) {
 	e := s.newEntryLocked(r)
 	e.exp, e.seq = old.exp, old.seq
-	s.records.set(alias, e)
+	s.setLocked(alias, e)
+}
+
+// setLocked stores e under alias, dropping the bytes of the entry it
+// replaces, and returns its key.
+func (s *Store) setLocked(alias string, e entry) aliasKey {
+	if old, ok := s.records.get(alias); ok {
+		s.slabs.drop(old.rec)
+	}
+	k := s.records.set(alias, e)
+	s.compactIfWastefulLocked()
+	return k
+}
+
+// delKeyLocked removes the record of k and drops its bytes.
+func (s *Store) delKeyLocked(k aliasKey) {
+	if old, ok := s.records.m[k]; ok {
+		s.slabs.drop(old.rec)
+	}
+	s.records.delKey(k)
+	s.compactIfWastefulLocked()
+}
+
+// compactIfWastefulLocked copies the live records into new slabs when the
+// slabs hold too many dead bytes (slabs.wasteful): O(live bytes), after at
+// least as many bytes were dropped.
+func (s *Store) compactIfWastefulLocked() {
+	if !s.slabs.wasteful() {
+		return
+	}
+	old := s.slabs
+	s.slabs = slabs{}
+	for k, e := range s.records.m {
+		e.rec = s.slabs.put(old.bytes(e.rec))
+		s.records.m[k] = e
+	}
 }
 
 func (s *Store) pushLocked(q qent) {
@@ -275,11 +312,11 @@ func (s *Store) rebuildLocked() {
 // every volatile record fits (VolatileMaxValueLen).
 const maxScratch = 8 << 10
 
-// newEntryLocked encodes r into an entry (through the store's scratch
-// buffer: one allocation, the entry's string).
+// newEntryLocked encodes r into the slabs (through the store's scratch
+// buffer) and returns its entry.
 func (s *Store) newEntryLocked(r *vault.Record) entry {
 	s.scratch = vault.AppendRecord(s.scratch[:0], r)
-	e := entry{rec: string(s.scratch)}
+	e := entry{rec: s.slabs.put(s.scratch)}
 	if cap(s.scratch) > maxScratch {
 		s.scratch = nil // a large persistent record's: not kept
 	}
@@ -292,10 +329,11 @@ func (s *Store) newEntryLocked(r *vault.Record) entry {
 // expired is Record.Expired on the entry.
 func (e entry) expired(now time.Time) bool { return e.exp != 0 && now.UnixNano() >= e.exp }
 
-// decode returns a fresh copy of the record (nil if it does not decode,
-// which a record this package encoded always does).
-func (e entry) decode(alias string) *vault.Record {
-	r, err := vault.UnmarshalRecord(alias, []byte(e.rec))
+// decode returns a fresh copy of the record of e (nil if it does not
+// decode, which a record this package encoded always does); UnmarshalRecord
+// keeps nothing of the slab's bytes.
+func (s *Store) decode(e entry, alias string) *vault.Record {
+	r, err := vault.UnmarshalRecord(alias, s.slabs.bytes(e.rec))
 	if err != nil {
 		return nil
 	}
@@ -306,7 +344,7 @@ func (s *Store) deleteLocked(alias string, r *vault.Record) {
 	if e, ok := s.records.get(alias); ok && e.exp == 0 {
 		s.forever--
 	}
-	s.records.del(alias)
+	s.delKeyLocked(keyOf(alias))
 	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
 		delete(s.index, string(r.IndexKey))
 	}
@@ -319,7 +357,7 @@ func (s *Store) live(alias string, now time.Time) *vault.Record {
 	if !ok || e.expired(now) {
 		return nil
 	}
-	return e.decode(alias)
+	return s.decode(e, alias)
 }
 
 // alive reports whether alias has a record that has not expired.
@@ -408,7 +446,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				out[i] = vault.PutResult{Status: vault.PutCollision}
 				continue
 			}
-			if old := ex.decode(r.Alias); old != nil {
+			if old := s.decode(ex, r.Alias); old != nil {
 				s.deleteLocked(r.Alias, old)
 			}
 		}
@@ -662,7 +700,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.records, s.index, s.expq = recordMap{}, nil, nil
+	s.records, s.slabs, s.index, s.expq = recordMap{}, slabs{}, nil, nil
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)
