@@ -237,9 +237,13 @@ func (s *Store) delKeyLocked(k aliasKey) {
 // slabs hold too many dead bytes (slabs.wasteful): O(live bytes), after at
 // least as many bytes were dropped.
 func (s *Store) compactIfWastefulLocked() {
-	if !s.slabs.wasteful() {
-		return
+	if s.slabs.wasteful() {
+		s.compactLocked()
 	}
+}
+
+// compactLocked copies the live records into new slabs.
+func (s *Store) compactLocked() {
 	old := s.slabs
 	s.slabs = slabs{}
 	for k, e := range s.records.m {
