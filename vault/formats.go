@@ -199,17 +199,9 @@ func (f Format) generate(value, env string, rnd io.Reader) (string, error) {
 func (f Format) candidate(value, env string, rnd io.Reader) (string, error) {
 	switch f {
 	case FormatUUID:
-		body, err := randomBody(rnd)
-		if err != nil {
-			return "", err
-		}
-		return "tok_" + env + "_" + body, nil
+		return randomAlias(env, "", rnd)
 	case FormatGenericTFour:
-		body, err := randomBody(rnd)
-		if err != nil {
-			return "", err
-		}
-		return "tok_" + env + "_" + body + "_" + value[len(value)-4:], nil
+		return randomAlias(env, value[len(value)-4:], rnd)
 	case FormatVGSFixedLenGeneric:
 		var b [fixedBodyRand]byte
 		if _, err := io.ReadFull(rnd, b[:]); err != nil {
@@ -397,13 +389,26 @@ func randomFrom(rnd io.Reader, n int, alphabet string) ([]byte, error) {
 	return out, nil
 }
 
-// randomBody returns 22 base58 characters of 128 random bits.
-func randomBody(rnd io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+// randomAlias returns tok_<env>_<body>, and _<last4> when last4 is set,
+// where the body is 22 base58 characters of 128 random bits: the alias's
+// buffer and its string are the only allocations (the random bits are read
+// into the buffer's room for the body, then copied out before it is
+// written).
+func randomAlias(env, last4 string, rnd io.Reader) (string, error) {
+	const bits = 16
+	b := make([]byte, 0, len("tok_")+len(env)+1+uuidBodyLen+1+len(last4))
+	b = append(append(append(b, "tok_"...), env...), '_')
+	room := b[len(b) : len(b)+bits]
+	if _, err := io.ReadFull(rnd, room); err != nil {
 		return "", fmt.Errorf("vault: random: %w", err)
 	}
-	return base58.EncodeFixed(b[:], uuidBodyLen), nil
+	var r [bits]byte
+	copy(r[:], room)
+	b = base58.AppendFixed(b, r[:], uuidBodyLen)
+	if last4 != "" {
+		b = append(append(b, '_'), last4...)
+	}
+	return string(b), nil
 }
 
 func allDigits(s string) bool {

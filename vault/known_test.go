@@ -23,6 +23,17 @@ type tamperingStore struct {
 
 func (s *tamperingStore) Get(ctx context.Context, aliases []string) ([]*vault.Record, error) {
 	recs, err := s.Store.Get(ctx, aliases)
+	s.tamper(recs)
+	return recs, err
+}
+
+func (s *tamperingStore) LookupRecords(ctx context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	aliases, recs, err := s.Store.LookupRecords(ctx, keys)
+	s.tamper(recs)
+	return aliases, recs, err
+}
+
+func (s *tamperingStore) tamper(recs []*vault.Record) {
 	for i, r := range recs {
 		if r != nil {
 			c := r.Clone()
@@ -31,7 +42,6 @@ func (s *tamperingStore) Get(ctx context.Context, aliases []string) ([]*vault.Re
 			s.read.Add(1)
 		}
 	}
-	return recs, err
 }
 
 // TestKnownTellsAliasesFromValuesWithoutDecryptingOrAuditing: Known finds
@@ -212,7 +222,7 @@ func TestRedactDetailAnswersLikeDescribe(t *testing.T) {
 }
 
 // proberStore is a persistent store with a Probe, which counts its calls
-// and refuses Get and LookupIndex.
+// and refuses Get, LookupIndex and LookupRecords.
 type proberStore struct {
 	vault.Store
 	probes atomic.Int64
@@ -244,6 +254,10 @@ func (p *proberStore) Get(context.Context, []string) ([]*vault.Record, error) {
 
 func (p *proberStore) LookupIndex(context.Context, [][]byte) ([]string, error) {
 	return nil, errors.New("LookupIndex called")
+}
+
+func (p *proberStore) LookupRecords(context.Context, [][]byte) ([]string, []*vault.Record, error) {
+	return nil, nil, errors.New("LookupRecords called")
 }
 
 // TestKnownProbesAPersistentProberOnce: with a persistent store that is a

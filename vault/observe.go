@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -134,18 +135,31 @@ func (s *Service) lookupIndex(ctx context.Context, op string, st Store, keys [][
 	}
 	t0 := time.Now()
 	found, err := st.LookupIndex(ctx, keys)
-	result := errResult(err)
-	if err == nil {
-		result = resultNotFound
-		for _, a := range found {
-			if a != "" {
-				result = resultOK
-				break
-			}
-		}
-	}
-	s.observe(op, st, result, t0)
+	s.observe(op, st, indexResult(found, err), t0)
 	return found, err
+}
+
+// indexResult is the result of an index look-up: resultOK when a key
+// pointed at an alias, resultNotFound when none did.
+func indexResult(found []string, err error) string {
+	if err != nil {
+		return errResult(err)
+	}
+	if slices.ContainsFunc(found, func(a string) bool { return a != "" }) {
+		return resultOK
+	}
+	return resultNotFound
+}
+
+// lookupRecords is st.LookupRecords, observed as op (as lookupIndex).
+func (s *Service) lookupRecords(ctx context.Context, op string, st Store, keys [][]byte) ([]string, []*Record, error) {
+	if s.observer == nil {
+		return st.LookupRecords(ctx, keys)
+	}
+	t0 := time.Now()
+	found, recs, err := st.LookupRecords(ctx, keys)
+	s.observe(op, st, indexResult(found, err), t0)
+	return found, recs, err
 }
 
 // put is st.Put, observed as op.

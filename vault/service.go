@@ -321,11 +321,12 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		}
 	}
 	if len(keys) > 0 {
-		found, err := s.lookupIndex(ctx, opRedact, s.persistent, keys)
+		found, recs, err := s.lookupKnown(ctx, items, keys, keyIdx)
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
-		var hits []int // items whose existing record is read: Detail, or classifiers to merge
+		var hits []int        // items whose existing record is needed: Detail, or classifiers to merge
+		var hitRecs []*Record // their records, as read with the index
 		for j, a := range found {
 			if a != "" {
 				it := &items[keyIdx[j]]
@@ -333,6 +334,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
 				if it.detail || len(it.classifiers) > 0 {
 					hits = append(hits, keyIdx[j])
+					hitRecs = append(hitRecs, recs[j])
 				}
 			}
 		}
@@ -343,7 +345,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 		if err := s.admit(ctx, items); err != nil {
 			return nil, err
 		}
-		if merges, err = s.readExisting(ctx, items, out, hits); err != nil {
+		if merges, err = s.useExisting(items, out, hits, hitRecs); err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
 	} else if err := s.admit(ctx, items); err != nil {
@@ -451,25 +453,30 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	return cause
 }
 
-// readExisting fills the record fields of the tokens at hits (items whose
+// lookupKnown looks up the index keys of a Redact's persistent items
+// (keyIdx[j] is the item of keys[j]) in one batched read. When an item
+// needs its existing record (Detail, or classifiers to merge), the records
+// come from the same read (Store.LookupRecords): recs[j] is the live
+// record of found[j], or nil. Otherwise only the index is read and recs is
+// nil (no item looks at it).
+func (s *Service) lookupKnown(ctx context.Context, items []item, keys [][]byte, keyIdx []int) (found []string, recs []*Record, err error) {
+	for _, i := range keyIdx {
+		if items[i].detail || len(items[i].classifiers) > 0 {
+			return s.lookupRecords(ctx, opRedact, s.persistent, keys)
+		}
+	}
+	found, err = s.lookupIndex(ctx, opRedact, s.persistent, keys)
+	return found, nil, err
+}
+
+// useExisting fills the record fields of the tokens at hits (items whose
 // value already had a persistent alias of their format: Detail items, and
-// items bringing classifiers) from one batched read; the records are not
-// decrypted. An item whose record was deleted since the index look-up is
-// written again instead. It returns the records whose classifiers the
-// items add to (the item's classifiers become the union, in the record's
-// order first).
-func (s *Service) readExisting(ctx context.Context, items []item, out []Token, hits []int) ([]classifierMerge, error) {
-	if len(hits) == 0 {
-		return nil, nil
-	}
-	aliases := make([]string, len(hits))
-	for j, i := range hits {
-		aliases[j] = out[i].Alias
-	}
-	recs, err := s.get(ctx, opRedact, s.persistent, aliases)
-	if err != nil {
-		return nil, err
-	}
+// items bringing classifiers) from recs, their records as read with the
+// index (lookupKnown); the records are not decrypted. An item whose record
+// was deleted or expired (recs[j] nil) is written again instead. It
+// returns the records whose classifiers the items add to (the item's
+// classifiers become the union, in the record's order first).
+func (s *Service) useExisting(items []item, out []Token, hits []int, recs []*Record) ([]classifierMerge, error) {
 	var merges []classifierMerge
 	for j, i := range hits {
 		if recs[j] == nil {
@@ -477,7 +484,7 @@ func (s *Service) readExisting(ctx context.Context, items []item, out []Token, h
 			out[i] = Token{}
 			continue
 		}
-		union := slices.Clone(recs[j].Classifiers)
+		union := slices.Clip(recs[j].Classifiers) // an append copies: the record keeps its own
 		for _, c := range items[i].classifiers {
 			if !slices.Contains(union, c) {
 				union = append(union, c)

@@ -94,7 +94,7 @@ const (
 // PutResult is the outcome of one PutItem.
 type PutResult struct {
 	Status PutStatus
-	Record *Record // the record now stored under the index key (created or existing)
+	Record *Record // the record now stored under the index key: the item's own Record when created, else the existing one
 }
 
 // Store keeps records. Implementations must be safe for concurrent use and
@@ -107,6 +107,12 @@ type Store interface {
 	// LookupIndex returns, for each HMAC index key, the alias it points at,
 	// or "" when there is none.
 	LookupIndex(ctx context.Context, keys [][]byte) ([]string, error)
+	// LookupRecords is LookupIndex followed by Get of the aliases found, in
+	// one read (one transaction, query or lock: the records are those the
+	// index pointed at): aliases[i] is what LookupIndex returns for keys[i]
+	// and recs[i] what Get returns for aliases[i] (nil when aliases[i] is
+	// "", or its record is missing or expired).
+	LookupRecords(ctx context.Context, keys [][]byte) (aliases []string, recs []*Record, err error)
 	// Put writes items atomically and durably (all or nothing; on return
 	// with a nil error they survive a crash). For each item, in order: when
 	// its IndexKey already points at a live record, the result is
@@ -152,7 +158,12 @@ const (
 // MarshalRecord encodes r (without its alias, which is the key it is stored
 // under) in a compact binary form for key-value stores.
 func MarshalRecord(r *Record) []byte {
-	b := make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey)+len(r.Owner))
+	return AppendRecord(make([]byte, 0, 64+len(r.Ciphertext)+len(r.IndexKey)+len(r.Owner)), r)
+}
+
+// AppendRecord appends the encoding of MarshalRecord to b (a buffer the
+// caller reuses) and returns the extended buffer.
+func AppendRecord(b []byte, r *Record) []byte {
 	if r.Owner == "" {
 		b = append(b, recordVersion)
 	} else {

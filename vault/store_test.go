@@ -29,6 +29,26 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// TestAppendRecordReusesItsBuffer: AppendRecord writes MarshalRecord's
+// bytes after what the buffer holds, and a reused buffer gives each record
+// its own bytes.
+func TestAppendRecordReusesItsBuffer(t *testing.T) {
+	a := &Record{Format: FormatUUID, Storage: StorageVolatile, KeyVersion: 1, Ciphertext: []byte("ciphertext of a"),
+		CreatedAt: time.Unix(1, 0), ExpiresAt: time.Unix(3600, 0)}
+	b := &Record{Format: FormatPFPT, Storage: StoragePersistent, KeyVersion: 2, Ciphertext: []byte("b"),
+		Classifiers: []string{"pan"}, CreatedAt: time.Unix(2, 0), IndexKey: []byte("ik"), Owner: "acct_b"}
+	buf := AppendRecord([]byte("head"), a)
+	if !bytes.Equal(buf, append([]byte("head"), MarshalRecord(a)...)) {
+		t.Fatalf("AppendRecord after a head = %q", buf)
+	}
+	for _, r := range []*Record{a, b, a} {
+		buf = AppendRecord(buf[:0], r)
+		if !bytes.Equal(buf, MarshalRecord(r)) {
+			t.Fatalf("AppendRecord into a reused buffer = %q, want %q", buf, MarshalRecord(r))
+		}
+	}
+}
+
 func TestUnmarshalRecordRefusesDamagedInput(t *testing.T) {
 	good := MarshalRecord(&Record{Format: FormatUUID, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: []byte("ct"), CreatedAt: time.Unix(1, 0)})
 	for _, b := range [][]byte{nil, {9}, good[:len(good)-1], append(append([]byte{}, good...), 0)} {

@@ -25,13 +25,32 @@ var decodeMap = func() (m [256]int8) {
 // characters, so the length of the text depends on the value; use EncodeFixed
 // where a fixed width is wanted.
 func Encode(b []byte) string {
+	return string(AppendFixed(nil, b, 0))
+}
+
+// EncodeFixed returns the base58 text of b left-padded with '1' (the zero
+// digit) to width characters. The value is unchanged by the padding. A text
+// already longer than width is returned as is.
+func EncodeFixed(b []byte, width int) string {
+	return string(AppendFixed(nil, b, width))
+}
+
+// AppendFixed appends EncodeFixed(b, width) to dst and returns the extended
+// buffer; b up to 64 bytes costs no allocation beyond dst's growth.
+func AppendFixed(dst, b []byte, width int) []byte {
 	zeros := 0
 	for zeros < len(b) && b[zeros] == 0 {
 		zeros++
 	}
 	// log(256)/log(58) ≈ 1.365; allocate enough digits.
 	size := (len(b)-zeros)*138/100 + 1
-	digits := make([]byte, size)
+	var buf [90]byte // the digits of 64 bytes
+	var digits []byte
+	if size <= len(buf) {
+		digits = buf[:size]
+	} else {
+		digits = make([]byte, size)
+	}
 	high := size - 1
 	for _, c := range b[zeros:] {
 		carry := int(c)
@@ -47,29 +66,16 @@ func Encode(b []byte) string {
 	for i < size && digits[i] == 0 {
 		i++
 	}
-	out := make([]byte, zeros+size-i)
-	for k := 0; k < zeros; k++ {
-		out[k] = '1'
+	for n := zeros + size - i; n < width; n++ {
+		dst = append(dst, '1') // padding
 	}
-	for k := zeros; i < size; i, k = i+1, k+1 {
-		out[k] = Alphabet[digits[i]]
+	for range zeros {
+		dst = append(dst, '1')
 	}
-	return string(out)
-}
-
-// EncodeFixed returns the base58 text of b left-padded with '1' (the zero
-// digit) to width characters. The value is unchanged by the padding. A text
-// already longer than width is returned as is.
-func EncodeFixed(b []byte, width int) string {
-	s := Encode(b)
-	if len(s) >= width {
-		return s
+	for ; i < size; i++ {
+		dst = append(dst, Alphabet[digits[i]])
 	}
-	pad := make([]byte, width-len(s), width)
-	for i := range pad {
-		pad[i] = '1'
-	}
-	return string(append(pad, s...))
+	return dst
 }
 
 // Decode returns the bytes of a base58 text.

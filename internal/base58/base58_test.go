@@ -50,6 +50,38 @@ func TestEncodeFixedPadsTo22For128Bits(t *testing.T) {
 	}
 }
 
+// TestAppendFixedAppendsEncodeFixed: AppendFixed writes after what the
+// buffer holds exactly what EncodeFixed returns (which round-trips through
+// Decode), for inputs on both sides of its 64-byte stack buffer, and
+// appends a 128-bit body to a buffer with room without allocating.
+func TestAppendFixedAppendsEncodeFixed(t *testing.T) {
+	for _, n := range []int{0, 1, 16, 32, 63, 64, 65, 100} {
+		for _, zeros := range []int{0, 2} {
+			b := make([]byte, n)
+			rand.Read(b)
+			for i := 0; i < zeros && i < n; i++ {
+				b[i] = 0
+			}
+			for _, width := range []int{0, 22, 200} {
+				got := AppendFixed([]byte("tok_"), b, width)
+				want := "tok_" + EncodeFixed(b, width)
+				if string(got) != want {
+					t.Fatalf("AppendFixed(%x, %d) = %q, want %q", b, width, got, want)
+				}
+				back, err := Decode(want[4:])
+				if err != nil || !bytes.Equal(bytes.TrimLeft(back, "\x00"), bytes.TrimLeft(b, "\x00")) {
+					t.Fatalf("EncodeFixed(%x, %d) = %q decodes to %x, %v", b, width, want[4:], back, err)
+				}
+			}
+		}
+	}
+	b, dst := make([]byte, 16), make([]byte, 0, 64)
+	rand.Read(b)
+	if n := testing.AllocsPerRun(100, func() { dst = AppendFixed(dst[:0], b, 22) }); n != 0 {
+		t.Fatalf("AppendFixed of 16 bytes into a buffer with room: %v allocations", n)
+	}
+}
+
 func TestDecodeRejectsCharactersOutsideAlphabet(t *testing.T) {
 	for _, s := range []string{"0", "O", "I", "l", "ab+c", "é"} {
 		if _, err := Decode(s); err == nil {

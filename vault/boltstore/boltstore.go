@@ -264,17 +264,11 @@ func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAliases)
 		for i, a := range aliases {
-			v := b.Get([]byte(a))
-			if v == nil {
-				continue
-			}
-			r, err := vault.UnmarshalRecord(a, v)
+			r, err := liveRecord(b, a, now)
 			if err != nil {
 				return err
 			}
-			if !r.Expired(now) {
-				out[i] = r
-			}
+			out[i] = r
 		}
 		return nil
 	})
@@ -282,6 +276,20 @@ func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error
 		return nil, fmt.Errorf("boltstore: get: %w", err)
 	}
 	return out, nil
+}
+
+// liveRecord returns the record of alias in the aliases bucket b, nil when
+// it is missing or expired at now.
+func liveRecord(b *bolt.Bucket, alias string, now time.Time) (*vault.Record, error) {
+	v := b.Get([]byte(alias))
+	if v == nil {
+		return nil, nil
+	}
+	r, err := vault.UnmarshalRecord(alias, v)
+	if err != nil || r.Expired(now) {
+		return nil, err
+	}
+	return r, nil
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
@@ -309,6 +317,32 @@ func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) 
 		return nil, fmt.Errorf("boltstore: lookup index: %w", err)
 	}
 	return out, nil
+}
+
+// LookupRecords implements vault.Store in one read transaction.
+func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
+	now := s.now()
+	err := s.view(func(tx *bolt.Tx) error {
+		ib, ab := tx.Bucket(bucketIndex), tx.Bucket(bucketAliases)
+		for i, k := range keys {
+			v := ib.Get(k)
+			if v == nil {
+				continue
+			}
+			aliases[i] = string(v)
+			r, err := liveRecord(ab, aliases[i], now)
+			if err != nil {
+				return err
+			}
+			recs[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("boltstore: lookup records: %w", err)
+	}
+	return aliases, recs, nil
 }
 
 // Put implements vault.Store. The records (and their aliases) are made

@@ -56,3 +56,27 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCompact is one compaction of the slabs of 400,000 held volatile
+// records (about 30 MB of encodings): how long it holds the store's write
+// lock when deletes or replacements out of write order leave the slabs
+// more than half dead.
+func BenchmarkCompact(b *testing.B) {
+	s := memstore.New(memstore.Options{SweepInterval: -1})
+	defer s.Close()
+	now := time.Now()
+	const n, batch = 400000, 1000
+	for i := 0; i < n; i += batch {
+		items := make([]vault.PutItem, batch)
+		for j := range items {
+			items[j] = vault.PutItem{Record: &vault.Record{Alias: fmt.Sprintf("tok_live_%022d", i+j), Storage: vault.StorageVolatile,
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour), Ciphertext: make([]byte, 40)}}
+		}
+		if _, err := s.Put(b.Context(), items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		memstore.Compact(s)
+	}
+}

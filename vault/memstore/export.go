@@ -161,7 +161,7 @@ func (s *Store) Rekey(_ context.Context, items []vault.RekeyItem) (int, error) {
 		if !ok {
 			continue
 		}
-		r := e.decode(it.Alias)
+		r := s.decode(e, it.Alias)
 		if r == nil || r.KeyVersion != it.OldVersion {
 			continue
 		}

@@ -46,11 +46,13 @@ type Store struct {
 	evictions atomic.Uint64
 
 	mu sync.RWMutex
-	// records holds each record encoded (vault.MarshalRecord) with its
-	// expiry beside it, under a pointer-free key (records.go): one pointer
-	// per record for the garbage collector to follow instead of a dozen,
-	// which matters with a million CVCs held.
+	// records holds, for each record, where its encoding
+	// (vault.MarshalRecord) is in slabs and its expiry, under a
+	// pointer-free key (records.go, slabs.go): no pointer per record for
+	// the garbage collector to follow, which matters with a million CVCs
+	// held.
 	records recordMap
+	slabs   slabs
 	// expq holds the records that expire, in expiry order (a min-heap by
 	// expiry, then insertion), for the sweep and the eviction of a full
 	// store. Entries of records deleted or replaced since stay until they
@@ -71,6 +73,8 @@ type Store struct {
 	done chan struct{}
 
 	idem map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
+
+	scratch []byte // the encoding of the record being stored (newEntryLocked), under mu
 }
 
 // New returns an empty Store and starts its sweeper; Close stops it.
@@ -136,10 +140,10 @@ func (s *Store) dropTopLocked() bool {
 		return false // deleted or replaced since
 	}
 	alias := s.records.alias(q.key)
-	if r := e.decode(alias); r != nil {
+	if r := s.decode(e, alias); r != nil {
 		s.deleteLocked(alias, r)
 	} else {
-		s.records.delKey(q.key)
+		s.delKeyLocked(q.key)
 	}
 	return true
 }
@@ -170,12 +174,12 @@ func (s *Store) makeRoomLocked(now time.Time, n int) bool {
 // new ones since the store was made (aliasgate_vault_volatile_evictions_total).
 func (s *Store) Evictions() uint64 { return s.evictions.Load() }
 
-// entry is a stored record: its encoding, its expiry (UnixNano; 0: never)
-// and its place in the expiry queue.
+// entry is a stored record: where its encoding is, its expiry (UnixNano;
+// 0: never) and its place in the expiry queue. It holds no pointer.
 type entry struct {
 	exp int64
 	seq uint64
-	rec string
+	rec ref
 }
 
 // qent is an entry of the expiry queue (no pointer in it: the collector
@@ -190,10 +194,10 @@ func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.
 
 // insertLocked stores a new record under alias and queues its expiry.
 func (s *Store) insertLocked(alias string, r *vault.Record) {
-	e := newEntry(r)
+	e := s.newEntryLocked(r)
 	s.seq++
 	e.seq = s.seq
-	k := s.records.set(alias, e)
+	k := s.setLocked(alias, e)
 	if e.exp != 0 {
 		s.pushLocked(qent{exp: e.exp, seq: e.seq, key: k})
 	} else {
@@ -204,9 +208,48 @@ func (s *Store) insertLocked(alias string, r *vault.Record) {
 // replaceLocked re-encodes the record of alias (new classifiers or key),
 // keeping its expiry and its place in the queue.
 func (s *Store) replaceLocked(alias string, old entry, r *vault.Record) {
-	e := newEntry(r)
+	e := s.newEntryLocked(r)
 	e.exp, e.seq = old.exp, old.seq
-	s.records.set(alias, e)
+	s.setLocked(alias, e)
+}
+
+// setLocked stores e under alias, dropping the bytes of the entry it
+// replaces, and returns its key.
+func (s *Store) setLocked(alias string, e entry) aliasKey {
+	if old, ok := s.records.get(alias); ok {
+		s.slabs.drop(old.rec)
+	}
+	k := s.records.set(alias, e)
+	s.compactIfWastefulLocked()
+	return k
+}
+
+// delKeyLocked removes the record of k and drops its bytes.
+func (s *Store) delKeyLocked(k aliasKey) {
+	if old, ok := s.records.m[k]; ok {
+		s.slabs.drop(old.rec)
+	}
+	s.records.delKey(k)
+	s.compactIfWastefulLocked()
+}
+
+// compactIfWastefulLocked copies the live records into new slabs when the
+// slabs hold too many dead bytes (slabs.wasteful): O(live bytes), after at
+// least as many bytes were dropped.
+func (s *Store) compactIfWastefulLocked() {
+	if s.slabs.wasteful() {
+		s.compactLocked()
+	}
+}
+
+// compactLocked copies the live records into new slabs.
+func (s *Store) compactLocked() {
+	old := s.slabs
+	s.slabs = slabs{}
+	for k, e := range s.records.m {
+		e.rec = s.slabs.put(old.bytes(e.rec))
+		s.records.m[k] = e
+	}
 }
 
 func (s *Store) pushLocked(q qent) {
@@ -269,8 +312,18 @@ func (s *Store) rebuildLocked() {
 	s.expq = h
 }
 
-func newEntry(r *vault.Record) entry {
-	e := entry{rec: string(vault.MarshalRecord(r))}
+// maxScratch is the largest scratch buffer a Store keeps between records:
+// every volatile record fits (VolatileMaxValueLen).
+const maxScratch = 8 << 10
+
+// newEntryLocked encodes r into the slabs (through the store's scratch
+// buffer) and returns its entry.
+func (s *Store) newEntryLocked(r *vault.Record) entry {
+	s.scratch = vault.AppendRecord(s.scratch[:0], r)
+	e := entry{rec: s.slabs.put(s.scratch)}
+	if cap(s.scratch) > maxScratch {
+		s.scratch = nil // a large persistent record's: not kept
+	}
 	if !r.ExpiresAt.IsZero() {
 		e.exp = r.ExpiresAt.UnixNano()
 	}
@@ -280,10 +333,11 @@ func newEntry(r *vault.Record) entry {
 // expired is Record.Expired on the entry.
 func (e entry) expired(now time.Time) bool { return e.exp != 0 && now.UnixNano() >= e.exp }
 
-// decode returns a fresh copy of the record (nil if it does not decode,
-// which a record this package encoded always does).
-func (e entry) decode(alias string) *vault.Record {
-	r, err := vault.UnmarshalRecord(alias, []byte(e.rec))
+// decode returns a fresh copy of the record of e (nil if it does not
+// decode, which a record this package encoded always does); UnmarshalRecord
+// keeps nothing of the slab's bytes.
+func (s *Store) decode(e entry, alias string) *vault.Record {
+	r, err := vault.UnmarshalRecord(alias, s.slabs.bytes(e.rec))
 	if err != nil {
 		return nil
 	}
@@ -294,7 +348,7 @@ func (s *Store) deleteLocked(alias string, r *vault.Record) {
 	if e, ok := s.records.get(alias); ok && e.exp == 0 {
 		s.forever--
 	}
-	s.records.del(alias)
+	s.delKeyLocked(keyOf(alias))
 	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
 		delete(s.index, string(r.IndexKey))
 	}
@@ -307,7 +361,7 @@ func (s *Store) live(alias string, now time.Time) *vault.Record {
 	if !ok || e.expired(now) {
 		return nil
 	}
-	return e.decode(alias)
+	return s.decode(e, alias)
 }
 
 // alive reports whether alias has a record that has not expired.
@@ -348,6 +402,25 @@ func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) 
 	return out, nil
 }
 
+// LookupRecords implements vault.Store under one lock.
+func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, nil, vault.ErrClosed
+	}
+	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
+	for i, k := range keys {
+		if a, ok := s.index[string(k)]; ok {
+			if r := s.live(a, now); r != nil {
+				aliases[i], recs[i] = a, r
+			}
+		}
+	}
+	return aliases, recs, nil
+}
+
 // Put implements vault.Store.
 func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult, error) {
 	now := s.now()
@@ -377,7 +450,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				out[i] = vault.PutResult{Status: vault.PutCollision}
 				continue
 			}
-			if old := ex.decode(r.Alias); old != nil {
+			if old := s.decode(ex, r.Alias); old != nil {
 				s.deleteLocked(r.Alias, old)
 			}
 		}
@@ -385,7 +458,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 		if r.IndexKey != nil {
 			s.index[string(r.IndexKey)] = r.Alias
 		}
-		out[i] = vault.PutResult{Status: vault.PutCreated, Record: r.Clone()}
+		out[i] = vault.PutResult{Status: vault.PutCreated, Record: r} // the store keeps its own encoding
 	}
 	return out, nil
 }
@@ -631,7 +704,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.records, s.index, s.expq = recordMap{}, nil, nil
+	s.records, s.slabs, s.index, s.expq = recordMap{}, slabs{}, nil, nil
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)

@@ -6,14 +6,15 @@ import (
 	"slices"
 )
 
-// The records map and the expiry queue hold no pointer per record but the
-// encoded record itself: each alias is a fixed-size array key (aliasKey),
-// not a string. A gateway holds a volatile record for every CVC it saw in
-// the last TTL, hundreds of thousands under load, and the garbage
-// collector follows every pointer of them at every cycle: with string keys
-// that was three pointers per record (the map key, the queue entry, the
-// encoding) and two objects; now it is one pointer and one object, and the
-// queue is a slice the collector does not scan. See docs/DECISIONS.md.
+// The records map and the expiry queue hold no pointer per record: each
+// alias is a fixed-size array key (aliasKey), not a string, and the encoded
+// record is in a slab (slabs.go). A gateway holds a volatile record for
+// every CVC it saw in the last TTL, hundreds of thousands under load, and
+// the garbage collector follows every pointer of them at every cycle: with
+// string keys that was three pointers per record (the map key, the queue
+// entry, the encoding) and two objects; then one pointer and one object;
+// now none, one object per slab, and neither the map nor the queue is
+// scanned. See docs/DECISIONS.md.
 
 // shortAlias is the longest alias an aliasKey holds itself (a 48-byte
 // key). The aliases the vault makes are 16 to 36 characters with the
@@ -73,9 +74,6 @@ func (rm recordMap) set(alias string, e entry) aliasKey {
 	}
 	return k
 }
-
-// del removes alias.
-func (rm recordMap) del(alias string) { rm.delKey(keyOf(alias)) }
 
 func (rm recordMap) delKey(k aliasKey) {
 	delete(rm.m, k)

@@ -24,6 +24,12 @@ func BenchmarkRedactKnownValue(b *testing.B) {
 	vaulttest.BenchRedactKnownValue(b, benchService(b, pgstore.Options{}))
 }
 
+// BenchmarkRedactRequest is one inbound request's redaction (scenario 1):
+// a known card number and a new CVC in one call.
+func BenchmarkRedactRequest(b *testing.B) {
+	vaulttest.BenchRedactRequest(b, benchService(b, pgstore.Options{}))
+}
+
 func BenchmarkReveal(b *testing.B) {
 	vaulttest.BenchReveal(b, benchService(b, pgstore.Options{}))
 }

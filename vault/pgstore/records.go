@@ -171,6 +171,48 @@ func (s *Store) LookupIndex(ctx context.Context, keys [][]byte) ([]string, error
 	return out, nil
 }
 
+// LookupRecords implements vault.Store: one query reads the live records
+// the index keys point at (the index is a column of the record's row).
+func (s *Store) LookupRecords(ctx context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
+	now := s.now()
+	err := s.run(ctx, "lookup records", true, func(ctx context.Context, _ int) error {
+		if len(keys) == 0 {
+			return nil
+		}
+		rows, err := s.pool.Query(ctx, `SELECT `+recordCols+` FROM records WHERE index_key = ANY($1) AND `+live, keys, now)
+		if err != nil {
+			return err
+		}
+		found, err := collectRecords(rows)
+		if err != nil {
+			return err
+		}
+		byKey := make(map[string]int, len(found))
+		for j, r := range found {
+			byKey[string(r.IndexKey)] = j
+		}
+		given := make([]bool, len(found))
+		for i, k := range keys {
+			j, ok := byKey[string(k)]
+			if !ok {
+				continue
+			}
+			r := found[j]
+			if given[j] {
+				r = r.Clone() // a repeated key gets its own copy
+			}
+			given[j] = true
+			aliases[i], recs[i] = r.Alias, r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return aliases, recs, nil
+}
+
 var _ vault.Prober = (*Store)(nil)
 
 // Probe implements vault.Prober: one query tells which aliases are live

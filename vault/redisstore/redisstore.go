@@ -8,9 +8,10 @@
 //	<prefix>i:<hex>    alias an HMAC index key points at, same TTL as its record
 //	<prefix>m:<key>    vault-wide settings (no TTL)
 //
-// Put, LookupIndex, Delete and SetClassifiers each run one Lua script
-// (EVALSHA), so a batch is one round trip and atomic: two gateways putting
-// the same index key at once agree on one alias. Get is one MGET.
+// Put, LookupIndex, LookupRecords, Delete and SetClassifiers each run one
+// Lua script (EVALSHA), so a batch is one round trip and atomic: two
+// gateways putting the same index key at once agree on one alias. Get is
+// one MGET.
 //
 // Expiry is Redis's own, and on top of it every read and every decision
 // treats a record whose ExpiresAt is at or before Options.Now as absent, so
@@ -199,19 +200,64 @@ func (s *Store) LookupIndex(ctx context.Context, keys [][]byte) ([]string, error
 	if len(keys) == 0 {
 		return out, nil
 	}
+	res, err := s.runLookup(ctx, "lookup index", keys, false)
+	if err != nil {
+		return nil, err
+	}
+	copy(out, res)
+	return out, nil
+}
+
+// LookupRecords implements vault.Store: the script of LookupIndex returns
+// the records it reads as well.
+func (s *Store) LookupRecords(ctx context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	if s.closed.Load() {
+		return nil, nil, vault.ErrClosed
+	}
+	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
+	if len(keys) == 0 {
+		return aliases, recs, nil
+	}
+	res, err := s.runLookup(ctx, "lookup records", keys, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	for i, a := range res[:len(keys)] {
+		if a == "" {
+			continue
+		}
+		r, err := vault.UnmarshalRecord(a, []byte(res[len(keys)+i]))
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: lookup records: %w: %w", errCorrupt, err)
+		}
+		aliases[i] = a
+		if !r.Expired(now) {
+			recs[i] = r
+		}
+	}
+	return aliases, recs, nil
+}
+
+// runLookup runs lookupScript over keys (not empty), as operation op: an
+// alias per key, then, with records, a record per key.
+func (s *Store) runLookup(ctx context.Context, op string, keys [][]byte, records bool) ([]string, error) {
 	rk := make([]string, len(keys))
 	for i, k := range keys {
 		rk[i] = s.indexKey(k)
 	}
-	res, err := s.lookup.Run(ctx, s.client, rk, s.prefix, nowArg(s.now())).StringSlice()
+	flag, want := "0", len(keys)
+	if records {
+		flag, want = "1", 2*len(keys)
+	}
+	res, err := s.lookup.Run(ctx, s.client, rk, s.prefix, nowArg(s.now()), flag).StringSlice()
 	if err != nil {
-		return nil, s.fail("lookup index", err)
+		return nil, s.fail(op, err)
 	}
-	if len(res) != len(keys) {
-		return nil, fmt.Errorf("redisstore: lookup index: %w: script returned %d results for %d keys", vault.ErrUnavailable, len(res), len(keys))
+	if len(res) != want {
+		return nil, fmt.Errorf("redisstore: %s: %w: script returned %d results for %d keys", op, vault.ErrUnavailable, len(res), len(keys))
 	}
-	copy(out, res)
-	return out, nil
+	return res, nil
 }
 
 // Put implements vault.Store: the whole batch is one script, atomic and one
@@ -253,7 +299,7 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 		st, _ := res[3*i].(int64)
 		switch st {
 		case 1:
-			out[i] = vault.PutResult{Status: vault.PutCreated, Record: it.Record.Clone()}
+			out[i] = vault.PutResult{Status: vault.PutCreated, Record: it.Record}
 		case 2:
 			alias, _ := res[3*i+1].(string)
 			b, _ := res[3*i+2].(string)

@@ -238,23 +238,27 @@ end
 return out
 `
 
-// lookupScript resolves index keys to live aliases.
+// lookupScript resolves index keys to live aliases, and with records
+// set to "1" returns their records too.
 //
-// KEYS: index keys. ARGV: prefix, now. Returns an alias or "" per key.
+// KEYS: index keys. ARGV: prefix, now, records. Returns an alias or "" per
+// key, then, with records, the record of each ("" where the alias is).
 const lookupScript = luaLib + `
-local prefix, now = ARGV[1], ARGV[2]
+local prefix, now, records = ARGV[1], ARGV[2], ARGV[3] == '1'
 local out = {}
+local n = #KEYS
 for i, ik in ipairs(KEYS) do
-  local r = ''
+  local r, v = '', ''
   local a = redis.call('GET', ik)
   if a then
     local ev = redis.call('GET', prefix .. 'r:' .. a)
     if ev then
       local ok, eidx = live(ev, now)
-      if ok and prefix .. 'i:' .. tohex(eidx) == ik then r = a end
+      if ok and prefix .. 'i:' .. tohex(eidx) == ik then r, v = a, ev end
     end
   end
   out[i] = r
+  if records then out[n + i] = v end
 end
 return out
 `

@@ -75,6 +75,7 @@ func Run(t *testing.T, h Harness) {
 		{"TakenAliasIsACollision", testCollision},
 		{"DeleteRemovesAliasAndIndex", testDelete},
 		{"ExpiredRecordsAreGone", testExpiry},
+		{"LookupRecordsIsLookupIndexThenGet", testLookupRecords},
 		{"SetClassifiers", testSetClassifiers},
 		{"MetaIsSetOnce", testMeta},
 		{"ConcurrentWritersAgreeOnAliases", testConcurrent},
