@@ -3,6 +3,9 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +114,64 @@ func TestLinesChainAndVerify(t *testing.T) {
 	w2.Close()
 	if res := mustVerify(t, path, k); res.Lines != 7 {
 		t.Fatalf("after reopening: %+v, want 7 lines", res)
+	}
+}
+
+// TestLinesOfABatchEachHoldTheirOwnHashes: the lines of one group commit,
+// whose hashes, count and found are made in the Writer's reused scratch,
+// each hold the keyed hashes of their own aliases (HMAC-SHA256 under the
+// alias key, first 16 bytes, base64url), their own count and found.
+func TestLinesOfABatchEachHoldTheirOwnHashes(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	evs := []Event{
+		{Event: EventReveal, Aliases: []string{fpeAlias, uuidAlias, "tok_a"}, Found: 3},
+		{Event: EventDelete, Aliases: []string{"tok_b"}, Found: 0},
+		{Event: EventClientCreated, Client: "CLTx"},
+		{Event: EventReveal, Aliases: []string{"tok_c", fpeAlias}, Found: 1},
+		{Event: EventReveal, Aliases: []string{"tok_d"}, Found: 1, CountOnly: true},
+	}
+	w.commitMu.Lock()
+	err := w.commitBatch(evs)
+	w.commitMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	hash := func(alias string) string {
+		m := hmac.New(sha256.New, k.alias)
+		m.Write([]byte(alias))
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	}
+	lines := parsed(t, path)
+	if len(lines) != len(evs) {
+		t.Fatalf("%d lines, want %d", len(lines), len(evs))
+	}
+	for i, ev := range evs {
+		l := lines[i]
+		var want []any
+		if hasAliases(ev.Event) && !ev.CountOnly {
+			for _, a := range ev.Aliases {
+				if k.AliasHash(a) != hash(a) {
+					t.Fatalf("AliasHash(%q) = %s, want %s", a, k.AliasHash(a), hash(a))
+				}
+				want = append(want, hash(a))
+			}
+		}
+		got, _ := l["aliases"].([]any)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("line %d: aliases %v, want %v", i+1, got, want)
+		}
+		if hasAliases(ev.Event) && (l["count"] != float64(len(ev.Aliases)) || l["found"] != float64(ev.Found)) {
+			t.Errorf("line %d: count %v found %v, want %d and %d", i+1, l["count"], l["found"], len(ev.Aliases), ev.Found)
+		}
+		if !hasAliases(ev.Event) && (l["count"] != nil || l["found"] != nil) {
+			t.Errorf("line %d (%s): count %v found %v, want none", i+1, ev.Event, l["count"], l["found"])
+		}
+	}
+	if res := mustVerify(t, path, k); res.Lines != len(evs) {
+		t.Fatalf("Verify = %+v", res)
 	}
 }
 

@@ -97,6 +97,12 @@ type Writer struct {
 	pathChecked time.Time
 	pathEvery   time.Duration
 	buf         []byte // the lines of a commit, reused
+	// lineOf's scratch, reused (the line it returns points into it and is
+	// valid until its next call): the alias hashes of a line, and its
+	// count and found.
+	hashes       []byte
+	hashStrs     []string
+	count, found int
 	// The file lock kept between commits (see Several writers in the
 	// package doc). locked: this Writer holds w.f's flock (outside a
 	// commit: it kept it after its last append, so no other writer has
@@ -617,7 +623,9 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 	return out, nil
 }
 
-// lineOf turns an event into a line (without seq, time, prev).
+// lineOf turns an event into a line (without seq, time, prev). The line
+// points into w's scratch: it is valid until the next call. The caller
+// holds commitMu.
 func (w *Writer) lineOf(ev Event) line {
 	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
 		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
@@ -628,15 +636,26 @@ func (w *Writer) lineOf(ev Event) line {
 		l.Outcome = OutcomeOK
 	}
 	if hasAliases(ev.Event) {
-		count, found := len(ev.Aliases), ev.Found
-		l.Count, l.Found = &count, &found
+		w.count, w.found = len(ev.Aliases), ev.Found
+		l.Count, l.Found = &w.count, &w.found
 		n := min(len(ev.Aliases), maxAliasHashes)
 		if ev.CountOnly {
 			n = 0
 		}
-		l.Aliases = make([]string, n)
+		// The hashes are made in one buffer and become one string, which
+		// each member is a slice of: one allocation per line.
+		w.hashes = w.hashes[:0]
+		for _, a := range ev.Aliases[:n] {
+			w.hashes = w.keys.appendAliasHash(w.hashes, a)
+		}
+		all := string(w.hashes)
+		w.hashStrs = w.hashStrs[:0]
 		for i := range n {
-			l.Aliases[i] = w.keys.AliasHash(ev.Aliases[i])
+			w.hashStrs = append(w.hashStrs, all[i*aliasHashLen:(i+1)*aliasHashLen])
+		}
+		l.Aliases = w.hashStrs
+		if cap(w.hashes) > maxKeptBuffer {
+			w.hashes, w.hashStrs = nil, nil
 		}
 		if !ev.CountOnly {
 			l.Omitted = len(ev.Aliases) - n
@@ -661,8 +680,10 @@ func (w *Writer) encode(dst []byte, l line, seq uint64, prev string, now time.Ti
 	l.Seq, l.Time, l.Prev, l.Mac = seq, now.Format(time.RFC3339Nano), prev, ""
 	start := len(dst)
 	dst = appendLine(dst, &l)
-	mac := w.keys.mac(dst[start:])
-	dst = append(dst[:len(dst)-1], macMember...)
+	end := len(dst)
+	dst = w.keys.appendMAC(dst, dst[start:end]) // after the body, for the string
+	mac := string(dst[end:])
+	dst = append(dst[:end-1], macMember...)
 	dst = append(dst, mac...)
 	dst = append(dst, "\"}\n"...)
 	return dst, mac
