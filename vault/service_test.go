@@ -266,6 +266,34 @@ func TestVolatileValueIsNeverRevealedAfterTTL(t *testing.T) {
 	}
 }
 
+// TestRevealAnswersEachAliasInItsPlace: aliases of both stores, unknown,
+// empty and another account's, in any order, each get their own answer in
+// their own place (what one store does not hold is asked of the next).
+func TestRevealAnswersEachAliasInItsPlace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	toks, err := f.svc.Redact(ctx, []vault.RedactRequest{{Value: card}, {Value: "737", Storage: vault.StorageVolatile},
+		{Value: "5555555555554444"}, {Value: "123", Storage: vault.StorageVolatile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.svc.Redact(vault.WithAccount(ctx, "acct_other"), []vault.RedactRequest{{Value: "4000056655665556"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliases := []string{"tok_test_nope", toks[1].Alias, toks[0].Alias, other[0].Alias, "", toks[3].Alias, toks[2].Alias, "tok_test_gone"}
+	want := []string{"", "737", card, "", "", "123", "5555555555554444", ""}
+	got, err := f.svc.Reveal(ctx, aliases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range aliases {
+		if got[i].Value != want[i] || (want[i] == "") != errors.Is(got[i].Err, vault.ErrNotFound) {
+			t.Errorf("alias %d: %q, %v; want %q", i, got[i].Value, got[i].Err, want[i])
+		}
+	}
+}
+
 func TestMovedCiphertextFailsToDecrypt(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
