@@ -312,6 +312,50 @@ func TestMovedCiphertextFailsToDecrypt(t *testing.T) {
 	}
 }
 
+// TestDamagedCiphertextFailsToDecrypt: a record whose ciphertext was cut
+// (shorter than a nonce, than a nonce and a tag, by one byte), lengthened
+// or changed in one byte is ErrTampered, never a value.
+func TestDamagedCiphertextFailsToDecrypt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	toks, err := f.svc.Redact(ctx, []vault.RedactRequest{{Value: card}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := f.persistent.Get(ctx, []string{toks[0].Alias})
+	good := recs[0].Ciphertext
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)-20] ^= 1
+	for _, tc := range []struct {
+		name       string
+		ciphertext []byte
+	}{
+		{"empty", []byte{}},
+		{"shorter than a nonce", good[:11]},
+		{"a nonce only", good[:12]},
+		{"a nonce and less than a tag", good[:12+15]},
+		{"one byte cut", good[:len(good)-1]},
+		{"one byte added", append(bytes.Clone(good), 0)},
+		{"one byte changed", flipped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := recs[0].Clone()
+			r.Alias, r.IndexKey, r.Ciphertext = "tok_test_damaged", nil, tc.ciphertext
+			if _, err := f.persistent.Put(ctx, []vault.PutItem{{Record: r}}); err != nil {
+				t.Fatal(err)
+			}
+			defer f.persistent.Delete(ctx, r.Alias, r.Owner)
+			got, err := f.svc.Reveal(ctx, []string{r.Alias})
+			if !errors.Is(err, vault.ErrTampered) || got != nil {
+				t.Fatalf("Reveal = %v, %v; want ErrTampered and nothing", got, err)
+			}
+		})
+	}
+	if got, err := f.svc.Reveal(ctx, []string{toks[0].Alias}); err != nil || got[0].Value != card {
+		t.Fatalf("the intact record: %v, %v", got, err)
+	}
+}
+
 func TestNewRefusesTTLUnderOneSecond(t *testing.T) {
 	f := newFixture(t)
 	kr, _ := vault.OpenKeyring(context.Background(), f.persistent, bytes.Repeat([]byte{1}, 32))
