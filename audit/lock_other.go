@@ -6,7 +6,7 @@ import "os"
 
 // lockFile is a no-op where flock does not exist: only one process may
 // append to a log at a time there.
-func lockFile(*os.File) error { return nil }
+func lockFile(*os.File) (waited bool, err error) { return false, nil }
 
 func unlockFile(*os.File) {}
 

@@ -8,10 +8,25 @@ import (
 )
 
 // lockFile takes an exclusive flock on f, waiting for other processes'
-// appends (a CLI command writing to the gateway's log) to finish.
-func lockFile(f *os.File) error {
+// appends (a CLI command writing to the gateway's log) to finish; waited
+// says it had to. A caller that must wait says so while it waits
+// (waiting), so that a Writer keeping the lock between its commits lets it
+// in (othersWaiting).
+func lockFile(f *os.File) (waited bool, err error) {
+	fd := int(f.Fd())
+	err = flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+	if err != syscall.EWOULDBLOCK {
+		return false, err
+	}
+	waiting(fd, true)
+	defer waiting(fd, false)
+	return true, flock(fd, syscall.LOCK_EX)
+}
+
+// flock is syscall.Flock, retried when a signal interrupts it.
+func flock(fd, how int) error {
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err := syscall.Flock(fd, how)
 		if err != syscall.EINTR {
 			return err
 		}

@@ -89,15 +89,30 @@ func rotatedFiles(path string) ([]rotatedFile, error) {
 // returns its size: when another Writer rotated the log (or a crash left no
 // file), it opens the file now at w.path instead. One fstat of the open
 // file tells whether the path must be looked up too (pathCheckDue); under
-// a steady load it mostly need not, which saves a stat per commit.
+// a steady load it mostly need not, which saves a stat per commit. When
+// the Writer kept the lock since its last append (hold), no other writer
+// can have appended, rotated or started a rotation: the file is as that
+// append left it unless something that takes no lock changed it, and the
+// fstat is skipped until the path check is due or the lock is released
+// (see Several writers in the package doc).
 func (w *Writer) lockCurrent() (int64, error) {
+	if w.locked && w.size >= 0 && time.Since(w.pathChecked) < w.pathEvery {
+		return w.size, nil
+	}
 	for range 16 {
-		if err := lockFile(w.f); err != nil {
-			return 0, fmt.Errorf("audit: lock %s: %w", w.path, err)
+		if !w.locked {
+			waited, err := lockFile(w.f)
+			if err != nil {
+				return 0, fmt.Errorf("audit: lock %s: %w", w.path, err)
+			}
+			w.locked = true
+			if waited {
+				w.pauseHold() // another writer appends too: take turns
+			}
 		}
 		size, links, err := fileState(w.f)
 		if err != nil {
-			unlockFile(w.f)
+			w.unlock()
 			return 0, fmt.Errorf("audit: stat %s: %w", w.path, err)
 		}
 		if !w.pathCheckDue(size, links) {
@@ -105,14 +120,14 @@ func (w *Writer) lockCurrent() (int64, error) {
 		}
 		current, err := w.isCurrent()
 		if err != nil {
-			unlockFile(w.f)
+			w.unlock()
 			return 0, err
 		}
 		if current {
 			w.pathChecked = time.Now()
 			return size, nil
 		}
-		unlockFile(w.f)
+		w.unlock()
 		if err := w.reopen(); err != nil {
 			return 0, err
 		}

@@ -282,11 +282,13 @@ func TestRotationCrashes(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "audit.log")
 		w := openRotating(t, path, k, Options{})
 		logN(t, w, 3)
-		if err := lockFile(w.f); err != nil {
+		w.commitMu.Lock()
+		if _, err := w.lockCurrent(); err != nil {
 			t.Fatal(err)
 		}
 		err := w.rotate(nil, "size", time.Now().UTC())
-		unlockFile(w.f)
+		w.unlock()
+		w.commitMu.Unlock()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,6 +503,7 @@ func TestPathLookedUpOnlyWhenDue(t *testing.T) {
 	})
 
 	t.Run("the file was removed", func(t *testing.T) {
+		waitReleased(t, gw) // removed while the lock is kept, it is seen once it is released
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
 		}

@@ -97,6 +97,28 @@ type Writer struct {
 	pathChecked time.Time
 	pathEvery   time.Duration
 	buf         []byte // the lines of a commit, reused
+	// lineOf's scratch, reused (the line it returns points into it and is
+	// valid until its next call): the alias hashes of a line, and its
+	// count and found.
+	hashes       []byte
+	hashStrs     []string
+	count, found int
+	// The file lock kept between commits (see Several writers in the
+	// package doc). locked: this Writer holds w.f's flock (outside a
+	// commit: it kept it after its last append, so no other writer has
+	// appended since). holdIdle is the tick of holdTimer (zero: release
+	// after every commit); holdArmed says the timer runs, holdUsed that a
+	// commit used the lock since the last tick, holdTicks counts the ticks
+	// since the lock was kept; holdPaused: another writer waits or waited
+	// for the lock (or holdMaxTicks passed), so it is released after every
+	// commit until a tick finds nobody waiting.
+	locked     bool
+	holdIdle   time.Duration
+	holdTimer  *time.Timer
+	holdArmed  bool
+	holdUsed   bool
+	holdTicks  int
+	holdPaused bool
 }
 
 type request struct {
@@ -125,7 +147,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	}
 	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f,
 		every: opts.SyncInterval, maxSize: opts.MaxSize, maxAge: opts.MaxAge, keep: opts.Keep,
-		size: -1, pathEvery: pathCheckEvery, reqs: make(chan *request, 256), done: make(chan struct{})}
+		size: -1, pathEvery: pathCheckEvery, holdIdle: holdTick, reqs: make(chan *request, 256), done: make(chan struct{})}
 	w.sync = func() error { return w.f.Sync() }
 	if w.now == nil {
 		w.now = time.Now
@@ -235,6 +257,13 @@ func (w *Writer) Close() error {
 	close(w.reqs)
 	w.mu.Unlock()
 	<-w.done
+	w.commitMu.Lock()
+	w.unlock()
+	if w.holdTimer != nil {
+		w.holdTimer.Stop()
+		w.holdArmed, w.holdPaused = false, false
+	}
+	w.commitMu.Unlock()
 	var syncErr error
 	if w.every > 0 {
 		close(w.stopSync)
@@ -345,6 +374,8 @@ func (w *Writer) commitBatch(evs []Event) error {
 // that the file is still the one at path (another Writer may have rotated
 // it) and as this Writer left it. It rotates the file first when it is due
 // (at most once per commit), and finishes a rotation cut short by a crash.
+// After appending lines it keeps the lock for the next commits (hold);
+// after an error, a rotation or no lines it releases it.
 func (w *Writer) commit(evs []Event) error {
 	rotated := false
 	for range 16 {
@@ -354,13 +385,117 @@ func (w *Writer) commit(evs []Event) error {
 			return err
 		}
 		again, err := w.append(evs, size, &rotated)
-		unlockFile(w.f)
-		if err != nil || !again {
-			return err
+		if err != nil || again || len(evs) == 0 || w.holdIdle <= 0 || w.holdPaused {
+			w.unlock()
+			if err != nil || !again {
+				return err
+			}
+			continue
 		}
+		w.hold()
+		return nil
 	}
 	w.size = -1
 	return fmt.Errorf("audit: %s keeps being replaced while appending; giving up", w.path)
+}
+
+// Holding the lock between commits. Under load, taking and releasing the
+// flock and the fstat of every commit were three of a line's four
+// syscalls; a Writer that keeps the lock skips them while nobody else can
+// append. The lock is kept at most holdTick after the last commit. A
+// writer that has to wait for the lock says so (lockFile), and the Writer
+// keeping it sees that at its next tick: it releases the lock, lets the
+// waiter take it (waiting at most holdTick for it to), and releases it
+// after every commit, as it did before it kept it, until a tick finds
+// nobody waiting; a Writer that had to wait does the same. (flock does not
+// queue its waiters: a Writer that took the lock back at once could win it
+// again and again before the waiting process runs.) Where waiting cannot
+// be seen (not Linux), the lock is released so after holdMaxTicks ticks
+// under a steady load. Another writer (a CLI command, another gateway on
+// the same file) so waits about as long as when every commit released the
+// lock (TestKeptLockLetsAnotherWriterIn).
+const (
+	holdTick     = 2 * time.Millisecond
+	holdMaxTicks = 25
+)
+
+// unlock releases w.f's flock when this Writer holds it. The caller holds
+// commitMu (or owns the Writer).
+func (w *Writer) unlock() {
+	if w.locked {
+		unlockFile(w.f)
+		w.locked = false
+	}
+}
+
+// hold keeps the lock after a commit, starting the timer that releases
+// it (releaseIdle) when it was not already kept. The caller holds
+// commitMu.
+func (w *Writer) hold() {
+	w.holdUsed = true
+	if !w.holdArmed {
+		w.holdArmed, w.holdTicks = true, 0
+		w.armHoldTimer()
+	}
+}
+
+// pauseHold releases the lock after every commit until a tick finds
+// nobody waiting for it. The caller holds commitMu.
+func (w *Writer) pauseHold() {
+	if w.holdIdle <= 0 {
+		return // never kept
+	}
+	w.holdPaused = true
+	if !w.holdArmed {
+		w.holdArmed, w.holdTicks = true, 0
+		w.armHoldTimer()
+	}
+}
+
+// armHoldTimer starts holdTimer. The caller holds commitMu.
+func (w *Writer) armHoldTimer() {
+	if w.holdTimer == nil {
+		w.holdTimer = time.AfterFunc(w.holdIdle, w.releaseIdle)
+	} else {
+		w.holdTimer.Reset(w.holdIdle)
+	}
+}
+
+// releaseIdle runs every holdTick while the lock is kept, or released
+// after every commit (holdPaused). It releases the lock when no commit used
+// it since the last tick; when another writer waits, or after holdMaxTicks
+// ticks, it releases it, hands it over (handOver) and pauses the holding
+// until a tick finds nobody waiting.
+func (w *Writer) releaseIdle() {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	w.holdTicks++
+	switch {
+	case w.holdPaused && othersWaiting(w.f):
+		w.holdTimer.Reset(w.holdIdle)
+	case w.holdPaused:
+		w.holdArmed, w.holdPaused = false, false
+	case !w.locked || !w.holdUsed:
+		w.unlock()
+		w.holdArmed = false
+	case w.holdTicks >= holdMaxTicks || othersWaiting(w.f):
+		w.unlock()
+		w.handOver()
+		w.holdPaused = true
+		w.holdTimer.Reset(w.holdIdle)
+	default:
+		w.holdUsed = false
+		w.holdTimer.Reset(w.holdIdle)
+	}
+}
+
+// handOver waits, after the lock was released and with commitMu held (so
+// no commit of this Writer takes the lock back), until no other writer
+// waits for the lock, at most holdTick.
+func (w *Writer) handOver() {
+	for deadline := time.Now().Add(w.holdIdle); othersWaiting(w.f) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // append does commit's work under the lock, on the file of size bytes.
@@ -488,7 +623,9 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 	return out, nil
 }
 
-// lineOf turns an event into a line (without seq, time, prev).
+// lineOf turns an event into a line (without seq, time, prev). The line
+// points into w's scratch: it is valid until the next call. The caller
+// holds commitMu.
 func (w *Writer) lineOf(ev Event) line {
 	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
 		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
@@ -499,15 +636,26 @@ func (w *Writer) lineOf(ev Event) line {
 		l.Outcome = OutcomeOK
 	}
 	if hasAliases(ev.Event) {
-		count, found := len(ev.Aliases), ev.Found
-		l.Count, l.Found = &count, &found
+		w.count, w.found = len(ev.Aliases), ev.Found
+		l.Count, l.Found = &w.count, &w.found
 		n := min(len(ev.Aliases), maxAliasHashes)
 		if ev.CountOnly {
 			n = 0
 		}
-		l.Aliases = make([]string, n)
+		// The hashes are made in one buffer and become one string, which
+		// each member is a slice of: one allocation per line.
+		w.hashes = w.hashes[:0]
+		for _, a := range ev.Aliases[:n] {
+			w.hashes = w.keys.appendAliasHash(w.hashes, a)
+		}
+		all := string(w.hashes)
+		w.hashStrs = w.hashStrs[:0]
 		for i := range n {
-			l.Aliases[i] = w.keys.AliasHash(ev.Aliases[i])
+			w.hashStrs = append(w.hashStrs, all[i*aliasHashLen:(i+1)*aliasHashLen])
+		}
+		l.Aliases = w.hashStrs
+		if cap(w.hashes) > maxKeptBuffer {
+			w.hashes, w.hashStrs = nil, nil
 		}
 		if !ev.CountOnly {
 			l.Omitted = len(ev.Aliases) - n
@@ -532,8 +680,10 @@ func (w *Writer) encode(dst []byte, l line, seq uint64, prev string, now time.Ti
 	l.Seq, l.Time, l.Prev, l.Mac = seq, now.Format(time.RFC3339Nano), prev, ""
 	start := len(dst)
 	dst = appendLine(dst, &l)
-	mac := w.keys.mac(dst[start:])
-	dst = append(dst[:len(dst)-1], macMember...)
+	end := len(dst)
+	dst = w.keys.appendMAC(dst, dst[start:end]) // after the body, for the string
+	mac := string(dst[end:])
+	dst = append(dst[:end-1], macMember...)
 	dst = append(dst, mac...)
 	dst = append(dst, "\"}\n"...)
 	return dst, mac

@@ -401,14 +401,19 @@ func (kr *Keyring) open(ctx context.Context, r *Record) ([]byte, error) {
 		return nil, fmt.Errorf("vault: record uses unknown key version %d", r.KeyVersion)
 	}
 	ns := aead.NonceSize()
-	if len(r.Ciphertext) < ns {
+	if len(r.Ciphertext) < ns+aead.Overhead() {
 		return nil, ErrTampered
 	}
-	v, err := aead.Open(nil, r.Ciphertext[:ns], r.Ciphertext[ns:], []byte(r.Alias))
+	// One allocation holds the alias (the additional data) and, after it,
+	// the value; the value's slice is capped at its own end.
+	n := len(r.Alias)
+	buf := make([]byte, n, n+len(r.Ciphertext)-ns-aead.Overhead())
+	copy(buf, r.Alias)
+	v, err := aead.Open(buf[n:n], r.Ciphertext[:ns], r.Ciphertext[ns:], buf[:n])
 	if err != nil {
 		return nil, ErrTampered
 	}
-	return v, nil
+	return v[:len(v):len(v)], nil
 }
 
 // indexKeyFor returns the HMAC index key of value under format f in the

@@ -974,17 +974,19 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 		if err != nil {
 			return nil, err
 		}
-		var q2 []string
-		var i2 []int
+		// What this store did not answer is asked of the next one: query
+		// and idx keep it, compacted in place (left <= k: nothing unread is
+		// overwritten).
+		left := 0
 		for k, r := range recs {
 			if r != nil && (!checkOwner || s.owns(owner, r)) {
 				out[idx[k]] = found{rec: r, store: st}
 			} else {
-				q2 = append(q2, query[k])
-				i2 = append(i2, idx[k])
+				query[left], idx[left] = query[k], idx[k]
+				left++
 			}
 		}
-		query, idx = q2, i2
+		query, idx = query[:left], idx[:left]
 	}
 	return out, nil
 }

@@ -266,6 +266,34 @@ func TestVolatileValueIsNeverRevealedAfterTTL(t *testing.T) {
 	}
 }
 
+// TestRevealAnswersEachAliasInItsPlace: aliases of both stores, unknown,
+// empty and another account's, in any order, each get their own answer in
+// their own place (what one store does not hold is asked of the next).
+func TestRevealAnswersEachAliasInItsPlace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	toks, err := f.svc.Redact(ctx, []vault.RedactRequest{{Value: card}, {Value: "737", Storage: vault.StorageVolatile},
+		{Value: "5555555555554444"}, {Value: "123", Storage: vault.StorageVolatile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.svc.Redact(vault.WithAccount(ctx, "acct_other"), []vault.RedactRequest{{Value: "4000056655665556"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliases := []string{"tok_test_nope", toks[1].Alias, toks[0].Alias, other[0].Alias, "", toks[3].Alias, toks[2].Alias, "tok_test_gone"}
+	want := []string{"", "737", card, "", "", "123", "5555555555554444", ""}
+	got, err := f.svc.Reveal(ctx, aliases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range aliases {
+		if got[i].Value != want[i] || (want[i] == "") != errors.Is(got[i].Err, vault.ErrNotFound) {
+			t.Errorf("alias %d: %q, %v; want %q", i, got[i].Value, got[i].Err, want[i])
+		}
+	}
+}
+
 func TestMovedCiphertextFailsToDecrypt(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -281,6 +309,50 @@ func TestMovedCiphertextFailsToDecrypt(t *testing.T) {
 	}
 	if _, err := f.svc.Reveal(ctx, []string{"tok_test_moved"}); !errors.Is(err, vault.ErrTampered) {
 		t.Fatalf("reveal of moved ciphertext = %v, want ErrTampered", err)
+	}
+}
+
+// TestDamagedCiphertextFailsToDecrypt: a record whose ciphertext was cut
+// (shorter than a nonce, than a nonce and a tag, by one byte), lengthened
+// or changed in one byte is ErrTampered, never a value.
+func TestDamagedCiphertextFailsToDecrypt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	toks, err := f.svc.Redact(ctx, []vault.RedactRequest{{Value: card}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := f.persistent.Get(ctx, []string{toks[0].Alias})
+	good := recs[0].Ciphertext
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)-20] ^= 1
+	for _, tc := range []struct {
+		name       string
+		ciphertext []byte
+	}{
+		{"empty", []byte{}},
+		{"shorter than a nonce", good[:11]},
+		{"a nonce only", good[:12]},
+		{"a nonce and less than a tag", good[:12+15]},
+		{"one byte cut", good[:len(good)-1]},
+		{"one byte added", append(bytes.Clone(good), 0)},
+		{"one byte changed", flipped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := recs[0].Clone()
+			r.Alias, r.IndexKey, r.Ciphertext = "tok_test_damaged", nil, tc.ciphertext
+			if _, err := f.persistent.Put(ctx, []vault.PutItem{{Record: r}}); err != nil {
+				t.Fatal(err)
+			}
+			defer f.persistent.Delete(ctx, r.Alias, r.Owner)
+			got, err := f.svc.Reveal(ctx, []string{r.Alias})
+			if !errors.Is(err, vault.ErrTampered) || got != nil {
+				t.Fatalf("Reveal = %v, %v; want ErrTampered and nothing", got, err)
+			}
+		})
+	}
+	if got, err := f.svc.Reveal(ctx, []string{toks[0].Alias}); err != nil || got[0].Value != card {
+		t.Fatalf("the intact record: %v, %v", got, err)
 	}
 }
 

@@ -201,7 +201,7 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	r.Format = formatOf(d.raw())
 	r.Storage = storageOf(d.raw())
 	r.KeyVersion = uint32(d.uvarint())
-	r.Ciphertext = d.bytes()
+	ciphertext := d.raw()
 	n := d.uvarint()
 	if n > 1024 {
 		d.err = errCorrupt
@@ -213,9 +213,7 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	if exp := d.varint(); exp != 0 {
 		r.ExpiresAt = time.Unix(0, exp).UTC()
 	}
-	if k := d.raw(); len(k) != 0 {
-		r.IndexKey = append([]byte(nil), k...)
-	}
+	indexKey := d.raw()
 	if v == recordVersionOwned {
 		if r.Owner = d.string(); r.Owner == "" && d.err == nil {
 			d.err = errCorrupt // an owned record names its owner
@@ -226,6 +224,16 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("vault: decode record: %w", d.err)
+	}
+	// The ciphertext and the index key are copied out of b (a store's
+	// page, valid only in its transaction) into one allocation, each slice
+	// capped so that neither can grow into the other. The ciphertext is
+	// never nil (empty for an empty field), the index key nil when empty.
+	buf := make([]byte, len(ciphertext)+len(indexKey))
+	r.Ciphertext = buf[:copy(buf, ciphertext):len(ciphertext)]
+	if len(indexKey) != 0 {
+		r.IndexKey = buf[len(ciphertext):]
+		copy(r.IndexKey, indexKey)
 	}
 	return r, nil
 }
@@ -294,15 +302,6 @@ func (d *decoder) raw() []byte {
 	f := d.b[:n:n]
 	d.b = d.b[n:]
 	return f
-}
-
-// bytes returns a copy of the next field (non-nil, empty for an empty
-// field, as []byte(d.string()) was).
-func (d *decoder) bytes() []byte {
-	f := d.raw()
-	out := make([]byte, len(f))
-	copy(out, f)
-	return out
 }
 
 // formatOf and storageOf return the constant for a decoded format or

@@ -140,3 +140,37 @@ func BenchmarkUnmarshalRecord(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodedCiphertextAndIndexKeyAreApart: UnmarshalRecord copies the
+// ciphertext and the index key into one allocation; appending to the
+// ciphertext leaves the index key as it was, an empty ciphertext is empty but not nil and
+// an empty index key is nil.
+func TestDecodedCiphertextAndIndexKeyAreApart(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		ciphertext, ik []byte
+	}{
+		{"both", []byte("ciphertext"), []byte("index-key")},
+		{"no index key", []byte("ciphertext"), nil},
+		{"empty ciphertext", nil, []byte("index-key")},
+		{"neither", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := UnmarshalRecord("a", MarshalRecord(&Record{Format: FormatUUID, Storage: StoragePersistent,
+				Ciphertext: tc.ciphertext, IndexKey: tc.ik, CreatedAt: time.Unix(1, 0)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Ciphertext == nil || !bytes.Equal(got.Ciphertext, tc.ciphertext) {
+				t.Fatalf("ciphertext %q (nil %v), want %q and not nil", got.Ciphertext, got.Ciphertext == nil, tc.ciphertext)
+			}
+			if (got.IndexKey == nil) != (len(tc.ik) == 0) || !bytes.Equal(got.IndexKey, tc.ik) {
+				t.Fatalf("index key %q (nil %v), want %q", got.IndexKey, got.IndexKey == nil, tc.ik)
+			}
+			_ = append(got.Ciphertext, 'X') // within the capacity of one shared array, it would overwrite the key
+			if !bytes.Equal(got.IndexKey, tc.ik) || !bytes.Equal(got.Ciphertext, tc.ciphertext) {
+				t.Fatalf("after appending to the ciphertext: ciphertext %q, index key %q; want %q, %q", got.Ciphertext, got.IndexKey, tc.ciphertext, tc.ik)
+			}
+		})
+	}
+}
