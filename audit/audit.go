@@ -45,19 +45,18 @@
 // against the one this Writer left: when another process (a CLI command such
 // as `aliasgate clients create`) appended meanwhile, the chain continues
 // from the last line on disk. A Writer keeps the lock between its appends
-// while they follow each other (released 2 ms after the last one), and
-// skips the flock and the size check while it keeps it: nobody who takes
-// the lock can have appended. A writer that has to wait for the lock says
-// so (an open-file-description lock on a byte far past the end of the
-// file, on Linux), and the Writer keeping it releases it within 2 ms and
-// lets it in, then takes and releases it for every append until nobody
-// waits; elsewhere it releases it at least every 50 ms under a steady
-// load. What takes no lock (an operator cutting, removing or appending to
-// the file) is seen when the lock is next taken, so at most 50 ms late:
-// lines cut meanwhile are followed by this Writer's next line without an
-// audit_gap line (Verify reports them removed), and lines written to a
-// removed file meanwhile are lost with it (the audit_gap line at the
-// next append covers them). A crash can leave a torn last line (a write
+// while they follow each other (released 2 ms after the last one) and
+// skips the flock and its release while it keeps it; the size check (one
+// fstat) is still made before every append, so what takes no lock (an
+// operator cutting, removing or appending to the file) is seen at the next
+// line, as when the lock is taken for each append. A writer that has to
+// wait for the lock says so (an open-file-description lock on a byte far
+// past the end of the file, on Linux), and the Writer keeping it releases
+// it within 2 ms and lets it in, then takes and releases it for every
+// append until nobody waits; elsewhere it releases it at least every 50 ms
+// under a steady load. An operator's rename of the file is seen when the
+// path is next checked (at least every 100 ms, as before the hold). A
+// crash can leave a torn last line (a write
 // that never returned, so no reveal was answered on it): the next Writer
 // ends it with a newline and appends an "audit_recovered" line that records
 // its length (torn_bytes) and chains from the last whole line, which Verify

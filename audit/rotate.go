@@ -91,14 +91,12 @@ func rotatedFiles(path string) ([]rotatedFile, error) {
 // file tells whether the path must be looked up too (pathCheckDue); under
 // a steady load it mostly need not, which saves a stat per commit. When
 // the Writer kept the lock since its last append (hold), no other writer
-// can have appended, rotated or started a rotation: the file is as that
-// append left it unless something that takes no lock changed it, and the
-// fstat is skipped until the path check is due or the lock is released
-// (see Several writers in the package doc).
+// can have appended, rotated or started a rotation, but the fstat is still
+// made before every append: something that takes no lock (an operator's
+// cut, rm or foreign append) is found at the next line, as without the
+// hold, and no line goes into a removed file (see Several writers in the
+// package doc).
 func (w *Writer) lockCurrent() (int64, error) {
-	if w.locked && w.size >= 0 && time.Since(w.pathChecked) < w.pathEvery {
-		return w.size, nil
-	}
 	for range 16 {
 		if !w.locked {
 			waited, err := lockFile(w.f)
