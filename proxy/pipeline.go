@@ -70,6 +70,13 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// upstream is the request's context made cancellable by the proxy
+	// when it copied the request (WithContext) for the route, and cancel
+	// cancels it: timeoutTransport bounds the wait for the upstream with
+	// them rather than copying the request once more. nil: the transport
+	// makes its own.
+	upstream context.Context
+	cancel   context.CancelCauseFunc
 }
 
 type stateKey struct{}

@@ -1,6 +1,7 @@
 package obs
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -23,16 +24,19 @@ type Line struct {
 	once     sync.Once
 }
 
-// StartLine returns r with a new RouteInfo in its context (for SetRoute,
-// AddFilter, AddVaultTime and AddUpstreamTime) and the Line to End. A nil
-// logger logs nothing; m may be nil.
-func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request) (*http.Request, *Line) {
+// StartLine begins the access line of r and returns r's context with a new
+// RouteInfo (for SetRoute, AddFilter, AddVaultTime and AddUpstreamTime),
+// for the request the caller goes on to serve, and the Line to End. It
+// does not copy r: the caller gives the context to the one copy it makes
+// anyway (http.Request.WithContext), and the line reads r's method, Host,
+// URL and remote address when it ends. A nil logger logs nothing; m may be
+// nil.
+func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request) (context.Context, *Line) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, ri := WithRouteInfo(r.Context())
-	r = r.WithContext(ctx)
-	return r, &Line{logger: logger, m: m, listener: listener, r: r, ri: ri, start: time.Now()}
+	return ctx, &Line{logger: logger, m: m, listener: listener, r: r, ri: ri, start: time.Now()}
 }
 
 // End writes the access line with the status sent and the body bytes
