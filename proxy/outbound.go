@@ -971,23 +971,28 @@ func startCapture(c Capturer, req *http.Request) *captureRec {
 	return rec
 }
 
-// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never
-// forwarded; Upgrade among them: intercepted tunnels carry HTTP/1.1 only.
-var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings"}
-
-// removeHopByHop deletes the hop-by-hop headers of h and those its
-// Connection header names.
+// removeHopByHop deletes the hop-by-hop headers of h (RFC 9110 §7.6.1:
+// Connection, Proxy-Connection, Keep-Alive, Proxy-Authenticate,
+// Proxy-Authorization, TE, Trailer, Transfer-Encoding, and Upgrade and
+// HTTP2-Settings: intercepted tunnels carry HTTP/1.1 only), never
+// forwarded, and those its Connection header names. The fixed names are
+// found in one pass over h's keys: h holds canonical keys (Header.Del
+// deletes only the canonical form of a name too), and ten Dels, each
+// canonicalising its name, cost more than the pass.
 func removeHopByHop(h http.Header) {
-	for _, c := range h.Values("Connection") {
-		for _, name := range strings.Split(c, ",") {
+	for _, c := range h["Connection"] {
+		for name := range strings.SplitSeq(c, ",") {
 			if name = textproto.TrimString(name); name != "" {
 				h.Del(name)
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		h.Del(k)
+	for k := range h {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+			delete(h, k)
+		}
 	}
 }
 
