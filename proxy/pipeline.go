@@ -92,7 +92,7 @@ type message struct {
 	trailer *http.Header // trailers, filled once the body is read
 	body    io.ReadCloser
 	length  int64  // -1: unknown
-	target  string // request only: the host, path and query the leak guard reads
+	target  string // request phase with the guard: the host, path and query it reads
 	// set by run when the body was buffered:
 	replaced bool
 	buf      []byte
@@ -101,11 +101,13 @@ type message struct {
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
 	mt, params := parseMediaType(r.Header.Get("Content-Type"))
-	target := r.Host + " " + r.URL.EscapedPath()
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
+	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
+	if opts.guard {
+		msg.target = r.Host + " " + r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			msg.target += "?" + r.URL.RawQuery
+		}
 	}
-	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, target: target}
 	st.query, st.ctype = r.URL.RawQuery, routes.RequestContentType(r.Header)
 	x := routes.Exchange{Method: r.Method, Path: st.path, Query: st.query, MediaType: mt, RequestContentType: st.ctype}
 	if jerr := p.run(ctx, st, routes.Request, opts, x, params, msg); jerr != nil {
@@ -470,9 +472,17 @@ func reason(err error) string {
 	return "internal_error"
 }
 
+// parseMediaType returns the media type of a Content-Type value, lower
+// case, and its parameters (mime.ParseMediaType); a value it refuses gives
+// what precedes the first ';', trimmed and lower case, and no parameters.
+// A value that is already a bare lower-case media type ("application/json",
+// the usual case) is returned as it is, without mime's parse and its map.
 func parseMediaType(ct string) (string, map[string]string) {
 	if ct == "" {
 		return "", nil
+	}
+	if bareMediaType(ct) {
+		return ct, nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -480,6 +490,22 @@ func parseMediaType(ct string) (string, map[string]string) {
 		return strings.ToLower(strings.TrimSpace(mt)), nil
 	}
 	return mt, params
+}
+
+// bareMediaType reports whether mime.ParseMediaType returns ct unchanged
+// with no parameters: a token of lower-case token characters (RFC 2045),
+// optionally followed by "/" and another such token.
+func bareMediaType(ct string) bool {
+	slash := -1
+	for i := 0; i < len(ct); i++ {
+		switch c := ct[i]; {
+		case c == '/' && slash < 0 && i > 0 && i < len(ct)-1:
+			slash = i
+		case c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+			return false
+		}
+	}
+	return true
 }
 
 // safeMediaType returns a media type for a log line: the client's, unless it
