@@ -186,13 +186,23 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
+	var pooled *[]byte              // the buffer of bodyBuffers raw may be in
 	load := func() *jsonapi.Error { // reads and decodes msg's body
 
 		if msg.length > p.max {
 			bodyErr = errTooLarge
 			return nil
 		}
-		b, err := readBody(msg.body, msg.length, p.max)
+		var buf []byte
+		if msg.length > 0 && needsBody(filters) {
+			// A filter reads the body and is likely to rewrite it, after
+			// which its buffer goes back to the pool (see below); a body
+			// only the leak guard reads is seldom changed.
+			if pooled = bodyBuffers.get(msg.length); pooled != nil {
+				buf = *pooled
+			}
+		}
+		b, err := readBody(msg.body, msg.length, p.max, buf)
 		switch {
 		case errors.Is(err, errTooLarge):
 			bodyErr = errTooLarge
@@ -319,6 +329,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			}
 			if enc != "" {
 				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
+			}
+			if pooled != nil {
+				// raw was replaced (out is a new slice): nothing
+				// refers to the buffer it was read into any more.
+				bodyBuffers.put(pooled)
 			}
 		}
 		msg.body = io.NopCloser(bytes.NewReader(out))
