@@ -215,11 +215,12 @@ func decodeBody(enc string, b []byte, max int64) ([]byte, error) {
 
 // encodeBody encodes b with enc ("", "gzip" or "deflate").
 func encodeBody(enc string, b []byte) ([]byte, error) {
+	if enc == "" {
+		return b, nil // before buf, which escapes (one allocation a body)
+	}
 	var buf bytes.Buffer
 	var w io.WriteCloser
 	switch enc {
-	case "":
-		return b, nil
 	case "gzip":
 		w = gzip.NewWriter(&buf)
 	case "deflate":
