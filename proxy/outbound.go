@@ -393,9 +393,10 @@ func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // tunnel is what an intercepted CONNECT established.
 type tunnel struct {
-	host   string // lower case, no port, no brackets
-	port   string
-	client ProxyClient // who authenticated the CONNECT
+	host     string // lower case, no port, no brackets
+	port     string
+	hostport string      // net.JoinHostPort(host, port), made once per tunnel
+	client   ProxyClient // who authenticated the CONNECT
 	// source is the CONNECT's peer address, the caller of the abuse limits
 	// when client has no ID (goproxy gives every request of the tunnel the
 	// CONNECT's RemoteAddr): read once per tunnel, not per request.
@@ -497,7 +498,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var peers *Sources // no trusted proxies in front of the outbound listener
-	cs := &connectState{t: &tunnel{host: host, port: port, client: client, source: peers.Of(r)}}
+	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client, source: peers.Of(r)}}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
@@ -714,7 +715,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			refusal = jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT")
 		}
-		d = dest{scheme: req.URL.Scheme, hostport: net.JoinHostPort(t.host, t.port)}
+		d = dest{scheme: req.URL.Scheme, hostport: t.hostport}
 		if d.scheme == "" {
 			d.scheme = "https"
 		}

@@ -19,7 +19,7 @@ type Line struct {
 	m        *Metrics
 	listener string
 	r        *http.Request
-	ri       *RouteInfo
+	ri       RouteInfo // in the context StartLine returns; one allocation with the Line
 	start    time.Time
 	once     sync.Once
 }
@@ -35,8 +35,8 @@ func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, ri := WithRouteInfo(r.Context())
-	return ctx, &Line{logger: logger, m: m, listener: listener, r: r, ri: ri, start: time.Now()}
+	l := &Line{logger: logger, m: m, listener: listener, r: r, start: time.Now()}
+	return context.WithValue(r.Context(), routeInfoKey{}, &l.ri), l
 }
 
 // End writes the access line with the status sent and the body bytes
@@ -44,6 +44,6 @@ func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request
 func (l *Line) End(status int, bytes int64) {
 	l.once.Do(func() {
 		rw := &responseWriter{status: status, bytes: bytes, wroteHeader: true}
-		finish(l.logger, l.m, l.listener, l.r, rw, l.ri, time.Since(l.start))
+		finish(l.logger, l.m, l.listener, l.r, rw, &l.ri, time.Since(l.start))
 	})
 }
