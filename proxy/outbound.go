@@ -738,7 +738,16 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 				lr.st = &lr.state
 				// The context the upstream timeout cancels
 				// (timeoutTransport), made here with the copy.
-				parent, lr.state.cancel = context.WithCancelCause(parent)
+				up := parent
+				if intercepted {
+					// goproxy cancels the context of a request it read
+					// from a tunnel only once the exchange is over (it
+					// is not the client's connection): endLoop cancels
+					// this one then instead, which spares registering it
+					// with goproxy's (a map and a channel per request).
+					up = context.WithoutCancel(parent)
+				}
+				parent, lr.state.cancel = context.WithCancelCause(up)
 				lr.state.upstream = parent
 			}
 		}
@@ -911,6 +920,9 @@ func (o *Outbound) endLoop(lr *loopReq, read int64) {
 			x.Route = routeByID(o.table.Load(), x.RouteName)
 		}
 		o.capture.Capture(x)
+	}
+	if lr.st != nil {
+		lr.st.cancel(nil) // the exchange is over (see onRequest)
 	}
 }
 

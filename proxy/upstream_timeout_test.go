@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 // roundTripFunc is an http.RoundTripper made of a function.
@@ -142,6 +144,77 @@ func TestOutboundUpstreamTimeout(t *testing.T) {
 			lines := waitLines(t, c, i+1)
 			if len(lines) != i+1 || lines[i]["status"] != float64(tc.status) {
 				t.Fatalf("access lines %v", lines)
+			}
+		})
+	}
+}
+
+// ctxTokenizer records the context of each Reveal.
+type ctxTokenizer struct {
+	rewrite.Tokenizer
+	mu   sync.Mutex
+	ctxs []context.Context
+}
+
+func (c *ctxTokenizer) Reveal(ctx context.Context, aliases []string) ([]string, error) {
+	c.mu.Lock()
+	c.ctxs = append(c.ctxs, ctx)
+	c.mu.Unlock()
+	return c.Tokenizer.Reveal(ctx, aliases)
+}
+
+// TestInterceptedRequestContextEndsWithTheExchange: the context a request
+// inside an intercepted tunnel is served with (its filters', the vault's,
+// the transport's) is cancelled once the exchange is over, whether the
+// response went out as the destination sent it or as the leak guard
+// rewrote it (and by then for no other cause than the end).
+func TestInterceptedRequestContextEndsWithTheExchange(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"authorized"}`)
+	})
+	c := obstest.NewCapture(t)
+	doc := strings.Replace(outRoutes, "routes:\n", `routes:
+  - id: stream
+    direction: outbound
+    host: pay.example.com
+    leak_guard: "off"
+    filters:
+      - id: reveal-stream
+        phase: request
+        operation: reveal
+        targets:
+          - {json: card.number}
+`, 1)
+	tv := newTestVault(t)
+	tok := &ctxTokenizer{Tokenizer: tv.tok}
+	g := newOutGateway(t, tv, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, routes: doc, tok: tok})
+	panA, _ := aliases(t, g.vault)
+	cl := g.client()
+	defer cl.CloseIdleConnections()
+	for i, host := range []string{"psp", "pay"} { // the body rewritten by the leak guard; streamed
+		t.Run(host, func(t *testing.T) {
+			resp, err := cl.Post("https://"+host+".example.com:"+psp.port()+"/v1/charges", "application/json",
+				strings.NewReader(`{"card":{"number":"`+panA+`"}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok.mu.Lock()
+			ctx := tok.ctxs[len(tok.ctxs)-1]
+			tok.mu.Unlock()
+			if err := context.Cause(ctx); err != nil && err != context.Canceled {
+				t.Fatalf("the context ended with %v", err)
+			}
+			_, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			waitLines(t, c, i+1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the request's context was not cancelled after the exchange")
 			}
 		})
 	}
