@@ -3,6 +3,8 @@ package proxy
 import (
 	"maps"
 	"mime"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -69,4 +71,38 @@ func FuzzParseMediaType(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ct string) { checkParseMediaType(t, ct) })
+}
+
+// TestSetContentLength: the header ends up saying exactly the length, one
+// value, whatever it said before; one that already did is kept as it was.
+func TestSetContentLength(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []string // Content-Length values before; nil: none
+		n    int
+		same bool // the slice before is kept
+	}{
+		{"absent", nil, 12, false},
+		{"equal", []string{"12"}, 12, true},
+		{"different", []string{"13"}, 12, false},
+		{"two values", []string{"12", "12"}, 12, false},
+		{"padded", []string{" 12"}, 12, false},
+		{"zero", []string{"5"}, 0, false},
+		{"large", []string{"1099511627776"}, 1 << 40, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Content-Type": {"application/json"}}
+			if tc.in != nil {
+				h["Content-Length"] = tc.in
+			}
+			setContentLength(h, tc.n)
+			got := h["Content-Length"]
+			if len(got) != 1 || got[0] != strconv.Itoa(tc.n) || h.Get("Content-Type") != "application/json" {
+				t.Fatalf("header %v", h)
+			}
+			if kept := tc.in != nil && &got[0] == &tc.in[0]; kept != tc.same {
+				t.Fatalf("kept the values before: %v, want %v", kept, tc.same)
+			}
+		})
+	}
 }

@@ -340,9 +340,21 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.length = int64(len(out))
 		msg.replaced = true
 		msg.buf = out
-		msg.header.Set("Content-Length", strconv.Itoa(len(out)))
+		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// setContentLength sets h's Content-Length to n, leaving a header that
+// already says exactly that as it is (a body the phase read and kept, the
+// usual response): no string or slice for it.
+func setContentLength(h http.Header, n int) {
+	var buf [20]byte
+	b := strconv.AppendInt(buf[:0], int64(n), 10)
+	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
+		return
+	}
+	h.Set("Content-Length", string(b))
 }
 
 // FilterFailedHeader is set on a response a filter of the response phase
