@@ -522,7 +522,9 @@ var errUpstreamTimeout = errors.New("proxy: upstream timeout")
 
 // timeoutTransport bounds the wait for response headers by d, whatever the
 // underlying RoundTripper, without cutting a response body that streams
-// longer, and records the wait as upstream time.
+// longer, and records the wait as upstream time. It cancels the context
+// the proxy made for it with its copy of the request (reqState.upstream)
+// when there is one, and otherwise a copy of its own.
 type timeoutTransport struct {
 	rt http.RoundTripper
 	d  time.Duration
