@@ -151,3 +151,90 @@ func TestOneAccessLinePerRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestInterceptedAccessLineStatusAndBytes: the access line of a request
+// inside an intercepted tunnel (written when goproxy closes the response
+// body) names the status the client got and the body bytes written to it,
+// whether the length was known, unknown (chunked), changed by the
+// response phase, absent (HEAD, 204) or the proxy's own answer.
+func TestInterceptedAccessLineStatusAndBytes(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/len":
+			_, _ = io.WriteString(w, `{"status":"authorized"}`)
+		case "/chunked":
+			for i := 0; i < 3; i++ {
+				_, _ = io.WriteString(w, `{"part":1}`)
+				w.(http.Flusher).Flush()
+			}
+		case "/echo": // the response phase redacts echo.pan: a new body
+			_, _ = io.WriteString(w, `{"echo":{"pan":"`+testPAN+`"}}`)
+		case "/nocontent":
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	c := obstest.NewCapture(t)
+	// pay.example.com: no leak guard and no response filter, so a body of
+	// unknown length streams through as it came.
+	doc := strings.Replace(outRoutes, "routes:\n", `routes:
+  - id: stream
+    direction: outbound
+    host: pay.example.com
+    leak_guard: "off"
+    filters:
+      - id: reveal-stream
+        phase: request
+        operation: reveal
+        targets:
+          - {json: card.number}
+`, 1)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, routes: doc})
+	panA, _ := aliases(t, g.vault)
+	cl := g.client()
+	defer cl.CloseIdleConnections()
+
+	cases := []struct {
+		name, host, method, path, body string
+		route                          string
+		status                         int
+		empty                          bool // the client gets no body bytes
+	}{
+		{"known length", "psp", "POST", "/len", `{"card":{"number":"` + panA + `"}}`, "psp", 200, false},
+		{"known length, streamed", "pay", "POST", "/len", `{"card":{"number":"` + panA + `"}}`, "stream", 200, false},
+		{"unknown length, buffered by the leak guard", "psp", "POST", "/chunked", `{"amount":1}`, "psp", 200, false},
+		{"unknown length, streamed", "pay", "POST", "/chunked", `{"card":{"number":"` + panA + `"}}`, "stream", 200, false},
+		{"body changed by the response phase", "psp", "POST", "/echo", `{"amount":1}`, "psp", 200, false},
+		{"HEAD", "psp", "HEAD", "/len", "", "psp", 200, true},
+		{"HEAD, streamed", "pay", "HEAD", "/len", "", "stream", 200, true},
+		{"no content", "pay", "POST", "/nocontent", `{"amount":1}`, "stream", 204, true},
+		{"the proxy's own answer", "psp", "POST", "/len", `{"card":{"number":"tok_test_1111111111111111111111"}}`, "psp", 422, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := "https://" + tc.host + ".example.com:" + psp.port() + tc.path
+			req, err := http.NewRequest(tc.method, u, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := cl.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || (len(got) == 0) != tc.empty {
+				t.Fatalf("status %d, %d body bytes", resp.StatusCode, len(got))
+			}
+			lines := waitLines(t, c, i+1)
+			if len(lines) != i+1 {
+				t.Fatalf("%d access lines, want %d", len(lines), i+1)
+			}
+			l := lines[i]
+			if l["status"] != float64(tc.status) || l["bytes"] != float64(len(got)) || l["path"] != tc.path || l["route"] != tc.route {
+				t.Fatalf("line %v; the client got status %d and %d bytes", l, resp.StatusCode, len(got))
+			}
+		})
+	}
+}

@@ -36,14 +36,20 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 }
 
 // readBody is readLimited with the body's declared length (Content-Length,
-// -1 when unknown) as a size hint: one allocation of the right size rather
-// than io.ReadAll's growing copies. A body longer than declared is still
-// read to its end, up to max.
-func readBody(r io.Reader, length, max int64) ([]byte, error) {
+// -1 when unknown) as a size hint: the body is read into buf when it has
+// room for length bytes (a buffer of bodyBuffers), else into one
+// allocation of the right size, rather than io.ReadAll's growing copies. A
+// body longer than declared is still read to its end, up to max.
+func readBody(r io.Reader, length, max int64, buf []byte) ([]byte, error) {
 	if length <= 0 || length > max {
 		return readLimited(r, max)
 	}
-	b := make([]byte, length)
+	var b []byte
+	if int64(cap(buf)) >= length {
+		b = buf[:length]
+	} else {
+		b = make([]byte, length)
+	}
 	if n, err := io.ReadFull(r, b); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -65,6 +71,59 @@ func readBody(r io.Reader, length, max int64) ([]byte, error) {
 			return b, err
 		}
 	}
+}
+
+// bodyBuffers holds the buffers the phase runner reads bodies of a
+// declared length into.
+var bodyBuffers = &bodyPool{}
+
+// bodyPool recycles body buffers of 1 KiB to 64 KiB, in power-of-two
+// classes. The phase runner gives a buffer back only once it replaced the
+// body the buffer holds (a rewritten body is a new slice, and the values
+// the filters and the leak guard take from a body are copies, so nothing
+// refers to the buffer any more), and put clears it first: no card data
+// waits in the pool.
+type bodyPool struct{ classes [bodyClasses]sync.Pool } // *[]byte
+
+const (
+	minPooledBody = 1 << 10
+	bodyClasses   = 7 // up to minPooledBody<<6 = 64 KiB
+)
+
+// class returns the index of the smallest class holding n bytes, or -1.
+func (*bodyPool) class(n int64) int {
+	for i := range bodyClasses {
+		if n <= minPooledBody<<i {
+			return i
+		}
+	}
+	return -1
+}
+
+// get returns a buffer of at least n bytes (n > 0), or nil when n is
+// larger than the largest class.
+func (bp *bodyPool) get(n int64) *[]byte {
+	i := bp.class(n)
+	if i < 0 {
+		return nil
+	}
+	if p, ok := bp.classes[i].Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, minPooledBody<<i)
+	return &b
+}
+
+// put clears the buffer p (from get) and keeps it for another body.
+func (bp *bodyPool) put(p *[]byte) {
+	b := (*p)[:cap(*p)]
+	i := bp.class(int64(len(b)))
+	if i < 0 || len(b) != minPooledBody<<i {
+		return
+	}
+	clear(b)
+	*p = b
+	bp.classes[i].Put(p)
 }
 
 // copyBuffers is the ReverseProxy BufferPool of both proxies: without one,
@@ -156,11 +215,12 @@ func decodeBody(enc string, b []byte, max int64) ([]byte, error) {
 
 // encodeBody encodes b with enc ("", "gzip" or "deflate").
 func encodeBody(enc string, b []byte) ([]byte, error) {
+	if enc == "" {
+		return b, nil // before buf, which escapes (one allocation a body)
+	}
 	var buf bytes.Buffer
 	var w io.WriteCloser
 	switch enc {
-	case "":
-		return b, nil
 	case "gzip":
 		w = gzip.NewWriter(&buf)
 	case "deflate":

@@ -292,7 +292,10 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := vault.WithActor(r.Context(), a)
 	obs.SetRoute(ctx, route.ID)
 	st := &reqState{route: route, method: r.Method, path: path}
-	ctx = context.WithValue(ctx, stateKey{}, st)
+	// The context the upstream timeout cancels (timeoutTransport), made
+	// with this copy of the request rather than another in the transport.
+	st.upstream, st.cancel = context.WithCancelCause(ctx)
+	ctx = context.WithValue(st.upstream, stateKey{}, st)
 	r = r.WithContext(ctx)
 
 	if jerr := in.pipe.request(ctx, st, inboundRequest, r); jerr != nil {
@@ -519,17 +522,30 @@ var errUpstreamTimeout = errors.New("proxy: upstream timeout")
 
 // timeoutTransport bounds the wait for response headers by d, whatever the
 // underlying RoundTripper, without cutting a response body that streams
-// longer, and records the wait as upstream time.
+// longer, and records the wait as upstream time. It cancels the context
+// the proxy made for it with its copy of the request (reqState.upstream)
+// when there is one, and otherwise a copy of its own.
 type timeoutTransport struct {
 	rt http.RoundTripper
 	d  time.Duration
 }
 
 func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(req.Context())
+	var ctx context.Context
+	var cancel context.CancelCauseFunc
+	out := req
+	if st := stateFrom(req.Context()); st != nil && st.cancel != nil {
+		// The proxy made req's context cancellable when it copied the
+		// request for its route (reqState.upstream): req is a copy of the
+		// proxy's own (ReverseProxy's outgoing request, the outbound
+		// hook's), used as it is.
+		ctx, cancel = st.upstream, st.cancel
+	} else {
+		ctx, cancel = context.WithCancelCause(req.Context())
+		out = req.WithContext(ctx)
+	}
 	timer := time.AfterFunc(t.d, func() { cancel(errUpstreamTimeout) })
 	start := time.Now()
-	out := req.WithContext(ctx)
 	if req.GetBody != nil && req.ContentLength > 0 {
 		// A body the proxy buffered: hand the transport a reader it knows is
 		// in memory (ReverseProxy hides it behind a wrapper), so headers and

@@ -162,7 +162,10 @@ type Outbound struct {
 	transport   *http.Transport
 	upstream    http.RoundTripper // timeoutTransport over transport (and capture)
 	gp          *goproxy.ProxyHttpServer
-	capture     Capturer // nil: no capture
+	// roundTripper is roundTrip as goproxy's per-request RoundTripper,
+	// made once.
+	roundTripper goproxy.RoundTripper
+	capture      Capturer // nil: no capture
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -232,6 +235,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	gp.Tr = o.transport          // every request goes through ctx.RoundTripper (o.roundTrip); this one verifies TLS all the same
 	gp.KeepAcceptEncoding = true // onRequest decides
 	gp.ConnectDialWithReq = o.connectDial
+	o.roundTripper = goproxy.RoundTripperFunc(o.roundTrip)
 	gp.OnRequest().HandleConnect(goproxy.FuncHttpsHandler(o.handleConnect))
 	gp.OnRequest().DoFunc(o.onRequest)
 	gp.OnResponse().DoFunc(o.onResponse)
@@ -389,9 +393,10 @@ func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // tunnel is what an intercepted CONNECT established.
 type tunnel struct {
-	host   string // lower case, no port, no brackets
-	port   string
-	client ProxyClient // who authenticated the CONNECT
+	host     string // lower case, no port, no brackets
+	port     string
+	hostport string      // net.JoinHostPort(host, port), made once per tunnel
+	client   ProxyClient // who authenticated the CONNECT
 	// source is the CONNECT's peer address, the caller of the abuse limits
 	// when client has no ID (goproxy gives every request of the tunnel the
 	// CONNECT's RemoteAddr): read once per tunnel, not per request.
@@ -493,7 +498,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var peers *Sources // no trusted proxies in front of the outbound listener
-	cs := &connectState{t: &tunnel{host: host, port: port, client: client, source: peers.Of(r)}}
+	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client, source: peers.Of(r)}}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
@@ -545,7 +550,7 @@ func (o *Outbound) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.C
 		return goproxy.OkConnect, host
 	}
 	ctx.UserData = cs.t
-	ctx.RoundTripper = goproxy.RoundTripperFunc(o.roundTrip)
+	ctx.RoundTripper = o.roundTripper
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: o.tlsConfig(cs.t)}, host
 }
 
@@ -624,16 +629,24 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 
 // loopReq is what the hooks know of one request in goproxy's loop.
 type loopReq struct {
+	// ctx is the request's context: one node that answers for the loop's
+	// own values (loopCtx), so the request is copied once in onRequest,
+	// not once per value.
+	ctx    loopCtx
+	o      *Outbound
 	line   *obs.Line   // intercepted requests only: their access line
 	rec    *captureRec // capture of an intercepted request; nil when off
-	st     *reqState   // nil: no route matched
-	canned bool        // the answer is the proxy's own (refusal, upstream error)
+	st     *reqState   // nil: no route matched; else &state
+	state  reqState
+	canned bool // the answer is the proxy's own (refusal, upstream error)
 	start  time.Time
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
-	// set by onResponse for the access line
-	status int
-	bytes  *int64
+	// set by onResponse for the access line: the status and, unless
+	// counted (the length was unknown), the body bytes
+	status  int
+	bytes   int64
+	counted bool
 }
 
 type loopKey struct{}
@@ -643,118 +656,166 @@ func loopFrom(ctx context.Context) *loopReq {
 	return lr
 }
 
+// loopCtx is the context of a request in goproxy's loop. It answers for
+// the loop request (loopKey), its route's state (stateKey, once a route
+// matched) and its capture (captureKey) and asks its parent for anything
+// else: one allocation (inside the loopReq) instead of a context.WithValue
+// and a request copy for each. Cancellation and deadlines are the
+// parent's.
+type loopCtx struct {
+	context.Context
+	lr *loopReq
+}
+
+func (c *loopCtx) Value(key any) any {
+	switch key.(type) {
+	case loopKey:
+		return c.lr
+	case stateKey:
+		if c.lr.st != nil {
+			return c.lr.st
+		}
+	case captureKey:
+		if c.lr.rec != nil {
+			return c.lr.rec
+		}
+	}
+	return c.Context.Value(key)
+}
+
 // onRequest is goproxy's request hook, for requests read from an
 // intercepted tunnel and for plain-HTTP requests: it checks the Host,
 // makes the path canonical, runs the request phase of the matched route
 // and points the request at its destination. A non-nil response is the
-// proxy's own answer (goproxy then skips the round trip).
-func (o *Outbound) onRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	ctx.RoundTripper = goproxy.RoundTripperFunc(o.roundTrip)
-	lr := &loopReq{start: time.Now(), method: req.Method, host: req.Host, path: req.URL.Path, rawQuery: req.URL.RawQuery}
-	t, intercepted := ctx.UserData.(*tunnel)
+// proxy's own answer (goproxy then skips the round trip). The request is
+// copied once (http.Request.WithContext), with every value the hooks, the
+// vault and the transport read in its context.
+func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	gctx.RoundTripper = o.roundTripper
+	lr := &loopReq{o: o, start: time.Now(), method: req.Method, host: req.Host, path: req.URL.Path, rawQuery: req.URL.RawQuery}
+	parent := req.Context()
+	t, intercepted := gctx.UserData.(*tunnel)
 	if intercepted {
-		req, lr.line = obs.StartLine(o.log, o.m, "outbound", req)
+		// The line ends when goproxy closes the response's body, after
+		// writing it (onResponse).
+		parent, lr.line = obs.StartLine(o.log, o.m, "outbound", req)
 		if o.capture != nil {
-			req, lr.rec = startCapture(o.capture, req)
+			lr.rec = startCapture(o.capture, req)
 		}
-	}
-	// The request gets rctx once it is complete (a refusal's answer gets it
-	// earlier): each WithContext copies the request.
-	rctx := context.WithValue(req.Context(), loopKey{}, lr)
-	if intercepted {
-		// goproxy cancels the request's context once the response is
-		// written (or the exchange failed): the line ends then. endLoop
-		// reads the RouteInfo, which every request made from req carries.
-		start := req
-		context.AfterFunc(rctx, func() { o.endLoop(lr, start) })
 	}
 
 	var d dest
 	var client ProxyClient
+	var refusal *jsonapi.Error
 	if intercepted {
 		client = t.client
 		ih, ip := splitHost(req.Host, "")
 		if ih != t.host || (ip != "" && ip != t.port) {
-			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
-			req = req.WithContext(rctx)
-			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
-				"the request's Host must name the host of the CONNECT"))
+			o.log.LogAttrs(parent, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
+			refusal = jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
+				"the request's Host must name the host of the CONNECT")
 		}
-		d = dest{scheme: req.URL.Scheme, hostport: net.JoinHostPort(t.host, t.port)}
+		d = dest{scheme: req.URL.Scheme, hostport: t.hostport}
 		if d.scheme == "" {
 			d.scheme = "https"
 		}
-	} else {
-		pd, _ := rctx.Value(plainKey{}).(*dest)
-		if pd == nil {
-			req = req.WithContext(rctx)
-			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel"))
-		}
+	} else if pd, _ := parent.Value(plainKey{}).(*dest); pd != nil {
 		d = *pd
-		client, _ = rctx.Value(clientKey{}).(ProxyClient)
+		client, _ = parent.Value(clientKey{}).(ProxyClient)
+	} else {
+		refusal = jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel")
 	}
-	path, err := canonicalize(req)
-	if err != nil {
-		req = req.WithContext(rctx)
-		return req, o.answer(lr, req, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
-	}
-	removeHopByHop(req.Header)
-	if route := o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
-		obs.SetRoute(rctx, route.ID)
-		st := &reqState{route: route, method: req.Method, path: path}
-		// The route and the client are the actor of audited reveals; the
-		// client's account is the one whose aliases the reveals reach.
-		vctx := vault.WithRoute(rctx, route.ID)
-		if client.ID != "" {
-			vctx = vault.WithClient(vctx, client.ID)
+	var route *routes.Route
+	if refusal == nil {
+		path, err := canonicalize(req)
+		if err != nil {
+			refusal = jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
+				"the path holds an encoded slash or backslash, a control character or a malformed escape")
 		} else {
-			// No proxy client (outbound.require_auth off): the sender is
-			// its address (the CONNECT's peer inside a tunnel), so that
-			// one sender cannot spend or flag the limits of everyone on
-			// the route (found in review).
-			src := ""
-			if intercepted {
-				src = t.source
-			} else {
-				var peers *Sources // no trusted proxies in front of the outbound listener
-				src = peers.Of(req)
+			removeHopByHop(req.Header)
+			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
+				lr.state = reqState{route: route, method: req.Method, path: path}
+				lr.st = &lr.state
+				// The context the upstream timeout cancels
+				// (timeoutTransport), made here with the copy.
+				up := parent
+				if intercepted {
+					// goproxy cancels the context of a request it read
+					// from a tunnel only once the exchange is over (it
+					// is not the client's connection): endLoop cancels
+					// this one then instead, which spares registering it
+					// with goproxy's (a map and a channel per request).
+					up = context.WithoutCancel(parent)
+				}
+				parent, lr.state.cancel = context.WithCancelCause(up)
+				lr.state.upstream = parent
 			}
-			vctx = vault.WithSource(vctx, src)
-		}
-		if client.Account != "" {
-			vctx = vault.WithAccount(vctx, client.Account)
-		}
-		rctx = context.WithValue(vctx, stateKey{}, st)
-		req = req.WithContext(rctx)
-		lr.st = st
-		if !route.AllowsAccount(client.Account) {
-			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: the route does not serve the proxy client's account; refused",
-				slog.String("route", route.ID), slog.String("client_id", client.ID))
-			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
-				"this route does not serve the proxy client's account"))
-		}
-		if d.scheme != "https" && route.RevealsInRequests() && !route.UnsafeRevealOverPlainHTTP {
-			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: a revealing route was asked over cleartext HTTP; refused",
-				slog.String("route", route.ID), slog.String("client_id", client.ID))
-			return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "reveal_needs_tls", "Forbidden",
-				"this route reveals card data and serves HTTPS only: send the request through a CONNECT tunnel with TLS (HTTPS_PROXY)"))
-		}
-		if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
-			return req, o.answer(lr, req, jerr)
-		}
-		if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
-			// The transport asks for gzip and decodes it: the response
-			// phase reads every body.
-			req.Header.Del("Accept-Encoding")
 		}
 	}
-	if req.Context() != rctx {
-		req = req.WithContext(rctx)
+	lr.ctx = loopCtx{Context: parent, lr: lr}
+	if refusal != nil {
+		req = req.WithContext(&lr.ctx)
+		return req, o.answer(lr, req, refusal)
 	}
+	if route == nil {
+		req = req.WithContext(&lr.ctx)
+		return o.toDestination(req, d), nil
+	}
+
+	st := lr.st
+	obs.SetRoute(&lr.ctx, route.ID)
+	// The route and the client are the actor of audited reveals; the
+	// client's account is the one whose aliases the reveals reach. One
+	// context value for all of it.
+	a := vault.ActorFrom(&lr.ctx)
+	a.Route = route.ID
+	if client.ID != "" {
+		a.Client = client.ID
+	} else {
+		// No proxy client (outbound.require_auth off): the sender is
+		// its address (the CONNECT's peer inside a tunnel), so that
+		// one sender cannot spend or flag the limits of everyone on
+		// the route (found in review).
+		if intercepted {
+			a.Source = t.source
+		} else {
+			var peers *Sources // no trusted proxies in front of the outbound listener
+			a.Source = peers.Of(req)
+		}
+	}
+	if client.Account != "" {
+		a.Account = client.Account
+	}
+	rctx := vault.WithActor(&lr.ctx, a)
+	req = req.WithContext(rctx)
+	if !route.AllowsAccount(client.Account) {
+		o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: the route does not serve the proxy client's account; refused",
+			slog.String("route", route.ID), slog.String("client_id", client.ID))
+		return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
+			"this route does not serve the proxy client's account"))
+	}
+	if d.scheme != "https" && route.RevealsInRequests() && !route.UnsafeRevealOverPlainHTTP {
+		o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: a revealing route was asked over cleartext HTTP; refused",
+			slog.String("route", route.ID), slog.String("client_id", client.ID))
+		return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "reveal_needs_tls", "Forbidden",
+			"this route reveals card data and serves HTTPS only: send the request through a CONNECT tunnel with TLS (HTTPS_PROXY)"))
+	}
+	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
+		return req, o.answer(lr, req, jerr)
+	}
+	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
+		// The transport asks for gzip and decodes it: the response
+		// phase reads every body.
+		req.Header.Del("Accept-Encoding")
+	}
+	return o.toDestination(req, d), nil
+}
+
+// toDestination points req (the hook's own copy) at d.
+func (o *Outbound) toDestination(req *http.Request, d dest) *http.Request {
 	req.URL.Scheme, req.URL.Host = d.scheme, d.hostport
 	req.RequestURI = ""
-	return req, nil
+	return req
 }
 
 // roundTrip is the goproxy RoundTripper of every request: our transport
@@ -785,7 +846,7 @@ func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Resp
 // onResponse is goproxy's response hook: the response phase of the
 // request's route, the capture of what the client gets, and what the
 // access line needs.
-func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+func (o *Outbound) onResponse(resp *http.Response, gctx *goproxy.ProxyCtx) *http.Response {
 	if resp == nil || resp.Request == nil {
 		return resp
 	}
@@ -807,6 +868,27 @@ func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.
 			resp.Body = sb
 		}
 	}
+	if lr.line != nil {
+		lr.status = resp.StatusCode
+		hasBody := req.Method != http.MethodHead && resp.Body != nil && resp.Body != http.NoBody
+		switch {
+		case !hasBody:
+		case resp.ContentLength >= 0:
+			lr.bytes = resp.ContentLength
+		default:
+			lr.counted = true
+		}
+		// goproxy closes the body once the response is written (or its
+		// writing failed): the line ends then. Every body but an empty
+		// one is a swapBody (roundTrip, answer); for an empty one the
+		// line ends when goproxy cancels the request's context, which it
+		// does right after.
+		if sb, ok := resp.Body.(*swapBody); ok {
+			sb.end.Store(lr)
+		} else {
+			context.AfterFunc(gctx.Req.Context(), func() { o.endLoop(lr, 0) })
+		}
+	}
 	if lr.rec != nil {
 		hasBody := resp.Body != nil && resp.Body != http.NoBody
 		lr.rec.begin(&lr.rec.resp[sideOut], resp.Header, hasBody)
@@ -814,28 +896,16 @@ func (o *Outbound) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.
 			resp.Body = &teeBody{ReadCloser: resp.Body, rec: lr.rec, s: &lr.rec.resp[sideOut]}
 		}
 	}
-	if lr.line != nil {
-		lr.status = resp.StatusCode
-		n := int64(0)
-		lr.bytes = &n
-		switch {
-		case req.Method == http.MethodHead || resp.Body == nil || resp.Body == http.NoBody:
-		case resp.ContentLength >= 0:
-			n = resp.ContentLength
-		default:
-			resp.Body = &countingBody{ReadCloser: resp.Body, n: lr.bytes}
-		}
-	}
 	return resp
 }
 
 // endLoop writes the access line of an intercepted request and hands its
-// capture on, once goproxy is done with it.
-func (o *Outbound) endLoop(lr *loopReq, req *http.Request) {
-	status := lr.status
-	var n int64
-	if lr.bytes != nil {
-		n = *lr.bytes
+// capture on, once goproxy is done with it; read is what was read of a
+// body whose length was unknown.
+func (o *Outbound) endLoop(lr *loopReq, read int64) {
+	status, n := lr.status, lr.bytes
+	if lr.counted {
+		n = read
 	}
 	if status == 0 {
 		status = http.StatusBadGateway // the exchange ended without a response
@@ -843,13 +913,16 @@ func (o *Outbound) endLoop(lr *loopReq, req *http.Request) {
 	lr.line.End(status, n)
 	if lr.rec != nil {
 		orig := &http.Request{Method: lr.method, Host: lr.host, URL: &url.URL{Path: lr.path, RawQuery: lr.rawQuery}}
-		ri := obs.RouteInfoFrom(req.Context())
+		ri := obs.RouteInfoFrom(&lr.ctx)
 		x := lr.rec.exchange(routes.Outbound, orig, ri, status)
 		x.Start, x.Duration = lr.start, time.Since(lr.start)
 		if x.Route == nil && x.RouteName != "-" {
 			x.Route = routeByID(o.table.Load(), x.RouteName)
 		}
 		o.capture.Capture(x)
+	}
+	if lr.st != nil {
+		lr.st.cancel(nil) // the exchange is over (see onRequest)
 	}
 }
 
@@ -867,55 +940,72 @@ func (o *Outbound) answer(lr *loopReq, req *http.Request, e *jsonapi.Error) *htt
 	return &http.Response{
 		Status: strconv.Itoa(code) + " " + http.StatusText(code), StatusCode: code,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: rec.h, Body: io.NopCloser(bytes.NewReader(rec.buf.Bytes())), ContentLength: int64(rec.buf.Len()),
+		Header: rec.h, Body: &swapBody{ReadCloser: io.NopCloser(bytes.NewReader(rec.buf.Bytes()))}, ContentLength: int64(rec.buf.Len()),
 		Request: req,
 	}
 }
 
-// swapBody is a response body whose reader onResponse may replace.
-type swapBody struct{ io.ReadCloser }
-
-// countingBody counts the bytes read from a body of unknown length.
-type countingBody struct {
+// swapBody is the body of every non-empty response the outbound proxy
+// hands goproxy (roundTrip, answer). onResponse may swap the reader inside
+// (goproxy sends a response whose Body is no longer the one it got as
+// chunked, dropping its length). It counts what is read, for the access
+// line of a body of unknown length, and its Close (goproxy closes the body
+// once, after writing the response) ends the access line of the request
+// onResponse gave it (end).
+type swapBody struct {
 	io.ReadCloser
-	n *int64
+	n   int64
+	end atomic.Pointer[loopReq]
 }
 
-func (c *countingBody) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	*c.n += int64(n)
+func (b *swapBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
 	return n, err
 }
 
-// startCapture records the client side of an intercepted request.
-func startCapture(c Capturer, req *http.Request) (*http.Request, *captureRec) {
+func (b *swapBody) Close() error {
+	err := b.ReadCloser.Close()
+	if lr := b.end.Swap(nil); lr != nil {
+		lr.o.endLoop(lr, b.n)
+	}
+	return err
+}
+
+// startCapture records the client side of an intercepted request (req is
+// goproxy's, which the hook may change: goproxy closes the body it read).
+func startCapture(c Capturer, req *http.Request) *captureRec {
 	rec := &captureRec{limit: max(c.CaptureLimit(), 1)}
 	rec.req[sideIn] = snap{seen: true, header: req.Header.Clone(), complete: true}
-	req = req.WithContext(context.WithValue(req.Context(), captureKey{}, rec))
 	if req.Body != nil && req.Body != http.NoBody {
 		rec.req[sideIn].complete = false
 		req.Body = &teeBody{ReadCloser: req.Body, rec: rec, s: &rec.req[sideIn]}
 	}
-	return req, rec
+	return rec
 }
 
-// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never
-// forwarded; Upgrade among them: intercepted tunnels carry HTTP/1.1 only.
-var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings"}
-
-// removeHopByHop deletes the hop-by-hop headers of h and those its
-// Connection header names.
+// removeHopByHop deletes the hop-by-hop headers of h (RFC 9110 §7.6.1:
+// Connection, Proxy-Connection, Keep-Alive, Proxy-Authenticate,
+// Proxy-Authorization, TE, Trailer, Transfer-Encoding, and Upgrade and
+// HTTP2-Settings: intercepted tunnels carry HTTP/1.1 only), never
+// forwarded, and those its Connection header names. The fixed names are
+// found in one pass over h's keys: h holds canonical keys (Header.Del
+// deletes only the canonical form of a name too), and ten Dels, each
+// canonicalising its name, cost more than the pass.
 func removeHopByHop(h http.Header) {
-	for _, c := range h.Values("Connection") {
-		for _, name := range strings.Split(c, ",") {
+	for _, c := range h["Connection"] {
+		for name := range strings.SplitSeq(c, ",") {
 			if name = textproto.TrimString(name); name != "" {
 				h.Del(name)
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		h.Del(k)
+	for k := range h {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+			delete(h, k)
+		}
 	}
 }
 

@@ -113,6 +113,8 @@ type outOpts struct {
 	tok rewrite.Tokenizer
 	// noAuth serves without proxy credentials (outbound.require_auth off).
 	noAuth bool
+	// timeout is the UpstreamTimeout; 0: 5 s.
+	timeout time.Duration
 }
 
 var testResolver = mapResolver{
@@ -161,11 +163,14 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 	if o.noAuth {
 		authenticate = nil
 	}
+	if o.timeout == 0 {
+		o.timeout = 5 * time.Second
+	}
 	ob, err := NewOutbound(OutboundOptions{
 		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tok, Known: tv.tok, CA: ca,
 		Authenticate: authenticate,
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
-		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: 5 * time.Second,
+		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: o.timeout,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,13 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// upstream is the request's context made cancellable by the proxy
+	// when it copied the request (WithContext) for the route, and cancel
+	// cancels it: timeoutTransport bounds the wait for the upstream with
+	// them rather than copying the request once more. nil: the transport
+	// makes its own.
+	upstream context.Context
+	cancel   context.CancelCauseFunc
 }
 
 type stateKey struct{}
@@ -85,7 +92,7 @@ type message struct {
 	trailer *http.Header // trailers, filled once the body is read
 	body    io.ReadCloser
 	length  int64  // -1: unknown
-	target  string // request only: the host, path and query the leak guard reads
+	target  string // request phase with the guard: the host, path and query it reads
 	// set by run when the body was buffered:
 	replaced bool
 	buf      []byte
@@ -94,11 +101,13 @@ type message struct {
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
 	mt, params := parseMediaType(r.Header.Get("Content-Type"))
-	target := r.Host + " " + r.URL.EscapedPath()
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
+	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
+	if opts.guard {
+		msg.target = r.Host + " " + r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			msg.target += "?" + r.URL.RawQuery
+		}
 	}
-	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, target: target}
 	st.query, st.ctype = r.URL.RawQuery, routes.RequestContentType(r.Header)
 	x := routes.Exchange{Method: r.Method, Path: st.path, Query: st.query, MediaType: mt, RequestContentType: st.ctype}
 	if jerr := p.run(ctx, st, routes.Request, opts, x, params, msg); jerr != nil {
@@ -177,13 +186,23 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
+	var pooled *[]byte              // the buffer of bodyBuffers raw may be in
 	load := func() *jsonapi.Error { // reads and decodes msg's body
 
 		if msg.length > p.max {
 			bodyErr = errTooLarge
 			return nil
 		}
-		b, err := readBody(msg.body, msg.length, p.max)
+		var buf []byte
+		if msg.length > 0 && needsBody(filters) {
+			// A filter reads the body and is likely to rewrite it, after
+			// which its buffer goes back to the pool (see below); a body
+			// only the leak guard reads is seldom changed.
+			if pooled = bodyBuffers.get(msg.length); pooled != nil {
+				buf = *pooled
+			}
+		}
+		b, err := readBody(msg.body, msg.length, p.max, buf)
 		switch {
 		case errors.Is(err, errTooLarge):
 			bodyErr = errTooLarge
@@ -311,14 +330,31 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			if enc != "" {
 				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
 			}
+			if pooled != nil {
+				// raw was replaced (out is a new slice): nothing
+				// refers to the buffer it was read into any more.
+				bodyBuffers.put(pooled)
+			}
 		}
 		msg.body = io.NopCloser(bytes.NewReader(out))
 		msg.length = int64(len(out))
 		msg.replaced = true
 		msg.buf = out
-		msg.header.Set("Content-Length", strconv.Itoa(len(out)))
+		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// setContentLength sets h's Content-Length to n, leaving a header that
+// already says exactly that as it is (a body the phase read and kept, the
+// usual response): no string or slice for it.
+func setContentLength(h http.Header, n int) {
+	var buf [20]byte
+	b := strconv.AppendInt(buf[:0], int64(n), 10)
+	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
+		return
+	}
+	h.Set("Content-Length", string(b))
 }
 
 // FilterFailedHeader is set on a response a filter of the response phase
@@ -463,9 +499,17 @@ func reason(err error) string {
 	return "internal_error"
 }
 
+// parseMediaType returns the media type of a Content-Type value, lower
+// case, and its parameters (mime.ParseMediaType); a value it refuses gives
+// what precedes the first ';', trimmed and lower case, and no parameters.
+// A value that is already a bare lower-case media type ("application/json",
+// the usual case) is returned as it is, without mime's parse and its map.
 func parseMediaType(ct string) (string, map[string]string) {
 	if ct == "" {
 		return "", nil
+	}
+	if bareMediaType(ct) {
+		return ct, nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -473,6 +517,22 @@ func parseMediaType(ct string) (string, map[string]string) {
 		return strings.ToLower(strings.TrimSpace(mt)), nil
 	}
 	return mt, params
+}
+
+// bareMediaType reports whether mime.ParseMediaType returns ct unchanged
+// with no parameters: a token of lower-case token characters (RFC 2045),
+// optionally followed by "/" and another such token.
+func bareMediaType(ct string) bool {
+	slash := -1
+	for i := 0; i < len(ct); i++ {
+		switch c := ct[i]; {
+		case c == '/' && slash < 0 && i > 0 && i < len(ct)-1:
+			slash = i
+		case c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+			return false
+		}
+	}
+	return true
 }
 
 // safeMediaType returns a media type for a log line: the client's, unless it

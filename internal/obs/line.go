@@ -1,6 +1,7 @@
 package obs
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -18,21 +19,24 @@ type Line struct {
 	m        *Metrics
 	listener string
 	r        *http.Request
-	ri       *RouteInfo
+	ri       RouteInfo // in the context StartLine returns; one allocation with the Line
 	start    time.Time
 	once     sync.Once
 }
 
-// StartLine returns r with a new RouteInfo in its context (for SetRoute,
-// AddFilter, AddVaultTime and AddUpstreamTime) and the Line to End. A nil
-// logger logs nothing; m may be nil.
-func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request) (*http.Request, *Line) {
+// StartLine begins the access line of r and returns r's context with a new
+// RouteInfo (for SetRoute, AddFilter, AddVaultTime and AddUpstreamTime),
+// for the request the caller goes on to serve, and the Line to End. It
+// does not copy r: the caller gives the context to the one copy it makes
+// anyway (http.Request.WithContext), and the line reads r's method, Host,
+// URL and remote address when it ends. A nil logger logs nothing; m may be
+// nil.
+func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request) (context.Context, *Line) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, ri := WithRouteInfo(r.Context())
-	r = r.WithContext(ctx)
-	return r, &Line{logger: logger, m: m, listener: listener, r: r, ri: ri, start: time.Now()}
+	l := &Line{logger: logger, m: m, listener: listener, r: r, start: time.Now()}
+	return context.WithValue(r.Context(), routeInfoKey{}, &l.ri), l
 }
 
 // End writes the access line with the status sent and the body bytes
@@ -40,6 +44,6 @@ func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request
 func (l *Line) End(status int, bytes int64) {
 	l.once.Do(func() {
 		rw := &responseWriter{status: status, bytes: bytes, wroteHeader: true}
-		finish(l.logger, l.m, l.listener, l.r, rw, l.ri, time.Since(l.start))
+		finish(l.logger, l.m, l.listener, l.r, rw, &l.ri, time.Since(l.start))
 	})
 }
