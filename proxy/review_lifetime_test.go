@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// streamRoutes: a response phase that passes what it cannot read
+// (on_error: pass, leak_guard: log), so a body past the limit streams on.
+const streamRoutes = `routes:
+  - id: stream
+    direction: outbound
+    host: psp.example.com
+    leak_guard: log
+    filters:
+      - id: redact-echo
+        phase: response
+        on_error: pass
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: echo.pan}
+`
+
+// TestOutboundOversizedChunkedResponseStreams: a response of unknown
+// length larger than the body limit, on a route whose response phase lets
+// it pass, reaches the client whole through an intercepted tunnel (the
+// phase read the first max+1 bytes and hands back a reader that joins
+// them to the rest; the body goproxy knows must not end up reading
+// itself), with one access line counting every byte.
+func TestOutboundOversizedChunkedResponseStreams(t *testing.T) {
+	want := bytes.Repeat([]byte("0123456789abcdef"), (DefaultMaxBody+4096)/16)
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush() // no Content-Length: chunked
+		_, _ = w.Write(want)
+	})
+	c := obstest.NewCapture(t)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		logger: c.Logger, metrics: obs.NewMetrics(), routes: streamRoutes})
+	resp, err := g.client(psp.Certificate()).Get("https://psp.example.com:" + psp.port() + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the response: %v (%d bytes)", err, len(got))
+	}
+	if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+		t.Fatalf("status %d, %d bytes, want 200 and %d bytes", resp.StatusCode, len(got), len(want))
+	}
+	lines := waitLines(t, c, 2) // the CONNECT and the request
+	n := 0
+	for _, l := range lines {
+		if strings.HasSuffix(l["path"].(string), "/big") {
+			n++
+			if l["status"] != float64(200) || l["bytes"] != float64(len(want)) {
+				t.Errorf("access line %v, want status 200 and %d bytes", l, len(want))
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d access lines for the request, want 1: %v", n, lines)
+	}
+}
