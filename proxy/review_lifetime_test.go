@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,4 +72,40 @@ func TestOutboundOversizedChunkedResponseStreams(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d access lines for the request, want 1: %v", n, lines)
 	}
+}
+
+// TestUnreachableUpstreamLoggedAsSuch: a routed request whose upstream
+// cannot be reached is answered 502 and logged as an upstream failure
+// (WARN), not as a client that went away, inbound and through an
+// intercepted tunnel: the transport's failure must not cancel the
+// request's own context, which upstreamFailure reads to tell the two
+// apart.
+func TestUnreachableUpstreamLoggedAsSuch(t *testing.T) {
+	closed := newUpstream(t, nil)
+	closedURL := closed.URL
+	_, closedPort, _ := net.SplitHostPort(closed.Listener.Addr().String())
+	closed.Close()
+	check := func(t *testing.T, c *obstest.Capture, status int) {
+		t.Helper()
+		if status != http.StatusBadGateway {
+			t.Fatalf("status %d, want 502", status)
+		}
+		if got := c.Messages("proxy: upstream unavailable"); len(got) != 1 || got[0]["level"] != "WARN" {
+			t.Fatalf("upstream unavailable lines %v, want one WARN; gone: %v", got, c.Messages("proxy: client went away"))
+		}
+	}
+	t.Run("inbound", func(t *testing.T) {
+		c := obstest.NewCapture(t)
+		g := newGateway(t, parseRoutes(t, testRoutes, closedURL), nil, gwOptions{logger: c.Logger})
+		resp, _ := g.do(t, "POST", "/json", "application/json", strings.NewReader(`{"amount":1}`), nil)
+		check(t, c, resp.StatusCode)
+	})
+	t.Run("outbound", func(t *testing.T) {
+		c := obstest.NewCapture(t)
+		g := newOutGateway(t, nil, outOpts{allowPrivate: true, logger: c.Logger})
+		cl := g.client()
+		defer cl.CloseIdleConnections()
+		resp, _ := post(t, cl, "https://psp.example.com:"+closedPort+"/v1/charges", "application/json", `{"amount":1}`)
+		check(t, c, resp.StatusCode)
+	})
 }
