@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
@@ -107,5 +108,59 @@ func TestUnreachableUpstreamLoggedAsSuch(t *testing.T) {
 		defer cl.CloseIdleConnections()
 		resp, _ := post(t, cl, "https://psp.example.com:"+closedPort+"/v1/charges", "application/json", `{"amount":1}`)
 		check(t, c, resp.StatusCode)
+	})
+}
+
+// TestClientGoneCancelsUpstream: a client that gives up while the upstream
+// of a routed request has not answered cancels the upstream request (well
+// before the upstream timeout), inbound and through the outbound proxy's
+// plain HTTP, whose contexts are the client's connection's.
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	gone := make(chan struct{}, 4)
+	slow := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		case <-time.After(4 * time.Second):
+		}
+	})
+	_, port, _ := net.SplitHostPort(slow.Listener.Addr().String())
+	wait := func(t *testing.T) {
+		t.Helper()
+		select {
+		case <-gone:
+		case <-time.After(2 * time.Second):
+			t.Fatal("the upstream request was not cancelled when the client went away")
+		}
+	}
+	t.Run("inbound", func(t *testing.T) {
+		g := newGateway(t, parseRoutes(t, testRoutes, slow.URL), nil, gwOptions{timeout: 10 * time.Second})
+		cl := &http.Client{Timeout: 200 * time.Millisecond}
+		if _, err := cl.Post(g.URL+"/json", "application/json", strings.NewReader(`{"amount":1}`)); err == nil {
+			t.Fatal("the client got an answer")
+		}
+		wait(t)
+	})
+	t.Run("outbound plain HTTP", func(t *testing.T) {
+		g := newOutGateway(t, nil, outOpts{allowPrivate: true, timeout: 10 * time.Second, routes: `routes:
+  - id: plain
+    direction: outbound
+    host: plain.example.com
+    leak_guard: log
+    filters:
+      - id: redact-echo
+        phase: response
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: echo.pan}
+`})
+		cl := g.client()
+		cl.Timeout = 200 * time.Millisecond
+		defer cl.CloseIdleConnections()
+		if _, err := cl.Post("http://plain.example.com:"+port+"/slow", "application/json", strings.NewReader(`{"amount":1}`)); err == nil {
+			t.Fatal("the client got an answer")
+		}
+		wait(t)
 	})
 }
