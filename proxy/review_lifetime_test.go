@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +165,96 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 		}
 		wait(t)
 	})
+}
+
+// TestInterceptedLinesWhenExchangesBreak: inside an intercepted tunnel,
+// an upstream that breaks off its body, a client that leaves in the middle
+// of a long response and a 304 each still end in exactly one access line
+// (with the status the client was sent), and once the exchanges are over
+// no goroutine or timer of theirs is left.
+func TestInterceptedLinesWhenExchangesBreak(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/broken":
+			_, _ = io.WriteString(w, `{"part":`)
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection is cut mid-body
+		case "/long":
+			for i := 0; i < 2000; i++ {
+				if _, err := w.Write(bytes.Repeat([]byte("x"), 4096)); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(time.Millisecond)
+			}
+		case "/notmodified":
+			w.WriteHeader(http.StatusNotModified)
+		}
+	})
+	c := obstest.NewCapture(t)
+	doc := `routes:
+  - id: stream
+    direction: outbound
+    host: pay.example.com
+    leak_guard: "off"
+    filters:
+      - id: reveal-stream
+        phase: request
+        operation: reveal
+        targets:
+          - {json: card.number}
+`
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, routes: doc})
+	base := "https://pay.example.com:" + psp.port()
+	run := func(i int) {
+		cl := g.client()
+		defer cl.CloseIdleConnections()
+		for _, p := range []string{"/broken", "/long", "/notmodified"} {
+			resp, err := cl.Get(base + p + "?i=" + strconv.Itoa(i))
+			if err != nil {
+				continue // the broken body may fail the client's read of the head
+			}
+			if p == "/long" {
+				_, _ = io.CopyN(io.Discard, resp.Body, 8192) // and leave
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+			}
+			resp.Body.Close()
+		}
+	}
+	run(0) // warm up what lives as long as the gateway
+	waitLines(t, c, 3)
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	const n = 10
+	for i := 1; i <= n; i++ {
+		run(i)
+	}
+	lines := waitLines(t, c, 3*(n+1))
+	count := map[string]int{}
+	for _, l := range lines {
+		p, _ := l["path"].(string)
+		count[p]++
+		want := map[string]float64{"/broken": 200, "/long": 200, "/notmodified": 304}[p]
+		if want != 0 && l["status"] != want {
+			t.Errorf("line %v, want status %v", l, want)
+		}
+	}
+	for _, p := range []string{"/broken", "/long", "/notmodified"} {
+		if count[p] != n+1 {
+			t.Errorf("%d access lines for %s, want %d", count[p], p, n+1)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let the lines' late ones settle
+	if again := accessLines(c); len(again) != 3*(n+1) {
+		t.Errorf("%d access lines in the end, want %d", len(again), 3*(n+1))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after %d rounds, %d before:\n%s", after, n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
