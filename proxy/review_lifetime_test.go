@@ -21,7 +21,7 @@ import (
 const streamRoutes = `routes:
   - id: stream
     direction: outbound
-    host: psp.example.com
+    host: "*.example.com"
     leak_guard: log
     filters:
       - id: redact-echo
@@ -41,40 +41,52 @@ const streamRoutes = `routes:
 // itself), with one access line counting every byte.
 func TestOutboundOversizedChunkedResponseStreams(t *testing.T) {
 	want := bytes.Repeat([]byte("0123456789abcdef"), (DefaultMaxBody+4096)/16)
-	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	reply := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush() // no Content-Length: chunked
 		_, _ = w.Write(want)
-	})
+	}
+	psp := newTLSUpstream(t, reply)
+	plain := newUpstream(t, reply)
+	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())
 	c := obstest.NewCapture(t)
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
 		logger: c.Logger, metrics: obs.NewMetrics(), routes: streamRoutes})
-	resp, err := g.client(psp.Certificate()).Get("https://psp.example.com:" + psp.port() + "/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("reading the response: %v (%d bytes)", err, len(got))
-	}
-	if resp.StatusCode != 200 || !bytes.Equal(got, want) {
-		t.Fatalf("status %d, %d bytes, want 200 and %d bytes", resp.StatusCode, len(got), len(want))
-	}
-	lines := waitLines(t, c, 2) // the CONNECT and the request
-	n := 0
-	for _, l := range lines {
-		if strings.HasSuffix(l["path"].(string), "/big") {
-			n++
-			if l["status"] != float64(200) || l["bytes"] != float64(len(want)) {
-				t.Errorf("access line %v, want status 200 and %d bytes", l, len(want))
-			}
+	get := func(t *testing.T, u string) {
+		t.Helper()
+		resp, err := g.client(psp.Certificate()).Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("reading the response: %v (%d bytes)", err, len(got))
+		}
+		if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+			t.Fatalf("status %d, %d bytes, want 200 and %d bytes", resp.StatusCode, len(got), len(want))
 		}
 	}
-	if n != 1 {
-		t.Errorf("%d access lines for the request, want 1: %v", n, lines)
-	}
+	t.Run("tunnel", func(t *testing.T) {
+		get(t, "https://psp.example.com:"+psp.port()+"/big")
+		lines := waitLines(t, c, 2) // the CONNECT and the request
+		n := 0
+		for _, l := range lines {
+			if l["path"] == "/big" {
+				n++
+				if l["status"] != float64(200) || l["bytes"] != float64(len(want)) {
+					t.Errorf("access line %v, want status 200 and %d bytes", l, len(want))
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d access lines for the request, want 1: %v", n, lines)
+		}
+	})
+	t.Run("plain HTTP", func(t *testing.T) {
+		get(t, "http://plain.example.com:"+plainPort+"/big")
+	})
 }
 
 // TestUnreachableUpstreamLoggedAsSuch: a routed request whose upstream
