@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,4 +165,99 @@ func TestPooledBodiesDoNotCross(t *testing.T) {
 		wg.Wait()
 		check(t, psp.requests(), testPAN)
 	})
+}
+
+// TestPooledBodiesDoNotCrossResponsesAndGzip: the other ways a pooled
+// buffer goes back. Outbound responses whose echo.pan the response phase
+// redacts (their buffers are pooled) mixed with ones it leaves as they
+// are, through intercepted tunnels at once: each client gets its own
+// response, whole, with no card number. Inbound gzip request bodies (the
+// compressed bytes are in the pooled buffer, the rewrite works on the
+// decoded copy): each upstream request decodes to its own body with the
+// card number replaced.
+func TestPooledBodiesDoNotCrossResponsesAndGzip(t *testing.T) {
+	const n = 48
+	pad := func(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
+	t.Run("outbound responses", func(t *testing.T) {
+		psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			var in struct{ I int } // the handler read the body already: the query says which
+			_, _ = fmt.Sscan(r.URL.Query().Get("i"), &in.I)
+			echo := ""
+			if in.I%2 == 0 {
+				echo = fmt.Sprintf(`"echo":{"pan":%q},`, testPAN)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = fmt.Fprintf(w, `{%s"i":%d,"pad":%q}`, echo, in.I, pad(in.I))
+		})
+		g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+		cl := g.client()
+		defer cl.CloseIdleConnections()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				resp, body := post(t, cl, "https://psp.example.com:"+psp.port()+"/v1/echo?i="+strconv.Itoa(i), "application/json", fmt.Sprintf(`{"i":%d}`, i))
+				var v struct {
+					Echo struct{ Pan string }
+					I    int
+					Pad  string
+				}
+				if err := json.Unmarshal([]byte(body), &v); err != nil || resp.StatusCode != 200 {
+					t.Errorf("request %d: status %d, body does not parse: %v", i, resp.StatusCode, err)
+					return
+				}
+				if v.I != i || v.Pad != pad(i) || strings.Contains(body, testPAN) || (i%2 == 0) != (v.Echo.Pan != "") {
+					t.Errorf("request %d got response %d, damaged or with the card number (echo %q)", i, v.I, v.Echo.Pan)
+				}
+			})
+		}
+		wg.Wait()
+	})
+	t.Run("inbound gzip requests", func(t *testing.T) {
+		up := newUpstream(t, nil)
+		g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				var zb bytes.Buffer
+				zw := gzip.NewWriter(&zb)
+				_, _ = fmt.Fprintf(zw, `{"card":{"number":%q},"i":%d,"pad":%q}`, testPAN, i, pad(i))
+				_ = zw.Close()
+				resp, body := g.do(t, "POST", "/json", "application/json", &zb, map[string]string{"Content-Encoding": "gzip"})
+				if resp.StatusCode != 200 {
+					t.Errorf("status %d: %s", resp.StatusCode, body)
+				}
+			})
+		}
+		wg.Wait()
+		got := up.requests()
+		if len(got) != n {
+			t.Fatalf("the upstream got %d requests, want %d", len(got), n)
+		}
+		seen := map[int]bool{}
+		for _, r := range got {
+			zr, err := gzip.NewReader(bytes.NewReader(r.Body))
+			if err != nil {
+				t.Fatalf("a body the upstream got is not gzip: %v", err)
+			}
+			var v struct {
+				Card struct{ Number string }
+				I    int
+				Pad  string
+			}
+			if err := json.Unmarshal(must(io.ReadAll(zr)), &v); err != nil {
+				t.Fatalf("a body the upstream got does not parse: %v", err)
+			}
+			if v.Card.Number == "" || v.Card.Number == testPAN || v.Pad != pad(v.I) || seen[v.I] {
+				t.Fatalf("body %d arrived damaged, twice or with the card number", v.I)
+			}
+			seen[v.I] = true
+		}
+	})
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -267,5 +269,73 @@ func TestCaptureOfAnUpgrade(t *testing.T) {
 	conn.Close() // the exchange ends when both sides have closed
 	if x := c.wait(t, 1); x.Status != http.StatusSwitchingProtocols || !x.Request.Sent.Seen {
 		t.Fatalf("upgrade: %+v", x)
+	}
+}
+
+// TestOutboundCapturesDoNotCross: concurrent requests inside intercepted
+// tunnels whose bodies the request phase rewrites (their buffers go back to
+// the pool while the captures are still kept) each leave a capture that
+// holds only their own bodies, as received, sent and answered.
+func TestOutboundCapturesDoNotCross(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"i":"`+r.URL.Query().Get("i")+`"}`)
+	})
+	tv := newTestVault(t)
+	panA, _ := aliases(t, tv)
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(psp.Certificate())
+	c := &recCapturer{limit: 64 << 10}
+	ob, err := NewOutbound(OutboundOptions{
+		Table: routes.NewTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca, AllowPrivate: true, RootCAs: roots,
+		Logger: obstest.Logger(t), Resolver: testResolver, UpstreamTimeout: 5 * time.Second, Capturer: c,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ob)
+	t.Cleanup(func() { srv.Close(); ob.Close() })
+	g := &outGateway{srv: srv, ob: ob, ca: ca, vault: tv}
+	g.proxied, _ = url.Parse(srv.URL)
+	cl := g.client()
+	defer cl.CloseIdleConnections()
+	const n = 32
+	doc := func(i int, number string) string {
+		return fmt.Sprintf(`{"card":{"number":%q},"i":%d,"pad":%q}`, number, i, strings.Repeat(fmt.Sprintf("%03d", i), 200+20*i))
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, body := post(t, cl, "https://psp.example.com:"+psp.port()+"/v1/charges?i="+strconv.Itoa(i), "application/json", doc(i, panA))
+			if res.StatusCode != 200 {
+				t.Errorf("status %d: %s", res.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
+	c.wait(t, n)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[int]bool{}
+	for _, x := range c.got {
+		i, err := strconv.Atoi(strings.TrimPrefix(x.RawQuery, "i="))
+		if err != nil || seen[i] {
+			t.Fatalf("capture of query %q: twice or unreadable", x.RawQuery)
+		}
+		seen[i] = true
+		if got := string(x.Request.Received.Body); got != doc(i, panA) {
+			t.Errorf("capture %d: received %.60q…", i, got)
+		}
+		if got := string(x.Request.Sent.Body); got != doc(i, testPAN) {
+			t.Errorf("capture %d: sent %.60q…", i, got)
+		}
+		if got, want := string(x.Response.Sent.Body), `{"i":"`+strconv.Itoa(i)+`"}`; got != want {
+			t.Errorf("capture %d: answered %q, want %q", i, got, want)
+		}
 	}
 }

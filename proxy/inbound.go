@@ -524,7 +524,10 @@ var errUpstreamTimeout = errors.New("proxy: upstream timeout")
 // underlying RoundTripper, without cutting a response body that streams
 // longer, and records the wait as upstream time. It cancels the context
 // the proxy made for it with its copy of the request (reqState.upstream)
-// when there is one, and otherwise a copy of its own.
+// when there is one, and otherwise a copy of its own. A failed round trip
+// cancels only a context of its own: the proxy's is the request's, which
+// upstreamFailure reads to tell a client that went away from an upstream
+// that failed, and ends with the request.
 type timeoutTransport struct {
 	rt http.RoundTripper
 	d  time.Duration
@@ -533,7 +536,7 @@ type timeoutTransport struct {
 func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var ctx context.Context
 	var cancel context.CancelCauseFunc
-	out := req
+	out, own := req, false
 	if st := stateFrom(req.Context()); st != nil && st.cancel != nil {
 		// The proxy made req's context cancellable when it copied the
 		// request for its route (reqState.upstream): req is a copy of the
@@ -542,7 +545,7 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		ctx, cancel = st.upstream, st.cancel
 	} else {
 		ctx, cancel = context.WithCancelCause(req.Context())
-		out = req.WithContext(ctx)
+		out, own = req.WithContext(ctx), true
 	}
 	timer := time.AfterFunc(t.d, func() { cancel(errUpstreamTimeout) })
 	start := time.Now()
@@ -558,7 +561,9 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	obs.AddUpstreamTime(req.Context(), time.Since(start))
 	stopped := timer.Stop()
 	if err != nil {
-		cancel(nil)
+		if own {
+			cancel(nil)
+		}
 		if !stopped && errors.Is(context.Cause(ctx), errUpstreamTimeout) {
 			return nil, fmt.Errorf("%w after %s", errUpstreamTimeout, t.d)
 		}

@@ -856,12 +856,21 @@ func (o *Outbound) onResponse(resp *http.Response, gctx *goproxy.ProxyCtx) *http
 		return resp
 	}
 	if lr.st != nil && !lr.canned {
-		orig := resp.Body
+		// The phase reads the upstream's body itself, not through the
+		// swapBody: a body it hands back unread past a prefix (too large
+		// to buffer) reads on from that body, and the swapBody that now
+		// reads from it must not be the body it reads from (a Read that
+		// calls itself until the stack overflows, crashing the process),
+		// nor count the prefix twice.
+		sb, _ := resp.Body.(*swapBody)
+		if sb != nil {
+			resp.Body = sb.ReadCloser
+		}
 		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
 			_ = resp.Body.Close()
 			resp = o.answer(lr, req, jerr)
 			resp.Header.Set(DeliveredHeader, "true")
-		} else if sb, ok := orig.(*swapBody); ok && resp.Body != orig {
+		} else if sb != nil {
 			// Keep the body goproxy knows, reading the new bytes: the
 			// response goes out with its Content-Length.
 			sb.ReadCloser = resp.Body
