@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -124,6 +125,12 @@ func TestConcurrentServiceReadsOnlyItsOwnRecord(t *testing.T) {
 				if toks[1].Value != "" && toks[1].Value != pv {
 					fail("Detail of %s gave another value", toks[1].Alias)
 					return
+				}
+				for _, c := range cls { // its own, even when a concurrent call made the record
+					if toks[1].Value != "" && !slices.Contains(toks[1].Classifiers, c) {
+						fail("Detail of %s: classifiers %v lack %s", toks[1].Alias, toks[1].Classifiers, c)
+						return
+					}
 				}
 
 				// Reveal a sample: the newest volatile alias, old ones,
