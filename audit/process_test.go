@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,4 +147,42 @@ func TestWriterProcessesShareTheLockAndSurviveAKill(t *testing.T) {
 		t.Fatalf("%d lines of this process in the log, want 25", n)
 	}
 	t.Logf("verified %d lines (%d recovered); the slowest line of this process waited %v", res.Lines, res.Recovered, worst)
+}
+
+// TestCloseReleasesTheKeptLock: a Writer closed while it keeps the file
+// lock (just after an append, within holdTick) releases it at Close, so
+// another process locks the file at once; the hold timer, which may fire
+// during or after Close, touches nothing closed (-race) and the closed
+// Writer refuses further lines.
+func TestCloseReleasesTheKeptLock(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	for i := range 30 {
+		w, err := Open(path, k, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logN(t, w, 2)
+		if i%2 == 1 {
+			time.Sleep(time.Duration(i%5) * holdTick / 2) // Close around the hold timer's tick
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatalf("round %d: the file is still locked after Close: %v", i, err)
+		}
+		f.Close()
+		if err := w.Log(context.Background(), Event{Event: EventReveal, Actor: "route:x"}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Log after Close = %v", err)
+		}
+	}
+	time.Sleep(4 * holdTick) // any timer left fires now, under -race
+	if res := mustVerify(t, path, k); res.Lines != 60 {
+		t.Fatalf("Verify = %+v, want 60 lines", res)
+	}
 }
