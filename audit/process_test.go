@@ -20,6 +20,9 @@ import (
 // TestHelperWriterProcess) appends to.
 const helperEnv = "AUDIT_TEST_HELPER_LOG"
 
+// helperRotateEnv, set, makes the helper rotate the log at 3 KiB.
+const helperRotateEnv = "AUDIT_TEST_HELPER_ROTATE"
+
 // TestHelperWriterProcess is not a test: run by startWriterProcess, it
 // opens the log named by helperEnv and appends reveal lines as fast as it
 // can, with four goroutines (so that its Writer keeps the file lock between
@@ -34,7 +37,11 @@ func TestHelperWriterProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := Open(path, k, Options{})
+	var opts Options
+	if os.Getenv(helperRotateEnv) != "" {
+		opts.MaxSize = 3 << 10
+	}
+	w, err := Open(path, k, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +63,10 @@ func TestHelperWriterProcess(t *testing.T) {
 
 // startWriterProcess starts a process appending to path under load, and
 // returns once it has appended lines; the test kills it at the end.
-func startWriterProcess(t *testing.T, path string) *exec.Cmd {
+func startWriterProcess(t *testing.T, path string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriterProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+path)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+path), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -185,4 +192,50 @@ func TestCloseReleasesTheKeptLock(t *testing.T) {
 	if res := mustVerify(t, path, k); res.Lines != 60 {
 		t.Fatalf("Verify = %+v, want 60 lines", res)
 	}
+}
+
+// TestWriterProcessesRotateOneChain: two processes, each keeping the file
+// lock between its appends and rotating the log at 3 KiB, with the other
+// process killed in the middle: the rotated files and the log verify as
+// one chain holding every line this process wrote.
+func TestWriterProcessesRotateOneChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	cmd := startWriterProcess(t, path, helperRotateEnv+"=1")
+	w := openRotating(t, path, k, Options{MaxSize: 3 << 10})
+	const mine = 60
+	for i := range mine {
+		if err := w.Log(context.Background(), Event{Event: EventClientCreated, Actor: ActorCLI, Client: "CLTx"}); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if i == mine/2 {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := rotated(t, path)
+	if len(files) < 3 {
+		t.Fatalf("%d rotations, want several", len(files))
+	}
+	res := mustVerifySet(t, path, k)
+	n := 0
+	for _, f := range append(files, path) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), `"event":"client_created"`)
+	}
+	if n != mine {
+		t.Fatalf("%d lines of this process in the set, want %d", n, mine)
+	}
+	t.Logf("%d files, %d lines verified (%d recovered)", len(files)+1, res.Lines, res.Recovered)
 }
