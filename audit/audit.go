@@ -45,7 +45,7 @@
 // against the one this Writer left: when another process (a CLI command such
 // as `aliasgate clients create`) appended meanwhile, the chain continues
 // from the last line on disk. A Writer keeps the lock between its appends
-// while they follow each other (released 2 ms after the last one) and
+// while they follow each other (released 2 to 4 ms after the last one) and
 // skips the flock and its release while it keeps it; the size check (one
 // fstat) is still made before every append, so what takes no lock (an
 // operator cutting, removing or appending to the file) is seen at the next

@@ -747,3 +747,34 @@ func TestKeptLockLetsAnotherWriterIn(t *testing.T) {
 		t.Fatalf("the writers' lines switched %d times, want them interleaved", switches)
 	}
 }
+
+// TestKeptLockIsReleasedAtTheSecondIdleTick: the tick after the commit
+// that started the hold finds the lock used (by that commit) and keeps it;
+// the next one releases it. An idle Writer so keeps the lock between one
+// and two holdTicks after its last append (2 to 4 ms), which the package
+// doc and DECISIONS state. The ticks are driven by hand here.
+func TestKeptLockIsReleasedAtTheSecondIdleTick(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	w.commitMu.Lock()
+	w.holdIdle = time.Hour // the timer never fires by itself
+	w.commitMu.Unlock()
+	logN(t, w, 1)
+	locked := func() bool {
+		w.commitMu.Lock()
+		defer w.commitMu.Unlock()
+		return w.locked
+	}
+	if !locked() {
+		t.Fatal("the lock was not kept after an append")
+	}
+	w.releaseIdle()
+	if !locked() {
+		t.Fatal("the first tick after the append released the lock")
+	}
+	w.releaseIdle()
+	if locked() {
+		t.Fatal("the second idle tick kept the lock")
+	}
+}

@@ -402,7 +402,8 @@ func (w *Writer) commit(evs []Event) error {
 // Holding the lock between commits. Under load, taking and releasing the
 // flock and the fstat of every commit were three of a line's four
 // syscalls; a Writer that keeps the lock skips them while nobody else can
-// append. The lock is kept at most holdTick after the last commit. A
+// append. The lock is kept one to two holdTicks after the last commit
+// (the tick after the commit that started the hold finds it used). A
 // writer that has to wait for the lock says so (lockFile), and the Writer
 // keeping it sees that at its next tick: it releases the lock, lets the
 // waiter take it (waiting at most holdTick for it to), and releases it

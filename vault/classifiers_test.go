@@ -3,11 +3,13 @@ package vault_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
 // Classifiers: the VGS API types them as any string; aliasgate takes
@@ -125,5 +127,54 @@ func TestRedactingAgainMergesClassifiers(t *testing.T) {
 	rv, _ := f.svc.Reveal(ctx, []string{vol[0].Alias, vol2[0].Alias})
 	if !slices.Equal(rv[0].Classifiers, []string{"cvc"}) || !slices.Equal(rv[1].Classifiers, []string{"other"}) {
 		t.Fatalf("volatile classifiers %v, %v", rv[0].Classifiers, rv[1].Classifiers)
+	}
+}
+
+// lateStore finds no alias for any index key, as when a concurrent Redact
+// of the same value creates its record between this call's look-up and its
+// write: the write then finds the record (PutExisting).
+type lateStore struct{ vault.Store }
+
+func (s lateStore) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) {
+	return make([]string, len(keys)), nil
+}
+
+func (s lateStore) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
+	return make([]string, len(keys)), make([]*vault.Record, len(keys)), nil
+}
+
+// A Redact whose value's record was made by a concurrent call after its
+// look-up still adds the classifiers it brings to that record (and shows
+// them in its Detail), as when the look-up found it; only its merge races
+// (found by a concurrent test, review R2).
+func TestRedactRacingACreationMergesClassifiers(t *testing.T) {
+	ctx := context.Background()
+	p := memstore.New(memstore.Options{SweepInterval: -1})
+	defer p.Close()
+	svc, _ := newService(t, p)
+	late, _ := newService(t, lateStore{p})
+	first, err := svc.Redact(ctx, []vault.RedactRequest{{Value: card, Classifiers: []string{"pan"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, detail := range []bool{false, true} {
+		c := fmt.Sprint("late-", detail)
+		got, err := late.Redact(ctx, []vault.RedactRequest{{Value: card, Classifiers: []string{c}, Detail: detail}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Alias != first[0].Alias || got[0].Created {
+			t.Fatalf("late redact: %+v, want the existing alias %s", got[0], first[0].Alias)
+		}
+		rv, err := svc.Reveal(ctx, []string{first[0].Alias})
+		if err != nil || rv[0].Err != nil {
+			t.Fatal(err, rv[0].Err)
+		}
+		if !slices.Contains(rv[0].Classifiers, c) || !slices.Contains(rv[0].Classifiers, "pan") {
+			t.Fatalf("detail %v: the record's classifiers are %v, want pan and %s", detail, rv[0].Classifiers, c)
+		}
+		if detail && !slices.Equal(got[0].Classifiers, rv[0].Classifiers) {
+			t.Fatalf("the Detail token shows %v, the record holds %v", got[0].Classifiers, rv[0].Classifiers)
+		}
 	}
 }

@@ -354,10 +354,10 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	// Volatile first: its store is the one that refuses (full, Redis
 	// unreachable), and undoing volatile records races with nobody.
 	var made []madeRecord
-	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent, &made); err != nil {
+	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent, &made, nil); err != nil {
 		return nil, s.rollback(ctx, made, err)
 	}
-	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made); err != nil {
+	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made, &merges); err != nil {
 		return nil, s.rollback(ctx, made, err)
 	}
 	if err := s.mergeClassifiers(ctx, merges, items, out); err != nil {
@@ -484,18 +484,12 @@ func (s *Service) useExisting(items []item, out []Token, hits []int, recs []*Rec
 			out[i] = Token{}
 			continue
 		}
-		union := slices.Clip(recs[j].Classifiers) // an append copies: the record keeps its own
-		for _, c := range items[i].classifiers {
-			if !slices.Contains(union, c) {
-				union = append(union, c)
-			}
+		union, merge, err := mergeOf(recs[j], &items[i], i)
+		if err != nil {
+			return nil, err
 		}
-		if len(union) > len(recs[j].Classifiers) {
-			if len(union) > maxClassifiers {
-				return nil, &BatchError{Items: []ItemError{{Index: i, Field: "classifiers",
-					Err: fmt.Errorf("%w: the value would have more than %d classifiers", ErrInvalidClassifier, maxClassifiers)}}}
-			}
-			merges = append(merges, classifierMerge{rec: recs[j], value: string(items[i].value), classifiers: union})
+		if merge != nil {
+			merges = append(merges, *merge)
 		}
 		if items[i].detail {
 			out[i].setRecord(recs[j])
@@ -503,6 +497,27 @@ func (s *Service) useExisting(items []item, out []Token, hits []int, recs []*Rec
 		}
 	}
 	return merges, nil
+}
+
+// mergeOf returns the classifiers of rec, the existing record of item it
+// (the Redact's item i), once the item's own are added (the union, in the
+// record's order first), and the merge that writes them (nil when the item
+// adds none). A union over maxClassifiers is the item's BatchError.
+func mergeOf(rec *Record, it *item, i int) ([]string, *classifierMerge, error) {
+	union := slices.Clip(rec.Classifiers) // an append copies: the record keeps its own
+	for _, c := range it.classifiers {
+		if !slices.Contains(union, c) {
+			union = append(union, c)
+		}
+	}
+	if len(union) == len(rec.Classifiers) {
+		return union, nil, nil
+	}
+	if len(union) > maxClassifiers {
+		return nil, nil, &BatchError{Items: []ItemError{{Index: i, Field: "classifiers",
+			Err: fmt.Errorf("%w: the value would have more than %d classifiers", ErrInvalidClassifier, maxClassifiers)}}}
+	}
+	return union, &classifierMerge{rec: rec, value: string(it.value), classifiers: union}, nil
 }
 
 // classifierMerge is an existing persistent record, its value and the
@@ -684,8 +699,11 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 // retrying the ones whose fresh alias collided, and adds the records it
 // created to made (whatever it returns). other is the store of the other
 // class: a new alias of a format that is not wide (Format.wide) is also checked against
-// it, since reveal looks in both.
-func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord) error {
+// it, since reveal looks in both. When merges is not nil (Redact), an item
+// whose value's record a concurrent call made since the look-up
+// (PutExisting) adds its classifiers to it as a found one does
+// (useExisting): its merge is appended to merges.
+func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord, merges *[]classifierMerge) error {
 	var pending []int
 	for i := range items {
 		if !items[i].done && items[i].storage == storage {
@@ -741,6 +759,20 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
 					if items[i].detail {
 						out[i].setRecord(r.Record)
+					}
+					if r.Status == PutExisting && merges != nil {
+						// Made by a concurrent call since the look-up: the
+						// item's classifiers are added as if it had been found.
+						union, merge, err := mergeOf(r.Record, &items[i], i)
+						if err != nil {
+							return err
+						}
+						if merge != nil {
+							*merges = append(*merges, *merge)
+						}
+						if items[i].detail {
+							out[i].Classifiers = union
+						}
 					}
 				case PutCollision:
 					retry = append(retry, i)

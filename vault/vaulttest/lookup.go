@@ -1,8 +1,11 @@
 package vaulttest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +82,94 @@ func testLookupRecords(t *testing.T, h Harness) {
 	}
 	if _, _, err := s.LookupRecords(ctx, keys); !errors.Is(err, vault.ErrClosed) {
 		t.Fatalf("LookupRecords after Close = %v, want ErrClosed", err)
+	}
+}
+
+// testLookupRecordsWhileReplaced: while other calls delete records and put
+// new ones (new aliases) under the same index keys, and replace their
+// classifiers, every answer of LookupRecords pairs each key with an alias
+// the index gave it and that alias's own record (its alias, its index key,
+// the ciphertext written under that alias), never another's or a deleted
+// one's, and a record only with its alias.
+func testLookupRecordsWhileReplaced(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	ctx := context.Background()
+	const n = 4
+	var mu sync.Mutex
+	written := map[string][]byte{} // alias → ciphertext
+	keys := make([][]byte, n)
+	for i := range n {
+		r := rec(fmt.Sprintf("tok_rp%d_0", i), fmt.Sprint("replaced-", i), clk.Now())
+		keys[i] = r.IndexKey
+		written[r.Alias] = r.Ciphertext
+		put(t, s, r)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { // the writer
+		for gen := 1; ; gen++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			i := gen % n
+			aliases, err := s.LookupIndex(ctx, keys[i:i+1])
+			if err != nil {
+				errs <- err
+				return
+			}
+			if gen%3 == 0 {
+				if err := s.SetClassifiers(ctx, aliases, []string{fmt.Sprint("g", gen)}); err != nil && !errors.Is(err, vault.ErrNotFound) {
+					errs <- err
+					return
+				}
+				continue
+			}
+			if err := s.Delete(ctx, aliases[0], ""); err != nil && !errors.Is(err, vault.ErrNotFound) {
+				errs <- err
+				return
+			}
+			r := rec(fmt.Sprintf("tok_rp%d_%d", i, gen), fmt.Sprint("replaced-", i), clk.Now())
+			mu.Lock()
+			written[r.Alias] = r.Ciphertext
+			mu.Unlock()
+			if _, err := s.Put(ctx, []vault.PutItem{{Record: r}}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	deadline := time.Now().Add(time.Second)
+	reads := 0
+	for ; time.Now().Before(deadline); reads++ {
+		aliases, recs, err := s.LookupRecords(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range recs {
+			if r == nil {
+				continue
+			}
+			mu.Lock()
+			ct, ok := written[aliases[i]]
+			mu.Unlock()
+			if r.Alias != aliases[i] || !ok || !bytes.Equal(r.Ciphertext, ct) || !bytes.Equal(r.IndexKey, keys[i]) {
+				t.Fatalf("key %d: alias %q with the record of %q (ciphertext ours: %v, index key ours: %v)",
+					i, aliases[i], r.Alias, ok && bytes.Equal(r.Ciphertext, ct), bytes.Equal(r.IndexKey, keys[i]))
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	if reads < 10 {
+		t.Fatalf("only %d reads", reads)
 	}
 }

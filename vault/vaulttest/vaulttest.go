@@ -76,6 +76,7 @@ func Run(t *testing.T, h Harness) {
 		{"DeleteRemovesAliasAndIndex", testDelete},
 		{"ExpiredRecordsAreGone", testExpiry},
 		{"LookupRecordsIsLookupIndexThenGet", testLookupRecords},
+		{"LookupRecordsWhileReplaced", testLookupRecordsWhileReplaced},
 		{"SetClassifiers", testSetClassifiers},
 		{"MetaIsSetOnce", testMeta},
 		{"ConcurrentWritersAgreeOnAliases", testConcurrent},
