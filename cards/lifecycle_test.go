@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,17 @@ func (s secrets) add(v ...any) {
 			s[str] = true
 		}
 	}
+}
+
+// heldBy reports whether the JSON data holds the secret v. A secret of six
+// characters or more is searched anywhere; a shorter one (a CVC) only as a
+// whole JSON string or number, since its digits occur by chance inside
+// random ids (a card_update_id "…-b123-…" holds the CVC 123).
+func (s secrets) heldBy(data []byte, v string) bool {
+	if len(v) >= 6 {
+		return bytes.Contains(data, []byte(v))
+	}
+	return regexp.MustCompile(`"` + regexp.QuoteMeta(v) + `"|[:,\[]\s*` + regexp.QuoteMeta(v) + `\s*[,}\]]`).Match(data)
 }
 
 func (e *env) cardAttrs(id string, hdr ...string) map[string]any {
@@ -362,7 +374,7 @@ func TestNetworkLifecycleEvents(t *testing.T) {
 			t.Errorf("event %s holds a card-like number: %s", p.typ, p.data)
 		}
 		for s := range sec {
-			if bytes.Contains(p.data, []byte(s)) {
+			if sec.heldBy(p.data, s) {
 				t.Errorf("event %s holds a secret (%d chars): %s", p.typ, len(s), p.data)
 			}
 		}
@@ -539,4 +551,27 @@ func TestSuspensionAcrossGateways(t *testing.T) {
 	raise(gateways[1], "token-suspended")
 	raise(gateways[0], "token-resumed")
 	check("suspended through 1, resumed through 0", 200)
+}
+
+// TestSecretsHeldBy: the search of the events finds a CVC as a value, not
+// as three digits inside a random id.
+func TestSecretsHeldBy(t *testing.T) {
+	sec := secrets{}
+	for _, tc := range []struct {
+		data string
+		v    string
+		want bool
+	}{
+		{`{"cvc":"123"}`, "123", true},
+		{`{"cvc":123}`, "123", true},
+		{`{"x":[1, 123 ]}`, "123", true},
+		{`{"card_update_id":"ea3c4802-b123-4327"}`, "123", false},
+		{`{"last4":"1234"}`, "123", false},
+		{`{"alias":"tok_4111abcdef"}`, "4111abcdef", true},
+		{`{"id":"x4111abcdefy"}`, "4111abcdef", true},
+	} {
+		if got := sec.heldBy([]byte(tc.data), tc.v); got != tc.want {
+			t.Errorf("heldBy(%s, %q) = %v, want %v", tc.data, tc.v, got, tc.want)
+		}
+	}
 }
