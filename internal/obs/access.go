@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +26,9 @@ type RouteInfo struct {
 	filters  []string
 	vault    time.Duration
 	upstream time.Duration
+	// fbuf holds the first filter ids, sparing an allocation per request
+	// in the common case of a route with few filters.
+	fbuf [2]string
 }
 
 type routeInfoKey struct{}
@@ -64,6 +66,9 @@ func SetRoute(ctx context.Context, route string) {
 func AddFilter(ctx context.Context, id string) {
 	if ri := RouteInfoFrom(ctx); ri != nil {
 		ri.mu.Lock()
+		if ri.filters == nil {
+			ri.filters = ri.fbuf[:0]
+		}
 		ri.filters = append(ri.filters, id)
 		ri.mu.Unlock()
 	}
@@ -113,6 +118,18 @@ func (ri *RouteInfo) Filters() []string {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
 	return append([]string(nil), ri.filters...)
+}
+
+// filtersSoFar returns the filter ids recorded so far without copying
+// them: AddFilter only appends, so the elements seen here never change
+// (a later append writes past them or into a new array).
+func (ri *RouteInfo) filtersSoFar() []string {
+	if ri == nil {
+		return nil
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.filters[:len(ri.filters):len(ri.filters)]
 }
 
 // Durations returns the times added with AddVaultTime and AddUpstreamTime
@@ -194,13 +211,12 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	if status == 0 && !rw.hijacked {
 		status = http.StatusOK
 	}
-	statusLabel := strconv.Itoa(status)
-	if rw.hijacked && !rw.wroteHeader {
-		statusLabel = "hijacked"
-	}
 	if m != nil {
-		m.HTTPRequests.WithLabelValues(listener, route, methodLabel(r.Method), statusLabel).Inc()
-		m.HTTPDuration.WithLabelValues(listener, route).Observe(d.Seconds())
+		k := httpKey{listener: listener, route: route, method: methodLabel(r.Method), status: status}
+		if rw.hijacked && !rw.wroteHeader {
+			k.status = statusHijacked
+		}
+		m.observeHTTP(k, d)
 	}
 	ctx := r.Context()
 	if !logger.Enabled(ctx, slog.LevelInfo) {
@@ -213,7 +229,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 		path:     MaskPath(r.URL.Path),
 		queryLen: len(r.URL.RawQuery),
 		route:    route,
-		filters:  ri.Filters(),
+		filters:  ri.filtersSoFar(),
 		status:   status,
 		bytes:    rw.bytes,
 		d:        d,

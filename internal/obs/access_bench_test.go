@@ -36,3 +36,24 @@ func BenchmarkAccessLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAccessLine measures one access line begun by StartLine and
+// written by End (the requests of an intercepted CONNECT tunnel): the
+// process logger (JSON, its own encoder, the scrubbing writer) and the
+// HTTP metrics.
+func BenchmarkAccessLine(b *testing.B) {
+	logger, err := NewLogger(io.Discard, "info", "json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := NewMetrics()
+	req := httptest.NewRequest("POST", "http://api.example.com/v1/payments", nil)
+	req.RemoteAddr = "127.0.0.1:51234"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ctx, l := StartLine(logger, m, "outbound", req)
+		SetRoute(ctx, "psp")
+		AddFilter(ctx, "reveal-card")
+		l.End(200, 512)
+	}
+}

@@ -2,6 +2,7 @@ package obs
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,6 +80,25 @@ type Metrics struct {
 	// vaultSeries caches the VaultOps and VaultDuration children of each
 	// (op, store, result) ObserveVault has seen: vaultKey → *vaultSeries.
 	vaultSeries sync.Map
+	// httpSeries caches the HTTPRequests and HTTPDuration children of each
+	// label tuple the access log has counted: httpKey → *httpSeries. Its
+	// keys are the labels themselves (bounded as above), so it holds one
+	// entry per series the registry holds, no more.
+	httpSeries sync.Map
+}
+
+// httpKey is one label tuple of HTTPRequests; status is the code, or
+// statusHijacked for the "hijacked" label.
+type httpKey struct {
+	listener, route, method string
+	status                  int
+}
+
+const statusHijacked = -1
+
+type httpSeries struct {
+	reqs prometheus.Counter
+	dur  prometheus.Observer
 }
 
 type vaultKey struct{ op, store, result string }
@@ -165,6 +185,26 @@ func (m *Metrics) ObserveVault(op, store, result string, d time.Duration) {
 	}
 	s := v.(*vaultSeries)
 	s.ops.Inc()
+	s.dur.Observe(d.Seconds())
+}
+
+// observeHTTP counts one finished request in HTTPRequests and observes
+// its duration in HTTPDuration. method must already be methodLabel's and
+// route a configured id (or "-"): the label values are those of the key.
+func (m *Metrics) observeHTTP(k httpKey, d time.Duration) {
+	v, ok := m.httpSeries.Load(k)
+	if !ok {
+		status := "hijacked"
+		if k.status != statusHijacked {
+			status = strconv.Itoa(k.status)
+		}
+		v, _ = m.httpSeries.LoadOrStore(k, &httpSeries{
+			reqs: m.HTTPRequests.WithLabelValues(k.listener, k.route, k.method, status),
+			dur:  m.HTTPDuration.WithLabelValues(k.listener, k.route),
+		})
+	}
+	s := v.(*httpSeries)
+	s.reqs.Inc()
 	s.dur.Observe(d.Seconds())
 }
 

@@ -101,3 +101,92 @@ func TestObserveVaultCountsAndTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSeriesCachedPerLabels checks that the children the access log
+// caches per label tuple count each tuple apart and fold methods and the
+// hijacked status as the labels do: the series and their values are those
+// of one WithLabelValues per request.
+func TestHTTPSeriesCachedPerLabels(t *testing.T) {
+	m := obs.NewMetrics()
+	reqs := []struct {
+		listener, method, route string
+		status                  int
+		hijack                  bool
+	}{
+		{"inbound", "POST", "r1", 200, false},
+		{"inbound", "POST", "r1", 200, false},
+		{"inbound", "POST", "r1", 201, false},
+		{"outbound", "POST", "r1", 200, false},
+		{"inbound", "PURGE", "r1", 200, false},
+		{"inbound", "BREW", "r1", 200, false},
+		{"inbound", "POST", "", 200, false},
+		{"outbound", "CONNECT", "c", 0, true},
+		{"outbound", "CONNECT", "c", 0, true},
+	}
+	for _, rq := range reqs {
+		h := obs.AccessLog(nil, m, rq.listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if rq.route != "" {
+				obs.SetRoute(r.Context(), rq.route)
+			}
+			if rq.hijack {
+				c, _, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = c.Close()
+				return
+			}
+			w.WriteHeader(rq.status)
+		}))
+		done := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(done) // after AccessLog counted (a hijacked conn outlives srv.Close)
+			h.ServeHTTP(w, r)
+		}))
+		req, _ := http.NewRequest(rq.method, srv.URL+"/x", nil)
+		if resp, err := srv.Client().Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+		<-done
+		srv.Close()
+	}
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, s := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range s.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			switch f.GetName() {
+			case "aliasgate_http_requests_total":
+				got[key] = s.GetCounter().GetValue()
+			case "aliasgate_http_request_duration_seconds":
+				got[key] = float64(s.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		"aliasgate_http_requests_total listener=inbound method=POST route=r1 status=200":         2,
+		"aliasgate_http_requests_total listener=inbound method=POST route=r1 status=201":         1,
+		"aliasgate_http_requests_total listener=outbound method=POST route=r1 status=200":        1,
+		"aliasgate_http_requests_total listener=inbound method=OTHER route=r1 status=200":        2,
+		"aliasgate_http_requests_total listener=inbound method=POST route=- status=200":          1,
+		"aliasgate_http_requests_total listener=outbound method=CONNECT route=c status=hijacked": 2,
+		"aliasgate_http_request_duration_seconds listener=inbound route=r1":                      5,
+		"aliasgate_http_request_duration_seconds listener=outbound route=r1":                     1,
+		"aliasgate_http_request_duration_seconds listener=inbound route=-":                       1,
+		"aliasgate_http_request_duration_seconds listener=outbound route=c":                      2,
+	}
+	if len(got) != len(want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
