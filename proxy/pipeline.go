@@ -246,7 +246,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: no filter of the route matched a request body; refused",
 			slog.String("route", route.ID), slog.String("media_type", safeMediaType(x.MediaType)))
 		if p.m != nil {
-			p.m.ProxyFilterResults.WithLabelValues(route.ID, "-", "unmatched_body").Inc()
+			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
 		}
 		return refusal(phase, "no_matching_filter")
 	}
@@ -381,7 +381,7 @@ func (p *pipeline) unknownAlias(ctx context.Context, st *reqState, f *routes.Fil
 		result = "passed_on_error"
 	}
 	if p.m != nil {
-		p.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, result).Inc()
+		p.m.CountFilterResult(st.route.ID, f.ID, result)
 	}
 	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reveal target holds an unknown or expired alias",
 		slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("target", string(t.Kind)+":"+t.Path),
@@ -397,7 +397,7 @@ func (p *pipeline) unknownAlias(ctx context.Context, st *reqState, f *routes.Fil
 func (p *pipeline) filterApplied(ctx context.Context, st *reqState, f *routes.Filter) {
 	obs.AddFilter(ctx, f.ID)
 	if p.m != nil {
-		p.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, "applied").Inc()
+		p.m.CountFilterResult(st.route.ID, f.ID, "applied")
 	}
 }
 
@@ -409,7 +409,7 @@ func (p *pipeline) filterFailed(ctx context.Context, st *reqState, f *routes.Fil
 		result, msg = "passed_on_error", "proxy: filter failed, message forwarded unchanged (on_error: pass)"
 	}
 	if p.m != nil {
-		p.m.ProxyFilterResults.WithLabelValues(st.route.ID, f.ID, result).Inc()
+		p.m.CountFilterResult(st.route.ID, f.ID, result)
 	}
 	p.log.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("phase", string(f.Phase)),

@@ -53,8 +53,9 @@ type Metrics struct {
 
 	// ProxyFilterResults counts matched route filters by outcome:
 	// aliasgate_proxy_filter_results_total{route, filter, result} with
-	// result "applied", "passed_on_error" or "rejected". Route and filter
-	// are ids from the configuration.
+	// result "applied", "passed_on_error" or "rejected" (and
+	// "unmatched_body", filter "-", for a body no filter matched). Route
+	// and filter are ids from the configuration. Fed by CountFilterResult.
 	ProxyFilterResults *prometheus.CounterVec
 	// LeakGuardHits counts card-like numbers that no filter redacted, found
 	// in bodies about to leave the proxy:
@@ -77,14 +78,39 @@ type Metrics struct {
 	// or "duplicates" and caller "client" or "source" (never the id).
 	AbuseAlerts *prometheus.CounterVec
 
-	// vaultSeries caches the VaultOps and VaultDuration children of each
-	// (op, store, result) ObserveVault has seen: vaultKey → *vaultSeries.
-	vaultSeries sync.Map
-	// httpSeries caches the HTTPRequests and HTTPDuration children of each
-	// label tuple the access log has counted: httpKey → *httpSeries. Its
-	// keys are the labels themselves (bounded as above), so it holds one
+	// The children of the metrics counted on every request, cached per
+	// label tuple (see series): hashing the label values on each
+	// observation cost about as much as the observation. The keys are the
+	// label values themselves, bounded as above, so each cache holds one
 	// entry per series the registry holds, no more.
-	httpSeries sync.Map
+	vaultSeries  sync.Map // vaultKey → *vaultSeries (ObserveVault)
+	httpSeries   sync.Map // httpKey → *httpSeries (AccessLog, Line)
+	filterSeries sync.Map // filterKey → prometheus.Counter (CountFilterResult)
+}
+
+// series returns the children cached under k in c, made by mk the first
+// time k is seen (two callers racing on a new k may both call mk; the
+// registry returns the same children to both).
+func series[K comparable, V any](c *sync.Map, m *Metrics, k K, mk func(*Metrics, K) V) V {
+	v, ok := c.Load(k)
+	if !ok {
+		v, _ = c.LoadOrStore(k, mk(m, k))
+	}
+	return v.(V)
+}
+
+type vaultKey struct{ op, store, result string }
+
+type vaultSeries struct {
+	ops prometheus.Counter
+	dur prometheus.Observer
+}
+
+func newVaultSeries(m *Metrics, k vaultKey) *vaultSeries {
+	return &vaultSeries{
+		ops: m.VaultOps.WithLabelValues(k.op, k.store, k.result),
+		dur: m.VaultDuration.WithLabelValues(k.op, k.store),
+	}
 }
 
 // httpKey is one label tuple of HTTPRequests; status is the code, or
@@ -101,11 +127,21 @@ type httpSeries struct {
 	dur  prometheus.Observer
 }
 
-type vaultKey struct{ op, store, result string }
+func newHTTPSeries(m *Metrics, k httpKey) *httpSeries {
+	status := "hijacked"
+	if k.status != statusHijacked {
+		status = strconv.Itoa(k.status)
+	}
+	return &httpSeries{
+		reqs: m.HTTPRequests.WithLabelValues(k.listener, k.route, k.method, status),
+		dur:  m.HTTPDuration.WithLabelValues(k.listener, k.route),
+	}
+}
 
-type vaultSeries struct {
-	ops prometheus.Counter
-	dur prometheus.Observer
+type filterKey struct{ route, filter, result string }
+
+func newFilterSeries(m *Metrics, k filterKey) prometheus.Counter {
+	return m.ProxyFilterResults.WithLabelValues(k.route, k.filter, k.result)
 }
 
 // NewMetrics returns a fresh registry with the Go runtime and process
@@ -175,37 +211,25 @@ func NewMetrics() *Metrics {
 // so this package does not import it): it counts one vault store operation
 // in VaultOps and observes its duration in VaultDuration.
 func (m *Metrics) ObserveVault(op, store, result string, d time.Duration) {
-	k := vaultKey{op, store, result}
-	v, ok := m.vaultSeries.Load(k)
-	if !ok {
-		v, _ = m.vaultSeries.LoadOrStore(k, &vaultSeries{
-			ops: m.VaultOps.WithLabelValues(op, store, result),
-			dur: m.VaultDuration.WithLabelValues(op, store),
-		})
-	}
-	s := v.(*vaultSeries)
+	s := series(&m.vaultSeries, m, vaultKey{op, store, result}, newVaultSeries)
 	s.ops.Inc()
 	s.dur.Observe(d.Seconds())
 }
 
 // observeHTTP counts one finished request in HTTPRequests and observes
-// its duration in HTTPDuration. method must already be methodLabel's and
-// route a configured id (or "-"): the label values are those of the key.
+// its duration in HTTPDuration. k.method must already be methodLabel's and
+// k.route a configured id (or "-"): the label values are those of the key.
 func (m *Metrics) observeHTTP(k httpKey, d time.Duration) {
-	v, ok := m.httpSeries.Load(k)
-	if !ok {
-		status := "hijacked"
-		if k.status != statusHijacked {
-			status = strconv.Itoa(k.status)
-		}
-		v, _ = m.httpSeries.LoadOrStore(k, &httpSeries{
-			reqs: m.HTTPRequests.WithLabelValues(k.listener, k.route, k.method, status),
-			dur:  m.HTTPDuration.WithLabelValues(k.listener, k.route),
-		})
-	}
-	s := v.(*httpSeries)
+	s := series(&m.httpSeries, m, k, newHTTPSeries)
 	s.reqs.Inc()
 	s.dur.Observe(d.Seconds())
+}
+
+// CountFilterResult counts one matched route filter in ProxyFilterResults.
+// route and filter are ids from the configuration (filter "-" for none)
+// and result one of the fixed results listed there.
+func (m *Metrics) CountFilterResult(route, filter, result string) {
+	series(&m.filterSeries, m, filterKey{route, filter, result}, newFilterSeries).Inc()
 }
 
 // Handler serves the registry in the Prometheus exposition format, for

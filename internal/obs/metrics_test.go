@@ -190,3 +190,32 @@ func TestHTTPSeriesCachedPerLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestCountFilterResult(t *testing.T) {
+	m := obs.NewMetrics()
+	for _, c := range [][3]string{
+		{"psp", "reveal-card", "applied"},
+		{"psp", "reveal-card", "applied"},
+		{"psp", "reveal-card", "rejected"},
+		{"psp", "redact-cvc", "applied"},
+		{"shop", "-", "unmatched_body"},
+	} {
+		m.CountFilterResult(c[0], c[1], c[2])
+	}
+	for _, tc := range []struct {
+		route, filter, result string
+		want                  float64
+	}{
+		{"psp", "reveal-card", "applied", 2},
+		{"psp", "reveal-card", "rejected", 1},
+		{"psp", "redact-cvc", "applied", 1},
+		{"shop", "-", "unmatched_body", 1},
+		{"shop", "-", "applied", -1},
+	} {
+		got := counterValue(t, m, "aliasgate_proxy_filter_results_total",
+			map[string]string{"route": tc.route, "filter": tc.filter, "result": tc.result})
+		if got != tc.want {
+			t.Errorf("%s/%s/%s = %v, want %v", tc.route, tc.filter, tc.result, got, tc.want)
+		}
+	}
+}
