@@ -2,6 +2,7 @@ package obs_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -368,5 +369,59 @@ func TestMaskPath(t *testing.T) {
 		if got := obs.MaskPath(tt.in); got != tt.want {
 			t.Errorf("MaskPath(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+type parentKey struct{}
+
+// TestRouteInfoContextIsAContext checks that the contexts WithRouteInfo
+// and StartLine return behave as context.WithValue's would: the parent's
+// values, deadline and cancellation pass through, children derived from
+// them see the RouteInfo and are canceled with the parent.
+func TestRouteInfoContextIsAContext(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(context.Context) (context.Context, *obs.RouteInfo)
+	}{
+		{"WithRouteInfo", obs.WithRouteInfo},
+		{"StartLine", func(parent context.Context) (context.Context, *obs.RouteInfo) {
+			req := httptest.NewRequest("GET", "/", nil).WithContext(parent)
+			ctx, _ := obs.StartLine(nil, nil, "outbound", req)
+			return ctx, obs.RouteInfoFrom(ctx)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			deadline := time.Now().Add(time.Hour)
+			parent, cancel := context.WithDeadline(context.WithValue(context.Background(), parentKey{}, "v"), deadline)
+			ctx, ri := tc.make(parent)
+			if ri == nil || obs.RouteInfoFrom(ctx) != ri {
+				t.Fatal("RouteInfoFrom does not find the RouteInfo")
+			}
+			if got := ctx.Value(parentKey{}); got != "v" {
+				t.Errorf("parent value = %v", got)
+			}
+			if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
+				t.Errorf("deadline = %v %v", d, ok)
+			}
+			child, stop := context.WithCancel(ctx)
+			defer stop()
+			obs.SetRoute(child, "r1")
+			obs.AddFilter(context.WithValue(child, parentKey{}, "w"), "f1")
+			if ri.Route() != "r1" || len(ri.Filters()) != 1 {
+				t.Errorf("route %q filters %v", ri.Route(), ri.Filters())
+			}
+			if ctx.Err() != nil || child.Err() != nil {
+				t.Fatal("canceled early")
+			}
+			cancel()
+			select {
+			case <-child.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("child not canceled with the parent")
+			}
+			if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(child.Err(), context.Canceled) {
+				t.Errorf("errs %v %v", ctx.Err(), child.Err())
+			}
+		})
 	}
 }

@@ -19,7 +19,7 @@ type Line struct {
 	m        *Metrics
 	listener string
 	r        *http.Request
-	ri       RouteInfo // in the context StartLine returns; one allocation with the Line
+	ctx      routeInfoCtx // the context StartLine returns, with its RouteInfo; one allocation with the Line
 	start    time.Time
 	once     sync.Once
 }
@@ -36,7 +36,8 @@ func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request
 		logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Line{logger: logger, m: m, listener: listener, r: r, start: time.Now()}
-	return context.WithValue(r.Context(), routeInfoKey{}, &l.ri), l
+	l.ctx.Context = r.Context()
+	return &l.ctx, l
 }
 
 // End writes the access line with the status sent and the body bytes
@@ -44,6 +45,6 @@ func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request
 func (l *Line) End(status int, bytes int64) {
 	l.once.Do(func() {
 		rw := &responseWriter{status: status, bytes: bytes, wroteHeader: true}
-		finish(l.logger, l.m, l.listener, l.r, rw, &l.ri, time.Since(l.start))
+		finish(l.logger, l.m, l.listener, l.r, rw, &l.ctx.ri, time.Since(l.start))
 	})
 }
