@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -455,8 +456,15 @@ func TestConcurrentMissesShareOneRead(t *testing.T) {
 	if _, err := svc.VerifyTokenContext(ctx, tok); err == nil || errors.Is(err, ErrInvalidToken) {
 		t.Errorf("a waiter with an ended context: %v, want its context error", err)
 	}
-	time.Sleep(20 * time.Millisecond) // let the others reach the wait
+	// Let the others reach the wait: a fixed sleep (20 ms) was a guess
+	// that a loaded machine could beat, and a verification that checks the
+	// cache before the first read ends but the read group after it starts
+	// another read.
+	waiting := waitForSharedReaders(n - 1)
 	close(gs.gate)
+	if waiting < n-1 {
+		t.Fatalf("%d verifications wait for the shared read, want %d", waiting, n-1)
+	}
 	for range n {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
@@ -464,8 +472,26 @@ func TestConcurrentMissesShareOneRead(t *testing.T) {
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	if gs.reads > 2 { // the goroutines may straddle the first read's end
-		t.Errorf("%d store reads for %d concurrent verifications, want 1 (2 at most)", gs.reads, n)
+	if gs.reads != 1 { // every other verification waited for the first read
+		t.Errorf("%d store reads for %d concurrent verifications, want 1", gs.reads, n)
+	}
+}
+
+// waitForSharedReaders waits (10 s at most) until n goroutines wait in
+// loadShared for a read in flight (blocked in its select), read from the
+// goroutines' stacks, and returns how many do.
+func waitForSharedReaders(n int) int {
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		waiting := 0
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if head, _, _ := strings.Cut(g, "\n"); strings.Contains(head, "[select") && strings.Contains(g, ").loadShared(") {
+				waiting++
+			}
+		}
+		if waiting >= n || time.Now().After(deadline) {
+			return waiting
+		}
 	}
 }
 
