@@ -177,18 +177,7 @@ func TestInterceptedAccessLineStatusAndBytes(t *testing.T) {
 	c := obstest.NewCapture(t)
 	// pay.example.com: no leak guard and no response filter, so a body of
 	// unknown length streams through as it came.
-	doc := strings.Replace(outRoutes, "routes:\n", `routes:
-  - id: stream
-    direction: outbound
-    host: pay.example.com
-    leak_guard: "off"
-    filters:
-      - id: reveal-stream
-        phase: request
-        operation: reveal
-        targets:
-          - {json: card.number}
-`, 1)
+	doc := withStreamRoute()
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, routes: doc})
 	panA, _ := aliases(t, g.vault)
 	cl := g.client()

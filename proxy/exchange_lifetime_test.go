@@ -204,18 +204,7 @@ func TestInterceptedLinesWhenExchangesBreak(t *testing.T) {
 		}
 	})
 	c := obstest.NewCapture(t)
-	doc := `routes:
-  - id: stream
-    direction: outbound
-    host: pay.example.com
-    leak_guard: "off"
-    filters:
-      - id: reveal-stream
-        phase: request
-        operation: reveal
-        targets:
-          - {json: card.number}
-`
+	doc := streamRouteDoc
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, routes: doc})
 	base := "https://pay.example.com:" + psp.port()
 	run := func(i int) {

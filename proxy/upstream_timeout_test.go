@@ -104,18 +104,7 @@ func TestOutboundUpstreamTimeout(t *testing.T) {
 		_, _ = io.WriteString(w, `]}`)
 	})
 	c := obstest.NewCapture(t)
-	doc := strings.Replace(outRoutes, "routes:\n", `routes:
-  - id: stream
-    direction: outbound
-    host: pay.example.com
-    leak_guard: "off"
-    filters:
-      - id: reveal-stream
-        phase: request
-        operation: reveal
-        targets:
-          - {json: card.number}
-`, 1)
+	doc := withStreamRoute()
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger,
 		routes: doc, timeout: 150 * time.Millisecond})
 	panA, _ := aliases(t, g.vault)
@@ -174,18 +163,7 @@ func TestInterceptedRequestContextEndsWithTheExchange(t *testing.T) {
 		_, _ = io.WriteString(w, `{"status":"authorized"}`)
 	})
 	c := obstest.NewCapture(t)
-	doc := strings.Replace(outRoutes, "routes:\n", `routes:
-  - id: stream
-    direction: outbound
-    host: pay.example.com
-    leak_guard: "off"
-    filters:
-      - id: reveal-stream
-        phase: request
-        operation: reveal
-        targets:
-          - {json: card.number}
-`, 1)
+	doc := withStreamRoute()
 	tv := newTestVault(t)
 	tok := &ctxTokenizer{Tokenizer: tv.tok}
 	g := newOutGateway(t, tv, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, routes: doc, tok: tok})
@@ -218,4 +196,25 @@ func TestInterceptedRequestContextEndsWithTheExchange(t *testing.T) {
 			}
 		})
 	}
+}
+
+// streamRouteDoc is a route set of one outbound route for pay.example.com
+// with no leak guard and no response filter (a response body streams
+// through as it came), revealing card.number in the request.
+const streamRouteDoc = `routes:
+  - id: stream
+    direction: outbound
+    host: pay.example.com
+    leak_guard: "off"
+    filters:
+      - id: reveal-stream
+        phase: request
+        operation: reveal
+        targets:
+          - {json: card.number}
+`
+
+// withStreamRoute is outRoutes with the stream route first.
+func withStreamRoute() string {
+	return strings.Replace(outRoutes, "routes:\n", streamRouteDoc, 1)
 }
