@@ -81,8 +81,11 @@ var bodyBuffers = &bodyPool{}
 // classes. The phase runner gives a buffer back only once it replaced the
 // body the buffer holds (a rewritten body is a new slice, and the values
 // the filters and the leak guard take from a body are copies, so nothing
-// refers to the buffer any more), and put clears it first: no card data
-// waits in the pool.
+// refers to the buffer any more), or, for a response body sent as it was
+// read, the body's memBody gives it back when the proxy closes it after
+// writing it; put clears it first: no card data waits in the pool. A
+// request body sent as it was read is never given back (GetBody reads it
+// for as long as the request lives).
 type bodyPool struct{ classes [bodyClasses]sync.Pool } // *[]byte
 
 const (
@@ -125,6 +128,41 @@ func (bp *bodyPool) put(p *[]byte) {
 	*p = b
 	bp.classes[i].Put(p)
 }
+
+// memBody is the body of a message the phase runner buffered: one
+// allocation where io.NopCloser(bytes.NewReader(b)) is two. When it owns
+// a buffer of bodyBuffers (a response body kept as it was read: nothing
+// else refers to that buffer, see bodyPool), its first Close empties the
+// reader and then gives the buffer back to the pool, so nothing can read
+// the buffer through it once it may serve another body: a Read after
+// Close reports io.EOF. Like the reader it wraps it is not safe for
+// concurrent use; each of the proxies' response writers reads it and
+// then closes it, from one goroutine.
+type memBody struct {
+	bytes.Reader
+	pooled *[]byte // owned, returned by Close; nil: none
+}
+
+// newMemBody returns a body reading b; pooled, when not nil, is the
+// buffer of bodyBuffers b is in, which the body then owns.
+func newMemBody(b []byte, pooled *[]byte) *memBody {
+	m := &memBody{pooled: pooled}
+	m.Reset(b)
+	return m
+}
+
+// Close gives an owned buffer back to the pool, once.
+func (m *memBody) Close() error {
+	if p := m.pooled; p != nil {
+		m.pooled = nil
+		m.Reset(nil)
+		bodyBuffers.put(p)
+	}
+	return nil
+}
+
+// unread reports whether nothing was read from m yet.
+func (m *memBody) unread() bool { return int64(m.Len()) == m.Size() }
 
 // copyBuffers is the ReverseProxy BufferPool of both proxies: without one,
 // ReverseProxy allocates a 32 KiB buffer for every response it copies,

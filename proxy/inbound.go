@@ -291,11 +291,13 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := vault.WithActor(r.Context(), a)
 	obs.SetRoute(ctx, route.ID)
-	st := &reqState{route: route, method: r.Method, path: path}
+	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
+	st := &sc.st
 	// The context the upstream timeout cancels (timeoutTransport), made
 	// with this copy of the request rather than another in the transport.
 	st.upstream, st.cancel = context.WithCancelCause(ctx)
-	ctx = context.WithValue(st.upstream, stateKey{}, st)
+	sc.Context = st.upstream
+	ctx = sc
 	r = r.WithContext(ctx)
 
 	if jerr := in.pipe.request(ctx, st, inboundRequest, r); jerr != nil {
@@ -312,6 +314,22 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.rp.ServeHTTP(w, r)
+}
+
+// stateCtx is the context of a routed inbound request: what
+// context.WithValue(parent, stateKey{}, &st) would be, with the reqState in
+// the same allocation (one per request instead of two). Everything but
+// the reqState's key goes to the parent.
+type stateCtx struct {
+	context.Context
+	st reqState
+}
+
+func (c *stateCtx) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return &c.st
+	}
+	return c.Context.Value(key)
 }
 
 // canonicalize makes r's URL path canonical (routes.CanonicalPath) and
@@ -424,6 +442,7 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+	_ = resp.Body.Close() // a buffer of bodyBuffers goes back (memBody)
 }
 
 // recorder buffers an internal upstream's response.
@@ -537,7 +556,8 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	var ctx context.Context
 	var cancel context.CancelCauseFunc
 	out, own := req, false
-	if st := stateFrom(req.Context()); st != nil && st.cancel != nil {
+	st := stateFrom(req.Context())
+	if st != nil && st.cancel != nil {
 		// The proxy made req's context cancellable when it copied the
 		// request for its route (reqState.upstream): req is a copy of the
 		// proxy's own (ReverseProxy's outgoing request, the outbound
@@ -552,8 +572,12 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if req.GetBody != nil && req.ContentLength > 0 {
 		// A body the proxy buffered: hand the transport a reader it knows is
 		// in memory (ReverseProxy hides it behind a wrapper), so headers and
-		// body go out in one write rather than two.
-		if b, err := req.GetBody(); err == nil {
+		// body go out in one write rather than two: the request phase's
+		// own reader while nothing has read it (the bytes GetBody reads),
+		// else one from GetBody.
+		if mb := st.requestBody(req.ContentLength); mb != nil {
+			out.Body = io.NopCloser(&mb.Reader)
+		} else if b, err := req.GetBody(); err == nil {
 			out.Body = b
 		}
 	}

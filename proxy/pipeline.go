@@ -77,6 +77,20 @@ type reqState struct {
 	// makes its own.
 	upstream context.Context
 	cancel   context.CancelCauseFunc
+	// body is the request body the request phase buffered (nil: none):
+	// timeoutTransport sends it as it is while nothing has read it,
+	// rather than a new reader from GetBody.
+	body *memBody
+}
+
+// requestBody returns the request body the request phase buffered, when
+// nothing has read it yet and it is length bytes long; else nil. st may be
+// nil.
+func (st *reqState) requestBody(length int64) *memBody {
+	if st == nil || st.body == nil || !st.body.unread() || st.body.Size() != length {
+		return nil
+	}
+	return st.body
 }
 
 type stateKey struct{}
@@ -96,6 +110,7 @@ type message struct {
 	// set by run when the body was buffered:
 	replaced bool
 	buf      []byte
+	mem      *memBody // the body, when replaced
 }
 
 // request runs the request phase on r and puts the (re-encoded) body back.
@@ -121,6 +136,7 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		r.Trailer = nil // read with the body; a rewritten body goes out with a length
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		r.Header.Del("Expect")
+		st.body = msg.mem
 	}
 	return nil
 }
@@ -194,10 +210,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			return nil
 		}
 		var buf []byte
-		if msg.length > 0 && needsBody(filters) {
+		if msg.length > 0 && (phase == routes.Response || needsBody(filters)) {
 			// A filter reads the body and is likely to rewrite it, after
-			// which its buffer goes back to the pool (see below); a body
-			// only the leak guard reads is seldom changed.
+			// which its buffer goes back to the pool (see below); a
+			// response body left as it is goes back when it is closed
+			// (memBody). A request body only the leak guard reads is
+			// seldom changed, and GetBody reads it for as long as the
+			// request lives.
 			if pooled = bodyBuffers.get(msg.length); pooled != nil {
 				buf = *pooled
 			}
@@ -334,9 +353,16 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				// raw was replaced (out is a new slice): nothing
 				// refers to the buffer it was read into any more.
 				bodyBuffers.put(pooled)
+				pooled = nil
 			}
 		}
-		msg.body = io.NopCloser(bytes.NewReader(out))
+		if phase != routes.Response {
+			pooled = nil // GetBody reads out (request)
+		}
+		// A response body sent as it was read owns its buffer: the body
+		// gives it back when the proxy closes it after writing it.
+		msg.mem = newMemBody(out, pooled)
+		msg.body = msg.mem
 		msg.length = int64(len(out))
 		msg.replaced = true
 		msg.buf = out
