@@ -283,7 +283,7 @@ func (o *Outbound) Close() error {
 // track registers c for Close; it returns false (and closes c) after Close.
 func (o *Outbound) track(c net.Conn) (net.Conn, bool) {
 	tc := &trackedConn{Conn: c, o: o, idle: o.tunnelIdle, write: o.tunnelWrite}
-	tc.touch()
+	tc.touch(time.Now())
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -310,8 +310,7 @@ type trackedConn struct {
 // (a runtime timer change each, 1–2 % of the outbound proxy's CPU). A
 // tunnel is never cut sooner than d after its last byte, and at most d/16
 // later.
-func extend(until *atomic.Int64, d time.Duration, set func(time.Time) error) {
-	now := time.Now()
+func extend(now time.Time, until *atomic.Int64, d time.Duration, set func(time.Time) error) {
 	if now.Add(d).UnixNano() <= until.Load() {
 		return
 	}
@@ -322,21 +321,26 @@ func extend(until *atomic.Int64, d time.Duration, set func(time.Time) error) {
 
 // touch moves the read deadline idle ahead: any traffic, either way, keeps
 // the tunnel open.
-func (c *trackedConn) touch() {
+func (c *trackedConn) touch(now time.Time) {
 	if c.idle > 0 {
-		extend(&c.readUntil, c.idle, c.Conn.SetReadDeadline)
+		extend(now, &c.readUntil, c.idle, c.Conn.SetReadDeadline)
 	}
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
-	c.touch()
+	if c.idle > 0 {
+		c.touch(time.Now())
+	}
 	return c.Conn.Read(p)
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {
-	c.touch()
-	if c.write > 0 {
-		extend(&c.writeUntil, c.write, c.Conn.SetWriteDeadline)
+	if c.idle > 0 || c.write > 0 {
+		now := time.Now() // one reading for both deadlines
+		c.touch(now)
+		if c.write > 0 {
+			extend(now, &c.writeUntil, c.write, c.Conn.SetWriteDeadline)
+		}
 	}
 	return c.Conn.Write(p)
 }
@@ -638,8 +642,8 @@ type loopReq struct {
 	rec    *captureRec // capture of an intercepted request; nil when off
 	st     *reqState   // nil: no route matched; else &state
 	state  reqState
-	canned bool // the answer is the proxy's own (refusal, upstream error)
-	start  time.Time
+	canned bool      // the answer is the proxy's own (refusal, upstream error)
+	start  time.Time // set with rec
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
 	// set by onResponse for the access line: the status and, unless
@@ -692,7 +696,7 @@ func (c *loopCtx) Value(key any) any {
 // vault and the transport read in its context.
 func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	gctx.RoundTripper = o.roundTripper
-	lr := &loopReq{o: o, start: time.Now(), method: req.Method, host: req.Host, path: req.URL.Path, rawQuery: req.URL.RawQuery}
+	lr := &loopReq{o: o, method: req.Method, host: req.Host, path: req.URL.Path, rawQuery: req.URL.RawQuery}
 	parent := req.Context()
 	t, intercepted := gctx.UserData.(*tunnel)
 	if intercepted {
@@ -700,7 +704,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		// writing it (onResponse).
 		parent, lr.line = obs.StartLine(o.log, o.m, "outbound", req)
 		if o.capture != nil {
-			lr.rec = startCapture(o.capture, req)
+			lr.rec, lr.start = startCapture(o.capture, req), time.Now()
 		}
 	}
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -19,7 +20,7 @@ func TestExtendSetsDeadlinesSparingly(t *testing.T) {
 	set := func(t time.Time) error { sets = append(sets, t); return nil }
 	before := time.Now()
 	for range 100 {
-		extend(&until, d, set)
+		extend(time.Now(), &until, d, set)
 	}
 	if len(sets) != 1 {
 		t.Fatalf("100 touches within a moment set the deadline %d times, want 1", len(sets))
@@ -28,12 +29,12 @@ func TestExtendSetsDeadlinesSparingly(t *testing.T) {
 		t.Fatalf("deadline %s, want between now+%s and now+%s", got, d, d+d/16)
 	}
 	until.Store(0) // someone else set a deadline
-	extend(&until, d, set)
+	extend(time.Now(), &until, d, set)
 	if len(sets) != 2 {
 		t.Fatalf("after a foreign deadline: %d sets, want 2", len(sets))
 	}
 	until.Store(time.Now().Add(d - time.Second).UnixNano()) // closer than now+d
-	extend(&until, d, set)
+	extend(time.Now(), &until, d, set)
 	if len(sets) != 3 {
 		t.Fatalf("with a deadline closer than now+d: %d sets, want 3", len(sets))
 	}
@@ -64,7 +65,7 @@ func TestTrackedConnRestoresIdleDeadline(t *testing.T) {
 	defer server.Close()
 
 	tc := &trackedConn{Conn: server, idle: 200 * time.Millisecond}
-	tc.touch()
+	tc.touch(time.Now())
 	if err := tc.SetDeadline(time.Time{}); err != nil { // cleared, as after a handshake
 		t.Fatal(err)
 	}
@@ -80,5 +81,31 @@ func TestTrackedConnRestoresIdleDeadline(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a read on a conn whose deadline was cleared never timed out")
+	}
+}
+
+// TestTrackedConnWriteMovesBothDeadlines: a write moves the idle (read)
+// and the write deadline, from one reading of the clock; a read moves only
+// the idle one; a conn with neither timeout sets none.
+func TestTrackedConnWriteMovesBothDeadlines(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	tc := &trackedConn{Conn: a, idle: time.Hour, write: 2 * time.Hour}
+	before := time.Now()
+	if _, err := tc.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	r, w := tc.readUntil.Load(), tc.writeUntil.Load()
+	if r < before.Add(time.Hour).UnixNano() || w < before.Add(2*time.Hour).UnixNano() {
+		t.Fatalf("after a write: read deadline %d, write deadline %d, want past now+idle and now+write", r, w)
+	}
+	if w-r != (2*time.Hour + 2*time.Hour/16 - (time.Hour + time.Hour/16)).Nanoseconds() {
+		t.Fatalf("the two deadlines are %d apart: not from one reading of the clock", w-r)
+	}
+	none := &trackedConn{Conn: a}
+	if _, err := none.Write([]byte("x")); err != nil || none.readUntil.Load() != 0 || none.writeUntil.Load() != 0 {
+		t.Fatalf("a conn without timeouts set a deadline (err %v)", err)
 	}
 }

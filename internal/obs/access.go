@@ -177,7 +177,9 @@ func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 //	status       the status code sent (200 when the handler wrote nothing)
 //	bytes        body bytes written
 //	duration_ms  total time in milliseconds, a float (never nanoseconds: a
-//	             13–19 digit integer could look like a card number)
+//	             13–19 digit integer could look like a card number); the
+//	             process logger's line (NewLogger) has the instant it ends
+//	             as its time, one reading of the clock for both
 //	vault_ms, upstream_ms  times added with AddVaultTime and AddUpstreamTime
 //	             (only when non-zero)
 //	remote       the client address (ip:port)
@@ -214,14 +216,19 @@ func AccessLog(logger *slog.Logger, m *Metrics, listener string, next http.Handl
 				// handler panic; count it as such.
 				rw.status = http.StatusInternalServerError
 			}
-			finish(logger, m, listener, r, rw, ri, time.Since(start))
+			finish(logger, m, listener, r, rw, ri, start)
 		}()
 		next.ServeHTTP(rw, r.WithContext(ctx))
 		panicked = false
 	})
 }
 
-func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, rw *responseWriter, ri *RouteInfo, d time.Duration) {
+// finish counts the request that started at start and writes its access
+// line. The request ends now: one reading of the clock is the end of its
+// duration and the line's time.
+func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, rw *responseWriter, ri *RouteInfo, start time.Time) {
+	end := time.Now()
+	d := end.Sub(start)
 	route := ri.Route()
 	status := rw.status
 	if status == 0 && !rw.hijacked {
@@ -256,7 +263,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	if rh, ok := logger.Handler().(*redactingHandler); ok && rh.sink != nil {
 		// The process logger: the line is encoded by hand, exactly as
 		// slog's JSON handler would write it (TestAccessLineEncoding).
-		rh.sink.writeAccess(time.Now(), &line)
+		rh.sink.writeAccess(end, &line)
 		return
 	}
 	logger.LogAttrs(ctx, slog.LevelInfo, "request", line.attrs()...)

@@ -45,6 +45,6 @@ func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request
 func (l *Line) End(status int, bytes int64) {
 	l.once.Do(func() {
 		rw := &responseWriter{status: status, bytes: bytes, wroteHeader: true}
-		finish(l.logger, l.m, l.listener, l.r, rw, &l.ctx.ri, time.Since(l.start))
+		finish(l.logger, l.m, l.listener, l.r, rw, &l.ctx.ri, l.start)
 	})
 }
