@@ -169,22 +169,25 @@ func (m *memBody) unread() bool { return int64(m.Len()) == m.Size() }
 // which made most of the proxies' garbage.
 var copyBuffers = &bufferPool{}
 
-// bufferPool is an httputil.BufferPool of 32 KiB buffers.
-type bufferPool struct{ p sync.Pool }
+// bufferPool is an httputil.BufferPool of 32 KiB buffers. It keeps them
+// as array pointers, which a slice converts to without an allocation (a
+// *[]byte would be one for every Put).
+type bufferPool struct{ p sync.Pool } // *[copyBufferSize]byte
+
+const copyBufferSize = 32 << 10
 
 func (bp *bufferPool) Get() []byte {
-	if b, ok := bp.p.Get().(*[]byte); ok {
-		return *b
+	if b, ok := bp.p.Get().(*[copyBufferSize]byte); ok {
+		return b[:]
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
 
 func (bp *bufferPool) Put(b []byte) {
-	if cap(b) != 32<<10 {
+	if cap(b) != copyBufferSize {
 		return
 	}
-	b = b[:cap(b)]
-	bp.p.Put(&b)
+	bp.p.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
 }
 
 // contentEncoding returns the Content-Encoding chain as one lower-case

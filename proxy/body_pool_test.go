@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // TestBodyPoolClassesAndClear: get gives a buffer of the smallest class
@@ -405,5 +407,75 @@ func TestPooledResponseBodiesDoNotCross(t *testing.T) {
 			t.Fatalf("body %d arrived damaged, twice or with the card number", v.I)
 		}
 		seen[v.I] = true
+	}
+}
+
+// TestTimeoutTransportBodies: the first round trip of an exchange sends the
+// request phase's own reader (GetBody is not asked) and wraps the response
+// in the exchange's own cancelBody; a second one (its reader read already)
+// sends GetBody's and wraps the response in a new cancelBody. Each sends
+// the whole body and closing a response body ends the proxy's context.
+func TestTimeoutTransportBodies(t *testing.T) {
+	st := &reqState{body: newMemBody([]byte("hello"), nil)}
+	st.upstream, st.cancel = context.WithCancelCause(context.Background())
+	ctx := context.WithValue(st.upstream, stateKey{}, st)
+	getBodies := 0
+	var sent []string
+	tt := &timeoutTransport{d: time.Hour, rt: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		sent = append(sent, string(b))
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+	})}
+	trip := func() *http.Response {
+		req, err := http.NewRequestWithContext(ctx, "POST", "http://up.test/", st.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 5
+		req.GetBody = func() (io.ReadCloser, error) {
+			getBodies++
+			return io.NopCloser(bytes.NewReader([]byte("hello"))), nil
+		}
+		resp, err := tt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := trip()
+	if getBodies != 0 || first.Body != io.ReadCloser(&st.respBody) {
+		t.Fatalf("first round trip: GetBody asked %d times, own response body %v", getBodies, first.Body == io.ReadCloser(&st.respBody))
+	}
+	second := trip()
+	if getBodies != 1 || second.Body == io.ReadCloser(&st.respBody) {
+		t.Fatalf("second round trip: GetBody asked %d times, shares the first's response body %v", getBodies, second.Body == io.ReadCloser(&st.respBody))
+	}
+	if len(sent) != 2 || sent[0] != "hello" || sent[1] != "hello" {
+		t.Fatalf("sent %q", sent)
+	}
+	_ = second.Body.Close()
+	if st.upstream.Err() == nil {
+		t.Fatal("closing the body did not end the proxy's context")
+	}
+	_ = first.Body.Close()
+}
+
+// TestCopyBufferPool: the ReverseProxy buffers are 32 KiB, a buffer of
+// another capacity is dropped, and giving one back allocates nothing.
+func TestCopyBufferPool(t *testing.T) {
+	var bp bufferPool
+	b := bp.Get()
+	if len(b) != 32<<10 || cap(b) != 32<<10 {
+		t.Fatalf("Get: %d bytes (cap %d)", len(b), cap(b))
+	}
+	bp.Put(make([]byte, 100)) // dropped, no panic
+	if allocs := testing.AllocsPerRun(100, func() { bp.Put(b[:10]) }); allocs != 0 {
+		t.Fatalf("Put allocates %v times", allocs)
+	}
+	if g := bp.Get(); len(g) != 32<<10 {
+		t.Fatalf("Get after Put: %d bytes", len(g))
 	}
 }

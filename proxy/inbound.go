@@ -602,6 +602,13 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		// context ends with the incoming request.
 		return resp, nil
 	}
+	if !own && !st.respBodyUsed {
+		// The exchange's own (no allocation).
+		st.respBodyUsed = true
+		st.respBody = cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		resp.Body = &st.respBody
+		return resp, nil
+	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }

@@ -81,7 +81,19 @@ type reqState struct {
 	// timeoutTransport sends it as it is while nothing has read it,
 	// rather than a new reader from GetBody.
 	body *memBody
+	// rm is the message the filters of a phase are applied to, one at a
+	// time (the phases of an exchange run one after the other); run
+	// clears it when it returns.
+	rm rewrite.Message
+	// respBody is the body timeoutTransport puts around the upstream's
+	// response when it uses upstream and cancel (once per exchange:
+	// respBodyUsed).
+	respBody     cancelBody
+	respBodyUsed bool
 }
+
+// clearMessage drops what rm refers to once a phase is over.
+func (st *reqState) clearMessage() { st.rm = rewrite.Message{} }
 
 // requestBody returns the request body the request phase buffered, when
 // nothing has read it yet and it is length bytes long; else nil. st may be
@@ -272,6 +284,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 
 	changed := false
 	var failed []string // response phase: the filters that failed and would have refused
+	defer st.clearMessage()
 	for _, f := range filters {
 		if f.Program.HasBody() && bodyErr != nil {
 			if p.filterFailed(ctx, st, f, bodyErr) {
@@ -279,7 +292,8 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			}
 			continue
 		}
-		rm := &rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
+		rm := &st.rm
+		*rm = rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
 		changes, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f))
 		if err != nil {
 			if phase == routes.Response {
