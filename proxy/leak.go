@@ -62,7 +62,8 @@ const RedactedHeader = "Aliasgate-Redacted"
 func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, msg *message, body []byte, hasBody bool, bodyErr error) ([]byte, *jsonapi.Error) {
 	block := mode == routes.LeakBlock || mode == routes.LeakRedact // what cannot be read is refused
 	action := string(mode)
-	var hits []leakHit
+	var hitBuf [4]leakHit // the usual few hits (the aliases just made) without an allocation
+	hits := hitBuf[:0]
 	overflow := false // more candidates than maxFound: card data, whatever the vault says
 	nulBody := false
 	if hasBody {
