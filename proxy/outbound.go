@@ -55,7 +55,7 @@ package proxy
 //     RootCAs (502 when it does not verify; nothing is sent).
 //   - One access line per request: the listener's obs.AccessLog writes the
 //     lines of CONNECTs and plain-HTTP requests, this file those of the
-//     requests inside intercepted tunnels (obs.StartLine).
+//     requests inside intercepted tunnels (obs.Line, started with the request).
 
 import (
 	"bufio"
@@ -636,14 +636,17 @@ type loopReq struct {
 	// ctx is the request's context: one node that answers for the loop's
 	// own values (loopCtx), so the request is copied once in onRequest,
 	// not once per value.
-	ctx    loopCtx
-	o      *Outbound
-	line   *obs.Line   // intercepted requests only: their access line
-	rec    *captureRec // capture of an intercepted request; nil when off
-	st     *reqState   // nil: no route matched; else &state
-	state  reqState
-	canned bool      // the answer is the proxy's own (refusal, upstream error)
-	start  time.Time // set with rec
+	ctx  loopCtx
+	o    *Outbound
+	line *obs.Line // intercepted requests only: their access line (&lineBuf)
+	// lineBuf is the access line of an intercepted request, in the same
+	// allocation as the rest.
+	lineBuf obs.Line
+	rec     *captureRec // capture of an intercepted request; nil when off
+	st      *reqState   // nil: no route matched; else &state
+	state   reqState
+	canned  bool      // the answer is the proxy's own (refusal, upstream error)
+	start   time.Time // set with rec
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
 	// set by onResponse for the access line: the status and, unless
@@ -702,7 +705,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	if intercepted {
 		// The line ends when goproxy closes the response's body, after
 		// writing it (onResponse).
-		parent, lr.line = obs.StartLine(o.log, o.m, "outbound", req)
+		parent, lr.line = lr.lineBuf.Start(o.log, o.m, "outbound", req), &lr.lineBuf
 		if o.capture != nil {
 			lr.rec, lr.start = startCapture(o.capture, req), time.Now()
 		}

@@ -32,12 +32,20 @@ type Line struct {
 // URL and remote address when it ends. A nil logger logs nothing; m may be
 // nil.
 func StartLine(logger *slog.Logger, m *Metrics, listener string, r *http.Request) (context.Context, *Line) {
+	l := new(Line)
+	return l.Start(logger, m, listener, r), l
+}
+
+// Start is StartLine for a Line the caller holds (a zero Line, inside a
+// struct of its own: no allocation of its own), which must not be copied
+// after; it returns the context StartLine does.
+func (l *Line) Start(logger *slog.Logger, m *Metrics, listener string, r *http.Request) context.Context {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Line{logger: logger, m: m, listener: listener, r: r, start: time.Now()}
+	l.logger, l.m, l.listener, l.r, l.start = logger, m, listener, r, time.Now()
 	l.ctx.Context = r.Context()
-	return &l.ctx, l
+	return &l.ctx
 }
 
 // End writes the access line with the status sent and the body bytes

@@ -1,6 +1,9 @@
 package obs_test
 
 import (
+	"context"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -9,16 +12,35 @@ import (
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
 
-// TestStartLine: the context StartLine returns carries the line's
-// RouteInfo (what SetRoute, AddFilter and the timings record reaches the
-// line), the request itself is not copied or changed, and End writes one
-// line and counts the request once however often it is called.
+// TestStartLine: the context StartLine (or Start of a Line the caller
+// holds) returns carries the line's RouteInfo (what SetRoute, AddFilter
+// and the timings record reaches the line), the request itself is not
+// copied or changed, and End writes one line and counts the request once
+// however often it is called.
 func TestStartLine(t *testing.T) {
+	type holder struct {
+		other int
+		line  obs.Line
+	}
+	for name, start := range map[string]func(*slog.Logger, *obs.Metrics, *http.Request) (context.Context, *obs.Line){
+		"StartLine": func(l *slog.Logger, m *obs.Metrics, r *http.Request) (context.Context, *obs.Line) {
+			return obs.StartLine(l, m, "outbound", r)
+		},
+		"held Line": func(l *slog.Logger, m *obs.Metrics, r *http.Request) (context.Context, *obs.Line) {
+			h := &holder{}
+			return h.line.Start(l, m, "outbound", r), &h.line
+		},
+	} {
+		t.Run(name, func(t *testing.T) { testStartLine(t, start) })
+	}
+}
+
+func testStartLine(t *testing.T, start func(*slog.Logger, *obs.Metrics, *http.Request) (context.Context, *obs.Line)) {
 	c := obstest.NewCapture(t)
 	m := obs.NewMetrics()
 	r := httptest.NewRequest("POST", "https://psp.example.com/v1/charges?x=1", nil)
 	before := r.Context()
-	ctx, line := obs.StartLine(c.Logger, m, "outbound", r)
+	ctx, line := start(c.Logger, m, r)
 	if r.Context() != before {
 		t.Fatal("StartLine changed the request's context")
 	}
