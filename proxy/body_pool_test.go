@@ -479,3 +479,21 @@ func TestCopyBufferPool(t *testing.T) {
 		t.Fatalf("Get after Put: %d bytes", len(g))
 	}
 }
+
+// TestSwapBodyOfTheLoopRequest: the first upstream response of a loop
+// request is wrapped in the loopReq's own swapBody, any later one (and one
+// without a loopReq) in a new one; each reads its own body.
+func TestSwapBodyOfTheLoopRequest(t *testing.T) {
+	lr := &loopReq{}
+	first := newSwapBody(lr, io.NopCloser(strings.NewReader("one")))
+	second := newSwapBody(lr, io.NopCloser(strings.NewReader("two")))
+	other := newSwapBody(nil, io.NopCloser(strings.NewReader("three")))
+	if first != &lr.body || second == &lr.body || other == &lr.body {
+		t.Fatal("the loopReq's swapBody was not used exactly once")
+	}
+	for want, b := range map[string]*swapBody{"one": first, "two": second, "three": other} {
+		if got, err := io.ReadAll(b); err != nil || string(got) != want || b.n != int64(len(want)) {
+			t.Fatalf("read %q (%d counted) %v, want %q", got, b.n, err, want)
+		}
+	}
+}

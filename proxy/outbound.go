@@ -642,11 +642,15 @@ type loopReq struct {
 	// lineBuf is the access line of an intercepted request, in the same
 	// allocation as the rest.
 	lineBuf obs.Line
-	rec     *captureRec // capture of an intercepted request; nil when off
-	st      *reqState   // nil: no route matched; else &state
-	state   reqState
-	canned  bool      // the answer is the proxy's own (refusal, upstream error)
-	start   time.Time // set with rec
+	// body is the swapBody of the upstream's response (roundTrip), in the
+	// same allocation; bodyUsed once it is.
+	body     swapBody
+	bodyUsed bool
+	rec      *captureRec // capture of an intercepted request; nil when off
+	st       *reqState   // nil: no route matched; else &state
+	state    reqState
+	canned   bool      // the answer is the proxy's own (refusal, upstream error)
+	start    time.Time // set with rec
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
 	// set by onResponse for the access line: the status and, unless
@@ -835,7 +839,7 @@ func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Resp
 			// goproxy sends a response whose Body is no longer the one
 			// the round trip returned as chunked, dropping its length;
 			// onResponse swaps the reader inside instead.
-			resp.Body = &swapBody{ReadCloser: resp.Body}
+			resp.Body = newSwapBody(loopFrom(req.Context()), resp.Body)
 		}
 		return resp, nil
 	}
@@ -972,6 +976,17 @@ type swapBody struct {
 	io.ReadCloser
 	n   int64
 	end atomic.Pointer[loopReq]
+}
+
+// newSwapBody returns a swapBody reading r: lr's own the first time (lr
+// may be nil), else a new one.
+func newSwapBody(lr *loopReq, r io.ReadCloser) *swapBody {
+	if lr == nil || lr.bodyUsed {
+		return &swapBody{ReadCloser: r}
+	}
+	lr.bodyUsed = true
+	lr.body.ReadCloser = r
+	return &lr.body
 }
 
 func (b *swapBody) Read(p []byte) (int, error) {
