@@ -27,7 +27,10 @@ import (
 //     elements a query
 //     selects are those gjson.Get of #(cond)# on the array gives
 //     (Result.Indexes; the array is validated first). Two readers that
-//     disagree refuse the body (errDisagree) rather than guess. A
+//     disagree refuse the body (errDisagree) rather than guess. Where
+//     gjson's answer is the walk's by construction, a plain key (ASCII
+//     letters, digits, '_', '-', no escape) in an object none of whose
+//     keys has escapes, gjson is not asked (settle). A
 //     container under a key is not confirmed (gjson would read it whole);
 //     the scalars below it are. gjson.Get of the whole path is not used:
 //     it gives no offsets through a '#' nested in another, reads only the
@@ -63,6 +66,9 @@ type jsonPath struct {
 
 type jsonLocator struct {
 	paths []jsonPath
+	// confirmAll makes settle ask gjson about every scalar component,
+	// plain ones included (tests compare it with the shortcut).
+	confirmAll bool
 }
 
 func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
@@ -96,6 +102,8 @@ type jsonWalk struct {
 	sels  []querySel
 	spans []Span
 	vals  []rawValue
+	// confirmAll is the locator's confirmAll.
+	confirmAll bool
 }
 
 // rawValue is where the value of a span lies in the body: its raw text
@@ -138,7 +146,7 @@ func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
 	// s shares the body's bytes: the body is not written while the walk
 	// reads it, and nothing taken from s outlives the walk (values are
 	// copied by fillValues).
-	w.b, w.s, w.paths = msg.Body, unsafe.String(unsafe.SliceData(msg.Body), len(msg.Body)), l.paths
+	w.b, w.s, w.paths, w.confirmAll = msg.Body, unsafe.String(unsafe.SliceData(msg.Body), len(msg.Body)), l.paths, l.confirmAll
 	w.stack, w.seen, w.sels, w.vals = w.stack[:0], w.seen[:0], w.sels[:0], w.vals[:0]
 	w.spans = dst
 	for i := range l.paths {
@@ -312,13 +320,25 @@ func (w *jsonWalk) met(ci, at int) {
 // stack[lo:hi] where the walk met it, and nothing where the walk met none.
 // (A value that is an object or array, which gjson would have to read
 // whole, is not checked: the scalars below it are.)
-func (w *jsonWalk) settle(start, lo, hi int) error {
+//
+// plainKeys is set when the container is an object none of whose keys is
+// written with escapes. gjson.Get of a plain component (jsonSeg.plain) on
+// such an object compares the component with each key's raw bytes and
+// takes the first equal one: the walk compared the same bytes, met at most
+// one such key (a second is ErrDuplicateKey) and recorded where its value
+// starts, which is the Result.Index gjson gives. The answer is known, so
+// gjson is not asked (TestSettleShortcutAgreesWithGJSON compares both on
+// every body of the differential tests).
+func (w *jsonWalk) settle(start, lo, hi int, plainKeys bool) error {
 	for _, c := range w.stack[lo:hi] {
 		seg := w.seg(c)
 		if seg == nil || seg.kind != segKey {
 			continue
 		}
 		if c.at >= 0 && (w.b[c.at] == '{' || w.b[c.at] == '[') {
+			continue
+		}
+		if plainKeys && seg.plain && !w.confirmAll {
 			continue
 		}
 		r := gjson.Get(w.s[start:], seg.text)
@@ -376,8 +396,9 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	defer func() { w.seen = w.seen[:seenMark] }()
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == '}' {
-		return i + 1, w.settle(start, lo, hi)
+		return i + 1, w.settle(start, lo, hi, true)
 	}
+	plainKeys := true
 	for {
 		if i >= len(w.b) || w.b[i] != '"' {
 			return i, malformedAt("expected a key", i)
@@ -388,6 +409,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 		}
 		key := w.s[i+1 : kend-1]
 		if esc {
+			plainKeys = false
 			if key, err = decodeJSONString(w.b[i+1:kend-1], true); err != nil {
 				return i, err
 			}
@@ -439,7 +461,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			return end, err
 		}
 		if next < 0 {
-			return end, w.settle(start, lo, hi)
+			return end, w.settle(start, lo, hi, plainKeys)
 		}
 		i = next
 	}
@@ -485,7 +507,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 	}
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == ']' {
-		return i + 1, w.settle(start, lo, hi)
+		return i + 1, w.settle(start, lo, hi, false)
 	}
 	for n := 0; ; n++ {
 		childLo := len(w.stack)
@@ -538,7 +560,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 					return 0, errDisagree
 				}
 			}
-			return end, w.settle(start, lo, hi)
+			return end, w.settle(start, lo, hi, false)
 		}
 		i = next
 	}
