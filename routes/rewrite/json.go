@@ -102,6 +102,9 @@ type jsonWalk struct {
 	sels  []querySel
 	spans []Span
 	vals  []rawValue
+	// seenHigh and selsHigh are the most entries seen and sels have held
+	// during the walk: the ones release clears.
+	seenHigh, selsHigh int
 	// confirmAll is the locator's confirmAll.
 	confirmAll bool
 }
@@ -143,9 +146,18 @@ func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
 // locateAppend is Locate appending to dst (see spanAppender).
 func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
 	w := walkPool.Get().(*jsonWalk)
+	spans, err := w.locate(l, dst, msg)
+	w.release()
+	walkPool.Put(w)
+	return spans, err
+}
+
+// locate walks msg.Body for l's paths, appending the spans to dst; on error
+// it returns dst.
+func (w *jsonWalk) locate(l *jsonLocator, dst []Span, msg *Message) ([]Span, error) {
 	// s shares the body's bytes: the body is not written while the walk
 	// reads it, and nothing taken from s outlives the walk (values are
-	// copied by fillValues).
+	// copied by fillValues; release drops the rest).
 	w.b, w.s, w.paths, w.confirmAll = msg.Body, unsafe.String(unsafe.SliceData(msg.Body), len(msg.Body)), l.paths, l.confirmAll
 	w.stack, w.seen, w.sels, w.vals = w.stack[:0], w.seen[:0], w.sels[:0], w.vals[:0]
 	w.spans = dst
@@ -160,15 +172,20 @@ func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
 	if err == nil {
 		err = fillValues(w.b, w.vals, spans[len(dst):])
 	}
-	// The pooled state keeps no reference to the body, its keys or the spans.
-	clear(w.seen[:cap(w.seen)])
-	clear(w.sels[:cap(w.sels)])
-	w.b, w.s, w.paths, w.spans = nil, "", nil, nil
-	walkPool.Put(w)
 	if err != nil {
 		return dst, err
 	}
 	return spans, nil
+}
+
+// release drops every reference the walk state holds to the body, its keys
+// and the spans, so that it can be pooled: of seen and sels, only the
+// entries the walk wrote (up to seenHigh, selsHigh) are cleared.
+func (w *jsonWalk) release() {
+	clear(w.seen[:w.seenHigh])
+	clear(w.sels[:w.selsHigh])
+	w.seenHigh, w.selsHigh = 0, 0
+	w.b, w.s, w.paths, w.spans = nil, "", nil, nil
 }
 
 // seg returns the component cursor c is at, nil when its path is matched.
@@ -434,6 +451,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 						}
 					}
 					w.seen = append(w.seen, key)
+					w.seenHigh = max(w.seenHigh, len(w.seen))
 					matched = true
 				}
 				w.met(ci, vs)
@@ -503,6 +521,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 				offs = offs[:1]
 			}
 			w.sels = append(w.sels, querySel{ci: ci, offs: offs})
+			w.selsHigh = max(w.selsHigh, len(w.sels))
 		}
 	}
 	i := skipWS(w.b, start+1)

@@ -465,3 +465,43 @@ func TestJSONValuesOfEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasedWalkKeepsNoBodyData: once released (before it goes back to
+// the pool), a walk's state holds no key, body, span or query selection,
+// whatever the walk met, errors included, and however far its stacks grew.
+func TestReleasedWalkKeepsNoBodyData(t *testing.T) {
+	var deep strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&deep, `{"k%d":"v","card":`, i)
+	}
+	deep.WriteString(`{"number":"4111111111111111"}`)
+	deep.WriteString(strings.Repeat("}", 40))
+	for _, c := range []struct{ body, path string }{
+		{`{"card":{"number":"4111111111111111","cvc":"123"}}`, "card.number"},
+		{`{"card":{"number":"4111111111111111","number":"1"}}`, "card.number"},
+		{`{"cards":[{"t":"a","n":"4111111111111111"},{"t":"b","n":"2"}]}`, `cards.#(t=="a")#.n`},
+		{`{"card":{"number":"4111111111111111"`, "card.number"},
+		{deep.String(), strings.Repeat("card.", 40) + "number"},
+	} {
+		p := jsonProgram(t, Redact, c.path)
+		w := &jsonWalk{}
+		spans, err := w.locate(p.body.(*jsonLocator), nil, &Message{Body: []byte(c.body)})
+		if err == nil && len(spans) == 0 {
+			t.Errorf("%s: nothing located", c.body)
+		}
+		w.release()
+		if w.b != nil || w.s != "" || w.paths != nil || w.spans != nil {
+			t.Errorf("%s: the released walk still holds the body, paths or spans", c.body)
+		}
+		for _, k := range w.seen[:cap(w.seen)] {
+			if k != "" {
+				t.Errorf("%s: the released walk still holds the key %q", c.body, k)
+			}
+		}
+		for _, s := range w.sels[:cap(w.sels)] {
+			if s.offs != nil {
+				t.Errorf("%s: the released walk still holds a query selection", c.body)
+			}
+		}
+	}
+}
