@@ -219,6 +219,9 @@ func FuzzJSONAgainstOracle(f *testing.F) {
 		if diff, _, _ := compareWithOracle(body, paths); diff != "" {
 			t.Fatal(diff)
 		}
+		if diff, _ := settleOutcomes(body, paths); diff != "" {
+			t.Fatal(diff)
+		}
 	})
 }
 
@@ -280,7 +283,7 @@ func settleOutcomes(body []byte, paths []string) (diff string, shortcut bool) {
 	return "", shortcut
 }
 
-// TestSettleShortcutAgreesWithGJSON: settle answers for a plain key in an
+// TestSettleShortcutAgreesWithGJSON (and FuzzJSONAgainstOracle): settle answers for a plain key in an
 // object without escaped keys what gjson.Get answers, so skipping the call
 // changes no outcome: on the corpora and random bodies of the differential
 // tests (escaped keys, letter-case variants, digit keys, repeats, broken
