@@ -985,6 +985,20 @@ func appendJSONString(dst []byte, v string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
+		// Eight bytes at a time while they are printable ASCII other
+		// than '"' and '\\', written as they are (the lowest flagged byte
+		// is exact, see specialBytes): aliases and card data are.
+		for i+8 <= len(v) {
+			w := stringWord(v, i)
+			if m := specialBytes(w) | w&highs; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(v) {
+			break
+		}
 		c := v[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -1020,6 +1034,13 @@ func appendJSONString(dst []byte, v string) []byte {
 	}
 	dst = append(dst, v[start:]...)
 	return append(dst, '"')
+}
+
+// stringWord is the little-endian word of v[i:i+8].
+func stringWord(v string, i int) uint64 {
+	v = v[i : i+8]
+	return uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
+		uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
 }
 
 // skipString is scanString for strings whose content does not matter: it
