@@ -27,7 +27,10 @@ import (
 //     elements a query
 //     selects are those gjson.Get of #(cond)# on the array gives
 //     (Result.Indexes; the array is validated first). Two readers that
-//     disagree refuse the body (errDisagree) rather than guess. A
+//     disagree refuse the body (errDisagree) rather than guess. Where
+//     gjson's answer is the walk's by construction, a plain key (ASCII
+//     letters, digits, '_', '-', no escape) in an object none of whose
+//     keys has escapes, gjson is not asked (settle). A
 //     container under a key is not confirmed (gjson would read it whole);
 //     the scalars below it are. gjson.Get of the whole path is not used:
 //     it gives no offsets through a '#' nested in another, reads only the
@@ -63,6 +66,9 @@ type jsonPath struct {
 
 type jsonLocator struct {
 	paths []jsonPath
+	// confirmAll makes settle ask gjson about every scalar component,
+	// plain ones included (tests compare it with the shortcut).
+	confirmAll bool
 }
 
 func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
@@ -96,6 +102,11 @@ type jsonWalk struct {
 	sels  []querySel
 	spans []Span
 	vals  []rawValue
+	// seenHigh and selsHigh are the most entries seen and sels have held
+	// during the walk: the ones release clears.
+	seenHigh, selsHigh int
+	// confirmAll is the locator's confirmAll.
+	confirmAll bool
 }
 
 // rawValue is where the value of a span lies in the body: its raw text
@@ -135,10 +146,19 @@ func (l *jsonLocator) Locate(msg *Message) ([]Span, error) {
 // locateAppend is Locate appending to dst (see spanAppender).
 func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
 	w := walkPool.Get().(*jsonWalk)
+	spans, err := w.locate(l, dst, msg)
+	w.release()
+	walkPool.Put(w)
+	return spans, err
+}
+
+// locate walks msg.Body for l's paths, appending the spans to dst; on error
+// it returns dst.
+func (w *jsonWalk) locate(l *jsonLocator, dst []Span, msg *Message) ([]Span, error) {
 	// s shares the body's bytes: the body is not written while the walk
 	// reads it, and nothing taken from s outlives the walk (values are
-	// copied by fillValues).
-	w.b, w.s, w.paths = msg.Body, unsafe.String(unsafe.SliceData(msg.Body), len(msg.Body)), l.paths
+	// copied by fillValues; release drops the rest).
+	w.b, w.s, w.paths, w.confirmAll = msg.Body, unsafe.String(unsafe.SliceData(msg.Body), len(msg.Body)), l.paths, l.confirmAll
 	w.stack, w.seen, w.sels, w.vals = w.stack[:0], w.seen[:0], w.sels[:0], w.vals[:0]
 	w.spans = dst
 	for i := range l.paths {
@@ -152,15 +172,20 @@ func (l *jsonLocator) locateAppend(dst []Span, msg *Message) ([]Span, error) {
 	if err == nil {
 		err = fillValues(w.b, w.vals, spans[len(dst):])
 	}
-	// The pooled state keeps no reference to the body, its keys or the spans.
-	clear(w.seen[:cap(w.seen)])
-	clear(w.sels[:cap(w.sels)])
-	w.b, w.s, w.paths, w.spans = nil, "", nil, nil
-	walkPool.Put(w)
 	if err != nil {
 		return dst, err
 	}
 	return spans, nil
+}
+
+// release drops every reference the walk state holds to the body, its keys
+// and the spans, so that it can be pooled: of seen and sels, only the
+// entries the walk wrote (up to seenHigh, selsHigh) are cleared.
+func (w *jsonWalk) release() {
+	clear(w.seen[:w.seenHigh])
+	clear(w.sels[:w.selsHigh])
+	w.seenHigh, w.selsHigh = 0, 0
+	w.b, w.s, w.paths, w.spans = nil, "", nil, nil
 }
 
 // seg returns the component cursor c is at, nil when its path is matched.
@@ -312,13 +337,25 @@ func (w *jsonWalk) met(ci, at int) {
 // stack[lo:hi] where the walk met it, and nothing where the walk met none.
 // (A value that is an object or array, which gjson would have to read
 // whole, is not checked: the scalars below it are.)
-func (w *jsonWalk) settle(start, lo, hi int) error {
+//
+// plainKeys is set when the container is an object none of whose keys is
+// written with escapes. gjson.Get of a plain component (jsonSeg.plain) on
+// such an object compares the component with each key's raw bytes and
+// takes the first equal one: the walk compared the same bytes, met at most
+// one such key (a second is ErrDuplicateKey) and recorded where its value
+// starts, which is the Result.Index gjson gives. The answer is known, so
+// gjson is not asked (TestSettleShortcutAgreesWithGJSON compares both on
+// every body of the differential tests).
+func (w *jsonWalk) settle(start, lo, hi int, plainKeys bool) error {
 	for _, c := range w.stack[lo:hi] {
 		seg := w.seg(c)
 		if seg == nil || seg.kind != segKey {
 			continue
 		}
 		if c.at >= 0 && (w.b[c.at] == '{' || w.b[c.at] == '[') {
+			continue
+		}
+		if plainKeys && seg.plain && !w.confirmAll {
 			continue
 		}
 		r := gjson.Get(w.s[start:], seg.text)
@@ -376,8 +413,9 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	defer func() { w.seen = w.seen[:seenMark] }()
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == '}' {
-		return i + 1, w.settle(start, lo, hi)
+		return i + 1, w.settle(start, lo, hi, true)
 	}
+	plainKeys := true
 	for {
 		if i >= len(w.b) || w.b[i] != '"' {
 			return i, malformedAt("expected a key", i)
@@ -388,6 +426,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 		}
 		key := w.s[i+1 : kend-1]
 		if esc {
+			plainKeys = false
 			if key, err = decodeJSONString(w.b[i+1:kend-1], true); err != nil {
 				return i, err
 			}
@@ -412,6 +451,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 						}
 					}
 					w.seen = append(w.seen, key)
+					w.seenHigh = max(w.seenHigh, len(w.seen))
 					matched = true
 				}
 				w.met(ci, vs)
@@ -439,7 +479,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			return end, err
 		}
 		if next < 0 {
-			return end, w.settle(start, lo, hi)
+			return end, w.settle(start, lo, hi, plainKeys)
 		}
 		i = next
 	}
@@ -481,11 +521,12 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 				offs = offs[:1]
 			}
 			w.sels = append(w.sels, querySel{ci: ci, offs: offs})
+			w.selsHigh = max(w.selsHigh, len(w.sels))
 		}
 	}
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == ']' {
-		return i + 1, w.settle(start, lo, hi)
+		return i + 1, w.settle(start, lo, hi, false)
 	}
 	for n := 0; ; n++ {
 		childLo := len(w.stack)
@@ -538,7 +579,7 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 					return 0, errDisagree
 				}
 			}
-			return end, w.settle(start, lo, hi)
+			return end, w.settle(start, lo, hi, false)
 		}
 		i = next
 	}
@@ -944,6 +985,20 @@ func appendJSONString(dst []byte, v string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
+		// Eight bytes at a time while they are printable ASCII other
+		// than '"' and '\\', written as they are (the lowest flagged byte
+		// is exact, see specialBytes): aliases and card data are.
+		for i+8 <= len(v) {
+			w := stringWord(v, i)
+			if m := specialBytes(w) | w&highs; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(v) {
+			break
+		}
 		c := v[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -979,6 +1034,13 @@ func appendJSONString(dst []byte, v string) []byte {
 	}
 	dst = append(dst, v[start:]...)
 	return append(dst, '"')
+}
+
+// stringWord is the little-endian word of v[i:i+8].
+func stringWord(v string, i int) uint64 {
+	v = v[i : i+8]
+	return uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
+		uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
 }
 
 // skipString is scanString for strings whose content does not matter: it

@@ -219,6 +219,9 @@ func FuzzJSONAgainstOracle(f *testing.F) {
 		if diff, _, _ := compareWithOracle(body, paths); diff != "" {
 			t.Fatal(diff)
 		}
+		if diff, _ := settleOutcomes(body, paths); diff != "" {
+			t.Fatal(diff)
+		}
 	})
 }
 
@@ -244,5 +247,89 @@ func TestLongDigitRunsAreKeys(t *testing.T) {
 		if err != nil || len(spans) != tt.spans {
 			t.Errorf("%s in %s: %d spans, %v; want %d", tt.path, tt.body, len(spans), err, tt.spans)
 		}
+	}
+}
+
+// settleOutcomes locates paths in body twice, with settle's shortcut for
+// plain keys and with gjson asked about every component (confirmAll), and
+// returns "" when both give the same spans and the same error, else what
+// differs; shortcut reports whether some object on the way could take it.
+func settleOutcomes(body []byte, paths []string) (diff string, shortcut bool) {
+	specs := make([]TargetSpec, len(paths))
+	idx := make([]int, len(paths))
+	for i, p := range paths {
+		specs[i], idx[i] = TargetSpec{Kind: KindJSON, Path: p}, i
+	}
+	l, err := newJSONLocator(specs, idx)
+	if err != nil {
+		return "", false
+	}
+	fast := l.(*jsonLocator)
+	full := &jsonLocator{paths: fast.paths, confirmAll: true}
+	for _, p := range fast.paths {
+		for _, s := range p.segs {
+			shortcut = shortcut || s.plain
+		}
+	}
+	msg := &Message{Body: body}
+	fs, ferr := fast.Locate(msg)
+	cs, cerr := full.Locate(msg)
+	if fmt.Sprint(ferr) != fmt.Sprint(cerr) {
+		return fmt.Sprintf("paths %q body %q: with the shortcut %v, gjson asked %v", paths, body, ferr, cerr), shortcut
+	}
+	if !reflect.DeepEqual(fs, cs) {
+		return fmt.Sprintf("paths %q body %q: with the shortcut %+v, gjson asked %+v", paths, body, fs, cs), shortcut
+	}
+	return "", shortcut
+}
+
+// TestSettleShortcutAgreesWithGJSON (and FuzzJSONAgainstOracle): settle answers for a plain key in an
+// object without escaped keys what gjson.Get answers, so skipping the call
+// changes no outcome: on the corpora and random bodies of the differential
+// tests (escaped keys, letter-case variants, digit keys, repeats, broken
+// bytes) both give the same spans and errors, disagreements included.
+func TestSettleShortcutAgreesWithGJSON(t *testing.T) {
+	n := 0
+	check := func(body []byte, paths []string) {
+		t.Helper()
+		diff, shortcut := settleOutcomes(body, paths)
+		if diff != "" {
+			t.Fatal(diff)
+		}
+		if shortcut {
+			n++
+		}
+	}
+	for _, e := range corpusEntries(t, "testdata/fuzz/FuzzJSON") {
+		check([]byte(e[0]), []string{e[1]})
+	}
+	for _, e := range corpusEntries(t, "testdata/fuzz/FuzzJSONAgainstOracle") {
+		paths := []string{e[1]}
+		if e[2] != "" {
+			paths = append(paths, e[2])
+		}
+		check([]byte(e[0]), paths)
+	}
+	rng := rand.New(rand.NewSource(25))
+	for range 20000 {
+		check(randomKeyedBody(rng))
+	}
+	for range 300 {
+		body, paths := randomJSON(rng)
+		check([]byte(body), paths)
+	}
+	for _, c := range []struct{ body, path string }{
+		{`{"card":{"number":"1","cvc":"2"}}`, "card.number"},
+		{`{"card":{"n\u0075mber":"1"}}`, "card.number"},
+		{`{"card":{"number":"1","n\u0075mber":"2"}}`, "card.number"},
+		{`{"0":"x","1":{"a-b_C":7}}`, "1.a-b_C"},
+		{`{"card":{}}`, "card.number"},
+		{`{"card":{"cvc":"2"}}`, "card.number"},
+		{`{"a.b":"x","a":{"b":"y"}}`, `a\.b`},
+	} {
+		check([]byte(c.body), []string{c.path})
+	}
+	if n == 0 {
+		t.Fatal("no path could take the shortcut")
 	}
 }

@@ -39,6 +39,10 @@ type jsonSeg struct {
 	key   string // segKey: the key, escapes read
 	text  string // segKey: the component as the path wrote it, for gjson.Get
 	index int    // segKey: the array index when key is all digits, else -1
+	// plain (segKey) is set when the component is written without escapes
+	// and only with ASCII letters, digits, '_' and '-': gjson reads it as
+	// the one key it names, compared byte for byte (see settle).
+	plain bool
 	query *jsonQuery
 }
 
@@ -177,13 +181,24 @@ func parseKeySeg(p string, i int, cond bool) (jsonSeg, int, error) {
 	if k == "" && !escaped {
 		return jsonSeg{}, 0, fmt.Errorf("%w: %q has an empty key", ErrJSONPath, p)
 	}
-	seg := jsonSeg{kind: segKey, key: k, text: p[start:i], index: -1}
+	seg := jsonSeg{kind: segKey, key: k, text: p[start:i], index: -1, plain: k == p[start:i] && plainKey(k)}
 	// An index as gjson reads one: at most 20 digits (leading zeros
 	// included); a longer run of digits is only a key.
 	if n, err := strconv.Atoi(k); err == nil && n >= 0 && allASCIIDigits(k) && len(k) <= 20 {
 		seg.index = n
 	}
 	return seg, i, nil
+}
+
+// plainKey reports whether s is not empty and only ASCII letters, digits,
+// '_' and '-'.
+func plainKey(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func allASCIIDigits(s string) bool {

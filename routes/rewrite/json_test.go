@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -463,5 +464,125 @@ func TestJSONValuesOfEveryKind(t *testing.T) {
 		if s.Value != want[i] {
 			t.Errorf("span %d value %q, want %q", i, s.Value, want[i])
 		}
+	}
+}
+
+// TestReleasedWalkKeepsNoBodyData: once released (before it goes back to
+// the pool), a walk's state holds no key, body, span or query selection,
+// whatever the walk met, errors included, and however far its stacks grew.
+func TestReleasedWalkKeepsNoBodyData(t *testing.T) {
+	var deep strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&deep, `{"k%d":"v","card":`, i)
+	}
+	deep.WriteString(`{"number":"4111111111111111"}`)
+	deep.WriteString(strings.Repeat("}", 40))
+	for _, c := range []struct{ body, path string }{
+		{`{"card":{"number":"4111111111111111","cvc":"123"}}`, "card.number"},
+		{`{"card":{"number":"4111111111111111","number":"1"}}`, "card.number"},
+		{`{"cards":[{"t":"a","n":"4111111111111111"},{"t":"b","n":"2"}]}`, `cards.#(t=="a")#.n`},
+		{`{"card":{"number":"4111111111111111"`, "card.number"},
+		{deep.String(), strings.Repeat("card.", 40) + "number"},
+	} {
+		p := jsonProgram(t, Redact, c.path)
+		w := &jsonWalk{}
+		spans, err := w.locate(p.body.(*jsonLocator), nil, &Message{Body: []byte(c.body)})
+		if err == nil && len(spans) == 0 {
+			t.Errorf("%s: nothing located", c.body)
+		}
+		w.release()
+		if w.b != nil || w.s != "" || w.paths != nil || w.spans != nil {
+			t.Errorf("%s: the released walk still holds the body, paths or spans", c.body)
+		}
+		for _, k := range w.seen[:cap(w.seen)] {
+			if k != "" {
+				t.Errorf("%s: the released walk still holds the key %q", c.body, k)
+			}
+		}
+		for _, s := range w.sels[:cap(w.sels)] {
+			if s.offs != nil {
+				t.Errorf("%s: the released walk still holds a query selection", c.body)
+			}
+		}
+	}
+}
+
+// appendJSONStringBytewise is appendJSONString as it was before it skipped
+// plain bytes eight at a time: the reference its output must equal.
+func appendJSONStringBytewise(dst []byte, v string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, v[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, v[start:]...)
+	return append(dst, '"')
+}
+
+// TestAppendJSONStringMatchesBytewise: appendJSONString writes what the
+// byte-by-byte loop wrote, for every byte at every position of strings of
+// 0 to 24 bytes (each special byte, '"', '\\', controls, 0x7f, UTF-8 lead
+// and continuation bytes, before, inside and after the eight-byte words)
+// and for random strings.
+func TestAppendJSONStringMatchesBytewise(t *testing.T) {
+	check := func(v string) {
+		t.Helper()
+		if got, want := appendJSONString([]byte("x"), v), appendJSONStringBytewise([]byte("x"), v); string(got) != string(want) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s", v, got, want)
+		}
+	}
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < max(n, 1); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("4", n))
+				if n > 0 {
+					b[pos] = byte(c)
+				}
+				check(string(b))
+			}
+		}
+	}
+	for _, v := range []string{"é日本語 card 4111111111111111", "tok_\u00e9\xff\xfe_\"\\\x00\x1f\x7f", strings.Repeat("a\u2028", 9)} {
+		check(v)
+	}
+	rng := rand.New(rand.NewSource(7))
+	alphabet := []byte("aZ09_-\"\\\x00\x01\x1f\x20\x7f\x80\xbf\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xff")
+	for range 20000 {
+		b := make([]byte, rng.Intn(40))
+		for i := range b {
+			b[i] = alphabet[rng.Intn(len(alphabet))]
+		}
+		check(string(b))
 	}
 }

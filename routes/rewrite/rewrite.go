@@ -23,8 +23,10 @@
 //
 // JSON targets are gjson paths, queries included, located by
 // github.com/tidwall/gjson inside one validating walk that applies these
-// checks (json.go); replacements are spliced at the located offsets, not
-// written with sjson (docs/DECISIONS.md).
+// checks (json.go; gjson is not asked where its answer is the walk's by
+// construction: a plain key in an object without escaped keys);
+// replacements are spliced at the located offsets, not written with sjson
+// (docs/DECISIONS.md).
 //
 // A Reveal leaves a value the Tokenizer does not know as an alias as it is
 // and, from the same single Reveal call, names its target in
