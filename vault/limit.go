@@ -22,7 +22,11 @@ const DefaultMaxWait = 5 * time.Second
 type gate struct {
 	slots chan struct{}
 	wait  time.Duration
+	done  func() // g.leave, made once: a method value returned by enter would be allocated at each call
 }
+
+// admitted is what a nil *gate's enter returns.
+func admitted() {}
 
 func newGate(n int, wait time.Duration) *gate {
 	if n <= 0 {
@@ -31,7 +35,9 @@ func newGate(n int, wait time.Duration) *gate {
 	if wait <= 0 {
 		wait = DefaultMaxWait
 	}
-	return &gate{slots: make(chan struct{}, n), wait: wait}
+	g := &gate{slots: make(chan struct{}, n), wait: wait}
+	g.done = g.leave
+	return g
 }
 
 // enter takes a slot, waiting up to g.wait; the caller calls the returned
@@ -39,18 +45,18 @@ func newGate(n int, wait time.Duration) *gate {
 // context's error.
 func (g *gate) enter(ctx context.Context) (func(), error) {
 	if g == nil {
-		return func() {}, nil
+		return admitted, nil
 	}
 	select {
 	case g.slots <- struct{}{}:
-		return g.leave, nil
+		return g.done, nil
 	default:
 	}
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	select {
 	case g.slots <- struct{}{}:
-		return g.leave, nil
+		return g.done, nil
 	case <-t.C:
 		return nil, ErrBusy
 	case <-ctx.Done():
