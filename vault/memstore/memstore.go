@@ -58,7 +58,11 @@ type Store struct {
 	// store. Entries of records deleted or replaced since stay until they
 	// reach the top or the queue is rebuilt (see pushLocked); seq tells
 	// them from the live ones.
-	expq    []qent
+	expq []qent
+	// qmax is the greatest entry ever pushed on expq (by expiry, then
+	// seq): no entry of the queue is after it (pops and rebuilds only
+	// remove entries), so a push that is not before it needs no sift.
+	qmax    qent
 	seq     uint64
 	forever int // records without an expiry (never evicted)
 	index   map[string]string
@@ -193,11 +197,20 @@ type qent struct {
 func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.seq < b.seq }
 
 // insertLocked stores a new record under alias and queues its expiry.
-func (s *Store) insertLocked(alias string, r *vault.Record) {
+// present says whether alias may still have an entry (its bytes are then
+// dropped); false when the caller has just found it has none, which saves
+// a look-up of the map.
+func (s *Store) insertLocked(alias string, r *vault.Record, present bool) {
 	e := s.newEntryLocked(r)
 	s.seq++
 	e.seq = s.seq
-	k := s.setLocked(alias, e)
+	var k aliasKey
+	if present {
+		k = s.setLocked(alias, e)
+	} else {
+		k = s.records.set(alias, e)
+		s.compactIfWastefulLocked()
+	}
 	if e.exp != 0 {
 		s.pushLocked(qent{exp: e.exp, seq: e.seq, key: k})
 	} else {
@@ -257,6 +270,14 @@ func (s *Store) pushLocked(q qent) {
 		s.rebuildLocked() // mostly entries of deleted records
 	}
 	s.expq = append(s.expq, q)
+	if !q.before(s.qmax) {
+		// Not before any entry queued (qmax bounds them all): q is in
+		// its place at the end, and its parent, far from it in memory
+		// once the queue is large, need not be read. With one TTL for
+		// every volatile record, this is nearly every push.
+		s.qmax = q
+		return
+	}
 	h := s.expq
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
@@ -445,16 +466,18 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				}
 			}
 		}
-		if ex, ok := s.records.get(r.Alias); ok {
+		ex, present := s.records.get(r.Alias)
+		if present {
 			if !ex.expired(now) {
 				out[i] = vault.PutResult{Status: vault.PutCollision}
 				continue
 			}
 			if old := s.decode(ex, r.Alias); old != nil {
 				s.deleteLocked(r.Alias, old)
+				present = false
 			}
 		}
-		s.insertLocked(r.Alias, r)
+		s.insertLocked(r.Alias, r, present)
 		if r.IndexKey != nil {
 			s.index[string(r.IndexKey)] = r.Alias
 		}

@@ -299,3 +299,52 @@ func TestAliasLengths(t *testing.T) {
 		t.Errorf("eviction: the oldest (a hashed key) must be the one evicted; evictions %d", full.Evictions())
 	}
 }
+
+// TestEvictionFollowsExpiryOrderWhateverThePushOrder puts records whose
+// expiries come in no order (ties included, between runs of increasing
+// ones: the queue's fast push at its end and its sift both taken), then
+// makes room one record at a time: each eviction must take the record
+// that expires first, the earliest put among equals.
+func TestEvictionFollowsExpiryOrderWhateverThePushOrder(t *testing.T) {
+	const n = 200
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: n})
+	defer s.Close()
+	type rec struct {
+		alias string
+		ttl   time.Duration
+	}
+	recs := make([]rec, n)
+	x := uint32(7)
+	for i := range recs {
+		x = x*1664525 + 1013904223 // a fixed sequence: the test is the same at every run
+		ttl := time.Duration(1+x>>24%50) * time.Minute
+		if i%10 < 4 {
+			ttl = time.Duration(60+i) * time.Minute // a run of increasing expiries
+		}
+		recs[i] = rec{alias: fmt.Sprintf("tok_r_%d", i), ttl: ttl}
+		if _, err := s.Put(t.Context(), []vault.PutItem{{Record: &vault.Record{Alias: recs[i].alias, Storage: vault.StorageVolatile,
+			CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(ttl)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := slices.Clone(recs)
+	slices.SortStableFunc(want, func(a, b rec) int { return int(a.ttl - b.ttl) })
+	for i, w := range want {
+		if err := putN(t, s, clk, fmt.Sprint("new", i), 1, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(t.Context(), []string{w.alias})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != nil {
+			t.Fatalf("eviction %d: %s (ttl %s) should have gone first", i, w.alias, w.ttl)
+		}
+		if i+1 < n {
+			if got, _ := s.Get(t.Context(), []string{want[i+1].alias}); got[0] == nil {
+				t.Fatalf("eviction %d also took %s, which expires later", i, want[i+1].alias)
+			}
+		}
+	}
+}
