@@ -44,14 +44,27 @@ func newGate(n int, wait time.Duration) *gate {
 // function when done. It fails with ErrBusy after the wait, or with the
 // context's error.
 func (g *gate) enter(ctx context.Context) (func(), error) {
+	if done, ok := g.tryEnter(); ok {
+		return done, nil
+	}
+	return g.waitSlot(ctx)
+}
+
+// tryEnter takes a slot if one is free now, without waiting.
+func (g *gate) tryEnter() (func(), bool) {
 	if g == nil {
-		return admitted, nil
+		return admitted, true
 	}
 	select {
 	case g.slots <- struct{}{}:
-		return g.done, nil
+		return g.done, true
 	default:
+		return nil, false
 	}
+}
+
+// waitSlot waits for a slot, up to g.wait (g is not nil).
+func (g *gate) waitSlot(ctx context.Context) (func(), error) {
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	select {
