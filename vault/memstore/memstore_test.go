@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,29 @@ func BenchmarkPutIntoAFullStore(b *testing.B) {
 	}
 	if s.Len() != bound {
 		b.Fatalf("len %d", s.Len())
+	}
+}
+
+// BenchmarkPutGrowing: one CVC a Put into a store under its bound, as
+// the volatile store of a gateway fills during its first TTL (bench
+// scenario 1 puts one per request): the map, the slabs and the expiry
+// queue grow with b.N.
+func BenchmarkPutGrowing(b *testing.B) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 1_000_000_000})
+	defer s.Close()
+	ct := make([]byte, 31)
+	item := make([]vault.PutItem, 1)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		item[0] = vault.PutItem{Record: &vault.Record{Alias: "tok_bench_" + strconv.Itoa(1e15+i), Format: vault.FormatUUID,
+			Storage: vault.StorageVolatile, Ciphertext: ct, CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}}
+		if _, err := s.Put(b.Context(), item); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(time.Microsecond)
 	}
 }
 
