@@ -923,6 +923,7 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 		}
 		out[i] = Revealed{Value: string(vals[i]), Format: r.rec.Format, Storage: r.rec.Storage,
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
+		clear(vals[i]) // the decrypted buffer: the caller has its copy
 	}
 	return out, nil
 }
