@@ -95,24 +95,30 @@ func (q *queue) pop() qent {
 	return top
 }
 
-// siftDown moves the entry at i down to its place.
+// siftDown moves the entry at i down to its place. The entry is held
+// aside while the children that come before it move up into the hole: one
+// copy of an entry a level, not a swap.
 func (q *queue) siftDown(i int) {
+	x := *q.at(i)
+	hole := q.at(i)
 	for {
 		l := 2*i + 1
 		if l >= q.n {
-			return
+			break
 		}
-		m := l
-		if r := l + 1; r < q.n && q.at(r).before(*q.at(l)) {
-			m = r
+		m, c := l, q.at(l)
+		if r := l + 1; r < q.n {
+			if rc := q.at(r); rc.before(*c) {
+				m, c = r, rc
+			}
 		}
-		a, b := q.at(m), q.at(i)
-		if !a.before(*b) {
-			return
+		if !c.before(x) {
+			break
 		}
-		*a, *b = *b, *a
-		i = m
+		*hole = *c
+		hole, i = c, m
 	}
+	*hole = x
 }
 
 // heapify orders entries added with add into a heap.
