@@ -134,7 +134,7 @@ type Keyring struct {
 	store          Store       // where the wrapped data keys are kept
 	wrap           cipher.AEAD // the key-encryption key
 	indexKey       []byte
-	indexMACs      sync.Pool // HMAC-SHA256 states under indexKey (hash.Hash), reset
+	indexMACs      sync.Pool // HMAC-SHA256 states under indexKey (*indexMAC), reset and wiped
 	fingerprintKey []byte
 	rand           io.Reader
 	mu             sync.Mutex // serialises Refresh and Rotate
@@ -418,19 +418,51 @@ func (kr *Keyring) open(ctx context.Context, r *Record) ([]byte, error) {
 
 // indexKeyFor returns the HMAC index key of value under format f in the
 // account stored as owner: HMAC-SHA256(index key, indexInput(owner, f,
-// value)). Its HMAC state comes from a pool: hmac.New allocates and keys
-// two SHA-256 states, which was most of the cost for a short value.
+// value)). Its HMAC state and input buffer come from a pool (getIndexMAC):
+// hmac.New allocates and keys two SHA-256 states, which was most of the
+// cost for a short value.
 func (kr *Keyring) indexKeyFor(owner string, f Format, value string) []byte {
-	m, ok := kr.indexMACs.Get().(hash.Hash)
-	if !ok {
-		m = hmac.New(sha256.New, kr.indexKey)
+	m := kr.getIndexMAC()
+	defer kr.putIndexMAC(m)
+	return m.sum(nil, owner, f, value)
+}
+
+// indexMAC is a keyed HMAC-SHA256 state of the index key with a buffer
+// for its input (which holds a value in clear while it is hashed: sum
+// wipes it before it returns).
+type indexMAC struct {
+	h  hash.Hash
+	in []byte
+}
+
+// maxIndexInput is the largest input buffer an indexMAC keeps in the pool
+// (a short value's, with its account name); a larger one is dropped.
+const maxIndexInput = 256
+
+// getIndexMAC returns a reset index HMAC state; putIndexMAC gives it back.
+func (kr *Keyring) getIndexMAC() *indexMAC {
+	if m, ok := kr.indexMACs.Get().(*indexMAC); ok {
+		return m
 	}
-	var buf [64]byte
-	m.Write(appendIndexInput(buf[:0], owner, f, value))
-	out := m.Sum(nil)
-	m.Reset()
+	return &indexMAC{h: hmac.New(sha256.New, kr.indexKey)}
+}
+
+func (kr *Keyring) putIndexMAC(m *indexMAC) {
+	if cap(m.in) > maxIndexInput {
+		m.in = nil
+	}
 	kr.indexMACs.Put(m)
-	return out
+}
+
+// sum appends to dst the index key of value under f in owner's account,
+// and leaves m reset and its input buffer wiped.
+func (m *indexMAC) sum(dst []byte, owner string, f Format, value string) []byte {
+	m.in = appendIndexInput(m.in[:0], owner, f, value)
+	m.h.Write(m.in)
+	clear(m.in)
+	dst = m.h.Sum(dst)
+	m.h.Reset()
+	return dst
 }
 
 // appendIndexInput appends what the index HMAC of value under format f in

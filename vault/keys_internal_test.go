@@ -43,3 +43,52 @@ func TestIndexKeyForWithPooledStates(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestIndexMACWipesItsInput: the input buffer a pooled index HMAC state
+// keeps between uses holds no byte of the last value hashed (nor of its
+// account's name), and Known's keys (valueKeys, one state for every key)
+// are those indexKeyFor computes.
+func TestIndexMACWipesItsInput(t *testing.T) {
+	kr := &Keyring{indexKey: bytes.Repeat([]byte{7}, 32)}
+	for _, owner := range []string{"", "acct_1"} {
+		var key []byte
+		var m *indexMAC
+		for range 100 { // the race detector's pool drops some states
+			key = kr.indexKeyFor(owner, FormatFPESixTFour, "4111111111111111")
+			if m = kr.getIndexMAC(); cap(m.in) > 0 {
+				break
+			}
+		}
+		if cap(m.in) == 0 {
+			t.Fatal("the state never came back with its buffer: the test sees nothing")
+		}
+		if in := m.in[:cap(m.in)]; !bytes.Equal(in, make([]byte, len(in))) {
+			t.Fatalf("the pooled input buffer still holds %q", in)
+		}
+		// The state is reset: it computes the same key again.
+		if got := m.sum(nil, owner, FormatFPESixTFour, "4111111111111111"); !bytes.Equal(got, key) {
+			t.Fatalf("a pooled state gives %x, want %x", got, key)
+		}
+		kr.putIndexMAC(m)
+	}
+	s := &Service{keys: kr, maxValue: DefaultMaxValueLen}
+	cands := []string{"4111111111111111", "737", "", "tok_x", "4000056655665556"}
+	for _, owner := range []string{"", "acct_1"} {
+		keys, idx := s.valueKeys(owner, cands)
+		j := 0
+		for i, c := range cands {
+			for _, f := range formats {
+				if c == "" || f.Check(c) != nil {
+					continue
+				}
+				if idx[j] != i || !bytes.Equal(keys[j], kr.indexKeyFor(owner, f, c)) {
+					t.Fatalf("valueKeys key %d (%q, %s) differs from indexKeyFor", j, c, f)
+				}
+				j++
+			}
+		}
+		if j != len(keys) {
+			t.Fatalf("valueKeys made %d keys, want %d", len(keys), j)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -118,8 +117,8 @@ const _ = uint(32 - len(formats))
 
 // valueKeys returns the HMAC index key of each candidate under every format
 // it fits (what Redact would index it under), and the candidate of each
-// key. One HMAC state and one buffer serve every key (Keyring.indexKeyFor
-// computes the same keys one at a time).
+// key. One pooled HMAC state and its buffer serve every key
+// (Keyring.indexKeyFor computes the same keys one at a time).
 func (s *Service) valueKeys(owner string, candidates []string) ([][]byte, []int) {
 	// fits[i] has bit k set when candidates[i] fits formats[k].
 	fits := make([]uint32, len(candidates))
@@ -138,22 +137,19 @@ func (s *Service) valueKeys(owner string, candidates []string) ([][]byte, []int)
 	if n == 0 {
 		return nil, nil
 	}
-	m := hmac.New(sha256.New, s.keys.indexKey)
-	size := m.Size()
+	m := s.keys.getIndexMAC()
+	defer s.keys.putIndexMAC(m)
+	const size = sha256.Size
 	backing := make([]byte, n*size)
 	keys := make([][]byte, 0, n)
 	keyIdx := make([]int, 0, n)
-	var buf []byte
 	for i, c := range candidates {
 		for k, f := range formats {
 			if fits[i]&(1<<k) == 0 {
 				continue
 			}
-			buf = appendIndexInput(buf[:0], owner, f, c)
-			m.Reset()
-			m.Write(buf)
 			j := len(keys)
-			keys = append(keys, m.Sum(backing[j*size:j*size:(j+1)*size]))
+			keys = append(keys, m.sum(backing[j*size:j*size:(j+1)*size], owner, f, c))
 			keyIdx = append(keyIdx, i)
 		}
 	}

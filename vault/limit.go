@@ -22,7 +22,11 @@ const DefaultMaxWait = 5 * time.Second
 type gate struct {
 	slots chan struct{}
 	wait  time.Duration
+	done  func() // g.leave, made once: a method value returned by enter would be allocated at each call
 }
+
+// admitted is what a nil *gate's enter returns.
+func admitted() {}
 
 func newGate(n int, wait time.Duration) *gate {
 	if n <= 0 {
@@ -31,26 +35,41 @@ func newGate(n int, wait time.Duration) *gate {
 	if wait <= 0 {
 		wait = DefaultMaxWait
 	}
-	return &gate{slots: make(chan struct{}, n), wait: wait}
+	g := &gate{slots: make(chan struct{}, n), wait: wait}
+	g.done = g.leave
+	return g
 }
 
 // enter takes a slot, waiting up to g.wait; the caller calls the returned
 // function when done. It fails with ErrBusy after the wait, or with the
 // context's error.
 func (g *gate) enter(ctx context.Context) (func(), error) {
+	if done, ok := g.tryEnter(); ok {
+		return done, nil
+	}
+	return g.waitSlot(ctx)
+}
+
+// tryEnter takes a slot if one is free now, without waiting.
+func (g *gate) tryEnter() (func(), bool) {
 	if g == nil {
-		return func() {}, nil
+		return admitted, true
 	}
 	select {
 	case g.slots <- struct{}{}:
-		return g.leave, nil
+		return g.done, true
 	default:
+		return nil, false
 	}
+}
+
+// waitSlot waits for a slot, up to g.wait (g is not nil).
+func (g *gate) waitSlot(ctx context.Context) (func(), error) {
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	select {
 	case g.slots <- struct{}{}:
-		return g.leave, nil
+		return g.done, nil
 	case <-t.C:
 		return nil, ErrBusy
 	case <-ctx.Done():

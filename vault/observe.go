@@ -75,12 +75,17 @@ func (s *Service) nameOf(st Store) string {
 }
 
 // enter takes a slot of the concurrency bound for op, observing a refusal.
+// The clock is read only when no slot is free at once: a call that does
+// not wait has no refusal to time.
 func (s *Service) enter(ctx context.Context, op string) (func(), error) {
+	if done, ok := s.gate.tryEnter(); ok {
+		return done, nil
+	}
 	if s.observer == nil {
-		return s.gate.enter(ctx)
+		return s.gate.waitSlot(ctx)
 	}
 	t0 := time.Now()
-	done, err := s.gate.enter(ctx)
+	done, err := s.gate.waitSlot(ctx)
 	if err != nil {
 		result := resultCanceled
 		if errors.Is(err, ErrBusy) {

@@ -402,8 +402,10 @@ func (s *Service) admit(ctx context.Context, items []item) error {
 				over = i
 			}
 		}
-		values = append(values, items[i].value)
-		isNew = append(isNew, fresh)
+		if admission != nil { // the cap alone needs no list
+			values = append(values, items[i].value)
+			isNew = append(isNew, fresh)
+		}
 	}
 	// The Admission sees (and charges) the call before the cap on new
 	// records answers: whether a message is over that cap depends on which
@@ -710,6 +712,9 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 			pending = append(pending, i)
 		}
 	}
+	if len(pending) == 0 {
+		return nil // nothing of this class to write: not even the clock is read
+	}
 	now := s.now().UTC()
 	for round := 0; len(pending) > 0; round++ {
 		if round == maxPutRounds {
@@ -918,6 +923,7 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 		}
 		out[i] = Revealed{Value: string(vals[i]), Format: r.rec.Format, Storage: r.rec.Storage,
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
+		clear(vals[i]) // the decrypted buffer: the caller has its copy
 	}
 	return out, nil
 }
@@ -1238,7 +1244,6 @@ func checkClassifiers(in []string) ([]string, error) {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
 	}
 	out := make([]string, 0, len(in))
-	seen := make(map[string]bool, len(in))
 	for _, c := range in {
 		if c == "" || utf8.RuneCountInString(c) > maxClassifierLen {
 			return nil, fmt.Errorf("%w: a classifier must be 1 to %d characters", ErrInvalidClassifier, maxClassifierLen)
@@ -1246,11 +1251,11 @@ func checkClassifiers(in []string) ([]string, error) {
 		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
 			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
-		if pan.Contains([]byte(c)) {
+		if pan.ContainsString(c) {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)
 		}
-		if !seen[c] {
-			seen[c] = true
+		// At most maxClassifiers: a scan of out costs less than a set.
+		if !slices.Contains(out, c) {
 			out = append(out, c)
 		}
 	}

@@ -260,11 +260,11 @@ func (s *Store) writer() {
 // Get implements vault.Store.
 func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error) {
 	out := make([]*vault.Record, len(aliases))
-	now := s.now()
+	now := clock{now: s.now}
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAliases)
 		for i, a := range aliases {
-			r, err := liveRecord(b, a, now)
+			r, err := liveRecord(b, a, &now)
 			if err != nil {
 				return err
 			}
@@ -280,16 +280,32 @@ func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error
 
 // liveRecord returns the record of alias in the aliases bucket b, nil when
 // it is missing or expired at now.
-func liveRecord(b *bolt.Bucket, alias string, now time.Time) (*vault.Record, error) {
+func liveRecord(b *bolt.Bucket, alias string, now *clock) (*vault.Record, error) {
 	v := b.Get([]byte(alias))
 	if v == nil {
 		return nil, nil
 	}
 	r, err := vault.UnmarshalRecord(alias, v)
-	if err != nil || r.Expired(now) {
+	if err != nil || !r.ExpiresAt.IsZero() && r.Expired(now.get()) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// clock is the time of one read, taken from the store's clock when it is
+// first needed: a read that meets no record with an expiry (a persistent
+// record has none) does not read the clock at all.
+type clock struct {
+	now  func() time.Time
+	t    time.Time
+	read bool
+}
+
+func (c *clock) get() time.Time {
+	if !c.read {
+		c.t, c.read = c.now(), true
+	}
+	return c.t
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
@@ -322,7 +338,7 @@ func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) 
 // LookupRecords implements vault.Store in one read transaction.
 func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
 	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
-	now := s.now()
+	now := clock{now: s.now}
 	err := s.view(func(tx *bolt.Tx) error {
 		ib, ab := tx.Bucket(bucketIndex), tx.Bucket(bucketAliases)
 		for i, k := range keys {
@@ -331,7 +347,7 @@ func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*va
 				continue
 			}
 			aliases[i] = string(v)
-			r, err := liveRecord(ab, aliases[i], now)
+			r, err := liveRecord(ab, aliases[i], &now)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,7 @@ package memstore
 func QueueLen(s *Store) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.expq)
+	return s.expq.len()
 }
 
 // SlabBytes returns the bytes of the slabs held and of the live records in

@@ -58,7 +58,11 @@ type Store struct {
 	// store. Entries of records deleted or replaced since stay until they
 	// reach the top or the queue is rebuilt (see pushLocked); seq tells
 	// them from the live ones.
-	expq    []qent
+	expq queue
+	// qmax is the greatest entry ever pushed on expq (by expiry, then
+	// seq): no entry of the queue is after it (pops and rebuilds only
+	// remove entries), so a push that is not before it needs no sift.
+	qmax    qent
 	seq     uint64
 	forever int // records without an expiry (never evicted)
 	index   map[string]string
@@ -123,7 +127,7 @@ func (s *Store) Sweep() int {
 func (s *Store) sweepLocked(now time.Time) int {
 	n := 0
 	t := now.UnixNano()
-	for len(s.expq) > 0 && s.expq[0].exp <= t {
+	for s.expq.len() > 0 && s.expq.at(0).exp <= t {
 		if s.dropTopLocked() {
 			n++
 		}
@@ -160,7 +164,7 @@ func (s *Store) makeRoomLocked(now time.Time, n int) bool {
 	}
 	s.sweepLocked(now)
 	for s.records.len()+n > s.max {
-		if len(s.expq) == 0 {
+		if s.expq.len() == 0 {
 			return false
 		}
 		if s.dropTopLocked() {
@@ -193,11 +197,20 @@ type qent struct {
 func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.seq < b.seq }
 
 // insertLocked stores a new record under alias and queues its expiry.
-func (s *Store) insertLocked(alias string, r *vault.Record) {
+// present says whether alias may still have an entry (its bytes are then
+// dropped); false when the caller has just found it has none, which saves
+// a look-up of the map.
+func (s *Store) insertLocked(alias string, r *vault.Record, present bool) {
 	e := s.newEntryLocked(r)
 	s.seq++
 	e.seq = s.seq
-	k := s.setLocked(alias, e)
+	var k aliasKey
+	if present {
+		k = s.setLocked(alias, e)
+	} else {
+		k = s.records.set(alias, e)
+		s.compactIfWastefulLocked()
+	}
 	if e.exp != 0 {
 		s.pushLocked(qent{exp: e.exp, seq: e.seq, key: k})
 	} else {
@@ -253,62 +266,32 @@ func (s *Store) compactLocked() {
 }
 
 func (s *Store) pushLocked(q qent) {
-	if len(s.expq) > 2*s.records.len()+1024 {
+	if s.expq.len() > 2*s.records.len()+1024 {
 		s.rebuildLocked() // mostly entries of deleted records
 	}
-	s.expq = append(s.expq, q)
-	h := s.expq
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !h[i].before(h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
+	if !q.before(s.qmax) {
+		// Not before any entry queued (qmax bounds them all): q's place
+		// is at the end, and its parent, far from it in memory once the
+		// queue is large, need not be read. With one TTL for every
+		// volatile record, this is nearly every push.
+		s.qmax = q
+		s.expq.add(q)
+		return
 	}
+	s.expq.push(q)
 }
 
-func (s *Store) popLocked() qent {
-	h := s.expq
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h[last] = qent{}
-	h = h[:last]
-	s.expq = h
-	siftDown(h, 0)
-	return top
-}
-
-func siftDown(h []qent, i int) {
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		m := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
-			m = r
-		}
-		if !h[m].before(h[i]) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
+func (s *Store) popLocked() qent { return s.expq.pop() }
 
 // rebuildLocked makes the expiry queue anew from the records held.
 func (s *Store) rebuildLocked() {
-	h := make([]qent, 0, s.records.len())
+	var h queue
 	for k, e := range s.records.all() {
 		if e.exp != 0 {
-			h = append(h, qent{exp: e.exp, seq: e.seq, key: k})
+			h.add(qent{exp: e.exp, seq: e.seq, key: k})
 		}
 	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		siftDown(h, i)
-	}
+	h.heapify()
 	s.expq = h
 }
 
@@ -445,16 +428,18 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				}
 			}
 		}
-		if ex, ok := s.records.get(r.Alias); ok {
+		ex, present := s.records.get(r.Alias)
+		if present {
 			if !ex.expired(now) {
 				out[i] = vault.PutResult{Status: vault.PutCollision}
 				continue
 			}
 			if old := s.decode(ex, r.Alias); old != nil {
 				s.deleteLocked(r.Alias, old)
+				present = false
 			}
 		}
-		s.insertLocked(r.Alias, r)
+		s.insertLocked(r.Alias, r, present)
 		if r.IndexKey != nil {
 			s.index[string(r.IndexKey)] = r.Alias
 		}
@@ -704,7 +689,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.records, s.slabs, s.index, s.expq = recordMap{}, slabs{}, nil, nil
+	s.records, s.slabs, s.index, s.expq = recordMap{}, slabs{}, nil, queue{}
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,29 @@ func BenchmarkPutIntoAFullStore(b *testing.B) {
 	}
 }
 
+// BenchmarkPutGrowing: one CVC a Put into a store under its bound, as
+// the volatile store of a gateway fills during its first TTL (bench
+// scenario 1 puts one per request): the map, the slabs and the expiry
+// queue grow with b.N.
+func BenchmarkPutGrowing(b *testing.B) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: 1_000_000_000})
+	defer s.Close()
+	ct := make([]byte, 31)
+	item := make([]vault.PutItem, 1)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		item[0] = vault.PutItem{Record: &vault.Record{Alias: "tok_bench_" + strconv.Itoa(1e15+i), Format: vault.FormatUUID,
+			Storage: vault.StorageVolatile, Ciphertext: ct, CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}}
+		if _, err := s.Put(b.Context(), item); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(time.Microsecond)
+	}
+}
+
 // TestAliasLengths: records are keyed by their alias's bytes up to 47 of
 // them and by its hash beyond; every length round-trips through Put, Get,
 // Delete, the scans, the sweep and eviction, and an alias one byte off
@@ -297,5 +321,54 @@ func TestAliasLengths(t *testing.T) {
 	}
 	if got[0] != nil || got[1] == nil || got[2] == nil || got[3] == nil || full.Evictions() != 1 {
 		t.Errorf("eviction: the oldest (a hashed key) must be the one evicted; evictions %d", full.Evictions())
+	}
+}
+
+// TestEvictionFollowsExpiryOrderWhateverThePushOrder puts records whose
+// expiries come in no order (ties included, between runs of increasing
+// ones: the queue's fast push at its end and its sift both taken), then
+// makes room one record at a time: each eviction must take the record
+// that expires first, the earliest put among equals.
+func TestEvictionFollowsExpiryOrderWhateverThePushOrder(t *testing.T) {
+	const n = 200
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1, MaxRecords: n})
+	defer s.Close()
+	type rec struct {
+		alias string
+		ttl   time.Duration
+	}
+	recs := make([]rec, n)
+	x := uint32(7)
+	for i := range recs {
+		x = x*1664525 + 1013904223 // a fixed sequence: the test is the same at every run
+		ttl := time.Duration(1+x>>24%50) * time.Minute
+		if i%10 < 4 {
+			ttl = time.Duration(60+i) * time.Minute // a run of increasing expiries
+		}
+		recs[i] = rec{alias: fmt.Sprintf("tok_r_%d", i), ttl: ttl}
+		if _, err := s.Put(t.Context(), []vault.PutItem{{Record: &vault.Record{Alias: recs[i].alias, Storage: vault.StorageVolatile,
+			CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(ttl)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := slices.Clone(recs)
+	slices.SortStableFunc(want, func(a, b rec) int { return int(a.ttl - b.ttl) })
+	for i, w := range want {
+		if err := putN(t, s, clk, fmt.Sprint("new", i), 1, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(t.Context(), []string{w.alias})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != nil {
+			t.Fatalf("eviction %d: %s (ttl %s) should have gone first", i, w.alias, w.ttl)
+		}
+		if i+1 < n {
+			if got, _ := s.Get(t.Context(), []string{want[i+1].alias}); got[0] == nil {
+				t.Fatalf("eviction %d also took %s, which expires later", i, want[i+1].alias)
+			}
+		}
 	}
 }
