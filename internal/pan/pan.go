@@ -73,6 +73,8 @@
 // FuzzFind checks it.
 package pan
 
+import "math/bits"
+
 // Valid reports whether s is all ASCII digits and passes the Luhn check.
 // The empty string is not valid.
 func Valid(s string) bool {
@@ -567,12 +569,26 @@ func scanText[T text](sc *scanner, s T, raw *scanner) {
 // at the end of s or, when stop >= 0, at the first unit at or after stop
 // where no chain is open, and returns where it stopped. When raw is not nil
 // every decoded escape has raw read its neighbourhood.
+//
+// Where no chain is open, the main reading (decoded, no stop) passes over
+// the bytes that change nothing there with skipQuiet; a region's reading
+// (raw, with a stop) passes over a run of fewer than MinLen ASCII digits
+// followed by a breaker (a chain of one short group, which endChain drops)
+// with the breakers after it. ASCII separators are handled in place.
 func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 	decode := !sc.raw
+	skip := decode && stop < 0
 	n := len(s)
 	for i < n {
-		if stop >= 0 && i >= stop && !sc.active {
-			return i
+		if !sc.active {
+			if stop >= 0 && i >= stop {
+				return i
+			}
+			if skip {
+				if i = skipQuiet(s, i); i >= n {
+					break
+				}
+			}
 		}
 		c := s[i]
 		switch class[c] {
@@ -581,6 +597,10 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 				sc.endChain()
 				if sc.found {
 					return i
+				}
+				if skip {
+					i++
+					continue // skipQuiet passes the breakers
 				}
 			}
 			i++
@@ -594,21 +614,43 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			for j < n && s[j]-'0' < 10 {
 				j++
 			}
+			if !skip && !sc.active && j-i < MinLen && (j == n || class[s[j]] == bBreak) {
+				// A chain of one short group: endChain drops it.
+				i = j
+				for i < n && class[s[i]] == bBreak {
+					i++
+				}
+				continue
+			}
 			g := &sc.ring[(sc.head+sc.size)%ringSize]
 			if !sc.inGroup {
 				g.start, g.n = i, 0
 				sc.inGroup, sc.active, sc.sep = true, true, false
 			}
-			if g.n+j-i > MaxLen {
+			if k := g.n; k+j-i > MaxLen {
 				g.n = MaxLen + 1
 			} else {
-				for k := i; k < j; k++ { // short runs: cheaper than copy
-					g.d[g.n] = s[k]
-					g.n++
+				for p := i; p < j; p++ { // short runs: cheaper than copy
+					g.d[k] = s[p]
+					k++
 				}
+				g.n = k
 			}
 			g.end = j
 			i = j
+			continue
+		case bSep:
+			// An ASCII separator: unit's kSep below, without the call.
+			if sc.inGroup {
+				sc.closeGroup()
+				sc.sep = true
+			} else if sc.sep {
+				sc.endChain()
+			}
+			if sc.found {
+				return i
+			}
+			i++
 			continue
 		}
 		kind, d, next, esc := unit(s, i, decode)
@@ -655,6 +697,67 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 		sc.endChain()
 	}
 	return n
+}
+
+// skipQuiet returns the index of the first byte of s from i where the
+// decoded reading, with no chain open, has something to do; len(s) when
+// there is none. It passes over
+//
+//   - every byte but an ASCII digit, 0xEF (the lead byte of a full-width
+//     digit) and an escape's '%', '\' or '&': where no chain is open, each
+//     of them changes nothing (a breaker or a separator leaves no chain
+//     open), and no unit that starts at one of them (a UTF-8 separator, an
+//     invalid lead byte) holds one of those bytes, so the unit after the
+//     bytes passed starts where skipQuiet stops;
+//   - a run of fewer than MinLen ASCII digits followed by a breaker byte (an
+//     id, an amount, a year): a chain of one short group, which endChain
+//     drops.
+//
+// It looks for those bytes eight at a time: a byte b of the word is flagged
+// when b^'0' < 10 or b is one of the four others (the has-less-than and
+// has-zero-byte tricks); a flag may be wrong only above a right one, so the
+// lowest is right.
+func skipQuiet[T text](s T, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	n := len(s)
+	for {
+		for ; i+8 <= n; i += 8 {
+			w := s[i : i+8]
+			v := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+			d := v ^ '0'*ones
+			p := v ^ '%'*ones
+			a := v ^ '&'*ones
+			b := v ^ '\\'*ones
+			e := v ^ 0xEF*ones
+			m := (d-10*ones)&^d | (p-ones)&^p | (a-ones)&^a | (b-ones)&^b | (e-ones)&^e
+			if m &= highs; m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				goto found
+			}
+		}
+		for ; i < n; i++ {
+			if c := s[i]; c-'0' < 10 || c == '%' || c == '&' || c == '\\' || c == 0xEF {
+				goto found
+			}
+		}
+		return n
+	found:
+		if s[i]-'0' >= 10 {
+			return i
+		}
+		j := i + 1
+		for j < n && s[j]-'0' < 10 {
+			j++
+		}
+		if j-i >= MinLen || j < n && class[s[j]] != bBreak {
+			return i
+		}
+		i = j
+	}
 }
 
 // region has rs read s as it is (escapes not decoded) around the escape
