@@ -709,9 +709,10 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 //     open), and no unit that starts at one of them (a UTF-8 separator, an
 //     invalid lead byte) holds one of those bytes, so the unit after the
 //     bytes passed starts where skipQuiet stops;
-//   - a run of fewer than MinLen ASCII digits followed by a breaker byte (an
-//     id, an amount, a year): a chain of one short group, which endChain
-//     drops.
+//   - a chain of ASCII digits and single ASCII separators that holds fewer
+//     than MinLen digits and ends at a breaker byte, at two separators or
+//     at the end of s (an id, an amount, a date, a phone number, an IP
+//     address): endChain drops it, having found nothing in it.
 //
 // It looks for those bytes eight at a time: a byte b of the word is flagged
 // when b^'0' < 10 or b is one of the four others (the has-less-than and
@@ -749,12 +750,31 @@ func skipQuiet[T text](s T, i int) int {
 		if s[i]-'0' >= 10 {
 			return i
 		}
-		j := i + 1
-		for j < n && s[j]-'0' < 10 {
-			j++
-		}
-		if j-i >= MinLen || j < n && class[s[j]] != bBreak {
-			return i
+		// A chain of plain digits and ASCII separators: passed over
+		// when it holds fewer than MinLen digits and surely ends.
+		j, digits := i, 0
+		for {
+			k := j
+			for j < n && s[j]-'0' < 10 {
+				j++
+			}
+			if digits += j - k; digits >= MinLen {
+				return i
+			}
+			if j == n || class[s[j]] == bBreak {
+				break
+			}
+			if class[s[j]] != bSep {
+				return i // an escape or a UTF-8 digit may go on with it
+			}
+			if j++; j == n {
+				break
+			}
+			if c := class[s[j]]; c == bEsc || c == bHigh {
+				return i
+			} else if c != bDigit {
+				break // a breaker or a second separator ends it
+			}
 		}
 		i = j
 	}
