@@ -272,10 +272,29 @@ func containsIn[T text](s T) bool {
 // digits or 0xEF: every spelling of a digit holds one (a full-width digit
 // starts with 0xEF, every escape of a digit has a decimal digit in it), so
 // text with fewer holds no candidate. It spares short log strings the
-// scanner's set-up.
+// scanner's set-up. It counts eight bytes at a time, exactly: b is a digit
+// when b^'0' is below 0x80 and (b^'0')+0x76 too, and b is 0xEF when b^0xEF
+// is 0 (its low seven bits plus 0x7F, or'ed with it, below 0x80).
 func enoughDigits[T text](s T) bool {
-	n := 0
-	for i := 0; i < len(s); i++ {
+	const (
+		ones  = 0x0101010101010101
+		lows  = 0x7F7F7F7F7F7F7F7F
+		highs = 0x8080808080808080
+	)
+	n, i := 0, 0
+	for ; i <= len(s)-8; i += 8 {
+		_ = s[i+7]
+		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		d := v ^ '0'*ones
+		e := v ^ 0xEF*ones
+		m := ^(d&lows + (0x80-10)*ones | d) & highs
+		m |= ^(e&lows + lows | e) & highs
+		if n += bits.OnesCount64(m); n >= MinLen {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c-'0' < 10 || c == 0xEF {
 			if n++; n == MinLen {
 				return true
@@ -715,9 +734,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 //     address): endChain drops it, having found nothing in it.
 //
 // It looks for those bytes eight at a time: a byte b of the word is flagged
-// when b^'0' < 10 or b is one of the four others (the has-less-than and
-// has-zero-byte tricks); a flag may be wrong only above a right one, so the
-// lowest is right.
+// when b^'0' < 10, b^'$' < 3 ('$', '%', '&'; a '$' is passed over then) or
+// b is '\\' or 0xEF (the has-less-than and has-zero-byte tricks); a flag
+// may be wrong only above a right one, so the lowest is right.
 func skipQuiet[T text](s T, i int) int {
 	const (
 		ones  = 0x0101010101010101
@@ -725,16 +744,15 @@ func skipQuiet[T text](s T, i int) int {
 	)
 	n := len(s)
 	for {
-		for ; i+8 <= n; i += 8 {
-			w := s[i : i+8]
-			v := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-			d := v ^ '0'*ones
-			p := v ^ '%'*ones
-			a := v ^ '&'*ones
+		for ; i <= n-8; i += 8 {
+			_ = s[i+7]
+			v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			d := v ^ '0'*ones // the digits: 0–9
+			p := v ^ '$'*ones // '$', '%', '&': 0–2
 			b := v ^ '\\'*ones
 			e := v ^ 0xEF*ones
-			m := (d-10*ones)&^d | (p-ones)&^p | (a-ones)&^a | (b-ones)&^b | (e-ones)&^e
+			m := (d-10*ones)&^d | (p-3*ones)&^p | (b-ones)&^b | (e-ones)&^e
 			if m &= highs; m != 0 {
 				i += bits.TrailingZeros64(m) / 8
 				goto found
@@ -747,7 +765,10 @@ func skipQuiet[T text](s T, i int) int {
 		}
 		return n
 	found:
-		if s[i]-'0' >= 10 {
+		if c := s[i]; c == '$' {
+			i++
+			continue
+		} else if c-'0' >= 10 {
 			return i
 		}
 		// A chain of plain digits and ASCII separators: passed over

@@ -284,3 +284,28 @@ func FuzzFindAgainstReference(f *testing.F) {
 		sameAsReference(t, b)
 	})
 }
+
+// TestEnoughDigitsCountsExactly compares enoughDigits, which counts eight
+// bytes at a time, with a count byte by byte, around the bytes its tricks
+// could take for a digit or 0xEF ('0'|0x80, 0xEF&0x7F, '0'+10, '0'-1, …).
+func TestEnoughDigitsCountsExactly(t *testing.T) {
+	alphabet := []byte("0123456789/:\x00\x7f\x80\xb0\xb9\xba\xef\xee\xf0\x6f\x70\xff%&\\$a ")
+	r := rand.New(rand.NewPCG(9, 10))
+	for n := 0; n <= 40; n++ {
+		for range 3000 {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			}
+			want := 0
+			for _, c := range b {
+				if c >= '0' && c <= '9' || c == 0xEF {
+					want++
+				}
+			}
+			if got := enoughDigits(b); got != (want >= MinLen) || enoughDigits(string(b)) != got {
+				t.Fatalf("enoughDigits(%q) = %v with %d digits", b, got, want)
+			}
+		}
+	}
+}
