@@ -56,8 +56,12 @@
 //
 // Find is one pass (the chains around escapes are read twice) in time
 // linear in the length of the text, with a fixed amount of state: a window
-// holds at most 19 digits, so the work per group is bounded. It allocates
-// only slices of candidates; Contains and ContainsString do not allocate.
+// holds at most 19 digits, so the work per group is bounded. Where no chain
+// is open it passes over the bytes that cannot start a digit (eight at a
+// time) and over chains of plain digits too short for a candidate; the
+// loop that read them one by one is kept in the tests as the reference of
+// FuzzFindAgainstReference. It allocates only slices of candidates;
+// Contains and ContainsString do not allocate.
 //
 // # Masking
 //
