@@ -594,10 +594,8 @@ func scanText[T text](sc *scanner, s T, raw *scanner) {
 // every decoded escape has raw read its neighbourhood.
 //
 // Where no chain is open, the main reading (decoded, no stop) passes over
-// the bytes that change nothing there with skipQuiet; a region's reading
-// (raw, with a stop) passes over a run of fewer than MinLen ASCII digits
-// followed by a breaker (a chain of one short group, which endChain drops)
-// with the breakers after it. ASCII separators are handled in place.
+// the bytes that change nothing there with skipQuiet. ASCII separators are
+// handled in place.
 func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 	decode := !sc.raw
 	skip := decode && stop < 0
@@ -636,14 +634,6 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			j := i + 1
 			for j < n && s[j]-'0' < 10 {
 				j++
-			}
-			if !skip && !sc.active && j-i < MinLen && (j == n || class[s[j]] == bBreak) {
-				// A chain of one short group: endChain drops it.
-				i = j
-				for i < n && class[s[i]] == bBreak {
-					i++
-				}
-				continue
 			}
 			g := &sc.ring[(sc.head+sc.size)%ringSize]
 			if !sc.inGroup {

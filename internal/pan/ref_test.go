@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// The scanner's loop as it was before it skipped the bytes that change
-// nothing where no chain is open (skipIdle) and before its short-run and
-// separator shortcuts: the reference of the differential tests
-// (FuzzFindAgainstReference, TestFindSkipBoundaries). It shares the
+// The scanner's loop as it was before it passed over the bytes that change
+// nothing where no chain is open (skipQuiet) and handled ASCII separators in
+// place: the reference of the differential tests (FuzzFindAgainstReference,
+// TestFindSkipBoundaries, TestFindSameAsReferenceOnBodies). It shares the
 // scanner's chain and window logic (closeGroup, endChain, pop) and the unit
-// reader with run; the brute-force oracle checks those.
+// reader with run; the brute-force oracle of FuzzFind checks those.
 
 // refFind is find read with refRun.
 func refFind[T text](s T, max int) (c []Candidate, more bool) {
