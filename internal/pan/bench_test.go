@@ -33,6 +33,23 @@ func realisticJSON(size int) []byte {
 	return []byte(b.String())
 }
 
+// checkoutBody is the checkout request of the bench (bench/scenarios.go,
+// checkoutBody) with number as the card number: about 1 KiB.
+func checkoutBody(number string) []byte {
+	var b strings.Builder
+	b.WriteString(`{"order":{"id":"ord_8f1c2a","currency":"EUR","amount":12999,"items":[`)
+	for i := range 6 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"sku":"SKU-%04d","name":"Item number %d","qty":%d,"price":%d}`, i, i, i+1, 1000+i)
+	}
+	b.WriteString(`]},"customer":{"email":"jane.doe@example.com","name":"Jane Doe","address":{"line1":"1 Main Street","city":"Springfield","zip":"12345","country":"US"}},`)
+	b.WriteString(`"card":{"number":"` + number + `","cvc":"123","exp_month":"12","exp_year":"2030","holder":"JANE DOE"},`)
+	b.WriteString(`"meta":{"ip":"203.0.113.7","ua":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)","session":"s_0123456789abcdef"}}`)
+	return []byte(b.String())
+}
+
 // denseCards returns n Luhn-valid 16-digit numbers in groups of four, one
 // per JSON string: 27 bytes each.
 func denseCards(n int) []byte {
@@ -74,6 +91,30 @@ func BenchmarkFind(b *testing.B) {
 		b.SetBytes(int64(len(clean)))
 		for b.Loop() {
 			Contains(clean)
+		}
+	})
+	// The bench's checkout body (bench/scenarios.go): about 1 KiB of JSON
+	// with a few short digit runs, as the leak guard scans every request
+	// and response; with the card number, and with it replaced by a token.
+	for _, tc := range []struct {
+		name, number string
+	}{
+		{"checkout-1KiB-card", visa},
+		{"checkout-1KiB-no-card", "tok_4f1c2a9b8e7d"},
+	} {
+		body := checkoutBody(tc.number)
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				FindMax(body, 64)
+			}
+		})
+	}
+	b.Run("small-200B", func(b *testing.B) {
+		body := []byte(`{"id":"ch_3Nq8f1c2a9b8e7d","status":"succeeded","amount":12999,"currency":"eur","created":1764979200,"card":{"brand":"visa","last4":"1111","exp_month":12,"exp_year":2030},"livemode":false}`)
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			FindMax(body, 64)
 		}
 	})
 	// Worst cases: one-digit groups (every window checked), every digit

@@ -56,8 +56,12 @@
 //
 // Find is one pass (the chains around escapes are read twice) in time
 // linear in the length of the text, with a fixed amount of state: a window
-// holds at most 19 digits, so the work per group is bounded. It allocates
-// only slices of candidates; Contains and ContainsString do not allocate.
+// holds at most 19 digits, so the work per group is bounded. Where no chain
+// is open it passes over the bytes that cannot start a digit (eight at a
+// time) and over chains of plain digits too short for a candidate; the
+// loop that read them one by one is kept in the tests as the reference of
+// FuzzFindAgainstReference. It allocates only slices of candidates;
+// Contains and ContainsString do not allocate.
 //
 // # Masking
 //
@@ -72,6 +76,8 @@
 // whole (up to 8 rounds, each linear), so the result holds no candidate;
 // FuzzFind checks it.
 package pan
+
+import "math/bits"
 
 // Valid reports whether s is all ASCII digits and passes the Luhn check.
 // The empty string is not valid.
@@ -270,10 +276,29 @@ func containsIn[T text](s T) bool {
 // digits or 0xEF: every spelling of a digit holds one (a full-width digit
 // starts with 0xEF, every escape of a digit has a decimal digit in it), so
 // text with fewer holds no candidate. It spares short log strings the
-// scanner's set-up.
+// scanner's set-up. It counts eight bytes at a time, exactly: b is a digit
+// when b^'0' is below 0x80 and (b^'0')+0x76 too, and b is 0xEF when b^0xEF
+// is 0 (its low seven bits plus 0x7F, or'ed with it, below 0x80).
 func enoughDigits[T text](s T) bool {
-	n := 0
-	for i := 0; i < len(s); i++ {
+	const (
+		ones  = 0x0101010101010101
+		lows  = 0x7F7F7F7F7F7F7F7F
+		highs = 0x8080808080808080
+	)
+	n, i := 0, 0
+	for ; i <= len(s)-8; i += 8 {
+		_ = s[i+7]
+		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		d := v ^ '0'*ones
+		e := v ^ 0xEF*ones
+		m := ^(d&lows + (0x80-10)*ones | d) & highs
+		m |= ^(e&lows + lows | e) & highs
+		if n += bits.OnesCount64(m); n >= MinLen {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c-'0' < 10 || c == 0xEF {
 			if n++; n == MinLen {
 				return true
@@ -567,12 +592,24 @@ func scanText[T text](sc *scanner, s T, raw *scanner) {
 // at the end of s or, when stop >= 0, at the first unit at or after stop
 // where no chain is open, and returns where it stopped. When raw is not nil
 // every decoded escape has raw read its neighbourhood.
+//
+// Where no chain is open, the main reading (decoded, no stop) passes over
+// the bytes that change nothing there with skipQuiet. ASCII separators are
+// handled in place.
 func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 	decode := !sc.raw
+	skip := decode && stop < 0
 	n := len(s)
 	for i < n {
-		if stop >= 0 && i >= stop && !sc.active {
-			return i
+		if !sc.active {
+			if stop >= 0 && i >= stop {
+				return i
+			}
+			if skip {
+				if i = skipQuiet(s, i); i >= n {
+					break
+				}
+			}
 		}
 		c := s[i]
 		switch class[c] {
@@ -581,6 +618,10 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 				sc.endChain()
 				if sc.found {
 					return i
+				}
+				if skip {
+					i++
+					continue // skipQuiet passes the breakers
 				}
 			}
 			i++
@@ -599,16 +640,30 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 				g.start, g.n = i, 0
 				sc.inGroup, sc.active, sc.sep = true, true, false
 			}
-			if g.n+j-i > MaxLen {
+			if k := g.n; k+j-i > MaxLen {
 				g.n = MaxLen + 1
 			} else {
-				for k := i; k < j; k++ { // short runs: cheaper than copy
-					g.d[g.n] = s[k]
-					g.n++
+				for p := i; p < j; p++ { // short runs: cheaper than copy
+					g.d[k] = s[p]
+					k++
 				}
+				g.n = k
 			}
 			g.end = j
 			i = j
+			continue
+		case bSep:
+			// An ASCII separator: unit's kSep below, without the call.
+			if sc.inGroup {
+				sc.closeGroup()
+				sc.sep = true
+			} else if sc.sep {
+				sc.endChain()
+			}
+			if sc.found {
+				return i
+			}
+			i++
 			continue
 		}
 		kind, d, next, esc := unit(s, i, decode)
@@ -655,6 +710,89 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 		sc.endChain()
 	}
 	return n
+}
+
+// skipQuiet returns the index of the first byte of s from i where the
+// decoded reading, with no chain open, has something to do; len(s) when
+// there is none. It passes over
+//
+//   - every byte but an ASCII digit, 0xEF (the lead byte of a full-width
+//     digit) and an escape's '%', '\' or '&': where no chain is open, each
+//     of them changes nothing (a breaker or a separator leaves no chain
+//     open), and no unit that starts at one of them (a UTF-8 separator, an
+//     invalid lead byte) holds one of those bytes, so the unit after the
+//     bytes passed starts where skipQuiet stops;
+//   - a chain of ASCII digits and single ASCII separators that holds fewer
+//     than MinLen digits and ends at a breaker byte, at two separators or
+//     at the end of s (an id, an amount, a date, a phone number, an IP
+//     address): endChain drops it, having found nothing in it.
+//
+// It looks for those bytes eight at a time: a byte b of the word is flagged
+// when b^'0' < 10, b^'$' < 3 ('$', '%', '&'; a '$' is passed over then) or
+// b is '\\' or 0xEF (the has-less-than and has-zero-byte tricks); a flag
+// may be wrong only above a right one, so the lowest is right.
+func skipQuiet[T text](s T, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	n := len(s)
+	for {
+		for ; i <= n-8; i += 8 {
+			_ = s[i+7]
+			v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			d := v ^ '0'*ones // the digits: 0–9
+			p := v ^ '$'*ones // '$', '%', '&': 0–2
+			b := v ^ '\\'*ones
+			e := v ^ 0xEF*ones
+			m := (d-10*ones)&^d | (p-3*ones)&^p | (b-ones)&^b | (e-ones)&^e
+			if m &= highs; m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				goto found
+			}
+		}
+		for ; i < n; i++ {
+			if c := s[i]; c-'0' < 10 || c == '%' || c == '&' || c == '\\' || c == 0xEF {
+				goto found
+			}
+		}
+		return n
+	found:
+		if c := s[i]; c == '$' {
+			i++
+			continue
+		} else if c-'0' >= 10 {
+			return i
+		}
+		// A chain of plain digits and ASCII separators: passed over
+		// when it holds fewer than MinLen digits and surely ends.
+		j, digits := i, 0
+		for {
+			k := j
+			for j < n && s[j]-'0' < 10 {
+				j++
+			}
+			if digits += j - k; digits >= MinLen {
+				return i
+			}
+			if j == n || class[s[j]] == bBreak {
+				break
+			}
+			if class[s[j]] != bSep {
+				return i // an escape or a UTF-8 digit may go on with it
+			}
+			if j++; j == n {
+				break
+			}
+			if c := class[s[j]]; c == bEsc || c == bHigh {
+				return i
+			} else if c != bDigit {
+				break // a breaker or a second separator ends it
+			}
+		}
+		i = j
+	}
 }
 
 // region has rs read s as it is (escapes not decoded) around the escape
