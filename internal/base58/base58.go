@@ -37,46 +37,77 @@ func EncodeFixed(b []byte, width int) string {
 
 // AppendFixed appends EncodeFixed(b, width) to dst and returns the extended
 // buffer; b up to 64 bytes costs no allocation beyond dst's growth.
+//
+// The value is read as big-endian 32-bit limbs and divided by 58^5 (which
+// fits in 32 bits) until nothing is left, each division yielding five
+// digits: a 16-byte alias body takes five passes over at most four limbs
+// (divisions by a constant, which the compiler turns into multiplications)
+// where a byte-by-byte conversion takes 16 passes over up to 22 digits.
 func AppendFixed(dst, b []byte, width int) []byte {
 	zeros := 0
 	for zeros < len(b) && b[zeros] == 0 {
 		zeros++
 	}
-	// log(256)/log(58) ≈ 1.365; allocate enough digits.
-	size := (len(b)-zeros)*138/100 + 1
-	var buf [90]byte // the digits of 64 bytes
-	var digits []byte
-	if size <= len(buf) {
-		digits = buf[:size]
+	rest := b[zeros:]
+
+	var limbBuf [16]uint32 // the limbs of 64 bytes
+	var limbs []uint32
+	if n := (len(rest) + 3) / 4; n <= len(limbBuf) {
+		limbs = limbBuf[:n]
 	} else {
-		digits = make([]byte, size)
+		limbs = make([]uint32, n)
 	}
-	high := size - 1
-	for _, c := range b[zeros:] {
-		carry := int(c)
-		j := size - 1
-		for ; j > high || carry != 0; j-- {
-			carry += 256 * int(digits[j])
-			digits[j] = byte(carry % 58)
-			carry /= 58
+	// The first limb takes the bytes the others leave (1 to 4).
+	head := len(rest) - 4*(len(limbs)-1)
+	for i, c := range rest {
+		k := 0
+		if i >= head {
+			k = (i-head)/4 + 1
 		}
-		high = j
+		limbs[k] = limbs[k]<<8 | uint32(c)
 	}
-	i := 0
-	for i < size && digits[i] == 0 {
-		i++
+
+	// Digits, least significant first; five per division.
+	var digitBuf [95]byte // the digits of 64 bytes (88), rounded up to a multiple of 5
+	var digits []byte
+	if size := (len(rest)*138/100 + 5) / 5 * 5; size <= len(digitBuf) {
+		digits = digitBuf[:0]
+	} else {
+		digits = make([]byte, 0, size)
 	}
-	for n := zeros + size - i; n < width; n++ {
+	for len(limbs) > 0 {
+		var rem uint64
+		for i, l := range limbs {
+			cur := rem<<32 | uint64(l)
+			limbs[i] = uint32(cur / pow5)
+			rem = cur % pow5
+		}
+		for len(limbs) > 0 && limbs[0] == 0 {
+			limbs = limbs[1:]
+		}
+		for range 5 {
+			digits = append(digits, byte(rem%58))
+			rem /= 58
+		}
+	}
+	for len(digits) > 0 && digits[len(digits)-1] == 0 {
+		digits = digits[:len(digits)-1] // the last division's leading zeros
+	}
+
+	for n := zeros + len(digits); n < width; n++ {
 		dst = append(dst, '1') // padding
 	}
 	for range zeros {
 		dst = append(dst, '1')
 	}
-	for ; i < size; i++ {
+	for i := len(digits) - 1; i >= 0; i-- {
 		dst = append(dst, Alphabet[digits[i]])
 	}
 	return dst
 }
+
+// pow5 is 58^5, the largest power of 58 below 2^32.
+const pow5 = 58 * 58 * 58 * 58 * 58
 
 // Decode returns the bytes of a base58 text.
 func Decode(s string) ([]byte, error) {
