@@ -83,7 +83,7 @@ type Writer struct {
 	lines, failures, rotations atomic.Uint64
 	pathChecks                 atomic.Uint64 // lookups of path (isCurrent)
 
-	// Guarded by commitMu (and owned by Open before the loop starts).
+	// Guarded by commitMu.
 	seq        uint64 // the chain head to continue from
 	mac        string
 	size       int64  // the file size after this Writer's last append; -1: unknown
@@ -158,8 +158,17 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if w.max <= 0 {
 		w.max = 512
 	}
-	if err := w.commit(nil); err != nil { // reads the tail; recovers a torn line, finishes a rotation
-		f.Close()
+	// commitMu, although nothing else has the Writer yet: a commit that
+	// waited for another writer's lock arms the hold timer (pauseHold),
+	// whose releaseIdle may run before Open returns.
+	w.commitMu.Lock()
+	err = w.commit(nil) // reads the tail; recovers a torn line, finishes a rotation
+	if err != nil && w.holdTimer != nil {
+		w.holdTimer.Stop()
+	}
+	w.commitMu.Unlock()
+	if err != nil {
+		w.f.Close()
 		return nil, err
 	}
 	go w.loop()
