@@ -366,3 +366,68 @@ func TestInterceptedAccessLinesOncePerRequestUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPResponsesSentAsRead: plain-HTTP (not intercepted) requests
+// through the outbound proxy on a route whose leak guard reads the
+// response: goproxy copies the body the phase kept (memBody, owning a
+// pooled buffer) to the client and closes it. Concurrent clients, mixed
+// with HEAD and hang-ups, each get their own bytes.
+func TestPlainHTTPResponsesSentAsRead(t *testing.T) {
+	const n = 64
+	plain := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		w.Header().Set("Content-Type", "application/json")
+		body := reviewBody(i, i%5 == 0)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, body)
+		}
+	})
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	const doc = `routes:
+  - id: plainguard
+    direction: outbound
+    host: a1.example.com
+    leak_guard: redact
+`
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, routes: doc})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			cl := g.client()
+			defer cl.CloseIdleConnections()
+			method := http.MethodGet
+			if i%7 == 3 {
+				method = http.MethodHead
+			}
+			req, _ := http.NewRequest(method, "http://a1.example.com:"+pport+"/x?i="+strconv.Itoa(i), nil)
+			resp, err := cl.Do(req)
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			defer resp.Body.Close()
+			if i%3 == 1 {
+				_, _ = io.ReadFull(resp.Body, make([]byte, 7))
+				return
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != 200 {
+				t.Errorf("request %d: status %d, %v: %.200q", i, resp.StatusCode, err, got)
+				return
+			}
+			if method == http.MethodHead {
+				if len(got) != 0 {
+					t.Errorf("HEAD %d: %d body bytes", i, len(got))
+				}
+				return
+			}
+			var v struct{ Head string }
+			if err := json.Unmarshal(got, &v); err != nil || !strings.HasSuffix(string(got), reviewTail(i)) ||
+				bytes.Contains(got, []byte(testPAN)) || (i%5 == 0) == (v.Head == "-") {
+				t.Errorf("response %d is not its own (or holds the card number): %.80q", i, got)
+			}
+		})
+	}
+	wg.Wait()
+}
