@@ -431,3 +431,77 @@ func TestPlainHTTPResponsesSentAsRead(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestExpectContinueBodiesRewritten: clients that send Expect:
+// 100-continue (inbound redact, outbound reveal in an intercepted tunnel,
+// concurrently): the request phase reads the body (the client is told to
+// send it), the rewritten body goes upstream whole, as the request's own,
+// without the Expect header.
+func TestExpectContinueBodiesRewritten(t *testing.T) {
+	const n = 24
+	doc := func(i int, number string) string {
+		return fmt.Sprintf(`{"card":{"number":%q},"i":%d,"pad":%q}`, number, i, strings.Repeat(fmt.Sprintf("%03d", i), 200+30*i))
+	}
+	check := func(t *testing.T, got []received, wantNumber func(string) bool) {
+		t.Helper()
+		if len(got) != n {
+			t.Fatalf("the upstream got %d requests, want %d", len(got), n)
+		}
+		seen := map[int]bool{}
+		for _, r := range got {
+			var v struct {
+				Card struct{ Number string }
+				I    int
+				Pad  string
+			}
+			if err := json.Unmarshal(r.Body, &v); err != nil {
+				t.Fatalf("a body the upstream got does not parse: %v", err)
+			}
+			if !wantNumber(v.Card.Number) || v.Pad != strings.Repeat(fmt.Sprintf("%03d", v.I), 200+30*v.I) || seen[v.I] || r.Header.Get("Expect") != "" {
+				t.Fatalf("body %d arrived damaged or twice, or with Expect %q", v.I, r.Header.Get("Expect"))
+			}
+			seen[v.I] = true
+		}
+	}
+	send := func(t *testing.T, cl *http.Client, u, body string) {
+		req, _ := http.NewRequest("POST", u, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Expect", "100-continue")
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Errorf("%v", err)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("status %d: %s", resp.StatusCode, b)
+		}
+	}
+	t.Run("inbound", func(t *testing.T) {
+		up := newUpstream(t, nil)
+		g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{})
+		cl := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+		defer cl.CloseIdleConnections()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { send(t, cl, g.URL+"/json", doc(i, testPAN)) })
+		}
+		wg.Wait()
+		check(t, up.requests(), func(s string) bool { return s != "" && s != testPAN })
+	})
+	t.Run("outbound", func(t *testing.T) {
+		psp := newTLSUpstream(t, nil)
+		g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+		panA, _ := aliases(t, g.vault)
+		cl := g.client()
+		cl.Transport.(*http.Transport).ExpectContinueTimeout = time.Minute
+		defer cl.CloseIdleConnections()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { send(t, cl, "https://psp.example.com:"+psp.port()+"/v1/charges", doc(i, panA)) })
+		}
+		wg.Wait()
+		check(t, psp.requests(), func(s string) bool { return s == testPAN })
+	})
+}
