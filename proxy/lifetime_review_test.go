@@ -565,3 +565,70 @@ func TestOutboundDeflateResponsesPooled(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestInternalUpstreamResponsesPooled: an in-process upstream's response
+// on a route with a response phase is buffered, read by the phase into a
+// pooled buffer and either redacted (new slice) or sent as read, copied
+// by serveInternal and then closed (the buffer goes back): concurrent
+// clients, some hanging up, each get their own body.
+func TestInternalUpstreamResponsesPooled(t *testing.T) {
+	const n = 64
+	pad := func(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
+	cards := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		echo := ""
+		if i%2 == 0 {
+			echo = fmt.Sprintf(`"echo":{"pan":%q},`, testPAN)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{%s"i":%d,"pad":%q}`, echo, i, pad(i))
+	})
+	const doc = `routes:
+  - id: cardsr
+    direction: inbound
+    host: "*"
+    path_prefix: /c
+    upstream: internal:cards
+    leak_guard: redact
+    filters:
+      - id: resp-redact
+        phase: response
+        match: {content_type: json}
+        operation: redact
+        targets: [{json: echo.pan}]
+`
+	g := newGateway(t, parseRoutes(t, doc, ""), nil, gwOptions{internal: map[string]http.Handler{"internal:cards": cards}})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			abort := i%5 == 4
+			tr := &http.Transport{DisableKeepAlives: abort}
+			defer tr.CloseIdleConnections()
+			req, _ := http.NewRequest("GET", g.URL+"/c?i="+strconv.Itoa(i), nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			defer resp.Body.Close()
+			if abort {
+				_, _ = io.ReadFull(resp.Body, make([]byte, 7))
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			var v struct {
+				Echo struct{ Pan string }
+				I    int
+				Pad  string
+			}
+			if err != nil || resp.StatusCode != 200 || json.Unmarshal(body, &v) != nil {
+				t.Errorf("request %d: status %d, %v: %.100q", i, resp.StatusCode, err, body)
+				return
+			}
+			if v.I != i || v.Pad != pad(i) || bytes.Contains(body, []byte(testPAN)) || (i%2 == 0) != (v.Echo.Pan != "") {
+				t.Errorf("request %d got response %d, damaged or with the card number", i, v.I)
+			}
+		})
+	}
+	wg.Wait()
+}
