@@ -632,3 +632,59 @@ func TestInternalUpstreamResponsesPooled(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestInboundCapturesOfPooledResponsesDoNotCross: concurrent inbound
+// exchanges whose response bodies the leak guard reads into pooled
+// buffers and sends as read (the buffer goes back when ReverseProxy
+// closes the body, before the capture is handed on): each capture holds
+// its own response, as received and as sent.
+func TestInboundCapturesOfPooledResponsesDoNotCross(t *testing.T) {
+	const n = 48
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		body := reviewBody(i, false)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = io.WriteString(w, body)
+	})
+	c := &recCapturer{limit: 64 << 10}
+	srv := captureGateway(t, up.URL, c, nil)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, err := http.Post(srv.URL+"/shop/pay?i="+strconv.Itoa(i), "application/json",
+				strings.NewReader(`{"card":{"number":"`+testPAN+`"},"i":`+strconv.Itoa(i)+`}`))
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || string(b) != reviewBody(i, false) {
+				t.Errorf("request %d: status %d, not its own body", i, res.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	c.wait(t, n)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[int]bool{}
+	for _, x := range c.got {
+		i, err := strconv.Atoi(strings.TrimPrefix(x.RawQuery, "i="))
+		if err != nil || seen[i] {
+			t.Fatalf("capture of query %q: twice or unreadable", x.RawQuery)
+		}
+		seen[i] = true
+		want := reviewBody(i, false)
+		if got := string(x.Response.Received.Body); got != want {
+			t.Errorf("capture %d: response received %.60q…", i, got)
+		}
+		if got := string(x.Response.Sent.Body); got != want {
+			t.Errorf("capture %d: response sent %.60q…", i, got)
+		}
+		if strings.Contains(string(x.Request.Sent.Body), testPAN) {
+			t.Errorf("capture %d: the request as sent holds the card number", i)
+		}
+	}
+}
