@@ -688,3 +688,72 @@ func TestInboundCapturesOfPooledResponsesDoNotCross(t *testing.T) {
 		}
 	}
 }
+
+// TestInboundAccessLinesOncePerRequestUnderLoad: concurrent inbound
+// requests (the AccessLog writer and RouteInfo context are one allocation
+// per request), some HEAD, some hung up on mid-body (ReverseProxy aborts
+// the handler with a panic): exactly one access line each, with its own
+// path, route and status.
+func TestInboundAccessLinesOncePerRequestUnderLoad(t *testing.T) {
+	const n = 96
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		body := reviewBody(i, false) + strings.Repeat(" ", 200<<10) // more than the sockets hold: a hang-up fails the copy
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, body)
+		}
+	})
+	c := obstest.NewCapture(t)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: c.Logger})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			method := http.MethodGet
+			if i%7 == 3 {
+				method = http.MethodHead
+			}
+			abort := i%3 == 1 && method == http.MethodGet
+			tr := &http.Transport{DisableKeepAlives: abort}
+			defer tr.CloseIdleConnections()
+			req, _ := http.NewRequest(method, g.URL+"/plain/r"+strconv.Itoa(i)+"?i="+strconv.Itoa(i), nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			defer resp.Body.Close()
+			if abort {
+				_, _ = io.ReadFull(resp.Body, make([]byte, 7))
+				return
+			}
+			got, _ := io.ReadAll(resp.Body)
+			if method == http.MethodGet && !strings.HasPrefix(string(got), reviewBody(i, false)) {
+				t.Errorf("response %d is not its own", i)
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(accessLines(c)) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // a second line for a request would come now
+	seen := map[string]int{}
+	for _, l := range accessLines(c) {
+		p, _ := l["path"].(string)
+		seen[p]++
+		if l["route"] != "plain" || l["status"] != float64(200) {
+			t.Errorf("access line %v: route %v status %v", p, l["route"], l["status"])
+		}
+	}
+	if len(accessLines(c)) != n || len(seen) != n {
+		t.Errorf("%d access lines for %d requests", len(accessLines(c)), n)
+	}
+	for k, v := range seen {
+		if v != 1 {
+			t.Errorf("%s: %d access lines", k, v)
+		}
+	}
+}
