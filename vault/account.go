@@ -133,8 +133,14 @@ func (s *Service) owns(owner string, r *Record) bool {
 
 // account returns the name of the account the context acts for.
 func (s *Service) account(ctx context.Context) string {
-	if a := ActorFrom(ctx).Account; a != "" {
-		return a
+	return s.accountOf(ActorFrom(ctx))
+}
+
+// accountOf returns the name of the account a acts for: its Account, or
+// the default account's name when it names none.
+func (s *Service) accountOf(a Actor) string {
+	if a.Account != "" {
+		return a.Account
 	}
 	return s.defAccount
 }

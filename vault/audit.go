@@ -162,9 +162,7 @@ func (s *Service) audit(ctx context.Context, op string, aliases []string, found 
 		return nil
 	}
 	a := ActorFrom(ctx)
-	if a.Account == "" {
-		a.Account = s.defAccount // the account acted for (Service.account), named even when it is the default
-	}
+	a.Account = s.accountOf(a) // the account acted for, named even when it is the default
 	err := s.auditor.AuditVault(ctx, AuditEvent{Op: op, Actor: a, Aliases: aliases, Found: found, Outcome: outcome})
 	if err != nil {
 		return &auditError{err: err}
