@@ -183,8 +183,9 @@ func parseKeySeg(p string, i int, cond bool) (jsonSeg, int, error) {
 	}
 	seg := jsonSeg{kind: segKey, key: k, text: p[start:i], index: -1, plain: k == p[start:i] && plainKey(k)}
 	// An index as gjson reads one: at most 20 digits (leading zeros
-	// included); a longer run of digits is only a key.
-	if n, err := strconv.Atoi(k); err == nil && n >= 0 && allASCIIDigits(k) && len(k) <= 20 {
+	// included), written without an escape; a longer run of digits, or
+	// one with an escaped digit (\0), is only a key.
+	if n, err := strconv.Atoi(k); err == nil && n >= 0 && !escaped && allASCIIDigits(k) && len(k) <= 20 {
 		seg.index = n
 	}
 	return seg, i, nil

@@ -586,3 +586,41 @@ func TestAppendJSONStringMatchesBytewise(t *testing.T) {
 		check(string(b))
 	}
 }
+
+// TestEscapedDigitIsAKeyOnly: a path component with an escape is never an
+// array index in gjson (`\0` names the key "0", on an array nothing), so
+// the locator reads it the same way; before, it gave `\0` the index 0 and
+// then refused every array body for disagreeing with gjson.
+func TestEscapedDigitIsAKeyOnly(t *testing.T) {
+	for _, tc := range []struct{ path, body, want string }{
+		{`0`, `["x","y"]`, "x"},
+		{`\0`, `["x","y"]`, ""},
+		{`\0`, `{"0":"k0","1":"k1"}`, "k0"},
+		{`1\2`, `["a","b","c","d","e","f","g","h","i","j","k","l","m"]`, ""},
+		{`1\2`, `{"12":"k12"}`, "k12"},
+		{`a.\1`, `{"a":["A0","A1"]}`, ""},
+		{`a.\1`, `{"a":{"1":"K"}}`, "K"},
+		{`a.1`, `{"a":["A0","A1"]}`, "A1"},
+	} {
+		if got := gjson.Get(tc.body, tc.path).String(); got != tc.want {
+			t.Fatalf("gjson.Get(%s, %s) = %q, the table says %q", tc.body, tc.path, got, tc.want)
+		}
+		l, err := newJSONLocator([]TargetSpec{{Kind: KindJSON, Path: tc.path}}, []int{0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans, err := l.Locate(&Message{Body: []byte(tc.body)})
+		if err != nil {
+			t.Fatalf("%s on %s: %v", tc.path, tc.body, err)
+		}
+		got := ""
+		if len(spans) == 1 {
+			got = spans[0].Value
+		} else if len(spans) > 1 {
+			t.Fatalf("%s on %s: %d spans", tc.path, tc.body, len(spans))
+		}
+		if got != tc.want {
+			t.Errorf("%s on %s: located %q, gjson %q", tc.path, tc.body, got, tc.want)
+		}
+	}
+}
