@@ -183,6 +183,12 @@ func FuzzAppendFixed(f *testing.F) {
 	f.Add([]byte{0, 0, 1}, 22)
 	f.Add(bytes.Repeat([]byte{0xff}, 65), 3)
 	f.Fuzz(func(t *testing.T, b []byte, width int) {
+		// Both conversions take time quadratic in the length: ids and
+		// alias bodies are at most 64 bytes, so longer inputs only stall
+		// the fuzzer.
+		if len(b) > 160 {
+			b = b[:160]
+		}
 		width %= 300
 		got, want := AppendFixed(nil, b, width), appendFixedReference(nil, b, width)
 		if !bytes.Equal(got, want) {
