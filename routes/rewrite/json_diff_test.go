@@ -53,12 +53,14 @@ func compareWithOracle(body []byte, paths []string) (diff string, class string, 
 	if err != nil {
 		return "", "", true
 	}
-	// The one difference: the walker read any run of digits as an index
+	// The two differences: the walker read any run of digits as an index
 	// too, gjson (and so the new locator) reads at most 20 digits as one
-	// and a longer run only as a key.
+	// and a longer run only as a key; and the walker read a run of digits
+	// written with an escape (\0) as an index, gjson only as a key
+	// (TestLongDigitRunsAreKeys, TestEscapedDigitIsAKeyOnly).
 	for _, p := range paths {
-		for _, k := range strings.Split(p, ".") {
-			if len(k) > 20 && allASCIIDigits(k) {
+		for _, c := range pathComponents(p) {
+			if allASCIIDigits(c.key) && (len(c.key) > 20 || c.escaped) {
 				return "", "", true
 			}
 		}
@@ -332,4 +334,34 @@ func TestSettleShortcutAgreesWithGJSON(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no path could take the shortcut")
 	}
+}
+
+// component is a path component as the walker reads it: its key with
+// escapes taken out, and whether it was written with one.
+type component struct {
+	key     string
+	escaped bool
+}
+
+// pathComponents splits a gjson path at its unescaped dots.
+func pathComponents(p string) []component {
+	var out []component
+	var cur component
+	var key strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && i+1 < len(p):
+			i++
+			key.WriteByte(p[i])
+			cur.escaped = true
+		case c == '.':
+			cur.key = key.String()
+			out = append(out, cur)
+			cur, key = component{}, strings.Builder{}
+		default:
+			key.WriteByte(c)
+		}
+	}
+	cur.key = key.String()
+	return append(out, cur)
 }
