@@ -7,7 +7,6 @@ package proxy
 // (routing, the upstream, CONNECT and TLS).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,10 +118,10 @@ type message struct {
 	body    io.ReadCloser
 	length  int64  // -1: unknown
 	target  string // request phase with the guard: the host, path and query it reads
-	// set by run when the body was buffered:
-	replaced bool
-	buf      []byte
-	mem      *memBody // the body, when replaced
+	// set by run when the body was buffered (mem not nil): the bytes sent
+	// and the body reading them.
+	buf []byte
+	mem *memBody
 }
 
 // request runs the request phase on r and puts the (re-encoded) body back.
@@ -141,12 +140,12 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		return jerr
 	}
 	r.Body = msg.body
-	if msg.replaced {
+	if msg.mem != nil {
 		b := msg.buf
 		r.ContentLength = int64(len(b))
 		r.TransferEncoding = nil
 		r.Trailer = nil // read with the body; a rewritten body goes out with a length
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		r.GetBody = func() (io.ReadCloser, error) { return newMemBody(b, nil), nil }
 		r.Header.Del("Expect")
 		st.body = msg.mem
 	}
@@ -169,7 +168,7 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		return jerr
 	}
 	resp.Body = msg.body
-	if msg.replaced {
+	if msg.mem != nil {
 		resp.ContentLength = int64(len(msg.buf))
 		resp.TransferEncoding = nil
 		resp.Uncompressed = false
@@ -378,7 +377,6 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.mem = newMemBody(out, pooled)
 		msg.body = msg.mem
 		msg.length = int64(len(out))
-		msg.replaced = true
 		msg.buf = out
 		setContentLength(msg.header, len(out))
 	}
