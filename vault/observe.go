@@ -78,11 +78,11 @@ func (s *Service) nameOf(st Store) string {
 // The clock is read only when no slot is free at once: a call that does
 // not wait has no refusal to time.
 func (s *Service) enter(ctx context.Context, op string) (func(), error) {
+	if s.observer == nil {
+		return s.gate.enter(ctx)
+	}
 	if done, ok := s.gate.tryEnter(); ok {
 		return done, nil
-	}
-	if s.observer == nil {
-		return s.gate.waitSlot(ctx)
 	}
 	t0 := time.Now()
 	done, err := s.gate.waitSlot(ctx)
