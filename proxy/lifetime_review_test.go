@@ -516,7 +516,6 @@ func TestExpectContinueBodiesRewritten(t *testing.T) {
 // inflates to its own document.
 func TestOutboundDeflateResponsesPooled(t *testing.T) {
 	const n = 48
-	pad := func(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
 	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
 		echo := ""
@@ -525,7 +524,7 @@ func TestOutboundDeflateResponsesPooled(t *testing.T) {
 		}
 		var zb bytes.Buffer
 		zw := zlib.NewWriter(&zb)
-		_, _ = fmt.Fprintf(zw, `{%s"i":%d,"pad":%q}`, echo, i, pad(i))
+		_, _ = fmt.Fprintf(zw, `{%s"i":%d,"pad":%q}`, echo, i, echoPad(i))
 		_ = zw.Close()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Encoding", "deflate")
@@ -549,18 +548,12 @@ func TestOutboundDeflateResponsesPooled(t *testing.T) {
 				return
 			}
 			plain, err := io.ReadAll(zr)
-			var v struct {
-				Echo struct{ Pan string }
-				I    int
-				Pad  string
-			}
+			var v echoResponse
 			if err != nil || json.Unmarshal(plain, &v) != nil {
 				t.Errorf("request %d: the body does not inflate to JSON: %v", i, err)
 				return
 			}
-			if v.I != i || v.Pad != pad(i) || bytes.Contains(plain, []byte(testPAN)) || (i%2 == 0) != (v.Echo.Pan != "") {
-				t.Errorf("request %d got response %d, damaged or with the card number", i, v.I)
-			}
+			v.check(t, i, plain)
 		})
 	}
 	wg.Wait()
@@ -573,7 +566,6 @@ func TestOutboundDeflateResponsesPooled(t *testing.T) {
 // clients, some hanging up, each get their own body.
 func TestInternalUpstreamResponsesPooled(t *testing.T) {
 	const n = 64
-	pad := func(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
 	cards := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
 		echo := ""
@@ -581,7 +573,7 @@ func TestInternalUpstreamResponsesPooled(t *testing.T) {
 			echo = fmt.Sprintf(`"echo":{"pan":%q},`, testPAN)
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprintf(w, `{%s"i":%d,"pad":%q}`, echo, i, pad(i))
+		_, _ = fmt.Fprintf(w, `{%s"i":%d,"pad":%q}`, echo, i, echoPad(i))
 	})
 	const doc = `routes:
   - id: cardsr
@@ -616,18 +608,12 @@ func TestInternalUpstreamResponsesPooled(t *testing.T) {
 				return
 			}
 			body, err := io.ReadAll(resp.Body)
-			var v struct {
-				Echo struct{ Pan string }
-				I    int
-				Pad  string
-			}
+			var v echoResponse
 			if err != nil || resp.StatusCode != 200 || json.Unmarshal(body, &v) != nil {
 				t.Errorf("request %d: status %d, %v: %.100q", i, resp.StatusCode, err, body)
 				return
 			}
-			if v.I != i || v.Pad != pad(i) || bytes.Contains(body, []byte(testPAN)) || (i%2 == 0) != (v.Echo.Pan != "") {
-				t.Errorf("request %d got response %d, damaged or with the card number", i, v.I)
-			}
+			v.check(t, i, body)
 		})
 	}
 	wg.Wait()
@@ -755,5 +741,27 @@ func TestInboundAccessLinesOncePerRequestUnderLoad(t *testing.T) {
 		if v != 1 {
 			t.Errorf("%s: %d access lines", k, v)
 		}
+	}
+}
+
+// echoPad is the padding of response i in the pooled-response tests above:
+// a different length and content for each.
+func echoPad(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
+
+// echoResponse is a response of those tests: its number, its padding and,
+// for even numbers, an echo whose card number the response phase redacts.
+type echoResponse struct {
+	Echo struct{ Pan string }
+	I    int
+	Pad  string
+}
+
+// check reports an error unless v, read from body, is response i whole:
+// its own number and padding, the echo exactly when i is even, and no card
+// number in body.
+func (v *echoResponse) check(t *testing.T, i int, body []byte) {
+	t.Helper()
+	if v.I != i || v.Pad != echoPad(i) || bytes.Contains(body, []byte(testPAN)) || (i%2 == 0) != (v.Echo.Pan != "") {
+		t.Errorf("request %d got response %d, damaged or with the card number", i, v.I)
 	}
 }
