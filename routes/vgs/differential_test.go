@@ -374,7 +374,8 @@ func (g *requestGen) next(i int) modelRequest {
 
 // FuzzConvertNeverWider: for any export, the converted routes load in the
 // routes package and never apply a filter where the model of VGS would not
-// apply its entry (over a few hundred generated requests).
+// apply its entry (over a few hundred generated requests). Fuzz it with
+// -fuzzminimizetime 1000x, as FuzzConvert.
 func FuzzConvertNeverWider(f *testing.F) {
 	addFixtures(f)
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -15,6 +15,16 @@ import (
 // output parses as YAML into the native route file (known keys only, values
 // DESIGN.md allows) and the report has one line per item. (Determinism is
 // TestOutputIsDeterministic's; a second Convert here would halve the rate.)
+//
+// Its inputs are whole exports (the fixtures, 3–6 KB). Fuzz it as
+// scripts/fuzz does, with a minimization budget counted in runs:
+//
+//	go test ./routes/vgs -run '^$' -fuzz '^FuzzConvert$' -fuzzminimizetime 1000x -parallel 1
+//
+// Under go test's default budget (60 s of minimization per new input) the
+// engine cannot finish minimizing such an input, kills the worker at the
+// deadline and keeps nothing: a run of a minute or less executes only the
+// seeds (scripts/fuzz says why). FuzzConvertNeverWider is the same.
 func FuzzConvert(f *testing.F) {
 	addFixtures(f)
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -82,3 +82,27 @@ func TestScriptRunsEveryNetworkFuzzTarget(t *testing.T) {
 		t.Fatalf("read only %d targets from scripts/fuzz", len(listed))
 	}
 }
+
+// TestScriptMinimizesByRuns: scripts/fuzz gives "go test" a minimization
+// budget counted in runs (-fuzzminimizetime Nx), never a time. With a time
+// budget, go test gives up on the worker at the moment the worker's own
+// budget ends, kills it and keeps nothing of the minimization, so a target
+// whose inputs cannot be minimized in time (VGS exports, routes files)
+// spends the whole run minimizing: FuzzConvert ran 13 inputs in 60 s.
+func TestScriptMinimizesByRuns(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "..", "scripts", "fuzz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := regexp.MustCompile(`(?m)^[^#\n]*-fuzzminimizetime[ =](\S+)`).FindAllStringSubmatch(string(script), -1)
+	if len(flags) != 1 || flags[0][1] != `"$minimize"` {
+		t.Fatalf(`scripts/fuzz should pass -fuzzminimizetime "$minimize" once, found %q`, flags)
+	}
+	def := regexp.MustCompile(`(?m)^minimize=\$\{FUZZ_MINIMIZE:-([^}]*)\}$`).FindStringSubmatch(string(script))
+	if def == nil {
+		t.Fatal("scripts/fuzz sets no default minimization budget (minimize=${FUZZ_MINIMIZE:-Nx})")
+	}
+	if !regexp.MustCompile(`^[1-9][0-9]*x$`).MatchString(def[1]) {
+		t.Errorf("scripts/fuzz minimizes by %q: give a number of runs (such as 1000x), not a time", def[1])
+	}
+}
