@@ -77,6 +77,10 @@ type pendingRoute struct {
 	// route has a matching entry (an entry left out or narrowed); a later
 	// VGS route on the same hosts then cannot be placed behind it.
 	inexact map[string]string
+	// leftOut marks a VGS route left out whole (RouteLeftOut) that VGS
+	// would still try first on the hosts it matches: it has no native
+	// route and no filters, and only stops the later routes (shadow).
+	leftOut bool
 }
 
 const (
@@ -96,20 +100,27 @@ func (c *converter) route(cand candidate) {
 	if vgsID != "" {
 		label = oneLine(vgsID)
 	}
+	doe := str(attrs, "destination_override_endpoint")
+	// VGS's own reading: "*" makes a route outbound, anything else (or
+	// nothing) inbound, with destination_override_endpoint the upstream.
+	direction := inbound
+	if doe == "*" {
+		direction = outbound
+	}
 	typ := str(m, "type")
 	if typ == "" {
 		typ = str(attrs, "type")
 	}
 	if typ != "" && !ruleChain(typ) {
-		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("type %q is not an HTTP route (rule_chain)", typ))
+		c.leaveOut(label, attrs, direction, fmt.Sprintf("type %q is not an HTTP route (rule_chain)", typ))
 		return
 	}
 	if p := str(attrs, "protocol"); p != "" && !strings.EqualFold(p, "http") && !strings.EqualFold(p, "https") {
-		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("protocol %q routes cannot be expressed (aliasgate routes HTTP)", p))
+		c.leaveOut(label, attrs, direction, fmt.Sprintf("protocol %q routes cannot be expressed (aliasgate routes HTTP)", p))
 		return
 	}
 	if t := str(attrs, "transport"); t != "" && !strings.EqualFold(t, "http") {
-		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("transport %q cannot be expressed (aliasgate routes HTTP)", t))
+		c.leaveOut(label, attrs, direction, fmt.Sprintf("transport %q cannot be expressed (aliasgate routes HTTP)", t))
 		return
 	}
 	rawEntries, _ := field(attrs, "entries")
@@ -119,21 +130,14 @@ func (c *converter) route(cand candidate) {
 	case []any:
 		entries = e
 	default:
-		c.rep.add(label, "", RouteLeftOut, "entries is not a list")
+		c.leaveOut(label, attrs, direction, "entries is not a list")
 		return
 	}
 
 	hostEndpoint := str(attrs, "host_endpoint")
-	doe := str(attrs, "destination_override_endpoint")
-	// VGS's own reading: "*" makes a route outbound, anything else (or
-	// nothing) inbound, with destination_override_endpoint the upstream.
-	direction := inbound
-	if doe == "*" {
-		direction = outbound
-	}
 	hosts, note, why := hostPatterns(hostEndpoint, direction)
 	if why != "" {
-		c.rep.add(label, "", RouteLeftOut, why)
+		c.leaveOut(label, attrs, direction, why)
 		return
 	}
 	var upstream string
@@ -141,7 +145,7 @@ func (c *converter) route(cand candidate) {
 		var assumed bool
 		upstream, assumed, why = upstreamURL(doe)
 		if why != "" {
-			c.rep.add(label, "", RouteLeftOut, why)
+			c.leaveOut(label, attrs, direction, why)
 			return
 		}
 		if assumed {
@@ -149,7 +153,7 @@ func (c *converter) route(cand candidate) {
 		}
 	}
 	if se := str(attrs, "source_endpoint"); se != "" && se != "*" {
-		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("source_endpoint %q limits the clients the route applies to; aliasgate routes cannot say that", se))
+		c.leaveOut(label, attrs, direction, fmt.Sprintf("source_endpoint %q limits the clients the route applies to; aliasgate routes cannot say that", se))
 		return
 	}
 	if note != "" {
@@ -185,6 +189,36 @@ func (c *converter) route(cand candidate) {
 		v.comment += ", host_endpoint " + hostEndpoint
 	}
 	v.comment += ")"
+	c.vgs = append(c.vgs, v)
+}
+
+// leaveOut reports a VGS route left out whole (why) and records it as a
+// shadow when VGS would still try it: the route is an object with
+// entries of a phase, so in VGS it may win that phase on the hosts its
+// host_endpoint matches (all hosts of its direction when the pattern cannot
+// be read), whatever made aliasgate leave it out (a type, protocol or
+// upstream it cannot express, a source_endpoint, a host pattern). The
+// routes after it are then not placed where it may match, for those
+// phases (build), as behind a route with an entry left out: aliasgate
+// would otherwise apply them where VGS applies the left-out route instead.
+func (c *converter) leaveOut(label string, attrs map[string]any, direction, why string) {
+	c.rep.add(label, "", RouteLeftOut, why)
+	raw, _ := field(attrs, "entries")
+	v := &pendingRoute{label: label, direction: direction, inexact: map[string]string{}, leftOut: true}
+	for _, e := range asList(raw) {
+		if m, ok := asMap(e); ok {
+			if ph := entryPhase(m); ph != "" {
+				v.inexact[ph] = fmt.Sprintf("VGS route %s, left out, comes first and may match these hosts", label)
+			}
+		}
+	}
+	if len(v.inexact) == 0 {
+		return // no entry VGS applies: it never wins
+	}
+	v.hosts, _, why = hostPatterns(str(attrs, "host_endpoint"), direction)
+	if why != "" {
+		v.hosts = []hostSpec{{host: "*"}}
+	}
 	c.vgs = append(c.vgs, v)
 }
 
@@ -224,6 +258,9 @@ func (c *converter) build() {
 	}
 	var sels []sel
 	for _, v := range c.vgs {
+		if v.leftOut {
+			continue // no native route of its own
+		}
 		for _, h := range v.hosts {
 			if s := (sel{v.direction, h}); !slices.Contains(sels, s) {
 				sels = append(sels, s)
@@ -249,6 +286,18 @@ func (c *converter) build() {
 		blocked := map[string]string{} // phase → why later routes are left out
 		for _, v := range c.vgs {
 			if v.direction != s.direction {
+				continue
+			}
+			if v.leftOut {
+				// It has no native route that would take some of its
+				// hosts before s (precedes): count every host it may match.
+				if v.mayOverlap(s.host, func(hostSpec) bool { return false }) {
+					for ph, why := range v.inexact {
+						if blocked[ph] == "" {
+							blocked[ph] = why
+						}
+					}
+				}
 				continue
 			}
 			covers := v.covers(s.host)
@@ -311,7 +360,7 @@ func (c *converter) build() {
 		// The native route is named after the VGS route whose
 		// host_endpoint gave the selector.
 		for _, v := range c.vgs {
-			if i := slices.Index(v.hosts, s.host); i >= 0 && v.direction == s.direction {
+			if i := slices.Index(v.hosts, s.host); i >= 0 && v.direction == s.direction && !v.leftOut {
 				r.ID = v.baseID
 				if len(v.hosts) > 1 {
 					r.ID = fmt.Sprintf("%s-%d", v.baseID, i+1)

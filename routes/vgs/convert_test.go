@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -712,4 +714,102 @@ func TestFirstMatchPlacement(t *testing.T) {
 			differential(t, tt.in, 2000, false)
 		})
 	}
+}
+
+// TestLeftOutRouteStopsLaterRoutes: a VGS route left out whole (a type,
+// protocol or source_endpoint aliasgate cannot express, a host pattern it
+// cannot read) would still win in VGS, in the phases of its entries, on
+// the hosts it matches; the routes after it are not placed there for those
+// phases (narrowed, reported), never applied where VGS applies the left-out
+// route instead. The first case is the input FuzzConvertNeverWider found
+// (testdata/fuzz/FuzzConvertNeverWider/fcddfecc8ce5ee84).
+func TestLeftOutRouteStopsLaterRoutes(t *testing.T) {
+	route := func(id, host string, mod func(a map[string]any), phases ...string) map[string]any {
+		var entries []map[string]any
+		for i, ph := range phases {
+			entries = append(entries, vgsEntry(func(e map[string]any) {
+				e["id"] = fmt.Sprintf("%s%d", id, i+1)
+				e["phase"] = ph
+				e["operation"] = "ENRICH"
+			}))
+		}
+		return vgsRoute(id, func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = host
+			if mod != nil {
+				mod(a)
+			}
+		}, entries...)
+	}
+	set := func(k string, v any) func(a map[string]any) { return func(a map[string]any) { a[k] = v } }
+	fuzzFound, err := os.ReadFile("testdata/fuzz/FuzzConvertNeverWider/fcddfecc8ce5ee84")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		in    []byte
+		want  map[string][]string // native route host → filter ids
+		items []wantItem
+	}{
+		{"the fuzz input: a route of another type before a regex on its hosts",
+			fuzzInput(t, fuzzFound),
+			map[string][]string{"(.*)m": {}},
+			[]wantItem{{RouteLeftOut, `type "n" is not an HTTP route`}, {Narrowed, "left out on host host_regex (.*)m: VGS route a, left out, comes first"}}},
+		{"another protocol",
+			export(route("a", `api\.x\.com`, set("protocol", "tcp"), "REQUEST"), route("b", `(.*)\.x\.com`, nil, "REQUEST")),
+			map[string][]string{"*.x.com": {}},
+			[]wantItem{{RouteLeftOut, `protocol "tcp"`}, {Narrowed, "left out on host *.x.com: VGS route a, left out"}}},
+		{"a source_endpoint on the same host",
+			export(route("a", `api\.x\.com`, set("source_endpoint", "10.0.0.0/8"), "REQUEST"), route("b", `api\.x\.com`, nil, "REQUEST", "RESPONSE")),
+			map[string][]string{"api.x.com": {"b2"}},
+			[]wantItem{{RouteLeftOut, "source_endpoint"}, {Narrowed, "left out on host api.x.com: VGS route a, left out"}}},
+		{"an outbound route to every host stops every later outbound route",
+			export(route("a", `.*`, nil, "REQUEST"), route("b", `api\.x\.com`, nil, "REQUEST")),
+			map[string][]string{"api.x.com": {}},
+			[]wantItem{{RouteLeftOut, "matches every destination"}, {Narrowed, "left out on host api.x.com: VGS route a, left out"}}},
+		{"only in the phases of its entries",
+			export(route("a", `api\.x\.com`, set("protocol", "tcp"), "RESPONSE"), route("b", `api\.x\.com`, nil, "REQUEST")),
+			map[string][]string{"api.x.com": {"b1"}},
+			[]wantItem{{RouteLeftOut, `protocol "tcp"`}}},
+		{"not on hosts it cannot match",
+			export(route("a", `api\.y\.com`, set("protocol", "tcp"), "REQUEST"), route("b", `api\.x\.com`, nil, "REQUEST")),
+			map[string][]string{"api.x.com": {"b1"}},
+			[]wantItem{{RouteLeftOut, `protocol "tcp"`}}},
+		{"not after it",
+			export(route("b", `api\.x\.com`, nil, "REQUEST"), route("a", `api\.x\.com`, set("protocol", "tcp"), "REQUEST")),
+			map[string][]string{"api.x.com": {"b1"}},
+			[]wantItem{{RouteLeftOut, `protocol "tcp"`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, rep := convert(t, tt.in)
+			checkItems(t, rep, tt.items)
+			got := map[string][]string{}
+			for _, r := range f.Routes {
+				key := r.Host + r.HostRegex
+				got[key] = []string{}
+				for _, fl := range r.Filters {
+					got[key] = append(got[key], fl.ID)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("placed %v, want %v", got, tt.want)
+			}
+			differential(t, tt.in, 2000, false)
+		})
+	}
+}
+
+// fuzzInput returns the []byte of a "go test fuzz v1" corpus file.
+func fuzzInput(t *testing.T, file []byte) []byte {
+	t.Helper()
+	_, lit, ok := strings.Cut(strings.TrimSpace(string(file)), "\n")
+	lit, ok2 := strings.CutPrefix(lit, "[]byte(")
+	lit, ok3 := strings.CutSuffix(lit, ")")
+	s, err := strconv.Unquote(lit)
+	if !ok || !ok2 || !ok3 || err != nil {
+		t.Fatalf("not a one-value fuzz corpus file: %q", file)
+	}
+	return []byte(s)
 }

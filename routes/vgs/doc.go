@@ -77,9 +77,13 @@
 // some of those hosts, or one whose entries of a phase were not all
 // converted exactly (left out, narrowed), may win in VGS where aliasgate
 // cannot tell: the entries of the VGS routes after it are left out there
-// for that phase (narrowed, reported). Inbound, a native route has one
-// upstream: a later VGS route on the same hosts with another upstream is
-// left out there (reported).
+// for that phase (narrowed, reported). So does a VGS route left out whole
+// (RouteLeftOut: another type or protocol, a source_endpoint, a host
+// pattern or upstream aliasgate cannot express) that has entries of a
+// phase: VGS would still try it first on the hosts its host_endpoint may
+// match (every host of its direction when the pattern cannot be read).
+// Inbound, a native route has one upstream: a later VGS route on the same
+// hosts with another upstream is left out there (reported).
 //
 // A reveal target carries no format, storage or classifiers: aliasgate
 // finds an alias whatever they were, and its loader refuses them on reveal
@@ -193,8 +197,8 @@
 //     upstream), a source_endpoint other than "*" (the route would apply to
 //     every client);
 //   - on a host selector, the routes after a VGS route that may win there
-//     where aliasgate cannot tell (see Precedence), and a second inbound
-//     upstream (Narrowed).
+//     where aliasgate cannot tell, including a route left out whole (see
+//     Precedence), and a second inbound upstream (Narrowed).
 //
 // A field of an entry that cannot be expressed while the entry's others can
 // is left out of the filter (TargetLeftOut): the filter still matches

@@ -50,14 +50,9 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 		whys = append(whys, fmt.Sprintf("id_selector %q has no native equivalent", sel))
 	}
 
-	switch p := str(m, "phase"); strings.ToUpper(p) {
-	case "REQUEST":
-		phase = "request"
-	case "RESPONSE":
-		phase = "response"
-	default:
+	if phase = entryPhase(m); phase == "" {
 		// VGS never applies it either.
-		c.rep.add(route, label, EntryLeftOut, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE, so VGS never applies the entry", p))
+		c.rep.add(route, label, EntryLeftOut, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE, so VGS never applies the entry", str(m, "phase")))
 		return nativeFilter{}, false, true, ""
 	}
 	var operation string
@@ -385,4 +380,17 @@ func regexConfig(m map[string]any, cfg []string) (patterns []string, replacement
 		}
 	}
 	return patterns, replacement, ""
+}
+
+// entryPhase returns the native phase of a VGS entry: "request" for phase
+// REQUEST, "response" for RESPONSE, "" for anything else (VGS never applies
+// such an entry).
+func entryPhase(m map[string]any) string {
+	switch strings.ToUpper(str(m, "phase")) {
+	case "REQUEST":
+		return "request"
+	case "RESPONSE":
+		return "response"
+	}
+	return ""
 }
