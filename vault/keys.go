@@ -377,12 +377,20 @@ func (kr *Keyring) sealVersion(ver uint32, alias string, value []byte) ([]byte, 
 	return kr.sealWith(aead, alias, value)
 }
 
+// sealWith returns nonce ‖ the sealed value, in one allocation that also
+// holds the alias (the additional data) past the ciphertext's capacity:
+// []byte(alias) handed to the AEAD would be an allocation of its own.
 func (kr *Keyring) sealWith(aead cipher.AEAD, alias string, value []byte) ([]byte, error) {
-	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(value)+aead.Overhead())
+	ns := aead.NonceSize()
+	n := ns + len(value) + aead.Overhead()
+	buf := make([]byte, n+len(alias))
+	ad := buf[n:]
+	copy(ad, alias)
+	out := buf[:ns:n]
 	if _, err := io.ReadFull(kr.rand, out); err != nil {
 		return nil, fmt.Errorf("vault: random: %w", err)
 	}
-	return aead.Seal(out, out, value, []byte(alias)), nil
+	return aead.Seal(out, out, value, ad), nil
 }
 
 // open decrypts a record. A ciphertext altered or moved to another alias
