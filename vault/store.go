@@ -24,10 +24,10 @@ const (
 // ParseStorage returns the storage class named s (case-insensitive); the
 // empty string is StoragePersistent.
 func ParseStorage(s string) (Storage, error) {
-	switch strings.ToUpper(s) {
-	case "", string(StoragePersistent):
+	switch {
+	case s == "", strings.EqualFold(s, string(StoragePersistent)):
 		return StoragePersistent, nil
-	case string(StorageVolatile):
+	case strings.EqualFold(s, string(StorageVolatile)):
 		return StorageVolatile, nil
 	}
 	return "", fmt.Errorf("%w: want PERSISTENT or VOLATILE", ErrInvalidStorage)

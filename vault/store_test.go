@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -207,5 +208,33 @@ func TestDecodedCiphertextAndIndexKeyAreApart(t *testing.T) {
 				t.Fatalf("after appending to the ciphertext: ciphertext %q, index key %q; want %q, %q", got.Ciphertext, got.IndexKey, tc.ciphertext, tc.ik)
 			}
 		})
+	}
+}
+
+// TestParseStorage: a storage class is read whatever its letter case, and
+// without an allocation (Redact parses one per value).
+func TestParseStorage(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Storage
+		ok   bool
+	}{
+		{"", StoragePersistent, true},
+		{"PERSISTENT", StoragePersistent, true},
+		{"persistent", StoragePersistent, true},
+		{"VOLATILE", StorageVolatile, true},
+		{"volatile", StorageVolatile, true},
+		{"Volatile", StorageVolatile, true},
+		{"volatil", "", false},
+		{"volatile ", "", false},
+		{"temporary", "", false},
+	} {
+		got, err := ParseStorage(tc.in)
+		if got != tc.want || (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidStorage)) {
+			t.Errorf("ParseStorage(%q) = %q, %v; want %q, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseStorage("volatile") }); n != 0 {
+		t.Errorf("ParseStorage: %v allocations, want 0", n)
 	}
 }
