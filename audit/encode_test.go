@@ -136,3 +136,51 @@ func FuzzLineEncoding(f *testing.F) {
 		assertEncodingMatches(t, fillLine(t, []string{b, "", a}, n, false))
 	})
 }
+
+// TestPlainByte: plainByte is true exactly for the bytes json.Marshal
+// writes as they are in a string, but DEL (0x7F), which json.Marshal
+// writes as it is too and appendString leaves to it, as it always did.
+func TestPlainByte(t *testing.T) {
+	for c := range 256 {
+		q, err := json.Marshal(string([]byte{byte(c)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := string(q) == `"`+string([]byte{byte(c)})+`"` && c != 0x7f; plainByte(byte(c)) != want {
+			t.Errorf("plainByte(%#x) = %v, want %v (json.Marshal writes %s)", c, !want, want, q)
+		}
+	}
+}
+
+// TestEncodeWritesTheTimeInPlace: the line encode writes is, byte for
+// byte, appendLine of the line with its time as time.RFC3339Nano formats
+// it (trailing zeros of the fraction dropped), followed by its mac; and a
+// line costs encode one allocation (its mac, kept as the chain head).
+func TestEncodeWritesTheTimeInPlace(t *testing.T) {
+	k := testKeys(t, 3)
+	w := &Writer{keys: k}
+	l := line{Event: EventReveal, Actor: "route:checkout", Route: "checkout", Aliases: []string{"Zk3-_p0QZk3-_p0QZk3-_p"}, Outcome: OutcomeOK}
+	for _, now := range []time.Time{
+		time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, 100_000_000, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 1, time.UTC),
+	} {
+		got, mac := w.encode(nil, l, 9, "prevmac", now)
+		want := l
+		want.Seq, want.Time, want.Prev = 9, now.Format(time.RFC3339Nano), "prevmac"
+		body := appendLine(nil, &want)
+		if wantMac := k.mac(body); mac != wantMac {
+			t.Fatalf("%s: mac %q, want %q", now, mac, wantMac)
+		}
+		line := append(append(append(body[:len(body)-1:len(body)-1], macMember...), mac...), "\"}\n"...)
+		if !bytes.Equal(got, line) {
+			t.Fatalf("%s: encode =\n %s\nwant %s", now, got, line)
+		}
+	}
+	buf := make([]byte, 0, 1024)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = w.encode(buf[:0], l, 9, "prevmac", now) }); n > 1 {
+		t.Errorf("encode: %v allocations, want 1", n)
+	}
+}

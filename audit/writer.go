@@ -687,9 +687,9 @@ func (w *Writer) lineOf(ev Event) line {
 // encode appends the line's bytes (with its mac and a newline) to dst and
 // returns them with its mac.
 func (w *Writer) encode(dst []byte, l line, seq uint64, prev string, now time.Time) ([]byte, string) {
-	l.Seq, l.Time, l.Prev, l.Mac = seq, now.Format(time.RFC3339Nano), prev, ""
+	l.Seq, l.Time, l.Prev, l.Mac = seq, "", prev, ""
 	start := len(dst)
-	dst = appendLine(dst, &l)
+	dst = appendLineAt(dst, &l, now)
 	end := len(dst)
 	dst = w.keys.appendMAC(dst, dst[start:end]) // after the body, for the string
 	mac := string(dst[end:])
