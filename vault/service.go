@@ -107,7 +107,7 @@ type Options struct {
 // values are new: they would create a record) and before it writes
 // anything, with every persistent value of the call and, for each, whether
 // it is new. The values are the clear values: an Admission must never log,
-// store or export them. An error refuses the whole call and nothing is
+// store or export them, nor keep them (they are wiped when the call ends). An error refuses the whole call and nothing is
 // written; return a *ThrottleError to have callers answer 429. It must be
 // safe for concurrent use.
 type Admission interface {
@@ -295,6 +295,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err != nil {
 		return nil, err
 	}
+	defer wipeItems(items) // copies of the values, and values decrypted for items naming an alias
 	if s.maxValues > 0 && len(items) > s.maxValues {
 		return nil, tooMany(s.maxValues, s.maxValues, "values")
 	}
@@ -619,8 +620,24 @@ type item struct {
 	detail      bool // RedactRequest.Detail
 }
 
-func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) ([]item, error) {
+// prepare validates reqs into items. The items' values are copies of the
+// requests' values, all in one buffer, or values decrypted for the
+// requests that name an alias: the caller wipes them when it is done
+// (wipeItems); prepare wipes them itself when it fails.
+func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) (_ []item, err error) {
 	items := make([]item, len(reqs))
+	defer func() {
+		if err != nil {
+			wipeItems(items)
+		}
+	}()
+	size := 0
+	for _, r := range reqs {
+		if r.Alias == "" && len(r.Value) <= s.maxValue { // at most what is copied below
+			size += len(r.Value)
+		}
+	}
+	values := make([]byte, 0, size)
 	var bad []ItemError
 	var fromAlias []int
 	for i, r := range reqs {
@@ -656,7 +673,8 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			if err := f.Check(r.Value); err != nil {
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
 			}
-			it.value = []byte(r.Value)
+			values = append(values, r.Value...)
+			it.value = values[len(values)-len(r.Value) : len(values) : len(values)]
 		}
 	}
 	if len(fromAlias) > 0 && len(bad) == 0 {
@@ -679,6 +697,7 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 				return nil, fmt.Errorf("vault: redact: %w", err)
 			}
 			if err := it.format.Check(string(v)); err != nil {
+				clear(v)
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
 				continue
 			}
@@ -695,6 +714,13 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 	}
 	return items, nil
+}
+
+// wipeItems clears the values of items.
+func wipeItems(items []item) {
+	for i := range items {
+		clear(items[i].value)
+	}
 }
 
 // write stores every pending item of the given storage class in dst,
