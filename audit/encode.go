@@ -57,6 +57,8 @@ func appendLineRest(b []byte, l *line) []byte {
 	}
 	if len(l.Aliases) > 0 {
 		b = appendStrings(append(b, `,"aliases":`...), l.Aliases)
+	} else if len(l.aliasHashes) > 0 {
+		b = appendHashes(append(b, `,"aliases":`...), l.aliasHashes)
 	}
 	if l.Omitted != 0 {
 		b = strconv.AppendInt(append(b, `,"aliases_omitted":`...), int64(l.Omitted), 10)
@@ -107,6 +109,19 @@ func appendStrings(b []byte, ss []string) []byte {
 			b = append(b, ',')
 		}
 		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendHashes appends a JSON array of the alias hashes in hs
+// (aliasHashLen bytes each): base64url, which needs no escaping.
+func appendHashes(b, hs []byte) []byte {
+	b = append(b, '[')
+	for i := 0; i < len(hs); i += aliasHashLen {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, '"'), hs[i:i+aliasHashLen]...), '"')
 	}
 	return append(b, ']')
 }

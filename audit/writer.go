@@ -101,7 +101,6 @@ type Writer struct {
 	// valid until its next call): the alias hashes of a line, and its
 	// count and found.
 	hashes       []byte
-	hashStrs     []string
 	count, found int
 	// The file lock kept between commits (see Several writers in the
 	// package doc). locked: this Writer holds w.f's flock (outside a
@@ -652,20 +651,15 @@ func (w *Writer) lineOf(ev Event) line {
 		if ev.CountOnly {
 			n = 0
 		}
-		// The hashes are made in one buffer and become one string, which
-		// each member is a slice of: one allocation per line.
+		// The hashes are made in one buffer the line points into: no
+		// allocation per line.
 		w.hashes = w.hashes[:0]
 		for _, a := range ev.Aliases[:n] {
 			w.hashes = w.keys.appendAliasHash(w.hashes, a)
 		}
-		all := string(w.hashes)
-		w.hashStrs = w.hashStrs[:0]
-		for i := range n {
-			w.hashStrs = append(w.hashStrs, all[i*aliasHashLen:(i+1)*aliasHashLen])
-		}
-		l.Aliases = w.hashStrs
+		l.aliasHashes = w.hashes
 		if cap(w.hashes) > maxKeptBuffer {
-			w.hashes, w.hashStrs = nil, nil
+			w.hashes = nil // the line keeps its own
 		}
 		if !ev.CountOnly {
 			l.Omitted = len(ev.Aliases) - n
