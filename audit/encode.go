@@ -36,7 +36,11 @@ func appendLineSeq(b []byte, seq uint64) []byte {
 // appendLineRest appends the members of l after its time, and closes it.
 func appendLineRest(b []byte, l *line) []byte {
 	b = appendMember(b, `,"event":`, l.Event)
-	b = appendMember(b, `,"actor":`, l.Actor)
+	if l.actorKind != "" {
+		b = appendJoined(append(b, `,"actor":`...), l.actorKind, l.Actor)
+	} else {
+		b = appendMember(b, `,"actor":`, l.Actor)
+	}
 	if l.Route != "" {
 		b = appendMember(b, `,"route":`, l.Route)
 	}
@@ -126,6 +130,27 @@ func appendHashes(b, hs []byte) []byte {
 	return append(b, ']')
 }
 
+// appendJoined appends a+b as a JSON string, as appendString does,
+// without making the string a+b when neither needs escaping.
+func appendJoined(dst []byte, a, b string) []byte {
+	if !plainString(a) || !plainString(b) {
+		return appendString(dst, a+b)
+	}
+	dst = append(append(append(dst, '"'), a...), b...)
+	return append(dst, '"')
+}
+
+// plainString reports whether json.Marshal writes every byte of s as it
+// is (plainByte).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // appendString appends s as a JSON string as json.Marshal writes it. The
 // strings of a line are fixed words, ids from configuration, base64url
 // hashes and times, which need no escaping: those are copied; anything
@@ -133,14 +158,12 @@ func appendHashes(b, hs []byte) []byte {
 // json.Marshal's HTML escapes <, > and &) is left to encoding/json itself,
 // so there is one escaping rule.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if !plainByte(s[i]) {
-			q, err := json.Marshal(s)
-			if err != nil { // a string always marshals
-				panic("audit: marshal a string: " + err.Error())
-			}
-			return append(b, q...)
+	if !plainString(s) {
+		q, err := json.Marshal(s)
+		if err != nil { // a string always marshals
+			panic("audit: marshal a string: " + err.Error())
 		}
+		return append(b, q...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // fillLine sets every field of a line through reflection, so a field added
@@ -212,5 +214,29 @@ func TestAliasHashesEncodeAsAliases(t *testing.T) {
 	w.lineOf(ev)
 	if n := testing.AllocsPerRun(100, func() { w.lineOf(ev) }); n != 0 {
 		t.Errorf("lineOf: %v allocations, want 0", n)
+	}
+}
+
+// TestVaultActorIsWrittenAsActorOf: the line of a vault access names its
+// actor as ActorOf does (client, route, neither; an id that needs
+// escaping too), and making its Event allocates nothing.
+func TestVaultActorIsWrittenAsActorOf(t *testing.T) {
+	w := &Writer{keys: testKeys(t, 3)}
+	for _, a := range []vault.Actor{
+		{Client: "CLTabc", Route: "checkout"}, {Route: "checkout"}, {}, {Route: `odd "route" <id>`}, {Client: "café"},
+	} {
+		e := vault.AuditEvent{Op: vault.AuditReveal, Actor: a, Aliases: []string{"tok_live_a"}, Found: 1, Outcome: vault.OutcomeOK}
+		got := w.lineOf(eventOf(e))
+		got.Seq, got.Time, got.Prev = 1, "t", "p"
+		b := appendLine(nil, &got)
+		want := got
+		want.Actor, want.actorKind = ActorOf(a), ""
+		if wb := appendLine(nil, &want); !bytes.Equal(b, wb) {
+			t.Errorf("actor %+v:\n got %s\nwant %s", a, b, wb)
+		}
+	}
+	e := vault.AuditEvent{Op: vault.AuditReveal, Actor: vault.Actor{Route: "checkout"}, Aliases: []string{"tok_live_a"}, Found: 1}
+	if n := testing.AllocsPerRun(100, func() { _ = eventOf(e) }); n != 0 {
+		t.Errorf("eventOf: %v allocations, want 0", n)
 	}
 }

@@ -237,20 +237,35 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 
 // AuditVault implements vault.Auditor: one reveal or delete line.
 func (w *Writer) AuditVault(ctx context.Context, e vault.AuditEvent) error {
-	return w.Log(ctx, Event{Event: e.Op, Actor: ActorOf(e.Actor), Route: e.Actor.Route, Client: e.Actor.Client,
-		Account: e.Actor.Account, Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome})
+	return w.Log(ctx, eventOf(e))
+}
+
+// eventOf is the Event of a vault access. Its actor is kept as its kind
+// and id (actorKind, Actor), which the line's encoder writes as one
+// string, so that no string is made for it.
+func eventOf(e vault.AuditEvent) Event {
+	kind, id := actorOf(e.Actor)
+	return Event{Event: e.Op, Actor: id, actorKind: kind, Route: e.Actor.Route, Client: e.Actor.Client,
+		Account: e.Actor.Account, Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome}
 }
 
 // ActorOf names a vault actor: "client:<id>" when a client is known, else
 // "route:<id>", else "unknown".
 func ActorOf(a vault.Actor) string {
+	kind, id := actorOf(a)
+	return kind + id
+}
+
+// actorOf returns ActorOf(a) in two parts: "client:" or "route:" and the
+// id, or "" and "unknown".
+func actorOf(a vault.Actor) (kind, id string) {
 	switch {
 	case a.Client != "":
-		return "client:" + a.Client
+		return "client:", a.Client
 	case a.Route != "":
-		return "route:" + a.Route
+		return "route:", a.Route
 	}
-	return "unknown"
+	return "", "unknown"
 }
 
 // Close writes what was queued and closes the file. Later Logs fail with
@@ -636,9 +651,9 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 // points into w's scratch: it is valid until the next call. The caller
 // holds commitMu.
 func (w *Writer) lineOf(ev Event) line {
-	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
+	l := line{Event: ev.Event, Actor: ev.Actor, actorKind: ev.actorKind, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
 		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
-	if l.Actor == "" {
+	if l.Actor == "" && l.actorKind == "" {
 		l.Actor = "unknown"
 	}
 	if l.Outcome == "" {
