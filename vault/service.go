@@ -107,9 +107,10 @@ type Options struct {
 // values are new: they would create a record) and before it writes
 // anything, with every persistent value of the call and, for each, whether
 // it is new. The values are the clear values: an Admission must never log,
-// store or export them, nor keep them (they are wiped when the call ends). An error refuses the whole call and nothing is
-// written; return a *ThrottleError to have callers answer 429. It must be
-// safe for concurrent use.
+// store or export them, nor keep them (they are wiped when the call
+// ends). An error refuses the whole call and nothing is written; return a
+// *ThrottleError to have callers answer 429. It must be safe for
+// concurrent use.
 type Admission interface {
 	Admit(ctx context.Context, values [][]byte, isNew []bool) error
 }
