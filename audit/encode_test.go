@@ -138,6 +138,9 @@ func FuzzLineEncoding(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string, n int64) {
 		assertEncodingMatches(t, fillLine(t, []string{a, b}, n, false))
 		assertEncodingMatches(t, fillLine(t, []string{b, "", a}, n, false))
+		if got, want := appendJoined(nil, a, b), appendString(nil, a+b); !bytes.Equal(got, want) {
+			t.Fatalf("appendJoined(%q, %q) = %s, want %s", a, b, got, want)
+		}
 	})
 }
 
