@@ -257,6 +257,9 @@ type Event struct {
 	// Actor is "client:<id>", "route:<id>", ActorCLI, ActorAdmin or
 	// ActorSystem; empty means "unknown".
 	Actor string
+	// actorKind, when set ("client:" or "route:", by AuditVault), is
+	// the start of the actor and Actor its id.
+	actorKind string
 	// Route and Client are the route and client the event concerns.
 	Route  string
 	Client string
@@ -289,17 +292,24 @@ type Event struct {
 // line is the JSON form of a line without its mac; the field order is the
 // order on disk.
 type line struct {
-	Seq         uint64   `json:"seq"`
-	Time        string   `json:"time"`
-	Event       string   `json:"event"`
-	Actor       string   `json:"actor"`
-	Route       string   `json:"route,omitempty"`
-	Client      string   `json:"client,omitempty"`
-	Account     string   `json:"account,omitempty"`
-	Purpose     string   `json:"purpose,omitempty"`
-	Count       *int     `json:"count,omitempty"`
-	Found       *int     `json:"found,omitempty"`
-	Aliases     []string `json:"aliases,omitempty"`
+	Seq   uint64 `json:"seq"`
+	Time  string `json:"time"`
+	Event string `json:"event"`
+	Actor string `json:"actor"`
+	// actorKind, when set, is written before Actor, in the same string
+	// (Event.actorKind).
+	actorKind string
+	Route     string   `json:"route,omitempty"`
+	Client    string   `json:"client,omitempty"`
+	Account   string   `json:"account,omitempty"`
+	Purpose   string   `json:"purpose,omitempty"`
+	Count     *int     `json:"count,omitempty"`
+	Found     *int     `json:"found,omitempty"`
+	Aliases   []string `json:"aliases,omitempty"`
+	// aliasHashes are the alias hashes of a line the Writer makes
+	// (lineOf), aliasHashLen bytes each, written as Aliases holding them
+	// would be, when Aliases is empty: not a string each.
+	aliasHashes []byte
 	Omitted     int      `json:"aliases_omitted,omitempty"`
 	KeyVersion  uint32   `json:"key_version,omitempty"`
 	Records     *uint64  `json:"records,omitempty"`

@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 )
 
 // appendLine appends the JSON form of l: byte for byte what json.Marshal
@@ -12,11 +13,34 @@ import (
 // line, the chained body and its mac alike, is written by it: encoding/json
 // took a third of the audit writer's CPU per line.
 func appendLine(b []byte, l *line) []byte {
-	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, l.Seq, 10)
+	b = appendLineSeq(b, l.Seq)
 	b = appendMember(b, `,"time":`, l.Time)
+	return appendLineRest(b, l)
+}
+
+// appendLineAt is appendLine of l with the time t (UTC) in place of
+// l.Time, formatted as time.RFC3339Nano into b rather than into a string
+// of its own: such a time needs no escaping, so the bytes are those of
+// appendLine with l.Time set to t.Format(time.RFC3339Nano).
+func appendLineAt(b []byte, l *line, t time.Time) []byte {
+	b = append(appendLineSeq(b, l.Seq), `,"time":"`...)
+	b = append(t.AppendFormat(b, time.RFC3339Nano), '"')
+	return appendLineRest(b, l)
+}
+
+// appendLineSeq opens a line with its seq member.
+func appendLineSeq(b []byte, seq uint64) []byte {
+	return strconv.AppendUint(append(b, `{"seq":`...), seq, 10)
+}
+
+// appendLineRest appends the members of l after its time, and closes it.
+func appendLineRest(b []byte, l *line) []byte {
 	b = appendMember(b, `,"event":`, l.Event)
-	b = appendMember(b, `,"actor":`, l.Actor)
+	if l.actorKind != "" {
+		b = appendJoined(append(b, `,"actor":`...), l.actorKind, l.Actor)
+	} else {
+		b = appendMember(b, `,"actor":`, l.Actor)
+	}
 	if l.Route != "" {
 		b = appendMember(b, `,"route":`, l.Route)
 	}
@@ -37,6 +61,8 @@ func appendLine(b []byte, l *line) []byte {
 	}
 	if len(l.Aliases) > 0 {
 		b = appendStrings(append(b, `,"aliases":`...), l.Aliases)
+	} else if len(l.aliasHashes) > 0 {
+		b = appendHashes(append(b, `,"aliases":`...), l.aliasHashes)
 	}
 	if l.Omitted != 0 {
 		b = strconv.AppendInt(append(b, `,"aliases_omitted":`...), int64(l.Omitted), 10)
@@ -91,6 +117,40 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
+// appendHashes appends a JSON array of the alias hashes in hs
+// (aliasHashLen bytes each): base64url, which needs no escaping.
+func appendHashes(b, hs []byte) []byte {
+	b = append(b, '[')
+	for i := 0; i < len(hs); i += aliasHashLen {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, '"'), hs[i:i+aliasHashLen]...), '"')
+	}
+	return append(b, ']')
+}
+
+// appendJoined appends a+b as a JSON string, as appendString does,
+// without making the string a+b when neither needs escaping.
+func appendJoined(dst []byte, a, b string) []byte {
+	if !plainString(a) || !plainString(b) {
+		return appendString(dst, a+b)
+	}
+	dst = append(append(append(dst, '"'), a...), b...)
+	return append(dst, '"')
+}
+
+// plainString reports whether json.Marshal writes every byte of s as it
+// is (plainByte).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // appendString appends s as a JSON string as json.Marshal writes it. The
 // strings of a line are fixed words, ids from configuration, base64url
 // hashes and times, which need no escaping: those are copied; anything
@@ -98,16 +158,32 @@ func appendStrings(b []byte, ss []string) []byte {
 // json.Marshal's HTML escapes <, > and &) is left to encoding/json itself,
 // so there is one escaping rule.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, err := json.Marshal(s)
-			if err != nil { // a string always marshals
-				panic("audit: marshal a string: " + err.Error())
-			}
-			return append(b, q...)
+	if !plainString(s) {
+		q, err := json.Marshal(s)
+		if err != nil { // a string always marshals
+			panic("audit: marshal a string: " + err.Error())
 		}
+		return append(b, q...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// plainByte reports whether json.Marshal writes c as it is in a string:
+// printable ASCII but the quote, the backslash and the HTML characters <,
+// > and &. A bit test of two constant masks (for 0x00–0x3F and 0x40–0x7F)
+// instead of seven comparisons: every byte of a line's strings is tested.
+func plainByte(c byte) bool {
+	const (
+		low  uint64 = 0xFFFFFFFF_00000000 &^ (1<<'"' | 1<<'&' | 1<<'<' | 1<<'>') // 0x20–0x3F
+		high uint64 = 0x7FFFFFFF_FFFFFFFF &^ (1 << ('\\' - 0x40))                // 0x40–0x7E
+	)
+	switch {
+	case c < 0x40:
+		return low>>c&1 != 0
+	case c < 0x80:
+		return high>>(c-0x40)&1 != 0
+	}
+	return false
 }

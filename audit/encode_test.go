@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // fillLine sets every field of a line through reflection, so a field added
@@ -53,7 +55,9 @@ func fillLine(t testing.TB, ss []string, n int64, zero bool) line {
 		}
 	}
 	for i := range v.NumField() {
-		setScalar(v.Field(i))
+		if v.Type().Field(i).IsExported() { // the others are not in the JSON form
+			setScalar(v.Field(i))
+		}
 	}
 	return l
 }
@@ -134,5 +138,109 @@ func FuzzLineEncoding(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string, n int64) {
 		assertEncodingMatches(t, fillLine(t, []string{a, b}, n, false))
 		assertEncodingMatches(t, fillLine(t, []string{b, "", a}, n, false))
+		if got, want := appendJoined(nil, a, b), appendString(nil, a+b); !bytes.Equal(got, want) {
+			t.Fatalf("appendJoined(%q, %q) = %s, want %s", a, b, got, want)
+		}
 	})
+}
+
+// TestPlainByte: plainByte is true exactly for the bytes json.Marshal
+// writes as they are in a string, but DEL (0x7F), which json.Marshal
+// writes as it is too and appendString leaves to it, as it always did.
+func TestPlainByte(t *testing.T) {
+	for c := range 256 {
+		q, err := json.Marshal(string([]byte{byte(c)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := string(q) == `"`+string([]byte{byte(c)})+`"` && c != 0x7f; plainByte(byte(c)) != want {
+			t.Errorf("plainByte(%#x) = %v, want %v (json.Marshal writes %s)", c, !want, want, q)
+		}
+	}
+}
+
+// TestEncodeWritesTheTimeInPlace: the line encode writes is, byte for
+// byte, appendLine of the line with its time as time.RFC3339Nano formats
+// it (trailing zeros of the fraction dropped), followed by its mac; and a
+// line costs encode one allocation (its mac, kept as the chain head; not
+// counted under the race detector: raceEnabled).
+func TestEncodeWritesTheTimeInPlace(t *testing.T) {
+	k := testKeys(t, 3)
+	w := &Writer{keys: k}
+	l := line{Event: EventReveal, Actor: "route:checkout", Route: "checkout", Aliases: []string{"Zk3-_p0QZk3-_p0QZk3-_p"}, Outcome: OutcomeOK}
+	for _, now := range []time.Time{
+		time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, 100_000_000, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 1, time.UTC),
+	} {
+		got, mac := w.encode(nil, l, 9, "prevmac", now)
+		want := l
+		want.Seq, want.Time, want.Prev = 9, now.Format(time.RFC3339Nano), "prevmac"
+		body := appendLine(nil, &want)
+		if wantMac := k.mac(body); mac != wantMac {
+			t.Fatalf("%s: mac %q, want %q", now, mac, wantMac)
+		}
+		line := append(append(append(body[:len(body)-1:len(body)-1], macMember...), mac...), "\"}\n"...)
+		if !bytes.Equal(got, line) {
+			t.Fatalf("%s: encode =\n %s\nwant %s", now, got, line)
+		}
+	}
+	buf := make([]byte, 0, 1024)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = w.encode(buf[:0], l, 9, "prevmac", now) }); n > 1 && !raceEnabled {
+		t.Errorf("encode: %v allocations, want 1", n)
+	}
+}
+
+// TestAliasHashesEncodeAsAliases: a line holding its alias hashes as
+// bytes (aliasHashes, as lineOf makes it) is written byte for byte as the
+// line holding them as strings (Aliases), and lineOf makes a reveal's line
+// without an allocation (not counted under the race detector).
+func TestAliasHashesEncodeAsAliases(t *testing.T) {
+	k := testKeys(t, 3)
+	for _, aliases := range [][]string{{"tok_live_a"}, {"4111119876541111", "tok_live_b", "123"}} {
+		var hs []byte
+		var strs []string
+		for _, a := range aliases {
+			hs = k.appendAliasHash(hs, a)
+			strs = append(strs, k.AliasHash(a))
+		}
+		l := line{Seq: 3, Time: "t", Event: EventReveal, Actor: "route:r", Outcome: OutcomeOK, Prev: "p"}
+		withStrings, withBytes := l, l
+		withStrings.Aliases, withBytes.aliasHashes = strs, hs
+		if a, b := appendLine(nil, &withStrings), appendLine(nil, &withBytes); !bytes.Equal(a, b) {
+			t.Fatalf("aliases %q:\n as bytes   %s\n as strings %s", aliases, b, a)
+		}
+	}
+	w := &Writer{keys: k}
+	ev := Event{Event: EventReveal, Actor: "route:checkout", Route: "checkout", Aliases: []string{"4111119876541111", "tok_live_b"}, Found: 2}
+	w.lineOf(ev)
+	if n := testing.AllocsPerRun(100, func() { w.lineOf(ev) }); n != 0 && !raceEnabled {
+		t.Errorf("lineOf: %v allocations, want 0", n)
+	}
+}
+
+// TestVaultActorIsWrittenAsActorOf: the line of a vault access names its
+// actor as ActorOf does (client, route, neither; an id that needs
+// escaping too), and making its Event allocates nothing.
+func TestVaultActorIsWrittenAsActorOf(t *testing.T) {
+	w := &Writer{keys: testKeys(t, 3)}
+	for _, a := range []vault.Actor{
+		{Client: "CLTabc", Route: "checkout"}, {Route: "checkout"}, {}, {Route: `odd "route" <id>`}, {Client: "café"},
+	} {
+		e := vault.AuditEvent{Op: vault.AuditReveal, Actor: a, Aliases: []string{"tok_live_a"}, Found: 1, Outcome: vault.OutcomeOK}
+		got := w.lineOf(eventOf(e))
+		got.Seq, got.Time, got.Prev = 1, "t", "p"
+		b := appendLine(nil, &got)
+		want := got
+		want.Actor, want.actorKind = ActorOf(a), ""
+		if wb := appendLine(nil, &want); !bytes.Equal(b, wb) {
+			t.Errorf("actor %+v:\n got %s\nwant %s", a, b, wb)
+		}
+	}
+	e := vault.AuditEvent{Op: vault.AuditReveal, Actor: vault.Actor{Route: "checkout"}, Aliases: []string{"tok_live_a"}, Found: 1}
+	if n := testing.AllocsPerRun(100, func() { _ = eventOf(e) }); n != 0 {
+		t.Errorf("eventOf: %v allocations, want 0", n)
+	}
 }

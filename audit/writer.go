@@ -101,7 +101,6 @@ type Writer struct {
 	// valid until its next call): the alias hashes of a line, and its
 	// count and found.
 	hashes       []byte
-	hashStrs     []string
 	count, found int
 	// The file lock kept between commits (see Several writers in the
 	// package doc). locked: this Writer holds w.f's flock (outside a
@@ -238,20 +237,35 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 
 // AuditVault implements vault.Auditor: one reveal or delete line.
 func (w *Writer) AuditVault(ctx context.Context, e vault.AuditEvent) error {
-	return w.Log(ctx, Event{Event: e.Op, Actor: ActorOf(e.Actor), Route: e.Actor.Route, Client: e.Actor.Client,
-		Account: e.Actor.Account, Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome})
+	return w.Log(ctx, eventOf(e))
+}
+
+// eventOf is the Event of a vault access. Its actor is kept as its kind
+// and id (actorKind, Actor), which the line's encoder writes as one
+// string, so that no string is made for it.
+func eventOf(e vault.AuditEvent) Event {
+	kind, id := actorOf(e.Actor)
+	return Event{Event: e.Op, Actor: id, actorKind: kind, Route: e.Actor.Route, Client: e.Actor.Client,
+		Account: e.Actor.Account, Purpose: e.Actor.Purpose, Aliases: e.Aliases, Found: e.Found, Outcome: e.Outcome}
 }
 
 // ActorOf names a vault actor: "client:<id>" when a client is known, else
 // "route:<id>", else "unknown".
 func ActorOf(a vault.Actor) string {
+	kind, id := actorOf(a)
+	return kind + id
+}
+
+// actorOf returns ActorOf(a) in two parts: "client:" or "route:" and the
+// id, or "" and "unknown".
+func actorOf(a vault.Actor) (kind, id string) {
 	switch {
 	case a.Client != "":
-		return "client:" + a.Client
+		return "client:", a.Client
 	case a.Route != "":
-		return "route:" + a.Route
+		return "route:", a.Route
 	}
-	return "unknown"
+	return "", "unknown"
 }
 
 // Close writes what was queued and closes the file. Later Logs fail with
@@ -637,9 +651,9 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 // points into w's scratch: it is valid until the next call. The caller
 // holds commitMu.
 func (w *Writer) lineOf(ev Event) line {
-	l := line{Event: ev.Event, Actor: ev.Actor, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
+	l := line{Event: ev.Event, Actor: ev.Actor, actorKind: ev.actorKind, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
 		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
-	if l.Actor == "" {
+	if l.Actor == "" && l.actorKind == "" {
 		l.Actor = "unknown"
 	}
 	if l.Outcome == "" {
@@ -652,20 +666,15 @@ func (w *Writer) lineOf(ev Event) line {
 		if ev.CountOnly {
 			n = 0
 		}
-		// The hashes are made in one buffer and become one string, which
-		// each member is a slice of: one allocation per line.
+		// The hashes are made in one buffer the line points into: no
+		// allocation per line.
 		w.hashes = w.hashes[:0]
 		for _, a := range ev.Aliases[:n] {
 			w.hashes = w.keys.appendAliasHash(w.hashes, a)
 		}
-		all := string(w.hashes)
-		w.hashStrs = w.hashStrs[:0]
-		for i := range n {
-			w.hashStrs = append(w.hashStrs, all[i*aliasHashLen:(i+1)*aliasHashLen])
-		}
-		l.Aliases = w.hashStrs
+		l.aliasHashes = w.hashes
 		if cap(w.hashes) > maxKeptBuffer {
-			w.hashes, w.hashStrs = nil, nil
+			w.hashes = nil // the line keeps its own
 		}
 		if !ev.CountOnly {
 			l.Omitted = len(ev.Aliases) - n
@@ -687,9 +696,9 @@ func (w *Writer) lineOf(ev Event) line {
 // encode appends the line's bytes (with its mac and a newline) to dst and
 // returns them with its mac.
 func (w *Writer) encode(dst []byte, l line, seq uint64, prev string, now time.Time) ([]byte, string) {
-	l.Seq, l.Time, l.Prev, l.Mac = seq, now.Format(time.RFC3339Nano), prev, ""
+	l.Seq, l.Time, l.Prev, l.Mac = seq, "", prev, ""
 	start := len(dst)
-	dst = appendLine(dst, &l)
+	dst = appendLineAt(dst, &l, now)
 	end := len(dst)
 	dst = w.keys.appendMAC(dst, dst[start:end]) // after the body, for the string
 	mac := string(dst[end:])

@@ -150,3 +150,47 @@ func TestRestoreIsNotAskedOfTheAdmission(t *testing.T) {
 		t.Fatalf("a restore over MaxValuesPerCall = %v; want ErrTooManyValues", err)
 	}
 }
+
+// keepingAdmission keeps the value slices it is given (which an Admission
+// must not do), to see what becomes of them after the call.
+type keepingAdmission struct {
+	kept   [][]byte
+	refuse error
+}
+
+func (a *keepingAdmission) Admit(_ context.Context, values [][]byte, _ []bool) error {
+	a.kept = append(a.kept, values...)
+	return a.refuse
+}
+
+// TestRedactWipesItsCopiesOfTheValues: the copies of the values a Redact
+// call works on (those its Admission is shown) are wiped when the call
+// returns, whether it stored them, found them stored, took them from an
+// alias or was refused.
+func TestRedactWipesItsCopiesOfTheValues(t *testing.T) {
+	for _, refuse := range []error{nil, &vault.ThrottleError{Limit: "test", RetryAfter: time.Minute}} {
+		adm := &keepingAdmission{}
+		svc, _, _ := admissionFixture(t, vault.Options{Admission: adm})
+		ctx := context.Background()
+		first, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		adm.refuse = refuse
+		_, err = svc.Redact(ctx, []vault.RedactRequest{
+			{Value: "4111111111111111"}, {Value: "5555555555554444", Classifiers: []string{"pan"}},
+			{Value: "123", Storage: vault.StorageVolatile}, {Alias: first[0].Alias, Format: vault.FormatPFPT},
+		})
+		if (err != nil) != (refuse != nil) {
+			t.Fatalf("refuse %v: Redact: %v", refuse, err)
+		}
+		if len(adm.kept) != 1+3 {
+			t.Fatalf("the Admission was shown %d values, want 4", len(adm.kept))
+		}
+		for i, v := range adm.kept {
+			if len(v) == 0 || !bytes.Equal(v, make([]byte, len(v))) {
+				t.Errorf("refuse %v: value %d after the call: %q, want it wiped", refuse, i, v)
+			}
+		}
+	}
+}

@@ -377,12 +377,20 @@ func (kr *Keyring) sealVersion(ver uint32, alias string, value []byte) ([]byte, 
 	return kr.sealWith(aead, alias, value)
 }
 
+// sealWith returns nonce ‖ the sealed value, in one allocation that also
+// holds the alias (the additional data) past the ciphertext's capacity:
+// []byte(alias) handed to the AEAD would be an allocation of its own.
 func (kr *Keyring) sealWith(aead cipher.AEAD, alias string, value []byte) ([]byte, error) {
-	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(value)+aead.Overhead())
+	ns := aead.NonceSize()
+	n := ns + len(value) + aead.Overhead()
+	buf := make([]byte, n+len(alias))
+	ad := buf[n:]
+	copy(ad, alias)
+	out := buf[:ns:n]
 	if _, err := io.ReadFull(kr.rand, out); err != nil {
 		return nil, fmt.Errorf("vault: random: %w", err)
 	}
-	return aead.Seal(out, out, value, []byte(alias)), nil
+	return aead.Seal(out, out, value, ad), nil
 }
 
 // open decrypts a record. A ciphertext altered or moved to another alias
@@ -390,30 +398,47 @@ func (kr *Keyring) sealWith(aead cipher.AEAD, alias string, value []byte) ([]byt
 // ones loaded (another gateway rotated, and the re-encryption moved it)
 // makes the Keyring refresh once from the store.
 func (kr *Keyring) open(ctx context.Context, r *Record) ([]byte, error) {
+	_, v, err := kr.openAppend(ctx, nil, r)
+	return v, err
+}
+
+// openLen is the room openAppend needs for r: its alias (the additional
+// data) and its value, which is shorter than its ciphertext.
+func openLen(r *Record) int { return len(r.Alias) + len(r.Ciphertext) }
+
+// openAppend is open into dst's spare capacity: it appends r's alias (the
+// additional data) and its value to dst and returns the extended buffer
+// and the value (a slice of it, capped at its end). When dst lacks the
+// room (openLen), the buffer returned is a new one holding only these:
+// dst is never copied, so that no value it holds is left behind in a
+// buffer the caller does not know of. One buffer thus holds the values of
+// a whole call, which the caller wipes once it has copied them.
+func (kr *Keyring) openAppend(ctx context.Context, dst []byte, r *Record) (buf, v []byte, err error) {
 	aead := kr.state.Load().aeads[r.KeyVersion]
 	if aead == nil && r.KeyVersion > kr.Current() {
 		if _, err := kr.Refresh(ctx); err != nil {
-			return nil, fmt.Errorf("vault: load key version %d: %w", r.KeyVersion, err)
+			return dst, nil, fmt.Errorf("vault: load key version %d: %w", r.KeyVersion, err)
 		}
 		aead = kr.state.Load().aeads[r.KeyVersion]
 	}
 	if aead == nil {
-		return nil, fmt.Errorf("vault: record uses unknown key version %d", r.KeyVersion)
+		return dst, nil, fmt.Errorf("vault: record uses unknown key version %d", r.KeyVersion)
 	}
 	ns := aead.NonceSize()
 	if len(r.Ciphertext) < ns+aead.Overhead() {
-		return nil, ErrTampered
+		return dst, nil, ErrTampered
 	}
-	// One allocation holds the alias (the additional data) and, after it,
-	// the value; the value's slice is capped at its own end.
 	n := len(r.Alias)
-	buf := make([]byte, n, n+len(r.Ciphertext)-ns-aead.Overhead())
-	copy(buf, r.Alias)
-	v, err := aead.Open(buf[n:n], r.Ciphertext[:ns], r.Ciphertext[ns:], buf[:n])
-	if err != nil {
-		return nil, ErrTampered
+	if cap(dst)-len(dst) < openLen(r) {
+		dst = make([]byte, 0, openLen(r))
 	}
-	return v[:len(v):len(v)], nil
+	start := len(dst)
+	dst = append(dst, r.Alias...)
+	v, err = aead.Open(dst[start+n:start+n], r.Ciphertext[:ns], r.Ciphertext[ns:], dst[start:start+n])
+	if err != nil {
+		return dst[:start], nil, ErrTampered
+	}
+	return dst[:start+n+len(v)], v[:len(v):len(v)], nil
 }
 
 // indexKeyFor returns the HMAC index key of value under format f in the

@@ -2,8 +2,12 @@ package vault
 
 import (
 	"bytes"
+	"context"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -90,5 +94,48 @@ func TestIndexMACWipesItsInput(t *testing.T) {
 		if j != len(keys) {
 			t.Fatalf("valueKeys made %d keys, want %d", len(keys), j)
 		}
+	}
+}
+
+// testKeyring returns a Keyring with one data key (version 1) and no store.
+func testKeyring(t testing.TB) *Keyring {
+	t.Helper()
+	aead, err := newAEAD(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := &Keyring{rand: rand.Reader}
+	kr.state.Store(&keyState{current: 1, aeads: map[uint32]cipher.AEAD{1: aead}})
+	return kr
+}
+
+// TestSealAllocatesOnce: seal makes nonce ‖ ciphertext in one allocation
+// (the alias it is bound to included), capped at its end; it opens under
+// its alias only.
+func TestSealAllocatesOnce(t *testing.T) {
+	kr := testKeyring(t)
+	value := []byte("4111111111111111")
+	if n := testing.AllocsPerRun(100, func() {
+		if _, _, err := kr.seal("tok_live_alias", value); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Errorf("seal: %v allocations, want 1", n)
+	}
+	ver, ct, err := kr.seal("4111119876541111", value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(ct) != len(ct) || len(ct) != 12+len(value)+16 {
+		t.Fatalf("ciphertext of length %d and capacity %d, want both %d", len(ct), cap(ct), 12+len(value)+16)
+	}
+	r := &Record{Alias: "4111119876541111", KeyVersion: ver, Ciphertext: ct}
+	got, err := kr.open(context.Background(), r)
+	if err != nil || !bytes.Equal(got, value) {
+		t.Fatalf("open = %q, %v; want the value", got, err)
+	}
+	r.Alias = "4111119876541112"
+	if _, err := kr.open(context.Background(), r); !errors.Is(err, ErrTampered) {
+		t.Fatalf("open under another alias: %v, want ErrTampered", err)
 	}
 }

@@ -107,9 +107,10 @@ type Options struct {
 // values are new: they would create a record) and before it writes
 // anything, with every persistent value of the call and, for each, whether
 // it is new. The values are the clear values: an Admission must never log,
-// store or export them. An error refuses the whole call and nothing is
-// written; return a *ThrottleError to have callers answer 429. It must be
-// safe for concurrent use.
+// store or export them, nor keep them (they are wiped when the call
+// ends). An error refuses the whole call and nothing is written; return a
+// *ThrottleError to have callers answer 429. It must be safe for
+// concurrent use.
 type Admission interface {
 	Admit(ctx context.Context, values [][]byte, isNew []bool) error
 }
@@ -295,6 +296,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err != nil {
 		return nil, err
 	}
+	defer wipeItems(items) // copies of the values, and values decrypted for items naming an alias
 	if s.maxValues > 0 && len(items) > s.maxValues {
 		return nil, tooMany(s.maxValues, s.maxValues, "values")
 	}
@@ -619,8 +621,24 @@ type item struct {
 	detail      bool // RedactRequest.Detail
 }
 
-func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) ([]item, error) {
+// prepare validates reqs into items. The items' values are copies of the
+// requests' values, all in one buffer, or values decrypted for the
+// requests that name an alias: the caller wipes them when it is done
+// (wipeItems); prepare wipes them itself when it fails.
+func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) (_ []item, err error) {
 	items := make([]item, len(reqs))
+	defer func() {
+		if err != nil {
+			wipeItems(items)
+		}
+	}()
+	size := 0
+	for _, r := range reqs {
+		if r.Alias == "" && len(r.Value) <= s.maxValue { // at most what is copied below
+			size += len(r.Value)
+		}
+	}
+	values := make([]byte, 0, size)
 	var bad []ItemError
 	var fromAlias []int
 	for i, r := range reqs {
@@ -656,7 +674,8 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			if err := f.Check(r.Value); err != nil {
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
 			}
-			it.value = []byte(r.Value)
+			values = append(values, r.Value...)
+			it.value = values[len(values)-len(r.Value) : len(values) : len(values)]
 		}
 	}
 	if len(fromAlias) > 0 && len(bad) == 0 {
@@ -679,6 +698,7 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 				return nil, fmt.Errorf("vault: redact: %w", err)
 			}
 			if err := it.format.Check(string(v)); err != nil {
+				clear(v)
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
 				continue
 			}
@@ -695,6 +715,13 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 	}
 	return items, nil
+}
+
+// wipeItems clears the values of items.
+func wipeItems(items []item) {
+	for i := range items {
+		clear(items[i].value)
+	}
 }
 
 // write stores every pending item of the given storage class in dst,
@@ -911,7 +938,7 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
 	defer done()
-	recs, vals, err := s.openAudited(ctx, opReveal, aliases)
+	recs, err := s.openAudited(ctx, opReveal, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
@@ -921,20 +948,20 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 			out[i].Err = ErrNotFound
 			continue
 		}
-		out[i] = Revealed{Value: string(vals[i]), Format: r.rec.Format, Storage: r.rec.Storage,
+		out[i] = Revealed{Value: string(r.value), Format: r.rec.Format, Storage: r.rec.Storage,
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
-		clear(vals[i]) // the decrypted buffer: the caller has its copy
+		clear(r.value) // the decrypted bytes: the caller has its copy
 	}
 	return out, nil
 }
 
 // openAudited is open followed by the audit record of the reveal: values
 // are returned only once the Auditor has recorded the call.
-func (s *Service) openAudited(ctx context.Context, op string, aliases []string) ([]found, [][]byte, error) {
-	recs, vals, err := s.open(ctx, op, aliases)
+func (s *Service) openAudited(ctx context.Context, op string, aliases []string) ([]found, error) {
+	recs, err := s.open(ctx, op, aliases)
 	if err != nil {
 		_ = s.audit(ctx, AuditReveal, aliases, 0, OutcomeError) // best effort: nothing is returned
-		return nil, nil, err
+		return nil, err
 	}
 	n := 0
 	for _, r := range recs {
@@ -947,36 +974,64 @@ func (s *Service) openAudited(ctx context.Context, op string, aliases []string) 
 		outcome = OutcomeNotFound
 	}
 	if err := s.audit(ctx, AuditReveal, aliases, n, outcome); err != nil {
-		for _, v := range vals {
-			clear(v)
-		}
-		return nil, nil, err
+		wipeValues(recs)
+		return nil, err
 	}
-	return recs, vals, nil
+	return recs, nil
 }
 
-// open looks up aliases and decrypts the records found; vals[i] is nil
-// where recs[i].rec is.
-func (s *Service) open(ctx context.Context, op string, aliases []string) ([]found, [][]byte, error) {
+// open looks up aliases and decrypts the records found (decrypt):
+// recs[i].value is the value of recs[i].rec, nil where the record is.
+func (s *Service) open(ctx context.Context, op string, aliases []string) ([]found, error) {
 	recs, err := s.lookup(ctx, op, aliases)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	vals := make([][]byte, len(recs))
-	for i, r := range recs {
+	if err := s.decrypt(ctx, recs); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// decrypt sets the value of each record of recs. The values share one
+// buffer; the caller wipes each once it has copied it (wipeValues). When a
+// record does not decrypt, the values decrypted before it are wiped.
+func (s *Service) decrypt(ctx context.Context, recs []found) error {
+	size := 0
+	for _, r := range recs {
+		if r.rec != nil {
+			size += openLen(r.rec)
+		}
+	}
+	if size == 0 {
+		return nil
+	}
+	buf := make([]byte, 0, size)
+	for i := range recs {
+		r := &recs[i]
 		if r.rec == nil {
 			continue
 		}
-		if vals[i], err = s.keys.open(ctx, r.rec); err != nil {
-			return nil, nil, err
+		var err error
+		if buf, r.value, err = s.keys.openAppend(ctx, buf, r.rec); err != nil {
+			wipeValues(recs)
+			return err
 		}
 	}
-	return recs, vals, nil
+	return nil
+}
+
+// wipeValues clears the decrypted values of recs.
+func wipeValues(recs []found) {
+	for _, r := range recs {
+		clear(r.value)
+	}
 }
 
 type found struct {
 	rec   *Record
 	store Store
+	value []byte // the decrypted value of rec (open), until the caller wipes it
 }
 
 // lookup finds each alias in the volatile store, then the persistent one,
@@ -1063,17 +1118,18 @@ func (s *Service) Describe(ctx context.Context, aliases []string) ([]Entry, erro
 		return nil, fmt.Errorf("vault: describe: %w", err)
 	}
 	defer done()
-	recs, vals, err := s.openAudited(ctx, opDescribe, aliases)
+	recs, err := s.openAudited(ctx, opDescribe, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("vault: describe: %w", err)
 	}
+	defer wipeValues(recs) // the decrypted bytes: the entries have their copies
 	out := make([]Entry, len(aliases))
 	for i, r := range recs {
 		if r.rec == nil {
 			out[i].Err = ErrNotFound
 			continue
 		}
-		e := Entry{Value: string(vals[i]), Classifiers: r.rec.Classifiers, Storage: r.rec.Storage,
+		e := Entry{Value: string(r.value), Classifiers: r.rec.Classifiers, Storage: r.rec.Storage,
 			CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt,
 			Aliases: []AliasInfo{{Alias: r.rec.Alias, Format: r.rec.Format}}}
 		if r.rec.Storage == StoragePersistent {

@@ -24,10 +24,10 @@ const (
 // ParseStorage returns the storage class named s (case-insensitive); the
 // empty string is StoragePersistent.
 func ParseStorage(s string) (Storage, error) {
-	switch strings.ToUpper(s) {
-	case "", string(StoragePersistent):
+	switch {
+	case s == "", strings.EqualFold(s, string(StoragePersistent)):
 		return StoragePersistent, nil
-	case string(StorageVolatile):
+	case strings.EqualFold(s, string(StorageVolatile)):
 		return StorageVolatile, nil
 	}
 	return "", fmt.Errorf("%w: want PERSISTENT or VOLATILE", ErrInvalidStorage)
@@ -191,23 +191,52 @@ func AppendRecord(b []byte, r *Record) []byte {
 }
 
 // UnmarshalRecord decodes what MarshalRecord wrote, for the given alias.
+// The record shares no memory with b. It costs one allocation (a
+// recordBox) for a record whose ciphertext, index key and classifiers fit
+// in the box, as a card number's and a CVC's do, and one more when it has
+// classifiers or an owner: one string that they are all substrings of.
 func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	d := decoder{b: b}
 	v := d.byte()
 	if v != recordVersion && v != recordVersionOwned {
 		return nil, fmt.Errorf("vault: record version %d is not supported", v)
 	}
-	r := &Record{Alias: alias}
+	box := new(recordBox)
+	r := &box.rec
+	r.Alias = alias
 	r.Format = formatOf(d.raw())
 	r.Storage = storageOf(d.raw())
 	r.KeyVersion = uint32(d.uvarint())
 	ciphertext := d.raw()
 	n := d.uvarint()
-	if n > 1024 {
+	if n > 1024 || n > uint64(len(d.b)) { // each classifier takes a byte at least
 		d.err = errCorrupt
 	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		r.Classifiers = append(r.Classifiers, d.string())
+	// The classifiers and the owner are substrings of tail, a copy of
+	// what follows the classifier count; at gives where a field just
+	// decoded starts in it.
+	var tail string
+	if d.err == nil && (n > 0 || v == recordVersionOwned) {
+		tail = string(d.b)
+	}
+	end := len(d.b)
+	at := func(f []byte) string {
+		i := end - len(d.b) - len(f)
+		return tail[i : i+len(f)]
+	}
+	if n > 0 && d.err == nil {
+		if n <= uint64(len(box.cls)) {
+			r.Classifiers = box.cls[:n:n]
+		} else {
+			r.Classifiers = make([]string, n)
+		}
+		for i := range r.Classifiers {
+			f := d.raw()
+			if d.err != nil {
+				break
+			}
+			r.Classifiers[i] = at(f)
+		}
 	}
 	r.CreatedAt = time.Unix(0, d.varint()).UTC()
 	if exp := d.varint(); exp != 0 {
@@ -215,8 +244,10 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 	}
 	indexKey := d.raw()
 	if v == recordVersionOwned {
-		if r.Owner = d.string(); r.Owner == "" && d.err == nil {
-			d.err = errCorrupt // an owned record names its owner
+		if f := d.raw(); d.err == nil {
+			if r.Owner = at(f); r.Owner == "" {
+				d.err = errCorrupt // an owned record names its owner
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -226,16 +257,30 @@ func UnmarshalRecord(alias string, b []byte) (*Record, error) {
 		return nil, fmt.Errorf("vault: decode record: %w", d.err)
 	}
 	// The ciphertext and the index key are copied out of b (a store's
-	// page, valid only in its transaction) into one allocation, each slice
-	// capped so that neither can grow into the other. The ciphertext is
-	// never nil (empty for an empty field), the index key nil when empty.
-	buf := make([]byte, len(ciphertext)+len(indexKey))
+	// page, valid only in its transaction) into the box, or one
+	// allocation when they do not fit, each slice capped so that neither
+	// can grow into the other. The ciphertext is never nil (empty for an
+	// empty field), the index key nil when empty.
+	buf := box.b[:]
+	if len(ciphertext)+len(indexKey) > len(buf) {
+		buf = make([]byte, len(ciphertext)+len(indexKey))
+	}
 	r.Ciphertext = buf[:copy(buf, ciphertext):len(ciphertext)]
 	if len(indexKey) != 0 {
-		r.IndexKey = buf[len(ciphertext):]
+		r.IndexKey = buf[len(ciphertext) : len(ciphertext)+len(indexKey) : len(ciphertext)+len(indexKey)]
 		copy(r.IndexKey, indexKey)
 	}
 	return r, nil
+}
+
+// recordBox is what UnmarshalRecord allocates: the Record, with room for
+// the ciphertext and index key of a short value (a card number: 44 bytes
+// of ciphertext and a 32-byte index key) and for one classifier; 288
+// bytes, one of the allocator's size classes.
+type recordBox struct {
+	rec Record
+	cls [1]string
+	b   [80]byte
 }
 
 var errCorrupt = errors.New("corrupt record")
@@ -285,8 +330,6 @@ func (d *decoder) varint() int64 {
 	d.b = d.b[n:]
 	return v
 }
-
-func (d *decoder) string() string { return string(d.raw()) }
 
 // raw returns the next length-prefixed field, in the decoded bytes (not a
 // copy).

@@ -2,6 +2,8 @@ package vault
 
 import (
 	"bytes"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -14,6 +16,11 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 			CreatedAt: time.Unix(0, 0).UTC(), ExpiresAt: time.Unix(1700003600, 0).UTC()},
 		{Alias: "tok_o", Format: FormatUUID, Storage: StoragePersistent, KeyVersion: 2, Ciphertext: []byte{4},
 			CreatedAt: time.Unix(1700000000, 0).UTC(), IndexKey: []byte{1}, Owner: "acct_b"},
+		// More classifiers and bytes than a recordBox holds.
+		{Alias: "tok_big", Format: FormatUUID, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: bytes.Repeat([]byte{5}, 300),
+			Classifiers: []string{"pan", "", "visa", "café"}, CreatedAt: time.Unix(1700000000, 9).UTC(), IndexKey: bytes.Repeat([]byte{6}, 32), Owner: "acct_c"},
+		{Alias: "tok_c", Format: FormatUUID, Storage: StorageVolatile, KeyVersion: 1, Ciphertext: []byte{1},
+			Classifiers: []string{"only"}, CreatedAt: time.Unix(1, 0).UTC(), ExpiresAt: time.Unix(2, 0).UTC(), Owner: "acct_d"},
 	}
 	for _, r := range tests {
 		got, err := UnmarshalRecord(r.Alias, MarshalRecord(r))
@@ -22,8 +29,8 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 		}
 		if got.Format != r.Format || got.Storage != r.Storage || got.KeyVersion != r.KeyVersion ||
 			!bytes.Equal(got.Ciphertext, r.Ciphertext) || !bytes.Equal(got.IndexKey, r.IndexKey) ||
-			!got.CreatedAt.Equal(r.CreatedAt) || !got.ExpiresAt.Equal(r.ExpiresAt) || len(got.Classifiers) != len(r.Classifiers) ||
-			got.Owner != r.Owner {
+			!got.CreatedAt.Equal(r.CreatedAt) || !got.ExpiresAt.Equal(r.ExpiresAt) || !slices.Equal(got.Classifiers, r.Classifiers) ||
+			(got.Classifiers == nil) != (r.Classifiers == nil) || got.Owner != r.Owner || got.Alias != r.Alias {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, r)
 		}
 	}
@@ -130,6 +137,34 @@ func TestUnmarshalRecordCopiesItsInput(t *testing.T) {
 	}
 }
 
+// TestUnmarshalRecordAllocations: a card number's record (a 16-digit
+// value's ciphertext, an index key, a classifier) decodes in two
+// allocations, and a CVC's (no classifier, no owner) in one.
+func TestUnmarshalRecordAllocations(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    *Record
+		max  float64
+	}{
+		{"card number", &Record{Format: FormatFPESixTFour, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: make([]byte, 12+16+16),
+			Classifiers: []string{"pan"}, CreatedAt: time.Unix(1700000000, 0), IndexKey: make([]byte, 32)}, 2},
+		{"card number of an account", &Record{Format: FormatFPESixTFour, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: make([]byte, 12+16+16),
+			Classifiers: []string{"pan"}, CreatedAt: time.Unix(1700000000, 0), IndexKey: make([]byte, 32), Owner: "acct_a"}, 2},
+		{"cvc", &Record{Format: FormatNumLengthPreserving, Storage: StorageVolatile, KeyVersion: 1, Ciphertext: make([]byte, 12+3+16),
+			CreatedAt: time.Unix(1700000000, 0), ExpiresAt: time.Unix(1700003600, 0)}, 1},
+	} {
+		enc := MarshalRecord(tc.r)
+		n := testing.AllocsPerRun(100, func() {
+			if _, err := UnmarshalRecord("tok_live_abc", enc); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n > tc.max {
+			t.Errorf("%s: %v allocations, want at most %v", tc.name, n, tc.max)
+		}
+	}
+}
+
 func BenchmarkUnmarshalRecord(b *testing.B) {
 	enc := MarshalRecord(&Record{Format: FormatFPESixTFour, Storage: StoragePersistent, KeyVersion: 1, Ciphertext: make([]byte, 44),
 		Classifiers: []string{"pan"}, CreatedAt: time.Unix(1700000000, 0), IndexKey: make([]byte, 32), Owner: "acct_a"})
@@ -154,6 +189,7 @@ func TestDecodedCiphertextAndIndexKeyAreApart(t *testing.T) {
 		{"no index key", []byte("ciphertext"), nil},
 		{"empty ciphertext", nil, []byte("index-key")},
 		{"neither", nil, nil},
+		{"larger than the box", bytes.Repeat([]byte("c"), 70), []byte("index-key-of-32-bytes-----------")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := UnmarshalRecord("a", MarshalRecord(&Record{Format: FormatUUID, Storage: StoragePersistent,
@@ -172,5 +208,33 @@ func TestDecodedCiphertextAndIndexKeyAreApart(t *testing.T) {
 				t.Fatalf("after appending to the ciphertext: ciphertext %q, index key %q; want %q, %q", got.Ciphertext, got.IndexKey, tc.ciphertext, tc.ik)
 			}
 		})
+	}
+}
+
+// TestParseStorage: a storage class is read whatever its letter case, and
+// without an allocation (Redact parses one per value).
+func TestParseStorage(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Storage
+		ok   bool
+	}{
+		{"", StoragePersistent, true},
+		{"PERSISTENT", StoragePersistent, true},
+		{"persistent", StoragePersistent, true},
+		{"VOLATILE", StorageVolatile, true},
+		{"volatile", StorageVolatile, true},
+		{"Volatile", StorageVolatile, true},
+		{"volatil", "", false},
+		{"volatile ", "", false},
+		{"temporary", "", false},
+	} {
+		got, err := ParseStorage(tc.in)
+		if got != tc.want || (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidStorage)) {
+			t.Errorf("ParseStorage(%q) = %q, %v; want %q, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseStorage("volatile") }); n != 0 {
+		t.Errorf("ParseStorage: %v allocations, want 0", n)
 	}
 }

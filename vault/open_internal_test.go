@@ -1,0 +1,81 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+)
+
+// sealed returns the record of value under alias, sealed by kr.
+func sealed(t *testing.T, kr *Keyring, alias, value string) *Record {
+	t.Helper()
+	ver, ct, err := kr.seal(alias, []byte(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Record{Alias: alias, Format: FormatUUID, Storage: StoragePersistent, KeyVersion: ver, Ciphertext: ct}
+}
+
+// TestOpenAppend: openAppend decrypts into the room dst has, after what
+// it holds, and into a buffer of its own when dst has too little (dst is
+// then left as it was); a record that does not decrypt appends nothing.
+func TestOpenAppend(t *testing.T) {
+	kr := testKeyring(t)
+	ctx := context.Background()
+	a, b := sealed(t, kr, "tok_a", "4111111111111111"), sealed(t, kr, "tok_b", "737")
+	buf := make([]byte, 0, openLen(a)+openLen(b))
+	buf, va, err := kr.openAppend(ctx, buf, a)
+	if err != nil || string(va) != "4111111111111111" || cap(va) != len(va) {
+		t.Fatalf("openAppend(a) = %q (cap %d), %v", va, cap(va), err)
+	}
+	head := &buf[0]
+	buf, vb, err := kr.openAppend(ctx, buf, b)
+	if err != nil || string(vb) != "737" || &buf[0] != head || string(buf) != "tok_a4111111111111111tok_b737" {
+		t.Fatalf("openAppend(b) = %q, %v; buffer %q, moved %v", vb, err, buf, &buf[0] != head)
+	}
+	full := append([]byte(nil), buf...)
+	own, vc, err := kr.openAppend(ctx, buf[:len(buf):len(buf)], a) // no room left
+	if err != nil || string(vc) != "4111111111111111" || string(own) != "tok_a4111111111111111" || !bytes.Equal(buf, full) {
+		t.Fatalf("openAppend without room = %q, %v; old buffer %q, new %q", vc, err, buf, own)
+	}
+	moved := *a
+	moved.Alias = "tok_x" // a ciphertext moved to another alias
+	if got, v, err := kr.openAppend(ctx, buf[:0], &moved); !errors.Is(err, ErrTampered) || v != nil || len(got) != 0 {
+		t.Fatalf("openAppend(moved) = %q, %q, %v; want nothing and ErrTampered", got, v, err)
+	}
+}
+
+// TestDecryptWipesWhatItDecryptedWhenARecordFails: decrypt gives every
+// value of a call, in one allocation; when one record does not decrypt,
+// the values it decrypted before it are wiped.
+func TestDecryptWipesWhatItDecryptedWhenARecordFails(t *testing.T) {
+	kr := testKeyring(t)
+	s := &Service{keys: kr}
+	ctx := context.Background()
+	a, b := sealed(t, kr, "tok_a", "4111111111111111"), sealed(t, kr, "tok_b", "737")
+	moved := *sealed(t, kr, "tok_c", "5555555555554444")
+	moved.Alias = "tok_t" // a ciphertext moved to another alias
+
+	recs := []found{{rec: a}, {}, {rec: b}}
+	if err := s.decrypt(ctx, recs); err != nil || string(recs[0].value) != "4111111111111111" || recs[1].value != nil || string(recs[2].value) != "737" {
+		t.Fatalf("decrypt = %+v, %v", recs, err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := s.decrypt(ctx, []found{{rec: a}, {}, {rec: b}}); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Errorf("decrypt of two records: %v allocations, want 1", n)
+	}
+
+	recs = []found{{rec: a}, {rec: b}, {rec: &moved}}
+	if err := s.decrypt(ctx, recs); !errors.Is(err, ErrTampered) {
+		t.Fatalf("decrypt with a moved record: %v, want ErrTampered", err)
+	}
+	for i, r := range recs[:2] {
+		if len(r.value) == 0 || !bytes.Equal(r.value, make([]byte, len(r.value))) {
+			t.Errorf("value %d after the failure: %q, want it wiped", i, r.value)
+		}
+	}
+}
