@@ -33,7 +33,12 @@
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
 // including WebSocket upgrades. Upgrade is forwarded for WebSocket only:
-// any other Upgrade (h2c) is removed with its HTTP2-Settings header.
+// any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
+// pooled buffer a body was read into is cleared before it goes back to the
+// pool or is dropped, on every path (a message refused, a body that broke
+// off or was longer than declared, a response sent and closed), except the
+// buffer of a request body sent as it was read, which GetBody reads for as
+// long as the request lives.
 //
 // # Routes that redact request bodies
 //

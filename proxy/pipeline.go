@@ -7,6 +7,7 @@ package proxy
 // (routing, the upstream, CONNECT and TLS).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -213,7 +214,16 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
-	var pooled *[]byte              // the buffer of bodyBuffers raw may be in
+	// pooled is the buffer of bodyBuffers raw may be in. Whatever way run
+	// returns, a buffer it did not hand on (to the body sent, see below)
+	// goes back to the pool, cleared: nothing refers to it any more, and
+	// it may hold card data.
+	var pooled *[]byte
+	defer func() {
+		if pooled != nil {
+			bodyBuffers.put(pooled)
+		}
+	}()
 	load := func() *jsonapi.Error { // reads and decodes msg's body
 
 		if msg.length > p.max {
@@ -236,6 +246,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		switch {
 		case errors.Is(err, errTooLarge):
 			bodyErr = errTooLarge
+			if pooled != nil {
+				// The prefix goes on with the rest of the body: a copy of
+				// it, so that the buffer goes back cleared (deferred).
+				b = bytes.Clone(b)
+			}
 			msg.body = rejoin(b, msg.body)
 		case err != nil:
 			p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
@@ -369,12 +384,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				pooled = nil
 			}
 		}
-		if phase != routes.Response {
-			pooled = nil // GetBody reads out (request)
-		}
 		// A response body sent as it was read owns its buffer: the body
-		// gives it back when the proxy closes it after writing it.
-		msg.mem = newMemBody(out, pooled)
+		// gives it back when the proxy closes it after writing it. A
+		// request body sent as it was read keeps it (GetBody reads out).
+		owned := pooled
+		if phase != routes.Response {
+			owned = nil
+		}
+		pooled = nil // handed on: not given back when run returns
+		msg.mem = newMemBody(out, owned)
 		msg.body = msg.mem
 		msg.length = int64(len(out))
 		msg.buf = out
