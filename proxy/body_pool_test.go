@@ -628,3 +628,30 @@ func (b *recordingBody) buffer() []byte {
 	defer b.mu.Unlock()
 	return b.first
 }
+
+// TestMemBodyOfTheState: the first body of each phase of an exchange is
+// the state's own memBody, a later one a new one; each reads its own
+// bytes, and the one that owns a buffer gives it back cleared on Close.
+func TestMemBodyOfTheState(t *testing.T) {
+	st := &reqState{}
+	p := bodyBuffers.get(10)
+	buf := (*p)[:cap(*p)]
+	b := append((*p)[:0], "response"...)
+	req := st.memBodyFor(routes.Request, []byte("request"), nil)
+	resp := st.memBodyFor(routes.Response, b, p)
+	again := st.memBodyFor(routes.Request, []byte("again"), nil)
+	if req != &st.mems[0] || resp != &st.mems[1] || again == req || again == resp {
+		t.Fatal("the state's memBodies were not used exactly once per phase")
+	}
+	for want, m := range map[string]*memBody{"request": req, "again": again} {
+		if got, err := io.ReadAll(m); err != nil || string(got) != want {
+			t.Fatalf("read %q %v, want %q", got, err, want)
+		}
+	}
+	if got, err := io.ReadAll(resp); err != nil || string(got) != "response" {
+		t.Fatalf("read %q %v, want response", got, err)
+	}
+	if err := resp.Close(); err != nil || resp.pooled != nil || !bytes.Equal(buf, make([]byte, len(buf))) {
+		t.Fatal("Close did not give the response's buffer back cleared")
+	}
+}

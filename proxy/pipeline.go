@@ -90,6 +90,30 @@ type reqState struct {
 	// respBodyUsed).
 	respBody     cancelBody
 	respBodyUsed bool
+	// mems are the bodies of the messages the request and the response
+	// phase buffered (memBodyFor), in the same allocation as the state;
+	// memsUsed once each is.
+	mems     [2]memBody
+	memsUsed [2]bool
+}
+
+// memBodyFor returns a memBody reading b and owning pooled (as
+// newMemBody) for a message of phase: the state's own the first time,
+// else a new one. Each phase runs once per exchange, and the body of its
+// message lives as long as the exchange.
+func (st *reqState) memBodyFor(phase routes.Phase, b []byte, pooled *[]byte) *memBody {
+	i := 0
+	if phase == routes.Response {
+		i = 1
+	}
+	if st.memsUsed[i] {
+		return newMemBody(b, pooled)
+	}
+	st.memsUsed[i] = true
+	m := &st.mems[i]
+	m.pooled = pooled
+	m.Reset(b)
+	return m
 }
 
 // clearMessage drops what rm refers to once a phase is over.
@@ -392,7 +416,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			owned = nil
 		}
 		pooled = nil // handed on: not given back when run returns
-		msg.mem = newMemBody(out, owned)
+		msg.mem = st.memBodyFor(phase, out, owned)
 		msg.body = msg.mem
 		msg.length = int64(len(out))
 		msg.buf = out
