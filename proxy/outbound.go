@@ -234,6 +234,12 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	gp.Logger = goproxyLogger{opts.Logger}
 	gp.Tr = o.transport          // every request goes through ctx.RoundTripper (o.roundTrip); this one verifies TLS all the same
 	gp.KeepAcceptEncoding = true // onRequest decides
+	// onRequest removes the hop-by-hop headers of every request it
+	// forwards (removeHopByHop: goproxy's RemoveProxyHeaders removes a
+	// subset of them), and toDestination clears RequestURI; goproxy's
+	// pass, skipped, formatted the request's URL for a log line it does
+	// not write.
+	gp.KeepHeader = true
 	gp.ConnectDialWithReq = o.connectDial
 	o.roundTripper = goproxy.RoundTripperFunc(o.roundTrip)
 	gp.OnRequest().HandleConnect(goproxy.FuncHttpsHandler(o.handleConnect))
