@@ -217,7 +217,9 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
-			ResponseHeaderTimeout: opts.UpstreamTimeout,
+			// No ResponseHeaderTimeout: timeoutTransport bounds the
+			// same wait (from before the request is written) with one
+			// timer, where both made two per request.
 		}
 	}
 	known, err := checker(opts.Known, opts.Tokenizer)

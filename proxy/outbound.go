@@ -221,7 +221,9 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: opts.UpstreamTimeout,
+		// No ResponseHeaderTimeout: timeoutTransport (o.upstream, the
+		// transport of every request goproxy forwards) bounds the same
+		// wait, from before the request is written, with one timer.
 	}
 	o.upstream = &timeoutTransport{rt: o.transport, d: opts.UpstreamTimeout}
 	if opts.Capturer != nil {
