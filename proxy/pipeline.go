@@ -71,10 +71,11 @@ type reqState struct {
 	// the leak guard knows them without a vault call.
 	made []string
 	// upstream is the request's context made cancellable by the proxy
-	// when it copied the request (WithContext) for the route, and cancel
-	// cancels it: timeoutTransport bounds the wait for the upstream with
-	// them rather than copying the request once more. nil: the transport
-	// makes its own.
+	// when it copied the request (WithContext) for the route (inside an
+	// intercepted tunnel a context of its own, under which loopCtx looks
+	// the request's values up), and cancel cancels it: timeoutTransport
+	// bounds the wait for the upstream with them rather than copying the
+	// request once more. nil: the transport makes its own.
 	upstream context.Context
 	cancel   context.CancelCauseFunc
 	// body is the request body the request phase buffered (nil: none):
