@@ -84,8 +84,11 @@ var bodyBuffers = &bodyPool{}
 // refers to the buffer any more), or, for a response body sent as it was
 // read, the body's memBody gives it back when the proxy closes it after
 // writing it; put clears it first: no card data waits in the pool. A
-// request body sent as it was read is never given back (GetBody reads it
-// for as long as the request lives).
+// buffer the phase read a body into and did not hand on (the message was
+// refused, the body broke off, or was longer than declared and goes on as
+// a copy of what was read) goes back cleared when the phase returns; put
+// clears a buffer it does not keep too. A request body sent as it was read
+// is never given back (GetBody reads it for as long as the request lives).
 type bodyPool struct{ classes [bodyClasses]sync.Pool } // *[]byte
 
 const (
@@ -117,15 +120,18 @@ func (bp *bodyPool) get(n int64) *[]byte {
 	return &b
 }
 
-// put clears the buffer p (from get) and keeps it for another body.
+// put clears the buffer p (from get), all of its capacity, and keeps it
+// for another body. A buffer of no class is cleared too, and dropped: a
+// buffer that held a body may hold card data, whether it is pooled or left
+// to the collector.
 func (bp *bodyPool) put(p *[]byte) {
 	b := (*p)[:cap(*p)]
+	clear(b)
+	*p = b
 	i := bp.class(int64(len(b)))
 	if i < 0 || len(b) != minPooledBody<<i {
 		return
 	}
-	clear(b)
-	*p = b
 	bp.classes[i].Put(p)
 }
 

@@ -9,18 +9,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // TestBodyPoolClassesAndClear: get gives a buffer of the smallest class
 // that holds n bytes (none above the largest), put clears what it keeps
-// and ignores a buffer of no class.
+// and clears a buffer of no class too, which it drops.
 func TestBodyPoolClassesAndClear(t *testing.T) {
 	var bp bodyPool
 	for _, tc := range []struct {
@@ -46,7 +50,10 @@ func TestBodyPoolClassesAndClear(t *testing.T) {
 	}
 	odd := make([]byte, 3000)
 	copy(odd, testPAN)
-	bp.put(&odd) // no class: dropped, not kept
+	bp.put(&odd) // no class: cleared and dropped, not kept
+	if !bytes.Equal(odd, make([]byte, len(odd))) {
+		t.Fatal("put dropped a buffer of no class without clearing it")
+	}
 	if q := bp.get(3000); q != nil && &(*q)[0] == &odd[0] {
 		t.Fatal("a buffer of no class came back")
 	}
@@ -495,5 +502,156 @@ func TestSwapBodyOfTheLoopRequest(t *testing.T) {
 		if got, err := io.ReadAll(b); err != nil || string(got) != want || b.n != int64(len(want)) {
 			t.Fatalf("read %q (%d counted) %v, want %q", got, b.n, err, want)
 		}
+	}
+}
+
+// TestRefusedResponseBufferIsCleared: a response body the phase read into
+// a buffer of bodyBuffers and then did not send (the leak guard refused
+// it, the body broke off, it was longer than declared and over max_body)
+// leaves no byte of it in that buffer once the exchange is over, whether
+// the buffer went back to the pool or was dropped. The transport records
+// the buffer the gateway read the body into (the slice of the first Read).
+func TestRefusedResponseBufferIsCleared(t *testing.T) {
+	const (
+		pan    = "4000056655665556" // in no other test: the pool may hold their bodies
+		marker = "refused-buffer-marker"
+	)
+	body := `{"pan":"` + pan + `","note":"` + marker + `","pad":"` + strings.Repeat("x", 1400) + `"}`
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = io.WriteString(w, body)
+	})
+	set := parseRoutes(t, `routes:
+  - id: guarded
+    direction: inbound
+    host: "*"
+    upstream: {{UP}}
+    leak_guard: block
+    filters:
+      - id: cards
+        operation: redact
+        targets: [{json: card.number}]
+`, up.URL)
+	for _, tc := range []struct {
+		name   string
+		length int64 // the declared length the transport reports; 0: the body's
+		cut    int   // the body breaks off after this many bytes; 0: never
+		max    int64 // max_body
+		reason string
+	}{
+		{name: "leak guard blocks", max: 4096, reason: "card_data_leak"},
+		{name: "body breaks off", cut: 1000, max: 4096, reason: "body_unreadable"},
+		{name: "longer than declared, over max_body", length: 1100, max: 1200, reason: "body_too_large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := &recordingBody{cut: tc.cut, closed: make(chan struct{})}
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp, err := http.DefaultTransport.RoundTrip(r)
+				if err != nil {
+					return nil, err
+				}
+				rb.ReadCloser = resp.Body
+				resp.Body = rb
+				if tc.length > 0 {
+					resp.ContentLength = tc.length
+					resp.Header.Set("Content-Length", strconv.FormatInt(tc.length, 10))
+				}
+				return resp, nil
+			})
+			in, err := NewInbound(InboundOptions{Table: routes.NewTable(set), Tokenizer: newTestVault(t).tok,
+				Transport: rt, MaxBody: tc.max, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(in)
+			defer srv.Close()
+			resp, err := srv.Client().Get(srv.URL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(got), tc.reason) || strings.Contains(string(got), pan) {
+				t.Fatalf("%d %s, want 502 %s", resp.StatusCode, got, tc.reason)
+			}
+			<-rb.closed // the gateway is done with the exchange
+			buf := rb.buffer()
+			if cap(buf) < minPooledBody {
+				t.Fatalf("the body was read into %d bytes, not a buffer of bodyBuffers", cap(buf))
+			}
+			if buf = buf[:cap(buf)]; bytes.Contains(buf, []byte(pan)) || bytes.Contains(buf, []byte(marker)) {
+				t.Fatal("the refused response's buffer still holds its body")
+			}
+		})
+	}
+}
+
+// recordingBody is an upstream's response body that remembers the buffer
+// its first Read filled, breaks off after cut bytes (0: never) and closes
+// closed when it is closed.
+type recordingBody struct {
+	io.ReadCloser
+	cut    int
+	n      int
+	mu     sync.Mutex
+	first  []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.first == nil {
+		b.first = p
+	}
+	b.mu.Unlock()
+	if b.cut > 0 {
+		if b.n >= b.cut {
+			return 0, errors.New("connection reset")
+		}
+		p = p[:min(len(p), b.cut-b.n)]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n += n
+	return n, err
+}
+
+func (b *recordingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { close(b.closed) })
+	return err
+}
+
+func (b *recordingBody) buffer() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.first
+}
+
+// TestMemBodyOfTheState: the first body of each phase of an exchange is
+// the state's own memBody, a later one a new one; each reads its own
+// bytes, and the one that owns a buffer gives it back cleared on Close.
+func TestMemBodyOfTheState(t *testing.T) {
+	st := &reqState{}
+	p := bodyBuffers.get(10)
+	buf := (*p)[:cap(*p)]
+	b := append((*p)[:0], "response"...)
+	req := st.memBodyFor(routes.Request, []byte("request"), nil)
+	resp := st.memBodyFor(routes.Response, b, p)
+	again := st.memBodyFor(routes.Request, []byte("again"), nil)
+	if req != &st.mems[0] || resp != &st.mems[1] || again == req || again == resp {
+		t.Fatal("the state's memBodies were not used exactly once per phase")
+	}
+	for want, m := range map[string]*memBody{"request": req, "again": again} {
+		if got, err := io.ReadAll(m); err != nil || string(got) != want {
+			t.Fatalf("read %q %v, want %q", got, err, want)
+		}
+	}
+	if got, err := io.ReadAll(resp); err != nil || string(got) != "response" {
+		t.Fatalf("read %q %v, want response", got, err)
+	}
+	if err := resp.Close(); err != nil || resp.pooled != nil || !bytes.Equal(buf, make([]byte, len(buf))) {
+		t.Fatal("Close did not give the response's buffer back cleared")
 	}
 }

@@ -33,7 +33,12 @@
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
 // including WebSocket upgrades. Upgrade is forwarded for WebSocket only:
-// any other Upgrade (h2c) is removed with its HTTP2-Settings header.
+// any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
+// pooled buffer a body was read into is cleared before it goes back to the
+// pool or is dropped, on every path (a message refused, a body that broke
+// off or was longer than declared, a response sent and closed), except the
+// buffer of a request body sent as it was read, which GetBody reads for as
+// long as the request lives.
 //
 // # Routes that redact request bodies
 //
@@ -212,7 +217,9 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
-			ResponseHeaderTimeout: opts.UpstreamTimeout,
+			// No ResponseHeaderTimeout: timeoutTransport bounds the
+			// same wait (from before the request is written) with one
+			// timer, where both made two per request.
 		}
 	}
 	known, err := checker(opts.Known, opts.Tokenizer)

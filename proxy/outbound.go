@@ -221,7 +221,9 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: opts.UpstreamTimeout,
+		// No ResponseHeaderTimeout: timeoutTransport (o.upstream, the
+		// transport of every request goproxy forwards) bounds the same
+		// wait, from before the request is written, with one timer.
 	}
 	o.upstream = &timeoutTransport{rt: o.transport, d: opts.UpstreamTimeout}
 	if opts.Capturer != nil {
@@ -234,6 +236,12 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	gp.Logger = goproxyLogger{opts.Logger}
 	gp.Tr = o.transport          // every request goes through ctx.RoundTripper (o.roundTrip); this one verifies TLS all the same
 	gp.KeepAcceptEncoding = true // onRequest decides
+	// onRequest removes the hop-by-hop headers of every request it
+	// forwards (removeHopByHop: goproxy's RemoveProxyHeaders removes a
+	// subset of them), and toDestination clears RequestURI; goproxy's
+	// pass, skipped, formatted the request's URL for a log line it does
+	// not write.
+	gp.KeepHeader = true
 	gp.ConnectDialWithReq = o.connectDial
 	o.roundTripper = goproxy.RoundTripperFunc(o.roundTrip)
 	gp.OnRequest().HandleConnect(goproxy.FuncHttpsHandler(o.handleConnect))
@@ -672,10 +680,16 @@ func loopFrom(ctx context.Context) *loopReq {
 // matched) and its capture (captureKey) and asks its parent for anything
 // else: one allocation (inside the loopReq) instead of a context.WithValue
 // and a request copy for each. Cancellation and deadlines are the
-// parent's.
+// parent's. When values is set, the parent is a context of its own for
+// cancellation (a cancelCtx under context.Background: no deadline, no
+// values) and values answers for every value the parent does not (the
+// cancelCtx answers for itself, so context.Cause and the registration of
+// children find it): context.WithoutCancel(values) under that cancelCtx,
+// without its allocation.
 type loopCtx struct {
 	context.Context
-	lr *loopReq
+	lr     *loopReq
+	values context.Context // nil: the parent's
 }
 
 func (c *loopCtx) Value(key any) any {
@@ -691,7 +705,13 @@ func (c *loopCtx) Value(key any) any {
 			return c.lr.rec
 		}
 	}
-	return c.Context.Value(key)
+	if c.values == nil {
+		return c.Context.Value(key)
+	}
+	if v := c.Context.Value(key); v != nil {
+		return v
+	}
+	return c.values.Value(key)
 }
 
 // onRequest is goproxy's request hook, for requests read from an
@@ -749,21 +769,23 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 				lr.st = &lr.state
 				// The context the upstream timeout cancels
 				// (timeoutTransport), made here with the copy.
-				up := parent
 				if intercepted {
 					// goproxy cancels the context of a request it read
 					// from a tunnel only once the exchange is over (it
 					// is not the client's connection): endLoop cancels
 					// this one then instead, which spares registering it
 					// with goproxy's (a map and a channel per request).
-					up = context.WithoutCancel(parent)
+					// It is a context of its own, under which loopCtx
+					// looks values up in the request's (values).
+					lr.ctx.values = parent
+					parent = context.Background()
 				}
-				parent, lr.state.cancel = context.WithCancelCause(up)
+				parent, lr.state.cancel = context.WithCancelCause(parent)
 				lr.state.upstream = parent
 			}
 		}
 	}
-	lr.ctx = loopCtx{Context: parent, lr: lr}
+	lr.ctx.Context, lr.ctx.lr = parent, lr
 	if refusal != nil {
 		req = req.WithContext(&lr.ctx)
 		return req, o.answer(lr, req, refusal)

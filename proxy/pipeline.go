@@ -7,6 +7,7 @@ package proxy
 // (routing, the upstream, CONNECT and TLS).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,10 +71,11 @@ type reqState struct {
 	// the leak guard knows them without a vault call.
 	made []string
 	// upstream is the request's context made cancellable by the proxy
-	// when it copied the request (WithContext) for the route, and cancel
-	// cancels it: timeoutTransport bounds the wait for the upstream with
-	// them rather than copying the request once more. nil: the transport
-	// makes its own.
+	// when it copied the request (WithContext) for the route (inside an
+	// intercepted tunnel a context of its own, under which loopCtx looks
+	// the request's values up), and cancel cancels it: timeoutTransport
+	// bounds the wait for the upstream with them rather than copying the
+	// request once more. nil: the transport makes its own.
 	upstream context.Context
 	cancel   context.CancelCauseFunc
 	// body is the request body the request phase buffered (nil: none):
@@ -89,6 +91,30 @@ type reqState struct {
 	// respBodyUsed).
 	respBody     cancelBody
 	respBodyUsed bool
+	// mems are the bodies of the messages the request and the response
+	// phase buffered (memBodyFor), in the same allocation as the state;
+	// memsUsed once each is.
+	mems     [2]memBody
+	memsUsed [2]bool
+}
+
+// memBodyFor returns a memBody reading b and owning pooled (as
+// newMemBody) for a message of phase: the state's own the first time,
+// else a new one. Each phase runs once per exchange, and the body of its
+// message lives as long as the exchange.
+func (st *reqState) memBodyFor(phase routes.Phase, b []byte, pooled *[]byte) *memBody {
+	i := 0
+	if phase == routes.Response {
+		i = 1
+	}
+	if st.memsUsed[i] {
+		return newMemBody(b, pooled)
+	}
+	st.memsUsed[i] = true
+	m := &st.mems[i]
+	m.pooled = pooled
+	m.Reset(b)
+	return m
 }
 
 // clearMessage drops what rm refers to once a phase is over.
@@ -213,7 +239,16 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
-	var pooled *[]byte              // the buffer of bodyBuffers raw may be in
+	// pooled is the buffer of bodyBuffers raw may be in. Whatever way run
+	// returns, a buffer it did not hand on (to the body sent, see below)
+	// goes back to the pool, cleared: nothing refers to it any more, and
+	// it may hold card data.
+	var pooled *[]byte
+	defer func() {
+		if pooled != nil {
+			bodyBuffers.put(pooled)
+		}
+	}()
 	load := func() *jsonapi.Error { // reads and decodes msg's body
 
 		if msg.length > p.max {
@@ -236,6 +271,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		switch {
 		case errors.Is(err, errTooLarge):
 			bodyErr = errTooLarge
+			if pooled != nil {
+				// The prefix goes on with the rest of the body: a copy of
+				// it, so that the buffer goes back cleared (deferred).
+				b = bytes.Clone(b)
+			}
 			msg.body = rejoin(b, msg.body)
 		case err != nil:
 			p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
@@ -369,12 +409,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				pooled = nil
 			}
 		}
-		if phase != routes.Response {
-			pooled = nil // GetBody reads out (request)
-		}
 		// A response body sent as it was read owns its buffer: the body
-		// gives it back when the proxy closes it after writing it.
-		msg.mem = newMemBody(out, pooled)
+		// gives it back when the proxy closes it after writing it. A
+		// request body sent as it was read keeps it (GetBody reads out).
+		owned := pooled
+		if phase != routes.Response {
+			owned = nil
+		}
+		pooled = nil // handed on: not given back when run returns
+		msg.mem = st.memBodyFor(phase, out, owned)
 		msg.body = msg.mem
 		msg.length = int64(len(out))
 		msg.buf = out
