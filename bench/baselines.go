@@ -56,7 +56,12 @@ const (
 	gwIdleConnTimeout       = 90 * time.Second
 	gwTLSHandshakeTimeout   = 10 * time.Second
 	gwExpectContinueTimeout = time.Second
-	gwResponseHeaderTimeout = 60 * time.Second // proxy.DefaultUpstreamTimeout
+	// gwResponseHeaderTimeout bounds the wait for the upstream's answer: the
+	// gateway's timeoutTransport does (proxy.DefaultUpstreamTimeout, one timer
+	// a request, its transports set no ResponseHeaderTimeout); a baseline has
+	// no other bound, so its transport keeps this one (also one timer a
+	// request).
+	gwResponseHeaderTimeout = 60 * time.Second
 	gwTLSMinVersion         = tls.VersionTLS12 // outbound TLSClientConfig: RootCAs + MinVersion only
 	gwCopyBufferSize        = 32 << 10         // proxy/body.go copyBuffers: the ReverseProxy BufferPool
 )
