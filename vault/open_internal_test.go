@@ -79,3 +79,29 @@ func TestDecryptWipesWhatItDecryptedWhenARecordFails(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAppendLeavesNoValueWhenItFails: a record that does not decrypt
+// (moved to another alias, or its tag altered) leaves none of its value in
+// the room openAppend was given (whatever order the AEAD decrypts and
+// checks the tag in): the room is the caller's buffer, which the caller
+// wipes only through the values it was given.
+func TestOpenAppendLeavesNoValueWhenItFails(t *testing.T) {
+	kr := testKeyring(t)
+	ctx := context.Background()
+	const value = "4111111111111111"
+	r := sealed(t, kr, "tok_a", value)
+	moved := *r
+	moved.Alias = "tok_b"
+	tampered := *r
+	tampered.Ciphertext = bytes.Clone(r.Ciphertext)
+	tampered.Ciphertext[len(tampered.Ciphertext)-1] ^= 1
+	for _, bad := range []*Record{&moved, &tampered} {
+		room := make([]byte, 0, openLen(bad))
+		if _, v, err := kr.openAppend(ctx, room, bad); !errors.Is(err, ErrTampered) || v != nil {
+			t.Fatalf("openAppend(%s) = %q, %v; want ErrTampered", bad.Alias, v, err)
+		}
+		if all := room[:cap(room)]; bytes.Contains(all, []byte(value[:8])) || bytes.Contains(all, []byte(value[8:])) {
+			t.Fatalf("openAppend(%s) failed and left %q in the room it was given", bad.Alias, all)
+		}
+	}
+}

@@ -1273,6 +1273,7 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 		if err != nil {
 			return fmt.Errorf("vault: update classifiers: %w", err)
 		}
+		defer clear(v)
 		sib, err := s.siblings(ctx, opUpdate, r.rec, string(v))
 		if err != nil {
 			return fmt.Errorf("vault: update classifiers: %w", err)

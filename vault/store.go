@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -21,16 +20,36 @@ const (
 	StorageVolatile Storage = "VOLATILE"
 )
 
-// ParseStorage returns the storage class named s (case-insensitive); the
-// empty string is StoragePersistent.
+// ParseStorage returns the storage class named s, whatever the case of its
+// ASCII letters (only those: no other character is read as one of them);
+// the empty string is StoragePersistent.
 func ParseStorage(s string) (Storage, error) {
 	switch {
-	case s == "", strings.EqualFold(s, string(StoragePersistent)):
+	case s == "", equalFoldASCII(s, string(StoragePersistent)):
 		return StoragePersistent, nil
-	case strings.EqualFold(s, string(StorageVolatile)):
+	case equalFoldASCII(s, string(StorageVolatile)):
 		return StorageVolatile, nil
 	}
 	return "", fmt.Errorf("%w: want PERSISTENT or VOLATILE", ErrInvalidStorage)
+}
+
+// equalFoldASCII reports whether s is upper, an upper-case ASCII name, in
+// any case of its ASCII letters. Unlike strings.EqualFold (ſ is s, K is k)
+// and strings.ToUpper (ı is I), no other character matches a letter.
+func equalFoldASCII(s, upper string) bool {
+	if len(s) != len(upper) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Record is what a store keeps under one alias. The value is never in it in

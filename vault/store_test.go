@@ -211,8 +211,8 @@ func TestDecodedCiphertextAndIndexKeyAreApart(t *testing.T) {
 	}
 }
 
-// TestParseStorage: a storage class is read whatever its letter case, and
-// without an allocation (Redact parses one per value).
+// TestParseStorage: a storage class is read whatever the case of its
+// ASCII letters, and without an allocation (Redact parses one per value).
 func TestParseStorage(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -228,6 +228,16 @@ func TestParseStorage(t *testing.T) {
 		{"volatil", "", false},
 		{"volatile ", "", false},
 		{"temporary", "", false},
+		// Only ASCII letters change case: the Unicode spellings that
+		// strings.ToUpper (dotless i) or strings.EqualFold (long s) map
+		// to the names are refused.
+		{"persiſtent", "", false},
+		{"PERſISTENT", "", false},
+		{"volatıle", "", false},
+		{"VOLATİLE", "", false},
+		{"VOLATILE\x00", "", false},
+		{"VOLATILF", "", false},
+		{"VOLATIL\xc5", "", false},
 	} {
 		got, err := ParseStorage(tc.in)
 		if got != tc.want || (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidStorage)) {

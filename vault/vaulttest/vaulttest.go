@@ -92,6 +92,7 @@ func Run(t *testing.T, h Harness) {
 		{"SetOwnerMovesARecordAndItsIndexEntry", testSetOwner},
 		{"SetOwnerRacesHaveOneWinner", testSetOwnerRace},
 		{"ServiceMigrateRecordGivesOnlyDefaultRecords", testServiceMigrateRecord},
+		{"ServiceConcurrentCallsKeepTheirValues", testServiceConcurrentValues},
 	}
 	if !h.VolatileOnly {
 		tests = append(tests,
