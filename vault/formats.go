@@ -3,7 +3,6 @@ package vault
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/aliasgate/aliasgate/internal/base58"
 	"github.com/aliasgate/aliasgate/internal/pan"
@@ -47,20 +46,20 @@ var unsupported = [...]Format{"CUSTOM", "JS"}
 // Formats returns every alias format in a stable order.
 func Formats() []Format { return formats[:] }
 
-// ParseFormat returns the format named s (case-insensitive). The empty string
+// ParseFormat returns the format named s, in any case of its ASCII letters
+// (no other character stands for a letter, as in ParseStorage). The empty string
 // is FormatUUID, the default.
 func ParseFormat(s string) (Format, error) {
 	if s == "" {
 		return FormatUUID, nil
 	}
-	f := Format(strings.ToUpper(s))
 	for _, k := range formats {
-		if k == f {
-			return f, nil
+		if equalFoldASCII(s, string(k)) {
+			return k, nil
 		}
 	}
 	for _, k := range unsupported {
-		if k == f {
+		if equalFoldASCII(s, string(k)) {
 			return "", fmt.Errorf("%w: %s aliases are defined outside aliasgate", ErrFormatUnsupported, k)
 		}
 	}

@@ -178,6 +178,15 @@ func TestParseFormat(t *testing.T) {
 		{"VGS_FIXED_LEN_GENERIC", FormatVGSFixedLenGeneric, false},
 		{"CUSTOM", "", true},
 		{"js", "", true},
+		{"Num_Length_Preserving", FormatNumLengthPreserving, false},
+		// Only ASCII letters change case (as in ParseStorage): the
+		// spellings strings.ToUpper mapped to a name (dotless i, long s
+		// with EqualFold) are refused.
+		{"FPE_SıX_T_FOUR", "", true},
+		{"NUM_LENGTH_PRESERVıNG", "", true},
+		{"fpe_ſix_t_four", "", true},
+		{"uuıd", "", true},
+		{"UUID ", "", true},
 	}
 	for _, tt := range tests {
 		got, err := ParseFormat(tt.in)
