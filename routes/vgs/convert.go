@@ -81,6 +81,11 @@ type pendingRoute struct {
 	// would still try first on the hosts it matches: it has no native
 	// route and no filters, and only stops the later routes (shadow).
 	leftOut bool
+	// read is what VGS matches with host_endpoint where hosts is narrower
+	// (an unescaped '.', any character in VGS, taken as a literal dot;
+	// vgsHosts): the hosts the route may win on when it stops the later
+	// routes (mayOverlap). nil: hosts.
+	read []hostSpec
 }
 
 const (
@@ -165,6 +170,9 @@ func (c *converter) route(cand candidate) {
 		baseID = fmt.Sprintf("route-%d", cand.index+1)
 	}
 	v := &pendingRoute{label: label, baseID: baseID, direction: direction, upstream: upstream, hosts: hosts, inexact: map[string]string{}}
+	if note != "" {
+		v.read = vgsHosts(hostEndpoint, direction)
+	}
 	v.group = uniqueID(baseID, c.groupIDs)
 	for i, e := range entries {
 		f, ok, exact, phase := c.entry(label, baseID, direction, i, e)
@@ -215,9 +223,13 @@ func (c *converter) leaveOut(label string, attrs map[string]any, direction, why 
 	if len(v.inexact) == 0 {
 		return // no entry VGS applies: it never wins
 	}
-	v.hosts, _, why = hostPatterns(str(attrs, "host_endpoint"), direction)
-	if why != "" {
+	var note string
+	v.hosts, note, why = hostPatterns(str(attrs, "host_endpoint"), direction)
+	switch {
+	case why != "":
 		v.hosts = []hostSpec{{host: "*"}}
+	case note != "":
+		v.hosts = vgsHosts(str(attrs, "host_endpoint"), direction)
 	}
 	c.vgs = append(c.vgs, v)
 }
@@ -423,9 +435,17 @@ func (v *pendingRoute) covers(h hostSpec) bool {
 // mayOverlap reports whether the VGS route's host_endpoint may match a
 // host (and port) that h matches; true when that cannot be ruled out.
 // Hosts that a more specific selector takes (precedes) never reach h's
-// route, and are not counted.
+// route, and are not counted; the hosts VGS matches beyond the route's
+// native selectors (read) are counted whatever precedes says, since no
+// native route of this one takes them.
 func (v *pendingRoute) mayOverlap(h hostSpec, precedes func(hostSpec) bool) bool {
-	for _, vh := range v.hosts {
+	return overlaps(v.hosts, h, precedes) || overlaps(v.read, h, func(hostSpec) bool { return false })
+}
+
+// overlaps reports whether one of hosts, other than those precedes
+// reports, may match a host (and port) that h matches (mayOverlap).
+func overlaps(hosts []hostSpec, h hostSpec, precedes func(hostSpec) bool) bool {
+	for _, vh := range hosts {
 		if vh.port != "" && h.port != "" && vh.port != h.port || precedes(vh) {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aliasgate/aliasgate/routes"
 	"gopkg.in/yaml.v3"
 )
 
@@ -812,4 +813,88 @@ func fuzzInput(t *testing.T, file []byte) []byte {
 		t.Fatalf("not a one-value fuzz corpus file: %q", file)
 	}
 	return []byte(s)
+}
+
+// TestUnescapedDotStopsWhatVGSMatches: a host_endpoint with an unescaped
+// '.' (any character in VGS) converts to the host with a literal dot
+// (narrowed), but the routes after it are stopped wherever VGS would match
+// it: behind api.x.com, left out whole or converted, a route on apixx.com
+// applies no filter where VGS applies the first route's entry instead. A
+// later route on a host the pattern cannot match (api.y.com) stays.
+func TestUnescapedDotStopsWhatVGSMatches(t *testing.T) {
+	route := func(id, host string, protocol string) map[string]any {
+		return vgsRoute(id, func(a map[string]any) {
+			a["destination_override_endpoint"] = "*"
+			a["host_endpoint"] = host
+			if protocol != "" {
+				a["protocol"] = protocol
+			}
+		}, vgsEntry(func(e map[string]any) {
+			e["id"] = id + "1"
+			e["operation"] = "ENRICH"
+		}))
+	}
+	tests := []struct {
+		name     string
+		protocol string // of the first route; "tcp" leaves it out whole
+		later    string // the later route's host_endpoint
+		want     map[string][]string
+		items    []wantItem
+	}{
+		{"left out, a host it matches as VGS reads it", "tcp", `apixx\.com`,
+			map[string][]string{"apixx.com": {}},
+			[]wantItem{{RouteLeftOut, `protocol "tcp"`}, {Narrowed, "left out on host apixx.com: VGS route a, left out"}}},
+		{"converted, a host it matches as VGS reads it", "", `apixx\.com`,
+			map[string][]string{"api.x.com": {"a1"}, "apixx.com": {}},
+			[]wantItem{{Narrowed, "unescaped '.'"}, {Narrowed, "may match some hosts of apixx.com"}, {Narrowed, "left out on host apixx.com: VGS route a comes first"}}},
+		{"left out, a host it cannot match", "tcp", `api\.y\.com`,
+			map[string][]string{"api.y.com": {"b1"}},
+			[]wantItem{{RouteLeftOut, `protocol "tcp"`}}},
+		{"converted, a host it cannot match", "", `api\.y\.com`,
+			map[string][]string{"api.x.com": {"a1"}, "api.y.com": {"b1"}},
+			[]wantItem{{Narrowed, "unescaped '.'"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := export(route("a", `api.x.com`, tt.protocol), route("b", tt.later, ""))
+			f, rep := convert(t, in)
+			checkItems(t, rep, tt.items)
+			got := map[string][]string{}
+			for _, r := range f.Routes {
+				got[r.Host+r.HostRegex] = []string{}
+				for _, fl := range r.Filters {
+					got[r.Host+r.HostRegex] = append(got[r.Host+r.HostRegex], fl.ID)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("placed %v, want %v", got, tt.want)
+			}
+			// The model of VGS and the converted routes on the later
+			// route's host, where the first route's pattern may match.
+			out, _, err := Convert(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := routes.Parse(out, "converted", routes.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			model, err := readModel(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			host := strings.ReplaceAll(tt.later, `\`, "")
+			req := modelRequest{outbound: true, host: host, port: "443", method: "POST", path: "/pay", ctype: "application/json"}
+			want, known := modelApplied(model, req, "request")
+			if !known || len(want) != 1 {
+				t.Fatalf("the model applies %v (known %v) on %s", want, known, host)
+			}
+			for _, id := range nativeApplied(set, req, "request") {
+				if id != want[0] {
+					t.Errorf("on %s native filter %s applies, VGS applies %v", host, id, want)
+				}
+			}
+			differential(t, in, 2000, false)
+		})
+	}
 }

@@ -62,7 +62,8 @@
 //	  inbound: a host under verygoodproxy.com     "*" (the vault's own proxy name, e.g.
 //	    or verygoodproxy.io, (.*), or empty         (.*)\.verygoodproxy\.com)
 //	  host:port                                  outbound: ports: [port]; inbound: left out
-//	  an unescaped '.' between labels            a literal dot (narrowed, reported)
+//	  an unescaped '.' between labels            a literal dot (narrowed, reported); what the
+//	                                             route stops (Precedence) is read as VGS reads it
 //	tags.name, id                               comment line "# VGS route <id> "<name>" (…)" above the route
 //	id                                          route id (characters other than [A-Za-z0-9._-] become '-';
 //	                                            route-<n> when missing; -2, -3 … when repeated)
@@ -82,6 +83,10 @@
 // pattern or upstream aliasgate cannot express) that has entries of a
 // phase: VGS would still try it first on the hosts its host_endpoint may
 // match (every host of its direction when the pattern cannot be read).
+// Which hosts a route may match is read as VGS reads its host_endpoint: an
+// unescaped '.', a literal dot in the route's own selectors, is any
+// character there (so api.x.com stops a later route on apixx.com; every
+// host of the direction when the pattern has a port).
 // Inbound, a native route has one upstream: a later VGS route on the same
 // hosts with another upstream is left out there (reported).
 //

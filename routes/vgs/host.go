@@ -52,6 +52,20 @@ func hostPatterns(pattern, direction string) (hosts []hostSpec, note, why string
 	return hosts, note, why
 }
 
+// vgsHosts returns the hosts VGS matches with the host_endpoint pattern,
+// for a pattern hostPatterns reads narrower (an unescaped '.', which VGS
+// matches against any character): the pattern as a host_regex, read whole
+// as VGS reads it, or every host ("*") where a host_regex cannot say it (a
+// port, every destination). Only what a route may stop is read this way;
+// its own filters stay on the narrower hosts.
+func vgsHosts(pattern, direction string) []hostSpec {
+	hosts, why := hostRegex(pattern, strings.TrimSpace(pattern), direction)
+	if why != "" {
+		return []hostSpec{{host: "*"}}
+	}
+	return hosts
+}
+
 // anyDot reports whether the regexp p has an unrepeated "any character".
 func anyDot(p string) bool {
 	re, err := syntax.Parse(p, syntax.Perl)
