@@ -1,21 +1,21 @@
 package proxy
 
 import (
-	"context"
-	"net/http/httptest"
-	"runtime"
-	"time"
-
 	"bufio"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
-	"github.com/aliasgate/aliasgate/vault"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // hopHeaders are hop-by-hop and proxy headers, in the spellings a client
@@ -233,12 +233,12 @@ func TestUpstreamTimeoutWithoutTransportTimer(t *testing.T) {
 	}
 }
 
-// TestClientHangUpCancelsUpstream: a client that hangs up
-// cancels the upstream request: plain HTTP at once (well before the 30 s
-// upstream timeout); inside a tunnel goproxy does not notice the hang-up
-// while it waits for the upstream (as on main), so the upstream timeout (1
-// s here) still ends it: the tunnel's context, a cancelCtx under
-// Background, is cancelled by the timer.
+// TestClientHangUpCancelsUpstream: a client that hangs up cancels the
+// upstream request: plain HTTP at once (well before the 30 s upstream
+// timeout); inside a tunnel nothing reads the client's connection while
+// goproxy's loop waits for the upstream, so the hang-up goes unseen there
+// and the upstream timeout (1 s here) ends the request: the tunnel's
+// context, a cancelCtx under Background, is cancelled by the timer.
 func TestClientHangUpCancelsUpstream(t *testing.T) {
 	started := make(chan struct{}, 8)
 	h1, done1 := hangingUpstream(t, false, started)
