@@ -67,19 +67,7 @@ func checkNoHop(t *testing.T, got []received) {
 func TestHopByHopNotForwardedAnySpelling(t *testing.T) {
 	psp := newTLSUpstream(t, nil)
 	plain := newUpstream(t, nil)
-	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"unrouted.test"}, roots: []*x509.Certificate{psp.Certificate()}, routes: `routes:
-  - id: hop
-    direction: outbound
-    host: "*.example.com"
-    leak_guard: log
-    filters:
-      - id: redact-echo
-        phase: response
-        match: {content_type: json}
-        operation: redact
-        targets:
-          - {json: echo.pan}
-`})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"unrouted.test"}, roots: []*x509.Certificate{psp.Certificate()}, routes: hopRoutes})
 	_, pport, _ := strings.Cut(strings.TrimPrefix(plain.URL, "http://"), ":")
 	for _, host := range []string{"plain.example.com", "unrouted.test"} {
 		t.Run("plain HTTP "+host, func(t *testing.T) {
