@@ -127,21 +127,32 @@ func sameAsMissing(t *testing.T, g *gatewayProc, what string, do func(alias stri
 // same shape that does not exist.
 //
 // A Luhn-valid alias (an FPE alias) stays Luhn-valid with the same first
-// 6 and last 4 digits (one middle digit up, another of the same Luhn
-// weight down): answers mask Luhn-valid runs to first 6 and last 4 in what
-// they echo, and the foreign and the missing alias must be masked alike.
+// 6 and last 4 digits (two of the masked middle digits changed): answers
+// mask Luhn-valid runs to first 6 and last 4 in what they echo, and the
+// foreign and the missing alias must be masked alike. Every middle of two
+// or more digits has such a change (the first digit changed, the second
+// set to the one value that restores the sum); the fixed ±1 of an earlier
+// version found none when the digits it tried were all 9 or all 0, and
+// the test then compared a masked alias with an unmasked one.
 func mutate(alias string) string {
 	if pan.Valid(alias) && len(alias) >= 13 {
 		b := []byte(alias)
-		// Digits 5, 7 and 9 from the right weigh 1 in the Luhn sum and are
-		// masked.
-		for _, i := range []int{len(b) - 5, len(b) - 7, len(b) - 9} {
-			for _, j := range []int{len(b) - 5, len(b) - 7, len(b) - 9} {
-				if i != j && b[i] < '9' && b[j] > '0' {
-					b[i]++
-					b[j]--
-					return string(b)
+		for i := 6; i < len(b)-4; i++ {
+			for j := 6; j < len(b)-4; j++ {
+				if i == j {
+					continue
 				}
+				orig := b[i]
+				b[i] = '0' + (orig-'0'+1)%10
+				for d := byte('0'); d <= '9'; d++ {
+					origJ := b[j]
+					b[j] = d
+					if pan.Valid(string(b)) {
+						return string(b)
+					}
+					b[j] = origJ
+				}
+				b[i] = orig
 			}
 		}
 	}
@@ -431,5 +442,34 @@ func TestDefaultAccountOnceStoredIsKept(t *testing.T) {
 	c := createClient(t, testEnv(map[string]string{"ALIASGATE_DEFAULT_ACCOUNT": "acct_1"}), data, "--name", "second", "--scopes", "aliases:reveal")
 	if list, _ := clientsListOf(t, testEnv(nil), "--data-dir", data); list[c.ID].Account != "acct_1" {
 		t.Fatalf("a client made without --account is in %q", list[c.ID].Account)
+	}
+}
+
+// TestMutateKeepsTheMask: mutate's alias of a Luhn-valid alias is another
+// Luhn-valid run with the same first 6 and last 4 digits, whatever its
+// middle digits (all 9 and all 0 included, which the fixed ±1 of an
+// earlier version could not change).
+func TestMutateKeepsTheMask(t *testing.T) {
+	valid := func(head, middle, tail string) string { // tail: 3 digits, the check digit is chosen
+		for d := '0'; d <= '9'; d++ {
+			if s := head + middle + tail + string(d); pan.Valid(s) {
+				return s
+			}
+		}
+		t.Fatalf("no check digit for %s%s%s", head, middle, tail)
+		return ""
+	}
+	for _, alias := range []string{
+		valid("411111", "999999", "111"),
+		valid("411111", "000000", "111"),
+		valid("411111", "909090", "111"),
+		valid("378282", "99999", "000"), // 15 digits
+		valid("601111", "999", "999"),   // 13 digits
+		valid("411111", "123456789", "111"),
+	} {
+		m := mutate(alias)
+		if m == alias || !pan.Valid(m) || len(m) != len(alias) || m[:6] != alias[:6] || m[len(m)-4:] != alias[len(alias)-4:] {
+			t.Errorf("mutate(%s) = %s: want another Luhn-valid run with the same first 6 and last 4", alias, m)
+		}
 	}
 }
