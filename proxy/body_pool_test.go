@@ -111,28 +111,14 @@ func TestPooledBodiesDoNotCross(t *testing.T) {
 			number = "" // nothing to change
 		}
 		// 1-3 KiB, so the bodies fall in different classes
-		return fmt.Sprintf(`{"card":{"number":%q},"i":%d,"pad":%q}`, number, i, strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i))
+		return fmt.Sprintf(`{"card":{"number":%q},"i":%d,"pad":%q}`, number, i, echoPad(i))
 	}
 	check := func(t *testing.T, got []received, number string) {
 		t.Helper()
-		if len(got) != n {
-			t.Fatalf("the upstream got %d requests, want %d", len(got), n)
-		}
-		seen := map[int]bool{}
-		for _, r := range got {
-			var v struct {
-				Card struct{ Number string }
-				I    int
-				Pad  string
+		for _, v := range cardDocsOnce(t, got, n, nil) {
+			if v.I%2 == 1 && v.Card.Number != "" || v.I%2 == 0 && number != "" && v.Card.Number != number || v.Pad != echoPad(v.I) {
+				t.Fatalf("body %d arrived damaged (number %q)", v.I, v.Card.Number)
 			}
-			if err := json.Unmarshal(r.Body, &v); err != nil {
-				t.Fatalf("a body the upstream got does not parse: %v", err)
-			}
-			if v.I%2 == 1 && v.Card.Number != "" || v.I%2 == 0 && number != "" && v.Card.Number != number ||
-				v.Pad != strings.Repeat(fmt.Sprintf("%03d", v.I), 300+10*v.I) || seen[v.I] {
-				t.Fatalf("body %d arrived damaged or twice (number %q)", v.I, v.Card.Number)
-			}
-			seen[v.I] = true
 		}
 	}
 	t.Run("inbound", func(t *testing.T) {
@@ -186,7 +172,6 @@ func TestPooledBodiesDoNotCross(t *testing.T) {
 // card number replaced.
 func TestPooledBodiesDoNotCrossResponsesAndGzip(t *testing.T) {
 	const n = 48
-	pad := func(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
 	t.Run("outbound responses", func(t *testing.T) {
 		psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			var in struct{ I int } // the handler read the body already: the query says which
@@ -196,7 +181,7 @@ func TestPooledBodiesDoNotCrossResponsesAndGzip(t *testing.T) {
 				echo = fmt.Sprintf(`"echo":{"pan":%q},`, testPAN)
 			}
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = fmt.Fprintf(w, `{%s"i":%d,"pad":%q}`, echo, in.I, pad(in.I))
+			_, _ = fmt.Fprintf(w, `{%s"i":%d,"pad":%q}`, echo, in.I, echoPad(in.I))
 		})
 		g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
 		cl := g.client()
@@ -214,7 +199,7 @@ func TestPooledBodiesDoNotCrossResponsesAndGzip(t *testing.T) {
 					t.Errorf("request %d: status %d, body does not parse: %v", i, resp.StatusCode, err)
 					return
 				}
-				if v.I != i || v.Pad != pad(i) || strings.Contains(body, testPAN) || (i%2 == 0) != (v.Echo.Pan != "") {
+				if v.I != i || v.Pad != echoPad(i) || strings.Contains(body, testPAN) || (i%2 == 0) != (v.Echo.Pan != "") {
 					t.Errorf("request %d got response %d, damaged or with the card number (echo %q)", i, v.I, v.Echo.Pan)
 				}
 			})
@@ -229,7 +214,7 @@ func TestPooledBodiesDoNotCrossResponsesAndGzip(t *testing.T) {
 			wg.Go(func() {
 				var zb bytes.Buffer
 				zw := gzip.NewWriter(&zb)
-				_, _ = fmt.Fprintf(zw, `{"card":{"number":%q},"i":%d,"pad":%q}`, testPAN, i, pad(i))
+				_, _ = fmt.Fprintf(zw, `{"card":{"number":%q},"i":%d,"pad":%q}`, testPAN, i, echoPad(i))
 				_ = zw.Close()
 				resp, body := g.do(t, "POST", "/json", "application/json", &zb, map[string]string{"Content-Encoding": "gzip"})
 				if resp.StatusCode != 200 {
@@ -238,30 +223,53 @@ func TestPooledBodiesDoNotCrossResponsesAndGzip(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		got := up.requests()
-		if len(got) != n {
-			t.Fatalf("the upstream got %d requests, want %d", len(got), n)
-		}
-		seen := map[int]bool{}
-		for _, r := range got {
-			zr, err := gzip.NewReader(bytes.NewReader(r.Body))
+		gunzip := func(b []byte) []byte {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
 			if err != nil {
 				t.Fatalf("a body the upstream got is not gzip: %v", err)
 			}
-			var v struct {
-				Card struct{ Number string }
-				I    int
-				Pad  string
+			return must(io.ReadAll(zr))
+		}
+		for _, v := range cardDocsOnce(t, up.requests(), n, gunzip) {
+			if v.Card.Number == "" || v.Card.Number == testPAN || v.Pad != echoPad(v.I) {
+				t.Fatalf("body %d arrived damaged or with the card number", v.I)
 			}
-			if err := json.Unmarshal(must(io.ReadAll(zr)), &v); err != nil {
-				t.Fatalf("a body the upstream got does not parse: %v", err)
-			}
-			if v.Card.Number == "" || v.Card.Number == testPAN || v.Pad != pad(v.I) || seen[v.I] {
-				t.Fatalf("body %d arrived damaged, twice or with the card number", v.I)
-			}
-			seen[v.I] = true
 		}
 	})
+}
+
+// cardDoc is the request body of the pooling and lifetime tests: a card
+// number (or its alias), the request's number and a padding of its own.
+type cardDoc struct {
+	Card struct{ Number string }
+	I    int
+	Pad  string
+}
+
+// cardDocsOnce parses the bodies the upstream got (each through decode
+// first, when it is not nil), in the order of got, failing the test unless
+// there are n, each parses and no request number comes twice.
+func cardDocsOnce(t *testing.T, got []received, n int, decode func([]byte) []byte) []cardDoc {
+	t.Helper()
+	if len(got) != n {
+		t.Fatalf("the upstream got %d requests, want %d", len(got), n)
+	}
+	docs := make([]cardDoc, len(got))
+	seen := map[int]bool{}
+	for i, r := range got {
+		b := r.Body
+		if decode != nil {
+			b = decode(b)
+		}
+		if err := json.Unmarshal(b, &docs[i]); err != nil {
+			t.Fatalf("a body the upstream got does not parse: %v: %.80q", err, b)
+		}
+		if seen[docs[i].I] {
+			t.Fatalf("body %d arrived twice", docs[i].I)
+		}
+		seen[docs[i].I] = true
+	}
+	return docs
 }
 
 func must(b []byte, err error) []byte {
@@ -343,7 +351,6 @@ func TestRequestBodyReuse(t *testing.T) {
 // phase's own reader).
 func TestPooledResponseBodiesDoNotCross(t *testing.T) {
 	const n = 64
-	pad := func(i int) string { return strings.Repeat(fmt.Sprintf("%03d", i), 300+10*i) }
 	doc := `routes:
   - id: guarded
     direction: inbound
@@ -363,7 +370,7 @@ func TestPooledResponseBodiesDoNotCross(t *testing.T) {
 		if in.I%2 == 0 {
 			echo = fmt.Sprintf(`"echo":%q,`, testPAN)
 		}
-		body := fmt.Sprintf(`{%s"i":%d,"pad":%q}`, echo, in.I, pad(in.I))
+		body := fmt.Sprintf(`{%s"i":%d,"pad":%q}`, echo, in.I, echoPad(in.I))
 		w.Header().Set("Content-Type", "application/json")
 		if in.I%3 == 0 {
 			w.Header().Set("Content-Encoding", "gzip")
@@ -379,7 +386,7 @@ func TestPooledResponseBodiesDoNotCross(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			req := fmt.Sprintf(`{"card":{"number":%q},"i":%d,"pad":%q}`, testPAN, i, pad(i))
+			req := fmt.Sprintf(`{"card":{"number":%q},"i":%d,"pad":%q}`, testPAN, i, echoPad(i))
 			resp, body := g.do(t, "POST", "/pay?i="+strconv.Itoa(i), "application/json", strings.NewReader(req), nil)
 			var v struct {
 				Echo string
@@ -390,30 +397,16 @@ func TestPooledResponseBodiesDoNotCross(t *testing.T) {
 				t.Errorf("request %d: status %d, body does not parse: %v", i, resp.StatusCode, err)
 				return
 			}
-			if v.I != i || v.Pad != pad(i) || bytes.Contains(body, []byte(testPAN)) || (i%2 == 0) != (v.Echo != "") {
+			if v.I != i || v.Pad != echoPad(i) || bytes.Contains(body, []byte(testPAN)) || (i%2 == 0) != (v.Echo != "") {
 				t.Errorf("request %d got response %d, damaged or with the card number (echo %q)", i, v.I, v.Echo)
 			}
 		})
 	}
 	wg.Wait()
-	got := up.requests()
-	if len(got) != n {
-		t.Fatalf("the upstream got %d requests, want %d", len(got), n)
-	}
-	seen := map[int]bool{}
-	for _, r := range got {
-		var v struct {
-			Card struct{ Number string }
-			I    int
-			Pad  string
+	for _, v := range cardDocsOnce(t, up.requests(), n, nil) {
+		if v.Card.Number == "" || v.Card.Number == testPAN || v.Pad != echoPad(v.I) {
+			t.Fatalf("body %d arrived damaged or with the card number", v.I)
 		}
-		if err := json.Unmarshal(r.Body, &v); err != nil {
-			t.Fatalf("a body the upstream got does not parse: %v", err)
-		}
-		if v.Card.Number == "" || v.Card.Number == testPAN || v.Pad != pad(v.I) || seen[v.I] {
-			t.Fatalf("body %d arrived damaged, twice or with the card number", v.I)
-		}
-		seen[v.I] = true
 	}
 }
 

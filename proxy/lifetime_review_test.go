@@ -35,6 +35,18 @@ func reviewTail(i int) string {
 	return fmt.Sprintf(`,"i":%d,"pad":%q}`, i, strings.Repeat(fmt.Sprintf("%04x", i), 128+(i*97)%2200))
 }
 
+// checkReviewResponse fails the test unless got is response i of reviewBody
+// as the response phase leaves it: its own tail, no card number, and its
+// head redacted where reviewBody put the card number (every fifth).
+func checkReviewResponse(t *testing.T, i int, got []byte) {
+	t.Helper()
+	var v struct{ Head string }
+	if err := json.Unmarshal(got, &v); err != nil || !strings.HasSuffix(string(got), reviewTail(i)) ||
+		bytes.Contains(got, []byte(testPAN)) || (i%5 == 0) == (v.Head == "-") {
+		t.Errorf("response %d is not its own (or holds the card number): %.80q", i, got)
+	}
+}
+
 // TestResponseBodiesSentAsReadUnderAbortsAndHEAD: the response bodies the
 // inbound leak guard reads into pooled buffers and sends as read (memBody
 // owning the buffer, given back when ReverseProxy closes it), mixed with
@@ -97,11 +109,7 @@ func TestResponseBodiesSentAsReadUnderAbortsAndHEAD(t *testing.T) {
 					}
 					return
 				}
-				var v struct{ Head string }
-				if err := json.Unmarshal(got, &v); err != nil || !strings.HasSuffix(string(got), reviewTail(i)) ||
-					bytes.Contains(got, []byte(testPAN)) || (i%5 == 0) == (v.Head == "-") {
-					t.Errorf("response %d is not its own (or holds the card number): %.80q", i, got)
-				}
+				checkReviewResponse(t, i, got)
 			})
 		}
 		wg.Wait()
@@ -191,11 +199,7 @@ func TestRequestBodyResentFromGetBodyAfterReusedConnDies(t *testing.T) {
 	}
 	seen := map[int]int{}
 	for _, b := range up.bodies {
-		var v struct {
-			Card struct{ Number string }
-			I    int
-			Pad  string
-		}
+		var v cardDoc
 		if err := json.Unmarshal([]byte(b), &v); err != nil {
 			t.Fatalf("a body the upstream got does not parse: %v: %.80q", err, b)
 		}
@@ -423,11 +427,7 @@ func TestPlainHTTPResponsesSentAsRead(t *testing.T) {
 				}
 				return
 			}
-			var v struct{ Head string }
-			if err := json.Unmarshal(got, &v); err != nil || !strings.HasSuffix(string(got), reviewTail(i)) ||
-				bytes.Contains(got, []byte(testPAN)) || (i%5 == 0) == (v.Head == "-") {
-				t.Errorf("response %d is not its own (or holds the card number): %.80q", i, got)
-			}
+			checkReviewResponse(t, i, got)
 		})
 	}
 	wg.Wait()
@@ -445,23 +445,10 @@ func TestExpectContinueBodiesRewritten(t *testing.T) {
 	}
 	check := func(t *testing.T, got []received, wantNumber func(string) bool) {
 		t.Helper()
-		if len(got) != n {
-			t.Fatalf("the upstream got %d requests, want %d", len(got), n)
-		}
-		seen := map[int]bool{}
-		for _, r := range got {
-			var v struct {
-				Card struct{ Number string }
-				I    int
-				Pad  string
+		for i, v := range cardDocsOnce(t, got, n, nil) {
+			if !wantNumber(v.Card.Number) || v.Pad != strings.Repeat(fmt.Sprintf("%03d", v.I), 200+30*v.I) || got[i].Header.Get("Expect") != "" {
+				t.Fatalf("body %d arrived damaged, or with Expect %q", v.I, got[i].Header.Get("Expect"))
 			}
-			if err := json.Unmarshal(r.Body, &v); err != nil {
-				t.Fatalf("a body the upstream got does not parse: %v", err)
-			}
-			if !wantNumber(v.Card.Number) || v.Pad != strings.Repeat(fmt.Sprintf("%03d", v.I), 200+30*v.I) || seen[v.I] || r.Header.Get("Expect") != "" {
-				t.Fatalf("body %d arrived damaged or twice, or with Expect %q", v.I, r.Header.Get("Expect"))
-			}
-			seen[v.I] = true
 		}
 	}
 	send := func(t *testing.T, cl *http.Client, u, body string) {
