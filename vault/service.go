@@ -942,6 +942,7 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
+	defer wipeValues(recs) // the decrypted bytes: the results have their copies
 	out := make([]Revealed, len(aliases))
 	for i, r := range recs {
 		if r.rec == nil {
@@ -950,7 +951,6 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 		}
 		out[i] = Revealed{Value: string(r.value), Format: r.rec.Format, Storage: r.rec.Storage,
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
-		clear(r.value) // the decrypted bytes: the caller has its copy
 	}
 	return out, nil
 }
