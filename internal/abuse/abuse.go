@@ -31,15 +31,20 @@
 // *vault.ThrottleError, which the APIs and the proxy answer 429 with
 // Retry-After; nothing of a refused call is stored.
 //
-// Memory is bounded: at most Limits.MaxCallers callers are tracked; past
-// it, callers not yet tracked share one state (fail closed: they are
-// limited together, never let through untracked). Each caller keeps at most
+// Memory is bounded: at most Limits.MaxCallers API clients and, apart from
+// them, at most Limits.MaxCallers other callers (source addresses) are
+// tracked; past its kind's bound, a caller not yet tracked shares one state
+// with the others of its kind (fail closed: they are limited together,
+// never let through untracked). The two kinds never share a state, so
+// anonymous senders with many addresses cannot push the API clients of any
+// account into a state they got flagged. Each caller keeps at most
 // maxGroupsPerCaller groups, forgetting its least-counted group first.
 package abuse
 
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +70,8 @@ type Limits struct {
 	// Penalty is how long a flagged caller is refused digit values; every
 	// refused try starts it again.
 	Penalty time.Duration
-	// MaxCallers bounds the callers tracked at once (default 100000).
+	// MaxCallers bounds the callers of each kind tracked at once: API
+	// clients, and other callers (source addresses); default 100000.
 	MaxCallers int
 }
 
@@ -112,6 +118,23 @@ type Guard struct {
 	mu        sync.Mutex
 	callers   map[string]*caller
 	lastSweep time.Time
+	// tracked counts the callers of each kind in callers (the overflow
+	// states not included): [kindClient] and [kindOther].
+	tracked [2]int
+}
+
+// Kinds of callers, bounded apart (Limits.MaxCallers each).
+const (
+	kindClient = iota
+	kindOther
+)
+
+// kindOf is the kind of a caller named by CallerOf.
+func kindOf(name string) int {
+	if strings.HasPrefix(name, clientPrefix) {
+		return kindClient
+	}
+	return kindOther
 }
 
 // caller is what the Guard remembers of one caller.
@@ -177,8 +200,13 @@ func (c *caller) makeRoom(now time.Time, window time.Duration) {
 	}
 }
 
-// overflowCaller is the state shared by callers past Limits.MaxCallers.
-const overflowCaller = "overflow"
+// overflowCaller and clientOverflowCaller are the states shared by the
+// callers past Limits.MaxCallers: the sources' and the API clients'.
+const (
+	overflowCaller       = "overflow"
+	clientOverflowCaller = "client-overflow"
+	clientPrefix         = "client:"
+)
 
 // New returns a Guard of lim.
 func New(lim Limits, opts Options) *Guard {
@@ -198,7 +226,7 @@ func New(lim Limits, opts Options) *Guard {
 func CallerOf(a vault.Actor) string {
 	switch {
 	case a.Client != "":
-		return "client:" + a.Client
+		return clientPrefix + a.Client
 	case a.Source != "":
 		return "source:" + sourceKey(a.Source)
 	case a.Route != "":
@@ -369,20 +397,26 @@ func (g *Guard) Tracked() int {
 }
 
 // callerLocked returns the state of the named caller, making it; past
-// MaxCallers (after a sweep) new callers share the overflow state. It
-// returns the name the state is kept under.
+// MaxCallers of its kind (after a sweep) new callers share their kind's
+// overflow state. It returns the name the state is kept under.
 func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	if c := g.callers[name]; c != nil {
 		return c, name
 	}
-	if len(g.callers) >= g.lim.MaxCallers && now.Sub(g.lastSweep) >= time.Second {
+	kind := kindOf(name)
+	if g.tracked[kind] >= g.lim.MaxCallers && now.Sub(g.lastSweep) >= time.Second {
 		g.sweepLocked(now)
 	}
-	if len(g.callers) >= g.lim.MaxCallers {
+	if g.tracked[kind] >= g.lim.MaxCallers {
 		name = overflowCaller
+		if kind == kindClient {
+			name = clientOverflowCaller
+		}
 		if c := g.callers[name]; c != nil {
 			return c, name
 		}
+	} else {
+		g.tracked[kind]++
 	}
 	c := &caller{}
 	g.callers[name] = c
@@ -398,6 +432,9 @@ func (g *Guard) sweepLocked(now time.Time) {
 			continue
 		}
 		delete(g.callers, name)
+		if name != overflowCaller && name != clientOverflowCaller {
+			g.tracked[kindOf(name)]--
+		}
 	}
 }
 

@@ -307,6 +307,56 @@ func TestCallersAreBounded(t *testing.T) {
 	}
 }
 
+// TestAnonymousSourcesCannotCrowdOutClients: the callers are bounded per
+// kind. Anonymous senders of the inbound proxy (one per address, or IPv6
+// /64) that fill the table and then get the shared overflow state flagged
+// do not touch the API clients: a client the Guard had not seen yet (of any
+// account) still gets its own state and is admitted, and is limited on its
+// own. Before, it joined the anonymous overflow state and was refused for
+// the whole penalty (found in review: one party with enough addresses could
+// stop every account's new card numbers for an hour).
+func TestAnonymousSourcesCannotCrowdOutClients(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
+	for i := range 100 {
+		ctx := vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x::1", i))
+		if err := g.Admit(ctx, guesses(i*10, 1), all(1, true)); err != nil {
+			t.Fatalf("source %d: %v", i, err)
+		}
+	}
+	// One more address, past the bound: six guesses of one group flag the
+	// overflow state it shares with every later source.
+	late := vault.WithSource(context.Background(), "2001:db8:ffff::1")
+	throttled(t, g.Admit(late, guesses(5000, 6), all(6, true)), LimitEnumeration)
+	throttled(t, g.Admit(vault.WithSource(context.Background(), "2001:db8:fffe::1"), guesses(7000, 1), all(1, true)), LimitEnumeration)
+
+	// A client seen for the first time: its own state, admitted.
+	client := vault.WithAccount(vault.WithClient(context.Background(), "ACclientOfAccountB"), "acct_b")
+	if err := g.Admit(client, guesses(9000, 1), all(1, true)); err != nil {
+		t.Fatalf("a new API client shares the anonymous overflow state: %v", err)
+	}
+	if !g.hasCaller("client:ACclientOfAccountB") {
+		t.Fatal("the client is not tracked on its own")
+	}
+	// ... and limited on its own: its sixth guess of a group flags it alone.
+	if err := g.Admit(client, guesses(9001, 4), all(4, true)); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(client, guesses(9005, 1), all(1, true)), LimitEnumeration)
+	other := vault.WithClient(context.Background(), "ACanotherClient")
+	if err := g.Admit(other, guesses(9000, 1), all(1, true)); err != nil {
+		t.Fatalf("another client is refused for the first one's guesses: %v", err)
+	}
+
+	// Clients are bounded too, apart from the sources.
+	for i := range 200 {
+		_ = g.Admit(vault.WithClient(context.Background(), fmt.Sprintf("ACc%d", i)), guesses(20000+i*10, 1), all(1, true))
+	}
+	if n := g.Tracked(); n > 202 {
+		t.Fatalf("%d callers tracked, bound 100 sources + 100 clients (+2 overflow)", n)
+	}
+}
+
 func (g *Guard) hasCaller(name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
