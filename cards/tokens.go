@@ -41,7 +41,10 @@ package cards
 //     type's, see settings.go); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
 //     other attributes, and a body that is not a JSON:API document, are
-//     ignored as before.
+//     ignored as before. A JSON body that repeats a member (400
+//     duplicate_member) or names data or attributes in another letter
+//     case (400 inexact_member: encoding/json would read it as that
+//     member) is refused, as the other /cards documents are.
 //   - Each cryptogram uses the next value of the token's counter, reserved
 //     by storing it in the card record (compare-and-swap, while the record
 //     says the token is active) before the token service is asked, so no
@@ -517,6 +520,12 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 		Data struct {
 			Attributes map[string]json.RawMessage `json:"attributes"`
 		} `json:"data"`
+	}
+	// A repeated member (or one spelled in another letter case, which
+	// encoding/json would read as the same) is refused as in every other
+	// /cards document; a body that is no JSON is ignored.
+	if err := jsonapi.CheckMembersExact(body, &doc); err != nil {
+		return "", err
 	}
 	if json.Unmarshal(body, &doc) != nil {
 		return "", nil // the token type's use

@@ -15,6 +15,10 @@
 // creates belong to that account, and an alias of another account answers
 // exactly as one that does not exist (404, or absent from a ?q= answer).
 //
+// Request documents repeat no member and spell member names exactly: a
+// name that is one of the API's only when letter case is ignored
+// ("Value", "ſtorage"), which encoding/json would read as it, is refused
+// (400 inexact_member), as a repeated member is (400 duplicate_member).
 // Requests are application/json or application/vnd.api+json; answers are
 // application/json. Errors are VGS's error documents:
 // {"errors":[{"status":400,"title":"Bad request","detail":"…","href":"<request URL>"}]}
@@ -227,7 +231,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	var doc struct {
 		Data []createItem `json:"data"`
 	}
-	if err := jsonapi.DecodeBody(r, h.maxCreateBody(), false, &doc); err != nil {
+	if err := jsonapi.DecodeBodyExact(r, h.maxCreateBody(), false, &doc); err != nil {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}
@@ -388,7 +392,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 			Classifiers *[]string `json:"classifiers"`
 		} `json:"data"`
 	}
-	if err := jsonapi.DecodeBody(r, maxSmallBody, false, &doc); err != nil {
+	if err := jsonapi.DecodeBodyExact(r, maxSmallBody, false, &doc); err != nil {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}
@@ -427,7 +431,7 @@ func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
 		Data    []string `json:"data"`
 		Storage string   `json:"storage"`
 	}
-	if err := jsonapi.DecodeBody(r, maxSmallBody, false, &doc); err != nil {
+	if err := jsonapi.DecodeBodyExact(r, maxSmallBody, false, &doc); err != nil {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}

@@ -172,15 +172,24 @@ func CheckContentType(r *http.Request, allowed ...string) error {
 // fields when strict is set. Errors are *Error values: 413 for a body over the
 // limit, 400 for malformed JSON. They never quote the body.
 func DecodeBody(r *http.Request, limit int64, strict bool, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	body, err := readBody(r, limit)
 	if err != nil {
-		return NewError(http.StatusBadRequest, "unreadable_body", "Bad Request", "the request body could not be read")
-	}
-	if int64(len(body)) > limit {
-		return NewError(http.StatusRequestEntityTooLarge, "body_too_large", "Request Entity Too Large",
-			fmt.Sprintf("the request body is larger than %d bytes", limit))
+		return err
 	}
 	return Decode(body, strict, v)
+}
+
+// readBody reads at most limit bytes of r's body (413 past it).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, NewError(http.StatusBadRequest, "unreadable_body", "Bad Request", "the request body could not be read")
+	}
+	if int64(len(body)) > limit {
+		return nil, NewError(http.StatusRequestEntityTooLarge, "body_too_large", "Request Entity Too Large",
+			fmt.Sprintf("the request body is larger than %d bytes", limit))
+	}
+	return body, nil
 }
 
 // MaxDepth is the deepest nesting of objects and arrays a request document
@@ -194,9 +203,13 @@ const MaxDepth = 128
 // first, so such a document means different things to different readers.
 // The error names the member by its JSON pointer (card-like runs masked).
 func Decode(body []byte, strict bool, v any) error {
-	if err := checkMembers(body); err != nil {
+	if err := checkMembers(body, nil); err != nil {
 		return err
 	}
+	return decode(body, strict, v)
+}
+
+func decode(body []byte, strict bool, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()
@@ -220,8 +233,10 @@ type frame struct {
 }
 
 // checkMembers walks body's tokens for repeated member names and excessive
-// nesting. Syntax errors are left to the decoder, which reports them.
-func checkMembers(body []byte) error {
+// nesting, and, with names, for member names that are names only once
+// letter case is folded (exact.go). Syntax errors are left to the decoder,
+// which reports them.
+func checkMembers(body []byte, names *fieldNames) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var stack []*frame
@@ -266,6 +281,12 @@ func checkMembers(body []byte) error {
 					return e
 				}
 				top.keys[t] = struct{}{}
+				if names != nil && names.inexact(t) {
+					e := NewError(http.StatusBadRequest, "inexact_member", "Bad Request",
+						"a member name differs from the API's name only in letter case; spell it exactly")
+					e.Objects[0].Source = &Source{Pointer: pointer(stack)}
+					return e
+				}
 				continue
 			}
 			advance()
