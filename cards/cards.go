@@ -48,6 +48,13 @@
 //   - A 201 also carries Location: /cards/{id}.
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
+//   - Query parameters: include on GET /cards/{id} and the list's (list.go)
+//     only. Any other (sparse fieldsets fields[…] included, which are not
+//     implemented: JSON:API makes them binding) → 400 invalid_parameter
+//     with source.parameter when its name is safe to echo, before anything
+//     is read or written (they were ignored: a PCI client asking for
+//     fields[cards]=last4 got pan and cvc, a DELETE with a parameter
+//     deleted).
 //   - Network tokens: see tokens.go. DELETE /cards/{id}: see delete.go.
 //     Lifecycle events from the network (token updated, suspended,
 //     resumed, deleted; card reissued): see lifecycle.go. Events published
@@ -85,6 +92,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -254,14 +262,14 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	m := hmac.New(sha256.New, opts.FingerprintKey)
 	m.Write([]byte(IdempotencyKeyLabel))
 	h.idemKey = m.Sum(nil)
-	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, h.idempotent(http.HandlerFunc(h.serveCreate)))
-	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveGet))
-	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, h.idempotent(http.HandlerFunc(h.servePatch)))
-	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList))
-	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDelete))
-	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveProvision))
-	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveDeleteToken))
-	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, http.HandlerFunc(h.serveCryptogram))
+	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(h.idempotent(http.HandlerFunc(h.serveCreate))))
+	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveGet), "include"))
+	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(h.idempotent(http.HandlerFunc(h.servePatch))))
+	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList)) // parseListQuery
+	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveDelete)))
+	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveProvision)))
+	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveDeleteToken)))
+	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveCryptogram)))
 	return h, nil
 }
 
@@ -309,6 +317,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		jsonapi.WriteError(w, jsonapi.MediaType, errNotFound())
 	}
+}
+
+// onlyParams refuses (400 invalid_parameter, before next runs) a request
+// with a query parameter other than accepted: JSON:API has a server that
+// cannot process a parameter answer 400, and makes a sparse fieldset
+// (fields[…], which this API does not implement) binding, so a client
+// asking for fewer fields must not get pan and cvc all the same, nor a
+// write be made without the parameters its client meant.
+func onlyParams(next http.Handler, accepted ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			jsonapi.WriteError(w, jsonapi.MediaType, jsonapi.NewError(http.StatusBadRequest, "invalid_parameter",
+				"Bad Request", "the query string is malformed"))
+			return
+		}
+		for _, name := range sortedKeys(q) {
+			if contains(accepted, name) {
+				continue
+			}
+			detail := "this endpoint takes no query parameters"
+			if len(accepted) > 0 {
+				detail = "unknown query parameter; accepted: " + strings.Join(accepted, ", ")
+			}
+			if strings.HasPrefix(name, "fields[") {
+				detail = "sparse fieldsets (fields[…]) are not supported: every attribute is returned; " + detail
+			}
+			jsonapi.WriteError(w, jsonapi.MediaType, badParam(name, detail))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
