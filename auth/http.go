@@ -248,8 +248,11 @@ func writeOAuthJSON(w http.ResponseWriter, status int, v any) {
 // parameters, two authentication methods, missing grant_type), 400
 // unsupported_grant_type, 400 invalid_scope, 401 invalid_client (with a
 // WWW-Authenticate Basic challenge) for missing or bad credentials and for
-// outbound clients, 503 temporarily_unavailable when the client store
-// fails. Every answer carries Cache-Control: no-store and Pragma: no-cache.
+// outbound clients, 429 temporarily_unavailable with Retry-After when the
+// authenticated client is over the Service's Limit (WithLimit: a token
+// request takes from the client's bucket like an API request), 503
+// temporarily_unavailable when the client store fails. Every answer
+// carries Cache-Control: no-store and Pragma: no-cache.
 func (s *Service) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp, err := s.handleToken(w, r)
@@ -331,6 +334,17 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		s.log.DebugContext(r.Context(), "auth: token request refused", "reason", "outbound client", "client_id", c.ID)
 		return tokenResponse{}, oauthErr(http.StatusUnauthorized, "invalid_client",
 			"outbound proxy credentials cannot get access tokens")
+	}
+	if s.limit != nil {
+		// A token request is one of the client's requests: over its rate
+		// it could otherwise go on making the gateway read its record,
+		// sign and check tokens without limit.
+		if ok, wait, _ := s.limit(c.ID); !ok {
+			after := retryAfter(wait)
+			w.Header().Set("Retry-After", after)
+			return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable",
+				"this client is over its request rate; retry after "+after+" s")
+		}
 	}
 	tok, ttl, err := s.IssueToken(c, strings.Fields(form.Get("scope")))
 	switch {

@@ -12,8 +12,9 @@ import (
 // with limits.client_rate, the client's token bucket (gw.limiter; 429 with
 // Retry-After above limits.client_rate and limits.client_burst; every
 // answer after authentication carries X-RateLimit-Remaining). Every
-// mount of an API shares the buckets; refusals are counted in
-// aliasgate_rate_limited_total{api}.
+// mount of an API, and /oauth/token (api "oauth": a token request of an
+// authenticated client takes from its bucket too), shares the buckets;
+// refusals are counted in aliasgate_rate_limited_total{api}.
 func (gw *gateway) apiAuth(api string) *auth.Service {
 	if gw.limiter == nil {
 		return gw.auth

@@ -280,10 +280,11 @@ func TestClientRateLimit(t *testing.T) {
 	basic := func(c credential) func(*http.Request) {
 		return func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) }
 	}
-	for i := range 2 {
-		if status, body := call(t, "GET", g.inbound+"/aliases/tok_sandbox_nope", "", "", basic(a)); status != 404 {
-			t.Fatalf("request %d within the burst: %d %s", i+1, status, body)
-		}
+	// The token request is the first of the burst of 2 (it takes from the
+	// client's bucket too: TestTokenRequestsCountAgainstTheClientsRate).
+	bearerA := limToken(t, g.inbound, a)
+	if status, body := call(t, "GET", g.inbound+"/aliases/tok_sandbox_nope", "", "", basic(a)); status != 404 {
+		t.Fatalf("request within the burst: %d %s", status, body)
 	}
 	req, _ := http.NewRequest("GET", g.inbound+"/aliases/tok_sandbox_nope", nil)
 	basic(a)(req)
@@ -305,7 +306,7 @@ func TestClientRateLimit(t *testing.T) {
 	}
 	// The Card Management API shares the client's bucket.
 	if status, body := call(t, "GET", g.inbound+"/cards/CRD1111111111111111111111", "", "", func(r *http.Request) {
-		r.Header.Set("Authorization", "Bearer "+limToken(t, g.inbound, a))
+		r.Header.Set("Authorization", "Bearer "+bearerA)
 	}); status != 429 {
 		t.Fatalf("cards API over the rate: %d %s", status, body)
 	}
@@ -388,4 +389,63 @@ func limToken(t *testing.T, base string, c credential) string {
 		t.Fatalf("token: %d %s", status, body)
 	}
 	return tok.AccessToken
+}
+
+// TestTokenRequestsCountAgainstTheClientsRate: POST /oauth/token takes
+// from the authenticated client's bucket (limits.client_rate), as the APIs
+// do: a client over its rate could go on asking for tokens without limit
+// (a client-store read, an HMAC, an Ed25519 signature and its check each),
+// the one thing it could still make the gateway do. Over the rate the
+// answer is 429 with Retry-After in the OAuth error shape; other clients,
+// and requests whose credentials fail, are not counted.
+func TestTokenRequestsCountAgainstTheClientsRate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := limitsEnv(map[string]string{"ALIASGATE_LIMITS_CLIENT_RATE": "1", "ALIASGATE_LIMITS_CLIENT_BURST": "2"})
+	a := createClient(t, env, dir, "--name", "a", "--account", "acct_a", "--scopes", "aliases:reveal")
+	b := createClient(t, env, dir, "--name", "b", "--account", "acct_b", "--scopes", "aliases:reveal")
+	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
+	token := func(c credential, secret string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", g.inbound+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ID, secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for range 3 { // wrong secrets are not the client's requests
+		if res := token(a, "wrong"+a.Secret); res.StatusCode != 401 {
+			t.Fatalf("wrong secret: %d", res.StatusCode)
+		}
+	}
+	for i := range 2 {
+		if res := token(a, a.Secret); res.StatusCode != 200 {
+			t.Fatalf("token %d within the burst: %d", i+1, res.StatusCode)
+		}
+	}
+	res := token(a, a.Secret)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var oe struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") != "1" || res.Header.Get("Cache-Control") != "no-store" ||
+		json.Unmarshal(body, &oe) != nil || oe.Error != "temporarily_unavailable" || oe.Description == "" {
+		t.Fatalf("token over the rate: %d Retry-After %q %s", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	// The bucket is the client's: its API requests wait too, another
+	// client's do not.
+	if status, _ := call(t, "GET", g.inbound+"/aliases/tok_sandbox_nope", "", "", func(r *http.Request) { r.SetBasicAuth(a.ID, a.Secret) }); status != 429 {
+		t.Fatalf("API request of the throttled client: %d", status)
+	}
+	if res := token(b, b.Secret); res.StatusCode != 200 {
+		t.Fatalf("another client's token: %d", res.StatusCode)
+	}
+	_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
+	if !strings.Contains(string(metrics), `aliasgate_rate_limited_total{api="oauth"} 1`) {
+		t.Errorf("metrics lack the refused token request")
+	}
 }

@@ -295,7 +295,7 @@ func (gw *gateway) close() {
 // enabled.
 func (gw *gateway) builtinHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", routed("internal:oauth", gw.auth.TokenHandler()))
+	mux.Handle("/oauth/token", routed("internal:oauth", gw.apiAuth("oauth").TokenHandler()))
 	if gw.cfg.Cards.Enabled {
 		api := routed(routes.UpstreamCards, gw.cardsAPI)
 		mux.Handle("/cards", api)
