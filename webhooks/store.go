@@ -93,6 +93,18 @@ var (
 // gateway's persistent store (vault/boltstore, vault/pgstore). Every
 // method is safe for concurrent use; with PostgreSQL several gateways
 // share one Store.
+// AccountSkipper is implemented by stores whose claims can leave out the
+// deliveries of some accounts (vault/boltstore, vault/pgstore). The
+// dispatcher leaves out the accounts that have a claim's worth of
+// attempts under way, so that one account's receiver that answers slowly,
+// and a backlog of that account's events, never hold back the deliveries
+// of the others (review: they waited behind it, batch after batch).
+type AccountSkipper interface {
+	// ClaimDeliveriesSkipping is ClaimDeliveries leaving out the
+	// deliveries of the accounts in skip, which stay due as they were.
+	ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]Delivery, error)
+}
+
 type Store interface {
 	// AddDeliveries writes the deliveries of one event, all or none.
 	AddDeliveries(ctx context.Context, ds []Delivery) error

@@ -89,6 +89,14 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []webhooks.Delivery) error
 
 // ClaimDeliveries implements webhooks.Store.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, max int) ([]webhooks.Delivery, error) {
+	return s.ClaimDeliveriesSkipping(ctx, owner, now, until, max, nil)
+}
+
+// ClaimDeliveriesSkipping implements webhooks.AccountSkipper.
+func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]webhooks.Delivery, error) {
+	if skip == nil {
+		skip = []string{}
+	}
 	var out []webhooks.Delivery
 	err := s.run(ctx, "claim webhook deliveries", false, func(ctx context.Context, _ int) error {
 		out = nil
@@ -102,8 +110,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until ti
 		rows, err := s.pool.Query(ctx, `UPDATE webhook_deliveries d SET lease_owner = $1, due = $3,
 				lease_until = clock_timestamp() + $5 * interval '1 microsecond'
 			FROM (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due <= $2 AND lease_until <= clock_timestamp()
-				ORDER BY due LIMIT $4 FOR UPDATE SKIP LOCKED) c
-			WHERE d.id = c.id RETURNING d.record, d.due, d.lease_owner`, owner, now, until, max, lease)
+				AND NOT (account = ANY($6)) ORDER BY due LIMIT $4 FOR UPDATE SKIP LOCKED) c
+			WHERE d.id = c.id RETURNING d.record, d.due, d.lease_owner`, owner, now, until, max, lease, skip)
 		if err != nil {
 			return err
 		}

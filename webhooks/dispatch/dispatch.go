@@ -75,8 +75,11 @@ type Options struct {
 	// Retention is how long delivered and failed deliveries stay in the
 	// log.
 	Retention time.Duration
-	// Batch is how many deliveries one claim takes at most (and runs at
-	// once).
+	// Batch is how many deliveries one claim takes at most. An account
+	// with Batch attempts under way is left out of the claims (with a
+	// store that can skip accounts, webhooks.AccountSkipper) until one
+	// ends, so its slow receiver or backlog holds back no other account;
+	// at most 4×Batch attempts run at once.
 	Batch int
 	// Logger gets one line per failed attempt and per refused destination
 	// (never a secret, a payload or more of an answer than the excerpt).
@@ -99,6 +102,13 @@ type Dispatcher struct {
 	wake      chan struct{}
 	results   *prometheus.CounterVec // nil: no metrics
 	lastPrune time.Time
+
+	// mu guards the attempts under way: per account and in all. freed
+	// tells Run that one ended (room for a claim).
+	mu       sync.Mutex
+	inFlight map[string]int
+	running  int
+	freed    chan struct{}
 }
 
 // New returns a Dispatcher over store. It checks the endpoints
@@ -110,7 +120,8 @@ func New(store webhooks.Store, opts Options) (*Dispatcher, error) {
 	if err := webhooks.CheckEndpoints(opts.Endpoints, opts.AllowHTTP); err != nil {
 		return nil, err
 	}
-	o := &Dispatcher{store: store, endpoints: map[string]webhooks.Endpoint{}, log: opts.Logger, now: opts.Now, wake: make(chan struct{}, 1)}
+	o := &Dispatcher{store: store, endpoints: map[string]webhooks.Endpoint{}, log: opts.Logger, now: opts.Now, wake: make(chan struct{}, 1),
+		inFlight: map[string]int{}, freed: make(chan struct{}, 1)}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -215,14 +226,14 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 	for {
 		o.prune(ctx)
 		for ctx.Err() == nil {
-			n, err := o.dispatchOnce(ctx, &wg)
+			more, err := o.dispatchOnce(ctx, &wg)
 			if err != nil {
 				if ctx.Err() == nil {
 					o.log.Warn("webhooks: claim deliveries failed", "err", err)
 				}
 				break
 			}
-			if n < o.opts.Batch {
+			if !more {
 				break
 			}
 		}
@@ -231,32 +242,77 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-o.wake:
+		case <-o.freed:
 		}
 	}
 }
 
-// dispatchOnce claims one batch and attempts every delivery in it at once;
-// it waits for them and returns how many it claimed.
-func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (int, error) {
-	now := o.now()
-	ds, err := o.store.ClaimDeliveries(ctx, o.opts.Owner, now, now.Add(o.opts.Timeout+leaseMargin), o.opts.Batch)
-	if err != nil {
-		return 0, err
+// dispatchOnce claims up to one batch, leaving out the accounts with a
+// batch of attempts under way, and starts an attempt of each delivery it
+// got without waiting for them (wg counts them, freed is told when one
+// ends). more: the claim was full, so more may be due now.
+//
+// Attempts are not waited for batch by batch: a batch holding one
+// delivery to a receiver that answers at the timeout held every other
+// account's deliveries back for that long, and a backlog of such an
+// account's events (its API client changing cards at its rate) kept them
+// waiting without end (review; TestSlowAccountDoesNotStarveOthers).
+func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (more bool, err error) {
+	o.mu.Lock()
+	room := min(o.opts.Batch, maxRunningBatches*o.opts.Batch-o.running)
+	var skip []string
+	for account, n := range o.inFlight {
+		if n >= o.opts.Batch {
+			skip = append(skip, account)
+		}
 	}
-	var batch sync.WaitGroup
+	o.mu.Unlock()
+	if room <= 0 {
+		return false, nil
+	}
+	now := o.now()
+	until := now.Add(o.opts.Timeout + leaseMargin)
+	var ds []webhooks.Delivery
+	if s, ok := o.store.(webhooks.AccountSkipper); ok {
+		ds, err = s.ClaimDeliveriesSkipping(ctx, o.opts.Owner, now, until, room, skip)
+	} else {
+		ds, err = o.store.ClaimDeliveries(ctx, o.opts.Owner, now, until, room)
+	}
+	if err != nil {
+		return false, err
+	}
 	for _, d := range ds {
+		o.mu.Lock()
+		o.inFlight[d.Account]++
+		o.running++
+		o.mu.Unlock()
 		wg.Add(1)
-		batch.Add(1)
 		go func() {
 			defer wg.Done()
-			defer batch.Done()
+			defer o.ended(d.Account)
 			// A stop lets the attempt under way end (bounded by Timeout)
 			// and records it.
 			o.attempt(context.WithoutCancel(ctx), d)
 		}()
 	}
-	batch.Wait()
-	return len(ds), nil
+	return len(ds) == room, nil
+}
+
+// maxRunningBatches bounds the attempts under way: this many batches.
+const maxRunningBatches = 4
+
+// ended counts an attempt of account's as ended and tells Run.
+func (o *Dispatcher) ended(account string) {
+	o.mu.Lock()
+	if o.inFlight[account]--; o.inFlight[account] <= 0 {
+		delete(o.inFlight, account)
+	}
+	o.running--
+	o.mu.Unlock()
+	select {
+	case o.freed <- struct{}{}:
+	default:
+	}
 }
 
 // attempt POSTs d once and records the result.

@@ -5,7 +5,11 @@
 // always, with the system roots and an optional bundle; redirects never
 // followed), and records every attempt: 2xx delivered, anything else
 // retried with exponential backoff and jitter until RetryFor, then failed;
-// a refused destination fails at once. Handler is the operator's view of
+// a refused destination fails at once. Claims do not wait for the
+// attempts of the claim before (at most 4 batches run at once), and an
+// account with a batch of attempts under way is left out of the claims
+// (webhooks.AccountSkipper), so one account's slow receiver or backlog
+// holds back no other account's deliveries. Handler is the operator's view of
 // the delivery log (list, one delivery, redeliver), and the metrics are
 // aliasgate_webhook_deliveries_total{result} and
 // aliasgate_webhook_outbox_backlog.

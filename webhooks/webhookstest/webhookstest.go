@@ -122,6 +122,38 @@ func Run(t *testing.T, open func(t *testing.T) webhooks.Store) {
 		}
 	})
 
+	t.Run("a claim skips the accounts it is told to", func(t *testing.T) {
+		s := open(t)
+		sk, ok := s.(webhooks.AccountSkipper)
+		if !ok {
+			t.Fatal("the store cannot skip accounts in a claim (webhooks.AccountSkipper)")
+		}
+		var ds []webhooks.Delivery
+		for i := range 6 { // a0 a1 a2 a3 (acct_a), then b4 b5 (acct_b)
+			account := "acct_a"
+			if i >= 4 {
+				account = "acct_b"
+			}
+			ds = append(ds, delivery(i, account, t0.Add(time.Duration(i)*time.Millisecond)))
+		}
+		if err := s.AddDeliveries(ctx, ds); err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(time.Second)
+		got, err := sk.ClaimDeliveriesSkipping(ctx, "a", now, now.Add(time.Minute), 3, []string{"acct_a"})
+		if err != nil || len(got) != 2 || got[0].ID != ds[4].ID || got[1].ID != ds[5].ID {
+			t.Fatalf("claim skipping acct_a = %v, %v; want acct_b's two", ids(got), err)
+		}
+		// acct_a's stay due, oldest first; an empty skip list skips none.
+		got, err = sk.ClaimDeliveriesSkipping(ctx, "b", now, now.Add(time.Minute), 3, nil)
+		if err != nil || len(got) != 3 || got[0].ID != ds[0].ID || got[2].ID != ds[2].ID {
+			t.Fatalf("claim = %v, %v; want acct_a's first three", ids(got), err)
+		}
+		if got, err = sk.ClaimDeliveriesSkipping(ctx, "b", now, now.Add(time.Minute), 3, []string{"acct_b"}); err != nil || len(got) != 1 || got[0].ID != ds[3].ID {
+			t.Fatalf("claim = %v, %v; want acct_a's last", ids(got), err)
+		}
+	})
+
 	t.Run("concurrent claims never share a delivery", func(t *testing.T) {
 		s := open(t)
 		var ds []webhooks.Delivery
