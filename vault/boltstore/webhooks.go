@@ -17,7 +17,9 @@ import (
 // The webhook outbox (webhooks.Store): bucket webhook_deliveries maps a
 // delivery id (dlv_…, ordered by creation) to its JSON; webhook_due holds
 // Due (8 bytes, Unix nanoseconds, big endian) ‖ id of every pending
-// delivery, the order claims take them in; webhook_done holds UpdatedAt ‖
+// delivery, the order claims take them in, with the delivery's account as
+// the value (empty in entries written before: the delivery is read when a
+// claim skips accounts); webhook_done holds UpdatedAt ‖
 // id of every delivered or failed one, the order they are pruned in. The
 // buckets are made by the first write. One process holds the bbolt file,
 // so there is one dispatcher; the lease still guards a delivery against
