@@ -1,8 +1,14 @@
 package boltstore_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/webhooks"
@@ -18,4 +24,60 @@ func TestWebhookStore(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestClaimSkipsAccountsOfOldIndexEntries: due index entries written
+// before they named their account (an empty value) are skipped by the
+// account of their delivery.
+func TestClaimSkipsAccountsOfOldIndexEntries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	var ds []webhooks.Delivery
+	for i, account := range []string{"acct_a", "acct_a", "acct_b"} {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		ds = append(ds, webhooks.Delivery{ID: fmt.Sprintf("dlv_%016x%016x", at.UnixNano(), i), EventID: fmt.Sprintf("evt_%d", i),
+			EventType: "card.created", Account: account, Endpoint: "ep1", Payload: json.RawMessage(`{}`),
+			State: webhooks.StatePending, CreatedAt: at, UpdatedAt: at, Due: at, Attempts: []webhooks.Attempt{}})
+	}
+	if err := s.AddDeliveries(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("webhook_due"))
+		var keys [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			if len(v) == 0 {
+				t.Error("a new index entry does not name its account")
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		})
+		for _, k := range keys {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ClaimDeliveriesSkipping(context.Background(), "a", t0.Add(time.Second), t0.Add(time.Minute), 5, []string{"acct_a"})
+	if err != nil || len(got) != 1 || got[0].ID != ds[2].ID {
+		t.Fatalf("claim skipping acct_a: %v %v", got, err)
+	}
 }
