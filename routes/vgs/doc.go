@@ -131,7 +131,11 @@
 // group; with a token group, the match must be [prefix] token [suffix] plus
 // zero-width assertions, and prefix/suffix become non-capturing. A
 // replacement with text around %s ("pan=%s") is kept when the pattern is
-// that same literal text around the token group (pan=(?<token>\d+)). On
+// that same literal text around the token group (pan=(?<token>\d+)).
+// Java's '.' stops at every line terminator (\n, \r, U+0085, U+2028,
+// U+2029), RE2's at \n only: outside (?s), a body pattern's '.' is written
+// as that class ([^\n\r\x85\x{2028}\x{2029}]), so "PAN: (?<token>.+)"
+// stops before a CRLF line end as VGS does. On
 // headers, a pattern must read "Name:" [spaces] then .*, .+ or [^\r\n]* (the
 // token group or ungrouped): a native header target replaces the whole value.
 //
@@ -185,7 +189,8 @@
 //     is left out);
 //   - Java-only regexps (lookaround, atomic groups, possessive quantifiers,
 //     backreferences, \h \R \X \G \Z \e \u, class unions and intersections)
-//     and those RE2 reads differently (\v, \0 octal); REGEX replacements
+//     and those RE2 reads differently (\v, \0 octal, the flag (?U): Unicode
+//     classes in Java, lazy quantifiers in RE2); REGEX replacements
 //     other than %s or literal text around it; a token group with other text
 //     around it; a header regex that does not name its header or takes part
 //     of a value; charsets other than UTF-8, US-ASCII or ISO-8859-1 with

@@ -76,6 +76,8 @@ func javaOnly(p string) string {
 				return "uses a lookbehind, which RE2 lacks"
 			case strings.HasPrefix(rest, ">"):
 				return "uses an atomic group, which RE2 lacks"
+			case strings.Contains(flagsOn(rest), "U"):
+				return "uses the flag (?U), which RE2 reads differently (Unicode character classes in Java, lazy quantifiers in RE2)"
 			}
 			i++
 		case '*', '+', '?', '}':
@@ -85,6 +87,52 @@ func javaOnly(p string) string {
 		}
 	}
 	return ""
+}
+
+// flagsOn returns the flags an inline flag group turns on, (?iU) or
+// (?iU-s:…), whose text after "(?" is rest; "" when rest is another
+// construct. (?-U) turns Java's default back on, which RE2's is too.
+func flagsOn(rest string) string {
+	j := 0
+	for j < len(rest) && (rest[j] >= 'a' && rest[j] <= 'z' || rest[j] >= 'A' && rest[j] <= 'Z' || rest[j] == '-') {
+		j++
+	}
+	if j == 0 || j >= len(rest) || rest[j] != ':' && rest[j] != ')' {
+		return ""
+	}
+	on, _, _ := strings.Cut(rest[:j], "-")
+	return on
+}
+
+// javaDots rewrites every '.' of the RE2 pattern p that stops at a newline
+// (not in (?s) mode) into the class Java's '.' is: any character but a line
+// terminator (\n, \r, U+0085, U+2028, U+2029). RE2's '.' stops at \n only,
+// so kept as written it would match past a \r (a CRLF line end) where VGS
+// stops. p is returned as written when it has no such '.'.
+func javaDots(p string) string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return p
+	}
+	changed := false
+	var walk func(*syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		if r.Op == syntax.OpAnyCharNotNL {
+			*r = syntax.Regexp{Op: syntax.OpCharClass, Flags: r.Flags, Rune: []rune{
+				0, '\n' - 1, '\n' + 1, '\r' - 1, '\r' + 1, 0x84, 0x86, 0x2027, 0x202A, 0x10FFFF,
+			}}
+			changed = true
+			return
+		}
+		for _, s := range r.Sub {
+			walk(s)
+		}
+	}
+	walk(re)
+	if !changed {
+		return p
+	}
+	return re.String()
 }
 
 // checkRE2 returns "" when the Java pattern p means the same under RE2 and

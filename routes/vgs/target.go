@@ -282,8 +282,17 @@ const defaultReplacement = "%s"
 // match, or group 1 when the pattern has groups. So the pattern is kept when
 // it has no groups, or when its only group is token and the match is made
 // of nothing else than [prefix] token [suffix] and zero-width assertions;
-// other groups are made non-capturing.
+// other groups are made non-capturing. A '.' becomes the class Java's '.'
+// is (javaDots).
 func bodyRegex(p, replacement string) (string, string) {
+	re, why := bodyRegexText(p, replacement)
+	if why != "" {
+		return "", why
+	}
+	return javaDots(re), ""
+}
+
+func bodyRegexText(p, replacement string) (string, string) {
 	if why := checkRE2(p); why != "" {
 		return "", "the pattern " + why
 	}

@@ -153,6 +153,16 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 		{`\d{2,1}`, "%s", "", "does not compile"},
 		{`(?x) \d+ # digits`, "%s", "", "does not compile"},
 		{`[`, "%s", "", "does not compile"},
+		// Java's '.' stops at \r, U+0085, U+2028 and U+2029 too; (?s) and
+		// a class keep theirs.
+		{`PAN: (?<token>.+)`, "PAN: %s", `PAN: (?P<token>[^\n\r\x85\x{2028}\x{2029}]+)`, ""},
+		{`\d{4}.\d{4}`, "%s", `[0-9]{4}[^\n\r\x85\x{2028}\x{2029}][0-9]{4}`, ""},
+		{`(?s)pan=(?<token>.+)`, "pan=%s", `(?s)pan=(?<token>.+)`, ""},
+		{`[.]\d+`, "%s", `[.]\d+`, ""},
+		// (?U): Unicode classes in Java, lazy quantifiers in RE2.
+		{`(?U)card=(?<token>\d+)`, "card=%s", "", "(?U)"},
+		{`(?iU)\d+`, "%s", "", "(?U)"},
+		{`(?i-U:\d+)`, "%s", `(?i-U:\d+)`, ""},
 	}
 	for _, tt := range tests {
 		got, why := bodyRegex(tt.in, tt.repl)
@@ -167,6 +177,9 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 			continue
 		}
 		re := regexp.MustCompile(got)
+		if !strings.Contains(tt.in, "(?s)") && strings.Contains(re.FindString("PAN: 4111\r1111\r\n"), "\r") {
+			t.Errorf("bodyRegex(%q) = %q matches a \\r, which Java's '.' does not", tt.in, got)
+		}
 		if n := re.NumSubexp(); n > 1 || (n == 1 && strings.Contains(tt.in, "token") && re.SubexpNames()[1] != "token") {
 			t.Errorf("bodyRegex(%q) = %q: group 1 is not the token (%d groups)", tt.in, got, n)
 		}

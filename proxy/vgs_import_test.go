@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/vgs"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// importVGS converts a VGS export from routes/vgs/testdata, with its
+// upstream (from) pointed at up, as `aliasgate routes import-vgs` does,
+// and loads the result as the aliasgate command does.
+func importVGS(t *testing.T, file, from, up string) (*routes.Set, vgs.Report) {
+	t.Helper()
+	src, err := os.ReadFile("../routes/vgs/testdata/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(src, []byte(from)) {
+		t.Fatalf("%s does not name %s", file, from)
+	}
+	out, rep, err := vgs.Convert(bytes.ReplaceAll(src, []byte(from), []byte(up)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := routes.Parse(out, file, routes.Options{CheckFormat: func(f string) error {
+		_, err := vault.ParseFormat(f)
+		return err
+	}})
+	if err != nil {
+		t.Fatalf("the converted routes do not load: %v\n%s", err, out)
+	}
+	return set, rep
+}
+
+// A REGEX entry imported from VGS finds what Java's engine finds: '.'
+// stops at a carriage return (and U+0085, U+2028, U+2029), so a CRLF text
+// body keeps its line ends and only the card number becomes an alias; a
+// (?U) pattern (Unicode classes in Java, lazy quantifiers in RE2) is not
+// imported at all rather than aliasing one digit and passing the rest.
+func TestImportedVGSRegexMatchesAsJava(t *testing.T) {
+	up := newUpstream(t, nil)
+	set, rep := importVGS(t, "java-regex-text.yaml", "https://legacy.example-shop.test", up.URL)
+	g := newGateway(t, set, nil, gwOptions{})
+
+	body := "ORDER 17\r\nPAN: " + testPAN + "\r\nEXP: 12/30\r\n"
+	resp, _ := g.do(t, "POST", "/legacy/order", "text/plain", strings.NewReader(body), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("plain-text order: status %d", resp.StatusCode)
+	}
+	var got string
+	if r := up.requests(); len(r) > 0 {
+		got = string(r[len(r)-1].Body)
+	}
+	want := regexp.MustCompile(`^ORDER 17\r\nPAN: 411111[0-9]{6}1111\r\nEXP: 12/30\r\n$`)
+	if !want.MatchString(got) || strings.Contains(got, testPAN) {
+		t.Errorf("upstream got %q; want the PAN alone as a six-four alias, line ends kept", got)
+	}
+
+	// (?U): Java reads \d+ greedy (Unicode digits); RE2 would read it lazy
+	// and alias "4" only. The entry must be reported, never applied so.
+	found := false
+	for _, it := range rep.Items {
+		if it.Entry == "7c1d0e55-8f2a-4d3b-b6c8-9e0a1b2c3d4e" && strings.Contains(it.Reason, "(?U)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the (?U) entry is not reported:\n%s", rep)
+	}
+	n := len(up.requests())
+	resp, _ = g.do(t, "POST", "/legacy/unicode", "application/x-www-form-urlencoded", strings.NewReader("card="+testPAN), nil)
+	if len(up.requests()) > n {
+		if b := string(up.last(t).Body); strings.Contains(b, testPAN[1:]) {
+			t.Fatalf("status %d: upstream got %q: the card number's digits after the first passed in clear", resp.StatusCode, b)
+		}
+	}
+}
