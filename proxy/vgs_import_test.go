@@ -41,7 +41,8 @@ func importVGS(t *testing.T, file, from, up string) (*routes.Set, vgs.Report) {
 
 // A REGEX entry imported from VGS finds what Java's engine finds: '.'
 // stops at a carriage return (and U+0085, U+2028, U+2029), so a CRLF text
-// body keeps its line ends and only the card number becomes an alias; a
+// body keeps its line ends and only the card number becomes an alias; '$'
+// matches before a final line end ((?m): before every line end); a
 // (?U) pattern (Unicode classes in Java, lazy quantifiers in RE2) is not
 // imported at all rather than aliasing one digit and passing the rest.
 func TestImportedVGSRegexMatchesAsJava(t *testing.T) {
@@ -61,6 +62,20 @@ func TestImportedVGSRegexMatchesAsJava(t *testing.T) {
 	want := regexp.MustCompile(`^ORDER 17\r\nPAN: 411111[0-9]{6}1111\r\nEXP: 12/30\r\n$`)
 	if !want.MatchString(got) || strings.Contains(got, testPAN) {
 		t.Errorf("upstream got %q; want the PAN alone as a six-four alias, line ends kept", got)
+	}
+
+	// Java's '$' matches before the line end that ends the body, and in
+	// (?m) mode before every CRLF: the card numbers become aliases, the
+	// line ends stay.
+	for _, tt := range []struct{ path, body, want string }{
+		{"/legacy/line", "card=" + testPAN + "\n", `^card=411111[0-9]{6}1111\n$`},
+		{"/legacy/batch", "BATCH 2\r\nPAN: " + testPAN + "\r\nPAN: " + testPAN2 + "\r\n", `^BATCH 2\r\nPAN: 411111[0-9]{6}1111\r\nPAN: 555555[0-9]{6}4444\r\n$`},
+	} {
+		resp, _ := g.do(t, "POST", tt.path, "text/plain", strings.NewReader(tt.body), nil)
+		got := string(up.last(t).Body)
+		if resp.StatusCode != http.StatusOK || !regexp.MustCompile(tt.want).MatchString(got) || strings.Contains(got, testPAN) || strings.Contains(got, testPAN2) {
+			t.Errorf("%s: status %d, upstream got %q; want %s", tt.path, resp.StatusCode, got, tt.want)
+		}
 	}
 
 	// (?U): Java reads \d+ greedy (Unicode digits); RE2 would read it lazy

@@ -135,7 +135,13 @@
 // Java's '.' stops at every line terminator (\n, \r, U+0085, U+2028,
 // U+2029), RE2's at \n only: outside (?s), a body pattern's '.' is written
 // as that class ([^\n\r\x85\x{2028}\x{2029}]), so "PAN: (?<token>.+)"
-// stops before a CRLF line end as VGS does. On
+// stops before a CRLF line end as VGS does. Java's '$' also matches before
+// a line terminator that ends the input ((?m): before any line terminator),
+// RE2's only at the end ((?m): before \n); RE2 has no lookahead, so a '$'
+// that ends a body pattern is written as the line terminator (optional,
+// then \z; (?m): a terminator or \z), matched outside the group the
+// target replaces (the pattern's token group, else a group around the
+// rest); a '$' elsewhere, or after what may end in \r, is not expressed. On
 // headers, a pattern must read "Name:" [spaces] then .*, .+ or [^\r\n]* (the
 // token group or ungrouped): a native header target replaces the whole value.
 //
@@ -190,7 +196,8 @@
 //   - Java-only regexps (lookaround, atomic groups, possessive quantifiers,
 //     backreferences, \h \R \X \G \Z \e \u, class unions and intersections)
 //     and those RE2 reads differently (\v, \0 octal, the flag (?U): Unicode
-//     classes in Java, lazy quantifiers in RE2); REGEX replacements
+//     classes in Java, lazy quantifiers in RE2); in a body pattern, a '$'
+//     that does not end it; REGEX replacements
 //     other than %s or literal text around it; a token group with other text
 //     around it; a header regex that does not name its header or takes part
 //     of a value; charsets other than UTF-8, US-ASCII or ISO-8859-1 with

@@ -135,6 +135,102 @@ func javaDots(p string) string {
 	return re.String()
 }
 
+// lineEnd is one Java line terminator.
+const lineEnd = `(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}])`
+
+// javaDollar rewrites a '$' that ends the RE2 pattern p (a body pattern
+// with at most one group, the one a native regex target replaces) so that
+// it matches where Java's does. Java's '$' also matches before a line
+// terminator that ends the input ((?m): before any line terminator), RE2's
+// only at the end ((?m): before \n): "card=(?<token>\d{16})$" never matched
+// "card=4111…1111\n", and the filter sent the card number on unchanged. RE2
+// has no lookahead, so the final terminator becomes part of the match,
+// outside the replaced group: p$ is written (p)(?:\r\n|[…])?\z, or, when
+// p has its group, p(?:\r\n|[…])?\z; (?m) makes the terminator or \z
+// required, p(?:\r\n|[…]|\z). why is non-empty for a '$' elsewhere, or
+// after something that may end in \r (Java's '$' never matches between \r
+// and \n, the rewritten one would).
+func javaDollar(p string) (string, string) {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return p, ""
+	}
+	dollar := func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpEndLine || r.Op == syntax.OpEndText && r.Flags&syntax.WasDollar != 0
+	}
+	count := 0
+	var walk func(*syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		if dollar(r) {
+			count++
+		}
+		for _, s := range r.Sub {
+			walk(s)
+		}
+	}
+	walk(re)
+	if count == 0 {
+		return p, ""
+	}
+	const cannot = "the pattern has a '$' that is not its end; Java's '$' also matches before a final line terminator, which RE2 cannot say there"
+	if count > 1 || re.Op != syntax.OpConcat || len(re.Sub) < 2 || !dollar(re.Sub[len(re.Sub)-1]) {
+		return "", cannot
+	}
+	last := re.Sub[len(re.Sub)-1]
+	head := &syntax.Regexp{Op: syntax.OpConcat, Flags: re.Flags, Sub: re.Sub[:len(re.Sub)-1]}
+	if mayEndWithCR(head) {
+		return "", "the pattern's '$' follows what may end in \\r; Java's '$' never matches between \\r and \\n, which RE2 cannot say"
+	}
+	text := head.String()
+	if countCaptures(head) == 0 {
+		text = "(" + text + ")"
+	} else {
+		text = "(?:" + text + ")"
+	}
+	if last.Op == syntax.OpEndLine {
+		return text + `(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}]|\z)`, ""
+	}
+	return text + lineEnd + `?\z`, ""
+}
+
+// mayEndWithCR reports whether a match of re may end with a \r; true when
+// that is not plain.
+func mayEndWithCR(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) == 0 || re.Rune[len(re.Rune)-1] == '\r'
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] <= '\r' && '\r' <= re.Rune[i+1] {
+				return true
+			}
+		}
+		return false
+	case syntax.OpCapture, syntax.OpPlus:
+		return mayEndWithCR(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min == 0 || mayEndWithCR(re.Sub[0])
+	case syntax.OpConcat:
+		for i := len(re.Sub) - 1; i >= 0; i-- {
+			s := re.Sub[i]
+			switch s.Op {
+			case syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+				continue
+			}
+			return mayEndWithCR(s)
+		}
+		return true
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			if mayEndWithCR(s) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
 // checkRE2 returns "" when the Java pattern p means the same under RE2 and
 // compiles there, else why not.
 func checkRE2(p string) string {

@@ -283,13 +283,13 @@ const defaultReplacement = "%s"
 // it has no groups, or when its only group is token and the match is made
 // of nothing else than [prefix] token [suffix] and zero-width assertions;
 // other groups are made non-capturing. A '.' becomes the class Java's '.'
-// is (javaDots).
+// is (javaDots), and a final '$' Java's '$' (javaDollar).
 func bodyRegex(p, replacement string) (string, string) {
 	re, why := bodyRegexText(p, replacement)
 	if why != "" {
 		return "", why
 	}
-	return javaDots(re), ""
+	return javaDollar(javaDots(re))
 }
 
 func bodyRegexText(p, replacement string) (string, string) {
