@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -94,6 +95,40 @@ func TestImportedVGSRegexMatchesAsJava(t *testing.T) {
 	if len(up.requests()) > n {
 		if b := string(up.last(t).Body); strings.Contains(b, testPAN[1:]) {
 			t.Fatalf("status %d: upstream got %q: the card number's digits after the first passed in clear", resp.StatusCode, b)
+		}
+	}
+}
+
+// A JSONPath member whose name is digits ($.cards.0, $['saved']['1'])
+// names an object member only, never an array element: an imported reveal
+// gives the client the card number under {"cards":{"0":…}} as VGS does,
+// and leaves the alias under {"cards":[…]}, where VGS finds nothing.
+func TestImportedVGSDigitMembersAreKeysOnly(t *testing.T) {
+	var reply string
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, reply)
+	})
+	set, _ := importVGS(t, "json-digit-keys.yaml", "https://wallet.example-shop.test", up.URL)
+	g := newGateway(t, set, nil, gwOptions{})
+	panA, _ := aliases(t, g.vault)
+	for _, tt := range []struct {
+		name, reply string
+		revealed    bool
+	}{
+		{"member 0", `{"cards":{"0":{"number":"` + panA + `"}}}`, true},
+		{"member 1", `{"saved":{"1":{"number":"` + panA + `"}}}`, true},
+		{"element 0", `{"cards":[{"number":"` + panA + `"}]}`, false},
+		{"element 1", `{"saved":[{"number":"x"},{"number":"` + panA + `"}]}`, false},
+	} {
+		reply = tt.reply
+		resp, body := g.do(t, "GET", "/wallet", "", nil, nil)
+		want := strings.ReplaceAll(tt.reply, panA, testPAN)
+		if !tt.revealed {
+			want = tt.reply
+		}
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("%s: status %d, client got %s; want %s", tt.name, resp.StatusCode, body, want)
 		}
 	}
 }

@@ -111,6 +111,8 @@
 //	  JSON_PATH $.card.number                    json: card.number
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
+//	  JSON_PATH $.cards.0, $['0']                json: cards.\0, \0 (a member named by digits, never an
+//	                                            array element: a plain native 0 is also the element)
 //	  JSON_PATH $.p[?(@.type=='card')].number    json: p.#(type=="card")#.number (jsonpath_filter.go)
 //	  FORM_FIELD card_number                     form: card_number
 //	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b with namespaces: true (names

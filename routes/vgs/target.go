@@ -48,7 +48,7 @@ func jsonPath(p string) (path, why string) {
 			if strings.ContainsAny(key, "()") {
 				return "", "function call"
 			}
-			k, why := escapeKey(key)
+			k, why := memberKey(key)
 			if why != "" {
 				return "", why
 			}
@@ -82,7 +82,7 @@ func jsonPath(p string) (path, why string) {
 				if k >= len(s) || s[k] != ']' {
 					return "", "malformed bracket"
 				}
-				ek, why := escapeKey(key)
+				ek, why := memberKey(key)
 				if why != "" {
 					return "", why
 				}
@@ -172,6 +172,18 @@ func escapeKey(k string) (string, string) {
 		b.WriteByte(k[i])
 	}
 	return b.String(), ""
+}
+
+// memberKey writes a JSONPath member name ($.a.0, $['0']) as a gjson path
+// element. A name of digits is escaped (\0): a native path element of plain
+// digits is also that array index, and JSONPath's member never is (only
+// [0] is).
+func memberKey(k string) (string, string) {
+	e, why := escapeKey(k)
+	if why == "" && strings.Trim(k, "0123456789") == "" {
+		e = `\` + e
+	}
+	return e, why
 }
 
 // formField checks a FORM_FIELD name.

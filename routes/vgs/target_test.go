@@ -13,6 +13,11 @@ func TestJSONPathBecomesGJSONPath(t *testing.T) {
 		{"$.a[0].b", "a.0.b", ""},
 		{"$.a[007]", "a.7", ""},
 		{"$[0].pan", "0.pan", ""},
+		// A member named by digits is that member only, never an element.
+		{"$.cards.0.number", `cards.\0.number`, ""},
+		{"$['saved']['12'].number", `saved.\12.number`, ""},
+		{`$["0"]`, `\0`, ""},
+		{"$.a1.b2", "a1.b2", ""},
 		{"$.orders[*].cards[*].number", "orders.#.cards.#.number", ""},
 		{"$['card']['number']", "card.number", ""},
 		{`$["card"]["cvc"]`, "card.cvc", ""},
