@@ -13,7 +13,10 @@
 //   - a bare list of routes, one route object, the Vault Management API's
 //     {data: {type: rule_chain, attributes}}, and vgs-cli's resource files
 //     ({apiVersion: vault.vgs.io/v1, kind: HttpRoute, spec: route}, several
-//     YAML documents allowed).
+//     YAML documents allowed; another VGS route kind there, SftpRoute or
+//     MftRoute, is reported as RouteLeftOut, other VGS kinds are not routes,
+//     and a resource whose apiVersion is not VGS's, such as Kubernetes'
+//     HTTPRoute, is not part of an export).
 //
 // Keys are read as VGS writes them (snake_case), camelCase as a fallback.
 // Input with none of these shapes is an error wrapping ErrNotExport; every
