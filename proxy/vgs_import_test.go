@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"os"
@@ -14,19 +15,23 @@ import (
 	"github.com/aliasgate/aliasgate/vault"
 )
 
-// importVGS converts a VGS export from routes/vgs/testdata, with its
-// upstream (from) pointed at up, as `aliasgate routes import-vgs` does,
-// and loads the result as the aliasgate command does.
-func importVGS(t *testing.T, file, from, up string) (*routes.Set, vgs.Report) {
+// convertVGS converts a VGS export from routes/vgs/testdata, with each
+// text from (its upstream, its host) replaced by to (the test's), as
+// `aliasgate routes import-vgs` does, and checks that the result loads as
+// the aliasgate command loads it.
+func convertVGS(t *testing.T, file string, fromTo ...string) (string, *routes.Set, vgs.Report) {
 	t.Helper()
 	src, err := os.ReadFile("../routes/vgs/testdata/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(src, []byte(from)) {
-		t.Fatalf("%s does not name %s", file, from)
+	for i := 0; i+1 < len(fromTo); i += 2 {
+		if !bytes.Contains(src, []byte(fromTo[i])) {
+			t.Fatalf("%s does not name %s", file, fromTo[i])
+		}
+		src = bytes.ReplaceAll(src, []byte(fromTo[i]), []byte(fromTo[i+1]))
 	}
-	out, rep, err := vgs.Convert(bytes.ReplaceAll(src, []byte(from), []byte(up)))
+	out, rep, err := vgs.Convert(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +42,13 @@ func importVGS(t *testing.T, file, from, up string) (*routes.Set, vgs.Report) {
 	if err != nil {
 		t.Fatalf("the converted routes do not load: %v\n%s", err, out)
 	}
+	return string(out), set, rep
+}
+
+// importVGS is convertVGS's loaded routes.
+func importVGS(t *testing.T, file string, fromTo ...string) (*routes.Set, vgs.Report) {
+	t.Helper()
+	_, set, rep := convertVGS(t, file, fromTo...)
 	return set, rep
 }
 
@@ -130,5 +142,52 @@ func TestImportedVGSDigitMembersAreKeysOnly(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || string(body) != want {
 			t.Errorf("%s: status %d, client got %s; want %s", tt.name, resp.StatusCode, body, want)
 		}
+	}
+}
+
+// The outbound export (flat routes, as vgs-satellite writes them) through
+// the forward proxy: the PSP gets the card number and CVC in clear in the
+// JSON charge and the form-encoded token request, and its echo of the card
+// number comes back to the app as an alias; a Content-Type other than the
+// one the entry names is not revealed (VGS compares it byte for byte).
+func TestImportedVGSOutboundRevealsAsVGS(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/v1/charges") {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"id":"ch_1","source":{"card":{"number":"`+testPAN+`"}}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"tok_1"}`)
+	})
+	out, _, rep := convertVGS(t, "outbound-reveal.yaml", `api\.psp-example\.com`, `psp\.example\.com`)
+	if !rep.Complete() {
+		t.Fatalf("report:\n%s", rep)
+	}
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, routes: out, roots: []*x509.Certificate{psp.Certificate()}})
+	panA, cvcA := aliases(t, g.vault)
+	c := g.client()
+	base := "https://psp.example.com:" + psp.port()
+
+	resp, body := post(t, c, base+"/v1/charges", "application/json",
+		`{"amount":100,"source":{"card":{"number":"`+panA+`","cvc":"`+cvcA+`"}}}`)
+	got := string(psp.last(t).Body)
+	if resp.StatusCode != http.StatusCreated || got != `{"amount":100,"source":{"card":{"number":"`+testPAN+`","cvc":"`+testCVC+`"}}}` {
+		t.Fatalf("charge: status %d, PSP got %s", resp.StatusCode, got)
+	}
+	if !regexp.MustCompile(`^\{"id":"ch_1","source":\{"card":\{"number":"411111[0-9]{6}1111"\}\}\}$`).MatchString(body) || strings.Contains(body, testPAN) {
+		t.Errorf("charge: the app got %s; want the card number as a six-four alias", body)
+	}
+
+	resp, _ = post(t, c, base+"/v1/tokens", "application/x-www-form-urlencoded",
+		"card%5Bnumber%5D="+panA+"&card%5Bcvc%5D="+cvcA+"&card%5Bexp_year%5D=2030")
+	if got := string(psp.last(t).Body); resp.StatusCode != http.StatusOK || got != "card%5Bnumber%5D="+testPAN+"&card%5Bcvc%5D="+testCVC+"&card%5Bexp_year%5D=2030" {
+		t.Errorf("token: status %d, PSP got %s", resp.StatusCode, got)
+	}
+
+	resp, _ = post(t, c, base+"/v1/charges", "application/json; charset=utf-8",
+		`{"source":{"card":{"number":"`+panA+`"}}}`)
+	if got := string(psp.last(t).Body); got != `{"source":{"card":{"number":"`+panA+`"}}}` {
+		t.Errorf("charge with a charset parameter: status %d, PSP got %s; VGS reveals nothing there", resp.StatusCode, got)
 	}
 }
