@@ -244,6 +244,12 @@ func or(kids []cons) (cons, string) {
 		}
 		return cons{never: true, notes: notes}, ""
 	}
+	if out, ok := factor(live); ok {
+		for _, k := range kids {
+			out.notes = append(out.notes, k.notes...)
+		}
+		return out, ""
+	}
 	var f string
 	for _, k := range live {
 		kf := k.fields()
@@ -267,6 +273,64 @@ func or(kids []cons) (cons, string) {
 	}
 	slices.Sort(out.status)
 	return out, ""
+}
+
+// factor writes an OR of groups that constrain the same fields and agree
+// on all of them but one as one group, that field's values united:
+// (PathInfo /a AND Method POST) OR (PathInfo /b AND Method POST) is
+// PathInfo /a|/b AND Method POST, exactly. ok is false for other ORs.
+func factor(live []cons) (cons, bool) {
+	fields := live[0].fields()
+	differ := ""
+	for _, k := range live[1:] {
+		if !slices.Equal(k.fields(), fields) {
+			return cons{}, false
+		}
+		for _, f := range fields {
+			if !sameField(live[0], k, f) {
+				if differ != "" && differ != f {
+					return cons{}, false
+				}
+				differ = f
+			}
+		}
+	}
+	out := cons{
+		path:    slices.Clone(live[0].path),
+		methods: slices.Clone(live[0].methods),
+		ctypes:  slices.Clone(live[0].ctypes),
+		status:  slices.Clone(live[0].status),
+	}
+	for _, k := range live[1:] {
+		switch differ {
+		case "PathInfo":
+			out.path = append(out.path, k.path...)
+		case "Method":
+			out.methods = union(out.methods, k.methods)
+		case "ContentType":
+			out.ctypes = union(out.ctypes, k.ctypes)
+		case "Status":
+			out.status = union(out.status, k.status)
+		}
+	}
+	slices.Sort(out.status)
+	return out, true
+}
+
+// sameField reports whether two groups constrain field f alike.
+func sameField(a, b cons, f string) bool {
+	same := func(x, y []string) bool {
+		return len(x) == len(y) && !slices.ContainsFunc(x, func(v string) bool { return !slices.Contains(y, v) })
+	}
+	switch f {
+	case "PathInfo":
+		return renderPath(a.path) == renderPath(b.path)
+	case "Method":
+		return same(a.methods, b.methods)
+	case "ContentType":
+		return same(a.ctypes, b.ctypes)
+	}
+	return slices.Equal(a.status, b.status)
 }
 
 func intersect[T comparable](a, b []T) []T {
