@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -189,5 +190,37 @@ func TestImportedVGSOutboundRevealsAsVGS(t *testing.T) {
 		`{"source":{"card":{"number":"`+panA+`"}}}`)
 	if got := string(psp.last(t).Body); got != `{"source":{"card":{"number":"`+panA+`"}}}` {
 		t.Errorf("charge with a charset parameter: status %d, PSP got %s; VGS reveals nothing there", resp.StatusCode, got)
+	}
+}
+
+// Condition groups, imported: an OR of groups that differ in one field is
+// one filter, one of groups that no request satisfies together is one
+// filter per group; each applies exactly where VGS applies the entry.
+func TestImportedVGSConditionGroups(t *testing.T) {
+	up := newUpstream(t, nil)
+	set, _ := importVGS(t, "or-groups.yaml", "https://shop.example-groups.test", up.URL)
+	g := newGateway(t, set, nil, gwOptions{})
+	body := `{"card":{"number":"` + testPAN + `","cvc":"` + testCVC + `"}}`
+	for _, tt := range []struct {
+		method, path string
+		pan, cvc     bool // aliased
+	}{
+		{"POST", "/api/checkout", true, true},
+		{"POST", "/api/v2/checkout/basket-7", true, false},
+		{"PUT", "/api/cards", false, true},
+	} {
+		resp, _ := g.do(t, tt.method, tt.path, "application/json", strings.NewReader(body), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s %s: status %d", tt.method, tt.path, resp.StatusCode)
+			continue
+		}
+		var doc struct{ Card struct{ Number, CVC string } }
+		got := up.last(t).Body
+		if err := json.Unmarshal(got, &doc); err != nil {
+			t.Fatalf("%s %s: upstream got %q: %v", tt.method, tt.path, got, err)
+		}
+		if (doc.Card.Number != testPAN) != tt.pan || (doc.Card.CVC != testCVC) != tt.cvc {
+			t.Errorf("%s %s: upstream got %s; want card number aliased %v, CVC aliased %v", tt.method, tt.path, got, tt.pan, tt.cvc)
+		}
 	}
 }

@@ -101,6 +101,64 @@ func convertCondition(config any, phase string) (m *nativeMatch, never bool, not
 	return m, false, c.notes, ""
 }
 
+// convertConditions is convertCondition, with one match per entry filter.
+// Where an OR of groups cannot be one native match ((PathInfo /a AND
+// Method POST) OR (PathInfo /b AND Method PUT)), it gives one match per
+// group when no two groups can hold at once (their AND never matches): the
+// entry's filters then apply exactly where one group holds, and never two
+// of them to one message. A nil match is a filter without one.
+func convertConditions(config any, phase string) (ms []*nativeMatch, never bool, notes []string, why string) {
+	m, never, notes, why := convertCondition(config, phase)
+	if why == "" {
+		if !never {
+			ms = []*nativeMatch{m}
+		}
+		return ms, never, notes, ""
+	}
+	cm, ok := asMap(config)
+	if !ok || !strings.EqualFold(str(cm, "condition"), "OR") {
+		return nil, false, nil, why
+	}
+	if e, _ := field(cm, "expression"); e != nil {
+		return nil, false, nil, why
+	}
+	rules, _ := field(cm, "rules")
+	var live []cons
+	notes = nil
+	for _, r := range asList(rules) {
+		k, w := condition(r, 1)
+		if w != "" {
+			return nil, false, nil, why
+		}
+		notes = append(notes, k.notes...)
+		if k.never || k.status != nil && phase == "request" {
+			continue
+		}
+		live = append(live, k)
+	}
+	for i := range live {
+		for j := i + 1; j < len(live); j++ {
+			if both, w := and(live[i], live[j]); w != "" || !both.never {
+				return nil, false, nil, why
+			}
+		}
+	}
+	if len(live) == 0 {
+		return nil, true, notes, ""
+	}
+	for _, k := range live {
+		m := &nativeMatch{Methods: k.methods, Status: k.status, RequestContentType: k.ctypes}
+		if k.path != nil {
+			m.PathInfo = renderPath(k.path)
+		}
+		if m.empty() {
+			m = nil
+		}
+		ms = append(ms, m)
+	}
+	return ms, false, notes, ""
+}
+
 // empty reports whether an entry's config holds no condition at all: VGS
 // never applies such an entry (see doc.go).
 func empty(config any) bool {

@@ -167,6 +167,58 @@ func TestConditionsBecomeMatch(t *testing.T) {
 	}
 }
 
+// An OR of groups that one native match cannot say gives one match per
+// group when no two groups can hold at once, and is refused otherwise.
+func TestOrOfDisjointGroupsGivesOneMatchEach(t *testing.T) {
+	post := rule("Method", "equals", []any{"POST"})
+	tests := []struct {
+		name   string
+		config any
+		phase  string
+		want   []*nativeMatch
+		why    string
+	}{
+		{"methods differ", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/b"}), rule("Method", "equals", []any{"PUT"}))), "request",
+			[]*nativeMatch{{Methods: []string{"POST"}, PathInfo: "/a"}, {Methods: []string{"PUT"}, PathInfo: "/b"}}, ""},
+		{"paths differ", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "begins_with", []any{"/b/"}), rule("ContentType", "equals", []any{"text/xml"}))), "request",
+			[]*nativeMatch{{Methods: []string{"POST"}, PathInfo: "/a"}, {PathInfo: "/b/(?s:.*)", RequestContentType: []string{"text/xml"}}}, ""},
+		{"a group that never holds on a request", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("Status", "equals", []any{200}), rule("Method", "equals", []any{"PUT"}))), "request",
+			[]*nativeMatch{{Methods: []string{"POST"}, PathInfo: "/a"}}, ""},
+		{"groups that may both hold", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "begins_with", []any{"/a"}), rule("ContentType", "equals", []any{"text/xml"}))), "request",
+			nil, "OR over a group"},
+		{"open paths", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "begins_with", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "ends_with", []any{".x"}), rule("ContentType", "equals", []any{"text/xml"}))), "request",
+			nil, "OR over a group"},
+		{"OR inside AND", ruleGroup("AND", rule("ContentType", "equals", []any{"text/xml"}), ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/b"}), rule("Method", "equals", []any{"PUT"})))), "request",
+			nil, "OR over a group"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, never, _, why := convertConditions(roundTrip(t, tt.config), tt.phase)
+			if tt.why != "" {
+				if !strings.Contains(why, tt.why) || got != nil {
+					t.Fatalf("got %+v, %q; want a reason containing %q", got, why, tt.why)
+				}
+				return
+			}
+			if why != "" || never || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, never %v, %q; want %+v", got, never, why, tt.want)
+			}
+		})
+	}
+}
+
 func TestConditionsNestedTooDeeplyAreRefused(t *testing.T) {
 	c := ruleGroup("AND", rule("Method", "equals", []any{"POST"}))
 	for range maxConditionDepth + 2 {

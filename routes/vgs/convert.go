@@ -184,9 +184,9 @@ func (c *converter) route(cand candidate) {
 	}
 	v.group = uniqueID(baseID, c.groupIDs)
 	for i, e := range entries {
-		f, ok, exact, phase := c.entry(label, baseID, direction, i, e)
+		fs, ok, exact, phase := c.entry(label, baseID, direction, i, e)
 		if ok {
-			v.filters = append(v.filters, f)
+			v.filters = append(v.filters, fs...)
 		}
 		if !exact {
 			for _, ph := range phasesOf(phase) {

@@ -170,6 +170,9 @@
 //	                                            content types, status); two paths: a list of equals
 //	                                            filtered by the other condition, else not expressed
 //	OR within one field                         alternatives joined with |, lists united
+//	OR of groups alike but in one field         one match, that field's values united
+//	OR of groups no two of which can hold       one filter per group (ids <id>-1, <id>-2, …)
+//	  at once (their AND never matches)
 //	no condition, or one nothing satisfies      entry left out (VGS never applies it)
 //
 // # What is reported, and what happens to it
@@ -183,8 +186,9 @@
 //   - conditions on other fields (Header, QueryString, filePath, …); negated
 //     operators (does_not_equal, does_not_begin_with, …) except on Status;
 //     operators other than equals/in on ContentType and Method; OR across
-//     different fields or over AND groups; two path conditions neither of
-//     which is an equals list;
+//     different fields, or over AND groups that differ in more than one
+//     field and may hold together, or nested in an AND; two path conditions
+//     neither of which is an equals list;
 //   - an ENRICH on an inbound REQUEST: aliasgate reveals only on the way out
 //     (outbound routes, inbound responses), never into the merchant's app;
 //   - JSONPath recursive descent (..), filters [?(…)] other than a member

@@ -27,12 +27,15 @@ func NativeFormats() []string { return slices.Clone(nativeFormats) }
 // filter with the same condition (the entry was left out for anything but
 // a condition that never matches, or its condition was narrowed); phase is
 // the entry's native phase ("" when it has none).
-func (c *converter) entry(route, routeID, direction string, n int, v any) (f nativeFilter, ok, exact bool, phase string) {
+//
+// An entry gives several filters when its condition is an OR of groups no
+// two of which can hold at once (convertConditions): one per group.
+func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []nativeFilter, ok, exact bool, phase string) {
 	label := fmt.Sprintf("entries[%d]", n)
 	m, ok := asMap(v)
 	if !ok {
 		c.rep.add(route, label, EntryLeftOut, "not an entry object")
-		return nativeFilter{}, false, true, ""
+		return nil, false, true, ""
 	}
 	vgsID := str(m, "id")
 	if vgsID != "" {
@@ -53,7 +56,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	if phase = entryPhase(m); phase == "" {
 		// VGS never applies it either.
 		c.rep.add(route, label, EntryLeftOut, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE, so VGS never applies the entry", str(m, "phase")))
-		return nativeFilter{}, false, true, ""
+		return nil, false, true, ""
 	}
 	var operation string
 	op := str(m, "operation")
@@ -109,7 +112,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	}
 
 	config, _ := field(m, "config")
-	match, never, notes, why := convertCondition(config, phase)
+	matches, never, notes, why := convertConditions(config, phase)
 	exact = why == "" && len(notes) == 0
 	switch {
 	case why != "":
@@ -126,7 +129,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 			reason = "what the condition keeps once narrowed as above never matches"
 		}
 		c.rep.add(route, label, EntryLeftOut, reason)
-		return nativeFilter{}, false, exact, phase
+		return nil, false, exact, phase
 	}
 
 	// Where: body and/or header.
@@ -246,7 +249,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 		if len(whys) == 0 && len(targetWhys) == 0 {
 			c.rep.add(route, label, EntryLeftOut, "no target")
 		}
-		return nativeFilter{}, false, false, phase
+		return nil, false, false, phase
 	}
 	for _, n := range notes {
 		c.rep.add(route, label, Narrowed, n)
@@ -269,14 +272,21 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	if id == "" {
 		id = fmt.Sprintf("%s-%d", routeID, n+1)
 	}
-	return nativeFilter{
-		ID:        id,
-		Phase:     phase,
-		Match:     match,
-		Operation: operation,
-		OnError:   "reject",
-		Targets:   targets,
-	}, true, exact, phase
+	for i, m := range matches {
+		f := nativeFilter{
+			ID:        id,
+			Phase:     phase,
+			Match:     m,
+			Operation: operation,
+			OnError:   "reject",
+			Targets:   slices.Clone(targets),
+		}
+		if len(matches) > 1 {
+			f.ID = fmt.Sprintf("%s-%d", id, i+1)
+		}
+		fs = append(fs, f)
+	}
+	return fs, true, exact, phase
 }
 
 // classifiers reads an entry's classifiers: a map {TAGS, INCLUDE, EXCLUDE}
