@@ -224,3 +224,22 @@ func TestImportedVGSConditionGroups(t *testing.T) {
 		}
 	}
 }
+
+// $.pans[*] ends with a wildcard: every element of the array becomes an
+// alias, as in VGS. An element that is not a string is refused (422), never
+// passed on in clear.
+func TestImportedVGSTrailingWildcard(t *testing.T) {
+	up := newUpstream(t, nil)
+	set, _ := importVGS(t, "json-digit-keys.yaml", "https://wallet.example-shop.test", up.URL)
+	g := newGateway(t, set, nil, gwOptions{})
+	resp, _ := g.do(t, "POST", "/wallet/import", "application/json", strings.NewReader(`{"pans":["`+testPAN+`","`+testPAN2+`"]}`), nil)
+	got := string(up.last(t).Body)
+	if resp.StatusCode != http.StatusOK || !regexp.MustCompile(`^\{"pans":\["411111[0-9]{6}1111","555555[0-9]{6}4444"\]\}$`).MatchString(got) || strings.Contains(got, testPAN) || strings.Contains(got, testPAN2) {
+		t.Fatalf("status %d, upstream got %s; want both card numbers as six-four aliases", resp.StatusCode, got)
+	}
+	n := len(up.requests())
+	resp, _ = g.do(t, "POST", "/wallet/import", "application/json", strings.NewReader(`{"pans":[`+testPAN+`]}`), nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || len(up.requests()) != n {
+		t.Fatalf("an element that is a number: status %d, %d requests upstream; want 422 and none", resp.StatusCode, len(up.requests())-n)
+	}
+}

@@ -113,6 +113,8 @@
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
+//	  JSON_PATH $.pans[*] (ends with [*])        json: pans.#(%"*")# (every element; one that is
+//	                                            not a string is refused, 422)
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
 //	  JSON_PATH $.cards.0, $['0']                json: cards.\0, \0 (a member named by digits, never an
 //	                                            array element: a plain native 0 is also the element)
@@ -196,8 +198,8 @@
 //     literal by ==, <, <=, >, >= (booleans: == only) or a member's
 //     existence (!= is not: it also selects elements without the member),
 //     a filter ending the path that selects whole objects, scripts, slices,
-//     unions, negative indexes, .* object wildcards, a trailing [*] (a gjson
-//     path ending in # is the array length), empty keys, control characters;
+//     unions, negative indexes, .* object wildcards, empty keys, control
+//     characters;
 //   - XPath with //, predicates, attributes, wildcards, functions, axes,
 //     relative paths; a path that names the element of another target of the
 //     entry, or one inside it (one filter cannot target both: the later one

@@ -122,7 +122,12 @@ func jsonPath(p string) (path, why string) {
 		return "", "selects the whole document"
 	}
 	if segs[len(segs)-1] == "#" {
-		return "", "ends with [*]; a trailing # in a gjson path is the array's length, not its elements"
+		// A trailing # is the array's length in gjson: the elements are
+		// the query every string matches. A native query refuses (422) a
+		// body where an element is not a string, so a converted $.pans[*]
+		// aliases every element of an array of strings, as VGS does, and
+		// refuses one of numbers rather than skipping them.
+		segs[len(segs)-1] = `#(%"*")#`
 	}
 	return strings.Join(segs, "."), ""
 }
