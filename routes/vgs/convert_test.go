@@ -182,6 +182,12 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer_config_map"] = map[string]any{"patterns": []any{`\b(?<token>\d{16})\b`}, "replacement": "%s", "charset": "UTF-8"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
 			Targets: []nativeTarget{{Regex: `\b(?<token>\d{16})\b`, Format: "UUID", Storage: "persistent"}}}, nil},
+		{"REGEX with (?m)^, which Java also reads after a lone \\r", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config"] = []any{`(?m)^\d{16}`}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Regex: `(?m)^\d{16}`, Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{Narrowed, "(?m)^ also matches after a lone"}}},
 		{"REGEX from a legacy transformer_config", func(e map[string]any) {
 			e["transformer"] = "REGEX"
 			e["transformer_config"] = []any{`\d{16}`}

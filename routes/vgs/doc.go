@@ -148,7 +148,10 @@
 // that ends a body pattern is written as the line terminator (optional,
 // then \z; (?m): a terminator or \z), matched outside the group the
 // target replaces (the pattern's token group, else a group around the
-// rest); a '$' elsewhere, or after what may end in \r, is not expressed. On
+// rest); a '$' elsewhere, or after what may end in \r, is not expressed.
+// Java's (?m)^ also matches after a lone \r, U+0085, U+2028 or U+2029,
+// RE2's after \n only, and RE2 has no lookbehind: such a pattern is kept and
+// reported as narrowed. On
 // headers, a pattern must read "Name:" [spaces] then .*, .+ or [^\r\n]* (the
 // token group or ungrouped): a native header target replaces the whole value.
 //

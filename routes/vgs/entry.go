@@ -43,6 +43,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []
 	}
 	var whys, ignored []string // entry-level problems; settings converted without
 	var targetWhys []string    // fields that could not be converted
+	var targetNotes []string   // fields converted narrower
 
 	for _, k := range []string{"operations", "operations_v2"} {
 		if ops, _ := field(m, k); len(asList(ops)) > 0 {
@@ -225,6 +226,9 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []
 				if re, why := bodyRegex(p, replacement); why != "" {
 					targetWhys = append(targetWhys, fmt.Sprintf("REGEX %q on the body: %s", p, why))
 				} else {
+					if javaLineStart(re) {
+						targetNotes = append(targetNotes, fmt.Sprintf("REGEX %q on the body: Java's (?m)^ also matches after a lone \\r, U+0085, U+2028 or U+2029, RE2's after \\n only; on a body with such line ends the target finds less", p))
+					}
 					addTarget(nativeTarget{Regex: re})
 				}
 			}
@@ -251,8 +255,11 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []
 		}
 		return nil, false, false, phase
 	}
-	for _, n := range notes {
+	for _, n := range append(notes, targetNotes...) {
 		c.rep.add(route, label, Narrowed, n)
+	}
+	if len(targetNotes) > 0 {
+		exact = false
 	}
 	for _, w := range targetWhys {
 		c.rep.add(route, label, TargetLeftOut, w)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 )
 
@@ -191,6 +192,21 @@ func javaDollar(p string) (string, string) {
 		return text + `(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}]|\z)`, ""
 	}
 	return text + lineEnd + `?\z`, ""
+}
+
+// javaLineStart reports whether the RE2 pattern p has a (?m)^, which
+// matches after \n only where Java's also matches after a lone \r, U+0085,
+// U+2028 and U+2029. RE2 has no lookbehind to say that.
+func javaLineStart(p string) bool {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	var walk func(*syntax.Regexp) bool
+	walk = func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpBeginLine || slices.ContainsFunc(r.Sub, walk)
+	}
+	return walk(re)
 }
 
 // mayEndWithCR reports whether a match of re may end with a \r; true when
