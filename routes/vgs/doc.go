@@ -139,6 +139,8 @@
 // zero-width assertions, and prefix/suffix become non-capturing. A
 // replacement with text around %s ("pan=%s") is kept when the pattern is
 // that same literal text around the token group (pan=(?<token>\d+)).
+// Java's \s is [\t\n\x0B\f\r ], RE2's lacks \x0B: a body pattern's \s and \S
+// are written as Java's classes.
 // Java's '.' stops at every line terminator (\n, \r, U+0085, U+2028,
 // U+2029), RE2's at \n only: outside (?s), a body pattern's '.' is written
 // as that class ([^\n\r\x85\x{2028}\x{2029}]), so "PAN: (?<token>.+)"

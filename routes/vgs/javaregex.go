@@ -194,6 +194,70 @@ func javaDollar(p string) (string, string) {
 	return text + lineEnd + `?\z`, ""
 }
 
+// javaSpace is the class Java's \s is: RE2's lacks \x0B (vertical tab).
+const javaSpace = `\t\n\x0B\f\r `
+
+// javaSpaces rewrites the \s and \S of the Java pattern p, in its text, as
+// the classes Java reads: \s is [\t\n\x0B\f\r ], RE2's \s lacks \x0B (so
+// RE2's \S takes it). Inside a class, \S becomes the ranges of every other
+// character. p is returned as written when it has neither.
+func javaSpaces(p string) string {
+	if !strings.Contains(p, `\s`) && !strings.Contains(p, `\S`) {
+		return p
+	}
+	var b strings.Builder
+	inClass := false
+	classStart := 0
+	for i := 0; i < len(p); i++ {
+		ch := p[i]
+		if ch == '\\' && i+1 < len(p) {
+			switch next := p[i+1]; next {
+			case 'Q':
+				end := strings.Index(p[i+2:], `\E`)
+				if end < 0 {
+					b.WriteString(p[i:])
+					return b.String()
+				}
+				b.WriteString(p[i : i+2+end+2])
+				i += 2 + end + 1
+			case 's':
+				if inClass {
+					b.WriteString(javaSpace)
+				} else {
+					b.WriteString("[" + javaSpace + "]")
+				}
+				i++
+			case 'S':
+				if inClass {
+					b.WriteString(`\x00-\x08\x0E-\x1F\x21-\x{10FFFF}`)
+				} else {
+					b.WriteString("[^" + javaSpace + "]")
+				}
+				i++
+			default:
+				b.WriteByte(ch)
+				b.WriteByte(next)
+				i++
+			}
+			continue
+		}
+		switch {
+		case inClass:
+			if ch == ']' && i > classStart {
+				inClass = false
+			}
+		case ch == '[':
+			inClass = true
+			classStart = i + 1
+			if i+1 < len(p) && p[i+1] == '^' {
+				classStart++
+			}
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
 // javaLineStart reports whether the RE2 pattern p has a (?m)^, which
 // matches after \n only where Java's also matches after a lone \r, U+0085,
 // U+2028 and U+2029. RE2 has no lookbehind to say that.

@@ -299,10 +299,11 @@ const defaultReplacement = "%s"
 // match, or group 1 when the pattern has groups. So the pattern is kept when
 // it has no groups, or when its only group is token and the match is made
 // of nothing else than [prefix] token [suffix] and zero-width assertions;
-// other groups are made non-capturing. A '.' becomes the class Java's '.'
-// is (javaDots), and a final '$' Java's '$' (javaDollar).
+// other groups are made non-capturing. \s and \S become the classes Java's
+// are (javaSpaces), a '.' the class Java's '.' is (javaDots), and a final
+// '$' Java's '$' (javaDollar).
 func bodyRegex(p, replacement string) (string, string) {
-	re, why := bodyRegexText(p, replacement)
+	re, why := bodyRegexText(javaSpaces(p), replacement)
 	if why != "" {
 		return "", why
 	}

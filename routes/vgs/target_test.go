@@ -122,7 +122,7 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 		{`\Q(x)\E(\d+)`, "%s", `\Q(x)\E(?:\d+)`, ""},
 		// prefix + alias(token) + suffix = the match with token replaced.
 		{`(?<prefix>card=)(?<token>\d+)(?<suffix>&)`, "%s", `(?:card=)(?<token>\d+)(?:&)`, ""},
-		{`(?<prefix>card:\s?)(?<token>5[1-5][0-9]{14})`, "%s", `(?:card:\s?)(?<token>5[1-5][0-9]{14})`, ""},
+		{`(?<prefix>card:\s?)(?<token>5[1-5][0-9]{14})`, "%s", `(?:card:[\t\n\x0B\f\r ]?)(?<token>5[1-5][0-9]{14})`, ""},
 		{`(?P<prefix>a)(?P<token>\d+)`, "%s", `(?:a)(?P<token>\d+)`, ""},
 		{`(?<token>(\d{4})+)`, "%s", `(?<token>(?:\d{4})+)`, ""},
 		{`\d*`, "%s", "", "matches the empty string"},
@@ -175,6 +175,13 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 		{`(?<token>\d+$)`, "%s", "", "'$'"},
 		{`\d{16}$|x\d+`, "%s", "", "'$'"},
 		{`[\s\S]{16}$`, "%s", "", `\r`},
+		// Java's \s takes \x0B, RE2's does not.
+		{`pan:\s*(?<token>\S+)`, "pan:%s", "", "replacement"},
+		{`\S{16}`, "%s", `[^\t\n\x0B\f\r ]{16}`, ""},
+		{`[\s,]\d{16}`, "%s", `[\t\n\x0B\f\r ,]\d{16}`, ""},
+		{`[^\S]\d{16}`, "%s", `[^\x00-\x08\x0E-\x1F\x21-\x{10FFFF}]\d{16}`, ""},
+		{`\Q\s\E\d{16}`, "%s", `\Q\s\E\d{16}`, ""},
+		{`\\s\d{16}`, "%s", `\\s\d{16}`, ""},
 		// (?U): Unicode classes in Java, lazy quantifiers in RE2.
 		{`(?U)card=(?<token>\d+)`, "card=%s", "", "(?U)"},
 		{`(?iU)\d+`, "%s", "", "(?U)"},
@@ -206,6 +213,9 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 					t.Errorf("bodyRegex(%q) = %q: %q gives %q", tt.in, got, body, m)
 				}
 			}
+		}
+		if strings.Contains(tt.in, `\s`) && !strings.Contains(tt.in, `\Q`) && !strings.Contains(tt.in, `\\s`) && re.MatchString("\x0B4111111111111111") != re.MatchString(" 4111111111111111") {
+			t.Errorf("bodyRegex(%q) = %q reads \\x0B other than a space, as Java's \\s does not", tt.in, got)
 		}
 		replaced := re.FindStringSubmatch("PAN: 4111\r1111\r\n")
 		if len(replaced) > 1 {
