@@ -101,6 +101,64 @@ func convertCondition(config any, phase string) (m *nativeMatch, never bool, not
 	return m, false, c.notes, ""
 }
 
+// convertConditions is convertCondition, with one match per entry filter.
+// Where an OR of groups cannot be one native match ((PathInfo /a AND
+// Method POST) OR (PathInfo /b AND Method PUT)), it gives one match per
+// group when no two groups can hold at once (their AND never matches): the
+// entry's filters then apply exactly where one group holds, and never two
+// of them to one message. A nil match is a filter without one.
+func convertConditions(config any, phase string) (ms []*nativeMatch, never bool, notes []string, why string) {
+	m, never, notes, why := convertCondition(config, phase)
+	if why == "" {
+		if !never {
+			ms = []*nativeMatch{m}
+		}
+		return ms, never, notes, ""
+	}
+	cm, ok := asMap(config)
+	if !ok || !strings.EqualFold(str(cm, "condition"), "OR") {
+		return nil, false, nil, why
+	}
+	if e, _ := field(cm, "expression"); e != nil {
+		return nil, false, nil, why
+	}
+	rules, _ := field(cm, "rules")
+	var live []cons
+	notes = nil
+	for _, r := range asList(rules) {
+		k, w := condition(r, 1)
+		if w != "" {
+			return nil, false, nil, why
+		}
+		notes = append(notes, k.notes...)
+		if k.never || k.status != nil && phase == "request" {
+			continue
+		}
+		live = append(live, k)
+	}
+	for i := range live {
+		for j := i + 1; j < len(live); j++ {
+			if both, w := and(live[i], live[j]); w != "" || !both.never {
+				return nil, false, nil, why
+			}
+		}
+	}
+	if len(live) == 0 {
+		return nil, true, notes, ""
+	}
+	for _, k := range live {
+		m := &nativeMatch{Methods: k.methods, Status: k.status, RequestContentType: k.ctypes}
+		if k.path != nil {
+			m.PathInfo = renderPath(k.path)
+		}
+		if m.empty() {
+			m = nil
+		}
+		ms = append(ms, m)
+	}
+	return ms, false, notes, ""
+}
+
 // empty reports whether an entry's config holds no condition at all: VGS
 // never applies such an entry (see doc.go).
 func empty(config any) bool {
@@ -244,6 +302,12 @@ func or(kids []cons) (cons, string) {
 		}
 		return cons{never: true, notes: notes}, ""
 	}
+	if out, ok := factor(live); ok {
+		for _, k := range kids {
+			out.notes = append(out.notes, k.notes...)
+		}
+		return out, ""
+	}
 	var f string
 	for _, k := range live {
 		kf := k.fields()
@@ -267,6 +331,64 @@ func or(kids []cons) (cons, string) {
 	}
 	slices.Sort(out.status)
 	return out, ""
+}
+
+// factor writes an OR of groups that constrain the same fields and agree
+// on all of them but one as one group, that field's values united:
+// (PathInfo /a AND Method POST) OR (PathInfo /b AND Method POST) is
+// PathInfo /a|/b AND Method POST, exactly. ok is false for other ORs.
+func factor(live []cons) (cons, bool) {
+	fields := live[0].fields()
+	differ := ""
+	for _, k := range live[1:] {
+		if !slices.Equal(k.fields(), fields) {
+			return cons{}, false
+		}
+		for _, f := range fields {
+			if !sameField(live[0], k, f) {
+				if differ != "" && differ != f {
+					return cons{}, false
+				}
+				differ = f
+			}
+		}
+	}
+	out := cons{
+		path:    slices.Clone(live[0].path),
+		methods: slices.Clone(live[0].methods),
+		ctypes:  slices.Clone(live[0].ctypes),
+		status:  slices.Clone(live[0].status),
+	}
+	for _, k := range live[1:] {
+		switch differ {
+		case "PathInfo":
+			out.path = append(out.path, k.path...)
+		case "Method":
+			out.methods = union(out.methods, k.methods)
+		case "ContentType":
+			out.ctypes = union(out.ctypes, k.ctypes)
+		case "Status":
+			out.status = union(out.status, k.status)
+		}
+	}
+	slices.Sort(out.status)
+	return out, true
+}
+
+// sameField reports whether two groups constrain field f alike.
+func sameField(a, b cons, f string) bool {
+	same := func(x, y []string) bool {
+		return len(x) == len(y) && !slices.ContainsFunc(x, func(v string) bool { return !slices.Contains(y, v) })
+	}
+	switch f {
+	case "PathInfo":
+		return renderPath(a.path) == renderPath(b.path)
+	case "Method":
+		return same(a.methods, b.methods)
+	case "ContentType":
+		return same(a.ctypes, b.ctypes)
+	}
+	return slices.Equal(a.status, b.status)
 }
 
 func intersect[T comparable](a, b []T) []T {

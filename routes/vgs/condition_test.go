@@ -109,6 +109,25 @@ func TestConditionsBecomeMatch(t *testing.T) {
 		{"bare list of rules", []any{rule("Method", "equals", []any{"POST"})}, "request", &nativeMatch{Methods: []string{"POST"}}, false, exact, ""},
 		{"methods never agree", ruleGroup("AND", rule("Method", "equals", []any{"POST"}), rule("Method", "equals", []any{"GET"})), "request", nil, true, exact, ""},
 
+		{"OR of groups that differ in one field", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("ContentType", "equals", []any{"application/json"})),
+			ruleGroup("AND", rule("ContentType", "equals", []any{"application/json"}), rule("PathInfo", "begins_with", []any{"/b/"}))), "request",
+			&nativeMatch{PathInfo: "/a|/b/" + any_, RequestContentType: []string{"application/json"}}, false, exact, ""},
+		{"OR of groups that differ in the method", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("Method", "equals", []any{"POST"})),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("Method", "equals", []any{"PUT"}))), "request",
+			&nativeMatch{Methods: []string{"POST", "PUT"}, PathInfo: "/a"}, false, exact, ""},
+		{"OR of groups that differ in the status", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("Status", "equals", []any{201})),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("Status", "equals", []any{200}))), "response",
+			&nativeMatch{PathInfo: "/a", Status: []int{200, 201}}, false, exact, ""},
+		{"OR of equal groups", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("Method", "equals", []any{"POST"})),
+			ruleGroup("AND", rule("Method", "equals", []any{"POST"}), rule("PathInfo", "equals", []any{"/a"}))), "request",
+			&nativeMatch{Methods: []string{"POST"}, PathInfo: "/a"}, false, exact, ""},
+		{"OR of groups that differ in two fields", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), rule("Method", "equals", []any{"POST"})),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/b"}), rule("Method", "equals", []any{"PUT"}))), "request", nil, false, exact, "OR over a group"},
 		{"OR across fields", ruleGroup("OR", rule("PathInfo", "equals", []any{"/a"}), rule("Method", "equals", []any{"POST"})), "request", nil, false, exact, "OR across different fields"},
 		{"OR over an AND group", ruleGroup("OR", rule("PathInfo", "equals", []any{"/a"}),
 			ruleGroup("AND", rule("PathInfo", "equals", []any{"/b"}), rule("Method", "equals", []any{"POST"}))), "request", nil, false, exact, "OR over a group"},
@@ -143,6 +162,58 @@ func TestConditionsBecomeMatch(t *testing.T) {
 			}
 			if why != "" || !reflect.DeepEqual(got, tt.want) || never != tt.never || (len(notes) > 0) != (tt.note == narrow) {
 				t.Fatalf("got %+v, never %v, notes %q, %q; want %+v, never %v, note %q", got, never, notes, why, tt.want, tt.never, tt.note)
+			}
+		})
+	}
+}
+
+// An OR of groups that one native match cannot say gives one match per
+// group when no two groups can hold at once, and is refused otherwise.
+func TestOrOfDisjointGroupsGivesOneMatchEach(t *testing.T) {
+	post := rule("Method", "equals", []any{"POST"})
+	tests := []struct {
+		name   string
+		config any
+		phase  string
+		want   []*nativeMatch
+		why    string
+	}{
+		{"methods differ", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/b"}), rule("Method", "equals", []any{"PUT"}))), "request",
+			[]*nativeMatch{{Methods: []string{"POST"}, PathInfo: "/a"}, {Methods: []string{"PUT"}, PathInfo: "/b"}}, ""},
+		{"paths differ", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "begins_with", []any{"/b/"}), rule("ContentType", "equals", []any{"text/xml"}))), "request",
+			[]*nativeMatch{{Methods: []string{"POST"}, PathInfo: "/a"}, {PathInfo: "/b/(?s:.*)", RequestContentType: []string{"text/xml"}}}, ""},
+		{"a group that never holds on a request", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("Status", "equals", []any{200}), rule("Method", "equals", []any{"PUT"}))), "request",
+			[]*nativeMatch{{Methods: []string{"POST"}, PathInfo: "/a"}}, ""},
+		{"groups that may both hold", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "begins_with", []any{"/a"}), rule("ContentType", "equals", []any{"text/xml"}))), "request",
+			nil, "OR over a group"},
+		{"open paths", ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "begins_with", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "ends_with", []any{".x"}), rule("ContentType", "equals", []any{"text/xml"}))), "request",
+			nil, "OR over a group"},
+		{"OR inside AND", ruleGroup("AND", rule("ContentType", "equals", []any{"text/xml"}), ruleGroup("OR",
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/a"}), post),
+			ruleGroup("AND", rule("PathInfo", "equals", []any{"/b"}), rule("Method", "equals", []any{"PUT"})))), "request",
+			nil, "OR over a group"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, never, _, why := convertConditions(roundTrip(t, tt.config), tt.phase)
+			if tt.why != "" {
+				if !strings.Contains(why, tt.why) || got != nil {
+					t.Fatalf("got %+v, %q; want a reason containing %q", got, why, tt.why)
+				}
+				return
+			}
+			if why != "" || never || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, never %v, %q; want %+v", got, never, why, tt.want)
 			}
 		})
 	}

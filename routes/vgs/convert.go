@@ -96,6 +96,15 @@ const (
 // route converts one VGS route object.
 func (c *converter) route(cand candidate) {
 	label := fmt.Sprintf("data[%d]", cand.index)
+	if cand.other != "" {
+		if cand.name != "" {
+			label = oneLine(cand.name)
+		}
+		// Not an HTTP route: VGS applies it to other traffic (SFTP, file
+		// transfers), never before an HTTP route.
+		c.rep.add(label, "", RouteLeftOut, fmt.Sprintf("%s is not an HTTP route (vault.vgs.io HttpRoute); aliasgate routes HTTP", cand.other))
+		return
+	}
 	m, ok := asMap(cand.value)
 	if !ok || !routeLike(m) {
 		c.rep.add(label, "", RouteLeftOut, "not a route object (expected id, type: rule_chain and attributes, or host_endpoint and entries)")
@@ -175,9 +184,9 @@ func (c *converter) route(cand candidate) {
 	}
 	v.group = uniqueID(baseID, c.groupIDs)
 	for i, e := range entries {
-		f, ok, exact, phase := c.entry(label, baseID, direction, i, e)
+		fs, ok, exact, phase := c.entry(label, baseID, direction, i, e)
 		if ok {
-			v.filters = append(v.filters, f)
+			v.filters = append(v.filters, fs...)
 		}
 		if !exact {
 			for _, ph := range phasesOf(phase) {

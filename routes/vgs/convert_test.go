@@ -182,6 +182,12 @@ func TestEntriesBecomeFilters(t *testing.T) {
 			e["transformer_config_map"] = map[string]any{"patterns": []any{`\b(?<token>\d{16})\b`}, "replacement": "%s", "charset": "UTF-8"}
 		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
 			Targets: []nativeTarget{{Regex: `\b(?<token>\d{16})\b`, Format: "UUID", Storage: "persistent"}}}, nil},
+		{"REGEX with (?m)^, which Java also reads after a lone \\r", func(e map[string]any) {
+			e["transformer"] = "REGEX"
+			e["transformer_config"] = []any{`(?m)^\d{16}`}
+		}, &nativeFilter{ID: "e1", Phase: "request", Match: pay, Operation: "redact", OnError: "reject",
+			Targets: []nativeTarget{{Regex: `(?m)^\d{16}`, Format: "UUID", Storage: "persistent"}}},
+			[]wantItem{{Narrowed, "(?m)^ also matches after a lone"}}},
 		{"REGEX from a legacy transformer_config", func(e map[string]any) {
 			e["transformer"] = "REGEX"
 			e["transformer_config"] = []any{`\d{16}`}
@@ -495,6 +501,51 @@ func TestExportShapesAreAccepted(t *testing.T) {
 				t.Fatalf("routes %+v\nreport:\n%s", f.Routes, rep)
 			}
 		})
+	}
+}
+
+// vgs-cli resource files hold other route kinds too: they are reported,
+// never dropped silently. Another tool's HTTPRoute (Kubernetes' Gateway
+// API) is not a VGS export.
+func TestVGSResourceKinds(t *testing.T) {
+	route := vgsRoute("r1", nil, vgsEntry(nil))
+	in := []byte(`apiVersion: vault.vgs.io/v1beta
+kind: SftpRoute
+metadata:
+  name: my-sftp-route
+spec:
+  host_endpoint: sftp\.example
+---
+apiVersion: vault.vgs.io/v1
+kind: Vault
+metadata:
+  name: main
+---
+`)
+	b, err := yaml.Marshal(map[string]any{"apiVersion": "vault.vgs.io/v1", "kind": "HttpRoute", "metadata": map[string]any{"name": "r1"}, "spec": route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, rep := convert(t, append(in, b...))
+	if len(f.Routes) != 1 || len(f.Routes[0].Filters) != 1 {
+		t.Fatalf("routes %+v\n%s", f.Routes, rep)
+	}
+	checkItems(t, rep, []wantItem{{RouteLeftOut, "vault.vgs.io/v1beta SftpRoute is not an HTTP route"}})
+	if rep.Items[0].Route != "my-sftp-route" {
+		t.Errorf("item names %q", rep.Items[0].Route)
+	}
+
+	k8s := []byte(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: backend
+spec:
+  hostnames: [www.example.com]
+  rules:
+    - backendRefs: [{name: backend, port: 3000}]
+`)
+	if out, rep, err := Convert(k8s); !errors.Is(err, ErrNotExport) {
+		t.Fatalf("a Kubernetes HTTPRoute: %s %s %v; want ErrNotExport", out, rep, err)
 	}
 }
 

@@ -82,7 +82,7 @@ func differential(t *testing.T, src []byte, n int, strict bool) {
 			vgsFired += len(want)
 			fired += len(got)
 			for _, f := range got {
-				id, ok := entryOf[f]
+				id, ok := entryFor(entryOf, f)
 				if !ok {
 					if !strict {
 						return // ids the fuzzer repeated or left out: no map
@@ -94,7 +94,7 @@ func differential(t *testing.T, src []byte, n int, strict bool) {
 				}
 			}
 			for _, id := range want {
-				if _, seen := narrowed[id]; !seen && !slices.ContainsFunc(got, func(f string) bool { return entryOf[f] == id }) {
+				if _, seen := narrowed[id]; !seen && !slices.ContainsFunc(got, func(f string) bool { e, _ := entryFor(entryOf, f); return e == id }) {
 					narrowed[id] = fmt.Sprintf("%s %+v", phase, req)
 				}
 			}
@@ -154,6 +154,21 @@ func nativeEntryIDs(model []modelRoute) (m map[string]string, unique bool) {
 		}
 	}
 	return m, true
+}
+
+// entryFor maps a native filter id to its VGS entry: the entry's id, or
+// the entry's id and "-N" for one of the filters an entry whose OR of
+// groups became one filter per group gives (convertConditions).
+func entryFor(entryOf map[string]string, f string) (string, bool) {
+	if id, ok := entryOf[f]; ok {
+		return id, true
+	}
+	base, n, found := strings.Cut(f[max(0, strings.LastIndexByte(f, '-')):], "-")
+	if !found || base != "" || n == "" || strings.Trim(n, "0123456789") != "" {
+		return "", false
+	}
+	id, ok := entryOf[strings.TrimSuffix(f, "-"+n)]
+	return id, ok
 }
 
 // reported reports whether the report names the entry, or its route as

@@ -13,7 +13,10 @@
 //   - a bare list of routes, one route object, the Vault Management API's
 //     {data: {type: rule_chain, attributes}}, and vgs-cli's resource files
 //     ({apiVersion: vault.vgs.io/v1, kind: HttpRoute, spec: route}, several
-//     YAML documents allowed).
+//     YAML documents allowed; another VGS route kind there, SftpRoute or
+//     MftRoute, is reported as RouteLeftOut, other VGS kinds are not routes,
+//     and a resource whose apiVersion is not VGS's, such as Kubernetes'
+//     HTTPRoute, is not part of an export).
 //
 // Keys are read as VGS writes them (snake_case), camelCase as a fallback.
 // Input with none of these shapes is an error wrapping ErrNotExport; every
@@ -110,7 +113,11 @@
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
+//	  JSON_PATH $.pans[*] (ends with [*])        json: pans.#(%"*")# (every element; one that is
+//	                                            not a string is refused, 422)
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
+//	  JSON_PATH $.cards.0, $['0']                json: cards.\0, \0 (a member named by digits, never an
+//	                                            array element: a plain native 0 is also the element)
 //	  JSON_PATH $.p[?(@.type=='card')].number    json: p.#(type=="card")#.number (jsonpath_filter.go)
 //	  FORM_FIELD card_number                     form: card_number
 //	  XPATH /a/b, /a/b/text(), /s:a/s:b          xml: /a/b, /s:a/s:b with namespaces: true (names
@@ -131,7 +138,22 @@
 // group; with a token group, the match must be [prefix] token [suffix] plus
 // zero-width assertions, and prefix/suffix become non-capturing. A
 // replacement with text around %s ("pan=%s") is kept when the pattern is
-// that same literal text around the token group (pan=(?<token>\d+)). On
+// that same literal text around the token group (pan=(?<token>\d+)).
+// Java's \s is [\t\n\x0B\f\r ], RE2's lacks \x0B: a body pattern's \s and \S
+// are written as Java's classes.
+// Java's '.' stops at every line terminator (\n, \r, U+0085, U+2028,
+// U+2029), RE2's at \n only: outside (?s), a body pattern's '.' is written
+// as that class ([^\n\r\x85\x{2028}\x{2029}]), so "PAN: (?<token>.+)"
+// stops before a CRLF line end as VGS does. Java's '$' also matches before
+// a line terminator that ends the input ((?m): before any line terminator),
+// RE2's only at the end ((?m): before \n); RE2 has no lookahead, so a '$'
+// that ends a body pattern is written as the line terminator (optional,
+// then \z; (?m): a terminator or \z), matched outside the group the
+// target replaces (the pattern's token group, else a group around the
+// rest); a '$' elsewhere, or after what may end in \r, is not expressed.
+// Java's (?m)^ also matches after a lone \r, U+0085, U+2028 or U+2029,
+// RE2's after \n only, and RE2 has no lookbehind: such a pattern is kept and
+// reported as narrowed. On
 // headers, a pattern must read "Name:" [spaces] then .*, .+ or [^\r\n]* (the
 // token group or ungrouped): a native header target replaces the whole value.
 //
@@ -155,6 +177,9 @@
 //	                                            content types, status); two paths: a list of equals
 //	                                            filtered by the other condition, else not expressed
 //	OR within one field                         alternatives joined with |, lists united
+//	OR of groups alike but in one field         one match, that field's values united
+//	OR of groups no two of which can hold       one filter per group (ids <id>-1, <id>-2, …)
+//	  at once (their AND never matches)
 //	no condition, or one nothing satisfies      entry left out (VGS never applies it)
 //
 // # What is reported, and what happens to it
@@ -168,8 +193,9 @@
 //   - conditions on other fields (Header, QueryString, filePath, …); negated
 //     operators (does_not_equal, does_not_begin_with, …) except on Status;
 //     operators other than equals/in on ContentType and Method; OR across
-//     different fields or over AND groups; two path conditions neither of
-//     which is an equals list;
+//     different fields, or over AND groups that differ in more than one
+//     field and may hold together, or nested in an AND; two path conditions
+//     neither of which is an equals list;
 //   - an ENRICH on an inbound REQUEST: aliasgate reveals only on the way out
 //     (outbound routes, inbound responses), never into the merchant's app;
 //   - JSONPath recursive descent (..), filters [?(…)] other than a member
@@ -177,15 +203,17 @@
 //     literal by ==, <, <=, >, >= (booleans: == only) or a member's
 //     existence (!= is not: it also selects elements without the member),
 //     a filter ending the path that selects whole objects, scripts, slices,
-//     unions, negative indexes, .* object wildcards, a trailing [*] (a gjson
-//     path ending in # is the array length), empty keys, control characters;
+//     unions, negative indexes, .* object wildcards, empty keys, control
+//     characters;
 //   - XPath with //, predicates, attributes, wildcards, functions, axes,
 //     relative paths; a path that names the element of another target of the
 //     entry, or one inside it (one filter cannot target both: the later one
 //     is left out);
 //   - Java-only regexps (lookaround, atomic groups, possessive quantifiers,
 //     backreferences, \h \R \X \G \Z \e \u, class unions and intersections)
-//     and those RE2 reads differently (\v, \0 octal); REGEX replacements
+//     and those RE2 reads differently (\v, \0 octal, the flag (?U): Unicode
+//     classes in Java, lazy quantifiers in RE2); in a body pattern, a '$'
+//     that does not end it; REGEX replacements
 //     other than %s or literal text around it; a token group with other text
 //     around it; a header regex that does not name its header or takes part
 //     of a value; charsets other than UTF-8, US-ASCII or ISO-8859-1 with

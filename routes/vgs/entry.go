@@ -27,12 +27,15 @@ func NativeFormats() []string { return slices.Clone(nativeFormats) }
 // filter with the same condition (the entry was left out for anything but
 // a condition that never matches, or its condition was narrowed); phase is
 // the entry's native phase ("" when it has none).
-func (c *converter) entry(route, routeID, direction string, n int, v any) (f nativeFilter, ok, exact bool, phase string) {
+//
+// An entry gives several filters when its condition is an OR of groups no
+// two of which can hold at once (convertConditions): one per group.
+func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []nativeFilter, ok, exact bool, phase string) {
 	label := fmt.Sprintf("entries[%d]", n)
 	m, ok := asMap(v)
 	if !ok {
 		c.rep.add(route, label, EntryLeftOut, "not an entry object")
-		return nativeFilter{}, false, true, ""
+		return nil, false, true, ""
 	}
 	vgsID := str(m, "id")
 	if vgsID != "" {
@@ -40,6 +43,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	}
 	var whys, ignored []string // entry-level problems; settings converted without
 	var targetWhys []string    // fields that could not be converted
+	var targetNotes []string   // fields converted narrower
 
 	for _, k := range []string{"operations", "operations_v2"} {
 		if ops, _ := field(m, k); len(asList(ops)) > 0 {
@@ -53,7 +57,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	if phase = entryPhase(m); phase == "" {
 		// VGS never applies it either.
 		c.rep.add(route, label, EntryLeftOut, fmt.Sprintf("phase %q is neither REQUEST nor RESPONSE, so VGS never applies the entry", str(m, "phase")))
-		return nativeFilter{}, false, true, ""
+		return nil, false, true, ""
 	}
 	var operation string
 	op := str(m, "operation")
@@ -109,7 +113,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	}
 
 	config, _ := field(m, "config")
-	match, never, notes, why := convertCondition(config, phase)
+	matches, never, notes, why := convertConditions(config, phase)
 	exact = why == "" && len(notes) == 0
 	switch {
 	case why != "":
@@ -126,7 +130,7 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 			reason = "what the condition keeps once narrowed as above never matches"
 		}
 		c.rep.add(route, label, EntryLeftOut, reason)
-		return nativeFilter{}, false, exact, phase
+		return nil, false, exact, phase
 	}
 
 	// Where: body and/or header.
@@ -222,6 +226,9 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 				if re, why := bodyRegex(p, replacement); why != "" {
 					targetWhys = append(targetWhys, fmt.Sprintf("REGEX %q on the body: %s", p, why))
 				} else {
+					if javaLineStart(re) {
+						targetNotes = append(targetNotes, fmt.Sprintf("REGEX %q on the body: Java's (?m)^ also matches after a lone \\r, U+0085, U+2028 or U+2029, RE2's after \\n only; on a body with such line ends the target finds less", p))
+					}
 					addTarget(nativeTarget{Regex: re})
 				}
 			}
@@ -246,10 +253,13 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 		if len(whys) == 0 && len(targetWhys) == 0 {
 			c.rep.add(route, label, EntryLeftOut, "no target")
 		}
-		return nativeFilter{}, false, false, phase
+		return nil, false, false, phase
 	}
-	for _, n := range notes {
+	for _, n := range append(notes, targetNotes...) {
 		c.rep.add(route, label, Narrowed, n)
+	}
+	if len(targetNotes) > 0 {
+		exact = false
 	}
 	for _, w := range targetWhys {
 		c.rep.add(route, label, TargetLeftOut, w)
@@ -269,14 +279,21 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (f nat
 	if id == "" {
 		id = fmt.Sprintf("%s-%d", routeID, n+1)
 	}
-	return nativeFilter{
-		ID:        id,
-		Phase:     phase,
-		Match:     match,
-		Operation: operation,
-		OnError:   "reject",
-		Targets:   targets,
-	}, true, exact, phase
+	for i, m := range matches {
+		f := nativeFilter{
+			ID:        id,
+			Phase:     phase,
+			Match:     m,
+			Operation: operation,
+			OnError:   "reject",
+			Targets:   slices.Clone(targets),
+		}
+		if len(matches) > 1 {
+			f.ID = fmt.Sprintf("%s-%d", id, i+1)
+		}
+		fs = append(fs, f)
+	}
+	return fs, true, exact, phase
 }
 
 // classifiers reads an entry's classifiers: a map {TAGS, INCLUDE, EXCLUDE}

@@ -168,6 +168,10 @@ func camel(s string) string {
 type candidate struct {
 	index int // position among all candidates, for "data[N]"
 	value any
+	// other names a vgs-cli resource of another route kind (SftpRoute,
+	// MftRoute), "apiVersion kind": reported, never converted.
+	other string
+	name  string // its metadata.name
 }
 
 // collectRoutes finds the route objects of every accepted export shape:
@@ -215,10 +219,26 @@ func collectRoutes(docs []any) ([]candidate, error) {
 			}
 			continue
 		}
-		if strings.EqualFold(str(m, "kind"), "HttpRoute") {
-			if spec, ok := field(m, "spec"); ok {
+		if kind := str(m, "kind"); kind != "" {
+			api := str(m, "apiVersion")
+			if api != "" && !vgsAPI(api) {
+				// Another tool's resource (Kubernetes' Gateway API has a
+				// kind HTTPRoute too): not a VGS export.
+				continue
+			}
+			if strings.EqualFold(kind, "HttpRoute") {
+				if spec, ok := field(m, "spec"); ok {
+					recognized = true
+					add(spec)
+					continue
+				}
+			} else if api != "" && len(kind) > len("Route") && strings.EqualFold(kind[len(kind)-len("Route"):], "Route") {
 				recognized = true
-				add(spec)
+				name := ""
+				if md, ok := asMap(m["metadata"]); ok {
+					name = str(md, "name")
+				}
+				out = append(out, candidate{index: len(out), other: api + " " + kind, name: name})
 				continue
 			}
 		}
@@ -231,6 +251,14 @@ func collectRoutes(docs []any) ([]candidate, error) {
 		return nil, fmt.Errorf("%w: expected \"data:\" with a list of rule_chain routes, a list of routes or one route object", ErrNotExport)
 	}
 	return out, nil
+}
+
+// vgsAPI reports whether a resource's apiVersion is one of VGS's
+// (vault.vgs.io/v1, mft.vgs.io/v1beta, …).
+func vgsAPI(api string) bool {
+	group, _, _ := strings.Cut(api, "/")
+	group = strings.ToLower(group)
+	return group == "vgs.io" || strings.HasSuffix(group, ".vgs.io")
 }
 
 func anyRouteLike(l []any) bool {

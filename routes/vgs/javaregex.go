@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 )
 
@@ -76,6 +77,8 @@ func javaOnly(p string) string {
 				return "uses a lookbehind, which RE2 lacks"
 			case strings.HasPrefix(rest, ">"):
 				return "uses an atomic group, which RE2 lacks"
+			case strings.Contains(flagsOn(rest), "U"):
+				return "uses the flag (?U), which RE2 reads differently (Unicode character classes in Java, lazy quantifiers in RE2)"
 			}
 			i++
 		case '*', '+', '?', '}':
@@ -85,6 +88,227 @@ func javaOnly(p string) string {
 		}
 	}
 	return ""
+}
+
+// flagsOn returns the flags an inline flag group turns on, (?iU) or
+// (?iU-s:…), whose text after "(?" is rest; "" when rest is another
+// construct. (?-U) turns Java's default back on, which RE2's is too.
+func flagsOn(rest string) string {
+	j := 0
+	for j < len(rest) && (rest[j] >= 'a' && rest[j] <= 'z' || rest[j] >= 'A' && rest[j] <= 'Z' || rest[j] == '-') {
+		j++
+	}
+	if j == 0 || j >= len(rest) || rest[j] != ':' && rest[j] != ')' {
+		return ""
+	}
+	on, _, _ := strings.Cut(rest[:j], "-")
+	return on
+}
+
+// javaDots rewrites every '.' of the RE2 pattern p that stops at a newline
+// (not in (?s) mode) into the class Java's '.' is: any character but a line
+// terminator (\n, \r, U+0085, U+2028, U+2029). RE2's '.' stops at \n only,
+// so kept as written it would match past a \r (a CRLF line end) where VGS
+// stops. p is returned as written when it has no such '.'.
+func javaDots(p string) string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return p
+	}
+	changed := false
+	var walk func(*syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		if r.Op == syntax.OpAnyCharNotNL {
+			*r = syntax.Regexp{Op: syntax.OpCharClass, Flags: r.Flags, Rune: []rune{
+				0, '\n' - 1, '\n' + 1, '\r' - 1, '\r' + 1, 0x84, 0x86, 0x2027, 0x202A, 0x10FFFF,
+			}}
+			changed = true
+			return
+		}
+		for _, s := range r.Sub {
+			walk(s)
+		}
+	}
+	walk(re)
+	if !changed {
+		return p
+	}
+	return re.String()
+}
+
+// lineEnd is one Java line terminator.
+const lineEnd = `(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}])`
+
+// javaDollar rewrites a '$' that ends the RE2 pattern p (a body pattern
+// with at most one group, the one a native regex target replaces) so that
+// it matches where Java's does. Java's '$' also matches before a line
+// terminator that ends the input ((?m): before any line terminator), RE2's
+// only at the end ((?m): before \n): "card=(?<token>\d{16})$" never matched
+// "card=4111…1111\n", and the filter sent the card number on unchanged. RE2
+// has no lookahead, so the final terminator becomes part of the match,
+// outside the replaced group: p$ is written (p)(?:\r\n|[…])?\z, or, when
+// p has its group, p(?:\r\n|[…])?\z; (?m) makes the terminator or \z
+// required, p(?:\r\n|[…]|\z). why is non-empty for a '$' elsewhere, or
+// after something that may end in \r (Java's '$' never matches between \r
+// and \n, the rewritten one would).
+func javaDollar(p string) (string, string) {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return p, ""
+	}
+	dollar := func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpEndLine || r.Op == syntax.OpEndText && r.Flags&syntax.WasDollar != 0
+	}
+	count := 0
+	var walk func(*syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		if dollar(r) {
+			count++
+		}
+		for _, s := range r.Sub {
+			walk(s)
+		}
+	}
+	walk(re)
+	if count == 0 {
+		return p, ""
+	}
+	const cannot = "the pattern has a '$' that is not its end; Java's '$' also matches before a final line terminator, which RE2 cannot say there"
+	if count > 1 || re.Op != syntax.OpConcat || len(re.Sub) < 2 || !dollar(re.Sub[len(re.Sub)-1]) {
+		return "", cannot
+	}
+	last := re.Sub[len(re.Sub)-1]
+	head := &syntax.Regexp{Op: syntax.OpConcat, Flags: re.Flags, Sub: re.Sub[:len(re.Sub)-1]}
+	if mayEndWithCR(head) {
+		return "", "the pattern's '$' follows what may end in \\r; Java's '$' never matches between \\r and \\n, which RE2 cannot say"
+	}
+	text := head.String()
+	if countCaptures(head) == 0 {
+		text = "(" + text + ")"
+	} else {
+		text = "(?:" + text + ")"
+	}
+	if last.Op == syntax.OpEndLine {
+		return text + `(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}]|\z)`, ""
+	}
+	return text + lineEnd + `?\z`, ""
+}
+
+// javaSpace is the class Java's \s is: RE2's lacks \x0B (vertical tab).
+const javaSpace = `\t\n\x0B\f\r `
+
+// javaSpaces rewrites the \s and \S of the Java pattern p, in its text, as
+// the classes Java reads: \s is [\t\n\x0B\f\r ], RE2's \s lacks \x0B (so
+// RE2's \S takes it). Inside a class, \S becomes the ranges of every other
+// character. p is returned as written when it has neither.
+func javaSpaces(p string) string {
+	if !strings.Contains(p, `\s`) && !strings.Contains(p, `\S`) {
+		return p
+	}
+	var b strings.Builder
+	inClass := false
+	classStart := 0
+	for i := 0; i < len(p); i++ {
+		ch := p[i]
+		if ch == '\\' && i+1 < len(p) {
+			switch next := p[i+1]; next {
+			case 'Q':
+				end := strings.Index(p[i+2:], `\E`)
+				if end < 0 {
+					b.WriteString(p[i:])
+					return b.String()
+				}
+				b.WriteString(p[i : i+2+end+2])
+				i += 2 + end + 1
+			case 's':
+				if inClass {
+					b.WriteString(javaSpace)
+				} else {
+					b.WriteString("[" + javaSpace + "]")
+				}
+				i++
+			case 'S':
+				if inClass {
+					b.WriteString(`\x00-\x08\x0E-\x1F\x21-\x{10FFFF}`)
+				} else {
+					b.WriteString("[^" + javaSpace + "]")
+				}
+				i++
+			default:
+				b.WriteByte(ch)
+				b.WriteByte(next)
+				i++
+			}
+			continue
+		}
+		switch {
+		case inClass:
+			if ch == ']' && i > classStart {
+				inClass = false
+			}
+		case ch == '[':
+			inClass = true
+			classStart = i + 1
+			if i+1 < len(p) && p[i+1] == '^' {
+				classStart++
+			}
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
+// javaLineStart reports whether the RE2 pattern p has a (?m)^, which
+// matches after \n only where Java's also matches after a lone \r, U+0085,
+// U+2028 and U+2029. RE2 has no lookbehind to say that.
+func javaLineStart(p string) bool {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	var walk func(*syntax.Regexp) bool
+	walk = func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpBeginLine || slices.ContainsFunc(r.Sub, walk)
+	}
+	return walk(re)
+}
+
+// mayEndWithCR reports whether a match of re may end with a \r; true when
+// that is not plain.
+func mayEndWithCR(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) == 0 || re.Rune[len(re.Rune)-1] == '\r'
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] <= '\r' && '\r' <= re.Rune[i+1] {
+				return true
+			}
+		}
+		return false
+	case syntax.OpCapture, syntax.OpPlus:
+		return mayEndWithCR(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min == 0 || mayEndWithCR(re.Sub[0])
+	case syntax.OpConcat:
+		for i := len(re.Sub) - 1; i >= 0; i-- {
+			s := re.Sub[i]
+			switch s.Op {
+			case syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+				continue
+			}
+			return mayEndWithCR(s)
+		}
+		return true
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			if mayEndWithCR(s) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // checkRE2 returns "" when the Java pattern p means the same under RE2 and

@@ -167,9 +167,11 @@ func checkNative(f nativeFile) string {
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
 // gjsonPathOK accepts the gjson subset DESIGN.md allows: non-empty keys
-// separated by '.', '#' as a whole element (not last), special characters
+// separated by '.', '#' as a whole element (not last), a query #(…)# as a
+// whole element (the native loader checks its inside), special characters
 // only when escaped with '\'.
 func gjsonPathOK(p string) bool {
+	p = replaceQueries(p)
 	var elems []string
 	var cur strings.Builder
 	for i := 0; i < len(p); i++ {
@@ -205,4 +207,46 @@ func gjsonPathOK(p string) bool {
 		}
 	}
 	return elems[len(elems)-1] != "#"
+}
+
+// replaceQueries writes each #(…)# element of a gjson path as "Q", a plain
+// key, skipping quoted strings inside; a malformed one is left as it is
+// (and then refused).
+func replaceQueries(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '\\' && i+1 < len(p) {
+			b.WriteString(p[i : i+2])
+			i++
+			continue
+		}
+		if !strings.HasPrefix(p[i:], "#(") || i > 0 && p[i-1] != '.' {
+			b.WriteByte(p[i])
+			continue
+		}
+		depth, j, quoted := 0, i+1, false
+		for ; j < len(p); j++ {
+			switch c := p[j]; {
+			case quoted && c == '\\':
+				j++
+			case c == '"':
+				quoted = !quoted
+			case quoted:
+			case c == '(':
+				depth++
+			case c == ')':
+				depth--
+			}
+			if depth == 0 {
+				break
+			}
+		}
+		if j+1 >= len(p) || p[j] != ')' || p[j+1] != '#' || j+2 < len(p) && p[j+2] != '.' {
+			b.WriteByte(p[i])
+			continue
+		}
+		b.WriteByte('Q')
+		i = j + 1
+	}
+	return b.String()
 }

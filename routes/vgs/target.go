@@ -48,7 +48,7 @@ func jsonPath(p string) (path, why string) {
 			if strings.ContainsAny(key, "()") {
 				return "", "function call"
 			}
-			k, why := escapeKey(key)
+			k, why := memberKey(key)
 			if why != "" {
 				return "", why
 			}
@@ -82,7 +82,7 @@ func jsonPath(p string) (path, why string) {
 				if k >= len(s) || s[k] != ']' {
 					return "", "malformed bracket"
 				}
-				ek, why := escapeKey(key)
+				ek, why := memberKey(key)
 				if why != "" {
 					return "", why
 				}
@@ -122,7 +122,12 @@ func jsonPath(p string) (path, why string) {
 		return "", "selects the whole document"
 	}
 	if segs[len(segs)-1] == "#" {
-		return "", "ends with [*]; a trailing # in a gjson path is the array's length, not its elements"
+		// A trailing # is the array's length in gjson: the elements are
+		// the query every string matches. A native query refuses (422) a
+		// body where an element is not a string, so a converted $.pans[*]
+		// aliases every element of an array of strings, as VGS does, and
+		// refuses one of numbers rather than skipping them.
+		segs[len(segs)-1] = `#(%"*")#`
 	}
 	return strings.Join(segs, "."), ""
 }
@@ -172,6 +177,18 @@ func escapeKey(k string) (string, string) {
 		b.WriteByte(k[i])
 	}
 	return b.String(), ""
+}
+
+// memberKey writes a JSONPath member name ($.a.0, $['0']) as a gjson path
+// element. A name of digits is escaped (\0): a native path element of plain
+// digits is also that array index, and JSONPath's member never is (only
+// [0] is).
+func memberKey(k string) (string, string) {
+	e, why := escapeKey(k)
+	if why == "" && strings.Trim(k, "0123456789") == "" {
+		e = `\` + e
+	}
+	return e, why
 }
 
 // formField checks a FORM_FIELD name.
@@ -282,8 +299,18 @@ const defaultReplacement = "%s"
 // match, or group 1 when the pattern has groups. So the pattern is kept when
 // it has no groups, or when its only group is token and the match is made
 // of nothing else than [prefix] token [suffix] and zero-width assertions;
-// other groups are made non-capturing.
+// other groups are made non-capturing. \s and \S become the classes Java's
+// are (javaSpaces), a '.' the class Java's '.' is (javaDots), and a final
+// '$' Java's '$' (javaDollar).
 func bodyRegex(p, replacement string) (string, string) {
+	re, why := bodyRegexText(javaSpaces(p), replacement)
+	if why != "" {
+		return "", why
+	}
+	return javaDollar(javaDots(re))
+}
+
+func bodyRegexText(p, replacement string) (string, string) {
 	if why := checkRE2(p); why != "" {
 		return "", "the pattern " + why
 	}

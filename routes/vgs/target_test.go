@@ -13,6 +13,11 @@ func TestJSONPathBecomesGJSONPath(t *testing.T) {
 		{"$.a[0].b", "a.0.b", ""},
 		{"$.a[007]", "a.7", ""},
 		{"$[0].pan", "0.pan", ""},
+		// A member named by digits is that member only, never an element.
+		{"$.cards.0.number", `cards.\0.number`, ""},
+		{"$['saved']['12'].number", `saved.\12.number`, ""},
+		{`$["0"]`, `\0`, ""},
+		{"$.a1.b2", "a1.b2", ""},
 		{"$.orders[*].cards[*].number", "orders.#.cards.#.number", ""},
 		{"$['card']['number']", "card.number", ""},
 		{`$["card"]["cvc"]`, "card.cvc", ""},
@@ -35,7 +40,9 @@ func TestJSONPathBecomesGJSONPath(t *testing.T) {
 		{"$.card.*", "", "object wildcard"},
 		{"$", "", "whole document"},
 		{"", "", "empty path"},
-		{"$.pans[*]", "", "ends with [*]"},
+		{"$.pans[*]", `pans.#(%"*")#`, ""},
+		{"$[*]", `#(%"*")#`, ""},
+		{"$.cards[*].pans[*]", `cards.#.pans.#(%"*")#`, ""},
 		{"$.pan.length()", "", "function call"},
 		{"$['card.number']", `card\.number`, ""},
 		{"$['a@b']['c|d']", `a\@b.c\|d`, ""},
@@ -115,7 +122,7 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 		{`\Q(x)\E(\d+)`, "%s", `\Q(x)\E(?:\d+)`, ""},
 		// prefix + alias(token) + suffix = the match with token replaced.
 		{`(?<prefix>card=)(?<token>\d+)(?<suffix>&)`, "%s", `(?:card=)(?<token>\d+)(?:&)`, ""},
-		{`(?<prefix>card:\s?)(?<token>5[1-5][0-9]{14})`, "%s", `(?:card:\s?)(?<token>5[1-5][0-9]{14})`, ""},
+		{`(?<prefix>card:\s?)(?<token>5[1-5][0-9]{14})`, "%s", `(?:card:[\t\n\x0B\f\r ]?)(?<token>5[1-5][0-9]{14})`, ""},
 		{`(?P<prefix>a)(?P<token>\d+)`, "%s", `(?:a)(?P<token>\d+)`, ""},
 		{`(?<token>(\d{4})+)`, "%s", `(?<token>(?:\d{4})+)`, ""},
 		{`\d*`, "%s", "", "matches the empty string"},
@@ -153,6 +160,32 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 		{`\d{2,1}`, "%s", "", "does not compile"},
 		{`(?x) \d+ # digits`, "%s", "", "does not compile"},
 		{`[`, "%s", "", "does not compile"},
+		// Java's '.' stops at \r, U+0085, U+2028 and U+2029 too; (?s) and
+		// a class keep theirs.
+		{`PAN: (?<token>.+)`, "PAN: %s", `PAN: (?P<token>[^\n\r\x85\x{2028}\x{2029}]+)`, ""},
+		{`\d{4}.\d{4}`, "%s", `[0-9]{4}[^\n\r\x85\x{2028}\x{2029}][0-9]{4}`, ""},
+		{`(?s)pan=(?<token>.+)`, "pan=%s", `(?s)pan=(?<token>.+)`, ""},
+		{`[.]\d+`, "%s", `[.]\d+`, ""},
+		// Java's '$' also matches before a final line terminator ((?m):
+		// before any); the terminator is matched outside the group.
+		{`card=(?<token>\d{16})$`, "card=%s", `(?:card=(?P<token>[0-9]{16}))(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}])?\z`, ""},
+		{`\b\d{16}$`, "%s", `(\b[0-9]{16})(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}])?\z`, ""},
+		{`(?m)^PAN: (?<token>\d+)$`, "PAN: %s", `(?:(?m:^PAN: (?P<token>[0-9]+)))(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}]|\z)`, ""},
+		{`\d{16}\z`, "%s", `\d{16}\z`, ""},
+		{`(?<token>\d+$)`, "%s", "", "'$'"},
+		{`\d{16}$|x\d+`, "%s", "", "'$'"},
+		{`[\s\S]{16}$`, "%s", "", `\r`},
+		// Java's \s takes \x0B, RE2's does not.
+		{`pan:\s*(?<token>\S+)`, "pan:%s", "", "replacement"},
+		{`\S{16}`, "%s", `[^\t\n\x0B\f\r ]{16}`, ""},
+		{`[\s,]\d{16}`, "%s", `[\t\n\x0B\f\r ,]\d{16}`, ""},
+		{`[^\S]\d{16}`, "%s", `[^\x00-\x08\x0E-\x1F\x21-\x{10FFFF}]\d{16}`, ""},
+		{`\Q\s\E\d{16}`, "%s", `\Q\s\E\d{16}`, ""},
+		{`\\s\d{16}`, "%s", `\\s\d{16}`, ""},
+		// (?U): Unicode classes in Java, lazy quantifiers in RE2.
+		{`(?U)card=(?<token>\d+)`, "card=%s", "", "(?U)"},
+		{`(?iU)\d+`, "%s", "", "(?U)"},
+		{`(?i-U:\d+)`, "%s", `(?i-U:\d+)`, ""},
 	}
 	for _, tt := range tests {
 		got, why := bodyRegex(tt.in, tt.repl)
@@ -167,6 +200,30 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 			continue
 		}
 		re := regexp.MustCompile(got)
+		if strings.HasSuffix(tt.in, "$") {
+			// Where Java's '$' matches: group 1 is the value, the line end
+			// stays outside it.
+			bodies := []string{"card=4111111111111111", "card=4111111111111111\n", "card=4111111111111111\r\n"}
+			if strings.HasPrefix(tt.in, "(?m)") {
+				bodies = []string{"PAN: 4111111111111111", "x\r\nPAN: 4111111111111111\r\nPAN: 5555555555554441\r\n"}
+			}
+			for _, body := range bodies {
+				m := re.FindAllStringSubmatch(body, -1)
+				if len(m) != strings.Count(body, "PAN")+strings.Count(body, "card") || len(m[0]) != 2 || m[0][1] != "4111111111111111" || len(m) > 1 && m[1][1] != "5555555555554441" {
+					t.Errorf("bodyRegex(%q) = %q: %q gives %q", tt.in, got, body, m)
+				}
+			}
+		}
+		if strings.Contains(tt.in, `\s`) && !strings.Contains(tt.in, `\Q`) && !strings.Contains(tt.in, `\\s`) && re.MatchString("\x0B4111111111111111") != re.MatchString(" 4111111111111111") {
+			t.Errorf("bodyRegex(%q) = %q reads \\x0B other than a space, as Java's \\s does not", tt.in, got)
+		}
+		replaced := re.FindStringSubmatch("PAN: 4111\r1111\r\n")
+		if len(replaced) > 1 {
+			replaced = replaced[1:] // a native regex target replaces group 1
+		}
+		if !strings.Contains(tt.in, "(?s)") && len(replaced) > 0 && strings.Contains(replaced[0], "\r") {
+			t.Errorf("bodyRegex(%q) = %q matches a \\r, which Java's '.' does not", tt.in, got)
+		}
 		if n := re.NumSubexp(); n > 1 || (n == 1 && strings.Contains(tt.in, "token") && re.SubexpNames()[1] != "token") {
 			t.Errorf("bodyRegex(%q) = %q: group 1 is not the token (%d groups)", tt.in, got, n)
 		}
