@@ -80,7 +80,10 @@
 // the filters named in Aliasgate-Filter-Failed and every card number that
 // is not an alias masked by the leak guard (FilterFailedHeader). Only a
 // response the guard cannot read, or one it blocks (leak_guard: block),
-// is withheld: 502 with Aliasgate-Request-Delivered: true.
+// is withheld: 502 with Aliasgate-Request-Delivered: true. On a route whose
+// responses are read (response filters, or the leak guard on) the upstream's
+// 1xx interim responses (103 Early Hints) are dropped, not forwarded: their
+// headers would reach the client before the response phase, unread.
 package proxy
 
 import (
@@ -320,8 +323,36 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route has no usable upstream"))
 		return
 	}
+	if readsResponses(route) {
+		sc.iw.ResponseWriter = w
+		w = &sc.iw
+	}
 	in.rp.ServeHTTP(w, r)
 }
+
+// readsResponses reports whether the response phase reads the route's
+// responses: it has response filters or its leak guard is on.
+func readsResponses(route *routes.Route) bool {
+	return route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff
+}
+
+// interimWriter drops the 1xx interim responses (103 Early Hints, 100
+// Continue) ReverseProxy forwards to the client as the upstream sends them
+// (httptrace Got1xxResponse), before the response phase: their headers would
+// reach the client read by neither the filters nor the leak guard. 101
+// Switching Protocols is a final response (an upgrade): it goes on.
+// Anything else goes to the ResponseWriter it wraps, and
+// http.ResponseController reaches that one through Unwrap (Flush, Hijack).
+type interimWriter struct{ http.ResponseWriter }
+
+func (w *interimWriter) WriteHeader(code int) {
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *interimWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // stateCtx is the context of a routed inbound request: what
 // context.WithValue(parent, stateKey{}, &st) would be, with the reqState in
@@ -330,6 +361,9 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type stateCtx struct {
 	context.Context
 	st reqState
+	// iw is the ResponseWriter the route's response is written to when
+	// its responses are read (interimWriter), in the same allocation.
+	iw interimWriter
 }
 
 func (c *stateCtx) Value(key any) any {
@@ -387,7 +421,7 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
-	if st.route.HasPhase(routes.Response) || st.route.LeakGuard != routes.LeakOff {
+	if readsResponses(st.route) {
 		// Let the transport negotiate gzip (and decode it) rather than have
 		// the upstream answer in an encoding the filters and the leak guard
 		// cannot read.

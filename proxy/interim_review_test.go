@@ -1,0 +1,71 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// rawExchange writes req on a new connection to addr and returns every
+// byte the gateway answered until it closed the connection.
+func rawExchange(t *testing.T, addr, req string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(bufio.NewReader(c))
+	return string(b)
+}
+
+// TestInterimResponsesDoNotPassTheGuard: ReverseProxy forwards an
+// upstream's 1xx interim responses (103 Early Hints) to the client as they
+// come, headers and all, before the response phase runs. On a route whose
+// responses the filters or the leak guard read, their headers would reach
+// the client unread (a card number in a Link header past leak_guard:
+// block): the gateway drops them there, and the final response is guarded
+// as before. On a route that reads no response (leak_guard: off, no
+// response filters) they still pass, as the rest of its responses do.
+func TestInterimResponsesDoNotPassTheGuard(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</receipt?pan="+testPAN+">; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	addr := g.Listener.Addr().String()
+	for _, path := range []string{"/leakblock", "/leaklog", "/respredact", "/reveal"} {
+		got := rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if strings.Contains(got, testPAN) {
+			t.Errorf("%s: the card number of a 103 reached the client", path)
+		}
+		if strings.Contains(got, " 103 ") {
+			t.Errorf("%s: a 103 reached the client: %q", path, obstestMask(got))
+		}
+		if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, `{"ok":true}`) {
+			t.Errorf("%s: want the final 200 answer, got %q", path, obstestMask(got))
+		}
+	}
+	// leak_guard: off and no response filter: responses stream unread,
+	// 103 included.
+	got := rawExchange(t, addr, "GET /pass HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 103 ") || !strings.Contains(got, "\r\n\r\nHTTP/1.1 200 ") {
+		t.Errorf("/pass: want the 103 and then the 200, got %q", obstestMask(got))
+	}
+}
+
+// obstestMask keeps a test failure line free of the test card number.
+func obstestMask(s string) string { return strings.ReplaceAll(s, testPAN, "<PAN>") }
