@@ -32,7 +32,9 @@
 // targets, when the route's leak guard is on (log or block, the default
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
-// including WebSocket upgrades. Upgrade is forwarded for WebSocket only:
+// including WebSocket upgrades (refused with 403 on a route that redacts
+// request bodies or whose leak guard is block or redact: nothing reads the
+// frames). Upgrade is forwarded for WebSocket only:
 // any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
 // pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
@@ -280,11 +282,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stripUpgrade(r.Header)
-	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock) {
+	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
 		// Nothing reads WebSocket frames: a route that promises card data
-		// never passes through unread does not open a tunnel.
+		// never passes through unread (redact and block refuse what they
+		// cannot read) does not open a tunnel.
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route redacts or blocks card data, which WebSocket frames would carry unread"))
+			"this route redacts, masks or blocks card data, which WebSocket frames would carry unread"))
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of

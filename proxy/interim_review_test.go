@@ -67,5 +67,42 @@ func TestInterimResponsesDoNotPassTheGuard(t *testing.T) {
 	}
 }
 
+// TestUpgradeRefusedOnRedactGuard: leak_guard: redact refuses what it
+// cannot mask, as block does; WebSocket frames are never read, so an
+// upgrade on such a route is refused (403 upgrade_refused) like one on a
+// block route, and the upstream never sees it.
+func TestUpgradeRefusedOnRedactGuard(t *testing.T) {
+	up := newUpstream(t, nil)
+	const doc = `
+routes:
+  - id: redactguard
+    direction: inbound
+    host: "*"
+    path_prefix: /ws
+    upstream: {{UP}}
+    leak_guard: redact
+`
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	c, err := net.Dial("tcp", g.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "upgrade_refused") {
+		t.Errorf("want 403 upgrade_refused, got %d %s", resp.StatusCode, body)
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+}
+
 // obstestMask keeps a test failure line free of the test card number.
 func obstestMask(s string) string { return strings.ReplaceAll(s, testPAN, "<PAN>") }
