@@ -104,5 +104,53 @@ routes:
 	}
 }
 
+// TestLeakGuardReadsTheMethod: the request method is a token of any
+// characters a token allows, digits included, and goes to the upstream as
+// sent. A card number there is refused on a block route (and on a redact
+// route: a request line cannot be masked) and counted on a log route.
+func TestLeakGuardReadsTheMethod(t *testing.T) {
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+  - id: redact
+    direction: inbound
+    host: "*"
+    path_prefix: /redact
+    upstream: {{UP}}
+    leak_guard: redact
+  - id: log
+    direction: inbound
+    host: "*"
+    path_prefix: /log
+    upstream: {{UP}}
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	addr := g.Listener.Addr().String()
+	for _, method := range []string{testPAN, "4111-1111-1111-1111"} {
+		for _, path := range []string{"/block", "/redact"} {
+			got := rawExchange(t, addr, method+" "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if !strings.HasPrefix(got, "HTTP/1.1 422 ") || !strings.Contains(got, "card_data_leak") {
+				t.Errorf("%s with a card number as method: want 422 card_data_leak, got %q", path, obstestMask(got))
+			}
+		}
+	}
+	for _, r := range up.requests() {
+		t.Errorf("the upstream received a request with method %q", obstestMask(r.Method))
+	}
+	got := rawExchange(t, addr, testPAN+" /log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Errorf("/log: want 200, got %q", obstestMask(got))
+	}
+	if c := g.leakCount("log", "log"); c != 1 {
+		t.Errorf("/log: leak count %v, want 1", c)
+	}
+}
+
 // obstestMask keeps a test failure line free of the test card number.
 func obstestMask(s string) string { return strings.ReplaceAll(s, testPAN, "<PAN>") }

@@ -20,7 +20,8 @@ import (
 // percent and HTML escapes). Scanned: the whole body of any media type,
 // after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
 // with its NUL bytes dropped), every header (cookies included) and the
-// trailers; for requests also the Host, the path and the query string.
+// trailers; for requests also the method, the Host, the path and the query
+// string.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //

@@ -143,7 +143,7 @@ type message struct {
 	trailer *http.Header // trailers, filled once the body is read
 	body    io.ReadCloser
 	length  int64  // -1: unknown
-	target  string // request phase with the guard: the host, path and query it reads
+	target  string // request phase with the guard: the method, host, path and query it reads
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -155,7 +155,10 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 	mt, params := parseMediaType(r.Header.Get("Content-Type"))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
 	if opts.guard {
-		msg.target = r.Host + " " + r.URL.EscapedPath()
+		// The method too: any token goes to the upstream as sent, digits
+		// included. A newline ends a card number's chain (pan): the
+		// method's digits never join the Host's.
+		msg.target = r.Method + "\n" + r.Host + " " + r.URL.EscapedPath()
 		if r.URL.RawQuery != "" {
 			msg.target += "?" + r.URL.RawQuery
 		}
