@@ -62,8 +62,11 @@
 // br, zstd, an unknown or a stacked encoding that a filter or the leak
 // guard must read is refused with 415 (502 for a response) unless the
 // filter says on_error: pass or the guard only logs. For routes with
-// response filters the proxy drops the client's Accept-Encoding towards the
-// upstream, so the upstream answers in identity or gzip.
+// response filters or the leak guard on, the proxy drops the client's
+// Accept-Encoding towards the upstream, so the upstream answers in identity
+// or gzip, and its Range and If-Range, so the upstream answers with the
+// whole body: ranges would split a card number between responses, each
+// guarded alone.
 //
 // # Failing closed
 //
@@ -339,6 +342,18 @@ func readsResponses(route *routes.Route) bool {
 	return route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff
 }
 
+// delRange removes a request's Range and If-Range headers on a route whose
+// responses are read: a byte range splits a body between responses, each
+// guarded alone, so a card number cut in two by the client's ranges would
+// pass the filters and the leak guard in pieces. The upstream then answers
+// with the whole body (a server may ignore Range, RFC 9110 §14.2).
+func delRange(h http.Header) {
+	if len(h["Range"]) > 0 || len(h["If-Range"]) > 0 {
+		delete(h, "Range")
+		delete(h, "If-Range")
+	}
+}
+
 // interimWriter drops the 1xx interim responses (103 Early Hints, 100
 // Continue) ReverseProxy forwards to the client as the upstream sends them
 // (httptrace Got1xxResponse), before the response phase: their headers would
@@ -429,6 +444,7 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 		// the upstream answer in an encoding the filters and the leak guard
 		// cannot read.
 		pr.Out.Header.Del("Accept-Encoding")
+		delRange(pr.Out.Header)
 	}
 }
 

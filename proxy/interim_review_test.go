@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,3 +157,62 @@ routes:
 
 // obstestMask keeps a test failure line free of the test card number.
 func obstestMask(s string) string { return strings.ReplaceAll(s, testPAN, "<PAN>") }
+
+// TestRangeDoesNotSplitGuardedResponses: a client asking for a body in
+// byte ranges got each range guarded alone, and put together the card
+// number that no single range held whole. On a route whose responses are
+// read the Range header is not forwarded: the upstream answers with the
+// whole body, which the guard reads whole (here: block refuses it).
+func TestRangeDoesNotSplitGuardedResponses(t *testing.T) {
+	doc := []byte(`{"card":{"number":"` + testPAN + `"}}`)
+	var ranges []string
+	var mu sync.Mutex
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ranges = append(ranges, r.Header.Get("Range")+r.Header.Get("If-Range"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		http.ServeContent(w, r, "card.json", time.Time{}, bytes.NewReader(doc))
+	}
+	up := newUpstream(t, serve)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	var all []byte
+	for _, rg := range []string{"bytes=0-25", "bytes=26-"} {
+		resp, b := g.do(t, "GET", "/leakblock", "", nil, map[string]string{"Range": rg})
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("Range %s: want 502 card_data_leak, got %d %s", rg, resp.StatusCode, obstestMask(string(b)))
+		}
+		all = append(all, b...)
+	}
+	if bytes.Contains(all, []byte(testPAN)) {
+		t.Error("the ranges put the card number together")
+	}
+	// A route that reads no response still forwards Range.
+	resp, _ := g.do(t, "GET", "/pass", "", nil, map[string]string{"Range": "bytes=0-3"})
+	if resp.StatusCode != http.StatusPartialContent {
+		t.Errorf("/pass: want 206, got %d", resp.StatusCode)
+	}
+	mu.Lock()
+	if len(ranges) != 3 || ranges[0] != "" || ranges[1] != "" || ranges[2] != "bytes=0-3" {
+		t.Errorf("the upstream got the ranges %q, want none on /leakblock", ranges)
+	}
+	mu.Unlock()
+
+	// Outbound: the processor's answer is guarded whole too (redact masks
+	// it), not a range at a time.
+	psp := newTLSUpstream(t, serve)
+	og := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, routes: echoRoutes})
+	c := og.client()
+	req, _ := http.NewRequest(http.MethodGet, "https://psp.example.com:"+psp.port()+"/v1/charges", nil)
+	req.Header.Set("Range", "bytes=26-")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
+	if res.StatusCode != http.StatusOK || string(b) != `{"card":{"number":"`+masked+`"}}` {
+		t.Errorf("outbound Range: want 200 and the whole body masked, got %d %s", res.StatusCode, obstestMask(string(b)))
+	}
+}

@@ -40,7 +40,8 @@ package proxy
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,
 //     unless on_error: pass, from the filter's one Reveal call. Response
-//     filters and the leak guard run as on the inbound side; the leak
+//     filters and the leak guard run as on the inbound side (Range is not
+//     forwarded where they read the response: it is guarded whole); the leak
 //     guard of a route that reveals is redact by default, so a processor
 //     echoing a PAN gets it masked and the merchant still gets the
 //     processor's answer (the payment was made: an error would invite a
@@ -838,8 +839,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
 		// The transport asks for gzip and decodes it: the response
-		// phase reads every body.
+		// phase reads every body, whole (delRange).
 		req.Header.Del("Accept-Encoding")
+		delRange(req.Header)
 	}
 	return o.toDestination(req, d), nil
 }
