@@ -41,7 +41,8 @@ package proxy
 //     (or that expired) refuses the request with 422 naming the target,
 //     unless on_error: pass, from the filter's one Reveal call. Response
 //     filters and the leak guard run as on the inbound side (Range is not
-//     forwarded where they read the response: it is guarded whole); the leak
+//     forwarded where they read the response: it is guarded whole; the
+//     destination's reason phrase is replaced by the standard one); the leak
 //     guard of a route that reveals is redact by default, so a processor
 //     echoing a PAN gets it masked and the merchant still gets the
 //     processor's answer (the payment was made: an error would invite a
@@ -900,6 +901,12 @@ func (o *Outbound) onResponse(resp *http.Response, gctx *goproxy.ProxyCtx) *http
 		sb, _ := resp.Body.(*swapBody)
 		if sb != nil {
 			resp.Body = sb.ReadCloser
+		}
+		if readsResponses(lr.st.route) {
+			// goproxy writes the status line with the reason phrase the
+			// destination sent, which nothing reads: the standard one
+			// goes instead (Response.Write, given no Status).
+			resp.Status = ""
 		}
 		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
 			_ = resp.Body.Close()

@@ -216,3 +216,33 @@ func TestRangeDoesNotSplitGuardedResponses(t *testing.T) {
 		t.Errorf("outbound Range: want 200 and the whole body masked, got %d %s", res.StatusCode, obstestMask(string(b)))
 	}
 }
+
+// TestOutboundReasonPhraseIsNotForwarded: goproxy writes an intercepted
+// response's status line with the reason phrase the processor sent, which
+// neither the filters nor the leak guard read: a card number there reached
+// the merchant past the guard. On a route whose responses are read the
+// proxy sends the standard reason phrase of the status code instead.
+func TestOutboundReasonPhraseIsNotForwarded(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = brw.WriteString("HTTP/1.1 402 Card " + testPAN + " declined\r\nContent-Type: application/json\r\n" +
+			"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+		_ = brw.Flush()
+	})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, routes: echoRoutes})
+	for _, host := range []string{"psp.example.com", "a1.example.com"} { // leak_guard redact (default), log
+		res, err := g.client().Get("https://" + host + ":" + psp.port() + "/v1/charges")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusPaymentRequired || res.Status != "402 Payment Required" || string(b) != "{}" {
+			t.Errorf("%s: got %q %s, want 402 Payment Required {}", host, obstestMask(res.Status), b)
+		}
+	}
+}
