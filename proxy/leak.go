@@ -3,10 +3,15 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"io"
 	"log/slog"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/pan"
@@ -21,7 +26,9 @@ import (
 // after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
 // with its NUL bytes dropped), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
-// string.
+// string. The parts of a multipart body sent in quoted-printable or base64
+// are scanned decoded too (encodedParts); a card number found there cannot
+// be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //
@@ -44,11 +51,14 @@ const (
 // leakHit is one card number found, and where.
 type leakHit struct {
 	where  string // body, url, header, trailer
-	offset int    // in the body; -1 elsewhere
-	digits string
-	h      http.Header // header, trailer: the map holding it
-	key    string      // header, trailer: its name
-	vi     int         // header, trailer: the value's index; -1: the name
+	offset int    // in the body; -1 elsewhere (and in an encoded part)
+	// encoded: found in a multipart part once its Content-Transfer-Encoding
+	// was decoded (encodedParts); it cannot be masked in place.
+	encoded bool
+	digits  string
+	h       http.Header // header, trailer: the map holding it
+	key     string      // header, trailer: its name
+	vi      int         // header, trailer: the value's index; -1: the name
 }
 
 // RedactedHeader is set on a message whose card numbers the leak guard
@@ -65,7 +75,8 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	action := string(mode)
 	var hitBuf [4]leakHit // the usual few hits (the aliases just made) without an allocation
 	hits := hitBuf[:0]
-	overflow := false // more candidates than maxFound: card data, whatever the vault says
+	overflow := false    // more candidates than maxFound: card data, whatever the vault says
+	encOverflow := false // overflow in the decoded parts, which masking cannot reach
 	nulBody := false
 	if hasBody {
 		switch {
@@ -83,6 +94,15 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits()})
 			}
 			overflow = more
+			if msg.boundary != "" && !overflow {
+				if dec := encodedParts(b, msg.boundary); dec != nil {
+					cs, more := pan.FindMax(dec, maxFound)
+					for _, c := range cs {
+						hits = append(hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
+					}
+					overflow, encOverflow = more, more
+				}
+			}
 		default:
 			why := "unreadable"
 			if bodyErr != nil {
@@ -123,6 +143,10 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		return nil, nil
 	}
 	if overflow {
+		if encOverflow && mode == routes.LeakRedact {
+			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
+			return nil, refusal(phase, "card_data_leak")
+		}
 		if mode == routes.LeakRedact {
 			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
 			msg.header.Set(RedactedHeader, strconv.Itoa(len(hits)))
@@ -203,9 +227,9 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if mode != routes.LeakRedact {
 		return nil, jerr
 	}
-	if slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") {
+	if slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") || slices.ContainsFunc(found, isEncoded) {
 		// A URL cannot be masked in place, nor a body read without its
-		// NUL bytes: refused.
+		// NUL bytes, nor a part read decoded: refused.
 		return nil, refusal(phase, "card_data_leak")
 	}
 	var out []byte
@@ -224,6 +248,52 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	}
 	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))
 	return out, nil
+}
+
+func isEncoded(h leakHit) bool { return h.encoded }
+
+// encodedParts returns the content of the parts of a multipart body (with
+// that boundary) that are sent in a Content-Transfer-Encoding of
+// quoted-printable or base64, decoded, one part a line; nil when there is
+// none. Parsers decode them: Go's mime/multipart (Request.ParseMultipartForm,
+// FormValue) reads a quoted-printable part decoded, so "=34=31…" is a card
+// number to the app, and the finder reads no such escape. A body that does
+// not parse as multipart gives the parts before the fault (the raw body is
+// scanned whole all the same).
+func encodedParts(body []byte, boundary string) []byte {
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	var out []byte
+	for {
+		part, err := mr.NextRawPart()
+		if err != nil {
+			return out
+		}
+		var raw []byte
+		// Every encoding the part names, each on its whole content: parsers
+		// differ on which of two headers counts.
+		for _, cte := range part.Header.Values("Content-Transfer-Encoding") {
+			var r io.Reader
+			switch strings.ToLower(strings.TrimSpace(cte)) {
+			case "quoted-printable", "base64":
+			default:
+				continue
+			}
+			if raw == nil {
+				if raw, err = io.ReadAll(part); err != nil && len(raw) == 0 {
+					break
+				}
+			}
+			if strings.EqualFold(strings.TrimSpace(cte), "base64") {
+				r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(raw)) // ignores line breaks
+			} else {
+				r = quotedprintable.NewReader(bytes.NewReader(raw))
+			}
+			// What a decoder gives before an error is what a lenient app
+			// reads: kept. Decoding never makes a part longer.
+			b, _ := io.ReadAll(r)
+			out = append(append(out, b...), '\n')
+		}
+	}
 }
 
 // onlyMade reports whether every hit is one of made (the aliases this

@@ -144,6 +144,9 @@ type message struct {
 	body    io.ReadCloser
 	length  int64  // -1: unknown
 	target  string // request phase with the guard: the method, host, path and query it reads
+	// boundary is the multipart boundary of the body's declared media
+	// type, for the guard's read of encoded parts; "" when not multipart.
+	boundary string
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -386,6 +389,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if guard || len(failed) > 0 {
+		if strings.HasPrefix(x.MediaType, "multipart/") {
+			msg.boundary = params["boundary"]
+		}
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
 			return jerr
