@@ -284,8 +284,9 @@ func encodeBody(enc string, b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// errCharset: the body is UTF-16 or UTF-32 text, which neither the filters
-// nor the leak guard read.
+// errCharset: the body is UTF-16 or UTF-32 text (on a route that redacts
+// request bodies) or declares a charset that is not a superset of ASCII
+// (asciiCharset), which neither the filters nor the leak guard read.
 var errCharset = errors.New("proxy: body in a character encoding other than UTF-8")
 
 // Media types sniff gives a body's syntax.
@@ -360,8 +361,7 @@ func formLike(b []byte) bool {
 // charset parameter naming either, or NUL bytes in a body that is not
 // multipart.
 func wide(body []byte, mt string, params map[string]string) bool {
-	if cs := strings.ToLower(params["charset"]); strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
-		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode") {
+	if wideCharset(strings.ToLower(params["charset"])) {
 		return true
 	}
 	if bytes.HasPrefix(body, []byte{0xfe, 0xff}) || bytes.HasPrefix(body, []byte{0xff, 0xfe}) ||
@@ -369,6 +369,39 @@ func wide(body []byte, mt string, params map[string]string) bool {
 		return true
 	}
 	return !strings.HasPrefix(mt, "multipart/") && bytes.IndexByte(body, 0) >= 0
+}
+
+// wideCharset reports whether a charset parameter (lower case) names
+// UTF-16 or UTF-32, which the guard reads with its NUL bytes dropped.
+func wideCharset(cs string) bool {
+	return strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
+		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode")
+}
+
+// asciiCharset reports whether a charset parameter (lower case; "" for
+// none) names an encoding that writes ASCII digits, separators and letters
+// as ASCII bytes, so that the filters and the card-number finder read the
+// body as the app does: UTF-8, US-ASCII, "binary" (bytes as they are,
+// libmagic's label for files), the ISO 8859 and Windows code
+// pages, KOI8, the DOS code pages below, and the CJK encodings whose ASCII
+// range is ASCII (Shift_JIS, EUC, GB, Big5). Not: EBCDIC (IBM037, cp1047…:
+// digits are 0xF0–0xF9), UTF-7 (digits may be base64), ISO-2022 (escapes
+// switch to two-byte sets that spell full-width digits), and any name not
+// listed.
+func asciiCharset(cs string) bool {
+	switch cs {
+	case "", "utf-8", "utf8", "utf_8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
+		"koi8-r", "koi8-u", "shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932",
+		"euc-jp", "euc-kr", "euc-cn", "gb2312", "gbk", "gb18030", "cp936", "big5", "big5-hkscs", "cp949",
+		"cp950", "tis-620", "macintosh", "cp437", "cp850", "cp852", "cp866", "cp874":
+		return true
+	}
+	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "windows-125", "cp125", "x-cp125", "latin"} {
+		if rest, ok := strings.CutPrefix(cs, p); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // blank reports whether b is only white space.

@@ -50,7 +50,9 @@
 // whatever its Content-Type says. A body that no such filter matched (other
 // method, path, Content-Type or syntax) is refused with 422
 // no_matching_filter unless the route says unmatched_body: pass; so is a
-// body in UTF-16 or UTF-32 (415), in an encoding the proxy cannot decode
+// body in UTF-16 or UTF-32 or declared in a charset that is not a superset
+// of ASCII (EBCDIC, UTF-7, ISO-2022, an unknown name: 415, and a block or
+// redact guard refuses such a body on any message), in an encoding the proxy cannot decode
 // (415) or over MaxBody (413).
 //
 // # Content encodings

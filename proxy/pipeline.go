@@ -304,6 +304,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			return jerr
 		}
 	}
+	if body != nil {
+		if cs := strings.ToLower(strings.TrimSpace(params["charset"])); !asciiCharset(cs) && !wideCharset(cs) {
+			// A charset that does not spell digits in ASCII (EBCDIC,
+			// UTF-7, ISO-2022, or one not known): neither the filters nor
+			// the guard can read it, and an app that honours the charset
+			// reads its card numbers as digits.
+			bodyErr, body = errCharset, nil
+		}
+	}
 
 	if redacting && body != nil {
 		if wide(body, x.MediaType, params) {
@@ -537,7 +546,7 @@ var reasons = map[string]struct {
 }{
 	"body_too_large":               {http.StatusRequestEntityTooLarge, "the body is larger than the gateway's limit for bodies it must read"},
 	"unsupported_content_encoding": {http.StatusUnsupportedMediaType, "the body's Content-Encoding cannot be decoded (one of gzip or deflate can; stacked encodings cannot)"},
-	"unsupported_charset":          {http.StatusUnsupportedMediaType, "the body is in a character encoding the gateway cannot read (UTF-16 or UTF-32); send UTF-8"},
+	"unsupported_charset":          {http.StatusUnsupportedMediaType, "the body is in a character encoding the gateway cannot read (UTF-16, UTF-32, or a charset that is not a superset of ASCII); send UTF-8"},
 	"malformed_body":               {http.StatusBadRequest, "the body does not parse as its content type"},
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},

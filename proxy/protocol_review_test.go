@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +340,107 @@ routes:
 	}
 	if values["note"] != "café = 1234" || values["card_number"] == "" || values["card_number"] == testPAN2 {
 		t.Errorf("/block clean: the app read %q", values)
+	}
+}
+
+// ebcdic spells s (digits and a few ASCII letters) in EBCDIC (IBM037).
+func ebcdic(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for _, c := range []byte(s) {
+		switch {
+		case c >= '0' && c <= '9':
+			out = append(out, 0xF0+c-'0')
+		case c >= 'a' && c <= 'i':
+			out = append(out, 0x81+c-'a')
+		case c == ' ':
+			out = append(out, 0x40)
+		default:
+			out = append(out, 0x6F) // '?'
+		}
+	}
+	return out
+}
+
+// TestCharsetsTheGuardCannotRead: a body declared in a charset that is not
+// a superset of ASCII (EBCDIC here; UTF-16 and UTF-32 were handled already)
+// spells its digits in bytes the card-number finder does not read, and an
+// app that honours the charset (Java's and .NET's readers do) reads them as
+// digits: "charset=IBM037" carried a card number past leak_guard: block.
+// Such a body is now unreadable: refused (415) on a route that redacts
+// request bodies and by a block or redact guard, logged by a log guard; a
+// response in it is withheld (502). ASCII supersets (ISO-8859-1, Shift_JIS,
+// windows-1252) are read as before.
+func TestCharsetsTheGuardCannotRead(t *testing.T) {
+	body := ebcdic("card " + testPAN)
+	var respCharset atomic.Value
+	respCharset.Store("")
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if cs := respCharset.Load().(string); cs != "" {
+			w.Header().Set("Content-Type", "text/plain; charset="+cs)
+			_, _ = w.Write(body)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+  - id: redact
+    direction: inbound
+    host: "*"
+    path_prefix: /redact
+    upstream: {{UP}}
+    leak_guard: redact
+  - id: redacting
+    direction: inbound
+    host: "*"
+    path_prefix: /redacting
+    upstream: {{UP}}
+    leak_guard: "off"
+    filters:
+      - {id: card, operation: redact, targets: [{json: card.number}]}
+  - id: log
+    direction: inbound
+    host: "*"
+    path_prefix: /log
+    upstream: {{UP}}
+`
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	for _, cs := range []string{"IBM037", "ebcdic-cp-us", `"cp1047"`, "x-unknown"} {
+		for _, path := range []string{"/block", "/redact", "/redacting"} {
+			resp, b := g.do(t, "POST", path, "text/plain; charset="+cs, bytes.NewReader(body), nil)
+			if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(b), "unsupported_charset") {
+				t.Errorf("%s charset=%s: want 415 unsupported_charset, got %d %s", path, cs, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	if resp, _ := g.do(t, "POST", "/log", "text/plain; charset=IBM037", bytes.NewReader(body), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/log: want 200, got %d", resp.StatusCode)
+	}
+	// ASCII supersets are read: a card number in them is found.
+	for _, cs := range []string{"ISO-8859-1", "windows-1252", "Shift_JIS", "utf-8", "US-ASCII"} {
+		resp, b := g.do(t, "POST", "/block", "text/plain; charset="+cs, strings.NewReader("card "+testPAN), nil)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("/block charset=%s: want 422 card_data_leak, got %d %s", cs, resp.StatusCode, b)
+		}
+		resp, _ = g.do(t, "POST", "/block", "text/plain; charset="+cs, strings.NewReader("hello"), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/block charset=%s without card data: want 200, got %d", cs, resp.StatusCode)
+		}
+	}
+	// A response in EBCDIC is withheld by a block guard.
+	respCharset.Store("IBM037")
+	resp, b := g.do(t, "GET", "/block", "", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || bytes.Contains(b, body) {
+		t.Errorf("EBCDIC response: want 502, got %d", resp.StatusCode)
 	}
 }
