@@ -7,11 +7,13 @@ import (
 	"compress/zlib"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
 
 	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 // Body errors.
@@ -402,6 +404,65 @@ func asciiCharset(cs string) bool {
 		}
 	}
 	return false
+}
+
+// errXMLEntities: an XML body declares entities, which the app's parser may
+// expand into text written elsewhere in the body.
+var errXMLEntities = fmt.Errorf("%w: XML entity declarations", rewrite.ErrMalformed)
+
+// xmlUnreadable returns why an XML parser would read body otherwise than
+// as the bytes the leak guard scans, or nil: the first bytes spell "<?xm"
+// in EBCDIC (parsers detect the encoding from them), its XML declaration
+// names an encoding that is not a superset of ASCII (asciiCharset) nor
+// UTF-16/32 (errCharset), or it declares entities (errXMLEntities: an
+// internal entity expands to text written elsewhere, "&a;&b;" putting
+// together a card number the body holds in halves). UTF-16 and UTF-32
+// bodies are read without their NUL bytes. Only a body that starts with
+// '<' (after a BOM and white space) counts as XML.
+func xmlUnreadable(body []byte) error {
+	if bytes.HasPrefix(body, []byte{0x4c, 0x6f, 0xa7, 0x94}) {
+		return errCharset
+	}
+	b := body
+	if len(b) >= 2 && (b[0] == 0 || b[1] == 0 || b[0] == 0xfe && b[1] == 0xff || b[0] == 0xff && b[1] == 0xfe) {
+		// UTF-16 or UTF-32, perhaps: copied without NULs only when its
+		// first character is '<' (a binary body starts with NULs too).
+		i := 0
+		for i < len(b) && (b[i] == 0 || b[i] == 0xfe || b[i] == 0xff || b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+			i++
+		}
+		if i == len(b) || b[i] != '<' {
+			return nil
+		}
+		b = dropNUL(bytes.TrimPrefix(bytes.TrimPrefix(b, []byte{0xfe, 0xff}), []byte{0xff, 0xfe}))
+	}
+	b = bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(b) == 0 || b[0] != '<' {
+		return nil
+	}
+	if bytes.Contains(b, []byte("<!ENTITY")) {
+		return errXMLEntities
+	}
+	if decl, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
+		if end := bytes.Index(decl, []byte("?>")); end >= 0 {
+			decl = decl[:end]
+			if i := bytes.Index(decl, []byte("encoding")); i >= 0 {
+				v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+				if v, ok = bytes.CutPrefix(v, []byte("=")); ok {
+					v = bytes.TrimLeft(v, " \t\r\n")
+					if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+						if j := bytes.IndexByte(v[1:], v[0]); j >= 0 {
+							cs := strings.ToLower(string(v[1 : 1+j]))
+							if !asciiCharset(cs) && !wideCharset(cs) {
+								return errCharset
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // blank reports whether b is only white space.

@@ -311,6 +311,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			// the guard can read it, and an app that honours the charset
 			// reads its card numbers as digits.
 			bodyErr, body = errCharset, nil
+		} else if err := xmlUnreadable(body); err != nil {
+			// An XML parser would read what the guard does not: entities
+			// expanded, or the body in an encoding it declares.
+			bodyErr, body = err, nil
 		}
 	}
 

@@ -444,3 +444,78 @@ routes:
 		t.Errorf("EBCDIC response: want 502, got %d", resp.StatusCode)
 	}
 }
+
+// TestXMLTheGuardCannotRead: an XML parser reads more than the bytes the
+// guard scans. An internal entity expands to text written elsewhere, so a
+// card number split between two entities (&a;&b;) is whole only to the
+// app (Java's parsers expand internal entities by default); and a parser
+// decodes the document in the encoding its first bytes or its declaration
+// name (EBCDIC: "<?xm" as 4C 6F A7 94, or encoding="IBM037"), whatever the
+// Content-Type says. Such a body is now unreadable: a block or redact
+// guard refuses it, a log guard logs it, and XML without them still passes.
+func TestXMLTheGuardCannotRead(t *testing.T) {
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+  - id: redact
+    direction: inbound
+    host: "*"
+    path_prefix: /redact
+    upstream: {{UP}}
+    leak_guard: redact
+  - id: log
+    direction: inbound
+    host: "*"
+    path_prefix: /log
+    upstream: {{UP}}
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	entities := `<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "` + testPAN[:10] + `"><!ENTITY b "` + testPAN[10:] + `">]><p>&a;&b;</p>`
+	utf16 := func(s string) []byte {
+		out := []byte{0xff, 0xfe}
+		for _, c := range []byte(s) {
+			out = append(out, c, 0)
+		}
+		return out
+	}
+	bodies := map[string]struct {
+		body []byte
+		code string
+	}{
+		"split entities":                   {[]byte(entities), "malformed_body"},
+		"split entities, leading space":    {[]byte("\ufeff \n" + entities), "malformed_body"},
+		"split entities in UTF-16":         {utf16(entities), "malformed_body"},
+		"EBCDIC signature":                 {append([]byte{0x4c, 0x6f, 0xa7, 0x94}, ebcdic(" "+testPAN)...), "unsupported_charset"},
+		"declared encoding IBM037":         {append([]byte(`<?xml version="1.0" encoding="IBM037"?>`), ebcdic(testPAN)...), "unsupported_charset"},
+		"declared encoding 'ebcdic-cp-us'": {append([]byte(`<?xml version='1.0' encoding = 'ebcdic-cp-us' ?>`), ebcdic(testPAN)...), "unsupported_charset"},
+	}
+	for name, b := range bodies {
+		for _, path := range []string{"/block", "/redact"} {
+			resp, got := g.do(t, "POST", path, "application/xml", bytes.NewReader(b.body), nil)
+			if resp.StatusCode/100 != 4 || !strings.Contains(string(got), b.code) {
+				t.Errorf("%s %s: want a 4xx %s, got %d %s", path, name, b.code, resp.StatusCode, got)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	if resp, _ := g.do(t, "POST", "/log", "application/xml", strings.NewReader(entities), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/log: want 200, got %d", resp.StatusCode)
+	}
+	for _, ok := range []string{
+		`<?xml version="1.0" encoding="UTF-8"?><p>hello</p>`,
+		`<?xml version="1.0" encoding="ISO-8859-1"?><!DOCTYPE p SYSTEM "p.dtd"><p>&amp;</p>`,
+		`<p>no declaration</p>`,
+	} {
+		if resp, b := g.do(t, "POST", "/block", "application/xml", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
+		}
+	}
+}
