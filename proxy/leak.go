@@ -95,7 +95,15 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			}
 			overflow = more
 			if msg.boundary != "" && !overflow {
-				if dec := encodedParts(b, msg.boundary); dec != nil {
+				dec, unreadable := encodedParts(b, msg.boundary)
+				if unreadable {
+					// A part in a charset that does not spell digits in
+					// ASCII: read as a body in one.
+					if jerr := p.unreadable(ctx, st, phase, action, block, errCharset); jerr != nil {
+						return nil, jerr
+					}
+				}
+				if dec != nil {
 					cs, more := pan.FindMax(dec, maxFound)
 					for _, c := range cs {
 						hits = append(hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
@@ -104,17 +112,8 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				}
 			}
 		default:
-			why := "unreadable"
-			if bodyErr != nil {
-				why = reason(bodyErr)
-			}
-			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not read the body",
-				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action), slog.String("reason", why))
-			if block {
-				if bodyErr == nil {
-					return nil, refusal(phase, "body_unreadable")
-				}
-				return nil, refusal(phase, reason(bodyErr))
+			if jerr := p.unreadable(ctx, st, phase, action, block, bodyErr); jerr != nil {
+				return nil, jerr
 			}
 		}
 	}
@@ -252,21 +251,48 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 
 func isEncoded(h leakHit) bool { return h.encoded }
 
+// unreadable logs a body the guard cannot read (why: bodyErr, nil when
+// unknown) and returns its refusal when the guard refuses what it cannot
+// read (block); nil otherwise.
+func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Phase, action string, block bool, bodyErr error) *jsonapi.Error {
+	why := "unreadable"
+	if bodyErr != nil {
+		why = reason(bodyErr)
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not read the body",
+		slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action), slog.String("reason", why))
+	if !block {
+		return nil
+	}
+	if bodyErr == nil {
+		return refusal(phase, "body_unreadable")
+	}
+	return refusal(phase, reason(bodyErr))
+}
+
 // encodedParts returns the content of the parts of a multipart body (with
 // that boundary) that are sent in a Content-Transfer-Encoding of
 // quoted-printable or base64, decoded, one part a line; nil when there is
 // none. Parsers decode them: Go's mime/multipart (Request.ParseMultipartForm,
 // FormValue) reads a quoted-printable part decoded, so "=34=31…" is a card
-// number to the app, and the finder reads no such escape. A body that does
-// not parse as multipart gives the parts before the fault (the raw body is
+// number to the app, and the finder reads no such escape. unreadable
+// reports a part whose Content-Type names a charset that is not a superset
+// of ASCII (asciiCharset) nor UTF-16/32: parsers that honour it (Apache
+// Commons FileUpload) read digits the finder does not. A body that does not
+// parse as multipart gives the parts before the fault (the raw body is
 // scanned whole all the same).
-func encodedParts(body []byte, boundary string) []byte {
+func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	var out []byte
 	for {
 		part, err := mr.NextRawPart()
 		if err != nil {
-			return out
+			return out, unreadable
+		}
+		for _, ct := range part.Header.Values("Content-Type") {
+			_, params := parseMediaType(ct)
+			if cs := strings.ToLower(strings.TrimSpace(params["charset"])); !asciiCharset(cs) && !wideCharset(cs) {
+				unreadable = true
+			}
 		}
 		var raw []byte
 		// Every encoding the part names, each on its whole content: parsers

@@ -437,6 +437,20 @@ routes:
 			t.Errorf("/block charset=%s without card data: want 200, got %d", cs, resp.StatusCode)
 		}
 	}
+	// A multipart part in such a charset (Apache Commons FileUpload reads a
+	// field in its part's charset) makes the body unreadable too.
+	mp := append(append([]byte("--B\r\nContent-Disposition: form-data; name=\"note\"\r\nContent-Type: text/plain; charset=IBM037\r\n\r\n"),
+		body...), "\r\n--B--\r\n"...)
+	before := len(up.requests())
+	for _, path := range []string{"/block", "/redact"} {
+		resp, b := g.do(t, "POST", path, "multipart/form-data; boundary=B", bytes.NewReader(mp), nil)
+		if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(b), "unsupported_charset") {
+			t.Errorf("%s multipart part in IBM037: want 415 unsupported_charset, got %d %s", path, resp.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()) - before; n != 0 {
+		t.Fatalf("the upstream received %d multipart requests", n)
+	}
 	// A response in EBCDIC is withheld by a block guard.
 	respCharset.Store("IBM037")
 	resp, b := g.do(t, "GET", "/block", "", nil, nil)
