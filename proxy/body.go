@@ -395,11 +395,17 @@ func asciiCharset(cs string) bool {
 	case "", "utf-8", "utf8", "utf_8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
 		"koi8-r", "koi8-u", "shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932",
 		"euc-jp", "euc-kr", "euc-cn", "gb2312", "gbk", "gb18030", "cp936", "big5", "big5-hkscs", "cp949",
-		"cp950", "tis-620", "macintosh", "cp437", "cp850", "cp852", "cp866", "cp874":
+		"cp950", "tis-620", "macintosh", "macroman", "x-mac-roman", "cp437", "cp850", "cp852", "cp866", "cp874",
+		"cp819", "ibm819", "iso-ir-100", "csisolatin1":
 		return true
 	}
 	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "windows-125", "cp125", "x-cp125", "latin"} {
-		if rest, ok := strings.CutPrefix(cs, p); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+		rest, ok := strings.CutPrefix(cs, p)
+		if !ok {
+			continue
+		}
+		num, year, hasYear := strings.Cut(rest, ":") // "iso_8859-1:1987", the IANA name
+		if allDigits(num) && (!hasYear || allDigits(year)) {
 			return true
 		}
 	}
@@ -463,6 +469,33 @@ func xmlUnreadable(body []byte) error {
 		}
 	}
 	return nil
+}
+
+// unreadableCharset reports whether a Content-Type value has a charset
+// parameter that is neither a superset of ASCII (asciiCharset) nor UTF-16/32.
+// The parameters are read leniently, each "charset=" of the value, not with
+// mime.ParseMediaType, which refuses a value with a parameter it cannot
+// parse (then the app's more lenient parser may still find the charset).
+func unreadableCharset(ct string) bool {
+	_, params, _ := strings.Cut(ct, ";")
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "charset") {
+			continue
+		}
+		cs := strings.ToLower(strings.Trim(strings.TrimSpace(v), `"'`))
+		if !asciiCharset(cs) && !wideCharset(cs) {
+			return true
+		}
+	}
+	return false
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // blank reports whether b is only white space.

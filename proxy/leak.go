@@ -288,11 +288,8 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 		if err != nil {
 			return out, unreadable
 		}
-		for _, ct := range part.Header.Values("Content-Type") {
-			_, params := parseMediaType(ct)
-			if cs := strings.ToLower(strings.TrimSpace(params["charset"])); !asciiCharset(cs) && !wideCharset(cs) {
-				unreadable = true
-			}
+		if slices.ContainsFunc(part.Header.Values("Content-Type"), unreadableCharset) {
+			unreadable = true
 		}
 		var raw []byte
 		// Every encoding the part names, each on its whole content: parsers

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -305,7 +306,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if body != nil {
-		if cs := strings.ToLower(strings.TrimSpace(params["charset"])); !asciiCharset(cs) && !wideCharset(cs) {
+		if slices.ContainsFunc(msg.header["Content-Type"], unreadableCharset) {
 			// A charset that does not spell digits in ASCII (EBCDIC,
 			// UTF-7, ISO-2022, or one not known): neither the filters nor
 			// the guard can read it, and an app that honours the charset

@@ -412,7 +412,7 @@ routes:
     upstream: {{UP}}
 `
 	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
-	for _, cs := range []string{"IBM037", "ebcdic-cp-us", `"cp1047"`, "x-unknown"} {
+	for _, cs := range []string{"IBM037", "ebcdic-cp-us", `"cp1047"`, "x-unknown", "iso-8859-1:x", "cp1140", "IBM037; foo", "utf-8; charset=IBM037"} {
 		for _, path := range []string{"/block", "/redact", "/redacting"} {
 			resp, b := g.do(t, "POST", path, "text/plain; charset="+cs, bytes.NewReader(body), nil)
 			if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(b), "unsupported_charset") {
@@ -427,7 +427,7 @@ routes:
 		t.Errorf("/log: want 200, got %d", resp.StatusCode)
 	}
 	// ASCII supersets are read: a card number in them is found.
-	for _, cs := range []string{"ISO-8859-1", "windows-1252", "Shift_JIS", "utf-8", "US-ASCII"} {
+	for _, cs := range []string{"ISO-8859-1", "ISO_8859-1:1987", "windows-1252", "Shift_JIS", "utf-8", "US-ASCII", "binary"} {
 		resp, b := g.do(t, "POST", "/block", "text/plain; charset="+cs, strings.NewReader("card "+testPAN), nil)
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
 			t.Errorf("/block charset=%s: want 422 card_data_leak, got %d %s", cs, resp.StatusCode, b)
