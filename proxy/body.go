@@ -473,24 +473,33 @@ func xmlUnreadable(body []byte) error {
 
 // unreadableCharset reports whether a Content-Type value has a charset
 // parameter that is neither a superset of ASCII (asciiCharset) nor UTF-16/32.
-// The parameters are read leniently, each "charset=" of the value, not with
+// The parameters are read leniently (lenientParams), not with
 // mime.ParseMediaType, which refuses a value with a parameter it cannot
 // parse (then the app's more lenient parser may still find the charset).
 func unreadableCharset(ct string) bool {
-	_, params, _ := strings.Cut(ct, ";")
-	for params != "" {
-		var p string
-		p, params, _ = strings.Cut(params, ";")
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(k), "charset") {
-			continue
-		}
-		cs := strings.ToLower(strings.Trim(strings.TrimSpace(v), `"'`))
-		if !asciiCharset(cs) && !wideCharset(cs) {
+	for _, cs := range lenientParams(ct, "charset") {
+		if cs = strings.ToLower(cs); !asciiCharset(cs) && !wideCharset(cs) {
 			return true
 		}
 	}
 	return false
+}
+
+// lenientParams returns the values of every parameter name (ASCII case
+// ignored) of a Content-Type value, trimmed and unquoted, reading each
+// ';'-separated "name=value" as it comes: what a lenient parser finds where
+// mime.ParseMediaType refuses the value.
+func lenientParams(ct, name string) []string {
+	var out []string
+	_, params, _ := strings.Cut(ct, ";")
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			out = append(out, strings.Trim(strings.TrimSpace(v), `"'`))
+		}
+	}
+	return out
 }
 
 // allDigits reports whether s is one or more ASCII digits.

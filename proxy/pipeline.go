@@ -405,6 +405,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	if guard || len(failed) > 0 {
 		if strings.HasPrefix(x.MediaType, "multipart/") {
 			msg.boundary = params["boundary"]
+			if msg.boundary == "" {
+				// A Content-Type mime.ParseMediaType refuses: the boundary a
+				// lenient parser finds.
+				if bs := lenientParams(msg.header.Get("Content-Type"), "boundary"); len(bs) > 0 {
+					msg.boundary = bs[0]
+				}
+			}
 		}
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
