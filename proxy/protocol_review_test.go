@@ -3,12 +3,14 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -534,6 +536,73 @@ routes:
 	} {
 		if resp, b := g.do(t, "POST", "/block", "application/xml", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestTunnelRequestsStayOnTheConnectHost (regression cover, passes as
+// found): inside one intercepted tunnel, raw HTTP/1 that tries to reach
+// another host with a revealed card number: a pipelined second request
+// naming another Host, an absolute-form target naming another host, an
+// HTTP/1.0 request without Host, two Host fields, and an HTTP/2 preface
+// (the tunnel offers HTTP/1.1 only). Only the request for the CONNECT host
+// reaches the processor, revealed; the others are refused or end the
+// tunnel.
+func TestTunnelRequestsStayOnTheConnectHost(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+	addr := g.srv.Listener.Addr().String()
+	panA, _ := aliases(t, g.vault)
+	p := psp.port()
+	body := `{"card":{"number":"` + panA + `"}}`
+	req := func(line, host, extra string) string {
+		h := ""
+		if host != "" {
+			h = "Host: " + host + "\r\n"
+		}
+		return line + "\r\n" + h + "Content-Type: application/json\r\n" + extra + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}
+	cases := []struct {
+		name, raw string
+		reached   int // requests the processor gets (revealed)
+		refusals  int // host_mismatch answers
+	}{
+		{"pipelined, second to another host", req("POST /v1 HTTP/1.1", "psp.example.com:"+p, "") +
+			req("POST /v1 HTTP/1.1", "other.example.com:"+p, "Connection: close\r\n"), 1, 1},
+		{"absolute-form naming another host", req("POST https://other.example.com:"+p+"/v1 HTTP/1.1", "psp.example.com:"+p, "Connection: close\r\n"), 0, 1},
+		{"HTTP/1.0 without Host", req("POST /v1 HTTP/1.0", "", ""), 0, 1},
+		{"two Host fields", req("POST /v1 HTTP/1.1", "psp.example.com:"+p, "Host: other.example.com\r\nConnection: close\r\n"), 0, 0},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, 0},
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	for _, c := range cases {
+		before := len(psp.requests())
+		resp, conn, _ := rawConnect(t, addr, "psp.example.com:"+p, "cli", "s3cret")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: CONNECT %d", c.name, resp.StatusCode)
+		}
+		tc := tls.Client(conn, &tls.Config{ServerName: "psp.example.com", RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if proto := tc.ConnectionState().NegotiatedProtocol; proto == "h2" {
+			t.Fatalf("%s: the tunnel negotiated h2", c.name)
+		}
+		_, _ = io.WriteString(tc, c.raw)
+		answer, _ := io.ReadAll(tc)
+		if n := strings.Count(string(answer), "Aliasgate-Error: host_mismatch\r\n"); n != c.refusals {
+			t.Errorf("%s: %d host_mismatch answers, want %d: %q", c.name, n, c.refusals, obstestMask(string(answer)))
+		}
+		got := psp.requests()[before:]
+		if len(got) != c.reached {
+			t.Errorf("%s: the processor got %d requests, want %d", c.name, len(got), c.reached)
+		}
+		for _, r := range got {
+			if string(r.Body) != `{"card":{"number":"`+testPAN+`"}}` {
+				t.Errorf("%s: the processor got %q", c.name, obstestMask(string(r.Body)))
+			}
 		}
 	}
 }
