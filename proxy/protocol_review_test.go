@@ -606,3 +606,62 @@ func TestTunnelRequestsStayOnTheConnectHost(t *testing.T) {
 		}
 	}
 }
+
+// TestLeakGuardReadsNumbersInExponentForm: the finder reads a group of
+// digits only whole, and "4111111111111111000e-3" is one 19-digit group
+// that fails the Luhn check; JSON.parse, parseFloat and Jackson (into a
+// long) read it as 4111111111111111. The guard now reads numbers in
+// exponent notation as the integers they spell: block and redact (which
+// cannot mask a number so spelled) refuse them in a body, a query or a
+// header; ordinary exponents pass.
+func TestLeakGuardReadsNumbersInExponentForm(t *testing.T) {
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+  - id: redact
+    direction: inbound
+    host: "*"
+    path_prefix: /redact
+    upstream: {{UP}}
+    leak_guard: redact
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	type msg struct{ query, ctype, body, header string }
+	bad := map[string]msg{
+		"JSON e-3":                {"", "application/json", `{"note":4111111111111111000e-3}`, ""},
+		"JSON E-7 with fraction":  {"", "application/json", `{"note":4111111111111111.0000000E-0}`, ""},
+		"JSON e-7":                {"", "application/json", `{"note":41111111111111110000000E-7}`, ""},
+		"JSON e+2 of a fraction":  {"", "application/json", `{"note":41111111111111.11e+2}`, ""},
+		"JSON e1 of a short one":  {"", "application/json", `{"note":411111111111111.1e1}`, ""},
+		"form value":              {"", "application/x-www-form-urlencoded", `amount=4111111111111111000e-3`, ""},
+		"query":                   {"?n=4111111111111111000e-3", "", "", ""},
+		"header":                  {"", "", "", "4111111111111111000e-3"},
+		"JSON e-3, leading zeros": {"", "application/json", `{"note":00004111111111111111000e-3}`, ""},
+	}
+	for name, m := range bad {
+		for _, path := range []string{"/block", "/redact"} {
+			hdr := map[string]string{}
+			if m.header != "" {
+				hdr["X-Amount"] = m.header
+			}
+			resp, b := g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), hdr)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	for _, ok := range []string{`{"amount":1.5e3,"big":1e300,"id":"x4e5","z":0e-5,"frac":4111111111111111000e-4}`, `{"n":4111111111111112000e-3}`} {
+		if resp, b := g.do(t, "POST", "/block", "application/json", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
+		}
+	}
+}
