@@ -27,7 +27,8 @@ import (
 // with its NUL bytes dropped), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
-// are scanned decoded too (encodedParts); a card number found there cannot
+// are scanned decoded too (encodedParts), and numbers in exponent notation
+// as the integers they spell (expNumbers); a card number found there cannot
 // be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
