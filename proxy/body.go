@@ -7,11 +7,13 @@ import (
 	"compress/zlib"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
 
 	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 // Body errors.
@@ -284,8 +286,9 @@ func encodeBody(enc string, b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// errCharset: the body is UTF-16 or UTF-32 text, which neither the filters
-// nor the leak guard read.
+// errCharset: the body is UTF-16 or UTF-32 text (on a route that redacts
+// request bodies) or declares a charset that is not a superset of ASCII
+// (asciiCharset), which neither the filters nor the leak guard read.
 var errCharset = errors.New("proxy: body in a character encoding other than UTF-8")
 
 // Media types sniff gives a body's syntax.
@@ -360,8 +363,7 @@ func formLike(b []byte) bool {
 // charset parameter naming either, or NUL bytes in a body that is not
 // multipart.
 func wide(body []byte, mt string, params map[string]string) bool {
-	if cs := strings.ToLower(params["charset"]); strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
-		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode") {
+	if wideCharset(strings.ToLower(params["charset"])) {
 		return true
 	}
 	if bytes.HasPrefix(body, []byte{0xfe, 0xff}) || bytes.HasPrefix(body, []byte{0xff, 0xfe}) ||
@@ -369,6 +371,140 @@ func wide(body []byte, mt string, params map[string]string) bool {
 		return true
 	}
 	return !strings.HasPrefix(mt, "multipart/") && bytes.IndexByte(body, 0) >= 0
+}
+
+// wideCharset reports whether a charset parameter (lower case) names
+// UTF-16 or UTF-32, which the guard reads with its NUL bytes dropped.
+func wideCharset(cs string) bool {
+	return strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
+		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode")
+}
+
+// asciiCharset reports whether a charset parameter (lower case; "" for
+// none) names an encoding that writes ASCII digits, separators and letters
+// as ASCII bytes, so that the filters and the card-number finder read the
+// body as the app does: UTF-8, US-ASCII, "binary" (bytes as they are,
+// libmagic's label for files), the ISO 8859 and Windows code
+// pages, KOI8, the DOS code pages below, and the CJK encodings whose ASCII
+// range is ASCII (Shift_JIS, EUC, GB, Big5). Not: EBCDIC (IBM037, cp1047…:
+// digits are 0xF0–0xF9), UTF-7 (digits may be base64), ISO-2022 (escapes
+// switch to two-byte sets that spell full-width digits), and any name not
+// listed.
+func asciiCharset(cs string) bool {
+	switch cs {
+	case "", "utf-8", "utf8", "utf_8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
+		"koi8-r", "koi8-u", "shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932",
+		"euc-jp", "euc-kr", "euc-cn", "gb2312", "gbk", "gb18030", "cp936", "big5", "big5-hkscs", "cp949",
+		"cp950", "tis-620", "macintosh", "macroman", "x-mac-roman", "cp437", "cp850", "cp852", "cp866", "cp874",
+		"cp819", "ibm819", "iso-ir-100", "csisolatin1":
+		return true
+	}
+	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "windows-125", "cp125", "x-cp125", "latin"} {
+		rest, ok := strings.CutPrefix(cs, p)
+		if !ok {
+			continue
+		}
+		num, year, hasYear := strings.Cut(rest, ":") // "iso_8859-1:1987", the IANA name
+		if allDigits(num) && (!hasYear || allDigits(year)) {
+			return true
+		}
+	}
+	return false
+}
+
+// errXMLEntities: an XML body declares entities, which the app's parser may
+// expand into text written elsewhere in the body.
+var errXMLEntities = fmt.Errorf("%w: XML entity declarations", rewrite.ErrMalformed)
+
+// xmlUnreadable returns why an XML parser would read body otherwise than
+// as the bytes the leak guard scans, or nil: the first bytes spell "<?xm"
+// in EBCDIC (parsers detect the encoding from them), its XML declaration
+// names an encoding that is not a superset of ASCII (asciiCharset) nor
+// UTF-16/32 (errCharset), or it declares entities (errXMLEntities: an
+// internal entity expands to text written elsewhere, "&a;&b;" putting
+// together a card number the body holds in halves). UTF-16 and UTF-32
+// bodies are read without their NUL bytes. Only a body that starts with
+// '<' (after a BOM and white space) counts as XML.
+func xmlUnreadable(body []byte) error {
+	if bytes.HasPrefix(body, []byte{0x4c, 0x6f, 0xa7, 0x94}) {
+		return errCharset
+	}
+	b := body
+	if len(b) >= 2 && (b[0] == 0 || b[1] == 0 || b[0] == 0xfe && b[1] == 0xff || b[0] == 0xff && b[1] == 0xfe) {
+		// UTF-16 or UTF-32, perhaps: copied without NULs only when its
+		// first character is '<' (a binary body starts with NULs too).
+		i := 0
+		for i < len(b) && (b[i] == 0 || b[i] == 0xfe || b[i] == 0xff || b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+			i++
+		}
+		if i == len(b) || b[i] != '<' {
+			return nil
+		}
+		b = dropNUL(bytes.TrimPrefix(bytes.TrimPrefix(b, []byte{0xfe, 0xff}), []byte{0xff, 0xfe}))
+	}
+	b = bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(b) == 0 || b[0] != '<' {
+		return nil
+	}
+	if bytes.Contains(b, []byte("<!ENTITY")) {
+		return errXMLEntities
+	}
+	if decl, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
+		if end := bytes.Index(decl, []byte("?>")); end >= 0 {
+			decl = decl[:end]
+			if i := bytes.Index(decl, []byte("encoding")); i >= 0 {
+				v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+				if v, ok = bytes.CutPrefix(v, []byte("=")); ok {
+					v = bytes.TrimLeft(v, " \t\r\n")
+					if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+						if j := bytes.IndexByte(v[1:], v[0]); j >= 0 {
+							cs := strings.ToLower(string(v[1 : 1+j]))
+							if !asciiCharset(cs) && !wideCharset(cs) {
+								return errCharset
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// unreadableCharset reports whether a Content-Type value has a charset
+// parameter that is neither a superset of ASCII (asciiCharset) nor UTF-16/32.
+// The parameters are read leniently (lenientParams), not with
+// mime.ParseMediaType, which refuses a value with a parameter it cannot
+// parse (then the app's more lenient parser may still find the charset).
+func unreadableCharset(ct string) bool {
+	for _, cs := range lenientParams(ct, "charset") {
+		if cs = strings.ToLower(cs); !asciiCharset(cs) && !wideCharset(cs) {
+			return true
+		}
+	}
+	return false
+}
+
+// lenientParams returns the values of every parameter name (ASCII case
+// ignored) of a Content-Type value, trimmed and unquoted, reading each
+// ';'-separated "name=value" as it comes: what a lenient parser finds where
+// mime.ParseMediaType refuses the value.
+func lenientParams(ct, name string) []string {
+	var out []string
+	_, params, _ := strings.Cut(ct, ";")
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			out = append(out, strings.Trim(strings.TrimSpace(v), `"'`))
+		}
+	}
+	return out
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // blank reports whether b is only white space.

@@ -32,7 +32,9 @@
 // targets, when the route's leak guard is on (log or block, the default
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
-// including WebSocket upgrades. Upgrade is forwarded for WebSocket only:
+// including WebSocket upgrades (refused with 403 on a route that redacts
+// request bodies or whose leak guard is block or redact: nothing reads the
+// frames). Upgrade is forwarded for WebSocket only:
 // any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
 // pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
@@ -48,7 +50,9 @@
 // whatever its Content-Type says. A body that no such filter matched (other
 // method, path, Content-Type or syntax) is refused with 422
 // no_matching_filter unless the route says unmatched_body: pass; so is a
-// body in UTF-16 or UTF-32 (415), in an encoding the proxy cannot decode
+// body in UTF-16 or UTF-32 or declared in a charset that is not a superset
+// of ASCII (EBCDIC, UTF-7, ISO-2022, an unknown name: 415, and a block or
+// redact guard refuses such a body on any message), in an encoding the proxy cannot decode
 // (415) or over MaxBody (413).
 //
 // # Content encodings
@@ -60,8 +64,11 @@
 // br, zstd, an unknown or a stacked encoding that a filter or the leak
 // guard must read is refused with 415 (502 for a response) unless the
 // filter says on_error: pass or the guard only logs. For routes with
-// response filters the proxy drops the client's Accept-Encoding towards the
-// upstream, so the upstream answers in identity or gzip.
+// response filters or the leak guard on, the proxy drops the client's
+// Accept-Encoding towards the upstream, so the upstream answers in identity
+// or gzip, and its Range and If-Range, so the upstream answers with the
+// whole body: ranges would split a card number between responses, each
+// guarded alone.
 //
 // # Failing closed
 //
@@ -80,7 +87,10 @@
 // the filters named in Aliasgate-Filter-Failed and every card number that
 // is not an alias masked by the leak guard (FilterFailedHeader). Only a
 // response the guard cannot read, or one it blocks (leak_guard: block),
-// is withheld: 502 with Aliasgate-Request-Delivered: true.
+// is withheld: 502 with Aliasgate-Request-Delivered: true. On a route whose
+// responses are read (response filters, or the leak guard on) the upstream's
+// 1xx interim responses (103 Early Hints) are dropped, not forwarded: their
+// headers would reach the client before the response phase, unread.
 package proxy
 
 import (
@@ -277,11 +287,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stripUpgrade(r.Header)
-	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock) {
+	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
 		// Nothing reads WebSocket frames: a route that promises card data
-		// never passes through unread does not open a tunnel.
+		// never passes through unread (redact and block refuse what they
+		// cannot read) does not open a tunnel.
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route redacts or blocks card data, which WebSocket frames would carry unread"))
+			"this route redacts, masks or blocks card data, which WebSocket frames would carry unread"))
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of
@@ -320,8 +331,48 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route has no usable upstream"))
 		return
 	}
+	if readsResponses(route) {
+		sc.iw.ResponseWriter = w
+		w = &sc.iw
+	}
 	in.rp.ServeHTTP(w, r)
 }
+
+// readsResponses reports whether the response phase reads the route's
+// responses: it has response filters or its leak guard is on.
+func readsResponses(route *routes.Route) bool {
+	return route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff
+}
+
+// delRange removes a request's Range and If-Range headers on a route whose
+// responses are read: a byte range splits a body between responses, each
+// guarded alone, so a card number cut in two by the client's ranges would
+// pass the filters and the leak guard in pieces. The upstream then answers
+// with the whole body (a server may ignore Range, RFC 9110 §14.2).
+func delRange(h http.Header) {
+	if len(h["Range"]) > 0 || len(h["If-Range"]) > 0 {
+		delete(h, "Range")
+		delete(h, "If-Range")
+	}
+}
+
+// interimWriter drops the 1xx interim responses (103 Early Hints, 100
+// Continue) ReverseProxy forwards to the client as the upstream sends them
+// (httptrace Got1xxResponse), before the response phase: their headers would
+// reach the client read by neither the filters nor the leak guard. 101
+// Switching Protocols is a final response (an upgrade): it goes on.
+// Anything else goes to the ResponseWriter it wraps, and
+// http.ResponseController reaches that one through Unwrap (Flush, Hijack).
+type interimWriter struct{ http.ResponseWriter }
+
+func (w *interimWriter) WriteHeader(code int) {
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *interimWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // stateCtx is the context of a routed inbound request: what
 // context.WithValue(parent, stateKey{}, &st) would be, with the reqState in
@@ -330,6 +381,9 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type stateCtx struct {
 	context.Context
 	st reqState
+	// iw is the ResponseWriter the route's response is written to when
+	// its responses are read (interimWriter), in the same allocation.
+	iw interimWriter
 }
 
 func (c *stateCtx) Value(key any) any {
@@ -387,11 +441,12 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
-	if st.route.HasPhase(routes.Response) || st.route.LeakGuard != routes.LeakOff {
+	if readsResponses(st.route) {
 		// Let the transport negotiate gzip (and decode it) rather than have
 		// the upstream answer in an encoding the filters and the leak guard
 		// cannot read.
 		pr.Out.Header.Del("Accept-Encoding")
+		delRange(pr.Out.Header)
 	}
 }
 

@@ -3,10 +3,15 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"io"
 	"log/slog"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/pan"
@@ -20,7 +25,11 @@ import (
 // percent and HTML escapes). Scanned: the whole body of any media type,
 // after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
 // with its NUL bytes dropped), every header (cookies included) and the
-// trailers; for requests also the Host, the path and the query string.
+// trailers; for requests also the method, the Host, the path and the query
+// string. The parts of a multipart body sent in quoted-printable or base64
+// are scanned decoded too (encodedParts), and numbers in exponent notation
+// as the integers they spell (expNumbers); a card number found there cannot
+// be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //
@@ -43,11 +52,14 @@ const (
 // leakHit is one card number found, and where.
 type leakHit struct {
 	where  string // body, url, header, trailer
-	offset int    // in the body; -1 elsewhere
-	digits string
-	h      http.Header // header, trailer: the map holding it
-	key    string      // header, trailer: its name
-	vi     int         // header, trailer: the value's index; -1: the name
+	offset int    // in the body; -1 elsewhere (and in an encoded part)
+	// encoded: found in a multipart part once its Content-Transfer-Encoding
+	// was decoded (encodedParts); it cannot be masked in place.
+	encoded bool
+	digits  string
+	h       http.Header // header, trailer: the map holding it
+	key     string      // header, trailer: its name
+	vi      int         // header, trailer: the value's index; -1: the name
 }
 
 // RedactedHeader is set on a message whose card numbers the leak guard
@@ -64,7 +76,8 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	action := string(mode)
 	var hitBuf [4]leakHit // the usual few hits (the aliases just made) without an allocation
 	hits := hitBuf[:0]
-	overflow := false // more candidates than maxFound: card data, whatever the vault says
+	overflow := false    // more candidates than maxFound: card data, whatever the vault says
+	encOverflow := false // overflow in the decoded parts, which masking cannot reach
 	nulBody := false
 	if hasBody {
 		switch {
@@ -82,24 +95,38 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits()})
 			}
 			overflow = more
-		default:
-			why := "unreadable"
-			if bodyErr != nil {
-				why = reason(bodyErr)
+			for _, d := range expNumbers(b) {
+				hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 			}
-			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not read the body",
-				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action), slog.String("reason", why))
-			if block {
-				if bodyErr == nil {
-					return nil, refusal(phase, "body_unreadable")
+			if msg.boundary != "" && !overflow {
+				dec, unreadable := encodedParts(b, msg.boundary)
+				if unreadable {
+					// A part in a charset that does not spell digits in
+					// ASCII: read as a body in one.
+					if jerr := p.unreadable(ctx, st, phase, action, block, errCharset); jerr != nil {
+						return nil, jerr
+					}
 				}
-				return nil, refusal(phase, reason(bodyErr))
+				if dec != nil {
+					cs, more := pan.FindMax(dec, maxFound)
+					for _, c := range cs {
+						hits = append(hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
+					}
+					overflow, encOverflow = more, more
+				}
+			}
+		default:
+			if jerr := p.unreadable(ctx, st, phase, action, block, bodyErr); jerr != nil {
+				return nil, jerr
 			}
 		}
 	}
 	if msg.target != "" {
 		for _, c := range pan.FindString(msg.target) {
 			hits = append(hits, leakHit{where: "url", offset: -1, digits: c.Digits()})
+		}
+		for _, d := range expNumbers([]byte(msg.target)) {
+			hits = append(hits, leakHit{where: "url", offset: -1, digits: d})
 		}
 	}
 	scanHeader := func(where string, h http.Header) {
@@ -110,6 +137,11 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			for i, v := range vs {
 				for _, c := range pan.FindString(v) {
 					hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
+				}
+				if strings.ContainsAny(v, "eE") {
+					for _, d := range expNumbers([]byte(v)) {
+						hits = append(hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
+					}
 				}
 			}
 		}
@@ -122,6 +154,10 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		return nil, nil
 	}
 	if overflow {
+		if encOverflow && mode == routes.LeakRedact {
+			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
+			return nil, refusal(phase, "card_data_leak")
+		}
 		if mode == routes.LeakRedact {
 			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
 			msg.header.Set(RedactedHeader, strconv.Itoa(len(hits)))
@@ -202,9 +238,9 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if mode != routes.LeakRedact {
 		return nil, jerr
 	}
-	if slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") {
+	if slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") || slices.ContainsFunc(found, isEncoded) {
 		// A URL cannot be masked in place, nor a body read without its
-		// NUL bytes: refused.
+		// NUL bytes, nor a part read decoded: refused.
 		return nil, refusal(phase, "card_data_leak")
 	}
 	var out []byte
@@ -223,6 +259,134 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	}
 	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))
 	return out, nil
+}
+
+func isEncoded(h leakHit) bool { return h.encoded }
+
+// expNumbers returns the card numbers b spells as numbers in exponent
+// notation: "4111111111111111000e-3" and "41111111111111110000000E-7" are
+// one group of digits each, which the finder reads only whole, and
+// JSON.parse, parseFloat or Jackson (into a long) read them as the integer
+// 4111111111111111. A mantissa of digits with at most one '.', an 'e' or
+// 'E', an optional sign and at most three exponent digits; the value must
+// be a whole number of 13 to 19 digits that passes the Luhn check.
+func expNumbers(b []byte) []string {
+	var out []string
+	for i := 1; i+1 < len(b); i++ {
+		if b[i] != 'e' && b[i] != 'E' || !isDigit(b[i-1]) && b[i-1] != '.' {
+			continue
+		}
+		j := i
+		for j > 0 && (isDigit(b[j-1]) || b[j-1] == '.') {
+			j--
+		}
+		mant := b[j:i]
+		k := i + 1
+		neg := false
+		if b[k] == '+' || b[k] == '-' {
+			neg = b[k] == '-'
+			k++
+		}
+		start := k
+		for k < len(b) && isDigit(b[k]) {
+			k++
+		}
+		if k == start || k-start > 3 || bytes.Count(mant, []byte(".")) > 1 {
+			continue
+		}
+		exp, _ := strconv.Atoi(string(b[start:k]))
+		if neg {
+			exp = -exp
+		}
+		whole, frac, _ := bytes.Cut(mant, []byte("."))
+		digits := strings.TrimLeft(string(whole)+string(frac), "0")
+		exp -= len(frac)
+		switch {
+		case exp < 0 && (len(digits) < -exp || strings.Trim(digits[len(digits)+exp:], "0") != ""):
+			continue // not a whole number
+		case exp < 0:
+			digits = digits[:len(digits)+exp]
+		case len(digits)+exp > pan.MaxLen:
+			continue
+		default:
+			digits += strings.Repeat("0", exp)
+		}
+		if len(digits) >= pan.MinLen && pan.Valid(digits) {
+			out = append(out, digits)
+		}
+		i = k - 1
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// unreadable logs a body the guard cannot read (why: bodyErr, nil when
+// unknown) and returns its refusal when the guard refuses what it cannot
+// read (block); nil otherwise.
+func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Phase, action string, block bool, bodyErr error) *jsonapi.Error {
+	why := "unreadable"
+	if bodyErr != nil {
+		why = reason(bodyErr)
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not read the body",
+		slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.String("action", action), slog.String("reason", why))
+	if !block {
+		return nil
+	}
+	if bodyErr == nil {
+		return refusal(phase, "body_unreadable")
+	}
+	return refusal(phase, reason(bodyErr))
+}
+
+// encodedParts returns the content of the parts of a multipart body (with
+// that boundary) that are sent in a Content-Transfer-Encoding of
+// quoted-printable or base64, decoded, one part a line; nil when there is
+// none. Parsers decode them: Go's mime/multipart (Request.ParseMultipartForm,
+// FormValue) reads a quoted-printable part decoded, so "=34=31…" is a card
+// number to the app, and the finder reads no such escape. unreadable
+// reports a part whose Content-Type names a charset that is not a superset
+// of ASCII (asciiCharset) nor UTF-16/32: parsers that honour it (Apache
+// Commons FileUpload) read digits the finder does not. A body that does not
+// parse as multipart gives the parts before the fault (the raw body is
+// scanned whole all the same).
+func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		part, err := mr.NextRawPart()
+		if err != nil {
+			return out, unreadable
+		}
+		if slices.ContainsFunc(part.Header.Values("Content-Type"), unreadableCharset) {
+			unreadable = true
+		}
+		var raw []byte
+		// Every encoding the part names, each on its whole content: parsers
+		// differ on which of two headers counts.
+		for _, cte := range part.Header.Values("Content-Transfer-Encoding") {
+			var r io.Reader
+			switch strings.ToLower(strings.TrimSpace(cte)) {
+			case "quoted-printable", "base64":
+			default:
+				continue
+			}
+			if raw == nil {
+				if raw, err = io.ReadAll(part); err != nil && len(raw) == 0 {
+					break
+				}
+			}
+			if strings.EqualFold(strings.TrimSpace(cte), "base64") {
+				r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(raw)) // ignores line breaks
+			} else {
+				r = quotedprintable.NewReader(bytes.NewReader(raw))
+			}
+			// What a decoder gives before an error is what a lenient app
+			// reads: kept. Decoding never makes a part longer.
+			b, _ := io.ReadAll(r)
+			out = append(append(out, b...), '\n')
+		}
+	}
 }
 
 // onlyMade reports whether every hit is one of made (the aliases this

@@ -40,7 +40,9 @@ package proxy
 //     point); an alias a reveal target holds that the vault does not know
 //     (or that expired) refuses the request with 422 naming the target,
 //     unless on_error: pass, from the filter's one Reveal call. Response
-//     filters and the leak guard run as on the inbound side; the leak
+//     filters and the leak guard run as on the inbound side (Range is not
+//     forwarded where they read the response: it is guarded whole; the
+//     destination's reason phrase is replaced by the standard one); the leak
 //     guard of a route that reveals is redact by default, so a processor
 //     echoing a PAN gets it masked and the merchant still gets the
 //     processor's answer (the payment was made: an error would invite a
@@ -838,8 +840,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
 		// The transport asks for gzip and decodes it: the response
-		// phase reads every body.
+		// phase reads every body, whole (delRange).
 		req.Header.Del("Accept-Encoding")
+		delRange(req.Header)
 	}
 	return o.toDestination(req, d), nil
 }
@@ -898,6 +901,12 @@ func (o *Outbound) onResponse(resp *http.Response, gctx *goproxy.ProxyCtx) *http
 		sb, _ := resp.Body.(*swapBody)
 		if sb != nil {
 			resp.Body = sb.ReadCloser
+		}
+		if readsResponses(lr.st.route) {
+			// goproxy writes the status line with the reason phrase the
+			// destination sent, which nothing reads: the standard one
+			// goes instead (Response.Write, given no Status).
+			resp.Status = ""
 		}
 		if jerr := o.pipe.response(req.Context(), lr.st, outboundResponse, resp); jerr != nil {
 			_ = resp.Body.Close()

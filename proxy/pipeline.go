@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,10 @@ type message struct {
 	trailer *http.Header // trailers, filled once the body is read
 	body    io.ReadCloser
 	length  int64  // -1: unknown
-	target  string // request phase with the guard: the host, path and query it reads
+	target  string // request phase with the guard: the method, host, path and query it reads
+	// boundary is the multipart boundary of the body's declared media
+	// type, for the guard's read of encoded parts; "" when not multipart.
+	boundary string
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -155,7 +159,10 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 	mt, params := parseMediaType(r.Header.Get("Content-Type"))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
 	if opts.guard {
-		msg.target = r.Host + " " + r.URL.EscapedPath()
+		// The method too: any token goes to the upstream as sent, digits
+		// included. A newline ends a card number's chain (pan): the
+		// method's digits never join the Host's.
+		msg.target = r.Method + "\n" + r.Host + " " + r.URL.EscapedPath()
 		if r.URL.RawQuery != "" {
 			msg.target += "?" + r.URL.RawQuery
 		}
@@ -298,6 +305,19 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			return jerr
 		}
 	}
+	if body != nil {
+		if slices.ContainsFunc(msg.header["Content-Type"], unreadableCharset) {
+			// A charset that does not spell digits in ASCII (EBCDIC,
+			// UTF-7, ISO-2022, or one not known): neither the filters nor
+			// the guard can read it, and an app that honours the charset
+			// reads its card numbers as digits.
+			bodyErr, body = errCharset, nil
+		} else if err := xmlUnreadable(body); err != nil {
+			// An XML parser would read what the guard does not: entities
+			// expanded, or the body in an encoding it declares.
+			bodyErr, body = err, nil
+		}
+	}
 
 	if redacting && body != nil {
 		if wide(body, x.MediaType, params) {
@@ -383,6 +403,16 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if guard || len(failed) > 0 {
+		if strings.HasPrefix(x.MediaType, "multipart/") {
+			msg.boundary = params["boundary"]
+			if msg.boundary == "" {
+				// A Content-Type mime.ParseMediaType refuses: the boundary a
+				// lenient parser finds.
+				if bs := lenientParams(msg.header.Get("Content-Type"), "boundary"); len(bs) > 0 {
+					msg.boundary = bs[0]
+				}
+			}
+		}
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
 			return jerr
@@ -528,7 +558,7 @@ var reasons = map[string]struct {
 }{
 	"body_too_large":               {http.StatusRequestEntityTooLarge, "the body is larger than the gateway's limit for bodies it must read"},
 	"unsupported_content_encoding": {http.StatusUnsupportedMediaType, "the body's Content-Encoding cannot be decoded (one of gzip or deflate can; stacked encodings cannot)"},
-	"unsupported_charset":          {http.StatusUnsupportedMediaType, "the body is in a character encoding the gateway cannot read (UTF-16 or UTF-32); send UTF-8"},
+	"unsupported_charset":          {http.StatusUnsupportedMediaType, "the body is in a character encoding the gateway cannot read (UTF-16, UTF-32, or a charset that is not a superset of ASCII); send UTF-8"},
 	"malformed_body":               {http.StatusBadRequest, "the body does not parse as its content type"},
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},

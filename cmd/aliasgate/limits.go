@@ -37,11 +37,57 @@ func (gw *gateway) apiAuth(api string) *auth.Service {
 // the stream differently (request smuggling). Not knowing which chunked
 // requests carried a Content-Length, the gateway closes after each one:
 // bytes that follow on the connection are never read as a request.
+//
+// Connection: close is set as the final response is written
+// (closingWriter), not before the handler runs: a handler may clear the
+// header map in between, as httputil.ReverseProxy does after forwarding an
+// upstream's 1xx interim response (103 Early Hints), which kept the
+// connection open and let a smuggled request through.
 func closeAfterChunked(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
-			w.Header().Set("Connection", "close")
+		if r.ProtoMajor != 1 || len(r.TransferEncoding) == 0 {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		cw := &closingWriter{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		cw.setClose() // a handler that wrote nothing: net/http's own answer
 	})
 }
+
+// closingWriter sets Connection: close on the header map just before the
+// final response header goes out: at a WriteHeader of a final status, the
+// first Write or Flush, or when the handler returns having written nothing.
+// A 1xx interim response goes out without it. http.ResponseController
+// reaches the connection through Unwrap (Hijack, deadlines).
+type closingWriter struct {
+	http.ResponseWriter
+	set bool
+}
+
+func (w *closingWriter) setClose() {
+	if !w.set {
+		w.set = true
+		w.ResponseWriter.Header().Set("Connection", "close")
+	}
+}
+
+func (w *closingWriter) WriteHeader(code int) {
+	if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+		w.setClose()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closingWriter) Write(b []byte) (int, error) {
+	w.setClose()
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError flushes through http.ResponseController (the header first).
+func (w *closingWriter) FlushError() error {
+	w.setClose()
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *closingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
