@@ -28,7 +28,7 @@ import (
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (encodedParts), and numbers in exponent notation
-// as the integers they spell (expNumbers); a card number found there cannot
+// as the integers they spell (pan.FindExponent); a card number found there cannot
 // be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
@@ -95,7 +95,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits()})
 			}
 			overflow = more
-			for _, d := range expNumbers(b) {
+			for _, d := range pan.FindExponent(b) {
 				hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 			}
 			if msg.boundary != "" && !overflow {
@@ -125,7 +125,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		for _, c := range pan.FindString(msg.target) {
 			hits = append(hits, leakHit{where: "url", offset: -1, digits: c.Digits()})
 		}
-		for _, d := range expNumbers([]byte(msg.target)) {
+		for _, d := range pan.FindExponentString(msg.target) {
 			hits = append(hits, leakHit{where: "url", offset: -1, digits: d})
 		}
 	}
@@ -139,7 +139,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 					hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
 				}
 				if strings.ContainsAny(v, "eE") {
-					for _, d := range expNumbers([]byte(v)) {
+					for _, d := range pan.FindExponentString(v) {
 						hits = append(hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 					}
 				}
@@ -262,64 +262,6 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 }
 
 func isEncoded(h leakHit) bool { return h.encoded }
-
-// expNumbers returns the card numbers b spells as numbers in exponent
-// notation: "4111111111111111000e-3" and "41111111111111110000000E-7" are
-// one group of digits each, which the finder reads only whole, and
-// JSON.parse, parseFloat or Jackson (into a long) read them as the integer
-// 4111111111111111. A mantissa of digits with at most one '.', an 'e' or
-// 'E', an optional sign and at most three exponent digits; the value must
-// be a whole number of 13 to 19 digits that passes the Luhn check.
-func expNumbers(b []byte) []string {
-	var out []string
-	for i := 1; i+1 < len(b); i++ {
-		if b[i] != 'e' && b[i] != 'E' || !isDigit(b[i-1]) && b[i-1] != '.' {
-			continue
-		}
-		j := i
-		for j > 0 && (isDigit(b[j-1]) || b[j-1] == '.') {
-			j--
-		}
-		mant := b[j:i]
-		k := i + 1
-		neg := false
-		if b[k] == '+' || b[k] == '-' {
-			neg = b[k] == '-'
-			k++
-		}
-		start := k
-		for k < len(b) && isDigit(b[k]) {
-			k++
-		}
-		if k == start || k-start > 3 || bytes.Count(mant, []byte(".")) > 1 {
-			continue
-		}
-		exp, _ := strconv.Atoi(string(b[start:k]))
-		if neg {
-			exp = -exp
-		}
-		whole, frac, _ := bytes.Cut(mant, []byte("."))
-		digits := strings.TrimLeft(string(whole)+string(frac), "0")
-		exp -= len(frac)
-		switch {
-		case exp < 0 && (len(digits) < -exp || strings.Trim(digits[len(digits)+exp:], "0") != ""):
-			continue // not a whole number
-		case exp < 0:
-			digits = digits[:len(digits)+exp]
-		case len(digits)+exp > pan.MaxLen:
-			continue
-		default:
-			digits += strings.Repeat("0", exp)
-		}
-		if len(digits) >= pan.MinLen && pan.Valid(digits) {
-			out = append(out, digits)
-		}
-		i = k - 1
-	}
-	return out
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // unreadable logs a body the guard cannot read (why: bodyErr, nil when
 // unknown) and returns its refusal when the guard refuses what it cannot

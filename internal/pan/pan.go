@@ -63,6 +63,10 @@
 // FuzzFindAgainstReference. It allocates only slices of candidates;
 // Contains and ContainsString do not allocate.
 //
+// FindExponent reads another spelling, numbers in exponent notation
+// ("4111111111111111000e-3"), whose value is a card number that is not
+// written in the text: see its doc.
+//
 // # Masking
 //
 // Mask and AppendMask keep the first 6 and last 4 digits of every candidate

@@ -1,0 +1,99 @@
+package pan
+
+import (
+	"math/big"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestFindExponent(t *testing.T) {
+	zeros := strings.Repeat("0", 990)
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{`{"pan":4111111111111111000e-3}`, []string{"4111111111111111"}},
+		{`41111111111111110000000E-7`, []string{"4111111111111111"}},
+		{`4.111111111111111e15`, []string{"4111111111111111"}},
+		{`4.111111111111111E+15`, []string{"4111111111111111"}},
+		{`.4111111111111111e16`, []string{"4111111111111111"}},
+		{`411111111111111.1e1`, []string{"4111111111111111"}},
+		{`4111111111111111` + zeros + `e-990`, []string{"4111111111111111"}},
+		{`37828224631e4 and 378282246310005e0`, []string{"378282246310005"}}, // 378282246310000 fails the Luhn check
+		{`4111111111111111e0,5555555555554444e0`, []string{"4111111111111111", "5555555555554444"}},
+		{`4111111111111112000e-3`, nil},                            // Luhn-invalid
+		{`4111111111111111001e-3`, nil},                            // not a whole number
+		{`4.111111111111111e14`, nil},                              // 411111111111111.1
+		{`4111111111111111e4`, nil},                                // 20 digits
+		{`0e18`, nil},                                              // zero, not eighteen zeros
+		{`4111111111111111e`, nil},                                 // no exponent digits
+		{`4111111111111111e-`, nil},                                // no exponent digits
+		{`41111111111111110e-1000`, nil},                           // four exponent digits
+		{`4.1.11111111111111e15`, nil},                             // two points
+		{`e15 E-3 e+ .e5 1e1`, nil},                                // nothing of card length
+		{`4111111111111111`, nil},                                  // no exponent: Find's business
+		{`4111 1111 1111 1111e0`, nil},                             // a mantissa is one run of digits
+		{`x4111111111111111000e-3y`, []string{"4111111111111111"}}, // letters around it do not matter to a parser reading the number
+	}
+	for _, tt := range tests {
+		got := FindExponent([]byte(tt.in))
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("FindExponent(%.60q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if gs := FindExponentString(tt.in); !slices.Equal(gs, got) {
+			t.Errorf("FindExponentString(%.60q) = %q, FindExponent %q", tt.in, gs, got)
+		}
+	}
+}
+
+// refExponent is FindExponent's rule computed with exact rationals, for
+// one number (mant digits with at most one '.', exp).
+func refExponent(mant string, exp int) (string, bool) {
+	r, ok := new(big.Rat).SetString(mant + "e" + big.NewInt(int64(exp)).String())
+	if !ok || !r.IsInt() || r.Sign() == 0 {
+		return "", false
+	}
+	d := r.Num().String()
+	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
+}
+
+func FuzzFindExponent(f *testing.F) {
+	for _, s := range []string{"4111111111111111000e-3", "4.111111111111111e15", "0e18", "1.e5", ".5e1", "4111111111111111e0e0", "9e999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := FindExponentString(s)
+		if b := FindExponent([]byte(s)); !slices.Equal(b, got) {
+			t.Fatalf("bytes %q, string %q", b, got)
+		}
+		for _, d := range got {
+			if len(d) < MinLen || len(d) > MaxLen || !Valid(d) || d[0] == '0' {
+				t.Fatalf("%q: returned %q, no card number", s, d)
+			}
+		}
+		// A whole input that is one number: the reference decides.
+		mant, e, ok := strings.Cut(strings.ToLower(s), "e")
+		if !ok || mant == "" || strings.Trim(mant, "0123456789.") != "" || strings.Count(mant, ".") > 1 {
+			return
+		}
+		digits := strings.TrimPrefix(strings.TrimPrefix(e, "+"), "-")
+		if digits == "" || len(digits) > 3 || strings.Trim(digits, "0123456789") != "" {
+			return
+		}
+		exp := 0
+		for _, c := range digits {
+			exp = exp*10 + int(c-'0')
+		}
+		if strings.HasPrefix(e, "-") {
+			exp = -exp
+		}
+		want, card := refExponent(mant, exp)
+		switch {
+		case card && !slices.Equal(got, []string{want}):
+			t.Fatalf("%q: got %q, want [%q]", s, got, want)
+		case !card && len(got) != 0:
+			t.Fatalf("%q: got %q, want none", s, got)
+		}
+	})
+}
