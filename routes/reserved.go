@@ -2,6 +2,7 @@ package routes
 
 import (
 	"fmt"
+	"regexp/syntax"
 	"slices"
 	"strings"
 )
@@ -75,8 +76,10 @@ func (r *Route) Withheld() []string {
 // Warnings returns what an operator should know about the set that does
 // not make it invalid: the reserved paths each inbound route's path_prefix
 // covers and that the gateway keeps for itself; an outbound route that
-// reveals to any port of its host (no ports); one that may reveal over
-// cleartext HTTP.
+// reveals to any port of its host (no ports), or whose host_regex has a
+// '.' that matches any one character (lonelyDot: "api.psp.com" also
+// matches "api-psp.com", a name anyone may register); one that may reveal
+// over cleartext HTTP.
 func (s *Set) Warnings() []string {
 	if s == nil {
 		return nil
@@ -93,6 +96,9 @@ func (s *Set) Warnings() []string {
 			if len(r.Ports) == 0 {
 				out = append(out, fmt.Sprintf("route %s%s: it reveals card data to every port of its host; name the processor's port (ports: [443])", r.ID, lineOf(r)))
 			}
+			if r.HostRegex != nil && lonelyDot(r.HostRegex.String()) {
+				out = append(out, fmt.Sprintf(`route %s%s: its host_regex has a '.' that matches any character, so it reveals card data to look-alike hosts too (api.psp.com matches api-psp.com); write \. for a dot`, r.ID, lineOf(r)))
+			}
 			if r.UnsafeRevealOverPlainHTTP {
 				out = append(out, fmt.Sprintf("route %s%s: unsafe_reveal_over_plain_http is on: card data may cross the network in clear", r.ID, lineOf(r)))
 			}
@@ -107,4 +113,28 @@ func lineOf(r *Route) string {
 		return fmt.Sprintf(" (line %d)", r.Line)
 	}
 	return ""
+}
+
+// lonelyDot reports whether the regular expression pattern has a '.' (any
+// character) that is not repeated (under *, +, ? or {n,m}): one that stands
+// for the single dot of a host name. A repeated one ("(.*)\.psp\.com") is
+// a wildcard written on purpose.
+func lonelyDot(pattern string) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	var walk func(re *syntax.Regexp) bool
+	walk = func(re *syntax.Regexp) bool {
+		switch re.Op {
+		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+			return true
+		case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
+			if op := re.Sub[0].Op; op == syntax.OpAnyChar || op == syntax.OpAnyCharNotNL {
+				return false
+			}
+		}
+		return slices.ContainsFunc(re.Sub, walk)
+	}
+	return walk(re)
 }

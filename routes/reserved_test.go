@@ -115,3 +115,46 @@ func TestOutboundRevealWarningsAndPlainHTTPKey(t *testing.T) {
 		}
 	}
 }
+
+func TestLonelyDotInARevealingHostRegexWarns(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		warn    bool
+	}{
+		{`api.psp.com`, true},
+		{`api\.psp.com`, true},
+		{`(api|pay).psp\.com`, true},
+		{`api\.psp\.com`, false},
+		{`api[.]psp[.]com`, false},
+		{`(.*)\.psp\.com`, false},
+		{`.+\.psp\.com`, false},
+		{`[a-z]+\.psp\.com`, false},
+		{`.{1,20}\.psp\.com`, false},
+	} {
+		src := "routes:\n  - id: r\n    direction: outbound\n    host_regex: '" + c.pattern + "'\n    ports: [443]\n    filters: [{operation: reveal, targets: [{json: n}]}]\n" +
+			"  - id: redacts\n    direction: outbound\n    host_regex: '" + c.pattern + "'\n    filters: [{phase: response, operation: redact, targets: [{json: n}]}]\n"
+		set, err := Parse([]byte(src), "", Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.pattern, err)
+		}
+		w := strings.Join(set.Warnings(), "\n")
+		if got := strings.Contains(w, "route r (line 2): its host_regex has a '.' that matches any character"); got != c.warn {
+			t.Errorf("host_regex %s: warned %v, want %v:\n%s", c.pattern, got, c.warn, w)
+		}
+		if strings.Contains(w, "route redacts") {
+			t.Errorf("host_regex %s: a route that does not reveal is warned about:\n%s", c.pattern, w)
+		}
+	}
+	if !strings.Contains(strings.Join(mustParse(t, "routes:\n  - {id: r, direction: outbound, host_regex: 'api.psp.com', ports: [443], filters: [{operation: reveal, targets: [{json: n}]}]}\n").Warnings(), ""), `write \. for a dot`) {
+		t.Error("the warning does not say how to write a dot")
+	}
+}
+
+func mustParse(t *testing.T, src string) *Set {
+	t.Helper()
+	set, err := Parse([]byte(src), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
