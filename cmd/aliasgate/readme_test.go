@@ -132,3 +132,42 @@ func TestReadmeRuns(t *testing.T) {
 		t.Logf("output:\n%s", out)
 	}
 }
+
+// TestReadmeFieldHelperTakesTheFirstMatch: the README's field helper, which
+// the walk-throughs use to pick a value out of an answer, returns the first
+// "NAME":"…" of the JSON, as its comment says. A greedy match returned the
+// last one: the vault walk-through's PAN_ALIAS was then the CVC's alias (the
+// second item of the create answer), and the reveal, PUT and DELETE that
+// follow acted on the CVC while the text said they acted on the PAN.
+func TestReadmeFieldHelperTakesTheFirstMatch(t *testing.T) {
+	blocks := runnableBlocks(t, filepath.Join("..", "..", "README.md"))
+	var helper string
+	for _, b := range blocks {
+		for _, l := range strings.Split(b.text, "\n") {
+			if strings.HasPrefix(l, "field()") {
+				helper = l
+			}
+		}
+	}
+	if helper == "" {
+		t.Fatal("README.md defines no field() helper in a runnable block")
+	}
+	for _, c := range []struct{ in, name, want string }{
+		// The shape of the vault walk-through's create answer: the PAN's
+		// record first, the CVC's second.
+		{`{"data":[{"value":"4111111111111111","aliases":[{"alias":"4111114549901111","format":"FPE_SIX_T_FOUR"}]},{"value":"123","aliases":[{"alias":"tok_sandbox_7v9URXXHDfXpZ6kGWXkFCw","format":"UUID"}]}]}`,
+			"alias", "4111114549901111"},
+		{`{"client_id":"AC1","client_secret":"s3"}`, "client_id", "AC1"},
+		{`{"client_id":"AC1","client_secret":"s3"}`, "client_secret", "s3"},
+		// "id" is the card's id, not the end of "trace_id" or "client_id".
+		{`{"data":{"id":"CRD1","type":"cards"},"metadata":{"observability":{"trace_id":"t","client_id":"c"}}}`, "id", "CRD1"},
+		{"{\"access_token\": \"eyJ\",\n\"token_type\":\"Bearer\"}", "access_token", "eyJ"},
+	} {
+		cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+helper+"\nfield \"$1\"", "bash", c.name)
+		cmd.Stdin = strings.NewReader(c.in)
+		out, err := cmd.CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != c.want {
+			t.Errorf("field %s on %s = %q (%v), want %q", c.name, c.in, got, err, c.want)
+		}
+	}
+}
