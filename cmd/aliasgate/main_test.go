@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -507,5 +509,48 @@ func TestServeProxiesRoutesToTheUpstream(t *testing.T) {
 	g.stop(t)
 	if !strings.Contains(g.stderr.String(), `"route":"shop"`) {
 		t.Error("the access log does not name the route")
+	}
+}
+
+// TestClientsCreateRefusesBadFlagsBeforeMakingAVault: a clients create the
+// client spec would refuse (no --scopes without --outbound, an unknown
+// scope, an invalid account or name) fails before it opens the data dir, so
+// a mistyped command leaves no new vault, master key or audit log behind.
+// Before, each of these created ./aliasgate-data (a test of the missing
+// --scopes once left one, master key included, in cmd/aliasgate and it was
+// committed). A missing --scopes is a usage error (exit 2, one line), as
+// the usage line says "--scopes S1,S2" is required; an unknown scope names
+// the known ones.
+func TestClientsCreateRefusesBadFlagsBeforeMakingAVault(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"--name", "x"}, 2, "--scopes"},
+		{[]string{"--name", "x", "--scopes", " , "}, 2, "--scopes"},
+		{[]string{"--name", "x", "--scopes", "aliases:wrte"}, 1, "aliases:write"},
+		{[]string{"--name", "x", "--scopes", "aliases:write", "--account", "acct 1"}, 1, "account"},
+		{[]string{"--name", "4111 1111 1111 1111", "--scopes", "aliases:write"}, 1, "name"},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		args := append([]string{"clients", "create", "--data-dir", dir}, c.args...)
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code != c.code || !strings.Contains(buf.String(), c.contains) || strings.Count(buf.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line naming %q", args, code, buf.String(), c.code, c.contains)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%v: the refused command created %s (%v)", args, dir, err)
+		}
+	}
+}
+
+// TestNoDataDirInTheSourceTree: no vault, master key or audit log is kept
+// in the package directory (where a command run by a test without
+// --data-dir would make ./aliasgate-data).
+func TestNoDataDirInTheSourceTree(t *testing.T) {
+	if _, err := os.Stat("aliasgate-data"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("cmd/aliasgate/aliasgate-data exists (%v): a data dir, master key included, must never be in the source tree", err)
 	}
 }
