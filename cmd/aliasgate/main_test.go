@@ -400,6 +400,14 @@ func TestStartFailuresExitWithOneClearLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "inbound listener") || !strings.Contains(err.Error(), "address already in use") {
 			t.Fatalf("err = %v", err)
 		}
+		// The message says how to move the listener (the README's
+		// ALIASGATE_LISTEN_INBOUND or listen.inbound), not only that the
+		// port is taken.
+		for _, want := range []string{"ALIASGATE_LISTEN_INBOUND", "listen.inbound", strings.TrimPrefix(g.admin, "http://")} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v: does not name %s", err, want)
+			}
+		}
 	})
 	g.stop(t)
 

@@ -522,6 +522,12 @@ func (gw *gateway) serve(ctx context.Context) error {
 			for _, o := range nls {
 				o.Close()
 			}
+			if errors.Is(err, syscall.EADDRINUSE) {
+				// Say how to move it: another gateway (or program) on the
+				// default ports is the usual case on a shared machine.
+				return fmt.Errorf("%s listener: %w (something already listens on %s: stop it, or give this listener another address with listen.%s in --config or ALIASGATE_LISTEN_%s=127.0.0.1:PORT)",
+					l.name, err, l.addr, l.name, strings.ToUpper(l.name))
+			}
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		nls = append(nls, nl)
