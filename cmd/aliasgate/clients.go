@@ -83,6 +83,11 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	v, err := openVault(ctx, cfg, e.getenv)
+	if errors.Is(err, boltstore.ErrLocked) {
+		// Unlike list, revoke and rotate-secret, creating has no admin
+		// endpoint: the bbolt vault is written directly.
+		return fmt.Errorf("clients create: %w: stop the gateway, create the client, then start the gateway again (it writes to the bbolt vault file; on PostgreSQL clients can be created while gateways run)", err)
+	}
 	if err != nil {
 		return err
 	}

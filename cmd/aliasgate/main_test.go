@@ -394,6 +394,15 @@ func TestStartFailuresExitWithOneClearLine(t *testing.T) {
 			t.Fatalf("took %s", time.Since(start))
 		}
 	})
+	t.Run("clients create while it runs", func(t *testing.T) {
+		// The README creates clients before the gateway starts; run while
+		// it runs, the command says what to do instead of only that the
+		// vault is locked.
+		_, _, err := runCmd(t, testEnv(nil), "clients", "create", "--data-dir", used, "--name", "late", "--scopes", "aliases:write")
+		if err == nil || !strings.Contains(err.Error(), "locked by another process") || !strings.Contains(err.Error(), "stop the gateway") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("port in use", func(t *testing.T) {
 		env := testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND": strings.TrimPrefix(g.admin, "http://")})
 		_, _, err := runCmd(t, env, "serve", "--data-dir", fresh("port"))
