@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,67 @@ func TestReadmeFieldHelperTakesTheFirstMatch(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if got := strings.TrimSpace(string(out)); err != nil || got != c.want {
 			t.Errorf("field %s on %s = %q (%v), want %q", c.name, c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestReadmeLayoutNamesEveryPackage: the README's Layout block, a new
+// reader's map of the tree, names every package directory of the module
+// (as "dir/" or "dir:"), and every directory it names exists. A package
+// added without a line there (internal/abuse, internal/account, bench…
+// were missing) fails here.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	repo := filepath.Join("..", "..")
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no Layout section")
+	}
+	_, rest, ok = strings.Cut(rest, "```\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md's Layout section has no code block")
+	}
+	var pkgs []string
+	err = filepath.WalkDir(repo, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && path != repo && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin" || name == "aliasgate-data") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		dir, _ := filepath.Rel(repo, filepath.Dir(path))
+		if dir != "." && !slices.Contains(pkgs, filepath.ToSlash(dir)) {
+			pkgs = append(pkgs, filepath.ToSlash(dir))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("found only %d package directories: %v", len(pkgs), pkgs)
+	}
+	for _, p := range pkgs {
+		if !strings.Contains(block, p+"/") && !strings.Contains(block, p+":") {
+			t.Errorf("README.md's Layout does not name %s/", p)
+		}
+	}
+	// Every top-level "dir/" that starts a line of the block exists.
+	for _, l := range strings.Split(block, "\n") {
+		f, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if l == "" || l[0] == ' ' || !strings.HasSuffix(f, "/") {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(repo, f)); err != nil || !st.IsDir() {
+			t.Errorf("README.md's Layout names %s, which is not a directory of the repository", f)
 		}
 	}
 }
