@@ -84,6 +84,10 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		if code := exitCode(err, &buf); code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: exit %d (%v), output %q", args, code, err, out)
 		}
+		// A "Flags:" heading has flags under it.
+		if strings.HasSuffix(strings.TrimRight(out, "\n"), "Flags:") {
+			t.Errorf("%v: an empty Flags: heading ends the help:\n%s", args, out)
+		}
 	}
 }
 
@@ -569,5 +573,37 @@ func TestClientsCreateRefusesBadFlagsBeforeMakingAVault(t *testing.T) {
 func TestNoDataDirInTheSourceTree(t *testing.T) {
 	if _, err := os.Stat("aliasgate-data"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("cmd/aliasgate/aliasgate-data exists (%v): a data dir, master key included, must never be in the source tree", err)
+	}
+}
+
+// TestMainUsageListsCommandsInOneColumn: "aliasgate help" lists every
+// command with its summary starting in one column, the longest names
+// (clients rotate-secret, webhooks deliveries) included; they used to run
+// into their summaries.
+func TestMainUsageListsCommandsInOneColumn(t *testing.T) {
+	out, _, err := runCmd(t, testEnv(nil), "help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := -1
+	n := 0
+	for _, c := range commands() {
+		for _, l := range strings.Split(out, "\n") {
+			rest, ok := strings.CutPrefix(l, "  "+c.name+" ")
+			if !ok || !strings.HasSuffix(l, c.summary) {
+				continue
+			}
+			n++
+			at := len(l) - len(c.summary)
+			if col == -1 {
+				col = at
+			}
+			if at != col || strings.TrimSpace(rest) != c.summary {
+				t.Errorf("%q: summary at column %d, want %d", l, at, col)
+			}
+		}
+	}
+	if n != len(commands()) {
+		t.Fatalf("found %d of %d commands in:\n%s", n, len(commands()), out)
 	}
 }
