@@ -128,6 +128,26 @@ func TestReadmeRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README's blocks failed (%v); the last block named below is the one that broke:\n%s", err, out)
 	}
+	// What the blocks wrote where a reader runs them, the clone (binaries,
+	// the data dir, logs — the demo processor's holds the card number it
+	// received —, routes and configuration files), is ignored by git, so
+	// that none of it is committed by accident.
+	made, err := os.ReadDir(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range made {
+		if e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
+		name := e.Name()
+		if e.IsDir() {
+			name += "/"
+		}
+		if out, err := exec.Command("git", "-C", repo, "check-ignore", "--no-index", "-q", name).CombinedOutput(); err != nil {
+			t.Errorf("the README's blocks write %s in the clone, and .gitignore does not ignore it (git check-ignore: %v %s)", name, err, out)
+		}
+	}
 	t.Logf("%d README blocks ran", len(blocks))
 	if testing.Verbose() {
 		t.Logf("output:\n%s", out)
