@@ -175,6 +175,62 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// TestConfigCheckReadsTheFilesServeReads: config check reports, with the
+// key that names them, every file and secret that would stop serve at
+// start — a TLS key pair, a CA bundle, the outbound CA, a webhook secret
+// (missing, readable by others, too short, an unset variable) — all at
+// once; it used to say "configuration is valid" and serve then failed on
+// the first of them.
+func TestConfigCheckReadsTheFilesServeReads(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.secret")
+	os.WriteFile(short, []byte("tooshort\n"), 0o600)
+	open := filepath.Join(dir, "open.secret")
+	os.WriteFile(open, []byte(strings.Repeat("s", 32)+"\n"), 0o644)
+	os.Chmod(open, 0o644)
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	os.WriteFile(cfg, []byte(`listen: {inbound_cert: `+dir+`/none.pem, inbound_key: `+dir+`/none.key}
+outbound: {ca_bundle: `+dir+`/no-bundle.pem, ca_cert: `+dir+`/no-ca.pem, ca_key: `+dir+`/no-ca.key}
+webhooks:
+  ca_bundle: `+dir+`/no-hooks-bundle.pem
+  endpoints:
+    - {id: missing, account: a, url: "https://hooks.example/a", secret_file: `+dir+`/none.secret, events: ["*"]}
+    - {id: open, account: a, url: "https://hooks.example/b", secret_file: `+open+`, events: ["*"]}
+    - {id: short, account: a, url: "https://hooks.example/c", secret_file: `+short+`, events: ["*"]}
+    - {id: unset, account: a, url: "https://hooks.example/d", secret_env: ALIASGATE_TEST_UNSET_SECRET, events: ["*"]}
+`), 0o600)
+	out, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	var buf bytes.Buffer
+	if code := exitCode(err, &buf); code != 1 || strings.Contains(out, "valid") {
+		t.Fatalf("config check: exit %d, stdout %q, err %v", code, out, err)
+	}
+	for _, want := range []string{"inbound TLS", "outbound.ca_bundle", "outbound CA", "webhooks.ca_bundle",
+		"webhooks.endpoints[0].secret_file", "webhooks.endpoints[1].secret_file", "chmod 600",
+		"webhooks.endpoints[2]: a signing secret is shorter", "webhooks.endpoints[3].secret_env"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("config check does not report %q:\n%v", want, err)
+		}
+	}
+	obstest.AssertNoPAN(t, "config check", []byte(err.Error()))
+	if strings.Contains(err.Error(), strings.Repeat("s", 32)) {
+		t.Errorf("config check printed a secret")
+	}
+
+	// With every file in place (and the variable set) it is valid.
+	good := filepath.Join(dir, "good.secret")
+	os.WriteFile(good, []byte(strings.Repeat("g", 32)+"\n"), 0o600)
+	okCfg := filepath.Join(dir, "ok.yaml")
+	os.WriteFile(okCfg, []byte(`webhooks:
+  endpoints:
+    - {id: file, account: a, url: "https://hooks.example/a", secret_file: `+good+`, events: ["*"]}
+    - {id: env, account: a, url: "https://hooks.example/b", secret_env: ALIASGATE_TEST_SET_SECRET, events: ["*"]}
+`), 0o600)
+	out, _, err = runCmd(t, testEnv(map[string]string{"ALIASGATE_TEST_SET_SECRET": strings.Repeat("e", 32)}), "config", "check", "--config", okCfg)
+	if err != nil || !strings.Contains(out, "valid") {
+		t.Fatalf("config check of a good configuration: %q %v", out, err)
+	}
+}
+
 // credential is what "clients create" prints.
 type credential struct {
 	ID     string `json:"client_id"`
