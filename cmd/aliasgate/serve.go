@@ -606,7 +606,14 @@ func serves(name string, cfg config.Config) string {
 	case "outbound":
 		return "forward proxy (CONNECT MITM for routed hosts)"
 	case "admin":
-		return "/healthz /readyz /metrics"
+		s := []string{"/healthz", "/readyz", "/metrics"}
+		if cfg.Admin.Token != "" {
+			s = append(s, "/admin/ (admin.token)")
+		}
+		if cfg.Admin.UI {
+			s = append(s, "/ui/")
+		}
+		return strings.Join(s, " ")
 	}
 	return ""
 }
