@@ -47,3 +47,46 @@ func TestDocsNameRealAuditEvents(t *testing.T) {
 		t.Fatalf("found only %d audit line mentions: the pattern no longer matches the docs", n)
 	}
 }
+
+// TestSecurityAdminTokenRowNamesEveryAdminEndpoint: SECURITY.md's key table
+// says what the admin token protects and what its leak gives; every group
+// of endpoints behind it (/admin/keys, /admin/clients, /admin/tsp,
+// /admin/webhooks, as the admin listener mounts them) is named there. The
+// row named the inspector and key rotation only, while the token also
+// rotates any client's secret and hands the new one out (that client's
+// scopes: reveal, clear card data), lists clients, raises network events
+// and redelivers webhooks.
+func TestSecurityAdminTokenRowNamesEveryAdminEndpoint(t *testing.T) {
+	re := regexp.MustCompile(`"(?:[A-Z]+ )?(/admin/[a-z-]+)`)
+	groups := map[string]bool{}
+	for _, f := range []string{"admin/admin.go", "webhooks/dispatch/handler.go"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			groups[m[1]] = true
+		}
+	}
+	if len(groups) < 4 {
+		t.Fatalf("found only the admin endpoint groups %v", groups)
+	}
+	sec, err := os.ReadFile(filepath.Join("..", "..", "SECURITY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, l := range strings.Split(string(sec), "\n") {
+		if strings.HasPrefix(l, "| admin token |") {
+			row = l
+		}
+	}
+	if row == "" {
+		t.Fatal("SECURITY.md's key table has no admin token row")
+	}
+	for g := range groups {
+		if !strings.Contains(row, g) {
+			t.Errorf("SECURITY.md's admin token row does not name %s", g)
+		}
+	}
+}
