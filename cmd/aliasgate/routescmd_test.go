@@ -135,3 +135,67 @@ func TestRoutesImportVGS(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesTestAppliesTheLeakGuard: routes test says what the gateway's
+// leak guard does with a card number no filter redacted on an inbound
+// request, as the README's walk-through shows it (a number in "note" on a
+// leak_guard: block route: 422, nothing forwarded). It printed the message
+// with the number in it and exited 0, as if the gateway would forward it.
+// The aliases the dry run made (FPE aliases are Luhn-valid) are not taken
+// for card numbers; the number itself is never printed on stderr.
+func TestRoutesTestAppliesTheLeakGuard(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	routesFile := func(guard string) string {
+		return write("routes-"+guard+".yaml", `routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:3000
+    leak_guard: `+guard+`
+    filters:
+      - id: card
+        match: {methods: [POST], content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+`)
+	}
+	leaky := write("leaky.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"},"note":"5555555555554444"}`)
+	clean := write("clean.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"},"note":"thanks"}`)
+
+	// block: refused, nothing on stdout, exit 1.
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("block"), "--request", leaky)
+	if err == nil || out != "" || !strings.Contains(stderr+err.Error(), "card_data_leak") || !strings.Contains(stderr+err.Error(), "422") {
+		t.Errorf("block: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	// log: forwarded as it is, with a note.
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("log"), "--request", leaky)
+	if err != nil || !strings.Contains(out, "5555555555554444") || !strings.Contains(stderr, "leak guard (log)") {
+		t.Errorf("log: err %v, stderr %q", err, stderr)
+	}
+	// redact: the gateway masks it.
+	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("redact"), "--request", leaky)
+	if err != nil || !strings.Contains(stderr, "leak guard (redact)") || !strings.Contains(stderr, "Aliasgate-Redacted") {
+		t.Errorf("redact: err %v, stderr %q", err, stderr)
+	}
+	// The FPE alias the filter made is no leak.
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("block"), "--request", clean)
+	if err != nil || strings.Contains(stderr, "leak guard") || !regexp.MustCompile(`"number":"411111\d{6}1111"`).MatchString(out) {
+		t.Errorf("clean: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	// off: nothing said.
+	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("off"), "--request", leaky)
+	if err != nil || strings.Contains(stderr, "leak guard") {
+		t.Errorf("off: err %v, stderr %q", err, stderr)
+	}
+}
