@@ -64,7 +64,11 @@ throw-away in-memory vault, and reveal shows revealed(<alias>) in place of a
 value. The rewritten message goes to stdout; which filter touched which field
 goes to stderr, with what the route's leak guard does with card numbers no
 filter redacted (on inbound requests and on responses): block refuses the
-message (nothing on stdout, exit 1), redact and log are noted.
+message (nothing on stdout, exit 1), redact and log are noted. As in the
+gateway, on a route whose request filters redact bodies a request body is
+read by its syntax whatever its Content-Type says, and one that no such
+filter matches is refused (422 no_matching_filter, exit 1) unless the route
+says unmatched_body: pass.
 
 REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
@@ -124,6 +128,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		m.Header, m.Status = resp.Header, resp.StatusCode
 	}
 	res := dryrun.Run(ctx, set, m, tok)
+	if res.Sniffed != "" {
+		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
+	}
+	if res.Unmatched {
+		if route.UnmatchedBody != routes.Pass {
+			fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body (method, path or body syntax): the gateway refuses it (422 no_matching_filter), nothing is forwarded\n", route.ID)
+			return fmt.Errorf("route %s: the gateway refuses this request (422 no_matching_filter)", route.ID)
+		}
+		fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body: forwarded as it is (unmatched_body: pass)\n", route.ID)
+	}
 	if route != nil && len(res.Filters) == 0 {
 		fmt.Fprintf(e.stderr, "route %s: no %s filter matches\n", route.ID, *phase)
 	}
