@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // readmeBlock is a shell block of README.md marked runnable: its fence is
@@ -251,5 +254,63 @@ func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(repo, f)); err != nil || !st.IsDir() {
 			t.Errorf("README.md's Layout names %s, which is not a directory of the repository", f)
 		}
+	}
+}
+
+// TestReadmeYAMLBlocksLoad: every YAML example of README.md and
+// config/README.md loads as what it shows: a configuration (config.Load,
+// unknown keys refused), a route file, a route list item or a filter list
+// (wrapped into a route file). An example a reader copies must not be
+// refused.
+func TestReadmeYAMLBlocksLoad(t *testing.T) {
+	n := 0
+	for _, f := range []string{"README.md", "config/README.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			if strings.TrimSpace(lines[i]) != "```yaml" {
+				continue
+			}
+			start := i + 1
+			var block strings.Builder
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+				block.WriteString(lines[i] + "\n")
+			}
+			n++
+			text := block.String()
+			name := fmt.Sprintf("%s:%d", f, start)
+			switch first := strings.TrimSpace(strings.SplitN(text, "\n", 2)[0]); {
+			case strings.HasPrefix(first, "routes:"):
+				if _, err := routes.Parse([]byte(text), name, routeOptions()); err != nil {
+					t.Errorf("%s: the routes do not load: %v", name, err)
+				}
+			case strings.HasPrefix(first, "- id:"):
+				if _, err := routes.Parse([]byte("routes:\n"+text), name, routeOptions()); err != nil {
+					t.Errorf("%s: the route does not load: %v", name, err)
+				}
+			case strings.HasPrefix(first, "filters:"):
+				wrapped := "routes:\n  - id: example\n    direction: inbound\n    host: \"*\"\n    upstream: http://127.0.0.1:1\n"
+				for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+					wrapped += "    " + l + "\n"
+				}
+				if _, err := routes.Parse([]byte(wrapped), name, routeOptions()); err != nil {
+					t.Errorf("%s: the filters do not load: %v", name, err)
+				}
+			default:
+				p := filepath.Join(t.TempDir(), "aliasgate.yaml")
+				if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := config.Load(p, func(string) string { return "" }); err != nil {
+					t.Errorf("%s: the configuration does not load: %v", name, err)
+				}
+			}
+		}
+	}
+	if n < 6 {
+		t.Fatalf("found only %d YAML examples", n)
 	}
 }
