@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,5 +89,70 @@ func TestSecurityAdminTokenRowNamesEveryAdminEndpoint(t *testing.T) {
 		if !strings.Contains(row, g) {
 			t.Errorf("SECURITY.md's admin token row does not name %s", g)
 		}
+	}
+}
+
+// TestDocsNameTestsThatExist: the tests the documentation cites as proof
+// (SECURITY.md's table of bad inputs, DECISIONS rows, the README) exist,
+// and where a package is named before them ("`auth` TestX, TestY") they are
+// in that package. SECURITY.md cited internal/ratelimit's
+// TestGuardAnswers429WithRetryAfter, removed when the rate limit moved into
+// auth.
+func TestDocsNameTestsThatExist(t *testing.T) {
+	repo := filepath.Join("..", "..")
+	defined := map[string][]string{} // test name → package dirs
+	decl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)[A-Za-z0-9_]+)\(`)
+	err := filepath.WalkDir(repo, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != repo {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		dir, _ := filepath.Rel(repo, filepath.Dir(path))
+		for _, m := range decl.FindAllStringSubmatch(string(b), -1) {
+			defined[m[1]] = append(defined[m[1]], filepath.ToSlash(dir))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`\b(?:Test|Fuzz)[A-Z][A-Za-z0-9_]*`)
+	// "`pkg` TestA, TestB/sub; `pkg2` TestC": the tests after a package.
+	group := regexp.MustCompile("`([a-z][a-z0-9/]*)` ((?:(?:Test|Fuzz)[A-Za-z0-9_]*(?:/[A-Za-z0-9_./-]*)?(?:, | and |, and )?)+)")
+	n := 0
+	for _, f := range []string{"README.md", "SECURITY.md", "docs/DECISIONS.md", "config/README.md"} {
+		b, err := os.ReadFile(filepath.Join(repo, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for _, tn := range name.FindAllString(text, -1) {
+			n++
+			if len(defined[tn]) == 0 {
+				t.Errorf("%s cites %s, which no test file defines", f, tn)
+			}
+		}
+		for _, m := range group.FindAllStringSubmatch(text, -1) {
+			if _, err := os.Stat(filepath.Join(repo, m[1])); err != nil {
+				continue // not a package path (a word in backquotes)
+			}
+			for _, tn := range name.FindAllString(m[2], -1) {
+				if len(defined[tn]) > 0 && !slices.Contains(defined[tn], m[1]) {
+					t.Errorf("%s cites `%s` %s, which is in %v", f, m[1], tn, defined[tn])
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("found only %d cited tests", n)
 	}
 }
