@@ -663,3 +663,28 @@ func TestMainUsageListsCommandsInOneColumn(t *testing.T) {
 		t.Fatalf("found %d of %d commands in:\n%s", n, len(commands()), out)
 	}
 }
+
+// TestArgumentBeforeFlagsAsTheUsageLinesShow: every command whose usage
+// line puts its argument before its flags ("webhooks redeliver ID
+// [--config FILE …]", as README's Commands table does) takes them in that
+// order. webhooks redeliver took flags first only: "redeliver ID --config
+// F" was a usage error, "want 1 argument(s), got 3".
+func TestArgumentBeforeFlagsAsTheUsageLinesShow(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none")
+	for _, args := range [][]string{
+		{"webhooks", "redeliver", "dlv_x", "--data-dir", none},
+		{"clients", "revoke", "ACx", "--data-dir", none},
+		{"clients", "rotate-secret", "ACx", "--data-dir", none},
+		{"audit", "verify", filepath.Join(none, "audit.log"), "--data-dir", none},
+		{"tsp", "simulate", "token-suspended", "--account", "a", "--card", "CRDx", "--data-dir", none, "--admin", "http://127.0.0.1:1"},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code == 2 || code == 0 {
+			t.Errorf("%v: exit %d (%s); want the command to run (and fail on the missing vault, exit 1)", args, code, strings.TrimSpace(buf.String()))
+		}
+	}
+	if _, err := os.Stat(none); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a command made %s", none)
+	}
+}

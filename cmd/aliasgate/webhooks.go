@@ -234,10 +234,14 @@ func runWebhooksRedeliver(ctx context.Context, e env, args []string) error {
 	cfgPath := fs.String("config", "", "configuration `file`")
 	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
 	adminURL := fs.String("admin", "", "redeliver through a running gateway's admin listener at this `URL` (http://host:port)")
-	if err := parseArgs(fs, e, args, 1); err != nil {
+	// The id may come before or after the flags, as the usage line shows.
+	id, err := parseOptionalArg(fs, e, args)
+	if err != nil {
 		return helpOK(err)
 	}
-	id := fs.Arg(0)
+	if id == "" {
+		return usagef("webhooks redeliver: the delivery id is required (see --help)")
+	}
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
 		return err
