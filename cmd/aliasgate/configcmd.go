@@ -80,7 +80,8 @@ func startFiles(cfg config.Config, getenv func(string) string) []error {
 // list of the configuration file at cfgPath.
 func loadRoutes(cfg config.Config, cfgPath string) (*routes.Set, error) {
 	if cfg.RoutesFile != "" {
-		return routes.LoadFile(cfg.RoutesFile, routeOptions())
+		set, err := routes.LoadFile(cfg.RoutesFile, routeOptions())
+		return set, wherePath(err, cfg.RoutesFile)
 	}
 	return routes.FromNode(&cfg.Routes, cfgPath, routeOptions())
 }

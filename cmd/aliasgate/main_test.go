@@ -688,3 +688,31 @@ func TestArgumentBeforeFlagsAsTheUsageLinesShow(t *testing.T) {
 		t.Errorf("a command made %s", none)
 	}
 }
+
+// TestRelativePathsNotFoundSayWhereTheyWereLooked: a relative path of the
+// configuration (routes_file, a CA bundle, a secret_file) that does not
+// exist is reported with where it was looked for: the working directory,
+// not the configuration file's (config/README.md). Run from another
+// directory, config check and serve only said "open routes.yaml: no such
+// file or directory".
+func TestRelativePathsNotFoundSayWhereTheyWereLooked(t *testing.T) {
+	cfgDir := t.TempDir()
+	cfg := filepath.Join(cfgDir, "aliasgate.yaml")
+	os.WriteFile(filepath.Join(cfgDir, "routes.yaml"), []byte("routes: []\n"), 0o600)
+	os.WriteFile(cfg, []byte("routes_file: routes.yaml\noutbound: {ca_bundle: psp.pem}\n"), 0o600)
+	work := t.TempDir()
+	t.Chdir(work)
+	for _, args := range [][]string{
+		{"config", "check", "--config", cfg},
+		{"serve", "--config", cfg, "--data-dir", filepath.Join(work, "data")},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		if err == nil || !strings.Contains(err.Error(), "routes.yaml") || !strings.Contains(err.Error(), "working directory "+work) {
+			t.Errorf("%v: %v", args[:2], err)
+		}
+	}
+	_, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "psp.pem") || strings.Count(err.Error(), "working directory") < 2 {
+		t.Errorf("config check: the ca_bundle has no hint: %v", err)
+	}
+}

@@ -386,7 +386,7 @@ func (gw *gateway) loadRoutes(cfgPath string) error {
 	if gw.cfg.RoutesFile != "" {
 		gw.reloader = routes.NewReloader(gw.routes, gw.cfg.RoutesFile, routeOptions(), gw.logger, gw.metrics)
 		gw.reloader.OnReload(gw.auditReload)
-		return gw.reloader.Reload()
+		return wherePath(gw.reloader.Reload(), gw.cfg.RoutesFile)
 	}
 	set, err := routes.FromNode(&gw.cfg.Routes, cfgPath, routeOptions())
 	if err != nil {

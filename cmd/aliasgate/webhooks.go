@@ -101,7 +101,7 @@ func webhookEndpoint(i int, ep config.WebhookEndpoint, getenv func(string) strin
 		// (whoever reads it can sign events the receiver trusts).
 		fi, err := os.Stat(ep.SecretFile)
 		if err != nil {
-			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_file: %w", key, err)
+			return webhooks.Endpoint{}, wherePath(fmt.Errorf("%s.secret_file: %w", key, err), ep.SecretFile)
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
 			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_file: %s is readable by group or others (mode %04o); run chmod 600 on it",
