@@ -215,7 +215,7 @@ func runWebhooksDeliveries(ctx context.Context, e env, args []string) error {
 	if len(ds) == *limit {
 		out["next_before"] = ds[len(ds)-1].ID
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
+	b, err := json.Marshal(out) // one line, as the admin listener answers
 	if err != nil {
 		return err
 	}
