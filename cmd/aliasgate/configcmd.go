@@ -29,6 +29,9 @@ func runConfigCheck(_ context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range unknownEnv(cfg) {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 	var problems []error
 	set, err := loadRoutes(cfg, *path)
 	if err != nil {

@@ -716,3 +716,24 @@ func TestRelativePathsNotFoundSayWhereTheyWereLooked(t *testing.T) {
 		t.Errorf("config check: the ca_bundle has no hint: %v", err)
 	}
 }
+
+// TestMistypedVariableIsNamed: an ALIASGATE_ variable that is no setting
+// (ALIASGATE_LISTEN_INBUOND for ALIASGATE_LISTEN_INBOUND, the README's way
+// to move a port) is named with the setting it likely meant by config
+// check (on stderr) and by serve (a warning log line), never with its
+// value; it was ignored without a word, leaving the default in force.
+func TestMistypedVariableIsNamed(t *testing.T) {
+	t.Setenv("ALIASGATE_LISTEN_INBUOND", "127.0.0.1:18080")
+	cfg := filepath.Join(t.TempDir(), "aliasgate.yaml")
+	os.WriteFile(cfg, []byte("env: sandbox\n"), 0o600)
+	_, stderr, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err != nil || !strings.Contains(stderr, "warning: ALIASGATE_LISTEN_INBUOND is not a setting") ||
+		!strings.Contains(stderr, "did you mean ALIASGATE_LISTEN_INBOUND?") || strings.Contains(stderr, "18080") {
+		t.Errorf("config check: %v, stderr %q", err, stderr)
+	}
+	g := startGateway(t, testEnv(nil), "--data-dir", filepath.Join(t.TempDir(), "data"))
+	g.stop(t)
+	if log := g.stderr.String(); !strings.Contains(log, "ALIASGATE_LISTEN_INBUOND is not a setting") || strings.Contains(log, "18080") {
+		t.Errorf("serve did not warn of the variable (or echoed its value):\n%s", log)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/aliasgate/aliasgate/config"
 )
 
 // wherePath adds to err, when a relative path of the configuration does not
@@ -21,4 +23,21 @@ func wherePath(err error, path string) error {
 		return err
 	}
 	return fmt.Errorf("%w (relative paths of the configuration are read from the working directory %s, not from the configuration file's directory)", err, wd)
+}
+
+// environ is the process environment (os.Environ): unknownEnv reads the
+// names in it, which getenv cannot list.
+var environ = os.Environ
+
+// unknownEnv warns of ALIASGATE_ variables nothing reads (a typo such as
+// ALIASGATE_LISTEN_INBUOND would otherwise leave the default in force
+// without a word); the webhook endpoints' secret_env names are read.
+func unknownEnv(cfg config.Config) []string {
+	var secrets []string
+	for _, ep := range cfg.Webhooks.Endpoints {
+		if ep.SecretEnv != "" {
+			secrets = append(secrets, ep.SecretEnv)
+		}
+	}
+	return config.UnknownEnv(environ(), secrets...)
 }

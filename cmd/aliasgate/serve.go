@@ -70,6 +70,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("log: %w", err)
 	}
 	defer obs.Flush(logger) // access lines are written in batches
+	for _, w := range unknownEnv(cfg) {
+		logger.Warn(w)
+	}
 	defer tuneGC(e.getenv)()
 	gw, err := openGateway(ctx, cfg, e.getenv, logger)
 	if err != nil {
