@@ -3,12 +3,14 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/audit"
+	"github.com/aliasgate/aliasgate/config"
 )
 
 // TestDocsNameRealAuditEvents: where the documentation tells an operator to
@@ -155,4 +157,42 @@ func TestDocsNameTestsThatExist(t *testing.T) {
 	if n < 50 {
 		t.Fatalf("found only %d cited tests", n)
 	}
+}
+
+// TestSecurityMdSaysWhichLimitsAreOn: where SECURITY.md says a limit is
+// "off by default", config.Default() has it off (zero). It said so of
+// limits.client_rate, on by default since the abuse limits (50 requests a
+// second, README and DECISIONS), telling operators to "set it in
+// production" as if nothing limited a client.
+func TestSecurityMdSaysWhichLimitsAreOn(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "SECURITY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := config.Default()
+	lim := reflect.ValueOf(def.Limits)
+	re := regexp.MustCompile("`limits\\.([a-z_]+)`")
+	text := string(b)
+	n := 0
+	for _, loc := range re.FindAllStringSubmatchIndex(text, -1) {
+		// What follows the key, up to 150 bytes or the next limits key.
+		after := text[loc[1]:min(len(text), loc[1]+150)]
+		if i := strings.Index(after, "`limits."); i >= 0 {
+			after = after[:i]
+		}
+		if !strings.Contains(after, "off by default") {
+			continue
+		}
+		m := []string{"", text[loc[2]:loc[3]]}
+		n++
+		for i := range lim.NumField() {
+			if tag, _, _ := strings.Cut(lim.Type().Field(i).Tag.Get("yaml"), ","); tag == m[1] && !lim.Field(i).IsZero() {
+				t.Errorf("SECURITY.md says limits.%s is off by default; its default is %v", m[1], lim.Field(i).Interface())
+			}
+		}
+	}
+	if !strings.Contains(string(b), "limits.client_rate") {
+		t.Fatal("SECURITY.md no longer names limits.client_rate")
+	}
+	t.Logf("%d limits said to be off by default", n)
 }
