@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -249,17 +251,17 @@ func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase rou
 	scan := func(at string, b []byte) {
 		for _, c := range pan.Find(b) {
 			if !made[c.Digits()] {
-				where = append(where, at)
+				if at == "body" {
+					where = append(where, "body byte "+strconv.Itoa(c.Start))
+				} else {
+					where = append(where, at)
+				}
 			}
 		}
 	}
-	for _, c := range pan.Find(m.Body) {
-		if !made[c.Digits()] {
-			where = append(where, "body byte "+strconv.Itoa(c.Start))
-		}
-	}
-	for name, vs := range m.Header {
-		for _, v := range vs {
+	scan("body", m.Body)
+	for _, name := range slices.Sorted(maps.Keys(m.Header)) {
+		for _, v := range m.Header[name] {
 			scan("header "+name, []byte(v))
 		}
 	}
