@@ -87,7 +87,7 @@ func (h *tspHandler) simulate(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNoCard):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the account has no card with this id"})
 	case errors.Is(err, ErrNoNetworkToken):
-		writeJSON(w, http.StatusConflict, map[string]string{"error": "the card has no network token"})
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "the card has no network token: network events reach a card through its token; give it one first (POST /cards/{id}/network-tokens, or cards.network_tokens: true)"})
 	case errors.Is(err, ErrInvalidTSPEvent):
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
 	case errors.Is(err, ErrNotSimulator):

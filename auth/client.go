@@ -277,7 +277,7 @@ func normalizeScopes(scopes []string) ([]string, error) {
 	scopes = canonicalScopes(scopes)
 	for _, sc := range scopes {
 		if !IsKnownScope(sc) {
-			return nil, fmt.Errorf("auth: unknown scope %q: %w", sc, ErrInvalidScope)
+			return nil, fmt.Errorf("auth: unknown scope %q (the scopes are %s): %w", sc, strings.Join(knownScopes[:], ", "), ErrInvalidScope)
 		}
 	}
 	out := make([]string, 0, len(scopes))
@@ -307,14 +307,30 @@ func validateText(field, v string) error {
 
 // validateSpec checks spec and returns its scopes normalized.
 func validateSpec(spec ClientSpec) ([]string, error) {
+	return checkSpec(spec, true)
+}
+
+// CheckClientSpec checks spec as CreateClient does, without storing
+// anything, so that a command can refuse a client before it opens (or
+// creates) a vault. An empty Account is not checked when a caller fills in
+// the vault's default account later. Errors wrap ErrInvalidClientSpec (and
+// ErrInvalidScope for an unknown scope, naming the known ones).
+func CheckClientSpec(spec ClientSpec) error {
+	_, err := checkSpec(spec, spec.Account != "")
+	return err
+}
+
+func checkSpec(spec ClientSpec, withAccount bool) ([]string, error) {
 	if err := validateText("name", spec.Name); err != nil {
 		return nil, err
 	}
-	if err := validateText("account", spec.Account); err != nil {
-		return nil, err
-	}
-	if err := account.Check(spec.Account); err != nil {
-		return nil, fmt.Errorf("auth: account may only contain A-Z a-z 0-9 _ . -: %w", ErrInvalidClientSpec)
+	if withAccount {
+		if err := validateText("account", spec.Account); err != nil {
+			return nil, err
+		}
+		if err := account.Check(spec.Account); err != nil {
+			return nil, fmt.Errorf("auth: account may only contain A-Z a-z 0-9 _ . -: %w", ErrInvalidClientSpec)
+		}
 	}
 	scopes, err := normalizeScopes(spec.Scopes)
 	if err != nil {

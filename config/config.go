@@ -274,8 +274,10 @@ type Cards struct {
 type Admin struct {
 	// UI serves the inspector page at /ui/. It requires Token.
 	UI bool `yaml:"ui"`
-	// Token is the secret the inspector asks for; at least 16 characters
-	// when set. Print Config.Redacted, not this.
+	// Token is the secret the inspector and every /admin/ endpoint of the
+	// admin listener ask for (keys, clients, the simulator, webhook
+	// deliveries); at least 16 characters when set. Print Config.Redacted,
+	// not this.
 	Token string `yaml:"token"`
 	// Pprof serves /debug/pprof. Default false.
 	Pprof bool `yaml:"pprof"`

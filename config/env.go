@@ -130,3 +130,35 @@ func parseEnv(t reflect.Type, s string) (reflect.Value, bool) {
 	}
 	return reflect.Value{}, false
 }
+
+// otherEnv are the ALIASGATE_ variables read outside the configuration: the
+// master key (vault), and the test harness's own (ALIASGATE_TEST_… too).
+var otherEnv = []string{"ALIASGATE_MASTER_KEY", "ALIASGATE_CHROMIUM", "ALIASGATE_CRASH_POSTGRES_URL", "ALIASGATE_SCREENSHOTS"}
+
+// UnknownEnv returns one warning for each variable of environ ("NAME=value",
+// as os.Environ gives them) whose name starts with ALIASGATE_ and that
+// nothing reads: not a setting (EnvVars), not one of also (names the caller
+// reads itself, such as the webhook endpoints' secret_env), not the master
+// key nor a test harness variable. Such a variable, a typo above all
+// (ALIASGATE_LISTEN_INBUOND), would otherwise be ignored without a word;
+// the warning names the setting it likely meant. Values are never in it.
+func UnknownEnv(environ []string, also ...string) []string {
+	vars := EnvVars()
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || strings.HasPrefix(name, envPrefix+"TEST_") ||
+			slices.Contains(vars, name) || slices.Contains(otherEnv, name) || slices.Contains(also, name) {
+			continue
+		}
+		msg := name + " is not a setting of aliasgate and is ignored"
+		if s := suggest(name, vars); s != "" {
+			msg += "; did you mean " + s + "?"
+		} else {
+			msg += " (config/README.md lists the variables; lists of mappings and the inline routes are set in the file only)"
+		}
+		out = append(out, msg)
+	}
+	slices.Sort(out)
+	return out
+}

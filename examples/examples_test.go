@@ -5,6 +5,7 @@ package examples
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -17,11 +18,15 @@ var scripts = map[string][]int{
 	"outbound-psp/run.sh": {18443, 18080, 18081, 19090},
 }
 
-func runScript(t *testing.T, script string, timeout time.Duration) (string, error) {
+func runScript(t *testing.T, script string, timeout time.Duration, env ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "bash", script).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "bash", script)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("%s did not finish within %s (it must never hang):\n%s", script, timeout, out)
 	}
@@ -66,5 +71,36 @@ func TestExamplesWithAPortTaken(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestExamplesIgnoreTheCallersGatewaySettings: an example runs its own
+// gateway on its own ports and data dir, also in a shell that exported
+// ALIASGATE_* settings for another gateway (the README's walk-throughs
+// tell a reader whose default ports are taken to export
+// ALIASGATE_LISTEN_*). The environment won over the example's file: its
+// gateway listened on the caller's ports and the script waited 15 s for
+// it, then failed.
+func TestExamplesIgnoreTheCallersGatewaySettings(t *testing.T) {
+	var env []string
+	for _, name := range []string{"ALIASGATE_LISTEN_INBOUND", "ALIASGATE_LISTEN_OUTBOUND", "ALIASGATE_LISTEN_ADMIN"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, name+"="+ln.Addr().String())
+		ln.Close()
+	}
+	env = append(env, "ALIASGATE_ENV=live", "ALIASGATE_ROUTES_FILE=/nonexistent/routes.yaml")
+	for script, want := range map[string]string{
+		"sidecar/run.sh":      "OK: the app saw aliases only",
+		"outbound-psp/run.sh": `psp received POST /v1/charges {"amount":1000,"card":{"number":"4111111111111111"}}`,
+	} {
+		t.Run(script, func(t *testing.T) {
+			out, err := runScript(t, script, 3*time.Minute, env...)
+			if err != nil || !strings.Contains(out, want) {
+				t.Fatalf("%s with the caller's ALIASGATE_* settings: %v\n%s", script, err, out)
+			}
+		})
 	}
 }

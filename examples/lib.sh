@@ -1,5 +1,13 @@
 # Shared by the examples' run.sh scripts (sourced, not run).
 
+# Each example runs its own gateway from its own files, ports and data
+# dir. Settings exported for another gateway (ALIASGATE_LISTEN_*, which the
+# README's walk-throughs follow, ALIASGATE_ROUTES_FILE, a master key…) would
+# win over them, so the example drops them (the caller's shell keeps them).
+for v in $(compgen -e); do
+  case $v in ALIASGATE_*) unset "$v" ;; esac
+done
+
 # need_free_port PORT WHAT: stop at once, naming the port, when something
 # already listens on 127.0.0.1:PORT (an earlier run, another program).
 need_free_port() {

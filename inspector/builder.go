@@ -568,6 +568,10 @@ type previewResult struct {
 	Route   string          `json:"route"`
 	Filters []previewFilter `json:"filters"`
 	Refused string          `json:"refused,omitempty"`
+	// Unmatched: the body matches no filter with body targets on a route
+	// that redacts request bodies; the gateway refuses it (422
+	// no_matching_filter) unless the route says unmatched_body: pass.
+	Unmatched bool `json:"unmatched_body,omitempty"`
 	// Request is the rewritten request as text (start line, headers, body).
 	Request string `json:"request"`
 }
@@ -633,6 +637,7 @@ func (i *Inspector) runPreview(ctx context.Context, set *routes.Set, e *Entry) (
 	if res.Refused != nil {
 		out.Refused = res.Refused.ID
 	}
+	out.Unmatched = res.Unmatched
 	var b strings.Builder
 	target := e.Path
 	if e.Query != "" {

@@ -5,7 +5,6 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -291,73 +290,10 @@ func encodeBody(enc string, b []byte) ([]byte, error) {
 // (asciiCharset), which neither the filters nor the leak guard read.
 var errCharset = errors.New("proxy: body in a character encoding other than UTF-8")
 
-// Media types sniff gives a body's syntax.
-const (
-	mediaJSON = "application/json"
-	mediaXML  = "application/xml"
-	mediaForm = "application/x-www-form-urlencoded"
-)
-
-// sniff returns the media type whose syntax the body has when it differs
-// from the declared one (mt): mediaJSON for a body that is valid JSON (a
-// UTF-8 BOM and white space allowed around it), mediaXML for one that
-// starts with '<', mediaForm for one that is only key=value pairs of
-// URL-encoded characters joined by '&' or ';'. "" when the body has none of
-// these syntaxes, when the declared type already names that syntax, or when
-// the declared type is multipart (its parts are read by its own parser).
-// An app that ignores the Content-Type reads the body by its syntax, so the
-// filters must too.
-func sniff(body []byte, mt string) string {
-	if strings.HasPrefix(mt, "multipart/") {
-		return ""
-	}
-	b := bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return ""
-	}
-	var want, got string
-	switch {
-	case b[0] == '{' || b[0] == '[' || b[0] == '"':
-		want, got = "json", mediaJSON
-	case b[0] == '<':
-		want, got = "xml", mediaXML
-	default:
-		want, got = "form", mediaForm
-	}
-	if routes.ContentTypeMatches(want, mt) {
-		return "" // declared as what it looks like: its filters read it (and refuse it when malformed)
-	}
-	switch want {
-	case "json":
-		if !json.Valid(b) {
-			return ""
-		}
-	case "form":
-		if !formLike(b) {
-			return ""
-		}
-	}
-	return got
-}
-
-// formLike reports whether b is key=value pairs of URL-encoded characters
-// joined by '&' or ';', with at least one '='.
-func formLike(b []byte) bool {
-	eq := false
-	for _, c := range b {
-		switch {
-		case c == '=':
-			eq = true
-		case c == '&' || c == ';' || c == '%' || c == '+' || c == '*' || c == '-' || c == '.' || c == '_' || c == '~' ||
-			c == '[' || c == ']' || c == '!' || c == '(' || c == ')' || c == ',' || c == ':' || c == '@' || c == '/' || c == '?' || c == '\'':
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		default:
-			return false
-		}
-	}
-	return eq
-}
+// sniff is routes.SniffMediaType (routes/dryrun reads bodies the same way):
+// the media type whose syntax the body has when it differs from the
+// declared one (mt), "" otherwise.
+func sniff(body []byte, mt string) string { return routes.SniffMediaType(body, mt) }
 
 // wide reports whether a body is UTF-16 or UTF-32 text: a BOM of either, a
 // charset parameter naming either, or NUL bytes in a body that is not

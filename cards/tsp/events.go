@@ -149,8 +149,11 @@ func (s *Simulator) Raise(ctx context.Context, req RaiseRequest) (Event, error) 
 	}
 	switch req.Type {
 	case EventTokenUpdated:
-		if req.ExpMonth == "" || req.NewPAN {
-			return Event{}, fmt.Errorf("%w: %s takes a new expiry only", ErrInvalidEvent, req.Type)
+		if req.ExpMonth == "" {
+			return Event{}, fmt.Errorf("%w: %s needs a new expiry (month and year)", ErrInvalidEvent, req.Type)
+		}
+		if req.NewPAN {
+			return Event{}, fmt.Errorf("%w: %s takes a new expiry only, no new PAN", ErrInvalidEvent, req.Type)
 		}
 		ev.ExpMonth, ev.ExpYear = req.ExpMonth, req.ExpYear
 	case EventTokenSuspended, EventTokenResumed, EventTokenDeleted:

@@ -268,6 +268,11 @@ func TestRaise(t *testing.T) {
 			t.Errorf("%v: no error", bad)
 		}
 	}
+	// token-updated without an expiry says that it needs one (it said
+	// "takes a new expiry only", as if one had been given with more).
+	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenUpdated, TokenPAN: tok.PAN}); err == nil || !strings.Contains(err.Error(), "needs a new expiry") {
+		t.Errorf("token-updated without an expiry: %v", err)
+	}
 	if _, err := s.Raise(ctx, RaiseRequest{Type: EventTokenDeleted, TokenPAN: tok.PAN}); err != nil || !errors.Is(crypt(), ErrDeleted) {
 		t.Errorf("deleted: %v, cryptogram %v", err, crypt())
 	}

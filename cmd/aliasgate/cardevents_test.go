@@ -614,6 +614,7 @@ func TestCardEventsLifecycleThroughTwoGateways(t *testing.T) {
 				!slices.Contains(anyStrings(e.Data["changed_fields"]), "pan") {
 				t.Errorf("card.updated of the reissue: %v", e.Data)
 			}
+			checkReadmeWebhookExample(t, e)
 		}
 	}
 
@@ -876,4 +877,50 @@ func TestCardEventsIdempotentRetries(t *testing.T) {
 		}
 	}
 	r.assertNoLeaks(t, secrets)
+}
+
+// checkReadmeWebhookExample compares the README's webhook example (a
+// card.updated from the account updater) with such an event as a receiver
+// got it: the same data members, each of the same JSON type, and the same
+// brand spelling and source. The example showed "brand":"visa" where events
+// carry the card's card_brand, "VISA".
+func checkReadmeWebhookExample(t *testing.T, got hookEvent) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "Each is POSTed as JSON:\n\n```json\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no webhook example after \"Each is POSTed as JSON:\"")
+	}
+	var doc struct {
+		Type string         `json:"type"`
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(example), &doc); err != nil {
+		t.Fatalf("README.md's webhook example is not JSON: %v\n%s", err, example)
+	}
+	if doc.Type != got.Type {
+		t.Fatalf("README.md's example is a %s, compared with a %s", doc.Type, got.Type)
+	}
+	for k, v := range doc.Data {
+		g, ok := got.Data[k]
+		if !ok {
+			t.Errorf("README.md's webhook example has data.%s, which the event has not", k)
+		} else if fmt.Sprintf("%T", v) != fmt.Sprintf("%T", g) {
+			t.Errorf("README.md's webhook example's data.%s is a %T, the event's a %T", k, v, g)
+		}
+	}
+	for k := range got.Data {
+		if _, ok := doc.Data[k]; !ok {
+			t.Errorf("the event has data.%s, which README.md's webhook example has not", k)
+		}
+	}
+	for _, k := range []string{"brand", "source"} {
+		if doc.Data[k] != got.Data[k] {
+			t.Errorf("README.md's webhook example has data.%s %v, the event %v", k, doc.Data[k], got.Data[k])
+		}
+	}
 }

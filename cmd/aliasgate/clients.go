@@ -65,6 +65,15 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 		// they hold no scope and see no API answer, clear or not.
 		return usagef("clients create: --outbound takes neither --pci nor --scopes (outbound credentials only authenticate to the outbound proxy)")
 	}
+	if !*outbound && len(scopeList) == 0 {
+		return usagef("clients create: --scopes is required unless --outbound (%s; see --help)", strings.Join(auth.KnownScopes(), ", "))
+	}
+	// Everything the client spec refuses is refused here, before the vault
+	// is opened: a mistyped command must not leave a new data dir behind.
+	spec := auth.ClientSpec{Name: *name, Account: *account, Scopes: scopeList, PCI: *pci, Outbound: *outbound}
+	if err := auth.CheckClientSpec(spec); err != nil {
+		return fmt.Errorf("clients create: %w", err)
+	}
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
 		return err
@@ -74,6 +83,11 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	v, err := openVault(ctx, cfg, e.getenv)
+	if errors.Is(err, boltstore.ErrLocked) {
+		// Unlike list, revoke and rotate-secret, creating has no admin
+		// endpoint: the bbolt vault is written directly.
+		return fmt.Errorf("clients create: %w: stop the gateway, create the client, then start the gateway again (it writes to the bbolt vault file; on PostgreSQL clients can be created while gateways run)", err)
+	}
 	if err != nil {
 		return err
 	}

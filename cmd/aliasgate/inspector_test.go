@@ -398,3 +398,33 @@ func TestInspectorEventStreamOutlivesTheWriteTimeout(t *testing.T) {
 		t.Errorf("stopping with an open stream took %s", d)
 	}
 }
+
+// TestAdminListeningLineNamesWhatItServes: the admin listener's
+// "listening" line (the one the README tells a reader to look for) names
+// the inspector's /ui/ and the token-guarded /admin/ endpoints when they
+// are on, as the inbound line names /aliases when the vault API is; it
+// said "/healthz /readyz /metrics" whatever was on.
+func TestAdminListeningLineNamesWhatItServes(t *testing.T) {
+	adminServes := func(g *gatewayProc) string {
+		t.Helper()
+		for _, l := range strings.Split(g.stderr.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "listening" && m["listener"] == "admin" {
+				s, _ := m["serves"].(string)
+				return s
+			}
+		}
+		t.Fatalf("no listening line of the admin listener in:\n%s", g.stderr.String())
+		return ""
+	}
+	g, _ := inspectorGateway(t, "routes: []\n", nil)
+	if s := adminServes(g); !strings.Contains(s, "/healthz") || !strings.Contains(s, "/ui/") || !strings.Contains(s, "/admin/") {
+		t.Errorf("with admin.ui and admin.token the admin listener serves %q", s)
+	}
+	g.stop(t)
+	plain := startGateway(t, testEnv(nil), "--data-dir", filepath.Join(t.TempDir(), "data"))
+	if s := adminServes(plain); s != "/healthz /readyz /metrics" {
+		t.Errorf("without admin.ui and admin.token the admin listener serves %q", s)
+	}
+	plain.stop(t)
+}

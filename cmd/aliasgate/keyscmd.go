@@ -132,7 +132,7 @@ func runKeysStatus(ctx context.Context, e env, args []string) error {
 	for ver, n := range counts {
 		st.RecordsByVersion[strconv.FormatUint(uint64(ver), 10)] = n
 	}
-	out, _ := json.MarshalIndent(st, "", "  ")
+	out, _ := json.Marshal(st) // one line, as the admin listener answers
 	fmt.Fprintln(e.stdout, string(out))
 	return nil
 }

@@ -52,6 +52,11 @@ func keysStatusOf(t *testing.T, env func(string) string, args ...string) admin.K
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("keys status: %v %q", err, out)
 	}
+	// One JSON line whichever way it was read (the vault directly, or the
+	// admin listener): it was indented when read directly.
+	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+		t.Errorf("keys status %v is not one line: %q", args, out)
+	}
 	return st
 }
 

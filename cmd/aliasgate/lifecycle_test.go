@@ -247,6 +247,8 @@ func TestNetworkLifecycleThroughTheGateway(t *testing.T) {
 	}{
 		{[]string{"token-resumed", "--account", "acct_2", "--card", id}, "404"},
 		{[]string{"token-resumed", "--account", "acct_1", "--card", id}, "409"},
+		// ... and says how to give the card one.
+		{[]string{"token-resumed", "--account", "acct_1", "--card", id}, "POST /cards/{id}/network-tokens"},
 		{[]string{"explode", "--account", "acct_1", "--card", id}, "422"},
 		{[]string{"card-reissued", "--account", "acct_1", "--card", id, "--exp-month", "4111111111111111", "--exp-year", "1"}, "422"},
 		{[]string{"card-reissued", "--account", "acct_1", "--card", id, "--exp-month", "x4111111111111111"}, "invalid value"},

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,6 +83,10 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		var buf bytes.Buffer
 		if code := exitCode(err, &buf); code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: exit %d (%v), output %q", args, code, err, out)
+		}
+		// A "Flags:" heading has flags under it.
+		if strings.HasSuffix(strings.TrimRight(out, "\n"), "Flags:") {
+			t.Errorf("%v: an empty Flags: heading ends the help:\n%s", args, out)
 		}
 	}
 }
@@ -166,6 +172,62 @@ func TestConfigCheck(t *testing.T) {
 	var buf bytes.Buffer
 	if exitCode(err, &buf) != 1 {
 		t.Fatal("invalid config does not exit 1")
+	}
+}
+
+// TestConfigCheckReadsTheFilesServeReads: config check reports, with the
+// key that names them, every file and secret that would stop serve at
+// start — a TLS key pair, a CA bundle, the outbound CA, a webhook secret
+// (missing, readable by others, too short, an unset variable) — all at
+// once; it used to say "configuration is valid" and serve then failed on
+// the first of them.
+func TestConfigCheckReadsTheFilesServeReads(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.secret")
+	os.WriteFile(short, []byte("tooshort\n"), 0o600)
+	open := filepath.Join(dir, "open.secret")
+	os.WriteFile(open, []byte(strings.Repeat("s", 32)+"\n"), 0o644)
+	os.Chmod(open, 0o644)
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	os.WriteFile(cfg, []byte(`listen: {inbound_cert: `+dir+`/none.pem, inbound_key: `+dir+`/none.key}
+outbound: {ca_bundle: `+dir+`/no-bundle.pem, ca_cert: `+dir+`/no-ca.pem, ca_key: `+dir+`/no-ca.key}
+webhooks:
+  ca_bundle: `+dir+`/no-hooks-bundle.pem
+  endpoints:
+    - {id: missing, account: a, url: "https://hooks.example/a", secret_file: `+dir+`/none.secret, events: ["*"]}
+    - {id: open, account: a, url: "https://hooks.example/b", secret_file: `+open+`, events: ["*"]}
+    - {id: short, account: a, url: "https://hooks.example/c", secret_file: `+short+`, events: ["*"]}
+    - {id: unset, account: a, url: "https://hooks.example/d", secret_env: ALIASGATE_TEST_UNSET_SECRET, events: ["*"]}
+`), 0o600)
+	out, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	var buf bytes.Buffer
+	if code := exitCode(err, &buf); code != 1 || strings.Contains(out, "valid") {
+		t.Fatalf("config check: exit %d, stdout %q, err %v", code, out, err)
+	}
+	for _, want := range []string{"inbound TLS", "outbound.ca_bundle", "outbound CA", "webhooks.ca_bundle",
+		"webhooks.endpoints[0].secret_file", "webhooks.endpoints[1].secret_file", "chmod 600",
+		"webhooks.endpoints[2]: a signing secret is shorter", "webhooks.endpoints[3].secret_env"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("config check does not report %q:\n%v", want, err)
+		}
+	}
+	obstest.AssertNoPAN(t, "config check", []byte(err.Error()))
+	if strings.Contains(err.Error(), strings.Repeat("s", 32)) {
+		t.Errorf("config check printed a secret")
+	}
+
+	// With every file in place (and the variable set) it is valid.
+	good := filepath.Join(dir, "good.secret")
+	os.WriteFile(good, []byte(strings.Repeat("g", 32)+"\n"), 0o600)
+	okCfg := filepath.Join(dir, "ok.yaml")
+	os.WriteFile(okCfg, []byte(`webhooks:
+  endpoints:
+    - {id: file, account: a, url: "https://hooks.example/a", secret_file: `+good+`, events: ["*"]}
+    - {id: env, account: a, url: "https://hooks.example/b", secret_env: ALIASGATE_TEST_SET_SECRET, events: ["*"]}
+`), 0o600)
+	out, _, err = runCmd(t, testEnv(map[string]string{"ALIASGATE_TEST_SET_SECRET": strings.Repeat("e", 32)}), "config", "check", "--config", okCfg)
+	if err != nil || !strings.Contains(out, "valid") {
+		t.Fatalf("config check of a good configuration: %q %v", out, err)
 	}
 }
 
@@ -392,11 +454,28 @@ func TestStartFailuresExitWithOneClearLine(t *testing.T) {
 			t.Fatalf("took %s", time.Since(start))
 		}
 	})
+	t.Run("clients create while it runs", func(t *testing.T) {
+		// The README creates clients before the gateway starts; run while
+		// it runs, the command says what to do instead of only that the
+		// vault is locked.
+		_, _, err := runCmd(t, testEnv(nil), "clients", "create", "--data-dir", used, "--name", "late", "--scopes", "aliases:write")
+		if err == nil || !strings.Contains(err.Error(), "locked by another process") || !strings.Contains(err.Error(), "stop the gateway") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("port in use", func(t *testing.T) {
 		env := testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND": strings.TrimPrefix(g.admin, "http://")})
 		_, _, err := runCmd(t, env, "serve", "--data-dir", fresh("port"))
 		if err == nil || !strings.Contains(err.Error(), "inbound listener") || !strings.Contains(err.Error(), "address already in use") {
 			t.Fatalf("err = %v", err)
+		}
+		// The message says how to move the listener (the README's
+		// ALIASGATE_LISTEN_INBOUND or listen.inbound), not only that the
+		// port is taken.
+		for _, want := range []string{"ALIASGATE_LISTEN_INBOUND", "listen.inbound", strings.TrimPrefix(g.admin, "http://")} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v: does not name %s", err, want)
+			}
 		}
 	})
 	g.stop(t)
@@ -507,5 +586,154 @@ func TestServeProxiesRoutesToTheUpstream(t *testing.T) {
 	g.stop(t)
 	if !strings.Contains(g.stderr.String(), `"route":"shop"`) {
 		t.Error("the access log does not name the route")
+	}
+}
+
+// TestClientsCreateRefusesBadFlagsBeforeMakingAVault: a clients create the
+// client spec would refuse (no --scopes without --outbound, an unknown
+// scope, an invalid account or name) fails before it opens the data dir, so
+// a mistyped command leaves no new vault, master key or audit log behind.
+// Before, each of these created ./aliasgate-data (a test of the missing
+// --scopes once left one, master key included, in cmd/aliasgate and it was
+// committed). A missing --scopes is a usage error (exit 2, one line), as
+// the usage line says "--scopes S1,S2" is required; an unknown scope names
+// the known ones.
+func TestClientsCreateRefusesBadFlagsBeforeMakingAVault(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"--name", "x"}, 2, "--scopes"},
+		{[]string{"--name", "x", "--scopes", " , "}, 2, "--scopes"},
+		{[]string{"--name", "x", "--scopes", "aliases:wrte"}, 1, "aliases:write"},
+		{[]string{"--name", "x", "--scopes", "aliases:write", "--account", "acct 1"}, 1, "account"},
+		{[]string{"--name", "4111 1111 1111 1111", "--scopes", "aliases:write"}, 1, "name"},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		args := append([]string{"clients", "create", "--data-dir", dir}, c.args...)
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code != c.code || !strings.Contains(buf.String(), c.contains) || strings.Count(buf.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line naming %q", args, code, buf.String(), c.code, c.contains)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%v: the refused command created %s (%v)", args, dir, err)
+		}
+	}
+}
+
+// TestNoDataDirInTheSourceTree: no vault, master key or audit log is kept
+// in the package directory (where a command run by a test without
+// --data-dir would make ./aliasgate-data).
+func TestNoDataDirInTheSourceTree(t *testing.T) {
+	if _, err := os.Stat("aliasgate-data"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("cmd/aliasgate/aliasgate-data exists (%v): a data dir, master key included, must never be in the source tree", err)
+	}
+}
+
+// TestMainUsageListsCommandsInOneColumn: "aliasgate help" lists every
+// command with its summary starting in one column, the longest names
+// (clients rotate-secret, webhooks deliveries) included; they used to run
+// into their summaries.
+func TestMainUsageListsCommandsInOneColumn(t *testing.T) {
+	out, _, err := runCmd(t, testEnv(nil), "help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := -1
+	n := 0
+	for _, c := range commands() {
+		for _, l := range strings.Split(out, "\n") {
+			rest, ok := strings.CutPrefix(l, "  "+c.name+" ")
+			if !ok || !strings.HasSuffix(l, c.summary) {
+				continue
+			}
+			n++
+			at := len(l) - len(c.summary)
+			if col == -1 {
+				col = at
+			}
+			if at != col || strings.TrimSpace(rest) != c.summary {
+				t.Errorf("%q: summary at column %d, want %d", l, at, col)
+			}
+		}
+	}
+	if n != len(commands()) {
+		t.Fatalf("found %d of %d commands in:\n%s", n, len(commands()), out)
+	}
+}
+
+// TestArgumentBeforeFlagsAsTheUsageLinesShow: every command whose usage
+// line puts its argument before its flags ("webhooks redeliver ID
+// [--config FILE …]", as README's Commands table does) takes them in that
+// order. webhooks redeliver took flags first only: "redeliver ID --config
+// F" was a usage error, "want 1 argument(s), got 3".
+func TestArgumentBeforeFlagsAsTheUsageLinesShow(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none")
+	for _, args := range [][]string{
+		{"webhooks", "redeliver", "dlv_x", "--data-dir", none},
+		{"clients", "revoke", "ACx", "--data-dir", none},
+		{"clients", "rotate-secret", "ACx", "--data-dir", none},
+		{"audit", "verify", filepath.Join(none, "audit.log"), "--data-dir", none},
+		{"tsp", "simulate", "token-suspended", "--account", "a", "--card", "CRDx", "--data-dir", none, "--admin", "http://127.0.0.1:1"},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code == 2 || code == 0 {
+			t.Errorf("%v: exit %d (%s); want the command to run (and fail on the missing vault, exit 1)", args, code, strings.TrimSpace(buf.String()))
+		}
+	}
+	if _, err := os.Stat(none); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a command made %s", none)
+	}
+}
+
+// TestRelativePathsNotFoundSayWhereTheyWereLooked: a relative path of the
+// configuration (routes_file, a CA bundle, a secret_file) that does not
+// exist is reported with where it was looked for: the working directory,
+// not the configuration file's (config/README.md). Run from another
+// directory, config check and serve only said "open routes.yaml: no such
+// file or directory".
+func TestRelativePathsNotFoundSayWhereTheyWereLooked(t *testing.T) {
+	cfgDir := t.TempDir()
+	cfg := filepath.Join(cfgDir, "aliasgate.yaml")
+	os.WriteFile(filepath.Join(cfgDir, "routes.yaml"), []byte("routes: []\n"), 0o600)
+	os.WriteFile(cfg, []byte("routes_file: routes.yaml\noutbound: {ca_bundle: psp.pem}\n"), 0o600)
+	work := t.TempDir()
+	t.Chdir(work)
+	for _, args := range [][]string{
+		{"config", "check", "--config", cfg},
+		{"serve", "--config", cfg, "--data-dir", filepath.Join(work, "data")},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		if err == nil || !strings.Contains(err.Error(), "routes.yaml") || !strings.Contains(err.Error(), "working directory "+work) {
+			t.Errorf("%v: %v", args[:2], err)
+		}
+	}
+	_, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "psp.pem") || strings.Count(err.Error(), "working directory") < 2 {
+		t.Errorf("config check: the ca_bundle has no hint: %v", err)
+	}
+}
+
+// TestMistypedVariableIsNamed: an ALIASGATE_ variable that is no setting
+// (ALIASGATE_LISTEN_INBUOND for ALIASGATE_LISTEN_INBOUND, the README's way
+// to move a port) is named with the setting it likely meant by config
+// check (on stderr) and by serve (a warning log line), never with its
+// value; it was ignored without a word, leaving the default in force.
+func TestMistypedVariableIsNamed(t *testing.T) {
+	t.Setenv("ALIASGATE_LISTEN_INBUOND", "127.0.0.1:18080")
+	cfg := filepath.Join(t.TempDir(), "aliasgate.yaml")
+	os.WriteFile(cfg, []byte("env: sandbox\n"), 0o600)
+	_, stderr, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err != nil || !strings.Contains(stderr, "warning: ALIASGATE_LISTEN_INBUOND is not a setting") ||
+		!strings.Contains(stderr, "did you mean ALIASGATE_LISTEN_INBOUND?") || strings.Contains(stderr, "18080") {
+		t.Errorf("config check: %v, stderr %q", err, stderr)
+	}
+	g := startGateway(t, testEnv(nil), "--data-dir", filepath.Join(t.TempDir(), "data"))
+	g.stop(t)
+	if log := g.stderr.String(); !strings.Contains(log, "ALIASGATE_LISTEN_INBUOND is not a setting") || strings.Contains(log, "18080") {
+		t.Errorf("serve did not warn of the variable (or echoed its value):\n%s", log)
 	}
 }

@@ -49,7 +49,7 @@ func rootCAs(key, bundle string) (*x509.CertPool, error) {
 	}
 	pem, err := os.ReadFile(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+		return nil, wherePath(fmt.Errorf("%s: %w", key, err), bundle)
 	}
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("%s %s: no PEM certificate in it", key, bundle)

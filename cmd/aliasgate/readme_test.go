@@ -8,9 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // readmeBlock is a shell block of README.md marked runnable: its fence is
@@ -66,8 +70,9 @@ func freePort(t *testing.T) string {
 // marked runnable runs, in order, in one bash session (so variables carry
 // from one step to the next, as they do for a reader), with the
 // aliasgate binary built from this tree on PATH, in an empty directory,
-// against the gateway's default ports moved to free ones (127.0.0.1:8080,
-// 8081 and 9090 in the text and the matching ALIASGATE_LISTEN_* settings).
+// with the gateway's ports moved to free ones the way the README tells a
+// reader to (ALIASGATE_LISTEN_* exported; the blocks follow them), and the
+// demo app's and demo processor's ports moved in the text.
 // Every block runs under set -euo pipefail, so a step that fails (a curl
 // -f that gets an error, a missing variable) fails the test, naming the
 // block's line. A README that drifts from the code fails CI.
@@ -97,13 +102,16 @@ func TestReadmeRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The README's ports (the gateway's defaults, the demo app's and the
-	// demo processor's) move to free ones.
+	// The gateway's ports move through ALIASGATE_LISTEN_* only, as the
+	// README tells a reader whose defaults are taken; the demo app's and the
+	// demo processor's move in the text.
 	ports := map[string]string{}
 	var pairs []string
 	for _, p := range []string{"8080", "8081", "9090", "8090", "8443"} {
 		ports[p] = freePort(t)
-		pairs = append(pairs, "127.0.0.1:"+p, "127.0.0.1:"+ports[p])
+		if p == "8090" || p == "8443" {
+			pairs = append(pairs, "127.0.0.1:"+p, "127.0.0.1:"+ports[p])
+		}
 	}
 	moved := strings.NewReplacer(pairs...)
 
@@ -127,8 +135,186 @@ func TestReadmeRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README's blocks failed (%v); the last block named below is the one that broke:\n%s", err, out)
 	}
+	// What the blocks wrote where a reader runs them, the clone (binaries,
+	// the data dir, logs — the demo processor's holds the card number it
+	// received —, routes and configuration files), is ignored by git, so
+	// that none of it is committed by accident.
+	made, err := os.ReadDir(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range made {
+		if e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
+		name := e.Name()
+		if e.IsDir() {
+			name += "/"
+		}
+		if out, err := exec.Command("git", "-C", repo, "check-ignore", "--no-index", "-q", name).CombinedOutput(); err != nil {
+			t.Errorf("the README's blocks write %s in the clone, and .gitignore does not ignore it (git check-ignore: %v %s)", name, err, out)
+		}
+	}
 	t.Logf("%d README blocks ran", len(blocks))
 	if testing.Verbose() {
 		t.Logf("output:\n%s", out)
+	}
+}
+
+// TestReadmeFieldHelperTakesTheFirstMatch: the README's field helper, which
+// the walk-throughs use to pick a value out of an answer, returns the first
+// "NAME":"…" of the JSON, as its comment says. A greedy match returned the
+// last one: the vault walk-through's PAN_ALIAS was then the CVC's alias (the
+// second item of the create answer), and the reveal, PUT and DELETE that
+// follow acted on the CVC while the text said they acted on the PAN.
+func TestReadmeFieldHelperTakesTheFirstMatch(t *testing.T) {
+	blocks := runnableBlocks(t, filepath.Join("..", "..", "README.md"))
+	var helper string
+	for _, b := range blocks {
+		for _, l := range strings.Split(b.text, "\n") {
+			if strings.HasPrefix(l, "field()") {
+				helper = l
+			}
+		}
+	}
+	if helper == "" {
+		t.Fatal("README.md defines no field() helper in a runnable block")
+	}
+	for _, c := range []struct{ in, name, want string }{
+		// The shape of the vault walk-through's create answer: the PAN's
+		// record first, the CVC's second.
+		{`{"data":[{"value":"4111111111111111","aliases":[{"alias":"4111114549901111","format":"FPE_SIX_T_FOUR"}]},{"value":"123","aliases":[{"alias":"tok_sandbox_7v9URXXHDfXpZ6kGWXkFCw","format":"UUID"}]}]}`,
+			"alias", "4111114549901111"},
+		{`{"client_id":"AC1","client_secret":"s3"}`, "client_id", "AC1"},
+		{`{"client_id":"AC1","client_secret":"s3"}`, "client_secret", "s3"},
+		// "id" is the card's id, not the end of "trace_id" or "client_id".
+		{`{"data":{"id":"CRD1","type":"cards"},"metadata":{"observability":{"trace_id":"t","client_id":"c"}}}`, "id", "CRD1"},
+		{"{\"access_token\": \"eyJ\",\n\"token_type\":\"Bearer\"}", "access_token", "eyJ"},
+	} {
+		cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+helper+"\nfield \"$1\"", "bash", c.name)
+		cmd.Stdin = strings.NewReader(c.in)
+		out, err := cmd.CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != c.want {
+			t.Errorf("field %s on %s = %q (%v), want %q", c.name, c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestReadmeLayoutNamesEveryPackage: the README's Layout block, a new
+// reader's map of the tree, names every package directory of the module
+// (as "dir/" or "dir:"), and every directory it names exists. A package
+// added without a line there (internal/abuse, internal/account, bench…
+// were missing) fails here.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	repo := filepath.Join("..", "..")
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no Layout section")
+	}
+	_, rest, ok = strings.Cut(rest, "```\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md's Layout section has no code block")
+	}
+	var pkgs []string
+	err = filepath.WalkDir(repo, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && path != repo && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin" || name == "aliasgate-data") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		dir, _ := filepath.Rel(repo, filepath.Dir(path))
+		if dir != "." && !slices.Contains(pkgs, filepath.ToSlash(dir)) {
+			pkgs = append(pkgs, filepath.ToSlash(dir))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("found only %d package directories: %v", len(pkgs), pkgs)
+	}
+	for _, p := range pkgs {
+		if !strings.Contains(block, p+"/") && !strings.Contains(block, p+":") {
+			t.Errorf("README.md's Layout does not name %s/", p)
+		}
+	}
+	// Every top-level "dir/" that starts a line of the block exists.
+	for _, l := range strings.Split(block, "\n") {
+		f, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if l == "" || l[0] == ' ' || !strings.HasSuffix(f, "/") {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(repo, f)); err != nil || !st.IsDir() {
+			t.Errorf("README.md's Layout names %s, which is not a directory of the repository", f)
+		}
+	}
+}
+
+// TestReadmeYAMLBlocksLoad: every YAML example of README.md and
+// config/README.md loads as what it shows: a configuration (config.Load,
+// unknown keys refused), a route file, a route list item or a filter list
+// (wrapped into a route file). An example a reader copies must not be
+// refused.
+func TestReadmeYAMLBlocksLoad(t *testing.T) {
+	n := 0
+	for _, f := range []string{"README.md", "config/README.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			if strings.TrimSpace(lines[i]) != "```yaml" {
+				continue
+			}
+			start := i + 1
+			var block strings.Builder
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+				block.WriteString(lines[i] + "\n")
+			}
+			n++
+			text := block.String()
+			name := fmt.Sprintf("%s:%d", f, start)
+			switch first := strings.TrimSpace(strings.SplitN(text, "\n", 2)[0]); {
+			case strings.HasPrefix(first, "routes:"):
+				if _, err := routes.Parse([]byte(text), name, routeOptions()); err != nil {
+					t.Errorf("%s: the routes do not load: %v", name, err)
+				}
+			case strings.HasPrefix(first, "- id:"):
+				if _, err := routes.Parse([]byte("routes:\n"+text), name, routeOptions()); err != nil {
+					t.Errorf("%s: the route does not load: %v", name, err)
+				}
+			case strings.HasPrefix(first, "filters:"):
+				wrapped := "routes:\n  - id: example\n    direction: inbound\n    host: \"*\"\n    upstream: http://127.0.0.1:1\n"
+				for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+					wrapped += "    " + l + "\n"
+				}
+				if _, err := routes.Parse([]byte(wrapped), name, routeOptions()); err != nil {
+					t.Errorf("%s: the filters do not load: %v", name, err)
+				}
+			default:
+				p := filepath.Join(t.TempDir(), "aliasgate.yaml")
+				if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := config.Load(p, func(string) string { return "" }); err != nil {
+					t.Errorf("%s: the configuration does not load: %v", name, err)
+				}
+			}
+		}
+	}
+	if n < 6 {
+		t.Fatalf("found only %d YAML examples", n)
 	}
 }

@@ -8,9 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/dryrun"
@@ -59,7 +64,13 @@ const routesTestUsage = `Shows what a request (or, with --phase response, a resp
 a route file, without touching upstreams: values are redacted into a
 throw-away in-memory vault, and reveal shows revealed(<alias>) in place of a
 value. The rewritten message goes to stdout; which filter touched which field
-goes to stderr.
+goes to stderr, with what the route's leak guard does with card numbers no
+filter redacted (on inbound requests and on responses): block refuses the
+message (nothing on stdout, exit 1), redact and log are noted. As in the
+gateway, on a route whose request filters redact bodies a request body is
+read by its syntax whatever its Content-Type says, and one that no such
+filter matches is refused (422 no_matching_filter, exit 1) unless the route
+says unmatched_body: pass.
 
 REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
@@ -119,6 +130,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		m.Header, m.Status = resp.Header, resp.StatusCode
 	}
 	res := dryrun.Run(ctx, set, m, tok)
+	if res.Sniffed != "" {
+		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
+	}
+	if res.Unmatched {
+		if route.UnmatchedBody != routes.Pass {
+			fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body (method, path or body syntax): the gateway refuses it (422 no_matching_filter), nothing is forwarded\n", route.ID)
+			return fmt.Errorf("route %s: the gateway refuses this request (422 no_matching_filter)", route.ID)
+		}
+		fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body: forwarded as it is (unmatched_body: pass)\n", route.ID)
+	}
 	if route != nil && len(res.Filters) == 0 {
 		fmt.Fprintf(e.stderr, "route %s: no %s filter matches\n", route.ID, *phase)
 	}
@@ -141,6 +162,9 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	}
 	if res.Refused != nil {
 		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
+	}
+	if err := dryRunLeakGuard(e, res.Route, routes.Direction(*direction), routes.Phase(*phase), req, m, tok); err != nil {
+		return err
 	}
 	if *phase == "request" {
 		req.Body = io.NopCloser(bytes.NewReader(m.Body))
@@ -207,8 +231,80 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 	return b, nil
 }
 
-// dryRun reveals to a visible placeholder instead of a value.
-type dryRun struct{ *vaulttok.Tokenizer }
+// dryRunLeakGuard says what the gateway's leak guard does with the
+// message a dry run made (proxy/leak.go: on inbound requests and on
+// responses, not on outbound requests): the card numbers no filter
+// redacted, found by the finder the guard uses, in the body, the headers
+// and, for a request, its host, path and query, leaving out the aliases
+// this dry run made. With leak_guard: block the message is refused (an
+// error: 422 for a request, 502 for a response), with redact or log it is
+// said on stderr. Never the digits, only where they are.
+func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
+	if route == nil || route.LeakGuard == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
+		return nil
+	}
+	made := map[string]bool{}
+	if d, ok := tok.(dryRun); ok {
+		made = d.made
+	}
+	var where []string
+	scan := func(at string, b []byte) {
+		for _, c := range pan.Find(b) {
+			if !made[c.Digits()] {
+				if at == "body" {
+					where = append(where, "body byte "+strconv.Itoa(c.Start))
+				} else {
+					where = append(where, at)
+				}
+			}
+		}
+	}
+	scan("body", m.Body)
+	for _, name := range slices.Sorted(maps.Keys(m.Header)) {
+		for _, v := range m.Header[name] {
+			scan("header "+name, []byte(v))
+		}
+	}
+	if phase == routes.Request {
+		scan("host", []byte(req.Host))
+		scan("path", []byte(req.URL.Path))
+		scan("query", []byte(req.URL.RawQuery))
+	}
+	if len(where) == 0 {
+		return nil
+	}
+	status, what := "422", "request"
+	if phase == routes.Response {
+		status, what = "502", "response"
+	}
+	found := fmt.Sprintf("%d card number(s) no filter redacted (%s; unless an alias of your vault, which this throw-away vault cannot tell: FPE aliases are Luhn-valid)",
+		len(where), strings.Join(where, ", "))
+	switch route.LeakGuard {
+	case routes.LeakBlock:
+		fmt.Fprintf(e.stderr, "route %s: leak guard (block): %s: the gateway refuses the %s (%s card_data_leak), nothing is forwarded\n", route.ID, found, what, status)
+		return fmt.Errorf("route %s: the leak guard refuses the %s (%s card_data_leak)", route.ID, what, status)
+	case routes.LeakRedact:
+		fmt.Fprintf(e.stderr, "route %s: leak guard (redact): %s: the gateway masks them (first 6 and last 4 kept) and adds Aliasgate-Redacted\n", route.ID, found)
+	default:
+		fmt.Fprintf(e.stderr, "route %s: leak guard (log): %s: the gateway logs where they are and forwards the %s as it is\n", route.ID, found, what)
+	}
+	return nil
+}
+
+// dryRun reveals to a visible placeholder instead of a value, and records
+// the aliases it made (dryRunLeakGuard leaves them out).
+type dryRun struct {
+	*vaulttok.Tokenizer
+	made map[string]bool
+}
+
+func (d dryRun) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
+	out, err := d.Tokenizer.Redact(ctx, items)
+	for _, a := range out {
+		d.made[a] = true
+	}
+	return out, err
+}
 
 func (dryRun) Reveal(_ context.Context, aliases []string) ([]string, error) {
 	out := make([]string, len(aliases))
@@ -238,5 +334,5 @@ func dryRunTokenizer(ctx context.Context) (rewrite.Tokenizer, func(), error) {
 		closeAll()
 		return nil, nil, err
 	}
-	return dryRun{vaulttok.New(svc)}, closeAll, nil
+	return dryRun{vaulttok.New(svc), map[string]bool{}}, closeAll, nil
 }

@@ -135,3 +135,119 @@ func TestRoutesImportVGS(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesTestAppliesTheLeakGuard: routes test says what the gateway's
+// leak guard does with a card number no filter redacted on an inbound
+// request, as the README's walk-through shows it (a number in "note" on a
+// leak_guard: block route: 422, nothing forwarded). It printed the message
+// with the number in it and exited 0, as if the gateway would forward it.
+// The aliases the dry run made (FPE aliases are Luhn-valid) are not taken
+// for card numbers; the number itself is never printed on stderr.
+func TestRoutesTestAppliesTheLeakGuard(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	routesFile := func(guard string) string {
+		return write("routes-"+guard+".yaml", `routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:3000
+    leak_guard: `+guard+`
+    filters:
+      - id: card
+        match: {methods: [POST], content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+`)
+	}
+	leaky := write("leaky.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"},"note":"5555555555554444"}`)
+	clean := write("clean.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"},"note":"thanks"}`)
+
+	// block: refused, nothing on stdout, exit 1.
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("block"), "--request", leaky)
+	if err == nil || out != "" || !strings.Contains(stderr+err.Error(), "card_data_leak") || !strings.Contains(stderr+err.Error(), "422") {
+		t.Errorf("block: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	// log: forwarded as it is, with a note.
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("log"), "--request", leaky)
+	if err != nil || !strings.Contains(out, "5555555555554444") || !strings.Contains(stderr, "leak guard (log)") {
+		t.Errorf("log: err %v, stderr %q", err, stderr)
+	}
+	// redact: the gateway masks it.
+	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("redact"), "--request", leaky)
+	if err != nil || !strings.Contains(stderr, "leak guard (redact)") || !strings.Contains(stderr, "Aliasgate-Redacted") {
+		t.Errorf("redact: err %v, stderr %q", err, stderr)
+	}
+	// The FPE alias the filter made is no leak.
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("block"), "--request", clean)
+	if err != nil || strings.Contains(stderr, "leak guard") || !regexp.MustCompile(`"number":"411111\d{6}1111"`).MatchString(out) {
+		t.Errorf("clean: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	// off: nothing said.
+	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("off"), "--request", leaky)
+	if err != nil || strings.Contains(stderr, "leak guard") {
+		t.Errorf("off: err %v, stderr %q", err, stderr)
+	}
+}
+
+// TestRoutesTestMatchesBodiesAsTheGatewayDoes: on a route whose request
+// filters redact bodies, routes test reads a request body by its syntax and
+// refuses one no filter matched, as the gateway does (README: "a body that
+// no such filter matched … is refused with 422 no_matching_filter unless
+// the route says unmatched_body: pass"). It said "no request filter
+// matches" and printed a form body's card number as passing, and a JSON
+// body sent as text/plain as passing unredacted, where the gateway refuses
+// the first and redacts the second.
+func TestRoutesTestMatchesBodiesAsTheGatewayDoes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	routesFile := func(unmatched string) string {
+		return write("routes-"+unmatched+".yaml", `routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:3000
+    leak_guard: off
+    unmatched_body: `+unmatched+`
+    filters:
+      - id: card
+        match: {methods: [POST], content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+`)
+	}
+	form := write("form.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\ncard_number=4111111111111111")
+	plain := write("plain.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: text/plain\r\n\r\n"+`{"card":{"number":"4111111111111111"}}`)
+
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("reject"), "--request", form)
+	if err == nil || out != "" || !strings.Contains(stderr+err.Error(), "no_matching_filter") || !strings.Contains(stderr+err.Error(), "422") {
+		t.Errorf("form body, unmatched_body reject: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("pass"), "--request", form)
+	if err != nil || !strings.Contains(out, "card_number=4111111111111111") || !strings.Contains(stderr, "unmatched_body: pass") {
+		t.Errorf("form body, unmatched_body pass: err %v, stderr %q", err, stderr)
+	}
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("reject"), "--request", plain)
+	if err != nil || strings.Contains(out, "4111111111111111") || !regexp.MustCompile(`"number":"411111\d{6}1111"`).MatchString(out) ||
+		!strings.Contains(stderr, "json card.number: 1 value(s)") {
+		t.Errorf("JSON body sent as text/plain: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+}

@@ -73,8 +73,12 @@ Run "aliasgate <command> --help" for a command's flags.
 
 func printMainUsage(w io.Writer) {
 	var b strings.Builder
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-16s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintf(w, mainUsage, b.String())
 }
@@ -171,8 +175,13 @@ var errHelp = errors.New("help shown")
 func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: aliasgate %s\n\n%s\n\nFlags:\n", name, strings.TrimSpace(usage))
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "Usage: aliasgate %s\n\n%s\n", name, strings.TrimSpace(usage))
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags { // no empty "Flags:" heading for routes validate, version…
+			fmt.Fprintf(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

@@ -70,6 +70,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("log: %w", err)
 	}
 	defer obs.Flush(logger) // access lines are written in batches
+	for _, w := range unknownEnv(cfg) {
+		logger.Warn(w)
+	}
 	defer tuneGC(e.getenv)()
 	gw, err := openGateway(ctx, cfg, e.getenv, logger)
 	if err != nil {
@@ -386,7 +389,7 @@ func (gw *gateway) loadRoutes(cfgPath string) error {
 	if gw.cfg.RoutesFile != "" {
 		gw.reloader = routes.NewReloader(gw.routes, gw.cfg.RoutesFile, routeOptions(), gw.logger, gw.metrics)
 		gw.reloader.OnReload(gw.auditReload)
-		return gw.reloader.Reload()
+		return wherePath(gw.reloader.Reload(), gw.cfg.RoutesFile)
 	}
 	set, err := routes.FromNode(&gw.cfg.Routes, cfgPath, routeOptions())
 	if err != nil {
@@ -522,6 +525,12 @@ func (gw *gateway) serve(ctx context.Context) error {
 			for _, o := range nls {
 				o.Close()
 			}
+			if errors.Is(err, syscall.EADDRINUSE) {
+				// Say how to move it: another gateway (or program) on the
+				// default ports is the usual case on a shared machine.
+				return fmt.Errorf("%s listener: %w (something already listens on %s: stop it, or give this listener another address with listen.%s in --config or ALIASGATE_LISTEN_%s=127.0.0.1:PORT)",
+					l.name, err, l.addr, l.name, strings.ToUpper(l.name))
+			}
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		nls = append(nls, nl)
@@ -600,7 +609,14 @@ func serves(name string, cfg config.Config) string {
 	case "outbound":
 		return "forward proxy (CONNECT MITM for routed hosts)"
 	case "admin":
-		return "/healthz /readyz /metrics"
+		s := []string{"/healthz", "/readyz", "/metrics"}
+		if cfg.Admin.Token != "" {
+			s = append(s, "/admin/ (admin.token)")
+		}
+		if cfg.Admin.UI {
+			s = append(s, "/ui/")
+		}
+		return strings.Join(s, " ")
 	}
 	return ""
 }

@@ -47,7 +47,8 @@ func (gw *gateway) tspSimulator() admin.TSPSimulator {
 
 const tspSimulateUsage = `Has the running gateway's token service simulator raise one network
 lifecycle event for a card, as a card network's token service would push
-it. EVENT is one of:
+it. Events reach a card through its network token, so the card needs one
+(POST /cards/{id}/network-tokens; else 409). EVENT is one of:
   token-updated    the token's expiry changes (--exp-month and --exp-year)
   token-suspended  the token makes no cryptogram until resumed (network_token
                    routes fall back to the card number or refuse)

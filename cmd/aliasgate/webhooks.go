@@ -80,47 +80,57 @@ func ownerName(host string) string {
 func webhookEndpoints(w config.Webhooks, getenv func(string) string) ([]webhooks.Endpoint, error) {
 	var out []webhooks.Endpoint
 	for i, ep := range w.Endpoints {
-		key := "webhooks.endpoints[" + strconv.Itoa(i) + "]"
-		var raw string
-		var sep string
-		switch {
-		case ep.SecretFile != "":
-			// As the master key file: a secret others can read is refused
-			// (whoever reads it can sign events the receiver trusts).
-			fi, err := os.Stat(ep.SecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("%s.secret_file: %w", key, err)
-			}
-			if fi.Mode().Perm()&0o077 != 0 {
-				return nil, fmt.Errorf("%s.secret_file: %s is readable by group or others (mode %04o); run chmod 600 on it",
-					key, ep.SecretFile, fi.Mode().Perm())
-			}
-			b, err := os.ReadFile(ep.SecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("%s.secret_file: %w", key, err)
-			}
-			raw, sep = string(b), "\n"
-		default:
-			raw, sep = getenv(ep.SecretEnv), ","
-			if raw == "" {
-				return nil, fmt.Errorf("%s.secret_env: the environment variable %s is empty or not set", key, ep.SecretEnv)
-			}
+		e, err := webhookEndpoint(i, ep, getenv)
+		if err != nil {
+			return nil, err
 		}
-		var secrets [][]byte
-		for s := range strings.SplitSeq(raw, sep) {
-			if s = strings.TrimSpace(s); s != "" {
-				if len(s) < webhooks.MinSecretLen {
-					return nil, fmt.Errorf("%s: a signing secret is shorter than %d bytes (make one with: openssl rand -hex 32)", key, webhooks.MinSecretLen)
-				}
-				secrets = append(secrets, []byte(s))
-			}
-		}
-		if len(secrets) == 0 {
-			return nil, fmt.Errorf("%s: no signing secret in its secret_file or secret_env", key)
-		}
-		out = append(out, webhooks.Endpoint{ID: ep.ID, Account: ep.Account, URL: ep.URL, Secrets: secrets, Events: ep.Events})
+		out = append(out, e)
 	}
 	return out, nil
+}
+
+// webhookEndpoint reads the secrets of endpoint i (webhookEndpoints; config
+// check asks each endpoint, to report every problem).
+func webhookEndpoint(i int, ep config.WebhookEndpoint, getenv func(string) string) (webhooks.Endpoint, error) {
+	key := "webhooks.endpoints[" + strconv.Itoa(i) + "]"
+	var raw string
+	var sep string
+	switch {
+	case ep.SecretFile != "":
+		// As the master key file: a secret others can read is refused
+		// (whoever reads it can sign events the receiver trusts).
+		fi, err := os.Stat(ep.SecretFile)
+		if err != nil {
+			return webhooks.Endpoint{}, wherePath(fmt.Errorf("%s.secret_file: %w", key, err), ep.SecretFile)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_file: %s is readable by group or others (mode %04o); run chmod 600 on it",
+				key, ep.SecretFile, fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(ep.SecretFile)
+		if err != nil {
+			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_file: %w", key, err)
+		}
+		raw, sep = string(b), "\n"
+	default:
+		raw, sep = getenv(ep.SecretEnv), ","
+		if raw == "" {
+			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_env: the environment variable %s is empty or not set", key, ep.SecretEnv)
+		}
+	}
+	var secrets [][]byte
+	for s := range strings.SplitSeq(raw, sep) {
+		if s = strings.TrimSpace(s); s != "" {
+			if len(s) < webhooks.MinSecretLen {
+				return webhooks.Endpoint{}, fmt.Errorf("%s: a signing secret is shorter than %d bytes (make one with: openssl rand -hex 32)", key, webhooks.MinSecretLen)
+			}
+			secrets = append(secrets, []byte(s))
+		}
+	}
+	if len(secrets) == 0 {
+		return webhooks.Endpoint{}, fmt.Errorf("%s: no signing secret in its secret_file or secret_env", key)
+	}
+	return webhooks.Endpoint{ID: ep.ID, Account: ep.Account, URL: ep.URL, Secrets: secrets, Events: ep.Events}, nil
 }
 
 // startOutbox runs the webhook dispatcher until ctx ends; the function it
@@ -205,7 +215,7 @@ func runWebhooksDeliveries(ctx context.Context, e env, args []string) error {
 	if len(ds) == *limit {
 		out["next_before"] = ds[len(ds)-1].ID
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
+	b, err := json.Marshal(out) // one line, as the admin listener answers
 	if err != nil {
 		return err
 	}
@@ -224,10 +234,14 @@ func runWebhooksRedeliver(ctx context.Context, e env, args []string) error {
 	cfgPath := fs.String("config", "", "configuration `file`")
 	dataDir := fs.String("data-dir", "", "data `dir`ectory (overrides data_dir)")
 	adminURL := fs.String("admin", "", "redeliver through a running gateway's admin listener at this `URL` (http://host:port)")
-	if err := parseArgs(fs, e, args, 1); err != nil {
+	// The id may come before or after the flags, as the usage line shows.
+	id, err := parseOptionalArg(fs, e, args)
+	if err != nil {
 		return helpOK(err)
 	}
-	id := fs.Arg(0)
+	if id == "" {
+		return usagef("webhooks redeliver: the delivery id is required (see --help)")
+	}
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
 		return err

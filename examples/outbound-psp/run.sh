@@ -47,7 +47,7 @@ vault_api: {enabled: true}
 outbound: {require_auth: true, allow_private_destinations: true, ca_bundle: $D/psp.pem}
 YAML
 AG="$D/aliasgate"
-field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p"; }
+field() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
 api=$("$AG" clients create --config "$D/aliasgate.yaml" --name demo-api --account demo --scopes aliases:write)
 out=$("$AG" clients create --config "$D/aliasgate.yaml" --name merchant --account demo --outbound)
 

@@ -5,9 +5,11 @@
 package dryrun
 
 import (
+	"bytes"
 	"context"
 	"mime"
 	"net/http"
+	"slices"
 
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -49,11 +51,23 @@ type Result struct {
 	// Refused is the filter whose failure refuses the message (on_error:
 	// reject); nil when the message would be forwarded.
 	Refused *routes.Filter
+	// Unmatched reports that the request has a body no filter with body
+	// targets matched on a route that redacts request bodies: the proxies
+	// refuse it (422 no_matching_filter) unless the route says
+	// unmatched_body: pass (then Unmatched is set and the message goes on
+	// as it is).
+	Unmatched bool
+	// Sniffed is the media type the body was read as when its syntax is
+	// not the one its Content-Type names (routes.SniffMediaType); "" when
+	// it was read as declared.
+	Sniffed string
 }
 
 // Run matches m against set and applies the matched filters of m's phase
 // through tok, as the proxies would, rewriting m.Header and m.Body. It
-// stops at the first filter that fails with on_error: reject.
+// stops at the first filter that fails with on_error: reject, and, on a
+// route that redacts request bodies, before any filter when the request's
+// body (read by its syntax) matches none of them (Result.Unmatched).
 func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
 	var res Result
 	res.Route = set.Match(m.Direction, m.Host, m.Path)
@@ -68,7 +82,24 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	x := routes.Exchange{Method: m.Method, Path: m.Path, Query: m.Query, MediaType: ct, RequestContentType: rct, Status: m.Status}
 	msg := rewrite.Message{Header: m.Header, Body: m.Body}
 	msg.MediaType, msg.Params, _ = mime.ParseMediaType(ct)
-	for _, f := range res.Route.Matching(m.Phase, x) {
+	filters := res.Route.Matching(m.Phase, x)
+	// As the proxies do on a route whose request filters redact bodies: the
+	// body is read by its syntax whatever its Content-Type says, and a body
+	// no filter with body targets matched is refused (unmatched_body).
+	if m.Phase == routes.Request && res.Route.RedactsBodies() && len(bytes.TrimLeft(m.Body, " \t\r\n")) > 0 {
+		if mt := routes.SniffMediaType(m.Body, msg.MediaType); mt != "" {
+			x.MediaType, msg.MediaType, msg.Params = mt, mt, nil
+			res.Sniffed = mt
+			filters = res.Route.Matching(m.Phase, x)
+		}
+		if !slices.ContainsFunc(filters, func(f *routes.Filter) bool { return f.Program.HasBody() }) {
+			res.Unmatched = true
+			if res.Route.UnmatchedBody != routes.Pass {
+				return res
+			}
+		}
+	}
+	for _, f := range filters {
 		changes, err := f.Program.Apply(ctx, &msg, tok)
 		res.Filters = append(res.Filters, FilterResult{Filter: f, Changes: changes, Err: err})
 		if err != nil && f.OnError == routes.Reject {

@@ -1,0 +1,38 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUnknownEnvNamesTyposNeverValues: an ALIASGATE_ variable that is no
+// setting (a typo such as ALIASGATE_LISTEN_INBUOND, or a key the
+// environment cannot set) is named, with the setting it likely meant, and
+// its value never; settings, the master key, names the caller reads
+// itself (webhook secret_env) and the test harness's variables are not.
+func TestUnknownEnvNamesTyposNeverValues(t *testing.T) {
+	got := UnknownEnv([]string{
+		"PATH=/usr/bin",
+		"ALIASGATE_LISTEN_INBUOND=127.0.0.1:18080",
+		"ALIASGATE_LISTEN_INBOUND=127.0.0.1:18080",
+		"ALIASGATE_MASTER_KEY=c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=",
+		"ALIASGATE_ROUTES=4111111111111111",
+		"ALIASGATE_ACME_HOOK_SECRET=s3cr3t",
+		"ALIASGATE_TEST_NO_BROWSER=1",
+		"ALIASGATE_VAULT_VOLATILE_TTL=30m",
+	}, "ALIASGATE_ACME_HOOK_SECRET")
+	if len(got) != 2 {
+		t.Fatalf("UnknownEnv = %q, want the typo and ALIASGATE_ROUTES", got)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"ALIASGATE_LISTEN_INBUOND", "did you mean ALIASGATE_LISTEN_INBOUND", "ALIASGATE_ROUTES"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("UnknownEnv = %q, lacks %q", got, want)
+		}
+	}
+	for _, value := range []string{"127.0.0.1:18080", "4111111111111111", "s3cr3t"} {
+		if strings.Contains(all, value) {
+			t.Errorf("UnknownEnv echoes a value: %q", got)
+		}
+	}
+}
