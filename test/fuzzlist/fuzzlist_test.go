@@ -3,8 +3,10 @@ package fuzzlist
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -104,5 +106,65 @@ func TestScriptMinimizesByRuns(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[1-9][0-9]*x$`).MatchString(def[1]) {
 		t.Errorf("scripts/fuzz minimizes by %q: give a number of runs (such as 1000x), not a time", def[1])
+	}
+}
+
+// TestScriptToleratesOnlyTheDeadlineRace runs scripts/fuzz on a copy of the
+// repository's script with a stand-in `go` first on PATH: a target whose
+// fuzzing ends with Go 1.26's bare "context deadline exceeded"
+// (go.dev/issue/75804) passes only when it wrote no failing input and its
+// corpus replays clean; every other failure fails the run.
+func TestScriptToleratesOnlyTheDeadlineRace(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "..", "scripts", "fuzz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		fuzz    string // the stand-in's output and exit status for -fuzz
+		crasher bool   // the stand-in writes a failing input
+		replay  int    // exit status of the corpus replay
+		want    string
+		wantRC  int
+	}{
+		{"race", "--- FAIL: FuzzParse (15.0s)\n    context deadline exceeded\nFAIL\n", false, 0, "PASS (go.dev/issue/75804", 0},
+		{"race with a failing input", "--- FAIL: FuzzParse (15.0s)\n    context deadline exceeded\nFAIL\n", true, 0, " FAIL", 1},
+		{"race whose corpus fails", "--- FAIL: FuzzParse (15.0s)\n    context deadline exceeded\nFAIL\n", false, 1, " FAIL", 1},
+		{"a finding", "--- FAIL: FuzzParse (0.1s)\n    fuzz_test.go:9: wrong\nFAIL\n", true, 0, " FAIL", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "scripts"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "scripts", "fuzz"), script, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			crash := ""
+			if c.crasher {
+				crash = `mkdir -p routes/testdata/fuzz/FuzzParse && echo x > routes/testdata/fuzz/FuzzParse/new`
+			}
+			stub := "#!/bin/sh\ncase \"$*\" in\n*-fuzz*) printf '%s' '" + c.fuzz + "'; " + crash + "\n exit 1;;\n" +
+				"*) exit " + strconv.Itoa(c.replay) + ";;\nesac\n"
+			bin := filepath.Join(dir, "bin")
+			if err := os.MkdirAll(bin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(bin, "go"), []byte(stub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("bash", filepath.Join(dir, "scripts", "fuzz"), "1s", "FuzzParse")
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "FUZZ_LOG="+filepath.Join(dir, "log"))
+			out, err := cmd.CombinedOutput()
+			rc := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				rc = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if rc != c.wantRC || !strings.Contains(string(out), c.want) {
+				t.Errorf("exit %d, want %d; output lacks %q:\n%s", rc, c.wantRC, c.want, out)
+			}
+		})
 	}
 }
