@@ -59,13 +59,17 @@ func refExponent(mant string, exp int) (string, bool) {
 }
 
 func FuzzFindExponent(f *testing.F) {
-	for _, s := range []string{"4111111111111111000e-3", "4.111111111111111e15", "0e18", "1.e5", ".5e1", "4111111111111111e0e0", "9e999"} {
+	for _, s := range []string{"4111111111111111000e-3", "4.111111111111111e15", "0e18", "1.e5", ".5e1", "4111111111111111e0e0", "9e999",
+		`{"name":"exp","n":[4111111111111111E0,5555555555554444e0],"k":"eeeeeeeE"}`, "abcdefgh4111111111111111e0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := FindExponentString(s)
 		if b := FindExponent([]byte(s)); !slices.Equal(b, got) {
 			t.Fatalf("bytes %q, string %q", b, got)
+		}
+		if ref := findExponentRef(s); !slices.Equal(ref, got) {
+			t.Fatalf("%q: got %q, the byte-by-byte loop %q", s, got, ref)
 		}
 		for _, d := range got {
 			if len(d) < MinLen || len(d) > MaxLen || !Valid(d) || d[0] == '0' {
@@ -96,4 +100,43 @@ func FuzzFindExponent(f *testing.F) {
 			t.Fatalf("%q: got %q, want none", s, got)
 		}
 	})
+}
+
+// findExponentRef is findExponent reading every byte, the loop the
+// eight-at-a-time skip replaced (FuzzFindExponent compares them).
+func findExponentRef(b string) []string {
+	var out []string
+	for i := 1; i+1 < len(b); i++ {
+		if b[i] != 'e' && b[i] != 'E' || !isDigit(b[i-1]) && b[i-1] != '.' {
+			continue
+		}
+		j := i
+		for j > 0 && (isDigit(b[j-1]) || b[j-1] == '.') {
+			j--
+		}
+		k := i + 1
+		neg := b[k] == '-'
+		if b[k] == '+' || b[k] == '-' {
+			k++
+		}
+		start := k
+		for k < len(b) && isDigit(b[k]) {
+			k++
+		}
+		if k == start || k-start > 3 || strings.Count(b[j:i], ".") > 1 {
+			continue
+		}
+		exp := 0
+		for _, c := range b[start:k] {
+			exp = exp*10 + int(c-'0')
+		}
+		if neg {
+			exp = -exp
+		}
+		if d, ok := wholeValue(b[j:i], exp); ok {
+			out = append(out, d)
+		}
+		i = k - 1
+	}
+	return out
 }
