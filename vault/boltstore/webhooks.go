@@ -116,16 +116,48 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until ti
 const maxClaimScan = 200_000
 
 // ClaimDeliveriesSkipping implements webhooks.AccountSkipper. An index
-// entry names its delivery's account (written before: the delivery is read).
+// entry names its delivery's account (written before: the delivery is
+// read). The due entries are chosen in a read transaction, so a claim that
+// finds nothing it may take (nothing due, or only deliveries of skipped
+// accounts: a dispatcher claims again at every event and every attempt
+// that ends while such a backlog waits) neither scans the backlog inside
+// the write transaction every vault write waits for nor writes and syncs
+// the file; the write transaction then claims those of the chosen entries
+// that are still there.
 func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]webhooks.Delivery, error) {
-	due := false
+	var keys [][]byte
 	if err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketWebhookDue); b != nil {
-			k, _ := b.Cursor().First()
-			due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k[:8])) <= now.UnixNano()
+		due := tx.Bucket(bucketWebhookDue)
+		if due == nil {
+			return nil
+		}
+		db := tx.Bucket(bucketWebhookDeliveries)
+		c := due.Cursor()
+		scanned := 0
+		for k, v := c.First(); k != nil && len(keys) < max && scanned < maxClaimScan; k, v = c.Next() {
+			if len(k) < 8 || int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
+				break
+			}
+			scanned++
+			if len(skip) > 0 {
+				account := string(v)
+				if account == "" && db != nil {
+					d, ok, err := getDelivery(db, string(k[8:]))
+					if err != nil {
+						return err
+					}
+					if ok {
+						account = d.Account
+					}
+				}
+				if slices.Contains(skip, account) {
+					continue
+				}
+			}
+			keys = append(keys, bytes.Clone(k))
 		}
 		return nil
-	}); err != nil || !due {
+	}); err != nil || len(keys) == 0 {
 		if err != nil {
 			return nil, fmt.Errorf("boltstore: claim webhook deliveries: %w", err)
 		}
@@ -138,33 +170,10 @@ func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, 
 		if err != nil {
 			return err
 		}
-		var keys [][]byte
-		c := due.Cursor()
-		scanned := 0
-		for k, v := c.First(); k != nil && len(keys) < max && scanned < maxClaimScan; k, v = c.Next() {
-			if len(k) < 8 || int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
-				break
-			}
-			scanned++
-			if len(skip) > 0 {
-				account := string(v)
-				if account == "" {
-					d, ok, err := getDelivery(db, string(k[8:]))
-					if err != nil {
-						return err
-					}
-					account = d.Account
-					if !ok {
-						account = ""
-					}
-				}
-				if slices.Contains(skip, account) {
-					continue
-				}
-			}
-			keys = append(keys, bytes.Clone(k))
-		}
 		for _, k := range keys {
+			if due.Get(k) == nil {
+				continue // claimed, updated or removed since it was chosen
+			}
 			d, ok, err := getDelivery(db, string(k[8:]))
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -79,5 +80,54 @@ func TestClaimSkipsAccountsOfOldIndexEntries(t *testing.T) {
 	got, err := s.ClaimDeliveriesSkipping(context.Background(), "a", t0.Add(time.Second), t0.Add(time.Minute), 5, []string{"acct_a"})
 	if err != nil || len(got) != 1 || got[0].ID != ds[2].ID {
 		t.Fatalf("claim skipping acct_a: %v %v", got, err)
+	}
+}
+
+// TestClaimThatSkipsEveryDueDeliveryWritesNothing: while one account's
+// backlog is left out of the claims (its attempts under way), every wake
+// of the dispatcher (each published event, each attempt that ends) claims
+// again. A claim that finds only skipped deliveries must not take the
+// single write transaction (and its sync) every vault write waits for: it
+// used to, scanning the whole backlog inside it each time.
+func TestClaimThatSkipsEveryDueDeliveryWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	var ds []webhooks.Delivery
+	for i := range 50 {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		ds = append(ds, webhooks.Delivery{ID: fmt.Sprintf("dlv_%016x%016x", at.UnixNano(), i), EventID: fmt.Sprintf("evt_%d", i),
+			EventType: "card.created", Account: "acct_a", Endpoint: "ep1", Payload: json.RawMessage(`{}`),
+			State: webhooks.StatePending, CreatedAt: at, UpdatedAt: at, Due: at, Attempts: []webhooks.Attempt{}})
+	}
+	if err := s.AddDeliveries(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	for range 3 {
+		got, err := s.ClaimDeliveriesSkipping(context.Background(), "a", t0.Add(time.Second), t0.Add(time.Minute), 5, []string{"acct_a"})
+		if err != nil || len(got) != 0 {
+			t.Fatalf("claim skipping acct_a = %d, %v; want none", len(got), err)
+		}
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("a claim that found only skipped deliveries wrote the file (modified %v, then %v)", before.ModTime(), after.ModTime())
+	}
+	// The skipped deliveries are still due, and claimed when not skipped.
+	got, err := s.ClaimDeliveriesSkipping(context.Background(), "a", t0.Add(time.Second), t0.Add(time.Minute), 5, nil)
+	if err != nil || len(got) != 5 || got[0].ID != ds[0].ID {
+		t.Fatalf("claim = %d, %v; want acct_a's first five", len(got), err)
 	}
 }
