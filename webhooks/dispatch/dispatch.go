@@ -212,7 +212,8 @@ func (o *Dispatcher) Wake() {
 func (o *Dispatcher) Owner() string { return o.opts.Owner }
 
 // Run delivers due deliveries until ctx ends, then waits for the attempts
-// under way (each bounded by Timeout) and returns. Several Runs on one
+// under way (each bounded by Timeout), closes its idle connections to the
+// receivers and returns. Several Runs on one
 // store (several gateways on one PostgreSQL) share the work: each claim
 // leases its deliveries, so one delivery is attempted by one dispatcher
 // at a time; a dispatcher that dies leaves its lease to run out
@@ -224,7 +225,12 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(o.opts.PollInterval)
 	defer t.Stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		// The receivers' kept-alive connections (and the goroutines that
+		// read them) end with Run (TestRunLeavesNoGoroutineBehind).
+		o.client.CloseIdleConnections()
+	}()
 	for {
 		o.prune(ctx)
 		for ctx.Err() == nil {
