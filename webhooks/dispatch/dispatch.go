@@ -75,12 +75,13 @@ type Options struct {
 	// Retention is how long delivered and failed deliveries stay in the
 	// log.
 	Retention time.Duration
-	// Batch is how many deliveries one claim takes at most. An account
+	// Batch is how many deliveries one claim takes at most. An endpoint
 	// with Batch attempts under way is left out of the claims (with a
-	// store that can skip accounts, webhooks.AccountSkipper) until one
-	// ends, so its slow receiver or backlog holds back no other account;
-	// at most 4×Batch attempts run at once, and beyond that one for each
-	// account that has none under way.
+	// store that can skip endpoints, webhooks.EndpointSkipper) until one
+	// ends, so a slow receiver or its backlog holds back no other
+	// endpoint, of its account or another; at most 4×Batch attempts run
+	// at once, and beyond that one for each endpoint that has none under
+	// way.
 	Batch int
 	// Logger gets one line per failed attempt and per refused destination
 	// (never a secret, a payload or more of an answer than the excerpt).
@@ -104,7 +105,7 @@ type Dispatcher struct {
 	results   *prometheus.CounterVec // nil: no metrics
 	lastPrune time.Time
 
-	// mu guards the attempts under way: per account, by delivery and in
+	// mu guards the attempts under way: per endpoint, by delivery and in
 	// all. freed tells Run that one ended (room for a claim).
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -255,7 +256,7 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// dispatchOnce claims up to one batch, leaving out the accounts with a
+// dispatchOnce claims up to one batch, leaving out the endpoints with a
 // batch of attempts under way, and starts an attempt of each delivery it
 // got without waiting for them (wg counts them, freed is told when one
 // ends). more: the claim was full, so more may be due now.
@@ -266,14 +267,17 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 // account's events (its API client changing cards at its rate) kept them
 // waiting without end (review; TestSlowAccountDoesNotStarveOthers).
 //
-// When maxRunningBatches batches are under way, an account with no
+// When maxRunningBatches batches are under way, an endpoint with no
 // attempt under way still gets one delivery at a time (claims leaving out
-// every account with an attempt under way): with more slow accounts than
-// attempts run at once, the freed room went to the oldest due delivery,
-// always one of theirs, and an account whose receiver answers at once
+// every endpoint with an attempt under way): with more slow receivers
+// than attempts run at once, the freed room went to the oldest due
+// delivery, always one of theirs, and a receiver that answers at once
 // waited behind their whole backlogs (TestSeveralSlowAccountsDoNotStarveOthers).
-// The attempts beyond the bound are one per account, and accounts are
-// those of the configured endpoints.
+// The attempts beyond the bound are one per configured endpoint.
+//
+// Endpoints, not accounts, are left out: an account's receiver that
+// answers slowly held back the account's other endpoints while the whole
+// account was left out (TestSlowEndpointDoesNotStarveItsAccountsOtherEndpoint).
 //
 // A claimed delivery whose attempt is still under way is not attempted
 // again: claims go on while attempts run, and a lease that ran out before
@@ -285,18 +289,18 @@ func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (more
 	o.mu.Lock()
 	room := min(o.opts.Batch, maxRunningBatches*o.opts.Batch-o.running)
 	var skip []string
-	for account, n := range o.inFlight {
+	for endpoint, n := range o.inFlight {
 		if n >= o.opts.Batch || room <= 0 {
-			skip = append(skip, account)
+			skip = append(skip, endpoint)
 		}
 	}
 	o.mu.Unlock()
-	skipper, canSkip := o.store.(webhooks.AccountSkipper)
+	skipper, canSkip := o.store.(webhooks.EndpointSkipper)
 	if room <= 0 {
 		if !canSkip {
 			return false, nil
 		}
-		room = 1 // an account with nothing under way
+		room = 1 // an endpoint with nothing under way
 	}
 	now := o.now()
 	until := now.Add(o.opts.Timeout + leaseMargin)
@@ -317,7 +321,7 @@ func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (more
 			continue
 		}
 		o.underWay[d.ID] = true
-		o.inFlight[d.Account]++
+		o.inFlight[d.Endpoint]++
 		o.running++
 		o.mu.Unlock()
 		wg.Add(1)
@@ -339,8 +343,8 @@ const maxRunningBatches = 4
 func (o *Dispatcher) ended(d webhooks.Delivery) {
 	o.mu.Lock()
 	delete(o.underWay, d.ID)
-	if o.inFlight[d.Account]--; o.inFlight[d.Account] <= 0 {
-		delete(o.inFlight, d.Account)
+	if o.inFlight[d.Endpoint]--; o.inFlight[d.Endpoint] <= 0 {
+		delete(o.inFlight, d.Endpoint)
 	}
 	o.running--
 	o.mu.Unlock()

@@ -7,10 +7,10 @@
 // retried with exponential backoff and jitter until RetryFor, then failed;
 // a refused destination fails at once. Claims do not wait for the
 // attempts of the claim before (at most 4 batches run at once; beyond, an
-// account with no attempt under way still gets one at a time), and an
-// account with a batch of attempts under way is left out of the claims
-// (webhooks.AccountSkipper), so slow receivers and backlogs of some
-// accounts hold back no other account's deliveries. A delivery whose
+// endpoint with no attempt under way still gets one at a time), and an
+// endpoint with a batch of attempts under way is left out of the claims
+// (webhooks.EndpointSkipper), so slow receivers and their backlogs hold
+// back no other endpoint's deliveries, of their account or another. A delivery whose
 // attempt is under way is never attempted again by the same dispatcher,
 // even when its lease ran out and a claim gave it back. Handler is the operator's view of
 // the delivery log (list, one delivery, redeliver), and the metrics are
