@@ -76,6 +76,9 @@ func TestExactNamesAreThoseOfTheObjectsOwnStruct(t *testing.T) {
 		{`{"inner":{"value":"y"}}`, "/inner/value"}, // inner.Value, though doc's "value" is exact
 		{`{"list":[{"Value":"y"},{"vALUE":"z"}]}`, "/list/1/vALUE"},
 		{`{"Meta":{"a":"b"}}`, "/Meta"},
+		{`{"\u0056alue":"x"}`, "/Value"},                      // escaped: read as "Value"
+		{`{"\u0076alue":"x","inner":{"\u0056alue":"y"}}`, ""}, // escaped exact names
+		{`{"list":[{"\u212Aey":1,"\u0056ALUE":"z"}]}`, "/list/0/VALUE"},
 	} {
 		// What encoding/json does with it: an inexact member is read.
 		var d doc
