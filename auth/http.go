@@ -250,7 +250,8 @@ func writeOAuthJSON(w http.ResponseWriter, status int, v any) {
 // WWW-Authenticate Basic challenge) for missing or bad credentials and for
 // outbound clients, 429 temporarily_unavailable with Retry-After when the
 // authenticated client is over the Service's Limit (WithLimit: a token
-// request takes from the client's bucket like an API request), 503
+// request takes from the client's bucket like an API request, and every
+// answer after authentication carries X-RateLimit-Remaining), 503
 // temporarily_unavailable when the client store fails. Every answer
 // carries Cache-Control: no-store and Pragma: no-cache.
 func (s *Service) TokenHandler() http.Handler {
@@ -339,7 +340,12 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		// A token request is one of the client's requests: over its rate
 		// it could otherwise go on making the gateway read its record,
 		// sign and check tokens without limit.
-		if ok, wait, _ := s.limit(c.ID); !ok {
+		ok, wait, remaining := s.limit(c.ID)
+		if remaining >= 0 {
+			// What is left of the client's bucket, as on its API answers.
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+		}
+		if !ok {
 			after := retryAfter(wait)
 			w.Header().Set("Retry-After", after)
 			return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable",

@@ -19,6 +19,8 @@
 // name that is one of the API's only when letter case is ignored
 // ("Value", "ſtorage"), which encoding/json would read as it, is refused
 // (400 inexact_member), as a repeated member is (400 duplicate_member).
+// A member the API does not read (a meta object) is the client's own and
+// may hold any key.
 // Requests are application/json or application/vnd.api+json; answers are
 // application/json. Errors are VGS's error documents:
 // {"errors":[{"status":400,"title":"Bad request","detail":"…","href":"<request URL>"}]}

@@ -89,22 +89,25 @@ var (
 	ErrNotFinished = errors.New("webhooks: delivery is still pending")
 )
 
+// EndpointSkipper is implemented by stores whose claims can leave out the
+// deliveries to some endpoints (vault/boltstore, vault/pgstore). The
+// dispatcher leaves out the endpoints that have a claim's worth of
+// attempts under way, so that a receiver that answers slowly, and a
+// backlog of its events, never hold back the deliveries to the others:
+// another account's (review: they waited behind it, batch after batch),
+// or another endpoint of the same account (they waited behind it while
+// the claims left out the whole account).
+type EndpointSkipper interface {
+	// ClaimDeliveriesSkipping is ClaimDeliveries leaving out the
+	// deliveries to the endpoints (ids) in skip, which stay due as they
+	// were.
+	ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]Delivery, error)
+}
+
 // Store keeps the outbox: the deliveries and their attempts, in the
 // gateway's persistent store (vault/boltstore, vault/pgstore). Every
 // method is safe for concurrent use; with PostgreSQL several gateways
 // share one Store.
-// AccountSkipper is implemented by stores whose claims can leave out the
-// deliveries of some accounts (vault/boltstore, vault/pgstore). The
-// dispatcher leaves out the accounts that have a claim's worth of
-// attempts under way, so that one account's receiver that answers slowly,
-// and a backlog of that account's events, never hold back the deliveries
-// of the others (review: they waited behind it, batch after batch).
-type AccountSkipper interface {
-	// ClaimDeliveriesSkipping is ClaimDeliveries leaving out the
-	// deliveries of the accounts in skip, which stay due as they were.
-	ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]Delivery, error)
-}
-
 type Store interface {
 	// AddDeliveries writes the deliveries of one event, all or none.
 	AddDeliveries(ctx context.Context, ds []Delivery) error

@@ -196,3 +196,43 @@ func TestSecurityMdSaysWhichLimitsAreOn(t *testing.T) {
 	}
 	t.Logf("%d limits said to be off by default", n)
 }
+
+// TestDecisionsSayWhichLimitsAreOn: a row of docs/DECISIONS.md whose
+// "code does" cell names a limits key says "off by default" only of a
+// limit whose default is off. The per-client rate limit's row said it was
+// off by default (and why) while another row, config and README say it is
+// on at 50 a second.
+func TestDecisionsSayWhichLimitsAreOn(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "DECISIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := reflect.ValueOf(config.Default().Limits)
+	re := regexp.MustCompile("`limits\\.([a-z_]+)`")
+	rows := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| ") {
+			continue
+		}
+		does := cells[2]
+		keys := re.FindAllStringSubmatch(does, -1)
+		if len(keys) == 0 {
+			continue
+		}
+		rows++
+		if !strings.Contains(does, "off by default") {
+			continue
+		}
+		for _, k := range keys {
+			for i := range lim.NumField() {
+				if tag, _, _ := strings.Cut(lim.Type().Field(i).Tag.Get("yaml"), ","); tag == k[1] && !lim.Field(i).IsZero() {
+					t.Errorf("DECISIONS.md row %q says off by default; limits.%s defaults to %v", cells[0], k[1], lim.Field(i).Interface())
+				}
+			}
+		}
+	}
+	if rows == 0 {
+		t.Fatal("no row of DECISIONS.md names a limits key")
+	}
+}

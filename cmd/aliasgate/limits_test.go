@@ -416,16 +416,21 @@ func TestTokenRequestsCountAgainstTheClientsRate(t *testing.T) {
 		return res
 	}
 	for range 3 { // wrong secrets are not the client's requests
-		if res := token(a, "wrong"+a.Secret); res.StatusCode != 401 {
-			t.Fatalf("wrong secret: %d", res.StatusCode)
+		if res := token(a, "wrong"+a.Secret); res.StatusCode != 401 || res.Header.Get("X-RateLimit-Remaining") != "" {
+			t.Fatalf("wrong secret: %d, X-RateLimit-Remaining %q", res.StatusCode, res.Header.Get("X-RateLimit-Remaining"))
 		}
 	}
-	for i := range 2 {
-		if res := token(a, a.Secret); res.StatusCode != 200 {
-			t.Fatalf("token %d within the burst: %d", i+1, res.StatusCode)
+	// Each answer to the authenticated client carries what is left of its
+	// bucket, as config/README says of every answer of the limited APIs.
+	for i, left := range []string{"1", "0"} {
+		if res := token(a, a.Secret); res.StatusCode != 200 || res.Header.Get("X-RateLimit-Remaining") != left {
+			t.Fatalf("token %d within the burst: %d, X-RateLimit-Remaining %q, want %s", i+1, res.StatusCode, res.Header.Get("X-RateLimit-Remaining"), left)
 		}
 	}
 	res := token(a, a.Secret)
+	if got := res.Header.Get("X-RateLimit-Remaining"); got != "0" {
+		t.Errorf("token over the rate: X-RateLimit-Remaining %q, want 0", got)
+	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	var oe struct {

@@ -81,6 +81,22 @@ func TestMemberNamesAreExactThroughTheGateway(t *testing.T) {
 		t.Fatalf("exact document: %d %s", status, body)
 	}
 
+	// Members the API does not read are the client's own, whatever their
+	// keys: a meta object (JSON:API's place for them) or an unknown member
+	// holding "Value", "Data" or "Storage" is not refused, as encoding/json
+	// reads none of them (they were 400 inexact_member: every key of the
+	// document was checked against every name of the API).
+	status, body = call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"4111111111111111","format":"UUID","metadata":{"Value":"order-7","Storage":"eu"}}],"meta":{"Data":"trace-1","Classifiers":["a"]}}`, bearer)
+	if status != 201 || !strings.Contains(string(body), alias) {
+		t.Errorf("create with meta objects: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/aliases/delete", "application/json",
+		`{"data":[],"storage":"PERSISTENT","meta":{"Storage":"x"}}`, bearer)
+	if status >= 300 && strings.Contains(string(body), "inexact_member") {
+		t.Errorf("batch delete with a meta object: %d %s", status, body)
+	}
+
 	// The cryptogram request of the Card Management API.
 	status, body = call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
 		`{"data":{"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
@@ -98,7 +114,8 @@ func TestMemberNamesAreExactThroughTheGateway(t *testing.T) {
 	status, body = call(t, "POST", cryptogram, "application/vnd.api+json",
 		`{"data":{"attributes":{}},"Data":{"attributes":{"transaction_type":"card_on_file"}}}`, bearer)
 	refused("data and Data", status, body, "inexact_member", "/Data")
-	for _, ok := range []string{`{"data":{"attributes":{}}}`, `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, ``, `not json`} {
+	for _, ok := range []string{`{"data":{"attributes":{}}}`, `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, ``, `not json`,
+		`{"data":{"type":"cryptograms","attributes":{"transaction_type":"ecommerce"}},"meta":{"Data":"trace-1","Attributes":"x"}}`} {
 		if status, body = call(t, "POST", cryptogram, "application/vnd.api+json", ok, bearer); status != 200 || !strings.Contains(string(body), `"cryptogram"`) {
 			t.Errorf("cryptogram with %q: %d %s", ok, status, body)
 		}

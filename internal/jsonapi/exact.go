@@ -1,6 +1,8 @@
 package jsonapi
 
 import (
+	"encoding"
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"sync"
@@ -17,80 +19,173 @@ import (
 // parser that reads names exactly (a WAF, a front end, the proxy's
 // rewriter), which is the ambiguity the refusal of repeated members ends;
 // and a lone "ſtorage" is a member only the gateway reads. The Exact
-// decoders refuse, besides what Decode refuses, a member name that is not
-// one of the names v's types read (json tags, else Go field names) but
-// equals one of them once case is folded as encoding/json folds it: 400
-// inexact_member with the member's pointer. They are for documents read
-// into structs only: a map of client-chosen keys (the Card Management
-// API's meta) may hold keys that differ only in case, and is read with
-// Decode.
+// decoders refuse, besides what Decode refuses, a member name of an object
+// read into a struct that is not one of that struct's names (json tags,
+// else Go field names, promoted fields included) but equals one of them
+// once case is folded as encoding/json folds it: 400 inexact_member with
+// the member's pointer.
+//
+// Each object is checked against the struct it is read into, found by
+// walking v's type along the document, as encoding/json does: a member
+// encoding/json ignores (one the struct does not read) and the keys of a
+// map (a meta object, attributes read as map[string]json.RawMessage),
+// which encoding/json reads exactly, are the client's own and may differ
+// from an API name in case; the values of a map or slice of structs are
+// checked as those structs. What is read into an interface, a
+// json.RawMessage or another type that unmarshals itself is not looked
+// into: a handler that decodes such a value into a struct later checks it
+// itself.
 
-// fieldNames are the member names a Go type reads, as spelled and folded.
-type fieldNames struct {
-	exact, folded map[string]struct{}
+// shape is what checkMembers knows of the Go value a JSON value is read
+// into; nil is a value whose members encoding/json does not fold.
+type shape struct {
+	kind   shapeKind
+	fields map[string]*shape   // object of a struct: exact names → their values
+	folded map[string]struct{} // object of a struct: the names folded
+	elem   *shape              // array of a slice or array, object of a map
 }
 
-var fieldNamesCache sync.Map // reflect.Type → *fieldNames
+type shapeKind uint8
 
-// namesOf returns the member names v's type (and every type it holds) reads.
-func namesOf(v any) *fieldNames {
+const (
+	shapeStruct shapeKind = iota + 1
+	shapeList
+	shapeMap
+)
+
+var shapeCache sync.Map // reflect.Type → *shape
+
+// shapeOf returns the shape of the values v's type reads.
+func shapeOf(v any) *shape {
 	t := reflect.TypeOf(v)
-	if n, ok := fieldNamesCache.Load(t); ok {
-		return n.(*fieldNames)
+	if s, ok := shapeCache.Load(t); ok {
+		return s.(*shape)
 	}
-	n := &fieldNames{exact: map[string]struct{}{}, folded: map[string]struct{}{}}
-	collectNames(t, map[reflect.Type]bool{}, n)
-	fieldNamesCache.Store(t, n)
-	return n
+	s := buildShape(t, map[reflect.Type]*shape{})
+	shapeCache.Store(t, s)
+	return s
 }
 
-func collectNames(t reflect.Type, seen map[reflect.Type]bool, n *fieldNames) {
-	if t == nil || seen[t] {
+var (
+	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func buildShape(t reflect.Type, building map[reflect.Type]*shape) *shape {
+	for t != nil && t.Kind() == reflect.Pointer {
+		if t.Implements(unmarshalerType) || t.Implements(textUnmarshalerType) {
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t == nil || reflect.PointerTo(t).Implements(unmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		return nil
+	}
+	if s, ok := building[t]; ok {
+		return s // a recursive type
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
+			return nil // []byte is a base64 string
+		}
+		s := &shape{kind: shapeList}
+		building[t] = s
+		s.elem = buildShape(t.Elem(), building)
+		return s
+	case reflect.Map:
+		s := &shape{kind: shapeMap}
+		building[t] = s
+		s.elem = buildShape(t.Elem(), building)
+		return s
+	case reflect.Struct:
+		s := &shape{kind: shapeStruct, fields: map[string]*shape{}, folded: map[string]struct{}{}}
+		building[t] = s
+		addFields(s, t, building, map[reflect.Type]bool{})
+		return s
+	}
+	return nil
+}
+
+// addFields adds t's fields to s, and the promoted fields of its embedded
+// structs (a shallower name hides a deeper one).
+func addFields(s *shape, t reflect.Type, building map[reflect.Type]*shape, embedded map[reflect.Type]bool) {
+	if embedded[t] {
 		return
 	}
-	seen[t] = true
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
-		collectNames(t.Elem(), seen, n)
-	case reflect.Struct:
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			tag := f.Tag.Get("json")
-			if tag == "-" || (!f.IsExported() && !f.Anonymous) {
-				continue
-			}
-			name := tag
-			for j := 0; j < len(tag); j++ {
-				if tag[j] == ',' {
-					name = tag[:j]
-					break
-				}
-			}
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
-				collectNames(ft, seen, n) // promoted fields
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			n.exact[name] = struct{}{}
-			n.folded[foldName(name)] = struct{}{}
-			collectNames(f.Type, seen, n)
+	embedded[t] = true
+	var promoted []reflect.Type
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
 		}
+		name := tag
+		for j := 0; j < len(tag); j++ {
+			if tag[j] == ',' {
+				name = tag[:j]
+				break
+			}
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" {
+			if ft.Kind() == reflect.Struct {
+				promoted = append(promoted, ft)
+			}
+			if ft.Kind() == reflect.Struct || !f.IsExported() {
+				continue
+			}
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if _, ok := s.fields[name]; ok {
+			continue
+		}
+		s.fields[name] = buildShape(f.Type, building)
+		s.folded[foldName(name)] = struct{}{}
+	}
+	for _, p := range promoted {
+		addFields(s, p, building, embedded)
 	}
 }
 
-// inexact reports whether key is not a name n reads but folds to one.
-func (n *fieldNames) inexact(key string) bool {
-	if _, ok := n.exact[key]; ok {
+// inexact reports whether key is not a name of s's struct but folds to one.
+func (s *shape) inexact(key string) bool {
+	if s == nil || s.kind != shapeStruct {
 		return false
 	}
-	_, ok := n.folded[foldName(key)]
+	if _, ok := s.fields[key]; ok {
+		return false
+	}
+	_, ok := s.folded[foldName(key)]
 	return ok
+}
+
+// child is the shape of the value of the current member or element of an
+// object or array of shape s (nil: not looked into).
+func (s *shape) child(obj bool, key string) *shape {
+	switch {
+	case s == nil:
+		return nil
+	case obj && s.kind == shapeStruct:
+		return s.fields[key]
+	case obj && s.kind == shapeMap, !obj && s.kind == shapeList:
+		return s.elem
+	}
+	return nil
+}
+
+// opens is s if a JSON object (obj) or array is read as s, else nil.
+func (s *shape) opens(obj bool) *shape {
+	if s == nil || (s.kind == shapeList) == obj {
+		return nil
+	}
+	return s
 }
 
 // foldName folds s as encoding/json does when it matches member names to
@@ -133,7 +228,7 @@ func DecodeBodyExact(r *http.Request, limit int64, strict bool, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := checkMembers(body, namesOf(v)); err != nil {
+	if err := checkMembers(body, shapeOf(v)); err != nil {
 		return err
 	}
 	return decode(body, strict, v)
@@ -144,5 +239,5 @@ func DecodeBodyExact(r *http.Request, limit int64, strict bool, v any) error {
 // name v reads only when letter case is ignored. A body that is not JSON
 // is left to the caller (nil), for handlers that ignore such a body.
 func CheckMembersExact(body []byte, v any) error {
-	return checkMembers(body, namesOf(v))
+	return checkMembers(body, shapeOf(v))
 }

@@ -230,13 +230,15 @@ type frame struct {
 	key       string // the current member (objects)
 	idx       int    // the current element (arrays)
 	expectKey bool
+	shape     *shape // what the object or array is read into (Exact decoders)
 }
 
 // checkMembers walks body's tokens for repeated member names and excessive
-// nesting, and, with names, for member names that are names only once
+// nesting, and, with root (the shape of the value body is read into), for
+// member names of objects read into structs that are names only once
 // letter case is folded (exact.go). Syntax errors are left to the decoder,
 // which reports them.
-func checkMembers(body []byte, names *fieldNames) error {
+func checkMembers(body []byte, root *shape) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var stack []*frame
@@ -262,7 +264,12 @@ func checkMembers(body []byte, names *fieldNames) error {
 					return NewError(http.StatusBadRequest, "too_deep", "Bad Request",
 						fmt.Sprintf("the request body nests objects and arrays deeper than %d levels", MaxDepth))
 				}
-				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{'})
+				sh := root
+				if n := len(stack); n > 0 {
+					top := stack[n-1]
+					sh = top.shape.child(top.obj, top.key)
+				}
+				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{', shape: sh.opens(t == '{')})
 			default:
 				stack = stack[:len(stack)-1]
 				advance()
@@ -281,7 +288,7 @@ func checkMembers(body []byte, names *fieldNames) error {
 					return e
 				}
 				top.keys[t] = struct{}{}
-				if names != nil && names.inexact(t) {
+				if top.shape.inexact(t) {
 					e := NewError(http.StatusBadRequest, "inexact_member", "Bad Request",
 						"a member name differs from the API's name only in letter case; spell it exactly")
 					e.Objects[0].Source = &Source{Pointer: pointer(stack)}

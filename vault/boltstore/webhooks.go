@@ -17,9 +17,10 @@ import (
 // The webhook outbox (webhooks.Store): bucket webhook_deliveries maps a
 // delivery id (dlv_…, ordered by creation) to its JSON; webhook_due holds
 // Due (8 bytes, Unix nanoseconds, big endian) ‖ id of every pending
-// delivery, the order claims take them in, with the delivery's account as
-// the value (empty in entries written before: the delivery is read when a
-// claim skips accounts); webhook_done holds UpdatedAt ‖
+// delivery, the order claims take them in, with 0x01 ‖ the delivery's
+// endpoint id as the value (any other value, empty or an account, in
+// entries written before: the delivery is read when a claim skips
+// endpoints); webhook_done holds UpdatedAt ‖
 // id of every delivered or failed one, the order they are pruned in. The
 // buckets are made by the first write. One process holds the bbolt file,
 // so there is one dispatcher; the lease still guards a delivery against
@@ -57,12 +58,16 @@ func putDelivery(db, due, done *bolt.Bucket, d webhooks.Delivery) error {
 		return err
 	}
 	if d.State == webhooks.StatePending {
-		// The account in the index entry lets a claim skip accounts
+		// The endpoint in the index entry lets a claim skip endpoints
 		// without reading their deliveries (ClaimDeliveriesSkipping).
-		return due.Put(timeKey(d.Due, d.ID), []byte(d.Account))
+		return due.Put(timeKey(d.Due, d.ID), append([]byte{dueEndpointMark}, d.Endpoint...))
 	}
 	return done.Put(timeKey(d.UpdatedAt, d.ID), nil)
 }
+
+// dueEndpointMark starts the value of a due index entry that names its
+// delivery's endpoint.
+const dueEndpointMark = 0x01
 
 // dropIndex removes d's index entry.
 func dropIndex(due, done *bolt.Bucket, d webhooks.Delivery) error {
@@ -111,21 +116,55 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until ti
 }
 
 // maxClaimScan bounds the due index entries one claim looks at when it
-// skips accounts: a claim past a backlog of skipped deliveries larger than
+// skips endpoints: a claim past a backlog of skipped deliveries larger than
 // this finds nothing until the backlog shrinks.
 const maxClaimScan = 200_000
 
-// ClaimDeliveriesSkipping implements webhooks.AccountSkipper. An index
-// entry names its delivery's account (written before: the delivery is read).
+// ClaimDeliveriesSkipping implements webhooks.EndpointSkipper. An index
+// entry names its delivery's endpoint (written before: the delivery is
+// read). The due entries are chosen in a read transaction, so a claim that
+// finds nothing it may take (nothing due, or only deliveries to skipped
+// endpoints: a dispatcher claims again at every event and every attempt
+// that ends while such a backlog waits) neither scans the backlog inside
+// the write transaction every vault write waits for nor writes and syncs
+// the file; the write transaction then claims those of the chosen entries
+// that are still there.
 func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]webhooks.Delivery, error) {
-	due := false
+	var keys [][]byte
 	if err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketWebhookDue); b != nil {
-			k, _ := b.Cursor().First()
-			due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k[:8])) <= now.UnixNano()
+		due := tx.Bucket(bucketWebhookDue)
+		if due == nil {
+			return nil
+		}
+		db := tx.Bucket(bucketWebhookDeliveries)
+		c := due.Cursor()
+		scanned := 0
+		for k, v := c.First(); k != nil && len(keys) < max && scanned < maxClaimScan; k, v = c.Next() {
+			if len(k) < 8 || int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
+				break
+			}
+			scanned++
+			if len(skip) > 0 {
+				var endpoint string
+				if len(v) > 0 && v[0] == dueEndpointMark {
+					endpoint = string(v[1:])
+				} else if db != nil {
+					d, ok, err := getDelivery(db, string(k[8:]))
+					if err != nil {
+						return err
+					}
+					if ok {
+						endpoint = d.Endpoint
+					}
+				}
+				if slices.Contains(skip, endpoint) {
+					continue
+				}
+			}
+			keys = append(keys, bytes.Clone(k))
 		}
 		return nil
-	}); err != nil || !due {
+	}); err != nil || len(keys) == 0 {
 		if err != nil {
 			return nil, fmt.Errorf("boltstore: claim webhook deliveries: %w", err)
 		}
@@ -138,33 +177,10 @@ func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, 
 		if err != nil {
 			return err
 		}
-		var keys [][]byte
-		c := due.Cursor()
-		scanned := 0
-		for k, v := c.First(); k != nil && len(keys) < max && scanned < maxClaimScan; k, v = c.Next() {
-			if len(k) < 8 || int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
-				break
-			}
-			scanned++
-			if len(skip) > 0 {
-				account := string(v)
-				if account == "" {
-					d, ok, err := getDelivery(db, string(k[8:]))
-					if err != nil {
-						return err
-					}
-					account = d.Account
-					if !ok {
-						account = ""
-					}
-				}
-				if slices.Contains(skip, account) {
-					continue
-				}
-			}
-			keys = append(keys, bytes.Clone(k))
-		}
 		for _, k := range keys {
+			if due.Get(k) == nil {
+				continue // claimed, updated or removed since it was chosen
+			}
 			d, ok, err := getDelivery(db, string(k[8:]))
 			if err != nil {
 				return err

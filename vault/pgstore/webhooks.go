@@ -15,7 +15,7 @@ import (
 )
 
 // The webhook outbox (webhooks.Store) is the table webhook_deliveries
-// (migrations 0004, 0005). Every gateway on the database runs a
+// (migrations 0004 to 0006). Every gateway on the database runs a
 // dispatcher; a claim is one UPDATE over a SELECT … FOR UPDATE SKIP
 // LOCKED, so concurrent claims take disjoint rows, and a claimed row's due
 // moves to the end of its lease, so it is not due again until then. The
@@ -76,9 +76,9 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []webhooks.Delivery) error
 				}
 				// ON CONFLICT DO NOTHING: a retried transaction whose commit
 				// did land adds nothing twice.
-				if _, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (id, account, state, due, lease_owner, updated_at, record)
-					VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
-					d.ID, d.Account, string(d.State), d.Due, d.LeaseOwner, d.UpdatedAt, rec); err != nil {
+				if _, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (id, account, state, due, lease_owner, updated_at, record, endpoint)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+					d.ID, d.Account, string(d.State), d.Due, d.LeaseOwner, d.UpdatedAt, rec, d.Endpoint); err != nil {
 					return err
 				}
 			}
@@ -92,7 +92,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, until ti
 	return s.ClaimDeliveriesSkipping(ctx, owner, now, until, max, nil)
 }
 
-// ClaimDeliveriesSkipping implements webhooks.AccountSkipper.
+// ClaimDeliveriesSkipping implements webhooks.EndpointSkipper (the column
+// endpoint, migration 0006).
 func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, until time.Time, max int, skip []string) ([]webhooks.Delivery, error) {
 	if skip == nil {
 		skip = []string{}
@@ -110,7 +111,7 @@ func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, 
 		rows, err := s.pool.Query(ctx, `UPDATE webhook_deliveries d SET lease_owner = $1, due = $3,
 				lease_until = clock_timestamp() + $5 * interval '1 microsecond'
 			FROM (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due <= $2 AND lease_until <= clock_timestamp()
-				AND NOT (account = ANY($6)) ORDER BY due LIMIT $4 FOR UPDATE SKIP LOCKED) c
+				AND NOT (endpoint = ANY($6)) ORDER BY due LIMIT $4 FOR UPDATE SKIP LOCKED) c
 			WHERE d.id = c.id RETURNING d.record, d.due, d.lease_owner`, owner, now, until, max, lease, skip)
 		if err != nil {
 			return err

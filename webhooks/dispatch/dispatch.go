@@ -75,11 +75,13 @@ type Options struct {
 	// Retention is how long delivered and failed deliveries stay in the
 	// log.
 	Retention time.Duration
-	// Batch is how many deliveries one claim takes at most. An account
+	// Batch is how many deliveries one claim takes at most. An endpoint
 	// with Batch attempts under way is left out of the claims (with a
-	// store that can skip accounts, webhooks.AccountSkipper) until one
-	// ends, so its slow receiver or backlog holds back no other account;
-	// at most 4×Batch attempts run at once.
+	// store that can skip endpoints, webhooks.EndpointSkipper) until one
+	// ends, so a slow receiver or its backlog holds back no other
+	// endpoint, of its account or another; at most 4×Batch attempts run
+	// at once, and beyond that one for each endpoint that has none under
+	// way.
 	Batch int
 	// Logger gets one line per failed attempt and per refused destination
 	// (never a secret, a payload or more of an answer than the excerpt).
@@ -103,10 +105,11 @@ type Dispatcher struct {
 	results   *prometheus.CounterVec // nil: no metrics
 	lastPrune time.Time
 
-	// mu guards the attempts under way: per account and in all. freed
-	// tells Run that one ended (room for a claim).
+	// mu guards the attempts under way: per endpoint, by delivery and in
+	// all. freed tells Run that one ended (room for a claim).
 	mu       sync.Mutex
 	inFlight map[string]int
+	underWay map[string]bool // delivery ids
 	running  int
 	freed    chan struct{}
 }
@@ -121,7 +124,7 @@ func New(store webhooks.Store, opts Options) (*Dispatcher, error) {
 		return nil, err
 	}
 	o := &Dispatcher{store: store, endpoints: map[string]webhooks.Endpoint{}, log: opts.Logger, now: opts.Now, wake: make(chan struct{}, 1),
-		inFlight: map[string]int{}, freed: make(chan struct{}, 1)}
+		inFlight: map[string]int{}, underWay: map[string]bool{}, freed: make(chan struct{}, 1)}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -210,7 +213,8 @@ func (o *Dispatcher) Wake() {
 func (o *Dispatcher) Owner() string { return o.opts.Owner }
 
 // Run delivers due deliveries until ctx ends, then waits for the attempts
-// under way (each bounded by Timeout) and returns. Several Runs on one
+// under way (each bounded by Timeout), closes its idle connections to the
+// receivers and returns. Several Runs on one
 // store (several gateways on one PostgreSQL) share the work: each claim
 // leases its deliveries, so one delivery is attempted by one dispatcher
 // at a time; a dispatcher that dies leaves its lease to run out
@@ -222,7 +226,12 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(o.opts.PollInterval)
 	defer t.Stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		// The receivers' kept-alive connections (and the goroutines that
+		// read them) end with Run (TestRunLeavesNoGoroutineBehind).
+		o.client.CloseIdleConnections()
+	}()
 	for {
 		o.prune(ctx)
 		for ctx.Err() == nil {
@@ -247,7 +256,7 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// dispatchOnce claims up to one batch, leaving out the accounts with a
+// dispatchOnce claims up to one batch, leaving out the endpoints with a
 // batch of attempts under way, and starts an attempt of each delivery it
 // got without waiting for them (wg counts them, freed is told when one
 // ends). more: the claim was full, so more may be due now.
@@ -257,24 +266,47 @@ func (o *Dispatcher) Run(ctx context.Context) error {
 // account's deliveries back for that long, and a backlog of such an
 // account's events (its API client changing cards at its rate) kept them
 // waiting without end (review; TestSlowAccountDoesNotStarveOthers).
+//
+// When maxRunningBatches batches are under way, an endpoint with no
+// attempt under way still gets one delivery at a time (claims leaving out
+// every endpoint with an attempt under way): with more slow receivers
+// than attempts run at once, the freed room went to the oldest due
+// delivery, always one of theirs, and a receiver that answers at once
+// waited behind their whole backlogs (TestSeveralSlowAccountsDoNotStarveOthers).
+// The attempts beyond the bound are one per configured endpoint.
+//
+// Endpoints, not accounts, are left out: an account's receiver that
+// answers slowly held back the account's other endpoints while the whole
+// account was left out (TestSlowEndpointDoesNotStarveItsAccountsOtherEndpoint).
+//
+// A claimed delivery whose attempt is still under way is not attempted
+// again: claims go on while attempts run, and a lease that ran out before
+// its attempt was recorded (a wall clock that stepped, a slow record)
+// gave the same delivery back to this dispatcher, which POSTed it twice
+// at once (TestInFlightDeliveryIsNotAttemptedTwice). The claim renewed
+// the lease to this dispatcher, so the attempt under way records it.
 func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (more bool, err error) {
 	o.mu.Lock()
 	room := min(o.opts.Batch, maxRunningBatches*o.opts.Batch-o.running)
 	var skip []string
-	for account, n := range o.inFlight {
-		if n >= o.opts.Batch {
-			skip = append(skip, account)
+	for endpoint, n := range o.inFlight {
+		if n >= o.opts.Batch || room <= 0 {
+			skip = append(skip, endpoint)
 		}
 	}
 	o.mu.Unlock()
+	skipper, canSkip := o.store.(webhooks.EndpointSkipper)
 	if room <= 0 {
-		return false, nil
+		if !canSkip {
+			return false, nil
+		}
+		room = 1 // an endpoint with nothing under way
 	}
 	now := o.now()
 	until := now.Add(o.opts.Timeout + leaseMargin)
 	var ds []webhooks.Delivery
-	if s, ok := o.store.(webhooks.AccountSkipper); ok {
-		ds, err = s.ClaimDeliveriesSkipping(ctx, o.opts.Owner, now, until, room, skip)
+	if canSkip {
+		ds, err = skipper.ClaimDeliveriesSkipping(ctx, o.opts.Owner, now, until, room, skip)
 	} else {
 		ds, err = o.store.ClaimDeliveries(ctx, o.opts.Owner, now, until, room)
 	}
@@ -283,13 +315,19 @@ func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (more
 	}
 	for _, d := range ds {
 		o.mu.Lock()
-		o.inFlight[d.Account]++
+		if o.underWay[d.ID] {
+			o.mu.Unlock()
+			o.log.Warn("webhooks: delivery lease ran out while its attempt is under way; not attempted twice", "delivery", d.ID)
+			continue
+		}
+		o.underWay[d.ID] = true
+		o.inFlight[d.Endpoint]++
 		o.running++
 		o.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer o.ended(d.Account)
+			defer o.ended(d)
 			// A stop lets the attempt under way end (bounded by Timeout)
 			// and records it.
 			o.attempt(context.WithoutCancel(ctx), d)
@@ -301,11 +339,12 @@ func (o *Dispatcher) dispatchOnce(ctx context.Context, wg *sync.WaitGroup) (more
 // maxRunningBatches bounds the attempts under way: this many batches.
 const maxRunningBatches = 4
 
-// ended counts an attempt of account's as ended and tells Run.
-func (o *Dispatcher) ended(account string) {
+// ended counts the attempt of d as ended and tells Run.
+func (o *Dispatcher) ended(d webhooks.Delivery) {
 	o.mu.Lock()
-	if o.inFlight[account]--; o.inFlight[account] <= 0 {
-		delete(o.inFlight, account)
+	delete(o.underWay, d.ID)
+	if o.inFlight[d.Endpoint]--; o.inFlight[d.Endpoint] <= 0 {
+		delete(o.inFlight, d.Endpoint)
 	}
 	o.running--
 	o.mu.Unlock()

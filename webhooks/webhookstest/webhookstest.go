@@ -122,35 +122,37 @@ func Run(t *testing.T, open func(t *testing.T) webhooks.Store) {
 		}
 	})
 
-	t.Run("a claim skips the accounts it is told to", func(t *testing.T) {
+	t.Run("a claim skips the endpoints it is told to", func(t *testing.T) {
 		s := open(t)
-		sk, ok := s.(webhooks.AccountSkipper)
+		sk, ok := s.(webhooks.EndpointSkipper)
 		if !ok {
-			t.Fatal("the store cannot skip accounts in a claim (webhooks.AccountSkipper)")
+			t.Fatal("the store cannot skip endpoints in a claim (webhooks.EndpointSkipper)")
 		}
 		var ds []webhooks.Delivery
-		for i := range 6 { // a0 a1 a2 a3 (acct_a), then b4 b5 (acct_b)
-			account := "acct_a"
+		for i := range 6 { // a0 a1 a2 a3 (ep_a), then b4 b5 (ep_b), all of one account
+			d := delivery(i, "acct_a", t0.Add(time.Duration(i)*time.Millisecond))
+			d.Endpoint = "ep_a"
 			if i >= 4 {
-				account = "acct_b"
+				d.Endpoint = "ep_b"
 			}
-			ds = append(ds, delivery(i, account, t0.Add(time.Duration(i)*time.Millisecond)))
+			ds = append(ds, d)
 		}
 		if err := s.AddDeliveries(ctx, ds); err != nil {
 			t.Fatal(err)
 		}
 		now := t0.Add(time.Second)
-		got, err := sk.ClaimDeliveriesSkipping(ctx, "a", now, now.Add(time.Minute), 3, []string{"acct_a"})
+		got, err := sk.ClaimDeliveriesSkipping(ctx, "a", now, now.Add(time.Minute), 3, []string{"ep_a"})
 		if err != nil || len(got) != 2 || got[0].ID != ds[4].ID || got[1].ID != ds[5].ID {
-			t.Fatalf("claim skipping acct_a = %v, %v; want acct_b's two", ids(got), err)
+			t.Fatalf("claim skipping ep_a = %v, %v; want ep_b's two", ids(got), err)
 		}
-		// acct_a's stay due, oldest first; an empty skip list skips none.
-		got, err = sk.ClaimDeliveriesSkipping(ctx, "b", now, now.Add(time.Minute), 3, nil)
+		// ep_a's stay due, oldest first; an empty skip list skips none;
+		// an account's name is no endpoint.
+		got, err = sk.ClaimDeliveriesSkipping(ctx, "b", now, now.Add(time.Minute), 3, []string{"acct_a"})
 		if err != nil || len(got) != 3 || got[0].ID != ds[0].ID || got[2].ID != ds[2].ID {
-			t.Fatalf("claim = %v, %v; want acct_a's first three", ids(got), err)
+			t.Fatalf("claim = %v, %v; want ep_a's first three", ids(got), err)
 		}
-		if got, err = sk.ClaimDeliveriesSkipping(ctx, "b", now, now.Add(time.Minute), 3, []string{"acct_b"}); err != nil || len(got) != 1 || got[0].ID != ds[3].ID {
-			t.Fatalf("claim = %v, %v; want acct_a's last", ids(got), err)
+		if got, err = sk.ClaimDeliveriesSkipping(ctx, "b", now, now.Add(time.Minute), 3, []string{"ep_b"}); err != nil || len(got) != 1 || got[0].ID != ds[3].ID {
+			t.Fatalf("claim = %v, %v; want ep_a's last", ids(got), err)
 		}
 	})
 
