@@ -28,8 +28,9 @@ import (
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (encodedParts), and numbers in exponent notation
-// as the integers they spell (pan.FindExponent); a card number found there cannot
-// be masked, so redact refuses it.
+// as the integers they spell (pan.FindExponent, escaped 'e' and sign
+// included); a card number found there cannot be masked, so redact
+// refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //
@@ -138,7 +139,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				for _, c := range pan.FindString(v) {
 					hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
 				}
-				if strings.ContainsAny(v, "eE") {
+				if strings.ContainsAny(v, "eE%\\&") { // an escaped e too
 					for _, d := range pan.FindExponentString(v) {
 						hits = append(hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 					}

@@ -1,6 +1,7 @@
 package pan
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -11,18 +12,72 @@ import (
 // reads only whole (as a group of 20+ digits or a Luhn-invalid run), while
 // JSON.parse, parseFloat or Jackson (into a long) read them as the integer
 // 4111111111111111. A number here is a mantissa of ASCII digits with at most
-// one '.', then 'e' or 'E', an optional sign and one to three exponent
-// digits; it is returned when its value is a whole number of MinLen to
-// MaxLen significant digits that passes the Luhn check. The returned
+// one '.', then 'e' or 'E', an optional sign and the exponent's digits
+// (leading zeros allowed, as JSON allows them); it is returned when its
+// value is a whole number of MinLen to MaxLen significant digits that
+// passes the Luhn check. The returned
 // strings are the digits of the value, which no longer appear in b as
-// such: a caller cannot mask them in place. Linear in the length of b; it
-// allocates only for a number it returns.
-func FindExponent(b []byte) []string { return findExponent(b) }
+// such: a caller cannot mask them in place. Escapes of the characters of
+// a number are read decoded as well (findExponentEsc). Linear in the
+// length of b; it allocates for a number it returns, and one copy of b
+// when b escapes a character of a number.
+func FindExponent(b []byte) []string { return findExponentEsc(b) }
 
 // FindExponentString is FindExponent over a string.
-func FindExponentString(s string) []string { return findExponent(s) }
+func FindExponentString(s string) []string { return findExponentEsc(s) }
 
-func findExponent[T string | []byte](b T) []string {
+// findExponentEsc reads s as it is and, when it spells a character of a
+// number with an escape (the percent-encoding of a form or a URL, a JSON
+// string's \u0065, an XML character reference: "4111111111111111000%65-3"
+// is "4111111111111111000e-3" to the app that decodes it), with those
+// escapes decoded too. The numbers of the second reading that the first
+// did not find are added after the first's.
+func findExponentEsc[T text](s T) []string {
+	out := findExponent(s)
+	if d := unescapeNumber(s); d != nil {
+		for _, n := range findExponent(d) {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
+// that spells an ASCII character of a number (a digit, '.', 'e', 'E', '+',
+// '-') replaced by that character; nil when s has none (no allocation).
+func unescapeNumber[T text](s T) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '%' && c != '\\' && c != '&' {
+			continue
+		}
+		cp, n := escape(s, i)
+		if n == 0 || !numberChar(cp) {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(s))
+		}
+		out = append(append(out, s[last:i]...), byte(cp))
+		i += n - 1
+		last = i + 1
+	}
+	if out == nil {
+		return nil
+	}
+	return append(out, s[last:]...)
+}
+
+// numberChar reports whether cp is an ASCII character of a number in
+// exponent notation.
+func numberChar(cp rune) bool {
+	return cp >= '0' && cp <= '9' || cp == '.' || cp == 'e' || cp == 'E' || cp == '+' || cp == '-'
+}
+
+func findExponent[T text](b T) []string {
 	var out []string
 	for i := 1; i+1 < len(b); i++ {
 		if b[i] != 'e' && b[i] != 'E' || !isDigit(b[i-1]) && b[i-1] != '.' {
@@ -45,10 +100,21 @@ func findExponent[T string | []byte](b T) []string {
 		for k < len(b) && isDigit(b[k]) {
 			k++
 		}
-		if k == start || k-start > 3 || dots > 1 {
+		if k == start || dots > 1 {
 			continue
 		}
-		exp, _ := strconv.Atoi(string(b[start:k]))
+		// Leading zeros count for nothing ("e-0003" is e-3 to every
+		// parser); an exponent of ten or more significant digits is too
+		// large for a whole card number of any mantissa a body can hold.
+		sig := start
+		for sig < k-1 && b[sig] == '0' {
+			sig++
+		}
+		if k-sig > 9 {
+			i = k - 1
+			continue
+		}
+		exp, _ := strconv.Atoi(string(b[sig:k]))
 		if neg {
 			exp = -exp
 		}

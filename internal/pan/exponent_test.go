@@ -22,19 +22,26 @@ func TestFindExponent(t *testing.T) {
 		{`4111111111111111` + zeros + `e-990`, []string{"4111111111111111"}},
 		{`37828224631e4 and 378282246310005e0`, []string{"378282246310005"}}, // 378282246310000 fails the Luhn check
 		{`4111111111111111e0,5555555555554444e0`, []string{"4111111111111111", "5555555555554444"}},
-		{`4111111111111112000e-3`, nil},                            // Luhn-invalid
-		{`4111111111111111001e-3`, nil},                            // not a whole number
-		{`4.111111111111111e14`, nil},                              // 411111111111111.1
-		{`4111111111111111e4`, nil},                                // 20 digits
-		{`0e18`, nil},                                              // zero, not eighteen zeros
-		{`4111111111111111e`, nil},                                 // no exponent digits
-		{`4111111111111111e-`, nil},                                // no exponent digits
-		{`41111111111111110e-1000`, nil},                           // four exponent digits
-		{`4.1.11111111111111e15`, nil},                             // two points
-		{`e15 E-3 e+ .e5 1e1`, nil},                                // nothing of card length
-		{`4111111111111111`, nil},                                  // no exponent: Find's business
-		{`4111 1111 1111 1111e0`, nil},                             // a mantissa is one run of digits
-		{`x4111111111111111000e-3y`, []string{"4111111111111111"}}, // letters around it do not matter to a parser reading the number
+		{`4111111111111112000e-3`, nil},                             // Luhn-invalid
+		{`4111111111111111001e-3`, nil},                             // not a whole number
+		{`4.111111111111111e14`, nil},                               // 411111111111111.1
+		{`4111111111111111e4`, nil},                                 // 20 digits
+		{`0e18`, nil},                                               // zero, not eighteen zeros
+		{`4111111111111111e`, nil},                                  // no exponent digits
+		{`4111111111111111e-`, nil},                                 // no exponent digits
+		{`41111111111111110e-1000`, nil},                            // not a whole number
+		{`4111111111111111000e-0003`, []string{"4111111111111111"}}, // JSON allows leading zeros in the exponent
+		{`4111111111111111` + zeros + `0000000000e-1000`, []string{"4111111111111111"}},
+		{`4111111111111111e-9999999999`, nil},                                // ten exponent digits
+		{`n=4111111111111111000%65-3`, []string{"4111111111111111"}},         // a form's percent-encoding
+		{`"4111111111111111000\u0045\u002d3"`, []string{"4111111111111111"}}, // a JSON string's escapes
+		{`4111111111111111000&#101;-3`, []string{"4111111111111111"}},        // an XML character reference
+		{`4111111111111111000e-3 %41`, []string{"4111111111111111"}},         // once, however many readings
+		{`4.1.11111111111111e15`, nil},                                       // two points
+		{`e15 E-3 e+ .e5 1e1`, nil},                                          // nothing of card length
+		{`4111111111111111`, nil},                                            // no exponent: Find's business
+		{`4111 1111 1111 1111e0`, nil},                                       // a mantissa is one run of digits
+		{`x4111111111111111000e-3y`, []string{"4111111111111111"}},           // letters around it do not matter to a parser reading the number
 	}
 	for _, tt := range tests {
 		got := FindExponent([]byte(tt.in))
@@ -78,7 +85,13 @@ func FuzzFindExponent(f *testing.F) {
 			return
 		}
 		digits := strings.TrimPrefix(strings.TrimPrefix(e, "+"), "-")
-		if digits == "" || len(digits) > 3 || strings.Trim(digits, "0123456789") != "" {
+		if digits == "" || strings.Trim(digits, "0123456789") != "" {
+			return
+		}
+		if digits = strings.TrimLeft(digits, "0"); digits == "" {
+			digits = "0" // leading zeros count for nothing
+		}
+		if len(digits) > 4 {
 			return
 		}
 		exp := 0
