@@ -310,8 +310,13 @@ func wide(body []byte, mt string, params map[string]string) bool {
 }
 
 // wideCharset reports whether a charset parameter (lower case) names
-// UTF-16 or UTF-32, which the guard reads with its NUL bytes dropped.
+// UTF-16 or UTF-32, which the guard reads with its NUL bytes dropped. The
+// WHATWG labels of UTF-8 that start like one ("unicode-1-1-utf-8") are
+// UTF-8.
 func wideCharset(cs string) bool {
+	if asciiCharset(cs) {
+		return false
+	}
 	return strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
 		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode")
 }
@@ -320,32 +325,58 @@ func wideCharset(cs string) bool {
 // none) names an encoding that writes ASCII digits, separators and letters
 // as ASCII bytes, so that the filters and the card-number finder read the
 // body as the app does: UTF-8, US-ASCII, "binary" (bytes as they are,
-// libmagic's label for files), the ISO 8859 and Windows code
-// pages, KOI8, the DOS code pages below, and the CJK encodings whose ASCII
-// range is ASCII (Shift_JIS, EUC, GB, Big5). Not: EBCDIC (IBM037, cp1047…:
+// libmagic's label for files), the ISO 8859 and Windows code pages, KOI8,
+// the DOS code pages of dosCodePages, and the CJK encodings whose ASCII
+// range is ASCII (Shift_JIS, EUC, GB, Big5), under the names clients send:
+// IANA's and the WHATWG Encoding Standard's labels, Java's (ISO8859_1,
+// Cp1252, MS949, EUC_JP), Python's (latin-1, utf_8) and .NET's WebName
+// (ks_c_5601-1987, IBM437, windows-874). Not: EBCDIC (IBM037, cp1047…:
 // digits are 0xF0–0xF9), UTF-7 (digits may be base64), ISO-2022 (escapes
-// switch to two-byte sets that spell full-width digits), and any name not
-// listed.
+// switch to two-byte sets that spell full-width digits), HZ, IBM864 (its
+// '%' is not ASCII's), and any name not listed.
 func asciiCharset(cs string) bool {
 	switch cs {
-	case "", "utf-8", "utf8", "utf_8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
-		"koi8-r", "koi8-u", "shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932",
-		"euc-jp", "euc-kr", "euc-cn", "gb2312", "gbk", "gb18030", "cp936", "big5", "big5-hkscs", "cp949",
-		"cp950", "tis-620", "macintosh", "macroman", "x-mac-roman", "cp437", "cp850", "cp852", "cp866", "cp874",
-		"cp819", "ibm819", "iso-ir-100", "csisolatin1":
+	case "", "utf-8", "utf8", "utf_8", "u8", "cp65001", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8",
+		"x-unicode20utf8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
+		"koi8-r", "koi8-u", "koi8_r", "koi8-ru", "koi", "koi8", "cskoi8r",
+		"shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932", "ms932", "csshiftjis",
+		"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "cseucpkdfmtjapanese",
+		"euc-kr", "euc_kr", "euckr", "cseuckr", "korean", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601",
+		"csksc56011987", "iso-ir-149", "windows-949", "ms949", "cp949",
+		"euc-cn", "gb2312", "gb_2312", "gb_2312-80", "csgb2312", "csiso58gb231280", "iso-ir-58", "chinese",
+		"gbk", "x-gbk", "gb18030", "cp936", "ms936", "windows-936",
+		"big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5", "cp950", "ms950", "windows-950",
+		"tis-620", "tis620", "macintosh", "macroman", "mac", "csmacintosh", "x-mac-roman", "x-mac-cyrillic",
+		"x-mac-ukrainian", "x-user-defined", "cp819", "ibm819", "iso-ir-100", "csisolatin1", "csibm866":
 		return true
 	}
-	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "windows-125", "cp125", "x-cp125", "latin"} {
+	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "iso8859_", "iso8859", "windows-125", "cp125",
+		"x-cp125", "latin", "latin-", "latin_"} {
 		rest, ok := strings.CutPrefix(cs, p)
 		if !ok {
 			continue
 		}
 		num, year, hasYear := strings.Cut(rest, ":") // "iso_8859-1:1987", the IANA name
+		// iso-8859-8-i, iso-8859-6-e: Hebrew and Arabic in logical or
+		// visual order, the same bytes.
+		num = strings.TrimSuffix(strings.TrimSuffix(num, "-i"), "-e")
 		if allDigits(num) && (!hasYear || allDigits(year)) {
 			return true
 		}
 	}
+	for _, p := range []string{"cp", "ibm", "ibm-", "ms", "windows-", "dos-", "x-ibm", ""} {
+		if rest, ok := strings.CutPrefix(cs, p); ok && dosCodePages[strings.TrimLeft(rest, "0")] {
+			return true
+		}
+	}
 	return false
+}
+
+// dosCodePages are the DOS and OEM code pages whose lower half is ASCII
+// (IBM437, ibm850, cp866, windows-874…); not IBM864, whose '%' is not.
+var dosCodePages = map[string]bool{
+	"437": true, "737": true, "775": true, "850": true, "852": true, "855": true, "857": true, "858": true,
+	"860": true, "861": true, "862": true, "863": true, "865": true, "866": true, "869": true, "874": true,
 }
 
 // errXMLEntities: an XML body declares entities, which the app's parser may

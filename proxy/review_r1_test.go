@@ -63,3 +63,55 @@ routes:
 		}
 	}
 }
+
+// TestCharsetNamesClientsSend: a JSON body declared in an ASCII superset
+// under a name real clients send — .NET's WebName (ks_c_5601-1987,
+// IBM437, windows-874), Java's legacy names (ISO8859_1, MS949), Python's
+// (latin-1), the WHATWG labels (unicode-1-1-utf-8, iso88591,
+// x-user-defined) — is read and redacted like UTF-8; it was refused 415
+// unsupported_charset. Encodings that are not ASCII supersets are still
+// refused.
+func TestCharsetNamesClientsSend(t *testing.T) {
+	const doc = `
+routes:
+  - id: json
+    direction: inbound
+    host: "*"
+    path_prefix: /json
+    upstream: {{UP}}
+    leak_guard: block
+    filters:
+      - id: card-json
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, classifiers: [pan]}
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	body := `{"card":{"number":"` + testPAN + `"},"amount":1e3,"rate":12.5E-2}`
+	for _, cs := range []string{"UTF-8", `"utf-8"`, "utf8", "ks_c_5601-1987", "IBM437", "ibm850", "cp866", "windows-874",
+		"ISO8859_1", "ISO8859_15", "MS949", "EUC_JP", "latin-1", "unicode-1-1-utf-8", "iso88591", "iso-8859-8-i",
+		"x-user-defined", "IBM00858", "Windows-1252"} {
+		n := len(up.requests())
+		resp, b := g.do(t, "POST", "/json", "application/json; charset="+cs, strings.NewReader(body), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("charset=%s: want 200, got %d %s", cs, resp.StatusCode, b)
+			continue
+		}
+		got := up.requests()
+		if len(got) != n+1 || strings.Contains(string(got[n].Body), testPAN) || !strings.Contains(string(got[n].Body), `"amount":1e3`) {
+			t.Errorf("charset=%s: the upstream got %d requests, last %q", cs, len(got)-n, obstestMask(string(got[len(got)-1].Body)))
+		}
+	}
+	n := len(up.requests())
+	for _, cs := range []string{"ibm037", "cp1047", "ibm864", "utf-7", "iso-2022-jp", "x-unknown"} {
+		resp, b := g.do(t, "POST", "/json", "application/json; charset="+cs, strings.NewReader(body), nil)
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("charset=%s: want 415, got %d %s", cs, resp.StatusCode, b)
+		}
+	}
+	if got := len(up.requests()); got != n {
+		t.Errorf("the upstream got %d requests in charsets it cannot read", got-n)
+	}
+}
