@@ -13,7 +13,8 @@ import (
 // and more, or whose 'e' or sign is escaped where the app decodes escapes
 // (a form's or a query's percent-encoding, a JSON string's \u0065, a
 // header), is the card number it spells to the app: refused by block and
-// redact, as "4111111111111111000e-3" is.
+// redact, as "4111111111111111000e-3" is. So is a number a parser into a
+// double (JSON.parse) rounds to a card number: 4111111111111110.9.
 func TestLeakGuardReadsExponentsAsParsersDo(t *testing.T) {
 	const doc = `
 routes:
@@ -41,6 +42,8 @@ routes:
 		"query, e percent-encoded":         {"?n=4111111111111111000%65-3", "", "", ""},
 		"JSON string, e escaped":           {"", "application/json", `{"n":"4111111111111111000\u0065-3"}`, ""},
 		"header, e percent-encoded":        {"", "", "", "4111111111111111000%65-3"},
+		"JSON fraction a double rounds up": {"", "application/json", `{"n":4111111111111110.9}`, ""},
+		"JSON exponent a double rounds":    {"", "application/json", `{"n":4111111111111110999e-3}`, ""},
 	}
 	for name, m := range bad {
 		for _, path := range []string{"/block", "/redact"} {

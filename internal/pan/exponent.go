@@ -1,6 +1,7 @@
 package pan
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +16,9 @@ import (
 // one '.', then 'e' or 'E', an optional sign and the exponent's digits
 // (leading zeros allowed, as JSON allows them); it is returned when its
 // value is a whole number of MinLen to MaxLen significant digits that
-// passes the Luhn check. The returned
+// passes the Luhn check, or when a parser into a double rounds it to one
+// ("4111111111111110999e-3", and "4111111111111110.9" without an
+// exponent: 4111111111111111 to JavaScript; roundedValue). The returned
 // strings are the digits of the value, which no longer appear in b as
 // such: a caller cannot mask them in place. Escapes of the characters of
 // a number are read decoded as well (findExponentEsc). Linear in the
@@ -33,9 +36,9 @@ func FindExponentString(s string) []string { return findExponentEsc(s) }
 // escapes decoded too. The numbers of the second reading that the first
 // did not find are added after the first's.
 func findExponentEsc[T text](s T) []string {
-	out := findExponent(s)
+	out := findRounded(s, findExponent(s))
 	if d := unescapeNumber(s); d != nil {
-		for _, n := range findExponent(d) {
+		for _, n := range findRounded(d, findExponent(d)) {
 			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}
@@ -120,10 +123,76 @@ func findExponent[T text](b T) []string {
 		}
 		if d, ok := wholeValue(string(b[j:i]), exp); ok {
 			out = append(out, d)
+		} else if d, ok := roundedValue(string(b[j:i]), exp); ok {
+			out = append(out, d)
 		}
 		i = k - 1
 	}
 	return out
+}
+
+// findRounded returns the card numbers b spells as decimal fractions
+// without an exponent that a parser into a double (JSON.parse, parseFloat,
+// Number) rounds to a whole number ("4111111111111110.9" is
+// 4111111111111111 to JavaScript), when that whole number is not the
+// fraction's integer part, which Find reads. Linear in the length of b.
+func findRounded[T text](b T, out []string) []string {
+	for i := 1; i+1 < len(b); i++ {
+		if b[i] != '.' || !isDigit(b[i-1]) || !isDigit(b[i+1]) {
+			continue
+		}
+		j := i
+		for j > 0 && isDigit(b[j-1]) {
+			j--
+		}
+		k := i + 1
+		for k < len(b) && isDigit(b[k]) {
+			k++
+		}
+		if j > 0 && b[j-1] == '.' || k < len(b) && (b[k] == 'e' || b[k] == 'E' || b[k] == '.') {
+			// Not one decimal fraction: two points, or an exponent
+			// (findExponent's).
+			i = k - 1
+			continue
+		}
+		z := j
+		for z < i && b[z] == '0' {
+			z++
+		}
+		if i-z < MinLen-1 || i-z > 17 {
+			i = k - 1 // of no card's length: no allocation
+			continue
+		}
+		if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+		i = k - 1
+	}
+	return out
+}
+
+// roundedValue returns the digits of the double nearest to mant×10^exp
+// (as JavaScript's Number and Go's ParseFloat round) when it is a whole
+// number below 2^53 (where every whole number is a double: the digits are
+// the value's) of MinLen to MaxLen digits passing the Luhn check. Only a
+// value of about card length is parsed.
+func roundedValue(mant string, exp int) (string, bool) {
+	whole, frac, _ := strings.Cut(mant, ".")
+	mag := exp // the number of digits of the whole part, about
+	if w := strings.TrimLeft(whole, "0"); w != "" {
+		mag += len(w)
+	} else {
+		mag -= len(frac) - len(strings.TrimLeft(frac, "0"))
+	}
+	if mag < MinLen-1 || mag > 17 {
+		return "", false
+	}
+	f, err := strconv.ParseFloat(mant+"e"+strconv.Itoa(exp), 64)
+	if err != nil || f != math.Trunc(f) || f >= 1<<53 {
+		return "", false
+	}
+	d := strconv.FormatFloat(f, 'f', 0, 64)
+	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
 }
 
 // wholeValue returns the digits of mant×10^exp (mant digits with at most

@@ -1,6 +1,7 @@
 package pan
 
 import (
+	"math"
 	"math/big"
 	"slices"
 	"strings"
@@ -23,7 +24,8 @@ func TestFindExponent(t *testing.T) {
 		{`37828224631e4 and 378282246310005e0`, []string{"378282246310005"}}, // 378282246310000 fails the Luhn check
 		{`4111111111111111e0,5555555555554444e0`, []string{"4111111111111111", "5555555555554444"}},
 		{`4111111111111112000e-3`, nil},                             // Luhn-invalid
-		{`4111111111111111001e-3`, nil},                             // not a whole number
+		{`4111111111111111001e-3`, []string{"4111111111111111"}},    // 4111111111111111.001: a double rounds it to a whole number
+		{`4111111111111111400e-3`, nil},                             // 4111111111111111.5 to a double                             // not a whole number
 		{`4.111111111111111e14`, nil},                               // 411111111111111.1
 		{`4111111111111111e4`, nil},                                 // 20 digits
 		{`0e18`, nil},                                               // zero, not eighteen zeros
@@ -37,11 +39,18 @@ func TestFindExponent(t *testing.T) {
 		{`"4111111111111111000\u0045\u002d3"`, []string{"4111111111111111"}}, // a JSON string's escapes
 		{`4111111111111111000&#101;-3`, []string{"4111111111111111"}},        // an XML character reference
 		{`4111111111111111000e-3 %41`, []string{"4111111111111111"}},         // once, however many readings
-		{`4.1.11111111111111e15`, nil},                                       // two points
-		{`e15 E-3 e+ .e5 1e1`, nil},                                          // nothing of card length
-		{`4111111111111111`, nil},                                            // no exponent: Find's business
-		{`4111 1111 1111 1111e0`, nil},                                       // a mantissa is one run of digits
-		{`x4111111111111111000e-3y`, []string{"4111111111111111"}},           // letters around it do not matter to a parser reading the number
+		{`4111111111111110999e-3`, []string{"4111111111111111"}},             // 4111111111111110.999: a double rounds it up
+		{`{"n":4111111111111110.9}`, []string{"4111111111111111"}},           // without an exponent too
+		{`{"n":5555555555554443.5}`, []string{"5555555555554444"}},           // a tie, to even
+		{`{"n":4111111111111111.3}`, nil},                                    // the whole part: Find's
+		{`{"n":4111111111111110.3,"amount":12.5,"t":1733485000000.25}`, nil},
+		{`411111111111111.0000000001`, nil},                        // rounds to its whole part, Find's
+		{`1.2.4111111111111110.9`, nil},                            // not one number
+		{`4.1.11111111111111e15`, nil},                             // two points
+		{`e15 E-3 e+ .e5 1e1`, nil},                                // nothing of card length
+		{`4111111111111111`, nil},                                  // no exponent: Find's business
+		{`4111 1111 1111 1111e0`, nil},                             // a mantissa is one run of digits
+		{`x4111111111111111000e-3y`, []string{"4111111111111111"}}, // letters around it do not matter to a parser reading the number
 	}
 	for _, tt := range tests {
 		got := FindExponent([]byte(tt.in))
@@ -62,6 +71,22 @@ func refExponent(mant string, exp int) (string, bool) {
 		return "", false
 	}
 	d := r.Num().String()
+	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
+}
+
+// refRounded is the rounding rule computed with exact rationals: the
+// double nearest to mant×10^exp, when it is a whole number below 2^53 of
+// card length passing the Luhn check.
+func refRounded(mant string, exp int) (string, bool) {
+	r, ok := new(big.Rat).SetString(mant + "e" + big.NewInt(int64(exp)).String())
+	if !ok {
+		return "", false
+	}
+	f, _ := r.Float64() // the nearest double, ties to even
+	if f != math.Trunc(f) || f >= 1<<53 || f < 1e12 {
+		return "", false
+	}
+	d := new(big.Float).SetFloat64(f).Text('f', 0)
 	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
 }
 
@@ -102,6 +127,10 @@ func FuzzFindExponent(f *testing.F) {
 			exp = -exp
 		}
 		want, card := refExponent(mant, exp)
+		if !card {
+			// Not a whole card number: perhaps the double nearest to it is.
+			want, card = refRounded(mant, exp)
+		}
 		switch {
 		case card && !slices.Equal(got, []string{want}):
 			t.Fatalf("%q: got %q, want [%q]", s, got, want)
