@@ -43,6 +43,13 @@ func javaOnly(p string) string {
 				return `uses \v, which RE2 reads differently (vertical whitespace in Java, one control character in RE2)`
 			case strings.IndexByte("hHRXGZVeu", next) >= 0:
 				return fmt.Sprintf(`uses \%c, which RE2 lacks`, next)
+			case strings.IndexByte("pPxN", next) >= 0 && i+2 < len(p) && p[i+2] == '{':
+				// \p{L}, \x{41}, \N{…}: the braces are the escape's, so a
+				// '+' after them is a quantifier, not a possessive one.
+				if end := strings.IndexByte(p[i+2:], '}'); end >= 0 {
+					i += 2 + end
+					continue
+				}
 			}
 			i++
 			continue
