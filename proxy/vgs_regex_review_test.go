@@ -82,3 +82,25 @@ func TestImportedVGSRegexEscapeBraces(t *testing.T) {
 		}
 	}
 }
+
+// TestImportedVGSRegexFoldsCaseAsJava: Java's (?i) folds ASCII letters
+// only, RE2's Unicode: (?i)\W is every non-word character to Java, ſ
+// (U+017F) and the Kelvin sign included, and RE2 left those two out (they
+// fold to s and k). "pan=4111…1111ſ" matched the VGS pattern below, and
+// the card number reached the app in clear.
+func TestImportedVGSRegexFoldsCaseAsJava(t *testing.T) {
+	up := newUpstream(t, nil)
+	set, rep := importVGSText(t, vgsRegexExport(up.URL, `(?i)(?<prefix>pan=)(?<token>\d{16})(?<suffix>\W)`))
+	g := newGateway(t, set, nil, gwOptions{})
+	for _, end := range []string{";", "\u017f", "\u212a"} {
+		resp, b := g.do(t, "POST", "/pay", "text/plain", strings.NewReader("PAN="+testPAN+end), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%q: status %d %s", end, resp.StatusCode, b)
+			continue
+		}
+		got := string(up.last(t).Body)
+		if !regexp.MustCompile(`^PAN=411111[0-9]{6}1111`+regexp.QuoteMeta(end)+`$`).MatchString(got) || strings.Contains(got, testPAN) {
+			t.Errorf("%q: the upstream got %q; want the card number as an alias (report: %+v)", end, obstestMask(got), rep)
+		}
+	}
+}
