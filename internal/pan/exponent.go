@@ -121,6 +121,10 @@ func findExponent[T text](b T) []string {
 		if neg {
 			exp = -exp
 		}
+		if !cardMagnitude(b[j:i], exp) {
+			i = k - 1 // of no card's length: no allocation
+			continue
+		}
 		if d, ok := wholeValue(string(b[j:i]), exp); ok {
 			out = append(out, d)
 		} else if d, ok := roundedValue(string(b[j:i]), exp); ok {
@@ -129,6 +133,32 @@ func findExponent[T text](b T) []string {
 		i = k - 1
 	}
 	return out
+}
+
+// cardMagnitude reports whether mant×10^exp (mant digits with at most one
+// '.') may be a number of MinLen to MaxLen digits, rounded or not: its
+// whole part has about that many digits. It spares the allocations of
+// wholeValue and roundedValue for every ordinary number ("1.5e3").
+func cardMagnitude[T text](mant T, exp int) bool {
+	i := 0
+	for i < len(mant) && mant[i] == '0' {
+		i++
+	}
+	n := 0 // digits of the whole part after leading zeros
+	for i < len(mant) && isDigit(mant[i]) {
+		i++
+		n++
+	}
+	if n == 0 && i < len(mant) && mant[i] == '.' {
+		// 0.000ddd: the zeros after the point count against the exponent.
+		i++
+		for i < len(mant) && mant[i] == '0' {
+			i++
+			n--
+		}
+	}
+	mag := n + exp
+	return mag >= MinLen-1 && mag <= MaxLen+1
 }
 
 // findRounded returns the card numbers b spells as decimal fractions
