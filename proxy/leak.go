@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -296,6 +297,13 @@ func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Ph
 // scanned whole all the same).
 func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	// One buffer for every part's raw content, and one bufio.Reader that
+	// quotedprintable.NewReader takes as it is (it wraps any other reader
+	// in a new one of 4 KiB): a body of many small parts costs no
+	// allocation a part for them.
+	var raw []byte
+	var src bytes.Reader
+	br := bufio.NewReaderSize(&src, 4096)
 	for {
 		part, err := mr.NextRawPart()
 		if err != nil {
@@ -304,7 +312,7 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 		if slices.ContainsFunc(part.Header.Values("Content-Type"), unreadableCharset) {
 			unreadable = true
 		}
-		var raw []byte
+		read := false
 		// Every encoding the part names, each on its whole content: parsers
 		// differ on which of two headers counts.
 		for _, cte := range part.Header.Values("Content-Transfer-Encoding") {
@@ -314,20 +322,40 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 			default:
 				continue
 			}
-			if raw == nil {
-				if raw, err = io.ReadAll(part); err != nil && len(raw) == 0 {
+			if !read {
+				read = true
+				if raw, err = appendAll(raw[:0], part); err != nil && len(raw) == 0 {
 					break
 				}
 			}
+			src.Reset(raw)
 			if strings.EqualFold(strings.TrimSpace(cte), "base64") {
-				r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(raw)) // ignores line breaks
+				r = base64.NewDecoder(base64.StdEncoding, &src) // ignores line breaks
 			} else {
-				r = quotedprintable.NewReader(bytes.NewReader(raw))
+				br.Reset(&src)
+				r = quotedprintable.NewReader(br)
 			}
 			// What a decoder gives before an error is what a lenient app
 			// reads: kept. Decoding never makes a part longer.
-			b, _ := io.ReadAll(r)
-			out = append(append(out, b...), '\n')
+			out, _ = appendAll(out, r)
+			out = append(out, '\n')
+		}
+	}
+}
+
+// appendAll appends what r reads, up to its end or an error, to dst.
+func appendAll(dst []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
 		}
 	}
 }
