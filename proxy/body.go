@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -455,16 +457,104 @@ func unreadableCharset(ct string) bool {
 // lenientParams returns the values of every parameter name (ASCII case
 // ignored) of a Content-Type value, trimmed and unquoted, reading each
 // ';'-separated "name=value" as it comes: what a lenient parser finds where
-// mime.ParseMediaType refuses the value.
+// mime.ParseMediaType refuses the value. An RFC 2231 parameter (name*,
+// name*0, name*0*: charset*=utf-8'en'IBM037) counts too, its value taken
+// after its charset and language and percent-decoded, as
+// mime.ParseMediaType, Python's email package and Werkzeug read it.
 func lenientParams(ct, name string) []string {
 	var out []string
 	_, params, _ := strings.Cut(ct, ";")
 	for params != "" {
 		var p string
 		p, params, _ = strings.Cut(params, ";")
-		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			out = append(out, strings.Trim(strings.TrimSpace(v), `"'`))
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
 		}
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		switch {
+		case strings.EqualFold(k, name):
+			out = append(out, v)
+		case len(k) > len(name) && strings.EqualFold(k[:len(name)], name) && k[len(name)] == '*':
+			if i := strings.LastIndex(v, "''"); i >= 0 {
+				v = v[i+2:]
+			}
+			if u, err := url.PathUnescape(v); err == nil {
+				v = u
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// multipartBoundaries returns the boundaries an app may read a multipart
+// body with: the one mime.ParseMediaType found (parsed, "" when it refused
+// the value), and the first and the last of the boundary parameters of the
+// Content-Type value ct read leniently (parsers differ on which of two
+// counts: Python's email package and python-multipart, which decodes
+// quoted-printable and base64 parts, take the last), without repeats.
+func multipartBoundaries(parsed, ct string) []string {
+	var out []string
+	add := func(b string) {
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	add(parsed)
+	if bs := lenientParams(ct, "boundary"); len(bs) > 0 {
+		add(bs[0])
+		add(bs[len(bs)-1])
+	}
+	return out
+}
+
+// xmlText returns an XML body (one that starts with '<' after a BOM and
+// white space) as the text an XML parser reports: comments and processing
+// instructions dropped, CDATA sections' markers dropped and their content
+// kept, so that "4111<!---->111111111111" and "4111<![CDATA[1111]]>…" read
+// as the card numbers Go's encoding/xml, a DOM's getTextContent or JAXB
+// join them into. nil when b is not XML or has none of them (no copy).
+func xmlText(b []byte) []byte {
+	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(t) == 0 || t[0] != '<' ||
+		!bytes.Contains(t, []byte("<!--")) && !bytes.Contains(t, []byte("<?")) && !bytes.Contains(t, []byte("<![CDATA[")) {
+		return nil
+	}
+	out := make([]byte, 0, len(t))
+	for i := 0; i < len(t); {
+		c := t[i]
+		if c != '<' || i+1 >= len(t) {
+			out = append(out, c)
+			i++
+			continue
+		}
+		rest := t[i:]
+		var open, end string
+		keep := false
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			open, end = "<!--", "-->"
+		case bytes.HasPrefix(rest, []byte("<?")):
+			open, end = "<?", "?>"
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			open, end, keep = "<![CDATA[", "]]>", true
+		default:
+			out = append(out, c)
+			i++
+			continue
+		}
+		j := bytes.Index(rest[len(open):], []byte(end))
+		if j < 0 {
+			if keep {
+				out = append(out, rest[len(open):]...)
+			}
+			break
+		}
+		if keep {
+			out = append(out, rest[len(open):len(open)+j]...)
+		}
+		i += len(open) + j + len(end)
 	}
 	return out
 }

@@ -28,7 +28,10 @@ import (
 // with its NUL bytes dropped), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
-// are scanned decoded too (encodedParts), and numbers in exponent notation
+// are scanned decoded too (encodedParts, with each boundary an app may
+// read: multipartBoundaries), an XML body's text as a parser joins it
+// across comments, processing instructions and CDATA markers (xmlText),
+// and numbers in exponent notation
 // as the integers they spell (pan.FindExponent, escaped 'e' and sign
 // included); a card number found there cannot be masked, so redact
 // refuses it.
@@ -100,8 +103,31 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			for _, d := range pan.FindExponent(b) {
 				hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 			}
-			if msg.boundary != "" && !overflow {
-				dec, unreadable := encodedParts(b, msg.boundary)
+			if x := xmlText(b); x != nil && !overflow {
+				// XML text a parser joins across comments, processing
+				// instructions and CDATA markers: what it finds that the
+				// body does not spell whole cannot be masked.
+				cs, more := pan.FindMax(x, maxFound)
+				var seen map[string]bool
+				if len(cs) > 0 {
+					seen = make(map[string]bool, len(hits))
+					for _, h := range hits {
+						seen[h.digits] = true
+					}
+				}
+				for _, c := range cs {
+					if d := c.Digits(); !seen[d] {
+						seen[d] = true
+						hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
+					}
+				}
+				overflow, encOverflow = more, more
+			}
+			for _, boundary := range msg.boundaries {
+				if overflow {
+					break
+				}
+				dec, unreadable := encodedParts(b, boundary)
 				if unreadable {
 					// A part in a charset that does not spell digits in
 					// ASCII: read as a body in one.

@@ -145,9 +145,10 @@ type message struct {
 	body    io.ReadCloser
 	length  int64  // -1: unknown
 	target  string // request phase with the guard: the method, host, path and query it reads
-	// boundary is the multipart boundary of the body's declared media
-	// type, for the guard's read of encoded parts; "" when not multipart.
-	boundary string
+	// boundaries are the multipart boundaries the body's declared media
+	// type may name (multipartBoundaries), for the guard's read of encoded
+	// parts; none when not multipart.
+	boundaries []string
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -404,14 +405,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	if guard || len(failed) > 0 {
 		if strings.HasPrefix(x.MediaType, "multipart/") {
-			msg.boundary = params["boundary"]
-			if msg.boundary == "" {
-				// A Content-Type mime.ParseMediaType refuses: the boundary a
-				// lenient parser finds.
-				if bs := lenientParams(msg.header.Get("Content-Type"), "boundary"); len(bs) > 0 {
-					msg.boundary = bs[0]
-				}
-			}
+			msg.boundaries = multipartBoundaries(params["boundary"], msg.header.Get("Content-Type"))
 		}
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {

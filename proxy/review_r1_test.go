@@ -161,3 +161,102 @@ func TestEncodedPartsAllocateLittleAPart(t *testing.T) {
 			len(body), got, float64(got)/float64(len(body)), float64(base)/float64(len(body)))
 	}
 }
+
+// TestLeakGuardReadsXMLTextAsParsersJoinIt: an XML parser reports the text
+// of an element joined across comments, processing instructions and CDATA
+// markers (Go's encoding/xml, a DOM's getTextContent, JAXB), so
+// "4111<!---->111111111111" is a card number to the app; the guard read
+// the bytes only, and passed it. Block and redact (which cannot mask a
+// number the body does not spell whole) refuse it; a card number a CDATA
+// section holds whole is still masked by redact.
+func TestLeakGuardReadsXMLTextAsParsersJoinIt(t *testing.T) {
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+  - id: redact
+    direction: inbound
+    host: "*"
+    path_prefix: /redact
+    upstream: {{UP}}
+    leak_guard: redact
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	for _, body := range []string{
+		`<a>4111<![CDATA[1111]]>11111111</a>`,
+		`<a>4111<!-- note -->111111111111</a>`,
+		`<?xml version="1.0"?><a>4111<?pi x?>111111111111</a>`,
+		`<a><![CDATA[41111111]]><![CDATA[11111111]]></a>`,
+	} {
+		for _, path := range []string{"/block", "/redact"} {
+			resp, b := g.do(t, "POST", path, "application/xml", strings.NewReader(body), nil)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, body, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	resp, b := g.do(t, "POST", "/redact", "application/xml", strings.NewReader(`<a><![CDATA[`+testPAN+`]]><!-- c --></a>`), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a whole card number in CDATA: want it masked, got %d %s", resp.StatusCode, b)
+	}
+	if got := string(up.last(t).Body); got != `<a><![CDATA[411111******1111]]><!-- c --></a>` {
+		t.Errorf("the upstream got %q", obstestMask(got))
+	}
+	ok := `<?xml version="1.0" encoding="UTF-8"?><!-- order --><order><id>17</id><![CDATA[note 1234]]><amount>12.50</amount></order>`
+	if resp, b := g.do(t, "POST", "/block", "application/xml", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("ordinary XML: want 200, got %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestLeakGuardReadsEveryBoundaryAndRFC2231Charset: a Content-Type naming
+// two boundaries is read by mime.ParseMediaType as nothing, by the guard
+// leniently as the first, and by Python's email package and
+// python-multipart (which decodes quoted-printable parts) as the last:
+// the guard decoded no part, and "=34=31…" went to the app. An RFC 2231
+// charset (charset*=utf-8”IBM037), which mime.ParseMediaType, Python
+// and Werkzeug decode, was not read as a charset at all.
+func TestLeakGuardReadsEveryBoundaryAndRFC2231Charset(t *testing.T) {
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	qp := ""
+	for _, c := range testPAN {
+		qp += "=3" + string(c)
+	}
+	part := "--b\r\nContent-Disposition: form-data; name=\"f\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + qp + "\r\n--b--\r\n"
+	for _, ct := range []string{"multipart/form-data; boundary=a; boundary=b", `multipart/form-data; boundary="a"; boundary=b`} {
+		resp, b := g.do(t, "POST", "/block", ct, strings.NewReader(part), nil)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("%s: want 422 card_data_leak, got %d %s", ct, resp.StatusCode, b)
+		}
+	}
+	ebcdic := "\xc0\x7f\x95\x7f\x7a\xf4" + strings.Repeat("\xf1", 15) + "\xd0" // {"n":4111…1111} in IBM037
+	for _, ct := range []string{"application/json; charset*=utf-8''IBM037", "application/json; charset*=''ibm%30%33%37", "application/json; charset*0=IBM037"} {
+		resp, b := g.do(t, "POST", "/block", ct, strings.NewReader(ebcdic), nil)
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: want 415, got %d %s", ct, resp.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+	if resp, b := g.do(t, "POST", "/block", "application/json; charset*=utf-8''utf-8", strings.NewReader(`{"a":1}`), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("charset*=utf-8''utf-8: want 200, got %d %s", resp.StatusCode, b)
+	}
+}
