@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
@@ -258,5 +260,44 @@ routes:
 	}
 	if resp, b := g.do(t, "POST", "/block", "application/json; charset*=utf-8''utf-8", strings.NewReader(`{"a":1}`), nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("charset*=utf-8''utf-8: want 200, got %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestRequestRangeDoesNotSplitGuardedResponses: Apache httpd reads
+// Request-Range (the draft spelling Netscape sent) when a request has no
+// Range, and answers a byte range of the body; the proxies dropped Range
+// and If-Range only, so a client asked for the card number a few bytes at
+// a time and each piece passed the response guard alone.
+func TestRequestRangeDoesNotSplitGuardedResponses(t *testing.T) {
+	doc := []byte(`{"card":{"number":"` + testPAN + `"}}`)
+	var got []string
+	var mu sync.Mutex
+	apache := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Request-Range"))
+		mu.Unlock()
+		if rr := r.Header.Get("Request-Range"); rr != "" && r.Header.Get("Range") == "" {
+			r.Header.Set("Range", rr) // as httpd's byterange filter does
+		}
+		w.Header().Set("Content-Type", "application/json")
+		http.ServeContent(w, r, "card.json", time.Time{}, bytes.NewReader(doc))
+	}
+	up := newUpstream(t, apache)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	var all []byte
+	for _, rg := range []string{"bytes=0-25", "bytes=26-"} {
+		resp, b := g.do(t, "GET", "/leakblock", "", nil, map[string]string{"Request-Range": rg})
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("Request-Range %s: want 502 card_data_leak, got %d %s", rg, resp.StatusCode, obstestMask(string(b)))
+		}
+		all = append(all, b...)
+	}
+	if bytes.Contains(all, []byte(testPAN)) {
+		t.Error("the ranges put the card number together")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0] != "" || got[1] != "" {
+		t.Errorf("the upstream got Request-Range %q, want none", got)
 	}
 }
