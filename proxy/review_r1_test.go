@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -299,5 +300,45 @@ func TestRequestRangeDoesNotSplitGuardedResponses(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 2 || got[0] != "" || got[1] != "" {
 		t.Errorf("the upstream got Request-Range %q, want none", got)
+	}
+}
+
+// TestLeakGuardReadsTheBoundariesOfEveryContentType: a request with two
+// Content-Type headers is read by the guard by its first, and by an app
+// perhaps by its last (gunicorn hands the last to Django, whose multipart
+// parser decodes base64 parts): a base64 part delimited by the second
+// one's boundary went to the app past leak_guard: block.
+func TestLeakGuardReadsTheBoundariesOfEveryContentType(t *testing.T) {
+	const doc = `
+routes:
+  - id: block
+    direction: inbound
+    host: "*"
+    path_prefix: /block
+    upstream: {{UP}}
+    leak_guard: block
+`
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	body := "--b\r\nContent-Disposition: form-data; name=\"f\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte(testPAN)) + "\r\n--b--\r\n"
+	for _, cts := range [][]string{{"text/plain", "multipart/form-data; boundary=b"}, {"multipart/form-data; boundary=a", "multipart/form-data; boundary=b"}} {
+		req, err := http.NewRequest("POST", g.URL+"/block", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["Content-Type"] = cts
+		resp, err := g.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("Content-Type %q: want 422 card_data_leak, got %d %s", cts, resp.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
 	}
 }
