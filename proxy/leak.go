@@ -54,6 +54,11 @@ const (
 	maxFound           = 100000
 )
 
+// maxBoundaries bounds the multipart boundaries the guard decodes a body's
+// parts with (multipartBoundaries, of every Content-Type header): a
+// request naming more is unreadable.
+const maxBoundaries = 4
+
 // leakHit is one card number found, and where.
 type leakHit struct {
 	where  string // body, url, header, trailer
@@ -123,7 +128,16 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				}
 				overflow, encOverflow = more, more
 			}
-			for _, boundary := range msg.boundaries {
+			boundaries := msg.boundaries
+			if len(boundaries) > maxBoundaries {
+				// More ways to read the parts than the guard reads a body:
+				// unreadable (each costs a pass over the body).
+				if jerr := p.unreadable(ctx, st, phase, action, block, nil); jerr != nil {
+					return nil, jerr
+				}
+				boundaries = boundaries[:maxBoundaries]
+			}
+			for _, boundary := range boundaries {
 				if overflow {
 					break
 				}

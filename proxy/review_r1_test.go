@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -337,6 +338,24 @@ routes:
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
 			t.Errorf("Content-Type %q: want 422 card_data_leak, got %d %s", cts, resp.StatusCode, b)
 		}
+	}
+	// Every boundary costs a pass over the body: past a few, the body is
+	// unreadable (refused by block), not read a thousand times.
+	req, err := http.NewRequest("POST", g.URL+"/block", strings.NewReader("--b\r\n\r\nhello\r\n--b--\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		req.Header.Add("Content-Type", fmt.Sprintf("multipart/form-data; boundary=b%d", i))
+	}
+	resp, err := g.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "body_unreadable") {
+		t.Errorf("a thousand boundaries: want 400 body_unreadable, got %d %s", resp.StatusCode, b)
 	}
 	if n := len(up.requests()); n != 0 {
 		t.Errorf("the upstream received %d requests", n)
