@@ -2,7 +2,6 @@ package pan
 
 import (
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -34,12 +33,22 @@ func FindExponentString(s string) []string { return findExponentEsc(s) }
 // string's \u0065, an XML character reference: "4111111111111111000%65-3"
 // is "4111111111111111000e-3" to the app that decodes it), with those
 // escapes decoded too. The numbers of the second reading that the first
-// did not find are added after the first's.
+// did not find are added after the first's. A number may be returned more
+// than once (as often as the text spells it).
 func findExponentEsc[T text](s T) []string {
 	out := findRounded(s, findExponent(s))
 	if d := unescapeNumber(s); d != nil {
-		for _, n := range findRounded(d, findExponent(d)) {
-			if !slices.Contains(out, n) {
+		more := findRounded(d, findExponent(d))
+		if len(more) == 0 {
+			return out
+		}
+		seen := make(map[string]bool, len(out)) // a set: a body may spell thousands
+		for _, n := range out {
+			seen[n] = true
+		}
+		for _, n := range more {
+			if !seen[n] {
+				seen[n] = true
 				out = append(out, n)
 			}
 		}
@@ -193,7 +202,7 @@ func findRounded[T text](b T, out []string) []string {
 			i = k - 1 // of no card's length: no allocation
 			continue
 		}
-		if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) && !slices.Contains(out, d) {
+		if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) {
 			out = append(out, d)
 		}
 		i = k - 1

@@ -1,11 +1,14 @@
 package pan
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFindExponent(t *testing.T) {
@@ -138,4 +141,32 @@ func FuzzFindExponent(f *testing.F) {
 			t.Fatalf("%q: got %q, want none", s, got)
 		}
 	})
+}
+
+// TestFindExponentLinearInDistinctNumbers: a text of many distinct numbers
+// found (a double rounds each to a card number) costs time linear in their
+// count: the readings were merged, and findRounded's results checked, by
+// a search of the list so far, quadratic in it.
+func TestFindExponentLinearInDistinctNumbers(t *testing.T) {
+	var b strings.Builder
+	var want int
+	for p := int64(4111111111110000); want < 40000; p++ {
+		d := strconv.FormatInt(p, 10)
+		if !Valid(d) {
+			continue
+		}
+		// The fraction rounds up to p, which Find does not read there; the
+		// escaped 'e' adds a second reading of the same numbers.
+		fmt.Fprintf(&b, "%d.9 %d%%65-3,", p-1, p*1000)
+		want++
+	}
+	s := b.String()
+	start := time.Now()
+	got := FindExponentString(s)
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("%d numbers took %v", want, el)
+	}
+	if len(got) < want {
+		t.Errorf("found %d numbers, want at least %d", len(got), want)
+	}
 }
