@@ -514,11 +514,15 @@ func multipartBoundaries(parsed, ct string) []string {
 // instructions dropped, CDATA sections' markers dropped and their content
 // kept, so that "4111<!---->111111111111" and "4111<![CDATA[1111]]>…" read
 // as the card numbers Go's encoding/xml, a DOM's getTextContent or JAXB
-// join them into. nil when b is not XML or has none of them (no copy).
+// join them into; and the tabs and line ends of attribute values made
+// spaces, as Java's parsers normalize them (n="4111<TAB>1111<TAB>…" is
+// "4111 1111 …" to the app). nil when b is not XML or has none of them
+// (no copy).
 func xmlText(b []byte) []byte {
 	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(t) == 0 || t[0] != '<' ||
-		!bytes.Contains(t, []byte("<!--")) && !bytes.Contains(t, []byte("<?")) && !bytes.Contains(t, []byte("<![CDATA[")) {
+		!bytes.Contains(t, []byte("<!--")) && !bytes.Contains(t, []byte("<?")) && !bytes.Contains(t, []byte("<![CDATA[")) &&
+			!xmlAttrSpace(t) {
 		return nil
 	}
 	out := make([]byte, 0, len(t))
@@ -539,6 +543,27 @@ func xmlText(b []byte) []byte {
 			open, end = "<?", "?>"
 		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
 			open, end, keep = "<![CDATA[", "]]>", true
+		case xmlNameStart(rest[1]):
+			// A start tag: the white space of its attribute values is
+			// normalized to spaces, as the XML spec says and Java's
+			// parsers do ("4111<TAB>1111…" is "4111 1111…" to the app).
+			n := xmlTagEnd(rest)
+			for k, quote := 0, byte(0); k < n; k++ {
+				c := rest[k]
+				switch {
+				case quote == 0 && (c == '"' || c == '\''):
+					quote = c
+				case c == quote:
+					quote = 0
+				case quote != 0 && c == '\r' && k+1 < n && rest[k+1] == '\n':
+					continue // one line end: "\r\n" is read as "\n" first
+				case quote != 0 && (c == '\t' || c == '\n' || c == '\r'):
+					c = ' '
+				}
+				out = append(out, c)
+			}
+			i += n
+			continue
 		default:
 			out = append(out, c)
 			i++
@@ -557,6 +582,60 @@ func xmlText(b []byte) []byte {
 		i += len(open) + j + len(end)
 	}
 	return out
+}
+
+// xmlNameStart reports whether c may start an element name (ASCII; any
+// byte of a UTF-8 sequence counts).
+func xmlNameStart(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == ':' || c >= 0x80
+}
+
+// xmlTagEnd returns the length of the start tag at t[0] ('<' and a name):
+// up to and with its '>' outside quotes, or all of t.
+func xmlTagEnd(t []byte) int {
+	quote := byte(0)
+	for k := 1; k < len(t); k++ {
+		switch c := t[k]; {
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case c == quote:
+			quote = 0
+		case quote == 0 && c == '>':
+			return k + 1
+		}
+	}
+	return len(t)
+}
+
+// xmlAttrSpace reports whether a start tag of t has a tab, a line feed or
+// a carriage return inside an attribute value (which a parser reads as a
+// space).
+func xmlAttrSpace(t []byte) bool {
+	for i := bytes.IndexByte(t, '<'); i >= 0 && i+1 < len(t); {
+		if xmlNameStart(t[i+1]) {
+			n := xmlTagEnd(t[i:])
+			quote := byte(0)
+			for _, c := range t[i : i+n] {
+				switch {
+				case quote == 0 && (c == '"' || c == '\''):
+					quote = c
+				case c == quote:
+					quote = 0
+				case quote != 0 && (c == '\t' || c == '\n' || c == '\r'):
+					return true
+				}
+			}
+			i += n
+		} else {
+			i++
+		}
+		j := bytes.IndexByte(t[i:], '<')
+		if j < 0 {
+			return false
+		}
+		i += j
+	}
+	return false
 }
 
 // allDigits reports whether s is one or more ASCII digits.

@@ -172,7 +172,9 @@ func TestEncodedPartsAllocateLittleAPart(t *testing.T) {
 // "4111<!---->111111111111" is a card number to the app; the guard read
 // the bytes only, and passed it. Block and redact (which cannot mask a
 // number the body does not spell whole) refuse it; a card number a CDATA
-// section holds whole is still masked by redact.
+// section holds whole is still masked by redact. So is an attribute value
+// whose groups are joined by tabs or line ends, which Java's parsers
+// normalize to spaces ("4111 1111 1111 1111" to the app).
 func TestLeakGuardReadsXMLTextAsParsersJoinIt(t *testing.T) {
 	const doc = `
 routes:
@@ -196,6 +198,8 @@ routes:
 		`<a>4111<!-- note -->111111111111</a>`,
 		`<?xml version="1.0"?><a>4111<?pi x?>111111111111</a>`,
 		`<a><![CDATA[41111111]]><![CDATA[11111111]]></a>`,
+		"<card number=\"4111\t1111\t1111\t1111\"/>",
+		"<?xml version=\"1.0\"?>\n<card holder='A' number='4111\r\n1111\n1111\n1111'></card>",
 	} {
 		for _, path := range []string{"/block", "/redact"} {
 			resp, b := g.do(t, "POST", path, "application/xml", strings.NewReader(body), nil)
@@ -214,7 +218,7 @@ routes:
 	if got := string(up.last(t).Body); got != `<a><![CDATA[411111******1111]]><!-- c --></a>` {
 		t.Errorf("the upstream got %q", obstestMask(got))
 	}
-	ok := `<?xml version="1.0" encoding="UTF-8"?><!-- order --><order><id>17</id><![CDATA[note 1234]]><amount>12.50</amount></order>`
+	ok := "<?xml version=\"1.0\" encoding=\"UTF-8\"?><!-- order -->\n<order id=\"17\"\n  note=\"a\tb\">\n\t<id>17</id><![CDATA[note 1234]]><amount>12.50</amount></order>"
 	if resp, b := g.do(t, "POST", "/block", "application/xml", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("ordinary XML: want 200, got %d %s", resp.StatusCode, b)
 	}
