@@ -415,7 +415,10 @@ func xmlUnreadable(body []byte) error {
 	if len(b) == 0 || b[0] != '<' {
 		return nil
 	}
-	if bytes.Contains(b, []byte("<!ENTITY")) {
+	if bytes.Contains(b, []byte("<!ENTITY")) && bytes.Contains(b, []byte("<!DOCTYPE")) {
+		// Entities are declared in a document type declaration only:
+		// without one, "<!ENTITY" is text (in a comment or a CDATA
+		// section) and declares nothing.
 		return errXMLEntities
 	}
 	if decl, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
