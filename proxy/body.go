@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -310,8 +312,13 @@ func wide(body []byte, mt string, params map[string]string) bool {
 }
 
 // wideCharset reports whether a charset parameter (lower case) names
-// UTF-16 or UTF-32, which the guard reads with its NUL bytes dropped.
+// UTF-16 or UTF-32, which the guard reads with its NUL bytes dropped. The
+// WHATWG labels of UTF-8 that start like one ("unicode-1-1-utf-8") are
+// UTF-8.
 func wideCharset(cs string) bool {
+	if asciiCharset(cs) {
+		return false
+	}
 	return strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
 		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "unicode")
 }
@@ -320,32 +327,58 @@ func wideCharset(cs string) bool {
 // none) names an encoding that writes ASCII digits, separators and letters
 // as ASCII bytes, so that the filters and the card-number finder read the
 // body as the app does: UTF-8, US-ASCII, "binary" (bytes as they are,
-// libmagic's label for files), the ISO 8859 and Windows code
-// pages, KOI8, the DOS code pages below, and the CJK encodings whose ASCII
-// range is ASCII (Shift_JIS, EUC, GB, Big5). Not: EBCDIC (IBM037, cp1047…:
+// libmagic's label for files), the ISO 8859 and Windows code pages, KOI8,
+// the DOS code pages of dosCodePages, and the CJK encodings whose ASCII
+// range is ASCII (Shift_JIS, EUC, GB, Big5), under the names clients send:
+// IANA's and the WHATWG Encoding Standard's labels, Java's (ISO8859_1,
+// Cp1252, MS949, EUC_JP), Python's (latin-1, utf_8) and .NET's WebName
+// (ks_c_5601-1987, IBM437, windows-874). Not: EBCDIC (IBM037, cp1047…:
 // digits are 0xF0–0xF9), UTF-7 (digits may be base64), ISO-2022 (escapes
-// switch to two-byte sets that spell full-width digits), and any name not
-// listed.
+// switch to two-byte sets that spell full-width digits), HZ, IBM864 (its
+// '%' is not ASCII's), and any name not listed.
 func asciiCharset(cs string) bool {
 	switch cs {
-	case "", "utf-8", "utf8", "utf_8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
-		"koi8-r", "koi8-u", "shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932",
-		"euc-jp", "euc-kr", "euc-cn", "gb2312", "gbk", "gb18030", "cp936", "big5", "big5-hkscs", "cp949",
-		"cp950", "tis-620", "macintosh", "macroman", "x-mac-roman", "cp437", "cp850", "cp852", "cp866", "cp874",
-		"cp819", "ibm819", "iso-ir-100", "csisolatin1":
+	case "", "utf-8", "utf8", "utf_8", "u8", "cp65001", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8",
+		"x-unicode20utf8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
+		"koi8-r", "koi8-u", "koi8_r", "koi8-ru", "koi", "koi8", "cskoi8r",
+		"shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932", "ms932", "csshiftjis",
+		"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "cseucpkdfmtjapanese",
+		"euc-kr", "euc_kr", "euckr", "cseuckr", "korean", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601",
+		"csksc56011987", "iso-ir-149", "windows-949", "ms949", "cp949",
+		"euc-cn", "gb2312", "gb_2312", "gb_2312-80", "csgb2312", "csiso58gb231280", "iso-ir-58", "chinese",
+		"gbk", "x-gbk", "gb18030", "cp936", "ms936", "windows-936",
+		"big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5", "cp950", "ms950", "windows-950",
+		"tis-620", "tis620", "macintosh", "macroman", "mac", "csmacintosh", "x-mac-roman", "x-mac-cyrillic",
+		"x-mac-ukrainian", "x-user-defined", "cp819", "ibm819", "iso-ir-100", "csisolatin1", "csibm866":
 		return true
 	}
-	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "windows-125", "cp125", "x-cp125", "latin"} {
+	for _, p := range []string{"iso-8859-", "iso8859-", "iso_8859-", "iso8859_", "iso8859", "windows-125", "cp125",
+		"x-cp125", "latin", "latin-", "latin_"} {
 		rest, ok := strings.CutPrefix(cs, p)
 		if !ok {
 			continue
 		}
 		num, year, hasYear := strings.Cut(rest, ":") // "iso_8859-1:1987", the IANA name
+		// iso-8859-8-i, iso-8859-6-e: Hebrew and Arabic in logical or
+		// visual order, the same bytes.
+		num = strings.TrimSuffix(strings.TrimSuffix(num, "-i"), "-e")
 		if allDigits(num) && (!hasYear || allDigits(year)) {
 			return true
 		}
 	}
+	for _, p := range []string{"cp", "ibm", "ibm-", "ms", "windows-", "dos-", "x-ibm", ""} {
+		if rest, ok := strings.CutPrefix(cs, p); ok && dosCodePages[strings.TrimLeft(rest, "0")] {
+			return true
+		}
+	}
 	return false
+}
+
+// dosCodePages are the DOS and OEM code pages whose lower half is ASCII
+// (IBM437, ibm850, cp866, windows-874…); not IBM864, whose '%' is not.
+var dosCodePages = map[string]bool{
+	"437": true, "737": true, "775": true, "850": true, "852": true, "855": true, "857": true, "858": true,
+	"860": true, "861": true, "862": true, "863": true, "865": true, "866": true, "869": true, "874": true,
 }
 
 // errXMLEntities: an XML body declares entities, which the app's parser may
@@ -382,7 +415,10 @@ func xmlUnreadable(body []byte) error {
 	if len(b) == 0 || b[0] != '<' {
 		return nil
 	}
-	if bytes.Contains(b, []byte("<!ENTITY")) {
+	if bytes.Contains(b, []byte("<!ENTITY")) && bytes.Contains(b, []byte("<!DOCTYPE")) {
+		// Entities are declared in a document type declaration only:
+		// without one, "<!ENTITY" is text (in a comment or a CDATA
+		// section) and declares nothing.
 		return errXMLEntities
 	}
 	if decl, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
@@ -424,18 +460,185 @@ func unreadableCharset(ct string) bool {
 // lenientParams returns the values of every parameter name (ASCII case
 // ignored) of a Content-Type value, trimmed and unquoted, reading each
 // ';'-separated "name=value" as it comes: what a lenient parser finds where
-// mime.ParseMediaType refuses the value.
+// mime.ParseMediaType refuses the value. An RFC 2231 parameter (name*,
+// name*0, name*0*: charset*=utf-8'en'IBM037) counts too, its value taken
+// after its charset and language and percent-decoded, as
+// mime.ParseMediaType, Python's email package and Werkzeug read it.
 func lenientParams(ct, name string) []string {
 	var out []string
 	_, params, _ := strings.Cut(ct, ";")
 	for params != "" {
 		var p string
 		p, params, _ = strings.Cut(params, ";")
-		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			out = append(out, strings.Trim(strings.TrimSpace(v), `"'`))
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		switch {
+		case strings.EqualFold(k, name):
+			out = append(out, v)
+		case len(k) > len(name) && strings.EqualFold(k[:len(name)], name) && k[len(name)] == '*':
+			if i := strings.LastIndex(v, "''"); i >= 0 {
+				v = v[i+2:]
+			}
+			if u, err := url.PathUnescape(v); err == nil {
+				v = u
+			}
+			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// multipartBoundaries returns the boundaries an app may read a multipart
+// body with: the one mime.ParseMediaType found (parsed, "" when it refused
+// the value), and the first and the last of the boundary parameters of the
+// Content-Type value ct read leniently (parsers differ on which of two
+// counts: Python's email package and python-multipart, which decodes
+// quoted-printable and base64 parts, take the last), without repeats.
+func multipartBoundaries(parsed, ct string) []string {
+	var out []string
+	add := func(b string) {
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	add(parsed)
+	if bs := lenientParams(ct, "boundary"); len(bs) > 0 {
+		add(bs[0])
+		add(bs[len(bs)-1])
+	}
+	return out
+}
+
+// xmlText returns an XML body (one that starts with '<' after a BOM and
+// white space) as the text an XML parser reports: comments and processing
+// instructions dropped, CDATA sections' markers dropped and their content
+// kept, so that "4111<!---->111111111111" and "4111<![CDATA[1111]]>…" read
+// as the card numbers Go's encoding/xml, a DOM's getTextContent or JAXB
+// join them into; and the tabs and line ends of attribute values made
+// spaces, as Java's parsers normalize them (n="4111<TAB>1111<TAB>…" is
+// "4111 1111 …" to the app). nil when b is not XML or has none of them
+// (no copy).
+func xmlText(b []byte) []byte {
+	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(t) == 0 || t[0] != '<' ||
+		!bytes.Contains(t, []byte("<!--")) && !bytes.Contains(t, []byte("<?")) && !bytes.Contains(t, []byte("<![CDATA[")) &&
+			!xmlAttrSpace(t) {
+		return nil
+	}
+	out := make([]byte, 0, len(t))
+	for i := 0; i < len(t); {
+		c := t[i]
+		if c != '<' || i+1 >= len(t) {
+			out = append(out, c)
+			i++
+			continue
+		}
+		rest := t[i:]
+		var open, end string
+		keep := false
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			open, end = "<!--", "-->"
+		case bytes.HasPrefix(rest, []byte("<?")):
+			open, end = "<?", "?>"
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			open, end, keep = "<![CDATA[", "]]>", true
+		case xmlNameStart(rest[1]):
+			// A start tag: the white space of its attribute values is
+			// normalized to spaces, as the XML spec says and Java's
+			// parsers do ("4111<TAB>1111…" is "4111 1111…" to the app).
+			n := xmlTagEnd(rest)
+			for k, quote := 0, byte(0); k < n; k++ {
+				c := rest[k]
+				switch {
+				case quote == 0 && (c == '"' || c == '\''):
+					quote = c
+				case c == quote:
+					quote = 0
+				case quote != 0 && c == '\r' && k+1 < n && rest[k+1] == '\n':
+					continue // one line end: "\r\n" is read as "\n" first
+				case quote != 0 && (c == '\t' || c == '\n' || c == '\r'):
+					c = ' '
+				}
+				out = append(out, c)
+			}
+			i += n
+			continue
+		default:
+			out = append(out, c)
+			i++
+			continue
+		}
+		j := bytes.Index(rest[len(open):], []byte(end))
+		if j < 0 {
+			if keep {
+				out = append(out, rest[len(open):]...)
+			}
+			break
+		}
+		if keep {
+			out = append(out, rest[len(open):len(open)+j]...)
+		}
+		i += len(open) + j + len(end)
+	}
+	return out
+}
+
+// xmlNameStart reports whether c may start an element name (ASCII; any
+// byte of a UTF-8 sequence counts).
+func xmlNameStart(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == ':' || c >= 0x80
+}
+
+// xmlTagEnd returns the length of the start tag at t[0] ('<' and a name):
+// up to and with its '>' outside quotes, or all of t.
+func xmlTagEnd(t []byte) int {
+	quote := byte(0)
+	for k := 1; k < len(t); k++ {
+		switch c := t[k]; {
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case c == quote:
+			quote = 0
+		case quote == 0 && c == '>':
+			return k + 1
+		}
+	}
+	return len(t)
+}
+
+// xmlAttrSpace reports whether a start tag of t has a tab, a line feed or
+// a carriage return inside an attribute value (which a parser reads as a
+// space).
+func xmlAttrSpace(t []byte) bool {
+	for i := bytes.IndexByte(t, '<'); i >= 0 && i+1 < len(t); {
+		if xmlNameStart(t[i+1]) {
+			n := xmlTagEnd(t[i:])
+			quote := byte(0)
+			for _, c := range t[i : i+n] {
+				switch {
+				case quote == 0 && (c == '"' || c == '\''):
+					quote = c
+				case c == quote:
+					quote = 0
+				case quote != 0 && (c == '\t' || c == '\n' || c == '\r'):
+					return true
+				}
+			}
+			i += n
+		} else {
+			i++
+		}
+		j := bytes.IndexByte(t[i:], '<')
+		if j < 0 {
+			return false
+		}
+		i += j
+	}
+	return false
 }
 
 // allDigits reports whether s is one or more ASCII digits.

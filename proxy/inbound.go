@@ -66,8 +66,8 @@
 // filter says on_error: pass or the guard only logs. For routes with
 // response filters or the leak guard on, the proxy drops the client's
 // Accept-Encoding towards the upstream, so the upstream answers in identity
-// or gzip, and its Range and If-Range, so the upstream answers with the
-// whole body: ranges would split a card number between responses, each
+// or gzip, and its Range, If-Range and Request-Range, so the upstream
+// answers with the whole body: ranges would split a card number between responses, each
 // guarded alone.
 //
 // # Failing closed
@@ -349,10 +349,13 @@ func readsResponses(route *routes.Route) bool {
 // guarded alone, so a card number cut in two by the client's ranges would
 // pass the filters and the leak guard in pieces. The upstream then answers
 // with the whole body (a server may ignore Range, RFC 9110 §14.2).
+// Request-Range goes too: Apache httpd reads it (the draft spelling
+// Netscape sent) when there is no Range.
 func delRange(h http.Header) {
-	if len(h["Range"]) > 0 || len(h["If-Range"]) > 0 {
+	if len(h["Range"]) > 0 || len(h["If-Range"]) > 0 || len(h["Request-Range"]) > 0 {
 		delete(h, "Range")
 		delete(h, "If-Range")
+		delete(h, "Request-Range")
 	}
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -27,9 +28,13 @@ import (
 // with its NUL bytes dropped), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
-// are scanned decoded too (encodedParts), and numbers in exponent notation
-// as the integers they spell (pan.FindExponent); a card number found there cannot
-// be masked, so redact refuses it.
+// are scanned decoded too (encodedParts, with each boundary an app may
+// read: multipartBoundaries), an XML body's text as a parser joins it
+// across comments, processing instructions and CDATA markers (xmlText),
+// and numbers in exponent notation
+// as the integers they spell (pan.FindExponent, escaped 'e' and sign
+// included); a card number found there cannot be masked, so redact
+// refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //
@@ -48,6 +53,11 @@ const (
 	maxKnownCandidates = 1000
 	maxFound           = 100000
 )
+
+// maxBoundaries bounds the multipart boundaries the guard decodes a body's
+// parts with (multipartBoundaries, of every Content-Type header): a
+// request naming more is unreadable.
+const maxBoundaries = 4
 
 // leakHit is one card number found, and where.
 type leakHit struct {
@@ -98,8 +108,40 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			for _, d := range pan.FindExponent(b) {
 				hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 			}
-			if msg.boundary != "" && !overflow {
-				dec, unreadable := encodedParts(b, msg.boundary)
+			if x := xmlText(b); x != nil && !overflow {
+				// XML text a parser joins across comments, processing
+				// instructions and CDATA markers: what it finds that the
+				// body does not spell whole cannot be masked.
+				cs, more := pan.FindMax(x, maxFound)
+				var seen map[string]bool
+				if len(cs) > 0 {
+					seen = make(map[string]bool, len(hits))
+					for _, h := range hits {
+						seen[h.digits] = true
+					}
+				}
+				for _, c := range cs {
+					if d := c.Digits(); !seen[d] {
+						seen[d] = true
+						hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
+					}
+				}
+				overflow, encOverflow = more, more
+			}
+			boundaries := msg.boundaries
+			if len(boundaries) > maxBoundaries {
+				// More ways to read the parts than the guard reads a body:
+				// unreadable (each costs a pass over the body).
+				if jerr := p.unreadable(ctx, st, phase, action, block, nil); jerr != nil {
+					return nil, jerr
+				}
+				boundaries = boundaries[:maxBoundaries]
+			}
+			for _, boundary := range boundaries {
+				if overflow {
+					break
+				}
+				dec, unreadable := encodedParts(b, boundary)
 				if unreadable {
 					// A part in a charset that does not spell digits in
 					// ASCII: read as a body in one.
@@ -138,7 +180,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				for _, c := range pan.FindString(v) {
 					hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
 				}
-				if strings.ContainsAny(v, "eE") {
+				if strings.ContainsAny(v, "eE%\\&") { // an escaped e too
 					for _, d := range pan.FindExponentString(v) {
 						hits = append(hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 					}
@@ -295,6 +337,13 @@ func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Ph
 // scanned whole all the same).
 func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	// One buffer for every part's raw content, and one bufio.Reader that
+	// quotedprintable.NewReader takes as it is (it wraps any other reader
+	// in a new one of 4 KiB): a body of many small parts costs no
+	// allocation a part for them.
+	var raw []byte
+	var src bytes.Reader
+	br := bufio.NewReaderSize(&src, 4096)
 	for {
 		part, err := mr.NextRawPart()
 		if err != nil {
@@ -303,7 +352,7 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 		if slices.ContainsFunc(part.Header.Values("Content-Type"), unreadableCharset) {
 			unreadable = true
 		}
-		var raw []byte
+		read := false
 		// Every encoding the part names, each on its whole content: parsers
 		// differ on which of two headers counts.
 		for _, cte := range part.Header.Values("Content-Transfer-Encoding") {
@@ -313,20 +362,40 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 			default:
 				continue
 			}
-			if raw == nil {
-				if raw, err = io.ReadAll(part); err != nil && len(raw) == 0 {
+			if !read {
+				read = true
+				if raw, err = appendAll(raw[:0], part); err != nil && len(raw) == 0 {
 					break
 				}
 			}
+			src.Reset(raw)
 			if strings.EqualFold(strings.TrimSpace(cte), "base64") {
-				r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(raw)) // ignores line breaks
+				r = base64.NewDecoder(base64.StdEncoding, &src) // ignores line breaks
 			} else {
-				r = quotedprintable.NewReader(bytes.NewReader(raw))
+				br.Reset(&src)
+				r = quotedprintable.NewReader(br)
 			}
 			// What a decoder gives before an error is what a lenient app
 			// reads: kept. Decoding never makes a part longer.
-			b, _ := io.ReadAll(r)
-			out = append(append(out, b...), '\n')
+			out, _ = appendAll(out, r)
+			out = append(out, '\n')
+		}
+	}
+}
+
+// appendAll appends what r reads, up to its end or an error, to dst.
+func appendAll(dst []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
 		}
 	}
 }

@@ -145,9 +145,10 @@ type message struct {
 	body    io.ReadCloser
 	length  int64  // -1: unknown
 	target  string // request phase with the guard: the method, host, path and query it reads
-	// boundary is the multipart boundary of the body's declared media
-	// type, for the guard's read of encoded parts; "" when not multipart.
-	boundary string
+	// boundaries are the multipart boundaries the body's declared media
+	// type may name (multipartBoundaries), for the guard's read of encoded
+	// parts; none when not multipart.
+	boundaries []string
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -404,12 +405,17 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	if guard || len(failed) > 0 {
 		if strings.HasPrefix(x.MediaType, "multipart/") {
-			msg.boundary = params["boundary"]
-			if msg.boundary == "" {
-				// A Content-Type mime.ParseMediaType refuses: the boundary a
-				// lenient parser finds.
-				if bs := lenientParams(msg.header.Get("Content-Type"), "boundary"); len(bs) > 0 {
-					msg.boundary = bs[0]
+			msg.boundaries = multipartBoundaries(params["boundary"], msg.header.Get("Content-Type"))
+		}
+		for _, ct := range msg.header["Content-Type"][min(1, len(msg.header["Content-Type"])):] {
+			// A second Content-Type, which an app may read instead of the
+			// first (gunicorn hands the last one to Django, which decodes
+			// base64 parts): its boundaries too.
+			if mt, _, _ := strings.Cut(ct, ";"); strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "multipart/") {
+				for _, b := range multipartBoundaries("", ct) {
+					if !slices.Contains(msg.boundaries, b) {
+						msg.boundaries = append(msg.boundaries, b)
+					}
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package pan
 
 import (
+	"math"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -12,23 +13,87 @@ import (
 // reads only whole (as a group of 20+ digits or a Luhn-invalid run), while
 // JSON.parse, parseFloat or Jackson (into a long) read them as the integer
 // 4111111111111111. A number here is a mantissa of ASCII digits with at most
-// one '.', then 'e' or 'E', an optional sign and one to three exponent
-// digits; it is returned when its value is a whole number of MinLen to
-// MaxLen significant digits that passes the Luhn check. The returned
+// one '.', then 'e' or 'E', an optional sign and the exponent's digits
+// (leading zeros allowed, as JSON allows them); it is returned when its
+// value is a whole number of MinLen to MaxLen significant digits that
+// passes the Luhn check, or when a parser into a double rounds it to one
+// ("4111111111111110999e-3", and "4111111111111110.9" without an
+// exponent: 4111111111111111 to JavaScript; roundedValue). The returned
 // strings are the digits of the value, which no longer appear in b as
-// such: a caller cannot mask them in place. Linear in the length of b,
-// passing over text without an 'e' or 'E' eight bytes at a time; it
-// allocates only for a number it looks at closely (a digit or '.' before
-// the 'e', one to three exponent digits after it).
-func FindExponent(b []byte) []string { return findExponent(b) }
+// such: a caller cannot mask them in place. Escapes of the characters of
+// a number are read decoded as well (findExponentEsc). Linear in the
+// length of b; it allocates for a number it returns, and one copy of b
+// when b escapes a character of a number.
+func FindExponent(b []byte) []string { return findExponentEsc(b) }
 
 // FindExponentString is FindExponent over a string.
-func FindExponentString(s string) []string { return findExponent(s) }
+func FindExponentString(s string) []string { return findExponentEsc(s) }
+
+// findExponentEsc reads s as it is and, when it spells a character of a
+// number with an escape (the percent-encoding of a form or a URL, a JSON
+// string's \u0065, an XML character reference: "4111111111111111000%65-3"
+// is "4111111111111111000e-3" to the app that decodes it), with those
+// escapes decoded too. The numbers of the second reading that the first
+// did not find are added after the first's. A number may be returned more
+// than once (as often as the text spells it).
+func findExponentEsc[T text](s T) []string {
+	out := findRounded(s, findExponent(s))
+	if d := unescapeNumber(s); d != nil {
+		more := findRounded(d, findExponent(d))
+		if len(more) == 0 {
+			return out
+		}
+		seen := make(map[string]bool, len(out)) // a set: a body may spell thousands
+		for _, n := range out {
+			seen[n] = true
+		}
+		for _, n := range more {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
+// that spells an ASCII character of a number (a digit, '.', 'e', 'E', '+',
+// '-') replaced by that character; nil when s has none (no allocation).
+func unescapeNumber[T text](s T) []byte {
+	var out []byte
+	last := 0
+	for i := 0; ; i++ {
+		if i = nextEscape(s, i); i >= len(s) {
+			break
+		}
+		cp, n := escape(s, i)
+		if n == 0 || !numberChar(cp) {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(s))
+		}
+		out = append(append(out, s[last:i]...), byte(cp))
+		i += n - 1
+		last = i + 1
+	}
+	if out == nil {
+		return nil
+	}
+	return append(out, s[last:]...)
+}
+
+// numberChar reports whether cp is an ASCII character of a number in
+// exponent notation.
+func numberChar(cp rune) bool {
+	return cp >= '0' && cp <= '9' || cp == '.' || cp == 'e' || cp == 'E' || cp == '+' || cp == '-'
+}
 
 func findExponent[T text](b T) []string {
 	var out []string
 	for i := 1; ; i++ {
-		if i = skipToExponent(b, i); i+1 >= len(b) {
+		if i = nextByte(b, i, 'e', 0x20); i+1 >= len(b) {
 			return out
 		}
 		if !isDigit(b[i-1]) && b[i-1] != '.' {
@@ -51,44 +116,127 @@ func findExponent[T text](b T) []string {
 		for k < len(b) && isDigit(b[k]) {
 			k++
 		}
-		if k == start || k-start > 3 || dots > 1 {
+		if k == start || dots > 1 {
 			continue
 		}
-		exp, _ := strconv.Atoi(string(b[start:k]))
+		// Leading zeros count for nothing ("e-0003" is e-3 to every
+		// parser); an exponent of ten or more significant digits is too
+		// large for a whole card number of any mantissa a body can hold.
+		sig := start
+		for sig < k-1 && b[sig] == '0' {
+			sig++
+		}
+		if k-sig > 9 {
+			i = k - 1
+			continue
+		}
+		exp, _ := strconv.Atoi(string(b[sig:k]))
 		if neg {
 			exp = -exp
 		}
+		if !cardMagnitude(b[j:i], exp) {
+			i = k - 1 // of no card's length: no allocation
+			continue
+		}
 		if d, ok := wholeValue(string(b[j:i]), exp); ok {
+			out = append(out, d)
+		} else if d, ok := roundedValue(string(b[j:i]), exp); ok {
 			out = append(out, d)
 		}
 		i = k - 1
 	}
 }
 
-// skipToExponent returns the index of the first 'e' or 'E' of s at or
-// after i, or len(s): eight bytes at a time, as skipQuiet does, since most
-// of a body is not part of a number.
-func skipToExponent[T text](s T, i int) int {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
-	n := len(s)
-	for ; i <= n-8; i += 8 {
-		_ = s[i+7]
-		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		x := (v | 0x20*ones) ^ 'e'*ones // 0 where the byte is 'e' or 'E'
-		if m := (x - ones) &^ x & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+// cardMagnitude reports whether mant×10^exp (mant digits with at most one
+// '.') may be a number of MinLen to MaxLen digits, rounded or not: its
+// whole part has about that many digits. It spares the allocations of
+// wholeValue and roundedValue for every ordinary number ("1.5e3").
+func cardMagnitude[T text](mant T, exp int) bool {
+	i := 0
+	for i < len(mant) && mant[i] == '0' {
+		i++
+	}
+	n := 0 // digits of the whole part after leading zeros
+	for i < len(mant) && isDigit(mant[i]) {
+		i++
+		n++
+	}
+	if n == 0 && i < len(mant) && mant[i] == '.' {
+		// 0.000ddd: the zeros after the point count against the exponent.
+		i++
+		for i < len(mant) && mant[i] == '0' {
+			i++
+			n--
 		}
 	}
-	for ; i < n; i++ {
-		if s[i]|0x20 == 'e' {
-			return i
+	mag := n + exp
+	return mag >= MinLen-1 && mag <= MaxLen+1
+}
+
+// findRounded returns the card numbers b spells as decimal fractions
+// without an exponent that a parser into a double (JSON.parse, parseFloat,
+// Number) rounds to a whole number ("4111111111111110.9" is
+// 4111111111111111 to JavaScript), when that whole number is not the
+// fraction's integer part, which Find reads. Linear in the length of b.
+func findRounded[T text](b T, out []string) []string {
+	for i := 1; ; i++ {
+		if i = nextByte(b, i, '.', 0); i+1 >= len(b) {
+			return out
 		}
+		if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
+			continue
+		}
+		j := i
+		for j > 0 && isDigit(b[j-1]) {
+			j--
+		}
+		k := i + 1
+		for k < len(b) && isDigit(b[k]) {
+			k++
+		}
+		if j > 0 && b[j-1] == '.' || k < len(b) && (b[k] == 'e' || b[k] == 'E' || b[k] == '.') {
+			// Not one decimal fraction: two points, or an exponent
+			// (findExponent's).
+			i = k - 1
+			continue
+		}
+		z := j
+		for z < i && b[z] == '0' {
+			z++
+		}
+		if i-z < MinLen-1 || i-z > 17 {
+			i = k - 1 // of no card's length: no allocation
+			continue
+		}
+		if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) {
+			out = append(out, d)
+		}
+		i = k - 1
 	}
-	return n
+}
+
+// roundedValue returns the digits of the double nearest to mant×10^exp
+// (as JavaScript's Number and Go's ParseFloat round) when it is a whole
+// number below 2^53 (where every whole number is a double: the digits are
+// the value's) of MinLen to MaxLen digits passing the Luhn check. Only a
+// value of about card length is parsed.
+func roundedValue(mant string, exp int) (string, bool) {
+	whole, frac, _ := strings.Cut(mant, ".")
+	mag := exp // the number of digits of the whole part, about
+	if w := strings.TrimLeft(whole, "0"); w != "" {
+		mag += len(w)
+	} else {
+		mag -= len(frac) - len(strings.TrimLeft(frac, "0"))
+	}
+	if mag < MinLen-1 || mag > 17 {
+		return "", false
+	}
+	f, err := strconv.ParseFloat(mant+"e"+strconv.Itoa(exp), 64)
+	if err != nil || f != math.Trunc(f) || f >= 1<<53 {
+		return "", false
+	}
+	d := strconv.FormatFloat(f, 'f', 0, 64)
+	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
 }
 
 // wholeValue returns the digits of mant×10^exp (mant digits with at most
@@ -116,3 +264,56 @@ func wholeValue(mant string, exp int) (string, bool) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// The scans above pass over the bytes that cannot start what they look
+// for eight at a time, as skipQuiet does: most of a body is no number.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+// load8 returns s[i:i+8] as a little-endian word.
+func load8[T text](s T, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// zeroByte returns the bits of the high bit of the lowest zero byte of x
+// and of bytes above it (only the lowest is exact), 0 when x has none.
+func zeroByte(x uint64) uint64 { return (x - swarOnes) &^ x & swarHighs }
+
+// nextByte returns the index of the first byte of s at or after i that is
+// c once ORed with fold (fold 0x20: 'e' and 'E' for c 'e'), or len(s).
+func nextByte[T text](s T, i int, c, fold byte) int {
+	n := len(s)
+	for ; i <= n-8; i += 8 {
+		if m := zeroByte((load8(s, i) | uint64(fold)*swarOnes) ^ uint64(c)*swarOnes); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < n; i++ {
+		if s[i]|fold == c {
+			return i
+		}
+	}
+	return n
+}
+
+// nextEscape returns the index of the first '%', '\\' or '&' of s at or
+// after i, or len(s).
+func nextEscape[T text](s T, i int) int {
+	n := len(s)
+	for ; i <= n-8; i += 8 {
+		v := load8(s, i)
+		if m := zeroByte(v^'%'*swarOnes) | zeroByte(v^'\\'*swarOnes) | zeroByte(v^'&'*swarOnes); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < n; i++ {
+		if c := s[i]; c == '%' || c == '\\' || c == '&' {
+			return i
+		}
+	}
+	return n
+}

@@ -213,7 +213,8 @@
 //     backreferences, \h \R \X \G \Z \e \u, class unions and intersections)
 //     and those RE2 reads differently (\v, \0 octal, the flag (?U): Unicode
 //     classes in Java, lazy quantifiers in RE2); in a body pattern, a '$'
-//     that does not end it; REGEX replacements
+//     that does not end it, and (?i) with letters outside ASCII (Java's
+//     (?i) folds ASCII only; ASCII letters are written as Java folds them); REGEX replacements
 //     other than %s or literal text around it; a token group with other text
 //     around it; a header regex that does not name its header or takes part
 //     of a value; charsets other than UTF-8, US-ASCII or ISO-8859-1 with

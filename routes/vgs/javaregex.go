@@ -7,6 +7,8 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // VGS evaluates regular expressions with Java's engine; aliasgate with Go's
@@ -43,6 +45,13 @@ func javaOnly(p string) string {
 				return `uses \v, which RE2 reads differently (vertical whitespace in Java, one control character in RE2)`
 			case strings.IndexByte("hHRXGZVeu", next) >= 0:
 				return fmt.Sprintf(`uses \%c, which RE2 lacks`, next)
+			case strings.IndexByte("pPxN", next) >= 0 && i+2 < len(p) && p[i+2] == '{':
+				// \p{L}, \x{41}, \N{…}: the braces are the escape's, so a
+				// '+' after them is a quantifier, not a possessive one.
+				if end := strings.IndexByte(p[i+2:], '}'); end >= 0 {
+					i += 2 + end
+					continue
+				}
 			}
 			i++
 			continue
@@ -388,4 +397,172 @@ func nonCapturing(p, keep string) string {
 		b.WriteByte(ch)
 	}
 	return b.String()
+}
+
+// The code points outside ASCII that Unicode case folding joins to ASCII
+// letters: ſ (U+017F) to s, the Kelvin sign (U+212A) to k.
+const longS, kelvin = 0x17F, 0x212A
+
+// javaFold rewrites the case-insensitive parts ((?i)) of the RE2 pattern
+// p as Java reads them. Java's CASE_INSENSITIVE folds US-ASCII letters
+// only; RE2's (?i) folds Unicode: (?i)tok_[a-z]+ took "tok_ſ" (ſ folds to
+// s) and (?i)[^a-z]+ stopped at it, where Java's does the opposite. A
+// letter becomes the class of its two ASCII cases; a class loses ſ and the
+// Kelvin sign, or, when it is the complement of a set (a negated class,
+// \W, \S…), gets them back. That reading needs a pattern written in ASCII
+// without \p, \P or an escape of a code point outside ASCII (else its
+// classes may hold letters whose cases Java does not join; ascii says
+// whether the pattern as VGS has it is one, asciiOnlyPattern): why is
+// non-empty for another pattern with (?i). p is returned as written when
+// it has no (?i).
+func javaFold(p string, ascii bool) (string, string) {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return p, ""
+	}
+	const cannot = "the pattern is case-insensitive ((?i)) and names letters outside ASCII, whose cases Java's (?i) does not join and RE2's does"
+	changed, why := false, ""
+	var walk func(r *syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		for _, s := range r.Sub {
+			walk(s)
+		}
+		if r.Flags&syntax.FoldCase == 0 || r.Op != syntax.OpLiteral && r.Op != syntax.OpCharClass {
+			return
+		}
+		if !ascii {
+			if foldsOutsideASCII(r) {
+				why = cannot
+			}
+			return
+		}
+		switch r.Op {
+		case syntax.OpLiteral:
+			var subs []*syntax.Regexp
+			flags := r.Flags &^ syntax.FoldCase
+			for _, c := range r.Rune {
+				lo, up := unicode.ToLower(c), unicode.ToUpper(c)
+				if c < utf8.RuneSelf && lo != up && lo < utf8.RuneSelf && up < utf8.RuneSelf {
+					subs = append(subs, &syntax.Regexp{Op: syntax.OpCharClass, Flags: flags, Rune: []rune{up, up, lo, lo}})
+					changed = true
+				} else {
+					subs = append(subs, &syntax.Regexp{Op: syntax.OpLiteral, Flags: flags, Rune: []rune{c}})
+				}
+			}
+			if len(subs) == 1 {
+				*r = *subs[0]
+			} else {
+				*r = syntax.Regexp{Op: syntax.OpConcat, Flags: flags, Sub: subs}
+			}
+		case syntax.OpCharClass:
+			if j := javaFoldClass(r.Rune); !slices.Equal(j, r.Rune) {
+				r.Rune, changed = j, true
+			}
+		}
+	}
+	walk(re)
+	switch {
+	case why != "":
+		return "", why
+	case !changed:
+		return p, ""
+	}
+	return re.String(), ""
+}
+
+// foldsOutsideASCII reports whether the case-insensitive literal or class
+// r holds a character outside ASCII that has other cases (or is too large
+// a class to tell).
+func foldsOutsideASCII(r *syntax.Regexp) bool {
+	if r.Op == syntax.OpLiteral {
+		return slices.ContainsFunc(r.Rune, func(c rune) bool { return c >= utf8.RuneSelf && unicode.SimpleFold(c) != c })
+	}
+	budget := 0x4000
+	for i := 0; i+1 < len(r.Rune); i += 2 {
+		for c := max(r.Rune[i], utf8.RuneSelf); c <= r.Rune[i+1]; c++ {
+			if budget--; budget < 0 || unicode.SimpleFold(c) != c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// javaFoldClass returns the class ranges (RE2's folding of a class written
+// in ASCII) as Java's (?i) reads the class: without ſ and the Kelvin sign
+// when the class is a set of ASCII characters (they came from folding s
+// and k), with them when it is the complement of one (it holds U+10FFFF;
+// folding took them out with s and k, which Java's complement keeps out
+// but not them).
+func javaFoldClass(ranges []rune) []rune {
+	in := func(c rune) bool {
+		for i := 0; i+1 < len(ranges); i += 2 {
+			if ranges[i] <= c && c <= ranges[i+1] {
+				return true
+			}
+		}
+		return false
+	}
+	var out []rune
+	if in(unicode.MaxRune) {
+		out = append(out, ranges...)
+		out = append(out, longS, longS, kelvin, kelvin)
+	} else {
+		for i := 0; i+1 < len(ranges); i += 2 {
+			lo, hi := ranges[i], ranges[i+1]
+			for _, x := range []rune{longS, kelvin} {
+				if lo <= x && x <= hi {
+					if lo < x {
+						out = append(out, lo, x-1)
+					}
+					lo = x + 1
+				}
+			}
+			if lo <= hi {
+				out = append(out, lo, hi)
+			}
+		}
+	}
+	// Sorted and merged, as a parsed class is.
+	re := &syntax.Regexp{Op: syntax.OpCharClass, Rune: out}
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil || parsed.Op != syntax.OpCharClass {
+		return out
+	}
+	return parsed.Rune
+}
+
+// asciiOnlyPattern reports whether the pattern p is written in ASCII and
+// names no code point outside it: no \p or \P class, no \x escape of 0x80
+// or more.
+func asciiOnlyPattern(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return false
+		}
+		if p[i] != '\\' || i+1 >= len(p) {
+			continue
+		}
+		i++
+		switch p[i] {
+		case 'p', 'P':
+			return false
+		case 'x':
+			if i+1 < len(p) && (p[i+1] == '{' || strings.IndexByte("89abcdefABCDEF", p[i+1]) >= 0) {
+				if p[i+1] == '{' {
+					end := strings.IndexByte(p[i:], '}')
+					if end < 0 {
+						return false
+					}
+					v := strings.TrimLeft(p[i+2:i+end], "0")
+					if len(v) > 2 || len(v) == 2 && strings.IndexByte("01234567", v[0]) < 0 {
+						return false
+					}
+					continue
+				}
+				return false
+			}
+		}
+	}
+	return true
 }

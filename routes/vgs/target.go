@@ -300,10 +300,18 @@ const defaultReplacement = "%s"
 // it has no groups, or when its only group is token and the match is made
 // of nothing else than [prefix] token [suffix] and zero-width assertions;
 // other groups are made non-capturing. \s and \S become the classes Java's
-// are (javaSpaces), a '.' the class Java's '.' is (javaDots), and a final
-// '$' Java's '$' (javaDollar).
+// are (javaSpaces), (?i) Java's ASCII-only case folding (javaFold), a '.'
+// the class Java's '.' is (javaDots), and a final '$' Java's '$'
+// (javaDollar).
 func bodyRegex(p, replacement string) (string, string) {
-	re, why := bodyRegexText(javaSpaces(p), replacement)
+	if why := checkRE2(p); why != "" {
+		return "", "the pattern " + why
+	}
+	folded, why := javaFold(javaSpaces(p), asciiOnlyPattern(p))
+	if why != "" {
+		return "", why
+	}
+	re, why := bodyRegexText(folded, replacement)
 	if why != "" {
 		return "", why
 	}
