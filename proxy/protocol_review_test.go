@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
@@ -117,28 +118,7 @@ routes:
 // sent. A card number there is refused on a block route (and on a redact
 // route: a request line cannot be masked) and counted on a log route.
 func TestLeakGuardReadsTheMethod(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-  - id: redact
-    direction: inbound
-    host: "*"
-    path_prefix: /redact
-    upstream: {{UP}}
-    leak_guard: redact
-  - id: log
-    direction: inbound
-    host: "*"
-    path_prefix: /log
-    upstream: {{UP}}
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block", "redact", "log")
 	addr := g.Listener.Addr().String()
 	for _, method := range []string{testPAN, "4111-1111-1111-1111"} {
 		for _, path := range []string{"/block", "/redact"} {
@@ -474,28 +454,7 @@ routes:
 // Content-Type says. Such a body is now unreadable: a block or redact
 // guard refuses it, a log guard logs it, and XML without them still passes.
 func TestXMLTheGuardCannotRead(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-  - id: redact
-    direction: inbound
-    host: "*"
-    path_prefix: /redact
-    upstream: {{UP}}
-    leak_guard: redact
-  - id: log
-    direction: inbound
-    host: "*"
-    path_prefix: /log
-    upstream: {{UP}}
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block", "redact", "log")
 	entities := `<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "` + testPAN[:10] + `"><!ENTITY b "` + testPAN[10:] + `">]><p>&a;&b;</p>`
 	utf16 := func(s string) []byte {
 		out := []byte{0xff, 0xfe}
@@ -615,23 +574,7 @@ func TestTunnelRequestsStayOnTheConnectHost(t *testing.T) {
 // cannot mask a number so spelled) refuse them in a body, a query or a
 // header; ordinary exponents pass.
 func TestLeakGuardReadsNumbersInExponentForm(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-  - id: redact
-    direction: inbound
-    host: "*"
-    path_prefix: /redact
-    upstream: {{UP}}
-    leak_guard: redact
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block", "redact")
 	type msg struct{ query, ctype, body, header string }
 	bad := map[string]msg{
 		"JSON e-3":                {"", "application/json", `{"note":4111111111111111000e-3}`, ""},
@@ -664,4 +607,22 @@ routes:
 			t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
 		}
 	}
+}
+
+// guardedGateway starts a gateway in front of a recording upstream with
+// one inbound route per leak guard mode, its path /<mode> ("log", the
+// default, is left unsaid).
+func guardedGateway(t *testing.T, modes ...string) (*gateway, *upstream) {
+	t.Helper()
+	var doc strings.Builder
+	doc.WriteString("routes:\n")
+	for _, m := range modes {
+		fmt.Fprintf(&doc, "  - {id: %s, direction: inbound, host: \"*\", path_prefix: /%s, upstream: \"{{UP}}\"", m, m)
+		if m != "log" {
+			fmt.Fprintf(&doc, ", leak_guard: %s", m)
+		}
+		doc.WriteString("}\n")
+	}
+	up := newUpstream(t, nil)
+	return newGateway(t, parseRoutes(t, doc.String(), up.URL), nil, gwOptions{logger: obstest.Logger(t)}), up
 }

@@ -24,23 +24,7 @@ import (
 // redact, as "4111111111111111000e-3" is. So is a number a parser into a
 // double (JSON.parse) rounds to a card number: 4111111111111110.9.
 func TestLeakGuardReadsExponentsAsParsersDo(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-  - id: redact
-    direction: inbound
-    host: "*"
-    path_prefix: /redact
-    upstream: {{UP}}
-    leak_guard: redact
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block", "redact")
 	type msg struct{ query, ctype, body, header string }
 	bad := map[string]msg{
 		"JSON exponent with leading zeros": {"", "application/json", `{"n":4111111111111111000e-0003}`, ""},
@@ -176,23 +160,7 @@ func TestEncodedPartsAllocateLittleAPart(t *testing.T) {
 // whose groups are joined by tabs or line ends, which Java's parsers
 // normalize to spaces ("4111 1111 1111 1111" to the app).
 func TestLeakGuardReadsXMLTextAsParsersJoinIt(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-  - id: redact
-    direction: inbound
-    host: "*"
-    path_prefix: /redact
-    upstream: {{UP}}
-    leak_guard: redact
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block", "redact")
 	for _, body := range []string{
 		`<a>4111<![CDATA[1111]]>11111111</a>`,
 		`<a>4111<!-- note -->111111111111</a>`,
@@ -232,17 +200,7 @@ routes:
 // charset (charset*=utf-8”IBM037), which mime.ParseMediaType, Python
 // and Werkzeug decode, was not read as a charset at all.
 func TestLeakGuardReadsEveryBoundaryAndRFC2231Charset(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block")
 	qp := ""
 	for _, c := range testPAN {
 		qp += "=3" + string(c)
@@ -314,17 +272,7 @@ func TestRequestRangeDoesNotSplitGuardedResponses(t *testing.T) {
 // parser decodes base64 parts): a base64 part delimited by the second
 // one's boundary went to the app past leak_guard: block.
 func TestLeakGuardReadsTheBoundariesOfEveryContentType(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, up := guardedGateway(t, "block")
 	body := "--b\r\nContent-Disposition: form-data; name=\"f\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 		base64.StdEncoding.EncodeToString([]byte(testPAN)) + "\r\n--b--\r\n"
 	for _, cts := range [][]string{{"text/plain", "multipart/form-data; boundary=b"}, {"multipart/form-data; boundary=a", "multipart/form-data; boundary=b"}} {
@@ -373,17 +321,7 @@ routes:
 // with a DOCTYPE and "<!ENTITY" anywhere is still unreadable (a comment
 // opener may hide in its system literal).
 func TestXMLQuotingAnEntityDeclarationIsRead(t *testing.T) {
-	const doc = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-`
-	up := newUpstream(t, nil)
-	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	g, _ := guardedGateway(t, "block")
 	for _, body := range []string{
 		`<?xml version="1.0"?><doc><!-- <!ENTITY x "y"> --><dtd><![CDATA[<!ENTITY a "b">]]></dtd></doc>`,
 	} {
