@@ -2,8 +2,6 @@ package dispatch_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -12,21 +10,7 @@ import (
 // two endpoints, one answering at the timeout with a backlog: the other
 // endpoint's event still arrives within about one timeout.
 func TestSlowEndpointDoesNotStarveItsAccountsOtherEndpoint(t *testing.T) {
-	hang := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer slow.Close()
-	defer close(hang)
-	got := make(chan time.Time, 100)
-	quick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- time.Now()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer quick.Close()
+	slow, quick, got := slowAndQuickReceivers(t, 100)
 	epSlow := endpoint("ep_slow", slow.URL, "card.updated")
 	epQuick := endpoint("ep_quick", quick.URL, "card.created")
 	opts := fast(epSlow, epQuick)

@@ -14,21 +14,7 @@ import (
 // another account's events: the other account's event is delivered
 // within about one attempt timeout of being published.
 func TestSlowAccountDoesNotStarveOthers(t *testing.T) {
-	hang := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer slow.Close()
-	defer close(hang)
-	got := make(chan time.Time, 8)
-	quick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- time.Now()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer quick.Close()
+	slow, quick, got := slowAndQuickReceivers(t, 8)
 
 	epA := endpoint("ep_a", slow.URL)
 	epA.Account = "acct_a"
@@ -60,4 +46,28 @@ func TestSlowAccountDoesNotStarveOthers(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("acct_b's event was not delivered within 15 s: acct_a's slow receiver holds the dispatcher")
 	}
+}
+
+// slowAndQuickReceivers starts two receivers: slow answers only when the
+// attempt's request is cancelled (at the attempt timeout) or the test
+// ends; quick answers 204 at once and sends the time of each POST on got
+// (buffered for n). Both close when the test ends.
+func slowAndQuickReceivers(t *testing.T, n int) (slow, quick *httptest.Server, got chan time.Time) {
+	t.Helper()
+	hang := make(chan struct{})
+	slow = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(hang) })
+	got = make(chan time.Time, n)
+	quick = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- time.Now()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(quick.Close)
+	return slow, quick, got
 }

@@ -61,21 +61,7 @@ func TestInFlightDeliveryIsNotAttemptedTwice(t *testing.T) {
 // not hold back an account whose receiver answers at once: its event is
 // delivered within about one attempt timeout, not after the backlogs.
 func TestSeveralSlowAccountsDoNotStarveOthers(t *testing.T) {
-	hang := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer slow.Close()
-	defer close(hang)
-	got := make(chan time.Time, 8)
-	quick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- time.Now()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer quick.Close()
+	slow, quick, got := slowAndQuickReceivers(t, 8)
 
 	const slowAccounts = 9
 	var eps []webhooks.Endpoint
