@@ -492,22 +492,35 @@ func lenientParams(ct, name string) []string {
 }
 
 // multipartBoundaries returns the boundaries an app may read a multipart
-// body with: the one mime.ParseMediaType found (parsed, "" when it refused
-// the value), and the first and the last of the boundary parameters of the
-// Content-Type value ct read leniently (parsers differ on which of two
-// counts: Python's email package and python-multipart, which decodes
-// quoted-printable and base64 parts, take the last), without repeats.
-func multipartBoundaries(parsed, ct string) []string {
+// body with, without repeats. When the declared media type mt (the first
+// Content-Type value, parsed) is multipart: the boundary mime.ParseMediaType
+// found (parsed, "" when it refused the value), and the first and the last
+// of the boundary parameters of the first value read leniently (parsers
+// differ on which of two counts: Python's email package and
+// python-multipart, which decodes quoted-printable and base64 parts, take
+// the last). And the same of every later Content-Type value naming a
+// multipart type, which an app may read instead of the first (gunicorn
+// hands the last one to Django, which decodes base64 parts).
+func multipartBoundaries(mt, parsed string, cts []string) []string {
 	var out []string
 	add := func(b string) {
 		if b != "" && !slices.Contains(out, b) {
 			out = append(out, b)
 		}
 	}
-	add(parsed)
-	if bs := lenientParams(ct, "boundary"); len(bs) > 0 {
-		add(bs[0])
-		add(bs[len(bs)-1])
+	for i, ct := range cts {
+		if i == 0 {
+			if !strings.HasPrefix(mt, "multipart/") {
+				continue
+			}
+			add(parsed)
+		} else if t, _, _ := strings.Cut(ct, ";"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(t)), "multipart/") {
+			continue
+		}
+		if bs := lenientParams(ct, "boundary"); len(bs) > 0 {
+			add(bs[0])
+			add(bs[len(bs)-1])
+		}
 	}
 	return out
 }

@@ -404,21 +404,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if guard || len(failed) > 0 {
-		if strings.HasPrefix(x.MediaType, "multipart/") {
-			msg.boundaries = multipartBoundaries(params["boundary"], msg.header.Get("Content-Type"))
-		}
-		for _, ct := range msg.header["Content-Type"][min(1, len(msg.header["Content-Type"])):] {
-			// A second Content-Type, which an app may read instead of the
-			// first (gunicorn hands the last one to Django, which decodes
-			// base64 parts): its boundaries too.
-			if mt, _, _ := strings.Cut(ct, ";"); strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "multipart/") {
-				for _, b := range multipartBoundaries("", ct) {
-					if !slices.Contains(msg.boundaries, b) {
-						msg.boundaries = append(msg.boundaries, b)
-					}
-				}
-			}
-		}
+		msg.boundaries = multipartBoundaries(x.MediaType, params["boundary"], msg.header["Content-Type"])
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
 			return jerr
