@@ -85,113 +85,27 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	block := mode == routes.LeakBlock || mode == routes.LeakRedact // what cannot be read is refused
 	action := string(mode)
 	var hitBuf [4]leakHit // the usual few hits (the aliases just made) without an allocation
-	hits := hitBuf[:0]
-	overflow := false    // more candidates than maxFound: card data, whatever the vault says
-	encOverflow := false // overflow in the decoded parts, which masking cannot reach
-	nulBody := false
+	var sc leakScan
+	sc.hits = hitBuf[:0]
 	if hasBody {
-		switch {
-		case body != nil:
-			b := body
-			if bytes.IndexByte(body, 0) >= 0 {
-				nulBody, b = true, dropNUL(body)
-			}
-			cs, more := pan.FindMax(b, maxFound)
-			for _, c := range cs {
-				off := c.Start
-				if nulBody {
-					off = -1
-				}
-				hits = append(hits, leakHit{where: "body", offset: off, digits: c.Digits()})
-			}
-			overflow = more
-			for _, d := range pan.FindExponent(b) {
-				hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
-			}
-			if x := xmlText(b); x != nil && !overflow {
-				// XML text a parser joins across comments, processing
-				// instructions and CDATA markers: what it finds that the
-				// body does not spell whole cannot be masked.
-				cs, more := pan.FindMax(x, maxFound)
-				var seen map[string]bool
-				if len(cs) > 0 {
-					seen = make(map[string]bool, len(hits))
-					for _, h := range hits {
-						seen[h.digits] = true
-					}
-				}
-				for _, c := range cs {
-					if d := c.Digits(); !seen[d] {
-						seen[d] = true
-						hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
-					}
-				}
-				overflow, encOverflow = more, more
-			}
-			boundaries := msg.boundaries
-			if len(boundaries) > maxBoundaries {
-				// More ways to read the parts than the guard reads a body:
-				// unreadable (each costs a pass over the body).
-				if jerr := p.unreadable(ctx, st, phase, action, block, nil); jerr != nil {
-					return nil, jerr
-				}
-				boundaries = boundaries[:maxBoundaries]
-			}
-			for _, boundary := range boundaries {
-				if overflow {
-					break
-				}
-				dec, unreadable := encodedParts(b, boundary)
-				if unreadable {
-					// A part in a charset that does not spell digits in
-					// ASCII: read as a body in one.
-					if jerr := p.unreadable(ctx, st, phase, action, block, errCharset); jerr != nil {
-						return nil, jerr
-					}
-				}
-				if dec != nil {
-					cs, more := pan.FindMax(dec, maxFound)
-					for _, c := range cs {
-						hits = append(hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
-					}
-					overflow, encOverflow = more, more
-				}
-			}
-		default:
+		if body == nil {
 			if jerr := p.unreadable(ctx, st, phase, action, block, bodyErr); jerr != nil {
 				return nil, jerr
 			}
-		}
-	}
-	if msg.target != "" {
-		for _, c := range pan.FindString(msg.target) {
-			hits = append(hits, leakHit{where: "url", offset: -1, digits: c.Digits()})
-		}
-		for _, d := range pan.FindExponentString(msg.target) {
-			hits = append(hits, leakHit{where: "url", offset: -1, digits: d})
-		}
-	}
-	scanHeader := func(where string, h http.Header) {
-		for k, vs := range h {
-			for _, c := range pan.FindString(k) {
-				hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: -1})
-			}
-			for i, v := range vs {
-				for _, c := range pan.FindString(v) {
-					hits = append(hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
-				}
-				if strings.ContainsAny(v, "eE%\\&") { // an escaped e too
-					for _, d := range pan.FindExponentString(v) {
-						hits = append(hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
-					}
+		} else {
+			sc = sc.body(body, msg.boundaries)
+			for _, err := range sc.unreadable {
+				if jerr := p.unreadable(ctx, st, phase, action, block, err); jerr != nil {
+					return nil, jerr
 				}
 			}
 		}
 	}
-	scanHeader("header", msg.header)
+	sc = sc.target(msg.target).header("header", msg.header)
 	if msg.trailer != nil {
-		scanHeader("trailer", *msg.trailer)
+		sc = sc.header("trailer", *msg.trailer)
 	}
+	hits, overflow, encOverflow, nulBody := sc.hits, sc.overflow, sc.encOverflow, sc.nulBody
 	if len(hits) == 0 {
 		return nil, nil
 	}
@@ -304,6 +218,199 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 }
 
 func isEncoded(h leakHit) bool { return h.encoded }
+
+// Leak is one card number the leak guard finds in a message (FindLeaks).
+type Leak struct {
+	// Where is body, url (a request's method, Host, path or query) or
+	// header.
+	Where string
+	// Name is the header's name.
+	Name string
+	// Offset is the number's byte offset in the body as sent; -1 where it
+	// is not spelled whole there (a multipart part read decoded, exponent
+	// notation, XML text joined across markup, a body read decoded from
+	// its Content-Encoding or without its NUL bytes) and outside the body.
+	Offset int
+	// Digits are the card number's digits.
+	Digits string
+	// Maskable: leak_guard: redact can mask the number in place; it
+	// refuses a message with one it cannot (in the URL, a header's name,
+	// a part read decoded, exponent notation, XML text joined, a body read
+	// without its NUL bytes).
+	Maskable bool
+}
+
+// FindLeaks returns the card numbers the leak guard of a route finds in a
+// message, read as the gateway's guard reads it (leakScan): header and
+// body as they would leave the gateway (the body is decoded from its
+// Content-Encoding, within max bytes), and for a request (r not nil) its
+// method, Host, path and query. unreadable lists, by the error code the
+// gateway would answer with (body_unreadable, unsupported_charset,
+// unsupported_content_encoding, malformed_body, body_too_large…), what
+// the guard could not read; a guard in block or redact mode refuses such
+// a message. It does not ask a vault whether a number is an alias: that is
+// the caller's to tell. `aliasgate routes test` reports what it returns.
+func FindLeaks(r *http.Request, header http.Header, body []byte, max int64) (leaks []Leak, unreadable []string) {
+	var sc leakScan
+	decoded := false
+	if len(body) > 0 {
+		enc, err := contentEncoding(header.Values("Content-Encoding"))
+		b := body
+		if err == nil {
+			b, err = decodeBody(enc, body, max)
+			decoded = enc != ""
+		}
+		if err == nil {
+			err = unreadableBody(header["Content-Type"], b)
+		}
+		if err != nil {
+			unreadable = append(unreadable, reason(err))
+		} else {
+			mt, params := parseMediaType(header.Get("Content-Type"))
+			sc = sc.body(b, multipartBoundaries(mt, params["boundary"], header["Content-Type"]))
+			for _, err := range sc.unreadable {
+				why := "body_unreadable"
+				if err != nil {
+					why = reason(err)
+				}
+				unreadable = append(unreadable, why)
+			}
+		}
+	}
+	if r != nil {
+		sc = sc.target(guardTarget(r))
+	}
+	sc = sc.header("header", header)
+	for _, h := range sc.hits {
+		l := Leak{Where: h.where, Name: h.key, Offset: h.offset, Digits: h.digits,
+			Maskable: !h.encoded && h.where != "url" && !(h.where == "body" && sc.nulBody) && !(h.h != nil && h.vi < 0)}
+		if decoded || sc.nulBody {
+			l.Offset = -1
+		}
+		leaks = append(leaks, l)
+	}
+	return leaks, unreadable
+}
+
+// leakScan is what the leak guard reads in one message: every card number
+// found, and where (the rule of the package comment above). The guard
+// decides what to do with it (leakGuard); `aliasgate routes test` reports
+// it (FindLeaks).
+type leakScan struct {
+	hits []leakHit
+	// overflow: more candidates than maxFound, card data whatever the
+	// vault says; encOverflow: in the decoded parts, which masking cannot
+	// reach.
+	overflow, encOverflow bool
+	// nulBody: the body was read without its NUL bytes (UTF-16, UTF-32),
+	// so its offsets are not the body's.
+	nulBody bool
+	// unreadable holds why a part of the body could not be read, in the
+	// order found (nil: no reason known); the guard refuses the message
+	// in block and redact modes.
+	unreadable []error
+}
+
+// body reads a decoded body: as it is, its numbers in exponent notation,
+// an XML body's text as a parser joins it, and the parts of a multipart
+// body (boundaries, multipartBoundaries) sent quoted-printable or base64.
+func (sc leakScan) body(body []byte, boundaries []string) leakScan {
+	b := body
+	if bytes.IndexByte(body, 0) >= 0 {
+		sc.nulBody, b = true, dropNUL(body)
+	}
+	cs, more := pan.FindMax(b, maxFound)
+	for _, c := range cs {
+		off := c.Start
+		if sc.nulBody {
+			off = -1
+		}
+		sc.hits = append(sc.hits, leakHit{where: "body", offset: off, digits: c.Digits()})
+	}
+	sc.overflow = more
+	for _, d := range pan.FindExponent(b) {
+		sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
+	}
+	if x := xmlText(b); x != nil && !sc.overflow {
+		// XML text a parser joins across comments, processing
+		// instructions and CDATA markers: what it finds that the body
+		// does not spell whole cannot be masked.
+		cs, more := pan.FindMax(x, maxFound)
+		var seen map[string]bool
+		if len(cs) > 0 {
+			seen = make(map[string]bool, len(sc.hits))
+			for _, h := range sc.hits {
+				seen[h.digits] = true
+			}
+		}
+		for _, c := range cs {
+			if d := c.Digits(); !seen[d] {
+				seen[d] = true
+				sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
+			}
+		}
+		sc.overflow, sc.encOverflow = more, more
+	}
+	if len(boundaries) > maxBoundaries {
+		// More ways to read the parts than the guard reads a body:
+		// unreadable (each costs a pass over the body).
+		sc.unreadable = append(sc.unreadable, nil)
+		boundaries = boundaries[:maxBoundaries]
+	}
+	for _, boundary := range boundaries {
+		if sc.overflow {
+			break
+		}
+		dec, unreadable := encodedParts(b, boundary)
+		if unreadable {
+			// A part in a charset that does not spell digits in ASCII:
+			// read as a body in one.
+			sc.unreadable = append(sc.unreadable, errCharset)
+		}
+		if dec != nil {
+			cs, more := pan.FindMax(dec, maxFound)
+			for _, c := range cs {
+				sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
+			}
+			sc.overflow, sc.encOverflow = more, more
+		}
+	}
+	return sc
+}
+
+// target reads a request's method, Host, path and query (message.target).
+func (sc leakScan) target(t string) leakScan {
+	if t == "" {
+		return sc
+	}
+	for _, c := range pan.FindString(t) {
+		sc.hits = append(sc.hits, leakHit{where: "url", offset: -1, digits: c.Digits()})
+	}
+	for _, d := range pan.FindExponentString(t) {
+		sc.hits = append(sc.hits, leakHit{where: "url", offset: -1, digits: d})
+	}
+	return sc
+}
+
+// header reads the names and values of h (where: header or trailer).
+func (sc leakScan) header(where string, h http.Header) leakScan {
+	for k, vs := range h {
+		for _, c := range pan.FindString(k) {
+			sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: -1})
+		}
+		for i, v := range vs {
+			for _, c := range pan.FindString(v) {
+				sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
+			}
+			if strings.ContainsAny(v, "eE%\\&") { // an escaped e too
+				for _, d := range pan.FindExponentString(v) {
+					sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
+				}
+			}
+		}
+	}
+	return sc
+}
 
 // unreadable logs a body the guard cannot read (why: bodyErr, nil when
 // unknown) and returns its refusal when the guard refuses what it cannot

@@ -160,13 +160,7 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 	mt, params := parseMediaType(r.Header.Get("Content-Type"))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
 	if opts.guard {
-		// The method too: any token goes to the upstream as sent, digits
-		// included. A newline ends a card number's chain (pan): the
-		// method's digits never join the Host's.
-		msg.target = r.Method + "\n" + r.Host + " " + r.URL.EscapedPath()
-		if r.URL.RawQuery != "" {
-			msg.target += "?" + r.URL.RawQuery
-		}
+		msg.target = guardTarget(r)
 	}
 	st.query, st.ctype = r.URL.RawQuery, routes.RequestContentType(r.Header)
 	x := routes.Exchange{Method: r.Method, Path: st.path, Query: st.query, MediaType: mt, RequestContentType: st.ctype}
@@ -184,6 +178,18 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		st.body = msg.mem
 	}
 	return nil
+}
+
+// guardTarget is what the leak guard reads of a request besides its
+// headers and body: the method (any token goes to the upstream as sent,
+// digits included), the Host, the path and the query. A newline ends a
+// card number's chain (pan): the method's digits never join the Host's.
+func guardTarget(r *http.Request) string {
+	t := r.Method + "\n" + r.Host + " " + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		t += "?" + r.URL.RawQuery
+	}
+	return t
 }
 
 // response runs the response phase on resp.
@@ -211,6 +217,19 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		}
 	}
 	return nil
+}
+
+// unreadableBody returns why a decoded body with the Content-Type values
+// cts can be read neither by the filters nor by the leak guard, nil when it
+// can: a charset that does not spell digits in ASCII (EBCDIC, UTF-7,
+// ISO-2022, or one not known), which an app that honours it reads as
+// digits; XML an XML parser reads otherwise than the guard (entities
+// expanded, or the body in an encoding it declares).
+func unreadableBody(cts []string, body []byte) error {
+	if slices.ContainsFunc(cts, unreadableCharset) {
+		return errCharset
+	}
+	return xmlUnreadable(body)
 }
 
 // needsBody reports whether any of filters has body targets.
@@ -307,15 +326,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if body != nil {
-		if slices.ContainsFunc(msg.header["Content-Type"], unreadableCharset) {
-			// A charset that does not spell digits in ASCII (EBCDIC,
-			// UTF-7, ISO-2022, or one not known): neither the filters nor
-			// the guard can read it, and an app that honours the charset
-			// reads its card numbers as digits.
-			bodyErr, body = errCharset, nil
-		} else if err := xmlUnreadable(body); err != nil {
-			// An XML parser would read what the guard does not: entities
-			// expanded, or the body in an encoding it declares.
+		if err := unreadableBody(msg.header["Content-Type"], body); err != nil {
 			bodyErr, body = err, nil
 		}
 	}

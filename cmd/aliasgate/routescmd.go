@@ -8,15 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/dryrun"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -234,11 +233,13 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // dryRunLeakGuard says what the gateway's leak guard does with the
 // message a dry run made (proxy/leak.go: on inbound requests and on
 // responses, not on outbound requests): the card numbers no filter
-// redacted, found by the finder the guard uses, in the body, the headers
-// and, for a request, its host, path and query, leaving out the aliases
-// this dry run made. With leak_guard: block the message is refused (an
-// error: 422 for a request, 502 for a response), with redact or log it is
-// said on stderr. Never the digits, only where they are.
+// redacted, found as the guard finds them (proxy.FindLeaks: the body
+// decoded, its numbers in exponent notation, XML text, encoded multipart
+// parts; the headers; for a request its method, host, path and query),
+// leaving out the aliases this dry run made, and what the guard could not
+// read. With leak_guard: block the message is refused (an error: 422 for a
+// request, 502 for a response), with redact or log it is said on stderr.
+// Never the digits, only where they are.
 func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
 	if route == nil || route.LeakGuard == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
 		return nil
@@ -247,30 +248,50 @@ func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase rou
 	if d, ok := tok.(dryRun); ok {
 		made = d.made
 	}
+	r := req
+	if phase != routes.Request {
+		r = nil
+	}
+	leaks, unreadable := proxy.FindLeaks(r, m.Header, m.Body, proxy.DefaultMaxBody)
+	if len(unreadable) > 0 {
+		msg := fmt.Sprintf("route %s: leak guard (%s): it cannot read the body (%s)", route.ID, route.LeakGuard, strings.Join(unreadable, ", "))
+		if route.LeakGuard != routes.LeakLog {
+			fmt.Fprintf(e.stderr, "%s: the gateway refuses the message, nothing is forwarded\n", msg)
+			return fmt.Errorf("route %s: the leak guard refuses the %s (%s)", route.ID, phase, unreadable[0])
+		}
+		fmt.Fprintf(e.stderr, "%s: the gateway logs it and forwards the message as it is\n", msg)
+	}
 	var where []string
-	scan := func(at string, b []byte) {
-		for _, c := range pan.Find(b) {
-			if !made[c.Digits()] {
-				if at == "body" {
-					where = append(where, "body byte "+strconv.Itoa(c.Start))
-				} else {
-					where = append(where, at)
-				}
+	var bytesAt []string
+	count, unmaskable := 0, false
+	for _, l := range leaks {
+		if made[l.Digits] {
+			continue
+		}
+		count++
+		unmaskable = unmaskable || !l.Maskable
+		at := l.Where
+		switch {
+		case l.Where == "header":
+			at = "header " + l.Name
+		case l.Where == "url" && phase == routes.Request:
+			at = "method, host, path or query"
+		case l.Where == "body" && l.Offset >= 0:
+			if len(bytesAt) < 10 {
+				bytesAt = append(bytesAt, strconv.Itoa(l.Offset))
 			}
+			continue
+		case l.Where == "body":
+			at = "body (read decoded: exponent notation, XML text, an encoded part or Content-Encoding)"
+		}
+		if !slices.Contains(where, at) {
+			where = append(where, at)
 		}
 	}
-	scan("body", m.Body)
-	for _, name := range slices.Sorted(maps.Keys(m.Header)) {
-		for _, v := range m.Header[name] {
-			scan("header "+name, []byte(v))
-		}
+	if len(bytesAt) > 0 {
+		where = append([]string{"body byte " + strings.Join(bytesAt, ", ")}, where...)
 	}
-	if phase == routes.Request {
-		scan("host", []byte(req.Host))
-		scan("path", []byte(req.URL.Path))
-		scan("query", []byte(req.URL.RawQuery))
-	}
-	if len(where) == 0 {
+	if count == 0 {
 		return nil
 	}
 	status, what := "422", "request"
@@ -278,12 +299,16 @@ func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase rou
 		status, what = "502", "response"
 	}
 	found := fmt.Sprintf("%d card number(s) no filter redacted (%s; unless an alias of your vault, which this throw-away vault cannot tell: FPE aliases are Luhn-valid)",
-		len(where), strings.Join(where, ", "))
+		count, strings.Join(where, "; "))
 	switch route.LeakGuard {
 	case routes.LeakBlock:
 		fmt.Fprintf(e.stderr, "route %s: leak guard (block): %s: the gateway refuses the %s (%s card_data_leak), nothing is forwarded\n", route.ID, found, what, status)
 		return fmt.Errorf("route %s: the leak guard refuses the %s (%s card_data_leak)", route.ID, what, status)
 	case routes.LeakRedact:
+		if unmaskable {
+			fmt.Fprintf(e.stderr, "route %s: leak guard (redact): %s: one cannot be masked in place, so the gateway refuses the %s (%s card_data_leak), nothing is forwarded\n", route.ID, found, what, status)
+			return fmt.Errorf("route %s: the leak guard refuses the %s (%s card_data_leak)", route.ID, what, status)
+		}
 		fmt.Fprintf(e.stderr, "route %s: leak guard (redact): %s: the gateway masks them (first 6 and last 4 kept) and adds Aliasgate-Redacted\n", route.ID, found)
 	default:
 		fmt.Fprintf(e.stderr, "route %s: leak guard (log): %s: the gateway logs where they are and forwards the %s as it is\n", route.ID, found, what)

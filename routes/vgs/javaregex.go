@@ -17,25 +17,12 @@ import (
 // them). It returns "" when there are none, else a phrase that follows
 // "the pattern".
 func javaOnly(p string) string {
-	inClass := false
-	classStart := 0
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		next := byte(0)
-		if i+1 < len(p) {
-			next = p[i+1]
-		}
-		if ch == '\\' {
-			switch {
-			case next == 'Q':
-				// \Q…\E quotes literally, in both engines.
-				end := strings.Index(p[i+2:], `\E`)
-				if end < 0 {
-					return ""
-				}
-				i += 2 + end + 1
-				continue
-			case next >= '1' && next <= '9' && !inClass:
+	skipTo := 0 // the end of a group's "(?" head, whose '?' quantifies nothing
+	for t := range javaTokens(p) {
+		switch t.kind {
+		case tokEscape:
+			switch next := t.escaped(p); {
+			case next >= '1' && next <= '9' && !t.inClass:
 				return "uses a backreference, which RE2 lacks"
 			case next == '0':
 				return `uses an octal escape \0, which RE2 reads differently`
@@ -43,42 +30,33 @@ func javaOnly(p string) string {
 				return `uses a named backreference \k<…>, which RE2 lacks`
 			case next == 'v':
 				return `uses \v, which RE2 reads differently (vertical whitespace in Java, one control character in RE2)`
-			case strings.IndexByte("hHRXGZVeu", next) >= 0:
+			case next != 0 && strings.IndexByte("hHRXGZVeu", next) >= 0:
 				return fmt.Sprintf(`uses \%c, which RE2 lacks`, next)
-			case strings.IndexByte("pPxN", next) >= 0 && i+2 < len(p) && p[i+2] == '{':
-				// \p{L}, \x{41}, \N{…}: the braces are the escape's, so a
-				// '+' after them is a quantifier, not a possessive one.
-				if end := strings.IndexByte(p[i+2:], '}'); end >= 0 {
-					i += 2 + end
-					continue
-				}
 			}
-			i++
+			continue
+		case tokChar:
+		default:
 			continue
 		}
-		if inClass {
+		if t.start < skipTo {
+			continue
+		}
+		ch, next := p[t.start], t.after(p)
+		if t.inClass {
 			switch {
 			case ch == '[':
 				return "uses a nested character class, which RE2 reads differently (a union in Java, a literal '[' in RE2)"
 			case ch == '&' && next == '&':
 				return "uses a character class intersection &&, which RE2 lacks"
-			case ch == ']' && i > classStart:
-				inClass = false
 			}
 			continue
 		}
 		switch ch {
-		case '[':
-			inClass = true
-			classStart = i + 1
-			if next == '^' {
-				classStart++
-			}
 		case '(':
 			if next != '?' {
 				continue
 			}
-			rest := p[i+2:]
+			rest := p[t.end+1:]
 			switch {
 			case strings.HasPrefix(rest, "="), strings.HasPrefix(rest, "!"):
 				return "uses a lookahead, which RE2 lacks"
@@ -89,8 +67,10 @@ func javaOnly(p string) string {
 			case strings.Contains(flagsOn(rest), "U"):
 				return "uses the flag (?U), which RE2 reads differently (Unicode character classes in Java, lazy quantifiers in RE2)"
 			}
-			i++
+			skipTo = t.end + 1
 		case '*', '+', '?', '}':
+			// The braces of \p{L}, \x{41} and \N{…} are their escape's
+			// (javaTokens), so a '+' after them is a quantifier.
 			if next == '+' {
 				return "uses a possessive quantifier, which RE2 lacks"
 			}
@@ -215,54 +195,23 @@ func javaSpaces(p string) string {
 		return p
 	}
 	var b strings.Builder
-	inClass := false
-	classStart := 0
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		if ch == '\\' && i+1 < len(p) {
-			switch next := p[i+1]; next {
-			case 'Q':
-				end := strings.Index(p[i+2:], `\E`)
-				if end < 0 {
-					b.WriteString(p[i:])
-					return b.String()
-				}
-				b.WriteString(p[i : i+2+end+2])
-				i += 2 + end + 1
-			case 's':
-				if inClass {
-					b.WriteString(javaSpace)
-				} else {
-					b.WriteString("[" + javaSpace + "]")
-				}
-				i++
-			case 'S':
-				if inClass {
-					b.WriteString(`\x00-\x08\x0E-\x1F\x21-\x{10FFFF}`)
-				} else {
-					b.WriteString("[^" + javaSpace + "]")
-				}
-				i++
-			default:
-				b.WriteByte(ch)
-				b.WriteByte(next)
-				i++
-			}
-			continue
-		}
+	for t := range javaTokens(p) {
 		switch {
-		case inClass:
-			if ch == ']' && i > classStart {
-				inClass = false
+		case t.kind == tokEscape && t.escaped(p) == 's':
+			if t.inClass {
+				b.WriteString(javaSpace)
+			} else {
+				b.WriteString("[" + javaSpace + "]")
 			}
-		case ch == '[':
-			inClass = true
-			classStart = i + 1
-			if i+1 < len(p) && p[i+1] == '^' {
-				classStart++
+		case t.kind == tokEscape && t.escaped(p) == 'S':
+			if t.inClass {
+				b.WriteString(`\x00-\x08\x0E-\x1F\x21-\x{10FFFF}`)
+			} else {
+				b.WriteString("[^" + javaSpace + "]")
 			}
+		default:
+			b.WriteString(p[t.start:t.end])
 		}
-		b.WriteByte(ch)
 	}
 	return b.String()
 }
@@ -341,60 +290,33 @@ func checkRE2(p string) string {
 // rest as written. Callers check the result against the parse tree.
 func nonCapturing(p, keep string) string {
 	var b strings.Builder
-	inClass := false
-	classStart := 0
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		switch {
-		case ch == '\\':
-			if strings.HasPrefix(p[i:], `\Q`) {
-				end := strings.Index(p[i+2:], `\E`)
-				if end < 0 {
-					b.WriteString(p[i:])
-					return b.String()
-				}
-				b.WriteString(p[i : i+2+end+2])
-				i += 2 + end + 1
-				continue
-			}
-			b.WriteByte(ch)
-			if i+1 < len(p) {
-				i++
-				b.WriteByte(p[i])
-			}
+	skipTo := 0 // the end of a group's name that was dropped
+	for t := range javaTokens(p) {
+		if t.start < skipTo {
 			continue
-		case inClass:
-			if ch == ']' && i > classStart {
-				inClass = false
-			}
-		case ch == '[':
-			inClass = true
-			classStart = i + 1
-			if strings.HasPrefix(p[i+1:], "^") {
-				classStart++
-			}
-		case ch == '(':
-			rest := p[i+1:]
-			if !strings.HasPrefix(rest, "?") {
-				b.WriteString("(?:")
-				continue
-			}
-			head := 0
-			switch {
-			case strings.HasPrefix(rest, "?P<"):
-				head = 3
-			case strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!"):
-				head = 2
-			}
-			if end := strings.IndexByte(rest, '>'); head > 0 && end > head {
-				if rest[head:end] != keep {
-					b.WriteString("(?:")
-					i += end + 1
-					continue
-				}
-			}
 		}
-		b.WriteByte(ch)
+		if t.kind != tokChar || t.inClass || p[t.start] != '(' {
+			b.WriteString(p[t.start:t.end])
+			continue
+		}
+		rest := p[t.end:]
+		if !strings.HasPrefix(rest, "?") {
+			b.WriteString("(?:")
+			continue
+		}
+		head := 0
+		switch {
+		case strings.HasPrefix(rest, "?P<"):
+			head = 3
+		case strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!"):
+			head = 2
+		}
+		if end := strings.IndexByte(rest, '>'); head > 0 && end > head && rest[head:end] != keep {
+			b.WriteString("(?:")
+			skipTo = t.end + end + 1
+			continue
+		}
+		b.WriteByte('(')
 	}
 	return b.String()
 }
@@ -536,30 +458,28 @@ func javaFoldClass(ranges []rune) []rune {
 // names no code point outside it: no \p or \P class, no \x escape of 0x80
 // or more.
 func asciiOnlyPattern(p string) bool {
-	for i := 0; i < len(p); i++ {
-		if p[i] >= utf8.RuneSelf {
-			return false
+	for t := range javaTokens(p) {
+		text := p[t.start:t.end]
+		for i := 0; i < len(text); i++ {
+			if text[i] >= utf8.RuneSelf {
+				return false
+			}
 		}
-		if p[i] != '\\' || i+1 >= len(p) {
+		if t.kind != tokEscape {
 			continue
 		}
-		i++
-		switch p[i] {
+		switch t.escaped(p) {
 		case 'p', 'P':
 			return false
 		case 'x':
-			if i+1 < len(p) && (p[i+1] == '{' || strings.IndexByte("89abcdefABCDEF", p[i+1]) >= 0) {
-				if p[i+1] == '{' {
-					end := strings.IndexByte(p[i:], '}')
-					if end < 0 {
-						return false
-					}
-					v := strings.TrimLeft(p[i+2:i+end], "0")
-					if len(v) > 2 || len(v) == 2 && strings.IndexByte("01234567", v[0]) < 0 {
-						return false
-					}
-					continue
+			if v, ok := strings.CutPrefix(text[2:], "{"); ok {
+				// \x{…}: javaTokens ends it at its brace.
+				v = strings.TrimLeft(strings.TrimSuffix(v, "}"), "0")
+				if !strings.HasSuffix(text, "}") || len(v) > 2 || len(v) == 2 && strings.IndexByte("01234567", v[0]) < 0 {
+					return false
 				}
+			} else if next := t.after(p); next == '{' || next != 0 && strings.IndexByte("89abcdefABCDEF", next) >= 0 {
+				// An unclosed \x{, or \xHH from 0x80.
 				return false
 			}
 		}
