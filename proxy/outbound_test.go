@@ -115,6 +115,8 @@ type outOpts struct {
 	noAuth bool
 	// timeout is the UpstreamTimeout; 0: 5 s.
 	timeout time.Duration
+	// payments resolves the card references of network_token filters.
+	payments CardPayments
 }
 
 var testResolver = mapResolver{
@@ -171,6 +173,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		Authenticate: authenticate,
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: o.timeout,
+		Payments: o.payments,
 	})
 	if err != nil {
 		t.Fatal(err)
