@@ -158,3 +158,28 @@ func mustParse(t *testing.T, src string) *Set {
 	}
 	return set
 }
+
+// TestNetworkTokenRouteIsARevealingRoute: a network_token filter puts card
+// data into the request (the token PAN and cryptogram, or the PAN and CVC),
+// so its route counts as revealing in requests (HTTPS only, the ports and
+// host_regex warnings), while its leak guard default stays block; a route
+// that also reveals keeps redact, as before.
+func TestNetworkTokenRouteIsARevealingRoute(t *testing.T) {
+	set := mustParse(t, `routes:
+  - {id: nt, direction: outbound, host_regex: 'api.psp\.com', filters: [{operation: network_token, targets: [{json: n, role: card}]}]}
+  - {id: both, direction: outbound, host: b.test, ports: [443], filters: [{operation: network_token, targets: [{json: n, role: card}]}, {id: r, operation: reveal, targets: [{json: m}]}]}
+`)
+	nt, both := set.Routes[0], set.Routes[1]
+	if !nt.RevealsInRequests() || !both.RevealsInRequests() {
+		t.Error("a network_token route does not count as revealing in requests")
+	}
+	if nt.LeakGuard != LeakBlock || both.LeakGuard != LeakRedact {
+		t.Errorf("leak guard defaults %q and %q, want block and redact", nt.LeakGuard, both.LeakGuard)
+	}
+	w := strings.Join(set.Warnings(), "\n")
+	for _, want := range []string{"route nt (line 2): it reveals card data to every port", "route nt (line 2): its host_regex has a '.'"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+}
