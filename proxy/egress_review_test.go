@@ -1,12 +1,19 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
@@ -96,5 +103,130 @@ func TestNetworkTokenPaymentsOverTLSOnly(t *testing.T) {
 
 	for _, r := range plain.requests() {
 		t.Errorf("the cleartext destination got %q", obstestMask(string(r.Body)))
+	}
+}
+
+// rebindingResolver answers each name with its answers in turn, the last
+// one for ever after: a DNS server an attacker controls.
+type rebindingResolver struct {
+	mu      sync.Mutex
+	answers map[string][][]string
+	asked   map[string]int
+}
+
+func (r *rebindingResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	as, ok := r.answers[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	n := min(r.asked[host], len(as)-1)
+	r.asked[host]++
+	var out []net.IPAddr
+	for _, ip := range as[n] {
+		out = append(out, net.IPAddr{IP: net.ParseIP(ip)})
+	}
+	return out, nil
+}
+
+// TestOutboundChecksTheAddressItDials (regression cover, passes as found):
+// the destination's name is resolved again for the dial, and the address
+// dialled is the one checked. A name that answers a public address at
+// CONNECT and the metadata address when the request is sent (DNS
+// rebinding) is refused (403 forbidden_destination) and the metadata
+// address never dialled; a name with one private address among public ones
+// is refused at CONNECT; a name that stays public is revealed to.
+func TestOutboundChecksTheAddressItDials(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	const public = "93.184.216.34"
+	res := &rebindingResolver{asked: map[string]int{}, answers: map[string][][]string{
+		"a1.example.com":  {{public}},
+		"psp.example.com": {{public}, {"169.254.169.254"}},
+		"pay.example.com": {{public, "10.0.0.7"}},
+	}}
+	g := newOutGateway(t, nil, outOpts{roots: []*x509.Certificate{psp.Certificate()}, resolver: res})
+	var mu sync.Mutex
+	var dialled []string
+	g.ob.dialer.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialled = append(dialled, addr)
+		mu.Unlock()
+		if addr != net.JoinHostPort(public, psp.port()) {
+			return nil, errors.New("not dialling " + addr + " in tests")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, psp.Listener.Addr().String())
+	}
+	panA, _ := aliases(t, g.vault)
+	card := `{"card":{"number":"` + panA + `"}}`
+	c := g.client()
+
+	// Public at CONNECT and at the dial: revealed.
+	resp, body := post(t, c, "https://a1.example.com:"+psp.port()+"/v1", "application/json", card)
+	if resp.StatusCode != http.StatusOK || string(psp.last(t).Body) != `{"card":{"number":"`+testPAN+`"}}` {
+		t.Fatalf("public destination: %d %s", resp.StatusCode, body)
+	}
+	before := len(psp.requests())
+
+	// Rebound between the CONNECT and the dial: refused.
+	resp, body = post(t, c, "https://psp.example.com:"+psp.port()+"/v1", "application/json", card)
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != "forbidden_destination" {
+		t.Errorf("rebound destination: %d %s", resp.StatusCode, obstestMask(body))
+	}
+	if res.asked["psp.example.com"] < 2 {
+		t.Errorf("the name was resolved %d times: the dial did not resolve it again", res.asked["psp.example.com"])
+	}
+
+	// One private address among the answers: refused at CONNECT.
+	r, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "pay.example.com:"+psp.port(), "cli", "s3cret")
+	if b := readAll(t, r); r.StatusCode != http.StatusForbidden || !strings.Contains(b, "forbidden_destination") {
+		t.Errorf("mixed answers: %d %s", r.StatusCode, b)
+	}
+
+	if n := len(psp.requests()) - before; n != 0 {
+		t.Errorf("the processor got %d requests it must not", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range dialled {
+		if a != net.JoinHostPort(public, psp.port()) {
+			t.Errorf("dialled %s", a)
+		}
+	}
+}
+
+// TestPlainHTTPRoutesByTheURL (regression cover, passes as found): an
+// absolute-form request is routed, checked and sent by its URL's host; a
+// Host header naming a revealing route's host neither reveals nor reaches
+// that host, and the destination gets the URL's host as Host.
+func TestPlainHTTPRoutesByTheURL(t *testing.T) {
+	plain := newUpstream(t, nil)
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"pass.test"}})
+	panA, _ := aliases(t, g.vault)
+	card := `{"card":{"number":"` + panA + `"}}`
+	// Raw: Go's client would write its Host into the request line.
+	conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	raw := "POST http://pass.test:" + pport + "/v1 HTTP/1.1\r\nHost: psp.example.com:" + pport + "\r\n" +
+		"Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("cli:s3cret")) + "\r\n" +
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(card)) + "\r\nConnection: close\r\n\r\n" + card
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	resp.Body.Close()
+	got := plain.last(t)
+	if resp.StatusCode != http.StatusOK || string(got.Body) != card || got.Host != "pass.test:"+pport {
+		t.Fatalf("%d: the destination got Host %q and %q", resp.StatusCode, got.Host, obstestMask(string(got.Body)))
 	}
 }
