@@ -230,3 +230,25 @@ func TestPlainHTTPRoutesByTheURL(t *testing.T) {
 		t.Fatalf("%d: the destination got Host %q and %q", resp.StatusCode, got.Host, obstestMask(string(got.Body)))
 	}
 }
+
+// TestOutboundNeverFollowsRedirects (regression cover, passes as found): a
+// processor's redirect reaches the merchant as it is; the proxy does not
+// follow it, so the revealed body goes nowhere else (the merchant's own
+// next request is routed by its own host).
+func TestOutboundNeverFollowsRedirects(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Location", "https://other.example.com/elsewhere")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}})
+	panA, _ := aliases(t, g.vault)
+	c := g.client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, _ := post(t, c, "https://psp.example.com:"+psp.port()+"/v1", "application/json", `{"card":{"number":"`+panA+`"}}`)
+	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(resp.Header.Get("Location"), "other.example.com") {
+		t.Fatalf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := psp.requests(); len(got) != 1 || got[0].Path != "/v1" {
+		t.Fatalf("the processor got %d requests", len(got))
+	}
+}
