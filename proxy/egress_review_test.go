@@ -3,9 +3,11 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -250,5 +252,85 @@ func TestOutboundNeverFollowsRedirects(t *testing.T) {
 	}
 	if got := psp.requests(); len(got) != 1 || got[0].Path != "/v1" {
 		t.Fatalf("the processor got %d requests", len(got))
+	}
+}
+
+// TestTunnelRequestsRecheckTheCredentials: each request inside an
+// intercepted tunnel is checked again with the CONNECT's credentials. While
+// they cannot be checked (the client store is down) a request gets 503
+// vault_unavailable and the tunnel stays open for the next; once they are
+// refused (the client revoked) the request gets 407 and the tunnel is
+// closed. The processor gets only the requests whose check passed.
+func TestTunnelRequestsRecheckTheCredentials(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	var mu sync.Mutex
+	state := "ok"
+	setState := func(s string) { mu.Lock(); state = s; mu.Unlock() }
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case user != "cli" || pass != "s3cret" || state == "revoked":
+				return ProxyClient{}, errors.New("bad credentials")
+			case state == "down":
+				return ProxyClient{}, fmt.Errorf("store: %w", ErrAuthUnavailable)
+			}
+			return ProxyClient{ID: "cli"}, nil
+		}})
+	panA, _ := aliases(t, g.vault)
+	body := `{"card":{"number":"` + panA + `"}}`
+	resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "cli", "s3cret")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	tc := tls.Client(conn, &tls.Config{ServerName: "psp.example.com", RootCAs: pool})
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(tc)
+	send := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "https://psp.example.com:"+psp.port()+"/v1", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if err := req.Write(tc); err != nil {
+			t.Fatal(err)
+		}
+		r, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, r)
+		r.Body.Close()
+		return r
+	}
+
+	if r := send(); r.StatusCode != http.StatusOK {
+		t.Fatalf("first request: %d", r.StatusCode)
+	}
+	setState("down")
+	if r := send(); r.StatusCode != http.StatusServiceUnavailable || r.Header.Get(ErrorHeader) != "vault_unavailable" || r.Close {
+		t.Fatalf("credentials not checkable: %d %q close=%v", r.StatusCode, r.Header.Get(ErrorHeader), r.Close)
+	}
+	setState("ok")
+	if r := send(); r.StatusCode != http.StatusOK {
+		t.Fatalf("the same tunnel once the store is back: %d", r.StatusCode)
+	}
+	setState("revoked")
+	r := send()
+	if r.StatusCode != http.StatusProxyAuthRequired || r.Header.Get("Proxy-Authenticate") == "" || !r.Close {
+		t.Fatalf("revoked: %d %v close=%v", r.StatusCode, r.Header, r.Close)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("the tunnel stayed open after the credentials were refused")
+	}
+	got := psp.requests()
+	if len(got) != 2 {
+		t.Fatalf("the processor got %d requests, want 2", len(got))
+	}
+	for _, x := range got {
+		if string(x.Body) != `{"card":{"number":"`+testPAN+`"}}` {
+			t.Errorf("the processor got %q", obstestMask(string(x.Body)))
+		}
 	}
 }

@@ -108,7 +108,9 @@ type OutboundOptions struct {
 	// Authenticate checks proxy credentials (the user and password of
 	// Proxy-Authorization: Basic) and returns the client they name; nil
 	// requires none (the requests then act for the vault's default
-	// account).
+	// account). An error that wraps ErrAuthUnavailable says the
+	// credentials could not be checked (a store failure) rather than that
+	// they are refused.
 	Authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 	// Passthrough lists host patterns (as route hosts: "api.example.com",
 	// "*.example.com") that may be tunnelled without a route; "*" is
@@ -179,6 +181,13 @@ type Outbound struct {
 
 	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
 }
+
+// ErrAuthUnavailable is wrapped by an Authenticate error that says the
+// credentials could not be checked (the client store failed), not that they
+// are wrong. A CONNECT or a plain-HTTP request still gets 407 (a client
+// cannot act on a 503 answering its CONNECT); a request inside an open
+// tunnel gets 503 vault_unavailable and the tunnel stays open.
+var ErrAuthUnavailable = errors.New("proxy: proxy credentials cannot be checked now")
 
 // ErrPassthroughAny is NewOutbound's refusal of "*" among the passthrough
 // hosts: the proxy would tunnel to any destination.
@@ -463,6 +472,10 @@ func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClien
 	writeOutboundError(w, errProxyAuth())
 	return ProxyClient{}, proxyCreds{}, false
 }
+
+// errAuthUnavailable answers a request inside a tunnel whose credentials
+// could not be checked (ErrAuthUnavailable): the vault's own 503.
+func errAuthUnavailable() *jsonapi.Error { return refusal(routes.Request, "vault_unavailable") }
 
 // proxyAuthenticate is the challenge of a 407.
 const proxyAuthenticate = `Basic realm="aliasgate"`
@@ -776,9 +789,12 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			// The client record is read again: a revocation or a
 			// rotation since the CONNECT ends the tunnel.
 			c, err := o.checkCreds(parent, t.user, t.pass, req.RemoteAddr)
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrAuthUnavailable):
+				refusal = errAuthUnavailable()
+			case err != nil:
 				refusal, credsRefused = errProxyAuth(), true
-			} else {
+			default:
 				client = c
 			}
 		}

@@ -120,6 +120,9 @@ type outOpts struct {
 	payments CardPayments
 	// resolver, when set, resolves destinations instead of testResolver.
 	resolver netguard.Resolver
+	// authenticate, when set, checks proxy credentials instead of the
+	// fixed cli and other clients.
+	authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 }
 
 var testResolver = mapResolver{
@@ -164,6 +167,9 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 			return ProxyClient{ID: "other", Account: "acct_other"}, nil
 		}
 		return ProxyClient{}, errors.New("bad credentials")
+	}
+	if o.authenticate != nil {
+		authenticate = o.authenticate
 	}
 	if o.noAuth {
 		authenticate = nil
