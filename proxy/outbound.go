@@ -486,12 +486,17 @@ func errProxyAuth() *jsonapi.Error {
 		"send Proxy-Authorization: Basic with outbound client credentials")
 }
 
-// checkCreds asks Authenticate about user and pass, and logs a refusal
-// (with the sender's address, never the credentials).
+// checkCreds asks Authenticate about user and pass, and logs a refusal or
+// a check that could not be made (with the sender's address and the error,
+// never the credentials).
 func (o *Outbound) checkCreds(ctx context.Context, user, pass, remote string) (ProxyClient, error) {
 	c, err := o.auth(ctx, user, pass)
 	if err != nil {
-		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", remote), slog.String("error", err.Error()))
+		level, msg := slog.LevelInfo, "proxy: proxy credentials refused"
+		if errors.Is(err, ErrAuthUnavailable) {
+			level, msg = slog.LevelWarn, "proxy: proxy credentials could not be checked"
+		}
+		o.log.LogAttrs(ctx, level, msg, slog.String("remote", remote), slog.String("error", err.Error()))
 		return ProxyClient{}, fmt.Errorf("proxy: proxy credentials: %w", err)
 	}
 	return c, nil
