@@ -183,3 +183,43 @@ func TestNetworkTokenRouteIsARevealingRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestRevealingRouteOverAnyOwnersHostsWarns: an outbound route that
+// reveals to every name under a public suffix (*.com, *.co.uk, a hosting
+// platform's *.herokuapp.com) or whose host_regex matches names of any
+// domain (.+, (.*)\.com) reveals card data to hosts anyone can register,
+// as host "*" would (refused): it is warned about. Routes that name their
+// processor's domain, and routes that do not reveal, are not.
+func TestRevealingRouteOverAnyOwnersHostsWarns(t *testing.T) {
+	for _, c := range []struct {
+		host string // "re:" + a host_regex
+		warn bool
+	}{
+		{"*.com", true},
+		{"*.co.uk", true},
+		{"*.herokuapp.com", true},
+		{"re:.+", true},
+		{`re:[a-z-]+\.[a-z]+`, true},
+		{`re:(.*)\.com`, true},
+		{`re:(.*)\.co\.uk`, true},
+		{"*.example.com", false},
+		{"*.psp.test", false},
+		{"*.stripe.com", false},
+		{`re:(.*)\.stripe\.com`, false},
+		{`re:[a-z]+\.psp\.example`, false},
+	} {
+		sel := "host: '" + c.host + "'"
+		if p, ok := strings.CutPrefix(c.host, "re:"); ok {
+			sel = "host_regex: '" + p + "'"
+		}
+		set := mustParse(t, "routes:\n  - {id: r, direction: outbound, "+sel+", ports: [443], filters: [{operation: reveal, targets: [{json: n}]}]}\n"+
+			"  - {id: redacts, direction: outbound, "+sel+", filters: [{phase: response, operation: redact, targets: [{json: n}]}]}\n")
+		w := strings.Join(set.Warnings(), "\n")
+		if got := strings.Contains(w, "route r (line 2): ") && strings.Contains(w, "hosts of any owner"); got != c.warn {
+			t.Errorf("%s: warned %v, want %v:\n%s", c.host, got, c.warn, w)
+		}
+		if strings.Contains(w, "route redacts") {
+			t.Errorf("%s: a route that does not reveal is warned about:\n%s", c.host, w)
+		}
+	}
+}
