@@ -334,3 +334,19 @@ func TestTunnelRequestsRecheckTheCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestPassthroughPatternsNormaliseAsRouteHosts: a passthrough entry is a
+// host pattern like a route host, normalised the same way: an IDNA
+// wildcard ("*.Bücher.example") passes the names below its A-label form
+// through (it was dropped, and its hosts refused).
+func TestPassthroughPatternsNormaliseAsRouteHosts(t *testing.T) {
+	srv := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"*.Bücher.example", "API.Pass.Test."},
+		resolver: mapResolver{"a.xn--bcher-kva.example": "127.0.0.1", "api.pass.test": "127.0.0.1"}})
+	for _, target := range []string{"a.xn--bcher-kva.example", "A.XN--BCHER-KVA.Example.", "api.pass.test"} {
+		resp, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), target+":"+srv.port(), "cli", "s3cret")
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("CONNECT %s: %d %s", target, resp.StatusCode, readAll(t, resp))
+		}
+	}
+}

@@ -206,7 +206,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	pass := make([]string, 0, len(opts.Passthrough))
 	for _, p := range opts.Passthrough {
-		if p = routes.NormalizeHost(strings.TrimSpace(p)); p == "*" {
+		if p = routes.NormalizePattern(strings.TrimSpace(p)); p == "*" {
 			return nil, ErrPassthroughAny
 		} else if p != "" {
 			pass = append(pass, p)

@@ -252,7 +252,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(vn, "route %s: direction %q: want inbound or outbound", r.ID, dir)
 	}
 	host, vn := l.str(n, "host")
-	r.Host = normalizePattern(strings.ToLower(host))
+	r.Host = NormalizePattern(strings.ToLower(host))
 	if hr, hn := l.str(n, "host_regex"); hn != nil {
 		l.hostRegex(r, host, hr, hn)
 	} else if msg := checkHostPattern(r.Host); msg != "" {
