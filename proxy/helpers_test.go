@@ -37,6 +37,7 @@ type received struct {
 	Query  string
 	Header http.Header
 	Body   []byte
+	Host   string // the request's Host
 }
 
 // upstream is a test server that records exactly what it received.
@@ -201,7 +202,7 @@ func (u *upstream) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
+		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b, r.Host})
 		u.mu.Unlock()
 		if u.reply != nil {
 			u.reply(w, r)

@@ -7,7 +7,11 @@ package proxy
 // # Decisions
 //
 //   - Every request needs Proxy-Authorization: Basic when Authenticate is
-//     set (407 otherwise). A MITM tunnel is authenticated once, at CONNECT.
+//     set (407 otherwise). Inside an intercepted tunnel every request is
+//     checked again with the CONNECT's credentials (Authenticate reads the
+//     client record each time), so a client revoked, or whose secret was
+//     rotated, while its tunnel is open is refused at once: 407, and the
+//     tunnel is closed.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -104,7 +108,9 @@ type OutboundOptions struct {
 	// Authenticate checks proxy credentials (the user and password of
 	// Proxy-Authorization: Basic) and returns the client they name; nil
 	// requires none (the requests then act for the vault's default
-	// account).
+	// account). An error that wraps ErrAuthUnavailable says the
+	// credentials could not be checked (a store failure) rather than that
+	// they are refused.
 	Authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 	// Passthrough lists host patterns (as route hosts: "api.example.com",
 	// "*.example.com") that may be tunnelled without a route; "*" is
@@ -176,6 +182,13 @@ type Outbound struct {
 	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
 }
 
+// ErrAuthUnavailable is wrapped by an Authenticate error that says the
+// credentials could not be checked (the client store failed), not that they
+// are wrong. A CONNECT or a plain-HTTP request still gets 407 (a client
+// cannot act on a 503 answering its CONNECT); a request inside an open
+// tunnel gets 503 vault_unavailable and the tunnel stays open.
+var ErrAuthUnavailable = errors.New("proxy: proxy credentials cannot be checked now")
+
 // ErrPassthroughAny is NewOutbound's refusal of "*" among the passthrough
 // hosts: the proxy would tunnel to any destination.
 var ErrPassthroughAny = errors.New(`proxy: outbound passthrough "*" would tunnel to any destination; list the hosts`)
@@ -193,7 +206,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	setDefaults(&opts.MaxBody, &opts.UpstreamTimeout, &opts.Logger)
 	pass := make([]string, 0, len(opts.Passthrough))
 	for _, p := range opts.Passthrough {
-		if p = routes.NormalizeHost(strings.TrimSpace(p)); p == "*" {
+		if p = routes.NormalizePattern(strings.TrimSpace(p)); p == "*" {
 			return nil, ErrPassthroughAny
 		} else if p != "" {
 			pass = append(pass, p)
@@ -411,6 +424,10 @@ type tunnel struct {
 	port     string
 	hostport string      // net.JoinHostPort(host, port), made once per tunnel
 	client   ProxyClient // who authenticated the CONNECT
+	// user and pass are the CONNECT's proxy credentials, with which each
+	// request of the tunnel is checked again (onRequest); unset without
+	// Authenticate.
+	user, pass string
 	// source is the CONNECT's peer address, the caller of the abuse limits
 	// when client has no ID (goproxy gives every request of the tunnel the
 	// CONNECT's RemoteAddr): read once per tunnel, not per request.
@@ -437,23 +454,52 @@ type connectState struct {
 
 type connectKey struct{}
 
+// proxyCreds are the user and password of a Proxy-Authorization: Basic.
+type proxyCreds struct{ user, pass string }
+
 // authorize checks Proxy-Authorization and answers 407 when it fails; it
-// returns the client the credentials name.
-func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClient, bool) {
+// returns the client the credentials name, and the credentials.
+func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClient, proxyCreds, bool) {
 	if o.auth == nil {
-		return ProxyClient{}, true
+		return ProxyClient{}, proxyCreds{}, true
 	}
 	if user, pass, ok := proxyBasicAuth(r.Header.Get("Proxy-Authorization")); ok {
-		c, err := o.auth(r.Context(), user, pass)
-		if err == nil {
-			return c, true
+		if c, err := o.checkCreds(r.Context(), user, pass, r.RemoteAddr); err == nil {
+			return c, proxyCreds{user, pass}, true
 		}
-		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", r.RemoteAddr))
 	}
-	w.Header().Set("Proxy-Authenticate", `Basic realm="aliasgate"`)
-	writeOutboundError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
-		"send Proxy-Authorization: Basic with outbound client credentials"))
-	return ProxyClient{}, false
+	w.Header().Set("Proxy-Authenticate", proxyAuthenticate)
+	writeOutboundError(w, errProxyAuth())
+	return ProxyClient{}, proxyCreds{}, false
+}
+
+// errAuthUnavailable answers a request inside a tunnel whose credentials
+// could not be checked (ErrAuthUnavailable): the vault's own 503.
+func errAuthUnavailable() *jsonapi.Error { return refusal(routes.Request, "vault_unavailable") }
+
+// proxyAuthenticate is the challenge of a 407.
+const proxyAuthenticate = `Basic realm="aliasgate"`
+
+// errProxyAuth is the proxy's answer to missing or refused credentials.
+func errProxyAuth() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
+		"send Proxy-Authorization: Basic with outbound client credentials")
+}
+
+// checkCreds asks Authenticate about user and pass, and logs a refusal or
+// a check that could not be made (with the sender's address and the error,
+// never the credentials).
+func (o *Outbound) checkCreds(ctx context.Context, user, pass, remote string) (ProxyClient, error) {
+	c, err := o.auth(ctx, user, pass)
+	if err != nil {
+		level, msg := slog.LevelInfo, "proxy: proxy credentials refused"
+		if errors.Is(err, ErrAuthUnavailable) {
+			level, msg = slog.LevelWarn, "proxy: proxy credentials could not be checked"
+		}
+		o.log.LogAttrs(ctx, level, msg, slog.String("remote", remote), slog.String("error", err.Error()))
+		return ProxyClient{}, fmt.Errorf("proxy: proxy credentials: %w", err)
+	}
+	return c, nil
 }
 
 func proxyBasicAuth(v string) (user, pass string, ok bool) {
@@ -494,7 +540,7 @@ func (o *Outbound) passes(host string) bool {
 }
 
 func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
-	client, ok := o.authorize(w, r)
+	client, creds, ok := o.authorize(w, r)
 	if !ok {
 		return
 	}
@@ -512,7 +558,8 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var peers *Sources // no trusted proxies in front of the outbound listener
-	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client, source: peers.Of(r)}}
+	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client,
+		user: creds.user, pass: creds.pass, source: peers.Of(r)}}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
@@ -620,7 +667,7 @@ type plainKey struct{}
 // servePlain forwards an absolute-form http:// request through goproxy's
 // HTTP handler, which calls the same hooks as intercepted requests.
 func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
-	client, ok := o.authorize(w, r)
+	client, _, ok := o.authorize(w, r)
 	if !ok {
 		return
 	}
@@ -740,10 +787,23 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	var d dest
 	var client ProxyClient
 	var refusal *jsonapi.Error
+	credsRefused := false // the tunnel's credentials no longer pass
 	if intercepted {
 		client = t.client
-		ih, ip := splitHost(req.Host, "")
-		if ih != t.host || (ip != "" && ip != t.port) {
+		if o.auth != nil {
+			// The client record is read again: a revocation or a
+			// rotation since the CONNECT ends the tunnel.
+			c, err := o.checkCreds(parent, t.user, t.pass, req.RemoteAddr)
+			switch {
+			case errors.Is(err, ErrAuthUnavailable):
+				refusal = errAuthUnavailable()
+			case err != nil:
+				refusal, credsRefused = errProxyAuth(), true
+			default:
+				client = c
+			}
+		}
+		if ih, ip := splitHost(req.Host, ""); refusal == nil && (ih != t.host || (ip != "" && ip != t.port)) {
 			o.log.LogAttrs(parent, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
 			refusal = jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT")
@@ -790,7 +850,16 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	lr.ctx.Context, lr.ctx.lr = parent, lr
 	if refusal != nil {
 		req = req.WithContext(&lr.ctx)
-		return req, o.answer(lr, req, refusal)
+		resp := o.answer(lr, req, refusal)
+		if credsRefused {
+			// goproxy ends the tunnel after a response that closes:
+			// the client's next request opens a new one, whose CONNECT
+			// gets the 407 a client knows.
+			resp.Header.Set("Proxy-Authenticate", proxyAuthenticate)
+			resp.Header.Set("Connection", "close")
+			resp.Close = true
+		}
+		return req, resp
 	}
 	if route == nil {
 		req = req.WithContext(&lr.ctx)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/routes"
@@ -115,6 +116,13 @@ type outOpts struct {
 	noAuth bool
 	// timeout is the UpstreamTimeout; 0: 5 s.
 	timeout time.Duration
+	// payments resolves the card references of network_token filters.
+	payments CardPayments
+	// resolver, when set, resolves destinations instead of testResolver.
+	resolver netguard.Resolver
+	// authenticate, when set, checks proxy credentials instead of the
+	// fixed cli and other clients.
+	authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
 }
 
 var testResolver = mapResolver{
@@ -160,17 +168,24 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		}
 		return ProxyClient{}, errors.New("bad credentials")
 	}
+	if o.authenticate != nil {
+		authenticate = o.authenticate
+	}
 	if o.noAuth {
 		authenticate = nil
 	}
 	if o.timeout == 0 {
 		o.timeout = 5 * time.Second
 	}
+	if o.resolver == nil {
+		o.resolver = testResolver
+	}
 	ob, err := NewOutbound(OutboundOptions{
 		Table: routes.NewTable(parseRoutes(t, o.routes, "")), Tokenizer: tok, Known: tv.tok, CA: ca,
 		Authenticate: authenticate,
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
-		Logger: o.logger, Metrics: o.metrics, Resolver: testResolver, UpstreamTimeout: o.timeout,
+		Logger: o.logger, Metrics: o.metrics, Resolver: o.resolver, UpstreamTimeout: o.timeout,
+		Payments: o.payments,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,9 +34,10 @@ func NormalizeHost(host string) string {
 	return strings.ToLower(host)
 }
 
-// normalizePattern is NormalizeHost for a route host pattern ("*",
-// "*.suffix" or a name).
-func normalizePattern(p string) string {
+// NormalizePattern is NormalizeHost for a host pattern ("*", "*.suffix"
+// or a name): a route's host, an outbound passthrough entry. A pattern
+// with no IDNA form is returned as it is (it then matches no host).
+func NormalizePattern(p string) string {
 	if p == "*" {
 		return p
 	}

@@ -252,7 +252,7 @@ func (l *loader) route(n *yaml.Node) *Route {
 		l.add(vn, "route %s: direction %q: want inbound or outbound", r.ID, dir)
 	}
 	host, vn := l.str(n, "host")
-	r.Host = normalizePattern(strings.ToLower(host))
+	r.Host = NormalizePattern(strings.ToLower(host))
 	if hr, hn := l.str(n, "host_regex"); hn != nil {
 		l.hostRegex(r, host, hr, hn)
 	} else if msg := checkHostPattern(r.Host); msg != "" {
@@ -353,7 +353,9 @@ func (l *loader) route(n *yaml.Node) *Route {
 	if grouped > 0 && grouped < len(r.Filters) {
 		l.add(fn, "route %s: either every filter has a group or none does (%d of %d have one)", r.ID, grouped, len(r.Filters))
 	}
-	if lg == "" && r.Direction == Outbound && r.RevealsInRequests() {
+	if lg == "" && r.Direction == Outbound && r.hasRequestOp(rewrite.Reveal) {
+		// Not on a route whose only card data comes from network_token
+		// filters: that one blocks (above).
 		r.LeakGuard = LeakRedact
 	}
 	return r

@@ -5,6 +5,8 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // The inbound listener serves the gateway's own endpoints beside the
@@ -78,8 +80,9 @@ func (r *Route) Withheld() []string {
 // covers and that the gateway keeps for itself; an outbound route that
 // reveals to any port of its host (no ports), or whose host_regex has a
 // '.' that matches any one character (lonelyDot: "api.psp.com" also
-// matches "api-psp.com", a name anyone may register); one that may reveal
-// over cleartext HTTP.
+// matches "api-psp.com", a name anyone may register), or whose host
+// selector takes the hosts of any owner (anyOwner: *.com, .+); one that may
+// reveal over cleartext HTTP.
 func (s *Set) Warnings() []string {
 	if s == nil {
 		return nil
@@ -99,12 +102,42 @@ func (s *Set) Warnings() []string {
 			if r.HostRegex != nil && lonelyDot(r.HostRegex.String()) {
 				out = append(out, fmt.Sprintf(`route %s%s: its host_regex has a '.' that matches any character, so it reveals card data to look-alike hosts too (api.psp.com matches api-psp.com); write \. for a dot`, r.ID, lineOf(r)))
 			}
+			if what := anyOwner(r); what != "" {
+				out = append(out, fmt.Sprintf("route %s%s: %s, so it reveals card data to hosts of any owner, as host \"*\" would; name the processor's hosts", r.ID, lineOf(r), what))
+			}
 			if r.UnsafeRevealOverPlainHTTP {
 				out = append(out, fmt.Sprintf("route %s%s: unsafe_reveal_over_plain_http is on: card data may cross the network in clear", r.ID, lineOf(r)))
 			}
 		}
 	}
 	return out
+}
+
+// ownerProbes are names a host_regex written for a processor's domain does
+// not match: a reserved name (RFC 6761) and names under two public
+// suffixes anyone may register in.
+var ownerProbes = []string{"aliasgate-probe.invalid", "aliasgate-probe.com", "aliasgate-probe.co.uk"}
+
+// anyOwner says why route r's host selector takes names that anyone can
+// register ("" when it does not): a "*.suffix" host whose suffix is a
+// public suffix (the Public Suffix List: a TLD, co.uk, a hosting
+// platform's herokuapp.com), or a host_regex that matches one of
+// ownerProbes. Host "*" itself is refused for outbound routes at load.
+func anyOwner(r *Route) string {
+	if r.HostRegex != nil {
+		for _, p := range ownerProbes {
+			if r.HostRegex.MatchString(p) {
+				return fmt.Sprintf("its host_regex matches names of any domain (%s)", p)
+			}
+		}
+		return ""
+	}
+	if s, ok := strings.CutPrefix(r.Host, "*."); ok {
+		if ps, _ := publicsuffix.PublicSuffix(s); ps == s {
+			return fmt.Sprintf("its host %s takes every name under the public suffix %s, where anyone can register one", r.Host, s)
+		}
+	}
+	return ""
 }
 
 // lineOf is " (line N)" for a route with a known line, else "".

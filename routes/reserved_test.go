@@ -158,3 +158,68 @@ func mustParse(t *testing.T, src string) *Set {
 	}
 	return set
 }
+
+// TestNetworkTokenRouteIsARevealingRoute: a network_token filter puts card
+// data into the request (the token PAN and cryptogram, or the PAN and CVC),
+// so its route counts as revealing in requests (HTTPS only, the ports and
+// host_regex warnings), while its leak guard default stays block; a route
+// that also reveals keeps redact, as before.
+func TestNetworkTokenRouteIsARevealingRoute(t *testing.T) {
+	set := mustParse(t, `routes:
+  - {id: nt, direction: outbound, host_regex: 'api.psp\.com', filters: [{operation: network_token, targets: [{json: n, role: card}]}]}
+  - {id: both, direction: outbound, host: b.test, ports: [443], filters: [{operation: network_token, targets: [{json: n, role: card}]}, {id: r, operation: reveal, targets: [{json: m}]}]}
+`)
+	nt, both := set.Routes[0], set.Routes[1]
+	if !nt.RevealsInRequests() || !both.RevealsInRequests() {
+		t.Error("a network_token route does not count as revealing in requests")
+	}
+	if nt.LeakGuard != LeakBlock || both.LeakGuard != LeakRedact {
+		t.Errorf("leak guard defaults %q and %q, want block and redact", nt.LeakGuard, both.LeakGuard)
+	}
+	w := strings.Join(set.Warnings(), "\n")
+	for _, want := range []string{"route nt (line 2): it reveals card data to every port", "route nt (line 2): its host_regex has a '.'"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+}
+
+// TestRevealingRouteOverAnyOwnersHostsWarns: an outbound route that
+// reveals to every name under a public suffix (*.com, *.co.uk, a hosting
+// platform's *.herokuapp.com) or whose host_regex matches names of any
+// domain (.+, (.*)\.com) reveals card data to hosts anyone can register,
+// as host "*" would (refused): it is warned about. Routes that name their
+// processor's domain, and routes that do not reveal, are not.
+func TestRevealingRouteOverAnyOwnersHostsWarns(t *testing.T) {
+	for _, c := range []struct {
+		host string // "re:" + a host_regex
+		warn bool
+	}{
+		{"*.com", true},
+		{"*.co.uk", true},
+		{"*.herokuapp.com", true},
+		{"re:.+", true},
+		{`re:[a-z-]+\.[a-z]+`, true},
+		{`re:(.*)\.com`, true},
+		{`re:(.*)\.co\.uk`, true},
+		{"*.example.com", false},
+		{"*.psp.test", false},
+		{"*.stripe.com", false},
+		{`re:(.*)\.stripe\.com`, false},
+		{`re:[a-z]+\.psp\.example`, false},
+	} {
+		sel := "host: '" + c.host + "'"
+		if p, ok := strings.CutPrefix(c.host, "re:"); ok {
+			sel = "host_regex: '" + p + "'"
+		}
+		set := mustParse(t, "routes:\n  - {id: r, direction: outbound, "+sel+", ports: [443], filters: [{operation: reveal, targets: [{json: n}]}]}\n"+
+			"  - {id: redacts, direction: outbound, "+sel+", filters: [{phase: response, operation: redact, targets: [{json: n}]}]}\n")
+		w := strings.Join(set.Warnings(), "\n")
+		if got := strings.Contains(w, "route r (line 2): ") && strings.Contains(w, "hosts of any owner"); got != c.warn {
+			t.Errorf("%s: warned %v, want %v:\n%s", c.host, got, c.warn, w)
+		}
+		if strings.Contains(w, "route redacts") {
+			t.Errorf("%s: a route that does not reveal is warned about:\n%s", c.host, w)
+		}
+	}
+}

@@ -351,11 +351,20 @@ func (r *Route) RedactsBodies() bool {
 	return false
 }
 
-// RevealsInRequests reports whether the route has request filters that
-// reveal: its requests put card data on the wire to the destination.
+// RevealsInRequests reports whether the route's request filters put card
+// data on the wire to the destination: a reveal, or a network_token filter
+// (the network token PAN and its cryptogram, or on fallback the PAN and
+// CVC). Such a route serves HTTPS only unless UnsafeRevealOverPlainHTTP,
+// and is warned about when it has no ports or a lonely '.' in its
+// host_regex (Warnings).
 func (r *Route) RevealsInRequests() bool {
+	return r.hasRequestOp(rewrite.Reveal) || r.hasRequestOp(rewrite.NetworkToken)
+}
+
+// hasRequestOp reports whether the route has a request filter of op.
+func (r *Route) hasRequestOp(op rewrite.Operation) bool {
 	for _, f := range r.Filters {
-		if f.Phase == Request && f.Operation == rewrite.Reveal {
+		if f.Phase == Request && f.Operation == op {
 			return true
 		}
 	}

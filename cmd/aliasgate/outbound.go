@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
@@ -79,6 +80,11 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		authenticate = func(ctx context.Context, user, pass string) (proxy.ProxyClient, error) {
 			c, err := gw.auth.Authenticate(ctx, user, pass)
 			if err != nil {
+				if !errors.Is(err, auth.ErrInvalidCredentials) {
+					// Not checked (the store failed): inside an open
+					// tunnel a 503, not the end of the tunnel.
+					err = fmt.Errorf("%w: %w", proxy.ErrAuthUnavailable, err)
+				}
 				return proxy.ProxyClient{}, err
 			}
 			if !c.Outbound {
