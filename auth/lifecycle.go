@@ -260,24 +260,9 @@ func (s *Service) loadState(ctx context.Context, id string) (clientState, error)
 // its own). Failures wrap ErrInvalidToken; a store failure is returned as
 // such.
 func (s *Service) checkTokenClient(ctx context.Context, id, fpt string, issued time.Time) error {
-	stale := func(st clientState) bool {
-		return subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1 &&
-			st.fetched.Before(issued.Add(clockSkew+time.Second))
-	}
-	st, ok := s.cache.get(id, s.now())
-	if !ok || stale(st) {
-		var (
-			shared bool
-			err    error
-		)
-		if st, shared, err = s.loadShared(ctx, id); err != nil {
-			return err
-		}
-		if shared && stale(st) {
-			if st, err = s.loadState(ctx, id); err != nil {
-				return err
-			}
-		}
+	st, err := s.currentState(ctx, id, fpt, issued)
+	if err != nil {
+		return err
 	}
 	switch {
 	case !st.found:
@@ -288,6 +273,58 @@ func (s *Service) checkTokenClient(ctx context.Context, id, fpt string, issued t
 		return fmt.Errorf("%w: client %s is an outbound client", ErrInvalidToken, id)
 	case subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1:
 		return fmt.Errorf("%w: client %s's secret was rotated after the token was issued", ErrInvalidToken, id)
+	}
+	return nil
+}
+
+// currentState returns the client's state through the cache, as token
+// verification reads it (checkTokenClient), for a credential whose
+// fingerprint is fpt, proven at since.
+func (s *Service) currentState(ctx context.Context, id, fpt string, since time.Time) (clientState, error) {
+	stale := func(st clientState) bool {
+		return subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(fpt)) != 1 &&
+			st.fetched.Before(since.Add(clockSkew+time.Second))
+	}
+	st, ok := s.cache.get(id, s.now())
+	if !ok || stale(st) {
+		var (
+			shared bool
+			err    error
+		)
+		if st, shared, err = s.loadShared(ctx, id); err != nil {
+			return clientState{}, err
+		}
+		if shared && stale(st) {
+			if st, err = s.loadState(ctx, id); err != nil {
+				return clientState{}, err
+			}
+		}
+	}
+	return st, nil
+}
+
+// CheckClient reports whether a client that Authenticate accepted at
+// since may still act with the same credentials: it exists, is not
+// revoked, and holds the same secret. It reads the client through the
+// cache token verification uses, so it costs a map lookup while the cache
+// is fresh, and a revocation or a rotation stops the client at once on
+// this Service and within ClientCacheTTL on every other. The outbound
+// proxy asks it for each request inside a CONNECT tunnel. A refusal wraps
+// ErrInvalidCredentials; a store failure is returned as such.
+func (s *Service) CheckClient(ctx context.Context, c Client, since time.Time) error {
+	st, err := s.currentState(ctx, c.ID, c.fingerprint, since)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !st.found:
+		return fmt.Errorf("%w: client %s does not exist", ErrInvalidCredentials, c.ID)
+	case st.revoked:
+		return fmt.Errorf("%w: client %s is revoked", ErrInvalidCredentials, c.ID)
+	case st.outbound != c.Outbound:
+		return fmt.Errorf("%w: client %s changed kind", ErrInvalidCredentials, c.ID)
+	case subtle.ConstantTimeCompare([]byte(st.fingerprint), []byte(c.fingerprint)) != 1:
+		return fmt.Errorf("%w: client %s's secret was rotated", ErrInvalidCredentials, c.ID)
 	}
 	return nil
 }

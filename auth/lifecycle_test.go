@@ -509,3 +509,70 @@ func TestCacheKeepsTheLaterState(t *testing.T) {
 		t.Fatal("a later read did not replace the state")
 	}
 }
+
+// TestCheckClientStopsAClientWithinTheCacheBound: CheckClient (asked by
+// the outbound proxy for each request inside a CONNECT tunnel) refuses a
+// client revoked or rotated on the same Service at once, and on another
+// Service sharing the store once its cached state is DefaultClientCacheTTL
+// old; a store it cannot read is an error that is not a refusal.
+func TestCheckClientStopsAClientWithinTheCacheBound(t *testing.T) {
+	ctx := context.Background()
+	spec := ClientSpec{Name: "psp egress", Account: "acct_1", Outbound: true}
+	for _, change := range []string{"revoke", "rotate"} {
+		t.Run(change, func(t *testing.T) {
+			f := newFixture(t)
+			b := f.peer(t)
+			c0, secret := f.create(t, spec)
+			ca, err := f.svc.Authenticate(ctx, c0.ID, secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb, err := b.Authenticate(ctx, c0.ID, secret) // b caches the client
+			if err != nil {
+				t.Fatal(err)
+			}
+			since := f.clock.Now()
+			if err := f.svc.CheckClient(ctx, ca, since); err != nil {
+				t.Fatalf("before the %s: %v", change, err)
+			}
+			f.clock.Set(since.Add(time.Second))
+			switch change {
+			case "revoke":
+				_, _, err = f.svc.RevokeClient(ctx, c0.ID)
+			case "rotate":
+				_, _, err = f.svc.RotateSecret(ctx, c0.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.svc.CheckClient(ctx, ca, since); !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("same Service after the %s: %v, want ErrInvalidCredentials", change, err)
+			}
+			if err := b.CheckClient(ctx, cb, since); err != nil {
+				t.Fatalf("other Service within the cache bound: %v (its cached state still stands)", err)
+			}
+			f.clock.Set(since.Add(DefaultClientCacheTTL + 2*time.Second))
+			if err := b.CheckClient(ctx, cb, since); !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("other Service past the cache bound: %v, want ErrInvalidCredentials", err)
+			}
+		})
+	}
+	t.Run("store down", func(t *testing.T) {
+		f := newFixture(t)
+		c0, secret := f.create(t, spec)
+		c, err := f.svc.Authenticate(ctx, c0.ID, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		since := f.clock.Now()
+		f.clock.Set(since.Add(DefaultClientCacheTTL + time.Second))
+		f.store.setFail(errors.New("store down"))
+		if err := f.svc.CheckClient(ctx, c, since); err == nil || errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("store down: %v, want an error that is not a refusal", err)
+		}
+		f.store.setFail(nil)
+		if err := f.svc.CheckClient(ctx, c, since); err != nil {
+			t.Fatalf("store back: %v", err)
+		}
+	})
+}

@@ -256,7 +256,7 @@ func TestOutboundNeverFollowsRedirects(t *testing.T) {
 }
 
 // TestTunnelRequestsRecheckTheCredentials: each request inside an
-// intercepted tunnel is checked again with the CONNECT's credentials. While
+// intercepted tunnel is checked again (ProxyClient.Recheck). While
 // they cannot be checked (the client store is down) a request gets 503
 // vault_unavailable and the tunnel stays open for the next; once they are
 // refused (the client revoked) the request gets 407 and the tunnel is
@@ -270,13 +270,20 @@ func TestTunnelRequestsRecheckTheCredentials(t *testing.T) {
 		authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case user != "cli" || pass != "s3cret" || state == "revoked":
+			if user != "cli" || pass != "s3cret" || state != "ok" {
 				return ProxyClient{}, errors.New("bad credentials")
-			case state == "down":
-				return ProxyClient{}, fmt.Errorf("store: %w", ErrAuthUnavailable)
 			}
-			return ProxyClient{ID: "cli"}, nil
+			return ProxyClient{ID: "cli", Recheck: func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				switch state {
+				case "revoked":
+					return errors.New("revoked")
+				case "down":
+					return fmt.Errorf("store: %w", ErrAuthUnavailable)
+				}
+				return nil
+			}}, nil
 		}})
 	panA, _ := aliases(t, g.vault)
 	body := `{"card":{"number":"` + panA + `"}}`

@@ -8,9 +8,9 @@ package proxy
 //
 //   - Every request needs Proxy-Authorization: Basic when Authenticate is
 //     set (407 otherwise). Inside an intercepted tunnel every request is
-//     checked again with the CONNECT's credentials (Authenticate reads the
-//     client record each time), so a client revoked, or whose secret was
-//     rotated, while its tunnel is open is refused at once: 407, and the
+//     checked again (ProxyClient.Recheck; the gateway's reads the client's
+//     state through the auth cache), so a client revoked, or whose secret
+//     was rotated, while its tunnel is open is refused: 407, and the
 //     tunnel is closed.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
@@ -424,10 +424,6 @@ type tunnel struct {
 	port     string
 	hostport string      // net.JoinHostPort(host, port), made once per tunnel
 	client   ProxyClient // who authenticated the CONNECT
-	// user and pass are the CONNECT's proxy credentials, with which each
-	// request of the tunnel is checked again (onRequest); unset without
-	// Authenticate.
-	user, pass string
 	// source is the CONNECT's peer address, the caller of the abuse limits
 	// when client has no ID (goproxy gives every request of the tunnel the
 	// CONNECT's RemoteAddr): read once per tunnel, not per request.
@@ -440,6 +436,12 @@ type tunnel struct {
 type ProxyClient struct {
 	ID      string
 	Account string // "": the vault's default account (no authentication)
+	// Recheck, when set, says whether the client may still act with the
+	// credentials that named it: the proxy asks it for each request inside
+	// a CONNECT tunnel (a revocation or a secret rotation since the
+	// CONNECT ends the tunnel). An error that wraps ErrAuthUnavailable
+	// says it could not be told.
+	Recheck func(ctx context.Context) error
 }
 
 type clientKey struct{}
@@ -454,23 +456,20 @@ type connectState struct {
 
 type connectKey struct{}
 
-// proxyCreds are the user and password of a Proxy-Authorization: Basic.
-type proxyCreds struct{ user, pass string }
-
 // authorize checks Proxy-Authorization and answers 407 when it fails; it
 // returns the client the credentials name, and the credentials.
-func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClient, proxyCreds, bool) {
+func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClient, bool) {
 	if o.auth == nil {
-		return ProxyClient{}, proxyCreds{}, true
+		return ProxyClient{}, true
 	}
 	if user, pass, ok := proxyBasicAuth(r.Header.Get("Proxy-Authorization")); ok {
 		if c, err := o.checkCreds(r.Context(), user, pass, r.RemoteAddr); err == nil {
-			return c, proxyCreds{user, pass}, true
+			return c, true
 		}
 	}
 	w.Header().Set("Proxy-Authenticate", proxyAuthenticate)
 	writeOutboundError(w, errProxyAuth())
-	return ProxyClient{}, proxyCreds{}, false
+	return ProxyClient{}, false
 }
 
 // errAuthUnavailable answers a request inside a tunnel whose credentials
@@ -492,14 +491,21 @@ func errProxyAuth() *jsonapi.Error {
 func (o *Outbound) checkCreds(ctx context.Context, user, pass, remote string) (ProxyClient, error) {
 	c, err := o.auth(ctx, user, pass)
 	if err != nil {
-		level, msg := slog.LevelInfo, "proxy: proxy credentials refused"
-		if errors.Is(err, ErrAuthUnavailable) {
-			level, msg = slog.LevelWarn, "proxy: proxy credentials could not be checked"
-		}
-		o.log.LogAttrs(ctx, level, msg, slog.String("remote", remote), slog.String("error", err.Error()))
+		o.logCredsRefused(ctx, err, remote)
 		return ProxyClient{}, fmt.Errorf("proxy: proxy credentials: %w", err)
 	}
 	return c, nil
+}
+
+// logCredsRefused logs credentials refused, or that could not be checked
+// (ErrAuthUnavailable), with the sender's address and the error, never the
+// credentials.
+func (o *Outbound) logCredsRefused(ctx context.Context, err error, remote string) {
+	level, msg := slog.LevelInfo, "proxy: proxy credentials refused"
+	if errors.Is(err, ErrAuthUnavailable) {
+		level, msg = slog.LevelWarn, "proxy: proxy credentials could not be checked"
+	}
+	o.log.LogAttrs(ctx, level, msg, slog.String("remote", remote), slog.String("error", err.Error()))
 }
 
 func proxyBasicAuth(v string) (user, pass string, ok bool) {
@@ -540,7 +546,7 @@ func (o *Outbound) passes(host string) bool {
 }
 
 func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
-	client, creds, ok := o.authorize(w, r)
+	client, ok := o.authorize(w, r)
 	if !ok {
 		return
 	}
@@ -559,7 +565,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	var peers *Sources // no trusted proxies in front of the outbound listener
 	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client,
-		user: creds.user, pass: creds.pass, source: peers.Of(r)}}
+		source: peers.Of(r)}}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
@@ -667,7 +673,7 @@ type plainKey struct{}
 // servePlain forwards an absolute-form http:// request through goproxy's
 // HTTP handler, which calls the same hooks as intercepted requests.
 func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
-	client, _, ok := o.authorize(w, r)
+	client, ok := o.authorize(w, r)
 	if !ok {
 		return
 	}
@@ -790,17 +796,18 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	credsRefused := false // the tunnel's credentials no longer pass
 	if intercepted {
 		client = t.client
-		if o.auth != nil {
-			// The client record is read again: a revocation or a
-			// rotation since the CONNECT ends the tunnel.
-			c, err := o.checkCreds(parent, t.user, t.pass, req.RemoteAddr)
+		if client.Recheck != nil {
+			// A revocation or a rotation since the CONNECT ends the
+			// tunnel.
+			err := client.Recheck(parent)
+			if err != nil {
+				o.logCredsRefused(parent, err, req.RemoteAddr)
+			}
 			switch {
 			case errors.Is(err, ErrAuthUnavailable):
 				refusal = errAuthUnavailable()
 			case err != nil:
 				refusal, credsRefused = errProxyAuth(), true
-			default:
-				client = c
 			}
 		}
 		if ih, ip := splitHost(req.Host, ""); refusal == nil && (ih != t.host || (ip != "" && ip != t.port)) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
@@ -90,7 +91,17 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 			if !c.Outbound {
 				return proxy.ProxyClient{}, fmt.Errorf("client %s: %w", c.ID, errNotOutbound)
 			}
-			return proxy.ProxyClient{ID: c.ID, Account: c.Account}, nil
+			since := time.Now()
+			return proxy.ProxyClient{ID: c.ID, Account: c.Account, Recheck: func(ctx context.Context) error {
+				// Inside a tunnel: the client's state through the auth
+				// cache (a map lookup while fresh), not the record and a
+				// hash for every request.
+				err := gw.auth.CheckClient(ctx, c, since)
+				if err != nil && !errors.Is(err, auth.ErrInvalidCredentials) {
+					err = fmt.Errorf("%w: %w", proxy.ErrAuthUnavailable, err)
+				}
+				return err
+			}}, nil
 		}
 	}
 	return proxy.NewOutbound(proxy.OutboundOptions{
