@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/routes"
 )
 
@@ -64,7 +65,7 @@ type leafCall struct {
 // and the certificate (0644). One file without the other is an error.
 func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
 	certPEM, cerr := os.ReadFile(certPath)
-	keyPEM, kerr := os.ReadFile(keyPath)
+	keyPEM, kerr := secretfile.Read(keyPath) // refused when others may read it
 	switch {
 	case cerr == nil && kerr == nil:
 		return parseCA(certPEM, keyPEM)
@@ -104,7 +105,7 @@ func loadCAFiles(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: read CA certificate: %w", err)
 	}
-	keyPEM, err := os.ReadFile(keyPath)
+	keyPEM, err := secretfile.Read(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: read CA key: %w", err)
 	}

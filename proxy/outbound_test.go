@@ -25,6 +25,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
@@ -612,5 +613,29 @@ func TestCALoadOrCreate(t *testing.T) {
 	}
 	if n := ca.lru.Len(); n != 4 {
 		t.Fatalf("cache holds %d", n)
+	}
+}
+
+// TestCAKeyOthersMayReadIsRefused: the gateway CA's private key signs
+// certificates the merchant's backend trusts for every processor, so a key
+// file its group or others may read is refused at load, as the master key
+// is (internal/secretfile); it was loaded.
+func TestCAKeyOthersMayReadIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cp, kp := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	if _, err := LoadOrCreateCA(cp, kp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(kp, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateCA(cp, kp); !errors.Is(err, secretfile.ErrExposed) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("CA key mode 0644: %v, want secretfile.ErrExposed", err)
+	}
+	if err := os.Chmod(kp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateCA(cp, kp); err != nil {
+		t.Fatalf("CA key mode 0600: %v", err)
 	}
 }

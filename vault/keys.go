@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 )
 
 // MasterKeyEnv is the environment variable that holds the master key
@@ -78,19 +79,12 @@ func decodeKey(s string) ([]byte, error) {
 }
 
 func readKeyFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	b, err := secretfile.Read(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadMasterKey, path, err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is readable by group or others (mode %04o); run chmod 600 on it", ErrBadMasterKey, path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrBadMasterKey, path, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadMasterKey, err)
 	}
 	k, err := decodeKey(strings.TrimSpace(string(b)))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/webhooks"
 	"github.com/aliasgate/aliasgate/webhooks/dispatch"
@@ -99,15 +100,10 @@ func webhookEndpoint(i int, ep config.WebhookEndpoint, getenv func(string) strin
 	case ep.SecretFile != "":
 		// As the master key file: a secret others can read is refused
 		// (whoever reads it can sign events the receiver trusts).
-		fi, err := os.Stat(ep.SecretFile)
-		if err != nil {
+		b, err := secretfile.Read(ep.SecretFile)
+		if errors.Is(err, os.ErrNotExist) {
 			return webhooks.Endpoint{}, wherePath(fmt.Errorf("%s.secret_file: %w", key, err), ep.SecretFile)
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_file: %s is readable by group or others (mode %04o); run chmod 600 on it",
-				key, ep.SecretFile, fi.Mode().Perm())
-		}
-		b, err := os.ReadFile(ep.SecretFile)
 		if err != nil {
 			return webhooks.Endpoint{}, fmt.Errorf("%s.secret_file: %w", key, err)
 		}

@@ -1,0 +1,54 @@
+// Package secretfile reads the files that hold the gateway's secrets (the
+// master key, the outbound CA's private key, webhook signing secrets) and
+// refuses one that users other than its owner may read or change: whoever
+// reads the master key decrypts the vault, whoever reads the CA key can
+// impersonate any processor to the merchant's backend, whoever reads a
+// webhook secret can sign events its receiver trusts.
+//
+// The file is opened once and its mode read from the open file, so what is
+// checked is what is read.
+package secretfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// ErrExposed is wrapped by Read's error for a file whose mode lets its
+// group or others read, write or execute it.
+var ErrExposed = errors.New("readable by group or others")
+
+// maxSize bounds what Read reads: a secret file is a few kilobytes at most.
+const maxSize = 1 << 20
+
+// Read returns the content of the secret file at path. The error wraps
+// os.ErrNotExist when there is no such file, and ErrExposed (with the
+// file's mode and the chmod that fixes it) when its mode has any group or
+// other bit set.
+func Read(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("%s is over %d bytes, not a secret file", path, maxSize)
+	}
+	return b, nil
+}
