@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -355,5 +356,98 @@ func TestPassthroughPatternsNormaliseAsRouteHosts(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("CONNECT %s: %d %s", target, resp.StatusCode, readAll(t, resp))
 		}
+	}
+}
+
+// TestPassthroughTunnelEndsWhenTheClientIsRefused: a passthrough tunnel is
+// raw bytes, but the client behind it is rechecked while they flow
+// (recheckConn): once it is revoked, the next bytes end the tunnel and
+// never reach the destination. A check that cannot be made keeps it open.
+func TestPassthroughTunnelEndsWhenTheClientIsRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var got bytes.Buffer // what the destination received
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						mu.Lock()
+						got.Write(buf[:n])
+						mu.Unlock()
+						_, _ = c.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	state := "ok"
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"echo.test"},
+		resolver: mapResolver{"echo.test": "127.0.0.1"},
+		authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
+			if user != "cli" || pass != "s3cret" {
+				return ProxyClient{}, errors.New("bad credentials")
+			}
+			return ProxyClient{ID: "cli", Recheck: func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				switch state {
+				case "revoked":
+					return errors.New("revoked")
+				case "down":
+					return fmt.Errorf("store: %w", ErrAuthUnavailable)
+				}
+				return nil
+			}}, nil
+		}})
+	g.ob.recheckEvery = 0 // every read and write
+	resp, conn, br := rawConnect(t, g.srv.Listener.Addr().String(), "echo.test:"+port, "cli", "s3cret")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	echo := func(s string) error {
+		if _, err := conn.Write([]byte(s)); err != nil {
+			return err
+		}
+		buf := make([]byte, len(s))
+		_, err := io.ReadFull(br, buf)
+		if err == nil && string(buf) != s {
+			return fmt.Errorf("echoed %q", buf)
+		}
+		return err
+	}
+	set := func(s string) { mu.Lock(); state = s; mu.Unlock() }
+	if err := echo("one;"); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	set("down")
+	if err := echo("two;"); err != nil {
+		t.Fatalf("credentials not checkable: %v (the tunnel must stay open)", err)
+	}
+	set("revoked")
+	_, _ = conn.Write([]byte("three;"))
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the tunnel stayed open after the client was refused")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got.String() != "one;two;" {
+		t.Fatalf("the destination received %q, want only what was sent before the refusal", got.String())
 	}
 }

@@ -11,7 +11,8 @@ package proxy
 //     checked again (ProxyClient.Recheck; the gateway's reads the client's
 //     state through the auth cache), so a client revoked, or whose secret
 //     was rotated, while its tunnel is open is refused: 407, and the
-//     tunnel is closed.
+//     tunnel is closed. A passthrough tunnel is rechecked while bytes flow,
+//     at most once a second (recheckConn), and closed once refused.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -180,6 +181,9 @@ type Outbound struct {
 	closed bool
 
 	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
+	// recheckEvery is how often a passthrough tunnel that carries bytes
+	// asks its client's Recheck (recheckConn).
+	recheckEvery time.Duration
 }
 
 // ErrAuthUnavailable is wrapped by an Authenticate error that says the
@@ -219,11 +223,12 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	o := &Outbound{
 		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
-		pipe:        newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
-		dialer:      netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
-		conns:       map[net.Conn]struct{}{},
-		tunnelIdle:  opts.TunnelIdleTimeout,
-		tunnelWrite: opts.TunnelWriteTimeout,
+		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
+		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
+		conns:        map[net.Conn]struct{}{},
+		tunnelIdle:   opts.TunnelIdleTimeout,
+		tunnelWrite:  opts.TunnelWriteTimeout,
+		recheckEvery: time.Second,
 	}
 	o.pipe.pay = opts.Payments
 	o.transport = &http.Transport{
@@ -582,6 +587,9 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			writeOutboundError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
 			return
 		}
+		if client.Recheck != nil {
+			tc = &recheckConn{Conn: tc, o: o, check: client.Recheck, remote: r.RemoteAddr, every: o.recheckEvery}
+		}
 		cs.conn = tc
 		defer func() { // not taken by goproxy: close it
 			cs.mu.Lock()
@@ -619,6 +627,61 @@ func (o *Outbound) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.C
 	ctx.UserData = cs.t
 	ctx.RoundTripper = o.roundTripper
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: o.tlsConfig(cs.t)}, host
+}
+
+// recheckConn is a passthrough tunnel's destination connection: while
+// bytes flow it asks the client's Recheck at most once every `every`, and
+// closes the tunnel once the client is refused (revoked, or its secret
+// rotated, since the CONNECT). A check that cannot be made
+// (ErrAuthUnavailable) leaves the tunnel open: it carries no card data.
+type recheckConn struct {
+	net.Conn
+	o      *Outbound
+	check  func(context.Context) error
+	remote string
+	every  time.Duration
+	next   atomic.Int64 // Unix nanoseconds of the next check
+	closed atomic.Bool
+}
+
+// errCredsRefused ends a passthrough tunnel whose client was refused.
+var errCredsRefused = errors.New("proxy: the tunnel's proxy credentials were revoked or rotated")
+
+func (c *recheckConn) allowed() bool {
+	if c.closed.Load() {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if next := c.next.Load(); now < next || !c.next.CompareAndSwap(next, now+int64(c.every)) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.check(ctx)
+	if err == nil {
+		return true
+	}
+	c.o.logCredsRefused(ctx, err, c.remote)
+	if errors.Is(err, ErrAuthUnavailable) {
+		return true
+	}
+	c.closed.Store(true)
+	_ = c.Conn.Close()
+	return false
+}
+
+func (c *recheckConn) Read(b []byte) (int, error) {
+	if !c.allowed() {
+		return 0, errCredsRefused
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *recheckConn) Write(b []byte) (int, error) {
+	if !c.allowed() {
+		return 0, errCredsRefused
+	}
+	return c.Conn.Write(b)
 }
 
 // connectDial hands goproxy the passthrough destination dialled in
