@@ -438,6 +438,13 @@ func ParseTrustedProxy(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// hasPort reports whether the host entry p names a port ("host:443",
+// "[::1]:443"); an IPv6 literal without brackets has none.
+func hasPort(p string) bool {
+	_, port, err := net.SplitHostPort(strings.TrimSpace(p))
+	return err == nil && port != ""
+}
+
 // outbound checks passthrough entries and when proxy auth may be off.
 func (v *validator) outbound(c Config) {
 	for i, p := range c.Outbound.Passthrough {
@@ -447,6 +454,9 @@ func (v *validator) outbound(c Config) {
 			v.addAt(key, "outbound.passthrough", "must be a host name such as api.example.com or *.example.com, not a URL")
 		case strings.TrimSpace(p) == "*":
 			v.addAt(key, "outbound.passthrough", `"*" would let clients tunnel to any destination: list the hosts (api.example.com, *.example.com)`)
+		case hasPort(p):
+			// It never matched a CONNECT (fail closed, but silently).
+			v.addAt(key, "outbound.passthrough", "must be a host name without a port: every port of a listed host is tunnelled")
 		}
 	}
 	if c.Outbound.RequireAuth {
