@@ -264,28 +264,10 @@ func TestOutboundNeverFollowsRedirects(t *testing.T) {
 // closed. The processor gets only the requests whose check passed.
 func TestTunnelRequestsRecheckTheCredentials(t *testing.T) {
 	psp := newTLSUpstream(t, nil)
-	var mu sync.Mutex
-	state := "ok"
-	setState := func(s string) { mu.Lock(); state = s; mu.Unlock() }
+	cl := &switchedClient{state: "ok"}
+	setState := cl.set
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
-		authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if user != "cli" || pass != "s3cret" || state != "ok" {
-				return ProxyClient{}, errors.New("bad credentials")
-			}
-			return ProxyClient{ID: "cli", Recheck: func(context.Context) error {
-				mu.Lock()
-				defer mu.Unlock()
-				switch state {
-				case "revoked":
-					return errors.New("revoked")
-				case "down":
-					return fmt.Errorf("store: %w", ErrAuthUnavailable)
-				}
-				return nil
-			}}, nil
-		}})
+		authenticate: cl.authenticate})
 	panA, _ := aliases(t, g.vault)
 	body := `{"card":{"number":"` + panA + `"}}`
 	resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "cli", "s3cret")
@@ -396,25 +378,9 @@ func TestPassthroughTunnelEndsWhenTheClientIsRefused(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	state := "ok"
+	cl := &switchedClient{state: "ok"}
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, passthrough: []string{"echo.test"},
-		resolver: mapResolver{"echo.test": "127.0.0.1"},
-		authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
-			if user != "cli" || pass != "s3cret" {
-				return ProxyClient{}, errors.New("bad credentials")
-			}
-			return ProxyClient{ID: "cli", Recheck: func(context.Context) error {
-				mu.Lock()
-				defer mu.Unlock()
-				switch state {
-				case "revoked":
-					return errors.New("revoked")
-				case "down":
-					return fmt.Errorf("store: %w", ErrAuthUnavailable)
-				}
-				return nil
-			}}, nil
-		}})
+		resolver: mapResolver{"echo.test": "127.0.0.1"}, authenticate: cl.authenticate})
 	g.ob.recheckEvery = 0 // every read and write
 	resp, conn, br := rawConnect(t, g.srv.Listener.Addr().String(), "echo.test:"+port, "cli", "s3cret")
 	if resp.StatusCode != http.StatusOK {
@@ -432,7 +398,7 @@ func TestPassthroughTunnelEndsWhenTheClientIsRefused(t *testing.T) {
 		}
 		return err
 	}
-	set := func(s string) { mu.Lock(); state = s; mu.Unlock() }
+	set := cl.set
 	if err := echo("one;"); err != nil {
 		t.Fatalf("before: %v", err)
 	}
@@ -450,4 +416,34 @@ func TestPassthroughTunnelEndsWhenTheClientIsRefused(t *testing.T) {
 	if got.String() != "one;two;" {
 		t.Fatalf("the destination received %q, want only what was sent before the refusal", got.String())
 	}
+}
+
+// switchedClient is a proxy client "cli" (secret "s3cret") whose state the
+// test switches: "ok", "down" (its checks cannot be made: ErrAuthUnavailable)
+// or "revoked". Authenticate accepts it only while ok; its Recheck reports
+// the state.
+type switchedClient struct {
+	mu    sync.Mutex
+	state string
+}
+
+func (c *switchedClient) set(s string) { c.mu.Lock(); c.state = s; c.mu.Unlock() }
+
+func (c *switchedClient) check() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case "revoked":
+		return errors.New("revoked")
+	case "down":
+		return fmt.Errorf("store: %w", ErrAuthUnavailable)
+	}
+	return nil
+}
+
+func (c *switchedClient) authenticate(_ context.Context, user, pass string) (ProxyClient, error) {
+	if user != "cli" || pass != "s3cret" || c.check() != nil {
+		return ProxyClient{}, errors.New("bad credentials")
+	}
+	return ProxyClient{ID: "cli", Recheck: func(context.Context) error { return c.check() }}, nil
 }
