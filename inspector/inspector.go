@@ -11,7 +11,11 @@
 // card number pan.Find finds (13–19 Luhn-valid digits, plain, in groups
 // joined by one space, dash, dot or no-break space, full-width, or behind
 // JSON, form or XML/HTML escapes: "\u0034111…", "%34111…", "&#52;111…"),
-// keeping the first 6 and last 4 digits; every value a filter
+// keeping the first 6 and last 4 digits; every number whose value is a card
+// number though its digits are not one, in exponent notation or a fraction
+// a parser rounds ("4111111111111111000e-3", "4111111111111110.9", which
+// the leak guard counts as card data too: pan.FindExponent), keeping the
+// first 6 digits of its mantissa (pan.MaskAll); every value a filter
 // of the matched route targets (first 6 / last 4 for card-like values, whole
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
