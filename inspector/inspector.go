@@ -21,7 +21,10 @@
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
 // security_code, …) or a credential (password, secret, api_key,
 // access_token, Authorization, cookies). In what the proxy sent on, the
-// values that applied redact filters replaced are aliases and are shown.
+// aliases the exchange's redactions made (proxy.Exchange.Made) are shown
+// where an applied redact filter targets; any other value there (one a
+// target's query did not select, forwarded as the client sent it) is
+// masked as a target.
 // Bodies of the vault API and the token endpoint are not kept at all, nor
 // are bodies in encodings other than gzip and deflate, binary bodies, and
 // bodies whose route targets cannot be located in them (a malformed or
@@ -212,7 +215,11 @@ func (i *Inspector) entry(x *proxy.Exchange) *Entry {
 	for _, f := range x.Filters {
 		applied[f] = true
 	}
-	none := newRules("", nil, routes.Request, nil, false)
+	made := make(map[string]bool, len(x.Made))
+	for _, a := range x.Made {
+		made[a] = true
+	}
+	none := newRules("", nil, routes.Request, nil, false, nil)
 	method, _ := maskCards(x.Method)
 	host, _ := maskCards(x.Host)
 	path, _ := maskCards(x.Path)
@@ -233,10 +240,10 @@ func (i *Inspector) entry(x *proxy.Exchange) *Entry {
 		o.fields = fields
 		return makeView(s.Header, s.Body, s.Partial, r, o)
 	}
-	e.Request.Received = view(x.Request.Received, newRules(x.RouteName, x.Route, routes.Request, nil, false), true)
-	e.Request.Sent = view(x.Request.Sent, newRules(x.RouteName, x.Route, routes.Request, applied, true), false)
-	e.Response.Received = view(x.Response.Received, newRules(x.RouteName, x.Route, routes.Response, nil, false), false)
-	e.Response.Sent = view(x.Response.Sent, newRules(x.RouteName, x.Route, routes.Response, applied, true), false)
+	e.Request.Received = view(x.Request.Received, newRules(x.RouteName, x.Route, routes.Request, nil, false, nil), true)
+	e.Request.Sent = view(x.Request.Sent, newRules(x.RouteName, x.Route, routes.Request, applied, true, made), false)
+	e.Response.Received = view(x.Response.Received, newRules(x.RouteName, x.Route, routes.Response, nil, false, nil), false)
+	e.Response.Sent = view(x.Response.Sent, newRules(x.RouteName, x.Route, routes.Response, applied, true, made), false)
 	return e
 }
 

@@ -296,7 +296,7 @@ func maskHeaders(h http.Header, r *rules, withFields bool) ([]HeaderLine, []Fiel
 func maskHeaderValue(name, v string, r *rules) string {
 	switch {
 	case r.headerKeep[name]:
-		return v
+		return r.kept(v)
 	case r.header[name]:
 		return maskTarget(v)
 	case name == "Authorization" || name == "Proxy-Authorization":

@@ -71,6 +71,9 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// rec is the exchange's capture, nil when the proxy captures nothing:
+	// it is told the aliases made too (captureRec.noteMade).
+	rec *captureRec
 	// upstream is the request's context made cancellable by the proxy
 	// when it copied the request (WithContext) for the route (inside an
 	// intercepted tunnel a context of its own, under which loopCtx looks
@@ -650,7 +653,8 @@ func safeMediaType(mt string) string {
 
 // timedTokenizer adds the time of each vault call to the request's
 // RouteInfo (vault_ms of the access line) and records the aliases a
-// redaction made for the leak guard.
+// redaction made for the leak guard and, when the exchange is captured,
+// for the Capturer (Exchange.Made).
 type timedTokenizer struct{ t rewrite.Tokenizer }
 
 func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
@@ -659,6 +663,9 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
 		st.made = append(st.made, got...)
+		if st.rec != nil {
+			st.rec.noteMade(got)
+		}
 	}
 	return got, err
 }
