@@ -40,7 +40,8 @@
 // # The page and its API
 //
 // Everything under /ui/ needs the admin token: the login form sets an
-// HttpOnly, SameSite=Strict session cookie, and scripts may send
+// HttpOnly, SameSite=Strict session cookie (12 hours; logout ends it, and
+// an event stream it opened with it), and scripts may send
 // Authorization: Bearer <token> instead. Tokens are compared in constant
 // time (over their SHA-256, so their length does not show), and wrong
 // tokens, at the login form or as a bearer token, are locked out per
