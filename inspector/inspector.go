@@ -73,7 +73,9 @@
 // in as zeros; the clear values are not kept, so they cannot be used).
 // Apply validates the document, writes it over routes_file atomically after
 // copying the current file to routes_file.bak, and reloads it as a SIGHUP
-// would; with inline routes it only hot-loads the set (and says so).
+// would; with inline routes it only hot-loads the set (and says so). Either
+// way the change is recorded in the audit log (Options.Applied), with the
+// admin as actor; inline routes are not changed when it cannot be.
 package inspector
 
 import (
@@ -120,6 +122,13 @@ type Options struct {
 	InlineRoutes []byte
 	// RouteOptions validates route documents as the gateway loads them.
 	RouteOptions routes.Options
+	// Applied, when set, records a route set of routes routes that apply
+	// puts in force (the audit log's routes_reloaded line with the admin
+	// as actor). With inline routes it is called before the set is
+	// stored, and when it fails nothing changes (503); with a routes file
+	// after the file is written and reloaded, and when it fails the answer
+	// is 500 saying the set is in force but was not recorded.
+	Applied func(ctx context.Context, routes int) error
 	// PreviewTokenizer returns a throw-away vault for previews and a
 	// function that closes it (required).
 	PreviewTokenizer func(ctx context.Context) (rewrite.Tokenizer, func(), error)
