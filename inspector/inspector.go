@@ -26,9 +26,13 @@
 // target's query did not select, forwarded as the client sent it) is
 // masked as a target.
 // Bodies of the vault API and the token endpoint are not kept at all, nor
-// are bodies in encodings other than gzip and deflate, binary bodies, and
+// are bodies in encodings other than gzip and deflate, binary bodies,
 // bodies whose route targets cannot be located in them (a malformed or
-// truncated XML or multipart body). Bodies are kept up to a limit (64 KiB by
+// truncated XML or multipart body), and XML or HTML bodies that, read as
+// their parser or a browser joins their text (proxy.XMLText: comments,
+// processing instructions and CDATA markers dropped, attribute white space
+// as spaces), hold a card number after masking ("4111<!---->111111111111":
+// no mask can go where the number is not written whole). Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
 //

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -133,6 +135,15 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 		text = r.text(text) // after the programs, whose matches it must not hide
 	} else if kind == "text" {
 		text, _ = maskCards(text)
+	}
+	if x := proxy.XMLText([]byte(text)); x != nil && pan.ContainsAll(x) {
+		// A card number split by a comment, a processing instruction or
+		// CDATA markers, or spaced by tabs in an attribute, is whole to
+		// the parser or browser that reads the body, and no mask can be
+		// put where it is not written whole.
+		v.Note = fmt.Sprintf("body (%s) not kept: read as XML or HTML (comments and CDATA markers dropped, attribute white space as spaces) it holds a card number", sizeText(len(b), truncated))
+		v.BodyKind = "withheld"
+		return v
 	}
 	v.Body = strings.ToValidUTF8(text, "\uFFFD")
 	if v.Body != located {

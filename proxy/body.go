@@ -525,7 +525,7 @@ func multipartBoundaries(mt, parsed string, cts []string) []string {
 	return out
 }
 
-// xmlText returns an XML body (one that starts with '<' after a BOM and
+// XMLText returns an XML body (one that starts with '<' after a BOM and
 // white space) as the text an XML parser reports: comments and processing
 // instructions dropped, CDATA sections' markers dropped and their content
 // kept, so that "4111<!---->111111111111" and "4111<![CDATA[1111]]>…" read
@@ -533,8 +533,10 @@ func multipartBoundaries(mt, parsed string, cts []string) []string {
 // join them into; and the tabs and line ends of attribute values made
 // spaces, as Java's parsers normalize them (n="4111<TAB>1111<TAB>…" is
 // "4111 1111 …" to the app). nil when b is not XML or has none of them
-// (no copy).
-func xmlText(b []byte) []byte {
+// (no copy). It is the leak guard's reading of such a body, and the
+// inspector's test of what it keeps (an HTML page reads the same way in a
+// browser).
+func XMLText(b []byte) []byte {
 	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(t) == 0 || t[0] != '<' ||
 		!bytes.Contains(t, []byte("<!--")) && !bytes.Contains(t, []byte("<?")) && !bytes.Contains(t, []byte("<![CDATA[")) &&

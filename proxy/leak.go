@@ -30,7 +30,7 @@ import (
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (encodedParts, with each boundary an app may
 // read: multipartBoundaries), an XML body's text as a parser joins it
-// across comments, processing instructions and CDATA markers (xmlText),
+// across comments, processing instructions and CDATA markers (XMLText),
 // and numbers in exponent notation
 // as the integers they spell (pan.FindExponent, escaped 'e' and sign
 // included); a card number found there cannot be masked, so redact
@@ -108,7 +108,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			for _, d := range pan.FindExponent(b) {
 				hits = append(hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 			}
-			if x := xmlText(b); x != nil && !overflow {
+			if x := XMLText(b); x != nil && !overflow {
 				// XML text a parser joins across comments, processing
 				// instructions and CDATA markers: what it finds that the
 				// body does not spell whole cannot be masked.
