@@ -32,7 +32,11 @@
 // their parser or a browser joins their text (proxy.XMLText: comments,
 // processing instructions and CDATA markers dropped, attribute white space
 // as spaces), hold a card number after masking ("4111<!---->111111111111":
-// no mask can go where the number is not written whole). Bodies are kept up to a limit (64 KiB by
+// no mask can go where the number is not written whole), and bodies the
+// leak guard cannot read as their app does (proxy.UnreadableBody: a
+// charset that does not spell digits in ASCII, UTF-7 or EBCDIC, in the
+// message or a multipart part; an XML body that declares entities or such
+// an encoding), whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
 //

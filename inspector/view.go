@@ -99,6 +99,13 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 		b = trimTail(b)
 		v.Truncated = true
 	}
+	if proxy.UnreadableBody(h.Values("Content-Type"), b) != nil {
+		// The guard cannot read it either; the app reads its card
+		// numbers, one decoding away from what the masks see.
+		v.Note = fmt.Sprintf("body (%s) not kept: %s", sizeText(len(b), truncated), unreadableNote)
+		v.BodyKind = "withheld"
+		return v
+	}
 	if isBinary(b) {
 		v.Note = fmt.Sprintf("binary body (%s) not shown", sizeText(len(b), truncated))
 		v.BodyKind = "withheld"
@@ -161,6 +168,9 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 	}
 	return v
 }
+
+// unreadableNote says why a body proxy.UnreadableBody names is not kept.
+const unreadableNote = "its charset (one that does not spell digits in ASCII, such as UTF-7 or EBCDIC) or its XML declarations (entities, an encoding) make its app read it otherwise than the masks"
 
 func sizeText(n int, more bool) string {
 	s := fmt.Sprintf("%d bytes", n)
@@ -731,6 +741,9 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 		data, err := io.ReadAll(io.LimitReader(p, int64(o.limit)))
 		if err != nil {
 			return "", nil, errors.New("multipart body does not parse")
+		}
+		if proxy.UnreadableBody(p.Header.Values("Content-Type"), data) != nil {
+			return "", nil, errors.New("a part's " + unreadableNote)
 		}
 		name := p.FormName()
 		out.WriteString("--" + boundary + "\r\n")

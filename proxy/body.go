@@ -443,6 +443,21 @@ func xmlUnreadable(body []byte) error {
 	return nil
 }
 
+// UnreadableBody returns why a body (decoded from its Content-Encoding),
+// with its message's Content-Type values, is not read by the filters and
+// the leak guard as the app reads it, or nil: errCharset for a charset
+// that does not spell digits in ASCII (EBCDIC, UTF-7, ISO-2022, or one not
+// known: unreadableCharset), or an XML body's (xmlUnreadable: entities
+// declared, an encoding declared that is not an ASCII superset, EBCDIC
+// first bytes). The phases refuse or log such a body; the inspector does
+// not keep it, its card numbers being one decoding away.
+func UnreadableBody(contentTypes []string, body []byte) error {
+	if slices.ContainsFunc(contentTypes, unreadableCharset) {
+		return errCharset
+	}
+	return xmlUnreadable(body)
+}
+
 // unreadableCharset reports whether a Content-Type value has a charset
 // parameter that is neither a superset of ASCII (asciiCharset) nor UTF-16/32.
 // The parameters are read leniently (lenientParams), not with

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,15 +309,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if body != nil {
-		if slices.ContainsFunc(msg.header["Content-Type"], unreadableCharset) {
-			// A charset that does not spell digits in ASCII (EBCDIC,
-			// UTF-7, ISO-2022, or one not known): neither the filters nor
-			// the guard can read it, and an app that honours the charset
-			// reads its card numbers as digits.
-			bodyErr, body = errCharset, nil
-		} else if err := xmlUnreadable(body); err != nil {
-			// An XML parser would read what the guard does not: entities
-			// expanded, or the body in an encoding it declares.
+		if err := UnreadableBody(msg.header["Content-Type"], body); err != nil {
+			// A charset that does not spell digits in ASCII, or an XML
+			// body its parser reads otherwise: neither the filters nor the
+			// guard can read it, and the app reads its card numbers.
 			bodyErr, body = err, nil
 		}
 	}
