@@ -36,7 +36,9 @@
 // leak guard cannot read as their app does (proxy.UnreadableBody: a
 // charset that does not spell digits in ASCII, UTF-7 or EBCDIC, in the
 // message or a multipart part; an XML body that declares entities or such
-// an encoding), whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
+// an encoding), and multipart bodies whose parts sent in base64 or
+// quoted-printable hold a card number once decoded (proxy.EncodedParts),
+// whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
 //

@@ -106,6 +106,14 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 		v.BodyKind = "withheld"
 		return v
 	}
+	if dec, unreadable := proxy.EncodedParts(h.Values("Content-Type"), b); unreadable || pan.ContainsAll(dec) {
+		// Parts in base64 or quoted-printable, which apps decode: a card
+		// number in them is not written in the body's bytes, where the
+		// masks look.
+		v.Note = fmt.Sprintf("body (%s) not kept: a multipart part in base64 or quoted-printable holds a card number once decoded, or names a charset that cannot be read", sizeText(len(b), truncated))
+		v.BodyKind = "withheld"
+		return v
+	}
 	if isBinary(b) {
 		v.Note = fmt.Sprintf("binary body (%s) not shown", sizeText(len(b), truncated))
 		v.BodyKind = "withheld"

@@ -324,6 +324,30 @@ func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Ph
 	return refusal(phase, reason(bodyErr))
 }
 
+// EncodedParts returns what the leak guard reads of a body beyond its
+// bytes when its message (Content-Type values cts) is multipart: the
+// content of the parts sent in quoted-printable or base64, decoded, with
+// every boundary an app may take (multipartBoundaries, at most
+// maxBoundaries of them), one part a line (nil when there is none); and
+// whether a part names a charset the guard cannot read. The inspector
+// withholds a body whose decoded parts hold a card number, or whose part
+// is unreadable, as the guard refuses it in block and redact modes.
+func EncodedParts(cts []string, body []byte) (decoded []byte, unreadable bool) {
+	if len(cts) == 0 {
+		return nil, false
+	}
+	mt, params := parseMediaType(cts[0]) // as the phases read it
+	boundaries := multipartBoundaries(mt, params["boundary"], cts)
+	for i, b := range boundaries {
+		if i == maxBoundaries {
+			return decoded, true // more readings than the guard makes: unreadable
+		}
+		dec, u := encodedParts(body, b)
+		decoded, unreadable = append(decoded, dec...), unreadable || u
+	}
+	return decoded, unreadable
+}
+
 // encodedParts returns the content of the parts of a multipart body (with
 // that boundary) that are sent in a Content-Transfer-Encoding of
 // quoted-printable or base64, decoded, one part a line; nil when there is
