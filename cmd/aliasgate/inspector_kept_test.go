@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSentViewShowsOnlyTheAliasesItsFiltersMade: in what the proxy sent
@@ -42,20 +41,8 @@ func TestSentViewShowsOnlyTheAliasesItsFiltersMade(t *testing.T) {
 		t.Fatalf("the upstream got %s: want the first card redacted, the second (no filter's) as sent", got)
 	}
 
-	var list struct{ Captures []struct{ ID uint64 } }
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, b := inspectorCall(t, g, "GET", "/ui/api/captures", nil)
-		if err := json.Unmarshal(b, &list); err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Captures) >= 1 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(list.Captures) != 1 {
-		t.Fatalf("%d captures, want 1", len(list.Captures))
-	}
-	_, b := inspectorCall(t, g, "GET", fmt.Sprintf("/ui/api/captures/%d", list.Captures[0].ID), nil)
+	ids := waitCaptures(t, g, 1)
+	_, b := inspectorCall(t, g, "GET", fmt.Sprintf("/ui/api/captures/%d", ids[0]), nil)
 	var e struct {
 		Request struct{ Received, Sent struct{ Body string } }
 	}

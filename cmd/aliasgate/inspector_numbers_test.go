@@ -42,21 +42,11 @@ func TestNumbersSpellingCardNumbersAreMaskedInCapturesAndLogs(t *testing.T) {
 		served["GET "+path] = string(b)
 		return b
 	}
-	var list struct{ Captures []struct{ ID uint64 } }
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if err := json.Unmarshal(get("/ui/api/captures"), &list); err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Captures) >= 3 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(list.Captures) != 3 {
-		t.Fatalf("%d captures, want 3", len(list.Captures))
-	}
+	ids := waitCaptures(t, g, 3)
+	get("/ui/api/captures") // the list's summaries
 	all := ""
-	for _, c := range list.Captures {
-		all += string(get(fmt.Sprintf("/ui/api/captures/%d", c.ID)))
+	for _, id := range ids {
+		all += string(get(fmt.Sprintf("/ui/api/captures/%d", id)))
 	}
 	g.stop(t) // flushes the log
 	served["the gateway's log"] = g.stderr.String()
@@ -78,4 +68,33 @@ func TestNumbersSpellingCardNumbersAreMaskedInCapturesAndLogs(t *testing.T) {
 	if !strings.Contains(g.stderr.String(), `"path":"/shop/411111*************e-3"`) {
 		t.Errorf("no access line with the masked path")
 	}
+}
+
+// waitCaptures waits (up to 5 s: captures are handed over once a response
+// is written, which the client may see first) until the inspector of g
+// holds n captures, and returns their ids, newest first; another count
+// fails the test.
+func waitCaptures(t *testing.T, g *gatewayProc, n int) []uint64 {
+	t.Helper()
+	var list struct{ Captures []struct{ ID uint64 } }
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		status, b := inspectorCall(t, g, "GET", "/ui/api/captures", nil)
+		if status != 200 {
+			t.Fatalf("GET /ui/api/captures: %d %s", status, b)
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Captures) >= n || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(list.Captures) != n {
+		t.Fatalf("%d captures, want %d", len(list.Captures), n)
+	}
+	ids := make([]uint64, n)
+	for i, c := range list.Captures {
+		ids[i] = c.ID
+	}
+	return ids
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestEncodedMultipartPartsAreNotKept: a multipart part sent in a
@@ -30,22 +29,10 @@ func TestEncodedMultipartPartsAreNotKept(t *testing.T) {
 			t.Fatalf("%q: status %d", b, status)
 		}
 	}
-	var list struct{ Captures []struct{ ID uint64 } }
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, b := inspectorCall(t, g, "GET", "/ui/api/captures", nil)
-		if err := json.Unmarshal(b, &list); err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Captures) >= len(bodies) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(list.Captures) != len(bodies) {
-		t.Fatalf("%d captures, want %d", len(list.Captures), len(bodies))
-	}
+	ids := waitCaptures(t, g, len(bodies))
 	kept := 0
-	for _, c := range list.Captures {
-		_, b := inspectorCall(t, g, "GET", fmt.Sprintf("/ui/api/captures/%d", c.ID), nil)
+	for _, id := range ids {
+		_, b := inspectorCall(t, g, "GET", fmt.Sprintf("/ui/api/captures/%d", id), nil)
 		var e struct {
 			Request struct{ Received, Sent struct{ Body string } }
 		}
@@ -55,7 +42,7 @@ func TestEncodedMultipartPartsAreNotKept(t *testing.T) {
 		for _, body := range []string{e.Request.Received.Body, e.Request.Sent.Body} {
 			for _, enc := range []string{"NDExMTExMTExMTExMTExMQ", "=34=31=31"} {
 				if strings.Contains(body, enc) {
-					t.Errorf("capture %d keeps the encoded card number %s…", c.ID, enc)
+					t.Errorf("capture %d keeps the encoded card number %s…", id, enc)
 				}
 			}
 			kept += strings.Count(body, "aGVsbG8gd29ybGQ=")

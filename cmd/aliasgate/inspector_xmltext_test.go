@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -41,22 +40,10 @@ func TestMarkupSplitCardNumbersAreNotKept(t *testing.T) {
 			t.Fatalf("%s: status %d", b.body, status)
 		}
 	}
-	var list struct{ Captures []struct{ ID uint64 } }
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, b := inspectorCall(t, g, "GET", "/ui/api/captures", nil)
-		if err := json.Unmarshal(b, &list); err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Captures) >= len(bodies) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(list.Captures) != len(bodies) {
-		t.Fatalf("%d captures, want %d", len(list.Captures), len(bodies))
-	}
+	ids := waitCaptures(t, g, len(bodies))
 	kept := 0
-	for _, c := range list.Captures {
-		_, b := inspectorCall(t, g, "GET", fmt.Sprintf("/ui/api/captures/%d", c.ID), nil)
+	for _, id := range ids {
+		_, b := inspectorCall(t, g, "GET", fmt.Sprintf("/ui/api/captures/%d", id), nil)
 		var e struct {
 			Request struct{ Received, Sent struct{ Body, Note string } }
 		}
@@ -65,7 +52,7 @@ func TestMarkupSplitCardNumbersAreNotKept(t *testing.T) {
 		}
 		for _, v := range []struct{ Body, Note string }{e.Request.Received, e.Request.Sent} {
 			if text := parserText(v.Body); pan.ContainsAllString(text) {
-				t.Errorf("capture %d keeps a body a parser reads a card number in: %q (read %q)", c.ID, v.Body, text)
+				t.Errorf("capture %d keeps a body a parser reads a card number in: %q (read %q)", id, v.Body, text)
 			}
 			if strings.Contains(v.Body, "<note>fine</note>") {
 				kept++
