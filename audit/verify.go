@@ -113,9 +113,12 @@ func verifyOpen(f *os.File, keys Keys, anyStart bool) (VerifyResult, error) {
 // edited line, lines removed before it, a line out of order, or an
 // incomplete last line. A torn line followed by the audit_recovered line
 // the next Writer wrote for it is accepted (a crash, not tampering). A log
-// that starts with an audit_continued line (after a rotation) is checked
-// from there (VerifyResult.FirstSeq); no line may follow an audit_rotated
-// line.
+// that starts with an audit_continued line (after a rotation), or with a
+// torn line, its audit_recovered line and the audit_continued line (a
+// rotation's first line torn), is checked from there
+// (VerifyResult.FirstSeq); a recovery after seq 1 at the start of a file
+// that no audit_continued line follows is lines removed before it. No line
+// may follow an audit_rotated line.
 func Verify(r io.Reader, keys Keys) (VerifyResult, error) {
 	v := verifier{keys: keys, br: bufio.NewReaderSize(r, 64<<10), prevMac: genesis, expSeq: 1}
 	return v.run()
@@ -130,6 +133,10 @@ type verifier struct {
 	res       VerifyResult
 	anyStart  bool // the first line may have any seq and prev
 	rotatedAt int  // the line number of an audit_rotated line, 0 if none
+	// recoveredAt is the line number of an audit_recovered line that
+	// started the file after seq 1 (its torn line first in the file), 0 if
+	// none: the next line must be the audit_continued line written with it.
+	recoveredAt int
 }
 
 type badLine struct {
@@ -195,6 +202,12 @@ func (v *verifier) run() (VerifyResult, error) {
 		}
 		if v.res.Lines == 0 && (v.anyStart || l.Event == EventContinued || l.Event == EventRecovered && pending != nil) {
 			v.expSeq, v.prevMac = l.Seq, l.Prev // a file that a rotation started
+			if !v.anyStart && l.Event == EventRecovered && (l.Seq != 1 || l.Prev != genesis) {
+				v.recoveredAt = v.lineNo
+			}
+		}
+		if v.recoveredAt > 0 && v.res.Lines == 1 && l.Event != EventContinued {
+			return v.res, v.removedBeforeRecovery()
 		}
 		if pending != nil {
 			if l.Event != EventRecovered || l.TornBytes != pending.bytes || l.Seq != v.expSeq || l.Prev != v.prevMac {
@@ -223,7 +236,28 @@ func (v *verifier) run() (VerifyResult, error) {
 	if pending != nil {
 		return v.res, pending.verifyError(v.res.Lines == 0)
 	}
+	if v.recoveredAt > 0 && v.res.Lines == 1 {
+		return v.res, v.removedBeforeRecovery()
+	}
 	return v.res, nil
+}
+
+// removedBeforeRecovery is the error of a file whose first valid line is
+// an audit_recovered line after seq 1 that no audit_continued line
+// follows. A Writer that finds a file without a whole line writes the
+// recovery of its torn line and, when the file continues a rotated one,
+// the audit_continued line in one write; a recovery after seq 1 with
+// anything else after it is the recovery of a crash in the middle of the
+// file, whose lines before the torn one were removed. (A second crash that
+// cuts that very write short is reported so too: the file alone cannot tell
+// it apart.)
+func (v *verifier) removedBeforeRecovery() *VerifyError {
+	what := fmt.Sprintf("the line with seq %d is", v.res.FirstSeq-1)
+	if v.res.FirstSeq > 2 {
+		what = fmt.Sprintf("the lines with seq 1 to %d are", v.res.FirstSeq-1)
+	}
+	return &VerifyError{Line: v.recoveredAt, Kind: KindRemoved, Detail: what +
+		" missing before it: a file starts with a recovered torn line after seq 1 only where a rotation started it, and then audit_continued follows"}
 }
 
 // chainError classifies a valid line that does not follow the one before:

@@ -692,10 +692,17 @@ func (i *Inspector) apply(w http.ResponseWriter, r *http.Request) {
 	if !decodeRequest(w, r, &req) {
 		return
 	}
-	res, problems, err := i.applyDoc([]byte(req.YAML))
+	res, problems, err := i.applyDoc(r.Context(), []byte(req.YAML))
 	switch {
 	case problems != nil:
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "the routes do not load; nothing was changed", "problems": problems})
+	case errors.Is(err, errNotRecorded) && res == nil:
+		i.log.Error("inspector: apply refused: the audit log cannot record it", "error", err.Error())
+		writeJSONError(w, http.StatusServiceUnavailable, "the audit log cannot record the change; nothing was changed")
+	case errors.Is(err, errNotRecorded):
+		i.log.Error("inspector: routes applied but not recorded in the audit log", "error", err.Error())
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "the routes were applied, but the audit log could not record it",
+			"applied": true, "persisted": res.Persisted, "routes": res.Routes})
 	case err != nil:
 		i.log.Error("inspector: apply failed", "error", err.Error())
 		writeJSONError(w, http.StatusInternalServerError, "the routes could not be applied: "+err.Error())
@@ -704,10 +711,16 @@ func (i *Inspector) apply(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// errNotRecorded wraps the error of Options.Applied.
+var errNotRecorded = errors.New("inspector: the audit log did not record the applied routes")
+
 // applyDoc validates doc and makes it the routes in force: written over the
 // routes file (the old one kept as .bak) and reloaded, or stored in the
-// table when the routes are inline.
-func (i *Inspector) applyDoc(doc []byte) (*applyResult, []string, error) {
+// table when the routes are inline. Options.Applied records it: before the
+// set is stored for inline routes (when it fails nothing changes: nil
+// result, errNotRecorded), after the reload for a routes file (when it
+// fails the set is in force: the result and errNotRecorded).
+func (i *Inspector) applyDoc(ctx context.Context, doc []byte) (*applyResult, []string, error) {
 	i.applyMu.Lock()
 	defer i.applyMu.Unlock()
 	set, err := routes.Parse(doc, i.docName(), i.opts.RouteOptions)
@@ -720,6 +733,9 @@ func (i *Inspector) applyDoc(doc []byte) (*applyResult, []string, error) {
 	}
 	file := i.opts.RoutesFile
 	if file == "" {
+		if err := i.recordApplied(ctx, res.Routes); err != nil {
+			return nil, nil, err
+		}
 		i.opts.Table.Store(set)
 		i.inline = slices.Clone(doc)
 		res.Note = "no routes_file is configured (the routes are inline in the configuration, or none): the new set runs now but is not saved; put it in a routes_file, or in the configuration's routes: list, to keep it"
@@ -755,5 +771,19 @@ func (i *Inspector) applyDoc(doc []byte) (*applyResult, []string, error) {
 	}
 	res.Persisted, res.File = true, file
 	i.log.Info("inspector: routes applied", "file", file, "backup", res.Backup, "routes", res.Routes)
+	if err := i.recordApplied(ctx, res.Routes); err != nil {
+		return res, nil, err
+	}
 	return res, nil, nil
+}
+
+// recordApplied calls Options.Applied (when set) for a set of n routes.
+func (i *Inspector) recordApplied(ctx context.Context, n int) error {
+	if i.opts.Applied == nil {
+		return nil
+	}
+	if err := i.opts.Applied(ctx, n); err != nil {
+		return fmt.Errorf("%w: %w", errNotRecorded, err)
+	}
+	return nil
 }

@@ -11,17 +11,34 @@
 // card number pan.Find finds (13–19 Luhn-valid digits, plain, in groups
 // joined by one space, dash, dot or no-break space, full-width, or behind
 // JSON, form or XML/HTML escapes: "\u0034111…", "%34111…", "&#52;111…"),
-// keeping the first 6 and last 4 digits; every value a filter
+// keeping the first 6 and last 4 digits; every number whose value is a card
+// number though its digits are not one, in exponent notation or a fraction
+// a parser rounds ("4111111111111111000e-3", "4111111111111110.9", which
+// the leak guard counts as card data too: pan.FindExponent), keeping the
+// first 6 digits of its mantissa (pan.MaskAll); every value a filter
 // of the matched route targets (first 6 / last 4 for card-like values, whole
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
 // security_code, …) or a credential (password, secret, api_key,
 // access_token, Authorization, cookies). In what the proxy sent on, the
-// values that applied redact filters replaced are aliases and are shown.
+// aliases the exchange's redactions made (proxy.Exchange.Made) are shown
+// where an applied redact filter targets; any other value there (one a
+// target's query did not select, forwarded as the client sent it) is
+// masked as a target.
 // Bodies of the vault API and the token endpoint are not kept at all, nor
-// are bodies in encodings other than gzip and deflate, binary bodies, and
+// are bodies in encodings other than gzip and deflate, binary bodies,
 // bodies whose route targets cannot be located in them (a malformed or
-// truncated XML or multipart body). Bodies are kept up to a limit (64 KiB by
+// truncated XML or multipart body), and XML or HTML bodies that, read as
+// their parser or a browser joins their text (proxy.XMLText: comments,
+// processing instructions and CDATA markers dropped, attribute white space
+// as spaces), hold a card number after masking ("4111<!---->111111111111":
+// no mask can go where the number is not written whole), and bodies the
+// leak guard cannot read as their app does (proxy.UnreadableBody: a
+// charset that does not spell digits in ASCII, UTF-7 or EBCDIC, in the
+// message or a multipart part; an XML body that declares entities or such
+// an encoding), and multipart bodies whose parts sent in base64 or
+// quoted-printable hold a card number once decoded (proxy.EncodedParts),
+// whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
 //
@@ -33,7 +50,8 @@
 // # The page and its API
 //
 // Everything under /ui/ needs the admin token: the login form sets an
-// HttpOnly, SameSite=Strict session cookie, and scripts may send
+// HttpOnly, SameSite=Strict session cookie (12 hours; logout ends it, and
+// an event stream it opened with it), and scripts may send
 // Authorization: Bearer <token> instead. Tokens are compared in constant
 // time (over their SHA-256, so their length does not show), and wrong
 // tokens, at the login form or as a bearer token, are locked out per
@@ -65,7 +83,9 @@
 // in as zeros; the clear values are not kept, so they cannot be used).
 // Apply validates the document, writes it over routes_file atomically after
 // copying the current file to routes_file.bak, and reloads it as a SIGHUP
-// would; with inline routes it only hot-loads the set (and says so).
+// would; with inline routes it only hot-loads the set (and says so). Either
+// way the change is recorded in the audit log (Options.Applied), with the
+// admin as actor; inline routes are not changed when it cannot be.
 package inspector
 
 import (
@@ -112,6 +132,13 @@ type Options struct {
 	InlineRoutes []byte
 	// RouteOptions validates route documents as the gateway loads them.
 	RouteOptions routes.Options
+	// Applied, when set, records a route set of routes routes that apply
+	// puts in force (the audit log's routes_reloaded line with the admin
+	// as actor). With inline routes it is called before the set is
+	// stored, and when it fails nothing changes (503); with a routes file
+	// after the file is written and reloaded, and when it fails the answer
+	// is 500 saying the set is in force but was not recorded.
+	Applied func(ctx context.Context, routes int) error
 	// PreviewTokenizer returns a throw-away vault for previews and a
 	// function that closes it (required).
 	PreviewTokenizer func(ctx context.Context) (rewrite.Tokenizer, func(), error)
@@ -208,7 +235,11 @@ func (i *Inspector) entry(x *proxy.Exchange) *Entry {
 	for _, f := range x.Filters {
 		applied[f] = true
 	}
-	none := newRules("", nil, routes.Request, nil, false)
+	made := make(map[string]bool, len(x.Made))
+	for _, a := range x.Made {
+		made[a] = true
+	}
+	none := newRules("", nil, routes.Request, nil, false, nil)
 	method, _ := maskCards(x.Method)
 	host, _ := maskCards(x.Host)
 	path, _ := maskCards(x.Path)
@@ -229,10 +260,10 @@ func (i *Inspector) entry(x *proxy.Exchange) *Entry {
 		o.fields = fields
 		return makeView(s.Header, s.Body, s.Partial, r, o)
 	}
-	e.Request.Received = view(x.Request.Received, newRules(x.RouteName, x.Route, routes.Request, nil, false), true)
-	e.Request.Sent = view(x.Request.Sent, newRules(x.RouteName, x.Route, routes.Request, applied, true), false)
-	e.Response.Received = view(x.Response.Received, newRules(x.RouteName, x.Route, routes.Response, nil, false), false)
-	e.Response.Sent = view(x.Response.Sent, newRules(x.RouteName, x.Route, routes.Response, applied, true), false)
+	e.Request.Received = view(x.Request.Received, newRules(x.RouteName, x.Route, routes.Request, nil, false, nil), true)
+	e.Request.Sent = view(x.Request.Sent, newRules(x.RouteName, x.Route, routes.Request, applied, true, made), false)
+	e.Response.Received = view(x.Response.Received, newRules(x.RouteName, x.Route, routes.Response, nil, false, nil), false)
+	e.Response.Sent = view(x.Response.Sent, newRules(x.RouteName, x.Route, routes.Response, applied, true, made), false)
 	return e
 }
 

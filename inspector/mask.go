@@ -20,16 +20,19 @@ const maxMaskRunes = 64
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// maskCards masks every card number of s that pan.Find finds (plain, in
-// groups, full-width, JSON/percent/HTML-escaped): the first 6 and last 4
-// digits and the separators are kept, every byte of the other digits'
-// spellings becomes '*' (pan.Mask; the length is kept). It reports whether
-// it masked anything.
+// maskCards masks every card number of s in every spelling package pan
+// reads (pan.MaskAll): those pan.Find finds (plain, in groups, full-width,
+// JSON/percent/HTML-escaped) keep their first 6 and last 4 digits and the
+// separators, every byte of the other digits' spellings becomes '*'; a
+// number in exponent notation or a fraction whose value is a card number
+// ("4111111111111111000e-3", "4111111111111110.9", as JSON.parse reads
+// them) keeps the first 6 digits of its mantissa. The length is kept. It
+// reports whether it masked anything.
 func maskCards(s string) (string, bool) {
-	if !pan.ContainsString(s) {
+	if !pan.ContainsAllString(s) {
 		return s, false
 	}
-	return pan.Mask(s), true
+	return pan.MaskAll(s), true
 }
 
 // maskAll replaces every character of v by an asterisk (at most

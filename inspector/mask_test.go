@@ -129,7 +129,7 @@ const maskRoute = `routes:
 `
 
 func TestJSONBodiesAreMaskedInEveryShape(t *testing.T) {
-	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false)
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
 	tests := []struct {
 		name, in string
 		want     []string // substrings of the masked body
@@ -170,7 +170,7 @@ func assertMasked(t *testing.T, v *View) {
 }
 
 func TestMalformedAndTruncatedJSONIsStillMasked(t *testing.T) {
-	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false)
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
 	o := viewOptions{limit: 64, fields: true}
 	in := `{"cvc":"737","items":[{"code":"42"}],"card":{"number":"` + pan1 + `"},"more":"` + strings.Repeat("x", 50) + `"}`
 	// Malformed: the closing braces are missing.
@@ -191,21 +191,28 @@ func TestSentViewsShowAliasesOfAppliedRedactFilters(t *testing.T) {
 	rt := route(t, maskRoute)
 	alias := "4111113072521171" // Luhn-valid, as FPE aliases are
 	body := `{"card":{"number":"` + alias + `"},"other":"` + alias + `"}`
-	sent := newRules("shop", rt, routes.Request, map[string]bool{"card-in": true}, true)
+	sent := newRules("shop", rt, routes.Request, map[string]bool{"card-in": true}, true, map[string]bool{alias: true})
 	v := makeView(http.Header{"Content-Type": {"application/json"}}, []byte(body), false, sent, viewOptions{limit: 1 << 16})
 	if !strings.Contains(v.Body, `"number": "`+alias+`"`) || !strings.Contains(v.Body, `"other": "411111******1171"`) {
 		t.Errorf("sent view: %s", v.Body)
 	}
 	// A filter that did not apply (on_error: pass) left the value: masked.
-	notApplied := newRules("shop", rt, routes.Request, map[string]bool{}, true)
+	notApplied := newRules("shop", rt, routes.Request, map[string]bool{}, true, map[string]bool{alias: true})
 	v = makeView(http.Header{"Content-Type": {"application/json"}}, []byte(body), false, notApplied, viewOptions{limit: 1 << 16})
 	if strings.Contains(v.Body, alias) {
 		t.Errorf("a value of a filter that did not apply is shown: %s", v.Body)
 	}
+	// A filter that applied, but a value at its target that no redaction
+	// made (a query target that did not select it): masked as a target.
+	madeNothing := newRules("shop", rt, routes.Request, map[string]bool{"card-in": true}, true, nil)
+	v = makeView(http.Header{"Content-Type": {"application/json"}}, []byte(`{"card":{"number":"`+pan2+`"}}`), false, madeNothing, viewOptions{limit: 1 << 16})
+	if strings.Contains(v.Body, pan2) || !strings.Contains(v.Body, `"number": "555555******4444"`) {
+		t.Errorf("a value no redaction made is shown at a kept target: %s", v.Body)
+	}
 }
 
 func TestOtherBodiesAndHeadersAreMasked(t *testing.T) {
-	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false)
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte(`{"pan":"` + pan2 + `","cvc":"737"}`))
@@ -248,7 +255,7 @@ func TestOtherBodiesAndHeadersAreMasked(t *testing.T) {
 }
 
 func TestBodiesThatCannotBeMaskedAreWithheld(t *testing.T) {
-	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false)
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
 	tests := []struct {
 		name   string
 		header http.Header
@@ -260,7 +267,7 @@ func TestBodiesThatCannotBeMaskedAreWithheld(t *testing.T) {
 		{"binary", http.Header{"Content-Type": {"application/octet-stream"}}, "\x00\x01" + pan1, r},
 		{"malformed xml with targets", http.Header{"Content-Type": {"application/xml"}}, "<pay><ref>42</ref", r},
 		{"broken multipart", http.Header{"Content-Type": {"multipart/form-data; boundary=b"}}, "--b\r\nContent-Disposition: form-data; name=\"cvc\"\r\n\r\n737", r},
-		{"vault API", http.Header{"Content-Type": {"application/json"}}, `{"data":[{"value":"737"}]}`, newRules("internal:aliases", nil, routes.Request, nil, false)},
+		{"vault API", http.Header{"Content-Type": {"application/json"}}, `{"data":[{"value":"737"}]}`, newRules("internal:aliases", nil, routes.Request, nil, false, nil)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,7 +281,7 @@ func TestBodiesThatCannotBeMaskedAreWithheld(t *testing.T) {
 }
 
 func TestFieldsCarryGjsonPathsAndOffsets(t *testing.T) {
-	r := newRules("", nil, routes.Request, nil, false)
+	r := newRules("", nil, routes.Request, nil, false, nil)
 	body := `{"card":{"number":"` + pan1 + `"},"items":[{"cvc":"737"}],"a.b":{"c*":1}}`
 	v := makeView(http.Header{"Content-Type": {"application/json"}, "X-Ref": {"r1"}}, []byte(body), false, r, viewOptions{limit: 1 << 16, fields: true})
 	want := map[string][2]string{ // path -> pattern, value
@@ -325,7 +332,7 @@ func TestQueryTargetsAreMasked(t *testing.T) {
         operation: redact
         targets: [{json: 'payments.#(kind.name=="card")#.ref'}, {json: 'lines.#(t=="c").code'}]
 `
-	r := newRules("pay", route(t, doc), routes.Request, nil, false)
+	r := newRules("pay", route(t, doc), routes.Request, nil, false, nil)
 	in := `{"payments":[{"kind":{"name":"card"},"ref":"42"},{"kind":{"name":"gift"},"ref":"hunter2"}],"lines":[{"t":"d","code":"737"}],"keep":"visible"}`
 	v := makeView(http.Header{"Content-Type": {"application/json"}}, []byte(in), false, r, viewOptions{limit: 1 << 16, fields: true})
 	for _, w := range []string{`"ref": "**"`, `"ref": "*******"`, `"code": "***"`, `"keep": "visible"`} {

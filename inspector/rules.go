@@ -16,10 +16,17 @@ import (
 // the route's filters target, and, in a view of what the proxy sent on, the
 // values redact filters replaced by aliases (kept, so the page shows which
 // alias went out).
+//
+// A kept target shows its value only when it is one of the aliases the
+// exchange's redactions made (made); any other value there was not
+// replaced (a query of the target did not select it, it was empty) and is
+// masked as a target. A pattern cannot tell which elements a query
+// selected, and the aliases made are what went out.
 type rules struct {
 	json, jsonKeep     []jsonPattern
 	form, formKeep     map[string]bool
 	header, headerKeep map[string]bool // canonical names
+	made               map[string]bool // the aliases the kept targets may show
 	xml, regex         *rewrite.Program
 	// withhold, when set, says why bodies are not kept at all.
 	withhold string
@@ -41,9 +48,10 @@ var withheldUpstreams = map[string]string{
 
 // newRules builds the rules of one view: the targets of route's filters of
 // phase (all of them, applied or not, redact or reveal), and when sent is
-// true the targets of the redact filters named in applied as kept.
-func newRules(routeName string, route *routes.Route, phase routes.Phase, applied map[string]bool, sent bool) *rules {
-	r := &rules{form: map[string]bool{}, formKeep: map[string]bool{}, header: map[string]bool{}, headerKeep: map[string]bool{}}
+// true the targets of the redact filters named in applied as kept, where
+// the aliases in made (the exchange's redactions') are shown.
+func newRules(routeName string, route *routes.Route, phase routes.Phase, applied map[string]bool, sent bool, made map[string]bool) *rules {
+	r := &rules{form: map[string]bool{}, formKeep: map[string]bool{}, header: map[string]bool{}, headerKeep: map[string]bool{}, made: made}
 	r.withhold = withheldUpstreams[routeName]
 	if route == nil {
 		return r
@@ -100,7 +108,7 @@ func newRules(routeName string, route *routes.Route, phase routes.Phase, applied
 func (r *rules) jsonValue(path []pathSeg, key, v string) string {
 	for _, p := range r.jsonKeep {
 		if p.match(path) {
-			return v
+			return r.kept(v)
 		}
 	}
 	for _, p := range r.json {
@@ -115,11 +123,20 @@ func (r *rules) jsonValue(path []pathSeg, key, v string) string {
 func (r *rules) formValue(name, v string) string {
 	switch {
 	case r.formKeep[name]:
-		return v
+		return r.kept(v)
 	case r.form[name]:
 		return maskTarget(v)
 	}
 	return r.keyed(name, v)
+}
+
+// kept shows v, the value of a kept target, when it is an alias the
+// exchange's redactions made, and masks it as a target otherwise.
+func (r *rules) kept(v string) string {
+	if r.made[v] {
+		return v
+	}
+	return maskTarget(v)
 }
 
 // keyed masks v under key: whole when the key names a CVC or a secret,

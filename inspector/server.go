@@ -127,6 +127,20 @@ func (i *Inspector) authenticate(w http.ResponseWriter, r *http.Request) (bearer
 	return false, false
 }
 
+// sessionCheck returns a function that reports whether the credential r
+// was authenticated with still holds: always for the admin token (a bearer
+// request), and while its session is valid for a session cookie.
+func (i *Inspector) sessionCheck(r *http.Request) func() bool {
+	if r.Header.Get("Authorization") != "" {
+		return func() bool { return true }
+	}
+	id := ""
+	if c, err := r.Cookie(CookieName); err == nil {
+		id = c.Value
+	}
+	return func() bool { return i.sessions.valid(id) }
+}
+
 // tryToken checks tok through the lockout table, under the TCP peer's
 // address (lockout.Key of RemoteAddr). While the address is locked out it
 // answers 429 itself (answered) without comparing; otherwise ok reports
@@ -289,7 +303,10 @@ func (i *Inspector) getCapture(w http.ResponseWriter, r *http.Request) {
 
 // events streams new captures as server-sent events: "capture" with a
 // Summary, "reset" when the client missed some and should reload the list.
+// A stream opened with a session ends once that session does (logout,
+// expiry): it is checked again before every event and ping.
 func (i *Inspector) events(w http.ResponseWriter, r *http.Request) {
+	live := i.sessionCheck(r)
 	rc := http.NewResponseController(w)
 	sub := i.buf.Subscribe()
 	defer sub.Cancel()
@@ -317,9 +334,12 @@ func (i *Inspector) events(w http.ResponseWriter, r *http.Request) {
 		case <-i.closing:
 			return
 		case <-ping.C:
+			if !live() {
+				return
+			}
 			msg = ": ping\n\n"
 		case e, ok := <-sub.C:
-			if !ok {
+			if !ok || !live() {
 				return
 			}
 			if sub.Lagged() {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -97,6 +99,21 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 		b = trimTail(b)
 		v.Truncated = true
 	}
+	if proxy.UnreadableBody(h.Values("Content-Type"), b) != nil {
+		// The guard cannot read it either; the app reads its card
+		// numbers, one decoding away from what the masks see.
+		v.Note = fmt.Sprintf("body (%s) not kept: %s", sizeText(len(b), truncated), unreadableNote)
+		v.BodyKind = "withheld"
+		return v
+	}
+	if dec, unreadable := proxy.EncodedParts(h.Values("Content-Type"), b); unreadable || pan.ContainsAll(dec) {
+		// Parts in base64 or quoted-printable, which apps decode: a card
+		// number in them is not written in the body's bytes, where the
+		// masks look.
+		v.Note = fmt.Sprintf("body (%s) not kept: a multipart part in base64 or quoted-printable holds a card number once decoded, or names a charset that cannot be read", sizeText(len(b), truncated))
+		v.BodyKind = "withheld"
+		return v
+	}
 	if isBinary(b) {
 		v.Note = fmt.Sprintf("binary body (%s) not shown", sizeText(len(b), truncated))
 		v.BodyKind = "withheld"
@@ -134,6 +151,15 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 	} else if kind == "text" {
 		text, _ = maskCards(text)
 	}
+	if x := proxy.XMLText([]byte(text)); x != nil && pan.ContainsAll(x) {
+		// A card number split by a comment, a processing instruction or
+		// CDATA markers, or spaced by tabs in an attribute, is whole to
+		// the parser or browser that reads the body, and no mask can be
+		// put where it is not written whole.
+		v.Note = fmt.Sprintf("body (%s) not kept: read as XML or HTML (comments and CDATA markers dropped, attribute white space as spaces) it holds a card number", sizeText(len(b), truncated))
+		v.BodyKind = "withheld"
+		return v
+	}
 	v.Body = strings.ToValidUTF8(text, "\uFFFD")
 	if v.Body != located {
 		// The field offsets no longer hold: list the fields, unanchored.
@@ -150,6 +176,9 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 	}
 	return v
 }
+
+// unreadableNote says why a body proxy.UnreadableBody names is not kept.
+const unreadableNote = "its charset (one that does not spell digits in ASCII, such as UTF-7 or EBCDIC) or its XML declarations (entities, an encoding) make its app read it otherwise than the masks"
 
 func sizeText(n int, more bool) string {
 	s := fmt.Sprintf("%d bytes", n)
@@ -296,7 +325,7 @@ func maskHeaders(h http.Header, r *rules, withFields bool) ([]HeaderLine, []Fiel
 func maskHeaderValue(name, v string, r *rules) string {
 	switch {
 	case r.headerKeep[name]:
-		return v
+		return r.kept(v)
 	case r.header[name]:
 		return maskTarget(v)
 	case name == "Authorization" || name == "Proxy-Authorization":
@@ -720,6 +749,9 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 		data, err := io.ReadAll(io.LimitReader(p, int64(o.limit)))
 		if err != nil {
 			return "", nil, errors.New("multipart body does not parse")
+		}
+		if proxy.UnreadableBody(p.Header.Values("Content-Type"), data) != nil {
+			return "", nil, errors.New("a part's " + unreadableNote)
 		}
 		name := p.FormName()
 		out.WriteString("--" + boundary + "\r\n")

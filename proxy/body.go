@@ -443,6 +443,21 @@ func xmlUnreadable(body []byte) error {
 	return nil
 }
 
+// UnreadableBody returns why a body (decoded from its Content-Encoding),
+// with its message's Content-Type values, is not read by the filters and
+// the leak guard as the app reads it, or nil: errCharset for a charset
+// that does not spell digits in ASCII (EBCDIC, UTF-7, ISO-2022, or one not
+// known: unreadableCharset), or an XML body's (xmlUnreadable: entities
+// declared, an encoding declared that is not an ASCII superset, EBCDIC
+// first bytes). The phases refuse or log such a body; the inspector does
+// not keep it, its card numbers being one decoding away.
+func UnreadableBody(contentTypes []string, body []byte) error {
+	if slices.ContainsFunc(contentTypes, unreadableCharset) {
+		return errCharset
+	}
+	return xmlUnreadable(body)
+}
+
 // unreadableCharset reports whether a Content-Type value has a charset
 // parameter that is neither a superset of ASCII (asciiCharset) nor UTF-16/32.
 // The parameters are read leniently (lenientParams), not with
@@ -525,7 +540,7 @@ func multipartBoundaries(mt, parsed string, cts []string) []string {
 	return out
 }
 
-// xmlText returns an XML body (one that starts with '<' after a BOM and
+// XMLText returns an XML body (one that starts with '<' after a BOM and
 // white space) as the text an XML parser reports: comments and processing
 // instructions dropped, CDATA sections' markers dropped and their content
 // kept, so that "4111<!---->111111111111" and "4111<![CDATA[1111]]>…" read
@@ -533,8 +548,10 @@ func multipartBoundaries(mt, parsed string, cts []string) []string {
 // join them into; and the tabs and line ends of attribute values made
 // spaces, as Java's parsers normalize them (n="4111<TAB>1111<TAB>…" is
 // "4111 1111 …" to the app). nil when b is not XML or has none of them
-// (no copy).
-func xmlText(b []byte) []byte {
+// (no copy). It is the leak guard's reading of such a body, and the
+// inspector's test of what it keeps (an HTML page reads the same way in a
+// browser).
+func XMLText(b []byte) []byte {
 	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(t) == 0 || t[0] != '<' ||
 		!bytes.Contains(t, []byte("<!--")) && !bytes.Contains(t, []byte("<?")) && !bytes.Contains(t, []byte("<![CDATA[")) &&

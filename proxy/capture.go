@@ -62,6 +62,12 @@ type Exchange struct {
 	Route *routes.Route
 	// Filters are the ids of the filters applied, in order.
 	Filters []string
+	// Made are the aliases this exchange's redact filters got from the
+	// vault (both phases): in a message as sent on, the values of an
+	// applied redact filter's targets that are not among them were not
+	// replaced (a target's query did not select them, or they were empty)
+	// and are whatever the client or the upstream sent.
+	Made []string
 	// Status is the status code written to the client (101 for an upgrade).
 	Status int
 	// Request is the client's request as received and as sent upstream.
@@ -106,6 +112,8 @@ type captureRec struct {
 	req   [2]snap // sideIn, sideOut
 	resp  [2]snap
 	route *routes.Route
+	// made are the aliases the exchange's redactions got (Exchange.Made).
+	made []string
 	// upgraded: the upstream switched protocols (ReverseProxy then
 	// hijacks the connection without a WriteHeader this writer sees).
 	upgraded bool
@@ -194,6 +202,7 @@ func (rec *captureRec) exchange(dir routes.Direction, r *http.Request, ri *obs.R
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	x.Route = rec.route
+	x.Made = rec.made
 	x.Request = Passage{Received: rec.req[sideIn].snapshot(), Sent: rec.req[sideOut].snapshot()}
 	x.Response = Passage{Received: rec.resp[sideIn].snapshot(), Sent: rec.resp[sideOut].snapshot()}
 	return x
@@ -361,6 +370,13 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = &teeBody{ReadCloser: resp.Body, rec: rec, s: &rec.resp[sideIn]}
 	}
 	return resp, nil
+}
+
+// noteMade records aliases a redaction of the exchange made.
+func (rec *captureRec) noteMade(aliases []string) {
+	rec.mu.Lock()
+	rec.made = append(rec.made, aliases...)
+	rec.mu.Unlock()
 }
 
 // noteRoute records the route of the request's state.

@@ -111,6 +111,9 @@ func TestCaptureSeesBothSidesOfAnInboundExchange(t *testing.T) {
 	if !rq.Sent.Seen || string(rq.Sent.Body) != sent || strings.Contains(sent, testPAN) || rq.Sent.Header.Get("X-Forwarded-For") == "" {
 		t.Errorf("request as sent: %q (upstream got %q)", rq.Sent.Body, sent)
 	}
+	if len(x.Made) != 1 || !strings.Contains(sent, `"number":"`+x.Made[0]+`"`) {
+		t.Errorf("aliases made %q, the upstream got %q", x.Made, sent)
+	}
 	rs := x.Response
 	if !rs.Received.Seen || string(rs.Received.Body) != `{"ok":true}` || !rs.Sent.Seen || string(rs.Sent.Body) != `{"ok":true}` ||
 		rs.Sent.Header.Get("Content-Type") != "application/json" {
@@ -232,6 +235,9 @@ func TestOutboundCaptureInsideAnInterceptedTunnel(t *testing.T) {
 	}
 	if got := string(x.Request.Sent.Body); got != `{"card":{"number":"`+testPAN+`"}}` {
 		t.Errorf("sent %q", got)
+	}
+	if len(x.Made) != 0 {
+		t.Errorf("a reveal made aliases %q", x.Made)
 	}
 }
 

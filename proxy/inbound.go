@@ -311,6 +311,9 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	obs.SetRoute(ctx, route.ID)
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
 	st := &sc.st
+	if in.capture != nil {
+		st.rec = captureFrom(r.Context())
+	}
 	// The context the upstream timeout cancels (timeoutTransport), made
 	// with this copy of the request rather than another in the transport.
 	st.upstream, st.cancel = context.WithCancelCause(ctx)

@@ -30,7 +30,7 @@ import (
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (encodedParts, with each boundary an app may
 // read: multipartBoundaries), an XML body's text as a parser joins it
-// across comments, processing instructions and CDATA markers (xmlText),
+// across comments, processing instructions and CDATA markers (XMLText),
 // and numbers in exponent notation
 // as the integers they spell (pan.FindExponent, escaped 'e' and sign
 // included); a card number found there cannot be masked, so redact
@@ -261,7 +261,7 @@ func FindLeaks(r *http.Request, header http.Header, body []byte, max int64) (lea
 			decoded = enc != ""
 		}
 		if err == nil {
-			err = unreadableBody(header["Content-Type"], b)
+			err = UnreadableBody(header["Content-Type"], b)
 		}
 		if err != nil {
 			unreadable = append(unreadable, reason(err))
@@ -331,7 +331,7 @@ func (sc leakScan) body(body []byte, boundaries []string) leakScan {
 	for _, d := range pan.FindExponent(b) {
 		sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 	}
-	if x := xmlText(b); x != nil && !sc.overflow {
+	if x := XMLText(b); x != nil && !sc.overflow {
 		// XML text a parser joins across comments, processing
 		// instructions and CDATA markers: what it finds that the body
 		// does not spell whole cannot be masked.
@@ -351,29 +351,26 @@ func (sc leakScan) body(body []byte, boundaries []string) leakScan {
 		}
 		sc.overflow, sc.encOverflow = more, more
 	}
-	if len(boundaries) > maxBoundaries {
-		// More ways to read the parts than the guard reads a body:
-		// unreadable (each costs a pass over the body).
-		sc.unreadable = append(sc.unreadable, nil)
-		boundaries = boundaries[:maxBoundaries]
+	if len(boundaries) == 0 || sc.overflow {
+		return sc
 	}
-	for _, boundary := range boundaries {
-		if sc.overflow {
-			break
+	dec, tooMany, unreadable := decodeParts(b, boundaries)
+	if tooMany {
+		// More ways to read the parts than the guard reads a body:
+		// unreadable.
+		sc.unreadable = append(sc.unreadable, nil)
+	}
+	if unreadable {
+		// A part in a charset that does not spell digits in ASCII: read
+		// as a body in one.
+		sc.unreadable = append(sc.unreadable, errCharset)
+	}
+	if dec != nil {
+		cs, more := pan.FindMax(dec, maxFound)
+		for _, c := range cs {
+			sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
 		}
-		dec, unreadable := encodedParts(b, boundary)
-		if unreadable {
-			// A part in a charset that does not spell digits in ASCII:
-			// read as a body in one.
-			sc.unreadable = append(sc.unreadable, errCharset)
-		}
-		if dec != nil {
-			cs, more := pan.FindMax(dec, maxFound)
-			for _, c := range cs {
-				sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
-			}
-			sc.overflow, sc.encOverflow = more, more
-		}
+		sc.overflow, sc.encOverflow = more, more
 	}
 	return sc
 }
@@ -429,6 +426,39 @@ func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Ph
 		return refusal(phase, "body_unreadable")
 	}
 	return refusal(phase, reason(bodyErr))
+}
+
+// EncodedParts returns what the leak guard reads of a body beyond its
+// bytes when its message (Content-Type values cts) is multipart: the
+// content of the parts sent in quoted-printable or base64, decoded, with
+// every boundary an app may take (multipartBoundaries, at most
+// maxBoundaries of them), one part a line (nil when there is none); and
+// whether a part names a charset the guard cannot read. The inspector
+// withholds a body whose decoded parts hold a card number, or whose part
+// is unreadable, as the guard refuses it in block and redact modes.
+func EncodedParts(cts []string, body []byte) (decoded []byte, unreadable bool) {
+	if len(cts) == 0 {
+		return nil, false
+	}
+	mt, params := parseMediaType(cts[0]) // as the phases read it
+	decoded, tooMany, unreadable := decodeParts(body, multipartBoundaries(mt, params["boundary"], cts))
+	return decoded, unreadable || tooMany
+}
+
+// decodeParts returns the content of the parts of body sent in
+// quoted-printable or base64 with each of boundaries (encodedParts), one
+// part a line; tooMany when there are more than maxBoundaries boundaries
+// (each costs a pass over the body: the first maxBoundaries are read), and
+// unreadable when a part names a charset the guard cannot read.
+func decodeParts(body []byte, boundaries []string) (decoded []byte, tooMany, unreadable bool) {
+	if len(boundaries) > maxBoundaries {
+		tooMany, boundaries = true, boundaries[:maxBoundaries]
+	}
+	for _, b := range boundaries {
+		dec, u := encodedParts(body, b)
+		decoded, unreadable = append(decoded, dec...), unreadable || u
+	}
+	return decoded, tooMany, unreadable
 }
 
 // encodedParts returns the content of the parts of a multipart body (with

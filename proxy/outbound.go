@@ -899,6 +899,14 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
 				lr.state = reqState{route: route, method: req.Method, path: path}
 				lr.st = &lr.state
+				if o.capture != nil {
+					// An intercepted request's capture, or a plain one's
+					// (serveCaptured, in the parent's context).
+					lr.state.rec = lr.rec
+					if lr.state.rec == nil {
+						lr.state.rec = captureFrom(parent)
+					}
+				}
 				// The context the upstream timeout cancels
 				// (timeoutTransport), made here with the copy.
 				if intercepted {

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +70,9 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// rec is the exchange's capture, nil when the proxy captures nothing:
+	// it is told the aliases made too (captureRec.noteMade).
+	rec *captureRec
 	// upstream is the request's context made cancellable by the proxy
 	// when it copied the request (WithContext) for the route (inside an
 	// intercepted tunnel a context of its own, under which loopCtx looks
@@ -219,19 +221,6 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 	return nil
 }
 
-// unreadableBody returns why a decoded body with the Content-Type values
-// cts can be read neither by the filters nor by the leak guard, nil when it
-// can: a charset that does not spell digits in ASCII (EBCDIC, UTF-7,
-// ISO-2022, or one not known), which an app that honours it reads as
-// digits; XML an XML parser reads otherwise than the guard (entities
-// expanded, or the body in an encoding it declares).
-func unreadableBody(cts []string, body []byte) error {
-	if slices.ContainsFunc(cts, unreadableCharset) {
-		return errCharset
-	}
-	return xmlUnreadable(body)
-}
-
 // needsBody reports whether any of filters has body targets.
 func needsBody(filters []*routes.Filter) bool {
 	for _, f := range filters {
@@ -326,7 +315,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if body != nil {
-		if err := unreadableBody(msg.header["Content-Type"], body); err != nil {
+		if err := UnreadableBody(msg.header["Content-Type"], body); err != nil {
+			// A charset that does not spell digits in ASCII, or an XML
+			// body its parser reads otherwise: neither the filters nor the
+			// guard can read it, and the app reads its card numbers.
 			bodyErr, body = err, nil
 		}
 	}
@@ -661,7 +653,8 @@ func safeMediaType(mt string) string {
 
 // timedTokenizer adds the time of each vault call to the request's
 // RouteInfo (vault_ms of the access line) and records the aliases a
-// redaction made for the leak guard.
+// redaction made for the leak guard and, when the exchange is captured,
+// for the Capturer (Exchange.Made).
 type timedTokenizer struct{ t rewrite.Tokenizer }
 
 func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
@@ -670,6 +663,9 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
 		st.made = append(st.made, got...)
+		if st.rec != nil {
+			st.rec.noteMade(got)
+		}
 	}
 	return got, err
 }

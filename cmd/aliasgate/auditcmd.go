@@ -217,6 +217,14 @@ func (gw *gateway) auditReload(routes int, err error) {
 	_ = gw.auditEvent(context.Background(), e)
 }
 
+// auditRoutesApplied records a route set put in force through the
+// inspector (inspector.Options.Applied): a routes_reloaded line whose actor
+// is the admin listener, reason "inspector".
+func (gw *gateway) auditRoutesApplied(ctx context.Context, routes int) error {
+	return gw.auditEvent(ctx, audit.Event{Event: audit.EventRoutesReloaded, Actor: audit.ActorAdmin,
+		Routes: routes, Reason: "inspector"})
+}
+
 // closeAudit writes the gateway_stopped line and closes the log.
 func (gw *gateway) closeAudit() {
 	if gw.audit == nil {

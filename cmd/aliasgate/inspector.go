@@ -28,6 +28,7 @@ func (gw *gateway) openInspector() error {
 		PreviewTokenizer: dryRunTokenizer,
 		Logger:           gw.logger,
 		Lockout:          gw.tokenLockout(),
+		Applied:          gw.auditRoutesApplied,
 	}
 	if gw.reloader != nil {
 		opts.RoutesFile, opts.Reload = gw.cfg.RoutesFile, gw.reloader.Reload

@@ -8,15 +8,17 @@
 // wrong token after that locks it out for a time that doubles with each
 // further failure, from Options.Base up to Options.Max. While it is locked
 // out the secret is not compared at all (the caller answers 429 with
-// Retry-After). Past the free failures each attempt is charged as a
-// failure before its check runs, so concurrent guesses cannot all slip
-// through the gap between a check and the lockout it causes. A correct
-// token resets the address. An address's failures are forgotten
-// Options.Forget after its last one.
+// Retry-After). Each attempt is charged as a failure before its check
+// runs, so concurrent guesses cannot slip through the gap between a check
+// and the lockout it causes: a burst from a fresh address gets its free
+// failures and one more, not a check per request. A correct token resets
+// the address. An address's failures are forgotten Options.Forget after
+// its last one.
 //
-// The table is bounded: it holds only addresses with failures, at most
-// Options.MaxEntries of them; a new one evicts the one whose last failure
-// is oldest. Successful checks never add an entry.
+// The table is bounded: it holds only addresses with failures (and those
+// whose check is running), at most Options.MaxEntries of them; a new one
+// evicts the one whose last failure is oldest. A successful check leaves
+// no entry.
 //
 // Key groups IPv6 addresses by /64 (one subscriber's usual allocation, so
 // an attacker cannot step through 2^64 addresses) and unmaps IPv4-mapped
@@ -133,6 +135,14 @@ func New(opts Options) *Table {
 // Try runs check (the secret's comparison, which should take constant
 // time) for key unless key is locked out, and records its result. See
 // Verdict for what the wait means.
+//
+// Every attempt is charged as a failure before check runs, and the address
+// is reset when it passes: guesses sent at once are counted as they
+// arrive, so an address gets its free failures and the one that locks it
+// out however many it sends in parallel. While a check runs its address
+// has an entry, which a success removes; an entry made for it is not
+// counted against Options.MaxEntries until the check fails, so a success
+// evicts no other address.
 func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
 	now := t.opts.Now()
 	t.mu.Lock()
@@ -142,11 +152,10 @@ func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
 		t.mu.Unlock()
 		return LockedOut, e.until.Sub(now)
 	}
-	var charged *entry
-	if e != nil && e.failures >= t.opts.Free {
-		t.fail(e, now)
-		charged = e
+	if e == nil {
+		e = t.insert(key)
 	}
+	t.fail(e, now)
 	t.mu.Unlock()
 
 	ok := check()
@@ -160,12 +169,13 @@ func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
 		}
 		return Allowed, 0
 	}
-	if charged == nil || cur != charged { // not charged, or evicted meanwhile
+	if cur != e { // evicted, or reset by a success, meanwhile: charge again
 		if cur == nil {
-			cur = t.add(key)
+			cur = t.insert(key)
 		}
 		t.fail(cur, now)
 	}
+	t.bound(cur)
 	if cur.failures <= t.opts.Free {
 		return Denied, 0
 	}
@@ -196,12 +206,20 @@ func (t *Table) backoff(over int) time.Duration {
 	return min(d, t.opts.Max)
 }
 
-// add inserts a fresh entry for key, evicting the oldest when the table is
-// full.
-func (t *Table) add(key string) *entry {
-	for len(t.m) >= t.opts.MaxEntries {
-		t.remove(t.order.Back().Value.(*entry))
+// bound evicts the entries whose last failure is oldest, keep aside, until
+// the table holds at most Options.MaxEntries.
+func (t *Table) bound(keep *entry) {
+	for len(t.m) > t.opts.MaxEntries {
+		old := t.order.Back().Value.(*entry)
+		if old == keep {
+			old = t.order.Back().Prev().Value.(*entry)
+		}
+		t.remove(old)
 	}
+}
+
+// insert adds a fresh entry for key (bound keeps the table's size).
+func (t *Table) insert(key string) *entry {
 	e := &entry{key: key}
 	e.elem = t.order.PushFront(e)
 	t.m[key] = e

@@ -192,8 +192,10 @@ func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 //	remote       the client address (ip:port)
 //	hijacked     true when the handler took over the connection
 //
-// In the host and path every card number (any spelling [pan.Find] knows) is
-// replaced by its [pan.Mask] form; in the path every "tok_…" alias is cut to
+// In the method, host and path every card number (any spelling package pan
+// reads: [pan.Find]'s, and numbers in exponent notation or fractions whose
+// value is one, [pan.FindExponent]) is replaced by its [pan.MaskAll] form;
+// in the path every "tok_…" alias is cut to
 // its first 9 characters followed by "…" (tok_live_…), and every UUID segment (a RAW_UUID alias looks like one) to
 // its first 8 characters followed by "…". Other alias formats cannot be told
 // apart from ordinary ids in a path and are not masked.
@@ -254,8 +256,8 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	}
 	line := accessLine{
 		listener: listener,
-		method:   pan.Mask(r.Method),
-		host:     pan.Mask(r.Host),
+		method:   pan.MaskAll(r.Method),
+		host:     pan.MaskAll(r.Host),
 		path:     MaskPath(r.URL.Path),
 		queryLen: len(r.URL.RawQuery),
 		route:    route,
@@ -335,8 +337,10 @@ func methodLabel(m string) string {
 // preceded by a letter, digit or '_', with the letters, digits, '_' and '-'
 // after it) longer than 9 characters is cut to its first 9 followed by "…",
 // each path segment that is a UUID is cut to its first 8 characters followed
-// by "…", and then every card number in any spelling pan.Find knows (plain,
-// in groups, full-width, escaped) is replaced by its pan.Mask form.
+// by "…", and then every card number in any spelling package pan reads
+// (plain, in groups, full-width, escaped, or a number in exponent notation
+// or a fraction whose value is one: "4111111111111111000e-3") is replaced
+// by its pan.MaskAll form.
 func MaskPath(p string) string {
 	if strings.Contains(p, "tok_") {
 		p = maskTokAliases(p)
@@ -350,7 +354,7 @@ func MaskPath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return pan.Mask(p)
+	return pan.MaskAll(p)
 }
 
 func maskTokAliases(p string) string {

@@ -89,7 +89,7 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 // string value: card numbers masked, then quoted and escaped.
 func appendLogString(b []byte, s string) []byte {
 	if mayHoldRun(s) {
-		s = pan.Mask(s)
+		s = pan.MaskAll(s)
 	}
 	return appendJSONString(b, s)
 }
@@ -99,7 +99,7 @@ func appendLogString(b []byte, s string) []byte {
 func appendLogInt(b []byte, n int64) []byte {
 	if n >= 1e12 || n <= -1e12 {
 		if s := strconv.FormatInt(n, 10); mayHoldRun(s) {
-			return appendJSONString(b, pan.Mask(s))
+			return appendJSONString(b, pan.MaskAll(s))
 		}
 	}
 	return strconv.AppendInt(b, n, 10)

@@ -36,10 +36,12 @@ import (
 //
 // The handler scrubs card data as defence in depth: its ReplaceAttr replaces
 // every card number (13–19 Luhn-valid digits in any spelling [pan.Find]
-// knows: plain, in groups, full-width, JSON/percent/HTML-escaped) in the
-// message, in attribute keys, in string values (also inside groups), in the
-// text of error values and in integer values with its [pan.Mask] form (first
-// six and last four digits). Duration values are written as Go duration
+// knows: plain, in groups, full-width, JSON/percent/HTML-escaped; and a
+// number in exponent notation or a fraction whose value is one,
+// [pan.FindExponent]'s "4111111111111111000e-3") in the message, in
+// attribute keys, in string values (also inside groups), in the text of
+// error values and in integer values with its [pan.MaskAll] form (first six
+// and last four digits; the first six of a number's mantissa). Duration values are written as Go duration
 // strings ("1.5ms") rather than nanosecond integers, which could themselves
 // look like card numbers. Finally the writer under the handler masks any
 // card-like run left in a finished line, which covers values the handler
@@ -78,41 +80,42 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // already resolved.
 func scrubAttr(_ []string, a slog.Attr) slog.Attr {
 	if mayHoldRun(a.Key) {
-		a.Key = pan.Mask(a.Key)
+		a.Key = pan.MaskAll(a.Key)
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
 		if s := a.Value.String(); mayHoldRun(s) {
-			a.Value = slog.StringValue(pan.Mask(s))
+			a.Value = slog.StringValue(pan.MaskAll(s))
 		}
 	case slog.KindInt64:
 		if s := strconv.FormatInt(a.Value.Int64(), 10); mayHoldRun(s) {
-			a.Value = slog.StringValue(pan.Mask(s))
+			a.Value = slog.StringValue(pan.MaskAll(s))
 		}
 	case slog.KindUint64:
 		if s := strconv.FormatUint(a.Value.Uint64(), 10); mayHoldRun(s) {
-			a.Value = slog.StringValue(pan.Mask(s))
+			a.Value = slog.StringValue(pan.MaskAll(s))
 		}
 	case slog.KindDuration:
 		a.Value = slog.StringValue(a.Value.Duration().String())
 	case slog.KindAny:
 		if err, ok := a.Value.Any().(error); ok && err != nil {
-			a.Value = slog.StringValue(pan.Mask(err.Error()))
+			a.Value = slog.StringValue(pan.MaskAll(err.Error()))
 		}
 	}
 	return a
 }
 
 // mayHoldRun reports whether s holds a card number in any spelling
-// pan.Find knows (plain, grouped, full-width, escaped), without allocating;
-// pan.Mask is called only then.
+// package pan reads (pan.ContainsAllString: plain, grouped, full-width,
+// escaped, or a number whose value is one), without allocating unless s
+// escapes a character of a number; pan.MaskAll is called only then.
 func mayHoldRun(s string) bool {
-	return pan.ContainsString(s)
+	return pan.ContainsAllString(s)
 }
 
 // scrubWriter masks card-like runs in what it writes. slog's built-in
 // handlers write each record with a single Write call, so a run never spans
-// two calls. pan.Mask keeps the length and only turns bytes of digits
+// two calls. pan.MaskAll keeps the length and only turns bytes of digits
 // (escaped or not) into '*', which needs no quoting in JSON or logfmt, so the
 // line stays well formed.
 //
@@ -143,8 +146,8 @@ func (s *scrubWriter) Write(p []byte) (int, error) {
 
 func (s *scrubWriter) writeLocked(p []byte) (int, error) {
 	out := p
-	if pan.Contains(p) {
-		out = []byte(pan.Mask(string(p)))
+	if pan.ContainsAll(p) {
+		out = []byte(pan.MaskAll(string(p)))
 	}
 	n, err := s.w.Write(out)
 	if n > len(p) {

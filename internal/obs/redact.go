@@ -41,9 +41,11 @@ func IsSensitiveKey(key string) bool {
 //   - LogValuer values are resolved first, so a [Sensitive] logs as
 //     "[redacted len=N]" and an [Untrusted] as its masked form;
 //   - every card number pan.Find finds (13–19 Luhn-valid digits, plain,
-//     in groups, full-width or escaped) in the message, in keys, group
-//     names and string values, in the text of error values and in integers
-//     is replaced by its pan.Mask form (first six and last four digits).
+//     in groups, full-width or escaped), and every number in exponent
+//     notation or fraction whose value is one (pan.FindExponent), in the
+//     message, in keys, group names and string values, in the text of
+//     error values and in integers is replaced by its pan.MaskAll form
+//     (first six and last four digits; the first six of a mantissa).
 //
 // It is the handler [NewLogger] builds on; use it to wrap any other handler
 // a component is given. Values of other kinds (structs, maps, slices) are
@@ -69,7 +71,7 @@ func (h *redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
 func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
 	msg := r.Message
 	if mayHoldRun(msg) {
-		msg = pan.Mask(msg)
+		msg = pan.MaskAll(msg)
 	}
 	// Pass r itself when no attribute changes (the common case: an access
 	// line), sparing a copy of every attribute; otherwise a new record.
@@ -119,7 +121,7 @@ func (h *redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *redactingHandler) WithGroup(name string) slog.Handler {
 	if mayHoldRun(name) {
-		name = pan.Mask(name)
+		name = pan.MaskAll(name)
 	}
 	return &redactingHandler{next: h.next.WithGroup(name)}
 }
@@ -144,7 +146,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 
 func maskKey(k string) string {
 	if mayHoldRun(k) {
-		return pan.Mask(k)
+		return pan.MaskAll(k)
 	}
 	return k
 }
@@ -157,8 +159,9 @@ const maxUntrusted = 256
 // host, a path, a header value, a field name. It logs (slog, fmt) as a safe
 // form of itself: invalid UTF-8 and control characters replaced by U+FFFD,
 // cut to 256 bytes (marked with "…", the ASCII digits and separators before
-// the cut dropped), and every card number in any spelling pan.Find knows
-// (plain, in groups, full-width, escaped) masked by pan.Mask.
+// the cut dropped, and an exponent's 'e' before them), and every card number
+// in any spelling package pan reads (plain, in groups, full-width, escaped,
+// or a number whose value is one) masked by pan.MaskAll.
 type Untrusted string
 
 // LogValue implements slog.LogValuer.
@@ -171,7 +174,7 @@ func (u Untrusted) String() string {
 	if cut {
 		// A number cut in two could be the head of a card number, too
 		// short to be found: its digits and separators go too.
-		s = strings.TrimRight(s[:maxUntrusted], "0123456789 -.+")
+		s = strings.TrimRight(s[:maxUntrusted], "0123456789 -.+eE")
 	}
 	clean := true
 	for i := 0; i < len(s); i++ {
@@ -190,7 +193,7 @@ func (u Untrusted) String() string {
 		}
 		s = b.String()
 	}
-	s = pan.Mask(s)
+	s = pan.MaskAll(s)
 	if cut {
 		s += "…"
 	}

@@ -37,30 +37,55 @@ func FindExponentString(s string) []string { return findExponentEsc(s) }
 // did not find are added after the first's. A number may be returned more
 // than once (as often as the text spells it).
 func findExponentEsc[T text](s T) []string {
-	out := findRounded(s, findExponent(s))
-	if d := unescapeNumber(s); d != nil {
-		more := findRounded(d, findExponent(d))
-		if len(more) == 0 {
-			return out
-		}
-		seen := make(map[string]bool, len(out)) // a set: a body may spell thousands
-		for _, n := range out {
-			seen[n] = true
-		}
-		for _, n := range more {
-			if !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
+	found := findNumbers(s, nil)
+	var more []number
+	if d := unescapeNumber(s, nil); d != nil {
+		more = findNumbers(d, nil)
+	}
+	if len(found) == 0 && len(more) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(found)+len(more))
+	for _, n := range found {
+		out = append(out, n.digits)
+	}
+	if len(more) == 0 {
+		return out
+	}
+	seen := make(map[string]bool, len(out)) // a set: a body may spell thousands
+	for _, n := range out {
+		seen[n] = true
+	}
+	for _, n := range more {
+		if !seen[n.digits] {
+			seen[n.digits] = true
+			out = append(out, n.digits)
 		}
 	}
 	return out
 }
 
+// number is a number in exponent notation or a decimal fraction whose
+// value is a card number: the digits of that value, and where the number's
+// mantissa (its digits and point, before any 'e') is in the text read.
+type number struct {
+	start, end int
+	digits     string
+}
+
+// findNumbers appends to out the numbers of findExponent, then those of
+// findRounded.
+func findNumbers[T text](s T, out []number) []number {
+	return findRounded(s, findExponent(s, out))
+}
+
 // unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
 // that spells an ASCII character of a number (a digit, '.', 'e', 'E', '+',
 // '-') replaced by that character; nil when s has none (no allocation).
-func unescapeNumber[T text](s T) []byte {
+// When at is not nil, *at is set to the offset in s of each byte of the
+// result, and one more: len(s) (so a span [i, j) of the result is
+// [(*at)[i], (*at)[j]) of s).
+func unescapeNumber[T text](s T, at *[]int) []byte {
 	var out []byte
 	last := 0
 	for i := 0; ; i++ {
@@ -74,12 +99,22 @@ func unescapeNumber[T text](s T) []byte {
 		if out == nil {
 			out = make([]byte, 0, len(s))
 		}
+		if at != nil {
+			for k := last; k <= i; k++ {
+				*at = append(*at, k)
+			}
+		}
 		out = append(append(out, s[last:i]...), byte(cp))
 		i += n - 1
 		last = i + 1
 	}
 	if out == nil {
 		return nil
+	}
+	if at != nil {
+		for k := last; k <= len(s); k++ {
+			*at = append(*at, k)
+		}
 	}
 	return append(out, s[last:]...)
 }
@@ -90,8 +125,9 @@ func numberChar(cp rune) bool {
 	return cp >= '0' && cp <= '9' || cp == '.' || cp == 'e' || cp == 'E' || cp == '+' || cp == '-'
 }
 
-func findExponent[T text](b T) []string {
-	var out []string
+// findExponent appends to out the numbers in exponent notation of b whose
+// value is a card number (wholeValue) or rounds to one (roundedValue).
+func findExponent[T text](b T, out []number) []number {
 	for i := 1; ; i++ {
 		if i = nextByte(b, i, 'e', 0x20); i+1 >= len(b) {
 			return out
@@ -139,9 +175,9 @@ func findExponent[T text](b T) []string {
 			continue
 		}
 		if d, ok := wholeValue(string(b[j:i]), exp); ok {
-			out = append(out, d)
+			out = append(out, number{start: j, end: i, digits: d})
 		} else if d, ok := roundedValue(string(b[j:i]), exp); ok {
-			out = append(out, d)
+			out = append(out, number{start: j, end: i, digits: d})
 		}
 		i = k - 1
 	}
@@ -178,7 +214,7 @@ func cardMagnitude[T text](mant T, exp int) bool {
 // Number) rounds to a whole number ("4111111111111110.9" is
 // 4111111111111111 to JavaScript), when that whole number is not the
 // fraction's integer part, which Find reads. Linear in the length of b.
-func findRounded[T text](b T, out []string) []string {
+func findRounded[T text](b T, out []number) []number {
 	for i := 1; ; i++ {
 		if i = nextByte(b, i, '.', 0); i+1 >= len(b) {
 			return out
@@ -209,7 +245,7 @@ func findRounded[T text](b T, out []string) []string {
 			continue
 		}
 		if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) {
-			out = append(out, d)
+			out = append(out, number{start: j, end: k, digits: d})
 		}
 		i = k - 1
 	}
@@ -317,3 +353,93 @@ func nextEscape[T text](s T, i int) int {
 	}
 	return n
 }
+
+// MaskNumbers returns s with every number FindExponentString finds in it
+// masked in place: the digits of its mantissa (the digits and point before
+// the 'e', or the whole decimal fraction) but the first 6 become '*', every
+// byte of each one's spelling (an escaped digit, "%34", becomes "***"), so
+// the length is kept and the text no longer spells the card number to a
+// parser. Such a number is not a candidate of Find, so Mask leaves it;
+// MaskAll masks both. s itself is returned when it holds none.
+func MaskNumbers(s string) string {
+	found := findNumbers(s, nil)
+	var at []int
+	var more []number
+	if d := unescapeNumber(s, &at); d != nil {
+		more = findNumbers(d, nil)
+	}
+	if len(found) == 0 && len(more) == 0 {
+		return s
+	}
+	b := []byte(s)
+	for _, n := range found {
+		maskMantissa(b, s, n.start, n.end)
+	}
+	for _, n := range more {
+		maskMantissa(b, s, at[n.start], at[n.end])
+	}
+	return string(b)
+}
+
+// maskMantissa masks in b, a copy of s, the spelling of every digit of
+// s[start:end] but the first 6 (a digit is an ASCII digit or an escape
+// of one, as escape reads it).
+func maskMantissa(b []byte, s string, start, end int) {
+	kept := 0
+	for i := start; i < end; {
+		n, digit := 1, isDigit(s[i])
+		if c := s[i]; c == '%' || c == '\\' || c == '&' {
+			if cp, m := escape(s, i); m > 0 {
+				n, digit = m, cp >= '0' && cp <= '9'
+			}
+		}
+		if digit && kept < 6 {
+			kept++
+		} else if digit {
+			for k := i; k < min(i+n, end); k++ {
+				b[k] = '*'
+			}
+		}
+		i += n
+	}
+}
+
+// containsNumber reports whether s spells a card number as a number in
+// exponent notation or a fraction that rounds to one (FindExponent finds
+// one). It allocates only when s escapes a character of a number.
+func containsNumber[T text](s T) bool {
+	if len(findNumbers(s, nil)) > 0 {
+		return true
+	}
+	d := unescapeNumber(s, nil)
+	return d != nil && len(findNumbers(d, nil)) > 0
+}
+
+// MaskAll returns s with every card number in every spelling this package
+// reads masked: Find's candidates as Mask masks them and the numbers of
+// FindExponent as MaskNumbers masks them, until neither finds anything
+// (masking only turns digits into '*'; a few rounds at most). It is the
+// mask of text that is kept or shown: logs, the inspector's captures.
+// s itself is returned when it holds nothing to mask.
+func MaskAll(s string) string {
+	for range 8 {
+		if !ContainsAllString(s) {
+			break
+		}
+		m := Mask(MaskNumbers(s))
+		if m == s {
+			break
+		}
+		s = m
+	}
+	return s
+}
+
+// ContainsAll reports whether b holds a card number in any spelling this
+// package reads: a candidate of Find (Contains) or a number of
+// FindExponent. It allocates only when b escapes a character of a number.
+func ContainsAll(b []byte) bool { return contains(b) || containsNumber(b) }
+
+// ContainsAllString is ContainsAll over a string: whether MaskAll would
+// change s.
+func ContainsAllString(s string) bool { return contains(s) || containsNumber(s) }

@@ -79,6 +79,12 @@
 // joining the groups in front of it), those candidates' digits are masked
 // whole (up to 8 rounds, each linear), so the result holds no candidate;
 // FuzzFind checks it.
+//
+// Mask leaves the numbers of FindExponent, whose digits are no candidate.
+// Text that is kept or shown (logs, the inspector's captures) is masked
+// with MaskAll, which masks both: the numbers keep the first 6 digits of
+// their mantissa (MaskNumbers: "411111*************e-3"), and ContainsAll
+// says whether it would change anything.
 package pan
 
 import "math/bits"
