@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,20 +153,50 @@ func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// CheckContentType returns a 415 error unless the request's media type is one
-// of allowed (parameters such as charset are ignored).
+// CheckContentType returns a 415 error unless the request has exactly one
+// Content-Type, its media type is one of allowed, and its parameters say
+// the body is what the decoder reads:
+//   - charset, when present, must name UTF-8 (any letter case; an RFC 2231
+//     charset* counts too): the body is read as UTF-8 (RFC 8259 has JSON
+//     exchanged in UTF-8), so a body declared in another charset (UTF-7,
+//     UTF-16, ISO 8859-1, EBCDIC…) would be read as something other than
+//     what its sender, and every reader that honours the declaration (a
+//     WAF, a front end), take it to be;
+//   - the JSON:API media type takes no other parameter but profile
+//     (JSON:API: a server answers 415 to any other, and to an ext it does
+//     not support; this server supports no extension, and may ignore a
+//     profile). charset=utf-8 is accepted there too although JSON:API
+//     would refuse it: HTTP client libraries add it by themselves (.NET's
+//     StringContent), and it names what the body is read as.
+//
+// Parameters of other media types (application/json) are not read beyond
+// charset. A request with several Content-Type headers is refused: readers
+// differ on which one counts.
 func CheckContentType(r *http.Request, allowed ...string) error {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err == nil {
-		for _, a := range allowed {
-			if mt == a {
-				return nil
+	refuse := NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
+		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
+	values := r.Header.Values("Content-Type")
+	if len(values) != 1 {
+		return refuse
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil || !slices.Contains(allowed, mt) {
+		return refuse
+	}
+	for name, value := range params {
+		switch {
+		case name == "charset":
+			if !strings.EqualFold(value, "utf-8") {
+				return NewError(http.StatusUnsupportedMediaType, "unsupported_charset", "Unsupported Media Type",
+					"send the request body in UTF-8 (charset=utf-8, or no charset)")
 			}
+		case mt != MediaType, name == "profile":
+		default:
+			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
+				fmt.Sprintf("send the request body as %s without media type parameters other than profile and charset=utf-8 (no JSON:API extension is supported)", MediaType))
 		}
 	}
-	return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
-		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
+	return nil
 }
 
 // DecodeBody reads at most limit bytes of r's body into v, rejecting unknown

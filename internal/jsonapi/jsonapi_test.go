@@ -84,10 +84,26 @@ func TestCheckContentType(t *testing.T) {
 		{"text/plain", false},
 		{"", false},
 		{"application/json;;", false},
+		// The body is read as UTF-8: a body declared in another charset is refused.
+		{"application/json; charset=UTF-8", true},
+		{"application/json; charset=utf-7", false},
+		{"application/json; charset=iso-8859-1", false},
+		{"application/json; charset*=utf-8''IBM037", false},
+		{MediaType + "; charset=utf-16", false},
+		{MediaType + "; charset=\"utf-8\"", true},
+		// JSON:API: no parameter but profile (and charset=utf-8); no extension is supported.
+		{MediaType + `; profile="https://example.com/p"`, true},
+		{MediaType + `; ext="https://example.com/e"`, false},
+		{MediaType + "; version=1", false},
+		{"application/json; version=1", true},
+		{"", false}, // several values: see below
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		r := httptest.NewRequest("POST", "/", nil)
 		r.Header.Set("Content-Type", tt.ct)
+		if i == len(tests)-1 {
+			r.Header["Content-Type"] = []string{MediaType, "application/json; charset=utf-7"}
+		}
 		err := CheckContentType(r, "application/json", MediaType)
 		if (err == nil) != tt.ok {
 			t.Errorf("CheckContentType(%q) = %v", tt.ct, err)

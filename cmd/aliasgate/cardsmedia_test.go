@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies: the Card Management API
+// and the vault API read request bodies as UTF-8, whatever the
+// Content-Type said. A body declared in another charset (UTF-7,
+// UTF-16, ISO 8859-1) was accepted and read as UTF-8, i.e. as something
+// other than what its sender, and any reader that honours the declaration
+// (a WAF, a front end), take it to be; JSON:API media type parameters
+// other than profile (an ext the server does not support, anything else)
+// were ignored where JSON:API has the server answer 415; and with two
+// Content-Type headers the first one counted. Each is now 415 before
+// anything is read or stored; charset=utf-8 and profile are still
+// accepted.
+func TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,aliases:write")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+
+	send := func(method, path string, ctypes []string, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["Content-Type"] = ctypes
+		bearer(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	card := func(pan string) string {
+		return `{"data":{"attributes":{"pan":"` + pan + `","cvc":"987","exp_month":4,"exp_year":2030}}}`
+	}
+	status, body := send("POST", "/cards", []string{ja + "; charset=UTF-8"}, card("4111111111111111"))
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create with charset=UTF-8: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	if status, body = send("POST", "/cards", []string{ja + `; profile="https://example.com/profiles/x"`}, card("5555555555554444")); status != 201 {
+		t.Errorf("create with a profile: %d %s", status, body)
+	}
+
+	for _, c := range []struct {
+		name, method, path string
+		ctypes             []string
+		body               string
+	}{
+		{"utf-7", "POST", "/cards", []string{ja + "; charset=utf-7"}, card("4242424242424242")},
+		{"utf-16 (ASCII body)", "POST", "/cards", []string{ja + "; charset=utf-16"}, card("4242424242424242")},
+		{"iso-8859-1", "POST", "/cards", []string{ja + "; charset=ISO-8859-1"}, card("4242424242424242")},
+		{"rfc 2231 charset", "POST", "/cards", []string{ja + "; charset*=utf-8''IBM037"}, card("4242424242424242")},
+		{"unsupported extension", "POST", "/cards", []string{ja + `; ext="https://jsonapi.org/ext/atomic"`}, card("4242424242424242")},
+		{"unknown parameter", "POST", "/cards", []string{ja + "; version=2"}, card("4242424242424242")},
+		{"two content types", "POST", "/cards", []string{ja, "application/json; charset=utf-7"}, card("4242424242424242")},
+		{"patch utf-7", "PATCH", "/cards/" + id, []string{ja + "; charset=utf-7"}, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"patch extension", "PATCH", "/cards/" + id, []string{ja + `; ext="https://example.com/ext"`}, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"vault api utf-7", "POST", "/aliases", []string{"application/json; charset=utf-7"},
+			`{"data":[{"value":"6011111111111117","format":"UUID"}]}`},
+	} {
+		status, body := send(c.method, c.path, c.ctypes, c.body)
+		if status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: %d %s, want 415", c.name, status, body)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+	// Nothing was stored or changed by the refused requests.
+	status, body = call(t, "GET", g.inbound+"/cards", "", "", bearer)
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 2 || strings.Contains(string(body), `"last4":"4242"`) {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+id, "", "", bearer)
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) {
+		t.Errorf("card after the refused PATCHes: %d %s", status, body)
+	}
+}
