@@ -2,9 +2,12 @@ package cards
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +38,19 @@ func (e *env) doNoContent(method, path string, hdr ...string) (int, []byte) {
 	return w.Code, w.Body.Bytes()
 }
 
+// tokenDigits returns a network token attribute the pages spell with
+// digits (network_token, bin, last4) as its digits: the provisioning page
+// has JSON numbers, the cryptogram page strings; "" when absent.
+func tokenDigits(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64: // exact: token PANs of 16 digits stay below 2^53
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return ""
+}
+
 // checkToken checks a network_tokens document against a spec example.
 func checkToken(t *testing.T, name string, doc map[string]any, pci bool) map[string]any {
 	t.Helper()
@@ -48,8 +64,11 @@ func checkToken(t *testing.T, name string, doc map[string]any, pci bool) map[str
 		t.Errorf("%s: type/id %v %v", name, d["type"], d["id"])
 	}
 	a := attrsOf(t, doc)
-	if a["state"] != "active" || len(a["payment_account_reference"].(string)) != 29 ||
-		len(a["bin"].(string)) != 6 || len(a["last4"].(string)) != 4 {
+	bin, last4 := tokenDigits(a["bin"]), tokenDigits(a["last4"])
+	if _, number := a["last4"].(float64); number {
+		last4 = fmt.Sprintf("%04s", last4) // a number drops leading zeros
+	}
+	if a["state"] != "active" || len(a["payment_account_reference"].(string)) != 29 || len(bin) != 6 || len(last4) != 4 {
 		t.Errorf("%s: attributes %v", name, a)
 	}
 	for _, k := range []string{"created_at", "updated_at"} {
@@ -57,8 +76,8 @@ func checkToken(t *testing.T, name string, doc map[string]any, pci bool) map[str
 			t.Errorf("%s: %s %v", name, k, a[k])
 		}
 	}
-	if nt, ok := a["network_token"].(string); ok {
-		if !pkgpan.Valid(nt) || !strings.HasPrefix(nt, a["bin"].(string)) || !strings.HasSuffix(nt, a["last4"].(string)) {
+	if nt := tokenDigits(a["network_token"]); nt != "" {
+		if !pkgpan.Valid(nt) || !strings.HasPrefix(nt, bin) || !strings.HasSuffix(nt, last4) {
 			t.Errorf("%s: network_token %q", name, nt)
 		}
 	} else if pci {
@@ -79,13 +98,13 @@ func TestNetworkTokenLifecycle(t *testing.T) {
 	}
 	a := checkToken(t, "network_token", r.doc, true)
 	tokID := r.doc["data"].(map[string]any)["id"].(string)
-	if a["network_token"] == "5555555555554444" || !strings.HasPrefix(a["payment_account_reference"].(string), "5001") ||
+	if tokenDigits(a["network_token"]) == "5555555555554444" || !strings.HasPrefix(a["payment_account_reference"].(string), "5001") ||
 		a["exp_month"] != 4.0 || a["exp_year"] != 28.0 {
 		t.Errorf("provision: %v", a)
 	}
 	// The card record holds no token PAN in clear.
 	raw, _, _ := e.store.GetCard(t.Context(), "ACTaccountA", id)
-	if strings.Contains(string(raw), a["network_token"].(string)) {
+	if strings.Contains(string(raw), tokenDigits(a["network_token"])) {
 		t.Errorf("token PAN in clear in the card record")
 	}
 	// Second provision: the same token, unchanged.
@@ -127,7 +146,8 @@ func TestNetworkTokenLifecycle(t *testing.T) {
 	if len(inc) != 1 || inc[0].(map[string]any)["id"] != tokID || inc[0].(map[string]any)["type"] != "network_tokens" {
 		t.Fatalf("include: %v", r.doc["included"])
 	}
-	sameShape(t, "included", loadSpec(t, "network_token")["data"], inc[0], nil, nil)
+	// No page shows it: it has the cryptogram page's types (strings), without a cryptogram.
+	sameShape(t, "included", loadSpec(t, "cryptogram")["data"], inc[0], nil, []string{"cryptogram"})
 	// Delete → 204; then cryptogram 409, delete 404, no token in GET.
 	if code, body := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw); code != 204 || len(body) != 0 {
 		t.Errorf("delete: %d %s", code, body)
@@ -251,8 +271,28 @@ func TestNetworkTokenScopesAccountsAndErrors(t *testing.T) {
 	// No token PAN in the logs.
 	r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw, pci)
 	e.do("POST", "/cards/"+id+"/cryptogram", "", ntw)
-	if nt := attrsOf(t, r.doc)["network_token"].(string); strings.Contains(log.String(), nt) {
+	if nt := tokenDigits(attrsOf(t, r.doc)["network_token"]); nt == "" || strings.Contains(log.String(), nt) {
 		t.Errorf("token PAN logged")
 	}
 	var _ http.Handler = e.h
+}
+
+// TestProvisionedTokenDigitsAreJSONNumbers: the provisioning answer spells
+// network_token, last4 and bin as JSON numbers, as its page; a last4 with
+// leading zeros is the number they leave (json.Number "0042" would not
+// encode at all), and an omitted network_token stays omitted.
+func TestProvisionedTokenDigitsAreJSONNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		in   NetworkToken
+		want string
+	}{
+		{NetworkToken{NetworkToken: "4895370000000042", BIN: "489537", Last4: "0042"},
+			`"network_token":4895370000000042,"last4":42,"bin":489537,`},
+		{NetworkToken{BIN: "558004", Last4: "0000"}, `"last4":0,"bin":558004,`},
+	} {
+		b, err := json.Marshal(provisioned(tc.in))
+		if err != nil || !strings.Contains(string(b), tc.want) {
+			t.Errorf("provisioned(%+v) = %s, %v; want it to hold %s", tc.in, b, err, tc.want)
+		}
+	}
 }
