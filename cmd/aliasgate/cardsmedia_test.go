@@ -93,3 +93,62 @@ func TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies(t *testing.T) {
 		t.Errorf("card after the refused PATCHes: %d %s", status, body)
 	}
 }
+
+// TestCryptogramRequestsOfAnotherShapeAreRefused: the cryptogram request
+// may name the payment's use (transaction_type, which sets the ECI). A
+// JSON body whose data or attributes was not an object, or one longer
+// than the API reads (cut, then unreadable), was ignored, so the
+// transaction_type in it was dropped and the cryptogram made for the
+// default use: a Mastercard e-commerce cryptogram (ECI 06) for a payment
+// the merchant said was card on file (07). They are refused now, before a
+// counter value is used; a body that is no JSON is still ignored.
+func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	path := g.inbound + "/cards/" + card.Data.ID + "/cryptogram"
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	eci := func(body []byte) string {
+		var doc struct {
+			Data struct {
+				Attributes struct{ Cryptogram struct{ ECI string } }
+			}
+		}
+		json.Unmarshal(body, &doc)
+		return doc.Data.Attributes.Cryptogram.ECI
+	}
+	onFile := `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`
+	for _, c := range []struct {
+		name, body string
+		status     int
+		eci        string
+	}{
+		{"the page's body", `{"data":{"attributes":{}}}`, 200, "06"},
+		{"card on file", onFile, 200, "07"},
+		{"no body", "", 200, "06"},
+		{"no JSON", "card_on_file", 200, "06"},
+		{"data an array", `{"data":[{"attributes":{"transaction_type":"card_on_file"}}]}`, 400, ""},
+		{"attributes an array", `{"data":{"attributes":[{"transaction_type":"card_on_file"}]}}`, 422, ""},
+		{"attributes a string", `{"data":{"attributes":"card_on_file"}}`, 422, ""},
+		{"document an array", `[` + onFile + `]`, 400, ""},
+		{"over the body limit", strings.Repeat(" ", 64<<10) + onFile, 413, ""},
+	} {
+		status, body := call(t, "POST", path, ja, c.body, bearer)
+		if status != c.status || eci(body) != c.eci {
+			t.Errorf("%s: %d %s, want %d (ECI %q)", c.name, status, body, c.status, c.eci)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+}
