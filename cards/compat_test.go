@@ -152,7 +152,7 @@ func TestCryptogramsByBrandAndUse(t *testing.T) {
 	if r.code != 200 {
 		t.Fatalf("provision: %d %s", r.code, r.body)
 	}
-	tokenPAN := tokenDigits(attrsOf(t, r.doc)["network_token"])
+	tokenPAN := attrsOf(t, r.doc)["network_token"].(string)
 	sim := e.h.tsp.(*tsp.Simulator)
 	for i, tc := range []struct{ body, eci string }{
 		{`{"data":{"attributes":{}}}`, "06"},

@@ -62,7 +62,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	return e
 }
 
-var networkTokenRE = regexp.MustCompile(`"network_token":"?[0-9]+"?`)
+var networkTokenRE = regexp.MustCompile(`"network_token":"[0-9]+"`)
 
 // fuzzCardRequests are the endpoints FuzzCardsAPI sends its body to; {id}
 // is the seed card.

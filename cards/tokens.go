@@ -12,18 +12,13 @@ package cards
 //     record with compare-and-swap (cas.go), so gateways sharing a store
 //     never undo each other's changes; within one process they are also
 //     serialized per card by a striped lock.
-//   - The two pages type the same resource differently, and each answer
-//     follows its page (as the timestamps below do): the provisioning
-//     answer (POST …/network-tokens, ProvisionedToken) has network_token,
-//     last4 and bin as JSON numbers, as its page's example; the cryptogram
-//     answer and include=network_tokens on GET /cards/{id} (which no page
-//     shows; NetworkToken) have them as JSON strings, as the cryptogram
-//     page's example. A number drops leading zeros (last4 "0042" is 42):
-//     clients pad it to 4 digits. exp_month and exp_year are integers that
-//     follow the card's expiry. network_token is shown only to PCI clients.
-//     Every answer carries metadata.observability, which the provisioning
-//     page's example lacks (the other pages have it): it ties the answer to
-//     the gateway's log lines (docs/DECISIONS.md).
+//   - network_token, bin and last4 are JSON strings (the shared design's
+//     decision: the provisioning page's example has them as JSON numbers,
+//     the cryptogram page's as strings, and a 19-digit token PAN does not
+//     survive a JSON number); exp_month and exp_year integers that follow
+//     the card's expiry. network_token is shown only to PCI clients. Every
+//     answer carries metadata.observability, which the provisioning page's
+//     example lacks (docs/DECISIONS.md).
 //   - A token's state is active, suspended (by the network, lifecycle.go)
 //     or deleted. A suspended token is still the card's token: it is shown
 //     (include=network_tokens), follows PATCHed expiries and is deleted by
@@ -113,10 +108,7 @@ type tokenRecord struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// NetworkToken is the attributes object of a network_tokens resource as
-// the cryptogram page shows it (bin, last4 and network_token strings): the
-// cryptogram answer and include=network_tokens. The provisioning answer is
-// a ProvisionedToken.
+// NetworkToken is the attributes object of a network_tokens resource.
 type NetworkToken struct {
 	BIN                     string          `json:"bin"`
 	CreatedAt               string          `json:"created_at"`
@@ -128,41 +120,6 @@ type NetworkToken struct {
 	PaymentAccountReference string          `json:"payment_account_reference"`
 	State                   string          `json:"state"`
 	UpdatedAt               string          `json:"updated_at"`
-}
-
-// ProvisionedToken is the attributes object of the network_tokens resource
-// in the answer of POST /cards/{id}/network-tokens, in the provisioning
-// page's shape and member order: network_token, last4 and bin are JSON
-// numbers (leading zeros dropped).
-type ProvisionedToken struct {
-	PaymentAccountReference string      `json:"payment_account_reference"`
-	NetworkToken            json.Number `json:"network_token,omitempty"`
-	Last4                   json.Number `json:"last4"`
-	BIN                     json.Number `json:"bin"`
-	ExpMonth                int         `json:"exp_month"`
-	ExpYear                 int         `json:"exp_year"`
-	CreatedAt               string      `json:"created_at"`
-	UpdatedAt               string      `json:"updated_at"`
-	State                   string      `json:"state"`
-}
-
-// provisioned returns a in the provisioning page's shape.
-func provisioned(a NetworkToken) ProvisionedToken {
-	return ProvisionedToken{PaymentAccountReference: a.PaymentAccountReference,
-		NetworkToken: digitsNumber(a.NetworkToken), Last4: digitsNumber(a.Last4), BIN: digitsNumber(a.BIN),
-		ExpMonth: a.ExpMonth, ExpYear: a.ExpYear, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, State: a.State}
-}
-
-// digitsNumber is the JSON number a string of decimal digits spells
-// ("0042" → 42); "" stays "" (an omitted network_token).
-func digitsNumber(s string) json.Number {
-	if s == "" {
-		return ""
-	}
-	if t := strings.TrimLeft(s, "0"); t != "" {
-		return json.Number(t)
-	}
-	return "0"
 }
 
 // live reports whether t is the card's token still (active or suspended).
@@ -275,7 +232,7 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 			h.fail(q, "provision network token: reveal", err)
 			return
 		}
-		h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: provisioned(a)}})
+		h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
 		return
 	}
 	pan, err := h.revealOne(q, rec.PANAlias)
@@ -294,7 +251,7 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, _ := h.tokenAttributes(q, t, tokenPAN)
-	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: provisioned(a)}})
+	h.write(q, http.StatusOK, Document{Data: Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a}})
 }
 
 // provisionToken provisions a network token for rec (whose PAN is pan) at

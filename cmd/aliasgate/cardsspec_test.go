@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,21 @@ func jsonKind(v any) string {
 		return "null"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// asAnswered is the network tokens page's provisioning example as the API
+// answers it: network_token, bin and last4, JSON numbers there, are
+// strings, as on the cryptogram page and as the shared design decides
+// (DESIGN.md: a 19-digit token PAN does not survive a JSON number;
+// docs/DECISIONS.md). Every other member is the page's.
+func asAnswered(example map[string]any) map[string]any {
+	a := example["data"].(map[string]any)["attributes"].(map[string]any)
+	for _, k := range []string{"network_token", "bin", "last4"} {
+		if n, ok := a[k].(float64); ok {
+			a[k] = strconv.FormatFloat(n, 'f', -1, 64)
+		}
+	}
+	return example
 }
 
 // specShape reports where got differs from the page's example want: a
@@ -86,9 +102,10 @@ func specShape(where string, want, got any, extra, missing []string) []string {
 // a real gateway and compares every answer with the page's example: the
 // status, the media type, every member with its JSON type, no member the
 // page lacks but those docs/DECISIONS.md documents, and the id shapes.
-// The provisioning answer had network_token, last4 and bin as strings
-// where its page has JSON numbers (the copy of the page in cards/testdata
-// had been changed to strings to match).
+// The one difference in type is the shared design's (asAnswered); the
+// copy of the provisioning page in cards/testdata had been changed to
+// strings, so the package's own comparisons could not tell a documented
+// difference from any other.
 func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	env := testEnv(nil)
@@ -192,13 +209,13 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	// Network tokens page: provision (200, no body), cryptogram (the
 	// page's body), delete (204, no content).
 	token, _ := send("POST", "/cards/"+id+"/network-tokens", "", http.StatusOK)
-	same("provision", specExample(t, "network_token"), token, []string{"metadata"}, nil)
+	same("provision", asAnswered(specExample(t, "network_token")), token, []string{"metadata"}, nil)
 	tokenID, _ := dataOf(token)["id"].(string)
 	if !reToken.MatchString(tokenID) || dataOf(token)["type"] != "network_tokens" {
 		t.Errorf("provision: id %q type %v", tokenID, dataOf(token)["type"])
 	}
 	again, _ := send("POST", "/cards/"+id+"/network-tokens", "", http.StatusOK)
-	same("provision again", specExample(t, "network_token"), again, []string{"metadata"}, nil)
+	same("provision again", asAnswered(specExample(t, "network_token")), again, []string{"metadata"}, nil)
 	if dataOf(again)["id"] != tokenID {
 		t.Errorf("provision again: another token %v", dataOf(again)["id"])
 	}
