@@ -120,7 +120,7 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 
 	// send makes a request as a page shows it: Accept */*, a Content-Type
 	// only with a body.
-	send := func(method, path, body string, wantStatus int) (map[string]any, []byte) {
+	send := func(method, path, body string, wantStatus int, hdr ...string) (map[string]any, []byte) {
 		t.Helper()
 		var r io.Reader
 		if body != "" {
@@ -133,6 +133,10 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 		req.Header.Set("Accept", "*/*")
 		if body != "" {
 			req.Header.Set("Content-Type", ja)
+		}
+		for _, h := range hdr {
+			k, v, _ := strings.Cut(h, ": ")
+			req.Header.Set(k, v)
 		}
 		bearer(req)
 		res, err := http.DefaultClient.Do(req)
@@ -202,6 +206,17 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	inc, _ := patched["included"].([]any)
 	if len(inc) != 1 || !reUpdate.MatchString(fmt.Sprint(inc[0].(map[string]any)["id"])) {
 		t.Errorf("update: included %v", patched["included"])
+	}
+	// An update that changes nothing records no card update; its answer
+	// still has the page's included, an empty array (it had none).
+	// So does its replay (Idempotency-Key).
+	for _, what := range []string{"update that changes nothing", "its replay"} {
+		unchanged, _ := send("PATCH", "/cards/"+oldID, `{"data":{"attributes":{"exp_month":4,"exp_year":28}}}`,
+			http.StatusOK, "Idempotency-Key: same-expiry")
+		same(what, specExample(t, "patch"), unchanged, nil, nil)
+		if inc, ok := unchanged["included"].([]any); !ok || len(inc) != 0 {
+			t.Errorf("%s: included %v, want []", what, unchanged["included"])
+		}
 	}
 	withUpdates, _ := send("GET", "/cards/"+oldID+"?include=card_updates", "", http.StatusOK)
 	same("get include=card_updates", specExample(t, "patch")["included"], withUpdates["included"], nil, nil)
