@@ -568,18 +568,16 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 // cryptogramDocError says which part of a JSON cryptogram request body is
 // not of the page's shape (encoding/json could not read it into one).
 func cryptogramDocError(body []byte) error {
-	bad := func(pointer, detail string) error {
-		e := jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request", detail)
-		e.Objects[0].Source = &jsonapi.Source{Pointer: pointer}
-		return e
-	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil || top == nil {
-		return bad("", "the body must be a JSON:API document (an object)")
+		return jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request",
+			"the body must be a JSON:API document (an object)")
 	}
 	var data map[string]json.RawMessage
 	if json.Unmarshal(top["data"], &data) != nil || data == nil {
-		return bad("/data", "data must be an object")
+		e := jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request", "data must be an object")
+		e.Objects[0].Source = &jsonapi.Source{Pointer: "/data"}
+		return e
 	}
 	return jsonapi.Invalid(attrPointer, "invalid_attributes", "attributes must be an object")
 }
