@@ -152,3 +152,53 @@ func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
 		obstest.AssertNoPAN(t, c.name, body)
 	}
 }
+
+// TestAPIsRefuseTextTheyWouldReadOtherwise: encoding/json reads bytes that
+// are not UTF-8, and a \u escape of half a surrogate pair, as U+FFFD
+// without a word. Two different values sent to the vault API, "caf\xe9"
+// (ISO 8859-1) and "caf\ud800", were stored as one and got the same alias,
+// which reveals neither; a card's meta was stored as other text than sent.
+// Such documents are refused now (400 invalid_utf8), nothing stored; text
+// in UTF-8 and whole surrogate pairs are read as before.
+func TestAPIsRefuseTextTheyWouldReadOtherwise(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	alias := func(value string) (int, string) {
+		t.Helper()
+		status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+			`{"data":[{"value":"`+value+`","format":"UUID"}]}`, bearer)
+		var doc struct {
+			Data []struct {
+				Aliases []struct{ Alias string }
+			}
+		}
+		if json.Unmarshal(body, &doc) == nil && len(doc.Data) == 1 && len(doc.Data[0].Aliases) == 1 {
+			return status, doc.Data[0].Aliases[0].Alias
+		}
+		return status, string(body)
+	}
+	for _, v := range []string{"caf\xe9", `caf\ud800`, `caf\udc00`, `caf\ud800\u0041`} {
+		if status, got := alias(v); status != 400 || !strings.Contains(got, "invalid_utf8") {
+			t.Errorf("value %q: %d %s, want 400 invalid_utf8", v, status, got)
+		}
+	}
+	// Text in UTF-8 and whole pairs are values of their own.
+	s1, a1 := alias("café")
+	s2, a2 := alias(`caf\u00e9 \ud83d\ude00`)
+	if s1 != 201 || s2 != 201 || a1 == a2 {
+		t.Errorf("UTF-8 values: %d %s, %d %s", s1, a1, s2, a2)
+	}
+	status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+		"{\"data\":{\"attributes\":{\"pan\":\"4111111111111111\",\"exp_month\":4,\"exp_year\":2030,\"meta\":{\"k\":\"caf\xe9\"}}}}", bearer)
+	if status != 400 || !strings.Contains(string(body), "invalid_utf8") {
+		t.Errorf("card with ISO 8859-1 meta: %d %s", status, body)
+	}
+	obstest.AssertNoPAN(t, "card refusal", body)
+	if status, body = call(t, "GET", g.inbound+"/cards", "", "", bearer); status != 200 || strings.Contains(string(body), `"type":"cards"`) {
+		t.Errorf("a card was stored: %d %s", status, body)
+	}
+}

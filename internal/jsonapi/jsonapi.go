@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -284,6 +285,9 @@ func checkMembers(body []byte, root *shape) error {
 	}
 	for {
 		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) && len(stack) == 0 {
+			return checkText(body) // a whole document: its strings are read as sent
+		}
 		if err != nil {
 			return nil
 		}
@@ -332,6 +336,92 @@ func checkMembers(body []byte, root *shape) error {
 			advance()
 		}
 	}
+}
+
+// checkText refuses (400 invalid_utf8) a JSON document that encoding/json
+// would read as other text than it spells: bytes that are not UTF-8, and a
+// \u escape of half a UTF-16 surrogate pair without its other half. The
+// decoder reads each as U+FFFD without a word, so different values a
+// client sends ("caf\xe9" in ISO 8859-1, "caf\ud800") were stored as one
+// (the vault gave both the same alias), and other readers (a WAF, a front
+// end, JavaScript's JSON.parse) read them as sent. The error gives the
+// byte offset, never the bytes.
+func checkText(body []byte) error {
+	at := -1
+	if !utf8.Valid(body) {
+		for i := 0; i < len(body); {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n == 1 {
+				at = i
+				break
+			}
+			i += n
+		}
+	} else {
+		at = loneSurrogate(body)
+	}
+	if at < 0 {
+		return nil
+	}
+	return NewError(http.StatusBadRequest, "invalid_utf8", "Bad Request",
+		fmt.Sprintf("the request body is not valid UTF-8 text (at byte %d): send text as UTF-8, and surrogate pair escapes whole", at))
+}
+
+// loneSurrogate returns the offset of the first \u escape in a string of
+// the JSON document body that spells half of a UTF-16 surrogate pair
+// without the other half, or -1. body is a syntactically valid document.
+func loneSurrogate(body []byte) int {
+	in := false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !in {
+			in = c == '"'
+			continue
+		}
+		switch {
+		case c == '"':
+			in = false
+		case c == '\\' && i+1 < len(body) && body[i+1] != 'u':
+			i++ // a one-character escape, \\ and \" included
+		case c == '\\':
+			r := hex4(body[i+2:])
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF: // a low half first
+				return i
+			case r >= 0xD800 && r <= 0xDBFF: // a high half: the low one must follow
+				if i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+					if lo := hex4(body[i+8:]); lo >= 0xDC00 && lo <= 0xDFFF {
+						i += 11
+						continue
+					}
+				}
+				return i
+			}
+			i += 5
+		}
+	}
+	return -1
+}
+
+// hex4 is the value of the 4 hex digits b starts with, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
 }
 
 // pointer is the JSON pointer (RFC 6901) of the current member of stack,

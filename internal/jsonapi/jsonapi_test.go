@@ -169,3 +169,48 @@ func TestWriteErrorUsesTheResponsesDocumenter(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRefusesTextItWouldReadOtherwise: encoding/json reads bytes
+// that are not UTF-8, and a \u escape of half a surrogate pair, as U+FFFD
+// without a word; a document holding either is refused (400 invalid_utf8,
+// the offset given, never the bytes). Whole pairs, escaped backslashes
+// before a "u", and text outside a complete document (left to the
+// decoder's syntax error) are not.
+func TestDecodeRefusesTextItWouldReadOtherwise(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		code string // "" accepted
+	}{
+		{`{"v":"café"}`, ""},
+		{`{"v":"caf\u00e9 \ud83d\ude00 \uD83D\uDE00"}`, ""},
+		{`{"v":"\\ud800"}`, ""},
+		{`{"v":"\\\ud83d\ude00"}`, ""},
+		{`{"v":"\"\ud83d\ude00"}`, ""},
+		{"{\"v\":\"caf\xe9\"}", "invalid_utf8"},
+		{"{\"caf\xe9\":1}", "invalid_utf8"},
+		{`{"v":"caf\ud800"}`, "invalid_utf8"},
+		{`{"v":"\udc00\ud800"}`, "invalid_utf8"},
+		{`{"v":"\ud800\u0041"}`, "invalid_utf8"},
+		{`{"v":"\ud800"} `, "invalid_utf8"},
+		{`{"v":"\\\ud800"}`, "invalid_utf8"},
+		{"{\"v\":\"4111111111111111\xff\"}", "invalid_utf8"},
+		{"{\"v\":1", "malformed_json"},
+	} {
+		var v any
+		err := Decode([]byte(tc.body), false, &v)
+		var e *Error
+		switch {
+		case tc.code == "" && err != nil:
+			t.Errorf("%q: %v", tc.body, err)
+		case tc.code != "" && (!errors.As(err, &e) || e.Objects[0].Code != tc.code):
+			t.Errorf("%q: %v, want %s", tc.body, err, tc.code)
+		case e != nil && strings.Contains(e.Error(), "4111"):
+			t.Errorf("%q: the error quotes the body: %v", tc.body, err)
+		}
+		if tc.code == "invalid_utf8" {
+			if err := CheckMembersExact([]byte(tc.body), &v); err == nil {
+				t.Errorf("%q: CheckMembersExact accepts it", tc.body)
+			}
+		}
+	}
+}
