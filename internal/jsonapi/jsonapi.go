@@ -383,7 +383,7 @@ func loneSurrogate(body []byte) int {
 			in = false
 		case c == '\\' && i+1 < len(body) && body[i+1] != 'u':
 			i++ // a one-character escape, \\ and \" included
-		case c == '\\':
+		case c == '\\' && i+1 < len(body): // \u
 			r := hex4(body[i+2:])
 			switch {
 			case r >= 0xDC00 && r <= 0xDFFF: // a low half first
