@@ -111,8 +111,11 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	env := testEnv(nil)
 	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
 		"--scopes", "cards:write,cards:read,network-tokens:write")
+	viewer := createClient(t, env, data, "--name", "viewer", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
 	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	pci, notPCI := bearerToken(t, g, cred), bearerToken(t, g, viewer)
+	bearer := pci // the client send asks as
 	const ja = "application/vnd.api+json"
 	reCard := regexp.MustCompile(`^CRD[1-9A-HJ-NP-Za-km-z]{22}$`)
 	reToken := regexp.MustCompile(`^NTK[1-9A-HJ-NP-Za-km-z]{22}$`)
@@ -247,5 +250,28 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	if dataOf(crypto)["id"] != tokenID {
 		t.Errorf("cryptogram: token %v, provisioned %s", dataOf(crypto)["id"], tokenID)
 	}
+
+	// A client without the PCI flag gets the same answers without the
+	// clear card data (pan, cvc, the token PAN) and nothing else changed.
+	bearer = notPCI
+	got, _ = send("GET", "/cards/"+id, "", http.StatusOK)
+	// enrollment_status: on every card that has or had a network token (docs/DECISIONS.md).
+	same("get (not PCI)", specExample(t, "get"), got, []string{"enrollment_status"}, []string{"pan", "cvc"})
+	again, _ = send("POST", "/cards/"+id+"/network-tokens", "", http.StatusOK)
+	same("provision again (not PCI)", asAnswered(specExample(t, "network_token")), again, []string{"metadata"}, []string{"network_token"})
+	withToken, _ = send("GET", "/cards/"+id+"?include=network_tokens", "", http.StatusOK)
+	same("get include=network_tokens (not PCI)", []any{specExample(t, "cryptogram")["data"]}, withToken["included"], nil,
+		[]string{"cryptogram", "network_token"})
+	crypto, _ = send("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, http.StatusOK)
+	same("cryptogram (not PCI)", specExample(t, "cryptogram"), crypto, nil, []string{"network_token"})
+	for what, doc := range map[string]map[string]any{"get": got, "provision": again, "include": withToken, "cryptogram": crypto} {
+		b, _ := json.Marshal(doc)
+		if strings.Contains(string(b), "4111111111111111") || strings.Contains(string(b), `"cvc":`) ||
+			strings.Contains(string(b), `"network_token":`) {
+			t.Errorf("%s (not PCI) holds clear card data: %s", what, b)
+		}
+	}
+
+	bearer = pci
 	send("DELETE", "/cards/"+id+"/network-tokens", "", http.StatusNoContent)
 }
