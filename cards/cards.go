@@ -39,8 +39,9 @@
 //     gets a new card (201) sharing the others' pan_alias and
 //     card_fingerprint: see duplicates.go.
 //   - PATCH records a card update only when something changed (a sent CVC
-//     always counts as a change); with no change the card is returned without
-//     "included".
+//     always counts as a change); with no change the card is returned with
+//     "included": [] (the page's answer has included; it was left out, and
+//     is empty on a replay of such a PATCH too, idempotency.go).
 //   - card_type comes from DefaultBINTable; Options.BINTable lines are merged
 //     over it (same prefix replaced), the longest matching prefix wins.
 //   - card_fingerprint is base58(HMAC-SHA256(HMAC-SHA256(FingerprintKey,

@@ -575,9 +575,9 @@ func TestInclude(t *testing.T) {
 		t.Errorf("meta %s", m)
 	}
 	checkCard(t, "get", r.doc)
-	// A PATCH that changes nothing records nothing.
+	// A PATCH that changes nothing records nothing: included is empty.
 	r = e.do("PATCH", "/cards/"+id, `{"data":{"attributes":{"exp_month":6}}}`)
-	if _, ok := r.doc["included"]; ok || r.code != 200 {
+	if inc, ok := r.doc["included"].([]any); !ok || len(inc) != 0 || r.code != 200 {
 		t.Errorf("no-op patch: %d %v", r.code, r.doc["included"])
 	}
 }

@@ -219,6 +219,9 @@ func (h *Handler) replay(q *request, prev *idemRecord) {
 		return
 	}
 	doc := Document{Data: Resource{Type: typeCards, ID: rec.ID, Attributes: h.attributes(q, rec, pan, cvc, status)}}
+	if prev.Status == http.StatusOK { // a PATCH: its answer always has included (write.go)
+		doc.Included = &[]Resource{}
+	}
 	if prev.UpdateID != "" {
 		raw, err := h.store.CardUpdates(q.ctx, q.p.Account, rec.ID)
 		if err != nil {

@@ -2,6 +2,7 @@ package cards
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -113,8 +114,14 @@ func TestIdempotentCreateAndPatch(t *testing.T) {
 	}
 	// After the TTL the key is new again (the PATCH changes nothing now).
 	e.clk.Add(IdempotencyTTL + time.Second)
-	if r := e.do("PATCH", "/cards/"+id, patch, "Idempotency-Key: upd-1"); r.code != 200 || r.hdr.Get("Idempotent-Replayed") != "" || r.doc["included"] != nil {
+	if r := e.do("PATCH", "/cards/"+id, patch, "Idempotency-Key: upd-1"); r.code != 200 || r.hdr.Get("Idempotent-Replayed") != "" ||
+		fmt.Sprint(r.doc["included"]) != "[]" {
 		t.Fatalf("patch after the TTL: %d %s", r.code, r.body)
+	}
+	// Its replay has the same empty included.
+	if r := e.do("PATCH", "/cards/"+id, patch, "Idempotency-Key: upd-1"); r.code != 200 || r.hdr.Get("Idempotent-Replayed") != "true" ||
+		fmt.Sprint(r.doc["included"]) != "[]" {
+		t.Fatalf("replay of a patch that changed nothing: %d %s", r.code, r.body)
 	}
 	// Bad keys.
 	for _, k := range []string{"", strings.Repeat("k", 256), "a b", "ключ"} {

@@ -12,9 +12,13 @@ package cards
 //     record with compare-and-swap (cas.go), so gateways sharing a store
 //     never undo each other's changes; within one process they are also
 //     serialized per card by a striped lock.
-//   - network_token, bin and last4 are JSON strings; exp_month and exp_year
-//     integers that follow the card's expiry. network_token is shown only to
-//     PCI clients.
+//   - network_token, bin and last4 are JSON strings (the shared design's
+//     decision: the provisioning page's example has them as JSON numbers,
+//     the cryptogram page's as strings, and a 19-digit token PAN does not
+//     survive a JSON number); exp_month and exp_year integers that follow
+//     the card's expiry. network_token is shown only to PCI clients. Every
+//     answer carries metadata.observability, which the provisioning page's
+//     example lacks (docs/DECISIONS.md).
 //   - A token's state is active, suspended (by the network, lifecycle.go)
 //     or deleted. A suspended token is still the card's token: it is shown
 //     (include=network_tokens), follows PATCHed expiries and is deleted by
@@ -40,8 +44,11 @@ package cards
 //     (merchant-initiated on the stored credential; default: the token
 //     type's, see settings.go); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
-//     other attributes, and a body that is not a JSON:API document, are
-//     ignored as before. A JSON body that repeats a member (400
+//     other attributes, and a body that is no JSON, are ignored as before;
+//     a JSON body whose data or attributes is not an object is refused
+//     (400 invalid_document, 422 invalid_attributes: it was ignored, and a
+//     transaction_type inside it dropped), and a body over MaxBody is 413
+//     (it was cut and then ignored). A JSON body that repeats a member (400
 //     duplicate_member) or names data or attributes in another letter
 //     case (400 inexact_member: encoding/json would read it as that
 //     member) is refused, as the other /cards documents are.
@@ -381,12 +388,17 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxBody))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	q, rec, unlock, ok := h.beginToken(w, r, "cryptogram")
 	if !ok {
 		return
 	}
 	defer unlock()
+	if len(body) > MaxBody { // its transaction_type may be past the cut
+		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusRequestEntityTooLarge, "body_too_large",
+			"Request Entity Too Large", fmt.Sprintf("the request body is larger than %d bytes", MaxBody)))
+		return
+	}
 	use, err := cryptogramUse(body)
 	if err != nil {
 		h.fail(q, "cryptogram", err)
@@ -514,7 +526,13 @@ const tokenTimeLayout = "2006-01-02T15:04:05.999999"
 func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout) }
 
 // cryptogramUse reads data.attributes.transaction_type of a cryptogram
-// request body; "" when there is none (the token type's use).
+// request body; "" when there is none (the token type's use). A body that
+// is no JSON at all is ignored (the token type's use); a JSON body must be
+// the page's document: an object whose data, when present, is an object
+// (400 invalid_document) whose attributes, when present, are an object
+// (422 invalid_attributes), as the other /cards documents are read. Such
+// a body was ignored, so a transaction_type sent inside it was dropped and
+// the cryptogram made for the default use.
 func cryptogramUse(body []byte) (tsp.Use, error) {
 	var doc struct {
 		Data struct {
@@ -527,8 +545,11 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	if err := jsonapi.CheckMembersExact(body, &doc); err != nil {
 		return "", err
 	}
-	if json.Unmarshal(body, &doc) != nil {
+	if !json.Valid(body) {
 		return "", nil // the token type's use
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return "", cryptogramDocError(body)
 	}
 	raw, ok := doc.Data.Attributes["transaction_type"]
 	if !ok {
@@ -542,4 +563,21 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	}
 	return "", invalid("transaction_type", "invalid_transaction_type",
 		`transaction_type is "ecommerce" or "card_on_file"`)
+}
+
+// cryptogramDocError says which part of a JSON cryptogram request body is
+// not of the page's shape (encoding/json could not read it into one).
+func cryptogramDocError(body []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil || top == nil {
+		return jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request",
+			"the body must be a JSON:API document (an object)")
+	}
+	var data map[string]json.RawMessage
+	if json.Unmarshal(top["data"], &data) != nil || data == nil {
+		e := jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request", "data must be an object")
+		e.Objects[0].Source = &jsonapi.Source{Pointer: "/data"}
+		return e
+	}
+	return jsonapi.Invalid(attrPointer, "invalid_attributes", "attributes must be an object")
 }

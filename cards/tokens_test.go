@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,23 @@ func (e *env) doNoContent(method, path string, hdr ...string) (int, []byte) {
 	return w.Code, w.Body.Bytes()
 }
 
+// tokenSpec is a network tokens page's example as the API answers it:
+// the provisioning page has network_token, bin and last4 as JSON numbers,
+// which the cryptogram page and the shared design (DESIGN.md: a 19-digit
+// token PAN does not survive a JSON number) have as strings; they become
+// strings here, every other member is the page's (docs/DECISIONS.md).
+func tokenSpec(t *testing.T, name string) map[string]any {
+	t.Helper()
+	spec := loadSpec(t, name)
+	a := spec["data"].(map[string]any)["attributes"].(map[string]any)
+	for _, k := range []string{"network_token", "bin", "last4"} {
+		if n, ok := a[k].(float64); ok {
+			a[k] = strconv.FormatFloat(n, 'f', -1, 64)
+		}
+	}
+	return spec
+}
+
 // checkToken checks a network_tokens document against a spec example.
 func checkToken(t *testing.T, name string, doc map[string]any, pci bool) map[string]any {
 	t.Helper()
@@ -42,7 +60,7 @@ func checkToken(t *testing.T, name string, doc map[string]any, pci bool) map[str
 	if !pci {
 		missing = []string{"network_token"}
 	}
-	sameShape(t, name, loadSpec(t, name), doc, []string{"metadata"}, missing)
+	sameShape(t, name, tokenSpec(t, name), doc, []string{"metadata"}, missing)
 	d := doc["data"].(map[string]any)
 	if d["type"] != "network_tokens" || !reTokenID.MatchString(d["id"].(string)) {
 		t.Errorf("%s: type/id %v %v", name, d["type"], d["id"])
@@ -127,7 +145,7 @@ func TestNetworkTokenLifecycle(t *testing.T) {
 	if len(inc) != 1 || inc[0].(map[string]any)["id"] != tokID || inc[0].(map[string]any)["type"] != "network_tokens" {
 		t.Fatalf("include: %v", r.doc["included"])
 	}
-	sameShape(t, "included", loadSpec(t, "network_token")["data"], inc[0], nil, nil)
+	sameShape(t, "included", tokenSpec(t, "network_token")["data"], inc[0], nil, nil)
 	// Delete → 204; then cryptogram 409, delete 404, no token in GET.
 	if code, body := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw); code != 204 || len(body) != 0 {
 		t.Errorf("delete: %d %s", code, body)

@@ -679,7 +679,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "update card", err)
 		return
 	}
-	var included *[]Resource
+	included := &[]Resource{} // the page's answer has included: empty when nothing changed
 	if len(upd.ChangedFields) > 0 {
 		included = &[]Resource{{Type: typeCardUpdates, ID: upd.ID, Attributes: upd.CardUpdate}}
 		h.log.InfoContext(q.ctx, "cards: card updated", "card_id", rec.ID, "account_id", q.p.Account,
@@ -697,7 +697,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	if !hasCVC {
 		cvc = oldCVC
 	}
-	if included != nil {
+	if len(*included) > 0 {
 		noteOutcome(q.ctx, rec.ID, upd.ID)
 	} else {
 		noteOutcome(q.ctx, rec.ID, "")

@@ -13,9 +13,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -152,20 +154,50 @@ func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// CheckContentType returns a 415 error unless the request's media type is one
-// of allowed (parameters such as charset are ignored).
+// CheckContentType returns a 415 error unless the request has exactly one
+// Content-Type, its media type is one of allowed, and its parameters say
+// the body is what the decoder reads:
+//   - charset, when present, must name UTF-8 (any letter case; an RFC 2231
+//     charset* counts too): the body is read as UTF-8 (RFC 8259 has JSON
+//     exchanged in UTF-8), so a body declared in another charset (UTF-7,
+//     UTF-16, ISO 8859-1, EBCDIC…) would be read as something other than
+//     what its sender, and every reader that honours the declaration (a
+//     WAF, a front end), take it to be;
+//   - the JSON:API media type takes no other parameter but profile
+//     (JSON:API: a server answers 415 to any other, and to an ext it does
+//     not support; this server supports no extension, and may ignore a
+//     profile). charset=utf-8 is accepted there too although JSON:API
+//     would refuse it: HTTP client libraries add it by themselves (.NET's
+//     StringContent), and it names what the body is read as.
+//
+// Parameters of other media types (application/json) are not read beyond
+// charset. A request with several Content-Type headers is refused: readers
+// differ on which one counts.
 func CheckContentType(r *http.Request, allowed ...string) error {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err == nil {
-		for _, a := range allowed {
-			if mt == a {
-				return nil
+	refuse := NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
+		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
+	values := r.Header.Values("Content-Type")
+	if len(values) != 1 {
+		return refuse
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil || !slices.Contains(allowed, mt) {
+		return refuse
+	}
+	for name, value := range params {
+		switch {
+		case name == "charset":
+			if !strings.EqualFold(value, "utf-8") {
+				return NewError(http.StatusUnsupportedMediaType, "unsupported_charset", "Unsupported Media Type",
+					"send the request body in UTF-8 (charset=utf-8, or no charset)")
 			}
+		case mt != MediaType, name == "profile":
+		default:
+			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
+				fmt.Sprintf("send the request body as %s without media type parameters other than profile and charset=utf-8 (no JSON:API extension is supported)", MediaType))
 		}
 	}
-	return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
-		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
+	return nil
 }
 
 // DecodeBody reads at most limit bytes of r's body into v, rejecting unknown
@@ -253,6 +285,9 @@ func checkMembers(body []byte, root *shape) error {
 	}
 	for {
 		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) && len(stack) == 0 {
+			return checkText(body) // a whole document: its strings are read as sent
+		}
 		if err != nil {
 			return nil
 		}
@@ -301,6 +336,92 @@ func checkMembers(body []byte, root *shape) error {
 			advance()
 		}
 	}
+}
+
+// checkText refuses (400 invalid_utf8) a JSON document that encoding/json
+// would read as other text than it spells: bytes that are not UTF-8, and a
+// \u escape of half a UTF-16 surrogate pair without its other half. The
+// decoder reads each as U+FFFD without a word, so different values a
+// client sends ("caf\xe9" in ISO 8859-1, "caf\ud800") were stored as one
+// (the vault gave both the same alias), and other readers (a WAF, a front
+// end, JavaScript's JSON.parse) read them as sent. The error gives the
+// byte offset, never the bytes.
+func checkText(body []byte) error {
+	at := -1
+	if !utf8.Valid(body) {
+		for i := 0; i < len(body); {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n == 1 {
+				at = i
+				break
+			}
+			i += n
+		}
+	} else {
+		at = loneSurrogate(body)
+	}
+	if at < 0 {
+		return nil
+	}
+	return NewError(http.StatusBadRequest, "invalid_utf8", "Bad Request",
+		fmt.Sprintf("the request body is not valid UTF-8 text (at byte %d): send text as UTF-8, and surrogate pair escapes whole", at))
+}
+
+// loneSurrogate returns the offset of the first \u escape in a string of
+// the JSON document body that spells half of a UTF-16 surrogate pair
+// without the other half, or -1. body is a syntactically valid document.
+func loneSurrogate(body []byte) int {
+	in := false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !in {
+			in = c == '"'
+			continue
+		}
+		switch {
+		case c == '"':
+			in = false
+		case c == '\\' && i+1 < len(body) && body[i+1] != 'u':
+			i++ // a one-character escape, \\ and \" included
+		case c == '\\' && i+1 < len(body): // \u
+			r := hex4(body[i+2:])
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF: // a low half first
+				return i
+			case r >= 0xD800 && r <= 0xDBFF: // a high half: the low one must follow
+				if i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+					if lo := hex4(body[i+8:]); lo >= 0xDC00 && lo <= 0xDFFF {
+						i += 11
+						continue
+					}
+				}
+				return i
+			}
+			i += 5
+		}
+	}
+	return -1
+}
+
+// hex4 is the value of the 4 hex digits b starts with, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
 }
 
 // pointer is the JSON pointer (RFC 6901) of the current member of stack,

@@ -84,10 +84,26 @@ func TestCheckContentType(t *testing.T) {
 		{"text/plain", false},
 		{"", false},
 		{"application/json;;", false},
+		// The body is read as UTF-8: a body declared in another charset is refused.
+		{"application/json; charset=UTF-8", true},
+		{"application/json; charset=utf-7", false},
+		{"application/json; charset=iso-8859-1", false},
+		{"application/json; charset*=utf-8''IBM037", false},
+		{MediaType + "; charset=utf-16", false},
+		{MediaType + "; charset=\"utf-8\"", true},
+		// JSON:API: no parameter but profile (and charset=utf-8); no extension is supported.
+		{MediaType + `; profile="https://example.com/p"`, true},
+		{MediaType + `; ext="https://example.com/e"`, false},
+		{MediaType + "; version=1", false},
+		{"application/json; version=1", true},
+		{"", false}, // several values: see below
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		r := httptest.NewRequest("POST", "/", nil)
 		r.Header.Set("Content-Type", tt.ct)
+		if i == len(tests)-1 {
+			r.Header["Content-Type"] = []string{MediaType, "application/json; charset=utf-7"}
+		}
 		err := CheckContentType(r, "application/json", MediaType)
 		if (err == nil) != tt.ok {
 			t.Errorf("CheckContentType(%q) = %v", tt.ct, err)
@@ -150,6 +166,51 @@ func TestWriteErrorUsesTheResponsesDocumenter(t *testing.T) {
 		WriteError(tt.wrap(rec), "application/json", NewError(418, "c", "T", "d"))
 		if rec.Code != 418 || strings.TrimSpace(rec.Body.String()) != tt.want || rec.Header().Get("Content-Type") != "application/json" {
 			t.Errorf("%s: %d %q %s", tt.name, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+	}
+}
+
+// TestDecodeRefusesTextItWouldReadOtherwise: encoding/json reads bytes
+// that are not UTF-8, and a \u escape of half a surrogate pair, as U+FFFD
+// without a word; a document holding either is refused (400 invalid_utf8,
+// the offset given, never the bytes). Whole pairs, escaped backslashes
+// before a "u", and text outside a complete document (left to the
+// decoder's syntax error) are not.
+func TestDecodeRefusesTextItWouldReadOtherwise(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		code string // "" accepted
+	}{
+		{`{"v":"café"}`, ""},
+		{`{"v":"caf\u00e9 \ud83d\ude00 \uD83D\uDE00"}`, ""},
+		{`{"v":"\\ud800"}`, ""},
+		{`{"v":"\\\ud83d\ude00"}`, ""},
+		{`{"v":"\"\ud83d\ude00"}`, ""},
+		{"{\"v\":\"caf\xe9\"}", "invalid_utf8"},
+		{"{\"caf\xe9\":1}", "invalid_utf8"},
+		{`{"v":"caf\ud800"}`, "invalid_utf8"},
+		{`{"v":"\udc00\ud800"}`, "invalid_utf8"},
+		{`{"v":"\ud800\u0041"}`, "invalid_utf8"},
+		{`{"v":"\ud800"} `, "invalid_utf8"},
+		{`{"v":"\\\ud800"}`, "invalid_utf8"},
+		{"{\"v\":\"4111111111111111\xff\"}", "invalid_utf8"},
+		{"{\"v\":1", "malformed_json"},
+	} {
+		var v any
+		err := Decode([]byte(tc.body), false, &v)
+		var e *Error
+		switch {
+		case tc.code == "" && err != nil:
+			t.Errorf("%q: %v", tc.body, err)
+		case tc.code != "" && (!errors.As(err, &e) || e.Objects[0].Code != tc.code):
+			t.Errorf("%q: %v, want %s", tc.body, err, tc.code)
+		case e != nil && strings.Contains(e.Error(), "4111"):
+			t.Errorf("%q: the error quotes the body: %v", tc.body, err)
+		}
+		if tc.code == "invalid_utf8" {
+			if err := CheckMembersExact([]byte(tc.body), &v); err == nil {
+				t.Errorf("%q: CheckMembersExact accepts it", tc.body)
+			}
 		}
 	}
 }

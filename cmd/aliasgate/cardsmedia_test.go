@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies: the Card Management API
+// and the vault API read request bodies as UTF-8, whatever the
+// Content-Type said. A body declared in another charset (UTF-7,
+// UTF-16, ISO 8859-1) was accepted and read as UTF-8, i.e. as something
+// other than what its sender, and any reader that honours the declaration
+// (a WAF, a front end), take it to be; JSON:API media type parameters
+// other than profile (an ext the server does not support, anything else)
+// were ignored where JSON:API has the server answer 415; and with two
+// Content-Type headers the first one counted. Each is now 415 before
+// anything is read or stored; charset=utf-8 and profile are still
+// accepted.
+func TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,aliases:write")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+
+	send := func(method, path string, ctypes []string, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["Content-Type"] = ctypes
+		bearer(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	card := func(pan string) string {
+		return `{"data":{"attributes":{"pan":"` + pan + `","cvc":"987","exp_month":4,"exp_year":2030}}}`
+	}
+	status, body := send("POST", "/cards", []string{ja + "; charset=UTF-8"}, card("4111111111111111"))
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create with charset=UTF-8: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	if status, body = send("POST", "/cards", []string{ja + `; profile="https://example.com/profiles/x"`}, card("5555555555554444")); status != 201 {
+		t.Errorf("create with a profile: %d %s", status, body)
+	}
+
+	for _, c := range []struct {
+		name, method, path string
+		ctypes             []string
+		body               string
+	}{
+		{"utf-7", "POST", "/cards", []string{ja + "; charset=utf-7"}, card("4242424242424242")},
+		{"utf-16 (ASCII body)", "POST", "/cards", []string{ja + "; charset=utf-16"}, card("4242424242424242")},
+		{"iso-8859-1", "POST", "/cards", []string{ja + "; charset=ISO-8859-1"}, card("4242424242424242")},
+		{"rfc 2231 charset", "POST", "/cards", []string{ja + "; charset*=utf-8''IBM037"}, card("4242424242424242")},
+		{"unsupported extension", "POST", "/cards", []string{ja + `; ext="https://jsonapi.org/ext/atomic"`}, card("4242424242424242")},
+		{"unknown parameter", "POST", "/cards", []string{ja + "; version=2"}, card("4242424242424242")},
+		{"two content types", "POST", "/cards", []string{ja, "application/json; charset=utf-7"}, card("4242424242424242")},
+		{"patch utf-7", "PATCH", "/cards/" + id, []string{ja + "; charset=utf-7"}, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"patch extension", "PATCH", "/cards/" + id, []string{ja + `; ext="https://example.com/ext"`}, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"vault api utf-7", "POST", "/aliases", []string{"application/json; charset=utf-7"},
+			`{"data":[{"value":"6011111111111117","format":"UUID"}]}`},
+	} {
+		status, body := send(c.method, c.path, c.ctypes, c.body)
+		if status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: %d %s, want 415", c.name, status, body)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+	// Nothing was stored or changed by the refused requests.
+	status, body = call(t, "GET", g.inbound+"/cards", "", "", bearer)
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 2 || strings.Contains(string(body), `"last4":"4242"`) {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+id, "", "", bearer)
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) {
+		t.Errorf("card after the refused PATCHes: %d %s", status, body)
+	}
+}
+
+// TestCryptogramRequestsOfAnotherShapeAreRefused: the cryptogram request
+// may name the payment's use (transaction_type, which sets the ECI). A
+// JSON body whose data or attributes was not an object, or one longer
+// than the API reads (cut, then unreadable), was ignored, so the
+// transaction_type in it was dropped and the cryptogram made for the
+// default use: a Mastercard e-commerce cryptogram (ECI 06) for a payment
+// the merchant said was card on file (07). They are refused now, before a
+// counter value is used; a body that is no JSON is still ignored.
+func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	path := g.inbound + "/cards/" + card.Data.ID + "/cryptogram"
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	eci := func(body []byte) string {
+		var doc struct {
+			Data struct {
+				Attributes struct{ Cryptogram struct{ ECI string } }
+			}
+		}
+		json.Unmarshal(body, &doc)
+		return doc.Data.Attributes.Cryptogram.ECI
+	}
+	onFile := `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`
+	for _, c := range []struct {
+		name, body string
+		status     int
+		eci        string
+	}{
+		{"the page's body", `{"data":{"attributes":{}}}`, 200, "06"},
+		{"card on file", onFile, 200, "07"},
+		{"no body", "", 200, "06"},
+		{"no JSON", "card_on_file", 200, "06"},
+		{"data an array", `{"data":[{"attributes":{"transaction_type":"card_on_file"}}]}`, 400, ""},
+		{"attributes an array", `{"data":{"attributes":[{"transaction_type":"card_on_file"}]}}`, 422, ""},
+		{"attributes a string", `{"data":{"attributes":"card_on_file"}}`, 422, ""},
+		{"document an array", `[` + onFile + `]`, 400, ""},
+		{"over the body limit", strings.Repeat(" ", 64<<10) + onFile, 413, ""},
+	} {
+		status, body := call(t, "POST", path, ja, c.body, bearer)
+		if status != c.status || eci(body) != c.eci {
+			t.Errorf("%s: %d %s, want %d (ECI %q)", c.name, status, body, c.status, c.eci)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+}
+
+// TestAPIsRefuseTextTheyWouldReadOtherwise: encoding/json reads bytes that
+// are not UTF-8, and a \u escape of half a surrogate pair, as U+FFFD
+// without a word. Two different values sent to the vault API, "caf\xe9"
+// (ISO 8859-1) and "caf\ud800", were stored as one and got the same alias,
+// which reveals neither; a card's meta was stored as other text than sent.
+// Such documents are refused now (400 invalid_utf8), nothing stored; text
+// in UTF-8 and whole surrogate pairs are read as before.
+func TestAPIsRefuseTextTheyWouldReadOtherwise(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	alias := func(value string) (int, string) {
+		t.Helper()
+		status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+			`{"data":[{"value":"`+value+`","format":"UUID"}]}`, bearer)
+		var doc struct {
+			Data []struct {
+				Aliases []struct{ Alias string }
+			}
+		}
+		if json.Unmarshal(body, &doc) == nil && len(doc.Data) == 1 && len(doc.Data[0].Aliases) == 1 {
+			return status, doc.Data[0].Aliases[0].Alias
+		}
+		return status, string(body)
+	}
+	for _, v := range []string{"caf\xe9", `caf\ud800`, `caf\udc00`, `caf\ud800\u0041`} {
+		if status, got := alias(v); status != 400 || !strings.Contains(got, "invalid_utf8") {
+			t.Errorf("value %q: %d %s, want 400 invalid_utf8", v, status, got)
+		}
+	}
+	// Text in UTF-8 and whole pairs are values of their own.
+	s1, a1 := alias("café")
+	s2, a2 := alias(`caf\u00e9 \ud83d\ude00`)
+	if s1 != 201 || s2 != 201 || a1 == a2 {
+		t.Errorf("UTF-8 values: %d %s, %d %s", s1, a1, s2, a2)
+	}
+	status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+		"{\"data\":{\"attributes\":{\"pan\":\"4111111111111111\",\"exp_month\":4,\"exp_year\":2030,\"meta\":{\"k\":\"caf\xe9\"}}}}", bearer)
+	if status != 400 || !strings.Contains(string(body), "invalid_utf8") {
+		t.Errorf("card with ISO 8859-1 meta: %d %s", status, body)
+	}
+	obstest.AssertNoPAN(t, "card refusal", body)
+	if status, body = call(t, "GET", g.inbound+"/cards", "", "", bearer); status != 200 || strings.Contains(string(body), `"type":"cards"`) {
+		t.Errorf("a card was stored: %d %s", status, body)
+	}
+}
