@@ -617,5 +617,5 @@ func href(r *http.Request) string {
 		scheme = "https"
 	}
 	u := url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path}
-	return pan.Mask(u.String())
+	return pan.MaskAll(u.String())
 }

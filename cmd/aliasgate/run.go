@@ -155,14 +155,14 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 			fs.Usage()
 			return errHelp
 		}
-		return usagef("%s: %s (see --help)", fs.Name(), pan.Mask(err.Error()))
+		return usagef("%s: %s (see --help)", fs.Name(), pan.MaskAll(err.Error()))
 	}
 	if n < 0 {
 		return nil
 	}
 	if fs.NArg() != n {
 		if n == 0 {
-			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.Mask(fs.Arg(0)))
+			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.MaskAll(fs.Arg(0)))
 		}
 		return usagef("%s: want %d argument(s), got %d (see --help)", fs.Name(), n, fs.NArg())
 	}

@@ -436,7 +436,7 @@ func pointer(stack []*frame) string {
 			b.WriteString(strconv.Itoa(f.idx))
 		}
 	}
-	return pan.Mask(b.String())
+	return pan.MaskAll(b.String())
 }
 
 func decodeError(err error) error {
@@ -448,7 +448,7 @@ func decodeError(err error) error {
 			fmt.Sprintf("the request body is not valid JSON (at byte %d)", syn.Offset))
 	case errors.As(err, &typ):
 		e := NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
-			fmt.Sprintf("wrong JSON type for %q: want %s", pan.Mask(typ.Field), typ.Type.String()))
+			fmt.Sprintf("wrong JSON type for %q: want %s", pan.MaskAll(typ.Field), typ.Type.String()))
 		return e
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is empty or cut short")
@@ -457,7 +457,7 @@ func decodeError(err error) error {
 		// not a value; other messages are replaced by a generic one.
 		// A key could itself be card data, so it is masked.
 		if msg, ok := strings.CutPrefix(err.Error(), "json: "); ok && strings.HasPrefix(msg, "unknown field ") {
-			return NewError(http.StatusBadRequest, "unknown_field", "Bad Request", pan.Mask(msg))
+			return NewError(http.StatusBadRequest, "unknown_field", "Bad Request", pan.MaskAll(msg))
 		}
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not a valid document")
 	}

@@ -48,7 +48,7 @@ func classify(err error) (class, detail string) {
 // number for the mask to find.
 func readExcerpt(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, bodyReadLimit))
-	b = pan.AppendMask(nil, b)
+	b = []byte(pan.MaskAll(string(b))) // every spelling, numbers in exponent notation too
 	if len(b) > webhooks.ExcerptLen {
 		b = b[:webhooks.ExcerptLen]
 	}

@@ -138,7 +138,7 @@ func (c *Capture) check() {
 	b := c.Bytes()
 	AssertNoPAN(c.t, "log output", b)
 	if c.t.Failed() && len(b) > 0 {
-		c.t.Logf("obstest: captured log (card-like runs masked):\n%s", pan.Mask(string(b)))
+		c.t.Logf("obstest: captured log (card-like runs masked):\n%s", pan.MaskAll(string(b)))
 	}
 }
 
