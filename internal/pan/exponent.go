@@ -18,7 +18,10 @@ import (
 // value is a whole number of MinLen to MaxLen significant digits that
 // passes the Luhn check, or when a parser into a double rounds it to one
 // ("4111111111111110999e-3", and "4111111111111110.9" without an
-// exponent: 4111111111111111 to JavaScript; roundedValue). The returned
+// exponent: 4111111111111111 to JavaScript; roundedValue). A number read
+// is a token of its own: one that continues a word (a letter, digit, '_'
+// or non-ASCII byte before it or its sign: inWord) is no number to a
+// parser, as in a hex id. The returned
 // strings are the digits of the value, which no longer appear in b as
 // such: a caller cannot mask them in place. Escapes of the characters of
 // a number are read decoded as well (findExponentEsc). Linear in the
@@ -142,6 +145,9 @@ func findExponent[T text](b T, out []number) []number {
 				dots++
 			}
 		}
+		if inWord(b, j) {
+			continue
+		}
 		k := i + 1
 		neg := false
 		if b[k] == '+' || b[k] == '-' {
@@ -181,6 +187,22 @@ func findExponent[T text](b T, out []number) []number {
 		}
 		i = k - 1
 	}
+}
+
+// inWord reports whether a number whose mantissa starts at b[j] (after an
+// optional sign) continues a word: a letter, a digit, '_' or a byte of a
+// UTF-8 character comes first. No parser reads a number there ("c6a535997e8"
+// in a hex trace id is not 535997e8 to anyone), unlike a card number
+// written in text, which Find reads wherever it is.
+func inWord[T text](b T, j int) bool {
+	if j > 0 && (b[j-1] == '+' || b[j-1] == '-') {
+		j--
+	}
+	if j == 0 {
+		return false
+	}
+	c := b[j-1]
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c >= 0x80
 }
 
 // cardMagnitude reports whether mant×10^exp (mant digits with at most one
@@ -229,6 +251,10 @@ func findRounded[T text](b T, out []number) []number {
 		k := i + 1
 		for k < len(b) && isDigit(b[k]) {
 			k++
+		}
+		if inWord(b, j) {
+			i = k - 1
+			continue
 		}
 		if j > 0 && b[j-1] == '.' || k < len(b) && (b[k] == 'e' || b[k] == 'E' || b[k] == '.') {
 			// Not one decimal fraction: two points, or an exponent

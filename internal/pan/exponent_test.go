@@ -48,13 +48,17 @@ func TestFindExponent(t *testing.T) {
 		{`{"n":5555555555554443.5}`, []string{"5555555555554444"}},           // a tie, to even
 		{`{"n":4111111111111111.3}`, nil},                                    // the whole part: Find's
 		{`{"n":4111111111111110.3,"amount":12.5,"t":1733485000000.25}`, nil},
-		{`411111111111111.0000000001`, nil},                        // rounds to its whole part, Find's
-		{`1.2.4111111111111110.9`, nil},                            // not one number
-		{`4.1.11111111111111e15`, nil},                             // two points
-		{`e15 E-3 e+ .e5 1e1`, nil},                                // nothing of card length
-		{`4111111111111111`, nil},                                  // no exponent: Find's business
-		{`4111 1111 1111 1111e0`, nil},                             // a mantissa is one run of digits
-		{`x4111111111111111000e-3y`, []string{"4111111111111111"}}, // letters around it do not matter to a parser reading the number
+		{`411111111111111.0000000001`, nil},                                                // rounds to its whole part, Find's
+		{`1.2.4111111111111110.9`, nil},                                                    // not one number
+		{`4.1.11111111111111e15`, nil},                                                     // two points
+		{`e15 E-3 e+ .e5 1e1`, nil},                                                        // nothing of card length
+		{`4111111111111111`, nil},                                                          // no exponent: Find's business
+		{`4111 1111 1111 1111e0`, nil},                                                     // a mantissa is one run of digits
+		{`=4111111111111111000e-3y`, []string{"4111111111111111"}},                         // a lenient parser (parseFloat, strtod) stops at the letter after it
+		{`x4111111111111111000e-3y`, nil},                                                  // a word, not a number: no parser starts one after a letter
+		{`"ffeb618aaa81c9c94da3c6a535997e8e"`, nil},                                        // a hex trace id (535997e8 is 53599700000000, Luhn-valid)
+		{`id_4111111111111111000e-3 é4111111111111110.9`, nil},                             // '_' and a non-ASCII letter continue a word too
+		{`a-4111111111111111000e-3 -4111111111111111000e-3`, []string{"4111111111111111"}}, // a sign belongs to the number; a letter before it does not
 	}
 	for _, tt := range tests {
 		got := FindExponent([]byte(tt.in))
