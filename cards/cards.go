@@ -552,18 +552,20 @@ func (h *Handler) fail(q *request, what string, err error) {
 // traceID returns the trace id of a W3C traceparent header, or a new one.
 // A trace id is logged and returned, so one holding a card-like run (13–19
 // Luhn-valid digits: a client's or, one time in a few hundred, a random
-// one) is never used: PCI scans of logs and answers would flag it.
+// one), or starting with a number whose value is one ("18e14…": the log
+// scrubber's pan.MaskAll masks it), is never used: PCI scans of logs and
+// answers would flag it.
 func traceID(tp string) string {
 	parts := strings.Split(strings.TrimSpace(tp), "-")
 	if len(parts) >= 4 && len(parts[0]) == 2 && parts[0] != "ff" && isLowerHex(parts[0]) &&
 		len(parts[1]) == 32 && isLowerHex(parts[1]) && parts[1] != strings.Repeat("0", 32) &&
-		!pan.Contains([]byte(parts[1])) {
+		!pan.ContainsAllString(parts[1]) {
 		return parts[1]
 	}
 	b := make([]byte, 16)
 	for {
 		_, _ = rand.Read(b)
-		if id := hex.EncodeToString(b); !pan.Contains([]byte(id)) {
+		if id := hex.EncodeToString(b); !pan.ContainsAllString(id) {
 			return id
 		}
 	}
@@ -601,7 +603,7 @@ func newUUID() string {
 		b[6] = b[6]&0x0f | 0x40
 		b[8] = b[8]&0x3f | 0x80
 		s := hex.EncodeToString(b)
-		if id := s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]; !pan.ContainsString(id) {
+		if id := s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]; !pan.ContainsAllString(id) {
 			return id
 		}
 	}
