@@ -30,7 +30,10 @@ gateway on a bbolt source first (the file is locked while it runs).
 Every page of records is written, then read back and compared. The copy can
 be interrupted and run again: it resumes after the last page written (a
 checkpoint file in the destination's data dir), and records already present
-are recognised, never duplicated. It ends with a count of both sides.`
+are recognised, never duplicated. A checkpoint of another source or
+destination, or whose last record the destination does not hold (a database
+dropped and made again since), is ignored and the copy starts over. It ends
+with a count of both sides.`
 
 // copyCheckpointFile is the resume point of an interrupted vault copy, in
 // the destination's data dir.
@@ -38,9 +41,10 @@ const copyCheckpointFile = "vault-copy.checkpoint"
 
 // copyCheckpoint is what the checkpoint file holds.
 type copyCheckpoint struct {
-	Source string `json:"source"`
-	After  string `json:"after"`  // last alias written
-	Copied int    `json:"copied"` // records written or found so far
+	Source      string `json:"source"`
+	Destination string `json:"destination,omitempty"` // "" in checkpoints written before it was recorded
+	After       string `json:"after"`                 // last alias written
+	Copied      int    `json:"copied"`                // records written or found so far
 }
 
 func runVaultCopy(ctx context.Context, e env, args []string) error {
@@ -135,7 +139,7 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 	if err != nil {
 		return fmt.Errorf("vault copy: count source records: %w", err)
 	}
-	n, err := c.copyRecords(ctx, src.store, dst, src.where, total)
+	n, err := c.copyRecords(ctx, src.store, dst, src.where, where, total)
 	if err != nil {
 		return err
 	}
@@ -180,14 +184,15 @@ func (c *vaultCopier) copyMeta(ctx context.Context, src vault.Exporter, dst vaul
 }
 
 // copyRecords copies the persistent records page by page from the
-// checkpoint on, reading every page back.
-func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst vault.Store, source string, total int) (copyCounts, error) {
+// checkpoint on (resumeFrom), reading every page back.
+func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst vault.Store, source, dest string, total int) (copyCounts, error) {
 	var n copyCounts
-	after := ""
-	if cp, ok := c.loadCheckpoint(source); ok {
-		after, n.records = cp.After, cp.Copied
-		fmt.Fprintf(c.out, "resuming after %d records (checkpoint %s)\n", n.records, c.checkpoint)
+	cp, err := c.resumeFrom(ctx, dst, source, dest)
+	if err != nil {
+		return n, err
 	}
+	after := cp.After
+	n.records = cp.Copied
 	last := time.Now()
 	for {
 		page, err := src.ScanRecords(ctx, after, c.batch)
@@ -202,7 +207,7 @@ func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst v
 			n.records += len(page)
 			n.created += created
 			after = page[len(page)-1].Alias
-			if err := c.saveCheckpoint(copyCheckpoint{Source: source, After: after, Copied: n.records}); err != nil {
+			if err := c.saveCheckpoint(copyCheckpoint{Source: source, Destination: dest, After: after, Copied: n.records}); err != nil {
 				return n, err
 			}
 		}
@@ -314,18 +319,39 @@ func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batc
 	}
 }
 
-// loadCheckpoint returns the checkpoint of an earlier copy from the same
-// source, if any.
-func (c *vaultCopier) loadCheckpoint(source string) (copyCheckpoint, bool) {
+// resumeFrom returns where an earlier, interrupted copy from source to
+// dest stopped (its checkpoint), or the start (a zero copyCheckpoint). A
+// checkpoint is trusted only when it names both stores and dst holds the
+// last record it says was written: the pages before it are then in dst
+// (each was read back before the checkpoint moved past it). Otherwise,
+// say when the destination database was dropped and made again, or
+// vault.postgres_url changed, since, resuming would leave every record
+// before it out of dst: the copy starts over, and says why.
+func (c *vaultCopier) resumeFrom(ctx context.Context, dst vault.Store, source, dest string) (copyCheckpoint, error) {
 	b, err := os.ReadFile(c.checkpoint)
 	if err != nil {
-		return copyCheckpoint{}, false
+		return copyCheckpoint{}, nil
 	}
 	var cp copyCheckpoint
 	if json.Unmarshal(b, &cp) != nil || cp.Source != source {
-		return copyCheckpoint{}, false
+		return copyCheckpoint{}, nil
 	}
-	return cp, true
+	if cp.Destination != "" && cp.Destination != dest {
+		fmt.Fprintf(c.out, "ignoring the checkpoint %s: it is of a copy to %s; copying from the first record\n", c.checkpoint, cp.Destination)
+		return copyCheckpoint{}, nil
+	}
+	if cp.After != "" {
+		recs, err := dst.Get(ctx, []string{cp.After})
+		if err != nil {
+			return copyCheckpoint{}, fmt.Errorf("vault copy: check the checkpoint against the destination: %w", err)
+		}
+		if recs[0] == nil {
+			fmt.Fprintf(c.out, "ignoring the checkpoint %s: the destination does not hold the last record it says was copied; copying from the first record\n", c.checkpoint)
+			return copyCheckpoint{}, nil
+		}
+	}
+	fmt.Fprintf(c.out, "resuming after %d records (checkpoint %s)\n", cp.Copied, c.checkpoint)
+	return cp, nil
 }
 
 func (c *vaultCopier) saveCheckpoint(cp copyCheckpoint) error {

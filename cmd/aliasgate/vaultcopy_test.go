@@ -10,10 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/vault/memstore"
+	"github.com/aliasgate/aliasgate/vault/pgstore"
 )
 
 // execCommand is the aliasgate binary with args and extra environment.
@@ -257,4 +261,85 @@ func TestMigrate(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "redis") || strings.Contains(errOut, `"msg":"listening"`) {
 		t.Fatalf("serve against a closed Redis port: %v\n%s", err, errOut)
 	}
+}
+
+// TestVaultCopyCheckpointMustMatchTheDestination interrupts a copy to
+// PostgreSQL (a record in the way makes its third page fail), then runs it
+// again into a destination that does not hold what the checkpoint says was
+// copied: the same database emptied since, and another database. The copy
+// starts over instead of resuming, so every record is copied, rather than
+// leaving the first pages out and failing on the count (or, with records
+// already in the destination to make up the count, not failing at all).
+func TestVaultCopyCheckpointMustMatchTheDestination(t *testing.T) {
+	const n = 1000
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	fillBolt(t, data, n)
+	src, err := boltstore.Open(filepath.Join(data, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := src.ScanRecords(ctx, "", n)
+	src.Close()
+	if err != nil || len(page) != n {
+		t.Fatalf("scan: %d records, %v", len(page), err)
+	}
+	from := filepath.Join(dir, "bolt.yaml")
+	os.WriteFile(from, []byte("data_dir: "+data+"\n"), 0o600)
+	to := filepath.Join(dir, "pg.yaml")
+	copyTo := func(pgURL string) (string, error) {
+		os.WriteFile(to, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", data, pgURL)), 0o600)
+		out, errOut, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to, "--batch", "100")
+		return out + errOut, err
+	}
+	// interrupted copies into pgURL, failing at its third page (the record
+	// in the way is removed with the database or left behind).
+	interrupted := func(pgURL string) {
+		t.Helper()
+		s, err := pgstore.Open(ctx, pgURL, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := page[250]
+		_, err = s.Put(ctx, []vault.PutItem{{Record: &vault.Record{Alias: in.Alias, Format: in.Format, Storage: vault.StoragePersistent,
+			KeyVersion: 1, Ciphertext: []byte("in the way"), IndexKey: []byte(randomHex(16)), CreatedAt: time.Now()}}})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := copyTo(pgURL); err == nil || !strings.Contains(err.Error(), "conflicts") {
+			t.Fatalf("copy with a record in the way: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(data, copyCheckpointFile)); err != nil {
+			t.Fatalf("no checkpoint after the interrupted copy: %v", err)
+		}
+	}
+	complete := func(pgURL, why string) {
+		t.Helper()
+		out, err := copyTo(pgURL)
+		if err != nil || !strings.Contains(out, fmt.Sprintf("source holds %d persistent records, destination %d", n, n)) ||
+			strings.Contains(out, "resuming after") {
+			t.Fatalf("copy %s: %v\n%s", why, err, out)
+		}
+		t.Logf("copy %s:\n%s", why, out)
+	}
+
+	// The same database, emptied (dropped and made again) since.
+	db1 := testPostgresURL(t)
+	interrupted(db1)
+	conn, err := pgx.Connect(ctx, db1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete(db1, "into the emptied database")
+
+	// Another database than the interrupted copy's.
+	interrupted(testPostgresURL(t))
+	complete(testPostgresURL(t), "into another database")
 }
