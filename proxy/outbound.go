@@ -448,7 +448,11 @@ func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClien
 		if err == nil {
 			return c, true
 		}
-		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", r.RemoteAddr))
+		// The reason tells refused credentials from a client store that
+		// failed (both answer 407: docs/DECISIONS.md, outbound auth
+		// failures). Authenticate's errors name no secret.
+		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: proxy credentials refused", slog.String("remote", r.RemoteAddr),
+			slog.String("reason", err.Error()))
 	}
 	w.Header().Set("Proxy-Authenticate", `Basic realm="aliasgate"`)
 	writeOutboundError(w, jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
