@@ -55,6 +55,10 @@ var (
 	// ErrSchemaOutdated: Options.NoMigrate was set and the database lacks
 	// migrations this aliasgate needs.
 	ErrSchemaOutdated = errors.New("pgstore: the database schema is older than this aliasgate needs (run `aliasgate migrate`)")
+	// ErrNoSchema: Options.NoMigrate was set and the database has no
+	// aliasgate schema at all (an empty database); it is also
+	// ErrSchemaOutdated.
+	ErrNoSchema = fmt.Errorf("%w (it has none)", ErrSchemaOutdated)
 	// ErrClientExists: PutClient of an id already in use.
 	ErrClientExists = errors.New("pgstore: client id already exists")
 	// ErrCardNotFound: UpdateCard or ReplaceCard of a card that does not
