@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -26,7 +27,8 @@ import (
 // every row of every table of the database, every Redis value under the
 // gateways' prefix and every file of the data dir: neither is there in
 // clear, in any spelling a reader could turn back into it (digits, grouped,
-// base64, the hex of its bytes as PostgreSQL prints a bytea).
+// base64, the hex of its bytes as PostgreSQL prints a bytea), and every
+// Redis key expires within vault.volatile_ttl.
 func TestNothingLeaksIntoPostgresOrRedis(t *testing.T) {
 	pgURL, redisURL := testPostgresURL(t), testRedisURL()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +124,11 @@ func TestNothingLeaksIntoPostgresOrRedis(t *testing.T) {
 		v, err := rc.Get(ctx, iter.Val()).Bytes()
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Every volatile value, and everything else the gateways keep
+		// in Redis, goes by itself within vault.volatile_ttl (1 h).
+		if ttl, err := rc.PTTL(ctx, iter.Val()).Result(); err != nil || ttl <= 0 || ttl > time.Hour {
+			t.Errorf("redis key %s: TTL %v, %v; want one of at most an hour", iter.Val(), ttl, err)
 		}
 		dump.WriteString(iter.Val() + "\n")
 		dump.Write(v)
