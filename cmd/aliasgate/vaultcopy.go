@@ -15,12 +15,14 @@ import (
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 const vaultCopyUsage = `Copies every persistent record of one vault into another store — still
-encrypted, under the same aliases — with the vault's data keys, API clients
-and cards, so a single-node bbolt vault can move to PostgreSQL without
-re-tokenizing anything. Volatile values (CVCs) are not copied: they expire
+encrypted, under the same aliases — with the vault's data keys, API clients,
+cards and webhook deliveries (the pending ones are sent by the destination's
+gateways), so a single-node bbolt vault can move to PostgreSQL without
+re-tokenizing anything or losing an event. Volatile values (CVCs) are not copied: they expire
 within vault.volatile_ttl anyway.
 
 Both configurations must use the same master key (the destination's data
@@ -102,7 +104,7 @@ type vaultCopier struct {
 
 // copyCounts is what a copy did.
 type copyCounts struct {
-	records, created, clients, cards int
+	records, created, clients, cards, deliveries, pending int
 }
 
 func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, getenv func(string) string) error {
@@ -149,13 +151,16 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 	if n.cards, err = copyCards(ctx, src.store, dst, c.batch); err != nil {
 		return err
 	}
+	if n.deliveries, n.pending, err = copyDeliveries(ctx, src.store, dst, c.batch); err != nil {
+		return err
+	}
 	dstTotal, err := countRecords(ctx, dst, c.batch)
 	if err != nil {
 		return fmt.Errorf("vault copy: count destination records: %w", err)
 	}
 	os.Remove(c.checkpoint)
-	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there), %d clients, %d cards\n",
-		n.records, n.created, n.records-n.created, n.clients, n.cards)
+	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there), %d clients, %d cards, %d webhook deliveries (%d pending)\n",
+		n.records, n.created, n.records-n.created, n.clients, n.cards, n.deliveries, n.pending)
 	fmt.Fprintf(c.out, "source holds %d persistent records, destination %d\n", total, dstTotal)
 	if dstTotal < total {
 		return fmt.Errorf("vault copy: the destination holds %d records, fewer than the source's %d", dstTotal, total)
@@ -315,6 +320,38 @@ func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batc
 		}
 		if len(page) < batch {
 			return n, nil
+		}
+	}
+}
+
+// copyDeliveries copies the webhook outbox: every delivery with its
+// attempts, newest first, page by page. The pending ones (events the
+// source's gateway had not delivered yet) are sent by the destination's
+// gateways, due when they were; the lease of the source's gateway, which
+// is stopped, is dropped. A delivery already in the destination (a copy
+// run again) is not duplicated. It returns how many it copied and how
+// many of them were pending.
+func copyDeliveries(ctx context.Context, src, dst webhooks.Store, batch int) (total, pending int, err error) {
+	for before := ""; ; {
+		page, err := src.ListDeliveries(ctx, webhooks.Filter{Before: before, Limit: batch})
+		if err != nil {
+			return total, pending, fmt.Errorf("vault copy: read webhook deliveries: %w", err)
+		}
+		for i := range page {
+			if page[i].State == webhooks.StatePending {
+				page[i].LeaseOwner = ""
+				pending++
+			}
+		}
+		if len(page) > 0 {
+			if err := dst.AddDeliveries(ctx, page); err != nil {
+				return total, pending, fmt.Errorf("vault copy: write webhook deliveries: %w", err)
+			}
+			before = page[len(page)-1].ID
+		}
+		total += len(page)
+		if len(page) < batch {
+			return total, pending, nil
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/vault/memstore"
 	"github.com/aliasgate/aliasgate/vault/pgstore"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 // execCommand is the aliasgate binary with args and extra environment.
@@ -342,4 +343,68 @@ func TestVaultCopyCheckpointMustMatchTheDestination(t *testing.T) {
 	// Another database than the interrupted copy's.
 	interrupted(testPostgresURL(t))
 	complete(testPostgresURL(t), "into another database")
+}
+
+// TestVaultCopyCarriesWebhookDeliveries: the webhook outbox moves with the
+// vault. A delivery the stopped bbolt gateway had not made yet (pending,
+// still leased to it) is claimed by a gateway on PostgreSQL after the
+// copy, and the delivery log keeps the finished ones with their attempts;
+// a second copy duplicates nothing.
+func TestVaultCopyCarriesWebhookDeliveries(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	fillBolt(t, data, 3)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	payload := json.RawMessage(`{"type":"card.created"}`)
+	pending := webhooks.Delivery{ID: "dlv_0001", EventID: "evt_1", EventType: "card.created", Account: "acct_1", Endpoint: "ep_1",
+		Payload: payload, State: webhooks.StatePending, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Minute),
+		Due: now.Add(-time.Minute), LeaseOwner: "gw-stopped",
+		Attempts: []webhooks.Attempt{{At: now.Add(-30 * time.Minute), By: "gw-stopped", Error: "connection_refused"}}}
+	delivered := webhooks.Delivery{ID: "dlv_0002", EventID: "evt_2", EventType: "card.updated", Account: "acct_1", Endpoint: "ep_1",
+		Payload: payload, State: webhooks.StateDelivered, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour),
+		Attempts: []webhooks.Attempt{{At: now.Add(-time.Hour), By: "gw-stopped", Status: 200}}}
+	src, err := boltstore.Open(filepath.Join(data, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.AddDeliveries(ctx, []webhooks.Delivery{pending, delivered})
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := filepath.Join(dir, "bolt.yaml")
+	os.WriteFile(from, []byte("data_dir: "+data+"\n"), 0o600)
+	pgURL := testPostgresURL(t)
+	to := filepath.Join(dir, "pg.yaml")
+	os.WriteFile(to, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", data, pgURL)), 0o600)
+	var outputs []string
+	for run := 1; run <= 2; run++ {
+		out, errOut, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to)
+		if err != nil {
+			t.Fatalf("copy %d: %v\n%s%s", run, err, out, errOut)
+		}
+		outputs = append(outputs, out+errOut)
+	}
+
+	dst, err := pgstore.Open(ctx, pgURL, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	log, err := dst.ListDeliveries(ctx, webhooks.Filter{})
+	if err != nil || len(log) != 2 || log[0].ID != delivered.ID || log[1].ID != pending.ID ||
+		len(log[0].Attempts) != 1 || log[0].Attempts[0].Status != 200 || log[0].State != webhooks.StateDelivered ||
+		len(log[1].Attempts) != 1 || log[1].Attempts[0].Error != "connection_refused" {
+		t.Fatalf("delivery log on PostgreSQL: %+v, %v", log, err)
+	}
+	claimed, err := dst.ClaimDeliveries(ctx, "gw-pg", time.Now(), time.Now().Add(time.Minute), 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != pending.ID || string(claimed[0].Payload) != string(payload) {
+		t.Fatalf("claim on PostgreSQL: %+v, %v", claimed, err)
+	}
+	for i, out := range outputs {
+		if !strings.Contains(out, "2 webhook deliveries (1 pending)") {
+			t.Errorf("copy %d does not count the deliveries:\n%s", i+1, out)
+		}
+	}
 }
