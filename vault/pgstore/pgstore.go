@@ -334,7 +334,7 @@ func (s *Store) run(ctx context.Context, op string, idempotent bool, fn func(ctx
 			continue
 		}
 		if cause := context.Cause(ctx); errors.As(cause, new(errOpTimeout)) {
-			err = fmt.Errorf("%w: %w", cause, err)
+			return fmt.Errorf("%w (%w)", s.wrap(op, err), cause)
 		}
 		return s.wrap(op, err)
 	}
