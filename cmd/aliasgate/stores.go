@@ -97,8 +97,8 @@ func openExistingStore(ctx context.Context, cfg config.Config) (persistentStore,
 			s, where, err = openPersistent(ctx, cfg)
 		}
 	} else {
-		if _, serr := os.Stat(cfg.VaultPath()); errors.Is(serr, os.ErrNotExist) {
-			return nil, "", fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir; \"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, cfg.VaultPath())
+		if err := noBoltVault(cfg); err != nil {
+			return nil, "", err
 		}
 		s, where, err = openPersistent(ctx, cfg)
 	}
@@ -190,14 +190,23 @@ var errNoVault = errors.New("no vault here")
 // (openExistingStore), or no master key (none in the data dir or the
 // environment), fails with errNoVault, and nothing is created.
 func openExistingVault(ctx context.Context, cfg config.Config, getenv func(string) string) (*openedVault, error) {
-	if cfg.Vault.Store == "" || cfg.Vault.Store == "bolt" {
-		if _, err := os.Stat(cfg.VaultPath()); errors.Is(err, os.ErrNotExist) {
-			// Before the master key: a data dir without vault.db is
-			// named as the missing vault.
-			return nil, fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir; \"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, cfg.VaultPath())
+	if cfg.Vault.Store != "postgres" {
+		// Before the master key: a data dir without vault.db is named as
+		// the missing vault.
+		if err := noBoltVault(cfg); err != nil {
+			return nil, err
 		}
 	}
 	return openVaultMode(ctx, cfg, getenv, false)
+}
+
+// noBoltVault is errNoVault, naming the file, when the bbolt vault of cfg
+// does not exist.
+func noBoltVault(cfg config.Config) error {
+	if _, err := os.Stat(cfg.VaultPath()); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir; \"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, cfg.VaultPath())
+	}
+	return nil
 }
 
 func openVaultMode(ctx context.Context, cfg config.Config, getenv func(string) string, create bool) (*openedVault, error) {
