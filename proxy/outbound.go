@@ -510,7 +510,7 @@ func (o *Outbound) logCredsRefused(ctx context.Context, err error, remote string
 	if errors.Is(err, ErrAuthUnavailable) {
 		level, msg = slog.LevelWarn, "proxy: proxy credentials could not be checked"
 	}
-	o.log.LogAttrs(ctx, level, msg, slog.String("remote", remote), slog.String("error", err.Error()))
+	o.log.LogAttrs(ctx, level, msg, slog.String("remote", remote), slog.String("reason", err.Error()))
 }
 
 func proxyBasicAuth(v string) (user, pass string, ok bool) {

@@ -28,6 +28,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // mapResolver resolves fixed names; anything else fails.
@@ -166,6 +167,8 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 			return ProxyClient{ID: "cli"}, nil // the default account
 		case user == "other" && pass == "s3cret":
 			return ProxyClient{ID: "other", Account: "acct_other"}, nil
+		case user == "unreadable":
+			return ProxyClient{}, fmt.Errorf("auth: look up client: %w", vault.ErrUnavailable)
 		}
 		return ProxyClient{}, errors.New("bad credentials")
 	}
@@ -437,6 +440,34 @@ func TestOutboundRefusals(t *testing.T) {
 	})
 	if n := len(psp.requests()); n != 0 {
 		t.Fatalf("processor received %d requests", n)
+	}
+}
+
+// TestOutboundCredentialsThatCannotBeChecked: a client store that fails
+// refuses the CONNECT with 407, as wrong credentials are
+// (docs/DECISIONS.md, outbound auth failures), and the log line says why,
+// so that an operator tells an outage from wrong credentials; nothing
+// reaches the destination.
+func TestOutboundCredentialsThatCannotBeChecked(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	c := obstest.NewCapture(t)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger})
+	resp, _, _ := rawConnect(t, g.srv.Listener.Addr().String(), "psp.example.com:"+psp.port(), "unreadable", "s3cret")
+	if body := readAll(t, resp); resp.StatusCode != 407 {
+		t.Fatalf("CONNECT: %d: %s", resp.StatusCode, body)
+	}
+	found := false
+	for _, l := range c.Lines() {
+		if l["msg"] == "proxy: proxy credentials refused" {
+			reason, _ := l["reason"].(string)
+			found = strings.Contains(reason, vault.ErrUnavailable.Error())
+		}
+	}
+	if !found {
+		t.Fatalf("no log line says the client store failed:\n%s", c.String())
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("the destination received %d requests", n)
 	}
 }
 

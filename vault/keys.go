@@ -206,6 +206,21 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 	return kr, nil
 }
 
+// Initialized reports whether store holds a vault: one that OpenKeyring
+// has set up (its first data-key version is set). A command that reads or
+// changes an existing vault checks it before OpenKeyring, which would make
+// one.
+func Initialized(ctx context.Context, store Store) (bool, error) {
+	_, err := store.GetMeta(ctx, metaKeyCurrent)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("vault: read key version: %w", err)
+}
+
 // Current returns the version new records are sealed with.
 func (kr *Keyring) Current() uint32 { return kr.state.Load().current }
 

@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // TestCommandsThatReadAVaultNeverMakeOne: pointed at a data dir that holds
@@ -116,6 +122,79 @@ func TestUsageLinesListEveryFlag(t *testing.T) {
 			if !strings.Contains(usage, "--"+m[1]) {
 				t.Errorf("%s: the usage line %q leaves out --%s", c.name, usage, m[1])
 			}
+		}
+	}
+}
+
+// TestCommandsThatReadAVaultNeverMakeOneOnPostgres is
+// TestCommandsThatReadAVaultNeverMakeOne for vault.store postgres: a
+// vault.postgres_url naming an empty database (a mistyped database name),
+// or one that holds the schema alone (`aliasgate migrate`), fails the
+// commands that read or change a vault with one clear line, and they
+// create nothing there: no table, no data key.
+func TestCommandsThatReadAVaultNeverMakeOneOnPostgres(t *testing.T) {
+	env := testEnv(map[string]string{vault.MasterKeyEnv: newMasterKey()})
+	for _, migrated := range []bool{false, true} {
+		for _, args := range [][]string{
+			{"keys", "status"},
+			{"keys", "rotate"},
+			{"clients", "list"},
+			{"clients", "revoke", "cli_nope"},
+			{"clients", "rotate-secret", "cli_nope"},
+			{"vault", "copy"},
+			{"webhooks", "deliveries", "--account", "acct_1"},
+		} {
+			name := strings.Join(args[:2], " ")
+			if migrated {
+				name += " after migrate"
+			}
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				pgURL := testPostgresURL(t)
+				cfg := filepath.Join(dir, "pg.yaml")
+				os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", filepath.Join(dir, "data"), pgURL)), 0o600)
+				if migrated {
+					if _, _, err := runCmd(t, env, "migrate", "--config", cfg); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tables := func() (n int, meta int) {
+					conn, err := pgx.Connect(context.Background(), pgURL)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close(context.Background())
+					if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables
+						WHERE table_schema NOT IN ('pg_catalog', 'information_schema')`).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					if n > 0 {
+						if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM meta`).Scan(&meta); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return n, meta
+				}
+				before, _ := tables()
+				if args[0] == "vault" {
+					to := filepath.Join(dir, "to.yaml")
+					os.WriteFile(to, []byte("data_dir: "+filepath.Join(dir, "copy")+"\n"), 0o600)
+					args = append(args, "--from-config", cfg, "--to-config", to)
+				} else {
+					args = append(args, "--config", cfg)
+				}
+				_, _, err := runCmd(t, env, args...)
+				var buf bytes.Buffer
+				if code := exitCode(err, &buf); code != 1 || !errors.Is(err, errNoVault) {
+					t.Fatalf("exit %d: %v", code, err)
+				}
+				if !strings.Contains(buf.String(), "postgres://") || strings.Count(buf.String(), "\n") != 1 {
+					t.Errorf("message %q does not name the database in one line", buf.String())
+				}
+				if after, meta := tables(); after != before || meta != 0 {
+					t.Fatalf("the command made %d tables (%d before) and %d settings", after, before, meta)
+				}
+			})
 		}
 	}
 }

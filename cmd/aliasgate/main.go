@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -29,17 +30,31 @@ type exitCoder interface{ ExitCode() int }
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
 	var ec exitCoder
-	switch {
-	case err == nil:
+	if err == nil {
 		return 0
+	}
+	fmt.Fprintf(stderr, "aliasgate: %s\n", oneLine(err.Error()))
+	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "aliasgate: %v\n", err)
 		return 2
 	case errors.As(err, &ec):
-		fmt.Fprintf(stderr, "aliasgate: %v\n", err)
 		return ec.ExitCode()
-	default:
-		fmt.Fprintf(stderr, "aliasgate: %v\n", err)
-		return 1
 	}
+	return 1
+}
+
+// oneLine joins the lines of an error message with "; " (pgx's connect
+// errors give one line per address tried, each indented with a tab), so
+// that a failure is one line on stderr, as the README promises.
+func oneLine(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, strings.TrimSuffix(l, ":"))
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
@@ -735,5 +736,23 @@ func TestMistypedVariableIsNamed(t *testing.T) {
 	g.stop(t)
 	if log := g.stderr.String(); !strings.Contains(log, "ALIASGATE_LISTEN_INBUOND is not a setting") || strings.Contains(log, "18080") {
 		t.Errorf("serve did not warn of the variable (or echoed its value):\n%s", log)
+	}
+}
+
+// TestUnreachableStoreFailsWithOneLine: a PostgreSQL that cannot be
+// reached fails serve, migrate and the vault commands with one line on
+// stderr naming it (pgx's error has a line per address tried).
+func TestUnreachableStoreFailsWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	down := filepath.Join(dir, "down.yaml")
+	os.WriteFile(down, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: \"postgres://u:hunter2@127.0.0.1:1/x\"}\n", dir)), 0o600)
+	env := testEnv(map[string]string{vault.MasterKeyEnv: newMasterKey()})
+	for _, args := range [][]string{{"serve"}, {"migrate"}, {"keys", "status"}, {"clients", "list"}} {
+		_, _, err := runCmd(t, env, append(args, "--config", down)...)
+		var buf bytes.Buffer
+		if code := exitCode(err, &buf); code != 1 || strings.Count(buf.String(), "\n") != 1 ||
+			!strings.Contains(buf.String(), "127.0.0.1:1") || strings.Contains(buf.String(), "hunter2") {
+			t.Errorf("%s: exit %d, stderr %q; want one line naming the server", strings.Join(args, " "), code, buf.String())
+		}
 	}
 }

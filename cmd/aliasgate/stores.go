@@ -57,15 +57,63 @@ func openPersistent(ctx context.Context, cfg config.Config) (persistentStore, st
 		}
 		return s, cfg.VaultPath(), nil
 	case "postgres":
-		ctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
-		defer cancel()
-		s, err := pgstore.Open(ctx, cfg.Vault.PostgresURL, pgstore.Options{})
-		if err != nil {
-			return nil, "", fmt.Errorf("vault.store postgres: %w", err)
-		}
-		return s, "postgres " + cfg.Redacted().Vault.PostgresURL, nil
+		return openPostgres(ctx, cfg, pgstore.Options{})
 	}
 	return nil, "", fmt.Errorf("vault.store %q is not supported (bolt or postgres)", cfg.Vault.Store)
+}
+
+// openPostgres opens the PostgreSQL store of cfg with opts, within
+// storeConnectTimeout.
+func openPostgres(ctx context.Context, cfg config.Config, opts pgstore.Options) (persistentStore, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
+	defer cancel()
+	s, err := pgstore.Open(ctx, cfg.Vault.PostgresURL, opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("vault.store postgres: %w", err)
+	}
+	return s, "postgres " + cfg.Redacted().Vault.PostgresURL, nil
+}
+
+// openExistingStore opens vault.store for a command that reads or changes
+// an existing vault, and creates nothing: a bbolt data dir without
+// vault.db, a PostgreSQL database without the aliasgate schema (it is not
+// migrated: a mistyped database name), and a store whose vault was never
+// set up (no data key: a database `aliasgate migrate` alone made) fail
+// with errNoVault. A schema older than this binary's is migrated, as
+// serve would.
+func openExistingStore(ctx context.Context, cfg config.Config) (persistentStore, string, error) {
+	var (
+		s     persistentStore
+		where string
+		err   error
+	)
+	if cfg.Vault.Store == "postgres" {
+		s, where, err = openPostgres(ctx, cfg, pgstore.Options{NoMigrate: true})
+		switch {
+		case errors.Is(err, pgstore.ErrNoSchema):
+			return nil, "", fmt.Errorf("%w: postgres %s holds no aliasgate vault (check vault.postgres_url; \"aliasgate serve\" or \"clients create\" makes a new vault)",
+				errNoVault, cfg.Redacted().Vault.PostgresURL)
+		case errors.Is(err, pgstore.ErrSchemaOutdated):
+			s, where, err = openPersistent(ctx, cfg)
+		}
+	} else {
+		if err := noBoltVault(cfg); err != nil {
+			return nil, "", err
+		}
+		s, where, err = openPersistent(ctx, cfg)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	ok, err := vault.Initialized(ctx, s)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: %s holds no vault: it has no data key (\"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, where)
+	}
+	if err != nil {
+		s.Close()
+		return nil, "", err
+	}
+	return s, where, nil
 }
 
 // openVolatile opens vault.volatile: process memory (one gateway) or Redis
@@ -138,16 +186,27 @@ var errNoVault = errors.New("no vault here")
 
 // openExistingVault is openVault for the commands that read or change an
 // existing vault (keys status, keys rotate, clients list/revoke/
-// rotate-secret, vault copy's source): with the bbolt store, a data dir
-// without vault.db or without the master key (none in the environment)
-// fails with errNoVault, and nothing is created.
+// rotate-secret, vault copy's source): a store that holds no vault
+// (openExistingStore), or no master key (none in the data dir or the
+// environment), fails with errNoVault, and nothing is created.
 func openExistingVault(ctx context.Context, cfg config.Config, getenv func(string) string) (*openedVault, error) {
-	if cfg.Vault.Store == "" || cfg.Vault.Store == "bolt" {
-		if _, err := os.Stat(cfg.VaultPath()); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir; \"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, cfg.VaultPath())
+	if cfg.Vault.Store != "postgres" {
+		// Before the master key: a data dir without vault.db is named as
+		// the missing vault.
+		if err := noBoltVault(cfg); err != nil {
+			return nil, err
 		}
 	}
 	return openVaultMode(ctx, cfg, getenv, false)
+}
+
+// noBoltVault is errNoVault, naming the file, when the bbolt vault of cfg
+// does not exist.
+func noBoltVault(cfg config.Config) error {
+	if _, err := os.Stat(cfg.VaultPath()); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir; \"aliasgate serve\" or \"clients create\" makes a new vault)", errNoVault, cfg.VaultPath())
+	}
+	return nil
 }
 
 func openVaultMode(ctx context.Context, cfg config.Config, getenv func(string) string, create bool) (*openedVault, error) {
@@ -158,7 +217,11 @@ func openVaultMode(ctx context.Context, cfg config.Config, getenv func(string) s
 	if err != nil {
 		return nil, err
 	}
-	store, where, err := openPersistent(ctx, cfg)
+	open := openPersistent
+	if !create {
+		open = openExistingStore
+	}
+	store, where, err := open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -15,12 +15,14 @@ import (
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 const vaultCopyUsage = `Copies every persistent record of one vault into another store — still
-encrypted, under the same aliases — with the vault's data keys, API clients
-and cards, so a single-node bbolt vault can move to PostgreSQL without
-re-tokenizing anything. Volatile values (CVCs) are not copied: they expire
+encrypted, under the same aliases — with the vault's data keys, API clients,
+cards and webhook deliveries (the pending ones are sent by the destination's
+gateways), so a single-node bbolt vault can move to PostgreSQL without
+re-tokenizing anything or losing an event. Volatile values (CVCs) are not copied: they expire
 within vault.volatile_ttl anyway.
 
 Both configurations must use the same master key (the destination's data
@@ -30,7 +32,10 @@ gateway on a bbolt source first (the file is locked while it runs).
 Every page of records is written, then read back and compared. The copy can
 be interrupted and run again: it resumes after the last page written (a
 checkpoint file in the destination's data dir), and records already present
-are recognised, never duplicated. It ends with a count of both sides.`
+are recognised, never duplicated. A checkpoint of another source or
+destination, or whose last record the destination does not hold (a database
+dropped and made again since), is ignored and the copy starts over. It ends
+with a count of both sides.`
 
 // copyCheckpointFile is the resume point of an interrupted vault copy, in
 // the destination's data dir.
@@ -38,9 +43,10 @@ const copyCheckpointFile = "vault-copy.checkpoint"
 
 // copyCheckpoint is what the checkpoint file holds.
 type copyCheckpoint struct {
-	Source string `json:"source"`
-	After  string `json:"after"`  // last alias written
-	Copied int    `json:"copied"` // records written or found so far
+	Source      string `json:"source"`
+	Destination string `json:"destination,omitempty"` // "" in checkpoints written before it was recorded
+	After       string `json:"after"`                 // last alias written
+	Copied      int    `json:"copied"`                // records written or found so far
 }
 
 func runVaultCopy(ctx context.Context, e env, args []string) error {
@@ -98,7 +104,7 @@ type vaultCopier struct {
 
 // copyCounts is what a copy did.
 type copyCounts struct {
-	records, created, clients, cards int
+	records, created, clients, cards, deliveries, pending int
 }
 
 func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, getenv func(string) string) error {
@@ -135,7 +141,7 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 	if err != nil {
 		return fmt.Errorf("vault copy: count source records: %w", err)
 	}
-	n, err := c.copyRecords(ctx, src.store, dst, src.where, total)
+	n, err := c.copyRecords(ctx, src.store, dst, src.where, where, total)
 	if err != nil {
 		return err
 	}
@@ -145,13 +151,16 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 	if n.cards, err = copyCards(ctx, src.store, dst, c.batch); err != nil {
 		return err
 	}
+	if n.deliveries, n.pending, err = copyDeliveries(ctx, src.store, dst, c.batch); err != nil {
+		return err
+	}
 	dstTotal, err := countRecords(ctx, dst, c.batch)
 	if err != nil {
 		return fmt.Errorf("vault copy: count destination records: %w", err)
 	}
 	os.Remove(c.checkpoint)
-	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there), %d clients, %d cards\n",
-		n.records, n.created, n.records-n.created, n.clients, n.cards)
+	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there), %d clients, %d cards, %d webhook deliveries (%d pending)\n",
+		n.records, n.created, n.records-n.created, n.clients, n.cards, n.deliveries, n.pending)
 	fmt.Fprintf(c.out, "source holds %d persistent records, destination %d\n", total, dstTotal)
 	if dstTotal < total {
 		return fmt.Errorf("vault copy: the destination holds %d records, fewer than the source's %d", dstTotal, total)
@@ -180,14 +189,15 @@ func (c *vaultCopier) copyMeta(ctx context.Context, src vault.Exporter, dst vaul
 }
 
 // copyRecords copies the persistent records page by page from the
-// checkpoint on, reading every page back.
-func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst vault.Store, source string, total int) (copyCounts, error) {
+// checkpoint on (resumeFrom), reading every page back.
+func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst vault.Store, source, dest string, total int) (copyCounts, error) {
 	var n copyCounts
-	after := ""
-	if cp, ok := c.loadCheckpoint(source); ok {
-		after, n.records = cp.After, cp.Copied
-		fmt.Fprintf(c.out, "resuming after %d records (checkpoint %s)\n", n.records, c.checkpoint)
+	cp, err := c.resumeFrom(ctx, dst, source, dest)
+	if err != nil {
+		return n, err
 	}
+	after := cp.After
+	n.records = cp.Copied
 	last := time.Now()
 	for {
 		page, err := src.ScanRecords(ctx, after, c.batch)
@@ -202,7 +212,7 @@ func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst v
 			n.records += len(page)
 			n.created += created
 			after = page[len(page)-1].Alias
-			if err := c.saveCheckpoint(copyCheckpoint{Source: source, After: after, Copied: n.records}); err != nil {
+			if err := c.saveCheckpoint(copyCheckpoint{Source: source, Destination: dest, After: after, Copied: n.records}); err != nil {
 				return n, err
 			}
 		}
@@ -314,18 +324,71 @@ func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batc
 	}
 }
 
-// loadCheckpoint returns the checkpoint of an earlier copy from the same
-// source, if any.
-func (c *vaultCopier) loadCheckpoint(source string) (copyCheckpoint, bool) {
+// copyDeliveries copies the webhook outbox: every delivery with its
+// attempts, newest first, page by page. The pending ones (events the
+// source's gateway had not delivered yet) are sent by the destination's
+// gateways, due when they were; the lease of the source's gateway, which
+// is stopped, is dropped. A delivery already in the destination (a copy
+// run again) is not duplicated. It returns how many it copied and how
+// many of them were pending.
+func copyDeliveries(ctx context.Context, src, dst webhooks.Store, batch int) (total, pending int, err error) {
+	for before := ""; ; {
+		page, err := src.ListDeliveries(ctx, webhooks.Filter{Before: before, Limit: batch})
+		if err != nil {
+			return total, pending, fmt.Errorf("vault copy: read webhook deliveries: %w", err)
+		}
+		for i := range page {
+			if page[i].State == webhooks.StatePending {
+				page[i].LeaseOwner = ""
+				pending++
+			}
+		}
+		if len(page) > 0 {
+			if err := dst.AddDeliveries(ctx, page); err != nil {
+				return total, pending, fmt.Errorf("vault copy: write webhook deliveries: %w", err)
+			}
+			before = page[len(page)-1].ID
+		}
+		total += len(page)
+		if len(page) < batch {
+			return total, pending, nil
+		}
+	}
+}
+
+// resumeFrom returns where an earlier, interrupted copy from source to
+// dest stopped (its checkpoint), or the start (a zero copyCheckpoint). A
+// checkpoint is trusted only when it names both stores and dst holds the
+// last record it says was written: the pages before it are then in dst
+// (each was read back before the checkpoint moved past it). Otherwise,
+// say when the destination database was dropped and made again, or
+// vault.postgres_url changed, since, resuming would leave every record
+// before it out of dst: the copy starts over, and says why.
+func (c *vaultCopier) resumeFrom(ctx context.Context, dst vault.Store, source, dest string) (copyCheckpoint, error) {
 	b, err := os.ReadFile(c.checkpoint)
 	if err != nil {
-		return copyCheckpoint{}, false
+		return copyCheckpoint{}, nil
 	}
 	var cp copyCheckpoint
 	if json.Unmarshal(b, &cp) != nil || cp.Source != source {
-		return copyCheckpoint{}, false
+		return copyCheckpoint{}, nil
 	}
-	return cp, true
+	if cp.Destination != "" && cp.Destination != dest {
+		fmt.Fprintf(c.out, "ignoring the checkpoint %s: it is of a copy to %s; copying from the first record\n", c.checkpoint, cp.Destination)
+		return copyCheckpoint{}, nil
+	}
+	if cp.After != "" {
+		recs, err := dst.Get(ctx, []string{cp.After})
+		if err != nil {
+			return copyCheckpoint{}, fmt.Errorf("vault copy: check the checkpoint against the destination: %w", err)
+		}
+		if recs[0] == nil {
+			fmt.Fprintf(c.out, "ignoring the checkpoint %s: the destination does not hold the last record it says was copied; copying from the first record\n", c.checkpoint)
+			return copyCheckpoint{}, nil
+		}
+	}
+	fmt.Fprintf(c.out, "resuming after %d records (checkpoint %s)\n", cp.Copied, c.checkpoint)
+	return cp, nil
 }
 
 func (c *vaultCopier) saveCheckpoint(cp copyCheckpoint) error {

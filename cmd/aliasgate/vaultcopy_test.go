@@ -10,10 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/vault/memstore"
+	"github.com/aliasgate/aliasgate/vault/pgstore"
+	"github.com/aliasgate/aliasgate/webhooks"
 )
 
 // execCommand is the aliasgate binary with args and extra environment.
@@ -256,5 +261,150 @@ func TestMigrate(t *testing.T) {
 	_, errOut, err := runCmd(t, testEnv(nil), "serve", "--config", noRedis)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "redis") || strings.Contains(errOut, `"msg":"listening"`) {
 		t.Fatalf("serve against a closed Redis port: %v\n%s", err, errOut)
+	}
+}
+
+// TestVaultCopyCheckpointMustMatchTheDestination interrupts a copy to
+// PostgreSQL (a record in the way makes its third page fail), then runs it
+// again into a destination that does not hold what the checkpoint says was
+// copied: the same database emptied since, and another database. The copy
+// starts over instead of resuming, so every record is copied, rather than
+// leaving the first pages out and failing on the count (or, with records
+// already in the destination to make up the count, not failing at all).
+func TestVaultCopyCheckpointMustMatchTheDestination(t *testing.T) {
+	const n = 1000
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	fillBolt(t, data, n)
+	src, err := boltstore.Open(filepath.Join(data, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := src.ScanRecords(ctx, "", n)
+	src.Close()
+	if err != nil || len(page) != n {
+		t.Fatalf("scan: %d records, %v", len(page), err)
+	}
+	from := filepath.Join(dir, "bolt.yaml")
+	os.WriteFile(from, []byte("data_dir: "+data+"\n"), 0o600)
+	to := filepath.Join(dir, "pg.yaml")
+	copyTo := func(pgURL string) (string, error) {
+		os.WriteFile(to, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", data, pgURL)), 0o600)
+		out, errOut, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to, "--batch", "100")
+		return out + errOut, err
+	}
+	// interrupted copies into pgURL, failing at its third page (the record
+	// in the way is removed with the database or left behind).
+	interrupted := func(pgURL string) {
+		t.Helper()
+		s, err := pgstore.Open(ctx, pgURL, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := page[250]
+		_, err = s.Put(ctx, []vault.PutItem{{Record: &vault.Record{Alias: in.Alias, Format: in.Format, Storage: vault.StoragePersistent,
+			KeyVersion: 1, Ciphertext: []byte("in the way"), IndexKey: []byte(randomHex(16)), CreatedAt: time.Now()}}})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := copyTo(pgURL); err == nil || !strings.Contains(err.Error(), "conflicts") {
+			t.Fatalf("copy with a record in the way: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(data, copyCheckpointFile)); err != nil {
+			t.Fatalf("no checkpoint after the interrupted copy: %v", err)
+		}
+	}
+	complete := func(pgURL, why string) {
+		t.Helper()
+		out, err := copyTo(pgURL)
+		if err != nil || !strings.Contains(out, fmt.Sprintf("source holds %d persistent records, destination %d", n, n)) ||
+			strings.Contains(out, "resuming after") {
+			t.Fatalf("copy %s: %v\n%s", why, err, out)
+		}
+		t.Logf("copy %s:\n%s", why, out)
+	}
+
+	// The same database, emptied (dropped and made again) since.
+	db1 := testPostgresURL(t)
+	interrupted(db1)
+	conn, err := pgx.Connect(ctx, db1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete(db1, "into the emptied database")
+
+	// Another database than the interrupted copy's.
+	interrupted(testPostgresURL(t))
+	complete(testPostgresURL(t), "into another database")
+}
+
+// TestVaultCopyCarriesWebhookDeliveries: the webhook outbox moves with the
+// vault. A delivery the stopped bbolt gateway had not made yet (pending,
+// still leased to it) is claimed by a gateway on PostgreSQL after the
+// copy, and the delivery log keeps the finished ones with their attempts;
+// a second copy duplicates nothing.
+func TestVaultCopyCarriesWebhookDeliveries(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	fillBolt(t, data, 3)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	payload := json.RawMessage(`{"type":"card.created"}`)
+	pending := webhooks.Delivery{ID: "dlv_0001", EventID: "evt_1", EventType: "card.created", Account: "acct_1", Endpoint: "ep_1",
+		Payload: payload, State: webhooks.StatePending, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Minute),
+		Due: now.Add(-time.Minute), LeaseOwner: "gw-stopped",
+		Attempts: []webhooks.Attempt{{At: now.Add(-30 * time.Minute), By: "gw-stopped", Error: "connection_refused"}}}
+	delivered := webhooks.Delivery{ID: "dlv_0002", EventID: "evt_2", EventType: "card.updated", Account: "acct_1", Endpoint: "ep_1",
+		Payload: payload, State: webhooks.StateDelivered, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour),
+		Attempts: []webhooks.Attempt{{At: now.Add(-time.Hour), By: "gw-stopped", Status: 200}}}
+	src, err := boltstore.Open(filepath.Join(data, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.AddDeliveries(ctx, []webhooks.Delivery{pending, delivered})
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := filepath.Join(dir, "bolt.yaml")
+	os.WriteFile(from, []byte("data_dir: "+data+"\n"), 0o600)
+	pgURL := testPostgresURL(t)
+	to := filepath.Join(dir, "pg.yaml")
+	os.WriteFile(to, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", data, pgURL)), 0o600)
+	var outputs []string
+	for run := 1; run <= 2; run++ {
+		out, errOut, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to)
+		if err != nil {
+			t.Fatalf("copy %d: %v\n%s%s", run, err, out, errOut)
+		}
+		outputs = append(outputs, out+errOut)
+	}
+
+	dst, err := pgstore.Open(ctx, pgURL, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	log, err := dst.ListDeliveries(ctx, webhooks.Filter{})
+	if err != nil || len(log) != 2 || log[0].ID != delivered.ID || log[1].ID != pending.ID ||
+		len(log[0].Attempts) != 1 || log[0].Attempts[0].Status != 200 || log[0].State != webhooks.StateDelivered ||
+		len(log[1].Attempts) != 1 || log[1].Attempts[0].Error != "connection_refused" {
+		t.Fatalf("delivery log on PostgreSQL: %+v, %v", log, err)
+	}
+	claimed, err := dst.ClaimDeliveries(ctx, "gw-pg", time.Now(), time.Now().Add(time.Minute), 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != pending.ID || string(claimed[0].Payload) != string(payload) {
+		t.Fatalf("claim on PostgreSQL: %+v, %v", claimed, err)
+	}
+	for i, out := range outputs {
+		if !strings.Contains(out, "2 webhook deliveries (1 pending)") {
+			t.Errorf("copy %d does not count the deliveries:\n%s", i+1, out)
+		}
 	}
 }

@@ -265,13 +265,9 @@ func runWebhooksRedeliver(ctx context.Context, e env, args []string) error {
 
 // openWebhookStore opens vault.store for the webhook commands (no master
 // key needed: the delivery log is not encrypted and holds no card data);
-// a bbolt data dir without a vault is errNoVault, nothing is created.
+// a store without a vault is errNoVault, nothing is created
+// (openExistingStore).
 func openWebhookStore(ctx context.Context, cfg config.Config) (persistentStore, error) {
-	if cfg.Vault.Store == "" || cfg.Vault.Store == "bolt" {
-		if _, err := os.Stat(cfg.VaultPath()); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s does not exist (check --data-dir or data_dir)", errNoVault, cfg.VaultPath())
-		}
-	}
-	s, _, err := openPersistent(ctx, cfg)
+	s, _, err := openExistingStore(ctx, cfg)
 	return s, err
 }

@@ -25,3 +25,17 @@ func Compact(s *Store) {
 	defer s.mu.Unlock()
 	s.compactLocked()
 }
+
+// SlabMemory returns the memory of every slab held, to its capacity
+// (tests: it stays readable after the store lets the slab go).
+func SlabMemory(s *Store) [][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out [][]byte
+	for _, sl := range s.slabs.s {
+		if sl.b != nil {
+			out = append(out, sl.b[:cap(sl.b)])
+		}
+	}
+	return out
+}

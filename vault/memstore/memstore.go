@@ -263,6 +263,7 @@ func (s *Store) compactLocked() {
 		e.rec = s.slabs.put(old.bytes(e.rec))
 		s.records.m[k] = e
 	}
+	old.wipe()
 }
 
 func (s *Store) pushLocked(q qent) {
@@ -689,7 +690,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.records, s.slabs, s.index, s.expq = recordMap{}, slabs{}, nil, queue{}
+	s.slabs.wipe()
+	s.records, s.index, s.expq = recordMap{}, nil, queue{}
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)

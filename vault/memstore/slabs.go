@@ -12,6 +12,12 @@ package memstore
 // few slabs of slack), the store copies the live records into new slabs,
 // which bounds the memory a stream of replacements can pin. See
 // docs/DECISIONS.md.
+//
+// The bytes of a record are wiped (zeroed) when it is dropped (expired,
+// evicted, deleted or replaced), and the slabs a compaction leaves or
+// Close lets go are wiped whole: an expired CVC's ciphertext does not stay
+// in the process's memory, next to the data key that opens it, until its
+// slab is freed and the memory reused.
 
 // slabSize is the size of a slab; a record larger than it gets a slab of
 // its own size.
@@ -89,6 +95,7 @@ func (sl *slabs) bytes(r ref) []byte {
 // is live and it is not the one being filled.
 func (sl *slabs) drop(r ref) {
 	c := &sl.s[r.slab]
+	clear(c.b[r.off : r.off+r.n])
 	c.live -= int(r.n)
 	sl.live -= int(r.n)
 	if c.live == 0 && !(sl.has && r.slab == sl.cur) {
@@ -106,4 +113,13 @@ func (sl *slabs) release(i uint32) {
 // beyond compactSlack slabs.
 func (sl *slabs) wasteful() bool {
 	return sl.total > 2*sl.live+compactSlack*slabSize
+}
+
+// wipe zeroes every slab (their records were dropped or copied elsewhere)
+// and lets them go.
+func (sl *slabs) wipe() {
+	for i := range sl.s {
+		clear(sl.s[i].b)
+	}
+	*sl = slabs{}
 }

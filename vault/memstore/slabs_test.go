@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -123,5 +124,59 @@ func TestSlabsKeepEveryRecordAndFreeWhatIsGone(t *testing.T) {
 	}
 	if total, _ := memstore.SlabBytes(s); total > memstore.SlabSize {
 		t.Fatalf("after the large record's delete the slabs hold %d bytes", total)
+	}
+}
+
+// TestDroppedRecordsAreWiped: the bytes of a volatile record are zeroed in
+// the store's memory once it expires and is swept, is deleted, or is
+// copied away by a compaction, and every slab when the store closes: an
+// expired CVC's ciphertext is not left in memory next to the data key.
+func TestDroppedRecordsAreWiped(t *testing.T) {
+	clk := vaulttest.NewClock()
+	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: -1})
+	defer s.Close()
+	ctx := context.Background()
+	a := slabRecord(clk, "cvc-a", time.Minute)
+	b := slabRecord(clk, "cvc-b", time.Hour)
+	c := slabRecord(clk, "cvc-c", time.Hour)
+	if _, err := s.Put(ctx, []vault.PutItem{{Record: a.Clone()}, {Record: b.Clone()}, {Record: c.Clone()}}); err != nil {
+		t.Fatal(err)
+	}
+	holds := func(mem [][]byte, r *vault.Record) bool {
+		for _, m := range mem {
+			if bytes.Contains(m, r.Ciphertext) {
+				return true
+			}
+		}
+		return false
+	}
+	mem := memstore.SlabMemory(s)
+	if !holds(mem, a) || !holds(mem, b) || !holds(mem, c) {
+		t.Fatal("the records are not in the slabs")
+	}
+	clk.Advance(2 * time.Minute)
+	if n := s.Sweep(); n != 1 {
+		t.Fatalf("swept %d records, want 1", n)
+	}
+	if holds(mem, a) {
+		t.Error("the expired record's bytes are still in memory after the sweep")
+	}
+	if err := s.Delete(ctx, "cvc-b", ""); err != nil {
+		t.Fatal(err)
+	}
+	if holds(mem, b) {
+		t.Error("the deleted record's bytes are still in memory")
+	}
+	memstore.Compact(s)
+	if holds(mem, c) {
+		t.Error("the slab a compaction left still holds the record it copied")
+	}
+	if got, err := s.Get(ctx, []string{"cvc-c"}); err != nil || got[0] == nil || !bytes.Equal(got[0].Ciphertext, c.Ciphertext) {
+		t.Fatalf("the record after the compaction: %v, %v", got, err)
+	}
+	mem = memstore.SlabMemory(s)
+	s.Close()
+	if holds(mem, c) {
+		t.Error("the record's bytes are still in memory after Close")
 	}
 }

@@ -96,7 +96,7 @@ func checkOrMigrate(ctx context.Context, c db, where string, noMigrate bool) err
 	}
 	have, err := appliedVersions(ctx, c)
 	if pgCode(err) == "42P01" { // no schema_migrations: an empty database
-		return fmt.Errorf("pgstore: check schema of %s: %w (it has none)", where, ErrSchemaOutdated)
+		return fmt.Errorf("pgstore: check schema of %s: %w", where, ErrNoSchema)
 	}
 	if err != nil {
 		return fmt.Errorf("pgstore: check schema of %s: %w", where, wrapUnavailable(err))

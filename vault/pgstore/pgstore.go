@@ -21,7 +21,11 @@
 // Failures to reach the server wrap vault.ErrUnavailable. The pool
 // reconnects by itself; a call that meets a connection the server dropped
 // is retried once when that is safe, so a restarted server costs callers at
-// most one error.
+// most one error. Every call is bounded by Options.OpTimeout (default 10 s)
+// as well as by its context: a server or network path that stops answering
+// without closing the connection (dropped packets, a hung server) fails
+// calls with vault.ErrUnavailable instead of holding them, and the requests
+// waiting on them, until the kernel gives the connection up.
 package pgstore
 
 import (
@@ -51,6 +55,10 @@ var (
 	// ErrSchemaOutdated: Options.NoMigrate was set and the database lacks
 	// migrations this aliasgate needs.
 	ErrSchemaOutdated = errors.New("pgstore: the database schema is older than this aliasgate needs (run `aliasgate migrate`)")
+	// ErrNoSchema: Options.NoMigrate was set and the database has no
+	// aliasgate schema at all (an empty database); it is also
+	// ErrSchemaOutdated.
+	ErrNoSchema = fmt.Errorf("%w (it has none)", ErrSchemaOutdated)
 	// ErrClientExists: PutClient of an id already in use.
 	ErrClientExists = errors.New("pgstore: client id already exists")
 	// ErrCardNotFound: UpdateCard or ReplaceCard of a card that does not
@@ -80,13 +88,26 @@ type Options struct {
 	// Tracer, when set, observes every query (pgx.QueryTracer; also
 	// pgx.BatchTracer when it implements it), for metrics and tests.
 	Tracer pgx.QueryTracer
+	// OpTimeout bounds each call of the store (its queries, a wait for a
+	// pooled connection, its retries), on top of the caller's context:
+	// default DefaultOpTimeout, negative for no bound but the context's.
+	// A call past it fails with vault.ErrUnavailable and its connection is
+	// closed.
+	OpTimeout time.Duration
 }
+
+// DefaultOpTimeout is Options.OpTimeout when unset: far above what any
+// call takes on a server that answers (a page of a vault copy, 10,000
+// records, included), and short enough that a request waiting on a server
+// that stopped answering is refused (503) before its client gives up.
+const DefaultOpTimeout = 10 * time.Second
 
 // Store is a vault.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool  *pgxpool.Pool
-	now   func() time.Time
-	where string // the server, for messages (no password)
+	pool      *pgxpool.Pool
+	now       func() time.Time
+	where     string        // the server, for messages (no password)
+	opTimeout time.Duration // bounds each call (run); 0: none
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -129,7 +150,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, now: opts.Now, where: where, stop: make(chan struct{})}
+	s := &Store{pool: pool, now: opts.Now, where: where, opTimeout: opts.OpTimeout, stop: make(chan struct{})}
+	switch {
+	case s.opTimeout == 0:
+		s.opTimeout = DefaultOpTimeout
+	case s.opTimeout < 0:
+		s.opTimeout = 0
+	}
 	if opts.SweepInterval > 0 {
 		s.wg.Add(1)
 		go s.sweeper(opts.SweepInterval)
@@ -270,12 +297,18 @@ const (
 	maxConnRetries          = 1
 )
 
-// run calls fn, retrying as above, and wraps its error for op. idempotent
-// says that running fn twice is harmless even when the first run may have
-// been applied (fn gets the attempt number to tell a retry).
+// run calls fn, retrying as above, within the store's OpTimeout, and wraps
+// its error for op. idempotent says that running fn twice is harmless even
+// when the first run may have been applied (fn gets the attempt number to
+// tell a retry).
 func (s *Store) run(ctx context.Context, op string, idempotent bool, fn func(ctx context.Context, attempt int) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("pgstore: %s: %w", op, vault.ErrClosed)
+	}
+	if s.opTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.opTimeout, errOpTimeout{s.opTimeout})
+		defer cancel()
 	}
 	connRetries, serRetries := 0, 0
 	for attempt := 0; ; attempt++ {
@@ -300,8 +333,18 @@ func (s *Store) run(ctx context.Context, op string, idempotent bool, fn func(ctx
 			connRetries++
 			continue
 		}
+		if cause := context.Cause(ctx); errors.As(cause, new(errOpTimeout)) {
+			return fmt.Errorf("%w (%w)", s.wrap(op, err), cause)
+		}
 		return s.wrap(op, err)
 	}
+}
+
+// errOpTimeout is the cause of a call's context ended by OpTimeout.
+type errOpTimeout struct{ d time.Duration }
+
+func (e errOpTimeout) Error() string {
+	return fmt.Sprintf("the server did not answer within %v", e.d)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -453,6 +453,65 @@ func TestServerOutageIsUnavailableThenRecovers(t *testing.T) {
 	}
 }
 
+// A server that stops answering without closing its connections (a
+// network path dropping packets, a hung server) makes calls fail with
+// vault.ErrUnavailable once Options.OpTimeout has passed, even when the
+// caller's context has no deadline (an HTTP request's), and saying why;
+// when it answers again the same store works again.
+func TestHungServerIsUnavailableThenRecovers(t *testing.T) {
+	cfg, err := pgx.ParseConfig(serverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, target := "tcp", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	if strings.HasPrefix(cfg.Host, "/") {
+		network, target = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
+	}
+	p := faultnet.New(t, network, target)
+	u := newSchema(t)
+	proxied := strings.Replace(u, "@"+hostPort(t, u), "@"+p.Addr(), 1)
+	clk := vaulttest.NewClock()
+	s := openStore(t, proxied, pgstore.Options{Now: clk.Now, MaxConns: 2, OpTimeout: 500 * time.Millisecond})
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Put(bg, items(rec("tok_h", "h", clk.Now()))); err != nil {
+		t.Fatal(err)
+	}
+
+	p.Stall()
+	t.Cleanup(p.Resume) // before Close, which waits for the calls in progress
+	// Each call in a goroutine: without a bound they would wait for ever,
+	// and the test reports that instead of hanging.
+	calls := map[string]func() error{
+		"get":          func() error { _, err := s.Get(bg, []string{"tok_h"}); return err },
+		"put":          func() error { _, err := s.Put(bg, items(rec("tok_h2", "h2", clk.Now()))); return err },
+		"lookup index": func() error { _, err := s.LookupIndex(bg, [][]byte{rec("", "h", clk.Now()).IndexKey}); return err },
+		"ping":         func() error { return s.Ping(bg) },
+		"get card":     func() error { _, _, err := s.GetCard(bg, "a", "b"); return err },
+	}
+	for op, call := range calls {
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, vault.ErrUnavailable) || !strings.Contains(err.Error(), "pgstore: "+op) ||
+				!strings.Contains(err.Error(), "did not answer within 500ms") {
+				t.Fatalf("%s with the server hung = %v, want ErrUnavailable saying so", op, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s with the server hung did not return", op)
+		}
+	}
+
+	p.Resume()
+	got, err := s.Get(bg, []string{"tok_h"})
+	if err != nil || got[0] == nil {
+		t.Fatalf("Get after the server answered again = %v, %v", got, err)
+	}
+	if _, err := s.Put(bg, items(rec("tok_h3", "h3", clk.Now()))); err != nil {
+		t.Fatalf("Put after the server answered again: %v", err)
+	}
+}
+
 func hostPort(t *testing.T, u string) string {
 	t.Helper()
 	_, rest, _ := strings.Cut(u, "@")
