@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestVGSVaultScopeNames: a client written for VGS's Vault API asks its
+// token for VGS's scope names, aliases:read, aliases:write and
+// aliases:delete (the OAuth2 scopes of the Vault HTTP API 2.0.0 and of VGS
+// service accounts). Through the gateway, aliases:read is aliases:reveal,
+// at clients create and in a token request; aliases:delete is accepted in
+// a token request as the aliases:write the client holds, which is the
+// scope of every delete, and is refused at clients create (aliasgate has
+// no delete-only scope: granting aliases:write for it would let the client
+// create aliases too).
+func TestVGSVaultScopeNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	// A client made with VGS's names for writing and reading.
+	vgs := createClient(t, env, dir, "--name", "vgs", "--account", "acct_vgs", "--scopes", "aliases:read,aliases:write")
+	out, _, err := runCmd(t, env, "clients", "create", "--data-dir", dir, "--name", "del", "--account", "acct_vgs", "--scopes", "aliases:delete")
+	if err == nil || out != "" {
+		t.Fatalf("clients create --scopes aliases:delete: %q %v, want a refusal", out, err)
+	}
+	if !strings.Contains(err.Error(), "aliases:write") {
+		t.Errorf("the refusal of aliases:delete does not name aliases:write: %v", err)
+	}
+	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
+
+	token := func(scope string) (int, string, string) {
+		t.Helper()
+		status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded",
+			"grant_type=client_credentials&scope="+url.QueryEscape(scope), basicAuth(vgs))
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			Scope       string `json:"scope"`
+		}
+		_ = json.Unmarshal(body, &tok)
+		return status, tok.AccessToken, tok.Scope
+	}
+	// What a VGS client asks for: the three alias scopes.
+	status, tok, scope := token("aliases:read aliases:write aliases:delete")
+	if status != 200 || scope != "aliases:reveal aliases:write" {
+		t.Fatalf("token for VGS's alias scopes: %d scope %q", status, scope)
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"122105155","classifiers":["bank-account"],"format":"UUID"}]}`, bearer(tok))
+	var created struct {
+		Data []struct {
+			Aliases []struct {
+				Alias string `json:"alias"`
+			} `json:"aliases"`
+		} `json:"data"`
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 1 || len(created.Data[0].Aliases) != 1 {
+		t.Fatalf("create with the token: %d %s", status, body)
+	}
+	alias := created.Data[0].Aliases[0].Alias
+	if status, body := call(t, "GET", g.inbound+"/aliases/"+alias, "", "", bearer(tok)); status != 200 || !strings.Contains(string(body), `"122105155"`) {
+		t.Fatalf("reveal with the token: %d %s", status, body)
+	}
+
+	// aliases:read alone reveals and cannot write; aliases:delete alone
+	// deletes (it is the client's aliases:write).
+	status, readTok, scope := token("aliases:read")
+	if status != 200 || scope != "aliases:reveal" {
+		t.Fatalf("token for aliases:read: %d %q", status, scope)
+	}
+	if status, body := call(t, "GET", g.inbound+"/aliases?aliases="+alias, "", "", bearer(readTok)); status != 200 {
+		t.Fatalf("reveal multiple with aliases:read: %d %s", status, body)
+	}
+	if status, _ := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"x"}]}`, bearer(readTok)); status != 403 {
+		t.Fatalf("create with aliases:read: %d, want 403", status)
+	}
+	status, delTok, scope := token("aliases:delete")
+	if status != 200 || scope != "aliases:write" {
+		t.Fatalf("token for aliases:delete: %d %q", status, scope)
+	}
+	if status, body := call(t, "DELETE", g.inbound+"/aliases/"+alias, "", "", bearer(delTok)); status != 204 {
+		t.Fatalf("delete with aliases:delete: %d %s", status, body)
+	}
+	if status, _ := call(t, "GET", g.inbound+"/aliases/"+alias, "", "", bearer(readTok)); status != 404 {
+		t.Fatalf("reveal after delete: %d, want 404", status)
+	}
+}
