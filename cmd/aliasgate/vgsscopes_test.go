@@ -91,3 +91,54 @@ func TestVGSVaultScopeNames(t *testing.T) {
 		t.Fatalf("reveal after delete: %d, want 404", status)
 	}
 }
+
+// TestVGSWrongJSONTypeErrors: a member of the wrong JSON type is refused
+// with an error that names the member by its pointer and says which JSON
+// type the API reads there, never the Go type it is decoded into
+// ("want []vaultapi.createItem", "want struct { Data … }" were sent to
+// clients), for every body of the vault API.
+func TestVGSWrongJSONTypeErrors(t *testing.T) {
+	g, c, _ := vgsGateway(t, nil)
+	auth := func(r *http.Request) { r.SetBasicAuth(c.user, c.pass) }
+	cases := []struct {
+		method, path, body, pointer, want string
+	}{
+		{"POST", "/aliases", `{"data":{"value":"x"}}`, "/data", "an array"},
+		{"POST", "/aliases", `[]`, "", "an object"},
+		{"POST", "/aliases", `{"data":[{"value":"x"},{"value":"y","classifiers":"pan"}]}`, "/data/1/classifiers", "an array"},
+		{"POST", "/aliases", `{"data":[{"value":"x","classifiers":["a",7]}]}`, "/data/0/classifiers/1", "a string"},
+		{"POST", "/aliases", `{"data":[{"value":"x","format":{"f":1}}]}`, "/data/0/format", "a string"},
+		{"POST", "/aliases", `{"data":[{"alias":7,"format":"UUID"}]}`, "/data/0/alias", "a string"},
+		{"PUT", "/aliases/tok_sandbox_x", `{"data":{"classifiers":[1]}}`, "/data/classifiers/0", "a string"},
+		{"POST", "/aliases/delete", `{"data":"abc"}`, "/data", "an array"},
+		{"POST", "/aliases/delete", `{"data":["a"],"storage":false}`, "/storage", "a string"},
+	}
+	for _, tc := range cases {
+		status, body := call(t, tc.method, g.inbound+tc.path, "application/json", tc.body, auth)
+		var doc struct {
+			Errors []struct {
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+				Source *struct {
+					Pointer string `json:"pointer"`
+				} `json:"source"`
+			} `json:"errors"`
+		}
+		if status != 400 || json.Unmarshal(body, &doc) != nil || len(doc.Errors) != 1 || doc.Errors[0].Status != 400 {
+			t.Errorf("%s %s %s: %d %s", tc.method, tc.path, tc.body, status, body)
+			continue
+		}
+		e := doc.Errors[0]
+		if !strings.Contains(e.Detail, "want "+tc.want) || strings.ContainsAny(e.Detail, "[]{}") || strings.Contains(e.Detail, "vaultapi") {
+			t.Errorf("%s %s %s: detail %q, want it to say %q in JSON's terms", tc.method, tc.path, tc.body, e.Detail, tc.want)
+		}
+		if got := ""; e.Source != nil {
+			got = e.Source.Pointer
+			if got != tc.pointer {
+				t.Errorf("%s %s %s: source.pointer %q, want %q", tc.method, tc.path, tc.body, got, tc.pointer)
+			}
+		} else if tc.pointer != "" {
+			t.Errorf("%s %s %s: no source.pointer, want %q", tc.method, tc.path, tc.body, tc.pointer)
+		}
+	}
+}
