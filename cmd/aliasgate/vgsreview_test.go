@@ -142,3 +142,38 @@ func TestVGSWrongJSONTypeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVGSStorageParameterOnEveryAliasOperation: the spec declares the
+// storage query parameter on /aliases/{alias} for every method, and VGS's
+// generated clients send it on PUT too (updateAlias(alias, storage, …)).
+// It is validated the same way everywhere: PERSISTENT or VOLATILE is
+// accepted (the alias is found in whichever store holds it), anything else
+// is 400 invalid_storage and changes nothing.
+func TestVGSStorageParameterOnEveryAliasOperation(t *testing.T) {
+	g, c, _ := vgsGateway(t, nil)
+	auth := func(r *http.Request) { r.SetBasicAuth(c.user, c.pass) }
+	a, _, err := c.CreateAliases([]map[string]any{{"value": "storage-param", "classifiers": []string{"kept"}, "format": "UUID"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := a[0].Aliases[0].Alias
+	put := func(storage, classifier string) (int, []byte) {
+		return call(t, "PUT", g.inbound+"/aliases/"+alias+"?storage="+storage, "application/json",
+			`{"data":{"classifiers":["`+classifier+`"]}}`, auth)
+	}
+	for _, bad := range []string{"bogus", "", "PERSISTENT,VOLATILE"} {
+		status, body := put(url.QueryEscape(bad), "changed")
+		if status != 400 || !strings.Contains(string(body), `"invalid_storage"`) || !strings.Contains(string(body), `"parameter":"storage"`) {
+			t.Errorf("PUT ?storage=%q: %d %s, want 400 invalid_storage", bad, status, body)
+		}
+	}
+	if got, _, err := c.RevealAlias(alias, ""); err != nil || len(got.Classifiers) != 1 || got.Classifiers[0] != "kept" {
+		t.Fatalf("after refused PUTs: %+v %v, want the classifiers unchanged", got, err)
+	}
+	if status, body := put("PERSISTENT", "changed"); status != 204 {
+		t.Fatalf("PUT ?storage=PERSISTENT: %d %s", status, body)
+	}
+	if got, _, err := c.RevealAlias(alias, "PERSISTENT"); err != nil || len(got.Classifiers) != 1 || got.Classifiers[0] != "changed" {
+		t.Fatalf("after PUT: %+v %v", got, err)
+	}
+}
