@@ -272,8 +272,14 @@ func validClientID(id string) bool {
 }
 
 // normalizeScopes checks that every scope is known (VGS synonyms are
-// mapped to their scope) and returns them deduplicated in KnownScopes order.
+// mapped to their scope; a name only a token request may use is refused)
+// and returns them deduplicated in KnownScopes order.
 func normalizeScopes(scopes []string) ([]string, error) {
+	for _, sc := range scopes {
+		if err := grantableScope(sc); err != nil {
+			return nil, err
+		}
+	}
 	scopes = canonicalScopes(scopes)
 	for _, sc := range scopes {
 		if !IsKnownScope(sc) {

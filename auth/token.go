@@ -55,13 +55,13 @@ func (p Principal) HasScope(scope string) bool {
 
 // grantScopes returns the scopes a token for c gets when requested is asked
 // for: all of c's scopes when requested is empty, else requested
-// (deduplicated, in request order, VGS synonyms mapped to their scope),
-// which must be a subset of c's.
+// (deduplicated, in request order, VGS synonyms mapped to their scope,
+// aliases:delete to aliases:write), which must be a subset of c's.
 func grantScopes(c Client, requested []string) ([]string, error) {
 	if len(requested) == 0 {
 		return slices.Clone(c.Scopes), nil
 	}
-	requested = canonicalScopes(requested)
+	requested = requestedScopes(requested)
 	out := make([]string, 0, len(requested))
 	for _, sc := range requested {
 		if !slices.Contains(c.Scopes, sc) {

@@ -6,7 +6,7 @@
 //	POST   /aliases           aliases:write   1–20 values (or aliases) → 201 with their records
 //	GET    /aliases/{alias}   aliases:reveal  → {"data":[record]}
 //	GET    /aliases?q=a,b     aliases:reveal  → {"data":{"a":record,"b":record}} (also ?aliases=)
-//	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204
+//	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204 (?storage= as GET)
 //	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay);
 //	                                          409 alias_in_use when it backs a card
 //	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204
@@ -385,6 +385,9 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	if !checkStorage(w, r.URL.Query()) {
+		return
+	}
 	if err := jsonapi.CheckContentType(r, "application/json", jsonapi.MediaType); err != nil {
 		jsonapi.WriteError(w, contentType, err)
 		return
@@ -464,7 +467,9 @@ func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkStorage answers 400 and returns false when the query's storage
-// parameter (the newer spec's) is neither PERSISTENT nor VOLATILE. A valid
+// parameter (the newer spec's, declared on every method of
+// /aliases/{alias} and on GET /aliases) is neither PERSISTENT nor
+// VOLATILE. A valid
 // one changes nothing: an alias is unique across both stores and is found
 // in whichever holds it.
 func checkStorage(w http.ResponseWriter, q url.Values) bool {

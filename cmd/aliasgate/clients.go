@@ -36,8 +36,10 @@ share; else "default"), so a single merchant never names one. The first
 client of a new vault makes its account the vault's default account.
 
 Scopes: ` + "aliases:write, aliases:reveal, cards:read, cards:write, network-tokens:write" + `
-(VGS's cards:read-pci and network-tokens:read are accepted as cards:read; clear
-card data still needs --pci)`
+(VGS's cards:read-pci and network-tokens:read are accepted as cards:read, and
+aliases:read as aliases:reveal; clear card data still needs --pci. VGS's
+aliases:delete is refused here: grant aliases:write, which deletes; a token
+request may ask for aliases:delete and gets that aliases:write)`
 
 func runClientsCreate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("clients create --name N [--account A] --scopes S1,S2 [--pci] [--outbound] [--config FILE | --data-dir D]", clientsCreateUsage)

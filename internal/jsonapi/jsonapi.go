@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,7 +248,7 @@ func decode(body []byte, strict bool, v any) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(body, err)
 	}
 	if dec.More() {
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body holds more than one JSON value")
@@ -439,7 +440,11 @@ func pointer(stack []*frame) string {
 	return pan.MaskAll(b.String())
 }
 
-func decodeError(err error) error {
+// decodeError maps an error of decoding body to a 400. A value of the
+// wrong JSON type is named by its JSON pointer (source.pointer) and the
+// detail says, in JSON's terms, what the API reads there: the Go type it
+// is decoded into is the server's own business.
+func decodeError(body []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -447,8 +452,15 @@ func decodeError(err error) error {
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
 			fmt.Sprintf("the request body is not valid JSON (at byte %d)", syn.Offset))
 	case errors.As(err, &typ):
-		e := NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
-			fmt.Sprintf("wrong JSON type for %q: want %s", pan.MaskAll(typ.Field), typ.Type.String()))
+		ptr, ok := pointerAt(body, typ.Offset)
+		if !ok {
+			return NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
+				fmt.Sprintf("wrong JSON type for %q: want %s", pan.MaskAll(typ.Field), jsonType(typ.Type)))
+		}
+		e := NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "wrong JSON type: want "+jsonType(typ.Type))
+		if ptr != "" {
+			e.Objects[0].Source = &Source{Pointer: ptr}
+		}
 		return e
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is empty or cut short")
@@ -482,4 +494,88 @@ func joinOr(s []string) string {
 		out += v
 	}
 	return out
+}
+
+// jsonType names, in JSON's terms, what a value decoded into t must be.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a string" // []byte: base64
+		}
+		return "an array"
+	case reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another JSON type"
+}
+
+// pointerAt returns the JSON pointer (card-like runs masked, "" for the
+// whole document) of the value of body that encoding/json reports at
+// offset (an UnmarshalTypeError's Offset: the end of a scalar, or just
+// past the opening of an object or array). ok is false when body holds no
+// value there.
+func pointerAt(body []byte, offset int64) (ptr string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []*frame
+	advance := func() {
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.obj {
+				top.expectKey = true
+			} else {
+				top.idx++
+			}
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		end := dec.InputOffset()
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if end >= offset {
+					return pointer(stack), true
+				}
+				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{'})
+			default:
+				if len(stack) == 0 {
+					return "", false
+				}
+				stack = stack[:len(stack)-1]
+				advance()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].expectKey {
+				stack[n-1].key, stack[n-1].expectKey = t, false
+				continue
+			}
+			if end >= offset {
+				return pointer(stack), true
+			}
+			advance()
+		default:
+			if end >= offset {
+				return pointer(stack), true
+			}
+			advance()
+		}
+	}
 }
