@@ -160,9 +160,14 @@ routes:
 		if r := received(); len(r) != 0 {
 			t.Errorf("%s, new tunnel: the processor received %q", c.name, r)
 		}
+		// A request in the open tunnel is checked against its client
+		// (auth.Service.CheckClient, through a cache of 5 s): while
+		// PostgreSQL, the client store, cannot answer once that cache is
+		// stale, the request gets 503 whatever on_error says, and nothing
+		// is sent.
 		st := send("/lenient")
-		if r := received(); st == 200 && (len(r) != 1 || r[0] != "/lenient "+body) || st != 200 && (st != 407 || len(r) != 0) {
-			t.Errorf("%s, on_error: pass: %d, the processor received %q; want the message as sent (or 407 to a new CONNECT, nothing sent)", c.name, st, r)
+		if r := received(); st == 200 && (len(r) != 1 || r[0] != "/lenient "+body) || st != 200 && (st != 407 && st != 503 || len(r) != 0) {
+			t.Errorf("%s, on_error: pass: %d, the processor received %q; want the message as sent (or 407 to a new CONNECT, or 503 while the client cannot be checked; nothing sent)", c.name, st, r)
 		}
 		c.back()
 		if !waitFor(30*time.Second, func() bool { return send("/charges") == 200 }) {
