@@ -34,6 +34,11 @@ func javaOnly(p string) string {
 				return fmt.Sprintf(`uses \%c, which RE2 lacks`, next)
 			}
 			continue
+		case tokQuoted:
+			if t.end-t.start == len(`\Q\E`) && quantifier(t.after(p)) {
+				return `quantifies an empty \Q\E, which Java reads as quantifying what comes before it (a quantifier on a quantifier: ignored) and RE2 otherwise`
+			}
+			continue
 		case tokChar:
 		default:
 			continue
@@ -67,6 +72,10 @@ func javaOnly(p string) string {
 			case strings.Contains(flagsOn(rest), "U"):
 				return "uses the flag (?U), which RE2 reads differently (Unicode character classes in Java, lazy quantifiers in RE2)"
 			}
+			if _, _, n, scoped := flagGroup(p[t.end:]); n > 0 && !scoped && t.end+n < len(p) && quantifier(p[t.end+n]) {
+				// a(?i){2}: Java matches "a", RE2 "aa".
+				return "quantifies an inline flag group (?…), which Java ignores and RE2 applies to what comes before it"
+			}
 			skipTo = t.end + 1
 		case '*', '+', '?', '}':
 			// The braces of \p{L}, \x{41} and \N{…} are their escape's
@@ -78,6 +87,9 @@ func javaOnly(p string) string {
 	}
 	return ""
 }
+
+// quantifier reports whether c starts a quantifier.
+func quantifier(c byte) bool { return c != 0 && strings.IndexByte("*+?{", c) >= 0 }
 
 // flagsOn returns the flags an inline flag group turns on, (?iU) or
 // (?iU-s:…), whose text after "(?" is rest; "" when rest is another

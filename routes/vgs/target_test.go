@@ -331,3 +331,23 @@ func TestJavaDotsFollowsTheText(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantifierOnNothingIsRefused: a quantifier after an inline flag
+// group, or after an empty \Q\E, quantifies nothing RE2 can see, and RE2
+// applies it to what comes before; Java ignores it after a flag group
+// ("\d(?i){16}" matches one digit in Java 17, sixteen in RE2) and after a
+// quantifier ("\d+\Q\E{2}": one digit or more in Java, two or more in
+// RE2). Such a target found less than VGS's and was kept; it is refused.
+func TestQuantifierOnNothingIsRefused(t *testing.T) {
+	for _, p := range []string{`\d(?i){16}`, `x\d(?s)+`, `\d+\Q\E{2}`, `\d{4}\Q\E*`} {
+		if got, why := bodyRegex(p, defaultReplacement); !strings.Contains(why, "quantifies") {
+			t.Errorf("bodyRegex(%q) = %q, %q; want it refused", p, got, why)
+		}
+	}
+	// What Java and RE2 read alike stays.
+	for _, p := range []string{`\d(?i:a){2}`, `\Qab\E{2}`, `(?i)\d{2}`, `a\Q\E\d`} {
+		if got, why := bodyRegex(p, defaultReplacement); why != "" {
+			t.Errorf("bodyRegex(%q) = %q, %q; want it kept", p, got, why)
+		}
+	}
+}
