@@ -431,6 +431,10 @@ func (s *Service) Authenticate(ctx context.Context, id, secret string) (Client, 
 		b     []byte
 		found bool
 	)
+	// The state is dated before the read, as loadState dates it: a
+	// revocation or a rotation cached while the record was being read
+	// is later, and is kept (stateCache.put).
+	fetched := s.now()
 	if validClientID(id) {
 		var err error
 		b, found, err = s.store.GetClient(ctx, id)
@@ -456,7 +460,7 @@ func (s *Service) Authenticate(ctx context.Context, id, secret string) (Client, 
 	c := rec.client()
 	// The record was just read: token verification may use it.
 	s.cache.refresh(id, clientState{found: true, revoked: rec.RevokedAt != nil, outbound: rec.Outbound,
-		fingerprint: c.fingerprint, fetched: s.now()})
+		fingerprint: c.fingerprint, fetched: fetched})
 	if rec.RevokedAt != nil {
 		return Client{}, fmt.Errorf("auth: client %s is revoked: %w", id, ErrInvalidCredentials)
 	}

@@ -576,3 +576,78 @@ func TestCheckClientStopsAClientWithinTheCacheBound(t *testing.T) {
 		}
 	})
 }
+
+// hookStore runs hook (once: the next GetClient after it is set) after a
+// GetClient has read the record and before it returns it: a change made
+// meanwhile by another request.
+type hookStore struct {
+	*memStore
+	mu   sync.Mutex
+	hook func()
+}
+
+func (s *hookStore) setHook(f func()) {
+	s.mu.Lock()
+	s.hook = f
+	s.mu.Unlock()
+}
+
+func (s *hookStore) GetClient(ctx context.Context, id string) ([]byte, bool, error) {
+	b, found, err := s.memStore.GetClient(ctx, id)
+	s.mu.Lock()
+	hook := s.hook
+	s.hook = nil
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return b, found, err
+}
+
+// TestAuthenticateDoesNotCacheAStateOlderThanARevocation: Authenticate
+// reads the record, then caches its state for token verification and
+// CheckClient. It dated that state after the read, so a revocation (or a
+// rotation) made on the same Service between the read and the caching was
+// overwritten by the older state: the client's tokens and its open
+// outbound tunnels (CheckClient) passed for a whole ClientCacheTTL on the
+// gateway that revoked it, which promises "at once". The state is now
+// dated before the read, as loadState dates it, and the later revocation
+// stands.
+func TestAuthenticateDoesNotCacheAStateOlderThanARevocation(t *testing.T) {
+	ctx := context.Background()
+	for _, change := range []string{"revoke", "rotate"} {
+		t.Run(change, func(t *testing.T) {
+			f := newFixture(t)
+			hs := &hookStore{memStore: f.store}
+			svc := NewService(hs, f.key, Options{Now: f.clock.Now, Logger: obstest.Logger(t)})
+			c0, secret := f.create(t, ClientSpec{Name: "psp egress", Account: "acct_1", Outbound: true})
+			tunnel, err := svc.Authenticate(ctx, c0.ID, secret) // the CONNECT
+			if err != nil {
+				t.Fatal(err)
+			}
+			since := f.clock.Now()
+			f.clock.Set(since.Add(10 * time.Second)) // the cached state has expired
+			hs.setHook(func() {
+				// Another request changes the client on this Service while
+				// Authenticate holds the record it read before (time
+				// passes between each step).
+				f.clock.Set(f.clock.Now().Add(time.Millisecond))
+				var err error
+				switch change {
+				case "revoke":
+					_, _, err = svc.RevokeClient(ctx, c0.ID)
+				case "rotate":
+					_, _, err = svc.RotateSecret(ctx, c0.ID)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+				f.clock.Set(f.clock.Now().Add(time.Millisecond))
+			})
+			_, _ = svc.Authenticate(ctx, c0.ID, secret) // read before the change, cached after it
+			if err := svc.CheckClient(ctx, tunnel, since); !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("CheckClient after the %s on the same Service: %v, want ErrInvalidCredentials", change, err)
+			}
+		})
+	}
+}

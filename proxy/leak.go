@@ -109,23 +109,83 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if len(hits) == 0 {
 		return nil, nil
 	}
+	var (
+		found   []leakHit
+		offsets []int
+		// keep tells the aliases among the numbers of the body: nil
+		// keeps none.
+		keep func(digits string) bool
+	)
 	if overflow {
-		if encOverflow && mode == routes.LeakRedact {
-			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
-			return nil, refusal(phase, "card_data_leak")
+		// More candidates than maxFound: every number found is card
+		// data whatever the vault says, and the body is masked whole;
+		// what redact cannot mask (the URL, a header's name, exponent
+		// notation, a decoded part, a body read without its NUL bytes)
+		// is refused below as it is in any message.
+		found = hits
+	} else {
+		if onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
+			return nil, nil
 		}
-		if mode == routes.LeakRedact {
-			p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
-			msg.header.Set(RedactedHeader, strconv.Itoa(len(hits)))
-			return pan.AppendMask(nil, body), nil
+		isAlias, jerr := p.aliases(ctx, st, phase, mode, hits)
+		if jerr != nil {
+			return nil, jerr
 		}
-		return nil, p.leaks(ctx, st, phase, mode, len(hits), []string{"body"}, nil)
+		for _, h := range hits {
+			if isAlias(h.digits) {
+				continue
+			}
+			found = append(found, h)
+			if h.offset >= 0 {
+				offsets = append(offsets, h.offset)
+			}
+		}
+		keep = isAlias
 	}
-
-	if onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
+	if len(found) == 0 {
 		return nil, nil
 	}
+	var where []string
+	for _, h := range found {
+		if !slices.Contains(where, h.where) {
+			where = append(where, h.where)
+		}
+	}
+	jerr := p.leaks(ctx, st, phase, mode, len(found), where, offsets)
+	if mode != routes.LeakRedact {
+		return nil, jerr
+	}
+	if encOverflow || slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") || slices.ContainsFunc(found, isEncoded) {
+		// A URL cannot be masked in place, nor a body read without its
+		// NUL bytes, nor a part read decoded: refused.
+		return nil, refusal(phase, "card_data_leak")
+	}
+	var out []byte
+	for _, h := range found {
+		switch h.where {
+		case "body":
+			if out == nil {
+				out = pan.MaskExcept(body, keep)
+			}
+		case "header", "trailer":
+			if h.vi < 0 {
+				return nil, refusal(phase, "card_data_leak") // a header name
+			}
+			h.h[h.key][h.vi] = pan.Mask(h.h[h.key][h.vi])
+		}
+	}
+	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))
+	return out, nil
+}
 
+func isEncoded(h leakHit) bool { return h.encoded }
+
+// aliases asks the vault which of the numbers of hits are aliases (besides
+// those this exchange's filters made, st.made) and returns the test: a
+// number it is not asked about (past maxKnownCandidates) or cannot answer
+// for is card data. It refuses in block mode when the vault cannot be
+// asked.
+func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, hits []leakHit) (func(digits string) bool, *jsonapi.Error) {
 	made := make(map[string]struct{}, len(st.made))
 	for _, a := range st.made {
 		made[a] = struct{}{}
@@ -141,83 +201,39 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			list = append(list, h.digits)
 		}
 	}
-	if len(list) == 0 { // only aliases this exchange's filters made
-		return nil, nil
-	}
-	// A body can hold hundreds of thousands of card-like numbers; the vault
-	// is asked about the first maxKnownCandidates distinct ones, and the
-	// rest count as card data (refused in block mode), so no request costs
-	// the vault more than one bounded batch.
-	ask := list
-	if len(ask) > maxKnownCandidates {
-		ask = ask[:maxKnownCandidates]
-	}
-	got, err := p.knownAliases(ctx, ask)
-	if err != nil {
-		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not check candidates against the vault",
-			slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
-			slog.String("error", err.Error()))
-		if mode == routes.LeakBlock {
-			return nil, refusal(phase, "vault_unavailable")
+	var got []vault.Presence
+	if len(list) > 0 {
+		// A body can hold hundreds of thousands of card-like numbers;
+		// the vault is asked about the first maxKnownCandidates distinct
+		// ones, and the rest count as card data (refused in block
+		// mode), so no request costs the vault more than one bounded
+		// batch.
+		ask := list
+		if len(ask) > maxKnownCandidates {
+			ask = ask[:maxKnownCandidates]
 		}
-		got = make([]vault.Presence, len(ask)) // count every candidate (redact masks them all)
+		var err error
+		if got, err = p.knownAliases(ctx, ask); err != nil {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard could not check candidates against the vault",
+				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
+				slog.String("error", err.Error()))
+			if mode == routes.LeakBlock {
+				return nil, refusal(phase, "vault_unavailable")
+			}
+			got = nil // count every candidate (redact masks them all)
+		}
 	}
 	if len(got) < len(list) {
 		got = append(got, make([]vault.Presence, len(list)-len(got))...) // PresenceUnknown
 	}
-	isAlias := func(d string) bool {
+	return func(d string) bool {
 		if _, ok := made[d]; ok {
 			return true
 		}
 		i, ok := idx[d]
 		return ok && got[i] == vault.PresenceAlias
-	}
-	var offsets []int
-	var where []string
-	var found []leakHit
-	for _, h := range hits {
-		if isAlias(h.digits) {
-			continue
-		}
-		found = append(found, h)
-		if h.offset >= 0 {
-			offsets = append(offsets, h.offset)
-		}
-		if !slices.Contains(where, h.where) {
-			where = append(where, h.where)
-		}
-	}
-	if len(found) == 0 {
-		return nil, nil
-	}
-	jerr := p.leaks(ctx, st, phase, mode, len(found), where, offsets)
-	if mode != routes.LeakRedact {
-		return nil, jerr
-	}
-	if slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") || slices.ContainsFunc(found, isEncoded) {
-		// A URL cannot be masked in place, nor a body read without its
-		// NUL bytes, nor a part read decoded: refused.
-		return nil, refusal(phase, "card_data_leak")
-	}
-	var out []byte
-	for _, h := range found {
-		switch h.where {
-		case "body":
-			if out == nil {
-				out = pan.MaskExcept(body, isAlias)
-			}
-		case "header", "trailer":
-			if h.vi < 0 {
-				return nil, refusal(phase, "card_data_leak") // a header name
-			}
-			h.h[h.key][h.vi] = pan.Mask(h.h[h.key][h.vi])
-		}
-	}
-	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))
-	return out, nil
+	}, nil
 }
-
-func isEncoded(h leakHit) bool { return h.encoded }
 
 // Leak is one card number the leak guard finds in a message (FindLeaks).
 type Leak struct {

@@ -122,10 +122,16 @@ var ownerProbes = []string{"aliasgate-probe.invalid", "aliasgate-probe.com", "al
 // register ("" when it does not): a "*.suffix" host whose suffix is a
 // public suffix (the Public Suffix List: a TLD, co.uk, a hosting
 // platform's herokuapp.com), or a host_regex that matches one of
-// ownerProbes. Host "*" itself is refused for outbound routes at load.
+// ownerProbes or a name of its own under the public suffix its pattern
+// ends with (regexSuffixProbe: [a-z]+\.io takes every .io domain). Host
+// "*" itself is refused for outbound routes at load.
 func anyOwner(r *Route) string {
 	if r.HostRegex != nil {
-		for _, p := range ownerProbes {
+		probes := ownerProbes
+		if p := regexSuffixProbe(r.HostRegex.String()); p != "" {
+			probes = append(slices.Clip(probes), p)
+		}
+		for _, p := range probes {
 			if r.HostRegex.MatchString(p) {
 				return fmt.Sprintf("its host_regex matches names of any domain (%s)", p)
 			}
@@ -138,6 +144,48 @@ func anyOwner(r *Route) string {
 		}
 	}
 	return ""
+}
+
+// regexSuffixProbe returns a name under the public suffix that the
+// host_regex expr ends with, spelled literally ("[a-z]+\.io": io,
+// "(.*)\.stripe\.com": com): a regex that matches it takes names that
+// anyone may register there. "" when expr ends with no literal text.
+func regexSuffixProbe(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	tail, _ := literalTail(re)
+	name := strings.Trim(strings.ToLower(tail), ".")
+	if name == "" {
+		return ""
+	}
+	ps, _ := publicsuffix.PublicSuffix(name)
+	return "aliasgateprobe." + ps // letters only: [a-z]+ matches it
+}
+
+// literalTail returns the literal text every match of re ends with, as far
+// as the parse tree spells it, and whether re is that text whole.
+func literalTail(re *syntax.Regexp) (string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return string(re.Rune), true
+	case syntax.OpEndText, syntax.OpEndLine, syntax.OpBeginText, syntax.OpBeginLine, syntax.OpEmptyMatch:
+		return "", true
+	case syntax.OpCapture:
+		return literalTail(re.Sub[0])
+	case syntax.OpConcat:
+		tail := ""
+		for i := len(re.Sub) - 1; i >= 0; i-- {
+			t, whole := literalTail(re.Sub[i])
+			tail = t + tail
+			if !whole {
+				return tail, false
+			}
+		}
+		return tail, true
+	}
+	return "", false
 }
 
 // lineOf is " (line N)" for a route with a known line, else "".

@@ -187,7 +187,8 @@ func TestNetworkTokenRouteIsARevealingRoute(t *testing.T) {
 // TestRevealingRouteOverAnyOwnersHostsWarns: an outbound route that
 // reveals to every name under a public suffix (*.com, *.co.uk, a hosting
 // platform's *.herokuapp.com) or whose host_regex matches names of any
-// domain (.+, (.*)\.com) reveals card data to hosts anyone can register,
+// domain (.+, (.*)\.com, [a-z0-9-]+\.io: the public suffix its pattern
+// ends with; only .com and .co.uk names were probed) reveals card data to hosts anyone can register,
 // as host "*" would (refused): it is warned about. Routes that name their
 // processor's domain, and routes that do not reveal, are not.
 func TestRevealingRouteOverAnyOwnersHostsWarns(t *testing.T) {
@@ -202,6 +203,12 @@ func TestRevealingRouteOverAnyOwnersHostsWarns(t *testing.T) {
 		{`re:[a-z-]+\.[a-z]+`, true},
 		{`re:(.*)\.com`, true},
 		{`re:(.*)\.co\.uk`, true},
+		{`re:[a-z0-9-]+\.io`, true},
+		{`re:[a-z]+\.io`, true},
+		{`re:(.*)\.de`, true},
+		{`re:([a-z]+\.com\.au)`, true},
+		{`re:.+\.herokuapp\.com`, true},
+		{`re:(.*\.)?psp\.io`, false},
 		{"*.example.com", false},
 		{"*.psp.test", false},
 		{"*.stripe.com", false},

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
@@ -110,7 +111,7 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	host := req.Host
 	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
 	if route == nil {
-		fmt.Fprintf(e.stderr, "no %s route matches host %q path %q: the message passes unchanged\n", *direction, host, req.URL.Path)
+		fmt.Fprintf(e.stderr, "no %s route matches host %q path %q: the message passes unchanged\n", *direction, pan.MaskAll(host), pan.MaskAll(req.URL.Path))
 	}
 	tok, closeVault, err := dryRunTokenizer(ctx)
 	if err != nil {
@@ -239,7 +240,8 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // leaving out the aliases this dry run made, and what the guard could not
 // read. With leak_guard: block the message is refused (an error: 422 for a
 // request, 502 for a response), with redact or log it is said on stderr.
-// Never the digits, only where they are.
+// Never the digits, only where they are (a header name that holds a card
+// number is named masked).
 func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
 	if route == nil || route.LeakGuard == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
 		return nil
@@ -273,7 +275,8 @@ func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase rou
 		at := l.Where
 		switch {
 		case l.Where == "header":
-			at = "header " + l.Name
+			// A header's name may hold the card number itself.
+			at = "header " + pan.MaskAll(l.Name)
 		case l.Where == "url" && phase == routes.Request:
 			at = "method, host, path or query"
 		case l.Where == "body" && l.Offset >= 0:

@@ -338,3 +338,45 @@ func TestRoutesTestReadsAsTheGuardReads(t *testing.T) {
 		t.Errorf("charset: err %v, stderr %q", err, stderr)
 	}
 }
+
+// TestRoutesTestNeverNamesTheDigits: the dry run's leak guard names where
+// a card number is, never its digits; a header whose name holds the card
+// number (the guard reads names too, proxy.FindLeaks) was named in clear
+// on stderr, while block mode writes nothing to stdout. So was the path of
+// a request no route matches.
+func TestRoutesTestNeverNamesTheDigits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	routesFile := write("routes.yaml", `routes:
+  - id: notes
+    direction: inbound
+    host: "*"
+    path_prefix: /notes
+    upstream: http://127.0.0.1:3000
+    leak_guard: block
+    unmatched_body: pass
+`)
+	for _, tc := range []struct{ name, msg string }{
+		{"header name", "POST /notes HTTP/1.1\r\nHost: shop.example\r\nX-4111111111111111: a\r\nContent-Length: 2\r\n\r\nhi"},
+		{"header name and value", "POST /notes HTTP/1.1\r\nHost: shop.example\r\nX-Card-5555555555554444: 4111111111111111\r\nContent-Length: 2\r\n\r\nhi"},
+		{"no route", "POST /cards/4111111111111111 HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 2\r\n\r\nhi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", write("req.http", tc.msg))
+			if tc.name != "no route" && (err == nil || !strings.Contains(stderr, "leak guard (block)")) {
+				t.Errorf("want the leak guard's refusal: err %v, stderr %q", err, stderr)
+			}
+			for _, d := range []string{"4111111111111111", "5555555555554444"} {
+				if strings.Contains(stderr, d) || (err != nil && strings.Contains(err.Error(), d)) {
+					t.Errorf("stderr or the error names card number %s…", d[:6])
+				}
+			}
+		})
+	}
+}

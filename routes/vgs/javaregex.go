@@ -34,6 +34,11 @@ func javaOnly(p string) string {
 				return fmt.Sprintf(`uses \%c, which RE2 lacks`, next)
 			}
 			continue
+		case tokQuoted:
+			if t.end-t.start == len(`\Q\E`) && quantifier(t.after(p)) {
+				return `quantifies an empty \Q\E, which Java reads as quantifying what comes before it (a quantifier on a quantifier: ignored) and RE2 otherwise`
+			}
+			continue
 		case tokChar:
 		default:
 			continue
@@ -67,6 +72,10 @@ func javaOnly(p string) string {
 			case strings.Contains(flagsOn(rest), "U"):
 				return "uses the flag (?U), which RE2 reads differently (Unicode character classes in Java, lazy quantifiers in RE2)"
 			}
+			if _, _, n, scoped := flagGroup(p[t.end:]); n > 0 && !scoped && t.end+n < len(p) && quantifier(p[t.end+n]) {
+				// a(?i){2}: Java matches "a", RE2 "aa".
+				return "quantifies an inline flag group (?…), which Java ignores and RE2 applies to what comes before it"
+			}
 			skipTo = t.end + 1
 		case '*', '+', '?', '}':
 			// The braces of \p{L}, \x{41} and \N{…} are their escape's
@@ -78,6 +87,9 @@ func javaOnly(p string) string {
 	}
 	return ""
 }
+
+// quantifier reports whether c starts a quantifier.
+func quantifier(c byte) bool { return c != 0 && strings.IndexByte("*+?{", c) >= 0 }
 
 // flagsOn returns the flags an inline flag group turns on, (?iU) or
 // (?iU-s:…), whose text after "(?" is rest; "" when rest is another
@@ -94,35 +106,82 @@ func flagsOn(rest string) string {
 	return on
 }
 
-// javaDots rewrites every '.' of the RE2 pattern p that stops at a newline
-// (not in (?s) mode) into the class Java's '.' is: any character but a line
-// terminator (\n, \r, U+0085, U+2028, U+2029). RE2's '.' stops at \n only,
-// so kept as written it would match past a \r (a CRLF line end) where VGS
-// stops. p is returned as written when it has no such '.'.
+// javaDotClass is the class Java's '.' is outside (?s) mode: any
+// character but a line terminator (\n, \r, U+0085, U+2028, U+2029). It
+// names no letter, so (?i) is off inside it (javaFold leaves it alone).
+const javaDotClass = `(?-i:[^\n\r\x{85}\x{2028}\x{2029}])`
+
+// javaDots rewrites, in the text of the Java pattern p, every '.' that is
+// not in (?s) mode into javaDotClass: RE2's '.' stops at \n only, so kept
+// as written it would match past a \r (a CRLF line end) where VGS stops.
+// It reads the text (javaTokens: not an escaped or quoted '.', nor one in
+// a class), following the (?s) flag through the groups, not RE2's parse
+// tree: RE2 parses a class [^\n] into the very node of '.', and that class
+// is any character but \n in Java, a \r included (it was rewritten as a
+// '.', and matched less than VGS: a value with a \r or a U+2028 in it was
+// cut there, and the rest sent on as it was). p is returned as written
+// when it has no such '.'.
 func javaDots(p string) string {
-	re, err := syntax.Parse(p, syntax.Perl)
-	if err != nil {
-		return p
-	}
+	var b strings.Builder
+	dotAll := false
+	var outer []bool // the (?s) state outside each open group
+	skipTo := 0      // the end of a group's head, "(?flags:" or "(?flags)"
 	changed := false
-	var walk func(*syntax.Regexp)
-	walk = func(r *syntax.Regexp) {
-		if r.Op == syntax.OpAnyCharNotNL {
-			*r = syntax.Regexp{Op: syntax.OpCharClass, Flags: r.Flags, Rune: []rune{
-				0, '\n' - 1, '\n' + 1, '\r' - 1, '\r' + 1, 0x84, 0x86, 0x2027, 0x202A, 0x10FFFF,
-			}}
-			changed = true
-			return
+	for t := range javaTokens(p) {
+		text := p[t.start:t.end]
+		if t.start < skipTo || t.kind != tokChar || t.inClass {
+			b.WriteString(text)
+			continue
 		}
-		for _, s := range r.Sub {
-			walk(s)
+		switch text[0] {
+		case '.':
+			if !dotAll {
+				b.WriteString(javaDotClass)
+				changed = true
+				continue
+			}
+		case '(':
+			on, off, n, scoped := flagGroup(p[t.end:])
+			if n == 0 || scoped {
+				outer = append(outer, dotAll)
+			}
+			if strings.Contains(on, "s") {
+				dotAll = true
+			}
+			if strings.Contains(off, "s") {
+				dotAll = false
+			}
+			skipTo = t.end + n
+		case ')':
+			if len(outer) > 0 {
+				dotAll, outer = outer[len(outer)-1], outer[:len(outer)-1]
+			}
 		}
+		b.WriteString(text)
 	}
-	walk(re)
 	if !changed {
 		return p
 	}
-	return re.String()
+	return b.String()
+}
+
+// flagGroup reads the head of an inline flag group after its '(': rest is
+// "?is-m)…" (the flags set for the rest of the enclosing group) or
+// "?is-m:…" (for the group it opens, scoped). n is the length of the head
+// ("?is-m)" or "?is-m:"); 0 when rest is not a flag group.
+func flagGroup(rest string) (on, off string, n int, scoped bool) {
+	if !strings.HasPrefix(rest, "?") {
+		return "", "", 0, false
+	}
+	j := 1
+	for j < len(rest) && (rest[j] >= 'a' && rest[j] <= 'z' || rest[j] >= 'A' && rest[j] <= 'Z' || rest[j] == '-') {
+		j++
+	}
+	if j == 1 || j >= len(rest) || rest[j] != ':' && rest[j] != ')' {
+		return "", "", 0, false
+	}
+	on, off, _ = strings.Cut(rest[1:j], "-")
+	return on, off, j + 1, rest[j] == ':'
 }
 
 // lineEnd is one Java line terminator.

@@ -39,7 +39,7 @@ type patternToken struct {
 // javaTokens splits the Java pattern p as Java's parser reads its text:
 // escapes, quotations and character classes, where a ']' right after the
 // class's '[' (or "[^") is a literal one. It is the one reading of a
-// pattern's text that javaOnly, javaSpaces, nonCapturing and
+// pattern's text that javaOnly, javaSpaces, javaDots, nonCapturing and
 // asciiOnlyPattern share. Classes do not nest here: a '[' inside one is a
 // tokChar (javaOnly refuses a pattern that has one: Java reads a nested
 // class, RE2 a literal '['). The pieces cover p, in order, without gaps.

@@ -307,7 +307,7 @@ func bodyRegex(p, replacement string) (string, string) {
 	if why := checkRE2(p); why != "" {
 		return "", "the pattern " + why
 	}
-	folded, why := javaFold(javaSpaces(p), asciiOnlyPattern(p))
+	folded, why := javaFold(javaDots(javaSpaces(p)), asciiOnlyPattern(p))
 	if why != "" {
 		return "", why
 	}
@@ -315,7 +315,7 @@ func bodyRegex(p, replacement string) (string, string) {
 	if why != "" {
 		return "", why
 	}
-	return javaDollar(javaDots(re))
+	return javaDollar(re)
 }
 
 func bodyRegexText(p, replacement string) (string, string) {

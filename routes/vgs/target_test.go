@@ -162,8 +162,8 @@ func TestBodyRegexKeepsVGSReplacementSemantics(t *testing.T) {
 		{`[`, "%s", "", "does not compile"},
 		// Java's '.' stops at \r, U+0085, U+2028 and U+2029 too; (?s) and
 		// a class keep theirs.
-		{`PAN: (?<token>.+)`, "PAN: %s", `PAN: (?P<token>[^\n\r\x85\x{2028}\x{2029}]+)`, ""},
-		{`\d{4}.\d{4}`, "%s", `[0-9]{4}[^\n\r\x85\x{2028}\x{2029}][0-9]{4}`, ""},
+		{`PAN: (?<token>.+)`, "PAN: %s", `PAN: (?<token>(?-i:[^\n\r\x{85}\x{2028}\x{2029}])+)`, ""},
+		{`\d{4}.\d{4}`, "%s", `\d{4}(?-i:[^\n\r\x{85}\x{2028}\x{2029}])\d{4}`, ""},
 		{`(?s)pan=(?<token>.+)`, "pan=%s", `(?s)pan=(?<token>.+)`, ""},
 		{`[.]\d+`, "%s", `[.]\d+`, ""},
 		// Java's '$' also matches before a final line terminator ((?m):
@@ -281,5 +281,73 @@ func TestHeaderRegexNamesTheHeader(t *testing.T) {
 	}
 	if _, why := headerRegex(`X-Card: (.*)`, "tok_%s"); !strings.Contains(why, "replacement") {
 		t.Errorf("a custom replacement on a header was accepted: %q", why)
+	}
+}
+
+// TestJavaDotsFollowsTheText: Java's '.' stops at every line terminator
+// outside (?s) mode, and a class [^\n] does not (a \r is in it). RE2
+// parses [^\n] into the node of '.' (where the class is a branch of its
+// own, as in a group), so the rewrite that read the parse tree made it
+// Java's '.': "x(?:[^\n])+" stopped at a \r or a U+2028 where
+// VGS goes on to the end of the line, and the rest of the value was sent
+// unredacted. The rewrite reads the text now, the (?s) flag followed
+// through the groups. Every want is Java 17's match on the same text
+// (java.util.regex, converted to byte offsets).
+func TestJavaDotsFollowsTheText(t *testing.T) {
+	const subject = "x\r\u2028\u0085y\n"
+	for _, tt := range []struct {
+		pattern    string
+		start, end int // -1: no match
+	}{
+		{`x[^\n]+`, 0, 8},
+		{`x(?:[^\n])+`, 0, 8}, // RE2 parses this class into '.'
+		{`x([^\n])+`, 0, 8},
+		{`x(?:a|[^\n])+`, 0, 8},
+		{`x[^\n]|x\n`, 0, 2},
+		{`x.+`, -1, -1},
+		{`(?i)x.+`, -1, -1},
+		{`x(?s:.)+`, 0, 9},
+		{`(?s)x.+`, 0, 9},
+		{`(x(?s).).+`, -1, -1},   // (?s) ends with its group
+		{`x(?s:a|.)(.)`, -1, -1}, // and a scoped one with its own
+		{`x(?-s:.)+`, -1, -1},
+		{`(?s)x(?-s).+`, -1, -1},
+		{`x(?s)(?:.)(.)`, 0, 5},
+		{`x\.+`, -1, -1},
+		{`x[.]+`, -1, -1},
+		{`x\Q.\E+`, -1, -1},
+	} {
+		got, why := bodyRegex(tt.pattern, defaultReplacement)
+		if why != "" {
+			t.Errorf("bodyRegex(%q): %s", tt.pattern, why)
+			continue
+		}
+		m := regexp.MustCompile(got).FindStringIndex(subject)
+		if m == nil {
+			m = []int{-1, -1}
+		}
+		if m[0] != tt.start || m[1] != tt.end {
+			t.Errorf("bodyRegex(%q) = %q matches %v of %q, Java %d-%d", tt.pattern, got, m, subject, tt.start, tt.end)
+		}
+	}
+}
+
+// TestQuantifierOnNothingIsRefused: a quantifier after an inline flag
+// group, or after an empty \Q\E, quantifies nothing RE2 can see, and RE2
+// applies it to what comes before; Java ignores it after a flag group
+// ("\d(?i){16}" matches one digit in Java 17, sixteen in RE2) and after a
+// quantifier ("\d+\Q\E{2}": one digit or more in Java, two or more in
+// RE2). Such a target found less than VGS's and was kept; it is refused.
+func TestQuantifierOnNothingIsRefused(t *testing.T) {
+	for _, p := range []string{`\d(?i){16}`, `x\d(?s)+`, `\d+\Q\E{2}`, `\d{4}\Q\E*`} {
+		if got, why := bodyRegex(p, defaultReplacement); !strings.Contains(why, "quantifies") {
+			t.Errorf("bodyRegex(%q) = %q, %q; want it refused", p, got, why)
+		}
+	}
+	// What Java and RE2 read alike stays.
+	for _, p := range []string{`\d(?i:a){2}`, `\Qab\E{2}`, `(?i)\d{2}`, `a\Q\E\d`} {
+		if got, why := bodyRegex(p, defaultReplacement); why != "" {
+			t.Errorf("bodyRegex(%q) = %q, %q; want it kept", p, got, why)
+		}
 	}
 }
