@@ -272,72 +272,114 @@ type frame struct {
 // letter case is folded (exact.go). Syntax errors are left to the decoder,
 // which reports them.
 func checkMembers(body []byte, root *shape) error {
+	w := newTokenWalk(body)
+	for {
+		tok, kind, err := w.next()
+		if errors.Is(err, io.EOF) && len(w.stack) == 0 {
+			return checkText(body) // a whole document: its strings are read as sent
+		}
+		if err != nil {
+			return nil
+		}
+		switch kind {
+		case tokenOpen:
+			if len(w.stack) >= MaxDepth {
+				return NewError(http.StatusBadRequest, "too_deep", "Bad Request",
+					fmt.Sprintf("the request body nests objects and arrays deeper than %d levels", MaxDepth))
+			}
+			sh := root
+			if n := len(w.stack); n > 0 {
+				top := w.stack[n-1]
+				sh = top.shape.child(top.obj, top.key)
+			}
+			obj := tok == json.Delim('{')
+			w.push(&frame{obj: obj, expectKey: obj, shape: sh.opens(obj)})
+		case tokenKey:
+			top := w.stack[len(w.stack)-1]
+			if top.keys == nil {
+				top.keys = map[string]struct{}{}
+			}
+			if _, dup := top.keys[top.key]; dup {
+				e := NewError(http.StatusBadRequest, "duplicate_member", "Bad Request",
+					"an object of the request body repeats a member name")
+				e.Objects[0].Source = &Source{Pointer: pointer(w.stack)}
+				return e
+			}
+			top.keys[top.key] = struct{}{}
+			if top.shape.inexact(top.key) {
+				e := NewError(http.StatusBadRequest, "inexact_member", "Bad Request",
+					"a member name differs from the API's name only in letter case; spell it exactly")
+				e.Objects[0].Source = &Source{Pointer: pointer(w.stack)}
+				return e
+			}
+		}
+	}
+}
+
+// tokenKind is what a token of a tokenWalk is.
+type tokenKind int
+
+const (
+	tokenOpen  tokenKind = iota // '{' or '[': the caller pushes its frame
+	tokenClose                  // '}' or ']': its frame is popped
+	tokenKey                    // a member name: the top frame's key
+	tokenValue                  // a string, number, true, false or null
+)
+
+// tokenWalk reads a JSON document's tokens and keeps the objects and
+// arrays the current one is in (stack: pointer(stack) names it), the one
+// walk of checkMembers and pointerAt.
+type tokenWalk struct {
+	dec   *json.Decoder
+	stack []*frame
+	// done: the last token ended a value, so its container moves on to
+	// the next member or element before the next token is read.
+	done bool
+}
+
+func newTokenWalk(body []byte) *tokenWalk {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var stack []*frame
-	advance := func() {
-		if n := len(stack); n > 0 {
-			if top := stack[n-1]; top.obj {
+	return &tokenWalk{dec: dec}
+}
+
+// next returns the next token and its kind. After a tokenOpen the caller
+// pushes the frame of the object or array it opens.
+func (w *tokenWalk) next() (json.Token, tokenKind, error) {
+	if w.done {
+		w.done = false
+		if n := len(w.stack); n > 0 {
+			if top := w.stack[n-1]; top.obj {
 				top.expectKey = true
 			} else {
 				top.idx++
 			}
 		}
 	}
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) && len(stack) == 0 {
-			return checkText(body) // a whole document: its strings are read as sent
+	tok, err := w.dec.Token()
+	if err != nil {
+		return nil, 0, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' || t == '[' {
+			return tok, tokenOpen, nil
 		}
-		if err != nil {
-			return nil
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) >= MaxDepth {
-					return NewError(http.StatusBadRequest, "too_deep", "Bad Request",
-						fmt.Sprintf("the request body nests objects and arrays deeper than %d levels", MaxDepth))
-				}
-				sh := root
-				if n := len(stack); n > 0 {
-					top := stack[n-1]
-					sh = top.shape.child(top.obj, top.key)
-				}
-				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{', shape: sh.opens(t == '{')})
-			default:
-				stack = stack[:len(stack)-1]
-				advance()
-			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].expectKey {
-				top := stack[n-1]
-				if top.keys == nil {
-					top.keys = map[string]struct{}{}
-				}
-				top.key, top.expectKey = t, false
-				if _, dup := top.keys[t]; dup {
-					e := NewError(http.StatusBadRequest, "duplicate_member", "Bad Request",
-						"an object of the request body repeats a member name")
-					e.Objects[0].Source = &Source{Pointer: pointer(stack)}
-					return e
-				}
-				top.keys[t] = struct{}{}
-				if top.shape.inexact(t) {
-					e := NewError(http.StatusBadRequest, "inexact_member", "Bad Request",
-						"a member name differs from the API's name only in letter case; spell it exactly")
-					e.Objects[0].Source = &Source{Pointer: pointer(stack)}
-					return e
-				}
-				continue
-			}
-			advance()
-		default:
-			advance()
+		w.stack = w.stack[:len(w.stack)-1] // the decoder refuses an unbalanced close
+		w.done = true
+		return tok, tokenClose, nil
+	case string:
+		if n := len(w.stack); n > 0 && w.stack[n-1].obj && w.stack[n-1].expectKey {
+			w.stack[n-1].key, w.stack[n-1].expectKey = t, false
+			return tok, tokenKey, nil
 		}
 	}
+	w.done = true
+	return tok, tokenValue, nil
 }
+
+// push enters the object or array a tokenOpen opened.
+func (w *tokenWalk) push(f *frame) { w.stack = append(w.stack, f) }
 
 // checkText refuses (400 invalid_utf8) a JSON document that encoding/json
 // would read as other text than it spells: bytes that are not UTF-8, and a
@@ -529,53 +571,22 @@ func jsonType(t reflect.Type) string {
 // past the opening of an object or array). ok is false when body holds no
 // value there.
 func pointerAt(body []byte, offset int64) (ptr string, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var stack []*frame
-	advance := func() {
-		if n := len(stack); n > 0 {
-			if top := stack[n-1]; top.obj {
-				top.expectKey = true
-			} else {
-				top.idx++
-			}
-		}
-	}
+	w := newTokenWalk(body)
 	for {
-		tok, err := dec.Token()
+		tok, kind, err := w.next()
 		if err != nil {
 			return "", false
 		}
-		end := dec.InputOffset()
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if end >= offset {
-					return pointer(stack), true
-				}
-				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{'})
-			default:
-				if len(stack) == 0 {
-					return "", false
-				}
-				stack = stack[:len(stack)-1]
-				advance()
+		switch kind {
+		case tokenOpen:
+			if w.dec.InputOffset() >= offset {
+				return pointer(w.stack), true
 			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].expectKey {
-				stack[n-1].key, stack[n-1].expectKey = t, false
-				continue
+			w.push(&frame{obj: tok == json.Delim('{'), expectKey: tok == json.Delim('{')})
+		case tokenValue:
+			if w.dec.InputOffset() >= offset {
+				return pointer(w.stack), true
 			}
-			if end >= offset {
-				return pointer(stack), true
-			}
-			advance()
-		default:
-			if end >= offset {
-				return pointer(stack), true
-			}
-			advance()
 		}
 	}
 }
