@@ -149,13 +149,7 @@ func TestRoutesImportVGS(t *testing.T) {
 // for card numbers; the number itself is never printed on stderr.
 func TestRoutesTestAppliesTheLeakGuard(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
 	routesFile := func(guard string) string {
 		return write("routes-"+guard+".yaml", `routes:
   - id: checkout
@@ -214,13 +208,7 @@ func TestRoutesTestAppliesTheLeakGuard(t *testing.T) {
 // the first and redacts the second.
 func TestRoutesTestMatchesBodiesAsTheGatewayDoes(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
 	routesFile := func(unmatched string) string {
 		return write("routes-"+unmatched+".yaml", `routes:
   - id: checkout
@@ -265,13 +253,7 @@ func TestRoutesTestMatchesBodiesAsTheGatewayDoes(t *testing.T) {
 // refuses the message, as the gateway does.
 func TestRoutesTestReadsAsTheGuardReads(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name string, b []byte) string { return writeIn(t, dir, name, b) }
 	routesFile := func(guard string) string {
 		return write("routes-"+guard+".yaml", []byte(`routes:
   - id: notes
@@ -346,13 +328,7 @@ func TestRoutesTestReadsAsTheGuardReads(t *testing.T) {
 // a request no route matches.
 func TestRoutesTestNeverNamesTheDigits(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
 	routesFile := write("routes.yaml", `routes:
   - id: notes
     direction: inbound
@@ -379,4 +355,14 @@ func TestRoutesTestNeverNamesTheDigits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeIn writes b to the file name in dir (mode 0600) and returns its path.
+func writeIn(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
