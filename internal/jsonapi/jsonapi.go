@@ -137,22 +137,34 @@ func WriteError(w http.ResponseWriter, contentType string, err error) {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(doc)
+	_ = newEncoder(w).Encode(doc)
+}
+
+// newEncoder returns the encoder of every answer: JSON without HTML
+// escaping. The answers are application/json or JSON:API, never HTML, and
+// the escape of a '&' (\u0026) put four hex digits before what follows it:
+// "&0000000000" read as the digit run 00260000000000 to a scanner of card
+// numbers (pan.Find reads JSON text), and links.next held \u0026 between
+// its query parameters. U+2028 and U+2029 are still escaped.
+func newEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }
 
 // WriteJSON writes v as JSON with status and content type.
 func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	if err := newEncoder(&b).Encode(v); err != nil { // with its final newline
 		WriteError(w, contentType, fmt.Errorf("jsonapi: encode response: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b.Bytes())
 }
 
 // CheckContentType returns a 415 error unless the request has exactly one

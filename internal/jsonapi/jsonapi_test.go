@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -215,5 +216,26 @@ func TestDecodeRefusesTextItWouldReadOtherwise(t *testing.T) {
 				t.Errorf("%q: CheckMembersExact accepts it", tc.body)
 			}
 		}
+	}
+}
+
+// TestAnswersAreNotHTMLEscaped: a '&' in an answer was written \u0026,
+// whose four hex digits joined the digits after it into a card-like run
+// for a scanner of the raw answer (FuzzVaultAPI: an alias path
+// "&0000000000A00000" gave the run 00260000000000 in the error's href),
+// and links.next carried \u0026 between its parameters.
+func TestAnswersAreNotHTMLEscaped(t *testing.T) {
+	w := httptest.NewRecorder()
+	WriteJSON(w, http.StatusOK, MediaType, map[string]any{"links": map[string]string{"next": "/cards?page[size]=5&page[after]=CRD1"}})
+	if !strings.Contains(w.Body.String(), `"/cards?page[size]=5&page[after]=CRD1"`) {
+		t.Errorf("links.next written as %s", w.Body)
+	}
+	if got, want := w.Header().Get("Content-Length"), strconv.Itoa(w.Body.Len()); got != want || !strings.HasSuffix(w.Body.String(), "}\n") {
+		t.Errorf("Content-Length %s for %d bytes: %q", got, w.Body.Len(), w.Body)
+	}
+	w = httptest.NewRecorder()
+	WriteError(w, MediaType, NewError(http.StatusNotFound, "not_found", "Not Found", "no alias /aliases/&0000000000A00000"))
+	if pan.Contains(w.Body.Bytes()) || !strings.Contains(w.Body.String(), "&0000000000A00000") {
+		t.Errorf("error written as %s", w.Body)
 	}
 }
