@@ -655,3 +655,48 @@ func TestLeakGuardLetsHexIdsThrough(t *testing.T) {
 		t.Errorf("a number spelling a card number: want 422 card_data_leak, got %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestLeakGuardReadsNumbersAfterEscapedSpaces: a number in exponent
+// notation is read at the start of a token, and what an app decodes to white
+// space or punctuation before it starts one, however it is spelled: a form's
+// "%20" (whose own spelling ends in a digit), "%0A", "%C2%A0", a JSON
+// string's "\t" or "\u00A0", or U+00A0 itself, which JavaScript's Number
+// skips. Each reached the upstream past leak_guard: block once numbers were
+// read only where a token starts (parseFloat and Double.parseDouble read
+// 4111111111111111 in the decoded " 4111111111111111000e-3").
+func TestLeakGuardReadsNumbersAfterEscapedSpaces(t *testing.T) {
+	g, up := guardedGateway(t, "block", "redact")
+	const form = "application/x-www-form-urlencoded"
+	for name, m := range map[string]struct{ query, ctype, body, header string }{
+		"form %20":     {ctype: form, body: "amount=1&n=%204111111111111111000e-3"},
+		"form %0A":     {ctype: form, body: "n=%0A-4111111111111111000e-3"},
+		"form %C2%A0":  {ctype: form, body: "n=%C2%A04111111111111110.9"},
+		"query %09":    {query: "?n=%094111111111111111000e-3", ctype: form, body: "a=1"},
+		"json \\t":     {ctype: "application/json", body: `{"n":"\t4111111111111111000e-3"}`},
+		"json \\u00A0": {ctype: "application/json", body: `{"n":"\u00A04111111111111111000e-3"}`},
+		"json U+00A0":  {ctype: "application/json", body: "{\"n\":\"\u00a04111111111111111000e-3\"}"},
+		"header %20":   {ctype: form, body: "a=1", header: "x%204111111111111111000e-3"},
+		"html &nbsp":   {ctype: "text/html", body: "<p>n=&nbsp4111111111111111000e-3</p>"},
+	} {
+		for _, path := range []string{"/block", "/redact"} {
+			hdr := map[string]string{}
+			if m.header != "" {
+				hdr["X-Amount"] = m.header
+			}
+			resp, b := g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), hdr)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	// Still no number in the middle of a word or a hex id.
+	const id = "ffeb618aaa81c9c94da3c6a535997e8e"
+	for _, ok := range []string{"n=x%204e5&id=" + id, "n=%41" + "4111111111111111000e-3", "id=%20" + id} {
+		if resp, b := g.do(t, "POST", "/block", form, strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
+		}
+	}
+}
