@@ -742,3 +742,30 @@ func TestLeakGuardReadsNumbersInDecodedText(t *testing.T) {
 		}
 	}
 }
+
+// TestLeakGuardReadsFractionsInHeaders: a header value holding a decimal
+// fraction that a parser into a double rounds to a card number
+// ("4111111111111110.9" is 4111111111111111 to parseFloat) is refused as
+// the same number in the body or the query is; header values were read for
+// numbers only when they held an 'e' or an escape, so it reached the
+// upstream past leak_guard: block.
+func TestLeakGuardReadsFractionsInHeaders(t *testing.T) {
+	g, up := guardedGateway(t, "block", "redact")
+	for name, h := range map[string]map[string]string{
+		"header": {"X-Amount": "4111111111111110.9"},
+		"cookie": {"Cookie": "n=4111111111111110.9"},
+	} {
+		for _, path := range []string{"/block", "/redact"} {
+			resp, b := g.do(t, "POST", path, "text/plain", strings.NewReader("x"), h)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	if resp, b := g.do(t, "POST", "/block", "text/plain", strings.NewReader("x"), map[string]string{"X-Amount": "12.50", "X-Version": "4.1.2", "X-Rate": "1.5e3", "X-Id": "9.99999999999"}); resp.StatusCode != http.StatusOK {
+		t.Errorf("ordinary header values: want 200, got %d %s", resp.StatusCode, b)
+	}
+}
