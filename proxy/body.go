@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
@@ -326,7 +327,7 @@ func wideCharset(cs string) bool {
 // asciiCharset reports whether a charset parameter (lower case; "" for
 // none) names an encoding that writes ASCII digits, separators and letters
 // as ASCII bytes, so that the filters and the card-number finder read the
-// body as the app does: UTF-8, US-ASCII, "binary" (bytes as they are,
+// body as the app does: UTF-8 (under jsonapi.UTF8Charset's labels), US-ASCII, "binary" (bytes as they are,
 // libmagic's label for files), the ISO 8859 and Windows code pages, KOI8,
 // the DOS code pages of dosCodePages, and the CJK encodings whose ASCII
 // range is ASCII (Shift_JIS, EUC, GB, Big5), under the names clients send:
@@ -337,9 +338,11 @@ func wideCharset(cs string) bool {
 // switch to two-byte sets that spell full-width digits), HZ, IBM864 (its
 // '%' is not ASCII's), and any name not listed.
 func asciiCharset(cs string) bool {
+	if jsonapi.UTF8Charset(cs) {
+		return true
+	}
 	switch cs {
-	case "", "utf-8", "utf8", "utf_8", "u8", "cp65001", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8",
-		"x-unicode20utf8", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
+	case "", "binary", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "latin1", "l1",
 		"koi8-r", "koi8-u", "koi8_r", "koi8-ru", "koi", "koi8", "cskoi8r",
 		"shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932", "ms932", "csshiftjis",
 		"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "cseucpkdfmtjapanese",

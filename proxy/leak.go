@@ -31,10 +31,10 @@ import (
 // are scanned decoded too (encodedParts, with each boundary an app may
 // read: multipartBoundaries), an XML body's text as a parser joins it
 // across comments, processing instructions and CDATA markers (XMLText),
-// and numbers in exponent notation
-// as the integers they spell (pan.FindExponent, escaped 'e' and sign
-// included); a card number found there cannot be masked, so redact
-// refuses it.
+// and numbers in exponent notation, in the body as in its XML text and its
+// decoded parts (leakScan.decoded), as the integers they spell
+// (pan.FindExponent, escaped 'e' and sign included); a card number found
+// there cannot be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //
@@ -351,21 +351,7 @@ func (sc leakScan) body(body []byte, boundaries []string) leakScan {
 		// XML text a parser joins across comments, processing
 		// instructions and CDATA markers: what it finds that the body
 		// does not spell whole cannot be masked.
-		cs, more := pan.FindMax(x, maxFound)
-		var seen map[string]bool
-		if len(cs) > 0 {
-			seen = make(map[string]bool, len(sc.hits))
-			for _, h := range sc.hits {
-				seen[h.digits] = true
-			}
-		}
-		for _, c := range cs {
-			if d := c.Digits(); !seen[d] {
-				seen[d] = true
-				sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
-			}
-		}
-		sc.overflow, sc.encOverflow = more, more
+		sc = sc.decoded(x, true)
 	}
 	if len(boundaries) == 0 || sc.overflow {
 		return sc
@@ -382,12 +368,44 @@ func (sc leakScan) body(body []byte, boundaries []string) leakScan {
 		sc.unreadable = append(sc.unreadable, errCharset)
 	}
 	if dec != nil {
-		cs, more := pan.FindMax(dec, maxFound)
-		for _, c := range cs {
-			sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: c.Digits(), encoded: true})
-		}
-		sc.overflow, sc.encOverflow = more, more
+		sc = sc.decoded(dec, false)
 	}
+	return sc
+}
+
+// decoded reads text the body holds only once decoded (an XML body's text
+// as a parser joins it, the decoded multipart parts) as the body is read:
+// card numbers in digits (pan.FindMax) and numbers in exponent notation or
+// fractions whose value is one (pan.FindExponent: "41111111<!---->11111111000e-3"
+// is 4111111111111111000e-3 to the parser, and so is that number in a
+// base64 part to the app). Each is a hit that cannot be masked (encoded);
+// with dedup, one the body's own reading already found is not added again.
+func (sc leakScan) decoded(text []byte, dedup bool) leakScan {
+	cs, more := pan.FindMax(text, maxFound)
+	nums := pan.FindExponent(text)
+	var seen map[string]bool
+	if dedup && len(cs)+len(nums) > 0 {
+		seen = make(map[string]bool, len(sc.hits))
+		for _, h := range sc.hits {
+			seen[h.digits] = true
+		}
+	}
+	add := func(d string) {
+		if seen != nil {
+			if seen[d] {
+				return
+			}
+			seen[d] = true
+		}
+		sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
+	}
+	for _, c := range cs {
+		add(c.Digits())
+	}
+	for _, d := range nums {
+		add(d)
+	}
+	sc.overflow, sc.encOverflow = more, more
 	return sc
 }
 
@@ -415,7 +433,7 @@ func (sc leakScan) header(where string, h http.Header) leakScan {
 			for _, c := range pan.FindString(v) {
 				sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
 			}
-			if strings.ContainsAny(v, "eE%\\&") { // an escaped e too
+			if strings.ContainsAny(v, "eE.%\\&") { // an escaped e too; '.': a fraction that rounds to a card number
 				for _, d := range pan.FindExponentString(v) {
 					sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 				}

@@ -655,3 +655,117 @@ func TestLeakGuardLetsHexIdsThrough(t *testing.T) {
 		t.Errorf("a number spelling a card number: want 422 card_data_leak, got %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestLeakGuardReadsNumbersAfterEscapedSpaces: a number in exponent
+// notation is read at the start of a token, and what an app decodes to white
+// space or punctuation before it starts one, however it is spelled: a form's
+// "%20" (whose own spelling ends in a digit), "%0A", "%C2%A0", a JSON
+// string's "\t" or "\u00A0", or U+00A0 itself, which JavaScript's Number
+// skips. Each reached the upstream past leak_guard: block once numbers were
+// read only where a token starts (parseFloat and Double.parseDouble read
+// 4111111111111111 in the decoded " 4111111111111111000e-3").
+func TestLeakGuardReadsNumbersAfterEscapedSpaces(t *testing.T) {
+	g, up := guardedGateway(t, "block", "redact")
+	const form = "application/x-www-form-urlencoded"
+	for name, m := range map[string]struct{ query, ctype, body, header string }{
+		"form %20":     {ctype: form, body: "amount=1&n=%204111111111111111000e-3"},
+		"form %0A":     {ctype: form, body: "n=%0A-4111111111111111000e-3"},
+		"form %C2%A0":  {ctype: form, body: "n=%C2%A04111111111111110.9"},
+		"query %09":    {query: "?n=%094111111111111111000e-3", ctype: form, body: "a=1"},
+		"json \\t":     {ctype: "application/json", body: `{"n":"\t4111111111111111000e-3"}`},
+		"json \\u00A0": {ctype: "application/json", body: `{"n":"\u00A04111111111111111000e-3"}`},
+		"json U+00A0":  {ctype: "application/json", body: "{\"n\":\"\u00a04111111111111111000e-3\"}"},
+		"header %20":   {ctype: form, body: "a=1", header: "x%204111111111111111000e-3"},
+		"html &nbsp":   {ctype: "text/html", body: "<p>n=&nbsp4111111111111111000e-3</p>"},
+	} {
+		for _, path := range []string{"/block", "/redact"} {
+			hdr := map[string]string{}
+			if m.header != "" {
+				hdr["X-Amount"] = m.header
+			}
+			resp, b := g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), hdr)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	// Still no number in the middle of a word or a hex id.
+	const id = "ffeb618aaa81c9c94da3c6a535997e8e"
+	for _, ok := range []string{"n=x%204e5&id=" + id, "n=%41" + "4111111111111111000e-3", "id=%20" + id} {
+		if resp, b := g.do(t, "POST", "/block", form, strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestLeakGuardReadsNumbersInDecodedText: what the guard reads only once
+// decoded, an XML body's text as a parser joins it and a multipart part in
+// base64 or quoted-printable, is read for numbers in exponent notation as
+// the body is. "41111111<!---->11111111000e-3" is 4111111111111111000e-3 to
+// the XML parser (4111111111111111 to Jackson or parseFloat) and so is that
+// number in a base64 or quoted-printable part to the app; neither piece is
+// a card number, and only the digits of the joined text were read: each
+// reached the upstream past leak_guard: block (the inspector, which reads
+// those texts with pan.ContainsAll, withheld the same bodies).
+func TestLeakGuardReadsNumbersInDecodedText(t *testing.T) {
+	g, up := guardedGateway(t, "block", "redact")
+	part := func(enc, data string) string {
+		return "--b\r\nContent-Disposition: form-data; name=\"n\"\r\nContent-Transfer-Encoding: " + enc + "\r\n\r\n" + data + "\r\n--b--\r\n"
+	}
+	const mp = "multipart/form-data; boundary=b"
+	for name, m := range map[string][2]string{
+		"xml comment":      {"application/xml", "<n>41111111<!---->11111111000e-3</n>"},
+		"xml cdata":        {"application/xml", "<n>41111111<![CDATA[11111111000]]>e-3</n>"},
+		"xml fraction":     {"text/xml", "<n>41111111<!---->11111110.9</n>"},
+		"base64 part":      {mp, part("base64", base64.StdEncoding.EncodeToString([]byte("4111111111111111000e-3")))},
+		"quoted-printable": {mp, part("quoted-printable", "41111111=\r\n11111111000e-3")},
+	} {
+		for _, path := range []string{"/block", "/redact"} {
+			resp, b := g.do(t, "POST", path, m[0], strings.NewReader(m[1]), nil)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	for _, ok := range [][2]string{
+		{"application/xml", "<n>12<!---->5e3</n><id>ffeb618aaa81c9c94da3c6a535997e8e</id>"},
+		{mp, part("base64", base64.StdEncoding.EncodeToString([]byte("1.5e3 4111111111111112000e-3")))},
+	} {
+		if resp, b := g.do(t, "POST", "/block", ok[0], strings.NewReader(ok[1]), nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("/block %q: want 200, got %d %s", ok[1], resp.StatusCode, b)
+		}
+	}
+}
+
+// TestLeakGuardReadsFractionsInHeaders: a header value holding a decimal
+// fraction that a parser into a double rounds to a card number
+// ("4111111111111110.9" is 4111111111111111 to parseFloat) is refused as
+// the same number in the body or the query is; header values were read for
+// numbers only when they held an 'e' or an escape, so it reached the
+// upstream past leak_guard: block.
+func TestLeakGuardReadsFractionsInHeaders(t *testing.T) {
+	g, up := guardedGateway(t, "block", "redact")
+	for name, h := range map[string]map[string]string{
+		"header": {"X-Amount": "4111111111111110.9"},
+		"cookie": {"Cookie": "n=4111111111111110.9"},
+	} {
+		for _, path := range []string{"/block", "/redact"} {
+			resp, b := g.do(t, "POST", path, "text/plain", strings.NewReader("x"), h)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	if resp, b := g.do(t, "POST", "/block", "text/plain", strings.NewReader("x"), map[string]string{"X-Amount": "12.50", "X-Version": "4.1.2", "X-Rate": "1.5e3", "X-Id": "9.99999999999"}); resp.StatusCode != http.StatusOK {
+		t.Errorf("ordinary header values: want 200, got %d %s", resp.StatusCode, b)
+	}
+}

@@ -170,8 +170,9 @@ func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 // CheckContentType returns a 415 error unless the request has exactly one
 // Content-Type, its media type is one of allowed, and its parameters say
 // the body is what the decoder reads:
-//   - charset, when present, must name UTF-8 (any letter case; an RFC 2231
-//     charset* counts too): the body is read as UTF-8 (RFC 8259 has JSON
+//   - charset, when present, must name UTF-8 (any letter case, under any
+//     of the labels clients send for it: UTF8Charset; an RFC 2231 charset*
+//     counts too): the body is read as UTF-8 (RFC 8259 has JSON
 //     exchanged in UTF-8), so a body declared in another charset (UTF-7,
 //     UTF-16, ISO 8859-1, EBCDIC…) would be read as something other than
 //     what its sender, and every reader that honours the declaration (a
@@ -200,7 +201,7 @@ func CheckContentType(r *http.Request, allowed ...string) error {
 	for name, value := range params {
 		switch {
 		case name == "charset":
-			if !strings.EqualFold(value, "utf-8") {
+			if !UTF8Charset(value) {
 				return NewError(http.StatusUnsupportedMediaType, "unsupported_charset", "Unsupported Media Type",
 					"send the request body in UTF-8 (charset=utf-8, or no charset)")
 			}
@@ -211,6 +212,21 @@ func CheckContentType(r *http.Request, allowed ...string) error {
 		}
 	}
 	return nil
+}
+
+// UTF8Charset reports whether a charset parameter's value names UTF-8,
+// in any letter case: under IANA's name ("utf-8") or another label clients
+// send for it, the WHATWG Encoding Standard's ("utf8", "unicode-1-1-utf-8",
+// "unicode11utf8", "unicode20utf8", "x-unicode20utf8"), Python's ("utf_8",
+// "u8") or Windows' code page ("cp65001"). It is the one list of UTF-8's
+// names: the APIs read such a body (CheckContentType) and the proxy's leak
+// guard reads it as ASCII text.
+func UTF8Charset(cs string) bool {
+	switch strings.ToLower(cs) {
+	case "utf-8", "utf8", "utf_8", "u8", "cp65001", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8":
+		return true
+	}
+	return false
 }
 
 // DecodeBody reads at most limit bytes of r's body into v, rejecting unknown

@@ -95,6 +95,14 @@ func TestCheckContentType(t *testing.T) {
 		{"application/json; charset*=utf-8''IBM037", false},
 		{MediaType + "; charset=utf-16", false},
 		{MediaType + "; charset=\"utf-8\"", true},
+		// Other labels clients send of UTF-8 itself (UTF8Charset).
+		{"application/json; charset=utf8", true},
+		{"application/json;charset=UTF8", true},
+		{MediaType + "; charset=utf_8", true},
+		{MediaType + "; charset=cp65001", true},
+		{"application/json; charset=unicode-1-1-utf-8", true},
+		{"application/json; charset=utf-8x", false},
+		{"application/json; charset=utf", false},
 		// JSON:API: no parameter but profile (and charset=utf-8); no extension is supported.
 		{MediaType + `; profile="https://example.com/p"`, true},
 		{MediaType + `; ext="https://example.com/e"`, false},

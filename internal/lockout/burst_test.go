@@ -1,7 +1,6 @@
 package lockout
 
 import (
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,9 +17,8 @@ func TestConcurrentGuessesFromAFreshAddressAreCharged(t *testing.T) {
 	tb := New(Options{Free: 10, Now: c.now})
 	const n = 200
 	var checks atomic.Int32
-	var arrived sync.WaitGroup // every guess either in its check or answered
-	arrived.Add(n)
 	release := make(chan struct{})
+	arrived := burst(tb, n, release) // every guess in its check, waiting for them, or answered
 	verdicts := make(chan Verdict, n)
 	for range n {
 		go func() {
@@ -28,17 +26,19 @@ func TestConcurrentGuessesFromAFreshAddressAreCharged(t *testing.T) {
 			v, _ := tb.Try("203.0.113.7", func() bool {
 				called = true
 				checks.Add(1)
-				arrived.Done()
+				arrived <- struct{}{}
 				<-release
 				return false
 			})
 			if !called {
-				arrived.Done()
+				notify(arrived, release)
 			}
 			verdicts <- v
 		}()
 	}
-	arrived.Wait()
+	for range n {
+		<-arrived
+	}
 	close(release)
 	locked := 0
 	for range n {
@@ -51,5 +51,80 @@ func TestConcurrentGuessesFromAFreshAddressAreCharged(t *testing.T) {
 	}
 	if v, w := tb.Try("203.0.113.7", right); v != LockedOut || w <= 0 {
 		t.Fatalf("after the burst: %v %v, want locked out", v, w)
+	}
+}
+
+// burst sets tb's wait hook to report, as the returned channel does for
+// the other events of a test's attempts, each attempt that starts waiting
+// for the checks of its address, until release is closed: every attempt of
+// a burst sends one event before release (it is in its check, waiting, or
+// answered), and may send more after.
+func burst(tb *Table, n int, release chan struct{}) chan struct{} {
+	arrived := make(chan struct{}, n)
+	tb.onWait = func() { notify(arrived, release) }
+	return arrived
+}
+
+// notify sends an event to arrived unless release is closed (the events
+// after it are not read).
+func notify(arrived, release chan struct{}) {
+	select {
+	case <-release:
+	default:
+		arrived <- struct{}{}
+	}
+}
+
+// TestCorrectTokensSentAtOnceAreAllowed: the operator's requests sent at
+// once with the right token, more of them than the free failures, are all
+// allowed, from a fresh address and from one with failures already. Each
+// attempt is charged before its check, a correct one too (so that a burst
+// of guesses gets no extra checks): the attempts past the free failures
+// found the address locked out by the charges of the correct tokens still
+// being checked, and answered 429 without their check.
+func TestCorrectTokensSentAtOnceAreAllowed(t *testing.T) {
+	for _, before := range []int{0, 9} {
+		c := &clock{t: time.Unix(1e9, 0)}
+		tb := New(Options{Free: 10, Now: c.now})
+		for range before {
+			tb.Try("198.51.100.9", wrong)
+		}
+		const n = 40
+		release := make(chan struct{})
+		arrived := burst(tb, n, release)
+		verdicts := make(chan Verdict, n)
+		var checks atomic.Int32
+		for range n {
+			go func() {
+				called := false
+				v, _ := tb.Try("198.51.100.9", func() bool {
+					called = true
+					checks.Add(1)
+					notify(arrived, release)
+					<-release
+					return true
+				})
+				if !called {
+					notify(arrived, release)
+				}
+				verdicts <- v
+			}()
+		}
+		for range n {
+			<-arrived
+		}
+		close(release)
+		allowed := 0
+		for range n {
+			if <-verdicts == Allowed {
+				allowed++
+			}
+		}
+		if allowed != n || checks.Load() != n {
+			t.Errorf("%d failures before: %d of %d correct tokens sent at once allowed (%d checked)", before, allowed, n, checks.Load())
+		}
+		if tb.Len() != 0 {
+			t.Errorf("%d failures before: %d addresses held after the correct tokens", before, tb.Len())
+		}
 	}
 }

@@ -11,8 +11,10 @@
 // Retry-After). Each attempt is charged as a failure before its check
 // runs, so concurrent guesses cannot slip through the gap between a check
 // and the lockout it causes: a burst from a fresh address gets its free
-// failures and one more, not a check per request. A correct token resets
-// the address. An address's failures are forgotten Options.Forget after
+// failures and one more, not a check per request; an attempt that finds
+// its address locked out only by attempts still being checked waits for
+// them, so correct tokens sent at once are all allowed. A correct token
+// resets the address. An address's failures are forgotten Options.Forget after
 // its last one.
 //
 // The table is bounded: it holds only addresses with failures (and those
@@ -91,8 +93,13 @@ type Table struct {
 	lockouts atomic.Uint64
 
 	mu    sync.Mutex
+	done  *sync.Cond // on mu: a check ended (an entry's pending went down)
 	m     map[string]*entry
 	order *list.List // of *entry, most recent failure first
+
+	// onWait, when set (tests), is called under mu each time an attempt
+	// starts waiting for the checks of its address.
+	onWait func()
 }
 
 type entry struct {
@@ -100,6 +107,7 @@ type entry struct {
 	failures int
 	last     time.Time // the last failure
 	until    time.Time // locked out until
+	pending  int       // attempts charged to this entry whose check runs
 	elem     *list.Element
 }
 
@@ -129,7 +137,9 @@ func New(opts Options) *Table {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Table{opts: opts, m: map[string]*entry{}, order: list.New()}
+	t := &Table{opts: opts, m: map[string]*entry{}, order: list.New()}
+	t.done = sync.NewCond(&t.mu)
+	return t
 }
 
 // Try runs check (the secret's comparison, which should take constant
@@ -139,29 +149,49 @@ func New(opts Options) *Table {
 // Every attempt is charged as a failure before check runs, and the address
 // is reset when it passes: guesses sent at once are counted as they
 // arrive, so an address gets its free failures and the one that locks it
-// out however many it sends in parallel. While a check runs its address
+// out however many it sends in parallel. An attempt that finds its address
+// locked out only by charges whose checks still run waits for them rather
+// than answering LockedOut: one of them may pass and reset the address, as
+// when the operator sends more requests at once than there are free
+// failures (each charged before its check, a correct token too). It then
+// runs its own check, or is locked out once they all failed. While a check runs its address
 // has an entry, which a success removes; an entry made for it is not
 // counted against Options.MaxEntries until the check fails, so a success
 // evicts no other address.
 func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
-	now := t.opts.Now()
 	t.mu.Lock()
+	now := t.opts.Now()
 	t.expire(now)
 	e := t.m[key]
-	if e != nil && now.Before(e.until) {
-		t.mu.Unlock()
-		return LockedOut, e.until.Sub(now)
+	for e != nil && now.Before(e.until) {
+		if e.pending == 0 {
+			t.mu.Unlock()
+			return LockedOut, e.until.Sub(now)
+		}
+		// Locked out by attempts still being checked, which may hold the
+		// right secret (the operator's requests sent at once): wait for
+		// their verdict instead of refusing a correct one.
+		if t.onWait != nil {
+			t.onWait()
+		}
+		t.done.Wait()
+		now = t.opts.Now()
+		t.expire(now)
+		e = t.m[key]
 	}
 	if e == nil {
 		e = t.insert(key)
 	}
 	t.fail(e, now)
+	e.pending++
 	t.mu.Unlock()
 
 	ok := check()
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	e.pending--
+	t.done.Broadcast()
 	cur := t.m[key]
 	if ok {
 		if cur != nil {

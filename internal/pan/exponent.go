@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FindExponent returns the card numbers b spells as numbers in exponent
@@ -19,9 +21,9 @@ import (
 // passes the Luhn check, or when a parser into a double rounds it to one
 // ("4111111111111110999e-3", and "4111111111111110.9" without an
 // exponent: 4111111111111111 to JavaScript; roundedValue). A number read
-// is a token of its own: one that continues a word (a letter, digit, '_'
-// or non-ASCII byte before it or its sign: inWord) is no number to a
-// parser, as in a hex id. The returned
+// is a token of its own: one that continues a word (a letter, digit or '_'
+// before it or its sign, not spelled by an escape: inWord) is no number to
+// a parser, as in a hex id. The returned
 // strings are the digits of the value, which no longer appear in b as
 // such: a caller cannot mask them in place. Escapes of the characters of
 // a number are read decoded as well (findExponentEsc). Linear in the
@@ -96,7 +98,14 @@ func unescapeNumber[T text](s T, at *[]int) []byte {
 			break
 		}
 		cp, n := escape(s, i)
-		if n == 0 || !numberChar(cp) {
+		c := byte(cp)
+		switch {
+		case n > 0 && numberChar(cp):
+		case n > 0 && !wordRune(cp) && numberFollows(s, i+n):
+			c = ' '
+		case n == 0 && i+1 < len(s) && s[i] == '\\' && strings.IndexByte("bfnrtv", s[i+1]) >= 0 && numberFollows(s, i+2):
+			n, c = 2, ' ' // a JSON or JavaScript string's \t, \n…
+		default:
 			continue
 		}
 		if out == nil {
@@ -107,7 +116,7 @@ func unescapeNumber[T text](s T, at *[]int) []byte {
 				*at = append(*at, k)
 			}
 		}
-		out = append(append(out, s[last:i]...), byte(cp))
+		out = append(append(out, s[last:i]...), c)
 		i += n - 1
 		last = i + 1
 	}
@@ -120,6 +129,16 @@ func unescapeNumber[T text](s T, at *[]int) []byte {
 		}
 	}
 	return append(out, s[last:]...)
+}
+
+// numberFollows reports whether s[i] may start a number, or an escape of
+// one of its characters.
+func numberFollows[T text](s T, i int) bool {
+	if i >= len(s) {
+		return false
+	}
+	c := s[i]
+	return isDigit(c) || c == '+' || c == '-' || c == '.' || c == '%' || c == '\\' || c == '&'
 }
 
 // numberChar reports whether cp is an ASCII character of a number in
@@ -190,10 +209,15 @@ func findExponent[T text](b T, out []number) []number {
 }
 
 // inWord reports whether a number whose mantissa starts at b[j] (after an
-// optional sign) continues a word: a letter, a digit, '_' or a byte of a
-// UTF-8 character comes first. No parser reads a number there ("c6a535997e8"
-// in a hex trace id is not 535997e8 to anyone), unlike a card number
-// written in text, which Find reads wherever it is.
+// optional sign) continues a word: a letter, a digit or '_' comes first
+// (an ASCII one, or a Unicode letter, digit or mark). No parser reads a
+// number there ("c6a535997e8" in a hex trace id is not 535997e8 to anyone),
+// unlike a card number written in text, which Find reads wherever it is.
+// A character that is not a letter, digit or mark (U+00A0, U+3000, a BOM:
+// JavaScript's Number and parseFloat skip them as white space) starts a
+// token; so does an escape of one, which unescapeNumber decodes to a space
+// before a number (an escape's spelling ends in a letter or digit: "%20",
+// "\t").
 func inWord[T text](b T, j int) bool {
 	if j > 0 && (b[j-1] == '+' || b[j-1] == '-') {
 		j--
@@ -201,8 +225,21 @@ func inWord[T text](b T, j int) bool {
 	if j == 0 {
 		return false
 	}
-	c := b[j-1]
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c >= 0x80
+	if c := b[j-1]; c < utf8.RuneSelf {
+		return wordRune(rune(c))
+	}
+	r, _ := utf8.DecodeLastRuneInString(string(b[max(0, j-utf8.UTFMax):j]))
+	return wordRune(r)
+}
+
+// wordRune reports whether r continues a word: an ASCII letter, digit or
+// '_', or a Unicode letter, digit or mark. An invalid encoding (RuneError,
+// or -1 from escape) does not: it is read as the start of a token.
+func wordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_'
+	}
+	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r))
 }
 
 // cardMagnitude reports whether mant×10^exp (mant digits with at most one

@@ -59,6 +59,21 @@ func TestFindExponent(t *testing.T) {
 		{`"ffeb618aaa81c9c94da3c6a535997e8e"`, nil},                                        // a hex trace id (535997e8 is 53599700000000, Luhn-valid)
 		{`id_4111111111111111000e-3 é4111111111111110.9`, nil},                             // '_' and a non-ASCII letter continue a word too
 		{`a-4111111111111111000e-3 -4111111111111111000e-3`, []string{"4111111111111111"}}, // a sign belongs to the number; a letter before it does not
+		// What a parser skips before a number starts a token, spelled by
+		// an escape that ends in a letter or digit, or a character that is
+		// not a letter, digit or mark (JavaScript's Number skips U+00A0,
+		// U+3000 and a BOM as white space).
+		{`n=%204111111111111111000e-3`, []string{"4111111111111111"}},
+		{`n=%0A4111111111111111000e-3&m=%09-4111111111111111000e-3`, []string{"4111111111111111"}},
+		{`n=%C2%A04111111111111111000e-3`, []string{"4111111111111111"}},
+		{`n=&nbsp4111111111111111000e-3`, []string{"4111111111111111"}},
+		{`{"n":"\t4111111111111111000e-3"}`, []string{"4111111111111111"}},
+		{`{"n":"\u00204111111111111111000e-3"}`, []string{"4111111111111111"}},
+		{`{"n":"\u00A0\u002d4111111111111111000e-3"}`, []string{"4111111111111111"}},
+		{"\u00a04111111111111111000e-3 \u30004111111111111111000e-3 \ufeff4111111111111111000e-3", []string{"4111111111111111", "4111111111111111", "4111111111111111"}},
+		{"«4111111111111111000e-3", []string{"4111111111111111"}},
+		{`n=%204111111111111110.9`, []string{"4111111111111111"}},
+		{`%41%42%434111111111111111000e-3 \u00414111111111111111000e-3`, nil}, // escaped letters continue a word
 	}
 	for _, tt := range tests {
 		got := FindExponent([]byte(tt.in))
