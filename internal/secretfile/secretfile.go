@@ -5,7 +5,8 @@
 // impersonate any processor to the merchant's backend, whoever reads a
 // webhook secret can sign events its receiver trusts.
 //
-// The file is opened once and its mode read from the open file, so what is
+// Only a regular file is opened (a FIFO would block the open), and its mode
+// is read from the open file, which must be the file looked up: what is
 // checked is what is read.
 package secretfile
 
@@ -28,6 +29,15 @@ const maxSize = 1 << 20
 // file's mode and the chmod that fixes it) when its mode has any group or
 // other bit set.
 func Read(path string) ([]byte, error) {
+	// A FIFO or a device would block the open (or feed it without end):
+	// only a regular file is opened, and the open one must be it.
+	before, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -37,8 +47,8 @@ func Read(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
+		return nil, fmt.Errorf("%s changed while it was opened", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
