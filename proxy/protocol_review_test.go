@@ -588,16 +588,9 @@ func TestLeakGuardReadsNumbersInExponentForm(t *testing.T) {
 		"JSON e-3, leading zeros": {"", "application/json", `{"note":00004111111111111111000e-3}`, ""},
 	}
 	for name, m := range bad {
-		for _, path := range []string{"/block", "/redact"} {
-			hdr := map[string]string{}
-			if m.header != "" {
-				hdr["X-Amount"] = m.header
-			}
-			resp, b := g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), hdr)
-			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
-				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
-			}
-		}
+		refusedOnBothPaths(t, name, func(path string) (*http.Response, []byte) {
+			return g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), amountHeader(m.header))
+		})
 	}
 	if n := len(up.requests()); n != 0 {
 		t.Fatalf("the upstream received %d requests", n)
@@ -678,16 +671,9 @@ func TestLeakGuardReadsNumbersAfterEscapedSpaces(t *testing.T) {
 		"header %20":   {ctype: form, body: "a=1", header: "x%204111111111111111000e-3"},
 		"html &nbsp":   {ctype: "text/html", body: "<p>n=&nbsp4111111111111111000e-3</p>"},
 	} {
-		for _, path := range []string{"/block", "/redact"} {
-			hdr := map[string]string{}
-			if m.header != "" {
-				hdr["X-Amount"] = m.header
-			}
-			resp, b := g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), hdr)
-			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
-				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
-			}
-		}
+		refusedOnBothPaths(t, name, func(path string) (*http.Response, []byte) {
+			return g.do(t, "POST", path+m.query, m.ctype, strings.NewReader(m.body), amountHeader(m.header))
+		})
 	}
 	if n := len(up.requests()); n != 0 {
 		t.Fatalf("the upstream received %d requests", n)
@@ -723,12 +709,9 @@ func TestLeakGuardReadsNumbersInDecodedText(t *testing.T) {
 		"base64 part":      {mp, part("base64", base64.StdEncoding.EncodeToString([]byte("4111111111111111000e-3")))},
 		"quoted-printable": {mp, part("quoted-printable", "41111111=\r\n11111111000e-3")},
 	} {
-		for _, path := range []string{"/block", "/redact"} {
-			resp, b := g.do(t, "POST", path, m[0], strings.NewReader(m[1]), nil)
-			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
-				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
-			}
-		}
+		refusedOnBothPaths(t, name, func(path string) (*http.Response, []byte) {
+			return g.do(t, "POST", path, m[0], strings.NewReader(m[1]), nil)
+		})
 	}
 	if n := len(up.requests()); n != 0 {
 		t.Fatalf("the upstream received %d requests", n)
@@ -755,12 +738,9 @@ func TestLeakGuardReadsFractionsInHeaders(t *testing.T) {
 		"header": {"X-Amount": "4111111111111110.9"},
 		"cookie": {"Cookie": "n=4111111111111110.9"},
 	} {
-		for _, path := range []string{"/block", "/redact"} {
-			resp, b := g.do(t, "POST", path, "text/plain", strings.NewReader("x"), h)
-			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
-				t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
-			}
-		}
+		refusedOnBothPaths(t, name, func(path string) (*http.Response, []byte) {
+			return g.do(t, "POST", path, "text/plain", strings.NewReader("x"), h)
+		})
 	}
 	if n := len(up.requests()); n != 0 {
 		t.Fatalf("the upstream received %d requests", n)
@@ -768,4 +748,24 @@ func TestLeakGuardReadsFractionsInHeaders(t *testing.T) {
 	if resp, b := g.do(t, "POST", "/block", "text/plain", strings.NewReader("x"), map[string]string{"X-Amount": "12.50", "X-Version": "4.1.2", "X-Rate": "1.5e3", "X-Id": "9.99999999999"}); resp.StatusCode != http.StatusOK {
 		t.Errorf("ordinary header values: want 200, got %d %s", resp.StatusCode, b)
 	}
+}
+
+// refusedOnBothPaths sends a request with send to the block and redact
+// routes of guardedGateway and wants each refused with 422 card_data_leak.
+func refusedOnBothPaths(t *testing.T, name string, send func(path string) (*http.Response, []byte)) {
+	t.Helper()
+	for _, path := range []string{"/block", "/redact"} {
+		resp, b := send(path)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("%s %s: want 422 card_data_leak, got %d %s", path, name, resp.StatusCode, b)
+		}
+	}
+}
+
+// amountHeader is an X-Amount header of value v; none when v is empty.
+func amountHeader(v string) map[string]string {
+	if v == "" {
+		return nil
+	}
+	return map[string]string{"X-Amount": v}
 }
