@@ -211,14 +211,20 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 // changes an existing vault checks it before OpenKeyring, which would make
 // one.
 func Initialized(ctx context.Context, store Store) (bool, error) {
-	_, err := store.GetMeta(ctx, metaKeyCurrent)
+	return hasMeta(ctx, store, metaKeyCurrent, "key version")
+}
+
+// hasMeta reports whether store holds the meta key (what names it in an
+// error).
+func hasMeta(ctx context.Context, store Store, key, what string) (bool, error) {
+	_, err := store.GetMeta(ctx, key)
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, ErrNotFound):
 		return false, nil
 	}
-	return false, fmt.Errorf("vault: read key version: %w", err)
+	return false, fmt.Errorf("vault: read %s: %w", what, err)
 }
 
 // Current returns the version new records are sealed with.

@@ -391,14 +391,7 @@ func ReencryptionDone(ctx context.Context, store Store, version uint32) (bool, e
 	if version <= 1 {
 		return true, nil
 	}
-	_, err := store.GetMeta(ctx, rekeyPrefix(version)+"done")
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, ErrNotFound):
-		return false, nil
-	}
-	return false, fmt.Errorf("vault: read re-encryption state: %w", err)
+	return hasMeta(ctx, store, rekeyPrefix(version)+"done", "re-encryption state")
 }
 
 // RecordsByKeyVersion counts the live persistent records of store by the
