@@ -47,10 +47,12 @@ func classify(err error) (class, detail string) {
 //
 //   - masked only as it came, a tab or a line break between digit groups
 //     (a breaker to internal/pan) became a space (a separator), and
-//     "4539\t5787\t6362\t1486" was kept as a card number in clear; NUL
-//     bytes, which UTF-16 and UTF-32 put between the characters of ASCII
-//     text, became '?' and left every digit in a row ("4?5?3?9?…"), so
-//     they are dropped (TestExcerptMasksCardNumbersInEverySpelling);
+//     "4539\t5787\t6362\t1486" was kept as a card number in clear; a
+//     CRLF became two spaces, which end a number for internal/pan, so it
+//     is one space; NUL bytes, which UTF-16 and UTF-32 put between the
+//     characters of ASCII text, became '?' and left every digit in a row
+//     ("4?5?3?9?…"), so they are dropped
+//     (TestExcerptMasksCardNumbersInEverySpelling);
 //   - masking keeps the length, so the cut comes last: cut first, a card
 //     number across the cut would keep up to all but one of its digits,
 //     no longer a Luhn-valid number for the mask to find.
@@ -63,9 +65,10 @@ func readExcerpt(r io.Reader) string {
 	return strings.TrimSpace(s)
 }
 
-// printable spells s in printable ASCII: tabs and line breaks as spaces,
-// NUL bytes dropped, any other byte as '?'.
+// printable spells s in printable ASCII: NUL bytes dropped, a line break
+// (CRLF, LF or CR) and a tab as one space, any other byte as '?'.
 func printable(s string) string {
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), "\r\n", "\n")
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
@@ -74,7 +77,6 @@ func printable(s string) string {
 			b.WriteByte(c)
 		case c == '\n' || c == '\r' || c == '\t':
 			b.WriteByte(' ')
-		case c == 0:
 		default:
 			b.WriteByte('?')
 		}

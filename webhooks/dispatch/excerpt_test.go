@@ -44,6 +44,8 @@ func TestExcerptMasksCardNumbersInEverySpelling(t *testing.T) {
 		"tabs":           strings.ReplaceAll(g, " ", "\t"),
 		"newlines":       strings.ReplaceAll(g, " ", "\n"),
 		"crs":            strings.ReplaceAll(g, " ", "\r"),
+		"crlfs":          strings.ReplaceAll(g, " ", "\r\n"),
+		"utf16le-crlfs":  utf16Text(strings.ReplaceAll(g, " ", "\r\n"), false),
 		"tab-and-space":  p[:4] + "\t" + p[4:8] + " " + p[8:12] + "\t" + p[12:],
 		"utf16le":        utf16Text(`{"pan":"`+p+`"}`, false),
 		"utf16be":        utf16Text(`{"pan":"`+g+`"}`, true),
