@@ -30,6 +30,8 @@
 // each delivery is made once, by one gateway. Receivers drop duplicates by
 // the envelope's id, which the signature covers (Aliasgate-Event-Id
 // repeats it, unsigned: a replay within the tolerance may change it).
+// Deliveries are not ordered: an endpoint's due deliveries are POSTed at
+// once and a failed one is retried later; ids sort by creation.
 //
 // Every POST carries Aliasgate-Signature: t=<unix seconds>,v1=<hex>, v1
 // being HMAC-SHA256(secret, "<t>.<raw body>") (one v1 per secret while a
