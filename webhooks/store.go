@@ -32,6 +32,10 @@ type Delivery struct {
 	State     State           `json:"state"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// RedeliveredAt is when the operator last made the delivery pending
+	// again (RedeliverDelivery); zero if never. The retries of a
+	// redelivered delivery run for the dispatcher's RetryFor from it.
+	RedeliveredAt time.Time `json:"redelivered_at,omitzero"`
 	// Due is when a dispatcher may claim the delivery next: its next
 	// attempt, or the end of the lease of the dispatcher that holds it.
 	// Only pending deliveries are due.
@@ -127,7 +131,8 @@ type Store interface {
 	// ListDeliveries returns deliveries matching f, newest first.
 	ListDeliveries(ctx context.Context, f Filter) ([]Delivery, error)
 	// RedeliverDelivery makes a delivered or failed delivery pending and
-	// due at now; ErrNotFound, or ErrNotFinished for a pending one.
+	// due at now, with RedeliveredAt now; ErrNotFound, or ErrNotFinished
+	// for a pending one.
 	RedeliverDelivery(ctx context.Context, id string, now time.Time) (Delivery, error)
 	// PruneDeliveries removes at most max delivered or failed deliveries
 	// last updated before before, and returns how many it removed.

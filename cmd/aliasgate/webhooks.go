@@ -220,8 +220,9 @@ func runWebhooksDeliveries(ctx context.Context, e env, args []string) error {
 }
 
 const webhooksRedeliverUsage = `Makes a delivered or failed webhook delivery pending again, due now: the
-dispatcher of a running gateway sends it with the next poll (the event keeps
-its id, so receivers that dedupe by it see a duplicate). Like "webhooks
+dispatcher of a running gateway sends it with the next poll, and retries it
+for webhooks.retry_for from now (the event keeps its id, so receivers that
+dedupe by it see a duplicate). Like "webhooks
 deliveries", directly on vault.store or through a running gateway's admin
 listener (POST /admin/webhooks/deliveries/{id}/redeliver).`
 

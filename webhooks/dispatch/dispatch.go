@@ -67,7 +67,8 @@ type Options struct {
 	// all of it).
 	BackoffBase, BackoffMax time.Duration
 	// RetryFor: a delivery whose next attempt would come later than this
-	// after its event is marked failed instead.
+	// after its event (or after the operator's last redelivery of it) is
+	// marked failed instead.
 	RetryFor time.Duration
 	// PollInterval is how often Run looks for due deliveries (Publish
 	// wakes the local dispatcher at once).
@@ -397,7 +398,7 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 		return
 	}
 	next := start.Add(o.backoff(len(d.Attempts) + 1))
-	if next.After(d.CreatedAt.Add(o.opts.RetryFor)) {
+	if next.After(retryFrom(d).Add(o.opts.RetryFor)) {
 		o.log.Warn("webhooks: delivery failed, no retry left", "delivery", d.ID, "endpoint", d.Endpoint,
 			"attempts", len(d.Attempts)+1, "status", status, "error", a.Error)
 		o.finish(ctx, d, a, webhooks.StateFailed)
@@ -407,6 +408,17 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 	o.log.Info("webhooks: delivery attempt failed, will retry", "delivery", d.ID, "endpoint", d.Endpoint,
 		"attempt", len(d.Attempts)+1, "status", status, "error", a.Error, "detail", a.Detail, "next_attempt", a.Next)
 	o.finish(ctx, d, a, webhooks.StatePending)
+}
+
+// retryFrom is when d's retry window (RetryFor) began: its event, or the
+// operator's last redelivery. From the event only, a delivery redelivered
+// after the window was failed again after one failed attempt
+// (TestRedeliveryGetsAFullRetryWindow).
+func retryFrom(d webhooks.Delivery) time.Time {
+	if d.RedeliveredAt.After(d.CreatedAt) {
+		return d.RedeliveredAt
+	}
+	return d.CreatedAt
 }
 
 // backoff is the wait after the n-th failed attempt: BackoffBase·2^(n-1)

@@ -136,3 +136,62 @@ func TestPruneRemovesEveryExpiredDelivery(t *testing.T) {
 		t.Fatalf("%d expired deliveries left after a prune pass; log:\n%s", len(left), logs.String())
 	}
 }
+
+// TestRedeliveryGetsAFullRetryWindow: a delivery the operator redelivers
+// after webhooks.retry_for has passed since its event is retried again
+// for retry_for from the redelivery. The window ran from the event, so a
+// redelivered delivery whose receiver hiccuped once (one 503 before it
+// answers 204) was failed again after that one attempt.
+func TestRedeliveryGetsAFullRetryWindow(t *testing.T) {
+	rc := &receiver{reply: func(int) int { return http.StatusServiceUnavailable }}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	s := boltStore(t)
+	opts := fast(endpoint("ep1", srv.URL))
+	opts.RetryFor = time.Second
+	o, d, err := newPair(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, d)
+	if err := o.Publish(context.Background(), "acct1", "card.created", []byte(`{"card_id":"CRD1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitState(t, s, 1, webhooks.StateFailed)[0]
+	// The retry window from the event is over.
+	time.Sleep(time.Until(failed.CreatedAt.Add(opts.RetryFor + 10*time.Millisecond)))
+	// The receiver comes back, answering 503 once, then 204.
+	rc.mu.Lock()
+	first := len(rc.bodies) + 1
+	rc.reply = func(n int) int {
+		if n == first {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	}
+	rc.mu.Unlock()
+	if _, err := s.RedeliverDelivery(context.Background(), failed.ID, time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	d.Wake()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := s.GetDelivery(context.Background(), failed.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == webhooks.StateDelivered {
+			if n := len(got.Attempts) - len(failed.Attempts); n != 2 {
+				t.Fatalf("%d attempts after the redelivery, want 2 (503, 204): %+v", n, got.Attempts)
+			}
+			break
+		}
+		if got.State == webhooks.StateFailed {
+			t.Fatalf("the redelivery failed after %d attempt(s): %+v", len(got.Attempts)-len(failed.Attempts), got.Attempts[len(failed.Attempts):])
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s", got.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
