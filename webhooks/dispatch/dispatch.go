@@ -397,7 +397,7 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 		o.finish(ctx, d, a, webhooks.StateFailed)
 		return
 	}
-	next := start.Add(o.backoff(len(d.Attempts) + 1))
+	next := start.Add(o.backoff(retriesSoFar(d) + 1))
 	if next.After(retryFrom(d).Add(o.opts.RetryFor)) {
 		o.log.Warn("webhooks: delivery failed, no retry left", "delivery", d.ID, "endpoint", d.Endpoint,
 			"attempts", len(d.Attempts)+1, "status", status, "error", a.Error)
@@ -419,6 +419,24 @@ func retryFrom(d webhooks.Delivery) time.Time {
 		return d.RedeliveredAt
 	}
 	return d.CreatedAt
+}
+
+// retriesSoFar counts d's attempts since its event, or, once redelivered,
+// since the last redelivery: the backoff of a redelivered delivery starts
+// again from BackoffBase (counted from the event, a day of attempts
+// before the redelivery made its first retry wait BackoffMax;
+// TestRedeliveryGetsAFullRetryWindow).
+func retriesSoFar(d webhooks.Delivery) int {
+	if d.RedeliveredAt.IsZero() {
+		return len(d.Attempts)
+	}
+	n := 0
+	for _, a := range d.Attempts {
+		if !a.At.Before(d.RedeliveredAt) {
+			n++
+		}
+	}
+	return n
 }
 
 // backoff is the wait after the n-th failed attempt: BackoffBase·2^(n-1)

@@ -139,9 +139,11 @@ func TestPruneRemovesEveryExpiredDelivery(t *testing.T) {
 
 // TestRedeliveryGetsAFullRetryWindow: a delivery the operator redelivers
 // after webhooks.retry_for has passed since its event is retried again
-// for retry_for from the redelivery. The window ran from the event, so a
-// redelivered delivery whose receiver hiccuped once (one 503 before it
-// answers 204) was failed again after that one attempt.
+// for retry_for from the redelivery, its backoff starting again from
+// backoff_base. The window ran from the event, so a redelivered delivery
+// whose receiver hiccuped once (one 503 before it answers 204) was failed
+// again after that one attempt; and the backoff counted every attempt
+// before the redelivery (a day of them: an hour's wait).
 func TestRedeliveryGetsAFullRetryWindow(t *testing.T) {
 	rc := &receiver{reply: func(int) int { return http.StatusServiceUnavailable }}
 	srv := httptest.NewServer(rc)
@@ -149,6 +151,7 @@ func TestRedeliveryGetsAFullRetryWindow(t *testing.T) {
 	s := boltStore(t)
 	opts := fast(endpoint("ep1", srv.URL))
 	opts.RetryFor = time.Second
+	opts.BackoffMax = 10 * time.Second // the attempts before the redelivery wait longer and longer
 	o, d, err := newPair(s, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +186,10 @@ func TestRedeliveryGetsAFullRetryWindow(t *testing.T) {
 		if got.State == webhooks.StateDelivered {
 			if n := len(got.Attempts) - len(failed.Attempts); n != 2 {
 				t.Fatalf("%d attempts after the redelivery, want 2 (503, 204): %+v", n, got.Attempts)
+			}
+			if a := got.Attempts[len(failed.Attempts)]; a.Next.Sub(a.At) > opts.BackoffBase {
+				t.Fatalf("the first retry after the redelivery waited %v, more than backoff_base %v (%d attempts before it)",
+					a.Next.Sub(a.At), opts.BackoffBase, len(failed.Attempts))
 			}
 			break
 		}
