@@ -28,6 +28,10 @@ type Endpoint struct {
 	Events []string
 }
 
+// Wants reports whether ep receives events of type t: one of its Events
+// patterns matches t (Match).
+func (ep Endpoint) Wants(t string) bool { return matchAny(ep.Events, t) }
+
 // MinSecretLen is the shortest signing secret accepted, in bytes.
 const MinSecretLen = 24
 
@@ -169,7 +173,7 @@ func (o *Outbox) Publish(ctx context.Context, account, eventType string, data []
 	}
 	var targets []Endpoint
 	for _, ep := range o.opts.Endpoints {
-		if ep.Account == account && matchAny(ep.Events, eventType) {
+		if ep.Account == account && ep.Wants(eventType) {
 			targets = append(targets, ep)
 		}
 	}

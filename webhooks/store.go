@@ -58,7 +58,9 @@ type Attempt struct {
 	// connection_refused, dns, tls_certificate, forbidden_destination,
 	// redirect, connection, endpoint_removed (no endpoint has the id any
 	// more), endpoint_account_changed (the id names another account's
-	// endpoint now: not sent); empty on success.
+	// endpoint now: not sent), endpoint_unsubscribed (the endpoint's
+	// events no longer match the event's type: not sent); empty on
+	// success.
 	Error   string    `json:"error,omitempty"`
 	Detail  string    `json:"detail,omitempty"` // the refused address's class, …
 	Excerpt string    `json:"excerpt,omitempty"`

@@ -375,6 +375,14 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 		o.finish(ctx, d, a, webhooks.StateFailed)
 		return
 	}
+	if !ep.Wants(d.EventType) {
+		// The operator took the event's type off the endpoint's events
+		// since it was recorded: not sent (it was, for the rest of its
+		// retries; TestUnsubscribedEventIsNotSentToItsEndpoint).
+		a.Error, a.Detail = "endpoint_unsubscribed", "the endpoint no longer receives this event type"
+		o.finish(ctx, d, a, webhooks.StateFailed)
+		return
+	}
 	status, excerpt, err := o.post(ctx, ep, d)
 	a.DurationMS = o.now().Sub(start).Milliseconds()
 	a.Status, a.Excerpt = status, excerpt

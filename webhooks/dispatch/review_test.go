@@ -202,3 +202,50 @@ func TestRedeliveryGetsAFullRetryWindow(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestUnsubscribedEventIsNotSentToItsEndpoint: a delivery recorded while
+// its endpoint received every event is not sent once the endpoint's
+// events no longer match its type (the operator unsubscribed it, and
+// restarted): it fails with endpoint_unsubscribed, as a delivery whose
+// endpoint moved to another account does. It was sent, for the rest of
+// its retries (a day by default).
+func TestUnsubscribedEventIsNotSentToItsEndpoint(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	s := boltStore(t)
+	// The old configuration records a card.updated for ep1 (every event);
+	// no dispatcher runs yet (the receiver was down).
+	o, err := webhooks.New(s, webhooks.Options{Endpoints: []webhooks.Endpoint{endpoint("ep1", srv.URL)}, AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Publish(context.Background(), "acct1", "card.updated", []byte(`{"card_id":"CRD1","last4":"1111"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// The new configuration: ep1 receives network token events only.
+	oD, err := dispatch.New(s, fast(endpoint("ep1", srv.URL, "network_token.*")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ds, err := s.ListDeliveries(context.Background(), webhooks.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 1 && ds[0].State != webhooks.StatePending {
+			if ds[0].State != webhooks.StateFailed || len(ds[0].Attempts) != 1 || ds[0].Attempts[0].Error != "endpoint_unsubscribed" {
+				t.Fatalf("the unsubscribed event: %s, attempts %+v", ds[0].State, ds[0].Attempts)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not attempted: %+v", ds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if rc.count() != 0 {
+		t.Fatalf("the endpoint got %d event(s) it no longer subscribes to", rc.count())
+	}
+}
