@@ -31,10 +31,11 @@ const (
 const DefaultTolerance = 5 * time.Minute
 
 // Limits of what Verify parses: a header longer than maxHeaderLen or with
-// more than maxSignatures v1 values is refused unread.
+// more than maxSignatures v1 values is refused unread. An endpoint has at
+// most MaxSecrets secrets, so every header the gateway sends is read.
 const (
 	maxHeaderLen  = 4096
-	maxSignatures = 8
+	maxSignatures = MaxSecrets
 )
 
 // Verify's refusals. Every one wraps ErrInvalidSignature.

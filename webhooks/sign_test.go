@@ -138,3 +138,32 @@ func TestVerifyRefusesAnEmptyOrShortSecret(t *testing.T) {
 		t.Fatalf("Verify with a %d-byte secret: %v", len(s), err)
 	}
 }
+
+// TestEndpointSignsWithNoMoreSecretsThanVerifyReads: every header the
+// gateway can send verifies. An endpoint with more secrets than Verify
+// reads v1 values (MaxSecrets) is refused at start: it was accepted, and
+// its receivers refused every delivery as a malformed header.
+func TestEndpointSignsWithNoMoreSecretsThanVerifyReads(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"id":"evt_1"}`)
+	secrets := func(n int) [][]byte {
+		var ss [][]byte
+		for i := range n {
+			ss = append(ss, []byte(secret+strconv.Itoa(i)))
+		}
+		return ss
+	}
+	ep := webhooks.Endpoint{ID: "ep1", Account: "acct1", URL: "https://hooks.example/", Events: []string{"*"}}
+	ep.Secrets = secrets(webhooks.MaxSecrets)
+	if err := webhooks.CheckEndpoints([]webhooks.Endpoint{ep}, false); err != nil {
+		t.Fatal(err)
+	}
+	last := string(ep.Secrets[len(ep.Secrets)-1])
+	if err := webhooks.Verify(last, webhooks.Sign(ep.Secrets, now, body), body, 0, now); err != nil {
+		t.Fatalf("%d secrets: the last one's receiver: %v", len(ep.Secrets), err)
+	}
+	ep.Secrets = secrets(webhooks.MaxSecrets + 1)
+	if err := webhooks.CheckEndpoints([]webhooks.Endpoint{ep}, false); !errors.Is(err, webhooks.ErrBadEndpoint) {
+		t.Fatalf("%d secrets: %v, want ErrBadEndpoint", len(ep.Secrets), err)
+	}
+}

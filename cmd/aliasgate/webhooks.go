@@ -126,6 +126,9 @@ func webhookEndpoint(i int, ep config.WebhookEndpoint, getenv func(string) strin
 	if len(secrets) == 0 {
 		return webhooks.Endpoint{}, fmt.Errorf("%s: no signing secret in its secret_file or secret_env", key)
 	}
+	if len(secrets) > webhooks.MaxSecrets {
+		return webhooks.Endpoint{}, fmt.Errorf("%s: %d signing secrets in its secret_file or secret_env, at most %d (receivers' webhooks.Verify reads no more)", key, len(secrets), webhooks.MaxSecrets)
+	}
 	return webhooks.Endpoint{ID: ep.ID, Account: ep.Account, URL: ep.URL, Secrets: secrets, Events: ep.Events}, nil
 }
 
