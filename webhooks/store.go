@@ -56,11 +56,11 @@ type Attempt struct {
 	Status     int       `json:"status,omitempty"` // the HTTP status; 0 when none came
 	// Error classifies a failure: http_status, timeout,
 	// connection_refused, dns, tls_certificate, forbidden_destination,
-	// redirect, connection, endpoint_removed (no endpoint has the id any
-	// more), endpoint_account_changed (the id names another account's
-	// endpoint now: not sent), endpoint_unsubscribed (the endpoint's
-	// events no longer match the event's type: not sent); empty on
-	// success.
+	// redirect, connection, and, not sent and retried (another gateway's
+	// configuration may be newer): endpoint_removed (the dispatcher's
+	// configuration has no endpoint of the id), endpoint_account_changed
+	// (its endpoint of the id is another account's), endpoint_unsubscribed
+	// (its endpoint's events do not match the type); empty on success.
 	Error   string    `json:"error,omitempty"`
 	Detail  string    `json:"detail,omitempty"` // the refused address's class, …
 	Excerpt string    `json:"excerpt,omitempty"`

@@ -360,42 +360,46 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 	ep, ok := o.endpoints[d.Endpoint]
 	start := o.now()
 	a := webhooks.Attempt{At: start.UTC(), By: o.opts.Owner}
-	if !ok {
-		// The endpoint left the configuration: nothing to send to.
-		a.Error, a.Detail = "endpoint_removed", "the endpoint is no longer configured"
-		o.finish(ctx, d, a, webhooks.StateFailed)
-		return
-	}
-	if ep.Account != d.Account {
-		// The id now names another account's endpoint (the operator reused
-		// it): the delivery is not that account's to receive.
-		a.Error, a.Detail = "endpoint_account_changed", "the endpoint now belongs to another account"
-		o.log.Warn("webhooks: delivery refused: its endpoint now belongs to another account", "delivery", d.ID,
-			"endpoint", d.Endpoint, "account_id", d.Account)
-		o.finish(ctx, d, a, webhooks.StateFailed)
-		return
-	}
-	if !ep.Wants(d.EventType) {
-		// The operator took the event's type off the endpoint's events
-		// since it was recorded: not sent (it was, for the rest of its
-		// retries; TestUnsubscribedEventIsNotSentToItsEndpoint).
-		a.Error, a.Detail = "endpoint_unsubscribed", "the endpoint no longer receives this event type"
-		o.finish(ctx, d, a, webhooks.StateFailed)
-		return
-	}
-	status, excerpt, err := o.post(ctx, ep, d)
-	a.DurationMS = o.now().Sub(start).Milliseconds()
-	a.Status, a.Excerpt = status, excerpt
+	// An endpoint this gateway's configuration does not have, or does not
+	// have for the delivery's account or type, gets nothing from it. The
+	// delivery is retried, not failed: gateways on one store are
+	// restarted one by one, and one still on an older configuration
+	// failed the deliveries of an endpoint added (or subscribed) on the
+	// others, events lost until redelivered
+	// (TestGatewayWithOlderConfigurationDoesNotFailNewEndpointsDeliveries).
+	// If no gateway takes it within RetryFor it fails.
+	var status int
 	switch {
-	case err == nil && status >= 200 && status < 300:
-		o.finish(ctx, d, a, webhooks.StateDelivered)
-		return
-	case err == nil && status >= 300 && status < 400:
-		a.Error, a.Detail = "redirect", "redirects are not followed"
-	case err == nil:
-		a.Error = "http_status"
+	case !ok:
+		a.Error, a.Detail = "endpoint_removed", "the endpoint is not in this gateway's configuration"
+	case ep.Account != d.Account:
+		// The id names another account's endpoint now (the operator
+		// reused it): the delivery is not that account's to receive.
+		a.Error, a.Detail = "endpoint_account_changed", "the endpoint belongs to another account in this gateway's configuration"
+		o.log.Warn("webhooks: delivery refused: its endpoint belongs to another account", "delivery", d.ID,
+			"endpoint", d.Endpoint, "account_id", d.Account)
+	case !ep.Wants(d.EventType):
+		// The endpoint's events do not take the type (the operator took
+		// it off since the event was recorded; it was sent all the same,
+		// TestUnsubscribedEventIsNotSentToItsEndpoint).
+		a.Error, a.Detail = "endpoint_unsubscribed", "the endpoint does not receive this event type in this gateway's configuration"
 	default:
-		a.Error, a.Detail = classify(err)
+		var excerpt string
+		var err error
+		status, excerpt, err = o.post(ctx, ep, d)
+		a.DurationMS = o.now().Sub(start).Milliseconds()
+		a.Status, a.Excerpt = status, excerpt
+		switch {
+		case err == nil && status >= 200 && status < 300:
+			o.finish(ctx, d, a, webhooks.StateDelivered)
+			return
+		case err == nil && status >= 300 && status < 400:
+			a.Error, a.Detail = "redirect", "redirects are not followed"
+		case err == nil:
+			a.Error = "http_status"
+		default:
+			a.Error, a.Detail = classify(err)
+		}
 	}
 	if a.Error == "forbidden_destination" {
 		// A refused address is the configuration's problem, not the
