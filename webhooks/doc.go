@@ -21,8 +21,11 @@
 // that does not verify) retried after BackoffBase·2^(n-1) up to
 // BackoffMax, with jitter, until RetryFor after the event, then failed. A
 // destination netguard refuses (loopback, private, metadata, … unless
-// AllowPrivate) fails at once. Finished deliveries are pruned after
-// Retention.
+// AllowPrivate) fails at once. A delivery the dispatcher's configuration
+// has no endpoint for (the id is gone, another account's, or its events do
+// not match the type) is not sent, and retried the same way: another
+// gateway's configuration may be newer. Finished deliveries are pruned
+// after Retention.
 //
 // Delivery is at least once: a gateway that dies holding a lease leaves
 // it to run out (Timeout + 30 s), then another gateway delivers, and a
