@@ -508,6 +508,13 @@ func (o *Dispatcher) post(ctx context.Context, ep webhooks.Endpoint, d webhooks.
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	// The answer's read ends with the attempt's deadline whatever the
+	// transport does: a 101 Switching Protocols answer's body is the
+	// connection itself, out of the request's deadline, and a receiver
+	// that kept it open held the attempt, and the gateway's shutdown,
+	// for as long as it liked (TestProtocolSwitchAnswerDoesNotHoldTheAttempt).
+	stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
+	defer stop()
 	return resp.StatusCode, readExcerpt(resp.Body), nil
 }
 
