@@ -21,8 +21,11 @@
 // that does not verify) retried after BackoffBase·2^(n-1) up to
 // BackoffMax, with jitter, until RetryFor after the event, then failed. A
 // destination netguard refuses (loopback, private, metadata, … unless
-// AllowPrivate) fails at once. Finished deliveries are pruned after
-// Retention.
+// AllowPrivate) fails at once. A delivery the dispatcher's configuration
+// has no endpoint for (the id is gone, another account's, or its events do
+// not match the type) is not sent, and retried the same way: another
+// gateway's configuration may be newer. Finished deliveries are pruned
+// after Retention.
 //
 // Delivery is at least once: a gateway that dies holding a lease leaves
 // it to run out (Timeout + 30 s), then another gateway delivers, and a
@@ -30,6 +33,8 @@
 // each delivery is made once, by one gateway. Receivers drop duplicates by
 // the envelope's id, which the signature covers (Aliasgate-Event-Id
 // repeats it, unsigned: a replay within the tolerance may change it).
+// Deliveries are not ordered: an endpoint's due deliveries are POSTed at
+// once and a failed one is retried later; ids sort by creation.
 //
 // Every POST carries Aliasgate-Signature: t=<unix seconds>,v1=<hex>, v1
 // being HMAC-SHA256(secret, "<t>.<raw body>") (one v1 per secret while a

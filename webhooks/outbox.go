@@ -28,8 +28,16 @@ type Endpoint struct {
 	Events []string
 }
 
+// Wants reports whether ep receives events of type t: one of its Events
+// patterns matches t (Match).
+func (ep Endpoint) Wants(t string) bool { return matchAny(ep.Events, t) }
+
 // MinSecretLen is the shortest signing secret accepted, in bytes.
 const MinSecretLen = 24
+
+// MaxSecrets is the most signing secrets an endpoint may have: each adds a
+// v1 value to the signature header, and Verify reads at most this many.
+const MaxSecrets = 8
 
 // Options configures an Outbox.
 type Options struct {
@@ -70,8 +78,8 @@ func New(store Store, opts Options) (*Outbox, error) {
 }
 
 // CheckEndpoints checks every endpoint: a unique id, an account, an https
-// URL (http with allowHTTP) without credentials, at least one secret of
-// MinSecretLen bytes, and known event patterns.
+// URL (http with allowHTTP) without credentials, 1 to MaxSecrets secrets
+// of MinSecretLen bytes or more, and known event patterns.
 func CheckEndpoints(eps []Endpoint, allowHTTP bool) error {
 	seen := map[string]bool{}
 	for i, ep := range eps {
@@ -96,6 +104,9 @@ func checkEndpoint(ep Endpoint, allowHTTP bool) error {
 	}
 	if len(ep.Secrets) == 0 {
 		return fmt.Errorf("%w: no signing secret", ErrBadEndpoint)
+	}
+	if len(ep.Secrets) > MaxSecrets {
+		return fmt.Errorf("%w: %d signing secrets, at most %d (receivers' Verify reads no more v1 values)", ErrBadEndpoint, len(ep.Secrets), MaxSecrets)
 	}
 	for _, s := range ep.Secrets {
 		if len(s) < MinSecretLen {
@@ -169,7 +180,7 @@ func (o *Outbox) Publish(ctx context.Context, account, eventType string, data []
 	}
 	var targets []Endpoint
 	for _, ep := range o.opts.Endpoints {
-		if ep.Account == account && matchAny(ep.Events, eventType) {
+		if ep.Account == account && ep.Wants(eventType) {
 			targets = append(targets, ep)
 		}
 	}

@@ -31,10 +31,11 @@ const (
 const DefaultTolerance = 5 * time.Minute
 
 // Limits of what Verify parses: a header longer than maxHeaderLen or with
-// more than maxSignatures v1 values is refused unread.
+// more than maxSignatures v1 values is refused unread. An endpoint has at
+// most MaxSecrets secrets, so every header the gateway sends is read.
 const (
 	maxHeaderLen  = 4096
-	maxSignatures = 8
+	maxSignatures = MaxSecrets
 )
 
 // Verify's refusals. Every one wraps ErrInvalidSignature.
@@ -49,6 +50,10 @@ var (
 	// ErrNoMatch: no v1 value is the HMAC of the body with the secret
 	// (a changed body, another secret).
 	ErrNoMatch = wrapInvalid("no signature matches the body")
+	// ErrShortSecret: the receiver's secret is empty or shorter than
+	// MinSecretLen, shorter than any the gateway signs with (a secret that
+	// did not load: anyone can sign with an empty key).
+	ErrShortSecret = wrapInvalid("the secret is shorter than any the gateway signs with")
 )
 
 type invalidError struct{ msg string }
@@ -87,8 +92,14 @@ func mac(secret []byte, ts string, body []byte) []byte {
 // timestamp is within tolerance of now (DefaultTolerance when tolerance is
 // 0 or less) and one of the v1 values is HMAC-SHA256(secret, "<t>.<body>"),
 // compared in constant time; else an error wrapping ErrInvalidSignature.
-// Values of other schemes than v1 are ignored.
+// Values of other schemes than v1 are ignored. A secret shorter than
+// MinSecretLen (an unset variable read as "") refuses every delivery
+// (ErrShortSecret): the gateway signs with none, and anyone can sign with
+// an empty key.
 func Verify(secret, header string, body []byte, tolerance time.Duration, now time.Time) error {
+	if len(secret) < MinSecretLen {
+		return ErrShortSecret
+	}
 	ts, sigs, err := parseHeader(header)
 	if err != nil {
 		return err

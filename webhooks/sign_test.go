@@ -36,7 +36,7 @@ func TestVerify(t *testing.T) {
 		{"tampered body", secret, good, []byte(strings.Replace(string(body), "CRD1", "CRD2", 1)), now, webhooks.ErrNoMatch},
 		{"body with a byte added", secret, good, append([]byte(string(body)), ' '), now, webhooks.ErrNoMatch},
 		{"wrong secret", otherSecret, good, body, now, webhooks.ErrNoMatch},
-		{"empty secret", "", good, body, now, webhooks.ErrNoMatch},
+		{"empty secret", "", good, body, now, webhooks.ErrShortSecret},
 		{"old timestamp (replay)", secret, good, body, now.Add(301 * time.Second), webhooks.ErrTimestampTolerance},
 		{"timestamp in the future", secret, good, body, now.Add(-301 * time.Second), webhooks.ErrTimestampTolerance},
 		{"timestamp changed, same v1", secret, "t=1800000001,v1=" + v1, body, now, webhooks.ErrNoMatch},
@@ -116,4 +116,54 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrInvalidSignature", err)
 		}
 	})
+}
+
+// TestVerifyRefusesAnEmptyOrShortSecret: a receiver whose secret did not
+// load (an unset variable reads as "") or is shorter than any the gateway
+// signs with (MinSecretLen) accepts nothing, not even a delivery signed
+// with that same secret: anyone can compute the HMAC of an empty key, so
+// Verify with "" accepted forged deliveries.
+func TestVerifyRefusesAnEmptyOrShortSecret(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"id":"evt_1","type":"card.deleted","data":{"card_id":"CRD1"}}`)
+	for _, s := range []string{"", "x", strings.Repeat("k", webhooks.MinSecretLen-1)} {
+		forged := webhooks.Sign([][]byte{[]byte(s)}, now, body)
+		err := webhooks.Verify(s, forged, body, 0, now)
+		if !errors.Is(err, webhooks.ErrShortSecret) || !errors.Is(err, webhooks.ErrInvalidSignature) {
+			t.Fatalf("Verify with a %d-byte secret = %v, want ErrShortSecret", len(s), err)
+		}
+	}
+	s := strings.Repeat("k", webhooks.MinSecretLen)
+	if err := webhooks.Verify(s, webhooks.Sign([][]byte{[]byte(s)}, now, body), body, 0, now); err != nil {
+		t.Fatalf("Verify with a %d-byte secret: %v", len(s), err)
+	}
+}
+
+// TestEndpointSignsWithNoMoreSecretsThanVerifyReads: every header the
+// gateway can send verifies. An endpoint with more secrets than Verify
+// reads v1 values (MaxSecrets) is refused at start: it was accepted, and
+// its receivers refused every delivery as a malformed header.
+func TestEndpointSignsWithNoMoreSecretsThanVerifyReads(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"id":"evt_1"}`)
+	secrets := func(n int) [][]byte {
+		var ss [][]byte
+		for i := range n {
+			ss = append(ss, []byte(secret+strconv.Itoa(i)))
+		}
+		return ss
+	}
+	ep := webhooks.Endpoint{ID: "ep1", Account: "acct1", URL: "https://hooks.example/", Events: []string{"*"}}
+	ep.Secrets = secrets(webhooks.MaxSecrets)
+	if err := webhooks.CheckEndpoints([]webhooks.Endpoint{ep}, false); err != nil {
+		t.Fatal(err)
+	}
+	last := string(ep.Secrets[len(ep.Secrets)-1])
+	if err := webhooks.Verify(last, webhooks.Sign(ep.Secrets, now, body), body, 0, now); err != nil {
+		t.Fatalf("%d secrets: the last one's receiver: %v", len(ep.Secrets), err)
+	}
+	ep.Secrets = secrets(webhooks.MaxSecrets + 1)
+	if err := webhooks.CheckEndpoints([]webhooks.Endpoint{ep}, false); !errors.Is(err, webhooks.ErrBadEndpoint) {
+		t.Fatalf("%d secrets: %v, want ErrBadEndpoint", len(ep.Secrets), err)
+	}
 }

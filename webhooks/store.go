@@ -32,6 +32,10 @@ type Delivery struct {
 	State     State           `json:"state"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// RedeliveredAt is when the operator last made the delivery pending
+	// again (RedeliverDelivery); zero if never. The retries of a
+	// redelivered delivery run for the dispatcher's RetryFor from it.
+	RedeliveredAt time.Time `json:"redelivered_at,omitzero"`
 	// Due is when a dispatcher may claim the delivery next: its next
 	// attempt, or the end of the lease of the dispatcher that holds it.
 	// Only pending deliveries are due.
@@ -52,9 +56,11 @@ type Attempt struct {
 	Status     int       `json:"status,omitempty"` // the HTTP status; 0 when none came
 	// Error classifies a failure: http_status, timeout,
 	// connection_refused, dns, tls_certificate, forbidden_destination,
-	// redirect, connection, endpoint_removed (no endpoint has the id any
-	// more), endpoint_account_changed (the id names another account's
-	// endpoint now: not sent); empty on success.
+	// redirect, connection, and, not sent and retried (another gateway's
+	// configuration may be newer): endpoint_removed (the dispatcher's
+	// configuration has no endpoint of the id), endpoint_account_changed
+	// (its endpoint of the id is another account's), endpoint_unsubscribed
+	// (its endpoint's events do not match the type); empty on success.
 	Error   string    `json:"error,omitempty"`
 	Detail  string    `json:"detail,omitempty"` // the refused address's class, …
 	Excerpt string    `json:"excerpt,omitempty"`
@@ -127,7 +133,8 @@ type Store interface {
 	// ListDeliveries returns deliveries matching f, newest first.
 	ListDeliveries(ctx context.Context, f Filter) ([]Delivery, error)
 	// RedeliverDelivery makes a delivered or failed delivery pending and
-	// due at now; ErrNotFound, or ErrNotFinished for a pending one.
+	// due at now, with RedeliveredAt now; ErrNotFound, or ErrNotFinished
+	// for a pending one.
 	RedeliverDelivery(ctx context.Context, id string, now time.Time) (Delivery, error)
 	// PruneDeliveries removes at most max delivered or failed deliveries
 	// last updated before before, and returns how many it removed.

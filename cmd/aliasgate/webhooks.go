@@ -126,6 +126,9 @@ func webhookEndpoint(i int, ep config.WebhookEndpoint, getenv func(string) strin
 	if len(secrets) == 0 {
 		return webhooks.Endpoint{}, fmt.Errorf("%s: no signing secret in its secret_file or secret_env", key)
 	}
+	if len(secrets) > webhooks.MaxSecrets {
+		return webhooks.Endpoint{}, fmt.Errorf("%s: %d signing secrets in its secret_file or secret_env, at most %d (receivers' webhooks.Verify reads no more)", key, len(secrets), webhooks.MaxSecrets)
+	}
 	return webhooks.Endpoint{ID: ep.ID, Account: ep.Account, URL: ep.URL, Secrets: secrets, Events: ep.Events}, nil
 }
 
@@ -220,8 +223,9 @@ func runWebhooksDeliveries(ctx context.Context, e env, args []string) error {
 }
 
 const webhooksRedeliverUsage = `Makes a delivered or failed webhook delivery pending again, due now: the
-dispatcher of a running gateway sends it with the next poll (the event keeps
-its id, so receivers that dedupe by it see a duplicate). Like "webhooks
+dispatcher of a running gateway sends it with the next poll, and retries it
+for webhooks.retry_for from now (the event keeps its id, so receivers that
+dedupe by it see a duplicate). Like "webhooks
 deliveries", directly on vault.store or through a running gateway's admin
 listener (POST /admin/webhooks/deliveries/{id}/redeliver).`
 

@@ -316,7 +316,7 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string, now time.Time)
 			return err
 		}
 		d = cur
-		d.State, d.Due, d.UpdatedAt, d.LeaseOwner = webhooks.StatePending, now, now, ""
+		d.State, d.Due, d.UpdatedAt, d.RedeliveredAt, d.LeaseOwner = webhooks.StatePending, now, now, now, ""
 		return putDelivery(db, due, done, d)
 	})
 	if err != nil {

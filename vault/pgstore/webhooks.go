@@ -210,7 +210,7 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string, now time.Time)
 			case d.State == webhooks.StatePending:
 				return webhooks.ErrNotFinished
 			}
-			d.State, d.Due, d.UpdatedAt, d.LeaseOwner = webhooks.StatePending, now, now, ""
+			d.State, d.Due, d.UpdatedAt, d.RedeliveredAt, d.LeaseOwner = webhooks.StatePending, now, now, now, ""
 			rec, err := json.Marshal(d)
 			if err != nil {
 				return err

@@ -42,26 +42,44 @@ func classify(err error) (class, detail string) {
 
 // readExcerpt reads at most bodyReadLimit bytes of an answer (so the
 // connection can be reused) and keeps its first webhooks.ExcerptLen bytes as
-// printable ASCII, card numbers masked. It masks what it read before it
-// cuts (masking keeps the length): cut first, a card number across the cut
-// would keep up to all but one of its digits, no longer a Luhn-valid
-// number for the mask to find.
+// printable ASCII, card numbers masked. It masks the answer as it came
+// (escapes, UTF-8 separators), then again as shown, then cuts:
+//
+//   - masked only as it came, a tab or a line break between digit groups
+//     (a breaker to internal/pan) became a space (a separator), and
+//     "4539\t5787\t6362\t1486" was kept as a card number in clear; a
+//     CRLF became two spaces, which end a number for internal/pan, so it
+//     is one space; NUL bytes, which UTF-16 and UTF-32 put between the
+//     characters of ASCII text, became '?' and left every digit in a row
+//     ("4?5?3?9?…"), so they are dropped
+//     (TestExcerptMasksCardNumbersInEverySpelling);
+//   - masking keeps the length, so the cut comes last: cut first, a card
+//     number across the cut would keep up to all but one of its digits,
+//     no longer a Luhn-valid number for the mask to find.
 func readExcerpt(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, bodyReadLimit))
-	b = []byte(pan.MaskAll(string(b))) // every spelling, numbers in exponent notation too
-	if len(b) > webhooks.ExcerptLen {
-		b = b[:webhooks.ExcerptLen]
+	s := pan.MaskAll(printable(pan.MaskAll(string(b)))) // every spelling, numbers in exponent notation too
+	if len(s) > webhooks.ExcerptLen {
+		s = s[:webhooks.ExcerptLen]
 	}
-	var s strings.Builder
-	for _, c := range b {
-		switch {
+	return strings.TrimSpace(s)
+}
+
+// printable spells s in printable ASCII: NUL bytes dropped, a line break
+// (CRLF, LF or CR) and a tab as one space, any other byte as '?'.
+func printable(s string) string {
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), "\r\n", "\n")
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case c >= 0x20 && c < 0x7f:
-			s.WriteByte(c)
+			b.WriteByte(c)
 		case c == '\n' || c == '\r' || c == '\t':
-			s.WriteByte(' ')
+			b.WriteByte(' ')
 		default:
-			s.WriteByte('?')
+			b.WriteByte('?')
 		}
 	}
-	return strings.TrimSpace(s.String())
+	return b.String()
 }

@@ -67,7 +67,8 @@ type Options struct {
 	// all of it).
 	BackoffBase, BackoffMax time.Duration
 	// RetryFor: a delivery whose next attempt would come later than this
-	// after its event is marked failed instead.
+	// after its event (or after the operator's last redelivery of it) is
+	// marked failed instead.
 	RetryFor time.Duration
 	// PollInterval is how often Run looks for due deliveries (Publish
 	// wakes the local dispatcher at once).
@@ -359,34 +360,46 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 	ep, ok := o.endpoints[d.Endpoint]
 	start := o.now()
 	a := webhooks.Attempt{At: start.UTC(), By: o.opts.Owner}
-	if !ok {
-		// The endpoint left the configuration: nothing to send to.
-		a.Error, a.Detail = "endpoint_removed", "the endpoint is no longer configured"
-		o.finish(ctx, d, a, webhooks.StateFailed)
-		return
-	}
-	if ep.Account != d.Account {
-		// The id now names another account's endpoint (the operator reused
-		// it): the delivery is not that account's to receive.
-		a.Error, a.Detail = "endpoint_account_changed", "the endpoint now belongs to another account"
-		o.log.Warn("webhooks: delivery refused: its endpoint now belongs to another account", "delivery", d.ID,
-			"endpoint", d.Endpoint, "account_id", d.Account)
-		o.finish(ctx, d, a, webhooks.StateFailed)
-		return
-	}
-	status, excerpt, err := o.post(ctx, ep, d)
-	a.DurationMS = o.now().Sub(start).Milliseconds()
-	a.Status, a.Excerpt = status, excerpt
+	// An endpoint this gateway's configuration does not have, or does not
+	// have for the delivery's account or type, gets nothing from it. The
+	// delivery is retried, not failed: gateways on one store are
+	// restarted one by one, and one still on an older configuration
+	// failed the deliveries of an endpoint added (or subscribed) on the
+	// others, events lost until redelivered
+	// (TestGatewayWithOlderConfigurationDoesNotFailNewEndpointsDeliveries).
+	// If no gateway takes it within RetryFor it fails.
+	var status int
 	switch {
-	case err == nil && status >= 200 && status < 300:
-		o.finish(ctx, d, a, webhooks.StateDelivered)
-		return
-	case err == nil && status >= 300 && status < 400:
-		a.Error, a.Detail = "redirect", "redirects are not followed"
-	case err == nil:
-		a.Error = "http_status"
+	case !ok:
+		a.Error, a.Detail = "endpoint_removed", "the endpoint is not in this gateway's configuration"
+	case ep.Account != d.Account:
+		// The id names another account's endpoint now (the operator
+		// reused it): the delivery is not that account's to receive.
+		a.Error, a.Detail = "endpoint_account_changed", "the endpoint belongs to another account in this gateway's configuration"
+		o.log.Warn("webhooks: delivery refused: its endpoint belongs to another account", "delivery", d.ID,
+			"endpoint", d.Endpoint, "account_id", d.Account)
+	case !ep.Wants(d.EventType):
+		// The endpoint's events do not take the type (the operator took
+		// it off since the event was recorded; it was sent all the same,
+		// TestUnsubscribedEventIsNotSentToItsEndpoint).
+		a.Error, a.Detail = "endpoint_unsubscribed", "the endpoint does not receive this event type in this gateway's configuration"
 	default:
-		a.Error, a.Detail = classify(err)
+		var excerpt string
+		var err error
+		status, excerpt, err = o.post(ctx, ep, d)
+		a.DurationMS = o.now().Sub(start).Milliseconds()
+		a.Status, a.Excerpt = status, excerpt
+		switch {
+		case err == nil && status >= 200 && status < 300:
+			o.finish(ctx, d, a, webhooks.StateDelivered)
+			return
+		case err == nil && status >= 300 && status < 400:
+			a.Error, a.Detail = "redirect", "redirects are not followed"
+		case err == nil:
+			a.Error = "http_status"
+		default:
+			a.Error, a.Detail = classify(err)
+		}
 	}
 	if a.Error == "forbidden_destination" {
 		// A refused address is the configuration's problem, not the
@@ -396,8 +409,8 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 		o.finish(ctx, d, a, webhooks.StateFailed)
 		return
 	}
-	next := start.Add(o.backoff(len(d.Attempts) + 1))
-	if next.After(d.CreatedAt.Add(o.opts.RetryFor)) {
+	next := start.Add(o.backoff(retriesSoFar(d) + 1))
+	if next.After(retryFrom(d).Add(o.opts.RetryFor)) {
 		o.log.Warn("webhooks: delivery failed, no retry left", "delivery", d.ID, "endpoint", d.Endpoint,
 			"attempts", len(d.Attempts)+1, "status", status, "error", a.Error)
 		o.finish(ctx, d, a, webhooks.StateFailed)
@@ -407,6 +420,35 @@ func (o *Dispatcher) attempt(ctx context.Context, d webhooks.Delivery) {
 	o.log.Info("webhooks: delivery attempt failed, will retry", "delivery", d.ID, "endpoint", d.Endpoint,
 		"attempt", len(d.Attempts)+1, "status", status, "error", a.Error, "detail", a.Detail, "next_attempt", a.Next)
 	o.finish(ctx, d, a, webhooks.StatePending)
+}
+
+// retryFrom is when d's retry window (RetryFor) began: its event, or the
+// operator's last redelivery. From the event only, a delivery redelivered
+// after the window was failed again after one failed attempt
+// (TestRedeliveryGetsAFullRetryWindow).
+func retryFrom(d webhooks.Delivery) time.Time {
+	if d.RedeliveredAt.After(d.CreatedAt) {
+		return d.RedeliveredAt
+	}
+	return d.CreatedAt
+}
+
+// retriesSoFar counts d's attempts since its event, or, once redelivered,
+// since the last redelivery: the backoff of a redelivered delivery starts
+// again from BackoffBase (counted from the event, a day of attempts
+// before the redelivery made its first retry wait BackoffMax;
+// TestRedeliveryGetsAFullRetryWindow).
+func retriesSoFar(d webhooks.Delivery) int {
+	if d.RedeliveredAt.IsZero() {
+		return len(d.Attempts)
+	}
+	n := 0
+	for _, a := range d.Attempts {
+		if !a.At.Before(d.RedeliveredAt) {
+			n++
+		}
+	}
+	return n
 }
 
 // backoff is the wait after the n-th failed attempt: BackoffBase·2^(n-1)
@@ -466,6 +508,13 @@ func (o *Dispatcher) post(ctx context.Context, ep webhooks.Endpoint, d webhooks.
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	// The answer's read ends with the attempt's deadline whatever the
+	// transport does: a 101 Switching Protocols answer's body is the
+	// connection itself, out of the request's deadline, and a receiver
+	// that kept it open held the attempt, and the gateway's shutdown,
+	// for as long as it liked (TestProtocolSwitchAnswerDoesNotHoldTheAttempt).
+	stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
+	defer stop()
 	return resp.StatusCode, readExcerpt(resp.Body), nil
 }
 

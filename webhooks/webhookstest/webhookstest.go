@@ -243,14 +243,19 @@ func Run(t *testing.T, open func(t *testing.T) webhooks.Store) {
 			t.Fatalf("failed = %v, %v", ids(failed), err)
 		}
 		re, err := s.RedeliverDelivery(ctx, got[5].ID, t0.Add(10*time.Hour))
-		if err != nil || re.State != webhooks.StatePending || !re.Due.Equal(t0.Add(10*time.Hour)) {
+		if err != nil || re.State != webhooks.StatePending || !re.Due.Equal(t0.Add(10*time.Hour)) || !re.RedeliveredAt.Equal(t0.Add(10*time.Hour)) {
 			t.Fatalf("redeliver = %+v, %v", re, err)
 		}
 		if _, err := s.RedeliverDelivery(ctx, "dlv_none", t0); !errors.Is(err, webhooks.ErrNotFound) {
 			t.Fatalf("redeliver unknown: %v", err)
 		}
-		if again, err := s.ClaimDeliveries(ctx, "b", t0.Add(10*time.Hour), t0.Add(11*time.Hour), 10); err != nil || len(again) != 1 || again[0].ID != got[5].ID {
+		again, err := s.ClaimDeliveries(ctx, "b", t0.Add(10*time.Hour), t0.Add(11*time.Hour), 10)
+		if err != nil || len(again) != 1 || again[0].ID != got[5].ID {
 			t.Fatalf("claim after redeliver = %v, %v", ids(again), err)
+		}
+		// The redelivery's time is kept: the dispatcher's retries run from it.
+		if !again[0].RedeliveredAt.Equal(t0.Add(10 * time.Hour)) {
+			t.Fatalf("claimed after redeliver: redelivered_at %v", again[0].RedeliveredAt)
 		}
 		// Prune: the finished ones updated before t0+2h (0 and 1), at most 1 a call.
 		n, err := s.PruneDeliveries(ctx, t0.Add(2*time.Hour), 1)
