@@ -115,8 +115,48 @@ type copyCounts struct {
 	records, created, updated, clients, cards, deliveries, pending int
 }
 
-// rest is the counts of what is not a record.
-func (n copyCounts) rest() [4]int { return [4]int{n.clients, n.cards, n.deliveries, n.pending} }
+// rest is the counts of what is not a record: clients, cards, webhook
+// deliveries.
+func (n copyCounts) rest() [3]int { return [3]int{n.clients, n.cards, n.deliveries} }
+
+// countRest counts the clients, cards and webhook deliveries of src, as
+// copyCounts.rest.
+func countRest(ctx context.Context, src persistentStore, batch int) ([3]int, error) {
+	var n [3]int
+	for after := ""; ; {
+		page, err := src.ScanClients(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: count clients: %w", err)
+		}
+		n[0] += len(page)
+		if len(page) < batch {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	for after := ""; ; {
+		page, err := src.ScanCards(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: count cards: %w", err)
+		}
+		n[1] += len(page)
+		if len(page) < batch {
+			break
+		}
+		after = page[len(page)-1].Key()
+	}
+	for before := ""; ; {
+		page, err := src.ListDeliveries(ctx, webhooks.Filter{Before: before, Limit: batch})
+		if err != nil {
+			return n, fmt.Errorf("vault copy: count webhook deliveries: %w", err)
+		}
+		n[2] += len(page)
+		if len(page) < batch {
+			return n, nil
+		}
+		before = page[len(page)-1].ID
+	}
+}
 
 func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, getenv func(string) string) error {
 	src, err := openExistingVault(ctx, srcCfg, getenv)
@@ -150,8 +190,8 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 // behind the cursor are copied, records re-encrypted or whose owner or
 // classifiers changed are brought up to date, and data keys added by a
 // rotation are copied after the records that use them. It is done when a
-// pass changed nothing and the source still holds the records the pass
-// saw; after maxCopyPasses passes it fails instead (the source keeps
+// pass changed no record and a count of the source after the pass finds
+// the records, clients, cards and webhook deliveries the pass saw; after maxCopyPasses passes it fails instead (the source keeps
 // changing: stop its gateways and run the copy again).
 func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWhere string, dst persistentStore, where string, master []byte) error {
 	fmt.Fprintf(c.out, "copying %s → %s\n", srcWhere, where)
@@ -187,14 +227,19 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 		n.created += changed.created
 		n.records += changed.created
 		n.updated += changed.updated
-		prev := n
 		if err := c.copyRest(ctx, src, dst, &n); err != nil {
 			return err
 		}
+		// Counted after the pass: what was made behind its cursors (or
+		// removed) meanwhile makes the counts differ from what it saw.
 		if total, err = countRecords(ctx, src, c.batch); err != nil {
 			return fmt.Errorf("vault copy: count source records: %w", err)
 		}
-		if changed.created+changed.updated == 0 && total == seen && n.rest() == prev.rest() {
+		rest, err := countRest(ctx, src, c.batch)
+		if err != nil {
+			return err
+		}
+		if changed.created+changed.updated == 0 && total == seen && rest == n.rest() {
 			break
 		}
 		fmt.Fprintf(c.out, "the source changed during the copy: pass %d copied %d new and %d changed records\n", pass, changed.created, changed.updated)

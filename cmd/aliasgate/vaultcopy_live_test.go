@@ -201,3 +201,61 @@ func TestVaultCopyOfASourceThatKeepsChangingFails(t *testing.T) {
 		t.Fatalf("a failed copy printed its final count:\n%s", out.String())
 	}
 }
+
+// cardInTheBackSource gets a card that sorts first while the copy's
+// second scan of the cards (its first catch-up pass) reads its second
+// page: behind that scan's cursor.
+type cardInTheBackSource struct {
+	persistentStore
+	scans int
+	once  sync.Once
+	err   error
+}
+
+func (s *cardInTheBackSource) ScanCards(ctx context.Context, after string, limit int) ([]vault.CardDump, error) {
+	if after == "" {
+		s.scans++
+	} else if s.scans == 2 {
+		s.once.Do(func() {
+			_, s.err = s.persistentStore.PutCard(ctx, "acct_1", "c000", "fp000", []byte(`{"id":"c000"}`))
+		})
+	}
+	return s.persistentStore.ScanCards(ctx, after, limit)
+}
+
+// TestVaultCopyGetsACardCreatedDuringItsLastPass: a card made in the
+// source behind the cursor of what would be the copy's last pass is
+// copied too (a recount after the pass sees it), or the copy fails.
+func TestVaultCopyGetsACardCreatedDuringItsLastPass(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	master := make([]byte, 32)
+	pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	redactValues(t, openService(t, pg, master), "before", 5)
+	for i := 10; i < 35; i++ {
+		id := fmt.Sprintf("c%03d", i)
+		if _, err := pg.PutCard(ctx, "acct_1", id, "fp"+id, []byte(`{"id":"`+id+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	src := &cardInTheBackSource{persistentStore: pg}
+	c := &vaultCopier{out: io.Discard, batch: 20, checkpoint: filepath.Join(dir, copyCheckpointFile)}
+	if err := c.copyStores(ctx, src, "source", dst, "destination", master); err != nil {
+		t.Fatalf("vault copy: %v", err)
+	}
+	if src.err != nil || src.scans < 2 {
+		t.Fatalf("the card was not made during the copy (%d scans): %v", src.scans, src.err)
+	}
+	if _, ok, err := dst.GetCard(ctx, "acct_1", "c000"); err != nil || !ok {
+		t.Fatalf("the copy reported success without the card made during its last pass: %v %v", ok, err)
+	}
+}
