@@ -237,3 +237,44 @@ func TestKeysRotateUnderLoadOnPostgresWithTwoGateways(t *testing.T) {
 	}
 	t.Logf("%d operations during two rotations", l.ops)
 }
+
+// TestReencryptionStoppedHalfWayResumesAtTheNextStart: a gateway stopped
+// during its re-encryption (after a checkpoint) resumes it at the next
+// start from that checkpoint and finishes; every record is on the new
+// version and reveals.
+func TestReencryptionStoppedHalfWayResumesAtTheNextStart(t *testing.T) {
+	const n = 4000 // at 500 records/s, past the first checkpoint (5 s)
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	api := createClient(t, env, data, "--name", "api", "--account", "default", "--scopes", "aliases:reveal")
+	sample := map[string]string{}
+	for v, a := range fillBolt(t, data, n) {
+		sample[a] = v
+	}
+	if out, _, err := runCmd(t, env, "keys", "rotate", "--data-dir", data); err != nil || !strings.Contains(out, `"version":2`) {
+		t.Fatalf("keys rotate = %q %v", out, err)
+	}
+	g := startGateway(t, env, "--config", rotationConfig(t, data))
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(g.stderr.String(), `"msg":"keys: re-encryption progress"`); {
+		if time.Now().After(deadline) { // a hang, not a speed
+			t.Fatalf("no checkpoint within a minute:\n%s", g.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.stop(t)
+	st := keysStatusOf(t, env, "--data-dir", data)
+	if st.Reencryption.Done || st.RecordsByVersion["2"] == 0 || st.RecordsByVersion["1"] == 0 || st.RecordsByVersion["1"]+st.RecordsByVersion["2"] != n {
+		t.Fatalf("status after stopping half way: %+v", st)
+	}
+
+	g = startGateway(t, env, "--config", rotationConfig(t, data))
+	waitReencrypted(t, g, 2)
+	revealEach(t, g, api, sample)
+	g.stop(t)
+	if !strings.Contains(g.stderr.String(), `"msg":"keys: re-encryption resumes"`) {
+		t.Errorf("the second start did not resume from the checkpoint:\n%s", g.stderr.String())
+	}
+	if st := keysStatusOf(t, env, "--data-dir", data); !st.Reencryption.Done || len(st.RecordsByVersion) != 1 || st.RecordsByVersion["2"] != n {
+		t.Fatalf("status after the resumed re-encryption: %+v", st)
+	}
+}
