@@ -191,8 +191,9 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 // classifiers changed are brought up to date, and data keys added by a
 // rotation are copied after the records that use them. It is done when a
 // pass changed no record and a count of the source after the pass finds
-// the records, clients, cards and webhook deliveries the pass saw; after maxCopyPasses passes it fails instead (the source keeps
-// changing: stop its gateways and run the copy again).
+// the records, clients, cards and webhook deliveries the pass saw; after
+// maxCopyPasses passes it fails instead (the source keeps changing: stop
+// its gateways and run the copy again).
 func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWhere string, dst persistentStore, where string, master []byte) error {
 	fmt.Fprintf(c.out, "copying %s → %s\n", srcWhere, where)
 
