@@ -38,6 +38,9 @@ var (
 	// ErrTampered: a record failed to decrypt: its ciphertext was altered or
 	// moved to another alias.
 	ErrTampered = errors.New("vault: record failed authentication")
+	// ErrUnknownKeyVersion: the record is sealed under a data-key version
+	// the vault holds no key for (even after looking for new versions).
+	ErrUnknownKeyVersion = errors.New("vault: record uses an unknown key version")
 	// ErrConflict: an import met an existing entry with other content (the
 	// destination is not a copy of the same vault).
 	ErrConflict = errors.New("vault: conflicting entry")

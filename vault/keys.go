@@ -437,7 +437,7 @@ func (kr *Keyring) openAppend(ctx context.Context, dst []byte, r *Record) (buf, 
 		aead = kr.state.Load().aeads[r.KeyVersion]
 	}
 	if aead == nil {
-		return dst, nil, fmt.Errorf("vault: record uses unknown key version %d", r.KeyVersion)
+		return dst, nil, fmt.Errorf("%w: %d", ErrUnknownKeyVersion, r.KeyVersion)
 	}
 	ns := aead.NonceSize()
 	if len(r.Ciphertext) < ns+aead.Overhead() {

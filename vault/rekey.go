@@ -59,7 +59,7 @@ type RekeyProgress struct {
 	Pass int
 	// Scanned, Rekeyed and Failed count records since the process began
 	// working on Target: looked at, moved to Target, and left as they were
-	// because they did not decrypt (ErrTampered).
+	// because they did not decrypt (ErrTampered, ErrUnknownKeyVersion).
 	Scanned, Rekeyed, Failed uint64
 }
 
@@ -274,16 +274,21 @@ func (r *Reencryptor) reseal(ctx context.Context, page []*Record, target uint32)
 		}
 		if rec.KeyVersion > target {
 			// Another gateway rotated further: catch up and start over.
-			if _, err := r.keys.Refresh(ctx); err != nil {
+			// A version no key exists for even then is an unreadable
+			// record (open fails below), not a rotation.
+			cur, err := r.keys.Refresh(ctx)
+			if err != nil {
 				return nil, 0, fmt.Errorf("vault: re-encryption: %w", err)
 			}
-			return nil, 0, errTargetMoved
+			if cur != target {
+				return nil, 0, errTargetMoved
+			}
 		}
 		v, err := r.keys.open(ctx, rec)
 		if err != nil {
-			if errors.Is(err, ErrTampered) {
+			if errors.Is(err, ErrTampered) || errors.Is(err, ErrUnknownKeyVersion) {
 				failed++
-				r.log.Warn("keys: re-encryption skipped a record that does not decrypt", "key_version", rec.KeyVersion)
+				r.log.Warn("keys: re-encryption skipped a record that does not decrypt", "key_version", rec.KeyVersion, "error", err.Error())
 				continue
 			}
 			return nil, 0, fmt.Errorf("vault: re-encryption: %w", err)

@@ -23,7 +23,8 @@ import (
 )
 
 // persistentStore is what the gateway needs of vault.store: records,
-// cards, API clients and the webhook outbox, listed and imported by `vault copy`, and a
+// cards, API clients and the webhook outbox, listed and imported by `vault copy`
+// (which also brings re-encrypted records up to date with Rekey), and a
 // readiness check.
 type persistentStore interface {
 	vault.Store
@@ -31,6 +32,7 @@ type persistentStore interface {
 	auth.ClientStore
 	vault.Exporter
 	vault.Importer
+	vault.Rekeyer
 	webhooks.Store
 	Ping(ctx context.Context) error
 }

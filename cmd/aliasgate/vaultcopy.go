@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/aliasgate/aliasgate/config"
@@ -34,8 +35,15 @@ be interrupted and run again: it resumes after the last page written (a
 checkpoint file in the destination's data dir), and records already present
 are recognised, never duplicated. A checkpoint of another source or
 destination, or whose last record the destination does not hold (a database
-dropped and made again since), is ignored and the copy starts over. It ends
-with a count of both sides.`
+dropped and made again since), is ignored and the copy starts over.
+
+A source still in service (PostgreSQL) is gone over again until a pass
+finds nothing new or changed: records written during the copy, re-encrypted
+by a key rotation or given new classifiers are copied or brought up to
+date. After 5 passes that each found changes the copy fails: stop the
+source's gateways and run it again. A record deleted from the source after
+it was copied stays in the destination (a warning gives the count). The
+copy ends with a count of both sides.`
 
 // copyCheckpointFile is the resume point of an interrupted vault copy, in
 // the destination's data dir.
@@ -104,7 +112,50 @@ type vaultCopier struct {
 
 // copyCounts is what a copy did.
 type copyCounts struct {
-	records, created, clients, cards, deliveries, pending int
+	records, created, updated, clients, cards, deliveries, pending int
+}
+
+// rest is the counts of what is not a record: clients, cards, webhook
+// deliveries.
+func (n copyCounts) rest() [3]int { return [3]int{n.clients, n.cards, n.deliveries} }
+
+// countRest counts the clients, cards and webhook deliveries of src, as
+// copyCounts.rest.
+func countRest(ctx context.Context, src persistentStore, batch int) ([3]int, error) {
+	var n [3]int
+	for after := ""; ; {
+		page, err := src.ScanClients(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: count clients: %w", err)
+		}
+		n[0] += len(page)
+		if len(page) < batch {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	for after := ""; ; {
+		page, err := src.ScanCards(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("vault copy: count cards: %w", err)
+		}
+		n[1] += len(page)
+		if len(page) < batch {
+			break
+		}
+		after = page[len(page)-1].Key()
+	}
+	for before := ""; ; {
+		page, err := src.ListDeliveries(ctx, webhooks.Filter{Before: before, Limit: batch})
+		if err != nil {
+			return n, fmt.Errorf("vault copy: count webhook deliveries: %w", err)
+		}
+		n[2] += len(page)
+		if len(page) < batch {
+			return n, nil
+		}
+		before = page[len(page)-1].ID
+	}
 }
 
 func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, getenv func(string) string) error {
@@ -129,29 +180,75 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 		return fmt.Errorf("vault copy: destination: %w", err)
 	}
 	defer dst.Close()
-	fmt.Fprintf(c.out, "copying %s → %s\n", src.where, where)
+	return c.copyStores(ctx, src.store, src.where, dst, where, dstMaster)
+}
 
-	if err := c.copyMeta(ctx, src.store, dst); err != nil {
+// copyStores copies src into dst, whose master key is master. After the
+// first pass (records, resumable from the checkpoint, then clients, cards
+// and webhook deliveries) it makes catch-up passes over the whole source,
+// for a source a gateway kept changing during the copy: records created
+// behind the cursor are copied, records re-encrypted or whose owner or
+// classifiers changed are brought up to date, and data keys added by a
+// rotation are copied after the records that use them. It is done when a
+// pass changed no record and a count of the source after the pass finds
+// the records, clients, cards and webhook deliveries the pass saw; after
+// maxCopyPasses passes it fails instead (the source keeps changing: stop
+// its gateways and run the copy again).
+func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWhere string, dst persistentStore, where string, master []byte) error {
+	fmt.Fprintf(c.out, "copying %s → %s\n", srcWhere, where)
+
+	if err := c.copyMeta(ctx, src, dst); err != nil {
 		return err
 	}
-	if _, err := vault.OpenKeyring(ctx, dst, dstMaster); err != nil {
+	if _, err := vault.OpenKeyring(ctx, dst, master); err != nil {
 		return fmt.Errorf("vault copy: destination keys: %w", err)
 	}
-	total, err := countRecords(ctx, src.store, c.batch)
+	total, err := countRecords(ctx, src, c.batch)
 	if err != nil {
 		return fmt.Errorf("vault copy: count source records: %w", err)
 	}
-	n, err := c.copyRecords(ctx, src.store, dst, src.where, where, total)
+	n, err := c.copyRecords(ctx, src, dst, srcWhere, where, total)
 	if err != nil {
 		return err
 	}
-	if n.clients, err = copyClients(ctx, src.store, dst, c.batch); err != nil {
+	if err := c.copyRest(ctx, src, dst, &n); err != nil {
 		return err
 	}
-	if n.cards, err = copyCards(ctx, src.store, dst, c.batch); err != nil {
-		return err
+	for pass := 2; ; pass++ {
+		// After the records: a record sealed under a new data key was
+		// written after its key, so this copies the key of every record
+		// copied so far.
+		if err := c.copyMeta(ctx, src, dst); err != nil {
+			return err
+		}
+		seen, changed, err := syncRecords(ctx, src, dst, c.batch)
+		if err != nil {
+			return err
+		}
+		n.created += changed.created
+		n.records += changed.created
+		n.updated += changed.updated
+		if err := c.copyRest(ctx, src, dst, &n); err != nil {
+			return err
+		}
+		// Counted after the pass: what was made behind its cursors (or
+		// removed) meanwhile makes the counts differ from what it saw.
+		if total, err = countRecords(ctx, src, c.batch); err != nil {
+			return fmt.Errorf("vault copy: count source records: %w", err)
+		}
+		rest, err := countRest(ctx, src, c.batch)
+		if err != nil {
+			return err
+		}
+		if changed.created+changed.updated == 0 && total == seen && rest == n.rest() {
+			break
+		}
+		fmt.Fprintf(c.out, "the source changed during the copy: pass %d copied %d new and %d changed records\n", pass, changed.created, changed.updated)
+		if pass == maxCopyPasses {
+			return fmt.Errorf("vault copy: the source still changed during pass %d of %d (%d records new or changed, %d records then, %d seen): stop its gateways and run the copy again", pass, maxCopyPasses, changed.created+changed.updated, total, seen)
+		}
 	}
-	if n.deliveries, n.pending, err = copyDeliveries(ctx, src.store, dst, c.batch); err != nil {
+	if err := c.copyMeta(ctx, src, dst); err != nil {
 		return err
 	}
 	dstTotal, err := countRecords(ctx, dst, c.batch)
@@ -159,13 +256,57 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 		return fmt.Errorf("vault copy: count destination records: %w", err)
 	}
 	os.Remove(c.checkpoint)
-	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there), %d clients, %d cards, %d webhook deliveries (%d pending)\n",
-		n.records, n.created, n.records-n.created, n.clients, n.cards, n.deliveries, n.pending)
+	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there, %d brought up to date), %d clients, %d cards, %d webhook deliveries (%d pending)\n",
+		n.records, n.created, n.records-n.created, n.updated, n.clients, n.cards, n.deliveries, n.pending)
 	fmt.Fprintf(c.out, "source holds %d persistent records, destination %d\n", total, dstTotal)
 	if dstTotal < total {
 		return fmt.Errorf("vault copy: the destination holds %d records, fewer than the source's %d", dstTotal, total)
 	}
+	if dstTotal > total {
+		fmt.Fprintf(c.out, "warning: the destination holds %d records the source does not (deleted from the source during an earlier or this copy, or written to the destination); they are left as they are\n", dstTotal-total)
+	}
 	return nil
+}
+
+// maxCopyPasses bounds the passes of a copy of a source that keeps changing.
+const maxCopyPasses = 5
+
+// copyRest copies clients, cards and webhook deliveries into n.
+func (c *vaultCopier) copyRest(ctx context.Context, src persistentStore, dst persistentStore, n *copyCounts) error {
+	var err error
+	if n.clients, err = copyClients(ctx, src, dst, c.batch); err != nil {
+		return err
+	}
+	if n.cards, err = copyCards(ctx, src, dst, c.batch); err != nil {
+		return err
+	}
+	if n.deliveries, n.pending, err = copyDeliveries(ctx, src, dst, c.batch); err != nil {
+		return err
+	}
+	return nil
+}
+
+// syncRecords is a catch-up pass: every persistent record of src is made
+// the same in dst (syncPage). It returns how many records it saw and what
+// it changed.
+func syncRecords(ctx context.Context, src vault.Exporter, dst copyDest, batch int) (seen int, changed pageChanges, err error) {
+	for after := ""; ; {
+		page, err := src.ScanRecords(ctx, after, batch)
+		if err != nil {
+			return seen, changed, fmt.Errorf("vault copy: read source records: %w", err)
+		}
+		ch, err := syncPage(ctx, dst, page)
+		if err != nil {
+			return seen, changed, err
+		}
+		seen += len(page)
+		changed.created += ch.created
+		changed.updated += ch.updated
+		if len(page) < batch {
+			return seen, changed, nil
+		}
+		after = page[len(page)-1].Alias
+	}
 }
 
 // copyMeta copies the vault settings (wrapped data keys) first: a
@@ -190,7 +331,7 @@ func (c *vaultCopier) copyMeta(ctx context.Context, src vault.Exporter, dst vaul
 
 // copyRecords copies the persistent records page by page from the
 // checkpoint on (resumeFrom), reading every page back.
-func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst vault.Store, source, dest string, total int) (copyCounts, error) {
+func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst copyDest, source, dest string, total int) (copyCounts, error) {
 	var n copyCounts
 	cp, err := c.resumeFrom(ctx, dst, source, dest)
 	if err != nil {
@@ -205,12 +346,13 @@ func (c *vaultCopier) copyRecords(ctx context.Context, src vault.Exporter, dst v
 			return n, fmt.Errorf("vault copy: read source records: %w", err)
 		}
 		if len(page) > 0 {
-			created, err := putPage(ctx, dst, page)
+			ch, err := syncPage(ctx, dst, page)
 			if err != nil {
 				return n, err
 			}
 			n.records += len(page)
-			n.created += created
+			n.created += ch.created
+			n.updated += ch.updated
 			after = page[len(page)-1].Alias
 			if err := c.saveCheckpoint(copyCheckpoint{Source: source, Destination: dest, After: after, Copied: n.records}); err != nil {
 				return n, err
@@ -233,40 +375,110 @@ func percent(n, total int) int {
 	return min(100, n*100/total)
 }
 
-// putPage writes one page and reads it back: every record must be in the
-// destination under its alias with its ciphertext. It returns how many
-// records were new.
-func putPage(ctx context.Context, dst vault.Store, page []*vault.Record) (int, error) {
-	items := make([]vault.PutItem, len(page))
+// copyDest is what a copy writes to.
+type copyDest interface {
+	vault.Store
+	vault.Rekeyer
+}
+
+// pageChanges is what syncPage changed in the destination.
+type pageChanges struct {
+	created, updated int
+}
+
+// syncPage makes every record of page the same in dst: a record dst lacks
+// is written; one dst holds otherwise (the source's gateway re-encrypted
+// it, changed its owner or its classifiers since it was copied) is brought
+// up to date. Then the page is read back: every record must be in dst under
+// its alias with its key version, ciphertext, owner and classifiers.
+func syncPage(ctx context.Context, dst copyDest, page []*vault.Record) (pageChanges, error) {
+	var ch pageChanges
+	if len(page) == 0 {
+		return ch, nil
+	}
 	aliases := make([]string, len(page))
 	for i, r := range page {
-		items[i] = vault.PutItem{Record: r}
 		aliases[i] = r.Alias
 	}
-	res, err := dst.Put(ctx, items)
+	have, err := dst.Get(ctx, aliases)
 	if err != nil {
-		return 0, fmt.Errorf("vault copy: write records: %w", err)
+		return ch, fmt.Errorf("vault copy: read destination records: %w", err)
 	}
-	created := 0
-	for i, r := range res {
-		switch {
-		case r.Status == vault.PutCreated:
-			created++
-		case r.Status == vault.PutExisting && r.Record != nil && r.Record.Alias == page[i].Alias:
-		default:
-			return 0, fmt.Errorf("vault copy: record %d of the page conflicts with another record in the destination: %w", i+1, vault.ErrConflict)
+	var items []vault.PutItem
+	var rekey []vault.RekeyItem
+	for i, r := range page {
+		h := have[i]
+		if h == nil {
+			items = append(items, vault.PutItem{Record: r})
+			continue
+		}
+		if sameCopy(h, r) {
+			continue
+		}
+		if !laterOf(r, h) {
+			return ch, fmt.Errorf("vault copy: record %d of the page conflicts with another record under its alias in the destination: %w", i+1, vault.ErrConflict)
+		}
+		ch.updated++
+		if h.KeyVersion != r.KeyVersion {
+			rekey = append(rekey, vault.RekeyItem{Alias: r.Alias, OldVersion: h.KeyVersion, NewVersion: r.KeyVersion, Ciphertext: r.Ciphertext})
+		}
+		if h.Owner != r.Owner {
+			if err := dst.SetOwner(ctx, r.Alias, h.Owner, r.Owner, r.IndexKey); err != nil {
+				return ch, fmt.Errorf("vault copy: update the owner of a record: %w", err)
+			}
+		}
+		if !slices.Equal(h.Classifiers, r.Classifiers) {
+			if err := dst.SetClassifiers(ctx, []string{r.Alias}, r.Classifiers); err != nil {
+				return ch, fmt.Errorf("vault copy: update the classifiers of a record: %w", err)
+			}
+		}
+	}
+	if len(rekey) > 0 {
+		if _, err := dst.Rekey(ctx, rekey); err != nil {
+			return ch, fmt.Errorf("vault copy: update re-encrypted records: %w", err)
+		}
+	}
+	if len(items) > 0 {
+		res, err := dst.Put(ctx, items)
+		if err != nil {
+			return ch, fmt.Errorf("vault copy: write records: %w", err)
+		}
+		for i, r := range res {
+			switch {
+			case r.Status == vault.PutCreated:
+				ch.created++
+			case r.Status == vault.PutExisting && r.Record != nil && r.Record.Alias == items[i].Record.Alias:
+			default:
+				return ch, fmt.Errorf("vault copy: a record of the page conflicts with another record in the destination: %w", vault.ErrConflict)
+			}
 		}
 	}
 	back, err := dst.Get(ctx, aliases)
 	if err != nil {
-		return 0, fmt.Errorf("vault copy: read back records: %w", err)
+		return ch, fmt.Errorf("vault copy: read back records: %w", err)
 	}
 	for i, r := range back {
-		if r == nil || r.KeyVersion != page[i].KeyVersion || !bytes.Equal(r.Ciphertext, page[i].Ciphertext) || r.Owner != page[i].Owner {
-			return 0, fmt.Errorf("vault copy: record %d of the page reads back differently from the destination", i+1)
+		if r == nil || !sameCopy(r, page[i]) {
+			return ch, fmt.Errorf("vault copy: record %d of the page reads back differently from the destination", i+1)
 		}
 	}
-	return created, nil
+	return ch, nil
+}
+
+// laterOf reports whether the source's record s can be the destination's
+// d changed by a gateway since d was copied: made at the same time in the
+// same format, and holding the same ciphertext or one sealed under a later
+// key version (re-encryption only moves a record to a later version).
+func laterOf(s, d *vault.Record) bool {
+	return s.Format == d.Format && s.Storage == d.Storage && s.CreatedAt.Equal(d.CreatedAt) && s.ExpiresAt.Equal(d.ExpiresAt) &&
+		(s.KeyVersion > d.KeyVersion || s.KeyVersion == d.KeyVersion && bytes.Equal(s.Ciphertext, d.Ciphertext))
+}
+
+// sameCopy reports whether the destination's record d is the source's s
+// in everything a gateway can change after creating it.
+func sameCopy(d, s *vault.Record) bool {
+	return d.KeyVersion == s.KeyVersion && bytes.Equal(d.Ciphertext, s.Ciphertext) && d.Owner == s.Owner &&
+		slices.Equal(d.Classifiers, s.Classifiers)
 }
 
 func countRecords(ctx context.Context, s vault.Exporter, batch int) (int, error) {

@@ -27,11 +27,18 @@ const maxSize = 1 << 20
 // Read returns the content of the secret file at path. The error wraps
 // os.ErrNotExist when there is no such file, and ErrExposed (with the
 // file's mode and the chmod that fixes it) when its mode has any group or
-// other bit set.
+// other bit set. A symbolic link to a file that does not exist (a secrets
+// volume not mounted) is an error naming its target, not os.ErrNotExist:
+// a caller that makes a missing secret must not make another in its place.
 func Read(path string) ([]byte, error) {
 	// A FIFO or a device would block the open (or feed it without end):
 	// only a regular file is opened, and the open one must be it.
 	before, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if target, lerr := os.Readlink(path); lerr == nil {
+			return nil, fmt.Errorf("%s is a symbolic link to %s, which does not exist", path, target)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
