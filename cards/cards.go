@@ -61,6 +61,10 @@
 //     resumed, deleted; card reissued): see lifecycle.go. Events published
 //     to Options.Events (card.created …): see events.go.
 //     GET /cards (list, cursor pagination, filters): see list.go.
+//   - A PCI client names pan_alias or cvc_alias only with aliases:reveal
+//     (403 insufficient_scope before the vault is asked): it would be shown
+//     the alias's value in clear (revealInputs). Clients without the PCI flag
+//     name aliases with cards:write alone.
 //   - Accounts (issue 18): every vault call acts for the client's account
 //     (vault.WithAccount): pan_alias and cvc_alias resolve among that
 //     account's aliases only (another account's alias is unknown_alias,

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The authorization matrix (review): every endpoint of the Card Management
+// API and the vault API, through a real gateway, for every kind of
+// credential (Basic, Bearer, none, wrong, revoked, rotated, a token of a
+// narrower scope), PCI and not, and another account's resources under every
+// spelling of their ids. What must hold: the status the README promises,
+// and no answer that carries another account's data or a card number to a
+// client that must not see it.
+
+const (
+	authzPAN    = "4111111111111111"
+	authzOther  = "5555555555554444"
+	authzAdmin  = "authz-admin-token-0123456789abcdef"
+	jsonAPIType = "application/vnd.api+json"
+)
+
+// authzFixture is a gateway with two accounts: acct_a holds a card (with a
+// network token) and aliases; the clients of acct_b try to reach them.
+type authzFixture struct {
+	g   *gatewayProc
+	env func(string) string
+	// acct_a's resources.
+	cardID, cardPANAlias, panAlias, cvcAlias string
+	// acct_a's PCI client (every scope) and vault API client.
+	pciA, apiA credential
+	// acct_b's clients.
+	b map[string]credential
+}
+
+func newAuthzFixture(t *testing.T) *authzFixture {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(map[string]string{"ALIASGATE_ADMIN_TOKEN": authzAdmin, "ALIASGATE_VAULT_API_ENABLED": "true",
+		"ALIASGATE_ADMIN_UI": "true", "ALIASGATE_LIMITS_CLIENT_RATE": "100000", "ALIASGATE_LIMITS_CLIENT_BURST": "100000"})
+	f := &authzFixture{env: env, b: map[string]credential{}}
+	all := "cards:read,cards:write,network-tokens:write,aliases:write,aliases:reveal"
+	f.pciA = createClient(t, env, data, "--name", "pci", "--account", "acct_a", "--scopes", all, "--pci")
+	f.apiA = createClient(t, env, data, "--name", "api", "--account", "acct_a", "--scopes", "aliases:write,aliases:reveal")
+	for name, flags := range map[string][]string{
+		"pci":       {"--scopes", all, "--pci"},
+		"plain":     {"--scopes", "cards:read,cards:write,network-tokens:write,aliases:write"},
+		"reader":    {"--scopes", "cards:read", "--pci"},
+		"writer":    {"--scopes", "aliases:write"},
+		"pciNoRev":  {"--scopes", "cards:read,cards:write,network-tokens:write", "--pci"},
+		"revoked":   {"--scopes", all, "--pci"},
+		"rotated":   {"--scopes", all, "--pci"},
+		"outbound":  {"--outbound"},
+		"aliasesRW": {"--scopes", "aliases:write,aliases:reveal"},
+	} {
+		f.b[name] = createClient(t, env, data, append([]string{"--name", name, "--account", "acct_b"}, flags...)...)
+	}
+	f.g = startGateway(t, env, "--data-dir", data)
+
+	a := bearerToken(t, f.g, f.pciA)
+	status, body := call(t, "POST", f.g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"`+authzPAN+`"},{"value":"123","storage":"VOLATILE"}]}`, basicAuth(f.apiA))
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 2 {
+		t.Fatalf("acct_a's aliases: %d %s", status, body)
+	}
+	f.panAlias, f.cvcAlias = created.Data[0].Aliases[0].Alias, created.Data[1].Aliases[0].Alias
+	status, body = call(t, "POST", f.g.inbound+"/cards", jsonAPIType,
+		`{"data":{"type":"cards","attributes":{"pan":"`+authzPAN+`","cvc":"321","exp_month":4,"exp_year":2031}}}`, a)
+	var card struct {
+		Data struct {
+			ID         string
+			Attributes map[string]any
+		}
+	}
+	if status != 201 || json.Unmarshal(body, &card) != nil || card.Data.Attributes["pan"] != authzPAN {
+		t.Fatalf("acct_a's card: %d %s", status, body)
+	}
+	f.cardID, f.cardPANAlias = card.Data.ID, card.Data.Attributes["pan_alias"].(string)
+	if status, body = call(t, "POST", f.g.inbound+"/cards/"+f.cardID+"/network-tokens", jsonAPIType, "", a); status != 200 {
+		t.Fatalf("acct_a's network token: %d %s", status, body)
+	}
+	return f
+}
+
+// leaksOf returns what of acct_a's an answer to another account's client
+// holds: its card number, CVC, card id or aliases, besides the echo of
+// what the request sent (the vault API's error href is the request URL).
+func (f *authzFixture) leaksOf(body []byte, sent ...string) []string {
+	b := string(body)
+	for _, s := range sent {
+		b = strings.ReplaceAll(b, s, "")
+	}
+	var out []string
+	for _, s := range []string{authzPAN, `"321"`, `"123"`, f.cardID, f.cardPANAlias, f.panAlias, f.cvcAlias} {
+		if strings.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type authzEndpoint struct {
+	name, method, path, ctype, body string
+	scope                           string // the scope the endpoint needs ("": none beyond a client)
+	basicOK                         bool   // HTTP Basic is accepted (vault API)
+}
+
+// endpoints are every endpoint of both APIs, aimed at acct_a's resources:
+// id is the card id's spelling, alias the alias's.
+func (f *authzFixture) endpoints(id, alias string) []authzEndpoint {
+	cardDoc := `{"data":{"type":"cards","attributes":{"pan_alias":"` + alias + `","exp_month":4,"exp_year":2031}}}`
+	return []authzEndpoint{
+		{"create card from alias", "POST", "/cards", jsonAPIType, cardDoc, "cards:write", false},
+		{"list cards", "GET", "/cards?filter%5Blast4%5D=1111", "", "", "cards:read", false},
+		{"get card", "GET", "/cards/" + id + "?include=network_tokens,card_updates", "", "", "cards:read", false},
+		{"patch card", "PATCH", "/cards/" + id, jsonAPIType, `{"data":{"type":"cards","attributes":{"exp_month":5}}}`, "cards:write", false},
+		{"delete card", "DELETE", "/cards/" + id, "", "", "cards:write", false},
+		{"provision token", "POST", "/cards/" + id + "/network-tokens", jsonAPIType, "", "network-tokens:write", false},
+		{"cryptogram", "POST", "/cards/" + id + "/cryptogram", jsonAPIType, `{"data":{"attributes":{}}}`, "network-tokens:write", false},
+		{"delete token", "DELETE", "/cards/" + id + "/network-tokens", "", "", "network-tokens:write", false},
+		{"reveal alias", "GET", "/aliases/" + alias, "", "", "aliases:reveal", true},
+		{"reveal many", "GET", "/aliases?q=" + alias, "", "", "aliases:reveal", true},
+		{"alias of another format", "POST", "/aliases", "application/json", `{"data":[{"alias":"` + alias + `","format":"PFPT"}]}`, "aliases:write", true},
+		{"classifiers", "PUT", "/aliases/" + alias, "application/json", `{"data":{"classifiers":["x"]}}`, "aliases:write", true},
+		{"delete alias", "DELETE", "/aliases/" + alias, "", "", "aliases:write", true},
+		{"batch delete", "POST", "/aliases/delete", "application/json", `{"data":["` + alias + `"]}`, "aliases:write", true},
+	}
+}
+
+// TestAuthorizationMatrixKeepsAccountsApart: acct_b's clients, with every
+// kind of credential and scope set, reach none of acct_a's card, token or
+// aliases through any endpoint, and nothing of acct_a's is in any answer;
+// bad credentials are 401 everywhere, a missing scope 403, another
+// account's resource what a missing one answers.
+func TestAuthorizationMatrixKeepsAccountsApart(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	revoked, rotated := f.b["revoked"], f.b["rotated"]
+	revokedToken, rotatedToken := bearerToken(t, g, revoked), bearerToken(t, g, rotated)
+	revoke(t, f.env, revoked.ID, "--admin", g.admin)
+	rotateSecret(t, f.env, rotated.ID, "--admin", g.admin)
+	// A token asked for with fewer scopes than the client holds.
+	narrow := func(c credential, scope string) func(*http.Request) {
+		t.Helper()
+		status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded",
+			"grant_type=client_credentials&scope="+url.QueryEscape(scope), basicAuth(c))
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if status != 200 || json.Unmarshal(body, &tok) != nil {
+			t.Fatalf("token of scope %q: %d %s", scope, status, body)
+		}
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+	}
+	bearerOf := func(name string) func(*http.Request) { return bearerToken(t, g, f.b[name]) }
+
+	type who struct {
+		name   string
+		auth   func(*http.Request)
+		basic  bool     // the credential is HTTP Basic
+		bad    bool     // every endpoint answers 401
+		scopes []string // granted (when not bad)
+	}
+	all := []string{"cards:read", "cards:write", "network-tokens:write", "aliases:write", "aliases:reveal"}
+	whos := []who{
+		{"none", nil, false, true, nil},
+		{"garbage bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer x.y.z") }, false, true, nil},
+		{"wrong secret", basicAuth(credential{ID: f.b["pci"].ID, Secret: "wrong"}), true, true, nil},
+		{"unknown client", basicAuth(credential{ID: "cli_nobody", Secret: "x"}), true, true, nil},
+		{"revoked basic", basicAuth(revoked), true, true, nil},
+		{"revoked token", revokedToken, false, true, nil},
+		{"rotated old secret", basicAuth(rotated), true, true, nil},
+		{"rotated old token", rotatedToken, false, true, nil},
+		{"outbound credentials", basicAuth(f.b["outbound"]), true, true, nil},
+		{"admin token as bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+authzAdmin) }, false, true, nil},
+		{"pci bearer", bearerOf("pci"), false, false, all},
+		{"pci basic", basicAuth(f.b["pci"]), true, false, all},
+		{"plain bearer", bearerOf("plain"), false, false, []string{"cards:read", "cards:write", "network-tokens:write", "aliases:write"}},
+		{"reader bearer", bearerOf("reader"), false, false, []string{"cards:read"}},
+		{"writer basic", basicAuth(f.b["writer"]), true, false, []string{"aliases:write"}},
+		{"pci without reveal", bearerOf("pciNoRev"), false, false, []string{"cards:read", "cards:write", "network-tokens:write"}},
+		{"aliases client", basicAuth(f.b["aliasesRW"]), true, false, []string{"aliases:write", "aliases:reveal"}},
+		{"narrow token", narrow(f.b["pci"], "cards:read"), false, false, []string{"cards:read"}},
+	}
+	for _, w := range whos {
+		for _, ep := range f.endpoints(f.cardID, f.panAlias) {
+			status, body := call(t, ep.method, g.inbound+ep.path, ep.ctype, ep.body, w.auth)
+			want := 0
+			switch {
+			case w.bad:
+				want = 401
+			case w.basic && !ep.basicOK:
+				want = 401 // the Card Management API takes Bearer tokens only
+			case !contains(w.scopes, ep.scope):
+				want = 403
+			}
+			if want != 0 && status != want {
+				t.Errorf("%s: %s %s: %d, want %d: %s", w.name, ep.method, ep.path, status, want, body)
+			}
+			if want == 0 && status < 400 && ep.name != "list cards" {
+				t.Errorf("%s: %s %s reached acct_a's resource: %d %s", w.name, ep.method, ep.path, status, body)
+			}
+			if l := f.leaksOf(body, g.inbound+ep.path); len(l) > 0 {
+				t.Errorf("%s: %s %s: the answer holds acct_a's %v: %d %s", w.name, ep.method, ep.path, l, status, body)
+			}
+		}
+	}
+	f.stillIntact(t)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stillIntact checks that acct_a's card, token and aliases are as made.
+func (f *authzFixture) stillIntact(t *testing.T) {
+	t.Helper()
+	a := bearerToken(t, f.g, f.pciA)
+	status, body := call(t, "GET", f.g.inbound+"/cards/"+f.cardID+"?include=network_tokens", "", "", a)
+	if status != 200 || !strings.Contains(string(body), authzPAN) || !strings.Contains(string(body), `"exp_month":4`) ||
+		!strings.Contains(string(body), `"state":"active"`) {
+		t.Fatalf("acct_a's card after acct_b's attempts: %d %s", status, body)
+	}
+	for _, al := range []string{f.panAlias, f.cvcAlias, f.cardPANAlias} {
+		if status, body := call(t, "GET", f.g.inbound+"/aliases/"+al, "", "", basicAuth(f.apiA)); status != 200 || strings.Contains(string(body), `"x"`) {
+			t.Fatalf("acct_a's alias after acct_b's attempts: %d %s", status, body)
+		}
+	}
+}
+
+// authzSpellings are ways of writing an id that a lenient router or store
+// could take for it.
+func authzSpellings(id string) []string {
+	var enc strings.Builder
+	for _, c := range []byte(id) {
+		fmt.Fprintf(&enc, "%%%02X", c)
+	}
+	return []string{
+		id, strings.ToLower(id), strings.ToUpper(id), "%20" + id, id + "%20", id + "%09", id + "/", "/" + id,
+		"x/../" + id, "./" + id, "%2E%2E/" + id, enc.String(), id + "%00", id + ";x=1", id + "%2F", id + "%3F",
+		"%2F" + id, id + "#x",
+	}
+}
+
+// TestAnotherAccountsIdsUnderEverySpellingReachNothing: acct_b's clients
+// holding every scope send acct_a's card id and aliases spelled every way
+// (case, padding, URL-encoding, trailing and double slashes, "..", a
+// method override header, HEAD and OPTIONS): nothing succeeds, nothing of
+// acct_a's comes back, and acct_a's data is unchanged.
+func TestAnotherAccountsIdsUnderEverySpellingReachNothing(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	pciB, aliasesB := bearerToken(t, g, f.b["pci"]), basicAuth(f.b["pci"])
+	for _, id := range authzSpellings(f.cardID) {
+		for _, ep := range f.endpoints(id, f.panAlias) {
+			if ep.basicOK {
+				continue // aliases: below
+			}
+			status, body := call(t, ep.method, g.inbound+ep.path, ep.ctype, ep.body, pciB)
+			if (status < 400 && ep.name != "list cards" && ep.name != "create card from alias") || len(f.leaksOf(body, g.inbound+ep.path)) > 0 {
+				t.Errorf("acct_b %s %s: %d %s", ep.method, ep.path, status, body)
+			}
+		}
+	}
+	for _, alias := range authzSpellings(f.panAlias) {
+		for _, ep := range f.endpoints(f.cardID, alias) {
+			if !ep.basicOK && ep.name != "create card from alias" {
+				continue
+			}
+			auth := aliasesB
+			if !ep.basicOK {
+				auth = pciB
+			}
+			status, body := call(t, ep.method, g.inbound+ep.path, ep.ctype, ep.body, auth)
+			// The alias's own spelling may come back in the error's href
+			// (the request URL, cleaned): the client sent it.
+			if status < 400 || len(f.leaksOf(body, g.inbound+ep.path, f.panAlias)) > 0 {
+				t.Errorf("acct_b %s %s: %d %s", ep.method, ep.path, status, body)
+			}
+		}
+	}
+	// Method overrides, HEAD and OPTIONS: never a read, a write or a delete
+	// of acct_a's card, and never its data.
+	for _, m := range []string{"HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "get", "Get"} {
+		status, body := call(t, m, g.inbound+"/cards/"+f.cardID, "", "", pciB)
+		if status < 400 || len(f.leaksOf(body)) > 0 {
+			t.Errorf("acct_b %s /cards/{id}: %d %s", m, status, body)
+		}
+	}
+	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		for _, m := range []string{"GET", "DELETE", "PATCH"} {
+			status, body := call(t, "POST", g.inbound+"/cards/"+f.cardID, jsonAPIType, "",
+				func(r *http.Request) { pciB(r); r.Header.Set(h, m) })
+			if status < 400 || len(f.leaksOf(body)) > 0 {
+				t.Errorf("acct_b POST /cards/{id} with %s: %s: %d %s", h, m, status, body)
+			}
+		}
+	}
+	f.stillIntact(t)
+}
+
+// TestPCIClientWithoutRevealScopeCannotTurnAnAliasIntoItsValue, through a
+// gateway: a PCI client (or a token asked for without aliases:reveal) that
+// names a pan_alias or cvc_alias of its own account is refused (403) before
+// the vault is asked, the same for a known and an unknown alias, and no
+// card is made (a card made from the alias would show the number in clear:
+// an alias is not a capability); a client that is not PCI makes the card and
+// sees no number; a PCI client with aliases:reveal makes it and sees it.
+func TestPCIClientWithoutRevealScopeCannotTurnAnAliasIntoItsValueThroughTheGateway(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"`+authzOther+`"},{"value":"737","storage":"VOLATILE"}]}`, basicAuth(f.b["aliasesRW"]))
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 2 {
+		t.Fatalf("acct_b's aliases: %d %s", status, body)
+	}
+	panAlias, cvcAlias := created.Data[0].Aliases[0].Alias, created.Data[1].Aliases[0].Alias
+	doc := func(pa, ca string) string {
+		return `{"data":{"type":"cards","attributes":{"pan_alias":"` + pa + `","cvc_alias":"` + ca + `","exp_month":4,"exp_year":2031}}}`
+	}
+	status, body = call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded",
+		"grant_type=client_credentials&scope="+url.QueryEscape("cards:read cards:write"), basicAuth(f.b["pci"]))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != 200 || json.Unmarshal(body, &tok) != nil {
+		t.Fatalf("narrow token: %d %s", status, body)
+	}
+	narrow := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+	for name, who := range map[string]func(*http.Request){"PCI client without aliases:reveal": bearerToken(t, g, f.b["pciNoRev"]),
+		"PCI client's token without aliases:reveal": narrow} {
+		for _, d := range []string{doc(panAlias, cvcAlias), doc(panAlias, "tok_sandbox_0000000000000000000000"),
+			doc("tok_sandbox_0000000000000000000000", cvcAlias)} {
+			status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType, d, who)
+			if status != 403 || strings.Contains(string(body), authzOther) || strings.Contains(string(body), "737") {
+				t.Errorf("%s: create from aliases: %d %s", name, status, body)
+			}
+		}
+		status, body := call(t, "GET", g.inbound+"/cards", "", "", who)
+		if status != 200 || !strings.Contains(string(body), `"data":[]`) {
+			t.Errorf("%s: a refused create made a card: %d %s", name, status, body)
+		}
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc(panAlias, cvcAlias), bearerToken(t, g, f.b["plain"]))
+	if status != 201 || strings.Contains(string(body), authzOther) || strings.Contains(string(body), `"737"`) {
+		t.Fatalf("non-PCI client: create from aliases: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc(panAlias, cvcAlias), bearerToken(t, g, f.b["pci"]))
+	if status != 200 || !strings.Contains(string(body), authzOther) { // the 303 to the card, followed
+		t.Fatalf("PCI client with aliases:reveal: create from aliases: %d %s", status, body)
+	}
+}
