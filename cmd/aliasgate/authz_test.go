@@ -366,3 +366,49 @@ func TestPCIClientWithoutRevealScopeCannotTurnAnAliasIntoItsValueThroughTheGatew
 		t.Fatalf("PCI client with aliases:reveal: create from aliases: %d %s", status, body)
 	}
 }
+
+// TestBatchDeleteRefusedForOneAliasDeletesNone: POST /aliases/delete with an
+// alias that backs a card among others answers 409 alias_in_use naming that
+// item (/data/1) and deletes none of them, so the client knows what the
+// vault holds: before, the aliases listed before it were gone and the 409
+// said nothing of them. A batch without it deletes them all (204), and the
+// same batch again answers 404 (none exists).
+func TestBatchDeleteRefusedForOneAliasDeletesNone(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"first"},{"value":"second"}]}`, basicAuth(f.apiA))
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 2 {
+		t.Fatalf("aliases: %d %s", status, body)
+	}
+	a1, a2 := created.Data[0].Aliases[0].Alias, created.Data[1].Aliases[0].Alias
+	batch := func(aliases ...string) (int, []byte) {
+		return call(t, "POST", g.inbound+"/aliases/delete", "application/json",
+			`{"data":["`+strings.Join(aliases, `","`)+`"]}`, basicAuth(f.apiA))
+	}
+	status, body = batch(a1, f.cardPANAlias, a2)
+	if status != 409 || !strings.Contains(string(body), `"code":"alias_in_use"`) ||
+		!strings.Contains(string(body), `"pointer":"/data/1"`) || strings.Contains(string(body), `"/data/0"`) {
+		t.Fatalf("batch with an alias in use: %d %s", status, body)
+	}
+	for _, a := range []string{a1, a2, f.cardPANAlias} {
+		if status, body := call(t, "GET", g.inbound+"/aliases/"+a, "", "", basicAuth(f.apiA)); status != 200 {
+			t.Errorf("alias %s after a refused batch: %d %s", a, status, body)
+		}
+	}
+	if status, body = batch(a1, "tok_sandbox_0000000000000000000000", a2); status != 204 {
+		t.Fatalf("batch: %d %s", status, body)
+	}
+	for _, a := range []string{a1, a2} {
+		if status, _ := call(t, "GET", g.inbound+"/aliases/"+a, "", "", basicAuth(f.apiA)); status != 404 {
+			t.Errorf("alias after the batch: %d", status)
+		}
+	}
+	if status, body = batch(a1, a2); status != 404 {
+		t.Fatalf("the batch again: %d %s", status, body)
+	}
+	f.stillIntact(t)
+}
