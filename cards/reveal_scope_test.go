@@ -75,3 +75,37 @@ func TestPCIClientWithoutRevealScopeCannotTurnAnAliasIntoItsValue(t *testing.T) 
 		t.Fatalf("PCI patch with a cvc_alias and aliases:reveal: %d %s", r.code, r.body)
 	}
 }
+
+// TestWriteOnlyPrincipalIsShownNoClearCardData: clear pan, cvc and token
+// PAN are what GET /cards/{id} shows a PCI client, behind cards:read; the
+// answers of writes (POST, PATCH, network-token provisioning) carry them only
+// for a principal that could GET them. A PCI client's token asked for with
+// cards:write or network-tokens:write alone read any card of the account in
+// clear with an empty PATCH (or a provisioning) before.
+func TestWriteOnlyPrincipalIsShownNoClearCardData(t *testing.T) {
+	e := setup(t)
+	const p, c = "4111111111111111", "123"
+	id, _ := e.create(`"pan":"`+p+`","cvc":"`+c+`","exp_month":3,"exp_year":2031`, pci)
+	leaks := func(r resp) bool {
+		return strings.Contains(string(r.body), p) || strings.Contains(string(r.body), `"cvc":"`) ||
+			strings.Contains(string(r.body), `"network_token":"`)
+	}
+	writeOnly := "X-Test-Scopes: cards:write network-tokens:write"
+	patch := fmt.Sprintf(`{"data":{"type":"cards","id":%q,"attributes":{}}}`, id)
+	if r := e.do("PATCH", "/cards/"+id, patch, pci, writeOnly); r.code != 200 || leaks(r) {
+		t.Errorf("PATCH by a write-only PCI principal: %d %s", r.code, r.body)
+	}
+	if r := e.do("POST", "/cards/"+id+"/network-tokens", "", pci, writeOnly); r.code != 200 || leaks(r) {
+		t.Errorf("provisioning by a write-only PCI principal: %d %s", r.code, r.body)
+	}
+	if r := e.do("POST", "/cards", cardBody(`"pan":"5555555555554444","cvc":"456","exp_month":3,"exp_year":2031`), pci, writeOnly); r.code != 201 || strings.Contains(string(r.body), "5555555555554444") {
+		t.Errorf("POST by a write-only PCI principal: %d %s", r.code, r.body)
+	}
+	// With cards:read the same calls show them.
+	if r := e.do("PATCH", "/cards/"+id, patch, pci, reveal); r.code != 200 || !strings.Contains(string(r.body), p) {
+		t.Errorf("PATCH by a PCI principal with cards:read: %d %s", r.code, r.body)
+	}
+	if r := e.do("POST", "/cards/"+id+"/network-tokens", "", pci, reveal); r.code != 200 || !strings.Contains(string(r.body), `"network_token":"`) {
+		t.Errorf("provisioning by a PCI principal with cards:read: %d %s", r.code, r.body)
+	}
+}

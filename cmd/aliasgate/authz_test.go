@@ -412,3 +412,36 @@ func TestBatchDeleteRefusedForOneAliasDeletesNone(t *testing.T) {
 	}
 	f.stillIntact(t)
 }
+
+// TestWriteOnlyTokenOfAPCIClientReadsNoCardInClear: a PCI client's token
+// asked for with cards:write and network-tokens:write (least privilege for a
+// job that updates expiries or provisions tokens) gets no clear pan, cvc or
+// token PAN in the answers of PATCH and provisioning; its full token does.
+func TestWriteOnlyTokenOfAPCIClientReadsNoCardInClear(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	status, body := call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded",
+		"grant_type=client_credentials&scope="+url.QueryEscape("cards:write network-tokens:write"), basicAuth(f.pciA))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != 200 || json.Unmarshal(body, &tok) != nil {
+		t.Fatalf("write-only token: %d %s", status, body)
+	}
+	writeOnly := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+	patch := `{"data":{"type":"cards","id":"` + f.cardID + `","attributes":{"exp_month":6}}}`
+	for _, c := range []struct{ method, path, body string }{
+		{"PATCH", "/cards/" + f.cardID, patch},
+		{"POST", "/cards/" + f.cardID + "/network-tokens", ""},
+	} {
+		status, body := call(t, c.method, g.inbound+c.path, jsonAPIType, c.body, writeOnly)
+		if status != 200 || strings.Contains(string(body), authzPAN) || strings.Contains(string(body), `"cvc":`) ||
+			strings.Contains(string(body), `"network_token":"`) {
+			t.Errorf("write-only token: %s %s: %d %s", c.method, c.path, status, body)
+		}
+		status, body = call(t, c.method, g.inbound+c.path, jsonAPIType, c.body, bearerToken(t, g, f.pciA))
+		if status != 200 || !strings.Contains(string(body), `"network_token":"`) && !strings.Contains(string(body), authzPAN) {
+			t.Errorf("full token: %s %s: %d %s", c.method, c.path, status, body)
+		}
+	}
+}
