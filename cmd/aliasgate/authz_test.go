@@ -56,6 +56,8 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		"revoked":   {"--scopes", all, "--pci"},
 		"rotated":   {"--scopes", all, "--pci"},
 		"outbound":  {"--outbound"},
+		"obRevoked": {"--outbound"},
+		"obRotated": {"--outbound"},
 		"aliasesRW": {"--scopes", "aliases:write,aliases:reveal"},
 	} {
 		f.b[name] = createClient(t, env, data, append([]string{"--name", name, "--account", "acct_b"}, flags...)...)
@@ -443,5 +445,103 @@ func TestWriteOnlyTokenOfAPCIClientReadsNoCardInClear(t *testing.T) {
 		if status != 200 || !strings.Contains(string(body), `"network_token":"`) && !strings.Contains(string(body), authzPAN) {
 			t.Errorf("full token: %s %s: %d %s", c.method, c.path, status, body)
 		}
+	}
+}
+
+// TestAdminListenerTakesTheAdminTokenOnly: every endpoint of the admin
+// listener and the inspector's API refuses (401, or 429 once the address
+// is locked out) no credential, an API client's token or Basic credentials,
+// the admin token under Basic, and near-misses of it (a prefix, a suffix,
+// padding); a client's secret never opens it. Read before the refusals (the
+// lockout would hold the right token off too): the right token works.
+func TestAdminListenerTakesTheAdminTokenOnly(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	eps := []struct{ method, path, body string }{
+		{"GET", "/admin/clients", ""},
+		{"POST", "/admin/clients/" + f.pciA.ID + "/revoke", ""},
+		{"POST", "/admin/clients/" + f.pciA.ID + "/rotate-secret", ""},
+		{"GET", "/admin/keys/status", ""},
+		{"POST", "/admin/keys/rotate", ""},
+		{"POST", "/admin/tsp/simulate", `{"event":"token-suspended","account":"acct_a","card":"` + f.cardID + `"}`},
+		{"GET", "/admin/webhooks/deliveries", ""},
+		{"GET", "/ui/api/captures", ""},
+		{"GET", "/ui/api/routes", ""},
+		{"POST", "/ui/api/apply", `{"routes":[]}`},
+	}
+	admin := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	if status, body := call(t, "GET", g.admin+"/admin/clients", "", "", admin(authzAdmin)); status != 200 {
+		t.Fatalf("the admin token: %d %s", status, body)
+	}
+	bads := map[string]func(*http.Request){
+		"none":                nil,
+		"API client's token":  bearerToken(t, g, f.pciA),
+		"API client's Basic":  basicAuth(f.pciA),
+		"admin token, Basic":  func(r *http.Request) { r.SetBasicAuth("admin", authzAdmin) },
+		"admin token prefix":  admin(authzAdmin[:len(authzAdmin)-1]),
+		"admin token suffix":  admin(authzAdmin + "x"),
+		"admin token spaced":  admin(authzAdmin + " x"),
+		"admin token twice":   admin(authzAdmin + "," + authzAdmin),
+		"empty bearer":        admin(""),
+		"client secret":       admin(f.pciA.Secret),
+		"admin token in url?": nil,
+	}
+	for name, who := range bads {
+		for _, ep := range eps {
+			u := g.admin + ep.path
+			if name == "admin token in url?" {
+				u += "?token=" + authzAdmin + "&access_token=" + authzAdmin
+			}
+			status, body := call(t, ep.method, u, "application/json", ep.body, who)
+			if status != 401 && status != 429 {
+				t.Errorf("%s: %s %s: %d %s", name, ep.method, ep.path, status, body)
+			}
+		}
+	}
+	f.stillIntact(t)
+}
+
+// TestOutboundProxyTakesOutboundCredentialsOnly: the outbound proxy refuses
+// (407) an API client's id and secret, a wrong secret, an unknown client,
+// the admin token and a revoked or rotated outbound client; an outbound
+// client's credentials pass the check (the request then meets the default
+// deny, 403).
+func TestOutboundProxyTakesOutboundCredentialsOnly(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	ob := f.b["outbound"]
+	if s := proxyStatus(t, g, ob); s != http.StatusForbidden {
+		t.Fatalf("outbound client: %d, want 403 (no route)", s)
+	}
+	rotated, revoked := f.b["obRotated"], f.b["obRevoked"]
+	newSecret := rotateSecret(t, f.env, rotated.ID, "--admin", g.admin)
+	revoke(t, f.env, revoked.ID, "--admin", g.admin)
+	for name, c := range map[string]credential{
+		"API client":        f.b["pci"],
+		"wrong secret":      {ID: ob.ID, Secret: ob.Secret + "x"},
+		"unknown client":    {ID: "cli_nobody", Secret: ob.Secret},
+		"admin token":       {ID: "admin", Secret: authzAdmin},
+		"rotated old":       rotated,
+		"revoked":           revoked,
+		"another's secret":  {ID: ob.ID, Secret: f.b["pci"].Secret},
+		"empty secret":      {ID: ob.ID},
+		"padded id":         {ID: " " + ob.ID, Secret: ob.Secret},
+		"upper-cased id":    {ID: strings.ToUpper(ob.ID), Secret: ob.Secret},
+		"secret with space": {ID: ob.ID, Secret: ob.Secret + " "},
+	} {
+		if s := proxyStatus(t, g, c); s != http.StatusProxyAuthRequired {
+			t.Errorf("%s: %d, want 407", name, s)
+		}
+	}
+	// Nor do outbound credentials get an access token for the APIs.
+	for _, c := range []credential{ob, newSecret} {
+		if s := tokenStatus(t, g, c); s != http.StatusUnauthorized {
+			t.Errorf("token for an outbound client: %d, want 401", s)
+		}
+	}
+	if s := proxyStatus(t, g, newSecret); s != http.StatusForbidden {
+		t.Errorf("rotated client's new secret: %d, want 403 (no route)", s)
 	}
 }
