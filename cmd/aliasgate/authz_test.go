@@ -311,6 +311,28 @@ func TestAnotherAccountsIdsUnderEverySpellingReachNothing(t *testing.T) {
 			}
 		}
 	}
+	// Within acct_b, a client holding cards:read only cannot write or
+	// delete its account's card through an override header or another
+	// method either.
+	status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType,
+		`{"data":{"type":"cards","attributes":{"pan":"`+authzOther+`","exp_month":4,"exp_year":2031}}}`, pciB)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("acct_b's card: %d %s", status, body)
+	}
+	reader := bearerToken(t, g, f.b["reader"])
+	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		for _, m := range []string{"GET", "POST", "DELETE"} {
+			call(t, m, g.inbound+"/cards/"+card.Data.ID, jsonAPIType, `{"data":{"type":"cards","attributes":{"exp_month":9}}}`,
+				func(r *http.Request) { reader(r); r.Header.Set(h, "DELETE") })
+			call(t, m, g.inbound+"/cards/"+card.Data.ID, jsonAPIType, `{"data":{"type":"cards","attributes":{"exp_month":9}}}`,
+				func(r *http.Request) { reader(r); r.Header.Set(h, "PATCH") })
+		}
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+card.Data.ID, "", "", reader)
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) {
+		t.Fatalf("acct_b's card after a reader's overrides: %d %s", status, body)
+	}
 	f.stillIntact(t)
 }
 
