@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -565,5 +566,32 @@ func TestOutboundProxyTakesOutboundCredentialsOnly(t *testing.T) {
 	}
 	if s := proxyStatus(t, g, newSecret); s != http.StatusForbidden {
 		t.Errorf("rotated client's new secret: %d, want 403 (no route)", s)
+	}
+}
+
+// TestRouteCannotRevealInTheAnswersOfTheInternalAPIs: an inbound route in
+// front of internal:cards with a response reveal of pan_alias showed the
+// card number to a client without --pci (GET /cards/{id}); such a route is
+// refused by routes validate and serve does not start with it.
+func TestRouteCannotRevealInTheAnswersOfTheInternalAPIs(t *testing.T) {
+	dir := t.TempDir()
+	rf := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: cards-shown
+    direction: inbound
+    host: "*"
+    path_prefix: /cards
+    upstream: internal:cards
+    filters:
+      - {id: show, phase: response, operation: reveal, on_error: pass, targets: [{json: data.attributes.pan_alias}]}
+`))
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": rf})
+	if _, errOut, err := runCmd(t, env, "routes", "validate", rf); err == nil || !strings.Contains(errOut+err.Error(), "reveal in the answers of internal:cards is refused") {
+		t.Fatalf("routes validate: %v %s", err, errOut)
+	}
+	data := filepath.Join(dir, "data")
+	createClient(t, env, data, "--name", "plain", "--account", "acct_1", "--scopes", "cards:read")
+	err := run(t.Context(), []string{"serve", "--data-dir", data}, env, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "reveal in the answers of internal:cards is refused") {
+		t.Fatalf("serve with the route: %v", err)
 	}
 }
