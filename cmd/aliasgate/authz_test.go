@@ -595,3 +595,58 @@ func TestRouteCannotRevealInTheAnswersOfTheInternalAPIs(t *testing.T) {
 		t.Fatalf("serve with the route: %v", err)
 	}
 }
+
+// TestClearCardDataOnlyForPCIClientsHoldingCardsRead: within one account,
+// every answer of the Card Management API carries pan, cvc and the token
+// PAN exactly when the client is --pci and its token holds cards:read, and
+// a list never does.
+func TestClearCardDataOnlyForPCIClientsHoldingCardsRead(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	pci := bearerToken(t, g, f.b["pci"])
+	status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType,
+		`{"data":{"type":"cards","attributes":{"pan":"`+authzOther+`","cvc":"737","exp_month":4,"exp_year":2031}}}`, pci)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("acct_b's card: %d %s", status, body)
+	}
+	id := card.Data.ID
+	if status, body = call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", jsonAPIType, "", pci); status != 200 {
+		t.Fatalf("token: %d %s", status, body)
+	}
+	clear := func(b []byte) bool {
+		return strings.Contains(string(b), authzOther) || strings.Contains(string(b), `"737"`) ||
+			strings.Contains(string(b), `"network_token":"`)
+	}
+	for _, c := range []struct {
+		name      string
+		who       func(*http.Request)
+		wantClear bool
+	}{
+		{"PCI, every scope", pci, true},
+		{"PCI, cards:read only", bearerToken(t, g, f.b["reader"]), true},
+		{"PCI without aliases:reveal", bearerToken(t, g, f.b["pciNoRev"]), true},
+		{"not PCI", bearerToken(t, g, f.b["plain"]), false},
+	} {
+		for _, r := range []struct{ method, path, body string }{
+			{"GET", "/cards/" + id + "?include=network_tokens,card_updates", ""},
+			{"PATCH", "/cards/" + id, `{"data":{"type":"cards","id":"` + id + `","attributes":{"meta":{"k":"v"}}}}`},
+			{"POST", "/cards/" + id + "/network-tokens", ""},
+		} {
+			status, body := call(t, r.method, g.inbound+r.path, jsonAPIType, r.body, c.who)
+			if status == 403 {
+				continue // a scope the client lacks
+			}
+			if status != 200 || clear(body) != c.wantClear {
+				t.Errorf("%s: %s %s: %d, clear data %v, want %v: %s", c.name, r.method, r.path, status, clear(body), c.wantClear, body)
+			}
+		}
+		status, body := call(t, "GET", g.inbound+"/cards?include=network_tokens", "", "", c.who)
+		if status == 400 {
+			status, body = call(t, "GET", g.inbound+"/cards", "", "", c.who)
+		}
+		if status != 200 || clear(body) {
+			t.Errorf("%s: list: %d %s", c.name, status, body)
+		}
+	}
+}
