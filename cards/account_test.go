@@ -27,14 +27,14 @@ func TestAliasesResolveInTheClientsAccount(t *testing.T) {
 		return fmt.Sprintf(`"pan_alias":%q,"cvc_alias":%q,"exp_month":3,"exp_year":2031`, p, c)
 	}
 	missing := "tok_sandbox_0000000000000000000000"
-	for _, hdr := range [][]string{{acctB, pci}, {acctB}, {acctB, pci, ntw}} {
+	for _, hdr := range [][]string{{acctB, pci, reveal}, {acctB}, {acctB, ntw}} {
 		foreign := e.do("POST", "/cards", cardBody(body(toks[0].Alias, toks[1].Alias)), hdr...)
 		gone := e.do("POST", "/cards", cardBody(body(missing, missing)), hdr...)
 		if foreign.code != 422 || foreign.code != gone.code || !bytes.Equal(foreign.body, gone.body) {
 			t.Fatalf("%v: foreign aliases %d %s, missing %d %s", hdr, foreign.code, foreign.body, gone.code, gone.body)
 		}
 	}
-	id, r := e.create(body(toks[0].Alias, toks[1].Alias), pci)
+	id, r := e.create(body(toks[0].Alias, toks[1].Alias), pci, reveal)
 	if a := attrsOf(t, r.doc); a["pan"] != "378282246310005" || a["cvc"] != "1234" {
 		t.Fatalf("own aliases: %v", a)
 	}

@@ -4,7 +4,9 @@
 // record holds aliases only: the PAN is kept in the vault under a persistent
 // UUID alias and the CVC under a volatile one, so the CVC disappears with the
 // volatile TTL (cvc_status "expired"). Clients with the PCI flag see pan and
-// cvc in clear; all others get the document without those two attributes.
+// cvc in clear when their principal holds cards:read (request.showsClear),
+// in the answers of writes too; all others get the document without those
+// two attributes.
 //
 // Decisions where the spec pages are silent:
 //   - exp_month and exp_year are required on POST and are JSON integers;
@@ -61,6 +63,10 @@
 //     resumed, deleted; card reissued): see lifecycle.go. Events published
 //     to Options.Events (card.created …): see events.go.
 //     GET /cards (list, cursor pagination, filters): see list.go.
+//   - A PCI client names pan_alias or cvc_alias only with aliases:reveal
+//     (403 insufficient_scope before the vault is asked): it would be shown
+//     the alias's value in clear (revealInputs). Clients without the PCI flag
+//     name aliases with cards:write alone.
 //   - Accounts (issue 18): every vault call acts for the client's account
 //     (vault.WithAccount): pan_alias and cvc_alias resolve among that
 //     account's aliases only (another account's alias is unknown_alias,
@@ -502,6 +508,15 @@ type request struct {
 	obs Observability
 }
 
+// showsClear reports whether the answers to q carry clear card data (pan,
+// cvc, a network token's PAN): for a PCI client whose principal holds
+// cards:read, the scope of GET /cards/{id}. The answers of writes (POST,
+// PATCH, provisioning) carry them on the same terms, so a token asked for
+// with cards:write or network-tokens:write alone reads no card in clear.
+func (q *request) showsClear() bool {
+	return q.p.PCI && q.p.HasScope(auth.ScopeCardsRead)
+}
+
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
 	p, ok := auth.FromContext(r.Context())
 	if !ok {
@@ -611,8 +626,8 @@ func newUUID() string {
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// attributes renders rec. pan and cvc are the clear values, shown only to
-// PCI clients; cvcStatus is active, expired or none.
+// attributes renders rec. pan and cvc are the clear values, shown only
+// when q.showsClear; cvcStatus is active, expired or none.
 func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string) Attributes {
 	a := Attributes{
 		CVCStatus: cvcStatus, PANAlias: rec.PANAlias, CVCAlias: rec.CVCAlias, TokenType: "pan",
@@ -625,7 +640,7 @@ func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string
 	if rec.TokenType != "" {
 		a.TokenType = rec.TokenType
 	}
-	if q.p.PCI {
+	if q.showsClear() {
 		a.PAN = pan
 		if cvcStatus == CVCActive {
 			a.CVC = cvc
@@ -634,10 +649,10 @@ func (h *Handler) attributes(q *request, rec *record, pan, cvc, cvcStatus string
 	return a
 }
 
-// reveal returns the clear PAN (PCI clients only) and CVC state of rec.
+// reveal returns the clear PAN (when q.showsClear) and CVC state of rec.
 func (h *Handler) reveal(q *request, rec *record) (pan, cvc, status string, err error) {
 	var aliases []string
-	if q.p.PCI {
+	if q.showsClear() {
 		aliases = append(aliases, rec.PANAlias)
 	}
 	if rec.CVCAlias != "" {
@@ -651,7 +666,7 @@ func (h *Handler) reveal(q *request, rec *record) (pan, cvc, status string, err 
 	if err != nil {
 		return "", "", "", err
 	}
-	if q.p.PCI {
+	if q.showsClear() {
 		if errors.Is(out[0].Err, vault.ErrNotFound) {
 			return "", "", "", errCardDataGone()
 		}

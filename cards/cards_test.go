@@ -201,6 +201,10 @@ func (e *env) do(method, path, body string, hdr ...string) resp {
 
 const pci = "X-Test-PCI: 1"
 
+// reveal gives the test principal aliases:reveal besides the card scopes:
+// a PCI client needs it to name pan_alias or cvc_alias.
+const reveal = "X-Test-Scopes: cards:read cards:write network-tokens:write aliases:reveal"
+
 func cardBody(attrs string) string { return `{"data":{"type":"cards","attributes":{` + attrs + `}}}` }
 
 func (e *env) create(attrs string, hdr ...string) (string, resp) {
@@ -593,7 +597,7 @@ func TestCreateFromAliases(t *testing.T) {
 	}
 	body := fmt.Sprintf(`"pan_alias":%q,"cvc_alias":%q,"exp_month":3,"exp_year":2031,"meta":{"src":"web"}`,
 		toks[0].Alias, toks[1].Alias)
-	id, r := e.create(body, pci)
+	id, r := e.create(body, pci, reveal)
 	checkCard(t, "create", r.doc)
 	a := attrsOf(t, r.doc)
 	if a["pan"] != "378282246310005" || a["cvc"] != "1234" || a["card_brand"] != "AMEX" || a["first8"] != "378282" ||
@@ -607,7 +611,7 @@ func TestCreateFromAliases(t *testing.T) {
 	}
 	// PATCH with a cvc_alias.
 	tok, _ := e.vault.Redact(context.Background(), []vault.RedactRequest{{Value: "9876", Storage: vault.StorageVolatile}})
-	r = e.do("PATCH", "/cards/"+id, fmt.Sprintf(`{"data":{"attributes":{"cvc_alias":%q}}}`, tok[0].Alias), pci)
+	r = e.do("PATCH", "/cards/"+id, fmt.Sprintf(`{"data":{"attributes":{"cvc_alias":%q}}}`, tok[0].Alias), pci, reveal)
 	if a := attrsOf(t, r.doc); r.code != 200 || a["cvc"] != "9876" {
 		t.Errorf("patch cvc_alias: %d %v", r.code, a)
 	}

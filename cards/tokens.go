@@ -152,11 +152,11 @@ func newTokenID() string {
 }
 
 // tokenAttributes renders t; tokenPAN is the clear token PAN when the
-// caller has it ("" → revealed from the vault for PCI clients only).
+// caller has it ("" → revealed from the vault when q.showsClear).
 func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (NetworkToken, error) {
 	a := NetworkToken{BIN: t.BIN, CreatedAt: formatTokenTime(t.CreatedAt), ExpMonth: t.ExpMonth, ExpYear: t.ExpYear,
 		Last4: t.Last4, PaymentAccountReference: t.PAR, State: t.State, UpdatedAt: formatTokenTime(t.UpdatedAt)}
-	if !q.p.PCI {
+	if !q.showsClear() {
 		return a, nil
 	}
 	if tokenPAN == "" {

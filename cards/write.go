@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	pkgpan "github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
@@ -319,7 +320,19 @@ func aliasAttr(c *errs, attrs map[string]json.RawMessage, name string) (string, 
 }
 
 // revealInputs reveals the alias attributes; unknown ones are 422 errors.
+// A PCI client is shown the card's pan and cvc in clear, so the aliases it
+// names become their values in its answers: it needs aliases:reveal for
+// that, as GET /aliases/{alias} would (403 insufficient_scope before the
+// vault is asked, naming the first alias attribute; an alias is not a
+// capability). A client that is not PCI sees no clear data and names
+// aliases with cards:write alone.
 func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, error) {
+	if q.p.PCI && !q.p.HasScope(auth.ScopeAliasesReveal) {
+		e := jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
+			"a PCI client is shown the card data in clear, so naming an alias (pan_alias, cvc_alias) needs the aliases:reveal scope")
+		e.Objects[0].Source = &jsonapi.Source{Pointer: attrPointer + "/" + names[0]}
+		return nil, e
+	}
 	out, err := h.vault.Reveal(q.ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("reveal input aliases: %w", err)

@@ -219,3 +219,43 @@ func TestDeleteRechecksAfterTheDelete(t *testing.T) {
 		t.Fatalf("AliasDeleted calls %v, want %v", u.deleted, want)
 	}
 }
+
+// TestDeleteManyRefusesBeforeDeletingAny: DeleteMany with an alias in use
+// among others deletes none and names every such alias by index; without
+// one it deletes each (skipping unknown and foreign ones) and counts them.
+func TestDeleteManyRefusesBeforeDeletingAny(t *testing.T) {
+	st, kr := memVault(t)
+	u := &inUse{used: map[string]bool{}}
+	svc, err := vault.New(st, st, kr, vault.Options{Env: "test", InUse: u, DefaultAccount: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := vault.WithAccount(context.Background(), "acct_a")
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111"}, {Value: "5555555555554444"},
+		{Value: "123", Storage: vault.StorageVolatile}, {Value: "4012888888881881"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := svc.Redact(vault.WithAccount(context.Background(), "acct_b"), []vault.RedactRequest{{Value: "4111111111111111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.used[toks[1].Alias], u.used[toks[3].Alias] = true, true
+	list := []string{toks[0].Alias, toks[1].Alias, toks[2].Alias, toks[3].Alias}
+	n, err := svc.DeleteMany(ctx, list)
+	var be *vault.BatchError
+	if n != 0 || !errors.As(err, &be) || !errors.Is(err, vault.ErrInUse) || len(be.Items) != 2 || be.Items[0].Index != 1 || be.Items[1].Index != 3 {
+		t.Fatalf("DeleteMany with aliases in use = %d, %v", n, err)
+	}
+	if got, _ := svc.Reveal(ctx, list); got[0].Err != nil || got[1].Err != nil || got[2].Err != nil || got[3].Err != nil {
+		t.Fatalf("a refused DeleteMany deleted: %+v", got)
+	}
+	u.used[toks[1].Alias], u.used[toks[3].Alias] = false, false
+	n, err = svc.DeleteMany(ctx, []string{toks[0].Alias, foreign[0].Alias, "tok_test_nope", toks[2].Alias, toks[0].Alias})
+	if n != 2 || err != nil {
+		t.Fatalf("DeleteMany = %d, %v; want 2 deleted", n, err)
+	}
+	if got, _ := svc.Reveal(vault.WithAccount(context.Background(), "acct_b"), []string{foreign[0].Alias}); got[0].Err != nil {
+		t.Fatal("DeleteMany deleted another account's alias")
+	}
+}

@@ -1195,6 +1195,93 @@ func (s *Service) Delete(ctx context.Context, alias string) error {
 	return err
 }
 
+// DeleteMany deletes aliases of the context's account as Delete does, and
+// refuses before it deletes any: every alias is looked up first and a
+// persistent one asked Options.InUse, and when any backs a card the call
+// fails with a *BatchError of ErrInUse items (Field "alias", the indexes of
+// those aliases), deletes nothing and audits the refusal. Then each alias is
+// deleted in order with Delete (and audited so); one that does not exist
+// (absent, expired, another account's, or listed twice) is skipped. deleted
+// counts the aliases this call removed. A failure part way (the store, the
+// audit log, or a card that took an alias after the check, a *BatchError of
+// ErrInUse again) returns the error with the count of aliases deleted by
+// then: sending the same aliases again finishes the batch.
+func (s *Service) DeleteMany(ctx context.Context, aliases []string) (deleted int, err error) {
+	if err := s.checkBatchInUse(ctx, aliases); err != nil {
+		return 0, err
+	}
+	for i, a := range aliases {
+		switch err := s.Delete(ctx, a); {
+		case err == nil:
+			deleted++
+		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrInUse):
+			return deleted, &BatchError{Items: []ItemError{{Index: i, Field: "alias", Err: ErrInUse}}}
+		default:
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// checkBatchInUse is DeleteMany's check before any delete: a *BatchError
+// naming every alias of the context's account that Options.InUse says backs
+// something (audited as refused deletes), else nil.
+func (s *Service) checkBatchInUse(ctx context.Context, aliases []string) error {
+	if s.inUse == nil {
+		return nil
+	}
+	done, gerr := s.enter(ctx, opDelete)
+	if gerr != nil {
+		return fmt.Errorf("vault: delete: %w", gerr)
+	}
+	defer done()
+	recs, err := s.lookup(ctx, opDelete, aliases)
+	if err != nil {
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	var be BatchError
+	var refused []string
+	for i, r := range recs {
+		if r.rec == nil || r.rec.Storage != StoragePersistent {
+			continue
+		}
+		v, err := s.keys.open(ctx, r.rec)
+		if err != nil {
+			return fmt.Errorf("vault: delete: %w", err)
+		}
+		err = s.checkInUse(ctx, aliases[i], v)
+		clear(v)
+		switch {
+		case errors.Is(err, ErrInUse):
+			be.Items = append(be.Items, ItemError{Index: i, Field: "alias", Err: ErrInUse})
+			refused = append(refused, aliases[i])
+		case err != nil:
+			return err
+		}
+	}
+	if len(be.Items) == 0 {
+		return nil
+	}
+	if aerr := s.audit(ctx, AuditDelete, refused, len(refused), OutcomeRefused); aerr != nil {
+		return fmt.Errorf("vault: delete: %w", aerr)
+	}
+	return &be
+}
+
+// checkInUse returns ErrInUse when Options.InUse says the persistent alias,
+// whose value is v, backs something.
+func (s *Service) checkInUse(ctx context.Context, alias string, v []byte) error {
+	used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
+	if err != nil {
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	if used {
+		return ErrInUse
+	}
+	return nil
+}
+
 // delete finds the alias among the caller's records first (a foreign or
 // absent alias costs the same look-up and nothing more), asks InUse about
 // a persistent one, then deletes it from the store it is in, for its owner
@@ -1217,12 +1304,8 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 			return fmt.Errorf("vault: delete: %w", err)
 		}
 		defer clear(v)
-		used, err := s.inUse.AliasInUse(ctx, s.account(ctx), alias, v)
-		if err != nil {
-			return fmt.Errorf("vault: delete: %w", err)
-		}
-		if used {
-			return ErrInUse
+		if err := s.checkInUse(ctx, alias, v); err != nil {
+			return err
 		}
 		if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
 			if errors.Is(err, ErrNotFound) {

@@ -9,7 +9,8 @@
 //	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204 (?storage= as GET)
 //	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay);
 //	                                          409 alias_in_use when it backs a card
-//	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204
+//	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204; 404 none existed;
+//	                                          409 alias_in_use when any backs a card: none deleted
 //
 // Every call acts for the authenticated client's account: aliases it
 // creates belong to that account, and an alias of another account answers
@@ -88,6 +89,9 @@ type Vault interface {
 	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
 	Describe(ctx context.Context, aliases []string) ([]vault.Entry, error)
 	Delete(ctx context.Context, alias string) error
+	// DeleteMany deletes aliases, refusing before it deletes any when one
+	// backs a card (a *vault.BatchError of vault.ErrInUse items).
+	DeleteMany(ctx context.Context, aliases []string) (deleted int, err error)
 	UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error
 	// MaxValueLen is the longest value stored, in bytes.
 	MaxValueLen() int
@@ -427,9 +431,12 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteMany is the batch delete of the newer spec:
-// {"data":[alias…],"storage":"PERSISTENT"} → 204. Each alias is deleted
-// as DELETE /aliases/{alias} would (and audited so); the answer is 404 when
-// none of them existed, 204 otherwise.
+// {"data":[alias…],"storage":"PERSISTENT"} → 204 when it deleted any of
+// them, 404 when none existed. When one backs a card the answer is 409
+// alias_in_use with one error for each such alias (source.pointer
+// "/data/<index>") and none of the aliases is deleted (vault.DeleteMany);
+// a 503 part way leaves some deleted: sending the same batch again
+// finishes it (the ones gone are skipped).
 func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
 	if err := jsonapi.CheckContentType(r, "application/json", jsonapi.MediaType); err != nil {
 		jsonapi.WriteError(w, contentType, err)
@@ -451,22 +458,28 @@ func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, contentType, err)
 		return
 	}
-	deleted := 0
-	for _, a := range doc.Data {
-		err := h.vault.Delete(r.Context(), a)
-		switch {
-		case err == nil:
-			deleted++
-		case !errors.Is(err, vault.ErrNotFound):
-			h.fail(w, r, "delete", err)
-			return
+	deleted, err := h.vault.DeleteMany(r.Context(), doc.Data)
+	var be *vault.BatchError
+	switch {
+	case errors.As(err, &be) && errors.Is(err, vault.ErrInUse):
+		detail := "the alias backs a card of the Card Management API; no alias of the request was deleted"
+		if deleted > 0 {
+			detail = fmt.Sprintf("the alias backs a card of the Card Management API; the %d aliases before it were deleted", deleted)
 		}
-	}
-	if deleted == 0 {
+		var out *jsonapi.Error
+		for _, it := range be.Items {
+			e := jsonapi.NewError(http.StatusConflict, "alias_in_use", "Conflict", detail)
+			e.Objects[0].Source = &jsonapi.Source{Pointer: fmt.Sprintf("/data/%d", it.Index)}
+			out = appendErr(out, e)
+		}
+		jsonapi.WriteError(w, contentType, out)
+	case err != nil:
+		h.fail(w, r, "delete", err)
+	case deleted == 0:
 		h.fail(w, r, "delete", vault.ErrNotFound)
-		return
+	default:
+		w.WriteHeader(http.StatusNoContent)
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // checkStorage answers 400 and returns false when the query's storage

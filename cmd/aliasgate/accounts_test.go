@@ -204,7 +204,7 @@ func crossAccountMatrix(t *testing.T, extra map[string]string) {
 	for _, acct := range []string{"acct_a", "acct_b"} {
 		clients[acct] = accountClients{
 			api:   createClient(t, env, data, "--name", "api", "--account", acct, "--scopes", "aliases:write,aliases:reveal"),
-			pci:   createClient(t, env, data, "--name", "pci", "--account", acct, "--scopes", "cards:write,cards:read,network-tokens:write", "--pci"),
+			pci:   createClient(t, env, data, "--name", "pci", "--account", acct, "--scopes", "cards:write,cards:read,network-tokens:write,aliases:reveal", "--pci"),
 			plain: createClient(t, env, data, "--name", "plain", "--account", acct, "--scopes", "cards:write,cards:read,network-tokens:write"),
 			out:   createClient(t, env, data, "--name", "backend", "--account", acct, "--outbound"),
 		}
