@@ -62,9 +62,25 @@ package cards
 //     suspended or deleted meanwhile (another gateway, a network event)
 //     answers 409 no_active_network_token, so no cryptogram made after a
 //     suspension was stored is ever returned.
+//   - The token service failing (down, slow past the request's deadline,
+//     an error) answers 502 token_service_unavailable wherever it is asked
+//     (provisioning, cryptogram, DELETE of the token or the card, a PATCH
+//     of the expiry the token follows); the card and its token are left as
+//     they were (a card's DELETE that failed there is finished by the next
+//     one). So does an answer that cannot be used, which is never taken:
+//     a provisioned "token PAN" that is no card number (12-19 digits, Luhn),
+//     is the card's own PAN, or is a number the account's vault already
+//     holds (another card's token PAN or card number: the two would share
+//     one alias, and deleting one token would delete the other's at the
+//     token service and in the vault), and a cryptogram without a type,
+//     a two-digit ECI or a value in canonical base64 of 1-64 bytes (a
+//     network_token payment never sends the token PAN without one). A
+//     refused token is not deleted at the token service (it may be
+//     another card's there); the refusal is logged, without the number.
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -270,16 +286,30 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
 	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
-		return nil, "", fmt.Errorf("tsp: %w", err)
+		return nil, "", fmt.Errorf("%w: provision: %w", errTokenService, err)
 	}
-	if len(tok.PAN) < 12 || !allDigits(tok.PAN) {
-		return nil, "", errors.New("tsp returned a malformed token PAN")
+	// A number that is no card number, or the card's own, is no token of
+	// this card: refused, and not deleted at the token service (it may be
+	// something of another card's there).
+	if checkPAN(tok.PAN, "network_token") != nil || tok.PAN == pan {
+		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with no token PAN of the card's own; refused",
+			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil, "", fmt.Errorf("%w: provision: the answer holds no token PAN of the card's own", errTokenService)
 	}
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
 	if err != nil {
 		h.undoToken(q, rec.ID, tok.PAN, "")
 		return nil, "", fmt.Errorf("redact: %w", err)
+	}
+	if !toks[0].Created {
+		// The account stores the number already: another card's token PAN
+		// or card number. Taking it would share its alias (deleting this
+		// token would delete the other's, at the token service and in the
+		// vault); neither the alias nor the token is this card's to undo.
+		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a number the account already stores; refused",
+			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil, "", fmt.Errorf("%w: provision: the token PAN answered is a number the account already stores", errTokenService)
 	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
@@ -442,7 +472,21 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 var (
 	errNoActiveToken  = errors.New("cards: the card has no active network token")
 	errTokenSuspended = errors.New("cards: the card's network token is suspended")
+	// errTokenService: the token service failed, or answered what cannot
+	// be used (502 token_service_unavailable, fail).
+	errTokenService = errors.New("cards: the token service failed")
 )
+
+// usableCryptogram reports whether c, a token service's answer, can be
+// given out: a type (letters and digits), a two-digit ECI and a value in
+// canonical standard base64 of 1 to 64 bytes. A token PAN is never paid
+// with without one.
+func usableCryptogram(c tsp.Cryptogram) bool {
+	b, err := base64.StdEncoding.DecodeString(c.Value)
+	alnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') }
+	return err == nil && len(b) > 0 && len(b) <= 64 && base64.StdEncoding.EncodeToString(b) == c.Value &&
+		len(c.ECI) == 2 && allDigits(c.ECI) && c.Type != "" && len(c.Type) <= 16 && !strings.ContainsFunc(c.Type, alnum)
+}
 
 // reserveCounter stores the next counter value of the active token of
 // card rec (compare-and-swap: re-read and re-checked when another writer
@@ -485,7 +529,10 @@ func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.
 	}
 	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
 	if err != nil {
-		return "", tsp.Cryptogram{}, fmt.Errorf("tsp: %w", err)
+		return "", tsp.Cryptogram{}, fmt.Errorf("%w: cryptogram: %w", errTokenService, err)
+	}
+	if !usableCryptogram(c) {
+		return "", tsp.Cryptogram{}, fmt.Errorf("%w: cryptogram: the answer is no usable cryptogram", errTokenService)
 	}
 	now, err := h.loadID(q, id)
 	if err != nil {
@@ -513,7 +560,7 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) (changed
 		return false, err
 	}
 	if err := h.tsp.Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: update: %w", errTokenService, err)
 	}
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now
 	return true, nil
