@@ -275,3 +275,29 @@ func TestTokenServiceOutageAnswers502AndChangesNothing(t *testing.T) {
 		t.Fatalf("tokens deleted at the token service: %d", len(sim.deleted))
 	}
 }
+
+// TestPaymentWhenTheTokenServiceFailsSaysSo: a network_token payment whose
+// cryptogram the token service cannot make (down, or an answer that
+// cannot be used) is refused with the code token_service_unavailable
+// (the outbound proxy answers it 502), never with the card's PAN, even on
+// a route that falls back: the card has an active token. It was a plain
+// error, which the proxy answered 503 vault_unavailable.
+func TestPaymentWhenTheTokenServiceFailsSaysSo(t *testing.T) {
+	e, sim := tspEnv(t)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	e.provisioned(id)
+	ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+	for name, f := range map[string]func(s *scriptedTSP){
+		"down":    func(s *scriptedTSP) { s.down, s.crypt = errors.New("i/o timeout"), nil },
+		"garbage": func(s *scriptedTSP) { s.down, s.crypt = nil, &tsp.Cryptogram{ECI: "07", Type: "TAVV"} },
+	} {
+		sim.script(f)
+		for _, fallback := range []bool{false, true} {
+			v, err := e.h.Payment(ctx, "ACTaccountA", id, fallback, "")
+			var pe *PaymentError
+			if !errors.As(err, &pe) || pe.PaymentCode() != "token_service_unavailable" || v != (PaymentValues{}) {
+				t.Errorf("%s (fallback %t): %+v, %v; want the refusal token_service_unavailable", name, fallback, v, err)
+			}
+		}
+	}
+}
