@@ -521,13 +521,18 @@ func (h *Handler) reserveCounter(q *request, rec *record) (*tokenRecord, error) 
 // reserved counter, then reads the card again: the cryptogram is returned
 // only when t is still the card's active token (errTokenSuspended or
 // errNoActiveToken otherwise), so none made after a suspension or deletion
-// was stored is returned. It returns the token PAN too.
+// was stored is returned. It returns the token PAN too. A token the token
+// service answers is deleted is retired (retireGoneToken). The caller
+// holds the card lock.
 func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.Use) (string, tsp.Cryptogram, error) {
 	tokenPAN, err := h.revealOne(q, t.PANAlias)
 	if err != nil {
 		return "", tsp.Cryptogram{}, fmt.Errorf("reveal the network token: %w", err)
 	}
 	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
+	if errors.Is(err, tsp.ErrDeleted) {
+		h.retireGoneToken(q, id, t.ID) // a notification lost (lifecycle.go)
+	}
 	if err != nil {
 		return "", tsp.Cryptogram{}, fmt.Errorf("%w: cryptogram: %w", errTokenService, err)
 	}

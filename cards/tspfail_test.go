@@ -301,3 +301,70 @@ func TestPaymentWhenTheTokenServiceFailsSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenDeletedAtTheTokenServiceIsRetiredWhenUsed: a token the token
+// service deleted without the card hearing of it (a notification lost)
+// is retired the first time the token service answers that it is deleted
+// — a cryptogram, a network_token payment, a PATCH of the expiry — as the
+// notification would have: state deleted (not shown), its token PAN out of
+// the vault, a card update with source network-token-status. The request
+// itself answers as for a card without a token (409 no_active_network_token,
+// a payment's fallback to the PAN), a PATCH succeeds, and a new token can
+// be provisioned. Before, the card kept showing the dead token as active
+// for good: provisioning returned it (200), every cryptogram answered 409,
+// and every PATCH of the expiry failed.
+func TestTokenDeletedAtTheTokenServiceIsRetiredWhenUsed(t *testing.T) {
+	e, sim := tspEnv(t)
+	ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+	for _, how := range []string{"cryptogram", "payment", "patch"} {
+		id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+		tokenPAN := e.provisioned(id)
+		alias := func() string {
+			rec, err := e.h.loadID(e.h.lifecycleRequest(context.Background(), "ACTaccountA"), id)
+			if err != nil || len(rec.Tokens) != 1 {
+				t.Fatalf("%s: card record: %v", how, err)
+			}
+			return rec.Tokens[0].PANAlias
+		}()
+		sim.Simulator.Delete(context.Background(), tokenPAN) // the network deleted it; the card was not told
+		switch how {
+		case "cryptogram":
+			r := e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, ntw, pci)
+			if r.code != http.StatusConflict || !strings.Contains(string(r.body), "no_active_network_token") {
+				t.Errorf("%s: %d %s", how, r.code, r.body)
+			}
+		case "payment":
+			v, err := e.h.Payment(ctx, "ACTaccountA", id, true, "")
+			if err != nil || v.Token || v.PAN != "4111111111111111" {
+				t.Errorf("%s: %+v %v, want the PAN (fallback)", how, v.Token, err)
+			}
+		case "patch":
+			r := e.do("PATCH", "/cards/"+id, cardBody(`"exp_month":5,"exp_year":2031`), ntw, pci)
+			if r.code != http.StatusOK || attrsOf(t, r.doc)["exp_month"] != float64(5) {
+				t.Errorf("%s: %d %s", how, r.code, r.body)
+			}
+		}
+		if tok := e.tokenOf(id); tok != nil {
+			t.Errorf("%s: the card still shows its token deleted at the token service: %v", how, tok)
+		}
+		if _, err := e.reveal("ACTaccountA", alias); !errors.Is(err, vault.ErrNotFound) {
+			t.Errorf("%s: the deleted token's PAN is still in the vault: %v", how, err)
+		}
+		found := false
+		r := e.do("GET", "/cards/"+id+"?include=card_updates", "")
+		inc, _ := r.doc["included"].([]any)
+		for _, x := range inc {
+			a := x.(map[string]any)["attributes"].(map[string]any)
+			found = found || (a["event"] == "network-token-status" && strings.Contains(string(r.body), `"new_value":"deleted"`))
+		}
+		if !found {
+			t.Errorf("%s: no network-token-status card update: %s", how, r.body)
+		}
+		if tok := e.provisioned(id); tok == tokenPAN {
+			t.Errorf("%s: provisioning returned the dead token", how)
+		}
+		if code, _ := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
+			t.Fatalf("%s: delete the card: %d", how, code)
+		}
+	}
+}
