@@ -42,7 +42,8 @@ package cards
 //     cryptogram body (the spec's is {"data":{"attributes":{}}}) may name
 //     the payment's use: "transaction_type": "ecommerce" or "card_on_file"
 //     (merchant-initiated on the stored credential; default: the token
-//     type's, see settings.go); it sets
+//     type's, see settings.go; a transaction_type null or "" is unset,
+//     as when absent: it was read as "ecommerce"); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
 //     other attributes, and a body that is no JSON, are ignored as before;
 //     a JSON body whose data or attributes is not an object is refused
@@ -609,6 +610,9 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
+		if s == "" { // null or "": unset, as when absent (tsp.ParseUse would read "" as ecommerce)
+			return "", nil
+		}
 		if u, err := tsp.ParseUse(s); err == nil {
 			return u, nil
 		}

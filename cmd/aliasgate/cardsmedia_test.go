@@ -202,3 +202,45 @@ func TestAPIsRefuseTextTheyWouldReadOtherwise(t *testing.T) {
 		t.Errorf("a card was stored: %d %s", status, body)
 	}
 }
+
+// TestCryptogramWithoutATransactionTypeIsTheTokenTypes: a cryptogram
+// request whose transaction_type is null or "" (an SDK's unset optional
+// field) is made for the token type's use, as one without the member is;
+// they were made for e-commerce, so a card-on-file account's Mastercard
+// merchant-initiated payment got ECI 06 instead of 07. A named use still
+// wins.
+func TestCryptogramWithoutATransactionTypeIsTheTokenTypes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(map[string]string{"ALIASGATE_CARDS_TOKEN_TYPE": "card_on_file"})
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	for _, c := range []struct{ name, attrs, eci string }{
+		{"no member", `{}`, "07"},
+		{"null", `{"transaction_type":null}`, "07"},
+		{"empty", `{"transaction_type":""}`, "07"},
+		{"ecommerce", `{"transaction_type":"ecommerce"}`, "06"},
+		{"card on file", `{"transaction_type":"card_on_file"}`, "07"},
+	} {
+		status, body := call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", ja, `{"data":{"attributes":`+c.attrs+`}}`, bearer)
+		var doc struct {
+			Data struct {
+				Attributes struct{ Cryptogram struct{ ECI string } }
+			}
+		}
+		if status != 200 || json.Unmarshal(body, &doc) != nil || doc.Data.Attributes.Cryptogram.ECI != c.eci {
+			t.Errorf("%s: %d %s, want ECI %s", c.name, status, body, c.eci)
+		}
+	}
+}
