@@ -21,7 +21,12 @@ package cards
 //     network_token_state with the old and new state), "account-updater"
 //     (card reissued). PATCH keeps "api-update". An event that changes
 //     nothing (resume of an active token, the same expiry) records nothing
-//     and publishes nothing.
+//     and publishes nothing: a network may deliver a notification twice.
+//     The simulator's operator is told instead: Simulate refuses a status
+//     event that does not apply to the token's state (token-resumed of an
+//     active token, token-suspended of a suspended one: ErrTokenState, 409
+//     through the admin endpoint), as it refuses every event of a deleted
+//     token (ErrNoNetworkToken); it answered success.
 //   - A reissue with a new expiry sets exp_month and exp_year of the card
 //     and of its token. A reissue with a new PAN stores the new PAN in the
 //     vault for the card's account (a new persistent alias: pan_alias
@@ -82,6 +87,10 @@ var (
 	ErrNoSimulator     = errors.New("cards: the token service is not the simulator")
 	ErrInvalidEvent    = errors.New("cards: invalid lifecycle event")
 	ErrReissueConflict = errors.New("cards: the reissued card number is another card of the account")
+	// ErrTokenState: Simulate was asked for a status event that does not
+	// apply to the token's state (a resume of an active token, a
+	// suspension of a suspended one).
+	ErrTokenState = errors.New("cards: the event does not apply to the network token's state")
 )
 
 // tspActor is the route named as the actor of the vault calls of events.
@@ -565,6 +574,12 @@ func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) (int
 	t := rec.currentToken()
 	if t == nil {
 		return 0, ErrNoNetworkToken
+	}
+	switch {
+	case rr.Type == tsp.EventTokenResumed && t.State == TokenActive:
+		return 0, fmt.Errorf("%w: the network token is active; only a suspended token is resumed", ErrTokenState)
+	case rr.Type == tsp.EventTokenSuspended && t.State == TokenSuspended:
+		return 0, fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
 	}
 	if rr.TokenPAN, err = h.revealOne(q, t.PANAlias); err != nil {
 		return 0, fmt.Errorf("cards: simulate: reveal the network token: %w", err)
