@@ -49,7 +49,11 @@ package cards
 //     a JSON body whose data or attributes is not an object is refused
 //     (400 invalid_document, 422 invalid_attributes: it was ignored, and a
 //     transaction_type inside it dropped), and a body over MaxBody is 413
-//     (it was cut and then ignored). A JSON body that repeats a member (400
+//     (it was cut and then ignored). A body that starts a JSON object or
+//     array (after white space or a byte order mark) but is no valid JSON
+//     (cut short, more bytes after it, a byte order mark) is 400
+//     malformed_json, as POST /cards answers it: it was ignored as no
+//     JSON, its transaction_type dropped. A JSON body that repeats a member (400
 //     duplicate_member) or names data or attributes in another letter
 //     case (400 inexact_member: encoding/json would read it as that
 //     member) is refused, as the other /cards documents are.
@@ -80,6 +84,7 @@ package cards
 //     another card's there); the refusal is logged, without the number.
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -599,7 +604,15 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 		return "", err
 	}
 	if !json.Valid(body) {
-		return "", nil // the token type's use
+		if !looksLikeJSON(body) {
+			return "", nil // the token type's use
+		}
+		// A document gone wrong (cut short, more bytes after it, a byte
+		// order mark): its transaction_type would be dropped.
+		if err := jsonapi.Decode(body, false, &doc); err != nil {
+			return "", err
+		}
+		return "", jsonapi.NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not valid JSON")
 	}
 	if json.Unmarshal(body, &doc) != nil {
 		return "", cryptogramDocError(body)
@@ -619,6 +632,13 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	}
 	return "", invalid("transaction_type", "invalid_transaction_type",
 		`transaction_type is "ecommerce" or "card_on_file"`)
+}
+
+// looksLikeJSON reports whether body, past white space and a UTF-8 byte
+// order mark, starts a JSON object or array.
+func looksLikeJSON(body []byte) bool {
+	b := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
 // cryptogramDocError says which part of a JSON cryptogram request body is
