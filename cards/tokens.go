@@ -489,9 +489,9 @@ var (
 // with without one.
 func usableCryptogram(c tsp.Cryptogram) bool {
 	b, err := base64.StdEncoding.DecodeString(c.Value)
-	alnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') }
+	notAlnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') }
 	return err == nil && len(b) > 0 && len(b) <= 64 && base64.StdEncoding.EncodeToString(b) == c.Value &&
-		len(c.ECI) == 2 && allDigits(c.ECI) && c.Type != "" && len(c.Type) <= 16 && !strings.ContainsFunc(c.Type, alnum)
+		len(c.ECI) == 2 && allDigits(c.ECI) && c.Type != "" && len(c.Type) <= 16 && !strings.ContainsFunc(c.Type, notAlnum)
 }
 
 // reserveCounter stores the next counter value of the active token of
