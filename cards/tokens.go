@@ -300,7 +300,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 	if checkPAN(tok.PAN, "network_token") != nil || tok.PAN == pan {
 		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with no token PAN of the card's own; refused",
 			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
-		return nil, "", fmt.Errorf("%w: provision: the answer holds no token PAN of the card's own", errTokenService)
+		return nil, "", fmt.Errorf("%w: %w: provision: the answer holds no token PAN of the card's own", errTokenService, errTokenAnswer)
 	}
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
@@ -315,7 +315,8 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		// vault); neither the alias nor the token is this card's to undo.
 		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a number the account already stores; refused",
 			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
-		return nil, "", fmt.Errorf("%w: provision: the token PAN answered is a number the account already stores", errTokenService)
+		return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number the account already stores",
+			errTokenService, errTokenAnswer)
 	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
@@ -481,6 +482,9 @@ var (
 	// errTokenService: the token service failed, or answered what cannot
 	// be used (502 token_service_unavailable, fail).
 	errTokenService = errors.New("cards: the token service failed")
+	// errTokenAnswer: the token service answered what cannot be used
+	// (always with errTokenService): a refusal of that card, not an outage.
+	errTokenAnswer = errors.New("cards: the token service's answer cannot be used")
 )
 
 // usableCryptogram reports whether c, a token service's answer, can be
@@ -543,7 +547,7 @@ func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.
 		return "", tsp.Cryptogram{}, fmt.Errorf("%w: cryptogram: %w", errTokenService, err)
 	}
 	if !usableCryptogram(c) {
-		return "", tsp.Cryptogram{}, fmt.Errorf("%w: cryptogram: the answer is no usable cryptogram", errTokenService)
+		return "", tsp.Cryptogram{}, fmt.Errorf("%w: %w: cryptogram: the answer is no usable cryptogram", errTokenService, errTokenAnswer)
 	}
 	now, err := h.loadID(q, id)
 	if err != nil {

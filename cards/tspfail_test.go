@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -25,8 +27,9 @@ type scriptedTSP struct {
 	*tsp.Simulator
 	mu       sync.Mutex
 	down     error
-	tokenPAN string          // answered by Provision when set
-	crypt    *tsp.Cryptogram // answered by Cryptogram when set
+	tokenPAN string            // answered by Provision when set
+	answers  map[string]string // card PAN → the token PAN Provision answers for it
+	crypt    *tsp.Cryptogram   // answered by Cryptogram when set
 	deleted  []string
 }
 
@@ -47,6 +50,11 @@ func (s *scriptedTSP) Provision(ctx context.Context, pan, m, y string) (tsp.Toke
 	if err == nil && tokenPAN != "" {
 		tok.PAN = tokenPAN
 	}
+	s.mu.Lock()
+	if a, ok := s.answers[pan]; ok && err == nil {
+		tok.PAN = a
+	}
+	s.mu.Unlock()
 	return tok, err
 }
 
@@ -366,5 +374,49 @@ func TestTokenDeletedAtTheTokenServiceIsRetiredWhenUsed(t *testing.T) {
 		if code, _ := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
 			t.Fatalf("%s: delete the card: %d", how, code)
 		}
+	}
+}
+
+// TestProvisionStoredGoesPastACardWhoseTokenCannotBeUsed: the background
+// provisioning of stored cards (cards.provision_stored) whose token
+// service answers one card with a number it cannot take (here another
+// card's PAN) marks that card enrollment_status "failed", as a card
+// provisioned at its creation is, and goes on with the next cards. It
+// stopped there and tried the same card again every 30 s, so no card
+// after it was ever provisioned. A token service that is down still stops
+// the step, the card unmarked, to be tried again.
+func TestProvisionStoredGoesPastACardWhoseTokenCannotBeUsed(t *testing.T) {
+	e, sim := tspEnv(t)
+	pans := []string{"4111111111111111", "4012888888881881", "5555555555554444"}
+	var ids []string
+	for _, p := range pans {
+		id, _ := e.create(`"pan":"` + p + `","exp_month":4,"exp_year":2030`)
+		ids = append(ids, id)
+	}
+	e.h.accounts = fixedSettings{"ACTaccountA": {NetworkTokens: true}}
+	sim.script(func(s *scriptedTSP) { s.answers = map[string]string{pans[1]: pans[0]} })
+	enrollment := func() map[string]string {
+		out := map[string]string{}
+		for i, id := range ids {
+			out[pans[i][:6]] = fmt.Sprint(e.cardAttrs(id)["enrollment_status"])
+		}
+		return out
+	}
+	ctx := context.Background()
+	sim.script(func(s *scriptedTSP) { s.down = errors.New("connection refused") })
+	if _, n, err := e.h.ProvisionStored(ctx, "ACTaccountA", "", 10); err == nil || n != 0 {
+		t.Fatalf("with the token service down: %d %v, want an error", n, err)
+	}
+	sim.script(func(s *scriptedTSP) { s.down = nil })
+	next, n, err := e.h.ProvisionStored(ctx, "ACTaccountA", "", 10)
+	if err != nil || n != 2 || next != "" {
+		t.Fatalf("ProvisionStored: next %q, %d provisioned, %v; want 2 and the end (enrollment %v)", next, n, err, enrollment())
+	}
+	want := map[string]string{"411111": "enrolled", "401288": "failed", "555555": "enrolled"}
+	if got := enrollment(); !maps.Equal(got, want) {
+		t.Fatalf("enrollment %v, want %v", got, want)
+	}
+	if tok := e.tokenOf(ids[1]); tok != nil {
+		t.Fatalf("the refused card has a token: %v", tok)
 	}
 }
