@@ -79,9 +79,13 @@ package cards
 //     one alias, and deleting one token would delete the other's at the
 //     token service and in the vault), and a cryptogram without a type,
 //     a two-digit ECI or a value in canonical base64 of 1-64 bytes (a
-//     network_token payment never sends the token PAN without one). A
-//     refused token is not deleted at the token service (it may be
-//     another card's there); the refusal is logged, without the number.
+//     network_token payment never sends the token PAN without one), and a
+//     payment account reference that is neither none nor 29 capital
+//     letters and digits (it is shown to every client: a token service
+//     answering the PAN there showed it to non-PCI clients). A refused
+//     token PAN is not deleted at the token service (it may be another
+//     card's there; a token refused for its reference alone is); the
+//     refusal is logged, without the number.
 
 import (
 	"bytes"
@@ -318,6 +322,12 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number the account already stores",
 			errTokenService, errTokenAnswer)
 	}
+	if !validPAR(tok.PAR) { // shown to every client: never anything else (the PAN)
+		h.undoToken(q, rec.ID, tok.PAN, toks[0].Alias)
+		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a payment account reference that is none; refused",
+			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil, "", fmt.Errorf("%w: %w: provision: the payment account reference answered is none", errTokenService, errTokenAnswer)
+	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
 		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now,
@@ -486,6 +496,17 @@ var (
 	// (always with errTokenService): a refusal of that card, not an outage.
 	errTokenAnswer = errors.New("cards: the token service's answer cannot be used")
 )
+
+// validPAR reports whether par is a payment account reference (EMVCo: 29
+// capital letters and digits) or none ("": some token services give it
+// later).
+func validPAR(par string) bool {
+	if par == "" {
+		return true
+	}
+	notUpperAlnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }
+	return len(par) == 29 && !strings.ContainsFunc(par, notUpperAlnum)
+}
 
 // usableCryptogram reports whether c, a token service's answer, can be
 // given out: a type (letters and digits), a two-digit ECI and a value in

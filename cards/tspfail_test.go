@@ -29,6 +29,7 @@ type scriptedTSP struct {
 	down     error
 	tokenPAN string            // answered by Provision when set
 	answers  map[string]string // card PAN → the token PAN Provision answers for it
+	par      *string           // the payment account reference Provision answers when set
 	crypt    *tsp.Cryptogram   // answered by Cryptogram when set
 	deleted  []string
 }
@@ -53,6 +54,9 @@ func (s *scriptedTSP) Provision(ctx context.Context, pan, m, y string) (tsp.Toke
 	s.mu.Lock()
 	if a, ok := s.answers[pan]; ok && err == nil {
 		tok.PAN = a
+	}
+	if s.par != nil {
+		tok.PAR = *s.par
 	}
 	s.mu.Unlock()
 	return tok, err
@@ -418,5 +422,43 @@ func TestProvisionStoredGoesPastACardWhoseTokenCannotBeUsed(t *testing.T) {
 	}
 	if tok := e.tokenOf(ids[1]); tok != nil {
 		t.Fatalf("the refused card has a token: %v", tok)
+	}
+}
+
+// TestTokenServiceAnsweringAPARThatIsNoneIsRefused: the payment account
+// reference a provisioning answers is shown to every client, PCI or not,
+// and in webhooks' card data never; one that is not 29 capital letters
+// and digits (EMVCo's PAR) — the card's PAN, a lower-case or longer text —
+// is refused (502 token_service_unavailable, no token kept) instead of
+// being stored and shown: a token service answering the PAN there showed
+// it in clear to a non-PCI client. None (some token services give the PAR
+// later) is taken.
+func TestTokenServiceAnsweringAPARThatIsNoneIsRefused(t *testing.T) {
+	e, sim := tspEnv(t)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	for _, par := range []string{"4111111111111111", "V001" + strings.Repeat("a", 25), "V001" + strings.Repeat("A", 26),
+		"V001" + strings.Repeat("A", 24) + "-", "V0010013025209632906568838169 "} {
+		sim.script(func(s *scriptedTSP) { s.par = &par })
+		r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw)
+		wantTokenServiceError(t, "PAR "+par, r.code, r.body, par)
+		if tok := e.tokenOf(id); tok != nil {
+			t.Errorf("PAR %q: a token was kept: %v", par, tok)
+		}
+	}
+	sim.mu.Lock()
+	undone := len(sim.deleted)
+	sim.mu.Unlock()
+	if undone != 5 {
+		t.Errorf("%d of the 5 refused tokens deleted at the token service", undone)
+	}
+	for _, par := range []string{"V0010013025209632906568838169", ""} {
+		sim.script(func(s *scriptedTSP) { s.par = &par })
+		r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw)
+		if r.code != 200 || attrsOf(t, r.doc)["payment_account_reference"] != par {
+			t.Errorf("PAR %q: %d %s", par, r.code, r.body)
+		}
+		if code, _ := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw); code != 204 {
+			t.Fatalf("delete the token: %d", code)
+		}
 	}
 }
