@@ -40,12 +40,16 @@ type TSPEvent struct {
 }
 
 // Errors a TSPSimulator wraps so that the endpoint answers 404, 409, 422
-// and 501; any other error is 503.
+// and 501; any other error is 503. The texts of ErrInvalidTSPEvent and
+// ErrTokenState errors are answered, so they must hold nothing sensitive.
 var (
 	ErrNoCard          = errors.New("admin: no such card in the account")
 	ErrNoNetworkToken  = errors.New("admin: the card has no network token")
 	ErrInvalidTSPEvent = errors.New("admin: invalid event")
 	ErrNotSimulator    = errors.New("admin: the token service is not the simulator")
+	// ErrTokenState: the event does not apply to the token's state (a
+	// resume of an active token, a suspension of a suspended one): 409.
+	ErrTokenState = errors.New("admin: network token state")
 )
 
 // TSPSimulator raises simulated network events (cards.Handler, adapted by
@@ -88,6 +92,8 @@ func (h *tspHandler) simulate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the account has no card with this id"})
 	case errors.Is(err, ErrNoNetworkToken):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "the card has no network token: network events reach a card through its token; give it one first (POST /cards/{id}/network-tokens, or cards.network_tokens: true)"})
+	case errors.Is(err, ErrTokenState):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case errors.Is(err, ErrInvalidTSPEvent):
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
 	case errors.Is(err, ErrNotSimulator):

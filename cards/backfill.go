@@ -9,7 +9,12 @@ package cards
 //     each card that never had one and was never tried (no token, no
 //     enrollment status), under the card's lock, as automatic provisioning
 //     on create does. A brand without a token service is marked
-//     "unsupported" and not tried again. Any other failure (the token
+//     "unsupported" and not tried again. A card whose token the token
+//     service answered with what cannot be used (tokens.go: no card
+//     number, the card's own PAN, a number the account already stores) is
+//     marked "failed", as at a card's creation, and the step goes on: it
+//     stopped there, and tried the same card every 30 s for good, so no
+//     card after it was ever provisioned. Any other failure (the token
 //     service or the vault is down) stops the step with the error and marks
 //     nothing, so the next run tries the card again.
 //   - It is resumable without stored state: provisioned and marked cards
@@ -105,6 +110,10 @@ func (h *Handler) provisionStored(q *request, id string) (bool, error) {
 	_, tokenPAN, err := h.provisionToken(q, rec, pan, SourceBackfill)
 	if errors.Is(err, tsp.ErrUnsupportedBrand) {
 		_, err := h.setEnrollment(q, rec, EnrollmentUnsupported)
+		return false, err
+	}
+	if errors.Is(err, errTokenAnswer) { // refused for this card (logged): marked, the next cards go on
+		_, err := h.setEnrollment(q, rec, EnrollmentFailed)
 		return false, err
 	}
 	if err != nil {

@@ -556,7 +556,11 @@ func (h *Handler) fail(q *request, what string, err error) {
 	if !errors.As(err, &je) {
 		h.log.ErrorContext(q.ctx, "cards: "+what+" failed", "error", err.Error(), "account_id", q.p.Account,
 			"trace_id", q.obs.TraceID)
-		if errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, errTokenService):
+			err = jsonapi.NewError(http.StatusBadGateway, "token_service_unavailable", "Bad Gateway",
+				"the network token service failed or gave an answer that cannot be used; try again later")
+		case errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded):
 			err = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
 				"the vault is unavailable; try again later")
 		}

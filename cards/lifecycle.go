@@ -21,7 +21,12 @@ package cards
 //     network_token_state with the old and new state), "account-updater"
 //     (card reissued). PATCH keeps "api-update". An event that changes
 //     nothing (resume of an active token, the same expiry) records nothing
-//     and publishes nothing.
+//     and publishes nothing: a network may deliver a notification twice.
+//     The simulator's operator is told instead: Simulate refuses a status
+//     event that does not apply to the token's state (token-resumed of an
+//     active token, token-suspended of a suspended one: ErrTokenState, 409
+//     through the admin endpoint), as it refuses every event of a deleted
+//     token (ErrNoNetworkToken); it answered success.
 //   - A reissue with a new expiry sets exp_month and exp_year of the card
 //     and of its token. A reissue with a new PAN stores the new PAN in the
 //     vault for the card's account (a new persistent alias: pan_alias
@@ -47,6 +52,14 @@ package cards
 //     failure there leaves the alias (logged); the card is already reissued.
 //   - A token deleted by the network is retired as by DELETE: its token
 //     PAN is deleted from the vault.
+//   - A notification the card never got (lost on the way) is learnt when
+//     the token service next answers that the card's token is deleted
+//     (tsp.ErrDeleted to a cryptogram, a network_token payment or the
+//     expiry update of a PATCH): the token is retired then as the
+//     token-deleted event would have retired it (retireGoneToken), and the
+//     request goes on as for a card without a token. Before, the card kept
+//     the dead token as active: provisioning returned it and every PATCH
+//     of the expiry failed.
 //   - Vault calls act for the card's account with the route
 //     "internal:tsp" as the actor of audited reveals.
 
@@ -74,6 +87,10 @@ var (
 	ErrNoSimulator     = errors.New("cards: the token service is not the simulator")
 	ErrInvalidEvent    = errors.New("cards: invalid lifecycle event")
 	ErrReissueConflict = errors.New("cards: the reissued card number is another card of the account")
+	// ErrTokenState: Simulate was asked for a status event that does not
+	// apply to the token's state (a resume of an active token, a
+	// suspension of a suspended one).
+	ErrTokenState = errors.New("cards: the event does not apply to the network token's state")
 )
 
 // tspActor is the route named as the actor of the vault calls of events.
@@ -146,6 +163,13 @@ func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
 	}
 	q := h.lifecycleRequest(ctx, account)
 	defer h.lock(account, id)()
+	return h.applyEventLocked(q, id, ev)
+}
+
+// applyEventLocked is applyTokenEvent for card id of q's account (a
+// lifecycleRequest), whose card lock the caller holds.
+func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
+	account := q.p.Account
 	rec, err := h.loadEventCard(q, id)
 	if err != nil {
 		return err
@@ -280,6 +304,39 @@ func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
 		h.publishToken(q, tokenEvent, next, next.token(tokenID), source)
 	}
 	return nil
+}
+
+// retireGoneToken retires token tokenID of card id of q's account, which
+// the token service answered is deleted, as the token-deleted event it did
+// not deliver would have (a card update with source network-token-status,
+// the token PAN out of the vault, network_token.deleted published). The
+// caller holds the card lock; a token retired or replaced meanwhile is
+// left, and failures are logged (the request answers as for no token).
+func (h *Handler) retireGoneToken(q *request, id, tokenID string) {
+	lq := h.lifecycleRequest(q.ctx, q.p.Account)
+	err := func() error {
+		rec, err := h.loadEventCard(lq, id)
+		if err != nil {
+			return err
+		}
+		t := rec.currentToken()
+		if t == nil || t.ID != tokenID {
+			return nil
+		}
+		tokenPAN, err := h.revealOne(lq, t.PANAlias)
+		if err != nil {
+			return err
+		}
+		return h.applyEventLocked(lq, id, tsp.Event{Type: tsp.EventTokenDeleted, TokenPAN: tokenPAN,
+			Requestor: requestorRef(q.p.Account, id)})
+	}()
+	if err != nil {
+		h.log.WarnContext(q.ctx, "cards: a network token the token service deleted was not retired", "card_id", id,
+			"network_token_id", tokenID, "account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
+		return
+	}
+	h.log.InfoContext(q.ctx, "cards: the token service answered that the network token is deleted; retired",
+		"card_id", id, "network_token_id", tokenID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 }
 
 // reissued is what a reissue changed beyond the record.
@@ -517,6 +574,12 @@ func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) (int
 	t := rec.currentToken()
 	if t == nil {
 		return 0, ErrNoNetworkToken
+	}
+	switch {
+	case rr.Type == tsp.EventTokenResumed && t.State == TokenActive:
+		return 0, fmt.Errorf("%w: the network token is active; only a suspended token is resumed", ErrTokenState)
+	case rr.Type == tsp.EventTokenSuspended && t.State == TokenSuspended:
+		return 0, fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
 	}
 	if rr.TokenPAN, err = h.revealOne(q, t.PANAlias); err != nil {
 		return 0, fmt.Errorf("cards: simulate: reveal the network token: %w", err)

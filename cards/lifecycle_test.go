@@ -261,10 +261,16 @@ func TestNetworkLifecycleEvents(t *testing.T) {
 		sec.add(v.Cryptogram)
 	}
 	expectEvents(t, rec, n, "network_token.resumed/network")
+	// A second resume: the simulator's operator is refused (ErrTokenState);
+	// the network delivering the notification again changes nothing.
 	_, before := e.lastUpdate(id)
 	n = rec.count()
-	if res := sim("token-resumed", false, 0, 0); res.CardUpdateID != "" {
-		t.Errorf("a resume of an active token recorded %+v", res)
+	if _, err := e.h.Simulate(ctx, SimulateRequest{Account: "ACTaccountA", CardID: id, Event: "token-resumed"}); !errors.Is(err, ErrTokenState) {
+		t.Errorf("simulate a resume of an active token: %v, want ErrTokenState", err)
+	}
+	if err := (tokenEvents{e.h}).TokenEvent(ctx, tsp.Event{Type: tsp.EventTokenResumed, TokenPAN: tokenPAN,
+		Requestor: requestorRef("ACTaccountA", id)}); err != nil {
+		t.Errorf("a resume of an active token delivered again: %v", err)
 	}
 	if _, after := e.lastUpdate(id); after != before {
 		t.Errorf("a resume of an active token: %d → %d card updates", before, after)

@@ -21,7 +21,11 @@ package cards
 //     cryptogram is used only when the token is still active afterwards,
 //     as for POST …/cryptogram) and its ECI; the CVC field is emptied (a
 //     token payment carries none). A token found suspended or deleted on
-//     either read counts as none (below).
+//     either read counts as none (below). A token service that fails to
+//     make the cryptogram, or answers one that cannot be used (tokens.go),
+//     refuses the payment with ErrTokenServiceUnavailable (502 through the
+//     proxy), fallback or not: the card has a token, and its PAN is not
+//     sent instead.
 //   - Without one: the PAN, the card's expiry and its CVC when it still
 //     has one ("" when it expired or was never given), cryptogram and ECI
 //     emptied — only when the filter allows the fallback; else
@@ -45,7 +49,8 @@ import (
 	"github.com/aliasgate/aliasgate/vault"
 )
 
-// Payment errors: Code names the refusal the proxy answers (422).
+// Payment errors: Code names the refusal the proxy answers (422 unless
+// its table says otherwise: card_conflict 409, token_service_unavailable 502).
 var (
 	ErrUnknownCard   = &PaymentError{Code: "unknown_card", Detail: "the card reference is not a card of this account"}
 	ErrNoActiveToken = &PaymentError{Code: "no_active_network_token", Detail: "the card has no active network token and the route does not fall back to the card number"}
@@ -53,6 +58,12 @@ var (
 	// (other gateways or requests writing it at the same time); nothing
 	// was paid with it and the request may be retried.
 	ErrCardConflict = &PaymentError{Code: codeCardConflict, Detail: "the card was changed by other requests at the same time; retry"}
+	// ErrTokenServiceUnavailable: the card has an active network token but
+	// the token service failed to make its cryptogram, or answered one that
+	// cannot be used (502 token_service_unavailable); nothing was sent, and
+	// the card number is not sent instead (the card has a token).
+	ErrTokenServiceUnavailable = &PaymentError{Code: "token_service_unavailable",
+		Detail: "the network token service failed or gave an answer that cannot be used; try again later"}
 )
 
 // PaymentError is a refusal of a payment request.
@@ -109,6 +120,11 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 		if errors.As(err, &je) && je.Status == http.StatusConflict && len(je.Objects) > 0 &&
 			je.Objects[0].Code == codeCardConflict { // lost every compare-and-swap (errCardConflict)
 			return PaymentValues{}, ErrCardConflict
+		}
+		if errors.Is(err, errTokenService) && !errors.Is(err, tsp.ErrDeleted) && !errors.Is(err, tsp.ErrSuspended) {
+			h.log.WarnContext(ctx, "cards: payment: the token service failed", "card_id", rec.ID, "account_id", account,
+				"error", err.Error())
+			return PaymentValues{}, ErrTokenServiceUnavailable
 		}
 		if !errors.Is(err, tsp.ErrDeleted) && !errors.Is(err, tsp.ErrSuspended) &&
 			!errors.Is(err, errTokenSuspended) && !errors.Is(err, errNoActiveToken) {

@@ -42,13 +42,18 @@ package cards
 //     cryptogram body (the spec's is {"data":{"attributes":{}}}) may name
 //     the payment's use: "transaction_type": "ecommerce" or "card_on_file"
 //     (merchant-initiated on the stored credential; default: the token
-//     type's, see settings.go); it sets
+//     type's, see settings.go; a transaction_type null or "" is unset,
+//     as when absent: it was read as "ecommerce"); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
 //     other attributes, and a body that is no JSON, are ignored as before;
 //     a JSON body whose data or attributes is not an object is refused
 //     (400 invalid_document, 422 invalid_attributes: it was ignored, and a
 //     transaction_type inside it dropped), and a body over MaxBody is 413
-//     (it was cut and then ignored). A JSON body that repeats a member (400
+//     (it was cut and then ignored). A body that starts a JSON object or
+//     array (after white space or a byte order mark) but is no valid JSON
+//     (cut short, more bytes after it, a byte order mark) is 400
+//     malformed_json, as POST /cards answers it: it was ignored as no
+//     JSON, its transaction_type dropped. A JSON body that repeats a member (400
 //     duplicate_member) or names data or attributes in another letter
 //     case (400 inexact_member: encoding/json would read it as that
 //     member) is refused, as the other /cards documents are.
@@ -62,9 +67,30 @@ package cards
 //     suspended or deleted meanwhile (another gateway, a network event)
 //     answers 409 no_active_network_token, so no cryptogram made after a
 //     suspension was stored is ever returned.
+//   - The token service failing (down, slow past the request's deadline,
+//     an error) answers 502 token_service_unavailable wherever it is asked
+//     (provisioning, cryptogram, DELETE of the token or the card, a PATCH
+//     of the expiry the token follows); the card and its token are left as
+//     they were (a card's DELETE that failed there is finished by the next
+//     one). So does an answer that cannot be used, which is never taken:
+//     a provisioned "token PAN" that is no card number (12-19 digits, Luhn),
+//     is the card's own PAN, or is a number the account's vault already
+//     holds (another card's token PAN or card number: the two would share
+//     one alias, and deleting one token would delete the other's at the
+//     token service and in the vault), and a cryptogram without a type,
+//     a two-digit ECI or a value in canonical base64 of 1-64 bytes (a
+//     network_token payment never sends the token PAN without one), and a
+//     payment account reference that is neither none nor 29 capital
+//     letters and digits (it is shown to every client: a token service
+//     answering the PAN there showed it to non-PCI clients). A refused
+//     token PAN is not deleted at the token service (it may be another
+//     card's there; a token refused for its reference alone is); the
+//     refusal is logged, without the number.
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -270,16 +296,37 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
 	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
-		return nil, "", fmt.Errorf("tsp: %w", err)
+		return nil, "", fmt.Errorf("%w: provision: %w", errTokenService, err)
 	}
-	if len(tok.PAN) < 12 || !allDigits(tok.PAN) {
-		return nil, "", errors.New("tsp returned a malformed token PAN")
+	// A number that is no card number, or the card's own, is no token of
+	// this card: refused, and not deleted at the token service (it may be
+	// something of another card's there).
+	if checkPAN(tok.PAN, "network_token") != nil || tok.PAN == pan {
+		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with no token PAN of the card's own; refused",
+			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil, "", fmt.Errorf("%w: %w: provision: the answer holds no token PAN of the card's own", errTokenService, errTokenAnswer)
 	}
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
 	if err != nil {
 		h.undoToken(q, rec.ID, tok.PAN, "")
 		return nil, "", fmt.Errorf("redact: %w", err)
+	}
+	if !toks[0].Created {
+		// The account stores the number already: another card's token PAN
+		// or card number. Taking it would share its alias (deleting this
+		// token would delete the other's, at the token service and in the
+		// vault); neither the alias nor the token is this card's to undo.
+		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a number the account already stores; refused",
+			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number the account already stores",
+			errTokenService, errTokenAnswer)
+	}
+	if !validPAR(tok.PAR) { // shown to every client: never anything else (the PAN)
+		h.undoToken(q, rec.ID, tok.PAN, toks[0].Alias)
+		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a payment account reference that is none; refused",
+			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil, "", fmt.Errorf("%w: %w: provision: the payment account reference answered is none", errTokenService, errTokenAnswer)
 	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
@@ -442,7 +489,35 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 var (
 	errNoActiveToken  = errors.New("cards: the card has no active network token")
 	errTokenSuspended = errors.New("cards: the card's network token is suspended")
+	// errTokenService: the token service failed, or answered what cannot
+	// be used (502 token_service_unavailable, fail).
+	errTokenService = errors.New("cards: the token service failed")
+	// errTokenAnswer: the token service answered what cannot be used
+	// (always with errTokenService): a refusal of that card, not an outage.
+	errTokenAnswer = errors.New("cards: the token service's answer cannot be used")
 )
+
+// validPAR reports whether par is a payment account reference (EMVCo: 29
+// capital letters and digits) or none ("": some token services give it
+// later).
+func validPAR(par string) bool {
+	if par == "" {
+		return true
+	}
+	notUpperAlnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }
+	return len(par) == 29 && !strings.ContainsFunc(par, notUpperAlnum)
+}
+
+// usableCryptogram reports whether c, a token service's answer, can be
+// given out: a type (letters and digits), a two-digit ECI and a value in
+// canonical standard base64 of 1 to 64 bytes. A token PAN is never paid
+// with without one.
+func usableCryptogram(c tsp.Cryptogram) bool {
+	b, err := base64.StdEncoding.DecodeString(c.Value)
+	notAlnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') }
+	return err == nil && len(b) > 0 && len(b) <= 64 && base64.StdEncoding.EncodeToString(b) == c.Value &&
+		len(c.ECI) == 2 && allDigits(c.ECI) && c.Type != "" && len(c.Type) <= 16 && !strings.ContainsFunc(c.Type, notAlnum)
+}
 
 // reserveCounter stores the next counter value of the active token of
 // card rec (compare-and-swap: re-read and re-checked when another writer
@@ -477,15 +552,23 @@ func (h *Handler) reserveCounter(q *request, rec *record) (*tokenRecord, error) 
 // reserved counter, then reads the card again: the cryptogram is returned
 // only when t is still the card's active token (errTokenSuspended or
 // errNoActiveToken otherwise), so none made after a suspension or deletion
-// was stored is returned. It returns the token PAN too.
+// was stored is returned. It returns the token PAN too. A token the token
+// service answers is deleted is retired (retireGoneToken). The caller
+// holds the card lock.
 func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.Use) (string, tsp.Cryptogram, error) {
 	tokenPAN, err := h.revealOne(q, t.PANAlias)
 	if err != nil {
 		return "", tsp.Cryptogram{}, fmt.Errorf("reveal the network token: %w", err)
 	}
 	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
+	if errors.Is(err, tsp.ErrDeleted) {
+		h.retireGoneToken(q, id, t.ID) // a notification lost (lifecycle.go)
+	}
 	if err != nil {
-		return "", tsp.Cryptogram{}, fmt.Errorf("tsp: %w", err)
+		return "", tsp.Cryptogram{}, fmt.Errorf("%w: cryptogram: %w", errTokenService, err)
+	}
+	if !usableCryptogram(c) {
+		return "", tsp.Cryptogram{}, fmt.Errorf("%w: %w: cryptogram: the answer is no usable cryptogram", errTokenService, errTokenAnswer)
 	}
 	now, err := h.loadID(q, id)
 	if err != nil {
@@ -513,7 +596,7 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) (changed
 		return false, err
 	}
 	if err := h.tsp.Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: update: %w", errTokenService, err)
 	}
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now
 	return true, nil
@@ -546,7 +629,15 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 		return "", err
 	}
 	if !json.Valid(body) {
-		return "", nil // the token type's use
+		if !looksLikeJSON(body) {
+			return "", nil // the token type's use
+		}
+		// A document gone wrong (cut short, more bytes after it, a byte
+		// order mark): its transaction_type would be dropped.
+		if err := jsonapi.Decode(body, false, &doc); err != nil {
+			return "", err
+		}
+		return "", jsonapi.NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not valid JSON")
 	}
 	if json.Unmarshal(body, &doc) != nil {
 		return "", cryptogramDocError(body)
@@ -557,12 +648,22 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
+		if s == "" { // null or "": unset, as when absent (tsp.ParseUse would read "" as ecommerce)
+			return "", nil
+		}
 		if u, err := tsp.ParseUse(s); err == nil {
 			return u, nil
 		}
 	}
 	return "", invalid("transaction_type", "invalid_transaction_type",
 		`transaction_type is "ecommerce" or "card_on_file"`)
+}
+
+// looksLikeJSON reports whether body, past white space and a UTF-8 byte
+// order mark, starts a JSON object or array.
+func looksLikeJSON(body []byte) bool {
+	b := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
 // cryptogramDocError says which part of a JSON cryptogram request body is

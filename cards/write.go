@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/cards/tsp"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	pkgpan "github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
@@ -634,7 +635,8 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	now := h.now().UTC().Truncate(time.Second)
 	var upd storedUpdate
 	var tokenChanged bool
-	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
+	var tokenID string // the token whose expiry the token service was asked to change
+	change := func(next *record) (*storedUpdate, error) {
 		if next.Deleting {
 			return nil, errNotFound()
 		}
@@ -683,11 +685,23 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		}
 		next.UpdatedAt = now
 		var err error
+		if t := next.currentToken(); t != nil {
+			tokenID = t.ID
+		}
 		if tokenChanged, err = h.refreshToken(q, next, now); err != nil { // the token service: the same expiry again on a retry
 			return nil, fmt.Errorf("network token: %w", err)
 		}
 		return &upd, nil
-	})
+	}
+	_, next, err := h.mutate(q, rec, change)
+	if errors.Is(err, tsp.ErrDeleted) {
+		// The token service deleted the token and the card was not told
+		// (lifecycle.go): it is retired, and the card updated without it.
+		h.retireGoneToken(q, rec.ID, tokenID)
+		if rec, err = h.loadID(q, rec.ID); err == nil {
+			_, next, err = h.mutate(q, rec, change)
+		}
+	}
 	if err != nil {
 		h.fail(q, "update card", err)
 		return

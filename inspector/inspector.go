@@ -25,7 +25,11 @@
 // where an applied redact filter targets; any other value there (one a
 // target's query did not select, forwarded as the client sent it) is
 // masked as a target.
-// Bodies of the vault API and the token endpoint are not kept at all, nor
+// Bodies of the vault API and the token endpoint are not kept at all,
+// nor the Card Management API's answers (internal:cards, and a route to
+// it): a PCI client's hold the PAN, CVC, token PAN and a cryptogram in
+// clear, and a cryptogram (base64 under "value") is no card number the
+// masks find; it was kept and served in clear. Nor
 // are bodies in encodings other than gzip and deflate, binary bodies,
 // bodies whose route targets cannot be located in them (a malformed or
 // truncated XML or multipart body), and XML or HTML bodies that, read as

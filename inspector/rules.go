@@ -46,17 +46,39 @@ var withheldUpstreams = map[string]string{
 	"internal:oauth":       "token endpoint traffic (credentials) is not kept",
 }
 
+// withheldAnswers are the built-in mounts whose response bodies are never
+// kept: the Card Management API answers a PCI client with the PAN, CVC,
+// network token PAN and cryptogram in clear, and a cryptogram (base64
+// under "value") is no card number the masks find. Its request bodies are
+// kept, masked (a card number and CVC sent to POST /cards are found as
+// everywhere).
+var withheldAnswers = map[string]string{
+	routes.UpstreamCards: "Card Management API answers (card data, network token PANs and cryptograms in clear for PCI clients) are not kept",
+}
+
+// withheldBody says why the bodies of phase of the built-in mount or
+// upstream name are not kept, "" when they are.
+func withheldBody(name string, phase routes.Phase) string {
+	if w := withheldUpstreams[name]; w != "" {
+		return w
+	}
+	if phase == routes.Response {
+		return withheldAnswers[name]
+	}
+	return ""
+}
+
 // newRules builds the rules of one view: the targets of route's filters of
 // phase (all of them, applied or not, redact or reveal), and when sent is
 // true the targets of the redact filters named in applied as kept, where
 // the aliases in made (the exchange's redactions') are shown.
 func newRules(routeName string, route *routes.Route, phase routes.Phase, applied map[string]bool, sent bool, made map[string]bool) *rules {
 	r := &rules{form: map[string]bool{}, formKeep: map[string]bool{}, header: map[string]bool{}, headerKeep: map[string]bool{}, made: made}
-	r.withhold = withheldUpstreams[routeName]
+	r.withhold = withheldBody(routeName, phase)
 	if route == nil {
 		return r
 	}
-	if w := withheldUpstreams[route.Upstream]; w != "" {
+	if w := withheldBody(route.Upstream, phase); w != "" {
 		r.withhold = w
 	}
 	var xmlSpecs, regexSpecs []rewrite.TargetSpec

@@ -27,6 +27,7 @@ func TestPaymentRefusalsKeepTheirStatus(t *testing.T) {
 		{"unknown_card", http.StatusUnprocessableEntity},
 		{"no_active_network_token", http.StatusUnprocessableEntity},
 		{"card_conflict", http.StatusConflict},
+		{"token_service_unavailable", http.StatusBadGateway},
 		{"made_up", http.StatusInternalServerError},
 	} {
 		err := fmt.Errorf("rewrite: filter pay: %w", codedRefusal(tc.code))

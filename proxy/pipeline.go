@@ -568,6 +568,7 @@ var reasons = map[string]struct {
 	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},
 	"no_active_network_token":      {http.StatusUnprocessableEntity, "the card has no active network token and the route does not fall back to the card number"},
 	"card_conflict":                {http.StatusConflict, "the card was changed by other requests at the same time; retry"},
+	"token_service_unavailable":    {http.StatusBadGateway, "the network token service failed or gave an answer that cannot be used; try again later"},
 	"card_reference":               {http.StatusUnprocessableEntity, "the request needs exactly one non-empty card reference in the route's card field"},
 	"network_tokens_off":           {http.StatusServiceUnavailable, "the route pays with network tokens but the Card Management API is off"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},

@@ -202,3 +202,99 @@ func TestAPIsRefuseTextTheyWouldReadOtherwise(t *testing.T) {
 		t.Errorf("a card was stored: %d %s", status, body)
 	}
 }
+
+// TestCryptogramWithoutATransactionTypeIsTheTokenTypes: a cryptogram
+// request whose transaction_type is null or "" (an SDK's unset optional
+// field) is made for the token type's use, as one without the member is;
+// they were made for e-commerce, so a card-on-file account's Mastercard
+// merchant-initiated payment got ECI 06 instead of 07. A named use still
+// wins.
+func TestCryptogramWithoutATransactionTypeIsTheTokenTypes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(map[string]string{"ALIASGATE_CARDS_TOKEN_TYPE": "card_on_file"})
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	for _, c := range []struct{ name, attrs, eci string }{
+		{"no member", `{}`, "07"},
+		{"null", `{"transaction_type":null}`, "07"},
+		{"empty", `{"transaction_type":""}`, "07"},
+		{"ecommerce", `{"transaction_type":"ecommerce"}`, "06"},
+		{"card on file", `{"transaction_type":"card_on_file"}`, "07"},
+	} {
+		status, body := call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", ja, `{"data":{"attributes":`+c.attrs+`}}`, bearer)
+		var doc struct {
+			Data struct {
+				Attributes struct{ Cryptogram struct{ ECI string } }
+			}
+		}
+		if status != 200 || json.Unmarshal(body, &doc) != nil || doc.Data.Attributes.Cryptogram.ECI != c.eci {
+			t.Errorf("%s: %d %s, want ECI %s", c.name, status, body, c.eci)
+		}
+	}
+}
+
+// TestCryptogramRequestsOfBrokenJSONAreRefused: a cryptogram request body
+// that is a JSON document gone wrong — cut short, followed by more bytes
+// or a second document, or led by a byte order mark — is refused (400
+// malformed_json, as POST /cards answers it) instead of being ignored like
+// a body that is no JSON at all: its transaction_type was dropped and the
+// card-on-file payment got the e-commerce ECI (06). Such a body still
+// works once whole, and a body that is no JSON is still ignored.
+func TestCryptogramRequestsOfBrokenJSONAreRefused(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	onFile := `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`
+	for _, c := range []struct{ name, body string }{
+		{"cut short", onFile[:len(onFile)-1]},
+		{"trailing bytes", onFile + "x"},
+		{"two documents", onFile + `{}`},
+		{"byte order mark", "\xef\xbb\xbf" + onFile},
+		{"white space, then cut short", "\r\n " + onFile[:20]},
+	} {
+		status, body := call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", ja, c.body, bearer)
+		if status != 400 || !strings.Contains(string(body), `"malformed_json"`) {
+			t.Errorf("%s: %d %s, want 400 malformed_json", c.name, status, body)
+		}
+	}
+	for _, c := range []struct{ name, body, eci string }{
+		{"whole", onFile, "07"},
+		{"white space around", " " + onFile + "\n", "07"},
+		{"no JSON", "card_on_file", "06"},
+	} {
+		status, body := call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", ja, c.body, bearer)
+		var doc struct {
+			Data struct {
+				Attributes struct{ Cryptogram struct{ ECI string } }
+			}
+		}
+		if status != 200 || json.Unmarshal(body, &doc) != nil || doc.Data.Attributes.Cryptogram.ECI != c.eci {
+			t.Errorf("%s: %d %s, want ECI %s", c.name, status, body, c.eci)
+		}
+	}
+}

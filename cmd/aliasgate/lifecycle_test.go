@@ -357,3 +357,74 @@ func TestStoredCardsProvisionedAtServe(t *testing.T) {
 		t.Errorf("the provisioning is not logged")
 	}
 }
+
+// TestSimulateRefusesStatusEventsThatChangeNothing: `aliasgate tsp
+// simulate token-resumed` for an active token, or token-suspended for a
+// suspended one, is refused with a clear error (409 through the admin
+// listener, the CLI failing with the reason) and records nothing; the
+// transitions that change the state work, and a token deleted is refused
+// every event. Before, the no-op events answered success (only a missing
+// card_update_id told the operator nothing happened).
+func TestSimulateRefusesStatusEventsThatChangeNothing(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := testEnv(map[string]string{"ALIASGATE_CARDS_NETWORK_TOKENS": "true", "ALIASGATE_ADMIN_TOKEN": adminToken})
+	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:read,cards:write,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, shop)
+	status, b := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+		`{"data":{"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":30}}}`, bearer)
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(b, &doc) != nil {
+		t.Fatalf("create: %d %s", status, b)
+	}
+	updates := func() int {
+		t.Helper()
+		status, b := call(t, "GET", g.inbound+"/cards/"+doc.Data.ID+"?include=card_updates", "", "", bearer)
+		var d struct{ Included []any }
+		if status != 200 || json.Unmarshal(b, &d) != nil {
+			t.Fatalf("GET: %d %s", status, b)
+		}
+		return len(d.Included)
+	}
+	simulate := func(event string) (string, error) {
+		t.Helper()
+		out, errOut, err := runCmd(t, env, "tsp", "simulate", event, "--account", "acct_1", "--card", doc.Data.ID, "--admin", g.admin)
+		return out + errOut, err
+	}
+	refused := func(event, why string) {
+		t.Helper()
+		n := updates()
+		out, err := simulate(event)
+		if err == nil || !strings.Contains(out+err.Error(), why) {
+			t.Errorf("%s: %v %q, want a refusal saying %q", event, err, out, why)
+		}
+		if updates() != n {
+			t.Errorf("%s: a refused event recorded a card update", event)
+		}
+		status, b := call(t, "POST", g.admin+"/admin/tsp/simulate", "application/json",
+			`{"account":"acct_1","card_id":"`+doc.Data.ID+`","event":"`+event+`"}`,
+			func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+adminToken) })
+		if status != http.StatusConflict || !strings.Contains(string(b), why) {
+			t.Errorf("%s through the admin endpoint: %d %s, want 409", event, status, b)
+		}
+	}
+	ok := func(event string) {
+		t.Helper()
+		if out, err := simulate(event); err != nil {
+			t.Fatalf("%s: %v %s", event, err, out)
+		}
+	}
+	refused("token-resumed", "the network token is active")
+	ok("token-suspended")
+	refused("token-suspended", "the network token is already suspended")
+	ok("token-resumed")
+	refused("token-resumed", "the network token is active")
+	ok("token-deleted")
+	for _, ev := range []string{"token-resumed", "token-suspended", "token-deleted"} {
+		if out, err := simulate(ev); err == nil {
+			t.Errorf("%s of a deleted token: accepted %s", ev, out)
+		}
+	}
+}

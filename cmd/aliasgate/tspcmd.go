@@ -27,6 +27,8 @@ func (a adminTSP) SimulateTSP(ctx context.Context, ev admin.TSPEvent) (any, erro
 		return nil, fmt.Errorf("%w (%w)", admin.ErrNoCard, err)
 	case errors.Is(err, cards.ErrNoNetworkToken):
 		return nil, fmt.Errorf("%w (%w)", admin.ErrNoNetworkToken, err)
+	case errors.Is(err, cards.ErrTokenState):
+		return nil, fmt.Errorf("%w: %w", admin.ErrTokenState, err)
 	case errors.Is(err, cards.ErrInvalidEvent):
 		return nil, fmt.Errorf("%w: %w", admin.ErrInvalidTSPEvent, err)
 	case errors.Is(err, cards.ErrNoSimulator):
@@ -51,8 +53,10 @@ it. Events reach a card through its network token, so the card needs one
 (POST /cards/{id}/network-tokens; else 409). EVENT is one of:
   token-updated    the token's expiry changes (--exp-month and --exp-year)
   token-suspended  the token makes no cryptogram until resumed (network_token
-                   routes fall back to the card number or refuse)
-  token-resumed    the token is usable again
+                   routes fall back to the card number or refuse); refused
+                   for a token already suspended
+  token-resumed    the suspended token is usable again; refused for an
+                   active token
   token-deleted    the token is gone; its token PAN leaves the vault
   card-reissued    account updater: --new-pan (the simulator makes the new
                    card number: same BIN, never shown), and/or a new expiry
