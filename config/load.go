@@ -105,7 +105,7 @@ type decoder struct {
 
 // add records a problem.
 func (d *decoder) add(key string, line int, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Key: key, Line: line, Message: fmt.Sprintf(format, args...)})
+	d.problems = append(d.problems, maskedProblem(key, line, fmt.Sprintf(format, args...)))
 }
 
 // mapping decodes the mapping n onto the struct v, whose keys are under

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/account"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -141,7 +142,9 @@ func (l *loader) add(n *yaml.Node, format string, args ...any) {
 	if n != nil {
 		line = n.Line
 	}
-	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: fmt.Sprintf(format, args...)})
+	// A value quoted back may be a card number pasted into the wrong
+	// place: it is masked, as in the logs.
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: pan.MaskAll(fmt.Sprintf(format, args...))})
 }
 
 func (l *loader) err() error {
@@ -227,6 +230,19 @@ func (l *loader) routes(n *yaml.Node) *Set {
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
+// badID returns what is wrong with a route id, filter id or group (what
+// names it in messages, logs and metric labels), or "".
+func badID(id string) string {
+	switch {
+	case !idPattern.MatchString(id):
+		return "use letters, digits and _ . : - (at most 128)"
+	case pan.ContainsAllString(id):
+		// Ids are metric labels and log fields: never card data.
+		return "holds a card number; name it after what it does"
+	}
+	return ""
+}
+
 func (l *loader) route(n *yaml.Node) *Route {
 	if n.Kind != yaml.MappingNode {
 		l.add(n, "a route must be a mapping")
@@ -239,8 +255,8 @@ func (l *loader) route(n *yaml.Node) *Route {
 	switch {
 	case r.ID == "":
 		l.add(n, "route: id is required")
-	case !idPattern.MatchString(r.ID):
-		l.add(vn, "route id %q: use letters, digits and _ . : - (at most 128)", r.ID)
+	case badID(r.ID) != "":
+		l.add(vn, "route id %q: %s", r.ID, badID(r.ID))
 	}
 	dir, vn := l.str(n, "direction")
 	switch Direction(dir) {
@@ -488,13 +504,13 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 	f.ID, vn = l.str(n, "id")
 	if f.ID == "" {
 		f.ID = fmt.Sprintf("%s-%d", r.ID, i+1)
-	} else if !idPattern.MatchString(f.ID) {
-		l.add(vn, "filter id %q: use letters, digits and _ . : - (at most 128)", f.ID)
+	} else if msg := badID(f.ID); msg != "" {
+		l.add(vn, "filter id %q: %s", f.ID, msg)
 	}
 	where := fmt.Sprintf("route %s filter %s", r.ID, f.ID)
 	if g, gn := l.str(n, "group"); gn != nil {
-		if !idPattern.MatchString(g) {
-			l.add(gn, "%s: group %q: use letters, digits and _ . : - (at most 128)", where, g)
+		if msg := badID(g); msg != "" {
+			l.add(gn, "%s: group %q: %s", where, g, msg)
 		}
 		f.Group = g
 	}
