@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/url"
 	"os"
@@ -69,17 +70,39 @@ func LoadFile(path string, opts Options) (*Set, error) {
 }
 
 // Parse parses a route document: a mapping with a `routes:` list, or the
-// list itself. file names the source in problems.
+// list itself. file names the source in problems. An empty document (no
+// bytes, blanks or comments only) is an empty set; a second document (---)
+// is refused: its routes would not be in force.
 func Parse(data []byte, file string, opts Options) (*Set, error) {
+	set, _, err := parse(data, file, opts)
+	return set, err
+}
+
+// parse is Parse, also reporting whether data holds no YAML document at all.
+func parse(data []byte, file string, opts Options) (set *Set, empty bool, err error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, errEOF(err)) {
-			return &Set{}, nil
+		if errors.Is(err, io.EOF) {
+			return &Set{}, true, nil
 		}
-		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+		return nil, false, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
 	}
-	root := &doc
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, false, &LoadError{Problems: []Problem{{File: file, Line: extra.Line,
+			Message: "a second YAML document (---): a routes file is one document (its routes would not be in force)"}}}
+	case !errors.Is(err, io.EOF):
+		return nil, false, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+	}
+	set, err = parseDocument(&doc, file, opts)
+	return set, false, err
+}
+
+// parseDocument parses the one document of a routes file.
+func parseDocument(doc *yaml.Node, file string, opts Options) (*Set, error) {
+	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
@@ -120,15 +143,10 @@ func FromNode(n *yaml.Node, file string, opts Options) (*Set, error) {
 	return set, nil
 }
 
-func errEOF(err error) error {
-	if err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not EOF")
-}
-
+// yamlMessage is a YAML error for a Problem, card numbers masked (a
+// decoding error quotes the value).
 func yamlMessage(err error) string {
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	return pan.MaskAll(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 type loader struct {
