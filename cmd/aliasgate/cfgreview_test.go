@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -56,5 +58,35 @@ vault:
 		if !strings.Contains(all, "line") && !strings.Contains(all, ".yaml:") {
 			t.Errorf("%v: no line named:\n%s", args, all)
 		}
+	}
+}
+
+// TestEmptyFlagValueIsRefused: `serve --data-dir "$DATA"` with DATA unset
+// ran on ./aliasgate-data, a new vault with a new master key, and
+// `serve --config "$CFG"` on the built-in defaults, without a word. A flag
+// given an empty value is a usage error (exit 2) and nothing is made.
+func TestEmptyFlagValueIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, args := range [][]string{
+		{"serve", "--data-dir", ""},
+		{"serve", "--config="},
+		{"clients", "list", "--data-dir="},
+		{"keys", "status", "--config", ""},
+		{"vault", "compact", "--data-dir", ""},
+		{"ca", "cert", "--data-dir="},
+	} {
+		// The old code served on the defaults: the deadline only ends that.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var stdout, stderr syncBuffer
+		err := run(ctx, args, testEnv(nil), &stdout, &stderr)
+		cancel()
+		var shown strings.Builder
+		if code := exitCode(err, &shown); code != 2 || !strings.Contains(shown.String(), "empty") {
+			t.Errorf("%v: exit %d: %s", args, code, shown.String())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("made %v in the working directory", entries)
 	}
 }
