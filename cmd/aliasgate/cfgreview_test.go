@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,5 +89,39 @@ func TestEmptyFlagValueIsRefused(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("made %v in the working directory", entries)
+	}
+}
+
+// TestSIGHUPWithoutARoutesFileKeepsTheGatewayRunning: SIGHUP was handled
+// only with a routes_file; with inline routes (or none) its default action
+// ended the gateway at once (exit 129), dropping requests in flight, when
+// an operator or a unit's ExecReload asked for a reload. It is logged as
+// having nothing to reload, and the gateway keeps serving.
+func TestSIGHUPWithoutARoutesFileKeepsTheGatewayRunning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	os.WriteFile(cfg, []byte(`data_dir: `+filepath.Join(dir, "data")+`
+listen: {inbound: "127.0.0.1:0", outbound: "127.0.0.1:0", admin: "127.0.0.1:0"}
+routes:
+  - id: app
+    direction: inbound
+    host: "*"
+    upstream: http://127.0.0.1:9
+`), 0o600)
+	g := startChild(t, cfg, "ALIASGATE_MASTER_KEY="+newMasterKey())
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	const said = "SIGHUP: no routes_file to reload"
+	for !strings.Contains(g.stderr.String(), said) {
+		select {
+		case err := <-g.done:
+			g.done <- err
+			t.Fatalf("the gateway ended on SIGHUP: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if code, _ := call(t, "GET", g.admin+"/healthz", "", "", nil); code != 200 {
+		t.Errorf("healthz %d after SIGHUP", code)
 	}
 }

@@ -46,7 +46,7 @@ the reverse proxy's routes, then /oauth/token, /cards, and /aliases with
 127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
 Routes come from routes_file (reloaded on SIGHUP and when the file changes;
 an invalid new set is logged and the old one kept) or the inline routes
-list. Every setting can also come from the environment
+list (SIGHUP then reloads nothing and is logged). Every setting can also come from the environment
 (ALIASGATE_<SECTION>_<KEY>). SIGINT or SIGTERM drains in-flight requests and
 closes the vault.`
 
@@ -536,24 +536,30 @@ func (gw *gateway) serve(ctx context.Context) error {
 		nls = append(nls, nl)
 		servers = append(servers, gw.httpServer(l))
 	}
+	// SIGHUP is caught whatever the routes: its default action would end
+	// the gateway at once, requests in flight and all.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if gw.reloader != nil {
-		wctx, stop := context.WithCancel(ctx)
-		defer stop()
 		go gw.reloader.Watch(wctx, 2*time.Second)
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-wctx.Done():
-					return
-				case <-hup:
-					_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
-				}
-			}
-		}()
 	}
+	go func() {
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-hup:
+				if gw.reloader == nil {
+					gw.logger.Warn("SIGHUP: no routes_file to reload (the routes are inline in the configuration, or none); nothing changed")
+					continue
+				}
+				_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
+			}
+		}
+	}()
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
