@@ -1,6 +1,8 @@
 package routes
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,4 +166,36 @@ func counterValue(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestRoutesFileRemovedKeepsTheRoutes: a routes file that disappears (an
+// editor's delete-then-write, a volume unmounted) leaves the routes in
+// force: Watch does not reload a missing file, SIGHUP's reload fails and
+// is counted; the file's return is loaded once it has settled.
+func TestRoutesFileRemovedKeepsTheRoutes(t *testing.T) {
+	path, table, r, _, m := newReloadFixture(t)
+	r.poll()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	r.poll()
+	r.poll()
+	if n := len(table.Load().Routes); n != 1 {
+		t.Fatalf("%d routes once the file is gone", n)
+	}
+	if err := r.Reload(); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reload of a missing file: %v", err)
+	}
+	if n := len(table.Load().Routes); n != 1 {
+		t.Fatalf("%d routes after a failed reload", n)
+	}
+	if v := counterValue(m.RouteReloads.WithLabelValues("invalid")); v != 1 {
+		t.Errorf("invalid reloads counted %v", v)
+	}
+	os.WriteFile(path, []byte(reloadDoc+"  - id: second\n    direction: outbound\n    host: api.psp.example\n"), 0o600)
+	r.poll()
+	r.poll()
+	if n := len(table.Load().Routes); n != 2 {
+		t.Fatalf("the file's return was not loaded: %d routes", n)
+	}
 }
