@@ -125,3 +125,24 @@ routes:
 		t.Errorf("healthz %d after SIGHUP", code)
 	}
 }
+
+// TestRouteWarningsNeverEchoACardNumber: the warnings of a valid route
+// file (routes validate, config check on stderr) quoted the route's
+// upstream URL, card number and all.
+func TestRouteWarningsNeverEchoACardNumber(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	os.WriteFile(file, []byte(`routes:
+  - id: app
+    direction: inbound
+    host: "*"
+    upstream: http://127.0.0.1:1/4111111111111111
+`), 0o600)
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"routes", "validate", file}, testEnv(nil), &stdout, &stderr)
+	if err != nil || !strings.Contains(stderr.String(), "warning: route app") {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if pan.ContainsAllString(stdout.String() + stderr.String()) {
+		t.Errorf("a card number is shown:\n%s%s", stdout.String(), stderr.String())
+	}
+}
