@@ -74,30 +74,32 @@ func LoadFile(path string, opts Options) (*Set, error) {
 // bytes, blanks or comments only) is an empty set; a second document (---)
 // is refused: its routes would not be in force.
 func Parse(data []byte, file string, opts Options) (*Set, error) {
-	set, _, err := parse(data, file, opts)
-	return set, err
-}
-
-// parse is Parse, also reporting whether data holds no YAML document at all.
-func parse(data []byte, file string, opts Options) (set *Set, empty bool, err error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return &Set{}, true, nil
+			return &Set{}, nil
 		}
-		return nil, false, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
-		return nil, false, &LoadError{Problems: []Problem{{File: file, Line: extra.Line,
+		return nil, &LoadError{Problems: []Problem{{File: file, Line: extra.Line,
 			Message: "a second YAML document (---): a routes file is one document (its routes would not be in force)"}}}
 	case !errors.Is(err, io.EOF):
-		return nil, false, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
 	}
-	set, err = parseDocument(&doc, file, opts)
-	return set, false, err
+	return parseDocument(&doc, file, opts)
+}
+
+// Empty reports whether data holds no YAML document: no bytes, blanks or
+// comments only. Parse reads it as an empty set; where routes are being
+// replaced (a reload, an apply) it is more likely a file half written or a
+// slip than a wish to remove every route, which `routes: []` says.
+func Empty(data []byte) bool {
+	var doc yaml.Node
+	return errors.Is(yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc), io.EOF)
 }
 
 // parseDocument parses the one document of a routes file.

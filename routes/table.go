@@ -156,14 +156,10 @@ func (r *Reloader) load() (*Set, error) {
 	if !stampOf(r.path).same(r.seen) {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
 	}
-	set, empty, err := parse(data, r.path, r.opts)
-	if err != nil {
-		return nil, err
-	}
-	if n := len(r.table.Load().Routes); empty && n > 0 {
+	if n := len(r.table.Load().Routes); n > 0 && Empty(data) {
 		return nil, fmt.Errorf("routes: %s: %w; keeping the %d route(s) in force", r.path, ErrEmptyFile, n)
 	}
-	return set, nil
+	return Parse(data, r.path, r.opts)
 }
 
 func (r *Reloader) count(result string) {
