@@ -110,7 +110,8 @@ func (r *Reloader) OnReload(fn func(routes int, err error)) {
 
 // Reload reads the file and, when it loads, makes it the table's set. On
 // error the old set stays and the error (a *LoadError listing every
-// problem, or a read error) is logged and returned.
+// problem, a read error, ErrEmptyFile, or a file that changed while it was
+// read) is logged, counted, passed to OnReload and returned.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
