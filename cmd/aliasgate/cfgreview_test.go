@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -144,5 +146,47 @@ func TestRouteWarningsNeverEchoACardNumber(t *testing.T) {
 	}
 	if pan.ContainsAllString(stdout.String() + stderr.String()) {
 		t.Errorf("a card number is shown:\n%s%s", stdout.String(), stderr.String())
+	}
+}
+
+// TestSIGHUPWhileStartingIsKeptForLater: SIGHUP was caught only once the
+// listeners were open, so one that came while the gateway opened its vault
+// (seconds on a busy PostgreSQL) ended it. It is caught from the start and
+// handled once the gateway serves.
+func TestSIGHUPWhileStartingIsKeptForLater(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	os.WriteFile(cfg, []byte(`data_dir: `+filepath.Join(dir, "data")+`
+listen: {inbound: "127.0.0.1:0", outbound: "127.0.0.1:0", admin: "127.0.0.1:0"}
+`), 0o600)
+	g := &childGateway{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	g.cmd = exec.Command(aliasgateBinary(t), "serve", "--config", cfg)
+	// An unknown variable makes serve log a warning before it opens the
+	// vault: the signal goes then.
+	g.cmd.Env = append(os.Environ(), "ALIASGATE_MASTER_KEY="+newMasterKey(), "ALIASGATE_NOT_A_SETTING=1")
+	g.cmd.Stdout, g.cmd.Stderr = io.Discard, g.stderr
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { g.done <- g.cmd.Wait() }()
+	t.Cleanup(func() { g.stop(t) })
+	waitLog := func(what string) {
+		t.Helper()
+		for !strings.Contains(g.stderr.String(), what) {
+			select {
+			case err := <-g.done:
+				g.done <- err
+				t.Fatalf("the gateway ended before logging %q: %v\n%s", what, err, g.stderr.String())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	waitLog("ALIASGATE_NOT_A_SETTING is not a setting")
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("SIGHUP: no routes_file to reload")
+	if g.inbound, g.outbound, g.admin = listeners(g.stderr.String()); g.admin == "" {
+		t.Fatalf("the SIGHUP was handled before the gateway served:\n%s", g.stderr.String())
 	}
 }
