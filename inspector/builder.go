@@ -724,7 +724,7 @@ func (i *Inspector) applyDoc(ctx context.Context, doc []byte) (*applyResult, []s
 	i.applyMu.Lock()
 	defer i.applyMu.Unlock()
 	if routes.Empty(doc) {
-		return nil, []string{"the document is empty (no YAML): nothing was applied; apply routes: [] to remove every route"}, nil
+		return nil, []string{"the document holds no routes list (empty, or routes: with no value): nothing was applied; apply routes: [] to remove every route"}, nil
 	}
 	set, err := routes.Parse(doc, i.docName(), i.opts.RouteOptions)
 	if err != nil {

@@ -643,7 +643,7 @@ func TestApplyRefusesAnEmptyDocument(t *testing.T) {
 	for _, inline := range []bool{false, true} {
 		f := newFixture(t, inline)
 		before := f.table.Load()
-		for _, doc := range []string{"", "\n", "# nothing yet\n"} {
+		for _, doc := range []string{"", "\n", "# nothing yet\n", "routes:\n", "routes: ~\n", "{}\n"} {
 			res, b := f.do(t, nil, "POST", "/ui/api/apply", map[string]any{"yaml": doc}, bearer)
 			var answer struct{ Problems []string }
 			if res.StatusCode != http.StatusUnprocessableEntity || json.Unmarshal(b, &answer) != nil ||

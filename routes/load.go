@@ -93,13 +93,29 @@ func Parse(data []byte, file string, opts Options) (*Set, error) {
 	return parseDocument(&doc, file, opts)
 }
 
-// Empty reports whether data holds no YAML document: no bytes, blanks or
-// comments only. Parse reads it as an empty set; where routes are being
+// Empty reports whether data holds no list of routes: no YAML document
+// (no bytes, blanks or comments only), a null one, or a mapping whose
+// routes key is absent or null (a file cut after its first line,
+// "routes:"). Parse reads each as an empty set; where routes are being
 // replaced (a reload, an apply) it is more likely a file half written or a
 // slip than a wish to remove every route, which `routes: []` says.
 func Empty(data []byte) bool {
 	var doc yaml.Node
-	return errors.Is(yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc), io.EOF)
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		return errors.Is(err, io.EOF)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	switch root.Kind {
+	case yaml.ScalarNode:
+		return root.Tag == "!!null"
+	case yaml.MappingNode:
+		n := mapGet(root, "routes")
+		return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+	}
+	return root.Kind == 0
 }
 
 // parseDocument parses the one document of a routes file.

@@ -62,10 +62,10 @@ type Reloader struct {
 }
 
 // ErrEmptyFile is the error of a reload that found the routes file empty
-// (no YAML document: no bytes, blanks or comments only) while the table
-// has routes: more likely a file half written than a wish to remove every
-// route, which `routes: []` says.
-var ErrEmptyFile = errors.New("the routes file is empty (no YAML document); write routes: [] to remove every route")
+// (Empty: no YAML document, or no routes list) while the table has routes:
+// more likely a file half written than a wish to remove every route, which
+// `routes: []` says.
+var ErrEmptyFile = errors.New("the routes file holds no routes list (empty, or routes: with no value); write routes: [] to remove every route")
 
 // errChangedWhileRead is the error of a reload during which the file
 // changed: what was read may be half of a write.
