@@ -374,7 +374,13 @@ func (l *loader) route(n *yaml.Node) *Route {
 	}
 	l.accounts(n, r)
 	fn := mapGet(n, "filters")
-	if fn == nil || fn.Tag == "!!null" {
+	if fn == nil {
+		return r
+	}
+	if fn.Kind == yaml.ScalarNode && fn.Tag == "!!null" {
+		// A file cut after "filters:", or a list commented out: taken as
+		// no filters, card data would reach the upstream as it came.
+		l.add(fn, "route %s: filters has no value; leave the key out, or write filters: [], for a route without filters", r.ID)
 		return r
 	}
 	if fn.Kind != yaml.SequenceNode {

@@ -200,3 +200,24 @@ func TestRoutesFileRemovedKeepsTheRoutes(t *testing.T) {
 		t.Fatalf("the file's return was not loaded: %d routes", n)
 	}
 }
+
+// TestFiltersWithNoValueIsRefused: "filters:" with no value (a file cut
+// right after that line, or a list commented out below it) loaded as a
+// route without filters, whose requests reach the upstream as they came,
+// card numbers and all. It is refused with its line; a route without
+// filters leaves the key out or says filters: [].
+func TestFiltersWithNoValueIsRefused(t *testing.T) {
+	head := "routes:\n  - id: checkout\n    direction: inbound\n    host: \"*\"\n    upstream: http://127.0.0.1:1\n"
+	for _, tail := range []string{"    filters:\n", "    filters: ~\n", "    filters: null\n", "    filters:\n    # - operation: redact\n"} {
+		_, err := Parse([]byte(head+tail), "r.yaml", Options{})
+		if err == nil || !strings.Contains(err.Error(), "r.yaml:6: route checkout: filters has no value") {
+			t.Errorf("%q: %v", tail, err)
+		}
+	}
+	for _, tail := range []string{"", "    filters: []\n"} {
+		set, err := Parse([]byte(head+tail), "r.yaml", Options{})
+		if err != nil || len(set.Routes) != 1 || len(set.Routes[0].Filters) != 0 {
+			t.Errorf("%q: %v", tail, err)
+		}
+	}
+}
