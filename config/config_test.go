@@ -1129,3 +1129,29 @@ func TestWebhookEndpointsUnknownKeyHasItsLine(t *testing.T) {
 		t.Fatalf("problems %v", ve.Problems)
 	}
 }
+
+// TestWholeNumbersAreReadAsWritten: YAML reads 010 as 8, 0x10 as 16 and
+// 1e3 as 1000, so limits.client_rate: 010 meant 8 requests a second
+// without a word. A whole number must be written in decimal digits.
+func TestWholeNumbersAreReadAsWritten(t *testing.T) {
+	for _, v := range []string{"010", "0x10", "0o10", "0b11", "1e3", "1_000", "1.0", "+5", "0010"} {
+		_, err := Load(writeFile(t, "limits:\n  client_rate: "+v+"\n"), nil)
+		ps := problems(t, err)
+		p, ok := findProblem(ps, "limits.client_rate")
+		if !ok || p.Line != 2 || !strings.Contains(p.Message, "decimal") {
+			t.Errorf("client_rate: %s gave %v", v, ps)
+		}
+	}
+	for v, want := range map[string]int{"10": 10, "0": 0, "1000": 1000, `"7"`: 7} {
+		cfg, err := Load(writeFile(t, "limits:\n  client_rate: "+v+"\n"), nil)
+		if v == `"7"` {
+			if err == nil {
+				t.Error(`client_rate: "7" (a string) accepted`)
+			}
+			continue
+		}
+		if err != nil || cfg.Limits.ClientRate != want {
+			t.Errorf("client_rate: %s = %d, %v", v, cfg.Limits.ClientRate, err)
+		}
+	}
+}

@@ -136,7 +136,8 @@ func parseEnv(t reflect.Type, s string) (reflect.Value, bool) {
 var otherEnv = []string{"ALIASGATE_MASTER_KEY", "ALIASGATE_CHROMIUM", "ALIASGATE_CRASH_POSTGRES_URL", "ALIASGATE_SCREENSHOTS"}
 
 // UnknownEnv returns one warning for each variable of environ ("NAME=value",
-// as os.Environ gives them) whose name starts with ALIASGATE_ and that
+// as os.Environ gives them) whose name starts with ALIASGATE_ (in any
+// letter case: names are case-sensitive) and that
 // nothing reads: not a setting (EnvVars), not one of also (names the caller
 // reads itself, such as the webhook endpoints' secret_env), not the master
 // key nor a test harness variable. Such a variable, a typo above all
@@ -145,14 +146,21 @@ var otherEnv = []string{"ALIASGATE_MASTER_KEY", "ALIASGATE_CHROMIUM", "ALIASGATE
 func UnknownEnv(environ []string, also ...string) []string {
 	vars := EnvVars()
 	var out []string
+	known := func(name string) bool {
+		return slices.Contains(vars, name) || slices.Contains(otherEnv, name) || slices.Contains(also, name)
+	}
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || strings.HasPrefix(name, envPrefix+"TEST_") ||
-			slices.Contains(vars, name) || slices.Contains(otherEnv, name) || slices.Contains(also, name) {
+		// Names are case-sensitive: aliasgate_listen_inbound is ignored
+		// too, and named.
+		upper := strings.ToUpper(name)
+		if !strings.HasPrefix(upper, envPrefix) || strings.HasPrefix(upper, envPrefix+"TEST_") || known(name) {
 			continue
 		}
 		msg := name + " is not a setting of aliasgate and is ignored"
-		if s := suggest(name, vars); s != "" {
+		if name != upper && known(upper) {
+			msg += "; did you mean " + upper + "?"
+		} else if s := suggest(upper, vars); s != "" {
 			msg += "; did you mean " + s + "?"
 		} else {
 			msg += " (config/README.md lists the variables; lists of mappings and the inline routes are set in the file only)"

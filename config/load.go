@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -105,7 +106,7 @@ type decoder struct {
 
 // add records a problem.
 func (d *decoder) add(key string, line int, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Key: key, Line: line, Message: fmt.Sprintf(format, args...)})
+	d.problems = append(d.problems, maskedProblem(key, line, fmt.Sprintf(format, args...)))
 }
 
 // mapping decodes the mapping n onto the struct v, whose keys are under
@@ -211,6 +212,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 			}
 			v.Set(reflect.ValueOf(x))
 		default:
+			if t.Kind() == reflect.Int && !decimalPattern.MatchString(r.Value) {
+				// YAML reads 010 as 8, 0x10 as 16, 1e3 as 1000: refused
+				// rather than meant otherwise than written.
+				d.add(key, n.Line, "must be a whole number written in decimal digits, such as 100 (not 010, 0x10, 1e3 or 1_000)")
+				return
+			}
 			tmp := reflect.New(t)
 			tmp.Elem().Set(v)
 			if err := n.Decode(tmp.Interface()); err != nil {
@@ -243,6 +250,9 @@ func (d *decoder) mappingList(r *yaml.Node, v reflect.Value, key string) {
 	}
 	v.Set(list)
 }
+
+// decimalPattern is a whole number as the file must write it.
+var decimalPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // Types the decoder and the environment treat specially.
 var (

@@ -36,3 +36,30 @@ func TestUnknownEnvNamesTyposNeverValues(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownEnvNamesAVariableInAnotherLetterCase: variable names are
+// case-sensitive, so aliasgate_outbound_require_auth=false (as some
+// compose files spell them) was ignored without a word. It is named, with
+// the setting it spells; a name of ours in another case is no exception.
+func TestUnknownEnvNamesAVariableInAnotherLetterCase(t *testing.T) {
+	got := UnknownEnv([]string{
+		"aliasgate_outbound_require_auth=false",
+		"Aliasgate_Listen_Inbound=127.0.0.1:1",
+		"aliasgate_master_key=x",
+		"ALIASGATE_LISTEN_INBOUND=127.0.0.1:18080",
+		"aliasgate_test_x=1",
+	})
+	all := strings.Join(got, "\n")
+	if len(got) != 3 {
+		t.Fatalf("UnknownEnv = %q, want the three names in another case", got)
+	}
+	for _, want := range []string{
+		"aliasgate_outbound_require_auth is not a setting of aliasgate and is ignored; did you mean ALIASGATE_OUTBOUND_REQUIRE_AUTH?",
+		"Aliasgate_Listen_Inbound is not a setting of aliasgate and is ignored; did you mean ALIASGATE_LISTEN_INBOUND?",
+		"aliasgate_master_key is not a setting of aliasgate and is ignored; did you mean ALIASGATE_MASTER_KEY?",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("UnknownEnv = %q, lacks %q", got, want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/account"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/webhooks"
 )
 
@@ -39,6 +40,13 @@ func (p Problem) String() string {
 		s += " (line " + strconv.Itoa(p.Line) + ")"
 	}
 	return s
+}
+
+// maskedProblem is a Problem whose key and message have every card number
+// masked (pan.MaskAll): a number pasted into the wrong place of the file —
+// as a key, or a value a message quotes back — is not printed.
+func maskedProblem(key string, line int, msg string) Problem {
+	return Problem{Key: pan.MaskAll(key), Line: line, Message: pan.MaskAll(msg)}
 }
 
 // ValidationError lists every problem of a configuration.
@@ -169,7 +177,7 @@ func (v *validator) add(key, format string, args ...any) {
 // addAt records a problem at key, with the line of fallback when key itself
 // was not in the file.
 func (v *validator) addAt(key, fallback, format string, args ...any) {
-	p := Problem{Key: key, Message: fmt.Sprintf(format, args...)}
+	p := maskedProblem(key, 0, fmt.Sprintf(format, args...))
 	if v.src != nil {
 		list, _, _ := strings.Cut(key, "[") // an item's list
 		if name, ok := v.src.env[list]; ok {

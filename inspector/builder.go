@@ -723,6 +723,9 @@ var errNotRecorded = errors.New("inspector: the audit log did not record the app
 func (i *Inspector) applyDoc(ctx context.Context, doc []byte) (*applyResult, []string, error) {
 	i.applyMu.Lock()
 	defer i.applyMu.Unlock()
+	if routes.Empty(doc) {
+		return nil, []string{"the document holds no routes list (empty, or routes: with no value): nothing was applied; apply routes: [] to remove every route"}, nil
+	}
 	set, err := routes.Parse(doc, i.docName(), i.opts.RouteOptions)
 	if err != nil {
 		return nil, loadProblems(err), nil

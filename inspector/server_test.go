@@ -632,3 +632,35 @@ func TestEventsStreamNewCaptures(t *testing.T) {
 		t.Fatal("the stream did not end on Close")
 	}
 }
+
+// TestApplyRefusesAnEmptyDocument: applying an empty document (no YAML:
+// nothing, blanks or comments only) wrote it over the routes file, which
+// the reload then refused (an empty file while routes are in force), and
+// answered 500 after putting the old file back; with inline routes it
+// emptied the table. It is refused as a problem (422), nothing written;
+// routes: [] removes every route.
+func TestApplyRefusesAnEmptyDocument(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		f := newFixture(t, inline)
+		before := f.table.Load()
+		for _, doc := range []string{"", "\n", "# nothing yet\n", "routes:\n", "routes: ~\n", "{}\n"} {
+			res, b := f.do(t, nil, "POST", "/ui/api/apply", map[string]any{"yaml": doc}, bearer)
+			var answer struct{ Problems []string }
+			if res.StatusCode != http.StatusUnprocessableEntity || json.Unmarshal(b, &answer) != nil ||
+				len(answer.Problems) != 1 || !strings.Contains(answer.Problems[0], "routes: []") {
+				t.Errorf("inline %v, %q: %d %s", inline, doc, res.StatusCode, b)
+			}
+		}
+		if f.table.Load() != before || f.reload != 0 {
+			t.Errorf("inline %v: the route table changed", inline)
+		}
+		if !inline {
+			if got, _ := os.ReadFile(f.file); string(got) != shopRoutes {
+				t.Errorf("the routes file changed:\n%s", got)
+			}
+			if _, err := os.Stat(f.file + ".bak"); err == nil {
+				t.Error("a backup was written")
+			}
+		}
+	}
+}

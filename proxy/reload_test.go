@@ -156,3 +156,93 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		t.Errorf("reloads %v", c)
 	}
 }
+
+// TestReloadOfBadFilesUnderLoadKeepsEveryRequestRouted: while many
+// requests carrying a card run, the routes file is replaced by rename,
+// rewritten in place, and replaced by files that must not load: one that
+// is not a route set, an empty one, one of two YAML documents whose first
+// holds no route. Every request is served by a route that redacts (200,
+// never "no route"), the upstream never sees the PAN, and every bad file
+// is refused with the old set kept. An empty file or a second document
+// used to empty the table.
+func TestReloadOfBadFilesUnderLoadKeepsEveryRequestRouted(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	dir := t.TempDir()
+	good := []string{routeDoc("a", up.URL), routeDoc("b", up.URL)}
+	bad := []string{
+		"routes:\n  - id: bad\n    direction: sideways\n",
+		"",
+		"# being written\n",
+		"routes: []\n---\n" + good[0],
+	}
+	path := writeFile(t, dir, "routes.yaml", good[0])
+	g := newGateway(t, nil, nil, gwOptions{logger: obstest.Logger(t)})
+	r := routes.NewReloader(g.table, path, routes.Options{}, obstest.Logger(t), g.metrics)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	const workers, perWorker, rounds = 8, 100, 10
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*perWorker)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				resp, err := g.Client().Post(g.URL+"/pay", "application/json", strings.NewReader(cardJSON))
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- resp.Status
+				}
+			}
+		}()
+	}
+	refused := 0
+	for i := 0; i < rounds; i++ {
+		// A good file by rename, as editors and the inspector write it.
+		tmp := writeFile(t, dir, "routes.yaml.tmp", good[i%2])
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bad {
+			if err := os.WriteFile(path, []byte(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Reload(); err == nil {
+				t.Fatalf("reload of %q accepted", b)
+			}
+			refused++
+		}
+		// A good file written in place.
+		if err := os.WriteFile(path, []byte(good[(i+1)%2]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("request failed: %s", e)
+	}
+	for _, rq := range up.requests() {
+		if strings.Contains(string(rq.Body), testPAN) {
+			t.Fatal("the upstream got the PAN")
+		}
+	}
+	if n := len(up.requests()); n != workers*perWorker {
+		t.Errorf("upstream got %d requests, want %d", n, workers*perWorker)
+	}
+	if c := counterValue(g.metrics.RouteReloads.WithLabelValues("invalid")); c != float64(refused) {
+		t.Errorf("invalid reloads %v, want %d", c, refused)
+	}
+}

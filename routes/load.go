@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/account"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -68,17 +70,57 @@ func LoadFile(path string, opts Options) (*Set, error) {
 }
 
 // Parse parses a route document: a mapping with a `routes:` list, or the
-// list itself. file names the source in problems.
+// list itself. file names the source in problems. An empty document (no
+// bytes, blanks or comments only) is an empty set; a second document (---)
+// is refused: its routes would not be in force.
 func Parse(data []byte, file string, opts Options) (*Set, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, errEOF(err)) {
+		if errors.Is(err, io.EOF) {
 			return &Set{}, nil
 		}
 		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
 	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, &LoadError{Problems: []Problem{{File: file, Line: extra.Line,
+			Message: "a second YAML document (---): a routes file is one document (its routes would not be in force)"}}}
+	case !errors.Is(err, io.EOF):
+		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+	}
+	return parseDocument(&doc, file, opts)
+}
+
+// Empty reports whether data holds no list of routes: no YAML document
+// (no bytes, blanks or comments only), a null one, or a mapping whose
+// routes key is absent or null (a file cut after its first line,
+// "routes:"). Parse reads each as an empty set; where routes are being
+// replaced (a reload, an apply) it is more likely a file half written or a
+// slip than a wish to remove every route, which `routes: []` says.
+func Empty(data []byte) bool {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		return errors.Is(err, io.EOF)
+	}
 	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	switch root.Kind {
+	case yaml.ScalarNode:
+		return root.Tag == "!!null"
+	case yaml.MappingNode:
+		n := mapGet(root, "routes")
+		return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+	}
+	return root.Kind == 0
+}
+
+// parseDocument parses the one document of a routes file.
+func parseDocument(doc *yaml.Node, file string, opts Options) (*Set, error) {
+	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
@@ -119,15 +161,10 @@ func FromNode(n *yaml.Node, file string, opts Options) (*Set, error) {
 	return set, nil
 }
 
-func errEOF(err error) error {
-	if err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not EOF")
-}
-
+// yamlMessage is a YAML error for a Problem, card numbers masked (a
+// decoding error quotes the value).
 func yamlMessage(err error) string {
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	return pan.MaskAll(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 type loader struct {
@@ -141,7 +178,9 @@ func (l *loader) add(n *yaml.Node, format string, args ...any) {
 	if n != nil {
 		line = n.Line
 	}
-	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: fmt.Sprintf(format, args...)})
+	// A value quoted back may be a card number pasted into the wrong
+	// place: it is masked, as in the logs.
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: pan.MaskAll(fmt.Sprintf(format, args...))})
 }
 
 func (l *loader) err() error {
@@ -227,6 +266,19 @@ func (l *loader) routes(n *yaml.Node) *Set {
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
+// badID returns what is wrong with a route id, filter id or group (what
+// names it in messages, logs and metric labels), or "".
+func badID(id string) string {
+	switch {
+	case !idPattern.MatchString(id):
+		return "use letters, digits and _ . : - (at most 128)"
+	case pan.ContainsAllString(id):
+		// Ids are metric labels and log fields: never card data.
+		return "holds a card number; name it after what it does"
+	}
+	return ""
+}
+
 func (l *loader) route(n *yaml.Node) *Route {
 	if n.Kind != yaml.MappingNode {
 		l.add(n, "a route must be a mapping")
@@ -239,8 +291,8 @@ func (l *loader) route(n *yaml.Node) *Route {
 	switch {
 	case r.ID == "":
 		l.add(n, "route: id is required")
-	case !idPattern.MatchString(r.ID):
-		l.add(vn, "route id %q: use letters, digits and _ . : - (at most 128)", r.ID)
+	case badID(r.ID) != "":
+		l.add(vn, "route id %q: %s", r.ID, badID(r.ID))
 	}
 	dir, vn := l.str(n, "direction")
 	switch Direction(dir) {
@@ -322,7 +374,13 @@ func (l *loader) route(n *yaml.Node) *Route {
 	}
 	l.accounts(n, r)
 	fn := mapGet(n, "filters")
-	if fn == nil || fn.Tag == "!!null" {
+	if fn == nil {
+		return r
+	}
+	if fn.Kind == yaml.ScalarNode && fn.Tag == "!!null" {
+		// A file cut after "filters:", or a list commented out: taken as
+		// no filters, card data would reach the upstream as it came.
+		l.add(fn, "route %s: filters has no value; leave the key out, or write filters: [], for a route without filters", r.ID)
 		return r
 	}
 	if fn.Kind != yaml.SequenceNode {
@@ -488,13 +546,13 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 	f.ID, vn = l.str(n, "id")
 	if f.ID == "" {
 		f.ID = fmt.Sprintf("%s-%d", r.ID, i+1)
-	} else if !idPattern.MatchString(f.ID) {
-		l.add(vn, "filter id %q: use letters, digits and _ . : - (at most 128)", f.ID)
+	} else if msg := badID(f.ID); msg != "" {
+		l.add(vn, "filter id %q: %s", f.ID, msg)
 	}
 	where := fmt.Sprintf("route %s filter %s", r.ID, f.ID)
 	if g, gn := l.str(n, "group"); gn != nil {
-		if !idPattern.MatchString(g) {
-			l.add(gn, "%s: group %q: use letters, digits and _ . : - (at most 128)", where, g)
+		if msg := badID(g); msg != "" {
+			l.add(gn, "%s: group %q: %s", where, g, msg)
 		}
 		f.Group = g
 	}

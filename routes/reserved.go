@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // The inbound listener serves the gateway's own endpoints beside the
@@ -82,7 +84,7 @@ func (r *Route) Withheld() []string {
 // '.' that matches any one character (lonelyDot: "api.psp.com" also
 // matches "api-psp.com", a name anyone may register), or whose host
 // selector takes the hosts of any owner (anyOwner: *.com, .+); one that may
-// reveal over cleartext HTTP.
+// reveal over cleartext HTTP. Card numbers in them are masked.
 func (s *Set) Warnings() []string {
 	if s == nil {
 		return nil
@@ -109,6 +111,9 @@ func (s *Set) Warnings() []string {
 				out = append(out, fmt.Sprintf("route %s%s: unsafe_reveal_over_plain_http is on: card data may cross the network in clear", r.ID, lineOf(r)))
 			}
 		}
+	}
+	for i, w := range out {
+		out[i] = pan.MaskAll(w) // an upstream URL or pattern quoted may hold a card number
 	}
 	return out
 }

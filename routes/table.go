@@ -3,6 +3,7 @@ package routes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -44,7 +45,9 @@ func (t *Table) Store(set *Set) {
 
 // Reloader loads a route file into a Table on demand (Reload, for
 // SIGHUP) and when the file changes (Watch). A new set that does not load is
-// rejected, its problems logged, and the old set kept.
+// rejected, its problems logged, and the old set kept; so is a file found
+// empty while the table has routes, and a file that changed while it was
+// read (both are what a file being written in place looks like).
 type Reloader struct {
 	table   *Table
 	path    string
@@ -53,14 +56,30 @@ type Reloader struct {
 	metrics *obs.Metrics
 
 	mu       sync.Mutex // serialises reloads
-	seen     fileStamp
+	seen     fileStamp  // the file as last reloaded (or tried)
+	polled   fileStamp  // the file at Watch's previous poll
 	onReload func(routes int, err error)
 }
+
+// ErrEmptyFile is the error of a reload that found the routes file empty
+// (Empty: no YAML document, or no routes list) while the table has routes:
+// more likely a file half written than a wish to remove every route, which
+// `routes: []` says.
+var ErrEmptyFile = errors.New("the routes file holds no routes list (empty, or routes: with no value); write routes: [] to remove every route")
+
+// errChangedWhileRead is the error of a reload during which the file
+// changed: what was read may be half of a write.
+var errChangedWhileRead = errors.New("the routes file changed while it was read; it is reloaded once it has settled")
 
 type fileStamp struct {
 	mtime time.Time
 	size  int64
 	ok    bool
+}
+
+// same reports whether s and o describe the file alike.
+func (s fileStamp) same(o fileStamp) bool {
+	return s.mtime.Equal(o.mtime) && s.size == o.size && s.ok == o.ok
 }
 
 func stampOf(path string) fileStamp {
@@ -91,12 +110,13 @@ func (r *Reloader) OnReload(fn func(routes int, err error)) {
 
 // Reload reads the file and, when it loads, makes it the table's set. On
 // error the old set stays and the error (a *LoadError listing every
-// problem, or a read error) is logged and returned.
+// problem, a read error, ErrEmptyFile, or a file that changed while it was
+// read) is logged, counted, passed to OnReload and returned.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = stampOf(r.path)
-	set, err := LoadFile(r.path, r.opts)
+	set, err := r.load()
 	if err != nil {
 		var le *LoadError
 		if errors.As(err, &le) {
@@ -126,6 +146,23 @@ func (r *Reloader) Reload() error {
 	return nil
 }
 
+// load reads and parses the file, refusing what a file being written in
+// place may look like: a file that changed while it was read, or one found
+// empty while the table has routes.
+func (r *Reloader) load() (*Set, error) {
+	data, err := os.ReadFile(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	if !stampOf(r.path).same(r.seen) {
+		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
+	}
+	if n := len(r.table.Load().Routes); n > 0 && Empty(data) {
+		return nil, fmt.Errorf("routes: %s: %w; keeping the %d route(s) in force", r.path, ErrEmptyFile, n)
+	}
+	return Parse(data, r.path, r.opts)
+}
+
 func (r *Reloader) count(result string) {
 	if r.metrics != nil {
 		r.metrics.RouteReloads.WithLabelValues(result).Inc()
@@ -133,8 +170,11 @@ func (r *Reloader) count(result string) {
 }
 
 // Watch polls the file's modification time and size every interval and
-// reloads when either changes, until ctx is done. A change that fails to
-// load is reported once, not at every poll.
+// reloads when either has changed and then stayed the same for a whole
+// interval (a file written in place is not read half way through a slow
+// write; renaming a finished file into place is the safe way to edit it),
+// until ctx is done. A change that fails to load is reported once, not at
+// every poll.
 func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -143,6 +183,7 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 	if !r.seen.ok {
 		r.seen = stampOf(r.path)
 	}
+	r.polled = r.seen
 	r.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -152,12 +193,20 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		now := stampOf(r.path)
-		r.mu.Lock()
-		changed := !now.mtime.Equal(r.seen.mtime) || now.size != r.seen.size || now.ok != r.seen.ok
-		r.mu.Unlock()
-		if changed && now.ok {
-			_ = r.Reload()
-		}
+		r.poll()
+	}
+}
+
+// poll is one look at the file for Watch: it reloads a file that differs
+// from the one last reloaded and is as it was at the previous poll.
+func (r *Reloader) poll() {
+	now := stampOf(r.path)
+	r.mu.Lock()
+	changed := !now.same(r.seen)
+	settled := now.same(r.polled)
+	r.polled = now
+	r.mu.Unlock()
+	if changed && settled && now.ok {
+		_ = r.Reload()
 	}
 }

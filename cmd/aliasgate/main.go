@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 func main() {
@@ -24,16 +26,18 @@ func main() {
 // exitCoder is an error that chooses the exit status.
 type exitCoder interface{ ExitCode() int }
 
-// exitCode prints err as one line and returns the process exit code: 0
-// for success and --help, 2 for usage errors, the error's own code when it
-// has one, 1 for everything else.
+// exitCode prints err as one line, card numbers masked, and returns the
+// process exit code: 0 for success and --help, 2 for usage errors, the
+// error's own code when it has one, 1 for everything else.
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
 	var ec exitCoder
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "aliasgate: %s\n", oneLine(err.Error()))
+	// Masked here too, whatever the error's source: a card number typed
+	// into a flag or a file never reaches the terminal.
+	fmt.Fprintf(stderr, "aliasgate: %s\n", oneLine(pan.MaskAll(err.Error())))
 	switch {
 	case errors.As(err, &ue):
 		return 2

@@ -157,6 +157,9 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 		}
 		return usagef("%s: %s (see --help)", fs.Name(), pan.MaskAll(err.Error()))
 	}
+	if err := emptyFlag(fs); err != nil {
+		return err
+	}
 	if n < 0 {
 		return nil
 	}
@@ -167,6 +170,23 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 		return usagef("%s: want %d argument(s), got %d (see --help)", fs.Name(), n, fs.NArg())
 	}
 	return nil
+}
+
+// emptyFlag refuses a flag given an empty value (--data-dir "" or
+// --config=): most likely an unset variable ("$DATA"), and leaving the flag
+// out means something else (the configured data dir, the built-in
+// defaults), such as a new vault in the working directory.
+func emptyFlag(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			return
+		}
+		if err == nil && f.Value.String() == "" {
+			err = usagef("%s: --%s was given an empty value (an unset variable?); leave the flag out for its default (see --help)", fs.Name(), f.Name)
+		}
+	})
+	return err
 }
 
 // errHelp ends a command after it printed its help; run returns nil for it.

@@ -46,7 +46,7 @@ the reverse proxy's routes, then /oauth/token, /cards, and /aliases with
 127.0.0.1:9090 (admin: /healthz, /readyz, /metrics).
 Routes come from routes_file (reloaded on SIGHUP and when the file changes;
 an invalid new set is logged and the old one kept) or the inline routes
-list. Every setting can also come from the environment
+list (SIGHUP then reloads nothing and is logged). Every setting can also come from the environment
 (ALIASGATE_<SECTION>_<KEY>). SIGINT or SIGTERM drains in-flight requests and
 closes the vault.`
 
@@ -58,6 +58,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
+	// SIGHUP is caught from here on, whatever the routes: its default
+	// action would end the gateway at once (while it starts, or with
+	// requests in flight). One that comes while starting waits in hup.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
 		return err
@@ -86,7 +92,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		gw.close()
 		return err
 	}
-	return gw.serve(ctx)
+	return gw.serve(ctx, hup)
 }
 
 // tuneGC starts gctune (GOGC from the live heap: 400 while it is small,
@@ -483,8 +489,9 @@ func listenerTLS(name, certFile, keyFile string, h2 bool) (*tls.Config, error) {
 
 // serve opens every listener (all bound before any serves, so a port in use
 // fails the start), logs one line each, and on ctx's end drains in-flight
-// requests within limits.shutdown_timeout and closes the vault.
-func (gw *gateway) serve(ctx context.Context) error {
+// requests within limits.shutdown_timeout and closes the vault. A signal
+// on hup (SIGHUP) reloads the routes file.
+func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 	defer gw.close()
 	stopKeys := gw.startKeyWorker(ctx) // before the vault closes: deferred after close
 	defer stopKeys()
@@ -536,23 +543,10 @@ func (gw *gateway) serve(ctx context.Context) error {
 		nls = append(nls, nl)
 		servers = append(servers, gw.httpServer(l))
 	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
 	if gw.reloader != nil {
-		wctx, stop := context.WithCancel(ctx)
-		defer stop()
 		go gw.reloader.Watch(wctx, 2*time.Second)
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-wctx.Done():
-					return
-				case <-hup:
-					_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
-				}
-			}
-		}()
 	}
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
@@ -572,6 +566,22 @@ func (gw *gateway) serve(ctx context.Context) error {
 			}
 		}()
 	}
+	// SIGHUPs, one that came while starting first, once every listener
+	// serves.
+	go func() {
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-hup:
+				if gw.reloader == nil {
+					gw.logger.Warn("SIGHUP: no routes_file to reload (the routes are inline in the configuration, or none); nothing changed")
+					continue
+				}
+				_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
+			}
+		}
+	}()
 	select {
 	case <-ctx.Done():
 		gw.logger.Info("shutting down", "reason", "signal")
