@@ -110,7 +110,8 @@ func TestReadmeRuns(t *testing.T) {
 	for _, p := range []string{"8080", "8081", "9090", "8090", "8443"} {
 		ports[p] = freePort(t)
 		if p == "8090" || p == "8443" {
-			pairs = append(pairs, "127.0.0.1:"+p, "127.0.0.1:"+ports[p])
+			// The address, and the processor's port in its route.
+			pairs = append(pairs, "127.0.0.1:"+p, "127.0.0.1:"+ports[p], "ports: ["+p+"]", "ports: ["+ports[p]+"]")
 		}
 	}
 	moved := strings.NewReplacer(pairs...)
@@ -120,6 +121,10 @@ func TestReadmeRuns(t *testing.T) {
 	for i, b := range blocks {
 		fmt.Fprintf(&script, "echo '### README.md block %d (line %d)'\n%s\n", i+1, b.line, moved.Replace(b.text))
 	}
+	// What a block starts in the background it stops (the gateway, the demo
+	// app, the demo processor): a reader's shell keeps no process, nor a
+	// port, that the walk-throughs leave behind.
+	script.WriteString("if [ -n \"$(jobs -p)\" ]; then echo 'the README blocks left running:' >&2; jobs -l >&2; exit 1; fi\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
@@ -134,6 +139,14 @@ func TestReadmeRuns(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("the README's blocks failed (%v); the last block named below is the one that broke:\n%s", err, out)
+	}
+	// The README's routes are the ones a reader copies: `routes validate`
+	// has nothing to warn about in them (a revealing route names its port,
+	// as the README tells the reader to).
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "warning: ") {
+			t.Errorf("the README's routes draw a warning: %s", l)
+		}
 	}
 	// What the blocks wrote where a reader runs them, the clone (binaries,
 	// the data dir, logs — the demo processor's holds the card number it
