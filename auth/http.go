@@ -142,7 +142,12 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 		case isAuthFailure(err):
 			s.log.DebugContext(r.Context(), "auth: request refused", "reason", err.Error())
 			challenge := `Bearer realm="` + realm + `"`
-			detail := "send a valid access token: Authorization: Bearer <token>"
+			// What to send: a token from the token endpoint, and, where
+			// the API takes it, HTTP Basic with the client's id and secret.
+			detail := "send a valid access token: Authorization: Bearer <token>, from POST /oauth/token"
+			if allowBasic {
+				detail += ", or HTTP Basic with the client id and secret"
+			}
 			switch {
 			case errors.Is(err, ErrInvalidToken):
 				challenge += `, error="invalid_token"`

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestUnauthenticatedAnswersNameTheCredentialsEachAPITakes: a request the
+// README's walk-through sends without credentials (or with the wrong kind)
+// is told what to send. The vault API takes HTTP Basic with the client's id
+// and secret as well as a token (README, "Walk-through"), so its 401 says
+// so; the Card Management API takes tokens only, so its 401 names the
+// token endpoint. Before, both said only "send a valid access token:
+// Authorization: Bearer <token>", which sent a reader of the vault API
+// walk-through (curl -u works there) looking for a token it did not need,
+// and a reader of the cards walk-through who tried -u there no further.
+func TestUnauthenticatedAnswersNameTheCredentialsEachAPITakes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	c := createClient(t, env, dir, "--name", "n", "--account", "acct_1", "--scopes", "aliases:write,cards:write")
+	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
+
+	detail := func(t *testing.T, body []byte) string {
+		t.Helper()
+		var doc struct {
+			Errors []struct {
+				Detail string `json:"detail"`
+			} `json:"errors"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil || len(doc.Errors) != 1 {
+			t.Fatalf("not an error document: %s", body)
+		}
+		return doc.Errors[0].Detail
+	}
+	for _, tc := range []struct {
+		name, path, ctype, body string
+		setup                   func(*http.Request)
+		want                    []string
+	}{
+		{"vault API without credentials", "/aliases", "application/json", `{"data":[{"value":"x"}]}`, nil,
+			[]string{"Authorization: Bearer", "HTTP Basic", "client id and secret"}},
+		{"cards without credentials", "/cards", "application/vnd.api+json", `{"data":{}}`, nil,
+			[]string{"Authorization: Bearer", "/oauth/token"}},
+		{"cards with HTTP Basic", "/cards", "application/vnd.api+json", `{"data":{}}`, basicAuth(c),
+			[]string{"Authorization: Bearer", "/oauth/token"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := call(t, "POST", g.inbound+tc.path, tc.ctype, tc.body, tc.setup)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401: %s", status, body)
+			}
+			d := detail(t, body)
+			for _, w := range tc.want {
+				if !strings.Contains(d, w) {
+					t.Errorf("detail %q does not say %q", d, w)
+				}
+			}
+			if strings.Contains(d, c.Secret) {
+				t.Error("the answer holds the client's secret")
+			}
+		})
+	}
+	// Where HTTP Basic is not taken, the answer does not offer it.
+	status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json", `{"data":{}}`, nil)
+	if d := detail(t, body); status != 401 || strings.Contains(d, "Basic") {
+		t.Errorf("cards: %d %q offers HTTP Basic", status, d)
+	}
+}
