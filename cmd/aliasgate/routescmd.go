@@ -112,6 +112,15 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
 	if route == nil {
 		fmt.Fprintf(e.stderr, "no %s route matches host %q path %q: the message passes unchanged\n", *direction, pan.MaskAll(host), pan.MaskAll(req.URL.Path))
+		// A route of the other direction that matches is most likely the
+		// one meant: --direction defaults to inbound.
+		other := routes.Outbound
+		if routes.Direction(*direction) == routes.Outbound {
+			other = routes.Inbound
+		}
+		if r := set.Match(other, host, req.URL.Path); r != nil {
+			fmt.Fprintf(e.stderr, "the %s route %s matches it: try it with --direction %s\n", other, r.ID, other)
+		}
 	}
 	tok, closeVault, err := dryRunTokenizer(ctx)
 	if err != nil {

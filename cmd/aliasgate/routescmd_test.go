@@ -61,6 +61,44 @@ func TestRoutesTestRevealOutbound(t *testing.T) {
 	}
 }
 
+// TestRoutesTestNamesTheDirectionOfARouteThatWouldMatch: a reader who
+// dry-runs a request for the processor without --direction outbound (its
+// default is inbound) is told that an outbound route matches and which
+// flag tries it. Before, stderr said only 'no inbound route matches host
+// "api.psp.example" path "/v1/charges": the message passes unchanged', as
+// if the outbound route did not match, and the rewritten request on stdout
+// was the request as sent. A request that no route of either direction
+// matches is still told only that.
+func TestRoutesTestNamesTheDirectionOfARouteThatWouldMatch(t *testing.T) {
+	dir := t.TempDir()
+	req := filepath.Join(dir, "out.http")
+	os.WriteFile(req, []byte("POST /v1/charges HTTP/1.1\r\nHost: api.psp.example\r\nContent-Type: application/json\r\n\r\n{\"card\":{\"number\":\"tok_sandbox_abc\"}}"), 0o600)
+	_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"no inbound route matches", "outbound route psp matches", "--direction outbound"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	// An inbound request dry-run as outbound: named the other way.
+	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", "testdata/checkout.http", "--direction", "outbound")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "inbound route checkout matches") || !strings.Contains(stderr, "--direction inbound") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	// No route of either direction: no hint.
+	nowhere := filepath.Join(dir, "nowhere.http")
+	os.WriteFile(nowhere, []byte("GET /x HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n"), 0o600)
+	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", nowhere)
+	if err != nil || !strings.Contains(stderr, "passes unchanged") || strings.Contains(stderr, "--direction") {
+		t.Errorf("%v stderr:\n%s", err, stderr)
+	}
+}
+
 func TestRoutesTestReportsARejectedFilter(t *testing.T) {
 	dir := t.TempDir()
 	req := filepath.Join(dir, "bad.http")
