@@ -162,6 +162,8 @@ func UnknownEnv(environ []string, also ...string) []string {
 			msg += "; did you mean " + upper + "?"
 		} else if s := suggest(upper, vars); s != "" {
 			msg += "; did you mean " + s + "?"
+		} else if s := sameWords(upper, vars); s != "" {
+			msg += "; did you mean " + s + "?"
 		} else {
 			msg += " (config/README.md lists the variables; lists of mappings and the inline routes are set in the file only)"
 		}
@@ -169,4 +171,39 @@ func UnknownEnv(environ []string, also ...string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// sameWords returns the one name of names made of the words of name (split
+// at "_") in another order, each word the same or one edit from its
+// counterpart (ALIASGATE_INBOUND_LISTEN, ALIASGATE_ENABLE_VAULT_API: a
+// setting's words, ordered as a flag or habit orders them), or "" when no
+// name, or more than one, is.
+func sameWords(name string, names []string) string {
+	words := func(n string) []string {
+		w := strings.Split(n, "_")
+		slices.Sort(w)
+		return w
+	}
+	want := words(name)
+	found := ""
+	for _, n := range names {
+		got := words(n)
+		if len(got) != len(want) {
+			continue
+		}
+		near := true
+		for i := range got {
+			if editDistance(got[i], want[i]) > 1 {
+				near = false
+				break
+			}
+		}
+		if near {
+			if found != "" {
+				return ""
+			}
+			found = n
+		}
+	}
+	return found
 }

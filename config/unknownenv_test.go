@@ -63,3 +63,30 @@ func TestUnknownEnvNamesAVariableInAnotherLetterCase(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownEnvSuggestsTheSettingOfTheSameWords: a variable that spells a
+// setting's words in another order, or one of them a letter off
+// (ALIASGATE_ENABLE_VAULT_API, after serve's --enable-vault-api flag), is
+// named with that setting. Before, only names a few letters from a setting
+// were given one: these were "not a setting of aliasgate", with no hint,
+// and a reader who moved the inbound listener with ALIASGATE_INBOUND_LISTEN
+// found the gateway on 127.0.0.1:8080 still.
+func TestUnknownEnvSuggestsTheSettingOfTheSameWords(t *testing.T) {
+	for name, want := range map[string]string{
+		"ALIASGATE_INBOUND_LISTEN":   "ALIASGATE_LISTEN_INBOUND",
+		"ALIASGATE_ENABLE_VAULT_API": "ALIASGATE_VAULT_API_ENABLED",
+		"ALIASGATE_UI_ADMIN":         "ALIASGATE_ADMIN_UI",
+		"ALIASGATE_TOKEN_ADMIN":      "ALIASGATE_ADMIN_TOKEN",
+		"ALIASGATE_DIR_DATA":         "ALIASGATE_DATA_DIR",
+	} {
+		got := UnknownEnv([]string{name + "=x"})
+		if len(got) != 1 || !strings.Contains(got[0], "did you mean "+want+"?") {
+			t.Errorf("UnknownEnv(%s) = %q, want a suggestion of %s", name, got, want)
+		}
+	}
+	// Words of no setting: no suggestion.
+	got := UnknownEnv([]string{"ALIASGATE_SOMETHING_ELSE=x"})
+	if len(got) != 1 || strings.Contains(got[0], "did you mean") {
+		t.Errorf("UnknownEnv = %q, want no suggestion", got)
+	}
+}
