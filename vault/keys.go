@@ -70,13 +70,17 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, errors.New("not valid base64")
+		return nil, errors.New("not valid base64 " + masterKeyForm)
 	}
 	if len(k) != 32 {
-		return nil, fmt.Errorf("decodes to %d bytes, want 32", len(k))
+		return nil, fmt.Errorf("decodes to %d bytes, want 32 %s", len(k), masterKeyForm)
 	}
 	return k, nil
 }
+
+// masterKeyForm says, in a refusal of a master key, what one is and how to
+// make one (a hex key, openssl rand -hex 32, decodes as base64 to 48 bytes).
+const masterKeyForm = "(a master key is 32 random bytes in base64: make one with openssl rand -base64 32)"
 
 func readKeyFile(path string) ([]byte, error) {
 	b, err := secretfile.Read(path)

@@ -69,3 +69,30 @@ func TestUnauthenticatedAnswersNameTheCredentialsEachAPITakes(t *testing.T) {
 		t.Errorf("cards: %d %q offers HTTP Basic", status, d)
 	}
 }
+
+// TestABadMasterKeySaysHowToMakeOne: ALIASGATE_MASTER_KEY made the usual
+// way for a 32-byte key in hex (openssl rand -hex 32) decodes as base64 to
+// 48 bytes; serve refused it with "decodes to 48 bytes, want 32" and left
+// the reader to guess the encoding. The refusal now says what a master key
+// is and how to make one (or to take the one a gateway wrote).
+func TestABadMasterKeySaysHowToMakeOne(t *testing.T) {
+	for _, key := range []string{
+		strings.Repeat("ab", 32), // hex of 32 bytes
+		"not base64!",
+		"c2hvcnQ=", // base64 of 5 bytes
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		_, _, err := runCmd(t, testEnv(map[string]string{"ALIASGATE_MASTER_KEY": key}), "serve", "--data-dir", dir)
+		if err == nil {
+			t.Fatalf("serve took the master key %q", key)
+		}
+		for _, want := range []string{"ALIASGATE_MASTER_KEY", "base64", "openssl rand -base64 32"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("serve with master key %q: %v; does not say %q", key, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), key) {
+			t.Errorf("the refusal echoes the key: %v", err)
+		}
+	}
+}
