@@ -132,6 +132,17 @@ func New(opts Options) *http.ServeMux {
 	if opts.Webhooks != nil {
 		mux.Handle("/admin/webhooks/", requireToken(opts, opts.Webhooks))
 	}
+	// The inbound listener's mounts, asked of this one (the admin port for
+	// the inbound one): say where they are rather than a bare 404. The
+	// path is not echoed: an alias or a card number may be in it.
+	for _, mount := range []string{"/oauth/token", "/aliases", "/cards"} {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": mount +
+				" is served on the inbound listener (listen.inbound), not on the admin listener"})
+		})
+		mux.Handle(mount, h)
+		mux.Handle(mount+"/", h)
+	}
 	return mux
 }
 

@@ -224,3 +224,38 @@ func TestKeyEndpointsAbsentWithoutKeys(t *testing.T) {
 		t.Fatalf("rotate without Keys: %d", res.StatusCode)
 	}
 }
+
+// TestInboundPathsOnTheAdminListenerNameTheInboundListener: a reader who
+// sends the walk-through's token request, vault API or cards call to the
+// admin port (9090 for 8080) is told that those are the inbound listener's,
+// not given Go's bare "404 page not found". The path is never echoed (an
+// alias or card number may be in it), and the admin listener's own
+// endpoints answer as before.
+func TestInboundPathsOnTheAdminListenerNameTheInboundListener(t *testing.T) {
+	do := serve(t, Options{Token: token})
+	for _, p := range []string{"/oauth/token", "/aliases", "/aliases/4111111111111111", "/aliases/delete", "/cards", "/cards/CRD1/network-tokens"} {
+		for _, m := range []string{"GET", "POST"} {
+			res, doc := do(m, p, "")
+			msg, _ := doc["error"].(string)
+			if res.StatusCode != http.StatusNotFound || !strings.Contains(msg, "inbound listener") || !strings.Contains(msg, "listen.inbound") {
+				t.Errorf("%s %s: %d %v; want 404 naming the inbound listener", m, p, res.StatusCode, doc)
+			}
+			if strings.Contains(msg, "4111111111111111") || strings.Contains(msg, "CRD1") {
+				t.Errorf("%s %s: the answer echoes the path: %q", m, p, msg)
+			}
+		}
+	}
+	if res, doc := do("GET", "/healthz", ""); res.StatusCode != 200 || doc["status"] != "ok" {
+		t.Errorf("healthz: %d %v", res.StatusCode, doc)
+	}
+	srv := httptest.NewServer(New(Options{Token: token}))
+	defer srv.Close()
+	res, err := srv.Client().Post(srv.URL+"/healthz", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz: %d, want 405", res.StatusCode)
+	}
+}
