@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/aliasgate/aliasgate/admin"
 	"github.com/aliasgate/aliasgate/audit"
@@ -45,7 +46,7 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("clients create --name N [--account A] --scopes S1,S2 [--pci] [--outbound] [--config FILE | --data-dir D]", clientsCreateUsage)
 	name := fs.String("name", "", "client `name` (required)")
 	account := fs.String("account", "", "`account` the client acts for (default: the vault's default account)")
-	scopes := fs.String("scopes", "", "comma-separated `scopes` (required unless --outbound)")
+	scopes := fs.String("scopes", "", "`scopes` separated by commas or spaces (required unless --outbound)")
 	pci := fs.Bool("pci", false, "may see clear card data in Card Management API answers")
 	outbound := fs.Bool("outbound", false, "credentials for the outbound proxy, not the APIs")
 	cfgPath := fs.String("config", "", "configuration `file`")
@@ -56,12 +57,9 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 	if *name == "" {
 		return usagef("clients create: --name is required (see --help)")
 	}
-	var scopeList []string
-	for _, s := range strings.Split(*scopes, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			scopeList = append(scopeList, s)
-		}
-	}
+	// Commas, as the usage shows, or spaces, as OAuth's scope parameter
+	// and a token's scope member write them.
+	scopeList := strings.FieldsFunc(*scopes, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	if *outbound && (*pci || len(scopeList) > 0) {
 		// Outbound credentials only authenticate to the forward proxy:
 		// they hold no scope and see no API answer, clear or not.

@@ -96,3 +96,37 @@ func TestABadMasterKeySaysHowToMakeOne(t *testing.T) {
 		}
 	}
 }
+
+// TestClientsCreateTakesScopesSeparatedBySpaces: --scopes written the way an
+// OAuth scope parameter (and the token's "scope" member) writes them,
+// separated by spaces, makes the client with those scopes. Before, the
+// whole string was one unknown scope: 'unknown scope "aliases:write
+// aliases:reveal"'.
+func TestClientsCreateTakesScopesSeparatedBySpaces(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	createClient(t, env, dir, "--name", "spaces", "--scopes", "aliases:write aliases:reveal")
+	createClient(t, env, dir, "--name", "both", "--scopes", " cards:read, cards:write ")
+	out, _, err := runCmd(t, env, "clients", "list", "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Clients []struct {
+			Name   string   `json:"name"`
+			Scopes []string `json:"scopes"`
+		} `json:"clients"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("clients list printed %q: %v", out, err)
+	}
+	want := map[string]string{"spaces": "aliases:write aliases:reveal", "both": "cards:read cards:write"}
+	for _, c := range list.Clients {
+		if got := strings.Join(c.Scopes, " "); got != want[c.Name] {
+			t.Errorf("client %s has scopes %q, want %q", c.Name, got, want[c.Name])
+		}
+	}
+	if len(list.Clients) != 2 {
+		t.Errorf("clients list: %s", out)
+	}
+}
