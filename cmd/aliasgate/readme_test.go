@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,5 +332,59 @@ func TestReadmeYAMLBlocksLoad(t *testing.T) {
 	}
 	if n < 6 {
 		t.Fatalf("found only %d YAML examples", n)
+	}
+}
+
+// readmeFunc returns the shell function name() of the README's runnable
+// blocks, from its "name() {" line to its closing "}".
+func readmeFunc(t *testing.T, name string) string {
+	t.Helper()
+	for _, b := range runnableBlocks(t, filepath.Join("..", "..", "README.md")) {
+		start := strings.Index(b.text, "\n"+name+"() {\n")
+		if start < 0 {
+			continue
+		}
+		end := strings.Index(b.text[start:], "\n}\n")
+		if end < 0 {
+			t.Fatalf("README.md: the function %s is not closed", name)
+		}
+		return b.text[start+1 : start+end+3]
+	}
+	t.Fatalf("README.md defines no %s() in a runnable block", name)
+	return ""
+}
+
+// TestReadmeReadyWaitsForItsOwnGateway: the README's ready helper, which
+// each walk-through calls after starting a gateway in the background,
+// reports a gateway that exits at start (a port another program holds, a
+// bad setting) with its log, even when something else answers /readyz on
+// the admin address: a gateway a former, aborted run of the walk-through
+// left behind. Before, ready asked /readyz only, the old gateway answered,
+// and the next step's token request went to the old gateway's vault and
+// got 401, with nothing saying why (seen re-running the walk-through after
+// a block had failed).
+func TestReadmeReadyWaitsForItsOwnGateway(t *testing.T) {
+	ready := readmeFunc(t, "ready")
+	// The old gateway: its admin listener answers /readyz.
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"status":"ok"}`)
+	}))
+	defer old.Close()
+	dir := t.TempDir()
+	// The new one exits at once, as serve does when its port is taken.
+	script := "set -euo pipefail\n" + ready + "\nADMIN=" + strings.TrimPrefix(old.URL, "http://") + "\n" +
+		`(echo 'aliasgate: inbound listener: listen tcp 127.0.0.1:8080: bind: address already in use' >&2; exit 1) 2>gateway.log &
+GATEWAY=$!
+ready
+echo "ready returned 0"
+`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || strings.Contains(string(out), "ready returned 0") {
+		t.Fatalf("ready took another program's /readyz for the gateway it waits for (%v):\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "address already in use") {
+		t.Errorf("ready did not show the gateway's log:\n%s", out)
 	}
 }
