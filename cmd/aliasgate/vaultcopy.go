@@ -467,10 +467,17 @@ func syncPage(ctx context.Context, dst copyDest, page []*vault.Record) (pageChan
 
 // laterOf reports whether the source's record s can be the destination's
 // d changed by a gateway since d was copied: made at the same time in the
-// same format, and holding the same ciphertext or one sealed under a later
-// key version (re-encryption only moves a record to a later version).
+// same format, holding the same ciphertext or one sealed under a later key
+// version (re-encryption only moves a record to a later version), and of
+// the same owner or of an account where d is the default account's (the
+// accounts migration only ever takes a record from the default account,
+// vault.MigrateRecord). A d of another account than s's is never moved:
+// handed back to the default account or to another account, its value
+// would be revealed to that account's clients
+// (TestVaultCopyRunAgainNeverMovesARecordToAnotherAccount).
 func laterOf(s, d *vault.Record) bool {
 	return s.Format == d.Format && s.Storage == d.Storage && s.CreatedAt.Equal(d.CreatedAt) && s.ExpiresAt.Equal(d.ExpiresAt) &&
+		(s.Owner == d.Owner || d.Owner == "") &&
 		(s.KeyVersion > d.KeyVersion || s.KeyVersion == d.KeyVersion && bytes.Equal(s.Ciphertext, d.Ciphertext))
 }
 
