@@ -41,9 +41,15 @@ A source still in service (PostgreSQL) is gone over again until a pass
 finds nothing new or changed: records written during the copy, re-encrypted
 by a key rotation or given new classifiers are copied or brought up to
 date. After 5 passes that each found changes the copy fails: stop the
-source's gateways and run it again. A record deleted from the source after
-it was copied stays in the destination (a warning gives the count). The
-copy ends with a count of both sides.`
+source's gateways and run it again.
+
+Records and cards the destination holds and the source does not (deleted
+from the source after they were copied, say while it stayed in service, or
+written to the destination) would be revealed from the destination after
+the migration: the copy then fails, naming their count. Run it again with
+--delete-missing to delete them from the destination (only while no gateway
+writes to it: a record a gateway made there is deleted too), or with
+--keep-missing to keep them. The copy ends with a count of both sides.`
 
 // copyCheckpointFile is the resume point of an interrupted vault copy, in
 // the destination's data dir.
@@ -58,11 +64,13 @@ type copyCheckpoint struct {
 }
 
 func runVaultCopy(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("vault copy --from-config A --to-config B [--batch N] [--restart]", vaultCopyUsage)
+	fs := newFlagSet("vault copy --from-config A --to-config B [--batch N] [--restart] [--delete-missing|--keep-missing]", vaultCopyUsage)
 	from := fs.String("from-config", "", "configuration `file` of the source vault (required)")
 	to := fs.String("to-config", "", "configuration `file` of the destination vault (required)")
 	batch := fs.Int("batch", 500, "records per `page` (one write and one read-back each)")
 	restart := fs.Bool("restart", false, "ignore a checkpoint and start from the first record")
+	deleteMissing := fs.Bool("delete-missing", false, "delete from the destination the records and cards the source does not hold")
+	keepMissing := fs.Bool("keep-missing", false, "keep in the destination the records and cards the source does not hold")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
@@ -71,6 +79,9 @@ func runVaultCopy(ctx context.Context, e env, args []string) error {
 	}
 	if *batch < 1 || *batch > 10000 {
 		return usagef("vault copy: --batch must be 1..10000")
+	}
+	if *deleteMissing && *keepMissing {
+		return usagef("vault copy: --delete-missing and --keep-missing contradict each other")
 	}
 	src, err := config.Load(*from, e.getenv)
 	if err != nil {
@@ -84,6 +95,12 @@ func runVaultCopy(ctx context.Context, e env, args []string) error {
 		return usagef("vault copy: source and destination are the same store")
 	}
 	c := &vaultCopier{out: e.stderr, batch: *batch, checkpoint: filepath.Join(dst.DataDir, copyCheckpointFile)}
+	switch {
+	case *deleteMissing:
+		c.missing = missingDelete
+	case *keepMissing:
+		c.missing = missingKeep
+	}
 	if *restart {
 		os.Remove(c.checkpoint)
 	}
@@ -108,6 +125,27 @@ type vaultCopier struct {
 	out        io.Writer
 	batch      int
 	checkpoint string
+	missing    copyMissing
+}
+
+// copyMissing is what a copy does with the records and cards the
+// destination holds and the source does not.
+type copyMissing int
+
+const (
+	missingFail   copyMissing = iota // the copy fails, naming their count
+	missingDelete                    // --delete-missing: deleted from the destination
+	missingKeep                      // --keep-missing: kept, with a warning
+)
+
+func (m copyMissing) String() string {
+	switch m {
+	case missingDelete:
+		return "delete"
+	case missingKeep:
+		return "keep"
+	}
+	return "fail"
 }
 
 // copyCounts is what a copy did.
@@ -251,6 +289,22 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 	if err := c.copyMeta(ctx, src, dst); err != nil {
 		return err
 	}
+	extraRecs, extraCards, err := missingFromSource(ctx, src, dst, c.batch, c.missing == missingDelete)
+	if err != nil {
+		return err
+	}
+	deleted := 0
+	if extraRecs+extraCards > 0 {
+		switch c.missing {
+		case missingDelete:
+			deleted = extraRecs
+			fmt.Fprintf(c.out, "deleted %d records and %d cards the source does not hold from the destination (--delete-missing)\n", extraRecs, extraCards)
+		case missingKeep:
+			fmt.Fprintf(c.out, "warning: the destination holds %d records and %d cards the source does not; kept (--keep-missing): their values can still be revealed from the destination\n", extraRecs, extraCards)
+		default:
+			return fmt.Errorf("vault copy: the destination holds %d records and %d cards the source does not (deleted from the source after they were copied, or written to the destination), whose values could be revealed from it: run the copy again with --delete-missing to delete them (only while no gateway writes to the destination), or with --keep-missing to keep them", extraRecs, extraCards)
+		}
+	}
 	dstTotal, err := countRecords(ctx, dst, c.batch)
 	if err != nil {
 		return fmt.Errorf("vault copy: count destination records: %w", err)
@@ -259,13 +313,81 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 	fmt.Fprintf(c.out, "copied %d records (%d new, %d already there, %d brought up to date), %d clients, %d cards, %d webhook deliveries (%d pending)\n",
 		n.records, n.created, n.records-n.created, n.updated, n.clients, n.cards, n.deliveries, n.pending)
 	fmt.Fprintf(c.out, "source holds %d persistent records, destination %d\n", total, dstTotal)
-	if dstTotal < total {
+	// A record deleted from both after the last pass counted the source
+	// is no record missing.
+	if dstTotal+deleted < total {
 		return fmt.Errorf("vault copy: the destination holds %d records, fewer than the source's %d", dstTotal, total)
 	}
-	if dstTotal > total {
-		fmt.Fprintf(c.out, "warning: the destination holds %d records the source does not (deleted from the source during an earlier or this copy, or written to the destination); they are left as they are\n", dstTotal-total)
-	}
 	return nil
+}
+
+// missingFromSource counts the persistent records and the cards dst holds
+// and src does not, and with del deletes them from dst (a record or card
+// gone from dst meanwhile is not counted). Nothing of them is printed: an
+// alias or card id is not for the copy's output.
+func missingFromSource(ctx context.Context, src, dst persistentStore, batch int, del bool) (records, cards int, err error) {
+	for after := ""; ; {
+		page, err := dst.ScanRecords(ctx, after, batch)
+		if err != nil {
+			return records, cards, fmt.Errorf("vault copy: read destination records: %w", err)
+		}
+		aliases := make([]string, len(page))
+		for i, r := range page {
+			aliases[i] = r.Alias
+		}
+		have, err := src.Get(ctx, aliases)
+		if err != nil {
+			return records, cards, fmt.Errorf("vault copy: read source records: %w", err)
+		}
+		for i, r := range page {
+			if have[i] != nil {
+				continue
+			}
+			if del {
+				err := dst.Delete(ctx, r.Alias, r.Owner)
+				if errors.Is(err, vault.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return records, cards, fmt.Errorf("vault copy: delete a record the source does not hold: %w", err)
+				}
+			}
+			records++
+		}
+		if len(page) < batch {
+			break
+		}
+		after = page[len(page)-1].Alias
+	}
+	for after := ""; ; {
+		page, err := dst.ScanCards(ctx, after, batch)
+		if err != nil {
+			return records, cards, fmt.Errorf("vault copy: read destination cards: %w", err)
+		}
+		for _, cd := range page {
+			_, ok, err := src.GetCard(ctx, cd.Account, cd.ID)
+			if err != nil {
+				return records, cards, fmt.Errorf("vault copy: read source cards: %w", err)
+			}
+			if ok {
+				continue
+			}
+			if del {
+				ok, err := dst.DeleteCard(ctx, cd.Account, cd.ID, cd.Fingerprint)
+				if err != nil {
+					return records, cards, fmt.Errorf("vault copy: delete a card the source does not hold: %w", err)
+				}
+				if !ok {
+					continue
+				}
+			}
+			cards++
+		}
+		if len(page) < batch {
+			return records, cards, nil
+		}
+		after = page[len(page)-1].Key()
+	}
 }
 
 // maxCopyPasses bounds the passes of a copy of a source that keeps changing.
