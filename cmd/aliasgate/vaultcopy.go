@@ -154,22 +154,37 @@ func (m copyMissing) String() string {
 // copyCounts is what a copy did.
 type copyCounts struct {
 	records, created, updated, clients, cards, deliveries, pending int
+	restSum                                                        [sha256.Size]byte // digest of what copyRest read
 }
 
-// rest is the counts of what is not a record: clients, cards, webhook
-// deliveries.
-func (n copyCounts) rest() [3]int { return [3]int{n.clients, n.cards, n.deliveries} }
+// restRead is what a scan of the clients, cards and webhook deliveries
+// read: how many of each and their digest (scanDigest).
+type restRead struct {
+	clients, cards, deliveries int
+	sum                        [sha256.Size]byte
+}
 
-// countRest counts the clients, cards and webhook deliveries of src, as
-// copyCounts.rest.
-func countRest(ctx context.Context, src persistentStore, batch int) ([3]int, error) {
-	var n [3]int
+// rest is what copyRest read.
+func (n copyCounts) rest() restRead {
+	return restRead{clients: n.clients, cards: n.cards, deliveries: n.deliveries, sum: n.restSum}
+}
+
+// readRest reads the clients, cards and webhook deliveries of src as
+// copyRest does, without copying them: a client revoked, a card changed,
+// or one made as another went, after copyRest read them, makes it differ
+// from copyCounts.rest (TestClientRevokedDuringTheCopyIsNotActiveInTheDestination).
+func readRest(ctx context.Context, src persistentStore, batch int) (restRead, error) {
+	var n restRead
+	d := newScanDigest()
 	for after := ""; ; {
 		page, err := src.ScanClients(ctx, after, batch)
 		if err != nil {
 			return n, fmt.Errorf("vault copy: count clients: %w", err)
 		}
-		n[0] += len(page)
+		for _, cl := range page {
+			d.addClient(cl)
+		}
+		n.clients += len(page)
 		if len(page) < batch {
 			break
 		}
@@ -180,7 +195,10 @@ func countRest(ctx context.Context, src persistentStore, batch int) ([3]int, err
 		if err != nil {
 			return n, fmt.Errorf("vault copy: count cards: %w", err)
 		}
-		n[1] += len(page)
+		for _, cd := range page {
+			d.addCard(cd)
+		}
+		n.cards += len(page)
 		if len(page) < batch {
 			break
 		}
@@ -191,8 +209,12 @@ func countRest(ctx context.Context, src persistentStore, batch int) ([3]int, err
 		if err != nil {
 			return n, fmt.Errorf("vault copy: count webhook deliveries: %w", err)
 		}
-		n[2] += len(page)
+		for _, dl := range page {
+			d.field([]byte(dl.ID))
+		}
+		n.deliveries += len(page)
 		if len(page) < batch {
+			n.sum = d.sum()
 			return n, nil
 		}
 		before = page[len(page)-1].ID
@@ -282,7 +304,7 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 		if total, sum, err = digestRecords(ctx, src, c.batch); err != nil {
 			return fmt.Errorf("vault copy: count source records: %w", err)
 		}
-		rest, err := countRest(ctx, src, c.batch)
+		rest, err := readRest(ctx, src, c.batch)
 		if err != nil {
 			return err
 		}
@@ -401,26 +423,29 @@ func missingFromSource(ctx context.Context, src, dst persistentStore, batch int,
 // maxCopyPasses bounds the passes of a copy of a source that keeps changing.
 const maxCopyPasses = 5
 
-// copyRest copies clients, cards and webhook deliveries into n.
+// copyRest copies clients, cards and webhook deliveries, counted in n
+// with the digest of what it read (readRest reads the same).
 func (c *vaultCopier) copyRest(ctx context.Context, src persistentStore, dst persistentStore, n *copyCounts) error {
 	var err error
-	if n.clients, err = copyClients(ctx, src, dst, c.batch); err != nil {
+	d := newScanDigest()
+	if n.clients, err = copyClients(ctx, src, dst, c.batch, d); err != nil {
 		return err
 	}
-	if n.cards, err = copyCards(ctx, src, dst, c.batch); err != nil {
+	if n.cards, err = copyCards(ctx, src, dst, c.batch, d); err != nil {
 		return err
 	}
-	if n.deliveries, n.pending, err = copyDeliveries(ctx, src, dst, c.batch); err != nil {
+	if n.deliveries, n.pending, err = copyDeliveries(ctx, src, dst, c.batch, d); err != nil {
 		return err
 	}
+	n.restSum = d.sum()
 	return nil
 }
 
 // syncRecords is a catch-up pass: every persistent record of src is made
 // the same in dst (syncPage). It returns how many records it saw, their
-// digest (recordsDigest) and what it changed.
+// digest (scanDigest) and what it changed.
 func syncRecords(ctx context.Context, src vault.Exporter, dst copyDest, batch int) (seen int, sum [sha256.Size]byte, changed pageChanges, err error) {
-	d := newRecordsDigest()
+	d := newScanDigest()
 	for after := ""; ; {
 		page, err := src.ScanRecords(ctx, after, batch)
 		if err != nil {
@@ -444,9 +469,9 @@ func syncRecords(ctx context.Context, src vault.Exporter, dst copyDest, batch in
 }
 
 // digestRecords counts the persistent records of s and returns their
-// digest (recordsDigest), in one scan.
+// digest (scanDigest), in one scan.
 func digestRecords(ctx context.Context, s vault.Exporter, batch int) (int, [sha256.Size]byte, error) {
-	d := newRecordsDigest()
+	d := newScanDigest()
 	n := 0
 	for after := ""; ; {
 		page, err := s.ScanRecords(ctx, after, batch)
@@ -464,31 +489,48 @@ func digestRecords(ctx context.Context, s vault.Exporter, batch int) (int, [sha2
 	}
 }
 
-// recordsDigest is a SHA-256 of a scan of records, in its (alias) order:
-// of each record what syncPage makes the same in the destination (alias,
-// key version, ciphertext, owner, classifiers), every field prefixed by
-// its length. Two scans of a store have one digest only when they read the
-// same records.
-type recordsDigest struct{ h hash.Hash }
+// scanDigest is a SHA-256 of what a scan read, in its order, every field
+// prefixed by its length: of a record what syncPage makes the same in the
+// destination (alias, key version, ciphertext, owner, classifiers); of a
+// client and a card its key and stored bytes (a card's updates too); of a
+// webhook delivery its id. Two scans of a store have one digest only when
+// they read the same.
+type scanDigest struct{ h hash.Hash }
 
-func newRecordsDigest() recordsDigest { return recordsDigest{h: sha256.New()} }
+func newScanDigest() scanDigest { return scanDigest{h: sha256.New()} }
 
-func (d recordsDigest) add(r *vault.Record) {
-	field := func(b []byte) {
-		d.h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
-		d.h.Write(b)
-	}
-	field([]byte(r.Alias))
-	field(binary.BigEndian.AppendUint32(nil, r.KeyVersion))
-	field(r.Ciphertext)
-	field([]byte(r.Owner))
-	field(binary.BigEndian.AppendUint64(nil, uint64(len(r.Classifiers))))
+func (d scanDigest) field(b []byte) {
+	d.h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+	d.h.Write(b)
+}
+
+func (d scanDigest) add(r *vault.Record) {
+	d.field([]byte(r.Alias))
+	d.field(binary.BigEndian.AppendUint32(nil, r.KeyVersion))
+	d.field(r.Ciphertext)
+	d.field([]byte(r.Owner))
+	d.field(binary.BigEndian.AppendUint64(nil, uint64(len(r.Classifiers))))
 	for _, c := range r.Classifiers {
-		field([]byte(c))
+		d.field([]byte(c))
 	}
 }
 
-func (d recordsDigest) sum() (out [sha256.Size]byte) {
+func (d scanDigest) addClient(cl vault.ClientDump) {
+	d.field([]byte(cl.ID))
+	d.field(cl.Record)
+}
+
+func (d scanDigest) addCard(cd vault.CardDump) {
+	d.field([]byte(cd.Key()))
+	d.field([]byte(cd.Fingerprint))
+	d.field(cd.Record)
+	d.field(binary.BigEndian.AppendUint64(nil, uint64(len(cd.Updates))))
+	for _, u := range cd.Updates {
+		d.field(u)
+	}
+}
+
+func (d scanDigest) sum() (out [sha256.Size]byte) {
 	d.h.Sum(out[:0])
 	return out
 }
@@ -687,7 +729,7 @@ func countRecords(ctx context.Context, s vault.Exporter, batch int) (int, error)
 	}
 }
 
-func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int) (int, error) {
+func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int, d scanDigest) (int, error) {
 	n := 0
 	for after := ""; ; {
 		page, err := src.ScanClients(ctx, after, batch)
@@ -695,6 +737,7 @@ func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, ba
 			return n, fmt.Errorf("vault copy: read clients: %w", err)
 		}
 		for _, cl := range page {
+			d.addClient(cl)
 			if err := dst.ImportClient(ctx, cl); err != nil {
 				return n, fmt.Errorf("vault copy: client %s: %w", cl.ID, err)
 			}
@@ -707,7 +750,7 @@ func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, ba
 	}
 }
 
-func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int) (int, error) {
+func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int, d scanDigest) (int, error) {
 	n := 0
 	for after := ""; ; {
 		page, err := src.ScanCards(ctx, after, batch)
@@ -715,6 +758,7 @@ func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batc
 			return n, fmt.Errorf("vault copy: read cards: %w", err)
 		}
 		for _, cd := range page {
+			d.addCard(cd)
 			if err := dst.ImportCard(ctx, cd); err != nil {
 				return n, fmt.Errorf("vault copy: card %s: %w", cd.ID, err)
 			}
@@ -734,13 +778,14 @@ func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batc
 // is stopped, is dropped. A delivery already in the destination (a copy
 // run again) is not duplicated. It returns how many it copied and how
 // many of them were pending.
-func copyDeliveries(ctx context.Context, src, dst webhooks.Store, batch int) (total, pending int, err error) {
+func copyDeliveries(ctx context.Context, src, dst webhooks.Store, batch int, d scanDigest) (total, pending int, err error) {
 	for before := ""; ; {
 		page, err := src.ListDeliveries(ctx, webhooks.Filter{Before: before, Limit: batch})
 		if err != nil {
 			return total, pending, fmt.Errorf("vault copy: read webhook deliveries: %w", err)
 		}
 		for i := range page {
+			d.field([]byte(page[i].ID))
 			if page[i].State == webhooks.StatePending {
 				page[i].LeaseOwner = ""
 				pending++
