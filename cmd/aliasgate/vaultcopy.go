@@ -16,6 +16,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/vault"
@@ -42,8 +43,8 @@ dropped and made again since), is ignored and the copy starts over.
 
 A source still in service (PostgreSQL) is gone over again until a pass
 finds nothing new or changed: records written during the copy, re-encrypted
-by a key rotation or given new classifiers are copied or brought up to
-date. After 5 passes that each found changes the copy fails: stop the
+by a key rotation or given new classifiers, and API clients revoked or
+given a new secret are copied or brought up to date. After 5 passes that each found changes the copy fails: stop the
 source's gateways and run it again.
 
 Records and cards the destination holds and the source does not (deleted
@@ -729,7 +730,18 @@ func countRecords(ctx context.Context, s vault.Exporter, batch int) (int, error)
 	}
 }
 
-func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int, d scanDigest) (int, error) {
+// clientCopyDest is what copyClients writes to.
+type clientCopyDest interface {
+	vault.Importer
+	auth.ClientStore
+	auth.ClientUpdater
+}
+
+// copyClients copies the API clients. A client the destination holds as
+// it was before the source revoked it or gave it a new secret
+// (auth.RecordSupersedes) is brought up to date; any other difference is
+// a conflict (a revocation is never undone).
+func copyClients(ctx context.Context, src vault.Exporter, dst clientCopyDest, batch int, d scanDigest) (int, error) {
 	n := 0
 	for after := ""; ; {
 		page, err := src.ScanClients(ctx, after, batch)
@@ -738,7 +750,11 @@ func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, ba
 		}
 		for _, cl := range page {
 			d.addClient(cl)
-			if err := dst.ImportClient(ctx, cl); err != nil {
+			err := dst.ImportClient(ctx, cl)
+			if errors.Is(err, vault.ErrConflict) {
+				err = updateClient(ctx, dst, cl)
+			}
+			if err != nil {
 				return n, fmt.Errorf("vault copy: client %s: %w", cl.ID, err)
 			}
 			n++
@@ -748,6 +764,26 @@ func copyClients(ctx context.Context, src vault.Exporter, dst vault.Importer, ba
 			return n, nil
 		}
 	}
+}
+
+// updateClient replaces the destination's record of cl with cl's when
+// cl's supersedes it (auth.RecordSupersedes), else it is vault.ErrConflict.
+func updateClient(ctx context.Context, dst clientCopyDest, cl vault.ClientDump) error {
+	have, ok, err := dst.GetClient(ctx, cl.ID)
+	if err != nil {
+		return err
+	}
+	if !ok || !auth.RecordSupersedes(cl.Record, have) {
+		return vault.ErrConflict
+	}
+	swapped, err := dst.UpdateClient(ctx, cl.ID, have, cl.Record)
+	if err != nil {
+		return err
+	}
+	if !swapped {
+		return fmt.Errorf("changed in the destination during the copy: %w", vault.ErrConflict)
+	}
+	return nil
 }
 
 func copyCards(ctx context.Context, src vault.Exporter, dst vault.Importer, batch int, d scanDigest) (int, error) {
