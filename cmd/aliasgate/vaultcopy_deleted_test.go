@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,66 @@ func TestValueDeletedFromTheSourceDuringTheCopyIsNotRevealedFromTheDestination(t
 				}
 			}
 		})
+	}
+}
+
+// TestVaultCopyCommandRefusesThenDeletesWhatTheSourceDeleted: through the
+// command, a copy run again after a record was deleted from the source
+// fails (exit 1, naming the flags and the count, not the alias); with
+// --delete-missing it deletes the record from the destination.
+func TestVaultCopyCommandRefusesThenDeletesWhatTheSourceDeleted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	sample := fillBolt(t, a, 20)
+	if err := os.MkdirAll(b, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(a, vault.MasterKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b, vault.MasterKeyFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	from, to := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	os.WriteFile(from, []byte("data_dir: "+a+"\n"), 0o600)
+	os.WriteFile(to, []byte("data_dir: "+b+"\n"), 0o600)
+	if _, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to); err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	var gone string
+	for _, alias := range sample {
+		gone = alias
+	}
+	src, err := boltstore.Open(filepath.Join(a, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Delete(ctx, gone, ""); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+
+	_, stderr, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to)
+	if err == nil || !strings.Contains(err.Error(), "1 records and 0 cards the source does not") || !strings.Contains(err.Error(), "--delete-missing") {
+		t.Fatalf("copy again after a deletion from the source: %v\n%s", err, stderr)
+	}
+	if strings.Contains(err.Error()+stderr, gone) {
+		t.Fatalf("the copy named the deleted alias: %v\n%s", err, stderr)
+	}
+	if _, stderr, err = runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to, "--delete-missing"); err != nil || !strings.Contains(stderr, "deleted 1 records") {
+		t.Fatalf("copy --delete-missing: %v\n%s", err, stderr)
+	}
+	dst, err := boltstore.Open(filepath.Join(b, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if recs, err := dst.Get(ctx, []string{gone}); err != nil || recs[0] != nil {
+		t.Fatalf("the record deleted from the source is still in the destination: %v", err)
+	}
+	if n, err := countRecords(ctx, dst, 100); err != nil || n != 19 {
+		t.Fatalf("destination holds %d records (%v), want 19", n, err)
 	}
 }
