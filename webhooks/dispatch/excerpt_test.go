@@ -70,6 +70,10 @@ func TestExcerptMasksCardNumbersInEverySpelling(t *testing.T) {
 		"em-space":         strings.ReplaceAll(g, " ", "\u2003"),
 		"dashes-and-tab":   strings.ReplaceAll(g, " ", "-\t"),
 		"cut-at-the-end":   strings.Repeat("x", webhooks.ExcerptLen-10) + " " + p,
+		// A run of 20+ digits is no card number to internal/pan, but
+		// the cut can leave one of its first 16 at the excerpt's end.
+		"cut-leaves-a-number":         strings.Repeat("x", webhooks.ExcerptLen-len(p)-1) + " " + p + "0000",
+		"cut-leaves-a-grouped-number": strings.Repeat("x", webhooks.ExcerptLen-len(g)-1) + " " + g + " 0000 1111",
 	}
 	var names []string
 	mux := http.NewServeMux()
