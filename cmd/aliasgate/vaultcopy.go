@@ -44,8 +44,9 @@ dropped and made again since), is ignored and the copy starts over.
 A source still in service (PostgreSQL) is gone over again until a pass
 finds nothing new or changed: records written during the copy, re-encrypted
 by a key rotation or given new classifiers, and API clients revoked or
-given a new secret are copied or brought up to date. After 5 passes that each found changes the copy fails: stop the
-source's gateways and run it again.
+given a new secret are copied or brought up to date. After 5 passes that
+each found changes the copy fails: stop the source's gateways and run it
+again.
 
 Records and cards the destination holds and the source does not (deleted
 from the source after they were copied, say while it stayed in service, or
@@ -255,10 +256,11 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 // classifiers changed are brought up to date, and data keys added by a
 // rotation are copied after the records that use them. It is done when a
 // pass changed no record and a read of the source after the pass finds the
-// records the pass saw (their digest) and as many clients, cards and webhook
-// deliveries; after
-// maxCopyPasses passes it fails instead (the source keeps changing: stop
-// its gateways and run the copy again).
+// records, clients, cards and webhook deliveries the pass saw (by digest,
+// scanDigest); after maxCopyPasses passes it fails instead (the source
+// keeps changing: stop its gateways and run the copy again). Then what the
+// destination holds and the source does not fails the copy, or is deleted
+// or kept (vaultCopier.missing).
 func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWhere string, dst persistentStore, where string, master []byte) error {
 	fmt.Fprintf(c.out, "copying %s → %s\n", srcWhere, where)
 
