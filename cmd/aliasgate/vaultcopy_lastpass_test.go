@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,18 +33,14 @@ func TestVaultCopyLastPassSeesARecordMadeAsAnotherIsDeleted(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pg.Close()
-			want := redactValues(t, openService(t, pg, master), "value", 40)
-			aliases := make([]string, 0, len(want))
-			for a := range want {
-				aliases = append(aliases, a)
+			redactValues(t, openService(t, pg, master), "value", 40)
+			recs, err := pg.ScanRecords(ctx, "", 2) // the first two in the store's order (its collation)
+			if err != nil || len(recs) != 2 {
+				t.Fatal(recs, err)
 			}
-			slices.Sort(aliases)
-			recs, err := pg.Get(ctx, aliases[:1])
-			if err != nil {
-				t.Fatal(err)
-			}
+			aliases := []string{recs[0].Alias, recs[1].Alias}
 			made := *recs[0]
-			made.Alias = aliases[0][:len(aliases[0])-1] // sorts first: behind any cursor
+			made.Alias = aliases[0][:len(aliases[0])-1] // a prefix sorts first: behind any cursor
 			made.IndexKey = make([]byte, 32)
 			rand.Read(made.IndexKey)
 			made.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
