@@ -57,7 +57,7 @@ func classify(err error) (class, detail string) {
 //     that is neither letter nor digit ("4539 \t5787…", "4539\f5787…", a
 //     no-break or zero-width space shown as '?') are a card number to
 //     whoever reads the log, though not to internal/pan, which ends a
-//     number there: maskGroups masks them too;
+//     number there: pan.MaskReadable masks them too;
 //   - masking keeps the length, so the cut comes after: cut first, a card
 //     number across the cut would keep up to all but one of its digits,
 //     no longer a Luhn-valid number for the mask to find;
@@ -75,8 +75,8 @@ func readExcerpt(r io.Reader) string {
 }
 
 // maskShown masks the card numbers of the printable excerpt s as
-// internal/pan reads them, then as a reader would (maskGroups).
-func maskShown(s string) string { return maskGroups(pan.MaskAll(s)) }
+// internal/pan reads them, then as a reader would (pan.MaskReadable).
+func maskShown(s string) string { return pan.MaskReadable(pan.MaskAll(s)) }
 
 // printable spells s in printable ASCII: NUL bytes dropped, a line break
 // (CRLF, LF or CR) and a tab as one space, any other byte as '?'.
@@ -95,34 +95,4 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// maskGroups masks, in the printable ASCII s, the card numbers whose digit
-// groups are apart by any run of characters that are neither letters nor
-// digits: s is read by pan.Mask with every such run as one space, and the
-// digits it masks there are masked in s ('*'). The length is kept.
-// Numbers that only this reading finds are masked as well, which in a log
-// excerpt costs nothing (TestExcerptMasksCardNumbersInEverySpelling).
-func maskGroups(s string) string {
-	view := make([]byte, 0, len(s))
-	at := make([]int, 0, len(s)) // at[i]: the index in s of view[i]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-			view, at = append(view, c), append(at, i)
-		} else if len(view) > 0 && view[len(view)-1] != ' ' {
-			view, at = append(view, ' '), append(at, i)
-		}
-	}
-	masked := pan.Mask(string(view))
-	if masked == string(view) {
-		return s
-	}
-	out := []byte(s)
-	for i := range view {
-		if view[i] >= '0' && view[i] <= '9' && (len(masked) != len(view) || masked[i] != view[i]) {
-			out[at[i]] = '*' // a masked length that differs cannot be mapped: every digit
-		}
-	}
-	return string(out)
 }
