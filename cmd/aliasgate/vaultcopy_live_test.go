@@ -18,11 +18,12 @@ import (
 
 // changingSource is a live source store: when the copy asks for the
 // second page of its second scan (the first counts the records, the
-// second copies them), during changes the vault, as a gateway serving the
-// source would meanwhile.
+// second copies them; or of scan at when set), during changes the vault,
+// as a gateway serving the source would meanwhile.
 type changingSource struct {
 	persistentStore
 	scans  int
+	at     int
 	once   sync.Once
 	during func()
 }
@@ -30,7 +31,7 @@ type changingSource struct {
 func (s *changingSource) ScanRecords(ctx context.Context, after string, limit int) ([]*vault.Record, error) {
 	if after == "" {
 		s.scans++
-	} else if s.scans == 2 {
+	} else if s.scans == max(s.at, 2) {
 		s.once.Do(s.during)
 	}
 	return s.persistentStore.ScanRecords(ctx, after, limit)
