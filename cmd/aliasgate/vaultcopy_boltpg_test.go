@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/boltstore"
-	"github.com/aliasgate/aliasgate/vault/pgstore"
 )
 
 // TestVaultCopyFromBoltAgainAfterARotationUpdatesPostgres: the documented
@@ -26,18 +24,10 @@ func TestVaultCopyFromBoltAgainAfterARotationUpdatesPostgres(t *testing.T) {
 	for i := range master {
 		master[i] = byte(11 * i)
 	}
-	src, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openTestBolt(t, dir)
 	svc := openService(t, src, master)
 	want := redactValues(t, svc, "value", 30)
-	dst, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := openTestPostgres(t)
 	c := &vaultCopier{out: io.Discard, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile)}
 	if err := c.copyStores(ctx, src, "source", dst, "destination", master); err != nil {
 		t.Fatalf("first copy: %v", err)

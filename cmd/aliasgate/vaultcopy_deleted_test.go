@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/boltstore"
-	"github.com/aliasgate/aliasgate/vault/pgstore"
 )
 
 // TestValueDeletedFromTheSourceDuringTheCopyIsNotRevealedFromTheDestination:
@@ -30,11 +28,7 @@ func TestValueDeletedFromTheSourceDuringTheCopyIsNotRevealedFromTheDestination(t
 	for _, mode := range []copyMissing{missingFail, missingDelete, missingKeep} {
 		t.Run(mode.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pg.Close()
+			pg := openTestPostgres(t)
 			svc := openService(t, pg, master)
 			want := redactValues(t, svc, "kept", 40)
 			var gone string // sorts first: copied before the deletion
@@ -55,16 +49,12 @@ func TestValueDeletedFromTheSourceDuringTheCopyIsNotRevealedFromTheDestination(t
 					t.Errorf("delete card: %v %v", ok, err)
 				}
 			}
-			dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dst.Close()
+			dst := openTestBolt(t, dir)
 			var out strings.Builder
 			c := &vaultCopier{out: &out, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile), missing: mode}
 			// The deletions are made during the first catch-up pass: the
 			// first pass has copied the record and the card.
-			err = c.copyStores(ctx, src, "source", dst, "destination", master)
+			err := c.copyStores(ctx, src, "source", dst, "destination", master)
 			recs, gerr := dst.Get(ctx, []string{gone})
 			if gerr != nil {
 				t.Fatal(gerr)
@@ -146,10 +136,7 @@ func TestVaultCopyCommandRefusesThenDeletesWhatTheSourceDeleted(t *testing.T) {
 	for _, alias := range sample {
 		gone = alias
 	}
-	src, err := boltstore.Open(filepath.Join(a, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := openTestBolt(t, a)
 	if err := src.Delete(ctx, gone, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +152,7 @@ func TestVaultCopyCommandRefusesThenDeletesWhatTheSourceDeleted(t *testing.T) {
 	if _, stderr, err = runCmd(t, testEnv(nil), "vault", "copy", "--from-config", from, "--to-config", to, "--delete-missing"); err != nil || !strings.Contains(stderr, "deleted 1 records") {
 		t.Fatalf("copy --delete-missing: %v\n%s", err, stderr)
 	}
-	dst, err := boltstore.Open(filepath.Join(b, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := openTestBolt(t, b)
 	if recs, err := dst.Get(ctx, []string{gone}); err != nil || recs[0] != nil {
 		t.Fatalf("the record deleted from the source is still in the destination: %v", err)
 	}

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/boltstore"
-	"github.com/aliasgate/aliasgate/vault/pgstore"
 )
 
 // TestVaultCopyLastPassSeesARecordMadeAsAnotherIsDeleted: during what
@@ -28,11 +26,7 @@ func TestVaultCopyLastPassSeesARecordMadeAsAnotherIsDeleted(t *testing.T) {
 	for _, mode := range []copyMissing{missingDelete, missingKeep} {
 		t.Run(mode.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pg.Close()
+			pg := openTestPostgres(t)
 			redactValues(t, openService(t, pg, master), "value", 40)
 			recs, err := pg.ScanRecords(ctx, "", 2) // the first two in the store's order (its collation)
 			if err != nil || len(recs) != 2 {
@@ -53,11 +47,7 @@ func TestVaultCopyLastPassSeesARecordMadeAsAnotherIsDeleted(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dst.Close()
+			dst := openTestBolt(t, dir)
 			var out strings.Builder
 			c := &vaultCopier{out: &out, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile), missing: mode}
 			err = c.copyStores(ctx, src, "source", dst, "destination", master)

@@ -13,8 +13,6 @@ import (
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/vault"
-	"github.com/aliasgate/aliasgate/vault/boltstore"
-	"github.com/aliasgate/aliasgate/vault/pgstore"
 )
 
 // clientScanSource runs during before its scan of the clients number at
@@ -46,11 +44,7 @@ func TestClientRevokedDuringTheCopyIsNotActiveInTheDestination(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	master := make([]byte, 32)
-	pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
+	pg := openTestPostgres(t)
 	redactValues(t, openService(t, pg, master), "value", 5)
 	_, key, _ := ed25519.GenerateKey(nil)
 	clients := auth.NewService(pg, key, auth.Options{})
@@ -64,11 +58,7 @@ func TestClientRevokedDuringTheCopyIsNotActiveInTheDestination(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := openTestBolt(t, dir)
 	var out strings.Builder
 	c := &vaultCopier{out: &out, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile)}
 	err = c.copyStores(ctx, src, "source", dst, "destination", master)
@@ -102,11 +92,7 @@ func TestClientRevokedOrRotatedDuringTheCopyIsSoInTheDestination(t *testing.T) {
 	for _, change := range []string{"revoke", "rotate", "rotate-then-revoke"} {
 		t.Run(change, func(t *testing.T) {
 			dir := t.TempDir()
-			pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pg.Close()
+			pg := openTestPostgres(t)
 			redactValues(t, openService(t, pg, master), "value", 5)
 			clients := auth.NewService(pg, key, auth.Options{})
 			cl, secret, err := clients.CreateClient(ctx, auth.ClientSpec{Name: "checkout", Account: "acct_1", Scopes: []string{auth.ScopeCardsRead}})
@@ -128,11 +114,7 @@ func TestClientRevokedOrRotatedDuringTheCopyIsSoInTheDestination(t *testing.T) {
 					}
 				}
 			}
-			dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dst.Close()
+			dst := openTestBolt(t, dir)
 			var out strings.Builder
 			c := &vaultCopier{out: &out, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile)}
 			if err := c.copyStores(ctx, src, "source", dst, "destination", master); err != nil {
@@ -156,21 +138,13 @@ func TestClientRevokedOrRotatedDuringTheCopyIsSoInTheDestination(t *testing.T) {
 	}
 	t.Run("never un-revoked", func(t *testing.T) {
 		dir := t.TempDir()
-		pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pg.Close()
+		pg := openTestPostgres(t)
 		clients := auth.NewService(pg, key, auth.Options{})
 		cl, _, err := clients.CreateClient(ctx, auth.ClientSpec{Name: "checkout", Account: "acct_1", Scopes: []string{auth.ScopeCardsRead}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dst.Close()
+		dst := openTestBolt(t, dir)
 		c := &vaultCopier{out: io.Discard, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile)}
 		if err := c.copyStores(ctx, pg, "source", dst, "destination", master); err != nil {
 			t.Fatal(err)
