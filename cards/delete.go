@@ -14,9 +14,18 @@ package cards
 //   - Only the card's own aliases are deleted. Other aliases of the same
 //     card number the account made through the vault API or a proxy route
 //     are the account's, not the card's; it deletes them through /aliases.
-//     The pan_alias shared by the cards of one number (duplicate detection
-//     off, duplicates.go) is deleted with the last of them: another card
-//     not being deleted that has it keeps it in the vault.
+//     The pan_alias is the account's UUID alias of the number (the vault
+//     gives one per value, format and account), the one the vault API or a
+//     UUID route gives for it too: it is the card's only when the card's
+//     create made it (the number was new to the account's vault, or an
+//     inbound route in front of the API made it in that same request, see
+//     vault.CreatedUnder) or the card's repair did (restore.go). An alias
+//     the account held before the card (record.PANAliasHeld) stays in the
+//     vault when the card is deleted: the merchant's systems hold it. The
+//     pan_alias shared by the cards of one number (duplicate detection
+//     off, duplicates.go) is deleted with the last of them, when one of
+//     them made it: another card not being deleted that has it keeps it in
+//     the vault.
 //   - Crash safety: the record is first marked deleting (it answers 404
 //     from then on and no longer protects its PAN alias, see AliasUse), then
 //     the steps run in an order where each is idempotent (a token whose
@@ -113,7 +122,7 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 	if err := h.deleteAlias(q, rec.CVCAlias); err != nil {
 		return nil, nil, err
 	}
-	if !otherUses(held, rec.ID, rec.PANAlias) {
+	if !otherUses(held, rec.ID, rec.PANAlias) && !rec.PANAliasHeld {
 		if err := h.deletePANAlias(q, rec); err != nil {
 			return nil, nil, err
 		}

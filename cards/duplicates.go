@@ -146,3 +146,21 @@ func otherUses(recs []*record, id, alias string) bool {
 	}
 	return false
 }
+
+// madeForCards reports whether tok, the persistent alias a create or a
+// reissue got for a card's number, is the cards' to delete (delete.go):
+// that redaction created it, another redaction of the same request did
+// (an inbound route in front of the API, vault.CreatedUnder), or it is the
+// alias of a card of held (the number's cards) that has it as its own.
+// Otherwise the account held it before the card (record.PANAliasHeld).
+func madeForCards(q *request, tok vault.Token, held []*record) bool {
+	if tok.Created || vault.CreatedUnder(q.ctx, tok.Alias) {
+		return true
+	}
+	for _, r := range held {
+		if r.PANAlias == tok.Alias && !r.PANAliasHeld {
+			return true
+		}
+	}
+	return false
+}

@@ -354,6 +354,7 @@ type reissuePrep struct {
 	month, year int
 	newPAN      string // "" when the card number stays
 	newAlias    string // the new PAN's persistent alias
+	newHeld     bool   // the account held newAlias before (record.PANAliasHeld)
 	oldPAN      string // the number replaced (sensitive)
 	oldAlias    string // its alias, as the card held it
 }
@@ -387,7 +388,12 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 	if err != nil {
 		return nil, fmt.Errorf("cards: reissue: redact the new card number: %w", err)
 	}
+	held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fingerprint(h.fpKey, q.p.Account, ev.NewPAN))
+	if err != nil {
+		return nil, fmt.Errorf("cards: reissue: the cards of the new card number: %w", err)
+	}
 	p.newPAN, p.newAlias, p.oldPAN, p.oldAlias = ev.NewPAN, toks[0].Alias, old, rec.PANAlias
+	p.newHeld = !madeForCards(q, toks[0], held)
 	return p, nil
 }
 
@@ -422,7 +428,7 @@ func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reis
 	r.newPAN, r.oldPAN = true, p.oldPAN
 	pan := p.newPAN
 	upd.ChangedFields = append(upd.ChangedFields, "pan", "pan_alias")
-	next.PANAlias = p.newAlias
+	next.PANAlias, next.PANAliasHeld = p.newAlias, p.newHeld
 	for _, f := range []struct {
 		name     string
 		cur      *string
@@ -451,13 +457,14 @@ func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reis
 }
 
 // afterReissue removes the old card number's alias (unless another card
-// uses it) and the old CVC's; failures are logged, the card is reissued.
+// uses it or the account held it before the card, delete.go) and the old
+// CVC's; failures are logged, the card is reissued.
 func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
 	if !r.newPAN {
 		return
 	}
 	inUse, err := (&AliasUse{store: h.store, fpKey: h.fpKey}).AliasInUse(q.ctx, q.p.Account, rec.PANAlias, []byte(r.oldPAN))
-	if err == nil && !inUse {
+	if err == nil && !inUse && !rec.PANAliasHeld {
 		if err = h.deleteAlias(q, rec.PANAlias); err == nil {
 			// A card of the old number stored meanwhile (restore.go).
 			err = h.restoreUsers(q, rec.PANAlias, r.oldPAN, "")
