@@ -147,7 +147,7 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 	}
 	switch {
 	case err == nil:
-		if err := h.tsp.Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
+		if err := h.ts().Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
 			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
 		}
 		if err := h.deleteAlias(q, t.PANAlias); err != nil {
