@@ -26,7 +26,10 @@ package cards
 //     event that does not apply to the token's state (token-resumed of an
 //     active token, token-suspended of a suspended one: ErrTokenState, 409
 //     through the admin endpoint), as it refuses every event of a deleted
-//     token (ErrNoNetworkToken); it answered success.
+//     token (ErrNoNetworkToken); it answered success. The check that
+//     decides is the apply's, under the card lock (simulation), so of two
+//     simulated resumes at once one is refused, and each reports the card
+//     update it made.
 //   - A reissue with a new expiry sets exp_month and exp_year of the card
 //     and of its token. A reissue with a new PAN stores the new PAN in the
 //     vault for the card's account (a new persistent alias: pan_alias
@@ -211,6 +214,8 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 	var upd storedUpdate
 	var tokenEvent, source string
 	var reissue *reissued
+	sim := simulationOf(q.ctx)
+	simulated := sim != nil
 	old, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
 		if next.Deleting {
 			return nil, ErrNoSuchCard
@@ -253,8 +258,14 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 			}
 			upd.Event, source = cardUpdateNetworkTokenUpd, SourceNetworkTokenUpdate
 		case tsp.EventTokenSuspended:
+			if simulated && t.State == TokenSuspended {
+				return nil, fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
+			}
 			setState(TokenSuspended, EventNetworkTokenSuspend)
 		case tsp.EventTokenResumed:
+			if simulated && t.State != TokenSuspended {
+				return nil, fmt.Errorf("%w: the network token is %s; only a suspended token is resumed", ErrTokenState, t.State)
+			}
 			setState(TokenActive, EventNetworkTokenResumed)
 		case tsp.EventTokenDeleted:
 			change("network_token_state", t.State, TokenDeleted)
@@ -279,7 +290,7 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 	})
 	if err != nil {
 		if errors.Is(err, ErrReissueConflict) || errors.Is(err, ErrNoSuchCard) || errors.Is(err, ErrNoNetworkToken) ||
-			errors.Is(err, ErrTokenMismatch) {
+			errors.Is(err, ErrTokenMismatch) || errors.Is(err, ErrTokenState) {
 			return err
 		}
 		var je *jsonapi.Error
@@ -293,6 +304,9 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 	}
 	if next == old {
 		return nil // nothing changed: nothing recorded
+	}
+	if sim != nil {
+		sim.updateID = upd.ID // under the card lock: the update this event made
 	}
 	h.log.InfoContext(q.ctx, "cards: network lifecycle event applied", "card_id", id, "account_id", account,
 		"event", string(ev.Type), "changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
@@ -534,11 +548,11 @@ func (h *Handler) Simulate(ctx context.Context, req SimulateRequest) (SimulateRe
 		}
 	}
 	q := h.lifecycleRequest(ctx, req.Account)
-	before, err := h.simulateRead(q, req.CardID, &rr)
-	if err != nil {
+	if err := h.simulateRead(q, req.CardID, &rr); err != nil {
 		return SimulateResult{}, err
 	}
-	if _, err := sim.Raise(q.ctx, rr); err != nil {
+	applied := &simulation{}
+	if _, err := sim.Raise(context.WithValue(q.ctx, simulationKey{}, applied), rr); err != nil {
 		switch {
 		case errors.Is(err, tsp.ErrInvalidEvent):
 			return SimulateResult{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
@@ -560,42 +574,56 @@ func (h *Handler) Simulate(ctx context.Context, req SimulateRequest) (SimulateRe
 		}
 		res.NetworkTokenID, res.NetworkTokenState = t.ID, t.State
 	}
-	ups, err := h.store.CardUpdates(q.ctx, req.Account, rec.ID)
-	if err == nil && len(ups) > before {
-		var u storedUpdate
-		if json.Unmarshal(ups[len(ups)-1], &u) == nil {
-			res.CardUpdateID = u.ID
-		}
-	}
+	res.CardUpdateID = applied.updateID
 	return res, nil
 }
 
+// simulation is what the apply of a simulated event tells Simulate (put
+// in the context Raise hands the sink): the event is the operator's, so a
+// status event that does not apply to the token's state is refused
+// (ErrTokenState) rather than ignored as a notification delivered twice
+// is, and the id of the card update it made. Both are decided under the
+// card lock, in the compare-and-swap write of the event, so two simulated
+// events at once cannot both pass the state check nor report one update.
+type simulation struct {
+	updateID string // "" when the event changed nothing
+}
+
+type simulationKey struct{}
+
+// simulationOf returns the simulation of ctx, or nil for a notification
+// of the token service.
+func simulationOf(ctx context.Context) *simulation {
+	s, _ := ctx.Value(simulationKey{}).(*simulation)
+	return s
+}
+
 // simulateRead fills the token (and for a new PAN the card's) number of
-// rr from card id, and returns its count of card updates.
-func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) (int, error) {
+// rr from card id. Its state check answers early; the one that decides is
+// the apply's (simulation).
+func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) error {
 	defer h.lock(q.p.Account, id)()
 	rec, err := h.loadEventCard(q, id)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	t := rec.currentToken()
 	if t == nil {
-		return 0, ErrNoNetworkToken
+		return ErrNoNetworkToken
 	}
 	switch {
 	case rr.Type == tsp.EventTokenResumed && t.State == TokenActive:
-		return 0, fmt.Errorf("%w: the network token is active; only a suspended token is resumed", ErrTokenState)
+		return fmt.Errorf("%w: the network token is active; only a suspended token is resumed", ErrTokenState)
 	case rr.Type == tsp.EventTokenSuspended && t.State == TokenSuspended:
-		return 0, fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
+		return fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
 	}
 	if rr.TokenPAN, err = h.revealOne(q, t.PANAlias); err != nil {
-		return 0, fmt.Errorf("cards: simulate: reveal the network token: %w", err)
+		return fmt.Errorf("cards: simulate: reveal the network token: %w", err)
 	}
 	if rr.NewPAN {
 		if rr.CardPAN, err = h.revealOne(q, rec.PANAlias); err != nil {
-			return 0, fmt.Errorf("cards: simulate: reveal the card number: %w", err)
+			return fmt.Errorf("cards: simulate: reveal the card number: %w", err)
 		}
 	}
-	ups, err := h.store.CardUpdates(q.ctx, q.p.Account, id)
-	return len(ups), err
+	return nil
 }
