@@ -129,7 +129,7 @@ func tspEnv(t *testing.T) (*env, *scriptedTSP) {
 	return tspEnvWith(t, Options{})
 }
 
-// tspEnvWith is tspEnv with extra options (TokenServiceTimeout).
+// tspEnvWith is tspEnv with extra options (TokenServiceTimeout, Settings).
 func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
@@ -156,7 +156,7 @@ func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 	}
 	sim := &scriptedTSP{Simulator: tsp.NewSimulator(bytes.Repeat([]byte{3}, 32))}
 	h, err := New(st, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
-		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout})
+		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings})
 	if err != nil {
 		t.Fatal(err)
 	}
