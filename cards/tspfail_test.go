@@ -502,10 +502,12 @@ func TestTokenServiceAnsweringAPARThatIsNoneIsRefused(t *testing.T) {
 
 // TestHungTokenServiceAnswers502WhenTheBoundExpires: a token service that
 // accepts the call and never answers held the card's lock (and its
-// request) for good: every call now ends at Options.TokenServiceTimeout
-// with 502 token_service_unavailable, the card and its token as they were,
-// no token made; the card is usable again at once, and once the service
-// answers again it provisions (one token) and deletes as usual.
+// request) for good, and the background provisioning with it: every call
+// now ends at Options.TokenServiceTimeout with 502
+// token_service_unavailable (a failed backfill step), the card and its
+// token as they were, no token made; the card is usable again at once,
+// and once the service answers again it provisions (one token) and
+// deletes as usual.
 func TestHungTokenServiceAnswers502WhenTheBoundExpires(t *testing.T) {
 	e, sim := tspEnvWith(t, Options{TokenServiceTimeout: 50 * time.Millisecond})
 	fresh, _ := e.create(`"pan":"4012888888881881","cvc":"737","exp_month":4,"exp_year":2030`, pci)
@@ -532,6 +534,15 @@ func TestHungTokenServiceAnswers502WhenTheBoundExpires(t *testing.T) {
 	sim.mu.Unlock()
 	if hangs != 4 {
 		t.Fatalf("calls that reached the hung token service: %d, want 4", hangs)
+	}
+	// The background provisioning of stored cards: the step ends with the
+	// failure, the card unmarked (tried again later).
+	e.h.accounts = fixedSettings{"ACTaccountA": {NetworkTokens: true}}
+	if _, n, err := e.h.ProvisionStored(context.Background(), "ACTaccountA", "", 10); err == nil || n != 0 {
+		t.Fatalf("background provisioning with the token service hung: %d %v, want an error", n, err)
+	}
+	if st := e.cardAttrs(fresh)["enrollment_status"]; st != "not_enrolled" {
+		t.Fatalf("the card after a background provisioning that timed out: enrollment_status %v", st)
 	}
 
 	sim.script(func(s *scriptedTSP) { s.hang = false })
