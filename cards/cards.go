@@ -420,12 +420,13 @@ type record struct {
 	// Fingerprint: "<fingerprint>/<card id>" for a card made with
 	// duplicate detection off (duplicates.go).
 	IndexKey string `json:"index_key,omitempty"`
-	// PANAliasHeld is set when the account held PANAlias before the card
-	// did (made through the vault API or a proxy route, or by a request
-	// before the card's create): a delete of the card leaves it in the
-	// vault (delete.go). Cards stored before the mark existed have it
-	// unset, as does every card whose own create or repair made its alias.
-	PANAliasHeld bool `json:"pan_alias_held,omitempty"`
+	// PANAliasOrigin says who made PANAlias (delete.go): originCard (the
+	// card's create, repair or reissue, or a duplicate card that did) or
+	// originAccount (the account held it before the card: the vault API, a
+	// proxy route, an earlier request), whose alias a delete of the card
+	// leaves in the vault. "" on cards stored before the mark existed
+	// (legacyAliasHeld decides for them).
+	PANAliasOrigin string `json:"pan_alias_origin,omitempty"`
 
 	// raw is the record as read from (or last written to) the store: the
 	// old bytes of its compare-and-swap write (cas.go).

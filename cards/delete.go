@@ -20,8 +20,9 @@ package cards
 //     create made it (the number was new to the account's vault, or an
 //     inbound route in front of the API made it in that same request, see
 //     vault.CreatedUnder) or the card's repair did (restore.go). An alias
-//     the account held before the card (record.PANAliasHeld) stays in the
-//     vault when the card is deleted: the merchant's systems hold it. The
+//     the account held before the card (record.PANAliasOrigin, and for
+//     cards stored before it, keepsPANAlias) stays in the vault when the
+//     card is deleted: the merchant's systems hold it. The
 //     pan_alias shared by the cards of one number (duplicate detection
 //     off, duplicates.go) is deleted with the last of them, when one of
 //     them made it: another card not being deleted that has it keeps it in
@@ -122,7 +123,7 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 	if err := h.deleteAlias(q, rec.CVCAlias); err != nil {
 		return nil, nil, err
 	}
-	if !otherUses(held, rec.ID, rec.PANAlias) && !rec.PANAliasHeld {
+	if !otherUses(held, rec.ID, rec.PANAlias) && rec.PANAliasOrigin != originAccount {
 		if err := h.deletePANAlias(q, rec); err != nil {
 			return nil, nil, err
 		}
@@ -184,6 +185,12 @@ func (h *Handler) deletePANAlias(q *request, rec *record) error {
 	}
 	if out[0].Err != nil {
 		return fmt.Errorf("read the card number before deleting its alias: %w", out[0].Err)
+	}
+	if keepsPANAlias(rec, out[0].CreatedAt) {
+		// A card stored before PANAliasOrigin, whose alias is older than it.
+		h.log.InfoContext(q.ctx, "cards: pan_alias kept: the account made it before the card", "card_id", rec.ID,
+			"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil
 	}
 	pan := out[0].Value
 	if err := h.deleteAlias(q, rec.PANAlias); err != nil {

@@ -2,8 +2,10 @@ package cards
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/vault"
 )
@@ -80,5 +82,53 @@ func TestReissueAndDuplicatesKeepTheAccountsOwnAlias(t *testing.T) {
 		if !c.kept && !errors.Is(err, vault.ErrNotFound) {
 			t.Errorf("the alias the duplicates made outlived them: %v", err)
 		}
+	}
+}
+
+// TestCardStoredBeforeTheMarkKeepsAnAliasOlderThanIt: a card stored before
+// cards recorded who made their pan_alias has no mark; its delete keeps
+// the alias when the vault record is older than the card by more than
+// legacyAliasMargin (the account made it before the card's create), and
+// deletes it otherwise (the card's create made it), as before.
+func TestCardStoredBeforeTheMarkKeepsAnAliasOlderThanIt(t *testing.T) {
+	e, _ := tspEnv(t)
+	ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+	legacy := func(id string) {
+		t.Helper()
+		raw, ok, err := e.h.store.GetCard(ctx, "ACTaccountA", id)
+		if err != nil || !ok {
+			t.Fatalf("read card: %v", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "pan_alias_origin")
+		b, _ := json.Marshal(m)
+		if err := e.h.store.ReplaceCard(ctx, "ACTaccountA", id, raw, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111", Format: vault.FormatUUID,
+		Storage: vault.StoragePersistent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := toks[0].Alias
+	e.clk.Add(time.Hour)
+	old, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	fresh, r := e.create(`"pan":"5555555555554444","exp_month":4,"exp_year":2030`, pci)
+	made := attrsOf(t, r.doc)["pan_alias"].(string)
+	for _, id := range []string{old, fresh} {
+		legacy(id)
+		if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != 204 {
+			t.Fatalf("delete: %d %s", code, body)
+		}
+	}
+	if v, err := e.reveal("ACTaccountA", mine); err != nil || v != "4111111111111111" {
+		t.Fatalf("the account's alias, an hour older than the unmarked card, after its delete: %v", err)
+	}
+	if _, err := e.reveal("ACTaccountA", made); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("the alias an unmarked card's create made outlived it: %v", err)
 	}
 }

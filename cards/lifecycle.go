@@ -356,7 +356,8 @@ func (h *Handler) retireGoneToken(q *request, id, tokenID string) {
 // reissued is what a reissue changed beyond the record.
 type reissued struct {
 	newPAN       bool
-	oldPAN       string // the old card number (sensitive), to check whether its alias is still used
+	oldPAN       string    // the old card number (sensitive), to check whether its alias is still used
+	oldCreated   time.Time // when its alias's vault record was made (keepsPANAlias)
 	tokenChanged bool
 }
 
@@ -366,11 +367,12 @@ type reissued struct {
 type reissuePrep struct {
 	hasExpiry   bool
 	month, year int
-	newPAN      string // "" when the card number stays
-	newAlias    string // the new PAN's persistent alias
-	newHeld     bool   // the account held newAlias before (record.PANAliasHeld)
-	oldPAN      string // the number replaced (sensitive)
-	oldAlias    string // its alias, as the card held it
+	newPAN      string    // "" when the card number stays
+	newAlias    string    // the new PAN's persistent alias
+	newOrigin   string    // newAlias's record.PANAliasOrigin
+	oldCreated  time.Time // when oldAlias's vault record was made (keepsPANAlias)
+	oldPAN      string    // the number replaced (sensitive)
+	oldAlias    string    // its alias, as the card held it
 }
 
 // prepareReissue checks a card-reissued event for card rec and, for a new
@@ -390,10 +392,12 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 	if checkPAN(ev.NewPAN, "pan") != nil {
 		return nil, fmt.Errorf("%w: the new card number is not a valid PAN", ErrInvalidEvent)
 	}
-	old, err := h.revealOne(q, rec.PANAlias)
+	got, err := h.revealRecord(q, rec.PANAlias)
 	if err != nil {
 		return nil, fmt.Errorf("cards: reissue: reveal the card number: %w", err)
 	}
+	old := got.Value
+	p.oldCreated = got.CreatedAt
 	if old == ev.NewPAN {
 		return p, nil
 	}
@@ -407,7 +411,7 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 		return nil, fmt.Errorf("cards: reissue: the cards of the new card number: %w", err)
 	}
 	p.newPAN, p.newAlias, p.oldPAN, p.oldAlias = ev.NewPAN, toks[0].Alias, old, rec.PANAlias
-	p.newHeld = !madeForCards(q, toks[0], held)
+	p.newOrigin = aliasOrigin(q, toks[0], held)
 	return p, nil
 }
 
@@ -439,10 +443,10 @@ func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reis
 	if next.PANAlias != p.oldAlias {
 		return nil, errCardConflict()
 	}
-	r.newPAN, r.oldPAN = true, p.oldPAN
+	r.newPAN, r.oldPAN, r.oldCreated = true, p.oldPAN, p.oldCreated
 	pan := p.newPAN
 	upd.ChangedFields = append(upd.ChangedFields, "pan", "pan_alias")
-	next.PANAlias, next.PANAliasHeld = p.newAlias, p.newHeld
+	next.PANAlias, next.PANAliasOrigin = p.newAlias, p.newOrigin
 	for _, f := range []struct {
 		name     string
 		cur      *string
@@ -478,7 +482,7 @@ func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
 		return
 	}
 	inUse, err := (&AliasUse{store: h.store, fpKey: h.fpKey}).AliasInUse(q.ctx, q.p.Account, rec.PANAlias, []byte(r.oldPAN))
-	if err == nil && !inUse && !rec.PANAliasHeld {
+	if err == nil && !inUse && !keepsPANAlias(rec, r.oldCreated) {
 		if err = h.deleteAlias(q, rec.PANAlias); err == nil {
 			// A card of the old number stored meanwhile (restore.go).
 			err = h.restoreUsers(q, rec.PANAlias, r.oldPAN, "")

@@ -77,7 +77,10 @@ func (h *Handler) keepPANAlias(q *request, rec *record, pan string) (*record, er
 			}
 			// The alias is the card's when this redaction made it; one
 			// another request made meanwhile is the account's (delete.go).
-			next.PANAlias, next.PANAliasHeld = alias, !toks[0].Created
+			next.PANAlias, next.PANAliasOrigin = alias, originAccount
+			if toks[0].Created {
+				next.PANAliasOrigin = originCard
+			}
 			return nil, nil
 		})
 		if err != nil {

@@ -196,20 +196,26 @@ func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (
 }
 
 func (h *Handler) revealOne(q *request, alias string) (string, error) {
+	r, err := h.revealRecord(q, alias)
+	return r.Value, err
+}
+
+// revealRecord is revealOne with the alias's record fields (CreatedAt).
+func (h *Handler) revealRecord(q *request, alias string) (vault.Revealed, error) {
 	out, err := h.vault.Reveal(q.ctx, []string{alias})
 	if err != nil {
-		return "", err
+		return vault.Revealed{}, err
 	}
 	if len(out) != 1 {
-		return "", errors.New("vault reveal: wrong number of results")
+		return vault.Revealed{}, errors.New("vault reveal: wrong number of results")
 	}
 	if out[0].Err != nil {
 		if errors.Is(out[0].Err, vault.ErrNotFound) {
-			return "", errCardDataGone()
+			return vault.Revealed{}, errCardDataGone()
 		}
-		return "", out[0].Err
+		return vault.Revealed{}, out[0].Err
 	}
-	return out[0].Value, nil
+	return out[0], nil
 }
 
 // cardIDOf returns the card id of /cards/{id}/{suffix}.
