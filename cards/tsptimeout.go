@@ -83,3 +83,5 @@ func (b boundedTSP) Verify(tokenPAN string, c tsp.Cryptogram, counter uint64, no
 }
 
 func (b boundedTSP) Subscribe(sink tsp.Sink) { b.p.Subscribe(sink) }
+
+var _ tsp.Provider = boundedTSP{}
