@@ -474,6 +474,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "create card: store", err)
 		return
 	}
+	rec.PANAliasOrigin = aliasOrigin(q, toks[0], held)
 	detect := !h.settings(q.p.Account).DuplicateDetectionOff
 	existing := ""
 	if detect && len(held) > 0 {

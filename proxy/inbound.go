@@ -308,6 +308,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Account = route.Account
 	}
 	ctx := vault.WithActor(r.Context(), a)
+	if route.Upstream == routes.UpstreamCards {
+		// The Card Management API asks which aliases this request's
+		// redactions created: a pan_alias made here is the card's
+		// (vault.CreatedUnder, cards/delete.go).
+		ctx = vault.WithCreations(ctx)
+	}
 	obs.SetRoute(ctx, route.ID)
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
 	st := &sc.st

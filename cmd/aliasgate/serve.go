@@ -365,7 +365,7 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
-		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards)}
+		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards), TokenServiceTimeout: gw.cfg.Cards.TokenServiceTimeout.Std()}
 	if gw.outbox != nil {
 		opts.Events = gw.outbox // card and network-token events → webhook deliveries
 	}
