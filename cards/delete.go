@@ -26,7 +26,9 @@ package cards
 //     pan_alias shared by the cards of one number (duplicate detection
 //     off, duplicates.go) is deleted with the last of them, when one of
 //     them made it: another card not being deleted that has it keeps it in
-//     the vault.
+//     the vault, and takes over the mark of a card that made it
+//     (passPANAlias: it may have found the alias only because of that
+//     card, made at once with it or while it was being deleted).
 //   - Crash safety: the record is first marked deleting (it answers 404
 //     from then on and no longer protects its PAN alias, see AliasUse), then
 //     the steps run in an order where each is idempotent (a token whose
@@ -123,7 +125,12 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 	if err := h.deleteAlias(q, rec.CVCAlias); err != nil {
 		return nil, nil, err
 	}
-	if !otherUses(held, rec.ID, rec.PANAlias) && rec.PANAliasOrigin != originAccount {
+	switch {
+	case otherUses(held, rec.ID, rec.PANAlias):
+		if err := h.passPANAlias(q, held, rec); err != nil {
+			return nil, nil, err
+		}
+	case rec.PANAliasOrigin != originAccount:
 		if err := h.deletePANAlias(q, rec); err != nil {
 			return nil, nil, err
 		}

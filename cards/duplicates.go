@@ -178,6 +178,38 @@ func aliasOrigin(q *request, tok vault.Token, held []*record) string {
 	return originAccount
 }
 
+// passPANAlias hands the mark of from, a card that leaves its pan_alias
+// (deleted, or reissued onto another number) while cards of held keep it,
+// to those that take the alias for the account's: when from's create made
+// the alias (originCard), the cards that found it in the vault afterwards
+// found it because of from, whatever they concluded (a create while from
+// was being deleted, two creates of one number at once, a repair racing
+// another, restore.go), so the alias leaves the vault with the last of
+// them. Without this the last card's delete kept a number no card and
+// nothing of the account's referenced. A card deleted or pointed at
+// another alias meanwhile is left alone.
+func (h *Handler) passPANAlias(q *request, held []*record, from *record) error {
+	if from.PANAliasOrigin != originCard {
+		return nil
+	}
+	for _, r := range held {
+		if r.ID == from.ID || r.PANAlias != from.PANAlias || r.PANAliasOrigin != originAccount {
+			continue
+		}
+		_, _, err := h.mutate(q, r, func(next *record) (*storedUpdate, error) {
+			if next.Deleting || next.PANAlias != from.PANAlias || next.PANAliasOrigin != originAccount {
+				return nil, errNoWrite
+			}
+			next.PANAliasOrigin = originCard
+			return nil, nil
+		})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("mark card %s's pan_alias as a card's: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
 // keepsPANAlias reports whether deleting rec (or replacing its number)
 // leaves its pan_alias, whose vault record was created at aliasCreated
 // (zero: unknown), in the vault: the account held it before the card. A

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
 )
 
 // TestReissueAndDuplicatesKeepTheAccountsOwnAlias: the account's UUID
@@ -130,5 +132,123 @@ func TestCardStoredBeforeTheMarkKeepsAnAliasOlderThanIt(t *testing.T) {
 	}
 	if _, err := e.reveal("ACTaccountA", made); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("the alias an unmarked card's create made outlived it: %v", err)
+	}
+}
+
+// TestNumberACardMadeLeavesWithTheLastCardAfterAnInterruptedDelete: a
+// card's delete that the token service interrupted (502: the card is
+// marked deleting, its pan_alias still in the vault) and a card of the
+// same number created before the delete is retried (duplicate detection
+// off): that create finds the alias in the vault, but the alias is the
+// first card's, not the account's, so the number leaves the vault with
+// the last of the two cards. Before, the second card took the alias for
+// the account's (pan_alias_origin "account") and both deletes kept it:
+// the PAN stayed in the vault with no card and nothing of the merchant's
+// referencing it.
+func TestNumberACardMadeLeavesWithTheLastCardAfterAnInterruptedDelete(t *testing.T) {
+	for _, order := range []string{"first card deleted first", "second card deleted first"} {
+		t.Run(order, func(t *testing.T) {
+			e, sim := tspEnvWith(t, Options{Settings: fixedSettings{"ACTaccountA": {DuplicateDetectionOff: true}}})
+			first, r := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			alias := attrsOf(t, r.doc)["pan_alias"].(string)
+			e.provisioned(first)
+			sim.script(func(s *scriptedTSP) { s.down = errors.New("token service down") })
+			code, body := e.doNoContent("DELETE", "/cards/"+first, ntw, pci)
+			wantTokenServiceError(t, "delete while the token service is down", code, body)
+			second, r := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			if attrsOf(t, r.doc)["pan_alias"] != alias {
+				t.Fatal("the second card of the number has another pan_alias")
+			}
+			sim.script(func(s *scriptedTSP) { s.down = nil })
+			ids := []string{first, second}
+			if order == "second card deleted first" {
+				ids = []string{second, first}
+			}
+			for i, id := range ids {
+				if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != 204 {
+					t.Fatalf("delete: %d %s", code, body)
+				}
+				_, err := e.reveal("ACTaccountA", alias)
+				if i == 0 && err != nil {
+					t.Fatalf("the alias after the delete of one of the two cards: %v", err)
+				}
+				if i == 1 && !errors.Is(err, vault.ErrNotFound) {
+					t.Fatalf("the number the first card's create made outlived both cards: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// interleavedStore runs a step once, at the start of the next
+// CardsByFingerprint call after it is armed: a create looks the number's
+// cards up after its redaction and before its PutCard, so the step is a
+// request that runs whole between the two.
+type interleavedStore struct {
+	*boltstore.Store
+	mu   sync.Mutex
+	step func()
+}
+
+func (s *interleavedStore) arm(f func()) { s.mu.Lock(); s.step = f; s.mu.Unlock() }
+
+func (s *interleavedStore) CardsByFingerprint(ctx context.Context, account, fp string) ([]string, error) {
+	s.mu.Lock()
+	f := s.step
+	s.step = nil
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return s.Store.CardsByFingerprint(ctx, account, fp)
+}
+
+// TestCardsCreatedAtOnceOfANewNumberRemoveItWithTheLastOfThem: two
+// creates of a number new to the vault at once (duplicate detection off),
+// the second one's redaction and look-up of the number's cards both made
+// between the first one's redaction and its PutCard: the second finds the
+// alias in the vault and no card of it, but the first card's create made
+// the alias, so the number leaves the vault with the last of the two
+// cards, whether the first card goes by a delete or by a reissue onto
+// another number. Before, the second card took the alias for the
+// account's (pan_alias_origin "account") and kept it: the PAN stayed in
+// the vault after both cards were gone.
+func TestCardsCreatedAtOnceOfANewNumberRemoveItWithTheLastOfThem(t *testing.T) {
+	for _, first := range []string{"deleted", "reissued"} {
+		t.Run("first card "+first, func(t *testing.T) {
+			var is *interleavedStore
+			e, _ := tspEnvOn(t, Options{Settings: fixedSettings{"ACTaccountA": {DuplicateDetectionOff: true}}},
+				func(st *boltstore.Store) Store { is = &interleavedStore{Store: st}; return is })
+			const card = `"pan":"4111111111111111","exp_month":4,"exp_year":2030`
+			var second string
+			var rb resp
+			is.arm(func() { second, rb = e.create(card, pci) })
+			firstID, ra := e.create(card, pci)
+			alias := attrsOf(t, ra.doc)["pan_alias"].(string)
+			if second == "" || attrsOf(t, rb.doc)["pan_alias"] != alias {
+				t.Fatal("the two cards of the number do not share its alias")
+			}
+			switch first {
+			case "deleted":
+				if code, body := e.doNoContent("DELETE", "/cards/"+firstID, ntw, pci); code != 204 {
+					t.Fatalf("delete: %d %s", code, body)
+				}
+			case "reissued":
+				e.provisioned(firstID)
+				if _, err := e.h.Simulate(context.Background(), SimulateRequest{Account: "ACTaccountA", CardID: firstID,
+					Event: "card-reissued", NewPAN: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := e.reveal("ACTaccountA", alias); err != nil {
+				t.Fatalf("the alias while the second card has it: %v", err)
+			}
+			if code, body := e.doNoContent("DELETE", "/cards/"+second, ntw, pci); code != 204 {
+				t.Fatalf("delete: %d %s", code, body)
+			}
+			if _, err := e.reveal("ACTaccountA", alias); !errors.Is(err, vault.ErrNotFound) {
+				t.Fatalf("the number the first card's create made outlived both cards: %v", err)
+			}
+		})
 	}
 }

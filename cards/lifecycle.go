@@ -475,13 +475,21 @@ func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reis
 }
 
 // afterReissue removes the old card number's alias (unless another card
-// uses it or the account held it before the card, delete.go) and the old
-// CVC's; failures are logged, the card is reissued.
+// uses it, which then takes over the card's mark, passPANAlias, or the
+// account held it before the card, delete.go) and the old CVC's; failures
+// are logged, the card is reissued.
 func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
 	if !r.newPAN {
 		return
 	}
 	inUse, err := (&AliasUse{store: h.store, fpKey: h.fpKey}).AliasInUse(q.ctx, q.p.Account, rec.PANAlias, []byte(r.oldPAN))
+	if err == nil && inUse {
+		// The cards still of the old number take over the card's mark.
+		var held []*record
+		if held, err = cardsOfFingerprint(q.ctx, h.store, q.p.Account, fingerprint(h.fpKey, q.p.Account, r.oldPAN)); err == nil {
+			err = h.passPANAlias(q, held, rec)
+		}
+	}
 	if err == nil && !inUse && !keepsPANAlias(rec, r.oldCreated) {
 		if err = h.deleteAlias(q, rec.PANAlias); err == nil {
 			// A card of the old number stored meanwhile (restore.go).

@@ -132,6 +132,13 @@ func tspEnv(t *testing.T) (*env, *scriptedTSP) {
 // tspEnvWith is tspEnv with extra options (TokenServiceTimeout, Settings).
 func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 	t.Helper()
+	return tspEnvOn(t, extra, nil)
+}
+
+// tspEnvOn is tspEnvWith whose cards (Handler and AliasUse) are stored
+// through wrap(the bbolt store) when wrap is not nil.
+func tspEnvOn(t *testing.T, extra Options, wrap func(*boltstore.Store) Store) (*env, *scriptedTSP) {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	fpKey := bytes.Repeat([]byte{9}, 32)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{Now: clk.Now})
@@ -139,7 +146,11 @@ func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	use, err := NewAliasUse(st, fpKey)
+	var cs Store = st
+	if wrap != nil {
+		cs = wrap(st)
+	}
+	use, err := NewAliasUse(cs, fpKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +166,7 @@ func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 		t.Fatal(err)
 	}
 	sim := &scriptedTSP{Simulator: tsp.NewSimulator(bytes.Repeat([]byte{3}, 32))}
-	h, err := New(st, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
+	h, err := New(cs, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
 		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings})
 	if err != nil {
 		t.Fatal(err)
