@@ -56,11 +56,13 @@ package cards
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -192,12 +194,18 @@ func (h *Handler) passPANAlias(q *request, held []*record, from *record) error {
 	if from.PANAliasOrigin != originCard {
 		return nil
 	}
+	return h.markCardsAlias(q, held, from.ID, from.PANAlias)
+}
+
+// markCardsAlias marks the cards of held other than id whose pan_alias is
+// alias and says originAccount originCard (passPANAlias).
+func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) error {
 	for _, r := range held {
-		if r.ID == from.ID || r.PANAlias != from.PANAlias || r.PANAliasOrigin != originAccount {
+		if r.ID == id || r.PANAlias != alias || r.PANAliasOrigin != originAccount {
 			continue
 		}
 		_, _, err := h.mutate(q, r, func(next *record) (*storedUpdate, error) {
-			if next.Deleting || next.PANAlias != from.PANAlias || next.PANAliasOrigin != originAccount {
+			if next.Deleting || next.PANAlias != alias || next.PANAliasOrigin != originAccount {
 				return nil, errNoWrite
 			}
 			next.PANAliasOrigin = originCard
@@ -208,6 +216,68 @@ func (h *Handler) passPANAlias(q *request, held []*record, from *record) error {
 		}
 	}
 	return nil
+}
+
+// releaseCreated is called when a create ends without storing its card:
+// refused (422), a duplicate of a card of the number stored meanwhile
+// (303), or a failure (the store, a throttled caller). The persistent
+// aliases of card numbers its request made — the create's redaction, or
+// an inbound route's in front of the API (vault.CreatedAliases) — are no
+// one's but a card's: the merchant's client never saw them. For each, the
+// cards of the number that have it take it as theirs (markCardsAlias),
+// and with none it leaves the vault, so that the card of a retry makes it
+// again as its own. A card stored with it meanwhile keeps it (the vault
+// refuses to delete it, vault.ErrInUse, and it is then marked; or
+// restoreUsers gives it its number back once the alias is gone). Before,
+// the card that won, or the retry's, took the alias for the account's and
+// its delete kept the PAN with nothing referencing it. It runs past the
+// client's disconnect (a cause of failures); its own failures are logged
+// (the answer is given): such an alias is then left as before.
+func (h *Handler) releaseCreated(q *request) {
+	made := vault.CreatedAliases(q.ctx)
+	if len(made) == 0 {
+		return
+	}
+	dq := *q
+	dq.ctx = context.WithoutCancel(vault.WithPurpose(q.ctx, vault.PurposeRestore))
+	q = &dq
+	out, err := h.vault.Reveal(q.ctx, made)
+	if err == nil && len(out) != len(made) {
+		err = errors.New("vault reveal: wrong number of results")
+	}
+	for i := 0; err == nil && i < len(made); i++ {
+		if out[i].Err != nil || !pan.Valid(out[i].Value) {
+			continue // gone meanwhile, or no card number: no card's business
+		}
+		err = h.releasePANAlias(q, made[i], out[i].Value)
+	}
+	if err != nil {
+		h.log.WarnContext(q.ctx, "cards: create: an alias it made was not released", "account_id", q.p.Account,
+			"error", err.Error(), "trace_id", q.obs.TraceID)
+	}
+}
+
+// releasePANAlias releases alias, the persistent alias of card number
+// value a create that stored no card made (releaseCreated).
+func (h *Handler) releasePANAlias(q *request, alias, value string) error {
+	fp := fingerprint(h.fpKey, q.p.Account, value)
+	for try := 1; ; try++ {
+		held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fp)
+		if err != nil {
+			return err
+		}
+		if otherUses(held, "", alias) {
+			return h.markCardsAlias(q, held, "", alias)
+		}
+		err = h.vault.Delete(q.ctx, alias)
+		if errors.Is(err, vault.ErrInUse) && try < casTries {
+			continue // a card of the number stored meanwhile has it: it is marked
+		}
+		if err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return fmt.Errorf("release an alias a create made: %w", err)
+		}
+		return h.restoreUsers(q, alias, value, "")
+	}
 }
 
 // keepsPANAlias reports whether deleting rec (or replacing its number)

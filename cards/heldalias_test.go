@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 )
@@ -186,11 +188,26 @@ func TestNumberACardMadeLeavesWithTheLastCardAfterAnInterruptedDelete(t *testing
 // request that runs whole between the two.
 type interleavedStore struct {
 	*boltstore.Store
-	mu   sync.Mutex
-	step func()
+	mu       sync.Mutex
+	step     func()
+	putFails bool
 }
 
 func (s *interleavedStore) arm(f func()) { s.mu.Lock(); s.step = f; s.mu.Unlock() }
+
+// failPutCard makes the next PutCard fail, as a store that timed out.
+func (s *interleavedStore) failPutCard() { s.mu.Lock(); s.putFails = true; s.mu.Unlock() }
+
+func (s *interleavedStore) PutCard(ctx context.Context, account, id, fp string, record []byte) (string, error) {
+	s.mu.Lock()
+	fail := s.putFails
+	s.putFails = false
+	s.mu.Unlock()
+	if fail {
+		return "", fmt.Errorf("store: write timed out: %w", vault.ErrUnavailable)
+	}
+	return s.Store.PutCard(ctx, account, id, fp, record)
+}
 
 func (s *interleavedStore) CardsByFingerprint(ctx context.Context, account, fp string) ([]string, error) {
 	s.mu.Lock()
@@ -251,4 +268,55 @@ func TestCardsCreatedAtOnceOfANewNumberRemoveItWithTheLastOfThem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCreateThatStoresNoCardLeavesNoNumberBehind: a create whose
+// redaction made the card number's alias and that then stores no card —
+// it lost the race to a create of the same number (303, duplicate
+// detection on) or the store failed (503) — leaves no number nobody will
+// delete: the card that won takes the alias as a card's, and a failed
+// create's alias leaves the vault, so the retry's card makes it again as
+// its own. Before, the card that won, or the retry's, took the alias for
+// the account's (pan_alias_origin "account"), and its delete kept the PAN
+// in the vault with no card referencing it.
+func TestCreateThatStoresNoCardLeavesNoNumberBehind(t *testing.T) {
+	const card = `"pan":"4111111111111111","exp_month":4,"exp_year":2030`
+	setup := func(t *testing.T) (*env, *interleavedStore) {
+		var is *interleavedStore
+		e, _ := tspEnvOn(t, Options{}, func(st *boltstore.Store) Store { is = &interleavedStore{Store: st}; return is })
+		return e, is
+	}
+	t.Run("duplicate of a card created meanwhile", func(t *testing.T) {
+		e, is := setup(t)
+		var won string
+		is.arm(func() { won, _ = e.create(card, pci) })
+		r := e.do("POST", "/cards", cardBody(card), pci)
+		if r.code != 303 || r.hdr.Get("Location") != "/cards/"+won {
+			t.Fatalf("the create that lost: %d %s, want 303 to the card that won", r.code, r.body)
+		}
+		alias := attrsOf(t, e.do("GET", "/cards/"+won, "", pci).doc)["pan_alias"].(string)
+		if code, body := e.doNoContent("DELETE", "/cards/"+won, ntw, pci); code != 204 {
+			t.Fatalf("delete: %d %s", code, body)
+		}
+		if _, err := e.reveal("ACTaccountA", alias); !errors.Is(err, vault.ErrNotFound) {
+			t.Fatalf("the number outlived its only card: %v", err)
+		}
+	})
+	t.Run("retry of a create the store failed", func(t *testing.T) {
+		e, is := setup(t)
+		is.failPutCard()
+		r := e.do("POST", "/cards", cardBody(card), pci)
+		if r.code != 503 {
+			t.Fatalf("create with the store failing: %d %s, want 503", r.code, r.body)
+		}
+		obstest.AssertNoPAN(t, "failed create", r.body)
+		id, cr := e.create(card, pci)
+		alias := attrsOf(t, cr.doc)["pan_alias"].(string)
+		if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != 204 {
+			t.Fatalf("delete: %d %s", code, body)
+		}
+		if _, err := e.reveal("ACTaccountA", alias); !errors.Is(err, vault.ErrNotFound) {
+			t.Fatalf("the number outlived its only card: %v", err)
+		}
+	})
 }

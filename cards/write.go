@@ -358,6 +358,15 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The aliases this request makes (its redaction, an inbound route's in
+	// front of the API) are released when no card is stored (duplicates.go).
+	q.ctx = vault.WithCreations(q.ctx)
+	stored := false
+	defer func() {
+		if !stored {
+			h.releaseCreated(q)
+		}
+	}()
 	attrs, err := readAttributes(r, "")
 	if err != nil {
 		h.fail(q, "create card", err)
@@ -496,6 +505,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rec.raw = b // what autoProvision's compare-and-swap write replaces
+		stored = existing == ""
 		if existing == "" {
 			// A delete of the card number's last other card may have
 			// removed the alias since the redaction (restore.go).

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -10,7 +11,9 @@ import (
 // The Card Management API asks it whether the pan_alias a request named
 // was made by that same request (an inbound route in front of the API
 // redacting raw card data), and so is the card's to delete with it, or was
-// the account's before (see cards/delete.go).
+// the account's before (see cards/delete.go); a create that stores no card
+// releases the aliases its request made (CreatedAliases,
+// cards/duplicates.go).
 type Creations struct {
 	mu      sync.Mutex
 	aliases map[string]struct{}
@@ -39,6 +42,23 @@ func CreatedUnder(ctx context.Context, alias string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.aliases[alias]
 	return ok
+}
+
+// CreatedAliases returns the persistent aliases Redacts under ctx
+// created, sorted (nil without a Creations).
+func CreatedAliases(ctx context.Context) []string {
+	c := creationsFrom(ctx)
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.aliases))
+	for a := range c.aliases {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func creationsFrom(ctx context.Context) *Creations {

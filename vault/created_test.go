@@ -11,7 +11,8 @@ import (
 // TestCreatedUnderNamesTheAliasesARequestCreated: under a context made by
 // WithCreations, CreatedUnder answers true for the persistent aliases a
 // Redact under it created, and false for an alias that existed before, a
-// volatile one, and any alias under a context without a record.
+// volatile one, and any alias under a context without a record;
+// CreatedAliases lists the former.
 func TestCreatedUnderNamesTheAliasesARequestCreated(t *testing.T) {
 	st := memstore.New(memstore.Options{SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
@@ -43,5 +44,11 @@ func TestCreatedUnderNamesTheAliasesARequestCreated(t *testing.T) {
 	}
 	if vault.CreatedUnder(context.Background(), toks[1].Alias) {
 		t.Error("CreatedUnder without a record answered true")
+	}
+	if got := vault.CreatedAliases(ctx); len(got) != 1 || got[0] != toks[1].Alias {
+		t.Errorf("CreatedAliases = %v, want only the created persistent alias", got)
+	}
+	if got := vault.CreatedAliases(context.Background()); got != nil {
+		t.Errorf("CreatedAliases without a record = %v", got)
 	}
 }

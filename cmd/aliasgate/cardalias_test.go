@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
 
 // TestCardDeleteKeepsTheAccountsOwnAliasOfItsNumber: a card's pan_alias is
@@ -119,6 +121,75 @@ func TestCardDeleteKeepsTheAccountsOwnAliasOfItsNumber(t *testing.T) {
 			deleteCard(t, c.auth, id)
 			if status, body := reveal(t, panAlias); status != 404 {
 				t.Fatalf("the alias the card made outlived it: %d %s", status, body)
+			}
+		})
+	}
+}
+
+// TestRawCardDataCreateRefusedThenRetriedLeavesNoNumberBehindItsCard: a
+// create through the raw card data route that the Card Management API
+// refuses (422: an invalid expiry month, an attribute it does not take) after the
+// route's redaction made the number's alias, then retried with the
+// mistake fixed: the card's delete removes the number from the vault.
+// The refused create made the alias, not the merchant (its client never
+// saw it), so it leaves the vault with the refusal and the retry's card
+// makes it again as its own. Before, the retry found the alias in the
+// vault, took it for the account's (pan_alias_origin "account") and the
+// card's delete kept the PAN, which nothing referenced.
+func TestRawCardDataCreateRefusedThenRetriedLeavesNoNumberBehindItsCard(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	routesFile := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routesFile, []byte(`routes:
+  - id: cards-in
+    direction: inbound
+    host: "*"
+    path_prefix: /cards
+    upstream: internal:cards
+    filters:
+      - id: raw-card
+        operation: redact
+        targets:
+          - {json: data.attributes.pan_alias}
+          - {json: data.attributes.cvc_alias, storage: volatile}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer, basic := bearerToken(t, g, shop), basicAuth(shop)
+
+	for _, c := range []struct{ name, pan, refused string }{
+		{"invalid expiry month", "4111111111111111", `"exp_month":13,"exp_year":2030`},
+		{"attribute it does not take", "5555555555554444", `"exp_month":4,"exp_year":2030,"pan_alias_origin":"account"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+				`{"data":{"attributes":{"pan_alias":"`+c.pan+`","cvc_alias":"123",`+c.refused+`}}}`, bearer)
+			if status != 422 {
+				t.Fatalf("refused create: %d %s, want 422", status, body)
+			}
+			obstest.AssertNoPAN(t, "refused create", body)
+			status, body = call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+				`{"data":{"attributes":{"pan_alias":"`+c.pan+`","cvc_alias":"123","exp_month":4,"exp_year":2030}}}`, bearer)
+			var doc struct {
+				Data struct {
+					ID         string `json:"id"`
+					Attributes struct {
+						PANAlias string `json:"pan_alias"`
+					} `json:"attributes"`
+				} `json:"data"`
+			}
+			if status != 201 || json.Unmarshal(body, &doc) != nil {
+				t.Fatalf("retried create: %d %s", status, body)
+			}
+			if status, body := call(t, "DELETE", g.inbound+"/cards/"+doc.Data.ID, "", "", bearer); status != 204 {
+				t.Fatalf("delete card: %d %s", status, body)
+			}
+			if status, body := call(t, "GET", g.inbound+"/aliases/"+doc.Data.Attributes.PANAlias, "", "", basic); status != 404 {
+				t.Fatalf("the number outlived its only card: %d %s", status, body)
 			}
 		})
 	}
