@@ -220,7 +220,8 @@ func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) e
 
 // releaseCreated is called when a create ends without storing its card:
 // refused (422), a duplicate of a card of the number stored meanwhile
-// (303), or a failure (the store, a throttled caller). The persistent
+// (303), or a failure (the store, a throttled caller); and when a reissue
+// is not applied after its new number was stored (lifecycle.go). The persistent
 // aliases of card numbers its request made — the create's redaction, or
 // an inbound route's in front of the API (vault.CreatedAliases) — are no
 // one's but a card's: the merchant's client never saw them. For each, the
@@ -252,7 +253,7 @@ func (h *Handler) releaseCreated(q *request) {
 		err = h.releasePANAlias(q, made[i], out[i].Value)
 	}
 	if err != nil {
-		h.log.WarnContext(q.ctx, "cards: create: an alias it made was not released", "account_id", q.p.Account,
+		h.log.WarnContext(q.ctx, "cards: an alias a create or a reissue made for no card was not released", "account_id", q.p.Account,
 			"error", err.Error(), "trace_id", q.obs.TraceID)
 	}
 }
@@ -274,7 +275,7 @@ func (h *Handler) releasePANAlias(q *request, alias, value string) error {
 			continue // a card of the number stored meanwhile has it: it is marked
 		}
 		if err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return fmt.Errorf("release an alias a create made: %w", err)
+			return fmt.Errorf("release an alias made for no card: %w", err)
 		}
 		return h.restoreUsers(q, alias, value, "")
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/cards/tsp"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
@@ -319,4 +320,49 @@ func TestCreateThatStoresNoCardLeavesNoNumberBehind(t *testing.T) {
 			t.Fatalf("the number outlived its only card: %v", err)
 		}
 	})
+}
+
+// TestReissueThatIsNotAppliedLeavesNoNewNumberBehind: a card-reissued
+// notification whose new number is stored in the vault (a new alias) but
+// that the card then does not take — another gateway marked the card
+// deleting between the two — leaves no alias of the new number behind:
+// nothing references it and no delete would ever remove it. Before, the
+// new PAN stayed in the vault (a later card of that number took it for the
+// account's own, so even that card's delete kept it).
+func TestReissueThatIsNotAppliedLeavesNoNewNumberBehind(t *testing.T) {
+	var is *interleavedStore
+	e, _ := tspEnvOn(t, Options{}, func(st *boltstore.Store) Store { is = &interleavedStore{Store: st}; return is })
+	ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	tokenPAN := e.provisioned(id)
+	is.arm(func() {
+		// Another gateway's DELETE /cards/{id} marks the card (its card
+		// locks are its own).
+		raw, ok, err := is.Store.GetCard(ctx, "ACTaccountA", id)
+		if err != nil || !ok {
+			t.Fatalf("read card: %v", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["deleting"] = true
+		b, _ := json.Marshal(m)
+		if err := is.Store.ReplaceCard(ctx, "ACTaccountA", id, raw, b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	const newPAN = "4012888888881881"
+	err := tokenEvents{e.h}.TokenEvent(context.Background(), tsp.Event{Type: tsp.EventCardReissued, TokenPAN: tokenPAN,
+		Requestor: requestorRef("ACTaccountA", id), NewPAN: newPAN})
+	if !errors.Is(err, ErrNoSuchCard) {
+		t.Fatalf("reissue of a card marked deleting: %v, want ErrNoSuchCard", err)
+	}
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: newPAN, Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !toks[0].Created {
+		t.Fatal("the new number of a reissue the card never took is still in the vault")
+	}
 }

@@ -171,8 +171,19 @@ func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
 
 // applyEventLocked is applyTokenEvent for card id of q's account (a
 // lifecycleRequest), whose card lock the caller holds.
-func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
+func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) (err error) {
 	account := q.p.Account
+	// A reissue's new number stored in the vault but not taken by the
+	// card (it failed, or was refused) leaves the vault again: nothing
+	// would reference it (releaseCreated).
+	dq := *q
+	dq.ctx = vault.WithCreations(q.ctx)
+	q = &dq
+	defer func() {
+		if err != nil {
+			h.releaseCreated(q)
+		}
+	}()
 	rec, err := h.loadEventCard(q, id)
 	if err != nil {
 		return err
