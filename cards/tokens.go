@@ -384,15 +384,18 @@ func (rec *record) token(id string) *tokenRecord {
 }
 
 // undoToken deletes a token that no card record holds: at the token
-// service, and its token PAN alias (when made) from the vault. Failures
-// are logged (never the token PAN); the caller reports its own error.
+// service, and its token PAN alias (when made) from the vault, also when
+// the token service's delete failed (nothing references the alias, so
+// nothing would ever retry with it: the token PAN would only stay behind
+// in the vault). Failures are logged (never the token PAN); the caller
+// reports its own error.
 func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
 	err := h.ts().Delete(q.ctx, tokenPAN)
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil
 	}
-	if err == nil {
-		err = h.deleteAlias(q, alias)
+	if aerr := h.deleteAlias(q, alias); err == nil {
+		err = aerr
 	}
 	if err != nil {
 		h.log.WarnContext(q.ctx, "cards: a network token whose card could not be stored was not fully deleted",

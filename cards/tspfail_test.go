@@ -32,6 +32,8 @@ type scriptedTSP struct {
 	par      *string           // the payment account reference Provision answers when set
 	crypt    *tsp.Cryptogram   // answered by Cryptogram when set
 	deleted  []string
+	// deleteDown, when set, is the error of every Delete (only).
+	deleteDown error
 	// hang makes every call wait until its context ends (a token service
 	// that accepts the connection and never answers) and count itself.
 	hang  bool
@@ -102,6 +104,10 @@ func (s *scriptedTSP) Delete(ctx context.Context, tokenPAN string) error {
 		return down
 	}
 	s.mu.Lock()
+	if s.deleteDown != nil {
+		s.mu.Unlock()
+		return s.deleteDown
+	}
 	s.deleted = append(s.deleted, tokenPAN)
 	s.mu.Unlock()
 	return s.Simulator.Delete(ctx, tokenPAN)
@@ -563,5 +569,45 @@ func TestHungTokenServiceAnswers502WhenTheBoundExpires(t *testing.T) {
 	}
 	if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
 		t.Fatalf("the card's delete after the service came back: %d %s", code, body)
+	}
+}
+
+// TestRefusedTokenLeavesNoTokenPANInTheVaultWhenItsDeleteFails: a token a
+// provisioning refused after storing its token PAN (here: a payment
+// account reference that is none) is undone; when the token service
+// fails the undo's delete too (an error, its bound passed), the token PAN
+// still leaves the vault: no card references it and nothing would ever
+// delete it (the token service keeps the token, which is logged). Before,
+// the token PAN's alias was deleted only after the token service's
+// delete succeeded.
+func TestRefusedTokenLeavesNoTokenPANInTheVaultWhenItsDeleteFails(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		tsp  func(s *scriptedTSP)
+	}{
+		{"token service delete fails", func(s *scriptedTSP) { s.deleteDown = errors.New("token service delete failed") }},
+		{"token service delete passes its bound", func(s *scriptedTSP) { s.deleteDown = context.DeadlineExceeded }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, sim := tspEnvWith(t, Options{TokenServiceTimeout: 100 * time.Millisecond})
+			id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			made, err := sim.Simulator.Provision(context.Background(), "4111111111111111", "4", "2030")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := "V001" + strings.Repeat("a", 25)
+			sim.script(func(s *scriptedTSP) { s.tokenPAN, s.par = made.PAN, &bad; c.tsp(s) })
+			r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw)
+			wantTokenServiceError(t, "refused token", r.code, r.body, made.PAN)
+			ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+			toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: made.PAN, Format: vault.FormatUUID,
+				Storage: vault.StoragePersistent}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !toks[0].Created {
+				t.Fatal("the token PAN of a refused token is still in the vault, referenced by no card")
+			}
+		})
 	}
 }
