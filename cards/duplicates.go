@@ -167,17 +167,41 @@ const legacyAliasMargin = time.Minute
 // redaction created it, another redaction of the same request did (an
 // inbound route in front of the API, vault.CreatedUnder), or it is the
 // alias of a card of held (the number's cards) that does not know it as
-// the account's; else originAccount (the account held it before).
-func aliasOrigin(q *request, tok vault.Token, held []*record) string {
+// the account's; else originAccount (the account held it before). A card
+// of held stored before the mark knows it as the account's when
+// keepsPANAlias says so of it (the alias's record is read for its
+// creation time): before, any such card counted as the alias's maker, and
+// the new card's delete erased an alias the account made before both.
+func (h *Handler) aliasOrigin(q *request, tok vault.Token, held []*record) (string, error) {
 	if tok.Created || vault.CreatedUnder(q.ctx, tok.Alias) {
-		return originCard
+		return originCard, nil
 	}
+	var created *time.Time // the alias's record's creation, read once when needed
 	for _, r := range held {
-		if r.PANAlias == tok.Alias && r.PANAliasOrigin != originAccount {
-			return originCard
+		if r.PANAlias != tok.Alias || r.PANAliasOrigin == originAccount {
+			continue
 		}
+		if r.PANAliasOrigin == "" {
+			if created == nil {
+				out, err := h.vault.Reveal(q.ctx, []string{tok.Alias})
+				if err == nil && len(out) != 1 {
+					err = errors.New("vault reveal: wrong number of results")
+				}
+				if err == nil && out[0].Err != nil && !errors.Is(out[0].Err, vault.ErrNotFound) {
+					err = out[0].Err
+				}
+				if err != nil {
+					return "", fmt.Errorf("read the pan_alias's record: %w", err)
+				}
+				created = &out[0].CreatedAt // zero when gone meanwhile: unknown
+			}
+			if keepsPANAlias(r, *created) {
+				continue
+			}
+		}
+		return originCard, nil
 	}
-	return originAccount
+	return originAccount, nil
 }
 
 // passPANAlias hands the mark of from, a card that leaves its pan_alias

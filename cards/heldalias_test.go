@@ -366,3 +366,55 @@ func TestReissueThatIsNotAppliedLeavesNoNewNumberBehind(t *testing.T) {
 		t.Fatal("the new number of a reissue the card never took is still in the vault")
 	}
 }
+
+// TestDuplicateOfAnUnmarkedCardKeepsTheAliasTheAccountMadeBefore: a card
+// of a number (duplicate detection off) whose other card was stored before
+// cards recorded who made their pan_alias, and whose alias the account
+// made before that card (older by more than legacyAliasMargin), takes the
+// alias for the account's, as the unmarked card's own delete does: the
+// alias outlives both cards, whichever goes last. Before, any card of the
+// number without the mark counted as the alias's maker, so the new card
+// took it for a card's and its delete erased the merchant's alias.
+func TestDuplicateOfAnUnmarkedCardKeepsTheAliasTheAccountMadeBefore(t *testing.T) {
+	for _, last := range []string{"new card deleted last", "unmarked card deleted last"} {
+		t.Run(last, func(t *testing.T) {
+			e, _ := tspEnvWith(t, Options{Settings: fixedSettings{"ACTaccountA": {DuplicateDetectionOff: true}}})
+			ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+			toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: "4111111111111111", Format: vault.FormatUUID,
+				Storage: vault.StoragePersistent}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine := toks[0].Alias
+			e.clk.Add(time.Hour)
+			old, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			raw, ok, err := e.h.store.GetCard(ctx, "ACTaccountA", old)
+			if err != nil || !ok {
+				t.Fatalf("read card: %v", err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, "pan_alias_origin")
+			b, _ := json.Marshal(m)
+			if err := e.h.store.ReplaceCard(ctx, "ACTaccountA", old, raw, b); err != nil {
+				t.Fatal(err)
+			}
+			e.clk.Add(time.Hour)
+			fresh, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			ids := []string{old, fresh}
+			if last == "unmarked card deleted last" {
+				ids = []string{fresh, old}
+			}
+			for _, id := range ids {
+				if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != 204 {
+					t.Fatalf("delete: %d %s", code, body)
+				}
+			}
+			if v, err := e.reveal("ACTaccountA", mine); err != nil || v != "4111111111111111" {
+				t.Fatalf("the account's alias, made before both cards, after their deletes: %v", err)
+			}
+		})
+	}
+}

@@ -422,7 +422,9 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 		return nil, fmt.Errorf("cards: reissue: the cards of the new card number: %w", err)
 	}
 	p.newPAN, p.newAlias, p.oldPAN, p.oldAlias = ev.NewPAN, toks[0].Alias, old, rec.PANAlias
-	p.newOrigin = aliasOrigin(q, toks[0], held)
+	if p.newOrigin, err = h.aliasOrigin(q, toks[0], held); err != nil {
+		return nil, fmt.Errorf("cards: reissue: %w", err)
+	}
 	return p, nil
 }
 

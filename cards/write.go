@@ -483,7 +483,10 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "create card: store", err)
 		return
 	}
-	rec.PANAliasOrigin = aliasOrigin(q, toks[0], held)
+	if rec.PANAliasOrigin, err = h.aliasOrigin(q, toks[0], held); err != nil {
+		h.fail(q, "create card: vault", err)
+		return
+	}
 	detect := !h.settings(q.p.Account).DuplicateDetectionOff
 	existing := ""
 	if detect && len(held) > 0 {
