@@ -297,7 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/cards" || p == "/cards/":
 		switch r.Method {
 		case http.MethodPost:
-			h.create.ServeHTTP(w, r)
+			h.createGuarded(w, r)
 		case http.MethodGet:
 			h.list.ServeHTTP(w, r)
 		default:

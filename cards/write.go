@@ -2,6 +2,7 @@ package cards
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -353,10 +354,49 @@ func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, e
 	return vals, c.err()
 }
 
+// createRanKey marks the context of a POST /cards that createGuarded
+// follows: serveCreate sets the *bool it holds once it has a principal
+// (it then releases what the request made itself).
+type createRanKey struct{}
+
+// createGuarded is POST /cards: the guard, then serveCreate. A create the
+// guard refuses (401 an expired access token, 403, 415) never reaches
+// serveCreate, but an inbound route in front of the API (the raw card data
+// flow) has made its aliases already, its redaction running first: they
+// are released as serveCreate releases what a create that stores no card
+// made (releaseCreated), in the account the route's redactions used (the
+// vault's default one when the route names none). Before, the retry with
+// a fresh token found the alias, took it for the account's and its card's
+// delete kept the PAN.
+func (h *Handler) createGuarded(w http.ResponseWriter, r *http.Request) {
+	if len(vault.CreatedAliases(r.Context())) == 0 {
+		h.create.ServeHTTP(w, r)
+		return
+	}
+	ran := new(bool)
+	h.create.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), createRanKey{}, ran)))
+	if *ran {
+		return
+	}
+	account := vault.ActorFrom(r.Context()).Account
+	if account == "" {
+		d, ok := h.vault.(interface{ DefaultAccount() string })
+		if !ok {
+			return
+		}
+		account = d.DefaultAccount()
+	}
+	h.releaseCreated(&request{ctx: vault.WithAccount(r.Context(), account), p: principalOf(account),
+		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
+}
+
 func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	q, ok := h.begin(w, r)
 	if !ok {
 		return
+	}
+	if ran, _ := r.Context().Value(createRanKey{}).(*bool); ran != nil {
+		*ran = true
 	}
 	// The aliases this request makes (its redaction, an inbound route's in
 	// front of the API) are released when no card is stored (duplicates.go).

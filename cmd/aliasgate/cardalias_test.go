@@ -128,7 +128,8 @@ func TestCardDeleteKeepsTheAccountsOwnAliasOfItsNumber(t *testing.T) {
 
 // TestRawCardDataCreateRefusedThenRetriedLeavesNoNumberBehindItsCard: a
 // create through the raw card data route that the Card Management API
-// refuses (422: an invalid expiry month, an attribute it does not take) after the
+// refuses (422: an invalid expiry month, an attribute it does not take;
+// 401: an access token that expired) after the
 // route's redaction made the number's alias, then retried with the
 // mistake fixed: the card's delete removes the number from the vault.
 // The refused create made the alias, not the merchant (its client never
@@ -161,15 +162,22 @@ func TestRawCardDataCreateRefusedThenRetriedLeavesNoNumberBehindItsCard(t *testi
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
 	bearer, basic := bearerToken(t, g, shop), basicAuth(shop)
 
-	for _, c := range []struct{ name, pan, refused string }{
-		{"invalid expiry month", "4111111111111111", `"exp_month":13,"exp_year":2030`},
-		{"attribute it does not take", "5555555555554444", `"exp_month":4,"exp_year":2030,"pan_alias_origin":"account"`},
+	expired := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+strings.Repeat("x", 40)) }
+	const valid = `"exp_month":4,"exp_year":2030`
+	for _, c := range []struct {
+		name, pan, refused string
+		auth               func(*http.Request)
+		code               int
+	}{
+		{"invalid expiry month", "4111111111111111", `"exp_month":13,"exp_year":2030`, bearer, 422},
+		{"attribute it does not take", "5555555555554444", valid + `,"pan_alias_origin":"account"`, bearer, 422},
+		{"access token refused", "4012888888881881", valid, expired, 401},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
-				`{"data":{"attributes":{"pan_alias":"`+c.pan+`","cvc_alias":"123",`+c.refused+`}}}`, bearer)
-			if status != 422 {
-				t.Fatalf("refused create: %d %s, want 422", status, body)
+				`{"data":{"attributes":{"pan_alias":"`+c.pan+`","cvc_alias":"123",`+c.refused+`}}}`, c.auth)
+			if status != c.code {
+				t.Fatalf("refused create: %d %s, want %d", status, body, c.code)
 			}
 			obstest.AssertNoPAN(t, "refused create", body)
 			status, body = call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
