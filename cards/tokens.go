@@ -89,6 +89,7 @@ package cards
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -387,9 +388,15 @@ func (rec *record) token(id string) *tokenRecord {
 // service, and its token PAN alias (when made) from the vault, also when
 // the token service's delete failed (nothing references the alias, so
 // nothing would ever retry with it: the token PAN would only stay behind
-// in the vault). Failures are logged (never the token PAN); the caller
-// reports its own error.
+// in the vault). It runs past the end of the request's context (a client
+// that hung up, the background provisioning stopped: often the cause of
+// the failure it undoes); the token service call keeps its bound.
+// Failures are logged (never the token PAN); the caller reports its own
+// error.
 func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
+	uq := *q
+	uq.ctx = context.WithoutCancel(q.ctx)
+	q = &uq
 	err := h.ts().Delete(q.ctx, tokenPAN)
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -145,6 +146,13 @@ func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 // through wrap(the bbolt store) when wrap is not nil.
 func tspEnvOn(t *testing.T, extra Options, wrap func(*boltstore.Store) Store) (*env, *scriptedTSP) {
 	t.Helper()
+	return tspEnvWrapped(t, extra, wrap, nil)
+}
+
+// tspEnvWrapped is tspEnvOn whose Handler calls the vault through
+// wrapVault(the vault service) when wrapVault is not nil.
+func tspEnvWrapped(t *testing.T, extra Options, wrap func(*boltstore.Store) Store, wrapVault func(Vault) Vault) (*env, *scriptedTSP) {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	fpKey := bytes.Repeat([]byte{9}, 32)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{Now: clk.Now})
@@ -172,7 +180,11 @@ func tspEnvOn(t *testing.T, extra Options, wrap func(*boltstore.Store) Store) (*
 		t.Fatal(err)
 	}
 	sim := &scriptedTSP{Simulator: tsp.NewSimulator(bytes.Repeat([]byte{3}, 32))}
-	h, err := New(cs, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
+	var hv Vault = svc
+	if wrapVault != nil {
+		hv = wrapVault(svc)
+	}
+	h, err := New(cs, hv, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
 		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings})
 	if err != nil {
 		t.Fatal(err)
@@ -609,5 +621,82 @@ func TestRefusedTokenLeavesNoTokenPANInTheVaultWhenItsDeleteFails(t *testing.T) 
 				t.Fatal("the token PAN of a refused token is still in the vault, referenced by no card")
 			}
 		})
+	}
+}
+
+// ctxVault is a vault whose deletes fail once their context has ended, as
+// a store that honours contexts (PostgreSQL) does.
+type ctxVault struct{ Vault }
+
+func (v ctxVault) Delete(ctx context.Context, alias string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return v.Vault.Delete(ctx, alias)
+}
+
+// cancellingStore, once armed, ends a request's context at its next card
+// write and fails that write, as a store that honours contexts does when
+// the client hangs up (or the gateway stops) at that moment.
+type cancellingStore struct {
+	*boltstore.Store
+	mu     sync.Mutex
+	cancel context.CancelFunc
+}
+
+func (s *cancellingStore) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.cancel = nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		return ctx.Err()
+	}
+	return s.Store.ReplaceCard(ctx, account, id, old, record)
+}
+
+// TestProvisioningStoppedAtItsCardWriteLeavesNoTokenPAN: a provisioning
+// whose context ends (the client hangs up, the gateway stops the
+// background provisioning) after the token service made a token and its
+// token PAN was stored, at the card's write: the token is undone, and its
+// token PAN leaves the vault although the request's context has ended.
+// Before, the undo ran under that context, so a vault that honours it
+// (PostgreSQL) refused the delete and the token PAN stayed with no card
+// referencing it.
+func TestProvisioningStoppedAtItsCardWriteLeavesNoTokenPAN(t *testing.T) {
+	var cs *cancellingStore
+	e, sim := tspEnvWrapped(t, Options{}, func(st *boltstore.Store) Store { cs = &cancellingStore{Store: st}; return cs },
+		func(v Vault) Vault { return ctxVault{v} })
+	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	made, err := sim.Simulator.Provision(context.Background(), "4111111111111111", "4", "2030")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.script(func(s *scriptedTSP) { s.tokenPAN = made.PAN })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs.mu.Lock()
+	cs.cancel = cancel
+	cs.mu.Unlock()
+	r := httptest.NewRequest("POST", "/cards/"+id+"/network-tokens", nil).WithContext(ctx)
+	k, v, _ := strings.Cut(ntw, ": ")
+	r.Header.Set(k, v)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	if w.Code == http.StatusOK {
+		t.Fatalf("provisioning stopped at its card write: %d %s", w.Code, w.Body)
+	}
+	obstest.AssertNoPAN(t, "stopped provisioning", w.Body.Bytes())
+	if tok := e.tokenOf(id); tok != nil {
+		t.Fatalf("the card has a token: %v", tok)
+	}
+	toks, err := e.vault.Redact(vault.WithAccount(context.Background(), "ACTaccountA"), []vault.RedactRequest{{Value: made.PAN,
+		Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !toks[0].Created {
+		t.Fatal("the token PAN of a provisioning stopped at its card write is still in the vault")
 	}
 }
