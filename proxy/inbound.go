@@ -32,9 +32,9 @@
 // targets, when the route's leak guard is on (log or block, the default
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
-// including WebSocket upgrades (refused with 403 on a route that redacts
-// request bodies or whose leak guard is block or redact: nothing reads the
-// frames). Upgrade is forwarded for WebSocket only:
+// including WebSocket upgrades (refused with 403 on a route with filters
+// that have body targets, in either phase, or whose leak guard is block or
+// redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
 // any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
 // pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
@@ -287,12 +287,14 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stripUpgrade(r.Header)
-	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
-		// Nothing reads WebSocket frames: a route that promises card data
-		// never passes through unread (redact and block refuse what they
-		// cannot read) does not open a tunnel.
+	if r.Header.Get("Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
+		// Nothing reads WebSocket frames: a route whose filters rewrite
+		// bodies (either way: the upstream's frames would pass its
+		// response filters too) or that promises card data never passes
+		// through unread (redact and block refuse what they cannot read)
+		// does not open a tunnel.
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route redacts, masks or blocks card data, which WebSocket frames would carry unread"))
+			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread"))
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of
