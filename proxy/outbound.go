@@ -56,6 +56,9 @@ package proxy
 //     status and carry a top-level "error" object beside JSON:API's
 //     "errors" and the Aliasgate-Error header (outerror.go), so an SDK
 //     that decides by the body alone raises.
+//   - Upgrade is never forwarded (removeHopByHop): a destination that
+//     answers 101 Switching Protocols anyway gets the client a 502
+//     (errProtocolSwitch) and its connection is closed.
 //   - An outbound route cannot have host "*" (routes refuses it at load)
 //     and the passthrough list cannot hold "*" (ErrPassthroughAny).
 //   - The destination's TLS certificate is always verified against
@@ -1006,6 +1009,13 @@ func (o *Outbound) toDestination(req *http.Request, d dest) *http.Request {
 // goproxy never drops the connection or writes an error text.
 func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 	resp, err := o.upstream.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// Upgrade is never forwarded (removeHopByHop): the destination
+		// switched on its own, and goproxy cannot carry the connection
+		// it hands over (it left the client's open, or dropped it).
+		_ = resp.Body.Close()
+		resp, err = nil, errProtocolSwitch
+	}
 	if err == nil {
 		if resp.Body != nil && resp.Body != http.NoBody {
 			// goproxy sends a response whose Body is no longer the one
@@ -1025,6 +1035,10 @@ func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Resp
 	}
 	return o.answer(lr, req, upstreamFailure(o.log, req, route, err)), nil
 }
+
+// errProtocolSwitch is the round trip's error when a destination answers
+// 101 Switching Protocols, which the outbound proxy never asks for.
+var errProtocolSwitch = errors.New("proxy: the destination switched protocols unasked (101)")
 
 // onResponse is goproxy's response hook: the response phase of the
 // request's route, the capture of what the client gets, and what the
