@@ -2,17 +2,23 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 // switchingDestination answers every request with 101 Switching Protocols
@@ -103,5 +109,70 @@ func TestDestinationProtocolSwitchIsRefused(t *testing.T) {
 		if l["path"] == "/ws" && l["status"] != float64(http.StatusBadGateway) {
 			t.Errorf("access line %v, want status 502", l)
 		}
+	}
+}
+
+// panickingTokenizer panics in Reveal (a stand-in for any bug in a filter,
+// the vault or a body reader), with a value that quotes what it was given.
+type panickingTokenizer struct{ rewrite.Tokenizer }
+
+func (panickingTokenizer) Reveal(_ context.Context, aliases []string) ([]string, error) {
+	panic(fmt.Sprintf("cannot reveal %v: card %s cvc %s", aliases, testPAN, testCVC))
+}
+
+func (panickingTokenizer) Redact(_ context.Context, items []rewrite.RedactItem) ([]string, error) {
+	panic(fmt.Sprintf("cannot redact %d items: card %s cvc %s", len(items), testPAN, testCVC))
+}
+
+// TestPanicInAFilterDoesNotEndTheGateway: goproxy serves the requests of
+// an intercepted tunnel in a goroutine of its own, which nothing
+// recovers: a panic in a filter there ended the whole process (every
+// listener, every tunnel), with its value, card data and all, written
+// to stderr past the log's scrubber. A panic in a phase refuses the
+// message with 500 internal_error, is logged with its stack and without
+// its value, and the gateway goes on serving; on the inbound proxy the
+// client gets the same answer instead of a dropped connection, and
+// nothing reaches the upstream.
+func TestPanicInAFilterDoesNotEndTheGateway(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	tv := newTestVault(t)
+	c := obstest.NewCapture(t)
+	g := newOutGateway(t, tv, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		logger: c.Logger, tok: panickingTokenizer{tv.tok}})
+	panA, _ := aliases(t, tv)
+	cl := g.client()
+	for i := range 2 { // the second request: the gateway still serves
+		resp, body := post(t, cl, "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json",
+			`{"card":{"number":"`+panA+`"}}`)
+		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "internal_error") {
+			t.Errorf("request %d: want 500 internal_error, got %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Errorf("the processor received %d requests", n)
+	}
+	log := c.String()
+	if !strings.Contains(log, "panic") || !strings.Contains(log, "goroutine") {
+		t.Errorf("the panic is not logged with its stack:\n%s", log)
+	}
+	if strings.Contains(log, "cvc "+testCVC) || strings.Contains(log, panA) {
+		t.Errorf("the panic's value was logged:\n%s", log)
+	}
+
+	up := newUpstream(t, nil)
+	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(t, testRoutes, up.URL)),
+		Tokenizer: panickingTokenizer{tv.tok}, Known: tv.tok, Logger: obstest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(obs.AccessLog(obstest.Logger(t), obs.NewMetrics(), "inbound", in))
+	t.Cleanup(srv.Close)
+	got := rawExchange(t, srv.Listener.Addr().String(), "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"+
+		"Content-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(cardJSON))+"\r\n\r\n"+cardJSON)
+	if !strings.HasPrefix(got, "HTTP/1.1 500 ") || !strings.Contains(got, "internal_error") {
+		t.Errorf("inbound: want 500 internal_error, got %q", obstestMask(got))
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
 	}
 }
