@@ -35,7 +35,9 @@
 // including WebSocket upgrades (refused with 403 on a route with filters
 // that have body targets, in either phase, or whose leak guard is block or
 // redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
-// any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
+// any other Upgrade (h2c) is removed with its HTTP2-Settings header. An
+// upgraded connection is closed after UpgradeIdleTimeout without a byte
+// either way, and by Close. A
 // pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
 // off or was longer than declared, a response sent and closed), except the
@@ -161,6 +163,14 @@ type InboundOptions struct {
 	// Sources finds each request's source address (vault.Actor.Source,
 	// for per-sender limits); nil: the peer's address.
 	Sources *Sources
+	// UpgradeIdleTimeout closes an upgraded (WebSocket) connection after
+	// this long without a byte read from or written to the client
+	// (http.Server's timeouts end when ReverseProxy hijacks it), as
+	// OutboundOptions.TunnelIdleTimeout does a tunnel; 0: no limit.
+	UpgradeIdleTimeout time.Duration
+	// UpgradeWriteTimeout bounds each write to an upgraded connection's
+	// client; 0: no limit.
+	UpgradeWriteTimeout time.Duration
 }
 
 // Inbound is the inbound reverse proxy, an http.Handler. Wrap it in
@@ -174,6 +184,9 @@ type Inbound struct {
 	rp       *httputil.ReverseProxy
 	capture  Capturer // nil: no capture
 	sources  *Sources
+	// upgraded holds the upgraded connections, for their deadlines and
+	// Close.
+	upgraded connSet
 }
 
 // Inbound phases: the leak guard on both, unknown aliases in reveal
@@ -243,6 +256,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		fallback: opts.Fallback,
 		log:      opts.Logger,
 		sources:  opts.Sources,
+		upgraded: connSet{idle: opts.UpgradeIdleTimeout, write: opts.UpgradeWriteTimeout},
 	}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
@@ -336,11 +350,24 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route has no usable upstream"))
 		return
 	}
+	if r.Header.Get("Upgrade") != "" {
+		// The connection ReverseProxy hijacks when the upstream answers
+		// 101 gets the upgrade deadlines and is closed by Close.
+		w = &trackingWriter{ResponseWriter: w, set: &in.upgraded}
+	}
 	if readsResponses(route) {
 		sc.iw.ResponseWriter = w
 		w = &sc.iw
 	}
 	in.rp.ServeHTTP(w, r)
+}
+
+// Close closes every upgraded connection; later upgrades fail (502).
+// Close the http.Server first: Shutdown does not see hijacked
+// connections.
+func (in *Inbound) Close() error {
+	in.upgraded.close()
+	return nil
 }
 
 // readsResponses reports whether the response phase reads the route's

@@ -68,7 +68,6 @@ package proxy
 //     requests inside intercepted tunnels (obs.Line, started with the request).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -179,11 +178,9 @@ type Outbound struct {
 	roundTripper goproxy.RoundTripper
 	capture      Capturer // nil: no capture
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-
-	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
+	// tunnels holds the hijacked client connections and passthrough
+	// destinations (OutboundOptions.Tunnel*Timeout), for Close.
+	tunnels connSet
 	// recheckEvery is how often a passthrough tunnel that carries bytes
 	// asks its client's Recheck (recheckConn).
 	recheckEvery time.Duration
@@ -228,9 +225,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		log: opts.Logger, m: opts.Metrics,
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
-		conns:        map[net.Conn]struct{}{},
-		tunnelIdle:   opts.TunnelIdleTimeout,
-		tunnelWrite:  opts.TunnelWriteTimeout,
+		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
 		recheckEvery: time.Second,
 	}
 	o.pipe.pay = opts.Payments
@@ -297,133 +292,9 @@ func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refused. Close the http.Server first (Shutdown does not see hijacked
 // connections).
 func (o *Outbound) Close() error {
-	o.mu.Lock()
-	o.closed = true
-	conns := make([]net.Conn, 0, len(o.conns))
-	for c := range o.conns {
-		conns = append(conns, c)
-	}
-	o.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
-	}
+	o.tunnels.close()
 	o.transport.CloseIdleConnections()
 	return nil
-}
-
-// track registers c for Close; it returns false (and closes c) after Close.
-func (o *Outbound) track(c net.Conn) (net.Conn, bool) {
-	tc := &trackedConn{Conn: c, o: o, idle: o.tunnelIdle, write: o.tunnelWrite}
-	tc.touch(time.Now())
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		_ = c.Close()
-		return nil, false
-	}
-	o.conns[tc] = struct{}{}
-	return tc, true
-}
-
-type trackedConn struct {
-	net.Conn
-	o           *Outbound
-	once        sync.Once
-	idle, write time.Duration
-	// The read and write deadlines last set (Unix nanoseconds; zero when
-	// someone else set one since): see extend.
-	readUntil, writeUntil atomic.Int64
-}
-
-// extend moves a deadline of the conn to no earlier than now+d. It sets it
-// to now+d+d/16, and only when the deadline it last set is earlier than
-// now+d: at most once every d/16, instead of before every read and write
-// (a runtime timer change each, 1–2 % of the outbound proxy's CPU). A
-// tunnel is never cut sooner than d after its last byte, and at most d/16
-// later.
-func extend(now time.Time, until *atomic.Int64, d time.Duration, set func(time.Time) error) {
-	if now.Add(d).UnixNano() <= until.Load() {
-		return
-	}
-	t := now.Add(d + d/16)
-	until.Store(t.UnixNano())
-	_ = set(t)
-}
-
-// touch moves the read deadline idle ahead: any traffic, either way, keeps
-// the tunnel open.
-func (c *trackedConn) touch(now time.Time) {
-	if c.idle > 0 {
-		extend(now, &c.readUntil, c.idle, c.Conn.SetReadDeadline)
-	}
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.idle > 0 {
-		c.touch(time.Now())
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *trackedConn) Write(p []byte) (int, error) {
-	if c.idle > 0 || c.write > 0 {
-		now := time.Now() // one reading for both deadlines
-		c.touch(now)
-		if c.write > 0 {
-			extend(now, &c.writeUntil, c.write, c.Conn.SetWriteDeadline)
-		}
-	}
-	return c.Conn.Write(p)
-}
-
-// SetDeadline, SetReadDeadline and SetWriteDeadline (TLS and goproxy set
-// and clear deadlines too) make the next read or write set the tunnel's
-// own again.
-func (c *trackedConn) SetDeadline(t time.Time) error {
-	c.readUntil.Store(0)
-	c.writeUntil.Store(0)
-	return c.Conn.SetDeadline(t)
-}
-
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	c.readUntil.Store(0)
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *trackedConn) SetWriteDeadline(t time.Time) error {
-	c.writeUntil.Store(0)
-	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.o.mu.Lock()
-		delete(c.o.conns, c)
-		c.o.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
-// trackingWriter registers the connection goproxy hijacks.
-type trackingWriter struct {
-	http.ResponseWriter
-	o *Outbound
-}
-
-func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("proxy: connection cannot be hijacked")
-	}
-	c, rw, err := h.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	tc, ok := w.o.track(c)
-	if !ok {
-		return nil, nil, errors.New("proxy: shutting down")
-	}
-	return tc, rw, nil
 }
 
 // tunnel is what an intercepted CONNECT established.
@@ -585,7 +456,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			o.destinationError(w, r, err)
 			return
 		}
-		tc, ok := o.track(c)
+		tc, ok := o.tunnels.track(c)
 		if !ok {
 			writeOutboundError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
 			return
@@ -602,7 +473,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
-	o.gp.ServeHTTP(&trackingWriter{ResponseWriter: w, o: o}, r.WithContext(context.WithValue(ctx, connectKey{}, cs)))
+	o.gp.ServeHTTP(&trackingWriter{ResponseWriter: w, set: &o.tunnels}, r.WithContext(context.WithValue(ctx, connectKey{}, cs)))
 }
 
 // destinationError answers a CONNECT whose destination cannot be used.

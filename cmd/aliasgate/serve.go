@@ -330,7 +330,7 @@ func (gw *gateway) vaultAPI() http.Handler {
 // then the built-in mounts. A route may name internal:aliases as its
 // upstream to put filters in front of the vault API (mounted for it even
 // when vault_api.enabled is off).
-func (gw *gateway) inboundHandler() (http.Handler, error) {
+func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 	var trusted []netip.Prefix
 	for _, p := range gw.cfg.Limits.TrustedProxies {
 		pfx, err := config.ParseTrustedProxy(p)
@@ -353,6 +353,10 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 		Logger:          gw.logger,
 		Metrics:         gw.metrics,
 		Capturer:        gw.capturer(),
+		// An upgraded (WebSocket) connection is held to the limits of
+		// the outbound proxy's tunnels.
+		UpgradeIdleTimeout:  gw.cfg.Limits.IdleTimeout.Std(),
+		UpgradeWriteTimeout: gw.cfg.Limits.WriteTimeout.Std(),
 	})
 }
 
@@ -588,8 +592,10 @@ func (gw *gateway) serve(ctx context.Context) error {
 		}
 	}
 	// Shutdown neither sees nor waits for hijacked connections (CONNECT
-	// tunnels): close them once the listeners are drained.
+	// tunnels, upgraded connections): close them once the listeners are
+	// drained.
 	outbound.Close()
+	inbound.Close()
 	wg.Wait()
 	gw.logger.Info("stopped")
 	return err
