@@ -576,10 +576,16 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 	writeError(w, upstreamFailure(in.log, r, route, err))
 }
 
+// StatusClientClosedRequest (499, nginx's code) is the status the access
+// line and aliasgate_http_requests_total give a request whose client closed
+// its connection before the upstream answered: not the upstream's failure.
+const StatusClientClosedRequest = 499
+
 // upstreamFailure returns the answer to a request whose round trip to the
 // upstream (or destination) failed, and logs why: a refusal of the response
 // phase as it is, a destination that resolves to a forbidden address 403, a
-// certificate that does not verify 502, a timeout 504, anything else 502.
+// certificate that does not verify 502, a timeout 504, a client that went
+// away StatusClientClosedRequest, anything else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
 	var fe *netguard.ForbiddenError
@@ -605,10 +611,13 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 		return jsonapi.NewError(http.StatusGatewayTimeout, "upstream_timeout", "Gateway Timeout", "the upstream did not answer in time")
 	}
 	if ctx.Err() != nil {
+		// Nobody reads the answer; its status is what the access line
+		// and the request metrics say, which must not blame the upstream.
 		log.Debug("proxy: client went away", "route", route)
-	} else {
-		log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
+		return jsonapi.NewError(StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
+			"the client closed the connection before the answer")
 	}
+	log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
 	return jsonapi.NewError(http.StatusBadGateway, "upstream_unavailable", "Bad Gateway", "the upstream could not be reached")
 }
 

@@ -176,3 +176,40 @@ func TestPanicInAFilterDoesNotEndTheGateway(t *testing.T) {
 		t.Errorf("the upstream received %d requests", n)
 	}
 }
+
+// TestClientThatLeavesIsNotCountedAsAnUpstreamFailure: a client that
+// closes its connection before the upstream answers was logged and counted
+// as 502 upstream_unavailable on its route, so anyone could make a healthy
+// upstream look down in aliasgate_http_requests_total (and page whoever
+// alerts on 502s) by sending requests and hanging up. Such a request is
+// logged and counted with 499 (client closed request), as nginx does.
+func TestClientThatLeavesIsNotCountedAsAnUpstreamFailure(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // the proxy cancels the upstream request when its client leaves
+	})
+	c := obstest.NewCapture(t)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: c.Logger})
+	conn, err := net.Dial("tcp", g.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(conn, "GET /plain/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the upstream")
+	}
+	conn.Close()
+	lines := waitLines(t, c, 1)
+	if len(lines) != 1 || lines[0]["status"] != float64(499) {
+		t.Fatalf("access lines %v, want one with status 499", lines)
+	}
+	if n := counterValue(g.metrics.HTTPRequests.WithLabelValues("inbound", "plain", "GET", "502")); n != 0 {
+		t.Errorf("%v requests counted as 502", n)
+	}
+	if n := counterValue(g.metrics.HTTPRequests.WithLabelValues("inbound", "plain", "GET", "499")); n != 1 {
+		t.Errorf("%v requests counted as 499, want 1", n)
+	}
+}
