@@ -80,6 +80,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -1103,11 +1104,32 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
-// goproxyLogger sends goproxy's messages to the debug log.
+// goproxyLogger sends goproxy's messages to the debug log, without the
+// text a peer sent: goproxy quotes what it could not read (a header line
+// without a colon whole, a URL with its query) in its arguments. Integer
+// arguments (its session numbers) are kept, an error's text with every
+// quoted part replaced by "…" (Go's parsers quote the offending input with
+// %q), and any other argument (a host, a URL, an error already made a
+// string) is written as "…".
 type goproxyLogger struct{ l *slog.Logger }
 
 func (g goproxyLogger) Printf(format string, v ...any) {
-	if g.l.Enabled(context.Background(), slog.LevelDebug) {
-		g.l.Debug("goproxy: " + fmt.Sprintf(format, v...))
+	if !g.l.Enabled(context.Background(), slog.LevelDebug) {
+		return
 	}
+	safe := make([]any, len(v))
+	for i, a := range v {
+		switch a := a.(type) {
+		case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+			safe[i] = a
+		case error:
+			safe[i] = quotedText.ReplaceAllString(a.Error(), `"…"`)
+		default:
+			safe[i] = "…"
+		}
+	}
+	g.l.Debug("goproxy: " + fmt.Sprintf(format, safe...))
 }
+
+// quotedText matches a Go-quoted string (strconv.Quote's form).
+var quotedText = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)

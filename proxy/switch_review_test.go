@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
@@ -211,5 +212,43 @@ func TestClientThatLeavesIsNotCountedAsAnUpstreamFailure(t *testing.T) {
 	}
 	if n := counterValue(g.metrics.HTTPRequests.WithLabelValues("inbound", "plain", "GET", "499")); n != 1 {
 		t.Errorf("%v requests counted as 499, want 1", n)
+	}
+}
+
+// TestGoproxyMessagesDoNotQuoteTheRequest: goproxy's own messages (the
+// debug log) quote what a client sent inside an intercepted tunnel when
+// it cannot read it: a header line without a colon whole (a secret, a CVC,
+// an Authorization value), a request line or URL with its query. They are
+// logged without the text the peer sent.
+func TestGoproxyMessagesDoNotQuoteTheRequest(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	c := obstest.NewCapture(t)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger})
+	target := "psp.example.com:" + psp.port()
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	for _, req := range []string{
+		"GET /pay HTTP/1.1\r\nHost: " + target + "\r\nAuthorization Bearer sk_live_HEADERSECRET cvc=" + testCVC + "\r\n\r\n",
+		"GET /pay?cvc=" + testCVC + "&key=sk_live_QUERYSECRET HTTP/1.1 junk\r\nHost: " + target + "\r\n\r\n",
+		"GET http://[::1/pay?cvc=" + testCVC + "&key=sk_live_URLSECRET HTTP/1.1\r\nHost: " + target + "\r\n\r\n",
+	} {
+		resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), target, "cli", "s3cret")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		tc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: "psp.example.com"})
+		_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(tc, req); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(tc) // the proxy drops the tunnel
+	}
+	if !strings.Contains(c.String(), "goproxy:") {
+		t.Fatal("goproxy logged nothing: the test no longer reaches its messages")
+	}
+	for _, secret := range []string{"sk_live_HEADERSECRET", "sk_live_QUERYSECRET", "sk_live_URLSECRET", "cvc=" + testCVC} {
+		if strings.Contains(c.String(), secret) {
+			t.Errorf("the log quotes %q from the request:\n%s", secret, c.String())
+		}
 	}
 }
