@@ -629,7 +629,7 @@ func serves(name string, cfg config.Config) string {
 
 func (gw *gateway) httpServer(l listener) *http.Server {
 	lim := gw.cfg.Limits
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           closeAfterChunked(obs.AccessLog(gw.logger, gw.metrics, l.name, l.handler)),
 		ReadHeaderTimeout: time.Duration(lim.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(lim.ReadTimeout),
@@ -639,4 +639,8 @@ func (gw *gateway) httpServer(l listener) *http.Server {
 		TLSConfig:         l.tls,
 		ErrorLog:          slog.NewLogLogger(gw.logger.Handler(), slog.LevelWarn),
 	}
+	// The requests net/http refuses itself reach no handler: counted and
+	// logged there.
+	obs.WatchUnserved(srv, gw.logger, gw.metrics, l.name)
+	return srv
 }
