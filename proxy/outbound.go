@@ -252,7 +252,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Verbose = false
-	gp.Logger = goproxyLogger{opts.Logger}
+	gp.Logger = goproxyLogger{l: opts.Logger, m: opts.Metrics}
 	gp.Tr = o.transport          // every request goes through ctx.RoundTripper (o.roundTrip); this one verifies TLS all the same
 	gp.KeepAcceptEncoding = true // onRequest decides
 	// onRequest removes the hop-by-hop headers of every request it
@@ -1111,9 +1111,24 @@ func removeHopByHop(h http.Header) {
 // quoted part replaced by "…" (Go's parsers quote the offending input with
 // %q), and any other argument (a host, a URL, an error already made a
 // string) is written as "…".
-type goproxyLogger struct{ l *slog.Logger }
+//
+// A request of an intercepted tunnel that goproxy cannot read ends the
+// tunnel before any hook runs: its message is the only trace, so it is
+// logged and counted as not served (obs.NotServed, listener "outbound"),
+// as the listener's requests that net/http refuses are.
+type goproxyLogger struct {
+	l *slog.Logger
+	m *obs.Metrics // may be nil
+}
+
+// goproxyUnreadable starts goproxy's message for a tunnel request it
+// cannot read.
+const goproxyUnreadable = "Cannot read request from mitm'd client"
 
 func (g goproxyLogger) Printf(format string, v ...any) {
+	if strings.Contains(format, goproxyUnreadable) {
+		obs.NotServed(g.l, g.m, "outbound", "-")
+	}
 	if !g.l.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}

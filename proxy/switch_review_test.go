@@ -252,3 +252,42 @@ func TestGoproxyMessagesDoNotQuoteTheRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableTunnelRequestsAreCounted: a request inside an intercepted
+// tunnel that goproxy cannot read (a header line without a colon, a bad
+// request line, a URL that does not parse) ended the tunnel without an
+// access line or a count: the outbound twin of what net/http refuses
+// before any handler. Each is logged ("request not served") and counted
+// in aliasgate_http_unserved_total{listener="outbound"}.
+func TestUnreadableTunnelRequestsAreCounted(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	c := obstest.NewCapture(t)
+	m := obs.NewMetrics()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, logger: c.Logger, metrics: m})
+	target := "psp.example.com:" + psp.port()
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	bad := []string{
+		"GET /pay HTTP/1.1\r\nHost: " + target + "\r\nNo colon here\r\n\r\n",
+		"GET /pay HTTP/1.1 junk\r\nHost: " + target + "\r\n\r\n",
+		"GET http://[::1/pay HTTP/1.1\r\nHost: " + target + "\r\n\r\n",
+	}
+	for _, req := range bad {
+		resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), target, "cli", "s3cret")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		tc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: "psp.example.com"})
+		_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(tc, req); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(tc) // the proxy drops the tunnel
+	}
+	if n := counterValue(m.Unserved.WithLabelValues("outbound")); n != float64(len(bad)) {
+		t.Errorf("aliasgate_http_unserved_total{listener=\"outbound\"} %v, want %d", n, len(bad))
+	}
+	if n := len(c.Messages("request not served")); n != len(bad) {
+		t.Errorf("%d \"request not served\" lines, want %d", n, len(bad))
+	}
+}

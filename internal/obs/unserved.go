@@ -66,12 +66,22 @@ func WatchUnserved(srv *http.Server, logger *slog.Logger, m *Metrics, listener s
 		unserved := cr.begun - cr.served.Swap(0)
 		cr.begun = 0
 		for range unserved {
-			if m != nil {
-				m.Unserved.WithLabelValues(listener).Inc()
-			}
-			logger.LogAttrs(context.Background(), slog.LevelInfo, "request not served",
-				slog.String("listener", listener), slog.String("remote", c.RemoteAddr().String()))
+			NotServed(logger, m, listener, c.RemoteAddr().String())
 		}
+	}
+}
+
+// NotServed logs and counts one request that no handler served (see
+// WatchUnserved): a line at Info, message "request not served", with the
+// listener and remote (the peer's address, "-" when unknown), and one in
+// m.Unserved. logger and m may be nil.
+func NotServed(logger *slog.Logger, m *Metrics, listener, remote string) {
+	if m != nil {
+		m.Unserved.WithLabelValues(listener).Inc()
+	}
+	if logger != nil {
+		logger.LogAttrs(context.Background(), slog.LevelInfo, "request not served",
+			slog.String("listener", listener), slog.String("remote", remote))
 	}
 }
 
