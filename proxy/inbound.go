@@ -300,6 +300,8 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route for this host and path"))
 		return
 	}
+	// The access line and the metrics name the route, refusals included.
+	obs.SetRoute(r.Context(), route.ID)
 	stripUpgrade(r.Header)
 	if r.Header.Get("Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
 		// Nothing reads WebSocket frames: a route whose filters rewrite
@@ -324,7 +326,6 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Account = route.Account
 	}
 	ctx := vault.WithActor(r.Context(), a)
-	obs.SetRoute(ctx, route.ID)
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
 	st := &sc.st
 	if in.capture != nil {

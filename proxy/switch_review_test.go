@@ -291,3 +291,18 @@ func TestUnreadableTunnelRequestsAreCounted(t *testing.T) {
 		t.Errorf("%d \"request not served\" lines, want %d", n, len(bad))
 	}
 }
+
+// TestRefusedUpgradeIsCountedUnderItsRoute: an upgrade refused on a route
+// (403 upgrade_refused) was logged and counted with route "-", as if no
+// route had matched, so the route's dashboards never saw it.
+func TestRefusedUpgradeIsCountedUnderItsRoute(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	got := rawExchange(t, g.Listener.Addr().String(), "GET /leakblock/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 403 ") {
+		t.Fatalf("want 403, got %q", obstestMask(got))
+	}
+	if n := counterValue(g.metrics.HTTPRequests.WithLabelValues("inbound", "leakblock", "GET", "403")); n != 1 {
+		t.Errorf("%v refusals counted under route leakblock, want 1", n)
+	}
+}
