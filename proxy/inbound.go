@@ -577,16 +577,12 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 	writeError(w, upstreamFailure(in.log, r, route, err))
 }
 
-// StatusClientClosedRequest (499, nginx's code) is the status the access
-// line and aliasgate_http_requests_total give a request whose client closed
-// its connection before the upstream answered: not the upstream's failure.
-const StatusClientClosedRequest = 499
-
 // upstreamFailure returns the answer to a request whose round trip to the
 // upstream (or destination) failed, and logs why: a refusal of the response
 // phase as it is, a destination that resolves to a forbidden address 403, a
 // certificate that does not verify 502, a timeout 504, a client that went
-// away StatusClientClosedRequest, anything else 502.
+// away obs.StatusClientClosedRequest (499: not the upstream's failure),
+// anything else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
 	var fe *netguard.ForbiddenError
@@ -615,7 +611,7 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 		// Nobody reads the answer; its status is what the access line
 		// and the request metrics say, which must not blame the upstream.
 		log.Debug("proxy: client went away", "route", route)
-		return jsonapi.NewError(StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
+		return jsonapi.NewError(obs.StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
 			"the client closed the connection before the answer")
 	}
 	log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))

@@ -306,3 +306,37 @@ func TestRefusedUpgradeIsCountedUnderItsRoute(t *testing.T) {
 		t.Errorf("%v refusals counted under route leakblock, want 1", n)
 	}
 }
+
+// TestHandlerThatAnswersNothingToAClientThatLeftIsNot200: a handler that
+// writes nothing because its client went away (the vault API does so when
+// the vault call is canceled) was logged and counted as 200, a success.
+// Such a request has status 499 too.
+func TestHandlerThatAnswersNothingToAClientThatLeftIsNot200(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	internal := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // writes nothing: nobody to answer
+	})
+	up := newUpstream(t, nil)
+	c := obstest.NewCapture(t)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: c.Logger,
+		internal: map[string]http.Handler{routes.UpstreamCards: internal}})
+	conn, err := net.Dial("tcp", g.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(conn, "GET /cards/card_1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the handler")
+	}
+	conn.Close()
+	lines := waitLines(t, c, 1)
+	if len(lines) != 1 || lines[0]["status"] != float64(499) {
+		t.Fatalf("access lines %v, want one with status 499", lines)
+	}
+	if n := counterValue(g.metrics.HTTPRequests.WithLabelValues("inbound", "cards", "GET", "200")); n != 0 {
+		t.Errorf("%v requests counted as 200", n)
+	}
+}
