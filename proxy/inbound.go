@@ -32,10 +32,12 @@
 // targets, when the route's leak guard is on (log or block, the default
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
-// including WebSocket upgrades (refused with 403 on a route that redacts
-// request bodies or whose leak guard is block or redact: nothing reads the
-// frames). Upgrade is forwarded for WebSocket only:
-// any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
+// including WebSocket upgrades (refused with 403 on a route with filters
+// that have body targets, in either phase, or whose leak guard is block or
+// redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
+// any other Upgrade (h2c) is removed with its HTTP2-Settings header. An
+// upgraded connection is closed after UpgradeIdleTimeout without a byte
+// either way, and by Close. A
 // pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
 // off or was longer than declared, a response sent and closed), except the
@@ -161,6 +163,14 @@ type InboundOptions struct {
 	// Sources finds each request's source address (vault.Actor.Source,
 	// for per-sender limits); nil: the peer's address.
 	Sources *Sources
+	// UpgradeIdleTimeout closes an upgraded (WebSocket) connection after
+	// this long without a byte read from or written to the client
+	// (http.Server's timeouts end when ReverseProxy hijacks it), as
+	// OutboundOptions.TunnelIdleTimeout does a tunnel; 0: no limit.
+	UpgradeIdleTimeout time.Duration
+	// UpgradeWriteTimeout bounds each write to an upgraded connection's
+	// client; 0: no limit.
+	UpgradeWriteTimeout time.Duration
 }
 
 // Inbound is the inbound reverse proxy, an http.Handler. Wrap it in
@@ -174,6 +184,9 @@ type Inbound struct {
 	rp       *httputil.ReverseProxy
 	capture  Capturer // nil: no capture
 	sources  *Sources
+	// upgraded holds the upgraded connections, for their deadlines and
+	// Close.
+	upgraded connSet
 }
 
 // Inbound phases: the leak guard on both, unknown aliases in reveal
@@ -243,6 +256,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		fallback: opts.Fallback,
 		log:      opts.Logger,
 		sources:  opts.Sources,
+		upgraded: connSet{idle: opts.UpgradeIdleTimeout, write: opts.UpgradeWriteTimeout},
 	}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
@@ -286,13 +300,17 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route for this host and path"))
 		return
 	}
+	// The access line and the metrics name the route, refusals included.
+	obs.SetRoute(r.Context(), route.ID)
 	stripUpgrade(r.Header)
-	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
-		// Nothing reads WebSocket frames: a route that promises card data
-		// never passes through unread (redact and block refuse what they
-		// cannot read) does not open a tunnel.
+	if r.Header.Get("Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
+		// Nothing reads WebSocket frames: a route whose filters rewrite
+		// bodies (either way: the upstream's frames would pass its
+		// response filters too) or that promises card data never passes
+		// through unread (redact and block refuse what they cannot read)
+		// does not open a tunnel.
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route redacts, masks or blocks card data, which WebSocket frames would carry unread"))
+			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread"))
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of
@@ -314,7 +332,6 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// (vault.CreatedUnder, cards/delete.go).
 		ctx = vault.WithCreations(ctx)
 	}
-	obs.SetRoute(ctx, route.ID)
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
 	st := &sc.st
 	if in.capture != nil {
@@ -340,11 +357,24 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route has no usable upstream"))
 		return
 	}
+	if r.Header.Get("Upgrade") != "" {
+		// The connection ReverseProxy hijacks when the upstream answers
+		// 101 gets the upgrade deadlines and is closed by Close.
+		w = &trackingWriter{ResponseWriter: w, set: &in.upgraded}
+	}
 	if readsResponses(route) {
 		sc.iw.ResponseWriter = w
 		w = &sc.iw
 	}
 	in.rp.ServeHTTP(w, r)
+}
+
+// Close closes every upgraded connection; later upgrades fail (502).
+// Close the http.Server first: Shutdown does not see hijacked
+// connections.
+func (in *Inbound) Close() error {
+	in.upgraded.close()
+	return nil
 }
 
 // readsResponses reports whether the response phase reads the route's
@@ -556,7 +586,9 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 // upstreamFailure returns the answer to a request whose round trip to the
 // upstream (or destination) failed, and logs why: a refusal of the response
 // phase as it is, a destination that resolves to a forbidden address 403, a
-// certificate that does not verify 502, a timeout 504, anything else 502.
+// certificate that does not verify 502, a timeout 504, a client that went
+// away obs.StatusClientClosedRequest (499: not the upstream's failure),
+// anything else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
 	var fe *netguard.ForbiddenError
@@ -582,10 +614,13 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 		return jsonapi.NewError(http.StatusGatewayTimeout, "upstream_timeout", "Gateway Timeout", "the upstream did not answer in time")
 	}
 	if ctx.Err() != nil {
+		// Nobody reads the answer; its status is what the access line
+		// and the request metrics say, which must not blame the upstream.
 		log.Debug("proxy: client went away", "route", route)
-	} else {
-		log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
+		return jsonapi.NewError(obs.StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
+			"the client closed the connection before the answer")
 	}
+	log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
 	return jsonapi.NewError(http.StatusBadGateway, "upstream_unavailable", "Bad Gateway", "the upstream could not be reached")
 }
 

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -221,6 +223,31 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 	return nil
 }
 
+// contain is run's deferred recover. A panic in a phase refuses the
+// message with internal_error (500; 502 on a response) instead of ending
+// the process: goproxy serves the requests of an intercepted tunnel in a
+// goroutine of its own, which nothing recovers, and the runtime would
+// print the panic's value to stderr, past the log's scrubber. It is logged
+// at Error with its stack, and its value only when it is a runtime error
+// (an index out of range, a nil dereference): any other value may quote
+// the message being read.
+func (p *pipeline) contain(ctx context.Context, st *reqState, phase routes.Phase, refused **jsonapi.Error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v) // net/http's way to abort a response: not a failure
+	}
+	what := fmt.Sprintf("%T", v)
+	if re, ok := v.(runtime.Error); ok {
+		what = re.Error()
+	}
+	p.log.LogAttrs(ctx, slog.LevelError, "proxy: panic in a phase; message refused", slog.String("route", st.route.ID),
+		slog.String("phase", string(phase)), slog.String("panic", what), slog.String("stack", string(debug.Stack())))
+	*refused = refusal(phase, "internal_error")
+}
+
 // needsBody reports whether any of filters has body targets.
 func needsBody(filters []*routes.Filter) bool {
 	for _, f := range filters {
@@ -240,7 +267,11 @@ func needsBody(filters []*routes.Filter) bool {
 // that no filter with body targets matched is refused unless the route says
 // unmatched_body: pass. So the filters cannot be stepped around by another
 // Content-Type, method or path spelling.
-func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, opts phaseOptions, x routes.Exchange, params map[string]string, msg *message) *jsonapi.Error {
+//
+// A panic in the phase (a filter, the vault, a body reader: a bug) refuses
+// the message (contain).
+func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, opts phaseOptions, x routes.Exchange, params map[string]string, msg *message) (refused *jsonapi.Error) {
+	defer p.contain(ctx, st, phase, &refused)
 	route := st.route
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()

@@ -351,6 +351,19 @@ func (r *Route) RedactsBodies() bool {
 	return false
 }
 
+// ReadsBodies reports whether any filter of the route, in either phase,
+// has body targets: the bodies of its messages are rewritten, so a
+// protocol switch (WebSocket), whose frames no filter reads, would carry
+// them past the filters.
+func (r *Route) ReadsBodies() bool {
+	for _, f := range r.Filters {
+		if f.Program != nil && f.Program.HasBody() {
+			return true
+		}
+	}
+	return false
+}
+
 // RevealsInRequests reports whether the route's request filters put card
 // data on the wire to the destination: a reveal, or a network_token filter
 // (the network token PAN and its cryptogram, or on fallback the PAN and
