@@ -361,10 +361,21 @@ func (r *Route) RevealsInRequests() bool {
 	return r.hasRequestOp(rewrite.Reveal) || r.hasRequestOp(rewrite.NetworkToken)
 }
 
+// RevealsInResponses reports whether the route's response filters reveal:
+// its clients may be shown card data its upstream answered as aliases.
+func (r *Route) RevealsInResponses() bool {
+	return r.hasOp(Response, rewrite.Reveal)
+}
+
 // hasRequestOp reports whether the route has a request filter of op.
 func (r *Route) hasRequestOp(op rewrite.Operation) bool {
+	return r.hasOp(Request, op)
+}
+
+// hasOp reports whether the route has a filter of phase and op.
+func (r *Route) hasOp(phase Phase, op rewrite.Operation) bool {
 	for _, f := range r.Filters {
-		if f.Phase == Request && f.Operation == op {
+		if f.Phase == phase && f.Operation == op {
 			return true
 		}
 	}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL: the
+// load refusal of reveal on routes in front of internal:cards and
+// internal:aliases is not stepped around by a route whose upstream is a
+// URL that reaches the gateway's own APIs again (here a load balancer in
+// front of the gateway, another host name of it; with forward_reserved, or
+// with /cards in the upstream's path): the API answers such a request 403
+// and no card number reaches a client without --pci.
+func TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL(t *testing.T) {
+	var target atomic.Pointer[url.URL]
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httputil.NewSingleHostReverseProxy(target.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(lb.Close)
+	dir := t.TempDir()
+	rf := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: wallet-forwarded
+    direction: inbound
+    host: forwarded.example
+    forward_reserved: [/cards, /aliases]
+    upstream: `+lb.URL+`
+    filters:
+      - {id: show, phase: response, operation: reveal, on_error: pass, targets: [{json: data.attributes.pan_alias}]}
+  - id: wallet-pathed
+    direction: inbound
+    host: pathed.example
+    upstream: `+lb.URL+`/cards
+    filters:
+      - {id: show, phase: response, operation: reveal, on_error: pass, targets: [{json: data.attributes.pan_alias}]}
+`))
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": rf})
+	data := filepath.Join(dir, "data")
+	pci := createClient(t, env, data, "--name", "pci", "--scopes", "cards:read,cards:write", "--pci")
+	plain := createClient(t, env, data, "--name", "plain", "--scopes", "cards:read")
+	g := startGateway(t, env, "--data-dir", data)
+	u, _ := url.Parse(g.inbound)
+	target.Store(u)
+
+	status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType,
+		`{"data":{"type":"cards","attributes":{"pan":"`+authzPAN+`","exp_month":4,"exp_year":2031}}}`, bearerToken(t, g, pci))
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("card: %d %s", status, body)
+	}
+	tok := bearerToken(t, g, plain)
+	if status, body = call(t, "GET", g.inbound+"/cards/"+card.Data.ID, "", "", tok); status != 200 || strings.Contains(string(body), authzPAN) {
+		t.Fatalf("the plain client's own GET: %d %s", status, body)
+	}
+	for _, c := range []struct{ host, path string }{
+		{"forwarded.example", "/cards/" + card.Data.ID},
+		{"pathed.example", "/" + card.Data.ID},
+	} {
+		status, body := call(t, "GET", g.inbound+c.path, "", "", func(r *http.Request) { tok(r); r.Host = c.host })
+		if strings.Contains(string(body), authzPAN) || status != http.StatusForbidden || !strings.Contains(string(body), `"forwarded_by_reveal_route"`) {
+			t.Errorf("%s%s: %d %s", c.host, c.path, status, body)
+		}
+	}
+	// The same request sent straight to the gateway is served as before.
+	if status, _ = call(t, "GET", lb.URL+"/cards/"+card.Data.ID, "", "", tok); status != 200 {
+		t.Errorf("through the load balancer without the route: %d", status)
+	}
+}
