@@ -73,3 +73,51 @@ func TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL(t *testing.
 		t.Errorf("through the load balancer without the route: %d", status)
 	}
 }
+
+// TestReplayToANarrowedTokenDoesNotTurnAnAliasIntoItsValue: a POST /cards
+// naming pan_alias, made by a PCI client's full token with an
+// Idempotency-Key, is not replayed to a token of the same client without
+// aliases:reveal: that token is refused 403 as if it sent the request
+// first, never shown the alias's card number in clear.
+func TestReplayToANarrowedTokenDoesNotTurnAnAliasIntoItsValue(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	const pan = "4000056655665556"
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"`+pan+`"}]}`, basicAuth(f.apiA))
+	var created struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &created) != nil || len(created.Data) != 1 {
+		t.Fatalf("alias: %d %s", status, body)
+	}
+	doc := `{"data":{"type":"cards","attributes":{"pan_alias":"` + created.Data[0].Aliases[0].Alias + `","exp_month":4,"exp_year":2031}}}`
+	withKey := func(auth func(*http.Request)) func(*http.Request) {
+		return func(r *http.Request) { auth(r); r.Header.Set("Idempotency-Key", "replay-narrowed-1") }
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc, withKey(bearerToken(t, g, f.pciA)))
+	if status != 201 || !strings.Contains(string(body), pan) {
+		t.Fatalf("the full token's create: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/oauth/token", "application/x-www-form-urlencoded",
+		"grant_type=client_credentials&scope="+url.QueryEscape("cards:read cards:write"), basicAuth(f.pciA))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != 200 || json.Unmarshal(body, &tok) != nil {
+		t.Fatalf("narrowed token: %d %s", status, body)
+	}
+	narrowed := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }
+	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc, narrowed)
+	if status != 403 || strings.Contains(string(body), pan) {
+		t.Fatalf("the narrowed token without a key: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc, withKey(narrowed))
+	if status != 403 || strings.Contains(string(body), pan) || !strings.Contains(string(body), `"insufficient_scope"`) {
+		t.Errorf("the narrowed token's replay: %d %s", status, body)
+	}
+	// The full token still gets its replay.
+	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc, withKey(bearerToken(t, g, f.pciA)))
+	if status != 201 || !strings.Contains(string(body), pan) {
+		t.Errorf("the full token's replay: %d %s", status, body)
+	}
+}
