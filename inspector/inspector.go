@@ -19,8 +19,11 @@
 // of the matched route targets (first 6 / last 4 for card-like values, whole
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
-// security_code, …) or a credential (password, secret, api_key,
-// access_token, Authorization, cookies). In what the proxy sent on, the
+// security_code, …), a credential (password, secret, api_key,
+// access_token, Authorization, cookies) or a payment cryptogram
+// (cryptogram, cavv, tavv, ucaf, authentication_value); every JSON value
+// inside an object so named after a security code or a cryptogram (the
+// Card Management API answers {"cryptogram":{"value":…}}). In what the proxy sent on, the
 // aliases the exchange's redactions made (proxy.Exchange.Made) are shown
 // where an applied redact filter targets; any other value there (one a
 // target's query did not select, forwarded as the client sent it) is

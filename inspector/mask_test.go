@@ -342,3 +342,42 @@ func TestQueryTargetsAreMasked(t *testing.T) {
 	}
 	assertMasked(t, v)
 }
+
+// TestCryptogramsAreMaskedWhole: a payment cryptogram is card data: under
+// a key that names one (cryptogram, CAVV, TAVV, UCAF, authentication
+// value), or inside an object so named (the Card Management API's
+// {"cryptogram":{"value":…}}), in JSON, forms, XML and headers, it is
+// masked whole; so is a CVC inside an object named like one.
+func TestCryptogramsAreMaskedWhole(t *testing.T) {
+	r := newRules("shop", nil, routes.Request, nil, false, nil)
+	const c = "AgAAAAAABk4DWZ4C28yUQAAAAAA="
+	tests := []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"json answer", http.Header{"Content-Type": {"application/json"}},
+			`{"data":{"attributes":{"cryptogram":{"eci":"07","type":"TAVV","value":"` + c + `"}}}}`},
+		{"json keys", http.Header{"Content-Type": {"application/json"}},
+			`{"cavv":"` + c + `","three_ds":{"authentication_value":"` + c + `"},"tokenCryptogram":["` + c + `"]}`},
+		{"json cvc object", http.Header{"Content-Type": {"application/json"}}, `{"cvc":{"value":"8316"},"c":"` + c + `"}`},
+		{"form", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "tavv=" + c + "&ucaf=" + c},
+		{"xml", http.Header{"Content-Type": {"application/xml"}}, "<pay><cryptogram>" + c + "</cryptogram></pay>"},
+		{"header", http.Header{"X-Cryptogram": {c}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := makeView(tt.header, []byte(tt.body), false, r, viewOptions{limit: 1 << 16, fields: true})
+			b, _ := json.Marshal(v)
+			if tt.name == "json cvc object" {
+				if strings.Contains(string(b), "8316") {
+					t.Errorf("the CVC is shown: %s", b)
+				}
+				return
+			}
+			if strings.Contains(string(b), c) || strings.Contains(string(b), c[:12]) {
+				t.Errorf("the cryptogram is shown: %s", b)
+			}
+		})
+	}
+}

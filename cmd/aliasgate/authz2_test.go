@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL: the
@@ -119,5 +122,73 @@ func TestReplayToANarrowedTokenDoesNotTurnAnAliasIntoItsValue(t *testing.T) {
 	status, body = call(t, "POST", g.inbound+"/cards", jsonAPIType, doc, withKey(bearerToken(t, g, f.pciA)))
 	if status != 201 || !strings.Contains(string(body), pan) {
 		t.Errorf("the full token's replay: %d %s", status, body)
+	}
+}
+
+// TestInspectorKeepsNoCryptogramOfTheCardAPI: the Card Management API's
+// answers pass through the inbound listener, which the inspector captures;
+// a cryptogram (and a network token PAN, a CVC) in them is card data the
+// inspector must not show in clear.
+func TestInspectorKeepsNoCryptogramOfTheCardAPI(t *testing.T) {
+	f := newAuthzFixture(t)
+	g := f.g
+	status, body := call(t, "POST", g.inbound+"/cards/"+f.cardID+"/cryptogram", jsonAPIType, `{"data":{"attributes":{}}}`, bearerToken(t, g, f.pciA))
+	var answer struct {
+		Data struct {
+			Attributes struct {
+				NetworkToken string `json:"network_token"`
+				Cryptogram   struct{ Value string }
+			}
+		}
+	}
+	if status != 200 || json.Unmarshal(body, &answer) != nil || len(answer.Data.Attributes.Cryptogram.Value) < 8 || answer.Data.Attributes.NetworkToken == "" {
+		t.Fatalf("cryptogram: %d %s", status, body)
+	}
+	secrets := []string{answer.Data.Attributes.Cryptogram.Value, answer.Data.Attributes.NetworkToken, authzPAN}
+	get := func(path string) []byte {
+		req, _ := http.NewRequest("GET", g.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+authzAdmin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+		}
+		return b
+	}
+	var list struct {
+		Captures []struct {
+			ID   uint64
+			Path string
+		}
+	}
+	var id uint64
+	if !waitFor(10*time.Second, func() bool {
+		if err := json.Unmarshal(get("/ui/api/captures"), &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list.Captures {
+			if strings.HasSuffix(c.Path, "/cryptogram") {
+				id = c.ID
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no capture of the cryptogram request: %+v", list)
+	}
+	for _, c := range list.Captures {
+		b := get(fmt.Sprintf("/ui/api/captures/%d", c.ID))
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("capture %d (%s) shows %q in clear", c.ID, c.Path, s)
+			}
+		}
+	}
+	if b := get(fmt.Sprintf("/ui/api/captures/%d", id)); !strings.Contains(string(b), `cryptogram`) {
+		t.Errorf("the cryptogram capture does not show the answer's shape: %s", b)
 	}
 }
