@@ -24,7 +24,12 @@ package cards
 //     keeps which attribute it was).
 //   - The store keeps a keyed hash of the key (HMAC-SHA256 under a key
 //     derived from the fingerprint key) and of method, path and body — the
-//     body may hold a card number, so never a plain hash of it.
+//     body may hold a card number, so never a plain hash of it. The body
+//     hashed is the one the client sent: through an inbound route in front
+//     of internal:cards that redacts pan_alias and cvc_alias, the aliases
+//     the route made in this request are put back to the values they
+//     replaced (internal/redacted), so a retry is the same request although
+//     its volatile CVC alias is a new one.
 //   - Keys are per client (two clients, of one account or two, may use the
 //     same key without meeting: a replay or a 422 never tells one client
 //     about another's request), kept in
@@ -46,6 +51,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 )
 
 // Idempotency-Key constants.
@@ -143,7 +149,10 @@ func (h *Handler) idempotent(next http.Handler) http.Handler {
 		// can learn from a replay or a "reused with another body" answer
 		// whether a body it guessed is another client's (found in review).
 		id := h.idemMAC([]byte("key"), []byte(q.p.ClientID), []byte(key))
-		rec := idemRecord{Hash: h.idemMAC([]byte(r.Method), []byte(r.URL.Path), body)}
+		// Through a route in front of internal:cards the body holds the
+		// aliases the route just made (a volatile CVC alias is new at each
+		// try): the request is hashed as the client sent it.
+		rec := idemRecord{Hash: h.idemMAC([]byte(r.Method), []byte(r.URL.Path), redacted.From(r.Context()).Restore(body))}
 		b, _ := json.Marshal(rec)
 		now := h.now()
 		prevRaw, err := h.store.ClaimIdempotency(q.ctx, q.p.Account, id, b, now, now.Add(idempotencyPending))

@@ -28,6 +28,13 @@
 //
 // # Routes in front of the gateway's own APIs
 //
+// A route whose upstream is internal:cards or internal:aliases hands the
+// request to the API in process, with the values its request filters
+// redacted by the alias each became (package internal/redacted): the Card
+// Management API hashes an Idempotency-Key's request as the client sent
+// it, so a retry whose CVC the route redacted into a new volatile alias is
+// the same request.
+//
 // The Card Management API (/cards) and the vault API (/aliases) decide
 // what their clients see in clear (--pci with cards:read, aliases:reveal),
 // so no route may reveal in their answers. A route whose upstream is
@@ -128,6 +135,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -352,8 +360,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jerr)
 		return
 	}
-	switch route.Upstream {
-	case routes.UpstreamCards, routes.UpstreamAliases:
+	if route.Internal() {
 		in.serveInternal(w, r, st)
 		return
 	}
@@ -520,6 +527,9 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route's internal upstream is not enabled"))
 		return
 	}
+	// The upstream may read the request as the client sent it (package
+	// internal/redacted: cards' Idempotency-Key).
+	r = r.WithContext(redacted.With(r.Context(), st.redacted))
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) {
 		h.ServeHTTP(w, r)

@@ -22,6 +22,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -70,6 +71,10 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// redacted maps, on a route to an in-process upstream, each alias a
+	// request filter made to the value it replaced (serveInternal hands it
+	// on: package internal/redacted).
+	redacted redacted.Values
 	// rec is the exchange's capture, nil when the proxy captures nothing:
 	// it is told the aliases made too (captureRec.noteMade).
 	rec *captureRec
@@ -664,6 +669,14 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
 		st.made = append(st.made, got...)
+		if st.route.Internal() && len(got) == len(items) {
+			if st.redacted == nil {
+				st.redacted = redacted.Values{}
+			}
+			for i, a := range got {
+				st.redacted[a] = items[i].Value
+			}
+		}
 		if st.rec != nil {
 			st.rec.noteMade(got)
 		}

@@ -361,6 +361,12 @@ func (r *Route) RevealsInRequests() bool {
 	return r.hasRequestOp(rewrite.Reveal) || r.hasRequestOp(rewrite.NetworkToken)
 }
 
+// Internal reports whether the route's upstream is an in-process API
+// (UpstreamCards, UpstreamAliases).
+func (r *Route) Internal() bool {
+	return r.Upstream == UpstreamCards || r.Upstream == UpstreamAliases
+}
+
 // RevealsInResponses reports whether the route's response filters reveal:
 // its clients may be shown card data its upstream answered as aliases.
 func (r *Route) RevealsInResponses() bool {
