@@ -42,8 +42,10 @@
 // routes); a route whose upstream is a URL may reach them all the same:
 // the gateway's own listener, another name of it, a load balancer in
 // front of it, another gateway of the cluster. So a request forwarded by a
-// route with response reveal filters carries RevealRouteHeader (the
-// route's id), and a request carrying it to /cards or /aliases is answered
+// route with a response reveal filter that may apply to its answer (the
+// filter's match taken as far as the request decides it: method, path,
+// query, request Content-Type) carries RevealRouteHeader (the route's id),
+// and a request carrying it to /cards or /aliases is answered
 // 403 forwarded_by_reveal_route by every gateway, before any route or API
 // reads it. The header passes through routes that do not reveal, so a
 // chain of gateways refuses it at the last hop too.
@@ -488,7 +490,7 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
-	if st.route.RevealsInResponses() {
+	if st.route.MayRevealInResponse(routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}) {
 		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
 	}
 	if readsResponses(st.route) {

@@ -367,10 +367,18 @@ func (r *Route) Internal() bool {
 	return r.Upstream == UpstreamCards || r.Upstream == UpstreamAliases
 }
 
-// RevealsInResponses reports whether the route's response filters reveal:
-// its clients may be shown card data its upstream answered as aliases.
-func (r *Route) RevealsInResponses() bool {
-	return r.hasOp(Response, rewrite.Reveal)
+// MayRevealInResponse reports whether a response reveal filter of the
+// route may apply to the answer to request x: one whose match x's method,
+// path, query and request Content-Type satisfy (the answer's status and
+// media type are not known before it comes, so they count as matching,
+// and so do filter groups).
+func (r *Route) MayRevealInResponse(x Exchange) bool {
+	for _, f := range r.Filters {
+		if f.Phase == Response && f.Operation == rewrite.Reveal && f.Match.matchesRequest(x) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasRequestOp reports whether the route has a request filter of op.
@@ -399,6 +407,21 @@ func (r *Route) HasPhase(phase Phase) bool {
 }
 
 func (m *Match) matches(x Exchange) bool {
+	if !m.matchesRequest(x) {
+		return false
+	}
+	if m.ContentType != "" && !ContentTypeMatches(m.ContentType, x.MediaType) {
+		return false
+	}
+	if len(m.Status) > 0 && !slices.Contains(m.Status, x.Status) {
+		return false
+	}
+	return true
+}
+
+// matchesRequest is matches for what the request alone decides: method,
+// path_info, request_content_type and path.
+func (m *Match) matchesRequest(x Exchange) bool {
 	// Methods are case-sensitive (RFC 9110 §9.1): "post" is not POST.
 	if len(m.Methods) > 0 && !slices.Contains(m.Methods, x.Method) {
 		return false
@@ -420,12 +443,6 @@ func (m *Match) matches(x Exchange) bool {
 		if p, ok := strings.CutSuffix(x.Path, "/"); !ok || p == "" || !m.Path.MatchString(p) {
 			return false
 		}
-	}
-	if m.ContentType != "" && !ContentTypeMatches(m.ContentType, x.MediaType) {
-		return false
-	}
-	if len(m.Status) > 0 && !slices.Contains(m.Status, x.Status) {
-		return false
 	}
 	return true
 }

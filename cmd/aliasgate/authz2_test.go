@@ -21,7 +21,8 @@ import (
 // URL that reaches the gateway's own APIs again (here a load balancer in
 // front of the gateway, another host name of it; with forward_reserved, or
 // with /cards in the upstream's path): the API answers such a request 403
-// and no card number reaches a client without --pci.
+// and no card number reaches a client without --pci. A route whose reveal
+// filters match other requests only still reaches it.
 func TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL(t *testing.T) {
 	var target atomic.Pointer[url.URL]
 	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +44,13 @@ func TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL(t *testing.
     upstream: `+lb.URL+`/cards
     filters:
       - {id: show, phase: response, operation: reveal, on_error: pass, targets: [{json: data.attributes.pan_alias}]}
+  - id: orders-only
+    direction: inbound
+    host: orders.example
+    forward_reserved: [/cards]
+    upstream: `+lb.URL+`
+    filters:
+      - {id: show, phase: response, operation: reveal, on_error: pass, match: {path: ^/orders}, targets: [{json: data.attributes.pan_alias}]}
 `))
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": rf})
 	data := filepath.Join(dir, "data")
@@ -70,6 +78,12 @@ func TestRouteCannotRevealInTheAnswersOfTheGatewayReachedThroughAURL(t *testing.
 		if strings.Contains(string(body), authzPAN) || status != http.StatusForbidden || !strings.Contains(string(body), `"forwarded_by_reveal_route"`) {
 			t.Errorf("%s%s: %d %s", c.host, c.path, status, body)
 		}
+	}
+	// A route whose reveal filters match other requests forwards this one
+	// unmarked: it is served, and nothing reveals its answer.
+	status, body = call(t, "GET", g.inbound+"/cards/"+card.Data.ID, "", "", func(r *http.Request) { tok(r); r.Host = "orders.example" })
+	if status != 200 || strings.Contains(string(body), authzPAN) || !strings.Contains(string(body), card.Data.ID) {
+		t.Errorf("orders.example/cards/…: %d %s", status, body)
 	}
 	// The same request sent straight to the gateway is served as before.
 	if status, _ = call(t, "GET", lb.URL+"/cards/"+card.Data.ID, "", "", tok); status != 200 {
