@@ -71,6 +71,10 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// sent are the values a network_token filter put into the request
+	// that no card-number search finds (the cryptogram): the response
+	// guard looks for them (echoedSecrets).
+	sent []string
 	// redacted maps, on a route to an in-process upstream, each alias a
 	// request filter made to the value it replaced (serveInternal hands it
 	// on: package internal/redacted).
@@ -409,6 +413,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.header.Set(FilterFailedHeader, strings.Join(failed, ","))
 		if mode != routes.LeakBlock {
 			mode = routes.LeakRedact
+		}
+	}
+	if guard && phase == routes.Response && len(st.sent) > 0 {
+		masked, jerr := p.echoedSecrets(ctx, st, mode, msg, body)
+		if jerr != nil {
+			return jerr
+		}
+		if masked != nil {
+			body, changed = masked, true
 		}
 	}
 	if guard || len(failed) > 0 {

@@ -45,6 +45,19 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 			w.Write(b) // a processor that repeats the request
 			return
 		}
+		if strings.Contains(r.URL.Path, "/echo-cryptogram") {
+			// A processor that names the cryptogram it declined: in a
+			// header, or in its JSON answer with '/' escaped.
+			c, _ := m["card"].(map[string]any)
+			v, _ := c["cryptogram"].(string)
+			if strings.HasSuffix(r.URL.Path, "/header") {
+				w.Header().Set("X-Declined", v)
+				v = ""
+			}
+			w.WriteHeader(http.StatusPaymentRequired)
+			io.WriteString(w, `{"status":"declined","detail":"cryptogram `+strings.ReplaceAll(v, "/", `\/`)+` failed validation"}`)
+			return
+		}
 		io.WriteString(w, `{"status":"authorized","id":"ch_1"}`)
 	}))
 	defer psp.Close()
@@ -167,6 +180,27 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 	status, answer = pay("/token-only/echo", visaAlias, "")
 	if strings.Contains(answer, tokenPAN) || status != http.StatusBadGateway {
 		t.Fatalf("echoing processor: the merchant got %d %s", status, answer)
+	}
+	// 3b. A processor that names the cryptogram in its answer: the
+	// merchant never gets it (a cryptogram is card data, as the token PAN).
+	// The route's guard is block (it puts card data on the wire): refused.
+	for i, sawSlash := 0, false; !sawSlash && i < 50; i++ { // until a cryptogram holds a '/' (escaped in JSON)
+		for _, where := range []string{"/token-only/echo-cryptogram", "/token-only/echo-cryptogram/header"} {
+			res, err := client.Post(psp.URL+where, "application/json", strings.NewReader(
+				`{"amount":100,"card":{"number":"`+visaAlias+`","exp_month":"","exp_year":"","cryptogram":"","eci":"","cvc":""}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			echoed, _ := cardOf(last())["cryptogram"].(string)
+			sawSlash = sawSlash || strings.Contains(echoed, "/")
+			if echoed == "" || res.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), "card_data_leak") ||
+				strings.Contains(string(b), echoed) || strings.Contains(string(b), strings.ReplaceAll(echoed, "/", `\/`)) ||
+				res.Header.Get("X-Declined") != "" {
+				t.Fatalf("a processor naming the cryptogram (%s): the merchant got %d %v %s", where, res.StatusCode, res.Header, b)
+			}
+		}
 	}
 	// 4. The JCB card has no token: PAN, expiry and CVC where the route falls back…
 	if status, answer = pay("/charges", mc, ""); status != 200 {
