@@ -3,13 +3,17 @@ package inspector
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 const (
@@ -379,5 +383,35 @@ func TestCryptogramsAreMaskedWhole(t *testing.T) {
 				t.Errorf("the cryptogram is shown: %s", b)
 			}
 		})
+	}
+}
+
+// TestExchangeSecretsAreMaskedInEveryView: a value the exchange put on the
+// wire that no other mask finds (proxy.Exchange.Secrets: a network_token
+// filter's cryptogram) is masked wherever a view shows it: the free text
+// of a processor's answer, a header, as written or in another spelling.
+func TestExchangeSecretsAreMaskedInEveryView(t *testing.T) {
+	insp, err := New(Options{Token: token, Size: 4, Table: routes.NewTable(nil),
+		PreviewTokenizer: func(context.Context) (rewrite.Tokenizer, func(), error) { return &fakeTok{}, func() {}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insp.Close()
+	const c = "uoDdfwzl+r/l9Jl3BxbErg=="
+	answer := proxy.Snapshot{Seen: true, Header: http.Header{"Content-Type": {"application/json"}, "X-Declined": {c}},
+		Body: []byte(`{"detail":"cryptogram ` + c + ` failed","escaped":"uoDdfwzl+r\/l9Jl3BxbErg==","q":"uoDdfwzl%2Br%2Fl9Jl3BxbErg%3D%3D"}`)}
+	insp.Capture(&proxy.Exchange{Direction: routes.Outbound, Start: time.Now(), Method: "POST", Host: "psp", Path: "/pay",
+		RouteName: "-", Status: 402, Secrets: []string{c},
+		Request:  proxy.Passage{Sent: proxy.Snapshot{Seen: true, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("pay " + c)}},
+		Response: proxy.Passage{Received: answer, Sent: answer}})
+	e, ok := insp.Buffer().Get(insp.Buffer().List(1)[0].ID)
+	if !ok {
+		t.Fatal("no entry")
+	}
+	b, _ := json.Marshal(e)
+	for _, sp := range []string{"uoDdfwzl", "l9Jl3BxbErg"} {
+		if strings.Contains(string(b), sp) {
+			t.Errorf("the entry shows %q: %s", sp, b)
+		}
 	}
 }

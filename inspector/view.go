@@ -43,6 +43,31 @@ type View struct {
 	Fields []Field `json:"fields,omitempty"`
 }
 
+// maskSecrets replaces every spelling in v (nil: nothing) with as many
+// '*': a value the exchange put on the wire that no other mask finds (a
+// cryptogram, proxy.Exchange.Secrets), wherever the view shows it. The
+// length is kept, so the fields' offsets in Body hold.
+func (v *View) maskSecrets(spellings []string) {
+	if v == nil {
+		return
+	}
+	mask := func(s string) string {
+		for _, sp := range spellings {
+			if sp != "" {
+				s = strings.ReplaceAll(s, sp, strings.Repeat("*", len(sp)))
+			}
+		}
+		return s
+	}
+	v.Body = mask(v.Body)
+	for i := range v.Headers {
+		v.Headers[i].Value = mask(v.Headers[i].Value)
+	}
+	for i := range v.Fields {
+		v.Fields[i].Value = mask(v.Fields[i].Value)
+	}
+}
+
 // HeaderLine is one header value.
 type HeaderLine struct {
 	Name  string `json:"name"`

@@ -614,6 +614,19 @@ func (p *pipeline) leaks(ctx context.Context, st *reqState, phase routes.Phase, 
 // (an ECI, a CVC) are found in answers that never held them.
 const minEchoLen = 8
 
+// EchoSpellings returns the ways an echo may write v (a cryptogram): as it
+// is, with '/' escaped as JSON may ("\/"), percent-encoded as a query or
+// a path; each once.
+func EchoSpellings(v string) []string {
+	var out []string
+	for _, sp := range []string{v, strings.ReplaceAll(v, "/", `\/`), url.QueryEscape(v), url.PathEscape(v)} {
+		if !slices.Contains(out, sp) {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
 // echoedSecrets looks in a response for the values st.sent (a cryptogram
 // a network_token filter put into the request), as written and in the
 // spellings an echo may give them (JSON's "\/", percent-encoding), in the
@@ -625,7 +638,7 @@ const minEchoLen = 8
 func (p *pipeline) echoedSecrets(ctx context.Context, st *reqState, mode routes.LeakGuard, msg *message, body []byte) ([]byte, *jsonapi.Error) {
 	var spellings [][]byte
 	for _, v := range st.sent {
-		for _, sp := range []string{v, strings.ReplaceAll(v, "/", `\/`), url.QueryEscape(v), url.PathEscape(v)} {
+		for _, sp := range EchoSpellings(v) {
 			if !slices.ContainsFunc(spellings, func(b []byte) bool { return string(b) == sp }) {
 				spellings = append(spellings, []byte(sp))
 			}

@@ -43,8 +43,12 @@ func (t paymentTokenizer) Payment(ctx context.Context, ref string) (rewrite.Paym
 	}
 	pay, err := t.pay.Payment(ctx, ref, t.f.Fallback, t.f.TransactionType)
 	if st := stateFrom(ctx); err == nil && st != nil && len(pay[rewrite.RoleCryptogram]) >= minEchoLen {
-		// The response guard keeps it from the merchant (echoedSecrets).
+		// The response guard keeps it from the merchant (echoedSecrets),
+		// the inspector from its page (Exchange.Secrets).
 		st.sent = append(st.sent, pay[rewrite.RoleCryptogram])
+		if st.rec != nil {
+			st.rec.noteSecret(pay[rewrite.RoleCryptogram])
+		}
 	}
 	return pay, err
 }
