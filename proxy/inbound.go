@@ -26,6 +26,30 @@
 // with no canonical form (an encoded slash or backslash, a control byte) is
 // refused with 400.
 //
+// # Routes in front of the gateway's own APIs
+//
+// A route whose upstream is internal:cards or internal:aliases hands the
+// request to the API in process, with the values its request filters
+// redacted by the alias each became (package internal/redacted): the Card
+// Management API hashes an Idempotency-Key's request as the client sent
+// it, so a retry whose CVC the route redacted into a new volatile alias is
+// the same request.
+//
+// The Card Management API (/cards) and the vault API (/aliases) decide
+// what their clients see in clear (--pci with cards:read, aliases:reveal),
+// so no route may reveal in their answers. A route whose upstream is
+// internal:cards or internal:aliases cannot (refused at load, package
+// routes); a route whose upstream is a URL may reach them all the same:
+// the gateway's own listener, another name of it, a load balancer in
+// front of it, another gateway of the cluster. So a request forwarded by a
+// route with a response reveal filter that may apply to its answer (the
+// filter's match taken as far as the request decides it: method, path,
+// query, request Content-Type) carries RevealRouteHeader (the route's id),
+// and a request carrying it to /cards or /aliases is answered
+// 403 forwarded_by_reveal_route by every gateway, before any route or API
+// reads it. The header passes through routes that do not reveal, so a
+// chain of gateways refuses it at the last hop too.
+//
 // # What is buffered and what streams
 //
 // A body is buffered, up to MaxBody bytes, when a matched filter has body
@@ -115,6 +139,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -291,6 +316,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 		return
 	}
+	if p := routes.ReservedPath(path); (p == "/cards" || p == "/aliases") && len(r.Header.Values(RevealRouteHeader)) > 0 {
+		writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
+			"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
+				" decides what its clients see in clear, so it does not answer through such a route"))
+		return
+	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
 	if route == nil {
 		if in.fallback != nil {
@@ -348,8 +379,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jerr)
 		return
 	}
-	switch route.Upstream {
-	case routes.UpstreamCards, routes.UpstreamAliases:
+	if route.Internal() {
 		in.serveInternal(w, r, st)
 		return
 	}
@@ -376,6 +406,13 @@ func (in *Inbound) Close() error {
 	in.upgraded.close()
 	return nil
 }
+
+// RevealRouteHeader marks a request forwarded by an inbound route that
+// reveals in its responses; its value is the route's id. The gateway's
+// own /cards and /aliases refuse a request that carries it (403
+// forwarded_by_reveal_route): see "Routes in front of the gateway's own
+// APIs" in the package doc.
+const RevealRouteHeader = "Aliasgate-Reveal-Route"
 
 // readsResponses reports whether the response phase reads the route's
 // responses: it has response filters or its leak guard is on.
@@ -483,6 +520,9 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
+	if st.route.MayRevealInResponse(routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}) {
+		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
+	}
 	if readsResponses(st.route) {
 		// Let the transport negotiate gzip (and decode it) rather than have
 		// the upstream answer in an encoding the filters and the leak guard
@@ -519,6 +559,9 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route's internal upstream is not enabled"))
 		return
 	}
+	// The upstream may read the request as the client sent it (package
+	// internal/redacted: cards' Idempotency-Key).
+	r = r.WithContext(redacted.With(r.Context(), st.redacted))
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) {
 		h.ServeHTTP(w, r)

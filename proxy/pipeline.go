@@ -24,6 +24,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -72,6 +73,14 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// sent are the values a network_token filter put into the request
+	// that no card-number search finds (the cryptogram): the response
+	// guard looks for them (echoedSecrets).
+	sent []string
+	// redacted maps, on a route to an in-process upstream, each alias a
+	// request filter made to the value it replaced (serveInternal hands it
+	// on: package internal/redacted).
+	redacted redacted.Values
 	// rec is the exchange's capture, nil when the proxy captures nothing:
 	// it is told the aliases made too (captureRec.noteMade).
 	rec *captureRec
@@ -437,6 +446,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			mode = routes.LeakRedact
 		}
 	}
+	if guard && phase == routes.Response && len(st.sent) > 0 {
+		masked, jerr := p.echoedSecrets(ctx, st, mode, msg, body)
+		if jerr != nil {
+			return jerr
+		}
+		if masked != nil {
+			body, changed = masked, true
+		}
+	}
 	if guard || len(failed) > 0 {
 		msg.boundaries = multipartBoundaries(x.MediaType, params["boundary"], msg.header["Content-Type"])
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
@@ -695,6 +713,14 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
 		st.made = append(st.made, got...)
+		if st.route.Internal() && len(got) == len(items) {
+			if st.redacted == nil {
+				st.redacted = redacted.Values{}
+			}
+			for i, a := range got {
+				st.redacted[a] = items[i].Value
+			}
+		}
 		if st.rec != nil {
 			st.rec.noteMade(got)
 		}
