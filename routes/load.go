@@ -16,6 +16,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/regfile"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -58,6 +59,28 @@ type Options struct {
 	// CheckFormat validates an alias format name (the vault's formats); nil
 	// accepts any name.
 	CheckFormat func(string) error
+}
+
+// ErrNotRegularFile is wrapped by ReadFile's error for a routes file that
+// is not a regular file (a FIFO, a device, a directory).
+var ErrNotRegularFile = regfile.ErrNotRegular
+
+// maxFileSize bounds a routes file ReadFile reads.
+const maxFileSize = 16 << 20
+
+// ReadFile reads the routes file at path for the gateway (its start, its
+// reloads, the inspector): only a regular file of at most 16 MiB is read.
+// A FIFO or a device would block the read for good (or feed it without
+// end), holding whatever lock the reader holds: it is refused at once
+// (ErrNotRegularFile). A missing file's error wraps fs.ErrNotExist.
+// LoadFile, for the CLI's routes commands, reads any file (routes
+// validate /dev/stdin).
+func ReadFile(path string) ([]byte, error) {
+	b, err := regfile.Read(path, maxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return b, nil
 }
 
 // LoadFile reads and parses a route file.

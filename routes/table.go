@@ -150,9 +150,9 @@ func (r *Reloader) Reload() error {
 // place may look like: a file that changed while it was read, or one found
 // empty while the table has routes.
 func (r *Reloader) load() (*Set, error) {
-	data, err := os.ReadFile(r.path)
+	data, err := ReadFile(r.path)
 	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
+		return nil, err
 	}
 	if !stampOf(r.path).same(r.seen) {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
