@@ -17,6 +17,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/regfile"
+	"github.com/aliasgate/aliasgate/internal/yamlnum"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -522,8 +523,31 @@ func (l *loader) hostRegex(r *Route, host, pattern string, n *yaml.Node) {
 	r.HostRegex = re
 }
 
+// wholeNumbers reports whether the items of the list n that are numbers
+// are written in decimal digits (yamlnum.Decimal), adding a problem for
+// each one that is not: YAML would read 0404 as 260, 443.9 as 443. Other
+// shapes are left to the caller's decoding.
+func (l *loader) wholeNumbers(n *yaml.Node, what string) bool {
+	if n.Kind != yaml.SequenceNode {
+		return true
+	}
+	ok := true
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode || item.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 ||
+			(item.Tag != "!!int" && item.Tag != "!!float") || yamlnum.Decimal(item.Value) {
+			continue
+		}
+		l.add(item, "%s: %s must be a whole number written in decimal digits, such as 443 (not 0443, 0x1BB, 4.43e2, 443.0 or 4_43)", what, item.Value)
+		ok = false
+	}
+	return ok
+}
+
 // ports reads a route's ports: a list of TCP ports, outbound routes only.
 func (l *loader) ports(r *Route, n *yaml.Node) {
+	if !l.wholeNumbers(n, "route "+r.ID+": ports") {
+		return
+	}
 	if err := n.Decode(&r.Ports); err != nil || len(r.Ports) == 0 {
 		l.add(n, "route %s: ports: want a list of TCP ports", r.ID)
 		return
@@ -703,7 +727,9 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 		m.ContentType = ct
 	}
 	if sn := mapGet(n, "status"); sn != nil {
-		if err := sn.Decode(&m.Status); err != nil {
+		if !l.wholeNumbers(sn, where+": match.status") {
+			// reported
+		} else if err := sn.Decode(&m.Status); err != nil {
 			l.add(sn, "%s: match.status: want a list of HTTP status codes", where)
 		}
 		for _, s := range m.Status {
