@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,7 @@ type Reloader struct {
 	seen     fileStamp  // the file as last reloaded (or tried)
 	polled   fileStamp  // the file at Watch's previous poll
 	onReload func(routes int, err error)
+	settle   func(ctx context.Context, d time.Duration) error // ReloadSettled's wait (sleep; tests replace it)
 }
 
 // ErrEmptyFile is the error of a reload that found the routes file empty
@@ -96,7 +98,7 @@ func NewReloader(table *Table, path string, opts Options, logger *slog.Logger, m
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m}
+	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m, settle: sleep}
 }
 
 // OnReload sets fn, called after every reload with the number of routes
@@ -111,28 +113,68 @@ func (r *Reloader) OnReload(fn func(routes int, err error)) {
 // Reload reads the file and, when it loads, makes it the table's set. On
 // error the old set stays and the error (a *LoadError listing every
 // problem, a read error, ErrEmptyFile, or a file that changed while it was
-// read) is logged, counted, passed to OnReload and returned.
-func (r *Reloader) Reload() error {
+// read) is logged, counted, passed to OnReload and returned. It reads the
+// file at once: for a file someone else may be writing (a SIGHUP), see
+// ReloadSettled.
+func (r *Reloader) Reload() error { return r.reload(nil, false) }
+
+// maxSettleWaits bounds ReloadSettled's waits for a file that keeps
+// changing.
+const maxSettleWaits = 10
+
+// ReloadSettled is Reload for a SIGHUP: like Watch, it puts the file in
+// force only once it has stayed the same for interval. It reads the file,
+// waits interval and reads it again until two reads in a row are alike
+// (at most maxSettleWaits waits), then reloads those very bytes: a SIGHUP
+// that comes while a writer is half way through writing the file in place
+// does not put the half file in force. A file still changing after the
+// last wait is refused as changed while read (logged, counted, reported to
+// OnReload; the watcher loads it once it has settled). When ctx ends
+// during a wait, its error is returned and nothing is reloaded. A writer
+// that stalls longer than interval in the middle of the file cannot be
+// told from one that has finished: renaming a finished file into place is
+// the safe way to edit it.
+func (r *Reloader) ReloadSettled(ctx context.Context, interval time.Duration) error {
+	prev, prevErr := ReadFile(r.path)
+	for range maxSettleWaits {
+		if err := r.settle(ctx, interval); err != nil {
+			return err
+		}
+		cur, err := ReadFile(r.path)
+		switch {
+		case err != nil && prevErr != nil:
+			return r.Reload() // missing or unreadable twice: reported as Reload reports it
+		case err == nil && prevErr == nil && bytes.Equal(prev, cur):
+			return r.reload(cur, true)
+		}
+		prev, prevErr = cur, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected(fmt.Errorf("routes: %s: %w (still changing after %d waits of %s)", r.path, errChangedWhileRead, maxSettleWaits, interval))
+}
+
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// reload is Reload; with check, the file must hold exactly settled (what
+// ReloadSettled read alike twice), else it changed while read.
+func (r *Reloader) reload(settled []byte, check bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = stampOf(r.path)
-	set, err := r.load()
+	set, err := r.load(settled, check)
 	if err != nil {
-		var le *LoadError
-		if errors.As(err, &le) {
-			problems := make([]string, len(le.Problems))
-			for i, p := range le.Problems {
-				problems[i] = p.String()
-			}
-			r.logger.Error("routes: reload rejected, keeping the current set", "file", r.path, "problems", problems)
-		} else {
-			r.logger.Error("routes: reload failed, keeping the current set", "file", r.path, "error", err.Error())
-		}
-		r.count("invalid")
-		if r.onReload != nil {
-			r.onReload(0, err)
-		}
-		return err
+		return r.rejected(err)
 	}
 	r.table.Store(set)
 	r.count("ok")
@@ -146,15 +188,36 @@ func (r *Reloader) Reload() error {
 	return nil
 }
 
+// rejected logs, counts and reports a reload that failed with err, and
+// returns err; the caller holds r.mu.
+func (r *Reloader) rejected(err error) error {
+	var le *LoadError
+	if errors.As(err, &le) {
+		problems := make([]string, len(le.Problems))
+		for i, p := range le.Problems {
+			problems[i] = p.String()
+		}
+		r.logger.Error("routes: reload rejected, keeping the current set", "file", r.path, "problems", problems)
+	} else {
+		r.logger.Error("routes: reload failed, keeping the current set", "file", r.path, "error", err.Error())
+	}
+	r.count("invalid")
+	if r.onReload != nil {
+		r.onReload(0, err)
+	}
+	return err
+}
+
 // load reads and parses the file, refusing what a file being written in
-// place may look like: a file that changed while it was read, or one found
-// empty while the table has routes.
-func (r *Reloader) load() (*Set, error) {
+// place may look like: a file that changed while it was read (or, with
+// check, that no longer holds settled), or one found empty while the table
+// has routes.
+func (r *Reloader) load(settled []byte, check bool) (*Set, error) {
 	data, err := ReadFile(r.path)
 	if err != nil {
 		return nil, err
 	}
-	if !stampOf(r.path).same(r.seen) {
+	if !stampOf(r.path).same(r.seen) || (check && !bytes.Equal(data, settled)) {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
 	}
 	if n := len(r.table.Load().Routes); n > 0 && Empty(data) {
