@@ -81,8 +81,10 @@ package cards
 //     a two-digit ECI or a value in canonical base64 of 1-64 bytes (a
 //     network_token payment never sends the token PAN without one), and a
 //     payment account reference that is neither none nor 29 capital
-//     letters and digits (it is shown to every client: a token service
-//     answering the PAN there showed it to non-PCI clients). A refused
+//     letters and digits, or that holds the card's PAN or token PAN
+//     ("V001" + the PAN + 9 more is of the shape; it is shown to every
+//     client: a token service answering the PAN there showed it to non-PCI
+//     clients). A refused
 //     token PAN is not deleted at the token service (it may be another
 //     card's there; a token refused for its reference alone is); the
 //     refusal is logged, without the number.
@@ -322,7 +324,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number the account already stores",
 			errTokenService, errTokenAnswer)
 	}
-	if !validPAR(tok.PAR) { // shown to every client: never anything else (the PAN)
+	if !validPAR(tok.PAR, pan, tok.PAN) { // shown to every client: never anything else (the PAN)
 		h.undoToken(q, rec.ID, tok.PAN, toks[0].Alias)
 		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a payment account reference that is none; refused",
 			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
@@ -499,10 +501,18 @@ var (
 
 // validPAR reports whether par is a payment account reference (EMVCo: 29
 // capital letters and digits) or none ("": some token services give it
-// later).
-func validPAR(par string) bool {
+// later), holding none of the card numbers given (the card's PAN, its
+// token PAN): "V001" + a 16-digit PAN + 9 more is of the shape, and would
+// be shown to non-PCI clients. Only these numbers are looked for: a PAR's
+// run of digits is a card number by chance one time in ten.
+func validPAR(par string, numbers ...string) bool {
 	if par == "" {
 		return true
+	}
+	for _, n := range numbers {
+		if n != "" && strings.Contains(par, n) {
+			return false
+		}
 	}
 	notUpperAlnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }
 	return len(par) == 29 && !strings.ContainsFunc(par, notUpperAlnum)
