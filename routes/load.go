@@ -188,7 +188,7 @@ func FromNode(n *yaml.Node, file string, opts Options) (*Set, error) {
 // yamlMessage is a YAML error for a Problem, card numbers masked (a
 // decoding error quotes the value).
 func yamlMessage(err error) string {
-	return pan.MaskAll(strings.TrimPrefix(err.Error(), "yaml: "))
+	return pan.MaskLoose(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 type loader struct {
@@ -204,7 +204,7 @@ func (l *loader) add(n *yaml.Node, format string, args ...any) {
 	}
 	// A value quoted back may be a card number pasted into the wrong
 	// place: it is masked, as in the logs.
-	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: pan.MaskAll(fmt.Sprintf(format, args...))})
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: pan.MaskLoose(fmt.Sprintf(format, args...))})
 }
 
 func (l *loader) err() error {
@@ -296,7 +296,7 @@ func badID(id string) string {
 	switch {
 	case !idPattern.MatchString(id):
 		return "use letters, digits and _ . : - (at most 128)"
-	case pan.ContainsAllString(id):
+	case pan.ContainsLooseString(id): // 4111_1111_1111_1111 too
 		// Ids are metric labels and log fields: never card data.
 		return "holds a card number; name it after what it does"
 	}
