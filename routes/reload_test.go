@@ -153,6 +153,7 @@ func TestWatchReloadsOnlyAFileThatHasSettled(t *testing.T) {
 		t.Fatalf("a file seen changing was loaded half written: %d targets", n)
 	}
 	f.WriteString(reloadDoc[len(half):] + "  - id: second\n    direction: outbound\n    host: api.psp.example\n")
+	f.Close() // the writer is done (a file still open for writing is not loaded: TestRoutesFileOpenForWritingIsNotLoaded)
 	r.poll()
 	if n := targetsOf(table); n != 2 {
 		t.Fatalf("%d targets", n)
@@ -250,6 +251,7 @@ func TestSIGHUPReloadOfAFileBeingWrittenWaitsForItToSettle(t *testing.T) {
 	r.settle = func(ctx context.Context, _ time.Duration) error {
 		if waits++; waits == 1 {
 			f.WriteString(rest)
+			f.Close() // the writer is done
 		}
 		return ctx.Err()
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/regfile"
 )
 
 // Table holds the current route set. Readers take the pointer once per
@@ -61,6 +62,9 @@ type Reloader struct {
 	polled   fileStamp  // the file at Watch's previous poll
 	onReload func(routes int, err error)
 	settle   func(ctx context.Context, d time.Duration) error // ReloadSettled's wait (sleep; tests replace it)
+	// writer: the last reload found the file open for writing (reported
+	// once); Watch tries again at every settled poll until it is closed.
+	writer bool
 }
 
 // ErrEmptyFile is the error of a reload that found the routes file empty
@@ -68,6 +72,11 @@ type Reloader struct {
 // more likely a file half written than a wish to remove every route, which
 // `routes: []` says.
 var ErrEmptyFile = errors.New("the routes file holds no routes list (empty, or routes: with no value); write routes: [] to remove every route")
+
+// errOpenForWriting is the error of a reload of a file some process still
+// holds open for writing (Linux): what was read may be half of a write
+// that has paused.
+var errOpenForWriting = errors.New("the routes file is still open for writing by another process; it is loaded once closed (rename a finished file into place to edit it)")
 
 // errChangedWhileRead is the error of a reload during which the file
 // changed: what was read may be half of a write.
@@ -116,7 +125,7 @@ func (r *Reloader) OnReload(fn func(routes int, err error)) {
 // read) is logged, counted, passed to OnReload and returned. It reads the
 // file at once: for a file someone else may be writing (a SIGHUP), see
 // ReloadSettled.
-func (r *Reloader) Reload() error { return r.reload(nil, false) }
+func (r *Reloader) Reload() error { return r.reload(nil, false, false) }
 
 // maxSettleWaits bounds ReloadSettled's waits for a file that keeps
 // changing.
@@ -145,7 +154,7 @@ func (r *Reloader) ReloadSettled(ctx context.Context, interval time.Duration) er
 		case err != nil && prevErr != nil:
 			return r.Reload() // missing or unreadable twice: reported as Reload reports it
 		case err == nil && prevErr == nil && bytes.Equal(prev, cur):
-			return r.reload(cur, true)
+			return r.reload(cur, true, false)
 		}
 		prev, prevErr = cur, err
 	}
@@ -167,12 +176,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // reload is Reload; with check, the file must hold exactly settled (what
-// ReloadSettled read alike twice), else it changed while read.
-func (r *Reloader) reload(settled []byte, check bool) error {
+// ReloadSettled read alike twice), else it changed while read. quiet (a
+// poll looking again at a file found open for writing) reports that
+// refusal again only when it is not the one already reported.
+func (r *Reloader) reload(settled []byte, check, quiet bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = stampOf(r.path)
 	set, err := r.load(settled, check)
+	if errors.Is(err, errOpenForWriting) {
+		again := quiet && r.writer
+		r.writer = true
+		if again {
+			return err
+		}
+		return r.rejected(err)
+	}
+	r.writer = false
 	if err != nil {
 		return r.rejected(err)
 	}
@@ -209,13 +229,22 @@ func (r *Reloader) rejected(err error) error {
 }
 
 // load reads and parses the file, refusing what a file being written in
-// place may look like: a file that changed while it was read (or, with
-// check, that no longer holds settled), or one found empty while the table
-// has routes.
+// place may look like: a file some process still holds open for writing
+// (where that can be told: Linux, a file the gateway owns), a file that
+// changed while it was read (or, with check, that no longer holds
+// settled), or one found empty while the table has routes.
 func (r *Reloader) load(settled []byte, check bool) (*Set, error) {
-	data, err := ReadFile(r.path)
+	f, _, err := regfile.Open(r.path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	defer f.Close()
+	data, err := regfile.ReadOpen(f, r.path, maxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	if writing, _ := openForWriting(f); writing {
+		return nil, fmt.Errorf("routes: %s: %w", r.path, errOpenForWriting)
 	}
 	if !stampOf(r.path).same(r.seen) || (check && !bytes.Equal(data, settled)) {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
@@ -265,11 +294,11 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 func (r *Reloader) poll() {
 	now := stampOf(r.path)
 	r.mu.Lock()
-	changed := !now.same(r.seen)
+	changed := !now.same(r.seen) || r.writer // a file found open for writing: again until closed
 	settled := now.same(r.polled)
 	r.polled = now
 	r.mu.Unlock()
 	if changed && settled && now.ok {
-		_ = r.Reload()
+		_ = r.reload(nil, false, true)
 	}
 }
