@@ -20,7 +20,9 @@
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
 // security_code, …) or a credential (password, secret, api_key,
-// access_token, Authorization, cookies). In what the proxy sent on, the
+// access_token, Authorization, cookies, and payment cryptograms: a
+// network token's cryptogram, TAVV, UCAF, AEVV, a 3-D Secure CAVV, AAV or
+// authenticationValue, base64 no card number mask finds). In what the proxy sent on, the
 // aliases the exchange's redactions made (proxy.Exchange.Made) are shown
 // where an applied redact filter targets; any other value there (one a
 // target's query did not select, forwarded as the client sent it) is

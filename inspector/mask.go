@@ -107,10 +107,17 @@ func cvcKey(k string) bool {
 	return false
 }
 
-// secretKey reports whether a key names a credential.
+// secretKey reports whether a key names a credential: a secret, or a
+// payment cryptogram (a network token's TAVV/UCAF/AEVV, a 3-D Secure
+// CAVV/AAV or authenticationValue), base64 that no card number mask finds,
+// a payment credential until used.
 func secretKey(k string) bool {
 	n := normKey(k)
-	for _, s := range []string{"password", "passwd", "secret", "apikey", "accesstoken", "refreshtoken", "idtoken", "privatekey", "authorization", "cookie", "sessionid"} {
+	if n == "aav" {
+		return true
+	}
+	for _, s := range []string{"password", "passwd", "secret", "apikey", "accesstoken", "refreshtoken", "idtoken", "privatekey", "authorization", "cookie", "sessionid",
+		"cryptogram", "authenticationvalue", "cavv", "tavv", "ucaf", "aevv"} {
 		if strings.Contains(n, s) {
 			return true
 		}
