@@ -60,6 +60,9 @@ type Options struct {
 	// CheckFormat validates an alias format name (the vault's formats); nil
 	// accepts any name.
 	CheckFormat func(string) error
+	// CheckClassifiers validates a redact target's classifiers (the
+	// vault's rule, whose error holds none of them); nil accepts any.
+	CheckClassifiers func([]string) error
 }
 
 // ErrNotRegularFile is wrapped by ReadFile's error for a routes file that
@@ -815,6 +818,12 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if t.Format != "" && l.opts.CheckFormat != nil {
 		if err := l.opts.CheckFormat(t.Format); err != nil {
 			l.add(n, "%s: target %d: format %q is not an alias format", where, j+1, t.Format)
+		}
+	}
+	if len(t.Classifiers) > 0 && l.opts.CheckClassifiers != nil {
+		// The vault would refuse every redaction of the target.
+		if err := l.opts.CheckClassifiers(t.Classifiers); err != nil {
+			l.add(n, "%s: target %d: classifiers: %v", where, j+1, err)
 		}
 	}
 	st, ok := storagePattern[strings.ToLower(t.Storage)]

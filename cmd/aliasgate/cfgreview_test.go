@@ -246,3 +246,40 @@ default_account: acct_4111_1111_1111_1111
 		}
 	}
 }
+
+// TestRouteClassifiersTheVaultRefusesAreRefusedAtLoad: a redact target's
+// classifiers were not checked when the routes loaded, so classifiers the
+// vault refuses (a card number, an empty one, an invisible character, more
+// than 32, over 64 characters) loaded without a word and every request the
+// filter applied to was then refused; routes validate said the file was
+// valid. They are problems with their line now (the vault's own rule), the
+// card number masked.
+func TestRouteClassifiersTheVaultRefusesAreRefusedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	many := strings.TrimSuffix(strings.Repeat("c, ", 33), ", ")
+	for _, classifiers := range []string{`["4111111111111111"]`, `["4111_1111_1111_1111"]`, `[""]`, "[\"a\\u200bb\"]", `[` + many + `]`,
+		`["` + strings.Repeat("x", 65) + `"]`} {
+		file := filepath.Join(dir, "routes.yaml")
+		os.WriteFile(file, []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    upstream: http://127.0.0.1:1
+    filters:
+      - id: card
+        operation: redact
+        targets:
+          - {json: card.number, classifiers: `+classifiers+`}
+`), 0o600)
+		stdout, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", file)
+		var shown strings.Builder
+		exitCode(err, &shown)
+		all := stdout + stderr + shown.String()
+		if err == nil || !strings.Contains(all, "routes.yaml:10") || !strings.Contains(all, "classifier") {
+			t.Errorf("classifiers %.40s: %v\n%s", classifiers, err, all)
+		}
+		if pan.ContainsLooseString(all) {
+			t.Errorf("classifiers %.40s: a card number is shown:\n%s", classifiers, all)
+		}
+	}
+}
