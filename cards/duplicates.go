@@ -59,6 +59,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aliasgate/aliasgate/vault"
 )
@@ -143,6 +144,53 @@ func otherUses(recs []*record, id, alias string) bool {
 		if r.ID != id && r.PANAlias == alias {
 			return true
 		}
+	}
+	return false
+}
+
+// Values of record.PANAliasOrigin.
+const (
+	originCard    = "card"
+	originAccount = "account"
+)
+
+// legacyAliasMargin is how much older than a card without
+// PANAliasOrigin its pan_alias's vault record must be to count as made
+// before the card (legacyAliasHeld): more than any create request takes,
+// and than the clocks of gateways sharing a store differ.
+const legacyAliasMargin = time.Minute
+
+// aliasOrigin returns the PANAliasOrigin of tok, the persistent alias a
+// create or a reissue got for a card's number: originCard when that
+// redaction created it, another redaction of the same request did (an
+// inbound route in front of the API, vault.CreatedUnder), or it is the
+// alias of a card of held (the number's cards) that does not know it as
+// the account's; else originAccount (the account held it before).
+func aliasOrigin(q *request, tok vault.Token, held []*record) string {
+	if tok.Created || vault.CreatedUnder(q.ctx, tok.Alias) {
+		return originCard
+	}
+	for _, r := range held {
+		if r.PANAlias == tok.Alias && r.PANAliasOrigin != originAccount {
+			return originCard
+		}
+	}
+	return originAccount
+}
+
+// keepsPANAlias reports whether deleting rec (or replacing its number)
+// leaves its pan_alias, whose vault record was created at aliasCreated
+// (zero: unknown), in the vault: the account held it before the card. A
+// card stored before PANAliasOrigin existed holds such an alias when the
+// alias is older than the card by more than legacyAliasMargin: a create
+// (with its route's redaction) makes the alias it did not find within
+// the request, so an older one was the account's. Nothing is migrated.
+func keepsPANAlias(rec *record, aliasCreated time.Time) bool {
+	switch rec.PANAliasOrigin {
+	case originAccount:
+		return true
+	case "":
+		return !aliasCreated.IsZero() && aliasCreated.Before(rec.CreatedAt.Add(-legacyAliasMargin))
 	}
 	return false
 }

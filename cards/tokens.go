@@ -201,20 +201,26 @@ func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (
 }
 
 func (h *Handler) revealOne(q *request, alias string) (string, error) {
+	r, err := h.revealRecord(q, alias)
+	return r.Value, err
+}
+
+// revealRecord is revealOne with the alias's record fields (CreatedAt).
+func (h *Handler) revealRecord(q *request, alias string) (vault.Revealed, error) {
 	out, err := h.vault.Reveal(q.ctx, []string{alias})
 	if err != nil {
-		return "", err
+		return vault.Revealed{}, err
 	}
 	if len(out) != 1 {
-		return "", errors.New("vault reveal: wrong number of results")
+		return vault.Revealed{}, errors.New("vault reveal: wrong number of results")
 	}
 	if out[0].Err != nil {
 		if errors.Is(out[0].Err, vault.ErrNotFound) {
-			return "", errCardDataGone()
+			return vault.Revealed{}, errCardDataGone()
 		}
-		return "", out[0].Err
+		return vault.Revealed{}, out[0].Err
 	}
-	return out[0].Value, nil
+	return out[0], nil
 }
 
 // cardIDOf returns the card id of /cards/{id}/{suffix}.
@@ -299,7 +305,7 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 // again after a lost compare-and-swap, has a token): then that token is
 // returned with tokenPAN "" (not made here; nothing is published).
 func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
-	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
+	tok, err := h.ts().Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: provision: %w", errTokenService, err)
 	}
@@ -386,7 +392,7 @@ func (rec *record) token(id string) *tokenRecord {
 // service, and its token PAN alias (when made) from the vault. Failures
 // are logged (never the token PAN); the caller reports its own error.
 func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
-	err := h.tsp.Delete(q.ctx, tokenPAN)
+	err := h.ts().Delete(q.ctx, tokenPAN)
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil
 	}
@@ -573,7 +579,7 @@ func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.
 	if err != nil {
 		return "", tsp.Cryptogram{}, fmt.Errorf("reveal the network token: %w", err)
 	}
-	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
+	c, err := h.ts().Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
 	if errors.Is(err, tsp.ErrDeleted) {
 		h.retireGoneToken(q, id, t.ID) // a notification lost (lifecycle.go)
 	}
@@ -608,7 +614,7 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) (changed
 	if err != nil {
 		return false, err
 	}
-	if err := h.tsp.Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
+	if err := h.ts().Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
 		return false, fmt.Errorf("%w: update: %w", errTokenService, err)
 	}
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now

@@ -32,6 +32,25 @@ type scriptedTSP struct {
 	par      *string           // the payment account reference Provision answers when set
 	crypt    *tsp.Cryptogram   // answered by Cryptogram when set
 	deleted  []string
+	// hang makes every call wait until its context ends (a token service
+	// that accepts the connection and never answers) and count itself.
+	hang  bool
+	hangs int
+}
+
+// hung waits for ctx when the service hangs and returns its error.
+func (s *scriptedTSP) hung(ctx context.Context) error {
+	s.mu.Lock()
+	hang := s.hang
+	if hang {
+		s.hangs++
+	}
+	s.mu.Unlock()
+	if !hang {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 func (s *scriptedTSP) script(f func(s *scriptedTSP)) { s.mu.Lock(); f(s); s.mu.Unlock() }
@@ -43,6 +62,9 @@ func (s *scriptedTSP) state() (error, string, *tsp.Cryptogram) {
 }
 
 func (s *scriptedTSP) Provision(ctx context.Context, pan, m, y string) (tsp.Token, error) {
+	if err := s.hung(ctx); err != nil {
+		return tsp.Token{}, err
+	}
 	down, tokenPAN, _ := s.state()
 	if down != nil {
 		return tsp.Token{}, down
@@ -63,6 +85,9 @@ func (s *scriptedTSP) Provision(ctx context.Context, pan, m, y string) (tsp.Toke
 }
 
 func (s *scriptedTSP) Update(ctx context.Context, tokenPAN, m, y string) error {
+	if err := s.hung(ctx); err != nil {
+		return err
+	}
 	if down, _, _ := s.state(); down != nil {
 		return down
 	}
@@ -70,6 +95,9 @@ func (s *scriptedTSP) Update(ctx context.Context, tokenPAN, m, y string) error {
 }
 
 func (s *scriptedTSP) Delete(ctx context.Context, tokenPAN string) error {
+	if err := s.hung(ctx); err != nil {
+		return err
+	}
 	if down, _, _ := s.state(); down != nil {
 		return down
 	}
@@ -80,6 +108,9 @@ func (s *scriptedTSP) Delete(ctx context.Context, tokenPAN string) error {
 }
 
 func (s *scriptedTSP) Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use tsp.Use, now time.Time) (tsp.Cryptogram, error) {
+	if err := s.hung(ctx); err != nil {
+		return tsp.Cryptogram{}, err
+	}
 	down, _, c := s.state()
 	if down != nil {
 		return tsp.Cryptogram{}, down
@@ -94,6 +125,12 @@ func (s *scriptedTSP) Cryptogram(ctx context.Context, tokenPAN string, counter u
 // refusing to delete a card's PAN alias (AliasUse, as serve wires it) and
 // a scripted token service.
 func tspEnv(t *testing.T) (*env, *scriptedTSP) {
+	t.Helper()
+	return tspEnvWith(t, Options{})
+}
+
+// tspEnvWith is tspEnv with extra options (TokenServiceTimeout, Settings).
+func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	fpKey := bytes.Repeat([]byte{9}, 32)
@@ -119,7 +156,7 @@ func tspEnv(t *testing.T) (*env, *scriptedTSP) {
 	}
 	sim := &scriptedTSP{Simulator: tsp.NewSimulator(bytes.Repeat([]byte{3}, 32))}
 	h, err := New(st, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
-		Logger: obstest.Logger(t), TSP: sim})
+		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,6 +497,61 @@ func TestTokenServiceAnsweringAPARThatIsNoneIsRefused(t *testing.T) {
 		if code, _ := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw); code != 204 {
 			t.Fatalf("delete the token: %d", code)
 		}
+	}
+}
+
+// TestHungTokenServiceAnswers502WhenTheBoundExpires: a token service that
+// accepts the call and never answers held the card's lock (and its
+// request) for good, and the background provisioning with it: every call
+// now ends at Options.TokenServiceTimeout with 502
+// token_service_unavailable (a failed backfill step), the card and its
+// token as they were, no token made; the card is usable again at once,
+// and once the service answers again it provisions (one token) and
+// deletes as usual.
+func TestHungTokenServiceAnswers502WhenTheBoundExpires(t *testing.T) {
+	e, sim := tspEnvWith(t, Options{TokenServiceTimeout: 50 * time.Millisecond})
+	fresh, _ := e.create(`"pan":"4012888888881881","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	tokenPAN := e.provisioned(id)
+	sim.script(func(s *scriptedTSP) { s.hang = true })
+	r := e.do("POST", "/cards/"+fresh+"/network-tokens", "", ntw, pci)
+	wantTokenServiceError(t, "provision", r.code, r.body)
+	if tok := e.tokenOf(fresh); tok != nil {
+		t.Errorf("a token after a provisioning that timed out: %v", tok)
+	}
+	r = e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, ntw, pci)
+	wantTokenServiceError(t, "cryptogram", r.code, r.body, tokenPAN)
+	code, body := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw, pci)
+	wantTokenServiceError(t, "delete the token", code, body, tokenPAN)
+	r = e.do("PATCH", "/cards/"+id, cardBody(`"exp_month":5,"exp_year":2031`), ntw, pci)
+	wantTokenServiceError(t, "patch the expiry", r.code, r.body, tokenPAN)
+	if tok := e.tokenOf(id); tok == nil || tok["network_token"] != tokenPAN || tok["state"] != "active" ||
+		tok["exp_month"] != float64(4) {
+		t.Fatalf("the token after the timeouts: %v", tok)
+	}
+	sim.mu.Lock()
+	hangs := sim.hangs
+	sim.mu.Unlock()
+	if hangs != 4 {
+		t.Fatalf("calls that reached the hung token service: %d, want 4", hangs)
+	}
+	// The background provisioning of stored cards: the step ends with the
+	// failure, the card unmarked (tried again later).
+	e.h.accounts = fixedSettings{"ACTaccountA": {NetworkTokens: true}}
+	if _, n, err := e.h.ProvisionStored(context.Background(), "ACTaccountA", "", 10); err == nil || n != 0 {
+		t.Fatalf("background provisioning with the token service hung: %d %v, want an error", n, err)
+	}
+	if st := e.cardAttrs(fresh)["enrollment_status"]; st != "not_enrolled" {
+		t.Fatalf("the card after a background provisioning that timed out: enrollment_status %v", st)
+	}
+
+	sim.script(func(s *scriptedTSP) { s.hang = false })
+	a := e.provisioned(fresh)
+	if b := e.provisioned(fresh); b != a {
+		t.Fatalf("a retried provisioning made a second token")
+	}
+	if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
+		t.Fatalf("the card's delete after the service came back: %d %s", code, body)
 	}
 }
 

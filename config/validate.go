@@ -104,6 +104,9 @@ func (c Config) Validate() error {
 	v.outbound(c)
 	v.caFiles(c.Outbound)
 	v.oneOf("cards.tsp", c.Cards.TSP, "simulator")
+	if d := c.Cards.TokenServiceTimeout.Std(); d < 100*time.Millisecond || d > time.Minute {
+		v.add("cards.token_service_timeout", "must be between %v and %v", 100*time.Millisecond, time.Minute)
+	}
 	v.oneOf("cards.token_type", c.Cards.TokenType, "ecommerce", "card_on_file")
 	for _, a := range c.Cards.NetworkTokenAccounts {
 		if account.Check(a) != nil {

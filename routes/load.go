@@ -632,7 +632,7 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 	if f.Operation == rewrite.Reveal && r.Direction == Inbound && f.Phase == Request {
 		l.add(n, "%s: reveal on an inbound request is refused: reveal goes out (outbound routes, inbound responses), never into the merchant's app", where)
 	}
-	if f.Operation == rewrite.Reveal && (r.Upstream == UpstreamCards || r.Upstream == UpstreamAliases) {
+	if f.Operation == rewrite.Reveal && r.Internal() {
 		l.add(n, "%s: reveal in the answers of %s is refused: the API decides what its clients see in clear (--pci, aliases:reveal), and a reveal there would show card data to the clients it withholds it from", where, r.Upstream)
 	}
 	oe, vn := l.str(n, "on_error")

@@ -368,6 +368,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
 		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
+	noteCreated(ctx, out)
 	return out, nil
 }
 
