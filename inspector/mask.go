@@ -108,17 +108,17 @@ func cvcKey(k string) bool {
 }
 
 // cryptogramKey reports whether a key names a payment cryptogram (a
-// network token's TAVV, a 3-D Secure CAVV/AAV, a UCAF field): a one-time
+// network token's TAVV or AEVV, a 3-D Secure CAVV/AAV, a UCAF field): a one-time
 // credential of the card, card data the inspector never shows. The Card
 // Management API answers one as {"cryptogram":{"value":…}}, so the key
 // counts for the values inside it too (rules.jsonValue).
 func cryptogramKey(k string) bool {
 	n := normKey(k)
 	switch n {
-	case "cavv", "tavv", "aav", "ucaf":
+	case "cavv", "tavv", "aav", "ucaf", "aevv":
 		return true
 	}
-	for _, s := range []string{"cryptogram", "cavv", "tavv", "ucaf", "authenticationvalue"} {
+	for _, s := range []string{"cryptogram", "cavv", "tavv", "ucaf", "aevv", "authenticationvalue"} {
 		if strings.Contains(n, s) {
 			return true
 		}

@@ -549,8 +549,11 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	// The routes file is checked every routesCheck, and put in force once
+	// it has stayed the same that long, by the watcher and on SIGHUP.
+	const routesCheck = 2 * time.Second
 	if gw.reloader != nil {
-		go gw.reloader.Watch(wctx, 2*time.Second)
+		go gw.reloader.Watch(wctx, routesCheck)
 	}
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
@@ -582,7 +585,9 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 					gw.logger.Warn("SIGHUP: no routes_file to reload (the routes are inline in the configuration, or none); nothing changed")
 					continue
 				}
-				_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
+				// Not read half written: put in force once it has settled.
+				// An invalid set is logged and the old one kept.
+				_ = gw.reloader.ReloadSettled(wctx, routesCheck)
 			}
 		}
 	}()
