@@ -700,3 +700,38 @@ func TestProvisioningStoppedAtItsCardWriteLeavesNoTokenPAN(t *testing.T) {
 		t.Fatal("the token PAN of a provisioning stopped at its card write is still in the vault")
 	}
 }
+
+// TestTokenServiceAnsweringAPARHoldingACardNumberIsRefused: a payment
+// account reference of EMVCo's shape (29 capital letters and digits) that
+// holds the card's PAN or the token PAN ("V001" + PAN + 9 more) was
+// taken, stored and shown to every client, so a non-PCI client read the
+// card number in clear in payment_account_reference. It is refused like a
+// reference of another shape (502 token_service_unavailable, no token
+// kept, the token deleted at the token service).
+func TestTokenServiceAnsweringAPARHoldingACardNumberIsRefused(t *testing.T) {
+	e, sim := tspEnv(t)
+	const cardPAN, tokenPAN = "4111111111111111", "4000056655665556"
+	id, _ := e.create(`"pan":"`+cardPAN+`","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	sim.script(func(s *scriptedTSP) { s.tokenPAN = tokenPAN })
+	for _, par := range []string{"V001" + cardPAN + "ABCDEFGHI", "V001ABCDEFGHI" + tokenPAN} {
+		if len(par) != 29 {
+			t.Fatalf("PAR %q is not of EMVCo's length", par)
+		}
+		sim.script(func(s *scriptedTSP) { s.par = &par })
+		r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw)
+		wantTokenServiceError(t, "PAR "+par, r.code, r.body, cardPAN, tokenPAN)
+		if tok := e.tokenOf(id); tok != nil {
+			t.Errorf("PAR %q: a token was kept: %v", par, tok)
+		}
+		if r := e.do("GET", "/cards/"+id+"?include=network_tokens", "", ntw); strings.Contains(string(r.body), cardPAN) ||
+			strings.Contains(string(r.body), tokenPAN) {
+			t.Errorf("PAR %q: the card shows a card number to a non-PCI client: %s", par, r.body)
+		}
+	}
+	sim.mu.Lock()
+	undone := len(sim.deleted)
+	sim.mu.Unlock()
+	if undone != 2 {
+		t.Errorf("%d of the 2 refused tokens deleted at the token service", undone)
+	}
+}

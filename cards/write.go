@@ -329,12 +329,10 @@ func aliasAttr(c *errs, attrs map[string]json.RawMessage, name string) (string, 
 // capability). A client that is not PCI sees no clear data and names
 // aliases with cards:write alone.
 func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, error) {
-	if q.p.PCI && !q.p.HasScope(auth.ScopeAliasesReveal) {
-		e := jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
-			"a PCI client is shown the card data in clear, so naming an alias (pan_alias, cvc_alias) needs the aliases:reveal scope")
-		e.Objects[0].Source = &jsonapi.Source{Pointer: attrPointer + "/" + names[0]}
-		return nil, e
+	if err := aliasScope(q, names[0]); err != nil {
+		return nil, err
 	}
+	noteAlias(q.ctx, names[0])
 	out, err := h.vault.Reveal(q.ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("reveal input aliases: %w", err)
@@ -388,6 +386,20 @@ func (h *Handler) createGuarded(w http.ResponseWriter, r *http.Request) {
 	}
 	h.releaseCreated(&request{ctx: vault.WithAccount(r.Context(), account), p: principalOf(account),
 		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
+}
+
+// aliasScope is revealInputs' refusal of a PCI client whose principal
+// lacks aliases:reveal (403 insufficient_scope pointing at attribute
+// name), nil for any other client. An idempotent replay of a request that
+// named an alias asks it again (idempotency.go).
+func aliasScope(q *request, name string) error {
+	if !q.p.PCI || q.p.HasScope(auth.ScopeAliasesReveal) {
+		return nil
+	}
+	e := jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
+		"a PCI client is shown the card data in clear, so naming an alias (pan_alias, cvc_alias) needs the aliases:reveal scope")
+	e.Objects[0].Source = &jsonapi.Source{Pointer: attrPointer + "/" + name}
+	return e
 }
 
 func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {

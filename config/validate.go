@@ -43,10 +43,11 @@ func (p Problem) String() string {
 }
 
 // maskedProblem is a Problem whose key and message have every card number
-// masked (pan.MaskAll): a number pasted into the wrong place of the file —
-// as a key, or a value a message quotes back — is not printed.
+// masked (pan.MaskLoose: also with its digits grouped by '_' or ':', as
+// YAML and names write them): a number pasted into the wrong place of the
+// file — as a key, or a value a message quotes back — is not printed.
 func maskedProblem(key string, line int, msg string) Problem {
-	return Problem{Key: pan.MaskAll(key), Line: line, Message: pan.MaskAll(msg)}
+	return Problem{Key: pan.MaskLoose(key), Line: line, Message: pan.MaskLoose(msg)}
 }
 
 // ValidationError lists every problem of a configuration.
