@@ -16,8 +16,12 @@ package admin
 //   - Answers: 200 with the card's non-sensitive state (card_id, event,
 //     last4, exp_month, exp_year, network_token_id, network_token_state,
 //     card_update_id); 404 no such card in the account; 409 the card has no
-//     network token; 422 an invalid event or expiry; 501 when the token
-//     service is not the simulator; 503 otherwise.
+//     network token, the event does not apply to the token's state, or it
+//     conflicts with the card (a reissued number that is another card of
+//     the account, a token the card no longer has): raising it again
+//     changes nothing; 422 an invalid event or expiry; 501 when the token
+//     service is not the simulator; 503 otherwise (a store or vault
+//     failure: worth retrying).
 
 import (
 	"context"
@@ -40,8 +44,9 @@ type TSPEvent struct {
 }
 
 // Errors a TSPSimulator wraps so that the endpoint answers 404, 409, 422
-// and 501; any other error is 503. The texts of ErrInvalidTSPEvent and
-// ErrTokenState errors are answered, so they must hold nothing sensitive.
+// and 501; any other error is 503. The texts of ErrInvalidTSPEvent,
+// ErrTokenState and ErrEventConflict errors are answered, so they must
+// hold nothing sensitive.
 var (
 	ErrNoCard          = errors.New("admin: no such card in the account")
 	ErrNoNetworkToken  = errors.New("admin: the card has no network token")
@@ -50,6 +55,10 @@ var (
 	// ErrTokenState: the event does not apply to the token's state (a
 	// resume of an active token, a suspension of a suspended one): 409.
 	ErrTokenState = errors.New("admin: network token state")
+	// ErrEventConflict: the event conflicts with the card as it is (a
+	// reissued number that is another card of the account, a token the
+	// card no longer has); nothing changed: 409.
+	ErrEventConflict = errors.New("admin: the event conflicts with the card")
 )
 
 // TSPSimulator raises simulated network events (cards.Handler, adapted by
@@ -92,7 +101,7 @@ func (h *tspHandler) simulate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the account has no card with this id"})
 	case errors.Is(err, ErrNoNetworkToken):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "the card has no network token: network events reach a card through its token; give it one first (POST /cards/{id}/network-tokens, or cards.network_tokens: true)"})
-	case errors.Is(err, ErrTokenState):
+	case errors.Is(err, ErrTokenState), errors.Is(err, ErrEventConflict):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case errors.Is(err, ErrInvalidTSPEvent):
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -447,4 +448,51 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (Client, string, 
 		return Client{}, "", err
 	}
 	return rec.client(), secret, nil
+}
+
+// RecordSupersedes reports whether the stored client record next is prev
+// changed since by RevokeClient or RotateSecret, the only changes a stored
+// client takes: the same client (id, name, account, scopes, PCI, outbound,
+// creation), revoked where prev was not, or given a new secret at a later
+// rotation time while prev was not revoked, or both; never a revocation
+// undone, a secret of an earlier rotation, or another client. A copy of a
+// store in service (vault copy) brings a revocation or rotation made after
+// it copied the client over with it, and no other change.
+func RecordSupersedes(next, prev []byte) bool {
+	n, err := decodeRecord(next)
+	if err != nil {
+		return false
+	}
+	p, err := decodeRecord(prev)
+	if err != nil {
+		return false
+	}
+	if n.ID != p.ID || n.Name != p.Name || n.Account != p.Account || !slices.Equal(n.Scopes, p.Scopes) ||
+		n.PCI != p.PCI || n.Outbound != p.Outbound || !n.CreatedAt.Equal(p.CreatedAt) {
+		return false
+	}
+	revoked := false
+	switch {
+	case p.RevokedAt != nil:
+		return false // nothing changes a revoked client
+	case n.RevokedAt != nil:
+		revoked = true
+	}
+	sameSecret := subtle.ConstantTimeCompare(n.Salt, p.Salt) == 1 && subtle.ConstantTimeCompare(n.Hash, p.Hash) == 1
+	switch {
+	case sameSecret:
+		return revoked && equalTime(n.RotatedAt, p.RotatedAt)
+	case n.RotatedAt == nil:
+		return false
+	default:
+		return p.RotatedAt == nil || n.RotatedAt.After(*p.RotatedAt)
+	}
+}
+
+// equalTime reports whether a and b are both nil or the same time.
+func equalTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }

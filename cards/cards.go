@@ -175,6 +175,10 @@ type Options struct {
 	// TSP provisions network tokens and makes cryptograms. nil → a tsp.Simulator keyed with
 	// HMAC-SHA256(FingerprintKey, SimulatorKeyLabel).
 	TSP tsp.Provider
+	// TokenServiceTimeout bounds each call to TSP (provisioning, a
+	// cryptogram, an expiry update, a delete); 0: DefaultTokenServiceTimeout.
+	// A call that passes it answers 502 token_service_unavailable.
+	TokenServiceTimeout time.Duration
 	// Duplicates, when set, is told of every duplicate answer (303) before
 	// it is given; an error (a *vault.ThrottleError: the client is flagged
 	// for probing which card numbers exist) answers 429 instead.
@@ -214,19 +218,20 @@ const (
 
 // Handler serves /cards and /cards/{id}.
 type Handler struct {
-	store    Store
-	vault    Vault
-	log      *slog.Logger
-	now      func() time.Time
-	vaultID  string
-	fpKey    []byte
-	idemKey  []byte         // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
-	dups     DuplicateWatch // nil: duplicates are not counted
-	accounts Settings       // nil: defaults (settings.go)
-	bins     binTable
-	tsp      tsp.Provider
-	events   Events     // nil: no events (events.go)
-	locks    *cardLocks // per-card write lock of this process (cas.go)
+	store      Store
+	vault      Vault
+	log        *slog.Logger
+	now        func() time.Time
+	vaultID    string
+	fpKey      []byte
+	idemKey    []byte         // HMAC key of Idempotency-Keys and request bodies (idempotency.go)
+	dups       DuplicateWatch // nil: duplicates are not counted
+	accounts   Settings       // nil: defaults (settings.go)
+	bins       binTable
+	tsp        tsp.Provider // called through ts() (tsptimeout.go)
+	tspTimeout time.Duration
+	events     Events     // nil: no events (events.go)
+	locks      *cardLocks // per-card write lock of this process (cas.go)
 
 	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler
@@ -256,6 +261,10 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
 		h.tsp = tsp.NewSimulator(m.Sum(nil))
+	}
+	h.tspTimeout = opts.TokenServiceTimeout
+	if h.tspTimeout <= 0 {
+		h.tspTimeout = DefaultTokenServiceTimeout
 	}
 	h.tsp.Subscribe(tokenEvents{h}) // network lifecycle events (lifecycle.go)
 	if err := parseBINTable(h.bins, strings.NewReader(DefaultBINTable)); err != nil {
@@ -288,7 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/cards" || p == "/cards/":
 		switch r.Method {
 		case http.MethodPost:
-			h.create.ServeHTTP(w, r)
+			h.createGuarded(w, r)
 		case http.MethodGet:
 			h.list.ServeHTTP(w, r)
 		default:
@@ -411,6 +420,13 @@ type record struct {
 	// Fingerprint: "<fingerprint>/<card id>" for a card made with
 	// duplicate detection off (duplicates.go).
 	IndexKey string `json:"index_key,omitempty"`
+	// PANAliasOrigin says who made PANAlias (delete.go): originCard (the
+	// card's create, repair or reissue, or a duplicate card that did) or
+	// originAccount (the account held it before the card: the vault API, a
+	// proxy route, an earlier request), whose alias a delete of the card
+	// leaves in the vault. "" on cards stored before the mark existed
+	// (legacyAliasHeld decides for them).
+	PANAliasOrigin string `json:"pan_alias_origin,omitempty"`
 
 	// raw is the record as read from (or last written to) the store: the
 	// old bytes of its compare-and-swap write (cas.go).

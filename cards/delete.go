@@ -14,9 +14,21 @@ package cards
 //   - Only the card's own aliases are deleted. Other aliases of the same
 //     card number the account made through the vault API or a proxy route
 //     are the account's, not the card's; it deletes them through /aliases.
-//     The pan_alias shared by the cards of one number (duplicate detection
-//     off, duplicates.go) is deleted with the last of them: another card
-//     not being deleted that has it keeps it in the vault.
+//     The pan_alias is the account's UUID alias of the number (the vault
+//     gives one per value, format and account), the one the vault API or a
+//     UUID route gives for it too: it is the card's only when the card's
+//     create made it (the number was new to the account's vault, or an
+//     inbound route in front of the API made it in that same request, see
+//     vault.CreatedUnder) or the card's repair did (restore.go). An alias
+//     the account held before the card (record.PANAliasOrigin, and for
+//     cards stored before it, keepsPANAlias) stays in the vault when the
+//     card is deleted: the merchant's systems hold it. The
+//     pan_alias shared by the cards of one number (duplicate detection
+//     off, duplicates.go) is deleted with the last of them, when one of
+//     them made it: another card not being deleted that has it keeps it in
+//     the vault, and takes over the mark of a card that made it
+//     (passPANAlias: it may have found the alias only because of that
+//     card, made at once with it or while it was being deleted).
 //   - Crash safety: the record is first marked deleting (it answers 404
 //     from then on and no longer protects its PAN alias, see AliasUse), then
 //     the steps run in an order where each is idempotent (a token whose
@@ -113,7 +125,12 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 	if err := h.deleteAlias(q, rec.CVCAlias); err != nil {
 		return nil, nil, err
 	}
-	if !otherUses(held, rec.ID, rec.PANAlias) {
+	switch {
+	case otherUses(held, rec.ID, rec.PANAlias):
+		if err := h.passPANAlias(q, held, rec); err != nil {
+			return nil, nil, err
+		}
+	case rec.PANAliasOrigin != originAccount:
 		if err := h.deletePANAlias(q, rec); err != nil {
 			return nil, nil, err
 		}
@@ -138,7 +155,7 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 	}
 	switch {
 	case err == nil:
-		if err := h.tsp.Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
+		if err := h.ts().Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
 			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
 		}
 		if err := h.deleteAlias(q, t.PANAlias); err != nil {
@@ -175,6 +192,12 @@ func (h *Handler) deletePANAlias(q *request, rec *record) error {
 	}
 	if out[0].Err != nil {
 		return fmt.Errorf("read the card number before deleting its alias: %w", out[0].Err)
+	}
+	if keepsPANAlias(rec, out[0].CreatedAt) {
+		// A card stored before PANAliasOrigin, whose alias is older than it.
+		h.log.InfoContext(q.ctx, "cards: pan_alias kept: the account made it before the card", "card_id", rec.ID,
+			"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		return nil
 	}
 	pan := out[0].Value
 	if err := h.deleteAlias(q, rec.PANAlias); err != nil {

@@ -56,10 +56,13 @@ package cards
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -143,6 +146,178 @@ func otherUses(recs []*record, id, alias string) bool {
 		if r.ID != id && r.PANAlias == alias {
 			return true
 		}
+	}
+	return false
+}
+
+// Values of record.PANAliasOrigin.
+const (
+	originCard    = "card"
+	originAccount = "account"
+)
+
+// legacyAliasMargin is how much older than a card without
+// PANAliasOrigin its pan_alias's vault record must be to count as made
+// before the card (legacyAliasHeld): more than any create request takes,
+// and than the clocks of gateways sharing a store differ.
+const legacyAliasMargin = time.Minute
+
+// aliasOrigin returns the PANAliasOrigin of tok, the persistent alias a
+// create or a reissue got for a card's number: originCard when that
+// redaction created it, another redaction of the same request did (an
+// inbound route in front of the API, vault.CreatedUnder), or it is the
+// alias of a card of held (the number's cards) that does not know it as
+// the account's; else originAccount (the account held it before). A card
+// of held stored before the mark knows it as the account's when
+// keepsPANAlias says so of it (the alias's record is read for its
+// creation time): before, any such card counted as the alias's maker, and
+// the new card's delete erased an alias the account made before both.
+func (h *Handler) aliasOrigin(q *request, tok vault.Token, held []*record) (string, error) {
+	if tok.Created || vault.CreatedUnder(q.ctx, tok.Alias) {
+		return originCard, nil
+	}
+	var created *time.Time // the alias's record's creation, read once when needed
+	for _, r := range held {
+		if r.PANAlias != tok.Alias || r.PANAliasOrigin == originAccount {
+			continue
+		}
+		if r.PANAliasOrigin == "" {
+			if created == nil {
+				out, err := h.vault.Reveal(q.ctx, []string{tok.Alias})
+				if err == nil && len(out) != 1 {
+					err = errors.New("vault reveal: wrong number of results")
+				}
+				if err == nil && out[0].Err != nil && !errors.Is(out[0].Err, vault.ErrNotFound) {
+					err = out[0].Err
+				}
+				if err != nil {
+					return "", fmt.Errorf("read the pan_alias's record: %w", err)
+				}
+				created = &out[0].CreatedAt // zero when gone meanwhile: unknown
+			}
+			if keepsPANAlias(r, *created) {
+				continue
+			}
+		}
+		return originCard, nil
+	}
+	return originAccount, nil
+}
+
+// passPANAlias hands the mark of from, a card that leaves its pan_alias
+// (deleted, or reissued onto another number) while cards of held keep it,
+// to those that take the alias for the account's: when from's create made
+// the alias (originCard), the cards that found it in the vault afterwards
+// found it because of from, whatever they concluded (a create while from
+// was being deleted, two creates of one number at once, a repair racing
+// another, restore.go), so the alias leaves the vault with the last of
+// them. Without this the last card's delete kept a number no card and
+// nothing of the account's referenced. A card deleted or pointed at
+// another alias meanwhile is left alone.
+func (h *Handler) passPANAlias(q *request, held []*record, from *record) error {
+	if from.PANAliasOrigin != originCard {
+		return nil
+	}
+	return h.markCardsAlias(q, held, from.ID, from.PANAlias)
+}
+
+// markCardsAlias marks the cards of held other than id whose pan_alias is
+// alias and says originAccount originCard (passPANAlias).
+func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) error {
+	for _, r := range held {
+		if r.ID == id || r.PANAlias != alias || r.PANAliasOrigin != originAccount {
+			continue
+		}
+		_, _, err := h.mutate(q, r, func(next *record) (*storedUpdate, error) {
+			if next.Deleting || next.PANAlias != alias || next.PANAliasOrigin != originAccount {
+				return nil, errNoWrite
+			}
+			next.PANAliasOrigin = originCard
+			return nil, nil
+		})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("mark card %s's pan_alias as a card's: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// releaseCreated is called when a create ends without storing its card:
+// refused (422), a duplicate of a card of the number stored meanwhile
+// (303), or a failure (the store, a throttled caller); and when a reissue
+// is not applied after its new number was stored (lifecycle.go). The persistent
+// aliases of card numbers its request made — the create's redaction, or
+// an inbound route's in front of the API (vault.CreatedAliases) — are no
+// one's but a card's: the merchant's client never saw them. For each, the
+// cards of the number that have it take it as theirs (markCardsAlias),
+// and with none it leaves the vault, so that the card of a retry makes it
+// again as its own. A card stored with it meanwhile keeps it (the vault
+// refuses to delete it, vault.ErrInUse, and it is then marked; or
+// restoreUsers gives it its number back once the alias is gone). Before,
+// the card that won, or the retry's, took the alias for the account's and
+// its delete kept the PAN with nothing referencing it. It runs past the
+// client's disconnect (a cause of failures); its own failures are logged
+// (the answer is given): such an alias is then left as before.
+func (h *Handler) releaseCreated(q *request) {
+	made := vault.CreatedAliases(q.ctx)
+	if len(made) == 0 {
+		return
+	}
+	dq := *q
+	dq.ctx = context.WithoutCancel(vault.WithPurpose(q.ctx, vault.PurposeRestore))
+	q = &dq
+	out, err := h.vault.Reveal(q.ctx, made)
+	if err == nil && len(out) != len(made) {
+		err = errors.New("vault reveal: wrong number of results")
+	}
+	for i := 0; err == nil && i < len(made); i++ {
+		if out[i].Err != nil || !pan.Valid(out[i].Value) {
+			continue // gone meanwhile, or no card number: no card's business
+		}
+		err = h.releasePANAlias(q, made[i], out[i].Value)
+	}
+	if err != nil {
+		h.log.WarnContext(q.ctx, "cards: an alias a create or a reissue made for no card was not released", "account_id", q.p.Account,
+			"error", err.Error(), "trace_id", q.obs.TraceID)
+	}
+}
+
+// releasePANAlias releases alias, the persistent alias of card number
+// value a create that stored no card made (releaseCreated).
+func (h *Handler) releasePANAlias(q *request, alias, value string) error {
+	fp := fingerprint(h.fpKey, q.p.Account, value)
+	for try := 1; ; try++ {
+		held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fp)
+		if err != nil {
+			return err
+		}
+		if otherUses(held, "", alias) {
+			return h.markCardsAlias(q, held, "", alias)
+		}
+		err = h.vault.Delete(q.ctx, alias)
+		if errors.Is(err, vault.ErrInUse) && try < casTries {
+			continue // a card of the number stored meanwhile has it: it is marked
+		}
+		if err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return fmt.Errorf("release an alias made for no card: %w", err)
+		}
+		return h.restoreUsers(q, alias, value, "")
+	}
+}
+
+// keepsPANAlias reports whether deleting rec (or replacing its number)
+// leaves its pan_alias, whose vault record was created at aliasCreated
+// (zero: unknown), in the vault: the account held it before the card. A
+// card stored before PANAliasOrigin existed holds such an alias when the
+// alias is older than the card by more than legacyAliasMargin: a create
+// (with its route's redaction) makes the alias it did not find within
+// the request, so an older one was the account's. Nothing is migrated.
+func keepsPANAlias(rec *record, aliasCreated time.Time) bool {
+	switch rec.PANAliasOrigin {
+	case originAccount:
+		return true
+	case "":
+		return !aliasCreated.IsZero() && aliasCreated.Before(rec.CreatedAt.Add(-legacyAliasMargin))
 	}
 	return false
 }

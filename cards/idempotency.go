@@ -17,10 +17,19 @@ package cards
 //     the card id and the card update id. The document is the card as it
 //     is now (clear pan/cvc are never stored, so they are read again for a
 //     PCI client) with the same card update in "included"; a card deleted
-//     since answers 404.
+//     since answers 404. A request that named an alias (pan_alias,
+//     cvc_alias) is authorized again at its replay as it was at first: a
+//     token of the same client without aliases:reveal gets the 403 it gets
+//     sending the request first, not the card the alias became (the store
+//     keeps which attribute it was).
 //   - The store keeps a keyed hash of the key (HMAC-SHA256 under a key
 //     derived from the fingerprint key) and of method, path and body — the
-//     body may hold a card number, so never a plain hash of it.
+//     body may hold a card number, so never a plain hash of it. The body
+//     hashed is the one the client sent: through an inbound route in front
+//     of internal:cards that redacts pan_alias and cvc_alias, the aliases
+//     the route made in this request are put back to the values they
+//     replaced (internal/redacted), so a retry is the same request although
+//     its volatile CVC alias is a new one.
 //   - Keys are per client (two clients, of one account or two, may use the
 //     same key without meeting: a replay or a 422 never tells one client
 //     about another's request), kept in
@@ -42,6 +51,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 )
 
 // Idempotency-Key constants.
@@ -64,10 +74,11 @@ type idemRecord struct {
 	Status   int    `json:"status,omitempty"`
 	CardID   string `json:"card_id,omitempty"`
 	UpdateID string `json:"update_id,omitempty"`
+	Alias    string `json:"alias,omitempty"` // the first alias attribute the request named
 }
 
 // outcome is filled by the create and PATCH handlers for the middleware.
-type outcome struct{ cardID, updateID string }
+type outcome struct{ cardID, updateID, alias string }
 
 type outcomeKey struct{}
 
@@ -76,6 +87,15 @@ type outcomeKey struct{}
 func noteOutcome(ctx context.Context, cardID, updateID string) {
 	if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
 		o.cardID, o.updateID = cardID, updateID
+	}
+}
+
+// noteAlias tells the idempotency middleware (if any) that the request
+// named an alias in attribute name, so that a replay is authorized as the
+// request was (aliasScope).
+func noteAlias(ctx context.Context, name string) {
+	if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok && o.alias == "" {
+		o.alias = name
 	}
 }
 
@@ -129,7 +149,10 @@ func (h *Handler) idempotent(next http.Handler) http.Handler {
 		// can learn from a replay or a "reused with another body" answer
 		// whether a body it guessed is another client's (found in review).
 		id := h.idemMAC([]byte("key"), []byte(q.p.ClientID), []byte(key))
-		rec := idemRecord{Hash: h.idemMAC([]byte(r.Method), []byte(r.URL.Path), body)}
+		// Through a route in front of internal:cards the body holds the
+		// aliases the route just made (a volatile CVC alias is new at each
+		// try): the request is hashed as the client sent it.
+		rec := idemRecord{Hash: h.idemMAC([]byte(r.Method), []byte(r.URL.Path), redacted.From(r.Context()).Restore(body))}
 		b, _ := json.Marshal(rec)
 		now := h.now()
 		prevRaw, err := h.store.ClaimIdempotency(q.ctx, q.p.Account, id, b, now, now.Add(idempotencyPending))
@@ -160,7 +183,7 @@ func (h *Handler) idempotent(next http.Handler) http.Handler {
 		o := &outcome{}
 		iw := &idemWriter{ResponseWriter: w, finish: func(status int) {
 			if (status == http.StatusCreated || status == http.StatusSeeOther || status == http.StatusOK) && o.cardID != "" {
-				rec.Done, rec.Status, rec.CardID, rec.UpdateID = true, status, o.cardID, o.updateID
+				rec.Done, rec.Status, rec.CardID, rec.UpdateID, rec.Alias = true, status, o.cardID, o.updateID, o.alias
 				b, _ := json.Marshal(rec)
 				if err := h.store.FinishIdempotency(q.ctx, q.p.Account, id, b, h.now().Add(IdempotencyTTL)); err != nil {
 					h.log.ErrorContext(q.ctx, "cards: idempotency key not recorded: a retry will run again",
@@ -202,6 +225,12 @@ func (w *idemWriter) Write(b []byte) (int, error) {
 
 // replay answers a request whose key already succeeded.
 func (h *Handler) replay(q *request, prev *idemRecord) {
+	if prev.Alias != "" {
+		if err := aliasScope(q, prev.Alias); err != nil {
+			h.fail(q, "idempotent replay", err)
+			return
+		}
+	}
 	rec, err := h.loadID(q, prev.CardID)
 	if err != nil {
 		h.fail(q, "idempotent replay", err)

@@ -26,7 +26,10 @@ package cards
 //     event that does not apply to the token's state (token-resumed of an
 //     active token, token-suspended of a suspended one: ErrTokenState, 409
 //     through the admin endpoint), as it refuses every event of a deleted
-//     token (ErrNoNetworkToken); it answered success.
+//     token (ErrNoNetworkToken); it answered success. The check that
+//     decides is the apply's, under the card lock (simulation), so of two
+//     simulated resumes at once one is refused, and each reports the card
+//     update it made.
 //   - A reissue with a new expiry sets exp_month and exp_year of the card
 //     and of its token. A reissue with a new PAN stores the new PAN in the
 //     vault for the card's account (a new persistent alias: pan_alias
@@ -168,8 +171,19 @@ func (h *Handler) applyTokenEvent(ctx context.Context, ev tsp.Event) error {
 
 // applyEventLocked is applyTokenEvent for card id of q's account (a
 // lifecycleRequest), whose card lock the caller holds.
-func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
+func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) (err error) {
 	account := q.p.Account
+	// A reissue's new number stored in the vault but not taken by the
+	// card (it failed, or was refused) leaves the vault again: nothing
+	// would reference it (releaseCreated).
+	dq := *q
+	dq.ctx = vault.WithCreations(q.ctx)
+	q = &dq
+	defer func() {
+		if err != nil {
+			h.releaseCreated(q)
+		}
+	}()
 	rec, err := h.loadEventCard(q, id)
 	if err != nil {
 		return err
@@ -211,6 +225,8 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 	var upd storedUpdate
 	var tokenEvent, source string
 	var reissue *reissued
+	sim := simulationOf(q.ctx)
+	simulated := sim != nil
 	old, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
 		if next.Deleting {
 			return nil, ErrNoSuchCard
@@ -253,8 +269,14 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 			}
 			upd.Event, source = cardUpdateNetworkTokenUpd, SourceNetworkTokenUpdate
 		case tsp.EventTokenSuspended:
+			if simulated && t.State == TokenSuspended {
+				return nil, fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
+			}
 			setState(TokenSuspended, EventNetworkTokenSuspend)
 		case tsp.EventTokenResumed:
+			if simulated && t.State != TokenSuspended {
+				return nil, fmt.Errorf("%w: the network token is %s; only a suspended token is resumed", ErrTokenState, t.State)
+			}
 			setState(TokenActive, EventNetworkTokenResumed)
 		case tsp.EventTokenDeleted:
 			change("network_token_state", t.State, TokenDeleted)
@@ -279,7 +301,7 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 	})
 	if err != nil {
 		if errors.Is(err, ErrReissueConflict) || errors.Is(err, ErrNoSuchCard) || errors.Is(err, ErrNoNetworkToken) ||
-			errors.Is(err, ErrTokenMismatch) {
+			errors.Is(err, ErrTokenMismatch) || errors.Is(err, ErrTokenState) {
 			return err
 		}
 		var je *jsonapi.Error
@@ -293,6 +315,9 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) error {
 	}
 	if next == old {
 		return nil // nothing changed: nothing recorded
+	}
+	if sim != nil {
+		sim.updateID = upd.ID // under the card lock: the update this event made
 	}
 	h.log.InfoContext(q.ctx, "cards: network lifecycle event applied", "card_id", id, "account_id", account,
 		"event", string(ev.Type), "changed_fields", strings.Join(upd.ChangedFields, ","), "trace_id", q.obs.TraceID)
@@ -342,7 +367,8 @@ func (h *Handler) retireGoneToken(q *request, id, tokenID string) {
 // reissued is what a reissue changed beyond the record.
 type reissued struct {
 	newPAN       bool
-	oldPAN       string // the old card number (sensitive), to check whether its alias is still used
+	oldPAN       string    // the old card number (sensitive), to check whether its alias is still used
+	oldCreated   time.Time // when its alias's vault record was made (keepsPANAlias)
 	tokenChanged bool
 }
 
@@ -352,10 +378,12 @@ type reissued struct {
 type reissuePrep struct {
 	hasExpiry   bool
 	month, year int
-	newPAN      string // "" when the card number stays
-	newAlias    string // the new PAN's persistent alias
-	oldPAN      string // the number replaced (sensitive)
-	oldAlias    string // its alias, as the card held it
+	newPAN      string    // "" when the card number stays
+	newAlias    string    // the new PAN's persistent alias
+	newOrigin   string    // newAlias's record.PANAliasOrigin
+	oldCreated  time.Time // when oldAlias's vault record was made (keepsPANAlias)
+	oldPAN      string    // the number replaced (sensitive)
+	oldAlias    string    // its alias, as the card held it
 }
 
 // prepareReissue checks a card-reissued event for card rec and, for a new
@@ -375,10 +403,12 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 	if checkPAN(ev.NewPAN, "pan") != nil {
 		return nil, fmt.Errorf("%w: the new card number is not a valid PAN", ErrInvalidEvent)
 	}
-	old, err := h.revealOne(q, rec.PANAlias)
+	got, err := h.revealRecord(q, rec.PANAlias)
 	if err != nil {
 		return nil, fmt.Errorf("cards: reissue: reveal the card number: %w", err)
 	}
+	old := got.Value
+	p.oldCreated = got.CreatedAt
 	if old == ev.NewPAN {
 		return p, nil
 	}
@@ -387,7 +417,14 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 	if err != nil {
 		return nil, fmt.Errorf("cards: reissue: redact the new card number: %w", err)
 	}
+	held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fingerprint(h.fpKey, q.p.Account, ev.NewPAN))
+	if err != nil {
+		return nil, fmt.Errorf("cards: reissue: the cards of the new card number: %w", err)
+	}
 	p.newPAN, p.newAlias, p.oldPAN, p.oldAlias = ev.NewPAN, toks[0].Alias, old, rec.PANAlias
+	if p.newOrigin, err = h.aliasOrigin(q, toks[0], held); err != nil {
+		return nil, fmt.Errorf("cards: reissue: %w", err)
+	}
 	return p, nil
 }
 
@@ -419,10 +456,10 @@ func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reis
 	if next.PANAlias != p.oldAlias {
 		return nil, errCardConflict()
 	}
-	r.newPAN, r.oldPAN = true, p.oldPAN
+	r.newPAN, r.oldPAN, r.oldCreated = true, p.oldPAN, p.oldCreated
 	pan := p.newPAN
 	upd.ChangedFields = append(upd.ChangedFields, "pan", "pan_alias")
-	next.PANAlias = p.newAlias
+	next.PANAlias, next.PANAliasOrigin = p.newAlias, p.newOrigin
 	for _, f := range []struct {
 		name     string
 		cur      *string
@@ -451,13 +488,22 @@ func (h *Handler) applyReissue(q *request, next *record, t *tokenRecord, p *reis
 }
 
 // afterReissue removes the old card number's alias (unless another card
-// uses it) and the old CVC's; failures are logged, the card is reissued.
+// uses it, which then takes over the card's mark, passPANAlias, or the
+// account held it before the card, delete.go) and the old CVC's; failures
+// are logged, the card is reissued.
 func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
 	if !r.newPAN {
 		return
 	}
 	inUse, err := (&AliasUse{store: h.store, fpKey: h.fpKey}).AliasInUse(q.ctx, q.p.Account, rec.PANAlias, []byte(r.oldPAN))
-	if err == nil && !inUse {
+	if err == nil && inUse {
+		// The cards still of the old number take over the card's mark.
+		var held []*record
+		if held, err = cardsOfFingerprint(q.ctx, h.store, q.p.Account, fingerprint(h.fpKey, q.p.Account, r.oldPAN)); err == nil {
+			err = h.passPANAlias(q, held, rec)
+		}
+	}
+	if err == nil && !inUse && !keepsPANAlias(rec, r.oldCreated) {
 		if err = h.deleteAlias(q, rec.PANAlias); err == nil {
 			// A card of the old number stored meanwhile (restore.go).
 			err = h.restoreUsers(q, rec.PANAlias, r.oldPAN, "")
@@ -527,11 +573,11 @@ func (h *Handler) Simulate(ctx context.Context, req SimulateRequest) (SimulateRe
 		}
 	}
 	q := h.lifecycleRequest(ctx, req.Account)
-	before, err := h.simulateRead(q, req.CardID, &rr)
-	if err != nil {
+	if err := h.simulateRead(q, req.CardID, &rr); err != nil {
 		return SimulateResult{}, err
 	}
-	if _, err := sim.Raise(q.ctx, rr); err != nil {
+	applied := &simulation{}
+	if _, err := sim.Raise(context.WithValue(q.ctx, simulationKey{}, applied), rr); err != nil {
 		switch {
 		case errors.Is(err, tsp.ErrInvalidEvent):
 			return SimulateResult{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
@@ -553,42 +599,56 @@ func (h *Handler) Simulate(ctx context.Context, req SimulateRequest) (SimulateRe
 		}
 		res.NetworkTokenID, res.NetworkTokenState = t.ID, t.State
 	}
-	ups, err := h.store.CardUpdates(q.ctx, req.Account, rec.ID)
-	if err == nil && len(ups) > before {
-		var u storedUpdate
-		if json.Unmarshal(ups[len(ups)-1], &u) == nil {
-			res.CardUpdateID = u.ID
-		}
-	}
+	res.CardUpdateID = applied.updateID
 	return res, nil
 }
 
+// simulation is what the apply of a simulated event tells Simulate (put
+// in the context Raise hands the sink): the event is the operator's, so a
+// status event that does not apply to the token's state is refused
+// (ErrTokenState) rather than ignored as a notification delivered twice
+// is, and the id of the card update it made. Both are decided under the
+// card lock, in the compare-and-swap write of the event, so two simulated
+// events at once cannot both pass the state check nor report one update.
+type simulation struct {
+	updateID string // "" when the event changed nothing
+}
+
+type simulationKey struct{}
+
+// simulationOf returns the simulation of ctx, or nil for a notification
+// of the token service.
+func simulationOf(ctx context.Context) *simulation {
+	s, _ := ctx.Value(simulationKey{}).(*simulation)
+	return s
+}
+
 // simulateRead fills the token (and for a new PAN the card's) number of
-// rr from card id, and returns its count of card updates.
-func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) (int, error) {
+// rr from card id. Its state check answers early; the one that decides is
+// the apply's (simulation).
+func (h *Handler) simulateRead(q *request, id string, rr *tsp.RaiseRequest) error {
 	defer h.lock(q.p.Account, id)()
 	rec, err := h.loadEventCard(q, id)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	t := rec.currentToken()
 	if t == nil {
-		return 0, ErrNoNetworkToken
+		return ErrNoNetworkToken
 	}
 	switch {
 	case rr.Type == tsp.EventTokenResumed && t.State == TokenActive:
-		return 0, fmt.Errorf("%w: the network token is active; only a suspended token is resumed", ErrTokenState)
+		return fmt.Errorf("%w: the network token is active; only a suspended token is resumed", ErrTokenState)
 	case rr.Type == tsp.EventTokenSuspended && t.State == TokenSuspended:
-		return 0, fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
+		return fmt.Errorf("%w: the network token is already suspended", ErrTokenState)
 	}
 	if rr.TokenPAN, err = h.revealOne(q, t.PANAlias); err != nil {
-		return 0, fmt.Errorf("cards: simulate: reveal the network token: %w", err)
+		return fmt.Errorf("cards: simulate: reveal the network token: %w", err)
 	}
 	if rr.NewPAN {
 		if rr.CardPAN, err = h.revealOne(q, rec.PANAlias); err != nil {
-			return 0, fmt.Errorf("cards: simulate: reveal the card number: %w", err)
+			return fmt.Errorf("cards: simulate: reveal the card number: %w", err)
 		}
 	}
-	ups, err := h.store.CardUpdates(q.ctx, q.p.Account, id)
-	return len(ups), err
+	return nil
 }

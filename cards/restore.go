@@ -75,7 +75,12 @@ func (h *Handler) keepPANAlias(q *request, rec *record, pan string) (*record, er
 			if next.Deleting || next.PANAlias != stale || next.Fingerprint != fp {
 				return nil, errNoWrite // deleted, reissued, or pointed elsewhere meanwhile: checked again
 			}
-			next.PANAlias = alias
+			// The alias is the card's when this redaction made it; one
+			// another request made meanwhile is the account's (delete.go).
+			next.PANAlias, next.PANAliasOrigin = alias, originAccount
+			if toks[0].Created {
+				next.PANAliasOrigin = originCard
+			}
 			return nil, nil
 		})
 		if err != nil {

@@ -45,15 +45,18 @@ package cards
 //     type's, see settings.go; a transaction_type null or "" is unset,
 //     as when absent: it was read as "ecommerce"); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
-//     other attributes, and a body that is no JSON, are ignored as before;
+//     other attributes are ignored as before, and so is a body that is
+//     empty or white space only (the token type's use);
 //     a JSON body whose data or attributes is not an object is refused
 //     (400 invalid_document, 422 invalid_attributes: it was ignored, and a
 //     transaction_type inside it dropped), and a body over MaxBody is 413
-//     (it was cut and then ignored). A body that starts a JSON object or
-//     array (after white space or a byte order mark) but is no valid JSON
-//     (cut short, more bytes after it, a byte order mark) is 400
-//     malformed_json, as POST /cards answers it: it was ignored as no
-//     JSON, its transaction_type dropped. A JSON body that repeats a member (400
+//     (it was cut and then ignored). Any other body that is no valid JSON
+//     (cut short, more bytes after it, a byte order mark; a form such as
+//     transaction_type=card_on_file, XML, text) is 400 malformed_json, as
+//     POST /cards answers it, whatever its Content-Type: it was ignored as
+//     no JSON, its transaction_type dropped (ECI 06 for a card-on-file
+//     payment). A JSON body is read whatever its Content-Type (curl -d
+//     declares a form). A JSON body that repeats a member (400
 //     duplicate_member) or names data or attributes in another letter
 //     case (400 inexact_member: encoding/json would read it as that
 //     member) is refused, as the other /cards documents are.
@@ -81,14 +84,17 @@ package cards
 //     a two-digit ECI or a value in canonical base64 of 1-64 bytes (a
 //     network_token payment never sends the token PAN without one), and a
 //     payment account reference that is neither none nor 29 capital
-//     letters and digits (it is shown to every client: a token service
-//     answering the PAN there showed it to non-PCI clients). A refused
+//     letters and digits, or that holds the card's PAN or token PAN
+//     ("V001" + the PAN + 9 more is of the shape; it is shown to every
+//     client: a token service answering the PAN there showed it to non-PCI
+//     clients). A refused
 //     token PAN is not deleted at the token service (it may be another
 //     card's there; a token refused for its reference alone is); the
 //     refusal is logged, without the number.
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -196,20 +202,26 @@ func (h *Handler) tokenAttributes(q *request, t *tokenRecord, tokenPAN string) (
 }
 
 func (h *Handler) revealOne(q *request, alias string) (string, error) {
+	r, err := h.revealRecord(q, alias)
+	return r.Value, err
+}
+
+// revealRecord is revealOne with the alias's record fields (CreatedAt).
+func (h *Handler) revealRecord(q *request, alias string) (vault.Revealed, error) {
 	out, err := h.vault.Reveal(q.ctx, []string{alias})
 	if err != nil {
-		return "", err
+		return vault.Revealed{}, err
 	}
 	if len(out) != 1 {
-		return "", errors.New("vault reveal: wrong number of results")
+		return vault.Revealed{}, errors.New("vault reveal: wrong number of results")
 	}
 	if out[0].Err != nil {
 		if errors.Is(out[0].Err, vault.ErrNotFound) {
-			return "", errCardDataGone()
+			return vault.Revealed{}, errCardDataGone()
 		}
-		return "", out[0].Err
+		return vault.Revealed{}, out[0].Err
 	}
-	return out[0].Value, nil
+	return out[0], nil
 }
 
 // cardIDOf returns the card id of /cards/{id}/{suffix}.
@@ -294,7 +306,7 @@ func (h *Handler) serveProvision(w http.ResponseWriter, r *http.Request) {
 // again after a lost compare-and-swap, has a token): then that token is
 // returned with tokenPAN "" (not made here; nothing is published).
 func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*tokenRecord, string, error) {
-	tok, err := h.tsp.Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
+	tok, err := h.ts().Provision(q.ctx, pan, strconv.Itoa(rec.ExpMonth), strconv.Itoa(rec.ExpYear))
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: provision: %w", errTokenService, err)
 	}
@@ -322,7 +334,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number the account already stores",
 			errTokenService, errTokenAnswer)
 	}
-	if !validPAR(tok.PAR) { // shown to every client: never anything else (the PAN)
+	if !validPAR(tok.PAR, pan, tok.PAN) { // shown to every client: never anything else (the PAN)
 		h.undoToken(q, rec.ID, tok.PAN, toks[0].Alias)
 		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a payment account reference that is none; refused",
 			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
@@ -378,15 +390,24 @@ func (rec *record) token(id string) *tokenRecord {
 }
 
 // undoToken deletes a token that no card record holds: at the token
-// service, and its token PAN alias (when made) from the vault. Failures
-// are logged (never the token PAN); the caller reports its own error.
+// service, and its token PAN alias (when made) from the vault, also when
+// the token service's delete failed (nothing references the alias, so
+// nothing would ever retry with it: the token PAN would only stay behind
+// in the vault). It runs past the end of the request's context (a client
+// that hung up, the background provisioning stopped: often the cause of
+// the failure it undoes); the token service call keeps its bound.
+// Failures are logged (never the token PAN); the caller reports its own
+// error.
 func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
-	err := h.tsp.Delete(q.ctx, tokenPAN)
+	uq := *q
+	uq.ctx = context.WithoutCancel(q.ctx)
+	q = &uq
+	err := h.ts().Delete(q.ctx, tokenPAN)
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil
 	}
-	if err == nil {
-		err = h.deleteAlias(q, alias)
+	if aerr := h.deleteAlias(q, alias); err == nil {
+		err = aerr
 	}
 	if err != nil {
 		h.log.WarnContext(q.ctx, "cards: a network token whose card could not be stored was not fully deleted",
@@ -499,10 +520,18 @@ var (
 
 // validPAR reports whether par is a payment account reference (EMVCo: 29
 // capital letters and digits) or none ("": some token services give it
-// later).
-func validPAR(par string) bool {
+// later), holding none of the card numbers given (the card's PAN, its
+// token PAN): "V001" + a 16-digit PAN + 9 more is of the shape, and would
+// be shown to non-PCI clients. Only these numbers are looked for: a PAR's
+// run of digits is a card number by chance one time in ten.
+func validPAR(par string, numbers ...string) bool {
 	if par == "" {
 		return true
+	}
+	for _, n := range numbers {
+		if n != "" && strings.Contains(par, n) {
+			return false
+		}
 	}
 	notUpperAlnum := func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }
 	return len(par) == 29 && !strings.ContainsFunc(par, notUpperAlnum)
@@ -560,7 +589,7 @@ func (h *Handler) makeCryptogram(q *request, id string, t *tokenRecord, use tsp.
 	if err != nil {
 		return "", tsp.Cryptogram{}, fmt.Errorf("reveal the network token: %w", err)
 	}
-	c, err := h.tsp.Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
+	c, err := h.ts().Cryptogram(q.ctx, tokenPAN, t.Counter, use, h.now())
 	if errors.Is(err, tsp.ErrDeleted) {
 		h.retireGoneToken(q, id, t.ID) // a notification lost (lifecycle.go)
 	}
@@ -595,7 +624,7 @@ func (h *Handler) refreshToken(q *request, next *record, now time.Time) (changed
 	if err != nil {
 		return false, err
 	}
-	if err := h.tsp.Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
+	if err := h.ts().Update(q.ctx, tokenPAN, strconv.Itoa(next.ExpMonth), strconv.Itoa(next.ExpYear)); err != nil {
 		return false, fmt.Errorf("%w: update: %w", errTokenService, err)
 	}
 	t.ExpMonth, t.ExpYear, t.UpdatedAt = next.ExpMonth, next.ExpYear, now
@@ -610,7 +639,8 @@ func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout
 
 // cryptogramUse reads data.attributes.transaction_type of a cryptogram
 // request body; "" when there is none (the token type's use). A body that
-// is no JSON at all is ignored (the token type's use); a JSON body must be
+// is empty or white space only is the token type's use; any other body
+// that is no valid JSON is 400 malformed_json; a JSON body must be
 // the page's document: an object whose data, when present, is an object
 // (400 invalid_document) whose attributes, when present, are an object
 // (422 invalid_attributes), as the other /cards documents are read. Such
@@ -624,16 +654,17 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	}
 	// A repeated member (or one spelled in another letter case, which
 	// encoding/json would read as the same) is refused as in every other
-	// /cards document; a body that is no JSON is ignored.
+	// /cards document.
 	if err := jsonapi.CheckMembersExact(body, &doc); err != nil {
 		return "", err
 	}
 	if !json.Valid(body) {
-		if !looksLikeJSON(body) {
-			return "", nil // the token type's use
+		if len(bytes.TrimSpace(body)) == 0 {
+			return "", nil // no body: the token type's use
 		}
 		// A document gone wrong (cut short, more bytes after it, a byte
-		// order mark): its transaction_type would be dropped.
+		// order mark) or a body in another syntax (a form, XML, text): a
+		// transaction_type in it would be dropped.
 		if err := jsonapi.Decode(body, false, &doc); err != nil {
 			return "", err
 		}
@@ -657,13 +688,6 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	}
 	return "", invalid("transaction_type", "invalid_transaction_type",
 		`transaction_type is "ecommerce" or "card_on_file"`)
-}
-
-// looksLikeJSON reports whether body, past white space and a UTF-8 byte
-// order mark, starts a JSON object or array.
-func looksLikeJSON(body []byte) bool {
-	b := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
-	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
 // cryptogramDocError says which part of a JSON cryptogram request body is

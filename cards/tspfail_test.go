@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +33,27 @@ type scriptedTSP struct {
 	par      *string           // the payment account reference Provision answers when set
 	crypt    *tsp.Cryptogram   // answered by Cryptogram when set
 	deleted  []string
+	// deleteDown, when set, is the error of every Delete (only).
+	deleteDown error
+	// hang makes every call wait until its context ends (a token service
+	// that accepts the connection and never answers) and count itself.
+	hang  bool
+	hangs int
+}
+
+// hung waits for ctx when the service hangs and returns its error.
+func (s *scriptedTSP) hung(ctx context.Context) error {
+	s.mu.Lock()
+	hang := s.hang
+	if hang {
+		s.hangs++
+	}
+	s.mu.Unlock()
+	if !hang {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 func (s *scriptedTSP) script(f func(s *scriptedTSP)) { s.mu.Lock(); f(s); s.mu.Unlock() }
@@ -43,6 +65,9 @@ func (s *scriptedTSP) state() (error, string, *tsp.Cryptogram) {
 }
 
 func (s *scriptedTSP) Provision(ctx context.Context, pan, m, y string) (tsp.Token, error) {
+	if err := s.hung(ctx); err != nil {
+		return tsp.Token{}, err
+	}
 	down, tokenPAN, _ := s.state()
 	if down != nil {
 		return tsp.Token{}, down
@@ -63,6 +88,9 @@ func (s *scriptedTSP) Provision(ctx context.Context, pan, m, y string) (tsp.Toke
 }
 
 func (s *scriptedTSP) Update(ctx context.Context, tokenPAN, m, y string) error {
+	if err := s.hung(ctx); err != nil {
+		return err
+	}
 	if down, _, _ := s.state(); down != nil {
 		return down
 	}
@@ -70,16 +98,26 @@ func (s *scriptedTSP) Update(ctx context.Context, tokenPAN, m, y string) error {
 }
 
 func (s *scriptedTSP) Delete(ctx context.Context, tokenPAN string) error {
+	if err := s.hung(ctx); err != nil {
+		return err
+	}
 	if down, _, _ := s.state(); down != nil {
 		return down
 	}
 	s.mu.Lock()
+	if s.deleteDown != nil {
+		s.mu.Unlock()
+		return s.deleteDown
+	}
 	s.deleted = append(s.deleted, tokenPAN)
 	s.mu.Unlock()
 	return s.Simulator.Delete(ctx, tokenPAN)
 }
 
 func (s *scriptedTSP) Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use tsp.Use, now time.Time) (tsp.Cryptogram, error) {
+	if err := s.hung(ctx); err != nil {
+		return tsp.Cryptogram{}, err
+	}
 	down, _, c := s.state()
 	if down != nil {
 		return tsp.Cryptogram{}, down
@@ -95,6 +133,26 @@ func (s *scriptedTSP) Cryptogram(ctx context.Context, tokenPAN string, counter u
 // a scripted token service.
 func tspEnv(t *testing.T) (*env, *scriptedTSP) {
 	t.Helper()
+	return tspEnvWith(t, Options{})
+}
+
+// tspEnvWith is tspEnv with extra options (TokenServiceTimeout, Settings).
+func tspEnvWith(t *testing.T, extra Options) (*env, *scriptedTSP) {
+	t.Helper()
+	return tspEnvOn(t, extra, nil)
+}
+
+// tspEnvOn is tspEnvWith whose cards (Handler and AliasUse) are stored
+// through wrap(the bbolt store) when wrap is not nil.
+func tspEnvOn(t *testing.T, extra Options, wrap func(*boltstore.Store) Store) (*env, *scriptedTSP) {
+	t.Helper()
+	return tspEnvWrapped(t, extra, wrap, nil)
+}
+
+// tspEnvWrapped is tspEnvOn whose Handler calls the vault through
+// wrapVault(the vault service) when wrapVault is not nil.
+func tspEnvWrapped(t *testing.T, extra Options, wrap func(*boltstore.Store) Store, wrapVault func(Vault) Vault) (*env, *scriptedTSP) {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	fpKey := bytes.Repeat([]byte{9}, 32)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{Now: clk.Now})
@@ -102,7 +160,11 @@ func tspEnv(t *testing.T) (*env, *scriptedTSP) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	use, err := NewAliasUse(st, fpKey)
+	var cs Store = st
+	if wrap != nil {
+		cs = wrap(st)
+	}
+	use, err := NewAliasUse(cs, fpKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +180,12 @@ func tspEnv(t *testing.T) (*env, *scriptedTSP) {
 		t.Fatal(err)
 	}
 	sim := &scriptedTSP{Simulator: tsp.NewSimulator(bytes.Repeat([]byte{3}, 32))}
-	h, err := New(st, svc, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
-		Logger: obstest.Logger(t), TSP: sim})
+	var hv Vault = svc
+	if wrapVault != nil {
+		hv = wrapVault(svc)
+	}
+	h, err := New(cs, hv, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
+		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,5 +526,212 @@ func TestTokenServiceAnsweringAPARThatIsNoneIsRefused(t *testing.T) {
 		if code, _ := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw); code != 204 {
 			t.Fatalf("delete the token: %d", code)
 		}
+	}
+}
+
+// TestHungTokenServiceAnswers502WhenTheBoundExpires: a token service that
+// accepts the call and never answers held the card's lock (and its
+// request) for good, and the background provisioning with it: every call
+// now ends at Options.TokenServiceTimeout with 502
+// token_service_unavailable (a failed backfill step), the card and its
+// token as they were, no token made; the card is usable again at once,
+// and once the service answers again it provisions (one token) and
+// deletes as usual.
+func TestHungTokenServiceAnswers502WhenTheBoundExpires(t *testing.T) {
+	e, sim := tspEnvWith(t, Options{TokenServiceTimeout: 50 * time.Millisecond})
+	fresh, _ := e.create(`"pan":"4012888888881881","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	tokenPAN := e.provisioned(id)
+	sim.script(func(s *scriptedTSP) { s.hang = true })
+	r := e.do("POST", "/cards/"+fresh+"/network-tokens", "", ntw, pci)
+	wantTokenServiceError(t, "provision", r.code, r.body)
+	if tok := e.tokenOf(fresh); tok != nil {
+		t.Errorf("a token after a provisioning that timed out: %v", tok)
+	}
+	r = e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, ntw, pci)
+	wantTokenServiceError(t, "cryptogram", r.code, r.body, tokenPAN)
+	code, body := e.doNoContent("DELETE", "/cards/"+id+"/network-tokens", ntw, pci)
+	wantTokenServiceError(t, "delete the token", code, body, tokenPAN)
+	r = e.do("PATCH", "/cards/"+id, cardBody(`"exp_month":5,"exp_year":2031`), ntw, pci)
+	wantTokenServiceError(t, "patch the expiry", r.code, r.body, tokenPAN)
+	if tok := e.tokenOf(id); tok == nil || tok["network_token"] != tokenPAN || tok["state"] != "active" ||
+		tok["exp_month"] != float64(4) {
+		t.Fatalf("the token after the timeouts: %v", tok)
+	}
+	sim.mu.Lock()
+	hangs := sim.hangs
+	sim.mu.Unlock()
+	if hangs != 4 {
+		t.Fatalf("calls that reached the hung token service: %d, want 4", hangs)
+	}
+	// The background provisioning of stored cards: the step ends with the
+	// failure, the card unmarked (tried again later).
+	e.h.accounts = fixedSettings{"ACTaccountA": {NetworkTokens: true}}
+	if _, n, err := e.h.ProvisionStored(context.Background(), "ACTaccountA", "", 10); err == nil || n != 0 {
+		t.Fatalf("background provisioning with the token service hung: %d %v, want an error", n, err)
+	}
+	if st := e.cardAttrs(fresh)["enrollment_status"]; st != "not_enrolled" {
+		t.Fatalf("the card after a background provisioning that timed out: enrollment_status %v", st)
+	}
+
+	sim.script(func(s *scriptedTSP) { s.hang = false })
+	a := e.provisioned(fresh)
+	if b := e.provisioned(fresh); b != a {
+		t.Fatalf("a retried provisioning made a second token")
+	}
+	if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
+		t.Fatalf("the card's delete after the service came back: %d %s", code, body)
+	}
+}
+
+// TestRefusedTokenLeavesNoTokenPANInTheVaultWhenItsDeleteFails: a token a
+// provisioning refused after storing its token PAN (here: a payment
+// account reference that is none) is undone; when the token service
+// fails the undo's delete too (an error, its bound passed), the token PAN
+// still leaves the vault: no card references it and nothing would ever
+// delete it (the token service keeps the token, which is logged). Before,
+// the token PAN's alias was deleted only after the token service's
+// delete succeeded.
+func TestRefusedTokenLeavesNoTokenPANInTheVaultWhenItsDeleteFails(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		tsp  func(s *scriptedTSP)
+	}{
+		{"token service delete fails", func(s *scriptedTSP) { s.deleteDown = errors.New("token service delete failed") }},
+		{"token service delete passes its bound", func(s *scriptedTSP) { s.deleteDown = context.DeadlineExceeded }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, sim := tspEnvWith(t, Options{TokenServiceTimeout: 100 * time.Millisecond})
+			id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			made, err := sim.Simulator.Provision(context.Background(), "4111111111111111", "4", "2030")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := "V001" + strings.Repeat("a", 25)
+			sim.script(func(s *scriptedTSP) { s.tokenPAN, s.par = made.PAN, &bad; c.tsp(s) })
+			r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw)
+			wantTokenServiceError(t, "refused token", r.code, r.body, made.PAN)
+			ctx := vault.WithAccount(context.Background(), "ACTaccountA")
+			toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: made.PAN, Format: vault.FormatUUID,
+				Storage: vault.StoragePersistent}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !toks[0].Created {
+				t.Fatal("the token PAN of a refused token is still in the vault, referenced by no card")
+			}
+		})
+	}
+}
+
+// ctxVault is a vault whose deletes fail once their context has ended, as
+// a store that honours contexts (PostgreSQL) does.
+type ctxVault struct{ Vault }
+
+func (v ctxVault) Delete(ctx context.Context, alias string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return v.Vault.Delete(ctx, alias)
+}
+
+// cancellingStore, once armed, ends a request's context at its next card
+// write and fails that write, as a store that honours contexts does when
+// the client hangs up (or the gateway stops) at that moment.
+type cancellingStore struct {
+	*boltstore.Store
+	mu     sync.Mutex
+	cancel context.CancelFunc
+}
+
+func (s *cancellingStore) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.cancel = nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		return ctx.Err()
+	}
+	return s.Store.ReplaceCard(ctx, account, id, old, record)
+}
+
+// TestProvisioningStoppedAtItsCardWriteLeavesNoTokenPAN: a provisioning
+// whose context ends (the client hangs up, the gateway stops the
+// background provisioning) after the token service made a token and its
+// token PAN was stored, at the card's write: the token is undone, and its
+// token PAN leaves the vault although the request's context has ended.
+// Before, the undo ran under that context, so a vault that honours it
+// (PostgreSQL) refused the delete and the token PAN stayed with no card
+// referencing it.
+func TestProvisioningStoppedAtItsCardWriteLeavesNoTokenPAN(t *testing.T) {
+	var cs *cancellingStore
+	e, sim := tspEnvWrapped(t, Options{}, func(st *boltstore.Store) Store { cs = &cancellingStore{Store: st}; return cs },
+		func(v Vault) Vault { return ctxVault{v} })
+	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	made, err := sim.Simulator.Provision(context.Background(), "4111111111111111", "4", "2030")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.script(func(s *scriptedTSP) { s.tokenPAN = made.PAN })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs.mu.Lock()
+	cs.cancel = cancel
+	cs.mu.Unlock()
+	r := httptest.NewRequest("POST", "/cards/"+id+"/network-tokens", nil).WithContext(ctx)
+	k, v, _ := strings.Cut(ntw, ": ")
+	r.Header.Set(k, v)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	if w.Code == http.StatusOK {
+		t.Fatalf("provisioning stopped at its card write: %d %s", w.Code, w.Body)
+	}
+	obstest.AssertNoPAN(t, "stopped provisioning", w.Body.Bytes())
+	if tok := e.tokenOf(id); tok != nil {
+		t.Fatalf("the card has a token: %v", tok)
+	}
+	toks, err := e.vault.Redact(vault.WithAccount(context.Background(), "ACTaccountA"), []vault.RedactRequest{{Value: made.PAN,
+		Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !toks[0].Created {
+		t.Fatal("the token PAN of a provisioning stopped at its card write is still in the vault")
+	}
+}
+
+// TestTokenServiceAnsweringAPARHoldingACardNumberIsRefused: a payment
+// account reference of EMVCo's shape (29 capital letters and digits) that
+// holds the card's PAN or the token PAN ("V001" + PAN + 9 more) was
+// taken, stored and shown to every client, so a non-PCI client read the
+// card number in clear in payment_account_reference. It is refused like a
+// reference of another shape (502 token_service_unavailable, no token
+// kept, the token deleted at the token service).
+func TestTokenServiceAnsweringAPARHoldingACardNumberIsRefused(t *testing.T) {
+	e, sim := tspEnv(t)
+	const cardPAN, tokenPAN = "4111111111111111", "4000056655665556"
+	id, _ := e.create(`"pan":"`+cardPAN+`","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	sim.script(func(s *scriptedTSP) { s.tokenPAN = tokenPAN })
+	for _, par := range []string{"V001" + cardPAN + "ABCDEFGHI", "V001ABCDEFGHI" + tokenPAN} {
+		if len(par) != 29 {
+			t.Fatalf("PAR %q is not of EMVCo's length", par)
+		}
+		sim.script(func(s *scriptedTSP) { s.par = &par })
+		r := e.do("POST", "/cards/"+id+"/network-tokens", "", ntw)
+		wantTokenServiceError(t, "PAR "+par, r.code, r.body, cardPAN, tokenPAN)
+		if tok := e.tokenOf(id); tok != nil {
+			t.Errorf("PAR %q: a token was kept: %v", par, tok)
+		}
+		if r := e.do("GET", "/cards/"+id+"?include=network_tokens", "", ntw); strings.Contains(string(r.body), cardPAN) ||
+			strings.Contains(string(r.body), tokenPAN) {
+			t.Errorf("PAR %q: the card shows a card number to a non-PCI client: %s", par, r.body)
+		}
+	}
+	sim.mu.Lock()
+	undone := len(sim.deleted)
+	sim.mu.Unlock()
+	if undone != 2 {
+		t.Errorf("%d of the 2 refused tokens deleted at the token service", undone)
 	}
 }

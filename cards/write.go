@@ -2,6 +2,7 @@ package cards
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,12 +329,10 @@ func aliasAttr(c *errs, attrs map[string]json.RawMessage, name string) (string, 
 // capability). A client that is not PCI sees no clear data and names
 // aliases with cards:write alone.
 func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, error) {
-	if q.p.PCI && !q.p.HasScope(auth.ScopeAliasesReveal) {
-		e := jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
-			"a PCI client is shown the card data in clear, so naming an alias (pan_alias, cvc_alias) needs the aliases:reveal scope")
-		e.Objects[0].Source = &jsonapi.Source{Pointer: attrPointer + "/" + names[0]}
-		return nil, e
+	if err := aliasScope(q, names[0]); err != nil {
+		return nil, err
 	}
+	noteAlias(q.ctx, names[0])
 	out, err := h.vault.Reveal(q.ctx, aliases)
 	if err != nil {
 		return nil, fmt.Errorf("reveal input aliases: %w", err)
@@ -353,11 +352,73 @@ func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, e
 	return vals, c.err()
 }
 
+// createRanKey marks the context of a POST /cards that createGuarded
+// follows: serveCreate sets the *bool it holds once it has a principal
+// (it then releases what the request made itself).
+type createRanKey struct{}
+
+// createGuarded is POST /cards: the guard, then serveCreate. A create the
+// guard refuses (401 an expired access token, 403, 415) never reaches
+// serveCreate, but an inbound route in front of the API (the raw card data
+// flow) has made its aliases already, its redaction running first: they
+// are released as serveCreate releases what a create that stores no card
+// made (releaseCreated), in the account the route's redactions used (the
+// vault's default one when the route names none). Before, the retry with
+// a fresh token found the alias, took it for the account's and its card's
+// delete kept the PAN.
+func (h *Handler) createGuarded(w http.ResponseWriter, r *http.Request) {
+	if len(vault.CreatedAliases(r.Context())) == 0 {
+		h.create.ServeHTTP(w, r)
+		return
+	}
+	ran := new(bool)
+	h.create.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), createRanKey{}, ran)))
+	if *ran {
+		return
+	}
+	account := vault.ActorFrom(r.Context()).Account
+	if account == "" {
+		d, ok := h.vault.(interface{ DefaultAccount() string })
+		if !ok {
+			return
+		}
+		account = d.DefaultAccount()
+	}
+	h.releaseCreated(&request{ctx: vault.WithAccount(r.Context(), account), p: principalOf(account),
+		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
+}
+
+// aliasScope is revealInputs' refusal of a PCI client whose principal
+// lacks aliases:reveal (403 insufficient_scope pointing at attribute
+// name), nil for any other client. An idempotent replay of a request that
+// named an alias asks it again (idempotency.go).
+func aliasScope(q *request, name string) error {
+	if !q.p.PCI || q.p.HasScope(auth.ScopeAliasesReveal) {
+		return nil
+	}
+	e := jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
+		"a PCI client is shown the card data in clear, so naming an alias (pan_alias, cvc_alias) needs the aliases:reveal scope")
+	e.Objects[0].Source = &jsonapi.Source{Pointer: attrPointer + "/" + name}
+	return e
+}
+
 func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	q, ok := h.begin(w, r)
 	if !ok {
 		return
 	}
+	if ran, _ := r.Context().Value(createRanKey{}).(*bool); ran != nil {
+		*ran = true
+	}
+	// The aliases this request makes (its redaction, an inbound route's in
+	// front of the API) are released when no card is stored (duplicates.go).
+	q.ctx = vault.WithCreations(q.ctx)
+	stored := false
+	defer func() {
+		if !stored {
+			h.releaseCreated(q)
+		}
+	}()
 	attrs, err := readAttributes(r, "")
 	if err != nil {
 		h.fail(q, "create card", err)
@@ -474,6 +535,10 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "create card: store", err)
 		return
 	}
+	if rec.PANAliasOrigin, err = h.aliasOrigin(q, toks[0], held); err != nil {
+		h.fail(q, "create card: vault", err)
+		return
+	}
 	detect := !h.settings(q.p.Account).DuplicateDetectionOff
 	existing := ""
 	if detect && len(held) > 0 {
@@ -495,6 +560,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rec.raw = b // what autoProvision's compare-and-swap write replaces
+		stored = existing == ""
 		if existing == "" {
 			// A delete of the card number's last other card may have
 			// removed the alias since the redaction (restore.go).

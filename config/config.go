@@ -244,6 +244,11 @@ type Cards struct {
 	// TSP selects the token service provider for network tokens. Default
 	// "simulator" (the built-in one, the only provider of this build).
 	TSP string `yaml:"tsp"`
+	// TokenServiceTimeout bounds each call to the token service
+	// (provisioning, a cryptogram, an expiry update, a token's delete);
+	// one that passes it answers 502 token_service_unavailable. Default
+	// 10s, 100ms to 60s.
+	TokenServiceTimeout Duration `yaml:"token_service_timeout"`
 	// NetworkTokens provisions a network token for every card created, in
 	// every account. Default false.
 	NetworkTokens bool `yaml:"network_tokens"`
@@ -457,8 +462,9 @@ func Default() Config {
 			MaxNewPerMessage:      100,
 		},
 		Outbound: Outbound{RequireAuth: true},
-		Cards:    Cards{Enabled: true, TSP: "simulator", TokenType: "ecommerce", DuplicateDetection: true},
-		Admin:    Admin{UICaptureSize: 100, UICaptureBody: 64 * KiB},
+		Cards: Cards{Enabled: true, TSP: "simulator", TokenServiceTimeout: Duration(10 * time.Second),
+			TokenType: "ecommerce", DuplicateDetection: true},
+		Admin: Admin{UICaptureSize: 100, UICaptureBody: 64 * KiB},
 		Auth: Auth{
 			TokenTTL: Duration(15 * time.Minute),
 			Audience: "aliasgate",

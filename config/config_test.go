@@ -104,7 +104,7 @@ outbound:
   allow_private_destinations: true
   ca_bundle: /etc/aliasgate/psp-ca.pem
 vault_api: {enabled: true}
-cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv, network_tokens: true, network_token_accounts: [acct_a, acct_b], token_type: card_on_file, duplicate_detection: true, duplicate_detection_off_accounts: [acct_c]}
+cards: {enabled: false, bin_table: /etc/aliasgate/bins.csv, token_service_timeout: 3s, network_tokens: true, network_token_accounts: [acct_a, acct_b], token_type: card_on_file, duplicate_detection: true, duplicate_detection_off_accounts: [acct_c]}
 admin:
   ui: true
   token: 0123456789abcdef0123
@@ -292,7 +292,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			CABundle:                 "/etc/aliasgate/psp-ca.pem",
 		},
 		VaultAPI: VaultAPI{Enabled: true},
-		Cards: Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator", NetworkTokens: true,
+		Cards: Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator", TokenServiceTimeout: Duration(3 * time.Second), NetworkTokens: true,
 			NetworkTokenAccounts: []string{"acct_a", "acct_b"}, TokenType: "card_on_file", DuplicateDetection: true,
 			DuplicateDetectionOffAccounts: []string{"acct_c"}},
 		Admin: Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
@@ -628,6 +628,9 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"default_account holding a card number", func(c *Config) { c.DefaultAccount = "4111111111111111" }, "default_account"},
 		{"default_account too long", func(c *Config) { c.DefaultAccount = strings.Repeat("a", 129) }, "default_account"},
 		{"token_type card_on_file", func(c *Config) { c.Cards.TokenType = "card_on_file" }, ""},
+		{"token_service_timeout", func(c *Config) { c.Cards.TokenServiceTimeout = Duration(100 * time.Millisecond) }, ""},
+		{"token_service_timeout zero", func(c *Config) { c.Cards.TokenServiceTimeout = 0 }, "cards.token_service_timeout"},
+		{"token_service_timeout too long", func(c *Config) { c.Cards.TokenServiceTimeout = Duration(2 * time.Minute) }, "cards.token_service_timeout"},
 		{"token_type unknown", func(c *Config) { c.Cards.TokenType = "cof" }, "cards.token_type"},
 		{"network_token_accounts", func(c *Config) { c.Cards.NetworkTokenAccounts = []string{"acct_1", "acct-2"} }, ""},
 		{"network_token_accounts with a bad name", func(c *Config) { c.Cards.NetworkTokenAccounts = []string{"acct 1"} }, "cards.network_token_accounts"},

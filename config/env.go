@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // envPrefix starts every environment variable Load reads.
@@ -167,7 +169,7 @@ func UnknownEnv(environ []string, also ...string) []string {
 		} else {
 			msg += " (config/README.md lists the variables; lists of mappings and the inline routes are set in the file only)"
 		}
-		out = append(out, msg)
+		out = append(out, pan.MaskLoose(msg)) // a name may hold a card number: masked like problems
 	}
 	slices.Sort(out)
 	return out

@@ -7,11 +7,12 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/aliasgate/aliasgate/internal/yamlnum"
 )
 
 // sources records where the values of a loaded Config came from.
@@ -212,7 +213,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 			}
 			v.Set(reflect.ValueOf(x))
 		default:
-			if t.Kind() == reflect.Int && !decimalPattern.MatchString(r.Value) {
+			if t.Kind() == reflect.Int && !yamlnum.Decimal(r.Value) {
 				// YAML reads 010 as 8, 0x10 as 16, 1e3 as 1000: refused
 				// rather than meant otherwise than written.
 				d.add(key, n.Line, "must be a whole number written in decimal digits, such as 100 (not 010, 0x10, 1e3 or 1_000)")
@@ -250,9 +251,6 @@ func (d *decoder) mappingList(r *yaml.Node, v reflect.Value, key string) {
 	}
 	v.Set(list)
 }
-
-// decimalPattern is a whole number as the file must write it.
-var decimalPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // Types the decoder and the environment treat specially.
 var (

@@ -90,3 +90,22 @@ func TestUnknownEnvSuggestsTheSettingOfTheSameWords(t *testing.T) {
 		t.Errorf("UnknownEnv = %q, want no suggestion", got)
 	}
 }
+
+// TestUnknownEnvNeverNamesACardNumber: the warning quotes the variable's
+// name, so a card number in it (ALIASGATE_4111111111111111, or grouped by
+// '_' as ALIASGATE_PAN_4111_1111_1111_1111) was printed in clear by config
+// check (and logged by serve); names are masked like problems.
+func TestUnknownEnvNeverNamesACardNumber(t *testing.T) {
+	got := UnknownEnv([]string{"ALIASGATE_4111111111111111=x", "ALIASGATE_PAN_4111_1111_1111_1111=x", "aliasgate_card_4111-1111-1111-1111=x"})
+	if len(got) != 3 {
+		t.Fatalf("UnknownEnv = %q, want three warnings", got)
+	}
+	for _, w := range got {
+		if strings.Contains(strings.NewReplacer("_", "", "-", "").Replace(w), "4111111111111111") {
+			t.Errorf("warning shows a card number: %s", w)
+		}
+		if !strings.Contains(w, "4111") {
+			t.Errorf("warning does not name the variable: %s", w)
+		}
+	}
+}

@@ -43,10 +43,11 @@ func (p Problem) String() string {
 }
 
 // maskedProblem is a Problem whose key and message have every card number
-// masked (pan.MaskAll): a number pasted into the wrong place of the file —
-// as a key, or a value a message quotes back — is not printed.
+// masked (pan.MaskLoose: also with its digits grouped by '_' or ':', as
+// YAML and names write them): a number pasted into the wrong place of the
+// file — as a key, or a value a message quotes back — is not printed.
 func maskedProblem(key string, line int, msg string) Problem {
-	return Problem{Key: pan.MaskAll(key), Line: line, Message: pan.MaskAll(msg)}
+	return Problem{Key: pan.MaskLoose(key), Line: line, Message: pan.MaskLoose(msg)}
 }
 
 // ValidationError lists every problem of a configuration.
@@ -103,6 +104,9 @@ func (c Config) Validate() error {
 	v.outbound(c)
 	v.caFiles(c.Outbound)
 	v.oneOf("cards.tsp", c.Cards.TSP, "simulator")
+	if d := c.Cards.TokenServiceTimeout.Std(); d < 100*time.Millisecond || d > time.Minute {
+		v.add("cards.token_service_timeout", "must be between %v and %v", 100*time.Millisecond, time.Minute)
+	}
 	v.oneOf("cards.token_type", c.Cards.TokenType, "ecommerce", "card_on_file")
 	for _, a := range c.Cards.NetworkTokenAccounts {
 		if account.Check(a) != nil {

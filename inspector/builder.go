@@ -51,7 +51,7 @@ func (i *Inspector) getRoutes(w http.ResponseWriter, r *http.Request) {
 // the inline routes (as last applied).
 func (i *Inspector) currentDoc() ([]byte, error) {
 	if i.opts.RoutesFile != "" {
-		b, err := os.ReadFile(i.opts.RoutesFile)
+		b, err := routes.ReadFile(i.opts.RoutesFile) // a regular file only: a FIFO would block for good
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
@@ -746,7 +746,7 @@ func (i *Inspector) applyDoc(ctx context.Context, doc []byte) (*applyResult, []s
 		return res, nil, nil
 	}
 	perm := os.FileMode(0o600)
-	old, err := os.ReadFile(file)
+	old, err := routes.ReadFile(file) // a regular file only: a FIFO would block for good
 	switch {
 	case err == nil:
 		if fi, err := os.Stat(file); err == nil {

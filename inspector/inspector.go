@@ -19,8 +19,14 @@
 // of the matched route targets (first 6 / last 4 for card-like values, whole
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
-// security_code, …) or a credential (password, secret, api_key,
-// access_token, Authorization, cookies). In what the proxy sent on, the
+// security_code, …), a credential (password, secret, api_key,
+// access_token, Authorization, cookies) or a payment cryptogram
+// (cryptogram, cavv, tavv, ucaf, aevv, authentication_value); every JSON value
+// inside an object so named after a security code or a cryptogram (the
+// Card Management API answers {"cryptogram":{"value":…}}); the values of
+// proxy.Exchange.Secrets (a network_token filter's cryptogram) wherever a
+// view shows them, in the spellings an echo gives them
+// (proxy.EchoSpellings). In what the proxy sent on, the
 // aliases the exchange's redactions made (proxy.Exchange.Made) are shown
 // where an applied redact filter targets; any other value there (one a
 // target's query did not select, forwarded as the client sent it) is
@@ -268,6 +274,15 @@ func (i *Inspector) entry(x *proxy.Exchange) *Entry {
 	e.Request.Sent = view(x.Request.Sent, newRules(x.RouteName, x.Route, routes.Request, applied, true, made), false)
 	e.Response.Received = view(x.Response.Received, newRules(x.RouteName, x.Route, routes.Response, nil, false, nil), false)
 	e.Response.Sent = view(x.Response.Sent, newRules(x.RouteName, x.Route, routes.Response, applied, true, made), false)
+	if len(x.Secrets) > 0 {
+		var spellings []string
+		for _, s := range x.Secrets {
+			spellings = append(spellings, proxy.EchoSpellings(s)...)
+		}
+		for _, v := range []*View{e.Request.Received, e.Request.Sent, e.Response.Received, e.Response.Sent} {
+			v.maskSecrets(spellings)
+		}
+	}
 	return e
 }
 

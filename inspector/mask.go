@@ -107,6 +107,29 @@ func cvcKey(k string) bool {
 	return false
 }
 
+// cryptogramKey reports whether a key names a payment cryptogram (a
+// network token's TAVV or AEVV, a 3-D Secure CAVV/AAV, a UCAF field): a one-time
+// credential of the card, card data the inspector never shows. The Card
+// Management API answers one as {"cryptogram":{"value":…}}, so the key
+// counts for the values inside it too (rules.jsonValue).
+func cryptogramKey(k string) bool {
+	n := normKey(k)
+	switch n {
+	case "cavv", "tavv", "aav", "ucaf", "aevv":
+		return true
+	}
+	for _, s := range []string{"cryptogram", "cavv", "tavv", "ucaf", "aevv", "authenticationvalue"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// sensitiveKey reports whether a value under key k is masked whole: a
+// CVC, a credential or a cryptogram.
+func sensitiveKey(k string) bool { return cvcKey(k) || secretKey(k) || cryptogramKey(k) }
+
 // secretKey reports whether a key names a credential.
 func secretKey(k string) bool {
 	n := normKey(k)
@@ -155,7 +178,7 @@ func hintOf(key, v string) string {
 			return HintCVC + strconv.Itoa(digits)
 		}
 		return HintCVC
-	case secretKey(key):
+	case secretKey(key), cryptogramKey(key):
 		return HintSecret
 	case !other && digits > 0:
 		return HintDigits + strconv.Itoa(digits)

@@ -3,13 +3,17 @@ package inspector
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 const (
@@ -341,4 +345,73 @@ func TestQueryTargetsAreMasked(t *testing.T) {
 		}
 	}
 	assertMasked(t, v)
+}
+
+// TestCryptogramsAreMaskedWhole: a payment cryptogram is card data: under
+// a key that names one (cryptogram, CAVV, TAVV, UCAF, authentication
+// value), or inside an object so named (the Card Management API's
+// {"cryptogram":{"value":…}}), in JSON, forms, XML and headers, it is
+// masked whole; so is a CVC inside an object named like one.
+func TestCryptogramsAreMaskedWhole(t *testing.T) {
+	r := newRules("shop", nil, routes.Request, nil, false, nil)
+	const c = "AgAAAAAABk4DWZ4C28yUQAAAAAA="
+	tests := []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"json answer", http.Header{"Content-Type": {"application/json"}},
+			`{"data":{"attributes":{"cryptogram":{"eci":"07","type":"TAVV","value":"` + c + `"}}}}`},
+		{"json keys", http.Header{"Content-Type": {"application/json"}},
+			`{"cavv":"` + c + `","three_ds":{"authentication_value":"` + c + `"},"tokenCryptogram":["` + c + `"]}`},
+		{"json cvc object", http.Header{"Content-Type": {"application/json"}}, `{"cvc":{"value":"8316"},"c":"` + c + `"}`},
+		{"form", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "tavv=" + c + "&ucaf=" + c},
+		{"xml", http.Header{"Content-Type": {"application/xml"}}, "<pay><cryptogram>" + c + "</cryptogram></pay>"},
+		{"header", http.Header{"X-Cryptogram": {c}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := makeView(tt.header, []byte(tt.body), false, r, viewOptions{limit: 1 << 16, fields: true})
+			b, _ := json.Marshal(v)
+			if tt.name == "json cvc object" {
+				if strings.Contains(string(b), "8316") {
+					t.Errorf("the CVC is shown: %s", b)
+				}
+				return
+			}
+			if strings.Contains(string(b), c) || strings.Contains(string(b), c[:12]) {
+				t.Errorf("the cryptogram is shown: %s", b)
+			}
+		})
+	}
+}
+
+// TestExchangeSecretsAreMaskedInEveryView: a value the exchange put on the
+// wire that no other mask finds (proxy.Exchange.Secrets: a network_token
+// filter's cryptogram) is masked wherever a view shows it: the free text
+// of a processor's answer, a header, as written or in another spelling.
+func TestExchangeSecretsAreMaskedInEveryView(t *testing.T) {
+	insp, err := New(Options{Token: token, Size: 4, Table: routes.NewTable(nil),
+		PreviewTokenizer: func(context.Context) (rewrite.Tokenizer, func(), error) { return &fakeTok{}, func() {}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insp.Close()
+	const c = "uoDdfwzl+r/l9Jl3BxbErg=="
+	answer := proxy.Snapshot{Seen: true, Header: http.Header{"Content-Type": {"application/json"}, "X-Declined": {c}},
+		Body: []byte(`{"detail":"cryptogram ` + c + ` failed","escaped":"uoDdfwzl+r\/l9Jl3BxbErg==","q":"uoDdfwzl%2Br%2Fl9Jl3BxbErg%3D%3D"}`)}
+	insp.Capture(&proxy.Exchange{Direction: routes.Outbound, Start: time.Now(), Method: "POST", Host: "psp", Path: "/pay",
+		RouteName: "-", Status: 402, Secrets: []string{c},
+		Request:  proxy.Passage{Sent: proxy.Snapshot{Seen: true, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("pay " + c)}},
+		Response: proxy.Passage{Received: answer, Sent: answer}})
+	e, ok := insp.Buffer().Get(insp.Buffer().List(1)[0].ID)
+	if !ok {
+		t.Fatal("no entry")
+	}
+	b, _ := json.Marshal(e)
+	for _, sp := range []string{"uoDdfwzl", "l9Jl3BxbErg"} {
+		if strings.Contains(string(b), sp) {
+			t.Errorf("the entry shows %q: %s", sp, b)
+		}
+	}
 }

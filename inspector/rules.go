@@ -138,6 +138,13 @@ func (r *rules) jsonValue(path []pathSeg, key, v string) string {
 			return maskTarget(v)
 		}
 	}
+	if v != "" {
+		for _, s := range path[:max(len(path)-1, 0)] { // the value's own key: keyed
+			if s.index < 0 && (cvcKey(s.key) || cryptogramKey(s.key)) {
+				return maskAll(v) // {"cryptogram":{"value":…}}, {"cvc":{"value":…}}
+			}
+		}
+	}
 	return r.keyed(key, v)
 }
 
@@ -161,10 +168,10 @@ func (r *rules) kept(v string) string {
 	return maskTarget(v)
 }
 
-// keyed masks v under key: whole when the key names a CVC or a secret,
-// else as text.
+// keyed masks v under key: whole when the key names a CVC, a secret or a
+// cryptogram (sensitiveKey), else as text.
 func (r *rules) keyed(key, v string) string {
-	if v != "" && (cvcKey(key) || secretKey(key)) {
+	if v != "" && sensitiveKey(key) {
 		return maskAll(v)
 	}
 	return r.text(v)
@@ -172,7 +179,7 @@ func (r *rules) keyed(key, v string) string {
 
 // text masks a string: a JSON document in it ({"cvc":"737"} sent as a
 // string, or echoed by an upstream), XML elements and form fields named
-// like a CVC or secret, a CVC written after its name in free text
+// like a CVC, secret or cryptogram, a CVC written after its name in free text
 // ("CVV: 737", name="cvc"\r\n\r\n737), then every card-like run.
 func (r *rules) text(v string) string {
 	if r.depth < maxNesting {

@@ -43,6 +43,31 @@ type View struct {
 	Fields []Field `json:"fields,omitempty"`
 }
 
+// maskSecrets replaces every spelling in v (nil: nothing) with as many
+// '*': a value the exchange put on the wire that no other mask finds (a
+// cryptogram, proxy.Exchange.Secrets), wherever the view shows it. The
+// length is kept, so the fields' offsets in Body hold.
+func (v *View) maskSecrets(spellings []string) {
+	if v == nil {
+		return
+	}
+	mask := func(s string) string {
+		for _, sp := range spellings {
+			if sp != "" {
+				s = strings.ReplaceAll(s, sp, strings.Repeat("*", len(sp)))
+			}
+		}
+		return s
+	}
+	v.Body = mask(v.Body)
+	for i := range v.Headers {
+		v.Headers[i].Value = mask(v.Headers[i].Value)
+	}
+	for i := range v.Fields {
+		v.Fields[i].Value = mask(v.Fields[i].Value)
+	}
+}
+
 // HeaderLine is one header value.
 type HeaderLine struct {
 	Name  string `json:"name"`
@@ -786,7 +811,7 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 var xmlElement = regexp.MustCompile(`<([A-Za-z_][\w:.-]*)(\s[^<>]*)?>([^<]*)</`)
 
 // maskXML masks the route's XML targets (a body they cannot be located in
-// is withheld), then the text of elements named like a CVC or secret.
+// is withheld), then the text of elements named like a CVC, secret or cryptogram.
 func maskXML(b []byte, mt string, params map[string]string, r *rules) (string, error) {
 	text := string(b)
 	if r.xml != nil {
@@ -798,7 +823,8 @@ func maskXML(b []byte, mt string, params map[string]string, r *rules) (string, e
 	return maskXMLElements(text), nil
 }
 
-// maskXMLElements masks the text of elements named like a CVC or secret.
+// maskXMLElements masks the text of elements named like a CVC, secret or
+// cryptogram.
 func maskXMLElements(text string) string {
 	var out strings.Builder
 	last := 0
@@ -807,7 +833,7 @@ func maskXMLElements(text string) string {
 		if i := strings.LastIndexByte(name, ':'); i >= 0 {
 			name = name[i+1:]
 		}
-		if m[7] > m[6] && (cvcKey(name) || secretKey(name)) {
+		if m[7] > m[6] && sensitiveKey(name) {
 			out.WriteString(text[last:m[6]])
 			out.WriteString(maskAll(text[m[6]:m[7]]))
 			last = m[7]

@@ -68,6 +68,11 @@ type Exchange struct {
 	// replaced (a target's query did not select them, or they were empty)
 	// and are whatever the client or the upstream sent.
 	Made []string
+	// Secrets are values the exchange put on the wire that no card-number
+	// search finds (the cryptogram of a network_token filter): the
+	// Capturer must not show them anywhere (EchoSpellings: an echo may
+	// write them otherwise).
+	Secrets []string
 	// Status is the status code written to the client (101 for an upgrade).
 	Status int
 	// Request is the client's request as received and as sent upstream.
@@ -114,6 +119,8 @@ type captureRec struct {
 	route *routes.Route
 	// made are the aliases the exchange's redactions got (Exchange.Made).
 	made []string
+	// secrets are Exchange.Secrets.
+	secrets []string
 	// upgraded: the upstream switched protocols (ReverseProxy then
 	// hijacks the connection without a WriteHeader this writer sees).
 	upgraded bool
@@ -203,6 +210,7 @@ func (rec *captureRec) exchange(dir routes.Direction, r *http.Request, ri *obs.R
 	defer rec.mu.Unlock()
 	x.Route = rec.route
 	x.Made = rec.made
+	x.Secrets = rec.secrets
 	x.Request = Passage{Received: rec.req[sideIn].snapshot(), Sent: rec.req[sideOut].snapshot()}
 	x.Response = Passage{Received: rec.resp[sideIn].snapshot(), Sent: rec.resp[sideOut].snapshot()}
 	return x
@@ -376,6 +384,13 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (rec *captureRec) noteMade(aliases []string) {
 	rec.mu.Lock()
 	rec.made = append(rec.made, aliases...)
+	rec.mu.Unlock()
+}
+
+// noteSecret records a value of Exchange.Secrets.
+func (rec *captureRec) noteSecret(v string) {
+	rec.mu.Lock()
+	rec.secrets = append(rec.secrets, v)
 	rec.mu.Unlock()
 }
 

@@ -26,16 +26,42 @@
 // with no canonical form (an encoded slash or backslash, a control byte) is
 // refused with 400.
 //
+// # Routes in front of the gateway's own APIs
+//
+// A route whose upstream is internal:cards or internal:aliases hands the
+// request to the API in process, with the values its request filters
+// redacted by the alias each became (package internal/redacted): the Card
+// Management API hashes an Idempotency-Key's request as the client sent
+// it, so a retry whose CVC the route redacted into a new volatile alias is
+// the same request.
+//
+// The Card Management API (/cards) and the vault API (/aliases) decide
+// what their clients see in clear (--pci with cards:read, aliases:reveal),
+// so no route may reveal in their answers. A route whose upstream is
+// internal:cards or internal:aliases cannot (refused at load, package
+// routes); a route whose upstream is a URL may reach them all the same:
+// the gateway's own listener, another name of it, a load balancer in
+// front of it, another gateway of the cluster. So a request forwarded by a
+// route with a response reveal filter that may apply to its answer (the
+// filter's match taken as far as the request decides it: method, path,
+// query, request Content-Type) carries RevealRouteHeader (the route's id),
+// and a request carrying it to /cards or /aliases is answered
+// 403 forwarded_by_reveal_route by every gateway, before any route or API
+// reads it. The header passes through routes that do not reveal, so a
+// chain of gateways refuses it at the last hop too.
+//
 // # What is buffered and what streams
 //
 // A body is buffered, up to MaxBody bytes, when a matched filter has body
 // targets, when the route's leak guard is on (log or block, the default
 // being log), or on the request phase of a route that redacts request
 // bodies. Other messages stream through untouched (httputil.ReverseProxy),
-// including WebSocket upgrades (refused with 403 on a route that redacts
-// request bodies or whose leak guard is block or redact: nothing reads the
-// frames). Upgrade is forwarded for WebSocket only:
-// any other Upgrade (h2c) is removed with its HTTP2-Settings header. A
+// including WebSocket upgrades (refused with 403 on a route with filters
+// that have body targets, in either phase, or whose leak guard is block or
+// redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
+// any other Upgrade (h2c) is removed with its HTTP2-Settings header. An
+// upgraded connection is closed after UpgradeIdleTimeout without a byte
+// either way, and by Close. A
 // pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
 // off or was longer than declared, a response sent and closed), except the
@@ -113,6 +139,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -161,6 +188,14 @@ type InboundOptions struct {
 	// Sources finds each request's source address (vault.Actor.Source,
 	// for per-sender limits); nil: the peer's address.
 	Sources *Sources
+	// UpgradeIdleTimeout closes an upgraded (WebSocket) connection after
+	// this long without a byte read from or written to the client
+	// (http.Server's timeouts end when ReverseProxy hijacks it), as
+	// OutboundOptions.TunnelIdleTimeout does a tunnel; 0: no limit.
+	UpgradeIdleTimeout time.Duration
+	// UpgradeWriteTimeout bounds each write to an upgraded connection's
+	// client; 0: no limit.
+	UpgradeWriteTimeout time.Duration
 }
 
 // Inbound is the inbound reverse proxy, an http.Handler. Wrap it in
@@ -174,6 +209,9 @@ type Inbound struct {
 	rp       *httputil.ReverseProxy
 	capture  Capturer // nil: no capture
 	sources  *Sources
+	// upgraded holds the upgraded connections, for their deadlines and
+	// Close.
+	upgraded connSet
 }
 
 // Inbound phases: the leak guard on both, unknown aliases in reveal
@@ -243,6 +281,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		fallback: opts.Fallback,
 		log:      opts.Logger,
 		sources:  opts.Sources,
+		upgraded: connSet{idle: opts.UpgradeIdleTimeout, write: opts.UpgradeWriteTimeout},
 	}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
@@ -277,6 +316,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
 		return
 	}
+	if p := routes.ReservedPath(path); (p == "/cards" || p == "/aliases") && len(r.Header.Values(RevealRouteHeader)) > 0 {
+		writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
+			"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
+				" decides what its clients see in clear, so it does not answer through such a route"))
+		return
+	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
 	if route == nil {
 		if in.fallback != nil {
@@ -286,13 +331,17 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusNotFound, "no_route", "Not Found", "no route for this host and path"))
 		return
 	}
+	// The access line and the metrics name the route, refusals included.
+	obs.SetRoute(r.Context(), route.ID)
 	stripUpgrade(r.Header)
-	if r.Header.Get("Upgrade") != "" && (route.RedactsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
-		// Nothing reads WebSocket frames: a route that promises card data
-		// never passes through unread (redact and block refuse what they
-		// cannot read) does not open a tunnel.
+	if r.Header.Get("Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
+		// Nothing reads WebSocket frames: a route whose filters rewrite
+		// bodies (either way: the upstream's frames would pass its
+		// response filters too) or that promises card data never passes
+		// through unread (redact and block refuse what they cannot read)
+		// does not open a tunnel.
 		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route redacts, masks or blocks card data, which WebSocket frames would carry unread"))
+			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread"))
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of
@@ -308,7 +357,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Account = route.Account
 	}
 	ctx := vault.WithActor(r.Context(), a)
-	obs.SetRoute(ctx, route.ID)
+	if route.Upstream == routes.UpstreamCards {
+		// The Card Management API asks which aliases this request's
+		// redactions created: a pan_alias made here is the card's
+		// (vault.CreatedUnder, cards/delete.go).
+		ctx = vault.WithCreations(ctx)
+	}
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
 	st := &sc.st
 	if in.capture != nil {
@@ -325,8 +379,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jerr)
 		return
 	}
-	switch route.Upstream {
-	case routes.UpstreamCards, routes.UpstreamAliases:
+	if route.Internal() {
 		in.serveInternal(w, r, st)
 		return
 	}
@@ -334,12 +387,32 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route has no usable upstream"))
 		return
 	}
+	if r.Header.Get("Upgrade") != "" {
+		// The connection ReverseProxy hijacks when the upstream answers
+		// 101 gets the upgrade deadlines and is closed by Close.
+		w = &trackingWriter{ResponseWriter: w, set: &in.upgraded}
+	}
 	if readsResponses(route) {
 		sc.iw.ResponseWriter = w
 		w = &sc.iw
 	}
 	in.rp.ServeHTTP(w, r)
 }
+
+// Close closes every upgraded connection; later upgrades fail (502).
+// Close the http.Server first: Shutdown does not see hijacked
+// connections.
+func (in *Inbound) Close() error {
+	in.upgraded.close()
+	return nil
+}
+
+// RevealRouteHeader marks a request forwarded by an inbound route that
+// reveals in its responses; its value is the route's id. The gateway's
+// own /cards and /aliases refuse a request that carries it (403
+// forwarded_by_reveal_route): see "Routes in front of the gateway's own
+// APIs" in the package doc.
+const RevealRouteHeader = "Aliasgate-Reveal-Route"
 
 // readsResponses reports whether the response phase reads the route's
 // responses: it has response filters or its leak guard is on.
@@ -447,6 +520,9 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
+	if st.route.MayRevealInResponse(routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}) {
+		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
+	}
 	if readsResponses(st.route) {
 		// Let the transport negotiate gzip (and decode it) rather than have
 		// the upstream answer in an encoding the filters and the leak guard
@@ -483,6 +559,9 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route's internal upstream is not enabled"))
 		return
 	}
+	// The upstream may read the request as the client sent it (package
+	// internal/redacted: cards' Idempotency-Key).
+	r = r.WithContext(redacted.With(r.Context(), st.redacted))
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) {
 		h.ServeHTTP(w, r)
@@ -550,7 +629,9 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 // upstreamFailure returns the answer to a request whose round trip to the
 // upstream (or destination) failed, and logs why: a refusal of the response
 // phase as it is, a destination that resolves to a forbidden address 403, a
-// certificate that does not verify 502, a timeout 504, anything else 502.
+// certificate that does not verify 502, a timeout 504, a client that went
+// away obs.StatusClientClosedRequest (499: not the upstream's failure),
+// anything else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
 	var fe *netguard.ForbiddenError
@@ -576,10 +657,13 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 		return jsonapi.NewError(http.StatusGatewayTimeout, "upstream_timeout", "Gateway Timeout", "the upstream did not answer in time")
 	}
 	if ctx.Err() != nil {
+		// Nobody reads the answer; its status is what the access line
+		// and the request metrics say, which must not blame the upstream.
 		log.Debug("proxy: client went away", "route", route)
-	} else {
-		log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
+		return jsonapi.NewError(obs.StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
+			"the client closed the connection before the answer")
 	}
+	log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
 	return jsonapi.NewError(http.StatusBadGateway, "upstream_unavailable", "Bad Gateway", "the upstream could not be reached")
 }
 

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -607,6 +608,102 @@ func (p *pipeline) leaks(ctx context.Context, st *reqState, phase routes.Phase, 
 		return refusal(phase, "card_data_leak")
 	}
 	return nil
+}
+
+// minEchoLen is the shortest value echoedSecrets looks for: shorter ones
+// (an ECI, a CVC) are found in answers that never held them.
+const minEchoLen = 8
+
+// EchoSpellings returns the ways an echo may write v (a cryptogram): as it
+// is, with '/' escaped as JSON may ("\/"), percent-encoded as a query or
+// a path; each once.
+func EchoSpellings(v string) []string {
+	var out []string
+	for _, sp := range []string{v, strings.ReplaceAll(v, "/", `\/`), url.QueryEscape(v), url.PathEscape(v)} {
+		if !slices.Contains(out, sp) {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// echoedSecrets looks in a response for the values st.sent (a cryptogram
+// a network_token filter put into the request), as written and in the
+// spellings an echo may give them (JSON's "\/", percent-encoding), in the
+// body as the guard reads it, the headers and the trailers. Found, they
+// are logged and counted as the guard's other hits; mode redact masks each
+// whole in place ('*' for every byte: the body returned, nil when it did
+// not change; headers in place), block refuses the response (502), log
+// lets it pass.
+func (p *pipeline) echoedSecrets(ctx context.Context, st *reqState, mode routes.LeakGuard, msg *message, body []byte) ([]byte, *jsonapi.Error) {
+	var spellings [][]byte
+	for _, v := range st.sent {
+		for _, sp := range EchoSpellings(v) {
+			if !slices.ContainsFunc(spellings, func(b []byte) bool { return string(b) == sp }) {
+				spellings = append(spellings, []byte(sp))
+			}
+		}
+	}
+	count := 0
+	var where []string
+	found := func(w string, n int) {
+		count += n
+		if n > 0 && !slices.Contains(where, w) {
+			where = append(where, w)
+		}
+	}
+	var out []byte
+	for _, sp := range spellings {
+		if n := bytes.Count(body, sp); n > 0 {
+			found("body", n)
+			if out == nil {
+				out = bytes.Clone(body)
+			}
+			out = bytes.ReplaceAll(out, sp, bytes.Repeat([]byte("*"), len(sp)))
+		}
+	}
+	headers := []struct {
+		where string
+		h     http.Header
+	}{{"header", msg.header}}
+	if msg.trailer != nil {
+		headers = append(headers, struct {
+			where string
+			h     http.Header
+		}{"trailer", *msg.trailer})
+	}
+	for _, hh := range headers {
+		for k, vs := range hh.h {
+			for i, v := range vs {
+				for _, sp := range spellings {
+					if n := strings.Count(v, string(sp)); n > 0 {
+						found(hh.where, n)
+						if mode == routes.LeakRedact {
+							v = strings.ReplaceAll(v, string(sp), strings.Repeat("*", len(sp)))
+							vs[i] = v
+						}
+					}
+				}
+			}
+			hh.h[k] = vs
+		}
+	}
+	if count == 0 {
+		return nil, nil
+	}
+	if p.m != nil {
+		p.m.LeakGuardHits.WithLabelValues(st.route.ID, string(mode)).Add(float64(count))
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: leak guard found the cryptogram the request was given in the response",
+		slog.String("route", st.route.ID), slog.String("phase", string(routes.Response)), slog.String("action", string(mode)),
+		slog.Int("count", count), slog.Any("where", where))
+	switch mode {
+	case routes.LeakBlock:
+		return nil, refusal(routes.Response, "card_data_leak")
+	case routes.LeakRedact:
+		return out, nil
+	}
+	return nil, nil
 }
 
 // dropNUL returns b without its NUL bytes: UTF-16 and UTF-32 text of ASCII

@@ -56,6 +56,9 @@ package proxy
 //     status and carry a top-level "error" object beside JSON:API's
 //     "errors" and the Aliasgate-Error header (outerror.go), so an SDK
 //     that decides by the body alone raises.
+//   - Upgrade is never forwarded (removeHopByHop): a destination that
+//     answers 101 Switching Protocols anyway gets the client a 502
+//     (errProtocolSwitch) and its connection is closed.
 //   - An outbound route cannot have host "*" (routes refuses it at load)
 //     and the passthrough list cannot hold "*" (ErrPassthroughAny).
 //   - The destination's TLS certificate is always verified against
@@ -65,7 +68,6 @@ package proxy
 //     requests inside intercepted tunnels (obs.Line, started with the request).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -78,6 +80,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,11 +179,9 @@ type Outbound struct {
 	roundTripper goproxy.RoundTripper
 	capture      Capturer // nil: no capture
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-
-	tunnelIdle, tunnelWrite time.Duration // OutboundOptions.Tunnel*Timeout
+	// tunnels holds the hijacked client connections and passthrough
+	// destinations (OutboundOptions.Tunnel*Timeout), for Close.
+	tunnels connSet
 	// recheckEvery is how often a passthrough tunnel that carries bytes
 	// asks its client's Recheck (recheckConn).
 	recheckEvery time.Duration
@@ -225,9 +226,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		log: opts.Logger, m: opts.Metrics,
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
-		conns:        map[net.Conn]struct{}{},
-		tunnelIdle:   opts.TunnelIdleTimeout,
-		tunnelWrite:  opts.TunnelWriteTimeout,
+		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
 		recheckEvery: time.Second,
 	}
 	o.pipe.pay = opts.Payments
@@ -253,7 +252,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Verbose = false
-	gp.Logger = goproxyLogger{opts.Logger}
+	gp.Logger = goproxyLogger{l: opts.Logger, m: opts.Metrics}
 	gp.Tr = o.transport          // every request goes through ctx.RoundTripper (o.roundTrip); this one verifies TLS all the same
 	gp.KeepAcceptEncoding = true // onRequest decides
 	// onRequest removes the hop-by-hop headers of every request it
@@ -294,133 +293,9 @@ func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refused. Close the http.Server first (Shutdown does not see hijacked
 // connections).
 func (o *Outbound) Close() error {
-	o.mu.Lock()
-	o.closed = true
-	conns := make([]net.Conn, 0, len(o.conns))
-	for c := range o.conns {
-		conns = append(conns, c)
-	}
-	o.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
-	}
+	o.tunnels.close()
 	o.transport.CloseIdleConnections()
 	return nil
-}
-
-// track registers c for Close; it returns false (and closes c) after Close.
-func (o *Outbound) track(c net.Conn) (net.Conn, bool) {
-	tc := &trackedConn{Conn: c, o: o, idle: o.tunnelIdle, write: o.tunnelWrite}
-	tc.touch(time.Now())
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		_ = c.Close()
-		return nil, false
-	}
-	o.conns[tc] = struct{}{}
-	return tc, true
-}
-
-type trackedConn struct {
-	net.Conn
-	o           *Outbound
-	once        sync.Once
-	idle, write time.Duration
-	// The read and write deadlines last set (Unix nanoseconds; zero when
-	// someone else set one since): see extend.
-	readUntil, writeUntil atomic.Int64
-}
-
-// extend moves a deadline of the conn to no earlier than now+d. It sets it
-// to now+d+d/16, and only when the deadline it last set is earlier than
-// now+d: at most once every d/16, instead of before every read and write
-// (a runtime timer change each, 1–2 % of the outbound proxy's CPU). A
-// tunnel is never cut sooner than d after its last byte, and at most d/16
-// later.
-func extend(now time.Time, until *atomic.Int64, d time.Duration, set func(time.Time) error) {
-	if now.Add(d).UnixNano() <= until.Load() {
-		return
-	}
-	t := now.Add(d + d/16)
-	until.Store(t.UnixNano())
-	_ = set(t)
-}
-
-// touch moves the read deadline idle ahead: any traffic, either way, keeps
-// the tunnel open.
-func (c *trackedConn) touch(now time.Time) {
-	if c.idle > 0 {
-		extend(now, &c.readUntil, c.idle, c.Conn.SetReadDeadline)
-	}
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.idle > 0 {
-		c.touch(time.Now())
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *trackedConn) Write(p []byte) (int, error) {
-	if c.idle > 0 || c.write > 0 {
-		now := time.Now() // one reading for both deadlines
-		c.touch(now)
-		if c.write > 0 {
-			extend(now, &c.writeUntil, c.write, c.Conn.SetWriteDeadline)
-		}
-	}
-	return c.Conn.Write(p)
-}
-
-// SetDeadline, SetReadDeadline and SetWriteDeadline (TLS and goproxy set
-// and clear deadlines too) make the next read or write set the tunnel's
-// own again.
-func (c *trackedConn) SetDeadline(t time.Time) error {
-	c.readUntil.Store(0)
-	c.writeUntil.Store(0)
-	return c.Conn.SetDeadline(t)
-}
-
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	c.readUntil.Store(0)
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *trackedConn) SetWriteDeadline(t time.Time) error {
-	c.writeUntil.Store(0)
-	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.o.mu.Lock()
-		delete(c.o.conns, c)
-		c.o.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
-// trackingWriter registers the connection goproxy hijacks.
-type trackingWriter struct {
-	http.ResponseWriter
-	o *Outbound
-}
-
-func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("proxy: connection cannot be hijacked")
-	}
-	c, rw, err := h.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	tc, ok := w.o.track(c)
-	if !ok {
-		return nil, nil, errors.New("proxy: shutting down")
-	}
-	return tc, rw, nil
 }
 
 // tunnel is what an intercepted CONNECT established.
@@ -582,7 +457,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			o.destinationError(w, r, err)
 			return
 		}
-		tc, ok := o.track(c)
+		tc, ok := o.tunnels.track(c)
 		if !ok {
 			writeOutboundError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
 			return
@@ -599,7 +474,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
-	o.gp.ServeHTTP(&trackingWriter{ResponseWriter: w, o: o}, r.WithContext(context.WithValue(ctx, connectKey{}, cs)))
+	o.gp.ServeHTTP(&trackingWriter{ResponseWriter: w, set: &o.tunnels}, r.WithContext(context.WithValue(ctx, connectKey{}, cs)))
 }
 
 // destinationError answers a CONNECT whose destination cannot be used.
@@ -1006,6 +881,13 @@ func (o *Outbound) toDestination(req *http.Request, d dest) *http.Request {
 // goproxy never drops the connection or writes an error text.
 func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 	resp, err := o.upstream.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// Upgrade is never forwarded (removeHopByHop): the destination
+		// switched on its own, and goproxy cannot carry the connection
+		// it hands over (it left the client's open, or dropped it).
+		_ = resp.Body.Close()
+		resp, err = nil, errProtocolSwitch
+	}
 	if err == nil {
 		if resp.Body != nil && resp.Body != http.NoBody {
 			// goproxy sends a response whose Body is no longer the one
@@ -1025,6 +907,10 @@ func (o *Outbound) roundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Resp
 	}
 	return o.answer(lr, req, upstreamFailure(o.log, req, route, err)), nil
 }
+
+// errProtocolSwitch is the round trip's error when a destination answers
+// 101 Switching Protocols, which the outbound proxy never asks for.
+var errProtocolSwitch = errors.New("proxy: the destination switched protocols unasked (101)")
 
 // onResponse is goproxy's response hook: the response phase of the
 // request's route, the capture of what the client gets, and what the
@@ -1218,11 +1104,47 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
-// goproxyLogger sends goproxy's messages to the debug log.
-type goproxyLogger struct{ l *slog.Logger }
+// goproxyLogger sends goproxy's messages to the debug log, without the
+// text a peer sent: goproxy quotes what it could not read (a header line
+// without a colon whole, a URL with its query) in its arguments. Integer
+// arguments (its session numbers) are kept, an error's text with every
+// quoted part replaced by "…" (Go's parsers quote the offending input with
+// %q), and any other argument (a host, a URL, an error already made a
+// string) is written as "…".
+//
+// A request of an intercepted tunnel that goproxy cannot read ends the
+// tunnel before any hook runs: its message is the only trace, so it is
+// logged and counted as not served (obs.NotServed, listener "outbound"),
+// as the listener's requests that net/http refuses are.
+type goproxyLogger struct {
+	l *slog.Logger
+	m *obs.Metrics // may be nil
+}
+
+// goproxyUnreadable starts goproxy's message for a tunnel request it
+// cannot read.
+const goproxyUnreadable = "Cannot read request from mitm'd client"
 
 func (g goproxyLogger) Printf(format string, v ...any) {
-	if g.l.Enabled(context.Background(), slog.LevelDebug) {
-		g.l.Debug("goproxy: " + fmt.Sprintf(format, v...))
+	if strings.Contains(format, goproxyUnreadable) {
+		obs.NotServed(g.l, g.m, "outbound", "-")
 	}
+	if !g.l.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	safe := make([]any, len(v))
+	for i, a := range v {
+		switch a := a.(type) {
+		case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+			safe[i] = a
+		case error:
+			safe[i] = quotedText.ReplaceAllString(a.Error(), `"…"`)
+		default:
+			safe[i] = "…"
+		}
+	}
+	g.l.Debug("goproxy: " + fmt.Sprintf(format, safe...))
 }
+
+// quotedText matches a Go-quoted string (strconv.Quote's form).
+var quotedText = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)

@@ -72,7 +72,7 @@ func BenchmarkOutbound(b *testing.B) {
 
 	// Baseline: goproxy MITM with the same CA, verifying the processor.
 	gp := goproxy.NewProxyHttpServer()
-	gp.Logger = goproxyLogger{slog.New(slog.DiscardHandler)}
+	gp.Logger = goproxyLogger{l: slog.New(slog.DiscardHandler)}
 	caTLS := &tls.Certificate{Certificate: [][]byte{ca.cert.Raw}, PrivateKey: ca.key, Leaf: ca.cert}
 	gp.OnRequest().HandleConnect(goproxy.FuncHttpsHandler(func(host string, _ *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 		return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: goproxy.TLSConfigFromCA(caTLS)}, host

@@ -5,7 +5,10 @@ package proxy
 // the network token or PAN, expiry, cryptogram, ECI and CVC its targets
 // receive. The merchant's request never carried them and its response must
 // not: the response leak guard refuses a card-like number the processor
-// echoes (a token PAN is Luhn-valid and no alias).
+// echoes (a token PAN is Luhn-valid and no alias), and treats the
+// cryptogram the request was given as card data too (echoedSecrets: masked
+// in redact mode, refused in block mode, logged in log mode). A fallback
+// CVC is not looked for: three or four digits are found in any answer.
 
 import (
 	"context"
@@ -38,7 +41,16 @@ func (t paymentTokenizer) Payment(ctx context.Context, ref string) (rewrite.Paym
 	if t.pay == nil {
 		return nil, errNoPayments
 	}
-	return t.pay.Payment(ctx, ref, t.f.Fallback, t.f.TransactionType)
+	pay, err := t.pay.Payment(ctx, ref, t.f.Fallback, t.f.TransactionType)
+	if st := stateFrom(ctx); err == nil && st != nil && len(pay[rewrite.RoleCryptogram]) >= minEchoLen {
+		// The response guard keeps it from the merchant (echoedSecrets),
+		// the inspector from its page (Exchange.Secrets).
+		st.sent = append(st.sent, pay[rewrite.RoleCryptogram])
+		if st.rec != nil {
+			st.rec.noteSecret(pay[rewrite.RoleCryptogram])
+		}
+	}
+	return pay, err
 }
 
 var errNoPayments = errors.New("proxy: network_token filter without the Card Management API (cards.enabled: false)")

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/redacted"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -70,6 +73,14 @@ type reqState struct {
 	// made holds the aliases this exchange's filters got from the vault:
 	// the leak guard knows them without a vault call.
 	made []string
+	// sent are the values a network_token filter put into the request
+	// that no card-number search finds (the cryptogram): the response
+	// guard looks for them (echoedSecrets).
+	sent []string
+	// redacted maps, on a route to an in-process upstream, each alias a
+	// request filter made to the value it replaced (serveInternal hands it
+	// on: package internal/redacted).
+	redacted redacted.Values
 	// rec is the exchange's capture, nil when the proxy captures nothing:
 	// it is told the aliases made too (captureRec.noteMade).
 	rec *captureRec
@@ -221,6 +232,31 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 	return nil
 }
 
+// contain is run's deferred recover. A panic in a phase refuses the
+// message with internal_error (500; 502 on a response) instead of ending
+// the process: goproxy serves the requests of an intercepted tunnel in a
+// goroutine of its own, which nothing recovers, and the runtime would
+// print the panic's value to stderr, past the log's scrubber. It is logged
+// at Error with its stack, and its value only when it is a runtime error
+// (an index out of range, a nil dereference): any other value may quote
+// the message being read.
+func (p *pipeline) contain(ctx context.Context, st *reqState, phase routes.Phase, refused **jsonapi.Error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v) // net/http's way to abort a response: not a failure
+	}
+	what := fmt.Sprintf("%T", v)
+	if re, ok := v.(runtime.Error); ok {
+		what = re.Error()
+	}
+	p.log.LogAttrs(ctx, slog.LevelError, "proxy: panic in a phase; message refused", slog.String("route", st.route.ID),
+		slog.String("phase", string(phase)), slog.String("panic", what), slog.String("stack", string(debug.Stack())))
+	*refused = refusal(phase, "internal_error")
+}
+
 // needsBody reports whether any of filters has body targets.
 func needsBody(filters []*routes.Filter) bool {
 	for _, f := range filters {
@@ -240,7 +276,11 @@ func needsBody(filters []*routes.Filter) bool {
 // that no filter with body targets matched is refused unless the route says
 // unmatched_body: pass. So the filters cannot be stepped around by another
 // Content-Type, method or path spelling.
-func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, opts phaseOptions, x routes.Exchange, params map[string]string, msg *message) *jsonapi.Error {
+//
+// A panic in the phase (a filter, the vault, a body reader: a bug) refuses
+// the message (contain).
+func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, opts phaseOptions, x routes.Exchange, params map[string]string, msg *message) (refused *jsonapi.Error) {
+	defer p.contain(ctx, st, phase, &refused)
 	route := st.route
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()
@@ -404,6 +444,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.header.Set(FilterFailedHeader, strings.Join(failed, ","))
 		if mode != routes.LeakBlock {
 			mode = routes.LeakRedact
+		}
+	}
+	if guard && phase == routes.Response && len(st.sent) > 0 {
+		masked, jerr := p.echoedSecrets(ctx, st, mode, msg, body)
+		if jerr != nil {
+			return jerr
+		}
+		if masked != nil {
+			body, changed = masked, true
 		}
 	}
 	if guard || len(failed) > 0 {
@@ -664,6 +713,14 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
 		st.made = append(st.made, got...)
+		if st.route.Internal() && len(got) == len(items) {
+			if st.redacted == nil {
+				st.redacted = redacted.Values{}
+			}
+			for i, a := range got {
+				st.redacted[a] = items[i].Value
+			}
+		}
 		if st.rec != nil {
 			st.rec.noteMade(got)
 		}

@@ -769,3 +769,65 @@ func amountHeader(v string) map[string]string {
 	}
 	return map[string]string{"X-Amount": v}
 }
+
+// TestUpgradeRefusedOnRoutesWithResponseFilters: WebSocket frames are
+// never read, so an upgrade on a route whose response filters read bodies
+// (redact or reveal) would let the upstream's messages reach the client
+// past them: a card number the route's response filter redacts came back
+// in clear in a frame. Such an upgrade is refused (403 upgrade_refused)
+// and the upstream never sees it, as on a route that redacts request
+// bodies; a route whose filters read no body still upgrades.
+func TestUpgradeRefusedOnRoutesWithResponseFilters(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+			`{"card":{"number":"` + testPAN + `"}}`)
+		_ = brw.Flush()
+	})
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	addr := g.Listener.Addr().String()
+	upgrade := func(path string) (*http.Response, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		var rest []byte
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			rest, _ = io.ReadAll(br)
+		} else {
+			rest, _ = io.ReadAll(resp.Body)
+		}
+		return resp, string(rest)
+	}
+	for _, path := range []string{"/respredact/ws", "/reveal/ws"} {
+		resp, rest := upgrade(path)
+		if strings.Contains(rest, testPAN) {
+			t.Errorf("%s: the upstream's card number reached the client through the upgraded connection", path)
+		}
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(rest, "upgrade_refused") {
+			t.Errorf("%s: want 403 upgrade_refused, got %d %q", path, resp.StatusCode, obstestMask(rest))
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d upgrade requests", n)
+	}
+	// A route that only redacts a header still upgrades (its filter read
+	// the upgrade request's headers).
+	if resp, _ := upgrade("/header/ws"); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("/header/ws: want 101, got %d", resp.StatusCode)
+	}
+}

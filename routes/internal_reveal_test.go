@@ -25,3 +25,32 @@ func TestRevealInTheAnswersOfTheInternalAPIsIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMayRevealInResponseReadsTheRequestSideOfTheMatch: a route's response
+// reveal may apply to a request when the filter's method, path, path_info
+// and request_content_type accept it; its status and content_type are
+// not known before the answer, so they never rule a request out.
+func TestMayRevealInResponseReadsTheRequestSideOfTheMatch(t *testing.T) {
+	src := `- {id: a, direction: inbound, host: h, upstream: "http://app", filters: [
+    {phase: response, operation: reveal, match: {methods: [GET], path: ^/orders, status: [200], content_type: json}, targets: [{json: pan}]},
+    {phase: response, operation: redact, targets: [{json: pan}]},
+    {phase: request, operation: redact, match: {path: ^/cards}, targets: [{json: pan}]}]}`
+	set, err := Parse([]byte(src), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Routes[0]
+	for _, c := range []struct {
+		x    Exchange
+		want bool
+	}{
+		{Exchange{Method: "GET", Path: "/orders/1"}, true},
+		{Exchange{Method: "GET", Path: "/orders/1", Status: 404, MediaType: "text/plain"}, true},
+		{Exchange{Method: "POST", Path: "/orders/1"}, false},
+		{Exchange{Method: "GET", Path: "/cards/1"}, false},
+	} {
+		if got := r.MayRevealInResponse(c.x); got != c.want {
+			t.Errorf("MayRevealInResponse(%+v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/regfile"
+	"github.com/aliasgate/aliasgate/internal/yamlnum"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -58,6 +60,31 @@ type Options struct {
 	// CheckFormat validates an alias format name (the vault's formats); nil
 	// accepts any name.
 	CheckFormat func(string) error
+	// CheckClassifiers validates a redact target's classifiers (the
+	// vault's rule, whose error holds none of them); nil accepts any.
+	CheckClassifiers func([]string) error
+}
+
+// ErrNotRegularFile is wrapped by ReadFile's error for a routes file that
+// is not a regular file (a FIFO, a device, a directory).
+var ErrNotRegularFile = regfile.ErrNotRegular
+
+// maxFileSize bounds a routes file ReadFile reads.
+const maxFileSize = 16 << 20
+
+// ReadFile reads the routes file at path for the gateway (its start, its
+// reloads, the inspector): only a regular file of at most 16 MiB is read.
+// A FIFO or a device would block the read for good (or feed it without
+// end), holding whatever lock the reader holds: it is refused at once
+// (ErrNotRegularFile). A missing file's error wraps fs.ErrNotExist.
+// LoadFile, for the CLI's routes commands, reads any file (routes
+// validate /dev/stdin).
+func ReadFile(path string) ([]byte, error) {
+	b, err := regfile.Read(path, maxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return b, nil
 }
 
 // LoadFile reads and parses a route file.
@@ -164,7 +191,7 @@ func FromNode(n *yaml.Node, file string, opts Options) (*Set, error) {
 // yamlMessage is a YAML error for a Problem, card numbers masked (a
 // decoding error quotes the value).
 func yamlMessage(err error) string {
-	return pan.MaskAll(strings.TrimPrefix(err.Error(), "yaml: "))
+	return pan.MaskLoose(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 type loader struct {
@@ -180,7 +207,7 @@ func (l *loader) add(n *yaml.Node, format string, args ...any) {
 	}
 	// A value quoted back may be a card number pasted into the wrong
 	// place: it is masked, as in the logs.
-	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: pan.MaskAll(fmt.Sprintf(format, args...))})
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Message: pan.MaskLoose(fmt.Sprintf(format, args...))})
 }
 
 func (l *loader) err() error {
@@ -272,7 +299,7 @@ func badID(id string) string {
 	switch {
 	case !idPattern.MatchString(id):
 		return "use letters, digits and _ . : - (at most 128)"
-	case pan.ContainsAllString(id):
+	case pan.ContainsLooseString(id): // 4111_1111_1111_1111 too
 		// Ids are metric labels and log fields: never card data.
 		return "holds a card number; name it after what it does"
 	}
@@ -499,8 +526,31 @@ func (l *loader) hostRegex(r *Route, host, pattern string, n *yaml.Node) {
 	r.HostRegex = re
 }
 
+// wholeNumbers reports whether the items of the list n that are numbers
+// are written in decimal digits (yamlnum.Decimal), adding a problem for
+// each one that is not: YAML would read 0404 as 260, 443.9 as 443. Other
+// shapes are left to the caller's decoding.
+func (l *loader) wholeNumbers(n *yaml.Node, what string) bool {
+	if n.Kind != yaml.SequenceNode {
+		return true
+	}
+	ok := true
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode || item.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 ||
+			(item.Tag != "!!int" && item.Tag != "!!float") || yamlnum.Decimal(item.Value) {
+			continue
+		}
+		l.add(item, "%s: %s must be a whole number written in decimal digits, such as 443 (not 0443, 0x1BB, 4.43e2, 443.0 or 4_43)", what, item.Value)
+		ok = false
+	}
+	return ok
+}
+
 // ports reads a route's ports: a list of TCP ports, outbound routes only.
 func (l *loader) ports(r *Route, n *yaml.Node) {
+	if !l.wholeNumbers(n, "route "+r.ID+": ports") {
+		return
+	}
 	if err := n.Decode(&r.Ports); err != nil || len(r.Ports) == 0 {
 		l.add(n, "route %s: ports: want a list of TCP ports", r.ID)
 		return
@@ -582,7 +632,7 @@ func (l *loader) filter(r *Route, i int, n *yaml.Node) *Filter {
 	if f.Operation == rewrite.Reveal && r.Direction == Inbound && f.Phase == Request {
 		l.add(n, "%s: reveal on an inbound request is refused: reveal goes out (outbound routes, inbound responses), never into the merchant's app", where)
 	}
-	if f.Operation == rewrite.Reveal && (r.Upstream == UpstreamCards || r.Upstream == UpstreamAliases) {
+	if f.Operation == rewrite.Reveal && r.Internal() {
 		l.add(n, "%s: reveal in the answers of %s is refused: the API decides what its clients see in clear (--pci, aliases:reveal), and a reveal there would show card data to the clients it withholds it from", where, r.Upstream)
 	}
 	oe, vn := l.str(n, "on_error")
@@ -680,7 +730,9 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 		m.ContentType = ct
 	}
 	if sn := mapGet(n, "status"); sn != nil {
-		if err := sn.Decode(&m.Status); err != nil {
+		if !l.wholeNumbers(sn, where+": match.status") {
+			// reported
+		} else if err := sn.Decode(&m.Status); err != nil {
 			l.add(sn, "%s: match.status: want a list of HTTP status codes", where)
 		}
 		for _, s := range m.Status {
@@ -766,6 +818,12 @@ func (l *loader) target(where string, j int, op rewrite.Operation, n *yaml.Node)
 	if t.Format != "" && l.opts.CheckFormat != nil {
 		if err := l.opts.CheckFormat(t.Format); err != nil {
 			l.add(n, "%s: target %d: format %q is not an alias format", where, j+1, t.Format)
+		}
+	}
+	if len(t.Classifiers) > 0 && l.opts.CheckClassifiers != nil {
+		// The vault would refuse every redaction of the target.
+		if err := l.opts.CheckClassifiers(t.Classifiers); err != nil {
+			l.add(n, "%s: target %d: classifiers: %v", where, j+1, err)
 		}
 	}
 	st, ok := storagePattern[strings.ToLower(t.Storage)]

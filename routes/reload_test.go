@@ -1,12 +1,14 @@
 package routes
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -151,6 +153,7 @@ func TestWatchReloadsOnlyAFileThatHasSettled(t *testing.T) {
 		t.Fatalf("a file seen changing was loaded half written: %d targets", n)
 	}
 	f.WriteString(reloadDoc[len(half):] + "  - id: second\n    direction: outbound\n    host: api.psp.example\n")
+	f.Close() // the writer is done (a file still open for writing is not loaded: TestRoutesFileOpenForWritingIsNotLoaded)
 	r.poll()
 	if n := targetsOf(table); n != 2 {
 		t.Fatalf("%d targets", n)
@@ -219,5 +222,78 @@ func TestFiltersWithNoValueIsRefused(t *testing.T) {
 		if err != nil || len(set.Routes) != 1 || len(set.Routes[0].Filters) != 0 {
 			t.Errorf("%q: %v", tail, err)
 		}
+	}
+}
+
+// TestSIGHUPReloadOfAFileBeingWrittenWaitsForItToSettle: SIGHUP's reload
+// read the file at once, so a SIGHUP that came while a writer was half way
+// through writing the file in place (a unit's ExecReload, logrotate's
+// postrotate, an operator's kill -HUP racing a deploy) put the half file
+// in force: here a filter that has lost its CVC target, which then reached
+// the upstream in clear. The watcher waited for the file to settle; SIGHUP
+// now does too: the file is read, read again an interval later, and put in
+// force once two reads are alike.
+func TestSIGHUPReloadOfAFileBeingWrittenWaitsForItToSettle(t *testing.T) {
+	path, table, r, _, _ := newReloadFixture(t)
+	half := reloadDoc[:strings.Index(reloadDoc, "          - json: card.cvc")]
+	if _, err := Parse([]byte(half), "", Options{}); err != nil {
+		t.Fatalf("the half file must load on its own to make the point: %v", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString(half)
+	// The writer goes on while the reload waits for the file to settle.
+	rest := reloadDoc[len(half):] + "  - id: second\n    direction: outbound\n    host: api.psp.example\n"
+	waits := 0
+	r.settle = func(ctx context.Context, _ time.Duration) error {
+		if waits++; waits == 1 {
+			f.WriteString(rest)
+			f.Close() // the writer is done
+		}
+		return ctx.Err()
+	}
+	if err := r.ReloadSettled(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n, routes := targetsOf(table), len(table.Load().Routes); n != 2 || routes != 2 {
+		t.Fatalf("SIGHUP put %d routes with %d targets in force; want the whole file's 2 routes, 2 targets", routes, n)
+	}
+	if waits != 2 {
+		t.Errorf("the file was read after %d waits; want 2 (changed, then alike)", waits)
+	}
+}
+
+// TestSIGHUPReloadOfAFileThatKeepsChangingIsRefused: a file that is still
+// changing after ReloadSettled's last wait is refused as changed while
+// read (logged, counted invalid, reported), the routes in force kept.
+func TestSIGHUPReloadOfAFileThatKeepsChangingIsRefused(t *testing.T) {
+	path, table, r, _, m := newReloadFixture(t)
+	var reported error
+	r.OnReload(func(_ int, err error) { reported = err })
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r.settle = func(ctx context.Context, _ time.Duration) error {
+		f.WriteString("# still being written\n")
+		return ctx.Err()
+	}
+	if err := r.ReloadSettled(context.Background(), time.Second); !errors.Is(err, errChangedWhileRead) || !errors.Is(reported, errChangedWhileRead) {
+		t.Fatalf("reload of a file that keeps changing: %v (reported %v)", err, reported)
+	}
+	if n := len(table.Load().Routes); n != 1 {
+		t.Fatalf("%d routes", n)
+	}
+	if v := counterValue(m.RouteReloads.WithLabelValues("invalid")); v != 1 {
+		t.Errorf("invalid reloads counted %v", v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.ReloadSettled(ctx, time.Second); !errors.Is(err, context.Canceled) {
+		t.Errorf("reload when the gateway stops: %v", err)
 	}
 }

@@ -113,7 +113,7 @@ func (s *Set) Warnings() []string {
 		}
 	}
 	for i, w := range out {
-		out[i] = pan.MaskAll(w) // an upstream URL or pattern quoted may hold a card number
+		out[i] = pan.MaskLoose(w) // an upstream URL or pattern quoted may hold a card number
 	}
 	return out
 }

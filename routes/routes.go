@@ -351,6 +351,19 @@ func (r *Route) RedactsBodies() bool {
 	return false
 }
 
+// ReadsBodies reports whether any filter of the route, in either phase,
+// has body targets: the bodies of its messages are rewritten, so a
+// protocol switch (WebSocket), whose frames no filter reads, would carry
+// them past the filters.
+func (r *Route) ReadsBodies() bool {
+	for _, f := range r.Filters {
+		if f.Program != nil && f.Program.HasBody() {
+			return true
+		}
+	}
+	return false
+}
+
 // RevealsInRequests reports whether the route's request filters put card
 // data on the wire to the destination: a reveal, or a network_token filter
 // (the network token PAN and its cryptogram, or on fallback the PAN and
@@ -361,10 +374,35 @@ func (r *Route) RevealsInRequests() bool {
 	return r.hasRequestOp(rewrite.Reveal) || r.hasRequestOp(rewrite.NetworkToken)
 }
 
+// Internal reports whether the route's upstream is an in-process API
+// (UpstreamCards, UpstreamAliases).
+func (r *Route) Internal() bool {
+	return r.Upstream == UpstreamCards || r.Upstream == UpstreamAliases
+}
+
+// MayRevealInResponse reports whether a response reveal filter of the
+// route may apply to the answer to request x: one whose match x's method,
+// path, query and request Content-Type satisfy (the answer's status and
+// media type are not known before it comes, so they count as matching,
+// and so do filter groups).
+func (r *Route) MayRevealInResponse(x Exchange) bool {
+	for _, f := range r.Filters {
+		if f.Phase == Response && f.Operation == rewrite.Reveal && f.Match.matchesRequest(x) {
+			return true
+		}
+	}
+	return false
+}
+
 // hasRequestOp reports whether the route has a request filter of op.
 func (r *Route) hasRequestOp(op rewrite.Operation) bool {
+	return r.hasOp(Request, op)
+}
+
+// hasOp reports whether the route has a filter of phase and op.
+func (r *Route) hasOp(phase Phase, op rewrite.Operation) bool {
 	for _, f := range r.Filters {
-		if f.Phase == Request && f.Operation == op {
+		if f.Phase == phase && f.Operation == op {
 			return true
 		}
 	}
@@ -382,6 +420,21 @@ func (r *Route) HasPhase(phase Phase) bool {
 }
 
 func (m *Match) matches(x Exchange) bool {
+	if !m.matchesRequest(x) {
+		return false
+	}
+	if m.ContentType != "" && !ContentTypeMatches(m.ContentType, x.MediaType) {
+		return false
+	}
+	if len(m.Status) > 0 && !slices.Contains(m.Status, x.Status) {
+		return false
+	}
+	return true
+}
+
+// matchesRequest is matches for what the request alone decides: method,
+// path_info, request_content_type and path.
+func (m *Match) matchesRequest(x Exchange) bool {
 	// Methods are case-sensitive (RFC 9110 §9.1): "post" is not POST.
 	if len(m.Methods) > 0 && !slices.Contains(m.Methods, x.Method) {
 		return false
@@ -403,12 +456,6 @@ func (m *Match) matches(x Exchange) bool {
 		if p, ok := strings.CutSuffix(x.Path, "/"); !ok || p == "" || !m.Path.MatchString(p) {
 			return false
 		}
-	}
-	if m.ContentType != "" && !ContentTypeMatches(m.ContentType, x.MediaType) {
-		return false
-	}
-	if len(m.Status) > 0 && !slices.Contains(m.Status, x.Status) {
-		return false
 	}
 	return true
 }

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/regfile"
 )
 
 // Table holds the current route set. Readers take the pointer once per
@@ -59,6 +61,10 @@ type Reloader struct {
 	seen     fileStamp  // the file as last reloaded (or tried)
 	polled   fileStamp  // the file at Watch's previous poll
 	onReload func(routes int, err error)
+	settle   func(ctx context.Context, d time.Duration) error // ReloadSettled's wait (sleep; tests replace it)
+	// writer: the last reload found the file open for writing (reported
+	// once); Watch tries again at every settled poll until it is closed.
+	writer bool
 }
 
 // ErrEmptyFile is the error of a reload that found the routes file empty
@@ -66,6 +72,11 @@ type Reloader struct {
 // more likely a file half written than a wish to remove every route, which
 // `routes: []` says.
 var ErrEmptyFile = errors.New("the routes file holds no routes list (empty, or routes: with no value); write routes: [] to remove every route")
+
+// errOpenForWriting is the error of a reload of a file some process still
+// holds open for writing (Linux): what was read may be half of a write
+// that has paused.
+var errOpenForWriting = errors.New("the routes file is still open for writing by another process; it is loaded once closed (rename a finished file into place to edit it)")
 
 // errChangedWhileRead is the error of a reload during which the file
 // changed: what was read may be half of a write.
@@ -96,7 +107,7 @@ func NewReloader(table *Table, path string, opts Options, logger *slog.Logger, m
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m}
+	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m, settle: sleep}
 }
 
 // OnReload sets fn, called after every reload with the number of routes
@@ -111,28 +122,79 @@ func (r *Reloader) OnReload(fn func(routes int, err error)) {
 // Reload reads the file and, when it loads, makes it the table's set. On
 // error the old set stays and the error (a *LoadError listing every
 // problem, a read error, ErrEmptyFile, or a file that changed while it was
-// read) is logged, counted, passed to OnReload and returned.
-func (r *Reloader) Reload() error {
+// read) is logged, counted, passed to OnReload and returned. It reads the
+// file at once: for a file someone else may be writing (a SIGHUP), see
+// ReloadSettled.
+func (r *Reloader) Reload() error { return r.reload(nil, false, false) }
+
+// maxSettleWaits bounds ReloadSettled's waits for a file that keeps
+// changing.
+const maxSettleWaits = 10
+
+// ReloadSettled is Reload for a SIGHUP: like Watch, it puts the file in
+// force only once it has stayed the same for interval. It reads the file,
+// waits interval and reads it again until two reads in a row are alike
+// (at most maxSettleWaits waits), then reloads those very bytes: a SIGHUP
+// that comes while a writer is half way through writing the file in place
+// does not put the half file in force. A file still changing after the
+// last wait is refused as changed while read (logged, counted, reported to
+// OnReload; the watcher loads it once it has settled). When ctx ends
+// during a wait, its error is returned and nothing is reloaded. A writer
+// that stalls longer than interval in the middle of the file cannot be
+// told from one that has finished: renaming a finished file into place is
+// the safe way to edit it.
+func (r *Reloader) ReloadSettled(ctx context.Context, interval time.Duration) error {
+	prev, prevErr := ReadFile(r.path)
+	for range maxSettleWaits {
+		if err := r.settle(ctx, interval); err != nil {
+			return err
+		}
+		cur, err := ReadFile(r.path)
+		switch {
+		case err != nil && prevErr != nil:
+			return r.Reload() // missing or unreadable twice: reported as Reload reports it
+		case err == nil && prevErr == nil && bytes.Equal(prev, cur):
+			return r.reload(cur, true, false)
+		}
+		prev, prevErr = cur, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected(fmt.Errorf("routes: %s: %w (still changing after %d waits of %s)", r.path, errChangedWhileRead, maxSettleWaits, interval))
+}
+
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// reload is Reload; with check, the file must hold exactly settled (what
+// ReloadSettled read alike twice), else it changed while read. quiet (a
+// poll looking again at a file found open for writing) reports that
+// refusal again only when it is not the one already reported.
+func (r *Reloader) reload(settled []byte, check, quiet bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = stampOf(r.path)
-	set, err := r.load()
+	set, err := r.load(settled, check)
+	if errors.Is(err, errOpenForWriting) {
+		again := quiet && r.writer
+		r.writer = true
+		if again {
+			return err
+		}
+		return r.rejected(err)
+	}
+	r.writer = false
 	if err != nil {
-		var le *LoadError
-		if errors.As(err, &le) {
-			problems := make([]string, len(le.Problems))
-			for i, p := range le.Problems {
-				problems[i] = p.String()
-			}
-			r.logger.Error("routes: reload rejected, keeping the current set", "file", r.path, "problems", problems)
-		} else {
-			r.logger.Error("routes: reload failed, keeping the current set", "file", r.path, "error", err.Error())
-		}
-		r.count("invalid")
-		if r.onReload != nil {
-			r.onReload(0, err)
-		}
-		return err
+		return r.rejected(err)
 	}
 	r.table.Store(set)
 	r.count("ok")
@@ -146,15 +208,45 @@ func (r *Reloader) Reload() error {
 	return nil
 }
 
+// rejected logs, counts and reports a reload that failed with err, and
+// returns err; the caller holds r.mu.
+func (r *Reloader) rejected(err error) error {
+	var le *LoadError
+	if errors.As(err, &le) {
+		problems := make([]string, len(le.Problems))
+		for i, p := range le.Problems {
+			problems[i] = p.String()
+		}
+		r.logger.Error("routes: reload rejected, keeping the current set", "file", r.path, "problems", problems)
+	} else {
+		r.logger.Error("routes: reload failed, keeping the current set", "file", r.path, "error", err.Error())
+	}
+	r.count("invalid")
+	if r.onReload != nil {
+		r.onReload(0, err)
+	}
+	return err
+}
+
 // load reads and parses the file, refusing what a file being written in
-// place may look like: a file that changed while it was read, or one found
-// empty while the table has routes.
-func (r *Reloader) load() (*Set, error) {
-	data, err := os.ReadFile(r.path)
+// place may look like: a file some process still holds open for writing
+// (where that can be told: Linux, a file the gateway owns), a file that
+// changed while it was read (or, with check, that no longer holds
+// settled), or one found empty while the table has routes.
+func (r *Reloader) load(settled []byte, check bool) (*Set, error) {
+	f, _, err := regfile.Open(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
-	if !stampOf(r.path).same(r.seen) {
+	defer f.Close()
+	data, err := regfile.ReadOpen(f, r.path, maxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	if writing, _ := openForWriting(f); writing {
+		return nil, fmt.Errorf("routes: %s: %w", r.path, errOpenForWriting)
+	}
+	if !stampOf(r.path).same(r.seen) || (check && !bytes.Equal(data, settled)) {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
 	}
 	if n := len(r.table.Load().Routes); n > 0 && Empty(data) {
@@ -202,11 +294,11 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 func (r *Reloader) poll() {
 	now := stampOf(r.path)
 	r.mu.Lock()
-	changed := !now.same(r.seen)
+	changed := !now.same(r.seen) || r.writer // a file found open for writing: again until closed
 	settled := now.same(r.polled)
 	r.polled = now
 	r.mu.Unlock()
 	if changed && settled && now.ok {
-		_ = r.Reload()
+		_ = r.reload(nil, false, true)
 	}
 }

@@ -368,6 +368,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 	if err := s.finishDetail(ctx, reqs, items, out); err != nil {
 		return nil, s.rollback(ctx, made, fmt.Errorf("vault: redact: %w", err))
 	}
+	noteCreated(ctx, out)
 	return out, nil
 }
 
@@ -1371,6 +1372,15 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 	return nil
 }
 
+// CheckClassifiers reports whether the vault takes classifiers (see
+// checkClassifiers): the routes loader asks it for a redact target's, so
+// a routes file whose classifiers every redaction would refuse does not
+// load. The error never holds a classifier.
+func CheckClassifiers(in []string) error {
+	_, err := checkClassifiers(in)
+	return err
+}
+
 // checkClassifiers validates classifiers and returns them without
 // duplicates, in their first order. nil becomes an empty list. The VGS
 // vault API types a classifier as any string; aliasgate takes 1 to
@@ -1378,7 +1388,7 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 // digits, punctuation, symbols and spaces, as unicode.IsGraphic): no
 // control or invisible formatting characters, which would let a stored tag
 // forge log lines or hide its text. A classifier must not hold a card
-// number.
+// number (pan.ContainsLooseString: also grouped by '_' or ':').
 func checkClassifiers(in []string) ([]string, error) {
 	if len(in) > maxClassifiers {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
@@ -1391,7 +1401,7 @@ func checkClassifiers(in []string) ([]string, error) {
 		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
 			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
-		if pan.ContainsString(c) {
+		if pan.ContainsLooseString(c) {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)
 		}
 		// At most maxClassifiers: a scan of out costs less than a set.

@@ -175,14 +175,15 @@ func (s *Simulator) Raise(ctx context.Context, req RaiseRequest) (Event, error) 
 	default:
 		return Event{}, ErrInvalidEvent
 	}
+	k := s.tokenKey(req.TokenPAN)
 	s.mu.Lock()
 	sink := s.sink
-	if _, gone := s.deleted[req.TokenPAN]; gone {
+	if s.isDeleted(k) {
 		s.mu.Unlock()
 		return Event{}, ErrDeleted
 	}
 	if req.Type == EventTokenDeleted {
-		s.deleted[req.TokenPAN] = struct{}{}
+		s.markDeleted(k)
 	}
 	s.mu.Unlock()
 	if sink == nil {

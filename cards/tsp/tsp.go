@@ -32,7 +32,16 @@
 //     Unix minutes, so a changed type or ECI fails Verify. Verify accepts a
 //     cryptogram made in the last MaxAge (15 windows) whose type and ECI are
 //     the brand's, once per (token, counter); a replay, an older or altered
-//     one is refused. Used counters are remembered in memory only.
+//     one is refused. Used counters are remembered in memory only, and only
+//     while the cryptogram accepted for them could verify (MaxAge from its
+//     window; a cryptogram older is refused as such), at most MaxUsed at a
+//     time (beyond, Verify refuses with ErrBusy: fail closed).
+//   - Its memory holds no token PAN: deleted tokens and used counters are
+//     kept under tokenKey, an HMAC of the token PAN with the simulator's
+//     key. It remembers the latest MaxDeleted deleted tokens; an older
+//     deletion is forgotten (the card record, which every gateway reads,
+//     keeps the token's state; the simulator's mark only matters for a
+//     deletion the card was not told of, see events.go).
 //   - Lifecycle events (token updated, suspended, resumed, deleted; card
 //     reissued): see events.go.
 package tsp
@@ -93,6 +102,7 @@ var (
 	ErrReplay           = errors.New("tsp: cryptogram already used")
 	ErrInvalid          = errors.New("tsp: cryptogram invalid or expired")
 	ErrInvalidUse       = errors.New("tsp: unknown cryptogram use")
+	ErrBusy             = errors.New("tsp: too many cryptograms verified within MaxAge")
 )
 
 // Use is what a cryptogram is for.
@@ -180,18 +190,67 @@ func BrandOf(pan string) string {
 	return ""
 }
 
+// Bounds of a Simulator's memory.
+const (
+	// MaxDeleted is how many deleted tokens a Simulator remembers (the latest).
+	MaxDeleted = 1 << 16
+	// MaxUsed is how many used (token, counter) pairs it remembers at once.
+	MaxUsed = 1 << 20
+)
+
+// tokenKey names a token in the simulator's memory: the first 16 bytes of
+// HMAC-SHA256(key, "token\x00" ‖ token PAN), never the token PAN.
+type tokenKey [16]byte
+
+// usedKey is a used (token, counter) pair.
+type usedKey struct {
+	token   tokenKey
+	counter uint64
+}
+
 // Simulator is the built-in Provider.
 type Simulator struct {
-	key     []byte
-	mu      sync.Mutex
-	used    map[string]struct{} // token PAN ‖ counter
-	deleted map[string]struct{}
-	sink    Sink // Subscribe
+	key        []byte
+	mu         sync.Mutex
+	used       map[usedKey]int64 // the window of the cryptogram accepted
+	usedPruned int64             // the window used was last pruned at
+	deleted    map[tokenKey]struct{}
+	order      []tokenKey // deleted, oldest first from next once full (a ring of MaxDeleted)
+	next       int
+	sink       Sink // Subscribe
 }
 
 // NewSimulator returns a simulator keyed with key.
 func NewSimulator(key []byte) *Simulator {
-	return &Simulator{key: append([]byte(nil), key...), used: map[string]struct{}{}, deleted: map[string]struct{}{}}
+	return &Simulator{key: append([]byte(nil), key...), used: map[usedKey]int64{}, deleted: map[tokenKey]struct{}{}}
+}
+
+func (s *Simulator) tokenKey(tokenPAN string) tokenKey {
+	var k tokenKey
+	copy(k[:], s.mac([]byte("token\x00"), []byte(tokenPAN)))
+	return k
+}
+
+// isDeleted reports whether the token of k is deleted; s.mu is held.
+func (s *Simulator) isDeleted(k tokenKey) bool {
+	_, ok := s.deleted[k]
+	return ok
+}
+
+// markDeleted remembers the token of k as deleted, forgetting the oldest
+// deletion beyond MaxDeleted; s.mu is held.
+func (s *Simulator) markDeleted(k tokenKey) {
+	if s.isDeleted(k) {
+		return
+	}
+	s.deleted[k] = struct{}{}
+	if len(s.order) < MaxDeleted {
+		s.order = append(s.order, k)
+		return
+	}
+	delete(s.deleted, s.order[s.next])
+	s.order[s.next] = k
+	s.next = (s.next + 1) % MaxDeleted
 }
 
 func (s *Simulator) mac(parts ...[]byte) []byte {
@@ -263,9 +322,10 @@ func (s *Simulator) Provision(_ context.Context, pan, expMonth, expYear string) 
 
 // Update accepts the card's new expiry (the simulator keeps no token metadata).
 func (s *Simulator) Update(_ context.Context, tokenPAN, _, _ string) error {
+	k := s.tokenKey(tokenPAN)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.deleted[tokenPAN]; ok {
+	if s.isDeleted(k) {
 		return ErrDeleted
 	}
 	return nil
@@ -273,8 +333,9 @@ func (s *Simulator) Update(_ context.Context, tokenPAN, _, _ string) error {
 
 // Delete deactivates tokenPAN.
 func (s *Simulator) Delete(_ context.Context, tokenPAN string) error {
+	k := s.tokenKey(tokenPAN)
 	s.mu.Lock()
-	s.deleted[tokenPAN] = struct{}{}
+	s.markDeleted(k)
 	s.mu.Unlock()
 	return nil
 }
@@ -299,8 +360,9 @@ func (s *Simulator) Cryptogram(_ context.Context, tokenPAN string, counter uint6
 	if !ok {
 		return Cryptogram{}, ErrInvalidUse
 	}
+	k := s.tokenKey(tokenPAN)
 	s.mu.Lock()
-	_, del := s.deleted[tokenPAN]
+	del := s.isDeleted(k)
 	s.mu.Unlock()
 	if del {
 		return Cryptogram{}, ErrDeleted
@@ -322,25 +384,37 @@ func (s *Simulator) Verify(tokenPAN string, c Cryptogram, counter uint64, now ti
 	if !known {
 		return ErrInvalid
 	}
+	const windows = int64(MaxAge / Window)
 	w := window(now)
-	match := false
-	for i := int64(0); i < int64(MaxAge/Window); i++ {
+	match, made := false, int64(0)
+	for i := int64(0); i < windows; i++ {
 		if subtle.ConstantTimeCompare([]byte(s.value(spec, c.ECI, tokenPAN, counter, w-i)), []byte(c.Value)) == 1 {
-			match = true
+			match, made = true, w-i
 		}
 	}
 	if !match {
 		return ErrInvalid
 	}
-	var cb [8]byte
-	binary.BigEndian.PutUint64(cb[:], counter)
-	k := tokenPAN + "\x00" + string(cb[:])
+	k := usedKey{token: s.tokenKey(tokenPAN), counter: counter}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.used[k]; ok {
+	if w > s.usedPruned {
+		// A pair whose accepted cryptogram can no longer verify needs no
+		// memory: once a window.
+		for u, at := range s.used {
+			if w-at >= windows {
+				delete(s.used, u)
+			}
+		}
+		s.usedPruned = w
+	}
+	if at, ok := s.used[k]; ok && w-at < windows {
 		return ErrReplay
 	}
-	s.used[k] = struct{}{}
+	if len(s.used) >= MaxUsed {
+		return ErrBusy
+	}
+	s.used[k] = made
 	return nil
 }
 

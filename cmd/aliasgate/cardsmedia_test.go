@@ -101,7 +101,8 @@ func TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies(t *testing.T) {
 // transaction_type in it was dropped and the cryptogram made for the
 // default use: a Mastercard e-commerce cryptogram (ECI 06) for a payment
 // the merchant said was card on file (07). They are refused now, before a
-// counter value is used; a body that is no JSON is still ignored.
+// counter value is used; so is a body that is no JSON, which was still
+// ignored (TestCryptogramRequestsThatAreNoJSONAreRefused).
 func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	env := testEnv(nil)
@@ -138,7 +139,7 @@ func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
 		{"the page's body", `{"data":{"attributes":{}}}`, 200, "06"},
 		{"card on file", onFile, 200, "07"},
 		{"no body", "", 200, "06"},
-		{"no JSON", "card_on_file", 200, "06"},
+		{"no JSON", "card_on_file", 400, ""}, // TestCryptogramRequestsThatAreNoJSONAreRefused
 		{"data an array", `{"data":[{"attributes":{"transaction_type":"card_on_file"}}]}`, 400, ""},
 		{"attributes an array", `{"data":{"attributes":[{"transaction_type":"card_on_file"}]}}`, 422, ""},
 		{"attributes a string", `{"data":{"attributes":"card_on_file"}}`, 422, ""},
@@ -285,7 +286,9 @@ func TestCryptogramRequestsOfBrokenJSONAreRefused(t *testing.T) {
 	for _, c := range []struct{ name, body, eci string }{
 		{"whole", onFile, "07"},
 		{"white space around", " " + onFile + "\n", "07"},
-		{"no JSON", "card_on_file", "06"},
+		{"no body", "", "06"},
+		{"white space only", " \r\n\t", "06"},
+		{"null", "null", "06"},
 	} {
 		status, body := call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", ja, c.body, bearer)
 		var doc struct {
@@ -296,5 +299,54 @@ func TestCryptogramRequestsOfBrokenJSONAreRefused(t *testing.T) {
 		if status != 200 || json.Unmarshal(body, &doc) != nil || doc.Data.Attributes.Cryptogram.ECI != c.eci {
 			t.Errorf("%s: %d %s, want ECI %s", c.name, status, body, c.eci)
 		}
+	}
+}
+
+// TestCryptogramRequestsThatAreNoJSONAreRefused: a cryptogram request
+// whose body is no JSON was ignored, so a transaction_type it named was
+// dropped and the cryptogram made for the default use: a form
+// (transaction_type=card_on_file, as curl -F or an HTML form sends it), a
+// multipart form, XML, text or YAML saying card on file got a Mastercard
+// e-commerce cryptogram (ECI 06) for a merchant-initiated payment (07).
+// A body that is not blank must be JSON: else 400 malformed_json, as
+// POST /cards answers. No body, or white space only, is the default use
+// (TestCryptogramRequestsOfBrokenJSONAreRefused).
+func TestCryptogramRequestsThatAreNoJSONAreRefused(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	for _, c := range []struct{ ctype, body string }{
+		{"application/x-www-form-urlencoded", "transaction_type=card_on_file"},
+		{"application/x-www-form-urlencoded", "data[attributes][transaction_type]=card_on_file"},
+		{"multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"transaction_type\"\r\n\r\ncard_on_file\r\n--x--\r\n"},
+		{"application/xml", "<data><attributes><transaction_type>card_on_file</transaction_type></attributes></data>"},
+		{"text/plain", "card_on_file"},
+		{"application/vnd.api+json", "card_on_file"},
+		{"application/json", "data:\n  attributes:\n    transaction_type: card_on_file\n"},
+		{"", "transaction_type=card_on_file"},
+	} {
+		status, body := call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", c.ctype, c.body, bearer)
+		if status != 400 || !strings.Contains(string(body), `"malformed_json"`) {
+			t.Errorf("%s %q: %d %s, want 400 malformed_json", c.ctype, c.body, status, body)
+		}
+	}
+	// A JSON body is read whatever it is declared as (curl -d sends a form
+	// type).
+	status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/cryptogram", "application/x-www-form-urlencoded",
+		`{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, bearer)
+	if status != 200 || !strings.Contains(string(body), `"eci":"07"`) {
+		t.Errorf("a JSON body declared as a form: %d %s, want 200 with ECI 07", status, body)
 	}
 }

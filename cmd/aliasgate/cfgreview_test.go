@@ -190,3 +190,96 @@ listen: {inbound: "127.0.0.1:0", outbound: "127.0.0.1:0", admin: "127.0.0.1:0"}
 		t.Fatalf("the SIGHUP was handled before the gateway served:\n%s", g.stderr.String())
 	}
 }
+
+// TestProblemsNeverEchoACardNumberGroupedByUnderscoresOrColons: YAML
+// reads 4111_1111_1111_1111 as the number 4111111111111111, and ids and
+// account names allow '_' and ':' between digits, but the masks read '_'
+// and ':' as breakers: such a card number was printed back in the problem
+// list (config check, routes validate), and taken as a route id, filter id,
+// group or account name (metric labels, log fields, audit lines). Problems
+// now mask it, and names holding it are refused.
+func TestProblemsNeverEchoACardNumberGroupedByUnderscoresOrColons(t *testing.T) {
+	dir := t.TempDir()
+	loose := strings.NewReplacer("_", "-", ":", "-")
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: 4111_1111_1111_1111
+    direction: outbound
+    host: api.psp.example
+    leak_guard: "4111:1111:1111:1111"
+    accounts: [acct_4111_1111_1111_1111]
+    filters:
+      - id: "5555:5555:5555:4444"
+        group: 4111_1111_1111_1111
+        operation: reveal
+        targets: [{json: card.number}]
+`), 0o600)
+	cfgFile := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfgFile, []byte(`data_dir: `+dir+`
+4111_1111_1111_1111: x
+limits:
+  read_timeout: 4111_1111_1111_1111
+  max_body: "4111:1111:1111:1111"
+default_account: acct_4111_1111_1111_1111
+`), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want []string // problems that must be named
+	}{
+		{[]string{"routes", "validate", routesFile}, []string{"route id", "filter id", "group", "leak_guard", "account"}},
+		{[]string{"config", "check", "--config", cfgFile}, []string{"read_timeout", "max_body", "default_account"}},
+	} {
+		stdout, stderr, err := runCmd(t, testEnv(nil), tc.args...)
+		if err == nil {
+			t.Fatalf("%v: accepted", tc.args)
+		}
+		var shown strings.Builder
+		exitCode(err, &shown)
+		all := stdout + stderr + err.Error() + shown.String()
+		if pan.ContainsAllString(loose.Replace(all)) {
+			t.Errorf("%v: a card number is shown:\n%s", tc.args, all)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%v: no problem names %s:\n%s", tc.args, w, all)
+			}
+		}
+	}
+}
+
+// TestRouteClassifiersTheVaultRefusesAreRefusedAtLoad: a redact target's
+// classifiers were not checked when the routes loaded, so classifiers the
+// vault refuses (a card number, an empty one, an invisible character, more
+// than 32, over 64 characters) loaded without a word and every request the
+// filter applied to was then refused; routes validate said the file was
+// valid. They are problems with their line now (the vault's own rule), the
+// card number masked.
+func TestRouteClassifiersTheVaultRefusesAreRefusedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	many := strings.TrimSuffix(strings.Repeat("c, ", 33), ", ")
+	for _, classifiers := range []string{`["4111111111111111"]`, `["4111_1111_1111_1111"]`, `[""]`, "[\"a\\u200bb\"]", `[` + many + `]`,
+		`["` + strings.Repeat("x", 65) + `"]`} {
+		file := filepath.Join(dir, "routes.yaml")
+		os.WriteFile(file, []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    upstream: http://127.0.0.1:1
+    filters:
+      - id: card
+        operation: redact
+        targets:
+          - {json: card.number, classifiers: `+classifiers+`}
+`), 0o600)
+		stdout, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", file)
+		var shown strings.Builder
+		exitCode(err, &shown)
+		all := stdout + stderr + shown.String()
+		if err == nil || !strings.Contains(all, "routes.yaml:10") || !strings.Contains(all, "classifier") {
+			t.Errorf("classifiers %.40s: %v\n%s", classifiers, err, all)
+		}
+		if pan.ContainsLooseString(all) {
+			t.Errorf("classifiers %.40s: a card number is shown:\n%s", classifiers, all)
+		}
+	}
+}

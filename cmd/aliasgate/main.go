@@ -37,7 +37,7 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	// Masked here too, whatever the error's source: a card number typed
 	// into a flag or a file never reaches the terminal.
-	fmt.Fprintf(stderr, "aliasgate: %s\n", oneLine(pan.MaskAll(err.Error())))
+	fmt.Fprintf(stderr, "aliasgate: %s\n", oneLine(pan.MaskLoose(err.Error())))
 	switch {
 	case errors.As(err, &ue):
 		return 2

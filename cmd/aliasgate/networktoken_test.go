@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -43,6 +45,19 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 		mu.Unlock()
 		if strings.HasSuffix(r.URL.Path, "/echo") {
 			w.Write(b) // a processor that repeats the request
+			return
+		}
+		if strings.Contains(r.URL.Path, "/echo-cryptogram") {
+			// A processor that names the cryptogram it declined: in a
+			// header, or in its JSON answer with '/' escaped.
+			c, _ := m["card"].(map[string]any)
+			v, _ := c["cryptogram"].(string)
+			if strings.HasSuffix(r.URL.Path, "/header") {
+				w.Header().Set("X-Declined", v)
+				v = ""
+			}
+			w.WriteHeader(http.StatusPaymentRequired)
+			io.WriteString(w, `{"status":"declined","detail":"cryptogram `+strings.ReplaceAll(v, "/", `\/`)+` failed validation"}`)
 			return
 		}
 		io.WriteString(w, `{"status":"authorized","id":"ch_1"}`)
@@ -90,7 +105,8 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	// acct_1 has network tokens on: its cards are provisioned when created.
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
-		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true", "ALIASGATE_CARDS_NETWORK_TOKEN_ACCOUNTS": "acct_1"})
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true", "ALIASGATE_CARDS_NETWORK_TOKEN_ACCOUNTS": "acct_1",
+		"ALIASGATE_ADMIN_UI": "true", "ALIASGATE_ADMIN_TOKEN": authzAdmin})
 	backend := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
 	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:read,cards:write,network-tokens:write")
 	caPEM, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
@@ -167,6 +183,74 @@ func TestNetworkTokenPaymentThroughTheOutboundProxy(t *testing.T) {
 	status, answer = pay("/token-only/echo", visaAlias, "")
 	if strings.Contains(answer, tokenPAN) || status != http.StatusBadGateway {
 		t.Fatalf("echoing processor: the merchant got %d %s", status, answer)
+	}
+	// 3b. A processor that names the cryptogram in its answer: the
+	// merchant never gets it (a cryptogram is card data, as the token PAN).
+	// The route's guard is block (it puts card data on the wire): refused.
+	for i, sawSlash := 0, false; !sawSlash && i < 50; i++ { // until a cryptogram holds a '/' (escaped in JSON)
+		for _, where := range []string{"/token-only/echo-cryptogram", "/token-only/echo-cryptogram/header"} {
+			res, err := client.Post(psp.URL+where, "application/json", strings.NewReader(
+				`{"amount":100,"card":{"number":"`+visaAlias+`","exp_month":"","exp_year":"","cryptogram":"","eci":"","cvc":""}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			echoed, _ := cardOf(last())["cryptogram"].(string)
+			sawSlash = sawSlash || strings.Contains(echoed, "/")
+			if echoed == "" || res.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), "card_data_leak") ||
+				strings.Contains(string(b), echoed) || strings.Contains(string(b), strings.ReplaceAll(echoed, "/", `\/`)) ||
+				res.Header.Get("X-Declined") != "" {
+				t.Fatalf("a processor naming the cryptogram (%s): the merchant got %d %v %s", where, res.StatusCode, res.Header, b)
+			}
+		}
+	}
+	// … and the inspector's captures of these exchanges show no cryptogram.
+	mu.Lock()
+	var cryptograms []string
+	for _, m := range got {
+		if v, _ := cardOf(m)["cryptogram"].(string); v != "" {
+			cryptograms = append(cryptograms, v)
+		}
+	}
+	mu.Unlock()
+	adminGet := func(path string) []byte {
+		req, _ := http.NewRequest("GET", g.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+authzAdmin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return b
+	}
+	var captures struct {
+		Captures []struct {
+			ID   uint64
+			Path string
+		}
+	}
+	if !waitFor(10*time.Second, func() bool {
+		json.Unmarshal(adminGet("/ui/api/captures"), &captures)
+		for _, c := range captures.Captures {
+			if strings.HasSuffix(c.Path, "/echo-cryptogram/header") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no capture of the echoing processor's exchanges: %+v", captures)
+	}
+	for _, c := range captures.Captures {
+		b := string(adminGet(fmt.Sprintf("/ui/api/captures/%d", c.ID)))
+		for _, v := range cryptograms {
+			for _, sp := range []string{v, strings.ReplaceAll(v, "/", `\/`), url.QueryEscape(v)} {
+				if strings.Contains(b, sp) {
+					t.Fatalf("capture %d (%s) shows a cryptogram: %s", c.ID, c.Path, b)
+				}
+			}
+		}
 	}
 	// 4. The JCB card has no token: PAN, expiry and CVC where the route falls back…
 	if status, answer = pay("/charges", mc, ""); status != 200 {

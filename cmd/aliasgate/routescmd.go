@@ -24,12 +24,12 @@ import (
 	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
-// routeOptions checks alias formats against the vault's.
+// routeOptions checks alias formats and classifiers against the vault's.
 func routeOptions() routes.Options {
 	return routes.Options{CheckFormat: func(f string) error {
 		_, err := vault.ParseFormat(f)
 		return err
-	}}
+	}, CheckClassifiers: vault.CheckClassifiers}
 }
 
 const routesValidateUsage = `Loads a route file and prints every problem with its line. Exit status 0

@@ -155,7 +155,7 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 			fs.Usage()
 			return errHelp
 		}
-		return usagef("%s: %s (see --help)", fs.Name(), pan.MaskAll(err.Error()))
+		return usagef("%s: %s (see --help)", fs.Name(), pan.MaskLoose(err.Error()))
 	}
 	if err := emptyFlag(fs); err != nil {
 		return err
@@ -165,7 +165,7 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 	}
 	if fs.NArg() != n {
 		if n == 0 {
-			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.MaskAll(fs.Arg(0)))
+			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.MaskLoose(fs.Arg(0)))
 		}
 		return usagef("%s: want %d argument(s), got %d (see --help)", fs.Name(), n, fs.NArg())
 	}

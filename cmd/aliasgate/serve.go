@@ -336,7 +336,7 @@ func (gw *gateway) vaultAPI() http.Handler {
 // then the built-in mounts. A route may name internal:aliases as its
 // upstream to put filters in front of the vault API (mounted for it even
 // when vault_api.enabled is off).
-func (gw *gateway) inboundHandler() (http.Handler, error) {
+func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 	var trusted []netip.Prefix
 	for _, p := range gw.cfg.Limits.TrustedProxies {
 		pfx, err := config.ParseTrustedProxy(p)
@@ -359,13 +359,17 @@ func (gw *gateway) inboundHandler() (http.Handler, error) {
 		Logger:          gw.logger,
 		Metrics:         gw.metrics,
 		Capturer:        gw.capturer(),
+		// An upgraded (WebSocket) connection is held to the limits of
+		// the outbound proxy's tunnels.
+		UpgradeIdleTimeout:  gw.cfg.Limits.IdleTimeout.Std(),
+		UpgradeWriteTimeout: gw.cfg.Limits.WriteTimeout.Std(),
 	})
 }
 
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
-		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards)}
+		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards), TokenServiceTimeout: gw.cfg.Cards.TokenServiceTimeout.Std()}
 	if gw.outbox != nil {
 		opts.Events = gw.outbox // card and network-token events → webhook deliveries
 	}
@@ -545,8 +549,11 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	// The routes file is checked every routesCheck, and put in force once
+	// it has stayed the same that long, by the watcher and on SIGHUP.
+	const routesCheck = 2 * time.Second
 	if gw.reloader != nil {
-		go gw.reloader.Watch(wctx, 2*time.Second)
+		go gw.reloader.Watch(wctx, routesCheck)
 	}
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
@@ -578,7 +585,9 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 					gw.logger.Warn("SIGHUP: no routes_file to reload (the routes are inline in the configuration, or none); nothing changed")
 					continue
 				}
-				_ = gw.reloader.Reload() // an invalid set is logged and the old one kept
+				// Not read half written: put in force once it has settled.
+				// An invalid set is logged and the old one kept.
+				_ = gw.reloader.ReloadSettled(wctx, routesCheck)
 			}
 		}
 	}()
@@ -598,8 +607,10 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 	}
 	// Shutdown neither sees nor waits for hijacked connections (CONNECT
-	// tunnels): close them once the listeners are drained.
+	// tunnels, upgraded connections): close them once the listeners are
+	// drained.
 	outbound.Close()
+	inbound.Close()
 	wg.Wait()
 	gw.logger.Info("stopped")
 	return err
@@ -633,7 +644,7 @@ func serves(name string, cfg config.Config) string {
 
 func (gw *gateway) httpServer(l listener) *http.Server {
 	lim := gw.cfg.Limits
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           closeAfterChunked(obs.AccessLog(gw.logger, gw.metrics, l.name, l.handler)),
 		ReadHeaderTimeout: time.Duration(lim.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(lim.ReadTimeout),
@@ -643,4 +654,8 @@ func (gw *gateway) httpServer(l listener) *http.Server {
 		TLSConfig:         l.tls,
 		ErrorLog:          slog.NewLogLogger(gw.logger.Handler(), slog.LevelWarn),
 	}
+	// The requests net/http refuses itself reach no handler: counted and
+	// logged there.
+	obs.WatchUnserved(srv, gw.logger, gw.metrics, l.name)
+	return srv
 }

@@ -30,6 +30,7 @@ type persistentStore interface {
 	vault.Store
 	cards.Store
 	auth.ClientStore
+	auth.ClientUpdater
 	vault.Exporter
 	vault.Importer
 	vault.Rekeyer

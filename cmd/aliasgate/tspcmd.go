@@ -15,7 +15,12 @@ import (
 
 // adminTSP gives the admin listener's POST /admin/tsp/simulate the Card
 // Management API's simulator (admin does not import cards).
-type adminTSP struct{ cards *cards.Handler }
+type adminTSP struct{ cards cardsSimulator }
+
+// cardsSimulator is what adminTSP needs of cards.Handler.
+type cardsSimulator interface {
+	Simulate(ctx context.Context, req cards.SimulateRequest) (cards.SimulateResult, error)
+}
 
 func (a adminTSP) SimulateTSP(ctx context.Context, ev admin.TSPEvent) (any, error) {
 	res, err := a.cards.Simulate(ctx, cards.SimulateRequest{Account: ev.Account, CardID: ev.CardID, Event: ev.Event,
@@ -29,6 +34,12 @@ func (a adminTSP) SimulateTSP(ctx context.Context, ev admin.TSPEvent) (any, erro
 		return nil, fmt.Errorf("%w (%w)", admin.ErrNoNetworkToken, err)
 	case errors.Is(err, cards.ErrTokenState):
 		return nil, fmt.Errorf("%w: %w", admin.ErrTokenState, err)
+	case errors.Is(err, cards.ErrReissueConflict):
+		return nil, fmt.Errorf("%w: the reissued card number is another card of the account (duplicate detection on); nothing changed (%w)",
+			admin.ErrEventConflict, err)
+	case errors.Is(err, cards.ErrTokenMismatch):
+		return nil, fmt.Errorf("%w: the event's network token is not the card's: the card got another token meanwhile; nothing changed (%w)",
+			admin.ErrEventConflict, err)
 	case errors.Is(err, cards.ErrInvalidEvent):
 		return nil, fmt.Errorf("%w: %w", admin.ErrInvalidTSPEvent, err)
 	case errors.Is(err, cards.ErrNoSimulator):

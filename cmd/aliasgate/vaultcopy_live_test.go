@@ -18,11 +18,12 @@ import (
 
 // changingSource is a live source store: when the copy asks for the
 // second page of its second scan (the first counts the records, the
-// second copies them), during changes the vault, as a gateway serving the
-// source would meanwhile.
+// second copies them; or of scan at when set), during changes the vault,
+// as a gateway serving the source would meanwhile.
 type changingSource struct {
 	persistentStore
 	scans  int
+	at     int
 	once   sync.Once
 	during func()
 }
@@ -30,10 +31,34 @@ type changingSource struct {
 func (s *changingSource) ScanRecords(ctx context.Context, after string, limit int) ([]*vault.Record, error) {
 	if after == "" {
 		s.scans++
-	} else if s.scans == 2 {
+	} else if s.scans == max(s.at, 2) {
 		s.once.Do(s.during)
 	}
 	return s.persistentStore.ScanRecords(ctx, after, limit)
+}
+
+// openTestPostgres opens a store on a fresh PostgreSQL database, closed
+// when the test ends.
+func openTestPostgres(t *testing.T) *pgstore.Store {
+	t.Helper()
+	pg, err := pgstore.Open(context.Background(), testPostgresURL(t), pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	return pg
+}
+
+// openTestBolt opens (or makes) the bbolt store dir/vault.db, closed when
+// the test ends (closing it before is allowed).
+func openTestBolt(t *testing.T, dir string) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // openService is a vault.Service over store with master's keys.
@@ -82,11 +107,7 @@ func TestVaultCopyFromALiveSourceMissesNothing(t *testing.T) {
 	for i := range master {
 		master[i] = byte(i + 1)
 	}
-	pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
+	pg := openTestPostgres(t)
 	srcSvc := openService(t, pg, master)
 	want := redactValues(t, srcSvc, "before", 200)
 	var first string
@@ -120,11 +141,7 @@ func TestVaultCopyFromALiveSourceMissesNothing(t *testing.T) {
 		}
 	}
 
-	dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := openTestBolt(t, dir)
 	c := &vaultCopier{out: io.Discard, batch: 20, checkpoint: filepath.Join(dir, copyCheckpointFile)}
 	if err := c.copyStores(ctx, src, "source", dst, "destination", master); err != nil {
 		t.Fatalf("vault copy of a live source: %v", err)
@@ -179,21 +196,13 @@ func TestVaultCopyOfASourceThatKeepsChangingFails(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	master := make([]byte, 32)
-	pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
+	pg := openTestPostgres(t)
 	svc := openService(t, pg, master)
 	redactValues(t, svc, "before", 30)
-	dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := openTestBolt(t, dir)
 	var out strings.Builder
 	c := &vaultCopier{out: &out, batch: 10, checkpoint: filepath.Join(dir, copyCheckpointFile)}
-	err = c.copyStores(ctx, &everChangingSource{persistentStore: pg, svc: svc}, "source", dst, "destination", master)
+	err := c.copyStores(ctx, &everChangingSource{persistentStore: pg, svc: svc}, "source", dst, "destination", master)
 	if err == nil || !strings.Contains(err.Error(), "stop its gateways and run the copy again") {
 		t.Fatalf("copy of a source that kept changing: %v, want a failure naming it\n%s", err, out.String())
 	}
@@ -230,11 +239,7 @@ func TestVaultCopyGetsACardCreatedDuringItsLastPass(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	master := make([]byte, 32)
-	pg, err := pgstore.Open(ctx, testPostgresURL(t), pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
+	pg := openTestPostgres(t)
 	redactValues(t, openService(t, pg, master), "before", 5)
 	for i := 10; i < 35; i++ {
 		id := fmt.Sprintf("c%03d", i)
@@ -242,11 +247,7 @@ func TestVaultCopyGetsACardCreatedDuringItsLastPass(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dst, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := openTestBolt(t, dir)
 	src := &cardInTheBackSource{persistentStore: pg}
 	c := &vaultCopier{out: io.Discard, batch: 20, checkpoint: filepath.Join(dir, copyCheckpointFile)}
 	if err := c.copyStores(ctx, src, "source", dst, "destination", master); err != nil {

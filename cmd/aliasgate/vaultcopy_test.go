@@ -199,6 +199,9 @@ func TestVaultCopyRefusals(t *testing.T) {
 	if _, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a); err == nil {
 		t.Error("copy without --to-config succeeded")
 	}
+	if _, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a, "--to-config", b, "--delete-missing", "--keep-missing"); err == nil || !strings.Contains(err.Error(), "contradict") {
+		t.Errorf("copy with --delete-missing and --keep-missing: %v", err)
+	}
 	// b has no master key: refused, and nothing created there.
 	_, _, err := runCmd(t, testEnv(nil), "vault", "copy", "--from-config", a, "--to-config", b)
 	if err == nil || !strings.Contains(err.Error(), "no master key") {

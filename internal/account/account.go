@@ -17,7 +17,8 @@ const MaxLen = 128
 var ErrInvalid = errors.New("invalid account name")
 
 // Check reports whether name is a valid account name: 1–128 characters of
-// A–Z a–z 0–9 _ . -, not holding a card-like number (an account is named in
+// A–Z a–z 0–9 _ . -, not holding a card-like number, its digits grouped by _ too
+// (pan.ContainsLooseString; an account is named in
 // logs and audit lines).
 func Check(name string) error {
 	if name == "" || len(name) > MaxLen {
@@ -29,7 +30,7 @@ func Check(name string) error {
 			return fmt.Errorf("%w: only A-Z a-z 0-9 _ . - are allowed", ErrInvalid)
 		}
 	}
-	if pan.ContainsString(name) {
+	if pan.ContainsLooseString(name) { // 4111_1111_1111_1111 too
 		return fmt.Errorf("%w: it must not hold a card number", ErrInvalid)
 	}
 	return nil

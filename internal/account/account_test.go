@@ -22,6 +22,7 @@ func TestCheck(t *testing.T) {
 		{"é", false},
 		{"4111111111111111", false},
 		{"acct-4111-1111-1111-1111", false},
+		{"acct_4111_1111_1111_1111", false},
 	}
 	for _, tt := range tests {
 		err := Check(tt.name)

@@ -36,6 +36,8 @@ var rules = []rule{
 		[]string{"internal/ratelimit"}, []string{"..."}},
 	{"lockout is a leaf: per-address failure counts, nothing of the module",
 		[]string{"internal/lockout"}, []string{"..."}},
+	{"redacted is a leaf: a context value from the inbound proxy to an in-process upstream",
+		[]string{"internal/redacted"}, []string{"..."}},
 	{"the abuse guard is the vault's Admission: it knows the vault's actors and token buckets, no HTTP and no API",
 		[]string{"internal/abuse"}, []string{"net/http", "auth", "vaultapi", "proxy/...", "routes/...", "cards/...", "config", "audit", "internal/obs", "cmd/..."}},
 	{"account is the account-name rule, shared by vault, auth, config and routes: it needs only the card-number search",

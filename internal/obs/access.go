@@ -181,7 +181,9 @@ func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 //	query_len    the length of the raw query string
 //	route        the route id set with SetRoute, "-" when unset
 //	filters      filter ids added with AddFilter (only when there are some)
-//	status       the status code sent (200 when the handler wrote nothing)
+//	status       the status code sent (200 when the handler wrote nothing;
+//	             StatusClientClosedRequest, 499, when it wrote nothing and the
+//	             client went away)
 //	bytes        body bytes written
 //	duration_ms  total time in milliseconds, a float (never nanoseconds: a
 //	             13–19 digit integer could look like a card number); the
@@ -232,6 +234,13 @@ func AccessLog(logger *slog.Logger, m *Metrics, listener string, next http.Handl
 	})
 }
 
+// StatusClientClosedRequest (499, nginx's code) is the status the access
+// line and the request metrics give a request whose client closed its
+// connection before it was answered: the proxies answer it so when their
+// upstream's answer was cut short by it, and AccessLog logs it so when the
+// handler wrote nothing and the request's context ended.
+const StatusClientClosedRequest = 499
+
 // finish counts the request that started at start and writes its access
 // line. The request ends now: one reading of the clock is the end of its
 // duration and the line's time.
@@ -242,6 +251,10 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	status := rw.status
 	if status == 0 && !rw.hijacked {
 		status = http.StatusOK
+		if r.Context().Err() != nil {
+			// Nothing written to a client that went away: not a success.
+			status = StatusClientClosedRequest
+		}
 	}
 	if m != nil {
 		k := httpKey{listener: listener, route: route, method: methodLabel(r.Method), status: status}

@@ -1,7 +1,8 @@
 // Package obs is aliasgate's observability plumbing: the slog logger (with a
 // card-number scrubber as defence in depth), the Sensitive value type that
 // redacts itself wherever it is printed, the Prometheus registry with the
-// gateway's metrics, and the per-request access log middleware.
+// gateway's metrics, the per-request access log middleware, and
+// WatchUnserved for the requests net/http refuses before any handler.
 //
 // The primary rule is that card data never reaches a logger in the first
 // place: vault values travel as [Sensitive] and paths are masked before they

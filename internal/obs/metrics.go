@@ -73,6 +73,11 @@ type Metrics struct {
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
 	// "duplicates" or "source_new_values".
 	AbuseRefused *prometheus.CounterVec
+	// Unserved counts requests net/http answered or dropped itself,
+	// without calling any handler (malformed, over the header limit, cut
+	// off by the read-header timeout):
+	// aliasgate_http_unserved_total{listener}. Fed by WatchUnserved.
+	Unserved *prometheus.CounterVec
 	// AbuseAlerts counts callers flagged by an abuse detector:
 	// aliasgate_abuse_alerts_total{kind, caller} with kind "enumeration"
 	// or "duplicates" and caller "client" or "source" (never the id).
@@ -192,6 +197,10 @@ func NewMetrics() *Metrics {
 			Name: "aliasgate_abuse_refused_total",
 			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values).",
 		}, []string{"limit"}),
+		Unserved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_http_unserved_total",
+			Help: "Requests the HTTP server answered or dropped without a handler (malformed, headers too large, read-header timeout), by listener.",
+		}, []string{"listener"}),
 		AbuseAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_alerts_total",
 			Help: "Callers flagged by an abuse detector, by kind (enumeration, duplicates) and caller type (client, source).",
@@ -202,7 +211,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.VaultOps, m.VaultDuration, m.StoreUp,
 		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads, m.RateLimited,
-		m.AbuseRefused, m.AbuseAlerts,
+		m.AbuseRefused, m.AbuseAlerts, m.Unserved,
 	)
 	return m
 }

@@ -161,7 +161,8 @@ const maxUntrusted = 256
 // cut to 256 bytes (marked with "…", the ASCII digits and separators before
 // the cut dropped, and an exponent's 'e' before them), and every card number
 // in any spelling package pan reads (plain, in groups, full-width, escaped,
-// or a number whose value is one) masked by pan.MaskAll.
+// or a number whose value is one) masked by pan.MaskAll, and groups of
+// digits apart by two separators or a U+FFFD by pan.MaskReadable.
 type Untrusted string
 
 // LogValue implements slog.LogValuer.
@@ -193,7 +194,10 @@ func (u Untrusted) String() string {
 		}
 		s = b.String()
 	}
-	s = pan.MaskAll(s)
+	// Masked as package pan reads it, then as a reader would: groups
+	// apart by two separators or a U+FFFD are a card number to whoever
+	// reads the log (pan.MaskReadable; second review).
+	s = pan.MaskReadable(pan.MaskAll(s))
 	if cut {
 		s += "…"
 	}

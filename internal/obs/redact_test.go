@@ -106,6 +106,20 @@ func TestUntrusted(t *testing.T) {
 		// digits, too short to be masked on its own) is dropped, not shown.
 		{long, strings.Repeat("a", 250) + "…"},
 	}
+	// Groups apart by two separators, or by a control character shown as
+	// U+FFFD: a card number to whoever reads the log (second review).
+	for _, sep := range []string{"\t", "  ", "\r\n", "-\t", "\x00", "\u200b"} {
+		in := testPAN[:4] + sep + testPAN[4:8] + sep + testPAN[8:12] + sep + testPAN[12:]
+		got := obs.Untrusted(in).String()
+		if digits := strings.Count(strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, got), ""); digits-1 > 10 { // first 6 and last 4 kept
+			t.Errorf("Untrusted(%q) = %q keeps the card number's middle digits", in, got)
+		}
+	}
 	for _, tt := range tests {
 		got := obs.Untrusted(tt.in).String()
 		if got != tt.want {

@@ -51,6 +51,7 @@ func countSpellingsClosed(d int) []string {
 var countSeparators = []string{
 	" ", "-", ".", "+", "\u00a0", "\u202f", "\u2007", "\u2009", "\u2010", "\u2013", "\u3000", "\uff0d", "\uff0e",
 	"&nbsp;", "%20", `\u0020`, "&#32;", "&#x2d;", "%E3%80%80", `\u3000`, "&#x3000;",
+	"\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "%E2%80%8B", `\u200b`, "&#8203;", "%C2%AD",
 }
 
 var countBreakers = []string{"a", ",", "\t", "*", "/", "%", `\`, "&", "%2C", "&amp;", "x\n"}

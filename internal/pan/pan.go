@@ -20,8 +20,11 @@
 //   - a separator: space, '-', '.', '+' (a space in forms), U+00A0 and
 //     U+202F (no-break spaces), U+2007 (figure space), U+2009 (thin space),
 //     U+2010–U+2013 (hyphens and dashes), U+3000 (ideographic space),
-//     U+FF0D and U+FF0E (full-width '-' and '.'), raw or escaped as above,
-//     and `&nbsp;`;
+//     U+FF0D and U+FF0E (full-width '-' and '.'), the characters shown as
+//     nothing (U+00AD soft hyphen, U+200B zero-width space, U+200C and
+//     U+200D zero-width non-joiner and joiner, U+2060 word joiner, U+FEFF
+//     zero-width no-break space: "4\u200b111…" reads as the card number on
+//     any screen), raw or escaped as above, and `&nbsp;`;
 //   - anything else (a letter, a comma, a tab, a '*', an escape of another
 //     character, a lone '%' or '\') is a breaker.
 //
@@ -389,7 +392,8 @@ func classify(cp rune) (kind uint8, d byte) {
 		return kDigit, byte(cp - 0xFF10)
 	}
 	switch cp {
-	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E:
+	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E,
+		0xAD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF: // invisible: soft hyphen, zero-width space, (non-)joiner, word joiner, BOM
 		return kSep, 0
 	}
 	return kBreak, 0

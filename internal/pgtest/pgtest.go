@@ -25,6 +25,11 @@ const ServerEnv = "ALIASGATE_TEST_POSTGRES_URL"
 // defaultServer is the CI machine's PostgreSQL.
 const defaultServer = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
+// opTimeout bounds making and dropping a test database: a bound on a hang,
+// not a speed (DROP DATABASE waits for a checkpoint, which took over 10 s
+// while the race-enabled suite and other PostgreSQL tests ran at once).
+const opTimeout = time.Minute
+
 // NewDatabase creates an empty database named after prefix and a random
 // suffix, drops it (WITH (FORCE)) when the test ends, and returns its URL.
 func NewDatabase(t testing.TB, prefix string) string {
@@ -33,7 +38,7 @@ func NewDatabase(t testing.TB, prefix string) string {
 	if base == "" {
 		base = defaultServer
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -47,7 +52,7 @@ func NewDatabase(t testing.TB, prefix string) string {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		c, err := pgx.Connect(ctx, base)
 		if err != nil {

@@ -5,16 +5,17 @@
 // impersonate any processor to the merchant's backend, whoever reads a
 // webhook secret can sign events its receiver trusts.
 //
-// Only a regular file is opened (a FIFO would block the open), and its mode
-// is read from the open file, which must be the file looked up: what is
-// checked is what is read.
+// Only a regular file is opened (internal/regfile: a FIFO would block the
+// open), and its mode is read from the open file, which must be the file
+// looked up: what is checked is what is read.
 package secretfile
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
+
+	"github.com/aliasgate/aliasgate/internal/regfile"
 )
 
 // ErrExposed is wrapped by Read's error for a file whose mode lets its
@@ -33,7 +34,7 @@ const maxSize = 1 << 20
 func Read(path string) ([]byte, error) {
 	// A FIFO or a device would block the open (or feed it without end):
 	// only a regular file is opened, and the open one must be it.
-	before, err := os.Stat(path)
+	f, fi, err := regfile.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if target, lerr := os.Readlink(path); lerr == nil {
 			return nil, fmt.Errorf("%s is a symbolic link to %s, which does not exist", path, target)
@@ -42,30 +43,13 @@ func Read(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
-		return nil, fmt.Errorf("%s changed while it was opened", path)
-	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxSize {
+	b, err := regfile.ReadOpen(f, path, maxSize)
+	if errors.Is(err, regfile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is over %d bytes, not a secret file", path, maxSize)
 	}
-	return b, nil
+	return b, err
 }

@@ -53,17 +53,30 @@ func classify(err error) (class, detail string) {
 //     characters of ASCII text, became '?' and left every digit in a row
 //     ("4?5?3?9?…"), so they are dropped
 //     (TestExcerptMasksCardNumbersInEverySpelling);
-//   - masking keeps the length, so the cut comes last: cut first, a card
+//   - shown, digit groups apart by two separators or by anything else
+//     that is neither letter nor digit ("4539 \t5787…", "4539\f5787…", a
+//     no-break or zero-width space shown as '?') are a card number to
+//     whoever reads the log, though not to internal/pan, which ends a
+//     number there: pan.MaskReadable masks them too;
+//   - masking keeps the length, so the cut comes after: cut first, a card
 //     number across the cut would keep up to all but one of its digits,
-//     no longer a Luhn-valid number for the mask to find.
+//     no longer a Luhn-valid number for the mask to find;
+//   - and what is kept is masked again: a run of 20 or more digits is no
+//     card number to internal/pan, but the cut could leave its first 16,
+//     a Luhn-valid number, at the excerpt's end.
 func readExcerpt(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, bodyReadLimit))
-	s := pan.MaskAll(printable(pan.MaskAll(string(b)))) // every spelling, numbers in exponent notation too
+	s := maskShown(printable(pan.MaskAll(string(b)))) // every spelling, numbers in exponent notation too
 	if len(s) > webhooks.ExcerptLen {
-		s = s[:webhooks.ExcerptLen]
+		s = maskShown(s[:webhooks.ExcerptLen])
+		s = s[:min(len(s), webhooks.ExcerptLen)]
 	}
 	return strings.TrimSpace(s)
 }
+
+// maskShown masks the card numbers of the printable excerpt s as
+// internal/pan reads them, then as a reader would (pan.MaskReadable).
+func maskShown(s string) string { return pan.MaskReadable(pan.MaskAll(s)) }
 
 // printable spells s in printable ASCII: NUL bytes dropped, a line break
 // (CRLF, LF or CR) and a tab as one space, any other byte as '?'.

@@ -57,6 +57,23 @@ func TestExcerptMasksCardNumbersInEverySpelling(t *testing.T) {
 		"json-escaped":   `"` + strings.ReplaceAll(p, "5", `\u0035`) + `"`,
 		"binary-around":  "\x00\x01\x02" + p + "\x1b[0m",
 		"long-then-card": strings.Repeat("x", 150) + "\t" + g,
+		// Mixed and other separators (second review): two shown as two
+		// spaces, or a byte shown as '?', left the digits in clear.
+		"space-and-tab":    strings.ReplaceAll(g, " ", " \t"),
+		"space-and-lf":     strings.ReplaceAll(g, " ", " \n"),
+		"double-crlf":      strings.ReplaceAll(g, " ", "\r\n\r\n"),
+		"vertical-tab":     strings.ReplaceAll(g, " ", "\v"),
+		"form-feed":        strings.ReplaceAll(g, " ", "\f"),
+		"latin1-nbsp":      strings.ReplaceAll(g, " ", "\xa0"),
+		"utf16le-nbsp":     utf16Text(strings.ReplaceAll(g, " ", "\u00a0"), false),
+		"zero-width-space": strings.ReplaceAll(g, " ", "\u200b"),
+		"em-space":         strings.ReplaceAll(g, " ", "\u2003"),
+		"dashes-and-tab":   strings.ReplaceAll(g, " ", "-\t"),
+		"cut-at-the-end":   strings.Repeat("x", webhooks.ExcerptLen-10) + " " + p,
+		// A run of 20+ digits is no card number to internal/pan, but
+		// the cut can leave one of its first 16 at the excerpt's end.
+		"cut-leaves-a-number":         strings.Repeat("x", webhooks.ExcerptLen-len(p)-1) + " " + p + "0000",
+		"cut-leaves-a-grouped-number": strings.Repeat("x", webhooks.ExcerptLen-len(g)-1) + " " + g + " 0000 1111",
 	}
 	var names []string
 	mux := http.NewServeMux()

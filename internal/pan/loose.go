@@ -1,0 +1,57 @@
+package pan
+
+import "strings"
+
+// looseSeparators are the characters MaskLoose and ContainsLooseString
+// also read as separators between digits: YAML writes a number's digits
+// grouped by '_' (4111_1111_1111_1111 is the number 4111111111111111), and
+// names (ids, account names, keys) group them by '_' and ':'. Find reads
+// both as breakers, so that a time (12:34:56) or an identifier's parts in
+// logs and bodies are not taken for a card number; where text is a
+// configuration problem or a name, reading more costs nothing.
+const looseSeparators = "_:"
+
+// loosen returns s with each of looseSeparators read as '-' (a separator
+// Find reads), byte for byte: the length and every other byte are kept.
+func loosen(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if strings.IndexByte(looseSeparators, c) >= 0 {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// MaskLoose is MaskAll, also masking the card numbers whose digit groups
+// are joined by '_' or ':' (4111_1111_1111_1111, acct:4111:1111:1111:1111).
+// It masks the problems of the configuration and routes files and the
+// CLI's errors, which quote back what the file or command line said. The
+// length is kept; s itself is returned when it holds nothing to mask.
+func MaskLoose(s string) string {
+	s = MaskAll(s)
+	if !strings.ContainsAny(s, looseSeparators) {
+		return s
+	}
+	l := loosen(s)
+	m := MaskAll(l)
+	if m == l {
+		return s
+	}
+	b := []byte(s)
+	for i := range b {
+		if m[i] == '*' {
+			b[i] = '*'
+		}
+	}
+	return string(b)
+}
+
+// ContainsLooseString reports whether s holds a card number in a spelling
+// ContainsAllString reads, or with its digit groups joined by '_' or ':':
+// whether MaskLoose would change s. It is the test of names that end up in
+// logs, metric labels and audit lines (route, filter and group ids,
+// account names).
+func ContainsLooseString(s string) bool {
+	return ContainsAllString(s) || (strings.ContainsAny(s, looseSeparators) && ContainsAllString(loosen(s)))
+}

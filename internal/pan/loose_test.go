@@ -1,0 +1,27 @@
+package pan
+
+import "testing"
+
+// TestMaskLooseReadsUnderscoresAndColonsAsSeparators: MaskAll reads '_'
+// and ':' as breakers, so 4111_1111_1111_1111 (a YAML number) and
+// acct:4111:1111:1111:1111 were not masked; MaskLoose masks them, and
+// what MaskAll masks, keeping the length and every other byte.
+func TestMaskLooseReadsUnderscoresAndColonsAsSeparators(t *testing.T) {
+	for in, want := range map[string]string{
+		"4111_1111_1111_1111":        "4111_11**_****_1111",
+		"acct:4111:1111:1111:1111 x": "acct:4111:11**:****:1111 x",
+		"id_4111-1111_1111.1111":     "id_4111-11**_****.1111",
+		"4111111111111111000e-3":     "411111*************e-3",
+		"4111 1111 1111 1111 a_b":    "4111 11** **** 1111 a_b",
+		"12:34:56 route_2024_01_15":  "12:34:56 route_2024_01_15",
+		"4111__1111_1111_1111":       "4111__1111_1111_1111", // two separators end a chain, as in Find
+		"shop-1_eu:west":             "shop-1_eu:west",
+	} {
+		if got := MaskLoose(in); got != want {
+			t.Errorf("MaskLoose(%q) = %q, want %q", in, got, want)
+		}
+		if got := ContainsLooseString(in); got != (want != in) {
+			t.Errorf("ContainsLooseString(%q) = %v", in, got)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package vault_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/memstore"
+)
+
+// TestCreatedUnderNamesTheAliasesARequestCreated: under a context made by
+// WithCreations, CreatedUnder answers true for the persistent aliases a
+// Redact under it created, and false for an alias that existed before, a
+// volatile one, and any alias under a context without a record;
+// CreatedAliases lists the former.
+func TestCreatedUnderNamesTheAliasesARequestCreated(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { st.Close() })
+	svc, _ := newService(t, st)
+	before, err := svc.Redact(context.Background(), []vault.RedactRequest{{Value: "4111111111111111",
+		Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := vault.WithCreations(context.Background())
+	toks, err := svc.Redact(ctx, []vault.RedactRequest{
+		{Value: "4111111111111111", Format: vault.FormatUUID, Storage: vault.StoragePersistent},
+		{Value: "5555555555554444", Format: vault.FormatUUID, Storage: vault.StoragePersistent},
+		{Value: "123", Format: vault.FormatUUID, Storage: vault.StorageVolatile},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toks[0].Alias != before[0].Alias {
+		t.Fatal("the same value and format gave another alias")
+	}
+	for i, want := range []bool{false, true, false} {
+		if got := vault.CreatedUnder(ctx, toks[i].Alias); got != want {
+			t.Errorf("item %d: CreatedUnder %v, want %v", i, got, want)
+		}
+	}
+	if vault.CreatedUnder(vault.WithCreations(ctx), toks[1].Alias) != true {
+		t.Error("WithCreations on a context that has a record replaced it")
+	}
+	if vault.CreatedUnder(context.Background(), toks[1].Alias) {
+		t.Error("CreatedUnder without a record answered true")
+	}
+	if got := vault.CreatedAliases(ctx); len(got) != 1 || got[0] != toks[1].Alias {
+		t.Errorf("CreatedAliases = %v, want only the created persistent alias", got)
+	}
+	if got := vault.CreatedAliases(context.Background()); got != nil {
+		t.Errorf("CreatedAliases without a record = %v", got)
+	}
+}
