@@ -32,7 +32,10 @@ type sources struct {
 // Otherwise every problem — unknown and duplicate keys, values of the wrong
 // kind, bad environment values and everything Validate finds — is returned
 // at once as a *ValidationError, with the line of each key that came from
-// the file. An empty file is the defaults.
+// the file, and with it the configuration as read (what decoded, defaults
+// elsewhere), only for checks that report more problems (config check reads
+// the files it names); on any other error the Config is the zero value. An
+// empty file is the defaults.
 func Load(path string, getenv func(string) string) (Config, error) {
 	cfg := Default()
 	cfg.src = &sources{lines: map[string]int{}, env: map[string]string{}}
@@ -57,7 +60,10 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		problems = append(problems, ve.Problems...)
 	}
 	if len(problems) > 0 {
-		return Config{}, &ValidationError{Problems: problems}
+		// The configuration as read goes with its problems, for a check
+		// that goes on to the files it names (config check); it must not
+		// be served.
+		return cfg, &ValidationError{Problems: problems}
 	}
 	return cfg, nil
 }

@@ -25,14 +25,19 @@ func runConfigCheck(_ context.Context, e env, args []string) error {
 	if *path == "" {
 		return usagef("config check: --config FILE is required")
 	}
-	cfg, err := loadConfig(*path, "", e.getenv)
+	// Every problem at once: the configuration's own, then those of the
+	// routes and files it names, also when the first are there.
+	var problems []error
+	cfg, err := config.Load(*path, e.getenv)
 	if err != nil {
-		return err
+		if ve := (*config.ValidationError)(nil); !errors.As(err, &ve) {
+			return err
+		}
+		problems = append(problems, err)
 	}
 	for _, w := range unknownEnv(cfg) {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
-	var problems []error
 	set, err := loadRoutes(cfg, *path)
 	if err != nil {
 		problems = append(problems, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,5 +129,28 @@ func TestClientsCreateTakesScopesSeparatedBySpaces(t *testing.T) {
 	}
 	if len(list.Clients) != 2 {
 		t.Errorf("clients list: %s", out)
+	}
+}
+
+// TestConfigCheckReportsEveryProblemAtOnce: config check prints every
+// problem, the files serve reads at start included (README,
+// "Configuration"). A configuration with a problem of its keys (admin.ui
+// without admin.token) and files that do not exist (the routes file, a CA
+// bundle) named only the first kind: the reader fixed it, ran the check
+// again and only then learnt of the files.
+func TestConfigCheckReportsEveryProblemAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	if err := os.WriteFile(cfg, []byte("routes_file: "+filepath.Join(dir, "nope.yaml")+"\nadmin: {ui: true}\noutbound: {ca_bundle: "+filepath.Join(dir, "missing.pem")+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil {
+		t.Fatal("config check passed")
+	}
+	for _, want := range []string{"admin.token", "nope.yaml", "outbound.ca_bundle"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("config check: %v; does not name %q", err, want)
+		}
 	}
 }
