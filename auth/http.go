@@ -152,7 +152,11 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 			case errors.Is(err, ErrInvalidToken):
 				challenge += `, error="invalid_token"`
 				detail = "the access token is invalid or expired"
-			case errors.Is(err, ErrInvalidCredentials), errors.Is(err, ErrOutboundOnly):
+			case errors.Is(err, ErrOutboundOnly):
+				// The secret was right (Authenticate passed): say what
+				// the credentials are for, as the token endpoint does.
+				detail = "these are outbound proxy credentials: they authenticate to the outbound proxy only"
+			case errors.Is(err, ErrInvalidCredentials):
 				detail = "the client credentials are invalid"
 			}
 			w.Header().Add("WWW-Authenticate", challenge)

@@ -22,6 +22,7 @@ func TestUnauthenticatedAnswersNameTheCredentialsEachAPITakes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	env := testEnv(nil)
 	c := createClient(t, env, dir, "--name", "n", "--account", "acct_1", "--scopes", "aliases:write,cards:write")
+	proxy := createClient(t, env, dir, "--name", "p", "--account", "acct_1", "--outbound")
 	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
 
 	detail := func(t *testing.T, body []byte) string {
@@ -47,6 +48,10 @@ func TestUnauthenticatedAnswersNameTheCredentialsEachAPITakes(t *testing.T) {
 			[]string{"Authorization: Bearer", "/oauth/token"}},
 		{"cards with HTTP Basic", "/cards", "application/vnd.api+json", `{"data":{}}`, basicAuth(c),
 			[]string{"Authorization: Bearer", "/oauth/token"}},
+		// The outbound walk-through's proxy credentials, tried on the vault
+		// API: they are right, but for the proxy only.
+		{"vault API with outbound proxy credentials", "/aliases", "application/json", `{"data":[{"value":"x"}]}`, basicAuth(proxy),
+			[]string{"outbound proxy credentials", "outbound proxy only"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := call(t, "POST", g.inbound+tc.path, tc.ctype, tc.body, tc.setup)
@@ -59,7 +64,7 @@ func TestUnauthenticatedAnswersNameTheCredentialsEachAPITakes(t *testing.T) {
 					t.Errorf("detail %q does not say %q", d, w)
 				}
 			}
-			if strings.Contains(d, c.Secret) {
+			if strings.Contains(d, c.Secret) || strings.Contains(d, proxy.Secret) {
 				t.Error("the answer holds the client's secret")
 			}
 		})
