@@ -1,0 +1,132 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// tunnelTLS opens an intercepted tunnel to target through g and returns
+// its TLS connection.
+func tunnelTLS(t *testing.T, g *outGateway, target string) *tls.Conn {
+	t.Helper()
+	resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), target, "cli", "s3cret")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	return tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: "psp.example.com"})
+}
+
+// TestTunnelRequestHeadersAreBounded: goproxy reads the requests of an
+// intercepted tunnel with http.ReadRequest, which has no size limit (the
+// listener's limits.max_header_bytes ends at the CONNECT): one 200 MiB
+// header line from an authenticated client took the gateway to 772 MB
+// and was forwarded. A request's line and headers inside a tunnel are
+// held to max_header_bytes (431, the tunnel closed), and what the proxy
+// reads while waiting for them is bounded (the tunnel is dropped); bodies
+// and requests under the limit pass as before.
+func TestTunnelRequestHeadersAreBounded(t *testing.T) {
+	const maxHeader = 16 << 10
+	psp := newTLSUpstream(t, nil)
+	c := obstest.NewCapture(t)
+	m := obs.NewMetrics()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		logger: c.Logger, metrics: m, maxHeaderBytes: maxHeader})
+	target := "psp.example.com:" + psp.port()
+	head := "GET /pay HTTP/1.1\r\nHost: " + target + "\r\n"
+
+	t.Run("endless header line", func(t *testing.T) {
+		tc := tunnelTLS(t, g, target)
+		const total = 64 << 20
+		wrote := make(chan error, 1)
+		go func() {
+			if _, err := io.WriteString(tc, head+"X-Big: "); err != nil {
+				wrote <- err
+				return
+			}
+			chunk := bytes.Repeat([]byte("a"), 64<<10)
+			for n := 0; n < total; n += len(chunk) {
+				if _, err := tc.Write(chunk); err != nil {
+					wrote <- err
+					return
+				}
+			}
+			_, err := io.WriteString(tc, "\r\n\r\n")
+			wrote <- err
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("the tunnel answered %d to a 64 MiB header", resp.StatusCode)
+		}
+		tc.Close()
+		if err := <-wrote; err == nil {
+			t.Error("the proxy read the whole 64 MiB header line")
+		}
+	})
+
+	t.Run("headers over max_header_bytes", func(t *testing.T) {
+		before := len(psp.requests())
+		tc := tunnelTLS(t, g, target)
+		req := head + "X-Big: " + strings.Repeat("a", maxHeader+4096) + "\r\n\r\n"
+		if _, err := io.WriteString(tc, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !resp.Close {
+			t.Errorf("status %d close %v, want 431 and the tunnel closed", resp.StatusCode, resp.Close)
+		}
+		if n := len(psp.requests()) - before; n != 0 {
+			t.Errorf("%d requests forwarded", n)
+		}
+	})
+
+	t.Run("bodies and headers under the limit", func(t *testing.T) {
+		before := len(psp.requests())
+		tc := tunnelTLS(t, g, target)
+		br := bufio.NewReader(tc)
+		body := `{"note":"` + strings.Repeat("b", 2<<20) + `"}`
+		reqs := []string{
+			"POST /pay HTTP/1.1\r\nHost: " + target + "\r\nContent-Type: application/json\r\nContent-Length: " +
+				strconv.Itoa(len(body)) + "\r\n\r\n" + body,
+			head + "X-Fill: " + strings.Repeat("c", maxHeader-200) + "\r\n\r\n",
+			"POST /pay HTTP/1.1\r\nHost: " + target + "\r\nContent-Type: application/json\r\nContent-Length: " +
+				strconv.Itoa(len(body)) + "\r\n\r\n" + body,
+			head + "\r\n",
+		}
+		for i, req := range reqs {
+			if _, err := io.WriteString(tc, req); err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("request %d: status %d", i, resp.StatusCode)
+			}
+		}
+		if n := len(psp.requests()) - before; n != len(reqs) {
+			t.Errorf("%d requests forwarded, want %d", n, len(reqs))
+		}
+	})
+}
