@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -110,11 +111,25 @@ type guardedConn struct {
 	g *headerGuard
 }
 
+// Read fails once the client sent more than the guard allows. A read
+// that fails with nothing read since the last exchange ended (or since the
+// CONNECT) reads as the end of the tunnel (io.EOF): the tunnel closed for
+// idleness or at shutdown, or its client gone, between requests, is not a
+// request goproxy could not read (obs.NotServed counts requests begun).
 func (c *guardedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.g.spend(int64(n)) {
 		_ = c.Conn.Close()
 		return 0, errHeadersTooLarge
 	}
+	if n == 0 && err != nil && c.g.between() {
+		return 0, io.EOF
+	}
 	return n, err
+}
+
+// between reports whether nothing was read since the last exchange ended
+// (or since the CONNECT).
+func (g *headerGuard) between() bool {
+	return g.state.Load() == g.max+guardSlack
 }

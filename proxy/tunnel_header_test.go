@@ -130,3 +130,59 @@ func TestTunnelRequestHeadersAreBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestTunnelThatEndsBetweenRequestsIsNotAnUnservedRequest: goproxy's
+// "cannot read request" message was counted as a request not served
+// whatever ended the read, so every tunnel a client's pool kept open past
+// idle_timeout, or that the gateway closed when it stopped, counted in
+// aliasgate_http_unserved_total{listener="outbound"} with a "request not
+// served" line, though no request had begun (the listeners count only
+// requests begun, as net/http's idle timeout is not counted). A request
+// begun and left unfinished is still counted.
+func TestTunnelThatEndsBetweenRequestsIsNotAnUnservedRequest(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	c := obstest.NewCapture(t)
+	m := obs.NewMetrics()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		logger: c.Logger, metrics: m, tunnelIdle: 300 * time.Millisecond})
+	target := "psp.example.com:" + psp.port()
+	// served sends one request through a new tunnel and reads its answer.
+	served := func(then string) *tls.Conn {
+		tc := tunnelTLS(t, g, target)
+		br := bufio.NewReader(tc)
+		if _, err := io.WriteString(tc, "GET /pay HTTP/1.1\r\nHost: "+target+"\r\n\r\n"+then); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return tc
+	}
+	unserved := func() float64 { return counterValue(m.Unserved.WithLabelValues("outbound")) }
+
+	// Quiet past idle_timeout: the gateway closes the tunnel.
+	tc := served("")
+	_, _ = io.ReadAll(tc)
+	if n := unserved(); n != 0 {
+		t.Errorf("a tunnel closed for idleness between requests: %v unserved, want 0", n)
+	}
+	// A request begun and not finished before idle_timeout is counted.
+	tc = served("GET /pay HTTP/1.1\r\nHost: ")
+	_, _ = io.ReadAll(tc)
+	if n := unserved(); n != 1 {
+		t.Errorf("a request cut off by idle_timeout: %v unserved, want 1", n)
+	}
+	// The gateway stops with a tunnel open between requests.
+	tc = served("")
+	g.ob.Close()
+	_, _ = io.ReadAll(tc)
+	if n := unserved(); n != 1 {
+		t.Errorf("after a tunnel closed at shutdown: %v unserved, want 1", n)
+	}
+}
