@@ -1004,6 +1004,11 @@ func (o *Outbound) onResponse(resp *http.Response, gctx *goproxy.ProxyCtx) *http
 			sb.end.Store(lr)
 		} else {
 			context.AfterFunc(gctx.Req.Context(), func() { o.endLoop(lr, 0) })
+			if lr.guard != nil {
+				// Now rather than from AfterFunc's goroutine, which
+				// may run once goproxy reads the next request.
+				lr.guard.end(lr.guardSeq)
+			}
 		}
 	}
 	if lr.rec != nil {

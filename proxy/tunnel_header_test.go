@@ -48,35 +48,25 @@ func TestTunnelRequestHeadersAreBounded(t *testing.T) {
 	target := "psp.example.com:" + psp.port()
 	head := "GET /pay HTTP/1.1\r\nHost: " + target + "\r\n"
 
-	t.Run("endless header line", func(t *testing.T) {
-		tc := tunnelTLS(t, g, target)
-		const total = 64 << 20
-		wrote := make(chan error, 1)
-		go func() {
-			if _, err := io.WriteString(tc, head+"X-Big: "); err != nil {
-				wrote <- err
-				return
-			}
-			chunk := bytes.Repeat([]byte("a"), 64<<10)
-			for n := 0; n < total; n += len(chunk) {
-				if _, err := tc.Write(chunk); err != nil {
-					wrote <- err
-					return
+	for _, first := range []string{"", "HEAD", "GET"} {
+		t.Run("endless header line after "+first, func(t *testing.T) {
+			tc := tunnelTLS(t, g, target)
+			if first != "" {
+				// An exchange before, with a body and without.
+				br := bufio.NewReader(tc)
+				if _, err := io.WriteString(tc, first+" /pay HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+					t.Fatal(err)
 				}
+				resp, err := http.ReadResponse(br, &http.Request{Method: first})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
 			}
-			_, err := io.WriteString(tc, "\r\n\r\n")
-			wrote <- err
-		}()
-		resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
-		if err == nil {
-			resp.Body.Close()
-			t.Errorf("the tunnel answered %d to a 64 MiB header", resp.StatusCode)
-		}
-		tc.Close()
-		if err := <-wrote; err == nil {
-			t.Error("the proxy read the whole 64 MiB header line")
-		}
-	})
+			endlessHeader(t, tc, head)
+		})
+	}
 
 	t.Run("headers over max_header_bytes", func(t *testing.T) {
 		before := len(psp.requests())
@@ -184,5 +174,37 @@ func TestTunnelThatEndsBetweenRequestsIsNotAnUnservedRequest(t *testing.T) {
 	_, _ = io.ReadAll(tc)
 	if n := unserved(); n != 1 {
 		t.Errorf("after a tunnel closed at shutdown: %v unserved, want 1", n)
+	}
+}
+
+// endlessHeader sends a request with a 64 MiB header line through tc and
+// checks that the proxy drops the tunnel before reading it whole.
+func endlessHeader(t *testing.T, tc *tls.Conn, head string) {
+	t.Helper()
+	const total = 64 << 20
+	wrote := make(chan error, 1)
+	go func() {
+		if _, err := io.WriteString(tc, head+"X-Big: "); err != nil {
+			wrote <- err
+			return
+		}
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for n := 0; n < total; n += len(chunk) {
+			if _, err := tc.Write(chunk); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		_, err := io.WriteString(tc, "\r\n\r\n")
+		wrote <- err
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("the tunnel answered %d to a 64 MiB header", resp.StatusCode)
+	}
+	tc.Close()
+	if err := <-wrote; err == nil {
+		t.Error("the proxy read the whole 64 MiB header line")
 	}
 }
