@@ -105,6 +105,9 @@ type reqState struct {
 	// respBodyUsed).
 	respBody     cancelBody
 	respBodyUsed bool
+	// reqBody is the request body timeoutTransport streams from the
+	// client (clientBody), in the same allocation.
+	reqBody clientBody
 	// mems are the bodies of the messages the request and the response
 	// phase buffered (memBodyFor), in the same allocation as the state;
 	// memsUsed once each is.

@@ -208,3 +208,40 @@ func endlessHeader(t *testing.T, tc *tls.Conn, head string) {
 		t.Error("the proxy read the whole 64 MiB header line")
 	}
 }
+
+// TestClientBodyFailureInATunnelIsNotAnUpstreamFailure: inside an
+// intercepted tunnel, a request whose body the client sent too slowly (the
+// tunnel's idle timeout) or left unfinished was logged and counted as the
+// destination's failure (504 upstream_timeout, 502 upstream_unavailable):
+// the transport's error reading the client's body was taken for the
+// destination's. It is 408 request_timeout, or 499 when the client went
+// away.
+func TestClientBodyFailureInATunnelIsNotAnUpstreamFailure(t *testing.T) {
+	psp := newTLSUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) })
+	c := obstest.NewCapture(t)
+	m := obs.NewMetrics()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		logger: c.Logger, metrics: m, tunnelIdle: 500 * time.Millisecond})
+	target := "psp.example.com:" + psp.port()
+	send := func(then func(tc *tls.Conn)) {
+		tc := tunnelTLS(t, g, target)
+		if _, err := io.WriteString(tc, "POST /pay HTTP/1.1\r\nHost: "+target+
+			"\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nab"); err != nil {
+			t.Fatal(err)
+		}
+		then(tc)
+		_, _ = io.ReadAll(tc) // until the proxy ends the tunnel
+	}
+	send(func(*tls.Conn) {})                         // quiet past the idle timeout
+	send(func(tc *tls.Conn) { _ = tc.CloseWrite() }) // gone halfway
+	lines := waitLines(t, c, 4)                      // two CONNECTs, two requests
+	var got []float64
+	for _, l := range lines {
+		if l["method"] == "POST" {
+			got = append(got, l["status"].(float64))
+		}
+	}
+	if len(got) != 2 || got[0] != http.StatusRequestTimeout || got[1] != 499 {
+		t.Errorf("statuses %v, want [408 499]", got)
+	}
+}
