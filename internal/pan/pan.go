@@ -407,16 +407,17 @@ func classify(cp rune) (kind uint8, d byte) {
 	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E:
 		return kSep, 0
 	}
-	if invisible(cp) {
+	if Invisible(cp) {
 		return kSoft, 0
 	}
 	return kBreak, 0
 }
 
-// invisible reports whether cp is shown as nothing (or as a blank that
+// Invisible reports whether cp is shown as nothing (or as a blank that
 // takes no part in the text, the Hangul fillers): Unicode's default
-// ignorable code points. See "What Find finds".
-func invisible(cp rune) bool {
+// ignorable code points, the invisible separators of "What Find finds".
+// Other searches of text shown to people leave them out the same way.
+func Invisible(cp rune) bool {
 	switch {
 	case cp == 0xAD, cp == 0x34F, cp == 0x61C, cp == 0x115F, cp == 0x1160, cp == 0x17B4, cp == 0x17B5,
 		cp >= 0x180B && cp <= 0x180F, cp >= 0x200B && cp <= 0x200F, cp >= 0x202A && cp <= 0x202E,
