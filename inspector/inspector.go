@@ -21,7 +21,9 @@
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
 // security_code, …), a credential (password, secret, api_key,
 // access_token, Authorization, cookies) or a payment cryptogram
-// (cryptogram, cavv, tavv, ucaf, aevv, authentication_value); every JSON value
+// (cryptogram, cavv, tavv, ucaf, aevv, authentication_value); a CVC written
+// after its name in free text ("CVV: 737"), read without the characters
+// shown as nothing (pan.Invisible: "CVV: 7<U+200B>37"); every JSON value
 // inside an object so named after a security code or a cryptogram (the
 // Card Management API answers {"cryptogram":{"value":…}}); the values of
 // proxy.Exchange.Secrets (a network_token filter's cryptogram) wherever a

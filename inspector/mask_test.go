@@ -415,3 +415,27 @@ func TestExchangeSecretsAreMaskedInEveryView(t *testing.T) {
 		}
 	}
 }
+
+// TestCVCInTextIsMaskedThroughInvisibleCharacters: a CVC written after its
+// name in free text was masked only when nothing came between its digits
+// and in its name: "CVV: 7<U+200B>37" or "c<U+200B>vc 737", which read as
+// the CVC on any screen, were shown in clear. The text is read without
+// the characters shown as nothing (pan.Invisible).
+func TestCVCInTextIsMaskedThroughInvisibleCharacters(t *testing.T) {
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
+	for _, body := range []string{
+		"CVV: 7\u200b37 thanks", "cvc 4\u200e021.", "security code: 73\u00ad7", "c\u200bv\u200bc: 737",
+		"CVV:\u2060 737", "cvv\ufe0f 7\U000e00203\u200d7", "note \ufffd cvc: 7\u200b37 \ufffd",
+	} {
+		v := makeView(http.Header{"Content-Type": {"text/plain"}}, []byte(body), false, r, viewOptions{limit: 1 << 16})
+		shown := strings.Map(func(r rune) rune {
+			if pan.Invisible(r) {
+				return -1
+			}
+			return r
+		}, v.Body)
+		if strings.Contains(shown, "737") || strings.Contains(shown, "4021") {
+			t.Errorf("%+q shown as %+q", body, v.Body)
+		}
+	}
+}

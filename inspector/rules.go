@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
@@ -180,7 +182,8 @@ func (r *rules) keyed(key, v string) string {
 // text masks a string: a JSON document in it ({"cvc":"737"} sent as a
 // string, or echoed by an upstream), XML elements and form fields named
 // like a CVC, secret or cryptogram, a CVC written after its name in free text
-// ("CVV: 737", name="cvc"\r\n\r\n737), then every card-like run.
+// ("CVV: 737", name="cvc"\r\n\r\n737; maskCVCInText), then every card-like
+// run.
 func (r *rules) text(v string) string {
 	if r.depth < maxNesting {
 		inner := &rules{form: map[string]bool{}, formKeep: map[string]bool{}, header: map[string]bool{},
@@ -206,18 +209,46 @@ var formLike = regexp.MustCompile(`^[^\s=&]+=[^\s&]*(&[^\s=&]+(=[^\s&]*)?)*$`)
 // a security code, with only punctuation and spaces between.
 var cvcInText = regexp.MustCompile(`(?i)(cvc2?|cvv2?|cvn2?|cvd|cid|csc|security[ _-]?code|card[ _-]?code|verification[ _-]?(?:value|code))[^A-Za-z0-9]{1,24}?([0-9]{3,4})(?:[^0-9]|$)`)
 
+// maskCVCInText masks what cvcInText finds in v as a reader sees it:
+// without the characters shown as nothing (pan.Invisible), which would
+// otherwise hide "CVV: 7<U+200B>37" or "c<U+200B>vc 737" from it.
 func maskCVCInText(v string) string {
-	ms := cvcInText.FindAllStringSubmatchIndex(v, -1)
+	view, at := v, []int(nil) // at[i]: the index in v of view[i]; nil: the same
+	if strings.IndexFunc(v, pan.Invisible) >= 0 {
+		view, at = visible(v)
+	}
+	ms := cvcInText.FindAllStringSubmatchIndex(view, -1)
 	if len(ms) == 0 {
 		return v
 	}
 	b := []byte(v)
 	for _, m := range ms {
 		for i := m[4]; i < m[5]; i++ {
-			b[i] = '*'
+			if at != nil {
+				b[at[i]] = '*'
+			} else {
+				b[i] = '*'
+			}
 		}
 	}
 	return string(b)
+}
+
+// visible returns v without its invisible characters (pan.Invisible) and,
+// for each byte of it, its index in v.
+func visible(v string) (string, []int) {
+	view := make([]byte, 0, len(v))
+	at := make([]int, 0, len(v))
+	for i := 0; i < len(v); {
+		r, n := utf8.DecodeRuneInString(v[i:])
+		if !pan.Invisible(r) {
+			for k := i; k < i+n; k++ {
+				view, at = append(view, v[k]), append(at, k)
+			}
+		}
+		i += n
+	}
+	return string(view), at
 }
 
 // pathSeg is one step of the path of a JSON value: an object key, or an

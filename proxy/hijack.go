@@ -149,6 +149,9 @@ func (c *trackedConn) Close() error {
 type trackingWriter struct {
 	http.ResponseWriter
 	set *connSet
+	// guard, when set, counts what is read from the connection (an
+	// intercepted tunnel's client: headerGuard).
+	guard *headerGuard
 }
 
 func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -159,6 +162,9 @@ func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	tc, ok := w.set.track(c)
 	if !ok {
 		return nil, nil, errShuttingDown
+	}
+	if w.guard != nil {
+		tc = &guardedConn{Conn: tc, g: w.guard}
 	}
 	return tc, rw, nil
 }

@@ -134,6 +134,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -630,8 +631,9 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 // upstream (or destination) failed, and logs why: a refusal of the response
 // phase as it is, a destination that resolves to a forbidden address 403, a
 // certificate that does not verify 502, a timeout 504, a client that went
-// away obs.StatusClientClosedRequest (499: not the upstream's failure),
-// anything else 502.
+// away obs.StatusClientClosedRequest (499: not the upstream's failure), a
+// request body the client did not send in time 408 (clientBody), anything
+// else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
 	var fe *netguard.ForbiddenError
@@ -643,6 +645,12 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 	switch {
 	case errors.As(err, &je):
 		return je
+	case errors.Is(err, errClientTimeout):
+		log.Debug("proxy: the client did not send its request body in time", "route", route)
+		return jsonapi.NewError(http.StatusRequestTimeout, "request_timeout", "Request Timeout",
+			"the request body did not arrive in time")
+	case errors.Is(err, errClientGone):
+		return clientClosed(log, route)
 	case errors.As(err, &fe):
 		log.LogAttrs(ctx, slog.LevelWarn, "proxy: destination refused", slog.String("route", route),
 			slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
@@ -657,14 +665,19 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 		return jsonapi.NewError(http.StatusGatewayTimeout, "upstream_timeout", "Gateway Timeout", "the upstream did not answer in time")
 	}
 	if ctx.Err() != nil {
-		// Nobody reads the answer; its status is what the access line
-		// and the request metrics say, which must not blame the upstream.
-		log.Debug("proxy: client went away", "route", route)
-		return jsonapi.NewError(obs.StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
-			"the client closed the connection before the answer")
+		return clientClosed(log, route)
 	}
 	log.Warn("proxy: upstream unavailable", "route", route, "error", safeErr(err))
 	return jsonapi.NewError(http.StatusBadGateway, "upstream_unavailable", "Bad Gateway", "the upstream could not be reached")
+}
+
+// clientClosed is upstreamFailure's answer to a request whose client went
+// away. Nobody reads it; its status is what the access line and the
+// request metrics say, which must not blame the upstream.
+func clientClosed(log *slog.Logger, route string) *jsonapi.Error {
+	log.Debug("proxy: client went away", "route", route)
+	return jsonapi.NewError(obs.StatusClientClosedRequest, "client_closed_request", "Client Closed Request",
+		"the client closed the connection before the answer")
 }
 
 func isTimeout(err error) bool {
@@ -721,6 +734,7 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	timer := time.AfterFunc(t.d, func() { cancel(errUpstreamTimeout) })
 	start := time.Now()
+	var body *clientBody // the request body read from the client, if streamed
 	if req.GetBody != nil && req.ContentLength > 0 {
 		// A body the proxy buffered: hand the transport a reader it knows is
 		// in memory (ReverseProxy hides it behind a wrapper), so headers and
@@ -732,6 +746,15 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		} else if b, err := req.GetBody(); err == nil {
 			out.Body = b
 		}
+	} else if out.Body != nil && out.Body != http.NoBody {
+		// A body streamed from the client: its failures are the
+		// client's (clientBody).
+		cb := &clientBody{}
+		if st != nil {
+			cb = &st.reqBody
+		}
+		cb.ReadCloser, out.Body = out.Body, cb
+		body = cb
 	}
 	resp, err := t.rt.RoundTrip(out)
 	obs.AddUpstreamTime(req.Context(), time.Since(start))
@@ -739,6 +762,14 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil {
 		if own {
 			cancel(nil)
+		}
+		if body != nil {
+			switch body.failed.Load() {
+			case clientSlow:
+				return nil, fmt.Errorf("%w: %w", errClientTimeout, err)
+			case clientGone:
+				return nil, fmt.Errorf("%w: %w", errClientGone, err)
+			}
 		}
 		if !stopped && errors.Is(context.Cause(ctx), errUpstreamTimeout) {
 			return nil, fmt.Errorf("%w after %s", errUpstreamTimeout, t.d)
@@ -763,6 +794,50 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// clientBody is a request body the transport reads from the client as it
+// sends it. A read that fails (the client too slow for the listener's
+// read_timeout or the tunnel's idle timeout, or gone halfway) is the
+// client's failure, not the upstream's: timeoutTransport then fails with
+// errClientTimeout or errClientGone, which upstreamFailure tells from the
+// upstream's (an attacker sending slow bodies made a healthy upstream
+// look slow: 504 upstream_timeout). A read after Close (the transport
+// closes the body when the exchange ends) is not counted.
+type clientBody struct {
+	io.ReadCloser
+	closed atomic.Bool
+	failed atomic.Int32 // 0, clientSlow or clientGone: the first failure
+}
+
+const (
+	clientSlow = 1 + iota
+	clientGone
+)
+
+// errClientTimeout and errClientGone are timeoutTransport's errors when
+// the request body could not be read from the client: it did not send it
+// in time, or it went away.
+var (
+	errClientTimeout = errors.New("proxy: the client did not send its request body in time")
+	errClientGone    = errors.New("proxy: the client went away while sending its request body")
+)
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !b.closed.Load() {
+		why := int32(clientGone)
+		if isTimeout(err) {
+			why = clientSlow
+		}
+		b.failed.CompareAndSwap(0, why)
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error {
+	b.closed.Store(true)
+	return b.ReadCloser.Close()
 }
 
 type cancelBody struct {

@@ -66,6 +66,11 @@ package proxy
 //   - One access line per request: the listener's obs.AccessLog writes the
 //     lines of CONNECTs and plain-HTTP requests, this file those of the
 //     requests inside intercepted tunnels (obs.Line, started with the request).
+//   - The requests inside an intercepted tunnel are held to
+//     OutboundOptions.MaxHeaderBytes as the listener's are (goproxy reads
+//     them without a limit): 431 and the tunnel closed, and a client that
+//     sends far more without ending a request's headers has its tunnel
+//     dropped (headerGuard).
 
 import (
 	"bytes"
@@ -156,6 +161,11 @@ type OutboundOptions struct {
 	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
 	// stops reading), with the same 1/16 of slack; 0: no limit.
 	TunnelWriteTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers of a request
+	// inside an intercepted tunnel, as http.Server.MaxHeaderBytes bounds
+	// the listener's (limits.max_header_bytes); 0:
+	// http.DefaultMaxHeaderBytes. See headerGuard.
+	MaxHeaderBytes int
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in
@@ -185,6 +195,9 @@ type Outbound struct {
 	// recheckEvery is how often a passthrough tunnel that carries bytes
 	// asks its client's Recheck (recheckConn).
 	recheckEvery time.Duration
+	// maxHeaderBytes bounds the headers of the requests inside an
+	// intercepted tunnel (headerGuard).
+	maxHeaderBytes int
 }
 
 // ErrAuthUnavailable is wrapped by an Authenticate error that says the
@@ -227,7 +240,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
 		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
-		recheckEvery: time.Second,
+		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes,
 	}
 	o.pipe.pay = opts.Payments
 	o.transport = &http.Transport{
@@ -308,6 +321,8 @@ type tunnel struct {
 	// when client has no ID (goproxy gives every request of the tunnel the
 	// CONNECT's RemoteAddr): read once per tunnel, not per request.
 	source string
+	// guard bounds the headers of the tunnel's requests.
+	guard *headerGuard
 }
 
 // ProxyClient is the outbound client a request comes from. Its requests
@@ -446,11 +461,14 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	var peers *Sources // no trusted proxies in front of the outbound listener
 	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client,
 		source: peers.Of(r)}}
+	tw := &trackingWriter{ResponseWriter: w, set: &o.tunnels}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
 			o.destinationError(w, r, err)
 			return
 		}
+		cs.t.guard = newHeaderGuard(o.maxHeaderBytes)
+		tw.guard = cs.t.guard
 	} else {
 		c, err := o.dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 		if err != nil {
@@ -474,7 +492,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
-	o.gp.ServeHTTP(&trackingWriter{ResponseWriter: w, set: &o.tunnels}, r.WithContext(context.WithValue(ctx, connectKey{}, cs)))
+	o.gp.ServeHTTP(tw, r.WithContext(context.WithValue(ctx, connectKey{}, cs)))
 }
 
 // destinationError answers a CONNECT whose destination cannot be used.
@@ -652,6 +670,10 @@ type loopReq struct {
 	state    reqState
 	canned   bool      // the answer is the proxy's own (refusal, upstream error)
 	start    time.Time // set with rec
+	// guard is the tunnel's headerGuard (nil: plain HTTP) and guardSeq
+	// the request's number in it, for endLoop.
+	guard    *headerGuard
+	guardSeq int64
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
 	// set by onResponse for the access line: the status and, unless
@@ -720,6 +742,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	parent := req.Context()
 	t, intercepted := gctx.UserData.(*tunnel)
 	if intercepted {
+		if t.guard != nil {
+			lr.guard, lr.guardSeq = t.guard, t.guard.begin()
+		}
 		// The line ends when goproxy closes the response's body, after
 		// writing it (onResponse).
 		parent, lr.line = lr.lineBuf.Start(o.log, o.m, "outbound", req), &lr.lineBuf
@@ -732,9 +757,14 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	var client ProxyClient
 	var refusal *jsonapi.Error
 	credsRefused := false // the tunnel's credentials no longer pass
+	closeTunnel := false  // the answer ends the tunnel
 	if intercepted {
 		client = t.client
-		if client.Recheck != nil {
+		if lr.guard != nil && lr.guard.tooLarge(req) {
+			refusal, closeTunnel = jsonapi.NewError(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
+				"Request Header Fields Too Large", "the request line and headers are larger than limits.max_header_bytes"), true
+		}
+		if refusal == nil && client.Recheck != nil {
 			// A revocation or a rotation since the CONNECT ends the
 			// tunnel.
 			err := client.Recheck(parent)
@@ -805,10 +835,13 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		req = req.WithContext(&lr.ctx)
 		resp := o.answer(lr, req, refusal)
 		if credsRefused {
-			// goproxy ends the tunnel after a response that closes:
-			// the client's next request opens a new one, whose CONNECT
-			// gets the 407 a client knows.
+			// The client's next request opens a new tunnel, whose
+			// CONNECT gets the 407 a client knows.
 			resp.Header.Set("Proxy-Authenticate", proxyAuthenticate)
+			closeTunnel = true
+		}
+		if closeTunnel {
+			// goproxy ends the tunnel after a response that closes.
 			resp.Header.Set("Connection", "close")
 			resp.Close = true
 		}
@@ -971,6 +1004,11 @@ func (o *Outbound) onResponse(resp *http.Response, gctx *goproxy.ProxyCtx) *http
 			sb.end.Store(lr)
 		} else {
 			context.AfterFunc(gctx.Req.Context(), func() { o.endLoop(lr, 0) })
+			if lr.guard != nil {
+				// Now rather than from AfterFunc's goroutine, which
+				// may run once goproxy reads the next request.
+				lr.guard.end(lr.guardSeq)
+			}
 		}
 	}
 	if lr.rec != nil {
@@ -1007,6 +1045,9 @@ func (o *Outbound) endLoop(lr *loopReq, read int64) {
 	}
 	if lr.st != nil {
 		lr.st.cancel(nil) // the exchange is over (see onRequest)
+	}
+	if lr.guard != nil {
+		lr.guard.end(lr.guardSeq)
 	}
 }
 

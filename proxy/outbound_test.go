@@ -125,6 +125,10 @@ type outOpts struct {
 	// authenticate, when set, checks proxy credentials instead of the
 	// fixed cli and other clients.
 	authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
+	// maxHeaderBytes is the MaxHeaderBytes; 0: the default.
+	maxHeaderBytes int
+	// tunnelIdle is the TunnelIdleTimeout; 0: none.
+	tunnelIdle time.Duration
 }
 
 var testResolver = mapResolver{
@@ -189,7 +193,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		Authenticate: authenticate,
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: o.resolver, UpstreamTimeout: o.timeout,
-		Payments: o.payments,
+		Payments: o.payments, MaxHeaderBytes: o.maxHeaderBytes, TunnelIdleTimeout: o.tunnelIdle,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,9 @@ type reqState struct {
 	// respBodyUsed).
 	respBody     cancelBody
 	respBodyUsed bool
+	// reqBody is the request body timeoutTransport streams from the
+	// client (clientBody), in the same allocation.
+	reqBody clientBody
 	// mems are the bodies of the messages the request and the response
 	// phase buffered (memBodyFor), in the same allocation as the state;
 	// memsUsed once each is.
@@ -206,19 +209,27 @@ func guardTarget(r *http.Request) string {
 }
 
 // response runs the response phase on resp.
+//
+// A 101 Switching Protocols (an upgrade the route allows: its filters read
+// no body) has its headers filtered and guarded as any response's; its
+// body, the upgraded connection, is not read.
 func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return nil
-	}
+	switched := resp.StatusCode == http.StatusSwitchingProtocols
 	mt, params := parseMediaType(resp.Header.Get("Content-Type"))
 	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
 	}
+	if switched {
+		msg.body, msg.length = http.NoBody, 0
+	}
 	x := routes.Exchange{Method: st.method, Path: st.path, Query: st.query, MediaType: mt,
 		RequestContentType: st.ctype, Status: resp.StatusCode}
 	if jerr := p.run(ctx, st, routes.Response, opts, x, params, msg); jerr != nil {
 		return jerr
+	}
+	if switched {
+		return nil
 	}
 	resp.Body = msg.body
 	if msg.mem != nil {

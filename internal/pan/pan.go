@@ -20,16 +20,26 @@
 //   - a separator: space, '-', '.', '+' (a space in forms), U+00A0 and
 //     U+202F (no-break spaces), U+2007 (figure space), U+2009 (thin space),
 //     U+2010–U+2013 (hyphens and dashes), U+3000 (ideographic space),
-//     U+FF0D and U+FF0E (full-width '-' and '.'), the characters shown as
-//     nothing (U+00AD soft hyphen, U+200B zero-width space, U+200C and
-//     U+200D zero-width non-joiner and joiner, U+2060 word joiner, U+FEFF
-//     zero-width no-break space: "4\u200b111…" reads as the card number on
-//     any screen), raw or escaped as above, and `&nbsp;`;
+//     U+FF0D and U+FF0E (full-width '-' and '.'), raw or escaped as above,
+//     and `&nbsp;`;
+//   - an invisible separator: a character shown as nothing, Unicode's
+//     default ignorables (U+00AD soft hyphen, U+034F combining grapheme
+//     joiner, U+061C Arabic letter mark, U+115F, U+1160, U+3164 and U+FFA0
+//     Hangul fillers, U+17B4, U+17B5, U+180B–U+180F Mongolian selectors and
+//     vowel separator, U+200B–U+200F zero-width space, non-joiner, joiner
+//     and direction marks, U+202A–U+202E embeddings and overrides,
+//     U+2060–U+206F word joiner, invisible operators and isolates,
+//     U+FE00–U+FE0F variation selectors, U+FEFF BOM, U+E0000–U+E0FFF tags
+//     and variation selectors), raw or escaped as above: "4\u200b111…" and
+//     "4111-\u200b1111-…" read as the card number on any screen. Such a
+//     character joins groups as a separator does, but it is never the
+//     second separator that ends a chain (nor is a separator next to it);
 //   - anything else (a letter, a comma, a tab, a '*', an escape of another
 //     character, a lone '%' or '\') is a breaker.
 //
 // Digits in a row form a group, whatever the spelling of each. Groups joined
-// by exactly one separator form a chain; two separators in a row, a breaker,
+// by exactly one separator (and any number of invisible ones) form a chain;
+// two separators in a row, a breaker,
 // or the end of the text end a chain, and a chain does not start or end
 // with a separator. Separators of different kinds may be mixed. A candidate
 // is every window of whole consecutive groups of one chain holding 13 to 19
@@ -356,6 +366,7 @@ const (
 	kBreak = iota
 	kDigit
 	kSep
+	kSoft // a character shown as nothing: a separator that adds none (invisible)
 )
 
 // Byte classes: the first byte of a unit.
@@ -377,7 +388,8 @@ var class = func() (t [256]uint8) {
 	for _, c := range []byte(`%\&`) {
 		t[c] = bEsc
 	}
-	for _, c := range []byte{0xC2, 0xE2, 0xE3, 0xEF} {
+	// 0xCD, 0xD8, 0xE1 and 0xF3 lead only invisible characters' units.
+	for _, c := range []byte{0xC2, 0xCD, 0xD8, 0xE1, 0xE2, 0xE3, 0xEF, 0xF3} {
 		t[c] = bHigh
 	}
 	return t
@@ -392,11 +404,28 @@ func classify(cp rune) (kind uint8, d byte) {
 		return kDigit, byte(cp - 0xFF10)
 	}
 	switch cp {
-	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E,
-		0xAD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF: // invisible: soft hyphen, zero-width space, (non-)joiner, word joiner, BOM
+	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E:
 		return kSep, 0
 	}
+	if Invisible(cp) {
+		return kSoft, 0
+	}
 	return kBreak, 0
+}
+
+// Invisible reports whether cp is shown as nothing (or as a blank that
+// takes no part in the text, the Hangul fillers): Unicode's default
+// ignorable code points, the invisible separators of "What Find finds".
+// Other searches of text shown to people leave them out the same way.
+func Invisible(cp rune) bool {
+	switch {
+	case cp == 0xAD, cp == 0x34F, cp == 0x61C, cp == 0x115F, cp == 0x1160, cp == 0x17B4, cp == 0x17B5,
+		cp >= 0x180B && cp <= 0x180F, cp >= 0x200B && cp <= 0x200F, cp >= 0x202A && cp <= 0x202E,
+		cp >= 0x2060 && cp <= 0x206F, cp == 0x3164, cp >= 0xFE00 && cp <= 0xFE0F, cp == 0xFEFF, cp == 0xFFA0,
+		cp >= 0xE0000 && cp <= 0xE0FFF:
+		return true
+	}
+	return false
 }
 
 // unit reads the unit at s[i] (i < len(s)): its kind, its digit value and
@@ -429,10 +458,16 @@ func unit[T text](s T, i int, decode bool) (kind uint8, d byte, next int, esc bo
 	return kBreak, 0, i + 1, false
 }
 
-// rawRune decodes the 2- or 3-byte UTF-8 sequence at s[i], whose lead byte
-// is one of class bHigh; n is 0 when it is not one.
+// rawRune decodes the 2-, 3- or 4-byte UTF-8 sequence at s[i], whose lead
+// byte is one of class bHigh; n is 0 when it is not one.
 func rawRune[T text](s T, i int) (cp rune, n int) {
 	c := s[i]
+	if c >= 0xF0 {
+		if i+3 < len(s) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80 && s[i+3]&0xC0 == 0x80 {
+			return rune(c&0x07)<<18 | rune(s[i+1]&0x3F)<<12 | rune(s[i+2]&0x3F)<<6 | rune(s[i+3]&0x3F), 4
+		}
+		return 0, 0
+	}
 	if c < 0xE0 {
 		if i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
 			return rune(c&0x1F)<<6 | rune(s[i+1]&0x3F), 2
@@ -471,6 +506,8 @@ func escape[T text](s T, i int) (cp rune, n int) {
 			more, cp = 1, rune(b&0x1F)
 		case b >= 0xE0 && b <= 0xEF:
 			more, cp = 2, rune(b&0x0F)
+		case b >= 0xF0 && b <= 0xF4:
+			more, cp = 3, rune(b&0x07)
 		default:
 			return -1, 3
 		}
@@ -593,6 +630,7 @@ type scanner struct {
 	digits     int // digits in the waiting groups
 	inGroup    bool
 	sep        bool // the last unit was a separator after a group
+	hard       bool // with sep: a separator that is not invisible came since the group
 	active     bool // inGroup, sep or size > 0
 }
 
@@ -668,12 +706,7 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			continue
 		case bSep:
 			// An ASCII separator: unit's kSep below, without the call.
-			if sc.inGroup {
-				sc.closeGroup()
-				sc.sep = true
-			} else if sc.sep {
-				sc.endChain()
-			}
+			sc.separator()
 			if sc.found {
 				return i
 			}
@@ -696,11 +729,11 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			}
 			g.end = next
 		case kSep:
+			sc.separator()
+		case kSoft:
 			if sc.inGroup {
 				sc.closeGroup()
-				sc.sep = true
-			} else if sc.sep {
-				sc.endChain()
+				sc.sep, sc.hard = true, false
 			}
 		default:
 			if sc.active {
@@ -833,6 +866,20 @@ func region[T text](rs *scanner, s T, es, ee int) {
 // ASCII digit or separator, or a byte of a UTF-8 digit or separator.
 func plainChainByte(c byte) bool {
 	return class[c] == bDigit || class[c] == bSep || c >= 0x80 && (class[c] == bHigh || c < 0xC0)
+}
+
+// separator reads a separator: it closes the group being read; a second
+// one (invisible ones not counted) ends the chain.
+func (sc *scanner) separator() {
+	switch {
+	case sc.inGroup:
+		sc.closeGroup()
+		sc.sep, sc.hard = true, true
+	case sc.sep && sc.hard:
+		sc.endChain()
+	case sc.sep:
+		sc.hard = true
+	}
 }
 
 // closeGroup ends the group being read.

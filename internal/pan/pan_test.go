@@ -342,7 +342,7 @@ func oracle(s []byte) []Candidate {
 		}
 		var chains [][]grp
 		var chain []grp
-		inGroup, sep := false, false
+		inGroup, sep, hard := false, false, false
 		end := func() {
 			if len(chain) > 0 {
 				chains = append(chains, chain)
@@ -363,9 +363,15 @@ func oracle(s []byte) []Candidate {
 				g.end = next
 			case kSep:
 				if inGroup {
-					inGroup, sep = false, true
-				} else if sep {
+					inGroup, sep, hard = false, true, true
+				} else if sep && hard {
 					end()
+				} else if sep {
+					hard = true
+				}
+			case kSoft: // shown as nothing: a separator only between digits
+				if inGroup {
+					inGroup, sep, hard = false, true, false
 				}
 			default:
 				end()

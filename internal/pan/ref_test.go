@@ -112,11 +112,11 @@ func refRun[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			}
 			g.end = next
 		case kSep:
+			sc.separator()
+		case kSoft:
 			if sc.inGroup {
 				sc.closeGroup()
-				sc.sep = true
-			} else if sc.sep {
-				sc.endChain()
+				sc.sep, sc.hard = true, false
 			}
 		default:
 			if sc.active {

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSlowClientBodyIsNotAnUpstreamFailure: on a route that streams
+// bodies, a client that sends its body too slowly for limits.read_timeout
+// (the listener cuts it off) had its request logged and counted as 504
+// upstream_timeout, and one that sent part of its body and closed the
+// connection as 502 or 499 depending on what the transport saw first: the
+// transport's error reading the client's body was taken for the
+// upstream's. Anyone could make a healthy upstream look slow (and page
+// whoever alerts on 504s) by sending slow bodies. A body the client did not
+// send in time is 408 request_timeout; the upstream's own failures keep
+// their statuses.
+func TestSlowClientBodyIsNotAnUpstreamFailure(t *testing.T) {
+	up, _ := limRecorder(t)
+	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
+	limWrite(t, routesFile, `routes:
+  - id: stream
+    direction: inbound
+    host: "*"
+    path_prefix: /stream
+    upstream: `+up.URL+`
+    leak_guard: "off"
+`)
+	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.inbound, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /stream/x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nab")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.Copy(io.Discard, c) // until read_timeout (2 s) ends the connection
+	g.stop(t)
+	var statuses []float64
+	for _, l := range strings.Split(g.stderr.String(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(l), &line) == nil && line["msg"] == "request" && line["path"] == "/stream/x" {
+			statuses = append(statuses, line["status"].(float64))
+		}
+	}
+	if len(statuses) != 1 || statuses[0] != http.StatusRequestTimeout {
+		t.Fatalf("access lines with status %v, want one 408", statuses)
+	}
+}

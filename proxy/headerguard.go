@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+)
+
+// headerGuard bounds the headers of the requests inside an intercepted
+// tunnel. goproxy reads them with http.ReadRequest, which has no size
+// limit (the listener's MaxHeaderBytes ends with the CONNECT): one endless
+// header line would be read into memory whole, then forwarded.
+//
+// Two bounds, neither costing a goroutine or a copy:
+//   - what the proxy reads from the tunnel's client between the end of one
+//     exchange (and the CONNECT) and the headers of the next request being
+//     read is at most max plus guardSlack, counted on the client's
+//     connection (guardedConn, below TLS): past it the read fails and the
+//     tunnel is dropped (goproxy cannot read the request: counted as not
+//     served). The slack holds TLS framing and the unread rest of a body
+//     the exchange before left (net/http discards as much before closing
+//     a connection);
+//   - a request whose line and headers, once read, are over max is
+//     answered 431 by onRequest (headerSize) and the tunnel closed, as the
+//     listeners do.
+//
+// While a request is served (onRequest to endLoop) nothing is counted: its
+// body is bounded by the route's limits, not here.
+type headerGuard struct {
+	max int64 // the request line and headers, as http.Server.MaxHeaderBytes
+	// state >= 0: waiting for a request's headers, that many bytes may
+	// still be read; < 0: request number -state is being served.
+	state atomic.Int64
+	seq   atomic.Int64 // the number of the last request begun
+}
+
+// guardSlack is what the proxy reads past max before it drops a tunnel
+// that has not ended a request's headers: TLS framing and up to 256 KiB
+// of a body the exchange before left unread (net/http's server discards
+// that much before it closes the connection instead).
+const guardSlack = 256<<10 + 16<<10
+
+// errHeadersTooLarge is a guardedConn's read error once its client sent
+// more than its headerGuard allows while no request was being served.
+var errHeadersTooLarge = errors.New("proxy: request headers inside the tunnel are too large")
+
+func newHeaderGuard(max int) *headerGuard {
+	if max <= 0 {
+		max = http.DefaultMaxHeaderBytes
+	}
+	g := &headerGuard{max: int64(max)}
+	g.state.Store(g.max + guardSlack)
+	return g
+}
+
+// spend counts n bytes read from the client; false once they are more
+// than the guard allows.
+func (g *headerGuard) spend(n int64) bool {
+	for {
+		s := g.state.Load()
+		if s < 0 {
+			return true // a request is being served
+		}
+		if s < n {
+			return false
+		}
+		if g.state.CompareAndSwap(s, s-n) {
+			return true
+		}
+	}
+}
+
+// begin says a request's headers were read; it returns the request's
+// number, for end.
+func (g *headerGuard) begin() int64 {
+	n := g.seq.Add(1)
+	g.state.Store(-n)
+	return n
+}
+
+// end says request n was served: the next request's headers are counted,
+// unless another request began since.
+func (g *headerGuard) end(n int64) {
+	g.state.CompareAndSwap(-n, g.max+guardSlack)
+}
+
+// tooLarge reports whether req's request line and headers are over the
+// guard's max.
+func (g *headerGuard) tooLarge(req *http.Request) bool {
+	return headerSize(req) > g.max
+}
+
+// headerSize is about what req's request line and headers took on the
+// wire ("Name: value\r\n" a value).
+func headerSize(req *http.Request) int64 {
+	n := len(req.Method) + len(req.RequestURI) + len(req.Proto) + 4 + len("Host: \r\n") + len(req.Host) + 2
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return int64(n)
+}
+
+// guardedConn is the client connection of an intercepted tunnel, whose
+// reads its headerGuard counts.
+type guardedConn struct {
+	net.Conn
+	g *headerGuard
+}
+
+// Read fails once the client sent more than the guard allows. A read
+// that fails with nothing read since the last exchange ended (or since the
+// CONNECT) reads as the end of the tunnel (io.EOF): the tunnel closed for
+// idleness or at shutdown, or its client gone, between requests, is not a
+// request goproxy could not read (obs.NotServed counts requests begun).
+func (c *guardedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.g.spend(int64(n)) {
+		_ = c.Conn.Close()
+		return 0, errHeadersTooLarge
+	}
+	if n == 0 && err != nil && c.g.between() {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// between reports whether nothing was read since the last exchange ended
+// (or since the CONNECT).
+func (g *headerGuard) between() bool {
+	return g.state.Load() == g.max+guardSlack
+}
