@@ -17,7 +17,7 @@ func TestInvisibleSeparatorsNeverEndANumber(t *testing.T) {
 		"\u200b", "-\u200b", "\u200b-", "\u200b\u200b", " \u00ad", "\u200e", "\u200f\u200e", "\u202a", "\u2066",
 		"\u2069", "\u2063", "\u180e", "\u034f", "\u061c", "\ufe0f", "\ufe00", "\U000e0020", "\U000e0100", "\u3164",
 		"\uffa0", "\u115f", "\u17b4", "&#x200e;", "&#8206;", `\u200e`, "%E2%80%8E", "%F3%A0%80%A0", "-%E2%80%8B",
-		"&#x200b;&#x200b;", `\u200b.`,
+		"&#x200b;&#x200b;", `\u200b.`, `\udb40\udc20`, `\uDB40\uDD00`, `-\udb40\udc7f`,
 	} {
 		s := "x " + spell(sep) + " y"
 		if !ContainsString(s) {
@@ -33,7 +33,8 @@ func TestInvisibleSeparatorsNeverEndANumber(t *testing.T) {
 			t.Errorf("Mask(%+q) = %+q", s, m)
 		}
 	}
-	for _, sep := range []string{" \u200b ", "-\u200b-", "\u200b  ", "\u200b,"} {
+	for _, sep := range []string{" \u200b ", "-\u200b-", "\u200b  ", "\u200b,", `\udb40`, `\udc20`,
+		`\udc20\udb40`, `\ud83d\ude00`, `\udb40\u0020`} {
 		if s := spell(sep); ContainsString(s) {
 			t.Errorf("%+q: found; two visible separators or a breaker end a number", s)
 		}

@@ -12,7 +12,8 @@
 //
 //   - a digit: an ASCII digit, a full-width digit (U+FF10–U+FF19, raw
 //     UTF-8), or either of them escaped once: a JSON/JavaScript escape
-//     `\u0034` (hex in either case), percent-encoding `%34` (hex in either
+//     `\u0034` (hex in either case; a character past U+FFFF as its
+//     surrogate pair `\udb40\udc20`), percent-encoding `%34` (hex in either
 //     case; a full-width digit as its percent-encoded UTF-8 bytes
 //     `%EF%BC%94`), or an XML/HTML character reference `&#52;`, `&#x34;`,
 //     `&#X34;` (any number of leading zeros, the `;` optional as HTML
@@ -489,7 +490,15 @@ func escape[T text](s T, i int) (cp rune, n int) {
 		if i+5 < len(s) && s[i+1] == 'u' {
 			h1, h2, h3, h4 := unhex(s[i+2]), unhex(s[i+3]), unhex(s[i+4]), unhex(s[i+5])
 			if h1|h2|h3|h4 >= 0 {
-				return rune(h1<<12 | h2<<8 | h3<<4 | h4), 6
+				cp = rune(h1<<12 | h2<<8 | h3<<4 | h4)
+				if cp >= 0xD800 && cp <= 0xDBFF {
+					// A surrogate pair is one character (the tags and
+					// variation selectors past U+FFFF).
+					if lo, m := escape(s, i+6); m == 6 && lo >= 0xDC00 && lo <= 0xDFFF {
+						return 0x10000 + (cp-0xD800)<<10 + (lo - 0xDC00), 12
+					}
+				}
+				return cp, 6
 			}
 		}
 		return 0, 0
