@@ -754,6 +754,8 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			cb = &st.reqBody
 		}
 		cb.ReadCloser, out.Body = out.Body, cb
+		cb.start = start
+		cb.waited.Store(0)
 		body = cb
 	}
 	resp, err := t.rt.RoundTrip(out)
@@ -769,6 +771,8 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 				return nil, fmt.Errorf("%w: %w", errClientTimeout, err)
 			case clientGone:
 				return nil, fmt.Errorf("%w: %w", errClientGone, err)
+			case upstreamSlow:
+				return nil, fmt.Errorf("%w: the client's read deadline passed while the upstream took its body: %w", errUpstreamTimeout, err)
 			}
 		}
 		if !stopped && errors.Is(context.Cause(ctx), errUpstreamTimeout) {
@@ -804,15 +808,24 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // upstream's (an attacker sending slow bodies made a healthy upstream
 // look slow: 504 upstream_timeout). A read after Close (the transport
 // closes the body when the exchange ends) is not counted.
+//
+// A read that times out is the client's only when the gateway spent most of
+// the round trip waiting for the client's bytes: the listener's read_timeout
+// (and a tunnel's idle deadline) also passes while the gateway waits for an
+// upstream that takes the body slowly or not at all, and the next read then
+// fails at once though the client sent everything (upstreamSlow: 504).
 type clientBody struct {
 	io.ReadCloser
 	closed atomic.Bool
-	failed atomic.Int32 // 0, clientSlow or clientGone: the first failure
+	failed atomic.Int32 // 0, clientSlow, clientGone or upstreamSlow: the first failure
+	start  time.Time    // when the round trip began
+	waited atomic.Int64 // nanoseconds spent in reads from the client
 }
 
 const (
 	clientSlow = 1 + iota
 	clientGone
+	upstreamSlow
 )
 
 // errClientTimeout and errClientGone are timeoutTransport's errors when
@@ -824,11 +837,16 @@ var (
 )
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	t0 := time.Now()
 	n, err := b.ReadCloser.Read(p)
+	waited := b.waited.Add(int64(time.Since(t0)))
 	if err != nil && err != io.EOF && !b.closed.Load() {
 		why := int32(clientGone)
 		if isTimeout(err) {
 			why = clientSlow
+			if 2*waited < int64(time.Since(b.start)) {
+				why = upstreamSlow // the gateway mostly waited for the upstream
+			}
 		}
 		b.failed.CompareAndSwap(0, why)
 	}

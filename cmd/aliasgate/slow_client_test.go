@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,4 +55,71 @@ func TestSlowClientBodyIsNotAnUpstreamFailure(t *testing.T) {
 	if len(statuses) != 1 || statuses[0] != http.StatusRequestTimeout {
 		t.Fatalf("access lines with status %v, want one 408", statuses)
 	}
+}
+
+// TestUpstreamThatReadsSlowlyIsNotASlowClient: on a route that streams
+// bodies, a client that sends its whole body at once to an upstream that
+// stops reading it for longer than limits.read_timeout is not a slow
+// client. The gateway's next read from the client fails at once (the
+// listener's deadline passed while the gateway waited for the upstream),
+// which clientBody took for the client's failure: 408 request_timeout,
+// logged at Debug, so a stalled upstream was hidden from whoever alerts on
+// 5xx. The gateway waited for the upstream: 504 upstream_timeout.
+func TestUpstreamThatReadsSlowlyIsNotASlowClient(t *testing.T) {
+	stalled := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A stalled upstream: it reads nothing for longer than the
+		// gateway's read_timeout (2 s), then reads on.
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+		close(stalled)
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer up.Close()
+	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
+	limWrite(t, routesFile, `routes:
+  - id: stream
+    direction: inbound
+    host: "*"
+    path_prefix: /stream
+    upstream: `+up.URL+`
+    leak_guard: "off"
+`)
+	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	const size = 64 << 20 // more than the loopback buffers hold
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.inbound, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		// The client sends as fast as the gateway takes it.
+		_, _ = fmt.Fprintf(c, "POST /stream/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", size)
+		_, _ = io.CopyN(c, zeroReader{}, size)
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.Copy(io.Discard, c)
+	<-stalled
+	g.stop(t)
+	var statuses []float64
+	for _, l := range strings.Split(g.stderr.String(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(l), &line) == nil && line["msg"] == "request" && line["path"] == "/stream/x" {
+			statuses = append(statuses, line["status"].(float64))
+		}
+	}
+	if len(statuses) != 1 || statuses[0] < 500 {
+		t.Fatalf("access lines with status %v, want one 5xx (the upstream stalled, the client sent its body)", statuses)
+	}
+}
+
+// zeroReader reads zeros.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
