@@ -23,7 +23,8 @@
 // access_token, Authorization, cookies) or a payment cryptogram
 // (cryptogram, cavv, tavv, ucaf, aevv, authentication_value); a CVC written
 // after its name in free text ("CVV: 737"), read without the characters
-// shown as nothing (pan.Invisible: "CVV: 7<U+200B>37"); every JSON value
+// shown as nothing, raw or escaped (pan.InvisibleAt: "CVV: 7<U+200B>37",
+// "CVV: 7&#x200b;37"); every JSON value
 // inside an object so named after a security code or a cryptogram (the
 // Card Management API answers {"cryptogram":{"value":…}}); the values of
 // proxy.Exchange.Secrets (a network_token filter's cryptogram) wherever a

@@ -439,3 +439,26 @@ func TestCVCInTextIsMaskedThroughInvisibleCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestCVCInTextIsMaskedThroughEscapedInvisibleCharacters: an invisible
+// character written as an escape the card-number finder reads (an HTML or
+// XML character reference, a JSON escape, percent-encoding) between a CVC's
+// digits is read as nothing too: "CVV: 7&#x200b;37" is "CVV: 737" in a
+// browser and to anyone reading the capture.
+func TestCVCInTextIsMaskedThroughEscapedInvisibleCharacters(t *testing.T) {
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
+	unescape := strings.NewReplacer("&#x200b;", "", "&#8203;", "", "&#X200E;", "", `\u200b`, "", `\udb40\udc20`, "", "%E2%80%8B", "", "%e2%80%8e", "")
+	for _, tt := range []struct{ ct, body string }{
+		{"text/html", "<p>CVV: 7&#x200b;37</p>"},
+		{"text/html", "<p>cvc 7&#8203;3&#X200E;7</p>"},
+		{"application/xml", "<n>CVV: 7&#x200b;37</n>"},
+		{"text/plain", `note: security code 7\u200b37`},
+		{"text/plain", `cvv: 73\udb40\udc207`},
+		{"text/plain", "q=cvc%3A+7%E2%80%8B3%e2%80%8e7"},
+	} {
+		v := makeView(http.Header{"Content-Type": {tt.ct}}, []byte(tt.body), false, r, viewOptions{limit: 1 << 16})
+		if shown := unescape.Replace(v.Body); strings.Contains(shown, "737") {
+			t.Errorf("%s %+q shown as %+q", tt.ct, tt.body, v.Body)
+		}
+	}
+}

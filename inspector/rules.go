@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes"
@@ -210,13 +209,11 @@ var formLike = regexp.MustCompile(`^[^\s=&]+=[^\s&]*(&[^\s=&]+(=[^\s&]*)?)*$`)
 var cvcInText = regexp.MustCompile(`(?i)(cvc2?|cvv2?|cvn2?|cvd|cid|csc|security[ _-]?code|card[ _-]?code|verification[ _-]?(?:value|code))[^A-Za-z0-9]{1,24}?([0-9]{3,4})(?:[^0-9]|$)`)
 
 // maskCVCInText masks what cvcInText finds in v as a reader sees it:
-// without the characters shown as nothing (pan.Invisible), which would
-// otherwise hide "CVV: 7<U+200B>37" or "c<U+200B>vc 737" from it.
+// without the characters shown as nothing, raw or escaped (pan.InvisibleAt),
+// which would otherwise hide "CVV: 7<U+200B>37", "c<U+200B>vc 737" or
+// "CVV: 7&#x200b;37" from it.
 func maskCVCInText(v string) string {
-	view, at := v, []int(nil) // at[i]: the index in v of view[i]; nil: the same
-	if strings.IndexFunc(v, pan.Invisible) >= 0 {
-		view, at = visible(v)
-	}
+	view, at := visible(v) // at[i]: the index in v of view[i]; nil: the same
 	ms := cvcInText.FindAllStringSubmatchIndex(view, -1)
 	if len(ms) == 0 {
 		return v
@@ -234,19 +231,31 @@ func maskCVCInText(v string) string {
 	return string(b)
 }
 
-// visible returns v without its invisible characters (pan.Invisible) and,
-// for each byte of it, its index in v.
+// visible returns v without its invisible characters, raw or escaped
+// (pan.InvisibleAt), and, for each byte of it, its index in v; v itself
+// and nil when it has none.
 func visible(v string) (string, []int) {
-	view := make([]byte, 0, len(v))
-	at := make([]int, 0, len(v))
+	var view []byte
+	var at []int
 	for i := 0; i < len(v); {
-		r, n := utf8.DecodeRuneInString(v[i:])
-		if !pan.Invisible(r) {
-			for k := i; k < i+n; k++ {
-				view, at = append(view, v[k]), append(at, k)
+		if n := pan.InvisibleAt(v, i); n > 0 {
+			if at == nil { // the first: what came before is kept
+				view, at = make([]byte, i, len(v)), make([]int, i, len(v))
+				copy(view, v[:i])
+				for k := range at {
+					at[k] = k
+				}
 			}
+			i += n
+			continue
 		}
-		i += n
+		if at != nil {
+			view, at = append(view, v[i]), append(at, i)
+		}
+		i++
+	}
+	if at == nil {
+		return v, nil
 	}
 	return string(view), at
 }

@@ -429,6 +429,26 @@ func Invisible(cp rune) bool {
 	return false
 }
 
+// InvisibleAt returns the length of the spelling of an invisible character
+// (Invisible) at s[i], raw or escaped as Find reads escapes (`\u200b`, a
+// surrogate pair `\udb40\udc20`, `%E2%80%8B`, `&#x200b;`), or 0 when
+// there is none. Other searches of text shown to people (the inspector's
+// CVC rule) skip invisible characters with it, as Find does.
+func InvisibleAt(s string, i int) int {
+	var cp rune
+	var n int
+	switch c := s[i]; {
+	case c >= 0xC0:
+		cp, n = rawRune(s, i)
+	case c == '%' || c == '\\' || c == '&':
+		cp, n = escape(s, i)
+	}
+	if n > 0 && Invisible(cp) {
+		return n
+	}
+	return 0
+}
+
 // unit reads the unit at s[i] (i < len(s)): its kind, its digit value and
 // where it ends. esc reports that an escape was decoded (only when decode).
 func unit[T text](s T, i int, decode bool) (kind uint8, d byte, next int, esc bool) {
