@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -156,6 +158,53 @@ func TestConfigCheckReportsEveryProblemAtOnce(t *testing.T) {
 	for _, want := range []string{"admin.token", "nope.yaml", "outbound.ca_bundle"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("config check: %v; does not name %q", err, want)
+		}
+	}
+}
+
+// TestEveryCommandRefusesAConfigurationThatFailedValidation: config.Load
+// returns the configuration as read along with a *ValidationError (for
+// config check, which goes on to the files it names); no other command
+// runs on it. Each one fails naming the problem and leaves no data
+// directory behind (a vault made with a new master key). Regression
+// cover, passing as found (third review).
+func TestEveryCommandRefusesAConfigurationThatFailedValidation(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "aliasgate.yaml")
+	// admin.ui without admin.token: a problem of Validate, the rest good.
+	if err := os.WriteFile(cfg, []byte("data_dir: "+data+"\nadmin: {ui: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("data_dir: "+filepath.Join(dir, "good-data")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"serve", "--config", cfg},
+		{"migrate", "--config", cfg},
+		{"vault", "copy", "--from-config", cfg, "--to-config", good},
+		{"vault", "copy", "--from-config", good, "--to-config", cfg},
+		{"vault", "compact", "--config", cfg},
+		{"keys", "rotate", "--config", cfg},
+		{"keys", "status", "--config", cfg},
+		{"clients", "create", "--name", "n", "--scopes", "aliases:write", "--config", cfg},
+		{"clients", "list", "--config", cfg},
+		{"clients", "revoke", "cl_x", "--config", cfg},
+		{"webhooks", "deliveries", "--config", cfg},
+		{"webhooks", "redeliver", "wd_x", "--config", cfg},
+		{"audit", "verify", "--config", cfg},
+		{"ca", "cert", "--config", cfg},
+		{"tsp", "simulate", "suspend", "--account", "a", "--card", "c", "--config", cfg},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		if err == nil || !strings.Contains(err.Error(), "admin.token") {
+			t.Errorf("%s: %v; want the configuration's problem", strings.Join(args, " "), err)
+		}
+	}
+	for _, d := range []string{data, filepath.Join(dir, "good-data")} {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v; want no data directory", d, err)
 		}
 	}
 }
