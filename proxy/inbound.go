@@ -135,6 +135,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -632,8 +633,8 @@ func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 // phase as it is, a destination that resolves to a forbidden address 403, a
 // certificate that does not verify 502, a timeout 504, a client that went
 // away obs.StatusClientClosedRequest (499: not the upstream's failure), a
-// request body the client did not send in time 408 (clientBody), anything
-// else 502.
+// request body the client did not send in time 408 and one that does not
+// parse 400 body_unreadable (clientBody), anything else 502.
 func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error) *jsonapi.Error {
 	var je *jsonapi.Error
 	var fe *netguard.ForbiddenError
@@ -651,6 +652,9 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 			"the request body did not arrive in time")
 	case errors.Is(err, errClientGone):
 		return clientClosed(log, route)
+	case errors.Is(err, errClientBody):
+		log.Debug("proxy: the client's request body could not be read", "route", route, "error", safeErr(err))
+		return refusal(routes.Request, "body_unreadable")
 	case errors.As(err, &fe):
 		log.LogAttrs(ctx, slog.LevelWarn, "proxy: destination refused", slog.String("route", route),
 			slog.Any("host", obs.Untrusted(fe.Host)), slog.String("reason", fe.Reason))
@@ -771,6 +775,8 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 				return nil, fmt.Errorf("%w: %w", errClientTimeout, err)
 			case clientGone:
 				return nil, fmt.Errorf("%w: %w", errClientGone, err)
+			case clientBad:
+				return nil, fmt.Errorf("%w: %w", errClientBody, err)
 			case upstreamSlow:
 				return nil, fmt.Errorf("%w: the client's read deadline passed while the upstream took its body: %w", errUpstreamTimeout, err)
 			}
@@ -802,9 +808,10 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 // clientBody is a request body the transport reads from the client as it
 // sends it. A read that fails (the client too slow for the listener's
-// read_timeout or the tunnel's idle timeout, or gone halfway) is the
-// client's failure, not the upstream's: timeoutTransport then fails with
-// errClientTimeout or errClientGone, which upstreamFailure tells from the
+// read_timeout or the tunnel's idle timeout, gone halfway, or sending a
+// chunked body that does not parse) is the client's failure, not the
+// upstream's: timeoutTransport then fails with errClientTimeout,
+// errClientGone or errClientBody, which upstreamFailure tells from the
 // upstream's (an attacker sending slow bodies made a healthy upstream
 // look slow: 504 upstream_timeout). A read after Close (the transport
 // closes the body when the exchange ends) is not counted.
@@ -817,7 +824,7 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 type clientBody struct {
 	io.ReadCloser
 	closed atomic.Bool
-	failed atomic.Int32 // 0, clientSlow, clientGone or upstreamSlow: the first failure
+	failed atomic.Int32 // 0, clientSlow, clientGone, clientBad or upstreamSlow: the first failure
 	start  time.Time    // when the round trip began
 	waited atomic.Int64 // nanoseconds spent in reads from the client
 }
@@ -825,6 +832,7 @@ type clientBody struct {
 const (
 	clientSlow = 1 + iota
 	clientGone
+	clientBad // a body that does not parse (chunked encoding, trailer)
 	upstreamSlow
 )
 
@@ -834,6 +842,7 @@ const (
 var (
 	errClientTimeout = errors.New("proxy: the client did not send its request body in time")
 	errClientGone    = errors.New("proxy: the client went away while sending its request body")
+	errClientBody    = errors.New("proxy: the client's request body could not be read")
 )
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -841,7 +850,10 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	waited := b.waited.Add(int64(time.Since(t0)))
 	if err != nil && err != io.EOF && !b.closed.Load() {
-		why := int32(clientGone)
+		why := int32(clientBad)
+		if wentAway(err) {
+			why = clientGone
+		}
 		if isTimeout(err) {
 			why = clientSlow
 			if 2*waited < int64(time.Since(b.start)) {
@@ -851,6 +863,16 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.failed.CompareAndSwap(0, why)
 	}
 	return n, err
+}
+
+// wentAway reports whether a read from a client failed because its
+// connection ended (closed halfway through the body, reset, or closed by
+// the gateway), rather than on what it sent (a chunked body or trailer
+// that does not parse: the client is there to read the answer).
+func wentAway(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &oe)
 }
 
 func (b *clientBody) Close() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,4 +123,45 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestMalformedStreamedBodyIsABadRequest: on a route that streams bodies,
+// a chunked body that does not parse (a chunk length that is no number, a
+// trailer too long) was answered and logged 499 client_closed_request,
+// though the client was there to read the answer: clientBody took every
+// failed read for a client that went away. It is 400 body_unreadable, as on
+// a route that reads bodies.
+func TestMalformedStreamedBodyIsABadRequest(t *testing.T) {
+	up, _ := limRecorder(t)
+	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
+	limWrite(t, routesFile, `routes:
+  - id: stream
+    direction: inbound
+    host: "*"
+    path_prefix: /stream
+    upstream: `+up.URL+`
+    leak_guard: "off"
+`)
+	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	for _, body := range []string{
+		"5\r\nhello\r\nzz\r\n",
+		"5\r\nhello\r\n0\r\nX-T: " + strings.Repeat("t", 8<<10) + "\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.inbound, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "POST /stream/x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"+body)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%.20q: no answer: %v", body, err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%.20q: status %d, want 400", body, resp.StatusCode)
+		}
+	}
 }
