@@ -652,6 +652,10 @@ func upstreamFailure(log *slog.Logger, r *http.Request, route string, err error)
 			"the request body did not arrive in time")
 	case errors.Is(err, errClientGone):
 		return clientClosed(log, route)
+	case errors.Is(err, errClientBody) && ctx.Err() != nil:
+		// An HTTP/2 client that reset its stream: the server fails the
+		// body's read with a stream error and cancels the request.
+		return clientClosed(log, route)
 	case errors.Is(err, errClientBody):
 		log.Debug("proxy: the client's request body could not be read", "route", route, "error", safeErr(err))
 		return refusal(routes.Request, "body_unreadable")
