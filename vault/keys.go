@@ -39,16 +39,23 @@ var ErrBadMasterKey = errors.New("vault: bad master key")
 
 // LoadMasterKey returns the 32-byte master key from the environment variable
 // ALIASGATE_MASTER_KEY (base64), or else from <dataDir>/master.key, which is
-// created (mode 0600, random) when missing and create is set. source says
+// created (mode 0600, random) when missing and create is set. A variable
+// of white space only is refused (ErrBadMasterKey), not taken for unset;
+// an empty one is unset. source says
 // where the key came from ("env" or the file path), for the start-up log.
 // Errors never contain key material.
 func LoadMasterKey(dataDir string, getenv func(string) string, create bool) (key []byte, source string, err error) {
-	if v := strings.TrimSpace(getenv(MasterKeyEnv)); v != "" {
+	raw := getenv(MasterKeyEnv)
+	if v := strings.TrimSpace(raw); v != "" {
 		k, err := decodeKey(v)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: %s: %v", ErrBadMasterKey, MasterKeyEnv, err)
 		}
 		return k, "env " + MasterKeyEnv, nil
+	} else if raw != "" {
+		// Set to white space only: a secret that did not arrive. Taken
+		// for unset, a fresh data dir would get a new key file instead.
+		return nil, "", fmt.Errorf("%w: %s is set but blank", ErrBadMasterKey, MasterKeyEnv)
 	}
 	path := filepath.Join(dataDir, MasterKeyFile)
 	k, err := readKeyFile(path)

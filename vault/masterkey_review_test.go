@@ -35,3 +35,32 @@ func TestMasterKeyFileThatIsADanglingLinkIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestBlankMasterKeyVariableIsRefused: ALIASGATE_MASTER_KEY holding only
+// white space (a secret store's value that did not arrive, a template that
+// wrote a newline) is refused, not taken for unset: taken for unset, serve
+// made a new random master.key on disk in a fresh data dir, the opposite
+// of what the operator set the variable for. No key file is made. An
+// empty value is still unset (a variable cannot be told from an empty one
+// through getenv, as for every ALIASGATE_ setting).
+func TestBlankMasterKeyVariableIsRefused(t *testing.T) {
+	for _, v := range []string{" ", "\n", "\t \r\n", "\u00a0"} {
+		dir := t.TempDir()
+		k, _, err := vault.LoadMasterKey(dir, func(name string) string {
+			if name == vault.MasterKeyEnv {
+				return v
+			}
+			return ""
+		}, true)
+		if !errors.Is(err, vault.ErrBadMasterKey) || !strings.Contains(err.Error(), vault.MasterKeyEnv) {
+			t.Fatalf("%q: key %d bytes, error %v; want ErrBadMasterKey naming %s", v, len(k), err, vault.MasterKeyEnv)
+		}
+		if _, err := os.Stat(filepath.Join(dir, vault.MasterKeyFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%q: a master.key was made: %v", v, err)
+		}
+	}
+	dir := t.TempDir()
+	if k, _, err := vault.LoadMasterKey(dir, func(string) string { return "" }, true); err != nil || len(k) != 32 {
+		t.Fatalf("empty variable: key %d bytes, error %v; want a new key file", len(k), err)
+	}
+}
