@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,23 +20,7 @@ import (
 func TestCardDeleteKeepsTheAccountsOwnAliasOfItsNumber(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	routesFile := filepath.Join(dir, "routes.yaml")
-	if err := os.WriteFile(routesFile, []byte(`routes:
-  - id: cards-in
-    direction: inbound
-    host: "*"
-    path_prefix: /cards
-    upstream: internal:cards
-    filters:
-      - id: raw-card
-        operation: redact
-        targets:
-          - {json: data.attributes.pan_alias}
-          - {json: data.attributes.cvc_alias, storage: volatile}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+	env := rawCardRouteEnv(t, dir)
 	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
 		"--scopes", "cards:write,cards:read,aliases:write,aliases:reveal")
 	pci := createClient(t, env, data, "--name", "pci", "--account", "acct_1", "--pci",
@@ -140,23 +123,7 @@ func TestCardDeleteKeepsTheAccountsOwnAliasOfItsNumber(t *testing.T) {
 func TestRawCardDataCreateRefusedThenRetriedLeavesNoNumberBehindItsCard(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	routesFile := filepath.Join(dir, "routes.yaml")
-	if err := os.WriteFile(routesFile, []byte(`routes:
-  - id: cards-in
-    direction: inbound
-    host: "*"
-    path_prefix: /cards
-    upstream: internal:cards
-    filters:
-      - id: raw-card
-        operation: redact
-        targets:
-          - {json: data.attributes.pan_alias}
-          - {json: data.attributes.cvc_alias, storage: volatile}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+	env := rawCardRouteEnv(t, dir)
 	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
 		"--scopes", "cards:write,cards:read,aliases:write,aliases:reveal")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")

@@ -9,14 +9,12 @@ import (
 	"testing"
 )
 
-// TestRawCardDataThroughARedactRouteIntoTheCardsAPI posts raw card data
-// through an inbound redact route mounted on internal:cards: the Card
-// Management API receives (and stores) aliases only.
-func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	routesFile := filepath.Join(dir, "routes.yaml")
-	os.WriteFile(routesFile, []byte(`routes:
+// rawCardRoutes is the README's route for raw card data: an inbound route
+// in front of internal:cards that redacts pan_alias (persistent) and
+// cvc_alias (volatile) in every body under /cards (the route redacts
+// request bodies, so a body no filter matched would be refused:
+// unmatched_body).
+const rawCardRoutes = `routes:
   - id: cards-in
     direction: inbound
     host: "*"
@@ -24,14 +22,30 @@ func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
     upstream: internal:cards
     filters:
       - id: raw-card
-        # Every body under /cards: the route redacts request bodies, so a
-        # body no filter matched would be refused (unmatched_body).
         operation: redact
         targets:
           - {json: data.attributes.pan_alias}
           - {json: data.attributes.cvc_alias, storage: volatile}
-`), 0o600)
-	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+`
+
+// rawCardRouteEnv writes rawCardRoutes to dir/routes.yaml and returns the
+// test environment whose gateway serves it.
+func rawCardRouteEnv(t *testing.T, dir string) func(string) string {
+	t.Helper()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routesFile, []byte(rawCardRoutes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+}
+
+// TestRawCardDataThroughARedactRouteIntoTheCardsAPI posts raw card data
+// through an inbound redact route mounted on internal:cards: the Card
+// Management API receives (and stores) aliases only.
+func TestRawCardDataThroughARedactRouteIntoTheCardsAPI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := rawCardRouteEnv(t, dir)
 	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read,network-tokens:write")
 	g := startGateway(t, env, "--data-dir", data)
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,21 +18,7 @@ import (
 func TestRetryThroughTheRedactRouteGetsTheFirstAnswer(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	routesFile := filepath.Join(dir, "routes.yaml")
-	os.WriteFile(routesFile, []byte(`routes:
-  - id: cards-in
-    direction: inbound
-    host: "*"
-    path_prefix: /cards
-    upstream: internal:cards
-    filters:
-      - id: raw-card
-        operation: redact
-        targets:
-          - {json: data.attributes.pan_alias}
-          - {json: data.attributes.cvc_alias, storage: volatile}
-`), 0o600)
-	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile})
+	env := rawCardRouteEnv(t, dir)
 	cred := createClient(t, env, data, "--name", "shop", "--scopes", "cards:write,cards:read")
 	g := startGateway(t, env, "--data-dir", data)
 	bearer := bearerToken(t, g, cred)
