@@ -29,6 +29,8 @@ import (
 	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/ratelimit"
+	"github.com/aliasgate/aliasgate/internal/regfile"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
@@ -464,6 +466,9 @@ func (gw *gateway) storesReady(ctx context.Context) bool {
 	return ready
 }
 
+// maxPEMFile bounds a listener certificate file: a chain is a few kilobytes.
+const maxPEMFile = 1 << 20
+
 // listener is one configured HTTP listener.
 type listener struct {
 	name    string
@@ -476,11 +481,24 @@ type listener struct {
 // otherwise). h2 offers HTTP/2 (net/http's default over TLS); the outbound
 // listener is HTTP/1.1 only: a CONNECT tunnel hijacks its connection, which
 // HTTP/2 cannot give.
+//
+// The private key is a secret file (internal/secretfile): refused when its
+// group or others may read it, since whoever holds it can pose as the
+// gateway to the browsers that post card data to it. Both files must be
+// regular files of at most a megabyte (a FIFO would block the start).
 func listenerTLS(name, certFile, keyFile string, h2 bool) (*tls.Config, error) {
 	if certFile == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, err := regfile.Read(certFile, maxPEMFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s TLS: certificate: %w", name, err)
+	}
+	keyPEM, err := secretfile.Read(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s TLS: key: %w", name, err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -186,5 +188,55 @@ func TestOutboundHTTPSProxy(t *testing.T) {
 	}
 	if seen, _ := got.Load().(string); seen != "" {
 		t.Fatalf("processor got %q through a cleartext proxy connection", seen)
+	}
+}
+
+// TestListenerTLSKeyIsASecretFile: a listener's private key that its group
+// or others may read was loaded, so any local user could pose as the
+// gateway to the browsers posting card data to it; a FIFO named as the
+// certificate blocked the start. Both are refused, by serve and by config
+// check, for both listeners, and the error never quotes the key.
+func TestListenerTLSKeyIsASecretFile(t *testing.T) {
+	for _, listener := range []string{"INBOUND", "OUTBOUND"} {
+		dir := t.TempDir()
+		certFile, keyFile, _ := selfSigned(t, dir)
+		if err := os.Chmod(keyFile, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		keyPEM, _ := os.ReadFile(keyFile)
+		env := testEnv(map[string]string{"ALIASGATE_LISTEN_" + listener + "_CERT": certFile, "ALIASGATE_LISTEN_" + listener + "_KEY": keyFile})
+		cfgFile := filepath.Join(dir, "aliasgate.yaml")
+		lower := strings.ToLower(listener)
+		os.WriteFile(cfgFile, []byte("listen: {"+lower+"_cert: "+certFile+", "+lower+"_key: "+keyFile+"}\n"), 0o600)
+		for _, args := range [][]string{{"serve", "--data-dir", filepath.Join(dir, "data")}, {"config", "check", "--config", cfgFile}} {
+			stdout, stderr, err := runCmd(t, env, args...)
+			if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+				t.Errorf("%s %v with a key of mode 0640: err = %v, want a refusal saying chmod 600", listener, args, err)
+			}
+			keyBody := strings.Split(string(keyPEM), "\n")[1]
+			if strings.Contains(stdout+stderr+fmt.Sprint(err), keyBody) {
+				t.Errorf("%s %v: the key's content was printed", listener, args)
+			}
+		}
+	}
+	dir := t.TempDir()
+	_, keyFile, _ := selfSigned(t, dir)
+	fifo := filepath.Join(dir, "cert.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := runCmd(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": fifo, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile}),
+			"serve", "--data-dir", filepath.Join(dir, "data"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("a FIFO as the certificate: err = %v, want not a regular file", err)
+		}
+	case <-time.After(30 * time.Second): // a hang, not a speed
+		t.Fatal("serve blocked opening a FIFO named as the certificate")
 	}
 }
