@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/internal/secretfile"
@@ -145,10 +146,55 @@ type Keyring struct {
 	mu             sync.Mutex // serialises Refresh and Rotate
 }
 
-// keyState is an immutable snapshot of the loaded data keys.
+// keyState is an immutable snapshot of the loaded data keys, but for its
+// count of writes in flight.
 type keyState struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD
+	// prev is the state this one replaced (nil for the first): the
+	// re-encryption waits for the writes of every older state.
+	prev *keyState
+	// writes counts the writes pinned to this state (pinWrites) that have
+	// not reached their store yet: their records may be sealed with its
+	// version.
+	writes atomic.Int64
+}
+
+// pinWrites pins the current key state for a write to a persistent store,
+// from before its records are sealed until unpinWrites once the store
+// answered: a record sealed with a version older than the current one may
+// still be on its way to the store only while a state of that version is
+// pinned (waitWrites).
+func (kr *Keyring) pinWrites() *keyState {
+	for {
+		st := kr.state.Load()
+		st.writes.Add(1)
+		if kr.state.Load() == st {
+			return st // a waiter that loads a newer state sees this pin
+		}
+		st.writes.Add(-1) // replaced meanwhile: pin the new one
+	}
+}
+
+// unpinWrites ends a pin of pinWrites.
+func (kr *Keyring) unpinWrites(st *keyState) { st.writes.Add(-1) }
+
+// waitWrites waits until no write of this process may still store a record
+// sealed with a version older than ver: every state older than the one
+// whose current version is ver has no pinned write. A write pinned after a
+// state was replaced pins the newer one (pinWrites), so the wait ends.
+func (kr *Keyring) waitWrites(ctx context.Context, ver uint32) error {
+	for st := kr.state.Load(); st != nil; st = st.prev {
+		if st.current >= ver {
+			continue
+		}
+		for st.writes.Load() > 0 {
+			if err := sleep(ctx, time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // FingerprintKey returns the key card fingerprints are made with (HKDF of
@@ -264,7 +310,7 @@ func (kr *Keyring) Refresh(ctx context.Context) (uint32, error) {
 
 func (kr *Keyring) refreshLocked(ctx context.Context) (uint32, error) {
 	old := kr.state.Load()
-	next := &keyState{current: old.current, aeads: old.aeads}
+	next := &keyState{current: old.current, aeads: old.aeads, prev: old}
 	cloned := false
 	for next.current < maxKeyVersions {
 		aead, err := kr.loadDEK(ctx, next.current+1, false)
@@ -315,7 +361,7 @@ func (kr *Keyring) Rotate(ctx context.Context) (version uint32, created bool, er
 		return 0, false, err
 	}
 	old := kr.state.Load()
-	next := &keyState{current: ver, aeads: maps.Clone(old.aeads)}
+	next := &keyState{current: ver, aeads: maps.Clone(old.aeads), prev: old}
 	next.aeads[ver] = aead
 	kr.state.Store(next)
 	return ver, bytes.Equal(stored, proposed), nil

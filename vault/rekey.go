@@ -35,7 +35,10 @@ type ReencryptOptions struct {
 	// new records with the previous version after a rotation (their key
 	// refresh interval, with a margin). A pass over the records counts as
 	// the last one only if it began at least Settle after Run did; 0 (one
-	// gateway per store, as with bbolt): the first pass is the last.
+	// gateway per store, as with bbolt): the first pass is the last. Writes
+	// of this process are waited for either way: a pass begins once none
+	// that sealed its records with an older version is still on its way to
+	// the store.
 	Settle time.Duration
 	// Logger gets progress lines; nil logs nothing.
 	Logger *slog.Logger
@@ -166,6 +169,12 @@ func (r *Reencryptor) runVersion(ctx context.Context, target uint32) error {
 		return nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("vault: re-encryption: read state: %w", err)
+	}
+	// A write of this process that sealed its records with an older
+	// version before the rotation may reach the store after a pass went
+	// past them: the pass begins once no such write is in flight.
+	if err := r.keys.waitWrites(ctx, target); err != nil {
+		return err
 	}
 	n, pass, cursor, err := r.lastCheckpoint(ctx, prefix)
 	if err != nil {

@@ -743,6 +743,12 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 	if len(pending) == 0 {
 		return nil // nothing of this class to write: not even the clock is read
 	}
+	if storage == StoragePersistent {
+		// Until the store answers, the records' key version is in flight:
+		// a re-encryption that starts meanwhile waits for it (waitWrites).
+		pin := s.keys.pinWrites()
+		defer s.keys.unpinWrites(pin)
+	}
 	now := s.now().UTC()
 	for round := 0; len(pending) > 0; round++ {
 		if round == maxPutRounds {
