@@ -122,7 +122,10 @@ func TestVolatileStoreFloodThroughARoute(t *testing.T) {
 // may hold, without pause, while other customers check out through the
 // same gateway: every checkout is tokenized (200) and its CVC alias
 // reveals right after, the flood's oversized messages are refused whole,
-// and the store holds its bound by evicting the oldest values.
+// and the store holds its bound by evicting the oldest values. The
+// senders and the checkouts share 127.0.0.1, so the per-source bucket of
+// volatile values, which would refuse the flood (and the checkouts with
+// it: abuse_volatile_test.go), is off: this is the store's bound at work.
 func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 	var upstreamCalls atomic.Int64
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +152,8 @@ func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 `), 0o600)
 	data := filepath.Join(dir, "data")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
-		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5000", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "200"})
+		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5000", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "200",
+		"ALIASGATE_LIMITS_SOURCE_VOLATILE_VALUES": "0"})
 	c := createClient(t, env, data, "--name", "reveal", "--account", "acct_1", "--scopes", "aliases:reveal")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
 	body := func(n int) string {

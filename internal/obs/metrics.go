@@ -71,7 +71,7 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	// AbuseRefused counts vault calls refused by an abuse limit:
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
-	// "duplicates" or "source_new_values".
+	// "duplicates", "source_new_values" or "source_volatile_values".
 	AbuseRefused *prometheus.CounterVec
 	// Unserved counts requests net/http answered or dropped itself,
 	// without calling any handler (malformed, over the header limit, cut
@@ -195,7 +195,7 @@ func NewMetrics() *Metrics {
 		}, []string{"api"}),
 		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_refused_total",
-			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values).",
+			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values).",
 		}, []string{"limit"}),
 		Unserved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_http_unserved_total",
