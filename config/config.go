@@ -173,6 +173,11 @@ type Limits struct {
 	// and 120; 0: no limit.
 	SourceVolatileValues int `yaml:"source_volatile_values"`
 	SourceVolatileBurst  int `yaml:"source_volatile_burst"`
+	// MaxConnsPerSource is the most connections one source address (an
+	// IPv6 /64) may hold open on each listener at once; past it a new
+	// connection is closed as soon as it is accepted. Peers listed in
+	// TrustedProxies are not counted. Default 1024; 0: no bound.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 	// TrustedProxies lists the addresses or CIDR prefixes of load
 	// balancers in front of the inbound listener. Only when the peer is
 	// one of them is the source address read from X-Forwarded-For (the
@@ -464,6 +469,7 @@ func Default() Config {
 			SourceNewBurst:       30,
 			SourceVolatileValues: 120,
 			SourceVolatileBurst:  120,
+			MaxConnsPerSource:    1024,
 			EnumerationThreshold: 10,
 			DuplicateThreshold:   100,
 			EnumerationWindow:    Duration(time.Hour),

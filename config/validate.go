@@ -413,6 +413,7 @@ func (v *validator) limits(l Limits) {
 		{"limits.max_new_per_message", l.MaxNewPerMessage},
 		{"limits.source_new_values", l.SourceNewValues},
 		{"limits.source_volatile_values", l.SourceVolatileValues},
+		{"limits.max_conns_per_source", l.MaxConnsPerSource},
 		{"limits.enumeration_threshold", l.EnumerationThreshold},
 		{"limits.duplicate_threshold", l.DuplicateThreshold},
 	} {
