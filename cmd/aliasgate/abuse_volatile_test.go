@@ -2,26 +2,29 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
+// loopbackDialer dials from the loopback address ip (127.0.0.2,
+// 127.0.0.3…: on Linux every 127.0.0.0/8 address reaches the gateway on
+// 127.0.0.1), so that a test can be several senders as the gateway sees
+// them, by their TCP peer.
+func loopbackDialer(ip string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+}
+
 // loopbackClient returns an HTTP client whose connections leave from the
-// loopback address ip (127.0.0.2, 127.0.0.3…: on Linux every 127.0.0.0/8
-// address reaches the gateway on 127.0.0.1), so that a test can be several
-// senders as the gateway sees them, by their TCP peer.
+// loopback address ip (loopbackDialer).
 func loopbackClient(t *testing.T, ip string) *http.Client {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext}
+	tr := &http.Transport{DialContext: loopbackDialer(ip).DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
@@ -47,34 +50,14 @@ func TestAnonymousSenderCannotFlushOthersCVCs(t *testing.T) {
 	}))
 	defer app.Close()
 	dir := t.TempDir()
-	routesFile := filepath.Join(dir, "routes.yaml")
-	if err := os.WriteFile(routesFile, []byte(`routes:
-  - id: shop
-    direction: inbound
-    host: "*"
-    upstream: `+app.URL+`
-    filters:
-      - id: cvc-in
-        match: {content_type: json}
-        operation: redact
-        targets:
-          - {json: items.#.cvc, storage: volatile}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	routesFile := cvcRoute(t, dir, app.URL, "")
 	data := filepath.Join(dir, "data")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
 		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "300", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "100",
 		"ALIASGATE_LIMITS_SOURCE_VOLATILE_VALUES": "20", "ALIASGATE_LIMITS_SOURCE_VOLATILE_BURST": "50"})
 	c := createClient(t, env, data, "--name", "reveal", "--account", "acct_1", "--scopes", "aliases:reveal")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
-	body := func(n int) string {
-		items := make([]string, n)
-		for i := range items {
-			items[i] = fmt.Sprintf(`{"cvc":"%03d"}`, i%1000)
-		}
-		return `{"items":[` + strings.Join(items, ",") + `]}`
-	}
+	body := cvcItems
 	post := func(from *http.Client, body string) (int, string, http.Header) {
 		t.Helper()
 		res, err := from.Post(g.inbound+"/checkout", "application/json", strings.NewReader(body))

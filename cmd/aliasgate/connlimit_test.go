@@ -15,8 +15,7 @@ import (
 // address ip.
 func dialFrom(t *testing.T, ip, addr string) net.Conn {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
+	c, err := loopbackDialer(ip).Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
