@@ -266,8 +266,8 @@ func (u *racingInUse) AliasInUse(ctx context.Context, account, alias string, val
 // abuse guard refuses a client flagged for enumeration.
 type flaggedAdmission struct{ client string }
 
-func (a flaggedAdmission) Admit(ctx context.Context, _ [][]byte, _ []bool) error {
-	if vault.ActorFrom(ctx).Client == a.client {
+func (a flaggedAdmission) Admit(ctx context.Context, values [][]byte, _ []bool, _ int) error {
+	if len(values) > 0 && vault.ActorFrom(ctx).Client == a.client {
 		return &vault.ThrottleError{RetryAfter: time.Hour, Limit: "enumeration"}
 	}
 	return nil

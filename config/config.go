@@ -163,6 +163,21 @@ type Limits struct {
 	// nothing stored or forwarded. Defaults 30 and 30; 0: no limit.
 	SourceNewValues int `yaml:"source_new_values"`
 	SourceNewBurst  int `yaml:"source_new_burst"`
+	// SourceVolatileValues is how many new volatile values (CVCs) one
+	// source address may have tokenized a minute through the proxies
+	// without a client; SourceVolatileBurst is the bucket's size (a
+	// message over it passes when the bucket is full, and the source then
+	// waits for all of it to refill). Past it: 429 with Retry-After,
+	// nothing stored or forwarded. Without it one sender's flood evicted
+	// every other customer's CVCs from the volatile store. Defaults 120
+	// and 120; 0: no limit.
+	SourceVolatileValues int `yaml:"source_volatile_values"`
+	SourceVolatileBurst  int `yaml:"source_volatile_burst"`
+	// MaxConnsPerSource is the most connections one source address (an
+	// IPv6 /64) may hold open on each listener at once; past it a new
+	// connection is closed as soon as it is accepted. Peers listed in
+	// TrustedProxies are not counted. Default 1024; 0: no bound.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 	// TrustedProxies lists the addresses or CIDR prefixes of load
 	// balancers in front of the inbound listener. Only when the peer is
 	// one of them is the source address read from X-Forwarded-For (the
@@ -452,6 +467,9 @@ func Default() Config {
 
 			SourceNewValues:      30,
 			SourceNewBurst:       30,
+			SourceVolatileValues: 120,
+			SourceVolatileBurst:  120,
+			MaxConnsPerSource:    1024,
 			EnumerationThreshold: 10,
 			DuplicateThreshold:   100,
 			EnumerationWindow:    Duration(time.Hour),

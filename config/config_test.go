@@ -88,6 +88,9 @@ limits:
   client_burst: 80
   source_new_values: 12
   source_new_burst: 6
+  source_volatile_values: 90
+  source_volatile_burst: 45
+  max_conns_per_source: 300
   trusted_proxies: [10.0.0.0/8, "2001:db8::1"]
   enumeration_threshold: 5
   duplicate_threshold: 50
@@ -167,6 +170,9 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.client_burst", c.Limits.ClientBurst, 100},
 		{"limits.source_new_values", c.Limits.SourceNewValues, 30},
 		{"limits.source_new_burst", c.Limits.SourceNewBurst, 30},
+		{"limits.source_volatile_values", c.Limits.SourceVolatileValues, 120},
+		{"limits.source_volatile_burst", c.Limits.SourceVolatileBurst, 120},
+		{"limits.max_conns_per_source", c.Limits.MaxConnsPerSource, 1024},
 		{"limits.enumeration_threshold", c.Limits.EnumerationThreshold, 10},
 		{"limits.duplicate_threshold", c.Limits.DuplicateThreshold, 100},
 		{"limits.enumeration_window", c.Limits.EnumerationWindow.Std(), time.Hour},
@@ -273,6 +279,9 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			ClientBurst:          80,
 			SourceNewValues:      12,
 			SourceNewBurst:       6,
+			SourceVolatileValues: 90,
+			SourceVolatileBurst:  45,
+			MaxConnsPerSource:    300,
 			TrustedProxies:       []string{"10.0.0.0/8", "2001:db8::1"},
 			EnumerationThreshold: 5,
 			DuplicateThreshold:   50,
@@ -697,6 +706,9 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"negative client rate", func(c *Config) { c.Limits.ClientRate = -1 }, "limits.client_rate"},
 		{"negative source new values", func(c *Config) { c.Limits.SourceNewValues = -1 }, "limits.source_new_values"},
 		{"source new values without burst", func(c *Config) { c.Limits.SourceNewBurst = 0 }, "limits.source_new_burst"},
+		{"source volatile values without burst", func(c *Config) { c.Limits.SourceVolatileBurst = 0 }, "limits.source_volatile_burst"},
+		{"negative source volatile values", func(c *Config) { c.Limits.SourceVolatileValues = -1 }, "limits.source_volatile_values"},
+		{"negative connections per source", func(c *Config) { c.Limits.MaxConnsPerSource = -1 }, "limits.max_conns_per_source"},
 		{"negative enumeration threshold", func(c *Config) { c.Limits.EnumerationThreshold = -1 }, "limits.enumeration_threshold"},
 		{"detector without window", func(c *Config) { c.Limits.EnumerationWindow = 0 }, "limits.enumeration_window"},
 		{"negative new per message", func(c *Config) { c.Limits.MaxNewPerMessage = -1 }, "limits.max_new_per_message"},

@@ -412,6 +412,8 @@ func (v *validator) limits(l Limits) {
 		{"limits.max_values_per_message", l.MaxValuesPerMessage},
 		{"limits.max_new_per_message", l.MaxNewPerMessage},
 		{"limits.source_new_values", l.SourceNewValues},
+		{"limits.source_volatile_values", l.SourceVolatileValues},
+		{"limits.max_conns_per_source", l.MaxConnsPerSource},
 		{"limits.enumeration_threshold", l.EnumerationThreshold},
 		{"limits.duplicate_threshold", l.DuplicateThreshold},
 	} {
@@ -421,6 +423,9 @@ func (v *validator) limits(l Limits) {
 	}
 	if l.SourceNewBurst < 0 || l.SourceNewValues > 0 && l.SourceNewBurst < 1 {
 		v.add("limits.source_new_burst", "must be at least 1 when limits.source_new_values is set")
+	}
+	if l.SourceVolatileBurst < 0 || l.SourceVolatileValues > 0 && l.SourceVolatileBurst < 1 {
+		v.add("limits.source_volatile_burst", "must be at least 1 when limits.source_volatile_values is set")
 	}
 	if (l.EnumerationThreshold > 0 || l.DuplicateThreshold > 0) && (l.EnumerationWindow <= 0 || l.EnumerationPenalty <= 0) {
 		v.add("limits.enumeration_window", "limits.enumeration_window and limits.enumeration_penalty must be greater than 0 when a detector is on")

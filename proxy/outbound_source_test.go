@@ -17,7 +17,7 @@ type actorSpy struct {
 	actors []vault.Actor
 }
 
-func (a *actorSpy) Admit(ctx context.Context, _ [][]byte, _ []bool) error {
+func (a *actorSpy) Admit(ctx context.Context, _ [][]byte, _ []bool, _ int) error {
 	a.mu.Lock()
 	a.actors = append(a.actors, vault.ActorFrom(ctx))
 	a.mu.Unlock()

@@ -31,7 +31,7 @@ func (s *Sources) Of(r *http.Request) string {
 	if !ok {
 		return ""
 	}
-	if !s.isTrusted(peer) {
+	if !s.Trusted(peer) {
 		return peer.String()
 	}
 	src := peer
@@ -45,7 +45,7 @@ func (s *Sources) Of(r *http.Request) string {
 				return src.String()
 			}
 			src = a
-			if !s.isTrusted(a) {
+			if !s.Trusted(a) {
 				return a.String()
 			}
 		}
@@ -53,7 +53,9 @@ func (s *Sources) Of(r *http.Request) string {
 	return src.String()
 }
 
-func (s *Sources) isTrusted(a netip.Addr) bool {
+// Trusted reports whether a is one of the trusted proxies (the listeners'
+// per-source connection bound does not count them either).
+func (s *Sources) Trusted(a netip.Addr) bool {
 	if s == nil {
 		return false
 	}

@@ -15,14 +15,17 @@ import (
 
 // admissionSpy records what Redact asks and refuses when told to.
 type admissionSpy struct {
-	values []string
-	isNew  []bool
-	actor  vault.Actor
-	refuse error
+	values   []string
+	isNew    []bool
+	volatile int
+	asked    int
+	actor    vault.Actor
+	refuse   error
 }
 
-func (a *admissionSpy) Admit(ctx context.Context, values [][]byte, isNew []bool) error {
-	a.values, a.isNew, a.actor = nil, slices.Clone(isNew), vault.ActorFrom(ctx)
+func (a *admissionSpy) Admit(ctx context.Context, values [][]byte, isNew []bool, volatile int) error {
+	a.values, a.isNew, a.actor, a.volatile = nil, slices.Clone(isNew), vault.ActorFrom(ctx), volatile
+	a.asked++
 	for _, v := range values {
 		a.values = append(a.values, string(v))
 	}
@@ -70,16 +73,20 @@ func TestAdmissionSeesNewValuesAndARefusalStoresNothing(t *testing.T) {
 	if !errors.As(err, &te) || !errors.Is(err, vault.ErrThrottled) || te.RetryAfter != time.Minute {
 		t.Fatalf("refused call: %v", err)
 	}
-	if !slices.Equal(spy.values, []string{"4111111111111111", "5555555555554444"}) || !slices.Equal(spy.isNew, []bool{false, true}) {
-		t.Fatalf("Admit saw %q new %v; want the two persistent values, the first known", spy.values, spy.isNew)
+	if !slices.Equal(spy.values, []string{"4111111111111111", "5555555555554444"}) || !slices.Equal(spy.isNew, []bool{false, true}) || spy.volatile != 1 {
+		t.Fatalf("Admit saw %q new %v, %d volatile; want the two persistent values, the first known, and 1 volatile", spy.values, spy.isNew, spy.volatile)
 	}
 	if p.Len() != pBefore || v.Len() != vBefore {
 		t.Fatalf("a refused call stored records: persistent %d → %d, volatile %d → %d", pBefore, p.Len(), vBefore, v.Len())
 	}
-	// Volatile-only calls are not asked.
-	spy.values = nil
-	if _, err := svc.Redact(ctx, []vault.RedactRequest{{Value: "123", Storage: vault.StorageVolatile}}); err != nil || spy.values != nil {
-		t.Fatalf("a volatile-only call: err %v, Admit saw %q", err, spy.values)
+	// Volatile-only calls are asked too (a flood of CVCs evicts other
+	// callers' CVCs), with their count and no persistent value; a refusal
+	// stores nothing.
+	asked := spy.asked
+	_, err = svc.Redact(ctx, []vault.RedactRequest{{Value: "123", Storage: vault.StorageVolatile}, {Value: "456", Storage: vault.StorageVolatile}})
+	if !errors.Is(err, vault.ErrThrottled) || spy.asked != asked+1 || spy.values != nil || spy.volatile != 2 || v.Len() != vBefore {
+		t.Fatalf("a refused volatile-only call: err %v, asked %d times, saw %q and %d volatile, volatile store %d → %d",
+			err, spy.asked-asked, spy.values, spy.volatile, vBefore, v.Len())
 	}
 }
 
@@ -158,7 +165,7 @@ type keepingAdmission struct {
 	refuse error
 }
 
-func (a *keepingAdmission) Admit(_ context.Context, values [][]byte, _ []bool) error {
+func (a *keepingAdmission) Admit(_ context.Context, values [][]byte, _ []bool, _ int) error {
 	a.kept = append(a.kept, values...)
 	return a.refuse
 }

@@ -93,7 +93,9 @@
 // # Who may tokenize how much: Admission
 //
 // Options.Admission (internal/abuse in the gateway) is asked once per
-// Redact that holds persistent values, after the index look-up has said
+// Redact that holds persistent or volatile values (with how many volatile
+// values it would create: each is a new record, and a flood of them evicts
+// other callers' CVCs), after the index look-up has said
 // which values are new and before any write, with the caller from the
 // context's Actor (Client, else Source). A *ThrottleError refuses the call
 // (ErrThrottled; callers answer 429 with its RetryAfter). The vault is the

@@ -80,8 +80,8 @@ type Options struct {
 	MaxValuesPerCall int
 	MaxNewPerCall    int
 	// Admission, when set, is asked before a Redact that holds persistent
-	// values writes anything (see Admission), except by a call with
-	// PurposeRestore.
+	// or volatile values writes anything (see Admission), except by a call
+	// with PurposeRestore.
 	Admission Admission
 	// MaxValueLen is the longest persistent value, in bytes: default
 	// DefaultMaxValueLen, at most MaxValueLimit (vault.max_value_size).
@@ -103,16 +103,18 @@ type Options struct {
 
 // Admission decides, for the caller named by the context's Actor, whether a
 // Redact call may go on. The Service calls Admit once for each call that
-// holds persistent values, after its index look-up (so it knows which
-// values are new: they would create a record) and before it writes
-// anything, with every persistent value of the call and, for each, whether
-// it is new. The values are the clear values: an Admission must never log,
+// holds persistent or volatile values, after its index look-up (so it
+// knows which values are new: they would create a record) and before it
+// writes anything, with every persistent value of the call and, for each,
+// whether it is new, and the number of volatile values the call would
+// create (each volatile value is a new record). The values are the clear
+// values: an Admission must never log,
 // store or export them, nor keep them (they are wiped when the call
 // ends). An error refuses the whole call and nothing is written; return a
 // *ThrottleError to have callers answer 429. It must be safe for
 // concurrent use.
 type Admission interface {
-	Admit(ctx context.Context, values [][]byte, isNew []bool) error
+	Admit(ctx context.Context, values [][]byte, isNew []bool, volatile int) error
 }
 
 // InUse reports whether an alias backs something that needs it.
@@ -382,7 +384,7 @@ func tooMany(index, bound int, what string) error {
 
 // admit applies Options.MaxNewPerCall and asks the Admission about the
 // call's persistent values, once their index look-up has said which are
-// new. Nothing has been written yet.
+// new, and its volatile values (all new). Nothing has been written yet.
 // A call with PurposeRestore is not asked of the Admission.
 func (s *Service) admit(ctx context.Context, items []item) error {
 	admission := s.admission
@@ -394,9 +396,12 @@ func (s *Service) admit(ctx context.Context, items []item) error {
 	}
 	var values [][]byte
 	var isNew []bool
-	n, over := 0, -1
+	n, over, volatile := 0, -1, 0
 	for i := range items {
 		if items[i].storage != StoragePersistent {
+			if items[i].storage == StorageVolatile {
+				volatile++
+			}
 			continue
 		}
 		fresh := !items[i].done
@@ -414,8 +419,8 @@ func (s *Service) admit(ctx context.Context, items []item) error {
 	// records answers: whether a message is over that cap depends on which
 	// of its values were known, so answering it first would let a caller
 	// test guesses outside its limits.
-	if admission != nil && len(values) > 0 {
-		if err := admission.Admit(ctx, values, isNew); err != nil {
+	if admission != nil && (len(values) > 0 || volatile > 0) {
+		if err := admission.Admit(ctx, values, isNew, volatile); err != nil {
 			return fmt.Errorf("vault: redact: %w", err)
 		}
 	}

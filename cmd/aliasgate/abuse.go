@@ -11,12 +11,13 @@ import (
 )
 
 // newAbuseGuard builds the vault's Admission from the limits.* keys: the
-// enumeration and duplicate detectors and the per-source bucket of new
-// values (internal/abuse). A flag is an audit line, a metric and a log line
+// enumeration and duplicate detectors and the per-source buckets of new
+// persistent and volatile values (internal/abuse). A flag is an audit line, a metric and a log line
 // naming the caller; refusals are counted by limit.
 func (gw *gateway) newAbuseGuard(l config.Limits) *abuse.Guard {
 	lim := abuse.Limits{
 		SourceNew: l.SourceNewValues, SourceBurst: l.SourceNewBurst,
+		SourceVolatile: l.SourceVolatileValues, SourceVolatileBurst: l.SourceVolatileBurst,
 		Threshold: l.EnumerationThreshold, Duplicates: l.DuplicateThreshold,
 		Window: time.Duration(l.EnumerationWindow), Penalty: time.Duration(l.EnumerationPenalty),
 	}

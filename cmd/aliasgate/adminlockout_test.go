@@ -2,11 +2,9 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aliasgate/aliasgate/internal/lockout"
 )
@@ -18,10 +16,7 @@ import (
 // aliasgate_admin_lockouts_total and logged with the address.
 func TestAdminTokenLockoutIsPerAddressAndShared(t *testing.T) {
 	g, _ := inspectorGateway(t, "routes: []\n", nil)
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext}
-	defer tr.CloseIdleConnections()
-	attacker := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	attacker := loopbackClient(t, "127.0.0.2")
 	do := func(c *http.Client, path, token string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", g.admin+path, nil)

@@ -38,9 +38,10 @@ vault:
   redis_prefix: "test-%s:"
 vault_api: {enabled: true}
 cards: {enabled: true}
-# Load through an outage sends hundreds of new cards from one loopback
-# source, which the abuse limits exist to refuse (abuse_test.go tries them).
-limits: {source_new_values: 0, enumeration_threshold: 0}
+# Load through an outage sends hundreds of new cards and CVCs from one
+# loopback source, which the abuse limits exist to refuse (abuse_test.go
+# and abuse_volatile_test.go try them).
+limits: {source_new_values: 0, source_volatile_values: 0, enumeration_threshold: 0}
 `, filepath.Join(dir, "data"), pgURL, redisURL, path.Base(strings.SplitN(pgURL, "?", 2)[0]))
 	if upstream != "" {
 		cfg += fmt.Sprintf(`routes:

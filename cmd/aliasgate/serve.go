@@ -24,6 +24,7 @@ import (
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/inspector"
 	"github.com/aliasgate/aliasgate/internal/abuse"
+	"github.com/aliasgate/aliasgate/internal/connlimit"
 	"github.com/aliasgate/aliasgate/internal/gctune"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/lockout"
@@ -334,11 +335,8 @@ func (gw *gateway) vaultAPI() http.Handler {
 	return vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger)
 }
 
-// inboundHandler is the reverse proxy: the user's inbound routes first,
-// then the built-in mounts. A route may name internal:aliases as its
-// upstream to put filters in front of the vault API (mounted for it even
-// when vault_api.enabled is off).
-func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
+// trustedProxies returns limits.trusted_proxies parsed.
+func (gw *gateway) trustedProxies() ([]netip.Prefix, error) {
 	var trusted []netip.Prefix
 	for _, p := range gw.cfg.Limits.TrustedProxies {
 		pfx, err := config.ParseTrustedProxy(p)
@@ -346,6 +344,18 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 			return nil, err
 		}
 		trusted = append(trusted, pfx)
+	}
+	return trusted, nil
+}
+
+// inboundHandler is the reverse proxy: the user's inbound routes first,
+// then the built-in mounts. A route may name internal:aliases as its
+// upstream to put filters in front of the vault API (mounted for it even
+// when vault_api.enabled is off).
+func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
+	trusted, err := gw.trustedProxies()
+	if err != nil {
+		return nil, err
 	}
 	return proxy.NewInbound(proxy.InboundOptions{
 		Sources:   proxy.NewSources(trusted),
@@ -546,6 +556,10 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 		{"outbound", gw.cfg.Listen.Outbound, outbound, outboundTLS},
 		{"admin", gw.cfg.Listen.Admin, gw.adminHandler(), nil},
 	}
+	trusted, err := gw.trustedProxies()
+	if err != nil {
+		return err
+	}
 	var servers []*http.Server
 	var nls []net.Listener
 	for _, l := range ls {
@@ -562,7 +576,7 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 			}
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
-		nls = append(nls, nl)
+		nls = append(nls, gw.limitConns(l.name, nl, trusted))
 		servers = append(servers, gw.httpServer(l))
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -658,6 +672,19 @@ func serves(name string, cfg config.Config) string {
 		return strings.Join(s, " ")
 	}
 	return ""
+}
+
+// limitConns bounds the connections one source address holds open on
+// the named listener (limits.max_conns_per_source, internal/connlimit);
+// the trusted proxies are not counted. Refusals are counted in
+// aliasgate_conns_refused_total{listener}.
+func (gw *gateway) limitConns(name string, nl net.Listener, trusted []netip.Prefix) net.Listener {
+	refused := gw.metrics.ConnsRefused.WithLabelValues(name)
+	return connlimit.Wrap(nl, connlimit.Options{
+		PerSource: gw.cfg.Limits.MaxConnsPerSource,
+		Exempt:    proxy.NewSources(trusted).Trusted,
+		Refused:   func(string) { refused.Inc() },
+	})
 }
 
 func (gw *gateway) httpServer(l listener) *http.Server {

@@ -76,31 +76,11 @@ func TestVolatileStoreFloodThroughARoute(t *testing.T) {
 	}))
 	defer upstream.Close()
 	dir := t.TempDir()
-	routesFile := filepath.Join(dir, "routes.yaml")
-	if err := os.WriteFile(routesFile, []byte(`routes:
-  - id: shop
-    direction: inbound
-    host: "*"
-    upstream: `+upstream.URL+`
-    filters:
-      - id: cvc-in
-        match: {content_type: json}
-        operation: redact
-        targets:
-          - {json: items.#.cvc, storage: volatile}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	routesFile := cvcRoute(t, dir, upstream.URL, "")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
 		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "3"})
 	g := startGateway(t, env, "--data-dir", filepath.Join(dir, "data"))
-	body := func(n int) string {
-		items := make([]string, n)
-		for i := range items {
-			items[i] = fmt.Sprintf(`{"cvc":"%03d"}`, i)
-		}
-		return `{"items":[` + strings.Join(items, ",") + `]}`
-	}
+	body := cvcItems
 	for i := range 3 { // 9 CVCs into a store of 5
 		if status, got := call(t, "POST", g.inbound+"/checkout", "application/json", body(3), nil); status != 200 {
 			t.Fatalf("request %d of 3 CVCs: %d %s", i, status, got)
@@ -122,7 +102,10 @@ func TestVolatileStoreFloodThroughARoute(t *testing.T) {
 // may hold, without pause, while other customers check out through the
 // same gateway: every checkout is tokenized (200) and its CVC alias
 // reveals right after, the flood's oversized messages are refused whole,
-// and the store holds its bound by evicting the oldest values.
+// and the store holds its bound by evicting the oldest values. The
+// senders and the checkouts share 127.0.0.1, so the per-source bucket of
+// volatile values, which would refuse the flood (and the checkouts with
+// it: abuse_volatile_test.go), is off: this is the store's bound at work.
 func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 	var upstreamCalls atomic.Int64
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,32 +116,14 @@ func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 	}))
 	defer upstream.Close()
 	dir := t.TempDir()
-	routesFile := filepath.Join(dir, "routes.yaml")
-	os.WriteFile(routesFile, []byte(`routes:
-  - id: shop
-    direction: inbound
-    host: "*"
-    path_prefix: /shop
-    upstream: `+upstream.URL+`
-    filters:
-      - id: cvc-in
-        match: {content_type: json}
-        operation: redact
-        targets:
-          - {json: items.#.cvc, storage: volatile}
-`), 0o600)
+	routesFile := cvcRoute(t, dir, upstream.URL, "/shop")
 	data := filepath.Join(dir, "data")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
-		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5000", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "200"})
+		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5000", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "200",
+		"ALIASGATE_LIMITS_SOURCE_VOLATILE_VALUES": "0"})
 	c := createClient(t, env, data, "--name", "reveal", "--account", "acct_1", "--scopes", "aliases:reveal")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
-	body := func(n int) string {
-		items := make([]string, n)
-		for i := range items {
-			items[i] = fmt.Sprintf(`{"cvc":"%03d"}`, i%1000)
-		}
-		return `{"items":[` + strings.Join(items, ",") + `]}`
-	}
+	body := cvcItems
 	stop := make(chan struct{})
 	var flooded, refused atomic.Int64
 	var wg sync.WaitGroup
@@ -234,4 +199,40 @@ func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 	}
 	t.Logf("flood: %d CVCs tokenized, %d evicted, %d oversized messages refused; %d checkouts tokenized and revealed",
 		flooded.Load(), evicted, refused.Load(), checkouts)
+}
+
+// cvcRoute writes, in dir, a routes file of one inbound route to upstream
+// (under pathPrefix, or every path when it is empty) that redacts the
+// README's items.#.cvc as volatile values, and returns its path.
+func cvcRoute(t *testing.T, dir, upstream, pathPrefix string) string {
+	t.Helper()
+	prefix := ""
+	if pathPrefix != "" {
+		prefix = "\n    path_prefix: " + pathPrefix
+	}
+	routesFile := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routesFile, []byte(`routes:
+  - id: shop
+    direction: inbound
+    host: "*"`+prefix+`
+    upstream: `+upstream+`
+    filters:
+      - id: cvc-in
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: items.#.cvc, storage: volatile}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return routesFile
+}
+
+// cvcItems is a body of n CVCs for cvcRoute: {"items":[{"cvc":"000"},…]}.
+func cvcItems(n int) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf(`{"cvc":"%03d"}`, i%1000)
+	}
+	return `{"items":[` + strings.Join(items, ",") + `]}`
 }

@@ -20,7 +20,15 @@
 //     take a group past Limits.Threshold is refused and flags the caller;
 //   - for callers without a client (the inbound proxy's anonymous
 //     senders), a token bucket of new persistent values per source address
-//     (Limits.SourceNew a minute, bursts of Limits.SourceBurst).
+//     (Limits.SourceNew a minute, bursts of Limits.SourceBurst), and one
+//     of new volatile values (CVCs; Limits.SourceVolatile a minute, bursts
+//     of Limits.SourceVolatileBurst). Every volatile value is a new
+//     record, and the in-memory volatile store makes room by evicting the
+//     oldest values: without this bucket one anonymous sender's flood of
+//     CVCs evicted every other customer's before the merchant used it. A
+//     message with more volatile values than the burst passes when the
+//     bucket is full and leaves it in debt (ratelimit.Limiter.Charge), so
+//     the rate holds whatever the size of the messages.
 //
 // Duplicate answers (the Card Management API's 303) are counted per caller
 // through NoteDuplicate; past Limits.Duplicates in a Window the caller is
@@ -59,6 +67,11 @@ type Limits struct {
 	// proxy); SourceBurst is the bucket's size.
 	SourceNew   int
 	SourceBurst int
+	// SourceVolatile is how many new volatile values (CVCs) a minute one
+	// source address may have tokenized when it has no client;
+	// SourceVolatileBurst is the bucket's size.
+	SourceVolatile      int
+	SourceVolatileBurst int
 	// Threshold is how many distinct new digit values of one group one
 	// caller may have tokenized in a Window.
 	Threshold int
@@ -78,7 +91,7 @@ type Limits struct {
 // DefaultLimits are the limits aliasgate runs with when none are set (see
 // config/README.md for the reasons behind each).
 func DefaultLimits() Limits {
-	return Limits{SourceNew: 30, SourceBurst: 30, Threshold: 10, Duplicates: 100,
+	return Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120, Threshold: 10, Duplicates: 100,
 		Window: time.Hour, Penalty: time.Hour, MaxCallers: 100_000}
 }
 
@@ -105,6 +118,8 @@ const (
 	LimitEnumeration = "enumeration"
 	LimitDuplicates  = "duplicates"
 	LimitSourceNew   = "source_new_values"
+	// LimitSourceVolatile is the per-source bucket of new volatile values.
+	LimitSourceVolatile = "source_volatile_values"
 )
 
 // Guard applies Limits. It is safe for concurrent use.
@@ -114,6 +129,8 @@ type Guard struct {
 	alert   func(context.Context, Alert)
 	refused func(string)
 	source  *ratelimit.Limiter
+	// volatile is the per-source bucket of new volatile values.
+	volatile *ratelimit.Limiter
 
 	mu        sync.Mutex
 	callers   map[string]*caller
@@ -218,6 +235,7 @@ func New(lim Limits, opts Options) *Guard {
 		g.now = time.Now
 	}
 	g.source = ratelimit.NewPer(lim.SourceNew, time.Minute, lim.SourceBurst, g.now)
+	g.volatile = ratelimit.NewPer(lim.SourceVolatile, time.Minute, lim.SourceVolatileBurst, g.now)
 	return g
 }
 
@@ -253,7 +271,7 @@ func sourceKey(addr string) string {
 }
 
 // Admit implements vault.Admission.
-func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refused error) {
+func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volatile int) (refused error) {
 	actor := vault.ActorFrom(ctx)
 	var gs []group // groups of the new digit values
 	digits := false
@@ -273,7 +291,11 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refus
 			newCount++
 		}
 	}
-	if !digits && (newCount == 0 || actor.Client != "" || g.source == nil) {
+	// The anonymous senders' buckets: new persistent values, new volatile
+	// values.
+	bucketNew := actor.Client == "" && newCount > 0 && g.source != nil
+	bucketVolatile := actor.Client == "" && volatile > 0 && g.volatile != nil
+	if !digits && !bucketNew && !bucketVolatile {
 		return nil
 	}
 
@@ -326,11 +348,19 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool) (refus
 	}
 	g.mu.Unlock()
 
-	if newCount > 0 && actor.Client == "" && g.source != nil {
+	if bucketVolatile {
+		if ok, wait, _ := g.volatile.Charge(name, volatile); !ok {
+			return g.refuse(LimitSourceVolatile, wait)
+		}
+	}
+	if bucketNew {
 		// A message over the bucket's size takes the whole bucket rather
 		// than never passing: limits.max_new_per_message bounds it.
 		ok, wait, _ := g.source.Take(name, min(newCount, g.source.Burst()))
 		if !ok {
+			if bucketVolatile { // what was not stored is not counted
+				g.volatile.Give(name, volatile)
+			}
 			return g.refuse(LimitSourceNew, wait)
 		}
 	}

@@ -71,30 +71,30 @@ func TestEnumerationIsFlaggedAndPenalised(t *testing.T) {
 	other := vault.WithClient(context.Background(), "cli_shop")
 
 	// Up to the threshold of new values in one group passes, in any split.
-	if err := g.Admit(attacker, guesses(0, 6), all(6, true)); err != nil {
+	if err := g.Admit(attacker, guesses(0, 6), all(6, true), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Admit(attacker, guesses(6, 4), all(4, true)); err != nil {
+	if err := g.Admit(attacker, guesses(6, 4), all(4, true), 0); err != nil {
 		t.Fatal(err)
 	}
 	// Known values are not counted.
-	if err := g.Admit(attacker, guesses(0, 10), all(10, false)); err != nil {
+	if err := g.Admit(attacker, guesses(0, 10), all(10, false), 0); err != nil {
 		t.Fatal(err)
 	}
 	// The 11th new value of the group flags the caller: one alert.
-	throttled(t, g.Admit(attacker, guesses(10, 1), all(1, true)), LimitEnumeration)
+	throttled(t, g.Admit(attacker, guesses(10, 1), all(1, true), 0), LimitEnumeration)
 	if len(rec.alerts) != 1 || rec.alerts[0] != (Alert{Caller: "client:cli_attacker", Kind: LimitEnumeration}) {
 		t.Fatalf("alerts = %+v", rec.alerts)
 	}
 	// During the penalty every digit value is refused, known or new, in any
 	// group, so a refusal says nothing about which guess was right.
-	throttled(t, g.Admit(attacker, guesses(0, 1), all(1, false)), LimitEnumeration)
-	throttled(t, g.Admit(attacker, [][]byte{[]byte("5555555555554444")}, all(1, true)), LimitEnumeration)
+	throttled(t, g.Admit(attacker, guesses(0, 1), all(1, false), 0), LimitEnumeration)
+	throttled(t, g.Admit(attacker, [][]byte{[]byte("5555555555554444")}, all(1, true), 0), LimitEnumeration)
 	// Values without digits still pass; other callers are not touched.
-	if err := g.Admit(attacker, [][]byte{[]byte("jane@example.com")}, all(1, true)); err != nil {
+	if err := g.Admit(attacker, [][]byte{[]byte("jane@example.com")}, all(1, true), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Admit(other, guesses(100, 10), all(10, true)); err != nil {
+	if err := g.Admit(other, guesses(100, 10), all(10, true), 0); err != nil {
 		t.Fatalf("another caller was refused: %v", err)
 	}
 	if !g.Flagged("client:cli_attacker") || g.Flagged("client:cli_shop") {
@@ -102,13 +102,13 @@ func TestEnumerationIsFlaggedAndPenalised(t *testing.T) {
 	}
 	// Each refused try starts the penalty again; quiet for a penalty ends it.
 	clk.add(59 * time.Minute)
-	throttled(t, g.Admit(attacker, guesses(0, 1), all(1, false)), LimitEnumeration)
+	throttled(t, g.Admit(attacker, guesses(0, 1), all(1, false), 0), LimitEnumeration)
 	clk.add(59 * time.Minute)
 	if !g.Flagged("client:cli_attacker") {
 		t.Fatal("a refused try did not renew the penalty")
 	}
 	clk.add(2 * time.Minute)
-	if err := g.Admit(attacker, guesses(200, 10), all(10, true)); err != nil {
+	if err := g.Admit(attacker, guesses(200, 10), all(10, true), 0); err != nil {
 		t.Fatalf("after the penalty: %v", err)
 	}
 	if len(rec.alerts) != 1 {
@@ -130,24 +130,24 @@ func TestEnumerationWindowAndGroups(t *testing.T) {
 		[]byte("411111000001111"), []byte("4111 1100 0000 3333"),
 	}
 	for range 3 {
-		if err := g.Admit(ctx, distinct, all(len(distinct), true)); err != nil {
+		if err := g.Admit(ctx, distinct, all(len(distinct), true), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The same group spelt with dashes counts with the plain spelling.
-	throttled(t, g.Admit(ctx, [][]byte{[]byte("4111-1100-0000-3333")}, all(1, true)), LimitEnumeration)
+	throttled(t, g.Admit(ctx, [][]byte{[]byte("4111-1100-0000-3333")}, all(1, true), 0), LimitEnumeration)
 
 	// A window that ends forgets its count.
 	g = New(Limits{Threshold: 3, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
-	if err := g.Admit(ctx, guesses(0, 3), all(3, true)); err != nil {
+	if err := g.Admit(ctx, guesses(0, 3), all(3, true), 0); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(time.Hour)
-	if err := g.Admit(ctx, guesses(3, 3), all(3, true)); err != nil {
+	if err := g.Admit(ctx, guesses(3, 3), all(3, true), 0); err != nil {
 		t.Fatalf("a new window: %v", err)
 	}
 	// One call over the threshold by itself is refused whole.
-	throttled(t, g.Admit(vault.WithClient(context.Background(), "d"), guesses(0, 4), all(4, true)), LimitEnumeration)
+	throttled(t, g.Admit(vault.WithClient(context.Background(), "d"), guesses(0, 4), all(4, true), 0), LimitEnumeration)
 }
 
 func TestGroupOf(t *testing.T) {
@@ -187,7 +187,7 @@ func TestConcurrentGuessesCannotPassTheThreshold(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if g.Admit(ctx, guesses(i*3, 3), all(3, true)) == nil {
+			if g.Admit(ctx, guesses(i*3, 3), all(3, true), 0) == nil {
 				mu.Lock()
 				admitted += 3
 				mu.Unlock()
@@ -212,32 +212,32 @@ func TestSourceNewValues(t *testing.T) {
 		}
 		return out
 	}
-	if err := g.Admit(src, words(3), all(3, true)); err != nil {
+	if err := g.Admit(src, words(3), all(3, true), 0); err != nil {
 		t.Fatal(err)
 	}
-	throttled(t, g.Admit(src, words(1), all(1, true)), LimitSourceNew)
+	throttled(t, g.Admit(src, words(1), all(1, true), 0), LimitSourceNew)
 	// Known values cost nothing; clients are not counted by source.
-	if err := g.Admit(src, words(5), all(5, false)); err != nil {
+	if err := g.Admit(src, words(5), all(5, false), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Admit(vault.WithClient(src, "cli"), words(5), all(5, true)); err != nil {
+	if err := g.Admit(vault.WithClient(src, "cli"), words(5), all(5, true), 0); err != nil {
 		t.Fatal(err)
 	}
 	// Another source has its own bucket; an IPv6 /64 is one source.
 	v6a := vault.WithSource(context.Background(), "2001:db8:1:2::10")
 	v6b := vault.WithSource(context.Background(), "2001:db8:1:2:ffff::99")
-	if err := g.Admit(v6a, words(3), all(3, true)); err != nil {
+	if err := g.Admit(v6a, words(3), all(3, true), 0); err != nil {
 		t.Fatal(err)
 	}
-	throttled(t, g.Admit(v6b, words(1), all(1, true)), LimitSourceNew)
+	throttled(t, g.Admit(v6b, words(1), all(1, true), 0), LimitSourceNew)
 	// 6 a minute: one token every 10 s.
 	clk.add(10 * time.Second)
-	if err := g.Admit(src, words(1), all(1, true)); err != nil {
+	if err := g.Admit(src, words(1), all(1, true), 0); err != nil {
 		t.Fatalf("after a refill: %v", err)
 	}
 	// A message larger than the bucket takes the whole bucket once full.
 	clk.add(time.Minute)
-	if err := g.Admit(src, words(50), all(50, true)); err != nil {
+	if err := g.Admit(src, words(50), all(50, true), 0); err != nil {
 		t.Fatalf("a message over the burst, bucket full: %v", err)
 	}
 }
@@ -248,14 +248,14 @@ func TestRefusedCallIsNotCounted(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	g := New(Limits{SourceNew: 1, SourceBurst: 1, Threshold: 2, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
 	src := vault.WithSource(context.Background(), "198.51.100.1")
-	if err := g.Admit(src, guesses(0, 1), all(1, true)); err != nil {
+	if err := g.Admit(src, guesses(0, 1), all(1, true), 0); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		throttled(t, g.Admit(src, guesses(1, 1), all(1, true)), LimitSourceNew)
+		throttled(t, g.Admit(src, guesses(1, 1), all(1, true), 0), LimitSourceNew)
 	}
 	clk.add(time.Minute)
-	if err := g.Admit(src, guesses(1, 1), all(1, true)); err != nil {
+	if err := g.Admit(src, guesses(1, 1), all(1, true), 0); err != nil {
 		t.Fatalf("refused calls were counted against the group: %v", err)
 	}
 }
@@ -275,7 +275,7 @@ func TestDuplicatesFlag(t *testing.T) {
 		t.Fatalf("alerts = %+v", rec.alerts)
 	}
 	// A caller flagged by duplicates may not tokenize digits either.
-	throttled(t, g.Admit(ctx, guesses(0, 1), all(1, false)), LimitEnumeration)
+	throttled(t, g.Admit(ctx, guesses(0, 1), all(1, false), 0), LimitEnumeration)
 	clk.add(time.Hour + time.Second)
 	if err := g.NoteDuplicate(ctx); err != nil {
 		t.Fatalf("after the penalty: %v", err)
@@ -289,7 +289,7 @@ func TestCallersAreBounded(t *testing.T) {
 	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
 	for i := range 1000 {
 		ctx := vault.WithSource(context.Background(), fmt.Sprintf("10.0.%d.%d", i/256, i%256))
-		err := g.Admit(ctx, guesses(i, 1), all(1, true))
+		err := g.Admit(ctx, guesses(i, 1), all(1, true), 0)
 		if i >= 105 && !errors.Is(err, vault.ErrThrottled) {
 			t.Fatalf("caller %d (past the bound, sharing the overflow state) was admitted", i)
 		}
@@ -299,7 +299,7 @@ func TestCallersAreBounded(t *testing.T) {
 	}
 	// Once their window is over, quiet callers are swept and room is made.
 	clk.add(2 * time.Hour)
-	if err := g.Admit(vault.WithSource(context.Background(), "192.0.2.1"), guesses(0, 1), all(1, true)); err != nil {
+	if err := g.Admit(vault.WithSource(context.Background(), "192.0.2.1"), guesses(0, 1), all(1, true), 0); err != nil {
 		t.Fatal(err)
 	}
 	if !g.hasCaller("source:192.0.2.1") {
@@ -320,37 +320,37 @@ func TestAnonymousSourcesCannotCrowdOutClients(t *testing.T) {
 	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
 	for i := range 100 {
 		ctx := vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x::1", i))
-		if err := g.Admit(ctx, guesses(i*10, 1), all(1, true)); err != nil {
+		if err := g.Admit(ctx, guesses(i*10, 1), all(1, true), 0); err != nil {
 			t.Fatalf("source %d: %v", i, err)
 		}
 	}
 	// One more address, past the bound: six guesses of one group flag the
 	// overflow state it shares with every later source.
 	late := vault.WithSource(context.Background(), "2001:db8:ffff::1")
-	throttled(t, g.Admit(late, guesses(5000, 6), all(6, true)), LimitEnumeration)
-	throttled(t, g.Admit(vault.WithSource(context.Background(), "2001:db8:fffe::1"), guesses(7000, 1), all(1, true)), LimitEnumeration)
+	throttled(t, g.Admit(late, guesses(5000, 6), all(6, true), 0), LimitEnumeration)
+	throttled(t, g.Admit(vault.WithSource(context.Background(), "2001:db8:fffe::1"), guesses(7000, 1), all(1, true), 0), LimitEnumeration)
 
 	// A client seen for the first time: its own state, admitted.
 	client := vault.WithAccount(vault.WithClient(context.Background(), "ACclientOfAccountB"), "acct_b")
-	if err := g.Admit(client, guesses(9000, 1), all(1, true)); err != nil {
+	if err := g.Admit(client, guesses(9000, 1), all(1, true), 0); err != nil {
 		t.Fatalf("a new API client shares the anonymous overflow state: %v", err)
 	}
 	if !g.hasCaller("client:ACclientOfAccountB") {
 		t.Fatal("the client is not tracked on its own")
 	}
 	// ... and limited on its own: its sixth guess of a group flags it alone.
-	if err := g.Admit(client, guesses(9001, 4), all(4, true)); err != nil {
+	if err := g.Admit(client, guesses(9001, 4), all(4, true), 0); err != nil {
 		t.Fatal(err)
 	}
-	throttled(t, g.Admit(client, guesses(9005, 1), all(1, true)), LimitEnumeration)
+	throttled(t, g.Admit(client, guesses(9005, 1), all(1, true), 0), LimitEnumeration)
 	other := vault.WithClient(context.Background(), "ACanotherClient")
-	if err := g.Admit(other, guesses(9000, 1), all(1, true)); err != nil {
+	if err := g.Admit(other, guesses(9000, 1), all(1, true), 0); err != nil {
 		t.Fatalf("another client is refused for the first one's guesses: %v", err)
 	}
 
 	// Clients are bounded too, apart from the sources.
 	for i := range 200 {
-		_ = g.Admit(vault.WithClient(context.Background(), fmt.Sprintf("ACc%d", i)), guesses(20000+i*10, 1), all(1, true))
+		_ = g.Admit(vault.WithClient(context.Background(), fmt.Sprintf("ACc%d", i)), guesses(20000+i*10, 1), all(1, true), 0)
 	}
 	if n := g.Tracked(); n > 202 {
 		t.Fatalf("%d callers tracked, bound 100 sources + 100 clients (+2 overflow)", n)
@@ -416,7 +416,7 @@ func TestDefaultLimitsHoldAnEnumerationForADay(t *testing.T) {
 			admitted, tries := 0, 0
 			var firstAlert time.Duration = -1
 			for clk.now().Sub(start) < 24*time.Hour && tries < 20_000_000 {
-				err := g.Admit(ctx, guesses(tries, 1), all(1, true))
+				err := g.Admit(ctx, guesses(tries, 1), all(1, true), 0)
 				tries++
 				var te *vault.ThrottleError
 				ok := err == nil
@@ -463,7 +463,7 @@ func BenchmarkAdmit(b *testing.B) {
 			isNew := []bool{tc.new}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := g.Admit(ctx, values, isNew); err != nil {
+				if err := g.Admit(ctx, values, isNew, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -479,12 +479,12 @@ func TestGroupsPerCallerAreBounded(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour}, Options{Now: clk.now})
 	ctx := vault.WithClient(context.Background(), "bulk")
-	if err := g.Admit(ctx, guesses(0, 4), all(4, true)); err != nil { // the group under attack: 4 guesses
+	if err := g.Admit(ctx, guesses(0, 4), all(4, true), 0); err != nil { // the group under attack: 4 guesses
 		t.Fatal(err)
 	}
 	for i := range 3 * maxGroupsPerCaller {
 		v := fmt.Appendf(nil, "5%05d%06d%04d", i%100000, i, i%10000) // a new group each
-		if err := g.Admit(ctx, [][]byte{v}, all(1, true)); err != nil {
+		if err := g.Admit(ctx, [][]byte{v}, all(1, true), 0); err != nil {
 			t.Fatalf("distinct group %d refused: %v", i, err)
 		}
 	}
@@ -495,5 +495,60 @@ func TestGroupsPerCallerAreBounded(t *testing.T) {
 		t.Fatalf("%d groups kept for one caller, bound %d", n, maxGroupsPerCaller)
 	}
 	// The attacked group was not flushed: two more guesses pass the threshold.
-	throttled(t, g.Admit(ctx, guesses(4, 2), all(2, true)), LimitEnumeration)
+	throttled(t, g.Admit(ctx, guesses(4, 2), all(2, true), 0), LimitEnumeration)
+}
+
+// TestSourceVolatileValues: an anonymous source has a bucket of new
+// volatile values of its own (each volatile value is a new record, and
+// the volatile store evicts the oldest to make room). A message over the
+// burst passes once the bucket is full and leaves it in debt, so the rate
+// holds whatever the size of the messages; clients are not counted; a call
+// refused by the bucket of new persistent values gives back what it took
+// of the volatile one.
+func TestSourceVolatileValues(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	rec := &recorder{}
+	g := New(Limits{SourceVolatile: 6, SourceVolatileBurst: 3, SourceNew: 60, SourceBurst: 1}, rec.opts(clk))
+	src := vault.WithSource(context.Background(), "203.0.113.8")
+	if err := g.Admit(src, nil, nil, 3); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(src, nil, nil, 1), LimitSourceVolatile)
+	// Another source, and a client at that source, are not limited.
+	if err := g.Admit(vault.WithSource(context.Background(), "203.0.113.9"), nil, nil, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Admit(vault.WithClient(src, "cli"), nil, nil, 1000); err != nil {
+		t.Fatal(err)
+	}
+	// 6 a minute: a token every 10 s. A message of 9 finds a full bucket
+	// (3) after 30 s and passes, leaving it at -6: the next value waits
+	// 70 s, where taking the bucket alone would have let it through in 10.
+	clk.add(30 * time.Second)
+	if err := g.Admit(src, nil, nil, 9); err != nil {
+		t.Fatalf("a message over the burst, bucket full: %v", err)
+	}
+	for range 6 {
+		clk.add(10 * time.Second)
+		throttled(t, g.Admit(src, nil, nil, 1), LimitSourceVolatile)
+	}
+	clk.add(10 * time.Second)
+	if err := g.Admit(src, nil, nil, 1); err != nil {
+		t.Fatalf("after the debt was refilled: %v", err)
+	}
+	// A call refused by the bucket of new persistent values leaves the
+	// volatile bucket as it was.
+	other := vault.WithSource(context.Background(), "198.51.100.3")
+	if err := g.Admit(other, [][]byte{[]byte("a")}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		throttled(t, g.Admit(other, [][]byte{[]byte("b")}, all(1, true), 3), LimitSourceNew)
+	}
+	if err := g.Admit(other, nil, nil, 3); err != nil {
+		t.Fatalf("refused calls took from the volatile bucket: %v", err)
+	}
+	if rec.refused[LimitSourceVolatile] != 7 || rec.refused[LimitSourceNew] != 5 {
+		t.Fatalf("refusals counted %v", rec.refused)
+	}
 }

@@ -71,13 +71,17 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	// AbuseRefused counts vault calls refused by an abuse limit:
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
-	// "duplicates" or "source_new_values".
+	// "duplicates", "source_new_values" or "source_volatile_values".
 	AbuseRefused *prometheus.CounterVec
 	// Unserved counts requests net/http answered or dropped itself,
 	// without calling any handler (malformed, over the header limit, cut
 	// off by the read-header timeout):
 	// aliasgate_http_unserved_total{listener}. Fed by WatchUnserved.
 	Unserved *prometheus.CounterVec
+	// ConnsRefused counts connections closed as they were accepted because
+	// their source held limits.max_conns_per_source already:
+	// aliasgate_conns_refused_total{listener}.
+	ConnsRefused *prometheus.CounterVec
 	// AbuseAlerts counts callers flagged by an abuse detector:
 	// aliasgate_abuse_alerts_total{kind, caller} with kind "enumeration"
 	// or "duplicates" and caller "client" or "source" (never the id).
@@ -195,8 +199,12 @@ func NewMetrics() *Metrics {
 		}, []string{"api"}),
 		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_refused_total",
-			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values).",
+			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values).",
 		}, []string{"limit"}),
+		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aliasgate_conns_refused_total",
+			Help: "Connections closed as they were accepted because their source address held limits.max_conns_per_source already, by listener.",
+		}, []string{"listener"}),
 		Unserved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_http_unserved_total",
 			Help: "Requests the HTTP server answered or dropped without a handler (malformed, headers too large, read-header timeout), by listener.",
@@ -211,7 +219,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.VaultOps, m.VaultDuration, m.StoreUp,
 		m.ProxyFilterResults, m.LeakGuardHits, m.RouteReloads, m.RateLimited,
-		m.AbuseRefused, m.AbuseAlerts, m.Unserved,
+		m.AbuseRefused, m.AbuseAlerts, m.Unserved, m.ConnsRefused,
 	)
 	return m
 }

@@ -74,6 +74,22 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 // bucket), and how many whole tokens are left. A nil Limiter allows
 // everything and reports -1 tokens left.
 func (l *Limiter) Take(key string, n int) (ok bool, wait time.Duration, left int) {
+	return l.take(key, n, false)
+}
+
+// Charge is Take for a cost that may be larger than the burst: it takes n
+// tokens from key's bucket when the bucket holds at least min(n, Burst)
+// of them, leaving it in debt (below zero) when n is more than it holds,
+// so that the key waits for the whole of n to refill before its next
+// charge. A cost over the burst is slow, not impossible, and the long-run
+// rate holds whatever the size of each charge (Take can never take more
+// than the burst). It returns what Take returns; left may be negative.
+func (l *Limiter) Charge(key string, n int) (ok bool, wait time.Duration, left int) {
+	return l.take(key, n, true)
+}
+
+// take is Take, or Charge when debt is set.
+func (l *Limiter) take(key string, n int, debt bool) (ok bool, wait time.Duration, left int) {
 	if l == nil {
 		return true, 0, -1
 	}
@@ -81,6 +97,35 @@ func (l *Limiter) Take(key string, n int) (ok bool, wait time.Duration, left int
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.bucketLocked(key, now)
+	enough := need
+	if debt {
+		enough = min(need, l.burst)
+	}
+	if b.tokens >= enough {
+		b.tokens -= need
+		return true, 0, int(math.Floor(b.tokens))
+	}
+	wait = time.Duration((min(need, l.burst) - b.tokens) / l.rate * float64(time.Second))
+	return false, wait, int(math.Floor(b.tokens))
+}
+
+// Give puts back n tokens a caller took for something that then did not
+// happen (a later limit refused it), up to the burst.
+func (l *Limiter) Give(key string, n int) {
+	if l == nil || n <= 0 {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucketLocked(key, now)
+	b.tokens = math.Min(l.burst, b.tokens+float64(n))
+}
+
+// bucketLocked returns key's bucket refilled to now (made full when there
+// is none), sweeping the map first when a sweep is due.
+func (l *Limiter) bucketLocked(key string, now time.Time) *bucket {
 	if now.Sub(l.lastSweep) >= sweepEvery {
 		l.sweep(now)
 	}
@@ -93,12 +138,7 @@ func (l *Limiter) Take(key string, n int) (ok bool, wait time.Duration, left int
 		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
 		b.last = now
 	}
-	if b.tokens >= need {
-		b.tokens -= need
-		return true, 0, int(b.tokens)
-	}
-	wait = time.Duration((min(need, l.burst) - b.tokens) / l.rate * float64(time.Second))
-	return false, wait, int(b.tokens)
+	return b
 }
 
 // Burst returns the size of each bucket (0 for a nil Limiter).

@@ -123,3 +123,44 @@ func TestTakeIsAllOrNothing(t *testing.T) {
 		t.Fatal("NewPer without a rate is not nil")
 	}
 }
+
+// TestChargeGoesIntoDebt: Charge takes a cost over the burst from a full
+// bucket and leaves it below zero, so that the next charge waits for the
+// whole cost to refill (Take never takes it); under the burst it is Take.
+// Give puts tokens back, up to the burst.
+func TestChargeGoesIntoDebt(t *testing.T) {
+	clk := &clock{t: time.Unix(1700000000, 0)}
+	l := NewPer(6, time.Minute, 5, clk.now) // a token every 10 s
+	if ok, _, left := l.Charge("k", 3); !ok || left != 2 {
+		t.Fatalf("Charge 3 of 5: ok %v left %d", ok, left)
+	}
+	if ok, wait, left := l.Charge("k", 3); ok || left != 2 || wait != 10*time.Second {
+		t.Fatalf("Charge 3 of 2: ok %v left %d wait %s", ok, left, wait)
+	}
+	if ok, wait, _ := l.Charge("k", 8); ok || wait != 30*time.Second {
+		t.Fatalf("Charge 8 of 2: ok %v wait %s (want refused until the bucket is full)", ok, wait)
+	}
+	clk.add(30 * time.Second)
+	if ok, _, left := l.Charge("k", 8); !ok || left != -3 {
+		t.Fatalf("Charge 8 from a full bucket of 5: ok %v left %d (want -3)", ok, left)
+	}
+	if ok, wait, _ := l.Charge("k", 1); ok || wait != 40*time.Second {
+		t.Fatalf("Charge 1 in debt of 3: ok %v wait %s (want 40s)", ok, wait)
+	}
+	if l.Len() != 1 {
+		t.Fatal("a bucket in debt was swept")
+	}
+	l.Give("k", 4)
+	if ok, _, left := l.Charge("k", 1); !ok || left != 0 {
+		t.Fatalf("after Give 4: ok %v left %d", ok, left)
+	}
+	l.Give("k", 100)
+	if _, _, left := l.Take("k", 0); left != 5 {
+		t.Fatalf("Give beyond the burst: %d tokens", left)
+	}
+	var none *Limiter
+	if ok, _, left := none.Charge("k", 1000); !ok || left != -1 {
+		t.Fatal("a nil Limiter limits")
+	}
+	none.Give("k", 1)
+}
