@@ -90,9 +90,12 @@
 // br, zstd, an unknown or a stacked encoding that a filter or the leak
 // guard must read is refused with 415 (502 for a response) unless the
 // filter says on_error: pass or the guard only logs. For routes with
-// response filters or the leak guard on, the proxy drops the client's
-// Accept-Encoding towards the upstream, so the upstream answers in identity
-// or gzip, and its Range, If-Range and Request-Range, so the upstream
+// response filters or the leak guard on, the proxy replaces the client's
+// Accept-Encoding towards the upstream by gzip, so the upstream answers in
+// identity or gzip, and gives the client the body decoded (askGzip: the
+// proxy asks, not the transport, whose own gzip decoding hid a second
+// coding from the response phase), and drops its Range, If-Range and
+// Request-Range, so the upstream
 // answers with the whole body: ranges would split a card number between responses, each
 // guarded alone.
 //
@@ -526,10 +529,10 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
 	}
 	if readsResponses(st.route) {
-		// Let the transport negotiate gzip (and decode it) rather than have
-		// the upstream answer in an encoding the filters and the leak guard
-		// cannot read.
-		pr.Out.Header.Del("Accept-Encoding")
+		// Ask for gzip or no coding rather than have the upstream answer
+		// in an encoding the filters and the leak guard cannot read; the
+		// client gets the body decoded (askGzip).
+		askGzip(pr.Out.Header, st)
 		delRange(pr.Out.Header)
 	}
 }

@@ -8,6 +8,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -105,6 +106,9 @@ type reqState struct {
 	// respBodyUsed).
 	respBody     cancelBody
 	respBodyUsed bool
+	// gunzip: the proxy asked the upstream for gzip itself (askGzip), so
+	// the response phase gives its client a gzip body decoded.
+	gunzip bool
 	// reqBody is the request body timeoutTransport streams from the
 	// client (clientBody), in the same allocation.
 	reqBody clientBody
@@ -239,9 +243,66 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		if len(resp.Trailer) > 0 {
 			resp.Header.Del("Content-Length") // trailers need chunked encoding
 		}
+	} else if st.gunzip && msg.length != 0 && resp.Body != http.NoBody {
+		gunzipStream(resp)
 	}
 	return nil
 }
+
+// askGzip asks the upstream of a route whose responses are read for gzip
+// or no coding (Accept-Encoding: gzip in place of the client's), and marks
+// the exchange so that the response phase gives its client the body
+// decoded (reqState.gunzip). The proxy asks itself rather than let the
+// transport do it: a transport that added Accept-Encoding takes off a
+// gzip coding it finds first in the response's Content-Encoding and
+// deletes every Content-Encoding field, so a body in two codings (two
+// fields, "gzip" and "gzip" or "deflate") reached the phase as an
+// identity body in the inner coding, which neither the filters nor the
+// guard read, and the client got it with its card numbers one decoding
+// away. Asked by the proxy, the transport leaves the body and the fields
+// as they came: the phase reads the whole chain (contentEncoding) and
+// refuses what it cannot decode.
+func askGzip(h http.Header, st *reqState) {
+	h.Set("Accept-Encoding", "gzip")
+	if st != nil {
+		st.gunzip = true
+	}
+}
+
+// gunzipStream decodes, as it streams to the client, a response body the
+// response phase did not buffer whose only coding is gzip, which the proxy
+// asked for (askGzip): the client gets what the transport's own gzip
+// negotiation gave it. A body in another coding, or several, goes on as
+// it came, with its Content-Encoding.
+func gunzipStream(resp *http.Response) {
+	if enc, err := contentEncoding(resp.Header.Values("Content-Encoding")); err != nil || enc != "gzip" {
+		return
+	}
+	resp.Body = &gunzipBody{src: resp.Body}
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+}
+
+// gunzipBody reads a gzip body decoded; its gzip reader is made at the
+// first Read (a header that does not parse fails that Read).
+type gunzipBody struct {
+	src io.ReadCloser
+	zr  *gzip.Reader
+	err error
+}
+
+func (b *gunzipBody) Read(p []byte) (int, error) {
+	if b.zr == nil && b.err == nil {
+		b.zr, b.err = gzip.NewReader(b.src)
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.zr.Read(p)
+}
+
+func (b *gunzipBody) Close() error { return b.src.Close() }
 
 // contain is run's deferred recover. A panic in a phase refuses the
 // message with internal_error (500; 502 on a response) instead of ending
@@ -478,13 +539,19 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	if buffered {
 		out := raw
-		if changed {
+		// A gzip body the proxy asked for itself (askGzip) goes to the
+		// client decoded: the client did not ask for it.
+		plain := phase == routes.Response && st.gunzip && enc == "gzip" && body != nil
+		if changed || plain {
 			var err error
-			if out, err = encodeBody(enc, body); err != nil {
+			if plain {
+				out = body
+				msg.header.Del("Content-Encoding")
+			} else if out, err = encodeBody(enc, body); err != nil {
 				p.log.Error("proxy: re-encoding body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
 				return refusal(phase, "internal_error")
 			}
-			if enc != "" {
+			if enc != "" && !plain {
 				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
 			}
 			if pooled != nil {
