@@ -99,6 +99,12 @@
 // answers with the whole body: ranges would split a card number between responses, each
 // guarded alone.
 //
+// # Trailers
+//
+// The header targets of a redacting response filter apply to the
+// response's trailer fields of the same names: redacted when the phase read
+// the body, dropped when the body streamed past it (trailerTargets).
+//
 // # Failing closed
 //
 // When a matched filter cannot be applied the request is refused with a

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -502,6 +503,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
+	if phase == routes.Response && hasBody && msg.trailer != nil {
+		// A trailer is a header field sent after the body: the header
+		// targets of redacting filters apply to it too (trailerTargets).
+		if buffered {
+			failed = p.redactTrailers(ctx, st, filters, x, params, *msg.trailer, failed)
+		} else if names := trailerTargets(filters); len(names) > 0 {
+			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, names: names}
+		}
+	}
 	mode := route.LeakGuard
 	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
 		// A filter without body targets failed on a body nobody read: the
@@ -576,6 +586,86 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// trailerTargets returns the canonical names of the header targets of the
+// redacting filters among filters: the trailer fields of those names a
+// response may carry are redacted when its body was read
+// (redactTrailers) and dropped when it streamed (trailerDrop). A trailer
+// is a header field sent after the body (RFC 9110 §6.5) that clients read
+// as one: the filters read the header section only, and a field a route
+// redacts reached the client in clear when the upstream sent it last.
+// Reveal filters leave trailers as they are (aliases).
+func trailerTargets(filters []*routes.Filter) []string {
+	var names []string
+	for _, f := range filters {
+		if f.Program.Operation() != rewrite.Redact {
+			continue
+		}
+		for _, t := range f.Program.Targets() {
+			if t.Kind == rewrite.KindHeader {
+				if n := http.CanonicalHeaderKey(t.Path); !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// redactTrailers applies the header targets of the redacting filters among
+// filters to the trailers of a response whose body the phase read (so
+// trailer holds every trailer field), as the filters were applied to its
+// header section; it returns failed with the filters that failed and
+// refuse (responseFailed: the guard then masks what is left).
+func (p *pipeline) redactTrailers(ctx context.Context, st *reqState, filters []*routes.Filter, x routes.Exchange, params map[string]string, trailer http.Header, failed []string) []string {
+	if len(trailer) == 0 {
+		return failed
+	}
+	for _, f := range filters {
+		if f.Program.Operation() != rewrite.Redact || !slices.ContainsFunc(f.Program.Targets(), isHeaderTarget) {
+			continue
+		}
+		rm := &st.rm
+		*rm = rewrite.Message{Header: trailer, MediaType: x.MediaType, Params: params}
+		if _, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f)); err != nil && p.filterFailed(ctx, st, f, err) && !slices.Contains(failed, f.ID) {
+			failed = append(failed, f.ID)
+		}
+	}
+	return failed
+}
+
+func isHeaderTarget(t rewrite.TargetSpec) bool { return t.Kind == rewrite.KindHeader }
+
+// trailerDrop is a response body that streams past the phase (not read:
+// the guard off, or over max_body): once it ends (its end read, or closed,
+// which is when ReverseProxy reads the trailers) the trailer fields names
+// are deleted from the response's trailers (trailerTargets), which no
+// filter could redact.
+type trailerDrop struct {
+	io.ReadCloser
+	trailer *http.Header
+	names   []string
+}
+
+func (b *trailerDrop) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.drop()
+	}
+	return n, err
+}
+
+func (b *trailerDrop) Close() error {
+	err := b.ReadCloser.Close()
+	b.drop()
+	return err
+}
+
+func (b *trailerDrop) drop() {
+	for _, n := range b.names {
+		delete(*b.trailer, n)
+	}
 }
 
 // setContentLength sets h's Content-Length to n, leaving a header that

@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// trailerRoutes redact the response header X-Card: with the guard at its
+// default (log), which buffers the body, and with the guard off, where the
+// body streams unread.
+const trailerRoutes = `
+routes:
+  - id: buffered
+    direction: inbound
+    host: "*"
+    path_prefix: /buffered
+    upstream: {{UP}}
+    filters:
+      - id: card-header
+        phase: response
+        operation: redact
+        targets: [{header: X-Card}]
+  - id: streamed
+    direction: inbound
+    host: "*"
+    path_prefix: /streamed
+    upstream: {{UP}}
+    leak_guard: "off"
+    filters:
+      - id: card-header
+        phase: response
+        operation: redact
+        targets: [{header: X-Card}]
+`
+
+// TestHeaderTargetsReachTrailers: a response filter that redacts the header
+// X-Card let the same field through in clear when the upstream sent it as a
+// trailer (announced in Trailer or not, any spelling of its name, after a
+// body of any size): the filters read the header section only. A trailer
+// is a header field sent after the body (RFC 9110 §6.5), and clients read
+// it as one. The field is redacted as in the header section when the body
+// was read, and dropped when it streamed (the guard off, or a body over
+// max_body): the filter cannot be applied after the body went out.
+func TestHeaderTargetsReachTrailers(t *testing.T) {
+	const maxBody = 4 << 10
+	type answer struct {
+		name      string
+		announce  bool
+		trailer   string // the field's name as the upstream writes it
+		bodyBytes int
+	}
+	answers := []answer{
+		{"announced", true, "X-Card", 10},
+		{"not announced", false, "X-Card", 10},
+		{"lower case, not announced", false, "x-card", 10},
+		{"announced, body over max_body", true, "X-Card", 2 * maxBody},
+		{"not announced, body over max_body", false, "X-Card", 2 * maxBody},
+	}
+	var a answer
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if a.announce {
+			w.Header().Set("Trailer", a.trailer)
+		}
+		_, _ = w.Write([]byte(strings.Repeat("x", a.bodyBytes)))
+		w.(http.Flusher).Flush() // chunked
+		name := a.trailer
+		if !a.announce {
+			name = http.TrailerPrefix + name
+		}
+		w.Header()[name] = []string{testPAN}
+	})
+	g := newGateway(t, parseRoutes(t, trailerRoutes, up.URL), nil, gwOptions{maxBody: maxBody, logger: obstest.Logger(t)})
+	for _, a = range answers {
+		for _, route := range []string{"/buffered", "/streamed"} {
+			resp, body := g.do(t, "GET", route+"/x", "", nil, nil)
+			if resp.StatusCode != 200 || len(body) != a.bodyBytes {
+				t.Errorf("%s through %s: status %d, %d bytes", a.name, route, resp.StatusCode, len(body))
+			}
+			for k, vs := range resp.Trailer {
+				for _, v := range vs {
+					if strings.Contains(v, testPAN) {
+						t.Errorf("%s through %s: the client got the card number in the trailer %s", a.name, route, k)
+					}
+				}
+			}
+			got := resp.Trailer.Get("X-Card")
+			if route == "/buffered" && a.bodyBytes <= maxBody && !strings.HasPrefix(got, "tok_") {
+				t.Errorf("%s through %s: trailer X-Card %q, want an alias", a.name, route, got)
+			}
+		}
+	}
+}
