@@ -123,6 +123,12 @@
 // is not an alias masked by the leak guard (FilterFailedHeader). Only a
 // response the guard cannot read, or one it blocks (leak_guard: block),
 // is withheld: 502 with Aliasgate-Request-Delivered: true. On a route whose
+// response filters redact body targets, a response body is read by its
+// syntax as a request's is, and one that no filter with body targets
+// matched (a format the client asked for with Accept, a status the filters
+// do not match) has its card numbers that are not aliases masked the same
+// way (redact, or block when the route blocks), unless the route says
+// unmatched_body: pass. On a route whose
 // responses are read (response filters, or the leak guard on) the upstream's
 // 1xx interim responses (103 Early Hints) are dropped, not forwarded: their
 // headers would reach the client before the response phase, unread.

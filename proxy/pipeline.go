@@ -357,9 +357,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	route := st.route
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()
+	// answerRedacting: a response of a route that redacts response
+	// bodies, whose body is read by its syntax too and, when no filter
+	// with body targets matched it, masked by the guard (unmatched).
+	answerRedacting := phase == routes.Response && route.UnmatchedBody != routes.Pass && route.RedactsResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
 	filters := route.Matching(phase, x)
-	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
+	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return nil
 	}
@@ -436,6 +440,12 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
+	if answerRedacting && body != nil {
+		if mt := sniff(body, x.MediaType); mt != "" {
+			x.MediaType, params = mt, nil
+			filters = route.Matching(phase, x)
+		}
+	}
 	if redacting && body != nil {
 		if wide(body, x.MediaType, params) {
 			// UTF-16 or UTF-32: neither the filters nor the leak guard read
@@ -513,6 +523,22 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	mode := route.LeakGuard
+	unmatched := answerRedacting && hasBody && !needsBody(filters) && !(body != nil && blank(body))
+	if unmatched {
+		// The answer of a route that redacts response bodies that no such
+		// filter matched (another format the client asked for, another
+		// status): every card number in it that is not an alias is
+		// masked, as when a filter fails (a delivered request's answer is
+		// not refused).
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: no filter of the route matched a response body; its card numbers are masked",
+			slog.String("route", route.ID), slog.String("media_type", safeMediaType(x.MediaType)))
+		if p.m != nil {
+			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
+		}
+		if mode != routes.LeakBlock {
+			mode = routes.LeakRedact
+		}
+	}
 	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
 		// A filter without body targets failed on a body nobody read: the
 		// guard reads it now, to mask it (responseFailed).
@@ -537,7 +563,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			body, changed = masked, true
 		}
 	}
-	if guard || len(failed) > 0 {
+	if guard || len(failed) > 0 || unmatched {
 		msg.boundaries = multipartBoundaries(x.MediaType, params["boundary"], msg.header["Content-Type"])
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
