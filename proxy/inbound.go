@@ -99,6 +99,12 @@
 // answers with the whole body: ranges would split a card number between responses, each
 // guarded alone.
 //
+// # Revealed answers are not stored
+//
+// A response a filter revealed card data into goes out with
+// Cache-Control: no-store and without Expires, Surrogate-Control or
+// CDN-Cache-Control fields (noStore): the upstream wrote them for aliases.
+//
 // # Trailers
 //
 // The header targets of a redacting response filter apply to the

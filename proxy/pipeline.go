@@ -497,6 +497,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			}
 			continue
 		}
+		if phase == routes.Response && len(changes) > 0 && f.Program.Operation() == rewrite.Reveal {
+			noStore(msg.header)
+		}
 		if len(rm.Unknown) > 0 && opts.strict {
 			if jerr := p.unknownAlias(ctx, st, f, rm.Unknown[0]); jerr != nil {
 				return jerr
@@ -612,6 +615,22 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// noStore makes a response a filter revealed card data into one that no
+// cache keeps: Cache-Control: no-store, and no Expires nor the fields a
+// CDN obeys before Cache-Control (CDN-Cache-Control, RFC 9213, and its
+// vendors' Cloudflare-CDN-Cache-Control…, Surrogate-Control). The
+// upstream wrote its caching fields for the aliases its answer held: a
+// shared cache in front of the gateway (a CDN, the load balancer's) would
+// serve the card number to other clients, and a browser keep it on disk.
+func noStore(h http.Header) {
+	for k := range h {
+		if lk := strings.ToLower(k); lk == "cache-control" || lk == "expires" || lk == "surrogate-control" || strings.HasSuffix(lk, "cdn-cache-control") {
+			delete(h, k)
+		}
+	}
+	h.Set("Cache-Control", "no-store")
 }
 
 // trailerTargets returns the canonical names of the header targets of the
