@@ -16,42 +16,11 @@ import (
 // stackedRoutes are the routes whose responses must never reach the client
 // with a card number: the guard blocks or masks, or a response filter
 // redacts (the guard left at its default, log).
-const stackedRoutes = `
-routes:
-  - id: block
-    direction: inbound
-    host: "*"
-    path_prefix: /block
-    upstream: {{UP}}
-    leak_guard: block
-  - id: redact
-    direction: inbound
-    host: "*"
-    path_prefix: /redact
-    upstream: {{UP}}
-    leak_guard: redact
-  - id: filter
-    direction: inbound
-    host: "*"
-    path_prefix: /filter
-    upstream: {{UP}}
-    filters:
-      - id: card-out
-        phase: response
-        operation: redact
-        targets: [{json: card.number}]
-  - id: stream
-    direction: inbound
-    host: "*"
-    path_prefix: /stream
-    upstream: {{UP}}
-    leak_guard: "off"
-    filters:
-      - id: header-out
-        phase: response
-        operation: redact
-        targets: [{header: X-Card}]
-`
+var stackedRoutes = "routes:\n" +
+	inboundRoute("block", "block", "    leak_guard: block\n") +
+	inboundRoute("redact", "redact", "    leak_guard: redact\n") +
+	inboundRoute("filter", "filter", responseRedact("")) +
+	inboundRoute("stream", "stream", "    leak_guard: \"off\"\n"+headerRedact)
 
 // peel undoes every gzip and zlib layer it finds on b: what a client that
 // tries the usual decoders reads.

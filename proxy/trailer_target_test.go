@@ -11,30 +11,13 @@ import (
 // trailerRoutes redact the response header X-Card: with the guard at its
 // default (log), which buffers the body, and with the guard off, where the
 // body streams unread.
-const trailerRoutes = `
-routes:
-  - id: buffered
-    direction: inbound
-    host: "*"
-    path_prefix: /buffered
-    upstream: {{UP}}
-    filters:
-      - id: card-header
-        phase: response
-        operation: redact
-        targets: [{header: X-Card}]
-  - id: streamed
-    direction: inbound
-    host: "*"
-    path_prefix: /streamed
-    upstream: {{UP}}
-    leak_guard: "off"
-    filters:
-      - id: card-header
-        phase: response
-        operation: redact
-        targets: [{header: X-Card}]
-`
+var trailerRoutes = "routes:\n" +
+	inboundRoute("buffered", "buffered", headerRedact) +
+	inboundRoute("streamed", "streamed", "    leak_guard: \"off\"\n"+headerRedact)
+
+// headerRedact is the filters key of a route whose one filter redacts the
+// response header X-Card.
+const headerRedact = "    filters:\n      - id: card-header\n        phase: response\n        operation: redact\n        targets: [{header: X-Card}]\n"
 
 // TestHeaderTargetsReachTrailers: a response filter that redacts the header
 // X-Card let the same field through in clear when the upstream sent it as a

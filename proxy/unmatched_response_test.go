@@ -12,44 +12,10 @@ import (
 // unmatchedRoutes redact the card number of JSON responses (the guard at
 // its default, log, and off); the upstream negotiates its answer's format
 // from the client's Accept header, as most frameworks do.
-const unmatchedRoutes = `
-routes:
-  - id: logguard
-    direction: inbound
-    host: "*"
-    path_prefix: /log
-    upstream: {{UP}}
-    filters:
-      - id: card-out
-        phase: response
-        match: {content_type: json}
-        operation: redact
-        targets: [{json: card.number}]
-  - id: noguard
-    direction: inbound
-    host: "*"
-    path_prefix: /off
-    upstream: {{UP}}
-    leak_guard: "off"
-    filters:
-      - id: card-out
-        phase: response
-        match: {content_type: json, status: [200]}
-        operation: redact
-        targets: [{json: card.number}]
-  - id: passes
-    direction: inbound
-    host: "*"
-    path_prefix: /pass
-    upstream: {{UP}}
-    unmatched_body: pass
-    filters:
-      - id: card-out
-        phase: response
-        match: {content_type: json}
-        operation: redact
-        targets: [{json: card.number}]
-`
+var unmatchedRoutes = "routes:\n" +
+	inboundRoute("logguard", "log", responseRedact("{content_type: json}")) +
+	inboundRoute("noguard", "off", "    leak_guard: \"off\"\n"+responseRedact("{content_type: json, status: [200]}")) +
+	inboundRoute("passes", "pass", "    unmatched_body: pass\n"+responseRedact("{content_type: json}"))
 
 // negotiating answers the card in the format the client's Accept asks
 // for, with the status of the status query parameter.
