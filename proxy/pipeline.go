@@ -668,12 +668,12 @@ func (p *pipeline) redactTrailers(ctx context.Context, st *reqState, filters []*
 		return failed
 	}
 	for _, f := range filters {
-		if f.Program.Operation() != rewrite.Redact || !slices.ContainsFunc(f.Program.Targets(), isHeaderTarget) {
-			continue
+		if f.Program.Operation() != rewrite.Redact || !slices.ContainsFunc(f.Program.Targets(), isHeaderTarget) || slices.Contains(failed, f.ID) {
+			continue // a filter that failed on the message is not tried (nor counted) again
 		}
 		rm := &st.rm
 		*rm = rewrite.Message{Header: trailer, MediaType: x.MediaType, Params: params}
-		if _, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f)); err != nil && p.filterFailed(ctx, st, f, err) && !slices.Contains(failed, f.ID) {
+		if _, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f)); err != nil && p.filterFailed(ctx, st, f, err) {
 			failed = append(failed, f.ID)
 		}
 	}

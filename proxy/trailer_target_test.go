@@ -56,7 +56,8 @@ func TestHeaderTargetsReachTrailers(t *testing.T) {
 		}
 		w.Header()[name] = []string{testPAN}
 	})
-	g := newGateway(t, parseRoutes(t, trailerRoutes, up.URL), nil, gwOptions{maxBody: maxBody, logger: obstest.Logger(t)})
+	tv := newTestVault(t)
+	g := newGateway(t, parseRoutes(t, trailerRoutes, up.URL), tv, gwOptions{maxBody: maxBody, logger: obstest.Logger(t)})
 	for _, a = range answers {
 		for _, route := range []string{"/buffered", "/streamed"} {
 			resp, body := g.do(t, "GET", route+"/x", "", nil, nil)
@@ -75,5 +76,15 @@ func TestHeaderTargetsReachTrailers(t *testing.T) {
 				t.Errorf("%s through %s: trailer X-Card %q, want an alias", a.name, route, got)
 			}
 		}
+	}
+
+	// The vault down: the filter fails on the trailer, and the guard masks
+	// it (as a response filter's failure on the header section).
+	tv.persistent.Close()
+	a = answers[0]
+	resp, _ := g.do(t, "GET", "/buffered/x", "", nil, nil)
+	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
+	if resp.StatusCode != 200 || resp.Trailer.Get("X-Card") != masked || resp.Header.Get(FilterFailedHeader) != "card-header" {
+		t.Errorf("vault down: status %d, trailer %q, %s %q", resp.StatusCode, resp.Trailer.Get("X-Card"), FilterFailedHeader, resp.Header.Get(FilterFailedHeader))
 	}
 }
