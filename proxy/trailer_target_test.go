@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -58,22 +60,48 @@ func TestHeaderTargetsReachTrailers(t *testing.T) {
 	})
 	tv := newTestVault(t)
 	g := newGateway(t, parseRoutes(t, trailerRoutes, up.URL), tv, gwOptions{maxBody: maxBody, logger: obstest.Logger(t)})
+	// The same gateway over HTTP/2 (TLS, ALPN h2), whose trailers are a
+	// HEADERS frame after the body.
+	h2 := httptest.NewUnstartedServer(g.in)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	get := func(base string, c *http.Client, path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
 	for _, a = range answers {
-		for _, route := range []string{"/buffered", "/streamed"} {
-			resp, body := g.do(t, "GET", route+"/x", "", nil, nil)
+		for _, x := range []struct {
+			route, base string
+			c           *http.Client
+		}{{"/buffered", g.URL, g.Client()}, {"/streamed", g.URL, g.Client()}, {"/buffered", h2.URL, h2.Client()}, {"/streamed", h2.URL, h2.Client()}} {
+			route := x.route
+			resp, body := get(x.base, x.c, route+"/x")
 			if resp.StatusCode != 200 || len(body) != a.bodyBytes {
-				t.Errorf("%s through %s: status %d, %d bytes", a.name, route, resp.StatusCode, len(body))
+				t.Errorf("%s through %s (%s): status %d, %d bytes", a.name, route, resp.Proto, resp.StatusCode, len(body))
+			}
+			if x.base == h2.URL && resp.ProtoMajor != 2 {
+				t.Errorf("%s through %s: %s, want HTTP/2", a.name, route, resp.Proto)
 			}
 			for k, vs := range resp.Trailer {
 				for _, v := range vs {
 					if strings.Contains(v, testPAN) {
-						t.Errorf("%s through %s: the client got the card number in the trailer %s", a.name, route, k)
+						t.Errorf("%s through %s (%s): the client got the card number in the trailer %s", a.name, route, resp.Proto, k)
 					}
 				}
 			}
 			got := resp.Trailer.Get("X-Card")
 			if route == "/buffered" && a.bodyBytes <= maxBody && !strings.HasPrefix(got, "tok_") {
-				t.Errorf("%s through %s: trailer X-Card %q, want an alias", a.name, route, got)
+				t.Errorf("%s through %s (%s): trailer X-Card %q, want an alias", a.name, route, resp.Proto, got)
 			}
 		}
 	}
