@@ -212,3 +212,21 @@ func (u *upstream) handler() http.Handler {
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	})
 }
+
+// inboundRoute is the YAML of a routes document's item: an inbound route
+// for every host on path_prefix /prefix to {{UP}}, with more (its other
+// keys, lines indented by four spaces; "" for none).
+func inboundRoute(id, prefix, more string) string {
+	return "  - id: " + id + "\n    direction: inbound\n    host: \"*\"\n    path_prefix: /" + prefix + "\n    upstream: {{UP}}\n" + more
+}
+
+// responseRedact is the filters key of a route whose one filter redacts
+// card.number in its responses, matching match (a YAML flow mapping, or ""
+// for every response).
+func responseRedact(match string) string {
+	s := "    filters:\n      - id: card-out\n        phase: response\n"
+	if match != "" {
+		s += "        match: " + match + "\n"
+	}
+	return s + "        operation: redact\n        targets: [{json: card.number}]\n"
+}

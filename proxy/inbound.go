@@ -90,11 +90,26 @@
 // br, zstd, an unknown or a stacked encoding that a filter or the leak
 // guard must read is refused with 415 (502 for a response) unless the
 // filter says on_error: pass or the guard only logs. For routes with
-// response filters or the leak guard on, the proxy drops the client's
-// Accept-Encoding towards the upstream, so the upstream answers in identity
-// or gzip, and its Range, If-Range and Request-Range, so the upstream
+// response filters or the leak guard on, the proxy replaces the client's
+// Accept-Encoding towards the upstream by gzip, so the upstream answers in
+// identity or gzip, and gives the client the body decoded (askGzip: the
+// proxy asks, not the transport, whose own gzip decoding hid a second
+// coding from the response phase), and drops its Range, If-Range and
+// Request-Range, so the upstream
 // answers with the whole body: ranges would split a card number between responses, each
 // guarded alone.
+//
+// # Revealed answers are not stored
+//
+// A response a filter revealed card data into goes out with
+// Cache-Control: no-store and without Expires, Surrogate-Control or
+// CDN-Cache-Control fields (noStore): the upstream wrote them for aliases.
+//
+// # Trailers
+//
+// The header targets of a redacting response filter apply to the
+// response's trailer fields of the same names: redacted when the phase read
+// the body, dropped when the body streamed past it (trailerTargets).
 //
 // # Failing closed
 //
@@ -114,6 +129,12 @@
 // is not an alias masked by the leak guard (FilterFailedHeader). Only a
 // response the guard cannot read, or one it blocks (leak_guard: block),
 // is withheld: 502 with Aliasgate-Request-Delivered: true. On a route whose
+// response filters redact body targets, a response body is read by its
+// syntax as a request's is, and one that no filter with body targets
+// matched (a format the client asked for with Accept, a status the filters
+// do not match) has its card numbers that are not aliases masked the same
+// way (redact, or block when the route blocks), unless the route says
+// unmatched_body: pass. On a route whose
 // responses are read (response filters, or the leak guard on) the upstream's
 // 1xx interim responses (103 Early Hints) are dropped, not forwarded: their
 // headers would reach the client before the response phase, unread.
@@ -536,10 +557,10 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
 	}
 	if readsResponses(st.route) {
-		// Let the transport negotiate gzip (and decode it) rather than have
-		// the upstream answer in an encoding the filters and the leak guard
-		// cannot read.
-		pr.Out.Header.Del("Accept-Encoding")
+		// Ask for gzip or no coding rather than have the upstream answer
+		// in an encoding the filters and the leak guard cannot read; the
+		// client gets the body decoded (askGzip).
+		askGzip(pr.Out.Header, st)
 		delRange(pr.Out.Header)
 	}
 }

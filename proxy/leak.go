@@ -34,8 +34,10 @@ import (
 // across comments, processing instructions and CDATA markers (XMLText),
 // and numbers in exponent notation, in the body as in its XML text and its
 // decoded parts (leakScan.decoded), as the integers they spell
-// (pan.FindExponent, escaped 'e' and sign included); a card number found
-// there cannot be masked, so redact refuses it.
+// (pan.FindExponent, escaped 'e' and sign included); header and trailer
+// values and a request's target are also read base64-decoded
+// (pan.FindBase64String: a cookie session, a JWT, a state parameter); a
+// card number found there cannot be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
 //
@@ -421,6 +423,9 @@ func (sc leakScan) target(t string) leakScan {
 	for _, d := range pan.FindExponentString(t) {
 		sc.hits = append(sc.hits, leakHit{where: "url", offset: -1, digits: d})
 	}
+	for _, d := range pan.FindBase64String(t) {
+		sc.hits = append(sc.hits, leakHit{where: "url", offset: -1, digits: d, encoded: true})
+	}
 	return sc
 }
 
@@ -438,6 +443,11 @@ func (sc leakScan) header(where string, h http.Header) leakScan {
 				for _, d := range pan.FindExponentString(v) {
 					sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 				}
+			}
+			// base64 (a cookie session, a JWT, a state parameter): a
+			// client decodes it in one step.
+			for _, d := range pan.FindBase64String(v) {
+				sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 			}
 		}
 	}

@@ -894,9 +894,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		return req, o.answer(lr, req, jerr)
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
-		// The transport asks for gzip and decodes it: the response
-		// phase reads every body, whole (delRange).
-		req.Header.Del("Accept-Encoding")
+		// gzip or no coding, decoded for the client (askGzip): the
+		// response phase reads every body, whole (delRange).
+		askGzip(req.Header, st)
 		delRange(req.Header)
 	}
 	return o.toDestination(req, d), nil

@@ -8,6 +8,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +107,9 @@ type reqState struct {
 	// respBodyUsed).
 	respBody     cancelBody
 	respBodyUsed bool
+	// gunzip: the proxy asked the upstream for gzip itself (askGzip), so
+	// the response phase gives its client a gzip body decoded.
+	gunzip bool
 	// reqBody is the request body timeoutTransport streams from the
 	// client (clientBody), in the same allocation.
 	reqBody clientBody
@@ -239,9 +244,66 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		if len(resp.Trailer) > 0 {
 			resp.Header.Del("Content-Length") // trailers need chunked encoding
 		}
+	} else if st.gunzip && msg.length != 0 && resp.Body != http.NoBody {
+		gunzipStream(resp)
 	}
 	return nil
 }
+
+// askGzip asks the upstream of a route whose responses are read for gzip
+// or no coding (Accept-Encoding: gzip in place of the client's), and marks
+// the exchange so that the response phase gives its client the body
+// decoded (reqState.gunzip). The proxy asks itself rather than let the
+// transport do it: a transport that added Accept-Encoding takes off a
+// gzip coding it finds first in the response's Content-Encoding and
+// deletes every Content-Encoding field, so a body in two codings (two
+// fields, "gzip" and "gzip" or "deflate") reached the phase as an
+// identity body in the inner coding, which neither the filters nor the
+// guard read, and the client got it with its card numbers one decoding
+// away. Asked by the proxy, the transport leaves the body and the fields
+// as they came: the phase reads the whole chain (contentEncoding) and
+// refuses what it cannot decode.
+func askGzip(h http.Header, st *reqState) {
+	h.Set("Accept-Encoding", "gzip")
+	if st != nil {
+		st.gunzip = true
+	}
+}
+
+// gunzipStream decodes, as it streams to the client, a response body the
+// response phase did not buffer whose only coding is gzip, which the proxy
+// asked for (askGzip): the client gets what the transport's own gzip
+// negotiation gave it. A body in another coding, or several, goes on as
+// it came, with its Content-Encoding.
+func gunzipStream(resp *http.Response) {
+	if enc, err := contentEncoding(resp.Header.Values("Content-Encoding")); err != nil || enc != "gzip" {
+		return
+	}
+	resp.Body = &gunzipBody{src: resp.Body}
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+}
+
+// gunzipBody reads a gzip body decoded; its gzip reader is made at the
+// first Read (a header that does not parse fails that Read).
+type gunzipBody struct {
+	src io.ReadCloser
+	zr  *gzip.Reader
+	err error
+}
+
+func (b *gunzipBody) Read(p []byte) (int, error) {
+	if b.zr == nil && b.err == nil {
+		b.zr, b.err = gzip.NewReader(b.src)
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.zr.Read(p)
+}
+
+func (b *gunzipBody) Close() error { return b.src.Close() }
 
 // contain is run's deferred recover. A panic in a phase refuses the
 // message with internal_error (500; 502 on a response) instead of ending
@@ -295,9 +357,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	route := st.route
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()
+	// answerRedacting: a response of a route that redacts response
+	// bodies, whose body is read by its syntax too and, when no filter
+	// with body targets matched it, masked by the guard (unmatched).
+	answerRedacting := phase == routes.Response && route.UnmatchedBody != routes.Pass && route.RedactsResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
 	filters := route.Matching(phase, x)
-	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
+	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return nil
 	}
@@ -374,6 +440,12 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
+	if answerRedacting && body != nil {
+		if mt := sniff(body, x.MediaType); mt != "" {
+			x.MediaType, params = mt, nil
+			filters = route.Matching(phase, x)
+		}
+	}
 	if redacting && body != nil {
 		if wide(body, x.MediaType, params) {
 			// UTF-16 or UTF-32: neither the filters nor the leak guard read
@@ -425,6 +497,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			}
 			continue
 		}
+		if phase == routes.Response && len(changes) > 0 && f.Program.Operation() == rewrite.Reveal {
+			noStore(msg.header)
+		}
 		if len(rm.Unknown) > 0 && opts.strict {
 			if jerr := p.unknownAlias(ctx, st, f, rm.Unknown[0]); jerr != nil {
 				return jerr
@@ -441,7 +516,32 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
+	if phase == routes.Response && hasBody && msg.trailer != nil {
+		// A trailer is a header field sent after the body: the header
+		// targets of redacting filters apply to it too (trailerTargets).
+		if buffered {
+			failed = p.redactTrailers(ctx, st, filters, x, params, *msg.trailer, failed)
+		} else if names := trailerTargets(filters); len(names) > 0 {
+			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, names: names}
+		}
+	}
 	mode := route.LeakGuard
+	unmatched := answerRedacting && hasBody && !needsBody(filters) && !(body != nil && blank(body))
+	if unmatched {
+		// The answer of a route that redacts response bodies that no such
+		// filter matched (another format the client asked for, another
+		// status): every card number in it that is not an alias is
+		// masked, as when a filter fails (a delivered request's answer is
+		// not refused).
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: no filter of the route matched a response body; its card numbers are masked",
+			slog.String("route", route.ID), slog.String("media_type", safeMediaType(x.MediaType)))
+		if p.m != nil {
+			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
+		}
+		if mode != routes.LeakBlock {
+			mode = routes.LeakRedact
+		}
+	}
 	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
 		// A filter without body targets failed on a body nobody read: the
 		// guard reads it now, to mask it (responseFailed).
@@ -466,7 +566,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			body, changed = masked, true
 		}
 	}
-	if guard || len(failed) > 0 {
+	if guard || len(failed) > 0 || unmatched {
 		msg.boundaries = multipartBoundaries(x.MediaType, params["boundary"], msg.header["Content-Type"])
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
@@ -478,13 +578,19 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	if buffered {
 		out := raw
-		if changed {
+		// A gzip body the proxy asked for itself (askGzip) goes to the
+		// client decoded: the client did not ask for it.
+		plain := phase == routes.Response && st.gunzip && enc == "gzip" && body != nil
+		if changed || plain {
 			var err error
-			if out, err = encodeBody(enc, body); err != nil {
+			if plain {
+				out = body
+				msg.header.Del("Content-Encoding")
+			} else if out, err = encodeBody(enc, body); err != nil {
 				p.log.Error("proxy: re-encoding body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
 				return refusal(phase, "internal_error")
 			}
-			if enc != "" {
+			if enc != "" && !plain {
 				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
 			}
 			if pooled != nil {
@@ -509,6 +615,102 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// noStore makes a response a filter revealed card data into one that no
+// cache keeps: Cache-Control: no-store, and no Expires nor the fields a
+// CDN obeys before Cache-Control (CDN-Cache-Control, RFC 9213, and its
+// vendors' Cloudflare-CDN-Cache-Control…, Surrogate-Control). The
+// upstream wrote its caching fields for the aliases its answer held: a
+// shared cache in front of the gateway (a CDN, the load balancer's) would
+// serve the card number to other clients, and a browser keep it on disk.
+func noStore(h http.Header) {
+	for k := range h {
+		if lk := strings.ToLower(k); lk == "cache-control" || lk == "expires" || lk == "surrogate-control" || strings.HasSuffix(lk, "cdn-cache-control") {
+			delete(h, k)
+		}
+	}
+	h.Set("Cache-Control", "no-store")
+}
+
+// trailerTargets returns the canonical names of the header targets of the
+// redacting filters among filters: the trailer fields of those names a
+// response may carry are redacted when its body was read
+// (redactTrailers) and dropped when it streamed (trailerDrop). A trailer
+// is a header field sent after the body (RFC 9110 §6.5) that clients read
+// as one: the filters read the header section only, and a field a route
+// redacts reached the client in clear when the upstream sent it last.
+// Reveal filters leave trailers as they are (aliases).
+func trailerTargets(filters []*routes.Filter) []string {
+	var names []string
+	for _, f := range filters {
+		if f.Program.Operation() != rewrite.Redact {
+			continue
+		}
+		for _, t := range f.Program.Targets() {
+			if t.Kind == rewrite.KindHeader {
+				if n := http.CanonicalHeaderKey(t.Path); !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// redactTrailers applies the header targets of the redacting filters among
+// filters to the trailers of a response whose body the phase read (so
+// trailer holds every trailer field), as the filters were applied to its
+// header section; it returns failed with the filters that failed and
+// refuse (responseFailed: the guard then masks what is left).
+func (p *pipeline) redactTrailers(ctx context.Context, st *reqState, filters []*routes.Filter, x routes.Exchange, params map[string]string, trailer http.Header, failed []string) []string {
+	if len(trailer) == 0 {
+		return failed
+	}
+	for _, f := range filters {
+		if f.Program.Operation() != rewrite.Redact || !slices.ContainsFunc(f.Program.Targets(), isHeaderTarget) || slices.Contains(failed, f.ID) {
+			continue // a filter that failed on the message is not tried (nor counted) again
+		}
+		rm := &st.rm
+		*rm = rewrite.Message{Header: trailer, MediaType: x.MediaType, Params: params}
+		if _, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f)); err != nil && p.filterFailed(ctx, st, f, err) {
+			failed = append(failed, f.ID)
+		}
+	}
+	return failed
+}
+
+func isHeaderTarget(t rewrite.TargetSpec) bool { return t.Kind == rewrite.KindHeader }
+
+// trailerDrop is a response body that streams past the phase (not read:
+// the guard off, or over max_body): once it ends (its end read, or closed,
+// which is when ReverseProxy reads the trailers) the trailer fields names
+// are deleted from the response's trailers (trailerTargets), which no
+// filter could redact.
+type trailerDrop struct {
+	io.ReadCloser
+	trailer *http.Header
+	names   []string
+}
+
+func (b *trailerDrop) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.drop()
+	}
+	return n, err
+}
+
+func (b *trailerDrop) Close() error {
+	err := b.ReadCloser.Close()
+	b.drop()
+	return err
+}
+
+func (b *trailerDrop) drop() {
+	for _, n := range b.names {
+		delete(*b.trailer, n)
+	}
 }
 
 // setContentLength sets h's Content-Length to n, leaving a header that

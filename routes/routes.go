@@ -113,7 +113,12 @@ type Route struct {
 	// UnmatchedBody says what happens to a request with a body on a route
 	// that redacts request bodies (RedactsBodies) when no request filter
 	// with body targets matched it: Reject (the default) refuses it, Pass
-	// forwards it as it is. YAML key unmatched_body: reject or pass.
+	// forwards it as it is. On a route that redacts response bodies
+	// (RedactsResponseBodies), Reject has every card number that is not an
+	// alias in a response body no response filter with body targets matched
+	// masked by the leak guard (a delivered request's answer is not
+	// refused), Pass lets it go as the guard says. YAML key
+	// unmatched_body: reject or pass.
 	UnmatchedBody OnError
 	// Account (inbound only; YAML key account) is the account the route
 	// acts for: the aliases its filters make belong to it, and its reveals
@@ -342,9 +347,19 @@ func (r *Route) Matching(phase Phase, x Exchange) []*Filter {
 // body targets: such a route promises that card data in request bodies is
 // replaced before the upstream sees it, so the proxy refuses a body that
 // none of them matched (unless UnmatchedBody is Pass).
-func (r *Route) RedactsBodies() bool {
+func (r *Route) RedactsBodies() bool { return r.redactsBodiesIn(Request) }
+
+// RedactsResponseBodies reports whether the route has response filters
+// that redact body targets: such a route promises that card data in
+// response bodies is replaced before the client sees it, so the proxy
+// reads every response body, matches the filters by its syntax, and has
+// the leak guard mask the card numbers of a body none of them matched
+// (unless UnmatchedBody is Pass).
+func (r *Route) RedactsResponseBodies() bool { return r.redactsBodiesIn(Response) }
+
+func (r *Route) redactsBodiesIn(phase Phase) bool {
 	for _, f := range r.Filters {
-		if f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasBody() {
+		if f.Phase == phase && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasBody() {
 			return true
 		}
 	}

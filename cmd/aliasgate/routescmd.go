@@ -142,7 +142,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if res.Sniffed != "" {
 		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
 	}
-	if res.Unmatched {
+	var guard routes.LeakGuard // the route's, redact for an unmatched response
+	if route != nil {
+		guard = route.LeakGuard
+	}
+	if res.Unmatched && *phase == "response" {
+		fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this response's body: the gateway's leak guard masks its card numbers\n", route.ID)
+		if guard != routes.LeakBlock {
+			guard = routes.LeakRedact
+		}
+	} else if res.Unmatched {
 		if route.UnmatchedBody != routes.Pass {
 			fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body (method, path or body syntax): the gateway refuses it (422 no_matching_filter), nothing is forwarded\n", route.ID)
 			return fmt.Errorf("route %s: the gateway refuses this request (422 no_matching_filter)", route.ID)
@@ -172,7 +181,7 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if res.Refused != nil {
 		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
 	}
-	if err := dryRunLeakGuard(e, res.Route, routes.Direction(*direction), routes.Phase(*phase), req, m, tok); err != nil {
+	if err := dryRunLeakGuard(e, res.Route, guard, routes.Direction(*direction), routes.Phase(*phase), req, m, tok); err != nil {
 		return err
 	}
 	if *phase == "request" {
@@ -247,12 +256,15 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // decoded, its numbers in exponent notation, XML text, encoded multipart
 // parts; the headers; for a request its method, host, path and query),
 // leaving out the aliases this dry run made, and what the guard could not
-// read. With leak_guard: block the message is refused (an error: 422 for a
-// request, 502 for a response), with redact or log it is said on stderr.
+// read. mode is the route's leak_guard, or redact (block when the route
+// blocks) for a response body no filter of a route that redacts response
+// bodies matched (dryrun.Result.Unmatched). In block mode the message is
+// refused (an error: 422 for a request, 502 for a response), with redact or
+// log it is said on stderr.
 // Never the digits, only where they are (a header name that holds a card
 // number is named masked).
-func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
-	if route == nil || route.LeakGuard == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
+func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
+	if route == nil || mode == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
 		return nil
 	}
 	made := map[string]bool{}
@@ -265,8 +277,8 @@ func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase rou
 	}
 	leaks, unreadable := proxy.FindLeaks(r, m.Header, m.Body, proxy.DefaultMaxBody)
 	if len(unreadable) > 0 {
-		msg := fmt.Sprintf("route %s: leak guard (%s): it cannot read the body (%s)", route.ID, route.LeakGuard, strings.Join(unreadable, ", "))
-		if route.LeakGuard != routes.LeakLog {
+		msg := fmt.Sprintf("route %s: leak guard (%s): it cannot read the body (%s)", route.ID, mode, strings.Join(unreadable, ", "))
+		if mode != routes.LeakLog {
 			fmt.Fprintf(e.stderr, "%s: the gateway refuses the message, nothing is forwarded\n", msg)
 			return fmt.Errorf("route %s: the leak guard refuses the %s (%s)", route.ID, phase, unreadable[0])
 		}
@@ -312,7 +324,7 @@ func dryRunLeakGuard(e env, route *routes.Route, dir routes.Direction, phase rou
 	}
 	found := fmt.Sprintf("%d card number(s) no filter redacted (%s; unless an alias of your vault, which this throw-away vault cannot tell: FPE aliases are Luhn-valid)",
 		count, strings.Join(where, "; "))
-	switch route.LeakGuard {
+	switch mode {
 	case routes.LeakBlock:
 		fmt.Fprintf(e.stderr, "route %s: leak guard (block): %s: the gateway refuses the %s (%s card_data_leak), nothing is forwarded\n", route.ID, found, what, status)
 		return fmt.Errorf("route %s: the leak guard refuses the %s (%s card_data_leak)", route.ID, what, status)

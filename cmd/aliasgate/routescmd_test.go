@@ -404,3 +404,47 @@ func writeIn(t *testing.T, dir, name string, b []byte) string {
 	}
 	return p
 }
+
+// TestRoutesTestMasksAnUnmatchedResponse: on a route whose response filters
+// redact bodies, a response body no such filter matched (another format
+// the client asked for) has its card numbers masked by the gateway's guard,
+// whatever the route's leak_guard says but block; routes test says so, as
+// it says what the gateway does with an unmatched request.
+func TestRoutesTestMasksAnUnmatchedResponse(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
+	routesFile := func(guard string) string {
+		return write("routes-"+guard+".yaml", `routes:
+  - id: orders
+    direction: inbound
+    host: "*"
+    path_prefix: /orders
+    upstream: http://127.0.0.1:3000
+    leak_guard: `+guard+`
+    filters:
+      - id: card-out
+        phase: response
+        match: {content_type: json}
+        operation: redact
+        targets: [{json: card.number}]
+`)
+	}
+	req := write("req.http", "GET /orders/1 HTTP/1.1\r\nHost: shop.example\r\nAccept: application/xml\r\n\r\n")
+	xml := write("xml.http", "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n\r\n<card><number>4111111111111111</number></card>")
+	plain := write("plain.http", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"+`{"card":{"number":"4111111111111111"}}`)
+	for _, guard := range []string{"off", "log", "redact"} {
+		_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile(guard), "--request", req, "--phase", "response", "--response", xml)
+		if err != nil || !strings.Contains(stderr, "no filter with body targets matches this response") || !strings.Contains(stderr, "leak guard (redact)") {
+			t.Errorf("XML answer, leak_guard %s: err %v, stderr %q", guard, err, stderr)
+		}
+	}
+	_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("block"), "--request", req, "--phase", "response", "--response", xml)
+	if err == nil || !strings.Contains(stderr+err.Error(), "card_data_leak") {
+		t.Errorf("XML answer, leak_guard block: err %v, stderr %q", err, stderr)
+	}
+	// JSON labelled text/plain is read by its syntax and redacted.
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("off"), "--request", req, "--phase", "response", "--response", plain)
+	if err != nil || strings.Contains(out, "4111111111111111") || !strings.Contains(stderr, "json card.number: 1 value(s)") {
+		t.Errorf("JSON answer sent as text/plain: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+}

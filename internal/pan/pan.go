@@ -77,6 +77,8 @@
 // FuzzFindAgainstReference. It allocates only slices of candidates;
 // Contains and ContainsString do not allocate.
 //
+// FindBase64String reads base64 runs decoded (base64.go).
+//
 // FindExponent reads another spelling, numbers in exponent notation
 // ("4111111111111111000e-3"), whose value is a card number that is not
 // written in the text: see its doc.

@@ -55,7 +55,10 @@ type Result struct {
 	// targets matched on a route that redacts request bodies: the proxies
 	// refuse it (422 no_matching_filter) unless the route says
 	// unmatched_body: pass (then Unmatched is set and the message goes on
-	// as it is).
+	// as it is). On the response phase of a route that redacts response
+	// bodies (and does not say unmatched_body: pass) it reports a response
+	// body no such filter matched: the proxies have the leak guard mask its
+	// card numbers (redact mode, block when the route blocks).
 	Unmatched bool
 	// Sniffed is the media type the body was read as when its syntax is
 	// not the one its Content-Type names (routes.SniffMediaType); "" when
@@ -85,8 +88,11 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	filters := res.Route.Matching(m.Phase, x)
 	// As the proxies do on a route whose request filters redact bodies: the
 	// body is read by its syntax whatever its Content-Type says, and a body
-	// no filter with body targets matched is refused (unmatched_body).
-	if m.Phase == routes.Request && res.Route.RedactsBodies() && len(bytes.TrimLeft(m.Body, " \t\r\n")) > 0 {
+	// no filter with body targets matched is refused (unmatched_body); a
+	// response body, on a route whose response filters redact bodies, is
+	// read the same way and, unmatched, goes on to the guard's masks.
+	answer := m.Phase == routes.Response && res.Route.UnmatchedBody != routes.Pass && res.Route.RedactsResponseBodies()
+	if (m.Phase == routes.Request && res.Route.RedactsBodies() || answer) && len(bytes.TrimLeft(m.Body, " \t\r\n")) > 0 {
 		if mt := routes.SniffMediaType(m.Body, msg.MediaType); mt != "" {
 			x.MediaType, msg.MediaType, msg.Params = mt, mt, nil
 			res.Sniffed = mt
@@ -94,7 +100,7 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 		}
 		if !slices.ContainsFunc(filters, func(f *routes.Filter) bool { return f.Program.HasBody() }) {
 			res.Unmatched = true
-			if res.Route.UnmatchedBody != routes.Pass {
+			if !answer && res.Route.UnmatchedBody != routes.Pass {
 				return res
 			}
 		}

@@ -1,0 +1,87 @@
+package pan
+
+import (
+	"encoding/base64"
+	"slices"
+)
+
+// minBase64Run is the shortest run of base64 characters that can spell
+// MinLen bytes (18 characters hold 13 bytes and a half).
+const minBase64Run = (MinLen*8 + 5) / 6
+
+// FindBase64String returns the card numbers (their digits, each once) that
+// the base64 runs of s spell once decoded: a run is a longest stretch of
+// the characters of either alphabet (A–Z, a–z, 0–9, '+', '/', '-', '_'),
+// of minBase64Run or more, decoded without its padding ('=' ends a run) in
+// the standard alphabet, or the URL alphabet when it holds '-' or '_', from
+// each of its first four characters (text before the encoding within the
+// run, "v1eyJ…", shifts its groups), what it decodes to read by Find and
+// FindExponent. So a cookie session, a JWT's payload or a URL's state
+// parameter that is base64 of JSON holding a card number is found. Not
+// found: base64 nested twice, or compressed before it was encoded (Flask's
+// ".eJ…" sessions), and a run that mixes both alphabets. The digits do not
+// appear in s as such: a caller cannot mask them in place. Linear in the
+// length of s (each run is decoded four times); it allocates only for a run
+// it decodes.
+func FindBase64String(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		if !base64Char(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		url, std := false, false
+		for ; j < len(s) && base64Char(s[j]); j++ {
+			switch s[j] {
+			case '-', '_':
+				url = true
+			case '+', '/':
+				std = true
+			}
+		}
+		if j-i >= minBase64Run && !(url && std) {
+			out = findInBase64(out, s[i:j], url)
+		}
+		i = j
+	}
+	return out
+}
+
+// findInBase64 appends to out the card numbers run decodes to from each of
+// its first four characters.
+func findInBase64(out []string, run string, url bool) []string {
+	enc := base64.RawStdEncoding
+	if url {
+		enc = base64.RawURLEncoding
+	}
+	buf := make([]byte, enc.DecodedLen(len(run)))
+	for off := 0; off < 4 && len(run)-off >= minBase64Run; off++ {
+		r := run[off:]
+		if len(r)%4 == 1 {
+			r = r[:len(r)-1] // a lone last character decodes to nothing
+		}
+		n, err := enc.Decode(buf, []byte(r))
+		if err != nil {
+			continue
+		}
+		d := buf[:n]
+		for _, c := range Find(d) {
+			if dg := c.Digits(); !slices.Contains(out, dg) {
+				out = append(out, dg)
+			}
+		}
+		for _, dg := range FindExponent(d) {
+			if !slices.Contains(out, dg) {
+				out = append(out, dg)
+			}
+		}
+	}
+	return out
+}
+
+// base64Char reports whether c is a character of the standard or the URL
+// base64 alphabet (not the padding).
+func base64Char(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_'
+}

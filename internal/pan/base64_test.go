@@ -1,0 +1,67 @@
+package pan
+
+import (
+	"encoding/base64"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestFindBase64String(t *testing.T) {
+	const card = "4111111111111111"
+	js := `{"card":"` + card + `"}`
+	for _, tc := range []struct {
+		name, s string
+		found   bool
+	}{
+		{"standard, padded", base64.StdEncoding.EncodeToString([]byte(js)), true},
+		{"URL, unpadded", base64.RawURLEncoding.EncodeToString([]byte(js)), true},
+		{"the number alone", base64.StdEncoding.EncodeToString([]byte(card)), true},
+		{"grouped", base64.StdEncoding.EncodeToString([]byte("4111 1111 1111 1111")), true},
+		{"exponent notation", base64.StdEncoding.EncodeToString([]byte(`{"n":4111111111111111000e-3}`)), true},
+		{"after one letter", "v" + base64.StdEncoding.EncodeToString([]byte(js)), true},
+		{"after two letters", "v1" + base64.StdEncoding.EncodeToString([]byte(js)), true},
+		{"after three letters", "v12" + base64.RawURLEncoding.EncodeToString([]byte(js)), true},
+		{"in a cookie", "s=" + base64.RawURLEncoding.EncodeToString([]byte(js)) + "; Path=/", true},
+		{"a JWT's payload", "eyJhbGciOiJIUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(js)) + ".sig", true},
+		{"nested twice", base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString([]byte(js)))), false},
+		{"no card number", base64.StdEncoding.EncodeToString([]byte(`{"card":"4111111111111112"}`)), false},
+		{"too short a run", base64.StdEncoding.EncodeToString([]byte("4111111111111111"))[:17], false},
+		{"plain text", "4111111111111111 is not base64 here", false},
+	} {
+		got := FindBase64String(tc.s)
+		if slices.Contains(got, card) != tc.found {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
+}
+
+// FuzzFindBase64 checks that FindBase64String returns only card numbers,
+// and finds a card number that base64 text holds, whatever text comes
+// before it in the run and around it in the encoded text.
+func FuzzFindBase64(f *testing.F) {
+	f.Add("", "", "", false)
+	f.Add("v1", `{"card":"`, `"}`, true)
+	f.Add("session=", "a", "b", false)
+	f.Fuzz(func(t *testing.T, before, pre, post string, url bool) {
+		for _, d := range FindBase64String(before + pre + post) {
+			if len(d) < MinLen || len(d) > MaxLen || !Valid(d) {
+				t.Fatalf("returned %q, not a card number", d)
+			}
+		}
+		const card = "4111111111111111"
+		enc := base64.StdEncoding
+		if url {
+			enc = base64.URLEncoding
+		}
+		// The number stands alone in the encoded text (a breaker on each
+		// side), which ends with its padding or a character no run holds.
+		s := before + enc.EncodeToString([]byte(pre+"\n"+card+"\n"+post)) + ";"
+		if strings.ContainsAny(before, "+/-_") || len(before) > 0 && base64Char(before[len(before)-1]) && strings.ContainsAny(before, "=") {
+			return // another alphabet, or a run the encoding does not start
+		}
+		if !slices.Contains(FindBase64String(s), card) {
+			t.Fatalf("%q: the card number not found", s)
+		}
+	})
+}
