@@ -26,7 +26,11 @@
 // shown as nothing, raw or escaped (pan.InvisibleAt: "CVV: 7<U+200B>37",
 // "CVV: 7&#x200b;37"); every JSON value
 // inside an object so named after a security code or a cryptogram (the
-// Card Management API answers {"cryptogram":{"value":…}}); the values of
+// Card Management API answers {"cryptogram":{"value":…}}); an XML element
+// so named as a parser reads it (its text, CDATA sections and what
+// comments in it hold: "<cvc><![CDATA[737]]></cvc>", "<cvc>7<!---->37</cvc>";
+// the elements inside it and its attributes), and an XML attribute so
+// named (<card cvc="737"/>); the values of
 // proxy.Exchange.Secrets (a network_token filter's cryptogram) wherever a
 // view shows them, in the spellings an echo gives them
 // (proxy.EchoSpellings). In what the proxy sent on, the
@@ -54,6 +58,11 @@
 // whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
+//
+// The fields a capture offers to the route builder are named by their
+// path or name, shown as they are: a field whose path or name holds a
+// card number (a JSON key, a multipart part's name; a gjson path read past
+// its escapes too, "4111\.1111\.1111\.1111") is not offered.
 //
 // Not recognised: a card number split across two JSON strings or form
 // fields, written with other separators (slashes, commas, two in a row),

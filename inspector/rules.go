@@ -190,7 +190,7 @@ func (r *rules) text(v string) string {
 		switch t := strings.TrimSpace(v); {
 		case len(t) > 1 && (t[0] == '{' || t[0] == '['):
 			v, _ = maskJSON([]byte(v), inner, false, false)
-		case strings.Contains(v, "</"):
+		case strings.Contains(v, "</") || strings.Contains(v, "/>"):
 			v = maskXMLElements(v)
 		case formLike.MatchString(v):
 			v, _ = maskForm(v, inner, false)

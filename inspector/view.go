@@ -14,7 +14,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -559,7 +558,7 @@ func (m *jsonMasker) value(raw []byte, v string, isString, rewrite bool) {
 	}
 	if m.withFields && !literal && len(m.stack) > 0 {
 		p := gjsonPath(path, false)
-		if _, cardInPath := maskCards(p); !cardInPath { // a key holding a card number is not offered
+		if !holdsCard(p) { // a key holding a card number is not offered
 			m.fields = append(m.fields, Field{Kind: "json", Path: p, Pattern: gjsonPath(path, true),
 				Value: out, Hint: hintOf(key, v), start: start, end: len(m.out)})
 		}
@@ -795,7 +794,7 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 			mv = r.formValue(name, string(data))
 		}
 		out.WriteString(mv)
-		if o.fields && name != "" && p.FileName() == "" {
+		if o.fields && name != "" && p.FileName() == "" && !holdsCard(name) { // nor a name holding one
 			fields = append(fields, Field{Kind: "form", Path: name, Pattern: name, Value: mv, Hint: hintOf(name, string(data)), start: start, end: out.Len()})
 		}
 		out.WriteString("\r\n")
@@ -805,10 +804,6 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 }
 
 // XML.
-
-// xmlElement finds simple elements with text content, for the CVC and
-// secret masks.
-var xmlElement = regexp.MustCompile(`<([A-Za-z_][\w:.-]*)(\s[^<>]*)?>([^<]*)</`)
 
 // maskXML masks the route's XML targets (a body they cannot be located in
 // is withheld), then the text of elements named like a CVC, secret or cryptogram.
@@ -821,24 +816,4 @@ func maskXML(b []byte, mt string, params map[string]string, r *rules) (string, e
 		}
 	}
 	return maskXMLElements(text), nil
-}
-
-// maskXMLElements masks the text of elements named like a CVC, secret or
-// cryptogram.
-func maskXMLElements(text string) string {
-	var out strings.Builder
-	last := 0
-	for _, m := range xmlElement.FindAllStringSubmatchIndex(text, -1) {
-		name := text[m[2]:m[3]]
-		if i := strings.LastIndexByte(name, ':'); i >= 0 {
-			name = name[i+1:]
-		}
-		if m[7] > m[6] && sensitiveKey(name) {
-			out.WriteString(text[last:m[6]])
-			out.WriteString(maskAll(text[m[6]:m[7]]))
-			last = m[7]
-		}
-	}
-	out.WriteString(text[last:])
-	return out.String()
 }
