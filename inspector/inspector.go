@@ -58,6 +58,12 @@
 // whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
+// What a capture takes is bounded by its body, however the body nests: a
+// JSON body is pretty-printed only while that keeps it within three times
+// its size (else it is shown as written), and a view offers at most 1,000
+// fields, none deeper than a route can target (rewrite.MaxDepth) or under
+// keys of more than 1 KiB; the masks do work per value independent of its
+// depth.
 //
 // The fields a capture offers to the route builder are named by their
 // path or name, shown as they are: a field whose path or name holds a
