@@ -18,7 +18,7 @@ func maskXMLElements(text string) string {
 	if !strings.Contains(text, "<") {
 		return text
 	}
-	m := xmlMasker{b: []byte(text)}
+	m := xmlMasker{b: []byte(text), open: map[string]int{}}
 	m.scan()
 	return string(m.b)
 }
@@ -27,8 +27,9 @@ func maskXMLElements(text string) string {
 // and the open elements.
 type xmlMasker struct {
 	b      []byte
-	names  []string // open elements
-	inside []bool   // per open element: it or an element around it is sensitive
+	names  []string       // open elements
+	inside []bool         // per open element: it or an element around it is sensitive
+	open   map[string]int // open elements by name: an end tag of none is passed over at once
 }
 
 func (m *xmlMasker) sensitive() bool { return len(m.inside) > 0 && m.inside[len(m.inside)-1] }
@@ -99,10 +100,16 @@ func (m *xmlMasker) section(i int, open, end string) int {
 	return next
 }
 
-// close ends the nearest open element named name.
+// close ends the nearest open element named name, and those opened
+// after it.
 func (m *xmlMasker) close(name string) {
+	if m.open[name] == 0 {
+		return
+	}
 	for k := len(m.names) - 1; k >= 0; k-- {
-		if m.names[k] == name {
+		n := m.names[k]
+		m.open[n]--
+		if n == name {
 			m.names, m.inside = m.names[:k], m.inside[:k]
 			return
 		}
@@ -127,6 +134,7 @@ func (m *xmlMasker) startTag(i int) int {
 		case k >= len(b):
 		case b[k] == '>':
 			m.names, m.inside = append(m.names, name), append(m.inside, in)
+			m.open[name]++
 			return k + 1 - i
 		case b[k] == '/' && k+1 < len(b) && b[k+1] == '>':
 			return k + 2 - i
