@@ -110,7 +110,9 @@
 // test` and a throw-away vault on the masked capture (masked digits stand
 // in as zeros; the clear values are not kept, so they cannot be used).
 // Apply validates the document, writes it over routes_file atomically after
-// copying the current file to routes_file.bak, and reloads it as a SIGHUP
+// copying the current file to routes_file.bak (a routes_file that is a
+// symbolic link is written through: the file it names, and its .bak
+// beside it; the link stays), and reloads it as a SIGHUP
 // would; with inline routes it only hot-loads the set (and says so). Either
 // way the change is recorded in the audit log (Options.Applied), with the
 // admin as actor; inline routes are not changed when it cannot be.
