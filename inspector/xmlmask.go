@@ -18,7 +18,7 @@ func maskXMLElements(text string) string {
 	if !strings.Contains(text, "<") {
 		return text
 	}
-	m := xmlMasker{b: []byte(text), open: map[string]int{}}
+	m := xmlMasker{s: text, b: []byte(text), open: map[string]int{}}
 	m.scan()
 	return string(m.b)
 }
@@ -26,7 +26,8 @@ func maskXMLElements(text string) string {
 // xmlMasker is the state of maskXMLElements: the text, masked in place,
 // and the open elements.
 type xmlMasker struct {
-	b      []byte
+	s      string         // the text as it came, read without copies
+	b      []byte         // the text, masked in place
 	names  []string       // open elements
 	inside []bool         // per open element: it or an element around it is sensitive
 	open   map[string]int // open elements by name: an end tag of none is passed over at once
@@ -57,7 +58,7 @@ func (m *xmlMasker) scan() {
 			i = j
 			continue
 		}
-		rest := string(b[i:])
+		rest := m.s[i:]
 		switch {
 		case strings.HasPrefix(rest, "<!--"):
 			i = m.section(i, "<!--", "-->")
@@ -88,7 +89,7 @@ func (m *xmlMasker) scan() {
 // after it.
 func (m *xmlMasker) section(i int, open, end string) int {
 	from := i + len(open)
-	j := strings.Index(string(m.b[from:]), end)
+	j := strings.Index(m.s[from:], end)
 	to, next := len(m.b), len(m.b)
 	if j >= 0 {
 		to = from + j
@@ -124,7 +125,7 @@ func (m *xmlMasker) startTag(i int) int {
 	for k < len(b) && !xmlSpace(b[k]) && b[k] != '>' && b[k] != '/' {
 		k++
 	}
-	name := string(b[i+1 : k])
+	name := m.s[i+1 : k]
 	in := m.sensitive() || sensitiveKey(localName(name))
 	for k < len(b) {
 		for k < len(b) && xmlSpace(b[k]) {
@@ -154,7 +155,7 @@ func (m *xmlMasker) attribute(k int, all bool) int {
 	for k < len(b) && !xmlSpace(b[k]) && b[k] != '=' && b[k] != '>' && (b[k] != '/' || k == start) {
 		k++
 	}
-	name := string(b[start:k])
+	name := m.s[start:k]
 	for k < len(b) && xmlSpace(b[k]) {
 		k++
 	}
