@@ -13,15 +13,16 @@ import (
 	"github.com/aliasgate/aliasgate/vault/boltstore"
 )
 
-func TestVaultCompact(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "vault.db")
+// openFilledVault opens a bbolt vault at path holding n records and
+// returns it with the records.
+func openFilledVault(t *testing.T, path string, n int) (*boltstore.Store, []vault.PutItem) {
+	t.Helper()
 	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var items []vault.PutItem
-	for i := range 2000 {
+	for i := range n {
 		items = append(items, vault.PutItem{Record: &vault.Record{Alias: fmt.Sprintf("tok_test_%08x", i*2654435761),
 			Format: vault.Format("UUID"), Storage: vault.Storage("PERSISTENT"), KeyVersion: 1,
 			Ciphertext: []byte("sealed value of record"), CreatedAt: time.Now(), IndexKey: fmt.Appendf(nil, "ik-%08x", i*40503)}})
@@ -29,9 +30,16 @@ func TestVaultCompact(t *testing.T) {
 	if _, err := s.Put(context.Background(), items); err != nil {
 		t.Fatal(err)
 	}
+	return s, items
+}
+
+func TestVaultCompact(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vault.db")
+	s, items := openFilledVault(t, path, 2000)
 
 	// In use: refused, with what to do.
-	_, _, err = runCmd(t, testEnv(nil), "vault", "compact", "--data-dir", dir)
+	_, _, err := runCmd(t, testEnv(nil), "vault", "compact", "--data-dir", dir)
 	if err == nil || !strings.Contains(err.Error(), "stop the gateway first") {
 		t.Fatalf("vault compact of a vault in use: %v", err)
 	}
@@ -68,19 +76,7 @@ func TestVaultCompact(t *testing.T) {
 func TestVaultCompactOfALinkedVaultCompactsTheFileItLinksTo(t *testing.T) {
 	dir, volume := t.TempDir(), t.TempDir()
 	real := filepath.Join(volume, "vault.db")
-	s, err := boltstore.Open(real, boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var items []vault.PutItem
-	for i := range 500 {
-		items = append(items, vault.PutItem{Record: &vault.Record{Alias: fmt.Sprintf("tok_test_%08x", i*2654435761),
-			Format: vault.Format("UUID"), Storage: vault.Storage("PERSISTENT"), KeyVersion: 1,
-			Ciphertext: []byte("sealed value of record"), CreatedAt: time.Now(), IndexKey: fmt.Appendf(nil, "ik-%08x", i*40503)}})
-	}
-	if _, err := s.Put(context.Background(), items); err != nil {
-		t.Fatal(err)
-	}
+	s, items := openFilledVault(t, real, 500)
 	s.Close()
 	link := filepath.Join(dir, "vault.db")
 	if err := os.Symlink(real, link); err != nil {
