@@ -73,7 +73,9 @@
 // Not recognised: a card number split across two JSON strings or form
 // fields, written with other separators (slashes, commas, two in a row),
 // in other scripts' digits, or escaped twice (see package pan); a CVC
-// under a key that does not name it, in a message no route targets it in.
+// under a key that does not name it, in a message no route targets it in
+// (also one named by a sibling: {"name":"cvc","value":"737"},
+// <input name="cvc" value="737">).
 //
 // # The page and its API
 //
