@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -745,6 +746,11 @@ func (i *Inspector) applyDoc(ctx context.Context, doc []byte) (*applyResult, []s
 		i.log.Info("inspector: routes applied (inline, not saved)", "routes", res.Routes)
 		return res, nil, nil
 	}
+	// A link is written through: replacing it would leave the file it
+	// names, where the operator edits the routes, no longer loaded.
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real
+	}
 	perm := os.FileMode(0o600)
 	old, err := routes.ReadFile(file) // a regular file only: a FIFO would block for good
 	switch {
@@ -772,7 +778,7 @@ func (i *Inspector) applyDoc(ctx context.Context, doc []byte) (*applyResult, []s
 		}
 		return nil, nil, fmt.Errorf("reload the routes file: %w", err)
 	}
-	res.Persisted, res.File = true, file
+	res.Persisted, res.File = true, i.opts.RoutesFile
 	i.log.Info("inspector: routes applied", "file", file, "backup", res.Backup, "routes", res.Routes)
 	if err := i.recordApplied(ctx, res.Routes); err != nil {
 		return res, nil, err

@@ -26,7 +26,11 @@
 // shown as nothing, raw or escaped (pan.InvisibleAt: "CVV: 7<U+200B>37",
 // "CVV: 7&#x200b;37"); every JSON value
 // inside an object so named after a security code or a cryptogram (the
-// Card Management API answers {"cryptogram":{"value":…}}); the values of
+// Card Management API answers {"cryptogram":{"value":…}}); an XML element
+// so named as a parser reads it (its text, CDATA sections and what
+// comments in it hold: "<cvc><![CDATA[737]]></cvc>", "<cvc>7<!---->37</cvc>";
+// the elements inside it and its attributes), and an XML attribute so
+// named (<card cvc="737"/>); the values of
 // proxy.Exchange.Secrets (a network_token filter's cryptogram) wherever a
 // view shows them, in the spellings an echo gives them
 // (proxy.EchoSpellings). In what the proxy sent on, the
@@ -54,11 +58,24 @@
 // whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
+// What a capture takes is bounded by its body, however the body nests: a
+// JSON body is pretty-printed only while that keeps it within three times
+// its size (else it is shown as written), and a view offers at most 1,000
+// fields, none deeper than a route can target (rewrite.MaxDepth) or under
+// keys of more than 1 KiB; the masks do work per value independent of its
+// depth.
+//
+// The fields a capture offers to the route builder are named by their
+// path or name, shown as they are: a field whose path or name holds a
+// card number (a JSON key, a multipart part's name; a gjson path read past
+// its escapes too, "4111\.1111\.1111\.1111") is not offered.
 //
 // Not recognised: a card number split across two JSON strings or form
 // fields, written with other separators (slashes, commas, two in a row),
 // in other scripts' digits, or escaped twice (see package pan); a CVC
-// under a key that does not name it, in a message no route targets it in.
+// under a key that does not name it, in a message no route targets it in
+// (also one named by a sibling: {"name":"cvc","value":"737"},
+// <input name="cvc" value="737">).
 //
 // # The page and its API
 //
@@ -95,7 +112,9 @@
 // test` and a throw-away vault on the masked capture (masked digits stand
 // in as zeros; the clear values are not kept, so they cannot be used).
 // Apply validates the document, writes it over routes_file atomically after
-// copying the current file to routes_file.bak, and reloads it as a SIGHUP
+// copying the current file to routes_file.bak (a routes_file that is a
+// symbolic link is written through: the file it names, and its .bak
+// beside it; the link stays), and reloads it as a SIGHUP
 // would; with inline routes it only hot-loads the set (and says so). Either
 // way the change is recorded in the audit log (Options.Applied), with the
 // admin as actor; inline routes are not changed when it cannot be.

@@ -35,6 +35,15 @@ func maskCards(s string) (string, bool) {
 	return pan.MaskAll(s), true
 }
 
+// holdsCard reports whether a field's path or name, which the page shows
+// as it is (it names the field to target), holds a card number: in a
+// spelling package pan reads, also once the backslashes of gjson escapes
+// are read past ("4111\.1111\.1111\.1111" is 4111.1111.1111.1111 to a
+// reader, "&\#52;111…" is "&#52;111…").
+func holdsCard(s string) bool {
+	return pan.ContainsAllString(s) || strings.Contains(s, `\`) && pan.ContainsAllString(strings.ReplaceAll(s, `\`, ""))
+}
+
 // maskAll replaces every character of v by an asterisk (at most
 // maxMaskRunes of them).
 func maskAll(v string) string {

@@ -127,26 +127,26 @@ func newRules(routeName string, route *routes.Route, phase routes.Phase, applied
 	return r
 }
 
-// jsonValue masks the value v at path under key (the nearest object key).
-func (r *rules) jsonValue(path []pathSeg, key, v string) string {
+// jsonValue masks the value v at depth. path returns its path, made only
+// when a target has depth steps; sensitive reports that its key (the
+// nearest object key) names a security code, a secret or a cryptogram
+// (sensitiveKey), or a key on the way to it a security code or a
+// cryptogram ({"cryptogram":{"value":…}}, {"cvc":{"value":…}}).
+func (r *rules) jsonValue(depth int, path func() []pathSeg, sensitive bool, v string) string {
 	for _, p := range r.jsonKeep {
-		if p.match(path) {
+		if len(p) == depth && p.match(path()) {
 			return r.kept(v)
 		}
 	}
 	for _, p := range r.json {
-		if p.match(path) {
+		if len(p) == depth && p.match(path()) {
 			return maskTarget(v)
 		}
 	}
-	if v != "" {
-		for _, s := range path[:max(len(path)-1, 0)] { // the value's own key: keyed
-			if s.index < 0 && (cvcKey(s.key) || cryptogramKey(s.key)) {
-				return maskAll(v) // {"cryptogram":{"value":…}}, {"cvc":{"value":…}}
-			}
-		}
+	if v != "" && sensitive {
+		return maskAll(v) // as keyed does
 	}
-	return r.keyed(key, v)
+	return r.text(v)
 }
 
 // formValue masks the value v of form field (or multipart part) name.
@@ -190,7 +190,7 @@ func (r *rules) text(v string) string {
 		switch t := strings.TrimSpace(v); {
 		case len(t) > 1 && (t[0] == '{' || t[0] == '['):
 			v, _ = maskJSON([]byte(v), inner, false, false)
-		case strings.Contains(v, "</"):
+		case strings.Contains(v, "</") || strings.Contains(v, "/>"):
 			v = maskXMLElements(v)
 		case formLike.MatchString(v):
 			v, _ = maskForm(v, inner, false)

@@ -38,17 +38,8 @@ func findChromium() string {
 // through a real gateway: log in, see a request arrive live, click its card
 // number, apply the proposed route, and see the next request redacted.
 func TestInspectorInChromium(t *testing.T) {
-	if os.Getenv("ALIASGATE_TEST_NO_BROWSER") == "1" {
-		// Only on explicit request (scripts/test without root, on a machine
-		// without Chromium): CI installs Chromium and runs this test.
-		t.Skip("ALIASGATE_TEST_NO_BROWSER=1: the inspector's browser test is not run")
-	}
-	chrome := findChromium()
-	if chrome == "" {
-		t.Fatal("Chromium is needed for the inspector's browser test and is not installed: " +
-			"apt-get install -y chromium (Debian/Ubuntu), set ALIASGATE_CHROMIUM to a Chrome binary, " +
-			"or set ALIASGATE_TEST_NO_BROWSER=1 to leave this test out")
-	}
+	b := newChromiumPage(t)
+	ctx, do, wait := b.ctx, b.do, b.wait
 	up := newEchoUpstream(t)
 	g, routesFile := inspectorGateway(t, `# The shop: everything under /shop/ goes to the app.
 routes:
@@ -59,43 +50,6 @@ routes:
     upstream: `+up.URL+`
 `, nil)
 
-	dir := t.TempDir()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1440, 960),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	// Start the browser without a deadline (a deadline on the first run
-	// would stop the whole browser), then bound the test.
-	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v", chrome, err)
-	}
-	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
-	defer cancel()
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			html, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, html)
-		}
-	}
-	wait := func(what, js string) {
-		t.Helper()
-		do(what, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
-	}
 	shot := func(name string) {
 		t.Helper()
 		if os.Getenv(screenshotsEnv) != "1" {
@@ -120,12 +74,7 @@ routes:
 		chromedp.Submit(chromedp.ID("token")),
 		chromedp.WaitVisible(chromedp.CSS("p.error")),
 	)
-	do("log in",
-		chromedp.SendKeys(chromedp.ID("token"), testAdminToken),
-		chromedp.Submit(chromedp.ID("token")),
-		chromedp.WaitVisible(chromedp.ID("list")),
-	)
-	wait("live event stream", `document.getElementById('live').textContent === 'live'`)
+	b.logIn()
 
 	// Traffic arrives in the list as it happens.
 	checkout := `{"card":{"number":"4111111111111111","cvc":"737","exp_month":5,"exp_year":2029},"amount":1299,"currency":"EUR"}`
@@ -211,4 +160,84 @@ routes:
 		t.Fatal(err)
 	}
 	assertNoCardData(t, "the page", html)
+}
+
+// chromiumPage is a tab of a headless Chromium, bounded to 90 s, for the
+// inspector's browser tests.
+type chromiumPage struct {
+	t        *testing.T
+	ctx, tab context.Context
+}
+
+// newChromiumPage starts Chromium (the test fails when it is missing, and
+// is left out with ALIASGATE_TEST_NO_BROWSER=1); it is stopped when the
+// test ends.
+func newChromiumPage(t *testing.T) *chromiumPage {
+	t.Helper()
+	if os.Getenv("ALIASGATE_TEST_NO_BROWSER") == "1" {
+		// Only on explicit request (scripts/test without root, on a machine
+		// without Chromium): CI installs Chromium and runs this test.
+		t.Skip("ALIASGATE_TEST_NO_BROWSER=1: the inspector's browser test is not run")
+	}
+	chrome := findChromium()
+	if chrome == "" {
+		t.Fatal("Chromium is needed for the inspector's browser test and is not installed: " +
+			"apt-get install -y chromium (Debian/Ubuntu), set ALIASGATE_CHROMIUM to a Chrome binary, " +
+			"or set ALIASGATE_TEST_NO_BROWSER=1 to leave this test out")
+	}
+	dir := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1440, 960),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelTab)
+	// Start the browser without a deadline (a deadline on the first run
+	// would stop the whole browser), then bound the test.
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start %s: %v", chrome, err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
+	t.Cleanup(cancel)
+	return &chromiumPage{t: t, ctx: ctx, tab: tab}
+}
+
+// do runs steps; on an error the test fails with the page's text.
+func (b *chromiumPage) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		html, _ := chromedp.Run(b.tab, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		b.t.Fatalf("%s: %v\npage text:\n%s", what, err, html)
+	}
+}
+
+// wait polls the expression js until it is true (20 s at most).
+func (b *chromiumPage) wait(what, js string) {
+	b.t.Helper()
+	b.do(what, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+}
+
+// logIn logs in with the admin token on the login form the page shows and
+// waits for the live list.
+func (b *chromiumPage) logIn() {
+	b.t.Helper()
+	b.do("log in",
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), testAdminToken),
+		chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.ID("list")),
+	)
+	b.wait("live event stream", `document.getElementById('live').textContent === 'live'`)
 }

@@ -10,7 +10,10 @@
 // bbolt reuses the pages that deletes and copy-on-write free but never
 // shrinks the file, and inserts in random order (aliases and HMACs are
 // random) leave pages 50–70 % full: Compact (`aliasgate vault compact`)
-// rewrites a stopped vault with full pages.
+// rewrites a stopped vault with full pages, and renames the copy over the
+// file before it lets the lock go: Open checks, once it holds the lock,
+// that the file it opened is still the one at the path, and opens again
+// if not (a gateway started during a compaction served the replaced file).
 package boltstore
 
 import (
@@ -124,7 +127,39 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func openDB(path string, timeout time.Duration) (db *bolt.DB, err error) {
+// openDB opens the bbolt file at path, waiting up to timeout for its lock.
+// The lock is taken on the file opened; a file replaced at path while the
+// lock was awaited (`vault compact` renames its copy over the file, then
+// lets the lock go) is opened again: the lock of the file no longer in
+// the directory would be no lock, and every write to it lost.
+func openDB(path string, timeout time.Duration) (*bolt.DB, error) {
+	for range maxReplaced {
+		// bbolt does not show the file it opened: the file at path before
+		// the open and after the lock are compared (a file only ever
+		// replaces an older one, so the same file both times is the one
+		// opened).
+		before, _ := os.Stat(path) // nil when it is created
+		db, err := openDBOnce(path, timeout)
+		if err != nil {
+			return nil, err
+		}
+		after, err := os.Stat(path)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+		}
+		if before == nil || os.SameFile(before, after) {
+			return db, nil
+		}
+		db.Close()
+	}
+	return nil, fmt.Errorf("boltstore: open %s: %w (the file was replaced while its lock was awaited, %d times)", path, ErrLocked, maxReplaced)
+}
+
+// maxReplaced bounds the opens of openDB.
+const maxReplaced = 5
+
+func openDBOnce(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	// bbolt can panic on some damaged files instead of returning an error.
 	defer func() {
 		if r := recover(); r != nil {

@@ -35,12 +35,22 @@ const compactTxSize = 64 << 20
 // path and the directory is fsynced. On any error the original is left as
 // it was and the copy removed; a copy left by a crash is removed by the next
 // run. No backup of the old file is kept: it would be a second copy of the
-// encrypted card data, including the values deleted since.
+// encrypted card data, including the values deleted since. A path that is
+// a symbolic link is followed: the file it names is replaced, and the link
+// stays.
 func Compact(path string, timeout time.Duration) (CompactResult, error) {
 	var res CompactResult
 	if timeout <= 0 {
 		timeout = time.Second
 	}
+	// A link (the vault on another volume) is followed: the copy goes
+	// next to the file it names and replaces that file, not the link,
+	// which would leave the old file, deleted values and all, behind.
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return res, fmt.Errorf("boltstore: compact %s: %w", path, err)
+	}
+	path = real
 	fi, err := os.Stat(path)
 	if err != nil {
 		return res, fmt.Errorf("boltstore: compact %s: %w", path, err)
