@@ -282,9 +282,10 @@ func routesYAML(echoAddr string) string {
 
 // limitsYAML is the limits line of a gateway's configuration. With -limits
 // on the gateway keeps its default abuse limits, except
-// limits.source_volatile_values (every checkout carries a CVC, a new
-// volatile value, and all come from one loopback address: the load that
-// limit refuses, 120 a minute) and, when it must carry a new-value load (a
+// limits.source_volatile_values and limits.account_volatile_share (every
+// checkout carries a CVC, a new volatile value, and all come from one
+// loopback address to one account: the load those limits refuse, 120 a
+// minute, half the volatile store an hour) and, when it must carry a new-value load (a
 // new card number in every request, all from one loopback address:
 // scenarios 2 and 6; scenario 5 fills its vault through one vault API
 // client as fast as it can), limits.source_new_values,
@@ -294,11 +295,11 @@ func routesYAML(echoAddr string) string {
 func limitsYAML(o *options, newValueLoad bool) string {
 	switch {
 	case o.limits == "off":
-		return "limits: {client_rate: 0, source_new_values: 0, source_volatile_values: 0, enumeration_threshold: 0, duplicate_threshold: 0}\n"
+		return "limits: {client_rate: 0, source_new_values: 0, source_volatile_values: 0, account_volatile_share: 0, enumeration_threshold: 0, duplicate_threshold: 0}\n"
 	case newValueLoad:
-		return "limits: {client_rate: 0, source_new_values: 0, source_volatile_values: 0, enumeration_threshold: 0}\n"
+		return "limits: {client_rate: 0, source_new_values: 0, source_volatile_values: 0, account_volatile_share: 0, enumeration_threshold: 0}\n"
 	}
-	return "limits: {source_volatile_values: 0}\n"
+	return "limits: {source_volatile_values: 0, account_volatile_share: 0}\n"
 }
 
 // limitsNote states the limits of a run for its report.
@@ -307,9 +308,9 @@ func limitsNote(o *options) string {
 	case o.limits == "off":
 		return "Abuse limits: **off** (`-limits off`)."
 	case slices.Contains(o.scenarios, 2) || slices.Contains(o.scenarios, 6) || o.store == "postgres":
-		return "Abuse limits: the gateway's defaults, except `source_volatile_values` off (a CVC in every request from one address), and `client_rate`, `source_new_values` and `enumeration_threshold` off for the gateways that carry a new card number in every request from one address or client (scenarios 2, 5 and 6, and the scenarios sharing their gateway)."
+		return "Abuse limits: the gateway's defaults, except `source_volatile_values` and `account_volatile_share` off (a CVC in every request from one address and account), and `client_rate`, `source_new_values` and `enumeration_threshold` off for the gateways that carry a new card number in every request from one address or client (scenarios 2, 5 and 6, and the scenarios sharing their gateway)."
 	}
-	return "Abuse limits: the gateway's defaults (`-limits on`), except `source_volatile_values` off (a CVC in every request from one address)."
+	return "Abuse limits: the gateway's defaults (`-limits on`), except `source_volatile_values` and `account_volatile_share` off (a CVC in every request from one address and account)."
 }
 
 // gatewayConfig is the configuration file of the gateway under test.

@@ -173,6 +173,15 @@ type Limits struct {
 	// and 120; 0: no limit.
 	SourceVolatileValues int `yaml:"source_volatile_values"`
 	SourceVolatileBurst  int `yaml:"source_volatile_burst"`
+	// AccountVolatileShare is the percentage of vault.volatile_max_records
+	// one account may hold in the volatile store: the most volatile values
+	// it may create in one vault.volatile_ttl on this gateway, whoever
+	// sends them (API clients, the Card Management API, routes). Past it
+	// its new volatile values are refused (429 with Retry-After, nothing
+	// stored or forwarded) instead of evicting other accounts' values
+	// from a full store. Default 50; 0 (or volatile_max_records 0): no
+	// share.
+	AccountVolatileShare int `yaml:"account_volatile_share"`
 	// MaxConnsPerSource is the most connections one source address (an
 	// IPv6 /64) may hold open on each listener at once; past it a new
 	// connection is closed as soon as it is accepted. Peers listed in
@@ -469,6 +478,7 @@ func Default() Config {
 			SourceNewBurst:       30,
 			SourceVolatileValues: 120,
 			SourceVolatileBurst:  120,
+			AccountVolatileShare: 50,
 			MaxConnsPerSource:    1024,
 			EnumerationThreshold: 10,
 			DuplicateThreshold:   100,

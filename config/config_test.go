@@ -90,6 +90,7 @@ limits:
   source_new_burst: 6
   source_volatile_values: 90
   source_volatile_burst: 45
+  account_volatile_share: 30
   max_conns_per_source: 300
   trusted_proxies: [10.0.0.0/8, "2001:db8::1"]
   enumeration_threshold: 5
@@ -172,6 +173,7 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.source_new_burst", c.Limits.SourceNewBurst, 30},
 		{"limits.source_volatile_values", c.Limits.SourceVolatileValues, 120},
 		{"limits.source_volatile_burst", c.Limits.SourceVolatileBurst, 120},
+		{"limits.account_volatile_share", c.Limits.AccountVolatileShare, 50},
 		{"limits.max_conns_per_source", c.Limits.MaxConnsPerSource, 1024},
 		{"limits.enumeration_threshold", c.Limits.EnumerationThreshold, 10},
 		{"limits.duplicate_threshold", c.Limits.DuplicateThreshold, 100},
@@ -281,6 +283,7 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			SourceNewBurst:       6,
 			SourceVolatileValues: 90,
 			SourceVolatileBurst:  45,
+			AccountVolatileShare: 30,
 			MaxConnsPerSource:    300,
 			TrustedProxies:       []string{"10.0.0.0/8", "2001:db8::1"},
 			EnumerationThreshold: 5,
@@ -708,6 +711,9 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"source new values without burst", func(c *Config) { c.Limits.SourceNewBurst = 0 }, "limits.source_new_burst"},
 		{"source volatile values without burst", func(c *Config) { c.Limits.SourceVolatileBurst = 0 }, "limits.source_volatile_burst"},
 		{"negative source volatile values", func(c *Config) { c.Limits.SourceVolatileValues = -1 }, "limits.source_volatile_values"},
+		{"negative account volatile share", func(c *Config) { c.Limits.AccountVolatileShare = -1 }, "limits.account_volatile_share"},
+		{"account volatile share over 100", func(c *Config) { c.Limits.AccountVolatileShare = 101 }, "limits.account_volatile_share"},
+		{"no account volatile share", func(c *Config) { c.Limits.AccountVolatileShare = 0 }, ""},
 		{"negative connections per source", func(c *Config) { c.Limits.MaxConnsPerSource = -1 }, "limits.max_conns_per_source"},
 		{"negative enumeration threshold", func(c *Config) { c.Limits.EnumerationThreshold = -1 }, "limits.enumeration_threshold"},
 		{"detector without window", func(c *Config) { c.Limits.EnumerationWindow = 0 }, "limits.enumeration_window"},

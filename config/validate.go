@@ -424,6 +424,9 @@ func (v *validator) limits(l Limits) {
 	if l.SourceNewBurst < 0 || l.SourceNewValues > 0 && l.SourceNewBurst < 1 {
 		v.add("limits.source_new_burst", "must be at least 1 when limits.source_new_values is set")
 	}
+	if l.AccountVolatileShare < 0 || l.AccountVolatileShare > 100 {
+		v.add("limits.account_volatile_share", "must be a percentage from 0 (no share) to 100")
+	}
 	if l.SourceVolatileBurst < 0 || l.SourceVolatileValues > 0 && l.SourceVolatileBurst < 1 {
 		v.add("limits.source_volatile_burst", "must be at least 1 when limits.source_volatile_values is set")
 	}

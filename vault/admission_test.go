@@ -201,3 +201,48 @@ func TestRedactWipesItsCopiesOfTheValues(t *testing.T) {
 		}
 	}
 }
+
+// TestVolatileShareIsPerAccountAndARefusalStoresNothing: Options.
+// VolatileShare bounds each account's volatile values (the default account
+// named or not is one account); a call over it is refused whole
+// (ErrThrottled) before the Admission is asked and stores nothing, and a
+// call the Admission refuses gives its count back.
+func TestVolatileShareIsPerAccountAndARefusalStoresNothing(t *testing.T) {
+	spy := &admissionSpy{}
+	svc, p, v := admissionFixture(t, vault.Options{Admission: spy, VolatileShare: 3})
+	cvcs := func(n int) []vault.RedactRequest {
+		reqs := []vault.RedactRequest{{Value: "4111111111111111"}}
+		for range n {
+			reqs = append(reqs, vault.RedactRequest{Value: "123", Storage: vault.StorageVolatile})
+		}
+		return reqs
+	}
+	bg := context.Background()
+	if _, err := svc.Redact(bg, cvcs(2)); err != nil {
+		t.Fatal(err)
+	}
+	// The default account by its name is the same account.
+	named := vault.WithAccount(bg, vault.DefaultAccountName)
+	pBefore, vBefore, asked := p.Len(), v.Len(), spy.asked
+	_, err := svc.Redact(named, cvcs(2))
+	var te *vault.ThrottleError
+	if !errors.As(err, &te) || te.Limit != vault.LimitVolatileShare || te.RetryAfter < time.Second || spy.asked != asked {
+		t.Fatalf("over the share: %v, Admission asked %d times", err, spy.asked-asked)
+	}
+	if p.Len() != pBefore || v.Len() != vBefore {
+		t.Fatalf("a refused call stored records: persistent %d → %d, volatile %d → %d", pBefore, p.Len(), vBefore, v.Len())
+	}
+	// Another account has a share of its own.
+	other := vault.WithAccount(bg, "acct_other")
+	spy.refuse = &vault.ThrottleError{Limit: "test", RetryAfter: time.Minute}
+	if _, err := svc.Redact(other, cvcs(3)); !errors.Is(err, vault.ErrThrottled) {
+		t.Fatalf("the Admission's refusal: %v", err)
+	}
+	spy.refuse = nil
+	if _, err := svc.Redact(other, cvcs(3)); err != nil {
+		t.Fatalf("after a call the Admission refused, the account's share: %v", err)
+	}
+	if _, err := svc.Redact(bg, cvcs(1)); err != nil {
+		t.Fatalf("the default account's last value: %v", err)
+	}
+}

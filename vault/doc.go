@@ -90,6 +90,19 @@
 // bounded by its own maxmemory; with maxmemory-policy volatile-ttl it
 // evicts the same way.
 //
+// Across accounts, Options.VolatileShare (limits.account_volatile_share of
+// vault.volatile_max_records) bounds what one account holds: the volatile
+// values it may create in one VolatileTTL on this Service, each living at
+// most that long. A Redact that would take its account past it fails whole
+// with a *ThrottleError (LimitVolatileShare; observed as result
+// "share_full", store "-") before anything is written, so that one
+// account's flood (an API client's, or its routes' senders from many
+// addresses) is refused rather than evicting another account's CVCs.
+// Eviction is left to the accounts together holding more than the store:
+// with shares of half the store, two accounts at their shares. Values are
+// counted from their Redact until their TTL is over, deleted or not, and
+// per Service: n gateways sharing a store let an account hold n shares.
+//
 // # Who may tokenize how much: Admission
 //
 // Options.Admission (internal/abuse in the gateway) is asked once per

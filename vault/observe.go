@@ -16,8 +16,9 @@ import (
 // store's name (StoreNamer; "other" for a store without one), or "-" when
 // the call was refused before reaching a store. result is "ok",
 // "not_found" (nothing found, or nothing to delete or update), "error",
-// or, with store "-", "busy" (over Options.MaxConcurrent) or "canceled"
-// (the context ended while waiting for a slot). d is how long the store
+// or, with store "-", "busy" (over Options.MaxConcurrent), "canceled"
+// (the context ended while waiting for a slot) or "share_full" (a Redact
+// over its account's Options.VolatileShare; d is 0). d is how long the store
 // operation (or the wait for a slot) took. No alias, value or other
 // request data is ever passed.
 type Observer interface {

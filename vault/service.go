@@ -79,6 +79,17 @@ type Options struct {
 	// ErrTooManyValues, before anything is written. 0: no bound.
 	MaxValuesPerCall int
 	MaxNewPerCall    int
+	// VolatileShare is the most volatile values one account may create in
+	// any one VolatileTTL on this Service (limits.account_volatile_share of
+	// vault.volatile_max_records): since each lives at most that long, the
+	// most it holds in the volatile store. A Redact that would go over it
+	// fails whole before anything is written with a *ThrottleError
+	// (LimitVolatileShare, RetryAfter when enough of the account's values
+	// have expired), so that one account's flood is refused instead of
+	// evicting other accounts' values from a full store. Values are
+	// counted from their Redact (deleted ones too) and given back only by a
+	// Redact that fails. 0: no bound.
+	VolatileShare int
 	// Admission, when set, is asked before a Redact that holds persistent
 	// or volatile values writes anything (see Admission), except by a call
 	// with PurposeRestore.
@@ -157,7 +168,8 @@ type Service struct {
 	maxValues  int // Options.MaxValuesPerCall
 	maxNew     int // Options.MaxNewPerCall
 	admission  Admission
-	maxValue   int // Options.MaxValueLen
+	share      *volatileShare // Options.VolatileShare; nil: no bound
+	maxValue   int            // Options.MaxValueLen
 	defAccount string
 	inUse      InUse
 
@@ -195,6 +207,7 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 	if s.ttl < time.Second {
 		return nil, fmt.Errorf("vault: volatile TTL %s is under 1s", s.ttl)
 	}
+	s.share = newVolatileShare(opts.VolatileShare, s.ttl)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -288,7 +301,7 @@ type Token struct {
 // concurrent call that was given a persistent alias this call created (the
 // same value and format, at the same instant) loses it when this call
 // rolls back.
-func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, error) {
+func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, err error) {
 	done, err := s.enter(ctx, opRedact)
 	if err != nil {
 		return nil, fmt.Errorf("vault: redact: %w", err)
@@ -312,6 +325,17 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) ([]Token, er
 			}
 		}
 	}
+	// The account's share of the volatile store (Options.VolatileShare),
+	// given back when the call stores nothing.
+	release, err := s.reserveShare(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	out := make([]Token, len(items))
 	var merges []classifierMerge // existing records given new classifiers by this call
 

@@ -217,7 +217,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	gw.vault, err = vault.New(persistent, gw.volatile, keys, vault.Options{Env: cfg.Env, VolatileTTL: time.Duration(cfg.Vault.VolatileTTL), Auditor: gw.vaultAuditor(),
 		MaxConcurrent: cfg.Limits.VaultConcurrency, MaxWait: cfg.Limits.VaultWait.Std(), Observer: gw.metrics,
 		MaxVolatilePerCall: cfg.Limits.MaxVolatilePerMessage, MaxValuesPerCall: cfg.Limits.MaxValuesPerMessage,
-		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse,
+		MaxNewPerCall: cfg.Limits.MaxNewPerMessage, Admission: gw.abuse, VolatileShare: volatileShare(cfg),
 		MaxValueLen: int(cfg.Vault.MaxValueSize.Int64()), DefaultAccount: account, InUse: inUse})
 	if err != nil {
 		return nil, err
@@ -474,6 +474,17 @@ func (gw *gateway) storesReady(ctx context.Context) bool {
 		gw.metrics.StoreUp.WithLabelValues(st.name).Set(1)
 	}
 	return ready
+}
+
+// volatileShare is the most volatile values one account may create in a
+// volatile TTL (vault.Options.VolatileShare): limits.account_volatile_share
+// percent of vault.volatile_max_records, at least 1; 0 when either is 0.
+func volatileShare(cfg config.Config) int {
+	pct, total := cfg.Limits.AccountVolatileShare, cfg.Vault.VolatileMaxRecords
+	if pct <= 0 || total <= 0 {
+		return 0
+	}
+	return max(total/100*pct+total%100*pct/100, 1)
 }
 
 // maxPEMFile bounds a listener certificate file: a chain is a few kilobytes.

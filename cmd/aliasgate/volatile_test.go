@@ -21,7 +21,8 @@ import (
 // limits.max_volatile_per_message.
 func TestVolatileStoreFloodEvictsTheOldest(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	env := testEnv(map[string]string{"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "3"})
+	env := testEnv(map[string]string{"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "3",
+		"ALIASGATE_LIMITS_ACCOUNT_VOLATILE_SHARE": "0"}) // one account: a test of the store's bound
 	c := createClient(t, env, dir, "--name", "flood", "--account", "acct_flood", "--scopes", "aliases:write,aliases:reveal")
 	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
 	auth := func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) }
@@ -78,7 +79,8 @@ func TestVolatileStoreFloodThroughARoute(t *testing.T) {
 	dir := t.TempDir()
 	routesFile := cvcRoute(t, dir, upstream.URL, "")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
-		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "3"})
+		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "3",
+		"ALIASGATE_LIMITS_ACCOUNT_VOLATILE_SHARE": "0"}) // one account: a test of the store's bound
 	g := startGateway(t, env, "--data-dir", filepath.Join(dir, "data"))
 	body := cvcItems
 	for i := range 3 { // 9 CVCs into a store of 5
@@ -120,7 +122,7 @@ func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile,
 		"ALIASGATE_VAULT_VOLATILE_MAX_RECORDS": "5000", "ALIASGATE_LIMITS_MAX_VOLATILE_PER_MESSAGE": "200",
-		"ALIASGATE_LIMITS_SOURCE_VOLATILE_VALUES": "0"})
+		"ALIASGATE_LIMITS_SOURCE_VOLATILE_VALUES": "0", "ALIASGATE_LIMITS_ACCOUNT_VOLATILE_SHARE": "0"})
 	c := createClient(t, env, data, "--name", "reveal", "--account", "acct_1", "--scopes", "aliases:reveal")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
 	body := cvcItems
@@ -202,13 +204,17 @@ func TestVolatileFloodWhileOthersCheckOut(t *testing.T) {
 }
 
 // cvcRoute writes, in dir, a routes file of one inbound route to upstream
-// (under pathPrefix, or every path when it is empty) that redacts the
-// README's items.#.cvc as volatile values, and returns its path.
-func cvcRoute(t *testing.T, dir, upstream, pathPrefix string) string {
+// (under pathPrefix, or every path when it is empty; with more keys of the
+// route, such as "account: acct_b") that redacts the README's
+// items.#.cvc as volatile values, and returns its path.
+func cvcRoute(t *testing.T, dir, upstream, pathPrefix string, more ...string) string {
 	t.Helper()
 	prefix := ""
 	if pathPrefix != "" {
 		prefix = "\n    path_prefix: " + pathPrefix
+	}
+	for _, k := range more {
+		prefix += "\n    " + k
 	}
 	routesFile := filepath.Join(dir, "routes.yaml")
 	if err := os.WriteFile(routesFile, []byte(`routes:

@@ -40,7 +40,8 @@ type Metrics struct {
 	// aliasgate_vault_operations_total{op, store, result}. op is the vault
 	// call that made them ("redact", "reveal", "describe", "known",
 	// "delete", "update"), store the store's name, or "-" for a call the
-	// vault's concurrency bound refused (result "busy" or "canceled"), and
+	// vault refused before any store (result "busy" or "canceled": its
+	// concurrency bound; "share_full": limits.account_volatile_share), and
 	// result "ok", "not_found" or "error". Fed by ObserveVault.
 	VaultOps *prometheus.CounterVec
 	// VaultDuration observes vault store operation durations in seconds
