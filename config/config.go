@@ -185,7 +185,9 @@ type Limits struct {
 	// MaxConnsPerSource is the most connections one source address (an
 	// IPv6 /64) may hold open on each listener at once; past it a new
 	// connection is closed as soon as it is accepted. Peers listed in
-	// TrustedProxies are not counted. Default 1024; 0: no bound.
+	// TrustedProxies are not counted on the inbound listener (on the
+	// outbound and admin listeners they are senders like any other).
+	// Default 1024; 0: no bound.
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 	// TrustedProxies lists the addresses or CIDR prefixes of load
 	// balancers in front of the inbound listener. Only when the peer is

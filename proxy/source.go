@@ -53,8 +53,8 @@ func (s *Sources) Of(r *http.Request) string {
 	return src.String()
 }
 
-// Trusted reports whether a is one of the trusted proxies (the listeners'
-// per-source connection bound does not count them either).
+// Trusted reports whether a is one of the trusted proxies (the inbound
+// listener's per-source connection bound does not count them either).
 func (s *Sources) Trusted(a netip.Addr) bool {
 	if s == nil {
 		return false

@@ -92,3 +92,35 @@ func TestConnectionsPerSourceAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedProxiesAreBoundedWhereTheyAreNotProxies: limits.trusted_proxies
+// names the load balancers in front of the inbound listener (only there is
+// X-Forwarded-For read), so only there are their connections left out of
+// limits.max_conns_per_source. Before, an address in trusted_proxies (often
+// a whole private range) held as many connections as it opened on the
+// outbound and admin listeners too, where nothing treats it as a proxy.
+func TestTrustedProxiesAreBoundedWhereTheyAreNotProxies(t *testing.T) {
+	const limit = 4
+	g, _, _ := abuseGateway(t, map[string]string{"ALIASGATE_LIMITS_MAX_CONNS_PER_SOURCE": fmt.Sprint(limit),
+		"ALIASGATE_OUTBOUND_REQUIRE_AUTH": "false", "ALIASGATE_LIMITS_TRUSTED_PROXIES": "127.0.0.0/29"})
+	for _, l := range []struct {
+		name, url, path string
+		exempt          bool
+	}{
+		{"inbound", g.inbound, "/nothing-here", true},
+		{"outbound", g.outbound, "http://127.0.0.1:1/", false},
+		{"admin", g.admin, "/healthz", false},
+	} {
+		t.Run(l.name, func(t *testing.T) {
+			addr := strings.TrimPrefix(l.url, "http://")
+			for i := range limit {
+				if !served(dialFrom(t, "127.0.0.5", addr), addr, l.path) {
+					t.Fatalf("connection %d of %d from a trusted proxy was not served", i+1, limit)
+				}
+			}
+			if got := served(dialFrom(t, "127.0.0.5", addr), addr, l.path); got != l.exempt {
+				t.Fatalf("connection %d from an address of limits.trusted_proxies: served %v, want %v", limit+1, got, l.exempt)
+			}
+		})
+	}
+}

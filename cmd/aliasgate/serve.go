@@ -686,16 +686,23 @@ func serves(name string, cfg config.Config) string {
 }
 
 // limitConns bounds the connections one source address holds open on
-// the named listener (limits.max_conns_per_source, internal/connlimit);
-// the trusted proxies are not counted. Refusals are counted in
+// the named listener (limits.max_conns_per_source, internal/connlimit).
+// The trusted proxies are not counted on the inbound listener, the one
+// they stand in front of (the only one that reads X-Forwarded-For);
+// elsewhere they are senders like any other (an address of
+// limits.trusted_proxies, often a whole private range, held as many
+// outbound and admin connections as it opened). Refusals are counted in
 // aliasgate_conns_refused_total{listener}.
 func (gw *gateway) limitConns(name string, nl net.Listener, trusted []netip.Prefix) net.Listener {
 	refused := gw.metrics.ConnsRefused.WithLabelValues(name)
-	return connlimit.Wrap(nl, connlimit.Options{
+	opts := connlimit.Options{
 		PerSource: gw.cfg.Limits.MaxConnsPerSource,
-		Exempt:    proxy.NewSources(trusted).Trusted,
 		Refused:   func(string) { refused.Inc() },
-	})
+	}
+	if name == "inbound" {
+		opts.Exempt = proxy.NewSources(trusted).Trusted
+	}
+	return connlimit.Wrap(nl, opts)
 }
 
 func (gw *gateway) httpServer(l listener) *http.Server {
