@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,103 @@ func TestTrustedProxiesAreBoundedWhereTheyAreNotProxies(t *testing.T) {
 				t.Fatalf("connection %d from an address of limits.trusted_proxies: served %v, want %v", limit+1, got, l.exempt)
 			}
 		})
+	}
+}
+
+// TestTunnelsGiveTheirPlaceBack: every way a CONNECT ends gives its
+// connection's place back (a leaked count would shut its address out of
+// the listener for good): refused (403, 400, 407), a destination that
+// cannot be reached, a passthrough tunnel closed by the client or by the
+// destination, an intercepted tunnel whose TLS handshake the client
+// abandons or never starts, and a plain-HTTP request inside one. With a
+// bound of 2, each kind is tried 3 times from one address; then the
+// address is served again. Regression cover: passed as found.
+func TestTunnelsGiveTheirPlaceBack(t *testing.T) {
+	dest, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close()
+	go func() {
+		for {
+			c, err := dest.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // a destination that answers a line and hangs up
+				c.Write([]byte("hello\n"))
+				c.Close()
+			}()
+		}
+	}()
+	_, destPort, _ := net.SplitHostPort(dest.Addr().String())
+	dir := t.TempDir()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routesFile, []byte(`routes:
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - {id: reveal, operation: reveal, targets: [{json: card.number}]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, _, _ := abuseGateway(t, map[string]string{"ALIASGATE_LIMITS_MAX_CONNS_PER_SOURCE": "2",
+		"ALIASGATE_OUTBOUND_REQUIRE_AUTH": "false", "ALIASGATE_ROUTES_FILE": routesFile,
+		"ALIASGATE_OUTBOUND_PASSTHROUGH": "localhost", "ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"})
+	addr := strings.TrimPrefix(g.outbound, "http://")
+	// connect opens a tunnel to target from the address and ends it with
+	// then; a connection refused by the bound (closed unanswered: the
+	// gateway has not yet seen the end of the one before) is tried again,
+	// for up to 10 seconds.
+	connect := func(target string, then func(c net.Conn, br *bufio.Reader)) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			c := dialFrom(t, "127.0.0.6", addr)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+			br := bufio.NewReader(c)
+			res, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+			if err == nil && then != nil && res.StatusCode == 200 {
+				then(c, br)
+			}
+			c.Close()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CONNECT %s: %v (a place leaked?)", target, err)
+			}
+		}
+	}
+	for range 3 {
+		connect("nowhere.example:443", nil)                                 // no route: 403
+		connect(":443", nil)                                                // no host: 400
+		connect("localhost:1", nil)                                         // passthrough, unreachable: 502
+		connect("localhost:"+destPort, func(c net.Conn, br *bufio.Reader) { // the destination hangs up
+			br.ReadString('\n')
+		})
+		connect("localhost:"+destPort, nil)                                // the client hangs up at once
+		connect("127.0.0.1:"+destPort, func(c net.Conn, _ *bufio.Reader) { // abandons the handshake
+			c.Write([]byte{0x16, 0x03, 0x01, 0x00, 0x40})
+		})
+		connect("127.0.0.1:"+destPort, nil)                                 // never starts it
+		connect("127.0.0.1:"+destPort, func(c net.Conn, br *bufio.Reader) { // plain HTTP inside
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+			br.ReadString('\n')
+		})
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		a, b := dialFrom(t, "127.0.0.6", addr), dialFrom(t, "127.0.0.6", addr)
+		if served(a, addr, "http://127.0.0.1:1/") && served(b, addr, "http://127.0.0.1:1/") {
+			break
+		}
+		a.Close()
+		b.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("after its tunnels ended, the address could not open its 2 connections: a place leaked")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
