@@ -695,12 +695,23 @@ func bareMediaType(ct string) bool {
 		switch c := ct[i]; {
 		case c == '/' && slash < 0 && i > 0 && i < len(ct)-1:
 			slash = i
-		case c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+		case notBareByte[c]:
 			return false
 		}
 	}
 	return true
 }
+
+// notBareByte marks the bytes bareMediaType refuses: control characters
+// and space, non-ASCII, upper-case letters and RFC 2045's tspecials ('/'
+// where it does not separate type and subtype). A table: the media type
+// of every request and response is read with it.
+var notBareByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c <= ' ' || c >= 0x7f || 'A' <= c && c <= 'Z' || strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) >= 0
+	}
+	return t
+}()
 
 // safeMediaType returns a media type for a log line: the client's, unless it
 // holds a digit (then "(client-supplied)"), so no card number is logged
