@@ -896,7 +896,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {
 		// The transport asks for gzip and decodes it: the response
 		// phase reads every body, whole (delRange).
-		req.Header.Del("Accept-Encoding")
+		delete(req.Header, "Accept-Encoding")
 		delRange(req.Header)
 	}
 	return o.toDestination(req, d), nil

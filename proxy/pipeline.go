@@ -173,7 +173,7 @@ type message struct {
 
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
-	mt, params := parseMediaType(r.Header.Get("Content-Type"))
+	mt, params := parseMediaType(headerValue(r.Header, "Content-Type"))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
 	if opts.guard {
 		msg.target = guardTarget(r)
@@ -190,7 +190,7 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		r.TransferEncoding = nil
 		r.Trailer = nil // read with the body; a rewritten body goes out with a length
 		r.GetBody = func() (io.ReadCloser, error) { return newMemBody(b, nil), nil }
-		r.Header.Del("Expect")
+		delete(r.Header, "Expect")
 		st.body = msg.mem
 	}
 	return nil
@@ -215,7 +215,7 @@ func guardTarget(r *http.Request) string {
 // body, the upgraded connection, is not read.
 func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
 	switched := resp.StatusCode == http.StatusSwitchingProtocols
-	mt, params := parseMediaType(resp.Header.Get("Content-Type"))
+	mt, params := parseMediaType(headerValue(resp.Header, "Content-Type"))
 	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
@@ -237,7 +237,7 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		resp.TransferEncoding = nil
 		resp.Uncompressed = false
 		if len(resp.Trailer) > 0 {
-			resp.Header.Del("Content-Length") // trailers need chunked encoding
+			delete(resp.Header, "Content-Length") // trailers need chunked encoding
 		}
 	}
 	return nil
@@ -302,7 +302,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		return nil
 	}
 
-	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
+	enc, encErr := contentEncoding(msg.header["Content-Encoding"])
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
@@ -520,7 +520,17 @@ func setContentLength(h http.Header, n int) {
 	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
 		return
 	}
-	h.Set("Content-Length", string(b))
+	h["Content-Length"] = []string{string(b)}
+}
+
+// headerValue is h.Get(key) for a key in canonical form (the constants of
+// this package): Header.Get canonicalises its key again on every call,
+// several times a request; a canonical key is the map's key as it is.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // FilterFailedHeader is set on a response a filter of the response phase
