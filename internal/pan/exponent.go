@@ -34,6 +34,12 @@ func FindExponent(b []byte) []string { return findExponentEsc(b) }
 // FindExponentString is FindExponent over a string.
 func FindExponentString(s string) []string { return findExponentEsc(s) }
 
+// MayHoldNumber reports whether s has a byte FindExponentString starts a
+// number from: 'e', 'E', '.', or an escape ('%', '\\', '&'). When it is
+// false FindExponentString finds nothing in s. A quick test for the many
+// short strings (header values) most of which have none.
+func MayHoldNumber(s string) bool { return nextNumberByte(s, 0, true) < len(s) }
+
 // findExponentEsc reads s as it is and, when it spells a character of a
 // number with an escape (the percent-encoding of a form or a URL, a JSON
 // string's \u0065, an XML character reference: "4111111111111111000%65-3"

@@ -298,5 +298,8 @@ func TestFindNumbersOnePass(t *testing.T) {
 	}
 	for _, s := range texts {
 		checkOnePass(t, s)
+		if !MayHoldNumber(s) && (len(FindExponentString(s)) > 0 || strings.ContainsAny(s, "eE.%\\&")) {
+			t.Fatalf("MayHoldNumber(%q) is false", s)
+		}
 	}
 }
