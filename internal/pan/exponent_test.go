@@ -216,14 +216,7 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 			texts = append(texts, string(b))
 		}
 	}
-	for range 2000 {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			const alphabet = "eE.%\\&0123456789xyz\x00\xff\x0e\x05\x06"
-			b[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		texts = append(texts, string(b))
-	}
+	texts = appendRandomTexts(texts, rng, 2000, 40, "eE.%\\&0123456789xyz\x00\xff\x0e\x05\x06")
 	for _, s := range texts {
 		for i := 0; i <= len(s); i++ {
 			if got, want := nextNumberByte(s, i, false), loop(s, i, isNum); got != want {
@@ -283,14 +276,7 @@ func TestFindNumbersOnePass(t *testing.T) {
 		`{"sku":"SKU-00042","qty":1,"price":1999,"ok":true}`,
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 3000 {
-		b := make([]byte, rng.IntN(60))
-		for i := range b {
-			const alphabet = "eE.%\\&+-0123456789411111111111111xyz\x00\xff"
-			b[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		texts = append(texts, string(b))
-	}
+	texts = appendRandomTexts(texts, rng, 3000, 60, "eE.%\\&+-0123456789411111111111111xyz\x00\xff")
 	for p := int64(4111111111110000); len(texts) < 3200; p++ {
 		if d := strconv.FormatInt(p, 10); Valid(d) {
 			texts = append(texts, fmt.Sprintf("%d.9 %d%%65-3 %de-0", p-1, p*1000, p), fmt.Sprintf("x%d.%de%d", p/10, p%10, rng.IntN(3)))
@@ -302,4 +288,17 @@ func TestFindNumbersOnePass(t *testing.T) {
 			t.Fatalf("MayHoldNumber(%q) is false", s)
 		}
 	}
+}
+
+// appendRandomTexts appends n texts of up to max-1 bytes drawn from
+// alphabet.
+func appendRandomTexts(texts []string, rng *rand.Rand, n, max int, alphabet string) []string {
+	for range n {
+		b := make([]byte, rng.IntN(max))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		texts = append(texts, string(b))
+	}
+	return texts
 }
