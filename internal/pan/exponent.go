@@ -406,12 +406,16 @@ func zeroByte(x uint64) uint64 { return (x - swarOnes) &^ x & swarHighs }
 func nextNumberByte[T text](s T, i int, esc bool) int {
 	n := len(s)
 	for ; i <= n-8; i += 8 {
+		// zeroByte of each byte looked for, its mask of high bits
+		// applied once to their union (the same bits).
 		v := load8(s, i)
-		m := zeroByte((v|0x20*swarOnes)^'e'*swarOnes) | zeroByte(v^'.'*swarOnes)
+		e, d := (v|0x20*swarOnes)^'e'*swarOnes, v^'.'*swarOnes
+		m := (e-swarOnes)&^e | (d-swarOnes)&^d
 		if esc {
-			m |= zeroByte(v^'%'*swarOnes) | zeroByte(v^'\\'*swarOnes) | zeroByte(v^'&'*swarOnes)
+			p, b, a := v^'%'*swarOnes, v^'\\'*swarOnes, v^'&'*swarOnes
+			m |= (p-swarOnes)&^p | (b-swarOnes)&^b | (a-swarOnes)&^a
 		}
-		if m != 0 {
+		if m &= swarHighs; m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
