@@ -439,7 +439,7 @@ func (sc leakScan) header(where string, h http.Header) leakScan {
 			for _, c := range pan.FindString(v) {
 				sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
 			}
-			if strings.ContainsAny(v, "eE.%\\&") { // an escaped e too; '.': a fraction that rounds to a card number
+			if pan.MayHoldNumber(v) { // an escaped e too; '.': a fraction that rounds to a card number
 				for _, d := range pan.FindExponentString(v) {
 					sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 				}

@@ -178,7 +178,7 @@ type message struct {
 
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
-	mt, params := parseMediaType(r.Header.Get("Content-Type"))
+	mt, params := parseMediaType(headerValue(r.Header, "Content-Type"))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
 	if opts.guard {
 		msg.target = guardTarget(r)
@@ -195,7 +195,7 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		r.TransferEncoding = nil
 		r.Trailer = nil // read with the body; a rewritten body goes out with a length
 		r.GetBody = func() (io.ReadCloser, error) { return newMemBody(b, nil), nil }
-		r.Header.Del("Expect")
+		delete(r.Header, "Expect")
 		st.body = msg.mem
 	}
 	return nil
@@ -220,7 +220,7 @@ func guardTarget(r *http.Request) string {
 // body, the upgraded connection, is not read.
 func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
 	switched := resp.StatusCode == http.StatusSwitchingProtocols
-	mt, params := parseMediaType(resp.Header.Get("Content-Type"))
+	mt, params := parseMediaType(headerValue(resp.Header, "Content-Type"))
 	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
@@ -242,7 +242,7 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		resp.TransferEncoding = nil
 		resp.Uncompressed = false
 		if len(resp.Trailer) > 0 {
-			resp.Header.Del("Content-Length") // trailers need chunked encoding
+			delete(resp.Header, "Content-Length") // trailers need chunked encoding
 		}
 	} else if st.gunzip && msg.length != 0 && resp.Body != http.NoBody {
 		gunzipStream(resp)
@@ -368,7 +368,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		return nil
 	}
 
-	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
+	enc, encErr := contentEncoding(msg.header["Content-Encoding"])
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
@@ -722,7 +722,17 @@ func setContentLength(h http.Header, n int) {
 	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
 		return
 	}
-	h.Set("Content-Length", string(b))
+	h["Content-Length"] = []string{string(b)}
+}
+
+// headerValue is h.Get(key) for a key in canonical form (the constants of
+// this package): Header.Get canonicalises its key again on every call,
+// several times a request; a canonical key is the map's key as it is.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // FilterFailedHeader is set on a response a filter of the response phase
@@ -897,12 +907,23 @@ func bareMediaType(ct string) bool {
 		switch c := ct[i]; {
 		case c == '/' && slash < 0 && i > 0 && i < len(ct)-1:
 			slash = i
-		case c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+		case notBareByte[c]:
 			return false
 		}
 	}
 	return true
 }
+
+// notBareByte marks the bytes bareMediaType refuses: control characters
+// and space, non-ASCII, upper-case letters and RFC 2045's tspecials ('/'
+// where it does not separate type and subtype). A table: the media type
+// of every request and response is read with it.
+var notBareByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c <= ' ' || c >= 0x7f || 'A' <= c && c <= 'Z' || strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) >= 0
+	}
+	return t
+}()
 
 // safeMediaType returns a media type for a log line: the client's, unless it
 // holds a digit (then "(client-supplied)"), so no card number is logged

@@ -241,7 +241,7 @@ type Exchange struct {
 // RequestContentType returns the value of h's Content-Type header for
 // Exchange.RequestContentType: "" when there is none or more than one.
 func RequestContentType(h http.Header) string {
-	if v := h.Values("Content-Type"); len(v) == 1 {
+	if v := h["Content-Type"]; len(v) == 1 { // the canonical key: no canonicalising per request
 		return v[0]
 	}
 	return ""
