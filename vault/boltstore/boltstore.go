@@ -166,6 +166,9 @@ func (s *Store) init() (err error) {
 				return err
 			}
 		}
+		if err := buildWebhookList(tx); err != nil { // a file written before webhook_list (webhooks.go)
+			return err
+		}
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keySchema); {
 		case v == nil:

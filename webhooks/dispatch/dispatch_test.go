@@ -530,3 +530,46 @@ func TestOperatorView(t *testing.T) {
 	}
 	get("POST", "/admin/webhooks/deliveries/dlv_nope/redeliver", 404)
 }
+
+// TestAttemptsOfADeliveryAreCapped: a delivery whose receiver always
+// fails keeps its last webhooks.MaxAttempts attempts and counts the
+// others in attempts_dropped, through the dispatcher and the bbolt store.
+// Before, every attempt was kept: a delivery retried for a day (or
+// redelivered again and again) grew without bound, and so did every read
+// and write of its record.
+func TestAttemptsOfADeliveryAreCapped(t *testing.T) {
+	rc := &receiver{reply: func(int) int { return http.StatusInternalServerError }}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	s := boltStore(t)
+	opts := fast(endpoint("ep1", srv.URL+"/hook"))
+	opts.BackoffBase, opts.BackoffMax = time.Millisecond, 2*time.Millisecond
+	o, oD, err := newPair(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	if err := o.Publish(context.Background(), "acct1", "card.deleted", []byte(`{"card_id":"CRD9"}`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for rc.count() < webhooks.MaxAttempts+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver saw %d attempts only", rc.count())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ds, err := s.ListDeliveries(context.Background(), webhooks.Filter{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v %v", ds, err)
+	}
+	d := ds[0]
+	if len(d.Attempts) != webhooks.MaxAttempts || d.AttemptsDropped < 5 || d.AttemptsDropped+len(d.Attempts) > rc.count() {
+		t.Fatalf("%d attempts kept, %d dropped, %d made", len(d.Attempts), d.AttemptsDropped, rc.count())
+	}
+	for i := 1; i < len(d.Attempts); i++ {
+		if d.Attempts[i].At.Before(d.Attempts[i-1].At) || d.Attempts[i].Status != 500 {
+			t.Fatalf("attempt %d: %+v after %+v", i, d.Attempts[i], d.Attempts[i-1])
+		}
+	}
+}
