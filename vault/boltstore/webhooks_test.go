@@ -38,22 +38,15 @@ func TestClaimSkipsEndpointsOfOldIndexEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	var ds []webhooks.Delivery
+	ds := deliveriesOf(t0, 0, 4, "acct_a", webhooks.StatePending)
 	for i, endpoint := range []string{"ep_a", "ep_a", "ep_b", "ep_b"} {
-		at := t0.Add(time.Duration(i) * time.Millisecond)
-		ds = append(ds, webhooks.Delivery{ID: fmt.Sprintf("dlv_%016x%016x", at.UnixNano(), i), EventID: fmt.Sprintf("evt_%d", i),
-			EventType: "card.created", Account: "acct_a", Endpoint: endpoint, Payload: json.RawMessage(`{}`),
-			State: webhooks.StatePending, CreatedAt: at, UpdatedAt: at, Due: at, Attempts: []webhooks.Attempt{}})
+		ds[i].Endpoint = endpoint
 	}
 	if err := s.AddDeliveries(context.Background(), ds); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("webhook_due"))
 		var keys [][]byte
 		_ = b.ForEach(func(k, v []byte) error {
@@ -75,10 +68,7 @@ func TestClaimSkipsEndpointsOfOldIndexEntries(t *testing.T) {
 			}
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	})
 	s, err = boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -104,13 +94,7 @@ func TestClaimThatSkipsEveryDueDeliveryWritesNothing(t *testing.T) {
 	}
 	defer s.Close()
 	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	var ds []webhooks.Delivery
-	for i := range 50 {
-		at := t0.Add(time.Duration(i) * time.Millisecond)
-		ds = append(ds, webhooks.Delivery{ID: fmt.Sprintf("dlv_%016x%016x", at.UnixNano(), i), EventID: fmt.Sprintf("evt_%d", i),
-			EventType: "card.created", Account: "acct_a", Endpoint: "ep1", Payload: json.RawMessage(`{}`),
-			State: webhooks.StatePending, CreatedAt: at, UpdatedAt: at, Due: at, Attempts: []webhooks.Attempt{}})
-	}
+	ds := deliveriesOf(t0, 0, 50, "acct_a", webhooks.StatePending)
 	if err := s.AddDeliveries(context.Background(), ds); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +120,20 @@ func TestClaimThatSkipsEveryDueDeliveryWritesNothing(t *testing.T) {
 	got, err := s.ClaimDeliveriesSkipping(context.Background(), "a", t0.Add(time.Second), t0.Add(time.Minute), 5, nil)
 	if err != nil || len(got) != 5 || got[0].ID != ds[0].ID {
 		t.Fatalf("claim = %d, %v; want ep1's first five", len(got), err)
+	}
+}
+
+// rawUpdate changes the closed vault file at path with bbolt itself, as
+// an older build or a damaged file would have it.
+func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -177,19 +175,12 @@ func TestDeliveryListingReadsOnlyItsKeyRange(t *testing.T) {
 	s.Close()
 	// As a file written before webhook_list, with one of acct_a's
 	// deliveries unreadable.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket([]byte("webhook_list")); err != nil {
 			return err
 		}
 		return tx.Bucket([]byte("webhook_deliveries")).Put([]byte(a[150].ID), []byte("{"))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	})
 	if s, err = boltstore.Open(path, boltstore.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,20 @@ func start(t *testing.T, o *dispatch.Dispatcher) {
 	})
 }
 
+// startWithOneEvent starts a dispatcher over s until the test ends and
+// publishes one card.deleted event of acct1.
+func startWithOneEvent(t *testing.T, s webhooks.Store, opts dispatch.Options) {
+	t.Helper()
+	o, oD, err := newPair(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	if err := o.Publish(context.Background(), "acct1", "card.deleted", []byte(`{"card_id":"CRD9"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitState polls the delivery log until every delivery is in state (or
 // the test's patience ends, which fails it).
 func waitState(t *testing.T, s webhooks.Store, want int, state webhooks.State) []webhooks.Delivery {
@@ -236,14 +250,7 @@ func TestRetriedUntilReceiverComesBack(t *testing.T) {
 	s := boltStore(t)
 	opts := fast(endpoint("ep1", "http://"+addr+"/hook"))
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	o, oD, err := newPair(s, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, oD)
-	if err := o.Publish(context.Background(), "acct1", "card.deleted", []byte(`{"card_id":"CRD9"}`)); err != nil {
-		t.Fatal(err)
-	}
+	startWithOneEvent(t, s, opts)
 	// Wait for two refused attempts, then bring the receiver up there.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -544,14 +551,7 @@ func TestAttemptsOfADeliveryAreCapped(t *testing.T) {
 	s := boltStore(t)
 	opts := fast(endpoint("ep1", srv.URL+"/hook"))
 	opts.BackoffBase, opts.BackoffMax = time.Millisecond, 2*time.Millisecond
-	o, oD, err := newPair(s, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, oD)
-	if err := o.Publish(context.Background(), "acct1", "card.deleted", []byte(`{"card_id":"CRD9"}`)); err != nil {
-		t.Fatal(err)
-	}
+	startWithOneEvent(t, s, opts)
 	deadline := time.Now().Add(20 * time.Second)
 	for rc.count() < webhooks.MaxAttempts+10 {
 		if time.Now().After(deadline) {
