@@ -50,13 +50,22 @@ type CardScanner interface {
 // IndexNumbers indexes the card number and token PANs of every card st
 // holds in n, then marks the index built. It is idempotent.
 func IndexNumbers(ctx context.Context, st CardScanner, n NumberIndexer) error {
+	var aliases []string // of several cards: one write per scanPage of them
 	err := scanAllCards(ctx, st, func(_ vault.CardDump, rec *migrationRecord) error {
-		aliases := rec.tokenAliases()
+		aliases = append(aliases, rec.tokenAliases()...)
 		if rec.PANAlias != "" {
 			aliases = append(aliases, rec.PANAlias)
 		}
-		return n.AddAliases(ctx, aliases)
+		if len(aliases) < scanPage {
+			return nil
+		}
+		err := n.AddAliases(ctx, aliases)
+		aliases = aliases[:0]
+		return err
 	})
+	if err == nil && len(aliases) > 0 {
+		err = n.AddAliases(ctx, aliases)
+	}
 	if err != nil {
 		return fmt.Errorf("cards: index numbers: %w", err)
 	}

@@ -38,6 +38,9 @@ type NumberStore interface {
 	// every entry under key, alias among them, read in the same
 	// transaction.
 	AddNumber(ctx context.Context, key []byte, alias string) ([]string, error)
+	// PutNumbers adds the entries (keys[i], aliases[i]) in one write (the
+	// build of the index); keys and aliases have the same length.
+	PutNumbers(ctx context.Context, keys [][]byte, aliases []string) error
 	// RemoveNumber removes the entry (key, alias); an absent one is no
 	// error.
 	RemoveNumber(ctx context.Context, key []byte, alias string) error
@@ -117,13 +120,15 @@ func (n *Numbers) Add(ctx context.Context, number, alias string) error {
 }
 
 // AddAliases indexes the values of the live records of aliases (of any
-// account; absent ones are passed over), decrypting them in memory only:
-// the build of the index over cards stored before it.
+// account; absent ones are passed over), decrypting them in memory only,
+// in one write: the build of the index over cards stored before it.
 func (n *Numbers) AddAliases(ctx context.Context, aliases []string) error {
 	recs, err := n.records.Get(ctx, aliases)
 	if err != nil {
 		return fmt.Errorf("vault: numbers index: get: %w", err)
 	}
+	keys := make([][]byte, 0, len(recs))
+	found := make([]string, 0, len(recs))
 	for _, r := range recs {
 		if r == nil {
 			continue
@@ -132,11 +137,15 @@ func (n *Numbers) AddAliases(ctx context.Context, aliases []string) error {
 		if err != nil {
 			return fmt.Errorf("vault: numbers index: open %s: %w", r.Alias, err)
 		}
-		key := n.keyOf(v)
+		keys = append(keys, n.keyOf(v))
 		clear(v)
-		if _, err := n.index.AddNumber(ctx, key, r.Alias); err != nil {
-			return fmt.Errorf("vault: numbers index: add: %w", err)
-		}
+		found = append(found, r.Alias)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := n.index.PutNumbers(ctx, keys, found); err != nil {
+		return fmt.Errorf("vault: numbers index: add: %w", err)
 	}
 	return nil
 }

@@ -41,6 +41,26 @@ func (s *Store) AddNumber(ctx context.Context, key []byte, alias string) ([]stri
 	return aliases, nil
 }
 
+// PutNumbers implements vault.NumberStore.
+func (s *Store) PutNumbers(ctx context.Context, keys [][]byte, aliases []string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketNumbers)
+		if err != nil {
+			return err
+		}
+		for i, key := range keys {
+			if err := b.Put(append(bytes.Clone(key), aliases[i]...), []byte{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: put numbers: %w", err)
+	}
+	return nil
+}
+
 // RemoveNumber implements vault.NumberStore.
 func (s *Store) RemoveNumber(ctx context.Context, key []byte, alias string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {

@@ -31,6 +31,16 @@ func (s *Store) AddNumber(_ context.Context, key []byte, alias string) ([]string
 	return out, nil
 }
 
+// PutNumbers implements vault.NumberStore.
+func (s *Store) PutNumbers(ctx context.Context, keys [][]byte, aliases []string) error {
+	for i, key := range keys {
+		if _, err := s.AddNumber(ctx, key, aliases[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RemoveNumber implements vault.NumberStore.
 func (s *Store) RemoveNumber(_ context.Context, key []byte, alias string) error {
 	s.mu.Lock()

@@ -38,6 +38,20 @@ func (s *Store) AddNumber(ctx context.Context, key []byte, alias string) ([]stri
 	return aliases, nil
 }
 
+// PutNumbers implements vault.NumberStore: one INSERT of every entry.
+func (s *Store) PutNumbers(ctx context.Context, keys [][]byte, aliases []string) error {
+	return s.run(ctx, "put numbers", true, func(ctx context.Context, _ int) error {
+		for i := range keys {
+			if len(keys[i]) == 0 || !isStorable(aliases[i]) {
+				return errors.New("number key or alias is not storable")
+			}
+		}
+		_, err := s.pool.Exec(ctx, `INSERT INTO numbers (key, alias) SELECT * FROM unnest($1::bytea[], $2::text[])
+			ON CONFLICT DO NOTHING`, keys, aliases)
+		return err
+	})
+}
+
 // RemoveNumber implements vault.NumberStore.
 func (s *Store) RemoveNumber(ctx context.Context, key []byte, alias string) error {
 	return s.run(ctx, "remove number", true, func(ctx context.Context, _ int) error {
