@@ -23,8 +23,9 @@ import (
 //   - Entries are added, never kept up to date on deletion: an entry
 //     whose alias is no longer a live record (the card or token was
 //     deleted, its value wiped) counts for nothing and is removed when
-//     next met. Aliases are random and never reused, so a live alias still
-//     holds the number it was indexed with.
+//     next met. The cards' aliases are UUIDs (122 random bits), never
+//     made again once deleted, so a live alias still holds the number it
+//     was indexed with.
 //   - Claim adds the entry and reads the key's other entries in one store
 //     transaction, so of two accounts given one number at once at least the
 //     later sees the earlier.
