@@ -118,7 +118,11 @@
 // 413 (body over MaxBody), 415 (unsupported encoding or charset), 422
 // (target of the wrong type, duplicate or differently spelled key, value the
 // vault refuses, body no filter matched, or a leak blocked), 503 (vault
-// unavailable). A response is never given unguarded: see below. on_error: pass forwards the message
+// unavailable). A value the vault refuses (422 value_refused: it does not
+// fit its target's alias format, or is empty or too long) is named by its
+// target in the detail, "(json target "card.number" of filter "f" of route
+// "r")", never by its value (rewrite.TargetError), and so is the log line.
+// A response is never given unguarded: see below. on_error: pass forwards the message
 // unchanged; it is logged and counted. Upstream errors give 502, upstream
 // timeouts 504. No error body or log line holds body bytes.
 //

@@ -493,7 +493,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
 				// A throttled caller is refused whatever the filter's
 				// on_error: passing would forward what the limit held back.
-				return throttled(refusal(phase, reason(err)), err)
+				return throttled(namedRefusal(phase, st, f, err), err)
 			}
 			continue
 		}
@@ -789,10 +789,27 @@ func (p *pipeline) filterFailed(ctx context.Context, st *reqState, f *routes.Fil
 	if p.m != nil {
 		p.m.CountFilterResult(st.route.ID, f.ID, result)
 	}
-	p.log.LogAttrs(ctx, slog.LevelWarn, msg,
-		slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("phase", string(f.Phase)),
-		slog.String("reason", reason(err)), slog.String("error", err.Error()))
+	attrs := []slog.Attr{slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("phase", string(f.Phase)),
+		slog.String("reason", reason(err)), slog.String("error", err.Error())}
+	if te := (*rewrite.TargetError)(nil); errors.As(err, &te) {
+		attrs = append(attrs, slog.String("target", string(te.Target.Kind)+":"+te.Target.Path))
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
 	return result == "rejected"
+}
+
+// namedRefusal is refusal(phase, reason(err)) whose detail, when err
+// names the target whose value the vault refused (rewrite.TargetError),
+// names it with its filter and route, so that the operator knows what to
+// fix: never the value, the path masked as problems are.
+func namedRefusal(phase routes.Phase, st *reqState, f *routes.Filter, err error) *jsonapi.Error {
+	jerr := refusal(phase, reason(err))
+	var te *rewrite.TargetError
+	if errors.As(err, &te) && len(jerr.Objects) == 1 {
+		jerr.Objects[0].Detail += fmt.Sprintf(" (%s target %q of filter %q of route %q)", te.Target.Kind,
+			pan.MaskLoose(te.Target.Path), f.ID, st.route.ID)
+	}
+	return jerr
 }
 
 // throttled gives a refusal the Retry-After of a *vault.ThrottleError in

@@ -143,6 +143,17 @@
 // derives, with HKDF-SHA256, a key-encryption key that wraps the random data
 // keys kept in the store's metadata, and the index key. Opening a vault with
 // another master key fails with ErrWrongMasterKey before anything is served.
+// It also derives the card fingerprint key and the number key of the
+// numbers index.
+//
+// # The numbers index
+//
+// Numbers (numbers.go) records, for every account at once, which aliases
+// hold the card numbers and token PANs of cards (an HMAC under the number
+// key, never the number), so that the cards API can refuse a token PAN a
+// card or token of another account holds without telling whose. It is
+// kept in the persistent store (NumberStore) and answers only from live
+// records: an entry whose alias is gone counts for nothing.
 //
 // # Alias formats
 //

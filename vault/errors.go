@@ -97,6 +97,10 @@ type ItemError struct {
 func (e *ItemError) Error() string { return e.Err.Error() }
 func (e *ItemError) Unwrap() error { return e.Err }
 
+// ItemIndex is the item's index in its batch (for callers that cannot name
+// this type, such as the rewriters: rewrite.TargetError).
+func (e *ItemError) ItemIndex() int { return e.Index }
+
 // BatchError lists the items of a batch that were refused. Nothing of the
 // batch was written.
 type BatchError struct {

@@ -123,8 +123,8 @@ func createKeyFile(path string) ([]byte, error) {
 }
 
 // Keyring holds the keys derived from the master key: the data-encryption
-// keys by version, and the HMAC keys of the alias index and of card
-// fingerprints. It is safe for concurrent use.
+// keys by version, and the HMAC keys of the alias index, of card
+// fingerprints and of the numbers index (numbers.go). It is safe for concurrent use.
 //
 // Data keys live in the store's metadata, wrapped (AES-256-GCM) under the
 // key-encryption key, one set-once entry per version: dek/1, dek/2, … The
@@ -142,6 +142,7 @@ type Keyring struct {
 	indexKey       []byte
 	indexMACs      sync.Pool // HMAC-SHA256 states under indexKey (*indexMAC), reset and wiped
 	fingerprintKey []byte
+	numberKey      []byte // the numbers index's (numbers.go), one for every account
 	rand           io.Reader
 	mu             sync.Mutex // serialises Refresh and Rotate
 }
@@ -234,11 +235,15 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 	if err != nil {
 		return nil, fmt.Errorf("vault: derive key: %w", err)
 	}
+	numberKey, err := hkdf.Key(sha256.New, master, nil, "aliasgate/number/v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("vault: derive key: %w", err)
+	}
 	wrap, err := newAEAD(kek)
 	if err != nil {
 		return nil, err
 	}
-	kr := &Keyring{store: store, wrap: wrap, indexKey: indexKey, fingerprintKey: fpKey, rand: rand.Reader}
+	kr := &Keyring{store: store, wrap: wrap, indexKey: indexKey, fingerprintKey: fpKey, numberKey: numberKey, rand: rand.Reader}
 
 	cur, err := store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1"))
 	if err != nil {

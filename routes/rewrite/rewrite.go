@@ -251,6 +251,23 @@ type TargetRef struct {
 	Path string
 }
 
+// TargetError is a Tokenizer failure that the Tokenizer tied to one value
+// (an error in its chain with an ItemIndex() int method, such as
+// vault.ItemError: the value does not fit the target's alias format, or
+// is empty or too long): it names the target that value was found by, so
+// that the refusal can tell the operator which target of the route to
+// fix. It never holds the value.
+type TargetError struct {
+	Target TargetRef
+	Err    error
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("%s target %q: %v", e.Target.Kind, e.Target.Path, e.Err)
+}
+
+func (e *TargetError) Unwrap() error { return e.Err }
+
 // Change records what a Program did to one target.
 type Change struct {
 	Target int    // index in the Program's targets
@@ -494,7 +511,17 @@ func (p *Program) tokenize(ctx context.Context, tok Tokenizer, spans []Span, hsp
 		got, err = tok.Reveal(ctx, aliases)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
+		err = fmt.Errorf("%w: %w", ErrTokenizer, err)
+		var item interface{ ItemIndex() int }
+		if errors.As(err, &item) && item.ItemIndex() >= 0 && item.ItemIndex() < count {
+			i := item.ItemIndex()
+			if pos != nil {
+				i = pos[i]
+			}
+			_, t := value(i)
+			err = &TargetError{Target: TargetRef{Kind: p.targets[t].Kind, Path: p.targets[t].Path}, Err: err}
+		}
+		return nil, err
 	}
 	if len(got) != count {
 		return nil, fmt.Errorf("%w: %d answers for %d values", ErrTokenizer, len(got), count)

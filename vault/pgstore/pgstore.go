@@ -45,6 +45,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/aliasgate/aliasgate/internal/sleep"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -320,7 +321,7 @@ func (s *Store) run(ctx context.Context, op string, idempotent bool, fn func(ctx
 		case ctx.Err() != nil || s.closed.Load():
 		case isSerialization(err) && serRetries < maxSerializationRetries:
 			serRetries++
-			sleep(ctx, time.Duration(1+rand.IntN(5<<serRetries))*time.Millisecond)
+			_ = sleep.For(ctx, time.Duration(1+rand.IntN(5<<serRetries))*time.Millisecond) // an ended ctx is seen above
 			continue
 		case connRetries < maxConnRetries && isConnErr(err) && !isAmbiguousCommit(err) &&
 			(idempotent || pgconn.SafeToRetry(err) || isTerminated(err)):
@@ -345,15 +346,6 @@ type errOpTimeout struct{ d time.Duration }
 
 func (e errOpTimeout) Error() string {
 	return fmt.Sprintf("the server did not answer within %v", e.d)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // wrap gives err the op's context and the vault sentinel it stands for.
