@@ -26,6 +26,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/internal/secretfile"
+	"github.com/aliasgate/aliasgate/internal/sleep"
 )
 
 // MasterKeyEnv is the environment variable that holds the master key
@@ -190,7 +191,7 @@ func (kr *Keyring) waitWrites(ctx context.Context, ver uint32) error {
 			continue
 		}
 		for st.writes.Load() > 0 {
-			if err := sleep(ctx, time.Millisecond); err != nil {
+			if err := sleep.For(ctx, time.Millisecond); err != nil {
 				return err
 			}
 		}
