@@ -141,6 +141,12 @@
 // derives, with HKDF-SHA256, a key-encryption key that wraps the random data
 // keys kept in the store's metadata, and the index key. Opening a vault with
 // another master key fails with ErrWrongMasterKey before anything is served.
+// The data keys are set once per version and never removed, but a store
+// failed over to older data lacks the versions added since its copy while
+// the gateways go on sealing with them: Keyring.Restore, run by the
+// KeyWorker at every refresh, puts back the versions the process holds and
+// the store lacks (ErrKeyConflict when the store holds another key under
+// one of them).
 //
 // # Alias formats
 //
