@@ -57,6 +57,15 @@ func redisDo(t *testing.T, addr string, args ...any) {
 	}
 }
 
+// demoteRedis returns how to make the Redis at addr a read-only replica of
+// another server of the test's own (as a failover demotes a primary) and
+// how to promote it again.
+func demoteRedis(t *testing.T, addr string) (demote, promote func()) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(startRedisServer(t))
+	return func() { redisDo(t, addr, "REPLICAOF", host, port) }, func() { redisDo(t, addr, "REPLICAOF", "NO", "ONE") }
+}
+
 // pgExec runs statements on the database of pgURL.
 func pgExec(t *testing.T, pgURL string, stmts ...string) {
 	t.Helper()
@@ -92,10 +101,7 @@ func testReadOnlyStore(t *testing.T, store string) {
 	redisAddr := startRedisServer(t)
 	var fail, back func()
 	if store == "redis" {
-		primary := startRedisServer(t) // the server a failover promoted
-		host, port, _ := net.SplitHostPort(primary)
-		fail = func() { redisDo(t, redisAddr, "REPLICAOF", host, port) }
-		back = func() { redisDo(t, redisAddr, "REPLICAOF", "NO", "ONE") }
+		fail, back = demoteRedis(t, redisAddr)
 	} else {
 		db := pgx.Identifier{pgURL[strings.LastIndex(pgURL, "/")+1 : strings.Index(pgURL, "?")]}.Sanitize()
 		// Sessions opened from now on are read-only, as on a standby; the
@@ -158,5 +164,56 @@ func testReadOnlyStore(t *testing.T, store string) {
 	defer mu.Unlock()
 	if len(leaked) > 0 {
 		t.Errorf("the upstream received card data in clear: %q", leaked)
+	}
+}
+
+// TestVaultUnavailableAnswersAlike: while the vault cannot store a value
+// (here Redis demoted to a read-only replica), every way in refuses a
+// request carrying card data alike — 503 vault_unavailable with
+// Retry-After — the inbound route, the vault API and the Card Management
+// API. Before the fix only the vault API sent Retry-After; the route and
+// /cards sent none, so a client could not tell when to retry.
+func TestVaultUnavailableAnswersAlike(t *testing.T) {
+	redisAddr := startRedisServer(t)
+	demote, _ := demoteRedis(t, redisAddr)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"ok":true}`)) }))
+	defer up.Close()
+	env := []string{"ALIASGATE_MASTER_KEY=" + newMasterKey()}
+	cfg := sharedConfig(t, testPostgresURL(t), "redis://"+redisAddr+"/0", up.URL)
+	var c credential
+	if err := json.Unmarshal([]byte(cliRun(t, env, "clients", "create", "--config", cfg, "--name", "shop", "--account", "acct_1",
+		"--scopes", "aliases:write,cards:write")), &c); err != nil {
+		t.Fatal(err)
+	}
+	g := startChild(t, cfg, env...)
+	auth := bearerAuth(token(t, g.inbound, c))
+	demote()
+	for _, rq := range []struct{ name, path, ctype, body string }{
+		{"inbound route", "/checkout", "application/json", `{"card":{"number":"4111111111111111","cvc":"123"}}`},
+		{"vault API", "/aliases", "application/json", `{"data":[{"value":"123","storage":"VOLATILE"}]}`},
+		{"Card Management API", "/cards", "application/vnd.api+json",
+			`{"data":{"type":"cards","attributes":{"pan":"4111111111111111","cvc":"123","exp_month":12,"exp_year":2031}}}`},
+	} {
+		var res *http.Response
+		waitFor(15*time.Second, func() bool {
+			req, _ := http.NewRequest("POST", g.inbound+rq.path, strings.NewReader(rq.body))
+			req.Header.Set("Content-Type", rq.ctype)
+			auth(req)
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+			res = r
+			return r.StatusCode == http.StatusServiceUnavailable
+		})
+		if res == nil || res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			st, ra := 0, ""
+			if res != nil {
+				st, ra = res.StatusCode, res.Header.Get("Retry-After")
+			}
+			t.Errorf("%s with the vault unable to store: %d, Retry-After %q; want 503 with Retry-After", rq.name, st, ra)
+		}
 	}
 }
