@@ -83,15 +83,15 @@ func pgExec(t *testing.T, pgURL string, stmts ...string) {
 }
 
 // TestReadOnlyStoreIsNotReady: a store that answers but refuses writes — a
-// Redis demoted to a replica by a failover (READONLY), a PostgreSQL server
-// that is a standby or read-only — fails every request a route must
+// Redis demoted to a replica by a failover (READONLY) or full under
+// noeviction (OOM), a PostgreSQL server that is a standby or read-only — fails every request a route must
 // tokenize (503, nothing forwarded), and so /readyz must say the gateway
 // is not ready, as it does when the store cannot be reached; once the store
 // takes writes again the gateway serves without a restart. Before the fix
 // /readyz pinged the stores only and answered 200 throughout, so a load
 // balancer kept sending card data to a gateway that could only refuse it.
 func TestReadOnlyStoreIsNotReady(t *testing.T) {
-	for _, store := range []string{"redis", "postgres"} {
+	for _, store := range []string{"redis", "redis full", "postgres"} {
 		t.Run(store, func(t *testing.T) { testReadOnlyStore(t, store) })
 	}
 }
@@ -100,9 +100,16 @@ func testReadOnlyStore(t *testing.T, store string) {
 	pgURL := testPostgresURL(t)
 	redisAddr := startRedisServer(t)
 	var fail, back func()
-	if store == "redis" {
+	switch store {
+	case "redis":
 		fail, back = demoteRedis(t, redisAddr)
-	} else {
+	case "redis full": // maxmemory reached under noeviction: OOM
+		fail = func() {
+			redisDo(t, redisAddr, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+			redisDo(t, redisAddr, "CONFIG", "SET", "maxmemory", "1")
+		}
+		back = func() { redisDo(t, redisAddr, "CONFIG", "SET", "maxmemory", "0") }
+	default:
 		db := pgx.Identifier{pgURL[strings.LastIndex(pgURL, "/")+1 : strings.Index(pgURL, "?")]}.Sanitize()
 		// Sessions opened from now on are read-only, as on a standby; the
 		// open ones are ended, as a failover ends them.
