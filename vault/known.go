@@ -60,7 +60,11 @@ func (p Presence) String() string {
 // is, not whether the caller may reach it, and nothing about the record is
 // returned (a foreign alias flowing through a route is not card data).
 // Known goes through the concurrency bound like every other call; it fails
-// as a whole only when a store fails.
+// as a whole only when a store fails. When the persistent store is a
+// Prober and answered, and only the volatile store then fails, Known
+// returns the persistent store's answers (PresenceUnknown for the
+// candidates it could not answer) with the error: an alias PostgreSQL
+// holds is still known while Redis is away.
 func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, error) {
 	done, err := s.enter(ctx, opKnown)
 	if err != nil {
@@ -206,7 +210,7 @@ func (s *Service) knownProbed(ctx context.Context, pr Prober, candidates []strin
 	}
 	recs, err := s.get(ctx, opKnown, s.volatile, rest)
 	if err != nil {
-		return nil, fmt.Errorf("vault: known: %w", err)
+		return out, fmt.Errorf("vault: known: %w", err) // what the persistent store answered holds
 	}
 	for k, r := range recs {
 		if r != nil {
