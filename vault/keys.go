@@ -360,6 +360,13 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 		break
 	}
 	slices.Reverse(missing)
+	if len(missing) > 0 && missing[0] == 1 {
+		// The store lost every version: it lost the vault's first-version
+		// marker too (OpenKeyring would make a new vault there).
+		if _, err := kr.store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1")); err != nil {
+			return nil, fmt.Errorf("vault: restore key version: %w", err)
+		}
+	}
 	for i, ver := range missing {
 		stored, err := kr.store.PutMetaIfAbsent(ctx, dekName(ver), st.wrapped[ver])
 		if err != nil {

@@ -60,6 +60,21 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 		}
 	}
 
+	// A store that lost everything (an empty database behind the same
+	// address) gets every version and the first-version marker back.
+	empty := memstore.New(memstore.Options{SweepInterval: -1})
+	if got, err := vault.KeyringOn(kr, empty).Restore(ctx); err != nil || !slices.Equal(got, []uint32{1, 2, 3}) {
+		t.Fatalf("Restore into an empty store = %v, %v; want [1 2 3]", got, err)
+	}
+	if ok, err := vault.Initialized(ctx, empty); err != nil || !ok {
+		t.Errorf("the empty store holds no vault after the restore: %v, %v", ok, err)
+	}
+	if again, err := vault.OpenKeyring(ctx, empty, master); err != nil {
+		t.Errorf("a gateway opening the restored store: %v", err)
+	} else if again.Current() != 3 {
+		t.Errorf("a gateway opening the restored store is at version %d, want 3", again.Current())
+	}
+
 	// A standby that was rotated on its own after the failover: version 2
 	// is another key.
 	forked := memstore.New(memstore.Options{SweepInterval: -1})
