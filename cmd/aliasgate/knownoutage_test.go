@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +17,18 @@ import (
 // TestLeakGuardKeepsAliasesWhileRedisIsAway: a route with leak_guard:
 // redact lets aliases through and masks card numbers. While Redis (the
 // volatile store) cannot be reached, the vault still knows the persistent
-// aliases (PostgreSQL): a card number beside one in a message is masked
+// aliases (PostgreSQL, or a bbolt file): a card number beside one in a message is masked
 // and the alias must reach the app as it was sent. Before the fix the
 // whole check failed with Redis, every card-like number counted as card
 // data, and the app got 411111******1111 in place of the alias it had
 // stored: the card was lost to it.
 func TestLeakGuardKeepsAliasesWhileRedisIsAway(t *testing.T) {
+	for _, store := range []string{"postgres", "bolt"} {
+		t.Run(store, func(t *testing.T) { testLeakGuardWhileRedisIsAway(t, store) })
+	}
+}
+
+func testLeakGuardWhileRedisIsAway(t *testing.T, store string) {
 	redisURL, redisFault := throughFault(t, testRedisURL())
 	var mu sync.Mutex
 	var got []string
@@ -31,7 +39,20 @@ func TestLeakGuardKeepsAliasesWhileRedisIsAway(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer app.Close()
-	cfg := sharedConfig(t, testPostgresURL(t), redisURL, "")
+	var cfg string
+	if store == "postgres" {
+		cfg = sharedConfig(t, testPostgresURL(t), redisURL, "")
+	} else { // a bbolt file with Redis for volatile values
+		cfg = sharedConfig(t, "postgres://unused/bolt_"+randomHex(6), redisURL, "")
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = regexp.MustCompile(`(?m)^  postgres_url: .*\n`).ReplaceAll(b, nil)
+		if err := os.WriteFile(cfg, bytes.Replace(b, []byte("store: postgres"), []byte("store: bolt"), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
