@@ -583,8 +583,10 @@ func (h *Handler) fail(q *request, what string, err error) {
 			err = jsonapi.NewError(http.StatusBadGateway, "token_service_unavailable", "Bad Gateway",
 				"the network token service failed or gave an answer that cannot be used; try again later")
 		case errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded):
-			err = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
+			je = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
 				"the vault is unavailable; try again later")
+			je.RetryAfter = vault.UnavailableRetryAfter
+			err = je
 		}
 	}
 	jsonapi.WriteError(q.w, jsonapi.MediaType, err)

@@ -223,7 +223,12 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 			if mode == routes.LeakBlock {
 				return nil, refusal(phase, "vault_unavailable")
 			}
-			got = nil // count every candidate (redact masks them all)
+			if len(got) != len(ask) {
+				got = nil // count every candidate (redact masks them all)
+			}
+			// Else the answers the vault could give (vault.Known: the
+			// persistent store's while the volatile one is away): an
+			// alias it knows is kept, the others count as card data.
 		}
 	}
 	if len(got) < len(list) {

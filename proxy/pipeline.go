@@ -833,7 +833,11 @@ func refusal(phase routes.Phase, reason string) *jsonapi.Error {
 	if phase == routes.Response {
 		return jsonapi.NewError(http.StatusBadGateway, reason, "Upstream response refused", "the response could not be made safe: "+rs.detail)
 	}
-	return jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
+	e := jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
+	if reason == "vault_unavailable" {
+		e.RetryAfter = vault.UnavailableRetryAfter
+	}
+	return e
 }
 
 var reasons = map[string]struct {

@@ -154,6 +154,12 @@
 // card or token of another account holds without telling whose. It is
 // kept in the persistent store (NumberStore) and answers only from live
 // records: an entry whose alias is gone counts for nothing.
+// The data keys are set once per version and never removed, but a store
+// failed over to older data lacks the versions added since its copy while
+// the gateways go on sealing with them: Keyring.Restore, run by the
+// KeyWorker at every refresh, puts back the versions the process holds and
+// the store lacks (ErrKeyConflict when the store holds another key under
+// one of them).
 //
 // # Alias formats
 //

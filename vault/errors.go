@@ -122,3 +122,8 @@ func (e *BatchError) Unwrap() []error {
 	}
 	return out
 }
+
+// UnavailableRetryAfter is the Retry-After every API and proxy sends with
+// a 503 vault_unavailable (ErrUnavailable, ErrClosed): one second, the
+// time a pool takes to reconnect to a store that restarted.
+const UnavailableRetryAfter = time.Second

@@ -486,8 +486,10 @@ func (gw *gateway) adminHandler() http.Handler {
 	return mux
 }
 
-// storesReady pings the persistent and the volatile store, sets their
-// aliasgate_store_up gauges and logs the one that fails.
+// storesReady pings the persistent and the volatile store (each Ping also
+// checks that the store takes writes: a read-only one refuses every
+// tokenization), sets their aliasgate_store_up gauges and logs the one
+// that fails.
 func (gw *gateway) storesReady(ctx context.Context) bool {
 	ready := true
 	for _, st := range []struct {

@@ -230,9 +230,24 @@ func (s *Store) Where() string { return s.where }
 // StoreName implements vault.StoreNamer: "postgres", for metrics.
 func (*Store) StoreName() string { return "postgres" }
 
-// Ping checks that the server answers (for /readyz).
+// ErrReadOnly: the server answers but takes no writes (a standby, or a
+// database set read-only); it is also vault.ErrUnavailable.
+var ErrReadOnly = fmt.Errorf("the server is read-only (a standby?): %w", vault.ErrUnavailable)
+
+// Ping checks that the server answers and takes writes (for /readyz): a
+// standby, which a multi-host URL or a failover can leave the pool on,
+// answers every read while refusing every write, so it is ErrReadOnly.
 func (s *Store) Ping(ctx context.Context) error {
-	return s.run(ctx, "ping", true, func(ctx context.Context, _ int) error { return s.pool.Ping(ctx) })
+	return s.run(ctx, "ping", true, func(ctx context.Context, _ int) error {
+		var ro string
+		if err := s.pool.QueryRow(ctx, `SHOW transaction_read_only`).Scan(&ro); err != nil {
+			return err
+		}
+		if ro != "off" {
+			return ErrReadOnly
+		}
+		return nil
+	})
 }
 
 // Close stops the sweeper and closes the pool, waiting for calls in
