@@ -286,7 +286,9 @@ func needsBody(filters []*routes.Filter) bool {
 // filters as that media type whatever its Content-Type says, and a body
 // that no filter with body targets matched is refused unless the route says
 // unmatched_body: pass. So the filters cannot be stepped around by another
-// Content-Type, method or path spelling.
+// Content-Type, method or path spelling. Nor by the query string: a request
+// whose query holds a field a form redact filter targets is refused
+// (checkQuery), with a body or without.
 //
 // A panic in the phase (a filter, the vault, a body reader: a bug) refuses
 // the message (contain).
@@ -296,6 +298,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
+	if phase == routes.Request && x.Query != "" {
+		if jerr := p.checkQuery(ctx, st, x); jerr != nil {
+			return jerr
+		}
+	}
 	filters := route.Matching(phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
@@ -511,6 +518,25 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	return nil
 }
 
+// checkQuery refuses a request whose query string holds a field that a
+// form target of one of the route's request redact filters names, when
+// the request meets that filter's request conditions
+// (routes.Filter.ChecksQuery, rewrite.Program.CheckQuery), unless the
+// filter says on_error: pass. It runs before the body is read: a request
+// without a body, or with one of another media type, carries the field as
+// well.
+func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchange) *jsonapi.Error {
+	for _, f := range st.route.Filters {
+		if !f.ChecksQuery(x) {
+			continue
+		}
+		if err := f.Program.CheckQuery(x.Query); err != nil && p.filterFailed(ctx, st, f, err) {
+			return refusal(routes.Request, reason(err))
+		}
+	}
+	return nil
+}
+
 // setContentLength sets h's Content-Length to n, leaving a header that
 // already says exactly that as it is (a body the phase read and kept, the
 // usual response): no string or slice for it.
@@ -618,6 +644,7 @@ var reasons = map[string]struct {
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
 	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
+	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form bodies (applications read query and form fields as one); send it in the body"},
 	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
@@ -650,6 +677,8 @@ func reason(err error) string {
 		return "malformed_body"
 	case errors.Is(err, rewrite.ErrTooDeep):
 		return "body_too_deep"
+	case errors.Is(err, rewrite.ErrQueryField):
+		return "card_field_in_query"
 	case errors.Is(err, rewrite.ErrDuplicateKey):
 		return "duplicate_key"
 	case errors.Is(err, rewrite.ErrTargetType):

@@ -364,6 +364,18 @@ func (r *Route) ReadsBodies() bool {
 	return false
 }
 
+// ChecksQuery reports whether f is a request filter that redacts form
+// targets and whose request conditions (method, path, path_info,
+// request_content_type; not content_type, which is the body's) x meets:
+// the proxies then refuse a request whose query string holds a field it
+// targets (rewrite.Program.CheckQuery), since the applications that read
+// query and form fields as one set of parameters would read it in clear.
+// Filter groups do not narrow it.
+func (f *Filter) ChecksQuery(x Exchange) bool {
+	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil &&
+		f.Program.HasFormTargets() && f.Match.matchesRequest(x)
+}
+
 // RevealsInRequests reports whether the route's request filters put card
 // data on the wire to the destination: a reveal, or a network_token filter
 // (the network token PAN and its cryptogram, or on fallback the PAN and

@@ -404,3 +404,34 @@ func writeIn(t *testing.T, dir, name string, b []byte) string {
 	}
 	return p
 }
+
+// TestRoutesTestRefusesATargetedFormFieldInTheQuery: the dry run refuses,
+// as the gateway does, a request whose query string holds a field a form
+// redact filter of the route targets (the app reads query and form fields
+// as one), and names the filter, never the digits.
+func TestRoutesTestRefusesATargetedFormFieldInTheQuery(t *testing.T) {
+	dir := t.TempDir()
+	routesFile := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:3000
+    leak_guard: off
+    filters:
+      - id: card
+        match: {methods: [POST], content_type: form}
+        operation: redact
+        targets:
+          - {form: card_number, format: FPE_SIX_T_FOUR}
+`))
+	req := writeIn(t, dir, "query.http", []byte("POST /checkout?card_number=4111111111111111 HTTP/1.1\r\nHost: shop.example\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\n\r\ncard_number=4111111111111111"))
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+	if err == nil || out != "" || !strings.Contains(stderr, "card") || !strings.Contains(stderr, "refused") {
+		t.Errorf("err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	if strings.Contains(out+stderr, "4111111111111111") {
+		t.Error("the dry run shows the card number")
+	}
+}

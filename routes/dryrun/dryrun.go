@@ -82,6 +82,23 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	x := routes.Exchange{Method: m.Method, Path: m.Path, Query: m.Query, MediaType: ct, RequestContentType: rct, Status: m.Status}
 	msg := rewrite.Message{Header: m.Header, Body: m.Body}
 	msg.MediaType, msg.Params, _ = mime.ParseMediaType(ct)
+	// As the proxies do: a query string holding a field a form target of
+	// a request redact filter names refuses the request (or is noted, with
+	// on_error: pass), whatever the body.
+	if m.Phase == routes.Request && m.Query != "" {
+		for _, f := range res.Route.Filters {
+			if !f.ChecksQuery(x) {
+				continue
+			}
+			if err := f.Program.CheckQuery(m.Query); err != nil {
+				res.Filters = append(res.Filters, FilterResult{Filter: f, Err: err})
+				if f.OnError == routes.Reject {
+					res.Refused = f
+					return res
+				}
+			}
+		}
+	}
 	filters := res.Route.Matching(m.Phase, x)
 	// As the proxies do on a route whose request filters redact bodies: the
 	// body is read by its syntax whatever its Content-Type says, and a body

@@ -20,6 +20,9 @@
 // ErrDuplicateKey, like a repeated targeted key, rather than passed on
 // unredacted; so is a form field hidden behind a ';' separator
 // (ErrMalformed). A JSON key spelled with escapes is the key it decodes to.
+// A form field a Program targets is also looked for in the request's query
+// string (Program.CheckQuery, ErrQueryField): applications read query and
+// form fields as one.
 //
 // JSON targets are gjson paths, queries included, located by
 // github.com/tidwall/gjson inside one validating walk that applies these
