@@ -288,7 +288,9 @@ func needsBody(filters []*routes.Filter) bool {
 // unmatched_body: pass. So the filters cannot be stepped around by another
 // Content-Type, method or path spelling. Nor by the query string: a request
 // whose query holds a field a form redact filter targets is refused
-// (checkQuery), with a body or without.
+// (checkQuery), with a body or without; nor by a request carrying a header
+// a redact filter of the route targets where no filter redacting it
+// applies (unmatchedHeader).
 //
 // A panic in the phase (a filter, the vault, a body reader: a bug) refuses
 // the message (contain).
@@ -306,7 +308,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	filters := route.Matching(phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
-		return nil
+		return p.unmatchedHeader(ctx, st, phase, filters, msg.header)
 	}
 
 	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
@@ -401,6 +403,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
 		}
 		return refusal(phase, "no_matching_filter")
+	}
+
+	if jerr := p.unmatchedHeader(ctx, st, phase, filters, msg.header); jerr != nil {
+		return jerr
 	}
 
 	changed := false
@@ -516,6 +522,27 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// unmatchedHeader refuses a request that carries a header a request redact
+// filter of the route targets when no filter that applies to it (filters)
+// redacts that header (routes.Route.UnmatchedHeader), unless the route says
+// unmatched_body: pass: 422 no_matching_filter, as a body no filter
+// matched.
+func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase routes.Phase, filters []*routes.Filter, h http.Header) *jsonapi.Error {
+	if phase != routes.Request || st.route.UnmatchedBody == routes.Pass {
+		return nil
+	}
+	f := st.route.UnmatchedHeader(filters, h)
+	if f == nil {
+		return nil
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: a request carries a header a filter of the route redacts where no filter redacting it applies; refused",
+		slog.String("route", st.route.ID), slog.String("filter", f.ID))
+	if p.m != nil {
+		p.m.CountFilterResult(st.route.ID, f.ID, "unmatched_header")
+	}
+	return refusal(phase, "no_matching_filter")
 }
 
 // checkQuery refuses a request whose query string holds a field that a
@@ -651,7 +678,7 @@ var reasons = map[string]struct {
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
-	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
+	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), or to a header of it that the route redacts, so it cannot be made safe"},
 	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},
 	"no_active_network_token":      {http.StatusUnprocessableEntity, "the card has no active network token and the route does not fall back to the card number"},
 	"card_conflict":                {http.StatusConflict, "the card was changed by other requests at the same time; retry"},

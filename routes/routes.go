@@ -113,7 +113,10 @@ type Route struct {
 	// UnmatchedBody says what happens to a request with a body on a route
 	// that redacts request bodies (RedactsBodies) when no request filter
 	// with body targets matched it: Reject (the default) refuses it, Pass
-	// forwards it as it is. YAML key unmatched_body: reject or pass.
+	// forwards it as it is. YAML key unmatched_body: reject or pass. It
+	// says the same of a request carrying a header that a request redact
+	// filter of the route targets when no filter redacting that header
+	// applies to it (UnmatchedHeader).
 	UnmatchedBody OnError
 	// Account (inbound only; YAML key account) is the account the route
 	// acts for: the aliases its filters make belong to it, and its reveals
@@ -362,6 +365,35 @@ func (r *Route) ReadsBodies() bool {
 		}
 	}
 	return false
+}
+
+// UnmatchedHeader returns a request redact filter of the route that is not
+// among matched (the filters that apply to the request) and one of whose
+// header targets finds a value in h (rewrite.Program.LocatesHeader) that
+// no filter of matched targets (by header name); nil when there is none.
+// Such a route promises that the header reaches the upstream redacted, so
+// the proxies refuse a request that carries it where none of its filters
+// applies (another method, a path in another letter case, which many
+// frameworks route alike, another filter group) unless the route says
+// unmatched_body: pass.
+func (r *Route) UnmatchedHeader(matched []*Filter, h http.Header) *Filter {
+	covered := func(name string) bool {
+		for _, m := range matched {
+			if m.Operation == rewrite.Redact && m.Program != nil && m.Program.TargetsHeader(name) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, f := range r.Filters {
+		if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || slices.Contains(matched, f) {
+			continue
+		}
+		if f.Program.LocatesHeader(h, covered) {
+			return f
+		}
+	}
+	return nil
 }
 
 // ChecksQuery reports whether f is a request filter that redacts form

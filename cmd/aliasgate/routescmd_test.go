@@ -435,3 +435,33 @@ func TestRoutesTestRefusesATargetedFormFieldInTheQuery(t *testing.T) {
 		t.Error("the dry run shows the card number")
 	}
 }
+
+// TestRoutesTestRefusesAHeaderNoFilterRedactsThere: the dry run refuses,
+// as the gateway does, a request carrying a header a redact filter of the
+// route targets where no filter redacting it applies (a path in another
+// letter case), and never shows the digits.
+func TestRoutesTestRefusesAHeaderNoFilterRedactsThere(t *testing.T) {
+	dir := t.TempDir()
+	routesFile := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /
+    upstream: http://127.0.0.1:3000
+    leak_guard: off
+    filters:
+      - id: card-header
+        match: {methods: [POST], path: "^/checkout$"}
+        operation: redact
+        targets:
+          - {header: X-Card-Number}
+`))
+	req := writeIn(t, dir, "case.http", []byte("POST /Checkout HTTP/1.1\r\nHost: shop.example\r\nX-Card-Number: 4111111111111111\r\n\r\n"))
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+	if err == nil || out != "" || !strings.Contains(stderr, "card-header") || !strings.Contains(stderr, "no_matching_filter") {
+		t.Errorf("err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	if strings.Contains(out+stderr, "4111111111111111") {
+		t.Error("the dry run shows the card number")
+	}
+}

@@ -7,6 +7,7 @@ package dryrun
 import (
 	"bytes"
 	"context"
+	"errors"
 	"mime"
 	"net/http"
 	"slices"
@@ -14,6 +15,14 @@ import (
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
+
+// ErrUnmatchedHeader is the Err of a FilterResult for a request redact
+// filter that does not apply to the request while the request carries a
+// header it redacts and no filter that applies redacts that header
+// (routes.Route.UnmatchedHeader): the proxies refuse such a request, 422
+// no_matching_filter, unless the route says unmatched_body: pass. That
+// filter is then Result.Refused.
+var ErrUnmatchedHeader = errors.New("the request carries a header this filter redacts, where no filter redacting it applies (the gateway answers 422 no_matching_filter)")
 
 // Message is the request (or, for the response phase, the response) to
 // rewrite, with what the route match needs.
@@ -67,7 +76,10 @@ type Result struct {
 // through tok, as the proxies would, rewriting m.Header and m.Body. It
 // stops at the first filter that fails with on_error: reject, and, on a
 // route that redacts request bodies, before any filter when the request's
-// body (read by its syntax) matches none of them (Result.Unmatched).
+// body (read by its syntax) matches none of them (Result.Unmatched). As the
+// proxies do, it refuses a request whose query string holds a field a form
+// redact filter targets, and one carrying a header a redact filter targets
+// where no filter redacting that header applies (ErrUnmatchedHeader).
 func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
 	var res Result
 	res.Route = set.Match(m.Direction, m.Host, m.Path)
@@ -114,6 +126,13 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 			if res.Route.UnmatchedBody != routes.Pass {
 				return res
 			}
+		}
+	}
+	if m.Phase == routes.Request && res.Route.UnmatchedBody != routes.Pass {
+		if f := res.Route.UnmatchedHeader(filters, m.Header); f != nil {
+			res.Filters = append(res.Filters, FilterResult{Filter: f, Err: ErrUnmatchedHeader})
+			res.Refused = f
+			return res
 		}
 	}
 	for _, f := range filters {

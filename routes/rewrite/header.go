@@ -69,3 +69,37 @@ func (p *Program) applyHeaders(h http.Header, spans []headerSpan, repl []string,
 		changes[s.target].Count++
 	}
 }
+
+// LocatesHeader reports whether a header target of the Program whose
+// (canonical) name covered does not report finds a non-empty value in h:
+// the whole value, or the pattern's group. covered may be nil.
+func (p *Program) LocatesHeader(h http.Header, covered func(name string) bool) bool {
+	for _, t := range p.headers {
+		if covered != nil && covered(t.name) {
+			continue
+		}
+		for _, v := range h[t.name] {
+			if t.pattern == nil {
+				if v != "" {
+					return true
+				}
+				continue
+			}
+			if m := t.pattern.FindStringSubmatchIndex(v); m != nil && m[2] >= 0 && m[3] > m[2] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TargetsHeader reports whether the Program has a header target named
+// name (canonical form).
+func (p *Program) TargetsHeader(name string) bool {
+	for _, t := range p.headers {
+		if t.name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// unmatchedHeaderRoutes redacts X-Card-Number on POST /checkout and the
+// card number of "Authorization: Card <pan>" on /pay; the second route says
+// unmatched_body: pass.
+const unmatchedHeaderRoutes = `
+routes:
+  - id: shop
+    direction: inbound
+    host: "*"
+    path_prefix: /
+    upstream: {{UP}}
+    filters:
+      - id: card-header
+        match: {methods: [POST], path: "^/checkout$"}
+        operation: redact
+        targets:
+          - {header: X-Card-Number}
+      - id: card-auth
+        match: {path: "^/pay$"}
+        operation: redact
+        targets:
+          - {header: Authorization, pattern: '^Card (\d+)$'}
+  - id: lenient
+    direction: inbound
+    host: "*"
+    path_prefix: /lenient
+    upstream: {{UP}}
+    unmatched_body: pass
+    filters:
+      - id: card-header
+        match: {methods: [POST], path: "^/lenient/checkout$"}
+        operation: redact
+        targets:
+          - {header: X-Card-Number}
+`
+
+// TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies: a route whose
+// request filters redact a header promises that the upstream never gets
+// it in clear, as one that redacts bodies does (unmatched_body). Before,
+// POST /Checkout (Express, ASP.NET and IIS route paths without regard to
+// case), post /checkout, PUT /checkout and a request to another path
+// carried X-Card-Number: 4111… (or Authorization: Card 4111…) past the
+// filter to the upstream in clear. Such a request is refused (422
+// no_matching_filter) unless the route says unmatched_body: pass; a value
+// the target does not read (another Authorization scheme, an empty
+// value) goes on, and the filter still redacts where it applies.
+func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, unmatchedHeaderRoutes, up.URL), nil, gwOptions{})
+	refused := []struct {
+		method, path string
+		hdr          map[string]string
+	}{
+		{"POST", "/Checkout", map[string]string{"X-Card-Number": testPAN}},
+		{"POST", "/CHECKOUT/", map[string]string{"X-Card-Number": testPAN}},
+		{"post", "/checkout", map[string]string{"X-Card-Number": testPAN}},
+		{"PUT", "/checkout", map[string]string{"X-Card-Number": testPAN}},
+		{"GET", "/account", map[string]string{"x-card-number": testPAN}},
+		{"POST", "/Pay", map[string]string{"Authorization": "Card " + testPAN}},
+		{"GET", "/", map[string]string{"Authorization": "Card " + testPAN}},
+	}
+	for _, c := range refused {
+		before := len(up.requests())
+		resp, body := g.do(t, c.method, c.path, "", nil, c.hdr)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "no_matching_filter") {
+			t.Errorf("%s %s %v: %d %s, want 422 no_matching_filter", c.method, c.path, c.hdr, resp.StatusCode, body)
+		}
+		if len(up.requests()) != before {
+			t.Errorf("%s %s: the upstream received the header %v", c.method, c.path, up.last(t).Header)
+		}
+	}
+	if n := g.filterCount("shop", "card-header", "unmatched_header"); n != 5 {
+		t.Errorf("unmatched_header count of card-header: %v, want 5", n)
+	}
+
+	forwarded := []struct {
+		method, path string
+		hdr          map[string]string
+		want         func(http.Header) bool
+	}{
+		{"POST", "/checkout", map[string]string{"X-Card-Number": testPAN}, func(h http.Header) bool {
+			v := h.Get("X-Card-Number")
+			return v != "" && v != testPAN
+		}},
+		{"GET", "/pay", map[string]string{"Authorization": "Card " + testPAN}, func(h http.Header) bool {
+			v := h.Get("Authorization")
+			return strings.HasPrefix(v, "Card ") && !strings.Contains(v, testPAN)
+		}},
+		{"GET", "/account", map[string]string{"Authorization": "Bearer abc"}, func(h http.Header) bool { return h.Get("Authorization") == "Bearer abc" }},
+		{"GET", "/account", map[string]string{"X-Card-Number": ""}, func(http.Header) bool { return true }},
+		{"GET", "/account", nil, func(http.Header) bool { return true }},
+		{"POST", "/lenient/Checkout", map[string]string{"X-Card-Number": testPAN}, func(h http.Header) bool { return h.Get("X-Card-Number") == testPAN }},
+	}
+	for _, c := range forwarded {
+		before := len(up.requests())
+		resp, body := g.do(t, c.method, c.path, "", nil, c.hdr)
+		if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
+			t.Errorf("%s %s %v: %d %s, want forwarded", c.method, c.path, c.hdr, resp.StatusCode, body)
+			continue
+		}
+		if !c.want(up.last(t).Header) {
+			t.Errorf("%s %s: the upstream received %v", c.method, c.path, up.last(t).Header)
+		}
+	}
+}
