@@ -110,3 +110,36 @@ func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderTargetSpelledAsCGINamesIsRefused: a header a filter redacts
+// does not reach the upstream in clear under a name that CGI-style servers
+// read as the same header. PHP ($_SERVER), Python's WSGI and Ruby's Rack
+// write X_Card_Number, x_card_number and X-Card_Number as the one
+// HTTP_X_CARD_NUMBER; the filter redacted X-Card-Number and forwarded
+// those spellings in clear. They are refused (422 duplicate_key) where
+// the filter applies, and as unmatched where none redacting it does; other
+// headers with underscores go on.
+func TestHeaderTargetSpelledAsCGINamesIsRefused(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, unmatchedHeaderRoutes, up.URL), nil, gwOptions{})
+	for _, name := range []string{"X_Card_Number", "x_card_number", "X-Card_Number", "X_CARD-NUMBER"} {
+		for path, code := range map[string]string{"/checkout": "duplicate_key", "/Checkout": "no_matching_filter"} {
+			before := len(up.requests())
+			resp, body := g.do(t, "POST", path, "", nil, map[string]string{name: testPAN})
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"`+code+`"`) {
+				t.Errorf("POST %s with %s: %d %s, want 422 %s", path, name, resp.StatusCode, body, code)
+			}
+			if len(up.requests()) != before {
+				t.Errorf("POST %s with %s: the upstream received %v", path, name, up.last(t).Header)
+			}
+		}
+	}
+	before := len(up.requests())
+	resp, body := g.do(t, "POST", "/checkout", "", nil, map[string]string{"X_Request_Id": "abc", "X-Card-Number": testPAN})
+	if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
+		t.Fatalf("another header with underscores: %d %s, want forwarded", resp.StatusCode, body)
+	}
+	if h := up.last(t).Header; h.Get("X_request_id") != "abc" || h.Get("X-Card-Number") == testPAN || h.Get("X-Card-Number") == "" {
+		t.Errorf("the upstream received %v", h)
+	}
+}
