@@ -12,7 +12,8 @@ import (
 )
 
 // jsonPath translates a VGS JSONPath selector into a gjson path (no
-// modifiers): $.a.b → a.b, $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0,
+// modifiers): $.a.b → a.b, $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0
+// (which also reads a member "0" of an object: package doc),
 // $.a[?(@.t=='c')].b → a.#(t=="c")#.b (jsonpath_filter.go). why names the
 // construct that cannot be expressed.
 func jsonPath(p string) (path, why string) {
