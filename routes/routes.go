@@ -254,6 +254,16 @@ func RequestContentType(h http.Header) string {
 // with ports before one without; then the first in file order. An inbound
 // route never matches a reserved path (ReservedPath) it does not take
 // (TakesReserved). nil when none matches.
+//
+// A route with request filters that redact also takes the paths its
+// path_prefix starts once ASCII letter case is ignored ("/Checkout/x" for
+// /checkout): Express (by default), ASP.NET and IIS route them to the
+// same handler, and a shorter route's (a catch-all "/" without filters)
+// would forward its card data in clear. Of two routes with prefixes of one
+// length, the one whose prefix starts path as written wins. Filter path
+// conditions still compare case, so such a request is refused where no
+// filter of the route applies to its body or headers (UnmatchedBody,
+// UnmatchedHeader).
 func (s *Set) Match(dir Direction, host, path string) *Route {
 	if s == nil {
 		return nil
@@ -264,17 +274,45 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		reserved = ReservedPath(path)
 	}
 	var best *Route
+	bestExact := false
 	for _, r := range s.Routes {
-		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) ||
-			reserved != "" && !r.TakesReserved(reserved) {
+		if r.Direction != dir || reserved != "" && !r.TakesReserved(reserved) {
+			continue
+		}
+		exact := strings.HasPrefix(path, r.PathPrefix)
+		if !exact && (!hasPrefixFoldASCII(path, r.PathPrefix) || !r.hasRequestOp(rewrite.Redact)) || !r.MatchesHost(host, port) {
 			continue
 		}
 		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
-			len(r.PathPrefix) == len(best.PathPrefix) && r.rank() > best.rank() {
-			best = r
+			len(r.PathPrefix) == len(best.PathPrefix) && (exact && !bestExact || exact == bestExact && r.rank() > best.rank()) {
+			best, bestExact = r, exact
 		}
 	}
 	return best
+}
+
+// hasPrefixFoldASCII reports whether s starts with prefix when ASCII
+// letter case is ignored.
+func hasPrefixFoldASCII(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		a, b := s[i], prefix[i]
+		if a == b {
+			continue
+		}
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b || a < 'a' || a > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // MatchesHost reports whether the route's host pattern (or host_regex)
