@@ -118,6 +118,9 @@
 //	  JSON_PATH $.pans[*] (ends with [*])        json: pans.#(%"*")# (every element; one that is
 //	                                            not a string is refused, 422)
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
+//	  JSON_PATH $['c\u0061rd'], $["it\'s"]       json: card, it's (a quoted key's escapes read as
+//	                                            JSONPath's: Jayway, RFC 9535; another escape is
+//	                                            refused)
 //	  JSON_PATH $.cards.0, $['0']                json: cards.\0, \0 (a member named by digits, never an
 //	                                            array element: a plain native 0 is also the element)
 //	  JSON_PATH $.p[?(@.type=='card')].number    json: p.#(type=="card")#.number (jsonpath_filter.go)
