@@ -27,6 +27,11 @@ routes:
         operation: redact
         targets:
           - {form: "card[number]"}
+      - id: vgs-style
+        match: {path_info: /pay/vgs, request_content_type: application/x-www-form-urlencoded}
+        operation: redact
+        targets:
+          - {form: card_number}
       - id: donate
         match: {path: "^/donate$", content_type: form}
         operation: redact
@@ -67,6 +72,7 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		{"JSON body", "POST", "/pay?card[number]=" + testPAN, "application/json", `{"amount":1}`, "card_field_in_query"},
 		{"GET form", "GET", "/pay?card%5Bnumber%5D=" + testPAN, "", "", "card_field_in_query"},
 		{"bracketed key under it", "GET", "/pay?card[number][x]=" + testPAN, "", "", "duplicate_key"},
+		{"path_info without the query", "POST", "/pay/vgs?card_number=" + testPAN, form, "", "card_field_in_query"},
 	}
 	for _, c := range refused {
 		var body *strings.Reader
