@@ -435,10 +435,12 @@ func (r *Route) UnmatchedHeader(matched []*Filter, h http.Header) *Filter {
 }
 
 // ChecksQuery reports whether f is a request filter that redacts form
-// targets and whose request conditions (method, path, path_info,
-// request_content_type; not content_type, which is the body's) x meets,
-// with or without its query (path_info compares the query too, and a
-// path_info naming the path alone is no less the filter of that path):
+// targets and whose request conditions (path, path_info,
+// request_content_type; not methods: HEAD reaches GET handlers and method
+// override headers and parameters reach others, nor content_type, which is
+// the body's) x meets, with or without its query (path_info compares the
+// query too, and a path_info naming the path alone is no less the filter
+// of that path):
 // the proxies then refuse a request whose query string holds a field it
 // targets (rewrite.Program.CheckQuery), since the applications that read
 // query and form fields as one set of parameters would read it in clear.
@@ -447,11 +449,13 @@ func (f *Filter) ChecksQuery(x Exchange) bool {
 	if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || !f.Program.HasFormTargets() {
 		return false
 	}
-	if f.Match.matchesRequest(x) {
+	m := f.Match
+	m.Methods = nil
+	if m.matchesRequest(x) {
 		return true
 	}
 	x.Query = ""
-	return f.Match.matchesRequest(x)
+	return m.matchesRequest(x)
 }
 
 // RevealsInRequests reports whether the route's request filters put card
