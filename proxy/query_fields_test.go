@@ -6,10 +6,9 @@ import (
 	"testing"
 )
 
-// queryFieldRoutes redacts the form field card_number of POST /checkout
-// (content_type form) and of /pay (any method and media type), and
-// forwards what a failing filter could not redact on /donate.
-const queryFieldRoutes = `
+// shopRoutes starts a route file whose first route, shop, takes every
+// path to the upstream; its filters follow.
+const shopRoutes = `
 routes:
   - id: shop
     direction: inbound
@@ -17,7 +16,12 @@ routes:
     path_prefix: /
     upstream: {{UP}}
     filters:
-      - id: checkout
+`
+
+// queryFieldRoutes redacts the form field card_number of POST /checkout
+// (content_type form) and of /pay (any method and media type), and
+// forwards what a failing filter could not redact on /donate.
+const queryFieldRoutes = shopRoutes + `      - id: checkout
         match: {methods: [POST], path: "^/checkout$", content_type: form}
         operation: redact
         targets:

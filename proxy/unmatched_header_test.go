@@ -9,15 +9,7 @@ import (
 // unmatchedHeaderRoutes redacts X-Card-Number on POST /checkout and the
 // card number of "Authorization: Card <pan>" on /pay; the second route says
 // unmatched_body: pass.
-const unmatchedHeaderRoutes = `
-routes:
-  - id: shop
-    direction: inbound
-    host: "*"
-    path_prefix: /
-    upstream: {{UP}}
-    filters:
-      - id: card-header
+const unmatchedHeaderRoutes = shopRoutes + `      - id: card-header
         match: {methods: [POST], path: "^/checkout$"}
         operation: redact
         targets:
