@@ -257,9 +257,11 @@ func RequestContentType(h http.Header) string {
 //
 // A route with request filters that redact also takes the paths its
 // path_prefix starts once ASCII letter case is ignored ("/Checkout/x" for
-// /checkout): Express (by default), ASP.NET and IIS route them to the
-// same handler, and a shorter route's (a catch-all "/" without filters)
-// would forward its card data in clear. Of two routes with prefixes of one
+// /checkout), and, when its path_prefix ends with "/", that path without
+// the slash ("/checkout" for /checkout/): Express (by default), ASP.NET
+// and IIS route the first to the same handler, most frameworks the second,
+// and a shorter route's (a catch-all "/" without filters) would forward
+// its card data in clear. Of two routes with prefixes of one
 // length, the one whose prefix starts path as written wins. Filter path
 // conditions still compare case, so such a request is refused where no
 // filter of the route applies to its body or headers (UnmatchedBody,
@@ -280,7 +282,7 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 			continue
 		}
 		exact := strings.HasPrefix(path, r.PathPrefix)
-		if !exact && (!hasPrefixFoldASCII(path, r.PathPrefix) || !r.hasRequestOp(rewrite.Redact)) || !r.MatchesHost(host, port) {
+		if !exact && (!startsAsServersRead(path, r.PathPrefix) || !r.hasRequestOp(rewrite.Redact)) || !r.MatchesHost(host, port) {
 			continue
 		}
 		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
@@ -289,6 +291,17 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		}
 	}
 	return best
+}
+
+// startsAsServersRead reports whether prefix starts path once ASCII letter
+// case is ignored, or prefix ends with "/" and is path with a "/" added
+// ("/checkout/" for "/checkout": most frameworks route both to one
+// handler).
+func startsAsServersRead(path, prefix string) bool {
+	if hasPrefixFoldASCII(path, prefix) {
+		return true
+	}
+	return len(path)+1 == len(prefix) && prefix[len(path)] == '/' && hasPrefixFoldASCII(path, prefix[:len(path)])
 }
 
 // hasPrefixFoldASCII reports whether s starts with prefix when ASCII

@@ -417,7 +417,8 @@ func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
   - {id: app, direction: inbound, host: "*", path_prefix: /, upstream: "http://a"}
   - {id: checkout, direction: inbound, host: "*", path_prefix: /checkout, upstream: "http://b", ` + redact + `}
   - {id: Checkout-exact, direction: inbound, host: "*", path_prefix: /Checkout, upstream: "http://c"}
-  - {id: static, direction: inbound, host: "*", path_prefix: /static, upstream: "http://d"}
+  - {id: static, direction: inbound, host: "*", path_prefix: /static/, upstream: "http://d"}
+  - {id: api, direction: inbound, host: "*", path_prefix: /api/, upstream: "http://f", ` + redact + `}
   - {id: deep, direction: inbound, host: "*", path_prefix: /checkout/v2, upstream: "http://e", ` + redact + `}
   - {id: psp, direction: outbound, host: api.psp.example, path_prefix: /v1, filters: [{id: r, operation: reveal, targets: [{json: card.number}]}]}
   - {id: psp-redact, direction: outbound, host: api.psp.example, path_prefix: /tokens, ` + redact + `}
@@ -437,6 +438,10 @@ func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
 		{Inbound, "/Static/a", "app"},
 		{Inbound, "/chec", "app"},
 		{Inbound, "/checkouts", "checkout"},
+		{Inbound, "/api", "api"},
+		{Inbound, "/API", "api"},
+		{Inbound, "/ap", "app"},
+		{Inbound, "/static", "app"},
 		{Outbound, "/V1/x", ""},
 		{Outbound, "/TOKENS", "psp-redact"},
 	} {
