@@ -428,23 +428,27 @@ func (r *Route) ReadsBodies() bool {
 // frameworks route alike, another filter group) unless the route says
 // unmatched_body: pass.
 func (r *Route) UnmatchedHeader(matched []*Filter, h http.Header) *Filter {
-	covered := func(name string) bool {
-		for _, m := range matched {
-			if m.Operation == rewrite.Redact && m.Program != nil && m.Program.TargetsHeader(name) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, f := range r.Filters {
-		if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || slices.Contains(matched, f) {
+		if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || !f.Program.HasHeaderTargets() ||
+			slices.Contains(matched, f) {
 			continue
 		}
-		if f.Program.LocatesHeader(h, covered) {
+		if f.Program.LocatesHeader(h, func(name string) bool { return redactsHeader(matched, name) }) {
 			return f
 		}
 	}
 	return nil
+}
+
+// redactsHeader reports whether a redact filter of filters targets the
+// header name (canonical form).
+func redactsHeader(filters []*Filter, name string) bool {
+	for _, m := range filters {
+		if m.Operation == rewrite.Redact && m.Program != nil && m.Program.TargetsHeader(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ChecksQuery reports whether f is a request filter that redacts form

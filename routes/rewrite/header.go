@@ -132,6 +132,9 @@ func (p *Program) headerVariant(h http.Header, covered func(name string) bool) i
 	return -1
 }
 
+// HasHeaderTargets reports whether the Program has header targets.
+func (p *Program) HasHeaderTargets() bool { return len(p.headers) > 0 }
+
 // TargetsHeader reports whether the Program has a header target named
 // name (canonical form).
 func (p *Program) TargetsHeader(name string) bool {
