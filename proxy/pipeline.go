@@ -308,7 +308,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	filters := route.Matching(phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
-		return p.unmatchedHeader(ctx, st, phase, filters, msg.header)
+		return p.unmatchedHeader(ctx, st, phase, filters, x, msg.header)
 	}
 
 	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
@@ -405,7 +405,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		return refusal(phase, "no_matching_filter")
 	}
 
-	if jerr := p.unmatchedHeader(ctx, st, phase, filters, msg.header); jerr != nil {
+	if jerr := p.unmatchedHeader(ctx, st, phase, filters, x, msg.header); jerr != nil {
 		return jerr
 	}
 
@@ -525,15 +525,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 }
 
 // unmatchedHeader refuses a request that carries a header a request redact
-// filter of the route targets when no filter that applies to it (filters)
-// redacts that header (routes.Route.UnmatchedHeader), unless the route says
-// unmatched_body: pass: 422 no_matching_filter, as a body no filter
-// matched.
-func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase routes.Phase, filters []*routes.Filter, h http.Header) *jsonapi.Error {
+// filter of the route targets, on a path that filter covers, when no
+// filter that applies to it (filters) redacts that header
+// (routes.Route.UnmatchedHeader), unless the route says unmatched_body:
+// pass: 422 no_matching_filter, as a body no filter matched.
+func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase routes.Phase, filters []*routes.Filter, x routes.Exchange, h http.Header) *jsonapi.Error {
 	if phase != routes.Request || st.route.UnmatchedBody == routes.Pass {
 		return nil
 	}
-	f := st.route.UnmatchedHeader(filters, h)
+	f := st.route.UnmatchedHeader(filters, x, h)
 	if f == nil {
 		return nil
 	}

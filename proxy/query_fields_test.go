@@ -79,6 +79,7 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		{"bracketed key under it", "GET", "/pay?card[number][x]=" + testPAN, "", "", "duplicate_key"},
 		{"path_info without the query", "POST", "/pay/vgs?card_number=" + testPAN, form, "", "card_field_in_query"},
 		{"HEAD", "HEAD", "/checkout?card_number=" + testPAN, "", "", "card_field_in_query"},
+		{"path in another letter case", "POST", "/Checkout/?card_number=" + testPAN, form, "", "card_field_in_query"},
 		{"another method", "GET", "/checkout?card_number=" + testPAN, "", "", "card_field_in_query"},
 	}
 	for _, c := range refused {

@@ -33,15 +33,16 @@ const unmatchedHeaderRoutes = shopRoutes + `      - id: card-header
           - {header: X-Card-Number}
 `
 
-// TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies: a route whose
-// request filters redact a header promises that the upstream never gets
-// it in clear, as one that redacts bodies does (unmatched_body). Before,
-// POST /Checkout (Express, ASP.NET and IIS route paths without regard to
-// case), post /checkout, PUT /checkout and a request to another path
-// carried X-Card-Number: 4111… (or Authorization: Card 4111…) past the
-// filter to the upstream in clear. Such a request is refused (422
-// no_matching_filter) unless the route says unmatched_body: pass; a value
-// the target does not read (another Authorization scheme, an empty
+// TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies: a header a filter
+// redacts does not reach the filter's handler in clear by a spelling of
+// the request the filter does not match, as a body does not
+// (unmatched_body). Before, POST /Checkout (Express, ASP.NET and IIS
+// route paths without regard to case), post /checkout, PUT /checkout,
+// GET /CHECKOUT, POST /Pay and HEAD /PAY/ carried X-Card-Number: 4111…
+// (or Authorization: Card 4111…) past the filter to the upstream in
+// clear. Such a request is refused (422 no_matching_filter) unless the
+// route says unmatched_body: pass; a path the filter does not cover, a
+// value the target does not read (another Authorization scheme, an empty
 // value) goes on, and the filter still redacts where it applies.
 func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
 	up := newUpstream(t, nil)
@@ -54,14 +55,14 @@ func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
 		{"POST", "/CHECKOUT/", map[string]string{"X-Card-Number": testPAN}},
 		{"post", "/checkout", map[string]string{"X-Card-Number": testPAN}},
 		{"PUT", "/checkout", map[string]string{"X-Card-Number": testPAN}},
-		{"GET", "/account", map[string]string{"x-card-number": testPAN}},
+		{"GET", "/CHECKOUT", map[string]string{"x-card-number": testPAN}},
 		{"POST", "/Pay", map[string]string{"Authorization": "Card " + testPAN}},
-		{"GET", "/", map[string]string{"Authorization": "Card " + testPAN}},
+		{"HEAD", "/PAY/", map[string]string{"Authorization": "Card " + testPAN}},
 	}
 	for _, c := range refused {
 		before := len(up.requests())
 		resp, body := g.do(t, c.method, c.path, "", nil, c.hdr)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "no_matching_filter") {
+		if resp.StatusCode != http.StatusUnprocessableEntity || c.method != "HEAD" && !strings.Contains(string(body), "no_matching_filter") {
 			t.Errorf("%s %s %v: %d %s, want 422 no_matching_filter", c.method, c.path, c.hdr, resp.StatusCode, body)
 		}
 		if len(up.requests()) != before {
@@ -87,6 +88,11 @@ func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
 		}},
 		{"GET", "/account", map[string]string{"Authorization": "Bearer abc"}, func(h http.Header) bool { return h.Get("Authorization") == "Bearer abc" }},
 		{"GET", "/account", map[string]string{"X-Card-Number": ""}, func(http.Header) bool { return true }},
+		// A path no filter redacting the header covers: the route says
+		// nothing of it there (a VGS route redacting Authorization on one
+		// path leaves the bearer tokens of every other path alone).
+		{"GET", "/account", map[string]string{"X-Card-Number": "ref-1"}, func(h http.Header) bool { return h.Get("X-Card-Number") == "ref-1" }},
+		{"GET", "/", map[string]string{"Authorization": "Card 42"}, func(h http.Header) bool { return h.Get("Authorization") == "Card 42" }},
 		{"GET", "/account", nil, func(http.Header) bool { return true }},
 		{"POST", "/lenient/Checkout", map[string]string{"X-Card-Number": testPAN}, func(h http.Header) bool { return h.Get("X-Card-Number") == testPAN }},
 	}

@@ -115,8 +115,8 @@ type Route struct {
 	// with body targets matched it: Reject (the default) refuses it, Pass
 	// forwards it as it is. YAML key unmatched_body: reject or pass. It
 	// says the same of a request carrying a header that a request redact
-	// filter of the route targets when no filter redacting that header
-	// applies to it (UnmatchedHeader).
+	// filter of the route targets, on a path that filter covers, when no
+	// filter redacting that header applies to it (UnmatchedHeader).
 	UnmatchedBody OnError
 	// Account (inbound only; YAML key account) is the account the route
 	// acts for: the aliases its filters make belong to it, and its reveals
@@ -180,6 +180,45 @@ type Match struct {
 	// alike). Empty: any. YAML key request_content_type.
 	RequestContentTypes []string
 	Status              []int // response codes; empty: any
+	// pathFold and pathInfoFold are Path and PathInfo with letter case
+	// ignored, for pathCovers (set by the loader; nil: Path, PathInfo).
+	pathFold, pathInfoFold *regexp.Regexp
+}
+
+// pathCovers reports whether x's path meets m's path and path_info
+// conditions as servers that route without regard to letter case read
+// them: case ignored, path with and without a trailing slash, path_info
+// against the target with and without its query. Methods and content
+// types are not compared: HEAD reaches GET handlers, method overrides
+// others, and a Content-Type is the client's to spell. It decides whether
+// a request is one the filter is meant to cover for the checks of what it
+// carries besides its body (Filter.ChecksQuery, Route.UnmatchedHeader).
+func (m *Match) pathCovers(x Exchange) bool {
+	if m.PathInfo != nil {
+		re := m.pathInfoFold
+		if re == nil {
+			re = m.PathInfo
+		}
+		target := x.Path
+		if x.Query != "" {
+			target += "?" + x.Query
+		}
+		if !re.MatchString(target) && !re.MatchString(x.Path) {
+			return false
+		}
+	}
+	if m.Path != nil {
+		re := m.pathFold
+		if re == nil {
+			re = m.Path
+		}
+		if !re.MatchString(x.Path) {
+			if p, ok := strings.CutSuffix(x.Path, "/"); !ok || p == "" || !re.MatchString(p) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Target is one target of a filter, as written in YAML.
@@ -419,18 +458,20 @@ func (r *Route) ReadsBodies() bool {
 }
 
 // UnmatchedHeader returns a request redact filter of the route that is not
-// among matched (the filters that apply to the request) and one of whose
-// header targets finds a value in h (rewrite.Program.LocatesHeader) that
-// no filter of matched targets (by header name); nil when there is none.
-// Such a route promises that the header reaches the upstream redacted, so
-// the proxies refuse a request that carries it where none of its filters
-// applies (another method, a path in another letter case, which many
-// frameworks route alike, another filter group) unless the route says
-// unmatched_body: pass.
-func (r *Route) UnmatchedHeader(matched []*Filter, h http.Header) *Filter {
+// among matched (the filters that apply to the request) although x is a
+// request it is meant to cover (Match.pathCovers: its path conditions hold
+// once letter case is ignored, whatever the method and content type), one
+// of whose header targets finds a value in h (rewrite.Program.LocatesHeader)
+// that no filter of matched targets (by header name); nil when there is
+// none. The proxies refuse such a request (POST /Checkout, post or PUT
+// where the filter says POST /checkout, another filter group) unless the
+// route says unmatched_body: pass: servers that route without regard to
+// case or method overrides would hand the header to the filter's handler
+// in clear. A request to a path the filter does not cover goes on.
+func (r *Route) UnmatchedHeader(matched []*Filter, x Exchange, h http.Header) *Filter {
 	for _, f := range r.Filters {
 		if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || !f.Program.HasHeaderTargets() ||
-			slices.Contains(matched, f) {
+			slices.Contains(matched, f) || !f.Match.pathCovers(x) {
 			continue
 		}
 		if f.Program.LocatesHeader(h, func(name string) bool { return redactsHeader(matched, name) }) {
@@ -452,27 +493,16 @@ func redactsHeader(filters []*Filter, name string) bool {
 }
 
 // ChecksQuery reports whether f is a request filter that redacts form
-// targets and whose request conditions (path, path_info,
-// request_content_type; not methods: HEAD reaches GET handlers and method
-// override headers and parameters reach others, nor content_type, which is
-// the body's) x meets, with or without its query (path_info compares the
-// query too, and a path_info naming the path alone is no less the filter
-// of that path):
+// targets and whose path conditions x meets as servers read them
+// (Match.pathCovers: letter case ignored, path_info with or without the
+// query, methods and content types not compared):
 // the proxies then refuse a request whose query string holds a field it
 // targets (rewrite.Program.CheckQuery), since the applications that read
 // query and form fields as one set of parameters would read it in clear.
 // Filter groups do not narrow it.
 func (f *Filter) ChecksQuery(x Exchange) bool {
-	if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || !f.Program.HasFormTargets() {
-		return false
-	}
-	m := f.Match
-	m.Methods = nil
-	if m.matchesRequest(x) {
-		return true
-	}
-	x.Query = ""
-	return m.matchesRequest(x)
+	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasFormTargets() &&
+		f.Match.pathCovers(x)
 }
 
 // RevealsInRequests reports whether the route's request filters put card

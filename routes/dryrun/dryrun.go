@@ -129,7 +129,7 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 		}
 	}
 	if m.Phase == routes.Request && res.Route.UnmatchedBody != routes.Pass {
-		if f := res.Route.UnmatchedHeader(filters, m.Header); f != nil {
+		if f := res.Route.UnmatchedHeader(filters, x, m.Header); f != nil {
 			res.Filters = append(res.Filters, FilterResult{Filter: f, Err: ErrUnmatchedHeader})
 			res.Refused = f
 			return res
