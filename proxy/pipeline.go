@@ -348,7 +348,11 @@ func needsBody(filters []*routes.Filter) bool {
 // filters as that media type whatever its Content-Type says, and a body
 // that no filter with body targets matched is refused unless the route says
 // unmatched_body: pass. So the filters cannot be stepped around by another
-// Content-Type, method or path spelling.
+// Content-Type, method or path spelling. Nor by the query string: a request
+// whose query holds a field a form redact filter targets is refused
+// (checkQuery), with a body or without; nor by a request carrying a header
+// a redact filter of the route targets where no filter redacting it
+// applies (unmatchedHeader).
 //
 // A panic in the phase (a filter, the vault, a body reader: a bug) refuses
 // the message (contain).
@@ -362,10 +366,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	// with body targets matched it, masked by the guard (unmatched).
 	answerRedacting := phase == routes.Response && route.UnmatchedBody != routes.Pass && route.RedactsResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
+	if phase == routes.Request && x.Query != "" {
+		if jerr := p.checkQuery(ctx, st, x); jerr != nil {
+			return jerr
+		}
+	}
 	filters := route.Matching(phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
-		return nil
+		return p.unmatchedHeader(ctx, st, phase, filters, x, msg.header)
 	}
 
 	enc, encErr := contentEncoding(msg.header["Content-Encoding"])
@@ -466,6 +475,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
 		}
 		return refusal(phase, "no_matching_filter")
+	}
+
+	if jerr := p.unmatchedHeader(ctx, st, phase, filters, x, msg.header); jerr != nil {
+		return jerr
 	}
 
 	changed := false
@@ -713,6 +726,46 @@ func (b *trailerDrop) drop() {
 	}
 }
 
+// unmatchedHeader refuses a request that carries a header a request redact
+// filter of the route targets, on a path that filter covers, when no
+// filter that applies to it (filters) redacts that header
+// (routes.Route.UnmatchedHeader), unless the route says unmatched_body:
+// pass: 422 no_matching_filter, as a body no filter matched.
+func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase routes.Phase, filters []*routes.Filter, x routes.Exchange, h http.Header) *jsonapi.Error {
+	if phase != routes.Request || st.route.UnmatchedBody == routes.Pass {
+		return nil
+	}
+	f := st.route.UnmatchedHeader(filters, x, h)
+	if f == nil {
+		return nil
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: a request carries a header a filter of the route redacts where no filter redacting it applies; refused",
+		slog.String("route", st.route.ID), slog.String("filter", f.ID))
+	if p.m != nil {
+		p.m.CountFilterResult(st.route.ID, f.ID, "unmatched_header")
+	}
+	return refusal(phase, "no_matching_filter")
+}
+
+// checkQuery refuses a request whose query string holds a field that a
+// form target of one of the route's request redact filters names, when
+// the request meets that filter's request conditions
+// (routes.Filter.ChecksQuery, rewrite.Program.CheckQuery), unless the
+// filter says on_error: pass. It runs before the body is read: a request
+// without a body, or with one of another media type, carries the field as
+// well.
+func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchange) *jsonapi.Error {
+	for _, f := range st.route.Filters {
+		if !f.ChecksQuery(x) {
+			continue
+		}
+		if err := f.Program.CheckQuery(x.Query); err != nil && p.filterFailed(ctx, st, f, err) {
+			return refusal(routes.Request, reason(err))
+		}
+	}
+	return nil
+}
+
 // setContentLength sets h's Content-Length to n, leaving a header that
 // already says exactly that as it is (a body the phase read and kept, the
 // usual response): no string or slice for it.
@@ -851,13 +904,14 @@ var reasons = map[string]struct {
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
 	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
+	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form bodies (applications read query and form fields as one); send it in the body"},
 	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
-	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
+	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), or to a header of it that the route redacts, so it cannot be made safe"},
 	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},
 	"no_active_network_token":      {http.StatusUnprocessableEntity, "the card has no active network token and the route does not fall back to the card number"},
 	"card_conflict":                {http.StatusConflict, "the card was changed by other requests at the same time; retry"},
@@ -883,6 +937,8 @@ func reason(err error) string {
 		return "malformed_body"
 	case errors.Is(err, rewrite.ErrTooDeep):
 		return "body_too_deep"
+	case errors.Is(err, rewrite.ErrQueryField):
+		return "card_field_in_query"
 	case errors.Is(err, rewrite.ErrDuplicateKey):
 		return "duplicate_key"
 	case errors.Is(err, rewrite.ErrTargetType):

@@ -709,6 +709,9 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 			l.add(vn, "%s: match.path: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 		m.Path = re
+		if err == nil {
+			m.pathFold, _ = regexp.Compile(`(?i:` + p + `)`)
+		}
 	}
 	if p, vn := l.str(n, "path_info"); vn != nil {
 		re, err := regexp.Compile(`^(?:` + p + `)$`)
@@ -719,6 +722,7 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 			l.add(vn, "%s: match.path_info: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		default:
 			m.PathInfo = re
+			m.pathInfoFold, _ = regexp.Compile(`^(?i:` + p + `)$`)
 		}
 	}
 	if cn := mapGet(n, "request_content_type"); cn != nil {

@@ -20,6 +20,12 @@
 // ErrDuplicateKey, like a repeated targeted key, rather than passed on
 // unredacted; so is a form field hidden behind a ';' separator
 // (ErrMalformed). A JSON key spelled with escapes is the key it decodes to.
+// A header whose name CGI-style servers read as a targeted header's
+// (X_Card_Number for X-Card-Number) is refused by a redact Program, as a
+// key in another spelling is.
+// A form field a Program targets is also looked for in the request's query
+// string (Program.CheckQuery, ErrQueryField): applications read query and
+// form fields as one.
 //
 // JSON targets are gjson paths, queries included, located by
 // github.com/tidwall/gjson inside one validating walk that applies these
@@ -389,6 +395,13 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+	if p.op == Redact && len(p.headers) > 0 {
+		if i := p.headerVariant(msg.Header, nil); i >= 0 {
+			// The header's name is the client's: not quoted.
+			return nil, fmt.Errorf("%w: target %d: a header name is another spelling of the targeted header %q (as CGI-style servers read names)",
+				ErrDuplicateKey, p.headers[i].target, p.headers[i].name)
 		}
 	}
 	hspans := p.locateHeaders(msg.Header)
