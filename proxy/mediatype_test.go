@@ -70,7 +70,12 @@ func FuzzParseMediaType(f *testing.F) {
 	for _, s := range []string{"application/json", "text/plain; charset=utf-8", "Application/Json", "a/b/c", "text", "x/", "/x", "a b/c"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, ct string) { checkParseMediaType(t, ct) })
+	f.Fuzz(func(t *testing.T, ct string) {
+		checkParseMediaType(t, ct)
+		if got, want := bareMediaType(ct), prevBareMediaType(ct); got != want {
+			t.Fatalf("bareMediaType(%q) = %v, before %v", ct, got, want)
+		}
+	})
 }
 
 // TestSetContentLength: the header ends up saying exactly the length, one
