@@ -109,7 +109,10 @@
 //
 // The header targets of a redacting response filter apply to the
 // response's trailer fields of the same names: redacted when the phase read
-// the body, dropped when the body streamed past it (trailerTargets).
+// the body, dropped when the body streamed past it (trailerTargets). An
+// answer without content (Content-Length: 0, 204, 304) is read to its end
+// first, so that the filters and the leak guard read the trailers an
+// HTTP/2 upstream may send after it (emptyBodyTrailers).
 //
 // # Failing closed
 //

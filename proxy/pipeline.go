@@ -367,6 +367,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return nil
 	}
+	// trailersRead: the trailers are in msg.trailer (the body was read to
+	// its end), so the filters and the guard read them (emptyBodyTrailers).
+	trailersRead := false
+	if phase == routes.Response && !hasBody && msg.trailer != nil && msg.body != nil && msg.body != http.NoBody {
+		if jerr := p.emptyBodyTrailers(ctx, st, msg); jerr != nil {
+			return jerr
+		}
+		trailersRead = true
+	}
 
 	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
 	var raw, body []byte
@@ -516,10 +525,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
-	if phase == routes.Response && hasBody && msg.trailer != nil {
+	if phase == routes.Response && (hasBody || trailersRead) && msg.trailer != nil {
 		// A trailer is a header field sent after the body: the header
 		// targets of redacting filters apply to it too (trailerTargets).
-		if buffered {
+		if buffered || trailersRead {
 			failed = p.redactTrailers(ctx, st, filters, x, params, *msg.trailer, failed)
 		} else if names := trailerTargets(filters); len(names) > 0 {
 			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, names: names}
@@ -613,6 +622,24 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.length = int64(len(out))
 		msg.buf = out
 		setContentLength(msg.header, len(out))
+	}
+	return nil
+}
+
+// emptyBodyTrailers reads to its end the body of a response that has no
+// content (Content-Length: 0, 204, 304, a HEAD's answer) but is not closed
+// yet: over HTTP/2 a HEADERS frame without END_STREAM can be followed by
+// trailers and no DATA, which the transport puts in msg.trailer only once
+// the body's end is read. Unread, the phase saw no trailers, and the
+// client (an HTTP/2 one) got them after it: a card number in a trailer
+// reached it through the route's header filters and leak_guard block.
+// What such a body holds is discarded (no content goes to the client);
+// more than max bytes, or a failed read, refuses the response.
+func (p *pipeline) emptyBodyTrailers(ctx context.Context, st *reqState, msg *message) *jsonapi.Error {
+	if _, err := readLimited(msg.body, p.max); err != nil {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reading an empty response body for its trailers failed",
+			slog.String("route", st.route.ID), slog.String("error", err.Error()))
+		return refusal(routes.Response, "body_unreadable")
 	}
 	return nil
 }
