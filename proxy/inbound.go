@@ -135,9 +135,10 @@
 // response filters redact body targets, a response body is read by its
 // syntax as a request's is, and one that no filter with body targets
 // matched (a format the client asked for with Accept, a status the filters
-// do not match) has its card numbers that are not aliases masked the same
-// way (redact, or block when the route blocks), unless the route says
-// unmatched_body: pass. On a route whose
+// do not match), or that one matched and left a card number in at a path
+// it does not name (a list's array, an envelope), has its card numbers
+// that are not aliases masked the same way (redact, or block when the
+// route blocks), unless the route says unmatched_body: pass. On a route whose
 // responses are read (response filters, or the leak guard on) the upstream's
 // 1xx interim responses (103 Early Hints) are dropped, not forwarded: their
 // headers would reach the client before the response phase, unread.

@@ -358,9 +358,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()
 	// answerRedacting: a response of a route that redacts response
-	// bodies, whose body is read by its syntax too and, when no filter
-	// with body targets matched it, masked by the guard (unmatched).
-	answerRedacting := phase == routes.Response && route.UnmatchedBody != routes.Pass && route.RedactsResponseBodies()
+	// bodies, whose body is read by its syntax too and masked by the
+	// guard after the filters (masks).
+	answerRedacting := phase == routes.Response && route.MasksResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
 	filters := route.Matching(phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
@@ -535,20 +535,24 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	mode := route.LeakGuard
+	// masks: a route that redacts response bodies lets no card number out
+	// of one in clear. Every card number that is not an alias is masked
+	// (as when a filter fails: a delivered request's answer is not
+	// refused), in a body no such filter matched (unmatched: another
+	// format the client asked for, another status) as in one a filter
+	// matched, read and left a number in, at a path it does not name (a
+	// list's array, an envelope, an error that echoes the number). A body
+	// a matched filter could not read is its on_error's to decide.
 	unmatched := answerRedacting && hasBody && !needsBody(filters) && !(body != nil && blank(body))
+	masks := unmatched || answerRedacting && hasBody && body != nil
+	if masks && mode != routes.LeakBlock {
+		mode = routes.LeakRedact
+	}
 	if unmatched {
-		// The answer of a route that redacts response bodies that no such
-		// filter matched (another format the client asked for, another
-		// status): every card number in it that is not an alias is
-		// masked, as when a filter fails (a delivered request's answer is
-		// not refused).
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: no filter of the route matched a response body; its card numbers are masked",
 			slog.String("route", route.ID), slog.String("media_type", safeMediaType(x.MediaType)))
 		if p.m != nil {
 			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
-		}
-		if mode != routes.LeakBlock {
-			mode = routes.LeakRedact
 		}
 	}
 	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
@@ -575,7 +579,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			body, changed = masked, true
 		}
 	}
-	if guard || len(failed) > 0 || unmatched {
+	if guard || len(failed) > 0 || masks {
 		msg.boundaries = multipartBoundaries(x.MediaType, params["boundary"], msg.header["Content-Type"])
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {

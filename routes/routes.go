@@ -115,9 +115,10 @@ type Route struct {
 	// with body targets matched it: Reject (the default) refuses it, Pass
 	// forwards it as it is. On a route that redacts response bodies
 	// (RedactsResponseBodies), Reject has every card number that is not an
-	// alias in a response body no response filter with body targets matched
-	// masked by the leak guard (a delivered request's answer is not
-	// refused), Pass lets it go as the guard says. YAML key
+	// alias left in a response body after the response filters (none with
+	// body targets matched it, or one left a number at a path it does not
+	// name) masked by the leak guard (a delivered request's answer is not
+	// refused: MasksResponseBodies), Pass lets it go as the guard says. YAML key
 	// unmatched_body: reject or pass.
 	UnmatchedBody OnError
 	// Account (inbound only; YAML key account) is the account the route
@@ -356,6 +357,17 @@ func (r *Route) RedactsBodies() bool { return r.redactsBodiesIn(Request) }
 // the leak guard mask the card numbers of a body none of them matched
 // (unless UnmatchedBody is Pass).
 func (r *Route) RedactsResponseBodies() bool { return r.redactsBodiesIn(Response) }
+
+// MasksResponseBodies reports whether the proxies have the leak guard mask
+// every card number that is not an alias left in a response body of the
+// route after its filters (redact mode; block when the route blocks): the
+// route redacts response bodies (RedactsResponseBodies) and does not say
+// unmatched_body: pass. A body no such filter matched, and one a filter
+// matched and left a number in at a path it does not name, are masked
+// alike.
+func (r *Route) MasksResponseBodies() bool {
+	return r.UnmatchedBody != Pass && r.RedactsResponseBodies()
+}
 
 func (r *Route) redactsBodiesIn(phase Phase) bool {
 	for _, f := range r.Filters {
