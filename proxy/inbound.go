@@ -337,11 +337,13 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveCaptured(in.capture, in.table, routes.Inbound, w, r, in.ServeHTTP)
 		return
 	}
-	if r.Method == http.MethodConnect {
+	if strings.EqualFold(r.Method, http.MethodConnect) {
 		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
 		// reached the upstream as a request of that method (an upstream
 		// that is itself a proxy would open a tunnel the routes never
-		// read). The outbound listener is where CONNECT belongs.
+		// read). The outbound listener is where CONNECT belongs. In any
+		// case: net/http reads "Connect /x" as another method and would
+		// forward it as sent, to an upstream whose parser may fold case.
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		writeError(w, jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
 			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener"))
