@@ -73,4 +73,3 @@ func TestLeakGuardReadsBase64InHeaders(t *testing.T) {
 		}
 	}
 }
-
