@@ -1,6 +1,6 @@
 // Package admin serves the gateway's admin listener (listen.admin, local by
 // default): GET /healthz (the process is up), GET /readyz (the stores
-// answer), GET /metrics, and the data-key endpoints behind admin.token,
+// answer and take writes), GET /metrics, and the data-key endpoints behind admin.token,
 // POST /admin/keys/rotate and GET /admin/keys/status, which `aliasgate keys
 // rotate` and `keys status` call when a running gateway holds the bbolt
 // vault's lock; and, the same way for `aliasgate clients list | revoke |

@@ -189,6 +189,10 @@ type Options struct {
 	// Events receives the card and network token events (events.go;
 	// serve: the webhook outbox); nil: no events.
 	Events Events
+	// Numbers is the numbers index of every account's cards (numbers.go;
+	// serve: *vault.Numbers); nil: a token PAN is checked against the
+	// account's own vault only.
+	Numbers Numbers
 }
 
 // DuplicateWatch counts duplicate answers per caller (internal/abuse).
@@ -231,6 +235,7 @@ type Handler struct {
 	tsp        tsp.Provider // called through ts() (tsptimeout.go)
 	tspTimeout time.Duration
 	events     Events     // nil: no events (events.go)
+	numbers    Numbers    // nil: no numbers index (numbers.go)
 	locks      *cardLocks // per-card write lock of this process (cas.go)
 
 	create, get, patch, list, del      http.Handler
@@ -257,6 +262,7 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	h.dups = opts.Duplicates
 	h.accounts = opts.Settings
 	h.events = opts.Events
+	h.numbers = opts.Numbers
 	if h.tsp == nil {
 		m := hmac.New(sha256.New, opts.FingerprintKey)
 		m.Write([]byte(SimulatorKeyLabel))
@@ -577,8 +583,10 @@ func (h *Handler) fail(q *request, what string, err error) {
 			err = jsonapi.NewError(http.StatusBadGateway, "token_service_unavailable", "Bad Gateway",
 				"the network token service failed or gave an answer that cannot be used; try again later")
 		case errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded):
-			err = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
+			je = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
 				"the vault is unavailable; try again later")
+			je.RetryAfter = vault.UnavailableRetryAfter
+			err = je
 		}
 	}
 	jsonapi.WriteError(q.w, jsonapi.MediaType, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
 	"github.com/aliasgate/aliasgate/vault/memstore"
 )
 
@@ -154,6 +155,11 @@ type env struct {
 	vault *vault.Service
 	clk   *clock
 	store *memStore
+	// Of tspEnv's: the bbolt store, its numbers index and the
+	// Handler's options.
+	bolt    *boltstore.Store
+	numbers *vault.Numbers
+	opts    Options
 }
 
 func setup(t *testing.T) *env {

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/sleep"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -160,14 +161,7 @@ func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next 
 // fall out of step; the request's context ends the wait.
 func casBackoff(q *request, try int) error {
 	limit := min(casBackoffUnit<<try, casBackoffMax)
-	t := time.NewTimer(rand.N(limit) + 1)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-q.ctx.Done():
-		return q.ctx.Err()
-	}
+	return sleep.For(q.ctx, rand.N(limit)+1)
 }
 
 // writeCard stores next (encoded b) over cur when the store still holds

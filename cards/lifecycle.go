@@ -417,6 +417,9 @@ func (h *Handler) prepareReissue(q *request, rec *record, ev tsp.Event) (*reissu
 	if err != nil {
 		return nil, fmt.Errorf("cards: reissue: redact the new card number: %w", err)
 	}
+	if err := h.addNumber(q.ctx, ev.NewPAN, toks[0].Alias); err != nil { // numbers.go
+		return nil, fmt.Errorf("cards: reissue: %w", err)
+	}
 	held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fingerprint(h.fpKey, q.p.Account, ev.NewPAN))
 	if err != nil {
 		return nil, fmt.Errorf("cards: reissue: the cards of the new card number: %w", err)

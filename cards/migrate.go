@@ -104,7 +104,7 @@ func MigrateAccounts(ctx context.Context, st MigrationStore, v RecordMigrator, d
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("cards: accounts migration: %w", err)
 	}
 	err = scanAllCards(ctx, st, func(c vault.CardDump, rec *migrationRecord) error {
 		if c.Account == defaultAccount {
@@ -125,7 +125,7 @@ func MigrateAccounts(ctx context.Context, st MigrationStore, v RecordMigrator, d
 				res.Gone++
 				got = alias
 			case err != nil:
-				return "", fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+				return "", fmt.Errorf("card %s: %w", c.ID, err)
 			case got != alias:
 				res.Copied++
 			case refs[alias] == c.Account:
@@ -162,29 +162,29 @@ func MigrateAccounts(ctx context.Context, st MigrationStore, v RecordMigrator, d
 			}
 			b, err := rec.marshal()
 			if err != nil {
-				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+				return fmt.Errorf("card %s: %w", c.ID, err)
 			}
 			err = st.ReplaceCard(ctx, c.Account, c.ID, raw, b)
 			if err == nil {
 				return nil
 			}
 			if !errors.Is(err, vault.ErrCardChanged) || try == casTries {
-				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+				return fmt.Errorf("card %s: %w", c.ID, err)
 			}
 			var ok bool
 			if raw, ok, err = st.GetCard(ctx, c.Account, c.ID); err != nil {
-				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+				return fmt.Errorf("card %s: %w", c.ID, err)
 			}
 			if !ok {
 				return nil // deleted meanwhile
 			}
 			if rec, err = parseMigrationRecord(raw); err != nil {
-				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+				return fmt.Errorf("card %s: %w", c.ID, err)
 			}
 		}
 	})
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("cards: accounts migration: %w", err)
 	}
 	if _, err := st.PutMetaIfAbsent(ctx, AccountsMigratedMeta, []byte("1")); err != nil {
 		return res, fmt.Errorf("cards: accounts migration: %w", err)
@@ -194,17 +194,17 @@ func MigrateAccounts(ctx context.Context, st MigrationStore, v RecordMigrator, d
 }
 
 // scanAllCards calls fn with every card, in key order.
-func scanAllCards(ctx context.Context, st MigrationStore, fn func(vault.CardDump, *migrationRecord) error) error {
+func scanAllCards(ctx context.Context, st CardScanner, fn func(vault.CardDump, *migrationRecord) error) error {
 	after := ""
 	for {
 		page, err := st.ScanCards(ctx, after, scanPage)
 		if err != nil {
-			return fmt.Errorf("cards: accounts migration: scan cards: %w", err)
+			return fmt.Errorf("scan cards: %w", err)
 		}
 		for _, c := range page {
 			rec, err := parseMigrationRecord(c.Record)
 			if err != nil {
-				return fmt.Errorf("cards: accounts migration: card %s: %w", c.ID, err)
+				return fmt.Errorf("card %s: %w", c.ID, err)
 			}
 			if err := fn(c, rec); err != nil {
 				return err

@@ -67,6 +67,9 @@ func (h *Handler) keepPANAlias(q *request, rec *record, pan string) (*record, er
 		if alias == rec.PANAlias {
 			return rec, nil
 		}
+		if err := h.addNumber(ctx, pan, alias); err != nil { // numbers.go
+			return rec, fmt.Errorf("index the number of card %s: %w", rec.ID, err)
+		}
 		if try == casTries {
 			return rec, errCardConflict()
 		}

@@ -80,7 +80,9 @@ package cards
 //     is the card's own PAN, or is a number the account's vault already
 //     holds (another card's token PAN or card number: the two would share
 //     one alias, and deleting one token would delete the other's at the
-//     token service and in the vault), and a cryptogram without a type,
+//     token service and in the vault) or a card or token of any account
+//     holds (Options.Numbers, numbers.go; the answer and the log do not
+//     say whose), and a cryptogram without a type,
 //     a two-digit ECI or a value in canonical base64 of 1-64 bytes (a
 //     network_token payment never sends the token PAN without one), and a
 //     payment account reference that is neither none nor 29 capital
@@ -333,6 +335,26 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 		return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number the account already stores",
 			errTokenService, errTokenAnswer)
+	}
+	if h.numbers != nil {
+		// Another account's card number or token PAN (numbers.go): the
+		// alias made here is this card's to delete, the token at the token
+		// service is not (it may be that card's there).
+		if err := h.numbers.Claim(q.ctx, tok.PAN, toks[0].Alias); err != nil {
+			uq := *q
+			uq.ctx = context.WithoutCancel(q.ctx)
+			if derr := h.deleteAlias(&uq, toks[0].Alias); derr != nil {
+				h.log.WarnContext(q.ctx, "cards: a refused token PAN was not deleted from the vault", "card_id", rec.ID,
+					"account_id", q.p.Account, "error", derr.Error(), "trace_id", q.obs.TraceID)
+			}
+			if !errors.Is(err, vault.ErrNumberHeld) {
+				return nil, "", fmt.Errorf("provision: %w", err)
+			}
+			h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a number a card or token already holds; refused",
+				"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
+			return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number a card or token already holds",
+				errTokenService, errTokenAnswer)
+		}
 	}
 	if !validPAR(tok.PAR, pan, tok.PAN) { // shown to every client: never anything else (the PAN)
 		h.undoToken(q, rec.ID, tok.PAN, toks[0].Alias)

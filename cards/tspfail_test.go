@@ -184,12 +184,17 @@ func tspEnvWrapped(t *testing.T, extra Options, wrap func(*boltstore.Store) Stor
 	if wrapVault != nil {
 		hv = wrapVault(svc)
 	}
-	h, err := New(cs, hv, fakeGuard{}, Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now,
-		Logger: obstest.Logger(t), TSP: sim, TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings})
+	numbers := vault.NewNumbers(st, st, kr)
+	opts := Options{VaultID: "tnt-test", FingerprintKey: fpKey, Now: clk.Now, Logger: obstest.Logger(t), TSP: sim,
+		TokenServiceTimeout: extra.TokenServiceTimeout, Settings: extra.Settings, Numbers: extra.Numbers}
+	if opts.Numbers == nil {
+		opts.Numbers = numbers // as serve wires it
+	}
+	h, err := New(cs, hv, fakeGuard{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, h: h, vault: svc, clk: clk}, sim
+	return &env{t: t, h: h, vault: svc, clk: clk, bolt: st, numbers: numbers, opts: opts}, sim
 }
 
 // provisioned provisions card id a token and returns its token PAN.

@@ -513,6 +513,10 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "create card: redact", err)
 		return
 	}
+	if err := h.addNumber(q.ctx, pan, toks[0].Alias); err != nil { // numbers.go
+		h.fail(q, "create card: numbers index", err)
+		return
+	}
 	now := h.now().UTC().Truncate(time.Second)
 	rec := &record{
 		ID: newCardID(), PANAlias: toks[0].Alias, BIN: pan[:6], First8: first8(pan), Last4: pan[len(pan)-4:],

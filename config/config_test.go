@@ -1170,3 +1170,40 @@ func TestWholeNumbersAreReadAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestYAMLTagsAreRefusedWithTheirLine: a value or key written with a YAML
+// tag (!!str, !!int, !!binary, !!map, a custom or verbatim one) is a
+// problem naming the tag and its line, also where the tagged value would
+// have been valid. Before, each was taken without a word: !!binary read
+// base64 (the audience below became "aliasgate"), !!int 0x10 16, a custom
+// tag was dropped.
+func TestYAMLTagsAreRefusedWithTheirLine(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		line int
+		tag  string
+	}{
+		{"limits:\n  client_rate: !!int 10\n", 2, "!!int"},
+		{"limits:\n  client_rate: !!int 0x10\n", 2, "!!int"},
+		{"env: !!str sandbox\n", 1, "!!str"},
+		{"env: !foo sandbox\n", 1, "!foo"},
+		{"env: !<tag:example.com,2026:env> sandbox\n", 1, "!<tag:example.com,2026:env>"},
+		{"vault:\n  volatile_ttl: !!str 1h\n", 2, "!!str"},
+		{"!!str env: sandbox\n", 1, "!!str"},
+		{"listen: !!map {inbound: 127.0.0.1:8080}\n", 1, "!!map"},
+		{"auth:\n  audience: !!binary YWxpYXNnYXRl\n", 2, "!!binary"},
+		{"vault_api: {enabled: !!bool true}\n", 1, "!!bool"},
+	} {
+		_, err := Load(writeFile(t, c.file), nil)
+		ps := problems(t, err)
+		found := false
+		for _, p := range ps {
+			if p.Line == c.line && strings.Contains(p.Message, "YAML tag "+c.tag+" is not accepted") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%q: problems %v, want YAML tag %s on line %d", c.file, ps, c.tag, c.line)
+		}
+	}
+}

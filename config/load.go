@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/yamlnum"
+	"github.com/aliasgate/aliasgate/internal/yamltag"
 )
 
 // sources records where the values of a loaded Config came from.
@@ -91,6 +92,9 @@ func decodeFile(data []byte, cfg *Config) ([]Problem, error) {
 		return nil, err
 	}
 	d := decoder{lines: cfg.src.lines}
+	for _, t := range yamltag.Find(&doc) { // a tag changes what a value means (internal/yamltag)
+		d.add("", t.Line, "%s", t.Message())
+	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]

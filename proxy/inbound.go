@@ -121,7 +121,11 @@
 // 413 (body over MaxBody), 415 (unsupported encoding or charset), 422
 // (target of the wrong type, duplicate or differently spelled key, value the
 // vault refuses, body no filter matched, or a leak blocked), 503 (vault
-// unavailable). A response is never given unguarded: see below. on_error: pass forwards the message
+// unavailable). A value the vault refuses (422 value_refused: it does not
+// fit its target's alias format, or is empty or too long) is named by its
+// target in the detail, "(json target "card.number" of filter "f" of route
+// "r")", never by its value (rewrite.TargetError), and so is the log line.
+// A response is never given unguarded: see below. on_error: pass forwards the message
 // unchanged; it is logged and counted. Upstream errors give 502, upstream
 // timeouts 504. No error body or log line holds body bytes.
 //
@@ -373,7 +377,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The access line and the metrics name the route, refusals included.
 	obs.SetRoute(r.Context(), route.ID)
 	stripUpgrade(r.Header)
-	if r.Header.Get("Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
+	if headerValue(r.Header, "Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
 		// Nothing reads WebSocket frames: a route whose filters rewrite
 		// bodies (either way: the upstream's frames would pass its
 		// response filters too) or that promises card data never passes
@@ -426,7 +430,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route has no usable upstream"))
 		return
 	}
-	if r.Header.Get("Upgrade") != "" {
+	if headerValue(r.Header, "Upgrade") != "" {
 		// The connection ReverseProxy hijacks when the upstream answers
 		// 101 gets the upgrade deadlines and is closed by Close.
 		w = &trackingWriter{ResponseWriter: w, set: &in.upgraded}
@@ -536,7 +540,7 @@ func canonicalize(r *http.Request) (string, error) {
 // an upstream that switches to HTTP/2 would read later requests past the
 // filters) with its HTTP2-Settings header.
 func stripUpgrade(h http.Header) {
-	up := h.Values("Upgrade")
+	up := h["Upgrade"]
 	if len(up) == 0 {
 		return
 	}
@@ -624,7 +628,7 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 		dst[k] = v
 	}
 	if resp.ContentLength >= 0 {
-		dst.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+		dst["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)

@@ -226,7 +226,12 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 			if mode == routes.LeakBlock {
 				return nil, refusal(phase, "vault_unavailable")
 			}
-			got = nil // count every candidate (redact masks them all)
+			if len(got) != len(ask) {
+				got = nil // count every candidate (redact masks them all)
+			}
+			// Else the answers the vault could give (vault.Known: the
+			// persistent store's while the volatile one is away): an
+			// alias it knows is kept, the others count as card data.
 		}
 	}
 	if len(got) < len(list) {
@@ -450,7 +455,7 @@ func (sc leakScan) header(where string, h http.Header) leakScan {
 			for _, c := range pan.FindString(v) {
 				sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: c.Digits(), h: h, key: k, vi: i})
 			}
-			if strings.ContainsAny(v, "eE.%\\&") { // an escaped e too; '.': a fraction that rounds to a card number
+			if pan.MayHoldNumber(v) { // an escaped e too; '.': a fraction that rounds to a card number
 				for _, d := range pan.FindExponentString(v) {
 					sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
 				}

@@ -178,7 +178,7 @@ type message struct {
 
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
-	mt, params := parseMediaType(r.Header.Get("Content-Type"))
+	mt, params := parseMediaType(headerValue(r.Header, "Content-Type"))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
 	if opts.guard {
 		msg.target = guardTarget(r)
@@ -195,7 +195,7 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 		r.TransferEncoding = nil
 		r.Trailer = nil // read with the body; a rewritten body goes out with a length
 		r.GetBody = func() (io.ReadCloser, error) { return newMemBody(b, nil), nil }
-		r.Header.Del("Expect")
+		delete(r.Header, "Expect")
 		st.body = msg.mem
 	}
 	return nil
@@ -220,7 +220,7 @@ func guardTarget(r *http.Request) string {
 // body, the upgraded connection, is not read.
 func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
 	switched := resp.StatusCode == http.StatusSwitchingProtocols
-	mt, params := parseMediaType(resp.Header.Get("Content-Type"))
+	mt, params := parseMediaType(headerValue(resp.Header, "Content-Type"))
 	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
@@ -242,7 +242,7 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		resp.TransferEncoding = nil
 		resp.Uncompressed = false
 		if len(resp.Trailer) > 0 {
-			resp.Header.Del("Content-Length") // trailers need chunked encoding
+			delete(resp.Header, "Content-Length") // trailers need chunked encoding
 		}
 	} else if st.gunzip && msg.length != 0 && resp.Body != http.NoBody {
 		gunzipStream(resp)
@@ -348,7 +348,11 @@ func needsBody(filters []*routes.Filter) bool {
 // filters as that media type whatever its Content-Type says, and a body
 // that no filter with body targets matched is refused unless the route says
 // unmatched_body: pass. So the filters cannot be stepped around by another
-// Content-Type, method or path spelling.
+// Content-Type, method or path spelling. Nor by the query string: a request
+// whose query holds a field a form redact filter targets is refused
+// (checkQuery), with a body or without; nor by a request carrying a header
+// a redact filter of the route targets where no filter redacting it
+// applies (unmatchedHeader).
 //
 // A panic in the phase (a filter, the vault, a body reader: a bug) refuses
 // the message (contain).
@@ -362,10 +366,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	// guard after the filters (masks).
 	answerRedacting := phase == routes.Response && route.MasksResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
+	if phase == routes.Request && x.Query != "" {
+		if jerr := p.checkQuery(ctx, st, x); jerr != nil {
+			return jerr
+		}
+	}
 	filters := route.Matching(phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
-		return nil
+		return p.unmatchedHeader(ctx, st, phase, filters, x, msg.header)
 	}
 	// trailersRead: the trailers are in msg.trailer (the body was read to
 	// its end), so the filters and the guard read them (emptyBodyTrailers).
@@ -377,7 +386,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		trailersRead = true
 	}
 
-	enc, encErr := contentEncoding(msg.header.Values("Content-Encoding"))
+	enc, encErr := contentEncoding(msg.header["Content-Encoding"])
 	var raw, body []byte
 	var bodyErr error
 	buffered := false
@@ -477,6 +486,10 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		return refusal(phase, "no_matching_filter")
 	}
 
+	if jerr := p.unmatchedHeader(ctx, st, phase, filters, x, msg.header); jerr != nil {
+		return jerr
+	}
+
 	changed := false
 	var failed []string // response phase: the filters that failed and would have refused
 	defer st.clearMessage()
@@ -502,7 +515,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
 				// A throttled caller is refused whatever the filter's
 				// on_error: passing would forward what the limit held back.
-				return throttled(refusal(phase, reason(err)), err)
+				return throttled(namedRefusal(phase, st, f, err), err)
 			}
 			continue
 		}
@@ -744,6 +757,46 @@ func (b *trailerDrop) drop() {
 	}
 }
 
+// unmatchedHeader refuses a request that carries a header a request redact
+// filter of the route targets, on a path that filter covers, when no
+// filter that applies to it (filters) redacts that header
+// (routes.Route.UnmatchedHeader), unless the route says unmatched_body:
+// pass: 422 no_matching_filter, as a body no filter matched.
+func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase routes.Phase, filters []*routes.Filter, x routes.Exchange, h http.Header) *jsonapi.Error {
+	if phase != routes.Request || st.route.UnmatchedBody == routes.Pass {
+		return nil
+	}
+	f := st.route.UnmatchedHeader(filters, x, h)
+	if f == nil {
+		return nil
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: a request carries a header a filter of the route redacts where no filter redacting it applies; refused",
+		slog.String("route", st.route.ID), slog.String("filter", f.ID))
+	if p.m != nil {
+		p.m.CountFilterResult(st.route.ID, f.ID, "unmatched_header")
+	}
+	return refusal(phase, "no_matching_filter")
+}
+
+// checkQuery refuses a request whose query string holds a field that a
+// form target of one of the route's request redact filters names, when
+// the request meets that filter's request conditions
+// (routes.Filter.ChecksQuery, rewrite.Program.CheckQuery), unless the
+// filter says on_error: pass. It runs before the body is read: a request
+// without a body, or with one of another media type, carries the field as
+// well.
+func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchange) *jsonapi.Error {
+	for _, f := range st.route.Filters {
+		if !f.ChecksQuery(x) {
+			continue
+		}
+		if err := f.Program.CheckQuery(x.Query); err != nil && p.filterFailed(ctx, st, f, err) {
+			return refusal(routes.Request, reason(err))
+		}
+	}
+	return nil
+}
+
 // setContentLength sets h's Content-Length to n, leaving a header that
 // already says exactly that as it is (a body the phase read and kept, the
 // usual response): no string or slice for it.
@@ -753,7 +806,17 @@ func setContentLength(h http.Header, n int) {
 	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
 		return
 	}
-	h.Set("Content-Length", string(b))
+	h["Content-Length"] = []string{string(b)}
+}
+
+// headerValue is h.Get(key) for a key in canonical form (the constants of
+// this package): Header.Get canonicalises its key again on every call,
+// several times a request; a canonical key is the map's key as it is.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // FilterFailedHeader is set on a response a filter of the response phase
@@ -810,10 +873,27 @@ func (p *pipeline) filterFailed(ctx context.Context, st *reqState, f *routes.Fil
 	if p.m != nil {
 		p.m.CountFilterResult(st.route.ID, f.ID, result)
 	}
-	p.log.LogAttrs(ctx, slog.LevelWarn, msg,
-		slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("phase", string(f.Phase)),
-		slog.String("reason", reason(err)), slog.String("error", err.Error()))
+	attrs := []slog.Attr{slog.String("route", st.route.ID), slog.String("filter", f.ID), slog.String("phase", string(f.Phase)),
+		slog.String("reason", reason(err)), slog.String("error", err.Error())}
+	if te := (*rewrite.TargetError)(nil); errors.As(err, &te) {
+		attrs = append(attrs, slog.String("target", string(te.Target.Kind)+":"+te.Target.Path))
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
 	return result == "rejected"
+}
+
+// namedRefusal is refusal(phase, reason(err)) whose detail, when err
+// names the target whose value the vault refused (rewrite.TargetError),
+// names it with its filter and route, so that the operator knows what to
+// fix: never the value, the path masked as problems are.
+func namedRefusal(phase routes.Phase, st *reqState, f *routes.Filter, err error) *jsonapi.Error {
+	jerr := refusal(phase, reason(err))
+	var te *rewrite.TargetError
+	if errors.As(err, &te) && len(jerr.Objects) == 1 {
+		jerr.Objects[0].Detail += fmt.Sprintf(" (%s target %q of filter %q of route %q)", te.Target.Kind,
+			pan.MaskLoose(te.Target.Path), f.ID, st.route.ID)
+	}
+	return jerr
 }
 
 // throttled gives a refusal the Retry-After of a *vault.ThrottleError in
@@ -837,7 +917,11 @@ func refusal(phase routes.Phase, reason string) *jsonapi.Error {
 	if phase == routes.Response {
 		return jsonapi.NewError(http.StatusBadGateway, reason, "Upstream response refused", "the response could not be made safe: "+rs.detail)
 	}
-	return jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
+	e := jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
+	if reason == "vault_unavailable" {
+		e.RetryAfter = vault.UnavailableRetryAfter
+	}
+	return e
 }
 
 var reasons = map[string]struct {
@@ -851,13 +935,14 @@ var reasons = map[string]struct {
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
 	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
+	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form bodies (applications read query and form fields as one); send it in the body"},
 	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
-	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), so it cannot be made safe"},
+	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), or to a header of it that the route redacts, so it cannot be made safe"},
 	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},
 	"no_active_network_token":      {http.StatusUnprocessableEntity, "the card has no active network token and the route does not fall back to the card number"},
 	"card_conflict":                {http.StatusConflict, "the card was changed by other requests at the same time; retry"},
@@ -883,6 +968,8 @@ func reason(err error) string {
 		return "malformed_body"
 	case errors.Is(err, rewrite.ErrTooDeep):
 		return "body_too_deep"
+	case errors.Is(err, rewrite.ErrQueryField):
+		return "card_field_in_query"
 	case errors.Is(err, rewrite.ErrDuplicateKey):
 		return "duplicate_key"
 	case errors.Is(err, rewrite.ErrTargetType):
@@ -928,12 +1015,23 @@ func bareMediaType(ct string) bool {
 		switch c := ct[i]; {
 		case c == '/' && slash < 0 && i > 0 && i < len(ct)-1:
 			slash = i
-		case c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+		case notBareByte[c]:
 			return false
 		}
 	}
 	return true
 }
+
+// notBareByte marks the bytes bareMediaType refuses: control characters
+// and space, non-ASCII, upper-case letters and RFC 2045's tspecials ('/'
+// where it does not separate type and subtype). A table: the media type
+// of every request and response is read with it.
+var notBareByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c <= ' ' || c >= 0x7f || 'A' <= c && c <= 'Z' || strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) >= 0
+	}
+	return t
+}()
 
 // safeMediaType returns a media type for a log line: the client's, unless it
 // holds a digit (then "(client-supplied)"), so no card number is logged

@@ -243,3 +243,24 @@ func TestImportedVGSTrailingWildcard(t *testing.T) {
 		t.Fatalf("an element that is a number: status %d, %d requests upstream; want 422 and none", resp.StatusCode, len(up.requests())-n)
 	}
 }
+
+// A JSONPath member name written with escapes in a quoted key is the name
+// the escapes spell, as Jayway's bracket properties and RFC 9535's name
+// selectors read them: $['c\u0061rd']['numb\u0065r'] redacts card.number,
+// and a filter's @['k\u0069nd'] reads kind. The importer read "\u0061" as
+// "u0061": the filters named keys no body holds, loaded without a word,
+// and the card numbers reached the upstream in clear.
+func TestImportedVGSEscapedMemberNamesAreTheKeysTheySpell(t *testing.T) {
+	up := newUpstream(t, nil)
+	set, _ := importVGS(t, "json-escaped-keys.yaml", "https://checkout.example-shop.test", up.URL)
+	g := newGateway(t, set, nil, gwOptions{})
+	body := `{"card":{"number":"` + testPAN + `"},"payments":[{"kind":"card","pan":"` + testPAN2 + `"}]}`
+	resp, got := g.do(t, "POST", "/checkout", "application/json", strings.NewReader(body), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, got)
+	}
+	sent := string(up.last(t).Body)
+	if strings.Contains(sent, testPAN) || strings.Contains(sent, testPAN2) {
+		t.Errorf("the upstream received a card number in clear: %s", sent)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/regfile"
 	"github.com/aliasgate/aliasgate/internal/yamlnum"
+	"github.com/aliasgate/aliasgate/internal/yamltag"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -116,6 +117,13 @@ func Parse(data []byte, file string, opts Options) (*Set, error) {
 			Message: "a second YAML document (---): a routes file is one document (its routes would not be in force)"}}}
 	case !errors.Is(err, io.EOF):
 		return nil, &LoadError{Problems: []Problem{{File: file, Message: "not valid YAML: " + yamlMessage(err)}}}
+	}
+	if tagged := yamltag.Find(&doc); len(tagged) > 0 { // a tag changes what a value means (internal/yamltag)
+		ps := make([]Problem, len(tagged))
+		for i, t := range tagged {
+			ps[i] = Problem{File: file, Line: t.Line, Message: pan.MaskLoose(t.Message())}
+		}
+		return nil, &LoadError{Problems: ps}
 	}
 	return parseDocument(&doc, file, opts)
 }
@@ -701,6 +709,9 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 			l.add(vn, "%s: match.path: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 		m.Path = re
+		if err == nil {
+			m.pathFold, _ = regexp.Compile(`(?i:` + p + `)`)
+		}
 	}
 	if p, vn := l.str(n, "path_info"); vn != nil {
 		re, err := regexp.Compile(`^(?:` + p + `)$`)
@@ -711,6 +722,7 @@ func (l *loader) match(where string, phase Phase, n *yaml.Node) Match {
 			l.add(vn, "%s: match.path_info: bad regular expression: %s", where, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		default:
 			m.PathInfo = re
+			m.pathInfoFold, _ = regexp.Compile(`^(?i:` + p + `)$`)
 		}
 	}
 	if cn := mapGet(n, "request_content_type"); cn != nil {

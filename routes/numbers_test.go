@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,38 @@ func TestWholeNumbersInRoutesAreReadAsWritten(t *testing.T) {
 		_, err = Parse([]byte(route("443", status)), "r.yaml", Options{})
 		if err == nil || !strings.Contains(err.Error(), "r.yaml:9:") || !strings.Contains(err.Error(), "decimal digits") {
 			t.Errorf("status [%s]: %v", status, err)
+		}
+	}
+}
+
+// TestYAMLTagsInRoutesAreRefusedWithTheirLine: a route file value or key
+// written with a YAML tag is a problem naming the tag and its line (each
+// was taken before: !!binary decoded a target path from base64, !!str
+// and !!int were dropped, a custom tag ignored).
+func TestYAMLTagsInRoutesAreRefusedWithTheirLine(t *testing.T) {
+	route := "routes:\n  - id: psp\n    direction: outbound\n    host: api.psp.example\n    ports: [443]\n" +
+		"    filters:\n      - id: back\n        phase: response\n" +
+		"        operation: redact\n        targets: [{json: card.number}]\n"
+	if _, err := Parse([]byte(route), "r.yaml", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		from, to string
+		line     int
+		tag      string
+	}{
+		{"host: api.psp.example", "host: !!str api.psp.example", 4, "!!str"},
+		{"ports: [443]", "ports: [!!int 443]", 5, "!!int"},
+		{"operation: redact", "operation: !redact redact", 9, "!redact"},
+		{"{json: card.number}", "{json: !!binary Y2FyZC5udW1iZXI=}", 10, "!!binary"},
+		{"- id: psp", "- !!str id: psp", 2, "!!str"},
+		{"routes:\n", "routes: !!seq\n", 1, "!!seq"},
+	} {
+		src := strings.Replace(route, c.from, c.to, 1)
+		_, err := Parse([]byte(src), "r.yaml", Options{})
+		want := "r.yaml:" + strconv.Itoa(c.line) + ": YAML tag " + c.tag + " is not accepted"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", c.to, err, want)
 		}
 	}
 }

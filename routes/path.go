@@ -29,9 +29,11 @@ var ErrUnsafePath = errors.New("routes: path has no canonical form")
 //     and without it (see Match), since most frameworks route "/checkout/"
 //     and "/checkout" to one handler.
 //
-// Letter case is kept: path_prefix and path conditions compare it exactly,
-// and a request that no filter of a redacting route matches is refused
-// rather than forwarded (see Route.UnmatchedBody), which covers servers that
+// Letter case is kept: path conditions compare it exactly, and so does
+// path_prefix except on a route with request redact filters, which also
+// takes its prefix in another letter case (Set.Match); a request that no
+// filter of a redacting route matches is refused rather than forwarded (see
+// Route.UnmatchedBody, Route.UnmatchedHeader), which covers servers that
 // route without regard to case.
 //
 // A path holding "%2F", "%5C", "\", "%00" or another encoded or raw control

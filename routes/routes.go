@@ -118,8 +118,11 @@ type Route struct {
 	// alias left in a response body after the response filters (none with
 	// body targets matched it, or one left a number at a path it does not
 	// name) masked by the leak guard (a delivered request's answer is not
-	// refused: MasksResponseBodies), Pass lets it go as the guard says. YAML key
-	// unmatched_body: reject or pass.
+	// refused: MasksResponseBodies), Pass lets it go as the guard says. It
+	// says the same of a request carrying a header that a request redact
+	// filter of the route targets, on a path that filter covers, when no
+	// filter redacting that header applies to it (UnmatchedHeader). YAML
+	// key unmatched_body: reject or pass.
 	UnmatchedBody OnError
 	// Account (inbound only; YAML key account) is the account the route
 	// acts for: the aliases its filters make belong to it, and its reveals
@@ -183,6 +186,45 @@ type Match struct {
 	// alike). Empty: any. YAML key request_content_type.
 	RequestContentTypes []string
 	Status              []int // response codes; empty: any
+	// pathFold and pathInfoFold are Path and PathInfo with letter case
+	// ignored, for pathCovers (set by the loader; nil: Path, PathInfo).
+	pathFold, pathInfoFold *regexp.Regexp
+}
+
+// pathCovers reports whether x's path meets m's path and path_info
+// conditions as servers that route without regard to letter case read
+// them: case ignored, path with and without a trailing slash, path_info
+// against the target with and without its query. Methods and content
+// types are not compared: HEAD reaches GET handlers, method overrides
+// others, and a Content-Type is the client's to spell. It decides whether
+// a request is one the filter is meant to cover for the checks of what it
+// carries besides its body (Filter.ChecksQuery, Route.UnmatchedHeader).
+func (m *Match) pathCovers(x Exchange) bool {
+	if m.PathInfo != nil {
+		re := m.pathInfoFold
+		if re == nil {
+			re = m.PathInfo
+		}
+		target := x.Path
+		if x.Query != "" {
+			target += "?" + x.Query
+		}
+		if !re.MatchString(target) && !re.MatchString(x.Path) {
+			return false
+		}
+	}
+	if m.Path != nil {
+		re := m.pathFold
+		if re == nil {
+			re = m.Path
+		}
+		if !re.MatchString(x.Path) {
+			if p, ok := strings.CutSuffix(x.Path, "/"); !ok || p == "" || !re.MatchString(p) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Target is one target of a filter, as written in YAML.
@@ -242,7 +284,7 @@ type Exchange struct {
 // RequestContentType returns the value of h's Content-Type header for
 // Exchange.RequestContentType: "" when there is none or more than one.
 func RequestContentType(h http.Header) string {
-	if v := h.Values("Content-Type"); len(v) == 1 {
+	if v := h["Content-Type"]; len(v) == 1 { // the canonical key: no canonicalising per request
 		return v[0]
 	}
 	return ""
@@ -257,6 +299,18 @@ func RequestContentType(h http.Header) string {
 // with ports before one without; then the first in file order. An inbound
 // route never matches a reserved path (ReservedPath) it does not take
 // (TakesReserved). nil when none matches.
+//
+// A route with request filters that redact also takes the paths its
+// path_prefix starts once ASCII letter case is ignored ("/Checkout/x" for
+// /checkout), and, when its path_prefix ends with "/", that path without
+// the slash ("/checkout" for /checkout/): Express (by default), ASP.NET
+// and IIS route the first to the same handler, most frameworks the second,
+// and a shorter route's (a catch-all "/" without filters) would forward
+// its card data in clear. Of two routes with prefixes of one
+// length, the one whose prefix starts path as written wins. Filter path
+// conditions still compare case, so such a request is refused where no
+// filter of the route applies to its body or headers (UnmatchedBody,
+// UnmatchedHeader).
 func (s *Set) Match(dir Direction, host, path string) *Route {
 	if s == nil {
 		return nil
@@ -267,17 +321,56 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		reserved = ReservedPath(path)
 	}
 	var best *Route
+	bestExact := false
 	for _, r := range s.Routes {
-		if r.Direction != dir || !r.MatchesHost(host, port) || !strings.HasPrefix(path, r.PathPrefix) ||
-			reserved != "" && !r.TakesReserved(reserved) {
+		if r.Direction != dir || reserved != "" && !r.TakesReserved(reserved) {
+			continue
+		}
+		exact := strings.HasPrefix(path, r.PathPrefix)
+		if !exact && (!startsAsServersRead(path, r.PathPrefix) || !r.hasRequestOp(rewrite.Redact)) || !r.MatchesHost(host, port) {
 			continue
 		}
 		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
-			len(r.PathPrefix) == len(best.PathPrefix) && r.rank() > best.rank() {
-			best = r
+			len(r.PathPrefix) == len(best.PathPrefix) && (exact && !bestExact || exact == bestExact && r.rank() > best.rank()) {
+			best, bestExact = r, exact
 		}
 	}
 	return best
+}
+
+// startsAsServersRead reports whether prefix starts path once ASCII letter
+// case is ignored, or prefix ends with "/" and is path with a "/" added
+// ("/checkout/" for "/checkout": most frameworks route both to one
+// handler).
+func startsAsServersRead(path, prefix string) bool {
+	if hasPrefixFoldASCII(path, prefix) {
+		return true
+	}
+	return len(path)+1 == len(prefix) && prefix[len(path)] == '/' && hasPrefixFoldASCII(path, prefix[:len(path)])
+}
+
+// hasPrefixFoldASCII reports whether s starts with prefix when ASCII
+// letter case is ignored.
+func hasPrefixFoldASCII(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		a, b := s[i], prefix[i]
+		if a == b {
+			continue
+		}
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b || a < 'a' || a > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // MatchesHost reports whether the route's host pattern (or host_regex)
@@ -389,6 +482,54 @@ func (r *Route) ReadsBodies() bool {
 		}
 	}
 	return false
+}
+
+// UnmatchedHeader returns a request redact filter of the route that is not
+// among matched (the filters that apply to the request) although x is a
+// request it is meant to cover (Match.pathCovers: its path conditions hold
+// once letter case is ignored, whatever the method and content type), one
+// of whose header targets finds a value in h (rewrite.Program.LocatesHeader)
+// that no filter of matched targets (by header name); nil when there is
+// none. The proxies refuse such a request (POST /Checkout, post or PUT
+// where the filter says POST /checkout, another filter group) unless the
+// route says unmatched_body: pass: servers that route without regard to
+// case or method overrides would hand the header to the filter's handler
+// in clear. A request to a path the filter does not cover goes on.
+func (r *Route) UnmatchedHeader(matched []*Filter, x Exchange, h http.Header) *Filter {
+	for _, f := range r.Filters {
+		if f.Phase != Request || f.Operation != rewrite.Redact || f.Program == nil || !f.Program.HasHeaderTargets() ||
+			slices.Contains(matched, f) || !f.Match.pathCovers(x) {
+			continue
+		}
+		if f.Program.LocatesHeader(h, func(name string) bool { return redactsHeader(matched, name) }) {
+			return f
+		}
+	}
+	return nil
+}
+
+// redactsHeader reports whether a redact filter of filters targets the
+// header name (canonical form).
+func redactsHeader(filters []*Filter, name string) bool {
+	for _, m := range filters {
+		if m.Operation == rewrite.Redact && m.Program != nil && m.Program.TargetsHeader(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChecksQuery reports whether f is a request filter that redacts form
+// targets and whose path conditions x meets as servers read them
+// (Match.pathCovers: letter case ignored, path_info with or without the
+// query, methods and content types not compared):
+// the proxies then refuse a request whose query string holds a field it
+// targets (rewrite.Program.CheckQuery), since the applications that read
+// query and form fields as one set of parameters would read it in clear.
+// Filter groups do not narrow it.
+func (f *Filter) ChecksQuery(x Exchange) bool {
+	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasFormTargets() &&
+		f.Match.pathCovers(x)
 }
 
 // RevealsInRequests reports whether the route's request filters put card

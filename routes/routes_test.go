@@ -405,3 +405,56 @@ func TestParseJSONQueryTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactingRouteMatchesItsPrefixInAnyLetterCase: a route with request
+// redact filters takes the paths its prefix starts once ASCII case is
+// ignored; one without them, and one that reveals only, compare case; of
+// two prefixes of one length the one written as the path is wins, and a
+// longer prefix still wins over a shorter exact one.
+func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
+	redact := `filters: [{id: f, operation: redact, targets: [{json: card.number}]}]`
+	src := `routes:
+  - {id: app, direction: inbound, host: "*", path_prefix: /, upstream: "http://a"}
+  - {id: checkout, direction: inbound, host: "*", path_prefix: /checkout, upstream: "http://b", ` + redact + `}
+  - {id: Checkout-exact, direction: inbound, host: "*", path_prefix: /Checkout, upstream: "http://c"}
+  - {id: static, direction: inbound, host: "*", path_prefix: /static/, upstream: "http://d"}
+  - {id: api, direction: inbound, host: "*", path_prefix: /api/, upstream: "http://f", ` + redact + `}
+  - {id: deep, direction: inbound, host: "*", path_prefix: /checkout/v2, upstream: "http://e", ` + redact + `}
+  - {id: psp, direction: outbound, host: api.psp.example, path_prefix: /v1, filters: [{id: r, operation: reveal, targets: [{json: card.number}]}]}
+  - {id: psp-redact, direction: outbound, host: api.psp.example, path_prefix: /tokens, ` + redact + `}
+`
+	set, err := Parse([]byte(src), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		dir        Direction
+		path, want string
+	}{
+		{Inbound, "/checkout", "checkout"},
+		{Inbound, "/CHECKOUT/x", "checkout"},
+		{Inbound, "/Checkout", "Checkout-exact"},
+		{Inbound, "/Checkout/V2/x", "deep"},
+		{Inbound, "/Static/a", "app"},
+		{Inbound, "/chec", "app"},
+		{Inbound, "/checkouts", "checkout"},
+		{Inbound, "/api", "api"},
+		{Inbound, "/API", "api"},
+		{Inbound, "/ap", "app"},
+		{Inbound, "/static", "app"},
+		{Outbound, "/V1/x", ""},
+		{Outbound, "/TOKENS", "psp-redact"},
+	} {
+		host := "shop.example"
+		if tt.dir == Outbound {
+			host = "api.psp.example"
+		}
+		got := ""
+		if r := set.Match(tt.dir, host, tt.path); r != nil {
+			got = r.ID
+		}
+		if got != tt.want {
+			t.Errorf("Match(%s, %s) = %q, want %q", tt.dir, tt.path, got, tt.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/regfile"
+	"github.com/aliasgate/aliasgate/internal/sleep"
 )
 
 // Table holds the current route set. Readers take the pointer once per
@@ -61,7 +62,7 @@ type Reloader struct {
 	seen     fileStamp  // the file as last reloaded (or tried)
 	polled   fileStamp  // the file at Watch's previous poll
 	onReload func(routes int, err error)
-	settle   func(ctx context.Context, d time.Duration) error // ReloadSettled's wait (sleep; tests replace it)
+	settle   func(ctx context.Context, d time.Duration) error // ReloadSettled's wait (sleep.For; tests replace it)
 	// writer: the last reload found the file open for writing (reported
 	// once); Watch tries again at every settled poll until it is closed.
 	writer bool
@@ -107,7 +108,7 @@ func NewReloader(table *Table, path string, opts Options, logger *slog.Logger, m
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m, settle: sleep}
+	return &Reloader{table: table, path: path, opts: opts, logger: logger, metrics: m, settle: sleep.For}
 }
 
 // OnReload sets fn, called after every reload with the number of routes
@@ -161,18 +162,6 @@ func (r *Reloader) ReloadSettled(ctx context.Context, interval time.Duration) er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rejected(fmt.Errorf("routes: %s: %w (still changing after %d waits of %s)", r.path, errChangedWhileRead, maxSettleWaits, interval))
-}
-
-// sleep waits d, or until ctx ends (its error).
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // reload is Reload; with check, the file must hold exactly settled (what

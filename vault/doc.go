@@ -143,6 +143,23 @@
 // derives, with HKDF-SHA256, a key-encryption key that wraps the random data
 // keys kept in the store's metadata, and the index key. Opening a vault with
 // another master key fails with ErrWrongMasterKey before anything is served.
+// It also derives the card fingerprint key and the number key of the
+// numbers index.
+//
+// # The numbers index
+//
+// Numbers (numbers.go) records, for every account at once, which aliases
+// hold the card numbers and token PANs of cards (an HMAC under the number
+// key, never the number), so that the cards API can refuse a token PAN a
+// card or token of another account holds without telling whose. It is
+// kept in the persistent store (NumberStore) and answers only from live
+// records: an entry whose alias is gone counts for nothing.
+// The data keys are set once per version and never removed, but a store
+// failed over to older data lacks the versions added since its copy while
+// the gateways go on sealing with them: Keyring.Restore, run by the
+// KeyWorker at every refresh, puts back the versions the process holds and
+// the store lacks (ErrKeyConflict when the store holds another key under
+// one of them).
 //
 // # Alias formats
 //

@@ -97,6 +97,10 @@ type ItemError struct {
 func (e *ItemError) Error() string { return e.Err.Error() }
 func (e *ItemError) Unwrap() error { return e.Err }
 
+// ItemIndex is the item's index in its batch (for callers that cannot name
+// this type, such as the rewriters: rewrite.TargetError).
+func (e *ItemError) ItemIndex() int { return e.Index }
+
 // BatchError lists the items of a batch that were refused. Nothing of the
 // batch was written.
 type BatchError struct {
@@ -118,3 +122,8 @@ func (e *BatchError) Unwrap() []error {
 	}
 	return out
 }
+
+// UnavailableRetryAfter is the Retry-After every API and proxy sends with
+// a 503 vault_unavailable (ErrUnavailable, ErrClosed): one second, the
+// time a pool takes to reconnect to a store that restarted.
+const UnavailableRetryAfter = time.Second

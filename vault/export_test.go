@@ -13,7 +13,7 @@ import (
 func RecordDecryptions(kr *Keyring) func() [][]byte {
 	rec := &recordingOpens{}
 	st := kr.state.Load()
-	next := &keyState{current: st.current, aeads: maps.Clone(st.aeads)}
+	next := &keyState{current: st.current, aeads: maps.Clone(st.aeads), wrapped: st.wrapped}
 	for v, a := range next.aeads {
 		next.aeads[v] = recordingAEAD{AEAD: a, rec: rec}
 	}
@@ -44,4 +44,12 @@ func (a recordingAEAD) Open(dst, nonce, ciphertext, additionalData []byte) ([]by
 		a.rec.mu.Unlock()
 	}
 	return p, err
+}
+
+// KeyringOn returns a Keyring holding kr's keys over another store (a
+// gateway whose store failed over to another server).
+func KeyringOn(kr *Keyring, store Store) *Keyring {
+	out := &Keyring{store: store, wrap: kr.wrap, indexKey: kr.indexKey, fingerprintKey: kr.fingerprintKey, rand: kr.rand}
+	out.state.Store(kr.state.Load())
+	return out
 }

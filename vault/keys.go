@@ -18,6 +18,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/internal/secretfile"
+	"github.com/aliasgate/aliasgate/internal/sleep"
 )
 
 // MasterKeyEnv is the environment variable that holds the master key
@@ -123,8 +125,8 @@ func createKeyFile(path string) ([]byte, error) {
 }
 
 // Keyring holds the keys derived from the master key: the data-encryption
-// keys by version, and the HMAC keys of the alias index and of card
-// fingerprints. It is safe for concurrent use.
+// keys by version, and the HMAC keys of the alias index, of card
+// fingerprints and of the numbers index (numbers.go). It is safe for concurrent use.
 //
 // Data keys live in the store's metadata, wrapped (AES-256-GCM) under the
 // key-encryption key, one set-once entry per version: dek/1, dek/2, … The
@@ -142,6 +144,7 @@ type Keyring struct {
 	indexKey       []byte
 	indexMACs      sync.Pool // HMAC-SHA256 states under indexKey (*indexMAC), reset and wiped
 	fingerprintKey []byte
+	numberKey      []byte // the numbers index's (numbers.go), one for every account
 	rand           io.Reader
 	mu             sync.Mutex // serialises Refresh and Rotate
 }
@@ -151,6 +154,7 @@ type Keyring struct {
 type keyState struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD
+	wrapped map[uint32][]byte // each version as the store holds it (wrapped under the KEK), for Restore
 	// prev is the state this one replaced (nil for the first): the
 	// re-encryption waits for the writes of every older state.
 	prev *keyState
@@ -189,7 +193,7 @@ func (kr *Keyring) waitWrites(ctx context.Context, ver uint32) error {
 			continue
 		}
 		for st.writes.Load() > 0 {
-			if err := sleep(ctx, time.Millisecond); err != nil {
+			if err := sleep.For(ctx, time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -234,11 +238,15 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 	if err != nil {
 		return nil, fmt.Errorf("vault: derive key: %w", err)
 	}
+	numberKey, err := hkdf.Key(sha256.New, master, nil, "aliasgate/number/v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("vault: derive key: %w", err)
+	}
 	wrap, err := newAEAD(kek)
 	if err != nil {
 		return nil, err
 	}
-	kr := &Keyring{store: store, wrap: wrap, indexKey: indexKey, fingerprintKey: fpKey, rand: rand.Reader}
+	kr := &Keyring{store: store, wrap: wrap, indexKey: indexKey, fingerprintKey: fpKey, numberKey: numberKey, rand: rand.Reader}
 
 	cur, err := store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1"))
 	if err != nil {
@@ -248,13 +256,13 @@ func OpenKeyring(ctx context.Context, store Store, master []byte) (*Keyring, err
 	if err != nil || v == 0 || v > maxKeyVersions {
 		return nil, fmt.Errorf("vault: stored key version is corrupt")
 	}
-	st := &keyState{current: uint32(v), aeads: map[uint32]cipher.AEAD{}}
+	st := &keyState{current: uint32(v), aeads: map[uint32]cipher.AEAD{}, wrapped: map[uint32][]byte{}}
 	for ver := uint32(1); ver <= st.current; ver++ {
-		aead, err := kr.loadDEK(ctx, ver, true)
+		aead, wrapped, err := kr.loadDEK(ctx, ver, true)
 		if err != nil {
 			return nil, err
 		}
-		st.aeads[ver] = aead
+		st.aeads[ver], st.wrapped[ver] = aead, wrapped
 	}
 	kr.state.Store(st)
 	if _, err := kr.Refresh(ctx); err != nil {
@@ -310,10 +318,10 @@ func (kr *Keyring) Refresh(ctx context.Context) (uint32, error) {
 
 func (kr *Keyring) refreshLocked(ctx context.Context) (uint32, error) {
 	old := kr.state.Load()
-	next := &keyState{current: old.current, aeads: old.aeads, prev: old}
+	next := &keyState{current: old.current, aeads: old.aeads, wrapped: old.wrapped, prev: old}
 	cloned := false
 	for next.current < maxKeyVersions {
-		aead, err := kr.loadDEK(ctx, next.current+1, false)
+		aead, wrapped, err := kr.loadDEK(ctx, next.current+1, false)
 		if errors.Is(err, ErrNotFound) {
 			break
 		}
@@ -321,10 +329,10 @@ func (kr *Keyring) refreshLocked(ctx context.Context) (uint32, error) {
 			return old.current, err
 		}
 		if !cloned {
-			next.aeads, cloned = maps.Clone(old.aeads), true
+			next.aeads, next.wrapped, cloned = maps.Clone(old.aeads), maps.Clone(old.wrapped), true
 		}
 		next.current++
-		next.aeads[next.current] = aead
+		next.aeads[next.current], next.wrapped[next.current] = aead, wrapped
 	}
 	if next.current != old.current {
 		kr.state.Store(next)
@@ -361,35 +369,92 @@ func (kr *Keyring) Rotate(ctx context.Context) (version uint32, created bool, er
 		return 0, false, err
 	}
 	old := kr.state.Load()
-	next := &keyState{current: ver, aeads: maps.Clone(old.aeads), prev: old}
-	next.aeads[ver] = aead
+	next := &keyState{current: ver, aeads: maps.Clone(old.aeads), wrapped: maps.Clone(old.wrapped), prev: old}
+	next.aeads[ver], next.wrapped[ver] = aead, bytes.Clone(stored)
 	kr.state.Store(next)
 	return ver, bytes.Equal(stored, proposed), nil
+}
+
+// ErrKeyConflict: the store holds another data key under a version this
+// Keyring seals or opens records with (a store failed over to older data,
+// after which another process rotated): records this process sealed with
+// its key cannot be opened through the store's, and the other way round.
+var ErrKeyConflict = errors.New("vault: the store holds another data key under a version this process uses")
+
+// Restore puts back into the store the data-key versions this Keyring
+// holds and the store lacks, oldest first, and returns them. A store
+// rarely loses a version (they are set once and never removed), but one
+// failed over to older data — an asynchronous standby, a restored backup —
+// lacks the versions added since its copy while gateways go on sealing new
+// records with them: until a version is back, no other process can open
+// those records, and once the processes holding it stop nobody can. The
+// versions missing are the newest, so Restore reads the store from the
+// current version down to the first one it holds. A version the store
+// holds with another key is ErrKeyConflict (nothing is written). The key
+// worker calls it at every refresh.
+func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	st := kr.state.Load()
+	var missing []uint32
+	for ver := st.current; ver >= 1; ver-- {
+		stored, err := kr.store.GetMeta(ctx, dekName(ver))
+		if errors.Is(err, ErrNotFound) {
+			missing = append(missing, ver)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
+		}
+		if !bytes.Equal(stored, st.wrapped[ver]) {
+			return nil, fmt.Errorf("%w: version %d", ErrKeyConflict, ver)
+		}
+		break
+	}
+	slices.Reverse(missing)
+	if len(missing) > 0 && missing[0] == 1 {
+		// The store lost every version: it lost the vault's first-version
+		// marker too (OpenKeyring would make a new vault there).
+		if _, err := kr.store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1")); err != nil {
+			return nil, fmt.Errorf("vault: restore key version: %w", err)
+		}
+	}
+	for i, ver := range missing {
+		stored, err := kr.store.PutMetaIfAbsent(ctx, dekName(ver), st.wrapped[ver])
+		if err != nil {
+			return missing[:i], fmt.Errorf("vault: restore data key %d: %w", ver, err)
+		}
+		if !bytes.Equal(stored, st.wrapped[ver]) {
+			return missing[:i], fmt.Errorf("%w: version %d", ErrKeyConflict, ver)
+		}
+	}
+	return missing, nil
 }
 
 func dekName(ver uint32) string { return metaKeyPrefix + strconv.FormatUint(uint64(ver), 10) }
 
 func dekAADFor(ver uint32) []byte { return []byte(dekAAD + strconv.FormatUint(uint64(ver), 10)) }
 
-// loadDEK unwraps data key ver from the store. A missing key is created
-// when create is set (the first versions of a new vault), else it is
-// ErrNotFound.
-func (kr *Keyring) loadDEK(ctx context.Context, ver uint32, create bool) (cipher.AEAD, error) {
+// loadDEK unwraps data key ver from the store and returns it with its
+// wrapped form. A missing key is created when create is set (the first
+// versions of a new vault), else it is ErrNotFound.
+func (kr *Keyring) loadDEK(ctx context.Context, ver uint32, create bool) (cipher.AEAD, []byte, error) {
 	wrapped, err := kr.store.GetMeta(ctx, dekName(ver))
 	if errors.Is(err, ErrNotFound) {
 		if !create {
-			return nil, ErrNotFound
+			return nil, nil, ErrNotFound
 		}
 		proposed, werr := kr.newWrappedDEK(ver)
 		if werr != nil {
-			return nil, werr
+			return nil, nil, werr
 		}
 		wrapped, err = kr.store.PutMetaIfAbsent(ctx, dekName(ver), proposed)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
+		return nil, nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
 	}
-	return kr.unwrapDEK(ver, wrapped)
+	aead, err := kr.unwrapDEK(ver, wrapped)
+	return aead, bytes.Clone(wrapped), err
 }
 
 // newWrappedDEK makes a random data key and wraps it under the KEK.

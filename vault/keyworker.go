@@ -2,6 +2,8 @@ package vault
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -28,7 +30,8 @@ type KeyWorkerOptions struct {
 
 // KeyWorker is the background key work of a serving gateway: every
 // Refresh, or at once after Rotate or Kick, it loads data-key versions
-// added elsewhere into the keyring, and it re-encrypts the records still
+// added elsewhere into the keyring, puts back the versions it holds that
+// the store lost (Keyring.Restore: a failover to older data), and it re-encrypts the records still
 // sealed with an older version (a Reencryptor; not when the store cannot
 // re-encrypt, which is logged once). Run does the work; the other methods
 // are safe to call from any goroutine, before, during and after Run.
@@ -89,6 +92,18 @@ func (w *KeyWorker) Run(ctx context.Context) {
 			}
 		} else if v != before {
 			w.log.Info("keys: new data-key version in use", "version", v)
+		}
+		restored, err := w.keys.Restore(ctx)
+		switch {
+		case errors.Is(err, ErrKeyConflict):
+			w.log.Error("keys: the store holds another data key under a version this gateway seals records with "+
+				"(failed over to older data, then rotated?): records sealed here with it open only in this process", "error", err.Error())
+		case err != nil && ctx.Err() == nil:
+			w.log.Warn("keys: could not check that the store holds this gateway's data keys", "error", err.Error())
+		}
+		if len(restored) > 0 {
+			w.log.Warn("keys: data-key versions missing from the store (failed over to older data?) were put back",
+				"versions", fmt.Sprint(restored))
 		}
 	}
 }

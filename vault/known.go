@@ -47,8 +47,8 @@ func (p Presence) String() string {
 //
 // A value is found through the HMAC index (one key per format the
 // candidate fits), in one batched look-up; the candidates that are not
-// values are then looked up as aliases in the volatile and the persistent
-// store, one batched read each. A persistent store that is a Prober
+// values are then looked up as aliases in the persistent store, then those
+// it does not hold in the volatile store, one batched read each. A persistent store that is a Prober
 // answers both questions in one round trip, and the volatile store is then
 // asked only about the candidates found in neither way. A value kept only
 // as VOLATILE (a CVC) has no index entry and is not reported as a value.
@@ -60,7 +60,11 @@ func (p Presence) String() string {
 // is, not whether the caller may reach it, and nothing about the record is
 // returned (a foreign alias flowing through a route is not card data).
 // Known goes through the concurrency bound like every other call; it fails
-// as a whole only when a store fails.
+// as a whole only when a store fails. The persistent store is asked
+// first; when it answered and only the volatile store then fails, Known
+// returns the persistent store's answers (PresenceUnknown for the
+// candidates it could not answer) with the error: an alias PostgreSQL (or
+// bbolt) holds is still known while Redis is away.
 func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, error) {
 	done, err := s.enter(ctx, opKnown)
 	if err != nil {
@@ -88,11 +92,12 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 	}
 
 	// Aliases, among the candidates that are not values: the records are
-	// read (one batched Get per store) but never decrypted.
+	// read (one batched Get per store, the persistent one first) but never
+	// decrypted.
 	var query []string
 	var idx []int
 	for i, c := range candidates {
-		if out[i] != PresenceValue {
+		if out[i] != PresenceValue && c != "" && len(c) <= maxAliasLen {
 			query = append(query, c)
 			idx = append(idx, i)
 		}
@@ -100,16 +105,21 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 	if len(query) == 0 {
 		return out, nil
 	}
-	recs, err := s.lookupAnyOwner(ctx, opKnown, query)
+	recs, err := s.get(ctx, opKnown, s.persistent, query)
 	if err != nil {
 		return nil, fmt.Errorf("vault: known: %w", err)
 	}
+	var rest []string
+	var restIdx []int
 	for k, r := range recs {
-		if r.rec != nil {
+		if r != nil {
 			out[idx[k]] = PresenceAlias
+		} else {
+			rest = append(rest, query[k])
+			restIdx = append(restIdx, idx[k])
 		}
 	}
-	return out, nil
+	return s.knownVolatile(ctx, rest, restIdx, out)
 }
 
 // The format mask of valueKeys has a bit for every format.
@@ -201,12 +211,20 @@ func (s *Service) knownProbed(ctx context.Context, pr Prober, candidates []strin
 			restIdx = append(restIdx, i)
 		}
 	}
+	return s.knownVolatile(ctx, rest, restIdx, out)
+}
+
+// knownVolatile asks the volatile store about the candidates the persistent
+// store did not know (rest, at restIdx in out). When it fails, out is
+// returned with the error: what the persistent store answered holds (an
+// alias PostgreSQL holds is known while Redis is away).
+func (s *Service) knownVolatile(ctx context.Context, rest []string, restIdx []int, out []Presence) ([]Presence, error) {
 	if len(rest) == 0 || s.volatile == s.persistent {
 		return out, nil
 	}
 	recs, err := s.get(ctx, opKnown, s.volatile, rest)
 	if err != nil {
-		return nil, fmt.Errorf("vault: known: %w", err)
+		return out, fmt.Errorf("vault: known: %w", err)
 	}
 	for k, r := range recs {
 		if r != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aliasgate/aliasgate/internal/sleep"
 )
 
 // Defaults of ReencryptOptions.
@@ -236,7 +238,7 @@ func (r *Reencryptor) runVersion(ctx context.Context, target uint32) error {
 			// Another pass catches records that other gateways sealed with
 			// the old version before they saw the new one.
 			if wait := began.Add(r.opts.Settle).Sub(r.opts.Now()); wait > 0 {
-				if err := sleep(ctx, wait); err != nil {
+				if err := sleep.For(ctx, wait); err != nil {
 					return err
 				}
 			}
@@ -262,7 +264,7 @@ func (r *Reencryptor) runVersion(ctx context.Context, target uint32) error {
 			rateCount += float64(moved)
 			due := rateStart.Add(time.Duration(rateCount / r.opts.Rate * float64(time.Second)))
 			if wait := due.Sub(r.opts.Now()); wait > 0 {
-				if err := sleep(ctx, wait); err != nil {
+				if err := sleep.For(ctx, wait); err != nil {
 					return err
 				}
 			} else if wait < -time.Second { // idle or slow: do not bank a burst
@@ -385,17 +387,6 @@ func (r *Reencryptor) lastCheckpoint(ctx context.Context, prefix string) (n, pas
 		return 0, 0, "", fmt.Errorf("vault: re-encryption: checkpoint %d is corrupt", lo)
 	}
 	return lo, pass, string(c), nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ReencryptionDone reports whether the re-encryption to version has

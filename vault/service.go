@@ -1055,8 +1055,8 @@ func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]fo
 	return s.lookupOwned(ctx, op, aliases, s.owner(ctx), true)
 }
 
-// lookupAnyOwner is lookup over the records of every account (for Known,
-// which opens and returns nothing).
+// lookupAnyOwner is lookup over the records of every account (for the
+// accounts migration, which must find a record whoever owns it).
 func (s *Service) lookupAnyOwner(ctx context.Context, op string, aliases []string) ([]found, error) {
 	return s.lookupOwned(ctx, op, aliases, "", false)
 }

@@ -51,6 +51,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -556,7 +557,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		status, code, title := http.StatusInternalServerError, "internal_error", "Internal Server Error"
 		if errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded) {
 			status, code, title = http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable"
-			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Retry-After", strconv.Itoa(int(vault.UnavailableRetryAfter/time.Second)))
 		}
 		h.logger.ErrorContext(r.Context(), "vault api call failed", "op", op, "err", err)
 		jsonapi.WriteError(w, contentType, jsonapi.NewError(status, code, title, ""))

@@ -42,8 +42,29 @@ type Delivery struct {
 	Due time.Time `json:"due"`
 	// LeaseOwner is the dispatcher holding the delivery until Due; empty
 	// when none does.
-	LeaseOwner string    `json:"lease_owner,omitempty"`
-	Attempts   []Attempt `json:"attempts"`
+	LeaseOwner string `json:"lease_owner,omitempty"`
+	// Attempts are the delivery's attempts, oldest first: the last
+	// MaxAttempts of them (AddAttempt).
+	Attempts []Attempt `json:"attempts"`
+	// AttemptsDropped counts the oldest attempts dropped to keep
+	// MaxAttempts.
+	AttemptsDropped int `json:"attempts_dropped,omitempty"`
+}
+
+// MaxAttempts is the most attempts a delivery keeps: its record stays
+// small (an attempt holds up to ExcerptLen bytes of the receiver's
+// answer) however often it is retried and redelivered. The dispatcher's
+// backoff, which counts the attempts kept, is at its longest well before.
+const MaxAttempts = 50
+
+// AddAttempt appends a to d's attempts, dropping the oldest beyond
+// MaxAttempts (counted in AttemptsDropped).
+func (d *Delivery) AddAttempt(a Attempt) {
+	d.Attempts = append(d.Attempts, a)
+	if n := len(d.Attempts) - MaxAttempts; n > 0 {
+		d.Attempts = append(d.Attempts[:0:0], d.Attempts[n:]...)
+		d.AttemptsDropped += n
+	}
 }
 
 // Attempt is one POST of a delivery: when, how it ended and when the next

@@ -26,10 +26,14 @@ import (
 // PostgreSQL is away, 407: see docs/DECISIONS.md); with the store back the
 // same request is revealed. A route that says
 // on_error: pass forwards the message as it came (aliases, never a value
-// half revealed).
+// half revealed). Last, Redis (a server of the test's own) comes back
+// empty: the lost CVC alias is 404 on the vault API and 422 unknown_alias
+// on the strict route, never sent as if it were the CVC but where the
+// route says so (on_error: pass), and new CVCs work without a restart.
 func TestOutboundRevealFailsClosedWhenAStoreFails(t *testing.T) {
 	pgURL, pgFault := throughFault(t, testPostgresURL(t))
-	redisURL, redisFault := throughFault(t, testRedisURL())
+	redisAddr := startRedisServer(t) // of its own: the test empties it
+	redisURL, redisFault := throughFault(t, "redis://"+redisAddr+"/0")
 	var mu sync.Mutex
 	var got []string
 	psp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,16 +81,16 @@ routes:
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal([]byte(cliRun(t, env, "clients", "create", "--config", cfg, "--name", "api", "--account", "acct_1",
-		"--scopes", "aliases:write")), &api); err != nil {
+		"--scopes", "aliases:write,aliases:reveal")), &api); err != nil {
 		t.Fatal(err)
 	}
 	caPEM := cliRun(t, env, "ca", "cert", "--config", cfg)
 	g := startChild(t, cfg, env...)
 
 	pan := testPAN(randomDigits(6), 1)
+	apiAuth := func(r *http.Request) { r.SetBasicAuth(api.ID, api.Secret) }
 	st, b := call(t, "POST", g.inbound+"/aliases", "application/json",
-		`{"data":[{"value":"`+pan+`","format":"FPE_SIX_T_FOUR"},{"value":"947","storage":"VOLATILE"}]}`,
-		func(r *http.Request) { r.SetBasicAuth(api.ID, api.Secret) })
+		`{"data":[{"value":"`+pan+`","format":"FPE_SIX_T_FOUR"},{"value":"947","storage":"VOLATILE"}]}`, apiAuth)
 	var made struct {
 		Data []struct{ Aliases []struct{ Alias string } }
 	}
@@ -176,5 +180,39 @@ routes:
 		if r := received(); len(r) == 0 || r[len(r)-1] != revealed {
 			t.Fatalf("%s, back: the processor received %q", c.name, r)
 		}
+	}
+	// Redis restarted empty (no persistence: volatile values are lost by
+	// design): the CVC alias is unknown. The vault API says 404; the
+	// processor gets nothing through the strict route (422 unknown_alias),
+	// and through the on_error: pass route only what that route says —
+	// the message with the alias in the CVC field — never another value;
+	// new CVCs are tokenized and revealed again without a restart.
+	redisDo(t, redisAddr, "FLUSHALL")
+	redisDo(t, redisAddr, "SCRIPT", "FLUSH")
+	redisDo(t, redisAddr, "CLIENT", "KILL", "TYPE", "normal")
+	cvcAlias := made.Data[1].Aliases[0].Alias
+	if st, b := callNoFatal("GET", g.inbound+"/aliases/"+cvcAlias, "", "", apiAuth); st != http.StatusNotFound {
+		t.Errorf("reveal of a CVC alias Redis lost: %d %s, want 404", st, b)
+	}
+	if st := send("/charges"); st != http.StatusUnprocessableEntity {
+		t.Errorf("redis emptied: %d, want 422 unknown_alias", st)
+	}
+	if r := received(); len(r) != 0 {
+		t.Errorf("redis emptied: the processor received %q", r)
+	}
+	if st, r := send("/lenient"), received(); st != 200 || len(r) != 1 ||
+		r[0] != `/lenient {"card":{"number":"`+pan+`","cvc":"`+cvcAlias+`"}}` {
+		t.Errorf("redis emptied, on_error: pass: %d, the processor received %q; want the number revealed and the CVC field as sent", st, r)
+	}
+	st, b = call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"948","storage":"VOLATILE"}]}`, apiAuth)
+	var fresh struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if st != 201 || json.Unmarshal(b, &fresh) != nil || len(fresh.Data) != 1 {
+		t.Fatalf("a new CVC after redis came back empty: %d %s", st, b)
+	}
+	body = `{"card":{"number":"` + made.Data[0].Aliases[0].Alias + `","cvc":"` + fresh.Data[0].Aliases[0].Alias + `"}}`
+	if st, r := send("/charges"), received(); st != 200 || len(r) != 1 || r[0] != `/charges {"card":{"number":"`+pan+`","cvc":"948"}}` {
+		t.Errorf("a new CVC after redis came back empty: %d, the processor received %q", st, r)
 	}
 }

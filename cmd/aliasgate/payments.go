@@ -9,6 +9,7 @@ import (
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/cards/tsp"
 	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/sleep"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -133,10 +134,8 @@ func (gw *gateway) provisionAccount(ctx context.Context, h *cards.Handler, accou
 		} else {
 			after = next
 		}
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, wait) != nil {
 			return false
-		case <-time.After(wait):
 		}
 	}
 }

@@ -458,3 +458,57 @@ func TestRoutesTestMasksAnUnmatchedResponse(t *testing.T) {
 		t.Errorf("JSON answer sent as text/plain: err %v, stdout %q, stderr %q", err, out, stderr)
 	}
 }
+
+// TestRoutesTestRefusesTheQueryAndHeadersTheGatewayRefuses: the dry run
+// refuses, as the gateway does, a request whose query string holds a field
+// a form redact filter of the route targets (the app reads query and form
+// fields as one), and one carrying a header a redact filter targets where
+// no filter redacting it applies (a path in another letter case); it names
+// the filter and why, never the digits.
+func TestRoutesTestRefusesTheQueryAndHeadersTheGatewayRefuses(t *testing.T) {
+	for _, c := range []struct {
+		name, filter, request string
+		want                  []string
+	}{
+		{"form field in the query", `
+      - id: card
+        match: {methods: [POST], content_type: form}
+        operation: redact
+        targets:
+          - {form: card_number, format: FPE_SIX_T_FOUR}`,
+			"POST /checkout?card_number=4111111111111111 HTTP/1.1\r\nHost: shop.example\r\n" +
+				"Content-Type: application/x-www-form-urlencoded\r\n\r\ncard_number=4111111111111111",
+			[]string{"filter card", "query string", "refused"}},
+		{"header where no filter redacting it applies", `
+      - id: card-header
+        match: {methods: [POST], path: "^/checkout$"}
+        operation: redact
+        targets:
+          - {header: X-Card-Number}`,
+			"POST /Checkout HTTP/1.1\r\nHost: shop.example\r\nX-Card-Number: 4111111111111111\r\n\r\n",
+			[]string{"filter card-header", "no_matching_filter", "refused"}},
+	} {
+		dir := t.TempDir()
+		routesFile := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /
+    upstream: http://127.0.0.1:3000
+    leak_guard: off
+    filters:`+c.filter+"\n"))
+		req := writeIn(t, dir, "request.http", []byte(c.request))
+		out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+		if err == nil || out != "" {
+			t.Errorf("%s: err %v, stdout %q: want refused", c.name, err, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: stderr %q does not say %q", c.name, stderr, w)
+			}
+		}
+		if strings.Contains(out+stderr, "4111111111111111") {
+			t.Errorf("%s: the dry run shows the card number", c.name)
+		}
+	}
+}

@@ -151,6 +151,8 @@ type gateway struct {
 	abuse *abuse.Guard
 	// inUse is the vault's InUse (cards.AliasUse), given the cards Handler once it exists.
 	inUse *cards.AliasUse
+	// numbers is the numbers index of every account's cards (vault/numbers.go).
+	numbers *vault.Numbers
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
@@ -222,10 +224,15 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	migrated := false
 	if !provisional {
-		if err := gw.migrateAccounts(ctx, account); err != nil {
+		if migrated, err = gw.migrateAccounts(ctx, account); err != nil {
 			return nil, err
 		}
+	}
+	gw.numbers = vault.NewNumbers(persistent, persistent, keys)
+	if err := indexNumbers(ctx, persistent, gw.numbers, migrated, logger); err != nil {
+		return nil, err
 	}
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if err := gw.newOutbox(getenv); err != nil {
@@ -245,14 +252,36 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 // the other accounts get records of their own of the values they reference
 // (written before accounts existed, so the default account's). Run again
 // whole at the next start when it fails or is stopped.
-func (gw *gateway) migrateAccounts(ctx context.Context, account string) error {
+// It reports whether cards now reference copies of aliases (res.Copied),
+// which the numbers index does not hold yet.
+func (gw *gateway) migrateAccounts(ctx context.Context, account string) (bool, error) {
 	res, err := cards.MigrateAccounts(ctx, gw.persistent, gw.vault, account)
 	if err != nil {
-		return fmt.Errorf("accounts migration (it runs again at the next start): %w", err)
+		return false, fmt.Errorf("accounts migration (it runs again at the next start): %w", err)
 	}
 	if res.Done {
 		gw.logger.Info("accounts migration done", "cards", res.Cards, "reowned", res.Reowned, "copied", res.Copied, "gone", res.Gone)
 	}
+	return res.Copied > 0, nil
+}
+
+// indexNumbers builds the numbers index (cards.IndexNumbers) over the
+// cards of a store not marked indexed (a vault written before the index),
+// or again when again is set, before the gateway serves: a token service
+// answer is checked against every account's cards only once they are all
+// in it.
+func indexNumbers(ctx context.Context, st cards.CardScanner, n *vault.Numbers, again bool, logger *slog.Logger) error {
+	done, err := n.Indexed(ctx)
+	if err != nil {
+		return fmt.Errorf("numbers index: %w", err)
+	}
+	if done && !again {
+		return nil
+	}
+	if err := cards.IndexNumbers(ctx, st, n); err != nil {
+		return fmt.Errorf("numbers index (it is built again at the next start): %w", err)
+	}
+	logger.Info("numbers index built over the stored cards")
 	return nil
 }
 
@@ -380,7 +409,7 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 
 // newCardsAPI builds the Card Management API (internal:cards).
 func (gw *gateway) newCardsAPI() (http.Handler, error) {
-	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger,
+	opts := cards.Options{VaultID: gw.cfg.VaultID, FingerprintKey: gw.keys.FingerprintKey(), Logger: gw.logger, Numbers: gw.numbers,
 		Duplicates: gw.abuse, Settings: cardSettings(gw.cfg.Cards), TokenServiceTimeout: gw.cfg.Cards.TokenServiceTimeout.Std()}
 	if gw.outbox != nil {
 		opts.Events = gw.outbox // card and network-token events → webhook deliveries
@@ -457,8 +486,10 @@ func (gw *gateway) adminHandler() http.Handler {
 	return mux
 }
 
-// storesReady pings the persistent and the volatile store, sets their
-// aliasgate_store_up gauges and logs the one that fails.
+// storesReady pings the persistent and the volatile store (each Ping also
+// checks that the store takes writes: a read-only one refuses every
+// tokenization), sets their aliasgate_store_up gauges and logs the one
+// that fails.
 func (gw *gateway) storesReady(ctx context.Context) bool {
 	ready := true
 	for _, st := range []struct {

@@ -34,6 +34,7 @@ type persistentStore interface {
 	vault.Exporter
 	vault.Importer
 	vault.Rekeyer
+	vault.NumberStore
 	webhooks.Store
 	Ping(ctx context.Context) error
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/vault"
@@ -267,7 +268,8 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 	if err := c.copyMeta(ctx, src, dst); err != nil {
 		return err
 	}
-	if _, err := vault.OpenKeyring(ctx, dst, master); err != nil {
+	dstKeys, err := vault.OpenKeyring(ctx, dst, master)
+	if err != nil {
 		return fmt.Errorf("vault copy: destination keys: %w", err)
 	}
 	total, err := countRecords(ctx, src, c.batch)
@@ -337,6 +339,12 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 		default:
 			return fmt.Errorf("vault copy: the destination holds %d records and %d cards the source does not (deleted from the source after they were copied, or written to the destination), whose values could be revealed from it: run the copy again with --delete-missing to delete them (only while no gateway writes to the destination), or with --keep-missing to keep them", extraRecs, extraCards)
 		}
+	}
+	// The destination's numbers index, over every card it now holds (the
+	// index itself is not copied: its keys are the source's entries, which
+	// the copied cards' may not all be).
+	if err := cards.IndexNumbers(ctx, dst, vault.NewNumbers(dst, dst, dstKeys)); err != nil {
+		return fmt.Errorf("vault copy: %w", err)
 	}
 	dstTotal, err := countRecords(ctx, dst, c.batch)
 	if err != nil {

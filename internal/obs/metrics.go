@@ -54,7 +54,9 @@ type Metrics struct {
 	// ProxyFilterResults counts matched route filters by outcome:
 	// aliasgate_proxy_filter_results_total{route, filter, result} with
 	// result "applied", "passed_on_error" or "rejected" (and
-	// "unmatched_body", filter "-", for a body no filter matched). Route
+	// "unmatched_body", filter "-", for a body no filter matched, and
+	// "unmatched_header", the filter whose header a request carried where
+	// no filter redacting it applied). Route
 	// and filter are ids from the configuration. Fed by CountFilterResult.
 	ProxyFilterResults *prometheus.CounterVec
 	// LeakGuardHits counts card-like numbers that no filter redacted, found

@@ -34,6 +34,12 @@ func FindExponent(b []byte) []string { return findExponentEsc(b) }
 // FindExponentString is FindExponent over a string.
 func FindExponentString(s string) []string { return findExponentEsc(s) }
 
+// MayHoldNumber reports whether s has a byte FindExponentString starts a
+// number from: 'e', 'E', '.', or an escape ('%', '\\', '&'). When it is
+// false FindExponentString finds nothing in s. A quick test for the many
+// short strings (header values) most of which have none.
+func MayHoldNumber(s string) bool { return nextNumberByte(s, 0, true) < len(s) }
+
 // findExponentEsc reads s as it is and, when it spells a character of a
 // number with an escape (the percent-encoding of a form or a URL, a JSON
 // string's \u0065, an XML character reference: "4111111111111111000%65-3"
@@ -42,10 +48,10 @@ func FindExponentString(s string) []string { return findExponentEsc(s) }
 // did not find are added after the first's. A number may be returned more
 // than once (as often as the text spells it).
 func findExponentEsc[T text](s T) []string {
-	found := findNumbers(s, nil)
+	found, esc := findNumbers(s, nil)
 	var more []number
-	if d := unescapeNumber(s, nil); d != nil {
-		more = findNumbers(d, nil)
+	if d := unescapeNumber(s, nil, esc); d != nil {
+		more, _ = findNumbers(d, nil)
 	}
 	if len(found) == 0 && len(more) == 0 {
 		return nil
@@ -78,10 +84,35 @@ type number struct {
 	digits     string
 }
 
-// findNumbers appends to out the numbers of findExponent, then those of
-// findRounded.
-func findNumbers[T text](s T, out []number) []number {
-	return findRounded(s, findExponent(s, out))
+// findNumbers appends to out the numbers in exponent notation of s whose
+// value is a card number or rounds to one (exponentAt, at each 'e' or 'E'),
+// then the decimal fractions a parser rounds to one (roundedAt, at each
+// '.'), and returns the offset of the first escape of s ('%', '\\', '&';
+// len(s) when none), where unescapeNumber starts. One pass finds the three
+// (nextNumberByte): a body is read once instead of three times.
+func findNumbers[T text](s T, out []number) ([]number, int) {
+	var rounded []number
+	esc := -1
+	for i := 0; ; i++ {
+		if i = nextNumberByte(s, i, esc < 0); i >= len(s) {
+			break
+		}
+		switch c := s[i]; {
+		case c == '%' || c == '\\' || c == '&':
+			esc = i
+		case i == 0 || i+1 >= len(s):
+			// A number's 'e' or '.' has a digit before it and something
+			// after it.
+		case c == '.':
+			rounded = roundedAt(s, i, rounded)
+		default: // 'e', 'E'
+			out = exponentAt(s, i, out)
+		}
+	}
+	if esc < 0 {
+		esc = len(s)
+	}
+	return append(out, rounded...), esc
 }
 
 // unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
@@ -89,11 +120,12 @@ func findNumbers[T text](s T, out []number) []number {
 // '-') replaced by that character; nil when s has none (no allocation).
 // When at is not nil, *at is set to the offset in s of each byte of the
 // result, and one more: len(s) (so a span [i, j) of the result is
-// [(*at)[i], (*at)[j]) of s).
-func unescapeNumber[T text](s T, at *[]int) []byte {
+// [(*at)[i], (*at)[j]) of s). from is where s's first escape is, or any
+// offset before it (findNumbers returns it).
+func unescapeNumber[T text](s T, at *[]int, from int) []byte {
 	var out []byte
 	last := 0
-	for i := 0; ; i++ {
+	for i := from; ; i++ {
 		if i = nextEscape(s, i); i >= len(s) {
 			break
 		}
@@ -147,65 +179,59 @@ func numberChar(cp rune) bool {
 	return cp >= '0' && cp <= '9' || cp == '.' || cp == 'e' || cp == 'E' || cp == '+' || cp == '-'
 }
 
-// findExponent appends to out the numbers in exponent notation of b whose
-// value is a card number (wholeValue) or rounds to one (roundedValue).
-func findExponent[T text](b T, out []number) []number {
-	for i := 1; ; i++ {
-		if i = nextByte(b, i, 'e', 0x20); i+1 >= len(b) {
-			return out
-		}
-		if !isDigit(b[i-1]) && b[i-1] != '.' {
-			continue
-		}
-		j, dots := i, 0
-		for j > 0 && (isDigit(b[j-1]) || b[j-1] == '.') {
-			j--
-			if b[j] == '.' {
-				dots++
-			}
-		}
-		if inWord(b, j) {
-			continue
-		}
-		k := i + 1
-		neg := false
-		if b[k] == '+' || b[k] == '-' {
-			neg = b[k] == '-'
-			k++
-		}
-		start := k
-		for k < len(b) && isDigit(b[k]) {
-			k++
-		}
-		if k == start || dots > 1 {
-			continue
-		}
-		// Leading zeros count for nothing ("e-0003" is e-3 to every
-		// parser); an exponent of ten or more significant digits is too
-		// large for a whole card number of any mantissa a body can hold.
-		sig := start
-		for sig < k-1 && b[sig] == '0' {
-			sig++
-		}
-		if k-sig > 9 {
-			i = k - 1
-			continue
-		}
-		exp, _ := strconv.Atoi(string(b[sig:k]))
-		if neg {
-			exp = -exp
-		}
-		if !cardMagnitude(b[j:i], exp) {
-			i = k - 1 // of no card's length: no allocation
-			continue
-		}
-		if d, ok := wholeValue(string(b[j:i]), exp); ok {
-			out = append(out, number{start: j, end: i, digits: d})
-		} else if d, ok := roundedValue(string(b[j:i]), exp); ok {
-			out = append(out, number{start: j, end: i, digits: d})
-		}
-		i = k - 1
+// exponentAt appends to out the number in exponent notation whose 'e' or
+// 'E' is b[i] (0 < i < len(b)-1) when its value is a card number
+// (wholeValue) or rounds to one (roundedValue).
+func exponentAt[T text](b T, i int, out []number) []number {
+	if !isDigit(b[i-1]) && b[i-1] != '.' {
+		return out
 	}
+	j, dots := i, 0
+	for j > 0 && (isDigit(b[j-1]) || b[j-1] == '.') {
+		j--
+		if b[j] == '.' {
+			dots++
+		}
+	}
+	if inWord(b, j) {
+		return out
+	}
+	k := i + 1
+	neg := false
+	if b[k] == '+' || b[k] == '-' {
+		neg = b[k] == '-'
+		k++
+	}
+	start := k
+	for k < len(b) && isDigit(b[k]) {
+		k++
+	}
+	if k == start || dots > 1 {
+		return out
+	}
+	// Leading zeros count for nothing ("e-0003" is e-3 to every parser);
+	// an exponent of ten or more significant digits is too large for a
+	// whole card number of any mantissa a body can hold.
+	sig := start
+	for sig < k-1 && b[sig] == '0' {
+		sig++
+	}
+	if k-sig > 9 {
+		return out
+	}
+	exp, _ := strconv.Atoi(string(b[sig:k]))
+	if neg {
+		exp = -exp
+	}
+	if !cardMagnitude(b[j:i], exp) {
+		return out // of no card's length: no allocation
+	}
+	if d, ok := wholeValue(string(b[j:i]), exp); ok {
+		out = append(out, number{start: j, end: i, digits: d})
+	} else if d, ok := roundedValue(string(b[j:i]), exp); ok {
+		out = append(out, number{start: j, end: i, digits: d})
+	}
+	return out
 }
 
 // inWord reports whether a number whose mantissa starts at b[j] (after an
@@ -268,50 +294,42 @@ func cardMagnitude[T text](mant T, exp int) bool {
 	return mag >= MinLen-1 && mag <= MaxLen+1
 }
 
-// findRounded returns the card numbers b spells as decimal fractions
-// without an exponent that a parser into a double (JSON.parse, parseFloat,
-// Number) rounds to a whole number ("4111111111111110.9" is
-// 4111111111111111 to JavaScript), when that whole number is not the
-// fraction's integer part, which Find reads. Linear in the length of b.
-func findRounded[T text](b T, out []number) []number {
-	for i := 1; ; i++ {
-		if i = nextByte(b, i, '.', 0); i+1 >= len(b) {
-			return out
-		}
-		if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
-			continue
-		}
-		j := i
-		for j > 0 && isDigit(b[j-1]) {
-			j--
-		}
-		k := i + 1
-		for k < len(b) && isDigit(b[k]) {
-			k++
-		}
-		if inWord(b, j) {
-			i = k - 1
-			continue
-		}
-		if j > 0 && b[j-1] == '.' || k < len(b) && (b[k] == 'e' || b[k] == 'E' || b[k] == '.') {
-			// Not one decimal fraction: two points, or an exponent
-			// (findExponent's).
-			i = k - 1
-			continue
-		}
-		z := j
-		for z < i && b[z] == '0' {
-			z++
-		}
-		if i-z < MinLen-1 || i-z > 17 {
-			i = k - 1 // of no card's length: no allocation
-			continue
-		}
-		if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) {
-			out = append(out, number{start: j, end: k, digits: d})
-		}
-		i = k - 1
+// roundedAt appends to out the card number a parser into a double
+// (JSON.parse, parseFloat, Number) rounds the decimal fraction without an
+// exponent whose point is b[i] (0 < i < len(b)-1) to ("4111111111111110.9"
+// is 4111111111111111 to JavaScript), when that whole number is not the
+// fraction's integer part, which Find reads.
+func roundedAt[T text](b T, i int, out []number) []number {
+	if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
+		return out
 	}
+	j := i
+	for j > 0 && isDigit(b[j-1]) {
+		j--
+	}
+	k := i + 1
+	for k < len(b) && isDigit(b[k]) {
+		k++
+	}
+	if inWord(b, j) {
+		return out
+	}
+	if j > 0 && b[j-1] == '.' || k < len(b) && (b[k] == 'e' || b[k] == 'E' || b[k] == '.') {
+		// Not one decimal fraction: two points, or an exponent
+		// (exponentAt's).
+		return out
+	}
+	z := j
+	for z < i && b[z] == '0' {
+		z++
+	}
+	if i-z < MinLen-1 || i-z > 17 {
+		return out // of no card's length: no allocation
+	}
+	if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) {
+		out = append(out, number{start: j, end: k, digits: d})
+	}
+	return out
 }
 
 // roundedValue returns the digits of the double nearest to mant×10^exp
@@ -382,17 +400,27 @@ func load8[T text](s T, i int) uint64 {
 // and of bytes above it (only the lowest is exact), 0 when x has none.
 func zeroByte(x uint64) uint64 { return (x - swarOnes) &^ x & swarHighs }
 
-// nextByte returns the index of the first byte of s at or after i that is
-// c once ORed with fold (fold 0x20: 'e' and 'E' for c 'e'), or len(s).
-func nextByte[T text](s T, i int, c, fold byte) int {
+// nextNumberByte returns the index of the first 'e', 'E' or '.' of s at or
+// after i, or with esc of the first '%', '\\' or '&' too; len(s) when
+// there is none.
+func nextNumberByte[T text](s T, i int, esc bool) int {
 	n := len(s)
 	for ; i <= n-8; i += 8 {
-		if m := zeroByte((load8(s, i) | uint64(fold)*swarOnes) ^ uint64(c)*swarOnes); m != 0 {
+		// zeroByte of each byte looked for, its mask of high bits
+		// applied once to their union (the same bits).
+		v := load8(s, i)
+		e, d := (v|0x20*swarOnes)^'e'*swarOnes, v^'.'*swarOnes
+		m := (e-swarOnes)&^e | (d-swarOnes)&^d
+		if esc {
+			p, b, a := v^'%'*swarOnes, v^'\\'*swarOnes, v^'&'*swarOnes
+			m |= (p-swarOnes)&^p | (b-swarOnes)&^b | (a-swarOnes)&^a
+		}
+		if m &= swarHighs; m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
 	for ; i < n; i++ {
-		if s[i]|fold == c {
+		if c := s[i]; c|0x20 == 'e' || c == '.' || esc && (c == '%' || c == '\\' || c == '&') {
 			return i
 		}
 	}
@@ -425,11 +453,11 @@ func nextEscape[T text](s T, i int) int {
 // parser. Such a number is not a candidate of Find, so Mask leaves it;
 // MaskAll masks both. s itself is returned when it holds none.
 func MaskNumbers(s string) string {
-	found := findNumbers(s, nil)
+	found, esc := findNumbers(s, nil)
 	var at []int
 	var more []number
-	if d := unescapeNumber(s, &at); d != nil {
-		more = findNumbers(d, nil)
+	if d := unescapeNumber(s, &at, esc); d != nil {
+		more, _ = findNumbers(d, nil)
 	}
 	if len(found) == 0 && len(more) == 0 {
 		return s
@@ -471,11 +499,16 @@ func maskMantissa(b []byte, s string, start, end int) {
 // exponent notation or a fraction that rounds to one (FindExponent finds
 // one). It allocates only when s escapes a character of a number.
 func containsNumber[T text](s T) bool {
-	if len(findNumbers(s, nil)) > 0 {
+	found, esc := findNumbers(s, nil)
+	if len(found) > 0 {
 		return true
 	}
-	d := unescapeNumber(s, nil)
-	return d != nil && len(findNumbers(d, nil)) > 0
+	d := unescapeNumber(s, nil, esc)
+	if d == nil {
+		return false
+	}
+	found, _ = findNumbers(d, nil)
+	return len(found) > 0
 }
 
 // MaskAll returns s with every card number in every spelling this package

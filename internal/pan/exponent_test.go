@@ -122,6 +122,7 @@ func FuzzFindExponent(f *testing.F) {
 		if b := FindExponent([]byte(s)); !slices.Equal(b, got) {
 			t.Fatalf("bytes %q, string %q", b, got)
 		}
+		checkOnePass(t, s)
 		for _, d := range got {
 			if len(d) < MinLen || len(d) > MaxLen || !Valid(d) || d[0] == '0' {
 				t.Fatalf("%q: returned %q, no card number", s, d)
@@ -165,7 +166,7 @@ func FuzzFindExponent(f *testing.F) {
 
 // TestFindExponentLinearInDistinctNumbers: a text of many distinct numbers
 // found (a double rounds each to a card number) costs time linear in their
-// count: the readings were merged, and findRounded's results checked, by
+// count: the readings were merged, and the rounded results checked, by
 // a search of the list so far, quadratic in it.
 func TestFindExponentLinearInDistinctNumbers(t *testing.T) {
 	var b strings.Builder
@@ -191,7 +192,7 @@ func TestFindExponentLinearInDistinctNumbers(t *testing.T) {
 	}
 }
 
-// TestSkipsFindWhatALoopFinds compares nextByte and nextEscape, which read
+// TestSkipsFindWhatALoopFinds compares nextNumberByte and nextEscape, which read
 // eight bytes at a time, with loops reading one, at every start of many
 // texts holding every byte value at every place of a word.
 func TestSkipsFindWhatALoopFinds(t *testing.T) {
@@ -203,9 +204,9 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 		}
 		return len(s)
 	}
-	isE := func(c byte) bool { return c == 'e' || c == 'E' }
-	isDot := func(c byte) bool { return c == '.' }
 	isEsc := func(c byte) bool { return c == '%' || c == '\\' || c == '&' }
+	isNum := func(c byte) bool { return c == 'e' || c == 'E' || c == '.' }
+	isNumEsc := func(c byte) bool { return isNum(c) || isEsc(c) }
 	rng := rand.New(rand.NewPCG(1, 2))
 	var texts []string
 	for c := range 256 {
@@ -215,25 +216,89 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 			texts = append(texts, string(b))
 		}
 	}
-	for range 2000 {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			const alphabet = "eE.%\\&0123456789xyz\x00\xff\x0e\x05\x06"
-			b[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		texts = append(texts, string(b))
-	}
+	texts = appendRandomTexts(texts, rng, 2000, 40, "eE.%\\&0123456789xyz\x00\xff\x0e\x05\x06")
 	for _, s := range texts {
 		for i := 0; i <= len(s); i++ {
-			if got, want := nextByte(s, i, 'e', 0x20), loop(s, i, isE); got != want {
-				t.Fatalf("nextByte(%q, %d, e) = %d, want %d", s, i, got, want)
+			if got, want := nextNumberByte(s, i, false), loop(s, i, isNum); got != want {
+				t.Fatalf("nextNumberByte(%q, %d, false) = %d, want %d", s, i, got, want)
 			}
-			if got, want := nextByte([]byte(s), i, '.', 0), loop(s, i, isDot); got != want {
-				t.Fatalf("nextByte(%q, %d, .) = %d, want %d", s, i, got, want)
+			if got, want := nextNumberByte([]byte(s), i, true), loop(s, i, isNumEsc); got != want {
+				t.Fatalf("nextNumberByte(%q, %d, true) = %d, want %d", s, i, got, want)
 			}
 			if got, want := nextEscape(s, i), loop(s, i, isEsc); got != want {
 				t.Fatalf("nextEscape(%q, %d) = %d, want %d", s, i, got, want)
 			}
 		}
 	}
+}
+
+// findNumbersSeparately is what findNumbers did before its one pass: every
+// 'e' or 'E' read by exponentAt, then every '.' by roundedAt, and the first
+// escape looked for on its own.
+func findNumbersSeparately(s string) ([]number, int) {
+	var out, rounded []number
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == 'e' || s[i] == 'E' {
+			out = exponentAt(s, i, out)
+		}
+	}
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == '.' {
+			rounded = roundedAt(s, i, rounded)
+		}
+	}
+	esc := strings.IndexAny(s, "%\\&")
+	if esc < 0 {
+		esc = len(s)
+	}
+	return append(out, rounded...), esc
+}
+
+// checkOnePass fails when findNumbers's one pass reads s otherwise than
+// the separate passes it replaced (numbers, their order, the first escape).
+func checkOnePass(t *testing.T, s string) {
+	t.Helper()
+	got, gotEsc := findNumbers(s, nil)
+	want, wantEsc := findNumbersSeparately(s)
+	if !slices.Equal(got, want) || gotEsc != wantEsc {
+		t.Fatalf("findNumbers(%q) = %v, %d; separate passes %v, %d", s, got, gotEsc, want, wantEsc)
+	}
+}
+
+// TestFindNumbersOnePass: the one pass of findNumbers finds what the
+// separate passes found, in their order, on texts dense with numbers,
+// points, exponents and escapes at every place of a word.
+func TestFindNumbersOnePass(t *testing.T) {
+	texts := []string{
+		"", "e", ".", "%", "1e", "1.", "4111111111111111000e-3", "4111111111111110.9",
+		"4111111111111110.9 4111111111111111000e-3 %65 4111111111111111000%65-3",
+		"\\u00204111111111111111000e-3,4111111111111110.9e0,.4111111111111111e16",
+		`{"sku":"SKU-00042","qty":1,"price":1999,"ok":true}`,
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	texts = appendRandomTexts(texts, rng, 3000, 60, "eE.%\\&+-0123456789411111111111111xyz\x00\xff")
+	for p := int64(4111111111110000); len(texts) < 3200; p++ {
+		if d := strconv.FormatInt(p, 10); Valid(d) {
+			texts = append(texts, fmt.Sprintf("%d.9 %d%%65-3 %de-0", p-1, p*1000, p), fmt.Sprintf("x%d.%de%d", p/10, p%10, rng.IntN(3)))
+		}
+	}
+	for _, s := range texts {
+		checkOnePass(t, s)
+		if !MayHoldNumber(s) && (len(FindExponentString(s)) > 0 || strings.ContainsAny(s, "eE.%\\&")) {
+			t.Fatalf("MayHoldNumber(%q) is false", s)
+		}
+	}
+}
+
+// appendRandomTexts appends n texts of up to max-1 bytes drawn from
+// alphabet.
+func appendRandomTexts(texts []string, rng *rand.Rand, n, max int, alphabet string) []string {
+	for range n {
+		b := make([]byte, rng.IntN(max))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		texts = append(texts, string(b))
+	}
+	return texts
 }

@@ -311,6 +311,9 @@ func enoughDigits[T text](s T) bool {
 		lows  = 0x7F7F7F7F7F7F7F7F
 		highs = 0x8080808080808080
 	)
+	if len(s) < MinLen {
+		return false // every byte counted is one of s's: most header names and values
+	}
 	n, i := 0, 0
 	for ; i <= len(s)-8; i += 8 {
 		_ = s[i+7]

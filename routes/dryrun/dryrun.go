@@ -7,6 +7,7 @@ package dryrun
 import (
 	"bytes"
 	"context"
+	"errors"
 	"mime"
 	"net/http"
 	"slices"
@@ -14,6 +15,14 @@ import (
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
+
+// ErrUnmatchedHeader is the Err of a FilterResult for a request redact
+// filter that does not apply to the request while the request carries a
+// header it redacts and no filter that applies redacts that header
+// (routes.Route.UnmatchedHeader): the proxies refuse such a request, 422
+// no_matching_filter, unless the route says unmatched_body: pass. That
+// filter is then Result.Refused.
+var ErrUnmatchedHeader = errors.New("the request carries a header this filter redacts, where no filter redacting it applies (the gateway answers 422 no_matching_filter)")
 
 // Message is the request (or, for the response phase, the response) to
 // rewrite, with what the route match needs.
@@ -70,7 +79,10 @@ type Result struct {
 // through tok, as the proxies would, rewriting m.Header and m.Body. It
 // stops at the first filter that fails with on_error: reject, and, on a
 // route that redacts request bodies, before any filter when the request's
-// body (read by its syntax) matches none of them (Result.Unmatched).
+// body (read by its syntax) matches none of them (Result.Unmatched). As the
+// proxies do, it refuses a request whose query string holds a field a form
+// redact filter targets, and one carrying a header a redact filter targets
+// where no filter redacting that header applies (ErrUnmatchedHeader).
 func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
 	var res Result
 	res.Route = set.Match(m.Direction, m.Host, m.Path)
@@ -85,6 +97,23 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	x := routes.Exchange{Method: m.Method, Path: m.Path, Query: m.Query, MediaType: ct, RequestContentType: rct, Status: m.Status}
 	msg := rewrite.Message{Header: m.Header, Body: m.Body}
 	msg.MediaType, msg.Params, _ = mime.ParseMediaType(ct)
+	// As the proxies do: a query string holding a field a form target of
+	// a request redact filter names refuses the request (or is noted, with
+	// on_error: pass), whatever the body.
+	if m.Phase == routes.Request && m.Query != "" {
+		for _, f := range res.Route.Filters {
+			if !f.ChecksQuery(x) {
+				continue
+			}
+			if err := f.Program.CheckQuery(m.Query); err != nil {
+				res.Filters = append(res.Filters, FilterResult{Filter: f, Err: err})
+				if f.OnError == routes.Reject {
+					res.Refused = f
+					return res
+				}
+			}
+		}
+	}
 	filters := res.Route.Matching(m.Phase, x)
 	// As the proxies do on a route whose request filters redact bodies: the
 	// body is read by its syntax whatever its Content-Type says, and a body
@@ -103,6 +132,13 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 			if !answer && res.Route.UnmatchedBody != routes.Pass {
 				return res
 			}
+		}
+	}
+	if m.Phase == routes.Request && res.Route.UnmatchedBody != routes.Pass {
+		if f := res.Route.UnmatchedHeader(filters, x, m.Header); f != nil {
+			res.Filters = append(res.Filters, FilterResult{Filter: f, Err: ErrUnmatchedHeader})
+			res.Refused = f
+			return res
 		}
 	}
 	for _, f := range filters {

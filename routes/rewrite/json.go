@@ -706,7 +706,10 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	return i, malformedAt("unexpected character", i)
 }
 
-// skipContainer validates the object or array at b[i].
+// skipContainer validates the object or array at b[i]. Keys and the
+// common scalars (strings, plain integers) are read in its own loop, and a
+// string's usual spelling (no escape, no control character) without a
+// call to skipString: most of a body is skipped here, every request.
 func skipContainer(b []byte, i, depth int) (int, error) {
 	if depth >= MaxDepth {
 		return i, errTooDeep
@@ -726,11 +729,13 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 			if i >= len(b) || b[i] != '"' {
 				return i, malformedAt("expected a key", i)
 			}
-			end := skipString(b, i)
-			if end < 0 {
+			j := plainEnd(b, i+1)
+			if j < len(b) && b[j] == '"' {
+				j++
+			} else if j = skipString(b, i); j < 0 {
 				return skipStringErr(b, i)
 			}
-			i = skipWS(b, end)
+			i = skipWS(b, j)
 			if i >= len(b) || b[i] != ':' {
 				return i, malformedAt("expected ':'", i)
 			}
@@ -742,17 +747,36 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 		// Scalars, the most common values, without a call to skipValue.
 		switch c := b[i]; {
 		case c == '"':
-			end := skipString(b, i)
-			if end < 0 {
+			j := plainEnd(b, i+1)
+			if j < len(b) && b[j] == '"' {
+				j++
+			} else if j = skipString(b, i); j < 0 {
 				return skipStringErr(b, i)
 			}
-			i = end
-		case c == '-' || c >= '0' && c <= '9':
+			i = j
+		case c >= '1' && c <= '9':
+			// A plain integer without a call; a fraction or an exponent
+			// after it is skipNumber's.
+			j := i + 1
+			for j < len(b) && b[j]-'0' < 10 {
+				j++
+			}
+			if j < len(b) && (b[j] == '.' || b[j]|0x20 == 'e') {
+				if j = skipNumber(b, i); j < 0 {
+					return scanNumber(b, i)
+				}
+			}
+			i = j
+		case c == '-' || c == '0':
 			end := skipNumber(b, i)
 			if end < 0 {
 				return scanNumber(b, i)
 			}
 			i = end
+		case c == '{' || c == '[':
+			if i, err = skipContainer(b, i, depth+1); err != nil {
+				return i, err
+			}
 		default:
 			if i, err = skipValue(b, i, depth+1); err != nil {
 				return i, err
@@ -771,6 +795,21 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 			return i, malformedAt("expected ',' or a closing bracket", i)
 		}
 	}
+}
+
+// plainEnd returns the index of the first '"', '\\' or control character
+// of b at or after i, eight bytes at a time, or where fewer than eight
+// bytes are left: the closing quote of a string spelled plainly (when
+// b[plainEnd] is '"'), else where skipString has to look. Small enough to
+// be inlined in skipContainer's loop.
+func plainEnd(b []byte, i int) int {
+	for i+8 <= len(b) {
+		if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	return i
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {

@@ -18,8 +18,28 @@ import (
 // "card number" are PHP's card_number, "card[number][]" is an array under
 // card[number]). A body holding such a spelling of a targeted key would
 // pass its value on unredacted, so the locators refuse it, as they refuse a
-// repeated key (ErrDuplicateKey). The checks are plain functions of a key
-// and a target name, kept apart from the walkers that call them.
+// repeated key (ErrDuplicateKey). So is a request header whose name
+// CGI-style servers (PHP, Python's WSGI, Ruby's Rack) read as a targeted
+// header's (cgiHeaderName: X_Card_Number for X-Card-Number), by a redact
+// Program. The checks are plain functions of a key and a target name, kept
+// apart from the walkers that call them.
+
+// cgiHeaderName returns the name CGI-style servers give a request header
+// (PHP's $_SERVER, Python's WSGI environ, Ruby's Rack env, without their
+// HTTP_ prefix): upper case, '-' written '_'. X-Card-Number, x_card_number
+// and X_Card-Number are all X_CARD_NUMBER there.
+func cgiHeaderName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case 'a' <= c && c <= 'z':
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
 
 // canonRune maps r to one rune of its case class: runes that Unicode simple
 // case folding (strings.EqualFold, encoding/json) or the simple upper and

@@ -20,6 +20,12 @@
 // ErrDuplicateKey, like a repeated targeted key, rather than passed on
 // unredacted; so is a form field hidden behind a ';' separator
 // (ErrMalformed). A JSON key spelled with escapes is the key it decodes to.
+// A header whose name CGI-style servers read as a targeted header's
+// (X_Card_Number for X-Card-Number) is refused by a redact Program, as a
+// key in another spelling is.
+// A form field a Program targets is also looked for in the request's query
+// string (Program.CheckQuery, ErrQueryField): applications read query and
+// form fields as one.
 //
 // JSON targets are gjson paths, queries included, located by
 // github.com/tidwall/gjson inside one validating walk that applies these
@@ -251,6 +257,23 @@ type TargetRef struct {
 	Path string
 }
 
+// TargetError is a Tokenizer failure that the Tokenizer tied to one value
+// (an error in its chain with an ItemIndex() int method, such as
+// vault.ItemError: the value does not fit the target's alias format, or
+// is empty or too long): it names the target that value was found by, so
+// that the refusal can tell the operator which target of the route to
+// fix. It never holds the value.
+type TargetError struct {
+	Target TargetRef
+	Err    error
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("%s target %q: %v", e.Target.Kind, e.Target.Path, e.Err)
+}
+
+func (e *TargetError) Unwrap() error { return e.Err }
+
 // Change records what a Program did to one target.
 type Change struct {
 	Target int    // index in the Program's targets
@@ -374,6 +397,13 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 			return nil, err
 		}
 	}
+	if p.op == Redact && len(p.headers) > 0 {
+		if i := p.headerVariant(msg.Header, nil); i >= 0 {
+			// The header's name is the client's: not quoted.
+			return nil, fmt.Errorf("%w: target %d: a header name is another spelling of the targeted header %q (as CGI-style servers read names)",
+				ErrDuplicateKey, p.headers[i].target, p.headers[i].name)
+		}
+	}
 	hspans := p.locateHeaders(msg.Header)
 	if len(spans)+len(hspans) == 0 {
 		msg.Unknown = nil
@@ -494,7 +524,17 @@ func (p *Program) tokenize(ctx context.Context, tok Tokenizer, spans []Span, hsp
 		got, err = tok.Reveal(ctx, aliases)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
+		err = fmt.Errorf("%w: %w", ErrTokenizer, err)
+		var item interface{ ItemIndex() int }
+		if errors.As(err, &item) && item.ItemIndex() >= 0 && item.ItemIndex() < count {
+			i := item.ItemIndex()
+			if pos != nil {
+				i = pos[i]
+			}
+			_, t := value(i)
+			err = &TargetError{Target: TargetRef{Kind: p.targets[t].Kind, Path: p.targets[t].Path}, Err: err}
+		}
+		return nil, err
 	}
 	if len(got) != count {
 		return nil, fmt.Errorf("%w: %d answers for %d values", ErrTokenizer, len(got), count)

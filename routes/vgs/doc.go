@@ -112,10 +112,15 @@
 //	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only)
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
-//	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0
+//	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0 (also a member named 0 of an
+//	                                            object a, which VGS's [0] never is: not reported,
+//	                                            see below)
 //	  JSON_PATH $.pans[*] (ends with [*])        json: pans.#(%"*")# (every element; one that is
 //	                                            not a string is refused, 422)
 //	  JSON_PATH $['card.number'], $['$ref']      json: card\.number, \$ref (special characters escaped)
+//	  JSON_PATH $['c\u0061rd'], $["it\'s"]       json: card, it's (a quoted key's escapes read as
+//	                                            JSONPath's: Jayway, RFC 9535; another escape is
+//	                                            refused)
 //	  JSON_PATH $.cards.0, $['0']                json: cards.\0, \0 (a member named by digits, never an
 //	                                            array element: a plain native 0 is also the element)
 //	  JSON_PATH $.p[?(@.type=='card')].number    json: p.#(type=="card")#.number (jsonpath_filter.go)
@@ -242,7 +247,14 @@
 // output starts with a comment listing every report line, and `aliasgate
 // routes import-vgs` exits 1 when there is any.
 //
-// Known differences not reported: aliasgate matches the canonical path
+// Known differences not reported: an array index ($.a[0]) becomes a native
+// index component (a.0), which gjson, and so the native locator, also reads
+// as the member "0" of an object: the filter applies to the same requests
+// as VGS's entry, at that one more place in their bodies (no native path
+// indexes arrays only). A redact there protects more; a reveal there gives
+// the sender of the body (the merchant's backend, or the upstream app on a
+// response) nothing it could not have by writing [ … ] instead of {"0": …}.
+// aliasgate matches the canonical path
 // (routes.CanonicalPath: merged slashes, "." and ".." resolved, ";"
 // parameters dropped), which is also what it forwards; a condition value
 // that is not canonical is reported as narrowed. On a route that redacts

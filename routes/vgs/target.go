@@ -12,7 +12,8 @@ import (
 )
 
 // jsonPath translates a VGS JSONPath selector into a gjson path (no
-// modifiers): $.a.b → a.b, $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0,
+// modifiers): $.a.b → a.b, $['a'] → a, $.a[*].b → a.#.b, $.a[0] → a.0
+// (which also reads a member "0" of an object: package doc),
 // $.a[?(@.t=='c')].b → a.#(t=="c")#.b (jsonpath_filter.go). why names the
 // construct that cannot be expressed.
 func jsonPath(p string) (path, why string) {
@@ -71,7 +72,7 @@ func jsonPath(p string) (path, why string) {
 			if j < len(s) && (s[j] == '\'' || s[j] == '"') {
 				key, k, ok := quoted(s, j)
 				if !ok {
-					return "", "unterminated quoted key"
+					return "", "unterminated quoted key, or an escape JSONPath does not define in it"
 				}
 				for k < len(s) && s[k] == ' ' {
 					k++
@@ -132,26 +133,19 @@ func jsonPath(p string) (path, why string) {
 	return strings.Join(segs, "."), ""
 }
 
-// quoted reads a quoted key starting at s[i] (the quote), with backslash
-// escapes; it returns the key and the index after the closing quote.
+// quoted reads a quoted key starting at s[i] (the quote); it returns the
+// key and the index after the closing quote. The escapes are read as in a
+// filter's string literal (unquoteJSONPath: JSONPath's, \uXXXX included, as
+// Jayway's bracket properties and RFC 9535's name selectors read them);
+// ok is false for an unterminated key or an escape JSONPath does not
+// define.
 func quoted(s string, i int) (key string, next int, ok bool) {
-	q := s[i]
-	var b strings.Builder
-	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			if j+1 >= len(s) {
-				return "", 0, false
-			}
-			j++
-			b.WriteByte(s[j])
-		case q:
-			return b.String(), j + 1, true
-		default:
-			b.WriteByte(s[j])
-		}
+	end, ok := stringEnd(s, i)
+	if !ok {
+		return "", 0, false
 	}
-	return "", 0, false
+	key, ok = unquoteJSONPath(s[i+1 : end-1])
+	return key, end, ok
 }
 
 // jsonSpecial are the characters a native (gjson) path gives a meaning;

@@ -50,6 +50,13 @@ func TestJSONPathBecomesGJSONPath(t *testing.T) {
 		{"$['$ref']", `\$ref`, ""},
 		{"$['.hidden']", `\.hidden`, ""},
 		{`$['back\\slash']`, `back\\slash`, ""},
+		// Escapes in a quoted key are JSONPath's (Jayway, RFC 9535).
+		{`$['c\u0061rd']['numb\u0065r']`, "card.number", ""},
+		{`$["it\'s"]["say \"hi\""]`, `it's.say "hi"`, ""},
+		{`$['\u0030']`, `\0`, ""},
+		{`$['a\/b']`, "a/b", ""},
+		{`$['a\qb']`, "", "escape"},
+		{`$['a\nb']`, "", "control characters"},
 		{"$['a\x01']", "", "control characters"},
 		{"$['']", "", "empty key"},
 		{"$.a[", "", "malformed bracket"},

@@ -5,7 +5,9 @@
 // costs one fsync per group rather than one per value.
 //
 // Buckets: aliases (alias → record), index (HMAC → alias), meta (schema
-// version, wrapped data keys), clients (API clients).
+// version, wrapped data keys), clients (API clients), numbers (the numbers
+// index, numbers.go; not copied by `aliasgate vault copy`, which builds
+// the destination's).
 //
 // bbolt reuses the pages that deletes and copy-on-write free but never
 // shrinks the file, and inserts in random order (aliases and HMACs are
@@ -198,6 +200,9 @@ func (s *Store) init() (err error) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := buildWebhookList(tx); err != nil { // a file written before webhook_list (webhooks.go)
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keySchema); {

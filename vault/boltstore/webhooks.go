@@ -21,14 +21,19 @@ import (
 // endpoint id as the value (any other value, empty or an account, in
 // entries written before: the delivery is read when a claim skips
 // endpoints); webhook_done holds UpdatedAt ‖
-// id of every delivered or failed one, the order they are pruned in. The
-// buckets are made by the first write. One process holds the bbolt file,
-// so there is one dispatcher; the lease still guards a delivery against
-// a second claim while an attempt runs.
+// id of every delivered or failed one, the order they are pruned in;
+// webhook_list holds, for the listings filtered by account, state or
+// both, one key per delivery and filter (listKey), so that a filtered page
+// reads only its own key range, in id order, and no more than its limit.
+// The buckets are made by the first write (webhook_list of a file written
+// before it: at Open, from the deliveries). One process holds the bbolt
+// file, so there is one dispatcher; the lease still guards a delivery
+// against a second claim while an attempt runs.
 var (
 	bucketWebhookDeliveries = []byte("webhook_deliveries")
 	bucketWebhookDue        = []byte("webhook_due")
 	bucketWebhookDone       = []byte("webhook_done")
+	bucketWebhookList       = []byte("webhook_list")
 )
 
 var _ webhooks.Store = (*Store)(nil)
@@ -37,44 +42,114 @@ func timeKey(t time.Time, id string) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), id...)
 }
 
-// webhookBuckets returns the three buckets, made if needed.
-func webhookBuckets(tx *bolt.Tx) (db, due, done *bolt.Bucket, err error) {
-	bs := make([]*bolt.Bucket, 3)
-	for i, name := range [][]byte{bucketWebhookDeliveries, bucketWebhookDue, bucketWebhookDone} {
+// whBuckets are the outbox's buckets in one transaction.
+type whBuckets struct{ db, due, done, list *bolt.Bucket }
+
+// webhookBuckets returns the outbox's buckets, made if needed.
+func webhookBuckets(tx *bolt.Tx) (*whBuckets, error) {
+	bs := make([]*bolt.Bucket, 4)
+	for i, name := range [][]byte{bucketWebhookDeliveries, bucketWebhookDue, bucketWebhookDone, bucketWebhookList} {
+		var err error
 		if bs[i], err = tx.CreateBucketIfNotExists(name); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
-	return bs[0], bs[1], bs[2], nil
+	return &whBuckets{db: bs[0], due: bs[1], done: bs[2], list: bs[3]}, nil
 }
 
-// putDelivery writes d and its index entry (due or done).
-func putDelivery(db, due, done *bolt.Bucket, d webhooks.Delivery) error {
-	b, err := json.Marshal(d)
+// Listing key prefixes (webhook_list): by account, by state, by both.
+const (
+	listByAccount      = 'a'
+	listByState        = 's'
+	listByAccountState = 'b'
+)
+
+// listPrefix is the key range of the deliveries matching account and
+// state ("" any), each key the prefix ‖ id; nil when neither is set (the
+// deliveries bucket is the range). Account names and states hold no 0.
+func listPrefix(account string, state webhooks.State) []byte {
+	switch {
+	case account != "" && state != "":
+		return append(append(append(append([]byte{listByAccountState}, account...), 0), state...), 0)
+	case account != "":
+		return append(append([]byte{listByAccount}, account...), 0)
+	case state != "":
+		return append(append([]byte{listByState}, state...), 0)
+	}
+	return nil
+}
+
+// listKeys are d's keys in webhook_list.
+func listKeys(d webhooks.Delivery) [][]byte {
+	return [][]byte{
+		append(listPrefix(d.Account, ""), d.ID...),
+		append(listPrefix("", d.State), d.ID...),
+		append(listPrefix(d.Account, d.State), d.ID...),
+	}
+}
+
+// putDelivery writes d and its index entries (due or done, listings).
+func putDelivery(b *whBuckets, d webhooks.Delivery) error {
+	v, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
-	if err := db.Put([]byte(d.ID), b); err != nil {
+	if err := b.db.Put([]byte(d.ID), v); err != nil {
 		return err
+	}
+	for _, k := range listKeys(d) {
+		if err := b.list.Put(k, nil); err != nil {
+			return err
+		}
 	}
 	if d.State == webhooks.StatePending {
 		// The endpoint in the index entry lets a claim skip endpoints
 		// without reading their deliveries (ClaimDeliveriesSkipping).
-		return due.Put(timeKey(d.Due, d.ID), append([]byte{dueEndpointMark}, d.Endpoint...))
+		return b.due.Put(timeKey(d.Due, d.ID), append([]byte{dueEndpointMark}, d.Endpoint...))
 	}
-	return done.Put(timeKey(d.UpdatedAt, d.ID), nil)
+	return b.done.Put(timeKey(d.UpdatedAt, d.ID), nil)
 }
 
 // dueEndpointMark starts the value of a due index entry that names its
 // delivery's endpoint.
 const dueEndpointMark = 0x01
 
-// dropIndex removes d's index entry.
-func dropIndex(due, done *bolt.Bucket, d webhooks.Delivery) error {
-	if d.State == webhooks.StatePending {
-		return due.Delete(timeKey(d.Due, d.ID))
+// dropIndex removes d's index entries (putDelivery writes the new ones).
+func dropIndex(b *whBuckets, d webhooks.Delivery) error {
+	for _, k := range listKeys(d) {
+		if err := b.list.Delete(k); err != nil {
+			return err
+		}
 	}
-	return done.Delete(timeKey(d.UpdatedAt, d.ID))
+	if d.State == webhooks.StatePending {
+		return b.due.Delete(timeKey(d.Due, d.ID))
+	}
+	return b.done.Delete(timeKey(d.UpdatedAt, d.ID))
+}
+
+// buildWebhookList makes webhook_list from the deliveries of a file
+// written before it (Open); nothing when it exists or there are none.
+func buildWebhookList(tx *bolt.Tx) error {
+	db := tx.Bucket(bucketWebhookDeliveries)
+	if db == nil || tx.Bucket(bucketWebhookList) != nil {
+		return nil
+	}
+	list, err := tx.CreateBucket(bucketWebhookList)
+	if err != nil {
+		return err
+	}
+	return db.ForEach(func(k, v []byte) error {
+		var d webhooks.Delivery
+		if json.Unmarshal(v, &d) != nil {
+			return nil // listed unfiltered only (and refused there, as before): the file still opens
+		}
+		for _, lk := range listKeys(d) {
+			if err := list.Put(lk, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func getDelivery(db *bolt.Bucket, id string) (webhooks.Delivery, bool, error) {
@@ -92,12 +167,12 @@ func getDelivery(db *bolt.Bucket, id string) (webhooks.Delivery, bool, error) {
 // AddDeliveries implements webhooks.Store.
 func (s *Store) AddDeliveries(ctx context.Context, ds []webhooks.Delivery) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		db, due, done, err := webhookBuckets(tx)
+		b, err := webhookBuckets(tx)
 		if err != nil {
 			return err
 		}
 		for _, d := range ds {
-			if err := putDelivery(db, due, done, d); err != nil {
+			if err := putDelivery(b, d); err != nil {
 				return err
 			}
 		}
@@ -173,26 +248,26 @@ func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, 
 	var out []webhooks.Delivery
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		db, due, done, err := webhookBuckets(tx)
+		b, err := webhookBuckets(tx)
 		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			if due.Get(k) == nil {
+			if b.due.Get(k) == nil {
 				continue // claimed, updated or removed since it was chosen
 			}
-			d, ok, err := getDelivery(db, string(k[8:]))
+			d, ok, err := getDelivery(b.db, string(k[8:]))
 			if err != nil {
 				return err
 			}
-			if err := due.Delete(k); err != nil {
+			if err := b.due.Delete(k); err != nil {
 				return err
 			}
 			if !ok {
 				continue // a stray index entry
 			}
 			d.LeaseOwner, d.Due = owner, until
-			if err := putDelivery(db, due, done, d); err != nil {
+			if err := putDelivery(b, d); err != nil {
 				return err
 			}
 			out = append(out, d)
@@ -208,21 +283,21 @@ func (s *Store) ClaimDeliveriesSkipping(ctx context.Context, owner string, now, 
 // UpdateDelivery implements webhooks.Store.
 func (s *Store) UpdateDelivery(ctx context.Context, owner string, d webhooks.Delivery) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		db, due, done, err := webhookBuckets(tx)
+		b, err := webhookBuckets(tx)
 		if err != nil {
 			return err
 		}
-		cur, ok, err := getDelivery(db, d.ID)
+		cur, ok, err := getDelivery(b.db, d.ID)
 		if err != nil {
 			return err
 		}
 		if !ok || cur.State != webhooks.StatePending || cur.LeaseOwner != owner {
 			return webhooks.ErrLeaseLost
 		}
-		if err := dropIndex(due, done, cur); err != nil {
+		if err := dropIndex(b, cur); err != nil {
 			return err
 		}
-		return putDelivery(db, due, done, d)
+		return putDelivery(b, d)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: update webhook delivery: %w", err)
@@ -253,35 +328,51 @@ func (s *Store) GetDelivery(_ context.Context, id string) (webhooks.Delivery, er
 }
 
 // ListDeliveries implements webhooks.Store: a walk back from the newest
-// id (or Before).
+// id (or Before) over the key range of f's account and state (the
+// deliveries bucket, or a range of webhook_list), so that a page reads at
+// most its limit of deliveries, whatever the log holds besides.
 func (s *Store) ListDeliveries(_ context.Context, f webhooks.Filter) ([]webhooks.Delivery, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = webhooks.DefaultLimit
 	}
+	prefix := listPrefix(f.Account, f.State)
 	var out []webhooks.Delivery
 	err := s.view(func(tx *bolt.Tx) error {
 		db := tx.Bucket(bucketWebhookDeliveries)
 		if db == nil {
 			return nil
 		}
-		c := db.Cursor()
-		var k, v []byte
+		b := db
+		if prefix != nil {
+			if b = tx.Bucket(bucketWebhookList); b == nil {
+				return nil
+			}
+		}
+		c := b.Cursor()
+		// The first key of the walk: the last one below prefix ‖ Before
+		// (prefix ‖ 0xff: past every id, which is ASCII).
+		end := append(bytes.Clone(prefix), 0xff)
 		if f.Before != "" {
-			k, v = c.Seek([]byte(f.Before))
-			if k == nil {
-				k, v = c.Last()
-			}
-			for k != nil && string(k) >= f.Before {
-				k, v = c.Prev()
-			}
-		} else {
+			end = append(bytes.Clone(prefix), f.Before...)
+		}
+		k, v := c.Seek(end)
+		if k == nil {
 			k, v = c.Last()
 		}
-		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		for k != nil && bytes.Compare(k, end) >= 0 {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+			id := k[len(prefix):]
+			if prefix != nil {
+				if v = db.Get(id); v == nil {
+					continue // a stray listing entry
+				}
+			}
 			var d webhooks.Delivery
 			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("delivery %s: %w", k, err)
+				return fmt.Errorf("delivery %s: %w", id, err)
 			}
 			if (f.Account == "" || d.Account == f.Account) && (f.State == "" || d.State == f.State) {
 				out = append(out, d)
@@ -299,11 +390,11 @@ func (s *Store) ListDeliveries(_ context.Context, f webhooks.Filter) ([]webhooks
 func (s *Store) RedeliverDelivery(ctx context.Context, id string, now time.Time) (webhooks.Delivery, error) {
 	var d webhooks.Delivery
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		db, due, done, err := webhookBuckets(tx)
+		b, err := webhookBuckets(tx)
 		if err != nil {
 			return err
 		}
-		cur, ok, err := getDelivery(db, id)
+		cur, ok, err := getDelivery(b.db, id)
 		switch {
 		case err != nil:
 			return err
@@ -312,12 +403,12 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string, now time.Time)
 		case cur.State == webhooks.StatePending:
 			return webhooks.ErrNotFinished
 		}
-		if err := dropIndex(due, done, cur); err != nil {
+		if err := dropIndex(b, cur); err != nil {
 			return err
 		}
 		d = cur
 		d.State, d.Due, d.UpdatedAt, d.RedeliveredAt, d.LeaseOwner = webhooks.StatePending, now, now, now, ""
-		return putDelivery(db, due, done, d)
+		return putDelivery(b, d)
 	})
 	if err != nil {
 		return webhooks.Delivery{}, fmt.Errorf("boltstore: redeliver webhook delivery: %w", err)
@@ -330,12 +421,12 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, max int) 
 	n := 0
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		n = 0
-		db, _, done, err := webhookBuckets(tx)
+		b, err := webhookBuckets(tx)
 		if err != nil {
 			return err
 		}
 		var keys [][]byte
-		c := done.Cursor()
+		c := b.done.Cursor()
 		for k, _ := c.First(); k != nil && len(keys) < max; k, _ = c.Next() {
 			if len(k) < 8 || int64(binary.BigEndian.Uint64(k[:8])) >= before.UnixNano() {
 				break
@@ -343,10 +434,21 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, max int) 
 			keys = append(keys, bytes.Clone(k))
 		}
 		for _, k := range keys {
-			if err := done.Delete(k); err != nil {
+			if err := b.done.Delete(k); err != nil {
 				return err
 			}
-			if err := db.Delete(k[8:]); err != nil {
+			d, ok, err := getDelivery(b.db, string(k[8:]))
+			if err != nil {
+				return err
+			}
+			if ok {
+				for _, lk := range listKeys(d) {
+					if err := b.list.Delete(lk); err != nil {
+						return err
+					}
+				}
+			}
+			if err := b.db.Delete(k[8:]); err != nil {
 				return err
 			}
 			n++

@@ -78,6 +78,9 @@ type Store struct {
 
 	idem map[string]idemEntry // account ‖ 0 ‖ key → Idempotency-Key record (idempotency.go)
 
+	numbers        map[string]map[string]struct{} // the numbers index: key → aliases (numbers.go)
+	numbersIndexed bool
+
 	scratch []byte // the encoding of the record being stored (newEntryLocked), under mu
 }
 

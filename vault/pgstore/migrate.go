@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/aliasgate/aliasgate/internal/sleep"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -169,7 +170,7 @@ func bootstrap(ctx context.Context, c db) error {
 				break
 			}
 			if attempt < 5 && (isUniqueViolation(err) || pgCode(err) == "42P07" || pgCode(err) == "42710" || isSerialization(err)) {
-				sleep(ctx, time.Duration(10*(attempt+1))*time.Millisecond)
+				_ = sleep.For(ctx, time.Duration(10*(attempt+1))*time.Millisecond) // an ended ctx fails the Exec
 				continue
 			}
 			return err
@@ -183,7 +184,7 @@ func applyOne(ctx context.Context, c db, m migration) (done bool, err error) {
 	for attempt := 0; ; attempt++ {
 		done, err = applyOnce(ctx, c, m)
 		if err != nil && isSerialization(err) && attempt < maxSerializationRetries {
-			sleep(ctx, time.Duration(10*(attempt+1))*time.Millisecond)
+			_ = sleep.For(ctx, time.Duration(10*(attempt+1))*time.Millisecond) // an ended ctx fails the retry
 			continue
 		}
 		return done, err

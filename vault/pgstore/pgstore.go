@@ -45,6 +45,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/aliasgate/aliasgate/internal/sleep"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -229,9 +230,24 @@ func (s *Store) Where() string { return s.where }
 // StoreName implements vault.StoreNamer: "postgres", for metrics.
 func (*Store) StoreName() string { return "postgres" }
 
-// Ping checks that the server answers (for /readyz).
+// ErrReadOnly: the server answers but takes no writes (a standby, or a
+// database set read-only); it is also vault.ErrUnavailable.
+var ErrReadOnly = fmt.Errorf("the server is read-only (a standby?): %w", vault.ErrUnavailable)
+
+// Ping checks that the server answers and takes writes (for /readyz): a
+// standby, which a multi-host URL or a failover can leave the pool on,
+// answers every read while refusing every write, so it is ErrReadOnly.
 func (s *Store) Ping(ctx context.Context) error {
-	return s.run(ctx, "ping", true, func(ctx context.Context, _ int) error { return s.pool.Ping(ctx) })
+	return s.run(ctx, "ping", true, func(ctx context.Context, _ int) error {
+		var ro string
+		if err := s.pool.QueryRow(ctx, `SHOW transaction_read_only`).Scan(&ro); err != nil {
+			return err
+		}
+		if ro != "off" {
+			return ErrReadOnly
+		}
+		return nil
+	})
 }
 
 // Close stops the sweeper and closes the pool, waiting for calls in
@@ -320,7 +336,7 @@ func (s *Store) run(ctx context.Context, op string, idempotent bool, fn func(ctx
 		case ctx.Err() != nil || s.closed.Load():
 		case isSerialization(err) && serRetries < maxSerializationRetries:
 			serRetries++
-			sleep(ctx, time.Duration(1+rand.IntN(5<<serRetries))*time.Millisecond)
+			_ = sleep.For(ctx, time.Duration(1+rand.IntN(5<<serRetries))*time.Millisecond) // an ended ctx is seen above
 			continue
 		case connRetries < maxConnRetries && isConnErr(err) && !isAmbiguousCommit(err) &&
 			(idempotent || pgconn.SafeToRetry(err) || isTerminated(err)):
@@ -345,15 +361,6 @@ type errOpTimeout struct{ d time.Duration }
 
 func (e errOpTimeout) Error() string {
 	return fmt.Sprintf("the server did not answer within %v", e.d)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // wrap gives err the op's context and the vault sentinel it stands for.

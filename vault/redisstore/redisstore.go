@@ -7,6 +7,7 @@
 //	<prefix>r:<alias>  vault.MarshalRecord bytes, with a native TTL (PX) up to ExpiresAt
 //	<prefix>i:<hex>    alias an HMAC index key points at, same TTL as its record
 //	<prefix>m:<key>    vault-wide settings (no TTL)
+//	<prefix>ready      written by Ping (readiness: Redis takes writes), expires after a minute
 //
 // Put, LookupIndex, LookupRecords, Delete and SetClassifiers each run one
 // Lua script (EVALSHA), so a batch is one round trip and atomic: two
@@ -527,12 +528,19 @@ func (s *Store) PutMetaIfAbsent(ctx context.Context, key string, value []byte) (
 	return v, nil
 }
 
-// Ping checks that Redis answers (for /readyz).
+// readyTTL is how long the key Ping writes lives.
+const readyTTL = time.Minute
+
+// Ping checks that Redis answers and takes writes (for /readyz): it sets
+// <prefix>ready, which expires after readyTTL. A Redis demoted to a
+// replica by a failover (READONLY) or full under maxmemory-policy
+// noeviction (OOM) answers PING and every read while refusing every new
+// value, so it is not ready either.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return vault.ErrClosed
 	}
-	if err := s.client.Ping(ctx).Err(); err != nil {
+	if err := s.client.Set(ctx, s.prefix+"ready", "1", readyTTL).Err(); err != nil {
 		return s.fail("ping", err)
 	}
 	return nil

@@ -102,6 +102,7 @@ func Run(t *testing.T, h Harness) {
 			conformanceTest{"CardWritesCompareAndSwap", testCardCAS},
 			conformanceTest{"CardsAreFoundByFingerprint", testCardsByFingerprint},
 			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
+			conformanceTest{"NumbersIndexFindsEveryAccountsLiveAliases", testNumbers},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},

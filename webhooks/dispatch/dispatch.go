@@ -437,10 +437,12 @@ func retryFrom(d webhooks.Delivery) time.Time {
 // since the last redelivery: the backoff of a redelivered delivery starts
 // again from BackoffBase (counted from the event, a day of attempts
 // before the redelivery made its first retry wait BackoffMax;
-// TestRedeliveryGetsAFullRetryWindow).
+// TestRedeliveryGetsAFullRetryWindow). Since a redelivery only the
+// attempts kept (webhooks.MaxAttempts) are counted: past that many the
+// backoff is at BackoffMax whatever the count.
 func retriesSoFar(d webhooks.Delivery) int {
 	if d.RedeliveredAt.IsZero() {
-		return len(d.Attempts)
+		return len(d.Attempts) + d.AttemptsDropped
 	}
 	n := 0
 	for _, a := range d.Attempts {
@@ -465,7 +467,7 @@ func (o *Dispatcher) backoff(n int) time.Duration {
 // finish records attempt a of d with its new state.
 func (o *Dispatcher) finish(ctx context.Context, d webhooks.Delivery, a webhooks.Attempt, st webhooks.State) {
 	now := o.now().UTC()
-	d.Attempts = append(d.Attempts, a)
+	d.AddAttempt(a) // the last webhooks.MaxAttempts are kept
 	d.State, d.UpdatedAt, d.LeaseOwner = st, now, ""
 	d.Due = a.Next
 	if st != webhooks.StatePending {

@@ -95,6 +95,20 @@ func start(t *testing.T, o *dispatch.Dispatcher) {
 	})
 }
 
+// startWithOneEvent starts a dispatcher over s until the test ends and
+// publishes one card.deleted event of acct1.
+func startWithOneEvent(t *testing.T, s webhooks.Store, opts dispatch.Options) {
+	t.Helper()
+	o, oD, err := newPair(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, oD)
+	if err := o.Publish(context.Background(), "acct1", "card.deleted", []byte(`{"card_id":"CRD9"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitState polls the delivery log until every delivery is in state (or
 // the test's patience ends, which fails it).
 func waitState(t *testing.T, s webhooks.Store, want int, state webhooks.State) []webhooks.Delivery {
@@ -236,14 +250,7 @@ func TestRetriedUntilReceiverComesBack(t *testing.T) {
 	s := boltStore(t)
 	opts := fast(endpoint("ep1", "http://"+addr+"/hook"))
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	o, oD, err := newPair(s, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, oD)
-	if err := o.Publish(context.Background(), "acct1", "card.deleted", []byte(`{"card_id":"CRD9"}`)); err != nil {
-		t.Fatal(err)
-	}
+	startWithOneEvent(t, s, opts)
 	// Wait for two refused attempts, then bring the receiver up there.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -529,4 +536,40 @@ func TestOperatorView(t *testing.T) {
 		t.Fatalf("after redeliver %+v", d2.Attempts)
 	}
 	get("POST", "/admin/webhooks/deliveries/dlv_nope/redeliver", 404)
+}
+
+// TestAttemptsOfADeliveryAreCapped: a delivery whose receiver always
+// fails keeps its last webhooks.MaxAttempts attempts and counts the
+// others in attempts_dropped, through the dispatcher and the bbolt store.
+// Before, every attempt was kept: a delivery retried for a day (or
+// redelivered again and again) grew without bound, and so did every read
+// and write of its record.
+func TestAttemptsOfADeliveryAreCapped(t *testing.T) {
+	rc := &receiver{reply: func(int) int { return http.StatusInternalServerError }}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	s := boltStore(t)
+	opts := fast(endpoint("ep1", srv.URL+"/hook"))
+	opts.BackoffBase, opts.BackoffMax = time.Millisecond, 2*time.Millisecond
+	startWithOneEvent(t, s, opts)
+	deadline := time.Now().Add(20 * time.Second)
+	for rc.count() < webhooks.MaxAttempts+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver saw %d attempts only", rc.count())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ds, err := s.ListDeliveries(context.Background(), webhooks.Filter{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v %v", ds, err)
+	}
+	d := ds[0]
+	if len(d.Attempts) != webhooks.MaxAttempts || d.AttemptsDropped < 5 || d.AttemptsDropped+len(d.Attempts) > rc.count() {
+		t.Fatalf("%d attempts kept, %d dropped, %d made", len(d.Attempts), d.AttemptsDropped, rc.count())
+	}
+	for i := 1; i < len(d.Attempts); i++ {
+		if d.Attempts[i].At.Before(d.Attempts[i-1].At) || d.Attempts[i].Status != 500 {
+			t.Fatalf("attempt %d: %+v after %+v", i, d.Attempts[i], d.Attempts[i-1])
+		}
+	}
 }

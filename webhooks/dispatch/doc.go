@@ -3,7 +3,8 @@
 // POSTs each, signed, to its endpoint through netguard's checked dialer
 // (no loopback, private or metadata address unless allowed; TLS verified
 // always, with the system roots and an optional bundle; redirects never
-// followed), and records every attempt: 2xx delivered, anything else
+// followed), and records every attempt (the last webhooks.MaxAttempts of
+// a delivery are kept, Delivery.AddAttempt): 2xx delivered, anything else
 // retried with exponential backoff and jitter until RetryFor, then failed;
 // a refused destination fails at once. Claims do not wait for the
 // attempts of the claim before (at most 4 batches run at once; beyond, an

@@ -1,0 +1,85 @@
+package cards
+
+// The numbers of every account's cards (vault/numbers.go).
+//
+// Decisions:
+//   - Every card number a card is given (created, reissued, put back after
+//     the vault API deleted its alias) and every token PAN provisioned is
+//     indexed in the vault's numbers index (Options.Numbers), one for
+//     every account.
+//   - A token service answering a provisioning with a number that a card
+//     or a token of any account already holds is refused as one holding a
+//     number of this account's is (tokens.go: 502 token_service_unavailable,
+//     the card left without a token, nothing deleted at the token service);
+//     the answer and the log say nothing of which account holds it. Before,
+//     only this account's vault was asked, and another account's card
+//     number or token PAN became this card's token: the token service had
+//     tied two accounts' cards to one number.
+//   - IndexNumbers builds the index over the cards stored before it
+//     existed; serve runs it at start while the store is not marked
+//     indexed (and after an accounts migration that copied aliases), and
+//     `aliasgate vault copy` on its destination.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// Numbers is the vault's numbers index (*vault.Numbers).
+type Numbers interface {
+	// Claim indexes number under alias; vault.ErrNumberHeld when another
+	// live alias, of any account, holds it.
+	Claim(ctx context.Context, number, alias string) error
+	// Add indexes number under alias, whoever else holds it.
+	Add(ctx context.Context, number, alias string) error
+}
+
+// NumberIndexer builds the numbers index (*vault.Numbers).
+type NumberIndexer interface {
+	AddAliases(ctx context.Context, aliases []string) error
+	MarkIndexed(ctx context.Context) error
+}
+
+// CardScanner lists every card of every account (vault.Exporter).
+type CardScanner interface {
+	ScanCards(ctx context.Context, after string, limit int) ([]vault.CardDump, error)
+}
+
+// IndexNumbers indexes the card number and token PANs of every card st
+// holds in n, then marks the index built. It is idempotent.
+func IndexNumbers(ctx context.Context, st CardScanner, n NumberIndexer) error {
+	var aliases []string // of several cards: one write per scanPage of them
+	err := scanAllCards(ctx, st, func(_ vault.CardDump, rec *migrationRecord) error {
+		aliases = append(aliases, rec.tokenAliases()...)
+		if rec.PANAlias != "" {
+			aliases = append(aliases, rec.PANAlias)
+		}
+		if len(aliases) < scanPage {
+			return nil
+		}
+		err := n.AddAliases(ctx, aliases)
+		aliases = aliases[:0]
+		return err
+	})
+	if err == nil && len(aliases) > 0 {
+		err = n.AddAliases(ctx, aliases)
+	}
+	if err != nil {
+		return fmt.Errorf("cards: index numbers: %w", err)
+	}
+	if err := n.MarkIndexed(ctx); err != nil {
+		return fmt.Errorf("cards: index numbers: %w", err)
+	}
+	return nil
+}
+
+// addNumber indexes a card number the card's alias holds (no numbers
+// index: nothing to do).
+func (h *Handler) addNumber(ctx context.Context, number, alias string) error {
+	if h.numbers == nil {
+		return nil
+	}
+	return h.numbers.Add(ctx, number, alias)
+}
