@@ -17,10 +17,18 @@ import (
 // keeps the cookie on disk). Header and trailer values are now also read
 // base64-decoded (standard and URL alphabets, padded or not); a number
 // found there cannot be masked in place, so redact refuses it as block does.
+// A run that text of the other alphabet joins ("user_", "s-" before
+// standard base64 holding '/', Rails' "--" and digest after it) was not
+// decoded at all (second review): '-' and '_' are read as '+' and '/'.
 func TestLeakGuardReadsBase64InHeaders(t *testing.T) {
 	claims := `{"user":7,"card":"` + testPAN + `"}`
 	std, url := base64.StdEncoding.EncodeToString([]byte(claims)), base64.RawURLEncoding.EncodeToString([]byte(claims))
 	jwtHead := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	mixed := `{"user":7,"card":"` + testPAN + `","exp":"12/30","n":"???>>>"}`
+	mixedStd := base64.RawStdEncoding.EncodeToString([]byte(mixed))
+	if !strings.ContainsAny(mixedStd, "+/") {
+		t.Fatalf("%s: no '+' or '/' to mix", mixedStd)
+	}
 	answers := []struct{ name, header, value string }{
 		{"Set-Cookie base64", "Set-Cookie", "session=" + std + "; Path=/; HttpOnly"},
 		{"Set-Cookie base64url unpadded", "Set-Cookie", "session=" + url + "; Path=/"},
@@ -30,6 +38,12 @@ func TestLeakGuardReadsBase64InHeaders(t *testing.T) {
 		{"after two letters", "X-Data", "v1" + std},
 		{"after three letters", "X-Data", "v12" + url},
 		{"the number alone", "X-Data", base64.StdEncoding.EncodeToString([]byte(testPAN))},
+		// Text of the other alphabet joining a run, whose standard base64
+		// holds '/' or '+': such a run was not decoded at all.
+		{"Set-Cookie after user_", "Set-Cookie", "session=user_" + mixedStd + "; Path=/"},
+		{"Set-Cookie after s-", "Set-Cookie", "session=s-" + mixedStd + "; Path=/"},
+		{"a Rails signed cookie", "Set-Cookie", "_shop_session=" + mixedStd + "--6c2b9a1f0e7d3c4b5a69788796a5b4c3d2e1f0a9; path=/; httponly"},
+		{"a URL-alphabet token before a path", "Location", "https://shop.example/r/" + base64.RawURLEncoding.EncodeToString([]byte(mixed)) + "/done"},
 	}
 	var a int
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {

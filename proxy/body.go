@@ -13,6 +13,10 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
+
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -441,6 +445,52 @@ func xmlUnreadable(body []byte) error {
 					}
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// legacyText returns body decoded to UTF-8 when a Content-Type value of
+// contentTypes names a charset that is an ASCII superset but not UTF-8
+// (asciiCharset: ISO 8859, Windows and Mac code pages, KOI8, Shift_JIS,
+// EUC, GB, Big5…; US-ASCII too, which browsers read as windows-1252) and
+// body holds a byte past ASCII; nil otherwise, or when the charset is one
+// x/text does not know under that name. Such a body spells the characters
+// pan reads past ASCII in UTF-8 (a no-break space, dashes, full-width
+// digits) as other bytes: "4111\xa01111…" in ISO 8859-1 and full-width
+// digits in Shift_JIS are a card number to a client or an app that reads
+// the body in its charset. Decoded, at most four bytes a byte.
+func legacyText(contentTypes []string, body []byte) []byte {
+	if !slices.ContainsFunc(body, func(c byte) bool { return c >= 0x80 }) {
+		return nil
+	}
+	for _, ct := range contentTypes {
+		for _, cs := range lenientParams(ct, "charset") {
+			cs = strings.ToLower(cs)
+			if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
+				continue
+			}
+			if enc := legacyEncoding(cs); enc != nil {
+				if out, err := enc.NewDecoder().Bytes(body); err == nil {
+					return out
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// legacyEncoding returns the encoding a charset label (lower case) names
+// under the WHATWG Encoding Standard's labels (what browsers use; they
+// read ISO-8859-1 and US-ASCII as windows-1252) or IANA's, with '_' read
+// as '-' (Java's and Python's names); nil when neither knows it.
+func legacyEncoding(cs string) encoding.Encoding {
+	for _, name := range []string{cs, strings.ReplaceAll(cs, "_", "-")} {
+		if enc, err := htmlindex.Get(name); err == nil {
+			return enc
+		}
+		if enc, err := ianaindex.IANA.Encoding(name); err == nil && enc != nil {
+			return enc
 		}
 	}
 	return nil

@@ -109,7 +109,10 @@
 //
 // The header targets of a redacting response filter apply to the
 // response's trailer fields of the same names: redacted when the phase read
-// the body, dropped when the body streamed past it (trailerTargets).
+// the body, dropped when the body streamed past it (trailerTargets). An
+// answer without content (Content-Length: 0, 204, 304) is read to its end
+// first, so that the filters and the leak guard read the trailers an
+// HTTP/2 upstream may send after it (emptyBodyTrailers).
 //
 // # Failing closed
 //
@@ -136,9 +139,10 @@
 // response filters redact body targets, a response body is read by its
 // syntax as a request's is, and one that no filter with body targets
 // matched (a format the client asked for with Accept, a status the filters
-// do not match) has its card numbers that are not aliases masked the same
-// way (redact, or block when the route blocks), unless the route says
-// unmatched_body: pass. On a route whose
+// do not match), or that one matched and left a card number in at a path
+// it does not name (a list's array, an envelope), has its card numbers
+// that are not aliases masked the same way (redact, or block when the
+// route blocks), unless the route says unmatched_body: pass. On a route whose
 // responses are read (response filters, or the leak guard on) the upstream's
 // 1xx interim responses (103 Early Hints) are dropped, not forwarded: their
 // headers would reach the client before the response phase, unread.
@@ -337,11 +341,13 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveCaptured(in.capture, in.table, routes.Inbound, w, r, in.ServeHTTP)
 		return
 	}
-	if r.Method == http.MethodConnect {
+	if strings.EqualFold(r.Method, http.MethodConnect) {
 		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
 		// reached the upstream as a request of that method (an upstream
 		// that is itself a proxy would open a tunnel the routes never
-		// read). The outbound listener is where CONNECT belongs.
+		// read). The outbound listener is where CONNECT belongs. In any
+		// case: net/http reads "Connect /x" as another method and would
+		// forward it as sent, to an upstream whose parser may fold case.
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		writeError(w, jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
 			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener"))

@@ -26,7 +26,10 @@ import (
 // internal/pan (every spelling it knows: groups, full-width digits, JSON,
 // percent and HTML escapes). Scanned: the whole body of any media type,
 // after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
-// with its NUL bytes dropped), every header (cookies included) and the
+// with its NUL bytes dropped; a body in another ASCII-superset charset,
+// ISO 8859, a Windows code page, Shift_JIS, EUC, GBK, Big5…, is read as
+// it is and decoded to UTF-8 too, where its no-break spaces, dashes and
+// full-width digits are the ones pan reads: legacyText), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (encodedParts, with each boundary an app may
@@ -96,7 +99,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 				return nil, jerr
 			}
 		} else {
-			sc = sc.body(body, msg.boundaries)
+			sc = sc.body(body, msg.boundaries, msg.header["Content-Type"])
 			for _, err := range sc.unreadable {
 				if jerr := p.unreadable(ctx, st, phase, action, block, err); jerr != nil {
 					return nil, jerr
@@ -291,7 +294,7 @@ func FindLeaks(r *http.Request, header http.Header, body []byte, max int64) (lea
 			unreadable = append(unreadable, reason(err))
 		} else {
 			mt, params := parseMediaType(header.Get("Content-Type"))
-			sc = sc.body(b, multipartBoundaries(mt, params["boundary"], header["Content-Type"]))
+			sc = sc.body(b, multipartBoundaries(mt, params["boundary"], header["Content-Type"]), header["Content-Type"])
 			for _, err := range sc.unreadable {
 				why := "body_unreadable"
 				if err != nil {
@@ -336,9 +339,11 @@ type leakScan struct {
 }
 
 // body reads a decoded body: as it is, its numbers in exponent notation,
-// an XML body's text as a parser joins it, and the parts of a multipart
-// body (boundaries, multipartBoundaries) sent quoted-printable or base64.
-func (sc leakScan) body(body []byte, boundaries []string) leakScan {
+// an XML body's text as a parser joins it, the body in UTF-8 when its
+// Content-Type (contentTypes) names another ASCII-superset charset
+// (legacyText), and the parts of a multipart body (boundaries,
+// multipartBoundaries) sent quoted-printable or base64.
+func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan {
 	b := body
 	if bytes.IndexByte(body, 0) >= 0 {
 		sc.nulBody, b = true, dropNUL(body)
@@ -360,6 +365,12 @@ func (sc leakScan) body(body []byte, boundaries []string) leakScan {
 		// instructions and CDATA markers: what it finds that the body
 		// does not spell whole cannot be masked.
 		sc = sc.decoded(x, true)
+	}
+	if u := legacyText(contentTypes, b); u != nil && !sc.overflow {
+		// A body in a charset other than UTF-8 read in it: a card number
+		// spelled with its no-break spaces, dashes or full-width digits
+		// (legacyText) cannot be masked in the body's own bytes.
+		sc = sc.decoded(u, true)
 	}
 	if len(boundaries) == 0 || sc.overflow {
 		return sc

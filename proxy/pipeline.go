@@ -362,9 +362,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	guard := opts.guard && route.LeakGuard != routes.LeakOff
 	redacting := phase == routes.Request && route.RedactsBodies()
 	// answerRedacting: a response of a route that redacts response
-	// bodies, whose body is read by its syntax too and, when no filter
-	// with body targets matched it, masked by the guard (unmatched).
-	answerRedacting := phase == routes.Response && route.UnmatchedBody != routes.Pass && route.RedactsResponseBodies()
+	// bodies, whose body is read by its syntax too and masked by the
+	// guard after the filters (masks).
+	answerRedacting := phase == routes.Response && route.MasksResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
 	if phase == routes.Request && x.Query != "" {
 		if jerr := p.checkQuery(ctx, st, x); jerr != nil {
@@ -375,6 +375,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return p.unmatchedHeader(ctx, st, phase, filters, x, msg.header)
+	}
+	// trailersRead: the trailers are in msg.trailer (the body was read to
+	// its end), so the filters and the guard read them (emptyBodyTrailers).
+	trailersRead := false
+	if phase == routes.Response && !hasBody && msg.trailer != nil && msg.body != nil && msg.body != http.NoBody {
+		if jerr := p.emptyBodyTrailers(ctx, st, msg); jerr != nil {
+			return jerr
+		}
+		trailersRead = true
 	}
 
 	enc, encErr := contentEncoding(msg.header["Content-Encoding"])
@@ -529,30 +538,34 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
-	if phase == routes.Response && hasBody && msg.trailer != nil {
+	if phase == routes.Response && (hasBody || trailersRead) && msg.trailer != nil {
 		// A trailer is a header field sent after the body: the header
 		// targets of redacting filters apply to it too (trailerTargets).
-		if buffered {
+		if buffered || trailersRead {
 			failed = p.redactTrailers(ctx, st, filters, x, params, *msg.trailer, failed)
 		} else if names := trailerTargets(filters); len(names) > 0 {
 			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, names: names}
 		}
 	}
 	mode := route.LeakGuard
+	// masks: a route that redacts response bodies lets no card number out
+	// of one in clear. Every card number that is not an alias is masked
+	// (as when a filter fails: a delivered request's answer is not
+	// refused), in a body no such filter matched (unmatched: another
+	// format the client asked for, another status) as in one a filter
+	// matched, read and left a number in, at a path it does not name (a
+	// list's array, an envelope, an error that echoes the number). A body
+	// a matched filter could not read is its on_error's to decide.
 	unmatched := answerRedacting && hasBody && !needsBody(filters) && !(body != nil && blank(body))
+	masks := unmatched || answerRedacting && hasBody && body != nil
+	if masks && mode != routes.LeakBlock {
+		mode = routes.LeakRedact
+	}
 	if unmatched {
-		// The answer of a route that redacts response bodies that no such
-		// filter matched (another format the client asked for, another
-		// status): every card number in it that is not an alias is
-		// masked, as when a filter fails (a delivered request's answer is
-		// not refused).
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: no filter of the route matched a response body; its card numbers are masked",
 			slog.String("route", route.ID), slog.String("media_type", safeMediaType(x.MediaType)))
 		if p.m != nil {
 			p.m.CountFilterResult(route.ID, "-", "unmatched_body")
-		}
-		if mode != routes.LeakBlock {
-			mode = routes.LeakRedact
 		}
 	}
 	if len(failed) > 0 && hasBody && !buffered && bodyErr == nil {
@@ -579,7 +592,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			body, changed = masked, true
 		}
 	}
-	if guard || len(failed) > 0 || unmatched {
+	if guard || len(failed) > 0 || masks {
 		msg.boundaries = multipartBoundaries(x.MediaType, params["boundary"], msg.header["Content-Type"])
 		masked, jerr := p.leakGuard(ctx, st, phase, mode, msg, body, hasBody, bodyErr)
 		if jerr != nil {
@@ -626,6 +639,24 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.length = int64(len(out))
 		msg.buf = out
 		setContentLength(msg.header, len(out))
+	}
+	return nil
+}
+
+// emptyBodyTrailers reads to its end the body of a response that has no
+// content (Content-Length: 0, 204, 304, a HEAD's answer) but is not closed
+// yet: over HTTP/2 a HEADERS frame without END_STREAM can be followed by
+// trailers and no DATA, which the transport puts in msg.trailer only once
+// the body's end is read. Unread, the phase saw no trailers, and the
+// client (an HTTP/2 one) got them after it: a card number in a trailer
+// reached it through the route's header filters and leak_guard block.
+// What such a body holds is discarded (no content goes to the client);
+// more than max bytes, or a failed read, refuses the response.
+func (p *pipeline) emptyBodyTrailers(ctx context.Context, st *reqState, msg *message) *jsonapi.Error {
+	if _, err := readLimited(msg.body, p.max); err != nil {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reading an empty response body for its trailers failed",
+			slog.String("route", st.route.ID), slog.String("error", err.Error()))
+		return refusal(routes.Response, "body_unreadable")
 	}
 	return nil
 }

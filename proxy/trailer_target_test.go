@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // trailerRoutes redact the response header X-Card: with the guard at its
@@ -114,5 +115,136 @@ func TestHeaderTargetsReachTrailers(t *testing.T) {
 	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
 	if resp.StatusCode != 200 || resp.Trailer.Get("X-Card") != masked || resp.Header.Get(FilterFailedHeader) != "card-header" {
 		t.Errorf("vault down: status %d, trailer %q, %s %q", resp.StatusCode, resp.Trailer.Get("X-Card"), FilterFailedHeader, resp.Header.Get(FilterFailedHeader))
+	}
+}
+
+// TestTrailersAfterAnEmptyBodyAreRead: an HTTP/2 upstream's answer with no
+// content (a HEADERS frame with content-length: 0, or a 204 or 304, without
+// END_STREAM) followed by trailers got a card number in a trailer to an
+// HTTP/2 client through a filter that redacts that field and through
+// leak_guard: block: the phase reads the trailers once the body's end is
+// read, and it read no body that had no length. The empty body is now read
+// to its end first, so the trailers are redacted, masked or refused as
+// after a body.
+func TestTrailersAfterAnEmptyBodyAreRead(t *testing.T) {
+	var status int
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Card")
+		w.WriteHeader(status)
+		w.Header().Set("X-Card", testPAN)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	doc := trailerRoutes + inboundRoute("block", "block", "    leak_guard: block\n")
+	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(t, doc, up.URL)), Tokenizer: newTestVault(t).tok,
+		Transport: up.Client().Transport, Logger: obstest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := httptest.NewUnstartedServer(in)
+	g.EnableHTTP2 = true
+	g.StartTLS()
+	t.Cleanup(g.Close)
+	for _, status = range []int{http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusNotModified} {
+		for _, route := range []string{"/buffered", "/streamed", "/block"} {
+			resp, err := g.Client().Get(g.URL + route + "/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.ProtoMajor != 2 {
+				t.Fatalf("%s: %s, want HTTP/2", route, resp.Proto)
+			}
+			if strings.Contains(string(body), testPAN) || strings.Contains(resp.Trailer.Get("X-Card"), testPAN) {
+				t.Errorf("status %d through %s: the client got the card number (trailer X-Card %q)", status, route, resp.Trailer.Get("X-Card"))
+				continue
+			}
+			switch route {
+			case "/block":
+				if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "card_data_leak") {
+					t.Errorf("status %d through %s: got %d %q, want 502 card_data_leak", status, route, resp.StatusCode, body)
+				}
+			default:
+				if resp.StatusCode != status || !strings.HasPrefix(resp.Trailer.Get("X-Card"), "tok_") {
+					t.Errorf("status %d through %s: got %d, trailer X-Card %q, want an alias", status, route, resp.StatusCode, resp.Trailer.Get("X-Card"))
+				}
+			}
+		}
+	}
+}
+
+// TestRequestTrailerValuesDoNotReachTheUpstream is regression cover for a
+// promise no test held (docs/DECISIONS.md, "header targets and
+// trailers"): a request's trailer fields reach the upstream by name only,
+// never with their values, over HTTP/1.1 and HTTP/2 from the client and
+// to the upstream, on a route whose request body streams unread (the guard
+// off, a filter with a header target only): the filters never read a
+// request's trailers, so a card number in one would reach the upstream in
+// clear if the proxy forwarded them (ReverseProxy's copy of the request
+// holds the names the client announced, whose values arrive later in the
+// original's map).
+func TestRequestTrailerValuesDoNotReachTheUpstream(t *testing.T) {
+	seen := make(chan string, 1)
+	record := func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var s strings.Builder
+		s.Write(b)
+		for k, vs := range r.Trailer {
+			s.WriteString(k + ": " + strings.Join(vs, ","))
+		}
+		seen <- s.String()
+	}
+	h2up := httptest.NewUnstartedServer(http.HandlerFunc(record))
+	h2up.EnableHTTP2 = true
+	h2up.StartTLS()
+	t.Cleanup(h2up.Close)
+	h1up := httptest.NewServer(http.HandlerFunc(record))
+	t.Cleanup(h1up.Close)
+	route := "routes:\n" + inboundRoute("streamed", "streamed", "    leak_guard: \"off\"\n"+
+		"    filters:\n      - id: card-header\n        phase: request\n        operation: redact\n        targets: [{header: X-Card}]\n")
+	for _, up := range []struct {
+		name, url string
+		rt        http.RoundTripper
+	}{{"HTTP/2 upstream", h2up.URL, h2up.Client().Transport}, {"HTTP/1.1 upstream", h1up.URL, nil}} {
+		in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(t, route, up.url)), Tokenizer: newTestVault(t).tok,
+			Transport: up.rt, Logger: obstest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h2 := range []bool{false, true} {
+			g := httptest.NewUnstartedServer(in)
+			g.EnableHTTP2 = h2
+			g.StartTLS()
+			pr, pw := io.Pipe()
+			req, err := http.NewRequest("POST", g.URL+"/streamed/x", pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/octet-stream")
+			req.Trailer = http.Header{"X-Card": nil}
+			go func() {
+				_, _ = pw.Write([]byte("body"))
+				req.Trailer.Set("X-Card", testPAN) // sent after the body
+				_ = pw.Close()
+			}()
+			resp, err := g.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s, client HTTP/2 %v: status %d", up.name, h2, resp.StatusCode)
+			}
+			if got := <-seen; !strings.HasPrefix(got, "body") || strings.Contains(got, testPAN) {
+				t.Errorf("%s, client HTTP/2 %v: the upstream got %q", up.name, h2, got)
+			}
+			g.Close()
+		}
 	}
 }

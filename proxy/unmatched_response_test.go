@@ -96,3 +96,42 @@ func TestResponseBodyNoRedactingFilterMatched(t *testing.T) {
 		t.Errorf("unmatched_body: pass: status %d", resp.StatusCode)
 	}
 }
+
+// TestResponseBodyTheFilterMatchedButMissed: on a route whose response
+// filter redacts card.number in JSON answers, an answer in JSON of another
+// shape (a list endpoint's array, an envelope, an error that echoes the
+// number under another key, a second card beside the one the path names)
+// got its card number to the client in clear through the guard at its
+// default (log) or off: a filter with body targets matched, so the body
+// was not "unmatched", and the filter found nothing at its path. Such a
+// route's answers now leave with every card number that is not an alias
+// masked, whatever filter matched, as an unmatched answer does.
+func TestResponseBodyTheFilterMatchedButMissed(t *testing.T) {
+	var body string
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	})
+	g := newGateway(t, parseRoutes(t, unmatchedRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	card := `{"card":{"number":"` + testPAN + `"}}`
+	masked := testPAN[:6] + strings.Repeat("*", len(testPAN)-10) + testPAN[len(testPAN)-4:]
+	for _, b := range []string{
+		`[` + card + `]`,
+		`{"data":` + card + `}`,
+		`{"error":{"param":"card[number]","value":"` + testPAN + `"}}`,
+		`{"card":{"number":"4000056655665556"},"previous":{"number":"` + testPAN + `"}}`,
+	} {
+		body = b
+		for _, route := range []string{"/log", "/off"} {
+			resp, got := g.do(t, "GET", route+"/cards", "", nil, nil)
+			if bytes.Contains(got, []byte(testPAN)) || !bytes.Contains(got, []byte(masked)) || resp.StatusCode != http.StatusOK {
+				t.Errorf("%s, %s: status %d, got %q", route, b, resp.StatusCode, got)
+			}
+		}
+	}
+	// unmatched_body: pass lets such answers through as the guard says.
+	body = `[` + card + `]`
+	if resp, got := g.do(t, "GET", "/pass/cards", "", nil, nil); resp.StatusCode != 200 || !bytes.Contains(got, []byte(testPAN)) {
+		t.Errorf("unmatched_body: pass: status %d, %q", resp.StatusCode, got)
+	}
+}

@@ -115,13 +115,14 @@ type Route struct {
 	// with body targets matched it: Reject (the default) refuses it, Pass
 	// forwards it as it is. On a route that redacts response bodies
 	// (RedactsResponseBodies), Reject has every card number that is not an
-	// alias in a response body no response filter with body targets matched
-	// masked by the leak guard (a delivered request's answer is not
-	// refused), Pass lets it go as the guard says. It says the same of a
-	// request carrying a header that a request redact filter of the route
-	// targets, on a path that filter covers, when no filter redacting that
-	// header applies to it (UnmatchedHeader). YAML key unmatched_body:
-	// reject or pass.
+	// alias left in a response body after the response filters (none with
+	// body targets matched it, or one left a number at a path it does not
+	// name) masked by the leak guard (a delivered request's answer is not
+	// refused: MasksResponseBodies), Pass lets it go as the guard says. It
+	// says the same of a request carrying a header that a request redact
+	// filter of the route targets, on a path that filter covers, when no
+	// filter redacting that header applies to it (UnmatchedHeader). YAML
+	// key unmatched_body: reject or pass.
 	UnmatchedBody OnError
 	// Account (inbound only; YAML key account) is the account the route
 	// acts for: the aliases its filters make belong to it, and its reveals
@@ -449,6 +450,17 @@ func (r *Route) RedactsBodies() bool { return r.redactsBodiesIn(Request) }
 // the leak guard mask the card numbers of a body none of them matched
 // (unless UnmatchedBody is Pass).
 func (r *Route) RedactsResponseBodies() bool { return r.redactsBodiesIn(Response) }
+
+// MasksResponseBodies reports whether the proxies have the leak guard mask
+// every card number that is not an alias left in a response body of the
+// route after its filters (redact mode; block when the route blocks): the
+// route redacts response bodies (RedactsResponseBodies) and does not say
+// unmatched_body: pass. A body no such filter matched, and one a filter
+// matched and left a number in at a path it does not name, are masked
+// alike.
+func (r *Route) MasksResponseBodies() bool {
+	return r.UnmatchedBody != Pass && r.RedactsResponseBodies()
+}
 
 func (r *Route) redactsBodiesIn(phase Phase) bool {
 	for _, f := range r.Filters {

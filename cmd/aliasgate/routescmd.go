@@ -142,15 +142,17 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if res.Sniffed != "" {
 		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
 	}
-	var guard routes.LeakGuard // the route's, redact for an unmatched response
+	var guard routes.LeakGuard // the route's, redact for a response body it masks
 	if route != nil {
 		guard = route.LeakGuard
+		if *phase == "response" && route.MasksResponseBodies() && len(m.Body) > 0 && guard != routes.LeakBlock {
+			// Every response body of a route that redacts them: what the
+			// filters left is masked (MasksResponseBodies).
+			guard = routes.LeakRedact
+		}
 	}
 	if res.Unmatched && *phase == "response" {
 		fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this response's body: the gateway's leak guard masks its card numbers\n", route.ID)
-		if guard != routes.LeakBlock {
-			guard = routes.LeakRedact
-		}
 	} else if res.Unmatched {
 		if route.UnmatchedBody != routes.Pass {
 			fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body (method, path or body syntax): the gateway refuses it (422 no_matching_filter), nothing is forwarded\n", route.ID)

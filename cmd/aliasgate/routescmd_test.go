@@ -407,7 +407,8 @@ func writeIn(t *testing.T, dir, name string, b []byte) string {
 
 // TestRoutesTestMasksAnUnmatchedResponse: on a route whose response filters
 // redact bodies, a response body no such filter matched (another format
-// the client asked for) has its card numbers masked by the gateway's guard,
+// the client asked for), or one a filter matched and left a card number in
+// (a list's array), has its card numbers masked by the gateway's guard,
 // whatever the route's leak_guard says but block; routes test says so, as
 // it says what the gateway does with an unmatched request.
 func TestRoutesTestMasksAnUnmatchedResponse(t *testing.T) {
@@ -441,6 +442,15 @@ func TestRoutesTestMasksAnUnmatchedResponse(t *testing.T) {
 	_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("block"), "--request", req, "--phase", "response", "--response", xml)
 	if err == nil || !strings.Contains(stderr+err.Error(), "card_data_leak") {
 		t.Errorf("XML answer, leak_guard block: err %v, stderr %q", err, stderr)
+	}
+	// A JSON answer the filter matched and left a number in (a list's
+	// array: not at card.number) is masked too, as the gateway masks it.
+	list := write("list.http", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"+`[{"card":{"number":"4111111111111111"}}]`)
+	for _, guard := range []string{"off", "log"} {
+		_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile(guard), "--request", req, "--phase", "response", "--response", list)
+		if err != nil || !strings.Contains(stderr, "leak guard (redact)") || !strings.Contains(stderr, "masks them") {
+			t.Errorf("JSON list answer, leak_guard %s: err %v, stderr %q", guard, err, stderr)
+		}
 	}
 	// JSON labelled text/plain is read by its syntax and redacted.
 	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile("off"), "--request", req, "--phase", "response", "--response", plain)

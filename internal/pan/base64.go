@@ -12,17 +12,18 @@ const minBase64Run = (MinLen*8 + 5) / 6
 // FindBase64String returns the card numbers (their digits, each once) that
 // the base64 runs of s spell once decoded: a run is a longest stretch of
 // the characters of either alphabet (A–Z, a–z, 0–9, '+', '/', '-', '_'),
-// of minBase64Run or more, decoded without its padding ('=' ends a run) in
-// the standard alphabet, or the URL alphabet when it holds '-' or '_', from
-// each of its first four characters (text before the encoding within the
-// run, "v1eyJ…", shifts its groups), what it decodes to read by Find and
-// FindExponent. So a cookie session, a JWT's payload or a URL's state
-// parameter that is base64 of JSON holding a card number is found. Not
-// found: base64 nested twice, or compressed before it was encoded (Flask's
-// ".eJ…" sessions), and a run that mixes both alphabets. The digits do not
-// appear in s as such: a caller cannot mask them in place. Linear in the
-// length of s (each run is decoded four times); it allocates only for a run
-// it decodes.
+// of minBase64Run or more, decoded without its padding ('=' ends a run),
+// '-' and '_' read as the '+' and '/' they stand for in the URL alphabet,
+// from each of its first four characters (text before the encoding within
+// the run, "v1eyJ…", shifts its groups), what it decodes to read by Find
+// and FindExponent. So a cookie session, a JWT's payload or a URL's state
+// parameter that is base64 of JSON holding a card number is found, and so
+// is one that text of the other alphabet joins ("user_" before standard
+// base64 holding '/', Rails' "--" and digest after it). Not found: base64
+// nested twice, or compressed before it was encoded (Flask's ".eJ…"
+// sessions). The digits do not appear in s as such: a caller cannot mask
+// them in place. Linear in the length of s (each run is decoded four
+// times); it allocates only for a run it decodes.
 func FindBase64String(s string) []string {
 	var out []string
 	for i := 0; i < len(s); {
@@ -31,17 +32,11 @@ func FindBase64String(s string) []string {
 			continue
 		}
 		j := i
-		url, std := false, false
-		for ; j < len(s) && base64Char(s[j]); j++ {
-			switch s[j] {
-			case '-', '_':
-				url = true
-			case '+', '/':
-				std = true
-			}
+		for j < len(s) && base64Char(s[j]) {
+			j++
 		}
-		if j-i >= minBase64Run && !(url && std) {
-			out = findInBase64(out, s[i:j], url)
+		if j-i >= minBase64Run {
+			out = findInBase64(out, s[i:j])
 		}
 		i = j
 	}
@@ -49,19 +44,29 @@ func FindBase64String(s string) []string {
 }
 
 // findInBase64 appends to out the card numbers run decodes to from each of
-// its first four characters.
-func findInBase64(out []string, run string, url bool) []string {
+// its first four characters, in one alphabet: '-' and '_' have the values
+// of '+' and '/' (a run that mixes the two alphabets decodes as each part
+// was written).
+func findInBase64(out []string, run string) []string {
 	enc := base64.RawStdEncoding
-	if url {
-		enc = base64.RawURLEncoding
+	b := make([]byte, len(run)+enc.DecodedLen(len(run)))
+	src, buf := b[:len(run)], b[len(run):]
+	for i := range len(run) {
+		switch c := run[i]; c {
+		case '-':
+			src[i] = '+'
+		case '_':
+			src[i] = '/'
+		default:
+			src[i] = c
+		}
 	}
-	buf := make([]byte, enc.DecodedLen(len(run)))
-	for off := 0; off < 4 && len(run)-off >= minBase64Run; off++ {
-		r := run[off:]
+	for off := 0; off < 4 && len(src)-off >= minBase64Run; off++ {
+		r := src[off:]
 		if len(r)%4 == 1 {
 			r = r[:len(r)-1] // a lone last character decodes to nothing
 		}
-		n, err := enc.Decode(buf, []byte(r))
+		n, err := enc.Decode(buf, r)
 		if err != nil {
 			continue
 		}

@@ -10,6 +10,10 @@ import (
 func TestFindBase64String(t *testing.T) {
 	const card = "4111111111111111"
 	js := `{"card":"` + card + `"}`
+	mixed := `{"card":"` + card + `","exp":"12/30","n":"???>>>"}`
+	if std := base64.StdEncoding.EncodeToString([]byte(mixed)); !strings.ContainsAny(std, "+/") {
+		t.Fatalf("%s: no '+' or '/' to mix", std)
+	}
 	for _, tc := range []struct {
 		name, s string
 		found   bool
@@ -24,6 +28,12 @@ func TestFindBase64String(t *testing.T) {
 		{"after three letters", "v12" + base64.RawURLEncoding.EncodeToString([]byte(js)), true},
 		{"in a cookie", "s=" + base64.RawURLEncoding.EncodeToString([]byte(js)) + "; Path=/", true},
 		{"a JWT's payload", "eyJhbGciOiJIUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(js)) + ".sig", true},
+		// Text of the other alphabet in the run (the standard encoding of
+		// mixed holds '/' and '+'): it was not decoded at all.
+		{"standard after an underscore", "user_" + base64.StdEncoding.EncodeToString([]byte(mixed)), true},
+		{"standard after a hyphen", "s-" + base64.StdEncoding.EncodeToString([]byte(mixed)), true},
+		{"standard, then -- and a digest", base64.RawStdEncoding.EncodeToString([]byte(mixed)) + "--0a1b2c3d4e5f60718293", true},
+		{"URL, then a slash", base64.RawURLEncoding.EncodeToString([]byte(mixed)) + "/x", true},
 		{"nested twice", base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString([]byte(js)))), false},
 		{"no card number", base64.StdEncoding.EncodeToString([]byte(`{"card":"4111111111111112"}`)), false},
 		{"too short a run", base64.StdEncoding.EncodeToString([]byte("4111111111111111"))[:17], false},
@@ -57,8 +67,8 @@ func FuzzFindBase64(f *testing.F) {
 		// The number stands alone in the encoded text (a breaker on each
 		// side), which ends with its padding or a character no run holds.
 		s := before + enc.EncodeToString([]byte(pre+"\n"+card+"\n"+post)) + ";"
-		if strings.ContainsAny(before, "+/-_") || len(before) > 0 && base64Char(before[len(before)-1]) && strings.ContainsAny(before, "=") {
-			return // another alphabet, or a run the encoding does not start
+		if len(before) > 0 && base64Char(before[len(before)-1]) && strings.ContainsAny(before, "=") {
+			return // a run the encoding does not start
 		}
 		if !slices.Contains(FindBase64String(s), card) {
 			t.Fatalf("%q: the card number not found", s)

@@ -120,7 +120,7 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	// no filter with body targets matched is refused (unmatched_body); a
 	// response body, on a route whose response filters redact bodies, is
 	// read the same way and, unmatched, goes on to the guard's masks.
-	answer := m.Phase == routes.Response && res.Route.UnmatchedBody != routes.Pass && res.Route.RedactsResponseBodies()
+	answer := m.Phase == routes.Response && res.Route.MasksResponseBodies()
 	if (m.Phase == routes.Request && res.Route.RedactsBodies() || answer) && len(bytes.TrimLeft(m.Body, " \t\r\n")) > 0 {
 		if mt := routes.SniffMediaType(m.Body, msg.MediaType); mt != "" {
 			x.MediaType, msg.MediaType, msg.Params = mt, mt, nil
