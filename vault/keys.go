@@ -348,6 +348,11 @@ func (kr *Keyring) refreshLocked(ctx context.Context) (uint32, error) {
 func (kr *Keyring) Rotate(ctx context.Context) (version uint32, created bool, err error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
+	return kr.rotateLocked(ctx)
+}
+
+// rotateLocked is Rotate with kr.mu held.
+func (kr *Keyring) rotateLocked(ctx context.Context) (version uint32, created bool, err error) {
 	cur, err := kr.refreshLocked(ctx)
 	if err != nil {
 		return 0, false, err
@@ -389,14 +394,23 @@ var ErrKeyConflict = errors.New("vault: the store holds another data key under a
 // records with them: until a version is back, no other process can open
 // those records, and once the processes holding it stop nobody can. The
 // versions missing are the newest, so Restore reads the store from the
-// current version down to the first one it holds. A version the store
-// holds with another key is ErrKeyConflict (nothing is written). The key
-// worker calls it at every refresh.
+// current version down to the first one it holds. The key worker calls it
+// at every refresh.
+//
+// A version the store holds with another key (a rotation on the store
+// after the failover: a fork) is ErrKeyConflict. The records this process
+// sealed with its key of that version open only here, but Restore stops
+// the fork from growing: the versions above it, which only this process
+// holds, are put back all the same (set once: nobody else can have written
+// another key under them without the store holding it), and when the
+// conflicting version is the current one, Restore rotates, so that new
+// records are sealed with a key every process can load.
 func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
 	st := kr.state.Load()
 	var missing []uint32
+	var conflict uint32
 	for ver := st.current; ver >= 1; ver-- {
 		stored, err := kr.store.GetMeta(ctx, dekName(ver))
 		if errors.Is(err, ErrNotFound) {
@@ -407,7 +421,7 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 			return nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
-			return nil, fmt.Errorf("%w: version %d", ErrKeyConflict, ver)
+			conflict = ver
 		}
 		break
 	}
@@ -419,16 +433,30 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 			return nil, fmt.Errorf("vault: restore key version: %w", err)
 		}
 	}
-	for i, ver := range missing {
+	var restored []uint32
+	for _, ver := range missing {
 		stored, err := kr.store.PutMetaIfAbsent(ctx, dekName(ver), st.wrapped[ver])
 		if err != nil {
-			return missing[:i], fmt.Errorf("vault: restore data key %d: %w", ver, err)
+			return restored, fmt.Errorf("vault: restore data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
-			return missing[:i], fmt.Errorf("%w: version %d", ErrKeyConflict, ver)
+			conflict = ver // written meanwhile by another process: a fork too
+			continue
 		}
+		restored = append(restored, ver)
 	}
-	return missing, nil
+	if conflict == 0 {
+		return restored, nil
+	}
+	err := fmt.Errorf("%w: version %d", ErrKeyConflict, conflict)
+	if conflict != st.current {
+		return restored, err // the current version is the store's
+	}
+	ver, _, rerr := kr.rotateLocked(ctx)
+	if rerr != nil {
+		return restored, fmt.Errorf("%w; new records are still sealed with it: %w", err, rerr)
+	}
+	return restored, fmt.Errorf("%w; new records are sealed with version %d, which the store holds", err, ver)
 }
 
 func dekName(ver uint32) string { return metaKeyPrefix + strconv.FormatUint(uint64(ver), 10) }

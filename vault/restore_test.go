@@ -89,10 +89,85 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 	if _, _, err := fk.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := vault.KeyringOn(kr, forked).Restore(ctx); !errors.Is(err, vault.ErrKeyConflict) || len(got) != 0 {
-		t.Fatalf("Restore over another key = %v, %v; want ErrKeyConflict and nothing written", got, err)
+	// Version 3, which only this gateway holds, is put back past the
+	// conflict (TestRestoreStopsAForkFromGrowing).
+	if got, err := vault.KeyringOn(kr, forked).Restore(ctx); !errors.Is(err, vault.ErrKeyConflict) || !slices.Equal(got, []uint32{3}) {
+		t.Fatalf("Restore over another key = %v, %v; want ErrKeyConflict and [3] put back", got, err)
 	}
-	if _, err := forked.GetMeta(ctx, "dek/3"); !errors.Is(err, vault.ErrNotFound) {
-		t.Errorf("dek/3 was written past the conflict: %v", err)
+	v2, _ := forked.GetMeta(ctx, "dek/2")
+	if mine, _ := primary.GetMeta(ctx, "dek/2"); string(v2) == string(mine) {
+		t.Error("the store's version 2 was replaced")
+	}
+}
+
+// TestRestoreStopsAForkFromGrowing: a store failed over to older data and
+// then rotated on its own holds another key under a version a gateway
+// seals with (ErrKeyConflict). The gateway went on sealing every new record
+// with its own key of that version, or with a newer version only it held,
+// after the conflict was found: records that no other gateway could open
+// (ErrTampered, ErrUnknownKeyVersion), lost for good once it stopped.
+// After Restore, a record the gateway seals opens on a gateway that
+// opened the failed-over store: the versions above the conflict are put
+// back, and a conflict at the current version makes it rotate.
+func TestRestoreStopsAForkFromGrowing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		held uint32 // versions the gateway holds before the failover
+	}{
+		{"fork at the current version", 2},
+		{"fork below the current version", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			master := make([]byte, 32)
+			primary := memstore.New(memstore.Options{SweepInterval: -1})
+			standby := memstore.New(memstore.Options{SweepInterval: -1})
+			t.Cleanup(func() { primary.Close(); standby.Close() })
+			kr, err := vault.OpenKeyring(ctx, primary, master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"dek/current", "dek/1"} { // the standby's copy
+				v, _ := primary.GetMeta(ctx, k)
+				standby.PutMetaIfAbsent(ctx, k, v)
+			}
+			for kr.Current() < tc.held {
+				if _, _, err := kr.Rotate(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// After the failover, a gateway on the standby rotates.
+			other, err := vault.OpenKeyring(ctx, standby, master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := other.Rotate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mine := vault.KeyringOn(kr, standby)
+			if _, err := mine.Restore(ctx); !errors.Is(err, vault.ErrKeyConflict) {
+				t.Fatalf("Restore = %v; want ErrKeyConflict", err)
+			}
+			if _, err := mine.Restore(ctx); err != nil {
+				t.Errorf("a second Restore = %v; want nothing left to mend", err)
+			}
+			svc := func(kr *vault.Keyring) *vault.Service {
+				vol := memstore.New(memstore.Options{SweepInterval: -1})
+				t.Cleanup(func() { vol.Close() })
+				s, err := vault.New(standby, vol, kr, vault.Options{Env: "test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			tok, err := svc(mine).Redact(ctx, []vault.RedactRequest{{Value: "sealed after the conflict"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := svc(other).Reveal(ctx, []string{tok[0].Alias})
+			if err != nil || got[0].Err != nil || got[0].Value != "sealed after the conflict" {
+				t.Fatalf("the other gateway reveals the record sealed after the conflict: %v, %v", got, err)
+			}
+		})
 	}
 }
