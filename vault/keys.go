@@ -387,7 +387,7 @@ func (kr *Keyring) rotateLocked(ctx context.Context) (version uint32, created bo
 var ErrKeyConflict = errors.New("vault: the store holds another data key under a version this process uses")
 
 // Restore puts back into the store the data-key versions this Keyring
-// holds and the store lacks, oldest first, and returns them. A store
+// holds and the store lacks, oldest first, and returns them (restored). A store
 // rarely loses a version (they are set once and never removed), but one
 // failed over to older data — an asynchronous standby, a restored backup —
 // lacks the versions added since its copy while gateways go on sealing new
@@ -404,8 +404,9 @@ var ErrKeyConflict = errors.New("vault: the store holds another data key under a
 // holds, are put back all the same (set once: nobody else can have written
 // another key under them without the store holding it), and when the
 // conflicting version is the current one, Restore rotates, so that new
-// records are sealed with a key every process can load.
-func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
+// records are sealed with a key every process can load (rotated is the new
+// version, 0 when it did not rotate).
+func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint32, err error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
 	st := kr.state.Load()
@@ -418,7 +419,7 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
+			return nil, 0, fmt.Errorf("vault: read data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
 			conflict = ver
@@ -430,14 +431,13 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 		// The store lost every version: it lost the vault's first-version
 		// marker too (OpenKeyring would make a new vault there).
 		if _, err := kr.store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1")); err != nil {
-			return nil, fmt.Errorf("vault: restore key version: %w", err)
+			return nil, 0, fmt.Errorf("vault: restore key version: %w", err)
 		}
 	}
-	var restored []uint32
 	for _, ver := range missing {
 		stored, err := kr.store.PutMetaIfAbsent(ctx, dekName(ver), st.wrapped[ver])
 		if err != nil {
-			return restored, fmt.Errorf("vault: restore data key %d: %w", ver, err)
+			return restored, 0, fmt.Errorf("vault: restore data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
 			conflict = ver // written meanwhile by another process: a fork too
@@ -446,17 +446,17 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 		restored = append(restored, ver)
 	}
 	if conflict == 0 {
-		return restored, nil
+		return restored, 0, nil
 	}
-	err := fmt.Errorf("%w: version %d", ErrKeyConflict, conflict)
+	err = fmt.Errorf("%w: version %d", ErrKeyConflict, conflict)
 	if conflict != st.current {
-		return restored, err // the current version is the store's
+		return restored, 0, err // the current version is the store's
 	}
-	ver, _, rerr := kr.rotateLocked(ctx)
+	rotated, _, rerr := kr.rotateLocked(ctx)
 	if rerr != nil {
-		return restored, fmt.Errorf("%w; new records are still sealed with it: %w", err, rerr)
+		return restored, 0, fmt.Errorf("%w; new records are still sealed with it: %w", err, rerr)
 	}
-	return restored, fmt.Errorf("%w; new records are sealed with version %d, which the store holds", err, ver)
+	return restored, rotated, fmt.Errorf("%w; new records are sealed with version %d, which the store holds", err, rotated)
 }
 
 func dekName(ver uint32) string { return metaKeyPrefix + strconv.FormatUint(uint64(ver), 10) }

@@ -38,7 +38,7 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := kr.Restore(ctx); err != nil || len(got) != 0 {
+	if got, _, err := kr.Restore(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("Restore on the store that holds every version = %v, %v; want nothing to do", got, err)
 	}
 
@@ -47,7 +47,7 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := vault.KeyringOn(kr, standby)
-	if got, err := other.Restore(ctx); err != nil || !slices.Equal(got, []uint32{2, 3}) {
+	if got, _, err := other.Restore(ctx); err != nil || !slices.Equal(got, []uint32{2, 3}) {
 		t.Fatalf("Restore = %v, %v; want versions [2 3] put back", got, err)
 	}
 	if v, err := failedOver.Refresh(ctx); err != nil || v != 3 {
@@ -63,7 +63,7 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 	// A store that lost everything (an empty database behind the same
 	// address) gets every version and the first-version marker back.
 	empty := memstore.New(memstore.Options{SweepInterval: -1})
-	if got, err := vault.KeyringOn(kr, empty).Restore(ctx); err != nil || !slices.Equal(got, []uint32{1, 2, 3}) {
+	if got, _, err := vault.KeyringOn(kr, empty).Restore(ctx); err != nil || !slices.Equal(got, []uint32{1, 2, 3}) {
 		t.Fatalf("Restore into an empty store = %v, %v; want [1 2 3]", got, err)
 	}
 	if ok, err := vault.Initialized(ctx, empty); err != nil || !ok {
@@ -91,7 +91,7 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 	}
 	// Version 3, which only this gateway holds, is put back past the
 	// conflict (TestRestoreStopsAForkFromGrowing).
-	if got, err := vault.KeyringOn(kr, forked).Restore(ctx); !errors.Is(err, vault.ErrKeyConflict) || !slices.Equal(got, []uint32{3}) {
+	if got, _, err := vault.KeyringOn(kr, forked).Restore(ctx); !errors.Is(err, vault.ErrKeyConflict) || !slices.Equal(got, []uint32{3}) {
 		t.Fatalf("Restore over another key = %v, %v; want ErrKeyConflict and [3] put back", got, err)
 	}
 	v2, _ := forked.GetMeta(ctx, "dek/2")
@@ -145,10 +145,14 @@ func TestRestoreStopsAForkFromGrowing(t *testing.T) {
 				t.Fatal(err)
 			}
 			mine := vault.KeyringOn(kr, standby)
-			if _, err := mine.Restore(ctx); !errors.Is(err, vault.ErrKeyConflict) {
+			_, rotated, err := mine.Restore(ctx)
+			if !errors.Is(err, vault.ErrKeyConflict) {
 				t.Fatalf("Restore = %v; want ErrKeyConflict", err)
 			}
-			if _, err := mine.Restore(ctx); err != nil {
+			if want := map[uint32]uint32{2: 3, 3: 0}[tc.held]; rotated != want {
+				t.Errorf("Restore rotated to %d, want %d", rotated, want)
+			}
+			if _, _, err := mine.Restore(ctx); err != nil {
 				t.Errorf("a second Restore = %v; want nothing left to mend", err)
 			}
 			svc := func(kr *vault.Keyring) *vault.Service {
