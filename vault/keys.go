@@ -397,8 +397,10 @@ var ErrKeyConflict = errors.New("vault: the store holds another data key under a
 // current version down to the first one it holds. The key worker calls it
 // at every refresh.
 //
-// A version the store holds with another key (a rotation on the store
-// after the failover: a fork) is ErrKeyConflict. The records this process
+// A store whose keys are wrapped under another master key (another vault)
+// gets nothing: ErrWrongMasterKey. A version the store holds with another
+// key (a rotation on the store after the failover: a fork) is
+// ErrKeyConflict. The records this process
 // sealed with its key of that version open only here, but Restore stops
 // the fork from growing: the versions above it, which only this process
 // holds, are put back all the same (set once: nobody else can have written
@@ -422,6 +424,9 @@ func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint
 			return nil, 0, fmt.Errorf("vault: read data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
+			if err := kr.sameMaster(ver, stored); err != nil {
+				return nil, 0, err
+			}
 			conflict = ver
 		}
 		break
@@ -440,6 +445,9 @@ func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint
 			return restored, 0, fmt.Errorf("vault: restore data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
+			if err := kr.sameMaster(ver, stored); err != nil {
+				return restored, 0, err
+			}
 			conflict = ver // written meanwhile by another process: a fork too
 			continue
 		}
@@ -457,6 +465,17 @@ func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint
 		return restored, 0, fmt.Errorf("%w; new records are still sealed with it: %w", err, rerr)
 	}
 	return restored, rotated, fmt.Errorf("%w; new records are sealed with version %d, which the store holds", err, rotated)
+}
+
+// sameMaster checks that stored, the store's key of version ver, is
+// wrapped under this Keyring's master key: a store that holds another
+// vault's keys (another master key) gets none of this one's, which would
+// keep that vault's gateways from opening it.
+func (kr *Keyring) sameMaster(ver uint32, stored []byte) error {
+	if _, err := kr.unwrapDEK(ver, stored); err != nil {
+		return fmt.Errorf("vault: restore data keys: version %d of the store: %w", ver, err)
+	}
+	return nil
 }
 
 func dekName(ver uint32) string { return metaKeyPrefix + strconv.FormatUint(uint64(ver), 10) }

@@ -122,6 +122,8 @@ func (w *KeyWorker) Run(ctx context.Context) {
 		case errors.Is(err, ErrKeyConflict):
 			w.log.Error("keys: the store holds another data key under a version this gateway seals records with "+
 				"(failed over to older data, then rotated?): records sealed here with it open only in this process", "error", err.Error())
+		case errors.Is(err, ErrWrongMasterKey):
+			w.log.Error("keys: the store holds data keys of another master key (another vault?): nothing was written to it", "error", err.Error())
 		case err != nil && ctx.Err() == nil:
 			w.log.Warn("keys: could not check that the store holds this gateway's data keys", "error", err.Error())
 		}

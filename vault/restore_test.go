@@ -175,3 +175,40 @@ func TestRestoreStopsAForkFromGrowing(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreWritesNothingIntoAnotherVault: a store that holds the keys of
+// another master key (another vault behind the same address, or an
+// emptied database another gateway set up first with its own key) gets
+// none of this gateway's versions, and stays one its own gateways open.
+func TestRestoreWritesNothingIntoAnotherVault(t *testing.T) {
+	ctx := context.Background()
+	mine, theirs := make([]byte, 32), make([]byte, 32)
+	theirs[0] = 1
+	primary := memstore.New(memstore.Options{SweepInterval: -1})
+	other := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { primary.Close(); other.Close() })
+	kr, err := vault.OpenKeyring(ctx, primary, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kr.Current() < 3 {
+		if _, _, err := kr.Rotate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := vault.OpenKeyring(ctx, other, theirs); err != nil {
+		t.Fatal(err)
+	}
+	got, rotated, err := vault.KeyringOn(kr, other).Restore(ctx)
+	if !errors.Is(err, vault.ErrWrongMasterKey) || len(got) != 0 || rotated != 0 {
+		t.Fatalf("Restore into another vault's store = %v, %d, %v; want ErrWrongMasterKey, nothing written", got, rotated, err)
+	}
+	for _, k := range []string{"dek/2", "dek/3"} {
+		if _, err := other.GetMeta(ctx, k); !errors.Is(err, vault.ErrNotFound) {
+			t.Errorf("%s was written into the other vault's store: %v", k, err)
+		}
+	}
+	if _, err := vault.OpenKeyring(ctx, other, theirs); err != nil {
+		t.Errorf("the other vault's gateways cannot open it any more: %v", err)
+	}
+}
