@@ -25,14 +25,8 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The standby's copy, taken before two rotations.
-	standby := memstore.New(memstore.Options{SweepInterval: -1})
-	for _, k := range []string{"dek/current", "dek/1"} {
-		v, err := primary.GetMeta(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		standby.PutMetaIfAbsent(ctx, k, v)
-	}
+	standby := newMemStore(t)
+	copyMeta(t, primary, standby, "dek/current", "dek/1")
 	for range 2 {
 		if _, _, err := kr.Rotate(ctx); err != nil {
 			t.Fatal(err)
@@ -77,11 +71,8 @@ func TestRestorePutsBackLostDataKeys(t *testing.T) {
 
 	// A standby that was rotated on its own after the failover: version 2
 	// is another key.
-	forked := memstore.New(memstore.Options{SweepInterval: -1})
-	for _, k := range []string{"dek/current", "dek/1"} {
-		v, _ := primary.GetMeta(ctx, k)
-		forked.PutMetaIfAbsent(ctx, k, v)
-	}
+	forked := newMemStore(t)
+	copyMeta(t, primary, forked, "dek/current", "dek/1")
 	fk, err := vault.OpenKeyring(ctx, forked, master)
 	if err != nil {
 		t.Fatal(err)
@@ -120,30 +111,12 @@ func TestRestoreStopsAForkFromGrowing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			master := make([]byte, 32)
-			primary := memstore.New(memstore.Options{SweepInterval: -1})
-			standby := memstore.New(memstore.Options{SweepInterval: -1})
-			t.Cleanup(func() { primary.Close(); standby.Close() })
-			kr, err := vault.OpenKeyring(ctx, primary, master)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range []string{"dek/current", "dek/1"} { // the standby's copy
-				v, _ := primary.GetMeta(ctx, k)
-				standby.PutMetaIfAbsent(ctx, k, v)
-			}
-			for kr.Current() < tc.held {
-				if _, _, err := kr.Rotate(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
+			primary, standby := newMemStore(t), newMemStore(t)
+			keyringAt(t, primary, master, 1)
+			copyMeta(t, primary, standby, "dek/current", "dek/1") // the standby's copy
+			kr := keyringAt(t, primary, master, tc.held)
 			// After the failover, a gateway on the standby rotates.
-			other, err := vault.OpenKeyring(ctx, standby, master)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := other.Rotate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			other := keyringAt(t, standby, master, 2)
 			mine := vault.KeyringOn(kr, standby)
 			_, rotated, err := mine.Restore(ctx)
 			if !errors.Is(err, vault.ErrKeyConflict) {
@@ -184,21 +157,9 @@ func TestRestoreWritesNothingIntoAnotherVault(t *testing.T) {
 	ctx := context.Background()
 	mine, theirs := make([]byte, 32), make([]byte, 32)
 	theirs[0] = 1
-	primary := memstore.New(memstore.Options{SweepInterval: -1})
-	other := memstore.New(memstore.Options{SweepInterval: -1})
-	t.Cleanup(func() { primary.Close(); other.Close() })
-	kr, err := vault.OpenKeyring(ctx, primary, mine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for kr.Current() < 3 {
-		if _, _, err := kr.Rotate(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := vault.OpenKeyring(ctx, other, theirs); err != nil {
-		t.Fatal(err)
-	}
+	other := newMemStore(t)
+	kr := keyringAt(t, newMemStore(t), mine, 3)
+	keyringAt(t, other, theirs, 1)
 	got, rotated, err := vault.KeyringOn(kr, other).Restore(ctx)
 	if !errors.Is(err, vault.ErrWrongMasterKey) || len(got) != 0 || rotated != 0 {
 		t.Fatalf("Restore into another vault's store = %v, %d, %v; want ErrWrongMasterKey, nothing written", got, rotated, err)
@@ -210,5 +171,43 @@ func TestRestoreWritesNothingIntoAnotherVault(t *testing.T) {
 	}
 	if _, err := vault.OpenKeyring(ctx, other, theirs); err != nil {
 		t.Errorf("the other vault's gateways cannot open it any more: %v", err)
+	}
+}
+
+// newMemStore is a memstore closed at the end of the test.
+func newMemStore(t *testing.T) *memstore.Store {
+	t.Helper()
+	s := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// keyringAt opens the Keyring of master on store and rotates it up to
+// version.
+func keyringAt(t *testing.T, store vault.Store, master []byte, version uint32) *vault.Keyring {
+	t.Helper()
+	kr, err := vault.OpenKeyring(context.Background(), store, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kr.Current() < version {
+		if _, _, err := kr.Rotate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kr
+}
+
+// copyMeta copies the meta keys of from into to (a standby's copy).
+func copyMeta(t *testing.T, from, to vault.Store, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		v, err := from.GetMeta(context.Background(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := to.PutMetaIfAbsent(context.Background(), k, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
