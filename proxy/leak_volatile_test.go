@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/memstore"
@@ -35,16 +33,8 @@ func TestLeakGuardWhileOnlyTheVolatileStoreIsAway(t *testing.T) {
 	p := memstore.New(memstore.Options{SweepInterval: -1})
 	v := memstore.New(memstore.Options{SweepInterval: -1})
 	t.Cleanup(func() { p.Close(); v.Close() })
-	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Aliases made while the volatile store was up.
-	up, err := vault.New(p, v, kr, vault.Options{Env: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	made, err := vaulttok.New(up).Redact(context.Background(), []rewrite.RedactItem{
+	made, err := newTestVaultOver(t, p, v, vault.Options{}).tok.Redact(context.Background(), []rewrite.RedactItem{
 		{Value: testPAN, Format: "FPE_SIX_T_FOUR"},
 		{Value: "4000056655665556", Format: "FPE_SIX_T_FOUR", Storage: "VOLATILE"},
 	})
@@ -52,11 +42,7 @@ func TestLeakGuardWhileOnlyTheVolatileStoreIsAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored, volatileAlias := made[0], made[1]
-	away, err := vault.New(p, volatileAway{v}, kr, vault.Options{Env: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tv := &testVault{svc: away, persistent: p, tok: vaulttok.New(away)}
+	tv := newTestVaultOver(t, p, volatileAway{v}, vault.Options{})
 	upstream := newUpstream(t, nil)
 	var doc strings.Builder
 	doc.WriteString("routes:\n")
