@@ -1,6 +1,7 @@
 // Package audit keeps aliasgate's tamper-evident audit log: an append-only
-// file of JSON lines, one per reveal, delete, client creation, key rotation
-// and route reload, each chained to the one before it by an HMAC.
+// file of JSON lines, one per reveal, delete, client creation, key rotation,
+// data key put back into a store that lost it, and route reload, each
+// chained to the one before it by an HMAC.
 //
 // # Lines
 //
@@ -128,6 +129,10 @@ const (
 	// ("client:<id>" or "source:<address>"), its reason the detector
 	// ("enumeration" or "duplicates").
 	EventAbuseAlert = "abuse_alert"
+	// EventKeyRestored records that a gateway put back into the vault's
+	// store a data-key version the store had lost (a failover to older
+	// data: vault.Keyring.Restore); its key_version is the version.
+	EventKeyRestored = "key_restored"
 	// EventRecovered follows a torn line left by a crash.
 	EventRecovered = "audit_recovered"
 	// EventGap records that lines this Writer had written were missing

@@ -582,7 +582,7 @@ func (h *Handler) fail(q *request, what string, err error) {
 		case errors.Is(err, errTokenService):
 			err = jsonapi.NewError(http.StatusBadGateway, "token_service_unavailable", "Bad Gateway",
 				"the network token service failed or gave an answer that cannot be used; try again later")
-		case errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded):
+		case vault.Unavailable(err):
 			je = jsonapi.NewError(http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable",
 				"the vault is unavailable; try again later")
 			je.RetryAfter = vault.UnavailableRetryAfter

@@ -89,6 +89,13 @@ func newTestVaultWith(t testing.TB, opts vault.Options) *testVault {
 	p := memstore.New(memstore.Options{SweepInterval: -1})
 	v := memstore.New(memstore.Options{SweepInterval: -1})
 	t.Cleanup(func() { p.Close(); v.Close() })
+	return newTestVaultOver(t, p, v, opts)
+}
+
+// newTestVaultOver is newTestVaultWith over the stores given (the fixed
+// key: two over the same persistent store share their keys).
+func newTestVaultOver(t testing.TB, p *memstore.Store, v vault.Store, opts vault.Options) *testVault {
+	t.Helper()
 	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)

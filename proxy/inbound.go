@@ -121,7 +121,9 @@
 // 413 (body over MaxBody), 415 (unsupported encoding or charset), 422
 // (target of the wrong type, duplicate or differently spelled key, value the
 // vault refuses, body no filter matched, or a leak blocked), 503 (vault
-// unavailable). A value the vault refuses (422 value_refused: it does not
+// unavailable: vault.Unavailable, with Retry-After), 500 (a vault failure
+// no retry mends: a record that does not decrypt, a key version the vault
+// has no key for). A value the vault refuses (422 value_refused: it does not
 // fit its target's alias format, or is empty or too long) is named by its
 // target in the detail, "(json target "card.number" of filter "f" of route
 // "r")", never by its value (rewrite.TargetError), and so is the log line.

@@ -980,9 +980,12 @@ func reason(err error) string {
 		return "rate_limited"
 	case errors.Is(err, vault.ErrFormatNotApplicable), errors.Is(err, vault.ErrInvalidValue):
 		return "value_refused"
-	case errors.Is(err, rewrite.ErrTokenizer):
+	case errors.Is(err, rewrite.ErrTokenizer) && vault.Unavailable(err):
 		return "vault_unavailable"
 	}
+	// Any other failure of the vault (a record that does not decrypt, a
+	// key version it has no key for) fails at every retry: 500, no
+	// Retry-After, as the vault API answers it.
 	return "internal_error"
 }
 

@@ -172,7 +172,10 @@
 // the gateways go on sealing with them: Keyring.Restore, run by the
 // KeyWorker at every refresh, puts back the versions the process holds and
 // the store lacks (ErrKeyConflict when the store holds another key under
-// one of them).
+// one of them: a fork; the versions above it are put back all the same,
+// and a fork at the current version makes the process rotate, so that it
+// seals no more records that only it can open; a store holding the keys
+// of another master key gets nothing, ErrWrongMasterKey).
 //
 // # Alias formats
 //

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -124,6 +125,17 @@ func (e *BatchError) Unwrap() []error {
 }
 
 // UnavailableRetryAfter is the Retry-After every API and proxy sends with
-// a 503 vault_unavailable (ErrUnavailable, ErrClosed): one second, the
-// time a pool takes to reconnect to a store that restarted.
+// a 503 vault_unavailable (Unavailable): one second, the time a pool takes
+// to reconnect to a store that restarted.
 const UnavailableRetryAfter = time.Second
+
+// Unavailable reports whether err is a failure that the same call may not
+// meet again (ErrUnavailable, ErrClosed, a deadline that passed): the one
+// rule by which every API and the proxies answer 503 vault_unavailable with
+// UnavailableRetryAfter. Any other vault error — a record that does not
+// decrypt (ErrTampered), a key version the vault has no key for
+// (ErrUnknownKeyVersion) — fails at every retry and is answered 500
+// without Retry-After.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClosed) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -348,6 +348,11 @@ func (kr *Keyring) refreshLocked(ctx context.Context) (uint32, error) {
 func (kr *Keyring) Rotate(ctx context.Context) (version uint32, created bool, err error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
+	return kr.rotateLocked(ctx)
+}
+
+// rotateLocked is Rotate with kr.mu held.
+func (kr *Keyring) rotateLocked(ctx context.Context) (version uint32, created bool, err error) {
 	cur, err := kr.refreshLocked(ctx)
 	if err != nil {
 		return 0, false, err
@@ -382,21 +387,33 @@ func (kr *Keyring) Rotate(ctx context.Context) (version uint32, created bool, er
 var ErrKeyConflict = errors.New("vault: the store holds another data key under a version this process uses")
 
 // Restore puts back into the store the data-key versions this Keyring
-// holds and the store lacks, oldest first, and returns them. A store
+// holds and the store lacks, oldest first, and returns them (restored). A store
 // rarely loses a version (they are set once and never removed), but one
 // failed over to older data — an asynchronous standby, a restored backup —
 // lacks the versions added since its copy while gateways go on sealing new
 // records with them: until a version is back, no other process can open
 // those records, and once the processes holding it stop nobody can. The
 // versions missing are the newest, so Restore reads the store from the
-// current version down to the first one it holds. A version the store
-// holds with another key is ErrKeyConflict (nothing is written). The key
-// worker calls it at every refresh.
-func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
+// current version down to the first one it holds. The key worker calls it
+// at every refresh.
+//
+// A store whose keys are wrapped under another master key (another vault)
+// gets nothing: ErrWrongMasterKey. A version the store holds with another
+// key (a rotation on the store after the failover: a fork) is
+// ErrKeyConflict. The records this process
+// sealed with its key of that version open only here, but Restore stops
+// the fork from growing: the versions above it, which only this process
+// holds, are put back all the same (set once: nobody else can have written
+// another key under them without the store holding it), and when the
+// conflicting version is the current one, Restore rotates, so that new
+// records are sealed with a key every process can load (rotated is the new
+// version, 0 when it did not rotate).
+func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint32, err error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
 	st := kr.state.Load()
 	var missing []uint32
+	var conflict uint32
 	for ver := st.current; ver >= 1; ver-- {
 		stored, err := kr.store.GetMeta(ctx, dekName(ver))
 		if errors.Is(err, ErrNotFound) {
@@ -404,10 +421,13 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("vault: read data key %d: %w", ver, err)
+			return nil, 0, fmt.Errorf("vault: read data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
-			return nil, fmt.Errorf("%w: version %d", ErrKeyConflict, ver)
+			if err := kr.sameMaster(ver, stored); err != nil {
+				return nil, 0, err
+			}
+			conflict = ver
 		}
 		break
 	}
@@ -416,19 +436,46 @@ func (kr *Keyring) Restore(ctx context.Context) ([]uint32, error) {
 		// The store lost every version: it lost the vault's first-version
 		// marker too (OpenKeyring would make a new vault there).
 		if _, err := kr.store.PutMetaIfAbsent(ctx, metaKeyCurrent, []byte("1")); err != nil {
-			return nil, fmt.Errorf("vault: restore key version: %w", err)
+			return nil, 0, fmt.Errorf("vault: restore key version: %w", err)
 		}
 	}
-	for i, ver := range missing {
+	for _, ver := range missing {
 		stored, err := kr.store.PutMetaIfAbsent(ctx, dekName(ver), st.wrapped[ver])
 		if err != nil {
-			return missing[:i], fmt.Errorf("vault: restore data key %d: %w", ver, err)
+			return restored, 0, fmt.Errorf("vault: restore data key %d: %w", ver, err)
 		}
 		if !bytes.Equal(stored, st.wrapped[ver]) {
-			return missing[:i], fmt.Errorf("%w: version %d", ErrKeyConflict, ver)
+			if err := kr.sameMaster(ver, stored); err != nil {
+				return restored, 0, err
+			}
+			conflict = ver // written meanwhile by another process: a fork too
+			continue
 		}
+		restored = append(restored, ver)
 	}
-	return missing, nil
+	if conflict == 0 {
+		return restored, 0, nil
+	}
+	err = fmt.Errorf("%w: version %d", ErrKeyConflict, conflict)
+	if conflict != st.current {
+		return restored, 0, err // the current version is the store's
+	}
+	rotated, _, rerr := kr.rotateLocked(ctx)
+	if rerr != nil {
+		return restored, 0, fmt.Errorf("%w; new records are still sealed with it: %w", err, rerr)
+	}
+	return restored, rotated, fmt.Errorf("%w; new records are sealed with version %d, which the store holds", err, rotated)
+}
+
+// sameMaster checks that stored, the store's key of version ver, is
+// wrapped under this Keyring's master key: a store that holds another
+// vault's keys (another master key) gets none of this one's, which would
+// keep that vault's gateways from opening it.
+func (kr *Keyring) sameMaster(ver uint32, stored []byte) error {
+	if _, err := kr.unwrapDEK(ver, stored); err != nil {
+		return fmt.Errorf("vault: restore data keys: version %d of the store: %w", ver, err)
+	}
+	return nil
 }
 
 func dekName(ver uint32) string { return metaKeyPrefix + strconv.FormatUint(uint64(ver), 10) }

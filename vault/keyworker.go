@@ -26,12 +26,21 @@ type KeyWorkerOptions struct {
 	// Logger gets the worker's warnings and the new versions it loads; nil
 	// logs nothing.
 	Logger *slog.Logger
+	// OnRestored, when set, is called with each data-key version the
+	// worker put back into the store (Keyring.Restore), oldest first.
+	OnRestored func(ctx context.Context, version uint32)
+	// OnRotated, when set, is called with the version the worker rotated
+	// to because the store holds another key under its current one
+	// (Keyring.Restore).
+	OnRotated func(ctx context.Context, version uint32)
 }
 
 // KeyWorker is the background key work of a serving gateway: every
 // Refresh, or at once after Rotate or Kick, it loads data-key versions
 // added elsewhere into the keyring, puts back the versions it holds that
-// the store lost (Keyring.Restore: a failover to older data), and it re-encrypts the records still
+// the store lost (Keyring.Restore: a failover to older data; each one
+// reported to OnRestored, a rotation of Restore to OnRotated, for the
+// audit log), and it re-encrypts the records still
 // sealed with an older version (a Reencryptor; not when the store cannot
 // re-encrypt, which is logged once). Run does the work; the other methods
 // are safe to call from any goroutine, before, during and after Run.
@@ -42,6 +51,8 @@ type KeyWorker struct {
 	refresh time.Duration
 	log     *slog.Logger
 	kick    chan struct{}
+	// onRestored and onRotated are KeyWorkerOptions' (never nil).
+	onRestored, onRotated func(ctx context.Context, version uint32)
 }
 
 // NewKeyWorker returns the key worker of store and its keyring.
@@ -57,7 +68,14 @@ func NewKeyWorker(store Store, keys *Keyring, opts KeyWorkerOptions) *KeyWorker 
 	if ro.Logger == nil {
 		ro.Logger = opts.Logger
 	}
-	w := &KeyWorker{store: store, keys: keys, refresh: opts.Refresh, log: log, kick: make(chan struct{}, 1)}
+	w := &KeyWorker{store: store, keys: keys, refresh: opts.Refresh, log: log, kick: make(chan struct{}, 1),
+		onRestored: opts.OnRestored, onRotated: opts.OnRotated}
+	if w.onRestored == nil {
+		w.onRestored = func(context.Context, uint32) {}
+	}
+	if w.onRotated == nil {
+		w.onRotated = func(context.Context, uint32) {}
+	}
 	r, err := NewReencryptor(store, keys, ro)
 	if err != nil {
 		log.Warn("keys: records of this store are not re-encrypted after a rotation", "error", err.Error())
@@ -93,11 +111,19 @@ func (w *KeyWorker) Run(ctx context.Context) {
 		} else if v != before {
 			w.log.Info("keys: new data-key version in use", "version", v)
 		}
-		restored, err := w.keys.Restore(ctx)
+		restored, rotated, err := w.keys.Restore(ctx)
+		for _, v := range restored {
+			w.onRestored(ctx, v)
+		}
+		if rotated != 0 {
+			w.onRotated(ctx, rotated)
+		}
 		switch {
 		case errors.Is(err, ErrKeyConflict):
 			w.log.Error("keys: the store holds another data key under a version this gateway seals records with "+
 				"(failed over to older data, then rotated?): records sealed here with it open only in this process", "error", err.Error())
+		case errors.Is(err, ErrWrongMasterKey):
+			w.log.Error("keys: the store holds data keys of another master key (another vault?): nothing was written to it", "error", err.Error())
 		case err != nil && ctx.Err() == nil:
 			w.log.Warn("keys: could not check that the store holds this gateway's data keys", "error", err.Error())
 		}

@@ -555,7 +555,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		// the client went away; nothing to answer
 	default:
 		status, code, title := http.StatusInternalServerError, "internal_error", "Internal Server Error"
-		if errors.Is(err, vault.ErrUnavailable) || errors.Is(err, vault.ErrClosed) || errors.Is(err, context.DeadlineExceeded) {
+		if vault.Unavailable(err) {
 			status, code, title = http.StatusServiceUnavailable, "vault_unavailable", "Service Unavailable"
 			w.Header().Set("Retry-After", strconv.Itoa(int(vault.UnavailableRetryAfter/time.Second)))
 		}

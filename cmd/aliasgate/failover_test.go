@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,12 @@ func TestFailoverToOlderDataKeepsTheDataKeys(t *testing.T) {
 	// A stops: the key must be in the store, not only in A's memory.
 	a.stop(t)
 	b.stop(t)
+	// What A wrote into the vault's key store is in its audit log, as a
+	// rotation is (it was only a log line).
+	if l := findLine(auditLines(t, filepath.Join(filepath.Dir(cfgA), "data", "audit.log")),
+		map[string]any{"event": "key_restored", "actor": "system", "key_version": 2.0}); l == nil {
+		t.Errorf("no key_restored audit line for version 2 in A's audit log")
+	}
 	c2 := startGateway(t, env, "--config", sharedConfig(t, primary, redisURL, ""))
 	for name, want := range map[string]map[string]string{"sealed after the failover": after, "CVC sealed before": cvc} {
 		if ok, bd := reveals(c2, want); !ok {

@@ -198,6 +198,12 @@ func (gw *gateway) startKeyWorker(ctx context.Context) (stop func()) {
 		settle = reencryptSettle
 	}
 	kw := vault.NewKeyWorker(gw.persistent, gw.keys, vault.KeyWorkerOptions{Refresh: keyRefreshInterval, Logger: gw.logger,
+		OnRestored: func(ctx context.Context, v uint32) {
+			_ = gw.auditEvent(ctx, audit.Event{Event: audit.EventKeyRestored, Actor: audit.ActorSystem, KeyVersion: v})
+		},
+		OnRotated: func(ctx context.Context, v uint32) {
+			_ = gw.auditEvent(ctx, audit.Event{Event: audit.EventKeyRotated, Actor: audit.ActorSystem, KeyVersion: v})
+		},
 		Reencrypt: vault.ReencryptOptions{Settle: settle,
 			OnFinish: func(ctx context.Context, v uint32, n uint64) {
 				_ = gw.auditEvent(ctx, audit.Event{Event: audit.EventKeysReencrypt, Actor: audit.ActorSystem, KeyVersion: v, Records: n})

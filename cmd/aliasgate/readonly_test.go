@@ -91,7 +91,7 @@ func pgExec(t *testing.T, pgURL string, stmts ...string) {
 // /readyz pinged the stores only and answered 200 throughout, so a load
 // balancer kept sending card data to a gateway that could only refuse it.
 func TestReadOnlyStoreIsNotReady(t *testing.T) {
-	for _, store := range []string{"redis", "redis full", "postgres"} {
+	for _, store := range []string{"redis", "redis full", "postgres", "postgres writable again, sessions kept"} {
 		t.Run(store, func(t *testing.T) { testReadOnlyStore(t, store) })
 	}
 }
@@ -117,6 +117,15 @@ func testReadOnlyStore(t *testing.T, store string) {
 		fail = func() { pgExec(t, pgURL, "ALTER DATABASE "+db+" SET default_transaction_read_only = on", terminate) }
 		back = func() {
 			pgExec(t, pgURL, "SET default_transaction_read_only = off", "ALTER DATABASE "+db+" RESET default_transaction_read_only", terminate)
+		}
+		if store != "postgres" {
+			// Made writable again without ending the sessions (or a pool
+			// left on a standby while the primary is back): the sessions the
+			// gateway opened while the database was read-only stay so. The
+			// gateway answered 503 until its pool recycled them (an hour).
+			back = func() {
+				pgExec(t, pgURL, "SET default_transaction_read_only = off", "ALTER DATABASE "+db+" RESET default_transaction_read_only")
+			}
 		}
 	}
 

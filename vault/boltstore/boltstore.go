@@ -824,6 +824,9 @@ func (s *Store) CardUpdates(_ context.Context, account, id string) ([][]byte, er
 }
 
 // Ping checks that the store can run a read transaction (for /readyz).
+// Unlike the shared stores' Ping it does not check that the store takes
+// writes: a bbolt vault has one gateway, which still serves reveals from a
+// full or read-only disk (docs/DECISIONS.md).
 func (s *Store) Ping(context.Context) error {
 	return s.view(func(*bolt.Tx) error { return nil })
 }

@@ -21,7 +21,8 @@
 // Failures to reach the server wrap vault.ErrUnavailable. The pool
 // reconnects by itself; a call that meets a connection the server dropped
 // is retried once when that is safe, so a restarted server costs callers at
-// most one error. Every call is bounded by Options.OpTimeout (default 10 s)
+// most one error; a session that answers read-only makes it drop its
+// connections (a session stays read-only once started so). Every call is bounded by Options.OpTimeout (default 10 s)
 // as well as by its context: a server or network path that stops answering
 // without closing the connection (dropped packets, a hung server) fails
 // calls with vault.ErrUnavailable instead of holding them, and the requests
@@ -109,6 +110,10 @@ type Store struct {
 	now       func() time.Time
 	where     string        // the server, for messages (no password)
 	opTimeout time.Duration // bounds each call (run); 0: none
+
+	// readOnlyReset is when run last dropped the pool's connections for a
+	// read-only answer (UnixNano; resetReadOnly).
+	readOnlyReset atomic.Int64
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -349,11 +354,38 @@ func (s *Store) run(ctx context.Context, op string, idempotent bool, fn func(ctx
 			connRetries++
 			continue
 		}
+		if isReadOnly(err) {
+			s.resetReadOnly()
+		}
 		if cause := context.Cause(ctx); errors.As(cause, new(errOpTimeout)) {
 			return fmt.Errorf("%w (%w)", s.wrap(op, err), cause)
 		}
 		return s.wrap(op, err)
 	}
+}
+
+// isReadOnly: the session refused a write (SQLSTATE 25006) or Ping found it
+// read-only.
+func isReadOnly(err error) bool { return errors.Is(err, ErrReadOnly) || pgCode(err) == "25006" }
+
+// readOnlyResetEvery bounds how often resetReadOnly drops the pool.
+const readOnlyResetEvery = time.Second
+
+// resetReadOnly drops the pool's connections (those in use when they are
+// released), at most once every readOnlyResetEvery, after a session
+// answered read-only. A session keeps the read-only state it started with
+// (a database's default_transaction_read_only applies to new sessions; a
+// multi-host URL picks its server at connect time), so without new
+// connections the pool went on refusing every write for as long as it kept
+// them (up to an hour) after the database was writable again or the
+// primary was back.
+func (s *Store) resetReadOnly() {
+	now := s.now().UnixNano()
+	last := s.readOnlyReset.Load()
+	if now-last < int64(readOnlyResetEvery) || !s.readOnlyReset.CompareAndSwap(last, now) {
+		return
+	}
+	s.pool.Reset()
 }
 
 // errOpTimeout is the cause of a call's context ended by OpTimeout.
