@@ -20,19 +20,23 @@ import (
 // pass its value on unredacted, so the locators refuse it, as they refuse a
 // repeated key (ErrDuplicateKey). So is a request header whose name
 // CGI-style servers (PHP, Python's WSGI, Ruby's Rack) read as a targeted
-// header's (cgiHeaderName: X_Card_Number for X-Card-Number), by a redact
+// header's (cgiHeaderName: X_Card_Number or X-Card.Number for
+// X-Card-Number), by a redact
 // Program. The checks are plain functions of a key and a target name, kept
 // apart from the walkers that call them.
 
 // cgiHeaderName returns the name CGI-style servers give a request header
 // (PHP's $_SERVER, Python's WSGI environ, Ruby's Rack env, without their
 // HTTP_ prefix): upper case, '-' written '_'. X-Card-Number, x_card_number
-// and X_Card-Number are all X_CARD_NUMBER there.
+// and X_Card-Number are all X_CARD_NUMBER there. A '.' is written '_' too:
+// front ends that keep it (Caddy's and FrankenPHP's FastCGI, php -S) hand
+// PHP HTTP_X_CARD.NUMBER, which PHP registers as HTTP_X_CARD_NUMBER, as it
+// does every variable name (php_register_variable_ex).
 func cgiHeaderName(name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		switch {
-		case c == '-':
+		case c == '-', c == '.':
 			b[i] = '_'
 		case 'a' <= c && c <= 'z':
 			b[i] = c - ('a' - 'A')
