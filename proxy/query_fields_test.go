@@ -73,6 +73,8 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		{"PHP dot", "POST", "/checkout?card.number=" + testPAN, form, "amount=1", "duplicate_key"},
 		{"PHP space as +", "POST", "/checkout?card+number=" + testPAN, form, "amount=1", "duplicate_key"},
 		{"array", "POST", "/checkout?card_number[]=" + testPAN, form, "amount=1", "duplicate_key"},
+		{"PHP NUL", "POST", "/checkout?card_number%00.x=" + testPAN, form, "amount=1", "duplicate_key"},
+		{"PHP NUL in the body", "POST", "/checkout", form, "card_number%00=" + testPAN, "duplicate_key"},
 		{"after ;", "POST", "/checkout?a=1;card_number=" + testPAN, form, "amount=1", "malformed_body"},
 		{"JSON body", "POST", "/pay?card[number]=" + testPAN, "application/json", `{"amount":1}`, "card_field_in_query"},
 		{"GET form", "GET", "/pay?card%5Bnumber%5D=" + testPAN, "", "", "card_field_in_query"},

@@ -56,7 +56,8 @@ import (
 // refused with ErrDuplicateKey: the same name but for letter case (Unicode
 // folding, see canonFormName; most form parsers are case-sensitive, some
 // binders are not), PHP's and Rack's rewriting (' ' and '.' read as '_',
-// leading spaces and brackets dropped, what follows the last ']' dropped),
+// leading spaces and brackets dropped, what follows the last ']' dropped,
+// a name ended at its first NUL),
 // and a bracketed key or array under a targeted name ("card[]" or
 // "card[x]" for "card", "card[number][]" for "card[number]"). In an
 // urlencoded body, a ';' that some parsers read as a separator ("a=1;card=…")

@@ -108,9 +108,13 @@ func jsonKeyVariant(key, seg string) bool {
 // leading spaces and brackets dropped (PHP, Rack), and in the name before
 // the first bracketed key (the whole name when no ']' closes a '[') ' ',
 // '.' and '[' read as '_' (PHP) and trailing ']' dropped; what follows the
-// last ']' is dropped (PHP). Two names with the same canonFormName may be
-// one field to the application.
+// last ']' is dropped (PHP); a NUL and what follows it are dropped (PHP
+// reads a name as a C string: card_number%00x is card_number). Two names
+// with the same canonFormName may be one field to the application.
 func canonFormName(name string) string {
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
 	var sb strings.Builder
 	sb.Grow(len(name))
 	for _, r := range name {
