@@ -748,7 +748,8 @@ func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase rout
 }
 
 // checkQuery refuses a request whose query string holds a field that a
-// form target of one of the route's request redact filters names, when
+// form target of one of the route's request redact filters names, or that
+// nests to a JSON target's value (card[cvc] for card.cvc), when
 // the request meets that filter's request conditions
 // (routes.Filter.ChecksQuery, rewrite.Program.CheckQuery), unless the
 // filter says on_error: pass. It runs before the body is read: a request
@@ -904,7 +905,7 @@ var reasons = map[string]struct {
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
 	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
-	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form bodies (applications read query and form fields as one); send it in the body"},
+	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form or JSON bodies (applications read query and body fields as one); send it in the body"},
 	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},

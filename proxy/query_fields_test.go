@@ -126,3 +126,71 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// jsonQueryRoutes redacts card.number and card.cvc of JSON bodies on
+// POST /checkout, and cards.#.pan on /batch.
+const jsonQueryRoutes = shopRoutes + `      - id: checkout
+        match: {methods: [POST], path: "^/checkout$", content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+          - {json: card.cvc}
+      - id: batch
+        match: {path: "^/batch$"}
+        operation: redact
+        targets:
+          - {json: cards.#.pan}
+`
+
+// TestQueryFieldNestingToAJSONTargetIsRefused: a JSON target's value does
+// not reach the app in clear through the query string. Rails' params
+// merge the query's nested fields over the JSON body's (the query's card
+// replaces the body's whole card object) and Laravel's input() reads them
+// where the body has none, so POST /checkout?card[cvc]=737 with the body's
+// card redacted, or without a body, was the CVC to the app in clear; the
+// query check read form targets only. Every name Rack and PHP nest to a
+// target's value is refused (422 card_field_in_query); other fields, a
+// field above the target and empty values go on.
+func TestQueryFieldNestingToAJSONTargetIsRefused(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, jsonQueryRoutes, up.URL), nil, gwOptions{})
+	body := `{"card":{"number":"` + testPAN + `","cvc":"` + testCVC + `"}}`
+	resp, got := g.do(t, "POST", "/checkout?order=42", "application/json", strings.NewReader(body), nil)
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(up.last(t).Body), testPAN) {
+		t.Fatalf("control: %d %s, want forwarded redacted", resp.StatusCode, got)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/checkout?card[cvc]=" + testCVC, body},
+		{"POST", "/checkout?card[cvc]=" + testCVC, ""},
+		{"POST", "/checkout?a=1&card%5Bnumber%5D=" + testPAN, body},
+		{"POST", "/checkout?card[Number]=" + testPAN, body},
+		{"POST", "/checkout?card[cvc][]=" + testCVC, body},
+		{"POST", "/checkout?a=1;card[cvc]=" + testCVC, body},
+		{"POST", "/Checkout/?card[cvc]=" + testCVC, ""},
+		{"GET", "/checkout?card[cvc]=" + testCVC, ""},
+		{"POST", "/batch?cards[][pan]=" + testPAN, `{"cards":[]}`},
+		{"POST", "/batch?cards[0][pan]=" + testPAN, ""},
+	} {
+		before := len(up.requests())
+		var resp *http.Response
+		var got []byte
+		if c.body == "" {
+			resp, got = g.do(t, c.method, c.path, "", nil, nil)
+		} else {
+			resp, got = g.do(t, c.method, c.path, "application/json", strings.NewReader(c.body), nil)
+		}
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), `"card_field_in_query"`) {
+			t.Errorf("%s %s: %d %s, want 422 card_field_in_query", c.method, c.path, resp.StatusCode, got)
+		}
+		if len(up.requests()) != before {
+			t.Errorf("%s %s: the upstream received %s?%s", c.method, c.path, up.last(t).Path, up.last(t).Query)
+		}
+	}
+	for _, path := range []string{"/checkout?order=42", "/checkout?card=1", "/checkout?card[holder]=Ann", "/checkout?card[cvc]=", "/search?card[cvc]=" + testCVC, "/batch?cards[][name]=x"} {
+		before := len(up.requests())
+		resp, got := g.do(t, "POST", path, "", nil, nil)
+		if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
+			t.Errorf("POST %s: %d %s, want forwarded", path, resp.StatusCode, got)
+		}
+	}
+}

@@ -507,8 +507,9 @@ func redactsHeader(filters []*Filter, name string) bool {
 	return false
 }
 
-// ChecksQuery reports whether f is a request filter that redacts form
-// targets and whose path conditions x meets as servers read them
+// ChecksQuery reports whether f is a request filter that redacts form or
+// JSON targets (rewrite.Program.ReadsQuery) and whose path conditions x
+// meets as servers read them
 // (Match.pathCovers: letter case ignored, path_info with or without the
 // query, methods and content types not compared):
 // the proxies then refuse a request whose query string holds a field it
@@ -516,7 +517,7 @@ func redactsHeader(filters []*Filter, name string) bool {
 // query and form fields as one set of parameters would read it in clear.
 // Filter groups do not narrow it.
 func (f *Filter) ChecksQuery(x Exchange) bool {
-	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasFormTargets() &&
+	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.ReadsQuery() &&
 		f.Match.pathCovers(x)
 }
 

@@ -2,7 +2,6 @@ package rewrite
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"mime"
 	"net/url"
@@ -472,45 +471,4 @@ func isFormHeaderToken(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-// HasFormTargets reports whether the Program's body targets are form
-// fields.
-func (p *Program) HasFormTargets() bool {
-	_, ok := p.body.(*formLocator)
-	return ok
-}
-
-// ErrQueryField is wrapped by CheckQuery's error: a field a form target
-// names is in the request's query string.
-var ErrQueryField = errors.New("rewrite: targeted form field in the query string")
-
-// CheckQuery reads query (a request's raw query, without "?") as the
-// urlencoded body its form targets read, and returns an error when it holds,
-// with a value, a field they name or another spelling of one (letter case,
-// PHP's and Rack's rewriting, a bracketed key under it; a ';'-separated one):
-// Servlet containers and Spring (getParameter, @RequestParam), PHP's
-// $_REQUEST, Rails' params and ASP.NET's Request[name] read the query's
-// fields and the form body's as one set of parameters (Servlet's query
-// first), so a field a target redacts in the body reaches the application
-// in clear from the query. The error wraps ErrQueryField (a field spelled
-// another way: ErrDuplicateKey; a targeted value or name with bad
-// percent-encoding, or a ';' before a targeted field: ErrMalformed). Nothing is
-// rewritten: the query is the request target, which the proxies forward as
-// it is. A Program without form targets, or an empty query, gives nil.
-func (p *Program) CheckQuery(query string) error {
-	l, ok := p.body.(*formLocator)
-	if !ok || query == "" {
-		return nil
-	}
-	spans, err := l.locateURLEncoded([]byte(query))
-	if err != nil {
-		return fmt.Errorf("query string: %w", err)
-	}
-	for _, s := range spans {
-		if s.Value != "" {
-			return fmt.Errorf("%w: target %d (form field %q)", ErrQueryField, s.Target, l.names[s.Target])
-		}
-	}
-	return nil
 }
