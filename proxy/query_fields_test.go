@@ -83,6 +83,8 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		{"HEAD", "HEAD", "/checkout?card_number=" + testPAN, "", "", "card_field_in_query"},
 		{"path in another letter case", "POST", "/Checkout/?card_number=" + testPAN, form, "", "card_field_in_query"},
 		{"another method", "GET", "/checkout?card_number=" + testPAN, "", "", "card_field_in_query"},
+		{"format suffix (Rails, Spring's suffix patterns)", "POST", "/checkout.json?card_number=" + testPAN, "", "", "card_field_in_query"},
+		{"format suffix, path_info", "POST", "/pay/vgs.xml?card_number=" + testPAN, "", "", "card_field_in_query"},
 	}
 	for _, c := range refused {
 		var body *strings.Reader
@@ -111,6 +113,7 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 
 	forwarded := []struct{ name, method, path, ctype, body string }{
 		{"a path the filter does not cover", "GET", "/search?card_number=" + testPAN, "", ""},
+		{"another path with a dot", "GET", "/checkout.json/x?card_number=" + testPAN, "", ""},
 		{"empty value", "POST", "/checkout?card_number=", form, "card_number=" + testPAN},
 		{"another field", "POST", "/checkout?order=42", form, "card_number=" + testPAN},
 		{"on_error: pass", "POST", "/donate?card_number=" + testPAN, form, "amount=1"},

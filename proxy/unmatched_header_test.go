@@ -58,6 +58,8 @@ func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
 		{"GET", "/CHECKOUT", map[string]string{"x-card-number": testPAN}},
 		{"POST", "/Pay", map[string]string{"Authorization": "Card " + testPAN}},
 		{"HEAD", "/PAY/", map[string]string{"Authorization": "Card " + testPAN}},
+		{"POST", "/checkout.json", map[string]string{"X-Card-Number": testPAN}},
+		{"GET", "/Pay.XML", map[string]string{"Authorization": "Card " + testPAN}},
 	}
 	for _, c := range refused {
 		before := len(up.requests())
@@ -69,8 +71,8 @@ func TestHeaderARouteRedactsIsRefusedWhereNoFilterApplies(t *testing.T) {
 			t.Errorf("%s %s: the upstream received the header %v", c.method, c.path, up.last(t).Header)
 		}
 	}
-	if n := g.filterCount("shop", "card-header", "unmatched_header"); n != 5 {
-		t.Errorf("unmatched_header count of card-header: %v, want 5", n)
+	if n := g.filterCount("shop", "card-header", "unmatched_header"); n != 6 {
+		t.Errorf("unmatched_header count of card-header: %v, want 6", n)
 	}
 
 	forwarded := []struct {

@@ -198,7 +198,34 @@ type Match struct {
 // others, and a Content-Type is the client's to spell. It decides whether
 // a request is one the filter is meant to cover for the checks of what it
 // carries besides its body (Filter.ChecksQuery, Route.UnmatchedHeader).
+// A path whose last segment ends in a format extension (formatSuffix:
+// /checkout.json) is also read without it: Rails routes it to /checkout's
+// action, and so did Spring's suffix pattern matching.
 func (m *Match) pathCovers(x Exchange) bool {
+	if m.pathMeets(x) {
+		return true
+	}
+	if p, ok := formatSuffix(x.Path); ok {
+		x.Path = p
+		return m.pathMeets(x)
+	}
+	return false
+}
+
+// formatSuffix returns path without the format extension its last segment
+// ends in ("/checkout.json" → "/checkout", "/a/b.c.xml" → "/a/b.c": Rails'
+// optional (.:format), which takes what follows the last '.'); false when
+// the segment has none, or nothing before it.
+func formatSuffix(path string) (string, bool) {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 || i == len(path)-1 || strings.IndexByte(path[i:], '/') >= 0 || i == 0 || path[i-1] == '/' {
+		return "", false
+	}
+	return path[:i], true
+}
+
+// pathMeets is pathCovers without the format extension rule.
+func (m *Match) pathMeets(x Exchange) bool {
 	if m.PathInfo != nil {
 		re := m.pathInfoFold
 		if re == nil {

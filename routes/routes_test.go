@@ -458,3 +458,17 @@ func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatSuffix: the format extension Rails reads off a path's last
+// segment, and paths that have none.
+func TestFormatSuffix(t *testing.T) {
+	for path, want := range map[string]string{
+		"/checkout.json": "/checkout", "/a/b.c.xml": "/a/b.c", "/Pay.XML": "/Pay",
+		"/checkout": "", "/.env": "", "/a./": "", "/a.b/c": "", "/a.": "", ".": "",
+	} {
+		got, ok := formatSuffix(path)
+		if ok != (want != "") || got != want {
+			t.Errorf("formatSuffix(%q) = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+}
