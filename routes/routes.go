@@ -330,7 +330,8 @@ func RequestContentType(h http.Header) string {
 // path_prefix starts once ASCII letter case is ignored ("/Checkout/x" for
 // /checkout), and, when its path_prefix ends with "/", that path without
 // the slash ("/checkout" for /checkout/): Express (by default), ASP.NET
-// and IIS route the first to the same handler, most frameworks the second,
+// and IIS route the first to the same handler, most frameworks the second
+// (and Rails "/checkout.json" too),
 // and a shorter route's (a catch-all "/" without filters) would forward
 // its card data in clear. Of two routes with prefixes of one
 // length, the one whose prefix starts path as written wins. Filter path
@@ -367,12 +368,20 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 // startsAsServersRead reports whether prefix starts path once ASCII letter
 // case is ignored, or prefix ends with "/" and is path with a "/" added
 // ("/checkout/" for "/checkout": most frameworks route both to one
-// handler).
+// handler), path read with or without a format extension ("/checkout.json":
+// Rails routes it to /checkout, formatSuffix).
 func startsAsServersRead(path, prefix string) bool {
 	if hasPrefixFoldASCII(path, prefix) {
 		return true
 	}
-	return len(path)+1 == len(prefix) && prefix[len(path)] == '/' && hasPrefixFoldASCII(path, prefix[:len(path)])
+	slashed := func(path string) bool {
+		return len(path)+1 == len(prefix) && prefix[len(path)] == '/' && hasPrefixFoldASCII(path, prefix[:len(path)])
+	}
+	if slashed(path) {
+		return true
+	}
+	p, ok := formatSuffix(path)
+	return ok && slashed(p)
 }
 
 // hasPrefixFoldASCII reports whether s starts with prefix when ASCII
