@@ -36,6 +36,11 @@ const queryFieldRoutes = shopRoutes + `      - id: checkout
         operation: redact
         targets:
           - {form: card_number}
+      - id: aspnet
+        match: {path: "^/aspnet$"}
+        operation: redact
+        targets:
+          - {form: Card.Number}
       - id: donate
         match: {path: "^/donate$", content_type: form}
         operation: redact
@@ -83,6 +88,11 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		{"HEAD", "HEAD", "/checkout?card_number=" + testPAN, "", "", "card_field_in_query"},
 		{"path in another letter case", "POST", "/Checkout/?card_number=" + testPAN, form, "", "card_field_in_query"},
 		{"another method", "GET", "/checkout?card_number=" + testPAN, "", "", "card_field_in_query"},
+		{"ASP.NET Core reads card.number as card[number]", "POST", "/pay", form, "card.Number=" + testPAN, "duplicate_key"},
+		{"ASP.NET Core, in the query", "GET", "/pay?Card.number=" + testPAN, "", "", "duplicate_key"},
+		{"ASP.NET Core reads Card[Number] as Card.Number", "POST", "/aspnet", form, "Card[Number]=" + testPAN, "duplicate_key"},
+		{"ASP.NET Core, [] dropped", "POST", "/aspnet", form, "card[number][]=" + testPAN, "duplicate_key"},
+		{"ASP.NET Core, in the query, encoded", "GET", "/aspnet?card%5Bnumber%5D=" + testPAN, "", "", "duplicate_key"},
 		{"format suffix (Rails, Spring's suffix patterns)", "POST", "/checkout.json?card_number=" + testPAN, "", "", "card_field_in_query"},
 		{"format suffix, path_info", "POST", "/pay/vgs.xml?card_number=" + testPAN, "", "", "card_field_in_query"},
 	}
@@ -116,6 +126,7 @@ func TestTargetedFormFieldInTheQueryIsRefused(t *testing.T) {
 		{"another path with a dot", "GET", "/checkout.json/x?card_number=" + testPAN, "", ""},
 		{"empty value", "POST", "/checkout?card_number=", form, "card_number=" + testPAN},
 		{"another field", "POST", "/checkout?order=42", form, "card_number=" + testPAN},
+		{"the targeted name", "POST", "/aspnet", form, "Card.Number=" + testPAN + "&Card[Holder]=Ann&card[0]=x"},
 		{"on_error: pass", "POST", "/donate?card_number=" + testPAN, form, "amount=1"},
 	}
 	for _, c := range forwarded {

@@ -261,6 +261,12 @@ func TestFormKeyVariantsAreRefused(t *testing.T) {
 		{"multipart case variant", formMultipart, []string{"card"}, mp(cd+"card\n\ntok", cd+"Card\n\n"+formSecret), ErrDuplicateKey},
 		{"multipart PHP spelling", formMultipart, []string{"card_number"}, mp(cd + "\"card.number\"\n\n" + formSecret), ErrDuplicateKey},
 		{"multipart array", formMultipart, []string{"card[number]"}, mp(cd + "\"card[number][]\"\n\n" + formSecret), ErrDuplicateKey},
+		{"ASP.NET Core reads card.number as card[number]", formURLEncoded, []string{"card[number]"}, "card.Number=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core reads Card[Number] as Card.Number", formURLEncoded, []string{"Card.Number"}, "Card[Number]=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core drops []", formURLEncoded, []string{"Card.Number"}, "card%5Bnumber%5D%5B%5D=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core, deeper", formURLEncoded, []string{"Order.Card.Number"}, "order[card].number=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core, index kept", formURLEncoded, []string{"Cards[0].Number"}, "cards[0][number]=" + formSecret, ErrDuplicateKey},
+		{"multipart ASP.NET Core spelling", formMultipart, []string{"Card.Number"}, mp(cd + "\"card[number]\"\n\n" + formSecret), ErrDuplicateKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,6 +305,31 @@ func TestCanonFormName(t *testing.T) {
 	for in, want := range tests {
 		if got := canonFormName(in); got != want {
 			t.Errorf("canonFormName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDottedFormName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Card.Number":        "CARD.NUMBER",
+		"card[number]":       "CARD.NUMBER",
+		"card[number][]":     "CARD.NUMBER",
+		"cards[0][number]":   "CARDS[0].NUMBER",
+		"cards[0].number":    "CARDS[0].NUMBER",
+		"card[number":        "CARD[NUMBER",
+		"card_number":        "CARD_NUMBER",
+		"[]":                 "",
+		"order[card].Number": "ORDER.CARD.NUMBER",
+	} {
+		if got := dottedFormName(in); got != want {
+			t.Errorf("dottedFormName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// Names that are another property to ASP.NET Core go on.
+	p := formProgram(t, Redact, "Card.Number")
+	for _, body := range []string{"Card.Holder=Ann&card[holder]=Ann", "Card=1", "card[0]=x", "Card.Number.x=1", "cardnumber=1"} {
+		if _, _, err := formApply(t, p, newRecordingTokenizer(false), formURLEncoded, body, http.Header{}); err != nil {
+			t.Errorf("%s: %v", body, err)
 		}
 	}
 }

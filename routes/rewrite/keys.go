@@ -103,6 +103,42 @@ func jsonKeyVariant(key, seg string) bool {
 	return key != seg && keyFoldEqual(key, seg)
 }
 
+// dottedFormName is the form field name as ASP.NET Core's model binding
+// reads it, case folded (canonRune; its value providers compare keys with
+// OrdinalIgnoreCase): its jQuery form value provider, one of the default
+// ones, writes a bracketed key as a property ("card[number]" is
+// card.number), keeps an index ("cards[0]") and drops an empty "[]". So
+// "Card.Number", "card[number]" and "card[number][]" are one property path,
+// CARD.NUMBER, where canonFormName reads PHP's CARD_NUMBER and Rack's
+// CARD[NUMBER].
+func dottedFormName(name string) string {
+	var sb strings.Builder
+	sb.Grow(len(name))
+	for i := 0; i < len(name); {
+		if name[i] == '[' {
+			if end := strings.IndexByte(name[i:], ']'); end >= 0 {
+				inner := name[i+1 : i+end]
+				switch {
+				case inner == "":
+				case strings.Trim(inner, "0123456789") == "":
+					sb.WriteString(name[i : i+end+1])
+				default:
+					sb.WriteByte('.')
+					for _, r := range inner {
+						sb.WriteRune(canonRune(r))
+					}
+				}
+				i += end + 1
+				continue
+			}
+		}
+		r, n := utf8.DecodeRuneInString(name[i:])
+		sb.WriteRune(canonRune(r))
+		i += n
+	}
+	return sb.String()
+}
+
 // canonFormName is the form field name as the most lenient of the common
 // form parsers reads it, case folded: letter case ignored (canonRune),
 // leading spaces and brackets dropped (PHP, Rack), and in the name before
