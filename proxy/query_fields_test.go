@@ -208,3 +208,48 @@ func TestQueryFieldNestingToAJSONTargetIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetedFormFieldInACookieIsRefused: a form field a redact filter
+// targets does not reach the app in clear as a cookie. PHP's $_REQUEST
+// holds $_COOKIE where no php.ini says request_order (the official
+// Docker images ship none: variables_order EGPCS), and classic ASP.NET's
+// Request[name] reads QueryString, Form, then Cookies: "Cookie:
+// card_number=4111…" was the form's card_number to them, forwarded in
+// clear past the filter (and a CVC past any leak guard). Such a cookie,
+// in any spelling the form locator reads, is refused on the paths the
+// filter covers (422 card_field_in_cookie); other cookies, other paths and
+// a cookie whose value only mentions the name go on.
+func TestTargetedFormFieldInACookieIsRefused(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, queryFieldRoutes, up.URL), nil, gwOptions{})
+	for _, c := range []struct{ method, path, cookie, code string }{
+		{"POST", "/checkout", "card_number=" + testPAN, "card_field_in_cookie"},
+		{"POST", "/checkout", "session=abc; card%5Fnumber=" + testPAN, "card_field_in_cookie"},
+		{"POST", "/checkout", "session=abc;card.number=" + testPAN, "duplicate_key"},
+		{"GET", "/Checkout", "Card_Number=" + testPAN, "duplicate_key"},
+		{"GET", "/pay", "card[number]=" + testPAN, "card_field_in_cookie"},
+		{"GET", "/aspnet", "Card[Number]=" + testPAN, "duplicate_key"},
+	} {
+		before := len(up.requests())
+		resp, got := g.do(t, c.method, c.path, "", nil, map[string]string{"Cookie": c.cookie})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), `"`+c.code+`"`) {
+			t.Errorf("%s %s Cookie %s: %d %s, want 422 %s", c.method, c.path, c.cookie, resp.StatusCode, got, c.code)
+		}
+		if len(up.requests()) != before {
+			t.Errorf("%s %s: the upstream received Cookie %s", c.method, c.path, up.last(t).Header.Get("Cookie"))
+		}
+	}
+	for _, c := range []struct{ path, cookie string }{
+		{"/checkout", "session=abc; theme=dark"},
+		{"/checkout", "prefs=card_number%3D1"},
+		{"/checkout", "card_number="},
+		{"/search", "card_number=" + testPAN},
+		{"/donate", "card_number=" + testPAN},
+	} {
+		before := len(up.requests())
+		resp, got := g.do(t, "GET", c.path, "", nil, map[string]string{"Cookie": c.cookie})
+		if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
+			t.Errorf("GET %s Cookie %s: %d %s, want forwarded", c.path, c.cookie, resp.StatusCode, got)
+		}
+	}
+}

@@ -545,7 +545,8 @@ func redactsHeader(filters []*Filter, name string) bool {
 
 // ChecksQuery reports whether f is a request filter that redacts form or
 // JSON targets (rewrite.Program.ReadsQuery) and whose path conditions x
-// meets as servers read them
+// meets as servers read them (the proxies then also read the request's
+// cookies for its form targets, rewrite.Program.CheckCookies)
 // (Match.pathCovers: letter case ignored, path_info with or without the
 // query, methods and content types not compared):
 // the proxies then refuse a request whose query string holds a field it

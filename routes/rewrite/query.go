@@ -3,6 +3,7 @@ package rewrite
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -148,4 +149,41 @@ func nestsTo(elems []string, segs []jsonSeg) bool {
 		}
 	}
 	return true
+}
+
+// ErrCookieField is wrapped by CheckCookies' error: a cookie is named as a
+// field a form target names.
+var ErrCookieField = errors.New("rewrite: targeted form field in a cookie")
+
+// CheckCookies reads h's Cookie fields as PHP's $_COOKIE and classic
+// ASP.NET's Request.Cookies read them (pairs split on ';', a name's
+// leading spaces dropped, names percent-decoded) and returns an error when
+// a cookie with a value is named as a field the Program's form targets
+// name (ErrCookieField), or another spelling of one (ErrDuplicateKey, as in
+// a body): PHP's $_REQUEST holds the cookies where no php.ini sets
+// request_order (variables_order EGPCS), and ASP.NET's Request[name] reads
+// them after the query and the form, so a cookie named card_number is the
+// form's card_number to them. A cookie's value is not read. Another
+// Program gives nil.
+func (p *Program) CheckCookies(h http.Header) error {
+	l, ok := p.body.(*formLocator)
+	if !ok {
+		return nil
+	}
+	for _, line := range h["Cookie"] {
+		for piece := range strings.SplitSeq(line, ";") {
+			name, value, ok := strings.Cut(piece, "=")
+			if !ok || value == "" {
+				continue
+			}
+			target, ok, err := l.lookupName([]byte(strings.TrimLeft(name, " \t")))
+			if err != nil {
+				return fmt.Errorf("cookie: %w", err)
+			}
+			if ok {
+				return fmt.Errorf("%w: target %d (form field %q)", ErrCookieField, target, l.names[target])
+			}
+		}
+	}
+	return nil
 }
