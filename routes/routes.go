@@ -334,7 +334,10 @@ func RequestContentType(h http.Header) string {
 // (and Rails "/checkout.json" too),
 // and a shorter route's (a catch-all "/" without filters) would forward
 // its card data in clear. Of two routes with prefixes of one
-// length, the one whose prefix starts path as written wins. Filter path
+// length, the one whose prefix starts path as written wins; a prefix taken
+// without its trailing slash counts one byte shorter, so a route whose
+// prefix is "/wallet" keeps "/wallet" (and "/wallet.json") from a
+// redacting route under "/wallet/". Filter path
 // conditions still compare case, so such a request is refused where no
 // filter of the route applies to its body or headers (UnmatchedBody,
 // UnmatchedHeader).
@@ -348,7 +351,7 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		reserved = ReservedPath(path)
 	}
 	var best *Route
-	bestExact := false
+	bestExact, bestLen := false, 0
 	for _, r := range s.Routes {
 		if r.Direction != dir || reserved != "" && !r.TakesReserved(reserved) {
 			continue
@@ -357,9 +360,17 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		if !exact && (!startsAsServersRead(path, r.PathPrefix) || !r.hasRequestOp(rewrite.Redact)) || !r.MatchesHost(host, port) {
 			continue
 		}
-		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
-			len(r.PathPrefix) == len(best.PathPrefix) && (exact && !bestExact || exact == bestExact && r.rank() > best.rank()) {
-			best, bestExact = r, exact
+		// n is how much of the path the prefix matched: a prefix that
+		// matched only without its trailing slash ("/wallet/" for
+		// "/wallet") matched one byte less, so a route whose prefix is
+		// that path ("/wallet") is not taken over.
+		n := len(r.PathPrefix)
+		if !exact && !hasPrefixFoldASCII(path, r.PathPrefix) {
+			n--
+		}
+		if best == nil || n > bestLen ||
+			n == bestLen && (exact && !bestExact || exact == bestExact && r.rank() > best.rank()) {
+			best, bestExact, bestLen = r, exact, n
 		}
 	}
 	return best
