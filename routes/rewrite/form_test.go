@@ -302,15 +302,21 @@ func TestCanonFormName(t *testing.T) {
 		"":               "",
 		"[]":             "",
 	}
+	checkNameMap(t, "canonFormName", canonFormName, tests)
+}
+
+// checkNameMap checks f(in) == want for every pair of tests.
+func checkNameMap(t *testing.T, name string, f func(string) string, tests map[string]string) {
+	t.Helper()
 	for in, want := range tests {
-		if got := canonFormName(in); got != want {
-			t.Errorf("canonFormName(%q) = %q, want %q", in, got, want)
+		if got := f(in); got != want {
+			t.Errorf("%s(%q) = %q, want %q", name, in, got, want)
 		}
 	}
 }
 
 func TestDottedFormName(t *testing.T) {
-	for in, want := range map[string]string{
+	checkNameMap(t, "dottedFormName", dottedFormName, map[string]string{
 		"Card.Number":        "CARD.NUMBER",
 		"card[number]":       "CARD.NUMBER",
 		"card[number][]":     "CARD.NUMBER",
@@ -320,11 +326,7 @@ func TestDottedFormName(t *testing.T) {
 		"card_number":        "CARD_NUMBER",
 		"[]":                 "",
 		"order[card].Number": "ORDER.CARD.NUMBER",
-	} {
-		if got := dottedFormName(in); got != want {
-			t.Errorf("dottedFormName(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 	// Names that are another property to ASP.NET Core go on.
 	p := formProgram(t, Redact, "Card.Number")
 	for _, body := range []string{"Card.Holder=Ann&card[holder]=Ann", "Card=1", "card[0]=x", "Card.Number.x=1", "cardnumber=1"} {
