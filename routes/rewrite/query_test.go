@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 	"testing"
 )
@@ -64,8 +65,9 @@ func TestCheckQueryJSONTargets(t *testing.T) {
 	}
 }
 
-// FuzzCheckQuery: CheckQuery reads any query without panicking, and a
-// query with a targeted field appended is refused whatever precedes it.
+// FuzzCheckQuery: CheckQuery reads any query, and CheckCookies any Cookie
+// field, without panicking, and one with a targeted field appended is
+// refused whatever precedes it.
 func FuzzCheckQuery(f *testing.F) {
 	for _, s := range []string{"", "a=1", "card[number]=1", "%", "a=1;b", "card[", "[]=&=", "card%00[number]=1"} {
 		f.Add(s)
@@ -84,6 +86,10 @@ func FuzzCheckQuery(f *testing.F) {
 			if err := p.CheckQuery(q + "&card[number]=1"); err == nil {
 				t.Errorf("CheckQuery(%q + a targeted field) = nil", q)
 			}
+		}
+		_ = form.CheckCookies(http.Header{"Cookie": {q}})
+		if err := form.CheckCookies(http.Header{"Cookie": {q + "; card[number]=1"}}); err == nil {
+			t.Errorf("CheckCookies(%q + a targeted cookie) = nil", q)
 		}
 	})
 }
