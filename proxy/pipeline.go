@@ -757,12 +757,13 @@ func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase rout
 // without a body, or with one of another media type, carries the field as
 // well.
 func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchange, h http.Header) *jsonapi.Error {
+	cookies := len(h["Cookie"]) > 0
 	for _, f := range st.route.Filters {
-		if !f.ChecksQuery(x) {
-			continue
+		if f.Program == nil || x.Query == "" && !(cookies && f.Program.ReadsCookies()) || !f.ChecksQuery(x) {
+			continue // nothing it reads (a request's cookies cost no match for a JSON filter)
 		}
 		err := f.Program.CheckQuery(x.Query)
-		if err == nil {
+		if err == nil && cookies {
 			err = f.Program.CheckCookies(h)
 		}
 		if err != nil && p.filterFailed(ctx, st, f, err) {

@@ -151,6 +151,13 @@ func nestsTo(elems []string, segs []jsonSeg) bool {
 	return true
 }
 
+// ReadsCookies reports whether CheckCookies reads cookies for the Program:
+// its body targets are form fields.
+func (p *Program) ReadsCookies() bool {
+	_, ok := p.body.(*formLocator)
+	return ok
+}
+
 // ErrCookieField is wrapped by CheckCookies' error: a cookie is named as a
 // field a form target names.
 var ErrCookieField = errors.New("rewrite: targeted form field in a cookie")
