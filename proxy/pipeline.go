@@ -366,8 +366,8 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	// guard after the filters (masks).
 	answerRedacting := phase == routes.Response && route.MasksResponseBodies()
 	hasBody := msg.body != nil && msg.body != http.NoBody && msg.length != 0
-	if phase == routes.Request && x.Query != "" {
-		if jerr := p.checkQuery(ctx, st, x); jerr != nil {
+	if phase == routes.Request && (x.Query != "" || len(msg.header["Cookie"]) > 0) {
+		if jerr := p.checkQuery(ctx, st, x, msg.header); jerr != nil {
 			return jerr
 		}
 	}
@@ -779,18 +779,25 @@ func (p *pipeline) unmatchedHeader(ctx context.Context, st *reqState, phase rout
 }
 
 // checkQuery refuses a request whose query string holds a field that a
-// form target of one of the route's request redact filters names, when
+// form target of one of the route's request redact filters names, or that
+// nests to a JSON target's value (card[cvc] for card.cvc), or whose
+// cookies hold such a form field (rewrite.Program.CheckCookies), when
 // the request meets that filter's request conditions
 // (routes.Filter.ChecksQuery, rewrite.Program.CheckQuery), unless the
 // filter says on_error: pass. It runs before the body is read: a request
 // without a body, or with one of another media type, carries the field as
 // well.
-func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchange) *jsonapi.Error {
+func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchange, h http.Header) *jsonapi.Error {
+	cookies := len(h["Cookie"]) > 0
 	for _, f := range st.route.Filters {
-		if !f.ChecksQuery(x) {
-			continue
+		if f.Program == nil || x.Query == "" && !(cookies && f.Program.ReadsCookies()) || !f.ChecksQuery(x) {
+			continue // nothing it reads (a request's cookies cost no match for a JSON filter)
 		}
-		if err := f.Program.CheckQuery(x.Query); err != nil && p.filterFailed(ctx, st, f, err) {
+		err := f.Program.CheckQuery(x.Query)
+		if err == nil && cookies {
+			err = f.Program.CheckCookies(h)
+		}
+		if err != nil && p.filterFailed(ctx, st, f, err) {
 			return refusal(routes.Request, reason(err))
 		}
 	}
@@ -935,7 +942,8 @@ var reasons = map[string]struct {
 	"body_unreadable":              {http.StatusBadRequest, "the body could not be read"},
 	"body_too_deep":                {http.StatusBadRequest, "the body is nested too deeply"},
 	"duplicate_key":                {http.StatusUnprocessableEntity, "an object repeats a key that holds card data, or spells it another way"},
-	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form bodies (applications read query and form fields as one); send it in the body"},
+	"card_field_in_query":          {http.StatusUnprocessableEntity, "the query string holds a field that the route redacts in form or JSON bodies (applications read query and body fields as one); send it in the body"},
+	"card_field_in_cookie":         {http.StatusUnprocessableEntity, "a cookie is named as a form field that the route redacts (some applications read cookies and form fields as one); send it in the body"},
 	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
@@ -970,6 +978,8 @@ func reason(err error) string {
 		return "body_too_deep"
 	case errors.Is(err, rewrite.ErrQueryField):
 		return "card_field_in_query"
+	case errors.Is(err, rewrite.ErrCookieField):
+		return "card_field_in_cookie"
 	case errors.Is(err, rewrite.ErrDuplicateKey):
 		return "duplicate_key"
 	case errors.Is(err, rewrite.ErrTargetType):

@@ -199,7 +199,34 @@ type Match struct {
 // others, and a Content-Type is the client's to spell. It decides whether
 // a request is one the filter is meant to cover for the checks of what it
 // carries besides its body (Filter.ChecksQuery, Route.UnmatchedHeader).
+// A path whose last segment ends in a format extension (formatSuffix:
+// /checkout.json) is also read without it: Rails routes it to /checkout's
+// action, and so did Spring's suffix pattern matching.
 func (m *Match) pathCovers(x Exchange) bool {
+	if m.pathMeets(x) {
+		return true
+	}
+	if p, ok := formatSuffix(x.Path); ok {
+		x.Path = p
+		return m.pathMeets(x)
+	}
+	return false
+}
+
+// formatSuffix returns path without the format extension its last segment
+// ends in ("/checkout.json" → "/checkout", "/a/b.c.xml" → "/a/b.c": Rails'
+// optional (.:format), which takes what follows the last '.'); false when
+// the segment has none, or nothing before it.
+func formatSuffix(path string) (string, bool) {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 || i == len(path)-1 || strings.IndexByte(path[i:], '/') >= 0 || i == 0 || path[i-1] == '/' {
+		return "", false
+	}
+	return path[:i], true
+}
+
+// pathMeets is pathCovers without the format extension rule.
+func (m *Match) pathMeets(x Exchange) bool {
 	if m.PathInfo != nil {
 		re := m.pathInfoFold
 		if re == nil {
@@ -304,10 +331,14 @@ func RequestContentType(h http.Header) string {
 // path_prefix starts once ASCII letter case is ignored ("/Checkout/x" for
 // /checkout), and, when its path_prefix ends with "/", that path without
 // the slash ("/checkout" for /checkout/): Express (by default), ASP.NET
-// and IIS route the first to the same handler, most frameworks the second,
+// and IIS route the first to the same handler, most frameworks the second
+// (and Rails "/checkout.json" too),
 // and a shorter route's (a catch-all "/" without filters) would forward
 // its card data in clear. Of two routes with prefixes of one
-// length, the one whose prefix starts path as written wins. Filter path
+// length, the one whose prefix starts path as written wins; a prefix taken
+// without its trailing slash counts one byte shorter, so a route whose
+// prefix is "/wallet" keeps "/wallet" (and "/wallet.json") from a
+// redacting route under "/wallet/". Filter path
 // conditions still compare case, so such a request is refused where no
 // filter of the route applies to its body or headers (UnmatchedBody,
 // UnmatchedHeader).
@@ -321,7 +352,7 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		reserved = ReservedPath(path)
 	}
 	var best *Route
-	bestExact := false
+	bestExact, bestLen := false, 0
 	for _, r := range s.Routes {
 		if r.Direction != dir || reserved != "" && !r.TakesReserved(reserved) {
 			continue
@@ -330,9 +361,17 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 		if !exact && (!startsAsServersRead(path, r.PathPrefix) || !r.hasRequestOp(rewrite.Redact)) || !r.MatchesHost(host, port) {
 			continue
 		}
-		if best == nil || len(r.PathPrefix) > len(best.PathPrefix) ||
-			len(r.PathPrefix) == len(best.PathPrefix) && (exact && !bestExact || exact == bestExact && r.rank() > best.rank()) {
-			best, bestExact = r, exact
+		// n is how much of the path the prefix matched: a prefix that
+		// matched only without its trailing slash ("/wallet/" for
+		// "/wallet") matched one byte less, so a route whose prefix is
+		// that path ("/wallet") is not taken over.
+		n := len(r.PathPrefix)
+		if !exact && !hasPrefixFoldASCII(path, r.PathPrefix) {
+			n--
+		}
+		if best == nil || n > bestLen ||
+			n == bestLen && (exact && !bestExact || exact == bestExact && r.rank() > best.rank()) {
+			best, bestExact, bestLen = r, exact, n
 		}
 	}
 	return best
@@ -341,12 +380,20 @@ func (s *Set) Match(dir Direction, host, path string) *Route {
 // startsAsServersRead reports whether prefix starts path once ASCII letter
 // case is ignored, or prefix ends with "/" and is path with a "/" added
 // ("/checkout/" for "/checkout": most frameworks route both to one
-// handler).
+// handler), path read with or without a format extension ("/checkout.json":
+// Rails routes it to /checkout, formatSuffix).
 func startsAsServersRead(path, prefix string) bool {
 	if hasPrefixFoldASCII(path, prefix) {
 		return true
 	}
-	return len(path)+1 == len(prefix) && prefix[len(path)] == '/' && hasPrefixFoldASCII(path, prefix[:len(path)])
+	slashed := func(path string) bool {
+		return len(path)+1 == len(prefix) && prefix[len(path)] == '/' && hasPrefixFoldASCII(path, prefix[:len(path)])
+	}
+	if slashed(path) {
+		return true
+	}
+	p, ok := formatSuffix(path)
+	return ok && slashed(p)
 }
 
 // hasPrefixFoldASCII reports whether s starts with prefix when ASCII
@@ -519,8 +566,10 @@ func redactsHeader(filters []*Filter, name string) bool {
 	return false
 }
 
-// ChecksQuery reports whether f is a request filter that redacts form
-// targets and whose path conditions x meets as servers read them
+// ChecksQuery reports whether f is a request filter that redacts form or
+// JSON targets (rewrite.Program.ReadsQuery) and whose path conditions x
+// meets as servers read them (the proxies then also read the request's
+// cookies for its form targets, rewrite.Program.CheckCookies)
 // (Match.pathCovers: letter case ignored, path_info with or without the
 // query, methods and content types not compared):
 // the proxies then refuse a request whose query string holds a field it
@@ -528,7 +577,7 @@ func redactsHeader(filters []*Filter, name string) bool {
 // query and form fields as one set of parameters would read it in clear.
 // Filter groups do not narrow it.
 func (f *Filter) ChecksQuery(x Exchange) bool {
-	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.HasFormTargets() &&
+	return f.Phase == Request && f.Operation == rewrite.Redact && f.Program != nil && f.Program.ReadsQuery() &&
 		f.Match.pathCovers(x)
 }
 

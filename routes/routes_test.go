@@ -422,6 +422,8 @@ func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
   - {id: deep, direction: inbound, host: "*", path_prefix: /checkout/v2, upstream: "http://e", ` + redact + `}
   - {id: psp, direction: outbound, host: api.psp.example, path_prefix: /v1, filters: [{id: r, operation: reveal, targets: [{json: card.number}]}]}
   - {id: psp-redact, direction: outbound, host: api.psp.example, path_prefix: /tokens, ` + redact + `}
+  - {id: wallet-page, direction: inbound, host: "*", path_prefix: /wallet, upstream: "http://g"}
+  - {id: wallet-api, direction: inbound, host: "*", path_prefix: /wallet/, upstream: "http://h", ` + redact + `}
 `
 	set, err := Parse([]byte(src), "", Options{})
 	if err != nil {
@@ -444,6 +446,14 @@ func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
 		{Inbound, "/static", "app"},
 		{Outbound, "/V1/x", ""},
 		{Outbound, "/TOKENS", "psp-redact"},
+		// A route whose prefix starts the path as written is not taken
+		// over by a redacting route that matches it only without its
+		// trailing slash (review round 2: /wallet went to wallet-api).
+		{Inbound, "/wallet", "wallet-page"},
+		{Inbound, "/wallet.json", "wallet-page"},
+		{Inbound, "/wallet/x", "wallet-api"},
+		{Inbound, "/Wallet", "wallet-api"},
+		{Inbound, "/WALLET.json", "wallet-api"},
 	} {
 		host := "shop.example"
 		if tt.dir == Outbound {
@@ -455,6 +465,20 @@ func TestRedactingRouteMatchesItsPrefixInAnyLetterCase(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("Match(%s, %s) = %q, want %q", tt.dir, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestFormatSuffix: the format extension Rails reads off a path's last
+// segment, and paths that have none.
+func TestFormatSuffix(t *testing.T) {
+	for path, want := range map[string]string{
+		"/checkout.json": "/checkout", "/a/b.c.xml": "/a/b.c", "/Pay.XML": "/Pay",
+		"/checkout": "", "/.env": "", "/a./": "", "/a.b/c": "", "/a.": "", ".": "",
+	} {
+		got, ok := formatSuffix(path)
+		if ok != (want != "") || got != want {
+			t.Errorf("formatSuffix(%q) = %q, %v; want %q", path, got, ok, want)
 		}
 	}
 }

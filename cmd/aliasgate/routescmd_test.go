@@ -487,6 +487,22 @@ func TestRoutesTestRefusesTheQueryAndHeadersTheGatewayRefuses(t *testing.T) {
           - {header: X-Card-Number}`,
 			"POST /Checkout HTTP/1.1\r\nHost: shop.example\r\nX-Card-Number: 4111111111111111\r\n\r\n",
 			[]string{"filter card-header", "no_matching_filter", "refused"}},
+		{"JSON target's field in the query", `
+      - id: card-json
+        match: {methods: [POST], path: "^/checkout$", content_type: json}
+        operation: redact
+        targets:
+          - {json: card.cvc}`,
+			"POST /checkout?card[cvc]=737 HTTP/1.1\r\nHost: shop.example\r\n\r\n",
+			[]string{"filter card-json", "query string", "refused"}},
+		{"form field as a cookie", `
+      - id: card-cookie
+        match: {methods: [POST], content_type: form}
+        operation: redact
+        targets:
+          - {form: cvc}`,
+			"POST /checkout HTTP/1.1\r\nHost: shop.example\r\nCookie: a=1; cvc=737\r\n\r\n",
+			[]string{"filter card-cookie", "cookie", "refused"}},
 	} {
 		dir := t.TempDir()
 		routesFile := writeIn(t, dir, "routes.yaml", []byte(`routes:

@@ -98,14 +98,19 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	msg := rewrite.Message{Header: m.Header, Body: m.Body}
 	msg.MediaType, msg.Params, _ = mime.ParseMediaType(ct)
 	// As the proxies do: a query string holding a field a form target of
-	// a request redact filter names refuses the request (or is noted, with
-	// on_error: pass), whatever the body.
-	if m.Phase == routes.Request && m.Query != "" {
+	// a request redact filter names (or one nesting to a JSON target's
+	// value), or a cookie named as such a form field, refuses the request
+	// (or is noted, with on_error: pass), whatever the body.
+	if m.Phase == routes.Request && (m.Query != "" || len(m.Header["Cookie"]) > 0) {
 		for _, f := range res.Route.Filters {
 			if !f.ChecksQuery(x) {
 				continue
 			}
-			if err := f.Program.CheckQuery(m.Query); err != nil {
+			err := f.Program.CheckQuery(m.Query)
+			if err == nil {
+				err = f.Program.CheckCookies(m.Header)
+			}
+			if err != nil {
 				res.Filters = append(res.Filters, FilterResult{Filter: f, Err: err})
 				if f.OnError == routes.Reject {
 					res.Refused = f

@@ -2,7 +2,6 @@ package rewrite
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"mime"
 	"net/url"
@@ -56,7 +55,10 @@ import (
 // refused with ErrDuplicateKey: the same name but for letter case (Unicode
 // folding, see canonFormName; most form parsers are case-sensitive, some
 // binders are not), PHP's and Rack's rewriting (' ' and '.' read as '_',
-// leading spaces and brackets dropped, what follows the last ']' dropped),
+// leading spaces and brackets dropped, what follows the last ']' dropped,
+// a name ended at its first NUL), ASP.NET Core's (its jQuery value provider
+// reads "card[number]" as the property path card.number, see
+// dottedFormName),
 // and a bracketed key or array under a targeted name ("card[]" or
 // "card[x]" for "card", "card[number][]" for "card[number]"). In an
 // urlencoded body, a ';' that some parsers read as a separator ("a=1;card=…")
@@ -76,11 +78,13 @@ func formEscape(v string) string { return url.QueryEscape(v) }
 type formLocator struct {
 	byName  map[string]int // field name → Program target index
 	byCanon map[string]int // canonFormName of a field name → target index
+	byDot   map[string]int // dottedFormName of a field name → target index
 	names   map[int]string // target index → field name, for errors
 }
 
 func newFormLocator(specs []TargetSpec, idx []int) (Locator, error) {
-	l := &formLocator{byName: make(map[string]int, len(specs)), byCanon: make(map[string]int, len(specs)), names: make(map[int]string, len(specs))}
+	l := &formLocator{byName: make(map[string]int, len(specs)), byCanon: make(map[string]int, len(specs)),
+		byDot: make(map[string]int, len(specs)), names: make(map[int]string, len(specs))}
 	for i, s := range specs {
 		if s.Path == "" {
 			return nil, fmt.Errorf("rewrite: target %d: empty form field name", idx[i])
@@ -95,6 +99,11 @@ func newFormLocator(specs []TargetSpec, idx []int) (Locator, error) {
 				l.byCanon[c] = idx[i]
 			}
 		}
+		if d := dottedFormName(s.Path); d != "" {
+			if _, ok := l.byDot[d]; !ok {
+				l.byDot[d] = idx[i]
+			}
+		}
 	}
 	return l, nil
 }
@@ -103,7 +112,8 @@ func newFormLocator(specs []TargetSpec, idx []int) (Locator, error) {
 // application may read as a targeted field (see canonFormName): the same
 // name but for letter case, spaces, dots or leading brackets, or a
 // bracketed key or array under a targeted name ("card[]" for "card",
-// "card[number][x]" for "card[number]").
+// "card[number][x]" for "card[number]"), or the same property path to
+// ASP.NET Core ("card.number" for "Card[Number]", see dottedFormName).
 func (l *formLocator) checkVariant(name string) error {
 	c := canonFormName(name)
 	target, ok := l.byCanon[c]
@@ -111,6 +121,9 @@ func (l *formLocator) checkVariant(name string) error {
 		if c[i] == '[' {
 			target, ok = l.byCanon[c[:i]]
 		}
+	}
+	if !ok && strings.ContainsAny(name, ".[") {
+		target, ok = l.byDot[dottedFormName(name)]
 	}
 	if ok {
 		return fmt.Errorf("%w: target %d: a form field name is another spelling of, or a key under, the targeted field %q", ErrDuplicateKey, target, l.names[target])
@@ -471,45 +484,4 @@ func isFormHeaderToken(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-// HasFormTargets reports whether the Program's body targets are form
-// fields.
-func (p *Program) HasFormTargets() bool {
-	_, ok := p.body.(*formLocator)
-	return ok
-}
-
-// ErrQueryField is wrapped by CheckQuery's error: a field a form target
-// names is in the request's query string.
-var ErrQueryField = errors.New("rewrite: targeted form field in the query string")
-
-// CheckQuery reads query (a request's raw query, without "?") as the
-// urlencoded body its form targets read, and returns an error when it holds,
-// with a value, a field they name or another spelling of one (letter case,
-// PHP's and Rack's rewriting, a bracketed key under it; a ';'-separated one):
-// Servlet containers and Spring (getParameter, @RequestParam), PHP's
-// $_REQUEST, Rails' params and ASP.NET's Request[name] read the query's
-// fields and the form body's as one set of parameters (Servlet's query
-// first), so a field a target redacts in the body reaches the application
-// in clear from the query. The error wraps ErrQueryField (a field spelled
-// another way: ErrDuplicateKey; a targeted value or name with bad
-// percent-encoding, or a ';' before a targeted field: ErrMalformed). Nothing is
-// rewritten: the query is the request target, which the proxies forward as
-// it is. A Program without form targets, or an empty query, gives nil.
-func (p *Program) CheckQuery(query string) error {
-	l, ok := p.body.(*formLocator)
-	if !ok || query == "" {
-		return nil
-	}
-	spans, err := l.locateURLEncoded([]byte(query))
-	if err != nil {
-		return fmt.Errorf("query string: %w", err)
-	}
-	for _, s := range spans {
-		if s.Value != "" {
-			return fmt.Errorf("%w: target %d (form field %q)", ErrQueryField, s.Target, l.names[s.Target])
-		}
-	}
-	return nil
 }

@@ -243,6 +243,9 @@ func TestFormKeyVariantsAreRefused(t *testing.T) {
 		{"PHP reads a space as '_'", formURLEncoded, []string{"card_number"}, "card+number=" + formSecret, ErrDuplicateKey},
 		{"PHP reads an unclosed '[' as '_'", formURLEncoded, []string{"card_number"}, "card%5Bnumber=" + formSecret, ErrDuplicateKey},
 		{"PHP drops leading spaces", formURLEncoded, []string{"card"}, "a=1&+card=" + formSecret, ErrDuplicateKey},
+		{"PHP ends a name at NUL", formURLEncoded, []string{"card_number"}, "card_number%00x=" + formSecret, ErrDuplicateKey},
+		{"PHP ends a name at NUL, after a dot", formURLEncoded, []string{"card_number"}, "card.number%00=" + formSecret, ErrDuplicateKey},
+		{"multipart name ending at NUL", formMultipart, []string{"card_number"}, mp("Content-Disposition: form-data; name*=utf-8''card_number%00x\n\n" + formSecret), ErrDuplicateKey},
 		{"Rack drops leading brackets", formURLEncoded, []string{"card[number]"}, "[card][number]=" + formSecret, ErrDuplicateKey},
 		{"PHP drops what follows the last ']'", formURLEncoded, []string{"card[number]"}, "card[number]x=" + formSecret, ErrDuplicateKey},
 		{"case variant of a bracketed key", formURLEncoded, []string{"card[number]"}, "card[Number]=" + formSecret, ErrDuplicateKey},
@@ -258,6 +261,12 @@ func TestFormKeyVariantsAreRefused(t *testing.T) {
 		{"multipart case variant", formMultipart, []string{"card"}, mp(cd+"card\n\ntok", cd+"Card\n\n"+formSecret), ErrDuplicateKey},
 		{"multipart PHP spelling", formMultipart, []string{"card_number"}, mp(cd + "\"card.number\"\n\n" + formSecret), ErrDuplicateKey},
 		{"multipart array", formMultipart, []string{"card[number]"}, mp(cd + "\"card[number][]\"\n\n" + formSecret), ErrDuplicateKey},
+		{"ASP.NET Core reads card.number as card[number]", formURLEncoded, []string{"card[number]"}, "card.Number=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core reads Card[Number] as Card.Number", formURLEncoded, []string{"Card.Number"}, "Card[Number]=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core drops []", formURLEncoded, []string{"Card.Number"}, "card%5Bnumber%5D%5B%5D=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core, deeper", formURLEncoded, []string{"Order.Card.Number"}, "order[card].number=" + formSecret, ErrDuplicateKey},
+		{"ASP.NET Core, index kept", formURLEncoded, []string{"Cards[0].Number"}, "cards[0][number]=" + formSecret, ErrDuplicateKey},
+		{"multipart ASP.NET Core spelling", formMultipart, []string{"Card.Number"}, mp(cd + "\"card[number]\"\n\n" + formSecret), ErrDuplicateKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,9 +302,36 @@ func TestCanonFormName(t *testing.T) {
 		"":               "",
 		"[]":             "",
 	}
+	checkNameMap(t, "canonFormName", canonFormName, tests)
+}
+
+// checkNameMap checks f(in) == want for every pair of tests.
+func checkNameMap(t *testing.T, name string, f func(string) string, tests map[string]string) {
+	t.Helper()
 	for in, want := range tests {
-		if got := canonFormName(in); got != want {
-			t.Errorf("canonFormName(%q) = %q, want %q", in, got, want)
+		if got := f(in); got != want {
+			t.Errorf("%s(%q) = %q, want %q", name, in, got, want)
+		}
+	}
+}
+
+func TestDottedFormName(t *testing.T) {
+	checkNameMap(t, "dottedFormName", dottedFormName, map[string]string{
+		"Card.Number":        "CARD.NUMBER",
+		"card[number]":       "CARD.NUMBER",
+		"card[number][]":     "CARD.NUMBER",
+		"cards[0][number]":   "CARDS[0].NUMBER",
+		"cards[0].number":    "CARDS[0].NUMBER",
+		"card[number":        "CARD[NUMBER",
+		"card_number":        "CARD_NUMBER",
+		"[]":                 "",
+		"order[card].Number": "ORDER.CARD.NUMBER",
+	})
+	// Names that are another property to ASP.NET Core go on.
+	p := formProgram(t, Redact, "Card.Number")
+	for _, body := range []string{"Card.Holder=Ann&card[holder]=Ann", "Card=1", "card[0]=x", "Card.Number.x=1", "cardnumber=1"} {
+		if _, _, err := formApply(t, p, newRecordingTokenizer(false), formURLEncoded, body, http.Header{}); err != nil {
+			t.Errorf("%s: %v", body, err)
 		}
 	}
 }

@@ -113,13 +113,14 @@ func (p *Program) LocatesHeader(h http.Header, covered func(name string) bool) b
 // headerVariant returns the index in p.headers of a header target that a
 // header of h under another name than the target's spells as CGI-style
 // servers read names (cgiHeaderName: PHP, Python's WSGI, Ruby's Rack put
-// X_Card_Number and X-Card-Number in one HTTP_X_CARD_NUMBER), holding a
+// X_Card_Number and X-Card-Number in one HTTP_X_CARD_NUMBER, PHP
+// X-Card.Number too), holding a
 // value the target reads; -1 when there is none. A target whose name
 // covered reports is skipped (covered may be nil).
 func (p *Program) headerVariant(h http.Header, covered func(name string) bool) int {
 	for name, vs := range h {
-		if strings.IndexByte(name, '_') < 0 && name == http.CanonicalHeaderKey(name) {
-			continue // a canonical name without '_' is only itself
+		if !strings.ContainsAny(name, "_.") && name == http.CanonicalHeaderKey(name) {
+			continue // a canonical name without '_' or '.' is only itself
 		}
 		c := cgiHeaderName(name)
 		for i := range p.headers {

@@ -25,12 +25,17 @@ func TestHeaderNamesAsCGIServersReadThem(t *testing.T) {
 		{"x_card_number", "4111111111111111", true},
 		{"X-Card_number", "4111111111111111", true},
 		{"X_card-Number", "4111111111111111", true},
+		{"X-Card.Number", "4111111111111111", true},
+		{"x.card.number", "4111111111111111", true},
+		{"X.Card_Number", "4111111111111111", true},
 		{"X_Card_Number", "", false},
 		{"X_Pay_Auth", "Card 4111111111111111", true},
 		{"X_Pay_Auth", "Bearer abc", false},
 		{"X_Card_Numbers", "4111111111111111", false},
 		{"X__Card_Number", "4111111111111111", false},
 		{"X_Request_Id", "4111111111111111", false},
+		{"X-Request.Id", "4111111111111111", false},
+		{"X-Card-Number.", "4111111111111111", false},
 	} {
 		h := http.Header{c.name: {c.value}, "X-Card-Number": {"4111111111111111"}}
 		_, err := p.Apply(context.Background(), &Message{Header: h}, newRecordingTokenizer(true))

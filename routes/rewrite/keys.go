@@ -20,19 +20,23 @@ import (
 // pass its value on unredacted, so the locators refuse it, as they refuse a
 // repeated key (ErrDuplicateKey). So is a request header whose name
 // CGI-style servers (PHP, Python's WSGI, Ruby's Rack) read as a targeted
-// header's (cgiHeaderName: X_Card_Number for X-Card-Number), by a redact
+// header's (cgiHeaderName: X_Card_Number or X-Card.Number for
+// X-Card-Number), by a redact
 // Program. The checks are plain functions of a key and a target name, kept
 // apart from the walkers that call them.
 
 // cgiHeaderName returns the name CGI-style servers give a request header
 // (PHP's $_SERVER, Python's WSGI environ, Ruby's Rack env, without their
 // HTTP_ prefix): upper case, '-' written '_'. X-Card-Number, x_card_number
-// and X_Card-Number are all X_CARD_NUMBER there.
+// and X_Card-Number are all X_CARD_NUMBER there. A '.' is written '_' too:
+// front ends that keep it (Caddy's and FrankenPHP's FastCGI, php -S) hand
+// PHP HTTP_X_CARD.NUMBER, which PHP registers as HTTP_X_CARD_NUMBER, as it
+// does every variable name (php_register_variable_ex).
 func cgiHeaderName(name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		switch {
-		case c == '-':
+		case c == '-', c == '.':
 			b[i] = '_'
 		case 'a' <= c && c <= 'z':
 			b[i] = c - ('a' - 'A')
@@ -99,14 +103,54 @@ func jsonKeyVariant(key, seg string) bool {
 	return key != seg && keyFoldEqual(key, seg)
 }
 
+// dottedFormName is the form field name as ASP.NET Core's model binding
+// reads it, case folded (canonRune; its value providers compare keys with
+// OrdinalIgnoreCase): its jQuery form value provider, one of the default
+// ones, writes a bracketed key as a property ("card[number]" is
+// card.number), keeps an index ("cards[0]") and drops an empty "[]". So
+// "Card.Number", "card[number]" and "card[number][]" are one property path,
+// CARD.NUMBER, where canonFormName reads PHP's CARD_NUMBER and Rack's
+// CARD[NUMBER].
+func dottedFormName(name string) string {
+	var sb strings.Builder
+	sb.Grow(len(name))
+	for i := 0; i < len(name); {
+		if name[i] == '[' {
+			if end := strings.IndexByte(name[i:], ']'); end >= 0 {
+				inner := name[i+1 : i+end]
+				switch {
+				case inner == "":
+				case strings.Trim(inner, "0123456789") == "":
+					sb.WriteString(name[i : i+end+1])
+				default:
+					sb.WriteByte('.')
+					for _, r := range inner {
+						sb.WriteRune(canonRune(r))
+					}
+				}
+				i += end + 1
+				continue
+			}
+		}
+		r, n := utf8.DecodeRuneInString(name[i:])
+		sb.WriteRune(canonRune(r))
+		i += n
+	}
+	return sb.String()
+}
+
 // canonFormName is the form field name as the most lenient of the common
 // form parsers reads it, case folded: letter case ignored (canonRune),
 // leading spaces and brackets dropped (PHP, Rack), and in the name before
 // the first bracketed key (the whole name when no ']' closes a '[') ' ',
 // '.' and '[' read as '_' (PHP) and trailing ']' dropped; what follows the
-// last ']' is dropped (PHP). Two names with the same canonFormName may be
-// one field to the application.
+// last ']' is dropped (PHP); a NUL and what follows it are dropped (PHP
+// reads a name as a C string: card_number%00x is card_number). Two names
+// with the same canonFormName may be one field to the application.
 func canonFormName(name string) string {
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
 	var sb strings.Builder
 	sb.Grow(len(name))
 	for _, r := range name {

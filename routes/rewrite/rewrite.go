@@ -25,7 +25,10 @@
 // key in another spelling is.
 // A form field a Program targets is also looked for in the request's query
 // string (Program.CheckQuery, ErrQueryField): applications read query and
-// form fields as one.
+// form fields as one; so is a query field whose bracketed name nests to a
+// JSON target's value (card[cvc] for card.cvc: Rails merges it over the
+// JSON body's); a form field a Program targets as a cookie's name is
+// refused too (Program.CheckCookies, ErrCookieField).
 //
 // JSON targets are gjson paths, queries included, located by
 // github.com/tidwall/gjson inside one validating walk that applies these
