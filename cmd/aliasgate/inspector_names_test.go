@@ -110,3 +110,34 @@ func TestXMLSecurityCodesAreMaskedAsAParserReadsThem(t *testing.T) {
 		t.Error("the element with nothing to hide was masked too")
 	}
 }
+
+// TestXMLSecurityCodesAreMaskedAsAnHTMLParserReadsThem: the XML mask read
+// markup as XML writes it, and where HTML ends a section sooner it left a
+// CVC in clear that an HTML parser (the app's, the browser's) reads inside
+// its element: "<!-->" and "<!--->" are whole comments to HTML (the mask
+// read the elements after them as a comment's text up to the next "-->"),
+// "<?x>" and "<![CDATA[x]>" end at their first ">", a <textarea> or
+// <script> holds "</cvc>" as text, and "</ cvc>", which the mask took for
+// the end tag of <cvc>, is a comment to HTML and no end tag to XML.
+func TestXMLSecurityCodesAreMaskedAsAnHTMLParserReadsThem(t *testing.T) {
+	bodies := []struct{ ctype, body string }{
+		{"text/html", `<p><!--><cvc><v>737</v></cvc><!-- --></p>`},
+		{"text/html", `<p><!---><cvv><v>9142</v></cvv><!-- --></p>`},
+		{"text/html", `<p><?x><cvc><v>4021</v></cvc>?></p>`},
+		{"text/html", `<p><![CDATA[x]><securitycode><v>8316</v></securitycode>]]></p>`},
+		{"text/html", `<p><cvc><textarea></cvc><v>737</v></textarea></cvc></p>`},
+		{"text/html", `<p><cvc><script></cvc><v>9142</v></script></cvc></p>`},
+		{"text/html", `<p><cvc></ cvc><v>4021</v></cvc></p>`},
+		{"application/xml", `<pay><cvc></ cvc><v>8316</v></cvc></pay>`},
+		{"text/html", `<p><!--><card cvc="737"></card>--></p>`},
+		{"text/html", `<p><!--><cvc><b title="9142"></b></cvc>--><ref>12</ref></p>`},
+	}
+	kept := 0
+	for _, answer := range sendAndReadCaptures(t, bodies) {
+		assertNoCardData(t, "capture", answer)
+		kept += strings.Count(answer, `\u003cref\u003e12\u003c/ref\u003e`)
+	}
+	if kept == 0 {
+		t.Error("the element with nothing to hide was masked too")
+	}
+}
