@@ -141,3 +141,31 @@ func TestXMLSecurityCodesAreMaskedAsAnHTMLParserReadsThem(t *testing.T) {
 		t.Error("the element with nothing to hide was masked too")
 	}
 }
+
+// TestXMLInTextValuesIsMaskedWithoutItsEndTags: markup in a value the
+// masks read as text (a JSON string, a form field, a text/plain body) was
+// read as XML only when it held an end tag or "/>": a fragment that opens
+// an element named like a CVC and never closes it (cut, or written so)
+// kept the CVC in clear whenever something stood between the name and
+// the digits (a CDATA section, a comment, an inner element).
+func TestXMLInTextValuesIsMaskedWithoutItsEndTags(t *testing.T) {
+	bodies := []struct{ ctype, body string }{
+		{"application/json", `{"note":"<cvc><![CDATA[737]]>"}`},
+		{"application/json", `{"note":"<securityCode><v>9142"}`},
+		{"application/json", `{"note":"<cvv>40<!---->21"}`},
+		{"text/plain", `<cvc><b>8316`},
+		{"application/x-www-form-urlencoded", `note=%3Ccvc%3E%3C%21%5BCDATA%5B737%5D%5D%3E`},
+		{"application/json", `{"note":"a < b and <ref>12"}`},
+	}
+	kept := 0
+	for _, answer := range sendAndReadCaptures(t, bodies) {
+		assertNoCardData(t, "capture", answer)
+		for _, s := range decodings(answer) {
+			assertNoCardDataIn(t, "capture read as a parser reads it", parserText(s))
+		}
+		kept += strings.Count(answer, `a \u003c b and \u003cref\u003e12`)
+	}
+	if kept == 0 {
+		t.Error("the text with nothing to hide was masked too")
+	}
+}
