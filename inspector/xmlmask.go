@@ -74,11 +74,15 @@ type htmlToken struct {
 // readHTML calls visit with each token of text as golang.org/x/net/html's
 // tokenizer reads it (its raw tokens follow each other over the text),
 // keeping the open elements: a self-closing tag and a void element open
-// none, an end tag closes the nearest open element of its name.
+// none, an end tag closes the nearest open element of its name (and
+// those opened after it); one of no open element is passed over at once
+// (a count by name), so unmatched end tags under deep nesting cost no walk
+// of the stack each.
 func readHTML(text string, visit func(htmlToken)) {
 	z := html.NewTokenizer(strings.NewReader(text))
 	var names []string
 	var inside []bool
+	open := map[string]int{}
 	for pos := 0; ; {
 		tt := z.Next()
 		if tt == html.ErrorToken {
@@ -93,11 +97,18 @@ func readHTML(text string, visit func(htmlToken)) {
 			t.Sensitive = t.Sensitive || sensitiveKey(localName(n))
 			if tt == html.StartTagToken && !voidElements[n] {
 				names, inside = append(names, n), append(inside, t.Sensitive)
+				open[n]++
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
-			if k := lastIndex(names, string(name)); k >= 0 {
-				names, inside = names[:k], inside[:k]
+			if n := string(name); open[n] > 0 {
+				for k := len(names) - 1; k >= 0; k-- {
+					open[names[k]]--
+					if names[k] == n {
+						names, inside = names[:k], inside[:k]
+						break
+					}
+				}
 			}
 		}
 		visit(t)
@@ -108,15 +119,6 @@ func readHTML(text string, visit func(htmlToken)) {
 // nothing.
 var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true,
 	"img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
-
-func lastIndex(names []string, name string) int {
-	for k := len(names) - 1; k >= 0; k-- {
-		if names[k] == name {
-			return k
-		}
-	}
-	return -1
-}
 
 // maskContent masks the bytes of the markup section s[from:to] (a
 // comment, a declaration) but its markup characters and white space.
