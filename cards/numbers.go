@@ -15,6 +15,12 @@ package cards
 //     only this account's vault was asked, and another account's card
 //     number or token PAN became this card's token: the token service had
 //     tied two accounts' cards to one number.
+//   - A card's number is indexed with Numbers.Add, which reads nothing
+//     of the index (a create of a number another account holds, or held,
+//     costs what any create costs), and any number is accepted as a card
+//     number, another account's token PAN too: a refusal, or work that
+//     depends on the index, would tell the client whether another
+//     merchant on the gateway has that card.
 //   - IndexNumbers builds the index over the cards stored before it
 //     existed; serve runs it at start while the store is not marked
 //     indexed (and after an accounts migration that copied aliases), and

@@ -1,10 +1,15 @@
 package cards
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
 )
 
 // offNumbers is a numbers index that indexes nothing: the Handler of a
@@ -91,4 +96,62 @@ func TestNumbersIndexIsBuiltOverCardsStoredBefore(t *testing.T) {
 	}
 	e.h = h
 	wantOtherAccountsNumbersRefused(t, e, sim, a, tokenA, b)
+}
+
+// recordReads is the bbolt store whose Get calls are counted: the
+// records the numbers index reads.
+type recordReads struct {
+	*boltstore.Store
+	gets atomic.Int64
+}
+
+func (s *recordReads) Get(ctx context.Context, aliases []string) ([]*vault.Record, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, aliases)
+}
+
+// TestCardCreationTellsNothingOfOtherAccountsNumbers: creating a card
+// indexed its number as a provisioning checks a token PAN (Claim): the
+// index's other entries of the number, any account's, were read from the
+// store, and an entry of a deleted card removed (a write). So a create of
+// a number another account's card holds, or held, did more work than one
+// of a number no one holds: an account that can create cards could time
+// its creates to learn whether another merchant on the gateway has a
+// customer's card (or once had). Seen failing first (one read of the other
+// account's record). A create now only adds its entry; the entries are
+// read where the gateway chooses nothing, on a token service's answer.
+// Another account's token PAN given as a card number is accepted, as any
+// number held elsewhere is: refusing it would be that oracle.
+func TestCardCreationTellsNothingOfOtherAccountsNumbers(t *testing.T) {
+	e, _ := tspEnv(t)
+	ctx := context.Background()
+	kr, err := vault.OpenKeyring(ctx, e.bolt, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &recordReads{Store: e.bolt}
+	opts := e.opts
+	opts.Numbers = vault.NewNumbers(reads, e.bolt, kr)
+	if e.h, err = New(e.bolt, e.vault, fakeGuard{}, opts); err != nil {
+		t.Fatal(err)
+	}
+	card := func(pan string) string { return `"pan":"` + pan + `","cvc":"737","exp_month":4,"exp_year":2030` }
+	a, _ := e.create(card("4111111111111111"), pci)
+	tokenA := e.provisioned(a)
+	gone, _ := e.create(card("5555555555554444"), pci)
+	if code, body := e.doNoContent("DELETE", "/cards/"+gone, ntw, pci); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	for _, c := range []struct{ what, pan string }{
+		{"a number no one holds", "4012888888881881"},
+		{"another account's card number", "4111111111111111"},
+		{"another account's token PAN", tokenA},
+		{"a deleted card's number", "5555555555554444"},
+	} {
+		before := reads.gets.Load()
+		e.create(card(c.pan), pci, acctB)
+		if n := reads.gets.Load() - before; n != 0 {
+			t.Errorf("creating a card of %s read %d times from the numbers' records: what another account holds shows in the create's work", c.what, n)
+		}
+	}
 }

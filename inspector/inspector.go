@@ -29,8 +29,12 @@
 // Card Management API answers {"cryptogram":{"value":…}}); an XML element
 // so named as a parser reads it (its text, CDATA sections and what
 // comments in it hold: "<cvc><![CDATA[737]]></cvc>", "<cvc>7<!---->37</cvc>";
-// the elements inside it and its attributes), and an XML attribute so
-// named (<card cvc="737"/>); the values of
+// the elements inside it and its attributes), read both as XML and as
+// HTML reads it ("<!--><cvc>737</cvc>" is a whole comment, then the
+// element, to HTML; a <textarea> holds "</cvc>" as text), in a body or in
+// a value read as text (a JSON string, a form field), closed or not
+// ("<cvc><![CDATA[737]]>"), and an XML
+// attribute so named (<card cvc="737"/>); the values of
 // proxy.Exchange.Secrets (a network_token filter's cryptogram) wherever a
 // view shows them, in the spellings an echo gives them
 // (proxy.EchoSpellings). In what the proxy sent on, the

@@ -190,11 +190,13 @@ func (r *rules) text(v string) string {
 		switch t := strings.TrimSpace(v); {
 		case len(t) > 1 && (t[0] == '{' || t[0] == '['):
 			v, _ = maskJSON([]byte(v), inner, false, false)
-		case strings.Contains(v, "</") || strings.Contains(v, "/>"):
-			v = maskXMLElements(v)
-		case formLike.MatchString(v):
+		case formLike.MatchString(v) && !strings.Contains(v, "</") && !strings.Contains(v, "/>"):
 			v, _ = maskForm(v, inner, false)
 		}
+		// Markup is read as XML and HTML read it wherever it is, closed or
+		// not: a fragment that opens <cvc> and never closes it ("<cvc><![CDATA[737]]>")
+		// holds the CVC to a parser as much as a whole document does.
+		v = maskXMLElements(v)
 	}
 	v = maskCVCInText(v)
 	out, _ := maskCards(v)

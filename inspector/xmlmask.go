@@ -1,6 +1,10 @@
 package inspector
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/html"
+)
 
 // maskXMLElements masks, in an XML (or HTML) text, every value that an
 // element named like a CVC, a secret or a cryptogram (sensitiveKey) holds
@@ -12,15 +16,136 @@ import "strings"
 // anywhere, the value of an attribute so named (<card cvc="737"/>). The
 // markup is kept and each masked byte but white space becomes '*'. The
 // scan is lenient, as a page shows a truncated or malformed body too: a
-// section not closed is masked to the end, an end tag closes the nearest
-// open element of its name, and one nothing opened is ignored.
+// section not closed is masked to the end, an end tag (its name right
+// after "</", as XML and HTML write it) closes the nearest open element of
+// its name, and one nothing opened is ignored.
+//
+// The text is also read as an HTML parser reads it (maskHTMLElements),
+// and what either reading puts inside such an element is masked: the two
+// disagree on where markup ends ("<!-->" is a whole comment to HTML, the
+// start of one to XML; "<![CDATA[", "<?" and "</ x" end at the first ">"
+// in HTML; a <textarea> or <script> holds text, not elements), and a
+// body is read by whichever parser its receiver has.
 func maskXMLElements(text string) string {
 	if !strings.Contains(text, "<") {
 		return text
 	}
 	m := xmlMasker{s: text, b: []byte(text), open: map[string]int{}}
 	m.scan()
+	maskHTMLElements(text, m.b)
 	return string(m.b)
+}
+
+// maskHTMLElements masks in b (text, masked so far) what an HTML parser
+// (golang.org/x/net/html's tokenizer, whose raw tokens follow each other
+// over the text) reads inside an element named like a CVC, a secret or a
+// cryptogram: text, comments (bogus ones too: "<?x>", "<![CDATA[x]>",
+// "</ x>") and attribute values, and anywhere an attribute so named. A
+// tag written self-closing (<cvc/>) is read as XML reads it, empty, and a
+// void element (<input>, <br>) opens nothing; an end tag closes the
+// nearest open element of its name.
+func maskHTMLElements(text string, b []byte) {
+	m := xmlMasker{s: text, b: b}
+	readHTML(text, func(t htmlToken) {
+		switch t.Type {
+		case html.TextToken:
+			if t.Sensitive {
+				m.mask(t.From, t.To)
+			}
+		case html.CommentToken, html.DoctypeToken:
+			if t.Sensitive {
+				m.maskContent(t.From, t.To)
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			m.attributes(t.From, t.To, t.Sensitive)
+		}
+	})
+}
+
+// htmlToken is a token of text as HTML reads it: its type, its bytes
+// text[From:To], and whether it is inside an element named like a CVC, a
+// secret or a cryptogram (a start tag: whether it is or is inside one).
+type htmlToken struct {
+	Type      html.TokenType
+	From, To  int
+	Sensitive bool
+}
+
+// readHTML calls visit with each token of text as golang.org/x/net/html's
+// tokenizer reads it (its raw tokens follow each other over the text),
+// keeping the open elements: a self-closing tag and a void element open
+// none, an end tag closes the nearest open element of its name (and
+// those opened after it); one of no open element is passed over at once
+// (a count by name), so unmatched end tags under deep nesting cost no walk
+// of the stack each.
+func readHTML(text string, visit func(htmlToken)) {
+	z := html.NewTokenizer(strings.NewReader(text))
+	var names []string
+	var inside []bool
+	open := map[string]int{}
+	for pos := 0; ; {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return
+		}
+		t := htmlToken{Type: tt, From: pos, To: pos + len(z.Raw()), Sensitive: len(inside) > 0 && inside[len(inside)-1]}
+		pos = t.To
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			n := string(name)
+			t.Sensitive = t.Sensitive || sensitiveKey(localName(n))
+			if tt == html.StartTagToken && !voidElements[n] {
+				names, inside = append(names, n), append(inside, t.Sensitive)
+				open[n]++
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			if n := string(name); open[n] > 0 {
+				for k := len(names) - 1; k >= 0; k-- {
+					open[names[k]]--
+					if names[k] == n {
+						names, inside = names[:k], inside[:k]
+						break
+					}
+				}
+			}
+		}
+		visit(t)
+	}
+}
+
+// voidElements are the HTML elements that have no end tag and hold
+// nothing.
+var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true,
+	"img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// maskContent masks the bytes of the markup section s[from:to] (a
+// comment, a declaration) but its markup characters and white space.
+func (m *xmlMasker) maskContent(from, to int) {
+	for k := from; k < to && k < len(m.b); k++ {
+		if !strings.ContainsRune("<>!-?/[] \t\r\n", rune(m.s[k])) {
+			m.b[k] = '*'
+		}
+	}
+}
+
+// attributes masks the attribute values of the tag s[from:to] as startTag
+// does: every value when all is set, else those of sensitive names.
+func (m *xmlMasker) attributes(from, to int, all bool) {
+	k := from + 1
+	for k < to && !xmlSpace(m.s[k]) && m.s[k] != '>' && m.s[k] != '/' {
+		k++
+	}
+	for k < to {
+		for k < to && xmlSpace(m.s[k]) {
+			k++
+		}
+		if k >= to || m.s[k] == '>' || m.s[k] == '/' && k+1 < to && m.s[k+1] == '>' {
+			return
+		}
+		k = m.attribute(k, all)
+	}
 }
 
 // xmlMasker is the state of maskXMLElements: the text, masked in place,
@@ -71,7 +196,15 @@ func (m *xmlMasker) scan() {
 			if n < 0 { // not closed: to the end
 				n = len(rest)
 			}
-			m.close(strings.TrimSpace(rest[2:n]))
+			// An end tag's name follows "</" at once ("</ cvc>" is no end
+			// tag to XML, a comment to HTML): what follows it is white
+			// space only.
+			if name := strings.TrimRight(rest[2:n], " \t\r\n"); name != "" && xmlNameStart(name[0]) &&
+				!strings.ContainsAny(name, " \t\r\n") {
+				m.close(name)
+			} else if m.sensitive() {
+				m.mask(i+2, i+n)
+			}
 			i += min(n+1, len(rest))
 		case len(rest) > 1 && xmlNameStart(rest[1]):
 			i += m.startTag(i)
@@ -120,7 +253,7 @@ func (m *xmlMasker) close(name string) {
 // startTag reads the start tag at i, masks the attribute values it must,
 // opens the element unless the tag closes it, and returns the tag's length.
 func (m *xmlMasker) startTag(i int) int {
-	b := m.b
+	b := m.s
 	k := i + 1
 	for k < len(b) && !xmlSpace(b[k]) && b[k] != '>' && b[k] != '/' {
 		k++
@@ -150,7 +283,7 @@ func (m *xmlMasker) startTag(i int) int {
 // attribute reads the attribute at k, masks its value when all is set or
 // its name is sensitive, and returns the index after it.
 func (m *xmlMasker) attribute(k int, all bool) int {
-	b := m.b
+	b := m.s
 	start := k
 	for k < len(b) && !xmlSpace(b[k]) && b[k] != '=' && b[k] != '>' && (b[k] != '/' || k == start) {
 		k++

@@ -6,13 +6,16 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/html"
 )
 
 // FuzzMaskXMLElements: maskXMLElements keeps the text's length and changes
-// bytes only into '*' (never white space), and when what it returns is
+// bytes only into '*' (never white space); when what it returns is
 // well-formed XML, encoding/xml reads no character data, attribute value
 // or comment inside an element named like a CVC, a secret or a cryptogram,
-// and no attribute so named, that is not masked.
+// and no attribute so named, that is not masked; and the HTML tokenizer
+// reads none either (htmlReadsClear).
 func FuzzMaskXMLElements(f *testing.F) {
 	for _, s := range []string{
 		`<pay><cvc><![CDATA[737]]></cvc></pay>`,
@@ -25,6 +28,11 @@ func FuzzMaskXMLElements(f *testing.F) {
 		"<cvc>\n  <![CDATA[4021]]>\n</cvc>",
 		`<cvc><![CDATA[737`,
 		`text < 737 <cvc/> </x> <`,
+		`<p><!--><cvc><v>737</v></cvc><!-- --></p>`,
+		`<p><?x><cvc>4021</cvc>?><![CDATA[x]><cvv>1</cvv>]]></p>`,
+		`<p><cvc><textarea></cvc>737</textarea></cvc></p>`,
+		`<pay><cvc></ cvc>8316</cvc></pay>`,
+		`<p><!--><card cvc="737"></card>--></p>`,
 	} {
 		f.Add(s)
 	}
@@ -37,6 +45,9 @@ func FuzzMaskXMLElements(f *testing.F) {
 			if out[i] != in[i] && (out[i] != '*' || xmlSpace(in[i])) {
 				t.Fatalf("byte %d changed from %q to %q: %q", i, in[i], out[i], out)
 			}
+		}
+		if what := htmlReadsClear(in, out); what != "" {
+			t.Fatalf("an HTML parser reads %s: %q", what, out)
 		}
 		dec := xml.NewDecoder(strings.NewReader(out))
 		var open []bool
@@ -69,4 +80,33 @@ func FuzzMaskXMLElements(f *testing.F) {
 			}
 		}
 	})
+}
+
+// htmlReadsClear returns what the HTML tokenizer reads in in, the text
+// maskXMLElements was given, that is left in clear in out, what it
+// returned: text or a comment inside an element named like a CVC, a
+// secret or a cryptogram (each of its bytes but markup and white space),
+// an attribute value of such an element, or one of an attribute so named
+// (read again from out's bytes of the tag); "" when none.
+func htmlReadsClear(in, out string) string {
+	masked := func(s string) bool { return strings.Trim(s, "*<>!-?/[] \t\r\n\f") == "" }
+	clear := ""
+	readHTML(in, func(t htmlToken) {
+		switch t.Type {
+		case html.TextToken, html.CommentToken, html.DoctypeToken:
+			if t.Sensitive && !masked(out[t.From:t.To]) && clear == "" {
+				clear = "the text " + out[t.From:t.To]
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			tag := html.NewTokenizer(strings.NewReader(out[t.From:t.To]))
+			if tt := tag.Next(); tt == html.StartTagToken || tt == html.SelfClosingTagToken {
+				for _, a := range tag.Token().Attr {
+					if (t.Sensitive || sensitiveKey(localName(a.Key))) && !masked(a.Val) && clear == "" {
+						clear = "the attribute " + a.Key + "=" + a.Val
+					}
+				}
+			}
+		}
+	})
+	return clear
 }

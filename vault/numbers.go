@@ -29,6 +29,14 @@ import (
 //   - Claim adds the entry and reads the key's other entries in one store
 //     transaction, so of two accounts given one number at once at least the
 //     later sees the earlier.
+//   - Add (a card's number: create, reissue, a restored alias) only adds
+//     its entry, one write, reading nothing: a client chooses that number,
+//     and work that depended on the other entries (reading their records,
+//     removing dead ones) would tell it whether another account holds or
+//     held the number. Claim is used where the number is a token service's
+//     answer, which no client chooses. Another account's token PAN given
+//     as a card number is accepted, as any number held elsewhere is:
+//     refusing it would be that oracle.
 //   - The index of a vault written before it existed is built by walking
 //     every card (cards.IndexNumbers): at serve's start when the store is
 //     not marked indexed, and by `aliasgate vault copy` on its destination.
@@ -112,10 +120,13 @@ func (n *Numbers) Claim(ctx context.Context, number, alias string) error {
 	return nil
 }
 
-// Add indexes number under alias, whoever else holds it.
+// Add indexes number under alias, whoever else holds it, with one write
+// and no read: its work is the same whatever the index holds of the
+// number (a card's create would otherwise tell its client whether another
+// account holds, or held, the card number it gave).
 func (n *Numbers) Add(ctx context.Context, number, alias string) error {
-	if err := n.Claim(ctx, number, alias); err != nil && !errors.Is(err, ErrNumberHeld) {
-		return err
+	if err := n.index.PutNumbers(ctx, [][]byte{n.keyOf([]byte(number))}, []string{alias}); err != nil {
+		return fmt.Errorf("vault: numbers index: add: %w", err)
 	}
 	return nil
 }

@@ -136,7 +136,8 @@ type EndpointSkipper interface {
 // method is safe for concurrent use; with PostgreSQL several gateways
 // share one Store.
 type Store interface {
-	// AddDeliveries writes the deliveries of one event, all or none.
+	// AddDeliveries writes the deliveries of one event, all or none; a
+	// delivery already stored (its id) is left as it is.
 	AddDeliveries(ctx context.Context, ds []Delivery) error
 	// ClaimDeliveries leases to owner, until until, at most max pending
 	// deliveries due at now (oldest due first) and returns them with Due

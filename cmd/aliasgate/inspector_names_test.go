@@ -110,3 +110,62 @@ func TestXMLSecurityCodesAreMaskedAsAParserReadsThem(t *testing.T) {
 		t.Error("the element with nothing to hide was masked too")
 	}
 }
+
+// TestXMLSecurityCodesAreMaskedAsAnHTMLParserReadsThem: the XML mask read
+// markup as XML writes it, and where HTML ends a section sooner it left a
+// CVC in clear that an HTML parser (the app's, the browser's) reads inside
+// its element: "<!-->" and "<!--->" are whole comments to HTML (the mask
+// read the elements after them as a comment's text up to the next "-->"),
+// "<?x>" and "<![CDATA[x]>" end at their first ">", a <textarea> or
+// <script> holds "</cvc>" as text, and "</ cvc>", which the mask took for
+// the end tag of <cvc>, is a comment to HTML and no end tag to XML.
+func TestXMLSecurityCodesAreMaskedAsAnHTMLParserReadsThem(t *testing.T) {
+	bodies := []struct{ ctype, body string }{
+		{"text/html", `<p><!--><cvc><v>737</v></cvc><!-- --></p>`},
+		{"text/html", `<p><!---><cvv><v>9142</v></cvv><!-- --></p>`},
+		{"text/html", `<p><?x><cvc><v>4021</v></cvc>?></p>`},
+		{"text/html", `<p><![CDATA[x]><securitycode><v>8316</v></securitycode>]]></p>`},
+		{"text/html", `<p><cvc><textarea></cvc><v>737</v></textarea></cvc></p>`},
+		{"text/html", `<p><cvc><script></cvc><v>9142</v></script></cvc></p>`},
+		{"text/html", `<p><cvc></ cvc><v>4021</v></cvc></p>`},
+		{"application/xml", `<pay><cvc></ cvc><v>8316</v></cvc></pay>`},
+		{"text/html", `<p><!--><card cvc="737"></card>--></p>`},
+		{"text/html", `<p><!--><cvc><b title="9142"></b></cvc>--><ref>12</ref></p>`},
+	}
+	kept := 0
+	for _, answer := range sendAndReadCaptures(t, bodies) {
+		assertNoCardData(t, "capture", answer)
+		kept += strings.Count(answer, `\u003cref\u003e12\u003c/ref\u003e`)
+	}
+	if kept == 0 {
+		t.Error("the element with nothing to hide was masked too")
+	}
+}
+
+// TestXMLInTextValuesIsMaskedWithoutItsEndTags: markup in a value the
+// masks read as text (a JSON string, a form field, a text/plain body) was
+// read as XML only when it held an end tag or "/>": a fragment that opens
+// an element named like a CVC and never closes it (cut, or written so)
+// kept the CVC in clear whenever something stood between the name and
+// the digits (a CDATA section, a comment, an inner element).
+func TestXMLInTextValuesIsMaskedWithoutItsEndTags(t *testing.T) {
+	bodies := []struct{ ctype, body string }{
+		{"application/json", `{"note":"<cvc><![CDATA[737]]>"}`},
+		{"application/json", `{"note":"<securityCode><v>9142"}`},
+		{"application/json", `{"note":"<cvv>40<!---->21"}`},
+		{"text/plain", `<cvc><b>8316`},
+		{"application/x-www-form-urlencoded", `note=%3Ccvc%3E%3C%21%5BCDATA%5B737%5D%5D%3E`},
+		{"application/json", `{"note":"a < b and <ref>12"}`},
+	}
+	kept := 0
+	for _, answer := range sendAndReadCaptures(t, bodies) {
+		assertNoCardData(t, "capture", answer)
+		for _, s := range decodings(answer) {
+			assertNoCardDataIn(t, "capture read as a parser reads it", parserText(s))
+		}
+		kept += strings.Count(answer, `a \u003c b and \u003cref\u003e12`)
+	}
+	if kept == 0 {
+		t.Error("the text with nothing to hide was masked too")
+	}
+}

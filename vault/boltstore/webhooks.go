@@ -164,7 +164,12 @@ func getDelivery(db *bolt.Bucket, id string) (webhooks.Delivery, bool, error) {
 	return d, true, nil
 }
 
-// AddDeliveries implements webhooks.Store.
+// AddDeliveries implements webhooks.Store. A delivery already stored (its
+// id) is left as it is, as PostgreSQL's ON CONFLICT DO NOTHING leaves it:
+// written over, it would take the state it was added with (a vault copy
+// run again after the destination's gateway delivered it: pending, sent
+// twice) while the due, done and listing entries of its stored state
+// stayed (a prune then deleted it from under a claim).
 func (s *Store) AddDeliveries(ctx context.Context, ds []webhooks.Delivery) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b, err := webhookBuckets(tx)
@@ -172,6 +177,9 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []webhooks.Delivery) error
 			return err
 		}
 		for _, d := range ds {
+			if b.db.Get([]byte(d.ID)) != nil {
+				continue
+			}
 			if err := putDelivery(b, d); err != nil {
 				return err
 			}

@@ -199,6 +199,51 @@ func Run(t *testing.T, open func(t *testing.T) webhooks.Store) {
 		}
 	})
 
+	// A delivery written again (a vault copy run again after the
+	// destination's gateway delivered it, a retried write whose commit
+	// landed) is left as the store holds it: written over, it went back to
+	// pending (sent twice) while the index entries of its stored state
+	// stayed (prune deleted it from under a pending claim, listings kept
+	// stray keys).
+	t.Run("a delivery added again is left as stored", func(t *testing.T) {
+		s := open(t)
+		d := delivery(0, "a1", t0)
+		if err := s.AddDeliveries(ctx, []webhooks.Delivery{d}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ClaimDeliveries(ctx, "a", t0, t0.Add(time.Minute), 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim = %v, %v", ids(got), err)
+		}
+		done := got[0]
+		done.State, done.LeaseOwner, done.UpdatedAt = webhooks.StateDelivered, "", t0.Add(time.Hour)
+		if err := s.UpdateDelivery(ctx, "a", done); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddDeliveries(ctx, []webhooks.Delivery{d}); err != nil {
+			t.Fatal(err)
+		}
+		if cur, err := s.GetDelivery(ctx, d.ID); err != nil || cur.State != webhooks.StateDelivered {
+			t.Fatalf("after adding it again: %s, %v; want delivered", cur.State, err)
+		}
+		if again, err := s.ClaimDeliveries(ctx, "b", t0.Add(2*time.Hour), t0.Add(3*time.Hour), 10); err != nil || len(again) != 0 {
+			t.Fatalf("a delivered delivery is claimed again: %v, %v", ids(again), err)
+		}
+		for _, f := range []webhooks.Filter{{State: webhooks.StatePending}, {Account: "a1", State: webhooks.StatePending}} {
+			if l, err := s.ListDeliveries(ctx, f); err != nil || len(l) != 0 {
+				t.Fatalf("list %+v = %v, %v", f, ids(l), err)
+			}
+		}
+		if n, err := s.PruneDeliveries(ctx, t0.Add(2*time.Hour), 10); err != nil || n != 1 {
+			t.Fatalf("prune = %d, %v", n, err)
+		}
+		for _, f := range []webhooks.Filter{{}, {Account: "a1"}, {State: webhooks.StateDelivered}, {State: webhooks.StatePending}} {
+			if l, err := s.ListDeliveries(ctx, f); err != nil || len(l) != 0 {
+				t.Fatalf("list %+v after prune = %v, %v", f, ids(l), err)
+			}
+		}
+	})
+
 	t.Run("list, redeliver, prune", func(t *testing.T) {
 		s := open(t)
 		var ds []webhooks.Delivery
