@@ -111,6 +111,24 @@ func (s *recordReads) Get(ctx context.Context, aliases []string) ([]*vault.Recor
 	return s.Store.Get(ctx, aliases)
 }
 
+// countedNumbers gives e's Handler a numbers index whose record reads are
+// counted, and returns it with the counter.
+func countedNumbers(t *testing.T, e *env) (*vault.Numbers, *recordReads) {
+	t.Helper()
+	kr, err := vault.OpenKeyring(context.Background(), e.bolt, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &recordReads{Store: e.bolt}
+	numbers := vault.NewNumbers(reads, e.bolt, kr)
+	opts := e.opts
+	opts.Numbers = numbers
+	if e.h, err = New(e.bolt, e.vault, fakeGuard{}, opts); err != nil {
+		t.Fatal(err)
+	}
+	return numbers, reads
+}
+
 // TestCardCreationTellsNothingOfOtherAccountsNumbers: creating a card
 // indexed its number as a provisioning checks a token PAN (Claim): the
 // index's other entries of the number, any account's, were read from the
@@ -125,17 +143,7 @@ func (s *recordReads) Get(ctx context.Context, aliases []string) ([]*vault.Recor
 // number held elsewhere is: refusing it would be that oracle.
 func TestCardCreationTellsNothingOfOtherAccountsNumbers(t *testing.T) {
 	e, _ := tspEnv(t)
-	ctx := context.Background()
-	kr, err := vault.OpenKeyring(ctx, e.bolt, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reads := &recordReads{Store: e.bolt}
-	opts := e.opts
-	opts.Numbers = vault.NewNumbers(reads, e.bolt, kr)
-	if e.h, err = New(e.bolt, e.vault, fakeGuard{}, opts); err != nil {
-		t.Fatal(err)
-	}
+	_, reads := countedNumbers(t, e)
 	card := func(pan string) string { return `"pan":"` + pan + `","cvc":"737","exp_month":4,"exp_year":2030` }
 	a, _ := e.create(card("4111111111111111"), pci)
 	tokenA := e.provisioned(a)
@@ -167,16 +175,7 @@ func TestCardCreationTellsNothingOfOtherAccountsNumbers(t *testing.T) {
 func TestDeletedCardsLeaveNoNumbersBehind(t *testing.T) {
 	e, _ := tspEnv(t)
 	ctx := context.Background()
-	kr, err := vault.OpenKeyring(ctx, e.bolt, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reads := &recordReads{Store: e.bolt}
-	opts := e.opts
-	opts.Numbers = vault.NewNumbers(e.bolt, e.bolt, kr)
-	if e.h, err = New(e.bolt, e.vault, fakeGuard{}, opts); err != nil {
-		t.Fatal(err)
-	}
+	numbers, reads := countedNumbers(t, e)
 	const pan = "4111111111111111"
 	deleteCard := func(id string) {
 		t.Helper()
@@ -193,13 +192,12 @@ func TestDeletedCardsLeaveNoNumbersBehind(t *testing.T) {
 	deleteCard(id)
 	// What the index holds of each number: a Claim reads the records of
 	// the number's other entries, if any.
-	probe := vault.NewNumbers(reads, e.bolt, kr)
 	for _, c := range []struct{ what, number string }{
 		{"the card number of four deleted cards", pan},
 		{"the token PAN of a deleted card's token", token},
 	} {
 		before := reads.gets.Load()
-		if err := probe.Claim(ctx, c.number, "probe-"+c.what); err != nil {
+		if err := numbers.Claim(ctx, c.number, "probe-"+c.what); err != nil {
 			t.Fatalf("%s: Claim = %v; want no live holder", c.what, err)
 		}
 		if n := reads.gets.Load() - before; n != 0 {

@@ -37,15 +37,7 @@ func openFiles(t *testing.T, path string) int {
 // (aliases made, clients created: lost). Open now checks, once it has the
 // lock, that the file is still the one at the path, and opens again if not.
 func TestOpenWaitingWhileTheFileIsReplacedOpensTheNewFile(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "vault.db")
-	s, err := boltstore.Open(path, boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := newVaultFile(t)
 	holder, err := bolt.Open(path, 0o600, nil) // the compaction's lock
 	if err != nil {
 		t.Fatal(err)
@@ -79,19 +71,42 @@ func TestOpenWaitingWhileTheFileIsReplacedOpensTheNewFile(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if _, err := r.s.PutMetaIfAbsent(ctx, "written-after-open", []byte("kept")); err != nil {
+	wantWriteInTheFileAtPath(t, r.s, path)
+}
+
+// newVaultFile makes a vault file, closed, in a temporary directory and
+// returns its path.
+func newVaultFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.s.Close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = boltstore.Open(path, boltstore.Options{})
+	return path
+}
+
+// wantWriteInTheFileAtPath writes through s, closes it and checks that the
+// write is in the vault file at path (not in a file replaced under s).
+func wantWriteInTheFileAtPath(t *testing.T, s *boltstore.Store, path string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.PutMetaIfAbsent(ctx, "written-after-open", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	if v, err := s.GetMeta(ctx, "written-after-open"); err != nil || string(v) != "kept" {
-		t.Errorf("a write of the store opened while the file was replaced is not in the vault file (%q, %v): it went to the replaced file", v, err)
+		t.Errorf("a write of the store is not in the vault file at the path (%q, %v): it went to a file replaced under it", v, err)
 	}
 }
 
@@ -153,17 +168,9 @@ func TestOpenChecksTheFileItOpenedNotTheNameTwice(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "vault.db")
-			s, err := boltstore.Open(path, boltstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
+			path := newVaultFile(t)
 			swapped := false
-			s, err = boltstore.OpenWithOpenFile(path, boltstore.Options{}, func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			s, err := boltstore.OpenWithOpenFile(path, boltstore.Options{}, func(name string, flag int, perm os.FileMode) (*os.File, error) {
 				open := func() (*os.File, error) { return os.OpenFile(name, flag, perm) }
 				if swapped {
 					return open()
@@ -177,20 +184,7 @@ func TestOpenChecksTheFileItOpenedNotTheNameTwice(t *testing.T) {
 			if !swapped {
 				t.Fatal("the file was never opened through the test's function")
 			}
-			if _, err := s.PutMetaIfAbsent(ctx, "written-after-open", []byte("kept")); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			s, err = boltstore.Open(path, boltstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if v, err := s.GetMeta(ctx, "written-after-open"); err != nil || string(v) != "kept" {
-				t.Errorf("a write of the store is not in the file at the path (%q, %v): the store served a file no longer there", v, err)
-			}
+			wantWriteInTheFileAtPath(t, s, path)
 		})
 	}
 }
