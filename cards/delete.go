@@ -158,7 +158,7 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 		if err := h.ts().Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
 			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
 		}
-		if err := h.deleteAlias(q, t.PANAlias); err != nil {
+		if err := h.deleteNumberAlias(q, t.PANAlias, out[0].Value); err != nil {
 			return err
 		}
 	case errors.Is(err, vault.ErrNotFound):
@@ -200,7 +200,7 @@ func (h *Handler) deletePANAlias(q *request, rec *record) error {
 		return nil
 	}
 	pan := out[0].Value
-	if err := h.deleteAlias(q, rec.PANAlias); err != nil {
+	if err := h.deleteNumberAlias(q, rec.PANAlias, pan); err != nil {
 		return err
 	}
 	if err := h.restoreUsers(q, rec.PANAlias, pan, rec.ID); err != nil {

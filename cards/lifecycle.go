@@ -507,7 +507,7 @@ func (h *Handler) afterReissue(q *request, rec, next *record, r *reissued) {
 		}
 	}
 	if err == nil && !inUse && !keepsPANAlias(rec, r.oldCreated) {
-		if err = h.deleteAlias(q, rec.PANAlias); err == nil {
+		if err = h.deleteNumberAlias(q, rec.PANAlias, r.oldPAN); err == nil {
 			// A card of the old number stored meanwhile (restore.go).
 			err = h.restoreUsers(q, rec.PANAlias, r.oldPAN, "")
 		}

@@ -21,6 +21,11 @@ package cards
 //     number, another account's token PAN too: a refusal, or work that
 //     depends on the index, would tell the client whether another
 //     merchant on the gateway has that card.
+//   - An alias of a number the cards delete (a card's pan_alias, a
+//     token's, the old number's at a reissue) has its index entry removed
+//     after it (deleteNumberAlias: one write, whatever else the index
+//     holds): since Add no longer cleans the number's other entries, each
+//     create and delete left one behind for good.
 //   - IndexNumbers builds the index over the cards stored before it
 //     existed; serve runs it at start while the store is not marked
 //     indexed (and after an accounts migration that copied aliases), and
@@ -40,6 +45,8 @@ type Numbers interface {
 	Claim(ctx context.Context, number, alias string) error
 	// Add indexes number under alias, whoever else holds it.
 	Add(ctx context.Context, number, alias string) error
+	// Remove removes the entry of number under alias (deleted).
+	Remove(ctx context.Context, number, alias string) error
 }
 
 // NumberIndexer builds the numbers index (*vault.Numbers).
@@ -77,6 +84,24 @@ func IndexNumbers(ctx context.Context, st CardScanner, n NumberIndexer) error {
 	}
 	if err := n.MarkIndexed(ctx); err != nil {
 		return fmt.Errorf("cards: index numbers: %w", err)
+	}
+	return nil
+}
+
+// deleteNumberAlias deletes alias, which holds number (a card number or a
+// token PAN), from the vault, then its numbers index entry. The alias is
+// a UUID never made again, so its entry counts for nothing once it is
+// deleted; a removal that fails is logged and leaves that harmless entry.
+func (h *Handler) deleteNumberAlias(q *request, alias, number string) error {
+	if err := h.deleteAlias(q, alias); err != nil {
+		return err
+	}
+	if h.numbers == nil || alias == "" {
+		return nil
+	}
+	if err := h.numbers.Remove(q.ctx, number, alias); err != nil {
+		h.log.WarnContext(q.ctx, "cards: a deleted alias stays in the numbers index", "account_id", q.p.Account,
+			"error", err.Error(), "trace_id", q.obs.TraceID)
 	}
 	return nil
 }

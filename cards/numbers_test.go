@@ -16,8 +16,9 @@ import (
 // gateway before the index existed.
 type offNumbers struct{}
 
-func (offNumbers) Claim(context.Context, string, string) error { return nil }
-func (offNumbers) Add(context.Context, string, string) error   { return nil }
+func (offNumbers) Claim(context.Context, string, string) error  { return nil }
+func (offNumbers) Add(context.Context, string, string) error    { return nil }
+func (offNumbers) Remove(context.Context, string, string) error { return nil }
 
 // wantOtherAccountsNumbersRefused: each number of account A's card a (its
 // card number and its token PAN, tokenA) answered by the token service to
@@ -110,6 +111,24 @@ func (s *recordReads) Get(ctx context.Context, aliases []string) ([]*vault.Recor
 	return s.Store.Get(ctx, aliases)
 }
 
+// countedNumbers gives e's Handler a numbers index whose record reads are
+// counted, and returns it with the counter.
+func countedNumbers(t *testing.T, e *env) (*vault.Numbers, *recordReads) {
+	t.Helper()
+	kr, err := vault.OpenKeyring(context.Background(), e.bolt, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &recordReads{Store: e.bolt}
+	numbers := vault.NewNumbers(reads, e.bolt, kr)
+	opts := e.opts
+	opts.Numbers = numbers
+	if e.h, err = New(e.bolt, e.vault, fakeGuard{}, opts); err != nil {
+		t.Fatal(err)
+	}
+	return numbers, reads
+}
+
 // TestCardCreationTellsNothingOfOtherAccountsNumbers: creating a card
 // indexed its number as a provisioning checks a token PAN (Claim): the
 // index's other entries of the number, any account's, were read from the
@@ -124,17 +143,7 @@ func (s *recordReads) Get(ctx context.Context, aliases []string) ([]*vault.Recor
 // number held elsewhere is: refusing it would be that oracle.
 func TestCardCreationTellsNothingOfOtherAccountsNumbers(t *testing.T) {
 	e, _ := tspEnv(t)
-	ctx := context.Background()
-	kr, err := vault.OpenKeyring(ctx, e.bolt, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reads := &recordReads{Store: e.bolt}
-	opts := e.opts
-	opts.Numbers = vault.NewNumbers(reads, e.bolt, kr)
-	if e.h, err = New(e.bolt, e.vault, fakeGuard{}, opts); err != nil {
-		t.Fatal(err)
-	}
+	_, reads := countedNumbers(t, e)
 	card := func(pan string) string { return `"pan":"` + pan + `","cvc":"737","exp_month":4,"exp_year":2030` }
 	a, _ := e.create(card("4111111111111111"), pci)
 	tokenA := e.provisioned(a)
@@ -152,6 +161,47 @@ func TestCardCreationTellsNothingOfOtherAccountsNumbers(t *testing.T) {
 		e.create(card(c.pan), pci, acctB)
 		if n := reads.gets.Load() - before; n != 0 {
 			t.Errorf("creating a card of %s read %d times from the numbers' records: what another account holds shows in the create's work", c.what, n)
+		}
+	}
+}
+
+// TestDeletedCardsLeaveNoNumbersBehind: a card's number was indexed at
+// each create (Add) and its entry kept when the card, or its network
+// token, was deleted; since Add no longer reads (and so no longer cleans)
+// the number's other entries, an account that created and deleted cards
+// grew the index by one entry per create for good, and the next Claim of
+// such a number read every one of them and removed each with its own
+// write. A delete now removes the entry of the alias it deletes.
+func TestDeletedCardsLeaveNoNumbersBehind(t *testing.T) {
+	e, _ := tspEnv(t)
+	ctx := context.Background()
+	numbers, reads := countedNumbers(t, e)
+	const pan = "4111111111111111"
+	deleteCard := func(id string) {
+		t.Helper()
+		if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", code, body)
+		}
+	}
+	for range 3 {
+		id, _ := e.create(`"pan":"`+pan+`","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+		deleteCard(id)
+	}
+	id, _ := e.create(`"pan":"`+pan+`","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	token := e.provisioned(id)
+	deleteCard(id)
+	// What the index holds of each number: a Claim reads the records of
+	// the number's other entries, if any.
+	for _, c := range []struct{ what, number string }{
+		{"the card number of four deleted cards", pan},
+		{"the token PAN of a deleted card's token", token},
+	} {
+		before := reads.gets.Load()
+		if err := numbers.Claim(ctx, c.number, "probe-"+c.what); err != nil {
+			t.Fatalf("%s: Claim = %v; want no live holder", c.what, err)
+		}
+		if n := reads.gets.Load() - before; n != 0 {
+			t.Errorf("%s: the numbers index still holds entries of deleted aliases (a Claim read %d times)", c.what, n)
 		}
 	}
 }

@@ -343,7 +343,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		if err := h.numbers.Claim(q.ctx, tok.PAN, toks[0].Alias); err != nil {
 			uq := *q
 			uq.ctx = context.WithoutCancel(q.ctx)
-			if derr := h.deleteAlias(&uq, toks[0].Alias); derr != nil {
+			if derr := h.deleteNumberAlias(&uq, toks[0].Alias, tok.PAN); derr != nil {
 				h.log.WarnContext(q.ctx, "cards: a refused token PAN was not deleted from the vault", "card_id", rec.ID,
 					"account_id", q.p.Account, "error", derr.Error(), "trace_id", q.obs.TraceID)
 			}
@@ -428,7 +428,7 @@ func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil
 	}
-	if aerr := h.deleteAlias(q, alias); err == nil {
+	if aerr := h.deleteNumberAlias(q, alias, tokenPAN); err == nil {
 		err = aerr
 	}
 	if err != nil {

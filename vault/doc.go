@@ -174,7 +174,9 @@
 // the store lacks (ErrKeyConflict when the store holds another key under
 // one of them: a fork; the versions above it are put back all the same,
 // and a fork at the current version makes the process rotate, so that it
-// seals no more records that only it can open; a store holding the keys
+// seals no more records that only it can open, once for every gateway: one
+// that finds the store past the forked version adopts that version; a
+// store holding the keys
 // of another master key gets nothing, ErrWrongMasterKey).
 //
 // # Alias formats

@@ -407,7 +407,9 @@ var ErrKeyConflict = errors.New("vault: the store holds another data key under a
 // another key under them without the store holding it), and when the
 // conflicting version is the current one, Restore rotates, so that new
 // records are sealed with a key every process can load (rotated is the new
-// version, 0 when it did not rotate).
+// version, 0 when it did not rotate), unless the store already holds a
+// newer version (another gateway rotated on finding the same fork), which
+// it adopts instead.
 func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint32, err error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
@@ -459,6 +461,12 @@ func (kr *Keyring) Restore(ctx context.Context) (restored []uint32, rotated uint
 	err = fmt.Errorf("%w: version %d", ErrKeyConflict, conflict)
 	if conflict != st.current {
 		return restored, 0, err // the current version is the store's
+	}
+	// Another gateway that found the same fork may have rotated already:
+	// its version is one every process loads, so it is adopted, not
+	// rotated past (one fork, one rotation, however many gateways).
+	if cur, rerr := kr.refreshLocked(ctx); rerr == nil && cur > conflict {
+		return restored, 0, fmt.Errorf("%w; new records are sealed with version %d, which the store holds", err, cur)
 	}
 	rotated, _, rerr := kr.rotateLocked(ctx)
 	if rerr != nil {

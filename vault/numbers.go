@@ -20,10 +20,11 @@ import (
 //     card_fingerprint any client sees; alias is the vault alias that holds
 //     the number. No number, no account and nothing a client is shown is
 //     in it.
-//   - Entries are added, never kept up to date on deletion: an entry
-//     whose alias is no longer a live record (the card or token was
-//     deleted, its value wiped) counts for nothing and is removed when
-//     next met. The cards' aliases are UUIDs (122 random bits), never
+//   - An entry whose alias is no longer a live record (the card or token
+//     was deleted, its value wiped) counts for nothing. The cards remove
+//     the entry of an alias they delete (Remove: one write, whatever the
+//     index holds of the number); one left behind (a failed removal, a
+//     delete by the vault API) is removed when Claim next meets it. The cards' aliases are UUIDs (122 random bits), never
 //     made again once deleted, so a live alias still holds the number it
 //     was indexed with.
 //   - Claim adds the entry and reads the key's other entries in one store
@@ -127,6 +128,17 @@ func (n *Numbers) Claim(ctx context.Context, number, alias string) error {
 func (n *Numbers) Add(ctx context.Context, number, alias string) error {
 	if err := n.index.PutNumbers(ctx, [][]byte{n.keyOf([]byte(number))}, []string{alias}); err != nil {
 		return fmt.Errorf("vault: numbers index: add: %w", err)
+	}
+	return nil
+}
+
+// Remove removes the entry of number under alias, a record just deleted
+// (its alias is never made again), with one write whatever else the index
+// holds of the number: without it every card created and deleted left an
+// entry behind, and the index grew with the creates rather than the cards.
+func (n *Numbers) Remove(ctx context.Context, number, alias string) error {
+	if err := n.index.RemoveNumber(ctx, n.keyOf([]byte(number)), alias); err != nil {
+		return fmt.Errorf("vault: numbers index: remove: %w", err)
 	}
 	return nil
 }

@@ -149,6 +149,52 @@ func TestRestoreStopsAForkFromGrowing(t *testing.T) {
 	}
 }
 
+// TestGatewaysThatFindOneForkRotateOnce: every gateway holding the
+// forked version finds the conflict at its next refresh. The first one
+// rotates; one whose Restore comes after that rotation (its refresh ran
+// just before it) rotated again, on top of it: N gateways, up to N new
+// versions for one fork, each a re-encryption pass over the whole vault
+// and a key_rotated line. A gateway that finds the store already past
+// the forked version adopts that version instead.
+func TestGatewaysThatFindOneForkRotateOnce(t *testing.T) {
+	ctx := context.Background()
+	master := make([]byte, 32)
+	primary, standby := newMemStore(t), newMemStore(t)
+	keyringAt(t, primary, master, 1)
+	copyMeta(t, primary, standby, "dek/current", "dek/1")
+	first := keyringAt(t, primary, master, 2)
+	second, err := vault.OpenKeyring(ctx, primary, master) // another gateway: the same version 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyringAt(t, standby, master, 2) // after the failover, a gateway on the standby rotates
+	gateways := []*vault.Keyring{vault.KeyringOn(first, standby), vault.KeyringOn(second, standby)}
+	var rotations []uint32
+	for i, kr := range gateways {
+		_, rotated, err := kr.Restore(ctx)
+		if !errors.Is(err, vault.ErrKeyConflict) {
+			t.Fatalf("gateway %d: Restore = %v; want ErrKeyConflict", i, err)
+		}
+		if rotated != 0 {
+			rotations = append(rotations, rotated)
+		}
+	}
+	if !slices.Equal(rotations, []uint32{3}) {
+		t.Errorf("the gateways rotated to %v; want one rotation, to 3", rotations)
+	}
+	if _, err := standby.GetMeta(ctx, "dek/4"); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("the store holds a version 4 (%v): one fork made two rotations", err)
+	}
+	for i, kr := range gateways {
+		if kr.Current() != 3 {
+			t.Errorf("gateway %d seals with version %d; want 3, the store's", i, kr.Current())
+		}
+		if _, rotated, err := kr.Restore(ctx); err != nil || rotated != 0 {
+			t.Errorf("gateway %d: a second Restore = %d, %v; want nothing left to mend", i, rotated, err)
+		}
+	}
+}
+
 // TestRestoreWritesNothingIntoAnotherVault: a store that holds the keys of
 // another master key (another vault behind the same address, or an
 // emptied database another gateway set up first with its own key) gets

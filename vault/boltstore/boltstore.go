@@ -14,8 +14,9 @@
 // random) leave pages 50–70 % full: Compact (`aliasgate vault compact`)
 // rewrites a stopped vault with full pages, and renames the copy over the
 // file before it lets the lock go: Open checks, once it holds the lock,
-// that the file it opened is still the one at the path, and opens again
-// if not (a gateway started during a compaction served the replaced file).
+// that the file it opened (its descriptor) is still the one at the path,
+// and opens again if not (a gateway started during a compaction served
+// the replaced file).
 package boltstore
 
 import (
@@ -75,7 +76,14 @@ type Options struct {
 	NoGroupCommit bool
 	// MaxGroup bounds the Put calls committed together; default 256.
 	MaxGroup int
+
+	// openFile opens the vault file for bbolt; os.OpenFile unless a test
+	// sets it (export_test.go).
+	openFile openFileFunc
 }
+
+// openFileFunc is os.OpenFile's signature, bolt.Options.OpenFile's type.
+type openFileFunc = func(string, int, os.FileMode) (*os.File, error)
 
 // Store is a vault.Store on a bbolt file. It is safe for concurrent use.
 type Store struct {
@@ -112,7 +120,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	db, err := openDB(path, opts.Timeout)
+	db, err := openDB(path, opts.Timeout, opts.openFile)
 	if err != nil {
 		return nil, err
 	}
@@ -129,28 +137,38 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// openDB opens the bbolt file at path, waiting up to timeout for its lock.
-// The lock is taken on the file opened; a file replaced at path while the
-// lock was awaited (`vault compact` renames its copy over the file, then
-// lets the lock go) is opened again: the lock of the file no longer in
-// the directory would be no lock, and every write to it lost.
-func openDB(path string, timeout time.Duration) (*bolt.DB, error) {
+// openDB opens the bbolt file at path, waiting up to timeout for its lock,
+// with openFile (os.OpenFile when nil).
+//
+// A file renamed over path while the lock is awaited (`vault compact`)
+// leaves the lock, once got, on a file no longer in the directory: once
+// it holds the lock, openDB compares the file it opened (the descriptor
+// bbolt reads and writes, kept from openFile) with the file at path, and
+// opens again when they differ. Comparing the file at path before the open
+// with the one after the lock was defeated by an inode reused between the
+// two looks (A at path, replaced by B, which is opened, then replaced by a
+// file given A's inode number): the descriptor is the only witness of what
+// was opened.
+func openDB(path string, timeout time.Duration, openFile openFileFunc) (*bolt.DB, error) {
+	if openFile == nil {
+		openFile = os.OpenFile
+	}
 	for range maxReplaced {
-		// bbolt does not show the file it opened: the file at path before
-		// the open and after the lock are compared (a file only ever
-		// replaces an older one, so the same file both times is the one
-		// opened).
-		before, _ := os.Stat(path) // nil when it is created
-		db, err := openDBOnce(path, timeout)
+		var opened *os.File
+		db, err := openDBOnce(path, timeout, func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := openFile(name, flag, perm)
+			opened = f
+			return f, err
+		})
 		if err != nil {
 			return nil, err
 		}
-		after, err := os.Stat(path)
+		same, err := isFileAt(opened, path)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 		}
-		if before == nil || os.SameFile(before, after) {
+		if same {
 			return db, nil
 		}
 		db.Close()
@@ -158,17 +176,38 @@ func openDB(path string, timeout time.Duration) (*bolt.DB, error) {
 	return nil, fmt.Errorf("boltstore: open %s: %w (the file was replaced while its lock was awaited, %d times)", path, ErrLocked, maxReplaced)
 }
 
+// isFileAt reports whether f, open, is the file at path now. The open
+// descriptor keeps its inode from being reused, so the same device and
+// inode at path is the same file.
+func isFileAt(f *os.File, path string) (bool, error) {
+	if f == nil {
+		return false, errors.New("bbolt opened no file")
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	atPath, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // removed or being renamed over: open again
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, atPath), nil
+}
+
 // maxReplaced bounds the opens of openDB.
 const maxReplaced = 5
 
-func openDBOnce(path string, timeout time.Duration) (db *bolt.DB, err error) {
+func openDBOnce(path string, timeout time.Duration, openFile openFileFunc) (db *bolt.DB, err error) {
 	// bbolt can panic on some damaged files instead of returning an error.
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("boltstore: open %s: %w", path, ErrCorrupt)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
 	switch {
 	case err == nil:
 		return db, nil

@@ -56,7 +56,7 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 		return res, fmt.Errorf("boltstore: compact %s: %w", path, err)
 	}
 	res.Before = fi.Size()
-	src, err := openDB(path, timeout)
+	src, err := openDB(path, timeout, nil)
 	if err != nil {
 		return res, err
 	}
