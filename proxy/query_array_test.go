@@ -15,6 +15,42 @@ const arrayQueryRoutes = jsonQueryRoutes + `      - id: bulk
           - {json: "#.pan"}
 `
 
+// TestQueryFieldUnderAParamsWrapperKeyIsRefused: a query field that
+// nests to a JSON target's value under one more key first is refused.
+// Rails wraps a JSON body's keys under the controller's name
+// (wrap_parameters, on by default for JSON), so its actions read
+// params.require(:checkout)[:card][:number]; a request without a JSON
+// body gets no wrapping, and POST /checkout?checkout[card][number]=4111…
+// was that value in clear. The gateway cannot know the controller's
+// name, so any first key counts, for targets of two keys or more (a
+// single key, "number", would refuse JSON:API's page[number]).
+func TestQueryFieldUnderAParamsWrapperKeyIsRefused(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, arrayQueryRoutes, up.URL), nil, gwOptions{})
+	for _, path := range []string{
+		"/checkout?checkout[card][number]=" + testPAN,
+		"/checkout?order[Card][CVC]=" + testCVC,
+		"/batch?batch[cards][][pan]=" + testPAN,
+		"/Checkout.json?payment[card][number][]=" + testPAN,
+	} {
+		before := len(up.requests())
+		resp, got := g.do(t, "POST", path, "", nil, nil)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), `"card_field_in_query"`) {
+			t.Errorf("POST %s: %d %s, want 422 card_field_in_query", path, resp.StatusCode, got)
+		}
+		if len(up.requests()) != before {
+			t.Errorf("POST %s: the upstream received %s?%s", path, up.last(t).Path, up.last(t).Query)
+		}
+	}
+	for _, path := range []string{"/checkout?page[number]=2", "/checkout?checkout[card]=visa", "/checkout?filter[card][brand]=visa", "/bulk?batch[pan]=1"} {
+		before := len(up.requests())
+		resp, got := g.do(t, "POST", path, "", nil, nil)
+		if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
+			t.Errorf("POST %s: %d %s, want forwarded", path, resp.StatusCode, got)
+		}
+	}
+}
+
 // TestQueryFieldUnderAnyKeyOfATargetedArrayIsRefused: a query field that
 // reaches an element of a targeted array under any key, or under Rails'
 // _json, is refused. PHP nests cards[x][pan] as an array whose element

@@ -132,10 +132,19 @@ func nestedName(name string) []string {
 // application's foreach over cards reads it as it reads cards[0][pan].
 // A path that starts with an element (a body that is an array) is also
 // reached under "_json", as Rails' params hold such a body (the query's
-// _json[][pan] replaces it).
+// _json[][pan] replaces it). A path of two components or more is also
+// reached under one more key first: Rails wraps a JSON body's keys under
+// the controller's name (wrap_parameters), so its actions read
+// checkout[card][number] for card.number, which the query gives them when
+// no JSON body is wrapped; any first key counts (the gateway cannot know
+// the controller's name), but not for a single-key path, whose name
+// (number, pan) other fields nest under (JSON:API's page[number]).
 func nestsTo(elems []string, segs []jsonSeg) bool {
 	if len(segs) > 0 && (segs[0].kind != segKey || segs[0].index >= 0) && len(elems) > 0 && elems[0] == "_JSON" &&
 		nestsUnder(elems[1:], segs, false) {
+		return true
+	}
+	if len(segs) >= 2 && len(elems) > len(segs) && nestsUnder(elems[1:], segs, false) {
 		return true
 	}
 	return nestsUnder(elems, segs, true)

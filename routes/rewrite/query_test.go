@@ -63,6 +63,11 @@ func TestCheckQueryJSONTargets(t *testing.T) {
 		"x[cvv]=1":                   false,
 		"_json[number]=1":            false,
 		"cards[x][name]=1":           false,
+		"checkout[card][number]=1":   true, // Rails' wrap_parameters: params[:checkout][:card][:number]
+		"order[Items][0][CVC][]=1":   true,
+		"checkout[card]=1":           false,
+		"filter[card][brand]=1":      false,
+		"a[b][card][number]=1":       false,
 		"items[1][cvc]=1":            false,
 		"number=1&card[number]":      false,
 		"cardnumber=1&x[card]=1":     false,
