@@ -82,10 +82,7 @@ var browserCookies = []string{
 func TestOrdinaryCheckoutTrafficIsForwarded(t *testing.T) {
 	up := newUpstream(t, nil)
 	g := newGateway(t, parseRoutes(t, ordinaryRoutes, up.URL), nil, gwOptions{})
-	h2 := httptest.NewUnstartedServer(g.Config.Handler)
-	h2.EnableHTTP2 = true
-	h2.StartTLS()
-	t.Cleanup(h2.Close)
+	h2 := g.startH2(t)
 
 	const (
 		jsonType = "application/json"
@@ -191,10 +188,7 @@ func joinedCookies(h http.Header) string {
 func TestTargetedCookieIsRefusedHoweverTheFieldsAreSplit(t *testing.T) {
 	up := newUpstream(t, nil)
 	g := newGateway(t, parseRoutes(t, queryFieldRoutes, up.URL), nil, gwOptions{})
-	h2 := httptest.NewUnstartedServer(g.Config.Handler)
-	h2.EnableHTTP2 = true
-	h2.StartTLS()
-	t.Cleanup(h2.Close)
+	h2 := g.startH2(t)
 	for _, srv := range []*httptest.Server{g.Server, h2} {
 		for _, fields := range [][]string{
 			{"_ga=GA1.1.1; card_number=" + testPAN},
@@ -220,4 +214,14 @@ func TestTargetedCookieIsRefusedHoweverTheFieldsAreSplit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startH2 serves the gateway's handler over HTTP/2 too (TLS, ALPN h2).
+func (g *gateway) startH2(t testing.TB) *httptest.Server {
+	t.Helper()
+	h2 := httptest.NewUnstartedServer(g.Config.Handler)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	return h2
 }

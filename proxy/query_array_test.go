@@ -33,21 +33,42 @@ func TestQueryFieldUnderAParamsWrapperKeyIsRefused(t *testing.T) {
 		"/batch?batch[cards][][pan]=" + testPAN,
 		"/Checkout.json?payment[card][number][]=" + testPAN,
 	} {
-		before := len(up.requests())
-		resp, got := g.do(t, "POST", path, "", nil, nil)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), `"card_field_in_query"`) {
-			t.Errorf("POST %s: %d %s, want 422 card_field_in_query", path, resp.StatusCode, got)
-		}
-		if len(up.requests()) != before {
-			t.Errorf("POST %s: the upstream received %s?%s", path, up.last(t).Path, up.last(t).Query)
-		}
+		wantQueryRefused(t, g, up, "POST", path, "")
 	}
 	for _, path := range []string{"/checkout?page[number]=2", "/checkout?checkout[card]=visa", "/checkout?filter[card][brand]=visa", "/bulk?batch[pan]=1"} {
-		before := len(up.requests())
-		resp, got := g.do(t, "POST", path, "", nil, nil)
-		if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
-			t.Errorf("POST %s: %d %s, want forwarded", path, resp.StatusCode, got)
-		}
+		wantQueryForwarded(t, g, up, path)
+	}
+}
+
+// wantQueryRefused sends method path (with body as JSON, or none) to g
+// and fails t unless it is refused 422 card_field_in_query without
+// reaching up.
+func wantQueryRefused(t *testing.T, g *gateway, up *upstream, method, path, body string) {
+	t.Helper()
+	before := len(up.requests())
+	var resp *http.Response
+	var got []byte
+	if body == "" {
+		resp, got = g.do(t, method, path, "", nil, nil)
+	} else {
+		resp, got = g.do(t, method, path, "application/json", strings.NewReader(body), nil)
+	}
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), `"card_field_in_query"`) {
+		t.Errorf("%s %s: %d %s, want 422 card_field_in_query", method, path, resp.StatusCode, got)
+	}
+	if len(up.requests()) != before {
+		t.Errorf("%s %s: the upstream received %s?%s", method, path, up.last(t).Path, up.last(t).Query)
+	}
+}
+
+// wantQueryForwarded sends POST path without a body to g and fails t
+// unless up receives it.
+func wantQueryForwarded(t *testing.T, g *gateway, up *upstream, path string) {
+	t.Helper()
+	before := len(up.requests())
+	resp, got := g.do(t, "POST", path, "", nil, nil)
+	if resp.StatusCode != http.StatusOK || len(up.requests()) != before+1 {
+		t.Errorf("POST %s: %d %s, want forwarded", path, resp.StatusCode, got)
 	}
 }
 
@@ -71,20 +92,7 @@ func TestQueryFieldUnderAnyKeyOfATargetedArrayIsRefused(t *testing.T) {
 		{"/bulk?_JSON[a][Pan]=" + testPAN, ""},
 		{"/bulk?0[pan]=" + testPAN, `[]`},
 	} {
-		before := len(up.requests())
-		var resp *http.Response
-		var got []byte
-		if c.body == "" {
-			resp, got = g.do(t, "POST", c.path, "", nil, nil)
-		} else {
-			resp, got = g.do(t, "POST", c.path, "application/json", strings.NewReader(c.body), nil)
-		}
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), `"card_field_in_query"`) {
-			t.Errorf("POST %s: %d %s, want 422 card_field_in_query", c.path, resp.StatusCode, got)
-		}
-		if len(up.requests()) != before {
-			t.Errorf("POST %s: the upstream received %s?%s", c.path, up.last(t).Path, up.last(t).Query)
-		}
+		wantQueryRefused(t, g, up, "POST", c.path, c.body)
 	}
 	for _, path := range []string{"/bulk?page[number]=2&utm[pan]=x", "/bulk?_json=1", "/bulk?_json[][name]=x", "/batch?cards[x][name]=x", "/batch?cards=2"} {
 		before := len(up.requests())
