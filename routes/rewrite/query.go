@@ -39,9 +39,10 @@ var ErrQueryField = errors.New("rewrite: targeted field in the query string")
 //
 // JSON targets: a field whose name nests, as Rack and PHP nest bracketed
 // names, to the target's value or under it (card[number] or
-// card[number][] for card.number, cards[][number] or cards[0][number] for
-// cards.#.number; keys compared as the JSON locator compares them, letter
-// case ignored, the first as PHP rewrites it): Rails' params merge the
+// card[number][] for card.number, cards[][number], cards[0][number] or
+// cards[x][number] for cards.#.number, _json[][number] for #.number; keys
+// compared as the JSON locator compares them, letter case ignored, the
+// first as PHP rewrites it): Rails' params merge the
 // query's nested fields over the JSON body's (the query's card replaces
 // the body's whole card object), and Laravel's input() reads them where
 // the body has none.
@@ -125,8 +126,33 @@ func nestedName(name string) []string {
 // JSON path's value or under it: every component of segs matches the key
 // at its place. A key component matches its key (letter case ignored, the
 // first as PHP rewrites it) and, when the key is all digits, "" (an array
-// element); every element ('#', a query) matches "" and digits.
+// element); every element ('#', a query) matches any key (a first one
+// "" and digits only, the query's other fields being its own): PHP nests
+// cards[x][pan] as an array whose element "x" holds pan, and an
+// application's foreach over cards reads it as it reads cards[0][pan].
+// A path that starts with an element (a body that is an array) is also
+// reached under "_json", as Rails' params hold such a body (the query's
+// _json[][pan] replaces it). A path of two components or more is also
+// reached under one more key first: Rails wraps a JSON body's keys under
+// the controller's name (wrap_parameters), so its actions read
+// checkout[card][number] for card.number, which the query gives them when
+// no JSON body is wrapped; any first key counts (the gateway cannot know
+// the controller's name), but not for a single-key path, whose name
+// (number, pan) other fields nest under (JSON:API's page[number]).
 func nestsTo(elems []string, segs []jsonSeg) bool {
+	if len(segs) > 0 && (segs[0].kind != segKey || segs[0].index >= 0) && len(elems) > 0 && elems[0] == "_JSON" &&
+		nestsUnder(elems[1:], segs, false) {
+		return true
+	}
+	if len(segs) >= 2 && len(elems) > len(segs) && nestsUnder(elems[1:], segs, false) {
+		return true
+	}
+	return nestsUnder(elems, segs, true)
+}
+
+// nestsUnder is nestsTo without the _json rule; top says elems[0] is the
+// field's first key, which PHP rewrites.
+func nestsUnder(elems []string, segs []jsonSeg, top bool) bool {
 	if len(elems) < len(segs) {
 		return false
 	}
@@ -134,11 +160,11 @@ func nestsTo(elems []string, segs []jsonSeg) bool {
 		e := elems[i]
 		switch {
 		case s.kind != segKey:
-			if strings.Trim(e, "0123456789") != "" {
-				return false
+			if i == 0 && top && strings.Trim(e, "0123456789") != "" {
+				return false // the query's own fields: utm[pan] is no element of the body
 			}
 		case s.index >= 0 && e == "":
-		case i == 0:
+		case i == 0 && top:
 			if e != canonFormName(s.key) {
 				return false
 			}

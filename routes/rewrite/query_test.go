@@ -32,7 +32,7 @@ func TestNestedName(t *testing.T) {
 // value, or under it, is ErrQueryField; others are nil.
 func TestCheckQueryJSONTargets(t *testing.T) {
 	p, err := Compile(Redact, []TargetSpec{{Kind: KindJSON, Path: "card.number"}, {Kind: KindJSON, Path: "cards.#.pan"},
-		{Kind: KindJSON, Path: "items.0.cvc"}, {Kind: KindJSON, Path: `card_holder\.pan`}})
+		{Kind: KindJSON, Path: "items.0.cvc"}, {Kind: KindJSON, Path: `card_holder\.pan`}, {Kind: KindJSON, Path: "#.cvv"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,22 @@ func TestCheckQueryJSONTargets(t *testing.T) {
 		"card[number]=":              false,
 		"card=1":                     false,
 		"card[holder]=1":             false,
-		"cards[x][pan]=1":            false,
+		"cards[x][pan]=1":            true, // PHP: an array whose element "x" holds pan; a foreach reads it
+		"cards[%20][PAN]=1":          true,
+		"_json[][cvv]=1":             true, // Rails: a top-level array body is params[:_json]
+		"_JSON[0][cvv][]=1":          true,
+		"_json[x][cvv]=1":            true,
+		"0[cvv]=1":                   true,
+		"_json[][pan]=1":             false,
+		"_json=1":                    false,
+		"x[cvv]=1":                   false,
+		"_json[number]=1":            false,
+		"cards[x][name]=1":           false,
+		"checkout[card][number]=1":   true, // Rails' wrap_parameters: params[:checkout][:card][:number]
+		"order[Items][0][CVC][]=1":   true,
+		"checkout[card]=1":           false,
+		"filter[card][brand]=1":      false,
+		"a[b][card][number]=1":       false,
 		"items[1][cvc]=1":            false,
 		"number=1&card[number]":      false,
 		"cardnumber=1&x[card]=1":     false,
