@@ -450,19 +450,51 @@ func xmlUnreadable(body []byte) error {
 	return nil
 }
 
-// legacyText returns body decoded to UTF-8 when a Content-Type value of
-// contentTypes names a charset that is an ASCII superset but not UTF-8
-// (asciiCharset: ISO 8859, Windows and Mac code pages, KOI8, Shift_JIS,
-// EUC, GB, Big5…; US-ASCII too, which browsers read as windows-1252) and
-// body holds a byte past ASCII; nil otherwise, or when the charset is one
-// x/text does not know under that name. Such a body spells the characters
-// pan reads past ASCII in UTF-8 (a no-break space, dashes, full-width
-// digits) as other bytes: "4111\xa01111…" in ISO 8859-1 and full-width
-// digits in Shift_JIS are a card number to a client or an app that reads
-// the body in its charset. Decoded, at most four bytes a byte.
+// legacyText returns body decoded to UTF-8 in every charset the
+// Content-Type values (contentTypes) name that is an ASCII superset but
+// not UTF-8 (asciiCharset: ISO 8859, Windows, Mac and DOS code pages,
+// KOI8, Shift_JIS, EUC, GB, Big5…; US-ASCII too, which browsers read as
+// windows-1252), one reading a line, when body holds a byte past ASCII;
+// nil otherwise. Every charset named counts, in every parameter and value,
+// not the first only: an app may take the last ("charset=shift_jis;
+// charset=iso-8859-1"). Such a body spells the characters pan reads past
+// ASCII in UTF-8 (a no-break space, dashes, full-width digits) as other
+// bytes: "4111\xa01111…" in ISO 8859-1 and full-width digits in Shift_JIS
+// are a card number to a client or an app that reads the body in its
+// charset. A body whose charset has no decoder, or that names more than
+// maxCharsets of them, is unreadable (UnreadableBody) before it is read
+// here. Decoded, at most four bytes a byte in each charset.
 func legacyText(contentTypes []string, body []byte) []byte {
+	encs, _ := legacyCharsets(contentTypes, body)
+	var out []byte
+	for _, enc := range encs {
+		u, err := enc.NewDecoder().Bytes(body)
+		if err != nil {
+			continue
+		}
+		if out != nil {
+			out = append(out, '\n')
+		}
+		out = append(out, u...)
+	}
+	return out
+}
+
+// maxCharsets bounds the distinct legacy charsets a body is read in
+// (legacyText: a pass and a copy each); a message naming more is
+// unreadable.
+const maxCharsets = 4
+
+// legacyCharsets returns the distinct decoders of the ASCII-superset
+// charsets other than UTF-8 that the Content-Type values name (every
+// charset parameter of each, lenientParams), and unreadable when one of
+// them has none (a code page x/text does not implement, cp857, or a name
+// asciiCharset takes by its form that names nothing, windows-1259) or there
+// are more than maxCharsets; nothing when body holds no byte past ASCII,
+// which reads alike in all of them.
+func legacyCharsets(contentTypes []string, body []byte) (encs []encoding.Encoding, unreadable bool) {
 	if !slices.ContainsFunc(body, func(c byte) bool { return c >= 0x80 }) {
-		return nil
+		return nil, false
 	}
 	for _, ct := range contentTypes {
 		for _, cs := range lenientParams(ct, "charset") {
@@ -470,22 +502,39 @@ func legacyText(contentTypes []string, body []byte) []byte {
 			if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
 				continue
 			}
-			if enc := legacyEncoding(cs); enc != nil {
-				if out, err := enc.NewDecoder().Bytes(body); err == nil {
-					return out
+			enc := legacyEncoding(cs)
+			if enc == nil {
+				return nil, true
+			}
+			if !slices.Contains(encs, enc) {
+				if len(encs) == maxCharsets {
+					return nil, true
 				}
+				encs = append(encs, enc)
 			}
 		}
 	}
-	return nil
+	return encs, false
 }
 
-// legacyEncoding returns the encoding a charset label (lower case) names
-// under the WHATWG Encoding Standard's labels (what browsers use; they
-// read ISO-8859-1 and US-ASCII as windows-1252) or IANA's, with '_' read
-// as '-' (Java's and Python's names); nil when neither knows it.
+// legacyEncoding returns the encoding a charset label (lower case, one
+// asciiCharset takes) names under the WHATWG Encoding Standard's labels
+// (what browsers use; they read ISO-8859-1 and US-ASCII as windows-1252)
+// or IANA's, with '_' read as '-' (Java's and Python's names), the names
+// of legacyAliases, and a DOS code page under any of the prefixes
+// asciiCharset reads (cp858, ibm-850, dos-866); nil when none knows it.
 func legacyEncoding(cs string) encoding.Encoding {
-	for _, name := range []string{cs, strings.ReplaceAll(cs, "_", "-")} {
+	names := []string{cs, strings.ReplaceAll(cs, "_", "-")}
+	if a, ok := legacyAliases[strings.NewReplacer("-", "", "_", "").Replace(cs)]; ok {
+		names = append(names, a)
+	}
+	for _, p := range []string{"cp", "ibm", "ibm-", "ms", "windows-", "dos-", "x-ibm", ""} {
+		if rest, ok := strings.CutPrefix(cs, p); ok && dosCodePages[strings.TrimLeft(rest, "0")] {
+			n := strings.TrimLeft(rest, "0")
+			names = append(names, "ibm"+n, "ibm00"+n, "windows-"+n)
+		}
+	}
+	for _, name := range names {
 		if enc, err := htmlindex.Get(name); err == nil {
 			return enc
 		}
@@ -496,16 +545,33 @@ func legacyEncoding(cs string) encoding.Encoding {
 	return nil
 }
 
+// legacyAliases name, in a label x/text knows, the labels asciiCharset
+// takes that x/text knows under neither index (keys without '-' and '_'):
+// Java's and Python's names of the Windows code pages of the CJK
+// encodings, and the shorter names of a few others.
+var legacyAliases = map[string]string{
+	"cp932": "shift_jis", "eucjp": "euc-jp", "euckr": "euc-kr", "cp949": "euc-kr", "ms949": "euc-kr",
+	"windows949": "euc-kr", "euccn": "gb2312", "cp950": "big5", "ms950": "big5", "windows950": "big5",
+	"tis620": "tis-620", "macroman": "macintosh", "latin1": "windows-1252", "latin2": "iso-8859-2",
+	"latin3": "iso-8859-3", "latin4": "iso-8859-4", "latin5": "windows-1254", "latin6": "iso-8859-10",
+	"latin7": "iso-8859-13", "latin8": "iso-8859-14", "latin9": "iso-8859-15", "latin10": "iso-8859-16",
+}
+
 // UnreadableBody returns why a body (decoded from its Content-Encoding),
 // with its message's Content-Type values, is not read by the filters and
 // the leak guard as the app reads it, or nil: errCharset for a charset
 // that does not spell digits in ASCII (EBCDIC, UTF-7, ISO-2022, or one not
-// known: unreadableCharset), or an XML body's (xmlUnreadable: entities
+// known: unreadableCharset; a body holding a byte past ASCII in an
+// ASCII-superset charset the gateway has no decoder for, or in more than
+// maxCharsets of them: legacyCharsets), or an XML body's (xmlUnreadable: entities
 // declared, an encoding declared that is not an ASCII superset, EBCDIC
 // first bytes). The phases refuse or log such a body; the inspector does
 // not keep it, its card numbers being one decoding away.
 func UnreadableBody(contentTypes []string, body []byte) error {
 	if slices.ContainsFunc(contentTypes, unreadableCharset) {
+		return errCharset
+	}
+	if _, unreadable := legacyCharsets(contentTypes, body); unreadable {
 		return errCharset
 	}
 	return xmlUnreadable(body)

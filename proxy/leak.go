@@ -28,8 +28,10 @@ import (
 // after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
 // with its NUL bytes dropped; a body in another ASCII-superset charset,
 // ISO 8859, a Windows code page, Shift_JIS, EUC, GBK, Big5…, is read as
-// it is and decoded to UTF-8 too, where its no-break spaces, dashes and
-// full-width digits are the ones pan reads: legacyText), every header (cookies included) and the
+// it is and decoded to UTF-8 too, in every such charset its Content-Type
+// names, where its no-break spaces, dashes and full-width digits are the
+// ones pan reads: legacyText; one in a charset without a decoder is
+// unreadable: legacyCharsets), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (encodedParts, with each boundary an app may

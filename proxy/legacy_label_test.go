@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// TestLegacyCharsetLabelsAndRepeatsAreRead: the guard read a body in the
+// first charset of its Content-Type that x/text knows under that label, and
+// read it as its bytes when x/text knew none. So a card number spelled with
+// no-break spaces, dashes or full-width digits got through leak_guard:
+// block and the masks of a route that redacts responses when its charset
+// was a label the gateway takes as an ASCII superset but x/text does not
+// know (Java's and Python's cp932, euckr, ms949, cp950, macroman, latin9,
+// the DOS code pages cp858, ibm-850, cp857…), or when a second charset
+// parameter or Content-Type value named the charset that spells it (an app
+// may take the last). Each row is a body and its Content-Type values; card
+// tells whether the app reads a card number there.
+func TestLegacyCharsetLabelsAndRepeatsAreRead(t *testing.T) {
+	nbsp := "4111\xa01111\xa01111\xa01111"
+	dosNBSP := "4111\xff1111\xff1111\xff1111" // 0xFF is a no-break space in the DOS code pages
+	rows := []struct {
+		cts  []string
+		body string
+		card bool
+	}{
+		{[]string{"text/plain; charset=shift_jis; charset=iso-8859-1"}, nbsp, true},
+		{[]string{"text/plain; charset=\"shift_jis\"; charset='windows-1252'"}, "4111\x961111\x961111\x961111", true},
+		{[]string{"text/plain; charset=shift_jis", "text/plain; charset=iso-8859-1"}, nbsp, true},
+		{[]string{"text/plain; charset=cp932"}, fullWidth(testPAN, "\x82\x4f"), true},
+		{[]string{"text/plain; charset=eucjp"}, fullWidth(testPAN, "\xa3\xb0"), true},
+		{[]string{"text/plain; charset=euckr"}, "4111\xa1\xa11111\xa1\xa11111\xa1\xa11111", true},
+		{[]string{"text/plain; charset=ms949"}, "4111\xa1\xa11111\xa1\xa11111\xa1\xa11111", true},
+		{[]string{"text/plain; charset=euc-cn"}, fullWidth(testPAN, "\xa3\xb0"), true},
+		{[]string{"text/plain; charset=cp950"}, "4111\xa1\x401111\xa1\x401111\xa1\x401111", true},
+		{[]string{"text/plain; charset=macroman"}, "4111\xca1111\xca1111\xca1111", true},
+		{[]string{"text/plain; charset=latin9"}, nbsp, true},
+		{[]string{"text/plain; charset=latin_1"}, nbsp, true},
+		{[]string{"text/plain; charset=tis620"}, nbsp, true},
+		{[]string{"text/html; charset=cp858"}, dosNBSP, true},
+		{[]string{"text/html; charset=ibm-850"}, dosNBSP, true},
+		{[]string{"text/html; charset=dos-866"}, dosNBSP, true},
+		{[]string{"text/html; charset=cp857"}, dosNBSP, true},                // no decoder: refused
+		{[]string{"text/html; charset=windows-1259"}, nbsp, true},            // no such code page: refused
+		{[]string{"text/html; charset=iso-8859-12"}, nbsp, true},             // no such part: refused
+		{[]string{"text/plain; charset=cp857"}, "order 42, total 10", false}, // ASCII reads alike in all
+		{[]string{"text/plain; charset=cp932"}, "\x82\xb1\x82\xf1\x82\xc9\x82\xbf\x82\xcd", false},
+		{[]string{"text/plain; charset=iso-8859-1; charset=cp932"}, "caf\xe9 cr\xe8me", false},
+	}
+	var row int
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = rows[row].cts
+		_, _ = w.Write([]byte(rows[row].body))
+	})
+	doc := unmatchedRoutes + inboundRoute("block", "block", "    leak_guard: block\n")
+	g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	for i, c := range rows {
+		row = i
+		// A response on a route that redacts response bodies (the guard
+		// logs, and is off).
+		for _, route := range []string{"/log", "/off"} {
+			resp, got := g.do(t, "GET", route+"/x", "", nil, nil)
+			if passed := resp.StatusCode == http.StatusOK && bytes.Equal(got, []byte(c.body)); passed == c.card {
+				t.Errorf("response %q in %q through %s: status %d %q", c.body, c.cts, route, resp.StatusCode, got)
+			}
+		}
+		// A request through leak_guard: block (one Content-Type value).
+		if len(c.cts) > 1 {
+			continue
+		}
+		n := len(up.requests())
+		resp, got := g.do(t, "POST", "/block/x", c.cts[0], strings.NewReader(c.body), nil)
+		if reached := len(up.requests()) > n && resp.StatusCode == http.StatusOK; reached == c.card {
+			t.Errorf("request %q in %q through leak_guard block: status %d %q", c.body, c.cts[0], resp.StatusCode, got)
+		}
+	}
+}
