@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/encoding/japanese"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/routes"
@@ -428,42 +429,94 @@ func xmlUnreadable(body []byte) error {
 		// section) and declares nothing.
 		return errXMLEntities
 	}
-	if decl, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
-		if end := bytes.Index(decl, []byte("?>")); end >= 0 {
-			decl = decl[:end]
-			if i := bytes.Index(decl, []byte("encoding")); i >= 0 {
-				v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
-				if v, ok = bytes.CutPrefix(v, []byte("=")); ok {
-					v = bytes.TrimLeft(v, " \t\r\n")
-					if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
-						if j := bytes.IndexByte(v[1:], v[0]); j >= 0 {
-							cs := strings.ToLower(string(v[1 : 1+j]))
-							if !asciiCharset(cs) && !wideCharset(cs) {
-								return errCharset
-							}
-						}
-					}
-				}
-			}
-		}
+	if cs, ok := xmlEncoding(b); ok && !asciiCharset(cs) && !wideCharset(cs) {
+		return errCharset
 	}
 	return nil
 }
 
-// legacyText returns body decoded to UTF-8 in every charset the
-// Content-Type values (contentTypes) name that is an ASCII superset but
-// not UTF-8 (asciiCharset: ISO 8859, Windows, Mac and DOS code pages,
-// KOI8, Shift_JIS, EUC, GB, Big5…; US-ASCII too, which browsers read as
-// windows-1252), one reading a line, when body holds a byte past ASCII;
-// nil otherwise. Every charset named counts, in every parameter and value,
-// not the first only: an app may take the last ("charset=shift_jis;
-// charset=iso-8859-1"). Such a body spells the characters pan reads past
-// ASCII in UTF-8 (a no-break space, dashes, full-width digits) as other
-// bytes: "4111\xa01111…" in ISO 8859-1 and full-width digits in Shift_JIS
-// are a card number to a client or an app that reads the body in its
-// charset. A body whose charset has no decoder, or that names more than
-// maxCharsets of them, is unreadable (UnreadableBody) before it is read
-// here. Decoded, at most four bytes a byte in each charset.
+// xmlEncoding returns the encoding (lower case) the XML declaration that
+// starts b names ("<?xml version='1.0' encoding='Shift_JIS'?>"), and
+// whether it names one.
+func xmlEncoding(b []byte) (string, bool) {
+	decl, ok := bytes.CutPrefix(b, []byte("<?xml"))
+	if !ok {
+		return "", false
+	}
+	end := bytes.Index(decl, []byte("?>"))
+	if end < 0 {
+		return "", false
+	}
+	decl = decl[:end]
+	i := bytes.Index(decl, []byte("encoding"))
+	if i < 0 {
+		return "", false
+	}
+	v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+	if v, ok = bytes.CutPrefix(v, []byte("=")); !ok {
+		return "", false
+	}
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 || v[0] != '"' && v[0] != '\'' {
+		return "", false
+	}
+	j := bytes.IndexByte(v[1:], v[0])
+	if j < 0 {
+		return "", false
+	}
+	return strings.ToLower(string(v[1 : 1+j])), true
+}
+
+// metaCharsets returns every "charset=" value (lower case) in the first
+// 1,024 bytes of a body, where a browser looks for an HTML meta charset or
+// http-equiv Content-Type ("<meta charset=shift_jis>",
+// "content='text/html; charset=iso-8859-1'") and reads the page in it when
+// its Content-Type names none. Read anywhere in that prefix, not only in a
+// meta element: more is read, never less.
+func metaCharsets(body []byte) []string {
+	var buf [1024]byte
+	head := buf[:copy(buf[:], body)]
+	for i, c := range head {
+		if 'A' <= c && c <= 'Z' {
+			head[i] = c + 'a' - 'A'
+		}
+	}
+	var out []string
+	for {
+		i := bytes.Index(head, []byte("charset"))
+		if i < 0 {
+			return out
+		}
+		head = bytes.TrimLeft(head[i+len("charset"):], " \t\r\n\f")
+		v, ok := bytes.CutPrefix(head, []byte("="))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimLeft(v, " \t\r\n\f\"'")
+		if end := bytes.IndexAny(v, "\"' \t\r\n\f;>/"); end >= 0 {
+			v = v[:end]
+		}
+		if len(v) > 0 {
+			out = append(out, string(v))
+		}
+	}
+}
+
+// legacyText returns body decoded to UTF-8 in every charset that is an
+// ASCII superset but not UTF-8 (asciiCharset: ISO 8859, Windows, Mac and
+// DOS code pages, KOI8, Shift_JIS, EUC, GB, Big5…; US-ASCII too, which
+// browsers read as windows-1252) that the Content-Type values
+// (contentTypes) name or the body declares (legacyCharsets), one reading a
+// line, when body holds a byte past ASCII; nil otherwise. Every charset
+// named counts, in every parameter and value, not the first only: an app
+// may take the last ("charset=shift_jis; charset=iso-8859-1"). Such a body
+// spells the characters pan reads past ASCII in UTF-8 (a no-break space,
+// dashes, full-width digits) as other bytes: "4111\xa01111…" in ISO
+// 8859-1 and full-width digits in Shift_JIS are a card number to a client
+// or an app that reads the body in its charset. A body whose charset has
+// no decoder, or that names more than maxCharsets of them, is unreadable
+// (UnreadableBody) before it is read here. Decoded, at most four bytes a
+// byte in each charset.
 func legacyText(contentTypes []string, body []byte) []byte {
 	encs, _ := legacyCharsets(contentTypes, body)
 	var out []byte
@@ -487,31 +540,59 @@ const maxCharsets = 4
 
 // legacyCharsets returns the distinct decoders of the ASCII-superset
 // charsets other than UTF-8 that the Content-Type values name (every
-// charset parameter of each, lenientParams), and unreadable when one of
-// them has none (a code page x/text does not implement, cp857, or a name
-// asciiCharset takes by its form that names nothing, windows-1259) or there
-// are more than maxCharsets; nothing when body holds no byte past ASCII,
-// which reads alike in all of them.
+// charset parameter of each, lenientParams) or the body declares (its
+// XML declaration's encoding, xmlEncoding; an HTML meta charset under a
+// browser's labels, metaCharsets), and unreadable when one of them has
+// none (a code page x/text does not implement, cp857, or a name
+// asciiCharset takes by its form that names nothing, windows-1259), when
+// there are more than maxCharsets, or when a meta names ISO-2022-JP (all
+// ASCII bytes, its escapes switching to two-byte sets that spell
+// full-width digits: unreadable whatever the body holds); no decoder when
+// body holds no byte past ASCII, which reads alike in all of them.
 func legacyCharsets(contentTypes []string, body []byte) (encs []encoding.Encoding, unreadable bool) {
+	add := func(enc encoding.Encoding) bool {
+		if !slices.Contains(encs, enc) {
+			if len(encs) == maxCharsets {
+				return false
+			}
+			encs = append(encs, enc)
+		}
+		return true
+	}
+	for _, cs := range metaCharsets(body) {
+		// A browser's labels only (htmlindex): the page is read in the
+		// charset its meta names.
+		enc, err := htmlindex.Get(cs)
+		switch {
+		case err != nil || enc == encoding.Replacement || jsonapi.UTF8Charset(cs) || wideCharset(cs):
+			// Unknown (ignored), the replacement encoding (one U+FFFD),
+			// UTF-16 (read as UTF-8 by browsers).
+		case enc == japanese.ISO2022JP:
+			// Escapes switch to two-byte sets: "ESC $ B #4#1…" is
+			// full-width digits, all of it ASCII bytes.
+			return nil, true
+		case !add(enc):
+			return nil, true
+		}
+	}
 	if !slices.ContainsFunc(body, func(c byte) bool { return c >= 0x80 }) {
 		return nil, false
 	}
+	var labels []string
 	for _, ct := range contentTypes {
-		for _, cs := range lenientParams(ct, "charset") {
-			cs = strings.ToLower(cs)
-			if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
-				continue
-			}
-			enc := legacyEncoding(cs)
-			if enc == nil {
-				return nil, true
-			}
-			if !slices.Contains(encs, enc) {
-				if len(encs) == maxCharsets {
-					return nil, true
-				}
-				encs = append(encs, enc)
-			}
+		labels = append(labels, lenientParams(ct, "charset")...)
+	}
+	if cs, ok := xmlEncoding(bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")); ok {
+		labels = append(labels, cs) // one that is no ASCII superset: xmlUnreadable
+	}
+	for _, cs := range labels {
+		cs = strings.ToLower(cs)
+		if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
+			continue
+		}
+		enc := legacyEncoding(cs)
+		if enc == nil || !add(enc) {
+			return nil, true
 		}
 	}
 	return encs, false

@@ -29,7 +29,7 @@ import (
 // with its NUL bytes dropped; a body in another ASCII-superset charset,
 // ISO 8859, a Windows code page, Shift_JIS, EUC, GBK, Big5…, is read as
 // it is and decoded to UTF-8 too, in every such charset its Content-Type
-// names, where its no-break spaces, dashes and full-width digits are the
+// names or it declares (XML declaration, HTML meta), where its no-break spaces, dashes and full-width digits are the
 // ones pan reads: legacyText; one in a charset without a decoder is
 // unreadable: legacyCharsets), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query

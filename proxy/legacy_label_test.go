@@ -23,11 +23,7 @@ import (
 func TestLegacyCharsetLabelsAndRepeatsAreRead(t *testing.T) {
 	nbsp := "4111\xa01111\xa01111\xa01111"
 	dosNBSP := "4111\xff1111\xff1111\xff1111" // 0xFF is a no-break space in the DOS code pages
-	rows := []struct {
-		cts  []string
-		body string
-		card bool
-	}{
+	runCharsetRows(t, []charsetRow{
 		{[]string{"text/plain; charset=shift_jis; charset=iso-8859-1"}, nbsp, true},
 		{[]string{"text/plain; charset=\"shift_jis\"; charset='windows-1252'"}, "4111\x961111\x961111\x961111", true},
 		{[]string{"text/plain; charset=shift_jis", "text/plain; charset=iso-8859-1"}, nbsp, true},
@@ -50,7 +46,22 @@ func TestLegacyCharsetLabelsAndRepeatsAreRead(t *testing.T) {
 		{[]string{"text/plain; charset=cp857"}, "order 42, total 10", false}, // ASCII reads alike in all
 		{[]string{"text/plain; charset=cp932"}, "\x82\xb1\x82\xf1\x82\xc9\x82\xbf\x82\xcd", false},
 		{[]string{"text/plain; charset=iso-8859-1; charset=cp932"}, "caf\xe9 cr\xe8me", false},
-	}
+	})
+}
+
+// charsetRow is a body, its Content-Type values, and whether the app reads
+// a card number there.
+type charsetRow struct {
+	cts  []string
+	body string
+	card bool
+}
+
+// runCharsetRows sends each row's body as a response through a route that
+// redacts response bodies (the guard logging, and off) and as a request
+// through leak_guard: block (rows of one Content-Type value): a body
+// holding a card number must not pass as sent, another must.
+func runCharsetRows(t *testing.T, rows []charsetRow) {
 	var row int
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = rows[row].cts
@@ -78,4 +89,46 @@ func TestLegacyCharsetLabelsAndRepeatsAreRead(t *testing.T) {
 			t.Errorf("request %q in %q through leak_guard block: status %d %q", c.body, c.cts[0], resp.StatusCode, got)
 		}
 	}
+}
+
+// TestCharsetDeclaredInTheBodyIsRead: a body whose Content-Type names no
+// charset but that declares one itself (an XML declaration's encoding, an
+// HTML meta charset or http-equiv Content-Type, which browsers and XML
+// parsers read it in) was read as its bytes, so a card number spelled with
+// that charset's no-break spaces or full-width digits got through
+// leak_guard: block and the masks of a route that redacts responses.
+func TestCharsetDeclaredInTheBodyIsRead(t *testing.T) {
+	nbsp := "4111\xa01111\xa01111\xa01111"
+	sjis := fullWidth(testPAN, "\x82\x4f")
+	runCharsetRows(t, []charsetRow{
+		{[]string{"application/xml"}, `<?xml version="1.0" encoding="ISO-8859-1"?><n>` + nbsp + `</n>`, true},
+		{[]string{"text/xml"}, "<?xml version='1.0' encoding='Shift_JIS'?>\n<n>" + sjis + `</n>`, true},
+		{[]string{"application/xml; charset=utf-8"}, `<?xml version="1.0" encoding="cp932"?><n>` + sjis + `</n>`, true},
+		{[]string{"text/html"}, `<html><head><meta charset="shift_jis"></head><p>` + sjis, true},
+		{[]string{"text/html"}, `<META CHARSET=windows-1252><p>4111` + "\x96" + `1111` + "\x96" + `1111` + "\x96" + `1111`, true},
+		{[]string{"text/html"}, `<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"><td>` + nbsp, true},
+		// A label browsers do not know is ignored: windows-1252's 0xFF is ÿ.
+		{[]string{"text/html"}, `<meta charset="cp857"><td>4111` + "\xff" + `1111` + "\xff" + `1111` + "\xff" + `1111`, false},
+		{[]string{"text/html"}, `<meta charset="utf-8"><p>caf` + "\xc3\xa9" + ` 12 345</p>`, false},
+		{[]string{"text/html"}, `<meta charset="iso-8859-1"><p>caf` + "\xe9" + `, order 4111 2222</p>`, false},
+		{[]string{"application/xml"}, `<?xml version="1.0" encoding="ISO-8859-1"?><n>caf` + "\xe9" + `</n>`, false},
+	})
+}
+
+// TestISO2022JPDeclaredInTheBodyIsRefused: a page whose meta names
+// ISO-2022-JP is read by a browser with its escapes, "ESC $ B" switching to
+// JIS X 0208 where "#4#1#1#1…" is full-width digits, all of it ASCII
+// bytes: the guard, which reads them as '#' and digits, passed the card
+// number. Such a body is now unreadable (a Content-Type naming it was
+// already).
+func TestISO2022JPDeclaredInTheBodyIsRefused(t *testing.T) {
+	var jis strings.Builder
+	for _, c := range []byte(testPAN) {
+		jis.WriteString("#" + string(c))
+	}
+	runCharsetRows(t, []charsetRow{
+		{[]string{"text/html"}, `<meta charset="iso-2022-jp"><p>` + "\x1b$B" + jis.String() + "\x1b(B", true},
+		{[]string{"text/html"}, `<meta http-equiv=content-type content="text/html;charset=csISO2022JP"><p>` + "\x1b$B" + jis.String(), true},
+		{[]string{"text/html"}, `<meta charset="iso-2022-kr"><p>plain text</p>`, false}, // the replacement encoding
+	})
 }
