@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
 	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/transform"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/routes"
@@ -502,39 +504,40 @@ func metaCharsets(body []byte) []string {
 	}
 }
 
-// legacyText returns body decoded to UTF-8 in every charset that is an
+// legacyTexts yields body decoded to UTF-8 in every charset that is an
 // ASCII superset but not UTF-8 (asciiCharset: ISO 8859, Windows, Mac and
 // DOS code pages, KOI8, Shift_JIS, EUC, GB, Big5…; US-ASCII too, which
 // browsers read as windows-1252) that the Content-Type values
-// (contentTypes) name or the body declares (legacyCharsets), one reading a
-// line, when body holds a byte past ASCII; nil otherwise. Every charset
-// named counts, in every parameter and value, not the first only: an app
-// may take the last ("charset=shift_jis; charset=iso-8859-1"). Such a body
-// spells the characters pan reads past ASCII in UTF-8 (a no-break space,
-// dashes, full-width digits) as other bytes: "4111\xa01111…" in ISO
-// 8859-1 and full-width digits in Shift_JIS are a card number to a client
-// or an app that reads the body in its charset. A body whose charset has
-// no decoder, or that names more than maxCharsets of them, is unreadable
-// (UnreadableBody) before it is read here. Decoded, at most four bytes a
-// byte in each charset.
-func legacyText(contentTypes []string, body []byte) []byte {
-	encs, _ := legacyCharsets(contentTypes, body)
-	var out []byte
-	for _, enc := range encs {
-		u, err := enc.NewDecoder().Bytes(body)
-		if err != nil {
-			continue
+// (contentTypes) name or the body declares (legacyCharsets), one reading
+// at a time, when body holds a byte past ASCII; nothing otherwise. Every
+// charset named counts, in every parameter and value, not the first only:
+// an app may take the last ("charset=shift_jis; charset=iso-8859-1").
+// Such a body spells the characters pan reads past ASCII in UTF-8 (a
+// no-break space, dashes, full-width digits) as other bytes: "4111\xa01111…"
+// in ISO 8859-1 and full-width digits in Shift_JIS are a card number to a
+// client or an app that reads the body in its charset. A body whose
+// charset has no decoder, or that names more than maxCharsets of them, is
+// unreadable (UnreadableBody) before it is read here. Each reading is
+// written over the one before (one buffer, at most four bytes a byte):
+// the caller keeps none of it.
+func legacyTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		encs, _ := legacyCharsets(contentTypes, body)
+		var buf []byte
+		for _, enc := range encs {
+			out, _, err := transform.Append(enc.NewDecoder(), buf[:0], body)
+			if err != nil {
+				continue
+			}
+			if buf = out; !yield(out) {
+				return
+			}
 		}
-		if out != nil {
-			out = append(out, '\n')
-		}
-		out = append(out, u...)
 	}
-	return out
 }
 
 // maxCharsets bounds the distinct legacy charsets a body is read in
-// (legacyText: a pass and a copy each); a message naming more is
+// (legacyTexts: a pass and a decoding each); a message naming more is
 // unreadable.
 const maxCharsets = 4
 

@@ -30,7 +30,7 @@ import (
 // ISO 8859, a Windows code page, Shift_JIS, EUC, GBK, Big5…, is read as
 // it is and decoded to UTF-8 too, in every such charset its Content-Type
 // names or it declares (XML declaration, HTML meta), where its no-break spaces, dashes and full-width digits are the
-// ones pan reads: legacyText; one in a charset without a decoder is
+// ones pan reads: legacyTexts; one in a charset without a decoder is
 // unreadable: legacyCharsets), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
@@ -343,7 +343,7 @@ type leakScan struct {
 // body reads a decoded body: as it is, its numbers in exponent notation,
 // an XML body's text as a parser joins it, the body in UTF-8 when its
 // Content-Type (contentTypes) names another ASCII-superset charset
-// (legacyText), and the parts of a multipart body (boundaries,
+// (legacyTexts), and the parts of a multipart body (boundaries,
 // multipartBoundaries) sent quoted-printable or base64.
 func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan {
 	b := body
@@ -368,10 +368,13 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 		// does not spell whole cannot be masked.
 		sc = sc.decoded(x, true)
 	}
-	if u := legacyText(contentTypes, b); u != nil && !sc.overflow {
+	for u := range legacyTexts(contentTypes, b) {
+		if sc.overflow {
+			break
+		}
 		// A body in a charset other than UTF-8 read in it: a card number
 		// spelled with its no-break spaces, dashes or full-width digits
-		// (legacyText) cannot be masked in the body's own bytes.
+		// (legacyTexts) cannot be masked in the body's own bytes.
 		sc = sc.decoded(u, true)
 	}
 	if len(boundaries) == 0 || sc.overflow {
