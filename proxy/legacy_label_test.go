@@ -132,3 +132,30 @@ func TestISO2022JPDeclaredInTheBodyIsRefused(t *testing.T) {
 		{[]string{"text/html"}, `<meta charset="iso-2022-kr"><p>plain text</p>`, false}, // the replacement encoding
 	})
 }
+
+// TestMultipartPartCharsetIsRead: a multipart part whose own Content-Type
+// names a legacy charset is decoded in it by the app (a form field, an
+// attached text), but the guard read it as its bytes, so a card number
+// spelled with that charset's no-break spaces or full-width digits, sent
+// as it is or quoted-printable, reached the upstream through leak_guard:
+// block.
+func TestMultipartPartCharsetIsRead(t *testing.T) {
+	part := func(ct, cte, content string) string {
+		h := "--b\r\nContent-Disposition: form-data; name=\"note\"\r\nContent-Type: " + ct + "\r\n"
+		if cte != "" {
+			h += "Content-Transfer-Encoding: " + cte + "\r\n"
+		}
+		return h + "\r\n" + content + "\r\n--b--\r\n"
+	}
+	const form = "multipart/form-data; boundary=b"
+	runCharsetRows(t, []charsetRow{
+		{[]string{form}, part("text/plain; charset=iso-8859-1", "", "4111\xa01111\xa01111\xa01111"), true},
+		{[]string{form}, part("text/plain; charset=Shift_JIS", "", fullWidth(testPAN, "\x82\x4f")), true},
+		{[]string{form}, strings.Replace(part("text/plain; charset=iso-8859-1", "", "4111\xa01111\xa01111\xa01111"), "--b\r\n",
+			"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n"+strings.Repeat("x", 1100)+"\r\n--b\r\n", 1), true}, // past the first 1,024 bytes
+		{[]string{form}, part("text/plain; charset=iso-8859-1", "quoted-printable", "4111=A01111=A01111=A01111"), true},
+		{[]string{form}, part("text/plain; charset=cp932", "base64", "glOCUIJQglCCUIJQglCCUIJQglCCUIJQglCCUIJQglA="), true},
+		{[]string{form}, part("text/plain; charset=cp857", "", "4111\xff1111\xff1111\xff1111"), true}, // no decoder: refused
+		{[]string{form}, part("text/plain; charset=iso-8859-1", "", "caf\xe9, order 4111 2222"), false},
+	})
+}
