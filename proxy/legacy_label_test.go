@@ -159,3 +159,28 @@ func TestMultipartPartCharsetIsRead(t *testing.T) {
 		{[]string{form}, part("text/plain; charset=iso-8859-1", "", "caf\xe9, order 4111 2222"), false},
 	})
 }
+
+// FuzzMetaCharsets checks that metaCharsets, which reads the charset a
+// page declares, never fails on any body, gives labels without the bytes
+// that end one, and finds the label of a meta element that starts the
+// body whatever follows it.
+func FuzzMetaCharsets(f *testing.F) {
+	f.Add("shift_jis", []byte(`<p>caf\xe9 charset = "koi8-r"`))
+	f.Add("iso-8859-1", []byte("CHARSET=\t'x'"))
+	f.Fuzz(func(t *testing.T, label string, body []byte) {
+		for _, cs := range metaCharsets(body) {
+			if cs == "" || strings.ContainsAny(cs, "\"' \t\r\n\f;>/") {
+				t.Fatalf("%q: label %q", body, cs)
+			}
+		}
+		if label == "" || len(label) > 40 || strings.ContainsFunc(label, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+		}) {
+			return
+		}
+		got := metaCharsets(append([]byte(`<meta charset="`+label+`">`), body...))
+		if len(got) == 0 || got[0] != label {
+			t.Fatalf("%q after the meta of %q: %q", body, label, got)
+		}
+	})
+}
