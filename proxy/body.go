@@ -5,9 +5,11 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/transform"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/routes"
@@ -428,63 +432,123 @@ func xmlUnreadable(body []byte) error {
 		// section) and declares nothing.
 		return errXMLEntities
 	}
-	if decl, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
-		if end := bytes.Index(decl, []byte("?>")); end >= 0 {
-			decl = decl[:end]
-			if i := bytes.Index(decl, []byte("encoding")); i >= 0 {
-				v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
-				if v, ok = bytes.CutPrefix(v, []byte("=")); ok {
-					v = bytes.TrimLeft(v, " \t\r\n")
-					if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
-						if j := bytes.IndexByte(v[1:], v[0]); j >= 0 {
-							cs := strings.ToLower(string(v[1 : 1+j]))
-							if !asciiCharset(cs) && !wideCharset(cs) {
-								return errCharset
-							}
-						}
-					}
-				}
-			}
-		}
+	if cs, ok := xmlEncoding(b); ok && !asciiCharset(cs) && !wideCharset(cs) {
+		return errCharset
 	}
 	return nil
 }
 
-// legacyText returns body decoded to UTF-8 when a Content-Type value of
-// contentTypes names a charset that is an ASCII superset but not UTF-8
-// (asciiCharset: ISO 8859, Windows and Mac code pages, KOI8, Shift_JIS,
-// EUC, GB, Big5…; US-ASCII too, which browsers read as windows-1252) and
-// body holds a byte past ASCII; nil otherwise, or when the charset is one
-// x/text does not know under that name. Such a body spells the characters
-// pan reads past ASCII in UTF-8 (a no-break space, dashes, full-width
-// digits) as other bytes: "4111\xa01111…" in ISO 8859-1 and full-width
-// digits in Shift_JIS are a card number to a client or an app that reads
-// the body in its charset. Decoded, at most four bytes a byte.
-func legacyText(contentTypes []string, body []byte) []byte {
-	// The charset first: most bodies name none or UTF-8, and the body is
-	// then not looked at (a scan of it for bytes past ASCII cost more than
-	// the rest of the guard's reading of a 1 KiB JSON body).
-	for _, ct := range contentTypes {
-		for _, cs := range lenientParams(ct, "charset") {
-			cs = strings.ToLower(cs)
-			if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
+// xmlEncoding returns the encoding (lower case) the XML declaration that
+// starts b names ("<?xml version='1.0' encoding='Shift_JIS'?>"), and
+// whether it names one.
+func xmlEncoding(b []byte) (string, bool) {
+	decl, ok := bytes.CutPrefix(b, []byte("<?xml"))
+	if !ok {
+		return "", false
+	}
+	end := bytes.Index(decl, []byte("?>"))
+	if end < 0 {
+		return "", false
+	}
+	decl = decl[:end]
+	i := bytes.Index(decl, []byte("encoding"))
+	if i < 0 {
+		return "", false
+	}
+	v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+	if v, ok = bytes.CutPrefix(v, []byte("=")); !ok {
+		return "", false
+	}
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 || v[0] != '"' && v[0] != '\'' {
+		return "", false
+	}
+	j := bytes.IndexByte(v[1:], v[0])
+	if j < 0 {
+		return "", false
+	}
+	return strings.ToLower(string(v[1 : 1+j])), true
+}
+
+// metaCharsets returns every "charset=" value (lower case) in the first
+// 1,024 bytes of a body, where a browser looks for an HTML meta charset or
+// http-equiv Content-Type ("<meta charset=shift_jis>",
+// "content='text/html; charset=iso-8859-1'") and reads the page in it when
+// its Content-Type names none. Read anywhere in that prefix, not only in a
+// meta element: more is read, never less.
+func metaCharsets(body []byte) []string {
+	// Each '=' is looked at (bytes.IndexByte: a JSON body has none), and
+	// the name before it (spaces trimmed) compared with "charset": no copy
+	// of the prefix, no pass over it byte by byte.
+	rest := body[:min(len(body), 1024)]
+	var out []string
+	for {
+		i := bytes.IndexByte(rest, '=')
+		if i < 0 {
+			return out
+		}
+		name := bytes.TrimRight(rest[:i], " \t\r\n\f")
+		rest = rest[i+1:]
+		if len(name) < len("charset") || !bytes.EqualFold(name[len(name)-len("charset"):], []byte("charset")) {
+			continue
+		}
+		v := bytes.TrimLeft(rest, " \t\r\n\f\"'")
+		if end := bytes.IndexAny(v, "\"' \t\r\n\f;>/"); end >= 0 {
+			v = v[:end]
+		}
+		if len(v) > 0 {
+			lower := []byte(string(v))
+			for j, c := range lower {
+				if 'A' <= c && c <= 'Z' {
+					lower[j] = c + 'a' - 'A'
+				}
+			}
+			out = append(out, string(lower))
+		}
+	}
+}
+
+// legacyTexts yields body decoded to UTF-8 in every charset that is an
+// ASCII superset but not UTF-8 (asciiCharset: ISO 8859, Windows, Mac and
+// DOS code pages, KOI8, Shift_JIS, EUC, GB, Big5…; US-ASCII too, which
+// browsers read as windows-1252) that the Content-Type values
+// (contentTypes) name or the body declares (legacyCharsets), one reading
+// at a time, when body holds a byte past ASCII; nothing otherwise. Every
+// charset named counts, in every parameter and value, not the first only:
+// an app may take the last ("charset=shift_jis; charset=iso-8859-1").
+// Such a body spells the characters pan reads past ASCII in UTF-8 (a
+// no-break space, dashes, full-width digits) as other bytes: "4111\xa01111…"
+// in ISO 8859-1 and full-width digits in Shift_JIS are a card number to a
+// client or an app that reads the body in its charset. A body whose
+// charset has no decoder, or that names more than maxCharsets of them, is
+// unreadable (UnreadableBody) before it is read here. Each reading is
+// written over the one before (one buffer, at most four bytes a byte):
+// the caller keeps none of it.
+func legacyTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		encs, _ := legacyCharsets(contentTypes, body)
+		var buf []byte
+		for _, enc := range encs {
+			out, _, err := transform.Append(enc.NewDecoder(), buf[:0], body)
+			if err != nil {
 				continue
 			}
-			if !hasNonASCII(body) {
-				return nil // ASCII reads the same in every ASCII superset
-			}
-			if enc := legacyEncoding(cs); enc != nil {
-				if out, err := enc.NewDecoder().Bytes(body); err == nil {
-					return out
-				}
+			if buf = out; !yield(out) {
+				return
 			}
 		}
 	}
-	return nil
 }
 
-// hasNonASCII reports whether b holds a byte past ASCII.
+// hasNonASCII reports whether b holds a byte past ASCII, eight bytes at a
+// time.
 func hasNonASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return true
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return true
@@ -493,12 +557,89 @@ func hasNonASCII(b []byte) bool {
 	return false
 }
 
-// legacyEncoding returns the encoding a charset label (lower case) names
-// under the WHATWG Encoding Standard's labels (what browsers use; they
-// read ISO-8859-1 and US-ASCII as windows-1252) or IANA's, with '_' read
-// as '-' (Java's and Python's names); nil when neither knows it.
+// maxCharsets bounds the distinct legacy charsets a body is read in
+// (legacyTexts: a pass and a decoding each); a message naming more is
+// unreadable.
+const maxCharsets = 4
+
+// legacyCharsets returns the distinct decoders of the ASCII-superset
+// charsets other than UTF-8 that the Content-Type values name (every
+// charset parameter of each, lenientParams) or the body declares (its
+// XML declaration's encoding, xmlEncoding; an HTML meta charset under a
+// browser's labels, metaCharsets), and unreadable when one of them has
+// none (a code page x/text does not implement, cp857, or a name
+// asciiCharset takes by its form that names nothing, windows-1259), when
+// there are more than maxCharsets, or when a meta names ISO-2022-JP (all
+// ASCII bytes, its escapes switching to two-byte sets that spell
+// full-width digits: unreadable whatever the body holds); no decoder when
+// body holds no byte past ASCII, which reads alike in all of them.
+func legacyCharsets(contentTypes []string, body []byte) (encs []encoding.Encoding, unreadable bool) {
+	add := func(enc encoding.Encoding) bool {
+		if !slices.Contains(encs, enc) {
+			if len(encs) == maxCharsets {
+				return false
+			}
+			encs = append(encs, enc)
+		}
+		return true
+	}
+	for _, cs := range metaCharsets(body) {
+		// A browser's labels only (htmlindex): the page is read in the
+		// charset its meta names.
+		enc, err := htmlindex.Get(cs)
+		switch {
+		case err != nil || enc == encoding.Replacement || jsonapi.UTF8Charset(cs) || wideCharset(cs):
+			// Unknown (ignored), the replacement encoding (one U+FFFD),
+			// UTF-16 (read as UTF-8 by browsers).
+		case enc == japanese.ISO2022JP:
+			// Escapes switch to two-byte sets: "ESC $ B #4#1…" is
+			// full-width digits, all of it ASCII bytes.
+			return nil, true
+		case !add(enc):
+			return nil, true
+		}
+	}
+	if !hasNonASCII(body) {
+		return nil, false
+	}
+	var labels []string
+	for _, ct := range contentTypes {
+		labels = append(labels, lenientParams(ct, "charset")...)
+	}
+	if cs, ok := xmlEncoding(bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")); ok {
+		labels = append(labels, cs) // one that is no ASCII superset: xmlUnreadable
+	}
+	for _, cs := range labels {
+		cs = strings.ToLower(cs)
+		if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
+			continue
+		}
+		enc := legacyEncoding(cs)
+		if enc == nil || !add(enc) {
+			return nil, true
+		}
+	}
+	return encs, false
+}
+
+// legacyEncoding returns the encoding a charset label (lower case, one
+// asciiCharset takes) names under the WHATWG Encoding Standard's labels
+// (what browsers use; they read ISO-8859-1 and US-ASCII as windows-1252)
+// or IANA's, with '_' read as '-' (Java's and Python's names), the names
+// of legacyAliases, and a DOS code page under any of the prefixes
+// asciiCharset reads (cp858, ibm-850, dos-866); nil when none knows it.
 func legacyEncoding(cs string) encoding.Encoding {
-	for _, name := range []string{cs, strings.ReplaceAll(cs, "_", "-")} {
+	names := []string{cs, strings.ReplaceAll(cs, "_", "-")}
+	if a, ok := legacyAliases[strings.NewReplacer("-", "", "_", "").Replace(cs)]; ok {
+		names = append(names, a)
+	}
+	for _, p := range []string{"cp", "ibm", "ibm-", "ms", "windows-", "dos-", "x-ibm", ""} {
+		if rest, ok := strings.CutPrefix(cs, p); ok && dosCodePages[strings.TrimLeft(rest, "0")] {
+			n := strings.TrimLeft(rest, "0")
+			names = append(names, "ibm"+n, "ibm00"+n, "windows-"+n)
+		}
+	}
+	for _, name := range names {
 		if enc, err := htmlindex.Get(name); err == nil {
 			return enc
 		}
@@ -509,16 +650,33 @@ func legacyEncoding(cs string) encoding.Encoding {
 	return nil
 }
 
+// legacyAliases name, in a label x/text knows, the labels asciiCharset
+// takes that x/text knows under neither index (keys without '-' and '_'):
+// Java's and Python's names of the Windows code pages of the CJK
+// encodings, and the shorter names of a few others.
+var legacyAliases = map[string]string{
+	"cp932": "shift_jis", "eucjp": "euc-jp", "euckr": "euc-kr", "cp949": "euc-kr", "ms949": "euc-kr",
+	"windows949": "euc-kr", "euccn": "gb2312", "cp950": "big5", "ms950": "big5", "windows950": "big5",
+	"tis620": "tis-620", "macroman": "macintosh", "latin1": "windows-1252", "latin2": "iso-8859-2",
+	"latin3": "iso-8859-3", "latin4": "iso-8859-4", "latin5": "windows-1254", "latin6": "iso-8859-10",
+	"latin7": "iso-8859-13", "latin8": "iso-8859-14", "latin9": "iso-8859-15", "latin10": "iso-8859-16",
+}
+
 // UnreadableBody returns why a body (decoded from its Content-Encoding),
 // with its message's Content-Type values, is not read by the filters and
 // the leak guard as the app reads it, or nil: errCharset for a charset
 // that does not spell digits in ASCII (EBCDIC, UTF-7, ISO-2022, or one not
-// known: unreadableCharset), or an XML body's (xmlUnreadable: entities
+// known: unreadableCharset; a body holding a byte past ASCII in an
+// ASCII-superset charset the gateway has no decoder for, or in more than
+// maxCharsets of them: legacyCharsets), or an XML body's (xmlUnreadable: entities
 // declared, an encoding declared that is not an ASCII superset, EBCDIC
 // first bytes). The phases refuse or log such a body; the inspector does
 // not keep it, its card numbers being one decoding away.
 func UnreadableBody(contentTypes []string, body []byte) error {
 	if slices.ContainsFunc(contentTypes, unreadableCharset) {
+		return errCharset
+	}
+	if _, unreadable := legacyCharsets(contentTypes, body); unreadable {
 		return errCharset
 	}
 	return xmlUnreadable(body)

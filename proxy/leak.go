@@ -28,11 +28,14 @@ import (
 // after the Content-Encoding is decoded (UTF-16 and UTF-32 text is read
 // with its NUL bytes dropped; a body in another ASCII-superset charset,
 // ISO 8859, a Windows code page, Shift_JIS, EUC, GBK, Big5…, is read as
-// it is and decoded to UTF-8 too, where its no-break spaces, dashes and
-// full-width digits are the ones pan reads: legacyText), every header (cookies included) and the
+// it is and decoded to UTF-8 too, in every such charset its Content-Type
+// names or it declares (XML declaration, HTML meta), where its no-break spaces, dashes and full-width digits are the
+// ones pan reads: legacyTexts; one in a charset without a decoder is
+// unreadable: legacyCharsets), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
-// are scanned decoded too (encodedParts, with each boundary an app may
+// are scanned decoded too, and a part in a legacy charset of its own read
+// in it (encodedParts, with each boundary an app may
 // read: multipartBoundaries), an XML body's text as a parser joins it
 // across comments, processing instructions and CDATA markers (XMLText),
 // and numbers in exponent notation, in the body as in its XML text and its
@@ -341,7 +344,7 @@ type leakScan struct {
 // body reads a decoded body: as it is, its numbers in exponent notation,
 // an XML body's text as a parser joins it, the body in UTF-8 when its
 // Content-Type (contentTypes) names another ASCII-superset charset
-// (legacyText), and the parts of a multipart body (boundaries,
+// (legacyTexts), and the parts of a multipart body (boundaries,
 // multipartBoundaries) sent quoted-printable or base64.
 func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan {
 	b := body
@@ -366,10 +369,13 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 		// does not spell whole cannot be masked.
 		sc = sc.decoded(x, true)
 	}
-	if u := legacyText(contentTypes, b); u != nil && !sc.overflow {
+	for u := range legacyTexts(contentTypes, b) {
+		if sc.overflow {
+			break
+		}
 		// A body in a charset other than UTF-8 read in it: a card number
 		// spelled with its no-break spaces, dashes or full-width digits
-		// (legacyText) cannot be masked in the body's own bytes.
+		// (legacyTexts) cannot be masked in the body's own bytes.
 		sc = sc.decoded(u, true)
 	}
 	if len(boundaries) == 0 || sc.overflow {
@@ -491,7 +497,8 @@ func (p *pipeline) unreadable(ctx context.Context, st *reqState, phase routes.Ph
 
 // EncodedParts returns what the leak guard reads of a body beyond its
 // bytes when its message (Content-Type values cts) is multipart: the
-// content of the parts sent in quoted-printable or base64, decoded, with
+// content of the parts sent in quoted-printable or base64, decoded, and of
+// those in a legacy charset of their own read in it (legacyTexts), with
 // every boundary an app may take (multipartBoundaries, at most
 // maxBoundaries of them), one part a line (nil when there is none); and
 // whether a part names a charset the guard cannot read. The inspector
@@ -527,10 +534,13 @@ func decodeParts(body []byte, boundaries []string) (decoded []byte, tooMany, unr
 // quoted-printable or base64, decoded, one part a line; nil when there is
 // none. Parsers decode them: Go's mime/multipart (Request.ParseMultipartForm,
 // FormValue) reads a quoted-printable part decoded, so "=34=31…" is a card
-// number to the app, and the finder reads no such escape. unreadable
-// reports a part whose Content-Type names a charset that is not a superset
-// of ASCII (asciiCharset) nor UTF-16/32: parsers that honour it (Apache
-// Commons FileUpload) read digits the finder does not. A body that does not
+// number to the app, and the finder reads no such escape. A part whose
+// Content-Type names a legacy charset (legacyCharsets) is also given read
+// in it, as it is and decoded (appendLegacy): parsers that honour it
+// (Apache Commons FileUpload, Spring) read its no-break spaces and
+// full-width digits. unreadable reports a part whose Content-Type names a
+// charset that is not a superset of ASCII (asciiCharset) nor UTF-16/32,
+// or one legacyCharsets cannot read (no decoder, more than maxCharsets). A body that does not
 // parse as multipart gives the parts before the fault (the raw body is
 // scanned whole all the same).
 func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
@@ -547,10 +557,20 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 		if err != nil {
 			return out, unreadable
 		}
-		if slices.ContainsFunc(part.Header.Values("Content-Type"), unreadableCharset) {
+		cts := part.Header.Values("Content-Type")
+		if slices.ContainsFunc(cts, unreadableCharset) {
 			unreadable = true
 		}
-		read := false
+		// A part in a legacy charset of its own is read in it too, as it
+		// is and decoded from its Content-Transfer-Encoding (legacyTexts).
+		charset := slices.ContainsFunc(cts, func(ct string) bool { return len(lenientParams(ct, "charset")) > 0 })
+		if charset {
+			if raw, err = appendAll(raw[:0], part); err != nil && len(raw) == 0 {
+				continue
+			}
+			out, unreadable = appendLegacy(out, cts, raw, unreadable)
+		}
+		read := charset
 		// Every encoding the part names, each on its whole content: parsers
 		// differ on which of two headers counts.
 		for _, cte := range part.Header.Values("Content-Transfer-Encoding") {
@@ -575,10 +595,29 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 			}
 			// What a decoder gives before an error is what a lenient app
 			// reads: kept. Decoding never makes a part longer.
+			start := len(out)
 			out, _ = appendAll(out, r)
+			if charset {
+				dec := slices.Clone(out[start:])
+				out, unreadable = appendLegacy(append(out, '\n'), cts, dec, unreadable)
+			}
 			out = append(out, '\n')
 		}
 	}
+}
+
+// appendLegacy appends to out the readings of a part's content in the
+// legacy charsets its Content-Type values name (legacyTexts), one a line,
+// and returns whether the part is unreadable (unreadable, or its charset
+// one legacyCharsets cannot read).
+func appendLegacy(out []byte, cts []string, content []byte, unreadable bool) ([]byte, bool) {
+	if _, u := legacyCharsets(cts, content); u {
+		return out, true
+	}
+	for u := range legacyTexts(cts, content) {
+		out = append(append(out, u...), '\n')
+	}
+	return out, unreadable
 }
 
 // appendAll appends what r reads, up to its end or an error, to dst.
