@@ -599,9 +599,6 @@ func legacyCharsets(contentTypes []string, body []byte) (encs []encoding.Encodin
 			return nil, true
 		}
 	}
-	if !hasNonASCII(body) {
-		return nil, false
-	}
 	var labels []string
 	for _, ct := range contentTypes {
 		labels = append(labels, lenientParams(ct, "charset")...)
@@ -609,12 +606,17 @@ func legacyCharsets(contentTypes []string, body []byte) (encs []encoding.Encodin
 	if cs, ok := xmlEncoding(bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")); ok {
 		labels = append(labels, cs) // one that is no ASCII superset: xmlUnreadable
 	}
-	for _, cs := range labels {
+	labels = slices.DeleteFunc(labels, func(cs string) bool {
 		cs = strings.ToLower(cs)
-		if cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs) {
-			continue
-		}
-		enc := legacyEncoding(cs)
+		return cs == "" || cs == "binary" || jsonapi.UTF8Charset(cs) || !asciiCharset(cs)
+	})
+	// The body is looked at only when a legacy charset is named (most
+	// name none, or UTF-8): ASCII reads alike in all of them.
+	if len(encs) == 0 && len(labels) == 0 || !hasNonASCII(body) {
+		return nil, false
+	}
+	for _, cs := range labels {
+		enc := legacyEncoding(strings.ToLower(cs))
 		if enc == nil || !add(enc) {
 			return nil, true
 		}
