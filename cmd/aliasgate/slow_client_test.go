@@ -26,17 +26,7 @@ import (
 // their statuses.
 func TestSlowClientBodyIsNotAnUpstreamFailure(t *testing.T) {
 	up, _ := limRecorder(t)
-	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
-	limWrite(t, routesFile, `routes:
-  - id: stream
-    direction: inbound
-    host: "*"
-    path_prefix: /stream
-    upstream: `+up.URL+`
-    leak_guard: "off"
-`)
-	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
-		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	g := startStreamGateway(t, up.URL)
 	c, err := net.Dial("tcp", strings.TrimPrefix(g.inbound, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +69,7 @@ func TestUpstreamThatReadsSlowlyIsNotASlowClient(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 	}))
 	defer up.Close()
-	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
-	limWrite(t, routesFile, `routes:
-  - id: stream
-    direction: inbound
-    host: "*"
-    path_prefix: /stream
-    upstream: `+up.URL+`
-    leak_guard: "off"
-`)
-	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
-		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	g := startStreamGateway(t, up.URL)
 	const size = 64 << 20 // more than the loopback buffers hold
 	c, err := net.Dial("tcp", strings.TrimPrefix(g.inbound, "http://"))
 	if err != nil {
@@ -133,17 +113,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // a route that reads bodies.
 func TestMalformedStreamedBodyIsABadRequest(t *testing.T) {
 	up, _ := limRecorder(t)
-	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
-	limWrite(t, routesFile, `routes:
-  - id: stream
-    direction: inbound
-    host: "*"
-    path_prefix: /stream
-    upstream: `+up.URL+`
-    leak_guard: "off"
-`)
-	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
-		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	g := startStreamGateway(t, up.URL)
 	for _, body := range []string{
 		"5\r\nhello\r\nzz\r\n",
 		"5\r\nhello\r\n0\r\nX-T: " + strings.Repeat("t", 8<<10) + "\r\n\r\n",
@@ -164,4 +134,22 @@ func TestMalformedStreamedBodyIsABadRequest(t *testing.T) {
 			t.Errorf("%.20q: status %d, want 400", body, resp.StatusCode)
 		}
 	}
+}
+
+// startStreamGateway starts a gateway with one inbound route, /stream, to
+// upstream, with no filters and the leak guard off: bodies stream through
+// unread, as the tests of slow and broken client bodies need.
+func startStreamGateway(t *testing.T, upstream string) *gatewayProc {
+	t.Helper()
+	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
+	limWrite(t, routesFile, `routes:
+  - id: stream
+    direction: inbound
+    host: "*"
+    path_prefix: /stream
+    upstream: `+upstream+`
+    leak_guard: "off"
+`)
+	return startGateway(t, limitsEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
 }
