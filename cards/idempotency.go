@@ -10,7 +10,9 @@ package cards
 //     and body gets the first answer again, with Idempotent-Replayed: true;
 //     with anything else → 422 idempotency_key_reused. While the first is
 //     still running → 409 idempotency_key_in_use with Retry-After (a claim
-//     left by a gateway that died is free again after idempotencyPending).
+//     left by a gateway that died is free again after idempotencyPending;
+//     on PostgreSQL that minute runs on the database's clock, which every
+//     gateway shares, so a gateway whose clock runs ahead cannot take it).
 //     An answer that is not a success releases the key, so the client can
 //     correct the request and retry with it.
 //   - The first answer is replayed from what the store keeps: its status,

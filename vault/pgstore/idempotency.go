@@ -16,6 +16,13 @@ const idemSweep = 16
 // and writes nothing (cards.Store). One INSERT … ON CONFLICT DO UPDATE …
 // WHERE expired decides between gateways claiming one key at once. A few
 // expired keys are removed first.
+//
+// The claim is also a lease on the database's clock (migration 0008):
+// lease_until = clock_timestamp() + (expires − now), and a record is taken
+// over (or swept) only once both its expires_at has passed at now, the
+// claimer's clock, and its lease_until on the database's. Gateways' clocks
+// may differ by more than a pending claim's minute; the database's is the
+// one they share (as for webhook leases, migration 0005).
 func (s *Store) ClaimIdempotency(ctx context.Context, account, key string, record []byte, now, expires time.Time) ([]byte, error) {
 	var existing []byte
 	err := s.run(ctx, "claim idempotency key", false, func(ctx context.Context, _ int) error {
@@ -24,12 +31,16 @@ func (s *Store) ClaimIdempotency(ctx context.Context, account, key string, recor
 			return errors.New("account or key is not storable")
 		}
 		if _, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE (account, key) IN
-			(SELECT account, key FROM idempotency_keys WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, now, idemSweep); err != nil {
+			(SELECT account, key FROM idempotency_keys WHERE expires_at <= $1 AND lease_until <= clock_timestamp()
+			ORDER BY expires_at LIMIT $2)`, now, idemSweep); err != nil {
 			return err
 		}
-		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at
-			WHERE idempotency_keys.expires_at <= $5`, account, key, nonNil(record), expires, now)
+		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at, lease_until)
+			VALUES ($1, $2, $3, $4, clock_timestamp() + $6 * interval '1 microsecond')
+			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at,
+				lease_until = excluded.lease_until
+			WHERE idempotency_keys.expires_at <= $5 AND idempotency_keys.lease_until <= clock_timestamp()`,
+			account, key, nonNil(record), expires, now, max(expires.Sub(now), 0).Microseconds())
 		if err != nil {
 			return err
 		}
@@ -49,14 +60,16 @@ func (s *Store) ClaimIdempotency(ctx context.Context, account, key string, recor
 }
 
 // FinishIdempotency replaces the record of (account, key) and its expiry
-// (cards.Store); a key that is gone is written again.
+// (cards.Store); a key that is gone is written again. A finished record
+// holds no lease: its expiry (24 h) keeps it.
 func (s *Store) FinishIdempotency(ctx context.Context, account, key string, record []byte, expires time.Time) error {
 	return s.run(ctx, "finish idempotency key", true, func(ctx context.Context, _ int) error {
 		if !isStorable(account) || !isStorable(key) {
 			return errors.New("account or key is not storable")
 		}
 		_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at`,
+			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at,
+				lease_until = '-infinity'`,
 			account, key, nonNil(record), expires)
 		return err
 	})
