@@ -246,8 +246,27 @@ func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions
 		}
 	} else if st.gunzip && msg.length != 0 && resp.Body != http.NoBody {
 		gunzipStream(resp)
+	} else if st.gunzip && st.method == http.MethodHead {
+		// A HEAD answers the headers its GET answers: that one is decoded.
+		if enc, err := contentEncoding(resp.Header.Values("Content-Encoding")); err == nil && enc == "gzip" {
+			decodedHeader(resp.Header)
+			resp.ContentLength = -1
+		}
 	}
 	return nil
+}
+
+// decodedHeader makes the header of a gzip response the proxy asked for
+// itself (askGzip) describe the body its client gets, decoded: no
+// Content-Encoding, no Content-Length (the gzip body's), and a strong
+// ETag made weak (it names the gzip bytes; the decoded body is the same
+// resource, not the same bytes, as nginx's gzip module says too).
+func decodedHeader(h http.Header) {
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+	if tags := h["Etag"]; len(tags) == 1 && strings.HasPrefix(tags[0], `"`) {
+		h["Etag"] = []string{"W/" + tags[0]}
+	}
 }
 
 // askGzip asks the upstream of a route whose responses are read for gzip
@@ -280,8 +299,7 @@ func gunzipStream(resp *http.Response) {
 		return
 	}
 	resp.Body = &gunzipBody{src: resp.Body}
-	resp.Header.Del("Content-Encoding")
-	resp.Header.Del("Content-Length")
+	decodedHeader(resp.Header)
 	resp.ContentLength = -1
 }
 
@@ -611,7 +629,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			var err error
 			if plain {
 				out = body
-				msg.header.Del("Content-Encoding")
+				decodedHeader(msg.header)
 			} else if out, err = encodeBody(enc, body); err != nil {
 				p.log.Error("proxy: re-encoding body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
 				return refusal(phase, "internal_error")
