@@ -25,14 +25,17 @@ const minBase64Run = (MinLen*8 + 5) / 6
 // them in place. Linear in the length of s (each run is decoded four
 // times); it allocates only for a run it decodes.
 func FindBase64String(s string) []string {
+	if len(s) < minBase64Run {
+		return nil // no run long enough: most header values
+	}
 	var out []string
 	for i := 0; i < len(s); {
-		if !base64Char(s[i]) {
+		if !isBase64[s[i]] {
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && base64Char(s[j]) {
+		for j < len(s) && isBase64[s[j]] {
 			j++
 		}
 		if j-i >= minBase64Run {
@@ -90,3 +93,12 @@ func findInBase64(out []string, run string) []string {
 func base64Char(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_'
 }
+
+// isBase64 is base64Char as a table: FindBase64String reads every byte of
+// every header value and request target with it.
+var isBase64 = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = base64Char(byte(c))
+	}
+	return t
+}()

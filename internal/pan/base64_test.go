@@ -2,6 +2,7 @@ package pan
 
 import (
 	"encoding/base64"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -74,4 +75,65 @@ func FuzzFindBase64(f *testing.F) {
 			t.Fatalf("%q: the card number not found", s)
 		}
 	})
+}
+
+// prevFindBase64String is FindBase64String as it was before its table and
+// its length test (base64Char a call per byte): the oracle of
+// TestFindBase64StringSameAsPrevious.
+func prevFindBase64String(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		if !base64Char(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && base64Char(s[j]) {
+			j++
+		}
+		if j-i >= minBase64Run {
+			out = findInBase64(out, s[i:j])
+		}
+		i = j
+	}
+	return out
+}
+
+// TestFindBase64StringSameAsPrevious: the table is base64Char at every byte,
+// and FindBase64String answers texts of every length around minBase64Run,
+// base64 of card numbers cut anywhere among every byte value, as before.
+func TestFindBase64StringSameAsPrevious(t *testing.T) {
+	for c := range 256 {
+		if isBase64[c] != base64Char(byte(c)) {
+			t.Fatalf("isBase64[%#x] = %v, base64Char %v", c, isBase64[c], base64Char(byte(c)))
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	enc := base64.StdEncoding.EncodeToString([]byte(`{"card":"4111111111111111"}`))
+	texts := []string{"", enc, base64.RawURLEncoding.EncodeToString([]byte("4111111111111111"))}
+	for n := 0; n <= len(enc); n++ {
+		texts = append(texts, enc[:n], enc[n:], enc[:n]+";"+enc[n:])
+	}
+	var all strings.Builder
+	for c := range 256 {
+		all.WriteByte(byte(c))
+	}
+	texts = appendRandomTexts(texts, rng, 4000, 60, enc+all.String())
+	for _, junk := range appendRandomTexts(nil, rng, 2000, 8, all.String()+"-_+/=") {
+		k := rng.IntN(len(junk) + 1)
+		texts = append(texts, junk[:k]+enc+junk[k:], junk+enc[rng.IntN(4):])
+	}
+	found := 0
+	for _, s := range texts {
+		got, want := FindBase64String(s), prevFindBase64String(s)
+		if !slices.Equal(got, want) {
+			t.Fatalf("FindBase64String(%q) = %q, before %q", s, got, want)
+		}
+		if len(got) > 0 {
+			found++
+		}
+	}
+	if found < 10 {
+		t.Fatalf("only %d texts hold a card number", found)
+	}
 }

@@ -89,12 +89,12 @@ type number struct {
 // then the decimal fractions a parser rounds to one (roundedAt, at each
 // '.'), and returns the offset of the first escape of s ('%', '\\', '&';
 // len(s) when none), where unescapeNumber starts. One pass finds the three
-// (nextNumberByte): a body is read once instead of three times.
+// (nextNumberStart): a body is read once instead of three times.
 func findNumbers[T text](s T, out []number) ([]number, int) {
 	var rounded []number
 	esc := -1
 	for i := 0; ; i++ {
-		if i = nextNumberByte(s, i, esc < 0); i >= len(s) {
+		if i = nextNumberStart(s, i, esc < 0); i >= len(s) {
 			break
 		}
 		switch c := s[i]; {
@@ -425,6 +425,48 @@ func nextNumberByte[T text](s T, i int, esc bool) int {
 		}
 	}
 	return n
+}
+
+// nextNumberStart is nextNumberByte for findNumbers: an 'e', 'E' or '.'
+// counts only right after an ASCII digit or '.', the only places where
+// exponentAt or roundedAt find anything (every 'e' of "price", "true" or
+// "items" made a stop and a call that found nothing); with esc, '%', '\\'
+// and '&' count wherever they are, as in nextNumberByte. The bytes a word's
+// flags point at are tested one by one (the flags may be wrong above the
+// lowest, never missing).
+func nextNumberStart[T text](s T, i int, esc bool) int {
+	n := len(s)
+	for ; i <= n-8; i += 8 {
+		v := load8(s, i)
+		e, d := (v|0x20*swarOnes)^'e'*swarOnes, v^'.'*swarOnes
+		m := (e-swarOnes)&^e | (d-swarOnes)&^d
+		if esc {
+			p, b, a := v^'%'*swarOnes, v^'\\'*swarOnes, v^'&'*swarOnes
+			m |= (p-swarOnes)&^p | (b-swarOnes)&^b | (a-swarOnes)&^a
+		}
+		for m &= swarHighs; m != 0; m &= m - 1 {
+			if k := i + bits.TrailingZeros64(m)/8; numberStartAt(s, k, esc) {
+				return k
+			}
+		}
+	}
+	for ; i < n; i++ {
+		if numberStartAt(s, i, esc) {
+			return i
+		}
+	}
+	return n
+}
+
+// numberStartAt reports whether nextNumberStart stops at s[i].
+func numberStartAt[T text](s T, i int, esc bool) bool {
+	switch c := s[i]; {
+	case c|0x20 == 'e' || c == '.':
+		return i > 0 && (isDigit(s[i-1]) || s[i-1] == '.')
+	case c == '%' || c == '\\' || c == '&':
+		return esc
+	}
+	return false
 }
 
 // nextEscape returns the index of the first '%', '\\' or '&' of s at or
