@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +27,10 @@ import (
 // operator must act. Before, the Redis refusals were answered 503
 // vault_unavailable with Retry-After: 1, telling every client to retry
 // forever, the same as a store that restarts (failed before: "redis
-// NOPERM", "redis NOAUTH"). The PostgreSQL cases held (regression cover).
+// NOPERM", "redis NOAUTH"). With PostgreSQL, the client store, the token
+// endpoint answered 503 temporarily_unavailable with Retry-After, and with
+// the privileges revoked /readyz said 200 while every checkout got 500
+// (failed before); the checkouts themselves were already 500 there.
 func TestPermanentStoreErrorsAreNotAnsweredAsTransient(t *testing.T) {
 	for _, c := range []string{"redis NOPERM", "redis NOAUTH", "postgres 42501", "postgres 28000"} {
 		t.Run(c, func(t *testing.T) { testPermanentStoreError(t, c) })
@@ -81,7 +85,26 @@ func testPermanentStoreError(t *testing.T, c string) {
 
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"ok":true}`)) }))
 	defer up.Close()
-	g := startChild(t, sharedConfig(t, pgURL, "redis://"+redisAddr+"/0", up.URL), "ALIASGATE_MASTER_KEY="+newMasterKey())
+	env := []string{"ALIASGATE_MASTER_KEY=" + newMasterKey()}
+	cfg := sharedConfig(t, pgURL, "redis://"+redisAddr+"/0", up.URL)
+	var cred credential
+	if err := json.Unmarshal([]byte(cliRun(t, env, "clients", "create", "--config", cfg, "--name", "shop", "--account", "acct_1",
+		"--scopes", "aliases:write")), &cred); err != nil {
+		t.Fatal(err)
+	}
+	g := startChild(t, cfg, env...)
+	tokenStatus := func() (int, string) {
+		req, _ := http.NewRequest("POST", g.inbound+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(cred.ID, cred.Secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Retry-After")
+	}
 	run := randomDigits(6)
 	n := 0
 	send := func() (int, string) {
@@ -101,6 +124,9 @@ func testPermanentStoreError(t *testing.T, c string) {
 	if st, _ := send(); st != 200 || ready() != 200 {
 		t.Fatalf("before: checkout %d, /readyz %d; log:\n%s", st, ready(), g.stderr.String())
 	}
+	if st, _ := tokenStatus(); st != 200 {
+		t.Fatalf("before: /oauth/token %d", st)
+	}
 	fail()
 	var st int
 	var ra string
@@ -110,6 +136,11 @@ func testPermanentStoreError(t *testing.T, c string) {
 	for range 3 {
 		if st, ra = send(); st != http.StatusInternalServerError || ra != "" {
 			t.Errorf("%s: checkout %d with Retry-After %q; want 500 without Retry-After (no retry helps)", c, st, ra)
+		}
+	}
+	if strings.HasPrefix(c, "postgres") { // the client store: the token endpoint
+		if st, ra := tokenStatus(); st != http.StatusInternalServerError || ra != "" {
+			t.Errorf("%s: /oauth/token %d with Retry-After %q; want 500 without Retry-After", c, st, ra)
 		}
 	}
 	if r := ready(); r != http.StatusServiceUnavailable {

@@ -317,6 +317,7 @@ func clientAccounts(ctx context.Context, svc *auth.Service) ([]string, error) {
 func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger) *auth.Service {
 	return auth.NewService(store, key, auth.Options{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: time.Duration(cfg.Auth.TokenTTL), Logger: logger,
+		Unavailable: vault.Unavailable, // a store that refuses the gateway: 500, not 503 with Retry-After
 	})
 }
 
