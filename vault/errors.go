@@ -41,7 +41,8 @@ var (
 	// PostgreSQL 42501), cannot authenticate (NOAUTH, WRONGPASS, SQLSTATE
 	// class 28), or holds data it cannot use (a key of another type,
 	// WRONGTYPE; data or an index the server reports corrupted, XX001,
-	// XX002; a file of the database missing, 58P01, 58P02). It is not
+	// XX002; a file of the database missing, 58P01, 58P02; the database
+	// gone, 3D000). It is not
 	// ErrUnavailable: answered 500 without Retry-After, counted as result
 	// "refused" in aliasgate_vault_operations_total.
 	ErrStoreRefused = errors.New("vault: store refused the gateway (permission, authentication or unusable data: no retry helps, an operator must act)")
