@@ -20,6 +20,10 @@
 // is the TCP peer; forwarding headers are not trusted on this listener.
 // Every answer is JSON with Cache-Control: no-store.
 //
+// cmd/aliasgate serves the mux behind internal/hostguard: a Host that does
+// not name the listener gets 421 and a cross-origin state-changing request
+// 403 before any of these handlers (DNS rebinding, cross-site posts).
+//
 // The package holds the HTTP side only: the keys and the re-encryption are
 // the vault's (vault.KeyWorker), readiness and metrics are given by the
 // caller, and cmd/aliasgate wires them (and may add handlers to the mux it

@@ -128,6 +128,13 @@ type Options struct {
 	// ClientCacheSize bounds the clients that cache holds; default
 	// DefaultClientCacheSize (10,000).
 	ClientCacheSize int
+	// Unavailable reports whether a failure of the client store may pass
+	// by itself: answered 503 with Retry-After: 1. Any other failure (the
+	// store refuses the gateway's privileges or credentials) is answered
+	// 500 without Retry-After: no retry mends it. cmd/aliasgate gives
+	// vault.Unavailable, the one rule every API answers by (auth does not
+	// import the vault). nil: every failure is answered 503.
+	Unavailable func(error) bool
 	// Logger receives store failures (error level) and the reasons for
 	// rejected credentials (debug level); default discards. Tokens and
 	// secrets are never logged.
@@ -145,6 +152,8 @@ type Service struct {
 	ttl      time.Duration
 	now      func() time.Time
 	log      *slog.Logger
+	// unavailable: Options.Unavailable.
+	unavailable func(error) bool
 
 	// dummyRecord is decoded and checked for unknown client ids, so that an
 	// unknown id costs the same work as a known one.
@@ -178,6 +187,12 @@ type clientRecord struct {
 	Hash []byte `json:"hash"`
 }
 
+// storeUnavailable reports whether a client store failure may pass by
+// itself (Options.Unavailable).
+func (s *Service) storeUnavailable(err error) bool {
+	return s.unavailable == nil || s.unavailable(err)
+}
+
 // NewService returns a Service that keeps clients in store and signs tokens
 // with key. It panics when store is nil or key is not a full Ed25519 private
 // key, both wiring mistakes.
@@ -197,6 +212,8 @@ func NewService(store ClientStore, key ed25519.PrivateKey, opts Options) *Servic
 		ttl:      opts.TokenTTL,
 		now:      opts.Now,
 		log:      opts.Logger,
+
+		unavailable: opts.Unavailable,
 	}
 	if s.issuer == "" {
 		s.issuer = "aliasgate"
@@ -424,7 +441,8 @@ func decodeRecord(b []byte) (clientRecord, error) {
 // times do not tell whether an id exists. A revoked client's credentials
 // are refused as ErrInvalidCredentials too, after the same work. Store failures and corrupt
 // records are returned wrapped (not as ErrInvalidCredentials): callers
-// answer them with 503. Outbound clients authenticate too; API entry points
+// answer them with 503, or 500 when Options.Unavailable says no retry
+// mends them. Outbound clients authenticate too; API entry points
 // refuse them (ErrOutboundOnly).
 func (s *Service) Authenticate(ctx context.Context, id, secret string) (Client, error) {
 	var (

@@ -129,7 +129,8 @@ func (s *Service) WithLimit(limit Limit) *Service {
 // jsonapi.ErrorDocumenter, as the vault API's VGS documents): 401 with a
 // WWW-Authenticate Bearer challenge (and a Basic one when allowBasic) for
 // missing or bad credentials, 403 for a missing scope, 429 with
-// Retry-After over the limit, 503 when the client store fails. It panics on an unknown scope, a wiring mistake.
+// Retry-After over the limit, 503 with Retry-After when the client store
+// fails and Options.Unavailable says it may pass, 500 otherwise. It panics on an unknown scope, a wiring mistake.
 func (s *Service) Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler {
 	if scope != "" && !IsKnownScope(scope) {
 		panic(fmt.Sprintf("auth: Require: unknown scope %q", scope))
@@ -168,6 +169,11 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 			return
 		default:
 			s.log.ErrorContext(r.Context(), "auth: client store failed", "error", err.Error())
+			if !s.storeUnavailable(err) {
+				jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusInternalServerError, "internal_error",
+					"Internal Server Error", "credentials cannot be checked"))
+				return
+			}
 			w.Header().Set("Retry-After", "1")
 			jsonapi.WriteError(w, contentType,
 				jsonapi.NewError(http.StatusServiceUnavailable, "store_unavailable", "Service Unavailable",
@@ -261,7 +267,9 @@ func writeOAuthJSON(w http.ResponseWriter, status int, v any) {
 // authenticated client is over the Service's Limit (WithLimit: a token
 // request takes from the client's bucket like an API request, and every
 // answer after authentication carries X-RateLimit-Remaining), 503
-// temporarily_unavailable when the client store fails. Every answer
+// temporarily_unavailable with Retry-After when the client store fails
+// and Options.Unavailable says it may pass, 500 server_error otherwise
+// (the store refuses the gateway: no retry mends it). Every answer
 // carries Cache-Control: no-store and Pragma: no-cache.
 func (s *Service) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -336,6 +344,9 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		return tokenResponse{}, oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	default:
 		s.log.ErrorContext(r.Context(), "auth: client store failed", "error", err.Error())
+		if !s.storeUnavailable(err) {
+			return tokenResponse{}, oauthErr(http.StatusInternalServerError, "server_error", "")
+		}
 		w.Header().Set("Retry-After", "1")
 		return tokenResponse{}, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable",
 			"client credentials cannot be checked right now; retry later")

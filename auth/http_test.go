@@ -421,3 +421,42 @@ func TestContextRoundTrip(t *testing.T) {
 		t.Fatalf("FromContext = %+v, %v", got, ok)
 	}
 }
+
+// TestStoreRefusalIs500: a client store failure that Options.Unavailable
+// says no retry mends (the store refuses the gateway's privileges or
+// credentials) is answered 500 without Retry-After by Require and the token
+// endpoint; one it says may pass stays 503 with Retry-After.
+func TestStoreRefusalIs500(t *testing.T) {
+	refused := errors.New("pgstore: get client: the store refused the gateway: 42501")
+	f := newFixture(t)
+	c, secret := f.create(t, allScopesSpec())
+	f.svc = NewService(f.store, f.key, Options{Now: f.clock.Now,
+		Unavailable: func(err error) bool { return !errors.Is(err, refused) }})
+	for _, tc := range []struct {
+		err    error
+		status int
+	}{{refused, 500}, {errors.New("pq: connection refused"), 503}} {
+		f.store.setFail(tc.err)
+		api := f.svc.Require(ScopeAliasesWrite, true, "application/json", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			t.Error("next handler ran")
+		}))
+		req := httptest.NewRequest("POST", "/aliases", nil)
+		req.SetBasicAuth(c.ID, secret)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		tokReq := httptest.NewRequest("POST", "/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		tokReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		tokReq.SetBasicAuth(c.ID, secret)
+		tokRec := httptest.NewRecorder()
+		f.svc.TokenHandler().ServeHTTP(tokRec, tokReq)
+		for what, r := range map[string]*httptest.ResponseRecorder{"Require": rec, "token endpoint": tokRec} {
+			if r.Code != tc.status || (r.Header().Get("Retry-After") != "") != (tc.status == 503) {
+				t.Errorf("%s, store error %q: %d, Retry-After %q; want %d, Retry-After only with 503",
+					what, tc.err, r.Code, r.Header().Get("Retry-After"), tc.status)
+			}
+			if strings.Contains(r.Body.String(), "42501") || strings.Contains(r.Body.String(), "pq:") {
+				t.Errorf("%s: the store error reached the client: %s", what, r.Body.String())
+			}
+		}
+	}
+}

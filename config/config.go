@@ -310,6 +310,13 @@ type Admin struct {
 	// deliveries); at least 16 characters when set. Print Config.Redacted,
 	// not this.
 	Token string `yaml:"token"`
+	// AllowedHosts are the names the admin listener is reached by besides
+	// its addresses and localhost (a DNS name, or name:port when a port
+	// forward or a container mapping puts another port in the browser's
+	// URL): every other Host is answered 421, so that a page whose name
+	// rebinds to the listener's address cannot read it (package
+	// internal/hostguard). Default none.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Pprof serves /debug/pprof. Default false.
 	Pprof bool `yaml:"pprof"`
 	// UICaptureSize is how many recent exchanges the inspector keeps in

@@ -115,6 +115,7 @@ admin:
   pprof: true
   ui_capture_size: 500
   ui_capture_body: 16KiB
+  allowed_hosts: [gw-admin.example, "localhost:19090"]
 auth: {token_ttl: 1h, audience: payments, issuer: gw.acme}
 log: {level: debug, format: text}
 audit: {enabled: false, path: /var/log/aliasgate/audit.log, fsync: always, fsync_interval: 50ms, max_size: 1GiB, max_age: 168h, keep: 400}
@@ -307,9 +308,10 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		Cards: Cards{Enabled: false, BINTable: "/etc/aliasgate/bins.csv", TSP: "simulator", TokenServiceTimeout: Duration(3 * time.Second), NetworkTokens: true,
 			NetworkTokenAccounts: []string{"acct_a", "acct_b"}, TokenType: "card_on_file", DuplicateDetection: true,
 			DuplicateDetectionOffAccounts: []string{"acct_c"}},
-		Admin: Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB},
-		Auth:  Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
-		Log:   Log{Level: "debug", Format: "text"},
+		Admin: Admin{UI: true, Token: "0123456789abcdef0123", Pprof: true, UICaptureSize: 500, UICaptureBody: 16 * KiB,
+			AllowedHosts: []string{"gw-admin.example", "localhost:19090"}},
+		Auth: Auth{TokenTTL: Duration(time.Hour), Audience: "payments", Issuer: "gw.acme"},
+		Log:  Log{Level: "debug", Format: "text"},
 		Audit: Audit{Enabled: false, Path: "/var/log/aliasgate/audit.log", Fsync: "always", FsyncInterval: Duration(50 * time.Millisecond),
 			MaxSize: GiB, MaxAge: Duration(168 * time.Hour), Keep: 400},
 		Webhooks: Webhooks{
@@ -718,6 +720,7 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"negative enumeration threshold", func(c *Config) { c.Limits.EnumerationThreshold = -1 }, "limits.enumeration_threshold"},
 		{"detector without window", func(c *Config) { c.Limits.EnumerationWindow = 0 }, "limits.enumeration_window"},
 		{"negative new per message", func(c *Config) { c.Limits.MaxNewPerMessage = -1 }, "limits.max_new_per_message"},
+		{"allowed host not a name", func(c *Config) { c.Admin.AllowedHosts = []string{"ok.example", "*.example"} }, "admin.allowed_hosts[1]"},
 		{"trusted proxy not an address", func(c *Config) { c.Limits.TrustedProxies = []string{"lb.internal"} }, "limits.trusted_proxies[0]"},
 		{"trusted proxy bad prefix", func(c *Config) { c.Limits.TrustedProxies = []string{"10.0.0.0/33"} }, "limits.trusted_proxies[0]"},
 		{"client rate without burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 0 }, "limits.client_burst"},

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/account"
+	"github.com/aliasgate/aliasgate/internal/hostguard"
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/webhooks"
 )
@@ -128,6 +129,11 @@ func (c Config) Validate() error {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
 	} else if c.Admin.UI && c.Admin.Token == "" {
 		v.addAt("admin.token", "admin.ui", "must be set (at least %d characters) when admin.ui is true", minAdminTokenLen)
+	}
+	for i, h := range c.Admin.AllowedHosts {
+		if _, err := hostguard.ParseName(h); err != nil {
+			v.add("admin.allowed_hosts["+strconv.Itoa(i)+"]", "must be a host name or host:port")
+		}
 	}
 	if n := c.Admin.UICaptureSize; n < 1 || n > maxUICaptureSize {
 		v.add("admin.ui_capture_size", "must be 1 to %d exchanges", maxUICaptureSize)

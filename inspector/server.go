@@ -13,13 +13,13 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/hostguard"
 	"github.com/aliasgate/aliasgate/internal/lockout"
 )
 
@@ -46,7 +46,10 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Handler returns the page and API, to mount at Prefix on the admin
-// listener (mux.Handle(inspector.Prefix, h)).
+// listener (mux.Handle(inspector.Prefix, h)). The listener must answer
+// only its own names (cmd/aliasgate wraps it in internal/hostguard): the
+// page's session cookie is bound to the name, but a page on a name rebound
+// to the listener's address would read whatever needs no cookie.
 func (i *Inspector) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ui/{$}", i.page)
@@ -173,22 +176,15 @@ func (i *Inspector) tokenOK(tok string) bool {
 
 // csrfProblem returns why a state-changing request is refused, or "": the
 // request must come from this origin (Origin and Sec-Fetch-Site, when the
-// browser sends them) and, for the API, carry the custom header, which a
-// cross-site form or a simple cross-origin fetch cannot set.
+// browser sends them: hostguard.CrossOrigin, the rule the admin listener
+// applies to every state-changing request before this handler) and, for
+// the API, carry the custom header, which a cross-site form or a simple
+// cross-origin fetch cannot set.
 func csrfProblem(r *http.Request, needHeader bool) string {
 	if needHeader && r.Header.Get(CSRFHeader) == "" {
 		return "missing " + CSRFHeader + " header"
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return "cross-site request refused"
-	}
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			return "cross-origin request refused"
-		}
-	}
-	return ""
+	return hostguard.CrossOrigin(r)
 }
 
 // page serves the inspector page, or sends the browser to the login form.

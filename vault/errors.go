@@ -36,6 +36,16 @@ var (
 	// ErrUnavailable: the store cannot be reached or failed; the operation
 	// may succeed later.
 	ErrUnavailable = errors.New("vault: store unavailable")
+	// ErrStoreRefused: the store refused the gateway for a reason no retry
+	// changes until an operator acts: it lacks a permission (Redis NOPERM,
+	// PostgreSQL 42501), cannot authenticate (NOAUTH, WRONGPASS, SQLSTATE
+	// class 28), or holds data it cannot use (a key of another type,
+	// WRONGTYPE; data or an index the server reports corrupted, XX001,
+	// XX002; a file of the database missing, 58P01, 58P02; the database
+	// gone, 3D000). It is not
+	// ErrUnavailable: answered 500 without Retry-After, counted as result
+	// "refused" in aliasgate_vault_operations_total.
+	ErrStoreRefused = errors.New("vault: store refused the gateway (permission, authentication or unusable data: no retry helps, an operator must act)")
 	// ErrTampered: a record failed to decrypt: its ciphertext was altered or
 	// moved to another alias.
 	ErrTampered = errors.New("vault: record failed authentication")
@@ -134,8 +144,10 @@ const UnavailableRetryAfter = time.Second
 // rule by which every API and the proxies answer 503 vault_unavailable with
 // UnavailableRetryAfter. Any other vault error — a record that does not
 // decrypt (ErrTampered), a key version the vault has no key for
-// (ErrUnknownKeyVersion) — fails at every retry and is answered 500
-// without Retry-After.
+// (ErrUnknownKeyVersion), a store that refuses the gateway's permissions,
+// credentials or data (ErrStoreRefused) — fails at every retry and is
+// answered 500 without Retry-After. The stores decide which of their
+// errors are ErrUnavailable (docs/DECISIONS.md, "permanent store errors").
 func Unavailable(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClosed) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -92,9 +92,11 @@ func (s *Service) InFlight() int {
 // error, a lost connection) as ErrUnavailable, so that every caller answers
 // it as a temporary failure (503) and refuses the message, rather than as
 // an internal error. Errors that already say what they are (ErrUnavailable,
-// ErrClosed, a context's end) are returned as they are.
+// ErrClosed, a context's end, ErrStoreRefused: the store refuses the
+// gateway until an operator acts, which no retry changes) are returned as
+// they are.
 func writeFailed(err error) error {
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClosed) ||
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClosed) || errors.Is(err, ErrStoreRefused) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

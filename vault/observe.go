@@ -36,6 +36,7 @@ const (
 	resultOK       = "ok"
 	resultNotFound = "not_found"
 	resultError    = "error"
+	resultRefused  = "refused"
 	resultBusy     = "busy"
 	resultCanceled = "canceled"
 )
@@ -102,13 +103,16 @@ func (s *Service) observe(op string, st Store, result string, t0 time.Time) {
 	s.observer.ObserveVault(op, s.nameOf(st), result, time.Since(t0))
 }
 
-// errResult returns resultError, or resultNotFound for ErrNotFound.
+// errResult returns resultError, resultNotFound for ErrNotFound, or
+// resultRefused for ErrStoreRefused (an operator must act: alert on it).
 func errResult(err error) string {
 	switch {
 	case err == nil:
 		return resultOK
 	case errors.Is(err, ErrNotFound):
 		return resultNotFound
+	case errors.Is(err, ErrStoreRefused):
+		return resultRefused
 	}
 	return resultError
 }

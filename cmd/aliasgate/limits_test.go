@@ -141,7 +141,7 @@ func TestIdleKeepAliveIsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n") // a name of the admin listener (hostguard)
 	br := bufio.NewReader(c)
 	res, err := http.ReadResponse(br, nil)
 	if err != nil || res.StatusCode != 200 {

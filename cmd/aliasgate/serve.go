@@ -26,6 +26,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/abuse"
 	"github.com/aliasgate/aliasgate/internal/connlimit"
 	"github.com/aliasgate/aliasgate/internal/gctune"
+	"github.com/aliasgate/aliasgate/internal/hostguard"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/obs"
@@ -316,6 +317,7 @@ func clientAccounts(ctx context.Context, svc *auth.Service) ([]string, error) {
 func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger) *auth.Service {
 	return auth.NewService(store, key, auth.Options{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: time.Duration(cfg.Auth.TokenTTL), Logger: logger,
+		Unavailable: vault.Unavailable, // a store that refuses the gateway: 500, not 503 with Retry-After
 	})
 }
 
@@ -483,7 +485,14 @@ func (gw *gateway) adminHandler() http.Handler {
 	}
 	mux := admin.New(opts)
 	gw.mountInspector(mux)
-	return mux
+	// Every answer of this listener, /metrics and /readyz included, only to
+	// its own names (DNS rebinding) and no state-changing request from
+	// another origin: before any handler, the token lockout included.
+	guard, err := hostguard.New(gw.cfg.Admin.AllowedHosts)
+	if err != nil { // validated with the configuration
+		panic(err)
+	}
+	return guard.Wrap(mux)
 }
 
 // storesReady pings the persistent and the volatile store (each Ping also

@@ -42,7 +42,9 @@ type Metrics struct {
 	// "delete", "update"), store the store's name, or "-" for a call the
 	// vault refused before any store (result "busy" or "canceled": its
 	// concurrency bound; "share_full": limits.account_volatile_share), and
-	// result "ok", "not_found" or "error". Fed by ObserveVault.
+	// result "ok", "not_found", "error" or "refused" (the store refused
+	// the gateway's permissions, credentials or data: vault.ErrStoreRefused,
+	// an operator must act). Fed by ObserveVault.
 	VaultOps *prometheus.CounterVec
 	// VaultDuration observes vault store operation durations in seconds
 	// (with store "-", the wait of a refused call):

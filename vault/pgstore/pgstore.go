@@ -18,7 +18,9 @@
 // binary knows (ErrSchemaTooNew). The SQL sticks to what CockroachDB and
 // YugabyteDB also accept: see README.md.
 //
-// Failures to reach the server wrap vault.ErrUnavailable. The pool
+// Failures to reach the server wrap vault.ErrUnavailable; refusals no
+// retry mends (privileges, login, corrupted data: isRefused) wrap
+// vault.ErrStoreRefused. The pool
 // reconnects by itself; a call that meets a connection the server dropped
 // is retried once when that is safe, so a restarted server costs callers at
 // most one error; a session that answers read-only makes it drop its
@@ -251,9 +253,28 @@ func (s *Store) Ping(ctx context.Context) error {
 		if ro != "off" {
 			return ErrReadOnly
 		}
+		var missing int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) AS t
+			WHERE NOT (has_table_privilege(t, 'SELECT') AND has_table_privilege(t, 'INSERT'))`, storeTables).Scan(&missing); err != nil {
+			return err
+		}
+		if missing > 0 {
+			return errNoPrivilege
+		}
 		return nil
 	})
 }
+
+// storeTables are the tables the store reads and writes (migrations/);
+// Ping checks that the role may SELECT and INSERT in each (every one is
+// read and written; UPDATE and DELETE are not asked of all), one privilege
+// a call: has_table_privilege with a list is true when any one is held.
+var storeTables = []string{"records", "meta", "clients", "cards", "card_updates", "idempotency_keys",
+	"webhook_deliveries", "numbers"}
+
+// errNoPrivilege: Ping found a table of storeTables the role may not read
+// or write (privileges revoked, a role other than the one that migrated).
+var errNoPrivilege = fmt.Errorf("pgstore: the role lacks SELECT or INSERT on a table of the store: %w", vault.ErrStoreRefused)
 
 // Close stops the sweeper and closes the pool, waiting for calls in
 // progress. Later calls return vault.ErrClosed.
@@ -407,6 +428,8 @@ func (s *Store) wrap(op string, err error) error {
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, vault.ErrConflict), errors.Is(err, ErrCardNotFound),
 		errors.Is(err, ErrClientExists):
 		return fmt.Errorf("pgstore: %s: %w", op, err)
+	case isRefused(err):
+		return fmt.Errorf("pgstore: %s: %w: %w", op, vault.ErrStoreRefused, err)
 	case isUnavailable(err):
 		return fmt.Errorf("pgstore: %s: %w: %w", op, vault.ErrUnavailable, err)
 	}
@@ -474,10 +497,29 @@ func isUnavailable(err error) bool {
 	switch {
 	case c == "":
 		return false
+	case isRefused(err):
+		return false
 	case strings.HasPrefix(c, "08"), strings.HasPrefix(c, "40"), strings.HasPrefix(c, "53"), strings.HasPrefix(c, "57"),
 		strings.HasPrefix(c, "58"), strings.HasPrefix(c, "XX"):
 		return true
 	case c == "25006", c == "55P03", c == "55006": // read-only (a standby), lock not available, object in use
+		return true
+	}
+	return false
+}
+
+// isRefused: the server refuses the gateway until an operator acts
+// (vault.ErrStoreRefused): the role lacks a privilege (42501) or cannot
+// log in (class 28: a wrong password, a role dropped or set NOLOGIN, met
+// when the pool connects), the database is gone (3D000), data or an index
+// is corrupted (XX001, XX002), a file of the database is missing or
+// duplicated (58P01, 58P02). The rest of classes 58 and XX (an I/O error,
+// an internal error) may not recur and stay vault.ErrUnavailable.
+func isRefused(err error) bool {
+	switch c := pgCode(err); {
+	case c == "":
+		return false
+	case strings.HasPrefix(c, "28"), c == "42501", c == "3D000", c == "XX001", c == "XX002", c == "58P01", c == "58P02":
 		return true
 	}
 	return false

@@ -138,10 +138,21 @@ func nowArg(t time.Time) string {
 	return string(binary.AppendVarint(nil, t.UnixNano()))
 }
 
+// refusedPrefixes are the errors by which Redis refuses the gateway until
+// an operator acts: an ACL that does not grant a command or key (NOPERM), a
+// password the gateway lacks or has wrong (NOAUTH, WRONGPASS: met when the
+// pool reconnects), a key of another type where the store keeps its own
+// (WRONGTYPE: written by something else). MISCONF (a failed snapshot
+// stops writes), OOM, READONLY, LOADING, BUSY and the cluster's TRYAGAIN
+// end without the gateway's configuration changing: those stay
+// vault.ErrUnavailable, and /readyz reports them (Ping writes a key).
+var refusedPrefixes = []string{"NOPERM", "NOAUTH", "WRONGPASS", "WRONGTYPE"}
+
 // fail wraps an error of operation op: vault.ErrClosed once the client is
 // closed, the context's error when the caller gave up, errCorrupt for data
-// that does not decode, and vault.ErrUnavailable for everything else (the
-// server cannot be reached or refused the command; it may work later).
+// that does not decode, vault.ErrStoreRefused for a refusal no retry
+// changes (refusedPrefixes), and vault.ErrUnavailable for everything else
+// (the server cannot be reached or refused the command; it may work later).
 func (s *Store) fail(op string, err error) error {
 	switch {
 	case errors.Is(err, redis.ErrClosed) || s.closed.Load():
@@ -150,6 +161,11 @@ func (s *Store) fail(op string, err error) error {
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	case redis.HasErrorPrefix(err, "CORRUPT"):
 		return fmt.Errorf("redisstore: %s: %w", op, errCorrupt)
+	}
+	for _, p := range refusedPrefixes {
+		if redis.HasErrorPrefix(err, p) {
+			return fmt.Errorf("redisstore: %s: %w: %w", op, vault.ErrStoreRefused, err)
+		}
 	}
 	return fmt.Errorf("redisstore: %s: %w: %w", op, vault.ErrUnavailable, err)
 }
