@@ -311,9 +311,9 @@ type Admin struct {
 	// not this.
 	Token string `yaml:"token"`
 	// AllowedHosts are the names the admin listener is reached by besides
-	// its addresses and localhost (a DNS name, or name:port when a port
-	// forward or a container mapping puts another port in the browser's
-	// URL): every other Host is answered 421, so that a page whose name
+	// its addresses and localhost (a DNS name, at any port; name:port
+	// accepts that name at that port only): every other Host is answered
+	// 421, so that a page whose name
 	// rebinds to the listener's address cannot read it (package
 	// internal/hostguard). Default none.
 	AllowedHosts []string `yaml:"allowed_hosts"`

@@ -18,9 +18,13 @@
 //   - a configured name (admin.allowed_hosts), compared case-insensitively
 //     and exactly: a trailing dot is another name, as it is to a browser.
 //
-// A port in Host must be the port the connection came in on (the
-// listener's own), unless the configured entry names that host:port (a
-// port forward or a container's mapped port).
+// The port in Host is not compared for addresses, localhost and entries
+// configured without one: the browser writes the port it connected to,
+// which a container's mapped port, kubectl port-forward or an SSH tunnel
+// make another than the listener's, and a rebinding page is told apart by
+// its name alone (its origin must be the attacker's name to be same-origin
+// with itself). An entry configured as host:port accepts that name at that
+// port only.
 //
 // A state-changing request (any method but GET, HEAD and OPTIONS) that a
 // browser marks as coming from another origin (Origin, or Sec-Fetch-Site
@@ -30,7 +34,6 @@ package hostguard
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -116,10 +119,8 @@ func checkPort(port string, has bool) error {
 	return nil
 }
 
-// HostAllowed reports whether host (a request's Host) names this listener;
-// localPort is the port the connection came in on ("" when unknown: the
-// port is then not compared).
-func (g *Guard) HostAllowed(host, localPort string) bool {
+// HostAllowed reports whether host (a request's Host) names this listener.
+func (g *Guard) HostAllowed(host string) bool {
 	if host == "" {
 		return true
 	}
@@ -129,9 +130,6 @@ func (g *Guard) HostAllowed(host, localPort string) bool {
 	}
 	if port != "" && g.names[name+":"+port] {
 		return true
-	}
-	if port != "" && localPort != "" && port != localPort {
-		return false
 	}
 	if name == "localhost" || g.names[name] {
 		return true
@@ -169,13 +167,7 @@ func safeMethod(m string) bool {
 // {"error": …} JSON with Cache-Control: no-store; the Host is not echoed.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		localPort := ""
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			if _, p, err := net.SplitHostPort(la.String()); err == nil {
-				localPort = p
-			}
-		}
-		if !g.HostAllowed(r.Host, localPort) {
+		if !g.HostAllowed(r.Host) {
 			refuse(w, http.StatusMisdirectedRequest, "this listener does not serve the host named in the request "+
 				"(it answers to its addresses, localhost and admin.allowed_hosts)")
 			return
