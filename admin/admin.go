@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -86,6 +87,9 @@ type Options struct {
 	// Webhooks serves the webhook delivery log under /admin/webhooks/
 	// (webhooks.Outbox.Handler) behind the token; nil: not served.
 	Webhooks http.Handler
+	// Pprof serves Go's profiles under /debug/pprof/ behind the token
+	// (admin.pprof); off by default.
+	Pprof bool
 	// Lockout throttles wrong tokens per remote address; share it with
 	// every other check of admin.token (the inspector). nil: a table of
 	// its own with lockout's defaults.
@@ -135,6 +139,16 @@ func New(opts Options) *http.ServeMux {
 	}
 	if opts.Webhooks != nil {
 		mux.Handle("/admin/webhooks/", requireToken(opts, opts.Webhooks))
+	}
+	if opts.Pprof {
+		// Behind the token: a profile tells the gateway's code paths and
+		// load (never a value: profiles hold stacks and sizes, not memory).
+		// No /cmdline: it would answer the process's arguments.
+		mux.Handle("GET /debug/pprof/", requireToken(opts, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", requireToken(opts, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", requireToken(opts, http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", requireToken(opts, http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/cmdline", http.NotFoundHandler())
 	}
 	// The inbound listener's mounts, asked of this one (the admin port for
 	// the inbound one): say where they are rather than a bare 404. The

@@ -259,3 +259,44 @@ func TestInboundPathsOnTheAdminListenerNameTheInboundListener(t *testing.T) {
 		t.Errorf("POST /healthz: %d, want 405", res.StatusCode)
 	}
 }
+
+// TestPprofBehindTheToken: admin.pprof was documented and configurable but
+// nothing served /debug/pprof (404 whatever it said). On, the profiles
+// answer behind the admin token only; off, not at all; cmdline (the
+// process's arguments) never.
+func TestPprofBehindTheToken(t *testing.T) {
+	get := func(opts Options, path, authz string) int {
+		t.Helper()
+		srv := httptest.NewServer(New(opts))
+		defer srv.Close()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	on := Options{Token: token, Pprof: true}
+	if code := get(on, "/debug/pprof/", ""); code != http.StatusUnauthorized {
+		t.Fatalf("pprof index without the token: %d", code)
+	}
+	if code := get(on, "/debug/pprof/heap?debug=1", "Bearer wrong-token-0123456789"); code != http.StatusUnauthorized {
+		t.Fatalf("heap profile with a wrong token: %d", code)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		if code := get(on, path, "Bearer "+token); code != http.StatusOK {
+			t.Errorf("%s with the token: %d", path, code)
+		}
+	}
+	if code := get(on, "/debug/pprof/cmdline", "Bearer "+token); code != http.StatusNotFound {
+		t.Errorf("cmdline: %d, want 404", code)
+	}
+	if code := get(Options{Token: token}, "/debug/pprof/", "Bearer "+token); code != http.StatusNotFound {
+		t.Errorf("pprof off: %d, want 404", code)
+	}
+}

@@ -317,7 +317,8 @@ type Admin struct {
 	// rebinds to the listener's address cannot read it (package
 	// internal/hostguard). Default none.
 	AllowedHosts []string `yaml:"allowed_hosts"`
-	// Pprof serves /debug/pprof. Default false.
+	// Pprof serves Go's profiles at /debug/pprof/ on the admin listener,
+	// behind admin.token (no /debug/pprof/cmdline). Default false.
 	Pprof bool `yaml:"pprof"`
 	// UICaptureSize is how many recent exchanges the inspector keeps in
 	// memory (never on disk). Default 100, 1 to 10000.

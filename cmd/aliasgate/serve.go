@@ -474,6 +474,7 @@ func (gw *gateway) adminHandler() http.Handler {
 		Rotated: gw.auditRotation,
 		Logger:  gw.logger,
 		Lockout: gw.tokenLockout(),
+		Pprof:   gw.cfg.Admin.Pprof,
 	}
 	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
 	opts.TSP = gw.tspSimulator()                                                   // tspcmd.go
