@@ -51,6 +51,12 @@
 //   - A 201 also carries Location: /cards/{id}.
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
+//   - Content negotiation (jsonapi.Negotiate, every endpoint, after
+//     authentication, before anything is read or written): a JSON:API
+//     Content-Type with a parameter other than profile and charset=utf-8
+//     → 415 (POST and PATCH also need the media type: CheckContentType);
+//     an Accept whose every instance of the JSON:API media type has such
+//     a parameter (an ext: none is supported) or q=0 → 406.
 //   - Query parameters: include on GET /cards/{id} and the list's (list.go)
 //     only. Any other (sparse fieldsets fields[…] included, which are not
 //     implemented: JSON:API makes them binding) → 400 invalid_parameter
@@ -284,14 +290,14 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	m := hmac.New(sha256.New, opts.FingerprintKey)
 	m.Write([]byte(IdempotencyKeyLabel))
 	h.idemKey = m.Sum(nil)
-	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(h.idempotent(http.HandlerFunc(h.serveCreate))))
-	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveGet), "include"))
-	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(h.idempotent(http.HandlerFunc(h.servePatch))))
-	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList)) // parseListQuery
-	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveDelete)))
-	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveProvision)))
-	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveDeleteToken)))
-	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveCryptogram)))
+	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, negotiated(onlyParams(h.idempotent(http.HandlerFunc(h.serveCreate)))))
+	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveGet), "include")))
+	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, negotiated(onlyParams(h.idempotent(http.HandlerFunc(h.servePatch)))))
+	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, negotiated(http.HandlerFunc(h.serveList))) // parseListQuery
+	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveDelete))))
+	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveProvision))))
+	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveDeleteToken))))
+	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveCryptogram))))
 	return h, nil
 }
 
@@ -371,6 +377,23 @@ func onlyParams(next http.Handler, accepted ...string) http.Handler {
 				detail = "sparse fieldsets (fields[…]) are not supported: every attribute is returned; " + detail
 			}
 			jsonapi.WriteError(w, jsonapi.MediaType, badParam(name, detail))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// negotiated refuses, before next runs, a request that JSON:API's content
+// negotiation refuses (jsonapi.Negotiate): 415 for a JSON:API Content-Type
+// with a parameter other than profile and a UTF-8 charset, on every
+// endpoint (provisioning and the cryptogram read or ignore their bodies,
+// but the client declared what the server does not support), and 406 for
+// an Accept that takes the JSON:API media type only with such a parameter
+// (an ext): every answer of the API is the media type without parameters.
+func negotiated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := jsonapi.Negotiate(r); err != nil {
+			jsonapi.WriteError(w, jsonapi.MediaType, err)
 			return
 		}
 		next.ServeHTTP(w, r)
