@@ -23,8 +23,12 @@
 //     the whole object (null or {} clears it). It is returned as the "meta"
 //     attribute when not empty.
 //   - Unknown or read-only attributes → 422 with the attribute's pointer.
-//     A data.type other than "cards" → 409; a data.id on POST → 422; a data.id
-//     on PATCH different from the path → 409.
+//     A data.type other than "cards" → 409; a data.id on POST → 403
+//     (JSON:API's answer to an unsupported client-generated id; it was
+//     422); a data.id on PATCH different from the path → 409; a
+//     data.relationships object with members → 403 (JSON:API's answer to
+//     an unsupported relationship update; it was ignored), {} or null is
+//     accepted.
 //   - first8 is the first 8 digits only for PANs of 16 digits or more; shorter
 //     PANs show their first 6 there too (PCI DSS display limit).
 //   - capabilities: "network-tokens" for VISA, MASTERCARD, AMEX and

@@ -275,3 +275,69 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	bearer = pci
 	send("DELETE", "/cards/"+id+"/network-tokens", "", http.StatusNoContent)
 }
+
+// TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays: JSON:API has a
+// server answer 403 Forbidden to an unsupported request to create a
+// resource with a client-generated id and to an unsupported request to
+// update a relationship. A POST /cards naming data.id was answered 422,
+// and a data.relationships with members was ignored: a PATCH applied its
+// attributes (200) while the client took its relationships as set too.
+// Both are 403 now, before anything is stored; an empty relationships
+// object (or null), which asks for nothing, is still accepted.
+func TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards","attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	forbidden := func(what string, status int, body []byte, code, pointer string) {
+		t.Helper()
+		var e struct {
+			Errors []struct {
+				Status, Code string
+				Source       struct{ Pointer string }
+			}
+		}
+		if status != http.StatusForbidden || json.Unmarshal(body, &e) != nil || len(e.Errors) != 1 ||
+			e.Errors[0].Status != "403" || e.Errors[0].Code != code || e.Errors[0].Source.Pointer != pointer {
+			t.Errorf("%s: %d %s, want 403 %s at %s", what, status, body, code, pointer)
+		}
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards","id":"CRD1111111111111111111111","attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	forbidden("create with a client-generated id", status, body, "client_id_not_supported", "/data/id")
+	rel := `"relationships":{"network_tokens":{"data":[]}}`
+	status, body = call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards",`+rel+`,"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	forbidden("create with relationships", status, body, "relationships_not_supported", "/data/relationships")
+	status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja,
+		`{"data":{"type":"cards","id":"`+id+`",`+rel+`,"attributes":{"exp_month":5}}}`, bearer)
+	forbidden("update with relationships", status, body, "relationships_not_supported", "/data/relationships")
+
+	// Nothing was stored or changed.
+	status, body = call(t, "GET", g.inbound+"/cards", "", "", bearer)
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 1 {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+id+"?include=card_updates", "", "", bearer)
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) || !strings.Contains(string(body), `"included":[]`) {
+		t.Errorf("card after the refused update: %d %s", status, body)
+	}
+	// Regression cover: relationships that ask for nothing are accepted.
+	for _, r := range []string{`"relationships":{}`, `"relationships":null`} {
+		status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja,
+			`{"data":{"type":"cards","id":"`+id+`",`+r+`,"attributes":{"exp_month":6}}}`, bearer)
+		if status != 200 {
+			t.Errorf("update with %s: %d %s", r, status, body)
+		}
+	}
+}
