@@ -55,6 +55,11 @@
 //   - A 201 also carries Location: /cards/{id}.
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
+//     Each relationship asked for is in data.relationships (to-many, an
+//     empty data array for none) naming exactly what included holds of
+//     it: JSON:API's full linkage (it was left out, and client libraries
+//     found no included resource). Without include, and in the PATCH
+//     answer, the card keeps the spec page's shape (no relationships).
 //   - Content negotiation (jsonapi.Negotiate, every endpoint, after
 //     authentication, before anything is read or written): a JSON:API
 //     Content-Type with a parameter other than profile and charset=utf-8
@@ -504,6 +509,22 @@ type Resource struct {
 	ID         string `json:"id"`
 	Type       string `json:"type"`
 	Attributes any    `json:"attributes,omitempty"`
+	// Relationships links the card of GET /cards/{id}?include=… to
+	// the resources of included (JSON:API's full linkage); absent
+	// otherwise, as on the spec pages' examples.
+	Relationships map[string]Relationship `json:"relationships,omitempty"`
+}
+
+// Relationship is a to-many relationship object: the identifiers of the
+// related resources (an empty array for none).
+type Relationship struct {
+	Data []Identifier `json:"data"`
+}
+
+// Identifier is a JSON:API resource identifier object.
+type Identifier struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
 }
 
 // Observability is metadata.observability.
@@ -828,7 +849,18 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 	doc := Document{Data: Resource{Type: typeCards, ID: rec.ID, Attributes: h.attributes(q, rec, pan, cvc, status)}}
 	if include {
 		included := []Resource{}
+		// Each relationship asked for is in data.relationships, naming
+		// what included holds of it: JSON:API's full linkage, by which
+		// client libraries find the included resources of the card.
+		doc.Data.Relationships = map[string]Relationship{}
+		link := func(name string, res Resource) {
+			r := doc.Data.Relationships[name]
+			r.Data = append(r.Data, Identifier{Type: res.Type, ID: res.ID})
+			doc.Data.Relationships[name] = r
+			included = append(included, res)
+		}
 		if wantUpdates {
+			doc.Data.Relationships[typeCardUpdates] = Relationship{Data: []Identifier{}}
 			raw, err := h.store.CardUpdates(q.ctx, q.p.Account, rec.ID)
 			if err != nil {
 				h.fail(q, "get card updates", err)
@@ -840,17 +872,18 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 					h.fail(q, "decode card update", err)
 					return
 				}
-				included = append(included, Resource{Type: typeCardUpdates, ID: u.ID, Attributes: u.CardUpdate})
+				link(typeCardUpdates, Resource{Type: typeCardUpdates, ID: u.ID, Attributes: u.CardUpdate})
 			}
 		}
 		if wantTokens {
+			doc.Data.Relationships[typeNetworkTokens] = Relationship{Data: []Identifier{}}
 			if t := rec.currentToken(); t != nil {
 				a, err := h.tokenAttributes(q, t, "")
 				if err != nil {
 					h.fail(q, "get card: network token", err)
 					return
 				}
-				included = append(included, Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a})
+				link(typeNetworkTokens, Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a})
 			}
 		}
 		doc.Included = &included

@@ -341,3 +341,95 @@ func TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays(t *testing.T) {
 		}
 	}
 }
+
+// TestCardIncludeLinksWhatItIncludes: GET /cards/{id}?include=… answered
+// included resources that nothing in the document pointed at. JSON:API
+// requires full linkage (every included resource identified by a
+// relationship of the primary data), and client libraries find a card's
+// included card updates and network token through data.relationships:
+// without it they found none. Each relationship asked for is now in
+// data.relationships, naming exactly what included holds of it (an empty
+// array for none); without include the card keeps the page's shape.
+func TestCardIncludeLinksWhatItIncludes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
+	var created struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := created.Data.ID
+	type ident struct{ Type, ID string }
+	get := func(query string) (map[string][]ident, []ident, []byte) {
+		t.Helper()
+		status, body := call(t, "GET", g.inbound+"/cards/"+id+query, "", "", bearer)
+		var doc struct {
+			Data struct {
+				Relationships map[string]struct{ Data *[]ident }
+			}
+			Included []ident
+		}
+		if status != 200 || json.Unmarshal(body, &doc) != nil {
+			t.Fatalf("GET %s: %d %s", query, status, body)
+		}
+		rel := map[string][]ident{}
+		for name, r := range doc.Data.Relationships {
+			if r.Data == nil {
+				t.Errorf("GET %s: relationship %s without a data array: %s", query, name, body)
+				continue
+			}
+			rel[name] = *r.Data
+		}
+		return rel, doc.Included, body
+	}
+	linked := func(query string, want map[string]int) {
+		t.Helper()
+		rel, included, body := get(query)
+		if len(rel) != len(want) {
+			t.Errorf("GET %s: relationships %v, want %v: %s", query, rel, want, body)
+		}
+		var all []ident
+		for name, n := range want {
+			ids, ok := rel[name]
+			if !ok || len(ids) != n {
+				t.Errorf("GET %s: relationship %s %v, want %d identifiers: %s", query, name, ids, n, body)
+			}
+			for _, i := range ids {
+				if i.Type != name {
+					t.Errorf("GET %s: relationship %s names a %s", query, name, i.Type)
+				}
+			}
+			all = append(all, ids...)
+		}
+		if len(all) != len(included) {
+			t.Errorf("GET %s: relationships name %v, included holds %v", query, all, included)
+		}
+		for _, inc := range included {
+			if !slices.Contains(all, inc) {
+				t.Errorf("GET %s: included %v is not linked: %s", query, inc, body)
+			}
+		}
+	}
+	linked("?include=card_updates", map[string]int{"card_updates": 0})
+	linked("?include=network_tokens", map[string]int{"network_tokens": 0})
+	for _, m := range []string{"5", "6"} {
+		if status, body := call(t, "PATCH", g.inbound+"/cards/"+id, ja, `{"data":{"attributes":{"exp_month":`+m+`}}}`, bearer); status != 200 {
+			t.Fatalf("update: %d %s", status, body)
+		}
+	}
+	if status, body := call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	linked("?include=card_updates", map[string]int{"card_updates": 2})
+	linked("?include=card_updates,network_tokens", map[string]int{"card_updates": 2, "network_tokens": 1})
+	// Regression cover: without include the card has the page's shape.
+	if rel, included, body := get(""); len(rel) != 0 || included != nil || strings.Contains(string(body), "relationships") {
+		t.Errorf("GET without include: %s", body)
+	}
+}
