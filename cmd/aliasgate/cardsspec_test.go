@@ -433,3 +433,91 @@ func TestCardIncludeLinksWhatItIncludes(t *testing.T) {
 		t.Errorf("GET without include: %s", body)
 	}
 }
+
+// TestAnotherAccountsCardAnswersAsNoCard is regression cover (it passes
+// before this review's changes): on every endpoint that names a card, a
+// card id of another account, an id no card has and ids of the wrong
+// shape (another prefix, another length, characters outside base58,
+// another letter case, a card number) get the same answer, status, body
+// and header names, and the other account's card is left as it was.
+func TestAnotherAccountsCardAnswersAsNoCard(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	owner := createClient(t, env, data, "--name", "owner", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	other := createClient(t, env, data, "--name", "other", "--account", "acct_2", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	asOwner, asOther := bearerToken(t, g, owner), bearerToken(t, g, other)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","cvc":"123","exp_month":4,"exp_year":2030}}}`, asOwner)
+	var created struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := created.Data.ID
+	if status, body = call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", "", "", asOwner); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	before := func() []byte {
+		_, b := call(t, "GET", g.inbound+"/cards/"+id+"?include=network_tokens,card_updates", "", "", asOwner)
+		return regexp.MustCompile(`"trace_id":"[0-9a-f]+"`).ReplaceAll(b, nil)
+	}
+	was := before()
+
+	answer := func(method, path, ctype, body string) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		asOther(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		var names []string
+		for k := range res.Header {
+			if k != "Date" {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		return res.StatusCode, string(b), strings.Join(names, ",")
+	}
+	endpoints := []struct{ method, suffix, ctype, body string }{
+		{"GET", "", "", ""},
+		{"PATCH", "", ja, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"POST", "/network-tokens", "", ""},
+		{"POST", "/cryptogram", ja, `{"data":{"attributes":{}}}`},
+		{"DELETE", "/network-tokens", "", ""},
+		{"DELETE", "", "", ""},
+	}
+	for _, e := range endpoints {
+		wantStatus, wantBody, wantHeaders := answer(e.method, "/cards/CRD1111111111111111111111"+e.suffix, e.ctype, e.body)
+		if wantStatus != http.StatusNotFound {
+			t.Errorf("%s no card%s: %d %s", e.method, e.suffix, wantStatus, wantBody)
+		}
+		for _, other := range []string{id, "NTK" + id[3:], id[:len(id)-1], id + "1", "CRD" + strings.Repeat("0", 22),
+			"CRD" + strings.Repeat("l", 22), strings.ToLower(id), strings.ToUpper(id), "4111111111111111"} {
+			status, body, headers := answer(e.method, "/cards/"+other+e.suffix, e.ctype, e.body)
+			if status != wantStatus || body != wantBody || headers != wantHeaders {
+				t.Errorf("%s /cards/%s%s: %d %s [%s], want what no card gets: %d %s [%s]",
+					e.method, other, e.suffix, status, body, headers, wantStatus, wantBody, wantHeaders)
+			}
+		}
+	}
+	if now := before(); string(now) != string(was) {
+		t.Errorf("the owner's card changed:\n%s\nwas\n%s", now, was)
+	}
+	// The same id percent-encoded is the same card (RFC 3986).
+	if status, body := call(t, "GET", g.inbound+"/cards/%43"+id[1:], "", "", asOwner); status != 200 || !strings.Contains(string(body), id) {
+		t.Errorf("GET of the percent-encoded id: %d %s", status, body)
+	}
+}
