@@ -375,21 +375,27 @@ func onlyParams(next http.Handler, accepted ...string) http.Handler {
 			return
 		}
 		for _, name := range sortedKeys(q) {
-			if contains(accepted, name) {
-				continue
+			if !contains(accepted, name) {
+				jsonapi.WriteError(w, jsonapi.MediaType, unknownParam(name, accepted))
+				return
 			}
-			detail := "this endpoint takes no query parameters"
-			if len(accepted) > 0 {
-				detail = "unknown query parameter; accepted: " + strings.Join(accepted, ", ")
-			}
-			if strings.HasPrefix(name, "fields[") {
-				detail = "sparse fieldsets (fields[…]) are not supported: every attribute is returned; " + detail
-			}
-			jsonapi.WriteError(w, jsonapi.MediaType, badParam(name, detail))
-			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// unknownParam is the 400 invalid_parameter of a query parameter name an
+// endpoint does not read, listing those it does (onlyParams, and the
+// list's parseListQuery).
+func unknownParam(name string, accepted []string) *jsonapi.Error {
+	detail := "this endpoint takes no query parameters"
+	if len(accepted) > 0 {
+		detail = "unknown query parameter; accepted: " + strings.Join(accepted, ", ")
+	}
+	if strings.HasPrefix(name, "fields[") {
+		detail = "sparse fieldsets (fields[…]) are not supported: every attribute is returned; " + detail
+	}
+	return badParam(name, detail)
 }
 
 // negotiated refuses, before next runs, a request that JSON:API's content
