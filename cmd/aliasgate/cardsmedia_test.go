@@ -368,7 +368,8 @@ func TestCryptogramRequestsThatAreNoJSONAreRefused(t *testing.T) {
 // type beside a parameterised one) is still served.
 func TestCardsAPINegotiatesMediaTypesOnEveryEndpoint(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
+	// More requests than the default client burst (100).
+	env := testEnv(map[string]string{"ALIASGATE_LIMITS_CLIENT_RATE": "100000", "ALIASGATE_LIMITS_CLIENT_BURST": "100000"})
 	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
 		"--scopes", "cards:write,cards:read,network-tokens:write")
 	g := startGateway(t, env, "--data-dir", data)
@@ -433,6 +434,7 @@ func TestCardsAPINegotiatesMediaTypesOnEveryEndpoint(t *testing.T) {
 		ja + "; charset=utf-7",
 		ja + "; q=0",
 		ja + "; ext",
+		ja + `; ext="a"; ext="b"`, // a repeated parameter: unreadable, still a parameter
 	} {
 		for _, e := range endpoints {
 			hdr := map[string]string{"Accept": accept}
@@ -443,7 +445,8 @@ func TestCardsAPINegotiatesMediaTypesOnEveryEndpoint(t *testing.T) {
 			refused(fmt.Sprintf("%s %s Accept %q", e.method, e.path, accept), status, http.StatusNotAcceptable, h, body, "not_acceptable")
 		}
 	}
-	for _, ctype := range []string{ja + `; ext="https://jsonapi.org/ext/atomic"`, ja + "; charset=utf-7", ja + "; version=1"} {
+	for _, ctype := range []string{ja + `; ext="https://jsonapi.org/ext/atomic"`, ja + "; charset=utf-7", ja + "; version=1",
+		ja + `; profile="a"; profile="b"`} {
 		for _, e := range endpoints {
 			status, h, body := send(e.method, e.path, map[string]string{"Content-Type": ctype}, e.body)
 			code := "unsupported_media_type"

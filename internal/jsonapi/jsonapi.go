@@ -240,11 +240,11 @@ func checkParams(mt string, params map[string]string) error {
 // CheckContentType as well.
 func Negotiate(r *http.Request) error {
 	for _, v := range r.Header.Values("Content-Type") {
-		mt, params, err := mime.ParseMediaType(v)
+		mt, params, ok := parseMediaType(v)
 		if mt != MediaType {
 			continue
 		}
-		if err != nil { // a malformed parameter
+		if !ok { // a malformed or repeated parameter
 			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
 				fmt.Sprintf("send the request body as %s without media type parameters other than profile and charset=utf-8 (no JSON:API extension is supported)", MediaType))
 		}
@@ -255,12 +255,12 @@ func Negotiate(r *http.Request) error {
 	instances, acceptable := 0, 0
 	for _, v := range r.Header.Values("Accept") {
 		for _, elem := range splitList(v) {
-			mt, params, err := mime.ParseMediaType(elem)
+			mt, params, ok := parseMediaType(elem)
 			if mt != MediaType {
 				continue
 			}
 			instances++
-			if err == nil && acceptableInstance(params) {
+			if ok && acceptableInstance(params) {
 				acceptable++
 			}
 		}
@@ -270,6 +270,22 @@ func Negotiate(r *http.Request) error {
 			fmt.Sprintf("the answer is %s without media type parameters (no JSON:API extension is supported): accept it so", MediaType))
 	}
 	return nil
+}
+
+// parseMediaType is mime.ParseMediaType, ok false when the parameters
+// cannot be read (malformed, a name repeated); the media type is named
+// then too (lower case), so that a JSON:API media type with such
+// parameters is still the JSON:API media type, with a parameter.
+func parseMediaType(v string) (mt string, params map[string]string, ok bool) {
+	mt, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		return mt, params, true
+	}
+	if mt == "" {
+		t, _, _ := strings.Cut(v, ";")
+		mt = strings.ToLower(strings.TrimSpace(t))
+	}
+	return mt, nil, false
 }
 
 // acceptableInstance reports whether an Accept element of the JSON:API

@@ -268,7 +268,9 @@ func TestNegotiateRefusesWhatJSONAPIRefuses(t *testing.T) {
 		{nil, []string{MediaType + "; foo=bar, */*"}, 406},                                        // JSON:API: every instance modified
 		{nil, []string{MediaType + "; q=0"}, 406},
 		{nil, []string{MediaType + "; charset=utf-16"}, 406},
-		{nil, []string{MediaType + "; ext"}, 406}, // a malformed parameter is a parameter
+		{nil, []string{MediaType + "; ext"}, 406},              // a malformed parameter is a parameter
+		{nil, []string{MediaType + `; ext="a"; ext="b"`}, 406}, // so is a repeated one
+		{[]string{MediaType + `; profile="a"; profile="b"`}, nil, 415},
 		{[]string{MediaType}, nil, 0},
 		{[]string{MediaType + "; charset=utf-8"}, nil, 0},
 		{[]string{"application/x-www-form-urlencoded"}, nil, 0}, // not read here
