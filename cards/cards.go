@@ -65,7 +65,9 @@
 //     Content-Type with a parameter other than profile and charset=utf-8
 //     → 415 (POST and PATCH also need the media type: CheckContentType);
 //     an Accept whose every instance of the JSON:API media type has such
-//     a parameter (an ext: none is supported) or q=0 → 406.
+//     a parameter (an ext: none is supported) or q=0 → 406. A body in a
+//     content coding (Content-Encoding other than identity) → 415
+//     unsupported_content_encoding: bodies are read as sent.
 //   - Query parameters: include on GET /cards/{id} and the list's (list.go)
 //     only. Any other (sparse fieldsets fields[…] included, which are not
 //     implemented: JSON:API makes them binding) → 400 invalid_parameter

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -482,5 +483,85 @@ func TestCardsAPINegotiatesMediaTypesOnEveryEndpoint(t *testing.T) {
 		if status, _, body := send("POST", "/cards/"+id+"/cryptogram", map[string]string{"Content-Type": ctype}, `{"data":{"attributes":{}}}`); status != 200 {
 			t.Errorf("cryptogram with Content-Type %q: %d %s", ctype, status, body)
 		}
+	}
+}
+
+// TestAPIsRefuseBodiesInAContentCoding: the Card Management API and the
+// vault API read a request body as sent, whatever its Content-Encoding: a
+// body declared gzip or br was read as plain JSON and a card (or alias)
+// made from it, while a reader that honours the declaration (a WAF, a
+// front end) decodes it, fails, and may pass it on unread; a real gzip
+// body was answered 400 malformed_json. Each is 415
+// unsupported_content_encoding now (RFC 9110: a content coding the server
+// does not accept), before anything is read or stored; identity is read.
+func TestAPIsRefuseBodiesInAContentCoding(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write,aliases:write")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	send := func(method, path, ctype, enc, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ctype)
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
+		bearer(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	card := func(pan string) string {
+		return `{"data":{"attributes":{"pan":"` + pan + `","exp_month":4,"exp_year":2030}}}`
+	}
+	status, body := send("POST", "/cards", ja, "identity", card("4111111111111111"))
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create with Content-Encoding identity: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	if status, body = send("POST", "/cards/"+id+"/network-tokens", ja, "", ""); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(card("4242424242424242")))
+	_ = zw.Close()
+	for _, c := range []struct{ name, method, path, ctype, enc, body string }{
+		{"create declared gzip", "POST", "/cards", ja, "gzip", card("5555555555554444")},
+		{"create declared br", "POST", "/cards", ja, "br", card("5555555555554444")},
+		{"create declared identity, gzip", "POST", "/cards", ja, "identity, gzip", card("5555555555554444")},
+		{"create in gzip", "POST", "/cards", ja, "gzip", gz.String()},
+		{"update declared gzip", "PATCH", "/cards/" + id, ja, "gzip", `{"data":{"attributes":{"exp_month":5}}}`},
+		{"cryptogram declared gzip", "POST", "/cards/" + id + "/cryptogram", ja, "gzip", `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`},
+		{"alias declared gzip", "POST", "/aliases", "application/json", "gzip",
+			`{"data":[{"value":"6011111111111117","format":"UUID"}]}`},
+	} {
+		status, body := send(c.method, c.path, c.ctype, c.enc, c.body)
+		var e struct{ Errors []struct{ Code string } }
+		if status != http.StatusUnsupportedMediaType || json.Unmarshal(body, &e) != nil || len(e.Errors) != 1 ||
+			e.Errors[0].Code != "unsupported_content_encoding" {
+			t.Errorf("%s: %d %s, want 415 unsupported_content_encoding", c.name, status, body)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+	// Nothing was stored or changed by the refused requests.
+	status, body = send("GET", "/cards", ja, "", "")
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 1 {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, body = send("GET", "/cards/"+id, ja, "", "")
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) {
+		t.Errorf("card after the refused update: %d %s", status, body)
 	}
 }

@@ -185,9 +185,14 @@ func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 //     StringContent), and it names what the body is read as.
 //
 // Parameters of other media types (application/json) are not read beyond
-// charset. A request with several Content-Type headers is refused: readers
-// differ on which one counts.
+// charset. A body declared in a content coding (Content-Encoding other
+// than identity) is refused too (415 unsupported_content_encoding): it
+// would be read as sent. A request with several Content-Type headers is
+// refused: readers differ on which one counts.
 func CheckContentType(r *http.Request, allowed ...string) error {
+	if err := checkContentEncoding(r); err != nil {
+		return err
+	}
 	refuse := NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
 		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
 	values := r.Header.Values("Content-Type")
@@ -199,6 +204,26 @@ func CheckContentType(r *http.Request, allowed ...string) error {
 		return refuse
 	}
 	return checkParams(mt, params)
+}
+
+// checkContentEncoding refuses (415 unsupported_content_encoding) a
+// request whose body is declared in a content coding (Content-Encoding
+// other than identity, in any of its fields): the APIs read a body as
+// sent, so a body declared gzip or br was read as plain JSON (a card
+// made from it) while a reader that honours the declaration (a WAF, a
+// front end) decodes it, fails, and may pass it on unread; and a real
+// gzip body was answered 400 malformed_json. RFC 9110 has the server
+// answer 415 to a content coding it does not accept.
+func checkContentEncoding(r *http.Request) error {
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return NewError(http.StatusUnsupportedMediaType, "unsupported_content_encoding", "Unsupported Media Type",
+					"send the request body without a content coding (no Content-Encoding, or identity)")
+			}
+		}
+	}
+	return nil
 }
 
 // checkParams is CheckContentType's rule for the parameters of a request's
@@ -223,12 +248,14 @@ func checkParams(mt string, params map[string]string) error {
 
 // Negotiate applies JSON:API's content negotiation to a request of an API
 // that answers in MediaType, whatever its endpoint reads:
+//
 //   - a Content-Type of the JSON:API media type (any of the request's
 //     Content-Type headers) follows CheckContentType's parameter rule, on
 //     every request, with or without a body that is read: JSON:API has a
 //     server answer 415 to such a request (an ext it does not support, any
 //     other parameter but profile), and a body declared in another charset
 //     is read as UTF-8 all the same (415 unsupported_charset);
+//
 //   - an Accept whose every instance of the JSON:API media type is
 //     modified by a parameter other than profile and a UTF-8 charset (an
 //     ext: no extension is supported), or refused with q=0, is answered
@@ -236,9 +263,16 @@ func checkParams(mt string, params map[string]string) error {
 //     server does not give. An Accept without an instance of it (*/*,
 //     application/json) is not refused.
 //
+//   - a body in a content coding (Content-Encoding other than identity)
+//     is 415 unsupported_content_encoding, as in CheckContentType: it
+//     would be read as sent.
+//
 // Requests that must send a body of the media type check it with
 // CheckContentType as well.
 func Negotiate(r *http.Request) error {
+	if err := checkContentEncoding(r); err != nil {
+		return err
+	}
 	for _, v := range r.Header.Values("Content-Type") {
 		mt, params, ok := parseMediaType(v)
 		if mt != MediaType {

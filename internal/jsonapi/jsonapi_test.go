@@ -292,3 +292,35 @@ func TestNegotiateRefusesWhatJSONAPIRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestContentCodingsAreRefused: a body declared in a content coding is
+// refused by CheckContentType and Negotiate alike (it was read as sent).
+func TestContentCodingsAreRefused(t *testing.T) {
+	for _, tt := range []struct {
+		enc []string
+		ok  bool
+	}{
+		{nil, true},
+		{[]string{""}, true},
+		{[]string{"identity"}, true},
+		{[]string{"Identity, identity"}, true},
+		{[]string{"gzip"}, false},
+		{[]string{"br"}, false},
+		{[]string{"identity, gzip"}, false},
+		{[]string{"identity", "deflate"}, false},
+		{[]string{"x-unknown"}, false},
+	} {
+		r := httptest.NewRequest("POST", "/cards", strings.NewReader(`{}`))
+		r.Header.Set("Content-Type", MediaType)
+		r.Header["Content-Encoding"] = tt.enc
+		for name, err := range map[string]error{"CheckContentType": CheckContentType(r, MediaType), "Negotiate": Negotiate(r)} {
+			var e *Error
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s with Content-Encoding %q = %v", name, tt.enc, err)
+			case !tt.ok && (!errors.As(err, &e) || e.Status != 415 || e.Objects[0].Code != "unsupported_content_encoding"):
+				t.Errorf("%s with Content-Encoding %q = %v, want 415 unsupported_content_encoding", name, tt.enc, err)
+			}
+		}
+	}
+}
