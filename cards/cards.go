@@ -23,8 +23,12 @@
 //     the whole object (null or {} clears it). It is returned as the "meta"
 //     attribute when not empty.
 //   - Unknown or read-only attributes → 422 with the attribute's pointer.
-//     A data.type other than "cards" → 409; a data.id on POST → 422; a data.id
-//     on PATCH different from the path → 409.
+//     A data.type other than "cards" → 409; a data.id on POST → 403
+//     (JSON:API's answer to an unsupported client-generated id; it was
+//     422); a data.id on PATCH different from the path → 409; a
+//     data.relationships object with members → 403 (JSON:API's answer to
+//     an unsupported relationship update; it was ignored), {} or null is
+//     accepted.
 //   - first8 is the first 8 digits only for PANs of 16 digits or more; shorter
 //     PANs show their first 6 there too (PCI DSS display limit).
 //   - capabilities: "network-tokens" for VISA, MASTERCARD, AMEX and
@@ -51,6 +55,19 @@
 //   - A 201 also carries Location: /cards/{id}.
 //   - GET include takes card_updates and network_tokens (the active network
 //     token, if any); anything else → 400 with source.parameter "include".
+//     Each relationship asked for is in data.relationships (to-many, an
+//     empty data array for none) naming exactly what included holds of
+//     it: JSON:API's full linkage (it was left out, and client libraries
+//     found no included resource). Without include, and in the PATCH
+//     answer, the card keeps the spec page's shape (no relationships).
+//   - Content negotiation (jsonapi.Negotiate, every endpoint, after
+//     authentication, before anything is read or written): a JSON:API
+//     Content-Type with a parameter other than profile and charset=utf-8
+//     → 415 (POST and PATCH also need the media type: CheckContentType);
+//     an Accept whose every instance of the JSON:API media type has such
+//     a parameter (an ext: none is supported) or q=0 → 406. A body in a
+//     content coding (Content-Encoding other than identity) → 415
+//     unsupported_content_encoding: bodies are read as sent.
 //   - Query parameters: include on GET /cards/{id} and the list's (list.go)
 //     only. Any other (sparse fieldsets fields[…] included, which are not
 //     implemented: JSON:API makes them binding) → 400 invalid_parameter
@@ -284,14 +301,14 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 	m := hmac.New(sha256.New, opts.FingerprintKey)
 	m.Write([]byte(IdempotencyKeyLabel))
 	h.idemKey = m.Sum(nil)
-	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(h.idempotent(http.HandlerFunc(h.serveCreate))))
-	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveGet), "include"))
-	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(h.idempotent(http.HandlerFunc(h.servePatch))))
-	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, http.HandlerFunc(h.serveList)) // parseListQuery
-	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveDelete)))
-	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveProvision)))
-	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveDeleteToken)))
-	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, onlyParams(http.HandlerFunc(h.serveCryptogram)))
+	h.create = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, negotiated(onlyParams(h.idempotent(http.HandlerFunc(h.serveCreate)))))
+	h.get = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveGet), "include")))
+	h.patch = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, negotiated(onlyParams(h.idempotent(http.HandlerFunc(h.servePatch)))))
+	h.list = guard.Require(auth.ScopeCardsRead, false, jsonapi.MediaType, negotiated(http.HandlerFunc(h.serveList))) // parseListQuery
+	h.del = guard.Require(auth.ScopeCardsWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveDelete))))
+	h.provision = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveProvision))))
+	h.deleteToken = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveDeleteToken))))
+	h.cryptogram = guard.Require(auth.ScopeNetworkTokensWrite, false, jsonapi.MediaType, negotiated(onlyParams(http.HandlerFunc(h.serveCryptogram))))
 	return h, nil
 }
 
@@ -360,17 +377,40 @@ func onlyParams(next http.Handler, accepted ...string) http.Handler {
 			return
 		}
 		for _, name := range sortedKeys(q) {
-			if contains(accepted, name) {
-				continue
+			if !contains(accepted, name) {
+				jsonapi.WriteError(w, jsonapi.MediaType, unknownParam(name, accepted))
+				return
 			}
-			detail := "this endpoint takes no query parameters"
-			if len(accepted) > 0 {
-				detail = "unknown query parameter; accepted: " + strings.Join(accepted, ", ")
-			}
-			if strings.HasPrefix(name, "fields[") {
-				detail = "sparse fieldsets (fields[…]) are not supported: every attribute is returned; " + detail
-			}
-			jsonapi.WriteError(w, jsonapi.MediaType, badParam(name, detail))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// unknownParam is the 400 invalid_parameter of a query parameter name an
+// endpoint does not read, listing those it does (onlyParams, and the
+// list's parseListQuery).
+func unknownParam(name string, accepted []string) *jsonapi.Error {
+	detail := "this endpoint takes no query parameters"
+	if len(accepted) > 0 {
+		detail = "unknown query parameter; accepted: " + strings.Join(accepted, ", ")
+	}
+	if strings.HasPrefix(name, "fields[") {
+		detail = "sparse fieldsets (fields[…]) are not supported: every attribute is returned; " + detail
+	}
+	return badParam(name, detail)
+}
+
+// negotiated refuses, before next runs, a request that JSON:API's content
+// negotiation refuses (jsonapi.Negotiate): 415 for a JSON:API Content-Type
+// with a parameter other than profile and a UTF-8 charset, on every
+// endpoint (provisioning and the cryptogram read or ignore their bodies,
+// but the client declared what the server does not support), and 406 for
+// an Accept that takes the JSON:API media type only with such a parameter
+// (an ext): every answer of the API is the media type without parameters.
+func negotiated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := jsonapi.Negotiate(r); err != nil {
+			jsonapi.WriteError(w, jsonapi.MediaType, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -477,6 +517,22 @@ type Resource struct {
 	ID         string `json:"id"`
 	Type       string `json:"type"`
 	Attributes any    `json:"attributes,omitempty"`
+	// Relationships links the card of GET /cards/{id}?include=… to
+	// the resources of included (JSON:API's full linkage); absent
+	// otherwise, as on the spec pages' examples.
+	Relationships map[string]Relationship `json:"relationships,omitempty"`
+}
+
+// Relationship is a to-many relationship object: the identifiers of the
+// related resources (an empty array for none).
+type Relationship struct {
+	Data []Identifier `json:"data"`
+}
+
+// Identifier is a JSON:API resource identifier object.
+type Identifier struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
 }
 
 // Observability is metadata.observability.
@@ -801,7 +857,18 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 	doc := Document{Data: Resource{Type: typeCards, ID: rec.ID, Attributes: h.attributes(q, rec, pan, cvc, status)}}
 	if include {
 		included := []Resource{}
+		// Each relationship asked for is in data.relationships, naming
+		// what included holds of it: JSON:API's full linkage, by which
+		// client libraries find the included resources of the card.
+		doc.Data.Relationships = map[string]Relationship{}
+		link := func(name string, res Resource) {
+			r := doc.Data.Relationships[name]
+			r.Data = append(r.Data, Identifier{Type: res.Type, ID: res.ID})
+			doc.Data.Relationships[name] = r
+			included = append(included, res)
+		}
 		if wantUpdates {
+			doc.Data.Relationships[typeCardUpdates] = Relationship{Data: []Identifier{}}
 			raw, err := h.store.CardUpdates(q.ctx, q.p.Account, rec.ID)
 			if err != nil {
 				h.fail(q, "get card updates", err)
@@ -813,17 +880,18 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 					h.fail(q, "decode card update", err)
 					return
 				}
-				included = append(included, Resource{Type: typeCardUpdates, ID: u.ID, Attributes: u.CardUpdate})
+				link(typeCardUpdates, Resource{Type: typeCardUpdates, ID: u.ID, Attributes: u.CardUpdate})
 			}
 		}
 		if wantTokens {
+			doc.Data.Relationships[typeNetworkTokens] = Relationship{Data: []Identifier{}}
 			if t := rec.currentToken(); t != nil {
 				a, err := h.tokenAttributes(q, t, "")
 				if err != nil {
 					h.fail(q, "get card: network token", err)
 					return
 				}
-				included = append(included, Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a})
+				link(typeNetworkTokens, Resource{Type: typeNetworkTokens, ID: t.ID, Attributes: a})
 			}
 		}
 		doc.Included = &included

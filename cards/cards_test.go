@@ -737,7 +737,9 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{"unknown attribute", "", b(`"pan":"4111111111111111","colour":"red"` + exp), 422, "/data/attributes/colour"},
 		{"read-only attribute", "", b(`"pan":"4111111111111111","bin":"411111"` + exp), 422, "/data/attributes/bin"},
 		{"PAN as attribute name", "", b(`"pan":"4242424242424242","4111111111111111":"x"` + exp), 422, "/data/attributes"},
-		{"client id", "", `{"data":{"id":"CRD1","attributes":{"pan":"4111111111111111"` + exp + `}}}`, 422, "/data/id"},
+		{"client id", "", `{"data":{"id":"CRD1","attributes":{"pan":"4111111111111111"` + exp + `}}}`, 403, "/data/id"}, // JSON:API: 403
+		{"relationships", "", `{"data":{"relationships":{"x":{"data":null}},"attributes":{"pan":"4111111111111111"` + exp + `}}}`, 403, "/data/relationships"},
+		{"relationships not an object", "", `{"data":{"relationships":[],"attributes":{"pan":"4111111111111111"` + exp + `}}}`, 400, "/data/relationships"},
 		{"wrong type", "", `{"data":{"type":"tokens","attributes":{"pan":"4111111111111111"` + exp + `}}}`, 409, "/data/type"},
 		{"media type", "application/json", b(`"pan":"4111111111111111"` + exp), 415, ""},
 		{"no media type", "text/plain", b(`"pan":"4111111111111111"` + exp), 415, ""},

@@ -93,7 +93,7 @@ func parseListQuery(v url.Values) (*listQuery, error) {
 	lq := &listQuery{size: DefaultPageSize, params: url.Values{}}
 	for _, name := range sortedKeys(v) {
 		if !isListParam(name) {
-			return nil, badParam(name, "unknown query parameter; accepted: "+fmt.Sprint(listParams))
+			return nil, unknownParam(name, listParams)
 		}
 		if len(v[name]) != 1 {
 			return nil, badParam(name, "the parameter is given more than once")

@@ -187,6 +187,15 @@ func TestListCardsBadQueries(t *testing.T) {
 			t.Errorf("%s: source.parameter %q, want %q", tc.query, got, tc.param)
 		}
 	}
+	// An unknown parameter's detail lists the accepted ones as the other
+	// endpoints' do, comma-separated (it was Go's rendering of a slice:
+	// "accepted: [page[size] page[after] …]").
+	r := e.do("GET", "/cards?sort=created_at", "")
+	detail, _ := r.doc["errors"].([]any)[0].(map[string]any)["detail"].(string)
+	if want := "unknown query parameter; accepted: page[size], page[after], filter[card_fingerprint], filter[last4], " +
+		"filter[exp_month], filter[exp_year], filter[created_at][gte], filter[created_at][lt]"; detail != want {
+		t.Errorf("detail %q, want %q", detail, want)
+	}
 }
 
 // TestListCardsBoundsTheScan: a filter that matches one card past

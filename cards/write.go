@@ -106,12 +106,30 @@ func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, err
 	}
 	if v, ok := data["id"]; ok {
 		var s string
-		if id == "" {
-			return nil, jsonapi.Invalid("/data/id", "client_id_not_supported", "card ids are assigned by the server")
+		if id == "" { // JSON:API: 403 to a create with a client-generated id the server does not support
+			e := jsonapi.NewError(http.StatusForbidden, "client_id_not_supported", "Forbidden", "card ids are assigned by the server")
+			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
+			return nil, e
 		}
 		if json.Unmarshal(v, &s) != nil || s != id {
 			e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict", "data.id must be the card id of the path")
 			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
+			return nil, e
+		}
+	}
+	if rel, ok := data["relationships"]; ok {
+		// A card has no relationship a client sets: JSON:API has a server
+		// answer 403 to an unsupported request to update a relationship,
+		// where it was ignored and the rest of the document applied. An
+		// empty object (or null) asks for nothing and is accepted.
+		var m map[string]json.RawMessage
+		if json.Unmarshal(rel, &m) != nil {
+			return nil, bad("/data/relationships", "relationships must be an object")
+		}
+		if len(m) > 0 {
+			e := jsonapi.NewError(http.StatusForbidden, "relationships_not_supported", "Forbidden",
+				"a card's relationships are not set by clients; send attributes only")
+			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/relationships"}
 			return nil, e
 		}
 	}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -348,5 +351,217 @@ func TestCryptogramRequestsThatAreNoJSONAreRefused(t *testing.T) {
 		`{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, bearer)
 	if status != 200 || !strings.Contains(string(body), `"eci":"07"`) {
 		t.Errorf("a JSON body declared as a form: %d %s, want 200 with ECI 07", status, body)
+	}
+}
+
+// TestCardsAPINegotiatesMediaTypesOnEveryEndpoint: JSON:API's content
+// negotiation, through a real gateway, on each endpoint of the Card
+// Management API. An Accept that takes the JSON:API media type only with
+// a parameter the server does not support (an ext, any parameter but
+// profile and a UTF-8 charset, or q=0) was answered 200 with the
+// unparameterised media type: JSON:API has the server answer 406. A
+// JSON:API Content-Type with such a parameter was refused (415) on POST
+// and PATCH only: provisioning, the cryptogram (which reads its body),
+// DELETE and GET went on, the cryptogram reading a body declared
+// charset=utf-7 as UTF-8. Both are refused now on every endpoint, before
+// anything is read or written; what clients send (*/*, no Accept, the
+// media type with q, profile or charset=utf-8, an Accept listing another
+// type beside a parameterised one) is still served.
+func TestCardsAPINegotiatesMediaTypesOnEveryEndpoint(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	// More requests than the default client burst (100).
+	env := testEnv(map[string]string{"ALIASGATE_LIMITS_CLIENT_RATE": "100000", "ALIASGATE_LIMITS_CLIENT_BURST": "100000"})
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+
+	send := func(method, path string, hdr map[string]string, body string) (int, http.Header, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		bearer(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header, b
+	}
+	cardBody := `{"data":{"attributes":{"pan":"4111111111111111","cvc":"123","exp_month":4,"exp_year":2030}}}`
+	status, _, body := send("POST", "/cards", map[string]string{"Content-Type": ja}, cardBody)
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	if status, _, body = send("POST", "/cards/"+id+"/network-tokens", nil, ""); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+
+	type endpoint struct{ method, path, ctype, body string }
+	endpoints := []endpoint{
+		{"GET", "/cards", "", ""},
+		{"GET", "/cards/" + id, "", ""},
+		{"POST", "/cards", ja, `{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`},
+		{"PATCH", "/cards/" + id, ja, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"POST", "/cards/" + id + "/cryptogram", ja, `{"data":{"attributes":{}}}`},
+		{"POST", "/cards/" + id + "/network-tokens", "", ""},
+		{"DELETE", "/cards/" + id + "/network-tokens", "", ""},
+		{"DELETE", "/cards/" + id, "", ""},
+	}
+	refused := func(what string, status, want int, h http.Header, body []byte, code string) {
+		t.Helper()
+		var e struct {
+			Errors []struct{ Status, Code string }
+		}
+		if status != want || h.Get("Content-Type") != ja || json.Unmarshal(body, &e) != nil || len(e.Errors) != 1 ||
+			e.Errors[0].Status != strconv.Itoa(want) || e.Errors[0].Code != code {
+			t.Errorf("%s: %d %s %s, want %d %s", what, status, h.Get("Content-Type"), body, want, code)
+		}
+		obstest.AssertNoPAN(t, what, body)
+	}
+	for _, accept := range []string{
+		ja + `; ext="https://jsonapi.org/ext/atomic"`,
+		ja + `; ext="https://jsonapi.org/ext/atomic", ` + ja + `; foo=bar`,
+		ja + "; version=1.1",
+		ja + "; charset=utf-7",
+		ja + "; q=0",
+		ja + "; ext",
+		ja + `; ext="a"; ext="b"`, // a repeated parameter: unreadable, still a parameter
+	} {
+		for _, e := range endpoints {
+			hdr := map[string]string{"Accept": accept}
+			if e.ctype != "" {
+				hdr["Content-Type"] = e.ctype
+			}
+			status, h, body := send(e.method, e.path, hdr, e.body)
+			refused(fmt.Sprintf("%s %s Accept %q", e.method, e.path, accept), status, http.StatusNotAcceptable, h, body, "not_acceptable")
+		}
+	}
+	for _, ctype := range []string{ja + `; ext="https://jsonapi.org/ext/atomic"`, ja + "; charset=utf-7", ja + "; version=1",
+		ja + `; profile="a"; profile="b"`} {
+		for _, e := range endpoints {
+			status, h, body := send(e.method, e.path, map[string]string{"Content-Type": ctype}, e.body)
+			code := "unsupported_media_type"
+			if strings.Contains(ctype, "charset") {
+				code = "unsupported_charset"
+			}
+			refused(fmt.Sprintf("%s %s Content-Type %q", e.method, e.path, ctype), status, http.StatusUnsupportedMediaType, h, body, code)
+		}
+	}
+	// Nothing was done by the refused requests: one card, as made, its
+	// token still active.
+	status, _, body = send("GET", "/cards", nil, "")
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 1 {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, _, body = send("GET", "/cards/"+id+"?include=network_tokens", nil, "")
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) || !strings.Contains(string(body), `"state":"active"`) {
+		t.Errorf("card after the refusals: %d %s", status, body)
+	}
+
+	// Regression cover: what clients send is served.
+	for _, accept := range []string{"", "*/*", "application/json", ja, ja + "; q=0.9", ja + `; profile="https://example.com/p"`,
+		ja + "; charset=utf-8", ja + `; ext="https://jsonapi.org/ext/atomic", ` + ja, "application/json, " + ja + "; q=0.5"} {
+		hdr := map[string]string{}
+		if accept != "" {
+			hdr["Accept"] = accept
+		}
+		if status, _, body := send("GET", "/cards/"+id, hdr, ""); status != 200 {
+			t.Errorf("GET with Accept %q: %d %s", accept, status, body)
+		}
+	}
+	for _, ctype := range []string{ja, ja + "; charset=utf-8", ja + `; profile="https://example.com/p"`} {
+		if status, _, body := send("POST", "/cards/"+id+"/cryptogram", map[string]string{"Content-Type": ctype}, `{"data":{"attributes":{}}}`); status != 200 {
+			t.Errorf("cryptogram with Content-Type %q: %d %s", ctype, status, body)
+		}
+	}
+}
+
+// TestAPIsRefuseBodiesInAContentCoding: the Card Management API and the
+// vault API read a request body as sent, whatever its Content-Encoding: a
+// body declared gzip or br was read as plain JSON and a card (or alias)
+// made from it, while a reader that honours the declaration (a WAF, a
+// front end) decodes it, fails, and may pass it on unread; a real gzip
+// body was answered 400 malformed_json. Each is 415
+// unsupported_content_encoding now (RFC 9110: a content coding the server
+// does not accept), before anything is read or stored; identity is read.
+func TestAPIsRefuseBodiesInAContentCoding(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write,aliases:write")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	send := func(method, path, ctype, enc, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ctype)
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
+		bearer(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	card := func(pan string) string {
+		return `{"data":{"attributes":{"pan":"` + pan + `","exp_month":4,"exp_year":2030}}}`
+	}
+	status, body := send("POST", "/cards", ja, "identity", card("4111111111111111"))
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create with Content-Encoding identity: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	if status, body = send("POST", "/cards/"+id+"/network-tokens", ja, "", ""); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(card("4242424242424242")))
+	_ = zw.Close()
+	for _, c := range []struct{ name, method, path, ctype, enc, body string }{
+		{"create declared gzip", "POST", "/cards", ja, "gzip", card("5555555555554444")},
+		{"create declared br", "POST", "/cards", ja, "br", card("5555555555554444")},
+		{"create declared identity, gzip", "POST", "/cards", ja, "identity, gzip", card("5555555555554444")},
+		{"create in gzip", "POST", "/cards", ja, "gzip", gz.String()},
+		{"update declared gzip", "PATCH", "/cards/" + id, ja, "gzip", `{"data":{"attributes":{"exp_month":5}}}`},
+		{"cryptogram declared gzip", "POST", "/cards/" + id + "/cryptogram", ja, "gzip", `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`},
+		{"alias declared gzip", "POST", "/aliases", "application/json", "gzip",
+			`{"data":[{"value":"6011111111111117","format":"UUID"}]}`},
+	} {
+		status, body := send(c.method, c.path, c.ctype, c.enc, c.body)
+		var e struct{ Errors []struct{ Code string } }
+		if status != http.StatusUnsupportedMediaType || json.Unmarshal(body, &e) != nil || len(e.Errors) != 1 ||
+			e.Errors[0].Code != "unsupported_content_encoding" {
+			t.Errorf("%s: %d %s, want 415 unsupported_content_encoding", c.name, status, body)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+	// Nothing was stored or changed by the refused requests.
+	status, body = send("GET", "/cards", ja, "", "")
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 1 {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, body = send("GET", "/cards/"+id, ja, "", "")
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) {
+		t.Errorf("card after the refused update: %d %s", status, body)
 	}
 }

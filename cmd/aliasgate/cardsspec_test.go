@@ -275,3 +275,249 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	bearer = pci
 	send("DELETE", "/cards/"+id+"/network-tokens", "", http.StatusNoContent)
 }
+
+// TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays: JSON:API has a
+// server answer 403 Forbidden to an unsupported request to create a
+// resource with a client-generated id and to an unsupported request to
+// update a relationship. A POST /cards naming data.id was answered 422,
+// and a data.relationships with members was ignored: a PATCH applied its
+// attributes (200) while the client took its relationships as set too.
+// Both are 403 now, before anything is stored; an empty relationships
+// object (or null), which asks for nothing, is still accepted.
+func TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards","attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
+	var doc struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := doc.Data.ID
+	forbidden := func(what string, status int, body []byte, code, pointer string) {
+		t.Helper()
+		var e struct {
+			Errors []struct {
+				Status, Code string
+				Source       struct{ Pointer string }
+			}
+		}
+		if status != http.StatusForbidden || json.Unmarshal(body, &e) != nil || len(e.Errors) != 1 ||
+			e.Errors[0].Status != "403" || e.Errors[0].Code != code || e.Errors[0].Source.Pointer != pointer {
+			t.Errorf("%s: %d %s, want 403 %s at %s", what, status, body, code, pointer)
+		}
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards","id":"CRD1111111111111111111111","attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	forbidden("create with a client-generated id", status, body, "client_id_not_supported", "/data/id")
+	rel := `"relationships":{"network_tokens":{"data":[]}}`
+	status, body = call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards",`+rel+`,"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	forbidden("create with relationships", status, body, "relationships_not_supported", "/data/relationships")
+	status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja,
+		`{"data":{"type":"cards","id":"`+id+`",`+rel+`,"attributes":{"exp_month":5}}}`, bearer)
+	forbidden("update with relationships", status, body, "relationships_not_supported", "/data/relationships")
+
+	// Nothing was stored or changed.
+	status, body = call(t, "GET", g.inbound+"/cards", "", "", bearer)
+	if status != 200 || strings.Count(string(body), `"type":"cards"`) != 1 {
+		t.Errorf("cards after the refusals: %d %s", status, body)
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+id+"?include=card_updates", "", "", bearer)
+	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) || !strings.Contains(string(body), `"included":[]`) {
+		t.Errorf("card after the refused update: %d %s", status, body)
+	}
+	// Regression cover: relationships that ask for nothing are accepted.
+	for _, r := range []string{`"relationships":{}`, `"relationships":null`} {
+		status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja,
+			`{"data":{"type":"cards","id":"`+id+`",`+r+`,"attributes":{"exp_month":6}}}`, bearer)
+		if status != 200 {
+			t.Errorf("update with %s: %d %s", r, status, body)
+		}
+	}
+}
+
+// TestCardIncludeLinksWhatItIncludes: GET /cards/{id}?include=… answered
+// included resources that nothing in the document pointed at. JSON:API
+// requires full linkage (every included resource identified by a
+// relationship of the primary data), and client libraries find a card's
+// included card updates and network token through data.relationships:
+// without it they found none. Each relationship asked for is now in
+// data.relationships, naming exactly what included holds of it (an empty
+// array for none); without include the card keeps the page's shape.
+func TestCardIncludeLinksWhatItIncludes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
+	var created struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := created.Data.ID
+	type ident struct{ Type, ID string }
+	get := func(query string) (map[string][]ident, []ident, []byte) {
+		t.Helper()
+		status, body := call(t, "GET", g.inbound+"/cards/"+id+query, "", "", bearer)
+		var doc struct {
+			Data struct {
+				Relationships map[string]struct{ Data *[]ident }
+			}
+			Included []ident
+		}
+		if status != 200 || json.Unmarshal(body, &doc) != nil {
+			t.Fatalf("GET %s: %d %s", query, status, body)
+		}
+		rel := map[string][]ident{}
+		for name, r := range doc.Data.Relationships {
+			if r.Data == nil {
+				t.Errorf("GET %s: relationship %s without a data array: %s", query, name, body)
+				continue
+			}
+			rel[name] = *r.Data
+		}
+		return rel, doc.Included, body
+	}
+	linked := func(query string, want map[string]int) {
+		t.Helper()
+		rel, included, body := get(query)
+		if len(rel) != len(want) {
+			t.Errorf("GET %s: relationships %v, want %v: %s", query, rel, want, body)
+		}
+		var all []ident
+		for name, n := range want {
+			ids, ok := rel[name]
+			if !ok || len(ids) != n {
+				t.Errorf("GET %s: relationship %s %v, want %d identifiers: %s", query, name, ids, n, body)
+			}
+			for _, i := range ids {
+				if i.Type != name {
+					t.Errorf("GET %s: relationship %s names a %s", query, name, i.Type)
+				}
+			}
+			all = append(all, ids...)
+		}
+		if len(all) != len(included) {
+			t.Errorf("GET %s: relationships name %v, included holds %v", query, all, included)
+		}
+		for _, inc := range included {
+			if !slices.Contains(all, inc) {
+				t.Errorf("GET %s: included %v is not linked: %s", query, inc, body)
+			}
+		}
+	}
+	linked("?include=card_updates", map[string]int{"card_updates": 0})
+	linked("?include=network_tokens", map[string]int{"network_tokens": 0})
+	for _, m := range []string{"5", "6"} {
+		if status, body := call(t, "PATCH", g.inbound+"/cards/"+id, ja, `{"data":{"attributes":{"exp_month":`+m+`}}}`, bearer); status != 200 {
+			t.Fatalf("update: %d %s", status, body)
+		}
+	}
+	if status, body := call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", "", "", bearer); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	linked("?include=card_updates", map[string]int{"card_updates": 2})
+	linked("?include=card_updates,network_tokens", map[string]int{"card_updates": 2, "network_tokens": 1})
+	// Regression cover: without include the card has the page's shape.
+	if rel, included, body := get(""); len(rel) != 0 || included != nil || strings.Contains(string(body), "relationships") {
+		t.Errorf("GET without include: %s", body)
+	}
+}
+
+// TestAnotherAccountsCardAnswersAsNoCard is regression cover (it passes
+// before this review's changes): on every endpoint that names a card, a
+// card id of another account, an id no card has and ids of the wrong
+// shape (another prefix, another length, characters outside base58,
+// another letter case, a card number) get the same answer, status, body
+// and header names, and the other account's card is left as it was.
+func TestAnotherAccountsCardAnswersAsNoCard(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	owner := createClient(t, env, data, "--name", "owner", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	other := createClient(t, env, data, "--name", "other", "--account", "acct_2", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	asOwner, asOther := bearerToken(t, g, owner), bearerToken(t, g, other)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","cvc":"123","exp_month":4,"exp_year":2030}}}`, asOwner)
+	var created struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := created.Data.ID
+	if status, body = call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", "", "", asOwner); status != 200 {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	before := func() []byte {
+		_, b := call(t, "GET", g.inbound+"/cards/"+id+"?include=network_tokens,card_updates", "", "", asOwner)
+		return regexp.MustCompile(`"trace_id":"[0-9a-f]+"`).ReplaceAll(b, nil)
+	}
+	was := before()
+
+	answer := func(method, path, ctype, body string) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, g.inbound+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		asOther(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		var names []string
+		for k := range res.Header {
+			if k != "Date" {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		return res.StatusCode, string(b), strings.Join(names, ",")
+	}
+	endpoints := []struct{ method, suffix, ctype, body string }{
+		{"GET", "", "", ""},
+		{"PATCH", "", ja, `{"data":{"attributes":{"exp_month":5}}}`},
+		{"POST", "/network-tokens", "", ""},
+		{"POST", "/cryptogram", ja, `{"data":{"attributes":{}}}`},
+		{"DELETE", "/network-tokens", "", ""},
+		{"DELETE", "", "", ""},
+	}
+	for _, e := range endpoints {
+		wantStatus, wantBody, wantHeaders := answer(e.method, "/cards/CRD1111111111111111111111"+e.suffix, e.ctype, e.body)
+		if wantStatus != http.StatusNotFound {
+			t.Errorf("%s no card%s: %d %s", e.method, e.suffix, wantStatus, wantBody)
+		}
+		for _, other := range []string{id, "NTK" + id[3:], id[:len(id)-1], id + "1", "CRD" + strings.Repeat("0", 22),
+			"CRD" + strings.Repeat("l", 22), strings.ToLower(id), strings.ToUpper(id), "4111111111111111"} {
+			status, body, headers := answer(e.method, "/cards/"+other+e.suffix, e.ctype, e.body)
+			if status != wantStatus || body != wantBody || headers != wantHeaders {
+				t.Errorf("%s /cards/%s%s: %d %s [%s], want what no card gets: %d %s [%s]",
+					e.method, other, e.suffix, status, body, headers, wantStatus, wantBody, wantHeaders)
+			}
+		}
+	}
+	if now := before(); string(now) != string(was) {
+		t.Errorf("the owner's card changed:\n%s\nwas\n%s", now, was)
+	}
+	// The same id percent-encoded is the same card (RFC 3986).
+	if status, body := call(t, "GET", g.inbound+"/cards/%43"+id[1:], "", "", asOwner); status != 200 || !strings.Contains(string(body), id) {
+		t.Errorf("GET of the percent-encoded id: %d %s", status, body)
+	}
+}

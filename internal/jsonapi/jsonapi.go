@@ -185,9 +185,14 @@ func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 //     StringContent), and it names what the body is read as.
 //
 // Parameters of other media types (application/json) are not read beyond
-// charset. A request with several Content-Type headers is refused: readers
-// differ on which one counts.
+// charset. A body declared in a content coding (Content-Encoding other
+// than identity) is refused too (415 unsupported_content_encoding): it
+// would be read as sent. A request with several Content-Type headers is
+// refused: readers differ on which one counts.
 func CheckContentType(r *http.Request, allowed ...string) error {
+	if err := checkContentEncoding(r); err != nil {
+		return err
+	}
 	refuse := NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
 		fmt.Sprintf("send the request body as %s", joinOr(allowed)))
 	values := r.Header.Values("Content-Type")
@@ -198,6 +203,33 @@ func CheckContentType(r *http.Request, allowed ...string) error {
 	if err != nil || !slices.Contains(allowed, mt) {
 		return refuse
 	}
+	return checkParams(mt, params)
+}
+
+// checkContentEncoding refuses (415 unsupported_content_encoding) a
+// request whose body is declared in a content coding (Content-Encoding
+// other than identity, in any of its fields): the APIs read a body as
+// sent, so a body declared gzip or br was read as plain JSON (a card
+// made from it) while a reader that honours the declaration (a WAF, a
+// front end) decodes it, fails, and may pass it on unread; and a real
+// gzip body was answered 400 malformed_json. RFC 9110 has the server
+// answer 415 to a content coding it does not accept.
+func checkContentEncoding(r *http.Request) error {
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return NewError(http.StatusUnsupportedMediaType, "unsupported_content_encoding", "Unsupported Media Type",
+					"send the request body without a content coding (no Content-Encoding, or identity)")
+			}
+		}
+	}
+	return nil
+}
+
+// checkParams is CheckContentType's rule for the parameters of a request's
+// media type mt: a charset names UTF-8, and the JSON:API media type takes
+// no parameter but profile and that charset.
+func checkParams(mt string, params map[string]string) error {
 	for name, value := range params {
 		switch {
 		case name == "charset":
@@ -212,6 +244,134 @@ func CheckContentType(r *http.Request, allowed ...string) error {
 		}
 	}
 	return nil
+}
+
+// Negotiate applies JSON:API's content negotiation to a request of an API
+// that answers in MediaType, whatever its endpoint reads:
+//
+//   - a Content-Type of the JSON:API media type (any of the request's
+//     Content-Type headers) follows CheckContentType's parameter rule, on
+//     every request, with or without a body that is read: JSON:API has a
+//     server answer 415 to such a request (an ext it does not support, any
+//     other parameter but profile), and a body declared in another charset
+//     is read as UTF-8 all the same (415 unsupported_charset);
+//
+//   - an Accept whose every instance of the JSON:API media type is
+//     modified by a parameter other than profile and a UTF-8 charset (an
+//     ext: no extension is supported), or refused with q=0, is answered
+//     406 not_acceptable: the client accepts JSON:API only in a form the
+//     server does not give. An Accept without an instance of it (*/*,
+//     application/json) is not refused.
+//
+//   - a body in a content coding (Content-Encoding other than identity)
+//     is 415 unsupported_content_encoding, as in CheckContentType: it
+//     would be read as sent.
+//
+// Requests that must send a body of the media type check it with
+// CheckContentType as well.
+func Negotiate(r *http.Request) error {
+	if err := checkContentEncoding(r); err != nil {
+		return err
+	}
+	for _, v := range r.Header.Values("Content-Type") {
+		mt, params, ok := parseMediaType(v)
+		if mt != MediaType {
+			continue
+		}
+		if !ok { // a malformed or repeated parameter
+			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type",
+				fmt.Sprintf("send the request body as %s without media type parameters other than profile and charset=utf-8 (no JSON:API extension is supported)", MediaType))
+		}
+		if err := checkParams(mt, params); err != nil {
+			return err
+		}
+	}
+	instances, acceptable := 0, 0
+	for _, v := range r.Header.Values("Accept") {
+		for _, elem := range splitList(v) {
+			mt, params, ok := parseMediaType(elem)
+			if mt != MediaType {
+				continue
+			}
+			instances++
+			if ok && acceptableInstance(params) {
+				acceptable++
+			}
+		}
+	}
+	if instances > 0 && acceptable == 0 {
+		return NewError(http.StatusNotAcceptable, "not_acceptable", "Not Acceptable",
+			fmt.Sprintf("the answer is %s without media type parameters (no JSON:API extension is supported): accept it so", MediaType))
+	}
+	return nil
+}
+
+// parseMediaType is mime.ParseMediaType, ok false when the parameters
+// cannot be read (malformed, a name repeated); the media type is named
+// then too (lower case), so that a JSON:API media type with such
+// parameters is still the JSON:API media type, with a parameter.
+func parseMediaType(v string) (mt string, params map[string]string, ok bool) {
+	mt, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		return mt, params, true
+	}
+	if mt == "" {
+		t, _, _ := strings.Cut(v, ";")
+		mt = strings.ToLower(strings.TrimSpace(t))
+	}
+	return mt, nil, false
+}
+
+// acceptableInstance reports whether an Accept element of the JSON:API
+// media type, with params, accepts what the server answers: a weight
+// other than 0, and no media type parameter but profile (ignored) and a
+// charset naming UTF-8 (the answers are UTF-8, and clients add it as
+// they do on Content-Type).
+func acceptableInstance(params map[string]string) bool {
+	for name, value := range params {
+		switch name {
+		case "q":
+			if w, err := strconv.ParseFloat(value, 64); err != nil || w <= 0 {
+				return false
+			}
+		case "profile":
+		case "charset":
+			if !UTF8Charset(value) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// splitList splits a comma-separated header value (RFC 9110 §5.6.1) into
+// its elements, keeping commas inside quoted strings (an ext or profile
+// parameter's list of URIs) in their element.
+func splitList(v string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	out = append(out, v[start:])
+	n := 0
+	for _, e := range out {
+		if e = strings.TrimSpace(e); e != "" {
+			out[n] = e
+			n++
+		}
+	}
+	return out[:n]
 }
 
 // UTF8Charset reports whether a charset parameter's value names UTF-8,

@@ -247,3 +247,80 @@ func TestAnswersAreNotHTMLEscaped(t *testing.T) {
 		t.Errorf("error written as %s", w.Body)
 	}
 }
+
+func TestNegotiateRefusesWhatJSONAPIRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		ctype, accept []string
+		status        int // 0: accepted
+	}{
+		{nil, nil, 0},
+		{nil, []string{"*/*"}, 0},
+		{nil, []string{"text/html"}, 0}, // no JSON:API instance: not refused
+		{nil, []string{MediaType}, 0},
+		{nil, []string{"APPLICATION/VND.API+JSON"}, 0},
+		{nil, []string{MediaType + ";q=0.5"}, 0},
+		{nil, []string{MediaType + `; profile="https://a.example/p https://b.example/p"`}, 0},
+		{nil, []string{MediaType + "; charset=UTF-8"}, 0},
+		{nil, []string{MediaType + `; ext="https://a.example/x,y", ` + MediaType}, 0},
+		{nil, []string{MediaType + `; ext="x"`, MediaType}, 0}, // two Accept fields
+		{nil, []string{MediaType + `; ext="https://jsonapi.org/ext/atomic"`}, 406},
+		{nil, []string{MediaType + `; ext="https://a.example/x, application/vnd.api+json"`}, 406}, // the comma is quoted
+		{nil, []string{MediaType + "; foo=bar, */*"}, 406},                                        // JSON:API: every instance modified
+		{nil, []string{MediaType + "; q=0"}, 406},
+		{nil, []string{MediaType + "; charset=utf-16"}, 406},
+		{nil, []string{MediaType + "; ext"}, 406},              // a malformed parameter is a parameter
+		{nil, []string{MediaType + `; ext="a"; ext="b"`}, 406}, // so is a repeated one
+		{[]string{MediaType + `; profile="a"; profile="b"`}, nil, 415},
+		{[]string{MediaType}, nil, 0},
+		{[]string{MediaType + "; charset=utf-8"}, nil, 0},
+		{[]string{"application/x-www-form-urlencoded"}, nil, 0}, // not read here
+		{[]string{MediaType + `; ext="https://jsonapi.org/ext/atomic"`}, nil, 415},
+		{[]string{MediaType + "; charset=utf-7"}, nil, 415},
+		{[]string{MediaType + "; version"}, nil, 415},
+		{[]string{"application/json", MediaType + "; ext=x"}, nil, 415},
+	} {
+		r := httptest.NewRequest("GET", "/cards", nil)
+		r.Header["Content-Type"] = tt.ctype
+		r.Header["Accept"] = tt.accept
+		err := Negotiate(r)
+		var e *Error
+		switch {
+		case tt.status == 0 && err != nil:
+			t.Errorf("Negotiate(Content-Type %q, Accept %q) = %v, want nil", tt.ctype, tt.accept, err)
+		case tt.status != 0 && (!errors.As(err, &e) || e.Status != tt.status || e.Objects[0].Status != strconv.Itoa(tt.status)):
+			t.Errorf("Negotiate(Content-Type %q, Accept %q) = %v, want %d", tt.ctype, tt.accept, err, tt.status)
+		}
+	}
+}
+
+// TestContentCodingsAreRefused: a body declared in a content coding is
+// refused by CheckContentType and Negotiate alike (it was read as sent).
+func TestContentCodingsAreRefused(t *testing.T) {
+	for _, tt := range []struct {
+		enc []string
+		ok  bool
+	}{
+		{nil, true},
+		{[]string{""}, true},
+		{[]string{"identity"}, true},
+		{[]string{"Identity, identity"}, true},
+		{[]string{"gzip"}, false},
+		{[]string{"br"}, false},
+		{[]string{"identity, gzip"}, false},
+		{[]string{"identity", "deflate"}, false},
+		{[]string{"x-unknown"}, false},
+	} {
+		r := httptest.NewRequest("POST", "/cards", strings.NewReader(`{}`))
+		r.Header.Set("Content-Type", MediaType)
+		r.Header["Content-Encoding"] = tt.enc
+		for name, err := range map[string]error{"CheckContentType": CheckContentType(r, MediaType), "Negotiate": Negotiate(r)} {
+			var e *Error
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s with Content-Encoding %q = %v", name, tt.enc, err)
+			case !tt.ok && (!errors.As(err, &e) || e.Status != 415 || e.Objects[0].Code != "unsupported_content_encoding"):
+				t.Errorf("%s with Content-Encoding %q = %v, want 415 unsupported_content_encoding", name, tt.enc, err)
+			}
+		}
+	}
+}
