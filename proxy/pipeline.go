@@ -23,7 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/redacted"
@@ -47,10 +49,13 @@ type pipeline struct {
 	max   int64
 	log   *slog.Logger
 	m     *obs.Metrics
+	// budget bounds the body bytes the phases of all exchanges hold at
+	// once (limits.max_buffered_bytes); nil: none.
+	budget *bodybudget.Budget
 }
 
-func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics) *pipeline {
-	return &pipeline{tok: timedTokenizer{tok}, known: known, max: max, log: log, m: m}
+func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics, budget *bodybudget.Budget) *pipeline {
+	return &pipeline{tok: timedTokenizer{tok}, known: known, max: max, log: log, m: m, budget: budget}
 }
 
 // phaseOptions is what differs between the phases of the two directions.
@@ -118,6 +123,11 @@ type reqState struct {
 	// memsUsed once each is.
 	mems     [2]memBody
 	memsUsed [2]bool
+	// held is what the phases of the exchange reserved of the pipeline's
+	// budget for the bodies they read, under holder (the sender, see
+	// budgetSource): release gives it back when the exchange is over.
+	held   int64
+	holder string
 }
 
 // memBodyFor returns a memBody reading b and owning pooled (as
@@ -406,6 +416,16 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			bodyErr = errTooLarge
 			return nil
 		}
+		// The body's bytes are reserved before it is read: its declared
+		// length, else all that may be read (max_body and one byte), the
+		// difference given back once the body is read.
+		want := msg.length
+		if want <= 0 {
+			want = p.max + 1
+		}
+		if jerr := p.hold(ctx, st, phase, want); jerr != nil {
+			return jerr
+		}
 		var buf []byte
 		if msg.length > 0 && (phase == routes.Response || needsBody(filters)) {
 			// A filter reads the body and is likely to rewrite it, after
@@ -419,6 +439,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			}
 		}
 		b, err := readBody(msg.body, msg.length, p.max, buf)
+		if err != nil && !errors.Is(err, errTooLarge) {
+			p.unhold(st, want)
+		} else if got := int64(len(b)); got < want {
+			p.unhold(st, want-got)
+		} else if jerr := p.hold(ctx, st, phase, got-want); jerr != nil {
+			return jerr // longer than declared, and no room for the rest
+		}
 		switch {
 		case errors.Is(err, errTooLarge):
 			bodyErr = errTooLarge
@@ -436,10 +463,17 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			switch {
 			case encErr != nil:
 				bodyErr = encErr
+			case enc == "":
+				body = raw
 			default:
+				// The decoded copy is reserved too, as the raw body was.
+				if jerr := p.hold(ctx, st, phase, p.max+1); jerr != nil {
+					return jerr
+				}
 				if body, err = decodeBody(enc, raw, p.max); err != nil {
 					bodyErr, body = err, nil
 				}
+				p.unhold(st, p.max+1-int64(len(body)))
 			}
 		}
 		return nil
@@ -641,6 +675,71 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		setContentLength(msg.header, len(out))
 	}
 	return nil
+}
+
+// hold reserves n more bytes of the budget for a body phase reads into
+// memory (nothing when the pipeline has no budget, or n <= 0). When they
+// do not fit it refuses the message: on the request phase 503
+// gateway_busy (the whole budget is taken) or 429 source_busy (the
+// sender's share is), with Retry-After; on the response phase 502 as
+// every response refusal, the request having been delivered. The access
+// line says why (obs.SetRefused); the budget counts it
+// (aliasgate_buffered_body_refused_total).
+func (p *pipeline) hold(ctx context.Context, st *reqState, phase routes.Phase, n int64) *jsonapi.Error {
+	if p.budget == nil || n <= 0 {
+		return nil
+	}
+	if st.held == 0 {
+		st.holder = budgetSource(ctx)
+	}
+	err := p.budget.Reserve(st.holder, n)
+	if err == nil {
+		st.held += n
+		return nil
+	}
+	why := "gateway_busy"
+	if errors.Is(err, bodybudget.ErrSourceFull) {
+		why = "source_busy"
+	}
+	obs.SetRefused(ctx, why)
+	return refusal(phase, why)
+}
+
+// unhold gives back n bytes of what the exchange holds, once a body turned
+// out shorter than reserved.
+func (p *pipeline) unhold(st *reqState, n int64) {
+	if n = min(n, st.held); p.budget == nil || n <= 0 {
+		return
+	}
+	p.budget.Release(st.holder, n)
+	st.held -= n
+}
+
+// release gives back all the exchange holds of the budget. The proxies
+// call it once the exchange is over, whatever way it ended (a response
+// written, a refusal, a client gone, a panic): the bodies the phases read
+// (the request's, which GetBody reads for as long as the request lives,
+// and the response's) are no longer referred to.
+func (p *pipeline) release(st *reqState) {
+	if st == nil || st.held == 0 {
+		return
+	}
+	p.budget.Release(st.holder, st.held)
+	st.held = 0
+}
+
+// budgetSource returns whom the bodies of an exchange count against in
+// the budget's per-source shares: its source address (an IPv6 address's
+// /64, as the connection bound counts it), else its proxy client.
+func budgetSource(ctx context.Context) string {
+	a := vault.ActorFrom(ctx)
+	if a.Source == "" {
+		return a.Client
+	}
+	if strings.IndexByte(a.Source, ':') >= 0 {
+		return lockout.Key(a.Source)
+	}
+	return a.Source
 }
 
 // emptyBodyTrailers reads to its end the body of a response that has no
@@ -925,8 +1024,11 @@ func refusal(phase routes.Phase, reason string) *jsonapi.Error {
 		return jsonapi.NewError(http.StatusBadGateway, reason, "Upstream response refused", "the response could not be made safe: "+rs.detail)
 	}
 	e := jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
-	if reason == "vault_unavailable" {
+	switch reason {
+	case "vault_unavailable":
 		e.RetryAfter = vault.UnavailableRetryAfter
+	case "gateway_busy", "source_busy":
+		e.RetryAfter = BusyRetryAfter
 	}
 	return e
 }
@@ -957,8 +1059,15 @@ var reasons = map[string]struct {
 	"token_service_unavailable":    {http.StatusBadGateway, "the network token service failed or gave an answer that cannot be used; try again later"},
 	"card_reference":               {http.StatusUnprocessableEntity, "the request needs exactly one non-empty card reference in the route's card field"},
 	"network_tokens_off":           {http.StatusServiceUnavailable, "the route pays with network tokens but the Card Management API is off"},
+	"gateway_busy":                 {http.StatusServiceUnavailable, "the gateway holds as many bodies in memory as it may (limits.max_buffered_bytes); try again after the time in Retry-After"},
+	"source_busy":                  {http.StatusTooManyRequests, "this sender's bodies held in memory take its whole share of the gateway's budget for them (limits.source_buffered_share); try again after the time in Retry-After"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
 }
+
+// BusyRetryAfter is the Retry-After of a request refused because the
+// bodies in memory took the budget (gateway_busy) or the sender's share of
+// it (source_busy): bodies are read and let go in well under a second.
+const BusyRetryAfter = time.Second
 
 // reason classifies a filter failure; the value is a fixed code.
 func reason(err error) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/inspector"
 	"github.com/aliasgate/aliasgate/internal/abuse"
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/connlimit"
 	"github.com/aliasgate/aliasgate/internal/gctune"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -160,6 +161,9 @@ type gateway struct {
 	// (webhooks.go).
 	outbox     *webhooks.Outbox
 	dispatcher *dispatch.Dispatcher
+	// buffered bounds the body bytes both proxies hold in memory at once
+	// (limits.max_buffered_bytes, limits.source_buffered_share).
+	buffered *bodybudget.Budget
 }
 
 // openGateway opens the vault and builds the services. It fails, before
@@ -181,6 +185,10 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 			gw.close()
 		}
 	}()
+	gw.buffered = newBodyBudget(cfg.Limits)
+	if err := gw.buffered.Register(gw.metrics.Registry); err != nil {
+		return nil, err
+	}
 	keys, err := vault.OpenKeyring(ctx, persistent, master)
 	if err != nil {
 		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", where, source, err)
@@ -396,6 +404,7 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 		},
 		Fallback:        gw.builtinHandler(),
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
+		Budget:          gw.buffered,
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
 		Logger:          gw.logger,
 		Metrics:         gw.metrics,

@@ -36,6 +36,8 @@ var rules = []rule{
 		[]string{"internal/ratelimit"}, []string{"..."}},
 	{"lockout is a leaf: per-address failure counts, nothing of the module",
 		[]string{"internal/lockout"}, []string{"..."}},
+	{"bodybudget is a leaf: a count of body bytes in memory, nothing of the module",
+		[]string{"internal/bodybudget"}, []string{"..."}},
 	{"redacted is a leaf: a context value from the inbound proxy to an in-process upstream",
 		[]string{"internal/redacted"}, []string{"..."}},
 	{"the abuse guard is the vault's Admission: it knows the vault's actors and token buckets, no HTTP and no API",

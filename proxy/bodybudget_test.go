@@ -1,0 +1,265 @@
+package proxy
+
+import (
+	"crypto/x509"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+)
+
+// budgetRoutes: on plain.example.com, a request filter that redacts
+// card.number (the outbound proxy reads such a request's body; plain HTTP,
+// as it reveals nothing) and the psp's routes.
+const budgetRoutes = `routes:
+  - id: plain
+    direction: outbound
+    host: plain.example.com
+    filters:
+      - id: redact-json
+        phase: request
+        match: {content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number}
+  - id: psp
+    direction: outbound
+    host: psp.example.com
+    filters:
+      - id: reveal-json
+        phase: request
+        match: {content_type: json}
+        operation: reveal
+        targets:
+          - {json: card.number}
+`
+
+// waitGivenBack waits until the budget holds nothing (an exchange's bytes
+// go back when its handler is done, which may be after its client read
+// the answer).
+func waitGivenBack(t *testing.T, b *bodybudget.Budget, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); b.Used() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the budget still holds %d bytes", what, b.Used())
+		}
+	}
+}
+
+// TestBodyBudgetRefusesWhatDoesNotFit: both proxies reserve a body's bytes
+// of limits.max_buffered_bytes before they read it. A request whose body
+// does not fit is refused with 503 gateway_busy and Retry-After, the
+// access line saying why, and nothing is forwarded; a response that does
+// not fit is withheld with 502, marked delivered, as any response the
+// phase refuses. Whatever was reserved is given back.
+func TestBodyBudgetRefusesWhatDoesNotFit(t *testing.T) {
+	busy := func(t *testing.T, resp *http.Response, body string) {
+		t.Helper()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "gateway_busy") ||
+			resp.Header.Get("Retry-After") != "1" {
+			t.Errorf("want 503 gateway_busy with Retry-After: 1, got %d %v %s", resp.StatusCode, resp.Header, obstestMask(body))
+		}
+	}
+
+	t.Run("inbound request", func(t *testing.T) {
+		up := newUpstream(t, nil)
+		b := bodybudget.New(int64(len(cardJSON))-1, 0)
+		c := obstest.NewCapture(t)
+		g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: b, logger: c.Logger})
+		resp, body := g.do(t, "POST", "/json", "application/json", strings.NewReader(cardJSON), nil)
+		busy(t, resp, string(body))
+		if n := len(up.requests()); n != 0 {
+			t.Errorf("the upstream received %d requests", n)
+		}
+		waitGivenBack(t, b, "refused request")
+		if !strings.Contains(c.String(), `"refused":"gateway_busy"`) {
+			t.Errorf("no access line says refused gateway_busy:\n%s", c.String())
+		}
+	})
+
+	t.Run("inbound response", func(t *testing.T) {
+		up := newUpstream(t, nil) // answers {"ok":true}: 11 bytes
+		b := bodybudget.New(int64(len(cardJSON))+5, 0)
+		g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: b})
+		resp, body := g.do(t, "POST", "/json", "application/json", strings.NewReader(cardJSON), nil)
+		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(DeliveredHeader) != "true" ||
+			!strings.Contains(string(body), "gateway_busy") || resp.Header.Get("Retry-After") != "" {
+			t.Errorf("want 502 gateway_busy, delivered, no Retry-After; got %d %v %s", resp.StatusCode, resp.Header, obstestMask(string(body)))
+		}
+		if n := len(up.requests()); n != 1 {
+			t.Errorf("the upstream received %d requests, want 1", n)
+		}
+		waitGivenBack(t, b, "refused response")
+	})
+
+	t.Run("outbound tunnel", func(t *testing.T) {
+		psp := newTLSUpstream(t, nil)
+		b := bodybudget.New(10, 0)
+		g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+			routes: budgetRoutes, budget: b})
+		resp, body := post(t, g.client(), "https://psp.example.com:"+psp.port()+"/v1/charges", "application/json",
+			`{"card":{"number":"tok_x"},"amount":100}`)
+		busy(t, resp, body)
+		if n := len(psp.requests()); n != 0 {
+			t.Errorf("the processor received %d requests", n)
+		}
+		waitGivenBack(t, b, "refused request in a tunnel")
+	})
+
+	t.Run("outbound plain HTTP", func(t *testing.T) {
+		up := newUpstream(t, nil)
+		_, port, _ := net.SplitHostPort(up.Listener.Addr().String())
+		b := bodybudget.New(10, 0)
+		g := newOutGateway(t, nil, outOpts{allowPrivate: true, routes: budgetRoutes, budget: b})
+		resp, body := post(t, g.client(), "http://plain.example.com:"+port+"/v1/charges", "application/json", cardJSON)
+		busy(t, resp, body)
+		if n := len(up.requests()); n != 0 {
+			t.Errorf("the destination received %d requests", n)
+		}
+		waitGivenBack(t, b, "refused plain request")
+	})
+}
+
+// TestBodyBudgetIsGivenBackOnEveryPath: what an exchange reserved goes
+// back once it is over, whichever way it ends: forwarded and answered, a
+// body that does not parse (400), a panic in a filter (500), a client that
+// leaves in the middle of its body; on the inbound proxy, in an
+// intercepted tunnel and over plain HTTP through the outbound one.
+func TestBodyBudgetIsGivenBackOnEveryPath(t *testing.T) {
+	t.Run("inbound", func(t *testing.T) {
+		up := newUpstream(t, nil)
+		b := bodybudget.New(1<<20, 0)
+		tv := newTestVault(t)
+		g := newGateway(t, parseRoutes(t, testRoutes, up.URL), tv, gwOptions{budget: b})
+		panics := newGateway(t, parseRoutes(t, testRoutes, up.URL), tv, gwOptions{budget: b, tok: panickingTokenizer{tv.tok},
+			logger: obstest.NewCapture(t).Logger})
+		for _, c := range []struct {
+			name   string
+			g      *gateway
+			body   string
+			status int
+		}{
+			{"forwarded", g, cardJSON, http.StatusOK},
+			{"malformed", g, `{"card":{"number":`, http.StatusBadRequest},
+			{"panic", panics, cardJSON, http.StatusInternalServerError},
+		} {
+			resp, body := c.g.do(t, "POST", "/json", "application/json", strings.NewReader(c.body), nil)
+			if resp.StatusCode != c.status {
+				t.Errorf("%s: status %d %s, want %d", c.name, resp.StatusCode, obstestMask(string(body)), c.status)
+			}
+			waitGivenBack(t, b, c.name)
+		}
+		if b.Peak() == 0 {
+			t.Error("nothing was ever reserved")
+		}
+		// A client that declares 1000 bytes, sends 10 and goes away.
+		conn, err := net.Dial("tcp", g.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write([]byte("POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"card\":{"))
+		for deadline := time.Now().Add(10 * time.Second); b.Used() != 1000; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the body's declared 1000 bytes were not reserved (%d held)", b.Used())
+			}
+		}
+		conn.Close()
+		waitGivenBack(t, b, "client gone mid-body")
+	})
+
+	t.Run("outbound", func(t *testing.T) {
+		psp := newTLSUpstream(t, nil)
+		up := newUpstream(t, nil)
+		_, port, _ := net.SplitHostPort(up.Listener.Addr().String())
+		b := bodybudget.New(1<<20, 0)
+		tv := newTestVault(t)
+		panA, _ := aliases(t, tv)
+		g := newOutGateway(t, tv, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+			routes: budgetRoutes, budget: b, metrics: obs.NewMetrics()})
+		panics := newOutGateway(t, tv, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+			routes: budgetRoutes, budget: b, tok: panickingTokenizer{tv.tok}, logger: obstest.NewCapture(t).Logger})
+		tunnel := "https://psp.example.com:" + psp.port() + "/v1/charges"
+		for _, c := range []struct {
+			name, url, body string
+			g               *outGateway
+			status          int
+		}{
+			{"tunnel forwarded", tunnel, `{"card":{"number":"` + panA + `"}}`, g, http.StatusOK},
+			{"tunnel malformed", tunnel, `{"card":{"number":`, g, http.StatusBadRequest},
+			{"tunnel panic", tunnel, `{"card":{"number":"` + panA + `"}}`, panics, http.StatusInternalServerError},
+			{"plain forwarded", "http://plain.example.com:" + port + "/x", cardJSON, g, http.StatusOK},
+			{"plain malformed", "http://plain.example.com:" + port + "/x", `{"card":{"number":`, g, http.StatusBadRequest},
+		} {
+			resp, body := post(t, c.g.client(psp.Certificate()), c.url, "application/json", c.body)
+			if resp.StatusCode != c.status {
+				t.Errorf("%s: status %d %s, want %d", c.name, resp.StatusCode, obstestMask(body), c.status)
+			}
+			waitGivenBack(t, b, c.name)
+		}
+		if b.Peak() < int64(len(cardJSON)) {
+			t.Errorf("peak %d: the bodies were not reserved", b.Peak())
+		}
+	})
+}
+
+// TestBodyBudgetSourceShare: one sender's bodies may hold its share of
+// the budget, no more (429 source_busy with Retry-After), while another
+// sender is served; an unknown length reserves max_body until the body is
+// read, then only what it holds.
+func TestBodyBudgetSourceShare(t *testing.T) {
+	b := bodybudget.New(1000, 400)
+	if err := b.Reserve("a", 400); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reserve("a", 1); err != bodybudget.ErrSourceFull {
+		t.Fatalf("over the share: %v, want ErrSourceFull", err)
+	}
+	if err := b.Reserve("b", 400); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reserve("c", 201); err != bodybudget.ErrFull {
+		t.Fatalf("over the budget: %v, want ErrFull", err)
+	}
+	b.Release("a", 400)
+	b.Release("b", 400)
+	if b.Used() != 0 || b.Sources() != 0 || b.Peak() != 800 {
+		t.Fatalf("used %d, sources %d, peak %d; want 0, 0, 800", b.Used(), b.Sources(), b.Peak())
+	}
+
+	up := newUpstream(t, nil)
+	share := bodybudget.New(1<<20, int64(len(cardJSON))+20) // the request and its answer, {"ok":true}
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: share})
+	// 127.0.0.1 holds a body of its own: the next one is over its share.
+	if err := share.Reserve("127.0.0.1", 30); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := g.do(t, "POST", "/json", "application/json", strings.NewReader(cardJSON), nil)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "source_busy") || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("want 429 source_busy with Retry-After: 1, got %d %v %s", resp.StatusCode, resp.Header, obstestMask(string(body)))
+	}
+	share.Release("127.0.0.1", 30)
+	resp, body = g.do(t, "POST", "/json", "application/json", strings.NewReader(cardJSON), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("with the share free: %d %s", resp.StatusCode, obstestMask(string(body)))
+	}
+
+	// Chunked (no length): max_body and a byte while it is read, then its
+	// length; the next body of the same sender fits.
+	chunked := bodybudget.New(1<<20, 0)
+	g = newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: chunked, maxBody: 4096})
+	got := rawExchange(t, g.Listener.Addr().String(), "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"+
+		"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"+strconv.FormatInt(int64(len(cardJSON)), 16)+"\r\n"+cardJSON+"\r\n0\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Errorf("chunked: %q", obstestMask(got))
+	}
+	waitGivenBack(t, chunked, "chunked")
+	if chunked.Peak() != 4097 {
+		t.Errorf("a body of unknown length reserved at most %d bytes, want max_body+1 = 4097", chunked.Peak())
+	}
+}
