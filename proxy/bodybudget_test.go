@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // budgetRoutes: on plain.example.com, a request filter that redacts
@@ -262,4 +264,55 @@ func TestBodyBudgetSourceShare(t *testing.T) {
 	if chunked.Peak() != 4097 {
 		t.Errorf("a body of unknown length reserved at most %d bytes, want max_body+1 = 4097", chunked.Peak())
 	}
+}
+
+// TestCapturesCountInTheBodyBudget: with the inspector on, the proxy
+// keeps a copy of every exchange's bodies (up to its capture limit per
+// body and side) until the exchange is over, on routes that stream their
+// bodies too: copies no budget bounded, so streams × sides × the limit of
+// them. The bytes a capture keeps are reserved of the body budget, all
+// captures together counting as one sender; past it the capture is kept
+// partial and the exchange goes on untouched, and everything goes back
+// once the exchange is handed to the Capturer.
+func TestCapturesCountInTheBodyBudget(t *testing.T) {
+	up := newUpstream(t, nil)
+	const streamRoute = `routes:
+  - id: stream
+    direction: inbound
+    host: "*"
+    path_prefix: /stream
+    upstream: {{UP}}
+    leak_guard: "off"
+`
+	b := bodybudget.New(100, 0)
+	c := &recCapturer{limit: 1 << 10}
+	tv := newTestVault(t)
+	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(t, streamRoute, up.URL)), Tokenizer: tv.tok,
+		Capturer: c, Budget: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(obs.AccessLog(nil, nil, "inbound", in))
+	t.Cleanup(srv.Close)
+	body := strings.Repeat("x", 1000)
+	res, err := http.Post(srv.URL+"/stream/x", "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: the capture's budget must not refuse traffic", res.StatusCode)
+	}
+	if got := up.requests(); len(got) != 1 || string(got[0].Body) != body {
+		t.Fatalf("the upstream did not get the whole body")
+	}
+	x := c.wait(t, 1)
+	kept := len(x.Request.Received.Body) + len(x.Request.Sent.Body) + len(x.Response.Received.Body) + len(x.Response.Sent.Body)
+	if kept > 100 || !x.Request.Received.Partial {
+		t.Errorf("the capture kept %d bytes (request partial: %v), more than the 100-byte budget", kept, x.Request.Received.Partial)
+	}
+	if b.Peak() == 0 {
+		t.Error("the capture reserved nothing")
+	}
+	waitGivenBack(t, b, "capture")
 }

@@ -355,7 +355,7 @@ func (in *Inbound) withSource(ctx context.Context, r *http.Request) context.Cont
 // ServeHTTP implements http.Handler.
 func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.capture != nil && captureFrom(r.Context()) == nil {
-		serveCaptured(in.capture, in.table, routes.Inbound, w, r, in.ServeHTTP)
+		serveCaptured(in.capture, in.pipe.budget, in.table, routes.Inbound, w, r, in.ServeHTTP)
 		return
 	}
 	if strings.EqualFold(r.Method, http.MethodConnect) {

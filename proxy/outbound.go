@@ -296,7 +296,7 @@ func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.serveConnect(w, r)
 	case r.URL.IsAbs() && r.URL.Host != "":
 		if o.capture != nil && captureFrom(r.Context()) == nil {
-			serveCaptured(o.capture, o.table, routes.Outbound, w, r, o.servePlain)
+			serveCaptured(o.capture, o.pipe.budget, o.table, routes.Outbound, w, r, o.servePlain)
 			return
 		}
 		o.servePlain(w, r)
@@ -759,7 +759,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		// writing it (onResponse).
 		parent, lr.line = lr.lineBuf.Start(o.log, o.m, "outbound", req), &lr.lineBuf
 		if o.capture != nil {
-			lr.rec, lr.start = startCapture(o.capture, req), time.Now()
+			lr.rec, lr.start = startCapture(o.capture, o.pipe.budget, req), time.Now()
 		}
 	}
 
@@ -1055,6 +1055,7 @@ func (o *Outbound) endLoop(lr *loopReq, read int64) {
 			x.Route = routeByID(o.table.Load(), x.RouteName)
 		}
 		o.capture.Capture(x)
+		lr.rec.done()
 	}
 	if lr.st != nil {
 		lr.st.cancel(nil)     // the exchange is over (see onRequest)
@@ -1124,8 +1125,8 @@ func (b *swapBody) Close() error {
 
 // startCapture records the client side of an intercepted request (req is
 // goproxy's, which the hook may change: goproxy closes the body it read).
-func startCapture(c Capturer, req *http.Request) *captureRec {
-	rec := &captureRec{limit: max(c.CaptureLimit(), 1)}
+func startCapture(c Capturer, budget *bodybudget.Budget, req *http.Request) *captureRec {
+	rec := &captureRec{limit: max(c.CaptureLimit(), 1), budget: budget}
 	rec.req[sideIn] = snap{seen: true, header: req.Header.Clone(), complete: true}
 	if req.Body != nil && req.Body != http.NoBody {
 		rec.req[sideIn].complete = false
