@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -315,4 +316,62 @@ func TestCapturesCountInTheBodyBudget(t *testing.T) {
 		t.Error("the capture reserved nothing")
 	}
 	waitGivenBack(t, b, "capture")
+}
+
+// TestHoldBodiesCountsAnAPIsDocuments: HoldBodies reserves a request's
+// declared length (max without one) while the handler runs, refuses what
+// does not fit as a phase does, and gives it back when the handler
+// returns; a request without a body reserves nothing.
+func TestHoldBodiesCountsAnAPIsDocuments(t *testing.T) {
+	b := bodybudget.New(100, 0)
+	inside := make(chan int64, 1)
+	h := HoldBodies(b, 80, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inside <- b.Used()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		name   string
+		body   string
+		length int64 // -1: chunked
+		status int
+		held   int64
+	}{
+		{"declared", strings.Repeat("x", 50), 50, http.StatusNoContent, 50},
+		{"chunked", strings.Repeat("x", 10), -1, http.StatusNoContent, 80},
+		{"declared past max", strings.Repeat("x", 101), 101, http.StatusNoContent, 80},
+		{"none", "", 0, http.StatusNoContent, 0},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(c.body))
+		req.ContentLength = c.length
+		if c.length < 0 {
+			req.Body = io.NopCloser(struct{ io.Reader }{strings.NewReader(c.body)}) // no length known
+			req.ContentLength = -1
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.status)
+		}
+		if got := <-inside; got != c.held {
+			t.Errorf("%s: %d bytes held while the handler ran, want %d", c.name, got, c.held)
+		}
+		waitGivenBack(t, b, c.name)
+	}
+	if err := b.Reserve("someone", 50); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(strings.Repeat("x", 60)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), "gateway_busy") {
+		t.Errorf("with the budget taken: %d %v %s, want 503 gateway_busy with Retry-After", resp.StatusCode, resp.Header, body)
+	}
 }

@@ -728,6 +728,45 @@ func (p *pipeline) release(st *reqState) {
 	st.held = 0
 }
 
+// HoldBodies bounds the bodies next reads with budget (nil: next itself):
+// the handlers of the gateway's own APIs, which read a request document
+// whole (at most max bytes), as the phases read a body. The request's
+// declared length (max when it has none or declares more) is reserved
+// before next runs, under the sender's share (budgetSource; else its peer
+// address), and given back when next returns, whatever way. A request that
+// does not fit is refused as a phase refuses it: 503 gateway_busy or 429
+// source_busy, with Retry-After, the access line saying why.
+func HoldBodies(budget *bodybudget.Budget, max int64, next http.Handler) http.Handler {
+	if budget == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.ContentLength
+		if r.Body == nil || r.Body == http.NoBody || n == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if n < 0 || n > max {
+			n = max
+		}
+		src := budgetSource(r.Context())
+		if src == "" {
+			src = lockout.Key(r.RemoteAddr)
+		}
+		if err := budget.Reserve(src, n); err != nil {
+			why := "gateway_busy"
+			if errors.Is(err, bodybudget.ErrSourceFull) {
+				why = "source_busy"
+			}
+			obs.SetRefused(r.Context(), why)
+			writeError(w, refusal(routes.Request, why))
+			return
+		}
+		defer budget.Release(src, n)
+		next.ServeHTTP(w, r)
+	})
+}
+
 // budgetSource returns whom the bodies of an exchange count against in
 // the budget's per-source shares: its source address (an IPv6 address's
 // /64, as the connection bound counts it), else its proxy client.

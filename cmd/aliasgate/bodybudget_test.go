@@ -50,6 +50,7 @@ func startBudgetGateway(t *testing.T, upstream string) (*gatewayProc, *x509.Cert
 		"ALIASGATE_LIMITS_MAX_HEADER_BYTES":      "4KiB",
 		"ALIASGATE_LIMITS_MAX_BUFFERED_BYTES":    "1MiB",
 		"ALIASGATE_LIMITS_SOURCE_BUFFERED_SHARE": "50",
+		"ALIASGATE_VAULT_API_ENABLED":            "true",
 	}), "--data-dir", filepath.Join(dir, "data"))
 	return g, pool
 }
@@ -181,7 +182,9 @@ func stallH1(t *testing.T, ip, addr, path string, pool *x509.CertPool, n int) []
 // is refused at once, 429 source_busy past the sender's share
 // (limits.source_buffered_share, half here) or 503 gateway_busy past the
 // whole, with Retry-After and the reason in the access line, while a
-// route that streams its bodies unread is served as before. Every body's
+// route that streams its bodies unread is served as before. The vault
+// API and the Card Management API, which read their request documents
+// whole, count in the same budget. Every body's
 // bytes are given back once its exchange is over, finished or abandoned.
 func TestBufferedBodiesAreBoundedGatewayWide(t *testing.T) {
 	up, _ := limRecorder(t)
@@ -202,13 +205,15 @@ func TestBufferedBodiesAreBoundedGatewayWide(t *testing.T) {
 	}
 
 	// A third sender: a body to read is refused while the budget is
-	// full; a streamed body is not read, and passes.
+	// full, a route's or the APIs' (which read their documents whole);
+	// a streamed body is not read, and passes.
 	third := loopbackClient(t, "127.0.0.4")
 	third.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	for _, c := range []struct {
 		path   string
 		status int
-	}{{"/guarded/small", http.StatusServiceUnavailable}, {"/stream/small", http.StatusOK}} {
+	}{{"/guarded/small", http.StatusServiceUnavailable}, {"/aliases", http.StatusServiceUnavailable},
+		{"/cards", http.StatusServiceUnavailable}, {"/stream/small", http.StatusOK}} {
 		res, err := third.Post(base+c.path, "text/plain", strings.NewReader("hello"))
 		if err != nil {
 			t.Fatal(err)

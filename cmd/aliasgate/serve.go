@@ -346,7 +346,7 @@ func (gw *gateway) builtinHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/oauth/token", routed("internal:oauth", gw.apiAuth("oauth").TokenHandler()))
 	if gw.cfg.Cards.Enabled {
-		api := routed(routes.UpstreamCards, gw.cardsAPI)
+		api := routed(routes.UpstreamCards, gw.heldBodies(gw.cardsAPI))
 		mux.Handle("/cards", api)
 		mux.Handle("/cards/", api)
 	}
@@ -369,7 +369,21 @@ func (gw *gateway) builtinHandler() http.Handler {
 }
 
 func (gw *gateway) vaultAPI() http.Handler {
-	return vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger)
+	return gw.heldBodies(vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger))
+}
+
+// heldBodies counts the request documents an API handler reads whole (the
+// vault API's, the Card Management API's) in the body budget the proxies'
+// bodies count in (limits.max_buffered_bytes; proxy.HoldBodies).
+func (gw *gateway) heldBodies(h http.Handler) http.Handler {
+	if h == nil {
+		return nil // an API that is off
+	}
+	max := int64(cards.MaxBody)
+	if v, ok := h.(*vaultapi.Handler); ok {
+		max = v.MaxBody()
+	}
+	return proxy.HoldBodies(gw.buffered, max, h)
 }
 
 // trustedProxies returns limits.trusted_proxies parsed.
@@ -400,7 +414,7 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{
 			routes.UpstreamAliases: gw.vaultAPI(),
-			routes.UpstreamCards:   gw.cardsAPI,
+			routes.UpstreamCards:   gw.heldBodies(gw.cardsAPI),
 		},
 		Fallback:        gw.builtinHandler(),
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
