@@ -788,10 +788,15 @@ func budgetSource(ctx context.Context) string {
 // the body's end is read. Unread, the phase saw no trailers, and the
 // client (an HTTP/2 one) got them after it: a card number in a trailer
 // reached it through the route's header filters and leak_guard block.
-// What such a body holds is discarded (no content goes to the client);
-// more than max bytes, or a failed read, refuses the response.
+// What such a body holds is discarded (no content goes to the client), as
+// it is read: nothing of it is kept in memory; more than max bytes, or a
+// failed read, refuses the response.
 func (p *pipeline) emptyBodyTrailers(ctx context.Context, st *reqState, msg *message) *jsonapi.Error {
-	if _, err := readLimited(msg.body, p.max); err != nil {
+	n, err := io.Copy(io.Discard, io.LimitReader(msg.body, p.max+1))
+	if err == nil && n > p.max {
+		err = errTooLarge
+	}
+	if err != nil {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reading an empty response body for its trailers failed",
 			slog.String("route", st.route.ID), slog.String("error", err.Error()))
 		return refusal(routes.Response, "body_unreadable")
