@@ -135,7 +135,7 @@ type Limits struct {
 	// MaxBufferedBytes bounds the body bytes the gateway holds in memory
 	// at once, all listeners together: the bodies the proxies' filters
 	// and leak guard read whole (each at most MaxBody), reserved before
-	// they are read (their Content-Length, else MaxBody) and given back
+	// they are read (their Content-Length, else as they are read) and given back
 	// when the exchange is over. A body that does not fit is refused: 503
 	// gateway_busy with Retry-After on a request, 502 on a response (the
 	// request was delivered). Without it one client's HTTP/2 streams (250

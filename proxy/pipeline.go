@@ -416,15 +416,20 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			bodyErr = errTooLarge
 			return nil
 		}
-		// The body's bytes are reserved before it is read: its declared
-		// length, else all that may be read (max_body and one byte), the
-		// difference given back once the body is read.
+		// The body's bytes are reserved before they are read: its
+		// declared length at once; a body of unknown length as it is
+		// read (heldReader), so that a chunked body holds what it sent,
+		// not max_body, while it is read.
 		want := msg.length
-		if want <= 0 {
-			want = p.max + 1
-		}
-		if jerr := p.hold(ctx, st, phase, want); jerr != nil {
-			return jerr
+		var src io.Reader = msg.body
+		var hr *heldReader
+		if want > 0 {
+			if jerr := p.hold(ctx, st, phase, want); jerr != nil {
+				return jerr
+			}
+		} else if p.budget != nil {
+			hr = &heldReader{r: msg.body, p: p, ctx: ctx, st: st, phase: phase}
+			src = hr
 		}
 		var buf []byte
 		if msg.length > 0 && (phase == routes.Response || needsBody(filters)) {
@@ -438,9 +443,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				buf = *pooled
 			}
 		}
-		b, err := readBody(msg.body, msg.length, p.max, buf)
+		b, err := readBody(src, msg.length, p.max, buf)
+		if hr != nil {
+			want = hr.held
+		}
 		if err != nil && !errors.Is(err, errTooLarge) {
 			p.unhold(st, want)
+			if hr != nil && hr.refused != nil {
+				return hr.refused // no room for the rest of it
+			}
 		} else if got := int64(len(b)); got < want {
 			p.unhold(st, want-got)
 		} else if jerr := p.hold(ctx, st, phase, got-want); jerr != nil {
@@ -703,6 +714,44 @@ func (p *pipeline) hold(ctx context.Context, st *reqState, phase routes.Phase, n
 	}
 	obs.SetRefused(ctx, why)
 	return refusal(phase, why)
+}
+
+// heldReader reads a body of unknown length for the phase, reserving of
+// the budget (pipeline.hold) the bytes each Read may read before it reads
+// them, at least heldStep at a time: the reservation follows what the
+// reader (io.ReadAll, which grows its buffer to what it asks for) holds.
+// A reservation refused ends the read with errOverBudget and keeps the
+// refusal; held is what it reserved.
+type heldReader struct {
+	r          io.Reader
+	p          *pipeline
+	ctx        context.Context
+	st         *reqState
+	phase      routes.Phase
+	read, held int64
+	refused    *jsonapi.Error
+}
+
+const heldStep = 32 << 10
+
+var errOverBudget = errors.New("proxy: no room in the body budget")
+
+func (h *heldReader) Read(b []byte) (int, error) {
+	if h.refused != nil {
+		return 0, errOverBudget
+	}
+	if need := h.read + int64(len(b)); need > h.held {
+		// need is at most max_body+1 (readLimited's LimitReader).
+		step := min(max(need-h.held, heldStep), h.p.max+1-h.held)
+		if jerr := h.p.hold(h.ctx, h.st, h.phase, step); jerr != nil {
+			h.refused = jerr
+			return 0, errOverBudget
+		}
+		h.held += step
+	}
+	n, err := h.r.Read(b)
+	h.read += int64(n)
+	return n, err
 }
 
 // unhold gives back n bytes of what the exchange holds, once a body turned
