@@ -10,6 +10,7 @@
 package config
 
 import (
+	"math"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -131,6 +132,25 @@ type Vault struct {
 type Limits struct {
 	// MaxBody is the largest body a matched filter buffers. Default 10MiB.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxBufferedBytes bounds the body bytes the gateway holds in memory
+	// at once, all listeners together: the bodies the proxies' filters
+	// and leak guard read whole (each at most MaxBody), reserved before
+	// they are read (their Content-Length, else as they are read) and given back
+	// when the exchange is over. A body that does not fit is refused: 503
+	// gateway_busy with Retry-After on a request, 502 on a response (the
+	// request was delivered). Without it one client's HTTP/2 streams (250
+	// a connection) on MaxConnsPerSource connections made the gateway
+	// read streams × MaxBody bytes at once. Default 0: 32 × MaxBody, but
+	// at most a quarter of the Go memory limit when one is set
+	// (GOMEMLIMIT) and at least 4 × MaxBody (BufferedBytes). Otherwise at
+	// least MaxBody.
+	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes"`
+	// SourceBufferedShare is the percentage of MaxBufferedBytes the bodies
+	// of one sender (a source address, an IPv6 /64; a proxy client on the
+	// outbound listener) may hold at once; past it its requests get 429
+	// source_busy with Retry-After, so that one sender cannot take the
+	// budget from everyone. Default 25; 100: no share.
+	SourceBufferedShare int `yaml:"source_buffered_share"`
 	// MaxHeaderBytes bounds request headers (http.Server.MaxHeaderBytes).
 	// Default 64KiB, at most MaxBody.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
@@ -498,6 +518,8 @@ func Default() Config {
 			MaxVolatilePerMessage: 1000,
 			MaxValuesPerMessage:   1000,
 			MaxNewPerMessage:      100,
+
+			SourceBufferedShare: 25,
 		},
 		Outbound: Outbound{RequireAuth: true},
 		Cards: Cards{Enabled: true, TSP: "simulator", TokenServiceTimeout: Duration(10 * time.Second),
@@ -577,4 +599,19 @@ func isSecretParam(name string) bool {
 		return true
 	}
 	return false
+}
+
+// BufferedBytes returns MaxBufferedBytes, or when it is 0 its default
+// (see MaxBufferedBytes) under memLimit, the Go memory limit
+// (debug.SetMemoryLimit(-1); math.MaxInt64 when none is set).
+func (l Limits) BufferedBytes(memLimit int64) int64 {
+	if l.MaxBufferedBytes > 0 {
+		return int64(l.MaxBufferedBytes)
+	}
+	body := int64(l.MaxBody)
+	n := body * 32
+	if n/32 != body {
+		n = math.MaxInt64
+	}
+	return max(min(n, memLimit/4), 4*body)
 }

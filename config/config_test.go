@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -77,6 +78,8 @@ vault:
   max_value_size: 8MiB
 limits:
   max_body: 1MB
+  max_buffered_bytes: 64MB
+  source_buffered_share: 40
   max_header_bytes: 32KiB
   read_header_timeout: 5s
   read_timeout: 20s
@@ -161,6 +164,9 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"vault.volatile", c.Vault.Volatile, "memory"},
 		{"vault.volatile_ttl", c.Vault.VolatileTTL.Std(), time.Hour},
 		{"limits.max_body", c.Limits.MaxBody.Int64(), int64(10 << 20)},
+		{"limits.max_buffered_bytes", c.Limits.MaxBufferedBytes.Int64(), int64(0)},
+		{"limits.buffered bytes by default", c.Limits.BufferedBytes(math.MaxInt64), int64(320 << 20)},
+		{"limits.source_buffered_share", c.Limits.SourceBufferedShare, 25},
 		{"limits.max_header_bytes", c.Limits.MaxHeaderBytes.Int64(), int64(64 << 10)},
 		{"limits.read_header_timeout", c.Limits.ReadHeaderTimeout.Std(), 10 * time.Second},
 		{"limits.read_timeout", c.Limits.ReadTimeout.Std(), 30 * time.Second},
@@ -271,6 +277,8 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 		},
 		Limits: Limits{
 			MaxBody:              1000 * 1000,
+			MaxBufferedBytes:     64 * 1000 * 1000,
+			SourceBufferedShare:  40,
 			MaxHeaderBytes:       32 * KiB,
 			ReadHeaderTimeout:    Duration(5 * time.Second),
 			ReadTimeout:          Duration(20 * time.Second),
@@ -731,6 +739,10 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"unbounded volatile values per message", func(c *Config) { c.Limits.MaxVolatilePerMessage = 0 }, ""},
 		{"zero vault wait", func(c *Config) { c.Limits.VaultWait = 0 }, "limits.vault_wait"},
 		{"headers larger than bodies", func(c *Config) { c.Limits.MaxHeaderBytes = c.Limits.MaxBody + 1 }, "limits.max_header_bytes"},
+		{"buffered bytes under a body", func(c *Config) { c.Limits.MaxBufferedBytes = c.Limits.MaxBody - 1 }, "limits.max_buffered_bytes"},
+		{"negative buffered bytes", func(c *Config) { c.Limits.MaxBufferedBytes = -1 }, "limits.max_buffered_bytes"},
+		{"no buffered share", func(c *Config) { c.Limits.SourceBufferedShare = 0 }, "limits.source_buffered_share"},
+		{"buffered share over 100", func(c *Config) { c.Limits.SourceBufferedShare = 101 }, "limits.source_buffered_share"},
 		{"outbound cert without key", func(c *Config) { c.Listen.OutboundCert = "/x/cert.pem" }, "listen.outbound_cert"},
 		{"outbound key without cert", func(c *Config) { c.Listen.OutboundKey = "/x/key.pem" }, "listen.outbound_cert"},
 		{"outbound cert and key", func(c *Config) { c.Listen.OutboundCert, c.Listen.OutboundKey = "/x/c.pem", "/x/k.pem" }, ""},

@@ -386,6 +386,15 @@ func (v *validator) limits(l Limits) {
 		v.add("limits.max_body", "must be greater than 0")
 	}
 	switch {
+	case l.MaxBufferedBytes < 0:
+		v.add("limits.max_buffered_bytes", "must be 0 (the default: 32 × limits.max_body) or a size")
+	case l.MaxBufferedBytes > 0 && l.MaxBufferedBytes < l.MaxBody:
+		v.add("limits.max_buffered_bytes", "must not be smaller than limits.max_body (no body of that size could be read)")
+	}
+	if l.SourceBufferedShare < 1 || l.SourceBufferedShare > 100 {
+		v.add("limits.source_buffered_share", "must be a percentage from 1 to 100 (100: no share)")
+	}
+	switch {
 	case l.MaxHeaderBytes <= 0:
 		v.add("limits.max_header_bytes", "must be greater than 0")
 	case l.MaxBody > 0 && l.MaxHeaderBytes > l.MaxBody:

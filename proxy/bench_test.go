@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/abuse"
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
 )
@@ -92,7 +93,10 @@ func BenchmarkInbound(b *testing.B) {
 	if _, err := tvl.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN, Format: "FPE_SIX_T_FOUR"}, {Value: testPAN2}}); err != nil {
 		b.Fatal(err)
 	}
-	gl := newGateway(b, parseRoutes(b, doc, up.URL), tvl, gwOptions{logger: slog.New(slog.DiscardHandler)})
+	// And the gateway's default body budget (limits.max_buffered_bytes,
+	// 32 × max_body, a quarter of it a sender's share).
+	gl := newGateway(b, parseRoutes(b, doc, up.URL), tvl, gwOptions{logger: slog.New(slog.DiscardHandler),
+		budget: bodybudget.New(32*DefaultMaxBody, 8*DefaultMaxBody)})
 	b.Run("aliasgate", func(b *testing.B) { run(b, g.URL) })
 	b.Run("aliasgate-limits", func(b *testing.B) { run(b, gl.URL) })
 	b.Run("bare", func(b *testing.B) { run(b, bare.URL) })

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/routes"
 )
@@ -30,7 +31,10 @@ import (
 // Capturer observes the exchanges of a proxy (the admin inspector).
 type Capturer interface {
 	// CaptureLimit is the most bytes of each body the proxy keeps for
-	// Capture (per message and side); at least 1.
+	// Capture (per message and side); at least 1. What it keeps of the
+	// exchanges in flight is reserved of the proxy's body Budget, all
+	// captures together one sender's share: past it a body is kept
+	// partial.
 	CaptureLimit() int
 	// Capture receives one finished exchange, on the goroutine that served
 	// it, after the response was written. x and everything it refers to
@@ -124,6 +128,27 @@ type captureRec struct {
 	// upgraded: the upstream switched protocols (ReverseProxy then
 	// hijacks the connection without a WriteHeader this writer sees).
 	upgraded bool
+	// budget is the proxies' body budget (nil: none): the bytes the
+	// capture keeps of the exchange's bodies are reserved of it, under
+	// captureHolder, as they are recorded, and held is given back once
+	// the exchange is handed to the Capturer (done), which copies what it
+	// keeps. A body that does not fit is kept partial; the exchange goes
+	// on as it would without a capture.
+	budget *bodybudget.Budget
+	held   int64
+}
+
+// captureHolder is whom the captures in flight count against in the body
+// budget: all of them together, one sender's share.
+const captureHolder = "(captures)"
+
+// done gives back what the capture reserved of the body budget.
+func (rec *captureRec) done() {
+	rec.mu.Lock()
+	n := rec.held
+	rec.held = 0
+	rec.mu.Unlock()
+	rec.budget.Release(captureHolder, n)
 }
 
 const (
@@ -167,14 +192,14 @@ func (in *Inbound) enableCapture(c Capturer) {
 
 // serveCaptured serves r with next while recording the client side of the
 // exchange, then hands the exchange to c (also when next panics).
-func serveCaptured(c Capturer, table *routes.Table, dir routes.Direction, w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+func serveCaptured(c Capturer, budget *bodybudget.Budget, table *routes.Table, dir routes.Direction, w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
 	start := time.Now()
 	ctx := r.Context()
 	ri := obs.RouteInfoFrom(ctx)
 	if ri == nil {
 		ctx, ri = obs.WithRouteInfo(ctx)
 	}
-	rec := &captureRec{limit: max(c.CaptureLimit(), 1)}
+	rec := &captureRec{limit: max(c.CaptureLimit(), 1), budget: budget}
 	rec.req[sideIn] = snap{seen: true, header: r.Header.Clone(), complete: true}
 	r2 := r.WithContext(context.WithValue(ctx, captureKey{}, rec))
 	if r.Body != nil && r.Body != http.NoBody {
@@ -195,6 +220,7 @@ func serveCaptured(c Capturer, table *routes.Table, dir routes.Direction, w http
 			x.Route = routeByID(table.Load(), x.RouteName)
 		}
 		c.Capture(x)
+		rec.done()
 	}()
 	next(cw, r2)
 }
@@ -238,6 +264,11 @@ func (rec *captureRec) record(s *snap, b []byte) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if room := rec.limit - len(s.body); room > 0 {
+		if rec.budget.Reserve(captureHolder, int64(min(len(b), room))) != nil {
+			s.over = true // no room in the budget: the capture is partial
+			return
+		}
+		rec.held += int64(min(len(b), room))
 		if len(b) > room {
 			s.body = append(s.body, b[:room]...)
 			s.over = true

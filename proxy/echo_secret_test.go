@@ -22,7 +22,7 @@ func TestEchoedCryptogramIsMaskedLoggedOrRefusedByTheGuardMode(t *testing.T) {
 	body := `{"a":"` + c + `","b":"` + strings.ReplaceAll(c, "/", `\/`) + `","c":"uoDdfwzl%2Br%2Fl9Jl3BxbErg%3D%3D","d":"ok"}`
 	for _, mode := range []routes.LeakGuard{routes.LeakRedact, routes.LeakBlock, routes.LeakLog} {
 		var logs bytes.Buffer
-		p := newPipeline(nil, nil, 1<<20, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+		p := newPipeline(nil, nil, 1<<20, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil)
 		st := &reqState{route: &routes.Route{ID: "psp", LeakGuard: mode}, sent: []string{c}}
 		msg := &message{header: http.Header{"X-Declined": {"cryptogram " + c}}, trailer: &http.Header{"X-T": {c}}}
 		out, jerr := p.echoedSecrets(context.Background(), st, mode, msg, []byte(body))

@@ -17,9 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/routes"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/memstore"
 )
@@ -123,6 +125,10 @@ type gwOptions struct {
 	internal map[string]http.Handler
 	fallback http.Handler
 	logger   *slog.Logger
+	// budget is the Budget; nil: none.
+	budget *bodybudget.Budget
+	// tok, when set, is the Tokenizer instead of the vault's.
+	tok rewrite.Tokenizer
 }
 
 // parseRoutes loads a route document with {{UP}} replaced by up.
@@ -142,9 +148,13 @@ func newGateway(t testing.TB, set *routes.Set, tv *testVault, o gwOptions) *gate
 	}
 	m := obs.NewMetrics()
 	table := routes.NewTable(set)
+	var tok rewrite.Tokenizer = tv.tok
+	if o.tok != nil {
+		tok = o.tok
+	}
 	in, err := NewInbound(InboundOptions{
-		Table: table, Tokenizer: tv.tok, Internal: o.internal, Fallback: o.fallback,
-		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m,
+		Table: table, Tokenizer: tok, Known: tv.tok, Internal: o.internal, Fallback: o.fallback,
+		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -114,6 +114,16 @@
 // first, so that the filters and the leak guard read the trailers an
 // HTTP/2 upstream may send after it (emptyBodyTrailers).
 //
+// All the bodies buffered at once, by both proxies, are bounded by the
+// Budget of their options (limits.max_buffered_bytes, package
+// internal/bodybudget): a body's bytes are reserved before it is read (its
+// Content-Length; a body of unknown length as it is read, 32 KiB at a time;
+// its decoded copy as MaxBody and one byte until decoded) and given back when the exchange is over,
+// however it ended (pipeline.release). A body that does not fit is refused
+// at once: the request with 503 gateway_busy, or 429 source_busy when its
+// sender holds its share of the budget, both with Retry-After; the response
+// with 502, as any response refusal. Streamed bodies are not counted.
+//
 // # Failing closed
 //
 // When a matched filter cannot be applied the request is refused with a
@@ -169,6 +179,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
@@ -205,6 +216,10 @@ type InboundOptions struct {
 	Fallback http.Handler
 	// MaxBody bounds a buffered body, decoded; default DefaultMaxBody.
 	MaxBody int64
+	// Budget bounds the bytes of the bodies the phases hold in memory at
+	// once, shared by both proxies and the APIs
+	// (limits.max_buffered_bytes); nil: no bound.
+	Budget *bodybudget.Budget
 	// UpstreamTimeout bounds the wait for an upstream's response headers;
 	// default DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
@@ -309,7 +324,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 	}
 	in := &Inbound{
 		table:    opts.Table,
-		pipe:     newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
+		pipe:     newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		internal: opts.Internal,
 		fallback: opts.Fallback,
 		log:      opts.Logger,
@@ -340,7 +355,7 @@ func (in *Inbound) withSource(ctx context.Context, r *http.Request) context.Cont
 // ServeHTTP implements http.Handler.
 func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.capture != nil && captureFrom(r.Context()) == nil {
-		serveCaptured(in.capture, in.table, routes.Inbound, w, r, in.ServeHTTP)
+		serveCaptured(in.capture, in.pipe.budget, in.table, routes.Inbound, w, r, in.ServeHTTP)
 		return
 	}
 	if strings.EqualFold(r.Method, http.MethodConnect) {
@@ -410,6 +425,9 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
 	st := &sc.st
+	// The bodies the phases read are let go once the exchange is over,
+	// whatever way it ends (a refusal, a client gone, a panic).
+	defer in.pipe.release(st)
 	if in.capture != nil {
 		st.rec = captureFrom(r.Context())
 	}

@@ -94,6 +94,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
@@ -132,6 +133,10 @@ type OutboundOptions struct {
 	RootCAs *x509.CertPool
 	// MaxBody bounds a buffered body; default DefaultMaxBody.
 	MaxBody int64
+	// Budget bounds the bytes of the bodies the phases hold in memory at
+	// once, shared by both proxies and the APIs
+	// (limits.max_buffered_bytes); nil: no bound.
+	Budget *bodybudget.Budget
 	// UpstreamTimeout bounds the wait for a destination's response
 	// headers; default DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
@@ -237,7 +242,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 	o := &Outbound{
 		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
-		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
+		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
 		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
 		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes,
@@ -291,7 +296,7 @@ func (o *Outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.serveConnect(w, r)
 	case r.URL.IsAbs() && r.URL.Host != "":
 		if o.capture != nil && captureFrom(r.Context()) == nil {
-			serveCaptured(o.capture, o.table, routes.Outbound, w, r, o.servePlain)
+			serveCaptured(o.capture, o.pipe.budget, o.table, routes.Outbound, w, r, o.servePlain)
 			return
 		}
 		o.servePlain(w, r)
@@ -622,6 +627,10 @@ var (
 type dest struct {
 	scheme   string
 	hostport string
+	// ex is the state of the plain-HTTP exchange servePlain serves when a
+	// route matched it (onRequest): servePlain lets go of what its
+	// phases hold once it is over (pipeline.release).
+	ex *reqState
 }
 
 type plainKey struct{}
@@ -647,6 +656,7 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 	}
 	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port)}
 	ctx := context.WithValue(context.WithValue(r.Context(), plainKey{}, d), clientKey{}, client)
+	defer func() { o.pipe.release(d.ex) }() // the exchange is over, whatever way it ended
 	o.gp.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -749,7 +759,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		// writing it (onResponse).
 		parent, lr.line = lr.lineBuf.Start(o.log, o.m, "outbound", req), &lr.lineBuf
 		if o.capture != nil {
-			lr.rec, lr.start = startCapture(o.capture, req), time.Now()
+			lr.rec, lr.start = startCapture(o.capture, o.pipe.budget, req), time.Now()
 		}
 	}
 
@@ -804,6 +814,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
 				lr.state = reqState{route: route, method: req.Method, path: path}
 				lr.st = &lr.state
+				if pd, _ := parent.Value(plainKey{}).(*dest); pd != nil && !intercepted {
+					pd.ex = lr.st // released by servePlain
+				}
 				if o.capture != nil {
 					// An intercepted request's capture, or a plain one's
 					// (serveCaptured, in the parent's context).
@@ -1042,9 +1055,11 @@ func (o *Outbound) endLoop(lr *loopReq, read int64) {
 			x.Route = routeByID(o.table.Load(), x.RouteName)
 		}
 		o.capture.Capture(x)
+		lr.rec.done()
 	}
 	if lr.st != nil {
-		lr.st.cancel(nil) // the exchange is over (see onRequest)
+		lr.st.cancel(nil)     // the exchange is over (see onRequest)
+		o.pipe.release(lr.st) // and nothing refers to its bodies any more
 	}
 	if lr.guard != nil {
 		lr.guard.end(lr.guardSeq)
@@ -1110,8 +1125,8 @@ func (b *swapBody) Close() error {
 
 // startCapture records the client side of an intercepted request (req is
 // goproxy's, which the hook may change: goproxy closes the body it read).
-func startCapture(c Capturer, req *http.Request) *captureRec {
-	rec := &captureRec{limit: max(c.CaptureLimit(), 1)}
+func startCapture(c Capturer, budget *bodybudget.Budget, req *http.Request) *captureRec {
+	rec := &captureRec{limit: max(c.CaptureLimit(), 1), budget: budget}
 	rec.req[sideIn] = snap{seen: true, header: req.Header.Clone(), complete: true}
 	if req.Body != nil && req.Body != http.NoBody {
 		rec.req[sideIn].complete = false

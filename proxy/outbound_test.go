@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
@@ -129,6 +130,8 @@ type outOpts struct {
 	maxHeaderBytes int
 	// tunnelIdle is the TunnelIdleTimeout; 0: none.
 	tunnelIdle time.Duration
+	// budget is the Budget; nil: none.
+	budget *bodybudget.Budget
 }
 
 var testResolver = mapResolver{
@@ -193,7 +196,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		Authenticate: authenticate,
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: o.resolver, UpstreamTimeout: o.timeout,
-		Payments: o.payments, MaxHeaderBytes: o.maxHeaderBytes, TunnelIdleTimeout: o.tunnelIdle,
+		Payments: o.payments, MaxHeaderBytes: o.maxHeaderBytes, TunnelIdleTimeout: o.tunnelIdle, Budget: o.budget,
 	})
 	if err != nil {
 		t.Fatal(err)

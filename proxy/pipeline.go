@@ -23,7 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/redacted"
@@ -47,10 +49,13 @@ type pipeline struct {
 	max   int64
 	log   *slog.Logger
 	m     *obs.Metrics
+	// budget bounds the body bytes the phases of all exchanges hold at
+	// once (limits.max_buffered_bytes); nil: none.
+	budget *bodybudget.Budget
 }
 
-func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics) *pipeline {
-	return &pipeline{tok: timedTokenizer{tok}, known: known, max: max, log: log, m: m}
+func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics, budget *bodybudget.Budget) *pipeline {
+	return &pipeline{tok: timedTokenizer{tok}, known: known, max: max, log: log, m: m, budget: budget}
 }
 
 // phaseOptions is what differs between the phases of the two directions.
@@ -118,6 +123,11 @@ type reqState struct {
 	// memsUsed once each is.
 	mems     [2]memBody
 	memsUsed [2]bool
+	// held is what the phases of the exchange reserved of the pipeline's
+	// budget for the bodies they read, under holder (the sender, see
+	// budgetSource): release gives it back when the exchange is over.
+	held   int64
+	holder string
 }
 
 // memBodyFor returns a memBody reading b and owning pooled (as
@@ -424,6 +434,21 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			bodyErr = errTooLarge
 			return nil
 		}
+		// The body's bytes are reserved before they are read: its
+		// declared length at once; a body of unknown length as it is
+		// read (heldReader), so that a chunked body holds what it sent,
+		// not max_body, while it is read.
+		want := msg.length
+		var src io.Reader = msg.body
+		var hr *heldReader
+		if want > 0 {
+			if jerr := p.hold(ctx, st, phase, want); jerr != nil {
+				return jerr
+			}
+		} else if p.budget != nil {
+			hr = &heldReader{r: msg.body, p: p, ctx: ctx, st: st, phase: phase}
+			src = hr
+		}
 		var buf []byte
 		if msg.length > 0 && (phase == routes.Response || needsBody(filters)) {
 			// A filter reads the body and is likely to rewrite it, after
@@ -436,7 +461,20 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				buf = *pooled
 			}
 		}
-		b, err := readBody(msg.body, msg.length, p.max, buf)
+		b, err := readBody(src, msg.length, p.max, buf)
+		if hr != nil {
+			want = hr.held
+		}
+		if err != nil && !errors.Is(err, errTooLarge) {
+			p.unhold(st, want)
+			if hr != nil && hr.refused != nil {
+				return hr.refused // no room for the rest of it
+			}
+		} else if got := int64(len(b)); got < want {
+			p.unhold(st, want-got)
+		} else if jerr := p.hold(ctx, st, phase, got-want); jerr != nil {
+			return jerr // longer than declared, and no room for the rest
+		}
 		switch {
 		case errors.Is(err, errTooLarge):
 			bodyErr = errTooLarge
@@ -454,10 +492,17 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			switch {
 			case encErr != nil:
 				bodyErr = encErr
+			case enc == "":
+				body = raw
 			default:
+				// The decoded copy is reserved too, as the raw body was.
+				if jerr := p.hold(ctx, st, phase, p.max+1); jerr != nil {
+					return jerr
+				}
 				if body, err = decodeBody(enc, raw, p.max); err != nil {
 					bodyErr, body = err, nil
 				}
+				p.unhold(st, p.max+1-int64(len(body)))
 			}
 		}
 		return nil
@@ -661,6 +706,148 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	return nil
 }
 
+// hold reserves n more bytes of the budget for a body phase reads into
+// memory (nothing when the pipeline has no budget, or n <= 0). When they
+// do not fit it refuses the message: on the request phase 503
+// gateway_busy (the whole budget is taken) or 429 source_busy (the
+// sender's share is), with Retry-After; on the response phase 502 as
+// every response refusal, the request having been delivered. The access
+// line says why (obs.SetRefused); the budget counts it
+// (aliasgate_buffered_body_refused_total).
+func (p *pipeline) hold(ctx context.Context, st *reqState, phase routes.Phase, n int64) *jsonapi.Error {
+	if p.budget == nil || n <= 0 {
+		return nil
+	}
+	if st.held == 0 {
+		st.holder = budgetSource(ctx)
+	}
+	err := p.budget.Reserve(st.holder, n)
+	if err == nil {
+		st.held += n
+		return nil
+	}
+	why := "gateway_busy"
+	if errors.Is(err, bodybudget.ErrSourceFull) {
+		why = "source_busy"
+	}
+	obs.SetRefused(ctx, why)
+	return refusal(phase, why)
+}
+
+// heldReader reads a body of unknown length for the phase, reserving of
+// the budget (pipeline.hold) the bytes each Read may read before it reads
+// them, at least heldStep at a time: the reservation follows what the
+// reader (io.ReadAll, which grows its buffer to what it asks for) holds.
+// A reservation refused ends the read with errOverBudget and keeps the
+// refusal; held is what it reserved.
+type heldReader struct {
+	r          io.Reader
+	p          *pipeline
+	ctx        context.Context
+	st         *reqState
+	phase      routes.Phase
+	read, held int64
+	refused    *jsonapi.Error
+}
+
+const heldStep = 32 << 10
+
+var errOverBudget = errors.New("proxy: no room in the body budget")
+
+func (h *heldReader) Read(b []byte) (int, error) {
+	if h.refused != nil {
+		return 0, errOverBudget
+	}
+	if need := h.read + int64(len(b)); need > h.held {
+		// need is at most max_body+1 (readLimited's LimitReader).
+		step := min(max(need-h.held, heldStep), h.p.max+1-h.held)
+		if jerr := h.p.hold(h.ctx, h.st, h.phase, step); jerr != nil {
+			h.refused = jerr
+			return 0, errOverBudget
+		}
+		h.held += step
+	}
+	n, err := h.r.Read(b)
+	h.read += int64(n)
+	return n, err
+}
+
+// unhold gives back n bytes of what the exchange holds, once a body turned
+// out shorter than reserved.
+func (p *pipeline) unhold(st *reqState, n int64) {
+	if n = min(n, st.held); p.budget == nil || n <= 0 {
+		return
+	}
+	p.budget.Release(st.holder, n)
+	st.held -= n
+}
+
+// release gives back all the exchange holds of the budget. The proxies
+// call it once the exchange is over, whatever way it ended (a response
+// written, a refusal, a client gone, a panic): the bodies the phases read
+// (the request's, which GetBody reads for as long as the request lives,
+// and the response's) are no longer referred to.
+func (p *pipeline) release(st *reqState) {
+	if st == nil || st.held == 0 {
+		return
+	}
+	p.budget.Release(st.holder, st.held)
+	st.held = 0
+}
+
+// HoldBodies bounds the bodies next reads with budget (nil: next itself):
+// the handlers of the gateway's own APIs, which read a request document
+// whole (at most max bytes), as the phases read a body. The request's
+// declared length (max when it has none or declares more) is reserved
+// before next runs, under the sender's share (budgetSource; else its peer
+// address), and given back when next returns, whatever way. A request that
+// does not fit is refused as a phase refuses it: 503 gateway_busy or 429
+// source_busy, with Retry-After, the access line saying why.
+func HoldBodies(budget *bodybudget.Budget, max int64, next http.Handler) http.Handler {
+	if budget == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.ContentLength
+		if r.Body == nil || r.Body == http.NoBody || n == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if n < 0 || n > max {
+			n = max
+		}
+		src := budgetSource(r.Context())
+		if src == "" {
+			src = lockout.Key(r.RemoteAddr)
+		}
+		if err := budget.Reserve(src, n); err != nil {
+			why := "gateway_busy"
+			if errors.Is(err, bodybudget.ErrSourceFull) {
+				why = "source_busy"
+			}
+			obs.SetRefused(r.Context(), why)
+			writeError(w, refusal(routes.Request, why))
+			return
+		}
+		defer budget.Release(src, n)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// budgetSource returns whom the bodies of an exchange count against in
+// the budget's per-source shares: its source address (an IPv6 address's
+// /64, as the connection bound counts it), else its proxy client.
+func budgetSource(ctx context.Context) string {
+	a := vault.ActorFrom(ctx)
+	if a.Source == "" {
+		return a.Client
+	}
+	if strings.IndexByte(a.Source, ':') >= 0 {
+		return lockout.Key(a.Source)
+	}
+	return a.Source
+}
+
 // emptyBodyTrailers reads to its end the body of a response that has no
 // content (Content-Length: 0, 204, 304, a HEAD's answer) but is not closed
 // yet: over HTTP/2 a HEADERS frame without END_STREAM can be followed by
@@ -668,10 +855,15 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 // the body's end is read. Unread, the phase saw no trailers, and the
 // client (an HTTP/2 one) got them after it: a card number in a trailer
 // reached it through the route's header filters and leak_guard block.
-// What such a body holds is discarded (no content goes to the client);
-// more than max bytes, or a failed read, refuses the response.
+// What such a body holds is discarded (no content goes to the client), as
+// it is read: nothing of it is kept in memory; more than max bytes, or a
+// failed read, refuses the response.
 func (p *pipeline) emptyBodyTrailers(ctx context.Context, st *reqState, msg *message) *jsonapi.Error {
-	if _, err := readLimited(msg.body, p.max); err != nil {
+	n, err := io.Copy(io.Discard, io.LimitReader(msg.body, p.max+1))
+	if err == nil && n > p.max {
+		err = errTooLarge
+	}
+	if err != nil {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: reading an empty response body for its trailers failed",
 			slog.String("route", st.route.ID), slog.String("error", err.Error()))
 		return refusal(routes.Response, "body_unreadable")
@@ -943,8 +1135,11 @@ func refusal(phase routes.Phase, reason string) *jsonapi.Error {
 		return jsonapi.NewError(http.StatusBadGateway, reason, "Upstream response refused", "the response could not be made safe: "+rs.detail)
 	}
 	e := jsonapi.NewError(rs.status, reason, http.StatusText(rs.status), rs.detail)
-	if reason == "vault_unavailable" {
+	switch reason {
+	case "vault_unavailable":
 		e.RetryAfter = vault.UnavailableRetryAfter
+	case "gateway_busy", "source_busy":
+		e.RetryAfter = BusyRetryAfter
 	}
 	return e
 }
@@ -975,8 +1170,15 @@ var reasons = map[string]struct {
 	"token_service_unavailable":    {http.StatusBadGateway, "the network token service failed or gave an answer that cannot be used; try again later"},
 	"card_reference":               {http.StatusUnprocessableEntity, "the request needs exactly one non-empty card reference in the route's card field"},
 	"network_tokens_off":           {http.StatusServiceUnavailable, "the route pays with network tokens but the Card Management API is off"},
+	"gateway_busy":                 {http.StatusServiceUnavailable, "the gateway holds as many bodies in memory as it may (limits.max_buffered_bytes); try again after the time in Retry-After"},
+	"source_busy":                  {http.StatusTooManyRequests, "this sender's bodies held in memory take its whole share of the gateway's budget for them (limits.source_buffered_share); try again after the time in Retry-After"},
 	"internal_error":               {http.StatusInternalServerError, "the gateway failed"},
 }
+
+// BusyRetryAfter is the Retry-After of a request refused because the
+// bodies in memory took the budget (gateway_busy) or the sender's share of
+// it (source_busy): bodies are read and let go in well under a second.
+const BusyRetryAfter = time.Second
 
 // reason classifies a filter failure; the value is a fixed code.
 func reason(err error) string {

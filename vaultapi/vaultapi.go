@@ -313,6 +313,9 @@ func (h *Handler) maxCreateBody() int64 {
 	return 2*int64(h.vault.MaxValueLen()) + bodySlack
 }
 
+// MaxBody returns the largest request body the API reads.
+func (h *Handler) MaxBody() int64 { return max(h.maxCreateBody(), maxSmallBody) }
+
 // hasScope reports whether the request's principal holds scope.
 func hasScope(r *http.Request, scope string) bool {
 	p, ok := auth.FromContext(r.Context())

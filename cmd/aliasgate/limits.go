@@ -2,9 +2,12 @@ package main
 
 import (
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 )
 
 // apiAuth is what the Card Management API and the vault API authenticate
@@ -91,3 +94,14 @@ func (w *closingWriter) FlushError() error {
 }
 
 func (w *closingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newBodyBudget returns the budget of the body bytes the proxies hold in
+// memory at once: limits.max_buffered_bytes (its default from
+// limits.max_body and the Go memory limit, config.Limits.BufferedBytes),
+// of which one sender may hold limits.source_buffered_share percent.
+func newBodyBudget(l config.Limits) *bodybudget.Budget {
+	total := l.BufferedBytes(debug.SetMemoryLimit(-1))
+	pct := int64(l.SourceBufferedShare)
+	share := total/100*pct + total%100*pct/100 // total*pct/100 without overflow
+	return bodybudget.New(total, max(share, int64(l.MaxBody)))
+}

@@ -113,6 +113,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		AllowPrivate:    gw.cfg.Outbound.AllowPrivateDestinations,
 		RootCAs:         roots,
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
+		Budget:          gw.buffered,
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
 		// http.Server's timeouts end when a CONNECT hijacks the connection.
 		TunnelIdleTimeout:  gw.cfg.Limits.IdleTimeout.Std(),

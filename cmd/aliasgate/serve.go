@@ -24,6 +24,7 @@ import (
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/inspector"
 	"github.com/aliasgate/aliasgate/internal/abuse"
+	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/connlimit"
 	"github.com/aliasgate/aliasgate/internal/gctune"
 	"github.com/aliasgate/aliasgate/internal/hostguard"
@@ -161,6 +162,9 @@ type gateway struct {
 	// (webhooks.go).
 	outbox     *webhooks.Outbox
 	dispatcher *dispatch.Dispatcher
+	// buffered bounds the body bytes both proxies hold in memory at once
+	// (limits.max_buffered_bytes, limits.source_buffered_share).
+	buffered *bodybudget.Budget
 }
 
 // openGateway opens the vault and builds the services. It fails, before
@@ -182,6 +186,10 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 			gw.close()
 		}
 	}()
+	gw.buffered = newBodyBudget(cfg.Limits)
+	if err := gw.buffered.Register(gw.metrics.Registry); err != nil {
+		return nil, err
+	}
 	keys, err := vault.OpenKeyring(ctx, persistent, master)
 	if err != nil {
 		return nil, fmt.Errorf("open vault %s with the master key from %s: %w", where, source, err)
@@ -340,7 +348,7 @@ func (gw *gateway) builtinHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/oauth/token", routed("internal:oauth", gw.apiAuth("oauth").TokenHandler()))
 	if gw.cfg.Cards.Enabled {
-		api := routed(routes.UpstreamCards, gw.cardsAPI)
+		api := routed(routes.UpstreamCards, gw.heldBodies(gw.cardsAPI))
 		mux.Handle("/cards", api)
 		mux.Handle("/cards/", api)
 	}
@@ -363,7 +371,21 @@ func (gw *gateway) builtinHandler() http.Handler {
 }
 
 func (gw *gateway) vaultAPI() http.Handler {
-	return vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger)
+	return gw.heldBodies(vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger))
+}
+
+// heldBodies counts the request documents an API handler reads whole (the
+// vault API's, the Card Management API's) in the body budget the proxies'
+// bodies count in (limits.max_buffered_bytes; proxy.HoldBodies).
+func (gw *gateway) heldBodies(h http.Handler) http.Handler {
+	if h == nil {
+		return nil // an API that is off
+	}
+	max := int64(cards.MaxBody)
+	if v, ok := h.(*vaultapi.Handler); ok {
+		max = v.MaxBody()
+	}
+	return proxy.HoldBodies(gw.buffered, max, h)
 }
 
 // trustedProxies returns limits.trusted_proxies parsed.
@@ -394,10 +416,11 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{
 			routes.UpstreamAliases: gw.vaultAPI(),
-			routes.UpstreamCards:   gw.cardsAPI,
+			routes.UpstreamCards:   gw.heldBodies(gw.cardsAPI),
 		},
 		Fallback:        gw.builtinHandler(),
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
+		Budget:          gw.buffered,
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
 		Logger:          gw.logger,
 		Metrics:         gw.metrics,

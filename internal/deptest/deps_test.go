@@ -38,6 +38,8 @@ var rules = []rule{
 		[]string{"internal/lockout"}, []string{"..."}},
 	{"hostguard is a leaf: Host and Origin rules of the admin listener",
 		[]string{"internal/hostguard"}, []string{"..."}},
+	{"bodybudget is a leaf: a count of body bytes in memory, nothing of the module",
+		[]string{"internal/bodybudget"}, []string{"..."}},
 	{"redacted is a leaf: a context value from the inbound proxy to an in-process upstream",
 		[]string{"internal/redacted"}, []string{"..."}},
 	{"the abuse guard is the vault's Admission: it knows the vault's actors and token buckets, no HTTP and no API",

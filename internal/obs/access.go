@@ -26,6 +26,7 @@ type RouteInfo struct {
 	filters  []string
 	vault    time.Duration
 	upstream time.Duration
+	refused  string // SetRefused
 	// fbuf holds the first filter ids, sparing an allocation per request
 	// in the common case of a route with few filters.
 	fbuf [2]string
@@ -93,6 +94,19 @@ func AddFilter(ctx context.Context, id string) {
 			ri.filters = ri.fbuf[:0]
 		}
 		ri.filters = append(ri.filters, id)
+		ri.mu.Unlock()
+	}
+}
+
+// SetRefused records why the gateway refused the request before its
+// filters could judge it, as a fixed code (such as "gateway_busy": the
+// bodies in memory took limits.max_buffered_bytes); it becomes the
+// refused field of the access line. It does nothing when ctx holds no
+// RouteInfo.
+func SetRefused(ctx context.Context, reason string) {
+	if ri := RouteInfoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.refused = reason
 		ri.mu.Unlock()
 	}
 }
@@ -170,6 +184,17 @@ func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 	return ri.vault, ri.upstream
 }
 
+// Refused returns the code recorded with SetRefused, "" when none was (or
+// ri is nil).
+func (ri *RouteInfo) Refused() string {
+	if ri == nil {
+		return ""
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.refused
+}
+
 // AccessLog wraps next so that every request writes one line at Info level,
 // message "request", with these attributes:
 //
@@ -184,6 +209,7 @@ func (ri *RouteInfo) times() (vault, upstream time.Duration) {
 //	status       the status code sent (200 when the handler wrote nothing;
 //	             StatusClientClosedRequest, 499, when it wrote nothing and the
 //	             client went away)
+//	refused      the code set with SetRefused (only when set)
 //	bytes        body bytes written
 //	duration_ms  total time in milliseconds, a float (never nanoseconds: a
 //	             13–19 digit integer could look like a card number); the
@@ -282,6 +308,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 		hijacked: rw.hijacked,
 	}
 	line.vault, line.upstream = ri.times()
+	line.refused = ri.Refused()
 	if rh, ok := logger.Handler().(*redactingHandler); ok && rh.sink != nil {
 		// The process logger: the line is encoded by hand, exactly as
 		// slog's JSON handler would write it (TestAccessLineEncoding).
@@ -294,6 +321,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 // accessLine is what one access line says.
 type accessLine struct {
 	listener, method, host, path, route, remote string
+	refused                                     string
 	queryLen, status                            int
 	filters                                     []string
 	bytes                                       int64
@@ -315,8 +343,11 @@ func (l *accessLine) attrs() []slog.Attr {
 	if len(l.filters) > 0 {
 		attrs = append(attrs, slog.Any("filters", l.filters))
 	}
+	attrs = append(attrs, slog.Int("status", l.status))
+	if l.refused != "" {
+		attrs = append(attrs, slog.String("refused", l.refused))
+	}
 	attrs = append(attrs,
-		slog.Int("status", l.status),
 		slog.Int64("bytes", l.bytes),
 		slog.Float64("duration_ms", millis(l.d)),
 	)

@@ -62,6 +62,10 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	}
 	b = append(b, `,"status":`...)
 	b = appendLogInt(b, int64(l.status))
+	if l.refused != "" {
+		b = append(b, `,"refused":`...)
+		b = appendLogString(b, l.refused)
+	}
 	b = append(b, `,"bytes":`...)
 	b = appendLogInt(b, l.bytes)
 	b = append(b, `,"duration_ms":`...)

@@ -66,6 +66,9 @@ func TestAccessLineEncoding(t *testing.T) {
 		if rnd.IntN(3) == 0 {
 			l.bytes = 4111111111111111 // an integer that reads as a card number
 		}
+		if rnd.IntN(4) == 0 {
+			l.refused = pick() // SetRefused's code (a fixed code; hostile here all the same)
+		}
 		for n := rnd.IntN(3); n > 0; n-- {
 			l.filters = append(l.filters, pick())
 		}
