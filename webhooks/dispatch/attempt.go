@@ -28,6 +28,11 @@ func classify(err error) (class, detail string) {
 	switch {
 	case errors.As(err, &fe):
 		return "forbidden_destination", fe.Reason + " address"
+	case strings.Contains(err.Error(), "server response headers exceeded"):
+		// net/http's refusal of headers past MaxResponseHeaderBytes (an
+		// unexported error, told by its text; TestHugeAnswerHeadersAreNotRead
+		// notices a change of it).
+		return "response_too_large", "the answer's headers exceed 64 KiB"
 	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &he), errors.As(err, &cie):
 		return "tls_certificate", "the endpoint's certificate does not verify"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
