@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAliasNeverSpellsOutTheValue: a format that keeps part of the value
@@ -49,5 +50,26 @@ func TestAliasNeverSpellsOutTheValue(t *testing.T) {
 				t.Errorf("%s %s of %d characters = %d %s, want 201 with an alias ending %s", storage, c.format, len(c.value), r.status, r.body, c.keep)
 			}
 		}
+	}
+}
+
+// TestCreateWithAnInvalidItemStoresNothing (regression cover, passed
+// before): a create is all or nothing. A batch with one item the vault
+// refuses answers 400 naming that item, and its valid items are not
+// stored: the value created afterwards is new (its created_at is the
+// later time), in both storages.
+func TestCreateWithAnInvalidItemStoresNothing(t *testing.T) {
+	e := setup(t, nil)
+	r := e.do(t, "POST", "/aliases", e.writer, "application/json",
+		`{"data":[{"value":"5555555555554444"},{"value":"x","storage":"VOLATILE"},{"value":"1234","format":"GENERIC_T_FOUR"}]}`)
+	var doc errorDoc
+	if r.status != 400 || json.Unmarshal(r.body, &doc) != nil || len(doc.Errors) != 1 || doc.Errors[0].Source.Pointer != "/data/2/format" {
+		t.Fatalf("mixed batch = %d %s, want 400 at /data/2/format", r.status, r.body)
+	}
+	before := e.clk.Now()
+	e.clk.Advance(time.Hour)
+	recs := e.create(t, `{"data":[{"value":"5555555555554444"}]}`)
+	if recs[0].CreatedAt == before.UTC().Format(time.RFC3339) {
+		t.Fatalf("the valid item of the refused batch was stored: %+v", recs[0])
 	}
 }

@@ -12,6 +12,10 @@
 //	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204; 404 none existed;
 //	                                          409 alias_in_use when any backs a card: none deleted
 //
+// A create is all or nothing: when an item is refused (the 400 names each
+// one refused, source.pointer /data/<i>/…), none of the request's values
+// is stored. A batch delete is not (see deleteMany).
+//
 // Every call acts for the authenticated client's account: aliases it
 // creates belong to that account, and an alias of another account answers
 // exactly as one that does not exist (404, or absent from a ?q= answer).
