@@ -192,7 +192,8 @@
 //	FPE_T_FOUR                       same length, last 4 kept, Luhn-valid, no leading 0 (12–19 digits)
 //	PFPT                             19 digits: 991 (never a real BIN) + random + last 4, Luhn-valid (12–19 digits)
 //	NUM_LENGTH_PRESERVING            random digits of the same length, no leading 0 (4–64 digits)
-//	GENERIC_T_FOUR                   tok_<env>_ + 22 base58 characters + _ + the last 4 (a value ending in 4 digits)
+//	GENERIC_T_FOUR                   tok_<env>_ + 22 base58 characters + _ + the last 4 (6 or more characters
+//	                                 ending in 4 digits)
 //	FPE_ACC_NUM_T_FOUR               same length, last 4 kept, random digits, no leading 0 (6–64 digits)
 //	FPE_ALPHANUMERIC_ACC_NUM_T_FOUR  same length, last 4 kept, random letters and digits (6–64 letters and digits)
 //	FPE_SSN_T_FOUR                   the value's layout (ddd-dd-dddd or 9 digits), last 4 kept, a random
@@ -200,8 +201,14 @@
 //	NON_LUHN_FPE_ALPHANUMERIC        same length and character classes (digit, upper, lower), nothing kept,
 //	                                 never Luhn-valid, no leading 0 (12–19 letters and digits)
 //	ALPHANUMERIC_SIX_T_FOUR          19 characters: first 6 + 9 random letters and digits (at least one
-//	                                 letter, so never a card number) + last 4 (12–19 digits)
+//	                                 letter, so never a card number) + last 4 (13–19 digits)
 //	VGS_FIXED_LEN_GENERIC            29 characters: vgs + 26 base58 characters (152 random bits); any value
+//
+// A format that keeps characters of the value leaves at least 2 of them
+// out (FPE_SIX_T_FOUR and ALPHANUMERIC_SIX_T_FOUR 3, Luhn fixing one of a
+// card number's): a shorter value would be spelled out in its alias, or
+// all but one character of it (GENERIC_T_FOUR of a 4-digit CID), and is
+// refused with ErrFormatNotApplicable.
 //
 // Format-preserving aliases are random, not a cipher of the value, and never
 // equal to it; collisions with existing aliases are retried (aliases with

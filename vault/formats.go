@@ -105,12 +105,21 @@ const (
 	uuidBodyLen   = 22 // base58 characters of a 128-bit random body
 	pfptPrefix    = "991"
 	pfptLen       = 19
-	minAccChars   = 6 // FPE_*ACC_NUM_T_FOUR: at least 2 free characters besides the last 4
-	maxAccChars   = 64
-	alnum6T4Len   = 19    // ALPHANUMERIC_SIX_T_FOUR: 6 + 9 + 4
-	fixedPrefix   = "vgs" // VGS_FIXED_LEN_GENERIC: "vgs" + 26 base58 characters
-	fixedBodyLen  = 26    // base58 characters of 152 random bits (58^26 > 2^152)
-	fixedBodyRand = 19    // random bytes of a VGS_FIXED_LEN_GENERIC body
+	// minFreeChars is the fewest characters of a value an alias of a format
+	// that keeps some of them must leave out: a format keeping the last 4
+	// takes values of at least 4+minFreeChars characters.
+	minFreeChars = 2
+	minAccChars  = 4 + minFreeChars // FPE_*ACC_NUM_T_FOUR, GENERIC_T_FOUR
+	// minSixTFourDigits: FPE_SIX_T_FOUR and ALPHANUMERIC_SIX_T_FOUR keep
+	// 6 + 4 digits; of a 12-digit value that leaves 2 free digits, one
+	// of them fixed by Luhn for a card number: the alias would all but give
+	// the value away.
+	minSixTFourDigits = minCardDigits + 1
+	maxAccChars       = 64
+	alnum6T4Len       = 19    // ALPHANUMERIC_SIX_T_FOUR: 6 + 9 + 4
+	fixedPrefix       = "vgs" // VGS_FIXED_LEN_GENERIC: "vgs" + 26 base58 characters
+	fixedBodyLen      = 26    // base58 characters of 152 random bits (58^26 > 2^152)
+	fixedBodyRand     = 19    // random bytes of a VGS_FIXED_LEN_GENERIC body
 )
 
 // Alphabets of the random characters of aliases.
@@ -128,10 +137,8 @@ func (f Format) Check(value string) error {
 	case FormatUUID, FormatRawUUID:
 		return nil
 	case FormatFPESixTFour:
-		// 6 + 4 kept digits of a 12-digit value would leave one free digit
-		// (Luhn fixes the other): the alias would all but give the value away.
-		if n := len(value); n < minCardDigits+1 || n > maxCardDigits || !allDigits(value) {
-			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minCardDigits+1, maxCardDigits)
+		if n := len(value); n < minSixTFourDigits || n > maxCardDigits || !allDigits(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minSixTFourDigits, maxCardDigits)
 		}
 	case FormatFPETFour, FormatPFPT:
 		if n := len(value); n < minCardDigits || n > maxCardDigits || !allDigits(value) {
@@ -142,8 +149,10 @@ func (f Format) Check(value string) error {
 			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minNumDigits, maxNumDigits)
 		}
 	case FormatGenericTFour:
-		if len(value) < 4 || !allDigits(value[len(value)-4:]) {
-			return fmt.Errorf("%w: %s needs a value ending in 4 digits", ErrFormatNotApplicable, f)
+		// The alias ends with the last 4: a value of 4 or 5 characters (a
+		// CID, a PIN) would be spelled out in it, or all but one character.
+		if len(value) < minAccChars || !allDigits(value[len(value)-4:]) {
+			return fmt.Errorf("%w: %s needs a value of at least %d characters ending in 4 digits", ErrFormatNotApplicable, f, minAccChars)
 		}
 	case FormatFPEAccNumTFour:
 		if n := len(value); n < minAccChars || n > maxAccChars || !allDigits(value) {
@@ -162,8 +171,8 @@ func (f Format) Check(value string) error {
 			return fmt.Errorf("%w: %s needs a value of %d to %d letters and digits", ErrFormatNotApplicable, f, minCardDigits, maxCardDigits)
 		}
 	case FormatAlnumSixTFour:
-		if n := len(value); n < minCardDigits || n > maxCardDigits || !allDigits(value) {
-			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minCardDigits, maxCardDigits)
+		if n := len(value); n < minSixTFourDigits || n > maxCardDigits || !allDigits(value) {
+			return fmt.Errorf("%w: %s needs a value of %d to %d digits", ErrFormatNotApplicable, f, minSixTFourDigits, maxCardDigits)
 		}
 	case FormatVGSFixedLenGeneric:
 		return nil

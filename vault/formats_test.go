@@ -30,12 +30,12 @@ var formatProps = []struct {
 	{format: FormatFPETFour, values: []string{"4111111111111111", "378282246310005", "5555555555554444", "000000000000"}, pattern: regexp.MustCompile(`^[1-9][0-9]+$`), luhn: true, keepLast: 4, sameLen: true},
 	{format: FormatPFPT, values: []string{"4111111111111111", "378282246310005", "411111111111"}, pattern: regexp.MustCompile(`^991[0-9]{16}$`), luhn: true, keepLast: 4},
 	{format: FormatNumLengthPreserving, values: []string{"5551234567", "1234", "0000", strings.Repeat("9", 64)}, pattern: regexp.MustCompile(`^[1-9][0-9]*$`), sameLen: true},
-	{format: FormatGenericTFour, values: []string{"4111111111111111", "abc1234", "1234"}, pattern: regexp.MustCompile(`^tok_test_[1-9A-HJ-NP-Za-km-z]{22}_[0-9]{4}$`), keepLast: 4},
+	{format: FormatGenericTFour, values: []string{"4111111111111111", "abc1234", "ab1234"}, pattern: regexp.MustCompile(`^tok_test_[1-9A-HJ-NP-Za-km-z]{22}_[0-9]{4}$`), keepLast: 4},
 	{format: FormatFPEAccNumTFour, values: []string{"122105155", "000123", "4111111111111111", strings.Repeat("7", 64)}, pattern: regexp.MustCompile(`^[1-9][0-9]{5,63}$`), keepLast: 4, sameLen: true},
 	{format: FormatFPEAlnumAccNumTFour, values: []string{"GB29NWBK60161331926819", "ab12cd", "122105155", strings.Repeat("Z", 64)}, pattern: regexp.MustCompile(`^[0-9A-Za-z]{6,64}$`), keepLast: 4, sameLen: true},
 	{format: FormatFPESSNTFour, values: []string{"078-05-1120", "078051120", "999-99-9999", "000000000"}, pattern: regexp.MustCompile(`^(00[1-9]|0[1-9][0-9]|[1-578][0-9]{2}|6([0-57-9][0-9]|6[0-57-9]))-?(0[1-9]|[1-9][0-9])-?[0-9]{4}$`), keepLast: 4, sameLen: true, classes: true},
 	{format: FormatNonLuhnFPEAlnum, values: []string{"5454545454545454", "4111111111111111", "378282246310005", "000000000000", "ABCD1234efgh5678", "4111111111111111111"}, pattern: regexp.MustCompile(`^[1-9A-Za-z][0-9A-Za-z]{11,18}$`), nonLuhn: true, sameLen: true, classes: true},
-	{format: FormatAlnumSixTFour, values: []string{"4111111111111111", "411111111111", "4111111111111111111"}, pattern: regexp.MustCompile(`^[0-9]{6}[0-9A-Za-z]*[A-Za-z][0-9A-Za-z]*[0-9]{4}$`), nonLuhn: true, keepFirst: 6, keepLast: 4},
+	{format: FormatAlnumSixTFour, values: []string{"4111111111111111", "4111111111111", "4111111111111111111"}, pattern: regexp.MustCompile(`^[0-9]{6}[0-9A-Za-z]*[A-Za-z][0-9A-Za-z]*[0-9]{4}$`), nonLuhn: true, keepFirst: 6, keepLast: 4},
 	{format: FormatVGSFixedLenGeneric, values: []string{"12312345", "x", "any text ✓", strings.Repeat("v", 4096)}, pattern: regexp.MustCompile(`^vgs[1-9A-HJ-NP-Za-km-z]{26}$`)},
 }
 
@@ -132,6 +132,8 @@ func TestFormatCheckRefusesValuesThatDoNotFit(t *testing.T) {
 		{FormatNumLengthPreserving, strings.Repeat("1", 65)},
 		{FormatGenericTFour, "abc"},
 		{FormatGenericTFour, "1234abcd"},
+		{FormatGenericTFour, "1234"},  // the alias would hold the whole value
+		{FormatGenericTFour, "x1234"}, // or all of it but one character
 		{FormatFPEAccNumTFour, "12345"},
 		{FormatFPEAccNumTFour, "12345a"},
 		{FormatFPEAccNumTFour, strings.Repeat("1", 65)},
@@ -146,6 +148,7 @@ func TestFormatCheckRefusesValuesThatDoNotFit(t *testing.T) {
 		{FormatNonLuhnFPEAlnum, "4111-1111-1111-1111"},
 		{FormatNonLuhnFPEAlnum, "41111111111111111111"},
 		{FormatAlnumSixTFour, "41111111111"},
+		{FormatAlnumSixTFour, "411111111111"}, // 12 digits: too few free digits, as FPE_SIX_T_FOUR
 		{FormatAlnumSixTFour, "4111a11111111111"},
 	}
 	for _, tt := range tests {

@@ -77,7 +77,7 @@ type Attempt struct {
 	Status     int       `json:"status,omitempty"` // the HTTP status; 0 when none came
 	// Error classifies a failure: http_status, timeout,
 	// connection_refused, dns, tls_certificate, forbidden_destination,
-	// redirect, connection, and, not sent and retried (another gateway's
+	// redirect, response_too_large (headers over 64 KiB), connection, and, not sent and retried (another gateway's
 	// configuration may be newer): endpoint_removed (the dispatcher's
 	// configuration has no endpoint of the id), endpoint_account_changed
 	// (its endpoint of the id is another account's), endpoint_unsubscribed

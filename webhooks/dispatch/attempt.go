@@ -28,6 +28,8 @@ func classify(err error) (class, detail string) {
 	switch {
 	case errors.As(err, &fe):
 		return "forbidden_destination", fe.Reason + " address"
+	case headersTooLarge(err):
+		return "response_too_large", "the answer's headers exceed 64 KiB"
 	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &he), errors.As(err, &cie):
 		return "tls_certificate", "the endpoint's certificate does not verify"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -95,4 +97,13 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// headersTooLarge reports whether err is net/http's refusal of an HTTP/1
+// answer whose headers pass MaxResponseHeaderBytes. The error is
+// unexported, so it is told by its text; TestHugeAnswerHeadersAreNotRead
+// notices a change of it. Over HTTP/2 the transport ends the connection
+// with a PROTOCOL_ERROR, which stays a "connection" failure.
+func headersTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "server response headers exceeded")
 }

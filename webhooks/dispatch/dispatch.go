@@ -41,6 +41,12 @@ const (
 	// bodyReadLimit is how much of an answer is read at all (its first
 	// webhooks.ExcerptLen bytes are kept).
 	bodyReadLimit = 64 << 10
+	// headerReadLimit bounds an answer's headers (the transport's
+	// MaxResponseHeaderBytes, 10 MiB by default): an answer with more is
+	// not read, the attempt fails as response_too_large. With 4×Batch
+	// attempts at once, the default let one account's receiver make the
+	// gateway hold hundreds of MiB (TestHugeAnswerHeadersAreNotRead).
+	headerReadLimit = 64 << 10
 )
 
 // Options configures a Dispatcher.
@@ -184,19 +190,20 @@ func setDefault(d *time.Duration, def time.Duration) {
 
 // newClient is the deliveries' HTTP client: the checked dialer, verified
 // TLS 1.2+, no proxy from the environment, no redirects followed, no
-// cookies.
+// cookies, answers' headers bounded (headerReadLimit).
 func newClient(opts Options) *http.Client {
 	d := netguard.NewDialer(opts.Resolver, opts.AllowPrivate)
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           d.DialContext,
-			TLSClientConfig:       &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout:   opts.Timeout,
-			ResponseHeaderTimeout: opts.Timeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
+			Proxy:                  nil,
+			DialContext:            d.DialContext,
+			TLSClientConfig:        &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:    opts.Timeout,
+			ResponseHeaderTimeout:  opts.Timeout,
+			MaxResponseHeaderBytes: headerReadLimit,
+			MaxIdleConnsPerHost:    4,
+			IdleConnTimeout:        90 * time.Second,
+			ForceAttemptHTTP2:      true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
