@@ -3,9 +3,11 @@ package proxy
 import (
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // headerGuard bounds the headers of the requests inside an intercepted
@@ -28,12 +30,29 @@ import (
 //
 // While a request is served (onRequest to endLoop) nothing is counted: its
 // body is bounded by the route's limits, not here.
+//
+// It bounds their time too, when timeout is set
+// (OutboundOptions.TunnelHeaderTimeout, as http.Server.ReadHeaderTimeout):
+// the wait for a request's headers starts at the CONNECT for the first
+// request (the TLS handshake is inside it) and at the first byte read
+// after an exchange for each next one (quiet between requests is the idle
+// timeout's), and ends when they are read (begin). One timer per tunnel
+// (guardedConn.watch), re-armed by itself, closes the client's connection
+// once a wait is older than timeout: nothing per request. Without it a
+// client trickling a byte now and then (under the idle timeout) held its
+// tunnel for ever.
 type headerGuard struct {
 	max int64 // the request line and headers, as http.Server.MaxHeaderBytes
 	// state >= 0: waiting for a request's headers, that many bytes may
 	// still be read; < 0: request number -state is being served.
 	state atomic.Int64
 	seq   atomic.Int64 // the number of the last request begun
+	// timeout bounds each wait for a request's headers; 0: none.
+	timeout time.Duration
+	// since is when the current wait for a request's headers began (Unix
+	// nanoseconds); 0: none (a request is served, or nothing was read
+	// since the last exchange).
+	since atomic.Int64
 }
 
 // guardSlack is what the proxy reads past max before it drops a tunnel
@@ -46,17 +65,23 @@ const guardSlack = 256<<10 + 16<<10
 // more than its headerGuard allows while no request was being served.
 var errHeadersTooLarge = errors.New("proxy: request headers inside the tunnel are too large")
 
-func newHeaderGuard(max int) *headerGuard {
+// newHeaderGuard returns the guard of a tunnel just CONNECTed: the wait
+// for its first request's headers starts now.
+func newHeaderGuard(max int, timeout time.Duration) *headerGuard {
 	if max <= 0 {
 		max = http.DefaultMaxHeaderBytes
 	}
-	g := &headerGuard{max: int64(max)}
+	g := &headerGuard{max: int64(max), timeout: timeout}
 	g.state.Store(g.max + guardSlack)
+	if timeout > 0 {
+		g.since.Store(time.Now().UnixNano())
+	}
 	return g
 }
 
 // spend counts n bytes read from the client; false once they are more
-// than the guard allows.
+// than the guard allows. The first bytes read after an exchange start the
+// wait for the next request's headers.
 func (g *headerGuard) spend(n int64) bool {
 	for {
 		s := g.state.Load()
@@ -67,6 +92,9 @@ func (g *headerGuard) spend(n int64) bool {
 			return false
 		}
 		if g.state.CompareAndSwap(s, s-n) {
+			if s == g.max+guardSlack && g.timeout > 0 {
+				g.since.CompareAndSwap(0, time.Now().UnixNano())
+			}
 			return true
 		}
 	}
@@ -77,6 +105,7 @@ func (g *headerGuard) spend(n int64) bool {
 func (g *headerGuard) begin() int64 {
 	n := g.seq.Add(1)
 	g.state.Store(-n)
+	g.since.Store(0)
 	return n
 }
 
@@ -104,11 +133,61 @@ func headerSize(req *http.Request) int64 {
 	return int64(n)
 }
 
+// overdue reports how long past its guard's timeout the current wait for
+// a request's headers is at now (> 0: overdue), or, when there is none,
+// -timeout.
+func (g *headerGuard) overdue(now time.Time) time.Duration {
+	since := g.since.Load()
+	if since == 0 || g.state.Load() < 0 {
+		return -g.timeout
+	}
+	return time.Duration(now.UnixNano()-since) - g.timeout
+}
+
 // guardedConn is the client connection of an intercepted tunnel, whose
-// reads its headerGuard counts.
+// reads its headerGuard counts and whose waits for request headers it
+// bounds (watch).
 type guardedConn struct {
 	net.Conn
 	g *headerGuard
+
+	timer *time.Timer // nil: no header timeout
+	done  atomic.Bool // closed
+}
+
+// newGuardedConn returns c guarded by g, watched when g has a timeout.
+func newGuardedConn(c net.Conn, g *headerGuard) *guardedConn {
+	gc := &guardedConn{Conn: c, g: g}
+	if g.timeout > 0 {
+		gc.timer = time.AfterFunc(time.Duration(math.MaxInt64), gc.watch)
+		gc.timer.Reset(g.timeout)
+	}
+	return gc
+}
+
+// watch runs on the tunnel's timer: it closes the connection once the
+// wait for a request's headers is older than the guard's timeout (the
+// read under way fails: goproxy ends the tunnel), and otherwise re-arms
+// itself for when the current wait would be, or for a timeout from now
+// when none is under way (a later wait is at most that old then).
+func (c *guardedConn) watch() {
+	if c.done.Load() {
+		return
+	}
+	over := c.g.overdue(time.Now())
+	if over >= 0 {
+		_ = c.Close()
+		return
+	}
+	c.timer.Reset(-over)
+}
+
+// Close closes the connection and stops its timer.
+func (c *guardedConn) Close() error {
+	if c.done.CompareAndSwap(false, true) && c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.Conn.Close()
 }
 
 // Read fails once the client sent more than the guard allows. A read

@@ -70,7 +70,10 @@ package proxy
 //     OutboundOptions.MaxHeaderBytes as the listener's are (goproxy reads
 //     them without a limit): 431 and the tunnel closed, and a client that
 //     sends far more without ending a request's headers has its tunnel
-//     dropped (headerGuard).
+//     dropped (headerGuard); and to OutboundOptions.TunnelHeaderTimeout
+//     (limits.read_header_timeout), from the CONNECT for the first request
+//     (the TLS handshake included) and from its first byte for each next
+//     one: past it the tunnel is closed.
 
 import (
 	"bytes"
@@ -158,6 +161,14 @@ type OutboundOptions struct {
 	// quiet tunnel is closed between this long and 17/16 of it after its
 	// last byte. 0: no limit.
 	TunnelIdleTimeout time.Duration
+	// TunnelHeaderTimeout bounds the wait for each request's line and
+	// headers inside an intercepted tunnel, as
+	// http.Server.ReadHeaderTimeout bounds the listener's
+	// (limits.read_header_timeout): from the CONNECT for the first request
+	// (the TLS handshake included), from its first byte for each next one
+	// (a tunnel quiet between requests is TunnelIdleTimeout's). Past it
+	// the tunnel is closed. 0: no limit. See headerGuard.
+	TunnelHeaderTimeout time.Duration
 	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
 	// stops reading), with the same 1/16 of slack; 0: no limit.
 	TunnelWriteTimeout time.Duration
@@ -198,6 +209,9 @@ type Outbound struct {
 	// maxHeaderBytes bounds the headers of the requests inside an
 	// intercepted tunnel (headerGuard).
 	maxHeaderBytes int
+	// headerTimeout bounds the wait for each request's headers inside an
+	// intercepted tunnel (headerGuard).
+	headerTimeout time.Duration
 }
 
 // ErrAuthUnavailable is wrapped by an Authenticate error that says the
@@ -240,7 +254,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
 		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
-		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes,
+		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes, headerTimeout: opts.TunnelHeaderTimeout,
 	}
 	o.pipe.pay = opts.Payments
 	o.transport = &http.Transport{
@@ -467,7 +481,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			o.destinationError(w, r, err)
 			return
 		}
-		cs.t.guard = newHeaderGuard(o.maxHeaderBytes)
+		cs.t.guard = newHeaderGuard(o.maxHeaderBytes, o.headerTimeout)
 		tw.guard = cs.t.guard
 	} else {
 		c, err := o.dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))

@@ -129,6 +129,8 @@ type outOpts struct {
 	maxHeaderBytes int
 	// tunnelIdle is the TunnelIdleTimeout; 0: none.
 	tunnelIdle time.Duration
+	// tunnelHeader is the TunnelHeaderTimeout; 0: none.
+	tunnelHeader time.Duration
 }
 
 var testResolver = mapResolver{
@@ -194,6 +196,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: o.resolver, UpstreamTimeout: o.timeout,
 		Payments: o.payments, MaxHeaderBytes: o.maxHeaderBytes, TunnelIdleTimeout: o.tunnelIdle,
+		TunnelHeaderTimeout: o.tunnelHeader,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -115,13 +115,14 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
 		// http.Server's timeouts end when a CONNECT hijacks the connection.
-		TunnelIdleTimeout:  gw.cfg.Limits.IdleTimeout.Std(),
-		TunnelWriteTimeout: gw.cfg.Limits.WriteTimeout.Std(),
-		MaxHeaderBytes:     int(gw.cfg.Limits.MaxHeaderBytes),
-		Logger:             gw.logger,
-		Metrics:            gw.metrics,
-		Capturer:           gw.capturer(),
-		Payments:           gw.payments(),
+		TunnelIdleTimeout:   gw.cfg.Limits.IdleTimeout.Std(),
+		TunnelHeaderTimeout: gw.cfg.Limits.ReadHeaderTimeout.Std(),
+		TunnelWriteTimeout:  gw.cfg.Limits.WriteTimeout.Std(),
+		MaxHeaderBytes:      int(gw.cfg.Limits.MaxHeaderBytes),
+		Logger:              gw.logger,
+		Metrics:             gw.metrics,
+		Capturer:            gw.capturer(),
+		Payments:            gw.payments(),
 	})
 }
 
