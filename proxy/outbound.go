@@ -52,6 +52,13 @@ package proxy
 //     echoing a PAN gets it masked and the merchant still gets the
 //     processor's answer (the payment was made: an error would invite a
 //     retry that charges twice).
+//   - A routed request's call to its destination is not cancelled when
+//     its client goes away (inside a tunnel goproxy does not watch the
+//     client while it waits; a plain-HTTP request's context is made apart
+//     from its connection's): once a processor has the request, cutting
+//     the call does not undo a charge, only leaves its outcome unknown
+//     while the merchant retries. It runs to its end, bounded by
+//     UpstreamTimeout, and its access line has the destination's status.
 //   - The proxy's own answers (refusals, upstream failures) keep their
 //     status and carry a top-level "error" object beside JSON:API's
 //     "errors" and the Aliasgate-Error header (outerror.go), so an SDK
@@ -636,6 +643,9 @@ var (
 type dest struct {
 	scheme   string
 	hostport string
+	// cancel, for a plain-HTTP request with a route, ends the context of
+	// its call to the destination (onRequest), once servePlain is done.
+	cancel context.CancelCauseFunc
 }
 
 type plainKey struct{}
@@ -662,6 +672,9 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port)}
 	ctx := context.WithValue(context.WithValue(r.Context(), plainKey{}, d), clientKey{}, client)
 	o.gp.ServeHTTP(w, r.WithContext(ctx))
+	if d.cancel != nil {
+		d.cancel(nil) // the exchange is over (see onRequest)
+	}
 }
 
 // loopReq is what the hooks know of one request in goproxy's loop.
@@ -768,6 +781,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	}
 
 	var d dest
+	var pd *dest // a plain-HTTP request's (servePlain)
 	var client ProxyClient
 	var refusal *jsonapi.Error
 	credsRefused := false // the tunnel's credentials no longer pass
@@ -801,7 +815,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		if d.scheme == "" {
 			d.scheme = "https"
 		}
-	} else if pd, _ := parent.Value(plainKey{}).(*dest); pd != nil {
+	} else if pd, _ = parent.Value(plainKey{}).(*dest); pd != nil {
 		d = *pd
 		client, _ = parent.Value(clientKey{}).(ProxyClient)
 	} else {
@@ -827,19 +841,24 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 					}
 				}
 				// The context the upstream timeout cancels
-				// (timeoutTransport), made here with the copy.
-				if intercepted {
-					// goproxy cancels the context of a request it read
-					// from a tunnel only once the exchange is over (it
-					// is not the client's connection): endLoop cancels
-					// this one then instead, which spares registering it
-					// with goproxy's (a map and a channel per request).
-					// It is a context of its own, under which loopCtx
-					// looks values up in the request's (values).
-					lr.ctx.values = parent
-					parent = context.Background()
+				// (timeoutTransport), made here with the copy. It is a
+				// context of its own, under which loopCtx looks values
+				// up in the request's (values): the client's leaving
+				// does not cancel the call to the destination (a
+				// processor's charge is not undone by cutting its call;
+				// docs/DECISIONS.md, a client that leaves mid-call).
+				// goproxy cancels the context of a request it read from
+				// a tunnel only once the exchange is over (it is not the
+				// client's connection), and net/http a plain request's
+				// when its client leaves too: endLoop (intercepted) and
+				// servePlain (plain) cancel this one once the exchange
+				// is over instead, which also spares registering it
+				// with goproxy's (a map and a channel per request).
+				lr.ctx.values = parent
+				parent, lr.state.cancel = context.WithCancelCause(context.Background())
+				if pd != nil {
+					pd.cancel = lr.state.cancel
 				}
-				parent, lr.state.cancel = context.WithCancelCause(parent)
 				lr.state.upstream = parent
 			}
 		}
