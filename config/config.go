@@ -138,7 +138,9 @@ type Limits struct {
 	// request's headers inside an intercepted CONNECT tunnel too
 	// (proxy.OutboundOptions.TunnelHeaderTimeout). Default 10s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	// ReadTimeout is http.Server.ReadTimeout. Default 30s.
+	// ReadTimeout is http.Server.ReadTimeout, and bounds each request
+	// inside an intercepted CONNECT tunnel too, body included
+	// (proxy.OutboundOptions.TunnelReadTimeout). Default 30s.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// WriteTimeout is http.Server.WriteTimeout. Default 60s.
 	WriteTimeout Duration `yaml:"write_timeout"`

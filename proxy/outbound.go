@@ -80,7 +80,9 @@ package proxy
 //     dropped (headerGuard); and to OutboundOptions.TunnelHeaderTimeout
 //     (limits.read_header_timeout), from the CONNECT for the first request
 //     (the TLS handshake included) and from its first byte for each next
-//     one: past it the tunnel is closed.
+//     one: past it the tunnel is closed; and, body included, to
+//     OutboundOptions.TunnelReadTimeout (limits.read_timeout): past it the
+//     body's read fails as a timeout and the tunnel ends.
 
 import (
 	"bytes"
@@ -176,6 +178,13 @@ type OutboundOptions struct {
 	// (a tunnel quiet between requests is TunnelIdleTimeout's). Past it
 	// the tunnel is closed. 0: no limit. See headerGuard.
 	TunnelHeaderTimeout time.Duration
+	// TunnelReadTimeout bounds the reading of each request inside an
+	// intercepted tunnel, its body included, as http.Server.ReadTimeout
+	// bounds the listener's (limits.read_timeout): from the start of the
+	// wait for its headers (as TunnelHeaderTimeout) to the end of its
+	// body. Past it the body's read fails as a timeout (408) and the
+	// tunnel ends. 0: no limit. See headerGuard.
+	TunnelReadTimeout time.Duration
 	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
 	// stops reading), with the same 1/16 of slack; 0: no limit.
 	TunnelWriteTimeout time.Duration
@@ -219,6 +228,9 @@ type Outbound struct {
 	// headerTimeout bounds the wait for each request's headers inside an
 	// intercepted tunnel (headerGuard).
 	headerTimeout time.Duration
+	// readTimeout bounds the reading of each request inside an
+	// intercepted tunnel, body included (headerGuard).
+	readTimeout time.Duration
 }
 
 // ErrAuthUnavailable is wrapped by an Authenticate error that says the
@@ -262,6 +274,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
 		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
 		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes, headerTimeout: opts.TunnelHeaderTimeout,
+		readTimeout: opts.TunnelReadTimeout,
 	}
 	o.pipe.pay = opts.Payments
 	o.transport = &http.Transport{
@@ -488,7 +501,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			o.destinationError(w, r, err)
 			return
 		}
-		cs.t.guard = newHeaderGuard(o.maxHeaderBytes, o.headerTimeout)
+		cs.t.guard = newHeaderGuard(o.maxHeaderBytes, o.headerTimeout, o.readTimeout)
 		tw.guard = cs.t.guard
 	} else {
 		c, err := o.dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
@@ -701,6 +714,9 @@ type loopReq struct {
 	// the request's number in it, for endLoop.
 	guard    *headerGuard
 	guardSeq int64
+	// gbody is the request's body while its guard bounds its reading (in
+	// the same allocation).
+	gbody guardBody
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
 	// set by onResponse for the access line: the status and, unless
@@ -771,6 +787,11 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	if intercepted {
 		if t.guard != nil {
 			lr.guard, lr.guardSeq = t.guard, t.guard.begin()
+			if t.guard.readTimeout > 0 && req.Body != nil && req.Body != http.NoBody {
+				lr.gbody = guardBody{ReadCloser: req.Body, g: t.guard}
+				req.Body = &lr.gbody
+				t.guard.reading()
+			}
 		}
 		// The line ends when goproxy closes the response's body, after
 		// writing it (onResponse).

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +99,97 @@ func TestTunnelRequestHeadersHaveAReadTimeout(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("request %d: status %d", i, resp.StatusCode)
 			}
+		}
+	})
+}
+
+// TestTunnelRequestBodiesHaveAReadTimeout: the listener's
+// limits.read_timeout bounds the reading of a whole request, body
+// included, but inside an intercepted tunnel only the idle timeout held:
+// a body trickled a byte under it (up to limits.max_body, 10 MiB) held the
+// tunnel and, on a route that reads bodies, its buffer, for as long as the
+// client liked. TunnelReadTimeout bounds each request inside a tunnel from
+// the start of its headers' wait to the end of its body: the body's read
+// fails (408 where it streams, 400 body_unreadable where the route reads
+// it, as for the listener's read_timeout) and the tunnel ends; the
+// processor never gets the whole body.
+func TestTunnelRequestBodiesHaveAReadTimeout(t *testing.T) {
+	const readTimeout = 400 * time.Millisecond
+	psp := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		logger: obstest.Logger(t), tunnelIdle: time.Minute, tunnelRead: readTimeout})
+	target := "psp.example.com:" + psp.port()
+	body := `{"card":{"number":"tok_test_1111111111111111111111","pad":"` + strings.Repeat("a", 30) + `"}}`
+	for _, tc := range []struct{ name, ctype string }{
+		{"a route that reads bodies", "application/json"},
+		{"a body streamed", "application/octet-stream"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc2 := tunnelTLS(t, g, target)
+			if _, err := io.WriteString(tc2, "POST /pay HTTP/1.1\r\nHost: "+target+"\r\nContent-Type: "+tc.ctype+
+				"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			answered := make(chan int, 1)
+			go func() {
+				resp, err := http.ReadResponse(bufio.NewReader(tc2), nil)
+				if err != nil {
+					answered <- 0
+					return
+				}
+				resp.Body.Close()
+				answered <- resp.StatusCode
+			}()
+			status := -1
+		trickle:
+			for i := 0; i < len(body); i++ { // 80 bytes: 10 read timeouts
+				select {
+				case status = <-answered:
+					break trickle
+				case <-time.After(readTimeout / 8):
+				}
+				if _, err := tc2.Write([]byte{body[i]}); err != nil {
+					break
+				}
+			}
+			if status == -1 {
+				status = <-answered
+			}
+			if status != 0 && status != http.StatusRequestTimeout && status != http.StatusBadRequest {
+				t.Fatalf("a body that took 10 read timeouts was answered %d, want 408 or 400 (or the tunnel closed)", status)
+			}
+			for _, r := range psp.requests() {
+				if len(r.Body) == len(body) {
+					t.Fatalf("the processor got the whole body")
+				}
+			}
+		})
+	}
+	t.Run("bodies sent at once, a pause between them", func(t *testing.T) {
+		// Regression cover: a request read in time is served, and the
+		// bound is each request's, not the tunnel's.
+		tc := tunnelTLS(t, g, target)
+		br := bufio.NewReader(tc)
+		for i := range 2 {
+			if i > 0 {
+				time.Sleep(2 * readTimeout)
+			}
+			if _, err := io.WriteString(tc, "POST /pay HTTP/1.1\r\nHost: "+target+"\r\nContent-Type: application/octet-stream"+
+				"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("request %d: status %d", i, resp.StatusCode)
+			}
+		}
+		if got := psp.last(t); string(got.Body) != body {
+			t.Fatalf("the processor got %q", got.Body)
 		}
 	})
 }

@@ -117,6 +117,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		// http.Server's timeouts end when a CONNECT hijacks the connection.
 		TunnelIdleTimeout:   gw.cfg.Limits.IdleTimeout.Std(),
 		TunnelHeaderTimeout: gw.cfg.Limits.ReadHeaderTimeout.Std(),
+		TunnelReadTimeout:   gw.cfg.Limits.ReadTimeout.Std(),
 		TunnelWriteTimeout:  gw.cfg.Limits.WriteTimeout.Std(),
 		MaxHeaderBytes:      int(gw.cfg.Limits.MaxHeaderBytes),
 		Logger:              gw.logger,
