@@ -44,7 +44,8 @@ import (
 // tunnel for ever. readTimeout (OutboundOptions.TunnelReadTimeout, as
 // http.Server.ReadTimeout) bounds the same way the reading of a request
 // whose body is being read (reading, guardBody), from the start of its
-// headers' wait: past it the connection's reads fail as timeouts (the
+// headers' wait (from begin for one pipelined behind another, whose
+// headers were read from goproxy's buffer): past it the connection's reads fail as timeouts (the
 // body's read is the client's, 408) and the tunnel ends.
 type headerGuard struct {
 	max int64 // the request line and headers, as http.Server.MaxHeaderBytes
@@ -115,7 +116,13 @@ func (g *headerGuard) spend(n int64) bool {
 func (g *headerGuard) begin() int64 {
 	n := g.seq.Add(1)
 	g.state.Store(-n)
-	g.started.Store(g.since.Swap(0))
+	start := g.since.Swap(0)
+	if start == 0 && g.readTimeout > 0 {
+		// Its headers were read while the request before was served
+		// (pipelined, in goproxy's buffer): its reading starts now.
+		start = time.Now().UnixNano()
+	}
+	g.started.Store(start)
 	return n
 }
 
