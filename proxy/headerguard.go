@@ -257,6 +257,9 @@ func (c *guardedConn) Close() error {
 // request goproxy could not read (obs.NotServed counts requests begun).
 func (c *guardedConn) Read(p []byte) (int, error) {
 	if c.expired.Load() {
+		if c.g.between() {
+			return 0, io.EOF // the tunnel ends after the request it cut off
+		}
 		return 0, os.ErrDeadlineExceeded
 	}
 	n, err := c.Conn.Read(p)

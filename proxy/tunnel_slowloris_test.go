@@ -116,8 +116,9 @@ func TestTunnelRequestHeadersHaveAReadTimeout(t *testing.T) {
 func TestTunnelRequestBodiesHaveAReadTimeout(t *testing.T) {
 	const readTimeout = 400 * time.Millisecond
 	psp := newTLSUpstream(t, nil)
+	m := obs.NewMetrics()
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
-		logger: obstest.Logger(t), tunnelIdle: time.Minute, tunnelRead: readTimeout})
+		logger: obstest.Logger(t), metrics: m, tunnelIdle: time.Minute, tunnelRead: readTimeout})
 	target := "psp.example.com:" + psp.port()
 	body := `{"card":{"number":"tok_test_1111111111111111111111","pad":"` + strings.Repeat("a", 30) + `"}}`
 	for _, tc := range []struct{ name, ctype, before string }{
@@ -175,6 +176,12 @@ func TestTunnelRequestBodiesHaveAReadTimeout(t *testing.T) {
 				if len(r.Body) == len(body) {
 					t.Fatalf("the processor got the whole body")
 				}
+			}
+			// The request was answered: the end of its tunnel is not a
+			// request goproxy could not read.
+			_, _ = io.ReadAll(tc2)
+			if n := counterValue(m.Unserved.WithLabelValues("outbound")); n != 0 {
+				t.Errorf("%v requests counted as not served, want 0", n)
 			}
 		})
 	}
