@@ -45,8 +45,9 @@ import (
 // http.Server.ReadTimeout) bounds the same way the reading of a request
 // whose body is being read (reading, guardBody), from the start of its
 // headers' wait (from begin for one pipelined behind another, whose
-// headers were read from goproxy's buffer): past it the connection's reads fail as timeouts (the
-// body's read is the client's, 408) and the tunnel ends.
+// headers were read from goproxy's buffer): past it the connection's
+// reads fail as timeouts (the body's read is the client's, 408) and the
+// tunnel ends.
 type headerGuard struct {
 	max int64 // the request line and headers, as http.Server.MaxHeaderBytes
 	// state >= 0: waiting for a request's headers, that many bytes may
