@@ -154,9 +154,13 @@ type Limits struct {
 	// MaxHeaderBytes bounds request headers (http.Server.MaxHeaderBytes).
 	// Default 64KiB, at most MaxBody.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
-	// ReadHeaderTimeout is http.Server.ReadHeaderTimeout. Default 10s.
+	// ReadHeaderTimeout is http.Server.ReadHeaderTimeout, and bounds each
+	// request's headers inside an intercepted CONNECT tunnel too
+	// (proxy.OutboundOptions.TunnelHeaderTimeout). Default 10s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	// ReadTimeout is http.Server.ReadTimeout. Default 30s.
+	// ReadTimeout is http.Server.ReadTimeout, and bounds each request
+	// inside an intercepted CONNECT tunnel too, body included
+	// (proxy.OutboundOptions.TunnelReadTimeout). Default 30s.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// WriteTimeout is http.Server.WriteTimeout. Default 60s.
 	WriteTimeout Duration `yaml:"write_timeout"`

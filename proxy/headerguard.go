@@ -3,9 +3,12 @@ package proxy
 import (
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
+	"time"
 )
 
 // headerGuard bounds the headers of the requests inside an intercepted
@@ -28,12 +31,37 @@ import (
 //
 // While a request is served (onRequest to endLoop) nothing is counted: its
 // body is bounded by the route's limits, not here.
+//
+// It bounds their time too, when timeout is set
+// (OutboundOptions.TunnelHeaderTimeout, as http.Server.ReadHeaderTimeout):
+// the wait for a request's headers starts at the CONNECT for the first
+// request (the TLS handshake is inside it) and at the first byte read
+// after an exchange for each next one (quiet between requests is the idle
+// timeout's), and ends when they are read (begin). One timer per tunnel
+// (guardedConn.watch), re-armed by itself, closes the client's connection
+// once a wait is older than timeout: nothing per request. Without it a
+// client trickling a byte now and then (under the idle timeout) held its
+// tunnel for ever. readTimeout (OutboundOptions.TunnelReadTimeout, as
+// http.Server.ReadTimeout) bounds the same way the reading of a request
+// whose body is being read (reading, guardBody), from the start of its
+// headers' wait (from begin for one pipelined behind another, whose
+// headers were read from goproxy's buffer): past it the connection's
+// reads fail as timeouts (the body's read is the client's, 408) and the
+// tunnel ends.
 type headerGuard struct {
 	max int64 // the request line and headers, as http.Server.MaxHeaderBytes
 	// state >= 0: waiting for a request's headers, that many bytes may
 	// still be read; < 0: request number -state is being served.
 	state atomic.Int64
 	seq   atomic.Int64 // the number of the last request begun
+	// timeout bounds each wait for a request's headers, readTimeout the
+	// reading of a whole request; 0: none. every is the shorter set one.
+	timeout, readTimeout, every time.Duration
+	// since is when the current wait for a request's headers began (Unix
+	// nanoseconds); 0: none (a request is served, or nothing was read
+	// since the last exchange). started is since of the request being
+	// served, body the same while its body is being read (reading).
+	since, started, body atomic.Int64
 }
 
 // guardSlack is what the proxy reads past max before it drops a tunnel
@@ -46,17 +74,26 @@ const guardSlack = 256<<10 + 16<<10
 // more than its headerGuard allows while no request was being served.
 var errHeadersTooLarge = errors.New("proxy: request headers inside the tunnel are too large")
 
-func newHeaderGuard(max int) *headerGuard {
+// newHeaderGuard returns the guard of a tunnel just CONNECTed: the wait
+// for its first request's headers starts now.
+func newHeaderGuard(max int, timeout, readTimeout time.Duration) *headerGuard {
 	if max <= 0 {
 		max = http.DefaultMaxHeaderBytes
 	}
-	g := &headerGuard{max: int64(max)}
+	g := &headerGuard{max: int64(max), timeout: timeout, readTimeout: readTimeout, every: timeout}
+	if g.every <= 0 || (readTimeout > 0 && readTimeout < g.every) {
+		g.every = readTimeout
+	}
 	g.state.Store(g.max + guardSlack)
+	if g.every > 0 {
+		g.since.Store(time.Now().UnixNano())
+	}
 	return g
 }
 
 // spend counts n bytes read from the client; false once they are more
-// than the guard allows.
+// than the guard allows. The first bytes read after an exchange start the
+// wait for the next request's headers.
 func (g *headerGuard) spend(n int64) bool {
 	for {
 		s := g.state.Load()
@@ -67,6 +104,9 @@ func (g *headerGuard) spend(n int64) bool {
 			return false
 		}
 		if g.state.CompareAndSwap(s, s-n) {
+			if s == g.max+guardSlack && g.every > 0 {
+				g.since.CompareAndSwap(0, time.Now().UnixNano())
+			}
 			return true
 		}
 	}
@@ -77,13 +117,34 @@ func (g *headerGuard) spend(n int64) bool {
 func (g *headerGuard) begin() int64 {
 	n := g.seq.Add(1)
 	g.state.Store(-n)
+	start := g.since.Swap(0)
+	if start == 0 && g.readTimeout > 0 {
+		// Its headers were read while the request before was served
+		// (pipelined, in goproxy's buffer): its reading starts now.
+		start = time.Now().UnixNano()
+	}
+	g.started.Store(start)
 	return n
 }
+
+// reading says the body of the request begun last is being read: its
+// reading is bounded by readTimeout from the start of its headers' wait,
+// until read (read).
+func (g *headerGuard) reading() {
+	if g.readTimeout > 0 {
+		g.body.Store(g.started.Load())
+	}
+}
+
+// read says the body reading began is read (or abandoned).
+func (g *headerGuard) read() { g.body.Store(0) }
 
 // end says request n was served: the next request's headers are counted,
 // unless another request began since.
 func (g *headerGuard) end(n int64) {
-	g.state.CompareAndSwap(-n, g.max+guardSlack)
+	if g.state.CompareAndSwap(-n, g.max+guardSlack) {
+		g.body.Store(0)
+	}
 }
 
 // tooLarge reports whether req's request line and headers are over the
@@ -104,11 +165,90 @@ func headerSize(req *http.Request) int64 {
 	return int64(n)
 }
 
+// overdue reports how long past its bound the current wait for a
+// request's headers (headers) or the reading of a request's body is at now
+// (>= 0: overdue), or, when neither is under way, -every.
+func (g *headerGuard) overdue(now time.Time) (over time.Duration, headers bool) {
+	if since := g.since.Load(); since != 0 && g.timeout > 0 && g.state.Load() >= 0 {
+		return time.Duration(now.UnixNano()-since) - g.timeout, true
+	}
+	if since := g.body.Load(); since != 0 {
+		return time.Duration(now.UnixNano()-since) - g.readTimeout, false
+	}
+	return -g.every, false
+}
+
+// guardBody is the body of a request inside an intercepted tunnel while
+// its guard has a readTimeout: it tells the guard when it is read.
+type guardBody struct {
+	io.ReadCloser
+	g *headerGuard
+}
+
+func (b *guardBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.g.read()
+	}
+	return n, err
+}
+
+func (b *guardBody) Close() error {
+	b.g.read()
+	return b.ReadCloser.Close()
+}
+
 // guardedConn is the client connection of an intercepted tunnel, whose
-// reads its headerGuard counts.
+// reads its headerGuard counts and whose waits for request headers it
+// bounds (watch).
 type guardedConn struct {
 	net.Conn
 	g *headerGuard
+
+	timer   *time.Timer // nil: no header or read timeout
+	done    atomic.Bool // closed
+	expired atomic.Bool // a request's reading took longer than readTimeout
+}
+
+// newGuardedConn returns c guarded by g, watched when g has a timeout.
+func newGuardedConn(c net.Conn, g *headerGuard) *guardedConn {
+	gc := &guardedConn{Conn: c, g: g}
+	if g.every > 0 {
+		gc.timer = time.AfterFunc(time.Duration(math.MaxInt64), gc.watch)
+		gc.timer.Reset(g.every)
+	}
+	return gc
+}
+
+// watch runs on the tunnel's timer: it closes the connection once the
+// wait for a request's headers is older than the guard's timeout (the
+// read under way fails: goproxy ends the tunnel), fails its reads as
+// timeouts once a request's reading is older than readTimeout (the body's
+// read is the client's: 408, and the tunnel ends), and otherwise re-arms
+// itself for when the current bound would pass, or for the shorter bound
+// from now when none is under way (a later one is at most that old then).
+func (c *guardedConn) watch() {
+	if c.done.Load() {
+		return
+	}
+	over, headers := c.g.overdue(time.Now())
+	switch {
+	case over < 0:
+		c.timer.Reset(-over)
+	case headers:
+		_ = c.Close()
+	default:
+		c.expired.Store(true)
+		_ = c.Conn.SetReadDeadline(time.Unix(1, 0)) // a read under way fails now
+	}
+}
+
+// Close closes the connection and stops its timer.
+func (c *guardedConn) Close() error {
+	if c.done.CompareAndSwap(false, true) && c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.Conn.Close()
 }
 
 // Read fails once the client sent more than the guard allows. A read
@@ -117,6 +257,12 @@ type guardedConn struct {
 // idleness or at shutdown, or its client gone, between requests, is not a
 // request goproxy could not read (obs.NotServed counts requests begun).
 func (c *guardedConn) Read(p []byte) (int, error) {
+	if c.expired.Load() {
+		if c.g.between() {
+			return 0, io.EOF // the tunnel ends after the request it cut off
+		}
+		return 0, os.ErrDeadlineExceeded
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.g.spend(int64(n)) {
 		_ = c.Conn.Close()

@@ -164,7 +164,7 @@ func (w *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errShuttingDown
 	}
 	if w.guard != nil {
-		tc = &guardedConn{Conn: tc, g: w.guard}
+		tc = newGuardedConn(tc, w.guard)
 	}
 	return tc, rw, nil
 }

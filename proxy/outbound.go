@@ -52,6 +52,13 @@ package proxy
 //     echoing a PAN gets it masked and the merchant still gets the
 //     processor's answer (the payment was made: an error would invite a
 //     retry that charges twice).
+//   - A routed request's call to its destination is not cancelled when
+//     its client goes away (inside a tunnel goproxy does not watch the
+//     client while it waits; a plain-HTTP request's context is made apart
+//     from its connection's): once a processor has the request, cutting
+//     the call does not undo a charge, only leaves its outcome unknown
+//     while the merchant retries. It runs to its end, bounded by
+//     UpstreamTimeout, and its access line has the destination's status.
 //   - The proxy's own answers (refusals, upstream failures) keep their
 //     status and carry a top-level "error" object beside JSON:API's
 //     "errors" and the Aliasgate-Error header (outerror.go), so an SDK
@@ -70,7 +77,12 @@ package proxy
 //     OutboundOptions.MaxHeaderBytes as the listener's are (goproxy reads
 //     them without a limit): 431 and the tunnel closed, and a client that
 //     sends far more without ending a request's headers has its tunnel
-//     dropped (headerGuard).
+//     dropped (headerGuard); and to OutboundOptions.TunnelHeaderTimeout
+//     (limits.read_header_timeout), from the CONNECT for the first request
+//     (the TLS handshake included) and from its first byte for each next
+//     one: past it the tunnel is closed; and, body included, to
+//     OutboundOptions.TunnelReadTimeout (limits.read_timeout): past it the
+//     body's read fails as a timeout and the tunnel ends.
 
 import (
 	"bytes"
@@ -163,6 +175,21 @@ type OutboundOptions struct {
 	// quiet tunnel is closed between this long and 17/16 of it after its
 	// last byte. 0: no limit.
 	TunnelIdleTimeout time.Duration
+	// TunnelHeaderTimeout bounds the wait for each request's line and
+	// headers inside an intercepted tunnel, as
+	// http.Server.ReadHeaderTimeout bounds the listener's
+	// (limits.read_header_timeout): from the CONNECT for the first request
+	// (the TLS handshake included), from its first byte for each next one
+	// (a tunnel quiet between requests is TunnelIdleTimeout's). Past it
+	// the tunnel is closed. 0: no limit. See headerGuard.
+	TunnelHeaderTimeout time.Duration
+	// TunnelReadTimeout bounds the reading of each request inside an
+	// intercepted tunnel, its body included, as http.Server.ReadTimeout
+	// bounds the listener's (limits.read_timeout): from the start of the
+	// wait for its headers (as TunnelHeaderTimeout) to the end of its
+	// body. Past it the body's read fails as a timeout (408) and the
+	// tunnel ends. 0: no limit. See headerGuard.
+	TunnelReadTimeout time.Duration
 	// TunnelWriteTimeout bounds each write to a tunnel's client (one that
 	// stops reading), with the same 1/16 of slack; 0: no limit.
 	TunnelWriteTimeout time.Duration
@@ -203,6 +230,12 @@ type Outbound struct {
 	// maxHeaderBytes bounds the headers of the requests inside an
 	// intercepted tunnel (headerGuard).
 	maxHeaderBytes int
+	// headerTimeout bounds the wait for each request's headers inside an
+	// intercepted tunnel (headerGuard).
+	headerTimeout time.Duration
+	// readTimeout bounds the reading of each request inside an
+	// intercepted tunnel, body included (headerGuard).
+	readTimeout time.Duration
 }
 
 // ErrAuthUnavailable is wrapped by an Authenticate error that says the
@@ -245,7 +278,8 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
 		tunnels:      connSet{idle: opts.TunnelIdleTimeout, write: opts.TunnelWriteTimeout},
-		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes,
+		recheckEvery: time.Second, maxHeaderBytes: opts.MaxHeaderBytes, headerTimeout: opts.TunnelHeaderTimeout,
+		readTimeout: opts.TunnelReadTimeout,
 	}
 	o.pipe.pay = opts.Payments
 	o.transport = &http.Transport{
@@ -472,7 +506,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			o.destinationError(w, r, err)
 			return
 		}
-		cs.t.guard = newHeaderGuard(o.maxHeaderBytes)
+		cs.t.guard = newHeaderGuard(o.maxHeaderBytes, o.headerTimeout, o.readTimeout)
 		tw.guard = cs.t.guard
 	} else {
 		c, err := o.dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
@@ -631,6 +665,9 @@ type dest struct {
 	// route matched it (onRequest): servePlain lets go of what its
 	// phases hold once it is over (pipeline.release).
 	ex *reqState
+	// cancel, for a plain-HTTP request with a route, ends the context of
+	// its call to the destination (onRequest), once servePlain is done.
+	cancel context.CancelCauseFunc
 }
 
 type plainKey struct{}
@@ -658,6 +695,9 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(context.WithValue(r.Context(), plainKey{}, d), clientKey{}, client)
 	defer func() { o.pipe.release(d.ex) }() // the exchange is over, whatever way it ended
 	o.gp.ServeHTTP(w, r.WithContext(ctx))
+	if d.cancel != nil {
+		d.cancel(nil) // the exchange is over (see onRequest)
+	}
 }
 
 // loopReq is what the hooks know of one request in goproxy's loop.
@@ -684,6 +724,9 @@ type loopReq struct {
 	// the request's number in it, for endLoop.
 	guard    *headerGuard
 	guardSeq int64
+	// gbody is the request's body while its guard bounds its reading (in
+	// the same allocation).
+	gbody guardBody
 	// the client's request line, for the capture
 	method, host, path, rawQuery string
 	// set by onResponse for the access line: the status and, unless
@@ -754,6 +797,11 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	if intercepted {
 		if t.guard != nil {
 			lr.guard, lr.guardSeq = t.guard, t.guard.begin()
+			if t.guard.readTimeout > 0 && req.Body != nil && req.Body != http.NoBody {
+				lr.gbody = guardBody{ReadCloser: req.Body, g: t.guard}
+				req.Body = &lr.gbody
+				t.guard.reading()
+			}
 		}
 		// The line ends when goproxy closes the response's body, after
 		// writing it (onResponse).
@@ -764,6 +812,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	}
 
 	var d dest
+	var pd *dest // a plain-HTTP request's (servePlain)
 	var client ProxyClient
 	var refusal *jsonapi.Error
 	credsRefused := false // the tunnel's credentials no longer pass
@@ -797,7 +846,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		if d.scheme == "" {
 			d.scheme = "https"
 		}
-	} else if pd, _ := parent.Value(plainKey{}).(*dest); pd != nil {
+	} else if pd, _ = parent.Value(plainKey{}).(*dest); pd != nil {
 		d = *pd
 		client, _ = parent.Value(clientKey{}).(ProxyClient)
 	} else {
@@ -814,7 +863,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
 				lr.state = reqState{route: route, method: req.Method, path: path}
 				lr.st = &lr.state
-				if pd, _ := parent.Value(plainKey{}).(*dest); pd != nil && !intercepted {
+				if pd != nil && !intercepted {
 					pd.ex = lr.st // released by servePlain
 				}
 				if o.capture != nil {
@@ -826,19 +875,24 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 					}
 				}
 				// The context the upstream timeout cancels
-				// (timeoutTransport), made here with the copy.
-				if intercepted {
-					// goproxy cancels the context of a request it read
-					// from a tunnel only once the exchange is over (it
-					// is not the client's connection): endLoop cancels
-					// this one then instead, which spares registering it
-					// with goproxy's (a map and a channel per request).
-					// It is a context of its own, under which loopCtx
-					// looks values up in the request's (values).
-					lr.ctx.values = parent
-					parent = context.Background()
+				// (timeoutTransport), made here with the copy. It is a
+				// context of its own, under which loopCtx looks values
+				// up in the request's (values): the client's leaving
+				// does not cancel the call to the destination (a
+				// processor's charge is not undone by cutting its call;
+				// docs/DECISIONS.md, a client that leaves mid-call).
+				// goproxy cancels the context of a request it read from
+				// a tunnel only once the exchange is over (it is not the
+				// client's connection), and net/http a plain request's
+				// when its client leaves too: endLoop (intercepted) and
+				// servePlain (plain) cancel this one once the exchange
+				// is over instead, which also spares registering it
+				// with goproxy's (a map and a channel per request).
+				lr.ctx.values = parent
+				parent, lr.state.cancel = context.WithCancelCause(context.Background())
+				if pd != nil {
+					pd.cancel = lr.state.cancel
 				}
-				parent, lr.state.cancel = context.WithCancelCause(parent)
 				lr.state.upstream = parent
 			}
 		}

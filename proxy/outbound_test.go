@@ -132,6 +132,10 @@ type outOpts struct {
 	tunnelIdle time.Duration
 	// budget is the Budget; nil: none.
 	budget *bodybudget.Budget
+	// tunnelHeader is the TunnelHeaderTimeout; 0: none.
+	tunnelHeader time.Duration
+	// tunnelRead is the TunnelReadTimeout; 0: none.
+	tunnelRead time.Duration
 }
 
 var testResolver = mapResolver{
@@ -197,6 +201,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: o.resolver, UpstreamTimeout: o.timeout,
 		Payments: o.payments, MaxHeaderBytes: o.maxHeaderBytes, TunnelIdleTimeout: o.tunnelIdle, Budget: o.budget,
+		TunnelHeaderTimeout: o.tunnelHeader, TunnelReadTimeout: o.tunnelRead,
 	})
 	if err != nil {
 		t.Fatal(err)

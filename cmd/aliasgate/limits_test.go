@@ -454,3 +454,84 @@ func TestTokenRequestsCountAgainstTheClientsRate(t *testing.T) {
 		t.Errorf("metrics lack the refused token request")
 	}
 }
+
+// TestSlowlorisInsideATunnelIsCutOff: a CONNECT hijacks the outbound
+// listener's connection, so its limits.read_header_timeout ended there and
+// only idle_timeout held inside an intercepted tunnel: a client that opened
+// one and sent no request (or trickled it, a byte under idle_timeout) kept
+// it, up to for ever. The tunnel's requests are held to
+// read_header_timeout too.
+func TestSlowlorisInsideATunnelIsCutOff(t *testing.T) {
+	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
+	limWrite(t, routesFile, `routes:
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - {id: reveal, operation: reveal, targets: [{json: card.number}]}
+`)
+	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_LIMITS_IDLE_TIMEOUT": "60s",
+		"ALIASGATE_OUTBOUND_REQUIRE_AUTH": "false", "ALIASGATE_ROUTES_FILE": routesFile,
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.outbound, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT: %v %v", res, err)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the tunnel sent a byte unasked")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a tunnel that sent nothing for 10 read-header timeouts is still open")
+	}
+}
+
+// TestSlowBodyInsideATunnelIsCutOff: inside an intercepted tunnel a
+// request's body was bounded by idle_timeout only; it is held to
+// limits.read_timeout as the listener's are, and the upstream never gets
+// it whole.
+func TestSlowBodyInsideATunnelIsCutOff(t *testing.T) {
+	var mu sync.Mutex
+	var got []int
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, len(b))
+		mu.Unlock()
+	}))
+	defer up.Close()
+	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
+	limWrite(t, routesFile, `routes:
+  - id: plain
+    direction: outbound
+    host: 127.0.0.1
+    leak_guard: log
+`)
+	g := startGateway(t, limitsEnv(map[string]string{"ALIASGATE_LIMITS_IDLE_TIMEOUT": "60s",
+		"ALIASGATE_OUTBOUND_REQUIRE_AUTH": "false", "ALIASGATE_ROUTES_FILE": routesFile,
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	target := strings.TrimPrefix(up.URL, "http://")
+	body := strings.Repeat("a", 40)
+	head := fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n"+
+		"POST /pay HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n",
+		target, target, target, len(body))
+	d := trickle(t, strings.TrimPrefix(g.outbound, "http://"), head, body, 200*time.Millisecond) // 8 s
+	if d == 0 || d > 5*time.Second {
+		t.Fatalf("a slow body inside a tunnel kept it %s (0: never cut)", d)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range got {
+		if n == len(body) {
+			t.Fatal("the upstream got the whole body")
+		}
+	}
+}

@@ -116,13 +116,15 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Budget:          gw.buffered,
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
 		// http.Server's timeouts end when a CONNECT hijacks the connection.
-		TunnelIdleTimeout:  gw.cfg.Limits.IdleTimeout.Std(),
-		TunnelWriteTimeout: gw.cfg.Limits.WriteTimeout.Std(),
-		MaxHeaderBytes:     int(gw.cfg.Limits.MaxHeaderBytes),
-		Logger:             gw.logger,
-		Metrics:            gw.metrics,
-		Capturer:           gw.capturer(),
-		Payments:           gw.payments(),
+		TunnelIdleTimeout:   gw.cfg.Limits.IdleTimeout.Std(),
+		TunnelHeaderTimeout: gw.cfg.Limits.ReadHeaderTimeout.Std(),
+		TunnelReadTimeout:   gw.cfg.Limits.ReadTimeout.Std(),
+		TunnelWriteTimeout:  gw.cfg.Limits.WriteTimeout.Std(),
+		MaxHeaderBytes:      int(gw.cfg.Limits.MaxHeaderBytes),
+		Logger:              gw.logger,
+		Metrics:             gw.metrics,
+		Capturer:            gw.capturer(),
+		Payments:            gw.payments(),
 	})
 }
 
