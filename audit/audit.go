@@ -67,6 +67,11 @@
 // later append) fail: the file was edited or the master key is not the
 // log's; move it aside after keeping it as evidence.
 //
+// The log is a regular file (a link to one is followed): Open, the reopen
+// after a rename and the verifiers refuse a FIFO, a device or a socket at
+// its path (internal/regfile), which would take lines without keeping them
+// or block.
+//
 // Cutting whole lines off the end of a log while no gateway runs cannot be
 // seen in the file alone: the gateway writes "gateway_started" and
 // "gateway_stopped" lines, so a log that does not end with a stop while the

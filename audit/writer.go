@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/regfile"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -136,9 +137,9 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create directory of %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openLogFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+		return nil, err
 	}
 	if opts.SyncInterval < 0 || opts.MaxSize < 0 || opts.MaxAge < 0 || opts.Keep < 0 {
 		f.Close()
@@ -176,6 +177,18 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 		go w.syncLoop()
 	}
 	return w, nil
+}
+
+// openLogFile opens (creating it, mode 0600) the log at path to append
+// to it. It must be a regular file (a link to one is followed): lines
+// written to a device such as /dev/null, or a FIFO, would be lost while
+// the reveals they record are answered.
+func openLogFile(path string) (*os.File, error) {
+	f, _, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // Path returns the file the Writer appends to.
