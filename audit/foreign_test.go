@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -51,5 +52,36 @@ func TestAnotherLogPutInPlaceWhileRunningIsRecorded(t *testing.T) {
 				t.Fatalf("VerifySet = %v, want a gap", err)
 			}
 		})
+	}
+}
+
+// TestLongTornTailAfterAnotherWritersLinesIsRecovered: the read back
+// through lines another process appended (TestAnotherLogPutInPlace…)
+// meets a torn tail longer than its first window, without a newline: it
+// reads on (the first version sliced an empty window's lines and
+// panicked), the torn tail is recovered, and no gap is recorded.
+func TestLongTornTailAfterAnotherWritersLinesIsRecovered(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	logN(t, w, 2)
+	waitReleased(t, w)
+	o := openLog(t, path, k)
+	logN(t, o, 1)
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Repeat([]byte{'x'}, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	logN(t, w, 1)
+	res := mustVerify(t, path, k)
+	if res.Recovered != 1 || res.Lines != 5 {
+		t.Fatalf("Verify = %+v, want 5 lines, the torn tail recovered", res)
 	}
 }

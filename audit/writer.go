@@ -701,7 +701,7 @@ func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int6
 		}
 		lines := bytes.Split(buf, []byte{'\n'})
 		lines = lines[:len(lines)-1] // after the last newline: nothing, or a torn line
-		if start > 0 {
+		if start > 0 && len(lines) > 0 {
 			lines = lines[1:] // cut by the window
 		}
 		var earliest *line
