@@ -63,9 +63,18 @@
 // its length (torn_bytes) and chains from the last whole line, which Verify
 // accepts. A tail shorter than what this Writer wrote (lines cut off while
 // it ran) is recorded as an "audit_gap" line, which Verify reports as
-// tampering. A last whole line that does not verify makes Open (and every
+// tampering; so is a tail further along that does not continue this
+// Writer's last line (another log under the same master key, another
+// gateway's, put in the file's place): when the file has lines after its
+// last one, the Writer reads back, through the file and from its
+// audit_continued line into the rotated files before it, to that line. A last whole line that does not verify makes Open (and every
 // later append) fail: the file was edited or the master key is not the
 // log's; move it aside after keeping it as evidence.
+//
+// The log is a regular file (a link to one is followed): Open, the reopen
+// after a rename and the verifiers refuse a FIFO, a device or a socket at
+// its path (internal/regfile), which would take lines without keeping them
+// or block.
 //
 // Cutting whole lines off the end of a log while no gateway runs cannot be
 // seen in the file alone: the gateway writes "gateway_started" and

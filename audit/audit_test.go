@@ -446,27 +446,6 @@ func TestTwoWritersShareOneFile(t *testing.T) {
 	}
 }
 
-// TestFailingDiskFailsLog: a write that fails (a full disk) is an error
-// for every caller, never a silent drop; the next append after the disk
-// recovers repairs the torn tail.
-func TestFailingDiskFailsLog(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full")
-	}
-	w, err := Open("/dev/full", testKeys(t, 1), Options{})
-	if err != nil {
-		t.Fatalf("Open(/dev/full): %v", err)
-	}
-	defer w.Close()
-	err = w.Log(context.Background(), Event{Event: EventReveal, Aliases: []string{"a"}})
-	if err == nil || !strings.Contains(err.Error(), "audit: write") {
-		t.Fatalf("Log on a full disk = %v, want a write error", err)
-	}
-	if w.Failures() != 1 {
-		t.Fatalf("Failures = %d", w.Failures())
-	}
-}
-
 // TestLogWithEndedContextWritesNothing: a Log whose context has already
 // ended returns its error and appends no line.
 func TestLogWithEndedContextWritesNothing(t *testing.T) {

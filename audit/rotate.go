@@ -174,9 +174,9 @@ func (w *Writer) isCurrent() (bool, error) {
 
 // reopen opens (creating it) the file at w.path in place of w.f.
 func (w *Writer) reopen() error {
-	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openLogFile(w.path)
 	if err != nil {
-		return fmt.Errorf("audit: open %s: %w", w.path, err)
+		return err
 	}
 	w.syncMu.Lock()
 	old := w.f
@@ -283,7 +283,7 @@ func (w *Writer) rotatedHead() (string, line, error) {
 		return "", line{}, err
 	}
 	newest := files[len(files)-1].path
-	f, err := os.Open(newest)
+	f, err := openRead(newest)
 	if err != nil {
 		return "", line{}, fmt.Errorf("audit: open the newest rotated file: %w", err)
 	}

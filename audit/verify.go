@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/aliasgate/aliasgate/internal/regfile"
 )
 
 // Kinds of VerifyError.
@@ -78,12 +80,20 @@ type VerifyResult struct {
 // rotation) verifies from that line on, with FirstSeq saying where; VerifySet
 // checks a rotated set as a whole.
 func VerifyFile(path string, keys Keys) (VerifyResult, error) {
-	f, err := os.Open(path)
+	f, err := openRead(path)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("audit: %w", err)
 	}
 	defer f.Close()
 	return verifyOpen(f, keys, false)
+}
+
+// openRead opens a file of the log to read it: a regular file only, as
+// the Writer appends to (openLogFile). A link to /dev/null in the current
+// file's place would verify as an empty file, and a FIFO would block.
+func openRead(path string) (*os.File, error) {
+	f, _, err := regfile.OpenFile(path, os.O_RDONLY, 0)
+	return f, err
 }
 
 // verifyOpen verifies an open file (see VerifyFile); anyStart accepts a

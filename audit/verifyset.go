@@ -77,13 +77,13 @@ func verifySetOnce(path string, keys Keys) (res SetResult, stale bool, err error
 		}
 	}()
 	for _, r := range rotated {
-		f, err := os.Open(r.path)
+		f, err := openRead(r.path)
 		if err != nil {
 			return res, errors.Is(err, fs.ErrNotExist), fmt.Errorf("audit: %w", err)
 		}
 		files = append(files, f)
 	}
-	cur, err := os.Open(path)
+	cur, err := openRead(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && len(rotated) > 0:
 		res.CurrentMissing = true

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/regfile"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -136,9 +138,9 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create directory of %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openLogFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+		return nil, err
 	}
 	if opts.SyncInterval < 0 || opts.MaxSize < 0 || opts.MaxAge < 0 || opts.Keep < 0 {
 		f.Close()
@@ -176,6 +178,18 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 		go w.syncLoop()
 	}
 	return w, nil
+}
+
+// openLogFile opens (creating it, mode 0600) the log at path to append
+// to it. It must be a regular file (a link to one is followed): lines
+// written to a device such as /dev/null, or a FIFO, would be lost while
+// the reveals they record are answered.
+func openLogFile(path string) (*os.File, error) {
+	f, _, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // Path returns the file the Writer appends to.
@@ -624,6 +638,22 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 		}
 	}
 	gap := w.written > 0 && (w.seq < w.written || w.seq == w.written && !hmac.Equal([]byte(w.mac), []byte(w.writtenMac)))
+	if w.written > 0 && w.seq > w.written {
+		// Lines after this Writer's last one: they must continue it (other
+		// writers append to the tail they read), not another chain under
+		// the same key put in the file's place.
+		budget := int64(maxTail)
+		var holds bool
+		if from != "" {
+			holds, err = w.chainThroughFile(filepath.Join(filepath.Dir(w.path), from), 0, &budget)
+		} else {
+			holds, err = w.chainThrough(w.f, size, 0, &budget)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit: read back %s: %w", w.path, err)
+		}
+		gap = !holds
+	}
 	now := w.now().UTC()
 	add := func(l line) {
 		w.seq++
@@ -645,6 +675,82 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 			"file", w.path, "last_written_seq", w.written)
 	}
 	return out, nil
+}
+
+// maxChainFiles bounds the files chainThrough follows back through.
+const maxChainFiles = 8
+
+// chainThrough reports whether the chain that ends at the end of f (its
+// first size bytes) passes through the line this Writer wrote last (seq
+// w.written, mac w.writtenMac): it reads f's lines from the end until one
+// has that seq or less, and from an audit_continued line that starts f
+// goes on in the rotated file it names (chainThroughFile). A file that
+// starts after w.written without continuing another, or continuing one
+// that is not there, is another chain. It cannot tell, and says yes,
+// beyond budget bytes read or maxChainFiles files: so many lines written
+// by others since this Writer's last one is no tamper case it looks for.
+func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int64) (bool, error) {
+	for window := int64(64 << 10); ; window *= 2 {
+		start := max(size-window, 0)
+		if size-start > *budget {
+			return true, nil
+		}
+		buf := make([]byte, size-start)
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		lines := bytes.Split(buf, []byte{'\n'})
+		lines = lines[:len(lines)-1] // after the last newline: nothing, or a torn line
+		if start > 0 && len(lines) > 0 {
+			lines = lines[1:] // cut by the window
+		}
+		var earliest *line
+		for i := len(lines) - 1; i >= 0; i-- {
+			l, err := w.keys.parse(lines[i])
+			if err != nil {
+				continue // a torn line, closed by the recovery after it
+			}
+			switch {
+			case l.Seq == w.written:
+				return hmac.Equal([]byte(l.Mac), []byte(w.writtenMac)), nil
+			case l.Seq < w.written:
+				return false, nil
+			}
+			earliest = &l
+		}
+		if start > 0 {
+			continue
+		}
+		*budget -= size
+		if earliest == nil || earliest.Event != EventContinued {
+			return false, nil
+		}
+		if _, ok := parseRotatedName(filepath.Base(w.path), earliest.File); !ok || filepath.Base(earliest.File) != earliest.File {
+			return false, nil
+		}
+		return w.chainThroughFile(filepath.Join(filepath.Dir(w.path), earliest.File), files+1, budget)
+	}
+}
+
+// chainThroughFile is chainThrough on the rotated file at path; a file
+// that is not there is not the chain.
+func (w *Writer) chainThroughFile(path string, files int, budget *int64) (bool, error) {
+	if files >= maxChainFiles {
+		return true, nil
+	}
+	f, err := openRead(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return w.chainThrough(f, fi.Size(), files, budget)
 }
 
 // lineOf turns an event into a line (without seq, time, prev). The line

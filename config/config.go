@@ -595,6 +595,32 @@ func redactURL(s string) string {
 	return u.String()
 }
 
+// urlHasSecret reports whether a store URL holds a secret: a password in
+// its user info or in a query parameter (isSecretParam), or a value that
+// does not parse as a URL (Redacted masks it whole).
+func urlHasSecret(s string) bool {
+	if s == "" {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return true
+	}
+	if _, has := u.User.Password(); has {
+		return true
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return true
+	}
+	for k := range q {
+		if isSecretParam(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // isSecretParam reports whether a URL query parameter carries a secret
 // (libpq's password and sslpassword, Redis client options).
 func isSecretParam(name string) bool {

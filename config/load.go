@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/internal/yamlnum"
 	"github.com/aliasgate/aliasgate/internal/yamltag"
 )
@@ -42,7 +44,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	cfg.src = &sources{lines: map[string]int{}, env: map[string]string{}}
 	var problems []Problem
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, fi, err := readFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: read config file: %w", err)
 		}
@@ -50,7 +52,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %s: %w", path, err)
 		}
-		problems = p
+		problems = append(p, exposedSecrets(path, fi, cfg)...)
 	}
 	problems = append(problems, applyEnv(&cfg, getenv)...)
 	if err := cfg.Validate(); err != nil {
@@ -67,6 +69,57 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		return cfg, &ValidationError{Problems: problems}
 	}
 	return cfg, nil
+}
+
+// readFile reads the configuration file and returns its information, read
+// from the open file.
+func readFile(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, fi, nil
+}
+
+// exposedSecrets returns a Problem for each secret the file at path (fi,
+// decoded into cfg, before the environment) holds while its group or
+// others may read it (internal/secretfile's rule, that of the master key
+// and the other secret files): admin.token, and vault.postgres_url and
+// vault.redis_url holding a password. Whoever reads the admin token can
+// hand themselves any client's secret (rotate-secret). A file that is no
+// regular file (a pipe: --config <(…)) is not concerned.
+func exposedSecrets(path string, fi fs.FileInfo, cfg Config) []Problem {
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	exposed := secretfile.Exposed(path, fi)
+	if exposed == nil {
+		return nil
+	}
+	var out []Problem
+	for _, s := range []struct {
+		key, env string
+		set      bool
+	}{
+		{"admin.token", "ALIASGATE_ADMIN_TOKEN", cfg.Admin.Token != ""},
+		{"vault.postgres_url", "ALIASGATE_VAULT_POSTGRES_URL", urlHasSecret(cfg.Vault.PostgresURL)},
+		{"vault.redis_url", "ALIASGATE_VAULT_REDIS_URL", urlHasSecret(cfg.Vault.RedisURL)},
+	} {
+		if line, inFile := cfg.src.lines[s.key]; inFile && s.set {
+			out = append(out, maskedProblem(s.key, line, fmt.Sprintf(
+				"the configuration file holds this secret, and %v; or set it in %s", exposed, s.env)))
+		}
+	}
+	return out
 }
 
 // decodeFile decodes one YAML document onto cfg, which holds the defaults.

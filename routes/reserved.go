@@ -84,7 +84,7 @@ func (r *Route) Withheld() []string {
 // '.' that matches any one character (lonelyDot: "api.psp.com" also
 // matches "api-psp.com", a name anyone may register), or whose host
 // selector takes the hosts of any owner (anyOwner: *.com, .+); one that may
-// reveal over cleartext HTTP. Card numbers in them are masked.
+// reveal over cleartext HTTP; a route whose leak guard is off. Card numbers in them are masked.
 func (s *Set) Warnings() []string {
 	if s == nil {
 		return nil
@@ -96,6 +96,9 @@ func (s *Set) Warnings() []string {
 			out = append(out, fmt.Sprintf("route %s%s: its path_prefix %s covers the gateway's own %s, which the gateway keeps serving; "+
 				"requests there never reach %s (to forward them, list them in forward_reserved)",
 				r.ID, line, r.PathPrefix, strings.Join(w, ", "), r.Upstream))
+		}
+		if r.LeakGuard == LeakOff {
+			out = append(out, fmt.Sprintf("route %s%s: leak_guard is off: card numbers in its messages that no filter redacted pass unseen, neither logged nor stopped", r.ID, lineOf(r)))
 		}
 		if r.Direction == Outbound && r.RevealsInRequests() {
 			if len(r.Ports) == 0 {

@@ -35,7 +35,7 @@ func runConfigCheck(_ context.Context, e env, args []string) error {
 		}
 		problems = append(problems, err)
 	}
-	for _, w := range unknownEnv(cfg) {
+	for _, w := range append(unknownEnv(cfg), cfg.Warnings()...) {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
 	set, err := loadRoutes(cfg, *path)

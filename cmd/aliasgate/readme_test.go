@@ -153,9 +153,12 @@ func TestReadmeRuns(t *testing.T) {
 	}
 	// The README's routes are the ones a reader copies: `routes validate`
 	// has nothing to warn about in them (a revealing route names its port,
-	// as the README tells the reader to).
+	// as the README tells the reader to). Its demos' processor and webhook
+	// receiver are on loopback, so their configurations allow private
+	// destinations, as their comments say, which config check warns of
+	// (config.Config.Warnings): that warning, and only it, is expected.
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "warning: ") {
+		if strings.HasPrefix(l, "warning: ") && !strings.Contains(l, "allow_private_destinations: true) (line ") {
 			t.Errorf("the README's routes draw a warning: %s", l)
 		}
 	}

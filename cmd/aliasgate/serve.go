@@ -84,6 +84,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	for _, w := range unknownEnv(cfg) {
 		logger.Warn(w)
 	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
 	defer tuneGC(e.getenv)()
 	gw, err := openGateway(ctx, cfg, e.getenv, logger)
 	if err != nil {

@@ -2,7 +2,8 @@
 // block the open or the read for good (until some writer comes), and a
 // device such as /dev/zero would feed the read without end. Such a file is
 // refused at once (ErrNotRegular), and what is read is the regular file
-// that was looked up.
+// that was looked up. OpenFile opens a file to write (an audit log) under
+// the same rule: lines appended to a link to /dev/null would be lost.
 package regfile
 
 import (
@@ -32,10 +33,44 @@ func Open(path string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if !before.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(before.Mode()))
+	if err := Check(path, before); err != nil {
+		return nil, nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, fi, err := open(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !os.SameFile(before, fi) {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s changed while it was opened", path)
+	}
+	return f, fi, nil
+}
+
+// OpenFile is os.OpenFile for a regular file (an audit log appended to,
+// or read): a path that exists and is no regular file is refused without
+// being opened (ErrNotRegular), and so is what was opened when it is none
+// (put in place between the look-up and the open, which does not block
+// on a FIFO). Unlike Open, the file opened may be another than the one
+// looked up (a rotation renames files while they are opened): it is a
+// regular file all the same. The error wraps fs.ErrNotExist for a missing
+// file (without os.O_CREATE).
+func OpenFile(path string, flag int, perm os.FileMode) (*os.File, fs.FileInfo, error) {
+	before, err := os.Stat(path)
+	switch {
+	case err == nil:
+		if err := Check(path, before); err != nil {
+			return nil, nil, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, err
+	}
+	return open(path, flag, perm)
+}
+
+// open opens path non-blocking and refuses what is no regular file.
+func open(path string, flag int, perm os.FileMode) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -44,15 +79,20 @@ func Open(path string) (*os.File, fs.FileInfo, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if err := Check(path, fi); err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
-	}
-	if !os.SameFile(before, fi) {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s changed while it was opened", path)
+		return nil, nil, err
 	}
 	return f, fi, nil
+}
+
+// Check returns an error wrapping ErrNotRegular, naming path and what it
+// is, when fi is not a regular file's.
+func Check(path string, fi fs.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
 }
 
 // Read returns the content of the regular file at path, refusing one of

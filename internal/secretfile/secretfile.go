@@ -3,7 +3,9 @@
 // refuses one that users other than its owner may read or change: whoever
 // reads the master key decrypts the vault, whoever reads the CA key can
 // impersonate any processor to the merchant's backend, whoever reads a
-// webhook secret can sign events its receiver trusts.
+// webhook secret can sign events its receiver trusts. The configuration
+// file is held to the same rule (Exposed) when it holds a secret: the
+// admin token or a store password.
 //
 // Only a regular file is opened (internal/regfile: a FIFO would block the
 // open), and its mode is read from the open file, which must be the file
@@ -13,6 +15,7 @@ package secretfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/aliasgate/aliasgate/internal/regfile"
@@ -21,6 +24,18 @@ import (
 // ErrExposed is wrapped by Read's error for a file whose mode lets its
 // group or others read, write or execute it.
 var ErrExposed = errors.New("readable by group or others")
+
+// Exposed returns an error wrapping ErrExposed, naming path, its mode and
+// the chmod that fixes it, when fi's mode has any group or other bit set;
+// nil otherwise. Read applies it to the file it opened; a caller that
+// reads a file holding secrets among other things (a configuration file
+// with admin.token) applies it when the file holds one.
+func Exposed(path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
+	}
+	return nil
+}
 
 // maxSize bounds what Read reads: a secret file is a few kilobytes at most.
 const maxSize = 1 << 20
@@ -44,8 +59,8 @@ func Read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
+	if err := Exposed(path, fi); err != nil {
+		return nil, err
 	}
 	b, err := regfile.ReadOpen(f, path, maxSize)
 	if errors.Is(err, regfile.ErrTooLarge) {
