@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,12 +215,13 @@ type keysHandler struct {
 }
 
 // rotate serves POST /admin/keys/rotate: 200 {"version","created"}, 503
-// when the rotation fails, 500 when the audit log cannot record it.
+// (with Retry-After) or 500 when the rotation fails (storeFailed), 500
+// when the audit log cannot record it.
 func (k *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
 	ver, created, err := k.keys.Rotate(r.Context())
 	if err != nil {
 		k.log.Error("keys: rotation failed", "error", err.Error())
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the rotation failed: " + err.Error()})
+		storeFailed(w, err, "the rotation failed: "+err.Error())
 		return
 	}
 	k.log.Info("keys: data key rotated", "version", ver, "created", created, "by", "admin")
@@ -233,12 +235,13 @@ func (k *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"version": ver, "created": created})
 }
 
-// status serves GET /admin/keys/status: 200 with a KeysStatus, 503 when
-// the vault cannot tell whether the re-encryption is done.
+// status serves GET /admin/keys/status: 200 with a KeysStatus, 503 or 500
+// (storeFailed) when the vault cannot tell whether the re-encryption is
+// done.
 func (k *keysHandler) status(w http.ResponseWriter, r *http.Request) {
 	st, err := k.keys.Status(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the vault is unavailable"})
+		storeFailed(w, err, "the vault cannot tell the key status")
 		return
 	}
 	writeJSON(w, http.StatusOK, StatusOf(st))
@@ -280,6 +283,19 @@ func writeStatus(w http.ResponseWriter, code int, status string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	fmt.Fprintf(w, "{\"status\":%q}\n", status)
+}
+
+// storeFailed answers an error of the vault or a store behind an admin
+// endpoint by the one rule of every API (vault.Unavailable): 503 with
+// Retry-After when a retry may succeed, 500 when it cannot (a store that
+// refuses the gateway, a tampered record, a key version it lacks).
+func storeFailed(w http.ResponseWriter, err error, msg string) {
+	if vault.Unavailable(err) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(vault.UnavailableRetryAfter/time.Second)))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg})
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,10 +137,16 @@ func TestRotateRecordsTheNewVersion(t *testing.T) {
 }
 
 func TestRotateFailures(t *testing.T) {
-	t.Run("the rotation fails: 503", func(t *testing.T) {
-		do := serve(t, Options{Token: token, Keys: &fakeKeys{rotateErr: errors.New("store down")}})
-		if res, doc := do("POST", "/admin/keys/rotate", "Bearer "+token); res.StatusCode != 503 || doc["error"] == nil {
-			t.Fatalf("%d %v", res.StatusCode, doc)
+	t.Run("the rotation fails: 503 with Retry-After", func(t *testing.T) {
+		do := serve(t, Options{Token: token, Keys: &fakeKeys{rotateErr: fmt.Errorf("store down: %w", vault.ErrUnavailable)}})
+		if res, doc := do("POST", "/admin/keys/rotate", "Bearer "+token); res.StatusCode != 503 || doc["error"] == nil || res.Header.Get("Retry-After") != "1" {
+			t.Fatalf("%d %v Retry-After %q", res.StatusCode, doc, res.Header.Get("Retry-After"))
+		}
+	})
+	t.Run("the store refuses the rotation: 500, no Retry-After", func(t *testing.T) {
+		do := serve(t, Options{Token: token, Keys: &fakeKeys{rotateErr: fmt.Errorf("store: %w", vault.ErrStoreRefused)}})
+		if res, doc := do("POST", "/admin/keys/rotate", "Bearer "+token); res.StatusCode != 500 || doc["error"] == nil || res.Header.Get("Retry-After") != "" {
+			t.Fatalf("%d %v Retry-After %q", res.StatusCode, doc, res.Header.Get("Retry-After"))
 		}
 	})
 	t.Run("the audit log fails: 500 with the version", func(t *testing.T) {
@@ -169,9 +176,13 @@ func TestStatusIsTheVaultsKeyStatus(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("JSON\n got %s\nwant %s", got, want)
 	}
-	keys.statusErr = errors.New("store down")
-	if res, doc := do("GET", "/admin/keys/status", "Bearer "+token); res.StatusCode != 503 || doc["error"] != "the vault is unavailable" {
+	keys.statusErr = fmt.Errorf("store down: %w", vault.ErrUnavailable)
+	if res, doc := do("GET", "/admin/keys/status", "Bearer "+token); res.StatusCode != 503 || doc["error"] == nil || res.Header.Get("Retry-After") != "1" {
 		t.Fatalf("status with the store down: %d %v", res.StatusCode, doc)
+	}
+	keys.statusErr = fmt.Errorf("%w: record", vault.ErrTampered)
+	if res, doc := do("GET", "/admin/keys/status", "Bearer "+token); res.StatusCode != 500 || doc["error"] == nil || res.Header.Get("Retry-After") != "" {
+		t.Fatalf("status with a tampered record: %d %v", res.StatusCode, doc)
 	}
 }
 

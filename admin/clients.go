@@ -74,7 +74,7 @@ type clientsHandler struct {
 	log     *slog.Logger
 }
 
-// failed answers a Clients error: 404, 409 or 503.
+// failed answers a Clients error: 404, 409, or 503 or 500 (storeFailed).
 func (c *clientsHandler) failed(w http.ResponseWriter, what string, err error) {
 	switch {
 	case errors.Is(err, ErrNoClient):
@@ -83,7 +83,7 @@ func (c *clientsHandler) failed(w http.ResponseWriter, what string, err error) {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "the client is revoked: revocation is final, create a new client"})
 	default:
 		c.log.Error("admin: "+what+" failed", "error", err.Error())
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": what + " failed: the client store is unavailable"})
+		storeFailed(w, err, what+" failed: the client store could not answer")
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // fakeClients holds clients by id; rotations hand out numbered secrets.
@@ -135,13 +137,22 @@ func TestClientEndpoints(t *testing.T) {
 		t.Errorf("ClientChanged calls: %q (a repeated revocation is not a change)", got)
 	}
 
-	fc.failErr = errors.New("pq: connection refused")
-	for _, ep := range []struct{ method, path string }{
-		{"GET", "/admin/clients"}, {"POST", "/admin/clients/AC2/revoke"}, {"POST", "/admin/clients/AC2/rotate-secret"},
+	for _, c := range []struct {
+		err        error
+		status     int
+		retryAfter string
+	}{
+		{fmt.Errorf("pq: connection refused: %w", vault.ErrUnavailable), 503, "1"},
+		{fmt.Errorf("pq: permission denied: %w", vault.ErrStoreRefused), 500, ""},
 	} {
-		res, doc := do(ep.method, ep.path, auth)
-		if res.StatusCode != 503 || strings.Contains(fmt.Sprint(doc), "pq:") {
-			t.Errorf("%s %s with the store down: %d %v", ep.method, ep.path, res.StatusCode, doc)
+		fc.failErr = c.err
+		for _, ep := range []struct{ method, path string }{
+			{"GET", "/admin/clients"}, {"POST", "/admin/clients/AC2/revoke"}, {"POST", "/admin/clients/AC2/rotate-secret"},
+		} {
+			res, doc := do(ep.method, ep.path, auth)
+			if res.StatusCode != c.status || res.Header.Get("Retry-After") != c.retryAfter || strings.Contains(fmt.Sprint(doc), "pq:") {
+				t.Errorf("%s %s with %v: %d Retry-After %q %v", ep.method, ep.path, c.err, res.StatusCode, res.Header.Get("Retry-After"), doc)
+			}
 		}
 	}
 }

@@ -20,8 +20,8 @@ package admin
 //     conflicts with the card (a reissued number that is another card of
 //     the account, a token the card no longer has): raising it again
 //     changes nothing; 422 an invalid event or expiry; 501 when the token
-//     service is not the simulator; 503 otherwise (a store or vault
-//     failure: worth retrying).
+//     service is not the simulator; otherwise 503 with Retry-After when
+//     a retry may succeed, 500 when it cannot (storeFailed).
 
 import (
 	"context"
@@ -44,7 +44,7 @@ type TSPEvent struct {
 }
 
 // Errors a TSPSimulator wraps so that the endpoint answers 404, 409, 422
-// and 501; any other error is 503. The texts of ErrInvalidTSPEvent,
+// and 501; any other error is 503 or 500 (storeFailed). The texts of ErrInvalidTSPEvent,
 // ErrTokenState and ErrEventConflict errors are answered, so they must
 // hold nothing sensitive.
 var (
@@ -110,6 +110,6 @@ func (h *tspHandler) simulate(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.log.Error("admin: network event simulation failed", "account_id", ev.Account, "card_id", ev.CardID,
 			"event", ev.Event, "error", err.Error())
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the event could not be applied"})
+		storeFailed(w, err, "the event could not be applied")
 	}
 }

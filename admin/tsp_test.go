@@ -2,13 +2,14 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // fakeTSP answers by the card id: "CRDok" succeeds, others fail with the
@@ -28,8 +29,10 @@ func (f *fakeTSP) SimulateTSP(_ context.Context, ev TSPEvent) (any, error) {
 		return nil, fmt.Errorf("%w: expiry", ErrInvalidTSPEvent)
 	case "CRDnotsim":
 		return nil, ErrNotSimulator
+	case "CRDrefused":
+		return nil, fmt.Errorf("store: %w", vault.ErrStoreRefused)
 	}
-	return nil, errors.New("store down")
+	return nil, fmt.Errorf("store down: %w", vault.ErrUnavailable)
 }
 
 // TestTSPSimulateEndpoint: POST /admin/tsp/simulate needs admin.token and
@@ -84,6 +87,7 @@ func TestTSPSimulateEndpoint(t *testing.T) {
 		{"application/json", `{"account":"acct_1","card_id":"CRDbad","event":"token-updated"}`, 422},
 		{"application/json", `{"account":"acct_1","card_id":"CRDnotsim","event":"token-updated"}`, 501},
 		{"application/json", `{"account":"acct_1","card_id":"CRDdown","event":"token-updated"}`, 503},
+		{"application/json", `{"account":"acct_1","card_id":"CRDrefused","event":"token-updated"}`, 500},
 	}
 	for _, c := range cases {
 		s, b := post(bearer, c.ctype, c.body)
