@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/internal/redistest"
 )
 
 // TestOutboundRevealFailsClosedWhenAStoreFails sends aliases of a card
@@ -32,7 +34,7 @@ import (
 // route says so (on_error: pass), and new CVCs work without a restart.
 func TestOutboundRevealFailsClosedWhenAStoreFails(t *testing.T) {
 	pgURL, pgFault := throughFault(t, testPostgresURL(t))
-	redisAddr := startRedisServer(t) // of its own: the test empties it
+	redisAddr := redistest.Start(t) // of its own: the test empties it
 	redisURL, redisFault := throughFault(t, "redis://"+redisAddr+"/0")
 	var mu sync.Mutex
 	var got []string

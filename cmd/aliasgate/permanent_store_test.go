@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aliasgate/aliasgate/internal/pgtest"
+	"github.com/aliasgate/aliasgate/internal/redistest"
 )
 
 // TestPermanentStoreErrorsAreNotAnsweredAsTransient: a store that refuses
@@ -38,7 +39,7 @@ func TestPermanentStoreErrorsAreNotAnsweredAsTransient(t *testing.T) {
 }
 
 func testPermanentStoreError(t *testing.T, c string) {
-	redisAddr := startRedisServer(t)
+	redisAddr := redistest.Start(t)
 	pgURL, fail := "", func() {}
 	switch c {
 	case "redis NOPERM":

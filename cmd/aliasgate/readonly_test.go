@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -16,36 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
-)
 
-// startRedisServer runs a redis-server of the test's own on a free
-// loopback port (no persistence, in a temporary directory), for tests that
-// change its role or configuration: the shared Redis is never touched. It
-// returns the server's address; the server is killed when the test ends.
-func startRedisServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	ln.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir())
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redis-server: %v (install it: apt-get install redis-server)", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	if !waitFor(10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil }) {
-		t.Fatalf("redis-server on %s did not start:\n%s", addr, out.String())
-	}
-	return addr
-}
+	"github.com/aliasgate/aliasgate/internal/redistest"
+)
 
 // redisDo runs one command on the Redis at addr.
 func redisDo(t *testing.T, addr string, args ...any) {
@@ -62,7 +34,7 @@ func redisDo(t *testing.T, addr string, args ...any) {
 // how to promote it again.
 func demoteRedis(t *testing.T, addr string) (demote, promote func()) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(startRedisServer(t))
+	host, port, _ := net.SplitHostPort(redistest.Start(t))
 	return func() { redisDo(t, addr, "REPLICAOF", host, port) }, func() { redisDo(t, addr, "REPLICAOF", "NO", "ONE") }
 }
 
@@ -98,7 +70,7 @@ func TestReadOnlyStoreIsNotReady(t *testing.T) {
 
 func testReadOnlyStore(t *testing.T, store string) {
 	pgURL := testPostgresURL(t)
-	redisAddr := startRedisServer(t)
+	redisAddr := redistest.Start(t)
 	var fail, back func()
 	switch store {
 	case "redis":
@@ -190,7 +162,7 @@ func testReadOnlyStore(t *testing.T, store string) {
 // API. Before the fix only the vault API sent Retry-After; the route and
 // /cards sent none, so a client could not tell when to retry.
 func TestVaultUnavailableAnswersAlike(t *testing.T) {
-	redisAddr := startRedisServer(t)
+	redisAddr := redistest.Start(t)
 	demote, _ := demoteRedis(t, redisAddr)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"ok":true}`)) }))
 	defer up.Close()

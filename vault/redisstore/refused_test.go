@@ -3,42 +3,13 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"net"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/aliasgate/aliasgate/internal/redistest"
 	"github.com/aliasgate/aliasgate/vault"
 )
-
-// ownRedis runs a redis-server of the test's own on a free loopback port
-// (no persistence, in a temporary directory): its ACL and password are
-// changed, which the shared Redis's must never be. Killed when t ends.
-func ownRedis(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	ln.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redis-server: %v (install it: apt-get install redis-server)", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not start", addr)
-		}
-	}
-	return addr
-}
 
 // TestRefusalsAreNotUnavailable: Redis refusals that last until an
 // operator acts — an ACL without the keys (NOPERM), a password the store
@@ -58,7 +29,7 @@ func TestRefusalsAreNotUnavailable(t *testing.T) {
 		}
 	}
 
-	addr := ownRedis(t)
+	addr := redistest.Start(t)
 	s := openStoreURL(t, "redis://"+addr+"/0", "p:", nil)
 	admin := redis.NewClient(&redis.Options{Addr: addr})
 	defer admin.Close()
@@ -98,7 +69,7 @@ func TestRefusalsAreNotUnavailable(t *testing.T) {
 	check("NOAUTH ping", s.Ping(ctx), true)
 
 	// Unreachable: still unavailable.
-	down := openStoreURL(t, "redis://"+ownRedis(t)+"/0", "p:", nil)
+	down := openStoreURL(t, "redis://"+redistest.Start(t)+"/0", "p:", nil)
 	down.client.Close()
 	check("closed client", down.Ping(ctx), false)
 }
