@@ -400,22 +400,27 @@ func load8[T text](s T, i int) uint64 {
 // and of bytes above it (only the lowest is exact), 0 when x has none.
 func zeroByte(x uint64) uint64 { return (x - swarOnes) &^ x & swarHighs }
 
+// numberBytes flags the bytes of v that nextNumberByte looks for ('e',
+// 'E', '.', and with esc '%', '\\', '&') with their high bit: zeroByte of
+// each byte looked for, its mask of high bits applied once to their union
+// (the same bits; exact for the lowest flagged byte only).
+func numberBytes(v uint64, esc bool) uint64 {
+	e, d := (v|0x20*swarOnes)^'e'*swarOnes, v^'.'*swarOnes
+	m := (e-swarOnes)&^e | (d-swarOnes)&^d
+	if esc {
+		p, b, a := v^'%'*swarOnes, v^'\\'*swarOnes, v^'&'*swarOnes
+		m |= (p-swarOnes)&^p | (b-swarOnes)&^b | (a-swarOnes)&^a
+	}
+	return m & swarHighs
+}
+
 // nextNumberByte returns the index of the first 'e', 'E' or '.' of s at or
 // after i, or with esc of the first '%', '\\' or '&' too; len(s) when
 // there is none.
 func nextNumberByte[T text](s T, i int, esc bool) int {
 	n := len(s)
 	for ; i <= n-8; i += 8 {
-		// zeroByte of each byte looked for, its mask of high bits
-		// applied once to their union (the same bits).
-		v := load8(s, i)
-		e, d := (v|0x20*swarOnes)^'e'*swarOnes, v^'.'*swarOnes
-		m := (e-swarOnes)&^e | (d-swarOnes)&^d
-		if esc {
-			p, b, a := v^'%'*swarOnes, v^'\\'*swarOnes, v^'&'*swarOnes
-			m |= (p-swarOnes)&^p | (b-swarOnes)&^b | (a-swarOnes)&^a
-		}
-		if m &= swarHighs; m != 0 {
+		if m := numberBytes(load8(s, i), esc); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
@@ -437,14 +442,7 @@ func nextNumberByte[T text](s T, i int, esc bool) int {
 func nextNumberStart[T text](s T, i int, esc bool) int {
 	n := len(s)
 	for ; i <= n-8; i += 8 {
-		v := load8(s, i)
-		e, d := (v|0x20*swarOnes)^'e'*swarOnes, v^'.'*swarOnes
-		m := (e-swarOnes)&^e | (d-swarOnes)&^d
-		if esc {
-			p, b, a := v^'%'*swarOnes, v^'\\'*swarOnes, v^'&'*swarOnes
-			m |= (p-swarOnes)&^p | (b-swarOnes)&^b | (a-swarOnes)&^a
-		}
-		for m &= swarHighs; m != 0; m &= m - 1 {
+		for m := numberBytes(load8(s, i), esc); m != 0; m &= m - 1 {
 			if k := i + bits.TrailingZeros64(m)/8; numberStartAt(s, k, esc) {
 				return k
 			}
