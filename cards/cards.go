@@ -25,7 +25,8 @@
 //   - Unknown or read-only attributes → 422 with the attribute's pointer.
 //     A data.type other than "cards" → 409; a data.id on POST → 403
 //     (JSON:API's answer to an unsupported client-generated id; it was
-//     422); a data.id on PATCH different from the path → 409; a
+//     422), but null or "" names no id and is a create (namesNoID); a
+//     data.id on PATCH different from the path → 409; a
 //     data.relationships object with members → 403 (JSON:API's answer to
 //     an unsupported relationship update; it was ignored), {} or null is
 //     accepted.

@@ -104,7 +104,7 @@ func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, err
 			return nil, e
 		}
 	}
-	if v, ok := data["id"]; ok {
+	if v, ok := data["id"]; ok && !(id == "" && namesNoID(v)) {
 		var s string
 		if id == "" { // JSON:API: 403 to a create with a client-generated id the server does not support
 			e := jsonapi.NewError(http.StatusForbidden, "client_id_not_supported", "Forbidden", "card ids are assigned by the server")
@@ -140,6 +140,15 @@ func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, err
 		}
 	}
 	return attrs, nil
+}
+
+// namesNoID reports whether a create's data.id is null or "": what client
+// code sends for a resource not saved yet (a model serialized with its
+// nulls, a Go struct with `json:"id"`). It asks for no id, as an absent
+// member does; any other value is a client-generated id (403).
+func namesNoID(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return string(v) == "null" || string(v) == `""`
 }
 
 // checkAllowed reports attributes outside allowed.

@@ -521,3 +521,35 @@ func TestAnotherAccountsCardAnswersAsNoCard(t *testing.T) {
 		t.Errorf("GET of the percent-encoded id: %d %s", status, body)
 	}
 }
+
+// TestCreateWithAnIDThatNamesNothingIsACreate: a POST /cards whose data.id
+// is null or "" names no id: it is what client code sends for a resource
+// not yet saved (a Python dataclass or a C# model serialized with its
+// nulls, a Go struct with `json:"id"`), and JSON:API's 403 is for a
+// client-generated id, which it is not. It was refused 403
+// client_id_not_supported. A real id is still refused (regression cover
+// in TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays).
+func TestCreateWithAnIDThatNamesNothingIsACreate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	for i, id := range []string{`null`, `""`, ` null `} {
+		pan := []string{"4111111111111111", "5555555555554444", "378282246310005"}[i]
+		status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+			`{"data":{"type":"cards","id":`+id+`,"attributes":{"pan":"`+pan+`","exp_month":4,"exp_year":2030}}}`, bearer)
+		var doc struct{ Data struct{ ID string } }
+		if status != http.StatusCreated || json.Unmarshal(body, &doc) != nil || !strings.HasPrefix(doc.Data.ID, "CRD") {
+			t.Errorf("create with data.id %s: %d %s, want 201 with a card id of the server's", id, status, body)
+		}
+	}
+	// Any other value is still a client-generated id (or not an id): 403.
+	for _, id := range []string{`"CRD1111111111111111111111"`, `" "`, `0`, `false`, `{}`} {
+		status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+			`{"data":{"type":"cards","id":`+id+`,"attributes":{"pan":"6011111111111117","exp_month":4,"exp_year":2030}}}`, bearer)
+		if status != http.StatusForbidden || !strings.Contains(string(body), `"client_id_not_supported"`) {
+			t.Errorf("create with data.id %s: %d %s, want 403 client_id_not_supported", id, status, body)
+		}
+	}
+}
