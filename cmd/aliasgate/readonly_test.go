@@ -29,22 +29,37 @@ func startRedisServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
 	ln.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir())
+	runRedisServer(t, addr, t.TempDir())
+	return addr
+}
+
+// runRedisServer runs a redis-server of the test's own at addr (a
+// loopback address) with its files in dir and the extra arguments given,
+// and waits until it answers (LOADING counts as an answer). stop kills it
+// and waits for it; it is also killed when the test ends.
+func runRedisServer(t *testing.T, addr, dir string, extra ...string) (stop func()) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}, extra...)
+	cmd := exec.Command("redis-server", args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v (install it: apt-get install redis-server)", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	var once sync.Once
+	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(stop)
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
-	if !waitFor(10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil }) {
+	if !waitFor(10*time.Second, func() bool {
+		err := c.Ping(context.Background()).Err()
+		return err == nil || redis.HasErrorPrefix(err, "LOADING")
+	}) {
 		t.Fatalf("redis-server on %s did not start:\n%s", addr, out.String())
 	}
-	return addr
+	return stop
 }
 
 // redisDo runs one command on the Redis at addr.
