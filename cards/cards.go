@@ -25,10 +25,14 @@
 //   - Unknown or read-only attributes → 422 with the attribute's pointer.
 //     A data.type other than "cards" → 409; a data.id on POST → 403
 //     (JSON:API's answer to an unsupported client-generated id; it was
-//     422); a data.id on PATCH different from the path → 409; a
-//     data.relationships object with members → 403 (JSON:API's answer to
-//     an unsupported relationship update; it was ignored), {} or null is
-//     accepted.
+//     422), but null or "" names no id and is a create (namesNoID); a
+//     data.id on PATCH different from the path → 409; a
+//     data.relationships member → 403 (JSON:API's answer to an
+//     unsupported relationship update; it was ignored) unless it names
+//     exactly the card's own linkage, in any order (card_updates and
+//     network_tokens as GET include links them; both empty on POST): a
+//     client library sends its model's relationships back, asking for no
+//     change (checkRelationships). {} or null is accepted.
 //   - first8 is the first 8 digits only for PANs of 16 digits or more; shorter
 //     PANs show their first 6 there too (PCI DSS display limit).
 //   - capabilities: "network-tokens" for VISA, MASTERCARD, AMEX and

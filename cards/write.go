@@ -73,15 +73,17 @@ func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
-// readAttributes reads a request document and returns its attributes. id is
-// the card id of a PATCH ("" for POST).
-func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, error) {
+// readAttributes reads a request document and returns its attributes and
+// the members of its data.relationships (nil for none: absent, null or
+// {}), which the caller checks against the card's (checkRelationships).
+// id is the card id of a PATCH ("" for POST).
+func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
 	if err := jsonapi.CheckContentType(r, jsonapi.MediaType); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var top map[string]json.RawMessage
 	if err := jsonapi.DecodeBody(r, MaxBody, false, &top); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bad := func(pointer, detail string) error {
 		e := jsonapi.NewError(http.StatusBadRequest, "invalid_document", "Bad Request", detail)
@@ -90,56 +92,127 @@ func readAttributes(r *http.Request, id string) (map[string]json.RawMessage, err
 	}
 	raw, ok := top["data"]
 	if !ok || top == nil {
-		return nil, bad("/data", "the document needs a data object")
+		return nil, nil, bad("/data", "the document needs a data object")
 	}
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &data); err != nil || data == nil {
-		return nil, bad("/data", "data must be an object")
+		return nil, nil, bad("/data", "data must be an object")
 	}
 	if t, ok := data["type"]; ok {
 		var s string
 		if json.Unmarshal(t, &s) != nil || s != typeCards {
 			e := jsonapi.NewError(http.StatusConflict, "type_mismatch", "Conflict", `data.type must be "cards"`)
 			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/type"}
-			return nil, e
+			return nil, nil, e
 		}
 	}
-	if v, ok := data["id"]; ok {
+	if v, ok := data["id"]; ok && !(id == "" && namesNoID(v)) {
 		var s string
 		if id == "" { // JSON:API: 403 to a create with a client-generated id the server does not support
 			e := jsonapi.NewError(http.StatusForbidden, "client_id_not_supported", "Forbidden", "card ids are assigned by the server")
 			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
-			return nil, e
+			return nil, nil, e
 		}
 		if json.Unmarshal(v, &s) != nil || s != id {
 			e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict", "data.id must be the card id of the path")
 			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
-			return nil, e
+			return nil, nil, e
 		}
 	}
+	var rels map[string]json.RawMessage
 	if rel, ok := data["relationships"]; ok {
-		// A card has no relationship a client sets: JSON:API has a server
-		// answer 403 to an unsupported request to update a relationship,
-		// where it was ignored and the rest of the document applied. An
-		// empty object (or null) asks for nothing and is accepted.
-		var m map[string]json.RawMessage
-		if json.Unmarshal(rel, &m) != nil {
-			return nil, bad("/data/relationships", "relationships must be an object")
+		if json.Unmarshal(rel, &rels) != nil {
+			return nil, nil, bad("/data/relationships", "relationships must be an object")
 		}
-		if len(m) > 0 {
-			e := jsonapi.NewError(http.StatusForbidden, "relationships_not_supported", "Forbidden",
-				"a card's relationships are not set by clients; send attributes only")
-			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/relationships"}
-			return nil, e
+		if len(rels) == 0 {
+			rels = nil
 		}
 	}
 	attrs := map[string]json.RawMessage{}
 	if a, ok := data["attributes"]; ok {
 		if json.Unmarshal(a, &attrs) != nil || attrs == nil {
-			return nil, jsonapi.Invalid(attrPointer, "invalid_attributes", "attributes must be an object")
+			return nil, nil, jsonapi.Invalid(attrPointer, "invalid_attributes", "attributes must be an object")
 		}
 	}
-	return attrs, nil
+	return attrs, rels, nil
+}
+
+// namesNoID reports whether a create's data.id is null or "": what client
+// code sends for a resource not saved yet (a model serialized with its
+// nulls, a Go struct with `json:"id"`). It asks for no id, as an absent
+// member does; any other value is a client-generated id (403).
+func namesNoID(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return string(v) == "null" || string(v) == `""`
+}
+
+// checkRelationships refuses (403 relationships_not_supported, JSON:API's
+// answer to an unsupported request to update a relationship) a
+// data.relationships member unless it is one of the card's relationships
+// (current: name → the card's linkage) and names exactly what the card has,
+// in any order: such a member asks for no change. A card has no
+// relationship a client sets; members were ignored and the rest of the
+// document applied. A JSON:API client sends the relationships of its model
+// back as they are (Ember Data a to-many without inverse, on create an
+// empty one): those are accepted.
+func checkRelationships(rels map[string]json.RawMessage, current map[string][]Identifier) error {
+	for _, name := range sortedKeys(rels) {
+		cur, known := current[name]
+		var rel struct {
+			Data *[]Identifier `json:"data"`
+		}
+		if !known || json.Unmarshal(rels[name], &rel) != nil || rel.Data == nil || !sameLinkage(*rel.Data, cur) {
+			e := jsonapi.NewError(http.StatusForbidden, "relationships_not_supported", "Forbidden",
+				"a card's relationships are not set by clients; send attributes only (or each relationship as the card has it)")
+			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/relationships"}
+			return e
+		}
+	}
+	return nil
+}
+
+// sameLinkage reports whether a and b name the same resources, in any order.
+func sameLinkage(a, b []Identifier) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[Identifier]int, len(b))
+	for _, x := range b {
+		seen[x]++
+	}
+	for _, x := range a {
+		if seen[x] == 0 {
+			return false
+		}
+		seen[x]--
+	}
+	return true
+}
+
+// newCardLinkage is a card's linkage before it is stored: no card update,
+// no network token.
+var newCardLinkage = map[string][]Identifier{typeCardUpdates: {}, typeNetworkTokens: {}}
+
+// linkage returns rec's relationships as GET …?include= links them:
+// card_updates every update recorded, network_tokens the active token if
+// any.
+func (h *Handler) linkage(q *request, rec *record) (map[string][]Identifier, error) {
+	out := map[string][]Identifier{typeCardUpdates: {}, typeNetworkTokens: {}}
+	raw, err := h.store.CardUpdates(q.ctx, q.p.Account, rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range raw {
+		var u storedUpdate
+		if err := json.Unmarshal(b, &u); err != nil {
+			return nil, err
+		}
+		out[typeCardUpdates] = append(out[typeCardUpdates], Identifier{Type: typeCardUpdates, ID: u.ID})
+	}
+	if t := rec.currentToken(); t != nil {
+		out[typeNetworkTokens] = append(out[typeNetworkTokens], Identifier{Type: typeNetworkTokens, ID: t.ID})
+	}
+	return out, nil
 }
 
 // checkAllowed reports attributes outside allowed.
@@ -437,7 +510,10 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			h.releaseCreated(q)
 		}
 	}()
-	attrs, err := readAttributes(r, "")
+	attrs, rels, err := readAttributes(r, "")
+	if err == nil {
+		err = checkRelationships(rels, newCardLinkage)
+	}
 	if err != nil {
 		h.fail(q, "create card", err)
 		return
@@ -648,7 +724,13 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "update card", err)
 		return
 	}
-	attrs, err := readAttributes(r, rec.ID)
+	attrs, rels, err := readAttributes(r, rec.ID)
+	if err == nil && rels != nil {
+		var cur map[string][]Identifier
+		if cur, err = h.linkage(q, rec); err == nil {
+			err = checkRelationships(rels, cur)
+		}
+	}
 	if err != nil {
 		h.fail(q, "update card", err)
 		return

@@ -335,7 +335,8 @@ type Admin struct {
 	// not this.
 	Token string `yaml:"token"`
 	// AllowedHosts are the names the admin listener is reached by besides
-	// its addresses and localhost (a DNS name, at any port; name:port
+	// its addresses, localhost and the host name listen.admin binds, if
+	// any (a DNS name, at any port; name:port
 	// accepts that name at that port only): every other Host is answered
 	// 421, so that a page whose name
 	// rebinds to the listener's address cannot read it (package

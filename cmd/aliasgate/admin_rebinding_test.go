@@ -3,9 +3,13 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/hostguard"
 )
 
 // adminRaw sends one request to the admin listener with the given Host and
@@ -156,5 +160,49 @@ func TestAdminListenerRefusesCrossOriginPosts(t *testing.T) {
 		"Origin": g.admin, "Sec-Fetch-Site": "same-origin"})
 	if status != http.StatusOK {
 		t.Fatalf("a same-origin rotate answered %d (want 200)", status)
+	}
+}
+
+// TestAdminListenerAnswersTheNameItListensOn: listen.admin may bind a host
+// name (gw-admin.internal:9090), and the admin commands (`aliasgate keys
+// status`, `webhooks`, `clients revoke` against a running gateway) send
+// their requests to that name by default (adminRequest): the listener
+// answered its own commands 421, as a rebinding page, unless the operator
+// also listed the name in admin.allowed_hosts. The name listen.admin binds
+// is now one the listener answers to (any port, as an allowed entry
+// without one); other names are still refused.
+func TestAdminListenerAnswersTheNameItListensOn(t *testing.T) {
+	var cfg config.Config
+	cfg.Listen.Admin = "gw-admin.internal:9090"
+	cfg.Admin.AllowedHosts = []string{"other.example"}
+	guard, err := hostguard.New(adminHostNames(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	defer srv.Close()
+	for host, want := range map[string]int{
+		"gw-admin.internal:9090": http.StatusOK, "GW-Admin.Internal:9090": http.StatusOK, "gw-admin.internal:8080": http.StatusOK,
+		"other.example": http.StatusOK, "127.0.0.1:9090": http.StatusOK,
+		"evil.example:9090": http.StatusMisdirectedRequest, "gw-admin.internal.evil.example:9090": http.StatusMisdirectedRequest,
+		"sub.gw-admin.internal:9090": http.StatusMisdirectedRequest,
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/healthz", nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, res.StatusCode, want)
+		}
+	}
+	// An address or no host in listen.admin adds no name.
+	for _, l := range []string{"127.0.0.1:9090", ":9090", "[::1]:9090"} {
+		cfg.Listen.Admin = l
+		if got := adminHostNames(cfg); len(got) != 1 || got[0] != "other.example" {
+			t.Errorf("listen.admin %q: names %v", l, got)
+		}
 	}
 }

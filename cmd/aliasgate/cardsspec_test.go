@@ -315,7 +315,8 @@ func TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays(t *testing.T) {
 	status, body = call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"type":"cards","id":"CRD1111111111111111111111","attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
 	forbidden("create with a client-generated id", status, body, "client_id_not_supported", "/data/id")
-	rel := `"relationships":{"network_tokens":{"data":[]}}`
+	// Relationships that ask for a change (the card has no such token).
+	rel := `"relationships":{"network_tokens":{"data":[{"type":"network_tokens","id":"NTK1111111111111111111111"}]}}`
 	status, body = call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"type":"cards",`+rel+`,"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
 	forbidden("create with relationships", status, body, "relationships_not_supported", "/data/relationships")
@@ -519,5 +520,112 @@ func TestAnotherAccountsCardAnswersAsNoCard(t *testing.T) {
 	// The same id percent-encoded is the same card (RFC 3986).
 	if status, body := call(t, "GET", g.inbound+"/cards/%43"+id[1:], "", "", asOwner); status != 200 || !strings.Contains(string(body), id) {
 		t.Errorf("GET of the percent-encoded id: %d %s", status, body)
+	}
+}
+
+// TestCreateWithAnIDThatNamesNothingIsACreate: a POST /cards whose data.id
+// is null or "" names no id: it is what client code sends for a resource
+// not yet saved (a Python dataclass or a C# model serialized with its
+// nulls, a Go struct with `json:"id"`), and JSON:API's 403 is for a
+// client-generated id, which it is not. It was refused 403
+// client_id_not_supported. A real id is still refused (regression cover
+// in TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays).
+func TestCreateWithAnIDThatNamesNothingIsACreate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	for i, id := range []string{`null`, `""`, ` null `} {
+		pan := []string{"4111111111111111", "5555555555554444", "378282246310005"}[i]
+		status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+			`{"data":{"type":"cards","id":`+id+`,"attributes":{"pan":"`+pan+`","exp_month":4,"exp_year":2030}}}`, bearer)
+		var doc struct{ Data struct{ ID string } }
+		if status != http.StatusCreated || json.Unmarshal(body, &doc) != nil || !strings.HasPrefix(doc.Data.ID, "CRD") {
+			t.Errorf("create with data.id %s: %d %s, want 201 with a card id of the server's", id, status, body)
+		}
+	}
+	// Any other value is still a client-generated id (or not an id): 403.
+	for _, id := range []string{`"CRD1111111111111111111111"`, `" "`, `0`, `false`, `{}`} {
+		status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+			`{"data":{"type":"cards","id":`+id+`,"attributes":{"pan":"6011111111111117","exp_month":4,"exp_year":2030}}}`, bearer)
+		if status != http.StatusForbidden || !strings.Contains(string(body), `"client_id_not_supported"`) {
+			t.Errorf("create with data.id %s: %d %s, want 403 client_id_not_supported", id, status, body)
+		}
+	}
+}
+
+// TestCardRelationshipsSentBackAsTheyAreAreAccepted: a JSON:API client
+// sends its model's relationships with the resource: Ember Data a to-many
+// without inverse on every save (empty on a create), other libraries what
+// GET …?include= linked. Such a member names exactly what the card has and
+// asks for no change; it was refused 403 relationships_not_supported (a
+// create with empty card_updates and network_tokens, a PATCH echoing the
+// card's own linkage), so those clients could neither create nor update a
+// card. A relationship that names anything else is still refused, before
+// anything is stored.
+func TestCardRelationshipsSentBackAsTheyAreAreAccepted(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards","relationships":{"card_updates":{"data":[]},"network_tokens":{"data":[]}},`+
+			`"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
+	var doc struct{ Data struct{ ID string } }
+	if status != http.StatusCreated || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("create with the relationships a new card has: %d %s, want 201", status, body)
+	}
+	id := doc.Data.ID
+	for i, month := range []int{5, 6} { // two card updates
+		status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja, fmt.Sprintf(`{"data":{"type":"cards","id":%q,"attributes":{"exp_month":%d}}}`, id, month), bearer)
+		if status != http.StatusOK {
+			t.Fatalf("update %d: %d %s", i, status, body)
+		}
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+id+"?include=card_updates,network_tokens", "", "", bearer)
+	var got struct {
+		Data struct {
+			Relationships map[string]struct {
+				Data []struct{ Type, ID string }
+			}
+		}
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &got) != nil || len(got.Data.Relationships["card_updates"].Data) != 2 {
+		t.Fatalf("get with include: %d %s", status, body)
+	}
+	u := got.Data.Relationships["card_updates"].Data
+	// Sent back, in another order: accepted, and the attribute applied.
+	echo := fmt.Sprintf(`"relationships":{"network_tokens":{"data":[]},"card_updates":{"data":[{"type":"card_updates","id":%q},{"type":"card_updates","id":%q}]}}`,
+		u[1].ID, u[0].ID)
+	status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja, `{"data":{"type":"cards","id":"`+id+`",`+echo+`,"attributes":{"exp_month":7}}}`, bearer)
+	if status != http.StatusOK || !strings.Contains(string(body), `"exp_month":7`) {
+		t.Fatalf("update with the card's own relationships: %d %s, want 200", status, body)
+	}
+	// Anything else is a change: 403, and the card is left as it was.
+	for _, rel := range []string{
+		fmt.Sprintf(`{"card_updates":{"data":[{"type":"card_updates","id":%q}]}}`, u[0].ID), // one left out
+		`{"card_updates":{"data":[]}}`, // all left out
+		fmt.Sprintf(`{"card_updates":{"data":[{"type":"card_updates","id":%q},{"type":"card_updates","id":%q}]}}`, u[0].ID, u[0].ID), // one twice
+		fmt.Sprintf(`{"card_updates":{"data":[{"type":"network_tokens","id":%q},{"type":"card_updates","id":%q}]}}`, u[0].ID, u[1].ID),
+		`{"network_tokens":{"data":[{"type":"network_tokens","id":"NTK1111111111111111111111"}]}}`,
+		`{"network_tokens":{"data":null}}`, `{"network_tokens":{}}`, `{"network_tokens":null}`, `{"other":{"data":[]}}`,
+	} {
+		status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja, `{"data":{"type":"cards","id":"`+id+`","relationships":`+rel+`,"attributes":{"exp_month":8}}}`, bearer)
+		if status != http.StatusForbidden || !strings.Contains(string(body), `"relationships_not_supported"`) {
+			t.Errorf("update with relationships %s: %d %s, want 403", rel, status, body)
+		}
+	}
+	status, body = call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"type":"cards","relationships":{"card_updates":{"data":[{"type":"card_updates","id":"x"}]}},`+
+			`"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	if status != http.StatusForbidden {
+		t.Errorf("create naming a card update: %d %s, want 403", status, body)
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+id, "", "", bearer)
+	if status != http.StatusOK || !strings.Contains(string(body), `"exp_month":7`) {
+		t.Errorf("card after the refused updates: %d %s", status, body)
 	}
 }

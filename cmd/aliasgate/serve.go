@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -515,11 +516,27 @@ func (gw *gateway) adminHandler() http.Handler {
 	// Every answer of this listener, /metrics and /readyz included, only to
 	// its own names (DNS rebinding) and no state-changing request from
 	// another origin: before any handler, the token lockout included.
-	guard, err := hostguard.New(gw.cfg.Admin.AllowedHosts)
+	guard, err := hostguard.New(adminHostNames(gw.cfg))
 	if err != nil { // validated with the configuration
 		panic(err)
 	}
 	return guard.Wrap(mux)
+}
+
+// adminHostNames are the names the admin listener answers to besides its
+// addresses and localhost: admin.allowed_hosts and the host name
+// listen.admin binds, if it names one (the admin commands' default base,
+// adminRequest, is that name: they were refused 421 by their own
+// gateway). An operator chose that name for the listener; a rebinding
+// page's origin cannot be it.
+func adminHostNames(cfg config.Config) []string {
+	names := cfg.Admin.AllowedHosts
+	if host, _, err := net.SplitHostPort(cfg.Listen.Admin); err == nil && host != "" && net.ParseIP(host) == nil {
+		if _, err := hostguard.ParseName(host); err == nil {
+			names = append(slices.Clip(names), host)
+		}
+	}
+	return names
 }
 
 // storesReady pings the persistent and the volatile store (each Ping also

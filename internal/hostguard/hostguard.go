@@ -15,8 +15,10 @@
 //     a page whose origin is an address is served by that address, so it
 //     cannot rebind;
 //   - localhost (which resolves to loopback without DNS);
-//   - a configured name (admin.allowed_hosts), compared case-insensitively
-//     and exactly: a trailing dot is another name, as it is to a browser.
+//   - a configured name (admin.allowed_hosts, and the host name
+//     listen.admin binds: cmd/aliasgate adminHostNames), compared
+//     case-insensitively and exactly: a trailing dot is another name, as
+//     it is to a browser.
 //
 // The port in Host is not compared for addresses, localhost and entries
 // configured without one: the browser writes the port it connected to,

@@ -22,7 +22,8 @@ import (
 // a hang, not a speed.
 const startTimeout = 10 * time.Second
 
-// Start runs a redis-server for t and returns its address (host:port).
+// Start runs a redis-server for t on a free loopback port, with its
+// files in a temporary directory, and returns its address (host:port).
 func Start(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -30,24 +31,42 @@ func Start(t testing.TB) string {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
 	ln.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir())
+	Run(t, addr, t.TempDir())
+	return addr
+}
+
+// Run runs a redis-server for t at addr (a loopback address) with its
+// files in dir and the extra arguments given, and waits until it answers
+// (LOADING counts as an answer: a server restarted over a large dump
+// answers so first). stop kills it and waits for it; it is also killed
+// when the test ends.
+func Run(t testing.TB, addr, dir string, extra ...string) (stop func()) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}, extra...)
+	cmd := exec.Command("redis-server", args...)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v (install it: apt-get install redis-server)", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
-	for deadline := time.Now().Add(startTimeout); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(20 * time.Millisecond) {
+		if err := c.Ping(context.Background()).Err(); err == nil || redis.HasErrorPrefix(err, "LOADING") {
+			return stop
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server on %s did not start:\n%s", addr, out.String())
 		}
 	}
-	return addr
 }
 
 // lockedBuffer is the server's output, written by exec's copying

@@ -3,13 +3,20 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // idemSweep is how many expired keys a claim removes at most.
 const idemSweep = 16
+
+// idemTries is how many times a claim is made when the record it met
+// went away before it was read.
+const idemTries = 4
 
 // ClaimIdempotency stores record under (account, key) until expires unless
 // a record that has not expired at now is there; then it returns that one
@@ -35,23 +42,32 @@ func (s *Store) ClaimIdempotency(ctx context.Context, account, key string, recor
 			ORDER BY expires_at LIMIT $2)`, now, idemSweep); err != nil {
 			return err
 		}
-		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at, lease_until)
+		// The record the INSERT met may go away before it is read (its
+		// claimer released it, a sweep removed it once expired): then the
+		// key is free and the INSERT is made again, at most idemTries
+		// times. It was an error no rule made transient (500), for a race
+		// the next statement mends.
+		for try := 0; ; try++ {
+			tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (account, key, record, expires_at, lease_until)
 			VALUES ($1, $2, $3, $4, clock_timestamp() + $6 * interval '1 microsecond')
 			ON CONFLICT (account, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at,
 				lease_until = excluded.lease_until
 			WHERE idempotency_keys.expires_at <= $5 AND idempotency_keys.lease_until <= clock_timestamp()`,
-			account, key, nonNil(record), expires, now, max(expires.Sub(now), 0).Microseconds())
-		if err != nil {
-			return err
+				account, key, nonNil(record), expires, now, max(expires.Sub(now), 0).Microseconds())
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				return nil
+			}
+			err = s.pool.QueryRow(ctx, `SELECT record FROM idempotency_keys WHERE account = $1 AND key = $2`, account, key).Scan(&existing)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if try+1 == idemTries {
+				return fmt.Errorf("the idempotency key went away %d times between a claim and its read: %w", idemTries, vault.ErrUnavailable)
+			}
 		}
-		if tag.RowsAffected() == 1 {
-			return nil
-		}
-		err = s.pool.QueryRow(ctx, `SELECT record FROM idempotency_keys WHERE account = $1 AND key = $2`, account, key).Scan(&existing)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errors.New("the idempotency key went away meanwhile") // retried by the caller's retry
-		}
-		return err
 	})
 	if err != nil {
 		return nil, err
