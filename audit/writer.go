@@ -644,10 +644,11 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 		// the same key put in the file's place.
 		budget := int64(maxTail)
 		var holds bool
+		removed := map[string]bool{}
 		if from != "" {
-			holds, err = w.chainThroughFile(filepath.Join(filepath.Dir(w.path), from), 0, &budget)
+			holds, err = w.chainThroughFile(filepath.Join(filepath.Dir(w.path), from), 0, &budget, removed)
 		} else {
-			holds, err = w.chainThrough(w.f, size, 0, &budget)
+			holds, err = w.chainThrough(w.f, size, 0, &budget, removed)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("audit: read back %s: %w", w.path, err)
@@ -688,8 +689,12 @@ const maxChainFiles = 8
 // starts after w.written without continuing another, or continuing one
 // that is not there, is another chain. It cannot tell, and says yes,
 // beyond budget bytes read or maxChainFiles files: so many lines written
-// by others since this Writer's last one is no tamper case it looks for.
-func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int64) (bool, error) {
+// by others since this Writer's last one is no tamper case it looks for;
+// nor when the file to go on in was removed by a rotation of the chain
+// (an audit_rotated line read on the way back names it among its removed
+// files: another writer rotated past Options.Keep, as configured).
+// removed collects those names.
+func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int64, removed map[string]bool) (bool, error) {
 	for window := int64(64 << 10); ; window *= 2 {
 		start := max(size-window, 0)
 		if size-start > *budget {
@@ -716,6 +721,11 @@ func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int6
 			case l.Seq < w.written:
 				return false, nil
 			}
+			if l.Event == EventRotated {
+				for _, name := range l.Removed {
+					removed[name] = true
+				}
+			}
 			earliest = &l
 		}
 		if start > 0 {
@@ -728,19 +738,20 @@ func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int6
 		if _, ok := parseRotatedName(filepath.Base(w.path), earliest.File); !ok || filepath.Base(earliest.File) != earliest.File {
 			return false, nil
 		}
-		return w.chainThroughFile(filepath.Join(filepath.Dir(w.path), earliest.File), files+1, budget)
+		return w.chainThroughFile(filepath.Join(filepath.Dir(w.path), earliest.File), files+1, budget, removed)
 	}
 }
 
 // chainThroughFile is chainThrough on the rotated file at path; a file
-// that is not there is not the chain.
-func (w *Writer) chainThroughFile(path string, files int, budget *int64) (bool, error) {
+// that is not there is not the chain, unless a rotation of the chain
+// removed it (removed: chainThrough cannot tell).
+func (w *Writer) chainThroughFile(path string, files int, budget *int64, removed map[string]bool) (bool, error) {
 	if files >= maxChainFiles {
 		return true, nil
 	}
 	f, err := openRead(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return removed[filepath.Base(path)], nil
 	}
 	if err != nil {
 		return false, err
@@ -750,7 +761,7 @@ func (w *Writer) chainThroughFile(path string, files int, budget *int64) (bool, 
 	if err != nil {
 		return false, err
 	}
-	return w.chainThrough(f, fi.Size(), files, budget)
+	return w.chainThrough(f, fi.Size(), files, budget, removed)
 }
 
 // lineOf turns an event into a line (without seq, time, prev). The line
