@@ -67,7 +67,9 @@
 // Writer's last line (another log under the same master key, another
 // gateway's, put in the file's place): when the file has lines after its
 // last one, the Writer reads back, through the file and from its
-// audit_continued line into the rotated files before it, to that line (a
+// audit_continued line into the rotated files before it, to that line,
+// following the chain (each line the prev of the next, a torn line that
+// an audit_recovered line closes skipped) and reading each byte once (a
 // rotated file that a rotation of the chain removed, Options.Keep, ends the
 // read back without a gap: it cannot tell). A last whole line that does not verify makes Open (and every
 // later append) fail: the file was edited or the master key is not the

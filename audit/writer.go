@@ -642,13 +642,12 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 		// Lines after this Writer's last one: they must continue it (other
 		// writers append to the tail they read), not another chain under
 		// the same key put in the file's place.
-		budget := int64(maxTail)
+		cw := &chainWalk{budget: maxTail, removed: map[string]bool{}}
 		var holds bool
-		removed := map[string]bool{}
 		if from != "" {
-			holds, err = w.chainThroughFile(filepath.Join(filepath.Dir(w.path), from), 0, &budget, removed)
+			holds, err = w.chainThroughFile(filepath.Join(filepath.Dir(w.path), from), cw)
 		} else {
-			holds, err = w.chainThrough(w.f, size, 0, &budget, removed)
+			holds, err = w.chainThrough(w.f, size, cw)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("audit: read back %s: %w", w.path, err)
@@ -681,77 +680,85 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 // maxChainFiles bounds the files chainThrough follows back through.
 const maxChainFiles = 8
 
+// chainWalk is the state of a read back (chainThrough) across files.
+type chainWalk struct {
+	budget  int64           // the bytes it may still read
+	files   int             // the rotated files it entered
+	next    *line           // the line read last: the one before it must be its prev
+	removed map[string]bool // files a rotation on the way removed (removed_files)
+}
+
 // chainThrough reports whether the chain that ends at the end of f (its
 // first size bytes) passes through the line this Writer wrote last (seq
-// w.written, mac w.writtenMac): it reads f's lines from the end until one
-// has that seq or less, and from an audit_continued line that starts f
-// goes on in the rotated file it names (chainThroughFile). A file that
+// w.written, mac w.writtenMac). It reads f's lines from the end, once,
+// following the chain: each line must be the prev of the one after it and
+// one seq before it (a line that does not verify is skipped: a torn line,
+// which the audit_recovered line after it chains over), until one has seq
+// w.written or less; from the audit_continued line that starts f (after
+// an audit_recovered line, when a crash tore its first write) it goes on
+// in the rotated file that line names (chainThroughFile). A file that
 // starts after w.written without continuing another, or continuing one
-// that is not there, is another chain. It cannot tell, and says yes,
-// beyond budget bytes read or maxChainFiles files: so many lines written
-// by others since this Writer's last one is no tamper case it looks for;
-// nor when the file to go on in was removed by a rotation of the chain
-// (an audit_rotated line read on the way back names it among its removed
-// files: another writer rotated past Options.Keep, as configured).
-// removed collects those names.
-func (w *Writer) chainThrough(f io.ReaderAt, size int64, files int, budget *int64, removed map[string]bool) (bool, error) {
-	for window := int64(64 << 10); ; window *= 2 {
-		start := max(size-window, 0)
-		if size-start > *budget {
-			return true, nil
+// that is not there, and lines that do not chain (a copy of this Writer's
+// line spliced into another log) are another chain. It cannot tell, and
+// says yes, beyond cw.budget bytes read or maxChainFiles files: so many
+// lines written by others since this Writer's last one is no tamper case
+// it looks for; nor when the file to go on in was removed by a rotation of
+// the chain (an audit_rotated line read on the way back names it among its
+// removed files: another writer rotated past Options.Keep, as configured).
+func (w *Writer) chainThrough(f io.ReaderAt, size int64, cw *chainWalk) (bool, error) {
+	var cont *line // the audit_continued line that starts f
+	decided, holds := false, false
+	done, err := eachLineBackward(f, size, &cw.budget, func(b []byte) bool {
+		l, err := w.keys.parse(b)
+		if err != nil {
+			return true // a torn line, closed by the recovery after it
 		}
-		buf := make([]byte, size-start)
-		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-			return false, err
+		if n := cw.next; n != nil && (n.Seq != l.Seq+1 || !hmac.Equal([]byte(n.Prev), []byte(l.Mac))) {
+			decided = true // not one chain
+			return false
 		}
-		lines := bytes.Split(buf, []byte{'\n'})
-		lines = lines[:len(lines)-1] // after the last newline: nothing, or a torn line
-		if start > 0 && len(lines) > 0 {
-			lines = lines[1:] // cut by the window
+		if l.Seq <= w.written {
+			decided, holds = true, l.Seq == w.written && hmac.Equal([]byte(l.Mac), []byte(w.writtenMac))
+			return false
 		}
-		var earliest *line
-		for i := len(lines) - 1; i >= 0; i-- {
-			l, err := w.keys.parse(lines[i])
-			if err != nil {
-				continue // a torn line, closed by the recovery after it
+		switch l.Event {
+		case EventRotated:
+			for _, name := range l.Removed {
+				cw.removed[name] = true
 			}
-			switch {
-			case l.Seq == w.written:
-				return hmac.Equal([]byte(l.Mac), []byte(w.writtenMac)), nil
-			case l.Seq < w.written:
-				return false, nil
-			}
-			if l.Event == EventRotated {
-				for _, name := range l.Removed {
-					removed[name] = true
-				}
-			}
-			earliest = &l
+		case EventContinued:
+			cont = &l
 		}
-		if start > 0 {
-			continue
-		}
-		*budget -= size
-		if earliest == nil || earliest.Event != EventContinued {
-			return false, nil
-		}
-		if _, ok := parseRotatedName(filepath.Base(w.path), earliest.File); !ok || filepath.Base(earliest.File) != earliest.File {
-			return false, nil
-		}
-		return w.chainThroughFile(filepath.Join(filepath.Dir(w.path), earliest.File), files+1, budget, removed)
+		cw.next = &l
+		return true
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case decided:
+		return holds, nil
+	case !done:
+		return true, nil // beyond the budget
+	case cont == nil:
+		return false, nil
 	}
+	if _, ok := parseRotatedName(filepath.Base(w.path), cont.File); !ok || filepath.Base(cont.File) != cont.File {
+		return false, nil
+	}
+	cw.files++
+	return w.chainThroughFile(filepath.Join(filepath.Dir(w.path), cont.File), cw)
 }
 
 // chainThroughFile is chainThrough on the rotated file at path; a file
 // that is not there is not the chain, unless a rotation of the chain
-// removed it (removed: chainThrough cannot tell).
-func (w *Writer) chainThroughFile(path string, files int, budget *int64, removed map[string]bool) (bool, error) {
-	if files >= maxChainFiles {
+// removed it (cw.removed: chainThrough cannot tell).
+func (w *Writer) chainThroughFile(path string, cw *chainWalk) (bool, error) {
+	if cw.files > maxChainFiles {
 		return true, nil
 	}
 	f, err := openRead(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return removed[filepath.Base(path)], nil
+		return cw.removed[filepath.Base(path)], nil
 	}
 	if err != nil {
 		return false, err
@@ -761,7 +768,49 @@ func (w *Writer) chainThroughFile(path string, files int, budget *int64, removed
 	if err != nil {
 		return false, err
 	}
-	return w.chainThrough(f, fi.Size(), files, budget, removed)
+	return w.chainThrough(f, fi.Size(), cw)
+}
+
+// lineChunk is what eachLineBackward reads at a time: a few lines.
+const lineChunk = 16 << 10
+
+// eachLineBackward calls fn with each whole line of f's first size bytes
+// (without its newline), the last first, skipping what follows the last
+// newline (a torn line, or nothing), until fn returns false. It reads each
+// byte once, lineChunk bytes at a time from the end, and at most *budget
+// bytes, which it counts down: done is false when the budget ran out
+// before fn said stop or the file's start was reached.
+func eachLineBackward(f io.ReaderAt, size int64, budget *int64, fn func([]byte) bool) (done bool, err error) {
+	var carry []byte // the start of a line that the chunk read last ends
+	tail := true     // before the last newline: the torn line
+	for end := size; end > 0; {
+		start := max(end-lineChunk, 0)
+		if end-start > *budget {
+			return false, nil
+		}
+		*budget -= end - start
+		buf := make([]byte, end-start, end-start+int64(len(carry)))
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		buf = append(buf, carry...)
+		for {
+			i := bytes.LastIndexByte(buf, '\n')
+			if i < 0 {
+				break
+			}
+			if !tail && !fn(buf[i+1:]) {
+				return true, nil
+			}
+			tail = false
+			buf = buf[:i]
+		}
+		carry, end = buf, start
+	}
+	if !tail {
+		fn(carry) // the first line
+	}
+	return true, nil
 }
 
 // lineOf turns an event into a line (without seq, time, prev). The line
