@@ -116,7 +116,8 @@ func exposedSecrets(path string, fi fs.FileInfo, cfg Config) []Problem {
 	} {
 		if line, inFile := cfg.src.lines[s.key]; inFile && s.set {
 			out = append(out, maskedProblem(s.key, line, fmt.Sprintf(
-				"the configuration file holds this secret, and %v; or set it in %s", exposed, s.env)))
+				"the configuration file holds this secret, and %v; or remove it from the file and set %s instead "+
+					"(where the file cannot be chmod-ed: a Kubernetes or Docker secret mount)", exposed, s.env)))
 		}
 	}
 	return out
