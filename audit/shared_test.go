@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -201,5 +203,47 @@ func TestReadBackReadsEachByteOnce(t *testing.T) {
 	}
 	if after := fi.Size() - mine; cr.n > after+lineChunk {
 		t.Fatalf("read %d bytes back for %d bytes after the Writer's line (chunk %d)", cr.n, after, lineChunk)
+	}
+}
+
+// TestReadBackThroughALongRecoveredLineIsLinear: 8 MiB appended without a
+// newline (garbage, or a write cut short), recovered by another writer,
+// lies between the Writer's last line and the tail. The read back carries
+// a line that spans its chunks from one read to the next; a chunk of fixed
+// size copied the carried bytes once per chunk (about 2 GiB allocated for
+// 8 MiB, under the file lock). Regression cover of eachLineBackward's
+// doubling reads (the walk before ca03bb4 read windows doubling from 64 KiB).
+func TestReadBackThroughALongRecoveredLineIsLinear(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a := openLog(t, path, k)
+	logN(t, a, 1)
+	waitReleased(t, a)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const long = 8 << 20
+	if _, err := f.Write(bytes.Repeat([]byte{'x'}, long)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b := openLog(t, path, k)
+	logN(t, b, 2)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	logN(t, a, 1)
+	runtime.ReadMemStats(&after)
+	if gaps := gapLines(t, path); len(gaps) != 0 {
+		t.Fatalf("audit_gap written: %v", gaps)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8*long {
+		t.Fatalf("the append allocated %d bytes reading back through a %d-byte line", alloc, long)
+	}
+	if res := mustVerify(t, path, k); res.Recovered != 1 {
+		t.Fatalf("Verify = %+v, want the torn line recovered", res)
 	}
 }

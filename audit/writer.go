@@ -777,14 +777,17 @@ const lineChunk = 16 << 10
 // eachLineBackward calls fn with each whole line of f's first size bytes
 // (without its newline), the last first, skipping what follows the last
 // newline (a torn line, or nothing), until fn returns false. It reads each
-// byte once, lineChunk bytes at a time from the end, and at most *budget
-// bytes, which it counts down: done is false when the budget ran out
-// before fn said stop or the file's start was reached.
+// byte once, from the end, lineChunk bytes at a time, twice as many after
+// a read that held no newline (so that a long line, or garbage without a
+// newline, is copied a bounded number of times, not once per chunk), and
+// at most *budget bytes, which it counts down: done is false when the
+// budget ran out before fn said stop or the file's start was reached.
 func eachLineBackward(f io.ReaderAt, size int64, budget *int64, fn func([]byte) bool) (done bool, err error) {
 	var carry []byte // the start of a line that the chunk read last ends
-	tail := true     // before the last newline: the torn line
+	tail := true     // before the last newline: the torn line, not kept
+	chunk := int64(lineChunk)
 	for end := size; end > 0; {
-		start := max(end-lineChunk, 0)
+		start := max(end-chunk, 0)
 		if end-start > *budget {
 			return false, nil
 		}
@@ -794,16 +797,21 @@ func eachLineBackward(f io.ReaderAt, size int64, budget *int64, fn func([]byte) 
 			return false, err
 		}
 		buf = append(buf, carry...)
+		chunk *= 2
 		for {
 			i := bytes.LastIndexByte(buf, '\n')
 			if i < 0 {
 				break
 			}
+			chunk = lineChunk
 			if !tail && !fn(buf[i+1:]) {
 				return true, nil
 			}
 			tail = false
 			buf = buf[:i]
+		}
+		if tail {
+			buf = nil
 		}
 		carry, end = buf, start
 	}
