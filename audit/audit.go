@@ -66,12 +66,18 @@
 // tampering; so is a tail further along that does not continue this
 // Writer's last line (another log under the same master key, another
 // gateway's, put in the file's place): when the file has lines after its
-// last one, the Writer reads back, through the file and from its
-// audit_continued line into the rotated files before it, to that line,
-// following the chain (each line the prev of the next, a torn line that
-// an audit_recovered line closes skipped) and reading each byte once (a
-// rotated file that a rotation of the chain removed, Options.Keep, ends the
-// read back without a gap: it cannot tell). A last whole line that does not verify makes Open (and every
+// last one, the Writer goes back to that line where it wrote it: it keeps
+// the identity of the file it wrote it to (a rotation renames that file,
+// keeping it) and the offset the line ends at, and goes from the file at
+// path through the audit_continued line that starts each file into the
+// rotated file it names, which must end with the line that continuation
+// chains to, until that file, where the line must be at its offset. It
+// reads the first and last lines of each file (at most 64), whatever the
+// lines others wrote since. A file that continues no other, or starts at
+// or before the Writer's line without being the file it wrote it to (a
+// cut copy), is the gap; a rotated file that a rotation of the chain
+// removed (Options.Keep: named in an audit_rotated line on the way) ends
+// the read back without one: it cannot tell. A last whole line that does not verify makes Open (and every
 // later append) fail: the file was edited or the master key is not the
 // log's; move it aside after keeping it as evidence.
 //

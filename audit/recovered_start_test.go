@@ -62,10 +62,11 @@ func TestATornFirstLineOfARotatedFileStillVerifies(t *testing.T) {
 	w := openRotating(t, path, k, Options{})
 	logN(t, w, 3)
 	w.commitMu.Lock()
-	if _, err := w.lockCurrent(); err != nil {
+	size, err := w.lockCurrent()
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := w.rotate(nil, "size", time.Now().UTC())
+	err = w.rotate(nil, size, "size", time.Now().UTC())
 	w.unlock()
 	w.commitMu.Unlock()
 	if err != nil {

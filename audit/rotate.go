@@ -174,13 +174,13 @@ func (w *Writer) isCurrent() (bool, error) {
 
 // reopen opens (creating it) the file at w.path in place of w.f.
 func (w *Writer) reopen() error {
-	f, err := openLogFile(w.path)
+	f, fi, err := openLogFile(w.path)
 	if err != nil {
 		return err
 	}
 	w.syncMu.Lock()
 	old := w.f
-	w.f = f
+	w.f, w.fInfo = f, fi
 	w.syncMu.Unlock()
 	old.Close() // renamed by the rotation, which fsynced it first
 	w.size, w.born = -1, time.Time{}
@@ -201,9 +201,9 @@ func (w *Writer) rotationDue(size int64, now time.Time) string {
 	return ""
 }
 
-// rotate closes the file (under its lock) with an audit_rotated line after
-// buf, fsyncs it and renames it (finishRotation).
-func (w *Writer) rotate(buf []byte, reason string, now time.Time) error {
+// rotate closes the file (under its lock; size bytes) with an
+// audit_rotated line after buf, fsyncs it and renames it (finishRotation).
+func (w *Writer) rotate(buf []byte, size int64, reason string, now time.Time) error {
 	older, err := rotatedFiles(w.path)
 	if err != nil {
 		return err
@@ -217,6 +217,7 @@ func (w *Writer) rotate(buf []byte, reason string, now time.Time) error {
 	seq := w.seq + 1
 	l := line{Event: EventRotated, Actor: ActorSystem, File: filepath.Base(RotatedName(w.path, seq, now)), Reason: reason,
 		Removed: removed, Outcome: OutcomeOK}
+	lastAt := len(buf)
 	buf, mac := w.encode(buf, l, seq, w.mac, now)
 	l.Seq = seq
 	if w.every > 0 {
@@ -232,6 +233,7 @@ func (w *Writer) rotate(buf []byte, reason string, now time.Time) error {
 		return err
 	}
 	w.seq, w.mac, w.written, w.writtenMac = seq, mac, seq, mac
+	w.writtenIn, w.writtenEnd, w.writtenLen = w.fInfo, size+int64(len(buf)), int64(len(buf)-lastAt)
 	return w.finishRotation(l)
 }
 

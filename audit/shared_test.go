@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -145,37 +144,29 @@ func TestATornFirstLineAnotherWriterRecoveredIsNoGap(t *testing.T) {
 	mustVerifySet(t, path, k)
 }
 
-// countingReaderAt counts the bytes read through it.
-type countingReaderAt struct {
-	r io.ReaderAt
-	n int64
-}
-
-func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.r.ReadAt(p, off)
-	c.n += int64(n)
-	return n, err
-}
-
-// TestReadBackReadsEachByteOnce: the read back through another writer's
-// lines reads what follows the Writer's last line once, a chunk at a time
-// (the first version read windows doubling from 64 KiB and parsed the
-// tail's lines again in each: about three times a 1 MiB tail, and every
-// line's HMAC up to twice each). Regression cover for the cost bound of
-// the new walk (no line is parsed twice either: the walk is one pass).
-func TestReadBackReadsEachByteOnce(t *testing.T) {
+// TestAnotherWritersLargeTailIsNotReadBack: another writer (a CLI command,
+// another gateway) appended 33 MiB to the log after this Writer's last
+// line. The read back walked those lines from the tail (allocating and
+// parsing up to 32 MiB under the file lock, in one append) and then, past
+// its bound, took the tail as is. The Writer now finds its own line where
+// it wrote it (the file it wrote it to, at the offset its newline ends
+// at): the append reads that line, not what others wrote after it, and
+// writes no gap.
+func TestAnotherWritersLargeTailIsNotReadBack(t *testing.T) {
 	k := testKeys(t, 1)
 	path := filepath.Join(t.TempDir(), "audit.log")
 	a := openLog(t, path, k)
 	logN(t, a, 1)
 	waitReleased(t, a)
-	mine := int64(len(readLines(t, path)[0]) + 1)
 	b := openLog(t, path, k)
 	var buf []byte
 	seq, mac, now := b.seq, b.mac, time.Now()
-	for len(buf) < 1<<20 {
+	for len(buf) < maxTail+(1<<20) {
 		seq++
 		buf, mac = b.encode(buf, line{Event: EventClientCreated, Actor: ActorSystem, Outcome: OutcomeOK}, seq, mac, now)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -185,34 +176,31 @@ func TestReadBackReadsEachByteOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	fi, err := os.Stat(path)
+	buf = nil
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	logN(t, a, 1)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("the append allocated %d bytes: it read back through the other writer's lines", alloc)
+	}
+	tail, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	cr := &countingReaderAt{r: r}
-	a.commitMu.Lock()
-	holds, err := a.chainThrough(cr, fi.Size(), &chainWalk{budget: maxTail, removed: map[string]bool{}})
-	a.commitMu.Unlock()
-	if err != nil || !holds {
-		t.Fatalf("chainThrough = %v, %v; want the chain to hold", holds, err)
-	}
-	if after := fi.Size() - mine; cr.n > after+lineChunk {
-		t.Fatalf("read %d bytes back for %d bytes after the Writer's line (chunk %d)", cr.n, after, lineChunk)
+	if bytes.Contains(tail[len(tail)-4096:], []byte(`"event":"audit_gap"`)) {
+		t.Fatal("audit_gap written")
 	}
 }
 
 // TestReadBackThroughALongRecoveredLineIsLinear: 8 MiB appended without a
 // newline (garbage, or a write cut short), recovered by another writer,
-// lies between the Writer's last line and the tail. The read back carries
-// a line that spans its chunks from one read to the next; a chunk of fixed
-// size copied the carried bytes once per chunk (about 2 GiB allocated for
-// 8 MiB, under the file lock). Regression cover of eachLineBackward's
-// doubling reads (the walk before ca03bb4 read windows doubling from 64 KiB).
+// lies between the Writer's last line and the tail. The line-by-line read
+// back of ca03bb4 copied such a line once per 16 KiB chunk (about 2 GiB
+// allocated for 8 MiB, under the file lock; 85a4695 bounded it). The
+// Writer now reads only its own line, where it wrote it: regression cover
+// that an append past such a line allocates a bounded amount and writes
+// no gap.
 func TestReadBackThroughALongRecoveredLineIsLinear(t *testing.T) {
 	k := testKeys(t, 1)
 	path := filepath.Join(t.TempDir(), "audit.log")
@@ -245,5 +233,131 @@ func TestReadBackThroughALongRecoveredLineIsLinear(t *testing.T) {
 	}
 	if res := mustVerify(t, path, k); res.Recovered != 1 {
 		t.Fatalf("Verify = %+v, want the torn line recovered", res)
+	}
+}
+
+// TestALargeLogPutInPlaceIsAGap: another log under the same key put in
+// place (TestAnotherLogPutInPlaceWhileRunningIsRecorded) holding more than
+// the read back's 32 MiB after the Writer's last seq: the read back gave
+// up ("cannot tell") and took the tail as is, so a production-sized log of
+// another gateway renamed over this one hid the lines it had written. The
+// Writer now remembers which file (its identity) and where (the offset
+// its newline ends at) it wrote its last line, and goes back file by file
+// (their first and last lines, and the links between them) to that file,
+// whatever their sizes.
+func TestALargeLogPutInPlaceIsAGap(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	logN(t, w, 3)
+	other := filepath.Join(t.TempDir(), "audit.log")
+	o := openLog(t, other, k)
+	logN(t, o, 1)
+	var buf []byte
+	seq, mac, now := o.seq, o.mac, time.Now()
+	for len(buf) < maxTail+(1<<20) {
+		seq++
+		buf, mac = o.encode(buf, line{Event: EventClientCreated, Actor: ActorSystem, Outcome: OutcomeOK}, seq, mac, now)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(other, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	w.pathEvery = 0
+	logN(t, w, 1)
+	tail, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := bytes.Split(tail[len(tail)-4096:], []byte{'\n'})
+	var gap map[string]any
+	if err := json.Unmarshal(last[len(last)-3], &gap); err != nil || gap["event"] != EventGap || gap["expected_seq"] != 3.0 {
+		t.Fatalf("the line before the new one: %s, want audit_gap with expected_seq 3", last[len(last)-3])
+	}
+}
+
+// TestACutCopyOfTheLogThatAnotherWriterContinuedIsAGap: the log copied to
+// a new file without the Writer's last lines, put in place, and appended
+// to by another writer (a CLI command) before the Writer's next line: the
+// tail's seq is past the Writer's, so only the read back can tell. The
+// copy is not the file the Writer wrote to, and starts before its line:
+// an audit_gap (regression cover for the file-identity read back: the
+// content walk before it found the other writer's line at the Writer's
+// seq, with another mac, and said so too).
+func TestACutCopyOfTheLogThatAnotherWriterContinuedIsAGap(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	logN(t, w, 4)
+	waitReleased(t, w)
+	lines := readLines(t, path)
+	tmp := filepath.Join(filepath.Dir(path), "copy")
+	writeLines(t, tmp, lines[:2])
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	o := openLog(t, path, k)
+	logN(t, o, 5)
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.pathEvery = 0
+	logN(t, w, 1)
+	gaps := gapLines(t, path)
+	if len(gaps) != 1 || gaps[0]["expected_seq"] != 4.0 {
+		t.Fatalf("audit_gap lines %v, want one with expected_seq 4", gaps)
+	}
+}
+
+// TestACutCopyOfARotatedLogIsAGap: as TestACutCopyOfTheLogThatAnother…,
+// in a rotated log whose older files keep removed: the copy starts with
+// the audit_continued line, so it chains to the rotated file before it,
+// and going on back would end at a file keep removed ("cannot tell"). A
+// file that starts at or before the Writer's line and is not the file it
+// wrote it to is the gap (failed before the seq check: no gap line).
+func TestACutCopyOfARotatedLogIsAGap(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openRotating(t, path, k, Options{MaxSize: 2 << 10, Keep: 1})
+	for len(rotated(t, path)) == 0 || len(validLines(t, rotated(t, path)[0])) == 0 ||
+		validLines(t, rotated(t, path)[0])[0]["event"] != EventContinued {
+		logN(t, w, 1)
+	}
+	logN(t, w, 1) // the current file: audit_continued, then lines
+	logN(t, w, 2)
+	waitReleased(t, w)
+	lines := readLines(t, path)
+	if len(lines) < 4 {
+		t.Fatalf("the current file holds %d lines", len(lines))
+	}
+	written := w.written
+	tmp := filepath.Join(filepath.Dir(path), "copy")
+	writeLines(t, tmp, lines[:len(lines)-2])
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	o := openRotating(t, path, k, Options{})
+	logN(t, o, 3)
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.pathEvery = 0
+	logN(t, w, 1)
+	var gaps []map[string]any
+	for _, p := range append(rotated(t, path), path) {
+		gaps = append(gaps, gapLines(t, p)...)
+	}
+	if len(gaps) != 1 || gaps[0]["expected_seq"] != float64(written) {
+		t.Fatalf("audit_gap lines %v, want one with expected_seq %d", gaps, written)
 	}
 }

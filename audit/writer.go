@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -91,9 +92,16 @@ type Writer struct {
 	size       int64  // the file size after this Writer's last append; -1: unknown
 	written    uint64 // the seq of the last line this Writer made durable
 	writtenMac string
-	born       time.Time // the time of the file's first line; zero: unknown or empty
-	finish     *line     // the audit_rotated line the file ends with: a rotation to finish
-	created    bool      // the next write starts a file: fsync the directory after it
+	// writtenIn is the file (its identity) that line was written to,
+	// writtenEnd the offset its newline ends at, writtenLen its length
+	// with the newline (chainHolds).
+	writtenIn  fs.FileInfo
+	writtenEnd int64
+	writtenLen int64
+	fInfo      fs.FileInfo // w.f's identity, taken when it was opened
+	born       time.Time   // the time of the file's first line; zero: unknown or empty
+	finish     *line       // the audit_rotated line the file ends with: a rotation to finish
+	created    bool        // the next write starts a file: fsync the directory after it
 	// pathChecked is when isCurrent last found the open file at path;
 	// pathEvery bounds the time between two such checks (pathCheckDue).
 	pathChecked time.Time
@@ -138,7 +146,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create directory of %s: %w", path, err)
 	}
-	f, err := openLogFile(path)
+	f, fi, err := openLogFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +154,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 		f.Close()
 		return nil, errors.New("audit: SyncInterval, MaxSize, MaxAge and Keep must not be negative")
 	}
-	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f,
+	w := &Writer{path: path, keys: keys, now: opts.Now, log: opts.Logger, max: opts.MaxBatch, f: f, fInfo: fi,
 		every: opts.SyncInterval, maxSize: opts.MaxSize, maxAge: opts.MaxAge, keep: opts.Keep,
 		size: -1, pathEvery: pathCheckEvery, holdIdle: holdTick, reqs: make(chan *request, 256), done: make(chan struct{})}
 	w.sync = func() error { return w.f.Sync() }
@@ -184,12 +192,12 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 // to it. It must be a regular file (a link to one is followed): lines
 // written to a device such as /dev/null, or a FIFO, would be lost while
 // the reveals they record are answered.
-func openLogFile(path string) (*os.File, error) {
-	f, _, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+func openLogFile(path string) (*os.File, fs.FileInfo, error) {
+	f, fi, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // Path returns the file the Writer appends to.
@@ -560,12 +568,13 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 	if len(evs) > 0 && !*rotated {
 		if reason := w.rotationDue(size+int64(len(buf)), now); reason != "" {
 			*rotated = true
-			return true, w.rotate(buf, reason, now)
+			return true, w.rotate(buf, size, reason, now)
 		}
 	}
-	seq, mac := w.seq, w.mac
+	seq, mac, lastAt := w.seq, w.mac, 0
 	for _, ev := range evs {
 		seq++
+		lastAt = len(buf)
 		buf, mac = w.encode(buf, w.lineOf(ev), seq, mac, now)
 	}
 	if len(buf) == 0 {
@@ -588,7 +597,7 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 		return false, err
 	}
 	w.seq, w.mac, w.size = seq, mac, size+int64(len(buf))
-	w.written, w.writtenMac = seq, mac
+	w.written, w.writtenMac, w.writtenIn, w.writtenEnd, w.writtenLen = seq, mac, w.fInfo, w.size, int64(len(buf)-lastAt)
 	if w.born.IsZero() {
 		w.born = now
 	}
@@ -642,13 +651,7 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 		// Lines after this Writer's last one: they must continue it (other
 		// writers append to the tail they read), not another chain under
 		// the same key put in the file's place.
-		cw := &chainWalk{budget: maxTail, removed: map[string]bool{}}
-		var holds bool
-		if from != "" {
-			holds, err = w.chainThroughFile(filepath.Join(filepath.Dir(w.path), from), cw)
-		} else {
-			holds, err = w.chainThrough(w.f, size, cw)
-		}
+		holds, err := w.chainHolds(w.f, size, from)
 		if err != nil {
 			return nil, fmt.Errorf("audit: read back %s: %w", w.path, err)
 		}
@@ -677,148 +680,147 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 	return out, nil
 }
 
-// maxChainFiles bounds the files chainThrough follows back through.
-const maxChainFiles = 8
+// maxChainFiles bounds the files chainHolds goes back through (reading
+// the first and last lines of each).
+const maxChainFiles = 64
 
-// chainWalk is the state of a read back (chainThrough) across files.
-type chainWalk struct {
-	budget  int64           // the bytes it may still read
-	files   int             // the rotated files it entered
-	next    *line           // the line read last: the one before it must be its prev
-	removed map[string]bool // files a rotation on the way removed (removed_files)
-}
-
-// chainThrough reports whether the chain that ends at the end of f (its
-// first size bytes) passes through the line this Writer wrote last (seq
-// w.written, mac w.writtenMac). It reads f's lines from the end, once,
-// following the chain: each line must be the prev of the one after it and
-// one seq before it (a line that does not verify is skipped: a torn line,
-// which the audit_recovered line after it chains over), until one has seq
-// w.written or less; from the audit_continued line that starts f (after
-// an audit_recovered line, when a crash tore its first write) it goes on
-// in the rotated file that line names (chainThroughFile). A file that
-// starts after w.written without continuing another, or continuing one
-// that is not there, and lines that do not chain (a copy of this Writer's
-// line spliced into another log) are another chain. It cannot tell, and
-// says yes, beyond cw.budget bytes read or maxChainFiles files: so many
-// lines written by others since this Writer's last one is no tamper case
-// it looks for; nor when the file to go on in was removed by a rotation of
-// the chain (an audit_rotated line read on the way back names it among its
-// removed files: another writer rotated past Options.Keep, as configured).
-func (w *Writer) chainThrough(f io.ReaderAt, size int64, cw *chainWalk) (bool, error) {
-	var cont *line // the audit_continued line that starts f
-	decided, holds := false, false
-	done, err := eachLineBackward(f, size, &cw.budget, func(b []byte) bool {
-		l, err := w.keys.parse(b)
-		if err != nil {
-			return true // a torn line, closed by the recovery after it
-		}
-		if n := cw.next; n != nil && (n.Seq != l.Seq+1 || !hmac.Equal([]byte(n.Prev), []byte(l.Mac))) {
-			decided = true // not one chain
-			return false
-		}
-		if l.Seq <= w.written {
-			decided, holds = true, l.Seq == w.written && hmac.Equal([]byte(l.Mac), []byte(w.writtenMac))
-			return false
-		}
-		switch l.Event {
-		case EventRotated:
-			for _, name := range l.Removed {
-				cw.removed[name] = true
-			}
-		case EventContinued:
-			cont = &l
-		}
-		cw.next = &l
-		return true
-	})
-	switch {
-	case err != nil:
-		return false, err
-	case decided:
-		return holds, nil
-	case !done:
-		return true, nil // beyond the budget
-	case cont == nil:
-		return false, nil
-	}
-	if _, ok := parseRotatedName(filepath.Base(w.path), cont.File); !ok || filepath.Base(cont.File) != cont.File {
-		return false, nil
-	}
-	cw.files++
-	return w.chainThroughFile(filepath.Join(filepath.Dir(w.path), cont.File), cw)
-}
-
-// chainThroughFile is chainThrough on the rotated file at path; a file
-// that is not there is not the chain, unless a rotation of the chain
-// removed it (cw.removed: chainThrough cannot tell).
-func (w *Writer) chainThroughFile(path string, cw *chainWalk) (bool, error) {
-	if cw.files > maxChainFiles {
-		return true, nil
-	}
-	f, err := openRead(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return cw.removed[filepath.Base(path)], nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	return w.chainThrough(f, fi.Size(), cw)
-}
-
-// lineChunk is what eachLineBackward reads at a time: a few lines.
-const lineChunk = 16 << 10
-
-// eachLineBackward calls fn with each whole line of f's first size bytes
-// (without its newline), the last first, skipping what follows the last
-// newline (a torn line, or nothing), until fn returns false. It reads each
-// byte once, from the end, lineChunk bytes at a time, twice as many after
-// a read that held no newline (so that a long line, or garbage without a
-// newline, is copied a bounded number of times, not once per chunk), and
-// at most *budget bytes, which it counts down: done is false when the
-// budget ran out before fn said stop or the file's start was reached.
-func eachLineBackward(f io.ReaderAt, size int64, budget *int64, fn func([]byte) bool) (done bool, err error) {
-	var carry []byte // the start of a line that the chunk read last ends
-	tail := true     // before the last newline: the torn line, not kept
-	chunk := int64(lineChunk)
-	for end := size; end > 0; {
-		start := max(end-chunk, 0)
-		if end-start > *budget {
-			return false, nil
-		}
-		*budget -= end - start
-		buf := make([]byte, end-start, end-start+int64(len(carry)))
-		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-			return false, err
-		}
-		buf = append(buf, carry...)
-		chunk *= 2
-		for {
-			i := bytes.LastIndexByte(buf, '\n')
-			if i < 0 {
-				break
-			}
-			chunk = lineChunk
-			if !tail && !fn(buf[i+1:]) {
+// chainHolds reports whether the chain that ends at the end of f (its
+// first size bytes; from names the rotated file to start in when f holds
+// no whole line) passes through the line this Writer wrote last (seq
+// w.written, mac w.writtenMac), which it wrote to the file w.writtenIn
+// (its identity: a rotation renames it, keeping it) ending at offset
+// w.writtenEnd. It goes back file by file, from the audit_continued line
+// that starts each (after an audit_recovered line, when a crash tore its
+// first write) into the rotated file it names, which must end with the
+// line the continuation chains to (its prev, one seq before), until the
+// file that is w.writtenIn: there the line that ends at w.writtenEnd must
+// be the Writer's, and the file's last line must chain to the file after
+// it. It reads the first and last lines of each file, whatever their
+// sizes. A file that does not continue another, or continues one that is
+// not there, or does not chain to it, is another chain (another log put
+// in place, under the same key); a file that starts at or before the
+// Writer's line and is not w.writtenIn is a copy of its file, cut (the
+// Writer's line is always in the file it wrote it to: rotations rename
+// files); a file the chain's rotation removed (an
+// audit_rotated line on the way back names it among its removed files:
+// another writer rotated past Options.Keep, as configured), or more than
+// maxChainFiles files, it cannot tell, and says yes.
+func (w *Writer) chainHolds(f *os.File, size int64, from string) (bool, error) {
+	removed := map[string]bool{}
+	dir := filepath.Dir(w.path)
+	var after *line // the first line of the file after f in the chain: f's last line is its prev
+	for files := 0; ; files++ {
+		if from != "" {
+			if files > maxChainFiles {
 				return true, nil
 			}
-			tail = false
-			buf = buf[:i]
+			rf, err := openRead(filepath.Join(dir, from))
+			if errors.Is(err, fs.ErrNotExist) {
+				return removed[from], nil
+			}
+			if err != nil {
+				return false, err
+			}
+			defer rf.Close()
+			fi, err := rf.Stat()
+			if err != nil {
+				return false, err
+			}
+			f, size = rf, fi.Size()
 		}
-		if tail {
-			buf = nil
+		fi, err := f.Stat()
+		if err != nil {
+			return false, err
 		}
-		carry, end = buf, start
+		if after != nil {
+			last, torn, err := readTail(f, size)
+			if err != nil {
+				return false, err
+			}
+			l, perr := w.keys.parse(last)
+			if last == nil || torn > 0 || perr != nil || after.Seq != l.Seq+1 || !hmac.Equal([]byte(after.Prev), []byte(l.Mac)) {
+				return false, nil
+			}
+			if l.Event == EventRotated {
+				for _, name := range l.Removed {
+					removed[name] = true
+				}
+			}
+		}
+		if w.writtenIn != nil && os.SameFile(fi, w.writtenIn) {
+			if size < w.writtenEnd {
+				return false, nil
+			}
+			return w.writtenEndsAt(f)
+		}
+		first, cont, err := w.fileHead(f, size)
+		if err != nil || cont == nil || first.Seq <= w.written {
+			// Another chain, or a file that should hold the Writer's line
+			// and is not the one it wrote it to (a copy, cut).
+			return false, err
+		}
+		if _, ok := parseRotatedName(filepath.Base(w.path), cont.File); !ok || filepath.Base(cont.File) != cont.File {
+			return false, nil
+		}
+		after, from = first, cont.File
 	}
-	if !tail {
-		fn(carry) // the first line
+}
+
+// writtenEndsAt reports whether the line of f that ends at w.writtenEnd is
+// the one this Writer wrote last (w.writtenLen bytes, a newline the last).
+func (w *Writer) writtenEndsAt(f io.ReaderAt) (bool, error) {
+	start := w.writtenEnd - w.writtenLen
+	if w.writtenLen < 1 || start < 0 {
+		return false, nil
 	}
-	return true, nil
+	b := make([]byte, w.writtenLen)
+	if _, err := f.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	if b[len(b)-1] != '\n' {
+		return false, nil
+	}
+	l, err := w.keys.parse(b[:len(b)-1])
+	return err == nil && l.Seq == w.written && hmac.Equal([]byte(l.Mac), []byte(w.writtenMac)), nil
+}
+
+// maxHeadLines bounds the lines fileHead reads: an audit_recovered line
+// (a torn first write), then the audit_continued line.
+const maxHeadLines = 3
+
+// fileHead returns the first line of f that verifies and the
+// audit_continued line among its first lines (nil when it has none: the
+// file continues no other).
+func (w *Writer) fileHead(f io.ReaderAt, size int64) (first, cont *line, err error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 16<<10)
+	for range maxHeadLines {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if err == nil {
+				continue // a long line, not the short system lines a head holds
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return first, nil, err
+		}
+		l, perr := w.keys.parse(b[:len(b)-1])
+		if perr != nil {
+			continue // a torn line, which the recovery after it closes
+		}
+		if first == nil {
+			first = &l
+		}
+		if l.Event == EventContinued {
+			return first, &l, nil
+		}
+	}
+	return first, nil, nil
 }
 
 // lineOf turns an event into a line (without seq, time, prev). The line
