@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -109,5 +110,23 @@ func TestVerifyRefusesNoRegularFile(t *testing.T) {
 		case <-time.After(10 * time.Second): // a hang, not a speed
 			t.Fatalf("%s of a FIFO blocked", name)
 		}
+	}
+}
+
+// TestOpenRefusesADirectory is regression cover (passed before): an
+// audit.path that names a directory is refused at Open as no regular
+// file, naming what it is, and verify refuses it the same way.
+func TestOpenRefusesADirectory(t *testing.T) {
+	k := testKeys(t, 1)
+	dir := t.TempDir()
+	w, err := Open(dir, k, Options{})
+	if err == nil {
+		w.Close()
+	}
+	if !errors.Is(err, regfile.ErrNotRegular) || !strings.Contains(err.Error(), "a directory") {
+		t.Fatalf("Open(a directory) = %v, want a refusal naming a directory", err)
+	}
+	if _, err := VerifyFile(dir, k); !errors.Is(err, regfile.ErrNotRegular) {
+		t.Fatalf("VerifyFile(a directory) = %v, want a refusal (not a regular file)", err)
 	}
 }
