@@ -196,11 +196,11 @@ func TestAnotherWritersLargeTailIsNotReadBack(t *testing.T) {
 // TestReadBackThroughALongRecoveredLineIsLinear: 8 MiB appended without a
 // newline (garbage, or a write cut short), recovered by another writer,
 // lies between the Writer's last line and the tail. The line-by-line read
-// back of ca03bb4 copied such a line once per 16 KiB chunk (about 2 GiB
-// allocated for 8 MiB, under the file lock; 85a4695 bounded it). The
-// Writer now reads only its own line, where it wrote it: regression cover
-// that an append past such a line allocates a bounded amount and writes
-// no gap.
+// back of an earlier version of this branch copied such a line once per
+// 16 KiB chunk (about 2 GiB allocated for 8 MiB, under the file lock; a
+// later one bounded it). The Writer now reads only its own line, where it
+// wrote it: regression cover that an append past such a line allocates a
+// bounded amount and writes no gap.
 func TestReadBackThroughALongRecoveredLineIsLinear(t *testing.T) {
 	k := testKeys(t, 1)
 	path := filepath.Join(t.TempDir(), "audit.log")
