@@ -2,7 +2,10 @@ package vaultapi_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
@@ -43,6 +46,48 @@ func TestErrorHrefHoldsNoCardNumberAReaderSees(t *testing.T) {
 			if shown := u.Path; pan.MaskReadable(pan.MaskAll(shown)) != shown {
 				t.Errorf("%s %s: the href, decoded, holds a card number a reader sees (%d bytes)", c.method, p, len(shown))
 			}
+		}
+	}
+}
+
+// TestUncleanPathsAreNotRedirectedWithTheirValues: http.ServeMux answers
+// a path with an empty, "." or ".." element with a redirect to the
+// cleaned path, Location and an HTML body echoing it and the query in
+// clear: GET /aliases//4111111111111111?q=4111111111111111 answered 307
+// with the card number twice in Location and twice in the body. The
+// gateway's listener cleans paths before they reach the API; the handler,
+// mounted anywhere, answers such paths with a VGS error (href masked),
+// follows no redirect and echoes no value.
+func TestUncleanPathsAreNotRedirectedWithTheirValues(t *testing.T) {
+	e := setup(t, nil)
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct{ method, path, token string }{
+		{"GET", "/aliases//4111111111111111", e.reveal},
+		{"GET", "/aliases/./4111111111111111?q=4111111111111111", e.reveal},
+		{"GET", "/x/../aliases/4111111111111111", e.reveal},
+		{"PUT", "/aliases//4111111111111111", e.writer},
+		{"DELETE", "/aliases/a/../4111111111111111?storage=DISK", e.writer},
+		{"POST", "/aliases/?value=4111111111111111", e.writer},
+	} {
+		req, err := http.NewRequest(c.method, e.srv.URL+c.path, strings.NewReader(`{"data":{"classifiers":["a"]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode/100 == 3 || res.Header.Get("Location") != "" {
+			t.Errorf("%s %s = %d, Location %d bytes: redirected", c.method, c.path, res.StatusCode, len(res.Header.Get("Location")))
+		}
+		obstest.AssertNoPAN(t, c.method+" answer", b)
+		var doc errorDoc
+		if err := json.Unmarshal(b, &doc); err != nil || len(doc.Errors) == 0 {
+			t.Errorf("%s %s = %d, want a VGS error document (%d bytes)", c.method, c.path, res.StatusCode, len(b))
 		}
 	}
 }
