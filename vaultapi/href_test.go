@@ -91,3 +91,43 @@ func TestUncleanPathsAreNotRedirectedWithTheirValues(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorHrefHostHoldsNoCardNumber: the href's host is the request's
+// Host header, the client's as much as its path. Masked only as part of
+// the encoded URL, a card number whose digit groups '_' kept apart
+// (Host: 4111_1111_1111_1111, a name Go's server takes) came back in
+// clear in every error the request got (401 before any token is read
+// included). It is masked as the path is: as a reader sees it.
+func TestErrorHrefHostHoldsNoCardNumber(t *testing.T) {
+	e := setup(t, nil)
+	for _, host := range []string{"4111_1111_1111_1111", "x.4111_1111_1111_1111.example", "4111-1111-1111-1111", "4111111111111111:8080"} {
+		for _, token := range []string{"", e.reveal} {
+			req, err := http.NewRequest("GET", e.srv.URL+"/aliases/abc", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = host
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var doc errorDoc
+			if err := json.Unmarshal(b, &doc); err != nil || len(doc.Errors) == 0 {
+				t.Fatalf("Host %d bytes = %d, want an error document", len(host), res.StatusCode)
+			}
+			obstest.AssertNoPAN(t, "answer", b)
+			u, err := url.Parse(doc.Errors[0].Href)
+			if err != nil {
+				t.Fatalf("href: %v", err)
+			}
+			if shown := u.Host; pan.MaskReadable(pan.MaskAll(shown)) != shown {
+				t.Errorf("status %d: the href's host holds a card number a reader sees (%d bytes)", res.StatusCode, len(shown))
+			}
+		}
+	}
+}

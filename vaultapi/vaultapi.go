@@ -672,12 +672,14 @@ func sentenceCase(s string) string {
 // the decoded path as a reader sees it (pan.MaskReadable: digit groups
 // apart by a tab, a line break, '_' or two spaces), then the URL as sent
 // (escaped digits). Masked as encoded only, "4111%091111%091111%091111"
-// came back in clear (TestErrorHrefHoldsNoCardNumberAReaderSees).
+// came back in clear (TestErrorHrefHoldsNoCardNumberAReaderSees). The Host
+// is the client's too, masked the same way ("Host: 4111_1111_1111_1111"
+// came back in clear: TestErrorHrefHostHoldsNoCardNumber).
 func href(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: r.Host, Path: pan.MaskReadable(pan.MaskAll(r.URL.Path))}
+	u := url.URL{Scheme: scheme, Host: pan.MaskReadable(pan.MaskAll(r.Host)), Path: pan.MaskReadable(pan.MaskAll(r.URL.Path))}
 	return pan.MaskAll(u.String())
 }
