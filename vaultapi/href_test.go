@@ -131,3 +131,36 @@ func TestErrorHrefHostHoldsNoCardNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPointerHoldsNoCardNumberAReaderSees: an error's
+// source.pointer names the member at fault, and a member name is the
+// client's own: a repeated name "4111_1111_1111_1111" (or its digit groups
+// apart by tabs, JSON "\t") came back in clear in duplicate_member's
+// pointer, masked as internal/pan reads text only. It is masked as the
+// href is, as a reader of the decoded answer sees it.
+func TestErrorPointerHoldsNoCardNumberAReaderSees(t *testing.T) {
+	e := setup(t, nil)
+	for _, name := range []string{"4111_1111_1111_1111", `4111\t1111\t1111\t1111`, "4111  1111  1111  1111", "x_4111_1111_1111_1111"} {
+		dup := `"` + name + `":1,"` + name + `":2`
+		for _, c := range []struct{ method, path, token, body string }{
+			{"POST", "/aliases", e.writer, `{"data":[{"value":"v","format":"UUID"}],` + dup + `}`},
+			{"POST", "/aliases", e.writer, `{"data":[{"value":"v","format":"UUID",` + dup + `}]}`},
+			{"PUT", "/aliases/x", e.writer, `{"data":{"classifiers":["a"]},"meta":{` + dup + `}}`},
+			{"POST", "/aliases/delete", e.writer, `{"data":["x"],` + dup + `}`},
+		} {
+			r := e.do(t, c.method, c.path, c.token, "application/json", c.body)
+			var doc struct {
+				Errors []struct {
+					Code   string
+					Source struct{ Pointer string }
+				}
+			}
+			if err := json.Unmarshal(r.body, &doc); err != nil || len(doc.Errors) == 0 || doc.Errors[0].Code != "duplicate_member" {
+				t.Fatalf("%s %s = %d, want duplicate_member (%d bytes)", c.method, c.path, r.status, len(r.body))
+			}
+			if p := doc.Errors[0].Source.Pointer; p == "" || pan.MaskShown(p) != p {
+				t.Errorf("%s %s: the pointer (%d bytes), decoded, holds a card number a reader sees", c.method, c.path, len(p))
+			}
+		}
+	}
+}

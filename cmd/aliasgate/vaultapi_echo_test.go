@@ -87,3 +87,50 @@ func TestVaultAPIErrorHrefMasksTheHost(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPointersMaskWhatAReaderSees: through the gateway, the
+// source.pointer of a duplicate_member error (the Card Management API's
+// and the vault API's, internal/jsonapi's one walk) names the client's
+// member name, and one holding a card number apart by '_' or tabs came
+// back in clear (masked as internal/pan reads text only). It is masked
+// as a reader of the decoded answer sees it (pan.MaskShown).
+func TestErrorPointersMaskWhatAReaderSees(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,aliases:write")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	for _, name := range []string{"4111_1111_1111_1111", `4111\t1111\t1111\t1111`} {
+		dup := `"` + name + `":1,"` + name + `":2`
+		for _, c := range []struct{ path, ctype, body string }{
+			{"/cards", "application/vnd.api+json", `{"data":{"attributes":{"pan":"4242424242424242","exp_month":4,"exp_year":2030},` + dup + `}}`},
+			{"/aliases", "application/json", `{"data":[{"value":"v","format":"UUID"}],` + dup + `}`},
+		} {
+			req, err := http.NewRequest("POST", g.inbound+c.path, strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", c.ctype)
+			bearer(req)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var doc struct {
+				Errors []struct {
+					Code   string
+					Source struct{ Pointer string }
+				}
+			}
+			if err := json.Unmarshal(b, &doc); err != nil || len(doc.Errors) == 0 || doc.Errors[0].Code != "duplicate_member" {
+				t.Fatalf("POST %s = %d, want duplicate_member (%d bytes)", c.path, res.StatusCode, len(b))
+			}
+			if p := doc.Errors[0].Source.Pointer; p == "" || pan.MaskShown(p) != p {
+				t.Errorf("POST %s: the pointer (%d bytes), decoded, holds a card number a reader sees", c.path, len(p))
+			}
+		}
+	}
+}
