@@ -134,3 +134,55 @@ func TestErrorPointersMaskWhatAReaderSees(t *testing.T) {
 		}
 	}
 }
+
+// TestCardsAPIEchoesNoCardNumberInNames: the Card Management API echoes
+// an unknown attribute's or query parameter's name (source.pointer,
+// source.parameter) when it looks safe (cards.safeName), and a card
+// number whose digit groups '_' keeps apart passed as safe: POST /cards
+// with an attribute "4111_1111_1111_1111" and GET
+// /cards?4111_1111_1111_1111=1 echoed it in clear. Such a name is now
+// left out (the object's pointer, no parameter), as the '-' and '.'
+// spellings were.
+func TestCardsAPIEchoesNoCardNumberInNames(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	for _, name := range []string{"4111_1111_1111_1111", "x_4111_1111_1111_1111", "4111-1111-1111-1111"} {
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/cards?" + name + "=1", ""},
+			{"POST", "/cards", `{"data":{"type":"cards","attributes":{"pan":"4242424242424242","exp_month":4,"exp_year":2030,"` + name + `":1}}}`},
+		} {
+			req, err := http.NewRequest(c.method, g.inbound+c.path, strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/vnd.api+json")
+			bearer(req)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var doc struct {
+				Errors []struct {
+					Detail string
+					Source struct{ Pointer, Parameter string }
+				}
+			}
+			if err := json.Unmarshal(b, &doc); err != nil || len(doc.Errors) == 0 {
+				t.Fatalf("%s %s = %d, want an error document (%d bytes)", c.method, c.path, res.StatusCode, len(b))
+			}
+			for _, e := range doc.Errors {
+				for what, s := range map[string]string{"pointer": e.Source.Pointer, "parameter": e.Source.Parameter, "detail": e.Detail} {
+					if pan.MaskShown(s) != s {
+						t.Errorf("%s %s: the error's %s (%d bytes) holds a card number a reader sees", c.method, c.path, what, len(s))
+					}
+				}
+			}
+		}
+	}
+}
