@@ -43,9 +43,10 @@ func invalid(field, code, detail string) *jsonapi.Error {
 	return jsonapi.Invalid(attrPointer+"/"+field, code, detail)
 }
 
-// safeName reports whether a client-chosen name (attribute or meta key) may
-// be echoed in a pointer: short, and not holding a digit run that could be
-// card data.
+// safeName reports whether a client-chosen name (attribute, meta key or
+// query parameter) may be echoed in a pointer or a parameter: short, and
+// not holding a digit run that could be card data nor a card number a
+// reader sees (pan.MaskShown: "4111_1111_1111_1111" was echoed).
 func safeName(s string) bool {
 	if s == "" || len(s) > MaxMetaKeyLen {
 		return false
@@ -65,7 +66,8 @@ func safeName(s string) bool {
 			return false
 		}
 	}
-	return !pkgpan.ContainsString(s) // groups of ≤4 digits joined by '-' or '.' (issue 17)
+	// Groups of ≤4 digits joined by '-' or '.' (issue 17), or by '_'.
+	return pkgpan.MaskShown(s) == s
 }
 
 // escapePointer escapes a JSON pointer token.

@@ -112,19 +112,28 @@ func (g *headerGuard) spend(n int64) bool {
 	}
 }
 
+// waitExpired is since once the tunnel's timer took the current wait for
+// a request's headers as timed out (watch): the connection is closed, and
+// a request whose headers were read at that moment is late (begin).
+const waitExpired = -1
+
 // begin says a request's headers were read; it returns the request's
-// number, for end.
-func (g *headerGuard) begin() int64 {
-	n := g.seq.Add(1)
-	g.state.Store(-n)
+// number, for end, and late when the wait for them had already timed out
+// (the connection is being closed: the request must not be served). The
+// wait is taken with one swap, against watch's one compare-and-swap: a
+// request either began in time and its tunnel is left alone, or is late.
+func (g *headerGuard) begin() (n int64, late bool) {
 	start := g.since.Swap(0)
-	if start == 0 && g.readTimeout > 0 {
+	late = start == waitExpired
+	n = g.seq.Add(1)
+	g.state.Store(-n)
+	if (start == 0 && g.readTimeout > 0) || late {
 		// Its headers were read while the request before was served
 		// (pipelined, in goproxy's buffer): its reading starts now.
 		start = time.Now().UnixNano()
 	}
 	g.started.Store(start)
-	return n
+	return n, late
 }
 
 // reading says the body of the request begun last is being read: its
@@ -166,16 +175,17 @@ func headerSize(req *http.Request) int64 {
 }
 
 // overdue reports how long past its bound the current wait for a
-// request's headers (headers) or the reading of a request's body is at now
-// (>= 0: overdue), or, when neither is under way, -every.
-func (g *headerGuard) overdue(now time.Time) (over time.Duration, headers bool) {
-	if since := g.since.Load(); since != 0 && g.timeout > 0 && g.state.Load() >= 0 {
-		return time.Duration(now.UnixNano()-since) - g.timeout, true
+// request's headers (headers, which began at wait) or the reading of a
+// request's body is at now (>= 0: overdue), or, when neither is under
+// way, -every.
+func (g *headerGuard) overdue(now time.Time) (over time.Duration, headers bool, wait int64) {
+	if since := g.since.Load(); since > 0 && g.timeout > 0 && g.state.Load() >= 0 {
+		return time.Duration(now.UnixNano()-since) - g.timeout, true, since
 	}
 	if since := g.body.Load(); since != 0 {
-		return time.Duration(now.UnixNano()-since) - g.readTimeout, false
+		return time.Duration(now.UnixNano()-since) - g.readTimeout, false, 0
 	}
-	return -g.every, false
+	return -g.every, false, 0
 }
 
 // guardBody is the body of a request inside an intercepted tunnel while
@@ -227,19 +237,25 @@ func newGuardedConn(c net.Conn, g *headerGuard) *guardedConn {
 // read is the client's: 408, and the tunnel ends), and otherwise re-arms
 // itself for when the current bound would pass, or for the shorter bound
 // from now when none is under way (a later one is at most that old then).
+// A wait it finds overdue it takes with a compare-and-swap before closing
+// (waitExpired): headers read meanwhile (begin) win, and it looks again
+// (the wait it read may also be one that ended, a later one begun since).
 func (c *guardedConn) watch() {
-	if c.done.Load() {
+	for !c.done.Load() {
+		over, headers, wait := c.g.overdue(time.Now())
+		switch {
+		case over < 0:
+			c.timer.Reset(-over)
+		case headers:
+			if !c.g.since.CompareAndSwap(wait, waitExpired) {
+				continue // the wait ended (begin): look again
+			}
+			_ = c.Close()
+		default:
+			c.expired.Store(true)
+			_ = c.Conn.SetReadDeadline(time.Unix(1, 0)) // a read under way fails now
+		}
 		return
-	}
-	over, headers := c.g.overdue(time.Now())
-	switch {
-	case over < 0:
-		c.timer.Reset(-over)
-	case headers:
-		_ = c.Close()
-	default:
-		c.expired.Store(true)
-		_ = c.Conn.SetReadDeadline(time.Unix(1, 0)) // a read under way fails now
 	}
 }
 

@@ -794,9 +794,11 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	lr := &loopReq{o: o, method: req.Method, host: req.Host, path: req.URL.Path, rawQuery: req.URL.RawQuery}
 	parent := req.Context()
 	t, intercepted := gctx.UserData.(*tunnel)
+	late := false // the tunnel's header timeout passed as its headers were read
 	if intercepted {
 		if t.guard != nil {
-			lr.guard, lr.guardSeq = t.guard, t.guard.begin()
+			lr.guard = t.guard
+			lr.guardSeq, late = t.guard.begin()
 			if t.guard.readTimeout > 0 && req.Body != nil && req.Body != http.NoBody {
 				lr.gbody = guardBody{ReadCloser: req.Body, g: t.guard}
 				req.Body = &lr.gbody
@@ -819,7 +821,13 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	closeTunnel := false  // the answer ends the tunnel
 	if intercepted {
 		client = t.client
-		if lr.guard != nil && lr.guard.tooLarge(req) {
+		if late {
+			// Its tunnel is being closed (guardedConn.watch): not served,
+			// as a request past the listener's read_header_timeout.
+			refusal, closeTunnel = jsonapi.NewError(http.StatusRequestTimeout, "request_timeout", "Request Timeout",
+				"the request's headers took longer than limits.read_header_timeout"), true
+		}
+		if refusal == nil && lr.guard != nil && lr.guard.tooLarge(req) {
 			refusal, closeTunnel = jsonapi.NewError(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
 				"Request Header Fields Too Large", "the request line and headers are larger than limits.max_header_bytes"), true
 		}

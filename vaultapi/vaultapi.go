@@ -37,7 +37,9 @@
 // invalid is answered 400, as VGS's own example ("Too many values (limit:
 // 20)"). Authentication is a Bearer JWT from /oauth/token or HTTP Basic
 // with a client's id and secret. An error never echoes a value: it names
-// the member (source.pointer).
+// the member (source.pointer). A path http.ServeMux would redirect (an
+// empty, "." or ".." element) is answered 404 not_found, not redirected
+// (a redirect echoes the path and query in clear).
 //
 // A value may be a JSON string or a JSON number (the spec's own example
 // sends 122105155): a number is stored as its text, exactly as sent. One
@@ -54,6 +56,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,6 +160,15 @@ func asClient(fn http.HandlerFunc) http.HandlerFunc {
 // (see the package documentation).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = &vgsErrors{ResponseWriter: w, href: href(r)}
+	if r.Method != http.MethodConnect && r.URL.Path != cleanPath(r.URL.Path) {
+		// http.ServeMux would redirect to the cleaned path, echoing it and
+		// the query (alias lists, any value) in clear in Location and an
+		// HTML body: a VGS error instead, its href masked. The gateway's
+		// listener cleans paths before (canonicalize); this handler may be
+		// mounted elsewhere.
+		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such endpoint"))
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		allow := allowed(r.URL.Path)
 		if allow == "" {
@@ -168,6 +180,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is the path http.ServeMux serves p as (it redirects any other
+// spelling there): rooted, no "." or ".." elements nor repeated slashes,
+// a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 func allowed(path string) string {
@@ -643,12 +672,14 @@ func sentenceCase(s string) string {
 // the decoded path as a reader sees it (pan.MaskReadable: digit groups
 // apart by a tab, a line break, '_' or two spaces), then the URL as sent
 // (escaped digits). Masked as encoded only, "4111%091111%091111%091111"
-// came back in clear (TestErrorHrefHoldsNoCardNumberAReaderSees).
+// came back in clear (TestErrorHrefHoldsNoCardNumberAReaderSees). The Host
+// is the client's too, masked the same way ("Host: 4111_1111_1111_1111"
+// came back in clear: TestErrorHrefHostHoldsNoCardNumber).
 func href(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: r.Host, Path: pan.MaskReadable(pan.MaskAll(r.URL.Path))}
+	u := url.URL{Scheme: scheme, Host: pan.MaskShown(r.Host), Path: pan.MaskShown(r.URL.Path)}
 	return pan.MaskAll(u.String())
 }

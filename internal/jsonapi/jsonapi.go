@@ -656,7 +656,8 @@ func hex4(b []byte) rune {
 }
 
 // pointer is the JSON pointer (RFC 6901) of the current member of stack,
-// with card-like runs masked.
+// with card numbers masked as a reader of the answer sees them
+// (pan.MaskShown: a member name "4111_1111_1111_1111" came back in clear).
 func pointer(stack []*frame) string {
 	var b strings.Builder
 	for _, f := range stack {
@@ -667,7 +668,7 @@ func pointer(stack []*frame) string {
 			b.WriteString(strconv.Itoa(f.idx))
 		}
 	}
-	return pan.MaskAll(b.String())
+	return pan.MaskShown(b.String())
 }
 
 // decodeError maps an error of decoding body to a 400. A value of the
@@ -685,7 +686,7 @@ func decodeError(body []byte, err error) error {
 		ptr, ok := pointerAt(body, typ.Offset)
 		if !ok {
 			return NewError(http.StatusBadRequest, "malformed_json", "Bad Request",
-				fmt.Sprintf("wrong JSON type for %q: want %s", pan.MaskAll(typ.Field), jsonType(typ.Type)))
+				fmt.Sprintf("wrong JSON type for %q: want %s", pan.MaskShown(typ.Field), jsonType(typ.Type)))
 		}
 		e := NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "wrong JSON type: want "+jsonType(typ.Type))
 		if ptr != "" {
@@ -699,7 +700,7 @@ func decodeError(body []byte, err error) error {
 		// not a value; other messages are replaced by a generic one.
 		// A key could itself be card data, so it is masked.
 		if msg, ok := strings.CutPrefix(err.Error(), "json: "); ok && strings.HasPrefix(msg, "unknown field ") {
-			return NewError(http.StatusBadRequest, "unknown_field", "Bad Request", pan.MaskAll(msg))
+			return NewError(http.StatusBadRequest, "unknown_field", "Bad Request", pan.MaskShown(msg))
 		}
 		return NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not a valid document")
 	}

@@ -1,5 +1,13 @@
 package pan
 
+// MaskShown masks the card numbers of text shown back to a client or a
+// person (an error's href or source.pointer, a delivery log's excerpt) in
+// every spelling: MaskAll's (escaped digits, exponent notation), then
+// MaskReadable's (digit groups apart by a tab, a line break, '_', two
+// spaces). The one rule for echoes; MaskAll alone leaves
+// "4111_1111_1111_1111" as it is.
+func MaskShown(s string) string { return MaskReadable(MaskAll(s)) }
+
 // MaskReadable masks, in text shown to people (a log line, a delivery
 // log's excerpt), the card numbers a reader sees there though Find does
 // not: groups of digits apart by two separators or by any other character

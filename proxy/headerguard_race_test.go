@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// closeRecorder is a net.Conn whose Close records whether the request its
+// guard began last had taken its headers' wait as on time (started is
+// that wait's start) when the connection was closed under it.
+type closeRecorder struct {
+	net.Conn
+	g         *headerGuard
+	wait      int64
+	cutServed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error {
+	if c.g.state.Load() < 0 && c.g.started.Load() == c.wait {
+		c.cutServed.Store(true)
+	}
+	return nil
+}
+
+// TestHeaderTimeoutDoesNotCutARequestItLetThrough: the tunnel's timer
+// (guardedConn.watch) and the end of a request's headers (begin) race
+// when the headers end at the deadline. Exactly one of them must win:
+// either the wait expired, the connection is closed and the request is
+// not served, or the request began and its connection is left alone.
+// watch read the wait's start, then decided, then closed: a request
+// whose headers ended in between was taken as on time (served, its call
+// made) and its connection closed under it, the answer lost. The race
+// is run many times; it failed before within a few thousand rounds.
+func TestHeaderTimeoutDoesNotCutARequestItLetThrough(t *testing.T) {
+	for i := 0; i < 20000; i++ {
+		g := newHeaderGuard(0, time.Hour, 0)
+		wait := time.Now().Add(-2 * time.Hour).UnixNano() // overdue
+		g.since.Store(wait)
+		rec := &closeRecorder{g: g, wait: wait}
+		gc := newGuardedConn(rec, g)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); g.begin() }()
+		go func() { defer wg.Done(); gc.watch() }()
+		wg.Wait()
+		gc.timer.Stop()
+		if rec.cutServed.Load() {
+			t.Fatalf("round %d: the header timeout closed the tunnel under a request whose headers it let through", i)
+		}
+	}
+}
