@@ -1,13 +1,22 @@
 package proxy
 
 import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/routes"
 )
 
 // TestHoldBodiesReservesAChunkedDocumentAsItIsRead: HoldBodies reserved
@@ -83,4 +92,109 @@ func TestHoldBodiesReservesAChunkedDocumentAsItIsRead(t *testing.T) {
 		t.Errorf("a 2000-byte chunked document over a 1000-byte share: %d %v %s, want 429 source_busy", resp.StatusCode, resp.Header, got)
 	}
 	waitGivenBack(t, share, "refused chunked document (share)")
+}
+
+// TestCaptureReadAfterTheExchangeIsHandedOnHoldsNothing: a capture
+// reserved of the body budget every body byte it recorded, also after
+// the exchange was handed to the Capturer and its reservation given back
+// (captureRec.done): a destination that answers before it reads the
+// request body leaves the transport reading the client's body into the
+// capture after that, and those bytes stayed reserved for ever (a leak
+// that turns, request by request, into a gateway that refuses every body:
+// 503 gateway_busy). What a capture records once it is handed on is no
+// longer kept nor reserved.
+func TestCaptureReadAfterTheExchangeIsHandedOnHoldsNothing(t *testing.T) {
+	// A destination that answers once it has the request's headers and
+	// keeps the connection open (Go's server reads the body first).
+	psp := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
+	t.Cleanup(psp.Close)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tls.NewListener(tcp, psp.TLS)
+	t.Cleanup(func() { ln.Close() })
+	answered := make(chan struct{}, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") // before the request body
+					answered <- struct{}{}
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	tv := newTestVault(t)
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(psp.Certificate())
+	b := bodybudget.New(1<<20, 0)
+	c := &recCapturer{limit: 1 << 20}
+	ob, err := NewOutbound(OutboundOptions{
+		Table: routes.NewTable(parseRoutes(t, outRoutes, "")), Tokenizer: tv.tok, CA: ca, AllowPrivate: true, RootCAs: roots,
+		Logger: obstest.Logger(t), Resolver: testResolver, UpstreamTimeout: 5 * time.Second, Capturer: c, Budget: b,
+		Authenticate: func(_ context.Context, user, pass string) (ProxyClient, error) {
+			return ProxyClient{ID: "cli"}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ob)
+	t.Cleanup(func() { srv.Close(); ob.Close() })
+	g := &outGateway{srv: srv, ob: ob, ca: ca, vault: tv}
+
+	tc := tunnelTLS(t, g, "psp.example.com:"+port)
+	defer tc.Close()
+	// A body the route streams (text: no filter reads it), 100 bytes of
+	// the 20,000 declared sent before the answer.
+	if _, err := io.WriteString(tc, "POST /v1/upload HTTP/1.1\r\nHost: psp.example.com:"+port+
+		"\r\nContent-Type: text/plain\r\nContent-Length: 20000\r\n\r\n"+strings.Repeat("a", 100)); err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	br := bufio.NewReader(tc)
+	readOK := func() {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	readOK()
+	c.wait(t, 1)                                      // handed on
+	waitGivenBack(t, b, "the capture once handed on") // and given back
+	// The rest of the body, which the transport still reads, and a
+	// second request, answered once the first one's body was read.
+	if _, err := io.WriteString(tc, strings.Repeat("b", 19900)+"GET /v1/next HTTP/1.1\r\nHost: psp.example.com:"+port+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	readOK()
+	c.wait(t, 2)
+	tc.Close()
+	waitGivenBack(t, b, "the body read after the capture was handed on")
 }
