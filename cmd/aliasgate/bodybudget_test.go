@@ -183,7 +183,7 @@ func stallH1(t *testing.T, ip, addr, path string, pool *x509.CertPool, n int) []
 // (limits.source_buffered_share, half here) or 503 gateway_busy past the
 // whole, with Retry-After and the reason in the access line, while a
 // route that streams its bodies unread is served as before. The vault
-// API and the Card Management API, which read their request documents
+// API, the Card Management API and the token endpoint, which read their request documents
 // whole, count in the same budget. Every body's
 // bytes are given back once its exchange is over, finished or abandoned.
 func TestBufferedBodiesAreBoundedGatewayWide(t *testing.T) {
@@ -210,11 +210,14 @@ func TestBufferedBodiesAreBoundedGatewayWide(t *testing.T) {
 	third := loopbackClient(t, "127.0.0.4")
 	third.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	for _, c := range []struct {
-		path   string
-		status int
-	}{{"/guarded/small", http.StatusServiceUnavailable}, {"/aliases", http.StatusServiceUnavailable},
-		{"/cards", http.StatusServiceUnavailable}, {"/stream/small", http.StatusOK}} {
-		res, err := third.Post(base+c.path, "text/plain", strings.NewReader("hello"))
+		path, ctype, body string
+		status            int
+	}{{"/guarded/small", "text/plain", "hello", http.StatusServiceUnavailable},
+		{"/aliases", "text/plain", "hello", http.StatusServiceUnavailable},
+		{"/cards", "text/plain", "hello", http.StatusServiceUnavailable},
+		{"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", http.StatusServiceUnavailable},
+		{"/stream/small", "text/plain", "hello", http.StatusOK}} {
+		res, err := third.Post(base+c.path, c.ctype, strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)
 		}
