@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -197,4 +198,49 @@ func TestCaptureReadAfterTheExchangeIsHandedOnHoldsNothing(t *testing.T) {
 	c.wait(t, 2)
 	tc.Close()
 	waitGivenBack(t, b, "the body read after the capture was handed on")
+}
+
+// TestDecodedBodiesAreReservedAsTheyAreDecoded: a gzip or deflate body's
+// decoded copy was reserved as max_body + 1 before it was decoded, on
+// top of the raw body's bytes. One sender's share may be one max_body
+// (limits.source_buffered_share never gives less; 25% of the smallest
+// default budget, 4 × max_body, is exactly that), and then every gzip
+// body was refused, a 100-byte one with nothing else in flight: a
+// client's request 429 source_busy, and every response on a route whose
+// responses are read (the proxy asks the upstream for gzip itself:
+// askGzip) 502. The decoded copy is now reserved as it is decoded, as a
+// body of unknown length is read; one that does not fit is still
+// refused, and everything is given back.
+func TestDecodedBodiesAreReservedAsTheyAreDecoded(t *testing.T) {
+	const maxBody = 64 << 10
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(gz(t, []byte(`{"ok":true}`)))
+	})
+	b := bodybudget.New(4*maxBody, maxBody) // the share: one max_body
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: b, maxBody: maxBody})
+	resp, body := g.do(t, "POST", "/json", "application/json", bytes.NewReader(gz(t, []byte(cardJSON))),
+		map[string]string{"Content-Encoding": "gzip"})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a small gzip request and a gzip answer under a one-max_body share: %d %s, want 200", resp.StatusCode, obstestMask(string(body)))
+	}
+	if got := up.requests(); len(got) != 1 {
+		t.Fatalf("the upstream received %d requests, want 1", len(got))
+	}
+	waitGivenBack(t, b, "decoded bodies")
+	if p := b.Peak(); p == 0 || p > heldStep+1<<10 {
+		t.Errorf("peak %d: want the bodies (a few hundred bytes) and at most one step of a decoded copy", p)
+	}
+
+	// A body whose decoded copy does not fit is still refused.
+	small := bodybudget.New(heldStep+2000, 0)
+	g = newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: small, maxBody: 1 << 20})
+	big := `{"card":{"number":"` + testPAN + `"},"pad":"` + strings.Repeat("x", 200<<10) + `"}`
+	resp, body = g.do(t, "POST", "/json", "application/json", bytes.NewReader(gz(t, []byte(big))),
+		map[string]string{"Content-Encoding": "gzip"})
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "gateway_busy") {
+		t.Errorf("a gzip body decoding past the budget: %d %s, want 503 gateway_busy", resp.StatusCode, obstestMask(string(body)))
+	}
+	waitGivenBack(t, small, "refused decoded body")
 }

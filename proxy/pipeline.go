@@ -495,14 +495,27 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			case enc == "":
 				body = raw
 			default:
-				// The decoded copy is reserved too, as the raw body was.
-				if jerr := p.hold(ctx, st, phase, p.max+1); jerr != nil {
-					return jerr
+				// The decoded copy is reserved too, as it is decoded
+				// (heldReader), as a body of unknown length is read: not
+				// max_body + 1 up front, which may be more than a
+				// sender's whole share.
+				var dh *heldReader
+				if p.budget != nil {
+					dh = &heldReader{p: p, ctx: ctx, st: st, phase: phase}
 				}
-				if body, err = decodeBody(enc, raw, p.max); err != nil {
-					bodyErr, body = err, nil
+				body, err = decodeHeld(enc, raw, p.max, dh)
+				if err != nil {
+					body = nil
 				}
-				p.unhold(st, p.max+1-int64(len(body)))
+				if dh != nil {
+					p.unhold(st, dh.held-int64(len(body)))
+					if dh.refused != nil {
+						return dh.refused // no room for the rest of it
+					}
+				}
+				if err != nil {
+					bodyErr = err
+				}
 			}
 		}
 		return nil
