@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,4 +244,59 @@ func TestDecodedBodiesAreReservedAsTheyAreDecoded(t *testing.T) {
 		t.Errorf("a gzip body decoding past the budget: %d %s, want 503 gateway_busy", resp.StatusCode, obstestMask(string(body)))
 	}
 	waitGivenBack(t, small, "refused decoded body")
+}
+
+// TestParallelChunkedCheckoutsFitTheSmallestDefaultShare: the smallest
+// budget the defaults give (4 × max_body, GOMEMLIMIT being low) leaves
+// one sender a share of one max_body. Ordinary checkouts of a few hundred
+// bytes sent chunked (no Content-Length, as many HTTP clients stream a
+// JSON body), 16 at once from one backend, each reserved 32 KiB while it
+// was read, whatever it held: with max_body 64 KiB two fitted, and the
+// others were refused 429 source_busy. A body of unknown length is now
+// reserved as the buffer that reads it grows, what it holds.
+func TestParallelChunkedCheckoutsFitTheSmallestDefaultShare(t *testing.T) {
+	const maxBody = 64 << 10
+	up := newUpstream(t, nil)
+	b := bodybudget.New(4*maxBody, maxBody)
+	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: b, maxBody: maxBody})
+	const senders, each = 16, 10
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range each {
+				pr, pw := io.Pipe()
+				go func() {
+					// The body in two chunks, the second a moment later:
+					// the reads of all the senders overlap.
+					_, _ = io.WriteString(pw, cardJSON[:10])
+					_, _ = io.WriteString(pw, cardJSON[10:])
+					pw.Close()
+				}()
+				req, _ := http.NewRequest("POST", g.URL+"/json", pr)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if statuses[http.StatusOK] != senders*each {
+		t.Errorf("statuses %v: want all %d checkouts served", statuses, senders*each)
+	}
+	waitGivenBack(t, b, "parallel chunked checkouts")
 }

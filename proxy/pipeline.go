@@ -746,7 +746,10 @@ func (p *pipeline) hold(ctx context.Context, st *reqState, phase routes.Phase, n
 // heldReader reads a body of unknown length for the phase, reserving of
 // the budget (pipeline.hold) the bytes each Read may read before it reads
 // them, at least heldStep at a time: the reservation follows what the
-// reader (io.ReadAll, which grows its buffer to what it asks for) holds.
+// reader (io.ReadAll, which asks for the room its buffer has, and grows
+// it) holds: its buffer, not a fixed step, so that many small bodies of
+// unknown length read at once each hold what they take (a 32 KiB step
+// let a sender's share of one max_body read two at once).
 // A reservation refused ends the read with errOverBudget and keeps the
 // refusal; held is what it reserved.
 type heldReader struct {
@@ -759,7 +762,8 @@ type heldReader struct {
 	refused    *jsonapi.Error
 }
 
-const heldStep = 32 << 10
+// heldStep is the least a Read reserves: io.ReadAll's first buffer.
+const heldStep = 512
 
 var errOverBudget = errors.New("proxy: no room in the body budget")
 
@@ -809,7 +813,7 @@ func (p *pipeline) release(st *reqState) {
 // whole (at most max bytes), as the phases read a body. The request's
 // declared length (max when it declares more) is reserved before next
 // runs; a body of unknown length is reserved as next reads it, as the
-// phases reserve one (heldStep at a time, never past max + 1 ahead of what
+// phases reserve one (as the reading buffer grows, never past max + 1 ahead of what
 // was read; what it did not send given back at its end), so that a chunked
 // document holds what it sent, not the API's most, which may be more than
 // the whole budget. Both under the sender's share (budgetSource; else its
@@ -865,8 +869,8 @@ func budgetRefusal(err error) string {
 }
 
 // apiBody is an API's request body of unknown length (HoldBodies): what
-// each Read may read is reserved before it reads it, at least heldStep at
-// a time up to max + 1 (past it, or when that does not fit, what the Read
+// each Read may read is reserved before it reads it (heldReader's rule), up
+// to max + 1 (past it, or when that does not fit, what the Read
 // asks for), and what was
 // reserved past the body's end is given back at its end. A reservation
 // refused ends the read with errOverBudget and keeps the refusal; held is
