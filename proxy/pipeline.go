@@ -869,9 +869,9 @@ func budgetRefusal(err error) string {
 }
 
 // apiBody is an API's request body of unknown length (HoldBodies): what
-// each Read may read is reserved before it reads it (heldReader's rule), up
-// to max + 1 (past it, or when that does not fit, what the Read
-// asks for), and what was
+// each Read may read is reserved before it reads it (heldReader's rule;
+// when a step does not fit, what the Read asks for), up to max + 1, past
+// which the API refuses the body (413) and keeps no more; what was
 // reserved past the body's end is given back at its end. A reservation
 // refused ends the read with errOverBudget and keeps the refusal; held is
 // what is reserved.
@@ -888,14 +888,13 @@ func (h *apiBody) Read(p []byte) (int, error) {
 	if h.refused != nil {
 		return 0, errOverBudget
 	}
-	if need := h.read + int64(len(p)); need > h.held {
-		step := need - h.held
-		if h.held < h.max+1 {
-			step = min(max(step, heldStep), h.max+1-h.held)
-		}
+	if need := h.read + int64(len(p)); need > h.held && h.held <= h.max {
+		// Never past max + 1: what the API reads past its most it
+		// refuses (413), and keeps no more of.
+		step := min(max(need-h.held, heldStep), h.max+1-h.held)
 		err := h.b.Reserve(h.src, step)
-		if err != nil && step > need-h.held {
-			step = need - h.held // the Read's own bytes may still fit
+		if least := min(need-h.held, h.max+1-h.held); err != nil && step > least {
+			step = least // the Read's own bytes may still fit
 			err = h.b.Reserve(h.src, step)
 		}
 		if err != nil {
