@@ -265,8 +265,8 @@ func TestBodyBudgetSourceShare(t *testing.T) {
 		t.Errorf("with the share free: %d %s", resp.StatusCode, obstestMask(string(body)))
 	}
 
-	// Chunked (no length): what it sent, reserved as it is read (32 KiB
-	// at a time), not max_body.
+	// Chunked (no length): what it sent, reserved as it is read (as the
+	// buffer reading it grows, heldStep at the least), not max_body.
 	chunked := bodybudget.New(4<<20, 0)
 	g = newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: chunked, maxBody: 1 << 20})
 	got := rawExchange(t, g.Listener.Addr().String(), "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"+
