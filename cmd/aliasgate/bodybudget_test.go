@@ -51,8 +51,36 @@ func startBudgetGateway(t *testing.T, upstream string) (*gatewayProc, *x509.Cert
 		"ALIASGATE_LIMITS_MAX_BUFFERED_BYTES":    "1MiB",
 		"ALIASGATE_LIMITS_SOURCE_BUFFERED_SHARE": "50",
 		"ALIASGATE_VAULT_API_ENABLED":            "true",
+		// The vault API's documents (at most 256 KiB) within one
+		// sender's share (newBodyBudget never gives less).
+		"ALIASGATE_VAULT_MAX_VALUE_SIZE": "64KiB",
 	}), "--data-dir", filepath.Join(dir, "data"))
 	return g, pool
+}
+
+// TestAShareHoldsTheLargestDocument: the share of one sender was never
+// less than limits.max_body, but the vault API reads documents of up to
+// 2 × vault.max_value_size + 64 KiB, more than max_body may be: with
+// max_body 64 KiB and the default value size (1 MiB), a 1.5 MiB document
+// under a 1 MiB share was refused 429 source_busy with nothing else in
+// flight, whenever it was sent again as Retry-After asked. The share is
+// now never less than the largest document the gateway's own endpoints
+// read either: such a request is read (and here refused for want of a
+// token, as any).
+func TestAShareHoldsTheLargestDocument(t *testing.T) {
+	dir := t.TempDir()
+	g := startGateway(t, testEnv(map[string]string{
+		"ALIASGATE_LIMITS_MAX_BODY":              "64KiB",
+		"ALIASGATE_LIMITS_MAX_BUFFERED_BYTES":    "4MiB",
+		"ALIASGATE_LIMITS_SOURCE_BUFFERED_SHARE": "25",
+		"ALIASGATE_VAULT_API_ENABLED":            "true",
+	}), "--data-dir", filepath.Join(dir, "data"))
+	doc := `{"data":{"type":"aliases","attributes":{"value":"` + strings.Repeat("a", 1536<<10) + `"}}}`
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/vnd.api+json", doc, nil)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		t.Errorf("a %d-byte vault API document with nothing else in flight: %d %s", len(doc), status, body)
+	}
+	waitBudget(t, g, "the document to be given back", func(used, _ int64) bool { return used == 0 })
 }
 
 // budgetMetrics reads the body budget's metrics from the admin listener:

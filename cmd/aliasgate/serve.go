@@ -186,7 +186,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 			gw.close()
 		}
 	}()
-	gw.buffered = newBodyBudget(cfg.Limits)
+	gw.buffered = newBodyBudget(cfg.Limits, largestDocument(cfg))
 	if err := gw.buffered.Register(gw.metrics.Registry); err != nil {
 		return nil, err
 	}
