@@ -20,8 +20,8 @@ import (
 const (
 	// realm is the realm of WWW-Authenticate challenges.
 	realm = "aliasgate"
-	// maxTokenRequestBody bounds the body of a token request.
-	maxTokenRequestBody = 64 << 10
+	// MaxTokenRequestBody bounds the body of a token request.
+	MaxTokenRequestBody = 64 << 10
 	// formMediaType is the media type of token requests.
 	formMediaType = "application/x-www-form-urlencoded"
 )
@@ -298,7 +298,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		return tokenResponse{}, oauthErr(http.StatusUnsupportedMediaType, "invalid_request",
 			"send the request body as "+formMediaType)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenRequestBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenRequestBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -149,7 +149,9 @@ type Limits struct {
 	// of one sender (a source address, an IPv6 /64; a proxy client on the
 	// outbound listener) may hold at once; past it its requests get 429
 	// source_busy with Retry-After, so that one sender cannot take the
-	// budget from everyone. Default 25; 100: no share.
+	// budget from everyone. Default 25; 100: no share. Never less than
+	// MaxBody, nor than the largest document the gateway's own endpoints
+	// read (cmd/aliasgate newBodyBudget).
 	SourceBufferedShare int `yaml:"source_buffered_share"`
 	// MaxHeaderBytes bounds request headers (http.Server.MaxHeaderBytes).
 	// Default 64KiB, at most MaxBody.

@@ -242,6 +242,14 @@ func contentEncoding(values []string) (string, error) {
 // max (errTooLarge above it: a compression bomb stops there). enc "" returns
 // b as is. Other encodings give errUnsupportedEncoding.
 func decodeBody(enc string, b []byte, max int64) ([]byte, error) {
+	return decodeHeld(enc, b, max, nil)
+}
+
+// decodeHeld is decodeBody reading the decoded bytes through held when it
+// is not nil (its r set here), which reserves them of the body budget as
+// they are decoded (heldReader); a refused reservation fails the decoding
+// (held.refused says so).
+func decodeHeld(enc string, b []byte, max int64, held *heldReader) ([]byte, error) {
 	var r io.ReadCloser
 	var err error
 	switch enc {
@@ -262,7 +270,11 @@ func decodeBody(enc string, b []byte, max int64) ([]byte, error) {
 		return nil, errBadEncoding
 	}
 	defer r.Close()
-	out, err := readLimited(r, max)
+	var src io.Reader = r
+	if held != nil {
+		held.r, src = r, held
+	}
+	out, err := readLimited(src, max)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, errTooLarge

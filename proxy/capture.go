@@ -136,17 +136,22 @@ type captureRec struct {
 	// on as it would without a capture.
 	budget *bodybudget.Budget
 	held   int64
+	// handed: done ran; what is read of the bodies after it (a transport
+	// still sending a request body its destination answered before
+	// reading) is neither kept nor reserved: nothing would give it back.
+	handed bool
 }
 
 // captureHolder is whom the captures in flight count against in the body
 // budget: all of them together, one sender's share.
 const captureHolder = "(captures)"
 
-// done gives back what the capture reserved of the body budget.
+// done gives back what the capture reserved of the body budget, once the
+// exchange is handed to the Capturer; the capture records nothing more.
 func (rec *captureRec) done() {
 	rec.mu.Lock()
 	n := rec.held
-	rec.held = 0
+	rec.held, rec.handed = 0, true
 	rec.mu.Unlock()
 	rec.budget.Release(captureHolder, n)
 }
@@ -263,6 +268,9 @@ func (s *snap) snapshot() Snapshot {
 func (rec *captureRec) record(s *snap, b []byte) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	if rec.handed {
+		return // the exchange is handed on (done)
+	}
 	if room := rec.limit - len(s.body); room > 0 {
 		if rec.budget.Reserve(captureHolder, int64(min(len(b), room))) != nil {
 			s.over = true // no room in the budget: the capture is partial

@@ -117,8 +117,8 @@
 // All the bodies buffered at once, by both proxies, are bounded by the
 // Budget of their options (limits.max_buffered_bytes, package
 // internal/bodybudget): a body's bytes are reserved before it is read (its
-// Content-Length; a body of unknown length as it is read, 32 KiB at a time;
-// its decoded copy as MaxBody and one byte until decoded) and given back when the exchange is over,
+// Content-Length; a body of unknown length as it is read, as its buffer grows;
+// its decoded copy as it is decoded, alike) and given back when the exchange is over,
 // however it ended (pipeline.release). A body that does not fit is refused
 // at once: the request with 503 gateway_busy, or 429 source_busy when its
 // sender holds its share of the budget, both with Retry-After; the response

@@ -495,14 +495,27 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			case enc == "":
 				body = raw
 			default:
-				// The decoded copy is reserved too, as the raw body was.
-				if jerr := p.hold(ctx, st, phase, p.max+1); jerr != nil {
-					return jerr
+				// The decoded copy is reserved too, as it is decoded
+				// (heldReader), as a body of unknown length is read: not
+				// max_body + 1 up front, which may be more than a
+				// sender's whole share.
+				var dh *heldReader
+				if p.budget != nil {
+					dh = &heldReader{p: p, ctx: ctx, st: st, phase: phase}
 				}
-				if body, err = decodeBody(enc, raw, p.max); err != nil {
-					bodyErr, body = err, nil
+				body, err = decodeHeld(enc, raw, p.max, dh)
+				if err != nil {
+					body = nil
 				}
-				p.unhold(st, p.max+1-int64(len(body)))
+				if dh != nil {
+					p.unhold(st, dh.held-int64(len(body)))
+					if dh.refused != nil {
+						return dh.refused // no room for the rest of it
+					}
+				}
+				if err != nil {
+					bodyErr = err
+				}
 			}
 		}
 		return nil
@@ -726,18 +739,17 @@ func (p *pipeline) hold(ctx context.Context, st *reqState, phase routes.Phase, n
 		st.held += n
 		return nil
 	}
-	why := "gateway_busy"
-	if errors.Is(err, bodybudget.ErrSourceFull) {
-		why = "source_busy"
-	}
-	obs.SetRefused(ctx, why)
-	return refusal(phase, why)
+	obs.SetRefused(ctx, budgetRefusal(err))
+	return refusal(phase, budgetRefusal(err))
 }
 
 // heldReader reads a body of unknown length for the phase, reserving of
 // the budget (pipeline.hold) the bytes each Read may read before it reads
 // them, at least heldStep at a time: the reservation follows what the
-// reader (io.ReadAll, which grows its buffer to what it asks for) holds.
+// reader (io.ReadAll, which asks for the room its buffer has, and grows
+// it) holds: its buffer, not a fixed step, so that many small bodies of
+// unknown length read at once each hold what they take (a 32 KiB step
+// let a sender's share of one max_body read two at once).
 // A reservation refused ends the read with errOverBudget and keeps the
 // refusal; held is what it reserved.
 type heldReader struct {
@@ -750,7 +762,8 @@ type heldReader struct {
 	refused    *jsonapi.Error
 }
 
-const heldStep = 32 << 10
+// heldStep is the least a Read reserves: io.ReadAll's first buffer.
+const heldStep = 512
 
 var errOverBudget = errors.New("proxy: no room in the body budget")
 
@@ -798,11 +811,17 @@ func (p *pipeline) release(st *reqState) {
 // HoldBodies bounds the bodies next reads with budget (nil: next itself):
 // the handlers of the gateway's own APIs, which read a request document
 // whole (at most max bytes), as the phases read a body. The request's
-// declared length (max when it has none or declares more) is reserved
-// before next runs, under the sender's share (budgetSource; else its peer
-// address), and given back when next returns, whatever way. A request that
-// does not fit is refused as a phase refuses it: 503 gateway_busy or 429
-// source_busy, with Retry-After, the access line saying why.
+// declared length (max when it declares more) is reserved before next
+// runs; a body of unknown length is reserved as next reads it, as the
+// phases reserve one (as the reading buffer grows, never past max + 1 ahead of what
+// was read; what it did not send given back at its end), so that a chunked
+// document holds what it sent, not the API's most, which may be more than
+// the whole budget. Both under the sender's share (budgetSource; else its
+// peer address), given back when next returns, whatever way. A request
+// that does not fit is refused as a phase refuses it: 503 gateway_busy or
+// 429 source_busy, with Retry-After, the access line saying why; a body
+// refused as it is read fails next's read, and next's answer is replaced
+// by that refusal (apiBody, apiWriter).
 func HoldBodies(budget *bodybudget.Budget, max int64, next http.Handler) http.Handler {
 	if budget == nil {
 		return next
@@ -813,26 +832,138 @@ func HoldBodies(budget *bodybudget.Budget, max int64, next http.Handler) http.Ha
 			next.ServeHTTP(w, r)
 			return
 		}
-		if n < 0 || n > max {
-			n = max
-		}
 		src := budgetSource(r.Context())
 		if src == "" {
 			src = lockout.Key(r.RemoteAddr)
 		}
-		if err := budget.Reserve(src, n); err != nil {
-			why := "gateway_busy"
-			if errors.Is(err, bodybudget.ErrSourceFull) {
-				why = "source_busy"
+		if n < 0 {
+			body := &apiBody{ReadCloser: r.Body, b: budget, src: src, max: max}
+			defer func() { budget.Release(src, body.held) }()
+			aw := &apiWriter{ResponseWriter: w, body: body, ctx: r.Context()}
+			r2 := *r
+			r2.Body = body
+			next.ServeHTTP(aw, &r2)
+			if body.refused != nil && !aw.wrote {
+				aw.refuse()
 			}
-			obs.SetRefused(r.Context(), why)
-			writeError(w, refusal(routes.Request, why))
+			return
+		}
+		n = min(n, max)
+		if err := budget.Reserve(src, n); err != nil {
+			obs.SetRefused(r.Context(), budgetRefusal(err))
+			writeError(w, refusal(routes.Request, budgetRefusal(err)))
 			return
 		}
 		defer budget.Release(src, n)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// budgetRefusal is the refusal code of a reservation's error: source_busy
+// past the sender's share, else gateway_busy.
+func budgetRefusal(err error) string {
+	if errors.Is(err, bodybudget.ErrSourceFull) {
+		return "source_busy"
+	}
+	return "gateway_busy"
+}
+
+// apiBody is an API's request body of unknown length (HoldBodies): what
+// each Read may read is reserved before it reads it (heldReader's rule;
+// when a step does not fit, what the Read asks for), up to max + 1, past
+// which the API refuses the body (413) and keeps no more; what was
+// reserved past the body's end is given back at its end. A reservation
+// refused ends the read with errOverBudget and keeps the refusal; held is
+// what is reserved.
+type apiBody struct {
+	io.ReadCloser
+	b          *bodybudget.Budget
+	src        string
+	max        int64
+	read, held int64
+	refused    error
+}
+
+func (h *apiBody) Read(p []byte) (int, error) {
+	if h.refused != nil {
+		return 0, errOverBudget
+	}
+	if need := h.read + int64(len(p)); need > h.held && h.held <= h.max {
+		// Never past max + 1: what the API reads past its most it
+		// refuses (413), and keeps no more of.
+		step := min(max(need-h.held, heldStep), h.max+1-h.held)
+		err := h.b.Reserve(h.src, step)
+		if least := min(need-h.held, h.max+1-h.held); err != nil && step > least {
+			step = least // the Read's own bytes may still fit
+			err = h.b.Reserve(h.src, step)
+		}
+		if err != nil {
+			h.refused = err
+			return 0, errOverBudget
+		}
+		h.held += step
+		if room := h.held - h.read; int64(len(p)) > room {
+			p = p[:room]
+		}
+	}
+	n, err := h.ReadCloser.Read(p)
+	h.read += int64(n)
+	if err != nil && h.held > h.read {
+		h.b.Release(h.src, h.held-h.read) // the end: nothing more to hold
+		h.held = h.read
+	}
+	return n, err
+}
+
+// apiWriter is the ResponseWriter of an API behind HoldBodies: once the
+// request's body was refused of the budget (apiBody), the API's answer
+// (its read failed) is dropped and the refusal written instead.
+type apiWriter struct {
+	http.ResponseWriter
+	body    *apiBody
+	ctx     context.Context
+	wrote   bool // the header went out (the API's or the refusal)
+	dropped bool // the API's answer is being dropped
+}
+
+func (w *apiWriter) refuse() {
+	w.wrote, w.dropped = true, true
+	h := w.ResponseWriter.Header()
+	for k := range h {
+		delete(h, k) // what the API set for its own answer
+	}
+	why := budgetRefusal(w.body.refused)
+	obs.SetRefused(w.ctx, why)
+	writeError(w.ResponseWriter, refusal(routes.Request, why))
+}
+
+func (w *apiWriter) WriteHeader(code int) {
+	switch {
+	case w.wrote:
+		if !w.dropped {
+			w.ResponseWriter.WriteHeader(code) // a 1xx, or net/http's own complaint
+		}
+	case w.body.refused != nil:
+		w.refuse()
+	default:
+		if code >= 200 {
+			w.wrote = true
+		}
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *apiWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.dropped {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *apiWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // budgetSource returns whom the bodies of an exchange count against in
 // the budget's per-source shares: its source address (an IPv6 address's

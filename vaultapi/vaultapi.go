@@ -347,7 +347,11 @@ func (h *Handler) maxCreateBody() int64 {
 }
 
 // MaxBody returns the largest request body the API reads.
-func (h *Handler) MaxBody() int64 { return max(h.maxCreateBody(), maxSmallBody) }
+func (h *Handler) MaxBody() int64 { return MaxBodyFor(int64(h.vault.MaxValueLen())) }
+
+// MaxBodyFor returns the largest request body the API reads from a vault
+// whose longest value is maxValueLen bytes (Handler.MaxBody).
+func MaxBodyFor(maxValueLen int64) int64 { return max(2*maxValueLen+bodySlack, maxSmallBody) }
 
 // hasScope reports whether the request's principal holds scope.
 func hasScope(r *http.Request, scope string) bool {

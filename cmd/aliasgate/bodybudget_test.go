@@ -51,8 +51,36 @@ func startBudgetGateway(t *testing.T, upstream string) (*gatewayProc, *x509.Cert
 		"ALIASGATE_LIMITS_MAX_BUFFERED_BYTES":    "1MiB",
 		"ALIASGATE_LIMITS_SOURCE_BUFFERED_SHARE": "50",
 		"ALIASGATE_VAULT_API_ENABLED":            "true",
+		// The vault API's documents (at most 256 KiB) within one
+		// sender's share (newBodyBudget never gives less).
+		"ALIASGATE_VAULT_MAX_VALUE_SIZE": "64KiB",
 	}), "--data-dir", filepath.Join(dir, "data"))
 	return g, pool
+}
+
+// TestAShareHoldsTheLargestDocument: the share of one sender was never
+// less than limits.max_body, but the vault API reads documents of up to
+// 2 × vault.max_value_size + 64 KiB, more than max_body may be: with
+// max_body 64 KiB and the default value size (1 MiB), a 1.5 MiB document
+// under a 1 MiB share was refused 429 source_busy with nothing else in
+// flight, whenever it was sent again as Retry-After asked. The share is
+// now never less than the largest document the gateway's own endpoints
+// read either: such a request is read (and here refused for want of a
+// token, as any).
+func TestAShareHoldsTheLargestDocument(t *testing.T) {
+	dir := t.TempDir()
+	g := startGateway(t, testEnv(map[string]string{
+		"ALIASGATE_LIMITS_MAX_BODY":              "64KiB",
+		"ALIASGATE_LIMITS_MAX_BUFFERED_BYTES":    "4MiB",
+		"ALIASGATE_LIMITS_SOURCE_BUFFERED_SHARE": "25",
+		"ALIASGATE_VAULT_API_ENABLED":            "true",
+	}), "--data-dir", filepath.Join(dir, "data"))
+	doc := `{"data":{"type":"aliases","attributes":{"value":"` + strings.Repeat("a", 1536<<10) + `"}}}`
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/vnd.api+json", doc, nil)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		t.Errorf("a %d-byte vault API document with nothing else in flight: %d %s", len(doc), status, body)
+	}
+	waitBudget(t, g, "the document to be given back", func(used, _ int64) bool { return used == 0 })
 }
 
 // budgetMetrics reads the body budget's metrics from the admin listener:
@@ -183,7 +211,7 @@ func stallH1(t *testing.T, ip, addr, path string, pool *x509.CertPool, n int) []
 // (limits.source_buffered_share, half here) or 503 gateway_busy past the
 // whole, with Retry-After and the reason in the access line, while a
 // route that streams its bodies unread is served as before. The vault
-// API and the Card Management API, which read their request documents
+// API, the Card Management API and the token endpoint, which read their request documents
 // whole, count in the same budget. Every body's
 // bytes are given back once its exchange is over, finished or abandoned.
 func TestBufferedBodiesAreBoundedGatewayWide(t *testing.T) {
@@ -210,11 +238,14 @@ func TestBufferedBodiesAreBoundedGatewayWide(t *testing.T) {
 	third := loopbackClient(t, "127.0.0.4")
 	third.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	for _, c := range []struct {
-		path   string
-		status int
-	}{{"/guarded/small", http.StatusServiceUnavailable}, {"/aliases", http.StatusServiceUnavailable},
-		{"/cards", http.StatusServiceUnavailable}, {"/stream/small", http.StatusOK}} {
-		res, err := third.Post(base+c.path, "text/plain", strings.NewReader("hello"))
+		path, ctype, body string
+		status            int
+	}{{"/guarded/small", "text/plain", "hello", http.StatusServiceUnavailable},
+		{"/aliases", "text/plain", "hello", http.StatusServiceUnavailable},
+		{"/cards", "text/plain", "hello", http.StatusServiceUnavailable},
+		{"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", http.StatusServiceUnavailable},
+		{"/stream/small", "text/plain", "hello", http.StatusOK}} {
+		res, err := third.Post(base+c.path, c.ctype, strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)
 		}

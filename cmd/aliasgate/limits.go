@@ -6,8 +6,11 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
+	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vaultapi"
 )
 
 // apiAuth is what the Card Management API and the vault API authenticate
@@ -98,10 +101,31 @@ func (w *closingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // newBodyBudget returns the budget of the body bytes the proxies hold in
 // memory at once: limits.max_buffered_bytes (its default from
 // limits.max_body and the Go memory limit, config.Limits.BufferedBytes),
-// of which one sender may hold limits.source_buffered_share percent.
-func newBodyBudget(l config.Limits) *bodybudget.Budget {
+// of which one sender may hold limits.source_buffered_share percent, never
+// less than the largest body one request makes the gateway read (largest:
+// limits.max_body, or an API's document; a share under it would refuse
+// such a request for ever, 429 with a Retry-After that never helps).
+func newBodyBudget(l config.Limits, largest int64) *bodybudget.Budget {
 	total := l.BufferedBytes(debug.SetMemoryLimit(-1))
 	pct := int64(l.SourceBufferedShare)
 	share := total/100*pct + total%100*pct/100 // total*pct/100 without overflow
-	return bodybudget.New(total, max(share, int64(l.MaxBody)))
+	return bodybudget.New(total, max(share, int64(l.MaxBody), largest))
+}
+
+// largestDocument is the largest request document the gateway's own
+// endpoints read whole (proxy.HoldBodies): the token endpoint's, the Card
+// Management API's, the vault API's when they are on.
+func largestDocument(cfg config.Config) int64 {
+	n := int64(auth.MaxTokenRequestBody)
+	if cfg.Cards.Enabled {
+		n = max(n, int64(cards.MaxBody))
+	}
+	if cfg.VaultAPI.Enabled {
+		v := cfg.Vault.MaxValueSize.Int64()
+		if v <= 0 {
+			v = vault.DefaultMaxValueLen
+		}
+		n = max(n, vaultapi.MaxBodyFor(v))
+	}
+	return n
 }

@@ -190,7 +190,7 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 			gw.close()
 		}
 	}()
-	gw.buffered = newBodyBudget(cfg.Limits)
+	gw.buffered = newBodyBudget(cfg.Limits, largestDocument(cfg))
 	if err := gw.buffered.Register(gw.metrics.Registry); err != nil {
 		return nil, err
 	}
@@ -350,7 +350,11 @@ func (gw *gateway) close() {
 // enabled.
 func (gw *gateway) builtinHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", routed("internal:oauth", gw.apiAuth("oauth").TokenHandler()))
+	// The token endpoint reads its form whole too (at most
+	// auth.MaxTokenRequestBody): counted in the body budget as the APIs'
+	// documents are.
+	mux.Handle("/oauth/token", routed("internal:oauth",
+		proxy.HoldBodies(gw.buffered, auth.MaxTokenRequestBody, gw.apiAuth("oauth").TokenHandler())))
 	if gw.cfg.Cards.Enabled {
 		api := routed(routes.UpstreamCards, gw.heldBodies(gw.cardsAPI))
 		mux.Handle("/cards", api)

@@ -83,23 +83,37 @@ func (b *Budget) Reserve(source string, n int64) error {
 	if b == nil || n <= 0 {
 		return nil
 	}
+	if b.bySource != nil {
+		// The share first, under the lock: a reservation the share
+		// refuses never adds to the gateway-wide count, which another
+		// sender's reservation reads meanwhile (added and taken back, it
+		// refused their bodies that fitted: one sender past its share
+		// starved the others).
+		b.mu.Lock()
+		s := b.bySource[source] + n
+		if s > b.share {
+			b.mu.Unlock()
+			b.refusedSource.Add(1)
+			return ErrSourceFull
+		}
+		if err := b.add(n); err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		b.bySource[source] = s
+		b.mu.Unlock()
+		return nil
+	}
+	return b.add(n)
+}
+
+// add adds n to the gateway-wide count when it fits (ErrFull when not).
+func (b *Budget) add(n int64) error {
 	u := b.used.Add(n)
 	if u > b.max {
 		b.used.Add(-n)
 		b.refusedAll.Add(1)
 		return ErrFull
-	}
-	if b.bySource != nil {
-		b.mu.Lock()
-		s := b.bySource[source] + n
-		if s > b.share {
-			b.mu.Unlock()
-			b.used.Add(-n)
-			b.refusedSource.Add(1)
-			return ErrSourceFull
-		}
-		b.bySource[source] = s
-		b.mu.Unlock()
 	}
 	for p := b.peak.Load(); u > p && !b.peak.CompareAndSwap(p, u); p = b.peak.Load() {
 	}
