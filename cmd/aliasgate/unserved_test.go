@@ -64,13 +64,29 @@ func TestRequestsRefusedByTheHTTPServerAreCounted(t *testing.T) {
 			}
 		}
 	}
+	// The server counts a connection once it has closed it (its state
+	// hook), which may come just after the client read the close: the
+	// counts are awaited, then checked exactly.
+	counts := func() (vals map[string]float64, lines int) {
+		vals = map[string]float64{}
+		for _, name := range []string{"inbound", "outbound", "admin"} {
+			if v, ok := metricValue(t, g, `aliasgate_http_unserved_total{listener="`+name+`"}`); ok {
+				vals[name] = v
+			}
+		}
+		return vals, strings.Count(g.stderr.String(), `"msg":"request not served"`)
+	}
+	waitFor(10*time.Second, func() bool {
+		vals, lines := counts()
+		return lines >= 3*len(bad) && vals["inbound"] >= float64(len(bad)) && vals["outbound"] >= float64(len(bad)) && vals["admin"] >= float64(len(bad))
+	})
+	vals, lines := counts()
 	for _, name := range []string{"inbound", "outbound", "admin"} {
-		v, ok := metricValue(t, g, `aliasgate_http_unserved_total{listener="`+name+`"}`)
-		if !ok || v != float64(len(bad)) {
+		if v, ok := vals[name]; !ok || v != float64(len(bad)) {
 			t.Errorf("%s: aliasgate_http_unserved_total %v (present %v), want %d", name, v, ok, len(bad))
 		}
 	}
-	if n := strings.Count(g.stderr.String(), `"msg":"request not served"`); n != 3*len(bad) {
-		t.Errorf("%d \"request not served\" lines, want %d", n, 3*len(bad))
+	if lines != 3*len(bad) {
+		t.Errorf("%d \"request not served\" lines, want %d", lines, 3*len(bad))
 	}
 }
