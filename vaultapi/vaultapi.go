@@ -649,6 +649,6 @@ func href(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: r.Host, Path: pan.MaskReadable(pan.MaskAll(r.URL.Path))}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: pan.MaskShown(r.URL.Path)}
 	return pan.MaskAll(u.String())
 }

@@ -78,7 +78,7 @@ func readExcerpt(r io.Reader) string {
 
 // maskShown masks the card numbers of the printable excerpt s as
 // internal/pan reads them, then as a reader would (pan.MaskReadable).
-func maskShown(s string) string { return pan.MaskReadable(pan.MaskAll(s)) }
+func maskShown(s string) string { return pan.MaskShown(s) }
 
 // printable spells s in printable ASCII: NUL bytes dropped, a line break
 // (CRLF, LF or CR) and a tab as one space, any other byte as '?'.
