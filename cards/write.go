@@ -65,7 +65,9 @@ func safeName(s string) bool {
 			return false
 		}
 	}
-	return !pkgpan.ContainsString(s) // groups of ≤4 digits joined by '-' or '.' (issue 17)
+	// Groups of ≤4 digits joined by '-' or '.' (issue 17), or by '_', as a
+	// name groups them (4111_1111_1111_1111): pan.ContainsLooseString.
+	return !pkgpan.ContainsLooseString(s)
 }
 
 // escapePointer escapes a JSON pointer token.
