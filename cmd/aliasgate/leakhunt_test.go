@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -173,10 +174,14 @@ func TestLeakHunt(t *testing.T) {
     path_prefix: /guarded
     upstream: http://127.0.0.1:1
     leak_guard: log
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
 `), 0o600)
 	env := testEnv(map[string]string{
 		"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_LOG_LEVEL": "debug",
 		"ALIASGATE_ADMIN_UI": "true", "ALIASGATE_ADMIN_TOKEN": testAdminToken,
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true",
 	})
 	api := createClient(t, env, data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write,aliases:reveal")
 	plain := createClient(t, env, data, "--name", "plain", "--account", "acct_1", "--scopes", "cards:read,cards:write")
@@ -230,7 +235,7 @@ func TestLeakHunt(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"Host", "User-Agent", "Referer", "X-Forwarded-For", "Forwarded", "Idempotency-Key", "Cookie", "X-Request-Id", "Origin", "Content-Type", "Accept", "Content-Encoding", "Transfer-Encoding", "Expect", "If-Match"} {
-		for _, v := range []string{huntPAN, "4111 1111 1111 1111", "a=" + huntPAN, huntPAN + "=1", "http://" + huntPAN + ".example/" + huntPAN} {
+		for _, v := range []string{huntPAN, "4111 1111 1111 1111", "4111_1111_1111_1111", "4111\t1111\t1111\t1111", "4111/1111/1111/1111", "a=" + huntPAN, huntPAN + "=1", "http://" + huntPAN + ".example/" + huntPAN} {
 			for _, prefix := range []string{"/nowhere", "/checkout/x", "/guarded/x", "/aliases", "/cards", "/oauth/token"} {
 				hdr := []string{name, v, "Authorization", basic(api.ID, api.Secret)}
 				if prefix == "/cards" {
@@ -243,6 +248,27 @@ func TestLeakHunt(t *testing.T) {
 		}
 	}
 	// Header names, methods, credentials.
+	for _, id := range []string{huntPAN, "4111_1111_1111_1111", "4111:1111:1111:1111", "4111/1111/1111/1111"} {
+		for _, prefix := range []string{"/aliases", "/cards", "/oauth/token"} {
+			req("basic user "+id+prefix, inAddr, "POST", prefix, []string{"Authorization", basic(id, huntCVC), "Content-Type", "application/x-www-form-urlencoded"}, "grant_type=client_credentials")
+			req("oauth id "+id, inAddr, "POST", "/oauth/token", []string{"Content-Type", "application/x-www-form-urlencoded"}, "grant_type=client_credentials&client_id="+url.QueryEscape(id)+"&client_secret=x")
+		}
+		req("proxy user "+id, outAddr, "GET", "http://127.0.0.1:9/", []string{"Proxy-Authorization", basic(id, huntCVC)}, "")
+		req("CONNECT "+id, outAddr, "CONNECT", id+".example:443", []string{"Host", id + ".example:443", "Proxy-Authorization", basic(ob.ID, ob.Secret)}, "")
+		req("admin user "+id, adminAddr, "GET", "/admin/clients/"+id, []string{"Authorization", "Bearer " + testAdminToken}, "")
+		req("host "+id, inAddr, "GET", "/", []string{"Host", id + ".example"}, "")
+	}
+	for _, name := range []string{"4111_1111_1111_1111", "4111:1111:1111:1111", "4111/1111/1111/1111", "4111\t1111\t1111\t1111", "4111 1111 1111 1111"} {
+		for _, prefix := range []string{"/checkout/x", "/guarded/x"} {
+			req("guard json key "+prefix, inAddr, "POST", prefix, []string{"Content-Type", js}, `{"`+name+`":"`+huntPAN+`","a":{"`+name+`":[`+huntPAN+`]}}`)
+			req("guard form key "+prefix, inAddr, "POST", prefix, []string{"Content-Type", "application/x-www-form-urlencoded"}, url.QueryEscape(name)+"="+huntPAN)
+			req("guard query key "+prefix, inAddr, "GET", prefix+"?"+url.QueryEscape(name)+"="+huntPAN, nil, "")
+			req("guard xml "+prefix, inAddr, "POST", prefix, []string{"Content-Type", "application/xml"}, "<a><b n=\""+name+"\">"+huntPAN+"</b></a>")
+			if !strings.ContainsAny(name, " \t/:") {
+				req("guard header name "+prefix, inAddr, "GET", prefix, []string{"X-" + name, huntPAN}, "")
+			}
+		}
+	}
 	for _, prefix := range []string{"/nowhere", "/checkout/x", "/guarded/x", "/aliases", "/cards", "/oauth/token"} {
 		req("header name "+prefix, inAddr, "GET", prefix, []string{"X-" + huntPAN, "1", huntPAN, "1"}, "")
 		req("method "+prefix, inAddr, huntPAN, prefix, nil, "")
@@ -267,28 +293,31 @@ func TestLeakHunt(t *testing.T) {
 	req("outbound path", outAddr, "GET", "http://127.0.0.1:9/"+huntPAN+"?q="+huntPAN, []string{"Proxy-Authorization", basic(ob.ID, ob.Secret)}, "")
 	req("outbound host", outAddr, "GET", "http://"+huntPAN+".example/", []string{"Proxy-Authorization", basic(ob.ID, ob.Secret)}, "")
 	// SNI on the outbound listener through an allowed CONNECT.
-	func() {
-		c, err := net.Dial("tcp", outAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		fmt.Fprintf(c, "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nProxy-Authorization: %s\r\n\r\n", basic(ob.ID, ob.Secret))
-		br := bufio.NewReader(c)
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			return
-		}
-		keep("sni connect", []byte(res.Status))
-		if res.StatusCode == 200 {
-			tc := tls.Client(c, &tls.Config{ServerName: huntPAN + ".example", InsecureSkipVerify: true})
-			tc.Handshake()
-			fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s.example\r\n\r\n", huntPAN)
+	for _, sni := range []string{huntPAN + ".example", "4111_1111_1111_1111.example", "4111-1111-1111-1111.example", "127.0.0.1"} {
+		func() {
+			c, err := net.Dial("tcp", outAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			fmt.Fprintf(c, "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nProxy-Authorization: %s\r\n\r\n", basic(ob.ID, ob.Secret))
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("CONNECT: %v", err)
+			}
+			keep("sni connect", []byte(res.Status))
+			if res.StatusCode != 200 {
+				t.Fatalf("CONNECT to a routed host: %s", res.Status)
+			}
+			tc := tls.Client(c, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+			err = tc.Handshake()
+			keep("sni handshake", []byte(fmt.Sprint(err)))
+			fmt.Fprintf(tc, "GET /%s/4111_1111_1111_1111 HTTP/1.1\r\nHost: %s\r\nX-4111_1111_1111_1111: %s\r\n\r\n", huntPAN, "4111_1111_1111_1111.example", huntPAN)
 			b, _ := io.ReadAll(tc)
 			keep("sni answer", b)
-		}
-	}()
+		}()
+	}
 	// Bodies: JSON keys, malformed JSON, multipart file names.
 	for _, prefix := range []string{"/checkout/x", "/guarded/x", "/aliases", "/cards"} {
 		auth := basic(api.ID, api.Secret)
@@ -363,6 +392,9 @@ func TestLeakHunt(t *testing.T) {
 	}
 	for _, a := range answers {
 		report("answer to "+a.what, a.b)
+	}
+	if os.Getenv("HUNT_DUMP") != "" {
+		os.WriteFile(os.Getenv("HUNT_DUMP"), []byte(g.stderr.String()), 0o600)
 	}
 	for i, line := range strings.Split(g.stderr.String(), "\n") {
 		report(fmt.Sprintf("log line %d", i+1), []byte(line))
