@@ -3,7 +3,10 @@ package cards
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // TestMetaRefusesCardNumbersInEverySpelling: meta keys and values holding
@@ -43,5 +46,29 @@ func TestMetaRefusesCardNumbersInEverySpelling(t *testing.T) {
 	}
 	if len(e.store.cards) != 1 {
 		t.Errorf("%d cards stored, want 1", len(e.store.cards))
+	}
+}
+
+// TestNamesGroupedByUnderscoresAreNotEchoed: an attribute, member, meta
+// key or query parameter name holding a card number whose digit groups are
+// joined by '_' (as names group digits: pan.ContainsLooseString) is not
+// repeated in the error's pointer or parameter. GET
+// /cards?4111_1111_1111_1111=1 answered it in source.parameter before.
+func TestNamesGroupedByUnderscoresAreNotEchoed(t *testing.T) {
+	const name = "4111_1111_1111_1111"
+	e := setup(t)
+	id, _ := e.create(`"pan":"4242424242424242","exp_month":5,"exp_year":2030`)
+	const exp = `,"exp_month":5,"exp_year":2030`
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/cards?" + name + "=1", ""},
+		{"GET", "/cards/" + id + "?" + name + "=1", ""},
+		{"POST", "/cards", cardBody(`"pan":"5555555555554444","` + name + `":1` + exp)},
+		{"POST", "/cards", cardBody(`"pan":"5555555555554444","cardholder":{"` + name + `":"x"}` + exp)},
+		{"PATCH", "/cards/" + id, `{"data":{"type":"cards","id":"` + id + `","attributes":{"` + name + `":1}}}`},
+	} {
+		r := e.do(c.method, c.path, c.body)
+		if r.code < 400 || strings.Contains(string(r.body), "4111_1111") || strings.Contains(string(r.body), "1111_1111") {
+			t.Errorf("%s %s: %d %s", c.method, c.path, r.code, pan.MaskLoose(string(r.body)))
+		}
 	}
 }

@@ -15,7 +15,10 @@
 // number though its digits are not one, in exponent notation or a fraction
 // a parser rounds ("4111111111111111000e-3", "4111111111111110.9", which
 // the leak guard counts as card data too: pan.FindExponent), keeping the
-// first 6 digits of its mantissa (pan.MaskAll); every value a filter
+// first 6 digits of its mantissa (pan.MaskAll), and in the request line
+// (method, host, path) and a view's note also groups of digits apart by
+// any other character, as the access line masks them (pan.MaskShown);
+// every value a filter
 // of the matched route targets (first 6 / last 4 for card-like values, whole
 // otherwise: a CVC shows as "***"); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
@@ -133,6 +136,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/lockout"
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -276,9 +280,10 @@ func (i *Inspector) entry(x *proxy.Exchange) *Entry {
 		made[a] = true
 	}
 	none := newRules("", nil, routes.Request, nil, false, nil)
-	method, _ := maskCards(x.Method)
-	host, _ := maskCards(x.Host)
-	path, _ := maskCards(x.Path)
+	// The request line as the access line writes it (pan.MaskShown):
+	// digit groups apart by '_', '/' or a tab are a card number to whoever
+	// reads the list.
+	method, host, path := pan.MaskShown(x.Method), pan.MaskShown(x.Host), pan.MaskShown(x.Path)
 	query, _ := maskForm(x.RawQuery, none, false)
 	e := &Entry{
 		Time: x.Start, Direction: string(x.Direction), Method: method, Host: host, Path: path, Query: query,

@@ -103,6 +103,10 @@ type viewOptions struct {
 // read here and nothing of them is kept but the masked result.
 func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions) *View {
 	v := &View{}
+	// A note may quote the message (an error naming its Content-Encoding,
+	// a parser's complaint): masked as text shown to people, every note
+	// whichever return sets it.
+	defer func() { v.Note = pan.MaskShown(v.Note) }()
 	v.Headers, v.Fields = maskHeaders(h, r, o.fields)
 	if len(body) == 0 && !partial {
 		return v

@@ -295,8 +295,8 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	}
 	line := accessLine{
 		listener: listener,
-		method:   pan.MaskAll(r.Method),
-		host:     pan.MaskAll(r.Host),
+		method:   pan.MaskShown(r.Method),
+		host:     pan.MaskShown(r.Host),
 		path:     MaskPath(r.URL.Path),
 		queryLen: len(r.URL.RawQuery),
 		route:    route,
@@ -383,8 +383,9 @@ func methodLabel(m string) string {
 // each path segment that is a UUID is cut to its first 8 characters followed
 // by "…", and then every card number in any spelling package pan reads
 // (plain, in groups, full-width, escaped, or a number in exponent notation
-// or a fraction whose value is one: "4111111111111111000e-3") is replaced
-// by its pan.MaskAll form.
+// or a fraction whose value is one: "4111111111111111000e-3") and every
+// one a reader sees there (groups apart by any other character: '_', '/',
+// a tab) is masked by pan.MaskShown.
 func MaskPath(p string) string {
 	if strings.Contains(p, "tok_") {
 		p = maskTokAliases(p)
@@ -398,7 +399,7 @@ func MaskPath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return pan.MaskAll(p)
+	return pan.MaskShown(p)
 }
 
 func maskTokAliases(p string) string {

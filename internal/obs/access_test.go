@@ -364,6 +364,11 @@ func TestMaskPath(t *testing.T) {
 		{"/a/9914100000583921111", "/a/991410*********1111"},
 		{"/u/5C2F1D9E-8A4B-4C3D-9E2F-0123456789AB", "/u/5C2F1D9E…"},
 		{"/u/5c2f1d9e-8a4b-4c3d-9e2f-0123456789ag", "/u/5c2f1d9e-8a4b-4c3d-9e2f-0123456789ag"},
+		// As a reader sees it: groups apart by '_', '/' or a tab.
+		{"/a/4111_1111_1111_1111", "/a/4111_11**_****_1111"},
+		{"/cards/4111/1111/1111/1111", "/cards/4111/11**/****/1111"},
+		{"/a/4111\t1111\t1111\t1111", "/a/4111\t11**\t****\t1111"},
+		{"/a/2026/12/06/x", "/a/2026/12/06/x"},
 	}
 	for _, tt := range tests {
 		if got := obs.MaskPath(tt.in); got != tt.want {

@@ -196,8 +196,9 @@ func (u Untrusted) String() string {
 	}
 	// Masked as package pan reads it, then as a reader would: groups
 	// apart by two separators or a U+FFFD are a card number to whoever
-	// reads the log (pan.MaskReadable; second review).
-	s = pan.MaskReadable(pan.MaskAll(s))
+	// reads the log (pan.MaskShown, MaskReadable after MaskAll; second
+	// review).
+	s = pan.MaskShown(s)
 	if cut {
 		s += "…"
 	}

@@ -25,3 +25,27 @@ func TestMaskReadableMasksWhatAReaderSees(t *testing.T) {
 		}
 	}
 }
+
+// TestMaskShownReadsAsPanAndAsAReader: MaskShown masks what MaskAll masks
+// (escapes, exponent notation) and what MaskReadable masks (groups apart
+// by '_', '/', a tab), keeping the length; text with fewer than 13 ASCII
+// digits is returned as it is, without a copy.
+func TestMaskShownReadsAsPanAndAsAReader(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/4111_1111_1111_1111":          "/a/4111_11**_****_1111",
+		"/cards/4111/1111/1111/1111":      "/cards/4111/11**/****/1111",
+		"4111\t1111\t1111\t1111":          "4111\t11**\t****\t1111",
+		"4111 1111 1111 1111":             "4111 11** **** 1111",
+		"/n/4111111111111111000e-3":       "/n/411111*************e-3",
+		"/a/2026/12/06/x":                 "/a/2026/12/06/x",
+		"GET":                             "GET",
+		"4111-1111-1111-1111.example:443": "4111-11**-****-1111.example:443",
+	} {
+		if got := MaskShown(in); got != want || len(got) != len(in) {
+			t.Errorf("MaskShown(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { MaskShown("/cards/CRD9QkRhpY43HGyVCrG85v9Sz/network-tokens") }); n != 0 {
+		t.Errorf("MaskShown of a path without a card number allocates %v times", n)
+	}
+}
