@@ -217,7 +217,6 @@ func (w *Writer) rotate(buf []byte, size int64, reason string, now time.Time) er
 	seq := w.seq + 1
 	l := line{Event: EventRotated, Actor: ActorSystem, File: filepath.Base(RotatedName(w.path, seq, now)), Reason: reason,
 		Removed: removed, Outcome: OutcomeOK}
-	lastAt := len(buf)
 	buf, mac := w.encode(buf, l, seq, w.mac, now)
 	l.Seq = seq
 	if w.every > 0 {
@@ -233,7 +232,7 @@ func (w *Writer) rotate(buf []byte, size int64, reason string, now time.Time) er
 		return err
 	}
 	w.seq, w.mac, w.written, w.writtenMac = seq, mac, seq, mac
-	w.writtenIn, w.writtenEnd, w.writtenLen = w.fInfo, size+int64(len(buf)), int64(len(buf)-lastAt)
+	w.writtenIn, w.writtenEnd, w.writtenLen = w.fInfo, size+int64(len(buf)), lastLineLen(buf)
 	return w.finishRotation(l)
 }
 

@@ -571,10 +571,9 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 			return true, w.rotate(buf, size, reason, now)
 		}
 	}
-	seq, mac, lastAt := w.seq, w.mac, 0
+	seq, mac := w.seq, w.mac
 	for _, ev := range evs {
 		seq++
-		lastAt = len(buf)
 		buf, mac = w.encode(buf, w.lineOf(ev), seq, mac, now)
 	}
 	if len(buf) == 0 {
@@ -597,7 +596,7 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 		return false, err
 	}
 	w.seq, w.mac, w.size = seq, mac, size+int64(len(buf))
-	w.written, w.writtenMac, w.writtenIn, w.writtenEnd, w.writtenLen = seq, mac, w.fInfo, w.size, int64(len(buf)-lastAt)
+	w.written, w.writtenMac, w.writtenIn, w.writtenEnd, w.writtenLen = seq, mac, w.fInfo, w.size, lastLineLen(buf)
 	if w.born.IsZero() {
 		w.born = now
 	}
@@ -764,6 +763,15 @@ func (w *Writer) chainHolds(f *os.File, size int64, from string) (bool, error) {
 		}
 		after, from = first, cont.File
 	}
+}
+
+// lastLineLen returns the length, with its newline, of the last line of
+// buf (which ends with a newline): the line a commit wrote last, whether
+// an event's or one resync added (an audit_recovered or audit_continued
+// line written at Open, with no event after it). Lines hold no newline
+// but their last byte (JSON escapes it).
+func lastLineLen(buf []byte) int64 {
+	return int64(len(buf) - (bytes.LastIndexByte(buf[:len(buf)-1], '\n') + 1))
 }
 
 // writtenEndsAt reports whether the line of f that ends at w.writtenEnd is
