@@ -85,6 +85,7 @@ type Writer struct {
 
 	lines, failures, rotations atomic.Uint64
 	pathChecks                 atomic.Uint64 // lookups of path (isCurrent)
+	resyncs                    atomic.Uint64 // reads of the file back (resync)
 
 	// Guarded by commitMu.
 	seq        uint64 // the chain head to continue from
@@ -616,6 +617,7 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 // rotation, an audit_gap line when lines this Writer wrote are gone. When
 // the file ends with an audit_rotated line it sets w.finish instead.
 func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
+	w.resyncs.Add(1)
 	last, torn, err := readTail(w.f, size)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read the end of %s: %w", w.path, err)
