@@ -120,6 +120,13 @@
 // each file, and that each continues the one before it, so a missing,
 // reordered, renamed or cut file is reported; its oldest file may start
 // after seq 1, at an audit_continued line, when older files were removed.
+//
+// External rotation tools (logrotate) are not supported: copytruncate
+// copies the file and cuts it under the gateway, which is what cutting
+// lines looks like, and create renames it and starts a new file, an
+// operator's mv; both make the gateway's next line an audit_gap, which
+// Verify reports as tampering (TestLogrotateIsAGap). Rotate with
+// Options.MaxSize, MaxAge and Keep, and archive the rotated files.
 package audit
 
 import (
