@@ -77,7 +77,14 @@
 // or before the Writer's line without being the file it wrote it to (a
 // cut copy), is the gap; a rotated file that a rotation of the chain
 // removed (Options.Keep: named in an audit_rotated line on the way) ends
-// the read back without one: it cannot tell. A last whole line that does not verify makes Open (and every
+// the read back without one: it cannot tell. The file holding the
+// Writer's line, once rotated or replaced, stays open in the Writer until
+// its next line goes to another file: when an operator archived it (moved
+// it off the machine or removed it, the oldest of the set, as SECURITY.md
+// says to), the read back checks it through that handle (its last line
+// is the audit_rotated line naming it, and the next file's head chains to
+// it), without a gap; a file missing while an older rotated file is left
+// is the gap. A last whole line that does not verify makes Open (and every
 // later append) fail: the file was edited or the master key is not the
 // log's; move it aside after keeping it as evidence.
 //

@@ -179,10 +179,15 @@ func (w *Writer) reopen() error {
 		return err
 	}
 	w.syncMu.Lock()
-	old := w.f
+	old, oldInfo := w.f, w.fInfo
 	w.f, w.fInfo = f, fi
 	w.syncMu.Unlock()
-	old.Close() // renamed by the rotation, which fsynced it first
+	if w.writtenIn != nil && os.SameFile(oldInfo, w.writtenIn) {
+		w.dropWrittenFile()
+		w.writtenF = old // holds the Writer's last line: kept for the read back (chainHolds)
+	} else {
+		old.Close() // renamed by the rotation, which fsynced it first
+	}
 	w.size, w.born = -1, time.Time{}
 	return nil
 }
@@ -233,6 +238,7 @@ func (w *Writer) rotate(buf []byte, size int64, reason string, now time.Time) er
 	}
 	w.seq, w.mac, w.written, w.writtenMac = seq, mac, seq, mac
 	w.writtenIn, w.writtenEnd, w.writtenLen = w.fInfo, size+int64(len(buf)), lastLineLen(buf)
+	w.dropWrittenFile()
 	return w.finishRotation(l)
 }
 

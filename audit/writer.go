@@ -96,7 +96,12 @@ type Writer struct {
 	// writtenIn is the file (its identity) that line was written to,
 	// writtenEnd the offset its newline ends at, writtenLen its length
 	// with the newline (chainHolds).
-	writtenIn  fs.FileInfo
+	writtenIn fs.FileInfo
+	// writtenF is a handle on the file writtenIn when it is no longer
+	// w.f (it was rotated, or replaced at path), kept until the Writer
+	// writes a line to another file: the read back goes through it when
+	// the file is no longer at its name (archived).
+	writtenF   *os.File
 	writtenEnd int64
 	writtenLen int64
 	fInfo      fs.FileInfo // w.f's identity, taken when it was opened
@@ -305,6 +310,7 @@ func (w *Writer) Close() error {
 	<-w.done
 	w.commitMu.Lock()
 	w.unlock()
+	w.dropWrittenFile()
 	if w.holdTimer != nil {
 		w.holdTimer.Stop()
 		w.holdArmed, w.holdPaused = false, false
@@ -598,6 +604,7 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 	}
 	w.seq, w.mac, w.size = seq, mac, size+int64(len(buf))
 	w.written, w.writtenMac, w.writtenIn, w.writtenEnd, w.writtenLen = seq, mac, w.fInfo, w.size, lastLineLen(buf)
+	w.dropWrittenFile()
 	if w.born.IsZero() {
 		w.born = now
 	}
@@ -705,24 +712,39 @@ const maxChainFiles = 64
 // files); a file the chain's rotation removed (an
 // audit_rotated line on the way back names it among its removed files:
 // another writer rotated past Options.Keep, as configured), or more than
-// maxChainFiles files, it cannot tell, and says yes.
+// maxChainFiles files, it cannot tell, and says yes. A file that is not
+// there and is the Writer's own (an operator archived it: copied it off
+// the machine and removed it, as the oldest rotated files are) is read
+// through the handle the Writer kept on it (w.writtenF).
 func (w *Writer) chainHolds(f *os.File, size int64, from string) (bool, error) {
 	removed := map[string]bool{}
 	dir := filepath.Dir(w.path)
 	var after *line // the first line of the file after f in the chain: f's last line is its prev
 	for files := 0; ; files++ {
+		named := "" // the name f had: w.writtenF, no longer there
 		if from != "" {
 			if files > maxChainFiles {
 				return true, nil
 			}
 			rf, err := openRead(filepath.Join(dir, from))
 			if errors.Is(err, fs.ErrNotExist) {
-				return removed[from], nil
-			}
-			if err != nil {
+				if removed[from] || w.writtenF == nil || after == nil {
+					return removed[from], nil
+				}
+				// Moved away or removed since: when it was among the
+				// oldest (archived: no older rotated file is left) and is
+				// the Writer's own file, which it still holds open, the
+				// chain is checked through that handle (its last line must
+				// be the audit_rotated line naming it, and chain to after).
+				if oldest, err := w.oldestGone(from); err != nil || !oldest {
+					return false, err
+				}
+				rf, named = w.writtenF, from
+			} else if err != nil {
 				return false, err
+			} else {
+				defer rf.Close()
 			}
-			defer rf.Close()
 			fi, err := rf.Stat()
 			if err != nil {
 				return false, err
@@ -739,7 +761,8 @@ func (w *Writer) chainHolds(f *os.File, size int64, from string) (bool, error) {
 				return false, err
 			}
 			l, perr := w.keys.parse(last)
-			if last == nil || torn > 0 || perr != nil || after.Seq != l.Seq+1 || !hmac.Equal([]byte(after.Prev), []byte(l.Mac)) {
+			if last == nil || torn > 0 || perr != nil || after.Seq != l.Seq+1 || !hmac.Equal([]byte(after.Prev), []byte(l.Mac)) ||
+				named != "" && (l.Event != EventRotated || l.File != named) {
 				return false, nil
 			}
 			if l.Event == EventRotated {
@@ -764,6 +787,31 @@ func (w *Writer) chainHolds(f *os.File, size int64, from string) (bool, error) {
 			return false, nil
 		}
 		after, from = first, cont.File
+	}
+}
+
+// oldestGone reports whether no rotated file of the log older than the
+// one named name (by the seq in the names) is left: name was among the
+// oldest files, as archiving removes them (a file missing from the
+// middle of the set is what `audit verify` reports as missing_file).
+func (w *Writer) oldestGone(name string) (bool, error) {
+	seq, ok := parseRotatedName(filepath.Base(w.path), name)
+	if !ok {
+		return false, nil
+	}
+	files, err := rotatedFiles(w.path)
+	if err != nil {
+		return false, err
+	}
+	return len(files) == 0 || files[0].seq > seq, nil
+}
+
+// dropWrittenFile closes w.writtenF once the Writer's last line is in
+// w.f. The caller holds commitMu.
+func (w *Writer) dropWrittenFile() {
+	if w.writtenF != nil {
+		w.writtenF.Close()
+		w.writtenF = nil
 	}
 }
 
