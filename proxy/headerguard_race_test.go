@@ -52,3 +52,48 @@ func TestHeaderTimeoutDoesNotCutARequestItLetThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestReadTimeoutCutsOnlyTheRequestItJudged: the tunnel's timer
+// (guardedConn.watch) judges the reading of a request's body by the start
+// it read (headerGuard.body), then cuts the connection's reads. A request
+// whose body read ended as the bound passed, and the request pipelined
+// behind it (its headers in goproxy's buffer: begun at once), race it: the
+// timer read the first body's start, the first request ended, the next
+// began on time and started reading its body, then the timer cut the
+// connection under it, 408 well within its bound. Exactly one must win: the
+// timer takes the body it judged (a compare-and-swap) and the request
+// begun after it is late (not served, the tunnel ends), or the body was
+// read first and the next request, on time, is left alone. It failed
+// before in most rounds (the next request began on time whenever the
+// timer cut).
+func TestReadTimeoutCutsOnlyTheRequestItJudged(t *testing.T) {
+	for i := 0; i < 5000; i++ {
+		g := newHeaderGuard(0, 0, time.Hour)
+		g.since.Store(time.Now().Add(-2 * time.Hour).UnixNano()) // overdue
+		n, _ := g.begin()
+		first := g.reading()
+		gc := newGuardedConn(nopConn{}, g)
+		var late bool
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			g.read(first) // the first body read to its end
+			g.end(n)
+			_, late = g.begin() // pipelined: on time unless the tunnel ends
+			g.reading()
+		}()
+		go func() { defer wg.Done(); gc.watch() }()
+		wg.Wait()
+		gc.timer.Stop()
+		if gc.expired.Load() && !late {
+			t.Fatalf("round %d: the read timeout cut the tunnel under a request begun on time after the body it judged", i)
+		}
+	}
+}
+
+// nopConn is a net.Conn that does nothing.
+type nopConn struct{ net.Conn }
+
+func (nopConn) Close() error                    { return nil }
+func (nopConn) SetReadDeadline(time.Time) error { return nil }
