@@ -47,7 +47,9 @@ import (
 // headers' wait (from begin for one pipelined behind another, whose
 // headers were read from goproxy's buffer): past it the connection's
 // reads fail as timeouts (the body's read is the client's, 408) and the
-// tunnel ends.
+// tunnel ends; the timer takes the reading it cut (bodyExpired), so a
+// request pipelined behind it that begins meanwhile is late (408, not
+// served), never cut within its own bound.
 type headerGuard struct {
 	max int64 // the request line and headers, as http.Server.MaxHeaderBytes
 	// state >= 0: waiting for a request's headers, that many bytes may
@@ -118,13 +120,17 @@ func (g *headerGuard) spend(n int64) bool {
 const waitExpired = -1
 
 // begin says a request's headers were read; it returns the request's
-// number, for end, and late when the wait for them had already timed out
-// (the connection is being closed: the request must not be served). The
-// wait is taken with one swap, against watch's one compare-and-swap: a
-// request either began in time and its tunnel is left alone, or is late.
+// number, for end, and late when the wait for them had already timed out,
+// or the reading of an earlier request's body (bodyExpired): the
+// connection is being closed or its reads fail, the request must not be
+// served. The wait is taken with one swap, against watch's one
+// compare-and-swap: a request either began in time and its tunnel is left
+// alone, or is late. A body's reading is taken the same way (watch's
+// compare-and-swap against read's and end's): a request pipelined behind
+// one whose reading the timer cut is late, never cut within its own bound.
 func (g *headerGuard) begin() (n int64, late bool) {
 	start := g.since.Swap(0)
-	late = start == waitExpired
+	late = start == waitExpired || g.body.Load() == bodyExpired
 	n = g.seq.Add(1)
 	g.state.Store(-n)
 	if (start == 0 && g.readTimeout > 0) || late {
@@ -136,23 +142,40 @@ func (g *headerGuard) begin() (n int64, late bool) {
 	return n, late
 }
 
+// bodyExpired is body once the tunnel's timer took the reading of a
+// request's body as timed out (watch): the connection's reads fail, and a
+// request begun after it is late (begin), whatever its own start.
+const bodyExpired = -1
+
 // reading says the body of the request begun last is being read: its
 // reading is bounded by readTimeout from the start of its headers' wait,
-// until read (read).
-func (g *headerGuard) reading() {
+// until read (read, with the start reading returns). Once a reading was
+// cut (bodyExpired) the mark stays.
+func (g *headerGuard) reading() (start int64) {
 	if g.readTimeout > 0 {
-		g.body.Store(g.started.Load())
+		start = g.started.Load()
+		g.body.CompareAndSwap(0, start)
 	}
+	return start
 }
 
-// read says the body reading began is read (or abandoned).
-func (g *headerGuard) read() { g.body.Store(0) }
+// read says the body reading began at start (reading) is read, or
+// abandoned: it is no longer bounded, unless the timer took it first
+// (bodyExpired), or another request's reading is under way (a body closed
+// late leaves the next one's alone).
+func (g *headerGuard) read(start int64) {
+	if start != 0 {
+		g.body.CompareAndSwap(start, 0)
+	}
+}
 
 // end says request n was served: the next request's headers are counted,
 // unless another request began since.
 func (g *headerGuard) end(n int64) {
 	if g.state.CompareAndSwap(-n, g.max+guardSlack) {
-		g.body.Store(0)
+		if b := g.body.Load(); b != bodyExpired {
+			g.body.CompareAndSwap(b, 0)
+		}
 	}
 }
 
@@ -175,15 +198,15 @@ func headerSize(req *http.Request) int64 {
 }
 
 // overdue reports how long past its bound the current wait for a
-// request's headers (headers, which began at wait) or the reading of a
-// request's body is at now (>= 0: overdue), or, when neither is under
+// request's headers (headers) or the reading of a request's body, which
+// began at wait, is at now (>= 0: overdue), or, when neither is under
 // way, -every.
 func (g *headerGuard) overdue(now time.Time) (over time.Duration, headers bool, wait int64) {
 	if since := g.since.Load(); since > 0 && g.timeout > 0 && g.state.Load() >= 0 {
 		return time.Duration(now.UnixNano()-since) - g.timeout, true, since
 	}
-	if since := g.body.Load(); since != 0 {
-		return time.Duration(now.UnixNano()-since) - g.readTimeout, false, 0
+	if since := g.body.Load(); since > 0 {
+		return time.Duration(now.UnixNano()-since) - g.readTimeout, false, since
 	}
 	return -g.every, false, 0
 }
@@ -192,19 +215,20 @@ func (g *headerGuard) overdue(now time.Time) (over time.Duration, headers bool, 
 // its guard has a readTimeout: it tells the guard when it is read.
 type guardBody struct {
 	io.ReadCloser
-	g *headerGuard
+	g     *headerGuard
+	start int64 // its reading's start (reading)
 }
 
 func (b *guardBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
-		b.g.read()
+		b.g.read(b.start)
 	}
 	return n, err
 }
 
 func (b *guardBody) Close() error {
-	b.g.read()
+	b.g.read(b.start)
 	return b.ReadCloser.Close()
 }
 
@@ -240,6 +264,10 @@ func newGuardedConn(c net.Conn, g *headerGuard) *guardedConn {
 // A wait it finds overdue it takes with a compare-and-swap before closing
 // (waitExpired): headers read meanwhile (begin) win, and it looks again
 // (the wait it read may also be one that ended, a later one begun since).
+// An overdue body's reading it takes the same way (bodyExpired): a body
+// read to its end meanwhile (read) wins, and a request begun after the
+// cut is late (begin), so a request pipelined behind the one it judged is
+// never cut within its own bound.
 func (c *guardedConn) watch() {
 	for !c.done.Load() {
 		over, headers, wait := c.g.overdue(time.Now())
@@ -252,6 +280,9 @@ func (c *guardedConn) watch() {
 			}
 			_ = c.Close()
 		default:
+			if !c.g.body.CompareAndSwap(wait, bodyExpired) {
+				continue // the reading ended (read, end): look again
+			}
 			c.expired.Store(true)
 			_ = c.Conn.SetReadDeadline(time.Unix(1, 0)) // a read under way fails now
 		}

@@ -802,7 +802,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			if t.guard.readTimeout > 0 && req.Body != nil && req.Body != http.NoBody {
 				lr.gbody = guardBody{ReadCloser: req.Body, g: t.guard}
 				req.Body = &lr.gbody
-				t.guard.reading()
+				lr.gbody.start = t.guard.reading()
 			}
 		}
 		// The line ends when goproxy closes the response's body, after
@@ -823,9 +823,14 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		client = t.client
 		if late {
 			// Its tunnel is being closed (guardedConn.watch): not served,
-			// as a request past the listener's read_header_timeout.
-			refusal, closeTunnel = jsonapi.NewError(http.StatusRequestTimeout, "request_timeout", "Request Timeout",
-				"the request's headers took longer than limits.read_header_timeout"), true
+			// as a request past the listener's read_header_timeout; or
+			// the reading of the request before it was cut (its reads
+			// fail), as one past the listener's read_timeout.
+			detail := "the request's headers took longer than limits.read_header_timeout"
+			if t.guard.body.Load() == bodyExpired {
+				detail = "the request before it in the tunnel took longer than limits.read_timeout to read"
+			}
+			refusal, closeTunnel = jsonapi.NewError(http.StatusRequestTimeout, "request_timeout", "Request Timeout", detail), true
 		}
 		if refusal == nil && lr.guard != nil && lr.guard.tooLarge(req) {
 			refusal, closeTunnel = jsonapi.NewError(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
