@@ -49,3 +49,59 @@ func TestMaskShownReadsAsPanAndAsAReader(t *testing.T) {
 		t.Errorf("MaskShown of a path without a card number allocates %v times", n)
 	}
 }
+
+// TestMaskReadableReadsAsAReaderDecodes: a reader sees a number whose
+// groups are apart by an escape encoded again (`%252F`, `%2520`), an
+// escape of a separator left in text (`%2F`, `&#x2F;`), a named
+// character reference (`&amp;`), or whose digits are another script's
+// (Arabic-Indic, Devanagari, mathematical bold) or escaped again (`%2534`);
+// each is masked, every byte of a masked digit's spelling '*', the
+// length kept. Escapes of letters stay letters: a word is no separator.
+func TestMaskReadableReadsAsAReaderDecodes(t *testing.T) {
+	const p = "4539578763621486"
+	ascii := func(d byte) string { return string(d) }
+	script := func(zero rune) func(byte) string {
+		return func(d byte) string { return string(zero + rune(d-'0')) }
+	}
+	for _, c := range []struct {
+		name, sep string
+		digit     func(byte) string
+	}{
+		{"double-encoded slash", "%252F", ascii},
+		{"triple-encoded space", "%252520", ascii},
+		{"escaped slash left as it is", "%2F", ascii},
+		{"character reference of a slash", "&#x2F;", ascii},
+		{"named reference", "&amp;", ascii},
+		{"Arabic-Indic digits", " ", script(0x660)},
+		{"Devanagari digits", "/", script(0x966)},
+		{"mathematical bold digits", " ", script(0x1D7CE)},
+		{"digits encoded again", "/", func(d byte) string { return "%253" + string(d) }},
+	} {
+		var in, want strings.Builder
+		in.WriteString("/x/")
+		want.WriteString("/x/")
+		for i := 0; i < len(p); i++ {
+			if i > 0 && i%4 == 0 {
+				in.WriteString(c.sep)
+				want.WriteString(c.sep)
+			}
+			d := c.digit(p[i])
+			in.WriteString(d)
+			if i >= 6 && i < 12 {
+				want.WriteString(strings.Repeat("*", len(d)))
+			} else {
+				want.WriteString(d)
+			}
+		}
+		in.WriteString("/y")
+		want.WriteString("/y")
+		if got := MaskShown(in.String()); got != want.String() {
+			t.Errorf("%s: MaskShown(%q) = %q, want %q", c.name, in.String(), got, want.String())
+		}
+	}
+	for _, s := range []string{"4539%41578763621486", "/a/%2541%2542/4539 5787 6362 1487", "&copy;2026&nbsp;12"} {
+		if got := MaskShown(s); got != s {
+			t.Errorf("MaskShown(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
