@@ -17,17 +17,26 @@ import (
 // digit, and an escape Find decodes (`%2F`, `\u0034`, `&#52;`), a percent
 // escape encoded again (`%252F`, `%2534`) or a named character reference
 // (`&amp;`) is the character it spells, so "4111%252F1111%252F…" is a
-// number. It masks more than Mask (a number only this reading finds) and
-// reads no exponent notation: callers run MaskAll first.
+// number; s is also read with its escapes as they are (their '%', '\' and
+// '&' separators, their hex digits digits), as Find reads text around an
+// escape: "%37828_2246_310005" is the number 378282246310005 to a reader
+// who does not decode it. It masks more than Mask (a number only these
+// readings find) and reads no exponent notation: callers run MaskAll first.
 func MaskReadable(s string) string {
 	if !enoughDigitBytes(s) {
 		return s // fewer digits than a card number has: nothing to read
 	}
+	return maskReading(maskReading(s, false), true)
+}
+
+// maskReading masks the card numbers of one reading of s (MaskReadable),
+// escapes decoded or as they are; s itself when there is none.
+func maskReading(s string, decode bool) string {
 	view := make([]byte, 0, len(s))
 	at := make([]int, 0, len(s))    // at[i]: the index in s of view[i]
 	width := make([]int, 0, len(s)) // width[i]: its length in s
 	for i := 0; i < len(s); {
-		c, n := readableAt(s, i)
+		c, n := readableAt(s, i, decode)
 		if c != ' ' {
 			view, at, width = append(view, c), append(at, i), append(width, n)
 		} else if len(view) > 0 && view[len(view)-1] != ' ' {
@@ -52,8 +61,9 @@ func MaskReadable(s string) string {
 }
 
 // readableAt returns the character at s[i] as MaskReadable reads it (an
-// ASCII letter or digit, or ' ' for any other) and its length in s.
-func readableAt(s string, i int) (byte, int) {
+// ASCII letter or digit, or ' ' for any other) and its length in s; an
+// escape is read as what it spells only when decode.
+func readableAt(s string, i int, decode bool) (byte, int) {
 	c := s[i]
 	if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
 		return c, 1
@@ -61,6 +71,7 @@ func readableAt(s string, i int) (byte, int) {
 	var cp rune
 	n := 0
 	switch {
+	case !decode && c < utf8.RuneSelf:
 	case c == '%':
 		cp, n = percentAgain(s, i)
 		if n == 0 {

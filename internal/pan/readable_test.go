@@ -99,7 +99,12 @@ func TestMaskReadableReadsAsAReaderDecodes(t *testing.T) {
 			t.Errorf("%s: MaskShown(%q) = %q, want %q", c.name, in.String(), got, want.String())
 		}
 	}
-	for _, s := range []string{"4539%41578763621486", "/a/%2541%2542/4539 5787 6362 1487", "&copy;2026&nbsp;12"} {
+	// Read with its escapes as they are too, as Find reads text around an
+	// escape: 378282246310005 to a reader who does not decode "%37".
+	if in, want := "/x/%37828_2246_310005/y", "/x/%37828_2***_**0005/y"; MaskShown(in) != want {
+		t.Errorf("MaskShown(%q) = %q, want %q", in, MaskShown(in), want)
+	}
+	for _, s := range []string{"4539%41578763621486", "&copy;2026&nbsp;12"} {
 		if got := MaskShown(s); got != s {
 			t.Errorf("MaskShown(%q) = %q, want it unchanged", s, got)
 		}
