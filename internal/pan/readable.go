@@ -128,15 +128,33 @@ func namedRef(s string, i int) int {
 }
 
 // decimalDigit returns the value of cp when it is a decimal digit of any
-// script (Unicode Nd, whose digits come in runs of ten from zero).
+// script (Unicode Nd, whose digits come in runs of ten from zero, each run
+// or several in a row one range of the table), found by binary search.
 func decimalDigit(cp rune) (byte, bool) {
-	for _, r := range unicode.Nd.R16 {
-		if rune(r.Lo) <= cp && cp <= rune(r.Hi) {
-			return byte((cp - rune(r.Lo)) % 10), true
+	r16 := unicode.Nd.R16
+	if lo, hi := 0, len(r16); cp <= rune(r16[hi-1].Hi) {
+		for lo < hi {
+			m := (lo + hi) / 2
+			switch r := r16[m]; {
+			case cp < rune(r.Lo):
+				hi = m
+			case cp > rune(r.Hi):
+				lo = m + 1
+			default:
+				return byte((cp - rune(r.Lo)) % 10), true
+			}
 		}
+		return 0, false
 	}
-	for _, r := range unicode.Nd.R32 {
-		if rune(r.Lo) <= cp && cp <= rune(r.Hi) {
+	r32 := unicode.Nd.R32
+	for lo, hi := 0, len(r32); lo < hi; {
+		m := (lo + hi) / 2
+		switch r := r32[m]; {
+		case cp < rune(r.Lo):
+			hi = m
+		case cp > rune(r.Hi):
+			lo = m + 1
+		default:
 			return byte((cp - rune(r.Lo)) % 10), true
 		}
 	}

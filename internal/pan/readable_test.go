@@ -3,6 +3,8 @@ package pan
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TestMaskReadableMasksWhatAReaderSees: groups apart by any run of
@@ -107,6 +109,28 @@ func TestMaskReadableReadsAsAReaderDecodes(t *testing.T) {
 	for _, s := range []string{"4539%41578763621486", "&copy;2026&nbsp;12"} {
 		if got := MaskShown(s); got != s {
 			t.Errorf("MaskShown(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+// TestDecimalDigitReadsEveryScriptsDigits: decimalDigit reads exactly
+// Unicode's decimal digits (unicode.IsDigit) past ASCII, each with its
+// value: its run starts at a zero, and each digit but a zero follows the
+// digit one less.
+func TestDecimalDigitReadsEveryScriptsDigits(t *testing.T) {
+	for cp := rune(utf8.RuneSelf); cp <= unicode.MaxRune; cp++ {
+		d, ok := decimalDigit(cp)
+		if ok != unicode.IsDigit(cp) {
+			t.Fatalf("decimalDigit(%U) reads a digit: %v, unicode.IsDigit: %v", cp, ok, !ok)
+		}
+		if !ok {
+			continue
+		}
+		if z, isDigit := decimalDigit(cp - rune(d)); !isDigit || z != 0 {
+			t.Fatalf("decimalDigit(%U) = %d, but %U is no zero", cp, d, cp-rune(d))
+		}
+		if p, _ := decimalDigit(cp - 1); d > 0 && p != d-1 {
+			t.Fatalf("decimalDigit(%U) = %d after %d", cp, d, p)
 		}
 	}
 }
