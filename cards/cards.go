@@ -32,7 +32,10 @@
 //     exactly the card's own linkage, in any order (card_updates and
 //     network_tokens as GET include links them; both empty on POST): a
 //     client library sends its model's relationships back, asking for no
-//     change (checkRelationships). {} or null is accepted.
+//     change (checkRelationships). {} or null is accepted. Member names
+//     are read exactly (sentLinkage): "data", "links", "meta" in a
+//     relationship, "type", "id", "meta" in an identifier; any other,
+//     another letter case included, is 403.
 //   - first8 is the first 8 digits only for PANs of 16 digits or more; shorter
 //     PANs show their first 6 there too (PCI DSS display limit).
 //   - capabilities: "network-tokens" for VISA, MASTERCARD, AMEX and

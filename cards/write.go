@@ -160,10 +160,8 @@ func namesNoID(v json.RawMessage) bool {
 func checkRelationships(rels map[string]json.RawMessage, current map[string][]Identifier) error {
 	for _, name := range sortedKeys(rels) {
 		cur, known := current[name]
-		var rel struct {
-			Data *[]Identifier `json:"data"`
-		}
-		if !known || json.Unmarshal(rels[name], &rel) != nil || rel.Data == nil || !sameLinkage(*rel.Data, cur) {
+		sent, ok := sentLinkage(rels[name])
+		if !known || !ok || !sameLinkage(sent, cur) {
 			e := jsonapi.NewError(http.StatusForbidden, "relationships_not_supported", "Forbidden",
 				"a card's relationships are not set by clients; send attributes only (or each relationship as the card has it)")
 			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/relationships"}
@@ -171,6 +169,48 @@ func checkRelationships(rels map[string]json.RawMessage, current map[string][]Id
 		}
 	}
 	return nil
+}
+
+// sentLinkage reads a relationship object a client sent: its "data", an
+// array of resource identifiers each with a string "type" and "id". Member
+// names are read exactly as JSON:API spells them: encoding/json matches
+// them in any letter case, the last one winning, so {"id":"another card's
+// token","ID":"its own"} read as its own linkage while its "id" named
+// another. Any member but "data", "links" and "meta" (of the relationship)
+// or "type", "id" and "meta" (of an identifier) is refused (ok false).
+func sentLinkage(raw json.RawMessage) (ids []Identifier, ok bool) {
+	var rel map[string]json.RawMessage
+	if json.Unmarshal(raw, &rel) != nil || !onlyMembers(rel, "data", "links", "meta") {
+		return nil, false
+	}
+	var items []map[string]json.RawMessage
+	if d, has := rel["data"]; !has || json.Unmarshal(d, &items) != nil || items == nil {
+		return nil, false
+	}
+	ids = make([]Identifier, 0, len(items))
+	for _, it := range items {
+		var x Identifier
+		if !onlyMembers(it, "type", "id", "meta") || json.Unmarshal(it["type"], &x.Type) != nil ||
+			json.Unmarshal(it["id"], &x.ID) != nil {
+			return nil, false
+		}
+		ids = append(ids, x)
+	}
+	return ids, true
+}
+
+// onlyMembers reports whether m is an object whose members are all among
+// names.
+func onlyMembers(m map[string]json.RawMessage, names ...string) bool {
+	if m == nil {
+		return false
+	}
+	for k := range m {
+		if !contains(names, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameLinkage reports whether a and b name the same resources, in any order.

@@ -618,6 +618,47 @@ func TestCardRelationshipsSentBackAsTheyAreAreAccepted(t *testing.T) {
 			t.Errorf("update with relationships %s: %d %s, want 403", rel, status, body)
 		}
 	}
+	// The card's linkage read again (the accepted update above recorded
+	// one more update), each identifier spelled by ident.
+	status, body = call(t, "GET", g.inbound+"/cards/"+id+"?include=card_updates", "", "", bearer)
+	if status != http.StatusOK || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("get with include: %d %s", status, body)
+	}
+	own := got.Data.Relationships["card_updates"].Data
+	other := "cu_" + strings.Repeat("Z", len(own[0].ID)-3)
+	linkage := func(first string) string {
+		items := []string{first}
+		for _, x := range own[1:] {
+			items = append(items, fmt.Sprintf(`{"type":"card_updates","id":%q}`, x.ID))
+		}
+		return "[" + strings.Join(items, ",") + "]"
+	}
+	plain := linkage(fmt.Sprintf(`{"type":"card_updates","id":%q}`, own[0].ID))
+	// Members spelled in another letter case (encoding/json reads them in
+	// any case, the last one winning): an "id" naming another card update
+	// next to an "ID" naming the card's own, a "data" naming another next
+	// to a "DATA" naming the card's own, members named only in another
+	// case; and members JSON:API does not have: 403 (failed before: 200).
+	for _, rel := range []string{
+		`{"card_updates":{"data":` + linkage(fmt.Sprintf(`{"type":"card_updates","id":%q,"ID":%q}`, other, own[0].ID)) + `}}`,
+		`{"card_updates":{"data":` + linkage(fmt.Sprintf(`{"type":"card_updates","id":%q}`, other)) + `,"DATA":` + plain + `}}`,
+		`{"card_updates":{"data":` + linkage(fmt.Sprintf(`{"TYPE":"card_updates","Id":%q}`, own[0].ID)) + `}}`,
+		`{"card_updates":{"data":` + linkage(fmt.Sprintf(`{"type":"card_updates","id":%q,"card":"4111111111111111"}`, own[0].ID)) + `}}`,
+		`{"card_updates":{"data":` + plain + `,"Data":[]}}`,
+	} {
+		status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja, `{"data":{"type":"cards","id":"`+id+`","relationships":`+rel+`,"attributes":{"exp_month":8}}}`, bearer)
+		if status != http.StatusForbidden || !strings.Contains(string(body), `"relationships_not_supported"`) {
+			t.Errorf("update with relationships %s: %d %s, want 403", rel, status, body)
+		}
+	}
+	// The members JSON:API gives a relationship and an identifier besides
+	// data, type and id are accepted.
+	status, body = call(t, "PATCH", g.inbound+"/cards/"+id, ja, `{"data":{"type":"cards","id":"`+id+`","relationships":`+
+		`{"card_updates":{"links":{},"meta":{},"data":`+linkage(fmt.Sprintf(`{"type":"card_updates","id":%q,"meta":{}}`, own[0].ID))+`}}`+
+		`,"attributes":{"exp_month":7}}}`, bearer)
+	if status != http.StatusOK {
+		t.Errorf("update with links and meta in the relationship: %d %s, want 200", status, body)
+	}
 	status, body = call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"type":"cards","relationships":{"card_updates":{"data":[{"type":"card_updates","id":"x"}]}},`+
 			`"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)

@@ -3,6 +3,8 @@ package pan
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TestMaskReadableMasksWhatAReaderSees: groups apart by any run of
@@ -47,5 +49,88 @@ func TestMaskShownReadsAsPanAndAsAReader(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { MaskShown("/cards/CRD9QkRhpY43HGyVCrG85v9Sz/network-tokens") }); n != 0 {
 		t.Errorf("MaskShown of a path without a card number allocates %v times", n)
+	}
+}
+
+// TestMaskReadableReadsAsAReaderDecodes: a reader sees a number whose
+// groups are apart by an escape encoded again (`%252F`, `%2520`), an
+// escape of a separator left in text (`%2F`, `&#x2F;`), a named
+// character reference (`&amp;`), or whose digits are another script's
+// (Arabic-Indic, Devanagari, mathematical bold) or escaped again (`%2534`);
+// each is masked, every byte of a masked digit's spelling '*', the
+// length kept. Escapes of letters stay letters: a word is no separator.
+func TestMaskReadableReadsAsAReaderDecodes(t *testing.T) {
+	const p = "4539578763621486"
+	ascii := func(d byte) string { return string(d) }
+	script := func(zero rune) func(byte) string {
+		return func(d byte) string { return string(zero + rune(d-'0')) }
+	}
+	for _, c := range []struct {
+		name, sep string
+		digit     func(byte) string
+	}{
+		{"double-encoded slash", "%252F", ascii},
+		{"triple-encoded space", "%252520", ascii},
+		{"escaped slash left as it is", "%2F", ascii},
+		{"character reference of a slash", "&#x2F;", ascii},
+		{"named reference", "&amp;", ascii},
+		{"Arabic-Indic digits", " ", script(0x660)},
+		{"Devanagari digits", "/", script(0x966)},
+		{"mathematical bold digits", " ", script(0x1D7CE)},
+		{"digits encoded again", "/", func(d byte) string { return "%253" + string(d) }},
+	} {
+		var in, want strings.Builder
+		in.WriteString("/x/")
+		want.WriteString("/x/")
+		for i := 0; i < len(p); i++ {
+			if i > 0 && i%4 == 0 {
+				in.WriteString(c.sep)
+				want.WriteString(c.sep)
+			}
+			d := c.digit(p[i])
+			in.WriteString(d)
+			if i >= 6 && i < 12 {
+				want.WriteString(strings.Repeat("*", len(d)))
+			} else {
+				want.WriteString(d)
+			}
+		}
+		in.WriteString("/y")
+		want.WriteString("/y")
+		if got := MaskShown(in.String()); got != want.String() {
+			t.Errorf("%s: MaskShown(%q) = %q, want %q", c.name, in.String(), got, want.String())
+		}
+	}
+	// Read with its escapes as they are too, as Find reads text around an
+	// escape: 378282246310005 to a reader who does not decode "%37".
+	if in, want := "/x/%37828_2246_310005/y", "/x/%37828_2***_**0005/y"; MaskShown(in) != want {
+		t.Errorf("MaskShown(%q) = %q, want %q", in, MaskShown(in), want)
+	}
+	for _, s := range []string{"4539%41578763621486", "&copy;2026&nbsp;12"} {
+		if got := MaskShown(s); got != s {
+			t.Errorf("MaskShown(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+// TestDecimalDigitReadsEveryScriptsDigits: decimalDigit reads exactly
+// Unicode's decimal digits (unicode.IsDigit) past ASCII, each with its
+// value: its run starts at a zero, and each digit but a zero follows the
+// digit one less.
+func TestDecimalDigitReadsEveryScriptsDigits(t *testing.T) {
+	for cp := rune(utf8.RuneSelf); cp <= unicode.MaxRune; cp++ {
+		d, ok := decimalDigit(cp)
+		if ok != unicode.IsDigit(cp) {
+			t.Fatalf("decimalDigit(%U) reads a digit: %v, unicode.IsDigit: %v", cp, ok, !ok)
+		}
+		if !ok {
+			continue
+		}
+		if z, isDigit := decimalDigit(cp - rune(d)); !isDigit || z != 0 {
+			t.Fatalf("decimalDigit(%U) = %d, but %U is no zero", cp, d, cp-rune(d))
+		}
+		if p, _ := decimalDigit(cp - 1); d > 0 && p != d-1 {
+			t.Fatalf("decimalDigit(%U) = %d after %d", cp, d, p)
+		}
 	}
 }
