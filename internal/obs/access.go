@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -296,7 +297,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	line := accessLine{
 		listener: listener,
 		method:   pan.MaskShown(r.Method),
-		host:     pan.MaskShown(r.Host),
+		host:     maskHost(r.Host),
 		path:     MaskPath(r.URL.Path),
 		queryLen: len(r.URL.RawQuery),
 		route:    route,
@@ -375,6 +376,22 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+// maskHost returns a request's Host as AccessLog logs it: an IP address
+// literal, with or without a port, as it is (no card number is written as
+// a valid address: an octet is at most 255, a port 65535; read as a reader
+// reads text, about one 10.a.b.c:port in seven spelled a Luhn-valid number
+// and was masked in every line), anything else masked by pan.MaskShown.
+func maskHost(h string) string {
+	// Not with a zone: its text is free ("fe80::1%4111…").
+	if ap, err := netip.ParseAddrPort(h); err == nil && ap.Addr().Zone() == "" {
+		return h
+	}
+	if a, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && a.Zone() == "" {
+		return h
+	}
+	return pan.MaskShown(h)
 }
 
 // MaskPath returns p as AccessLog logs it: each "tok_" alias (a "tok_" not
