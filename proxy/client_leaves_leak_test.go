@@ -25,19 +25,7 @@ import (
 // reached it once, each has one access line, the body budget is back to
 // 0, no tunnel is tracked, and the goroutines are back to what they were.
 func TestClientsThatLeaveGiveEverythingBack(t *testing.T) {
-	const routesDoc = `routes:
-  - id: psp
-    direction: outbound
-    host: psp.example.com
-    filters:
-      - {id: reveal, operation: reveal, targets: [{json: card.number}]}
-  - id: plain
-    direction: outbound
-    host: plain.example.com
-    unsafe_reveal_over_plain_http: true
-    filters:
-      - {id: reveal, operation: reveal, targets: [{json: card.number}]}
-`
+	const routesDoc = leaveRoutes
 	const each = 25
 	arrived := make(chan struct{}, 2*each)
 	release := make(chan struct{})

@@ -15,16 +15,10 @@ import (
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
 
-// TestProcessorCallOutlivesAClientThatLeaves: a client that goes away
-// while its request is at the processor does not cancel the processor's
-// call (docs/DECISIONS.md, "a client that leaves mid-call"): the charge is
-// decided by the processor once it has the request, and cutting the call
-// would not undo it, only leave its outcome unknown to the processor's
-// side too, while the merchant retries. The processor gets the request
-// once, whole, and its call runs to its end (bounded by the upstream
-// timeout), inside a tunnel and for a plain-HTTP request alike.
-func TestProcessorCallOutlivesAClientThatLeaves(t *testing.T) {
-	const routesDoc = `routes:
+// leaveRoutes reveal card.number towards psp.example.com (inside a
+// tunnel) and plain.example.com (plain HTTP): the routes of the tests of a
+// client that leaves mid-call.
+const leaveRoutes = `routes:
   - id: psp
     direction: outbound
     host: psp.example.com
@@ -37,6 +31,17 @@ func TestProcessorCallOutlivesAClientThatLeaves(t *testing.T) {
     filters:
       - {id: reveal, operation: reveal, targets: [{json: card.number}]}
 `
+
+// TestProcessorCallOutlivesAClientThatLeaves: a client that goes away
+// while its request is at the processor does not cancel the processor's
+// call (docs/DECISIONS.md, "a client that leaves mid-call"): the charge is
+// decided by the processor once it has the request, and cutting the call
+// would not undo it, only leave its outcome unknown to the processor's
+// side too, while the merchant retries. The processor gets the request
+// once, whole, and its call runs to its end (bounded by the upstream
+// timeout), inside a tunnel and for a plain-HTTP request alike.
+func TestProcessorCallOutlivesAClientThatLeaves(t *testing.T) {
+	const routesDoc = leaveRoutes
 	type outcome struct{ canceled bool }
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{}, 1)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -106,21 +105,7 @@ func testPermanentStoreError(t *testing.T, c string) {
 		res.Body.Close()
 		return res.StatusCode, res.Header.Get("Retry-After")
 	}
-	run := randomDigits(6)
-	n := 0
-	send := func() (int, string) {
-		n++
-		req, _ := http.NewRequest("POST", g.inbound+"/checkout",
-			strings.NewReader(fmt.Sprintf(`{"card":{"number":%q,"cvc":"123"}}`, testPAN(run, n))))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode, res.Header.Get("Retry-After")
-	}
+	send := checkoutSender(t, g.inbound)
 	ready := func() int { st, _ := callNoFatal("GET", g.admin+"/readyz", "", "", nil); return st }
 	if st, _ := send(); st != 200 || ready() != 200 {
 		t.Fatalf("before: checkout %d, /readyz %d; log:\n%s", st, ready(), g.stderr.String())

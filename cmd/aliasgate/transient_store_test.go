@@ -40,21 +40,7 @@ func TestRedisLoadingIsAnsweredAsTransient(t *testing.T) {
 	env := []string{"ALIASGATE_MASTER_KEY=" + newMasterKey()}
 	cfg := sharedConfig(t, testPostgresURL(t), "redis://"+addr+"/0", up.URL)
 	g := startChild(t, cfg, env...)
-	run := randomDigits(6)
-	n := 0
-	send := func() (int, string) {
-		n++
-		req, _ := http.NewRequest("POST", g.inbound+"/checkout",
-			strings.NewReader(fmt.Sprintf(`{"card":{"number":%q,"cvc":"123"}}`, testPAN(run, n))))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode, res.Header.Get("Retry-After")
-	}
+	send := checkoutSender(t, g.inbound)
 	if st, _ := send(); st != http.StatusOK {
 		t.Fatalf("before: checkout %d; log:\n%s", st, g.stderr.String())
 	}
@@ -89,5 +75,27 @@ func TestRedisLoadingIsAnsweredAsTransient(t *testing.T) {
 	redistest.Run(t, addr, dir)
 	if !waitFor(15*time.Second, func() bool { st, _ := send(); return st == http.StatusOK }) {
 		t.Fatalf("after Redis loaded: checkout still failing; log:\n%s", g.stderr.String())
+	}
+}
+
+// checkoutSender returns a function that posts a checkout with a new card
+// number (and a CVC) to the gateway's inbound /checkout each time it is
+// called and returns the answer's status and Retry-After.
+func checkoutSender(t *testing.T, inbound string) func() (status int, retryAfter string) {
+	t.Helper()
+	run := randomDigits(6)
+	n := 0
+	return func() (int, string) {
+		n++
+		req, _ := http.NewRequest("POST", inbound+"/checkout",
+			strings.NewReader(fmt.Sprintf(`{"card":{"number":%q,"cvc":"123"}}`, testPAN(run, n))))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Retry-After")
 	}
 }
