@@ -107,12 +107,7 @@ func TestCardsAndAliasesReadOnlyUTF8JSONAPIBodies(t *testing.T) {
 // counter value is used; so is a body that is no JSON, which was still
 // ignored (TestCryptogramRequestsThatAreNoJSONAreRefused).
 func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
-		"--scopes", "cards:write,cards:read,network-tokens:write")
-	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
 	const ja = "application/vnd.api+json"
 	status, body := call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
@@ -165,12 +160,7 @@ func TestCryptogramRequestsOfAnotherShapeAreRefused(t *testing.T) {
 // Such documents are refused now (400 invalid_utf8), nothing stored; text
 // in UTF-8 and whole surrogate pairs are read as before.
 func TestAPIsRefuseTextTheyWouldReadOtherwise(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
-		"--scopes", "cards:write,cards:read,aliases:write,aliases:reveal")
-	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read,aliases:write,aliases:reveal", "--enable-vault-api")
 	alias := func(value string) (int, string) {
 		t.Helper()
 		status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
@@ -257,12 +247,7 @@ func TestCryptogramWithoutATransactionTypeIsTheTokenTypes(t *testing.T) {
 // card-on-file payment got the e-commerce ECI (06). Such a body still
 // works once whole, and a body that is no JSON is still ignored.
 func TestCryptogramRequestsOfBrokenJSONAreRefused(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
-		"--scopes", "cards:write,cards:read,network-tokens:write")
-	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
 	const ja = "application/vnd.api+json"
 	status, body := call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
@@ -315,12 +300,7 @@ func TestCryptogramRequestsOfBrokenJSONAreRefused(t *testing.T) {
 // POST /cards answers. No body, or white space only, is the default use
 // (TestCryptogramRequestsOfBrokenJSONAreRefused).
 func TestCryptogramRequestsThatAreNoJSONAreRefused(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
-		"--scopes", "cards:write,cards:read,network-tokens:write")
-	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
 	status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
 		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
 	var card struct{ Data struct{ ID string } }
@@ -564,4 +544,16 @@ func TestAPIsRefuseBodiesInAContentCoding(t *testing.T) {
 	if status != 200 || !strings.Contains(string(body), `"exp_month":4`) {
 		t.Errorf("card after the refused update: %d %s", status, body)
 	}
+}
+
+// shopGateway starts a gateway on a data dir of its own (with args) and
+// returns it and the bearer token of a client "shop" of account acct_1
+// holding scopes (comma-separated).
+func shopGateway(t *testing.T, scopes string, args ...string) (*gatewayProc, func(*http.Request)) {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", scopes)
+	g := startGateway(t, env, append([]string{"--data-dir", data}, args...)...)
+	return g, bearerToken(t, g, cred)
 }

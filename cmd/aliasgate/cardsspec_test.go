@@ -285,12 +285,7 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 // Both are 403 now, before anything is stored; an empty relationships
 // object (or null), which asks for nothing, is still accepted.
 func TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
-		"--scopes", "cards:write,cards:read,network-tokens:write")
-	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
 	const ja = "application/vnd.api+json"
 	status, body := call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"type":"cards","attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
@@ -352,12 +347,7 @@ func TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays(t *testing.T) {
 // data.relationships, naming exactly what included holds of it (an empty
 // array for none); without include the card keeps the page's shape.
 func TestCardIncludeLinksWhatItIncludes(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1",
-		"--scopes", "cards:write,cards:read,network-tokens:write")
-	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
 	const ja = "application/vnd.api+json"
 	status, body := call(t, "POST", g.inbound+"/cards", ja,
 		`{"data":{"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
@@ -531,11 +521,7 @@ func TestAnotherAccountsCardAnswersAsNoCard(t *testing.T) {
 // client_id_not_supported. A real id is still refused (regression cover
 // in TestCardsAPIRefusesWhatItDoesNotSupportAsJSONAPISays).
 func TestCreateWithAnIDThatNamesNothingIsACreate(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	env := testEnv(nil)
-	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:write,cards:read")
-	g := startGateway(t, env, "--data-dir", data)
-	bearer := bearerToken(t, g, cred)
+	g, bearer := shopGateway(t, "cards:write,cards:read")
 	for i, id := range []string{`null`, `""`, ` null `} {
 		pan := []string{"4111111111111111", "5555555555554444", "378282246310005"}[i]
 		status, body := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
