@@ -119,26 +119,43 @@ func huntSpellingsAs(b []byte, found func([]byte) bool) []string {
 	return out
 }
 
-// huntRaw sends raw bytes to addr and returns what came back (until the
-// peer closes or 3 s pass).
+// huntRaw sends raw bytes to addr and returns what came back: the status
+// line, the header and the body (nil when no answer could be read).
 func huntRaw(t *testing.T, addr, raw string) []byte {
+	t.Helper()
+	res, body, _ := rawExchange(t, addr, raw)
+	if res == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	res.Header.Write(&b)
+	b.Write(body)
+	return append([]byte(res.Status+"\n"), b.Bytes()...)
+}
+
+// rawExchange writes raw to a new connection to addr and reads one answer
+// and its body (at most 1 MiB), within 10 s; the connection is closed. res
+// is nil when no answer could be read (err says why: the peer may close on
+// a request it refuses); a body cut short comes with its error.
+func rawExchange(t *testing.T, addr, raw string) (*http.Response, []byte, error) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	io.WriteString(c, raw)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, werr := io.WriteString(c, raw)
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return nil
+		if werr != nil {
+			err = werr
+		}
+		return nil, nil, err
 	}
-	var b bytes.Buffer
-	res.Header.Write(&b)
-	io.Copy(&b, io.LimitReader(res.Body, 1<<20))
-	res.Body.Close()
-	return append([]byte(res.Status+"\n"), b.Bytes()...)
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	return res, body, err
 }
 
 // huntPathSpellings are the spellings of huntPAN a client may put in a URL.

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -29,19 +27,10 @@ func TestUncleanPathsThroughTheGatewayEchoNoCardNumber(t *testing.T) {
 		"/aliases//4111111111111111", "/aliases/./4111111111111111?q=4111111111111111",
 		"/x/../4111111111111111?v=4111111111111111", "/aliases/a/..//4111111111111111",
 	} {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
+		res, b, err := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		if res == nil {
 			t.Fatal(err)
 		}
-		if _, err := io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		c.Close()
 		if res.StatusCode/100 == 3 || res.Header.Get("Location") != "" {
 			t.Errorf("GET %s = %d: redirected", target, res.StatusCode)
 		}
@@ -61,19 +50,10 @@ func TestVaultAPIErrorHrefMasksTheHost(t *testing.T) {
 	g := startGateway(t, testEnv(nil), "--data-dir", data, "--enable-vault-api")
 	addr := strings.TrimPrefix(g.inbound, "http://")
 	for _, host := range []string{"4111_1111_1111_1111", "x.4111_1111_1111_1111.example"} {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
+		res, b, err := rawExchange(t, addr, "GET /aliases/abc HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		if res == nil {
 			t.Fatal(err)
 		}
-		if _, err := io.WriteString(c, "GET /aliases/abc HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		c.Close()
 		var doc struct{ Errors []struct{ Href string } }
 		if err := json.Unmarshal(b, &doc); err != nil || len(doc.Errors) == 0 {
 			t.Fatalf("Host %d bytes = %d, want an error document", len(host), res.StatusCode)
