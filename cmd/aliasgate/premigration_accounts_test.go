@@ -77,7 +77,12 @@ func premigrationAccounts(t *testing.T, kind string, extra map[string]string, de
     filters:
       - {id: reveal, operation: reveal, targets: [{json: card.number}]}
 `), 0o600)
-	vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"}
+	// audit.max_age off: the fixture's audit log began when it was written
+	// (2026-12-05), and the default 24 h rotated it into another file at
+	// the first append a day later, which the line count below does not
+	// read (TestPremigrationBoltVaultKeepsWorking failed so on 2026-12-06).
+	vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true",
+		"ALIASGATE_AUDIT_MAX_AGE": "0"}
 	if defaultAccount != "" {
 		vars["ALIASGATE_DEFAULT_ACCOUNT"] = defaultAccount
 	}

@@ -107,7 +107,12 @@ func premigration(t *testing.T, kind string, extra map[string]string) {
     filters:
       - {id: reveal, operation: reveal, targets: [{json: card.number}]}
 `), 0o600)
-	vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true"}
+	// audit.max_age off: the fixture's audit log began when it was written
+	// (2026-12-05), and the default 24 h rotated it into another file at
+	// the first append a day later, where the lines from before the
+	// migration are looked for below.
+	vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true",
+		"ALIASGATE_AUDIT_MAX_AGE": "0"}
 	for k, v := range extra {
 		vars[k] = v
 	}
