@@ -66,7 +66,8 @@ throw-away in-memory vault, and reveal shows revealed(<alias>) in place of a
 value. The rewritten message goes to stdout; which filter touched which field
 goes to stderr, with what the route's leak guard does with card numbers no
 filter redacted (on inbound requests and on responses): block refuses the
-message (nothing on stdout, exit 1), redact and log are noted. As in the
+message (nothing on stdout, exit 1), redact masks them in the message on
+stdout as the gateway does (Aliasgate-Redacted added), log is noted. As in the
 gateway, on a route whose request filters redact bodies a request body is
 read by its syntax whatever its Content-Type says, and one that no such
 filter matches is refused (422 no_matching_filter, exit 1) unless the route
@@ -262,7 +263,7 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // blocks) for a response body no filter of a route that redacts response
 // bodies matched (dryrun.Result.Unmatched). In block mode the message is
 // refused (an error: 422 for a request, 502 for a response), with redact or
-// log it is said on stderr.
+// log it is said on stderr, and redact masks them in m (maskLeaks).
 // Never the digits, only where they are (a header name that holds a card
 // number is named masked).
 func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
@@ -336,10 +337,34 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 			return fmt.Errorf("route %s: the leak guard refuses the %s (%s card_data_leak)", route.ID, what, status)
 		}
 		fmt.Fprintf(e.stderr, "route %s: leak guard (redact): %s: the gateway masks them (first 6 and last 4 kept) and adds Aliasgate-Redacted\n", route.ID, found)
+		maskLeaks(m, leaks, made, count)
 	default:
 		fmt.Fprintf(e.stderr, "route %s: leak guard (log): %s: the gateway logs where they are and forwards the %s as it is\n", route.ID, found, what)
 	}
 	return nil
+}
+
+// maskLeaks masks in m what the gateway's leak guard masks in redact mode
+// (proxy/leak.go): the body's card numbers but the aliases the dry run
+// made, the values of the headers that hold one, and sets
+// Aliasgate-Redacted to count; so stdout shows the message the gateway
+// forwards, never the numbers in clear.
+func maskLeaks(m *dryrun.Message, leaks []proxy.Leak, made map[string]bool, count int) {
+	masked := map[string]bool{}
+	for _, l := range leaks {
+		switch {
+		case made[l.Digits]:
+		case l.Where == "body" && !masked[""]:
+			m.Body = pan.MaskExcept(m.Body, func(d string) bool { return made[d] })
+			masked[""] = true
+		case l.Where == "header" && !masked["h:"+l.Name]:
+			for i, v := range m.Header[l.Name] {
+				m.Header[l.Name][i] = pan.Mask(v)
+			}
+			masked["h:"+l.Name] = true
+		}
+	}
+	m.Header.Set(proxy.RedactedHeader, strconv.Itoa(count))
 }
 
 // dryRun reveals to a visible placeholder instead of a value, and records

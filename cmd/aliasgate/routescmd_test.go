@@ -528,3 +528,60 @@ func TestRoutesTestRefusesTheQueryAndHeadersTheGatewayRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesTestShowsWhatTheRedactGuardForwards: under leak_guard: redact
+// the gateway forwards a message with the card numbers no filter redacted
+// masked (first 6 and last 4 kept, in the body and in header values) and
+// Aliasgate-Redacted set; so does a route that masks its response bodies.
+// routes test said "the gateway masks them" on stderr but printed the
+// message on stdout with the numbers in clear, which is neither what the
+// gateway forwards nor safe to paste into a ticket.
+func TestRoutesTestShowsWhatTheRedactGuardForwards(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
+	routesFile := write("routes.yaml", `routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:3000
+    leak_guard: redact
+    filters:
+      - id: card
+        match: {methods: [POST], content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+      - id: card-out
+        phase: response
+        match: {content_type: json}
+        operation: redact
+        targets: [{json: card.number}]
+`)
+	req := write("req.http", "POST /checkout HTTP/1.1\r\nHost: shop.example\r\nX-Note: 5105 1051 0510 5100\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"},"note":"5555-5555-5555-4444"}`)
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+	if err != nil || !strings.Contains(stderr, "leak guard (redact)") {
+		t.Fatalf("request: err %v, stderr %q", err, stderr)
+	}
+	for _, clear := range []string{"5555-5555-5555-4444", "5105 1051 0510 5100"} {
+		if strings.Contains(out, clear) {
+			t.Errorf("request: stdout holds %s in clear, the gateway masks it:\n%s", clear, out)
+		}
+	}
+	if !strings.Contains(out, `"note":"5555-55**-****-4444"`) || !strings.Contains(out, "X-Note: 5105 10** **** 5100") || !strings.Contains(out, "Aliasgate-Redacted: 2") {
+		t.Errorf("request: stdout is not the masked message the gateway forwards:\n%s", out)
+	}
+	if !regexp.MustCompile(`"number":"411111\d{6}1111"`).MatchString(out) {
+		t.Errorf("request: the alias the filter made was masked too:\n%s", out)
+	}
+
+	resp := write("resp.http", "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n\r\n<card><number>4111111111111111</number></card>")
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req, "--phase", "response", "--response", resp)
+	if err != nil || !strings.Contains(stderr, "leak guard (redact)") {
+		t.Fatalf("response: err %v, stderr %q", err, stderr)
+	}
+	if strings.Contains(out, "4111111111111111") || !strings.Contains(out, "Aliasgate-Redacted: 1") {
+		t.Errorf("response: stdout is not the masked answer the gateway sends:\n%s", out)
+	}
+}
