@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes"
 )
 
@@ -588,11 +589,13 @@ func uniqueID(id string, used map[string]bool) string {
 }
 
 // sanitizeID keeps a VGS id readable as a native id: letters, digits, '.',
-// '_' and '-'; any other run of characters becomes one '-'.
+// '_' and '-'; any other run of characters becomes one '-'. A card number in
+// it is masked first (pan.MaskLoose; routes refuse an id that holds one):
+// its masked digits become one '-'.
 func sanitizeID(id string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range id {
+	for _, r := range pan.MaskLoose(id) {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
 		if ok {
 			b.WriteRune(r)

@@ -68,8 +68,9 @@
 //	  an unescaped '.' between labels            a literal dot (narrowed, reported); what the
 //	                                             route stops (Precedence) is read as VGS reads it
 //	tags.name, id                               comment line "# VGS route <id> "<name>" (…)" above the route
-//	id                                          route id (characters other than [A-Za-z0-9._-] become '-';
-//	                                            route-<n> when missing; -2, -3 … when repeated)
+//	id                                          route id (characters other than [A-Za-z0-9._-] become '-',
+//	                                            a card number in it is masked first; route-<n> when
+//	                                            missing; -2, -3 … when repeated)
 //
 // Precedence: aliasgate picks one route per request by host (exact, then
 // host_regex, then the longest *.domain, then "*"; a route with ports
@@ -188,6 +189,10 @@
 //	no condition, or one nothing satisfies      entry left out (VGS never applies it)
 //
 // # What is reported, and what happens to it
+//
+// The report and the output's comments quote the export (ids, names,
+// condition values) on one line with its card numbers masked
+// (pan.MaskLoose), as the CLI quotes any file.
 //
 // Nothing is dropped silently, and nothing is broadened: an entry whose
 // condition, operation, phase, storage, format or transformer cannot be

@@ -143,7 +143,7 @@ func commentText(lines []string) string {
 			b.WriteByte('\n')
 		}
 		b.WriteString("# ")
-		b.WriteString(oneLine(l))
+		b.WriteString(shown(l))
 	}
 	return b.String()
 }

@@ -2,6 +2,8 @@ package vgs
 
 import (
 	"strings"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // Effect says what the converted routes do about a piece of the VGS export
@@ -88,8 +90,14 @@ func (r Report) String() string {
 }
 
 func (r *Report) add(route, entry string, effect Effect, reason string) {
-	r.Items = append(r.Items, Item{Route: route, Entry: entry, Reason: oneLine(reason), Effect: effect})
+	r.Items = append(r.Items, Item{Route: shown(route), Entry: shown(entry), Reason: shown(reason), Effect: effect})
 }
+
+// shown is input text as the report and the output's comments quote it: on
+// one line (oneLine), its card numbers masked as the CLI masks what a file
+// said (pan.MaskLoose), so that an export holding one (an id, a condition's
+// value) never has it printed or written into the routes file.
+func shown(s string) string { return oneLine(pan.MaskLoose(s)) }
 
 // oneLine replaces control characters (newlines included) with spaces, so a
 // report line or an output comment can never be split by input text.
