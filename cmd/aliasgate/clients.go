@@ -124,7 +124,9 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("clients create: client %s was stored but the audit log could not record it, so its secret is not shown (create another once the log works): %w", c.ID, err)
 	}
 	out, _ := json.Marshal(map[string]string{"client_id": c.ID, "client_secret": secret})
-	fmt.Fprintln(e.stdout, string(out))
+	if _, err := fmt.Fprintln(e.stdout, string(out)); err != nil {
+		return fmt.Errorf("clients create: client %s was stored but its secret could not be written, and it cannot be shown again: revoke it (clients revoke %s) and create another: %w", c.ID, c.ID, err)
+	}
 	logger.Info("client created", "client_id", c.ID, "account", c.Account, "scopes", strings.Join(c.Scopes, " "), "pci", c.PCI, "outbound", c.Outbound)
 	return nil
 }
@@ -394,6 +396,9 @@ func runClientsRotateSecret(ctx context.Context, e env, args []string) error {
 			if err := logCLI(ctx, alog, audit.Event{Event: eventClientSecretRotated, Client: c.ID}); err != nil {
 				return fmt.Errorf("clients rotate-secret: the secret of client %s was rotated but the audit log could not record it, so the new secret is not shown (rotate again once the log works): %w", c.ID, err)
 			}
-			return printJSON(e.stdout, admin.NewSecret{ID: c.ID, Secret: secret})
+			if err := printJSON(e.stdout, admin.NewSecret{ID: c.ID, Secret: secret}); err != nil {
+				return fmt.Errorf("clients rotate-secret: the secret of client %s was rotated (the old one is refused) but the new one could not be written: rotate again: %w", c.ID, err)
+			}
+			return nil
 		})
 }

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
@@ -64,6 +69,57 @@ func TestImportVGSNeverQuotesACardNumber(t *testing.T) {
 	for name, s := range map[string]string{"stdout": out, "stderr": stderr} {
 		if pan.MaskShown(pan.MaskLoose(s)) != s {
 			t.Errorf("%s holds a card number:\n%s", name, s)
+		}
+	}
+}
+
+// fullWriter is a stdout on a full disk (> creds.json on a full volume,
+// /dev/full): every write fails.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestOutputThatCannotBeWrittenIsAFailure: a command whose output cannot be
+// written (stdout redirected to a file on a full disk) fails (exit 1). clients
+// create stored the client, could not write its secret, which is never
+// shown again, and exited 0 as if creds.json held it; keys status and
+// audit verify exited 0 with nothing printed. clients create now says the
+// client was stored, names it and says to revoke it.
+func TestOutputThatCannotBeWrittenIsAFailure(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	createClient(t, env, data, "--name", "first", "--scopes", "aliases:write")
+	var msg strings.Builder
+	err := run(context.Background(), []string{"clients", "create", "--data-dir", data, "--name", "shop", "--scopes", "aliases:write"}, env, fullWriter{}, io.Discard)
+	if code := exitCode(err, &msg); code != 1 {
+		t.Errorf("clients create, stdout full: exit %d, %q; want 1", code, msg.String())
+	}
+	out, _, err := runCmd(t, env, "clients", "list", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Clients []struct {
+			ID   string `json:"client_id"`
+			Name string `json:"name"`
+		} `json:"clients"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list.Clients {
+		if c.Name == "shop" && (!strings.Contains(msg.String(), c.ID) || !strings.Contains(msg.String(), "clients revoke")) {
+			t.Errorf("clients create, stdout full: %q does not name the client stored (%s) nor say to revoke it", msg.String(), c.ID)
+		}
+	}
+	for _, args := range [][]string{
+		{"keys", "status", "--data-dir", data},
+		{"audit", "verify", "--data-dir", data},
+		{"clients", "list", "--data-dir", data},
+	} {
+		err := run(context.Background(), args, env, fullWriter{}, io.Discard)
+		if code := exitCode(err, io.Discard); code != 1 {
+			t.Errorf("%v, stdout full: exit %d (%v), want 1", args, code, err)
 		}
 	}
 }

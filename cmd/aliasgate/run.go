@@ -107,7 +107,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, c := range commands() {
 		words := strings.Fields(c.name)
 		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			return c.run(ctx, e, args[len(words):])
+			if c.name == "serve" {
+				return c.run(ctx, e, args[len(words):])
+			}
+			out := &outputWriter{w: stdout}
+			e.stdout = out
+			err := c.run(ctx, e, args[len(words):])
+			if err == nil && out.err != nil {
+				err = fmt.Errorf("%s: its output could not be written: %w", c.name, out.err)
+			}
+			return err
 		}
 	}
 	// A group word alone ("clients", "config") lists its subcommands; with
@@ -187,6 +196,23 @@ func emptyFlag(fs *flag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// outputWriter is a command's stdout that remembers the first write that
+// failed: a command whose output could not be written (a redirect to a
+// full disk, a closed pipe) fails, whatever it did with the write's error
+// (run). serve is not given one: its output is logs, not a result.
+type outputWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (o *outputWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
 }
 
 // errHelp ends a command after it printed its help; run returns nil for it.
