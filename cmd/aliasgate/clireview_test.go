@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -121,5 +123,58 @@ func TestOutputThatCannotBeWrittenIsAFailure(t *testing.T) {
 		if code := exitCode(err, io.Discard); code != 1 {
 			t.Errorf("%v, stdout full: exit %d (%v), want 1", args, code, err)
 		}
+	}
+}
+
+// TestVaultCopyIntoTheSameDatabaseIsRefused: two configurations naming one
+// PostgreSQL database in two spellings (another host name, a parameter
+// more) are the same store: vault copy refuses them as it refuses one URL
+// twice, and writes nothing. It compared the URLs as strings, went on,
+// found every record, client and setting "already there" and reported a
+// complete copy, so an operator could drop the "old" database, which was
+// the only one.
+func TestVaultCopyIntoTheSameDatabaseIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pgURL := testPostgresURL(t)
+	sep := "?"
+	if strings.Contains(pgURL, "?") {
+		sep = "&"
+	}
+	from, to := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	for file, u := range map[string]string{from: pgURL, to: pgURL + sep + "application_name=aliasgate_copy"} {
+		if err := os.WriteFile(file, []byte(fmt.Sprintf("data_dir: %s\nvault: {store: postgres, postgres_url: %q}\n", data, u)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := testEnv(nil)
+	if _, _, err := runCmd(t, env, "migrate", "--config", from); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, env, "clients", "create", "--config", from, "--name", "shop", "--scopes", "aliases:write"); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCmd(t, env, "vault", "copy", "--from-config", from, "--to-config", to)
+	if err == nil || !strings.Contains(err.Error(), "same") {
+		t.Fatalf("vault copy into the same database: err %v\nstdout %q\nstderr %q", err, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, copyCheckpointFile)); !os.IsNotExist(err) {
+		t.Errorf("a refused copy wrote a checkpoint (%v)", err)
+	}
+
+	// A bbolt data dir reached through a link is the same store too: it was
+	// refused only by the file's lock, as "locked by another process".
+	boltData := filepath.Join(dir, "bolt")
+	createClient(t, env, boltData, "--name", "shop", "--scopes", "aliases:write")
+	link := filepath.Join(dir, "bolt-link")
+	if err := os.Symlink(boltData, link); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(from, []byte("data_dir: "+boltData+"\n"), 0o600)
+	os.WriteFile(to, []byte("data_dir: "+link+"\n"), 0o600)
+	_, _, err = runCmd(t, env, "vault", "copy", "--from-config", from, "--to-config", to)
+	var buf strings.Builder
+	if code := exitCode(err, &buf); code != 2 || !strings.Contains(buf.String(), "same store") {
+		t.Errorf("vault copy into the same bbolt file through a link: exit %d, %q; want the same-store refusal", code, buf.String())
 	}
 }

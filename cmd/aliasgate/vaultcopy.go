@@ -21,6 +21,7 @@ import (
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
 	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/pgstore"
 	"github.com/aliasgate/aliasgate/webhooks"
 )
 
@@ -30,6 +31,9 @@ cards and webhook deliveries (the pending ones are sent by the destination's
 gateways), so a single-node bbolt vault can move to PostgreSQL without
 re-tokenizing anything or losing an event. Volatile values (CVCs) are not copied: they expire
 within vault.volatile_ttl anyway.
+
+Source and destination must be two stores: one PostgreSQL database (and
+schema) under two URLs, or one bbolt file under two paths, is refused.
 
 Both configurations must use the same master key (the destination's data
 dir needs the same master.key, or set ALIASGATE_MASTER_KEY). Stop the
@@ -123,7 +127,13 @@ func sameStore(a, b config.Config) bool {
 	}
 	pa, errA := filepath.Abs(a.VaultPath())
 	pb, errB := filepath.Abs(b.VaultPath())
-	return errA == nil && errB == nil && pa == pb
+	if errA == nil && errB == nil && pa == pb {
+		return true
+	}
+	// One file under two paths (a link to the data dir, a bind mount).
+	fa, errA := os.Stat(a.VaultPath())
+	fb, errB := os.Stat(b.VaultPath())
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // vaultCopier copies one vault into another store.
@@ -246,6 +256,17 @@ func (c *vaultCopier) run(ctx context.Context, srcCfg, dstCfg config.Config, get
 		return fmt.Errorf("vault copy: destination: %w", err)
 	}
 	defer dst.Close()
+	if a, ok := src.store.(*pgstore.Store); ok {
+		if b, ok := dst.(*pgstore.Store); ok {
+			same, err := a.SameStore(ctx, b)
+			if err != nil {
+				fmt.Fprintf(c.out, "vault copy: could not tell whether source and destination are one store (%v); going on\n", err)
+			}
+			if same {
+				return usagef("vault copy: source and destination are the same store (one PostgreSQL database under two URLs)")
+			}
+		}
+	}
 	return c.copyStores(ctx, src.store, src.where, dst, where, dstMaster)
 }
 

@@ -241,6 +241,39 @@ func (*Store) StoreName() string { return "postgres" }
 // database set read-only); it is also vault.ErrUnavailable.
 var ErrReadOnly = fmt.Errorf("the server is read-only (a standby?): %w", vault.ErrUnavailable)
 
+// SameStore reports whether s and o are one store, however their URLs
+// spell it (another name or address of the server, other parameters, a
+// pooler in front): the same database, where s takes a transaction-level
+// advisory lock on a random key that o then cannot take (advisory locks
+// are per database), and the same records table there (stores in other
+// schemas of one database, search_path, are other stores). Nothing is
+// written. An error means it could not tell (a server without advisory
+// locks).
+func (s *Store) SameStore(ctx context.Context, o *Store) (bool, error) {
+	const q = `SELECT pg_try_advisory_xact_lock($1), to_regclass('records')::oid`
+	for range 3 { // a key another session holds (a draw in 2^64) is drawn again
+		key := rand.Int64()
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return false, fmt.Errorf("pgstore: same store: %w", err)
+		}
+		var mine, theirs bool
+		var table, theirTable *uint32
+		err = tx.QueryRow(ctx, q, key).Scan(&mine, &table)
+		if err == nil && mine {
+			err = o.pool.QueryRow(ctx, q, key).Scan(&theirs, &theirTable)
+		}
+		tx.Rollback(ctx)
+		if err != nil {
+			return false, fmt.Errorf("pgstore: same store: %w", err)
+		}
+		if mine {
+			return !theirs && table != nil && theirTable != nil && *table == *theirTable, nil
+		}
+	}
+	return false, errors.New("pgstore: same store: no advisory lock could be taken")
+}
+
 // Ping checks that the server answers and takes writes (for /readyz): a
 // standby, which a multi-host URL or a failover can leave the pool on,
 // answers every read while refusing every write, so it is ErrReadOnly.

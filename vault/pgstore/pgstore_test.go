@@ -777,3 +777,26 @@ func TestKeysThatCannotBeTextAreNotFound(t *testing.T) {
 		t.Fatalf("ReplaceCard = %v", err)
 	}
 }
+
+// TestSameStore: two stores opened with URLs that spell one store
+// differently are the same store (vault copy refuses to copy a vault
+// into itself); stores in other schemas of one database are not.
+func TestSameStore(t *testing.T) {
+	ctx := context.Background()
+	u := newSchema(t)
+	a := openStore(t, u, pgstore.Options{})
+	defer a.Close()
+	b := openStore(t, u+"&application_name=other", pgstore.Options{})
+	defer b.Close()
+	c := openStore(t, newSchema(t), pgstore.Options{})
+	defer c.Close()
+	if same, err := a.SameStore(ctx, b); err != nil || !same {
+		t.Errorf("one store under two URLs: same %v, %v", same, err)
+	}
+	if same, err := a.SameStore(ctx, c); err != nil || same {
+		t.Errorf("stores in two schemas of one database: same %v, %v", same, err)
+	}
+	if same, err := a.SameStore(ctx, a); err != nil || !same {
+		t.Errorf("a store and itself: same %v, %v", same, err)
+	}
+}
