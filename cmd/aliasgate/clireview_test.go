@@ -178,3 +178,24 @@ func TestVaultCopyIntoTheSameDatabaseIsRefused(t *testing.T) {
 		t.Errorf("vault copy into the same bbolt file through a link: exit %d, %q; want the same-store refusal", code, buf.String())
 	}
 }
+
+// TestRoutesTestInboundRequestNoRouteMatches: the inbound listener answers
+// a request no inbound route matches with 404 no_route (or one of its
+// built-in endpoints) and forwards nothing. routes test said "the message
+// passes unchanged", printed the request on stdout, card number and all,
+// and exited 0, as if it reached an upstream. It now says what the gateway
+// does, prints nothing and exits 1. On the outbound proxy such a request
+// does pass unchanged (to its destination), as before.
+func TestRoutesTestInboundRequestNoRouteMatches(t *testing.T) {
+	dir := t.TempDir()
+	req := writeIn(t, dir, "typo.http", []byte("POST /checkout HTTP/1.1\r\nHost: shop.exmaple.com\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"}}`))
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req)
+	if err == nil || out != "" || !strings.Contains(stderr+err.Error(), "404 no_route") || strings.Contains(stderr, "passes unchanged") {
+		t.Errorf("inbound, no route: err %v\nstdout %q\nstderr %q", err, out, stderr)
+	}
+	out, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req, "--direction", "outbound")
+	if err != nil || !strings.Contains(out, "POST /checkout") || !strings.Contains(stderr, "passes unchanged") {
+		t.Errorf("outbound, no route: err %v\nstdout %q\nstderr %q", err, out, stderr)
+	}
+}

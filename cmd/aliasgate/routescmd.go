@@ -71,7 +71,9 @@ stdout as the gateway does (Aliasgate-Redacted added), log is noted. As in the
 gateway, on a route whose request filters redact bodies a request body is
 read by its syntax whatever its Content-Type says, and one that no such
 filter matches is refused (422 no_matching_filter, exit 1) unless the route
-says unmatched_body: pass.
+says unmatched_body: pass. An inbound request no route matches gets 404
+no_route from the gateway (exit 1, nothing on stdout); an outbound one passes
+unchanged.
 
 REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
@@ -112,7 +114,14 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	host := req.Host
 	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
 	if route == nil {
-		fmt.Fprintf(e.stderr, "no %s route matches host %q path %q: the message passes unchanged\n", *direction, pan.MaskAll(host), pan.MaskAll(req.URL.Path))
+		// The outbound proxy sends a request no route matches to its
+		// destination as it is; the inbound listener has no upstream for
+		// it: 404 no_route, or one of its built-in endpoints.
+		what := "the message passes unchanged"
+		if routes.Direction(*direction) == routes.Inbound {
+			what = "the gateway answers 404 no_route (or serves it itself: /oauth/token, /cards, /aliases), nothing is forwarded"
+		}
+		fmt.Fprintf(e.stderr, "no %s route matches host %q path %q: %s\n", *direction, pan.MaskAll(host), pan.MaskAll(req.URL.Path), what)
 		// A route of the other direction that matches is most likely the
 		// one meant: --direction defaults to inbound.
 		other := routes.Outbound
@@ -121,6 +130,9 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 		if r := set.Match(other, host, req.URL.Path); r != nil {
 			fmt.Fprintf(e.stderr, "the %s route %s matches it: try it with --direction %s\n", other, r.ID, other)
+		}
+		if routes.Direction(*direction) == routes.Inbound {
+			return errors.New("no inbound route matches: the gateway answers 404 no_route, nothing is forwarded")
 		}
 	}
 	tok, closeVault, err := dryRunTokenizer(ctx)

@@ -68,14 +68,15 @@ func TestRoutesTestRevealOutbound(t *testing.T) {
 // "api.psp.example" path "/v1/charges": the message passes unchanged', as
 // if the outbound route did not match, and the rewritten request on stdout
 // was the request as sent. A request that no route of either direction
-// matches is still told only that.
+// matches is still told only that. (An inbound request no route matches
+// is refused, 404 no_route, exit 1: TestRoutesTestInboundRequestNoRouteMatches.)
 func TestRoutesTestNamesTheDirectionOfARouteThatWouldMatch(t *testing.T) {
 	dir := t.TempDir()
 	req := filepath.Join(dir, "out.http")
 	os.WriteFile(req, []byte("POST /v1/charges HTTP/1.1\r\nHost: api.psp.example\r\nContent-Type: application/json\r\n\r\n{\"card\":{\"number\":\"tok_sandbox_abc\"}}"), 0o600)
 	_, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		t.Fatal("an inbound request no route matches was not refused")
 	}
 	for _, want := range []string{"no inbound route matches", "outbound route psp matches", "--direction outbound"} {
 		if !strings.Contains(stderr, want) {
@@ -94,7 +95,7 @@ func TestRoutesTestNamesTheDirectionOfARouteThatWouldMatch(t *testing.T) {
 	nowhere := filepath.Join(dir, "nowhere.http")
 	os.WriteFile(nowhere, []byte("GET /x HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n"), 0o600)
 	_, stderr, err = runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", nowhere)
-	if err != nil || !strings.Contains(stderr, "passes unchanged") || strings.Contains(stderr, "--direction") {
+	if err == nil || !strings.Contains(stderr, "404 no_route") || strings.Contains(stderr, "--direction") {
 		t.Errorf("%v stderr:\n%s", err, stderr)
 	}
 }
