@@ -312,6 +312,11 @@ func normalizeScopes(scopes []string) ([]string, error) {
 	return out, nil
 }
 
+// validateText checks a client's name or account: text that clients list
+// and the admin listener show, so one holding a card number in any spelling
+// a reader sees is refused (pan.ContainsLooseString, the rule of names:
+// '_' and ':' too; pan.MaskShown, the rule of shown text: any separator,
+// any script's digits).
 func validateText(field, v string) error {
 	switch {
 	case strings.TrimSpace(v) == "":
@@ -322,7 +327,7 @@ func validateText(field, v string) error {
 		return fmt.Errorf("auth: %s is longer than %d characters: %w", field, maxFieldLen, ErrInvalidClientSpec)
 	case strings.IndexFunc(v, unicode.IsControl) >= 0:
 		return fmt.Errorf("auth: %s contains control characters: %w", field, ErrInvalidClientSpec)
-	case pan.ContainsString(v): // stored free text refuses card data in any spelling (issue 17)
+	case pan.ContainsLooseString(v) || pan.MaskShown(v) != v: // stored free text refuses card data in any spelling (issue 17)
 		return fmt.Errorf("auth: %s must not hold a card number: %w", field, ErrInvalidClientSpec)
 	}
 	return nil

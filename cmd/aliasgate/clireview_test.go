@@ -199,3 +199,30 @@ func TestRoutesTestInboundRequestNoRouteMatches(t *testing.T) {
 		t.Errorf("outbound, no route: err %v\nstdout %q\nstderr %q", err, out, stderr)
 	}
 }
+
+// TestClientNameHoldingACardNumberIsRefused: a client name is shown by
+// clients list and the admin listener's GET /admin/clients, so clients
+// create refuses one that holds a card number in any spelling a reader
+// sees: digit groups joined by '_' (YAML's spelling) or ':' (as route ids
+// and accounts refuse them), by '/', in another script's digits. Only
+// spaces, dashes and the spellings internal/pan.ContainsString reads were
+// refused; the others were stored and printed in clear.
+func TestClientNameHoldingACardNumberIsRefused(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	createClient(t, env, data, "--name", "shop 2024/12/06", "--scopes", "aliases:write")
+	for _, name := range []string{"4111_1111_1111_1111", "test card 4111:1111:1111:1111", "4111/1111/1111/1111", "\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661"} {
+		out, _, err := runCmd(t, env, "clients", "create", "--data-dir", data, "--name", name, "--scopes", "aliases:write")
+		var buf strings.Builder
+		if code := exitCode(err, &buf); code != 1 || out != "" || !strings.Contains(buf.String(), "card number") {
+			t.Errorf("clients create --name %q: exit %d, stdout %q, %q; want the refusal", pan.MaskShown(name), code, out, buf.String())
+		}
+	}
+	out, _, err := runCmd(t, env, "clients", "list", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, `"client_id"`); n != 1 || pan.MaskShown(pan.MaskLoose(out)) != out {
+		t.Errorf("clients list shows %d clients, or a card number: %s", n, pan.MaskShown(out))
+	}
+}
