@@ -30,7 +30,7 @@ the audit_recovered line that follows it are accepted, as is a rotation a
 crash cut short. When the oldest rotated files were removed (audit.keep, or by
 hand) the set starts after seq 1 and a note says so. Lines cut off the end of
 a log cannot be seen in the files alone: a stopped gateway's log ends with
-gateway_stopped, and a note says when it does not. With --single, FILE is
+gateway_stopped, and a note says when it does not (an empty log included). With --single, FILE is
 verified alone (a rotated file may be given).`
 
 func runAuditVerify(_ context.Context, e env, args []string) error {
@@ -94,7 +94,8 @@ func runAuditVerify(_ context.Context, e env, args []string) error {
 
 // auditNotes prints verify's notes: recovered crashes, a log that starts
 // after seq 1 (rotated files removed), and a last line that is not a stop
-// (a gateway's gateway_stopped, or a line a command wrote while none ran).
+// (a gateway's gateway_stopped, or a line a command wrote while none ran),
+// or no line at all.
 func auditNotes(e env, recovered int, firstSeq uint64, lines int, lastEvent, lastActor, first string) {
 	if recovered > 0 {
 		fmt.Fprintf(e.stderr, "note: %d torn line(s) from crashes, each followed by its audit_recovered line\n", recovered)
@@ -102,7 +103,11 @@ func auditNotes(e env, recovered int, firstSeq uint64, lines int, lastEvent, las
 	if firstSeq > 1 {
 		fmt.Fprintf(e.stderr, "note: the log starts at seq %d (%s starts with audit_continued): the rotated files before it were removed (audit.keep, or by hand) or are kept elsewhere\n", firstSeq, first)
 	}
-	if lines > 0 && lastEvent != audit.EventGatewayStopped && lastActor != audit.ActorCLI {
+	switch {
+	case lines == 0:
+		// Every line cut off looks the same as nothing recorded yet.
+		fmt.Fprintf(e.stderr, "note: the log is empty: fine if nothing was ever recorded in it; otherwise its lines were cut off\n")
+	case lastEvent != audit.EventGatewayStopped && lastActor != audit.ActorCLI:
 		fmt.Fprintf(e.stderr, "note: the last line is %q, not gateway_stopped: fine while a gateway runs (or after a crash); otherwise lines may have been cut off the end\n", lastEvent)
 	}
 }

@@ -226,3 +226,21 @@ func TestClientNameHoldingACardNumberIsRefused(t *testing.T) {
 		t.Errorf("clients list shows %d clients, want only shop 2024/12/06: %s", n, pan.MaskShown(out))
 	}
 }
+
+// TestAuditVerifyOfAnEmptiedLogSaysLinesMayBeCutOff: audit verify notes a
+// log that does not end with gateway_stopped (or a command's line), since
+// lines cut off the end cannot be seen in the file alone. A log emptied
+// (every line cut off: : > audit.log) printed "ok, 0 lines" and no note at
+// all, where a log missing only its last line got one.
+func TestAuditVerifyOfAnEmptiedLogSaysLinesMayBeCutOff(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	createClient(t, env, data, "--name", "shop", "--scopes", "aliases:write")
+	if err := os.Truncate(filepath.Join(data, "audit.log"), 0); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCmd(t, env, "audit", "verify", "--data-dir", data)
+	if err != nil || !strings.Contains(out, "ok, 0 lines") || !strings.Contains(stderr, "cut off") {
+		t.Errorf("audit verify of an emptied log: %v\nstdout %q\nstderr %q", err, out, stderr)
+	}
+}
