@@ -114,6 +114,12 @@ func TestOutputThatCannotBeWrittenIsAFailure(t *testing.T) {
 			t.Errorf("clients create, stdout full: %q does not name the client stored (%s) nor say to revoke it", msg.String(), c.ID)
 		}
 	}
+	// keys rotate added the version: it says so.
+	msg.Reset()
+	err = run(context.Background(), []string{"keys", "rotate", "--data-dir", data}, env, fullWriter{}, io.Discard)
+	if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), "key version 2 was added") {
+		t.Errorf("keys rotate, stdout full: exit %d, %q; want 1 saying version 2 was added", code, msg.String())
+	}
 	for _, args := range [][]string{
 		{"keys", "status", "--data-dir", data},
 		{"audit", "verify", "--data-dir", data},

@@ -92,7 +92,9 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("keys rotate: key version %d was added, but the audit log could not record it: %w", ver, err)
 	}
 	out, _ := json.Marshal(map[string]any{"version": ver, "created": created})
-	fmt.Fprintln(e.stdout, string(out))
+	if _, err := fmt.Fprintln(e.stdout, string(out)); err != nil {
+		return fmt.Errorf("keys rotate: key version %d was added, but its answer could not be written: %w", ver, err)
+	}
 	fmt.Fprintf(e.stderr, "new records use key version %d; the serving gateway re-encrypts older records in the background\n", ver)
 	return nil
 }
