@@ -250,3 +250,30 @@ func TestAuditVerifyOfAnEmptiedLogSaysLinesMayBeCutOff(t *testing.T) {
 		t.Errorf("audit verify of an emptied log: %v\nstdout %q\nstderr %q", err, out, stderr)
 	}
 }
+
+// TestImportVGSRefusesAHugeExport: routes import-vgs reads at most 16 MiB
+// (a VGS export is kilobytes; the gateway reads a routes file of at most
+// 16 MiB) and refuses more as bad input (exit 2), naming the limit. It read
+// any size whole (a runaway export, /dev/zero, a FIFO fed forever grew
+// without bound) and converted a 17 MiB one.
+func TestImportVGSRefusesAHugeExport(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`data:
+  - id: r1
+    type: rule_chain
+    attributes:
+      host_endpoint: api\.psp\.example
+      destination_override_endpoint: '*'
+      entries: []
+`)
+	line := "# " + strings.Repeat("x", 1022) + "\n"
+	for b.Len() <= 17<<20 {
+		b.WriteString(line)
+	}
+	export := writeIn(t, t.TempDir(), "huge.yaml", []byte(b.String()))
+	out, _, err := runCmd(t, testEnv(nil), "routes", "import-vgs", export)
+	var msg strings.Builder
+	if code := exitCode(err, &msg); code != 2 || out != "" || !strings.Contains(msg.String(), "16777216 bytes") {
+		t.Errorf("17 MiB export: exit %d, %d bytes on stdout, %q; want 2 naming the limit", code, len(out), msg.String())
+	}
+}

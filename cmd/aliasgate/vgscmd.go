@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/aliasgate/aliasgate/internal/regfile"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/vgs"
 )
@@ -14,8 +15,12 @@ stdout, and lists on stderr every route, entry, condition or setting it
 could not express exactly (those are left out or narrowed, never widened).
 Exit status: 0 every route converted exactly; 1 something was left out,
 narrowed or assumed (listed on stderr; the routes on stdout are still
-usable); 2 bad input (unreadable, not a VGS export) or usage; 3 the
+usable); 2 bad input (unreadable, over 16 MiB, not a VGS export) or usage; 3 the
 converted routes do not load (a bug in the importer).`
+
+// maxVGSExport bounds the export routes import-vgs reads: as a routes file
+// the gateway reads (a VGS export is kilobytes).
+const maxVGSExport = 16 << 20
 
 // Exit statuses of routes import-vgs.
 const (
@@ -41,7 +46,14 @@ func runRoutesImportVGS(_ context.Context, e env, args []string) error {
 	if err := parseArgs(fs, e, args, 1); err != nil {
 		return helpOK(err)
 	}
-	in, err := os.ReadFile(fs.Arg(0))
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return importExit{importExitBadInput, err}
+	}
+	defer f.Close()
+	// Any file (/dev/stdin too), read up to the limit: a runaway export or
+	// a device that never ends is refused, not read into memory whole.
+	in, err := regfile.ReadOpen(f, fs.Arg(0), maxVGSExport)
 	if err != nil {
 		return importExit{importExitBadInput, err}
 	}

@@ -107,8 +107,8 @@ func Read(path string, limit int64) ([]byte, error) {
 	return ReadOpen(f, path, limit)
 }
 
-// ReadOpen reads f, opened by Open from path, up to limit bytes
-// (ErrTooLarge beyond).
+// ReadOpen reads f, opened by Open from path (or any file a command is
+// given, /dev/stdin included), up to limit bytes (ErrTooLarge beyond).
 func ReadOpen(f *os.File, path string, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
