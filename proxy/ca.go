@@ -62,7 +62,10 @@ type leafCall struct {
 
 // LoadOrCreateCA loads the CA from certPath and keyPath, or, when neither
 // exists, creates an ECDSA P-256 self-signed CA and writes the key (0600)
-// and the certificate (0644). One file without the other is an error.
+// and the certificate (0644), in that order. The key without the
+// certificate (its creator is writing it, or crashed between the two
+// files) gets the certificate made again from it (certForKey); the
+// certificate without the key is an error.
 func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
 	certPEM, cerr := os.ReadFile(certPath)
 	keyPEM, kerr := secretfile.Read(keyPath) // refused when others may read it
@@ -70,6 +73,11 @@ func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
 	case cerr == nil && kerr == nil:
 		return parseCA(certPEM, keyPEM)
 	case errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist):
+	case errors.Is(cerr, fs.ErrNotExist) && kerr == nil:
+		// The key without its certificate: its creator writes the key
+		// first, so it is writing the certificate now, or it crashed (or
+		// met a full disk) between the two files.
+		return certForKey(certPath, keyPath, keyPEM)
 	case cerr != nil && !errors.Is(cerr, fs.ErrNotExist):
 		return nil, fmt.Errorf("proxy: read CA certificate: %w", cerr)
 	case kerr != nil && !errors.Is(kerr, fs.ErrNotExist):
@@ -88,6 +96,32 @@ func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
 		return nil, fmt.Errorf("proxy: write CA key: %w", err)
 	}
 	if err := atomicfile.WriteNew(certPath, certPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("proxy: write CA certificate: %w", err)
+	}
+	return parseCA(certPEM, keyPEM)
+}
+
+// certForKey returns the CA of the key keyPEM (read from keyPath) whose
+// certificate at certPath does not exist: the certificate its creator
+// writes within a second, or else one made again from the key and written
+// (the same key and subject: leaves it signs verify under a certificate
+// clients already trust).
+func certForKey(certPath, keyPath string, keyPEM []byte) (*CA, error) {
+	if ca, err := loadCAFiles(certPath, keyPath); !errors.Is(err, fs.ErrNotExist) {
+		return ca, err
+	}
+	key, err := parseCAKey(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := caCertPEM(key, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteNew(certPath, certPEM, 0o644); err != nil {
+		if errors.Is(err, fs.ErrExist) { // another process made it meanwhile
+			return loadCAFiles(certPath, keyPath)
+		}
 		return nil, fmt.Errorf("proxy: write CA certificate: %w", err)
 	}
 	return parseCA(certPEM, keyPEM)
@@ -117,6 +151,19 @@ func newCAFiles(now time.Time) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if certPEM, err = caCertPEM(key, now); err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
+}
+
+// caCertPEM makes the self-signed CA certificate of key, valid from now
+// (an hour before, for clocks behind) for 10 years.
+func caCertPEM(key *ecdsa.PrivateKey, now time.Time) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
 		Subject:               pkix.Name{CommonName: "aliasgate outbound CA", Organization: []string{"aliasgate"}},
@@ -129,14 +176,9 @@ func newCAFiles(now time.Time) (certPEM, keyPEM []byte, err error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 func parseCA(certPEM, keyPEM []byte) (*CA, error) {
@@ -151,11 +193,28 @@ func parseCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !cert.IsCA {
 		return nil, errors.New("proxy: the CA certificate is not a CA")
 	}
+	key, err := parseCAKey(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, errors.New("proxy: the CA key does not match the CA certificate")
+	}
+	return &CA{
+		cert: cert, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), key: key,
+		now: time.Now, lru: list.New(), byHost: map[string]*list.Element{}, pending: map[string]*leafCall{},
+		max: leafCacheSize,
+	}, nil
+}
+
+// parseCAKey parses the CA's ECDSA key (PKCS #8 or SEC 1 PEM).
+func parseCAKey(keyPEM []byte) (*ecdsa.PrivateKey, error) {
 	kb, _ := pem.Decode(keyPEM)
 	if kb == nil {
 		return nil, errors.New("proxy: CA key file holds no PEM block")
 	}
 	var key *ecdsa.PrivateKey
+	var err error
 	switch kb.Type {
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(kb.Bytes)
@@ -173,14 +232,7 @@ func parseCA(certPEM, keyPEM []byte) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: parse CA key: %w", err)
 	}
-	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
-		return nil, errors.New("proxy: the CA key does not match the CA certificate")
-	}
-	return &CA{
-		cert: cert, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), key: key,
-		now: time.Now, lru: list.New(), byHost: map[string]*list.Element{}, pending: map[string]*leafCall{},
-		max: leafCacheSize,
-	}, nil
+	return key, nil
 }
 
 // CertPEM returns the CA certificate in PEM, for clients to trust.

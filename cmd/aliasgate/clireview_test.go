@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -275,5 +277,52 @@ func TestImportVGSRefusesAHugeExport(t *testing.T) {
 	var msg strings.Builder
 	if code := exitCode(err, &msg); code != 2 || out != "" || !strings.Contains(msg.String(), "16777216 bytes") {
 		t.Errorf("17 MiB export: exit %d, %d bytes on stdout, %q; want 2 naming the limit", code, len(out), msg.String())
+	}
+}
+
+// TestCACertAfterACrashBetweenItsTwoFiles: the gateway CA is created as
+// two files, the key first, then the certificate; a crash (or a full disk)
+// between them leaves the key alone. ca cert (and serve) then failed, at
+// every run, with "must both exist or both be absent", and nothing said
+// which file to remove. The certificate is now made again from the key that
+// is there (the same key: a certificate clients may trust keeps working),
+// and written. A certificate without its key is still refused.
+func TestCACertAfterACrashBetweenItsTwoFiles(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	first, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(data, "ca.pem")); err != nil { // as a crash before it was written
+		t.Fatal(err)
+	}
+	again, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
+	if err != nil || !strings.Contains(again, "BEGIN CERTIFICATE") {
+		t.Fatalf("ca cert with the key alone: %v %q", err, again)
+	}
+	pub := func(p string) string {
+		t.Helper()
+		b, _ := pem.Decode([]byte(p))
+		if b == nil {
+			t.Fatalf("no PEM in %q", p)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(c.RawSubjectPublicKeyInfo)
+	}
+	if pub(first) != pub(again) {
+		t.Error("the certificate made again has another key")
+	}
+	if third, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data); err != nil || third != again {
+		t.Errorf("the certificate made again was not kept: %v", err)
+	}
+	if err := os.Remove(filepath.Join(data, "ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data); err == nil {
+		t.Error("a certificate without its key was accepted")
 	}
 }
