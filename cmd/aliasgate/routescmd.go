@@ -362,18 +362,18 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 // Aliasgate-Redacted to count; so stdout shows the message the gateway
 // forwards, never the numbers in clear.
 func maskLeaks(m *dryrun.Message, leaks []proxy.Leak, made map[string]bool, count int) {
-	masked := map[string]bool{}
+	bodyMasked, headersMasked := false, map[string]bool{}
 	for _, l := range leaks {
 		switch {
 		case made[l.Digits]:
-		case l.Where == "body" && !masked[""]:
+		case l.Where == "body" && !bodyMasked:
 			m.Body = pan.MaskExcept(m.Body, func(d string) bool { return made[d] })
-			masked[""] = true
-		case l.Where == "header" && !masked["h:"+l.Name]:
+			bodyMasked = true
+		case l.Where == "header" && !headersMasked[l.Name]:
 			for i, v := range m.Header[l.Name] {
 				m.Header[l.Name][i] = pan.Mask(v)
 			}
-			masked["h:"+l.Name] = true
+			headersMasked[l.Name] = true
 		}
 	}
 	m.Header.Set(proxy.RedactedHeader, strconv.Itoa(count))
