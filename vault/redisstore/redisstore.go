@@ -85,7 +85,9 @@ var errCorrupt = errors.New("redisstore: corrupt record in redis")
 // rediss:// for TLS, unix:// for a socket; query parameters as go-redis's
 // ParseURL reads them) and pings it, so that a wrong address or password fails
 // here, with an error that wraps vault.ErrUnavailable and never shows the
-// password. ctx bounds the ping.
+// password. ctx bounds the ping. A rediss:// server's certificate is always
+// verified (system roots, the URL's host): go-redis's skip_verify=true is
+// refused.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if rawURL == "" {
 		return nil, errors.New("redisstore: no redis URL (want redis://host:port/db)")
@@ -99,6 +101,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, errors.New("redisstore: invalid redis URL (not shown: it may hold a password)")
 		}
 		return nil, fmt.Errorf("redisstore: invalid redis URL: %w", err)
+	}
+	if ro.TLSConfig != nil && ro.TLSConfig.InsecureSkipVerify {
+		// go-redis's skip_verify=true: CVCs and the password would go to
+		// whoever answers with any certificate.
+		return nil, errors.New("redisstore: invalid redis URL: skip_verify is not accepted (rediss:// always verifies the server's certificate)")
 	}
 	// Bound every call by its context, not only by the read/write timeouts.
 	ro.ContextTimeoutEnabled = true
