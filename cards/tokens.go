@@ -67,6 +67,12 @@ package cards
 //     duplicate_member) or names data or attributes in another letter
 //     case (400 inexact_member: encoding/json would read it as that
 //     member) is refused, as the other /cards documents are.
+//   - A token whose expiry (its card's) has ended, UTC, as cardExpired
+//     reads a card's, makes no cryptogram: 409 network_token_expired (it
+//     made one, for a payment the network declines); a PATCH of the
+//     card's expiry, which the token follows, makes it usable again.
+//     Provisioning for an expired card and network_token payments are
+//     unchanged (see docs/DECISIONS.md).
 //   - Each cryptogram uses the next value of the token's counter, reserved
 //     by storing it in the card record (compare-and-swap, while the record
 //     says the token is active) before the token service is asked, so no
@@ -521,6 +527,11 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.fail(q, "cryptogram: store", err)
+		return
+	}
+	if cardExpired(t.ExpMonth, t.ExpYear, h.now()) { // the token as stored: its counter value is a gap
+		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "network_token_expired", "Conflict",
+			"the card's network token has expired; update the card's expiry (the token follows it)"))
 		return
 	}
 	if use == "" {

@@ -639,3 +639,38 @@ func TestCryptogramRequestsNamingAnotherResourceOrAttributeAreRefused(t *testing
 		obstest.AssertNoPAN(t, c.name, body)
 	}
 }
+
+// TestNoCryptogramForAnExpiredNetworkToken: a network token follows its
+// card's expiry, and a card that expired is accepted (an account updater
+// refreshes those). A token whose expiry had passed (shown as such:
+// exp_month 4, exp_year 2024) still got a cryptogram (200), for a payment
+// the network declines as expired. The request is refused now (409
+// network_token_expired), and once the card's expiry is updated (PATCH;
+// the token follows it) the token makes cryptograms again.
+func TestNoCryptogramForAnExpiredNetworkToken(t *testing.T) {
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2024}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 ||
+		!strings.Contains(string(body), `"exp_year":2024`) {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	cryptogram := g.inbound + "/cards/" + card.Data.ID + "/cryptogram"
+	status, body = call(t, "POST", cryptogram, ja, `{"data":{"attributes":{}}}`, bearer)
+	if status != 409 || !strings.Contains(string(body), `"code":"network_token_expired"`) || strings.Contains(string(body), `"cryptogram"`) {
+		t.Errorf("cryptogram of an expired token: %d %s, want 409 network_token_expired", status, body)
+	}
+	if status, body = call(t, "PATCH", g.inbound+"/cards/"+card.Data.ID, ja,
+		`{"data":{"attributes":{"exp_month":4,"exp_year":2030}}}`, bearer); status != 200 {
+		t.Fatalf("update the expiry: %d %s", status, body)
+	}
+	status, body = call(t, "POST", cryptogram, ja, `{"data":{"attributes":{}}}`, bearer)
+	if status != 200 || !strings.Contains(string(body), `"cryptogram"`) || !strings.Contains(string(body), `"exp_year":2030`) {
+		t.Errorf("cryptogram once the expiry is updated: %d %s", status, body)
+	}
+}
