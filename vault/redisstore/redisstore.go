@@ -32,6 +32,16 @@
 // shortens how long values live instead of refusing new ones (Redis counts
 // them in INFO stats: evicted_keys). Under noeviction, a full Redis refuses
 // the Put script whole (an ErrUnavailable, 503) and nothing is written.
+// Any other policy (allkeys-lru, …) is safe as well: Redis evicts record
+// and index keys independently, and the reads never resolve an index entry
+// to an alias whose record is gone; an evicted value is absent (its alias
+// reveals nothing: 422 unknown_alias at the outbound proxy) and can be
+// stored again. The gateway does not read the policy (an ACL may refuse
+// INFO and CONFIG) and does not warn about it.
+//
+// With persistence (RDB or AOF) Redis keeps each key's absolute expiry, so
+// a restart never lengthens a value's life; without it a restart loses the
+// values, which then reveal nothing, as evicted ones.
 package redisstore
 
 import (
