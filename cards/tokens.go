@@ -509,10 +509,7 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := h.reserveCounter(q, rec, tokenID)
 	if errors.Is(err, errOtherToken) {
-		e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict",
-			"data.id must be the id of the card's active network token")
-		e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
-		h.fail(q, "cryptogram", e)
+		h.fail(q, "cryptogram", tokenIDMismatch())
 		return
 	}
 	if errors.Is(err, errTokenSuspended) {
@@ -744,10 +741,7 @@ func cryptogramRequest(body []byte) (use tsp.Use, tokenID string, err error) {
 	}
 	if doc.Data.ID != nil && !namesNoID(doc.Data.ID) {
 		if json.Unmarshal(doc.Data.ID, &tokenID) != nil {
-			e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict",
-				"data.id must be the id of the card's active network token")
-			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
-			return "", "", e
+			return "", "", tokenIDMismatch()
 		}
 	}
 	var c errs
@@ -770,6 +764,16 @@ func cryptogramRequest(body []byte) (use tsp.Use, tokenID string, err error) {
 	}
 	return "", "", invalid("transaction_type", "invalid_transaction_type",
 		`transaction_type is "ecommerce" or "card_on_file"`)
+}
+
+// tokenIDMismatch is the answer to a cryptogram request whose data.id is
+// not the card's active token (409, JSON:API's answer to an id that does
+// not match the endpoint's resource).
+func tokenIDMismatch() error {
+	e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict",
+		"data.id must be the id of the card's active network token")
+	e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
+	return e
 }
 
 // cryptogramDocError says which part of a JSON cryptogram request body is
