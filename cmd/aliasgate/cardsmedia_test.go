@@ -674,3 +674,44 @@ func TestNoCryptogramForAnExpiredNetworkToken(t *testing.T) {
 		t.Errorf("cryptogram once the expiry is updated: %d %s", status, body)
 	}
 }
+
+// TestAReplacedCVCIsDeleted: a PATCH that gives a card a new CVC stores it
+// under a new alias; the CVC it replaced stayed in the volatile store,
+// revealable through its alias until it expired (up to the volatile TTL, an
+// hour by default), although the card no longer had it — a reissue and a
+// card's deletion delete the card's CVC. It is deleted now once the card
+// is stored with the new one; the new CVC is revealed as before.
+func TestAReplacedCVCIsDeleted(t *testing.T) {
+	g, bearer := shopGateway(t, "cards:write,cards:read,aliases:reveal", "--enable-vault-api")
+	const ja = "application/vnd.api+json"
+	cvcAlias := func(body []byte) string {
+		var doc struct {
+			Data struct {
+				ID         string
+				Attributes struct {
+					CVCAlias string `json:"cvc_alias"`
+				}
+			}
+		}
+		json.Unmarshal(body, &doc)
+		return doc.Data.Attributes.CVCAlias
+	}
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil || cvcAlias(body) == "" {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	old := cvcAlias(body)
+	status, body = call(t, "PATCH", g.inbound+"/cards/"+card.Data.ID, ja, `{"data":{"attributes":{"cvc":"123"}}}`, bearer)
+	if status != 200 || cvcAlias(body) == "" || cvcAlias(body) == old {
+		t.Fatalf("update the CVC: %d %s", status, body)
+	}
+	cur := cvcAlias(body)
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+old, "", "", bearer); status != 404 || strings.Contains(string(body), "737") {
+		t.Errorf("the replaced CVC's alias: %d %s, want 404", status, body)
+	}
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+cur, "", "", bearer); status != 200 || !strings.Contains(string(body), `"123"`) {
+		t.Errorf("the new CVC's alias: %d %s, want 200 with the CVC", status, body)
+	}
+}
