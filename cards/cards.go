@@ -52,7 +52,10 @@
 //     gets a new card (201) sharing the others' pan_alias and
 //     card_fingerprint: see duplicates.go.
 //   - PATCH records a card update only when something changed (a sent CVC
-//     always counts as a change); with no change the card is returned with
+//     always counts as a change; the CVC it replaces is deleted from the
+//     vault once the card is stored with the new one, as a reissue and a
+//     card's deletion delete theirs: it stayed revealable until it
+//     expired); with no change the card is returned with
 //     "included": [] (the page's answer has included; it was left out, and
 //     is empty on a replay of such a PATCH too, idempotency.go).
 //   - card_type comes from DefaultBINTable; Options.BINTable lines are merged

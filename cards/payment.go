@@ -156,7 +156,7 @@ func (h *Handler) Payment(ctx context.Context, account, ref string, fallback boo
 // is reserved in the stored record first, and the cryptogram is returned
 // only when the token is still active after it was made (tokens.go).
 func (h *Handler) tokenPayment(q *request, rec *record, use tsp.Use) (PaymentValues, error) {
-	t, err := h.reserveCounter(q, rec)
+	t, err := h.reserveCounter(q, rec, "")
 	if err != nil {
 		return PaymentValues{}, fmt.Errorf("cards: payment: store the token counter: %w", err)
 	}

@@ -45,8 +45,15 @@ package cards
 //     type's, see settings.go; a transaction_type null or "" is unset,
 //     as when absent: it was read as "ecommerce"); it sets
 //     the ECI (see cards/tsp). Another value → 422 invalid_transaction_type;
-//     other attributes are ignored as before, and so is a body that is
-//     empty or white space only (the token type's use);
+//     any other attribute → 422 unknown_attribute (it was ignored: a
+//     transactionType was dropped, and the cryptogram made for the
+//     default use); data.type, when present, must be "network_tokens"
+//     (the resource the endpoint answers; else 409 type_mismatch) and
+//     data.id, when present and not null or "", the id of the card's
+//     active token (else 409 id_mismatch, once the card has one: a
+//     request naming a token deleted since got a cryptogram of the new
+//     one), as the other /cards documents read them (JSON:API). A body
+//     that is empty or white space only is the token type's use;
 //     a JSON body whose data or attributes is not an object is refused
 //     (400 invalid_document, 422 invalid_attributes: it was ignored, and a
 //     transaction_type inside it dropped), and a body over MaxBody is 413
@@ -60,6 +67,12 @@ package cards
 //     duplicate_member) or names data or attributes in another letter
 //     case (400 inexact_member: encoding/json would read it as that
 //     member) is refused, as the other /cards documents are.
+//   - A token whose expiry (its card's) has ended, UTC, as cardExpired
+//     reads a card's, makes no cryptogram: 409 network_token_expired (it
+//     made one, for a payment the network declines); a PATCH of the
+//     card's expiry, which the token follows, makes it usable again.
+//     Provisioning for an expired card and network_token payments are
+//     unchanged (see docs/DECISIONS.md).
 //   - Each cryptogram uses the next value of the token's counter, reserved
 //     by storing it in the card record (compare-and-swap, while the record
 //     says the token is active) before the token service is asked, so no
@@ -489,12 +502,16 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 			"Request Entity Too Large", fmt.Sprintf("the request body is larger than %d bytes", MaxBody)))
 		return
 	}
-	use, err := cryptogramUse(body)
+	use, tokenID, err := cryptogramRequest(body)
 	if err != nil {
 		h.fail(q, "cryptogram", err)
 		return
 	}
-	t, err := h.reserveCounter(q, rec)
+	t, err := h.reserveCounter(q, rec, tokenID)
+	if errors.Is(err, errOtherToken) {
+		h.fail(q, "cryptogram", tokenIDMismatch())
+		return
+	}
 	if errors.Is(err, errTokenSuspended) {
 		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "no_active_network_token", "Conflict",
 			"the card's network token is suspended by the network"))
@@ -507,6 +524,11 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.fail(q, "cryptogram: store", err)
+		return
+	}
+	if cardExpired(t.ExpMonth, t.ExpYear, h.now()) { // the token as stored: its counter value is a gap
+		h.fail(q, "cryptogram", jsonapi.NewError(http.StatusConflict, "network_token_expired", "Conflict",
+			"the card's network token has expired; update the card's expiry (the token follows it)"))
 		return
 	}
 	if use == "" {
@@ -532,6 +554,9 @@ func (h *Handler) serveCryptogram(w http.ResponseWriter, r *http.Request) {
 var (
 	errNoActiveToken  = errors.New("cards: the card has no active network token")
 	errTokenSuspended = errors.New("cards: the card's network token is suspended")
+	// errOtherToken: the request names (data.id) a token other than the
+	// card's active one.
+	errOtherToken = errors.New("cards: the request names another network token")
 	// errTokenService: the token service failed, or answered what cannot
 	// be used (502 token_service_unavailable, fail).
 	errTokenService = errors.New("cards: the token service failed")
@@ -574,9 +599,10 @@ func usableCryptogram(c tsp.Cryptogram) bool {
 // card rec (compare-and-swap: re-read and re-checked when another writer
 // came first) and returns the token as stored; its Counter is the
 // cryptogram's, used by no other. errTokenSuspended or errNoActiveToken
-// when the card, as stored, has no active token; errNotFound when it is
-// being deleted.
-func (h *Handler) reserveCounter(q *request, rec *record) (*tokenRecord, error) {
+// when the card, as stored, has no active token; errOtherToken when want
+// is not "" and the active token is not token want; errNotFound when it
+// is being deleted.
+func (h *Handler) reserveCounter(q *request, rec *record, want string) (*tokenRecord, error) {
 	var id string
 	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
 		if next.Deleting {
@@ -588,6 +614,9 @@ func (h *Handler) reserveCounter(q *request, rec *record) (*tokenRecord, error) 
 		}
 		if t == nil {
 			return nil, errNoActiveToken
+		}
+		if want != "" && t.ID != want {
+			return nil, errOtherToken
 		}
 		t.Counter++
 		id = t.ID
@@ -659,18 +688,25 @@ const tokenTimeLayout = "2006-01-02T15:04:05.999999"
 
 func formatTokenTime(t time.Time) string { return t.UTC().Format(tokenTimeLayout) }
 
-// cryptogramUse reads data.attributes.transaction_type of a cryptogram
-// request body; "" when there is none (the token type's use). A body that
+// cryptogramRequest reads a cryptogram request body: the payment's use
+// (data.attributes.transaction_type; "" when there is none: the token
+// type's use) and the token it names (data.id; "" when none). A body that
 // is empty or white space only is the token type's use; any other body
 // that is no valid JSON is 400 malformed_json; a JSON body must be
 // the page's document: an object whose data, when present, is an object
 // (400 invalid_document) whose attributes, when present, are an object
 // (422 invalid_attributes), as the other /cards documents are read. Such
 // a body was ignored, so a transaction_type sent inside it was dropped and
-// the cryptogram made for the default use.
-func cryptogramUse(body []byte) (tsp.Use, error) {
+// the cryptogram made for the default use. data.type, when present, is
+// "network_tokens" (409 type_mismatch); data.id, when present and not
+// null or "", a string (409 id_mismatch); an attribute other than
+// transaction_type is 422 unknown_attribute. The caller checks the id
+// against the card's token.
+func cryptogramRequest(body []byte) (use tsp.Use, tokenID string, err error) {
 	var doc struct {
 		Data struct {
+			Type       json.RawMessage            `json:"type"`
+			ID         json.RawMessage            `json:"id"`
 			Attributes map[string]json.RawMessage `json:"attributes"`
 		} `json:"data"`
 	}
@@ -678,38 +714,66 @@ func cryptogramUse(body []byte) (tsp.Use, error) {
 	// encoding/json would read as the same) is refused as in every other
 	// /cards document.
 	if err := jsonapi.CheckMembersExact(body, &doc); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if !json.Valid(body) {
 		if len(bytes.TrimSpace(body)) == 0 {
-			return "", nil // no body: the token type's use
+			return "", "", nil // no body: the token type's use
 		}
 		// A document gone wrong (cut short, more bytes after it, a byte
 		// order mark) or a body in another syntax (a form, XML, text): a
 		// transaction_type in it would be dropped.
 		if err := jsonapi.Decode(body, false, &doc); err != nil {
-			return "", err
+			return "", "", err
 		}
-		return "", jsonapi.NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not valid JSON")
+		return "", "", jsonapi.NewError(http.StatusBadRequest, "malformed_json", "Bad Request", "the request body is not valid JSON")
 	}
 	if json.Unmarshal(body, &doc) != nil {
-		return "", cryptogramDocError(body)
+		return "", "", cryptogramDocError(body)
+	}
+	if doc.Data.Type != nil {
+		var s string
+		if json.Unmarshal(doc.Data.Type, &s) != nil || s != typeNetworkTokens {
+			e := jsonapi.NewError(http.StatusConflict, "type_mismatch", "Conflict", `data.type must be "network_tokens"`)
+			e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/type"}
+			return "", "", e
+		}
+	}
+	if doc.Data.ID != nil && !namesNoID(doc.Data.ID) {
+		if json.Unmarshal(doc.Data.ID, &tokenID) != nil {
+			return "", "", tokenIDMismatch()
+		}
+	}
+	var c errs
+	checkAllowed(&c, doc.Data.Attributes, "transaction_type")
+	if err := c.err(); err != nil {
+		return "", "", err
 	}
 	raw, ok := doc.Data.Attributes["transaction_type"]
 	if !ok {
-		return "", nil
+		return "", tokenID, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		if s == "" { // null or "": unset, as when absent (tsp.ParseUse would read "" as ecommerce)
-			return "", nil
+			return "", tokenID, nil
 		}
 		if u, err := tsp.ParseUse(s); err == nil {
-			return u, nil
+			return u, tokenID, nil
 		}
 	}
-	return "", invalid("transaction_type", "invalid_transaction_type",
+	return "", "", invalid("transaction_type", "invalid_transaction_type",
 		`transaction_type is "ecommerce" or "card_on_file"`)
+}
+
+// tokenIDMismatch is the answer to a cryptogram request whose data.id is
+// not the card's active token (409, JSON:API's answer to an id that does
+// not match the endpoint's resource).
+func tokenIDMismatch() error {
+	e := jsonapi.NewError(http.StatusConflict, "id_mismatch", "Conflict",
+		"data.id must be the id of the card's active network token")
+	e.Objects[0].Source = &jsonapi.Source{Pointer: "/data/id"}
+	return e
 }
 
 // cryptogramDocError says which part of a JSON cryptogram request body is

@@ -847,12 +847,14 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	now := h.now().UTC().Truncate(time.Second)
 	var upd storedUpdate
 	var tokenChanged bool
-	var tokenID string // the token whose expiry the token service was asked to change
+	var tokenID string     // the token whose expiry the token service was asked to change
+	var replacedCVC string // the CVC alias the stored card had, replaced by newCVCAlias
 	change := func(next *record) (*storedUpdate, error) {
 		if next.Deleting {
 			return nil, errNotFound()
 		}
 		cur := *next
+		replacedCVC = ""
 		upd = storedUpdate{ID: newUUID(), CardUpdate: CardUpdate{ChangedFields: []string{},
 			UpdatedValues: []UpdatedValue{}, Event: "api-update", ReceivedAt: formatTime(now)}}
 		tokenChanged = false
@@ -863,6 +865,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 			upd.UpdatedValues = append(upd.UpdatedValues, UpdatedValue{FieldName: field, OldValue: o, NewValue: n})
 		}
 		if hasCVC {
+			replacedCVC = cur.CVCAlias
 			next.CVCAlias = newCVCAlias
 			upd.ChangedFields = append(upd.ChangedFields, "cvc")
 		}
@@ -917,6 +920,14 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(q, "update card", err)
 		return
+	}
+	if replacedCVC != "" && replacedCVC != newCVCAlias {
+		// The card's old CVC: no card holds it now (a reissue and a
+		// card's deletion delete theirs too); a failure leaves it to expire.
+		if err := h.deleteAlias(q, replacedCVC); err != nil {
+			h.log.WarnContext(q.ctx, "cards: update: the replaced CVC was not deleted; it expires", "card_id", rec.ID,
+				"account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
+		}
 	}
 	included := &[]Resource{} // the page's answer has included: empty when nothing changed
 	if len(upd.ChangedFields) > 0 {

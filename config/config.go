@@ -106,7 +106,8 @@ type Vault struct {
 	// redis.
 	Volatile string `yaml:"volatile"`
 	// RedisURL is the redis:// or rediss:// URL used when Volatile is redis.
-	// It may carry a password.
+	// It may carry a password. A rediss:// server's certificate is always
+	// verified: skip_verify=true is refused (vault/redisstore).
 	RedisURL string `yaml:"redis_url"`
 	// RedisPrefix starts every Redis key of this vault, so that several
 	// vaults (environments) can share one Redis. Default "aliasgate:".

@@ -45,6 +45,16 @@
 // gives another account a default-account record its card references, in
 // place (Store.SetOwner) or as that account's own copy of the value.
 //
+// # Reveals while a store is away
+//
+// An alias is looked up in the volatile store, then the persistent one. A
+// store that fails (Redis away) does not end the look-up: the other store
+// is asked for every alias left, and the call fails with the error only
+// when an alias is left unanswered (it may be in the store that failed).
+// An alias is in one store only (Redact checks the other), so a stored
+// card's PAN or network token is revealed while Redis is away, and a
+// message naming a CVC alias still fails (ErrUnavailable).
+//
 // # Batches are all or nothing
 //
 // A Redact call that fails leaves no record of it in either store: an

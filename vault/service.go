@@ -1074,7 +1074,12 @@ type found struct {
 // among the records of the context's account. A record of another account
 // is not found: it is passed over exactly as an absent alias is (the next
 // store is asked too, nothing is decrypted), so that the caller cannot tell
-// the two apart by the answer or by the work done.
+// the two apart by the answer or by the work done. A store that fails
+// (Redis away) does not stop the next one from being asked: the call
+// fails with its error only when an alias is left that no store answered
+// (it may be that store's), so an alias the persistent store holds is
+// found while the volatile store cannot be reached (an alias is in one
+// store only: Redact checks the other).
 func (s *Service) lookup(ctx context.Context, op string, aliases []string) ([]found, error) {
 	return s.lookupOwned(ctx, op, aliases, s.owner(ctx), true)
 }
@@ -1095,13 +1100,17 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 			idx = append(idx, i)
 		}
 	}
+	var failed error // the first store's failure, while aliases are left
 	for _, st := range s.stores() {
 		if len(query) == 0 {
 			break
 		}
 		recs, err := s.get(ctx, op, st, query)
 		if err != nil {
-			return nil, err
+			if failed == nil {
+				failed = err
+			}
+			continue
 		}
 		// What this store did not answer is asked of the next one: query
 		// and idx keep it, compacted in place (left <= k: nothing unread is
@@ -1116,6 +1125,9 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 			}
 		}
 		query, idx = query[:left], idx[:left]
+	}
+	if failed != nil && len(query) > 0 {
+		return nil, failed
 	}
 	return out, nil
 }

@@ -557,3 +557,161 @@ func shopGateway(t *testing.T, scopes string, args ...string) (*gatewayProc, fun
 	g := startGateway(t, env, append([]string{"--data-dir", data}, args...)...)
 	return g, bearerToken(t, g, cred)
 }
+
+// TestCryptogramRequestsNamingAnotherResourceOrAttributeAreRefused: the
+// cryptogram request's data.type and data.id were not read, and every
+// attribute but transaction_type was ignored. A document naming another
+// resource type ("cards") or another network token (one the card no longer
+// has) got a cryptogram of the card's current token, where the other
+// /cards documents answer 409 type_mismatch and id_mismatch (JSON:API);
+// an attribute the endpoint does not know — transactionType, as a client
+// library names it — was dropped, and the card-on-file payment got the
+// e-commerce ECI (06). They are refused now, before a counter value is
+// used: 409 for the type or id, 422 unknown_attribute with its pointer.
+// The page's body, the type network_tokens, the token's own id and an id
+// null or "" are served as before.
+func TestCryptogramRequestsNamingAnotherResourceOrAttributeAreRefused(t *testing.T) {
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	tokens := g.inbound + "/cards/" + card.Data.ID + "/network-tokens"
+	provision := func() string {
+		t.Helper()
+		status, body := call(t, "POST", tokens, "", "", bearer)
+		var tok struct{ Data struct{ ID string } }
+		if status != 200 || json.Unmarshal(body, &tok) != nil || tok.Data.ID == "" {
+			t.Fatalf("provision: %d %s", status, body)
+		}
+		return tok.Data.ID
+	}
+	old := provision()
+	if status, body = call(t, "DELETE", tokens, "", "", bearer); status != 204 {
+		t.Fatalf("delete the token: %d %s", status, body)
+	}
+	cur := provision()
+	path := g.inbound + "/cards/" + card.Data.ID + "/cryptogram"
+	type answer struct {
+		Data struct {
+			ID         string
+			Attributes struct{ Cryptogram struct{ ECI string } }
+		}
+		Errors []struct {
+			Code   string
+			Source struct{ Pointer string }
+		}
+	}
+	for _, c := range []struct {
+		name, body    string
+		status        int
+		code, pointer string
+		eci           string
+	}{
+		{"the page's body", `{"data":{"attributes":{}}}`, 200, "", "", "06"},
+		{"type network_tokens", `{"data":{"type":"network_tokens","attributes":{"transaction_type":"card_on_file"}}}`, 200, "", "", "07"},
+		{"the token's id", `{"data":{"type":"network_tokens","id":"` + cur + `","attributes":{}}}`, 200, "", "", "06"},
+		{"id null", `{"data":{"id":null,"attributes":{}}}`, 200, "", "", "06"},
+		{"id empty", `{"data":{"id":"","attributes":{}}}`, 200, "", "", "06"},
+		{"type cards", `{"data":{"type":"cards","attributes":{}}}`, 409, "type_mismatch", "/data/type", ""},
+		{"type a number", `{"data":{"type":1,"attributes":{}}}`, 409, "type_mismatch", "/data/type", ""},
+		{"the deleted token's id", `{"data":{"type":"network_tokens","id":"` + old + `","attributes":{}}}`, 409, "id_mismatch", "/data/id", ""},
+		{"the card's id", `{"data":{"id":"` + card.Data.ID + `","attributes":{}}}`, 409, "id_mismatch", "/data/id", ""},
+		{"transactionType", `{"data":{"attributes":{"transactionType":"card_on_file"}}}`, 422, "unknown_attribute",
+			"/data/attributes/transactionType", ""},
+		{"another attribute beside transaction_type", `{"data":{"attributes":{"transaction_type":"card_on_file","eci":"05"}}}`, 422,
+			"unknown_attribute", "/data/attributes/eci", ""},
+	} {
+		status, body := call(t, "POST", path, ja, c.body, bearer)
+		var a answer
+		json.Unmarshal(body, &a)
+		switch {
+		case status != c.status:
+			t.Errorf("%s: %d %s, want %d", c.name, status, body, c.status)
+		case c.status == 200 && (a.Data.ID != cur || a.Data.Attributes.Cryptogram.ECI != c.eci):
+			t.Errorf("%s: %s, want token %s with ECI %s", c.name, body, cur, c.eci)
+		case c.status != 200 && (len(a.Errors) != 1 || a.Errors[0].Code != c.code || a.Errors[0].Source.Pointer != c.pointer):
+			t.Errorf("%s: %s, want one error %s at %s", c.name, body, c.code, c.pointer)
+		}
+		obstest.AssertNoPAN(t, c.name, body)
+	}
+}
+
+// TestNoCryptogramForAnExpiredNetworkToken: a network token follows its
+// card's expiry, and a card that expired is accepted (an account updater
+// refreshes those). A token whose expiry had passed (shown as such:
+// exp_month 4, exp_year 2024) still got a cryptogram (200), for a payment
+// the network declines as expired. The request is refused now (409
+// network_token_expired), and once the card's expiry is updated (PATCH;
+// the token follows it) the token makes cryptograms again.
+func TestNoCryptogramForAnExpiredNetworkToken(t *testing.T) {
+	g, bearer := shopGateway(t, "cards:write,cards:read,network-tokens:write")
+	const ja = "application/vnd.api+json"
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"5555555555554444","exp_month":4,"exp_year":2024}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body = call(t, "POST", g.inbound+"/cards/"+card.Data.ID+"/network-tokens", "", "", bearer); status != 200 ||
+		!strings.Contains(string(body), `"exp_year":2024`) {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	cryptogram := g.inbound + "/cards/" + card.Data.ID + "/cryptogram"
+	status, body = call(t, "POST", cryptogram, ja, `{"data":{"attributes":{}}}`, bearer)
+	if status != 409 || !strings.Contains(string(body), `"code":"network_token_expired"`) || strings.Contains(string(body), `"cryptogram"`) {
+		t.Errorf("cryptogram of an expired token: %d %s, want 409 network_token_expired", status, body)
+	}
+	if status, body = call(t, "PATCH", g.inbound+"/cards/"+card.Data.ID, ja,
+		`{"data":{"attributes":{"exp_month":4,"exp_year":2030}}}`, bearer); status != 200 {
+		t.Fatalf("update the expiry: %d %s", status, body)
+	}
+	status, body = call(t, "POST", cryptogram, ja, `{"data":{"attributes":{}}}`, bearer)
+	if status != 200 || !strings.Contains(string(body), `"cryptogram"`) || !strings.Contains(string(body), `"exp_year":2030`) {
+		t.Errorf("cryptogram once the expiry is updated: %d %s", status, body)
+	}
+}
+
+// TestAReplacedCVCIsDeleted: a PATCH that gives a card a new CVC stores it
+// under a new alias; the CVC it replaced stayed in the volatile store,
+// revealable through its alias until it expired (up to the volatile TTL, an
+// hour by default), although the card no longer had it — a reissue and a
+// card's deletion delete the card's CVC. It is deleted now once the card
+// is stored with the new one; the new CVC is revealed as before.
+func TestAReplacedCVCIsDeleted(t *testing.T) {
+	g, bearer := shopGateway(t, "cards:write,cards:read,aliases:reveal", "--enable-vault-api")
+	const ja = "application/vnd.api+json"
+	cvcAlias := func(body []byte) string {
+		var doc struct {
+			Data struct {
+				ID         string
+				Attributes struct {
+					CVCAlias string `json:"cvc_alias"`
+				}
+			}
+		}
+		json.Unmarshal(body, &doc)
+		return doc.Data.Attributes.CVCAlias
+	}
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030}}}`, bearer)
+	var card struct{ Data struct{ ID string } }
+	if status != 201 || json.Unmarshal(body, &card) != nil || cvcAlias(body) == "" {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	old := cvcAlias(body)
+	status, body = call(t, "PATCH", g.inbound+"/cards/"+card.Data.ID, ja, `{"data":{"attributes":{"cvc":"123"}}}`, bearer)
+	if status != 200 || cvcAlias(body) == "" || cvcAlias(body) == old {
+		t.Fatalf("update the CVC: %d %s", status, body)
+	}
+	cur := cvcAlias(body)
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+old, "", "", bearer); status != 404 || strings.Contains(string(body), "737") {
+		t.Errorf("the replaced CVC's alias: %d %s, want 404", status, body)
+	}
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+cur, "", "", bearer); status != 200 || !strings.Contains(string(body), `"123"`) {
+		t.Errorf("the new CVC's alias: %d %s, want 200 with the CVC", status, body)
+	}
+}

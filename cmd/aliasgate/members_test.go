@@ -115,7 +115,7 @@ func TestMemberNamesAreExactThroughTheGateway(t *testing.T) {
 		`{"data":{"attributes":{}},"Data":{"attributes":{"transaction_type":"card_on_file"}}}`, bearer)
 	refused("data and Data", status, body, "inexact_member", "/Data")
 	for _, ok := range []string{`{"data":{"attributes":{}}}`, `{"data":{"attributes":{"transaction_type":"card_on_file"}}}`, ``, // a body that is no JSON is refused: TestCryptogramRequestsThatAreNoJSONAreRefused
-		`{"data":{"type":"cryptograms","attributes":{"transaction_type":"ecommerce"}},"meta":{"Data":"trace-1","Attributes":"x"}}`} {
+		`{"data":{"type":"network_tokens","attributes":{"transaction_type":"ecommerce"}},"meta":{"Data":"trace-1","Attributes":"x"}}`} {
 		if status, body = call(t, "POST", cryptogram, "application/vnd.api+json", ok, bearer); status != 200 || !strings.Contains(string(body), `"cryptogram"`) {
 			t.Errorf("cryptogram with %q: %d %s", ok, status, body)
 		}

@@ -32,6 +32,16 @@
 // shortens how long values live instead of refusing new ones (Redis counts
 // them in INFO stats: evicted_keys). Under noeviction, a full Redis refuses
 // the Put script whole (an ErrUnavailable, 503) and nothing is written.
+// Any other policy (allkeys-lru, …) is safe as well: Redis evicts record
+// and index keys independently, and the reads never resolve an index entry
+// to an alias whose record is gone; an evicted value is absent (its alias
+// reveals nothing: 422 unknown_alias at the outbound proxy) and can be
+// stored again. The gateway does not read the policy (an ACL may refuse
+// INFO and CONFIG) and does not warn about it.
+//
+// With persistence (RDB or AOF) Redis keeps each key's absolute expiry, so
+// a restart never lengthens a value's life; without it a restart loses the
+// values, which then reveal nothing, as evicted ones.
 package redisstore
 
 import (
@@ -85,7 +95,9 @@ var errCorrupt = errors.New("redisstore: corrupt record in redis")
 // rediss:// for TLS, unix:// for a socket; query parameters as go-redis's
 // ParseURL reads them) and pings it, so that a wrong address or password fails
 // here, with an error that wraps vault.ErrUnavailable and never shows the
-// password. ctx bounds the ping.
+// password. ctx bounds the ping. A rediss:// server's certificate is always
+// verified (system roots, the URL's host): go-redis's skip_verify=true is
+// refused.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if rawURL == "" {
 		return nil, errors.New("redisstore: no redis URL (want redis://host:port/db)")
@@ -99,6 +111,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, errors.New("redisstore: invalid redis URL (not shown: it may hold a password)")
 		}
 		return nil, fmt.Errorf("redisstore: invalid redis URL: %w", err)
+	}
+	if ro.TLSConfig != nil && ro.TLSConfig.InsecureSkipVerify {
+		// go-redis's skip_verify=true: CVCs and the password would go to
+		// whoever answers with any certificate.
+		return nil, errors.New("redisstore: invalid redis URL: skip_verify is not accepted (rediss:// always verifies the server's certificate)")
 	}
 	// Bound every call by its context, not only by the read/write timeouts.
 	ro.ContextTimeoutEnabled = true
