@@ -217,15 +217,16 @@ func (r *Reloader) rejected(err error) error {
 	return err
 }
 
-// load reads and parses the file, refusing what a file being written in
-// place may look like: a file some process still holds open for writing
+// load reads and parses the file (a regular file not every user may
+// write, openServed), refusing what a file being written in place may
+// look like: a file some process still holds open for writing
 // (where that can be told: Linux, a file the gateway owns), a file that
 // changed while it was read (or, with check, that no longer holds
 // settled), or one found empty while the table has routes.
 func (r *Reloader) load(settled []byte, check bool) (*Set, error) {
-	f, _, err := regfile.Open(r.path)
+	f, err := openServed(r.path)
 	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	data, err := regfile.ReadOpen(f, r.path, maxFileSize)

@@ -1,6 +1,8 @@
 // Package secretfile reads the files that hold the gateway's secrets (the
 // master key, the outbound CA's private key, webhook signing secrets) and
-// refuses one that users other than its owner may read or change: whoever
+// refuses one that users other than its owner may read or change (and,
+// OthersMayWrite, a file of other settings that any user may change):
+// whoever
 // reads the master key decrypts the vault, whoever reads the CA key can
 // impersonate any processor to the merchant's backend, whoever reads a
 // webhook secret can sign events its receiver trusts. The configuration
@@ -33,6 +35,21 @@ var ErrExposed = errors.New("readable by group or others")
 func Exposed(path string, fi fs.FileInfo) error {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
+	}
+	return nil
+}
+
+// ErrOthersMayWrite is wrapped by OthersMayWrite's error.
+var ErrOthersMayWrite = errors.New("writable by any user")
+
+// OthersMayWrite returns an error wrapping ErrOthersMayWrite, naming path,
+// its mode and the chmod that fixes it, when fi's mode lets users other
+// than the owner and the group write the file (o+w); nil otherwise. It is
+// the rule for a file that holds no secret but says where card data goes
+// (the routes file): any account on the host could send it elsewhere.
+func OthersMayWrite(path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o002 != 0 {
+		return fmt.Errorf("%s is %w (mode %04o): any account on this host could change where card data goes; run chmod o-w on it", path, ErrOthersMayWrite, perm)
 	}
 	return nil
 }
