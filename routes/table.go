@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -83,15 +84,21 @@ var errOpenForWriting = errors.New("the routes file is still open for writing by
 // changed: what was read may be half of a write.
 var errChangedWhileRead = errors.New("the routes file changed while it was read; it is reloaded once it has settled")
 
+// fileStamp is what Watch compares of the file: its modification time,
+// its size and which file it is (fi: device and inode, os.SameFile), the
+// last so that a file swapped for another of the same size and time (a
+// link moved to a sibling file, a file renamed into place, both out of
+// one archive or copied with their times) is seen as a change.
 type fileStamp struct {
 	mtime time.Time
 	size  int64
 	ok    bool
+	fi    fs.FileInfo
 }
 
-// same reports whether s and o describe the file alike.
+// same reports whether s and o describe the same file alike.
 func (s fileStamp) same(o fileStamp) bool {
-	return s.mtime.Equal(o.mtime) && s.size == o.size && s.ok == o.ok
+	return s.mtime.Equal(o.mtime) && s.size == o.size && s.ok == o.ok && (!s.ok || os.SameFile(s.fi, o.fi))
 }
 
 func stampOf(path string) fileStamp {
@@ -99,7 +106,7 @@ func stampOf(path string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	return fileStamp{mtime: fi.ModTime(), size: fi.Size(), ok: true}
+	return fileStamp{mtime: fi.ModTime(), size: fi.Size(), ok: true, fi: fi}
 }
 
 // NewReloader returns a Reloader of path into table. It does not load the
@@ -251,8 +258,9 @@ func (r *Reloader) count(result string) {
 	}
 }
 
-// Watch polls the file's modification time and size every interval and
-// reloads when either has changed and then stayed the same for a whole
+// Watch polls the file's modification time, size and identity (a file
+// swapped for another, fileStamp) every interval and reloads when one has
+// changed and then stayed the same for a whole
 // interval (a file written in place is not read half way through a slow
 // write; renaming a finished file into place is the safe way to edit it),
 // until ctx is done. A change that fails to load is reported once, not at
