@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -54,7 +55,9 @@ func writeCA(t *testing.T, dir string, notBefore, notAfter time.Time) (certPath,
 // failed on "certificate has expired" while /readyz said 200, and config
 // check called the configuration valid. Now serve, config check and ca
 // cert refuse it, naming the file and the time it expired; a CA that
-// expires within 30 days starts with a warning naming the date.
+// expires within 30 days starts with a warning naming the date, and
+// /metrics has the date (aliasgate_outbound_ca_not_after_seconds) for
+// alerts on a gateway that is not restarted.
 func TestExpiredOutboundCAIsRefused(t *testing.T) {
 	now := time.Now()
 	for _, where := range []string{"configured", "data dir"} {
@@ -99,6 +102,13 @@ func TestExpiredOutboundCAIsRefused(t *testing.T) {
 			soon := now.Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
 			writeCA(t, caDir, now.AddDate(-1, 0, 0), soon)
 			g := startGateway(t, env, "--data-dir", data)
+			// And monitoring sees the date, for a gateway that runs on
+			// past it without a restart.
+			_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
+			want := fmt.Sprintf("aliasgate_outbound_ca_not_after_seconds %g", float64(soon.Unix()))
+			if !strings.Contains(string(metrics), want+"\n") {
+				t.Errorf("/metrics lacks %q", want)
+			}
 			g.stop(t)
 			if log := g.stderr.String(); !strings.Contains(log, "outbound CA") || !strings.Contains(log, soon.Format(time.RFC3339)) {
 				t.Errorf("a CA that expires at %s started without a warning naming the date:\n%s", soon.Format(time.RFC3339), log)

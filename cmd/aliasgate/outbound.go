@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
@@ -84,7 +86,11 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	if time.Until(ca.NotAfter()) < caExpiryWarning {
+	notAfter := ca.NotAfter()
+	registerOnce(gw.metrics.Registry, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aliasgate_outbound_ca_not_after_seconds",
+		Help: "When the outbound CA expires (Unix time): the leaves it signs expire with it."},
+		func() float64 { return float64(notAfter.Unix()) }))
+	if time.Until(notAfter) < caExpiryWarning {
 		gw.logger.Warn("outbound CA expires soon: renew it and give the new certificate to the clients that trust it, "+
 			"or their TLS connections through the outbound proxy fail from then on",
 			"file", caCertPath(gw.cfg), "not_after", ca.NotAfter().UTC().Format(time.RFC3339))
