@@ -25,7 +25,8 @@ const hijackDoc = `routes:
 // so any local account could send the inbound card data, unredacted, to a
 // host of its own. Such a file is refused: at start (the reloader's first
 // load) and on reload, where the current set is kept, the refusal logged
-// and counted as an invalid reload. Back to 0640 it loads.
+// and counted as an invalid reload. At 0664 (a deployment group) or
+// 0644 it loads.
 func TestRoutesFileOthersMayWriteIsRefused(t *testing.T) {
 	path, table, r, log, m := newReloadFixture(t)
 	var reported error

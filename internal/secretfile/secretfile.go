@@ -1,13 +1,13 @@
 // Package secretfile reads the files that hold the gateway's secrets (the
 // master key, the outbound CA's private key, webhook signing secrets) and
-// refuses one that users other than its owner may read or change (and,
-// OthersMayWrite, a file of other settings that any user may change):
-// whoever
+// refuses one that users other than its owner may read or change: whoever
 // reads the master key decrypts the vault, whoever reads the CA key can
 // impersonate any processor to the merchant's backend, whoever reads a
 // webhook secret can sign events its receiver trusts. The configuration
 // file is held to the same rule (Exposed) when it holds a secret: the
-// admin token or a store password.
+// admin token or a store password. Files that hold no secret but say
+// where card data goes (the routes file, the configuration file) are
+// refused when any user may write them (OthersMayWrite).
 //
 // Only a regular file is opened (internal/regfile: a FIFO would block the
 // open), and its mode is read from the open file, which must be the file
