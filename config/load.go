@@ -31,7 +31,9 @@ type sources struct {
 // when path is empty), then the ALIASGATE_* variables that getenv returns
 // (an empty value means "not set"; getenv may be nil), then Validate.
 //
-// A file that cannot be read or is not YAML gives an error naming the path.
+// A file that cannot be read or is not YAML, or a regular file any user
+// may write (o+w: any account of the host could set where the card data
+// goes, secretfile.OthersMayWrite), gives an error naming the path.
 // Otherwise every problem — unknown and duplicate keys, values of the wrong
 // kind, bad environment values and everything Validate finds — is returned
 // at once as a *ValidationError, with the line of each key that came from
@@ -47,6 +49,11 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		data, fi, err := readFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: read config file: %w", err)
+		}
+		if fi.Mode().IsRegular() { // not a pipe: --config <(…)
+			if err := secretfile.OthersMayWrite(path, fi); err != nil {
+				return Config{}, fmt.Errorf("config: %w", err)
+			}
 		}
 		p, err := decodeFile(data, &cfg)
 		if err != nil {

@@ -65,13 +65,14 @@ type leafCall struct {
 // and the certificate (0644), in that order. The key without the
 // certificate (its creator is writing it, or crashed between the two
 // files) gets the certificate made again from it (certForKey); the
-// certificate without the key is an error.
+// certificate without the key is an error, and so is a CA certificate that
+// has expired (ErrCAExpired).
 func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
 	certPEM, cerr := os.ReadFile(certPath)
 	keyPEM, kerr := secretfile.Read(keyPath) // refused when others may read it
 	switch {
 	case cerr == nil && kerr == nil:
-		return parseCA(certPEM, keyPEM)
+		return loadedCA(certPath, certPEM, keyPEM, time.Now())
 	case errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist):
 	case errors.Is(cerr, fs.ErrNotExist) && kerr == nil:
 		// The key without its certificate: its creator writes the key
@@ -143,7 +144,28 @@ func loadCAFiles(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: read CA key: %w", err)
 	}
-	return parseCA(certPEM, keyPEM)
+	return loadedCA(certPath, certPEM, keyPEM, time.Now())
+}
+
+// ErrCAExpired is wrapped by LoadOrCreateCA's error for a CA certificate
+// past its NotAfter.
+var ErrCAExpired = errors.New("expired")
+
+// loadedCA parses the CA read from certPath and refuses one that has
+// expired at now (ErrCAExpired, naming the file and the time): the leaves
+// it signs expire with it, so every intercepted TLS connection would fail
+// on the client's side while the gateway looked healthy.
+func loadedCA(certPath string, certPEM, keyPEM []byte, now time.Time) (*CA, error) {
+	ca, err := parseCA(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if na := ca.cert.NotAfter; !now.Before(na) {
+		return nil, fmt.Errorf("proxy: the CA certificate %s %w at %s: every certificate it signs is refused; "+
+			"renew it (the data dir's: move ca.pem and ca.key away and serve makes a new one) and give the new "+
+			"certificate to the clients that trust it", certPath, ErrCAExpired, na.UTC().Format(time.RFC3339))
+	}
+	return ca, nil
 }
 
 func newCAFiles(now time.Time) (certPEM, keyPEM []byte, err error) {
@@ -234,6 +256,9 @@ func parseCAKey(keyPEM []byte) (*ecdsa.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// NotAfter returns the time the CA certificate expires.
+func (ca *CA) NotAfter() time.Time { return ca.cert.NotAfter }
 
 // CertPEM returns the CA certificate in PEM, for clients to trust.
 func (ca *CA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }

@@ -470,6 +470,13 @@ func (o *Outbound) routed(host, port string) bool {
 	return false
 }
 
+// errDestinationNotAllowed is the refusal of default deny: a destination
+// with no outbound route and no passthrough entry.
+func errDestinationNotAllowed() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
+		"the destination has no outbound route and is not listed in outbound.passthrough")
+}
+
 func (o *Outbound) passes(host string) bool {
 	for _, p := range o.passthrough {
 		if routes.HostMatches(p, host) {
@@ -493,8 +500,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	mitm := o.routed(host, port)
 	if !mitm && !o.passes(host) {
 		o.log.LogAttrs(ctx, slog.LevelInfo, "proxy: CONNECT refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
-			"the destination has no outbound route and is not listed in outbound.passthrough"))
+		writeOutboundError(w, errDestinationNotAllowed())
 		return
 	}
 	var peers *Sources // no trusted proxies in front of the outbound listener
@@ -687,8 +693,7 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 	host, port := splitHost(r.URL.Host, "80")
 	if !o.routed(host, port) && !o.passes(host) {
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
-		writeOutboundError(w, jsonapi.NewError(http.StatusForbidden, "destination_not_allowed", "Forbidden",
-			"the destination has no outbound route and is not listed in outbound.passthrough"))
+		writeOutboundError(w, errDestinationNotAllowed())
 		return
 	}
 	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port)}
@@ -909,6 +914,14 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 				lr.state.upstream = parent
 			}
 		}
+	}
+	if refusal == nil && route == nil && intercepted && !o.routed(t.host, t.port) && !o.passes(t.host) {
+		// A reload has removed the route the tunnel was intercepted for:
+		// default deny applies inside it as at a new CONNECT, and the
+		// tunnel ends (as a revoked client's does).
+		o.log.LogAttrs(parent, slog.LevelInfo, "proxy: request in a tunnel refused: its host has no outbound route or passthrough entry any more",
+			slog.Any("host", obs.Untrusted(t.host)))
+		refusal, closeTunnel = errDestinationNotAllowed(), true
 	}
 	lr.ctx.Context, lr.ctx.lr = parent, lr
 	if refusal != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/regfile"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/internal/yamlnum"
 	"github.com/aliasgate/aliasgate/internal/yamltag"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -77,15 +78,37 @@ const maxFileSize = 16 << 20
 // reloads, the inspector): only a regular file of at most 16 MiB is read.
 // A FIFO or a device would block the read for good (or feed it without
 // end), holding whatever lock the reader holds: it is refused at once
-// (ErrNotRegularFile). A missing file's error wraps fs.ErrNotExist.
+// (ErrNotRegularFile). So is a file any user may write (o+w,
+// secretfile.OthersMayWrite): any account on the host could send the
+// card data elsewhere. A missing file's error wraps fs.ErrNotExist.
 // LoadFile, for the CLI's routes commands, reads any file (routes
 // validate /dev/stdin).
 func ReadFile(path string) ([]byte, error) {
-	b, err := regfile.Read(path, maxFileSize)
+	f, err := openServed(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := regfile.ReadOpen(f, path, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
 	return b, nil
+}
+
+// openServed opens the routes file the gateway serves, as ReadFile reads
+// it: a regular file that not every user may write. The mode checked is
+// the open file's (a link's target's).
+func openServed(path string) (*os.File, error) {
+	f, fi, err := regfile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	if err := secretfile.OthersMayWrite(path, fi); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return f, nil
 }
 
 // LoadFile reads and parses a route file.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,9 +57,9 @@ type Reloader struct {
 	logger  *slog.Logger
 	metrics *obs.Metrics
 
-	mu       sync.Mutex // serialises reloads
-	seen     fileStamp  // the file as last reloaded (or tried)
-	polled   fileStamp  // the file at Watch's previous poll
+	mu       sync.Mutex    // serialises reloads
+	seen     regfile.Stamp // the file as last reloaded (or tried)
+	polled   regfile.Stamp // the file at Watch's previous poll
 	onReload func(routes int, err error)
 	settle   func(ctx context.Context, d time.Duration) error // ReloadSettled's wait (sleep.For; tests replace it)
 	// writer: the last reload found the file open for writing (reported
@@ -82,25 +81,6 @@ var errOpenForWriting = errors.New("the routes file is still open for writing by
 // errChangedWhileRead is the error of a reload during which the file
 // changed: what was read may be half of a write.
 var errChangedWhileRead = errors.New("the routes file changed while it was read; it is reloaded once it has settled")
-
-type fileStamp struct {
-	mtime time.Time
-	size  int64
-	ok    bool
-}
-
-// same reports whether s and o describe the file alike.
-func (s fileStamp) same(o fileStamp) bool {
-	return s.mtime.Equal(o.mtime) && s.size == o.size && s.ok == o.ok
-}
-
-func stampOf(path string) fileStamp {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}
-	}
-	return fileStamp{mtime: fi.ModTime(), size: fi.Size(), ok: true}
-}
 
 // NewReloader returns a Reloader of path into table. It does not load the
 // file: call Reload once to fill the table. logger and m may be nil.
@@ -171,7 +151,7 @@ func (r *Reloader) ReloadSettled(ctx context.Context, interval time.Duration) er
 func (r *Reloader) reload(settled []byte, check, quiet bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seen = stampOf(r.path)
+	r.seen = regfile.StampOf(r.path)
 	set, err := r.load(settled, check)
 	if errors.Is(err, errOpenForWriting) {
 		again := quiet && r.writer
@@ -217,15 +197,16 @@ func (r *Reloader) rejected(err error) error {
 	return err
 }
 
-// load reads and parses the file, refusing what a file being written in
-// place may look like: a file some process still holds open for writing
+// load reads and parses the file (a regular file not every user may
+// write, openServed), refusing what a file being written in place may
+// look like: a file some process still holds open for writing
 // (where that can be told: Linux, a file the gateway owns), a file that
 // changed while it was read (or, with check, that no longer holds
 // settled), or one found empty while the table has routes.
 func (r *Reloader) load(settled []byte, check bool) (*Set, error) {
-	f, _, err := regfile.Open(r.path)
+	f, err := openServed(r.path)
 	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	data, err := regfile.ReadOpen(f, r.path, maxFileSize)
@@ -235,7 +216,7 @@ func (r *Reloader) load(settled []byte, check bool) (*Set, error) {
 	if writing, _ := openForWriting(f); writing {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errOpenForWriting)
 	}
-	if !stampOf(r.path).same(r.seen) || (check && !bytes.Equal(data, settled)) {
+	if !regfile.StampOf(r.path).Same(r.seen) || (check && !bytes.Equal(data, settled)) {
 		return nil, fmt.Errorf("routes: %s: %w", r.path, errChangedWhileRead)
 	}
 	if n := len(r.table.Load().Routes); n > 0 && Empty(data) {
@@ -250,8 +231,9 @@ func (r *Reloader) count(result string) {
 	}
 }
 
-// Watch polls the file's modification time and size every interval and
-// reloads when either has changed and then stayed the same for a whole
+// Watch polls the file's modification time, size and identity (a file
+// swapped for another, regfile.Stamp) every interval and reloads when one has
+// changed and then stayed the same for a whole
 // interval (a file written in place is not read half way through a slow
 // write; renaming a finished file into place is the safe way to edit it),
 // until ctx is done. A change that fails to load is reported once, not at
@@ -261,8 +243,8 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 		interval = 2 * time.Second
 	}
 	r.mu.Lock()
-	if !r.seen.ok {
-		r.seen = stampOf(r.path)
+	if !r.seen.OK() {
+		r.seen = regfile.StampOf(r.path)
 	}
 	r.polled = r.seen
 	r.mu.Unlock()
@@ -281,13 +263,13 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 // poll is one look at the file for Watch: it reloads a file that differs
 // from the one last reloaded and is as it was at the previous poll.
 func (r *Reloader) poll() {
-	now := stampOf(r.path)
+	now := regfile.StampOf(r.path)
 	r.mu.Lock()
-	changed := !now.same(r.seen) || r.writer // a file found open for writing: again until closed
-	settled := now.same(r.polled)
+	changed := !now.Same(r.seen) || r.writer // a file found open for writing: again until closed
+	settled := now.Same(r.polled)
 	r.polled = now
 	r.mu.Unlock()
-	if changed && settled && now.ok {
+	if changed && settled && now.OK() {
 		_ = r.reload(nil, false, true)
 	}
 }

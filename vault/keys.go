@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -31,7 +32,8 @@ import (
 )
 
 // MasterKeyEnv is the environment variable that holds the master key
-// (base64 of 32 bytes). It wins over the key file.
+// (base64 of 32 bytes). It is used instead of the key file, which, when
+// there too, must hold the same key (LoadMasterKey).
 const MasterKeyEnv = "ALIASGATE_MASTER_KEY"
 
 // MasterKeyFile is the name of the key file in the data directory.
@@ -44,7 +46,10 @@ var ErrBadMasterKey = errors.New("vault: bad master key")
 // ALIASGATE_MASTER_KEY (base64), or else from <dataDir>/master.key, which is
 // created (mode 0600, random) when missing and create is set. A variable
 // of white space only is refused (ErrBadMasterKey), not taken for unset;
-// an empty one is unset. source says
+// an empty one is unset. With the variable set, a key file that is there
+// too must hold the same key: another key, or a file that cannot be read,
+// is refused (ErrBadMasterKey, naming both), never silently overruled
+// (checkKeyFile). source says
 // where the key came from ("env" or the file path), for the start-up log.
 // Errors never contain key material.
 func LoadMasterKey(dataDir string, getenv func(string) string, create bool) (key []byte, source string, err error) {
@@ -53,6 +58,9 @@ func LoadMasterKey(dataDir string, getenv func(string) string, create bool) (key
 		k, err := decodeKey(v)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: %s: %v", ErrBadMasterKey, MasterKeyEnv, err)
+		}
+		if err := checkKeyFile(filepath.Join(dataDir, MasterKeyFile), k); err != nil {
+			return nil, "", err
 		}
 		return k, "env " + MasterKeyEnv, nil
 	} else if raw != "" {
@@ -69,6 +77,27 @@ func LoadMasterKey(dataDir string, getenv func(string) string, create bool) (key
 		return nil, "", err
 	}
 	return k, path, nil
+}
+
+// checkKeyFile checks, when ALIASGATE_MASTER_KEY holds k, that the key
+// file at path, if there (in any form: a link, a file others may read),
+// holds k too: a key file left from an earlier run that the variable
+// silently overruled meant a gateway under a key the operator did not
+// think in use. Compared in constant time; errors name both sources and
+// show neither key.
+func checkKeyFile(path string, k []byte) error {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	fk, err := readKeyFile(path)
+	if err != nil {
+		return fmt.Errorf("%w (%s is set too: the key file must hold the same key or be removed)", err, MasterKeyEnv)
+	}
+	if subtle.ConstantTimeCompare(fk, k) != 1 {
+		return fmt.Errorf("%w: %s's master key does not match the one in %s: keep only the vault's key "+
+			"(unset the variable, or move the file out of the data dir)", ErrBadMasterKey, MasterKeyEnv, path)
+	}
+	return nil
 }
 
 func decodeKey(s string) ([]byte, error) {

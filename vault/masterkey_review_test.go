@@ -1,6 +1,8 @@
 package vault_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -63,4 +65,73 @@ func TestBlankMasterKeyVariableIsRefused(t *testing.T) {
 	if k, _, err := vault.LoadMasterKey(dir, func(string) string { return "" }, true); err != nil || len(k) != 32 {
 		t.Fatalf("empty variable: key %d bytes, error %v; want a new key file", len(k), err)
 	}
+}
+
+// TestMasterKeyVariableAndKeyFileMustAgree: ALIASGATE_MASTER_KEY won over
+// a <data_dir>/master.key holding another key (one left from an earlier
+// run) without a word, so a gateway ran under a key the operator did not
+// think was in use (a new vault under it, tokens the other gateways of the
+// vault refuse, an audit log that no longer verifies). Both there and
+// different, or a key file that cannot be read, is refused, naming both and
+// showing neither; both there and equal is used, the variable named as the
+// source; the key file is left as it was.
+func TestMasterKeyVariableAndKeyFileMustAgree(t *testing.T) {
+	fileKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	envKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, 32))
+	env := func(v string) func(string) string {
+		return func(name string) string {
+			if name == vault.MasterKeyEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	withFile := func(t *testing.T, text string, perm os.FileMode) string {
+		dir := t.TempDir()
+		p := filepath.Join(dir, vault.MasterKeyFile)
+		if err := os.WriteFile(p, []byte(text), perm); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, perm); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	for _, tc := range []struct {
+		name, file string
+		perm       os.FileMode
+		inMsg      []string
+	}{
+		{"another key", fileKey + "\n", 0o600, []string{vault.MasterKeyEnv, vault.MasterKeyFile, "does not match"}},
+		{"a malformed file", "short\n", 0o600, []string{vault.MasterKeyEnv, vault.MasterKeyFile}},
+		{"a file others may read", fileKey + "\n", 0o644, []string{vault.MasterKeyEnv, vault.MasterKeyFile, "chmod"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := withFile(t, tc.file, tc.perm)
+			for _, create := range []bool{true, false} {
+				k, src, err := vault.LoadMasterKey(dir, env(envKey), create)
+				if !errors.Is(err, vault.ErrBadMasterKey) {
+					t.Fatalf("create=%v: key %d bytes from %q, error %v; want ErrBadMasterKey", create, len(k), src, err)
+				}
+				for _, w := range tc.inMsg {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("create=%v: error %q does not name %q", create, err, w)
+					}
+				}
+				if strings.Contains(err.Error(), envKey) || strings.Contains(err.Error(), fileKey) {
+					t.Fatalf("create=%v: error shows key material: %v", create, err)
+				}
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, vault.MasterKeyFile)); err != nil || string(b) != tc.file {
+				t.Fatalf("the key file changed: %q, %v", b, err)
+			}
+		})
+	}
+	t.Run("the same key", func(t *testing.T) {
+		dir := withFile(t, envKey+"\n", 0o600)
+		k, src, err := vault.LoadMasterKey(dir, env(envKey), true)
+		if err != nil || base64.StdEncoding.EncodeToString(k) != envKey || !strings.Contains(src, vault.MasterKeyEnv) {
+			t.Fatalf("key %d bytes from %q, error %v; want the variable's key", len(k), src, err)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // specExample is the example answer of a contract page, kept verbatim in
@@ -175,13 +176,17 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	dataOf := func(doc map[string]any) map[string]any { return doc["data"].(map[string]any) }
 
 	// Cards page: create, get, update, with the pages' request bodies.
+	// Their expiry, 4/28, is in the past from May 2028, and an expired card
+	// has an "expired" attribute no page shows: the year is two years
+	// ahead of today, in the pages' two digits.
+	yy := strconv.Itoa((time.Now().UTC().Year() + 2) % 100)
 	created, _ := send("POST", "/cards", `{
   "data": {
     "attributes": {
       "pan": "4111111111111111",
       "cvc": "123",
       "exp_month": 4,
-      "exp_year": 28
+      "exp_year": `+yy+`
     }
   }
 }`, http.StatusCreated)
@@ -193,7 +198,7 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	got, _ := send("GET", "/cards/"+id, "", http.StatusOK)
 	same("get", specExample(t, "get"), got, nil, nil)
 
-	// The update page's example changes a card of 5/24 to 4/28.
+	// The update page's example changes a card of 5/24 to 4/28 (4/yy).
 	old, _ := send("POST", "/cards", `{"data":{"attributes":{"pan":"5555555555554444","cvc":"123","exp_month":5,"exp_year":24}}}`, http.StatusCreated)
 	oldID := dataOf(old)["id"].(string)
 	patched, _ := send("PATCH", "/cards/"+oldID, `{
@@ -201,7 +206,7 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
     "attributes": {
       "cvc": "123",
       "exp_month": 4,
-      "exp_year": 28
+      "exp_year": `+yy+`
     }
   }
 }`, http.StatusOK)
@@ -214,7 +219,7 @@ func TestCardsAPIAnswersHaveTheSpecPagesShapes(t *testing.T) {
 	// still has the page's included, an empty array (it had none).
 	// So does its replay (Idempotency-Key).
 	for _, what := range []string{"update that changes nothing", "its replay"} {
-		unchanged, _ := send("PATCH", "/cards/"+oldID, `{"data":{"attributes":{"exp_month":4,"exp_year":28}}}`,
+		unchanged, _ := send("PATCH", "/cards/"+oldID, `{"data":{"attributes":{"exp_month":4,"exp_year":`+yy+`}}}`,
 			http.StatusOK, "Idempotency-Key: same-expiry")
 		same(what, specExample(t, "patch"), unchanged, nil, nil)
 		if inc, ok := unchanged["included"].([]any); !ok || len(inc) != 0 {

@@ -65,9 +65,9 @@ func startFiles(cfg config.Config, getenv func(string) string) []error {
 		}
 	}
 	l := cfg.Listen
-	_, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true)
+	_, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true, nil)
 	add(err)
-	_, err = listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false)
+	_, err = listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false, nil)
 	add(err)
 	if cfg.Outbound.CACert != "" {
 		_, err = loadCA(cfg) // both files must exist: loadCA creates none then
@@ -84,11 +84,16 @@ func startFiles(cfg config.Config, getenv func(string) string) []error {
 	return errs
 }
 
-// loadRoutes loads the configured route set: routes_file, or the inline
-// list of the configuration file at cfgPath.
+// loadRoutes loads the configured route set: routes_file, read as serve
+// reads it (routes.ReadFile: a regular file not every user may write), or
+// the inline list of the configuration file at cfgPath.
 func loadRoutes(cfg config.Config, cfgPath string) (*routes.Set, error) {
 	if cfg.RoutesFile != "" {
-		set, err := routes.LoadFile(cfg.RoutesFile, routeOptions())
+		b, err := routes.ReadFile(cfg.RoutesFile)
+		if err != nil {
+			return nil, wherePath(err, cfg.RoutesFile)
+		}
+		set, err := routes.Parse(b, cfg.RoutesFile, routeOptions())
 		return set, wherePath(err, cfg.RoutesFile)
 	}
 	return routes.FromNode(&cfg.Routes, cfgPath, routeOptions())

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
@@ -23,7 +25,8 @@ const (
 )
 
 // loadCA loads the gateway CA: the configured files (outbound.ca_cert and
-// ca_key, which must exist), or the data dir's, created on first use.
+// ca_key, which must exist), or the data dir's, created on first use. An
+// expired one is refused (proxy.ErrCAExpired).
 func loadCA(cfg config.Config) (*proxy.CA, error) {
 	if o := cfg.Outbound; o.CACert != "" {
 		for _, f := range []string{o.CACert, o.CAKey} {
@@ -36,8 +39,21 @@ func loadCA(cfg config.Config) (*proxy.CA, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	return proxy.LoadOrCreateCA(filepath.Join(cfg.DataDir, caCertFile), filepath.Join(cfg.DataDir, caKeyFile))
+	return proxy.LoadOrCreateCA(caCertPath(cfg), filepath.Join(cfg.DataDir, caKeyFile))
 }
+
+// caCertPath is the gateway CA's certificate file: outbound.ca_cert, or
+// the data dir's.
+func caCertPath(cfg config.Config) string {
+	if cfg.Outbound.CACert != "" {
+		return cfg.Outbound.CACert
+	}
+	return filepath.Join(cfg.DataDir, caCertFile)
+}
+
+// caExpiryWarning is how long before its NotAfter the gateway CA is
+// warned about at start.
+const caExpiryWarning = 30 * 24 * time.Hour
 
 // rootCAs returns the system roots plus the PEM file bundle (none when
 // empty), set by the key named key (outbound.ca_bundle, webhooks.ca_bundle).
@@ -69,6 +85,15 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 	ca, err := loadCA(gw.cfg)
 	if err != nil {
 		return nil, err
+	}
+	notAfter := ca.NotAfter()
+	registerOnce(gw.metrics.Registry, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aliasgate_outbound_ca_not_after_seconds",
+		Help: "When the outbound CA expires (Unix time): the leaves it signs expire with it."},
+		func() float64 { return float64(notAfter.Unix()) }))
+	if time.Until(notAfter) < caExpiryWarning {
+		gw.logger.Warn("outbound CA expires soon: renew it and give the new certificate to the clients that trust it, "+
+			"or their TLS connections through the outbound proxy fail from then on",
+			"file", caCertPath(gw.cfg), "not_after", ca.NotAfter().UTC().Format(time.RFC3339))
 	}
 	roots, err := rootCAs("outbound.ca_bundle", gw.cfg.Outbound.CABundle)
 	if err != nil {

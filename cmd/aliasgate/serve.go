@@ -589,16 +589,37 @@ type listener struct {
 // listenerTLS loads a listener's certificate when one is configured (nil
 // otherwise). h2 offers HTTP/2 (net/http's default over TLS); the outbound
 // listener is HTTP/1.1 only: a CONNECT tunnel hijacks its connection, which
-// HTTP/2 cannot give.
+// HTTP/2 cannot give. The pair is read again when its files change
+// (listenerCert), so a renewed certificate is served without a restart;
+// logger (nil: none) says so.
 //
 // The private key is a secret file (internal/secretfile): refused when its
 // group or others may read it, since whoever holds it can pose as the
 // gateway to the browsers that post card data to it. Both files must be
 // regular files of at most a megabyte (a FIFO would block the start).
-func listenerTLS(name, certFile, keyFile string, h2 bool) (*tls.Config, error) {
+func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (*tls.Config, error) {
 	if certFile == "" {
 		return nil, nil
 	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lc := &listenerCert{name: name, certFile: certFile, keyFile: keyFile, logger: logger,
+		certStamp: regfile.StampOf(certFile), keyStamp: regfile.StampOf(keyFile)}
+	cert, err := loadKeyPair(name, certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	lc.cert = cert
+	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: lc.get}
+	if !h2 {
+		c.NextProtos = []string{"http/1.1"}
+	}
+	return c, nil
+}
+
+// loadKeyPair reads a listener's certificate and key (listenerTLS's rules).
+func loadKeyPair(name, certFile, keyFile string) (*tls.Certificate, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: certificate: %w", name, err)
@@ -611,11 +632,45 @@ func listenerTLS(name, certFile, keyFile string, h2 bool) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if !h2 {
-		c.NextProtos = []string{"http/1.1"}
+	return &cert, nil
+}
+
+// listenerCert is a listener's certificate, read again at the first
+// handshake after its certificate or key file has changed (regfile.Stamp:
+// time, size, which file), so a certificate renewed on disk (certbot,
+// cert-manager) is served without a restart. A pair that does not load (a
+// half-written renewal, a certificate that is not the key's) leaves the
+// pair in force served and is logged once; the next change is tried again.
+type listenerCert struct {
+	name, certFile, keyFile string
+	logger                  *slog.Logger
+
+	mu                  sync.Mutex
+	cert                *tls.Certificate
+	certStamp, keyStamp regfile.Stamp // the files as last read (or tried)
+}
+
+// get is the listener's tls.Config.GetCertificate.
+func (c *listenerCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cs, ks := regfile.StampOf(c.certFile), regfile.StampOf(c.keyFile)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs.Same(c.certStamp) && ks.Same(c.keyStamp) {
+		return c.cert, nil
 	}
-	return c, nil
+	c.certStamp, c.keyStamp = cs, ks
+	cert, err := loadKeyPair(c.name, c.certFile, c.keyFile)
+	if err != nil {
+		c.logger.Error("TLS certificate not reloaded, keeping the one in force", "listener", c.name, "error", err.Error())
+		return c.cert, nil
+	}
+	c.cert = cert
+	attrs := []any{"listener", c.name, "file", c.certFile}
+	if cert.Leaf != nil { // X509KeyPair fills it (GODEBUG x509keypairleaf=0 aside)
+		attrs = append(attrs, "not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	c.logger.Info("TLS certificate reloaded", attrs...)
+	return c.cert, nil
 }
 
 // serve opens every listener (all bound before any serves, so a port in use
@@ -637,11 +692,11 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	l := gw.cfg.Listen
-	inboundTLS, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true)
+	inboundTLS, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true, gw.logger)
 	if err != nil {
 		return err
 	}
-	outboundTLS, err := listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false)
+	outboundTLS, err := listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false, gw.logger)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@
 // refused at once (ErrNotRegular), and what is read is the regular file
 // that was looked up. OpenFile opens a file to write (an audit log) under
 // the same rule: lines appended to a link to /dev/null would be lost.
+// Stamp tells, without reading it, whether a file has changed (for files
+// the gateway reads again when they change: the routes file, the
+// listeners' certificates).
 package regfile
 
 import (
@@ -13,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 )
 
 // ErrNotRegular is wrapped by the error of Open and Read for a path that
@@ -133,4 +137,37 @@ func kind(m fs.FileMode) string {
 		return "a directory"
 	}
 	return "mode " + m.String()
+}
+
+// Stamp tells one version of a file from another without reading it: its
+// modification time, its size and which file it is (device and inode,
+// os.SameFile), the last so that a file swapped for another of the same
+// size and time (a link moved to a sibling file, a file renamed into
+// place, both out of one archive or copied with their times) is a change.
+type Stamp struct {
+	mtime time.Time
+	size  int64
+	fi    fs.FileInfo // nil: the file could not be looked up
+}
+
+// StampOf returns the stamp of the file at path, links followed; the zero
+// Stamp (OK false) when it cannot be looked up.
+func StampOf(path string) Stamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Stamp{}
+	}
+	return Stamp{mtime: fi.ModTime(), size: fi.Size(), fi: fi}
+}
+
+// OK reports whether the file could be looked up.
+func (s Stamp) OK() bool { return s.fi != nil }
+
+// Same reports whether s and o describe the same file alike (two stamps
+// of no file are alike).
+func (s Stamp) Same(o Stamp) bool {
+	if s.fi == nil || o.fi == nil {
+		return s.fi == nil && o.fi == nil
+	}
+	return s.mtime.Equal(o.mtime) && s.size == o.size && os.SameFile(s.fi, o.fi)
 }

@@ -5,7 +5,9 @@
 // impersonate any processor to the merchant's backend, whoever reads a
 // webhook secret can sign events its receiver trusts. The configuration
 // file is held to the same rule (Exposed) when it holds a secret: the
-// admin token or a store password.
+// admin token or a store password. Files that hold no secret but say
+// where card data goes (the routes file, the configuration file) are
+// refused when any user may write them (OthersMayWrite).
 //
 // Only a regular file is opened (internal/regfile: a FIFO would block the
 // open), and its mode is read from the open file, which must be the file
@@ -33,6 +35,21 @@ var ErrExposed = errors.New("readable by group or others")
 func Exposed(path string, fi fs.FileInfo) error {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("%s is %w (mode %04o); run chmod 600 on it", path, ErrExposed, perm)
+	}
+	return nil
+}
+
+// ErrOthersMayWrite is wrapped by OthersMayWrite's error.
+var ErrOthersMayWrite = errors.New("writable by any user")
+
+// OthersMayWrite returns an error wrapping ErrOthersMayWrite, naming path,
+// its mode and the chmod that fixes it, when fi's mode lets users other
+// than the owner and the group write the file (o+w); nil otherwise. It is
+// the rule for a file that holds no secret but says where card data goes
+// (the routes file): any account on the host could send it elsewhere.
+func OthersMayWrite(path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o002 != 0 {
+		return fmt.Errorf("%s is %w (mode %04o): any account on this host could change where card data goes; run chmod o-w on it", path, ErrOthersMayWrite, perm)
 	}
 	return nil
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeCA writes a CA certificate valid from notBefore to notAfter and its
+// key (0600) into dir, and returns their paths.
+func writeCA(t *testing.T, dir string, notBefore, notAfter time.Time) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ops test CA"},
+		NotBefore: notBefore, NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+// TestExpiredOutboundCAIsRefused: an outbound CA past its NotAfter (a
+// configured one-year CA not renewed, the data dir's after ten years) was
+// loaded without a word: serve started and signed leaves that expired
+// with it, so every intercepted TLS request of the merchant's backend
+// failed on "certificate has expired" while /readyz said 200, and config
+// check called the configuration valid. Now serve, config check and ca
+// cert refuse it, naming the file and the time it expired; a CA that
+// expires within 30 days starts with a warning naming the date, and
+// /metrics has the date (aliasgate_outbound_ca_not_after_seconds) for
+// alerts on a gateway that is not restarted.
+func TestExpiredOutboundCAIsRefused(t *testing.T) {
+	now := time.Now()
+	for _, where := range []string{"configured", "data dir"} {
+		t.Run(where, func(t *testing.T) {
+			dir := t.TempDir()
+			data := filepath.Join(dir, "data")
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			caDir := data
+			if where == "configured" {
+				caDir = dir
+			}
+			notAfter := now.Add(-time.Hour).UTC().Truncate(time.Second)
+			certPath, keyPath := writeCA(t, caDir, now.AddDate(-1, 0, 0), notAfter)
+			vars := map[string]string{}
+			if where == "configured" {
+				vars["ALIASGATE_OUTBOUND_CA_CERT"], vars["ALIASGATE_OUTBOUND_CA_KEY"] = certPath, keyPath
+			}
+			env := testEnv(vars)
+			cfgFile := filepath.Join(dir, "aliasgate.yaml")
+			if err := os.WriteFile(cfgFile, []byte("data_dir: "+data+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"serve", "--config", cfgFile}, {"config", "check", "--config", cfgFile}, {"ca", "cert", "--config", cfgFile}} {
+				if args[0] == "config" && where != "configured" {
+					continue // config check reads a configured CA only (the data dir's is serve's)
+				}
+				// A serve that starts runs until its context ends: it would
+				// return nil then, a failure, rather than block the test.
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				var out, errb syncBuffer
+				err := run(ctx, args, env, &out, &errb)
+				cancel()
+				if err == nil || !strings.Contains(err.Error(), certPath) || !strings.Contains(err.Error(), "expired") ||
+					!strings.Contains(err.Error(), notAfter.Format(time.RFC3339)) {
+					t.Errorf("%v with a CA that expired at %s: err = %v; want a refusal naming %s, expired and the time", args, notAfter.Format(time.RFC3339), err, certPath)
+				}
+			}
+
+			// One that expires in ten days: serve starts and warns.
+			soon := now.Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
+			writeCA(t, caDir, now.AddDate(-1, 0, 0), soon)
+			g := startGateway(t, env, "--data-dir", data)
+			// And monitoring sees the date, for a gateway that runs on
+			// past it without a restart.
+			_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
+			want := fmt.Sprintf("aliasgate_outbound_ca_not_after_seconds %g", float64(soon.Unix()))
+			if !strings.Contains(string(metrics), want+"\n") {
+				t.Errorf("/metrics lacks %q", want)
+			}
+			g.stop(t)
+			if log := g.stderr.String(); !strings.Contains(log, "outbound CA") || !strings.Contains(log, soon.Format(time.RFC3339)) {
+				t.Errorf("a CA that expires at %s started without a warning naming the date:\n%s", soon.Format(time.RFC3339), log)
+			}
+		})
+	}
+}

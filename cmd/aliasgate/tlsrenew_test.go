@@ -1,0 +1,85 @@
+package main
+
+import (
+	"crypto/tls"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRenewedListenerCertificateIsServed: the inbound listener's
+// certificate and key were read once at start, so a certificate renewed
+// on disk (certbot, cert-manager: every 60 to 90 days) was not served
+// until a restart, and the gateway went on serving the old one past its
+// expiry, refused by every browser posting card data. The files are
+// looked at again at each handshake: a renewed pair, renamed into place,
+// is served from the next connection on; a replacement that does not load
+// (here a certificate that is not PEM) keeps the pair in force served and
+// is logged once, naming the file.
+func TestRenewedListenerCertificateIsServed(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile}),
+		"--data-dir", filepath.Join(dir, "data"))
+	addr := strings.TrimPrefix(g.inbound, "http://")
+	served := func() []byte {
+		t.Helper()
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	der := func(path string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			t.Fatalf("%s: no PEM", path)
+		}
+		return blk.Bytes
+	}
+	first := der(certFile)
+	if string(served()) != string(first) {
+		t.Fatal("the listener does not serve its certificate")
+	}
+
+	// Renewed: a new pair written beside, renamed into place (key first).
+	next := t.TempDir()
+	newCert, newKey, _ := selfSigned(t, next)
+	renewed := der(newCert)
+	for _, mv := range [][2]string{{newKey, keyFile}, {newCert, certFile}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(served()) != string(renewed) {
+		t.Fatal("the renewed certificate is not served: the listener still serves the one it read at start")
+	}
+
+	// A replacement that does not load: the renewed pair stays in force.
+	broken := filepath.Join(next, "broken.pem")
+	if err := os.WriteFile(broken, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(broken, certFile); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if string(served()) != string(renewed) {
+			t.Fatal("after a replacement that does not load, the listener does not serve the pair in force")
+		}
+	}
+	if n := strings.Count(g.stderr.String(), "TLS certificate not reloaded"); n != 1 {
+		t.Errorf("%d log lines about the replacement that did not load, want 1:\n%s", n, g.stderr.String())
+	}
+	if !strings.Contains(g.stderr.String(), certFile) {
+		t.Errorf("the log does not name %s", certFile)
+	}
+}
