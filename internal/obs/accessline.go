@@ -19,7 +19,9 @@ import (
 // and written together (scrubWriter). The line is byte for byte what the slog path
 // writes (TestAccessLineEncoding): the same keys in the same order, the
 // same escaping, card numbers masked in every string as scrubAttr masks
-// them, and it goes through the same scrubbing writer.
+// them and in its other parts as the scrubbing writer's scan of the line
+// would (maskNumbers), so that writer queues it without reading it again
+// (FuzzAccessLineAgainstSlog).
 type lineSink struct {
 	w     *scrubWriter // queues the line (written at most accessFlushEvery later)
 	level slog.Leveler
@@ -37,7 +39,7 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	}
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = maskNumbers(t.AppendFormat(b, time.RFC3339Nano), len(b))
 	b = append(b, `","level":"INFO","msg":"request","listener":`...)
 	b = appendLogString(b, l.listener)
 	b = append(b, `,"method":`...)
@@ -56,7 +58,9 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONStringMode(b, f, true) // slog marshals a []string with encoding/json
+			// slog marshals a []string with encoding/json, and only the
+			// writer's scan of the line masks it.
+			b = maskNumbers(appendJSONStringMode(b, f, true), len(b))
 		}
 		b = append(b, ']')
 	}
@@ -69,14 +73,14 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	b = append(b, `,"bytes":`...)
 	b = appendLogInt(b, l.bytes)
 	b = append(b, `,"duration_ms":`...)
-	b = appendJSONFloat(b, millis(l.d))
+	b = appendLogFloat(b, millis(l.d))
 	if l.vault > 0 {
 		b = append(b, `,"vault_ms":`...)
-		b = appendJSONFloat(b, millis(l.vault))
+		b = appendLogFloat(b, millis(l.vault))
 	}
 	if l.upstream > 0 {
 		b = append(b, `,"upstream_ms":`...)
-		b = appendJSONFloat(b, millis(l.upstream))
+		b = appendLogFloat(b, millis(l.upstream))
 	}
 	b = append(b, `,"remote":`...)
 	b = appendLogString(b, l.remote)
@@ -107,6 +111,27 @@ func appendLogInt(b []byte, n int64) []byte {
 		}
 	}
 	return strconv.AppendInt(b, n, 10)
+}
+
+// appendLogFloat appends a float value as the slog path writes it: a number
+// (scrubAttr leaves floats alone), its digits masked where the writer's scan
+// of the line would mask them.
+func appendLogFloat(b []byte, f float64) []byte {
+	return maskNumbers(appendJSONFloat(b, f), len(b))
+}
+
+// maskNumbers masks the card numbers in b[from:] as the scrubbing writer
+// would in the whole line (pan.MaskAll keeps the length), for the parts of
+// an access line that scrubAttr does not mask: the time, the floats and
+// the filters. Every part of the line is bounded by a key, whose letters
+// end any run, so masking the parts one by one masks what a scan of the
+// line would (FuzzAccessLineAgainstSlog). A part shorter than the
+// shortest card number cannot hold one.
+func maskNumbers(b []byte, from int) []byte {
+	if seg := b[from:]; len(seg) >= pan.MinLen && pan.ContainsAll(seg) {
+		copy(seg, pan.MaskAll(string(seg)))
+	}
+	return b
 }
 
 // appendJSONFloat appends f as encoding/json writes a float64, which is

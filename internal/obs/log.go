@@ -120,7 +120,9 @@ func mayHoldRun(s string) bool {
 // (escaped or not) into '*', which needs no quoting in JSON or logfmt, so the
 // line stays well formed.
 //
-// Access lines (lineSink) are not written one by one: they wait in pending
+// Access lines (lineSink) are masked where they are built, field by field,
+// exactly as this writer would mask the whole line (FuzzAccessLineAgainstSlog),
+// so the writer does not read them again. They are not written one by one: they wait in pending
 // and go out in one write every accessFlushEvery, when pending holds
 // accessFlushSize bytes, before any other line (so the order of lines is
 // kept), and at Flush. A killed process loses at most the access lines of
@@ -190,7 +192,9 @@ func (s *scrubWriter) flushLocked() {
 	if len(s.pending) == 0 {
 		return
 	}
-	_, _ = s.writeLocked(s.pending)
+	// Access lines are masked as they are built (lineSink), so the
+	// writer does not read them again.
+	_, _ = s.w.Write(s.pending)
 	if cap(s.pending) > 4*accessFlushSize {
 		s.pending = nil // a burst's buffer is not kept
 		return
