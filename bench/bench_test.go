@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -262,5 +264,68 @@ func TestRedactArgsHidesStoreURLs(t *testing.T) {
 	got := strings.Join(redactArgs([]string{"-store", "postgres", "-postgres-url", "postgres://u:secret@h/db", "--redis-url=redis://:pw@h:6379/0"}), " ")
 	if strings.Contains(got, "secret") || strings.Contains(got, "pw@") {
 		t.Errorf("redactArgs = %q", got)
+	}
+}
+
+func TestParseFlagsInstructions(t *testing.T) {
+	for _, c := range []struct {
+		args       []string
+		want       int
+		wantErrSub string
+	}{
+		{args: []string{"-scenarios", "1,3", "-instructions", "2000"}, want: 2000},
+		{args: []string{"-scenarios", "1,2,3"}, want: 0},
+		{args: []string{"-scenarios", "1,4", "-instructions", "100"}, wantErrSub: "scenarios 1-3 only"},
+		{args: []string{"-scenarios", "1", "-instructions", "-1"}, wantErrSub: "must not be negative"},
+		{args: []string{"-scenarios", "1", "-instructions", "100", "-profile", "/tmp/x"}, wantErrSub: "one at a time"},
+	} {
+		o, err := parseFlags(c.args, io.Discard)
+		if c.wantErrSub != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrSub) {
+				t.Errorf("%q: error %v, want one with %q", c.args, err, c.wantErrSub)
+			}
+			continue
+		}
+		if err != nil || o.instructions != c.want {
+			t.Errorf("%q: instructions %d, error %v; want %d", c.args, o.instructions, err, c.want)
+		}
+	}
+}
+
+// TestCallgrindTotal reads the count of a dump from its totals line, and
+// tells a dump still being written (no totals line yet) from a bad one.
+func TestCallgrindTotal(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	done := write("done.1", "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 963997524\n\nfl=(1) a.go\nfn=(1) f\n16 20\n\ntotals: 963997524\n")
+	if n, err := callgrindTotal(done); err != nil || n != 963997524 {
+		t.Errorf("complete dump: %d, %v", n, err)
+	}
+	partial := write("partial.1", "version: 1\nevents: Ir\nsummary: 12\nfl=(1) a.go\n")
+	if _, err := callgrindTotal(partial); !errors.Is(err, errIncomplete) {
+		t.Errorf("dump without totals: %v, want errIncomplete", err)
+	}
+	bad := write("bad.1", "totals: many\n")
+	if _, err := callgrindTotal(bad); err == nil || errors.Is(err, errIncomplete) {
+		t.Errorf("bad totals: %v, want a parse error", err)
+	}
+}
+
+// TestWrapped runs a command through a wrapper's program and arguments,
+// and without one as itself.
+func TestWrapped(t *testing.T) {
+	c := wrapped([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=/tmp/x"}, "/bin/aliasgate", "serve", "--config", "c.yaml")
+	want := []string{"valgrind", "--tool=callgrind", "--callgrind-out-file=/tmp/x", "/bin/aliasgate", "serve", "--config", "c.yaml"}
+	if !slices.Equal(c.Args, want) {
+		t.Errorf("wrapped: %q, want %q", c.Args, want)
+	}
+	if c := wrapped(nil, "/bin/aliasgate", "serve"); !slices.Equal(c.Args, []string{"/bin/aliasgate", "serve"}) || c.Path != "/bin/aliasgate" {
+		t.Errorf("unwrapped: %q (%s)", c.Args, c.Path)
 	}
 }

@@ -46,7 +46,10 @@ type loadSpec struct {
 	// (no coordinated omission). 0: closed loop, each connection sends its
 	// next request as soon as the previous answer is read.
 	rate float64
-	body bodyFunc
+	// count, when > 0, ends a closed-loop run after that many requests
+	// instead of after duration.
+	count int
+	body  bodyFunc
 }
 
 // loadResult is what a run measured.
@@ -200,6 +203,9 @@ func runLoad(ctx context.Context, ep *endpoint, spec loadSpec) (loadResult, erro
 	)
 	start := time.Now()
 	deadline := start.Add(spec.duration)
+	if spec.count > 0 {
+		deadline = start.Add(24 * time.Hour)
+	}
 	interval := time.Duration(0)
 	if spec.rate > 0 {
 		interval = time.Duration(float64(time.Second) / spec.rate)
@@ -215,6 +221,9 @@ func runLoad(ctx context.Context, ep *endpoint, spec loadSpec) (loadResult, erro
 			body := make([]byte, 0, 2048)
 			for ctx.Err() == nil {
 				n := seq.Add(1) - 1
+				if spec.count > 0 && n >= uint64(spec.count) {
+					break
+				}
 				var due time.Time
 				if interval > 0 {
 					due = start.Add(time.Duration(n) * interval)

@@ -11,6 +11,7 @@
 //	go run ./bench -scenarios 4 -vault-sizes 10000,100000,1000000,10000000   # 10M: not in CI
 //	go run ./bench -store postgres -postgres-url postgres://… -redis-url redis://…   # scenario 5
 //	go run ./bench -scenarios 1,3 -baselines tuned -env GOGC=200   # one baseline kind, GOGC for all proxies
+//	go run ./bench -scenarios 1,3 -baselines tuned -instructions 1000 -keep   # instructions per request (callgrind; see instructions.go)
 //
 // Each baseline runs in two kinds (-baselines both, the default): tuned,
 // with the gateway's GC policy (internal/gctune, as aliasgate serve) and
@@ -97,6 +98,7 @@ type options struct {
 	baselineEnv   []string // -baseline-env and -env: added to every baseline's environment
 	baselines     []string // -baselines: kindTuned and/or kindStock, the one targets are judged against first
 	keep          bool
+	instructions  int // -instructions: requests counted per proxy, 0 for a timed run
 	command       string
 	log           io.Writer
 }
@@ -139,6 +141,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Func("env", "`NAME=value` added to the environment of the gateway and of every baseline (repeatable): -gateway-env and -baseline-env at once", envFlag(&o.gatewayEnv, &o.baselineEnv))
 	baselines := fs.String("baselines", "both", "baselines of scenarios 1-3: tuned (the gateway's GC policy and buffer pooling), stock (neither), or both; targets are judged against tuned when it runs")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, vault files)")
+	fs.IntVar(&o.instructions, "instructions", 0, "instead of timed runs, count the user-space instructions per request of each proxy of scenarios 1-3 over this many requests, each in its own process under valgrind's callgrind (needs valgrind; with -keep the dumps stay for callgrind_annotate)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -180,6 +183,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	switch {
 	case o.duration <= 0 || o.reps < 1 || o.conns < 1 || o.openDiv < 1 || o.revealWorkers < 1:
 		return nil, errors.New("-duration, -reps, -conns, -reveal-workers must be positive and -open-div at least 1")
+	case o.instructions < 0:
+		return nil, errors.New("-instructions must not be negative")
+	case o.instructions > 0 && slices.ContainsFunc(o.scenarios, func(s int) bool { return s > 3 }):
+		return nil, errors.New("-instructions counts the proxies of scenarios 1-3 only")
+	case o.instructions > 0 && o.profileDir != "":
+		return nil, errors.New("-instructions and -profile measure in different ways: one at a time")
 	case o.store != "bolt" && o.store != "postgres":
 		return nil, fmt.Errorf("-store %q: bolt or postgres", o.store)
 	case o.limits != "on" && o.limits != "off":
@@ -277,6 +286,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 			return nil, err
 		}
 		defer e.close()
+	}
+	if o.instructions > 0 {
+		for _, id := range proxyIDs {
+			res, err := runInstructions(ctx, e, id)
+			if err != nil {
+				return nil, fmt.Errorf("scenario %d: %w", id, err)
+			}
+			fmt.Fprintln(stdout, instructionsMarkdown(o, res))
+		}
+		return rep, nil
 	}
 	for _, id := range proxyIDs {
 		res, err := runProxyScenario(ctx, e, id)

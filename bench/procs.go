@@ -47,11 +47,21 @@ func (p *proc) stop() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		p.done <- err // a second stop returns at once
 	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		p.kill()
 	}
+}
+
+// kill ends the process at once (SIGKILL) and waits for it.
+func (p *proc) kill() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	err := <-p.done
+	p.done <- err
 }
 
 // cpuSeconds returns the user + system CPU time the process has used.
@@ -124,11 +134,17 @@ func startRole(ctx context.Context, role string, args ...string) (*proc, string,
 
 // startRoleEnv is startRole with env added to the child's environment.
 func startRoleEnv(ctx context.Context, role string, env []string, args ...string) (*proc, string, error) {
+	return startRoleWrapped(ctx, role, env, nil, args...)
+}
+
+// startRoleWrapped is startRoleEnv with the role run by the command wrap
+// (its program and arguments, e.g. valgrind's), nil for none.
+func startRoleWrapped(ctx context.Context, role string, env, wrap []string, args ...string) (*proc, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(self, args...)
+	cmd := wrapped(wrap, self, args...)
 	cmd.Env = append(append(cleanEnv(), env...), roleEnv+"="+role)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -170,6 +186,15 @@ func startRoleEnv(ctx context.Context, role string, env []string, args ...string
 		p.stop()
 		return nil, "", ctx.Err()
 	}
+}
+
+// wrapped is the command that runs bin with args, through wrap when it is
+// not empty.
+func wrapped(wrap []string, bin string, args ...string) *exec.Cmd {
+	if len(wrap) == 0 {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command(wrap[0], append(append(wrap[1:len(wrap):len(wrap)], bin), args...)...)
 }
 
 // cleanEnv is the environment of child processes: the harness's, without
@@ -271,12 +296,18 @@ var listenRE = regexp.MustCompile(`"msg":"listening","listener":"(\w+)","addr":"
 // listening lines. Its log goes to logPath (appended, so it can be
 // truncated between runs).
 func startGateway(ctx context.Context, bin, cfg, logPath string, env []string, pprofFile string) (*gatewayProc, error) {
+	return startGatewayWrapped(ctx, bin, cfg, logPath, env, pprofFile, nil)
+}
+
+// startGatewayWrapped is startGateway with the gateway run by the command
+// wrap (see startRoleWrapped).
+func startGatewayWrapped(ctx context.Context, bin, cfg, logPath string, env []string, pprofFile string, wrap []string) (*gatewayProc, error) {
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer lf.Close()
-	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd := wrapped(wrap, bin, "serve", "--config", cfg)
 	cmd.Env = append(cleanEnv(), env...)
 	if pprofFile != "" {
 		cmd.Env = append(cmd.Env, "AGBENCH_PPROF_FILE="+pprofFile)

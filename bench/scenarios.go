@@ -213,6 +213,9 @@ type env struct {
 	// upstreams are the echo and processor processes.
 	upstreams            []*proc
 	rpAddress, gpAddress map[string]string
+	// rpArgs and gpArgs are the arguments each baseline was started with
+	// (by kind), to start it again (-instructions).
+	rpArgs, gpArgs map[string][]string
 	// the gateway's binary, configuration, log, extra environment and
 	// pprof address file; fresh until a scenario has used the gateway
 	gwBin, gwCfg, gwLog, gwPprof string
@@ -340,7 +343,8 @@ func gatewayConfig(o *options, dir, echoAddr string, psp pspFiles, caCert, caKey
 // aliases of the test card through the gateway.
 func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
 	e := &env{o: o, dir: dir, rp: map[string]*proc{}, gp: map[string]*proc{},
-		rpAddress: map[string]string{}, gpAddress: map[string]string{}}
+		rpAddress: map[string]string{}, gpAddress: map[string]string{},
+		rpArgs: map[string][]string{}, gpArgs: map[string][]string{}}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -372,13 +376,15 @@ func setUp(ctx context.Context, o *options, dir string) (_ *env, err error) {
 		prof = []string{"-pprof"}
 	}
 	for _, kind := range o.baselines {
-		p, addr, err := startRoleEnv(ctx, roleReverseProxy, o.baselineEnv, baselineArgs(kind, append([]string{"-upstream", "http://" + e.echo}, prof...)...)...)
+		e.rpArgs[kind] = baselineArgs(kind, append([]string{"-upstream", "http://" + e.echo}, prof...)...)
+		e.gpArgs[kind] = baselineArgs(kind, append([]string{"-cert", caCert, "-key", caKey, "-roots", psp.caCert}, prof...)...)
+		p, addr, err := startRoleEnv(ctx, roleReverseProxy, o.baselineEnv, e.rpArgs[kind]...)
 		if err != nil {
 			return nil, err
 		}
 		e.rp[kind], e.rpAddress[kind] = p, addr
 		o.logf("%s: %s", baselineName(nameReverseProxy, kind), p.tuning)
-		if p, addr, err = startRoleEnv(ctx, roleGoproxy, o.baselineEnv, baselineArgs(kind, append([]string{"-cert", caCert, "-key", caKey, "-roots", psp.caCert}, prof...)...)...); err != nil {
+		if p, addr, err = startRoleEnv(ctx, roleGoproxy, o.baselineEnv, e.gpArgs[kind]...); err != nil {
 			return nil, err
 		}
 		e.gp[kind], e.gpAddress[kind] = p, addr

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 var timeField = regexp.MustCompile(`^\{"time":"[^"]*"`)
@@ -159,4 +161,26 @@ func FuzzAccessLineAgainstSlog(f *testing.F) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// TestAccessLineTimeHoldsNoCardNumber: the access line's time is written
+// without a mask (lineSink.writeAccess), so no RFC 3339 time with
+// nanoseconds may read as a card number to the scrubbing writer: not the
+// widest digits of each field, not a run of times over years of seconds.
+func TestAccessLineTimeHoldsNoCardNumber(t *testing.T) {
+	times := []time.Time{
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC),
+		time.Date(4111, 11, 11, 11, 11, 11, 111111111, time.UTC),
+		time.Date(5555, 5, 5, 5, 5, 55, 555555554, time.UTC),
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		times = append(times, time.Unix(rnd.Int64N(1<<35), rnd.Int64N(1e9)).UTC())
+	}
+	for _, tm := range times {
+		if s := tm.Format(time.RFC3339Nano); pan.ContainsAllString(s) {
+			t.Fatalf("the time %s reads as a card number", s)
+		}
+	}
 }
