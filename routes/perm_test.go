@@ -83,3 +83,37 @@ func TestRoutesFileOthersMayWriteIsRefused(t *testing.T) {
 		t.Fatalf("the file of mode 0644 was not loaded: %d routes", len(rt))
 	}
 }
+
+// TestWatchLoadsARoutesFileOnceItsModeIsFixed: a routes file the watcher
+// refused because others may write it says "run chmod o-w on it"; the
+// operator did, and the watcher never loaded the file: it looked for a
+// change of time, size or file only, and a chmod changes none, so the
+// edit the operator had made stayed out of force until another edit or
+// a SIGHUP. The file's mode is part of what the watcher looks at.
+func TestWatchLoadsARoutesFileOnceItsModeIsFixed(t *testing.T) {
+	path, table, r, log, _ := newReloadFixture(t)
+	r.poll()
+	edited := reloadDoc + "  - id: second\n    direction: outbound\n    host: api.psp.example\n"
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	r.poll()
+	r.poll() // settled: refused, others may write it
+	if n := len(log.Messages("routes: reload failed, keeping the current set")); n != 1 {
+		t.Fatalf("%d log lines about the refused file, want 1", n)
+	}
+	if n := len(table.Load().Routes); n != 1 {
+		t.Fatalf("%d routes loaded from a file others may write", n)
+	}
+	if err := os.Chmod(path, 0o644); err != nil { // what the refusal says to do
+		t.Fatal(err)
+	}
+	r.poll()
+	r.poll()
+	if n := len(table.Load().Routes); n != 2 {
+		t.Fatalf("after chmod o-w the watcher did not load the file: %d routes in force, want 2", n)
+	}
+}

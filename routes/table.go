@@ -231,8 +231,9 @@ func (r *Reloader) count(result string) {
 	}
 }
 
-// Watch polls the file's modification time, size and identity (a file
-// swapped for another, regfile.Stamp) every interval and reloads when one has
+// Watch polls the file's modification time, size, mode (the chmod o-w
+// a refusal asks for) and identity (a file swapped for another,
+// regfile.Stamp) every interval and reloads when one has
 // changed and then stayed the same for a whole
 // interval (a file written in place is not read half way through a slow
 // write; renaming a finished file into place is the safe way to edit it),

@@ -637,7 +637,7 @@ func loadKeyPair(name, certFile, keyFile string) (*tls.Certificate, error) {
 
 // listenerCert is a listener's certificate, read again at the first
 // handshake after its certificate or key file has changed (regfile.Stamp:
-// time, size, which file), so a certificate renewed on disk (certbot,
+// time, size, mode, which file), so a certificate renewed on disk (certbot,
 // cert-manager) is served without a restart. A pair that does not load (a
 // half-written renewal, a certificate that is not the key's) leaves the
 // pair in force served and is logged once; the next change is tried again.

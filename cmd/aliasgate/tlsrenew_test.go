@@ -83,3 +83,65 @@ func TestRenewedListenerCertificateIsServed(t *testing.T) {
 		t.Errorf("the log does not name %s", certFile)
 	}
 }
+
+// TestRenewedListenerKeyIsServedOnceItsModeIsFixed: a renewed key that
+// group or others may read is refused ("run chmod 600 on it") and the pair
+// in force kept; the operator ran the chmod, and the listener went on
+// serving the old certificate, to its expiry: it read the pair again only
+// when a file's time, size or identity changed, and a chmod changes none.
+// The files' modes are part of what the listener looks at.
+func TestRenewedListenerKeyIsServedOnceItsModeIsFixed(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile}),
+		"--data-dir", filepath.Join(dir, "data"))
+	addr := strings.TrimPrefix(g.inbound, "http://")
+	served := func() string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return string(conn.ConnectionState().PeerCertificates[0].Raw)
+	}
+	der := func(path string) string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			t.Fatalf("%s: no PEM", path)
+		}
+		return string(blk.Bytes)
+	}
+	first := der(certFile)
+	if served() != first {
+		t.Fatal("the listener does not serve its certificate")
+	}
+	next := t.TempDir()
+	newCert, newKey, _ := selfSigned(t, next)
+	renewed := der(newCert)
+	if err := os.Chmod(newKey, 0o644); err != nil { // a renewal hook's umask
+		t.Fatal(err)
+	}
+	for _, mv := range [][2]string{{newKey, keyFile}, {newCert, certFile}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if served() != first {
+		t.Fatal("a key others may read was loaded")
+	}
+	if !strings.Contains(g.stderr.String(), "chmod 600") {
+		t.Fatalf("the refusal does not say to run chmod 600:\n%s", g.stderr.String())
+	}
+	if err := os.Chmod(keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if served() != renewed {
+		t.Fatal("after chmod 600 on the renewed key the listener still serves the old certificate")
+	}
+}

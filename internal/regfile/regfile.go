@@ -140,13 +140,17 @@ func kind(m fs.FileMode) string {
 }
 
 // Stamp tells one version of a file from another without reading it: its
-// modification time, its size and which file it is (device and inode,
-// os.SameFile), the last so that a file swapped for another of the same
-// size and time (a link moved to a sibling file, a file renamed into
-// place, both out of one archive or copied with their times) is a change.
+// modification time, its size, its mode and which file it is (device and
+// inode, os.SameFile). Which file, so that a file swapped for another of
+// the same size and time (a link moved to a sibling file, a file renamed
+// into place, both out of one archive or copied with their times) is a
+// change; the mode, so that a file refused for its mode (others may write
+// it, others may read a key: secretfile) is read again once the chmod the
+// refusal names is run, which changes nothing else.
 type Stamp struct {
 	mtime time.Time
 	size  int64
+	mode  fs.FileMode
 	fi    fs.FileInfo // nil: the file could not be looked up
 }
 
@@ -157,7 +161,7 @@ func StampOf(path string) Stamp {
 	if err != nil {
 		return Stamp{}
 	}
-	return Stamp{mtime: fi.ModTime(), size: fi.Size(), fi: fi}
+	return Stamp{mtime: fi.ModTime(), size: fi.Size(), mode: fi.Mode(), fi: fi}
 }
 
 // OK reports whether the file could be looked up.
@@ -169,5 +173,5 @@ func (s Stamp) Same(o Stamp) bool {
 	if s.fi == nil || o.fi == nil {
 		return s.fi == nil && o.fi == nil
 	}
-	return s.mtime.Equal(o.mtime) && s.size == o.size && os.SameFile(s.fi, o.fi)
+	return s.mtime.Equal(o.mtime) && s.size == o.size && s.mode == o.mode && os.SameFile(s.fi, o.fi)
 }
