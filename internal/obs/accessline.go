@@ -19,8 +19,8 @@ import (
 // and written together (scrubWriter). The line is byte for byte what the slog path
 // writes (TestAccessLineEncoding): the same keys in the same order, the
 // same escaping, card numbers masked in every string as scrubAttr masks
-// them and in its other parts as the scrubbing writer's scan of the line
-// would (maskNumbers), so that writer queues it without reading it again
+// them (and again as encoded where escaping changed it) and in its other
+// parts as the scrubbing writer's scan of the line would (maskNumbers), so that writer queues it without reading it again
 // (FuzzAccessLineAgainstSlog).
 type lineSink struct {
 	w     *scrubWriter // queues the line (written at most accessFlushEvery later)
@@ -98,12 +98,22 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 }
 
 // appendLogString appends s as scrubAttr and slog's JSON handler write a
-// string value: card numbers masked, then quoted and escaped.
+// string value: card numbers masked, then quoted and escaped; and, when
+// escaping changed it, masked again as the writer's scan of the line would:
+// an escape writes digits of its own (a control byte as \u0004, U+2028 as
+// \u2028) that join the digits after it, so "\x04" and fifteen 1s, no card
+// number, are written "\u0004111111111111111", which reads as one
+// (TestAccessLineEscapesFormNoCardNumber).
 func appendLogString(b []byte, s string) []byte {
 	if mayHoldRun(s) {
 		s = pan.MaskAll(s)
 	}
-	return appendJSONString(b, s)
+	from := len(b)
+	b = appendJSONString(b, s)
+	if len(b)-from != len(s)+2 {
+		b = maskNumbers(b, from)
+	}
+	return b
 }
 
 // appendLogInt appends an integer value as scrubAttr and slog write it: a
@@ -126,7 +136,8 @@ func appendLogFloat(b []byte, f float64) []byte {
 
 // maskNumbers masks the card numbers in b[from:] as the scrubbing writer
 // would in the whole line (pan.MaskAll keeps the length), for the parts of
-// an access line that scrubAttr does not mask: the floats and the filters. Every part of the line is bounded by a key, whose letters
+// an access line that scrubAttr does not mask: the floats, the filters and
+// the strings escaping changed. Every part of the line is bounded by a key, whose letters
 // end any run, so masking the parts one by one masks what a scan of the
 // line would (FuzzAccessLineAgainstSlog). A part shorter than the
 // shortest card number cannot hold one.
