@@ -226,3 +226,38 @@ func TestAccessLineEscapesFormNoCardNumber(t *testing.T) {
 		t.Fatalf("an access line holds a card number (%q):\n%s", pan.MaskAll(got), got)
 	}
 }
+
+// TestAccessLineTimeInAnyZoneHoldsNoCardNumber: the access line's time is
+// the request's end in the process's zone (time.Now()), and outside UTC
+// its offset joins the seconds and their fraction: "07.123456014+05:45" is
+// the 13 digits 0712345601405 to internal/pan ('.' and '+' are
+// separators), a Luhn-valid card number in about one line in ten. The
+// writer does not read access lines again, so the line must be masked as
+// it is built, as the writer's scan masks the time of every other line.
+func TestAccessLineTimeInAnyZoneHoldsNoCardNumber(t *testing.T) {
+	var out lockedBuffer
+	logger, err := NewLogger(&out, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := logger.Handler().(*redactingHandler).sink
+	l := accessLine{listener: "inbound", method: "GET", host: "shop.example", path: "/", route: "-", remote: "127.0.0.1:1"}
+	zones := []*time.Location{time.FixedZone("NPT", 5*3600+45*60), time.FixedZone("BRT", -3*3600), time.FixedZone("CET", 3600)}
+	n := 0
+	for _, loc := range zones {
+		for ns := 0; ns < 200; ns++ {
+			sink.writeAccess(time.Date(2026, 12, 7, 5, 50, 7, 123456000+ns, loc), &l)
+			n++
+		}
+	}
+	Flush(logger)
+	got := out.String()
+	if c := strings.Count(got, "\n"); c != n {
+		t.Fatalf("want %d access lines, got %d", n, c)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if pan.ContainsAllString(line) {
+			t.Fatalf("an access line's time reads as a card number: %s", line)
+		}
+	}
+}
