@@ -586,3 +586,46 @@ func TestRoutesTestShowsWhatTheRedactGuardForwards(t *testing.T) {
 		t.Errorf("response: stdout is not the masked answer the gateway sends:\n%s", out)
 	}
 }
+
+// TestRoutesTestReadsTrailersAsTheGuardReads: the gateway's leak guard
+// reads the trailer fields of a chunked message as it reads its headers
+// (proxy/leak.go: redact masks a card number there, block refuses the
+// message), the dry run's did not: a request or response trailer holding
+// one was printed on stdout in clear, exit 0, under leak_guard: redact and
+// under block, where the gateway masks it or refuses the message.
+func TestRoutesTestReadsTrailersAsTheGuardReads(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
+	routesFile := func(guard string) string {
+		return write("routes-"+guard+".yaml", `routes:
+  - id: notes
+    direction: inbound
+    host: "*"
+    path_prefix: /notes
+    upstream: http://127.0.0.1:3000
+    leak_guard: `+guard+`
+    unmatched_body: pass
+`)
+	}
+	req := write("req.http", "POST /notes HTTP/1.1\r\nHost: shop.example\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\n\r\n"+
+		"2\r\nhi\r\n0\r\nX-Check: 5555 5555 5555 4444\r\n\r\n")
+	resp := write("resp.http", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\n\r\n"+
+		"2\r\nok\r\n0\r\nX-Check: 5555 5555 5555 4444\r\n\r\n")
+	for _, phase := range []string{"request", "response"} {
+		args := []string{"routes", "test", "--request", req, "--phase", phase}
+		if phase == "response" {
+			args = append(args, "--response", resp)
+		}
+		out, stderr, err := runCmd(t, testEnv(nil), append(args, "--routes", routesFile("redact"))...)
+		if err != nil || !strings.Contains(stderr, "leak guard (redact)") || !strings.Contains(stderr, "trailer X-Check") {
+			t.Errorf("%s, redact: err %v, stderr %q", phase, err, stderr)
+		}
+		if strings.Contains(out, "5555 5555 5555 4444") || !strings.Contains(out, "Aliasgate-Redacted: 1") {
+			t.Errorf("%s, redact: stdout is not the message the gateway forwards (trailer masked):\n%s", phase, out)
+		}
+		out, stderr, err = runCmd(t, testEnv(nil), append(args, "--routes", routesFile("block"))...)
+		if err == nil || out != "" || !strings.Contains(stderr, "card_data_leak") {
+			t.Errorf("%s, block: err %v, stdout %q, stderr %q", phase, err, out, stderr)
+		}
+	}
+}
