@@ -151,6 +151,14 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 		m.Header, m.Status = resp.Header, resp.StatusCode
 	}
+	// As the gateway does, the filters and the leak guard read the body
+	// decoded from its Content-Encoding, and it is encoded again after.
+	// One the gateway cannot decode is left to the guard (unreadable).
+	enc, plain, decErr := proxy.DecodeContent(m.Header.Values("Content-Encoding"), m.Body, proxy.DefaultMaxBody)
+	if decErr == nil && enc != "" {
+		m.Body = plain
+		m.Header.Del("Content-Encoding")
+	}
 	res := dryrun.Run(ctx, set, m, tok)
 	if res.Sniffed != "" {
 		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
@@ -202,6 +210,12 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	}
 	if err := dryRunLeakGuard(e, res.Route, guard, routes.Direction(*direction), routes.Phase(*phase), req, m, trailer, tok); err != nil {
 		return err
+	}
+	if decErr == nil && enc != "" {
+		if m.Body, err = proxy.EncodeContent(enc, m.Body); err != nil {
+			return fmt.Errorf("routes test: encode the body again (%s): %w", enc, err)
+		}
+		m.Header.Set("Content-Encoding", enc)
 	}
 	if *phase == "request" {
 		// The gateway forwards no request trailer
