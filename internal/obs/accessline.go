@@ -20,7 +20,8 @@ import (
 // writes (TestAccessLineEncoding): the same keys in the same order, the
 // same escaping, card numbers masked in every string as scrubAttr masks
 // them (and again as encoded where escaping changed it) and in its other
-// parts as the scrubbing writer's scan of the line would (maskNumbers), so that writer queues it without reading it again
+// parts as the scrubbing writer's scan of the line would (maskNumbers), so
+// that writer queues it without reading it again
 // (FuzzAccessLineAgainstSlog).
 type lineSink struct {
 	w     *scrubWriter // queues the line (written at most accessFlushEvery later)
@@ -144,10 +145,11 @@ func appendLogFloat(b []byte, f float64) []byte {
 
 // maskNumbers masks the card numbers in b[from:] as the scrubbing writer
 // would in the whole line (pan.MaskAll keeps the length), for the parts of
-// an access line that scrubAttr does not mask: the floats, the filters and
-// the strings escaping changed. Every part of the line is bounded by a key, whose letters
-// end any run, so masking the parts one by one masks what a scan of the
-// line would (FuzzAccessLineAgainstSlog). A part shorter than the
+// an access line that scrubAttr does not mask: the floats, the filters,
+// the strings escaping changed and a time outside UTC. Every part of the
+// line is bounded by a key, whose letters end any run, so masking the
+// parts one by one masks what a scan of the line would
+// (FuzzAccessLineAgainstSlog). A part shorter than the
 // shortest card number cannot hold one.
 func maskNumbers(b []byte, from int) []byte {
 	if seg := b[from:]; len(seg) >= pan.MinLen && pan.ContainsAll(seg) {
