@@ -284,6 +284,26 @@ func decodeHeld(enc string, b []byte, max int64, held *heldReader) ([]byte, erro
 	return out, nil
 }
 
+// DecodeContent decodes body by its message's Content-Encoding values as
+// the proxies do before their filters and leak guard read it (gzip or
+// deflate, within max decoded bytes; none: body as it is), and returns
+// the encoding the proxies encode the rewritten body with again
+// (EncodeContent). An encoding they cannot decode is an error.
+// `aliasgate routes test` reads a message so.
+func DecodeContent(values []string, body []byte, max int64) (enc string, decoded []byte, err error) {
+	if enc, err = contentEncoding(values); err != nil {
+		return "", nil, err
+	}
+	if decoded, err = decodeBody(enc, body, max); err != nil {
+		return "", nil, err
+	}
+	return enc, decoded, nil
+}
+
+// EncodeContent encodes b with enc (from DecodeContent) as the proxies
+// encode a body they read decoded.
+func EncodeContent(enc string, b []byte) ([]byte, error) { return encodeBody(enc, b) }
+
 // encodeBody encodes b with enc ("", "gzip" or "deflate").
 func encodeBody(enc string, b []byte) ([]byte, error) {
 	if enc == "" {

@@ -251,10 +251,10 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 
 // Leak is one card number the leak guard finds in a message (FindLeaks).
 type Leak struct {
-	// Where is body, url (a request's method, Host, path or query) or
-	// header.
+	// Where is body, url (a request's method, Host, path or query),
+	// header or trailer.
 	Where string
-	// Name is the header's name.
+	// Name is the header's (or trailer field's) name.
 	Name string
 	// Offset is the number's byte offset in the body as sent; -1 where it
 	// is not spelled whole there (a multipart part read decoded, exponent
@@ -271,16 +271,16 @@ type Leak struct {
 }
 
 // FindLeaks returns the card numbers the leak guard of a route finds in a
-// message, read as the gateway's guard reads it (leakScan): header and
-// body as they would leave the gateway (the body is decoded from its
-// Content-Encoding, within max bytes), and for a request (r not nil) its
-// method, Host, path and query. unreadable lists, by the error code the
+// message, read as the gateway's guard reads it (leakScan): header,
+// trailer (nil: none) and body as they would leave the gateway (the body
+// is decoded from its Content-Encoding, within max bytes), and for a
+// request (r not nil) its method, Host, path and query. unreadable lists, by the error code the
 // gateway would answer with (body_unreadable, unsupported_charset,
 // unsupported_content_encoding, malformed_body, body_too_large…), what
 // the guard could not read; a guard in block or redact mode refuses such
 // a message. It does not ask a vault whether a number is an alias: that is
 // the caller's to tell. `aliasgate routes test` reports what it returns.
-func FindLeaks(r *http.Request, header http.Header, body []byte, max int64) (leaks []Leak, unreadable []string) {
+func FindLeaks(r *http.Request, header, trailer http.Header, body []byte, max int64) (leaks []Leak, unreadable []string) {
 	var sc leakScan
 	decoded := false
 	if len(body) > 0 {
@@ -311,6 +311,9 @@ func FindLeaks(r *http.Request, header http.Header, body []byte, max int64) (lea
 		sc = sc.target(guardTarget(r))
 	}
 	sc = sc.header("header", header)
+	if trailer != nil {
+		sc = sc.header("trailer", trailer)
+	}
 	for _, h := range sc.hits {
 		l := Leak{Where: h.where, Name: h.key, Offset: h.offset, Digits: h.digits,
 			Maskable: !h.encoded && h.where != "url" && !(h.where == "body" && sc.nulBody) && !(h.h != nil && h.vi < 0)}

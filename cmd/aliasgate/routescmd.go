@@ -151,6 +151,14 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 		m.Header, m.Status = resp.Header, resp.StatusCode
 	}
+	// As the gateway does, the filters and the leak guard read the body
+	// decoded from its Content-Encoding, and it is encoded again after.
+	// One the gateway cannot decode is left to the guard (unreadable).
+	enc, plain, decErr := proxy.DecodeContent(m.Header.Values("Content-Encoding"), m.Body, proxy.DefaultMaxBody)
+	if decErr == nil && enc != "" {
+		m.Body = plain
+		m.Header.Del("Content-Encoding")
+	}
 	res := dryrun.Run(ctx, set, m, tok)
 	if res.Sniffed != "" {
 		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
@@ -196,10 +204,23 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if res.Refused != nil {
 		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
 	}
-	if err := dryRunLeakGuard(e, res.Route, guard, routes.Direction(*direction), routes.Phase(*phase), req, m, tok); err != nil {
+	trailer := req.Trailer
+	if resp != nil {
+		trailer = resp.Trailer
+	}
+	if err := dryRunLeakGuard(e, res.Route, guard, routes.Direction(*direction), routes.Phase(*phase), req, m, trailer, tok); err != nil {
 		return err
 	}
+	if decErr == nil && enc != "" {
+		if m.Body, err = proxy.EncodeContent(enc, m.Body); err != nil {
+			return fmt.Errorf("routes test: encode the body again (%s): %w", enc, err)
+		}
+		m.Header.Set("Content-Encoding", enc)
+	}
 	if *phase == "request" {
+		// The gateway forwards no request trailer
+		// (proxy TestRequestTrailerValuesDoNotReachTheUpstream).
+		req.Trailer = nil
 		req.Body = io.NopCloser(bytes.NewReader(m.Body))
 		req.ContentLength = int64(len(m.Body))
 		req.Header.Del("Content-Length")
@@ -269,7 +290,8 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // responses, not on outbound requests): the card numbers no filter
 // redacted, found as the guard finds them (proxy.FindLeaks: the body
 // decoded, its numbers in exponent notation, XML text, encoded multipart
-// parts; the headers; for a request its method, host, path and query),
+// parts; the headers and the trailer; for a request its method, host,
+// path and query),
 // leaving out the aliases this dry run made, and what the guard could not
 // read. mode is the route's leak_guard, or redact (block when the route
 // blocks) for a response body no filter of a route that redacts response
@@ -278,7 +300,7 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // log it is said on stderr, and redact masks them in m (maskLeaks).
 // Never the digits, only where they are (a header name that holds a card
 // number is named masked).
-func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, tok rewrite.Tokenizer) error {
+func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, trailer http.Header, tok rewrite.Tokenizer) error {
 	if route == nil || mode == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
 		return nil
 	}
@@ -290,7 +312,7 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 	if phase != routes.Request {
 		r = nil
 	}
-	leaks, unreadable := proxy.FindLeaks(r, m.Header, m.Body, proxy.DefaultMaxBody)
+	leaks, unreadable := proxy.FindLeaks(r, m.Header, trailer, m.Body, proxy.DefaultMaxBody)
 	if len(unreadable) > 0 {
 		msg := fmt.Sprintf("route %s: leak guard (%s): it cannot read the body (%s)", route.ID, mode, strings.Join(unreadable, ", "))
 		if mode != routes.LeakLog {
@@ -310,9 +332,9 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 		unmaskable = unmaskable || !l.Maskable
 		at := l.Where
 		switch {
-		case l.Where == "header":
+		case l.Where == "header" || l.Where == "trailer":
 			// A header's name may hold the card number itself.
-			at = "header " + pan.MaskAll(l.Name)
+			at = l.Where + " " + pan.MaskAll(l.Name)
 		case l.Where == "url" && phase == routes.Request:
 			at = "method, host, path or query"
 		case l.Where == "body" && l.Offset >= 0:
@@ -349,7 +371,7 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 			return fmt.Errorf("route %s: the leak guard refuses the %s (%s card_data_leak)", route.ID, what, status)
 		}
 		fmt.Fprintf(e.stderr, "route %s: leak guard (redact): %s: the gateway masks them (first 6 and last 4 kept) and adds Aliasgate-Redacted\n", route.ID, found)
-		maskLeaks(m, leaks, made, count)
+		maskLeaks(m, trailer, leaks, made, count)
 	default:
 		fmt.Fprintf(e.stderr, "route %s: leak guard (log): %s: the gateway logs where they are and forwards the %s as it is\n", route.ID, found, what)
 	}
@@ -358,11 +380,11 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 
 // maskLeaks masks in m what the gateway's leak guard masks in redact mode
 // (proxy/leak.go): the body's card numbers but the aliases the dry run
-// made, the values of the headers that hold one, and sets
+// made, the values of the headers and trailer fields that hold one, and sets
 // Aliasgate-Redacted to count; so stdout shows the message the gateway
 // forwards, never the numbers in clear.
-func maskLeaks(m *dryrun.Message, leaks []proxy.Leak, made map[string]bool, count int) {
-	bodyMasked, headersMasked := false, map[string]bool{}
+func maskLeaks(m *dryrun.Message, trailer http.Header, leaks []proxy.Leak, made map[string]bool, count int) {
+	bodyMasked, headersMasked, trailerMasked := false, map[string]bool{}, map[string]bool{}
 	for _, l := range leaks {
 		switch {
 		case made[l.Digits]:
@@ -374,6 +396,11 @@ func maskLeaks(m *dryrun.Message, leaks []proxy.Leak, made map[string]bool, coun
 				m.Header[l.Name][i] = pan.Mask(v)
 			}
 			headersMasked[l.Name] = true
+		case l.Where == "trailer" && !trailerMasked[l.Name]:
+			for i, v := range trailer[l.Name] {
+				trailer[l.Name][i] = pan.Mask(v)
+			}
+			trailerMasked[l.Name] = true
 		}
 	}
 	m.Header.Set(proxy.RedactedHeader, strconv.Itoa(count))

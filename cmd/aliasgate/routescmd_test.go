@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -584,5 +585,101 @@ func TestRoutesTestShowsWhatTheRedactGuardForwards(t *testing.T) {
 	}
 	if strings.Contains(out, "4111111111111111") || !strings.Contains(out, "Aliasgate-Redacted: 1") {
 		t.Errorf("response: stdout is not the masked answer the gateway sends:\n%s", out)
+	}
+}
+
+// TestRoutesTestReadsTrailersAsTheGuardReads: the gateway's leak guard
+// reads the trailer fields of a chunked message as it reads its headers
+// (proxy/leak.go: redact masks a card number there, block refuses the
+// message), the dry run's did not: a request or response trailer holding
+// one was printed on stdout in clear, exit 0, under leak_guard: redact and
+// under block, where the gateway masks it or refuses the message.
+func TestRoutesTestReadsTrailersAsTheGuardReads(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string { return writeIn(t, dir, name, []byte(s)) }
+	routesFile := func(guard string) string {
+		return write("routes-"+guard+".yaml", `routes:
+  - id: notes
+    direction: inbound
+    host: "*"
+    path_prefix: /notes
+    upstream: http://127.0.0.1:3000
+    leak_guard: `+guard+`
+    unmatched_body: pass
+`)
+	}
+	req := write("req.http", "POST /notes HTTP/1.1\r\nHost: shop.example\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\n\r\n"+
+		"2\r\nhi\r\n0\r\nX-Check: 5555 5555 5555 4444\r\n\r\n")
+	resp := write("resp.http", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\n\r\n"+
+		"2\r\nok\r\n0\r\nX-Check: 5555 5555 5555 4444\r\n\r\n")
+	for _, phase := range []string{"request", "response"} {
+		args := []string{"routes", "test", "--request", req, "--phase", phase}
+		if phase == "response" {
+			args = append(args, "--response", resp)
+		}
+		out, stderr, err := runCmd(t, testEnv(nil), append(args, "--routes", routesFile("redact"))...)
+		if err != nil || !strings.Contains(stderr, "leak guard (redact)") || !strings.Contains(stderr, "trailer X-Check") {
+			t.Errorf("%s, redact: err %v, stderr %q", phase, err, stderr)
+		}
+		if strings.Contains(out, "5555 5555 5555 4444") || !strings.Contains(out, "Aliasgate-Redacted: 1") {
+			t.Errorf("%s, redact: stdout is not the message the gateway forwards (trailer masked):\n%s", phase, out)
+		}
+		out, stderr, err = runCmd(t, testEnv(nil), append(args, "--routes", routesFile("block"))...)
+		if err == nil || out != "" || !strings.Contains(stderr, "card_data_leak") {
+			t.Errorf("%s, block: err %v, stdout %q, stderr %q", phase, err, out, stderr)
+		}
+	}
+}
+
+// TestRoutesTestReadsAGzipBodyAsTheGatewayDoes: the gateway decodes a
+// body's Content-Encoding (gzip, deflate) before its filters and its leak
+// guard read it and encodes it again after (proxy/pipeline.go). The dry
+// run did not: its filters read the compressed bytes (a JSON filter
+// refused the request the gateway forwards with the card number
+// tokenized), and under leak_guard: redact stdout was the body as sent,
+// the card numbers in clear once decompressed, while stderr said the
+// gateway masks them.
+func TestRoutesTestReadsAGzipBodyAsTheGatewayDoes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string { return writeIn(t, dir, name, b) }
+	routesFile := write("routes.yaml", []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:3000
+    leak_guard: redact
+    filters:
+      - id: card
+        match: {methods: [POST], content_type: json}
+        operation: redact
+        targets:
+          - {json: card.number, format: FPE_SIX_T_FOUR}
+`))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(`{"card":{"number":"4111111111111111"},"note":"5555-5555-5555-4444"}`))
+	_ = zw.Close()
+	req := write("req.http", append([]byte("POST /checkout HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"+
+		"Content-Length: "+strconv.Itoa(gz.Len())+"\r\n\r\n"), gz.Bytes()...))
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+	if err != nil || !strings.Contains(stderr, "filter card (redact): json card.number: 1 value(s)") || !strings.Contains(stderr, "leak guard (redact)") {
+		t.Fatalf("err %v, stderr %q", err, stderr)
+	}
+	head, body, ok := strings.Cut(out, "\r\n\r\n")
+	if !ok || !strings.Contains(head, "Content-Encoding: gzip") || !strings.Contains(head, "Aliasgate-Redacted: 1") {
+		t.Fatalf("stdout is not the gzip message the gateway forwards:\n%q", out)
+	}
+	zr, err := gzip.NewReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("stdout's body is not gzip: %v\n%q", err, out)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(plain), `"note":"5555-55**-****-4444"`) || strings.Contains(string(plain), "4111111111111111") ||
+		!regexp.MustCompile(`"number":"411111\d{6}1111"`).Match(plain) {
+		t.Fatalf("stdout's body, decoded, is not what the gateway forwards: %s", plain)
 	}
 }

@@ -19,8 +19,9 @@ import (
 // and written together (scrubWriter). The line is byte for byte what the slog path
 // writes (TestAccessLineEncoding): the same keys in the same order, the
 // same escaping, card numbers masked in every string as scrubAttr masks
-// them and in its other parts as the scrubbing writer's scan of the line
-// would (maskNumbers), so that writer queues it without reading it again
+// them (and again as encoded where escaping changed it) and in its other
+// parts as the scrubbing writer's scan of the line would (maskNumbers), so
+// that writer queues it without reading it again
 // (FuzzAccessLineAgainstSlog).
 type lineSink struct {
 	w     *scrubWriter // queues the line (written at most accessFlushEvery later)
@@ -39,11 +40,19 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	}
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
-	// The time needs no mask: its longest group of digits that internal/pan
-	// joins is the seconds and their fraction ("35.397346849", 11 digits;
-	// ':' and 'T' end a number), and no part of it is a whole number spelled
-	// in exponent notation (TestAccessLineTimeHoldsNoCardNumber).
+	// A time in UTC needs no mask: its longest group of digits that
+	// internal/pan joins is the seconds and their fraction ("35.397346849",
+	// 11 digits; ':' and 'T' end a number), and no part of it is a whole
+	// number spelled in exponent notation (TestAccessLineTimeHoldsNoCardNumber).
+	// Another zone's offset joins them ('+' and '-' are separators):
+	// "07.123456014+05:45" is 13 digits, a card number in about one line in
+	// ten, masked as the writer's scan masks it in every other line
+	// (TestAccessLineTimeInAnyZoneHoldsNoCardNumber).
+	from := len(b)
 	b = t.AppendFormat(b, time.RFC3339Nano)
+	if b[len(b)-1] != 'Z' {
+		b = maskNumbers(b, from)
+	}
 	b = append(b, `","level":"INFO","msg":"request","listener":`...)
 	b = appendLogString(b, l.listener)
 	b = append(b, `,"method":`...)
@@ -98,12 +107,22 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 }
 
 // appendLogString appends s as scrubAttr and slog's JSON handler write a
-// string value: card numbers masked, then quoted and escaped.
+// string value: card numbers masked, then quoted and escaped; and, when
+// escaping changed it, masked again as the writer's scan of the line would:
+// an escape writes digits of its own (a control byte as \u0004, U+2028 as
+// \u2028) that join the digits after it, so "\x04" and fifteen 1s, no card
+// number, are written "\u0004111111111111111", which reads as one
+// (TestAccessLineEscapesFormNoCardNumber).
 func appendLogString(b []byte, s string) []byte {
 	if mayHoldRun(s) {
 		s = pan.MaskAll(s)
 	}
-	return appendJSONString(b, s)
+	from := len(b)
+	b = appendJSONString(b, s)
+	if len(b)-from != len(s)+2 {
+		b = maskNumbers(b, from)
+	}
+	return b
 }
 
 // appendLogInt appends an integer value as scrubAttr and slog write it: a
@@ -126,9 +145,11 @@ func appendLogFloat(b []byte, f float64) []byte {
 
 // maskNumbers masks the card numbers in b[from:] as the scrubbing writer
 // would in the whole line (pan.MaskAll keeps the length), for the parts of
-// an access line that scrubAttr does not mask: the floats and the filters. Every part of the line is bounded by a key, whose letters
-// end any run, so masking the parts one by one masks what a scan of the
-// line would (FuzzAccessLineAgainstSlog). A part shorter than the
+// an access line that scrubAttr does not mask: the floats, the filters,
+// the strings escaping changed and a time outside UTC. Every part of the
+// line is bounded by a key, whose letters end any run, so masking the
+// parts one by one masks what a scan of the line would
+// (FuzzAccessLineAgainstSlog). A part shorter than the
 // shortest card number cannot hold one.
 func maskNumbers(b []byte, from int) []byte {
 	if seg := b[from:]; len(seg) >= pan.MinLen && pan.ContainsAll(seg) {

@@ -148,6 +148,7 @@ func FuzzAccessLineAgainstSlog(f *testing.F) {
 	f.Add("inbound", "POST", "shop.example", "/checkout", "checkout", "card-in", "", "127.0.0.1:41390", int64(268), int64(19860), int64(540), int64(17484), 200, 0)
 	f.Add("4111", "1111", "1111 1111", "1111", "\\u0034111111111111111", "4111111111111111", "5555555555554444", "[2001:db8::1]:4111", int64(4111111111111111), int64(9223372036854775807), int64(1), int64(0), 599, 4111)
 	f.Add(`a"4111`, "1111\x011111", "\u2028411111", "1111111\ufffd", "bad\xff4111", "1111\"", "-", "41111111111111", int64(-4111111111111111), int64(4111111111111), int64(4111111111111111), int64(1234567890123), 100, 1<<30)
+	f.Add("\x04111111111111111", "GET", "\x04111111111111111.example", "/\u2028111111117", "a\x01111111111112", "\x00\x04111111111111111", "\x04111 1111 1111 1111", "\x04111111111111111", int64(0), int64(0), int64(0), int64(0), 200, 0)
 	f.Fuzz(func(t *testing.T, listener, method, host, path, route, filter, refused, remote string, bytes_, d, vault, upstream int64, status, queryLen int) {
 		l := accessLine{listener: listener, method: method, host: host, path: path, route: route, refused: refused, remote: remote,
 			queryLen: queryLen, status: status, bytes: bytes_,
@@ -181,6 +182,82 @@ func TestAccessLineTimeHoldsNoCardNumber(t *testing.T) {
 	for _, tm := range times {
 		if s := tm.Format(time.RFC3339Nano); pan.ContainsAllString(s) {
 			t.Fatalf("the time %s reads as a card number", s)
+		}
+	}
+}
+
+// TestAccessLineEscapesFormNoCardNumber: the JSON encoding of a string
+// writes digits of its own (a control byte as \u0004, U+2028 as \u2028),
+// which join the digits after them into a card number the string did not
+// hold: the path "/%04111111111111111" is "/\x04" and fifteen 1s, no card
+// number, and its line "/\u0004111111111111111" shows 4111111111111111 to
+// a reader and to pan. The writer does not read access lines again, so
+// the line must be masked as it is built; through a real listener, for the
+// path (percent-decoded) and for a Host an intercepted tunnel's request may
+// carry unchecked.
+func TestAccessLineEscapesFormNoCardNumber(t *testing.T) {
+	var out lockedBuffer
+	logger, err := NewLogger(&out, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(AccessLog(logger, nil, "inbound", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer srv.Close()
+	for _, target := range []string{"/%04111111111111111", "/%E2%80%A8111111117", "/a%01111111111112"} {
+		resp, err := http.Get(srv.URL + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// The Host of a request read from an intercepted tunnel
+	// (http.ReadRequest checks no Host), through the same finish.
+	req := httptest.NewRequest("GET", "http://x/", nil)
+	req.Host = "\x04111111111111111.example"
+	var l Line
+	l.Start(logger, nil, "outbound", req)
+	l.End(200, 0)
+	Flush(logger)
+	got := out.String()
+	if n := strings.Count(got, "\n"); n != 4 {
+		t.Fatalf("want 4 access lines, got %d:\n%s", n, got)
+	}
+	if pan.ContainsAllString(got) {
+		t.Fatalf("an access line holds a card number (%q):\n%s", pan.MaskAll(got), got)
+	}
+}
+
+// TestAccessLineTimeInAnyZoneHoldsNoCardNumber: the access line's time is
+// the request's end in the process's zone (time.Now()), and outside UTC
+// its offset joins the seconds and their fraction: "07.123456014+05:45" is
+// the 13 digits 0712345601405 to internal/pan ('.' and '+' are
+// separators), a Luhn-valid card number in about one line in ten. The
+// writer does not read access lines again, so the line must be masked as
+// it is built, as the writer's scan masks the time of every other line.
+func TestAccessLineTimeInAnyZoneHoldsNoCardNumber(t *testing.T) {
+	var out lockedBuffer
+	logger, err := NewLogger(&out, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := logger.Handler().(*redactingHandler).sink
+	l := accessLine{listener: "inbound", method: "GET", host: "shop.example", path: "/", route: "-", remote: "127.0.0.1:1"}
+	zones := []*time.Location{time.FixedZone("NPT", 5*3600+45*60), time.FixedZone("BRT", -3*3600), time.FixedZone("CET", 3600)}
+	n := 0
+	for _, loc := range zones {
+		for ns := 0; ns < 200; ns++ {
+			sink.writeAccess(time.Date(2026, 12, 7, 5, 50, 7, 123456000+ns, loc), &l)
+			n++
+		}
+	}
+	Flush(logger)
+	got := out.String()
+	if c := strings.Count(got, "\n"); c != n {
+		t.Fatalf("want %d access lines, got %d", n, c)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if pan.ContainsAllString(line) {
+			t.Fatalf("an access line's time reads as a card number: %s", line)
 		}
 	}
 }

@@ -590,12 +590,23 @@ func uniqueID(id string, used map[string]bool) string {
 
 // sanitizeID keeps a VGS id readable as a native id: letters, digits, '.',
 // '_' and '-'; any other run of characters becomes one '-'. A card number in
-// it is masked first (pan.MaskLoose; routes refuse an id that holds one):
-// its masked digits become one '-'.
+// the id so made is masked (pan.MaskLoose, the rule the routes refuse an id
+// by), each masked digit an 'x': masked before, "4111/1111/1111/1111" (no
+// card number to MaskLoose) became "4111-1111-1111-1111", one to the routes.
 func sanitizeID(id string) string {
+	s := replaceOthers(id)
+	if m := pan.MaskLoose(s); m != s {
+		s = strings.ReplaceAll(m, "*", "x")
+	}
+	return s
+}
+
+// replaceOthers turns each run of characters a native id does not take
+// into one '-' (at most 100 bytes, trimmed of '-', '.' and '_').
+func replaceOthers(id string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range pan.MaskLoose(id) {
+	for _, r := range id {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
 		if ok {
 			b.WriteRune(r)

@@ -69,8 +69,8 @@
 //	                                             route stops (Precedence) is read as VGS reads it
 //	tags.name, id                               comment line "# VGS route <id> "<name>" (…)" above the route
 //	id                                          route id (characters other than [A-Za-z0-9._-] become '-',
-//	                                            a card number in it is masked first; route-<n> when
-//	                                            missing; -2, -3 … when repeated)
+//	                                            then a card number in it is masked, its digits 'x';
+//	                                            route-<n> when missing; -2, -3 … when repeated)
 //
 // Precedence: aliasgate picks one route per request by host (exact, then
 // host_regex, then the longest *.domain, then "*"; a route with ports
@@ -192,7 +192,8 @@
 //
 // The report and the output's comments quote the export (ids, names,
 // condition values) on one line with its card numbers masked
-// (pan.MaskLoose), as the CLI quotes any file.
+// (pan.MaskLoose, as the CLI quotes any file, and pan.MaskShown: groups
+// apart by '/' or any other character, as a reader sees them).
 //
 // Nothing is dropped silently, and nothing is broadened: an entry whose
 // condition, operation, phase, storage, format or transformer cannot be

@@ -94,10 +94,13 @@ func (r *Report) add(route, entry string, effect Effect, reason string) {
 }
 
 // shown is input text as the report and the output's comments quote it: on
-// one line (oneLine), its card numbers masked as the CLI masks what a file
-// said (pan.MaskLoose), so that an export holding one (an id, a condition's
-// value) never has it printed or written into the routes file.
-func shown(s string) string { return oneLine(pan.MaskLoose(s)) }
+// one line (oneLine), then its card numbers masked as the CLI masks what a
+// file said (pan.MaskLoose) and as a reader sees them (pan.MaskShown:
+// groups apart by '/' or any other character), so that an export holding
+// one (an id, a condition's value) never has it printed or written into
+// the routes file. Masked after oneLine: its spaces join groups a tab or
+// a newline kept apart ("5105 1051\t0510 5100").
+func shown(s string) string { return pan.MaskShown(pan.MaskLoose(oneLine(s))) }
 
 // oneLine replaces control characters (newlines included) with spaces, so a
 // report line or an output comment can never be split by input text.
