@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -21,45 +22,23 @@ import (
 func TestRenewedListenerCertificateIsServed(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _ := selfSigned(t, dir)
+	next := t.TempDir()
+	newCert, newKey, _ := selfSigned(t, next)
 	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile}),
 		"--data-dir", filepath.Join(dir, "data"))
-	addr := strings.TrimPrefix(g.inbound, "http://")
-	served := func() []byte {
-		t.Helper()
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].Raw
-	}
-	der := func(path string) []byte {
-		t.Helper()
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			t.Fatalf("%s: no PEM", path)
-		}
-		return blk.Bytes
-	}
-	first := der(certFile)
-	if string(served()) != string(first) {
+	served := listenerCertificate(t, g.inbound, certFile, newCert)
+	first, renewed := certificateDER(t, certFile), certificateDER(t, newCert)
+	if served() != first {
 		t.Fatal("the listener does not serve its certificate")
 	}
 
 	// Renewed: a new pair written beside, renamed into place (key first).
-	next := t.TempDir()
-	newCert, newKey, _ := selfSigned(t, next)
-	renewed := der(newCert)
 	for _, mv := range [][2]string{{newKey, keyFile}, {newCert, certFile}} {
 		if err := os.Rename(mv[0], mv[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if string(served()) != string(renewed) {
+	if served() != renewed {
 		t.Fatal("the renewed certificate is not served: the listener still serves the one it read at start")
 	}
 
@@ -72,7 +51,7 @@ func TestRenewedListenerCertificateIsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if string(served()) != string(renewed) {
+		if served() != renewed {
 			t.Fatal("after a replacement that does not load, the listener does not serve the pair in force")
 		}
 	}
@@ -93,37 +72,15 @@ func TestRenewedListenerCertificateIsServed(t *testing.T) {
 func TestRenewedListenerKeyIsServedOnceItsModeIsFixed(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _ := selfSigned(t, dir)
+	next := t.TempDir()
+	newCert, newKey, _ := selfSigned(t, next)
 	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile}),
 		"--data-dir", filepath.Join(dir, "data"))
-	addr := strings.TrimPrefix(g.inbound, "http://")
-	served := func() string {
-		t.Helper()
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return string(conn.ConnectionState().PeerCertificates[0].Raw)
-	}
-	der := func(path string) string {
-		t.Helper()
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			t.Fatalf("%s: no PEM", path)
-		}
-		return string(blk.Bytes)
-	}
-	first := der(certFile)
+	served := listenerCertificate(t, g.inbound, certFile, newCert)
+	first, renewed := certificateDER(t, certFile), certificateDER(t, newCert)
 	if served() != first {
 		t.Fatal("the listener does not serve its certificate")
 	}
-	next := t.TempDir()
-	newCert, newKey, _ := selfSigned(t, next)
-	renewed := der(newCert)
 	if err := os.Chmod(newKey, 0o644); err != nil { // a renewal hook's umask
 		t.Fatal(err)
 	}
@@ -144,4 +101,46 @@ func TestRenewedListenerKeyIsServedOnceItsModeIsFixed(t *testing.T) {
 	if served() != renewed {
 		t.Fatal("after chmod 600 on the renewed key the listener still serves the old certificate")
 	}
+}
+
+// listenerCertificate returns a function that opens a TLS connection to
+// the listener at base (its http:// URL) and returns the certificate it
+// served (DER), verified against the certificates in files (PEM), the
+// ones the test may see served.
+func listenerCertificate(t *testing.T, base string, files ...string) func() string {
+	t.Helper()
+	roots := x509.NewCertPool()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !roots.AppendCertsFromPEM(b) {
+			t.Fatalf("%s: no certificate", f)
+		}
+	}
+	addr := strings.TrimPrefix(base, "http://")
+	return func() string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return string(conn.ConnectionState().PeerCertificates[0].Raw)
+	}
+}
+
+// certificateDER returns the DER of the PEM certificate in path.
+func certificateDER(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	return string(blk.Bytes)
 }
