@@ -261,3 +261,36 @@ func TestAccessLineTimeInAnyZoneHoldsNoCardNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLineNumberOfFewDigitsIsMasked: a number in exponent notation
+// whose mantissa has 6 digits or fewer ("411116e10" is 4111160000000000 to
+// a parser and to pan.ContainsAll) was left whole by pan.MaskAll, which
+// kept the first 6 digits of a mantissa, and so written in clear in the
+// access line; through a real listener, for the path.
+func TestAccessLineNumberOfFewDigitsIsMasked(t *testing.T) {
+	var out lockedBuffer
+	logger, err := NewLogger(&out, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(AccessLog(logger, nil, "inbound", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer srv.Close()
+	targets := []string{"/pay/411116e10", "/pay/4.11116E+15", "/n/57E11"}
+	for _, target := range targets {
+		resp, err := http.Get(srv.URL + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	Flush(logger)
+	got := out.String()
+	if n := strings.Count(got, "\n"); n != len(targets) {
+		t.Fatalf("want %d access lines, got %d:\n%s", len(targets), n, got)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if pan.ContainsAllString(line) {
+			t.Errorf("an access line holds a card number: %s", line)
+		}
+	}
+}
