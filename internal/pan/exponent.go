@@ -40,6 +40,9 @@ func FindExponentString(s string) []string { return findExponentEsc(s) }
 // short strings (header values) most of which have none.
 func MayHoldNumber(s string) bool { return nextNumberByte(s, 0, true) < len(s) }
 
+// MayHoldNumberBytes is MayHoldNumber over bytes.
+func MayHoldNumberBytes(b []byte) bool { return nextNumberByte(b, 0, true) < len(b) }
+
 // findExponentEsc reads s as it is and, when it spells a character of a
 // number with an escape (the percent-encoding of a form or a URL, a JSON
 // string's \u0065, an XML character reference: "4111111111111111000%65-3"
