@@ -50,7 +50,9 @@
 // it): a PCI client's hold the PAN, CVC, token PAN and a cryptogram in
 // clear, and a cryptogram (base64 under "value") is no card number the
 // masks find; it was kept and served in clear. Nor
-// are bodies in encodings other than gzip and deflate, binary bodies,
+// are bodies in encodings other than gzip and deflate (the Content-Encoding
+// values read as the proxies read them, proxy.ContentEncoding, so a body
+// is kept decoded, and previewed, as the gateway's filters read it), binary bodies,
 // bodies whose route targets cannot be located in them (a malformed or
 // truncated XML or multipart body), and XML or HTML bodies that, read as
 // their parser or a browser joins their text (proxy.XMLText: comments,

@@ -116,7 +116,7 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 		v.BodyKind = "withheld"
 		return v
 	}
-	b, truncated, err := decodeBody(h.Get("Content-Encoding"), body, partial, o.limit)
+	b, truncated, err := decodeBody(h.Values("Content-Encoding"), body, partial, o.limit)
 	if err != nil {
 		v.Note = fmt.Sprintf("body (%s) not kept: %v", sizeText(len(body), partial), err)
 		v.BodyKind = "withheld"
@@ -220,14 +220,21 @@ func sizeText(n int, more bool) string {
 }
 
 // decodeBody decodes gzip and deflate bodies, bounding the decoded size by
-// limit. Other encodings are not decoded: their bytes could hold card data
-// in a form the masks do not see.
-func decodeBody(encoding string, b []byte, partial bool, limit int) ([]byte, bool, error) {
+// limit. Its Content-Encoding values are read as the proxies read them
+// (proxy.ContentEncoding: "gzip, identity" is gzip, in one field or two),
+// so the view, and the route preview run on it, hold the body the
+// gateway's filters read. Other encodings are not decoded: their bytes
+// could hold card data in a form the masks do not see.
+func decodeBody(values []string, b []byte, partial bool, limit int) ([]byte, bool, error) {
 	var r io.Reader
-	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
-	case "", "identity":
+	enc, err := proxy.ContentEncoding(values)
+	if err != nil {
+		return nil, false, fmt.Errorf("%q content encoding is not decoded", strings.Join(values, ", "))
+	}
+	switch enc {
+	case "":
 		return b, partial, nil
-	case "gzip", "x-gzip":
+	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, false, errors.New("gzip body does not decode")
@@ -240,8 +247,6 @@ func decodeBody(encoding string, b []byte, partial bool, limit int) ([]byte, boo
 		} else {
 			r = zr
 		}
-	default:
-		return nil, false, fmt.Errorf("%q content encoding is not decoded", enc)
 	}
 	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil && !(partial && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF))) {

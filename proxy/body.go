@@ -300,6 +300,14 @@ func DecodeContent(values []string, body []byte, max int64) (enc string, decoded
 	return enc, decoded, nil
 }
 
+// ContentEncoding is the proxies' reading of a message's Content-Encoding
+// values (contentEncoding): "" for none or only identity, "gzip" (x-gzip
+// too) or "deflate", identity tokens dropped wherever they are, in one
+// field or several; anything else, two encodings stacked included, is an
+// error. The inspector reads a captured body by it, so what it shows and
+// previews is the body the gateway's filters read.
+func ContentEncoding(values []string) (string, error) { return contentEncoding(values) }
+
 // EncodeContent encodes b with enc (from DecodeContent) as the proxies
 // encode a body they read decoded.
 func EncodeContent(enc string, b []byte) ([]byte, error) { return encodeBody(enc, b) }

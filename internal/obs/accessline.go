@@ -149,10 +149,13 @@ func appendLogFloat(b []byte, f float64) []byte {
 // the strings escaping changed and a time outside UTC. Every part of the
 // line is bounded by a key, whose letters end any run, so masking the
 // parts one by one masks what a scan of the line would
-// (FuzzAccessLineAgainstSlog). A part shorter than the
-// shortest card number cannot hold one.
+// (FuzzAccessLineAgainstSlog). A part shorter than the shortest card
+// number holds one only in exponent notation ("411116e10" is
+// 4111160000000000), so only when it has a byte such a number starts
+// from (pan.MayHoldNumberBytes): the filter id "411116e10" was written in clear.
 func maskNumbers(b []byte, from int) []byte {
-	if seg := b[from:]; len(seg) >= pan.MinLen && pan.ContainsAll(seg) {
+	seg := b[from:]
+	if (len(seg) >= pan.MinLen || pan.MayHoldNumberBytes(seg)) && pan.ContainsAll(seg) {
 		copy(seg, pan.MaskAll(string(seg)))
 	}
 	return b

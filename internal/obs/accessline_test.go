@@ -149,6 +149,9 @@ func FuzzAccessLineAgainstSlog(f *testing.F) {
 	f.Add("4111", "1111", "1111 1111", "1111", "\\u0034111111111111111", "4111111111111111", "5555555555554444", "[2001:db8::1]:4111", int64(4111111111111111), int64(9223372036854775807), int64(1), int64(0), 599, 4111)
 	f.Add(`a"4111`, "1111\x011111", "\u2028411111", "1111111\ufffd", "bad\xff4111", "1111\"", "-", "41111111111111", int64(-4111111111111111), int64(4111111111111), int64(4111111111111111), int64(1234567890123), 100, 1<<30)
 	f.Add("\x04111111111111111", "GET", "\x04111111111111111.example", "/\u2028111111117", "a\x01111111111112", "\x00\x04111111111111111", "\x04111 1111 1111 1111", "\x04111111111111111", int64(0), int64(0), int64(0), int64(0), 200, 0)
+	// Numbers whose mantissa has 6 digits or fewer (4111160000000000):
+	// masking kept the first 6 digits, all of them.
+	f.Add("411116e10", "57E11", "411116e10.example", "/pay/4.11116E+15", "411116e10", "%34%31%31%31%31%36e10", "411116e10", "57E11", int64(0), int64(0), int64(0), int64(0), 200, 0)
 	f.Fuzz(func(t *testing.T, listener, method, host, path, route, filter, refused, remote string, bytes_, d, vault, upstream int64, status, queryLen int) {
 		l := accessLine{listener: listener, method: method, host: host, path: path, route: route, refused: refused, remote: remote,
 			queryLen: queryLen, status: status, bytes: bytes_,
@@ -160,6 +163,11 @@ func FuzzAccessLineAgainstSlog(f *testing.F) {
 		got := timeField.ReplaceAll(fastAccessLine(t, &l), []byte(`{"time":"T"`))
 		if !bytes.Equal(got, want) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+		// The writer does not read the line again: what it would have
+		// written must hold nothing pan reads as a card number either.
+		if pan.ContainsAll(got) {
+			t.Fatalf("the line holds a card number (%q): %s", pan.MaskAll(string(got)), got)
 		}
 	})
 }
@@ -258,6 +266,39 @@ func TestAccessLineTimeInAnyZoneHoldsNoCardNumber(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
 		if pan.ContainsAllString(line) {
 			t.Fatalf("an access line's time reads as a card number: %s", line)
+		}
+	}
+}
+
+// TestAccessLineNumberOfFewDigitsIsMasked: a number in exponent notation
+// whose mantissa has 6 digits or fewer ("411116e10" is 4111160000000000 to
+// a parser and to pan.ContainsAll) was left whole by pan.MaskAll, which
+// kept the first 6 digits of a mantissa, and so written in clear in the
+// access line; through a real listener, for the path.
+func TestAccessLineNumberOfFewDigitsIsMasked(t *testing.T) {
+	var out lockedBuffer
+	logger, err := NewLogger(&out, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(AccessLog(logger, nil, "inbound", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer srv.Close()
+	targets := []string{"/pay/411116e10", "/pay/4.11116E+15", "/n/57E11"}
+	for _, target := range targets {
+		resp, err := http.Get(srv.URL + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	Flush(logger)
+	got := out.String()
+	if n := strings.Count(got, "\n"); n != len(targets) {
+		t.Fatalf("want %d access lines, got %d:\n%s", len(targets), n, got)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if pan.ContainsAllString(line) {
+			t.Errorf("an access line holds a card number: %s", line)
 		}
 	}
 }

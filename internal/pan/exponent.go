@@ -40,6 +40,9 @@ func FindExponentString(s string) []string { return findExponentEsc(s) }
 // short strings (header values) most of which have none.
 func MayHoldNumber(s string) bool { return nextNumberByte(s, 0, true) < len(s) }
 
+// MayHoldNumberBytes is MayHoldNumber over bytes.
+func MayHoldNumberBytes(b []byte) bool { return nextNumberByte(b, 0, true) < len(b) }
+
 // findExponentEsc reads s as it is and, when it spells a character of a
 // number with an escape (the percent-encoding of a form or a URL, a JSON
 // string's \u0065, an XML character reference: "4111111111111111000%65-3"
@@ -487,7 +490,8 @@ func nextEscape[T text](s T, i int) int {
 
 // MaskNumbers returns s with every number FindExponentString finds in it
 // masked in place: the digits of its mantissa (the digits and point before
-// the 'e', or the whole decimal fraction) but the first 6 become '*', every
+// the 'e', or the whole decimal fraction) but the first 6 become '*' (a
+// mantissa of 6 digits or fewer keeps all but its last: "41111*e10"), every
 // byte of each one's spelling (an escaped digit, "%34", becomes "***"), so
 // the length is kept and the text no longer spells the card number to a
 // parser. Such a number is not a candidate of Find, so Mask leaves it;
@@ -513,18 +517,24 @@ func MaskNumbers(s string) string {
 }
 
 // maskMantissa masks in b, a copy of s, the spelling of every digit of
-// s[start:end] but the first 6 (a digit is an ASCII digit or an escape
-// of one, as escape reads it).
+// s[start:end] but the first 6, and always at least the last one: a
+// mantissa of 6 digits or fewer ("411116e10", 4111160000000000) kept
+// whole would still spell the card number (a digit is an ASCII digit or
+// an escape of one, as escape reads it).
 func maskMantissa(b []byte, s string, start, end int) {
+	keep := -1 // digits of the mantissa, then how many of them are kept
+	for i := start; i < end; {
+		n, digit := mantissaUnit(s, i)
+		if digit {
+			keep++
+		}
+		i += n
+	}
+	keep = min(keep, 6)
 	kept := 0
 	for i := start; i < end; {
-		n, digit := 1, isDigit(s[i])
-		if c := s[i]; c == '%' || c == '\\' || c == '&' {
-			if cp, m := escape(s, i); m > 0 {
-				n, digit = m, cp >= '0' && cp <= '9'
-			}
-		}
-		if digit && kept < 6 {
+		n, digit := mantissaUnit(s, i)
+		if digit && kept < keep {
 			kept++
 		} else if digit {
 			for k := i; k < min(i+n, end); k++ {
@@ -533,6 +543,18 @@ func maskMantissa(b []byte, s string, start, end int) {
 		}
 		i += n
 	}
+}
+
+// mantissaUnit reads the character of a mantissa at s[i]: its length and
+// whether it is a digit (an ASCII digit or an escape of one).
+func mantissaUnit(s string, i int) (n int, digit bool) {
+	n, digit = 1, isDigit(s[i])
+	if c := s[i]; c == '%' || c == '\\' || c == '&' {
+		if cp, m := escape(s, i); m > 0 {
+			n, digit = m, cp >= '0' && cp <= '9'
+		}
+	}
+	return n, digit
 }
 
 // containsNumber reports whether s spells a card number as a number in

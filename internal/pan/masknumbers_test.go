@@ -22,6 +22,12 @@ func TestMaskAllLeavesNoNumberOfAnySpelling(t *testing.T) {
 		{`"4111111111111111000\u0045\u002d3"`, `"411111*************\u0045\u002d3"`},
 		{`4111111111111111000&#101;-3 and 4111111111111111`, `411111*************&#101;-3 and 411111******1111`},
 		{`amount=12.5&t=20261206.25&e=1e3`, `amount=12.5&t=20261206.25&e=1e3`},
+		// A mantissa of 6 digits or fewer: keeping the first 6 kept it
+		// whole, 4111160000000000 in clear while ContainsAll read it.
+		{`{"n":411116e10}`, `{"n":41111*e10}`},
+		{`/pay/4.11116E+15`, `/pay/4.1111*E+15`},
+		{`n=%34%31%31%31%31%36e10`, `n=%34%31%31%31%31***e10`},
+		{`57E11`, `5*E11`},
 	}
 	for _, tt := range tests {
 		if Mask(tt.in) != tt.in && strings.Contains(tt.in, "e-3") {

@@ -99,8 +99,10 @@
 // Mask leaves the numbers of FindExponent, whose digits are no candidate.
 // Text that is kept or shown (logs, the inspector's captures) is masked
 // with MaskAll, which masks both: the numbers keep the first 6 digits of
-// their mantissa (MaskNumbers: "411111*************e-3"), and ContainsAll
-// says whether it would change anything.
+// their mantissa (MaskNumbers: "411111*************e-3"), a mantissa of 6
+// digits or fewer all but its last ("41111*e10": kept whole, 411116e10
+// still spelled 4111160000000000), and ContainsAll says whether it would
+// change anything.
 package pan
 
 import "math/bits"
