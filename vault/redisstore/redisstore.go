@@ -92,8 +92,9 @@ var _ vault.Store = (*Store)(nil)
 var errCorrupt = errors.New("redisstore: corrupt record in redis")
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port/db,
-// rediss:// for TLS, unix:// for a socket; query parameters as go-redis's
-// ParseURL reads them) and pings it, so that a wrong address or password fails
+// or rediss:// for TLS; query parameters as go-redis's ParseURL reads them;
+// the gateway's configuration accepts these two schemes only, not go-redis's
+// unix://) and pings it, so that a wrong address or password fails
 // here, with an error that wraps vault.ErrUnavailable and never shows the
 // password. ctx bounds the ping. A rediss:// server's certificate is always
 // verified (system roots, the URL's host): go-redis's skip_verify=true is
