@@ -602,6 +602,39 @@ func TestLeakGuardReadsNumbersInExponentForm(t *testing.T) {
 	}
 }
 
+// TestLeakGuardReadsTheWholePartOfFractionsInExponentForm: a fraction in
+// exponent notation whose whole part is a card number passed block and
+// redact: the finder read only whole values and values a double rounds to
+// one, but Java's (long) cast and Jackson reading into a long (its default
+// ACCEPT_FLOAT_AS_INT) truncate 4.1111111111111115E15 (Double.toString's
+// spelling of 4111111111111111.5) to 4111111111111111. A fraction without
+// an exponent was already refused, by its whole part's digits.
+func TestLeakGuardReadsTheWholePartOfFractionsInExponentForm(t *testing.T) {
+	g, up := guardedGateway(t, "block", "redact")
+	type msg struct{ ctype, body string }
+	bad := map[string]msg{
+		"JSON e-1":             {"application/json", `{"note":41111111111111115e-1}`},
+		"JSON Double.toString": {"application/json", `{"note":4.1111111111111115E15}`},
+		"JSON e0 fraction":     {"application/json", `{"note":4111111111111111.5e0}`},
+		"JSON e-3 .4":          {"application/json", `{"note":4111111111111111400e-3}`},
+		"form value":           {"application/x-www-form-urlencoded", `amount=4.1111111111111115E15`},
+	}
+	for name, m := range bad {
+		refusedOnBothPaths(t, name, func(path string) (*http.Response, []byte) {
+			return g.do(t, "POST", path, m.ctype, strings.NewReader(m.body), nil)
+		})
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
+	}
+	// Whole parts that are no card number: 4111111111111112 and
+	// 17334850000001 fail the Luhn check, and 0.41… has none.
+	ok := `{"n":41111111111111125e-1,"t":173348500000015e-1,"amount":12.5e0,"ratio":41111e-16}`
+	if resp, b := g.do(t, "POST", "/block", "application/json", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/block %s: want 200, got %d %s", ok, resp.StatusCode, b)
+	}
+}
+
 // guardedGateway starts a gateway in front of a recording upstream with
 // one inbound route per leak guard mode, its path /<mode> ("log", the
 // default, is left unsaid).

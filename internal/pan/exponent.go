@@ -17,10 +17,13 @@ import (
 // 4111111111111111. A number here is a mantissa of ASCII digits with at most
 // one '.', then 'e' or 'E', an optional sign and the exponent's digits
 // (leading zeros allowed, as JSON allows them); it is returned when its
-// value is a whole number of MinLen to MaxLen significant digits that
-// passes the Luhn check, or when a parser into a double rounds it to one
-// ("4111111111111110999e-3", and "4111111111111110.9" without an
-// exponent: 4111111111111111 to JavaScript; roundedValue). A number read
+// whole part (its value truncated toward zero) is a number of MinLen to
+// MaxLen significant digits that passes the Luhn check ("4.1111111111111115e15"
+// is 4111111111111111 to Java's (long) cast and to Jackson reading it into a
+// long, which its default ACCEPT_FLOAT_AS_INT allows), or when a parser into
+// a double rounds it to one ("4111111111111110999e-3", and
+// "4111111111111110.9" without an exponent: 4111111111111111 to JavaScript;
+// roundedValue). A number read
 // is a token of its own: one that continues a word (a letter, digit or '_'
 // before it or its sign, not spelled by an escape: inWord) is no number to
 // a parser, as in a hex id. The returned
@@ -183,8 +186,10 @@ func numberChar(cp rune) bool {
 }
 
 // exponentAt appends to out the number in exponent notation whose 'e' or
-// 'E' is b[i] (0 < i < len(b)-1) when its value is a card number
-// (wholeValue) or rounds to one (roundedValue).
+// 'E' is b[i] (0 < i < len(b)-1) when its whole part is a card number
+// (wholeValue) or its value rounds to one (roundedValue). The two are never
+// two card numbers: a value below 2^53 rounds to its whole part or the next
+// integer, and two consecutive integers never both pass the Luhn check.
 func exponentAt[T text](b T, i int, out []number) []number {
 	if !isDigit(b[i-1]) && b[i-1] != '.' {
 		return out
@@ -359,9 +364,10 @@ func roundedValue(mant string, exp int) (string, bool) {
 	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
 }
 
-// wholeValue returns the digits of mant×10^exp (mant digits with at most
-// one '.') when it is a whole number of MinLen to MaxLen significant digits
-// passing the Luhn check. The concatenation is as long as the mantissa, so
+// wholeValue returns the digits of the whole part of mant×10^exp (mant
+// digits with at most one '.'; the value truncated toward zero, as a cast
+// to an integer type reads it) when it has MinLen to MaxLen significant
+// digits and passes the Luhn check. The concatenation is as long as the mantissa, so
 // a body's numbers cost allocations linear in its length.
 func wholeValue(mant string, exp int) (string, bool) {
 	whole, frac, _ := strings.Cut(mant, ".")
@@ -371,10 +377,10 @@ func wholeValue(mant string, exp int) (string, bool) {
 	}
 	exp -= len(frac)
 	switch {
-	case exp < 0 && (len(digits) < -exp || strings.Trim(digits[len(digits)+exp:], "0") != ""):
-		return "", false // not a whole number
+	case exp < 0 && len(digits) <= -exp:
+		return "", false // below 1: its whole part is 0
 	case exp < 0:
-		digits = digits[:len(digits)+exp]
+		digits = digits[:len(digits)+exp] // the fraction's digits dropped
 	case len(digits)+exp > MaxLen:
 		return "", false
 	default:

@@ -29,7 +29,11 @@ func TestFindExponent(t *testing.T) {
 		{`4111111111111111e0,5555555555554444e0`, []string{"4111111111111111", "5555555555554444"}},
 		{`4111111111111112000e-3`, nil},                             // Luhn-invalid
 		{`4111111111111111001e-3`, []string{"4111111111111111"}},    // 4111111111111111.001: a double rounds it to a whole number
-		{`4111111111111111400e-3`, nil},                             // 4111111111111111.5 to a double                             // not a whole number
+		{`4111111111111111400e-3`, []string{"4111111111111111"}},    // 4111111111111111.4: its whole part, to a cast into a long
+		{`41111111111111115e-1`, []string{"4111111111111111"}},      // 4111111111111111.5: Jackson into a long (ACCEPT_FLOAT_AS_INT)
+		{`4.1111111111111115E15`, []string{"4111111111111111"}},     // the same as Java's Double.toString writes it
+		{`4111111111111111.5e0`, []string{"4111111111111111"}},      // a fraction with an exponent
+		{`-4111111111111111.9e0`, []string{"4111111111111111"}},     // truncated toward zero; the sign is no digit
 		{`4.111111111111111e14`, nil},                               // 411111111111111.1
 		{`4111111111111111e4`, nil},                                 // 20 digits
 		{`0e18`, nil},                                               // zero, not eighteen zeros
@@ -87,13 +91,18 @@ func TestFindExponent(t *testing.T) {
 }
 
 // refExponent is FindExponent's rule computed with exact rationals, for
-// one number (mant digits with at most one '.', exp).
+// one number (mant digits with at most one '.', exp): the value's whole
+// part (truncated toward zero).
 func refExponent(mant string, exp int) (string, bool) {
 	r, ok := new(big.Rat).SetString(mant + "e" + big.NewInt(int64(exp)).String())
-	if !ok || !r.IsInt() || r.Sign() == 0 {
+	if !ok {
 		return "", false
 	}
-	d := r.Num().String()
+	whole := new(big.Int).Quo(r.Num(), r.Denom())
+	if whole.Sign() == 0 {
+		return "", false
+	}
+	d := whole.String()
 	return d, len(d) >= MinLen && len(d) <= MaxLen && Valid(d)
 }
 
