@@ -191,3 +191,20 @@ func oldFind(b []byte) []Candidate {
 	}
 	return out
 }
+
+// BenchmarkFindExponentDistinct reads texts of 10,000 and 40,000 distinct
+// numbers found by both readings (TestFindExponentDistinctNumbers): the
+// cost per number (ns/number) stays flat when the merge of the readings is
+// linear in their count.
+func BenchmarkFindExponentDistinct(b *testing.B) {
+	for _, n := range []int{10000, 40000} {
+		s, _ := distinctNumbersText(n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				FindExponentString(s)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/number")
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestFindExponent(t *testing.T) {
@@ -173,14 +172,13 @@ func FuzzFindExponent(f *testing.F) {
 	})
 }
 
-// TestFindExponentLinearInDistinctNumbers: a text of many distinct numbers
-// found (a double rounds each to a card number) costs time linear in their
-// count: the readings were merged, and the rounded results checked, by
-// a search of the list so far, quadratic in it.
-func TestFindExponentLinearInDistinctNumbers(t *testing.T) {
+// distinctNumbersText returns a text of n distinct numbers FindExponent
+// finds (a double rounds each to a card number), each spelled twice: as a
+// fraction and with an escaped 'e', so that both readings find it.
+func distinctNumbersText(n int) (string, []string) {
 	var b strings.Builder
-	var want int
-	for p := int64(4111111111110000); want < 40000; p++ {
+	var want []string
+	for p := int64(4111111111110000); len(want) < n; p++ {
 		d := strconv.FormatInt(p, 10)
 		if !Valid(d) {
 			continue
@@ -188,16 +186,37 @@ func TestFindExponentLinearInDistinctNumbers(t *testing.T) {
 		// The fraction rounds up to p, which Find does not read there; the
 		// escaped 'e' adds a second reading of the same numbers.
 		fmt.Fprintf(&b, "%d.9 %d%%65-3,", p-1, p*1000)
-		want++
+		want = append(want, d)
 	}
-	s := b.String()
-	start := time.Now()
+	return b.String(), want
+}
+
+// TestFindExponentDistinctNumbers: a text of many distinct numbers found
+// by both readings returns each once (the readings are merged through a set: they were merged, and the
+// rounded results checked, by a search of the list so far, quadratic in
+// it; BenchmarkFindExponentDistinct measures the cost per number at two
+// sizes, which stays flat).
+func TestFindExponentDistinctNumbers(t *testing.T) {
+	s, want := distinctNumbersText(40000)
 	got := FindExponentString(s)
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("%d numbers took %v", want, el)
+	seen := make(map[string]int, len(got))
+	for _, d := range got {
+		seen[d]++
 	}
-	if len(got) < want {
-		t.Errorf("found %d numbers, want at least %d", len(got), want)
+	for _, d := range want {
+		if seen[d] == 0 {
+			t.Fatalf("%s not found", d)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("found %d distinct numbers, want %d", len(seen), len(want))
+	}
+	// The text as it is spells each number once (its fraction); the
+	// escaped reading's numbers are all repeats of those.
+	for d, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s returned %d times, want once", d, n)
+		}
 	}
 }
 
