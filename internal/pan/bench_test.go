@@ -208,3 +208,23 @@ func BenchmarkFindExponentDistinct(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFindExponent reads the bench's checkout body (as the leak guard
+// reads every request and response body for numbers in exponent notation
+// besides Find's reading) and the realistic JSON.
+func BenchmarkFindExponent(b *testing.B) {
+	body := checkoutBody(visa)
+	b.Run("checkout-1KiB", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			FindExponent(body)
+		}
+	})
+	json := realisticJSON(1 << 20)
+	b.Run("json-1MiB", func(b *testing.B) {
+		b.SetBytes(int64(len(json)))
+		for b.Loop() {
+			FindExponent(json)
+		}
+	})
+}
