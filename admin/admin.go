@@ -12,8 +12,9 @@
 // /admin/webhooks/deliveries[/{id}] and POST
 // /admin/webhooks/deliveries/{id}/redeliver (package webhooks' Handler).
 //
-// The key and client endpoints require "Authorization: Bearer <admin.token>", compared
-// in constant time; without a configured token they are off and answer 403.
+// The key and client endpoints require "Authorization: Bearer <admin.token>"
+// (the scheme in any case), compared in constant time; without a configured
+// token they are off and answer 403.
 // Wrong tokens are throttled per remote address (package internal/lockout,
 // shared with the inspector): past the free failures the address, and only
 // it, is locked out with 429, Retry-After and a JSON:API error. The address
@@ -165,8 +166,9 @@ func New(opts Options) *http.ServeMux {
 	return mux
 }
 
-// requireToken requires "Authorization: Bearer <admin.token>", compared in
-// constant time (over SHA-256 digests, so the length does not leak either):
+// requireToken requires "Authorization: Bearer <admin.token>" (the scheme
+// in any case), compared in constant time (over SHA-256 digests, so the
+// length does not leak either):
 // 401 with a Bearer challenge otherwise. Without a token the endpoints are
 // off (403). A bearer token is checked through opts.Lockout under the TCP
 // peer's address: a locked-out address gets 429 without a comparison.
@@ -178,8 +180,10 @@ func requireToken(opts Options, next http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "admin.token is not set: the key and client endpoints are off"})
 			return
 		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if tok = strings.TrimSpace(tok); !ok || tok == "" { // no guess: not counted
+		// The scheme is case-insensitive (RFC 9110 §11.1), as the APIs
+		// and the inspector take it.
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if tok = strings.TrimSpace(tok); !strings.EqualFold(scheme, "Bearer") || tok == "" { // no guess: not counted
 			w.Header().Set("WWW-Authenticate", `Bearer realm="aliasgate-admin"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <admin.token>"})
 			return

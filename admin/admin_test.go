@@ -91,6 +91,12 @@ func TestKeyEndpointsNeedTheToken(t *testing.T) {
 		{"token prefix", "Bearer " + token[:len(token)-1], http.StatusUnauthorized},
 		{"token", "Bearer " + token, http.StatusOK},
 		{"token with trailing space", "Bearer " + token + " ", http.StatusOK},
+		// RFC 9110 §11.1: the scheme is case-insensitive, as the APIs
+		// (auth.Service.Require) and the inspector take it.
+		{"lower-case scheme", "bearer " + token, http.StatusOK},
+		{"upper-case scheme", "BEARER " + token, http.StatusOK},
+		{"spaces after the scheme", "Bearer   " + token, http.StatusOK},
+		{"lower-case scheme, wrong token", "bearer wrong-token-wrong-token", http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		for _, ep := range []struct{ method, path string }{{"GET", "/admin/keys/status"}, {"POST", "/admin/keys/rotate"}} {

@@ -105,13 +105,16 @@ func isAuthFailure(err error) bool {
 type Limit func(clientID string) (ok bool, wait time.Duration, remaining int)
 
 // WithLimit returns a Service that shares s's client store, signing key
-// and options and whose Require, once a request is authenticated and its
-// scope checked, asks limit whether the client may go on. When it may not,
-// the request is answered 429 Too Many Requests with Retry-After (the wait
-// in whole seconds, rounded up, at least 1) and a JSON:API error document
-// in Require's contentType, and the guarded handler does not run. Requests
-// refused by authentication or the scope check never reach limit. s itself
-// is unchanged, so each API can be given its own limit (or metric).
+// and options and whose Require, once a request is authenticated, asks
+// limit whether the client may go on, before the scope check: a request
+// the client's scopes do not cover is one of its requests too (its 403
+// carries X-RateLimit-Remaining), as a token request asking for a scope
+// the client lacks is. When it may not, the request is answered 429 Too
+// Many Requests with Retry-After (the wait in whole seconds, rounded up, at
+// least 1) and a JSON:API error document in Require's contentType, and the
+// guarded handler does not run. Requests refused by authentication never
+// reach limit: they are no client's. s itself is unchanged, so each API
+// can be given its own limit (or metric).
 func (s *Service) WithLimit(limit Limit) *Service {
 	c := *s
 	c.limit = limit
@@ -119,9 +122,9 @@ func (s *Service) WithLimit(limit Limit) *Service {
 }
 
 // Require returns middleware that authenticates each request with
-// PrincipalFromRequest, checks that the principal holds scope (an empty
-// scope requires authentication only), asks the Service's Limit if it has
-// one (WithLimit), stores the principal in the request context
+// PrincipalFromRequest, asks the Service's Limit if it has one
+// (WithLimit), checks that the principal holds scope (an empty scope
+// requires authentication only), stores the principal in the request context
 // (FromContext) and calls next. It is the one authorisation middleware of
 // the APIs: they declare the interface they use (cards.Guard,
 // vaultapi.Guard) and get a *Service. Failures are error documents in
@@ -180,15 +183,10 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 					"credentials cannot be checked right now; retry later"))
 			return
 		}
-		if scope != "" && !p.HasScope(scope) {
-			w.Header().Add("WWW-Authenticate",
-				`Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scope+`"`)
-			jsonapi.WriteError(w, contentType,
-				jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
-					"the client lacks the scope "+scope))
-			return
-		}
 		if limit != nil {
+			// Before the scope check: a request the client's scopes do
+			// not cover is one of its requests too, as a token request
+			// asking for a scope it lacks is.
 			ok, wait, remaining := limit(p.ClientID)
 			if remaining >= 0 {
 				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
@@ -200,6 +198,14 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 					"Too Many Requests", "this client is over its request rate; retry after "+after+" s"))
 				return
 			}
+		}
+		if scope != "" && !p.HasScope(scope) {
+			w.Header().Add("WWW-Authenticate",
+				`Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scope+`"`)
+			jsonapi.WriteError(w, contentType,
+				jsonapi.NewError(http.StatusForbidden, "insufficient_scope", "Forbidden",
+					"the client lacks the scope "+scope))
+			return
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
 	})

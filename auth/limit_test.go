@@ -9,9 +9,11 @@ import (
 )
 
 // TestWithLimitAnswers429AfterAuthentication: the limit is asked with the
-// authenticated client's id, after the scope check; a refusal is 429 with
-// Retry-After and a JSON:API error in Require's content type, and the
-// handler does not run.
+// authenticated client's id, before the scope check (a request the client's
+// scopes do not cover is one of its requests: its 403 carries
+// X-RateLimit-Remaining); a refusal is 429 with Retry-After and a JSON:API
+// error in Require's content type, and the handler does not run.
+// Unauthenticated requests never reach the limit.
 func TestWithLimitAnswers429AfterAuthentication(t *testing.T) {
 	f := newFixture(t)
 	a, aSecret := f.create(t, ClientSpec{Name: "a", Account: "acct", Scopes: []string{ScopeAliasesReveal}})
@@ -63,11 +65,11 @@ func TestWithLimitAnswers429AfterAuthentication(t *testing.T) {
 	if rec := do("", ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("unauthenticated: %d", rec.Code)
 	}
-	if rec := do(w.ID, wSecret); rec.Code != http.StatusForbidden {
-		t.Fatalf("without the scope: %d", rec.Code)
+	if rec := do(w.ID, wSecret); rec.Code != http.StatusForbidden || rec.Header().Get("X-RateLimit-Remaining") != "41" {
+		t.Fatalf("without the scope: %d, X-RateLimit-Remaining %q", rec.Code, rec.Header().Get("X-RateLimit-Remaining"))
 	}
-	if served != 1 || len(asked) != 2 || asked[0] != a.ID || asked[1] != b.ID {
-		t.Errorf("served %d, limit asked for %v; want 1 and [a b]", served, asked)
+	if served != 1 || len(asked) != 3 || asked[0] != a.ID || asked[1] != b.ID || asked[2] != w.ID {
+		t.Errorf("served %d, limit asked for %v; want 1 and [a b w]", served, asked)
 	}
 
 	// The Service WithLimit was derived from has no limit.
@@ -76,7 +78,7 @@ func TestWithLimitAnswers429AfterAuthentication(t *testing.T) {
 	r.SetBasicAuth(a.ID, aSecret)
 	rec = httptest.NewRecorder()
 	plain.ServeHTTP(rec, r)
-	if rec.Code != http.StatusOK || len(asked) != 2 {
+	if rec.Code != http.StatusOK || len(asked) != 3 {
 		t.Fatalf("the original service: %d, limit asked %d times", rec.Code, len(asked))
 	}
 }

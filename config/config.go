@@ -334,7 +334,8 @@ type Admin struct {
 	UI bool `yaml:"ui"`
 	// Token is the secret the inspector and every /admin/ endpoint of the
 	// admin listener ask for (keys, clients, the simulator, webhook
-	// deliveries); at least 16 characters when set. Print Config.Redacted,
+	// deliveries); at least 16 characters when set, without white space at
+	// either end or control characters. Print Config.Redacted,
 	// not this.
 	Token string `yaml:"token"`
 	// AllowedHosts are the names the admin listener is reached by besides

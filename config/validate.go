@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -127,6 +128,12 @@ func (c Config) Validate() error {
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
 		v.add("admin.token", "must be at least %d characters", minAdminTokenLen)
+	} else if c.Admin.Token != "" && !sendableToken(c.Admin.Token) {
+		// The admin listener and the inspector trim the token they read,
+		// as HTTP clients trim header values, and a control character
+		// cannot be sent in a header: such a token could never be
+		// presented, and every try counted as a wrong one.
+		v.add("admin.token", "must not begin or end with white space (a secret file's trailing newline?) or hold control characters")
 	} else if c.Admin.UI && c.Admin.Token == "" {
 		v.addAt("admin.token", "admin.ui", "must be set (at least %d characters) when admin.ui is true", minAdminTokenLen)
 	}
@@ -572,4 +579,13 @@ func validEndpointID(id string) bool {
 		}
 	}
 	return true
+}
+
+// sendableToken reports whether tok can be sent as a bearer token and
+// read back whole: no white space at either end (the admin listener trims
+// what it reads: strings.TrimSpace) and no control character (a tab, a
+// line break or a NUL cannot be typed in the inspector's login form, and
+// most cannot be sent in a header).
+func sendableToken(tok string) bool {
+	return strings.TrimSpace(tok) == tok && strings.IndexFunc(tok, unicode.IsControl) < 0
 }

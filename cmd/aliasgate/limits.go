@@ -14,10 +14,11 @@ import (
 )
 
 // apiAuth is what the Card Management API and the vault API authenticate
-// with: the client's credentials and scope (auth.Service.Require), then,
-// with limits.client_rate, the client's token bucket (gw.limiter; 429 with
+// with: the client's credentials (auth.Service.Require), then, with
+// limits.client_rate, the client's token bucket (gw.limiter; 429 with
 // Retry-After above limits.client_rate and limits.client_burst; every
-// answer after authentication carries X-RateLimit-Remaining). Every
+// answer after authentication carries X-RateLimit-Remaining), then its
+// scope (a request its scopes do not cover takes from its bucket). Every
 // mount of an API, and /oauth/token (api "oauth": a token request of an
 // authenticated client takes from its bucket too), shares the buckets;
 // refusals are counted in aliasgate_rate_limited_total{api}.

@@ -455,6 +455,52 @@ func TestTokenRequestsCountAgainstTheClientsRate(t *testing.T) {
 	}
 }
 
+// TestScopeRefusalsCountAgainstTheClientsRate: a request of an
+// authenticated client that lacks the scope is one of its requests, as a
+// token request asking for a scope it lacks is: it takes from the client's
+// bucket and its 403 carries X-RateLimit-Remaining, as the docs say of
+// every authenticated answer; over the rate it is 429. Before, the scope
+// check answered before the limit was asked: a client (or a token narrowed
+// in scope) over its rate could go on making the gateway check its
+// credentials (with Basic, a client-store read and an HMAC each) without
+// limit, and its 403s carried no X-RateLimit-Remaining.
+func TestScopeRefusalsCountAgainstTheClientsRate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := limitsEnv(map[string]string{"ALIASGATE_LIMITS_CLIENT_RATE": "1", "ALIASGATE_LIMITS_CLIENT_BURST": "2"})
+	r := createClient(t, env, dir, "--name", "r", "--account", "acct_a", "--scopes", "aliases:reveal")
+	g := startGateway(t, env, "--data-dir", dir, "--enable-vault-api")
+	write := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", g.inbound+"/aliases", strings.NewReader(`{"data":[{"value":"x","format":"UUID"}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth(r.ID, r.Secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	for i, left := range []string{"1", "0"} {
+		if res := write(); res.StatusCode != 403 || res.Header.Get("X-RateLimit-Remaining") != left {
+			t.Fatalf("request %d without the scope: %d, X-RateLimit-Remaining %q, want 403 and %s", i+1, res.StatusCode,
+				res.Header.Get("X-RateLimit-Remaining"), left)
+		}
+	}
+	if res := write(); res.StatusCode != 429 || res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("request without the scope over the rate: %d, Retry-After %q, want 429", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	// The same bucket as its other requests: the reveal it may make waits.
+	if status, _ := call(t, "GET", g.inbound+"/aliases/tok_sandbox_nope", "", "", func(req *http.Request) { req.SetBasicAuth(r.ID, r.Secret) }); status != 429 {
+		t.Fatalf("the client's reveal after its scope refusals spent its bucket: %d, want 429", status)
+	}
+	_, metrics := call(t, "GET", g.admin+"/metrics", "", "", nil)
+	if !strings.Contains(string(metrics), `aliasgate_rate_limited_total{api="aliases"} 2`) {
+		t.Errorf("metrics lack the two refused requests")
+	}
+}
+
 // TestSlowlorisInsideATunnelIsCutOff: a CONNECT hijacks the outbound
 // listener's connection, so its limits.read_header_timeout ended there and
 // only idle_timeout held inside an intercepted tunnel: a client that opened

@@ -41,12 +41,20 @@
 //
 // Memory is bounded: at most Limits.MaxCallers API clients and, apart from
 // them, at most Limits.MaxCallers other callers (source addresses) are
-// tracked; past its kind's bound, a caller not yet tracked shares one state
-// with the others of its kind (fail closed: they are limited together,
-// never let through untracked). The two kinds never share a state, so
-// anonymous senders with many addresses cannot push the API clients of any
-// account into a state they got flagged. Each caller keeps at most
-// maxGroupsPerCaller groups, forgetting its least-counted group first.
+// tracked. Past its kind's bound, a caller not yet tracked takes the place
+// of one with nothing worth remembering: not serving a penalty, its
+// buckets full again, and, of a few sampled, the lowest count in any group
+// (a customer who tokenized one card), the one seen longest ago among
+// equals; its buckets go with it (they were full). Only when none of those
+// sampled can make room does the new caller share one state with the
+// others of its kind (fail closed: limited together, never let through
+// untracked). So a busy gateway's new customers are not limited together
+// once the table is full of earlier ones, and filling it so that they are
+// takes every entry flagged or spending from its buckets every few
+// seconds. The two kinds never share a state, so anonymous senders with
+// many addresses cannot push the API clients of any account into a state
+// they got flagged. Each caller keeps at most maxGroupsPerCaller groups,
+// forgetting its least-counted group first.
 package abuse
 
 import (
@@ -160,6 +168,30 @@ type caller struct {
 	groups       map[group]*count
 	dups         count
 	seen         time.Time // last time the caller tokenized or was refused
+	// peak is the highest count one of the caller's groups (or its
+	// duplicates) reached, at peakAt: what a full table weighs before it
+	// forgets the caller (makeRoomLocked).
+	peak   int
+	peakAt time.Time
+}
+
+// notePeak records that one of c's counts reached n at now.
+func (c *caller) notePeak(now time.Time, window time.Duration, n int) {
+	if now.Sub(c.peakAt) >= window {
+		c.peak = 0
+	}
+	if n >= c.peak {
+		c.peak, c.peakAt = n, now
+	}
+}
+
+// weight is what forgetting c would lose: its highest count in a window
+// still open.
+func (c *caller) weight(now time.Time, window time.Duration) int {
+	if now.Sub(c.peakAt) >= window {
+		return 0
+	}
+	return c.peak
 }
 
 // count is a number of events in a fixed window starting at start.
@@ -338,7 +370,7 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 				cnt = &count{start: now}
 				c.groups[k] = cnt
 			}
-			cnt.add(now, g.lim.Window, n)
+			c.notePeak(now, g.lim.Window, cnt.add(now, g.lim.Window, n))
 		}
 		defer func() {
 			if refused != nil {
@@ -399,12 +431,16 @@ func (g *Guard) NoteDuplicate(ctx context.Context) error {
 		g.mu.Unlock()
 		return g.refuse(LimitDuplicates, g.lim.Penalty)
 	}
-	if g.lim.Duplicates > 0 && c.dups.add(now, g.lim.Window, 1) > g.lim.Duplicates {
-		c.flaggedUntil = now.Add(g.lim.Penalty)
-		c.dups = count{}
-		g.mu.Unlock()
-		g.raise(ctx, name, LimitDuplicates)
-		return g.refuse(LimitDuplicates, g.lim.Penalty)
+	if g.lim.Duplicates > 0 {
+		n := c.dups.add(now, g.lim.Window, 1)
+		if n > g.lim.Duplicates {
+			c.flaggedUntil = now.Add(g.lim.Penalty)
+			c.dups = count{}
+			g.mu.Unlock()
+			g.raise(ctx, name, LimitDuplicates)
+			return g.refuse(LimitDuplicates, g.lim.Penalty)
+		}
+		c.notePeak(now, g.lim.Window, n)
 	}
 	g.mu.Unlock()
 	return nil
@@ -426,9 +462,11 @@ func (g *Guard) Tracked() int {
 	return len(g.callers)
 }
 
-// callerLocked returns the state of the named caller, making it; past
-// MaxCallers of its kind (after a sweep) new callers share their kind's
-// overflow state. It returns the name the state is kept under.
+// callerLocked returns the state of the named caller, making it. Past
+// MaxCallers of its kind (after a sweep) it makes room by forgetting a
+// caller with nothing worth remembering (makeRoomLocked); when none can
+// be forgotten, new callers share their kind's overflow state. It returns
+// the name the state is kept under.
 func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	if c := g.callers[name]; c != nil {
 		return c, name
@@ -436,6 +474,9 @@ func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	kind := kindOf(name)
 	if g.tracked[kind] >= g.lim.MaxCallers && now.Sub(g.lastSweep) >= time.Second {
 		g.sweepLocked(now)
+	}
+	if g.tracked[kind] >= g.lim.MaxCallers {
+		g.makeRoomLocked(kind, now)
 	}
 	if g.tracked[kind] >= g.lim.MaxCallers {
 		name = overflowCaller
@@ -451,6 +492,51 @@ func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	c := &caller{}
 	g.callers[name] = c
 	return c, name
+}
+
+// Bounds of makeRoomLocked's search: the callers of the kind it weighs,
+// and the entries it looks at in all.
+const (
+	roomSample = 16
+	roomLooks  = 256
+)
+
+// makeRoomLocked forgets one caller of kind that has nothing worth
+// remembering, so that a new caller gets a state of its own instead of the
+// overflow state: not serving a penalty, its buckets full again (forgetting
+// them loses nothing), and, of up to roomSample such callers, the one with
+// the lowest weight (a customer who tokenized one card), the one seen
+// longest ago among equals. A caller with higher counts (a guesser) is
+// forgotten only when every one sampled has as much, and a source must
+// spend from its buckets every few seconds, or be flagged, to keep its
+// place: filling the table so that new senders share the overflow state
+// takes that for every entry, not one request per address an hour.
+func (g *Guard) makeRoomLocked(kind int, now time.Time) {
+	victim, weight, seen := "", 0, time.Time{}
+	sampled, looked := 0, 0
+	for name, c := range g.callers {
+		if looked++; looked > roomLooks || sampled >= roomSample {
+			break
+		}
+		if name == overflowCaller || name == clientOverflowCaller || kindOf(name) != kind {
+			continue
+		}
+		sampled++
+		if now.Before(c.flaggedUntil) || !g.source.Full(name) || !g.volatile.Full(name) {
+			continue
+		}
+		w := c.weight(now, g.lim.Window)
+		if victim == "" || w < weight || w == weight && c.seen.Before(seen) {
+			victim, weight, seen = name, w, c.seen
+		}
+	}
+	if victim == "" {
+		return
+	}
+	delete(g.callers, victim)
+	g.source.Forget(victim)
+	g.volatile.Forget(victim)
+	g.tracked[kind]--
 }
 
 // sweepLocked forgets callers with nothing left to remember: no penalty, and

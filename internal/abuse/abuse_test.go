@@ -282,21 +282,28 @@ func TestDuplicatesFlag(t *testing.T) {
 	}
 }
 
-// TestCallersAreBounded: past MaxCallers, new callers share one state, so
-// a flood of addresses neither grows the table nor escapes the limits.
+// TestCallersAreBounded: past MaxCallers a flood of addresses does not grow
+// the table: each new one takes the place of a caller with nothing worth
+// remembering (TestFullTableMakesRoomForNewSenders; when none can make
+// room, new callers share one overflow state), and each is limited on its
+// own.
 func TestCallersAreBounded(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
+	var last context.Context
 	for i := range 1000 {
-		ctx := vault.WithSource(context.Background(), fmt.Sprintf("10.0.%d.%d", i/256, i%256))
-		err := g.Admit(ctx, guesses(i, 1), all(1, true), 0)
-		if i >= 105 && !errors.Is(err, vault.ErrThrottled) {
-			t.Fatalf("caller %d (past the bound, sharing the overflow state) was admitted", i)
+		last = vault.WithSource(context.Background(), fmt.Sprintf("10.0.%d.%d", i/256, i%256))
+		if err := g.Admit(last, guesses(i, 1), all(1, true), 0); err != nil {
+			t.Fatalf("caller %d: %v", i, err)
 		}
 	}
 	if n := g.Tracked(); n > 101 {
 		t.Fatalf("%d callers tracked, bound 100 (+1 overflow)", n)
 	}
+	if err := g.Admit(last, guesses(2000, 4), all(4, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(last, guesses(2004, 1), all(1, true), 0), LimitEnumeration)
 	// Once their window is over, quiet callers are swept and room is made.
 	clk.add(2 * time.Hour)
 	if err := g.Admit(vault.WithSource(context.Background(), "192.0.2.1"), guesses(0, 1), all(1, true), 0); err != nil {
@@ -309,12 +316,14 @@ func TestCallersAreBounded(t *testing.T) {
 
 // TestAnonymousSourcesCannotCrowdOutClients: the callers are bounded per
 // kind. Anonymous senders of the inbound proxy (one per address, or IPv6
-// /64) that fill the table and then get the shared overflow state flagged
-// do not touch the API clients: a client the Guard had not seen yet (of any
-// account) still gets its own state and is admitted, and is limited on its
-// own. Before, it joined the anonymous overflow state and was refused for
-// the whole penalty (found in review: one party with enough addresses could
-// stop every account's new card numbers for an hour).
+// /64) that fill the table do not touch the API clients: a client the
+// Guard had not seen yet (of any account) still gets its own state and is
+// admitted, and is limited on its own. Before, it joined the anonymous
+// overflow state and was refused for the whole penalty (found in review:
+// one party with enough addresses could stop every account's new card
+// numbers for an hour). A source past the bound that gets flagged is
+// flagged alone: the next one takes the place of another caller with
+// nothing to remember (TestFullTableMakesRoomForNewSenders).
 func TestAnonymousSourcesCannotCrowdOutClients(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	g := New(Limits{Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
@@ -324,11 +333,14 @@ func TestAnonymousSourcesCannotCrowdOutClients(t *testing.T) {
 			t.Fatalf("source %d: %v", i, err)
 		}
 	}
-	// One more address, past the bound: six guesses of one group flag the
-	// overflow state it shares with every later source.
+	// One more address, past the bound: six guesses of one group flag it,
+	// not the sources after it.
 	late := vault.WithSource(context.Background(), "2001:db8:ffff::1")
 	throttled(t, g.Admit(late, guesses(5000, 6), all(6, true), 0), LimitEnumeration)
-	throttled(t, g.Admit(vault.WithSource(context.Background(), "2001:db8:fffe::1"), guesses(7000, 1), all(1, true), 0), LimitEnumeration)
+	if err := g.Admit(vault.WithSource(context.Background(), "2001:db8:fffe::1"), guesses(7000, 1), all(1, true), 0); err != nil {
+		t.Fatalf("a later source shares the flagged one's state: %v", err)
+	}
+	throttled(t, g.Admit(late, guesses(8000, 1), all(1, true), 0), LimitEnumeration)
 
 	// A client seen for the first time: its own state, admitted.
 	client := vault.WithAccount(vault.WithClient(context.Background(), "ACclientOfAccountB"), "acct_b")
@@ -550,5 +562,86 @@ func TestSourceVolatileValues(t *testing.T) {
 	}
 	if rec.refused[LimitSourceVolatile] != 7 || rec.refused[LimitSourceNew] != 5 {
 		t.Fatalf("refusals counted %v", rec.refused)
+	}
+}
+
+// card returns a 16-digit value of its own group (first 6 and last 4 from
+// i).
+func card(i int) []byte { return fmt.Appendf(nil, "5%05d000000%04d", i%100000, i%10000) }
+
+// TestFullTableMakesRoomForNewSenders: once MaxCallers sources are tracked
+// (a source is kept a Window after it was last seen), a new sender takes
+// the place of one with nothing worth remembering — no penalty, its
+// buckets full again, the lowest count in any group (a customer who
+// tokenized one card) — instead of sharing one overflow state with every
+// later sender. Before, every new sender past the bound shared one bucket
+// of SourceNew a minute and one enumeration state: at the defaults 100,000
+// customers in an hour (28 a second) made the next ones' checkouts share 30
+// new card numbers a minute, and one party with 100,000 IPv6 /64s (two
+// /48s) could do the same on purpose, or flag the shared state and have
+// every new customer's card number refused. Callers with something to
+// remember are kept: a penalty, a bucket not full again (a CVC flood), a
+// group count above the others'; and when no caller can make room, new
+// senders still share the overflow state (fail closed).
+func TestFullTableMakesRoomForNewSenders(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	rec := &recorder{}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, rec.opts(clk))
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	// Three callers with something to remember: a guesser four guesses
+	// into one group, a flagged guesser, a CVC flooder whose bucket is
+	// drained.
+	guesser, flagged, flooder := src(900001), src(900002), src(900003)
+	if err := g.Admit(guesser, guesses(0, 4), all(4, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(flagged, guesses(100, 6), all(6, true), 0), LimitEnumeration)
+	if err := g.Admit(flooder, nil, nil, 120); err != nil {
+		t.Fatal(err)
+	}
+	// The table fills with customers of one card each.
+	for i := range 97 {
+		if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil {
+			t.Fatalf("customer %d: %v", i, err)
+		}
+	}
+	// Later customers, once the first ones' buckets are full again (one
+	// new value is back in 2 s): every one is admitted and tracked on its
+	// own.
+	clk.add(2 * time.Second)
+	for i := 97; i < 400; i++ {
+		clk.add(100 * time.Millisecond)
+		if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil {
+			t.Fatalf("customer %d, past the bound: %v", i, err)
+		}
+		if !g.hasCaller(CallerOf(vault.ActorFrom(src(i)))) {
+			t.Fatalf("customer %d is not tracked on its own", i)
+		}
+	}
+	if n := g.Tracked(); n > 101 {
+		t.Fatalf("%d callers tracked, bound 100 (+1 overflow)", n)
+	}
+	// The callers with something to remember are still limited as before.
+	if err := g.Admit(guesser, guesses(4, 1), all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(guesser, guesses(5, 1), all(1, true), 0), LimitEnumeration)
+	throttled(t, g.Admit(flagged, [][]byte{card(7777)}, all(1, false), 0), LimitEnumeration)
+	throttled(t, g.Admit(flooder, nil, nil, 120), LimitSourceVolatile) // half refilled: its bucket was kept
+
+	// When no caller can make room (every one serving a penalty), new
+	// senders share the overflow state: fail closed.
+	clk.add(2 * time.Hour) // every window over: the sweep empties the table
+	for i := range 100 {
+		throttled(t, g.Admit(src(1000+i), guesses(1000*i, 6), all(6, true), 0), LimitEnumeration)
+	}
+	late := src(5000)
+	throttled(t, g.Admit(late, guesses(500000, 6), all(6, true), 0), LimitEnumeration)
+	throttled(t, g.Admit(src(5001), [][]byte{card(5001)}, all(1, true), 0), LimitEnumeration)
+	if g.hasCaller(CallerOf(vault.ActorFrom(late))) {
+		t.Fatal("a sender was tracked past the bound while every caller serves a penalty")
 	}
 }

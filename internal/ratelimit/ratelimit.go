@@ -141,6 +141,32 @@ func (l *Limiter) bucketLocked(key string, now time.Time) *bucket {
 	return b
 }
 
+// Full reports whether key's bucket is full: it has none, or it has
+// refilled to the burst since it was last taken from. Forgetting a full
+// bucket (Forget) loses nothing: a key without one gets a full one. A nil
+// Limiter reports true.
+func (l *Limiter) Full(key string) bool {
+	if l == nil {
+		return true
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	return b == nil || b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst
+}
+
+// Forget drops key's bucket, for a caller that stops tracking key (its
+// next Take finds a full bucket: ask Full first to lose nothing).
+func (l *Limiter) Forget(key string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	delete(l.buckets, key)
+	l.mu.Unlock()
+}
+
 // Burst returns the size of each bucket (0 for a nil Limiter).
 func (l *Limiter) Burst() int {
 	if l == nil {

@@ -164,3 +164,37 @@ func TestChargeGoesIntoDebt(t *testing.T) {
 	}
 	none.Give("k", 1)
 }
+
+func TestFullAndForget(t *testing.T) {
+	clk := &clock{t: time.Unix(1700000000, 0)}
+	l := New(10, 3, clk.now)
+	if !l.Full("a") {
+		t.Fatal("a key without a bucket is not full")
+	}
+	l.Take("a", 2)
+	if l.Full("a") {
+		t.Fatal("a bucket taken from is full")
+	}
+	clk.add(150 * time.Millisecond)
+	if l.Full("a") {
+		t.Fatal("a bucket 1.5 tokens short is full")
+	}
+	clk.add(50 * time.Millisecond)
+	if !l.Full("a") {
+		t.Fatal("a refilled bucket is not full")
+	}
+	l.Charge("b", 5) // in debt: -2, full again after 500 ms
+	clk.add(400 * time.Millisecond)
+	if l.Full("b") {
+		t.Fatal("a bucket still in debt is full")
+	}
+	l.Forget("b")
+	if !l.Full("b") || l.Len() != 1 {
+		t.Fatalf("after Forget: full %v, %d buckets", l.Full("b"), l.Len())
+	}
+	var nilL *Limiter
+	if !nilL.Full("x") {
+		t.Fatal("a nil Limiter is not full")
+	}
+	nilL.Forget("x")
+}
