@@ -38,7 +38,10 @@
 // operating-system crash or power loss loses at most the last interval. The
 // vault calls Log before a reveal's values are returned, and refuses the
 // reveal when it fails (fail closed); a failed background fsync fails every
-// Log until an fsync succeeds again.
+// Log until an fsync succeeds again. Writer.Check tells whether the log
+// takes lines (a readiness check): nil while the last append succeeded;
+// after a failure it appends an "audit_resumed" line and answers its
+// error, so the log is found writable again without another caller's line.
 //
 // # Several writers and crashes
 //
@@ -168,6 +171,10 @@ const (
 	EventKeyRestored = "key_restored"
 	// EventRecovered follows a torn line left by a crash.
 	EventRecovered = "audit_recovered"
+	// EventResumed records that the log takes lines again after appends
+	// failed (Writer.Check: the readiness check of a gateway whose
+	// reveals were refused meanwhile).
+	EventResumed = "audit_resumed"
 	// EventGap records that lines this Writer had written were missing
 	// from the file when it next appended.
 	EventGap = "audit_gap"

@@ -495,7 +495,8 @@ func routed(name string, h http.Handler) http.Handler {
 }
 
 // adminHandler serves the admin listener (package admin): /healthz,
-// /readyz (the stores answer), /metrics, the key endpoints behind
+// /readyz (the stores answer; and the audit log takes lines, for a
+// PostgreSQL vault: auditReady), /metrics, the key endpoints behind
 // admin.token (after startKeyWorker), and the inspector at /ui/.
 func (gw *gateway) adminHandler() http.Handler {
 	opts := admin.Options{
@@ -506,6 +507,9 @@ func (gw *gateway) adminHandler() http.Handler {
 		Logger:  gw.logger,
 		Lockout: gw.tokenLockout(),
 		Pprof:   gw.cfg.Admin.Pprof,
+	}
+	if w := gw.audit; w != nil && gw.cfg.Vault.Store == "postgres" {
+		opts.Audit = func(ctx context.Context) error { return auditReady(ctx, w) } // auditcmd.go
 	}
 	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
 	opts.TSP = gw.tspSimulator()                                                   // tspcmd.go
