@@ -1,7 +1,8 @@
 // Package audit keeps aliasgate's tamper-evident audit log: an append-only
 // file of JSON lines, one per reveal, delete, client creation, key rotation,
-// data key put back into a store that lost it, and route reload, each
-// chained to the one before it by an HMAC.
+// data key put back into a store that lost it, and route reload (and one
+// when the log takes lines again after appends failed), each chained to
+// the one before it by an HMAC.
 //
 // # Lines
 //

@@ -85,7 +85,8 @@ type Writer struct {
 
 	lines, failures, rotations atomic.Uint64
 	// failing: the last commit failed, or a background fsync did since
-	// (Check). checkMu makes one Check at a time append its line.
+	// (Check). checkMu makes one Check at a time append its line; the
+	// others fail at once.
 	failing    atomic.Bool
 	checkMu    sync.Mutex
 	pathChecks atomic.Uint64 // lookups of path (isCurrent)
@@ -234,13 +235,18 @@ func (w *Writer) Check(ctx context.Context) error {
 	if !w.failing.Load() {
 		return nil
 	}
-	w.checkMu.Lock()
+	if !w.checkMu.TryLock() { // a check's line is being written (a disk that hangs): no pile of them
+		return errCheckInProgress
+	}
 	defer w.checkMu.Unlock()
 	if !w.failing.Load() { // another Check or a Log succeeded meanwhile
 		return nil
 	}
 	return w.Log(ctx, Event{Event: EventResumed, Actor: ActorSystem})
 }
+
+// errCheckInProgress: Check found another Check appending its line.
+var errCheckInProgress = errors.New("audit: appends failed, and the line of a check is still being written")
 
 // Rotations returns how many times this Writer renamed the file in a
 // rotation (its own, or one a crash cut short).
