@@ -1,6 +1,7 @@
 // Package admin serves the gateway's admin listener (listen.admin, local by
 // default): GET /healthz (the process is up), GET /readyz (the stores
-// answer and take writes), GET /metrics, and the data-key endpoints behind admin.token,
+// answer and take writes, and the audit log when Options.Audit is set),
+// GET /metrics, and the data-key endpoints behind admin.token,
 // POST /admin/keys/rotate and GET /admin/keys/status, which `aliasgate keys
 // rotate` and `keys status` call when a running gateway holds the bbolt
 // vault's lock; and, the same way for `aliasgate clients list | revoke |
@@ -66,6 +67,11 @@ type Options struct {
 	// Ready reports whether the gateway can serve (GET /readyz: 200, or 503
 	// "vault unavailable"); it gets a context of 2 s. nil: always ready.
 	Ready func(ctx context.Context) bool
+	// Audit, when set, reports whether the audit log takes lines (after
+	// Ready, within the same 2 s): an error makes GET /readyz 503
+	// {"status":"audit log unavailable","reason":<its text>}, so its text
+	// must name no path or secret. nil: not checked.
+	Audit func(ctx context.Context) error
 	// Metrics serves GET /metrics; nil: not served.
 	Metrics http.Handler
 	// Keys backs the key endpoints; nil: not served.
@@ -111,11 +117,15 @@ func New(opts Options) *http.ServeMux {
 		writeStatus(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if opts.Ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-			defer cancel()
-			if !opts.Ready(ctx) {
-				writeStatus(w, http.StatusServiceUnavailable, "vault unavailable")
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if opts.Ready != nil && !opts.Ready(ctx) {
+			writeStatus(w, http.StatusServiceUnavailable, "vault unavailable")
+			return
+		}
+		if opts.Audit != nil {
+			if err := opts.Audit(ctx); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "audit log unavailable", "reason": err.Error()})
 				return
 			}
 		}

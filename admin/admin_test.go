@@ -227,6 +227,40 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
+// TestReadinessChecksTheAuditLog: Options.Audit failing makes /readyz 503
+// with its text as the reason, after the stores (a store down says so
+// first); the check has the readiness deadline.
+func TestReadinessChecksTheAuditLog(t *testing.T) {
+	var mu sync.Mutex
+	storesUp, auditErr := true, error(nil)
+	do := serve(t, Options{
+		Ready: func(ctx context.Context) bool { mu.Lock(); defer mu.Unlock(); return storesUp },
+		Audit: func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("the audit check has no deadline")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return auditErr
+		},
+	})
+	if res, doc := do("GET", "/readyz", ""); res.StatusCode != 200 || doc["status"] != "ok" {
+		t.Fatalf("readyz: %d %v", res.StatusCode, doc)
+	}
+	mu.Lock()
+	auditErr = errors.New("the audit log cannot be written")
+	mu.Unlock()
+	if res, doc := do("GET", "/readyz", ""); res.StatusCode != 503 || doc["status"] != "audit log unavailable" || doc["reason"] != "the audit log cannot be written" {
+		t.Fatalf("readyz with the audit log failing: %d %v", res.StatusCode, doc)
+	}
+	mu.Lock()
+	storesUp = false
+	mu.Unlock()
+	if res, doc := do("GET", "/readyz", ""); res.StatusCode != 503 || doc["status"] != "vault unavailable" {
+		t.Fatalf("readyz with the stores and the audit log failing: %d %v", res.StatusCode, doc)
+	}
+}
+
 func TestKeyEndpointsAbsentWithoutKeys(t *testing.T) {
 	srv := httptest.NewServer(New(Options{Token: token}))
 	defer srv.Close()

@@ -1,7 +1,8 @@
 // Package audit keeps aliasgate's tamper-evident audit log: an append-only
 // file of JSON lines, one per reveal, delete, client creation, key rotation,
-// data key put back into a store that lost it, and route reload, each
-// chained to the one before it by an HMAC.
+// data key put back into a store that lost it, and route reload (and one
+// when the log takes lines again after appends failed), each chained to
+// the one before it by an HMAC.
 //
 // # Lines
 //
@@ -38,7 +39,10 @@
 // operating-system crash or power loss loses at most the last interval. The
 // vault calls Log before a reveal's values are returned, and refuses the
 // reveal when it fails (fail closed); a failed background fsync fails every
-// Log until an fsync succeeds again.
+// Log until an fsync succeeds again. Writer.Check tells whether the log
+// takes lines (a readiness check): nil while the last append succeeded;
+// after a failure it appends an "audit_resumed" line and answers its
+// error, so the log is found writable again without another caller's line.
 //
 // # Several writers and crashes
 //
@@ -168,6 +172,10 @@ const (
 	EventKeyRestored = "key_restored"
 	// EventRecovered follows a torn line left by a crash.
 	EventRecovered = "audit_recovered"
+	// EventResumed records that the log takes lines again after appends
+	// failed (Writer.Check: the readiness check of a gateway whose
+	// reveals were refused meanwhile).
+	EventResumed = "audit_resumed"
 	// EventGap records that lines this Writer had written were missing
 	// from the file when it next appended.
 	EventGap = "audit_gap"

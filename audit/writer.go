@@ -84,8 +84,13 @@ type Writer struct {
 	commitMu sync.Mutex
 
 	lines, failures, rotations atomic.Uint64
-	pathChecks                 atomic.Uint64 // lookups of path (isCurrent)
-	resyncs                    atomic.Uint64 // reads of the file back (resync)
+	// failing: the last commit failed, or a background fsync did since
+	// (Check). checkMu makes one Check at a time append its line; the
+	// others fail at once.
+	failing    atomic.Bool
+	checkMu    sync.Mutex
+	pathChecks atomic.Uint64 // lookups of path (isCurrent)
+	resyncs    atomic.Uint64 // reads of the file back (resync)
 
 	// Guarded by commitMu.
 	seq        uint64 // the chain head to continue from
@@ -218,6 +223,30 @@ func (w *Writer) Syncs() uint64 { return w.syncs.Load() }
 
 // Failures returns how many appends failed.
 func (w *Writer) Failures() uint64 { return w.failures.Load() }
+
+// Check reports whether the log takes lines: nil while the last append
+// succeeded. After an append failed (or a background fsync), the next
+// Logs fail too until one succeeds, and nothing may come to make one (a
+// gateway found not ready gets no reveals): so Check then appends an
+// audit_resumed line itself and returns its error, nil once the log takes
+// lines again. A log that works costs Check one atomic load and writes
+// nothing.
+func (w *Writer) Check(ctx context.Context) error {
+	if !w.failing.Load() {
+		return nil
+	}
+	if !w.checkMu.TryLock() { // a check's line is being written (a disk that hangs): no pile of them
+		return errCheckInProgress
+	}
+	defer w.checkMu.Unlock()
+	if !w.failing.Load() { // another Check or a Log succeeded meanwhile
+		return nil
+	}
+	return w.Log(ctx, Event{Event: EventResumed, Actor: ActorSystem})
+}
+
+// errCheckInProgress: Check found another Check appending its line.
+var errCheckInProgress = errors.New("audit: appends failed, and the line of a check is still being written")
 
 // Rotations returns how many times this Writer renamed the file in a
 // rotation (its own, or one a crash cut short).
@@ -360,6 +389,7 @@ func (w *Writer) syncLoop() {
 			}
 			if err := w.fsync(); err != nil {
 				w.dirty.Store(true) // retried at the next tick and by the next append
+				w.failing.Store(true)
 				w.log.Error("audit: background fsync failed; appends fail until it succeeds", "file", w.path, "error", err.Error())
 			}
 		}
@@ -413,6 +443,7 @@ func (w *Writer) loop() {
 // holds commitMu.
 func (w *Writer) commitBatch(evs []Event) error {
 	err := w.commit(evs)
+	w.failing.Store(err != nil)
 	if err != nil {
 		w.failures.Add(uint64(len(evs)))
 		w.log.Error("audit: append failed", "file", w.path, "lines", len(evs), "error", err.Error())

@@ -592,6 +592,14 @@ func (i *Inspector) preview(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no such capture")
 		return
 	}
+	if why := bodyUnavailable(e.Request.Received); why != "" {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error":            "the capture's request body is not available for a preview: the gateway's filters read all of it, the inspector kept " + map[string]string{"truncated": "only its start", "withheld": "none of it"}[why],
+			"body_unavailable": why,
+			"reason":           e.Request.Received.Note,
+		})
+		return
+	}
 	res, err := i.runPreview(r.Context(), set, e)
 	if err != nil {
 		i.log.Error("inspector: preview failed", "error", err.Error())
@@ -599,6 +607,22 @@ func (i *Inspector) preview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// bodyUnavailable says why a preview cannot run on the request view v:
+// "truncated" (the inspector kept the start of the body, or the receiver
+// did not read it all) or "withheld" (not kept: binary, an encoding or
+// charset it cannot mask); "" when the view holds the whole body (or there
+// is none). Run on a part of a body, the filters would find nothing, or
+// a malformed body, where the gateway found and changed the values.
+func bodyUnavailable(v *View) string {
+	switch {
+	case v.BodyKind == "withheld":
+		return "withheld"
+	case v.Truncated:
+		return "truncated"
+	}
+	return ""
 }
 
 // runPreview applies set to the masked request of e with the dry-run

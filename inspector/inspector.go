@@ -119,7 +119,11 @@
 // proposal is the whole routes document, edited as a YAML tree so the
 // comments stay. Preview runs it with the engine of `aliasgate routes
 // test` and a throw-away vault on the masked capture (masked digits stand
-// in as zeros; the clear values are not kept, so they cannot be used).
+// in as zeros; the clear values are not kept, so they cannot be used). A
+// capture whose request body is truncated or withheld is not previewed:
+// 422 with body_unavailable ("truncated" or "withheld") and the capture's
+// note, since the filters would run on part of the body, or none, where
+// the gateway read it whole.
 // Apply validates the document, writes it over routes_file atomically after
 // copying the current file to routes_file.bak (a routes_file that is a
 // symbolic link is written through: the file it names, and its .bak

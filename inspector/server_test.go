@@ -577,6 +577,29 @@ func TestPreviewRunsTheProposalOnTheMaskedCapture(t *testing.T) {
 	}
 }
 
+// TestPreviewOfAWithheldBodySaysSo: a request body the inspector withheld
+// (here binary) is not previewed as if it were empty: 422 with
+// body_unavailable "withheld" and the capture's note. A request without a
+// body is previewed.
+func TestPreviewOfAWithheldBodySaysSo(t *testing.T) {
+	f := newFixture(t, false)
+	yaml := "routes:\n  - id: shop\n    direction: inbound\n    host: shop.example\n    upstream: http://127.0.0.1:4000\n    filters:\n      - {id: h, operation: redact, targets: [{header: X-Card}]}\n"
+	id := f.capture(routes.Inbound, "shop.example", "/shop/pay", "shop", http.Header{"Content-Type": {"application/octet-stream"}}, "\x00\x01\x02\x03card\x00")
+	res, b := f.do(t, nil, "POST", "/ui/api/preview", map[string]any{"capture": id, "yaml": yaml}, bearer)
+	var p struct {
+		Error           string
+		BodyUnavailable string `json:"body_unavailable"`
+		Reason          string
+	}
+	if res.StatusCode != http.StatusUnprocessableEntity || json.Unmarshal(b, &p) != nil || p.BodyUnavailable != "withheld" || p.Reason == "" {
+		t.Fatalf("preview of a withheld body: %d %s", res.StatusCode, b)
+	}
+	hid := f.capture(routes.Inbound, "shop.example", "/shop/pay", "shop", http.Header{"X-Card": {"4111111111111111"}}, "")
+	if res, b := f.do(t, nil, "POST", "/ui/api/preview", map[string]any{"capture": hid, "yaml": yaml}, bearer); res.StatusCode != 200 {
+		t.Fatalf("preview of a request without a body: %d %s", res.StatusCode, b)
+	}
+}
+
 func TestEventsStreamNewCaptures(t *testing.T) {
 	f := newFixture(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -66,7 +66,7 @@ type leafCall struct {
 // certificate (its creator is writing it, or crashed between the two
 // files) gets the certificate made again from it (certForKey); the
 // certificate without the key is an error, and so is a CA certificate that
-// has expired (ErrCAExpired).
+// has expired (ErrCAExpired) or is not valid yet (ErrNotYetValid).
 func LoadOrCreateCA(certPath, keyPath string) (*CA, error) {
 	certPEM, cerr := os.ReadFile(certPath)
 	keyPEM, kerr := secretfile.Read(keyPath) // refused when others may read it
@@ -151,10 +151,26 @@ func loadCAFiles(certPath, keyPath string) (*CA, error) {
 // past its NotAfter.
 var ErrCAExpired = errors.New("expired")
 
+// ErrNotYetValid is wrapped by LoadOrCreateCA's error for a CA certificate
+// whose NotBefore is more than ClockSkew ahead.
+var ErrNotYetValid = errors.New("not yet valid")
+
+// ClockSkew is how far ahead of this machine's clock a certificate's
+// NotBefore may be and the certificate still be taken (NotValidYet): the
+// clock of the machine that made it may run a little ahead of this one's.
+// The leaves the CA signs start as far back, for clients whose clocks run
+// behind.
+const ClockSkew = 5 * time.Minute
+
+// NotValidYet reports whether a certificate valid from notBefore is not
+// valid yet at now, beyond ClockSkew.
+func NotValidYet(notBefore, now time.Time) bool { return notBefore.After(now.Add(ClockSkew)) }
+
 // loadedCA parses the CA read from certPath and refuses one that has
-// expired at now (ErrCAExpired, naming the file and the time): the leaves
-// it signs expire with it, so every intercepted TLS connection would fail
-// on the client's side while the gateway looked healthy.
+// expired at now (ErrCAExpired, naming the file and the time), or is not
+// valid yet (ErrNotYetValid, beyond ClockSkew): the leaves it signs would
+// not verify under it, so every intercepted TLS connection would fail on
+// the client's side while the gateway looked healthy.
 func loadedCA(certPath string, certPEM, keyPEM []byte, now time.Time) (*CA, error) {
 	ca, err := parseCA(certPEM, keyPEM)
 	if err != nil {
@@ -164,6 +180,11 @@ func loadedCA(certPath string, certPEM, keyPEM []byte, now time.Time) (*CA, erro
 		return nil, fmt.Errorf("proxy: the CA certificate %s %w at %s: every certificate it signs is refused; "+
 			"renew it (the data dir's: move ca.pem and ca.key away and serve makes a new one) and give the new "+
 			"certificate to the clients that trust it", certPath, ErrCAExpired, na.UTC().Format(time.RFC3339))
+	}
+	if nb := ca.cert.NotBefore; NotValidYet(nb, now) {
+		return nil, fmt.Errorf("proxy: the CA certificate %s is %w: it is valid from %s, and until then every "+
+			"certificate it signs is refused; check this machine's clock and the one of the machine that made it, "+
+			"or make it again valid from now", certPath, ErrNotYetValid, nb.UTC().Format(time.RFC3339))
 	}
 	return ca, nil
 }

@@ -12,7 +12,10 @@ package proxy
 //     state through the auth cache), so a client revoked, or whose secret
 //     was rotated, while its tunnel is open is refused: 407, and the
 //     tunnel is closed. A passthrough tunnel is rechecked while bytes flow,
-//     at most once a second (recheckConn), and closed once refused.
+//     at most once a second (recheckConn), and closed once refused; it is
+//     closed too at its next bytes once a route reload has given its host
+//     an outbound route (new CONNECTs to it are intercepted), as an
+//     intercepted tunnel whose route a reload removed is.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -461,8 +464,11 @@ func splitHost(hp, def string) (string, string) {
 	return host, port
 }
 
-func (o *Outbound) routed(host, port string) bool {
-	for _, r := range o.table.Load().Routes {
+func (o *Outbound) routed(host, port string) bool { return routedIn(o.table.Load(), host, port) }
+
+// routedIn reports whether set has an outbound route for host and port.
+func routedIn(set *routes.Set, host, port string) bool {
+	for _, r := range set.Routes {
 		if r.Direction == routes.Outbound && r.MatchesHost(host, port) {
 			return true
 		}
@@ -525,10 +531,8 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 			writeOutboundError(w, jsonapi.NewError(http.StatusServiceUnavailable, "shutting_down", "Service Unavailable", "the proxy is shutting down"))
 			return
 		}
-		if client.Recheck != nil {
-			tc = &recheckConn{Conn: tc, o: o, check: client.Recheck, remote: r.RemoteAddr, every: o.recheckEvery}
-		}
-		cs.conn = tc
+		rc := &recheckConn{Conn: tc, o: o, host: host, port: port, check: client.Recheck, remote: r.RemoteAddr, every: o.recheckEvery}
+		cs.conn = rc
 		defer func() { // not taken by goproxy: close it
 			cs.mu.Lock()
 			defer cs.mu.Unlock()
@@ -567,57 +571,102 @@ func (o *Outbound) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.C
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: o.tlsConfig(cs.t)}, host
 }
 
-// recheckConn is a passthrough tunnel's destination connection: while
-// bytes flow it asks the client's Recheck at most once every `every`, and
+// recheckConn is a passthrough tunnel's destination connection. While
+// bytes flow it checks that the route set in force still passes the tunnel
+// through: once a reload has given its host an outbound route (whose new
+// CONNECTs are intercepted), the tunnel is closed, as an intercepted tunnel
+// of a route a reload removed is (onRequest); one load of the table per
+// read or write, the routes looked at only when the set changed. And, for
+// a client with a Recheck, it asks it at most once every `every` and
 // closes the tunnel once the client is refused (revoked, or its secret
 // rotated, since the CONNECT). A check that cannot be made
 // (ErrAuthUnavailable) leaves the tunnel open: it carries no card data.
 type recheckConn struct {
 	net.Conn
-	o      *Outbound
-	check  func(context.Context) error
-	remote string
-	every  time.Duration
-	next   atomic.Int64 // Unix nanoseconds of the next check
-	closed atomic.Bool
+	o          *Outbound
+	host, port string
+	seen       atomic.Pointer[routes.Set]  // the set last found to pass the tunnel through; nil: none yet
+	check      func(context.Context) error // nil: no client recheck
+	remote     string
+	every      time.Duration
+	next       atomic.Int64 // Unix nanoseconds of the next check
+	closed     atomic.Bool
+	err        atomic.Pointer[error] // why it was closed
 }
 
 // errCredsRefused ends a passthrough tunnel whose client was refused.
 var errCredsRefused = errors.New("proxy: the tunnel's proxy credentials were revoked or rotated")
 
-func (c *recheckConn) allowed() bool {
+// errPassthroughRouted ends a passthrough tunnel whose host a reload routed.
+var errPassthroughRouted = errors.New("proxy: a route reload gave the passthrough tunnel's host an outbound route")
+
+// end closes the tunnel for err (the first reason wins).
+func (c *recheckConn) end(err error) error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.err.Store(&err)
+		_ = c.Conn.Close()
+		return err
+	}
+	if first := c.err.Load(); first != nil {
+		return *first
+	}
+	return err
+}
+
+// allowed returns nil while the tunnel may carry bytes, else why not.
+func (c *recheckConn) allowed() error {
 	if c.closed.Load() {
-		return false
+		if err := c.err.Load(); err != nil {
+			return *err
+		}
+		return net.ErrClosed
+	}
+	if set := c.o.table.Load(); set != c.seen.Load() {
+		if routedIn(set, c.host, c.port) {
+			c.o.log.LogAttrs(context.Background(), slog.LevelInfo, "proxy: passthrough tunnel ended: a route reload gave its host an outbound route",
+				slog.Any("host", obs.Untrusted(c.host)))
+			return c.end(errPassthroughRouted)
+		}
+		c.seen.Store(set)
+	}
+	if c.check == nil {
+		return nil
 	}
 	now := time.Now().UnixNano()
 	if next := c.next.Load(); now < next || !c.next.CompareAndSwap(next, now+int64(c.every)) {
-		return true
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := c.check(ctx)
 	if err == nil {
-		return true
+		return nil
 	}
 	c.o.logCredsRefused(ctx, err, c.remote)
 	if errors.Is(err, ErrAuthUnavailable) {
-		return true
+		return nil
 	}
-	c.closed.Store(true)
-	_ = c.Conn.Close()
-	return false
+	return c.end(errCredsRefused)
 }
 
+// Read checks before it reads and again after: bytes a read waited for
+// across a reload that routed the host are not handed on.
 func (c *recheckConn) Read(b []byte) (int, error) {
-	if !c.allowed() {
-		return 0, errCredsRefused
+	if err := c.allowed(); err != nil {
+		return 0, err
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if aerr := c.allowed(); aerr != nil {
+			return 0, aerr
+		}
+	}
+	return n, err
 }
 
 func (c *recheckConn) Write(b []byte) (int, error) {
-	if !c.allowed() {
-		return 0, errCredsRefused
+	if err := c.allowed(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(b)
 }

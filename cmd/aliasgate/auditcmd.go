@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aliasgate/aliasgate/audit"
 	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/regfile"
 	"github.com/aliasgate/aliasgate/vault"
 )
 
@@ -211,6 +213,34 @@ func (gw *gateway) auditEvent(ctx context.Context, e audit.Event) error {
 		return err
 	}
 	return nil
+}
+
+// auditReady is the audit part of /readyz for a gateway of a PostgreSQL
+// vault, w its audit log: while the log takes no lines every reveal is refused (503), so a
+// load balancer should send them to another gateway of the vault. It
+// checks the writer (audit.Writer.Check: nothing to do while the last
+// append succeeded; after a failure it appends an audit_resumed line, so
+// the gateway is ready again as soon as the log is writable, with no
+// reveal first). The reason names the system error, not the path (the
+// readiness answer needs no token); the gateway's log has the whole error.
+// A bbolt vault's only gateway does not check it: there is no other
+// gateway to send reveals to, and its redactions need no audit line.
+func auditReady(ctx context.Context, w *audit.Writer) error {
+	err := w.Check(ctx)
+	if err == nil {
+		return nil
+	}
+	reason := "the audit log cannot be written, so reveals are refused until it can (the gateway's log says why: \"audit: append failed\")"
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		reason += ": " + errno.Error()
+	case errors.Is(err, regfile.ErrNotRegular):
+		reason += ": audit.path is not a regular file"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		reason += ": the check timed out"
+	}
+	return errors.New(reason)
 }
 
 // auditReload records a route reload (routes.Reloader.OnReload).

@@ -94,3 +94,64 @@ func TestExpiredOutboundCAIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestNotYetValidCertificatesAreRefused: an outbound CA or a listener
+// certificate whose NotBefore is still ahead (a CA made on a machine whose
+// clock runs a day ahead, a -startdate typed wrong, a renewal staged early)
+// was loaded without a word: the leaves the CA signs and the listener's
+// certificate are refused by every client ("not yet valid") while the
+// gateway looked healthy. Now serve, config check and ca cert refuse the
+// CA, as an expired one, naming the file and the time it becomes valid,
+// and serve and config check refuse the listener certificate likewise. A
+// NotBefore within the clock skew allowed (proxy.ClockSkew, 5 minutes:
+// this machine's clock a little behind the issuer's) is taken.
+func TestNotYetValidCertificatesAreRefused(t *testing.T) {
+	now := time.Now()
+	from := now.Add(24 * time.Hour).UTC().Truncate(time.Second)
+	t.Run("outbound CA", func(t *testing.T) {
+		dir := t.TempDir()
+		data := filepath.Join(dir, "data")
+		certPath, keyPath := writeCA(t, dir, from, from.AddDate(1, 0, 0))
+		env := testEnv(map[string]string{"ALIASGATE_OUTBOUND_CA_CERT": certPath, "ALIASGATE_OUTBOUND_CA_KEY": keyPath})
+		cfgFile := filepath.Join(dir, "aliasgate.yaml")
+		if err := os.WriteFile(cfgFile, []byte("data_dir: "+data+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"serve", "--config", cfgFile}, {"config", "check", "--config", cfgFile}, {"ca", "cert", "--config", cfgFile}} {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			var out, errb syncBuffer
+			err := run(ctx, args, env, &out, &errb)
+			cancel()
+			if err == nil || !strings.Contains(err.Error(), certPath) || !strings.Contains(err.Error(), "not yet valid") ||
+				!strings.Contains(err.Error(), from.Format(time.RFC3339)) {
+				t.Errorf("%v with a CA valid from %s: err = %v; want a refusal naming %s, not yet valid and the time", args, from.Format(time.RFC3339), err, certPath)
+			}
+		}
+		// Within the skew allowed: taken.
+		writeCA(t, dir, now.Add(time.Minute), now.AddDate(1, 0, 0))
+		g := startGateway(t, env, "--data-dir", data)
+		g.stop(t)
+	})
+	t.Run("listener", func(t *testing.T) {
+		dir := t.TempDir()
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+			NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		certFile, keyFile, _ := writeSelfSigned(t, tmpl, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+		cfgFile := filepath.Join(dir, "aliasgate.yaml")
+		if err := os.WriteFile(cfgFile, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile})
+		for _, args := range [][]string{{"serve", "--config", cfgFile}, {"config", "check", "--config", cfgFile}} {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			var out, errb syncBuffer
+			err := run(ctx, args, env, &out, &errb)
+			cancel()
+			if err == nil || !strings.Contains(err.Error(), certFile) || !strings.Contains(err.Error(), "not yet valid") ||
+				!strings.Contains(err.Error(), from.Format(time.RFC3339)) {
+				t.Errorf("%v with a listener certificate valid from %s: err = %v; want a refusal naming %s, not yet valid and the time", args, from.Format(time.RFC3339), err, certFile)
+			}
+		}
+	})
+}

@@ -22,7 +22,7 @@ func TestDocsNameRealAuditEvents(t *testing.T) {
 	known := map[string]bool{}
 	for _, e := range []string{audit.EventReveal, audit.EventDelete, audit.EventClientCreated, audit.EventKeyRotated, audit.EventKeyRestored,
 		audit.EventKeysReencrypt, audit.EventRoutesReloaded, audit.EventGatewayStarted, audit.EventGatewayStopped,
-		audit.EventAbuseAlert, audit.EventRecovered, audit.EventGap, audit.EventRotated, audit.EventContinued,
+		audit.EventAbuseAlert, audit.EventRecovered, audit.EventGap, audit.EventRotated, audit.EventContinued, audit.EventResumed,
 		eventClientRevoked, eventClientSecretRotated} {
 		known[e] = true
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -495,7 +496,8 @@ func routed(name string, h http.Handler) http.Handler {
 }
 
 // adminHandler serves the admin listener (package admin): /healthz,
-// /readyz (the stores answer), /metrics, the key endpoints behind
+// /readyz (the stores answer; and the audit log takes lines, for a
+// PostgreSQL vault: auditReady), /metrics, the key endpoints behind
 // admin.token (after startKeyWorker), and the inspector at /ui/.
 func (gw *gateway) adminHandler() http.Handler {
 	opts := admin.Options{
@@ -506,6 +508,9 @@ func (gw *gateway) adminHandler() http.Handler {
 		Logger:  gw.logger,
 		Lockout: gw.tokenLockout(),
 		Pprof:   gw.cfg.Admin.Pprof,
+	}
+	if w := gw.audit; w != nil && gw.cfg.Vault.Store == "postgres" {
+		opts.Audit = func(ctx context.Context) error { return auditReady(ctx, w) } // auditcmd.go
 	}
 	opts.Clients, opts.ClientChanged = adminClients{gw.auth}, gw.auditClientChange // clients.go
 	opts.TSP = gw.tspSimulator()                                                   // tspcmd.go
@@ -601,16 +606,10 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 	if certFile == "" {
 		return nil, nil
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	lc := &listenerCert{name: name, certFile: certFile, keyFile: keyFile, logger: logger,
-		certStamp: regfile.StampOf(certFile), keyStamp: regfile.StampOf(keyFile)}
-	cert, err := loadKeyPair(name, certFile, keyFile)
+	lc, err := newListenerCert(name, certFile, keyFile, logger, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	lc.cert = cert
 	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: lc.get}
 	if !h2 {
 		c.NextProtos = []string{"http/1.1"}
@@ -618,8 +617,10 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 	return c, nil
 }
 
-// loadKeyPair reads a listener's certificate and key (listenerTLS's rules).
-func loadKeyPair(name, certFile, keyFile string) (*tls.Certificate, error) {
+// loadKeyPair reads a listener's certificate and key (listenerTLS's rules)
+// and refuses a certificate not valid yet at now, beyond proxy.ClockSkew
+// (a *certNotYetValid): every client would refuse it.
+func loadKeyPair(name, certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: certificate: %w", name, err)
@@ -632,7 +633,27 @@ func loadKeyPair(name, certFile, keyFile string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}
+	leaf := cert.Leaf
+	if leaf == nil { // GODEBUG x509keypairleaf=0
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("%s TLS: parse %s: %w", name, certFile, err)
+		}
+	}
+	if proxy.NotValidYet(leaf.NotBefore, now) {
+		return nil, &certNotYetValid{name: name, file: certFile, from: leaf.NotBefore}
+	}
 	return &cert, nil
+}
+
+// certNotYetValid: a listener certificate whose NotBefore is ahead.
+type certNotYetValid struct {
+	name, file string
+	from       time.Time
+}
+
+func (e *certNotYetValid) Error() string {
+	return fmt.Sprintf("%s TLS: the certificate %s is not yet valid: it is valid from %s, and until then every client refuses it; "+
+		"check this machine's clock, or serve it from that time", e.name, e.file, e.from.UTC().Format(time.RFC3339))
 }
 
 // listenerCert is a listener's certificate, read again at the first
@@ -641,13 +662,33 @@ func loadKeyPair(name, certFile, keyFile string) (*tls.Certificate, error) {
 // cert-manager) is served without a restart. A pair that does not load (a
 // half-written renewal, a certificate that is not the key's) leaves the
 // pair in force served and is logged once; the next change is tried again.
+// So is a certificate not valid yet (a renewal staged early), and it is
+// read again at the first handshake from the time it is valid.
 type listenerCert struct {
 	name, certFile, keyFile string
 	logger                  *slog.Logger
+	now                     func() time.Time // time.Now; replaced by tests
 
 	mu                  sync.Mutex
 	cert                *tls.Certificate
 	certStamp, keyStamp regfile.Stamp // the files as last read (or tried)
+	retryAt             time.Time     // the files as last tried hold a certificate valid from then; zero: none
+}
+
+// newListenerCert reads a listener's pair (loadKeyPair) at now(); logger
+// (nil: none) gets its reloads.
+func newListenerCert(name, certFile, keyFile string, logger *slog.Logger, now func() time.Time) (*listenerCert, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lc := &listenerCert{name: name, certFile: certFile, keyFile: keyFile, logger: logger, now: now,
+		certStamp: regfile.StampOf(certFile), keyStamp: regfile.StampOf(keyFile)}
+	cert, err := loadKeyPair(name, certFile, keyFile, now())
+	if err != nil {
+		return nil, err
+	}
+	lc.cert = cert
+	return lc, nil
 }
 
 // get is the listener's tls.Config.GetCertificate.
@@ -655,13 +696,20 @@ func (c *listenerCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	cs, ks := regfile.StampOf(c.certFile), regfile.StampOf(c.keyFile)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cs.Same(c.certStamp) && ks.Same(c.keyStamp) {
+	now := c.now()
+	if cs.Same(c.certStamp) && ks.Same(c.keyStamp) && (c.retryAt.IsZero() || now.Before(c.retryAt)) {
 		return c.cert, nil
 	}
-	c.certStamp, c.keyStamp = cs, ks
-	cert, err := loadKeyPair(c.name, c.certFile, c.keyFile)
+	retry := !c.retryAt.IsZero() && cs.Same(c.certStamp) && ks.Same(c.keyStamp) // logged already
+	c.certStamp, c.keyStamp, c.retryAt = cs, ks, time.Time{}
+	cert, err := loadKeyPair(c.name, c.certFile, c.keyFile, now)
 	if err != nil {
-		c.logger.Error("TLS certificate not reloaded, keeping the one in force", "listener", c.name, "error", err.Error())
+		if nyv := (*certNotYetValid)(nil); errors.As(err, &nyv) {
+			c.retryAt = nyv.from.Add(-proxy.ClockSkew)
+		}
+		if !retry {
+			c.logger.Error("TLS certificate not reloaded, keeping the one in force", "listener", c.name, "error", err.Error())
+		}
 		return c.cert, nil
 	}
 	c.cert = cert

@@ -3,11 +3,18 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/proxy"
 )
 
 // TestRenewedListenerCertificateIsServed: the inbound listener's
@@ -143,4 +150,59 @@ func certificateDER(t *testing.T, path string) string {
 		t.Fatalf("%s: no PEM", path)
 	}
 	return string(blk.Bytes)
+}
+
+// TestStagedListenerCertificateIsServedFromItsTime: a renewal staged early
+// (its NotBefore ahead) is not served while every client would refuse it:
+// the pair in force is kept, logged once; from the time it is valid (less
+// the clock skew allowed) the next handshake serves it, though its files
+// did not change since.
+func TestStagedListenerCertificateIsServedFromItsTime(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	logs := &syncBuffer{}
+	lc, err := newListenerCert("inbound", certFile, keyFile, slog.New(slog.NewTextHandler(logs, nil)), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := certificateDER(t, certFile)
+	served := func() string {
+		c, err := lc.get(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(c.Certificate[0])
+	}
+	if served() != first {
+		t.Fatal("the listener does not serve its certificate")
+	}
+	from := now.Add(24 * time.Hour)
+	next := t.TempDir()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	newCert, newKey, _ := writeSelfSigned(t, tmpl, filepath.Join(next, "cert.pem"), filepath.Join(next, "key.pem"))
+	staged := certificateDER(t, newCert)
+	for _, mv := range [][2]string{{newKey, keyFile}, {newCert, certFile}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if served() != first {
+			t.Fatal("a certificate not valid yet is served")
+		}
+	}
+	if n := strings.Count(logs.String(), "TLS certificate not reloaded"); n != 1 || !strings.Contains(logs.String(), "not yet valid") {
+		t.Errorf("%d log lines about the staged certificate, want 1 saying not yet valid:\n%s", n, logs.String())
+	}
+	mu.Lock()
+	now = from.Add(-proxy.ClockSkew)
+	mu.Unlock()
+	if served() != staged {
+		t.Fatal("the staged certificate is not served from the time it is valid")
+	}
 }

@@ -298,7 +298,7 @@
     b.preview.textContent = '';
     const {status, data} = await call('POST', 'preview', {capture: building.capture, yaml: b.yaml.value});
     if (status !== 200) {
-      list(b.changes, [data.error].concat(data.problems || []), 'error');
+      list(b.changes, [data.error].concat(data.problems || [], data.reason ? [data.reason] : []), 'error');
       return;
     }
     const lines = [];
