@@ -1435,7 +1435,10 @@ func CheckClassifiers(in []string) error {
 // digits, punctuation, symbols and spaces, as unicode.IsGraphic): no
 // control or invisible formatting characters, which would let a stored tag
 // forge log lines or hide its text. A classifier must not hold a card
-// number (pan.ContainsLooseString: also grouped by '_' or ':').
+// number in any spelling a reader sees: classifiers are stored in clear and
+// shown in every answer, so the rule is that of API client names
+// (pan.ContainsLooseString: also grouped by '_' or ':'; pan.MaskShown: any
+// other separator, '/', '|', ',', two spaces, and any script's digits).
 func checkClassifiers(in []string) ([]string, error) {
 	if len(in) > maxClassifiers {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
@@ -1448,7 +1451,7 @@ func checkClassifiers(in []string) ([]string, error) {
 		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
 			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
-		if pan.ContainsLooseString(c) {
+		if pan.ContainsLooseString(c) || pan.MaskShown(c) != c {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)
 		}
 		// At most maxClassifiers: a scan of out costs less than a set.
