@@ -251,6 +251,12 @@ type RedactRequest struct {
 	// aliases. With Alias set, the value returned is a reveal of that
 	// alias, and is audited as one.
 	Detail bool
+	// Text refuses, with Alias set, an alias whose value is not UTF-8
+	// text (an ItemError of ErrNotText, Field "alias"), before anything
+	// is written: for callers that answer the value in a JSON string (the
+	// vault API), which cannot hold it. A route's filter stores a value
+	// whole, whatever its bytes.
+	Text bool
 }
 
 // Token is the alias given for one RedactRequest.
@@ -726,6 +732,11 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			v, err := s.keys.open(ctx, recs[j].rec)
 			if err != nil {
 				return nil, fmt.Errorf("vault: redact: %w", err)
+			}
+			if reqs[i].Text && !utf8.Valid(v) {
+				clear(v)
+				bad = append(bad, ItemError{Index: i, Field: "alias", Err: ErrNotText})
+				continue
 			}
 			if err := it.format.Check(string(v)); err != nil {
 				clear(v)

@@ -41,6 +41,14 @@
 // empty, "." or ".." element) is answered 404 not_found, not redirected
 // (a redirect echoes the path and query in clear).
 //
+// A value the vault holds that is not UTF-8 text (a route's filter stores
+// a value whole, whatever its bytes) is never answered: a JSON string
+// cannot hold it, and encoding/json would write other text (U+FFFD for
+// each bad byte). A reveal of it, or a create naming its alias, is
+// answered 422 value_not_text, naming the alias's place in the request
+// (source.parameter q, or source.pointer /data/<i>/alias, the create
+// refused whole before anything is written), never the value.
+//
 // A value may be a JSON string or a JSON number (the spec's own example
 // sends 122105155): a number is stored as its text, exactly as sent. One
 // value is at most the vault's MaxValueLen (vault.max_value_size); one
@@ -61,6 +69,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -307,7 +316,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			referenced[it.Alias] = true
 		}
 		reqs[i] = vault.RedactRequest{Value: value, Alias: it.Alias, Format: vault.Format(it.Format), Storage: vault.Storage(it.Storage),
-			Classifiers: it.Classifiers, Detail: true}
+			Classifiers: it.Classifiers, Detail: true, Text: true}
 	}
 	if bad != nil {
 		jsonapi.WriteError(w, contentType, bad)
@@ -381,6 +390,10 @@ func (h *Handler) revealOne(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "reveal", es[0].Err)
 		return
 	}
+	if !utf8.ValidString(es[0].Value) {
+		jsonapi.WriteError(w, contentType, notText(nil, "the alias"))
+		return
+	}
 	jsonapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"data": []record{toRecord(es[0])}})
 }
 
@@ -420,10 +433,20 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]record{}
+	var bad *jsonapi.Error
 	for i, e := range es {
-		if e.Err == nil {
+		switch {
+		case e.Err != nil:
+		case !utf8.ValidString(e.Value):
+			bad = appendErr(bad, notText(&jsonapi.Source{Parameter: param},
+				fmt.Sprintf("alias %d of the list (1 is the first, each alias counted once)", i+1)))
+		default:
 			out[aliases[i]] = toRecord(e)
 		}
+	}
+	if bad != nil {
+		jsonapi.WriteError(w, contentType, bad)
+		return
 	}
 	if len(out) == 0 {
 		h.fail(w, r, "reveal", vault.ErrNotFound)
@@ -556,6 +579,17 @@ func checkCount(n, limit int, what string) *jsonapi.Error {
 	return nil
 }
 
+// notText is the 422 value_not_text error of an alias (what names it in
+// the request) whose value is not UTF-8 text: a JSON string cannot hold
+// it, and encoding/json would write each bad byte as U+FFFD, answering
+// other text than the vault holds. The value is never named.
+func notText(src *jsonapi.Source, what string) *jsonapi.Error {
+	e := jsonapi.NewError(http.StatusUnprocessableEntity, "value_not_text", "Unprocessable Entity",
+		"the value of "+what+" is not UTF-8 text, which a JSON answer cannot hold (a route stored it as it came); reveal it through a route")
+	e.Objects[0].Source = src
+	return e
+}
+
 // invalid returns a 400 error about the request member at pointer: the
 // vault API answers every refused request 400, as VGS's example.
 func invalid(pointer, code, detail string) *jsonapi.Error {
@@ -578,12 +612,21 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		jsonapi.WriteError(w, contentType, je)
 	case errors.As(err, &be):
 		var out *jsonapi.Error
+		allNotText := true
 		for _, it := range be.Items {
 			ptr := "/data/" + fmt.Sprint(it.Index) + "/" + it.Field
 			if r.Method == http.MethodPut {
 				ptr = "/data/" + it.Field
 			}
+			if errors.Is(it.Err, vault.ErrNotText) {
+				out = appendErr(out, notText(&jsonapi.Source{Pointer: ptr}, "the alias"))
+				continue
+			}
+			allNotText = false
 			out = appendErr(out, invalid(ptr, codeOf(it.Err), detailOf(it.Err)))
+		}
+		if !allNotText {
+			out.Status = http.StatusBadRequest // with a refused item: a request the API refuses
 		}
 		jsonapi.WriteError(w, contentType, out)
 	case errors.Is(err, vault.ErrNotFound):
