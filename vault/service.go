@@ -57,7 +57,8 @@ type Options struct {
 	MaxWait       time.Duration
 	// Auditor, when set, records every Reveal, Describe and Delete, and
 	// every Redact that returns the value of an existing alias
-	// (RedactRequest.Detail with Alias), before its result is returned; when
+	// (RedactRequest.Detail with Alias) or is refused once it looked such
+	// aliases up, before its result is returned; when
 	// it fails the call fails (fail closed). Known is never audited: it
 	// neither decrypts nor returns anything stored.
 	Auditor Auditor
@@ -746,6 +747,11 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			it.value, it.storage = v, recs[j].rec.Storage
 			it.classifiers, it.expiresAt = recs[j].rec.Classifiers, recs[j].rec.ExpiresAt
 		}
+		if len(bad) > 0 {
+			if err := s.auditRefusedDetail(ctx, reqs, fromAlias, recs); err != nil {
+				return nil, fmt.Errorf("vault: redact: %w", err)
+			}
+		}
 	}
 	if len(bad) > 0 {
 		return nil, &BatchError{Items: bad}
@@ -756,6 +762,34 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 	}
 	return items, nil
+}
+
+// auditRefusedDetail records the reveal attempt of a Redact refused once
+// its items naming an alias were looked up: the Detail ones (those whose
+// value the call would have returned) are audited as a reveal that
+// returned nothing, OutcomeNotFound when none of them was found, else
+// OutcomeRefused, with the number found. The refusal tells the caller
+// which aliases exist and which formats their values do not fit, as a
+// Reveal's answer tells it which exist, so it is recorded as one is, and
+// a failure to record it fails the call (ErrAuditUnavailable) instead of
+// answering. recs[j] is the look-up of reqs[fromAlias[j]].
+func (s *Service) auditRefusedDetail(ctx context.Context, reqs []RedactRequest, fromAlias []int, recs []found) error {
+	var aliases []string
+	n := 0
+	for j, i := range fromAlias {
+		if !reqs[i].Detail {
+			continue
+		}
+		aliases = append(aliases, reqs[i].Alias)
+		if recs[j].rec != nil {
+			n++
+		}
+	}
+	outcome := OutcomeRefused
+	if n == 0 {
+		outcome = OutcomeNotFound
+	}
+	return s.audit(ctx, AuditReveal, aliases, n, outcome)
 }
 
 // wipeItems clears the values of items.
