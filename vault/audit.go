@@ -103,7 +103,10 @@ const (
 	OutcomeNotFound = "not_found"
 	OutcomeError    = "error"
 	// OutcomeRefused: a delete refused because the alias is in use
-	// (ErrInUse); nothing was deleted.
+	// (ErrInUse); nothing was deleted. For a reveal: a Redact with Detail
+	// naming aliases that was refused once they were found (a format
+	// their value does not fit, another item refused); nothing was
+	// returned.
 	OutcomeRefused = "refused"
 )
 
@@ -127,7 +130,9 @@ type AuditEvent struct {
 
 // Auditor records vault accesses durably. The Service calls it for every
 // Reveal, Describe and Delete, and every Redact that returns the value of
-// an existing alias (RedactRequest.Detail), after the store answered and
+// an existing alias (RedactRequest.Detail), or is refused once such
+// aliases were looked up (OutcomeNotFound, OutcomeRefused: the refusal
+// tells which exist), after the store answered and
 // before the result is returned: when Audit fails, the values are dropped
 // and the call fails with ErrAuditUnavailable (fail closed). Known is
 // never audited. It must be safe for concurrent use.

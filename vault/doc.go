@@ -155,7 +155,9 @@
 // Reveal, Describe and Delete are audited through Options.Auditor (see
 // Auditor), and so is a Redact that returns the value of an existing alias
 // (RedactRequest.Detail with Alias, as the vault API's POST /aliases
-// does); Redact of values the caller sent and Known are not. Every store
+// does), or is refused once those aliases were looked up (a format their
+// values do not fit, an alias not found: the refusal tells which exist);
+// Redact of values the caller sent and Known are not. Every store
 // operation the Service makes is reported to Options.Observer with the
 // Service call, the store's name (StoreNamer) and a result word, never an
 // alias or a value.

@@ -29,6 +29,9 @@ var (
 	// ErrFormatNotApplicable: the value does not fit the format (for example
 	// FPE_SIX_T_FOUR of a value that is not 12–19 digits).
 	ErrFormatNotApplicable = errors.New("vault: format does not apply to this value")
+	// ErrNotText: the value of an alias is not UTF-8 text, and the caller
+	// asked for text (RedactRequest.Text).
+	ErrNotText = errors.New("vault: the value is not UTF-8 text")
 	// ErrAliasSpaceExhausted: no free alias was found after many tries.
 	ErrAliasSpaceExhausted = errors.New("vault: no free alias found")
 	// ErrWrongMasterKey: the master key is not the one the vault was created with.

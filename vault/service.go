@@ -57,7 +57,8 @@ type Options struct {
 	MaxWait       time.Duration
 	// Auditor, when set, records every Reveal, Describe and Delete, and
 	// every Redact that returns the value of an existing alias
-	// (RedactRequest.Detail with Alias), before its result is returned; when
+	// (RedactRequest.Detail with Alias) or is refused once it looked such
+	// aliases up, before its result is returned; when
 	// it fails the call fails (fail closed). Known is never audited: it
 	// neither decrypts nor returns anything stored.
 	Auditor Auditor
@@ -251,6 +252,12 @@ type RedactRequest struct {
 	// aliases. With Alias set, the value returned is a reveal of that
 	// alias, and is audited as one.
 	Detail bool
+	// Text refuses, with Alias set, an alias whose value is not UTF-8
+	// text (an ItemError of ErrNotText, Field "alias"), before anything
+	// is written: for callers that answer the value in a JSON string (the
+	// vault API), which cannot hold it. A route's filter stores a value
+	// whole, whatever its bytes.
+	Text bool
 }
 
 // Token is the alias given for one RedactRequest.
@@ -727,6 +734,11 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			if err != nil {
 				return nil, fmt.Errorf("vault: redact: %w", err)
 			}
+			if reqs[i].Text && !utf8.Valid(v) {
+				clear(v)
+				bad = append(bad, ItemError{Index: i, Field: "alias", Err: ErrNotText})
+				continue
+			}
 			if err := it.format.Check(string(v)); err != nil {
 				clear(v)
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
@@ -734,6 +746,11 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			}
 			it.value, it.storage = v, recs[j].rec.Storage
 			it.classifiers, it.expiresAt = recs[j].rec.Classifiers, recs[j].rec.ExpiresAt
+		}
+		if len(bad) > 0 {
+			if err := s.auditRefusedDetail(ctx, reqs, fromAlias, recs); err != nil {
+				return nil, fmt.Errorf("vault: redact: %w", err)
+			}
 		}
 	}
 	if len(bad) > 0 {
@@ -745,6 +762,34 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 	}
 	return items, nil
+}
+
+// auditRefusedDetail records the reveal attempt of a Redact refused once
+// its items naming an alias were looked up: the Detail ones (those whose
+// value the call would have returned) are audited as a reveal that
+// returned nothing, OutcomeNotFound when none of them was found, else
+// OutcomeRefused, with the number found. The refusal tells the caller
+// which aliases exist and which formats their values do not fit, as a
+// Reveal's answer tells it which exist, so it is recorded as one is, and
+// a failure to record it fails the call (ErrAuditUnavailable) instead of
+// answering. recs[j] is the look-up of reqs[fromAlias[j]].
+func (s *Service) auditRefusedDetail(ctx context.Context, reqs []RedactRequest, fromAlias []int, recs []found) error {
+	var aliases []string
+	n := 0
+	for j, i := range fromAlias {
+		if !reqs[i].Detail {
+			continue
+		}
+		aliases = append(aliases, reqs[i].Alias)
+		if recs[j].rec != nil {
+			n++
+		}
+	}
+	outcome := OutcomeRefused
+	if n == 0 {
+		outcome = OutcomeNotFound
+	}
+	return s.audit(ctx, AuditReveal, aliases, n, outcome)
 }
 
 // wipeItems clears the values of items.
@@ -1435,7 +1480,10 @@ func CheckClassifiers(in []string) error {
 // digits, punctuation, symbols and spaces, as unicode.IsGraphic): no
 // control or invisible formatting characters, which would let a stored tag
 // forge log lines or hide its text. A classifier must not hold a card
-// number (pan.ContainsLooseString: also grouped by '_' or ':').
+// number in any spelling a reader sees: classifiers are stored in clear and
+// shown in every answer, so the rule is that of API client names
+// (pan.ContainsLooseString: also grouped by '_' or ':'; pan.MaskShown: any
+// other separator, '/', '|', ',', two spaces, and any script's digits).
 func checkClassifiers(in []string) ([]string, error) {
 	if len(in) > maxClassifiers {
 		return nil, fmt.Errorf("%w: more than %d classifiers", ErrInvalidClassifier, maxClassifiers)
@@ -1448,7 +1496,7 @@ func checkClassifiers(in []string) ([]string, error) {
 		if !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
 			return nil, fmt.Errorf("%w: only printable characters (letters, digits, punctuation, symbols, spaces) are allowed", ErrInvalidClassifier)
 		}
-		if pan.ContainsLooseString(c) {
+		if pan.ContainsLooseString(c) || pan.MaskShown(c) != c {
 			return nil, fmt.Errorf("%w: a classifier must not hold a card number", ErrInvalidClassifier)
 		}
 		// At most maxClassifiers: a scan of out costs less than a set.

@@ -27,7 +27,9 @@
 // A member the API does not read (a meta object) is the client's own and
 // may hold any key.
 // Requests are application/json or application/vnd.api+json; answers are
-// application/json. Errors are VGS's error documents:
+// application/json, written through a small buffer (a reveal of 20 values
+// at the value limit is tens of megabytes: it is not built in memory).
+// Errors are VGS's error documents:
 // {"errors":[{"status":400,"title":"Bad request","detail":"…","href":"<request URL>"}]}
 // (status an integer, href the request's URL without its query), with two
 // members of aliasgate's own that VGS clients ignore: code (a stable
@@ -41,6 +43,14 @@
 // empty, "." or ".." element) is answered 404 not_found, not redirected
 // (a redirect echoes the path and query in clear).
 //
+// A value the vault holds that is not UTF-8 text (a route's filter stores
+// a value whole, whatever its bytes) is never answered: a JSON string
+// cannot hold it, and encoding/json would write other text (U+FFFD for
+// each bad byte). A reveal of it, or a create naming its alias, is
+// answered 422 value_not_text, naming the alias's place in the request
+// (source.parameter q, or source.pointer /data/<i>/alias, the create
+// refused whole before anything is written), never the value.
+//
 // A value may be a JSON string or a JSON number (the spec's own example
 // sends 122105155): a number is stored as its text, exactly as sent. One
 // value is at most the vault's MaxValueLen (vault.max_value_size); one
@@ -49,10 +59,12 @@
 package vaultapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -61,6 +73,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -307,7 +320,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			referenced[it.Alias] = true
 		}
 		reqs[i] = vault.RedactRequest{Value: value, Alias: it.Alias, Format: vault.Format(it.Format), Storage: vault.Storage(it.Storage),
-			Classifiers: it.Classifiers, Detail: true}
+			Classifiers: it.Classifiers, Detail: true, Text: true}
 	}
 	if bad != nil {
 		jsonapi.WriteError(w, contentType, bad)
@@ -337,7 +350,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
 			Aliases: append([]vault.AliasInfo{{Alias: t.Alias, Format: t.Format}}, t.Others...)})
 	}
-	jsonapi.WriteJSON(w, http.StatusCreated, contentType, map[string]any{"data": out})
+	writeData(w, http.StatusCreated, nil, out)
 }
 
 // maxCreateBody is the largest create body: one value at the vault's limit
@@ -381,7 +394,11 @@ func (h *Handler) revealOne(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "reveal", es[0].Err)
 		return
 	}
-	jsonapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"data": []record{toRecord(es[0])}})
+	if !utf8.ValidString(es[0].Value) {
+		jsonapi.WriteError(w, contentType, notText(nil, "the alias"))
+		return
+	}
+	writeData(w, http.StatusOK, nil, []record{toRecord(es[0])})
 }
 
 func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
@@ -419,17 +436,176 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "reveal", err)
 		return
 	}
-	out := map[string]record{}
+	var keys []string
+	var out []record
+	var bad *jsonapi.Error
 	for i, e := range es {
-		if e.Err == nil {
-			out[aliases[i]] = toRecord(e)
+		switch {
+		case e.Err != nil:
+		case !utf8.ValidString(e.Value):
+			bad = appendErr(bad, notText(&jsonapi.Source{Parameter: param},
+				fmt.Sprintf("alias %d of the list (1 is the first, each alias counted once)", i+1)))
+		default:
+			keys, out = append(keys, aliases[i]), append(out, toRecord(e))
 		}
+	}
+	if bad != nil {
+		jsonapi.WriteError(w, contentType, bad)
+		return
 	}
 	if len(out) == 0 {
 		h.fail(w, r, "reveal", vault.ErrNotFound)
 		return
 	}
-	jsonapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"data": out})
+	writeData(w, http.StatusOK, keys, out)
+}
+
+// writeData writes the answer {"data":[record…]}, or {"data":{key:record…}}
+// when keys are given (keys[i] names recs[i]; the members in key order, as
+// encoding/json writes a map), through a buffer of about answerChunk
+// bytes, with the bytes encoding/json (without HTML escaping) would write.
+// The answer of a reveal of 20 values at the value limit is tens of
+// megabytes (a '\\' or a '"' is written in two bytes, a control character
+// in six): encoded whole (jsonapi.WriteJSON: the document in
+// encoding/json's buffer, then copied for Content-Length, each grown by
+// doubling) one request of a 1.3 KB URL allocated 348 MB, 228 MB of them
+// besides its vault call's (TestLargeAnswersAreNotBuiltWhole). No
+// Content-Length: a large answer is chunked, a small one is measured by
+// net/http.
+func writeData(w http.ResponseWriter, status int, keys []string, recs []record) {
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	open, end := "[", "]}\n"
+	if keys != nil {
+		open, end = "{", "}}\n"
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	j := &jsonWriter{w: w, buf: make([]byte, 0, 2*answerChunk)}
+	var rest bytes.Buffer // a record's members after its value: small
+	enc := json.NewEncoder(&rest)
+	enc.SetEscapeHTML(false) // as jsonapi.WriteJSON: JSON, never HTML
+	j.raw(`{"data":` + open)
+	for n, i := range order {
+		if n > 0 {
+			j.raw(",")
+		}
+		if keys != nil {
+			j.str(keys[i])
+			j.raw(":")
+		}
+		// The value is streamed; the other members are encoding/json's
+		// encoding of the record without it, after its "value":"".
+		r := recs[i]
+		j.raw(`{"value":`)
+		j.str(r.Value)
+		r.Value = ""
+		rest.Reset()
+		_ = enc.Encode(r) // strings and string slices: nothing fails
+		j.raw(strings.TrimSuffix(strings.TrimPrefix(rest.String(), `{"value":""`), "\n"))
+		if j.err != nil {
+			return // the client went away
+		}
+	}
+	j.raw(end)
+	j.flush()
+}
+
+// answerChunk is about how much of an answer is held before it is written.
+const answerChunk = 32 << 10
+
+// jsonWriter writes JSON text to w through buf, flushed each time it holds
+// answerChunk bytes or more; err is the first write error (later writes
+// are dropped).
+type jsonWriter struct {
+	w   io.Writer
+	buf []byte
+	err error
+}
+
+func (j *jsonWriter) flush() {
+	if j.err == nil && len(j.buf) > 0 {
+		_, j.err = j.w.Write(j.buf)
+	}
+	j.buf = j.buf[:0]
+}
+
+func (j *jsonWriter) full() {
+	if len(j.buf) >= answerChunk {
+		j.flush()
+	}
+}
+
+func (j *jsonWriter) raw(s string) {
+	j.buf = append(j.buf, s...)
+	j.full()
+}
+
+const hexDigits = "0123456789abcdef"
+
+// str writes s as a JSON string exactly as encoding/json does without HTML
+// escaping (Encoder.SetEscapeHTML(false)): '"' and '\\' escaped, control
+// characters as \b \f \n \r \t or \u00XX, U+2028 and U+2029 as \u2028
+// and \u2029, a byte that is not UTF-8 as \ufffd; the rest as it is.
+// TestJSONWriterWritesAsEncodingJSON checks it against encoding/json.
+func (j *jsonWriter) str(s string) {
+	j.buf = append(j.buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if i-start >= answerChunk {
+			j.buf = append(j.buf, s[start:i]...)
+			start = i
+			j.full()
+		}
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			j.buf = append(j.buf, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				j.buf = append(j.buf, '\\', b)
+			case '\b':
+				j.buf = append(j.buf, '\\', 'b')
+			case '\f':
+				j.buf = append(j.buf, '\\', 'f')
+			case '\n':
+				j.buf = append(j.buf, '\\', 'n')
+			case '\r':
+				j.buf = append(j.buf, '\\', 'r')
+			case '\t':
+				j.buf = append(j.buf, '\\', 't')
+			default:
+				j.buf = append(j.buf, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			j.full()
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case c == utf8.RuneError && size == 1:
+			j.buf = append(append(j.buf, s[start:i]...), `\ufffd`...)
+		case c == '\u2028' || c == '\u2029':
+			j.buf = append(append(j.buf, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+		j.full()
+	}
+	j.buf = append(append(j.buf, s[start:]...), '"')
+	j.full()
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
@@ -556,6 +732,17 @@ func checkCount(n, limit int, what string) *jsonapi.Error {
 	return nil
 }
 
+// notText is the 422 value_not_text error of an alias (what names it in
+// the request) whose value is not UTF-8 text: a JSON string cannot hold
+// it, and encoding/json would write each bad byte as U+FFFD, answering
+// other text than the vault holds. The value is never named.
+func notText(src *jsonapi.Source, what string) *jsonapi.Error {
+	e := jsonapi.NewError(http.StatusUnprocessableEntity, "value_not_text", "Unprocessable Entity",
+		"the value of "+what+" is not UTF-8 text, which a JSON answer cannot hold (a route stored it as it came); reveal it through a route")
+	e.Objects[0].Source = src
+	return e
+}
+
 // invalid returns a 400 error about the request member at pointer: the
 // vault API answers every refused request 400, as VGS's example.
 func invalid(pointer, code, detail string) *jsonapi.Error {
@@ -578,12 +765,21 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		jsonapi.WriteError(w, contentType, je)
 	case errors.As(err, &be):
 		var out *jsonapi.Error
+		allNotText := true
 		for _, it := range be.Items {
 			ptr := "/data/" + fmt.Sprint(it.Index) + "/" + it.Field
 			if r.Method == http.MethodPut {
 				ptr = "/data/" + it.Field
 			}
+			if errors.Is(it.Err, vault.ErrNotText) {
+				out = appendErr(out, notText(&jsonapi.Source{Pointer: ptr}, "the alias"))
+				continue
+			}
+			allNotText = false
 			out = appendErr(out, invalid(ptr, codeOf(it.Err), detailOf(it.Err)))
+		}
+		if !allNotText {
+			out.Status = http.StatusBadRequest // with a refused item: a request the API refuses
 		}
 		jsonapi.WriteError(w, contentType, out)
 	case errors.Is(err, vault.ErrNotFound):
