@@ -56,9 +56,13 @@ func (p Presence) String() string {
 // Values are those of the context's account (the index is per account, see
 // WithAccount): the same number held by another account is
 // PresenceUnknown, which the leak guard counts as card data all the same.
-// Aliases are live aliases of any account: the question is what the string
-// is, not whether the caller may reach it, and nothing about the record is
-// returned (a foreign alias flowing through a route is not card data).
+// So are aliases: a live alias of another account is PresenceUnknown. An
+// alias of a card-like format is itself a card-like number (FPE_SIX_T_FOUR
+// leaves 100 aliases of a 13-digit card's first six and last four): were
+// another account's aliases known, one account could make aliases of every
+// number of a chosen BIN and last four, and every other account's leak
+// guard would let those card numbers through. An alias of another account
+// is no alias to a route of this one either: the route cannot reveal it.
 // Known goes through the concurrency bound like every other call; it fails
 // as a whole only when a store fails. The persistent store is asked
 // first; when it answered and only the volatile store then fails, Known
@@ -105,6 +109,7 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 	if len(query) == 0 {
 		return out, nil
 	}
+	owner := s.owner(ctx)
 	recs, err := s.get(ctx, opKnown, s.persistent, query)
 	if err != nil {
 		return nil, fmt.Errorf("vault: known: %w", err)
@@ -113,13 +118,17 @@ func (s *Service) Known(ctx context.Context, candidates []string) ([]Presence, e
 	var restIdx []int
 	for k, r := range recs {
 		if r != nil {
-			out[idx[k]] = PresenceAlias
+			// An alias is in one store only: another account's is
+			// not looked for in the volatile store.
+			if s.owns(owner, r) {
+				out[idx[k]] = PresenceAlias
+			}
 		} else {
 			rest = append(rest, query[k])
 			restIdx = append(restIdx, idx[k])
 		}
 	}
-	return s.knownVolatile(ctx, rest, restIdx, out)
+	return s.knownVolatile(ctx, owner, rest, restIdx, out)
 }
 
 // The format mask of valueKeys has a bit for every format.
@@ -171,8 +180,21 @@ func (s *Service) valueKeys(owner string, candidates []string) ([][]byte, []int)
 // point at a live record, without reading the records. The Service uses
 // it on its persistent store when the store has it (pgstore), else Get and
 // LookupIndex.
+//
+// An alias counts as live only when one of owners (Record.Owner values)
+// owns it: Known asks about the context's account's aliases only.
 type Prober interface {
-	Probe(ctx context.Context, aliases []string, keys [][]byte) (live, indexed []bool, err error)
+	Probe(ctx context.Context, owners []string, aliases []string, keys [][]byte) (live, indexed []bool, err error)
+}
+
+// owners returns the Record.Owner values that owner's account owns (see
+// owns): owner, and the default account's name too for the default
+// account.
+func (s *Service) owners(owner string) []string {
+	if owner == "" && s.defAccount != "" {
+		return []string{"", s.defAccount}
+	}
+	return []string{owner}
 }
 
 // knownProbed is Known over a persistent store that is a Prober: one probe
@@ -190,7 +212,8 @@ func (s *Service) knownProbed(ctx context.Context, pr Prober, candidates []strin
 	if len(query) == 0 && len(keys) == 0 {
 		return out, nil
 	}
-	live, indexed, err := s.probe(ctx, pr, query, keys)
+	owner := s.owner(ctx)
+	live, indexed, err := s.probe(ctx, pr, s.owners(owner), query, keys)
 	if err != nil {
 		return nil, fmt.Errorf("vault: known: %w", err)
 	}
@@ -211,14 +234,14 @@ func (s *Service) knownProbed(ctx context.Context, pr Prober, candidates []strin
 			restIdx = append(restIdx, i)
 		}
 	}
-	return s.knownVolatile(ctx, rest, restIdx, out)
+	return s.knownVolatile(ctx, owner, rest, restIdx, out)
 }
 
 // knownVolatile asks the volatile store about the candidates the persistent
 // store did not know (rest, at restIdx in out). When it fails, out is
 // returned with the error: what the persistent store answered holds (an
 // alias PostgreSQL holds is known while Redis is away).
-func (s *Service) knownVolatile(ctx context.Context, rest []string, restIdx []int, out []Presence) ([]Presence, error) {
+func (s *Service) knownVolatile(ctx context.Context, owner string, rest []string, restIdx []int, out []Presence) ([]Presence, error) {
 	if len(rest) == 0 || s.volatile == s.persistent {
 		return out, nil
 	}
@@ -227,7 +250,7 @@ func (s *Service) knownVolatile(ctx context.Context, rest []string, restIdx []in
 		return out, fmt.Errorf("vault: known: %w", err)
 	}
 	for k, r := range recs {
-		if r != nil {
+		if r != nil && s.owns(owner, r) {
 			out[restIdx[k]] = PresenceAlias
 		}
 	}
@@ -235,12 +258,12 @@ func (s *Service) knownVolatile(ctx context.Context, rest []string, restIdx []in
 }
 
 // probe is Prober.Probe on the persistent store, observed as "known".
-func (s *Service) probe(ctx context.Context, pr Prober, aliases []string, keys [][]byte) ([]bool, []bool, error) {
+func (s *Service) probe(ctx context.Context, pr Prober, owners, aliases []string, keys [][]byte) ([]bool, []bool, error) {
 	if s.observer == nil {
-		return pr.Probe(ctx, aliases, keys)
+		return pr.Probe(ctx, owners, aliases, keys)
 	}
 	t0 := time.Now()
-	live, indexed, err := pr.Probe(ctx, aliases, keys)
+	live, indexed, err := pr.Probe(ctx, owners, aliases, keys)
 	result := errResult(err)
 	if err == nil {
 		result = resultNotFound

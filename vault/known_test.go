@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -228,7 +229,7 @@ type proberStore struct {
 	probes atomic.Int64
 }
 
-func (p *proberStore) Probe(ctx context.Context, aliases []string, keys [][]byte) ([]bool, []bool, error) {
+func (p *proberStore) Probe(ctx context.Context, owners, aliases []string, keys [][]byte) ([]bool, []bool, error) {
 	p.probes.Add(1)
 	recs, err := p.Store.Get(ctx, aliases)
 	if err != nil {
@@ -240,7 +241,7 @@ func (p *proberStore) Probe(ctx context.Context, aliases []string, keys [][]byte
 	}
 	live, indexed := make([]bool, len(recs)), make([]bool, len(found))
 	for i := range recs {
-		live[i] = recs[i] != nil
+		live[i] = recs[i] != nil && slices.Contains(owners, recs[i].Owner)
 	}
 	for i := range found {
 		indexed[i] = found[i] != ""

@@ -473,3 +473,82 @@ func TestMutateKeepsTheMask(t *testing.T) {
 		}
 	}
 }
+
+// TestLeakGuardCountsAnotherAccountsAliasAsCardData: an FPE alias is a
+// card-like number, and one account can make many of them (100 per first
+// six and last four of a 13-digit card): another account's route must not
+// take them for aliases, or one account could open every other account's
+// leak guard to the card numbers it chose. Through the real gateway, on
+// bbolt and on PostgreSQL (whose Known is one probe query).
+func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+	}{
+		{"bolt", nil},
+		{"postgres", map[string]string{
+			"ALIASGATE_VAULT_STORE":        "postgres",
+			"ALIASGATE_VAULT_POSTGRES_URL": testPostgresURL(t),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shop := newRecorder(t)
+			dir := t.TempDir()
+			data := filepath.Join(dir, "data")
+			routesFile := filepath.Join(dir, "routes.yaml")
+			os.WriteFile(routesFile, []byte(`routes:
+  - id: shop_b
+    direction: inbound
+    host: "*"
+    path_prefix: /shop-b
+    upstream: `+shop.URL+`
+    account: acct_b
+    leak_guard: block
+`), 0o600)
+			vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}
+			for k, v := range tc.extra {
+				vars[k] = v
+			}
+			env := testEnv(vars)
+			a := createClient(t, env, data, "--name", "api", "--account", "acct_a", "--scopes", "aliases:write")
+			b := createClient(t, env, data, "--name", "api", "--account", "acct_b", "--scopes", "aliases:write")
+			g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+			fpe := func(c credential, number string) string {
+				t.Helper()
+				status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+					`{"data":[{"value":"`+number+`","format":"FPE_SIX_T_FOUR"}]}`, func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
+				var doc struct {
+					Data []struct{ Aliases []struct{ Alias string } }
+				}
+				if status != 201 || json.Unmarshal(body, &doc) != nil || len(doc.Data) != 1 {
+					t.Fatalf("create: %d %s", status, body)
+				}
+				alias := doc.Data[0].Aliases[0].Alias
+				if !pan.Valid(alias) {
+					t.Fatalf("FPE alias %q is not card-like", alias)
+				}
+				return alias
+			}
+			aliasA, aliasB := fpe(a, "4111111111111111"), fpe(b, "5555555555554444")
+			send := func(number string) int {
+				t.Helper()
+				status, _ := call(t, "POST", g.inbound+"/shop-b/orders", "application/json", `{"ref":"`+number+`"}`, func(*http.Request) {})
+				return status
+			}
+			if status := send(aliasB); status != 200 {
+				t.Fatalf("acct_b's own alias through its route: %d, want 200", status)
+			}
+			if status := send(aliasA); status == 200 {
+				t.Fatalf("acct_a's card-like alias passed acct_b's block guard as an alias (%d)", status)
+			}
+			for _, got := range shop.bodies() {
+				if strings.Contains(got, aliasA) {
+					t.Fatalf("the upstream of acct_b got acct_a's alias: %s", got)
+				}
+			}
+			if n := len(shop.bodies()); n != 1 {
+				t.Fatalf("the upstream got %d requests, want 1 (acct_b's alias only)", n)
+			}
+		})
+	}
+}

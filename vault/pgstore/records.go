@@ -217,8 +217,9 @@ var _ vault.Prober = (*Store)(nil)
 
 // Probe implements vault.Prober: one query tells which aliases are live
 // records and which index keys point at a live record, without reading the
-// records (for vault.Service.Known).
-func (s *Store) Probe(ctx context.Context, aliases []string, keys [][]byte) ([]bool, []bool, error) {
+// records (for vault.Service.Known); an alias counts only when one of owners
+// owns it.
+func (s *Store) Probe(ctx context.Context, owners, aliases []string, keys [][]byte) ([]bool, []bool, error) {
 	found, indexed := make([]bool, len(aliases)), make([]bool, len(keys))
 	now := s.now()
 	err := s.run(ctx, "probe", true, func(ctx context.Context, _ int) error {
@@ -226,8 +227,8 @@ func (s *Store) Probe(ctx context.Context, aliases []string, keys [][]byte) ([]b
 		if len(query) == 0 && len(keys) == 0 {
 			return nil
 		}
-		rows, err := s.pool.Query(ctx, `SELECT alias, NULL::bytea FROM records WHERE alias = ANY($1) AND `+live+
-			` UNION ALL SELECT NULL, index_key FROM records WHERE index_key = ANY($3) AND `+live, query, now, keys)
+		rows, err := s.pool.Query(ctx, `SELECT alias, NULL::bytea FROM records WHERE alias = ANY($1) AND owner = ANY($4) AND `+live+
+			` UNION ALL SELECT NULL, index_key FROM records WHERE index_key = ANY($3) AND `+live, query, now, keys, storable(owners))
 		if err != nil {
 			return err
 		}

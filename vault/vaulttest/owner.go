@@ -242,15 +242,27 @@ func testServicePerAccountAliases(t *testing.T, h Harness) {
 			seen = append(seen, all[k][i].Alias)
 		}
 	}
-	// Known: the value is card data for every account; an alias of any
-	// account is an alias (it is not card data).
-	for _, ctx := range []context.Context{bg, vault.WithAccount(bg, "acct_a"), vault.WithAccount(bg, "acct_c")} {
-		p, err := svc.Known(ctx, []string{all[1][0].Alias, all[2][1].Alias, "4111111111111111"})
+	// Known: the value is card data for every account; an alias is an
+	// alias to its own account only (to another it is unknown, card data:
+	// the leak guard of one account cannot be told a card-like number is
+	// an alias by another account's making it one).
+	// The aliases asked about: the default account's, acct_a's, acct_b's.
+	for k, ctx := range []context.Context{bg, vault.WithAccount(bg, "acct_a"), vault.WithAccount(bg, "acct_b"), vault.WithAccount(bg, "acct_c")} {
+		p, err := svc.Known(ctx, []string{all[0][0].Alias, all[1][0].Alias, all[2][1].Alias, "4111111111111111"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p[0] != vault.PresenceAlias || p[1] != vault.PresenceAlias || p[2] == vault.PresenceAlias {
-			t.Fatalf("Known = %v", p)
+		for i := range 3 {
+			want := vault.PresenceUnknown
+			if i == k {
+				want = vault.PresenceAlias
+			}
+			if p[i] != want {
+				t.Fatalf("account %d: Known of account %d's alias = %v, want %v (all: %v)", k, i, p[i], want, p)
+			}
+		}
+		if p[3] == vault.PresenceAlias {
+			t.Fatalf("account %d: Known of a card number = %v", k, p[3])
 		}
 	}
 }
