@@ -43,17 +43,19 @@
 // them, at most Limits.MaxCallers other callers (source addresses) are
 // tracked. Past its kind's bound, a caller not yet tracked takes the place
 // of one with nothing worth remembering: not serving a penalty, its
-// buckets full again, and, of a few sampled, the lowest count in any group
-// (a customer who tokenized one card), the one seen longest ago among
-// equals; its buckets go with it (they were full). Only when none of those
-// sampled can make room does the new caller share one state with the
-// others of its kind (fail closed: limited together, never let through
-// untracked). So a busy gateway's new customers are not limited together
-// once the table is full of earlier ones, and filling it so that they are
-// takes every entry flagged or spending from its buckets every few
-// seconds. The two kinds never share a state, so anonymous senders with
-// many addresses cannot push the API clients of any account into a state
-// they got flagged. Each caller keeps at most maxGroupsPerCaller groups,
+// buckets full again, and, of a few such callers sampled, the lowest count
+// in any group (a customer who tokenized one card), the one seen longest
+// ago among equals; its buckets go with it (they were full). The sample
+// skips the callers that cannot make room. Only when none of those looked
+// at (a few hundred) can make room does the new caller share one state
+// with the others of its kind (fail closed: limited together, never let
+// through untracked). So a busy gateway's new customers are not limited
+// together once the table is full of earlier ones, and filling it so that
+// they are takes nearly every entry flagged, or kept from refilling its
+// buckets (spending every few seconds, or a flood of CVCs that leaves a
+// bucket in debt for minutes). The two kinds never share a state, so
+// anonymous senders with many addresses cannot push the API clients of
+// any account into a state they got flagged. Each caller keeps at most maxGroupsPerCaller groups,
 // forgetting its least-counted group first.
 package abuse
 
@@ -494,10 +496,13 @@ func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	return c, name
 }
 
-// Bounds of makeRoomLocked's search: the callers of the kind it weighs,
-// and the entries it looks at in all.
+// Bounds of makeRoomLocked's search, the work it does under the Guard's
+// lock for each new caller of a full table: the callers that can make room
+// it weighs, the callers whose buckets it looks up (two limiter look-ups
+// each, the costly part), and the entries it looks at in all.
 const (
 	roomSample = 16
+	roomChecks = 32
 	roomLooks  = 256
 )
 
@@ -506,25 +511,36 @@ const (
 // overflow state: not serving a penalty, its buckets full again (forgetting
 // them loses nothing), and, of up to roomSample such callers, the one with
 // the lowest weight (a customer who tokenized one card), the one seen
-// longest ago among equals. A caller with higher counts (a guesser) is
-// forgotten only when every one sampled has as much, and a source must
-// spend from its buckets every few seconds, or be flagged, to keep its
-// place: filling the table so that new senders share the overflow state
-// takes that for every entry, not one request per address an hour.
+// longest ago among equals. The search goes on past the callers that
+// cannot make room (Go's map order, starting at a random place): past
+// those serving a penalty, which cost nothing to skip, for up to roomLooks
+// entries in all, and past those whose buckets are not full again for up
+// to roomChecks callers looked up. A table mostly flagged still makes room
+// while some callers can, where weighing the first roomSample of the kind
+// whatever they were sent (flagged fraction)^16 of new senders to the
+// overflow state. A caller with higher counts (a guesser) is forgotten
+// only when every one sampled has as much, and a source must keep its
+// buckets from refilling, or be flagged, to keep its place: filling the
+// table so that new senders share the overflow state takes that for
+// nearly every entry, not one request per address an hour.
 func (g *Guard) makeRoomLocked(kind int, now time.Time) {
 	victim, weight, seen := "", 0, time.Time{}
-	sampled, looked := 0, 0
+	sampled, checked, looked := 0, 0, 0
 	for name, c := range g.callers {
-		if looked++; looked > roomLooks || sampled >= roomSample {
+		if looked++; looked > roomLooks || sampled >= roomSample || checked >= roomChecks {
 			break
 		}
 		if name == overflowCaller || name == clientOverflowCaller || kindOf(name) != kind {
 			continue
 		}
-		sampled++
-		if now.Before(c.flaggedUntil) || !g.source.Full(name) || !g.volatile.Full(name) {
+		if now.Before(c.flaggedUntil) { // no look-up
 			continue
 		}
+		checked++
+		if !g.source.Full(name) || !g.volatile.Full(name) {
+			continue
+		}
+		sampled++
 		w := c.weight(now, g.lim.Window)
 		if victim == "" || w < weight || w == weight && c.seen.Before(seen) {
 			victim, weight, seen = name, w, c.seen

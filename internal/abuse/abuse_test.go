@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -643,5 +644,92 @@ func TestFullTableMakesRoomForNewSenders(t *testing.T) {
 	throttled(t, g.Admit(src(5001), [][]byte{card(5001)}, all(1, true), 0), LimitEnumeration)
 	if g.hasCaller(CallerOf(vault.ActorFrom(late))) {
 		t.Fatal("a sender was tracked past the bound while every caller serves a penalty")
+	}
+}
+
+// TestFullTableLooksPastCallersThatCannotMakeRoom: a full table in which
+// most callers cannot make room (serving a penalty, or spending from their
+// buckets) still makes room for a new sender while one caller can: the
+// search goes on past those that cannot. Before, the first 16 callers of
+// the kind were weighed whatever they were, and when none of them could
+// make room the new sender shared the overflow state: with 90% of the
+// table flagged (11 guesses per address, renewed once an hour) 18% of new
+// customers (0.9^16) shared one state, which the same party flagged to
+// have their card numbers refused; here the 99 flagged of 100 sent 84% of
+// new senders there.
+func TestFullTableLooksPastCallersThatCannotMakeRoom(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	for i := range 99 {
+		throttled(t, g.Admit(src(i), guesses(100*i, 6), all(6, true), 0), LimitEnumeration)
+	}
+	// One customer of one card: the only caller that can make room.
+	if err := g.Admit(src(1000), [][]byte{card(1000)}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1001; i < 1021; i++ {
+		clk.add(2 * time.Second) // the last customer's bucket is full again
+		if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil {
+			t.Fatalf("customer %d: %v", i, err)
+		}
+		if !g.hasCaller(CallerOf(vault.ActorFrom(src(i)))) {
+			t.Fatalf("customer %d shares the overflow state while a caller could make room", i)
+		}
+	}
+	if n := g.Tracked(); n > 101 {
+		t.Fatalf("%d callers tracked, bound 100 (+1 overflow)", n)
+	}
+	for i := range 99 { // the flagged keep their penalty
+		if !g.Flagged(CallerOf(vault.ActorFrom(src(i)))) {
+			t.Fatalf("flagged source %d was forgotten", i)
+		}
+	}
+}
+
+// TestFullTableSearchIsBounded: the search a new sender's call makes in a
+// full table, under the Guard's lock, is bounded whatever the table holds:
+// callers serving a penalty are skipped without a bucket look-up, and the
+// buckets of at most roomChecks callers are looked up (each look-up reads
+// the clock once, which this test counts). A table whose callers all have
+// buckets not full again (a flood of CVCs from every address leaves each
+// in debt for minutes) would otherwise have every new sender look up the
+// buckets of every caller the search passes.
+func TestFullTableSearchIsBounded(t *testing.T) {
+	for _, flagged := range []bool{false, true} {
+		clk := &clock{t: time.Unix(1_800_000_000, 0)}
+		var reads atomic.Int64
+		now := func() time.Time { reads.Add(1); return clk.now() }
+		g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+			Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 1000}, Options{Now: now})
+		src := func(i int) context.Context {
+			return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+		}
+		for i := range 1000 {
+			if flagged {
+				throttled(t, g.Admit(src(i), guesses(100*i, 6), all(6, true), 0), LimitEnumeration)
+			} else if err := g.Admit(src(i), nil, nil, 1000); err != nil { // the volatile bucket in debt
+				t.Fatal(err)
+			}
+		}
+		for i := 5000; i < 5010; i++ {
+			reads.Store(0)
+			if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil && !flagged {
+				t.Fatal(err)
+			}
+			// One read by Admit, two by the new sender's buckets, two per
+			// caller looked up.
+			if n := reads.Load(); n > 3+2*roomChecks {
+				t.Fatalf("flagged %v: a new sender's call read the clock %d times: the search is not bounded", flagged, n)
+			} else if flagged && n > 3 {
+				t.Fatalf("a new sender's call looked up the buckets of flagged callers (%d clock reads)", n)
+			}
+			if g.hasCaller(CallerOf(vault.ActorFrom(src(i)))) {
+				t.Fatalf("flagged %v: sender %d tracked on its own while no caller can make room", flagged, i)
+			}
+		}
 	}
 }
