@@ -171,26 +171,32 @@ type caller struct {
 	dups         count
 	seen         time.Time // last time the caller tokenized or was refused
 	// peak is the highest count one of the caller's groups (or its
-	// duplicates) reached, at peakAt: what a full table weighs before it
-	// forgets the caller (makeRoomLocked).
-	peak   int
-	peakAt time.Time
+	// duplicates) reached in windows that end at peakUntil or sooner, so
+	// that no count of the caller still open is higher: what a full table
+	// weighs before it forgets the caller (makeRoomLocked).
+	peak      int
+	peakUntil time.Time
 }
 
-// notePeak records that one of c's counts reached n at now.
-func (c *caller) notePeak(now time.Time, window time.Duration, n int) {
-	if now.Sub(c.peakAt) >= window {
-		c.peak = 0
+// notePeak records that a count of c whose window ends at until reached
+// n. While an earlier peak holds, the peak keeps the higher count and the
+// later end: it may weigh more than c's counts (never less), until every
+// window it covers is over.
+func (c *caller) notePeak(now, until time.Time, n int) {
+	if !now.Before(c.peakUntil) {
+		c.peak, c.peakUntil = n, until
+		return
 	}
-	if n >= c.peak {
-		c.peak, c.peakAt = n, now
+	c.peak = max(c.peak, n)
+	if until.After(c.peakUntil) {
+		c.peakUntil = until
 	}
 }
 
-// weight is what forgetting c would lose: its highest count in a window
-// still open.
-func (c *caller) weight(now time.Time, window time.Duration) int {
-	if now.Sub(c.peakAt) >= window {
+// weight is what forgetting c would lose: at least its highest count in a
+// window still open.
+func (c *caller) weight(now time.Time) int {
+	if !now.Before(c.peakUntil) {
 		return 0
 	}
 	return c.peak
@@ -372,7 +378,8 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 				cnt = &count{start: now}
 				c.groups[k] = cnt
 			}
-			c.notePeak(now, g.lim.Window, cnt.add(now, g.lim.Window, n))
+			total := cnt.add(now, g.lim.Window, n)
+			c.notePeak(now, cnt.start.Add(g.lim.Window), total)
 		}
 		defer func() {
 			if refused != nil {
@@ -442,7 +449,7 @@ func (g *Guard) NoteDuplicate(ctx context.Context) error {
 			g.raise(ctx, name, LimitDuplicates)
 			return g.refuse(LimitDuplicates, g.lim.Penalty)
 		}
-		c.notePeak(now, g.lim.Window, n)
+		c.notePeak(now, c.dups.start.Add(g.lim.Window), n)
 	}
 	g.mu.Unlock()
 	return nil
@@ -541,7 +548,7 @@ func (g *Guard) makeRoomLocked(kind int, now time.Time) {
 			continue
 		}
 		sampled++
-		w := c.weight(now, g.lim.Window)
+		w := c.weight(now)
 		if victim == "" || w < weight || w == weight && c.seen.Before(seen) {
 			victim, weight, seen = name, w, c.seen
 		}

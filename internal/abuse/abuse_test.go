@@ -733,3 +733,62 @@ func TestFullTableSearchIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestFullTableKeepsAGuesserWhoseLastCountIsLower: what a full table
+// weighs before it forgets a caller is never less than a count of the
+// caller still open. Before, it was the highest count noted in the hour
+// after it was noted: a guesser whose highest group (Y, at the threshold)
+// was an hour old weighed 0, less than any customer of one card, though
+// it had just made 4 guesses in another group (X) whose window had an
+// hour to run; the next new sender made it forget them, and the guesser
+// went on guessing in X (6 in a window, past the threshold, unflagged):
+// done each hour, twice the detector's rate from one address.
+func TestFullTableKeepsAGuesserWhoseLastCountIsLower(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 10}, Options{Now: clk.now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	groupY := func(middle, n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = fmt.Appendf(nil, "422222%06d2222", middle+i)
+		}
+		return out
+	}
+	guesser := src(777)
+	if err := g.Admit(guesser, guesses(0, 5), all(5, true), 0); err != nil { // X at the threshold
+		t.Fatal(err)
+	}
+	clk.add(time.Second)
+	if err := g.Admit(guesser, groupY(0, 5), all(5, true), 0); err != nil { // Y at the threshold
+		t.Fatal(err)
+	}
+	for i := range 9 { // the table fills with customers of one card
+		if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An hour on, the customers come back with another card, and X's
+	// window is over: the guesser makes 4 guesses in X, fewer than Y's 5.
+	clk.add(time.Hour - 11*time.Second)
+	for i := range 9 {
+		if err := g.Admit(src(i), [][]byte{card(100 + i)}, all(1, true), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.add(10 * time.Second)
+	if err := g.Admit(guesser, guesses(100, 4), all(4, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Every bucket full again, Y's window over: a new customer makes room.
+	clk.add(10 * time.Second)
+	if err := g.Admit(src(1000), [][]byte{card(1000)}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	if !g.hasCaller(CallerOf(vault.ActorFrom(guesser))) {
+		t.Fatal("the guesser, 4 guesses into a window, was forgotten for a customer of one card")
+	}
+	throttled(t, g.Admit(guesser, guesses(200, 2), all(2, true), 0), LimitEnumeration)
+}
