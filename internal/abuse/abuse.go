@@ -383,7 +383,7 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 		}
 		defer func() {
 			if refused != nil {
-				g.unreserve(name, per, now)
+				g.unreserve(c, per, now)
 			}
 		}()
 	}
@@ -410,14 +410,14 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 
 // unreserve takes back the group counts a call reserved (under the lock, so
 // that concurrent calls cannot all pass the threshold) when the call was
-// refused by a later limit: what was not stored is not counted.
-func (g *Guard) unreserve(name string, per map[group]int, now time.Time) {
+// refused by a later limit: what was not stored is not counted. It takes
+// them from c, the state they were reserved in, not from the state now
+// kept under the caller's name: a full table may have forgotten c in
+// between (makeRoomLocked) and a later call of the caller made a new one,
+// whose counts are that call's.
+func (g *Guard) unreserve(c *caller, per map[group]int, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	c := g.callers[name]
-	if c == nil {
-		return
-	}
 	for k, n := range per {
 		if cnt := c.groups[k]; cnt != nil && cnt.peek(now, g.lim.Window) >= n {
 			cnt.n -= n

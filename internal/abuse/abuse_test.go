@@ -792,3 +792,64 @@ func TestFullTableKeepsAGuesserWhoseLastCountIsLower(t *testing.T) {
 	}
 	throttled(t, g.Admit(guesser, guesses(200, 2), all(2, true), 0), LimitEnumeration)
 }
+
+// TestRefusedCallTakesBackOnlyItsOwnCounts: a call refused by a bucket
+// takes back the group counts it reserved from the state it reserved them
+// in. A full table may forget a caller while one of its calls is between
+// the reservation and its buckets (they are full until that call takes
+// from them), and a later call of the same caller then gets a new state;
+// before, the refused call took its counts back from that new state by
+// name, erasing what the later call had stored: a guess admitted but not
+// counted. The clock, read by the buckets, runs the other calls at that
+// point.
+func TestRefusedCallTakesBackOnlyItsOwnCounts(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	var hook func()
+	skip := 0
+	now := func() time.Time {
+		if hook != nil {
+			if skip == 0 {
+				h := hook
+				hook = nil
+				h()
+			} else {
+				skip--
+			}
+		}
+		return clk.now()
+	}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 2}, Options{Now: now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	guesser, flagged, other := src(1), src(2), src(3)
+	if err := g.Admit(guesser, [][]byte{card(1)}, all(1, false), 0); err != nil { // tracked, buckets untouched
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(flagged, guesses(500, 6), all(6, true), 0), LimitEnumeration)
+
+	// A call of 30 new values, one a guess in X: its bucket is taken from
+	// after the reservation. There, another sender's call makes the table
+	// forget the guesser (the only caller that can make room), and a
+	// second call of the guesser, one guess in X, gets a new state, takes
+	// one value from a new bucket and is admitted; the first call, short
+	// of one value, is refused.
+	big := append(guesses(0, 1), make([][]byte, 29)...)
+	for i := 1; i < 30; i++ {
+		big[i] = fmt.Appendf(nil, "v%d", i)
+	}
+	var second error
+	skip, hook = 1, func() {
+		if err := g.Admit(other, [][]byte{card(3)}, all(1, false), 0); err != nil {
+			t.Errorf("other sender: %v", err)
+		}
+		second = g.Admit(guesser, guesses(100, 1), all(1, true), 0)
+	}
+	throttled(t, g.Admit(guesser, big, all(30, true), 0), LimitSourceNew)
+	if second != nil {
+		t.Fatalf("the guesser's second call: %v", second)
+	}
+	// One guess in X is stored: five more take X past the threshold.
+	throttled(t, g.Admit(guesser, guesses(200, 5), all(5, true), 0), LimitEnumeration)
+}
