@@ -556,9 +556,13 @@ func (g *Guard) makeRoomLocked(kind int, now time.Time) {
 	if victim == "" {
 		return
 	}
+	// Its buckets go with it only if they are still full: a call of the
+	// victim takes from them outside the Guard's lock, and may have done
+	// so since they were looked up. A full one dropped loses nothing.
+	if !g.source.ForgetFull(victim) || !g.volatile.ForgetFull(victim) {
+		return
+	}
 	delete(g.callers, victim)
-	g.source.Forget(victim)
-	g.volatile.Forget(victim)
 	g.tracked[kind]--
 }
 

@@ -853,3 +853,67 @@ func TestRefusedCallTakesBackOnlyItsOwnCounts(t *testing.T) {
 	// One guess in X is stored: five more take X past the threshold.
 	throttled(t, g.Admit(guesser, guesses(200, 5), all(5, true), 0), LimitEnumeration)
 }
+
+// TestForgottenCallersBucketIsKeptWhenTakenFromMeanwhile: a full table
+// forgets a caller's buckets with it only while they are still full.
+// Its buckets are looked up before, and a call of that caller takes from
+// them outside the Guard's lock: a call that took from them in between
+// had its take forgotten with them, and the caller's next value found a
+// full bucket (a burst of new values for free). The clock, read by every
+// bucket operation, runs the two calls in that order.
+func TestForgottenCallersBucketIsKeptWhenTakenFromMeanwhile(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	var mu sync.Mutex
+	countdown := 0
+	var action func()
+	now := func() time.Time {
+		mu.Lock()
+		var f func()
+		if action != nil {
+			if countdown--; countdown == 0 {
+				f, action = action, nil
+			}
+		}
+		mu.Unlock()
+		if f != nil {
+			f()
+		}
+		return clk.now()
+	}
+	arm := func(n int, f func()) { mu.Lock(); countdown, action = n, f; mu.Unlock() }
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 2}, Options{Now: now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	sender, flagged, newcomer := src(1), src(2), src(3)
+	if err := g.Admit(sender, [][]byte{card(1)}, all(1, false), 0); err != nil { // tracked, buckets full
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(flagged, guesses(500, 6), all(6, true), 0), LimitEnumeration)
+
+	// The sender's call of 30 new values stops as its bucket is about to
+	// be taken from (its second clock read) ...
+	values := make([][]byte, 30)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "v%d", i)
+	}
+	blocked, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var senderErr error
+	arm(2, func() { close(blocked); <-resume })
+	go func() { senderErr = g.Admit(sender, values, all(30, true), 0); close(done) }()
+	<-blocked
+	// ... and goes on once the newcomer's call has looked up its buckets,
+	// full (the newcomer's third read: its own, then the sender's two).
+	arm(3, func() { close(resume); <-done })
+	if err := g.Admit(newcomer, [][]byte{card(3)}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	if senderErr != nil {
+		t.Fatalf("the sender's 30 values: %v", senderErr)
+	}
+	if !g.hasCaller(CallerOf(vault.ActorFrom(sender))) {
+		t.Fatal("the sender was forgotten with a bucket it had just emptied")
+	}
+	throttled(t, g.Admit(sender, [][]byte{[]byte("one more")}, all(1, true), 0), LimitSourceNew)
+}
