@@ -45,7 +45,7 @@
 // of one with nothing worth remembering: not serving a penalty, its
 // buckets full again, and, of a few such callers sampled, the lowest count
 // in any group (a customer who tokenized one card), the one seen longest
-// ago among equals; its buckets go with it (they were full). The sample
+// ago among equals; its buckets go with it (while still full). The sample
 // skips the callers that cannot make room. Only when none of those looked
 // at (a few hundred) can make room does the new caller share one state
 // with the others of its kind (fail closed: limited together, never let
@@ -55,8 +55,8 @@
 // buckets (spending every few seconds, or a flood of CVCs that leaves a
 // bucket in debt for minutes). The two kinds never share a state, so
 // anonymous senders with many addresses cannot push the API clients of
-// any account into a state they got flagged. Each caller keeps at most maxGroupsPerCaller groups,
-// forgetting its least-counted group first.
+// any account into a state they got flagged. Each caller keeps at most
+// maxGroupsPerCaller groups, forgetting its least-counted group first.
 package abuse
 
 import (
