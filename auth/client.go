@@ -158,8 +158,8 @@ type Service struct {
 	// dummyRecord is decoded and checked for unknown client ids, so that an
 	// unknown id costs the same work as a known one.
 	dummyRecord []byte
-	// limit, when set (WithLimit), is asked by Require after the scope
-	// check (http.go).
+	// limit, when set (WithLimit), is asked by Require once the request
+	// is authenticated, before the scope check (http.go).
 	limit Limit
 	// cache holds the clients' states for token verification, and loads
 	// the reads of them in flight (lifecycle.go); shared by the Services

@@ -43,18 +43,20 @@
 // them, at most Limits.MaxCallers other callers (source addresses) are
 // tracked. Past its kind's bound, a caller not yet tracked takes the place
 // of one with nothing worth remembering: not serving a penalty, its
-// buckets full again, and, of a few sampled, the lowest count in any group
-// (a customer who tokenized one card), the one seen longest ago among
-// equals; its buckets go with it (they were full). Only when none of those
-// sampled can make room does the new caller share one state with the
-// others of its kind (fail closed: limited together, never let through
-// untracked). So a busy gateway's new customers are not limited together
-// once the table is full of earlier ones, and filling it so that they are
-// takes every entry flagged or spending from its buckets every few
-// seconds. The two kinds never share a state, so anonymous senders with
-// many addresses cannot push the API clients of any account into a state
-// they got flagged. Each caller keeps at most maxGroupsPerCaller groups,
-// forgetting its least-counted group first.
+// buckets full again, and, of a few such callers sampled, the lowest count
+// in any group (a customer who tokenized one card), the one seen longest
+// ago among equals; its buckets go with it (while still full). The sample
+// skips the callers that cannot make room. Only when none of those looked
+// at (a few hundred) can make room does the new caller share one state
+// with the others of its kind (fail closed: limited together, never let
+// through untracked). So a busy gateway's new customers are not limited
+// together once the table is full of earlier ones, and filling it so that
+// they are takes nearly every entry flagged, or kept from refilling its
+// buckets (spending every few seconds, or a flood of CVCs that leaves a
+// bucket in debt for minutes). The two kinds never share a state, so
+// anonymous senders with many addresses cannot push the API clients of
+// any account into a state they got flagged. Each caller keeps at most
+// maxGroupsPerCaller groups, forgetting its least-counted group first.
 package abuse
 
 import (
@@ -169,26 +171,32 @@ type caller struct {
 	dups         count
 	seen         time.Time // last time the caller tokenized or was refused
 	// peak is the highest count one of the caller's groups (or its
-	// duplicates) reached, at peakAt: what a full table weighs before it
-	// forgets the caller (makeRoomLocked).
-	peak   int
-	peakAt time.Time
+	// duplicates) reached in windows that end at peakUntil or sooner, so
+	// that no count of the caller still open is higher: what a full table
+	// weighs before it forgets the caller (makeRoomLocked).
+	peak      int
+	peakUntil time.Time
 }
 
-// notePeak records that one of c's counts reached n at now.
-func (c *caller) notePeak(now time.Time, window time.Duration, n int) {
-	if now.Sub(c.peakAt) >= window {
-		c.peak = 0
+// notePeak records that a count of c whose window ends at until reached
+// n. While an earlier peak holds, the peak keeps the higher count and the
+// later end: it may weigh more than c's counts (never less), until every
+// window it covers is over.
+func (c *caller) notePeak(now, until time.Time, n int) {
+	if !now.Before(c.peakUntil) {
+		c.peak, c.peakUntil = n, until
+		return
 	}
-	if n >= c.peak {
-		c.peak, c.peakAt = n, now
+	c.peak = max(c.peak, n)
+	if until.After(c.peakUntil) {
+		c.peakUntil = until
 	}
 }
 
-// weight is what forgetting c would lose: its highest count in a window
-// still open.
-func (c *caller) weight(now time.Time, window time.Duration) int {
-	if now.Sub(c.peakAt) >= window {
+// weight is what forgetting c would lose: at least its highest count in a
+// window still open.
+func (c *caller) weight(now time.Time) int {
+	if !now.Before(c.peakUntil) {
 		return 0
 	}
 	return c.peak
@@ -370,11 +378,12 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 				cnt = &count{start: now}
 				c.groups[k] = cnt
 			}
-			c.notePeak(now, g.lim.Window, cnt.add(now, g.lim.Window, n))
+			total := cnt.add(now, g.lim.Window, n)
+			c.notePeak(now, cnt.start.Add(g.lim.Window), total)
 		}
 		defer func() {
 			if refused != nil {
-				g.unreserve(name, per, now)
+				g.unreserve(c, per, now)
 			}
 		}()
 	}
@@ -401,14 +410,14 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 
 // unreserve takes back the group counts a call reserved (under the lock, so
 // that concurrent calls cannot all pass the threshold) when the call was
-// refused by a later limit: what was not stored is not counted.
-func (g *Guard) unreserve(name string, per map[group]int, now time.Time) {
+// refused by a later limit: what was not stored is not counted. It takes
+// them from c, the state they were reserved in, not from the state now
+// kept under the caller's name: a full table may have forgotten c in
+// between (makeRoomLocked) and a later call of the caller made a new one,
+// whose counts are that call's.
+func (g *Guard) unreserve(c *caller, per map[group]int, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	c := g.callers[name]
-	if c == nil {
-		return
-	}
 	for k, n := range per {
 		if cnt := c.groups[k]; cnt != nil && cnt.peek(now, g.lim.Window) >= n {
 			cnt.n -= n
@@ -440,7 +449,7 @@ func (g *Guard) NoteDuplicate(ctx context.Context) error {
 			g.raise(ctx, name, LimitDuplicates)
 			return g.refuse(LimitDuplicates, g.lim.Penalty)
 		}
-		c.notePeak(now, g.lim.Window, n)
+		c.notePeak(now, c.dups.start.Add(g.lim.Window), n)
 	}
 	g.mu.Unlock()
 	return nil
@@ -494,10 +503,13 @@ func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	return c, name
 }
 
-// Bounds of makeRoomLocked's search: the callers of the kind it weighs,
-// and the entries it looks at in all.
+// Bounds of makeRoomLocked's search, the work it does under the Guard's
+// lock for each new caller of a full table: the callers that can make room
+// it weighs, the callers whose buckets it looks up (two limiter look-ups
+// each, the costly part), and the entries it looks at in all.
 const (
 	roomSample = 16
+	roomChecks = 32
 	roomLooks  = 256
 )
 
@@ -506,26 +518,37 @@ const (
 // overflow state: not serving a penalty, its buckets full again (forgetting
 // them loses nothing), and, of up to roomSample such callers, the one with
 // the lowest weight (a customer who tokenized one card), the one seen
-// longest ago among equals. A caller with higher counts (a guesser) is
-// forgotten only when every one sampled has as much, and a source must
-// spend from its buckets every few seconds, or be flagged, to keep its
-// place: filling the table so that new senders share the overflow state
-// takes that for every entry, not one request per address an hour.
+// longest ago among equals. The search goes on past the callers that
+// cannot make room (Go's map order, starting at a random place): past
+// those serving a penalty, which cost nothing to skip, for up to roomLooks
+// entries in all, and past those whose buckets are not full again for up
+// to roomChecks callers looked up. A table mostly flagged still makes room
+// while some callers can, where weighing the first roomSample of the kind
+// whatever they were sent (flagged fraction)^16 of new senders to the
+// overflow state. A caller with higher counts (a guesser) is forgotten
+// only when every one sampled has as much, and a source must keep its
+// buckets from refilling, or be flagged, to keep its place: filling the
+// table so that new senders share the overflow state takes that for
+// nearly every entry, not one request per address an hour.
 func (g *Guard) makeRoomLocked(kind int, now time.Time) {
 	victim, weight, seen := "", 0, time.Time{}
-	sampled, looked := 0, 0
+	sampled, checked, looked := 0, 0, 0
 	for name, c := range g.callers {
-		if looked++; looked > roomLooks || sampled >= roomSample {
+		if looked++; looked > roomLooks || sampled >= roomSample || checked >= roomChecks {
 			break
 		}
 		if name == overflowCaller || name == clientOverflowCaller || kindOf(name) != kind {
 			continue
 		}
-		sampled++
-		if now.Before(c.flaggedUntil) || !g.source.Full(name) || !g.volatile.Full(name) {
+		if now.Before(c.flaggedUntil) { // no look-up
 			continue
 		}
-		w := c.weight(now, g.lim.Window)
+		checked++
+		if !g.source.Full(name) || !g.volatile.Full(name) {
+			continue
+		}
+		sampled++
+		w := c.weight(now)
 		if victim == "" || w < weight || w == weight && c.seen.Before(seen) {
 			victim, weight, seen = name, w, c.seen
 		}
@@ -533,9 +556,13 @@ func (g *Guard) makeRoomLocked(kind int, now time.Time) {
 	if victim == "" {
 		return
 	}
+	// Its buckets go with it only if they are still full: a call of the
+	// victim takes from them outside the Guard's lock, and may have done
+	// so since they were looked up. A full one dropped loses nothing.
+	if !g.source.ForgetFull(victim) || !g.volatile.ForgetFull(victim) {
+		return
+	}
 	delete(g.callers, victim)
-	g.source.Forget(victim)
-	g.volatile.Forget(victim)
 	g.tracked[kind]--
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -644,4 +645,275 @@ func TestFullTableMakesRoomForNewSenders(t *testing.T) {
 	if g.hasCaller(CallerOf(vault.ActorFrom(late))) {
 		t.Fatal("a sender was tracked past the bound while every caller serves a penalty")
 	}
+}
+
+// TestFullTableLooksPastCallersThatCannotMakeRoom: a full table in which
+// most callers cannot make room (serving a penalty, or spending from their
+// buckets) still makes room for a new sender while one caller can: the
+// search goes on past those that cannot. Before, the first 16 callers of
+// the kind were weighed whatever they were, and when none of them could
+// make room the new sender shared the overflow state: with 90% of the
+// table flagged (11 guesses per address, renewed once an hour) 18% of new
+// customers (0.9^16) shared one state, which the same party flagged to
+// have their card numbers refused; here the 99 flagged of 100 sent 84% of
+// new senders there.
+func TestFullTableLooksPastCallersThatCannotMakeRoom(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 100}, Options{Now: clk.now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	for i := range 99 {
+		throttled(t, g.Admit(src(i), guesses(100*i, 6), all(6, true), 0), LimitEnumeration)
+	}
+	// One customer of one card: the only caller that can make room.
+	if err := g.Admit(src(1000), [][]byte{card(1000)}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1001; i < 1021; i++ {
+		clk.add(2 * time.Second) // the last customer's bucket is full again
+		if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil {
+			t.Fatalf("customer %d: %v", i, err)
+		}
+		if !g.hasCaller(CallerOf(vault.ActorFrom(src(i)))) {
+			t.Fatalf("customer %d shares the overflow state while a caller could make room", i)
+		}
+	}
+	if n := g.Tracked(); n > 101 {
+		t.Fatalf("%d callers tracked, bound 100 (+1 overflow)", n)
+	}
+	for i := range 99 { // the flagged keep their penalty
+		if !g.Flagged(CallerOf(vault.ActorFrom(src(i)))) {
+			t.Fatalf("flagged source %d was forgotten", i)
+		}
+	}
+}
+
+// TestFullTableSearchIsBounded: the search a new sender's call makes in a
+// full table, under the Guard's lock, is bounded whatever the table holds:
+// callers serving a penalty are skipped without a bucket look-up, and the
+// buckets of at most roomChecks callers are looked up (each look-up reads
+// the clock once, which this test counts). A table whose callers all have
+// buckets not full again (a flood of CVCs from every address leaves each
+// in debt for minutes) would otherwise have every new sender look up the
+// buckets of every caller the search passes.
+func TestFullTableSearchIsBounded(t *testing.T) {
+	for _, flagged := range []bool{false, true} {
+		clk := &clock{t: time.Unix(1_800_000_000, 0)}
+		var reads atomic.Int64
+		now := func() time.Time { reads.Add(1); return clk.now() }
+		g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+			Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 1000}, Options{Now: now})
+		src := func(i int) context.Context {
+			return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+		}
+		for i := range 1000 {
+			if flagged {
+				throttled(t, g.Admit(src(i), guesses(100*i, 6), all(6, true), 0), LimitEnumeration)
+			} else if err := g.Admit(src(i), nil, nil, 1000); err != nil { // the volatile bucket in debt
+				t.Fatal(err)
+			}
+		}
+		for i := 5000; i < 5010; i++ {
+			reads.Store(0)
+			if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil && !flagged {
+				t.Fatal(err)
+			}
+			// One read by Admit, two by the new sender's buckets, two per
+			// caller looked up.
+			if n := reads.Load(); n > 3+2*roomChecks {
+				t.Fatalf("flagged %v: a new sender's call read the clock %d times: the search is not bounded", flagged, n)
+			} else if flagged && n > 3 {
+				t.Fatalf("a new sender's call looked up the buckets of flagged callers (%d clock reads)", n)
+			}
+			if g.hasCaller(CallerOf(vault.ActorFrom(src(i)))) {
+				t.Fatalf("flagged %v: sender %d tracked on its own while no caller can make room", flagged, i)
+			}
+		}
+	}
+}
+
+// TestFullTableKeepsAGuesserWhoseLastCountIsLower: what a full table
+// weighs before it forgets a caller is never less than a count of the
+// caller still open. Before, it was the highest count noted in the hour
+// after it was noted: a guesser whose highest group (Y, at the threshold)
+// was an hour old weighed 0, less than any customer of one card, though
+// it had just made 4 guesses in another group (X) whose window had an
+// hour to run; the next new sender made it forget them, and the guesser
+// went on guessing in X (6 in a window, past the threshold, unflagged):
+// done each hour, twice the detector's rate from one address.
+func TestFullTableKeepsAGuesserWhoseLastCountIsLower(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 10}, Options{Now: clk.now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	groupY := func(middle, n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = fmt.Appendf(nil, "422222%06d2222", middle+i)
+		}
+		return out
+	}
+	guesser := src(777)
+	if err := g.Admit(guesser, guesses(0, 5), all(5, true), 0); err != nil { // X at the threshold
+		t.Fatal(err)
+	}
+	clk.add(time.Second)
+	if err := g.Admit(guesser, groupY(0, 5), all(5, true), 0); err != nil { // Y at the threshold
+		t.Fatal(err)
+	}
+	for i := range 9 { // the table fills with customers of one card
+		if err := g.Admit(src(i), [][]byte{card(i)}, all(1, true), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An hour on, the customers come back with another card, and X's
+	// window is over: the guesser makes 4 guesses in X, fewer than Y's 5.
+	clk.add(time.Hour - 11*time.Second)
+	for i := range 9 {
+		if err := g.Admit(src(i), [][]byte{card(100 + i)}, all(1, true), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.add(10 * time.Second)
+	if err := g.Admit(guesser, guesses(100, 4), all(4, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Every bucket full again, Y's window over: a new customer makes room.
+	clk.add(10 * time.Second)
+	if err := g.Admit(src(1000), [][]byte{card(1000)}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	if !g.hasCaller(CallerOf(vault.ActorFrom(guesser))) {
+		t.Fatal("the guesser, 4 guesses into a window, was forgotten for a customer of one card")
+	}
+	throttled(t, g.Admit(guesser, guesses(200, 2), all(2, true), 0), LimitEnumeration)
+}
+
+// TestRefusedCallTakesBackOnlyItsOwnCounts: a call refused by a bucket
+// takes back the group counts it reserved from the state it reserved them
+// in. A full table may forget a caller while one of its calls is between
+// the reservation and its buckets (they are full until that call takes
+// from them), and a later call of the same caller then gets a new state;
+// before, the refused call took its counts back from that new state by
+// name, erasing what the later call had stored: a guess admitted but not
+// counted. The clock, read by the buckets, runs the other calls at that
+// point.
+func TestRefusedCallTakesBackOnlyItsOwnCounts(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	var hook func()
+	skip := 0
+	now := func() time.Time {
+		if hook != nil {
+			if skip == 0 {
+				h := hook
+				hook = nil
+				h()
+			} else {
+				skip--
+			}
+		}
+		return clk.now()
+	}
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 2}, Options{Now: now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	guesser, flagged, other := src(1), src(2), src(3)
+	if err := g.Admit(guesser, [][]byte{card(1)}, all(1, false), 0); err != nil { // tracked, buckets untouched
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(flagged, guesses(500, 6), all(6, true), 0), LimitEnumeration)
+
+	// A call of 30 new values, one a guess in X: its bucket is taken from
+	// after the reservation. There, another sender's call makes the table
+	// forget the guesser (the only caller that can make room), and a
+	// second call of the guesser, one guess in X, gets a new state, takes
+	// one value from a new bucket and is admitted; the first call, short
+	// of one value, is refused.
+	big := append(guesses(0, 1), make([][]byte, 29)...)
+	for i := 1; i < 30; i++ {
+		big[i] = fmt.Appendf(nil, "v%d", i)
+	}
+	var second error
+	skip, hook = 1, func() {
+		if err := g.Admit(other, [][]byte{card(3)}, all(1, false), 0); err != nil {
+			t.Errorf("other sender: %v", err)
+		}
+		second = g.Admit(guesser, guesses(100, 1), all(1, true), 0)
+	}
+	throttled(t, g.Admit(guesser, big, all(30, true), 0), LimitSourceNew)
+	if second != nil {
+		t.Fatalf("the guesser's second call: %v", second)
+	}
+	// One guess in X is stored: five more take X past the threshold.
+	throttled(t, g.Admit(guesser, guesses(200, 5), all(5, true), 0), LimitEnumeration)
+}
+
+// TestForgottenCallersBucketIsKeptWhenTakenFromMeanwhile: a full table
+// forgets a caller's buckets with it only while they are still full.
+// Its buckets are looked up before, and a call of that caller takes from
+// them outside the Guard's lock: a call that took from them in between
+// had its take forgotten with them, and the caller's next value found a
+// full bucket (a burst of new values for free). The clock, read by every
+// bucket operation, runs the two calls in that order.
+func TestForgottenCallersBucketIsKeptWhenTakenFromMeanwhile(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	var mu sync.Mutex
+	countdown := 0
+	var action func()
+	now := func() time.Time {
+		mu.Lock()
+		var f func()
+		if action != nil {
+			if countdown--; countdown == 0 {
+				f, action = action, nil
+			}
+		}
+		mu.Unlock()
+		if f != nil {
+			f()
+		}
+		return clk.now()
+	}
+	arm := func(n int, f func()) { mu.Lock(); countdown, action = n, f; mu.Unlock() }
+	g := New(Limits{SourceNew: 30, SourceBurst: 30, SourceVolatile: 120, SourceVolatileBurst: 120,
+		Threshold: 5, Window: time.Hour, Penalty: time.Hour, MaxCallers: 2}, Options{Now: now})
+	src := func(i int) context.Context {
+		return vault.WithSource(context.Background(), fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))
+	}
+	sender, flagged, newcomer := src(1), src(2), src(3)
+	if err := g.Admit(sender, [][]byte{card(1)}, all(1, false), 0); err != nil { // tracked, buckets full
+		t.Fatal(err)
+	}
+	throttled(t, g.Admit(flagged, guesses(500, 6), all(6, true), 0), LimitEnumeration)
+
+	// The sender's call of 30 new values stops as its bucket is about to
+	// be taken from (its second clock read) ...
+	values := make([][]byte, 30)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "v%d", i)
+	}
+	blocked, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var senderErr error
+	arm(2, func() { close(blocked); <-resume })
+	go func() { senderErr = g.Admit(sender, values, all(30, true), 0); close(done) }()
+	<-blocked
+	// ... and goes on once the newcomer's call has looked up its buckets,
+	// full (the newcomer's third read: its own, then the sender's two).
+	arm(3, func() { close(resume); <-done })
+	if err := g.Admit(newcomer, [][]byte{card(3)}, all(1, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	if senderErr != nil {
+		t.Fatalf("the sender's 30 values: %v", senderErr)
+	}
+	if !g.hasCaller(CallerOf(vault.ActorFrom(sender))) {
+		t.Fatal("the sender was forgotten with a bucket it had just emptied")
+	}
+	throttled(t, g.Admit(sender, [][]byte{[]byte("one more")}, all(1, true), 0), LimitSourceNew)
 }

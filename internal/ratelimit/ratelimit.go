@@ -143,8 +143,8 @@ func (l *Limiter) bucketLocked(key string, now time.Time) *bucket {
 
 // Full reports whether key's bucket is full: it has none, or it has
 // refilled to the burst since it was last taken from. Forgetting a full
-// bucket (Forget) loses nothing: a key without one gets a full one. A nil
-// Limiter reports true.
+// bucket (ForgetFull) loses nothing: a key without one gets a full one. A
+// nil Limiter reports true.
 func (l *Limiter) Full(key string) bool {
 	if l == nil {
 		return true
@@ -156,15 +156,24 @@ func (l *Limiter) Full(key string) bool {
 	return b == nil || b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst
 }
 
-// Forget drops key's bucket, for a caller that stops tracking key (its
-// next Take finds a full bucket: ask Full first to lose nothing).
-func (l *Limiter) Forget(key string) {
+// ForgetFull drops key's bucket when it is full (Full), for a caller that
+// stops tracking key, and reports whether it is gone (or there was none);
+// a bucket taken from since it was last seen full is kept, and false
+// returned. The check and the drop are one step: a Take between a Full and
+// a drop would be forgotten with the bucket. A nil Limiter reports true.
+func (l *Limiter) ForgetFull(key string) bool {
 	if l == nil {
-		return
+		return true
 	}
+	now := l.now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b != nil && b.tokens+now.Sub(b.last).Seconds()*l.rate < l.burst {
+		return false
+	}
 	delete(l.buckets, key)
-	l.mu.Unlock()
+	return true
 }
 
 // Burst returns the size of each bucket (0 for a nil Limiter).

@@ -165,7 +165,7 @@ func TestChargeGoesIntoDebt(t *testing.T) {
 	none.Give("k", 1)
 }
 
-func TestFullAndForget(t *testing.T) {
+func TestFullAndForgetFull(t *testing.T) {
 	clk := &clock{t: time.Unix(1700000000, 0)}
 	l := New(10, 3, clk.now)
 	if !l.Full("a") {
@@ -188,13 +188,18 @@ func TestFullAndForget(t *testing.T) {
 	if l.Full("b") {
 		t.Fatal("a bucket still in debt is full")
 	}
-	l.Forget("b")
-	if !l.Full("b") || l.Len() != 1 {
-		t.Fatalf("after Forget: full %v, %d buckets", l.Full("b"), l.Len())
+	if l.ForgetFull("b") || l.Len() != 2 {
+		t.Fatalf("a bucket still in debt was forgotten (%d buckets)", l.Len())
+	}
+	clk.add(100 * time.Millisecond)
+	if !l.ForgetFull("b") || !l.Full("b") || l.Len() != 1 {
+		t.Fatalf("after ForgetFull of a full bucket: full %v, %d buckets", l.Full("b"), l.Len())
+	}
+	if !l.ForgetFull("none") {
+		t.Fatal("a key without a bucket is not forgotten")
 	}
 	var nilL *Limiter
-	if !nilL.Full("x") {
+	if !nilL.Full("x") || !nilL.ForgetFull("x") {
 		t.Fatal("a nil Limiter is not full")
 	}
-	nilL.Forget("x")
 }
