@@ -1291,6 +1291,7 @@ var reasons = map[string]struct {
 	"invalid_target":               {http.StatusUnprocessableEntity, "a field that must hold card data is not a string or number, or a value a JSON query of the route compares is not of its literal's type"},
 	"value_refused":                {http.StatusUnprocessableEntity, "a value does not fit the alias format of its field"},
 	"vault_unavailable":            {http.StatusServiceUnavailable, "the vault is unavailable; try again later"},
+	"alias_space_exhausted":        {http.StatusConflict, "no free alias of the filter's format is left for a value; the route needs a format with more free characters"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
@@ -1341,6 +1342,8 @@ func reason(err error) string {
 		return "rate_limited"
 	case errors.Is(err, vault.ErrFormatNotApplicable), errors.Is(err, vault.ErrInvalidValue):
 		return "value_refused"
+	case errors.Is(err, vault.ErrAliasSpaceExhausted):
+		return "alias_space_exhausted"
 	case errors.Is(err, rewrite.ErrTokenizer) && vault.Unavailable(err):
 		return "vault_unavailable"
 	}

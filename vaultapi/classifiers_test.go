@@ -24,6 +24,13 @@ import (
 // path it returns: a writer and a reveal token of account "acct".
 func setupBolt(t *testing.T) (e *env, file string) {
 	t.Helper()
+	return setupBoltWith(t, vault.Options{})
+}
+
+// setupBoltWith is setupBolt with the vault's options (Env and
+// VolatileTTL are set here).
+func setupBoltWith(t *testing.T, opts vault.Options) (e *env, file string) {
+	t.Helper()
 	file = filepath.Join(t.TempDir(), "vault.db")
 	p, err := boltstore.Open(file, boltstore.Options{})
 	if err != nil {
@@ -35,7 +42,8 @@ func setupBolt(t *testing.T) (e *env, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := vault.New(p, v, kr, vault.Options{Env: "sandbox", VolatileTTL: time.Hour})
+	opts.Env, opts.VolatileTTL = "sandbox", time.Hour
+	svc, err := vault.New(p, v, kr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,8 @@
 // v1 (the api.yaml of VGS's published clients, its newer revision
 // included) so that its clients work unchanged.
 //
-//	POST   /aliases           aliases:write   1–20 values (or aliases) → 201 with their records
+//	POST   /aliases           aliases:write   1–20 values (or aliases) → 201 with their records;
+//	                                          409 alias_space_exhausted when a format has no free alias left
 //	GET    /aliases/{alias}   aliases:reveal  → {"data":[record]}
 //	GET    /aliases?q=a,b     aliases:reveal  → {"data":{"a":record,"b":record}} (also ?aliases=)
 //	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204 (?storage= as GET)
@@ -787,6 +788,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 	case errors.Is(err, vault.ErrInUse):
 		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusConflict, "alias_in_use", "Conflict",
 			"the alias backs a card of the Card Management API; it cannot be deleted while the card uses it"))
+	case errors.Is(err, vault.ErrAliasSpaceExhausted):
+		// A short format keeps most of a value's digits, and its few
+		// aliases are shared by every account: a longer format is the way
+		// out, not a retry.
+		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusConflict, "alias_space_exhausted", "Conflict",
+			"no free alias of the requested format is left for this value; use a format with more free characters (UUID, PFPT)"))
 	case errors.Is(err, context.Canceled):
 		// the client went away; nothing to answer
 	default:
