@@ -367,3 +367,37 @@ func TestCACertAfterACrashBetweenItsTwoFiles(t *testing.T) {
 		t.Error("a certificate without its key was accepted")
 	}
 }
+
+// TestVersionAndHelpThatCannotBeWrittenFail: "aliasgate --version" is
+// "aliasgate version" (README, Commands), and a command whose output could
+// not be written fails. "version" and "clients create --help" did; but
+// --version, the top-level --help and help, a command group's --help and
+// serve's --help wrote to stdout unchecked and exited 0 with nothing
+// printed (v=$(aliasgate --version) on a closed pipe, a full disk).
+func TestVersionAndHelpThatCannotBeWrittenFail(t *testing.T) {
+	env := testEnv(nil)
+	for _, args := range [][]string{
+		{"version"},
+		{"--version"},
+		{"-version"},
+		{"--help"},
+		{"-h"},
+		{"help"},
+		{"help", "serve"},
+		{"help", "keys", "status"},
+		{"serve", "--help"},
+		{"clients", "--help"},
+		{"clients", "create", "--help"},
+	} {
+		var msg strings.Builder
+		err := run(context.Background(), args, env, fullWriter{}, io.Discard)
+		if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), "could not be written") {
+			t.Errorf("%v, stdout full: exit %d, %q; want 1 saying the output could not be written", args, code, msg.String())
+		}
+		// The same command on a working stdout prints and exits 0.
+		var out strings.Builder
+		if err := run(context.Background(), args, env, &out, io.Discard); err != nil || out.Len() == 0 {
+			t.Errorf("%v: err %v, %d bytes of output; want success with output", args, err, out.Len())
+		}
+	}
+}
