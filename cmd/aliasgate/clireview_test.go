@@ -401,3 +401,26 @@ func TestVersionAndHelpThatCannotBeWrittenFail(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditVerifyWithoutTheMasterKeySaysWhereItLooked: "aliasgate audit
+// verify other/audit.log" run where the log's data dir is not the default
+// one failed with "run with the data dir that holds master.key", naming
+// neither the file it looked for nor the flag that names the data dir, as
+// the other commands' "no vault here: … (check --data-dir or data_dir)" do.
+func TestAuditVerifyWithoutTheMasterKeySaysWhereItLooked(t *testing.T) {
+	dir := t.TempDir()
+	data, empty := filepath.Join(dir, "data"), filepath.Join(dir, "empty")
+	env := testEnv(nil)
+	createClient(t, env, data, "--name", "shop", "--scopes", "aliases:write")
+	_, _, err := runCmd(t, env, "audit", "verify", "--data-dir", empty, filepath.Join(data, "audit.log"))
+	var msg strings.Builder
+	if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), filepath.Join(empty, "master.key")) || !strings.Contains(msg.String(), "--data-dir") {
+		t.Errorf("audit verify without the master key: exit %d, %q; want 1 naming %s and --data-dir", code, msg.String(), filepath.Join(empty, "master.key"))
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("audit verify made the data dir %s (%v)", empty, err)
+	}
+	if out, _, err := runCmd(t, env, "audit", "verify", "--data-dir", data); err != nil || !strings.HasPrefix(out, "ok, ") {
+		t.Errorf("audit verify --data-dir %s: %q, %v; want ok", data, out, err)
+	}
+}
