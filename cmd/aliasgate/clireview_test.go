@@ -424,3 +424,21 @@ func TestAuditVerifyWithoutTheMasterKeySaysWhereItLooked(t *testing.T) {
 		t.Errorf("audit verify --data-dir %s: %q, %v; want ok", data, out, err)
 	}
 }
+
+// TestTSPSimulateTakesAnExpiryWhole: --exp-month without --exp-year (or the
+// reverse) is a usage error (exit 2), before any gateway is asked: the
+// month alone went to the gateway, whose simulator applied it with the
+// year 0 ("00": the token then expired in 2000). cards
+// TestSimulateRefusals covers the endpoint's side.
+func TestTSPSimulateTakesAnExpiryWhole(t *testing.T) {
+	env := testEnv(map[string]string{"ALIASGATE_ADMIN_TOKEN": "0123456789abcdef-token"})
+	for _, flags := range [][]string{{"--exp-month", "7"}, {"--exp-year", "2031"}} {
+		args := append([]string{"tsp", "simulate", "token-updated", "--account", "acct_1", "--card", "CRDx",
+			"--data-dir", filepath.Join(t.TempDir(), "data"), "--admin", "http://127.0.0.1:1"}, flags...)
+		_, _, err := runCmd(t, env, args...)
+		var msg strings.Builder
+		if code := exitCode(err, &msg); code != 2 || !strings.Contains(msg.String(), "--exp-month and --exp-year together") {
+			t.Errorf("tsp simulate token-updated %v: exit %d, %q; want 2 saying both are needed", flags, code, msg.String())
+		}
+	}
+}
