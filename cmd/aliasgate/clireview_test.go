@@ -442,3 +442,44 @@ func TestTSPSimulateTakesAnExpiryWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesTestRequestWithoutHost: a request file without a Host line
+// (REQ.http is "a request line, headers with Host, a blank line, the
+// body") is refused, saying so, as the gateway refuses such an HTTP/1.1
+// request (400 "missing required Host header") and forwards nothing. The
+// dry run matched it to a host "*" route and printed it as forwarded,
+// exit 0, and with a named host answered "no inbound route matches host
+// \"\"".
+func TestRoutesTestRequestWithoutHost(t *testing.T) {
+	dir := t.TempDir()
+	routesFile := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:1
+    filters:
+      - id: card
+        operation: redact
+        targets:
+          - {json: card.number}
+`))
+	req := writeIn(t, dir, "nohost.http", []byte("POST /checkout HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"}}`))
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+	var msg strings.Builder
+	if code := exitCode(err, &msg); code != 1 || out != "" || !strings.Contains(msg.String(), "Host") {
+		t.Errorf("routes test of a request without Host: exit %d, %q\nstdout %q\nstderr %q; want 1 naming the missing Host", code, msg.String(), out, stderr)
+	}
+	// With its Host line, or in absolute form, it is rewritten.
+	for name, text := range map[string]string{
+		"host.http":     "POST /checkout HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/json\r\n\r\n",
+		"absolute.http": "POST http://shop.example.com/checkout HTTP/1.1\r\nContent-Type: application/json\r\n\r\n",
+	} {
+		req := writeIn(t, dir, name, []byte(text+`{"card":{"number":"4111111111111111"}}`))
+		out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+		if err != nil || !strings.Contains(out, "Host: shop.example.com") || strings.Contains(out, "4111111111111111") {
+			t.Errorf("routes test of %s: %v\nstdout %q\nstderr %q", name, err, pan.MaskShown(out), stderr)
+		}
+	}
+}

@@ -246,6 +246,12 @@ func readRequest(path string) (*http.Request, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: not an HTTP request: %w", path, err)
 	}
+	// The gateway answers an HTTP/1.1 request without a host 400
+	// ("missing required Host header") and forwards nothing; routes match
+	// by it.
+	if req.Host == "" && req.ProtoAtLeast(1, 1) {
+		return nil, nil, fmt.Errorf("%s: the request has no Host header: add one after the request line (Host: shop.example.com); the gateway answers an HTTP/1.1 request without it 400 and forwards nothing", path)
+	}
 	body, err := readBody(req.Body, br, req.ContentLength, req.TransferEncoding)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
