@@ -483,3 +483,24 @@ func TestRoutesTestRequestWithoutHost(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesValidateWarnsOfAFileServeRefuses: a routes file any user may
+// write is refused by serve and config check (routes.ReadFile), but
+// routes validate, which a user runs first, called it valid with no word
+// of it. It still validates the content (exit 0), and warns.
+func TestRoutesValidateWarnsOfAFileServeRefuses(t *testing.T) {
+	file := writeIn(t, t.TempDir(), "routes.yaml", []byte("routes:\n  - id: a\n    direction: inbound\n    host: \"*\"\n    path_prefix: /checkout\n    upstream: http://127.0.0.1:1\n"))
+	if err := os.Chmod(file, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", file)
+	if err != nil || !strings.Contains(out, "valid") || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "chmod o-w") {
+		t.Errorf("routes validate of a file mode 0666: %v\nstdout %q\nstderr %q; want valid with a warning saying chmod o-w", err, out, stderr)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", file); err != nil || strings.Contains(stderr, "chmod") {
+		t.Errorf("routes validate of a file mode 0644: %v, stderr %q", err, stderr)
+	}
+}
