@@ -504,3 +504,31 @@ func TestRoutesValidateWarnsOfAFileServeRefuses(t *testing.T) {
 		t.Errorf("routes validate of a file mode 0644: %v, stderr %q", err, stderr)
 	}
 }
+
+// TestMissingConfiguredCAFilesSayWhichKeyAndWhere: outbound.ca_cert and
+// ca_key name files the gateway never creates; one that does not exist
+// failed ca cert, config check and serve with "outbound CA: stat
+// my-ca.pem: no such file or directory", naming neither the key nor,
+// for a relative path, the working directory it was read from (as the
+// other paths of the configuration are named).
+func TestMissingConfiguredCAFilesSayWhichKeyAndWhere(t *testing.T) {
+	cfgDir := t.TempDir()
+	cfg := writeIn(t, cfgDir, "aliasgate.yaml", []byte("outbound: {ca_cert: my-ca.pem, ca_key: my-ca.key}\n"))
+	work := t.TempDir()
+	t.Chdir(work)
+	data := filepath.Join(work, "data")
+	for _, args := range [][]string{
+		{"ca", "cert", "--config", cfg, "--data-dir", data},
+		{"config", "check", "--config", cfg},
+		{"serve", "--config", cfg, "--data-dir", data},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		if err == nil || !strings.Contains(err.Error(), "outbound.ca_cert") || !strings.Contains(err.Error(), "my-ca.pem") ||
+			!strings.Contains(err.Error(), "working directory "+work) || !strings.Contains(err.Error(), "never created") {
+			t.Errorf("%v: %v; want outbound.ca_cert, my-ca.pem, the working directory and that it is never created", args[:2], err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "my-ca.pem")); !os.IsNotExist(err) {
+		t.Errorf("a configured CA file was created (%v)", err)
+	}
+}
