@@ -532,3 +532,27 @@ func TestMissingConfiguredCAFilesSayWhichKeyAndWhere(t *testing.T) {
 		t.Errorf("a configured CA file was created (%v)", err)
 	}
 }
+
+// TestConfigCheckReadsTheBINTable: cards.bin_table is a file serve reads
+// at start (a missing or malformed one stops it), and config check "reads
+// the files and secrets serve reads at start, so that none of them stops
+// serve later"; it called a configuration naming a missing BIN table
+// valid, and serve then failed.
+func TestConfigCheckReadsTheBINTable(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cfg := writeIn(t, dir, "aliasgate.yaml", []byte("cards: {bin_table: bins.csv}\n"))
+	_, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "cards.bin_table") || !strings.Contains(err.Error(), "working directory "+dir) {
+		t.Errorf("config check, bin_table missing: %v; want cards.bin_table and the working directory", err)
+	}
+	writeIn(t, dir, "bins.csv", []byte("prefix,card_type\n411111,CREDIT\n4242,GOLD\n"))
+	_, _, err = runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "cards.bin_table") || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("config check, bin_table with a bad line: %v; want cards.bin_table naming line 3", err)
+	}
+	writeIn(t, dir, "bins.csv", []byte("prefix,card_type\n411111,CREDIT\n4242,debit\n"))
+	if out, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg); err != nil || !strings.Contains(out, "valid") {
+		t.Errorf("config check, a good bin_table: %q, %v", out, err)
+	}
+}

@@ -450,7 +450,7 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {
-			return nil, fmt.Errorf("cards.bin_table: %w", err)
+			return nil, wherePath(fmt.Errorf("cards.bin_table: %w", err), gw.cfg.Cards.BINTable)
 		}
 		defer f.Close()
 		opts.BINTable = f
