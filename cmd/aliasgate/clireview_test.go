@@ -556,3 +556,30 @@ func TestConfigCheckReadsTheBINTable(t *testing.T) {
 		t.Errorf("config check, a good bin_table: %q, %v", out, err)
 	}
 }
+
+// TestMissingListenerTLSFilesSayWhichKeyAndWhere: a listen.*_cert or
+// listen.*_key that does not exist failed config check and serve with
+// "inbound TLS: certificate: stat c.pem: no such file or directory",
+// naming neither the key nor, for a relative path, the working directory
+// it was read from (as routes_file, the CA bundles and the webhook secrets
+// are named).
+func TestMissingListenerTLSFilesSayWhichKeyAndWhere(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	data := filepath.Join(dir, "data")
+	for _, c := range []struct{ yaml, key string }{
+		{"listen: {inbound_cert: c.pem, inbound_key: k.pem}\n", "listen.inbound_cert"},
+		{"listen: {outbound_cert: c.pem, outbound_key: k.pem}\n", "listen.outbound_cert"},
+	} {
+		cfg := writeIn(t, dir, "aliasgate.yaml", []byte(c.yaml))
+		for _, args := range [][]string{
+			{"config", "check", "--config", cfg},
+			{"serve", "--config", cfg, "--data-dir", data},
+		} {
+			_, _, err := runCmd(t, testEnv(nil), args...)
+			if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), "working directory "+dir) {
+				t.Errorf("%s, %v: %v; want %s and the working directory", strings.TrimSpace(c.yaml), args[:2], err, c.key)
+			}
+		}
+	}
+}

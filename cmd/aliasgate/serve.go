@@ -622,11 +622,11 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 func loadKeyPair(name, certFile, keyFile string) (*tls.Certificate, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s TLS: certificate: %w", name, err)
+		return nil, wherePath(fmt.Errorf("%s TLS: certificate (listen.%s_cert): %w", name, name, err), certFile)
 	}
 	keyPEM, err := secretfile.Read(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s TLS: key: %w", name, err)
+		return nil, wherePath(fmt.Errorf("%s TLS: key (listen.%s_key): %w", name, name, err), keyFile)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
