@@ -137,6 +137,13 @@ const DefaultBINTable = `# prefix,card_type
 // binTable maps BIN prefixes to card types.
 type binTable map[string]string
 
+// CheckBINTable returns the first problem of a BIN table as
+// Options.BINTable reads it (config check reads cards.bin_table before
+// serve does).
+func CheckBINTable(r io.Reader) error {
+	return parseBINTable(binTable{}, r)
+}
+
 // parseBINTable reads "prefix,card_type" lines into t (later lines replace
 // earlier ones for the same prefix). Blank lines, lines starting with '#'
 // and a "prefix,card_type" header are skipped. prefix is 1–11 digits;

@@ -530,7 +530,8 @@ type SimulateRequest struct {
 	// NewPAN asks a card-reissued event for a new card number (made by the
 	// simulator; it is never given).
 	NewPAN bool `json:"new_pan,omitempty"`
-	// ExpMonth and ExpYear are the new expiry (0: unchanged).
+	// ExpMonth and ExpYear are the new expiry, both or neither (0:
+	// unchanged; one without the other is ErrInvalidEvent).
 	ExpMonth int `json:"exp_month,omitempty"`
 	ExpYear  int `json:"exp_year,omitempty"`
 }
@@ -570,6 +571,11 @@ func (h *Handler) Simulate(ctx context.Context, req SimulateRequest) (SimulateRe
 	}
 	rr := tsp.RaiseRequest{Type: typ, Requestor: requestorRef(req.Account, req.CardID), NewPAN: req.NewPAN}
 	if req.ExpMonth != 0 || req.ExpYear != 0 {
+		// A new expiry is both: a month alone would be applied with the
+		// year 0, read as "00" (the expiry July 2000), expiring the token.
+		if req.ExpMonth == 0 || req.ExpYear == 0 {
+			return SimulateResult{}, fmt.Errorf("%w: a new expiry needs both exp_month and exp_year", ErrInvalidEvent)
+		}
 		rr.ExpMonth, rr.ExpYear = strconv.Itoa(req.ExpMonth), strconv.Itoa(req.ExpYear)
 		if _, _, err := h.eventExpiry(rr.ExpMonth, rr.ExpYear); err != nil {
 			return SimulateResult{}, err

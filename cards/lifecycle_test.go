@@ -465,6 +465,11 @@ func TestSimulateRefusals(t *testing.T) {
 		{SimulateRequest{Event: "token-updated"}, ErrInvalidEvent},
 		{SimulateRequest{Event: "token-updated", ExpMonth: 13, ExpYear: 2030}, ErrInvalidEvent},
 		{SimulateRequest{Event: "token-updated", ExpYear: 31}, ErrInvalidEvent},
+		// A month without a year (tsp simulate --exp-month 7 alone): the
+		// year 0 read as "00" set the token's expiry to July 2000.
+		{SimulateRequest{Event: "token-updated", ExpMonth: 7}, ErrInvalidEvent},
+		{SimulateRequest{Event: "card-reissued", ExpMonth: 7}, ErrInvalidEvent},
+		{SimulateRequest{Event: "card-reissued", NewPAN: true, ExpMonth: 7}, ErrInvalidEvent},
 		{SimulateRequest{Event: "token-suspended", ExpMonth: 5, ExpYear: 31}, ErrInvalidEvent},
 		{SimulateRequest{Event: "card-reissued"}, ErrInvalidEvent},
 		{SimulateRequest{Event: "token-updated", NewPAN: true, ExpMonth: 5, ExpYear: 31}, ErrInvalidEvent},
@@ -478,7 +483,7 @@ func TestSimulateRefusals(t *testing.T) {
 			t.Errorf("%+v: %v, want %v", c.req, err, c.want)
 		}
 	}
-	if tok := e.tokenOf(id); tok["state"] != "active" || tok["exp_month"] != 4.0 {
+	if tok := e.tokenOf(id); tok["state"] != "active" || tok["exp_month"] != 4.0 || tok["exp_year"] != 30.0 {
 		t.Errorf("token changed: %v", tok)
 	}
 	expectEvents(t, rec, n)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -54,7 +55,8 @@ func runAuditVerify(_ context.Context, e env, args []string) error {
 	master, _, err := vault.LoadMasterKey(cfg.DataDir, e.getenv, false)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("audit verify needs the master key: set %s or run with the data dir that holds %s", vault.MasterKeyEnv, vault.MasterKeyFile)
+			return fmt.Errorf("audit verify needs the master key: %s does not exist (check --data-dir or data_dir: the data dir that holds the log's %s), and %s is not set",
+				filepath.Join(cfg.DataDir, vault.MasterKeyFile), vault.MasterKeyFile, vault.MasterKeyEnv)
 		}
 		return err
 	}

@@ -367,3 +367,219 @@ func TestCACertAfterACrashBetweenItsTwoFiles(t *testing.T) {
 		t.Error("a certificate without its key was accepted")
 	}
 }
+
+// TestVersionAndHelpThatCannotBeWrittenFail: "aliasgate --version" is
+// "aliasgate version" (README, Commands), and a command whose output could
+// not be written fails. "version" and "clients create --help" did; but
+// --version, the top-level --help and help, a command group's --help and
+// serve's --help wrote to stdout unchecked and exited 0 with nothing
+// printed (v=$(aliasgate --version) on a closed pipe, a full disk).
+func TestVersionAndHelpThatCannotBeWrittenFail(t *testing.T) {
+	env := testEnv(nil)
+	for _, args := range [][]string{
+		{"version"},
+		{"--version"},
+		{"-version"},
+		{"--help"},
+		{"-h"},
+		{"help"},
+		{"help", "serve"},
+		{"help", "keys", "status"},
+		{"serve", "--help"},
+		{"clients", "--help"},
+		{"clients", "create", "--help"},
+	} {
+		var msg strings.Builder
+		err := run(context.Background(), args, env, fullWriter{}, io.Discard)
+		if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), "could not be written") {
+			t.Errorf("%v, stdout full: exit %d, %q; want 1 saying the output could not be written", args, code, msg.String())
+		}
+		// The same command on a working stdout prints and exits 0.
+		var out strings.Builder
+		if err := run(context.Background(), args, env, &out, io.Discard); err != nil || out.Len() == 0 {
+			t.Errorf("%v: err %v, %d bytes of output; want success with output", args, err, out.Len())
+		}
+	}
+}
+
+// TestAuditVerifyWithoutTheMasterKeySaysWhereItLooked: "aliasgate audit
+// verify other/audit.log" run where the log's data dir is not the default
+// one failed with "run with the data dir that holds master.key", naming
+// neither the file it looked for nor the flag that names the data dir, as
+// the other commands' "no vault here: … (check --data-dir or data_dir)" do.
+func TestAuditVerifyWithoutTheMasterKeySaysWhereItLooked(t *testing.T) {
+	dir := t.TempDir()
+	data, empty := filepath.Join(dir, "data"), filepath.Join(dir, "empty")
+	env := testEnv(nil)
+	createClient(t, env, data, "--name", "shop", "--scopes", "aliases:write")
+	_, _, err := runCmd(t, env, "audit", "verify", "--data-dir", empty, filepath.Join(data, "audit.log"))
+	var msg strings.Builder
+	if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), filepath.Join(empty, "master.key")) || !strings.Contains(msg.String(), "--data-dir") {
+		t.Errorf("audit verify without the master key: exit %d, %q; want 1 naming %s and --data-dir", code, msg.String(), filepath.Join(empty, "master.key"))
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("audit verify made the data dir %s (%v)", empty, err)
+	}
+	if out, _, err := runCmd(t, env, "audit", "verify", "--data-dir", data); err != nil || !strings.HasPrefix(out, "ok, ") {
+		t.Errorf("audit verify --data-dir %s: %q, %v; want ok", data, out, err)
+	}
+}
+
+// TestTSPSimulateTakesAnExpiryWhole: --exp-month without --exp-year (or the
+// reverse) is a usage error (exit 2), before any gateway is asked: the
+// month alone went to the gateway, whose simulator applied it with the
+// year 0 ("00": the token then expired in 2000). cards
+// TestSimulateRefusals covers the endpoint's side.
+func TestTSPSimulateTakesAnExpiryWhole(t *testing.T) {
+	env := testEnv(map[string]string{"ALIASGATE_ADMIN_TOKEN": "0123456789abcdef-token"})
+	for _, flags := range [][]string{{"--exp-month", "7"}, {"--exp-year", "2031"}} {
+		args := append([]string{"tsp", "simulate", "token-updated", "--account", "acct_1", "--card", "CRDx",
+			"--data-dir", filepath.Join(t.TempDir(), "data"), "--admin", "http://127.0.0.1:1"}, flags...)
+		_, _, err := runCmd(t, env, args...)
+		var msg strings.Builder
+		if code := exitCode(err, &msg); code != 2 || !strings.Contains(msg.String(), "--exp-month and --exp-year together") {
+			t.Errorf("tsp simulate token-updated %v: exit %d, %q; want 2 saying both are needed", flags, code, msg.String())
+		}
+	}
+}
+
+// TestRoutesTestRequestWithoutHost: a request file without a Host line
+// (REQ.http is "a request line, headers with Host, a blank line, the
+// body") is refused, saying so, as the gateway refuses such an HTTP/1.1
+// request (400 "missing required Host header") and forwards nothing. The
+// dry run matched it to a host "*" route and printed it as forwarded,
+// exit 0, and with a named host answered "no inbound route matches host
+// \"\"".
+func TestRoutesTestRequestWithoutHost(t *testing.T) {
+	dir := t.TempDir()
+	routesFile := writeIn(t, dir, "routes.yaml", []byte(`routes:
+  - id: checkout
+    direction: inbound
+    host: "*"
+    path_prefix: /checkout
+    upstream: http://127.0.0.1:1
+    filters:
+      - id: card
+        operation: redact
+        targets:
+          - {json: card.number}
+`))
+	req := writeIn(t, dir, "nohost.http", []byte("POST /checkout HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"+
+		`{"card":{"number":"4111111111111111"}}`))
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+	var msg strings.Builder
+	if code := exitCode(err, &msg); code != 1 || out != "" || !strings.Contains(msg.String(), "Host") {
+		t.Errorf("routes test of a request without Host: exit %d, %q\nstdout %q\nstderr %q; want 1 naming the missing Host", code, msg.String(), out, stderr)
+	}
+	// With its Host line, or in absolute form, it is rewritten.
+	for name, text := range map[string]string{
+		"host.http":     "POST /checkout HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/json\r\n\r\n",
+		"absolute.http": "POST http://shop.example.com/checkout HTTP/1.1\r\nContent-Type: application/json\r\n\r\n",
+	} {
+		req := writeIn(t, dir, name, []byte(text+`{"card":{"number":"4111111111111111"}}`))
+		out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", routesFile, "--request", req)
+		if err != nil || !strings.Contains(out, "Host: shop.example.com") || strings.Contains(out, "4111111111111111") {
+			t.Errorf("routes test of %s: %v\nstdout %q\nstderr %q", name, err, pan.MaskShown(out), stderr)
+		}
+	}
+}
+
+// TestRoutesValidateWarnsOfAFileServeRefuses: a routes file any user may
+// write is refused by serve and config check (routes.ReadFile), but
+// routes validate, which a user runs first, called it valid with no word
+// of it. It still validates the content (exit 0), and warns.
+func TestRoutesValidateWarnsOfAFileServeRefuses(t *testing.T) {
+	file := writeIn(t, t.TempDir(), "routes.yaml", []byte("routes:\n  - id: a\n    direction: inbound\n    host: \"*\"\n    path_prefix: /checkout\n    upstream: http://127.0.0.1:1\n"))
+	if err := os.Chmod(file, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", file)
+	if err != nil || !strings.Contains(out, "valid") || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "chmod o-w") {
+		t.Errorf("routes validate of a file mode 0666: %v\nstdout %q\nstderr %q; want valid with a warning saying chmod o-w", err, out, stderr)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runCmd(t, testEnv(nil), "routes", "validate", file); err != nil || strings.Contains(stderr, "chmod") {
+		t.Errorf("routes validate of a file mode 0644: %v, stderr %q", err, stderr)
+	}
+}
+
+// TestMissingConfiguredCAFilesSayWhichKeyAndWhere: outbound.ca_cert and
+// ca_key name files the gateway never creates; one that does not exist
+// failed ca cert, config check and serve with "outbound CA: stat
+// my-ca.pem: no such file or directory", naming neither the key nor,
+// for a relative path, the working directory it was read from (as the
+// other paths of the configuration are named).
+func TestMissingConfiguredCAFilesSayWhichKeyAndWhere(t *testing.T) {
+	cfgDir := t.TempDir()
+	cfg := writeIn(t, cfgDir, "aliasgate.yaml", []byte("outbound: {ca_cert: my-ca.pem, ca_key: my-ca.key}\n"))
+	work := t.TempDir()
+	t.Chdir(work)
+	data := filepath.Join(work, "data")
+	for _, args := range [][]string{
+		{"ca", "cert", "--config", cfg, "--data-dir", data},
+		{"config", "check", "--config", cfg},
+		{"serve", "--config", cfg, "--data-dir", data},
+	} {
+		_, _, err := runCmd(t, testEnv(nil), args...)
+		if err == nil || !strings.Contains(err.Error(), "outbound.ca_cert") || !strings.Contains(err.Error(), "my-ca.pem") ||
+			!strings.Contains(err.Error(), "working directory "+work) || !strings.Contains(err.Error(), "never created") {
+			t.Errorf("%v: %v; want outbound.ca_cert, my-ca.pem, the working directory and that it is never created", args[:2], err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "my-ca.pem")); !os.IsNotExist(err) {
+		t.Errorf("a configured CA file was created (%v)", err)
+	}
+}
+
+// TestConfigCheckReadsTheBINTable: cards.bin_table is a file serve reads
+// at start (a missing or malformed one stops it), and config check "reads
+// the files and secrets serve reads at start, so that none of them stops
+// serve later"; it called a configuration naming a missing BIN table
+// valid, and serve then failed.
+func TestConfigCheckReadsTheBINTable(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cfg := writeIn(t, dir, "aliasgate.yaml", []byte("cards: {bin_table: bins.csv}\n"))
+	_, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "cards.bin_table") || !strings.Contains(err.Error(), "working directory "+dir) {
+		t.Errorf("config check, bin_table missing: %v; want cards.bin_table and the working directory", err)
+	}
+	writeIn(t, dir, "bins.csv", []byte("prefix,card_type\n411111,CREDIT\n4242,GOLD\n"))
+	_, _, err = runCmd(t, testEnv(nil), "config", "check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "cards.bin_table") || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("config check, bin_table with a bad line: %v; want cards.bin_table naming line 3", err)
+	}
+	writeIn(t, dir, "bins.csv", []byte("prefix,card_type\n411111,CREDIT\n4242,debit\n"))
+	if out, _, err := runCmd(t, testEnv(nil), "config", "check", "--config", cfg); err != nil || !strings.Contains(out, "valid") {
+		t.Errorf("config check, a good bin_table: %q, %v", out, err)
+	}
+}
+
+// TestMissingListenerTLSFilesSayWhichKeyAndWhere: a listen.*_cert or
+// listen.*_key that does not exist failed config check and serve with
+// "inbound TLS: certificate: stat c.pem: no such file or directory",
+// naming neither the key nor, for a relative path, the working directory
+// it was read from (as routes_file, the CA bundles and the webhook secrets
+// are named).
+func TestMissingListenerTLSFilesSayWhichKeyAndWhere(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	data := filepath.Join(dir, "data")
+	for _, c := range []struct{ yaml, key string }{
+		{"listen: {inbound_cert: c.pem, inbound_key: k.pem}\n", "listen.inbound_cert"},
+		{"listen: {outbound_cert: c.pem, outbound_key: k.pem}\n", "listen.outbound_cert"},
+	} {
+		cfg := writeIn(t, dir, "aliasgate.yaml", []byte(c.yaml))
+		for _, args := range [][]string{
+			{"config", "check", "--config", cfg},
+			{"serve", "--config", cfg, "--data-dir", data},
+		} {
+			_, _, err := runCmd(t, testEnv(nil), args...)
+			if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), "working directory "+dir) {
+				t.Errorf("%s, %v: %v; want %s and the working directory", strings.TrimSpace(c.yaml), args[:2], err, c.key)
+			}
+		}
+	}
+}

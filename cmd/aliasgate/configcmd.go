@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
+	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/routes"
 )
@@ -13,8 +15,9 @@ const configCheckUsage = `Loads a configuration file with the environment's over
 and its routes (routes_file or the inline routes list), and prints every
 problem with its line. It also reads the files and secrets serve reads at
 start (the listeners' TLS key pairs, outbound.ca_cert/ca_key, the CA
-bundles, the webhook endpoints' secret_file or secret_env), so that none of
-them stops serve later; it opens no vault. Exit status 0 when it is valid.`
+bundles, the webhook endpoints' secret_file or secret_env, cards.bin_table),
+so that none of them stops serve later; it opens no vault. Exit status 0 when
+it is valid.`
 
 func runConfigCheck(_ context.Context, e env, args []string) error {
 	fs := newFlagSet("config check --config FILE", configCheckUsage)
@@ -80,6 +83,17 @@ func startFiles(cfg config.Config, getenv func(string) string) []error {
 	for i, ep := range cfg.Webhooks.Endpoints {
 		_, err = webhookEndpoint(i, ep, getenv)
 		add(err)
+	}
+	if path := cfg.Cards.BINTable; path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			add(wherePath(fmt.Errorf("cards.bin_table: %w", err), path))
+		} else {
+			if err := cards.CheckBINTable(f); err != nil {
+				add(fmt.Errorf("cards.bin_table %s: %w", path, err))
+			}
+			f.Close()
+		}
 	}
 	return errs
 }

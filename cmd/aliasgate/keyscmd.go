@@ -161,6 +161,9 @@ func adminRequest(ctx context.Context, e env, cfg config.Config, base, method, p
 			host = "127.0.0.1"
 		}
 		base = "http://" + net.JoinHostPort(host, port)
+	} else if !strings.Contains(base, "://") {
+		// host:port, as listen.admin is written and the gateway logs it.
+		base = "http://" + base
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -182,6 +185,11 @@ func adminRequest(ctx context.Context, e env, cfg config.Config, base, method, p
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The token was sent (the callers check it is set): it is not the
+		// gateway's.
+		return fmt.Errorf("the gateway answered %s: wrong admin token: admin.token (ALIASGATE_ADMIN_TOKEN) here must be the running gateway's", resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the gateway answered %s: %s", resp.Status, bytes.TrimSpace(answer))
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,9 +30,12 @@ const (
 // expired one is refused (proxy.ErrCAExpired).
 func loadCA(cfg config.Config) (*proxy.CA, error) {
 	if o := cfg.Outbound; o.CACert != "" {
-		for _, f := range []string{o.CACert, o.CAKey} {
-			if _, err := os.Stat(f); err != nil {
-				return nil, fmt.Errorf("outbound CA: %w", err)
+		for _, f := range []struct{ key, path string }{{"outbound.ca_cert", o.CACert}, {"outbound.ca_key", o.CAKey}} {
+			if _, err := os.Stat(f.path); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					err = fmt.Errorf("%w (configured CA files are never created: make them, or leave out outbound.ca_cert and ca_key for the data dir's CA)", err)
+				}
+				return nil, wherePath(fmt.Errorf("outbound CA: %s: %w", f.key, err), f.path)
 			}
 		}
 		return proxy.LoadOrCreateCA(o.CACert, o.CAKey)

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
+	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
@@ -49,6 +50,14 @@ func runRoutesValidate(_ context.Context, e env, args []string) error {
 		nf += len(r.Filters)
 	}
 	printWarnings(e, set)
+	// serve, its reloads and config check read a routes_file only when
+	// not every user may write it (routes.ReadFile); this command reads
+	// any file (/dev/stdin too), so it says so rather than refuse.
+	if fi, err := os.Stat(fs.Arg(0)); err == nil && fi.Mode().IsRegular() {
+		if err := secretfile.OthersMayWrite(fs.Arg(0), fi); err != nil {
+			fmt.Fprintf(e.stderr, "warning: serve and config check refuse it as routes_file: %v\n", err)
+		}
+	}
 	fmt.Fprintf(e.stdout, "%s: %d routes, %d filters, valid\n", fs.Arg(0), len(set.Routes), nf)
 	return nil
 }
@@ -245,6 +254,12 @@ func readRequest(path string) (*http.Request, []byte, error) {
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: not an HTTP request: %w", path, err)
+	}
+	// The gateway answers an HTTP/1.1 request without a host 400
+	// ("missing required Host header") and forwards nothing; routes match
+	// by it.
+	if req.Host == "" && req.ProtoAtLeast(1, 1) {
+		return nil, nil, fmt.Errorf("%s: the request has no Host header: add one after the request line (Host: shop.example.com); the gateway answers an HTTP/1.1 request without it 400 and forwards nothing", path)
 	}
 	body, err := readBody(req.Body, br, req.ContentLength, req.TransferEncoding)
 	if err != nil {

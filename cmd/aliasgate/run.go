@@ -83,40 +83,44 @@ func printMainUsage(w io.Writer) {
 	fmt.Fprintf(w, mainUsage, b.String())
 }
 
-// run is the whole program: main only adds the process around it.
+// run is the whole program: main only adds the process around it. Every
+// command's stdout, its --help and --version's included, is an
+// outputWriter: output that could not be written (a full disk, a closed
+// pipe) is a failure, named after the command.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+	out := &outputWriter{w: stdout}
+	name, err := runCommand(ctx, args, env{getenv: getenv, stdout: out, stderr: stderr})
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("%s: its output could not be written: %w", name, out.err)
+	}
+	return err
+}
+
+// runCommand runs the command args name and returns that name (for run's
+// message) with the command's error.
+func runCommand(ctx context.Context, args []string, e env) (string, error) {
 	if len(args) == 0 {
-		printMainUsage(stderr)
-		return usagef("no command given")
+		printMainUsage(e.stderr)
+		return "", usagef("no command given")
 	}
 	switch a := args[0]; {
 	case a == "-h" || a == "--help":
-		printMainUsage(stdout)
-		return nil
+		printMainUsage(e.stdout)
+		return "help", nil
 	case a == "help":
 		// "help" alone, or "help <command>": that command's help.
 		if len(args) == 1 {
-			printMainUsage(stdout)
-			return nil
+			printMainUsage(e.stdout)
+			return "help", nil
 		}
-		return run(ctx, append(append([]string(nil), args[1:]...), "--help"), getenv, stdout, stderr)
+		return runCommand(ctx, append(append([]string(nil), args[1:]...), "--help"), e)
 	case a == "--version" || a == "-version":
-		return runVersion(ctx, e, args[1:])
+		return "version", runVersion(ctx, e, args[1:])
 	}
 	for _, c := range commands() {
 		words := strings.Fields(c.name)
 		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			if c.name == "serve" {
-				return c.run(ctx, e, args[len(words):])
-			}
-			out := &outputWriter{w: stdout}
-			e.stdout = out
-			err := c.run(ctx, e, args[len(words):])
-			if err == nil && out.err != nil {
-				err = fmt.Errorf("%s: its output could not be written: %w", c.name, out.err)
-			}
-			return err
+			return c.name, c.run(ctx, e, args[len(words):])
 		}
 	}
 	// A group word alone ("clients", "config") lists its subcommands; with
@@ -129,21 +133,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if len(sub) > 0 {
 		if len(args) == 2 && (args[1] == "--help" || args[1] == "-h") {
-			fmt.Fprintf(stdout, "Usage: aliasgate %s <subcommand> [flags]\n\nSubcommands:\n", args[0])
+			fmt.Fprintf(e.stdout, "Usage: aliasgate %s <subcommand> [flags]\n\nSubcommands:\n", args[0])
 			for _, c := range sub {
-				fmt.Fprintf(stdout, "  %-22s %s\n", c.name, c.summary)
+				fmt.Fprintf(e.stdout, "  %-22s %s\n", c.name, c.summary)
 			}
-			fmt.Fprintf(stdout, "\nRun \"aliasgate %s <subcommand> --help\" for its flags.\n", args[0])
-			return nil
+			fmt.Fprintf(e.stdout, "\nRun \"aliasgate %s <subcommand> --help\" for its flags.\n", args[0])
+			return args[0], nil
 		}
 		names := make([]string, len(sub))
 		for i, c := range sub {
 			names[i] = c.name
 		}
-		return usagef("%q needs a subcommand: %s", args[0], strings.Join(names, ", "))
+		return args[0], usagef("%q needs a subcommand: %s", args[0], strings.Join(names, ", "))
 	}
-	printMainUsage(stderr)
-	return usagef("unknown command %q", args[0])
+	printMainUsage(e.stderr)
+	return args[0], usagef("unknown command %q", args[0])
 }
 
 // parseFlags parses args with fs, printing usage to stdout for --help
@@ -201,7 +205,7 @@ func emptyFlag(fs *flag.FlagSet) error {
 // outputWriter is a command's stdout that remembers the first write that
 // failed: a command whose output could not be written (a redirect to a
 // full disk, a closed pipe) fails, whatever it did with the write's error
-// (run). serve is not given one: its output is logs, not a result.
+// (run). serve writes only its --help there (its logs go to stderr).
 type outputWriter struct {
 	w   io.Writer
 	err error

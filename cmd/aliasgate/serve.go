@@ -451,7 +451,7 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	if gw.cfg.Cards.BINTable != "" {
 		f, err := os.Open(gw.cfg.Cards.BINTable)
 		if err != nil {
-			return nil, fmt.Errorf("cards.bin_table: %w", err)
+			return nil, wherePath(fmt.Errorf("cards.bin_table: %w", err), gw.cfg.Cards.BINTable)
 		}
 		defer f.Close()
 		opts.BINTable = f
@@ -623,11 +623,11 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 func loadKeyPair(name, certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s TLS: certificate: %w", name, err)
+		return nil, wherePath(fmt.Errorf("%s TLS: certificate (listen.%s_cert): %w", name, name, err), certFile)
 	}
 	keyPEM, err := secretfile.Read(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s TLS: key: %w", name, err)
+		return nil, wherePath(fmt.Errorf("%s TLS: key (listen.%s_key): %w", name, name, err), keyFile)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {

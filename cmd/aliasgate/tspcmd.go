@@ -102,6 +102,9 @@ func runTSPSimulate(ctx context.Context, e env, args []string) error {
 	if *account == "" || *card == "" {
 		return usagef("tsp simulate: --account and --card are required (see --help)")
 	}
+	if (*expMonth == 0) != (*expYear == 0) {
+		return usagef("tsp simulate: a new expiry is --exp-month and --exp-year together (see --help)")
+	}
 	cfg, err := loadConfig(*cfgPath, *dataDir, e.getenv)
 	if err != nil {
 		return err

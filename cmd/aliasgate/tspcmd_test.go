@@ -54,3 +54,30 @@ func TestSimulateRefusalsThatARetryCannotFixAreNotOutages(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminURLAsListenAdminWritesIt: --admin given as host:port, the way
+// listen.admin is written (and the gateway logs its address), reaches the
+// admin listener: it failed with `parse "127.0.0.1:9090/admin/...": first
+// path segment in URL cannot contain colon` (localhost:9090: `unsupported
+// protocol scheme "localhost"`). And a token the gateway refuses is said
+// to be the wrong one: the CLI sent it, and the answer "send
+// Authorization: Bearer <admin.token>" read as if it had not.
+func TestAdminURLAsListenAdminWritesIt(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	srv := httptest.NewServer(admin.New(admin.Options{Token: token, TSP: adminTSP{failingSimulator{cards.ErrTokenMismatch}}}))
+	defer srv.Close()
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	_, port, _ := strings.Cut(hostPort, ":")
+	args := []string{"tsp", "simulate", "token-suspended", "--account", "acct_1", "--card", "CRDx",
+		"--data-dir", t.TempDir()}
+	for _, base := range []string{srv.URL, hostPort, "localhost:" + port} {
+		_, _, err := runCmd(t, testEnv(map[string]string{"ALIASGATE_ADMIN_TOKEN": token}), append(args, "--admin", base)...)
+		if err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "not the card's") {
+			t.Errorf("--admin %s: %v; want the gateway's 409", base, err)
+		}
+	}
+	_, _, err := runCmd(t, testEnv(map[string]string{"ALIASGATE_ADMIN_TOKEN": "another-token-0123456789"}), append(args, "--admin", hostPort)...)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "wrong admin token") {
+		t.Errorf("a wrong admin token: %v; want 401 saying the token is wrong", err)
+	}
+}
