@@ -618,8 +618,9 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 }
 
 // loadKeyPair reads a listener's certificate and key (listenerTLS's rules)
-// and refuses a certificate not valid yet at now, beyond proxy.ClockSkew
-// (a *certNotYetValid): every client would refuse it.
+// and refuses a certificate, or an intermediate in its file, not valid yet
+// at now, beyond proxy.ClockSkew (a *certNotYetValid): every client would
+// refuse it.
 func loadKeyPair(name, certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
@@ -633,27 +634,42 @@ func loadKeyPair(name, certFile, keyFile string, now time.Time) (*tls.Certificat
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}
-	leaf := cert.Leaf
-	if leaf == nil { // GODEBUG x509keypairleaf=0
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("%s TLS: parse %s: %w", name, certFile, err)
+	// The leaf and the intermediates served with it (a fullchain.pem):
+	// clients check the validity of each.
+	var late *certNotYetValid
+	for i, der := range cert.Certificate {
+		c := cert.Leaf
+		if i > 0 || c == nil { // an intermediate; or GODEBUG x509keypairleaf=0
+			if c, err = x509.ParseCertificate(der); err != nil {
+				return nil, fmt.Errorf("%s TLS: parse certificate %d of %s: %w", name, i+1, certFile, err)
+			}
+		}
+		if proxy.NotValidYet(c.NotBefore, now) && (late == nil || c.NotBefore.After(late.from)) {
+			late = &certNotYetValid{name: name, file: certFile, from: c.NotBefore, index: i}
 		}
 	}
-	if proxy.NotValidYet(leaf.NotBefore, now) {
-		return nil, &certNotYetValid{name: name, file: certFile, from: leaf.NotBefore}
+	if late != nil {
+		return nil, late
 	}
 	return &cert, nil
 }
 
-// certNotYetValid: a listener certificate whose NotBefore is ahead.
+// certNotYetValid: a listener certificate, or one of the intermediates in
+// its file, whose NotBefore is ahead (the latest such NotBefore: the chain
+// is valid from then).
 type certNotYetValid struct {
 	name, file string
 	from       time.Time
+	index      int // in the file: 0 the leaf, else an intermediate
 }
 
 func (e *certNotYetValid) Error() string {
-	return fmt.Sprintf("%s TLS: the certificate %s is not yet valid: it is valid from %s, and until then every client refuses it; "+
-		"check this machine's clock, or serve it from that time", e.name, e.file, e.from.UTC().Format(time.RFC3339))
+	what := "the certificate " + e.file
+	if e.index > 0 {
+		what = fmt.Sprintf("the intermediate certificate %d of %s (the chain served with the leaf)", e.index+1, e.file)
+	}
+	return fmt.Sprintf("%s TLS: %s is not yet valid: it is valid from %s, and until then every client refuses it; "+
+		"check this machine's clock, or serve it from that time", e.name, what, e.from.UTC().Format(time.RFC3339))
 }
 
 // listenerCert is a listener's certificate, read again at the first
