@@ -26,7 +26,8 @@ const (
 
 // loadCA loads the gateway CA: the configured files (outbound.ca_cert and
 // ca_key, which must exist), or the data dir's, created on first use. An
-// expired one is refused (proxy.ErrCAExpired).
+// expired one is refused (proxy.ErrCAExpired), and so is one not valid yet
+// (proxy.ErrNotYetValid).
 func loadCA(cfg config.Config) (*proxy.CA, error) {
 	if o := cfg.Outbound; o.CACert != "" {
 		for _, f := range []string{o.CACert, o.CAKey} {
