@@ -42,7 +42,9 @@
 // Log until an fsync succeeds again. Writer.Check tells whether the log
 // takes lines (a readiness check): nil while the last append succeeded;
 // after a failure it appends an "audit_resumed" line and answers its
-// error, so the log is found writable again without another caller's line.
+// error, so the log is found writable again without another caller's line
+// (one check's line at a time, until its append answers, even when the
+// check's context ends first: the checks meanwhile fail at once).
 //
 // # Several writers and crashes
 //

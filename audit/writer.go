@@ -85,8 +85,8 @@ type Writer struct {
 
 	lines, failures, rotations atomic.Uint64
 	// failing: the last commit failed, or a background fsync did since
-	// (Check). checkMu makes one Check at a time append its line; the
-	// others fail at once.
+	// (Check). checkMu is held while a Check's line is in flight, until
+	// its append answers; the Checks meanwhile fail at once.
 	failing    atomic.Bool
 	checkMu    sync.Mutex
 	pathChecks atomic.Uint64 // lookups of path (isCurrent)
@@ -231,21 +231,42 @@ func (w *Writer) Failures() uint64 { return w.failures.Load() }
 // audit_resumed line itself and returns its error, nil once the log takes
 // lines again. A log that works costs Check one atomic load and writes
 // nothing.
+//
+// One check's line at a time is in flight, until it is written or
+// refused, whatever ctx does: a Check whose ctx ends first returns ctx's
+// error and leaves the line to its append, and the Checks after it fail at
+// once (errCheckInProgress) until that append has answered. (A line
+// handed to the commit loop stays queued when its caller's ctx ends, so
+// a check that gave up with its line would let every probe of a hung
+// disk queue one more audit_resumed line.)
 func (w *Writer) Check(ctx context.Context) error {
 	if !w.failing.Load() {
 		return nil
 	}
-	if !w.checkMu.TryLock() { // a check's line is being written (a disk that hangs): no pile of them
+	if err := ctx.Err(); err != nil { // its asker is gone: no line for it
+		return err
+	}
+	if !w.checkMu.TryLock() { // a check's line is in flight (a disk that hangs): no pile of them
 		return errCheckInProgress
 	}
-	defer w.checkMu.Unlock()
-	if !w.failing.Load() { // another Check or a Log succeeded meanwhile
-		return nil
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if w.failing.Load() { // else another Check or a Log succeeded meanwhile
+			err = w.Log(context.WithoutCancel(ctx), Event{Event: EventResumed, Actor: ActorSystem})
+		}
+		w.checkMu.Unlock() // before the answer: the next Check after it may write
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return w.Log(ctx, Event{Event: EventResumed, Actor: ActorSystem})
 }
 
-// errCheckInProgress: Check found another Check appending its line.
+// errCheckInProgress: Check found the line of another Check in flight.
 var errCheckInProgress = errors.New("audit: appends failed, and the line of a check is still being written")
 
 // Rotations returns how many times this Writer renamed the file in a

@@ -27,7 +27,8 @@ const (
 
 // loadCA loads the gateway CA: the configured files (outbound.ca_cert and
 // ca_key, which must exist), or the data dir's, created on first use. An
-// expired one is refused (proxy.ErrCAExpired).
+// expired one is refused (proxy.ErrCAExpired), and so is one not valid yet
+// (proxy.ErrNotYetValid).
 func loadCA(cfg config.Config) (*proxy.CA, error) {
 	if o := cfg.Outbound; o.CACert != "" {
 		for _, f := range []struct{ key, path string }{{"outbound.ca_cert", o.CACert}, {"outbound.ca_key", o.CAKey}} {

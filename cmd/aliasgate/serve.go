@@ -618,9 +618,12 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 }
 
 // loadKeyPair reads a listener's certificate and key (listenerTLS's rules)
-// and refuses a certificate not valid yet at now, beyond proxy.ClockSkew
-// (a *certNotYetValid): every client would refuse it.
-func loadKeyPair(name, certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
+// and refuses a certificate, or an intermediate in its file, not valid yet
+// at now, beyond skew (a *certNotYetValid): every client would refuse it.
+// At start skew is proxy.ClockSkew (this machine's clock may run a little
+// behind the issuer's, and there is no pair to serve instead); a renewal
+// has none (listenerCert.get).
+func loadKeyPair(name, certFile, keyFile string, now time.Time, skew time.Duration) (*tls.Certificate, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
 		return nil, wherePath(fmt.Errorf("%s TLS: certificate (listen.%s_cert): %w", name, name, err), certFile)
@@ -633,27 +636,42 @@ func loadKeyPair(name, certFile, keyFile string, now time.Time) (*tls.Certificat
 	if err != nil {
 		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}
-	leaf := cert.Leaf
-	if leaf == nil { // GODEBUG x509keypairleaf=0
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("%s TLS: parse %s: %w", name, certFile, err)
+	// The leaf and the intermediates served with it (a fullchain.pem):
+	// clients check the validity of each.
+	var late *certNotYetValid
+	for i, der := range cert.Certificate {
+		c := cert.Leaf
+		if i > 0 || c == nil { // an intermediate; or GODEBUG x509keypairleaf=0
+			if c, err = x509.ParseCertificate(der); err != nil {
+				return nil, fmt.Errorf("%s TLS: parse certificate %d of %s: %w", name, i+1, certFile, err)
+			}
+		}
+		if c.NotBefore.After(now.Add(skew)) && (late == nil || c.NotBefore.After(late.from)) {
+			late = &certNotYetValid{name: name, file: certFile, from: c.NotBefore, index: i}
 		}
 	}
-	if proxy.NotValidYet(leaf.NotBefore, now) {
-		return nil, &certNotYetValid{name: name, file: certFile, from: leaf.NotBefore}
+	if late != nil {
+		return nil, late
 	}
 	return &cert, nil
 }
 
-// certNotYetValid: a listener certificate whose NotBefore is ahead.
+// certNotYetValid: a listener certificate, or one of the intermediates in
+// its file, whose NotBefore is ahead (the latest such NotBefore: the chain
+// is valid from then).
 type certNotYetValid struct {
 	name, file string
 	from       time.Time
+	index      int // in the file: 0 the leaf, else an intermediate
 }
 
 func (e *certNotYetValid) Error() string {
-	return fmt.Sprintf("%s TLS: the certificate %s is not yet valid: it is valid from %s, and until then every client refuses it; "+
-		"check this machine's clock, or serve it from that time", e.name, e.file, e.from.UTC().Format(time.RFC3339))
+	what := "the certificate " + e.file
+	if e.index > 0 {
+		what = fmt.Sprintf("the intermediate certificate %d of %s (the chain served with the leaf)", e.index+1, e.file)
+	}
+	return fmt.Sprintf("%s TLS: %s is not yet valid: it is valid from %s, and until then every client refuses it; "+
+		"check this machine's clock, or serve it from that time", e.name, what, e.from.UTC().Format(time.RFC3339))
 }
 
 // listenerCert is a listener's certificate, read again at the first
@@ -662,8 +680,10 @@ func (e *certNotYetValid) Error() string {
 // cert-manager) is served without a restart. A pair that does not load (a
 // half-written renewal, a certificate that is not the key's) leaves the
 // pair in force served and is logged once; the next change is tried again.
-// So is a certificate not valid yet (a renewal staged early), and it is
-// read again at the first handshake from the time it is valid.
+// So is a certificate not valid yet (a renewal staged early; without the
+// clock skew allowed at start: the pair in force serves meanwhile), and it
+// is read again at the first handshake from its NotBefore (the latest of
+// its chain's), by this machine's clock.
 type listenerCert struct {
 	name, certFile, keyFile string
 	logger                  *slog.Logger
@@ -683,7 +703,7 @@ func newListenerCert(name, certFile, keyFile string, logger *slog.Logger, now fu
 	}
 	lc := &listenerCert{name: name, certFile: certFile, keyFile: keyFile, logger: logger, now: now,
 		certStamp: regfile.StampOf(certFile), keyStamp: regfile.StampOf(keyFile)}
-	cert, err := loadKeyPair(name, certFile, keyFile, now())
+	cert, err := loadKeyPair(name, certFile, keyFile, now(), proxy.ClockSkew)
 	if err != nil {
 		return nil, err
 	}
@@ -702,10 +722,10 @@ func (c *listenerCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	retry := !c.retryAt.IsZero() && cs.Same(c.certStamp) && ks.Same(c.keyStamp) // logged already
 	c.certStamp, c.keyStamp, c.retryAt = cs, ks, time.Time{}
-	cert, err := loadKeyPair(c.name, c.certFile, c.keyFile, now)
+	cert, err := loadKeyPair(c.name, c.certFile, c.keyFile, now, 0)
 	if err != nil {
 		if nyv := (*certNotYetValid)(nil); errors.As(err, &nyv) {
-			c.retryAt = nyv.from.Add(-proxy.ClockSkew)
+			c.retryAt = nyv.from
 		}
 		if !retry {
 			c.logger.Error("TLS certificate not reloaded, keeping the one in force", "listener", c.name, "error", err.Error())

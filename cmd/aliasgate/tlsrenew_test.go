@@ -154,9 +154,8 @@ func certificateDER(t *testing.T, path string) string {
 
 // TestStagedListenerCertificateIsServedFromItsTime: a renewal staged early
 // (its NotBefore ahead) is not served while every client would refuse it:
-// the pair in force is kept, logged once; from the time it is valid (less
-// the clock skew allowed) the next handshake serves it, though its files
-// did not change since.
+// the pair in force is kept, logged once; from the time it is valid the
+// next handshake serves it, though its files did not change since.
 func TestStagedListenerCertificateIsServedFromItsTime(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _ := selfSigned(t, dir)
@@ -200,9 +199,72 @@ func TestStagedListenerCertificateIsServedFromItsTime(t *testing.T) {
 		t.Errorf("%d log lines about the staged certificate, want 1 saying not yet valid:\n%s", n, logs.String())
 	}
 	mu.Lock()
-	now = from.Add(-proxy.ClockSkew)
+	now = from // its NotBefore: no clock skew for a renewal (TestStagedListenerCertificateIsNotServedBeforeItsTime)
 	mu.Unlock()
 	if served() != staged {
 		t.Fatal("the staged certificate is not served from the time it is valid")
+	}
+}
+
+// TestStagedListenerCertificateIsNotServedBeforeItsTime: the clock skew
+// allowed at start (proxy.ClockSkew: a start is not refused over this
+// machine's clock running a little behind the issuer's) is no reason to
+// put a staged renewal in force early while the pair in force is valid:
+// the clients' clocks judge it, this machine's is the best guess of
+// theirs, and from its NotBefore less the skew up to its NotBefore every
+// client with a right clock refused the renewal the listener had switched
+// to, five minutes of failed handshakes with a valid certificate on disk.
+// Now a renewal is served from its NotBefore (of the latest certificate of
+// its chain), by this machine's clock.
+func TestStagedListenerCertificateIsNotServedBeforeItsTime(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir) // valid for another hour
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	setClock := func(c time.Time) { mu.Lock(); now = c; mu.Unlock() }
+	lc, err := newListenerCert("inbound", certFile, keyFile, nil, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := certificateDER(t, certFile)
+	served := func() string {
+		c, err := lc.get(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(c.Certificate[0])
+	}
+	for _, tc := range []struct {
+		name  string
+		ahead time.Duration // of the renewal's NotBefore, when it is put on disk
+	}{{"staged early", 30 * time.Minute}, {"within the skew", proxy.ClockSkew / 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			setClock(time.Now())
+			from := clock().Add(tc.ahead).Truncate(time.Second)
+			next := t.TempDir()
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
+				NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+			newCert, newKey, _ := writeSelfSigned(t, tmpl, filepath.Join(next, "cert.pem"), filepath.Join(next, "key.pem"))
+			staged := certificateDER(t, newCert)
+			for _, mv := range [][2]string{{newKey, keyFile}, {newCert, certFile}} {
+				if err := os.Rename(mv[0], mv[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := served(); got != first {
+				t.Fatalf("a renewal valid from %s served at %s, the certificate in force valid", from, clock())
+			}
+			setClock(from.Add(-time.Second))
+			if got := served(); got != first {
+				t.Fatalf("a renewal valid from %s served at %s, the certificate in force valid", from, clock())
+			}
+			setClock(from)
+			if served() != staged {
+				t.Fatal("the staged certificate is not served from its NotBefore")
+			}
+			first = staged
+		})
 	}
 }
