@@ -152,7 +152,12 @@ func (l *Limiter) Full(key string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[key]
+	return l.fullLocked(l.buckets[key], now)
+}
+
+// fullLocked reports whether b (nil: none) has refilled to the burst by
+// now. l.mu is held.
+func (l *Limiter) fullLocked(b *bucket, now time.Time) bool {
 	return b == nil || b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst
 }
 
@@ -168,8 +173,7 @@ func (l *Limiter) ForgetFull(key string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b != nil && b.tokens+now.Sub(b.last).Seconds()*l.rate < l.burst {
+	if !l.fullLocked(l.buckets[key], now) {
 		return false
 	}
 	delete(l.buckets, key)
