@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/base58"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // Credential lifecycle: listing, revoking and rotating clients, and the
@@ -368,7 +370,9 @@ func (s *Service) change(ctx context.Context, id string, fn func(*clientRecord) 
 		return clientRecord{}, false, ErrNotSupported
 	}
 	if !validClientID(id) {
-		return clientRecord{}, false, fmt.Errorf("auth: %q is not a client id: %w", id, ErrClientNotFound)
+		// Quoted as typed, masked as text shown to people is: a card
+		// number typed in its place, in any spelling a reader sees.
+		return clientRecord{}, false, fmt.Errorf("auth: %q is not a client id: %w", pan.MaskShown(id), ErrClientNotFound)
 	}
 	for range maxUpdateAttempts {
 		old, found, err := s.store.GetClient(ctx, id)

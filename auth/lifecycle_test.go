@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // UpdateClient makes memStore a ClientUpdater.
@@ -649,5 +650,27 @@ func TestAuthenticateDoesNotCacheAStateOlderThanARevocation(t *testing.T) {
 				t.Fatalf("CheckClient after the %s on the same Service: %v, want ErrInvalidCredentials", change, err)
 			}
 		})
+	}
+}
+
+// TestNotAClientIDNeverEchoesACardNumber: `clients revoke` and
+// `rotate-secret` quote an id that is no client id; a card number typed
+// there in a reader's spelling (groups by '/', two spaces, other scripts'
+// digits) was quoted as typed ("4111/1111/1111/1111" is not a client id),
+// on the terminal and in what captures it. The id is masked as text shown
+// to people is (pan.MaskShown).
+func TestNotAClientIDNeverEchoesACardNumber(t *testing.T) {
+	f := newFixture(t)
+	for _, id := range []string{"4111/1111/1111/1111", "4111 1111  1111 1111", "4111|1111|1111|1111", "４１１１１１１１１１１１１１１１", "4111111111111111"} {
+		_, _, err := f.svc.RevokeClient(context.Background(), id)
+		if !errors.Is(err, ErrClientNotFound) {
+			t.Fatalf("%q: %v, want ErrClientNotFound", id, err)
+		}
+		if pan.MaskShown(err.Error()) != err.Error() {
+			t.Fatalf("%q: the error quotes a card number a reader sees: %v", id, err)
+		}
+		if _, _, err := f.svc.RotateSecret(context.Background(), id); pan.MaskShown(err.Error()) != err.Error() {
+			t.Fatalf("%q: rotate-secret's error quotes a card number a reader sees: %v", id, err)
+		}
 	}
 }

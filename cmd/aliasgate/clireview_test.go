@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -579,6 +580,37 @@ func TestMissingListenerTLSFilesSayWhichKeyAndWhere(t *testing.T) {
 			_, _, err := runCmd(t, testEnv(nil), args...)
 			if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), "working directory "+dir) {
 				t.Errorf("%s, %v: %v; want %s and the working directory", strings.TrimSpace(c.yaml), args[:2], err, c.key)
+			}
+		}
+	}
+}
+
+// TestUsageErrorsNeverEchoACardNumberAReaderSees: a card number typed
+// where the command takes no argument, as a flag's value, or as a client
+// id, in a spelling a reader sees as one (groups by '/', '|', two spaces,
+// full-width digits), was quoted back as typed on stderr: the usage
+// errors were masked with pan.MaskLoose, which reads ' ', '-', '.', '_'
+// and ':' only. They are masked as text shown to people is (pan.MaskShown).
+func TestUsageErrorsNeverEchoACardNumberAReaderSees(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := runCmd(t, testEnv(nil), "clients", "create", "--data-dir", dir, "--name", "x", "--scopes", "aliases:write"); err != nil {
+		t.Fatal(err)
+	}
+	for _, number := range []string{"4111/1111/1111/1111", "4111|1111|1111|1111", "4111 1111  1111 1111", "４１１１１１１１１１１１１１１１"} {
+		for _, args := range [][]string{
+			{"version", number},
+			{"vault", "copy", "--batch", number},
+			{"clients", "revoke", "--data-dir", dir, number},
+			{"clients", "rotate-secret", "--data-dir", dir, number},
+		} {
+			_, _, err := runCmd(t, testEnv(nil), args...)
+			if err == nil {
+				t.Fatalf("%q: no error", args)
+			}
+			var stderr bytes.Buffer
+			exitCode(err, &stderr)
+			if line := stderr.String(); pan.MaskShown(line) != line {
+				t.Errorf("%q: stderr quotes a card number a reader sees: %s", args, line)
 			}
 		}
 	}

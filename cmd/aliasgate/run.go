@@ -159,7 +159,8 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 
 // parseArgs is parseFlags for a command with n positional arguments (n < 0:
 // any number, left in fs.Args()). A usage error never echoes a card-like
-// number a user typed into the wrong place: it is masked (internal/pan).
+// number a user typed into the wrong place: it is masked as text shown to
+// people is (pan.MaskShown, after pan.MaskLoose's '_' and ':' groups).
 func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -168,7 +169,7 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 			fs.Usage()
 			return errHelp
 		}
-		return usagef("%s: %s (see --help)", fs.Name(), pan.MaskLoose(err.Error()))
+		return usagef("%s: %s (see --help)", fs.Name(), pan.MaskShown(pan.MaskLoose(err.Error())))
 	}
 	if err := emptyFlag(fs); err != nil {
 		return err
@@ -178,7 +179,7 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, n int) error {
 	}
 	if fs.NArg() != n {
 		if n == 0 {
-			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.MaskLoose(fs.Arg(0)))
+			return usagef("%s: unexpected argument %q (see --help)", fs.Name(), pan.MaskShown(pan.MaskLoose(fs.Arg(0))))
 		}
 		return usagef("%s: want %d argument(s), got %d (see --help)", fs.Name(), n, fs.NArg())
 	}
