@@ -155,3 +155,34 @@ func TestNotYetValidCertificatesAreRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredListenerCertificatesAreRefused: a listener certificate (or an
+// intermediate served with it) whose NotAfter has passed was loaded at
+// start, and the gateway looked healthy while every client refused its
+// TLS; it is refused as one not valid yet is (serve, config check), naming
+// the file and the time. A renewal on disk that is expired is not taken:
+// the pair in force is served.
+func TestExpiredListenerCertificatesAreRefused(t *testing.T) {
+	now := time.Now()
+	until := now.Add(-24 * time.Hour).UTC().Truncate(time.Second)
+	dir := t.TempDir()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: until.Add(-90 * 24 * time.Hour), NotAfter: until, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	certFile, keyFile, _ := writeSelfSigned(t, tmpl, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	cfgFile := filepath.Join(dir, "aliasgate.yaml")
+	if err := os.WriteFile(cfgFile, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile})
+	for _, args := range [][]string{{"serve", "--config", cfgFile}, {"config", "check", "--config", cfgFile}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var out, errb syncBuffer
+		err := run(ctx, args, env, &out, &errb)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), certFile) || !strings.Contains(err.Error(), "expired") ||
+			!strings.Contains(err.Error(), until.Format(time.RFC3339)) {
+			t.Errorf("%v with a listener certificate expired at %s: err = %v; want a refusal naming %s, expired and the time", args, until.Format(time.RFC3339), err, certFile)
+		}
+	}
+}

@@ -619,7 +619,8 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 
 // loadKeyPair reads a listener's certificate and key (listenerTLS's rules)
 // and refuses a certificate, or an intermediate in its file, not valid yet
-// at now, beyond skew (a *certNotYetValid): every client would refuse it.
+// at now, beyond skew (a *certNotYetValid), or expired at now, beyond skew
+// (a *certExpired): every client would refuse it.
 // At start skew is proxy.ClockSkew (this machine's clock may run a little
 // behind the issuer's, and there is no pair to serve instead); a renewal
 // has none (listenerCert.get).
@@ -649,11 +650,30 @@ func loadKeyPair(name, certFile, keyFile string, now time.Time, skew time.Durati
 		if c.NotBefore.After(now.Add(skew)) && (late == nil || c.NotBefore.After(late.from)) {
 			late = &certNotYetValid{name: name, file: certFile, from: c.NotBefore, index: i}
 		}
+		if now.Add(-skew).After(c.NotAfter) {
+			return nil, &certExpired{name: name, file: certFile, at: c.NotAfter, index: i}
+		}
 	}
 	if late != nil {
 		return nil, late
 	}
 	return &cert, nil
+}
+
+// certExpired: a listener certificate, or one of the intermediates in its
+// file, whose NotAfter has passed.
+type certExpired struct {
+	name, file string
+	at         time.Time
+	index      int // in the file: 0 the leaf, else an intermediate
+}
+
+func (e *certExpired) Error() string {
+	what := "the certificate " + e.file
+	if e.index > 0 {
+		what = fmt.Sprintf("the intermediate certificate %d of %s (the chain served with the leaf)", e.index+1, e.file)
+	}
+	return fmt.Sprintf("%s TLS: %s expired at %s, and every client refuses it; renew it", e.name, what, e.at.UTC().Format(time.RFC3339))
 }
 
 // certNotYetValid: a listener certificate, or one of the intermediates in
@@ -680,7 +700,7 @@ func (e *certNotYetValid) Error() string {
 // cert-manager) is served without a restart. A pair that does not load (a
 // half-written renewal, a certificate that is not the key's) leaves the
 // pair in force served and is logged once; the next change is tried again.
-// So is a certificate not valid yet (a renewal staged early; without the
+// So is an expired certificate, and one not valid yet (a renewal staged early; without the
 // clock skew allowed at start: the pair in force serves meanwhile), and it
 // is read again at the first handshake from its NotBefore (the latest of
 // its chain's), by this machine's clock.
