@@ -470,9 +470,13 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 // in six): encoded whole (jsonapi.WriteJSON: the document in
 // encoding/json's buffer, then copied for Content-Length, each grown by
 // doubling) one request of a 1.3 KB URL allocated 348 MB, 228 MB of them
-// besides its vault call's (TestLargeAnswersAreNotBuiltWhole). No
-// Content-Length: a large answer is chunked, a small one is measured by
-// net/http.
+// besides its vault call's (TestLargeAnswersAreNotBuiltWhole). The
+// answer's length is counted first (strLen, without building it) and sent
+// as Content-Length, as before: an answer cut short (the write timeout
+// passing while a slow client reads) then shows as cut to every reader,
+// where without it an HTTP/1.0 reader (nginx's default towards its
+// upstream) took the bytes up to the closed connection for the whole
+// answer (TestCutAnswerIsNotTakenAsComplete); a HEAD says it too.
 func writeData(w http.ResponseWriter, status int, keys []string, recs []record) {
 	order := make([]int, len(recs))
 	for i := range order {
@@ -483,15 +487,35 @@ func writeData(w http.ResponseWriter, status int, keys []string, recs []record) 
 		open, end = "{", "}}\n"
 		slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	}
+	// The value is streamed; the other members of a record (tails[i])
+	// are encoding/json's encoding of the record without it, after its
+	// "value":"".
+	tails := make([]string, len(recs))
+	var rest bytes.Buffer // a record's members after its value: small
+	enc := json.NewEncoder(&rest)
+	enc.SetEscapeHTML(false) // as jsonapi.WriteJSON: JSON, never HTML
+	size := len(`{"data":`) + len(open) + len(end)
+	for n, i := range order {
+		r := recs[i]
+		r.Value = ""
+		rest.Reset()
+		_ = enc.Encode(r) // strings and string slices: nothing fails
+		tails[i] = strings.TrimSuffix(strings.TrimPrefix(rest.String(), `{"value":""`), "\n")
+		if n > 0 {
+			size++ // ,
+		}
+		if keys != nil {
+			size += strLen(keys[i]) + 1 // :
+		}
+		size += len(`{"value":`) + strLen(recs[i].Value) + len(tails[i])
+	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(size))
 	w.WriteHeader(status)
 	j := &jsonWriter{w: w, buf: make([]byte, 0, 2*answerChunk)}
-	var rest bytes.Buffer // a record's members after its value: small
-	enc := json.NewEncoder(&rest)
-	enc.SetEscapeHTML(false) // as jsonapi.WriteJSON: JSON, never HTML
 	j.raw(`{"data":` + open)
 	for n, i := range order {
 		if n > 0 {
@@ -501,15 +525,9 @@ func writeData(w http.ResponseWriter, status int, keys []string, recs []record) 
 			j.str(keys[i])
 			j.raw(":")
 		}
-		// The value is streamed; the other members are encoding/json's
-		// encoding of the record without it, after its "value":"".
-		r := recs[i]
 		j.raw(`{"value":`)
-		j.str(r.Value)
-		r.Value = ""
-		rest.Reset()
-		_ = enc.Encode(r) // strings and string slices: nothing fails
-		j.raw(strings.TrimSuffix(strings.TrimPrefix(rest.String(), `{"value":""`), "\n"))
+		j.str(recs[i].Value)
+		j.raw(tails[i])
 		if j.err != nil {
 			return // the client went away
 		}
@@ -549,6 +567,34 @@ func (j *jsonWriter) raw(s string) {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// strLen returns the number of bytes str writes for s.
+func strLen(s string) int {
+	n := 2 // the quotes
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			switch {
+			case b >= 0x20 && b != '"' && b != '\\':
+				n++
+			case b == '"', b == '\\', b == '\b', b == '\f', b == '\n', b == '\r', b == '\t':
+				n += 2
+			default:
+				n += len(`\u00XX`)
+			}
+			i++
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case c == utf8.RuneError && size == 1, c == '\u2028', c == '\u2029':
+			n += len(`\ufffd`)
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
 
 // str writes s as a JSON string exactly as encoding/json does without HTML
 // escaping (Encoder.SetEscapeHTML(false)): '"' and '\\' escaped, control

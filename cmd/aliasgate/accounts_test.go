@@ -552,3 +552,76 @@ func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
 		})
 	}
 }
+
+// TestLeakGuardCountsTheDefaultAccountsAliasOnRoutesWithoutAccount: the
+// aliases the vault API makes for a client of the default account (the one
+// account of a merchant's clients) are aliases to a route that names no
+// account and to one that names the default account: the leak guard scoped
+// to accounts must not block a merchant's own card-like aliases. Through
+// the real gateway, on bbolt and on PostgreSQL (one probe query, owners ""
+// and the default account's name).
+func TestLeakGuardCountsTheDefaultAccountsAliasOnRoutesWithoutAccount(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+	}{
+		{"bolt", nil},
+		{"postgres", map[string]string{
+			"ALIASGATE_VAULT_STORE":        "postgres",
+			"ALIASGATE_VAULT_POSTGRES_URL": testPostgresURL(t),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shop := newRecorder(t)
+			dir := t.TempDir()
+			data := filepath.Join(dir, "data")
+			routesFile := filepath.Join(dir, "routes.yaml")
+			os.WriteFile(routesFile, []byte(`routes:
+  - id: shop
+    direction: inbound
+    host: "*"
+    path_prefix: /shop
+    upstream: `+shop.URL+`
+    leak_guard: block
+  - id: shop_named
+    direction: inbound
+    host: "*"
+    path_prefix: /named
+    upstream: `+shop.URL+`
+    account: acme
+    leak_guard: block
+`), 0o600)
+			vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}
+			for k, v := range tc.extra {
+				vars[k] = v
+			}
+			env := testEnv(vars)
+			c := createClient(t, env, data, "--name", "api", "--account", "acme", "--scopes", "aliases:write")
+			g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+			status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+				`{"data":[{"value":"4111111111111111","format":"FPE_SIX_T_FOUR"}]}`, func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
+			var doc struct {
+				Data []struct{ Aliases []struct{ Alias string } }
+			}
+			if status != 201 || json.Unmarshal(body, &doc) != nil || len(doc.Data) != 1 {
+				t.Fatalf("create: %d %s", status, body)
+			}
+			alias := doc.Data[0].Aliases[0].Alias
+			if !pan.Valid(alias) {
+				t.Fatalf("FPE alias %q is not card-like", alias)
+			}
+			for _, p := range []string{"/shop/orders", "/named/orders"} {
+				if status, body := call(t, "POST", g.inbound+p, "application/json", `{"ref":"`+alias+`"}`, func(*http.Request) {}); status != 200 {
+					t.Fatalf("the default account's alias through %s: %d %s, want 200", p, status, body)
+				}
+			}
+			// The guard is on: a card number that is no alias is blocked.
+			if status, _ := call(t, "POST", g.inbound+"/shop/orders", "application/json", `{"ref":"5555555555554444"}`, func(*http.Request) {}); status == 200 {
+				t.Fatal("a card number passed the block guard")
+			}
+			if n := len(shop.bodies()); n != 2 {
+				t.Fatalf("the upstream got %d requests, want 2", n)
+			}
+		})
+	}
+}

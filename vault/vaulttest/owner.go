@@ -266,3 +266,62 @@ func testServicePerAccountAliases(t *testing.T, h Harness) {
 		}
 	}
 }
+
+// testServiceKnowsTheDefaultAccountUnderEitherName: Known counts the
+// default account's aliases as aliases for a call naming no account and
+// for one naming the default account, whether a record's Owner is ""
+// (written by the default account, or before accounts) or the default
+// account's name (written by a client of that account while the default
+// was still provisional): a route without account, or with the default
+// account's name, must not take its own account's card-like aliases for
+// card data (on a Prober store, the owners asked are both).
+func testServiceKnowsTheDefaultAccountUnderEitherName(t *testing.T, h Harness) {
+	clk := NewClock()
+	s := open(t, h, clk.Now)
+	kr, err := vault.OpenKeyring(context.Background(), s, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(def string) *vault.Service {
+		svc, err := vault.New(s, s, kr, vault.Options{Env: "test", VolatileTTL: time.Minute, Now: clk.Now, DefaultAccount: def})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	bg := context.Background()
+	// While provisional ("default"), a client of acct_main writes: Owner
+	// "acct_main". Then acct_main is the default.
+	early, err := mk(vault.DefaultAccountName).Redact(vault.WithAccount(bg, "acct_main"),
+		[]vault.RedactRequest{{Value: "4111111111111111", Format: vault.FormatFPESixTFour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := mk("acct_main")
+	late, err := svc.Redact(bg, []vault.RedactRequest{{Value: "5555555555554444", Format: vault.FormatFPESixTFour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := svc.Redact(vault.WithAccount(bg, "acct_x"), []vault.RedactRequest{{Value: "4000056655665556", Format: vault.FormatFPESixTFour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := []string{early[0].Alias, late[0].Alias, other[0].Alias}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want []vault.Presence
+	}{
+		{"no account", bg, []vault.Presence{vault.PresenceAlias, vault.PresenceAlias, vault.PresenceUnknown}},
+		{"the default's name", vault.WithAccount(bg, "acct_main"), []vault.Presence{vault.PresenceAlias, vault.PresenceAlias, vault.PresenceUnknown}},
+		{"another account", vault.WithAccount(bg, "acct_x"), []vault.Presence{vault.PresenceUnknown, vault.PresenceUnknown, vault.PresenceAlias}},
+	} {
+		got, err := svc.Known(tc.ctx, ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Fatalf("%s: Known = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -89,6 +89,7 @@ func Run(t *testing.T, h Harness) {
 		{"DeleteNeedsTheOwner", testDeleteOwner},
 		{"ServiceScopesRecordsToTheirAccount", testServiceAccounts},
 		{"ServiceAliasesArePerAccount", testServicePerAccountAliases},
+		{"ServiceKnowsTheDefaultAccountUnderEitherName", testServiceKnowsTheDefaultAccountUnderEitherName},
 		{"SetOwnerMovesARecordAndItsIndexEntry", testSetOwner},
 		{"SetOwnerRacesHaveOneWinner", testSetOwnerRace},
 		{"ServiceMigrateRecordGivesOnlyDefaultRecords", testServiceMigrateRecord},
