@@ -115,6 +115,7 @@
 //	  JSON_PATH $.card.number                    json: card.number
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0 (also a member named 0 of an
 //	                                            object a, which VGS's [0] never is: not reported,
+//	                                            see below; a [*] that meets an object is refused,
 //	                                            see below)
 //	  JSON_PATH $.pans[*] (ends with [*])        json: pans.#(%"*")# (every element; one that is
 //	                                            not a string is refused, 422)
@@ -260,6 +261,10 @@
 // indexes arrays only). A redact there protects more; a reveal there gives
 // the sender of the body (the merchant's backend, or the upstream app on a
 // response) nothing it could not have by writing [ … ] instead of {"0": …}.
+// VGS's [*] (Jayway's wildcard) also selects the members of an object; a
+// native '#' (or query) that meets an object with members refuses the
+// message (422, invalid_target) where VGS aliases those members: refused,
+// never forwarded unlocated.
 // aliasgate matches the canonical path
 // (routes.CanonicalPath: merged slashes, "." and ".." resolved, ";"
 // parameters dropped), which is also what it forwards; a condition value
