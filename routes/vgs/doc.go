@@ -18,6 +18,11 @@
 //     and a resource whose apiVersion is not VGS's, such as Kubernetes'
 //     HTTPRoute, is not part of an export).
 //
+// A byte order mark is read first: UTF-8's is dropped and UTF-16 (with
+// one) is read as UTF-8, so a JSON export an editor saved so is read as
+// JSON. Input that starts like JSON and is neither JSON nor YAML is refused
+// with what each parser found wrong.
+//
 // Keys are read as VGS writes them (snake_case), camelCase as a fallback.
 // Input with none of these shapes is an error wrapping ErrNotExport; every
 // other problem is an Item of the Report.
