@@ -118,6 +118,8 @@
 //	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only)
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
+//	    (also card.number and @.card.number: Jayway reads a path without
+//	    a root, or from @, as one from $ on the body)
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0 (also a member named 0 of an
 //	                                            object a, which VGS's [0] never is: not reported,
 //	                                            see below; a [*] that meets an object is refused,
