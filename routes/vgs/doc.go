@@ -115,7 +115,10 @@
 //	operation REDACT | ENRICH                   operation: redact | reveal
 //	token_manager PERSISTENT | VOLATILE         storage: persistent | volatile      (redact only)
 //	public_token_generator (any but CUSTOM, JS)  format: the same name            (redact only)
-//	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only)
+//	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only; a tag
+//	                                            the vault does not keep, over 64 characters, beyond
+//	                                            the 32nd, not printable or holding a card number, is
+//	                                            dropped, Ignored)
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
 //	    (also card.number and @.card.number: Jayway reads a path without
