@@ -995,3 +995,21 @@ func TestJSONExportInAnyEncodingIsReadAsJSON(t *testing.T) {
 		t.Errorf("a trailing comma: %v; want the JSON error named", err)
 	}
 }
+
+// A transformer_config_map setting the conversion does not read (the
+// dashboard's tokenDecorator, which reshapes the aliases a redact makes)
+// is reported; it was dropped and the import said every entry was
+// converted (testdata/token-decorator.yaml).
+func TestUnreadTransformerSettingsAreReported(t *testing.T) {
+	src, err := os.ReadFile("testdata/token-decorator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, rep := convert(t, src)
+	if len(f.Routes) != 1 || len(f.Routes[0].Filters) != 1 || f.Routes[0].Filters[0].Targets[0].JSON != "card.number" {
+		t.Fatalf("routes: %+v", f.Routes)
+	}
+	if len(rep.Items) != 1 || rep.Items[0].Effect != Ignored || !strings.Contains(rep.Items[0].Reason, `transformer_config_map "tokenDecorator"`) {
+		t.Fatalf("report:\n%s", rep)
+	}
+}

@@ -260,7 +260,9 @@
 // is left out of the filter (TargetLeftOut): the filter still matches
 // exactly when VGS would apply the entry. Settings that do not change what
 // is matched or protected (INCLUDE on a redact, unknown classifier keys, an
-// upstream without scheme taken as https) are Ignored and reported. The
+// upstream without scheme taken as https, a transformer_config_map setting
+// the conversion does not read, such as the dashboard's tokenDecorator,
+// which reshapes a redact's aliases) are Ignored and reported. The
 // output starts with a comment listing every report line, and `aliasgate
 // routes import-vgs` exits 1 when there is any.
 //

@@ -162,6 +162,26 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []
 	}
 
 	// What: one native target per transformer_config item.
+	// transformer_config_map settings the conversion does not read (the
+	// dashboard keeps a tokenDecorator there, which reshapes the aliases
+	// a redact makes): said, never dropped without a word.
+	if rawMap, _ := field(m, "transformer_config_map"); rawMap != nil {
+		cm, _ := asMap(rawMap)
+		keys := make([]string, 0, len(cm))
+		for k, v := range cm {
+			if v == nil || strings.ToUpper(str(m, "transformer")) == "REGEX" && slices.Contains([]string{"patterns", "replacement", "charset"}, k) {
+				continue
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if cm == nil {
+			ignored = append(ignored, "transformer_config_map is not an object; not read")
+		}
+		for _, k := range keys {
+			ignored = append(ignored, fmt.Sprintf("transformer_config_map %q has no native equivalent (aliasgate makes the aliases of the format as they are)", k))
+		}
+	}
 	rawCfg, _ := field(m, "transformer_config")
 	var cfg []string
 	for _, x := range asList(rawCfg) {
