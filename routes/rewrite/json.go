@@ -36,7 +36,9 @@ import (
 //     it gives no offsets through a '#' nested in another, reads only the
 //     first of two equal keys, and the checks below read every key of each
 //     object on the path anyway. The elements under '#' are every element
-//     of the array.
+//     of the array; an object with members where '#' or a query expects an
+//     array is refused (ErrTargetType): an application iterating it reads
+//     its members as elements, and JSONPath's [*] selects them.
 //   - Keys are matched as the application reads them. A key spelled with
 //     escapes ("n\u0075mber") is the key it decodes to: it is located, and
 //     with the plain spelling in the same object it is a duplicate. An
@@ -414,6 +416,16 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	i := skipWS(w.b, start+1)
 	if i < len(w.b) && w.b[i] == '}' {
 		return i + 1, w.settle(start, lo, hi, true)
+	}
+	// An element component ('#', a query) that meets an object with
+	// members: gjson finds no element there, but an application that
+	// iterates the value (PHP's foreach, JavaScript's Object.values) reads
+	// each member as one, and JSONPath's [*] (VGS's) selects the members.
+	// Refused rather than passed on unlocated.
+	for _, c := range w.stack[lo:hi] {
+		if seg := w.seg(c); seg != nil && (seg.kind == segAll || seg.kind == segQuery) {
+			return start, fmt.Errorf("%w: target %d: an array was expected at '#' and the body has an object with members there", ErrTargetType, w.paths[c.path].target)
+		}
 	}
 	plainKeys := true
 	for {

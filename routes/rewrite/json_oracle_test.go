@@ -274,6 +274,14 @@ func (s *oScan) object(lo, hi, depth int, live bool) error {
 		s.i++
 		return nil
 	}
+	if live {
+		// '#' meeting an object with members is refused (json.go).
+		for _, c := range s.cursors[lo:hi] {
+			if c.seg != nil && c.seg.any {
+				return fmt.Errorf("%w: target %d: an array was expected at '#'", ErrTargetType, s.paths[c.path].target)
+			}
+		}
+	}
 	for {
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return s.malformed("expected a key")

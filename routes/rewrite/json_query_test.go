@@ -47,7 +47,7 @@ func TestJSONQueries(t *testing.T) {
 		{"escaped literal and white space", []string{`l.#( s == "a\"b" )#.v`}, `{"l":[{"s":"a\"b","v":"1"},{"s":"ab","v":"2"}]}`,
 			`{"l":[{"s":"a\"b","v":"tok_1"},{"s":"ab","v":"2"}]}`},
 		{"escaped key in the body is the key", []string{`l.#(t=="c")#.p`}, `{"l":[{"\u0074":"c","p":"1"}]}`, `{"l":[{"\u0074":"c","p":"tok_1"}]}`},
-		{"no match, no array", []string{`l.#(t=="z")#.p`, `m.#(t=="c")#.p`}, `{"l":[{"t":"c","p":"1"}],"m":{"t":"c","p":"2"}}`, `{"l":[{"t":"c","p":"1"}],"m":{"t":"c","p":"2"}}`},
+		{"no match, an empty object", []string{`l.#(t=="z")#.p`, `m.#(t=="c")#.p`}, `{"l":[{"t":"c","p":"1"}],"m":{}}`, `{"l":[{"t":"c","p":"1"}],"m":{}}`},
 		{"a query and a plain path on one value", []string{`l.#(t=="c")#.p`, `l.0.p`}, `{"l":[{"t":"c","p":"1"}]}`, `{"l":[{"t":"c","p":"tok_1"}]}`},
 		{"white space and other members kept", []string{`l.#(t=="c")#.p`}, "{ \"l\" : [ {\"p\" : \"1\" , \"t\":\"c\"} ,\n {\"t\":\"d\"} ] , \"z\":[1,2]}",
 			"{ \"l\" : [ {\"p\" : \"tok_1\" , \"t\":\"c\"} ,\n {\"t\":\"d\"} ] , \"z\":[1,2]}"},
@@ -102,6 +102,8 @@ func TestJSONQueryRefusals(t *testing.T) {
 		{"object compared with a string", `l.#(t=="c")#.p`, `{"l":[{"t":{"c":1},"p":"` + pan + `"}]}`, ErrTargetType},
 		{"element compared with a string", `l.#(=="c")#`, `{"l":["c",{"c":1}]}`, ErrTargetType},
 		{"matching element is an object", `l.#(t=="c")#`, `{"l":[{"t":"c"}]}`, ErrTargetType},
+		{"an object where the query expects an array", `m.#(t=="c")#.p`, `{"m":{"t":"c","p":"` + pan + `"}}`, ErrTargetType},
+		{"an object where '#' expects an array", `m.#.p`, `{"m":{"x":{"p":"` + pan + `"}}}`, ErrTargetType},
 		{"malformed after the match", `l.#(t=="c")#.p`, `{"l":[{"t":"c","p":"` + pan + `"},{"t":]}`, ErrMalformed},
 		{"malformed array", `l.#(t=="c")#.p`, `{"l":[{"t":"c","p":"` + pan + `"} {"t":"c"}]}`, ErrMalformed},
 	}

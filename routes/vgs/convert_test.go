@@ -2,6 +2,7 @@ package vgs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/aliasgate/aliasgate/routes"
 	"gopkg.in/yaml.v3"
@@ -947,5 +949,67 @@ func TestUnescapedDotStopsWhatVGSMatches(t *testing.T) {
 			}
 			differential(t, in, 2000, false)
 		})
+	}
+}
+
+// A JSON export is read as JSON whatever byte order mark or encoding an
+// editor saved it with: testdata/escaped-slashes.json writes "/" as "\/",
+// as PHP's json_encode does. With a UTF-8 byte order mark (Windows
+// editors) or as UTF-16 (PowerShell 5's redirection), it was read as YAML,
+// which refuses "\/": "cannot parse input as YAML or JSON: yaml: line 6:
+// found unknown escape character", exit 2, for an export any JSON reader
+// takes. Input that is neither says what JSON found wrong, not only YAML.
+func TestJSONExportInAnyEncodingIsReadAsJSON(t *testing.T) {
+	src, err := os.ReadFile("testdata/escaped-slashes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, rep, err := Convert(src)
+	if err != nil || !rep.Complete() || !bytes.Contains(want, []byte("upstream: https://checkout.example-shop.test")) ||
+		!bytes.Contains(want, []byte("path_info: /api/v1/checkout")) {
+		t.Fatalf("plain: err %v, report %s\n%s", err, rep, want)
+	}
+	utf16Of := func(order binary.ByteOrder, bom []byte) []byte {
+		out := bom
+		for _, u := range utf16.Encode([]rune(string(src))) {
+			out = append(out, 0, 0)
+			order.PutUint16(out[len(out)-2:], u)
+		}
+		return out
+	}
+	for name, in := range map[string][]byte{
+		"UTF-8 byte order mark":    append([]byte{0xef, 0xbb, 0xbf}, src...),
+		"CRLF and byte order mark": append([]byte{0xef, 0xbb, 0xbf}, bytes.ReplaceAll(src, []byte("\n"), []byte("\r\n"))...),
+		"UTF-16LE":                 utf16Of(binary.LittleEndian, []byte{0xff, 0xfe}),
+		"UTF-16BE":                 utf16Of(binary.BigEndian, []byte{0xfe, 0xff}),
+	} {
+		got, _, err := Convert(in)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: err %v, output\n%s", name, err, got)
+		}
+	}
+
+	broken := bytes.Replace(src, []byte(`"version": 1`), []byte(`"version": 1,`), 1)
+	_, _, err = Convert(append([]byte{0xef, 0xbb, 0xbf}, broken...))
+	if !errors.Is(err, ErrNotExport) || !strings.Contains(err.Error(), "as JSON (invalid character '}'") {
+		t.Errorf("a trailing comma: %v; want the JSON error named", err)
+	}
+}
+
+// A transformer_config_map setting the conversion does not read (the
+// dashboard's tokenDecorator, which reshapes the aliases a redact makes)
+// is reported; it was dropped and the import said every entry was
+// converted (testdata/token-decorator.yaml).
+func TestUnreadTransformerSettingsAreReported(t *testing.T) {
+	src, err := os.ReadFile("testdata/token-decorator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, rep := convert(t, src)
+	if len(f.Routes) != 1 || len(f.Routes[0].Filters) != 1 || f.Routes[0].Filters[0].Targets[0].JSON != "card.number" {
+		t.Fatalf("routes: %+v", f.Routes)
+	}
+	if len(rep.Items) != 1 || rep.Items[0].Effect != Ignored || !strings.Contains(rep.Items[0].Reason, `transformer_config_map "tokenDecorator"`) {
+		t.Fatalf("report:\n%s", rep)
 	}
 }

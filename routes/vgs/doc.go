@@ -18,6 +18,11 @@
 //     and a resource whose apiVersion is not VGS's, such as Kubernetes'
 //     HTTPRoute, is not part of an export).
 //
+// A byte order mark is read first: UTF-8's is dropped and UTF-16 (with
+// one) is read as UTF-8, so a JSON export an editor saved so is read as
+// JSON. Input that starts like JSON and is neither JSON nor YAML is refused
+// with what each parser found wrong.
+//
 // Keys are read as VGS writes them (snake_case), camelCase as a fallback.
 // Input with none of these shapes is an error wrapping ErrNotExport; every
 // other problem is an Item of the Report.
@@ -110,11 +115,17 @@
 //	operation REDACT | ENRICH                   operation: redact | reveal
 //	token_manager PERSISTENT | VOLATILE         storage: persistent | volatile      (redact only)
 //	public_token_generator (any but CUSTOM, JS)  format: the same name            (redact only)
-//	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only)
+//	classifiers {TAGS: [a, b]} or "a,b" or [a]   classifiers: [a, b]              (redact only; a tag
+//	                                            the vault does not keep, over 64 characters, beyond
+//	                                            the 32nd, not printable or holding a card number, is
+//	                                            dropped, Ignored)
 //	transformer_config item (one target each):
 //	  JSON_PATH $.card.number                    json: card.number
+//	    (also card.number and @.card.number: Jayway reads a path without
+//	    a root, or from @, as one from $ on the body)
 //	  JSON_PATH $.items[*].pan, $['a'][0]        json: items.#.pan, a.0 (also a member named 0 of an
 //	                                            object a, which VGS's [0] never is: not reported,
+//	                                            see below; a [*] that meets an object is refused,
 //	                                            see below)
 //	  JSON_PATH $.pans[*] (ends with [*])        json: pans.#(%"*")# (every element; one that is
 //	                                            not a string is refused, 422)
@@ -249,7 +260,9 @@
 // is left out of the filter (TargetLeftOut): the filter still matches
 // exactly when VGS would apply the entry. Settings that do not change what
 // is matched or protected (INCLUDE on a redact, unknown classifier keys, an
-// upstream without scheme taken as https) are Ignored and reported. The
+// upstream without scheme taken as https, a transformer_config_map setting
+// the conversion does not read, such as the dashboard's tokenDecorator,
+// which reshapes a redact's aliases) are Ignored and reported. The
 // output starts with a comment listing every report line, and `aliasgate
 // routes import-vgs` exits 1 when there is any.
 //
@@ -260,6 +273,10 @@
 // indexes arrays only). A redact there protects more; a reveal there gives
 // the sender of the body (the merchant's backend, or the upstream app on a
 // response) nothing it could not have by writing [ … ] instead of {"0": …}.
+// VGS's [*] (Jayway's wildcard) also selects the members of an object; a
+// native '#' (or query) that meets an object with members refuses the
+// message (422, invalid_target) where VGS aliases those members: refused,
+// never forwarded unlocated.
 // aliasgate matches the canonical path
 // (routes.CanonicalPath: merged slashes, "." and ".." resolved, ";"
 // parameters dropped), which is also what it forwards; a condition value

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
 // nativeFormats are the alias formats of the vault (vault.Formats; the
@@ -93,6 +97,12 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []
 	if why != "" {
 		whys = append(whys, why)
 	}
+	if operation == "redact" {
+		var dropped []string
+		if tags, dropped = vaultTags(tags); len(dropped) > 0 {
+			ignored = append(ignored, fmt.Sprintf("classifiers %s are not tags the vault keeps (1 to %d printable characters, at most %d, never a card number); dropped, the values are still aliased", quoteList(dropped), maxClassifierLen, maxClassifiers))
+		}
+	}
 	if len(include) > 0 || len(exclude) > 0 {
 		var parts []string
 		if len(include) > 0 {
@@ -152,6 +162,26 @@ func (c *converter) entry(route, routeID, direction string, n int, v any) (fs []
 	}
 
 	// What: one native target per transformer_config item.
+	// transformer_config_map settings the conversion does not read (the
+	// dashboard keeps a tokenDecorator there, which reshapes the aliases
+	// a redact makes): said, never dropped without a word.
+	if rawMap, _ := field(m, "transformer_config_map"); rawMap != nil {
+		cm, _ := asMap(rawMap)
+		keys := make([]string, 0, len(cm))
+		for k, v := range cm {
+			if v == nil || strings.ToUpper(str(m, "transformer")) == "REGEX" && slices.Contains([]string{"patterns", "replacement", "charset"}, k) {
+				continue
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if cm == nil {
+			ignored = append(ignored, "transformer_config_map is not an object; not read")
+		}
+		for _, k := range keys {
+			ignored = append(ignored, fmt.Sprintf("transformer_config_map %q has no native equivalent (aliasgate makes the aliases of the format as they are)", k))
+		}
+	}
 	rawCfg, _ := field(m, "transformer_config")
 	var cfg []string
 	for _, x := range asList(rawCfg) {
@@ -336,6 +366,33 @@ func classifiers(m map[string]any) (tags, include, exclude, other []string, why 
 		return nil, nil, nil, nil, "classifiers is not a list of tags"
 	}
 	return tags, nil, nil, nil, ""
+}
+
+// The vault's classifier limits (vault.CheckClassifiers; the aliasgate
+// command's tests check that the converter's output loads with them).
+const (
+	maxClassifiers   = 32
+	maxClassifierLen = 64
+)
+
+// vaultTags splits a redact's tags into those the vault keeps and the
+// others: beyond the first maxClassifiers kept, longer than
+// maxClassifierLen characters, with characters that are not printable, or
+// holding a card number (vault.CheckClassifiers refuses each, and with it
+// every redaction of the filter: the routes would not load). A tag only
+// labels the aliases a redaction makes; the values are aliased without it.
+func vaultTags(tags []string) (kept, dropped []string) {
+	for _, t := range tags {
+		ok := len(kept) < maxClassifiers && utf8.RuneCountInString(t) <= maxClassifierLen && utf8.ValidString(t) &&
+			!strings.ContainsFunc(t, func(r rune) bool { return !unicode.IsGraphic(r) }) &&
+			!pan.ContainsLooseString(t) && pan.MaskShown(t) == t
+		if ok {
+			kept = append(kept, t)
+		} else {
+			dropped = append(dropped, t)
+		}
+	}
+	return kept, dropped
 }
 
 func tagList(v any) (tags []string, bad bool) {

@@ -2,6 +2,7 @@ package vgs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,26 +22,37 @@ import (
 var ErrNotExport = errors.New("vgs: not a VGS route export")
 
 // decodeDocuments parses the input as JSON (when it looks like JSON and
-// parses) or as one or more YAML documents, into generic values.
+// parses) or as one or more YAML documents, into generic values. A byte
+// order mark is read first (utf8Text), so that a JSON export saved with one
+// is read as JSON: read as YAML, it was refused for JSON's "\/" escape.
 func decodeDocuments(in []byte) (docs []any, err error) {
+	in = utf8Text(in)
 	trimmed := bytes.TrimSpace(in)
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrNotExport)
 	}
+	var jsonErr error
 	if trimmed[0] == '{' || trimmed[0] == '[' {
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
 		dec.UseNumber()
 		var v any
-		if dec.Decode(&v) == nil {
+		if jsonErr = dec.Decode(&v); jsonErr == nil {
 			if _, err := dec.Token(); err == io.EOF {
 				return []any{v}, nil
 			}
+			jsonErr = errors.New("text after the JSON value")
 		}
 		// Not plain JSON: YAML flow syntax is a superset, try that.
 	}
+	failed := func(yamlErr any) error {
+		if jsonErr != nil {
+			return fmt.Errorf("%w: cannot parse input as JSON (%v) or as YAML (%v)", ErrNotExport, jsonErr, yamlErr)
+		}
+		return fmt.Errorf("%w: cannot parse input as YAML or JSON: %v", ErrNotExport, yamlErr)
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			docs, err = nil, fmt.Errorf("%w: cannot parse input: %v", ErrNotExport, r)
+			docs, err = nil, failed(r)
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(in))
@@ -50,11 +63,37 @@ func decodeDocuments(in []byte) (docs []any, err error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: cannot parse input as YAML or JSON: %v", ErrNotExport, err)
+			return nil, failed(err)
 		}
 		docs = append(docs, v)
 	}
 	return docs, nil
+}
+
+// utf8Text returns the input without a UTF-8 byte order mark, and UTF-16
+// text that starts with one (Windows editors and PowerShell 5's redirection
+// write it) as UTF-8; other input as it is.
+func utf8Text(in []byte) []byte {
+	if b, ok := bytes.CutPrefix(in, []byte{0xef, 0xbb, 0xbf}); ok {
+		return b
+	}
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(in, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(in, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return in
+	}
+	if len(in)%2 != 0 {
+		return in // not UTF-16 after all: the parsers refuse it
+	}
+	units := make([]uint16, 0, len(in)/2-1)
+	for i := 2; i < len(in); i += 2 {
+		units = append(units, order.Uint16(in[i:]))
+	}
+	return []byte(string(utf16.Decode(units)))
 }
 
 // asMap returns v as a string-keyed map.

@@ -22,6 +22,11 @@ func jsonPath(p string) (path, why string) {
 	case s == "":
 		return "", "empty path"
 	case s[0] == '$':
+	case s[0] == '@':
+		// Jayway (and jsonpath-ng) read a path from @, the node it is
+		// evaluated on, as one from $ when VGS evaluates it on the body;
+		// it was read as the key "@", which no body holds.
+		s = "$" + s[1:]
 	case s[0] == '[':
 		s = "$" + s
 	default:

@@ -25,6 +25,9 @@ func TestJSONPathBecomesGJSONPath(t *testing.T) {
 		{"$.card_number", "card_number", ""},
 		{"$.card-number", "card-number", ""},
 		{"card.number", "card.number", ""}, // no root, as jsonpath-ng allows
+		// From @, the node the path is evaluated on: the body, in VGS.
+		{"@.card.number", "card.number", ""},
+		{"@['card']['number']", "card.number", ""},
 		{"$.account_number", "account_number", ""},
 		{" $.pan ", "pan", ""},
 		{"$..pan", "", "recursive descent"},
