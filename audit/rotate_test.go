@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -543,5 +544,47 @@ func TestMovedFileIsLeftWithinPathEvery(t *testing.T) {
 	cur := parsed(t, path)
 	if len(cur) != 2 || cur[0]["event"] != EventGap || cur[1]["event"] != EventReveal {
 		t.Fatalf("the new file holds %v, want audit_gap and the reveal", cur)
+	}
+}
+
+// TestVerifySetDuringTheFirstRotation: a first rotation that renames the
+// log after VerifySet listed the (then no) rotated files left the current
+// file missing with no rotated file listed, and VerifySet failed ("open
+// audit.log: no such file or directory") instead of reading the set again,
+// as it does when a later rotation races it (TestTwoWritersRotateOneChain
+// failed so, now and then, on a loaded machine).
+func TestVerifySetDuringTheFirstRotation(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openRotating(t, path, k, Options{MaxSize: 2 << 10})
+	logN(t, w, 5)
+	w.Close()
+	// The list is read before the rotation; the rename (the first half of
+	// a rotation) happens before the current file is opened.
+	calls := 0
+	list := func(p string) ([]rotatedFile, error) {
+		calls++
+		if calls == 1 {
+			rs, err := rotatedFiles(p)
+			if err != nil || len(rs) != 0 {
+				t.Fatalf("before the rotation: %v %v", rs, err)
+			}
+			if err := os.Rename(p, p+".000000000005.20261207T035941Z"); err != nil {
+				t.Fatal(err)
+			}
+			return rs, nil
+		}
+		return rotatedFiles(p)
+	}
+	_, stale, err := verifySetOnce(path, k, list)
+	if err != nil || !stale {
+		t.Fatalf("verifySetOnce across a first rotation: stale %v, err %v; want stale (read again)", stale, err)
+	}
+	// With no file at all, there is nothing to read again: an error.
+	if err := os.Remove(path + ".000000000005.20261207T035941Z"); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale, err := verifySetOnce(path, k, rotatedFiles); stale || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("verifySetOnce with no log: stale %v, err %v; want ErrNotExist", stale, err)
 	}
 }

@@ -55,7 +55,7 @@ type FileResult struct {
 // makes it start again.
 func VerifySet(path string, keys Keys) (SetResult, error) {
 	for attempt := 0; ; attempt++ {
-		res, stale, err := verifySetOnce(path, keys)
+		res, stale, err := verifySetOnce(path, keys, rotatedFiles)
 		if stale && attempt < 10 {
 			continue
 		}
@@ -63,10 +63,10 @@ func VerifySet(path string, keys Keys) (SetResult, error) {
 	}
 }
 
-// verifySetOnce opens every file of the set, checks that no rotation
-// happened meanwhile (stale), and verifies them.
-func verifySetOnce(path string, keys Keys) (res SetResult, stale bool, err error) {
-	rotated, err := rotatedFiles(path)
+// verifySetOnce opens every file of the set (listed by list: rotatedFiles),
+// checks that no rotation happened meanwhile (stale), and verifies them.
+func verifySetOnce(path string, keys Keys, list func(string) ([]rotatedFile, error)) (res SetResult, stale bool, err error) {
+	rotated, err := list(path)
 	if err != nil {
 		return res, false, err
 	}
@@ -87,12 +87,20 @@ func verifySetOnce(path string, keys Keys) (res SetResult, stale bool, err error
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && len(rotated) > 0:
 		res.CurrentMissing = true
+	case errors.Is(err, fs.ErrNotExist):
+		// No file yet, or a first rotation renamed it after the list
+		// was read (stale: read again).
+		again, lerr := list(path)
+		if lerr == nil && len(again) > 0 {
+			return res, true, nil
+		}
+		return res, false, fmt.Errorf("audit: %w", err)
 	case err != nil:
 		return res, false, fmt.Errorf("audit: %w", err)
 	default:
 		files = append(files, cur)
 	}
-	again, err := rotatedFiles(path)
+	again, err := list(path)
 	if err != nil {
 		return res, false, err
 	}
