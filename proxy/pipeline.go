@@ -293,7 +293,9 @@ func decodedHeader(h http.Header) {
 // as they came: the phase reads the whole chain (contentEncoding) and
 // refuses what it cannot decode.
 func askGzip(h http.Header, st *reqState) {
-	h.Set("Accept-Encoding", "gzip")
+	// h.Set's field without h.Set's canonicalisation of a key written
+	// canonical (~500 instructions a request).
+	h["Accept-Encoding"] = []string{"gzip"}
 	if st != nil {
 		st.gunzip = true
 	}
@@ -1421,7 +1423,14 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	defer func() { obs.AddVaultTime(ctx, time.Since(start)) }()
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
-		st.made = append(st.made, got...)
+		if st.made == nil {
+			// The first redaction of the exchange (the usual only one):
+			// its answer, which nothing writes to, rather than a copy.
+			// Clipped: a later append copies instead of writing past it.
+			st.made = slices.Clip(got)
+		} else {
+			st.made = append(st.made, got...)
+		}
 		if st.route.Internal() && len(got) == len(items) {
 			if st.redacted == nil {
 				st.redacted = redacted.Values{}
