@@ -128,6 +128,18 @@ type reqState struct {
 	// budgetSource): release gives it back when the exchange is over.
 	held   int64
 	holder string
+	// matchBuf holds the filters each phase matched (AppendMatching), in
+	// the same allocation: a phase matches again, over the same buffer,
+	// only to replace what it matched.
+	matchBuf [2][2]*routes.Filter
+}
+
+// matched returns the empty buffer of phase's matching filters.
+func (st *reqState) matched(phase routes.Phase) []*routes.Filter {
+	if phase == routes.Response {
+		return st.matchBuf[1][:0]
+	}
+	return st.matchBuf[0][:0]
 }
 
 // memBodyFor returns a memBody reading b and owning pooled (as
@@ -401,7 +413,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			return jerr
 		}
 	}
-	filters := route.Matching(phase, x)
+	filters := route.AppendMatching(st.matched(phase), phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return p.unmatchedHeader(ctx, st, phase, filters, x, msg.header)
@@ -539,7 +551,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	if answerRedacting && body != nil {
 		if mt := sniff(body, x.MediaType); mt != "" {
 			x.MediaType, params = mt, nil
-			filters = route.Matching(phase, x)
+			filters = route.AppendMatching(st.matched(phase), phase, x)
 		}
 	}
 	if redacting && body != nil {
@@ -549,7 +561,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			bodyErr, body = errCharset, nil
 		} else if mt := sniff(body, x.MediaType); mt != "" {
 			x.MediaType, params = mt, nil
-			filters = route.Matching(phase, x)
+			filters = route.AppendMatching(st.matched(phase), phase, x)
 		}
 	}
 	if redacting && hasBody && !needsBody(filters) && route.UnmatchedBody != routes.Pass && !(body != nil && blank(body)) {
