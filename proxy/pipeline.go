@@ -132,14 +132,23 @@ type reqState struct {
 	// the same allocation: a phase matches again, over the same buffer,
 	// only to replace what it matched.
 	matchBuf [2][2]*routes.Filter
+	// lengths hold the Content-Length value each phase set on a body it
+	// rewrote (setContentLength), in the same allocation.
+	lengths [2][1]string
+}
+
+// phaseIndex is 0 for the request phase, 1 for the response phase: the
+// index of the state's per-phase buffers.
+func phaseIndex(phase routes.Phase) int {
+	if phase == routes.Response {
+		return 1
+	}
+	return 0
 }
 
 // matched returns the empty buffer of phase's matching filters.
 func (st *reqState) matched(phase routes.Phase) []*routes.Filter {
-	if phase == routes.Response {
-		return st.matchBuf[1][:0]
-	}
-	return st.matchBuf[0][:0]
+	return st.matchBuf[phaseIndex(phase)][:0]
 }
 
 // memBodyFor returns a memBody reading b and owning pooled (as
@@ -728,7 +737,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.body = msg.mem
 		msg.length = int64(len(out))
 		msg.buf = out
-		setContentLength(msg.header, len(out))
+		setContentLength(msg.header, len(out), &st.lengths[phaseIndex(phase)])
 	}
 	return nil
 }
@@ -1161,14 +1170,17 @@ func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchan
 
 // setContentLength sets h's Content-Length to n, leaving a header that
 // already says exactly that as it is (a body the phase read and kept, the
-// usual response): no string or slice for it.
-func setContentLength(h http.Header, n int) {
+// usual response): no string or slice for it. A new value's one-element
+// slice is cell (the exchange's state's, one per phase) rather than an
+// allocation: capped at one, so an append copies it.
+func setContentLength(h http.Header, n int, cell *[1]string) {
 	var buf [20]byte
 	b := strconv.AppendInt(buf[:0], int64(n), 10)
 	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
 		return
 	}
-	h["Content-Length"] = []string{string(b)}
+	cell[0] = string(b)
+	h["Content-Length"] = cell[:]
 }
 
 // headerValue is h.Get(key) for a key in canonical form (the constants of
