@@ -135,6 +135,9 @@ type reqState struct {
 	// lengths hold the Content-Length value each phase set on a body it
 	// rewrote (setContentLength), in the same allocation.
 	lengths [2][1]string
+	// acceptGzip is the Accept-Encoding value askGzip sets, in the same
+	// allocation.
+	acceptGzip [1]string
 }
 
 // phaseIndex is 0 for the request phase, 1 for the response phase: the
@@ -315,11 +318,15 @@ func decodedHeader(h http.Header) {
 // refuses what it cannot decode.
 func askGzip(h http.Header, st *reqState) {
 	// h.Set's field without h.Set's canonicalisation of a key written
-	// canonical (~500 instructions a request).
-	h["Accept-Encoding"] = []string{"gzip"}
-	if st != nil {
-		st.gunzip = true
+	// canonical (~500 instructions a request), its one-element slice the
+	// state's (capped at one, so an append copies it) when there is one.
+	if st == nil {
+		h["Accept-Encoding"] = []string{"gzip"}
+		return
 	}
+	st.acceptGzip[0] = "gzip"
+	h["Accept-Encoding"] = st.acceptGzip[:]
+	st.gunzip = true
 }
 
 // gunzipStream decodes, as it streams to the client, a response body the
