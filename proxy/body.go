@@ -60,7 +60,7 @@ func readBody(r io.Reader, length, max int64, buf []byte) ([]byte, error) {
 	if int64(cap(buf)) >= length {
 		b = buf[:length]
 	} else {
-		b = make([]byte, length)
+		b = make([]byte, length, length+1)
 	}
 	if n, err := io.ReadFull(r, b); err != nil {
 		if err == io.EOF {
@@ -68,9 +68,16 @@ func readBody(r io.Reader, length, max int64, buf []byte) ([]byte, error) {
 		}
 		return b[:n], err
 	}
-	var one [1]byte
+	// The byte that tells a body longer than declared is read into b's
+	// room past length (a pooled buffer's class is a power of two, a new
+	// one has a byte spare), where append would put it: a [1]byte handed
+	// to the reader (an interface) escaped, an allocation for every body.
+	one := b[len(b):min(len(b)+1, cap(b))]
+	if len(one) == 0 {
+		one = make([]byte, 1) // a body that fills its pooled buffer exactly
+	}
 	for {
-		n, err := r.Read(one[:])
+		n, err := r.Read(one)
 		if n > 0 {
 			rest, err := readLimited(r, max-length-1)
 			b = append(append(b, one[0]), rest...)

@@ -77,6 +77,9 @@ func TestReadBodyIntoBuffer(t *testing.T) {
 		{"buffer too small", strings.Repeat("x", 100), 100, 1000, buf, false, nil},
 		{"longer than declared", "hello world", 5, 100, buf, true, nil},
 		{"longer than declared and max", "hello world", 5, 8, buf, true, errTooLarge},
+		{"fills the buffer, longer", strings.Repeat("x", 65), 64, 100, buf, false, nil}, // grown past it
+		{"fills the buffer", strings.Repeat("x", 64), 64, 100, buf, true, nil},
+		{"no buffer, longer", "hello world", 5, 100, nil, false, nil},
 		{"shorter than declared", "hel", 5, 100, buf, true, io.ErrUnexpectedEOF},
 		{"unknown length", "hello", -1, 100, buf, false, nil},
 	} {
@@ -96,6 +99,26 @@ func TestReadBodyIntoBuffer(t *testing.T) {
 				t.Fatalf("read into the buffer given: %v, want %v", inBuf, tc.inBuf)
 			}
 		})
+	}
+}
+
+// TestReadBodyAllocatesNothingIntoABuffer: a body of declared length read
+// into a buffer with room (a pooled one) costs no allocation; the byte
+// that tells a longer body was read into a [1]byte of its own, which
+// escaped to the heap through the reader for every body.
+func TestReadBodyAllocatesNothingIntoABuffer(t *testing.T) {
+	buf := make([]byte, 0, 2048)
+	body := strings.Repeat("x", 1034)
+	r := strings.NewReader(body)
+	n := testing.AllocsPerRun(100, func() {
+		r.Reset(body)
+		got, err := readBody(r, int64(len(body)), 4096, buf)
+		if err != nil || len(got) != len(body) {
+			t.Fatalf("readBody = %d bytes, %v", len(got), err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("readBody: %v allocations, want 0", n)
 	}
 }
 

@@ -95,7 +95,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	action := string(mode)
 	var hitBuf [4]leakHit // the usual few hits (the aliases just made) without an allocation
 	var sc leakScan
-	sc.hits = hitBuf[:0]
+	sc.hits, sc.made = hitBuf[:0], st.made
 	if hasBody {
 		if body == nil {
 			if jerr := p.unreadable(ctx, st, phase, action, block, bodyErr); jerr != nil {
@@ -342,6 +342,27 @@ type leakScan struct {
 	// order found (nil: no reason known); the guard refuses the message
 	// in block and redact modes.
 	unreadable []error
+	// made are the aliases the exchange's filters made (reqState.made):
+	// the body's numbers that are one of them take its string (madeDigits).
+	made []string
+}
+
+// madeDigits returns c's digits: the string of the alias in made they
+// spell, when there is one among the few (onlyMade's bound), else a new
+// string. A redacted message's body holds the aliases its filters just
+// made (the usual hits): their digits were copied into a string each time
+// the body was read.
+func (sc leakScan) madeDigits(c pan.Candidate) string {
+	if len(sc.made) <= 64 {
+		var buf [pan.MaxLen]byte
+		d := c.AppendDigits(buf[:0])
+		for _, a := range sc.made {
+			if string(d) == a {
+				return a
+			}
+		}
+	}
+	return c.Digits()
 }
 
 // body reads a decoded body: as it is, its numbers in exponent notation,
@@ -360,7 +381,7 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 		if sc.nulBody {
 			off = -1
 		}
-		sc.hits = append(sc.hits, leakHit{where: "body", offset: off, digits: c.Digits()})
+		sc.hits = append(sc.hits, leakHit{where: "body", offset: off, digits: sc.madeDigits(c)})
 	}
 	sc.overflow = more
 	for _, d := range pan.FindExponent(b) {

@@ -100,13 +100,23 @@ func TestSetContentLength(t *testing.T) {
 			if tc.in != nil {
 				h["Content-Length"] = tc.in
 			}
-			setContentLength(h, tc.n)
+			var cell [1]string
+			setContentLength(h, tc.n, &cell)
 			got := h["Content-Length"]
 			if len(got) != 1 || got[0] != strconv.Itoa(tc.n) || h.Get("Content-Type") != "application/json" {
 				t.Fatalf("header %v", h)
 			}
 			if kept := tc.in != nil && &got[0] == &tc.in[0]; kept != tc.same {
 				t.Fatalf("kept the values before: %v, want %v", kept, tc.same)
+			}
+			if !tc.same && (&got[0] != &cell[0] || cap(got) != 1) {
+				t.Fatal("a new value is not the cell given, capped at one")
+			}
+			if n := testing.AllocsPerRun(20, func() {
+				h["Content-Length"] = tc.in
+				setContentLength(h, tc.n, &cell)
+			}); n > 1 { // the new value's string
+				t.Errorf("setContentLength: %v allocations, want at most 1", n)
 			}
 		})
 	}

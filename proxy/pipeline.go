@@ -128,6 +128,30 @@ type reqState struct {
 	// budgetSource): release gives it back when the exchange is over.
 	held   int64
 	holder string
+	// matchBuf holds the filters each phase matched (AppendMatching), in
+	// the same allocation: a phase matches again, over the same buffer,
+	// only to replace what it matched.
+	matchBuf [2][2]*routes.Filter
+	// lengths hold the Content-Length value each phase set on a body it
+	// rewrote (setContentLength), in the same allocation.
+	lengths [2][1]string
+	// acceptGzip is the Accept-Encoding value askGzip sets, in the same
+	// allocation.
+	acceptGzip [1]string
+}
+
+// phaseIndex is 0 for the request phase, 1 for the response phase: the
+// index of the state's per-phase buffers.
+func phaseIndex(phase routes.Phase) int {
+	if phase == routes.Response {
+		return 1
+	}
+	return 0
+}
+
+// matched returns the empty buffer of phase's matching filters.
+func (st *reqState) matched(phase routes.Phase) []*routes.Filter {
+	return st.matchBuf[phaseIndex(phase)][:0]
 }
 
 // memBodyFor returns a memBody reading b and owning pooled (as
@@ -293,10 +317,16 @@ func decodedHeader(h http.Header) {
 // as they came: the phase reads the whole chain (contentEncoding) and
 // refuses what it cannot decode.
 func askGzip(h http.Header, st *reqState) {
-	h.Set("Accept-Encoding", "gzip")
-	if st != nil {
-		st.gunzip = true
+	// h.Set's field without h.Set's canonicalisation of a key written
+	// canonical (~500 instructions a request), its one-element slice the
+	// state's (capped at one, so an append copies it) when there is one.
+	if st == nil {
+		h["Accept-Encoding"] = []string{"gzip"}
+		return
 	}
+	st.acceptGzip[0] = "gzip"
+	h["Accept-Encoding"] = st.acceptGzip[:]
+	st.gunzip = true
 }
 
 // gunzipStream decodes, as it streams to the client, a response body the
@@ -399,7 +429,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			return jerr
 		}
 	}
-	filters := route.Matching(phase, x)
+	filters := route.AppendMatching(st.matched(phase), phase, x)
 	readBodyNow := hasBody && (needsBody(filters) || redacting || answerRedacting || guard)
 	if len(filters) == 0 && !readBodyNow && !guard {
 		return p.unmatchedHeader(ctx, st, phase, filters, x, msg.header)
@@ -537,7 +567,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	if answerRedacting && body != nil {
 		if mt := sniff(body, x.MediaType); mt != "" {
 			x.MediaType, params = mt, nil
-			filters = route.Matching(phase, x)
+			filters = route.AppendMatching(st.matched(phase), phase, x)
 		}
 	}
 	if redacting && body != nil {
@@ -547,7 +577,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			bodyErr, body = errCharset, nil
 		} else if mt := sniff(body, x.MediaType); mt != "" {
 			x.MediaType, params = mt, nil
-			filters = route.Matching(phase, x)
+			filters = route.AppendMatching(st.matched(phase), phase, x)
 		}
 	}
 	if redacting && hasBody && !needsBody(filters) && route.UnmatchedBody != routes.Pass && !(body != nil && blank(body)) {
@@ -714,7 +744,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		msg.body = msg.mem
 		msg.length = int64(len(out))
 		msg.buf = out
-		setContentLength(msg.header, len(out))
+		setContentLength(msg.header, len(out), &st.lengths[phaseIndex(phase)])
 	}
 	return nil
 }
@@ -1147,14 +1177,17 @@ func (p *pipeline) checkQuery(ctx context.Context, st *reqState, x routes.Exchan
 
 // setContentLength sets h's Content-Length to n, leaving a header that
 // already says exactly that as it is (a body the phase read and kept, the
-// usual response): no string or slice for it.
-func setContentLength(h http.Header, n int) {
+// usual response): no string or slice for it. A new value's one-element
+// slice is cell (the exchange's state's, one per phase) rather than an
+// allocation: capped at one, so an append copies it.
+func setContentLength(h http.Header, n int, cell *[1]string) {
 	var buf [20]byte
 	b := strconv.AppendInt(buf[:0], int64(n), 10)
 	if v := h["Content-Length"]; len(v) == 1 && v[0] == string(b) {
 		return
 	}
-	h["Content-Length"] = []string{string(b)}
+	cell[0] = string(b)
+	h["Content-Length"] = cell[:]
 }
 
 // headerValue is h.Get(key) for a key in canonical form (the constants of
@@ -1421,7 +1454,14 @@ func (tt timedTokenizer) Redact(ctx context.Context, items []rewrite.RedactItem)
 	defer func() { obs.AddVaultTime(ctx, time.Since(start)) }()
 	got, err := tt.t.Redact(ctx, items)
 	if st := stateFrom(ctx); st != nil && err == nil {
-		st.made = append(st.made, got...)
+		if st.made == nil {
+			// The first redaction of the exchange (the usual only one):
+			// its answer, which nothing writes to, rather than a copy.
+			// Clipped: a later append copies instead of writing past it.
+			st.made = slices.Clip(got)
+		} else {
+			st.made = append(st.made, got...)
+		}
 		if st.route.Internal() && len(got) == len(items) {
 			if st.redacted == nil {
 				st.redacted = redacted.Values{}

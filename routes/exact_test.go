@@ -76,6 +76,16 @@ func TestExactKeysMatchWhatTheySay(t *testing.T) {
 		if got := filterIDs(r.Matching(Request, tt.x)); got != tt.want {
 			t.Errorf("Matching(%+v) = %q, want %q", tt.x, got, tt.want)
 		}
+		// AppendMatching after filters already there: the same filters
+		// after them, the group rule applied to the appended ones only.
+		other := &Filter{ID: "z", Group: "g9"}
+		want := "z"
+		if tt.want != "" {
+			want += "," + tt.want
+		}
+		if got := filterIDs(r.AppendMatching([]*Filter{other}, Request, tt.x)); got != want {
+			t.Errorf("AppendMatching(z, %+v) = %q, want %q", tt.x, got, want)
+		}
 	}
 }
 

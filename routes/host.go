@@ -58,8 +58,13 @@ func NormalizePattern(p string) string {
 // there is none).
 func SplitHost(h string) (host, port string) {
 	host = h
-	if hh, p, err := net.SplitHostPort(h); err == nil {
-		host, port = hh, p
+	// Without a colon net.SplitHostPort fails (missing port), allocating
+	// its error: a Host without a port, the usual case behind a load
+	// balancer, is taken as it is without asking it.
+	if strings.IndexByte(h, ':') >= 0 {
+		if hh, p, err := net.SplitHostPort(h); err == nil {
+			host, port = hh, p
+		}
 	}
 	return NormalizeHost(host), port
 }

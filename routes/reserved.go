@@ -51,7 +51,10 @@ func ReservedPath(path string) string {
 
 // under reports whether path is p or lies below it.
 func under(path, p string) bool {
-	return path == p || strings.HasPrefix(path, p+"/")
+	// Not strings.HasPrefix(path, p+"/"): the inbound proxy asks this of
+	// every request, twice (ServeHTTP and Set.Match), and each time it
+	// built the three strings.
+	return strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/')
 }
 
 // TakesReserved reports whether the route receives requests for the

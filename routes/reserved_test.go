@@ -230,3 +230,39 @@ func TestRevealingRouteOverAnyOwnersHostsWarns(t *testing.T) {
 		}
 	}
 }
+
+func TestReservedPathBoundaries(t *testing.T) {
+	for path, want := range map[string]string{
+		"/cards": "/cards", "/cards/": "/cards", "/cards/abc": "/cards", "/cardsx": "", "/card": "",
+		"/aliases": "/aliases", "/aliases/tok_1": "/aliases", "/aliases-old": "",
+		"/oauth/token": "/oauth/token", "/oauth/token/x": "/oauth/token", "/oauth/tokens": "", "/oauth": "",
+		"/": "", "": "", "/checkout": "", "/x/cards": "",
+	} {
+		if got := ReservedPath(path); got != want {
+			t.Errorf("ReservedPath(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// TestMatchAllocatesNothing: the inbound proxy matches every request (and
+// asks ReservedPath before): a Host without a port allocated the error of
+// net.SplitHostPort it was asked of.
+func TestMatchAllocatesNothing(t *testing.T) {
+	set, err := Parse([]byte(`routes:
+  - {id: checkout, direction: inbound, host: "*", path_prefix: /checkout, upstream: "http://127.0.0.1:1"}
+  - {id: api, direction: inbound, host: "api.example", upstream: "http://127.0.0.1:1"}
+`), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"shop.example", "shop.example:8443", "127.0.0.1"} {
+		n := testing.AllocsPerRun(100, func() {
+			if ReservedPath("/checkout/1") != "" || set.Match(Inbound, host, "/checkout/1") == nil {
+				t.Fatal("no match")
+			}
+		})
+		if n != 0 {
+			t.Errorf("Match(%q): %v allocations, want 0", host, n)
+		}
+	}
+}

@@ -474,14 +474,21 @@ func HostRank(host string, regex, ports bool) int {
 // first matching filter are returned (the first group that matches wins,
 // as between VGS routes).
 func (r *Route) Matching(phase Phase, x Exchange) []*Filter {
-	var out []*Filter
+	return r.AppendMatching(nil, phase, x)
+}
+
+// AppendMatching appends Matching(phase, x) to dst and returns the extended
+// slice: the proxies match each phase of every exchange, into a buffer of
+// the exchange's state rather than a new slice.
+func (r *Route) AppendMatching(dst []*Filter, phase Phase, x Exchange) []*Filter {
+	n := len(dst)
 	for _, f := range r.Filters {
-		if f.Phase != phase || len(out) > 0 && f.Group != out[0].Group || !f.Match.matches(x) {
+		if f.Phase != phase || len(dst) > n && f.Group != dst[n].Group || !f.Match.matches(x) {
 			continue
 		}
-		out = append(out, f)
+		dst = append(dst, f)
 	}
-	return out
+	return dst
 }
 
 // RedactsBodies reports whether the route has request filters that redact

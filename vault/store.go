@@ -191,7 +191,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 	b = appendString(b, string(r.Format))
 	b = appendString(b, string(r.Storage))
 	b = binary.AppendUvarint(b, uint64(r.KeyVersion))
-	b = appendString(b, string(r.Ciphertext))
+	b = appendBytes(b, r.Ciphertext)
 	b = binary.AppendUvarint(b, uint64(len(r.Classifiers)))
 	for _, c := range r.Classifiers {
 		b = appendString(b, c)
@@ -202,7 +202,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 		exp = r.ExpiresAt.UnixNano()
 	}
 	b = binary.AppendVarint(b, exp)
-	b = appendString(b, string(r.IndexKey))
+	b = appendBytes(b, r.IndexKey)
 	if r.Owner != "" {
 		b = appendString(b, r.Owner)
 	}
@@ -305,6 +305,14 @@ type recordBox struct {
 var errCorrupt = errors.New("corrupt record")
 
 func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendBytes is appendString of a byte slice, without the string a
+// conversion made (AppendRecord's ciphertext and index key: two
+// allocations a record written, the CVC's of every inbound request).
+func appendBytes(b, s []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }

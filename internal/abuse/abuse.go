@@ -166,6 +166,9 @@ func kindOf(name string) int {
 
 // caller is what the Guard remembers of one caller.
 type caller struct {
+	// name is the caller's key in Guard.callers (its CallerOf, or its
+	// kind's overflow state).
+	name         string
 	flaggedUntil time.Time
 	groups       map[group]*count
 	dups         count
@@ -282,32 +285,45 @@ func New(lim Limits, opts Options) *Guard {
 // CallerOf names the caller of a vault call: its client, else its source
 // address (an IPv6 address by its /64), else its route, else "unknown".
 func CallerOf(a vault.Actor) string {
-	switch {
-	case a.Client != "":
-		return clientPrefix + a.Client
-	case a.Source != "":
-		return "source:" + sourceKey(a.Source)
-	case a.Route != "":
-		return "route:" + a.Route
-	}
-	return "unknown"
+	var buf [callerBuf]byte
+	return string(appendCaller(buf[:0], a))
 }
 
-// sourceKey reduces an address to the unit one sender controls: the
-// address itself for IPv4, its /64 for IPv6 (one host's usual share).
-func sourceKey(addr string) string {
+// callerBuf is the stack buffer a caller's name is built in: "source:"
+// and the longest IPv6 /64 prefix, with room to spare.
+const callerBuf = 96
+
+// appendCaller appends CallerOf(a) to dst: Admit and NoteDuplicate build
+// the name on the stack and look it up without making a string (the
+// caller's state keeps the one made when it was first seen).
+func appendCaller(dst []byte, a vault.Actor) []byte {
+	switch {
+	case a.Client != "":
+		return append(append(dst, clientPrefix...), a.Client...)
+	case a.Source != "":
+		return appendSourceKey(append(dst, "source:"...), a.Source)
+	case a.Route != "":
+		return append(append(dst, "route:"...), a.Route...)
+	}
+	return append(dst, "unknown"...)
+}
+
+// appendSourceKey appends the unit one sender controls of an address: the
+// address itself for IPv4, its /64 for IPv6 (one host's usual share); an
+// address that does not parse as it is.
+func appendSourceKey(dst []byte, addr string) []byte {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
-		return addr
+		return append(dst, addr...)
 	}
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, err := ip.Prefix(64)
 		if err == nil {
-			return p.String()
+			return p.AppendTo(dst)
 		}
 	}
-	return ip.String()
+	return ip.AppendTo(dst)
 }
 
 // Admit implements vault.Admission.
@@ -341,7 +357,8 @@ func (g *Guard) Admit(ctx context.Context, values [][]byte, isNew []bool, volati
 
 	now := g.now()
 	g.mu.Lock()
-	c, name := g.callerLocked(CallerOf(actor), now)
+	var buf [callerBuf]byte
+	c, name := g.callerLocked(appendCaller(buf[:0], actor), now)
 	c.seen = now
 	if digits && now.Before(c.flaggedUntil) {
 		c.flaggedUntil = now.Add(g.lim.Penalty)
@@ -430,10 +447,11 @@ func (g *Guard) unreserve(c *caller, per map[group]int, now time.Time) {
 // answer must not be given, when the caller is flagged or this answer
 // flags it.
 func (g *Guard) NoteDuplicate(ctx context.Context) error {
-	name := CallerOf(vault.ActorFrom(ctx))
+	var buf [callerBuf]byte
+	key := appendCaller(buf[:0], vault.ActorFrom(ctx))
 	now := g.now()
 	g.mu.Lock()
-	c, name := g.callerLocked(name, now)
+	c, name := g.callerLocked(key, now)
 	c.seen = now
 	if now.Before(c.flaggedUntil) {
 		c.flaggedUntil = now.Add(g.lim.Penalty)
@@ -475,11 +493,14 @@ func (g *Guard) Tracked() int {
 // MaxCallers of its kind (after a sweep) it makes room by forgetting a
 // caller with nothing worth remembering (makeRoomLocked); when none can
 // be forgotten, new callers share their kind's overflow state. It returns
-// the name the state is kept under.
-func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
-	if c := g.callers[name]; c != nil {
-		return c, name
+// the name the state is kept under. key is the caller's name as CallerOf
+// makes it (appendCaller): a string of it is made only for a caller not
+// tracked yet.
+func (g *Guard) callerLocked(key []byte, now time.Time) (*caller, string) {
+	if c := g.callers[string(key)]; c != nil {
+		return c, c.name
 	}
+	name := string(key)
 	kind := kindOf(name)
 	if g.tracked[kind] >= g.lim.MaxCallers && now.Sub(g.lastSweep) >= time.Second {
 		g.sweepLocked(now)
@@ -498,7 +519,7 @@ func (g *Guard) callerLocked(name string, now time.Time) (*caller, string) {
 	} else {
 		g.tracked[kind]++
 	}
-	c := &caller{}
+	c := &caller{name: name}
 	g.callers[name] = c
 	return c, name
 }

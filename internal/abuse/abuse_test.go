@@ -917,3 +917,40 @@ func TestForgottenCallersBucketIsKeptWhenTakenFromMeanwhile(t *testing.T) {
 	}
 	throttled(t, g.Admit(sender, [][]byte{[]byte("one more")}, all(1, true), 0), LimitSourceNew)
 }
+
+// TestCallerOfAppendsAsItNames: the name Admit and NoteDuplicate look up
+// (appendCaller, built on the stack) is CallerOf's, for addresses of every
+// kind, an address that does not parse, and the other actors.
+func TestCallerOfAppendsAsItNames(t *testing.T) {
+	for _, a := range []vault.Actor{
+		{Source: "203.0.113.7"}, {Source: "::ffff:203.0.113.7"}, {Source: "2001:db8:1:2:3:4:5:6"},
+		{Source: "fe80::1%eth0"}, {Source: "[::1]"}, {Source: "not an address"}, {Source: "::"},
+		{Client: "c"}, {Route: "r"}, {},
+	} {
+		want := CallerOf(a)
+		if got := string(appendCaller([]byte("x"), a)); got != "x"+want {
+			t.Errorf("appendCaller(%+v) = %q, want %q", a, got, "x"+want)
+		}
+	}
+}
+
+// TestAdmitOfAKnownSenderAllocatesNothing: a sender already tracked that
+// sends a known card number and a CVC (the inbound proxy's usual request)
+// is admitted without a string made for its name: CallerOf parsed the
+// address and made two strings on every call.
+func TestAdmitOfAKnownSenderAllocatesNothing(t *testing.T) {
+	g := New(DefaultLimits(), Options{})
+	ctx := vault.WithSource(context.Background(), "203.0.113.7")
+	values, isNew := [][]byte{[]byte("4111111111111111")}, []bool{false}
+	if err := g.Admit(ctx, values, isNew, 1); err != nil {
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(50, func() {
+		if err := g.Admit(ctx, values, isNew, 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("Admit: %v allocations, want 0", n)
+	}
+}

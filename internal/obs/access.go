@@ -384,6 +384,11 @@ func methodLabel(m string) string {
 // reads text, about one 10.a.b.c:port in seven spelled a Luhn-valid number
 // and was masked in every line), anything else masked by pan.MaskShown.
 func maskHost(h string) string {
+	if !addrBytes(h) {
+		// A name: no address literal parses (and the two failed parses
+		// allocated their errors, once a request).
+		return pan.MaskShown(h)
+	}
 	// Not with a zone: its text is free ("fe80::1%4111…").
 	if ap, err := netip.ParseAddrPort(h); err == nil && ap.Addr().Zone() == "" {
 		return h
@@ -392,6 +397,21 @@ func maskHost(h string) string {
 		return h
 	}
 	return pan.MaskShown(h)
+}
+
+// addrBytes reports whether h is made only of the bytes an address literal
+// without a zone is written with, with or without a port and brackets:
+// hex digits, '.', ':', '[' and ']'. maskHost's parses fail on anything
+// else (a zone, after '%', is refused by maskHost either way).
+func addrBytes(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // MaskPath returns p as AccessLog logs it: each "tok_" alias (a "tok_" not
