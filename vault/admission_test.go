@@ -270,7 +270,9 @@ func TestAdmissionListsAreOneAllocation(t *testing.T) {
 		})
 	}
 	without, with := allocs(vault.Options{}), allocs(vault.Options{Admission: nopAdmission{}})
-	if with-without != 1 {
+	// Counted without the race detector (scripts/test runs this package
+	// without it too): its sync.Pool drops what is put back now and then.
+	if with-without != 1 && !raceEnabled {
 		t.Errorf("Redact: %v allocations with an Admission, %v without; want one more", with, without)
 	}
 }
