@@ -669,11 +669,16 @@ type certExpired struct {
 }
 
 func (e *certExpired) Error() string {
-	what := "the certificate " + e.file
-	if e.index > 0 {
-		what = fmt.Sprintf("the intermediate certificate %d of %s (the chain served with the leaf)", e.index+1, e.file)
+	return fmt.Sprintf("%s TLS: %s expired at %s, and every client refuses it; renew it", e.name, certInFile(e.file, e.index), e.at.UTC().Format(time.RFC3339))
+}
+
+// certInFile names the certificate at index of a listener's certificate
+// file: the leaf (0) or an intermediate served with it.
+func certInFile(file string, index int) string {
+	if index > 0 {
+		return fmt.Sprintf("the intermediate certificate %d of %s (the chain served with the leaf)", index+1, file)
 	}
-	return fmt.Sprintf("%s TLS: %s expired at %s, and every client refuses it; renew it", e.name, what, e.at.UTC().Format(time.RFC3339))
+	return "the certificate " + file
 }
 
 // certNotYetValid: a listener certificate, or one of the intermediates in
@@ -686,12 +691,8 @@ type certNotYetValid struct {
 }
 
 func (e *certNotYetValid) Error() string {
-	what := "the certificate " + e.file
-	if e.index > 0 {
-		what = fmt.Sprintf("the intermediate certificate %d of %s (the chain served with the leaf)", e.index+1, e.file)
-	}
 	return fmt.Sprintf("%s TLS: %s is not yet valid: it is valid from %s, and until then every client refuses it; "+
-		"check this machine's clock, or serve it from that time", e.name, what, e.from.UTC().Format(time.RFC3339))
+		"check this machine's clock, or serve it from that time", e.name, certInFile(e.file, e.index), e.from.UTC().Format(time.RFC3339))
 }
 
 // listenerCert is a listener's certificate, read again at the first
