@@ -133,41 +133,18 @@ func TestNotYetValidCertificatesAreRefused(t *testing.T) {
 		g.stop(t)
 	})
 	t.Run("listener", func(t *testing.T) {
-		dir := t.TempDir()
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-			NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-		certFile, keyFile, _ := writeSelfSigned(t, tmpl, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
-		cfgFile := filepath.Join(dir, "aliasgate.yaml")
-		if err := os.WriteFile(cfgFile, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		env := testEnv(map[string]string{"ALIASGATE_LISTEN_INBOUND_CERT": certFile, "ALIASGATE_LISTEN_INBOUND_KEY": keyFile})
-		for _, args := range [][]string{{"serve", "--config", cfgFile}, {"config", "check", "--config", cfgFile}} {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			var out, errb syncBuffer
-			err := run(ctx, args, env, &out, &errb)
-			cancel()
-			if err == nil || !strings.Contains(err.Error(), certFile) || !strings.Contains(err.Error(), "not yet valid") ||
-				!strings.Contains(err.Error(), from.Format(time.RFC3339)) {
-				t.Errorf("%v with a listener certificate valid from %s: err = %v; want a refusal naming %s, not yet valid and the time", args, from.Format(time.RFC3339), err, certFile)
-			}
-		}
+		assertListenerCertRefused(t, from, from.Add(90*24*time.Hour), "not yet valid", from)
 	})
 }
 
-// TestExpiredListenerCertificatesAreRefused: a listener certificate (or an
-// intermediate served with it) whose NotAfter has passed was loaded at
-// start, and the gateway looked healthy while every client refused its
-// TLS; it is refused as one not valid yet is (serve, config check), naming
-// the file and the time. A renewal on disk that is expired is not taken:
-// the pair in force is served.
-func TestExpiredListenerCertificatesAreRefused(t *testing.T) {
-	now := time.Now()
-	until := now.Add(-24 * time.Hour).UTC().Truncate(time.Second)
+// assertListenerCertRefused writes a self-signed listener certificate
+// valid from notBefore to notAfter and checks that serve and config check
+// refuse it, naming its file, what (not yet valid, expired) and at.
+func assertListenerCertRefused(t *testing.T, notBefore, notAfter time.Time, what string, at time.Time) {
+	t.Helper()
 	dir := t.TempDir()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: until.Add(-90 * 24 * time.Hour), NotAfter: until, KeyUsage: x509.KeyUsageDigitalSignature,
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	certFile, keyFile, _ := writeSelfSigned(t, tmpl, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	cfgFile := filepath.Join(dir, "aliasgate.yaml")
@@ -180,9 +157,43 @@ func TestExpiredListenerCertificatesAreRefused(t *testing.T) {
 		var out, errb syncBuffer
 		err := run(ctx, args, env, &out, &errb)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), certFile) || !strings.Contains(err.Error(), "expired") ||
-			!strings.Contains(err.Error(), until.Format(time.RFC3339)) {
-			t.Errorf("%v with a listener certificate expired at %s: err = %v; want a refusal naming %s, expired and the time", args, until.Format(time.RFC3339), err, certFile)
+		if err == nil || !strings.Contains(err.Error(), certFile) || !strings.Contains(err.Error(), what) ||
+			!strings.Contains(err.Error(), at.Format(time.RFC3339)) {
+			t.Errorf("%v with a listener certificate %s (%s): err = %v; want a refusal naming %s, %s and the time", args, what, at.Format(time.RFC3339), err, certFile, what)
 		}
+	}
+}
+
+// TestExpiredListenerCertificatesAreRefused: a listener certificate (or an
+// intermediate served with it) whose NotAfter has passed was loaded at
+// start, and the gateway looked healthy while every client refused its
+// TLS; it is refused as one not valid yet is (serve, config check), naming
+// the file and the time. A renewal on disk that is expired is not taken:
+// the pair in force is served.
+func TestExpiredListenerCertificatesAreRefused(t *testing.T) {
+	until := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
+	assertListenerCertRefused(t, until.Add(-90*24*time.Hour), until, "expired", until)
+
+	// A renewal on disk that is expired: the pair in force stays served.
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	lc, err := newListenerCert("inbound", certFile, keyFile, nil, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := certificateDER(t, certFile)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: until.Add(-90 * 24 * time.Hour), NotAfter: until, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	next := t.TempDir()
+	newCert, newKey, _ := writeSelfSigned(t, tmpl, filepath.Join(next, "cert.pem"), filepath.Join(next, "key.pem"))
+	for _, mv := range [][2]string{{newKey, keyFile}, {newCert, certFile}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := lc.get(nil)
+	if err != nil || string(c.Certificate[0]) != first {
+		t.Fatalf("after an expired renewal on disk: %v; want the certificate in force served", err)
 	}
 }
