@@ -474,14 +474,13 @@ func TestMutateKeepsTheMask(t *testing.T) {
 	}
 }
 
-// TestLeakGuardCountsAnotherAccountsAliasAsCardData: an FPE alias is a
-// card-like number, and one account can make many of them (100 per first
-// six and last four of a 13-digit card): another account's route must not
-// take them for aliases, or one account could open every other account's
-// leak guard to the card numbers it chose. Through the real gateway, on
-// bbolt and on PostgreSQL (whose Known is one probe query).
-func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
-	for _, tc := range []struct {
+// leakGuardStores are the vaults the account-scoped leak guard is tried
+// on: bbolt, and PostgreSQL (whose Known is one probe query).
+func leakGuardStores(t *testing.T) []struct {
+	name  string
+	extra map[string]string
+} {
+	return []struct {
 		name  string
 		extra map[string]string
 	}{
@@ -490,7 +489,36 @@ func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
 			"ALIASGATE_VAULT_STORE":        "postgres",
 			"ALIASGATE_VAULT_POSTGRES_URL": testPostgresURL(t),
 		}},
-	} {
+	}
+}
+
+// createFPEAlias makes an FPE_SIX_T_FOUR alias of number through g's vault
+// API as client c and checks that it is card-like.
+func createFPEAlias(t *testing.T, g *gatewayProc, c credential, number string) string {
+	t.Helper()
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"`+number+`","format":"FPE_SIX_T_FOUR"}]}`, func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
+	var doc struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &doc) != nil || len(doc.Data) != 1 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	alias := doc.Data[0].Aliases[0].Alias
+	if !pan.Valid(alias) {
+		t.Fatalf("FPE alias %q is not card-like", alias)
+	}
+	return alias
+}
+
+// TestLeakGuardCountsAnotherAccountsAliasAsCardData: an FPE alias is a
+// card-like number, and one account can make many of them (100 per first
+// six and last four of a 13-digit card): another account's route must not
+// take them for aliases, or one account could open every other account's
+// leak guard to the card numbers it chose. Through the real gateway, on
+// bbolt and on PostgreSQL (whose Known is one probe query).
+func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
+	for _, tc := range leakGuardStores(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			shop := newRecorder(t)
 			dir := t.TempDir()
@@ -513,23 +541,7 @@ func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
 			a := createClient(t, env, data, "--name", "api", "--account", "acct_a", "--scopes", "aliases:write")
 			b := createClient(t, env, data, "--name", "api", "--account", "acct_b", "--scopes", "aliases:write")
 			g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
-			fpe := func(c credential, number string) string {
-				t.Helper()
-				status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
-					`{"data":[{"value":"`+number+`","format":"FPE_SIX_T_FOUR"}]}`, func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
-				var doc struct {
-					Data []struct{ Aliases []struct{ Alias string } }
-				}
-				if status != 201 || json.Unmarshal(body, &doc) != nil || len(doc.Data) != 1 {
-					t.Fatalf("create: %d %s", status, body)
-				}
-				alias := doc.Data[0].Aliases[0].Alias
-				if !pan.Valid(alias) {
-					t.Fatalf("FPE alias %q is not card-like", alias)
-				}
-				return alias
-			}
-			aliasA, aliasB := fpe(a, "4111111111111111"), fpe(b, "5555555555554444")
+			aliasA, aliasB := createFPEAlias(t, g, a, "4111111111111111"), createFPEAlias(t, g, b, "5555555555554444")
 			send := func(number string) int {
 				t.Helper()
 				status, _ := call(t, "POST", g.inbound+"/shop-b/orders", "application/json", `{"ref":"`+number+`"}`, func(*http.Request) {})
@@ -561,16 +573,7 @@ func TestLeakGuardCountsAnotherAccountsAliasAsCardData(t *testing.T) {
 // the real gateway, on bbolt and on PostgreSQL (one probe query, owners ""
 // and the default account's name).
 func TestLeakGuardCountsTheDefaultAccountsAliasOnRoutesWithoutAccount(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		extra map[string]string
-	}{
-		{"bolt", nil},
-		{"postgres", map[string]string{
-			"ALIASGATE_VAULT_STORE":        "postgres",
-			"ALIASGATE_VAULT_POSTGRES_URL": testPostgresURL(t),
-		}},
-	} {
+	for _, tc := range leakGuardStores(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			shop := newRecorder(t)
 			dir := t.TempDir()
@@ -598,18 +601,7 @@ func TestLeakGuardCountsTheDefaultAccountsAliasOnRoutesWithoutAccount(t *testing
 			env := testEnv(vars)
 			c := createClient(t, env, data, "--name", "api", "--account", "acme", "--scopes", "aliases:write")
 			g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
-			status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
-				`{"data":[{"value":"4111111111111111","format":"FPE_SIX_T_FOUR"}]}`, func(r *http.Request) { r.SetBasicAuth(c.ID, c.Secret) })
-			var doc struct {
-				Data []struct{ Aliases []struct{ Alias string } }
-			}
-			if status != 201 || json.Unmarshal(body, &doc) != nil || len(doc.Data) != 1 {
-				t.Fatalf("create: %d %s", status, body)
-			}
-			alias := doc.Data[0].Aliases[0].Alias
-			if !pan.Valid(alias) {
-				t.Fatalf("FPE alias %q is not card-like", alias)
-			}
+			alias := createFPEAlias(t, g, c, "4111111111111111")
 			for _, p := range []string{"/shop/orders", "/named/orders"} {
 				if status, body := call(t, "POST", g.inbound+p, "application/json", `{"ref":"`+alias+`"}`, func(*http.Request) {}); status != 200 {
 					t.Fatalf("the default account's alias through %s: %d %s, want 200", p, status, body)
