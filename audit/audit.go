@@ -155,8 +155,10 @@ import (
 
 // Event names.
 const (
-	EventReveal         = "reveal"
-	EventDelete         = "delete"
+	EventReveal = "reveal"
+	EventDelete = "delete"
+	// EventUpdate: an alias's classifiers replaced (vault.AuditUpdate).
+	EventUpdate         = "update"
 	EventClientCreated  = "client_created"
 	EventKeyRotated     = "key_rotated"
 	EventKeysReencrypt  = "keys_reencrypted"
@@ -374,4 +376,6 @@ type line struct {
 }
 
 // hasAliases reports whether the event is an alias access (count/found).
-func hasAliases(event string) bool { return event == EventReveal || event == EventDelete }
+func hasAliases(event string) bool {
+	return event == EventReveal || event == EventDelete || event == EventUpdate
+}

@@ -98,6 +98,8 @@ func WithPurpose(ctx context.Context, purpose string) context.Context {
 const (
 	AuditReveal = "reveal"
 	AuditDelete = "delete"
+	// AuditUpdate: UpdateClassifiers (the vault API's PUT /aliases/{alias}).
+	AuditUpdate = "update"
 
 	OutcomeOK       = "ok"
 	OutcomeNotFound = "not_found"
@@ -113,8 +115,8 @@ const (
 // AuditEvent is one vault access for the audit log.
 type AuditEvent struct {
 	// Op is AuditReveal (Reveal and Describe, which both return values,
-	// and a Redact returning the values of existing aliases) or
-	// AuditDelete.
+	// and a Redact returning the values of existing aliases), AuditDelete
+	// or AuditUpdate.
 	Op string
 	// Actor is taken from the call's context.
 	Actor Actor
@@ -129,7 +131,7 @@ type AuditEvent struct {
 }
 
 // Auditor records vault accesses durably. The Service calls it for every
-// Reveal, Describe and Delete, and every Redact that returns the value of
+// Reveal, Describe, Delete and UpdateClassifiers, and every Redact that returns the value of
 // an existing alias (RedactRequest.Detail), or is refused once such
 // aliases were looked up (OutcomeNotFound, OutcomeRefused: the refusal
 // tells which exist), after the store answered and

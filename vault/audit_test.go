@@ -52,7 +52,7 @@ func auditedFixture(t *testing.T) (*fixture, *recordingAuditor) {
 	return f, a
 }
 
-func TestRevealDescribeAndDeleteAreAudited(t *testing.T) {
+func TestRevealDescribeDeleteAndUpdateAreAudited(t *testing.T) {
 	f, a := auditedFixture(t)
 	ctx := vault.WithRoute(vault.WithClient(context.Background(), "CLTone"), "internal:aliases")
 	toks, err := f.svc.Redact(ctx, []vault.RedactRequest{{Value: card}})
@@ -69,10 +69,16 @@ func TestRevealDescribeAndDeleteAreAudited(t *testing.T) {
 	if _, err := f.svc.Describe(ctx, []string{"tok_test_unknown"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.svc.UpdateClassifiers(ctx, alias, []string{"vip"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.svc.Delete(ctx, alias); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.Delete(ctx, alias); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if err := f.svc.UpdateClassifiers(ctx, alias, []string{"vip"}); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatal(err)
 	}
 	want := []struct {
@@ -83,8 +89,10 @@ func TestRevealDescribeAndDeleteAreAudited(t *testing.T) {
 	}{
 		{vault.AuditReveal, 2, 1, vault.OutcomeOK},
 		{vault.AuditReveal, 1, 0, vault.OutcomeNotFound},
+		{vault.AuditUpdate, 1, 1, vault.OutcomeOK},
 		{vault.AuditDelete, 1, 1, vault.OutcomeOK},
 		{vault.AuditDelete, 1, 0, vault.OutcomeNotFound},
+		{vault.AuditUpdate, 1, 0, vault.OutcomeNotFound},
 	}
 	got := a.take()
 	if len(got) != len(want) {
@@ -121,6 +129,9 @@ func TestRevealFailsClosedWhenTheAuditFails(t *testing.T) {
 	}
 	if es, err := f.svc.Describe(ctx, []string{toks[0].Alias}); es != nil || !errors.Is(err, vault.ErrUnavailable) {
 		t.Fatalf("Describe = %v, %v", es, err)
+	}
+	if err := f.svc.UpdateClassifiers(ctx, toks[0].Alias, []string{"vip"}); !errors.Is(err, vault.ErrAuditUnavailable) {
+		t.Fatalf("UpdateClassifiers = %v", err)
 	}
 	if err := f.svc.Delete(ctx, toks[0].Alias); !errors.Is(err, vault.ErrAuditUnavailable) {
 		t.Fatalf("Delete = %v", err)

@@ -55,7 +55,8 @@ type Options struct {
 	// fails with ErrBusy. 0: no bound.
 	MaxConcurrent int
 	MaxWait       time.Duration
-	// Auditor, when set, records every Reveal, Describe and Delete, and
+	// Auditor, when set, records every Reveal, Describe, Delete and
+	// UpdateClassifiers, and
 	// every Redact that returns the value of an existing alias
 	// (RedactRequest.Detail with Alias) or is refused once it looked such
 	// aliases up, before its result is returned; when
@@ -1449,7 +1450,11 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 
 // UpdateClassifiers replaces the classifiers of the value behind alias, on
 // every alias the value has in the context's account. ErrNotFound when the
-// alias does not exist or is another account's.
+// alias does not exist or is another account's. The call is audited
+// (AuditUpdate, the alias named, its outcome): it changes what the vault
+// holds and decrypts a persistent value to find its other aliases; when
+// the audit log cannot record it the call fails with ErrAuditUnavailable
+// (the classifiers may be set by then, as a Delete's alias may be gone).
 func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error {
 	done, err := s.enter(ctx, opUpdate)
 	if err != nil {
@@ -1460,6 +1465,23 @@ func (s *Service) UpdateClassifiers(ctx context.Context, alias string, classifie
 	if err != nil {
 		return &BatchError{Items: []ItemError{{Field: "classifiers", Err: err}}}
 	}
+	err = s.updateClassifiers(ctx, alias, cls)
+	outcome, found := OutcomeOK, 1
+	switch {
+	case errors.Is(err, ErrNotFound):
+		outcome, found = OutcomeNotFound, 0
+	case err != nil:
+		outcome, found = OutcomeError, 0
+	}
+	if aerr := s.audit(ctx, AuditUpdate, []string{alias}, found, outcome); aerr != nil && err == nil {
+		return fmt.Errorf("vault: update classifiers: %w", aerr)
+	}
+	return err
+}
+
+// updateClassifiers sets cls on alias and on the other aliases of its
+// value (a persistent value's are found by decrypting it).
+func (s *Service) updateClassifiers(ctx context.Context, alias string, cls []string) error {
 	recs, err := s.lookup(ctx, opUpdate, []string{alias})
 	if err != nil {
 		return fmt.Errorf("vault: update classifiers: %w", err)

@@ -7,7 +7,7 @@
 //	                                          409 alias_space_exhausted when a format has no free alias left
 //	GET    /aliases/{alias}   aliases:reveal  → {"data":[record]}
 //	GET    /aliases?q=a,b     aliases:reveal  → {"data":{"a":record,"b":record}} (also ?aliases=)
-//	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204 (?storage= as GET)
+//	PUT    /aliases/{alias}   aliases:write   {"data":{"classifiers":[…]}} → 204 (?storage= as GET); audited
 //	DELETE /aliases/{alias}   aliases:write   → 204 (that alias only; the value's other aliases stay);
 //	                                          409 alias_in_use when it backs a card
 //	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204; 404 none existed;

@@ -70,7 +70,8 @@ func bearerToken(t *testing.T, g *gatewayProc, c credential) func(*http.Request)
 
 // TestAuditLogRecordsEveryRevealPath drives each way a value leaves the
 // vault — the vault API, an inbound response reveal, an outbound request
-// reveal and a PCI client's card read — plus a delete, client creations and
+// reveal and a PCI client's card read — plus a delete, a change of
+// classifiers, client creations and
 // the route load, then checks one audit line for each, that the log
 // verifies, and that it holds no alias and no card data.
 func TestAuditLogRecordsEveryRevealPath(t *testing.T) {
@@ -171,6 +172,15 @@ func TestAuditLogRecordsEveryRevealPath(t *testing.T) {
 	if status, body = call(t, "DELETE", g.inbound+"/aliases/"+uuid, "", "", basic); status != 204 {
 		t.Fatalf("delete: %d %s", status, body)
 	}
+	// 6. Classifiers replaced, and a replacement naming an alias that is
+	// gone: a change to what the vault holds (and an answer that tells
+	// whether the alias exists) has its line like a delete.
+	if status, body = call(t, "PUT", g.inbound+"/aliases/"+fpe, "application/json", `{"data":{"classifiers":["vip"]}}`, basic); status != 204 {
+		t.Fatalf("classifiers: %d %s", status, body)
+	}
+	if status, body = call(t, "PUT", g.inbound+"/aliases/"+uuid, "application/json", `{"data":{"classifiers":["vip"]}}`, basic); status != 404 {
+		t.Fatalf("classifiers of a deleted alias: %d %s", status, body)
+	}
 	g.stop(t)
 
 	logPath := filepath.Join(data, "audit.log")
@@ -188,6 +198,8 @@ func TestAuditLogRecordsEveryRevealPath(t *testing.T) {
 		{"event": "reveal", "actor": "client:" + out.ID, "route": "psp", "client": out.ID, "count": 1.0, "found": 1.0, "outcome": "ok", "account": "acct_1"},
 		{"event": "reveal", "actor": "client:" + pci.ID, "route": "internal:cards", "client": pci.ID, "account": "acct_1"},
 		{"event": "delete", "actor": "client:" + api.ID, "route": "internal:aliases", "found": 1.0, "outcome": "ok", "account": "acct_1"},
+		{"event": "update", "actor": "client:" + api.ID, "route": "internal:aliases", "count": 1.0, "found": 1.0, "outcome": "ok", "account": "acct_1"},
+		{"event": "update", "actor": "client:" + api.ID, "route": "internal:aliases", "count": 1.0, "found": 0.0, "outcome": "not_found", "account": "acct_1"},
 		{"event": "gateway_stopped", "actor": "system"},
 	} {
 		if findLine(lines, want) == nil {

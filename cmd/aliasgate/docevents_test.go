@@ -20,7 +20,7 @@ import (
 // that does not exist (the line is client_created).
 func TestDocsNameRealAuditEvents(t *testing.T) {
 	known := map[string]bool{}
-	for _, e := range []string{audit.EventReveal, audit.EventDelete, audit.EventClientCreated, audit.EventKeyRotated, audit.EventKeyRestored,
+	for _, e := range []string{audit.EventReveal, audit.EventDelete, audit.EventUpdate, audit.EventClientCreated, audit.EventKeyRotated, audit.EventKeyRestored,
 		audit.EventKeysReencrypt, audit.EventRoutesReloaded, audit.EventGatewayStarted, audit.EventGatewayStopped,
 		audit.EventAbuseAlert, audit.EventRecovered, audit.EventGap, audit.EventRotated, audit.EventContinued, audit.EventResumed,
 		eventClientRevoked, eventClientSecretRotated} {
