@@ -61,8 +61,18 @@
 // redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
 // any other Upgrade (h2c) is removed with its HTTP2-Settings header. An
 // upgraded connection is closed after UpgradeIdleTimeout without a byte
-// either way, and by Close. A
-// pooled buffer a body was read into is cleared before it goes back to the
+// either way, and by Close.
+//
+// The answer of an in-process upstream (internal:cards, internal:aliases)
+// on a route with response filters is read the same way as an external
+// upstream's, under MaxBody and the Budget, with the same refusals: its
+// handler runs on a goroutine of its own and writes into a pipe the
+// response phase reads (internalAnswer), so a refused answer stops its
+// writes, where it was buffered whole before the phase looked at it; its
+// upstream time is the wait for its header, as an external upstream's.
+// Without response filters the handler writes to the client itself.
+//
+// A pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
 // off or was longer than declared, a response sent and closed), except the
 // buffer of a request body sent as it was read, which GetBody reads for as
@@ -614,8 +624,13 @@ type responseRefused struct{ jerr *jsonapi.Error }
 func (e *responseRefused) Error() string { return e.jerr.Error() }
 func (e *responseRefused) Unwrap() error { return e.jerr }
 
-// serveInternal hands the request to an in-process upstream. Its response
-// is buffered and filtered only when the route has response filters.
+// serveInternal hands the request to an in-process upstream. On a route
+// without response filters the upstream writes to the client itself: its
+// answer streams. On a route with response filters its answer is read by
+// the response phase as an external upstream's is (internalAnswer): under
+// limits.max_body and the body budget, with the same refusals (502
+// body_too_large, gateway_busy, ...), so the proxy holds no more of it than
+// of an external upstream's answer.
 func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *reqState) {
 	h := in.internal[st.route.Upstream]
 	if h == nil {
@@ -623,24 +638,36 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 		return
 	}
 	// The upstream may read the request as the client sent it (package
-	// internal/redacted: cards' Idempotency-Key).
+	// internal/redacted: cards' Idempotency-Key). The values are handed
+	// on: the response phase's redactions, which run while the upstream
+	// may still read them, go to a map of their own.
 	r = r.WithContext(redacted.With(r.Context(), st.redacted))
+	st.redacted = nil
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) {
 		h.ServeHTTP(w, r)
 		obs.AddUpstreamTime(r.Context(), time.Since(start))
 		return
 	}
-	rec := &recorder{h: http.Header{}}
-	h.ServeHTTP(rec, r)
+	a := startInternal(h, r)
+	// Whatever way this ends (an answer sent, a refusal, a client gone, a
+	// panic), the upstream's next write fails and it is waited for, before
+	// ServeHTTP gives the exchange's budget back; a panic of the upstream
+	// is raised again here, as when it ran on this goroutine.
+	defer a.finish()
+	resp := a.response(r)
 	obs.AddUpstreamTime(r.Context(), time.Since(start))
-	if rec.code == 0 {
-		rec.code = http.StatusOK
+	if resp == nil {
+		return // the upstream panicked before its header (finish)
 	}
-	resp := &http.Response{StatusCode: rec.code, Header: rec.h, Body: io.NopCloser(&rec.buf),
-		ContentLength: int64(rec.buf.Len()), Request: r}
-	if jerr := in.pipe.response(r.Context(), st, inboundResponse, resp); jerr != nil {
-		in.errorHandler(w, r, &responseRefused{jerr})
+	// The phase's redactions are not the upstream's request's: the Card
+	// Management API releases the aliases its request made when it stores
+	// no card (vault.CreatedAliases), possibly after its header.
+	ctx := vault.WithoutCreations(r.Context())
+	if jerr := in.pipe.response(ctx, st, inboundResponse, resp); jerr != nil {
+		if !a.panicked() {
+			in.errorHandler(w, r, &responseRefused{jerr})
+		}
 		return
 	}
 	dst := w.Header()
@@ -652,10 +679,140 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
-	_ = resp.Body.Close() // a buffer of bodyBuffers goes back (memBody)
+	_ = resp.Body.Close() // a buffer of bodyBuffers goes back (memBody); the pipe is closed
 }
 
-// recorder buffers an internal upstream's response.
+// internalAnswer is the ResponseWriter of an in-process upstream on a
+// route with response filters, and the response it makes: the upstream
+// runs on a goroutine of its own (startInternal) and writes its body into
+// a pipe, which the response phase reads as it reads an external
+// upstream's body, so a body too large or over the budget is refused
+// after at most about limits.max_body of it was written, where a buffer
+// took the whole answer before the phase looked at it. The upstream's
+// writes wait for the reader; once the exchange is over (finish) they
+// fail, and the upstream ends.
+//
+// header, pw, wrote and noBody are the upstream goroutine's; it sets code
+// and sent before it closes head, and pv before it closes done; pr is the
+// proxy's.
+type internalAnswer struct {
+	header   http.Header // the upstream's
+	pw       *io.PipeWriter
+	wrote    bool // the header was written (head closed)
+	noBody   bool // HEAD, 204, 304: no body is sent
+	code     int  // 0 after head: the upstream panicked before its header
+	sent     http.Header
+	head     chan struct{} // closed once the header is final
+	done     chan struct{} // closed once the upstream returned
+	pv       any           // the upstream's panic, when it panicked
+	didPanic atomic.Bool   // pv is set (before the pipe fails with errInternalPanic)
+	pr       *io.PipeReader
+}
+
+// startInternal runs h on r on a goroutine of its own, writing into an
+// internalAnswer.
+func startInternal(h http.Handler, r *http.Request) *internalAnswer {
+	pr, pw := io.Pipe()
+	a := &internalAnswer{header: http.Header{}, pw: pw, pr: pr, noBody: r.Method == http.MethodHead,
+		head: make(chan struct{}), done: make(chan struct{})}
+	go a.serve(h, r)
+	return a
+}
+
+// errInternalPanic ends the body of an upstream that panicked;
+// errAnswerOver fails the writes of an upstream whose exchange is over.
+var (
+	errInternalPanic = errors.New("proxy: the in-process upstream panicked")
+	errAnswerOver    = errors.New("proxy: the exchange is over: the answer is not read any more")
+)
+
+func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
+	defer close(a.done)
+	defer func() {
+		if v := recover(); v != nil {
+			a.pv = v
+			a.didPanic.Store(true)
+			_ = a.pw.CloseWithError(errInternalPanic)
+		} else {
+			if !a.wrote {
+				a.WriteHeader(http.StatusOK) // an answer without a write: 200, empty
+			}
+			_ = a.pw.Close()
+		}
+		if !a.wrote {
+			a.wrote = true
+			close(a.head) // code 0: no response
+		}
+	}()
+	h.ServeHTTP(a, r)
+}
+
+func (a *internalAnswer) Header() http.Header { return a.header }
+
+// WriteHeader makes the header final; 1xx interim responses are dropped.
+func (a *internalAnswer) WriteHeader(code int) {
+	if a.wrote || code >= 100 && code <= 199 {
+		return
+	}
+	a.wrote = true
+	a.code = code
+	a.sent = a.header.Clone()
+	if code == http.StatusNoContent || code == http.StatusNotModified {
+		a.noBody = true
+	}
+	close(a.head)
+}
+
+func (a *internalAnswer) Write(b []byte) (int, error) {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
+	if a.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	return a.pw.Write(b)
+}
+
+// response waits for the upstream's header and returns its response, as
+// a transport gives an external upstream's: the body is read from the
+// pipe; its length is the declared Content-Length, else unknown (-1); no
+// body for HEAD, 204 and 304. nil: the upstream panicked first.
+func (a *internalAnswer) response(r *http.Request) *http.Response {
+	<-a.head
+	if a.code == 0 {
+		return nil
+	}
+	resp := &http.Response{StatusCode: a.code, Header: a.sent, Body: a.pr, ContentLength: -1, Request: r}
+	if v := a.sent["Content-Length"]; len(v) == 1 {
+		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+			resp.ContentLength = n
+		}
+	}
+	if resp.ContentLength < 0 {
+		delete(a.sent, "Content-Length") // not a length the body can be held to
+	}
+	if r.Method == http.MethodHead || a.code == http.StatusNoContent || a.code == http.StatusNotModified {
+		resp.Body = http.NoBody
+	}
+	return resp
+}
+
+// panicked reports whether the upstream panicked, once its body ended
+// with that (a read of the pipe failed).
+func (a *internalAnswer) panicked() bool { return a.didPanic.Load() }
+
+// finish ends the exchange with the upstream: its next write fails, it is
+// waited for, and its panic, if any, is raised again.
+func (a *internalAnswer) finish() {
+	_ = a.pr.CloseWithError(errAnswerOver)
+	<-a.done
+	if a.pv != nil {
+		panic(a.pv)
+	}
+}
+
+// recorder buffers a response written by the proxy itself (the outbound
+// proxy's error documents).
 type recorder struct {
 	h    http.Header
 	code int

@@ -31,6 +31,18 @@ func WithCreations(ctx context.Context) context.Context {
 	return context.WithValue(ctx, creationsKey{}, &Creations{})
 }
 
+// WithoutCreations returns ctx without its Creations: the Redacts under
+// it record nothing, and CreatedUnder and CreatedAliases answer as without
+// one. The inbound proxy's response phase redacts under it while the Card
+// Management API, which reads the request's Creations, may still run: an
+// alias a filter made in the answer is not the request's.
+func WithoutCreations(ctx context.Context) context.Context {
+	if creationsFrom(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, creationsKey{}, (*Creations)(nil))
+}
+
 // CreatedUnder reports whether a Redact under ctx created the persistent
 // alias (false without a Creations: nothing was recorded).
 func CreatedUnder(ctx context.Context, alias string) bool {

@@ -52,3 +52,28 @@ func TestCreatedUnderNamesTheAliasesARequestCreated(t *testing.T) {
 		t.Errorf("CreatedAliases without a record = %v", got)
 	}
 }
+
+// TestWithoutCreationsRecordsNothing: a Redact under WithoutCreations of a
+// context with a record (the inbound proxy's response phase, while the
+// Card Management API behind it may still read its request's record) adds
+// nothing to that record, and CreatedUnder answers false under it.
+func TestWithoutCreationsRecordsNothing(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { st.Close() })
+	svc, _ := newService(t, st)
+	ctx := vault.WithCreations(context.Background())
+	toks, err := svc.Redact(vault.WithoutCreations(ctx), []vault.RedactRequest{
+		{Value: "4111111111111111", Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vault.CreatedAliases(ctx); len(got) != 0 {
+		t.Errorf("the record holds %d aliases made under WithoutCreations", len(got))
+	}
+	if vault.CreatedUnder(vault.WithoutCreations(ctx), toks[0].Alias) {
+		t.Error("CreatedUnder under WithoutCreations answered true")
+	}
+	if vault.WithoutCreations(context.Background()) != context.Background() {
+		t.Error("WithoutCreations of a context without a record made a new one")
+	}
+}
