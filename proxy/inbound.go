@@ -64,13 +64,15 @@
 // either way, and by Close.
 //
 // The answer of an in-process upstream (internal:cards, internal:aliases)
-// on a route with response filters is read the same way as an external
-// upstream's, under MaxBody and the Budget, with the same refusals: its
+// on a route with response filters or a leak guard is read the same way as
+// an external upstream's, under MaxBody and the Budget, with the same
+// refusals and the same leak guard: its
 // handler runs on a goroutine of its own and writes into a pipe the
 // response phase reads (internalAnswer), so a refused answer stops its
 // writes, where it was buffered whole before the phase looked at it; its
 // upstream time is the wait for its header, as an external upstream's.
-// Without response filters the handler writes to the client itself.
+// Without response filters, on a route whose leak_guard is off, the
+// handler writes to the client itself.
 //
 // A pooled buffer a body was read into is cleared before it goes back to the
 // pool or is dropped, on every path (a message refused, a body that broke
@@ -625,9 +627,11 @@ func (e *responseRefused) Error() string { return e.jerr.Error() }
 func (e *responseRefused) Unwrap() error { return e.jerr }
 
 // serveInternal hands the request to an in-process upstream. On a route
-// without response filters the upstream writes to the client itself: its
-// answer streams. On a route with response filters its answer is read by
-// the response phase as an external upstream's is (internalAnswer): under
+// without response filters whose leak_guard is off the upstream writes to
+// the client itself: its answer streams. Otherwise its answer is read by
+// the response phase as an external upstream's is (internalAnswer), the
+// leak guard included (a card number in an answer is refused, masked or
+// logged as the route says, as in an external upstream's): under
 // limits.max_body and the body budget, with the same refusals (502
 // body_too_large, gateway_busy, ...), so the proxy holds no more of it than
 // of an external upstream's answer.
@@ -644,7 +648,7 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	r = r.WithContext(redacted.With(r.Context(), st.redacted))
 	st.redacted = nil
 	start := time.Now()
-	if !st.route.HasPhase(routes.Response) {
+	if !st.route.HasPhase(routes.Response) && st.route.LeakGuard == routes.LeakOff {
 		h.ServeHTTP(w, r)
 		obs.AddUpstreamTime(r.Context(), time.Since(start))
 		return
@@ -658,7 +662,7 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	resp := a.response(r)
 	obs.AddUpstreamTime(r.Context(), time.Since(start))
 	if resp == nil {
-		return // the upstream panicked before its header (finish)
+		return // the upstream panicked before its header (finish), or wrote nothing to a client that left
 	}
 	// The phase's redactions are not the upstream's request's: the Card
 	// Management API releases the aliases its request made when it stores
@@ -700,7 +704,7 @@ type internalAnswer struct {
 	pw       *io.PipeWriter
 	wrote    bool // the header was written (head closed)
 	noBody   bool // HEAD, 204, 304: no body is sent
-	code     int  // 0 after head: the upstream panicked before its header
+	code     int  // 0 after head: the upstream panicked before its header, or wrote nothing for a client that left
 	sent     http.Header
 	head     chan struct{} // closed once the header is final
 	done     chan struct{} // closed once the upstream returned
@@ -734,8 +738,11 @@ func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
 			a.didPanic.Store(true)
 			_ = a.pw.CloseWithError(errInternalPanic)
 		} else {
-			if !a.wrote {
-				a.WriteHeader(http.StatusOK) // an answer without a write: 200, empty
+			if !a.wrote && r.Context().Err() == nil {
+				// An answer without a write: 200, empty. One whose client
+				// left is no answer (as when the upstream writes to the
+				// client itself: the access line's 499).
+				a.WriteHeader(http.StatusOK)
 			}
 			_ = a.pw.Close()
 		}
@@ -776,7 +783,8 @@ func (a *internalAnswer) Write(b []byte) (int, error) {
 // response waits for the upstream's header and returns its response, as
 // a transport gives an external upstream's: the body is read from the
 // pipe; its length is the declared Content-Length, else unknown (-1); no
-// body for HEAD, 204 and 304. nil: the upstream panicked first.
+// body for HEAD, 204 and 304. nil: the upstream panicked first, or
+// returned without a write after its client left.
 func (a *internalAnswer) response(r *http.Request) *http.Response {
 	<-a.head
 	if a.code == 0 {

@@ -17,7 +17,7 @@ import (
 // internalBudgetRoutes: /int in front of an in-process upstream and /ext
 // in front of an external one, with the same filters (a response redact
 // of card.number, a request redact of card.number); /plain in front of
-// the in-process upstream without filters.
+// the in-process upstream without filters and with leak_guard off.
 const internalBudgetRoutes = `routes:
   - id: int
     direction: inbound
@@ -56,6 +56,7 @@ const internalBudgetRoutes = `routes:
     host: "*"
     path_prefix: /plain
     upstream: internal:cards
+    leak_guard: "off"
 `
 
 // answerChunk is what the test upstreams write at a time.
@@ -297,8 +298,8 @@ func TestInternalRequestBodyIsBoundedAsAnUpstreamRequestBody(t *testing.T) {
 }
 
 // TestInternalAnswerStreamsWithoutResponseFilters (regression cover,
-// passed before): on a route without response filters an in-process
-// upstream writes to the client itself: what it flushed reaches the client
+// passed before): on a route without response filters whose leak_guard
+// is off an in-process upstream writes to the client itself: what it flushed reaches the client
 // before it writes the rest, and nothing is reserved of the budget.
 func TestInternalAnswerStreamsWithoutResponseFilters(t *testing.T) {
 	b := bodybudget.New(1<<20, 0)

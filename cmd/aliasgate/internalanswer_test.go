@@ -117,3 +117,68 @@ func TestVaultAPIAnswerThroughARedactRouteIsHeldToMaxBody(t *testing.T) {
 	}
 	waitBudget(t, g, "the answer's bytes to be given back", func(used, _ int64) bool { return used == 0 })
 }
+
+// TestLeakGuardOfARouteInFrontOfAnInternalAPI: a route in front of
+// internal:aliases without response filters handed the vault API's answer
+// to the client unread, whatever its leak_guard said: `block` and `redact`
+// let a card number through, `log` logged nothing, so the route meant less
+// than it said. Its answers are guarded as an external upstream's are:
+// block refuses (502, nothing of the number), redact masks, log passes the
+// answer and logs, off streams it unread.
+func TestLeakGuardOfARouteInFrontOfAnInternalAPI(t *testing.T) {
+	dir := t.TempDir()
+	var routes strings.Builder
+	routes.WriteString("routes:\n")
+	for _, mode := range []string{"block", "redact", "log", "off"} {
+		fmt.Fprintf(&routes, `  - id: aliases-%[1]s
+    direction: inbound
+    host: %[1]s.example
+    path_prefix: /aliases
+    upstream: internal:aliases
+    leak_guard: "%[1]s"
+`, mode)
+	}
+	rf := writeIn(t, dir, "routes.yaml", []byte(routes.String()))
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": rf})
+	data := filepath.Join(dir, "data")
+	cred := createClient(t, env, data, "--name", "shop", "--scopes", "aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	basic := func(r *http.Request) { r.SetBasicAuth(cred.ID, cred.Secret) }
+	const pan = "4111111111111111"
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"`+pan+`","format":"UUID"}]}`, basic)
+	var doc struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &doc) != nil || len(doc.Data) != 1 || len(doc.Data[0].Aliases) != 1 {
+		t.Fatalf("create: %d %.300s", status, body)
+	}
+	alias := doc.Data[0].Aliases[0].Alias
+	reveal := func(mode string) (int, []byte) {
+		t.Helper()
+		return call(t, "GET", g.inbound+"/aliases/"+alias, "", "", func(r *http.Request) { basic(r); r.Host = mode + ".example" })
+	}
+
+	status, body = reveal("block")
+	obstest.AssertNoPAN(t, "the answer of a blocking route", body)
+	if status != http.StatusBadGateway || strings.Contains(string(body), pan[6:12]) {
+		t.Errorf("leak_guard block in front of internal:aliases: %d %.300s, want 502 without the number", status, body)
+	}
+	status, body = reveal("redact")
+	obstest.AssertNoPAN(t, "the answer of a masking route", body)
+	if status != http.StatusOK || !strings.Contains(string(body), `"value":"411111`) {
+		t.Errorf("leak_guard redact in front of internal:aliases: %d %.300s, want 200 with the number masked", status, body)
+	}
+	before := strings.Count(g.stderr.String(), "leak guard found card-like numbers")
+	status, body = reveal("log")
+	if status != http.StatusOK || !strings.Contains(string(body), pan) {
+		t.Errorf("leak_guard log in front of internal:aliases: %d %.300s, want the answer as it is", status, body)
+	}
+	if after := strings.Count(g.stderr.String(), "leak guard found card-like numbers"); after != before+1 {
+		t.Errorf("leak_guard log: %d log lines about the number, want 1", after-before)
+	}
+	status, body = reveal("off")
+	if status != http.StatusOK || !strings.Contains(string(body), pan) {
+		t.Errorf("leak_guard off in front of internal:aliases: %d %.300s", status, body)
+	}
+	obstest.AssertNoPAN(t, "the gateway's log", []byte(g.stderr.String()))
+}
