@@ -11,10 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/obs/obstest"
@@ -23,12 +26,13 @@ import (
 )
 
 // crossPAN returns a Luhn-valid 16-digit card number of its own for each i
-// (i < 10^8), none of them equal to testPAN or testPAN2.
+// (i < 10^4), its last four digits i's: each is the only one of its FPE
+// group (first six and last four digits), so no FPE alias of one is
+// another.
 func crossPAN(t testing.TB, i int) string {
 	t.Helper()
-	base := fmt.Sprintf("4000%08d00", i)
 	for d := '0'; d <= '9'; d++ {
-		if p := base + string(d) + "7"; pan.Valid(p) {
+		if p := fmt.Sprintf("40000012345%c%04d", d, i); pan.Valid(p) {
 			return p
 		}
 	}
@@ -138,7 +142,7 @@ func TestExchangeStateDoesNotCrossUnderConcurrency(t *testing.T) {
 	const maxBody = 64 << 10
 	tv := newTestVault(t)
 	ctx := context.Background()
-	neighborPAN := crossPAN(t, 99999999)
+	neighborPAN := crossPAN(t, 9999)
 	made, err := tv.tok.Redact(ctx, []rewrite.RedactItem{{Value: neighborPAN, Format: "FPE_SIX_T_FOUR"}})
 	if err != nil {
 		t.Fatal(err)
@@ -228,13 +232,16 @@ func TestExchangeStateDoesNotCrossUnderConcurrency(t *testing.T) {
 		delivered string
 		body      []byte
 	}
-	// The answers sent as read (kPlain) are asked for first, by a client
-	// with a small receive buffer that reads their bodies only once every
-	// other exchange is over: their buffers are being written out, held
-	// by their bodies, while the other exchanges read bodies into the
-	// pool's buffers (of the same class: every answer is 44 to 63 KiB).
+	// The answers sent as read (kPlain) are asked for first, through a
+	// listener of the same proxy with small send buffers (newHeldServer),
+	// by a client with a small receive window that reads their bodies only
+	// once every other exchange is over: the proxy is still writing them
+	// out of their pooled buffers while the other exchanges read bodies
+	// into the pool's buffers (of the same class: every answer is 44 to
+	// 63 KiB).
 	held := &http.Client{Transport: &http.Transport{DialContext: smallWindowDial}}
 	defer held.CloseIdleConnections()
+	heldURL := newHeldServer(t, g.in).URL
 	results := make([]result, n)
 	var headersIn, plainDone, others sync.WaitGroup
 	othersDone := make(chan struct{})
@@ -265,7 +272,11 @@ func TestExchangeStateDoesNotCrossUnderConcurrency(t *testing.T) {
 			_ = zw.Close()
 			rd, hdr["Content-Encoding"] = &zb, "gzip"
 		}
-		req, err := http.NewRequest("POST", g.URL+"/pay", rd)
+		u := g.URL
+		if kindOf(i) == kPlain {
+			u = heldURL
+		}
+		req, err := http.NewRequest("POST", u+"/pay", rd)
 		if err != nil {
 			t.Error(err)
 			return
@@ -428,18 +439,43 @@ func TestExchangeStateDoesNotCrossUnderConcurrency(t *testing.T) {
 	}
 }
 
-// smallWindowDial dials a connection with a small receive buffer: what
-// the peer writes to it past a few KiB waits in the peer's writes until
-// it is read.
-func smallWindowDial(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
+// newHeldServer serves h (a gateway's proxy) on a listener whose
+// connections have a small send buffer: what the proxy writes to a client
+// that does not read waits in its writes (on loopback a send buffer
+// otherwise takes a whole body of these tests at once).
+func newHeldServer(t testing.TB, h http.Handler) *httptest.Server {
+	s := httptest.NewUnstartedServer(h)
+	s.Listener = smallSendListener{s.Listener}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+type smallSendListener struct{ net.Listener }
+
+func (l smallSendListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(8192)
+		_ = tc.SetWriteBuffer(4096)
 	}
-	return c, nil
+	return c, err
+}
+
+// smallWindowDial dials a connection whose receive buffer is small from
+// its first packet (set before it connects: a window already announced
+// does not shrink): what the peer writes to it past a few KiB waits in the
+// peer's writes until it is read.
+func smallWindowDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = setReceiveBuffer(fd, 4096)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	return d.DialContext(ctx, network, addr)
 }
 
 // plainBody is the body r carries, decoded when it is gzip.
@@ -499,7 +535,7 @@ func TestOutboundExchangeStateDoesNotCrossUnderConcurrency(t *testing.T) {
 	const n = 16 * kinds
 	tv := newTestVault(t)
 	ctx := context.Background()
-	neighborPAN := crossPAN(t, 99999998)
+	neighborPAN := crossPAN(t, 9998)
 	made, err := tv.tok.Redact(ctx, []rewrite.RedactItem{{Value: neighborPAN, Format: "FPE_SIX_T_FOUR"}})
 	if err != nil {
 		t.Fatal(err)
@@ -578,21 +614,54 @@ func TestOutboundExchangeStateDoesNotCrossUnderConcurrency(t *testing.T) {
 		b, _ := json.Marshal(d)
 		return b
 	}
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			b := body(i)
-			resp, err := clients[i%len(clients)].Post("https://psp.example.com:"+psp.port()+"/v1/charges?i="+strconv.Itoa(i), "application/json", bytes.NewReader(b))
-			if err != nil {
-				t.Errorf("request %d: %v", i, err)
-				return
-			}
-			defer resp.Body.Close()
-			rb, _ := io.ReadAll(resp.Body)
-			results[i] = result{resp.StatusCode, resp.Header.Get(RedactedHeader), rb}
-		})
+	// As inbound, the answers sent as read (kPlain) are asked for first,
+	// through a listener of the same proxy with small send buffers, in
+	// tunnels with a small receive window, and read once every other
+	// exchange is over.
+	heldProxy, err := url.Parse(newHeldServer(t, g.ob).URL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
+	heldProxy.User = g.proxied.User
+	held := &http.Client{Transport: &http.Transport{
+		Proxy: http.ProxyURL(heldProxy), TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: smallWindowDial,
+	}}
+	defer held.CloseIdleConnections()
+	var headersIn, plainDone, others sync.WaitGroup
+	othersDone := make(chan struct{})
+	send := func(i int) {
+		cl := clients[i%len(clients)]
+		if kindOf(i) == kPlain {
+			cl = held
+		}
+		resp, err := cl.Post("https://psp.example.com:"+psp.port()+"/v1/charges?i="+strconv.Itoa(i), "application/json", bytes.NewReader(body(i)))
+		if kindOf(i) == kPlain {
+			headersIn.Done()
+			<-othersDone
+		}
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+			return
+		}
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(resp.Body)
+		results[i] = result{resp.StatusCode, resp.Header.Get(RedactedHeader), rb}
+	}
+	for i := range n {
+		if kindOf(i) == kPlain {
+			headersIn.Add(1)
+			plainDone.Go(func() { send(i) })
+		}
+	}
+	headersIn.Wait()
+	for i := range n {
+		if kindOf(i) != kPlain {
+			others.Go(func() { send(i) })
+		}
+	}
+	others.Wait()
+	close(othersDone)
+	plainDone.Wait()
 
 	clear := func(b []byte) bool {
 		for _, p := range append(append([]string{x}, pans...), neighborPAN) {
