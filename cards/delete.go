@@ -6,7 +6,9 @@ package cards
 //   - Deleting a card erases it: its active network tokens are deleted at
 //     the token service, the vault values behind its aliases (pan_alias,
 //     cvc_alias, every network token PAN alias) are deleted, then the card
-//     record with its card updates and its fingerprint entry. Each alias
+//     record with its card updates and its fingerprint entry (a token PAN
+//     that another card of the account has as its number stays in the
+//     vault as that card's: releaseTokenAlias). Each alias
 //     deletion is a vault Delete, audited with the client as the actor
 //     (vault.AuditDelete); the card deletion is logged ("cards: card
 //     deleted"). 204 with no body; the card, its aliases and a second DELETE

@@ -23,9 +23,12 @@ package cards
 //     merchant on the gateway has that card.
 //   - An alias of a number the cards delete (a card's pan_alias, a
 //     token's, the old number's at a reissue) has its index entry removed
-//     after it (deleteNumberAlias: one write, whatever else the index
-//     holds): since Add no longer cleans the number's other entries, each
-//     create and delete left one behind for good.
+//     after it (deleteNumberAlias, forgetNumber: one write, whatever else
+//     the index holds): since Add no longer cleans the number's other
+//     entries, each create and delete left one behind for good. A token's
+//     alias that a card of the account has as its pan_alias (the card's
+//     number is the token PAN) is not deleted, and keeps its entry: it is
+//     that card's now (releaseTokenAlias).
 //   - IndexNumbers builds the index over the cards stored before it
 //     existed; serve runs it at start while the store is not marked
 //     indexed (and after an accounts migration that copied aliases), and
