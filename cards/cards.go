@@ -19,7 +19,9 @@
 //     years ahead is refused (422).
 //   - CVC: digits only, 4 for AMEX and 3 for every other brand.
 //   - meta: string → string, at most 50 keys, keys 1–40 characters, values at
-//     most 500 characters and never holding a card-like number; PATCH replaces
+//     most 500 characters, keys and values never holding a card number a
+//     reader sees (pan.ContainsShownString: any script's digits, any
+//     separator); PATCH replaces
 //     the whole object (null or {} clears it). It is returned as the "meta"
 //     attribute when not empty.
 //   - Unknown or read-only attributes → 422 with the attribute's pointer.

@@ -6,7 +6,9 @@ package cards
 //   - Deleting a card erases it: its active network tokens are deleted at
 //     the token service, the vault values behind its aliases (pan_alias,
 //     cvc_alias, every network token PAN alias) are deleted, then the card
-//     record with its card updates and its fingerprint entry. Each alias
+//     record with its card updates and its fingerprint entry (a token PAN
+//     that another card of the account has as its number stays in the
+//     vault as that card's: releaseTokenAlias). Each alias
 //     deletion is a vault Delete, audited with the client as the actor
 //     (vault.AuditDelete); the card deletion is logged ("cards: card
 //     deleted"). 204 with no body; the card, its aliases and a second DELETE
@@ -144,7 +146,9 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 // retireToken deletes t at the token service, then its token PAN from the
 // vault, and marks it deleted (in rec; the caller stores it). A token whose
 // alias is already gone was deleted at the token service first, so it is
-// only marked.
+// only marked. A token PAN that a card of the account has as its number
+// stays in the vault as that card's, and t no longer names its alias
+// (releaseTokenAlias); the caller stores PANAlias with the state.
 func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 	out, err := h.vault.Reveal(q.ctx, []string{t.PANAlias})
 	if err == nil && len(out) != 1 {
@@ -158,8 +162,12 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 		if err := h.ts().Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
 			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
 		}
-		if err := h.deleteNumberAlias(q, t.PANAlias, out[0].Value); err != nil {
+		kept, err := h.releaseTokenAlias(q, t.PANAlias, out[0].Value)
+		if err != nil {
 			return err
+		}
+		if kept { // a card's number now (releaseTokenAlias): the token no longer names it
+			t.PANAlias = ""
 		}
 	case errors.Is(err, vault.ErrNotFound):
 		h.log.InfoContext(q.ctx, "cards: network token alias already gone", "network_token_id", t.ID,

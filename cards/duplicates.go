@@ -285,23 +285,37 @@ func (h *Handler) releaseCreated(q *request) {
 // releasePANAlias releases alias, the persistent alias of card number
 // value a create that stored no card made (releaseCreated).
 func (h *Handler) releasePANAlias(q *request, alias, value string) error {
+	_, err := h.releaseAlias(q, alias, value)
+	return err
+}
+
+// releaseAlias deletes alias, a persistent alias of card number value that
+// what made it no longer needs (a create that stored no card, a network
+// token being retired or undone: releaseTokenAlias), from the vault,
+// unless cards of the account have it as their pan_alias (the vault gives
+// one alias per value and account): they take it as theirs
+// (markCardsAlias), so that it leaves the vault with the last of them, and
+// it stays (kept). A card stored with it meanwhile keeps it too (the vault
+// refuses to delete it, vault.ErrInUse, and it is then marked; or
+// restoreUsers gives it its number back once the alias is gone).
+func (h *Handler) releaseAlias(q *request, alias, value string) (kept bool, err error) {
 	fp := fingerprint(h.fpKey, q.p.Account, value)
 	for try := 1; ; try++ {
 		held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fp)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if otherUses(held, "", alias) {
-			return h.markCardsAlias(q, held, "", alias)
+			return true, h.markCardsAlias(q, held, "", alias)
 		}
 		err = h.vault.Delete(q.ctx, alias)
 		if errors.Is(err, vault.ErrInUse) && try < casTries {
 			continue // a card of the number stored meanwhile has it: it is marked
 		}
 		if err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return fmt.Errorf("release an alias made for no card: %w", err)
+			return false, fmt.Errorf("release an alias no card needs: %w", err)
 		}
-		return h.restoreUsers(q, alias, value, "")
+		return false, h.restoreUsers(q, alias, value, "")
 	}
 }
 

@@ -72,3 +72,59 @@ func TestNamesGroupedByUnderscoresAreNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestFreeTextRefusesCardNumbersAReaderSees: meta keys and values and
+// cardholder members are stored in clear and shown in every card answer
+// (non-PCI clients and GET /cards included), so they follow the rule of
+// stored shown text that API client names and alias classifiers follow
+// (pan.ContainsShownString): a card number a reader sees there is refused
+// whatever its digits' script and its groups' separators, on create and
+// on update. Before, "٤١١١١١١١١١١١١١١١" (Arabic-Indic digits, which
+// Python's int() and Java's Long.parseLong read as 4111111111111111),
+// 4111_1111_1111_1111, 4111/1111/… and groups apart by two spaces were
+// stored and shown as sent.
+func TestFreeTextRefusesCardNumbersAReaderSees(t *testing.T) {
+	spellings := map[string]string{
+		"arabic-indic":          "٤١١١١١١١١١١١١١١١",
+		"extended arabic-indic": "۴۱۱۱ ۱۱۱۱ ۱۱۱۱ ۱۱۱۱",
+		"devanagari":            "४१११-११११-११११-११११",
+		"mathematical bold":     "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏",
+		"mixed scripts":         "4111 ١١١١ 1111 1111",
+		"underscores":           "4111_1111_1111_1111",
+		"slashes":               "4111/1111/1111/1111",
+		"two spaces":            "4111  1111  1111  1111",
+	}
+	e := setup(t)
+	id, _ := e.create(`"pan":"4242424242424242","exp_month":5,"exp_year":2030,"meta":{"crm":"C-42 order 2026-11"}`)
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	const exp = `,"exp_month":5,"exp_year":2030`
+	patch := func(attrs string) string {
+		return `{"data":{"type":"cards","id":"` + id + `","attributes":{` + attrs + `}}}`
+	}
+	for name, sp := range spellings {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range []struct{ attrs, pointer string }{
+				{`"meta":{"k":` + q(sp) + `}`, "/data/attributes/meta/k"},
+				{`"cardholder":{"name":` + q(sp) + `}`, "/data/attributes/cardholder/name"},
+				{`"cardholder":{"address":{"address1":` + q("Flat "+sp) + `}}`, "/data/attributes/cardholder/address/address1"},
+			} {
+				checkBad(t, e, "POST", "/cards", badCase{name: name + " " + c.pointer,
+					body: cardBody(`"pan":"5555555555554444",` + c.attrs + exp), code: http.StatusUnprocessableEntity, pointer: c.pointer})
+				checkBad(t, e, "PATCH", "/cards/"+id, badCase{name: name + " update " + c.pointer,
+					body: patch(c.attrs), code: http.StatusUnprocessableEntity, pointer: c.pointer})
+			}
+			if len(sp) <= MaxMetaKeyLen {
+				checkBad(t, e, "POST", "/cards", badCase{name: name + " key",
+					body: cardBody(`"pan":"5555555555554444","meta":{` + q(sp) + `:"v"}` + exp),
+					code: http.StatusUnprocessableEntity, pointer: "/data/attributes/meta"})
+			}
+		})
+	}
+	if len(e.store.cards) != 1 {
+		t.Errorf("%d cards stored, want 1", len(e.store.cards))
+	}
+	r := e.do("GET", "/cards/"+id, "")
+	if a := attrsOf(t, r.doc); a["cardholder"] != nil || len(a["meta"].(map[string]any)) != 1 {
+		t.Errorf("the card was changed: %s", r.body)
+	}
+}

@@ -280,7 +280,7 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) (err err
 			setState(TokenActive, EventNetworkTokenResumed)
 		case tsp.EventTokenDeleted:
 			change("network_token_state", t.State, TokenDeleted)
-			t.State, t.UpdatedAt = retired.State, retired.UpdatedAt
+			t.State, t.UpdatedAt, t.PANAlias = retired.State, retired.UpdatedAt, retired.PANAlias
 			tokenEvent = EventNetworkTokenDeleted
 			upd.Event, source = cardUpdateTokenStatus, SourceNetwork
 		case tsp.EventCardReissued:

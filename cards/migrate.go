@@ -280,10 +280,14 @@ func (r *migrationRecord) aliases() []string {
 	return out
 }
 
+// tokenAliases lists the aliases the card's network tokens name (a
+// retired token whose PAN a card has as its number names none: retireToken).
 func (r *migrationRecord) tokenAliases() []string {
-	out := make([]string, len(r.Tokens))
-	for i, t := range r.Tokens {
-		out[i] = t.TokenAlias
+	out := make([]string, 0, len(r.Tokens))
+	for _, t := range r.Tokens {
+		if t.TokenAlias != "" {
+			out = append(out, t.TokenAlias)
+		}
 	}
 	return out
 }

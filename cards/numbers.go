@@ -23,9 +23,12 @@ package cards
 //     merchant on the gateway has that card.
 //   - An alias of a number the cards delete (a card's pan_alias, a
 //     token's, the old number's at a reissue) has its index entry removed
-//     after it (deleteNumberAlias: one write, whatever else the index
-//     holds): since Add no longer cleans the number's other entries, each
-//     create and delete left one behind for good.
+//     after it (deleteNumberAlias, forgetNumber: one write, whatever else
+//     the index holds): since Add no longer cleans the number's other
+//     entries, each create and delete left one behind for good. A token's
+//     alias that a card of the account has as its pan_alias (the card's
+//     number is the token PAN) is not deleted, and keeps its entry: it is
+//     that card's now (releaseTokenAlias).
 //   - IndexNumbers builds the index over the cards stored before it
 //     existed; serve runs it at start while the store is not marked
 //     indexed (and after an accounts migration that copied aliases), and
@@ -96,14 +99,41 @@ func (h *Handler) deleteNumberAlias(q *request, alias, number string) error {
 	if err := h.deleteAlias(q, alias); err != nil {
 		return err
 	}
+	h.forgetNumber(q, alias, number)
+	return nil
+}
+
+// forgetNumber removes the numbers index entry of alias, deleted, which
+// held number.
+func (h *Handler) forgetNumber(q *request, alias, number string) {
 	if h.numbers == nil || alias == "" {
-		return nil
+		return
 	}
 	if err := h.numbers.Remove(q.ctx, number, alias); err != nil {
 		h.log.WarnContext(q.ctx, "cards: a deleted alias stays in the numbers index", "account_id", q.p.Account,
 			"error", err.Error(), "trace_id", q.obs.TraceID)
 	}
-	return nil
+}
+
+// releaseTokenAlias deletes alias, the PAN alias of a network token being
+// retired or undone, whose value is tokenPAN, from the vault and the
+// numbers index, unless a card of the account has tokenPAN as its number:
+// such a card (a PCI client is shown token PANs, and wallets hand
+// merchants token PANs as card numbers) was given the same alias, the
+// vault's one per value and account, so the alias stays as that card's
+// (releaseAlias) and kept is true. Deleting it failed the retirement
+// (AliasUse refuses to delete a card's pan_alias: the token's DELETE, its
+// card's DELETE, a token-deleted event all failed for good) or, without
+// that check, took that card's number.
+func (h *Handler) releaseTokenAlias(q *request, alias, tokenPAN string) (kept bool, err error) {
+	if alias == "" {
+		return false, nil
+	}
+	if kept, err = h.releaseAlias(q, alias, tokenPAN); err != nil || kept {
+		return kept, err
+	}
+	h.forgetNumber(q, alias, tokenPAN)
+	return false, nil
 }
 
 // addNumber indexes a card number the card's alias holds (no numbers

@@ -30,7 +30,11 @@ package cards
 //     no_active_network_token. DELETE without an active token → 404.
 //   - DELETE deletes the token at the token service, then its token PAN
 //     from the vault (its alias answers 404), then marks it deleted in the
-//     card record (issue 22; see retireToken in delete.go).
+//     card record (issue 22; see retireToken in delete.go). A token PAN
+//     that a card of the account has as its number (the card got the
+//     token's alias, the vault's one per value and account) stays in the
+//     vault as that card's, and the retired token names no alias
+//     (releaseTokenAlias, numbers.go).
 //   - Timestamps follow each spec page: a card's created_at and updated_at
 //     and a card update's received_at are RFC 3339 UTC to the second
 //     ("2025-08-01T00:00:00Z", the cards page); a network token's
@@ -356,7 +360,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		if err := h.numbers.Claim(q.ctx, tok.PAN, toks[0].Alias); err != nil {
 			uq := *q
 			uq.ctx = context.WithoutCancel(q.ctx)
-			if derr := h.deleteNumberAlias(&uq, toks[0].Alias, tok.PAN); derr != nil {
+			if _, derr := h.releaseTokenAlias(&uq, toks[0].Alias, tok.PAN); derr != nil {
 				h.log.WarnContext(q.ctx, "cards: a refused token PAN was not deleted from the vault", "card_id", rec.ID,
 					"account_id", q.p.Account, "error", derr.Error(), "trace_id", q.obs.TraceID)
 			}
@@ -441,7 +445,7 @@ func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil
 	}
-	if aerr := h.deleteNumberAlias(q, alias, tokenPAN); err == nil {
+	if _, aerr := h.releaseTokenAlias(q, alias, tokenPAN); err == nil {
 		err = aerr
 	}
 	if err != nil {
@@ -474,7 +478,7 @@ func (h *Handler) serveDeleteToken(w http.ResponseWriter, r *http.Request) {
 		if next.Deleting || nt == nil || !nt.live() {
 			return nil, errNoWrite // the card's deletion, or another writer, retired it
 		}
-		nt.State, nt.UpdatedAt = tok.State, tok.UpdatedAt
+		nt.State, nt.UpdatedAt, nt.PANAlias = tok.State, tok.UpdatedAt, tok.PANAlias
 		marked = true
 		return nil, nil
 	})

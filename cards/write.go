@@ -354,7 +354,7 @@ func metaAttr(c *errs, attrs map[string]json.RawMessage) (map[string]string, boo
 			n++
 			continue
 		}
-		if pkgpan.Contains([]byte(k)) {
+		if pkgpan.ContainsShownString(k) {
 			c.add(invalid(ptr, "invalid_meta", "meta keys must not hold card numbers"))
 			n++
 			continue
@@ -370,7 +370,7 @@ func metaAttr(c *errs, attrs map[string]json.RawMessage) (map[string]string, boo
 			n++
 			continue
 		}
-		if pkgpan.Contains([]byte(v)) {
+		if pkgpan.ContainsShownString(v) {
 			c.add(invalid(ptr, "invalid_meta", "meta values must not hold card numbers"))
 			n++
 			continue

@@ -55,3 +55,15 @@ func MaskLoose(s string) string {
 func ContainsLooseString(s string) bool {
 	return ContainsAllString(s) || (strings.ContainsAny(s, looseSeparators) && ContainsAllString(loosen(s)))
 }
+
+// ContainsShownString reports whether s holds a card number a reader sees:
+// in a spelling ContainsLooseString reads (the rule of names: also digit
+// groups joined by '_' or ':'), or as MaskShown reads shown text (any
+// other separator, '/', two spaces, and any script's decimal digits:
+// "٤١١١…", which Python's int() and Java's Long.parseLong read as the
+// number). It is the one test of free text that is stored in clear and
+// shown: API client names and accounts, alias classifiers, a card's meta
+// and cardholder.
+func ContainsShownString(s string) bool {
+	return ContainsLooseString(s) || MaskShown(s) != s
+}

@@ -25,3 +25,22 @@ func TestMaskLooseReadsUnderscoresAndColonsAsSeparators(t *testing.T) {
 		}
 	}
 }
+
+// TestContainsShownString: the rule of stored shown text is the names'
+// (ContainsLooseString) and shown text's (MaskShown) together.
+func TestContainsShownString(t *testing.T) {
+	for s, want := range map[string]bool{
+		"4111111111111111":         true,
+		"acct:4111:1111:1111:1111": true,
+		"4111/1111/1111/1111":      true,
+		"٤١١١١١١١١١١١١١١١":         true,
+		"4111 ١١١١ 1111 1111":      true,
+		"C-42 order 2026-11":       false,
+		"Jane Doe, 12 Main St":     false,
+		"4111111111111112":         false,
+	} {
+		if got := ContainsShownString(s); got != want {
+			t.Errorf("ContainsShownString(%q) = %v, want %v", MaskShown(s), got, want)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"testing"
+)
+
+// TestTokenPANStoredAsACardSurvivesTheTokensDelete: a PCI client is shown
+// a card's network token PAN, and a card stored with that number gets the
+// token's vault alias as its pan_alias (one per value and account).
+// Deleting the network token then answered 500 (the vault refused to
+// delete a card's pan_alias) after the token service had deleted the
+// token, and the token's card could never be deleted (every DELETE 500).
+// The alias now stays as the other card's: the token and its card are
+// deleted, and the other card keeps its number until it is deleted too.
+func TestTokenPANStoredAsACardSurvivesTheTokensDelete(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write")
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	type doc struct {
+		Data struct {
+			ID         string
+			Attributes struct {
+				PAN          string `json:"pan"`
+				NetworkToken string `json:"network_token"`
+			}
+		}
+	}
+	create := func(pan string) doc {
+		t.Helper()
+		status, body := call(t, "POST", g.inbound+"/cards", ja,
+			`{"data":{"attributes":{"pan":"`+pan+`","exp_month":4,"exp_year":2030}}}`, bearer)
+		var d doc
+		if status != 201 || json.Unmarshal(body, &d) != nil {
+			t.Fatalf("create: %d %s", status, body)
+		}
+		return d
+	}
+	a := create("4111111111111111")
+	status, body := call(t, "POST", g.inbound+"/cards/"+a.Data.ID+"/network-tokens", "", "", bearer)
+	var tok doc
+	if status != 200 || json.Unmarshal(body, &tok) != nil || tok.Data.Attributes.NetworkToken == "" {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	b := create(tok.Data.Attributes.NetworkToken)
+
+	if status, body := call(t, "DELETE", g.inbound+"/cards/"+a.Data.ID+"/network-tokens", "", "", bearer); status != http.StatusNoContent {
+		t.Fatalf("delete the network token: %d %s", status, body)
+	}
+	if status, body := call(t, "DELETE", g.inbound+"/cards/"+a.Data.ID, "", "", bearer); status != http.StatusNoContent {
+		t.Fatalf("delete the token's card: %d %s", status, body)
+	}
+	status, body = call(t, "GET", g.inbound+"/cards/"+b.Data.ID, "", "", bearer)
+	var got doc
+	if status != 200 || json.Unmarshal(body, &got) != nil || got.Data.Attributes.PAN != tok.Data.Attributes.NetworkToken {
+		t.Fatalf("the card of the token PAN: %d %s", status, body)
+	}
+	if status, body := call(t, "DELETE", g.inbound+"/cards/"+b.Data.ID, "", "", bearer); status != http.StatusNoContent {
+		t.Fatalf("delete the card of the token PAN: %d %s", status, body)
+	}
+}
