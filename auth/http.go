@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 )
 
 const (
@@ -224,14 +224,8 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 }
 
 // retryAfter formats a wait as the value of a Retry-After header: whole
-// seconds, rounded up, at least 1.
-func retryAfter(d time.Duration) string {
-	s := int64(math.Ceil(d.Seconds()))
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
-}
+// seconds, rounded up, at least 1 (lockout.RetryAfter, the one rule).
+func retryAfter(d time.Duration) string { return lockout.RetryAfter(d) }
 
 // oauthError is an RFC 6749 §5.2 error.
 type oauthError struct {

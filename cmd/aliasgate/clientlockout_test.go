@@ -71,11 +71,13 @@ func lockoutCall(t *testing.T, c *http.Client, method, u, ctype, body string, se
 // (a real client id, so that each costs a read of its record), forged
 // bearer tokens to the vault API, and forged bearer tokens to the Card
 // Management API, at /cards and through an inbound route to
-// internal:cards. Before, every guess was checked (a store read, a
-// signature check) and answered 401, without end and without a trace.
+// internal:cards, and wrong proxy credentials to the outbound proxy.
+// Before, every guess was checked (a store read, a signature check) and
+// answered 401 (407), without end and without a trace.
 // Now each address gets lockout.DefaultFree failures and the one that
 // locks it out, then 429 with Retry-After in the API's own error shape
-// (OAuth's {"error"}, the vault API's VGS errors, JSON:API locked_out),
+// (OAuth's {"error"}, the vault API's VGS errors, JSON:API locked_out, the
+// outbound proxy's errors),
 // its credentials not checked at all, the right ones neither: the
 // client's record is not read again, and aliasgate_client_lockouts_total
 // counts one lockout per address however many requests follow. Meanwhile
@@ -97,6 +99,7 @@ func TestClientCredentialGuessesLockOutTheirAddress(t *testing.T) {
 	victim := createClient(t, env, data, "--name", "victim", "--scopes", "aliases:write,aliases:reveal")
 	api := createClient(t, env, data, "--name", "api", "--scopes", "aliases:write,aliases:reveal")
 	wallet := createClient(t, env, data, "--name", "wallet", "--scopes", "cards:read,cards:write")
+	ob := createClient(t, env, data, "--name", "backend", "--outbound")
 	reads := countClientReads(t, victim.ID)
 	g := startGateway(t, env, "--data-dir", data)
 	apiTok, walletTok := bearerToken(t, g, api), bearerToken(t, g, wallet)
@@ -206,6 +209,44 @@ func TestClientCredentialGuessesLockOutTheirAddress(t *testing.T) {
 	if reads.Load() != lockout.DefaultFree+1 {
 		t.Fatalf("%d reads of the guessed client's record, want one per guess checked (%d)", reads.Load(), lockout.DefaultFree+1)
 	}
+
+	// The outbound proxy's Proxy-Authorization: the same rule, under
+	// the peer's address, 429 in the proxy's error shape.
+	proxyCall := func(addr string, c credential) (int, string, []byte) {
+		t.Helper()
+		pu, _ := url.Parse(g.outbound)
+		pu.User = url.UserPassword(c.ID, c.Secret)
+		tr := &http.Transport{Proxy: http.ProxyURL(pu), DialContext: loopbackDialer(addr).DialContext}
+		defer tr.CloseIdleConnections()
+		res, err := (&http.Client{Transport: tr}).Get("http://127.0.0.1:9/nowhere")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("Retry-After"), b
+	}
+	wrongProxy := credential{ID: victim.ID, Secret: guessedSecret}
+	for n := range lockout.DefaultFree + 1 {
+		if status, _, body := proxyCall("127.0.0.6", wrongProxy); status != http.StatusProxyAuthRequired {
+			t.Fatalf("outbound proxy: guess %d: %d %s", n+1, status, body)
+		}
+	}
+	readsLocked := reads.Load()
+	for _, c := range []credential{wrongProxy, ob} {
+		if status, after, body := proxyCall("127.0.0.6", c); status != http.StatusTooManyRequests || after == "" || !strings.Contains(string(body), `"locked_out"`) {
+			t.Fatalf("outbound proxy: from the locked-out address: %d, Retry-After %q: %s", status, after, body)
+		}
+	}
+	if reads.Load() != readsLocked {
+		t.Fatalf("outbound proxy: %d reads of the guessed client's record while its guesser was locked out", reads.Load()-readsLocked)
+	}
+	if status, _, body := proxyCall("127.0.0.1", ob); status == http.StatusProxyAuthRequired || status == http.StatusTooManyRequests {
+		t.Fatalf("outbound proxy: the right credentials from 127.0.0.1 meanwhile: %d %s", status, body)
+	}
+	if _, body := call(t, "GET", g.admin+"/metrics", "", "", nil); !strings.Contains(string(body), "\naliasgate_client_lockouts_total 5\n") {
+		t.Fatalf("metrics after the outbound proxy's lockout:\n%s", body)
+	}
 	// The guesser's address is locked out of every API (one table):
 	// /oauth/token's guesser does not get free guesses at the vault API.
 	if status, _, _, body := lockoutCall(t, loopbackClient(t, "127.0.0.2"), "GET", g.inbound+"/cards", "", "", walletTok); status != http.StatusTooManyRequests {
@@ -217,8 +258,11 @@ func TestClientCredentialGuessesLockOutTheirAddress(t *testing.T) {
 			t.Fatalf("the lockout of %s is not logged with its address:\n%s", s.addr, log)
 		}
 	}
+	if !strings.Contains(log, `"msg":"proxy: address locked out after failed proxy credentials"`) || !strings.Contains(log, `"address":"127.0.0.6"`) {
+		t.Fatalf("the outbound proxy's lockout is not logged with its address:\n%s", log)
+	}
 	obstest.AssertNoPAN(t, "the gateway's log", []byte(log))
-	for _, secret := range []string{guessedSecret, forged[len("Bearer "):], victim.Secret, api.Secret, wallet.Secret} {
+	for _, secret := range []string{guessedSecret, forged[len("Bearer "):], victim.Secret, api.Secret, wallet.Secret, ob.Secret} {
 		if strings.Contains(log, secret) || strings.Contains(log, url.QueryEscape(secret)) {
 			t.Fatalf("a secret or token in the log: %q", secret)
 		}

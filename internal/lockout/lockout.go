@@ -375,12 +375,18 @@ func Key(remoteAddr string) string {
 	return p.String()
 }
 
+// RetryAfter is the Retry-After value of a wait: whole seconds, rounded
+// up, at least 1.
+func RetryAfter(wait time.Duration) string {
+	return strconv.FormatInt(int64(max((wait+time.Second-1)/time.Second, 1)), 10)
+}
+
 // WriteLockedOut answers a request from an address locked out for wait:
 // 429 with Retry-After (whole seconds, rounded up, at least 1) and a
 // JSON:API error document of code "locked_out" (the shape of
 // internal/jsonapi's, written here so that the package stays a leaf).
 func WriteLockedOut(w http.ResponseWriter, wait time.Duration) {
-	after := strconv.FormatInt(int64(max((wait+time.Second-1)/time.Second, 1)), 10)
+	after := RetryAfter(wait)
 	type object struct {
 		Status string `json:"status"`
 		Code   string `json:"code"`
