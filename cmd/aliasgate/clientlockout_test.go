@@ -326,3 +326,46 @@ func TestClientLockoutCountsTheSourceOfTrustedProxiesOnly(t *testing.T) {
 		t.Fatalf("the direct guesser with a new X-Forwarded-For: %d, Retry-After %q", status, after)
 	}
 }
+
+// TestRightCredentialsSentAtOnceFromOneAddressAreServed: the API clients
+// behind one address (a backend's workers) send more requests at once
+// than the lockout's free failures, each with right credentials: all are
+// served. Every check is charged before it runs (so that guesses sent at
+// once get no extra checks); those past the free failures wait for the
+// verdict of the checks still running instead of being answered 429.
+func TestRightCredentialsSentAtOnceFromOneAddressAreServed(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv(map[string]string{"ALIASGATE_VAULT_API_ENABLED": "true",
+		"ALIASGATE_LIMITS_CLIENT_RATE": "100000", "ALIASGATE_LIMITS_CLIENT_BURST": "100000"})
+	data := filepath.Join(dir, "data")
+	api := createClient(t, env, data, "--name", "api", "--scopes", "aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data)
+	const n = 4 * lockout.DefaultFree
+	statuses := make(chan int, 2*n)
+	tok := bearerToken(t, g, api)
+	for i := range 2 * n {
+		go func() {
+			setup, path, body := basicAuth(api), "/oauth/token", "grant_type=client_credentials"
+			ctype := "application/x-www-form-urlencoded"
+			if i%2 == 1 {
+				setup, path, body, ctype = tok, "/aliases", `{"data":[{"value":"x"}]}`, "application/json"
+			}
+			req, _ := http.NewRequest("POST", g.inbound+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", ctype)
+			setup(req)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	for range 2 * n {
+		if s := <-statuses; s != http.StatusOK && s != http.StatusCreated {
+			t.Errorf("a request with right credentials sent at once with %d others: %d", 2*n-1, s)
+		}
+	}
+}
