@@ -15,7 +15,11 @@ package proxy
 //     at most once a second (recheckConn), and closed once refused; it is
 //     closed too at its next bytes once a route reload has given its host
 //     an outbound route (new CONNECTs to it are intercepted), as an
-//     intercepted tunnel whose route a reload removed is.
+//     intercepted tunnel whose route a reload removed is. Wrong
+//     credentials are charged to the sender's address (Lockout, the table
+//     of the APIs' client credentials): past its free failures it gets 429
+//     locked_out with Retry-After and its credentials are not checked; the
+//     rechecks inside a tunnel are no guesses and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
