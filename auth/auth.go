@@ -29,6 +29,13 @@
 // and answers with the RFC 6749 §5.2 error shape
 // {"error":"invalid_client","error_description":"…"}, which OAuth client
 // libraries understand. No error text ever contains a token or a secret.
+//
+// Guesses: with Options.Lockout, every credential check of Require and of
+// the token endpoint is charged to the request's source address
+// (Options.Source) in an internal/lockout table before it runs; past the
+// free failures the address is answered 429 with Retry-After, in the
+// answer's own shape (JSON:API locked_out, OAuth temporarily_unavailable),
+// and its credentials are not checked (guess.go).
 package auth
 
 import (

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/account"
 	"github.com/aliasgate/aliasgate/internal/base58"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
 
@@ -139,6 +141,21 @@ type Options struct {
 	// rejected credentials (debug level); default discards. Tokens and
 	// secrets are never logged.
 	Logger *slog.Logger
+	// Lockout, when set, charges the credential checks of Require and of
+	// the token endpoint to the request's source address (Source, grouped
+	// by lockout.Key), before they run: past the table's free failures
+	// the address is locked out, answered 429 with Retry-After in the
+	// API's own error shape, and its credentials are not checked at all
+	// (no store read, no signature check). A right credential resets
+	// its address only; a check that could not judge (the client store
+	// failed, no credentials, an outbound client's right secret) is not
+	// charged (lockout.Void). nil: no lockout.
+	Lockout *lockout.Table
+	// Source returns the address a request came from, for Lockout;
+	// cmd/aliasgate gives the inbound listener's (the peer, or the
+	// X-Forwarded-For address of a trusted proxy: proxy.Sources). nil,
+	// or "": the peer (RemoteAddr).
+	Source func(*http.Request) string
 }
 
 // Service creates and authenticates clients, and issues and verifies their
@@ -161,6 +178,9 @@ type Service struct {
 	// limit, when set (WithLimit), is asked by Require once the request
 	// is authenticated, before the scope check (http.go).
 	limit Limit
+	// lockout and source: Options.Lockout and Options.Source (guess.go).
+	lockout *lockout.Table
+	source  func(*http.Request) string
 	// cache holds the clients' states for token verification, and loads
 	// the reads of them in flight (lifecycle.go); shared by the Services
 	// WithLimit returns.
@@ -214,6 +234,8 @@ func NewService(store ClientStore, key ed25519.PrivateKey, opts Options) *Servic
 		log:      opts.Logger,
 
 		unavailable: opts.Unavailable,
+		lockout:     opts.Lockout,
+		source:      opts.Source,
 	}
 	if s.issuer == "" {
 		s.issuer = "aliasgate"

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 )
 
 const (
@@ -132,7 +132,9 @@ func (s *Service) WithLimit(limit Limit) *Service {
 // jsonapi.ErrorDocumenter, as the vault API's VGS documents): 401 with a
 // WWW-Authenticate Bearer challenge (and a Basic one when allowBasic) for
 // missing or bad credentials, 403 for a missing scope, 429 with
-// Retry-After over the limit, 503 with Retry-After when the client store
+// Retry-After over the limit, 429 locked_out with Retry-After from a
+// source address locked out after failed credentials (Options.Lockout:
+// the credentials are not checked), 503 with Retry-After when the client store
 // fails and Options.Unavailable says it may pass, 500 otherwise. It panics on an unknown scope, a wiring mistake.
 func (s *Service) Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler {
 	if scope != "" && !IsKnownScope(scope) {
@@ -140,8 +142,18 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 	}
 	limit := s.limit
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.PrincipalFromRequest(r, allowBasic)
+		var p Principal
+		locked, wait, err := s.guarded(r, func() (err error) {
+			p, err = s.PrincipalFromRequest(r, allowBasic)
+			return err
+		})
 		switch {
+		case locked:
+			after := retryAfter(wait)
+			w.Header().Set("Retry-After", after)
+			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "locked_out",
+				"Too Many Requests", lockedOutDetail(after)))
+			return
 		case err == nil:
 		case isAuthFailure(err):
 			s.log.DebugContext(r.Context(), "auth: request refused", "reason", err.Error())
@@ -212,14 +224,8 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 }
 
 // retryAfter formats a wait as the value of a Retry-After header: whole
-// seconds, rounded up, at least 1.
-func retryAfter(d time.Duration) string {
-	s := int64(math.Ceil(d.Seconds()))
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
-}
+// seconds, rounded up, at least 1 (lockout.RetryAfter, the one rule).
+func retryAfter(d time.Duration) string { return lockout.RetryAfter(d) }
 
 // oauthError is an RFC 6749 §5.2 error.
 type oauthError struct {
@@ -272,7 +278,11 @@ func writeOAuthJSON(w http.ResponseWriter, status int, v any) {
 // outbound clients, 429 temporarily_unavailable with Retry-After when the
 // authenticated client is over the Service's Limit (WithLimit: a token
 // request takes from the client's bucket like an API request, and every
-// answer after authentication carries X-RateLimit-Remaining), 503
+// answer after authentication carries X-RateLimit-Remaining), 429
+// temporarily_unavailable with Retry-After from a source address locked
+// out after failed client authentications (Options.Lockout: the
+// credentials are not checked; missing or malformed ones are refused
+// before, uncounted), 503
 // temporarily_unavailable with Retry-After when the client store fails
 // and Options.Unavailable says it may pass, 500 server_error otherwise
 // (the store refuses the gateway: no retry mends it). Every answer
@@ -342,9 +352,23 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	c, err := s.Authenticate(r.Context(), id, secret)
+	var c Client
+	locked, wait, err := s.guarded(r, func() (err error) {
+		c, err = s.Authenticate(r.Context(), id, secret)
+		if err == nil && c.Outbound {
+			// The secret was right, for the outbound proxy: not a
+			// guess, and no token either (below).
+			return fmt.Errorf("auth: client %s: %w", c.ID, ErrOutboundOnly)
+		}
+		return err
+	})
 	switch {
+	case locked:
+		after := retryAfter(wait)
+		w.Header().Set("Retry-After", after)
+		return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable", lockedOutDetail(after))
 	case err == nil:
+	case errors.Is(err, ErrOutboundOnly):
 	case errors.Is(err, ErrInvalidCredentials):
 		s.log.DebugContext(r.Context(), "auth: token request refused", "reason", err.Error())
 		return tokenResponse{}, oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")

@@ -15,7 +15,11 @@ package proxy
 //     at most once a second (recheckConn), and closed once refused; it is
 //     closed too at its next bytes once a route reload has given its host
 //     an outbound route (new CONNECTs to it are intercepted), as an
-//     intercepted tunnel whose route a reload removed is.
+//     intercepted tunnel whose route a reload removed is. Wrong
+//     credentials are charged to the sender's address (Lockout, the table
+//     of the APIs' client credentials): past its free failures it gets 429
+//     locked_out with Retry-After and its credentials are not checked; the
+//     rechecks inside a tunnel are no guesses and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -111,6 +115,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/internal/lockout"
 	"github.com/aliasgate/aliasgate/internal/netguard"
 	"github.com/aliasgate/aliasgate/internal/obs"
 	"github.com/aliasgate/aliasgate/routes"
@@ -137,6 +142,15 @@ type OutboundOptions struct {
 	// credentials could not be checked (a store failure) rather than that
 	// they are refused.
 	Authenticate func(ctx context.Context, user, pass string) (ProxyClient, error)
+	// Lockout, when set, charges failed proxy credentials to the sender's
+	// address (lockout.Key of the TCP peer: no trusted proxy stands in
+	// front of this listener) before Authenticate checks them, by
+	// internal/lockout's rule (cmd/aliasgate gives the table the APIs'
+	// client credentials are charged to): past its free failures the
+	// address is answered 429 locked_out with Retry-After and its
+	// credentials are not checked. An error that wraps ErrAuthUnavailable
+	// or ErrNotProxyClient is not charged.
+	Lockout *lockout.Table
 	// Passthrough lists host patterns (as route hosts: "api.example.com",
 	// "*.example.com") that may be tunnelled without a route; "*" is
 	// refused (ErrPassthroughAny).
@@ -211,6 +225,7 @@ type Outbound struct {
 	table       *routes.Table
 	ca          *CA
 	auth        func(ctx context.Context, user, pass string) (ProxyClient, error)
+	lockout     *lockout.Table
 	passthrough []string
 	log         *slog.Logger
 	m           *obs.Metrics
@@ -248,6 +263,12 @@ type Outbound struct {
 // tunnel gets 503 vault_unavailable and the tunnel stays open.
 var ErrAuthUnavailable = errors.New("proxy: proxy credentials cannot be checked now")
 
+// ErrNotProxyClient is wrapped by an Authenticate error that says the
+// credentials are right but are not a proxy client's (an API client's):
+// refused (407), but no guess, so not charged to the sender's address
+// (OutboundOptions.Lockout).
+var ErrNotProxyClient = errors.New("proxy: not proxy client credentials")
+
 // ErrPassthroughAny is NewOutbound's refusal of "*" among the passthrough
 // hosts: the proxy would tunnel to any destination.
 var ErrPassthroughAny = errors.New(`proxy: outbound passthrough "*" would tunnel to any destination; list the hosts`)
@@ -276,7 +297,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		return nil, err
 	}
 	o := &Outbound{
-		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, passthrough: pass,
+		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, lockout: opts.Lockout, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
@@ -393,14 +414,26 @@ type connectState struct {
 
 type connectKey struct{}
 
-// authorize checks Proxy-Authorization and answers 407 when it fails; it
-// returns the client the credentials name, and the credentials.
+// authorize checks Proxy-Authorization and answers 407 when it fails (429
+// locked_out, with Retry-After, without a check when the sender's address
+// is locked out: guarded); it returns the client the credentials name.
 func (o *Outbound) authorize(w http.ResponseWriter, r *http.Request) (ProxyClient, bool) {
 	if o.auth == nil {
 		return ProxyClient{}, true
 	}
 	if user, pass, ok := proxyBasicAuth(r.Header.Get("Proxy-Authorization")); ok {
-		if c, err := o.checkCreds(r.Context(), user, pass, r.RemoteAddr); err == nil {
+		var c ProxyClient
+		locked, wait, err := o.guarded(r, func() (err error) {
+			c, err = o.checkCreds(r.Context(), user, pass, r.RemoteAddr)
+			return err
+		})
+		if locked {
+			w.Header().Set("Retry-After", lockout.RetryAfter(wait))
+			writeOutboundError(w, jsonapi.NewError(http.StatusTooManyRequests, "locked_out", "Too Many Requests",
+				"too many failed proxy credentials from this address; retry after "+lockout.RetryAfter(wait)+" s"))
+			return ProxyClient{}, false
+		}
+		if err == nil {
 			return c, true
 		}
 	}
@@ -420,6 +453,36 @@ const proxyAuthenticate = `Basic realm="aliasgate"`
 func errProxyAuth() *jsonapi.Error {
 	return jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
 		"send Proxy-Authorization: Basic with outbound client credentials")
+}
+
+// guarded runs check, a check of r's proxy credentials, through the
+// lockout (OutboundOptions.Lockout) under r's peer address: locked is set,
+// and check does not run, while the address is locked out; otherwise err
+// is check's. The failure that locks the address out is logged with the
+// address, never the credentials.
+func (o *Outbound) guarded(r *http.Request, check func() error) (locked bool, wait time.Duration, err error) {
+	if o.lockout == nil {
+		return false, 0, check()
+	}
+	addr := lockout.Key(r.RemoteAddr)
+	v, wait := o.lockout.Attempt(addr, func() lockout.Outcome {
+		err = check()
+		switch {
+		case err == nil:
+			return lockout.Pass
+		case errors.Is(err, ErrAuthUnavailable), errors.Is(err, ErrNotProxyClient):
+			return lockout.Void
+		}
+		return lockout.Fail
+	})
+	switch {
+	case v == lockout.LockedOut:
+		return true, wait, nil
+	case v == lockout.Denied && wait > 0:
+		o.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: address locked out after failed proxy credentials",
+			slog.String("remote", r.RemoteAddr), slog.String("address", addr), slog.String("for", wait.String()))
+	}
+	return false, 0, err
 }
 
 // checkCreds asks Authenticate about user and pass, and logs a refusal or

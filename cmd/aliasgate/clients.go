@@ -96,7 +96,7 @@ func runClientsCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc := newAuth(clientStore{v.store}, key, cfg, logger)
+	svc := newAuth(clientStore{v.store}, key, cfg, logger, nil)
 	alog, err := auditCLI(cfg, v.master) // fails before the client exists when the audit log is unusable
 	if err != nil {
 		return err
@@ -320,7 +320,7 @@ func clientsCommand(ctx context.Context, e env, args []string, name, usage strin
 	if err != nil {
 		return err
 	}
-	svc := newAuth(clientStore{v.store}, key, cfg, logger)
+	svc := newAuth(clientStore{v.store}, key, cfg, logger, nil)
 	var alog *audit.Writer
 	if method != http.MethodGet {
 		// Fails before anything changes when the audit log is unusable.

@@ -81,7 +81,8 @@ func rootCAs(key, bundle string) (*x509.CertPool, error) {
 }
 
 // errNotOutbound: API credentials used on the outbound proxy.
-var errNotOutbound = errors.New("not outbound proxy credentials")
+// It wraps proxy.ErrNotProxyClient: refused, not charged as a guess.
+var errNotOutbound = fmt.Errorf("not outbound proxy credentials: %w", proxy.ErrNotProxyClient)
 
 // outboundHandler is the forward proxy. Proxy credentials are clients made
 // with "clients create --outbound"; outbound.require_auth: false (loopback
@@ -139,6 +140,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Tokenizer:       vaulttok.New(gw.vault),
 		CA:              ca,
 		Authenticate:    authenticate,
+		Lockout:         gw.clientLockout(),
 		Passthrough:     gw.cfg.Outbound.Passthrough,
 		AllowPrivate:    gw.cfg.Outbound.AllowPrivateDestinations,
 		RootCAs:         roots,

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aliasgate/aliasgate/admin"
 	"github.com/aliasgate/aliasgate/audit"
 	"github.com/aliasgate/aliasgate/auth"
@@ -163,6 +165,9 @@ type gateway struct {
 	// adminLockout locks out addresses that send wrong admin tokens, shared
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
+	// apiLockout locks out source addresses that send failed API client
+	// credentials (clientLockout).
+	apiLockout *lockout.Table
 	// outbox records webhook events, dispatcher delivers them
 	// (webhooks.go).
 	outbox     *webhooks.Outbox
@@ -213,7 +218,11 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	gw.auth = newAuth(clientStore{persistent}, signer, cfg, logger) // clientStore: clients.go
+	var clients auth.ClientStore = clientStore{persistent} // clients.go
+	if clientStoreHook != nil {
+		clients = clientStoreHook(clients)
+	}
+	gw.auth = newAuth(clients, signer, cfg, logger, gw.clientLockout())
 	account, err := defaultAccount(ctx, cfg, persistent, gw.auth)
 	if err != nil {
 		return nil, err
@@ -327,11 +336,46 @@ func clientAccounts(ctx context.Context, svc *auth.Service) ([]string, error) {
 	return out, nil
 }
 
-func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger) *auth.Service {
-	return auth.NewService(store, key, auth.Options{
+// newAuth returns the API clients' Service. lock, when set (serve), is
+// the lockout of failed client credentials, under the source address the
+// inbound listener found (vault.Actor.Source: proxy.Sources, the peer or
+// a trusted proxy's X-Forwarded-For address); the commands that only
+// manage clients pass nil.
+func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, logger *slog.Logger, lock *lockout.Table) *auth.Service {
+	opts := auth.Options{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: time.Duration(cfg.Auth.TokenTTL), Logger: logger,
 		Unavailable: vault.Unavailable, // a store that refuses the gateway: 500, not 503 with Retry-After
-	})
+	}
+	if lock != nil {
+		opts.Lockout = lock
+		opts.Source = func(r *http.Request) string { return vault.ActorFrom(r.Context()).Source }
+	}
+	return auth.NewService(store, key, opts)
+}
+
+// clientStoreHook, when set (tests only), wraps the client store the
+// gateway's API clients are checked against, to count its reads.
+var clientStoreHook func(auth.ClientStore) auth.ClientStore
+
+// clientLockout returns the lockout of failed API client credentials per
+// source address (the token endpoint, the vault API, the Card Management
+// API, the routes to them: auth.Options.Lockout), made on first use
+// (startup, one goroutine) with lockout's defaults, apart from the admin
+// token's (a guesser of client secrets does not lock the operator out of
+// the admin listener, nor the other way round), and counted in
+// aliasgate_client_lockouts_total (no address label: the log names it).
+func (gw *gateway) clientLockout() *lockout.Table {
+	if gw.apiLockout == nil {
+		t := lockout.New(lockout.Options{})
+		gw.apiLockout = t
+		if gw.metrics != nil {
+			registerOnce(gw.metrics.Registry, prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "aliasgate_client_lockouts_total",
+				Help: "Failed API client credentials (wrong secrets, invalid tokens) that locked their source address out (every failure past the free ones), at the token endpoint, the vault API and the Card Management API.",
+			}, func() float64 { return float64(t.Lockouts()) }))
+		}
+	}
+	return gw.apiLockout
 }
 
 func (gw *gateway) close() {

@@ -2,7 +2,9 @@
 // admin listener's key endpoints and the inspector's login and API ask one
 // Table before they compare an admin token, so that wrong tokens from one
 // address lock out that address only and the operator elsewhere is not
-// affected.
+// affected; the API clients' credential checks (package auth: the token
+// endpoint, the vault API, the Card Management API) ask another, under
+// the request's source address.
 //
 // The rule: an address (see Key) may get Options.Free tokens wrong; every
 // wrong token after that locks it out for a time that doubles with each
@@ -14,8 +16,9 @@
 // failures and one more, not a check per request; an attempt that finds
 // its address locked out only by attempts still being checked waits for
 // them, so correct tokens sent at once are all allowed. A correct token
-// resets the address. An address's failures are forgotten Options.Forget after
-// its last one.
+// resets the address. A check that cannot judge the secret (Attempt's
+// Void: its store failed, say) has its charge taken back. An address's
+// failures are forgotten Options.Forget after its last one.
 //
 // The table is bounded: it holds only addresses with failures (and those
 // whose check is running), at most Options.MaxEntries of them; a new one
@@ -24,8 +27,10 @@
 //
 // Key groups IPv6 addresses by /64 (one subscriber's usual allocation, so
 // an attacker cannot step through 2^64 addresses) and unmaps IPv4-mapped
-// IPv6 addresses. It reads the TCP peer only: forwarding headers are not
-// trusted here.
+// IPv6 addresses. It reads the address it is given (the TCP peer for the
+// admin listener; the source address the inbound listener found, through
+// its trusted proxies only, for the API clients): forwarding headers are
+// not read here.
 //
 // The package is a leaf: it imports nothing of the module (a rule of
 // internal/deptest).
@@ -84,6 +89,27 @@ const (
 	// LockedOut: the address is locked out; the check did not run. The
 	// wait is the time left.
 	LockedOut
+	// Voided: the check ran and reached no verdict (Table.Attempt's Void):
+	// its charge was taken back and the address was not reset.
+	Voided
+)
+
+// Outcome is what a check run by Table.Attempt found.
+type Outcome int
+
+// Outcomes of a check.
+const (
+	// Pass: the secret is right; the address is reset (Allowed).
+	Pass Outcome = iota
+	// Fail: the secret is wrong; the attempt's charge stands (Denied).
+	Fail
+	// Void: the check could not judge the secret (the store that holds it
+	// failed, no secret was sent, a right secret of another use): the
+	// attempt's charge is taken back and the address is not reset
+	// (Voided), so that an outage does not lock out the senders that
+	// retry through it, and a right secret of another use does not wipe
+	// an address's failures.
+	Void
 )
 
 // Table holds the failures of the addresses that sent wrong secrets. It is
@@ -159,6 +185,19 @@ func New(opts Options) *Table {
 // counted against Options.MaxEntries until the check fails, so a success
 // evicts no other address.
 func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
+	return t.Attempt(key, func() Outcome {
+		if check() {
+			return Pass
+		}
+		return Fail
+	})
+}
+
+// Attempt is Try for a check that may reach no verdict (Void): its
+// attempt is charged before it runs as Try's is, and the charge is taken
+// back when it returns Void (Voided): the address's failures are as if it
+// had not been made, and are not reset either.
+func (t *Table) Attempt(key string, check func() Outcome) (Verdict, time.Duration) {
 	t.mu.Lock()
 	now := t.opts.Now()
 	t.expire(now)
@@ -182,18 +221,26 @@ func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
 	if e == nil {
 		e = t.insert(key)
 	}
+	before := e.until
 	t.fail(e, now)
+	charged := e.failures
 	e.pending++
 	t.mu.Unlock()
 
-	ok := check()
+	out := check()
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e.pending--
 	t.done.Broadcast()
 	cur := t.m[key]
-	if ok {
+	if out == Void {
+		if cur == e { // else evicted, or reset by a success: nothing left to take back
+			t.refund(e, charged, before)
+		}
+		return Voided, 0
+	}
+	if out == Pass {
 		if cur != nil {
 			t.remove(cur)
 		}
@@ -220,6 +267,28 @@ func (t *Table) fail(e *entry, now time.Time) {
 	t.order.MoveToFront(e.elem)
 	if over := e.failures - t.opts.Free; over > 0 {
 		e.until = now.Add(t.backoff(over))
+	}
+}
+
+// refund takes back the charge of an attempt whose check was Void: e's
+// failures were charged (this attempt's included) and it was locked out
+// until before before it. With no charge since, e's lockout is before
+// again; else it is the one of its failures left, dated from the last
+// charge. An entry left without failures or checks running is dropped, as
+// a success drops it. Its last failure stays: it is forgotten later, not
+// sooner.
+func (t *Table) refund(e *entry, charged int, before time.Time) {
+	e.failures--
+	switch over := e.failures - t.opts.Free; {
+	case over <= 0:
+		e.until = time.Time{}
+	case e.failures == charged-1:
+		e.until = before
+	default:
+		e.until = e.last.Add(t.backoff(over))
+	}
+	if e.failures == 0 && e.pending == 0 {
+		t.remove(e)
 	}
 }
 
@@ -306,12 +375,18 @@ func Key(remoteAddr string) string {
 	return p.String()
 }
 
+// RetryAfter is the Retry-After value of a wait: whole seconds, rounded
+// up, at least 1.
+func RetryAfter(wait time.Duration) string {
+	return strconv.FormatInt(int64(max((wait+time.Second-1)/time.Second, 1)), 10)
+}
+
 // WriteLockedOut answers a request from an address locked out for wait:
 // 429 with Retry-After (whole seconds, rounded up, at least 1) and a
 // JSON:API error document of code "locked_out" (the shape of
 // internal/jsonapi's, written here so that the package stays a leaf).
 func WriteLockedOut(w http.ResponseWriter, wait time.Duration) {
-	after := strconv.FormatInt(int64(max((wait+time.Second-1)/time.Second, 1)), 10)
+	after := RetryAfter(wait)
 	type object struct {
 		Status string `json:"status"`
 		Code   string `json:"code"`

@@ -173,3 +173,47 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestVoidChecksAreNotCharged: a check that reaches no verdict (the store
+// behind the secret failed) has its charge taken back: however many there
+// are, the address keeps its free failures, is not locked out, is not
+// reset either, and holds no entry when it had no failure.
+func TestVoidChecksAreNotCharged(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	tb := New(Options{Free: 3, Now: c.now})
+	void := func() Outcome { return Void }
+	for range 20 {
+		if v, w := tb.Attempt("a", void); v != Voided || w != 0 {
+			t.Fatalf("a void check: %v %v", v, w)
+		}
+	}
+	if tb.Len() != 0 {
+		t.Fatalf("%d entries after void checks only", tb.Len())
+	}
+	for range 3 {
+		tb.Try("a", wrong)
+	}
+	for range 20 {
+		if v, w := tb.Attempt("a", void); v != Voided || w != 0 {
+			t.Fatalf("a void check after the free failures: %v %v", v, w)
+		}
+	}
+	// The failures stand (not reset by the void checks): the next wrong
+	// secret locks the address out.
+	if v, w := tb.Try("a", wrong); v != Denied || w != DefaultBase {
+		t.Fatalf("the failure past the free ones: %v %v", v, w)
+	}
+	ran := false
+	if v, _ := tb.Attempt("a", func() Outcome { ran = true; return Void }); v != LockedOut || ran {
+		t.Fatalf("a locked-out address: %v (ran %v)", v, ran)
+	}
+	c.add(DefaultBase)
+	// Taken back past the free ones: the lockout is the one of the
+	// failures left.
+	if v, _ := tb.Attempt("a", void); v != Voided {
+		t.Fatalf("after the lockout: %v", v)
+	}
+	if v, w := tb.Try("a", wrong); v != Denied || w != 2*DefaultBase {
+		t.Fatalf("the second failure past the free ones: %v %v", v, w)
+	}
+}
