@@ -247,6 +247,17 @@ func TestClientCredentialGuessesLockOutTheirAddress(t *testing.T) {
 	if _, body := call(t, "GET", g.admin+"/metrics", "", "", nil); !strings.Contains(string(body), "\naliasgate_client_lockouts_total 5\n") {
 		t.Fatalf("metrics after the outbound proxy's lockout:\n%s", body)
 	}
+	// The outbound proxy's lockout is a table of its own: the address
+	// locked out of it still gets its API calls checked (and the other
+	// way round: 127.0.0.2, locked out of the APIs, still reaches the
+	// outbound proxy), so guesses on one listener from an address the
+	// merchant's backend shares do not stop its traffic on the other.
+	if status, _, _, body := lockoutCall(t, loopbackClient(t, "127.0.0.6"), "GET", g.inbound+"/cards", "", "", walletTok); status != http.StatusOK {
+		t.Fatalf("the outbound proxy's guesser at /cards with right credentials: %d %s", status, body)
+	}
+	if status, _, body := proxyCall("127.0.0.2", ob); status == http.StatusProxyAuthRequired || status == http.StatusTooManyRequests {
+		t.Fatalf("outbound proxy: the right credentials from an address locked out of the APIs: %d %s", status, body)
+	}
 	// The guesser's address is locked out of every API (one table):
 	// /oauth/token's guesser does not get free guesses at the vault API.
 	if status, _, _, body := lockoutCall(t, loopbackClient(t, "127.0.0.2"), "GET", g.inbound+"/cards", "", "", walletTok); status != http.StatusTooManyRequests {

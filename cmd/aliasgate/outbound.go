@@ -140,7 +140,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Tokenizer:       vaulttok.New(gw.vault),
 		CA:              ca,
 		Authenticate:    authenticate,
-		Lockout:         gw.clientLockout(),
+		Lockout:         gw.outLockout,
 		Passthrough:     gw.cfg.Outbound.Passthrough,
 		AllowPrivate:    gw.cfg.Outbound.AllowPrivateDestinations,
 		RootCAs:         roots,

@@ -166,8 +166,11 @@ type gateway struct {
 	// by the key endpoints and the inspector (inspector.go).
 	adminLockout *lockout.Table
 	// apiLockout locks out source addresses that send failed API client
-	// credentials (clientLockout).
+	// credentials (newLockouts).
 	apiLockout *lockout.Table
+	// outLockout does the same for the outbound proxy's clients
+	// (newLockouts).
+	outLockout *lockout.Table
 	// outbox records webhook events, dispatcher delivers them
 	// (webhooks.go).
 	outbox     *webhooks.Outbox
@@ -222,7 +225,8 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if clientStoreHook != nil {
 		clients = clientStoreHook(clients)
 	}
-	gw.auth = newAuth(clients, signer, cfg, logger, gw.clientLockout())
+	gw.newLockouts()
+	gw.auth = newAuth(clients, signer, cfg, logger, gw.apiLockout)
 	account, err := defaultAccount(ctx, cfg, persistent, gw.auth)
 	if err != nil {
 		return nil, err
@@ -357,25 +361,24 @@ func newAuth(store auth.ClientStore, key ed25519.PrivateKey, cfg config.Config, 
 // gateway's API clients are checked against, to count its reads.
 var clientStoreHook func(auth.ClientStore) auth.ClientStore
 
-// clientLockout returns the lockout of failed API client credentials per
-// source address (the token endpoint, the vault API, the Card Management
-// API, the routes to them: auth.Options.Lockout), made on first use
-// (startup, one goroutine) with lockout's defaults, apart from the admin
-// token's (a guesser of client secrets does not lock the operator out of
-// the admin listener, nor the other way round), and counted in
-// aliasgate_client_lockouts_total (no address label: the log names it).
-func (gw *gateway) clientLockout() *lockout.Table {
-	if gw.apiLockout == nil {
-		t := lockout.New(lockout.Options{})
-		gw.apiLockout = t
-		if gw.metrics != nil {
-			registerOnce(gw.metrics.Registry, prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "aliasgate_client_lockouts_total",
-				Help: "Failed API client credentials (wrong secrets, invalid tokens) that locked their source address out (every failure past the free ones), at the token endpoint, the vault API and the Card Management API.",
-			}, func() float64 { return float64(t.Lockouts()) }))
-		}
-	}
-	return gw.apiLockout
+// newLockouts makes the lockouts of failed client credentials per source
+// address, with lockout's defaults, apart from the admin token's (a
+// guesser of client secrets does not lock the operator out of the admin
+// listener, nor the other way round): apiLockout for the APIs' clients
+// (the token endpoint, the vault API, the Card Management API, the routes
+// to them: auth.Options.Lockout) and outLockout for the outbound proxy's,
+// a table of its own, so that guesses at the public inbound listener's
+// APIs from an address the merchant's backend shares (a NAT, an egress
+// gateway) do not lock its payments out of the outbound proxy, nor the
+// other way round. aliasgate_client_lockouts_total counts the lockouts
+// of both (no address label: the log names it).
+func (gw *gateway) newLockouts() {
+	api, out := lockout.New(lockout.Options{}), lockout.New(lockout.Options{})
+	gw.apiLockout, gw.outLockout = api, out
+	registerOnce(gw.metrics.Registry, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "aliasgate_client_lockouts_total",
+		Help: "Failed client credentials (wrong secrets, invalid tokens) that locked their source address out (every failure past the free ones), at the token endpoint, the vault API, the Card Management API and the outbound proxy.",
+	}, func() float64 { return float64(api.Lockouts() + out.Lockouts()) }))
 }
 
 func (gw *gateway) close() {
