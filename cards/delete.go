@@ -145,8 +145,10 @@ func (h *Handler) erase(q *request, rec *record) (_ *record, retired []*tokenRec
 
 // retireToken deletes t at the token service, then its token PAN from the
 // vault, and marks it deleted (in rec; the caller stores it). A token whose
-// alias is already gone was deleted at the token service first, so it is
-// only marked. A token PAN that a card of the account has as its number
+// alias is already gone (a retirement that failed after it, or the vault
+// API's DELETE of the token PAN's alias) is deleted at the token service by
+// its reference (tokenRecord.Ref); one stored before references were kept
+// is only marked. A token PAN that a card of the account has as its number
 // stays in the vault as that card's, and t no longer names its alias
 // (releaseTokenAlias); the caller stores PANAlias with the state.
 func (h *Handler) retireToken(q *request, t *tokenRecord) error {
@@ -159,7 +161,7 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 	}
 	switch {
 	case err == nil:
-		if err := h.ts().Delete(q.ctx, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
+		if err := h.ts().Delete(q.ctx, t.Ref, out[0].Value); err != nil && !errors.Is(err, tsp.ErrDeleted) {
 			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
 		}
 		kept, err := h.releaseTokenAlias(q, t.PANAlias, out[0].Value)
@@ -169,9 +171,20 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 		if kept { // a card's number now (releaseTokenAlias): the token no longer names it
 			t.PANAlias = ""
 		}
+	case errors.Is(err, vault.ErrNotFound) && t.Ref != "":
+		// The alias went without the token: the vault API's DELETE
+		// /aliases of the token PAN (AliasUse does not know token
+		// aliases). The token service deletes it by its reference.
+		if err := h.ts().Delete(q.ctx, t.Ref, ""); err != nil && !errors.Is(err, tsp.ErrDeleted) {
+			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
+		}
+		h.log.InfoContext(q.ctx, "cards: network token deleted by its reference; its alias was already gone",
+			"network_token_id", t.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 	case errors.Is(err, vault.ErrNotFound):
-		h.log.InfoContext(q.ctx, "cards: network token alias already gone", "network_token_id", t.ID,
-			"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+		// A token stored before references were kept: nothing names it
+		// at the token service any more.
+		h.log.WarnContext(q.ctx, "cards: network token alias already gone; a token without a reference is not deleted at the token service",
+			"network_token_id", t.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 	default:
 		return fmt.Errorf("reveal network token %s: %w", t.ID, err)
 	}

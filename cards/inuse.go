@@ -60,9 +60,10 @@ func (u *AliasUse) AliasDeleted(ctx context.Context, account, alias string, valu
 }
 
 // AliasInUse implements vault.InUse. Only a value that is a card number
-// can back a card. A network token's own PAN alias is not looked for: a
-// token whose alias is gone answers 409 card_data_gone, like a card whose
-// PAN alias is gone.
+// can back a card. A network token's own PAN alias is not looked for (the
+// store has no index of token PANs): a token whose alias is gone answers
+// 409 card_data_gone, like a card whose PAN alias is gone, and its DELETE
+// still deletes it at the token service, by its reference (retireToken).
 func (u *AliasUse) AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error) {
 	if !pan.Valid(string(value)) {
 		return false, nil

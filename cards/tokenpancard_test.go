@@ -77,3 +77,45 @@ func TestCardWhoseNumberIsANetworkTokenPANKeepsIt(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService: a
+// client of the account stores the token PAN in the vault (it gets the
+// token's own alias, one per value and account) and deletes that alias
+// through the vault API (AliasUse does not protect token aliases). The
+// token's DELETE then answered 204 and marked it deleted while the token
+// stayed live at the token service: the token service was only ever asked
+// with the token PAN, which no one had any more. It is now deleted by its
+// reference (tsp.Token.Ref).
+func TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService(t *testing.T) {
+	for _, how := range []string{"DELETE of the token", "DELETE of its card"} {
+		t.Run(how, func(t *testing.T) {
+			e := deleteSetup(t)
+			e.t = t
+			a, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+			r := e.do("POST", "/cards/"+a+"/network-tokens", "", pci, ntw)
+			if r.code != http.StatusOK {
+				t.Fatalf("provision: %d %s", r.code, r.body)
+			}
+			tokenPAN := attrsOf(t, r.doc)["network_token"].(string)
+			ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHtestclient"), "ACTaccountA")
+			toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: tokenPAN, Format: vault.FormatUUID,
+				Storage: vault.StoragePersistent}})
+			if err != nil || toks[0].Created {
+				t.Fatalf("the token PAN in the vault: %v %+v (want the token's own alias)", err, toks)
+			}
+			if err := e.vault.Delete(ctx, toks[0].Alias); err != nil {
+				t.Fatalf("the vault API's delete: %v", err)
+			}
+			path := "/cards/" + a + "/network-tokens"
+			if how == "DELETE of its card" {
+				path = "/cards/" + a
+			}
+			if code, body := e.doNoContent("DELETE", path, ntw); code != http.StatusNoContent {
+				t.Fatalf("%s: %d %s", how, code, body)
+			}
+			if err := e.sim.Update(context.Background(), tokenPAN, "4", "2030"); !errors.Is(err, tsp.ErrDeleted) {
+				t.Errorf("the token at the token service after %s: %v, want deleted", how, err)
+			}
+		})
+	}
+}

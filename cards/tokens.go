@@ -34,7 +34,11 @@ package cards
 //     that a card of the account has as its number (the card got the
 //     token's alias, the vault's one per value and account) stays in the
 //     vault as that card's, and the retired token names no alias
-//     (releaseTokenAlias, numbers.go).
+//     (releaseTokenAlias, numbers.go). The token service is told which
+//     token by the reference it gave at provisioning (token_ref in the
+//     record, never shown), so a token whose alias the vault API deleted
+//     is still deleted there; a token stored before references were kept
+//     and whose alias is gone is only marked (logged).
 //   - Timestamps follow each spec page: a card's created_at and updated_at
 //     and a card update's received_at are RFC 3339 UTC to the second
 //     ("2025-08-01T00:00:00Z", the cards page); a network token's
@@ -145,8 +149,11 @@ const (
 
 // tokenRecord is a network token as stored in the card record.
 type tokenRecord struct {
-	ID        string    `json:"id"`
-	PANAlias  string    `json:"token_alias"` // persistent vault alias of the token PAN
+	ID       string `json:"id"`
+	PANAlias string `json:"token_alias"` // persistent vault alias of the token PAN
+	// Ref is the token service's reference of the token (tsp.Token.Ref),
+	// what it is deleted by; "" for a token stored before it was kept.
+	Ref       string    `json:"token_ref,omitempty"`
 	BIN       string    `json:"bin"`
 	Last4     string    `json:"last4"`
 	PAR       string    `json:"par"`
@@ -340,7 +347,7 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 	toks, err := h.vault.Redact(q.ctx, []vault.RedactRequest{{Value: tok.PAN, Format: vault.FormatUUID,
 		Storage: vault.StoragePersistent}})
 	if err != nil {
-		h.undoToken(q, rec.ID, tok.PAN, "")
+		h.undoToken(q, rec.ID, tok, "")
 		return nil, "", fmt.Errorf("redact: %w", err)
 	}
 	if !toks[0].Created {
@@ -374,14 +381,14 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		}
 	}
 	if !validPAR(tok.PAR, pan, tok.PAN) { // shown to every client: never anything else (the PAN)
-		h.undoToken(q, rec.ID, tok.PAN, toks[0].Alias)
+		h.undoToken(q, rec.ID, tok, toks[0].Alias)
 		h.log.WarnContext(q.ctx, "cards: the token service answered a provisioning with a payment account reference that is none; refused",
 			"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 		return nil, "", fmt.Errorf("%w: %w: provision: the payment account reference answered is none", errTokenService, errTokenAnswer)
 	}
 	now := h.now().UTC()
 	t := tokenRecord{ID: newTokenID(), PANAlias: toks[0].Alias, BIN: tok.PAN[:6], Last4: tok.PAN[len(tok.PAN)-4:],
-		PAR: tok.PAR, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now,
+		PAR: tok.PAR, Ref: tok.Ref, ExpMonth: rec.ExpMonth, ExpYear: rec.ExpYear, State: TokenActive, CreatedAt: now, UpdatedAt: now,
 		Type: h.settings(q.p.Account).TokenType}
 	var other *tokenRecord // a token another writer gave the card meanwhile
 	_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
@@ -401,13 +408,13 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 		return nil, nil
 	})
 	if err == nil && other != nil {
-		h.undoToken(q, rec.ID, tok.PAN, t.PANAlias)
+		h.undoToken(q, rec.ID, tok, t.PANAlias)
 		h.log.InfoContext(q.ctx, "cards: network token made twice; the card's other one is kept", "card_id", rec.ID,
 			"network_token_id", other.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 		return other, "", nil
 	}
 	if err != nil {
-		h.undoToken(q, rec.ID, tok.PAN, t.PANAlias)
+		h.undoToken(q, rec.ID, tok, t.PANAlias)
 		return nil, "", fmt.Errorf("store: %w", err)
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
@@ -437,11 +444,12 @@ func (rec *record) token(id string) *tokenRecord {
 // the failure it undoes); the token service call keeps its bound.
 // Failures are logged (never the token PAN); the caller reports its own
 // error.
-func (h *Handler) undoToken(q *request, cardID, tokenPAN, alias string) {
+func (h *Handler) undoToken(q *request, cardID string, tok tsp.Token, alias string) {
+	tokenPAN := tok.PAN
 	uq := *q
 	uq.ctx = context.WithoutCancel(q.ctx)
 	q = &uq
-	err := h.ts().Delete(q.ctx, tokenPAN)
+	err := h.ts().Delete(q.ctx, tok.Ref, tokenPAN)
 	if errors.Is(err, tsp.ErrDeleted) {
 		err = nil
 	}

@@ -97,7 +97,7 @@ func (s *scriptedTSP) Update(ctx context.Context, tokenPAN, m, y string) error {
 	return s.Simulator.Update(ctx, tokenPAN, m, y)
 }
 
-func (s *scriptedTSP) Delete(ctx context.Context, tokenPAN string) error {
+func (s *scriptedTSP) Delete(ctx context.Context, ref, tokenPAN string) error {
 	if err := s.hung(ctx); err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *scriptedTSP) Delete(ctx context.Context, tokenPAN string) error {
 	}
 	s.deleted = append(s.deleted, tokenPAN)
 	s.mu.Unlock()
-	return s.Simulator.Delete(ctx, tokenPAN)
+	return s.Simulator.Delete(ctx, ref, tokenPAN)
 }
 
 func (s *scriptedTSP) Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use tsp.Use, now time.Time) (tsp.Cryptogram, error) {
@@ -409,7 +409,7 @@ func TestTokenDeletedAtTheTokenServiceIsRetiredWhenUsed(t *testing.T) {
 			}
 			return rec.Tokens[0].PANAlias
 		}()
-		sim.Simulator.Delete(context.Background(), tokenPAN) // the network deleted it; the card was not told
+		sim.Simulator.Delete(context.Background(), "", tokenPAN) // the network deleted it; the card was not told
 		switch how {
 		case "cryptogram":
 			r := e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, ntw, pci)

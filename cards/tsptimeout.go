@@ -65,10 +65,10 @@ func (b boundedTSP) Update(ctx context.Context, tokenPAN, expMonth, expYear stri
 	return b.expired(ctx, b.p.Update(ctx, tokenPAN, expMonth, expYear))
 }
 
-func (b boundedTSP) Delete(ctx context.Context, tokenPAN string) error {
+func (b boundedTSP) Delete(ctx context.Context, ref, tokenPAN string) error {
 	ctx, cancel := b.call(ctx)
 	defer cancel()
-	return b.expired(ctx, b.p.Delete(ctx, tokenPAN))
+	return b.expired(ctx, b.p.Delete(ctx, ref, tokenPAN))
 }
 
 func (b boundedTSP) Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use tsp.Use, now time.Time) (tsp.Cryptogram, error) {

@@ -31,7 +31,7 @@ func TestSimulatorKeepsNoTokenPANInClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, gone.PAN); err != nil {
+	if err := s.Delete(ctx, gone.Ref, ""); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Lock()
@@ -107,7 +107,7 @@ func TestSimulatorDeletedTokensAreBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, tok.PAN); err != nil {
+		if err := s.Delete(ctx, tok.Ref, ""); err != nil {
 			t.Fatal(err)
 		}
 		if i >= MaxDeleted+90 {

@@ -36,6 +36,9 @@
 //     while the cryptogram accepted for them could verify (MaxAge from its
 //     window; a cryptogram older is refused as such), at most MaxUsed at a
 //     time (beyond, Verify refuses with ErrBusy: fail closed).
+//   - A token's reference (Token.Ref, what Delete names it by) is "TKR"
+//     and the base32 of its tokenKey: the simulator needs no table of
+//     references, and a reference it did not make is ErrUnknownToken.
 //   - Its memory holds no token PAN: deleted tokens and used counters are
 //     kept under tokenKey, an HMAC of the token PAN with the simulator's
 //     key. It remembers the latest MaxDeleted deleted tokens; an older
@@ -57,6 +60,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 )
@@ -67,6 +71,11 @@ type Token struct {
 	ExpMonth string
 	ExpYear  string
 	PAR      string // payment account reference
+	// Ref is the token service's reference of the token (a token
+	// reference id): what the token is deleted by (Provider.Delete), so
+	// that a token whose PAN the requestor no longer has can still be
+	// deleted. Not sensitive; never the PAN.
+	Ref string
 }
 
 // Cryptogram is a payment cryptogram for one token transaction.
@@ -83,7 +92,9 @@ type Provider interface {
 	// Update tells the provider the card's expiry changed (lifecycle update).
 	Update(ctx context.Context, tokenPAN, expMonth, expYear string) error
 	// Delete deactivates a token; no cryptogram is made for it afterwards.
-	Delete(ctx context.Context, tokenPAN string) error
+	// The token is named by ref, its Token.Ref; a token stored before
+	// references were kept (ref "") by its tokenPAN.
+	Delete(ctx context.Context, ref, tokenPAN string) error
 	// Cryptogram makes the cryptogram of transaction counter of the token
 	// for a payment of the given use.
 	Cryptogram(ctx context.Context, tokenPAN string, counter uint64, use Use, now time.Time) (Cryptogram, error)
@@ -103,6 +114,7 @@ var (
 	ErrInvalid          = errors.New("tsp: cryptogram invalid or expired")
 	ErrInvalidUse       = errors.New("tsp: unknown cryptogram use")
 	ErrBusy             = errors.New("tsp: too many cryptograms verified within MaxAge")
+	ErrUnknownToken     = errors.New("tsp: no such token")
 )
 
 // Use is what a cryptogram is for.
@@ -315,7 +327,8 @@ func (s *Simulator) Provision(_ context.Context, pan, expMonth, expYear string) 
 		}
 		t = append(t, checkDigit(t))
 		if string(t) != pan {
-			return Token{PAN: string(t), ExpMonth: expMonth, ExpYear: expYear, PAR: s.PAR(pan)}, nil
+			return Token{PAN: string(t), ExpMonth: expMonth, ExpYear: expYear, PAR: s.PAR(pan),
+				Ref: s.ref(s.tokenKey(string(t)))}, nil
 		}
 	}
 }
@@ -331,9 +344,32 @@ func (s *Simulator) Update(_ context.Context, tokenPAN, _, _ string) error {
 	return nil
 }
 
-// Delete deactivates tokenPAN.
-func (s *Simulator) Delete(_ context.Context, tokenPAN string) error {
-	k := s.tokenKey(tokenPAN)
+// refPrefix starts every token reference the simulator gives.
+const refPrefix = "TKR"
+
+var refEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ref is the token reference of the token of k: its key itself, so the
+// simulator keeps no table of references (k is an HMAC of the token PAN).
+func (s *Simulator) ref(k tokenKey) string { return refPrefix + refEncoding.EncodeToString(k[:]) }
+
+// Delete deactivates the token of reference ref (Token.Ref), or of
+// tokenPAN when ref is "". A ref the simulator did not make is
+// ErrUnknownToken.
+func (s *Simulator) Delete(_ context.Context, ref, tokenPAN string) error {
+	var k tokenKey
+	switch {
+	case ref != "":
+		b, err := refEncoding.DecodeString(strings.TrimPrefix(ref, refPrefix))
+		if !strings.HasPrefix(ref, refPrefix) || err != nil || len(b) != len(k) {
+			return ErrUnknownToken
+		}
+		copy(k[:], b)
+	case digitsOnly(tokenPAN):
+		k = s.tokenKey(tokenPAN)
+	default:
+		return ErrUnknownToken
+	}
 	s.mu.Lock()
 	s.markDeleted(k)
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package tsp
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -137,7 +138,7 @@ func TestCryptogramVerify(t *testing.T) {
 		t.Errorf("replay: %v", err)
 	}
 	// deleted tokens get no cryptogram
-	_ = s.Delete(ctx, tok.PAN)
+	_ = s.Delete(ctx, "", tok.PAN)
 	if _, err := s.Cryptogram(ctx, tok.PAN, 3, UseEcommerce, now); err != ErrDeleted {
 		t.Errorf("deleted: %v", err)
 	}
@@ -281,5 +282,31 @@ func TestRaise(t *testing.T) {
 	}
 	if len(got) != 54 { // suspended, resumed, updated, 50 reissues, deleted
 		t.Errorf("the sink got %d events, want 54", len(got))
+	}
+}
+
+// TestDeleteByReference: a token is deleted by the reference Provision
+// gave (no PAN needed); a reference the simulator did not make deletes
+// nothing.
+func TestDeleteByReference(t *testing.T) {
+	ctx := context.Background()
+	s := NewSimulator(bytes.Repeat([]byte{5}, 32))
+	tok, err := s.Provision(ctx, "4111111111111111", "4", "30")
+	if err != nil || tok.Ref == "" || strings.Contains(tok.Ref, tok.PAN) {
+		t.Fatalf("provision: %v, ref %q", err, tok.Ref)
+	}
+	for _, bad := range []string{"TKR", "TKRAAAA", "XYZ" + tok.Ref[3:], tok.Ref + "A"} {
+		if err := s.Delete(ctx, bad, ""); !errors.Is(err, ErrUnknownToken) {
+			t.Errorf("Delete(%q): %v, want ErrUnknownToken", bad, err)
+		}
+	}
+	if err := s.Update(ctx, tok.PAN, "4", "30"); err != nil {
+		t.Fatalf("a bad reference deleted the token: %v", err)
+	}
+	if err := s.Delete(ctx, tok.Ref, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Cryptogram(ctx, tok.PAN, 1, UseEcommerce, time.Now()); !errors.Is(err, ErrDeleted) {
+		t.Fatalf("cryptogram after Delete by reference: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +64,63 @@ func TestTokenPANStoredAsACardSurvivesTheTokensDelete(t *testing.T) {
 	}
 	if status, body := call(t, "DELETE", g.inbound+"/cards/"+b.Data.ID, "", "", bearer); status != http.StatusNoContent {
 		t.Fatalf("delete the card of the token PAN: %d %s", status, body)
+	}
+}
+
+// TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService: a
+// client of the account stores a network token's PAN through the vault
+// API (it gets the token's own alias, one per value and account) and
+// deletes that alias (AliasUse protects card numbers' aliases, not
+// tokens'). The token's cryptogram answers 409 card_data_gone, and its
+// DELETE answered 204 while the token stayed live at the token service:
+// cards asked the token service with the token PAN only, which nothing
+// held any more, and logged "alias already gone". The token is now
+// deleted by its reference (the gateway's log says so; the cards test of
+// the same name checks the simulator itself).
+func TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := testEnv(nil)
+	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
+		"--scopes", "cards:write,cards:read,network-tokens:write,aliases:write")
+	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
+	bearer := bearerToken(t, g, cred)
+	const ja = "application/vnd.api+json"
+	var card, tok struct {
+		Data struct {
+			ID         string
+			Attributes struct {
+				NetworkToken string `json:"network_token"`
+			}
+		}
+	}
+	status, body := call(t, "POST", g.inbound+"/cards", ja,
+		`{"data":{"attributes":{"pan":"4111111111111111","exp_month":4,"exp_year":2030}}}`, bearer)
+	if status != 201 || json.Unmarshal(body, &card) != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := card.Data.ID
+	status, body = call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", "", "", bearer)
+	if status != 200 || json.Unmarshal(body, &tok) != nil || tok.Data.Attributes.NetworkToken == "" {
+		t.Fatalf("provision: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"`+tok.Data.Attributes.NetworkToken+`","format":"UUID"}]}`, basicAuth(cred))
+	var made struct {
+		Data []struct{ Aliases []struct{ Alias string } }
+	}
+	if status != 201 || json.Unmarshal(body, &made) != nil || len(made.Data) != 1 || len(made.Data[0].Aliases) != 1 {
+		t.Fatalf("the token PAN through the vault API: %d %s", status, body)
+	}
+	if status, body := call(t, "DELETE", g.inbound+"/aliases/"+made.Data[0].Aliases[0].Alias, "", "", basicAuth(cred)); status != http.StatusNoContent {
+		t.Fatalf("the vault API's delete: %d %s", status, body)
+	}
+	if status, body := call(t, "POST", g.inbound+"/cards/"+id+"/cryptogram", ja, `{"data":{"attributes":{}}}`, bearer); status != http.StatusConflict {
+		t.Fatalf("the cryptogram of the token whose alias is gone: %d %s (want 409 card_data_gone: the alias was the token's)", status, body)
+	}
+	if status, body := call(t, "DELETE", g.inbound+"/cards/"+id+"/network-tokens", "", "", bearer); status != http.StatusNoContent {
+		t.Fatalf("delete the network token: %d %s", status, body)
+	}
+	if log := g.stderr.String(); !strings.Contains(log, "cards: network token deleted by its reference") {
+		t.Fatalf("the token was not deleted at the token service:\n%s", log)
 	}
 }
