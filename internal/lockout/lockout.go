@@ -134,7 +134,11 @@ type entry struct {
 	last     time.Time // the last failure
 	until    time.Time // locked out until
 	pending  int       // attempts charged to this entry whose check runs
-	elem     *list.Element
+	// failed counts the failures whose check has ended (failures less
+	// those pending): the one that takes it past Options.Free locks the
+	// address out (Denied with a wait, a lockout counted), once.
+	failed int
+	elem   *list.Element
 }
 
 // New returns a Table.
@@ -253,7 +257,11 @@ func (t *Table) Attempt(key string, check func() Outcome) (Verdict, time.Duratio
 		t.fail(cur, now)
 	}
 	t.bound(cur)
-	if cur.failures <= t.opts.Free {
+	// Judged by the failures that have ended, this one included, not by
+	// the charges: in a burst every guess is charged before the first
+	// one ends, and each would find its address past the free failures.
+	cur.failed++
+	if cur.failed <= t.opts.Free {
 		return Denied, 0
 	}
 	t.lockouts.Add(1)
