@@ -60,3 +60,27 @@ func TestVoidRacingWithFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestAPanickingCheckLeavesNoCharge: a check that panics (a client store
+// that panics, recovered by net/http for its request) is no verdict: its
+// charge is taken back and the address's later attempts run. Before, its
+// attempt stayed pending for ever: once the address was past its free
+// failures, every later attempt from it waited for that check's verdict,
+// a request hung per attempt, for good.
+func TestAPanickingCheckLeavesNoCharge(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	tb := New(Options{Free: 1, Now: c.now})
+	tb.Try("192.0.2.4", wrong)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the check's panic was not passed on")
+			}
+		}()
+		tb.Attempt("192.0.2.4", func() Outcome { panic("store") })
+	}()
+	tb.onWait = func() { panic("an attempt waits for a check that panicked") }
+	if v, w := tb.Try("192.0.2.4", wrong); v != Denied || w != DefaultBase {
+		t.Fatalf("the failure after the panicking check: %v %v, want the one that locks the address out", v, w)
+	}
+}
