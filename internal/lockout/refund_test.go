@@ -84,3 +84,41 @@ func TestAPanickingCheckLeavesNoCharge(t *testing.T) {
 		t.Fatalf("the failure after the panicking check: %v %v, want the one that locks the address out", v, w)
 	}
 }
+
+// TestVoidPassAndFailRacing: right, wrong and void checks of one address
+// at once, the clock moving on so that lockouts end: every verdict is its
+// check's (or LockedOut, the check not run), and once they are all over
+// the address holds no check running and exactly the failures that ended
+// since it was last cleared, never fewer than none.
+func TestVoidPassAndFailRacing(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	tb := New(Options{Free: 3, Base: time.Millisecond, Max: 4 * time.Millisecond, Now: c.now})
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				out := Outcome((g + i*7) % 3)
+				if (g+i)%97 == 0 {
+					c.add(time.Millisecond)
+				}
+				v, _ := tb.Attempt("203.0.113.10", func() Outcome { return out })
+				want := map[Outcome]Verdict{Pass: Allowed, Fail: Denied, Void: Voided}[out]
+				if v != want && v != LockedOut {
+					t.Errorf("a check of outcome %v: verdict %v", out, v)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if len(tb.m) > 1 || tb.order.Len() != len(tb.m) {
+		t.Fatalf("%d entries, %d in order, for one address", len(tb.m), tb.order.Len())
+	}
+	if e := tb.m["203.0.113.10"]; e != nil && (e.pending != 0 || e.failures != e.failed || e.failures < 0) {
+		t.Fatalf("after every attempt: %d failures charged, %d ended, %d checks running", e.failures, e.failed, e.pending)
+	}
+}
