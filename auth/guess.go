@@ -45,18 +45,49 @@ func (s *Service) guarded(r *http.Request, check func() error) (locked bool, wai
 // Pass when they are right, Fail for a wrong secret or an invalid token,
 // Void when nothing was judged: no credentials, an outbound client's right
 // secret (not a guess, and not this API's credentials either: it does not
-// reset its address), a failure of the client store.
+// reset its address), right credentials of a client over its rate
+// (errOverLimit: a refused request does not reset it either), a failure of
+// the client store.
 func guessOutcome(err error) lockout.Outcome {
 	switch {
 	case err == nil:
 		return lockout.Pass
-	case errors.Is(err, ErrOutboundOnly), errors.Is(err, ErrNoCredentials):
+	case errors.Is(err, ErrOutboundOnly), errors.Is(err, ErrNoCredentials), errors.Is(err, errOverLimit):
 		return lockout.Void
 	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, ErrInvalidToken):
 		return lockout.Fail
 	default:
 		return lockout.Void
 	}
+}
+
+// errOverLimit: the credentials were right, and the client's Limit
+// refused the request. Not a guess, and no success either: a request its
+// client's rate limit refuses does not clear its address (Void), or a
+// guesser holding credentials of its own would get its free failures
+// again with every request over its rate.
+var errOverLimit = errors.New("auth: client over its request rate")
+
+// limitVerdict is what a Limit said of a request whose credentials were
+// right (ask), for the answer's headers.
+type limitVerdict struct {
+	asked     bool
+	wait      time.Duration
+	remaining int
+}
+
+// ask asks limit (nil: no limit) about clientID's request and returns
+// errOverLimit when it may not go on.
+func (v *limitVerdict) ask(limit Limit, clientID string) error {
+	if limit == nil {
+		return nil
+	}
+	ok, wait, remaining := limit(clientID)
+	*v = limitVerdict{asked: true, wait: wait, remaining: remaining}
+	if !ok {
+		return errOverLimit
+	}
+	return nil
 }
 
 // lockedOutDetail is the detail of a 429 answered to a locked-out address.

@@ -143,10 +143,24 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 	limit := s.limit
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p Principal
+		var limited limitVerdict
 		locked, wait, err := s.guarded(r, func() (err error) {
 			p, err = s.PrincipalFromRequest(r, allowBasic)
+			if err == nil {
+				// Before the scope check: a request the client's scopes
+				// do not cover is one of its requests too, as a token
+				// request asking for a scope it lacks is. Inside the
+				// check: a request the limit refuses does not clear the
+				// address (errOverLimit is Void), or a guesser's own
+				// client over its rate would give it its free failures
+				// again with every refused request.
+				err = limited.ask(limit, p.ClientID)
+			}
 			return err
 		})
+		if limited.asked && limited.remaining >= 0 {
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(limited.remaining))
+		}
 		switch {
 		case locked:
 			after := retryAfter(wait)
@@ -155,6 +169,12 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 				"Too Many Requests", lockedOutDetail(after)))
 			return
 		case err == nil:
+		case errors.Is(err, errOverLimit):
+			after := retryAfter(limited.wait)
+			w.Header().Set("Retry-After", after)
+			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "rate_limited",
+				"Too Many Requests", "this client is over its request rate; retry after "+after+" s"))
+			return
 		case isAuthFailure(err):
 			s.log.DebugContext(r.Context(), "auth: request refused", "reason", err.Error())
 			challenge := `Bearer realm="` + realm + `"`
@@ -194,22 +214,6 @@ func (s *Service) Require(scope string, allowBasic bool, contentType string, nex
 				jsonapi.NewError(http.StatusServiceUnavailable, "store_unavailable", "Service Unavailable",
 					"credentials cannot be checked right now; retry later"))
 			return
-		}
-		if limit != nil {
-			// Before the scope check: a request the client's scopes do
-			// not cover is one of its requests too, as a token request
-			// asking for a scope it lacks is.
-			ok, wait, remaining := limit(p.ClientID)
-			if remaining >= 0 {
-				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-			}
-			if !ok {
-				after := retryAfter(wait)
-				w.Header().Set("Retry-After", after)
-				jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusTooManyRequests, "rate_limited",
-					"Too Many Requests", "this client is over its request rate; retry after "+after+" s"))
-				return
-			}
 		}
 		if scope != "" && !p.HasScope(scope) {
 			w.Header().Add("WWW-Authenticate",
@@ -353,6 +357,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		return tokenResponse{}, err
 	}
 	var c Client
+	var limited limitVerdict
 	locked, wait, err := s.guarded(r, func() (err error) {
 		c, err = s.Authenticate(r.Context(), id, secret)
 		if err == nil && c.Outbound {
@@ -360,14 +365,31 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 			// guess, and no token either (below).
 			return fmt.Errorf("auth: client %s: %w", c.ID, ErrOutboundOnly)
 		}
+		if err == nil {
+			// A token request is one of the client's requests: over its
+			// rate it could otherwise go on making the gateway read its
+			// record, sign and check tokens without limit. Inside the
+			// check, as Require's: a refused request does not clear the
+			// address.
+			err = limited.ask(s.limit, c.ID)
+		}
 		return err
 	})
+	if limited.asked && limited.remaining >= 0 {
+		// What is left of the client's bucket, as on its API answers.
+		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(limited.remaining))
+	}
 	switch {
 	case locked:
 		after := retryAfter(wait)
 		w.Header().Set("Retry-After", after)
 		return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable", lockedOutDetail(after))
 	case err == nil:
+	case errors.Is(err, errOverLimit):
+		after := retryAfter(limited.wait)
+		w.Header().Set("Retry-After", after)
+		return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable",
+			"this client is over its request rate; retry after "+after+" s")
 	case errors.Is(err, ErrOutboundOnly):
 	case errors.Is(err, ErrInvalidCredentials):
 		s.log.DebugContext(r.Context(), "auth: token request refused", "reason", err.Error())
@@ -385,22 +407,6 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		s.log.DebugContext(r.Context(), "auth: token request refused", "reason", "outbound client", "client_id", c.ID)
 		return tokenResponse{}, oauthErr(http.StatusUnauthorized, "invalid_client",
 			"outbound proxy credentials cannot get access tokens")
-	}
-	if s.limit != nil {
-		// A token request is one of the client's requests: over its rate
-		// it could otherwise go on making the gateway read its record,
-		// sign and check tokens without limit.
-		ok, wait, remaining := s.limit(c.ID)
-		if remaining >= 0 {
-			// What is left of the client's bucket, as on its API answers.
-			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-		}
-		if !ok {
-			after := retryAfter(wait)
-			w.Header().Set("Retry-After", after)
-			return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable",
-				"this client is over its request rate; retry after "+after+" s")
-		}
 	}
 	tok, ttl, err := s.IssueToken(c, strings.Fields(form.Get("scope")))
 	switch {

@@ -380,3 +380,76 @@ func TestRightCredentialsSentAtOnceFromOneAddressAreServed(t *testing.T) {
 		}
 	}
 }
+
+// TestARateLimitedRequestDoesNotClearItsAddress: a guesser holding
+// credentials of its own (a client of any account) sends its wrong guesses
+// at another client's secret, and between every few of them a request with
+// its own right credentials, which its client's rate limit refuses (429
+// rate_limited). Before, the right credentials passed the lockout's check,
+// which cleared the address, and only then was the rate limit asked: every
+// refused request gave the guesser its free failures again, without end
+// (DECISIONS said the succeeding client's rate limit bounds that; it did
+// not). Now a request its client's rate limit refuses does not clear the
+// address (nor is it charged): between two requests of the guesser that
+// are served, at most the free failures and the one that locks the address
+// out are checked, at the token endpoint and at the vault API.
+func TestARateLimitedRequestDoesNotClearItsAddress(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv(map[string]string{"ALIASGATE_VAULT_API_ENABLED": "true",
+		"ALIASGATE_LIMITS_CLIENT_RATE": "1", "ALIASGATE_LIMITS_CLIENT_BURST": "1"})
+	data := filepath.Join(dir, "data")
+	victim := createClient(t, env, data, "--name", "victim", "--scopes", "aliases:write,aliases:reveal")
+	tokMine := createClient(t, env, data, "--name", "mine", "--scopes", "aliases:reveal")
+	basicMine := createClient(t, env, data, "--name", "mine2", "--scopes", "aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data)
+	mineTok := bearerToken(t, g, tokMine) // the one request of its bucket
+	form := "application/x-www-form-urlencoded"
+	wrong := func(r *http.Request) { r.SetBasicAuth(victim.ID, "not-the-secret") }
+	for _, s := range []struct {
+		name, addr, method, path, ctype, body string
+		right                                 func(*http.Request)
+	}{
+		{"/oauth/token", "127.0.0.21", "POST", "/oauth/token", form, "grant_type=client_credentials", basicAuth(basicMine)},
+		{"vault API", "127.0.0.22", "GET", "/aliases/tok_sandbox_notanalias", "", "", mineTok},
+	} {
+		c := loopbackClient(t, s.addr)
+		checked, locked := 0, false
+		for round := 0; round < 5 && !locked; round++ {
+			// The guesser's own request until its client's rate limit
+			// refuses one: a served one clears the address, rightly.
+			for {
+				status, _, _, body := lockoutCall(t, c, s.method, g.inbound+s.path, s.ctype, s.body, s.right)
+				if status == http.StatusTooManyRequests {
+					if strings.Contains(string(body), "locked_out") || strings.Contains(string(body), "failed client credentials") {
+						locked = true
+					}
+					break
+				}
+				if status == http.StatusUnauthorized {
+					t.Fatalf("%s: the guesser's right credentials: %d %s", s.name, status, body)
+				}
+				checked = 0
+			}
+			for range lockout.DefaultFree {
+				if locked {
+					break
+				}
+				status, _, _, body := lockoutCall(t, c, "POST", g.inbound+"/oauth/token", form, "grant_type=client_credentials", wrong)
+				switch status {
+				case http.StatusUnauthorized:
+					checked++
+				case http.StatusTooManyRequests:
+					locked = true
+				default:
+					t.Fatalf("%s: a wrong guess: %d %s", s.name, status, body)
+				}
+			}
+			if checked > lockout.DefaultFree+1 {
+				t.Fatalf("%s: %d wrong guesses checked from one address, none of its requests served between them: each request its client's rate limit refused cleared the address", s.name, checked)
+			}
+		}
+		if !locked {
+			t.Fatalf("%s: the guesser was not locked out", s.name)
+		}
+	}
+}

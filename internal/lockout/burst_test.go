@@ -128,3 +128,45 @@ func TestCorrectTokensSentAtOnceAreAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestABurstOfGuessesCountsOneLockout: wrong guesses sent at once by a
+// fresh address, all in their checks before the first one fails, lock it
+// out once: one lockout counted and one failure that says it locked the
+// address out (Denied with a wait: the warning line of auth and the
+// proxy), not Free+1 of each. Each failure was judged by the failures
+// charged when it ended, which counted the other guesses still in their
+// checks: every one of the burst found the address past its free failures.
+func TestABurstOfGuessesCountsOneLockout(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	tb := New(Options{Free: 10, Now: c.now})
+	const n = 11
+	release := make(chan struct{})
+	arrived := burst(tb, n, release)
+	waits := make(chan time.Duration, n)
+	for range n {
+		go func() {
+			v, w := tb.Try("203.0.113.8", func() bool {
+				arrived <- struct{}{}
+				<-release
+				return false
+			})
+			if v != Denied {
+				t.Errorf("a guess of the burst: %v", v)
+			}
+			waits <- w
+		}()
+	}
+	for range n {
+		<-arrived
+	}
+	close(release)
+	locking := 0
+	for range n {
+		if <-waits > 0 {
+			locking++
+		}
+	}
+	if locking != 1 || tb.Lockouts() != 1 {
+		t.Fatalf("%d guesses at once from a fresh address: %d said they locked it out, %d lockouts counted, want 1 and 1", n, locking, tb.Lockouts())
+	}
+}

@@ -17,7 +17,8 @@
 // its address locked out only by attempts still being checked waits for
 // them, so correct tokens sent at once are all allowed. A correct token
 // resets the address. A check that cannot judge the secret (Attempt's
-// Void: its store failed, say) has its charge taken back. An address's
+// Void: its store failed, say) has its charge taken back, as has one that
+// panics (the panic goes on). An address's
 // failures are forgotten Options.Forget after its last one.
 //
 // The table is bounded: it holds only addresses with failures (and those
@@ -134,7 +135,11 @@ type entry struct {
 	last     time.Time // the last failure
 	until    time.Time // locked out until
 	pending  int       // attempts charged to this entry whose check runs
-	elem     *list.Element
+	// failed counts the failures whose check has ended (failures less
+	// those pending): the one that takes it past Options.Free locks the
+	// address out (Denied with a wait, a lockout counted), once.
+	failed int
+	elem   *list.Element
 }
 
 // New returns a Table.
@@ -196,7 +201,8 @@ func (t *Table) Try(key string, check func() bool) (Verdict, time.Duration) {
 // Attempt is Try for a check that may reach no verdict (Void): its
 // attempt is charged before it runs as Try's is, and the charge is taken
 // back when it returns Void (Voided): the address's failures are as if it
-// had not been made, and are not reset either.
+// had not been made, and are not reset either. A check that panics is
+// taken back as a Void one, and the panic goes on.
 func (t *Table) Attempt(key string, check func() Outcome) (Verdict, time.Duration) {
 	t.mu.Lock()
 	now := t.opts.Now()
@@ -227,7 +233,7 @@ func (t *Table) Attempt(key string, check func() Outcome) (Verdict, time.Duratio
 	e.pending++
 	t.mu.Unlock()
 
-	out := check()
+	out := t.run(key, e, charged, before, check)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -253,11 +259,40 @@ func (t *Table) Attempt(key string, check func() Outcome) (Verdict, time.Duratio
 		t.fail(cur, now)
 	}
 	t.bound(cur)
-	if cur.failures <= t.opts.Free {
+	// Judged by the failures that have ended, this one included, not by
+	// the charges: in a burst every guess is charged before the first
+	// one ends, and each would find its address past the free failures.
+	cur.failed++
+	if cur.failed <= t.opts.Free {
 		return Denied, 0
 	}
 	t.lockouts.Add(1)
 	return Denied, cur.until.Sub(now)
+}
+
+// run runs the check of an attempt charged to e (the charged-th failure;
+// e was locked out until before). A check that panics (a client store's
+// bug, recovered by net/http for its request) is no verdict: its charge is
+// taken back, as a Void one's, before the panic goes on; else its attempt
+// would stay pending for good, and the address's later attempts, once it
+// was past its free failures, would wait for it for ever.
+func (t *Table) run(key string, e *entry, charged int, before time.Time, check func() Outcome) Outcome {
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		e.pending--
+		t.done.Broadcast()
+		if t.m[key] == e {
+			t.refund(e, charged, before)
+		}
+	}()
+	out := check()
+	ok = true
+	return out
 }
 
 // fail counts a failure of e at now and sets its lockout.
