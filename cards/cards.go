@@ -20,8 +20,9 @@
 //   - CVC: digits only, 4 for AMEX and 3 for every other brand.
 //   - meta: string → string, at most 50 keys, keys 1–40 characters, values at
 //     most 500 characters, keys and values never holding a card number a
-//     reader sees (pan.ContainsShownString: any script's digits, any
-//     separator); PATCH replaces
+//     reader sees (pan.ContainsShownValue: any script's digits, any
+//     separator but ':', which ends a number, so that a date and a time
+//     of day is not read as one); PATCH replaces
 //     the whole object (null or {} clears it). It is returned as the "meta"
 //     attribute when not empty.
 //   - Unknown or read-only attributes → 422 with the attribute's pointer.

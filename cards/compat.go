@@ -6,7 +6,7 @@ package cards
 //   - cardholder: an object {"name", "address": {"address1" … "address4",
 //     "city", "region", "postal_code", "country"}}, every member an optional
 //     string of at most MaxCardholderLen characters, without control
-//     characters or a card number a reader sees (pan.ContainsShownString,
+//     characters or a card number a reader sees (pan.ContainsShownValue,
 //     as meta; 422 with the member's pointer);
 //     other members → 422. Kept in the card record as sent and returned as
 //     the "cardholder" attribute to every client with cards:read (it is not
@@ -75,7 +75,7 @@ func cardholderText(s string) string {
 		return fmt.Sprintf("is at most %d characters", MaxCardholderLen)
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return "must not hold control characters"
-	case pkgpan.ContainsShownString(s):
+	case pkgpan.ContainsShownValue(s):
 		return "must not hold a card number"
 	}
 	return ""

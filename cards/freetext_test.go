@@ -2,6 +2,7 @@ package cards
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -126,5 +127,38 @@ func TestFreeTextRefusesCardNumbersAReaderSees(t *testing.T) {
 	r := e.do("GET", "/cards/"+id, "")
 	if a := attrsOf(t, r.doc); a["cardholder"] != nil || len(a["meta"].(map[string]any)) != 1 {
 		t.Errorf("the card was changed: %s", r.body)
+	}
+}
+
+// TestFreeTextTakesDatesAndTimes: a card's meta and cardholder refused
+// about one timestamp in ten ("2026-12-07 10:15:30": read through its
+// colons, the 14 digits 20261207101530 pass the Luhn check) with 422
+// invalid_meta, once they followed the names' rule. A ':' ends a number
+// there (pan.ContainsShownValue); every such timestamp of a month is
+// stored and shown as sent.
+func TestFreeTextTakesDatesAndTimes(t *testing.T) {
+	e := setup(t)
+	id, _ := e.create(`"pan":"4242424242424242","exp_month":5,"exp_year":2030`)
+	n := 0
+	for day := 1; day <= 28; day++ {
+		for minute := 0; minute < 60; minute += 7 {
+			ts := fmt.Sprintf("2026-12-%02d %02d:%02d:30", day, minute%24, minute)
+			if !pan.ContainsShownString(ts) {
+				continue // only the ones the names' rule refuses
+			}
+			n++
+			body := `{"data":{"type":"cards","id":"` + id + `","attributes":{"meta":{"synced_at":"` + ts +
+				`"},"cardholder":{"address":{"address2":"delivered ` + ts + `"}}}}}`
+			r := e.do("PATCH", "/cards/"+id, body)
+			if r.code != http.StatusOK {
+				t.Fatalf("meta and cardholder holding %q: %d %s", ts, r.code, r.body)
+			}
+			if a := attrsOf(t, r.doc); a["meta"].(map[string]any)["synced_at"] != ts {
+				t.Fatalf("meta after the update: %v", a["meta"])
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no timestamp of the month is read as a card number through its colons: the test tests nothing")
 	}
 }

@@ -354,7 +354,7 @@ func metaAttr(c *errs, attrs map[string]json.RawMessage) (map[string]string, boo
 			n++
 			continue
 		}
-		if pkgpan.ContainsShownString(k) {
+		if pkgpan.ContainsShownValue(k) {
 			c.add(invalid(ptr, "invalid_meta", "meta keys must not hold card numbers"))
 			n++
 			continue
@@ -370,7 +370,7 @@ func metaAttr(c *errs, attrs map[string]json.RawMessage) (map[string]string, boo
 			n++
 			continue
 		}
-		if pkgpan.ContainsShownString(v) {
+		if pkgpan.ContainsShownValue(v) {
 			c.add(invalid(ptr, "invalid_meta", "meta values must not hold card numbers"))
 			n++
 			continue

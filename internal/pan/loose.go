@@ -67,3 +67,23 @@ func ContainsLooseString(s string) bool {
 func ContainsShownString(s string) bool {
 	return ContainsLooseString(s) || MaskShown(s) != s
 }
+
+// ContainsShownValue is ContainsShownString for values a client stores
+// with a record (a card's meta and cardholder), where times of day are
+// common: a ':' ends a number there, as it does for Find, so each piece
+// between colons is read alone. "2026-12-07 10:15:30" is a date and a
+// time, not the 14 digits 20261207101530 (which pass the Luhn check one
+// time in ten: read whole, one timestamp in ten was refused); a card
+// number grouped by ':' alone ("4111:1111:1111:1111") is not seen there.
+// Every other spelling ContainsShownString sees is.
+func ContainsShownValue(s string) bool {
+	if !strings.Contains(s, ":") {
+		return ContainsShownString(s)
+	}
+	for part := range strings.SplitSeq(s, ":") {
+		if ContainsShownString(part) {
+			return true
+		}
+	}
+	return false
+}

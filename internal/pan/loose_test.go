@@ -1,6 +1,9 @@
 package pan
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // TestMaskLooseReadsUnderscoresAndColonsAsSeparators: MaskAll reads '_'
 // and ':' as breakers, so 4111_1111_1111_1111 (a YAML number) and
@@ -42,5 +45,36 @@ func TestContainsShownString(t *testing.T) {
 		if got := ContainsShownString(s); got != want {
 			t.Errorf("ContainsShownString(%q) = %v, want %v", MaskShown(s), got, want)
 		}
+	}
+}
+
+// TestContainsShownValueReadsTimesOfDay: a stored value's date and time
+// is not a card number, while every other spelling ContainsShownString
+// refuses is refused, a colon beside it or not.
+func TestContainsShownValueReadsTimesOfDay(t *testing.T) {
+	refused := 0
+	for day := 1; day <= 28; day++ {
+		for minute := 0; minute < 60; minute += 7 {
+			for _, layout := range []string{"2026-12-%02d %02d:%02d:45", "%02d/12/2026 %02d:%02d:45", "2026-12-%02d %02d:%02d:45.123"} {
+				s := fmt.Sprintf(layout, day, minute%24, minute)
+				if ContainsShownString(s) {
+					refused++ // read whole, the digits run on through the colons
+				}
+				if ContainsShownValue(s) {
+					t.Errorf("ContainsShownValue(%q) = true: a date and a time", s)
+				}
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no timestamp is a card number to ContainsShownString: the case this rule exists for is gone")
+	}
+	for _, s := range []string{"4111111111111111", "at 10:15: 4111 1111 1111 1111", "4111/1111/1111/1111:x", "x:٤١١١١١١١١١١١١١١١", "4111_1111_1111_1111"} {
+		if !ContainsShownValue(s) {
+			t.Errorf("ContainsShownValue(%q) = false", MaskShown(s))
+		}
+	}
+	if ContainsShownValue("4111:1111:1111:1111") {
+		t.Error("a number grouped by colons alone is read whole")
 	}
 }
