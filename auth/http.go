@@ -391,6 +391,8 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) (tokenResp
 		return tokenResponse{}, oauthErr(http.StatusTooManyRequests, "temporarily_unavailable",
 			"this client is over its request rate; retry after "+after+" s")
 	case errors.Is(err, ErrOutboundOnly):
+		// c is the outbound client whose secret was right: refused below,
+		// as before the lockout.
 	case errors.Is(err, ErrInvalidCredentials):
 		s.log.DebugContext(r.Context(), "auth: token request refused", "reason", err.Error())
 		return tokenResponse{}, oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
