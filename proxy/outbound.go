@@ -16,8 +16,8 @@ package proxy
 //     closed too at its next bytes once a route reload has given its host
 //     an outbound route (new CONNECTs to it are intercepted), as an
 //     intercepted tunnel whose route a reload removed is. Wrong
-//     credentials are charged to the sender's address (Lockout, the table
-//     of the APIs' client credentials): past its free failures it gets 429
+//     credentials are charged to the sender's address (Lockout, a table
+//     apart from the APIs' client credentials'): past its free failures it gets 429
 //     locked_out with Retry-After and its credentials are not checked; the
 //     rechecks inside a tunnel are no guesses and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
@@ -145,8 +145,8 @@ type OutboundOptions struct {
 	// Lockout, when set, charges failed proxy credentials to the sender's
 	// address (lockout.Key of the TCP peer: no trusted proxy stands in
 	// front of this listener) before Authenticate checks them, by
-	// internal/lockout's rule (cmd/aliasgate gives the table the APIs'
-	// client credentials are charged to): past its free failures the
+	// internal/lockout's rule (cmd/aliasgate gives a table of its own,
+	// apart from the APIs' client credentials'): past its free failures the
 	// address is answered 429 locked_out with Retry-After and its
 	// credentials are not checked. An error that wraps ErrAuthUnavailable
 	// or ErrNotProxyClient is not charged.
