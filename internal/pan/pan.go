@@ -15,7 +15,10 @@
 //     `\u0034` (hex in either case; a character past U+FFFF as its
 //     surrogate pair `\udb40\udc20`), percent-encoding `%34` (hex in either
 //     case; a full-width digit as its percent-encoded UTF-8 bytes
-//     `%EF%BC%94`), or an XML/HTML character reference `&#52;`, `&#x34;`,
+//     `%EF%BC%94`), the non-standard `%u0034` that ASP.NET's
+//     HttpUtility.UrlDecode (System.Web's Request.Form) and JavaScript's
+//     unescape() decode (as `\u0034` is read), or an XML/HTML character
+//     reference `&#52;`, `&#x34;`,
 //     `&#X34;` (any number of leading zeros, the `;` optional as HTML
 //     allows);
 //   - a separator: space, '-', '.', '+' (a space in forms), U+00A0 and
@@ -514,25 +517,11 @@ func rawRune[T text](s T, i int) (cp rune, n int) {
 func escape[T text](s T, i int) (cp rune, n int) {
 	switch s[i] {
 	case '\\':
-		if i+5 < len(s) && s[i+1] == 'u' {
-			h1, h2, h3, h4 := unhex(s[i+2]), unhex(s[i+3]), unhex(s[i+4]), unhex(s[i+5])
-			if h1|h2|h3|h4 >= 0 {
-				cp = rune(h1<<12 | h2<<8 | h3<<4 | h4)
-				if cp >= 0xD800 && cp <= 0xDBFF {
-					// A surrogate pair is one character (the tags and
-					// variation selectors past U+FFFF).
-					if lo, m := escape(s, i+6); m == 6 && lo >= 0xDC00 && lo <= 0xDFFF {
-						return 0x10000 + (cp-0xD800)<<10 + (lo - 0xDC00), 12
-					}
-				}
-				return cp, 6
-			}
-		}
-		return 0, 0
+		return uEscape(s, i)
 	case '%':
 		b, ok := pct(s, i)
 		if !ok {
-			return 0, 0
+			return uEscape(s, i) // "%u0034"
 		}
 		var more int
 		switch {
@@ -567,6 +556,30 @@ func escape[T text](s T, i int) (cp rune, n int) {
 		}
 	}
 	return 0, 0
+}
+
+// uEscape decodes the escape of a UTF-16 code unit at s[i]: JSON's and
+// JavaScript's `\u0034`, or the non-standard `%u0034` that ASP.NET's
+// HttpUtility.UrlDecode (System.Web's Request.Form and Request.QueryString)
+// and JavaScript's unescape() decode (a lower-case 'u' and four hex digits
+// in either case, as they read it). A surrogate pair, written with either
+// escape, is one character (the tags and variation selectors past U+FFFF).
+// n is 0 when s[i:] is not one.
+func uEscape[T text](s T, i int) (cp rune, n int) {
+	if i+5 >= len(s) || s[i+1] != 'u' {
+		return 0, 0
+	}
+	h1, h2, h3, h4 := unhex(s[i+2]), unhex(s[i+3]), unhex(s[i+4]), unhex(s[i+5])
+	if h1|h2|h3|h4 < 0 {
+		return 0, 0
+	}
+	cp = rune(h1<<12 | h2<<8 | h3<<4 | h4)
+	if cp >= 0xD800 && cp <= 0xDBFF && i+6 < len(s) && (s[i+6] == '\\' || s[i+6] == '%') {
+		if lo, m := uEscape(s, i+6); m == 6 && lo >= 0xDC00 && lo <= 0xDFFF {
+			return 0x10000 + (cp-0xD800)<<10 + (lo - 0xDC00), 12
+		}
+	}
+	return cp, 6
 }
 
 // charRef decodes the numeric character reference at s[i] ("&#…").
