@@ -21,7 +21,8 @@ import (
 // with bad percent-encoding is kept as it is, a targeted value with bad
 // percent-encoding is ErrMalformed, and so is a name with bad
 // percent-encoding that a lenient decoder (one that keeps a stray '%' as it
-// is, as PHP does) would read as a targeted name. Trailing CR and LF bytes at
+// is, as PHP does, or reads ASP.NET's "%u005f" as '_') would read as a
+// targeted name. Trailing CR and LF bytes at
 // the very end of the body (some clients end the body with a line break) are
 // not part of the last value; CR and LF anywhere else are ordinary bytes of
 // the name or value they stand in (url.ParseQuery keeps them too), so they are
@@ -260,7 +261,10 @@ func (l *formLocator) lookupDecoded(name string) (target int, ok bool, err error
 }
 
 // lenientQueryUnescape decodes as url.QueryUnescape does but keeps a '%'
-// that does not start a valid escape as it is.
+// that does not start a valid escape as it is, and reads the non-standard
+// "%u005f" (a lower-case 'u' and four hex digits) as the character it
+// spells, as ASP.NET's HttpUtility.UrlDecode (System.Web's Request.Form and
+// Request.QueryString) does: "card%u005fnumber" is card_number to it.
 func lenientQueryUnescape(raw []byte) string {
 	var sb strings.Builder
 	sb.Grow(len(raw))
@@ -271,6 +275,10 @@ func lenientQueryUnescape(raw []byte) string {
 		case c == '%' && i+2 < len(raw) && formIsHex(raw[i+1]) && formIsHex(raw[i+2]):
 			sb.WriteByte(formUnhex(raw[i+1])<<4 | formUnhex(raw[i+2]))
 			i += 2
+		case c == '%' && i+5 < len(raw) && raw[i+1] == 'u' &&
+			formIsHex(raw[i+2]) && formIsHex(raw[i+3]) && formIsHex(raw[i+4]) && formIsHex(raw[i+5]):
+			sb.WriteRune(rune(formUnhex(raw[i+2]))<<12 | rune(formUnhex(raw[i+3]))<<8 | rune(formUnhex(raw[i+4]))<<4 | rune(formUnhex(raw[i+5])))
+			i += 5
 		default:
 			sb.WriteByte(c)
 		}
