@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,5 +74,62 @@ func TestLeakGuardReadsPercentUEscapes(t *testing.T) {
 	resp, b := g.do(t, "POST", "/block/pay", form, strings.NewReader("note=caf%u00e9+1234+%u0041"), nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a note without card data: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestLeakGuardReadsBase64PartsAsPythonDoes: Python's base64.b64decode,
+// with which Django's multipart parser decodes a base64 part, drops every
+// byte outside the base64 alphabet before decoding, so "NDEx MTEx …" (or
+// with tabs, '*', '-' between the quads) is the card number to a Django
+// app. The guard's decoder stopped at the first such byte, and a blocking
+// guard forwarded the part.
+func TestLeakGuardReadsBase64PartsAsPythonDoes(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, decoderReviewRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	b64 := base64.StdEncoding.EncodeToString([]byte(testPAN)) // NDExMTExMTExMTExMTExMQ==
+	quads := func(sep string) string {
+		var q []string
+		for i := 0; i < len(b64); i += 4 {
+			q = append(q, b64[i:i+4])
+		}
+		return strings.Join(q, sep)
+	}
+	for name, content := range map[string]string{
+		"spaces":          quads(" "),
+		"tabs":            quads("\t"),
+		"stars":           quads("*"),
+		"dashes":          quads("-"),
+		"one space":       b64[:5] + " " + b64[5:],
+		"spaces, no quad": quads("  "),
+	} {
+		body := "--B\r\nContent-Disposition: form-data; name=\"note\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + content + "\r\n--B--\r\n"
+		resp, b := g.do(t, "POST", "/block/pay", "multipart/form-data; boundary=B", strings.NewReader(body), nil)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("base64 with %s: want 422 card_data_leak, got %d %s", name, resp.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+}
+
+// TestLenientBase64ReadsAsPython: what Python 3.11's base64.b64decode
+// gives for each input (checked there), through lenientBase64 and Go's
+// decoder.
+func TestLenientBase64ReadsAsPython(t *testing.T) {
+	for in, want := range map[string]string{
+		"MTE=x":                         "11",
+		"MT=Ex":                         "111",
+		"M=TEx":                         "111",
+		"MQ==NDEx":                      "1",
+		"MTE=NDEx":                      "11",
+		"NDEx MTEx MTEx MTEx MTEx MQ==": testPAN,
+		"NDEx_MTEx-MTEx":                "411111111",
+		"NDEx\r\nMTEx":                  "411111",
+	} {
+		got, _ := io.ReadAll(base64.NewDecoder(base64.StdEncoding, bytes.NewReader(lenientBase64(nil, []byte(in)))))
+		if string(got) != want {
+			t.Errorf("%q: read %q, want %q", in, got, want)
+		}
 	}
 }

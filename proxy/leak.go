@@ -34,7 +34,7 @@ import (
 // unreadable: legacyCharsets), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
-// are scanned decoded too, and a part in a legacy charset of its own read
+// are scanned decoded too (base64 as Python reads it: lenientBase64), and a part in a legacy charset of its own read
 // in it (encodedParts, with each boundary an app may
 // read: multipartBoundaries), an XML body's text as a parser joins it
 // across comments, processing instructions and CDATA markers (XMLText),
@@ -573,7 +573,7 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 	// quotedprintable.NewReader takes as it is (it wraps any other reader
 	// in a new one of 4 KiB): a body of many small parts costs no
 	// allocation a part for them.
-	var raw []byte
+	var raw, b64 []byte
 	var src bytes.Reader
 	br := bufio.NewReaderSize(&src, 4096)
 	for {
@@ -610,10 +610,12 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 					break
 				}
 			}
-			src.Reset(raw)
 			if strings.EqualFold(strings.TrimSpace(cte), "base64") {
-				r = base64.NewDecoder(base64.StdEncoding, &src) // ignores line breaks
+				b64 = lenientBase64(b64[:0], raw)
+				src.Reset(b64)
+				r = base64.NewDecoder(base64.StdEncoding, &src)
 			} else {
+				src.Reset(raw)
 				br.Reset(&src)
 				r = quotedprintable.NewReader(br)
 			}
@@ -628,6 +630,31 @@ func encodedParts(body []byte, boundary string) (out []byte, unreadable bool) {
 			out = append(out, '\n')
 		}
 	}
+}
+
+// lenientBase64 appends to dst the base64 text of src as Python's
+// base64.b64decode reads it (Django's multipart parser decodes a base64
+// part with it; python-multipart likewise): every byte outside the
+// alphabet dropped (line breaks, spaces, tabs, '*', the URL-safe '-' and
+// '_'), a '=' kept only where it completes a quad's padding, after which
+// nothing more is read. "NDEx MTEx …" is then a card number to the app, and
+// to the guard. Text that is base64 as Go's decoder reads it (line breaks
+// ignored) is read the same; what Python refuses (a last quad cut short),
+// Django reads as it was sent, which the guard reads anyway.
+func lenientBase64(dst, src []byte) []byte {
+	quad, pads := 0, 0
+	for _, c := range src {
+		switch {
+		case 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/':
+			dst = append(dst, c)
+			quad, pads = (quad+1)%4, 0
+		case c == '=' && quad >= 2:
+			if pads++; quad+pads == 4 {
+				return append(dst, "=="[:pads]...)
+			}
+		}
+	}
+	return dst
 }
 
 // appendLegacy appends to out the readings of a part's content in the
