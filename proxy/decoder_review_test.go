@@ -133,3 +133,34 @@ func TestLenientBase64ReadsAsPython(t *testing.T) {
 		}
 	}
 }
+
+// TestLeakGuardReadsEveryUnicodeSpaceAsASeparator: the separators Find
+// reads held U+2007 (figure space) and U+2009 (thin space) but not the
+// other space separators of Unicode (Zs): en and em spaces, the
+// three- to six-per-em spaces, the punctuation and hair spaces, the medium
+// mathematical space, the Ogham space mark. Each shows as a space, and an
+// app that strips white space from a card number (Python's and
+// JavaScript's \s, str.split, Go's strings.Fields) reads the card number;
+// a blocking guard forwarded it.
+func TestLeakGuardReadsEveryUnicodeSpaceAsASeparator(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, decoderReviewRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	grouped := func(sep string) string {
+		return testPAN[:4] + sep + testPAN[4:8] + sep + testPAN[8:12] + sep + testPAN[12:]
+	}
+	spaces := []rune{0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2008, 0x200A, 0x205F}
+	for _, sp := range spaces {
+		for _, body := range []string{
+			`{"note":"` + grouped(string(sp)) + `"}`,
+			fmt.Sprintf(`{"note":"%s"}`, grouped(fmt.Sprintf(`\u%04x`, sp))),
+		} {
+			resp, b := g.do(t, "POST", "/block/pay", "application/json", strings.NewReader(body), nil)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("grouped by U+%04X: want 422 card_data_leak, got %d %s", sp, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+}

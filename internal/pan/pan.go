@@ -22,8 +22,10 @@
 //     `&#X34;` (any number of leading zeros, the `;` optional as HTML
 //     allows);
 //   - a separator: space, '-', '.', '+' (a space in forms), U+00A0 and
-//     U+202F (no-break spaces), U+2007 (figure space), U+2009 (thin space),
-//     U+2010–U+2013 (hyphens and dashes), U+3000 (ideographic space),
+//     U+202F (no-break spaces), every other space separator of Unicode
+//     (Zs: U+1680, U+2000–U+200A — en, em, figure, thin, hair… spaces —,
+//     U+205F, U+3000 the ideographic space), U+2010–U+2013 (hyphens and
+//     dashes),
 //     U+FF0D and U+FF0E (full-width '-' and '.'), raw or escaped as above,
 //     and `&nbsp;`;
 //   - an invisible separator: a character shown as nothing, Unicode's
@@ -415,7 +417,10 @@ func classify(cp rune) (kind uint8, d byte) {
 		return kDigit, byte(cp - 0xFF10)
 	}
 	switch cp {
-	case ' ', '-', '.', '+', 0xA0, 0x202F, 0x2007, 0x2009, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E:
+	case ' ', '-', '.', '+', 0xA0, 0x1680, 0x202F, 0x205F, 0x2010, 0x2011, 0x2012, 0x2013, 0x3000, 0xFF0D, 0xFF0E:
+		return kSep, 0
+	}
+	if cp >= 0x2000 && cp <= 0x200A { // the en, em, figure, thin, hair … spaces
 		return kSep, 0
 	}
 	if Invisible(cp) {
