@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"runtime"
@@ -575,6 +576,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			// UTF-16 or UTF-32: neither the filters nor the leak guard read
 			// it, and an app may.
 			bodyErr, body = errCharset, nil
+		} else if contentTypesDiffer(msg.header["Content-Type"]) {
+			// The filters read the first, an app perhaps the last.
+			bodyErr, body = errContentTypes, nil
 		} else if mt := sniff(body, x.MediaType); mt != "" {
 			x.MediaType, params = mt, nil
 			filters = route.AppendMatching(st.matched(phase), phase, x)
@@ -1384,6 +1388,29 @@ func reason(err error) string {
 	// key version it has no key for) fails at every retry: 500, no
 	// Retry-After, as the vault API answers it.
 	return "internal_error"
+}
+
+// errContentTypes: a request has Content-Type fields that name different
+// media types or parameters (on a route that redacts request bodies).
+var errContentTypes = fmt.Errorf("%w: Content-Type fields that differ", rewrite.ErrMalformed)
+
+// contentTypesDiffer reports whether the Content-Type values cts name more
+// than one media type or set of parameters (a boundary, a charset). The
+// filters read a body by the first, but an app may read it by the last
+// (gunicorn hands Django and Flask the last one): a multipart body sent
+// with an urlencoded type first is read by the form locator as a form
+// holding no field, and its parts reach the app unread.
+func contentTypesDiffer(cts []string) bool {
+	if len(cts) < 2 {
+		return false
+	}
+	mt, params := parseMediaType(cts[0])
+	for _, ct := range cts[1:] {
+		if m, p := parseMediaType(ct); m != mt || !maps.Equal(p, params) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseMediaType returns the media type of a Content-Type value, lower
