@@ -587,6 +587,43 @@ func legacyTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
 	}
 }
 
+// percentTexts returns a body holding percent escapes as a form decoder
+// that honours the charset of its Content-Type reads it (ASP.NET's
+// Request.Form, a servlet's getParameter, Django's QueryDict):
+// percent-decoded (rewrite.LenientUnescape, the form locator's reading) and
+// then read in each charset of contentTypes that is not UTF-8: a UTF-16 or
+// UTF-32 one with its NUL bytes dropped, as such a body is read; an
+// ASCII-superset one decoded to UTF-8 (legacyTexts). "%34%00%31%00…" is a
+// card number in UTF-16LE, "%82%53%82%50…" (full-width digits) in
+// Shift_JIS, "4111%A01111…" (no-break spaces) in windows-1252.
+func percentTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		if bytes.IndexByte(body, '%') < 0 {
+			return
+		}
+		wideCS, otherCS := false, false
+		for _, ct := range contentTypes {
+			for _, cs := range lenientParams(ct, "charset") {
+				cs = strings.ToLower(cs)
+				wideCS = wideCS || wideCharset(cs)
+				otherCS = otherCS || !jsonapi.UTF8Charset(cs)
+			}
+		}
+		if !otherCS {
+			return
+		}
+		dec := []byte(rewrite.LenientUnescape(body))
+		if wideCS && !yield(dropNUL(dec)) {
+			return
+		}
+		for u := range legacyTexts(contentTypes, dec) {
+			if !yield(u) {
+				return
+			}
+		}
+	}
+}
+
 // hasNonASCII reports whether b holds a byte past ASCII, eight bytes at a
 // time.
 func hasNonASCII(b []byte) bool {

@@ -164,3 +164,51 @@ func TestLeakGuardReadsEveryUnicodeSpaceAsASeparator(t *testing.T) {
 		t.Errorf("the upstream received %d requests", n)
 	}
 }
+
+// TestLeakGuardReadsPercentEncodedFormsInTheirCharset: a form decoder that
+// honours the Content-Type's charset (ASP.NET's Request.Form, a servlet's
+// getParameter, Django's QueryDict) percent-decodes a value to bytes and
+// reads them in that charset: "%34%00%31%00…" is the card number in
+// UTF-16LE, "%82%53%82%50…" in Shift_JIS (full-width digits), and
+// "4111%A01111…" in windows-1252 (no-break spaces). The guard read the
+// escapes as UTF-8 (a NUL, bytes that are no character) and a blocking
+// guard forwarded them.
+func TestLeakGuardReadsPercentEncodedFormsInTheirCharset(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, decoderReviewRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	pct := func(s string, enc func(c byte) []byte) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			for _, x := range enc(s[i]) {
+				fmt.Fprintf(&b, "%%%02X", x)
+			}
+		}
+		return b.String()
+	}
+	le := func(c byte) []byte { return []byte{c, 0} }
+	be := func(c byte) []byte { return []byte{0, c} }
+	sjis := func(c byte) []byte { return []byte{0x82, 0x4F + c - '0'} } // full-width digits
+	const form = "application/x-www-form-urlencoded; charset="
+	for _, tc := range []struct{ charset, body string }{
+		{"utf-16le", "note=" + pct(testPAN, le)},
+		{"utf-16be", "note=" + pct(testPAN, be)},
+		{"utf-16", "note=%FF%FE" + pct(testPAN, le)},
+		{"UTF-16LE", "note=" + strings.ReplaceAll(testPAN, "1", "1%00")}, // unreserved digits left as they are
+		{"utf-32le", "note=" + pct(testPAN, func(c byte) []byte { return []byte{c, 0, 0, 0} })},
+		{"shift_jis", "note=" + pct(testPAN, sjis)},
+		{"windows-1252", "note=" + strings.Join([]string{testPAN[:4], testPAN[4:8], testPAN[8:12], testPAN[12:]}, "%A0")},
+	} {
+		resp, b := g.do(t, "POST", "/block/pay", form+tc.charset, strings.NewReader(tc.body), nil)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("charset %s: want 422 card_data_leak, got %d %s", tc.charset, resp.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+	// Text in such a charset without card data passes.
+	resp, b := g.do(t, "POST", "/block/pay", form+"windows-1252", strings.NewReader("note=caf%E9+%A0+1234"), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a note without card data: %d %s", resp.StatusCode, b)
+	}
+}

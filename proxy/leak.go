@@ -31,7 +31,9 @@ import (
 // it is and decoded to UTF-8 too, in every such charset its Content-Type
 // names or it declares (XML declaration, HTML meta), where its no-break spaces, dashes and full-width digits are the
 // ones pan reads: legacyTexts; one in a charset without a decoder is
-// unreadable: legacyCharsets), every header (cookies included) and the
+// unreadable: legacyCharsets; a body in a charset other than UTF-8 is also
+// read percent-decoded in it, as form decoders that honour the charset read
+// it: percentTexts), every header (cookies included) and the
 // trailers; for requests also the method, the Host, the path and the query
 // string. The parts of a multipart body sent in quoted-printable or base64
 // are scanned decoded too (base64 as Python reads it: lenientBase64), and a part in a legacy charset of its own read
@@ -400,6 +402,13 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 		// A body in a charset other than UTF-8 read in it: a card number
 		// spelled with its no-break spaces, dashes or full-width digits
 		// (legacyTexts) cannot be masked in the body's own bytes.
+		sc = sc.decoded(u, true)
+	}
+	for u := range percentTexts(contentTypes, b) {
+		if sc.overflow {
+			break
+		}
+		// A form in a charset other than UTF-8, its escapes read in it.
 		sc = sc.decoded(u, true)
 	}
 	if len(boundaries) == 0 || sc.overflow {

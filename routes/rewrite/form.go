@@ -245,7 +245,7 @@ func (l *formLocator) lookupName(raw []byte) (target int, ok bool, err error) {
 		}
 		return 0, false, l.checkVariant(name)
 	}
-	name := lenientQueryUnescape(raw)
+	name := LenientUnescape(raw)
 	if target, ok = l.byName[name]; ok {
 		return 0, false, fmt.Errorf("%w: target %d: a form field name has bad percent-encoding", ErrMalformed, target)
 	}
@@ -260,12 +260,15 @@ func (l *formLocator) lookupDecoded(name string) (target int, ok bool, err error
 	return 0, false, l.checkVariant(name)
 }
 
-// lenientQueryUnescape decodes as url.QueryUnescape does but keeps a '%'
-// that does not start a valid escape as it is, and reads the non-standard
-// "%u005f" (a lower-case 'u' and four hex digits) as the character it
-// spells, as ASP.NET's HttpUtility.UrlDecode (System.Web's Request.Form and
-// Request.QueryString) does: "card%u005fnumber" is card_number to it.
-func lenientQueryUnescape(raw []byte) string {
+// LenientUnescape decodes form text (urlencoded names and values) as
+// url.QueryUnescape does but keeps a '%' that does not start a valid escape
+// as it is, and reads the non-standard "%u005f" (a lower-case 'u' and four
+// hex digits) as the character it spells, as ASP.NET's
+// HttpUtility.UrlDecode (System.Web's Request.Form and Request.QueryString)
+// does: "card%u005fnumber" is card_number to it. The form locator reads
+// names with bad percent-encoding with it, the leak guard a form in a
+// charset other than UTF-8.
+func LenientUnescape(raw []byte) string {
 	var sb strings.Builder
 	sb.Grow(len(raw))
 	for i := 0; i < len(raw); i++ {

@@ -869,7 +869,7 @@ func formLenientReadsOnlyRedacted(t *testing.T, body []byte, spans []Span) {
 			p++
 		}
 		if eq := bytes.IndexByte(body[p:stop], '='); eq >= 0 && p+eq+1 < stop {
-			c := canonFormName(lenientQueryUnescape(body[p : p+eq]))
+			c := canonFormName(LenientUnescape(body[p : p+eq]))
 			targeted := canon[c]
 			for i := 1; i < len(c) && !targeted; i++ {
 				targeted = c[i] == '[' && canon[c[:i]]

@@ -86,7 +86,7 @@ func (l *jsonLocator) checkQuery(query string) error {
 			if n, err := url.QueryUnescape(name); err == nil {
 				name = n
 			} else {
-				name = lenientQueryUnescape([]byte(name))
+				name = LenientUnescape([]byte(name))
 			}
 		}
 		elems := nestedName(name)
