@@ -212,3 +212,32 @@ func TestLeakGuardReadsPercentEncodedFormsInTheirCharset(t *testing.T) {
 		t.Errorf("a note without card data: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestLeakGuardReadsNamedReferencesOfSeparators: HTML's named character
+// references of the separators and invisible characters Find reads
+// (&ndash;, &thinsp;, &shy;, &ZeroWidthSpace;, …), as rich-text editors
+// write them (TinyMCE encodes such characters by name by default), put a
+// card number together in any browser and in html.unescape; only &nbsp;
+// was read, and a blocking guard forwarded the others.
+func TestLeakGuardReadsNamedReferencesOfSeparators(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, decoderReviewRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	for _, ref := range []string{"&ndash;", "&dash;", "&hyphen;", "&thinsp;", "&ThinSpace;", "&ensp;", "&emsp;", "&numsp;",
+		"&hairsp;", "&MediumSpace;", "&NonBreakingSpace;", "&shy;", "&shy", "&ZeroWidthSpace;", "&zwj;", "&lrm;", "&NoBreak;", "&period;"} {
+		note := testPAN[:4] + ref + testPAN[4:8] + ref + testPAN[8:12] + ref + testPAN[12:]
+		for _, body := range []string{`{"note":"<p>` + note + `</p>"}`, "<p>" + note + "</p>"} {
+			resp, b := g.do(t, "POST", "/block/pay", "application/json", strings.NewReader(body), nil)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+				t.Errorf("grouped by %s: want 422 card_data_leak, got %d %s", ref, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+	// Other references are breakers, as before.
+	resp, b := g.do(t, "POST", "/block/pay", "application/json", strings.NewReader(`{"note":"4111&amp;1111&amp;1111&amp;1111 4111&mdash;1111&mdash;1111&mdash;1111"}`), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a note without card data: %d %s", resp.StatusCode, b)
+	}
+}

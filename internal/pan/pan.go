@@ -27,7 +27,8 @@
 //     U+205F, U+3000 the ideographic space), U+2010–U+2013 (hyphens and
 //     dashes),
 //     U+FF0D and U+FF0E (full-width '-' and '.'), raw or escaped as above,
-//     and `&nbsp;`;
+//     also as HTML's named references (`&nbsp;`, `&ndash;`, `&thinsp;`,
+//     `&emsp;`…: namedChars);
 //   - an invisible separator: a character shown as nothing, Unicode's
 //     default ignorables (U+00AD soft hyphen, U+034F combining grapheme
 //     joiner, U+061C Arabic letter mark, U+115F, U+1160, U+3164 and U+FFA0
@@ -36,7 +37,8 @@
 //     and direction marks, U+202A–U+202E embeddings and overrides,
 //     U+2060–U+206F word joiner, invisible operators and isolates,
 //     U+FE00–U+FE0F variation selectors, U+FEFF BOM, U+E0000–U+E0FFF tags
-//     and variation selectors), raw or escaped as above: "4\u200b111…" and
+//     and variation selectors), raw or escaped as above (`&shy;` and
+//     `&ZeroWidthSpace;` too): "4\u200b111…" and
 //     "4111-\u200b1111-…" read as the card number on any screen. Such a
 //     character joins groups as a separator does, but it is never the
 //     second separator that ends a chain (nor is a separator next to it);
@@ -553,11 +555,63 @@ func escape[T text](s T, i int) (cp rune, n int) {
 		if i+1 < len(s) && s[i+1] == '#' {
 			return charRef(s, i)
 		}
-		if i+4 < len(s) && s[i+1] == 'n' && s[i+2] == 'b' && s[i+3] == 's' && s[i+4] == 'p' {
-			if i+5 < len(s) && s[i+5] == ';' {
-				return 0xA0, 6
+		return namedChar(s, i)
+	}
+	return 0, 0
+}
+
+// namedChars are HTML's named character references of the separators and
+// invisible characters Find reads (classify), as browsers and
+// html.unescape decode them and rich-text editors write them; legacy: HTML
+// also reads the name without its ';' (&nbsp, &shy).
+var namedChars = [...]struct {
+	name   string
+	cp     rune
+	legacy bool
+}{
+	{"nbsp", 0xA0, true}, {"NonBreakingSpace", 0xA0, false}, {"shy", 0xAD, true},
+	{"period", '.', false}, {"plus", '+', false}, {"hyphen", 0x2010, false}, {"dash", 0x2010, false}, {"ndash", 0x2013, false},
+	{"ensp", 0x2002, false}, {"emsp", 0x2003, false}, {"emsp13", 0x2004, false}, {"emsp14", 0x2005, false},
+	{"numsp", 0x2007, false}, {"puncsp", 0x2008, false}, {"thinsp", 0x2009, false}, {"ThinSpace", 0x2009, false},
+	{"hairsp", 0x200A, false}, {"VeryThinSpace", 0x200A, false}, {"MediumSpace", 0x205F, false},
+	{"ZeroWidthSpace", 0x200B, false}, {"NegativeVeryThinSpace", 0x200B, false}, {"NegativeThinSpace", 0x200B, false},
+	{"NegativeMediumSpace", 0x200B, false}, {"NegativeThickSpace", 0x200B, false},
+	{"zwnj", 0x200C, false}, {"zwj", 0x200D, false}, {"lrm", 0x200E, false}, {"rlm", 0x200F, false},
+	{"NoBreak", 0x2060, false}, {"af", 0x2061, false}, {"ApplyFunction", 0x2061, false},
+	{"it", 0x2062, false}, {"InvisibleTimes", 0x2062, false}, {"ic", 0x2063, false}, {"InvisibleComma", 0x2063, false},
+}
+
+// namedFirst marks the first letters of namedChars: a form's "&amount="
+// is passed over at once.
+var namedFirst = func() (t [256]bool) {
+	for _, r := range namedChars {
+		t[r.name[0]] = true
+	}
+	return t
+}()
+
+// namedChar decodes a named character reference of namedChars at s[i]
+// ('&'); n is 0 when there is none.
+func namedChar[T text](s T, i int) (cp rune, n int) {
+	if i+1 >= len(s) || !namedFirst[s[i+1]] {
+		return 0, 0
+	}
+next:
+	for _, r := range namedChars {
+		if r.name[0] != s[i+1] || i+1+len(r.name) > len(s) {
+			continue
+		}
+		for k := 1; k < len(r.name); k++ {
+			if s[i+1+k] != r.name[k] {
+				continue next
 			}
-			return 0xA0, 5
+		}
+		end := i + 1 + len(r.name)
+		switch {
+		case end < len(s) && s[end] == ';':
+			return r.cp, end + 1 - i
+		case r.legacy:
+			return r.cp, end - i
 		}
 	}
 	return 0, 0
