@@ -29,3 +29,28 @@ func TestFormLocatorReadsPercentUNames(t *testing.T) {
 		t.Errorf("the upstream received %d requests", n)
 	}
 }
+
+// TestFormLocatorReadsPastAByteOrderMark: Express's body-parser decodes a
+// body with iconv-lite, which drops a leading UTF-8 byte order mark, so
+// "\ufeffcard_number=4111…" is card_number to the app; the form locator
+// read the first name with the mark, an untargeted field, and the card
+// number reached the app in clear (the route's guard logs).
+func TestFormLocatorReadsPastAByteOrderMark(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, decoderReviewRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	for _, ct := range []string{"application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "text/plain"} {
+		resp, b := g.do(t, "POST", "/form/pay", ct, strings.NewReader("\ufeffcard_number="+testPAN+"&amount=10"), nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", ct, resp.StatusCode, b)
+		}
+		got := string(up.last(t).Body)
+		if strings.Contains(got, testPAN) || !strings.HasPrefix(got, "\ufeffcard_number=") || !strings.HasSuffix(got, "&amount=10") {
+			t.Errorf("%s: the upstream got %q, want the card number redacted and the rest as sent", ct, obstestMask(got))
+		}
+	}
+	// A spelling of a targeted name after the mark is refused as without it.
+	resp, b := g.do(t, "POST", "/form/pay", "application/x-www-form-urlencoded", strings.NewReader("\ufeffCard_Number="+testPAN), nil)
+	if resp.StatusCode != 422 || !strings.Contains(string(b), "duplicate_key") {
+		t.Errorf("Card_Number after the mark: want 422 duplicate_key, got %d %s", resp.StatusCode, b)
+	}
+}

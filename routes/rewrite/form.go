@@ -24,7 +24,10 @@ import (
 // is, as PHP does, or reads ASP.NET's "%u005f" as '_') would read as a
 // targeted name. Trailing CR and LF bytes at
 // the very end of the body (some clients end the body with a line break) are
-// not part of the last value; CR and LF anywhere else are ordinary bytes of
+// not part of the last value, and a UTF-8 byte order mark at its start is
+// not part of the first name (Express's body-parser decodes the body with
+// iconv-lite, which drops it: "\ufeffcard_number=…" is card_number to the
+// app; the mark is kept in place); CR and LF anywhere else are ordinary bytes of
 // the name or value they stand in (url.ParseQuery keeps them too), so they are
 // tokenized with the value and come back percent-encoded.
 //
@@ -165,7 +168,11 @@ func (l *formLocator) locateURLEncoded(body []byte) ([]Span, error) {
 		return nil, fmt.Errorf("%w: more than %d form fields", ErrMalformed, maxFormFields)
 	}
 	var spans []Span
-	for pos := 0; pos <= len(b); {
+	pos := 0
+	if bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
+		pos = 3 // a byte order mark, which Express's body-parser drops
+	}
+	for pos <= len(b) {
 		pe := bytes.IndexByte(b[pos:], '&')
 		if pe < 0 {
 			pe = len(b)
