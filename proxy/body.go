@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
 	"golang.org/x/text/encoding/japanese"
@@ -622,6 +623,22 @@ func percentTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
 			}
 		}
 	}
+}
+
+// latin1Text returns a header value read as ISO-8859-1, each byte the
+// character of its value, in UTF-8, when it holds a byte past ASCII; nil
+// otherwise. Node, Java servlet containers and WSGI/ASGI servers
+// (PEP 3333's native strings) hand an app header values decoded so:
+// "4111\xa01111…" is a card number grouped by no-break spaces to them.
+func latin1Text(v string) []byte {
+	if !hasNonASCII([]byte(v)) {
+		return nil
+	}
+	out, err := charmap.ISO8859_1.NewDecoder().Bytes([]byte(v))
+	if err != nil {
+		return nil
+	}
+	return out
 }
 
 // hasNonASCII reports whether b holds a byte past ASCII, eight bytes at a

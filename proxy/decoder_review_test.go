@@ -241,3 +241,33 @@ func TestLeakGuardReadsNamedReferencesOfSeparators(t *testing.T) {
 		t.Errorf("a note without card data: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestLeakGuardReadsHeaderValuesAsLatin1: Node, Java servlet containers
+// and WSGI/ASGI servers hand an app header values decoded as ISO-8859-1,
+// so the byte 0xA0 between digit groups is a no-break space and 0xAD a
+// soft hyphen, separators Find reads; the guard read the bytes as UTF-8
+// (no character) and a blocking guard forwarded the header.
+func TestLeakGuardReadsHeaderValuesAsLatin1(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, decoderReviewRoutes, up.URL), nil, gwOptions{logger: obstest.Logger(t)})
+	grouped := func(sep string) string {
+		return testPAN[:4] + sep + testPAN[4:8] + sep + testPAN[8:12] + sep + testPAN[12:]
+	}
+	for name, hdr := range map[string]map[string]string{
+		"no-break spaces": {"X-Note": grouped("\xa0")},
+		"soft hyphens":    {"X-Note": "card " + grouped("-\xad")},
+		"a cookie":        {"Cookie": "note=" + grouped("\xa0")},
+	} {
+		resp, b := g.do(t, "GET", "/block/pay", "", nil, hdr)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "card_data_leak") {
+			t.Errorf("%s: want 422 card_data_leak, got %d %s", name, resp.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream received %d requests", n)
+	}
+	resp, b := g.do(t, "GET", "/block/pay", "", nil, map[string]string{"X-Note": "caf\xe9 \xa0 1234"})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a header without card data: %d %s", resp.StatusCode, b)
+	}
+}

@@ -44,7 +44,9 @@ import (
 // decoded parts (leakScan.decoded), as the integers they spell
 // (pan.FindExponent, escaped 'e' and sign included); header and trailer
 // values and a request's target are also read base64-decoded
-// (pan.FindBase64String: a cookie session, a JWT, a state parameter); a
+// (pan.FindBase64String: a cookie session, a JWT, a state parameter), and
+// header and trailer values holding a byte past ASCII as ISO-8859-1
+// (latin1Text: as Node, servlets and WSGI hand them to the app); a
 // card number found there cannot be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
@@ -503,6 +505,16 @@ func (sc leakScan) header(where string, h http.Header) leakScan {
 			// client decodes it in one step.
 			for _, d := range pan.FindBase64String(v) {
 				sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
+			}
+			// ISO-8859-1, as most servers but Go's hand it to the app:
+			// what only that reading finds cannot be masked in place.
+			if u := latin1Text(v); u != nil {
+				plain := pan.FindString(v)
+				for _, c := range pan.Find(u) {
+					if d := c.Digits(); !slices.ContainsFunc(plain, func(p pan.Candidate) bool { return p.Digits() == d }) {
+						sc.hits = append(sc.hits, leakHit{where: where, offset: -1, digits: d, h: h, key: k, vi: i, encoded: true})
+					}
+				}
 			}
 		}
 	}
