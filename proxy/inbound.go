@@ -385,7 +385,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path, err := canonicalize(r)
 	if err != nil {
 		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
+			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path"))
 		return
 	}
 	if p := routes.ReservedPath(path); (p == "/cards" || p == "/aliases") && len(r.Header.Values(RevealRouteHeader)) > 0 {
@@ -548,8 +548,15 @@ func (c *stateCtx) Value(key any) any {
 }
 
 // canonicalize makes r's URL path canonical (routes.CanonicalPath) and
-// returns it unescaped, as routes match it.
+// returns it unescaped, as routes match it. A URL with an opaque part (a
+// target such as "https:v1/charges", an absolute URI without "//", which
+// no HTTP request may be) has no path: the transport would send the
+// opaque part as the target, not the path routes matched, so it is
+// routes.ErrUnsafePath.
 func canonicalize(r *http.Request) (string, error) {
+	if r.URL.Opaque != "" {
+		return "", routes.ErrUnsafePath
+	}
 	raw := r.URL.EscapedPath()
 	c, err := routes.CanonicalPath(raw)
 	if err != nil {

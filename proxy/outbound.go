@@ -1026,7 +1026,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		path, err := canonicalize(req)
 		if err != nil {
 			refusal = jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-				"the path holds an encoded slash or backslash, a control character or a malformed escape")
+				"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
 		} else {
 			removeHopByHop(req.Header)
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
