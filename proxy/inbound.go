@@ -672,7 +672,13 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	// no card (vault.CreatedAliases), possibly after its header.
 	ctx := vault.WithoutCreations(r.Context())
 	if jerr := in.pipe.response(ctx, st, inboundResponse, resp); jerr != nil {
-		if !a.panicked() {
+		switch {
+		case a.panicked():
+		case r.Context().Err() != nil:
+			// Its client left: the answer broke off with it (internalAnswer),
+			// no failure of the upstream's.
+			writeError(w, clientClosed(in.log, st.route.ID))
+		default:
 			in.errorHandler(w, r, &responseRefused{jerr})
 		}
 		return

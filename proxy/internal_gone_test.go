@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 )
 
 // TestInternalAnswerOfAClientThatLeftIsNotRead: the answer of an
@@ -19,10 +20,15 @@ import (
 // nothing else) had it read whole, and the route's response filters
 // redacted the card number in it, vault calls for nobody. Once the client
 // is gone, the upstream's writes fail, and what it wrote is no answer: the
-// phase reads no more of it and applies no filter.
+// phase reads no more of it and applies no filter, and the request is
+// logged and counted as one whose client left (499), not as a failure of
+// the upstream.
 func TestInternalAnswerOfAClientThatLeftIsNotRead(t *testing.T) {
 	b := bodybudget.New(1<<20, 0)
-	g, in, _ := newInternalBudgetGateway(t, b)
+	in := &internalUpstream{}
+	c := obstest.NewCapture(t)
+	g := newGateway(t, parseRoutes(t, internalBudgetRoutes, "http://127.0.0.1:1"), nil,
+		gwOptions{maxBody: 64 << 10, budget: b, logger: c.Logger, internal: map[string]http.Handler{"internal:cards": in}})
 	started := make(chan struct{})
 	var late error
 	in.reset(func(w http.ResponseWriter, r *http.Request) {
@@ -58,5 +64,8 @@ func TestInternalAnswerOfAClientThatLeftIsNotRead(t *testing.T) {
 	}
 	if n := g.filterCount("int", "int-hide", "applied"); n != 0 {
 		t.Errorf("the route's response filter was applied %v times to the answer of a client that left", n)
+	}
+	if lines := waitLines(t, c, 1); len(lines) != 1 || lines[0]["status"] != float64(499) {
+		t.Errorf("access lines %v, want one with status 499 (client closed request), not an upstream failure", lines)
 	}
 }
