@@ -127,7 +127,9 @@
 // the body, dropped when the body streamed past it (trailerTargets). An
 // answer without content (Content-Length: 0, 204, 304) is read to its end
 // first, so that the filters and the leak guard read the trailers an
-// HTTP/2 upstream may send after it (emptyBodyTrailers).
+// HTTP/2 upstream may send after it (emptyBodyTrailers). The trailers of an
+// in-process upstream whose answer the phase reads are not forwarded
+// (internalAnswer.WriteHeader).
 //
 // All the bodies buffered at once, by both proxies, are bounded by the
 // Budget of their options (limits.max_buffered_bytes, package
@@ -772,7 +774,9 @@ func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
 
 func (a *internalAnswer) Header() http.Header { return a.header }
 
-// WriteHeader makes the header final; 1xx interim responses are dropped.
+// WriteHeader makes the header final; 1xx interim responses are dropped,
+// and so are trailers: the answer's trailer fields, set after the header
+// or before it under http.TrailerPrefix, are not forwarded.
 func (a *internalAnswer) WriteHeader(code int) {
 	if a.wrote || code >= 100 && code <= 199 {
 		return
@@ -780,6 +784,13 @@ func (a *internalAnswer) WriteHeader(code int) {
 	a.wrote = true
 	a.code = code
 	a.sent = a.header.Clone()
+	for k := range a.sent {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			// A trailer, whose name no header target is: dropped, as
+			// those set after the header are (never copied).
+			delete(a.sent, k)
+		}
+	}
 	if code == http.StatusNoContent || code == http.StatusNotModified {
 		a.noBody = true
 	}
