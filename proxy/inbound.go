@@ -69,8 +69,11 @@
 // refusals and the same leak guard: its
 // handler runs on a goroutine of its own and writes into a pipe the
 // response phase reads (internalAnswer), so a refused answer stops its
-// writes, where it was buffered whole before the phase looked at it; its
-// upstream time is the wait for its header, as an external upstream's.
+// writes, where it was buffered whole before the phase looked at it, and
+// so does a client that left: what the handler writes after is not read
+// on nor filtered, as an external upstream's body read ends with the
+// request; its upstream time is the wait for its header, as an external
+// upstream's.
 // Without response filters, on a route whose leak_guard is off, the
 // handler writes to the client itself.
 //
@@ -124,7 +127,9 @@
 // the body, dropped when the body streamed past it (trailerTargets). An
 // answer without content (Content-Length: 0, 204, 304) is read to its end
 // first, so that the filters and the leak guard read the trailers an
-// HTTP/2 upstream may send after it (emptyBodyTrailers).
+// HTTP/2 upstream may send after it (emptyBodyTrailers). The trailers of an
+// in-process upstream whose answer the phase reads are not forwarded
+// (internalAnswer.WriteHeader).
 //
 // All the bodies buffered at once, by both proxies, are bounded by the
 // Budget of their options (limits.max_buffered_bytes, package
@@ -676,7 +681,13 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	// no card (vault.CreatedAliases), possibly after its header.
 	ctx := vault.WithoutCreations(r.Context())
 	if jerr := in.pipe.response(ctx, st, inboundResponse, resp); jerr != nil {
-		if !a.panicked() {
+		switch {
+		case a.panicked():
+		case r.Context().Err() != nil:
+			// Its client left: the answer broke off with it (internalAnswer),
+			// no failure of the upstream's.
+			writeError(w, clientClosed(in.log, st.route.ID))
+		default:
 			in.errorHandler(w, r, &responseRefused{jerr})
 		}
 		return
@@ -701,13 +712,18 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 // after at most about limits.max_body of it was written, where a buffer
 // took the whole answer before the phase looked at it. The upstream's
 // writes wait for the reader; once the exchange is over (finish) they
-// fail, and the upstream ends.
+// fail, and the upstream ends. Once the client has gone (the request's
+// context is done) they fail too, and the body ends with that error
+// rather than at its end, as an external upstream's body read fails with
+// the request's context: what the upstream wrote for nobody is neither
+// read on nor filtered.
 //
 // header, pw, wrote and noBody are the upstream goroutine's; it sets code
 // and sent before it closes head, and pv before it closes done; pr is the
 // proxy's.
 type internalAnswer struct {
-	header   http.Header // the upstream's
+	ctx      context.Context // the upstream's request's
+	header   http.Header     // the upstream's
 	pw       *io.PipeWriter
 	wrote    bool // the header was written (head closed)
 	noBody   bool // HEAD, 204, 304: no body is sent
@@ -724,7 +740,7 @@ type internalAnswer struct {
 // internalAnswer.
 func startInternal(h http.Handler, r *http.Request) *internalAnswer {
 	pr, pw := io.Pipe()
-	a := &internalAnswer{header: http.Header{}, pw: pw, pr: pr, noBody: r.Method == http.MethodHead,
+	a := &internalAnswer{ctx: r.Context(), header: http.Header{}, pw: pw, pr: pr, noBody: r.Method == http.MethodHead,
 		head: make(chan struct{}), done: make(chan struct{})}
 	go a.serve(h, r)
 	return a
@@ -744,12 +760,14 @@ func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
 			a.pv = v
 			a.didPanic.Store(true)
 			_ = a.pw.CloseWithError(errInternalPanic)
+		} else if err := context.Cause(r.Context()); err != nil {
+			// Its client left: what it wrote, or did not, is no answer
+			// (as when the upstream writes to the client itself: the
+			// access line's 499).
+			_ = a.pw.CloseWithError(err)
 		} else {
-			if !a.wrote && r.Context().Err() == nil {
-				// An answer without a write: 200, empty. One whose client
-				// left is no answer (as when the upstream writes to the
-				// client itself: the access line's 499).
-				a.WriteHeader(http.StatusOK)
+			if !a.wrote {
+				a.WriteHeader(http.StatusOK) // an answer without a write: 200, empty
 			}
 			_ = a.pw.Close()
 		}
@@ -763,7 +781,9 @@ func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
 
 func (a *internalAnswer) Header() http.Header { return a.header }
 
-// WriteHeader makes the header final; 1xx interim responses are dropped.
+// WriteHeader makes the header final; 1xx interim responses are dropped,
+// and so are trailers: the answer's trailer fields, set after the header
+// or before it under http.TrailerPrefix, are not forwarded.
 func (a *internalAnswer) WriteHeader(code int) {
 	if a.wrote || code >= 100 && code <= 199 {
 		return
@@ -771,6 +791,13 @@ func (a *internalAnswer) WriteHeader(code int) {
 	a.wrote = true
 	a.code = code
 	a.sent = a.header.Clone()
+	for k := range a.sent {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			// A trailer, whose name no header target is: dropped, as
+			// those set after the header are (never copied).
+			delete(a.sent, k)
+		}
+	}
 	if code == http.StatusNoContent || code == http.StatusNotModified {
 		a.noBody = true
 	}
@@ -783,6 +810,9 @@ func (a *internalAnswer) Write(b []byte) (int, error) {
 	}
 	if a.noBody {
 		return 0, http.ErrBodyNotAllowed
+	}
+	if err := context.Cause(a.ctx); err != nil {
+		return 0, err // its client left
 	}
 	return a.pw.Write(b)
 }
