@@ -103,6 +103,9 @@
 //     exactly as a missing one), and the aliases a card gets belong to it.
 //     A card whose PAN (or network token PAN) the vault no longer gives
 //     this account answers 409 card_data_gone wherever the PAN is needed;
+//     the aliases an inbound route of another account in front of the API
+//     made for a create (in the route's account) are released there
+//     (releaseRouteCreated), never left to that account;
 //     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
 //     card's pan_alias (409 alias_in_use). A card stored with a pan_alias
 //     that a concurrent delete removed gets its number back under a new

@@ -509,14 +509,29 @@ func (h *Handler) createGuarded(w http.ResponseWriter, r *http.Request) {
 	if *ran {
 		return
 	}
-	account := vault.ActorFrom(r.Context()).Account
-	if account == "" {
-		d, ok := h.vault.(interface{ DefaultAccount() string })
-		if !ok {
-			return
-		}
-		account = d.DefaultAccount()
+	if account, ok := h.routeAccount(r); ok {
+		h.releaseRouteCreated(r, account)
 	}
+}
+
+// routeAccount returns the account an inbound route in front of the API
+// made r's aliases in: the route's, or the vault's default one when the
+// route names none; ok false when the default account is not known.
+func (h *Handler) routeAccount(r *http.Request) (account string, ok bool) {
+	if account = vault.ActorFrom(r.Context()).Account; account != "" {
+		return account, true
+	}
+	d, ok := h.vault.(interface{ DefaultAccount() string })
+	if !ok {
+		return "", false
+	}
+	return d.DefaultAccount(), true
+}
+
+// releaseRouteCreated releases the aliases the route in front of the API
+// made for r (vault.CreatedAliases) in account, the route's
+// (releaseCreated).
+func (h *Handler) releaseRouteCreated(r *http.Request, account string) {
 	h.releaseCreated(&request{ctx: vault.WithAccount(r.Context(), account), p: principalOf(account),
 		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
 }
@@ -542,6 +557,18 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	if ran, _ := r.Context().Value(createRanKey{}).(*bool); ran != nil {
 		*ran = true
+	}
+	// An inbound route of another account in front of the API made its
+	// aliases in that account, where this client's card can never use them
+	// (another account's alias is unknown_alias) and its release below
+	// would not find them: they are released there now, as when the guard
+	// refuses the request. Before, the client's card number stayed the
+	// route account's for good.
+	if len(vault.CreatedAliases(r.Context())) > 0 {
+		if account, ok := h.routeAccount(r); ok && account != q.p.Account {
+			h.releaseRouteCreated(r, account)
+			q.ctx = vault.WithoutCreations(q.ctx)
+		}
 	}
 	// The aliases this request makes (its redaction, an inbound route's in
 	// front of the API) are released when no card is stored (duplicates.go).
