@@ -492,7 +492,8 @@ type createRanKey struct{}
 
 // createGuarded is POST /cards: the guard, then serveCreate. A create the
 // guard refuses (401 an expired access token, 403, 415) never reaches
-// serveCreate, but an inbound route in front of the API (the raw card data
+// serveCreate, nor does one begin refuses (a client of another account
+// than the route's, 403 account_not_allowed), but an inbound route in front of the API (the raw card data
 // flow) has made its aliases already, its redaction running first: they
 // are released as serveCreate releases what a create that stores no card
 // made (releaseCreated), in the account the route's redactions used (the
@@ -509,29 +510,14 @@ func (h *Handler) createGuarded(w http.ResponseWriter, r *http.Request) {
 	if *ran {
 		return
 	}
-	if account, ok := h.routeAccount(r); ok {
-		h.releaseRouteCreated(r, account)
+	account := vault.ActorFrom(r.Context()).Account
+	if account == "" {
+		d, ok := h.vault.(interface{ DefaultAccount() string })
+		if !ok {
+			return
+		}
+		account = d.DefaultAccount()
 	}
-}
-
-// routeAccount returns the account an inbound route in front of the API
-// made r's aliases in: the route's, or the vault's default one when the
-// route names none; ok false when the default account is not known.
-func (h *Handler) routeAccount(r *http.Request) (account string, ok bool) {
-	if account = vault.ActorFrom(r.Context()).Account; account != "" {
-		return account, true
-	}
-	d, ok := h.vault.(interface{ DefaultAccount() string })
-	if !ok {
-		return "", false
-	}
-	return d.DefaultAccount(), true
-}
-
-// releaseRouteCreated releases the aliases the route in front of the API
-// made for r (vault.CreatedAliases) in account, the route's
-// (releaseCreated).
-func (h *Handler) releaseRouteCreated(r *http.Request, account string) {
 	h.releaseCreated(&request{ctx: vault.WithAccount(r.Context(), account), p: principalOf(account),
 		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
 }
@@ -557,18 +543,6 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	if ran, _ := r.Context().Value(createRanKey{}).(*bool); ran != nil {
 		*ran = true
-	}
-	// An inbound route of another account in front of the API made its
-	// aliases in that account, where this client's card can never use them
-	// (another account's alias is unknown_alias) and its release below
-	// would not find them: they are released there now, as when the guard
-	// refuses the request. Before, the client's card number stayed the
-	// route account's for good.
-	if len(vault.CreatedAliases(r.Context())) > 0 {
-		if account, ok := h.routeAccount(r); ok && account != q.p.Account {
-			h.releaseRouteCreated(r, account)
-			q.ctx = vault.WithoutCreations(q.ctx)
-		}
 	}
 	// The aliases this request makes (its redaction, an inbound route's in
 	// front of the API) are released when no card is stored (duplicates.go).

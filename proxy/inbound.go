@@ -33,7 +33,10 @@
 // redacted by the alias each became (package internal/redacted): the Card
 // Management API hashes an Idempotency-Key's request as the client sent
 // it, so a retry whose CVC the route redacted into a new volatile alias is
-// the same request.
+// the same request. The request is marked as a route's
+// (vault.WithInboundRoute): the route acts for its account (its
+// redactions are made there, its leak guard judges the answer there), so
+// the APIs serve that account's clients only (403 account_not_allowed).
 //
 // The Card Management API (/cards) and the vault API (/aliases) decide
 // what their clients see in clear (--pci with cards:read, aliases:reveal),
@@ -645,7 +648,10 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	// internal/redacted: cards' Idempotency-Key). The values are handed
 	// on: the response phase's redactions, which run while the upstream
 	// may still read them, go to a map of their own.
-	r = r.WithContext(redacted.With(r.Context(), st.redacted))
+	// The API serves the route's account's clients only
+	// (vault.WithInboundRoute): the route's filters and leak guard act for
+	// that account.
+	r = r.WithContext(redacted.With(vault.WithInboundRoute(r.Context()), st.redacted))
 	st.redacted = nil
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) && st.route.LeakGuard == routes.LeakOff {

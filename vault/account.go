@@ -147,3 +147,27 @@ func (s *Service) accountOf(a Actor) string {
 
 // DefaultAccount returns the Service's default account.
 func (s *Service) DefaultAccount() string { return s.defAccount }
+
+type inboundRouteKey struct{}
+
+// WithInboundRoute marks ctx as a request an inbound route hands to an
+// in-process API (the proxy's internal:cards and internal:aliases
+// upstreams). The route acts for its account, the Actor's Account ("":
+// the default account): its request filters made their aliases there and
+// its leak guard judges the answer there, so the APIs serve only that
+// account's clients (RouteServes).
+func WithInboundRoute(ctx context.Context) context.Context {
+	return context.WithValue(ctx, inboundRouteKey{}, true)
+}
+
+// RouteServes reports whether a client of account may be served through
+// the inbound route ctx came through (WithInboundRoute): only when account
+// is the route's (the Actor's Account, or the default account when the
+// route names none). Always true for a request no route handed on (the
+// built-in mounts /cards and /aliases, which serve every account).
+func (s *Service) RouteServes(ctx context.Context, account string) bool {
+	if via, _ := ctx.Value(inboundRouteKey{}).(bool); !via {
+		return true
+	}
+	return s.account(ctx) == account
+}
