@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -151,5 +152,71 @@ func TestAnotherAccountsRouteIsNoOracleOfItsAliases(t *testing.T) {
 	own := createAlias(t, g, apiB, fpeA, "UUID")[0]
 	if status, body = call(t, "GET", g.inbound+"/aliases/"+own, "", "", basicAuth(apiB)); status != 200 || !strings.Contains(string(body), fpeA) {
 		t.Fatalf("acct_b reveals its value through /aliases: %d %s", status, body)
+	}
+}
+
+// TestAnotherAccountsURLRouteToTheGatewaysAPIIsNoOracle: the same through
+// a route of acct_a whose upstream is a URL that reaches the gateway's own
+// /aliases (forward_reserved, the gateway's listener: a load balancer in
+// front of it or another gateway would do the same), its leak guard
+// redact judging the answers in acct_a. Before, acct_b's client got its
+// value in clear when it was acct_a's FPE alias and masked otherwise. The
+// route sends Aliasgate-Route-Account and /aliases serves acct_a's client
+// only; a client sending that header itself only narrows what it gets.
+func TestAnotherAccountsURLRouteToTheGatewaysAPIIsNoOracle(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: vault_a
+    direction: inbound
+    host: vault.a.test
+    path_prefix: /aliases
+    forward_reserved: [/aliases]
+    upstream: http://`+addr+`
+    account: acct_a
+    leak_guard: redact
+`), 0o600)
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_VAULT_API_ENABLED": "true",
+		"ALIASGATE_LISTEN_INBOUND": addr})
+	apiA := createClient(t, env, data, "--name", "api", "--account", "acct_a", "--scopes", "aliases:write,aliases:reveal")
+	apiB := createClient(t, env, data, "--name", "api", "--account", "acct_b", "--scopes", "aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data)
+	fpeA := createAlias(t, g, apiA, "4111111111111111", "FPE_SIX_T_FOUR")[0]
+	var answers []string
+	for _, v := range []string{fpeA, mutate(fpeA)} {
+		own := createAlias(t, g, apiB, v, "UUID")[0]
+		status, body := call(t, "GET", g.inbound+"/aliases/"+own, "", "", onHost("vault.a.test", basicAuth(apiB)))
+		if status != 403 || !strings.Contains(string(body), "account_not_allowed") {
+			t.Errorf("acct_b reveals its own value through acct_a's URL route: %d %s", status, body)
+		}
+		answers = append(answers, strings.ReplaceAll(string(body), own, "{alias}"))
+	}
+	if answers[0] != answers[1] {
+		t.Errorf("acct_a's alias and another number answer differently: %s and %s", answers[0], answers[1])
+	}
+	status, body := call(t, "GET", g.inbound+"/aliases/"+fpeA, "", "", onHost("vault.a.test", basicAuth(apiA)))
+	if status != 200 || !strings.Contains(string(body), "411111******1111") {
+		t.Fatalf("acct_a reveals through its URL route: %d %s", status, body)
+	}
+	// The header sent by a client itself: it narrows, never widens.
+	own := createAlias(t, g, apiB, "5555555555554444", "UUID")[0]
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+own, "", "", func(r *http.Request) {
+		basicAuth(apiB)(r)
+		r.Header.Set("Aliasgate-Route-Account", "acct_a")
+	}); status != 403 {
+		t.Fatalf("acct_b naming acct_a's route account itself: %d %s", status, body)
+	}
+	if status, body = call(t, "GET", g.inbound+"/aliases/"+own, "", "", func(r *http.Request) {
+		basicAuth(apiB)(r)
+		r.Header.Set("Aliasgate-Route-Account", "acct_b")
+	}); status != 200 {
+		t.Fatalf("acct_b naming its own account: %d %s", status, body)
 	}
 }
