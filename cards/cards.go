@@ -103,6 +103,11 @@
 //     exactly as a missing one), and the aliases a card gets belong to it.
 //     A card whose PAN (or network token PAN) the vault no longer gives
 //     this account answers 409 card_data_gone wherever the PAN is needed;
+//     through an inbound route in front of the API (internal:cards), which
+//     acts for its account (its request filters made their aliases there,
+//     its leak guard judges the answer there), only that account's clients
+//     are served: another's is 403 account_not_allowed after authentication
+//     (vault.Service.RouteServes; the built-in /cards serves every account);
 //     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
 //     card's pan_alias (409 alias_in_use). A card stored with a pan_alias
 //     that a concurrent delete removed gets its number back under a new
@@ -620,6 +625,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 			"Forbidden", "the client is not bound to an account"))
 		return nil, false
 	}
+	if !routeServes(h.vault, r, p.Account) {
+		jsonapi.WriteError(w, jsonapi.MediaType, errAccountNotAllowed())
+		return nil, false
+	}
 	// The client is the actor of audited reveals, and acts for its account:
 	// pan_alias and cvc_alias resolve among that account's aliases only,
 	// and the aliases the API makes belong to it.
@@ -628,6 +637,23 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		TraceID: traceID(r.Header.Get("traceparent")), ClientID: p.ClientID, VaultID: h.vaultID,
 		AccountID: p.Account, Fingerprint: p.Fingerprint,
 	}}, true
+}
+
+// routeServes reports whether a client of account may be served through
+// the inbound route r came through, if any (vault.Service.RouteServes: the
+// route's account only); true for a Vault that cannot tell (test doubles).
+func routeServes(v Vault, r *http.Request, account string) bool {
+	rs, ok := v.(interface {
+		RouteServes(ctx context.Context, account string) bool
+	})
+	return !ok || rs.RouteServes(r.Context(), account)
+}
+
+// errAccountNotAllowed is the refusal of a client of another account than
+// the inbound route's in front of the API (routeServes).
+func errAccountNotAllowed() error {
+	return jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
+		"this route acts for another account than the client's: use the gateway's /cards, or a route of the client's account")
 }
 
 // fail writes err; errors that are not *jsonapi.Error are logged and become

@@ -33,7 +33,15 @@
 // redacted by the alias each became (package internal/redacted): the Card
 // Management API hashes an Idempotency-Key's request as the client sent
 // it, so a retry whose CVC the route redacted into a new volatile alias is
-// the same request.
+// the same request. The request is marked as a route's
+// (vault.WithRouteAccount): the route acts for its account (its
+// redactions are made there, its leak guard judges the answer there), so
+// the APIs serve that account's clients only (403 account_not_allowed).
+// A route whose upstream is a URL may reach the same APIs (below): when
+// it acts for its account on the exchange (filters, or a leak guard that
+// refuses or masks) it sends RouteAccountHeader with its account, and
+// /cards and /aliases of every gateway serve such a request to that
+// account's clients only.
 //
 // The Card Management API (/cards) and the vault API (/aliases) decide
 // what their clients see in clear (--pci with cards:read, aliases:reveal),
@@ -393,11 +401,22 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path"))
 		return
 	}
-	if p := routes.ReservedPath(path); (p == "/cards" || p == "/aliases") && len(r.Header.Values(RevealRouteHeader)) > 0 {
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
-			"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
-				" decides what its clients see in clear, so it does not answer through such a route"))
-		return
+	if p := routes.ReservedPath(path); p == "/cards" || p == "/aliases" {
+		if len(r.Header.Values(RevealRouteHeader)) > 0 {
+			writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
+				"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
+					" decides what its clients see in clear, so it does not answer through such a route"))
+			return
+		}
+		// Routes that forwarded it here act for their accounts: the APIs
+		// serve only those accounts' clients (RouteAccountHeader).
+		if accts := r.Header.Values(RouteAccountHeader); len(accts) > 0 {
+			ctx := r.Context()
+			for _, a := range accts {
+				ctx = vault.WithRouteAccount(ctx, strings.TrimSpace(a))
+			}
+			r = r.WithContext(ctx)
+		}
 	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
 	if route == nil {
@@ -493,6 +512,24 @@ func (in *Inbound) Close() error {
 // forwarded_by_reveal_route): see "Routes in front of the gateway's own
 // APIs" in the package doc.
 const RevealRouteHeader = "Aliasgate-Reveal-Route"
+
+// RouteAccountHeader marks a request forwarded by an inbound route that
+// acts for its account on it (actsForAccount); its value is the route's
+// account ("": the default account). The gateway's own /cards and
+// /aliases serve such a request to the clients of that account only (403
+// account_not_allowed once authenticated, vault.Service.RouteServes), as
+// a route in front of internal:cards or internal:aliases: see "Routes in
+// front of the gateway's own APIs" in the package doc. A client sending
+// it itself only narrows what it is served.
+const RouteAccountHeader = "Aliasgate-Route-Account"
+
+// actsForAccount reports whether the route acts for its account on the
+// exchanges it forwards: its filters make and reveal aliases there, and a
+// leak guard that refuses or masks judges numbers there (log changes no
+// answer).
+func actsForAccount(route *routes.Route) bool {
+	return len(route.Filters) > 0 || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact
+}
 
 // readsResponses reports whether the response phase reads the route's
 // responses: it has response filters or its leak guard is on.
@@ -610,6 +647,13 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	if st.route.MayRevealInResponse(routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}) {
 		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
 	}
+	if actsForAccount(st.route) {
+		// The upstream may be the gateway's own /cards or /aliases (see
+		// "Routes in front of the gateway's own APIs"): it serves only
+		// this route's account's clients. Added to what earlier routes
+		// of a chain of gateways sent.
+		pr.Out.Header.Add(RouteAccountHeader, st.route.Account)
+	}
 	if readsResponses(st.route) {
 		// Ask for gzip or no coding rather than have the upstream answer
 		// in an encoding the filters and the leak guard cannot read; the
@@ -657,7 +701,10 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	// internal/redacted: cards' Idempotency-Key). The values are handed
 	// on: the response phase's redactions, which run while the upstream
 	// may still read them, go to a map of their own.
-	r = r.WithContext(redacted.With(r.Context(), st.redacted))
+	// The API serves the route's account's clients only
+	// (vault.WithRouteAccount): the route's filters and leak guard act for
+	// that account.
+	r = r.WithContext(redacted.With(vault.WithRouteAccount(r.Context(), st.route.Account), st.redacted))
 	st.redacted = nil
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) && st.route.LeakGuard == routes.LeakOff {
