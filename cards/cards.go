@@ -193,6 +193,10 @@ type Vault interface {
 	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
 	// Delete removes one alias of the context's account (DELETE /cards/{id}).
 	Delete(ctx context.Context, alias string) error
+	// RouteServes reports whether a client of account may be served
+	// through the inbound routes the request came through, if any
+	// (vault.WithRouteAccount): only their account's clients.
+	RouteServes(ctx context.Context, account string) bool
 }
 
 // Guard authenticates requests and checks scopes (*auth.Service).
@@ -625,7 +629,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 			"Forbidden", "the client is not bound to an account"))
 		return nil, false
 	}
-	if !routeServes(h.vault, r, p.Account) {
+	if !h.vault.RouteServes(r.Context(), p.Account) { // the route's account only (vault.WithRouteAccount)
 		jsonapi.WriteError(w, jsonapi.MediaType, errAccountNotAllowed())
 		return nil, false
 	}
@@ -639,18 +643,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 	}}, true
 }
 
-// routeServes reports whether a client of account may be served through
-// the inbound route r came through, if any (vault.Service.RouteServes: the
-// route's account only); true for a Vault that cannot tell (test doubles).
-func routeServes(v Vault, r *http.Request, account string) bool {
-	rs, ok := v.(interface {
-		RouteServes(ctx context.Context, account string) bool
-	})
-	return !ok || rs.RouteServes(r.Context(), account)
-}
-
 // errAccountNotAllowed is the refusal of a client of another account than
-// the inbound route's in front of the API (routeServes).
+// the inbound route's in front of the API (Vault.RouteServes).
 func errAccountNotAllowed() error {
 	return jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
 		"this route acts for another account than the client's: use the gateway's /cards, or a route of the client's account")

@@ -120,6 +120,10 @@ type Vault interface {
 	UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error
 	// MaxValueLen is the longest value stored, in bytes.
 	MaxValueLen() int
+	// RouteServes reports whether a client of account may be served
+	// through the inbound routes the request came through, if any
+	// (vault.WithRouteAccount): only their account's clients.
+	RouteServes(ctx context.Context, account string) bool
 }
 
 // Guard wraps a handler with authentication and a scope check (auth.Service).
@@ -169,9 +173,7 @@ func (h *Handler) asClient(fn http.HandlerFunc) http.HandlerFunc {
 				"the client is not bound to an account"))
 			return
 		}
-		if rs, ok := h.vault.(interface {
-			RouteServes(ctx context.Context, account string) bool
-		}); ok && !rs.RouteServes(r.Context(), p.Account) {
+		if !h.vault.RouteServes(r.Context(), p.Account) {
 			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
 				"this route acts for another account than the client's: use the gateway's /aliases, or a route of the client's account"))
 			return
