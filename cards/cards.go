@@ -103,6 +103,11 @@
 //     exactly as a missing one), and the aliases a card gets belong to it.
 //     A card whose PAN (or network token PAN) the vault no longer gives
 //     this account answers 409 card_data_gone wherever the PAN is needed;
+//     through an inbound route in front of the API (internal:cards), which
+//     acts for its account (its request filters made their aliases there,
+//     its leak guard judges the answer there), only that account's clients
+//     are served: another's is 403 account_not_allowed after authentication
+//     (vault.Service.RouteServes; the built-in /cards serves every account);
 //     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
 //     card's pan_alias (409 alias_in_use). A card stored with a pan_alias
 //     that a concurrent delete removed gets its number back under a new
@@ -188,6 +193,10 @@ type Vault interface {
 	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
 	// Delete removes one alias of the context's account (DELETE /cards/{id}).
 	Delete(ctx context.Context, alias string) error
+	// RouteServes reports whether a client of account may be served
+	// through the inbound routes the request came through, if any
+	// (vault.WithRouteAccount): only their account's clients.
+	RouteServes(ctx context.Context, account string) bool
 }
 
 // Guard authenticates requests and checks scopes (*auth.Service).
@@ -620,6 +629,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 			"Forbidden", "the client is not bound to an account"))
 		return nil, false
 	}
+	if !h.vault.RouteServes(r.Context(), p.Account) { // the route's account only (vault.WithRouteAccount)
+		jsonapi.WriteError(w, jsonapi.MediaType, errAccountNotAllowed())
+		return nil, false
+	}
 	// The client is the actor of audited reveals, and acts for its account:
 	// pan_alias and cvc_alias resolve among that account's aliases only,
 	// and the aliases the API makes belong to it.
@@ -628,6 +641,13 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		TraceID: traceID(r.Header.Get("traceparent")), ClientID: p.ClientID, VaultID: h.vaultID,
 		AccountID: p.Account, Fingerprint: p.Fingerprint,
 	}}, true
+}
+
+// errAccountNotAllowed is the refusal of a client of another account than
+// the inbound route's in front of the API (Vault.RouteServes).
+func errAccountNotAllowed() error {
+	return jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
+		"this route acts for another account than the client's: use the gateway's /cards, or a route of the client's account")
 }
 
 // fail writes err; errors that are not *jsonapi.Error are logged and become

@@ -838,6 +838,7 @@ func (nopVault) Redact(context.Context, []vault.RedactRequest) ([]vault.Token, e
 	return nil, nil
 }
 func (nopVault) Reveal(context.Context, []string) ([]vault.Revealed, error) { return nil, nil }
+func (nopVault) RouteServes(context.Context, string) bool                   { return true }
 
 func TestFingerprintAndTraceID(t *testing.T) {
 	k := bytes.Repeat([]byte{1}, 32)

@@ -492,7 +492,8 @@ type createRanKey struct{}
 
 // createGuarded is POST /cards: the guard, then serveCreate. A create the
 // guard refuses (401 an expired access token, 403, 415) never reaches
-// serveCreate, but an inbound route in front of the API (the raw card data
+// serveCreate, nor does one begin refuses (a client of another account
+// than the route's, 403 account_not_allowed), but an inbound route in front of the API (the raw card data
 // flow) has made its aliases already, its redaction running first: they
 // are released as serveCreate releases what a create that stores no card
 // made (releaseCreated), in the account the route's redactions used (the

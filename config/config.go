@@ -151,8 +151,10 @@ type Limits struct {
 	// outbound listener) may hold at once; past it its requests get 429
 	// source_busy with Retry-After, so that one sender cannot take the
 	// budget from everyone. Default 25; 100: no share. Never less than
-	// MaxBody, nor than the largest document the gateway's own endpoints
-	// read (cmd/aliasgate newBodyBudget).
+	// what one exchange may hold at once: its request body (MaxBody, or
+	// the largest document the gateway's own endpoints read, or both
+	// behind a route in front of an in-process API) and its response
+	// (MaxBody) (cmd/aliasgate newBodyBudget).
 	SourceBufferedShare int `yaml:"source_buffered_share"`
 	// MaxHeaderBytes bounds request headers (http.Server.MaxHeaderBytes).
 	// Default 64KiB, at most MaxBody.

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRevealFollowsTheConnectedHost: regression cover (passed before) for
@@ -104,4 +107,87 @@ func count(xs []int, x int) int {
 		}
 	}
 	return n
+}
+
+// TestForwardedHostIsTheNameChecked: the Host check compares the request's
+// Host with the CONNECT host in their one normalised form (IDNA mapping:
+// full-width letters, ignored characters such as the soft hyphen, the
+// ideographic full stop as a dot), but the request went out with the Host
+// as the client wrote it, which the transport turns into its Punycode as
+// it stands: "ｐｓｐ.example.com" was sent as "xn--1i7cai.example.com",
+// "psp\u00ad.example.com" as "xn--psp-ifa.example.com". The card number
+// the route revealed for psp.example.com reached, behind the processor's
+// address and (wildcard) certificate, a virtual host no route names, one
+// that anyone holding that name on a shared front end gets. The same over
+// plain HTTP, where the absolute URL's host is the Host. The destination
+// now gets the name that was checked and routed (the port kept as written).
+func TestForwardedHostIsTheNameChecked(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	plain := newUpstream(t, nil)
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		routes: strings.ReplaceAll(tlsOnlyRoutes, "{{PORT}}", psp.port())})
+	panA, _ := aliases(t, g.vault)
+	body := `{"card":{"number":"` + panA + `"}}`
+	revealed := `{"card":{"number":"` + testPAN + `"}}`
+	port := psp.port()
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	send := func(t *testing.T, conn net.Conn, w io.Writer, br *bufio.Reader, line, host string) int {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.WriteString(w, line+" HTTP/1.1\r\nHost: "+host+"\r\nContent-Type: application/json\r\nConnection: close\r\n"+
+			"Proxy-Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("cli:s3cret"))+"\r\n"+
+			"Content-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	for _, tc := range []struct{ name, host, want string }{
+		{"full-width letters", "ｐａｙ.example.com:" + port, "pay.example.com:" + port},
+		{"soft hyphen", "pay\u00ad.example.com", "pay.example.com"},
+		{"ideographic full stop", "pay.example\u3002com:" + port, "pay.example.com:" + port},
+		{"upper case, trailing dot", "PAY.Example.COM.:" + port, "pay.example.com:" + port},
+		{"as routed", "pay.example.com:" + port, "pay.example.com:" + port},
+	} {
+		t.Run("tunnel, "+tc.name, func(t *testing.T) {
+			before := len(psp.requests())
+			resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), "pay.example.com:"+port, "cli", "s3cret")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("CONNECT: %d", resp.StatusCode)
+			}
+			tlc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: "pay.example.com"})
+			code := send(t, conn, tlc, bufio.NewReader(tlc), "POST /v1", tc.host)
+			got := psp.requests()[before:]
+			switch {
+			case code == http.StatusForbidden && len(got) == 0:
+			case code != http.StatusOK || len(got) != 1:
+				t.Fatalf("status %d, the processor got %d requests", code, len(got))
+			case got[0].Host != tc.want || string(got[0].Body) != revealed:
+				t.Fatalf("the card number went to Host %q (want %q): %s", got[0].Host, tc.want, obstestMask(string(got[0].Body)))
+			}
+		})
+	}
+	t.Run("plain HTTP", func(t *testing.T) {
+		conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		code := send(t, conn, conn, bufio.NewReader(conn), "POST http://ｐｌａｉｎ.example.com:"+pport+"/v1", "plain.example.com:"+pport)
+		got := plain.requests()
+		switch {
+		case code == http.StatusForbidden && len(got) == 0:
+		case code != http.StatusOK || len(got) != 1:
+			t.Fatalf("status %d, the destination got %d requests", code, len(got))
+		case got[0].Host != "plain.example.com:"+pport || string(got[0].Body) != revealed:
+			t.Fatalf("the card number went to Host %q: %s", got[0].Host, obstestMask(string(got[0].Body)))
+		}
+	})
 }

@@ -33,7 +33,15 @@
 // redacted by the alias each became (package internal/redacted): the Card
 // Management API hashes an Idempotency-Key's request as the client sent
 // it, so a retry whose CVC the route redacted into a new volatile alias is
-// the same request.
+// the same request. The request is marked as a route's
+// (vault.WithRouteAccount): the route acts for its account (its
+// redactions are made there, its leak guard judges the answer there), so
+// the APIs serve that account's clients only (403 account_not_allowed).
+// A route whose upstream is a URL may reach the same APIs (below): when
+// it acts for its account on the exchange (filters, or a leak guard that
+// refuses or masks) it sends RouteAccountHeader with its account, and
+// /cards and /aliases of every gateway serve such a request to that
+// account's clients only.
 //
 // The Card Management API (/cards) and the vault API (/aliases) decide
 // what their clients see in clear (--pci with cards:read, aliases:reveal),
@@ -69,8 +77,11 @@
 // refusals and the same leak guard: its
 // handler runs on a goroutine of its own and writes into a pipe the
 // response phase reads (internalAnswer), so a refused answer stops its
-// writes, where it was buffered whole before the phase looked at it; its
-// upstream time is the wait for its header, as an external upstream's.
+// writes, where it was buffered whole before the phase looked at it, and
+// so does a client that left: what the handler writes after is not read
+// on nor filtered, as an external upstream's body read ends with the
+// request; its upstream time is the wait for its header, as an external
+// upstream's.
 // Without response filters, on a route whose leak_guard is off, the
 // handler writes to the client itself.
 //
@@ -124,7 +135,9 @@
 // the body, dropped when the body streamed past it (trailerTargets). An
 // answer without content (Content-Length: 0, 204, 304) is read to its end
 // first, so that the filters and the leak guard read the trailers an
-// HTTP/2 upstream may send after it (emptyBodyTrailers).
+// HTTP/2 upstream may send after it (emptyBodyTrailers). The trailers of an
+// in-process upstream whose answer the phase reads are not forwarded
+// (internalAnswer.WriteHeader).
 //
 // All the bodies buffered at once, by both proxies, are bounded by the
 // Budget of their options (limits.max_buffered_bytes, package
@@ -385,14 +398,25 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path, err := canonicalize(r)
 	if err != nil {
 		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-			"the path holds an encoded slash or backslash, a control character or a malformed escape"))
+			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path"))
 		return
 	}
-	if p := routes.ReservedPath(path); (p == "/cards" || p == "/aliases") && len(r.Header.Values(RevealRouteHeader)) > 0 {
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
-			"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
-				" decides what its clients see in clear, so it does not answer through such a route"))
-		return
+	if p := routes.ReservedPath(path); p == "/cards" || p == "/aliases" {
+		if len(r.Header.Values(RevealRouteHeader)) > 0 {
+			writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
+				"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
+					" decides what its clients see in clear, so it does not answer through such a route"))
+			return
+		}
+		// Routes that forwarded it here act for their accounts: the APIs
+		// serve only those accounts' clients (RouteAccountHeader).
+		if accts := r.Header.Values(RouteAccountHeader); len(accts) > 0 {
+			ctx := r.Context()
+			for _, a := range accts {
+				ctx = vault.WithRouteAccount(ctx, strings.TrimSpace(a))
+			}
+			r = r.WithContext(ctx)
+		}
 	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
 	if route == nil {
@@ -489,6 +513,24 @@ func (in *Inbound) Close() error {
 // APIs" in the package doc.
 const RevealRouteHeader = "Aliasgate-Reveal-Route"
 
+// RouteAccountHeader marks a request forwarded by an inbound route that
+// acts for its account on it (actsForAccount); its value is the route's
+// account ("": the default account). The gateway's own /cards and
+// /aliases serve such a request to the clients of that account only (403
+// account_not_allowed once authenticated, vault.Service.RouteServes), as
+// a route in front of internal:cards or internal:aliases: see "Routes in
+// front of the gateway's own APIs" in the package doc. A client sending
+// it itself only narrows what it is served.
+const RouteAccountHeader = "Aliasgate-Route-Account"
+
+// actsForAccount reports whether the route acts for its account on the
+// exchanges it forwards: its filters make and reveal aliases there, and a
+// leak guard that refuses or masks judges numbers there (log changes no
+// answer).
+func actsForAccount(route *routes.Route) bool {
+	return len(route.Filters) > 0 || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact
+}
+
 // readsResponses reports whether the response phase reads the route's
 // responses: it has response filters or its leak guard is on.
 func readsResponses(route *routes.Route) bool {
@@ -548,8 +590,15 @@ func (c *stateCtx) Value(key any) any {
 }
 
 // canonicalize makes r's URL path canonical (routes.CanonicalPath) and
-// returns it unescaped, as routes match it.
+// returns it unescaped, as routes match it. A URL with an opaque part (a
+// target such as "https:v1/charges", an absolute URI without "//", which
+// no HTTP request may be) has no path: the transport would send the
+// opaque part as the target, not the path routes matched, so it is
+// routes.ErrUnsafePath.
 func canonicalize(r *http.Request) (string, error) {
+	if r.URL.Opaque != "" {
+		return "", routes.ErrUnsafePath
+	}
 	raw := r.URL.EscapedPath()
 	c, err := routes.CanonicalPath(raw)
 	if err != nil {
@@ -598,6 +647,13 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	if st.route.MayRevealInResponse(routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}) {
 		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
 	}
+	if actsForAccount(st.route) {
+		// The upstream may be the gateway's own /cards or /aliases (see
+		// "Routes in front of the gateway's own APIs"): it serves only
+		// this route's account's clients. Added to what earlier routes
+		// of a chain of gateways sent.
+		pr.Out.Header.Add(RouteAccountHeader, st.route.Account)
+	}
 	if readsResponses(st.route) {
 		// Ask for gzip or no coding rather than have the upstream answer
 		// in an encoding the filters and the leak guard cannot read; the
@@ -645,7 +701,10 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	// internal/redacted: cards' Idempotency-Key). The values are handed
 	// on: the response phase's redactions, which run while the upstream
 	// may still read them, go to a map of their own.
-	r = r.WithContext(redacted.With(r.Context(), st.redacted))
+	// The API serves the route's account's clients only
+	// (vault.WithRouteAccount): the route's filters and leak guard act for
+	// that account.
+	r = r.WithContext(redacted.With(vault.WithRouteAccount(r.Context(), st.route.Account), st.redacted))
 	st.redacted = nil
 	start := time.Now()
 	if !st.route.HasPhase(routes.Response) && st.route.LeakGuard == routes.LeakOff {
@@ -669,7 +728,13 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 	// no card (vault.CreatedAliases), possibly after its header.
 	ctx := vault.WithoutCreations(r.Context())
 	if jerr := in.pipe.response(ctx, st, inboundResponse, resp); jerr != nil {
-		if !a.panicked() {
+		switch {
+		case a.panicked():
+		case r.Context().Err() != nil:
+			// Its client left: the answer broke off with it (internalAnswer),
+			// no failure of the upstream's.
+			writeError(w, clientClosed(in.log, st.route.ID))
+		default:
 			in.errorHandler(w, r, &responseRefused{jerr})
 		}
 		return
@@ -694,13 +759,18 @@ func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *req
 // after at most about limits.max_body of it was written, where a buffer
 // took the whole answer before the phase looked at it. The upstream's
 // writes wait for the reader; once the exchange is over (finish) they
-// fail, and the upstream ends.
+// fail, and the upstream ends. Once the client has gone (the request's
+// context is done) they fail too, and the body ends with that error
+// rather than at its end, as an external upstream's body read fails with
+// the request's context: what the upstream wrote for nobody is neither
+// read on nor filtered.
 //
 // header, pw, wrote and noBody are the upstream goroutine's; it sets code
 // and sent before it closes head, and pv before it closes done; pr is the
 // proxy's.
 type internalAnswer struct {
-	header   http.Header // the upstream's
+	ctx      context.Context // the upstream's request's
+	header   http.Header     // the upstream's
 	pw       *io.PipeWriter
 	wrote    bool // the header was written (head closed)
 	noBody   bool // HEAD, 204, 304: no body is sent
@@ -717,7 +787,7 @@ type internalAnswer struct {
 // internalAnswer.
 func startInternal(h http.Handler, r *http.Request) *internalAnswer {
 	pr, pw := io.Pipe()
-	a := &internalAnswer{header: http.Header{}, pw: pw, pr: pr, noBody: r.Method == http.MethodHead,
+	a := &internalAnswer{ctx: r.Context(), header: http.Header{}, pw: pw, pr: pr, noBody: r.Method == http.MethodHead,
 		head: make(chan struct{}), done: make(chan struct{})}
 	go a.serve(h, r)
 	return a
@@ -737,12 +807,14 @@ func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
 			a.pv = v
 			a.didPanic.Store(true)
 			_ = a.pw.CloseWithError(errInternalPanic)
+		} else if err := context.Cause(r.Context()); err != nil {
+			// Its client left: what it wrote, or did not, is no answer
+			// (as when the upstream writes to the client itself: the
+			// access line's 499).
+			_ = a.pw.CloseWithError(err)
 		} else {
-			if !a.wrote && r.Context().Err() == nil {
-				// An answer without a write: 200, empty. One whose client
-				// left is no answer (as when the upstream writes to the
-				// client itself: the access line's 499).
-				a.WriteHeader(http.StatusOK)
+			if !a.wrote {
+				a.WriteHeader(http.StatusOK) // an answer without a write: 200, empty
 			}
 			_ = a.pw.Close()
 		}
@@ -756,7 +828,9 @@ func (a *internalAnswer) serve(h http.Handler, r *http.Request) {
 
 func (a *internalAnswer) Header() http.Header { return a.header }
 
-// WriteHeader makes the header final; 1xx interim responses are dropped.
+// WriteHeader makes the header final; 1xx interim responses are dropped,
+// and so are trailers: the answer's trailer fields, set after the header
+// or before it under http.TrailerPrefix, are not forwarded.
 func (a *internalAnswer) WriteHeader(code int) {
 	if a.wrote || code >= 100 && code <= 199 {
 		return
@@ -764,6 +838,13 @@ func (a *internalAnswer) WriteHeader(code int) {
 	a.wrote = true
 	a.code = code
 	a.sent = a.header.Clone()
+	for k := range a.sent {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			// A trailer, whose name no header target is: dropped, as
+			// those set after the header are (never copied).
+			delete(a.sent, k)
+		}
+	}
 	if code == http.StatusNoContent || code == http.StatusNotModified {
 		a.noBody = true
 	}
@@ -776,6 +857,9 @@ func (a *internalAnswer) Write(b []byte) (int, error) {
 	}
 	if a.noBody {
 		return 0, http.ErrBodyNotAllowed
+	}
+	if err := context.Cause(a.ctx); err != nil {
+		return 0, err // its client left
 	}
 	return a.pw.Write(b)
 }

@@ -40,7 +40,12 @@ package proxy
 //     unsafe_reveal_over_plain_http: true.
 //   - Inside an intercepted tunnel the client's SNI (when it sends one) and
 //     each request's Host must name the CONNECT host (403 otherwise), so a
-//     route bound to a host reveals only towards that host.
+//     route bound to a host reveals only towards that host. The request
+//     goes out with the Host that was checked (plain HTTP: the absolute
+//     URL's host that was routed), in its normalised form with the port as
+//     written (sentHost): another spelling of the name would reach the
+//     destination as another virtual host (a non-ASCII one as the
+//     Punycode of its characters).
 //   - A request acts for the account of its proxy client (Authenticate's
 //     ProxyClient; the CONNECT's client for a whole tunnel): its reveals
 //     reach that account's aliases only, another account's alias being
@@ -527,6 +532,32 @@ func splitHost(hp, def string) (string, string) {
 	return host, port
 }
 
+// sentHost is the Host a request whose Host h was checked and routed as
+// host (routes.SplitHost's form) and port ("": h gave none) is forwarded
+// with: that name, with h's port. Any other spelling of the name in h
+// (letter case, a trailing dot, brackets, a non-ASCII spelling IDNA maps
+// to it) is the client's, not the destination's: the transport sends a
+// non-ASCII one as the Punycode of its characters as written
+// ("ｐｓｐ.example.com" as "xn--1i7cai.example.com"), and a front end may
+// take a trailing dot for another name, so the request would reach,
+// behind the checked address and certificate, a virtual host no route
+// names. h itself when it is already that form (no allocation).
+func sentHost(h, host, port string) string {
+	if port == "" {
+		if h == host {
+			return h
+		}
+		if strings.IndexByte(host, ':') >= 0 {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	if len(h) == len(host)+1+len(port) && strings.HasPrefix(h, host) && h[len(host)] == ':' && strings.HasSuffix(h, port) {
+		return h
+	}
+	return net.JoinHostPort(host, port)
+}
+
 func (o *Outbound) routed(host, port string) bool { return routedIn(o.table.Load(), host, port) }
 
 // routedIn reports whether set has an outbound route for host and port.
@@ -779,6 +810,9 @@ var (
 type dest struct {
 	scheme   string
 	hostport string
+	// host is the Host the request is sent with: the name it was checked
+	// and routed as, with the port it gave (sentHost).
+	host string
 	// ex is the state of the plain-HTTP exchange servePlain serves when a
 	// route matched it (onRequest): servePlain lets go of what its
 	// phases hold once it is over (pipeline.release).
@@ -802,13 +836,17 @@ func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 			"absolute-form requests must be http://; use CONNECT for https"))
 		return
 	}
-	host, port := splitHost(r.URL.Host, "80")
+	host, given := routes.SplitHost(r.URL.Host)
+	port := given
+	if port == "" {
+		port = "80"
+	}
 	if !o.routed(host, port) && !o.passes(host) {
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "proxy: request refused: no outbound route or passthrough entry", slog.Any("host", obs.Untrusted(host)))
 		writeOutboundError(w, errDestinationNotAllowed())
 		return
 	}
-	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port)}
+	d := &dest{scheme: "http", hostport: net.JoinHostPort(host, port), host: sentHost(r.URL.Host, host, given)}
 	ctx := context.WithValue(context.WithValue(r.Context(), plainKey{}, d), clientKey{}, client)
 	defer func() { o.pipe.release(d.ex) }() // the exchange is over, whatever way it ended
 	o.gp.ServeHTTP(w, r.WithContext(ctx))
@@ -967,12 +1005,13 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 				refusal, credsRefused = errProxyAuth(), true
 			}
 		}
-		if ih, ip := splitHost(req.Host, ""); refusal == nil && (ih != t.host || (ip != "" && ip != t.port)) {
+		ih, ip := splitHost(req.Host, "")
+		if refusal == nil && (ih != t.host || (ip != "" && ip != t.port)) {
 			o.log.LogAttrs(parent, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
 			refusal = jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
 				"the request's Host must name the host of the CONNECT")
 		}
-		d = dest{scheme: req.URL.Scheme, hostport: t.hostport}
+		d = dest{scheme: req.URL.Scheme, hostport: t.hostport, host: sentHost(req.Host, ih, ip)}
 		if d.scheme == "" {
 			d.scheme = "https"
 		}
@@ -987,7 +1026,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		path, err := canonicalize(req)
 		if err != nil {
 			refusal = jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-				"the path holds an encoded slash or backslash, a control character or a malformed escape")
+				"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
 		} else {
 			removeHopByHop(req.Header)
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
@@ -1107,9 +1146,12 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	return o.toDestination(req, d), nil
 }
 
-// toDestination points req (the hook's own copy) at d.
+// toDestination points req (the hook's own copy) at d, with d's Host.
 func (o *Outbound) toDestination(req *http.Request, d dest) *http.Request {
 	req.URL.Scheme, req.URL.Host = d.scheme, d.hostport
+	if d.host != "" {
+		req.Host = d.host
+	}
 	req.RequestURI = ""
 	return req
 }

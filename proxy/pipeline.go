@@ -516,7 +516,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			}
 			msg.body = rejoin(b, msg.body)
 		case err != nil:
-			p.log.Warn("proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
+			level := slog.LevelWarn
+			if ctx.Err() != nil {
+				level = slog.LevelDebug // its client left: no failure of the sender's
+			}
+			p.log.Log(ctx, level, "proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
 			return refusal(phase, "body_unreadable")
 		default:
 			raw, buffered = b, true

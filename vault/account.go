@@ -147,3 +147,37 @@ func (s *Service) accountOf(a Actor) string {
 
 // DefaultAccount returns the Service's default account.
 func (s *Service) DefaultAccount() string { return s.defAccount }
+
+type routeAccountsKey struct{}
+
+// WithRouteAccount marks ctx as a request an inbound route acting for
+// account ("": the default account) hands on to an in-process API: the
+// proxy's internal:cards and internal:aliases upstreams, or the gateway's
+// /cards and /aliases reached through a route whose upstream is a URL
+// (proxy.RouteAccountHeader). Such a route's request filters made their
+// aliases in its account and its leak guard judges the answer there, so
+// the APIs serve only that account's clients (RouteServes). A request
+// marked by several routes (a chain of gateways) serves the clients of an
+// account that is every one's.
+func WithRouteAccount(ctx context.Context, account string) context.Context {
+	prev, _ := ctx.Value(routeAccountsKey{}).([]string)
+	return context.WithValue(ctx, routeAccountsKey{}, append(prev[:len(prev):len(prev)], account))
+}
+
+// RouteServes reports whether a client of account may be served through
+// the inbound routes ctx came through (WithRouteAccount): only when
+// account is each route's (the default account for a route naming none).
+// Always true for a request no route handed on (the built-in mounts
+// /cards and /aliases, which serve every account).
+func (s *Service) RouteServes(ctx context.Context, account string) bool {
+	routes, _ := ctx.Value(routeAccountsKey{}).([]string)
+	for _, a := range routes {
+		if a == "" {
+			a = s.defAccount
+		}
+		if a != account {
+			return false
+		}
+	}
+	return true
+}

@@ -259,3 +259,39 @@ func TestDeleteManyRefusesBeforeDeletingAny(t *testing.T) {
 		t.Fatal("DeleteMany deleted another account's alias")
 	}
 }
+
+// TestRouteServesItsAccountsClientsOnly: a request an inbound route hands
+// to an in-process API (WithRouteAccount) serves the clients of the
+// route's account only, the default account for a route naming none, and
+// through a chain of routes the clients of an account that is every
+// one's; a request no route handed on serves every account.
+func TestRouteServesItsAccountsClientsOnly(t *testing.T) {
+	ctx := context.Background()
+	st, kr := memVault(t)
+	svc, err := vault.New(st, st, kr, vault.Options{Env: "test", DefaultAccount: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		ctx     context.Context
+		account string
+		want    bool
+	}{
+		{"no route", ctx, "acct_b", true},
+		{"no route, the default", ctx, "main", true},
+		{"route of acct_a, its client", vault.WithRouteAccount(ctx, "acct_a"), "acct_a", true},
+		{"route of acct_a, another's client", vault.WithRouteAccount(ctx, "acct_a"), "acct_b", false},
+		{"route of acct_a, the default's client", vault.WithRouteAccount(ctx, "acct_a"), "main", false},
+		{"route without account, the default's client", vault.WithRouteAccount(ctx, ""), "main", true},
+		{"route without account, another's client", vault.WithRouteAccount(ctx, ""), "acct_b", false},
+		{"route naming the default, its client", vault.WithRouteAccount(ctx, "main"), "main", true},
+		{"two routes of acct_a", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "acct_a"), "acct_a"), "acct_a", true},
+		{"routes of acct_a then acct_b", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "acct_a"), "acct_b"), "acct_a", false},
+		{"routes of acct_a then acct_b, acct_b's client", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "acct_a"), "acct_b"), "acct_b", false},
+	} {
+		if got := svc.RouteServes(c.ctx, c.account); got != c.want {
+			t.Errorf("%s: RouteServes = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

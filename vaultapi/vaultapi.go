@@ -20,6 +20,9 @@
 // Every call acts for the authenticated client's account: aliases it
 // creates belong to that account, and an alias of another account answers
 // exactly as one that does not exist (404, or absent from a ?q= answer).
+// Through an inbound route in front of the API (internal:aliases), which
+// acts for its own account, a client of another account is refused (403
+// account_not_allowed; vault.Service.RouteServes).
 //
 // Request documents repeat no member and spell member names exactly: a
 // name that is one of the API's only when letter case is ignored
@@ -117,6 +120,10 @@ type Vault interface {
 	UpdateClassifiers(ctx context.Context, alias string, classifiers []string) error
 	// MaxValueLen is the longest value stored, in bytes.
 	MaxValueLen() int
+	// RouteServes reports whether a client of account may be served
+	// through the inbound routes the request came through, if any
+	// (vault.WithRouteAccount): only their account's clients.
+	RouteServes(ctx context.Context, account string) bool
 }
 
 // Guard wraps a handler with authentication and a scope check (auth.Service).
@@ -137,10 +144,10 @@ type Handler struct {
 func New(v Vault, guard Guard, logger *slog.Logger) *Handler {
 	h := &Handler{vault: v, logger: logger, mux: http.NewServeMux()}
 	w := func(fn http.HandlerFunc) http.Handler {
-		return guard.Require(ScopeWrite, true, contentType, asClient(fn))
+		return guard.Require(ScopeWrite, true, contentType, h.asClient(fn))
 	}
 	r := func(fn http.HandlerFunc) http.Handler {
-		return guard.Require(ScopeReveal, true, contentType, asClient(fn))
+		return guard.Require(ScopeReveal, true, contentType, h.asClient(fn))
 	}
 	h.mux.Handle("POST /aliases", w(h.create))
 	h.mux.Handle("GET /aliases", r(h.revealMany))
@@ -155,13 +162,20 @@ func New(v Vault, guard Guard, logger *slog.Logger) *Handler {
 // (for the audit log), acting for its account: the aliases it creates
 // belong to that account, and it reaches no other account's (they answer
 // 404 like aliases that do not exist). A principal without an account is
-// refused (auth never issues one; fail closed).
-func asClient(fn http.HandlerFunc) http.HandlerFunc {
+// refused (auth never issues one; fail closed), and so is a client of
+// another account than the inbound route's in front of the API, if any
+// (403 account_not_allowed: vault.Service.RouteServes).
+func (h *Handler) asClient(fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.FromContext(r.Context())
 		if !ok || p.Account == "" {
 			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusForbidden, "no_account", "Forbidden",
 				"the client is not bound to an account"))
+			return
+		}
+		if !h.vault.RouteServes(r.Context(), p.Account) {
+			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusForbidden, "account_not_allowed", "Forbidden",
+				"this route acts for another account than the client's: use the gateway's /aliases, or a route of the client's account"))
 			return
 		}
 		r = r.WithContext(vault.WithAccount(vault.WithClient(r.Context(), p.ClientID), p.Account))

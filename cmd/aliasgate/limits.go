@@ -103,14 +103,21 @@ func (w *closingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // memory at once: limits.max_buffered_bytes (its default from
 // limits.max_body and the Go memory limit, config.Limits.BufferedBytes),
 // of which one sender may hold limits.source_buffered_share percent, never
-// less than the largest body one request makes the gateway read (largest:
-// limits.max_body, or an API's document; a share under it would refuse
-// such a request for ever, 429 with a Retry-After that never helps).
+// less than what one exchange may hold at once (a share under it would
+// refuse such an exchange for ever, 429 or 502 with a Retry-After that
+// never helps), the whole budget at most: its request body as a phase
+// read it (at most limits.max_body, kept until the exchange is over) or as
+// an API reads its document (largest), both behind a route in front of an
+// in-process API (proxy.HoldBodies: the API reads its own copy), and its
+// response as the phase reads it (max_body; the API holds its copy until
+// it returns, while the phase reads its answer).
 func newBodyBudget(l config.Limits, largest int64) *bodybudget.Budget {
 	total := l.BufferedBytes(debug.SetMemoryLimit(-1))
 	pct := int64(l.SourceBufferedShare)
 	share := total/100*pct + total%100*pct/100 // total*pct/100 without overflow
-	return bodybudget.New(total, max(share, int64(l.MaxBody), largest))
+	body := int64(l.MaxBody)
+	exchange := body + max(largest, body+min(body, largest))
+	return bodybudget.New(total, max(share, exchange))
 }
 
 // largestDocument is the largest request document the gateway's own
