@@ -46,6 +46,9 @@ package proxy
 //     if it gave one, in decimal (sentHost): another spelling of the name
 //     or the port would reach the destination as another virtual host (a
 //     non-ASCII name as the Punycode of its characters).
+//   - A CONNECT inside an intercepted tunnel, or a plain-HTTP request of
+//     that method in any letter case, is refused (405 connect_refused), as
+//     on the inbound listener: it is never forwarded.
 //   - A request acts for the account of its proxy client (Authenticate's
 //     ProxyClient; the CONNECT's client for a whole tunnel): its reveals
 //     reach that account's aliases only, another account's alias being
@@ -1031,6 +1034,17 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	} else {
 		refusal = jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel")
 	}
+	connect := false // a CONNECT asked to be forwarded: 405, with Allow
+	if refusal == nil && strings.EqualFold(req.Method, http.MethodConnect) {
+		// CONNECT opens the proxy's own tunnels (serveConnect); one read
+		// from a tunnel, or another case of it, is never forwarded: sent
+		// to an HTTP/2 destination it has no path (its target is the
+		// authority, not the path routes and filters matched), and a
+		// destination that proxies would open a tunnel no route reads
+		// (as inbound, docs/DECISIONS.md).
+		refusal, connect = jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
+			"CONNECT opens a tunnel through the proxy; it is not forwarded"), true
+	}
 	var route *routes.Route
 	if refusal == nil {
 		path, err := canonicalize(req)
@@ -1088,6 +1102,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	if refusal != nil {
 		req = req.WithContext(&lr.ctx)
 		resp := o.answer(lr, req, refusal)
+		if connect {
+			resp.Header.Set("Allow", allowedMethods)
+		}
 		if credsRefused {
 			// The client's next request opens a new tunnel, whose
 			// CONNECT gets the 407 a client knows.
