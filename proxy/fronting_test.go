@@ -191,3 +191,80 @@ func TestForwardedHostIsTheNameChecked(t *testing.T) {
 		}
 	})
 }
+
+// TestForwardedHostPortIsTheRoutedNumber: routes match a port by its number
+// (ports: [N] takes "0N" too), and the transport dials "0N" as N, but the
+// Host went out with the port as the client spelled it: a tunnel opened
+// to pay.example.com:0N (the pinned route's port N) sent the revealed card
+// number with Host "pay.example.com:0N", and an absolute-form
+// http://plain.example.com:0N/ likewise, a name:port no route names, which
+// a front end that matches the Host with its port (Envoy's domains without
+// strip_any_host_port) takes for another virtual host. The destination now
+// gets the port as routed, in decimal.
+func TestForwardedHostPortIsTheRoutedNumber(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	plain := newUpstream(t, nil)
+	_, pport, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		routes: strings.ReplaceAll(tlsOnlyRoutes, "{{PORT}}", psp.port())})
+	panA, _ := aliases(t, g.vault)
+	body := `{"card":{"number":"` + panA + `"}}`
+	revealed := `{"card":{"number":"` + testPAN + `"}}`
+	port := psp.port()
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	send := func(t *testing.T, conn net.Conn, w io.Writer, br *bufio.Reader, line, host string) {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.WriteString(w, line+" HTTP/1.1\r\nHost: "+host+"\r\nContent-Type: application/json\r\nConnection: close\r\n"+
+			"Proxy-Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("cli:s3cret"))+"\r\n"+
+			"Content-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := readAll(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+	}
+	for _, tc := range []struct{ name, connect, host, want string }{
+		{"leading zero", "pay.example.com:0" + port, "pay.example.com:0" + port, "pay.example.com:" + port},
+		{"leading zeros, no port in the Host", "pay.example.com:00" + port, "pay.example.com", "pay.example.com"},
+		{"as routed", "pay.example.com:" + port, "pay.example.com:" + port, "pay.example.com:" + port},
+	} {
+		t.Run("tunnel, "+tc.name, func(t *testing.T) {
+			before := len(psp.requests())
+			resp, conn, _ := rawConnect(t, g.srv.Listener.Addr().String(), tc.connect, "cli", "s3cret")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("CONNECT: %d", resp.StatusCode)
+			}
+			tlc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: "pay.example.com"})
+			send(t, conn, tlc, bufio.NewReader(tlc), "POST /v1", tc.host)
+			got := psp.requests()[before:]
+			if len(got) != 1 {
+				t.Fatalf("the processor got %d requests", len(got))
+			}
+			if got[0].Host != tc.want || string(got[0].Body) != revealed {
+				t.Fatalf("the card number went to Host %q, want %q: %s", got[0].Host, tc.want, obstestMask(string(got[0].Body)))
+			}
+		})
+	}
+	t.Run("plain HTTP", func(t *testing.T) {
+		conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		send(t, conn, conn, bufio.NewReader(conn), "POST http://plain.example.com:0"+pport+"/v1", "plain.example.com:"+pport)
+		got := plain.requests()
+		if len(got) != 1 {
+			t.Fatalf("the destination got %d requests", len(got))
+		}
+		if got[0].Host != "plain.example.com:"+pport || string(got[0].Body) != revealed {
+			t.Fatalf("the card number went to Host %q: %s", got[0].Host, obstestMask(string(got[0].Body)))
+		}
+	})
+}

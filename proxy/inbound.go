@@ -377,6 +377,10 @@ func (in *Inbound) withSource(ctx context.Context, r *http.Request) context.Cont
 	return vault.WithSource(ctx, in.sources.Of(r))
 }
 
+// allowedMethods is the Allow header of a CONNECT refused 405
+// (connect_refused) by either proxy.
+const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
 // ServeHTTP implements http.Handler.
 func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.capture != nil && captureFrom(r.Context()) == nil {
@@ -390,7 +394,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// read). The outbound listener is where CONNECT belongs. In any
 		// case: net/http reads "Connect /x" as another method and would
 		// forward it as sent, to an upstream whose parser may fold case.
-		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		w.Header().Set("Allow", allowedMethods)
 		writeError(w, jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
 			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener"))
 		return

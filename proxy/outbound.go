@@ -42,10 +42,13 @@ package proxy
 //     each request's Host must name the CONNECT host (403 otherwise), so a
 //     route bound to a host reveals only towards that host. The request
 //     goes out with the Host that was checked (plain HTTP: the absolute
-//     URL's host that was routed), in its normalised form with the port as
-//     written (sentHost): another spelling of the name would reach the
-//     destination as another virtual host (a non-ASCII one as the
-//     Punycode of its characters).
+//     URL's host that was routed), in its normalised form with the port,
+//     if it gave one, in decimal (sentHost): another spelling of the name
+//     or the port would reach the destination as another virtual host (a
+//     non-ASCII name as the Punycode of its characters).
+//   - A CONNECT inside an intercepted tunnel, or a plain-HTTP request of
+//     that method in any letter case, is refused (405 connect_refused), as
+//     on the inbound listener: it is never forwarded.
 //   - A request acts for the account of its proxy client (Authenticate's
 //     ProxyClient; the CONNECT's client for a whole tunnel): its reveals
 //     reach that account's aliases only, another account's alias being
@@ -534,15 +537,25 @@ func splitHost(hp, def string) (string, string) {
 
 // sentHost is the Host a request whose Host h was checked and routed as
 // host (routes.SplitHost's form) and port ("": h gave none) is forwarded
-// with: that name, with h's port. Any other spelling of the name in h
-// (letter case, a trailing dot, brackets, a non-ASCII spelling IDNA maps
-// to it) is the client's, not the destination's: the transport sends a
-// non-ASCII one as the Punycode of its characters as written
-// ("ｐｓｐ.example.com" as "xn--1i7cai.example.com"), and a front end may
-// take a trailing dot for another name, so the request would reach,
-// behind the checked address and certificate, a virtual host no route
-// names. h itself when it is already that form (no allocation).
+// with: that name, with h's port as routed (in decimal: routes match a
+// port by its number, and the dialer dials "0443" as 443). Any other
+// spelling of the name in h (letter case, a trailing dot, brackets, a
+// non-ASCII spelling IDNA maps to it) or of the port (leading zeros) is
+// the client's, not the destination's: the transport sends a non-ASCII
+// name as the Punycode of its characters as written ("ｐｓｐ.example.com"
+// as "xn--1i7cai.example.com"), and a front end may take a trailing dot,
+// or a port it does not list, for another name, so the request would
+// reach, behind the checked address and certificate, a virtual host no
+// route names. h itself when it is already that form (no allocation).
 func sentHost(h, host, port string) string {
+	if p := strings.TrimLeft(port, "0"); len(p) < len(port) {
+		// Digits only: a URL's port (url.Parse), or the CONNECT's that
+		// the Host's port was found equal to.
+		if p == "" {
+			p = "0"
+		}
+		port = p
+	}
 	if port == "" {
 		if h == host {
 			return h
@@ -1021,6 +1034,17 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	} else {
 		refusal = jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel")
 	}
+	connect := false // a CONNECT asked to be forwarded: 405, with Allow
+	if refusal == nil && strings.EqualFold(req.Method, http.MethodConnect) {
+		// CONNECT opens the proxy's own tunnels (serveConnect); one read
+		// from a tunnel, or another case of it, is never forwarded: sent
+		// to an HTTP/2 destination it has no path (its target is the
+		// authority, not the path routes and filters matched), and a
+		// destination that proxies would open a tunnel no route reads
+		// (as inbound, docs/DECISIONS.md).
+		refusal, connect = jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
+			"CONNECT opens a tunnel through the proxy; it is not forwarded"), true
+	}
 	var route *routes.Route
 	if refusal == nil {
 		path, err := canonicalize(req)
@@ -1078,6 +1102,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	if refusal != nil {
 		req = req.WithContext(&lr.ctx)
 		resp := o.answer(lr, req, refusal)
+		if connect {
+			resp.Header.Set("Allow", allowedMethods)
+		}
 		if credsRefused {
 			// The client's next request opens a new tunnel, whose
 			// CONNECT gets the 407 a client knows.
