@@ -409,13 +409,14 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Routes that forwarded it here act for their accounts: the APIs
-		// serve only those accounts' clients (RouteAccountHeader).
-		if accts := r.Header.Values(RouteAccountHeader); len(accts) > 0 {
-			ctx := r.Context()
-			for _, a := range accts {
-				ctx = vault.WithRouteAccount(ctx, strings.TrimSpace(a))
+		// serve only those accounts' clients (RouteAccountHeader), marked
+		// in one step (a client may send thousands of values).
+		if vals := r.Header.Values(RouteAccountHeader); len(vals) > 0 {
+			accts := make([]string, len(vals))
+			for i, a := range vals {
+				accts[i] = strings.TrimSpace(a)
 			}
-			r = r.WithContext(ctx)
+			r = r.WithContext(vault.WithRouteAccount(r.Context(), accts...))
 		}
 	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
