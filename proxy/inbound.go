@@ -239,6 +239,10 @@ type InboundOptions struct {
 	// Fallback serves requests that match no inbound route (the built-in
 	// mounts); nil answers 404.
 	Fallback http.Handler
+	// DefaultAccount is the vault's default account, the one a route
+	// naming no account acts for: RouteAccountHeader names it for such a
+	// route (an empty value, which an intermediary may drop, when unset).
+	DefaultAccount string
 	// MaxBody bounds a buffered body, decoded; default DefaultMaxBody.
 	MaxBody int64
 	// Budget bounds the bytes of the bodies the phases hold in memory at
@@ -278,6 +282,7 @@ type Inbound struct {
 	pipe     *pipeline
 	internal map[string]http.Handler
 	fallback http.Handler
+	defAcct  string // InboundOptions.DefaultAccount
 	log      *slog.Logger
 	rp       *httputil.ReverseProxy
 	capture  Capturer // nil: no capture
@@ -352,6 +357,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		pipe:     newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		internal: opts.Internal,
 		fallback: opts.Fallback,
+		defAcct:  opts.DefaultAccount,
 		log:      opts.Logger,
 		sources:  opts.Sources,
 		upgraded: connSet{idle: opts.UpgradeIdleTimeout, write: opts.UpgradeWriteTimeout},
@@ -413,13 +419,14 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Routes that forwarded it here act for their accounts: the APIs
-		// serve only those accounts' clients (RouteAccountHeader).
-		if accts := r.Header.Values(RouteAccountHeader); len(accts) > 0 {
-			ctx := r.Context()
-			for _, a := range accts {
-				ctx = vault.WithRouteAccount(ctx, strings.TrimSpace(a))
+		// serve only those accounts' clients (RouteAccountHeader), marked
+		// in one step (a client may send thousands of values).
+		if vals := r.Header.Values(RouteAccountHeader); len(vals) > 0 {
+			accts := make([]string, len(vals))
+			for i, a := range vals {
+				accts[i] = strings.TrimSpace(a)
 			}
-			r = r.WithContext(ctx)
+			r = r.WithContext(vault.WithRouteAccount(r.Context(), accts...))
 		}
 	}
 	route := in.table.Load().Match(routes.Inbound, r.Host, path)
@@ -519,12 +526,17 @@ const RevealRouteHeader = "Aliasgate-Reveal-Route"
 
 // RouteAccountHeader marks a request forwarded by an inbound route that
 // acts for its account on it (actsForAccount); its value is the route's
-// account ("": the default account). The gateway's own /cards and
-// /aliases serve such a request to the clients of that account only (403
-// account_not_allowed once authenticated, vault.Service.RouteServes), as
-// a route in front of internal:cards or internal:aliases: see "Routes in
-// front of the gateway's own APIs" in the package doc. A client sending
-// it itself only narrows what it is served.
+// account, the default account's name for a route naming none
+// (InboundOptions.DefaultAccount): never empty, as an intermediary may
+// drop an empty field value (RFC 9110 lets a recipient ignore empty list
+// elements) and the request would then reach the APIs unmarked. An empty
+// value received still means the default account. The gateway's own
+// /cards and /aliases serve such a request to the clients of that
+// account only (403 account_not_allowed once authenticated,
+// vault.Service.RouteServes), as a route in front of internal:cards or
+// internal:aliases: see "Routes in front of the gateway's own APIs" in
+// the package doc. A client sending it itself only narrows what it is
+// served.
 const RouteAccountHeader = "Aliasgate-Route-Account"
 
 // actsForAccount reports whether the route acts for its account on the
@@ -655,8 +667,12 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 		// The upstream may be the gateway's own /cards or /aliases (see
 		// "Routes in front of the gateway's own APIs"): it serves only
 		// this route's account's clients. Added to what earlier routes
-		// of a chain of gateways sent.
-		pr.Out.Header.Add(RouteAccountHeader, st.route.Account)
+		// of a chain of gateways sent; by name (RouteAccountHeader).
+		acct := st.route.Account
+		if acct == "" {
+			acct = in.defAcct
+		}
+		pr.Out.Header.Add(RouteAccountHeader, acct)
 	}
 	if readsResponses(st.route) {
 		// Ask for gzip or no coding rather than have the upstream answer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aliasgate/aliasgate/internal/account"
 )
@@ -158,10 +159,13 @@ type routeAccountsKey struct{}
 // aliases in its account and its leak guard judges the answer there, so
 // the APIs serve only that account's clients (RouteServes). A request
 // marked by several routes (a chain of gateways) serves the clients of an
-// account that is every one's.
-func WithRouteAccount(ctx context.Context, account string) context.Context {
+// account that is every one's: the accounts of several routes are marked
+// in one call (the values of RouteAccountHeader, which any client may
+// send in thousands: one call each copied the list of those before it,
+// quadratic in the header's size).
+func WithRouteAccount(ctx context.Context, accounts ...string) context.Context {
 	prev, _ := ctx.Value(routeAccountsKey{}).([]string)
-	return context.WithValue(ctx, routeAccountsKey{}, append(prev[:len(prev):len(prev)], account))
+	return context.WithValue(ctx, routeAccountsKey{}, append(slices.Clip(prev), accounts...))
 }
 
 // RouteServes reports whether a client of account may be served through

@@ -289,6 +289,9 @@ func TestRouteServesItsAccountsClientsOnly(t *testing.T) {
 		{"two routes of acct_a", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "acct_a"), "acct_a"), "acct_a", true},
 		{"routes of acct_a then acct_b", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "acct_a"), "acct_b"), "acct_a", false},
 		{"routes of acct_a then acct_b, acct_b's client", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "acct_a"), "acct_b"), "acct_b", false},
+		{"routes of acct_a and the default in one call, acct_a's client", vault.WithRouteAccount(ctx, "acct_a", ""), "acct_a", false},
+		{"routes of the default in one call, then its name", vault.WithRouteAccount(vault.WithRouteAccount(ctx, "", ""), "main"), "main", true},
+		{"no account in one call", vault.WithRouteAccount(ctx), "acct_b", true},
 	} {
 		if got := svc.RouteServes(c.ctx, c.account); got != c.want {
 			t.Errorf("%s: RouteServes = %v, want %v", c.name, got, c.want)

@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -218,5 +223,97 @@ func TestAnotherAccountsURLRouteToTheGatewaysAPIIsNoOracle(t *testing.T) {
 		r.Header.Set("Aliasgate-Route-Account", "acct_b")
 	}); status != 200 {
 		t.Fatalf("acct_b naming its own account: %d %s", status, body)
+	}
+}
+
+// TestManyRouteAccountValuesCostNoMoreThanTheirBytes: the values of
+// Aliasgate-Route-Account a request to /aliases carries (any client may
+// send them, before authentication) mark its context in one step. Before,
+// each value copied the list of those before it into a context of its own,
+// every copy kept alive by the chain: an anonymous request of the default
+// max_header_bytes (64 KiB: 2,400 empty values) made the gateway allocate
+// and hold about 80 MB, quadratic in the header's size.
+func TestManyRouteAccountValuesCostNoMoreThanTheirBytes(t *testing.T) {
+	env := testEnv(map[string]string{"ALIASGATE_VAULT_API_ENABLED": "true"})
+	g := startGateway(t, env, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	status, body := call(t, "GET", g.inbound+"/aliases/tok_none", "", "", func(r *http.Request) {
+		r.Header["Aliasgate-Route-Account"] = make([]string, 2400)
+	})
+	runtime.ReadMemStats(&after)
+	if status != 401 {
+		t.Fatalf("anonymous request: %d %s", status, body)
+	}
+	// The test's client and the gateway share this process: both
+	// allocations count, a few hundred KiB without the values.
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("one request with 2,400 Aliasgate-Route-Account values (64 KiB) allocated %d KiB", n>>10)
+	}
+}
+
+// TestDefaultAccountsURLRouteNamesItsAccount: a route naming no account
+// acts for the default one, and its URL upstream (here a balancer in
+// front of the gateway's listener) is told so by the default account's
+// name, not by an empty Aliasgate-Route-Account. An intermediary may
+// drop an empty field value (RFC 9110 §5.6.1 lets a recipient ignore
+// empty list elements): before, the balancer forwarded no header at all,
+// /aliases served every account through the default account's route, and
+// acct_b learnt which numbers are the default account's aliases through
+// its leak_guard redact.
+func TestDefaultAccountsURLRouteNamesItsAccount(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	target := &url.URL{Scheme: "http", Host: addr}
+	balancer := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		for k, vs := range pr.Out.Header {
+			vs = slices.DeleteFunc(vs, func(v string) bool { return v == "" })
+			if len(vs) == 0 {
+				delete(pr.Out.Header, k)
+			} else {
+				pr.Out.Header[k] = vs
+			}
+		}
+	}})
+	defer balancer.Close()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: vault_default
+    direction: inbound
+    host: vault.default.test
+    path_prefix: /aliases
+    forward_reserved: [/aliases]
+    upstream: `+balancer.URL+`
+    leak_guard: redact
+`), 0o600)
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_VAULT_API_ENABLED": "true",
+		"ALIASGATE_LISTEN_INBOUND": addr, "ALIASGATE_DEFAULT_ACCOUNT": "main"})
+	apiMain := createClient(t, env, data, "--name", "api", "--account", "main", "--scopes", "aliases:write,aliases:reveal")
+	apiB := createClient(t, env, data, "--name", "api", "--account", "acct_b", "--scopes", "aliases:write,aliases:reveal")
+	g := startGateway(t, env, "--data-dir", data)
+	fpe := createAlias(t, g, apiMain, "4111111111111111", "FPE_SIX_T_FOUR")[0]
+	var answers []string
+	for _, v := range []string{fpe, mutate(fpe)} {
+		own := createAlias(t, g, apiB, v, "UUID")[0]
+		status, body := call(t, "GET", g.inbound+"/aliases/"+own, "", "", onHost("vault.default.test", basicAuth(apiB)))
+		if status != 403 || !strings.Contains(string(body), "account_not_allowed") {
+			t.Errorf("acct_b reveals its own value through the default account's URL route: %d %s", status, body)
+		}
+		answers = append(answers, strings.ReplaceAll(string(body), own, "{alias}"))
+	}
+	if answers[0] != answers[1] {
+		t.Errorf("the default account's alias and another number answer differently: %s and %s", answers[0], answers[1])
+	}
+	status, body := call(t, "GET", g.inbound+"/aliases/"+fpe, "", "", onHost("vault.default.test", basicAuth(apiMain)))
+	if status != 200 || !strings.Contains(string(body), "411111******1111") {
+		t.Fatalf("the default account's client reveals through its URL route: %d %s", status, body)
 	}
 }

@@ -475,6 +475,7 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 			routes.UpstreamCards:   gw.heldBodies(gw.cardsAPI),
 		},
 		Fallback:        gw.builtinHandler(),
+		DefaultAccount:  gw.vault.DefaultAccount(), // RouteAccountHeader of a route naming none
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
 		Budget:          gw.buffered,
 		UpstreamTimeout: gw.cfg.Limits.UpstreamTimeout.Std(),
