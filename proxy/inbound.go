@@ -420,11 +420,16 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Routes that forwarded it here act for their accounts: the APIs
 		// serve only those accounts' clients (RouteAccountHeader), marked
-		// in one step (a client may send thousands of values).
+		// in one step (a client may send thousands of values). A
+		// balancer may join a chain's lines into one ("acct_a, acct_a",
+		// RFC 9110 5.3): account names hold no comma, so each element
+		// is one route's.
 		if vals := r.Header.Values(RouteAccountHeader); len(vals) > 0 {
-			accts := make([]string, len(vals))
-			for i, a := range vals {
-				accts[i] = strings.TrimSpace(a)
+			accts := make([]string, 0, len(vals))
+			for _, v := range vals {
+				for a := range strings.SplitSeq(v, ",") {
+					accts = append(accts, strings.TrimSpace(a))
+				}
 			}
 			r = r.WithContext(vault.WithRouteAccount(r.Context(), accts...))
 		}

@@ -224,6 +224,17 @@ func TestAnotherAccountsURLRouteToTheGatewaysAPIIsNoOracle(t *testing.T) {
 	}); status != 200 {
 		t.Fatalf("acct_b naming its own account: %d %s", status, body)
 	}
+	// A balancer may join a chain's lines into one (RFC 9110 5.3):
+	// each element is one route's account, none widens.
+	for value, want := range map[string]int{"acct_b, acct_b": 200, "acct_b,acct_b ,": 403, "acct_a, acct_b": 403,
+		"acct_b, acct_a": 403, "acct_b,": 403} {
+		if status, body = call(t, "GET", g.inbound+"/aliases/"+own, "", "", func(r *http.Request) {
+			basicAuth(apiB)(r)
+			r.Header.Set("Aliasgate-Route-Account", value)
+		}); status != want {
+			t.Errorf("acct_b with Aliasgate-Route-Account %q: %d, want %d: %s", value, status, want, body)
+		}
+	}
 }
 
 // TestManyRouteAccountValuesCostNoMoreThanTheirBytes: the values of
