@@ -64,7 +64,12 @@
 // message or a multipart part; an XML body that declares entities or such
 // an encoding), and multipart bodies whose parts sent in base64 or
 // quoted-printable hold a card number once decoded (proxy.EncodedParts),
-// whose card numbers are one decoding away. Bodies are kept up to a limit (64 KiB by
+// and bodies that, masked, still hold one read in their charset other than
+// UTF-8 as the app and the leak guard read them (proxy.CharsetTexts:
+// "4111\xa01111…" in windows-1252, a form's "%34%00%31%00…" in UTF-16LE or
+// full-width digits "%82%53…" in Shift_JIS), whose card numbers are one
+// decoding away. A header value that, masked, holds one read as ISO-8859-1
+// (proxy.Latin1Text, as Node, servlets and WSGI read it) is masked whole. Bodies are kept up to a limit (64 KiB by
 // default) and marked truncated; a digit run cut by the truncation is
 // dropped. The buffer lives in memory only and is never written to disk.
 // What a capture takes is bounded by its body, however the body nests: a

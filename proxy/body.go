@@ -625,12 +625,36 @@ func percentTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
 	}
 }
 
-// latin1Text returns a header value read as ISO-8859-1, each byte the
+// CharsetTexts yields the readings of a body in the charsets its
+// Content-Type values (contentTypes) name or it declares, other than
+// UTF-8, that the leak guard reads besides its bytes: decoded in each
+// legacy one (legacyTexts), then its percent escapes read in each
+// (percentTexts). Each reading is overwritten by the next: the caller
+// keeps none of it. The leak guard reads a card number found only there as
+// one it cannot mask; the inspector withholds a capture that shows one.
+func CharsetTexts(contentTypes []string, body []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for u := range legacyTexts(contentTypes, body) {
+			if !yield(u) {
+				return
+			}
+		}
+		for u := range percentTexts(contentTypes, body) {
+			if !yield(u) {
+				return
+			}
+		}
+	}
+}
+
+// Latin1Text returns a header value read as ISO-8859-1, each byte the
 // character of its value, in UTF-8, when it holds a byte past ASCII; nil
 // otherwise. Node, Java servlet containers and WSGI/ASGI servers
 // (PEP 3333's native strings) hand an app header values decoded so:
 // "4111\xa01111…" is a card number grouped by no-break spaces to them.
-func latin1Text(v string) []byte {
+// The leak guard reads header values so too, and the inspector masks a
+// header value whose reading holds one.
+func Latin1Text(v string) []byte {
 	if !hasNonASCII([]byte(v)) {
 		return nil
 	}

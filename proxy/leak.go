@@ -46,7 +46,7 @@ import (
 // values and a request's target are also read base64-decoded
 // (pan.FindBase64String: a cookie session, a JWT, a state parameter), and
 // header and trailer values holding a byte past ASCII as ISO-8859-1
-// (latin1Text: as Node, servlets and WSGI hand them to the app); a
+// (Latin1Text: as Node, servlets and WSGI hand them to the app); a
 // card number found there cannot be masked, so redact refuses it.
 // A body the guard cannot read (over max_body, an encoding it cannot
 // decode) is refused in block mode and logged in log mode.
@@ -397,20 +397,14 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 		// does not spell whole cannot be masked.
 		sc = sc.decoded(x, true)
 	}
-	for u := range legacyTexts(contentTypes, b) {
+	for u := range CharsetTexts(contentTypes, b) {
 		if sc.overflow {
 			break
 		}
 		// A body in a charset other than UTF-8 read in it: a card number
 		// spelled with its no-break spaces, dashes or full-width digits
-		// (legacyTexts) cannot be masked in the body's own bytes.
-		sc = sc.decoded(u, true)
-	}
-	for u := range percentTexts(contentTypes, b) {
-		if sc.overflow {
-			break
-		}
-		// A form in a charset other than UTF-8, its escapes read in it.
+		// (legacyTexts), or in a form's escapes read in it (percentTexts),
+		// cannot be masked in the body's own bytes.
 		sc = sc.decoded(u, true)
 	}
 	if len(boundaries) == 0 || sc.overflow {
@@ -508,7 +502,7 @@ func (sc leakScan) header(where string, h http.Header) leakScan {
 			}
 			// ISO-8859-1, as most servers but Go's hand it to the app:
 			// what only that reading finds cannot be masked in place.
-			if u := latin1Text(v); u != nil {
+			if u := Latin1Text(v); u != nil {
 				plain := pan.FindString(v)
 				for _, c := range pan.Find(u) {
 					if d := c.Digits(); !slices.ContainsFunc(plain, func(p pan.Candidate) bool { return p.Digits() == d }) {
