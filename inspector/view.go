@@ -820,6 +820,9 @@ func formEscape(s string) string {
 }
 
 // formUnescape decodes a form component and reports whether it had escapes.
+// One with bad percent-encoding is read as the form locator reads such a
+// name (rewrite.LenientUnescape): a stray '%' kept, ASP.NET's "%u0076"
+// decoded, so "c%u0076c" names a CVC here as it does to System.Web.
 func formUnescape(s string) (string, bool) {
 	if strings.IndexAny(s, "%+") < 0 {
 		return s, false
@@ -827,7 +830,7 @@ func formUnescape(s string) (string, bool) {
 	if v, err := url.QueryUnescape(s); err == nil {
 		return v, true
 	}
-	return strings.ReplaceAll(s, "+", " "), true
+	return rewrite.LenientUnescape([]byte(s)), true
 }
 
 // Multipart.

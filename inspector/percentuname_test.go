@@ -1,0 +1,35 @@
+package inspector
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/routes"
+)
+
+// TestFormNamesSpelledWithPercentUStillNameACVC: a form name spelled with
+// ASP.NET's %u escape ("c%u0076c", which System.Web's Request.Form reads as
+// cvc) names a CVC or a credential to the inspector as it does to the form
+// locator (rewrite.LenientUnescape): its value is masked. The view showed
+// c%u0076c=737 and pass%u0077ord=… in clear (second inbound review). A
+// name that only holds a stray '%' is read as before.
+func TestFormNamesSpelledWithPercentUStillNameACVC(t *testing.T) {
+	r := newRules("shop", nil, routes.Request, nil, false, nil)
+	for _, tt := range []struct{ body, secret string }{
+		{"c%u0076c=737", "737"},
+		{"c%u0056%u0056=737&x=1", "737"},
+		{"note=50%&c%u0076v2=8215", "8215"},
+		{"pass%u0077ord=hunter2", "hunter2"},
+	} {
+		v := makeView(http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, []byte(tt.body), false, r, viewOptions{limit: 1 << 16, fields: true})
+		if b, _ := json.Marshal(v); strings.Contains(string(b), tt.secret) {
+			t.Errorf("%q: shown: %s", tt.body, b)
+		}
+	}
+	v := makeView(http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, []byte("note=50%&x=1"), false, r, viewOptions{limit: 1 << 16, fields: true})
+	if len(v.Fields) != 2 || v.Fields[0].Value != "50%" {
+		t.Errorf("a stray %%: %q %+v", v.Body, v.Fields)
+	}
+}
