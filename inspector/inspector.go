@@ -26,7 +26,8 @@
 // access_token, Authorization, cookies) or a payment cryptogram
 // (cryptogram, cavv, tavv, ucaf, aevv, authentication_value), a form's
 // names read as the form locator reads them (rewrite.LenientUnescape:
-// "c%u0076c" is cvc, as System.Web reads it); a CVC written
+// "c%u0076c" is cvc, as System.Web reads it; past a leading byte order
+// mark, for a route's targets too); a CVC written
 // after its name in free text ("CVV: 737"), read without the characters
 // shown as nothing, raw or escaped (pan.InvisibleAt: "CVV: 7<U+200B>37",
 // "CVV: 7&#x200b;37"); every JSON value

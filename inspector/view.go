@@ -799,7 +799,13 @@ func maskForm(body string, r *rules, withFields bool) (string, []Field) {
 		}
 		out.WriteByte('=')
 		v, vEsc := formUnescape(rv)
-		mv := r.formValue(key, v)
+		name := key
+		if i == 0 {
+			// The form locator reads past a leading byte order mark, as
+			// Express's body-parser does: "\ufeffref" is ref.
+			name = strings.TrimPrefix(key, "\ufeff")
+		}
+		mv := r.formValue(name, v)
 		start := out.Len()
 		if mv != v || vEsc && hasDigit(v) {
 			out.WriteString(formEscape(mv))
@@ -807,7 +813,7 @@ func maskForm(body string, r *rules, withFields bool) (string, []Field) {
 			out.WriteString(rv)
 		}
 		if withFields && !kChanged && key != "" && len(fields) < maxFields {
-			fields = append(fields, Field{Kind: "form", Path: key, Pattern: key, Value: mv, Hint: hintOf(key, v), start: start, end: out.Len()})
+			fields = append(fields, Field{Kind: "form", Path: key, Pattern: name, Value: mv, Hint: hintOf(name, v), start: start, end: out.Len()})
 		}
 	}
 	return out.String(), fields
