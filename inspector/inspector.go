@@ -20,7 +20,9 @@
 // any other character, as the access line masks them (pan.MaskShown);
 // every value a filter
 // of the matched route targets (first 6 / last 4 for card-like values, whole
-// otherwise: a CVC shows as "***"); every value under a key, field, header
+// otherwise: a CVC shows as "***"), a body read by its syntax where its
+// Content-Type names another, as the filters read it
+// (routes.SniffMediaType: a form sent as text/plain); every value under a key, field, header
 // or XML element named like a security code (cvc, cvv, cvv2, cid, csc,
 // security_code, …), a credential (password, secret, api_key,
 // access_token, Authorization, cookies) or a payment cryptogram

@@ -60,3 +60,30 @@ func TestFormTargetsAreMaskedPastAByteOrderMarkAndInPercentU(t *testing.T) {
 		t.Errorf("a mark inside: %q", v.Body)
 	}
 }
+
+// TestRouteTargetsAreMaskedInBodiesReadByTheirSyntax: a body whose syntax
+// is not the one its Content-Type names is read by its syntax, as the
+// gateway's filters read it (routes.SniffMediaType): a form or JSON sent as
+// text/plain (or with a byte order mark) has its route targets masked in a
+// capture. The view read it as text and showed the targets' values in
+// clear, though the gateway redacted them (second inbound review).
+func TestRouteTargetsAreMaskedInBodiesReadByTheirSyntax(t *testing.T) {
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
+	for _, tt := range []struct{ ct, body string }{
+		{"text/plain", "ref=SECRETVALUE"},
+		{"text/plain", "\ufeffref=SECRETVALUE&x=1"},
+		{"", "x=1&ref=SECRETVALUE"},
+		{"text/plain", `{"items":[{"code":"SECRETVALUE"}]}`},
+		{"text/plain", `<pay><ref>SECRETVALUE</ref></pay>`},
+	} {
+		v := makeView(http.Header{"Content-Type": {tt.ct}}, []byte(tt.body), false, r, viewOptions{limit: 1 << 16, fields: true})
+		if b, _ := json.Marshal(v); strings.Contains(string(b), "SECRET") {
+			t.Errorf("%q %+q: shown: %s", tt.ct, tt.body, b)
+		}
+	}
+	// Text that is no form, JSON or XML stays text.
+	v := makeView(http.Header{"Content-Type": {"text/plain"}}, []byte("hello, world"), false, r, viewOptions{limit: 1 << 16, fields: true})
+	if v.BodyKind != "text" || v.Body != "hello, world" {
+		t.Errorf("text: %q %q", v.BodyKind, v.Body)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/proxy"
+	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
@@ -149,6 +150,11 @@ func makeView(h http.Header, body []byte, partial bool, r *rules, o viewOptions)
 	}
 	ct := h.Get("Content-Type")
 	mt, params, _ := mime.ParseMediaType(ct)
+	if sniffed := routes.SniffMediaType(b, mt); sniffed != "" {
+		// Read by its syntax, as the gateway's filters read it: a form
+		// sent as text/plain has its targets located and redacted.
+		mt = sniffed
+	}
 	kind := bodyKind(mt, b)
 	v.BodyKind = kind
 	var text string
