@@ -433,6 +433,12 @@ func FuzzFind(f *testing.F) {
 	f.Add([]byte(`\u0034\u0031%31%31&#49;&#x31;１1 1111 1111`))
 	f.Add([]byte("%378282246310005&#4111111111111111;"))
 	f.Add([]byte("1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3"))
+	// Escapes cut short at the end, and their neighbours (inbound review).
+	f.Add([]byte("4111%u00201111%u00201111%u0020111%u12"))
+	f.Add([]byte("4111&ndash;1111&ndash;1111&ndash;1111&emsp"))
+	f.Add([]byte("4111&emsp13;1111&shy1111&nbsp1111&e"))
+	f.Add([]byte(`%ud800%udc20\ud800%udc20%ud800\udc2%ud83d`))
+	f.Add([]byte("4111\u20031111\u16801111\u205f1111\xe2\x80"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got := Find(b)
 		checkCandidates(t, b, got)
@@ -478,12 +484,18 @@ var (
 		func(d byte) string { return fmt.Sprintf(`\u%04x`, 0xFF10+rune(d-'0')) },
 		func(d byte) string { return fmt.Sprintf("&#%d;", 0xFF10+rune(d-'0')) },
 		func(d byte) string { return fmt.Sprintf("%%EF%%BC%%%02X", 0x90+d-'0') },
+		func(d byte) string { return fmt.Sprintf("%%u%04x", d) },
+		func(d byte) string { return fmt.Sprintf("%%u%04X", 0xFF10+rune(d-'0')) },
 	}
 	sepSpellings = []string{
 		" ", "-", ".", "+", "\u00a0", "\u202f", "\u2009", "\u2013", "\uff0d",
 		"%20", "%2D", "%2e", "%C2%A0", "%E2%80%AF", `\u0020`, `\u002D`, `\u00a0`, `\u202F`,
 		"&#32;", "&#x2d;", "&#46;", "&nbsp;", "&#160;", "&#x202f;",
 		"\u200b", "\u00ad", "\u2060", "\ufeff", "%E2%80%8C", `\u200d`, "&#xfeff;",
+		// The spaces of Unicode, ASP.NET's %u and HTML's named references
+		// (inbound review).
+		"\u2002", "\u2003", "\u200a", "\u205f", "\u1680", "%E2%80%83", "%u2003", "%u00A0", `\u2003`,
+		"&ndash;", "&emsp;", "&emsp13;", "&thinsp;", "&hairsp;", "&shy;", "&shy", "&nbsp", "&ZeroWidthSpace;", "&NoBreak;",
 	}
 )
 
