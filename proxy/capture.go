@@ -33,8 +33,8 @@ type Capturer interface {
 	// CaptureLimit is the most bytes of each body the proxy keeps for
 	// Capture (per message and side); at least 1. What it keeps of the
 	// exchanges in flight is reserved of the proxy's body Budget, all
-	// captures together one sender's share: past it a body is kept
-	// partial.
+	// captures together held as one sender (CaptureHolder): past it a
+	// body is kept partial.
 	CaptureLimit() int
 	// Capture receives one finished exchange, on the goroutine that served
 	// it, after the response was written. x and everything it refers to
@@ -130,7 +130,7 @@ type captureRec struct {
 	upgraded bool
 	// budget is the proxies' body budget (nil: none): the bytes the
 	// capture keeps of the exchange's bodies are reserved of it, under
-	// captureHolder, as they are recorded, and held is given back once
+	// CaptureHolder, as they are recorded, and held is given back once
 	// the exchange is handed to the Capturer (done), which copies what it
 	// keeps. A body that does not fit is kept partial; the exchange goes
 	// on as it would without a capture.
@@ -142,9 +142,12 @@ type captureRec struct {
 	handed bool
 }
 
-// captureHolder is whom the captures in flight count against in the body
-// budget: all of them together, one sender's share.
-const captureHolder = "(captures)"
+// CaptureHolder is whom the captures in flight count against in the body
+// budget: all of them together, as one sender, held to the share's
+// percentage of the budget without the floor of a sender's share
+// (bodybudget.Budget.Limit; cmd/aliasgate newBodyBudget): a capture past
+// it is kept partial, never refused.
+const CaptureHolder = "(captures)"
 
 // done gives back what the capture reserved of the body budget, once the
 // exchange is handed to the Capturer; the capture records nothing more.
@@ -153,7 +156,7 @@ func (rec *captureRec) done() {
 	n := rec.held
 	rec.held, rec.handed = 0, true
 	rec.mu.Unlock()
-	rec.budget.Release(captureHolder, n)
+	rec.budget.Release(CaptureHolder, n)
 }
 
 const (
@@ -272,7 +275,7 @@ func (rec *captureRec) record(s *snap, b []byte) {
 		return // the exchange is handed on (done)
 	}
 	if room := rec.limit - len(s.body); room > 0 {
-		if rec.budget.Reserve(captureHolder, int64(min(len(b), room))) != nil {
+		if rec.budget.Reserve(CaptureHolder, int64(min(len(b), room))) != nil {
 			s.over = true // no room in the budget: the capture is partial
 			return
 		}

@@ -521,6 +521,12 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				level = slog.LevelDebug // its client left: no failure of the sender's
 			}
 			p.log.Log(ctx, level, "proxy: reading body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
+			if ctx.Err() != nil && !isTimeout(err) {
+				// The read broke off with its client (not a read
+				// deadline's 400): neither the sender's mistake nor the
+				// upstream's failure (499, as where the body streams).
+				return clientClosed(p.log, route.ID)
+			}
 			return refusal(phase, "body_unreadable")
 		default:
 			raw, buffered = b, true

@@ -9,6 +9,7 @@ import (
 	"github.com/aliasgate/aliasgate/cards"
 	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vaultapi"
 )
@@ -110,14 +111,20 @@ func (w *closingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // an API reads its document (largest), both behind a route in front of an
 // in-process API (proxy.HoldBodies: the API reads its own copy), and its
 // response as the phase reads it (max_body; the API holds its copy until
-// it returns, while the phase reads its answer).
+// it returns, while the phase reads its answer). The inspector's copies of
+// bodies in flight (proxy.CaptureHolder), which are kept partial rather
+// than refused, hold the share's percentage at most, without that floor:
+// with it they could take up to the whole budget from every route that
+// reads bodies, for a sender whose unread bodies count in no share.
 func newBodyBudget(l config.Limits, largest int64) *bodybudget.Budget {
 	total := l.BufferedBytes(debug.SetMemoryLimit(-1))
 	pct := int64(l.SourceBufferedShare)
 	share := total/100*pct + total%100*pct/100 // total*pct/100 without overflow
 	body := int64(l.MaxBody)
 	exchange := body + max(largest, body+min(body, largest))
-	return bodybudget.New(total, max(share, exchange))
+	b := bodybudget.New(total, max(share, exchange))
+	b.Limit(proxy.CaptureHolder, share)
+	return b
 }
 
 // largestDocument is the largest request document the gateway's own

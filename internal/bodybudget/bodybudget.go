@@ -16,7 +16,7 @@
 //
 // The gateway-wide count is one atomic add a body; the per-source share
 // is a map under a mutex, touched only when the share is smaller than the
-// budget.
+// budget or a source is held to less (Limit).
 package bodybudget
 
 import (
@@ -48,7 +48,8 @@ type Budget struct {
 	refusedAll, refusedSource atomic.Int64
 
 	mu       sync.Mutex
-	bySource map[string]int64 // only when share < max; no key holds 0
+	bySource map[string]int64 // only when share < max or a Limit is set; no key holds 0
+	limits   map[string]int64 // Limit's: sources held to less than the share
 }
 
 // New returns a Budget of max bytes (max <= 0: no bound, bytes are still
@@ -74,6 +75,25 @@ func (b *Budget) Max() int64 { return b.max }
 // Share returns the bytes one source may hold.
 func (b *Budget) Share() int64 { return b.share }
 
+// Limit holds source to n bytes at once, less than the share (n <= 0 or
+// at least the share: the share). For a holder that needs none of the
+// share's floor, as it is never refused for ever past it (the inspector's
+// copies of bodies in flight, kept partial): the share may be raised to
+// hold one whole exchange, up to the whole budget. Call it before the
+// budget is used.
+func (b *Budget) Limit(source string, n int64) {
+	if b == nil || n <= 0 || n >= b.share {
+		return
+	}
+	if b.limits == nil {
+		b.limits = map[string]int64{}
+	}
+	b.limits[source] = n
+	if b.bySource == nil {
+		b.bySource = map[string]int64{}
+	}
+}
+
 // Reserve reserves n bytes for a body source is sending (or caused: a
 // response is its request's sender's). It returns ErrFull or
 // ErrSourceFull, reserving nothing, when the bytes do not fit. n <= 0
@@ -90,8 +110,11 @@ func (b *Budget) Reserve(source string, n int64) error {
 		// refused their bodies that fitted: one sender past its share
 		// starved the others).
 		b.mu.Lock()
-		s := b.bySource[source] + n
-		if s > b.share {
+		s, most := b.bySource[source]+n, b.share
+		if l, ok := b.limits[source]; ok {
+			most = l
+		}
+		if s > most {
 			b.mu.Unlock()
 			b.refusedSource.Add(1)
 			return ErrSourceFull
@@ -153,7 +176,8 @@ func (b *Budget) Peak() int64 {
 	return b.peak.Load()
 }
 
-// Sources returns how many sources hold bytes now (0 without a share).
+// Sources returns how many sources hold bytes now (0 without a share nor
+// a Limit).
 func (b *Budget) Sources() int {
 	if b == nil || b.bySource == nil {
 		return 0

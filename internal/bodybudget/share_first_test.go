@@ -52,3 +52,40 @@ func TestOverShareAttemptsDoNotRefuseOthers(t *testing.T) {
 		t.Errorf("used %d after everything was given back", b.Used())
 	}
 }
+
+// TestLimitHoldsASourceBelowTheShare: a source held to less than the
+// share (Limit) is refused past its limit, others keep the share, and
+// what it gave back is reserved again; a limit at or over the share, or
+// on a budget without one, changes nothing but is counted.
+func TestLimitHoldsASourceBelowTheShare(t *testing.T) {
+	b := New(100, 75)
+	b.Limit("captures", 25)
+	if err := b.Reserve("captures", 25); err != nil {
+		t.Fatalf("within its limit: %v", err)
+	}
+	if err := b.Reserve("captures", 1); err != ErrSourceFull {
+		t.Fatalf("past its limit: %v, want ErrSourceFull", err)
+	}
+	if err := b.Reserve("sender", 75); err != nil {
+		t.Fatalf("another source's whole share: %v", err)
+	}
+	b.Release("captures", 25)
+	b.Release("sender", 75)
+	if b.Used() != 0 || b.Sources() != 0 {
+		t.Fatalf("after every release: %d bytes, %d sources", b.Used(), b.Sources())
+	}
+
+	whole := New(100, 0) // no share
+	whole.Limit("captures", 40)
+	if err := whole.Reserve("captures", 41); err != ErrSourceFull {
+		t.Fatalf("past its limit in a budget without a share: %v, want ErrSourceFull", err)
+	}
+	if err := whole.Reserve("sender", 100); err != nil {
+		t.Fatalf("the whole budget without a share: %v", err)
+	}
+	whole.Release("sender", 100)
+	whole.Limit("other", 100) // the share: no limit
+	if err := whole.Reserve("other", 100); err != nil {
+		t.Fatalf("a limit of the whole share: %v", err)
+	}
+}
