@@ -83,3 +83,21 @@ func TestCVCInTextSpellingsMaskNothingElse(t *testing.T) {
 		}
 	}
 }
+
+// TestCVCInTextRightAfterAnotherIsMasked: the character after a CVC's
+// digits was taken by its match, so a name written right after them began
+// no match of its own: in "cvc:737cvv2:4021" the second CVC was shown.
+func TestCVCInTextRightAfterAnotherIsMasked(t *testing.T) {
+	r := newRules("shop", route(t, maskRoute), routes.Request, nil, false, nil)
+	for _, tt := range []struct{ body, digits string }{
+		{"cvc:737cvv2:4021", "4021"},
+		{"CVV 7372 CVC 4021", "4021"},
+		{"cvc:737cvv:&#52;&#48;21", "&#52;&#48;21"},
+		{"cvc:7\u200b37cvv 4021", "4021"},
+	} {
+		v := makeView(http.Header{"Content-Type": {"text/plain"}}, []byte(tt.body), false, r, viewOptions{limit: 1 << 16})
+		if strings.Contains(v.Body, tt.digits) || strings.Contains(v.Body, "737") || v.Body == "" {
+			t.Errorf("%+q shown as %+q", tt.body, v.Body)
+		}
+	}
+}

@@ -225,11 +225,17 @@ func maskCVCInText(v string) string {
 			break
 		}
 		view, at := reading(v, decode)
-		for _, m := range cvcInText.FindAllStringSubmatchIndex(view, -1) {
+		// Each search starts right after the digits found: the character
+		// that ends them may begin the next name ("cvc:737cvv2:4021").
+		for p := 0; p < len(view); {
+			m := cvcInText.FindStringSubmatchIndex(view[p:])
+			if m == nil {
+				break
+			}
 			if b == nil {
 				b = []byte(v)
 			}
-			for i := m[4]; i < m[5]; i++ {
+			for i := p + m[4]; i < p+m[5]; i++ {
 				k, n := i, 1
 				if at != nil {
 					k = at[i]
@@ -242,6 +248,7 @@ func maskCVCInText(v string) string {
 					k++
 				}
 			}
+			p += m[5]
 		}
 	}
 	if b == nil {
