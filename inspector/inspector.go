@@ -32,7 +32,12 @@
 // mark, for a route's targets too); a CVC written
 // after its name in free text ("CVV: 737"), read without the characters
 // shown as nothing, raw or escaped (pan.InvisibleAt: "CVV: 7<U+200B>37",
-// "CVV: 7&#x200b;37"); every JSON value
+// "CVV: 7&#x200b;37"), both as written and with the escapes the card-number
+// finder reads decoded (pan.CharAt, pan.Classify): digits, separators and
+// the letters of the name in any spelling pan reads ("CVV:&emsp;737",
+// "CVV: &#55;&#51;&#55;", "cvc\u003a 737", "c%u0076c: %u0037%u0033%u0037",
+// full-width digits and letters), every byte of each digit's spelling
+// masked; every JSON value
 // inside an object so named after a security code or a cryptogram (the
 // Card Management API answers {"cryptogram":{"value":…}}); an XML element
 // so named as a parser reads it (its text, CDATA sections and what

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/routes"
@@ -210,51 +211,120 @@ var formLike = regexp.MustCompile(`^[^\s=&]+=[^\s&]*(&[^\s=&]+(=[^\s&]*)?)*$`)
 // a security code, with only punctuation and spaces between.
 var cvcInText = regexp.MustCompile(`(?i)(cvc2?|cvv2?|cvn2?|cvd|cid|csc|security[ _-]?code|card[ _-]?code|verification[ _-]?(?:value|code))[^A-Za-z0-9]{1,24}?([0-9]{3,4})(?:[^0-9]|$)`)
 
-// maskCVCInText masks what cvcInText finds in v as a reader sees it:
-// without the characters shown as nothing, raw or escaped (pan.InvisibleAt),
-// which would otherwise hide "CVV: 7<U+200B>37", "c<U+200B>vc 737" or
-// "CVV: 7&#x200b;37" from it.
+// maskCVCInText masks what cvcInText finds in v as a reader sees it, in
+// two readings, as package pan reads card numbers: as written, and with
+// the escapes pan reads decoded (reading). Both leave out the characters
+// shown as nothing, raw or escaped (pan.InvisibleAt), which would
+// otherwise hide "CVV: 7<U+200B>37", "c<U+200B>vc 737" or
+// "CVV: 7&#x200b;37" from it. Every byte of the spelling of a digit found
+// becomes '*'.
 func maskCVCInText(v string) string {
-	view, at := visible(v) // at[i]: the index in v of view[i]; nil: the same
-	ms := cvcInText.FindAllStringSubmatchIndex(view, -1)
-	if len(ms) == 0 {
-		return v
-	}
-	b := []byte(v)
-	for _, m := range ms {
-		for i := m[4]; i < m[5]; i++ {
-			if at != nil {
-				b[at[i]] = '*'
-			} else {
-				b[i] = '*'
-			}
+	var b []byte
+	for _, decode := range []bool{false, true} {
+		if decode && !mayBeSpelled(v) {
+			break
 		}
+		view, at := reading(v, decode)
+		// Each search starts right after the digits found: the character
+		// that ends them may begin the next name ("cvc:737cvv2:4021").
+		for p := 0; p < len(view); {
+			m := cvcInText.FindStringSubmatchIndex(view[p:])
+			if m == nil {
+				break
+			}
+			if b == nil {
+				b = []byte(v)
+			}
+			for i := p + m[4]; i < p+m[5]; i++ {
+				k, n := i, 1
+				if at != nil {
+					k = at[i]
+				}
+				if decode {
+					_, n = pan.CharAt(v, k) // the digit's spelling
+				}
+				for ; n > 0; n-- {
+					b[k] = '*'
+					k++
+				}
+			}
+			p += m[5]
+		}
+	}
+	if b == nil {
+		return v
 	}
 	return string(b)
 }
 
-// visible returns v without its invisible characters, raw or escaped
-// (pan.InvisibleAt), and, for each byte of it, its index in v; v itself
-// and nil when it has none.
-func visible(v string) (string, []int) {
+// mayBeSpelled reports whether v holds a byte that starts an escape or a
+// character other than ASCII: else its decoded reading is the one as
+// written.
+func mayBeSpelled(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c >= 0x80 || c == '%' || c == '&' || c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// reading returns v as cvcInText reads it and, for each of its bytes, the
+// index in v of the character it comes from; v itself and nil when they
+// are the same. Characters shown as nothing are left out (pan.InvisibleAt).
+// Decoded, each character is read as pan reads a card number's
+// (pan.CharAt, pan.Classify): a digit in any spelling (`&#55;`, `%u0037`,
+// full-width) is an ASCII digit, a separator (`&emsp;`, U+00A0, `%20`) a
+// space, any other escape the character it spells (`\u003a`, `&#99;`),
+// and a full-width ASCII letter or sign that letter or sign (U+FF23 'C'),
+// so that the name of a security code is read in those spellings too.
+func reading(v string, decode bool) (string, []int) {
 	var view []byte
 	var at []int
-	for i := 0; i < len(v); {
-		if n := pan.InvisibleAt(v, i); n > 0 {
-			if at == nil { // the first: what came before is kept
-				view, at = make([]byte, i, len(v)), make([]int, i, len(v))
-				copy(view, v[:i])
-				for k := range at {
-					at[k] = k
-				}
+	start := func(i int) { // the first change: what came before is kept
+		if at == nil {
+			view, at = make([]byte, i, len(v)), make([]int, i, len(v))
+			copy(view, v[:i])
+			for k := range at {
+				at[k] = k
 			}
-			i += n
+		}
+	}
+	for i := 0; i < len(v); {
+		if !decode {
+			if n := pan.InvisibleAt(v, i); n > 0 {
+				start(i)
+				i += n
+				continue
+			}
+			if at != nil {
+				view, at = append(view, v[i]), append(at, i)
+			}
+			i++
 			continue
 		}
-		if at != nil {
-			view, at = append(view, v[i]), append(at, i)
+		start(0) // decoded only where pan may read a spelling (mayBeSpelled)
+		cp, n := pan.CharAt(v, i)
+		switch kind, d := pan.Classify(cp); {
+		case kind == pan.Digit:
+			cp = rune('0' + d)
+		case kind == pan.Separator:
+			cp = ' '
+		case kind == pan.Hidden:
+			cp = -1
+		case cp >= 0xFF01 && cp <= 0xFF5E: // full-width ASCII
+			cp -= 0xFEE0
+		case cp < 0:
+			cp = utf8.RuneError
 		}
-		i++
+		if cp >= 0 {
+			k := len(view)
+			view = utf8.AppendRune(view, cp)
+			for ; k < len(view); k++ {
+				at = append(at, i)
+			}
+		}
+		i += n
 	}
 	if at == nil {
 		return v, nil

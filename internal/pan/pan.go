@@ -90,6 +90,11 @@
 // ("4111111111111111000e-3"), whose value is a card number that is not
 // written in the text: see its doc.
 //
+// CharAt and Classify read one character as Find reads it (an escape
+// decoded; a digit, separator or invisible character), and InvisibleAt
+// skips an invisible one: other searches of text shown to people (the
+// inspector's free-text CVC rule) read digits and separators with them.
+//
 // # Masking
 //
 // Mask and AppendMask keep the first 6 and last 4 digits of every candidate
@@ -464,6 +469,45 @@ func InvisibleAt(s string, i int) int {
 		return n
 	}
 	return 0
+}
+
+// Kinds of a character to Find (Classify).
+const (
+	Breaker   = kBreak // ends a chain: a letter, a comma, a tab, an escape of another character
+	Digit     = kDigit
+	Separator = kSep
+	Hidden    = kSoft // shown as nothing (Invisible): joins groups, adds no separator
+)
+
+// Classify returns what Find reads cp as (Breaker, Digit, Separator or
+// Hidden) and, for a digit, its value: the one list of the digits and
+// separators of "What Find finds", for other searches of text shown to
+// people (the inspector's CVC rule).
+func Classify(cp rune) (kind uint8, d byte) { return classify(cp) }
+
+// CharAt reads the character at s[i] (i < len(s)) as Find's decoding
+// reading does: a UTF-8 character, or one escape decoded (`\u0037`, a
+// surrogate pair, `%37`, `%EF%BC%97`, `%u0037`, `&#55;`, `&#x37;`, a named
+// reference of namedChars such as `&emsp;` or `&nbsp`). It returns the code
+// point, -1 for an escape of no character (`%C3` alone, `&#x110000;`), and
+// the length of its spelling, at least 1: a byte that starts no character
+// (a lone '%', '&' or '\') is read as itself, a stray UTF-8 byte as
+// U+FFFD.
+func CharAt(s string, i int) (cp rune, n int) {
+	switch c := s[i]; {
+	case c >= 0xC0:
+		if cp, n = rawRune(s, i); n > 0 {
+			return cp, n
+		}
+	case class[c] == bEsc:
+		if cp, n = escape(s, i); n > 0 {
+			return cp, n
+		}
+	}
+	if s[i] >= 0x80 {
+		return 0xFFFD, 1
+	}
+	return rune(s[i]), 1
 }
 
 // unit reads the unit at s[i] (i < len(s)): its kind, its digit value and
