@@ -393,22 +393,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveCaptured(in.capture, in.pipe.budget, in.table, routes.Inbound, w, r, in.ServeHTTP)
 		return
 	}
-	if strings.EqualFold(r.Method, http.MethodConnect) {
-		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
-		// reached the upstream as a request of that method (an upstream
-		// that is itself a proxy would open a tunnel the routes never
-		// read). The outbound listener is where CONNECT belongs. In any
-		// case: net/http reads "Connect /x" as another method and would
-		// forward it as sent, to an upstream whose parser may fold case.
-		w.Header().Set("Allow", allowedMethods)
-		writeError(w, jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
-			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener"))
-		return
-	}
-	path, err := canonicalize(r)
-	if err != nil {
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path"))
+	path, jerr := InboundTarget(r)
+	if jerr != nil {
+		if jerr.Status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", allowedMethods)
+		}
+		writeError(w, jerr)
 		return
 	}
 	if p := routes.ReservedPath(path); p == "/cards" || p == "/aliases" {
@@ -608,6 +598,30 @@ func (c *stateCtx) Value(key any) any {
 		return &c.st
 	}
 	return c.Context.Value(key)
+}
+
+// InboundTarget returns the path the inbound listener matches routes
+// against, r's URL made canonical (canonicalize), or its refusal of the
+// request before any route is matched: CONNECT (405 connect_refused) and
+// a target it does not forward (400 unsafe_path). `aliasgate routes test`
+// reads a request file by it.
+func InboundTarget(r *http.Request) (string, *jsonapi.Error) {
+	if strings.EqualFold(r.Method, http.MethodConnect) {
+		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
+		// reached the upstream as a request of that method (an upstream
+		// that is itself a proxy would open a tunnel the routes never
+		// read). The outbound listener is where CONNECT belongs. In any
+		// case: net/http reads "Connect /x" as another method and would
+		// forward it as sent, to an upstream whose parser may fold case.
+		return "", jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
+			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener")
+	}
+	path, err := canonicalize(r)
+	if err != nil {
+		return "", jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
+			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
+	}
+	return path, nil
 }
 
 // canonicalize makes r's URL path canonical (routes.CanonicalPath) and

@@ -25,7 +25,10 @@ import (
 // differ on a redacting route (400 malformed_body), UTF-16/UTF-32 bodies
 // (415 unsupported_charset), a charset the gateway cannot read as the app
 // does (proxy.UnreadableBody, 415), an undecodable Content-Encoding (415),
-// and such bodies under a leak guard that refuses what it cannot read.
+// such bodies under a leak guard that refuses what it cannot read, and,
+// before any route is matched, an encoded slash in the path (400
+// unsafe_path) and CONNECT (405); and it matched a path with dot segments
+// as written, where the gateway matches its canonical form.
 func TestRoutesTestAgreesWithTheGatewayOnEarlyRefusals(t *testing.T) {
 	var mu sync.Mutex
 	got := 0
@@ -111,9 +114,16 @@ func TestRoutesTestAgreesWithTheGatewayOnEarlyRefusals(t *testing.T) {
 		{"UTF-16 where no filter applies, guard redact", "/loose/other", []string{"Content-Type: application/json"}, utf16(js)},
 		{"Content-Types that differ, guard redact", "/loose/other", []string{"Content-Type: text/plain", "Content-Type: application/json"}, `{"a":1}`},
 		{"plain text, guard redact", "/loose/other", []string{"Content-Type: text/plain"}, `hello`},
+		{"an encoded slash in the path", "/pay/a%2Fb", []string{"Content-Type: application/json"}, js},
+		{"dot segments to another route", "/pay/../loose/other", []string{"Content-Type: text/plain"}, `hello`},
+		{"dot segments to a redacting route", "/loose/../pay", []string{"Content-Type: text/plain"}, `hello`},
+		{"CONNECT", "", nil, ""},
 	} {
 		raw := "POST " + c.path + " HTTP/1.1\r\nHost: shop.example\r\n" + strings.Join(c.header, "\r\n") +
 			"\r\nContent-Length: " + strconv.Itoa(len(c.body)) + "\r\n\r\n" + c.body
+		if c.name == "CONNECT" {
+			raw = "CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n"
+		}
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)

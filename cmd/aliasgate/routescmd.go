@@ -90,7 +90,9 @@ ASCII superset, an XML body its parser reads otherwise: 415
 unsupported_charset...; a Content-Encoding it cannot decode: 415),
 Content-Type fields that differ on a redacting route (400 malformed_body),
 a filter that fails with on_error: reject, a leak guard (block, redact)
-that cannot read the body.
+that cannot read the body; and, before any route, CONNECT (405) and a
+path it does not forward (an encoded slash: 400 unsafe_path). Inbound
+routes match the canonical path (dot segments resolved), as the gateway's.
 
 REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
@@ -127,6 +129,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	req, reqBody, err := readRequest(*reqFile)
 	if err != nil {
 		return err
+	}
+	if routes.Direction(*direction) == routes.Inbound {
+		// As the inbound listener does, before any route: CONNECT and a
+		// target it does not forward are refused, and routes match the
+		// canonical path, which is the one forwarded (req.URL is made so).
+		if _, jerr := proxy.InboundTarget(req); jerr != nil {
+			o := jerr.Objects[0]
+			fmt.Fprintf(e.stderr, "the gateway refuses this request before matching a route (%d %s: %s), nothing is forwarded\n", jerr.Status, o.Code, o.Detail)
+			return fmt.Errorf("the gateway refuses this request (%d %s), nothing is forwarded", jerr.Status, o.Code)
+		}
 	}
 	host := req.Host
 	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
