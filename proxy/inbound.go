@@ -435,15 +435,8 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The access line and the metrics name the route, refusals included.
 	obs.SetRoute(r.Context(), route.ID)
-	stripUpgrade(r.Header)
-	if headerValue(r.Header, "Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
-		// Nothing reads WebSocket frames: a route whose filters rewrite
-		// bodies (either way: the upstream's frames would pass its
-		// response filters too) or that promises card data never passes
-		// through unread (redact and block refuse what they cannot read)
-		// does not open a tunnel.
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread"))
+	if jerr := InboundUpgrade(route, r.Header); jerr != nil {
+		writeError(w, jerr)
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of
@@ -598,6 +591,23 @@ func (c *stateCtx) Value(key any) any {
 		return &c.st
 	}
 	return c.Context.Value(key)
+}
+
+// InboundUpgrade strips from h an Upgrade other than WebSocket
+// (stripUpgrade) and returns the inbound listener's refusal of a WebSocket
+// upgrade on route (403 upgrade_refused), nil when it lets it through.
+// Nothing reads WebSocket frames: a route whose filters rewrite bodies
+// (either way: the upstream's frames would pass its response filters
+// too) or that promises card data never passes through unread (redact and
+// block refuse what they cannot read) does not open a tunnel.
+// `aliasgate routes test` reads a request file by it.
+func InboundUpgrade(route *routes.Route, h http.Header) *jsonapi.Error {
+	stripUpgrade(h)
+	if headerValue(h, "Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
+		return jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
+			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread")
+	}
+	return nil
 }
 
 // InboundTarget returns the path the inbound listener matches routes

@@ -118,6 +118,8 @@ func TestRoutesTestAgreesWithTheGatewayOnEarlyRefusals(t *testing.T) {
 		{"dot segments to another route", "/pay/../loose/other", []string{"Content-Type: text/plain"}, `hello`},
 		{"dot segments to a redacting route", "/loose/../pay", []string{"Content-Type: text/plain"}, `hello`},
 		{"CONNECT", "", nil, ""},
+		{"a WebSocket upgrade on a redacting route", "/pay", []string{"Connection: Upgrade", "Upgrade: websocket", "Content-Type: application/json"}, ""},
+		{"an h2c upgrade on a redacting route", "/pay", []string{"Connection: Upgrade", "Upgrade: h2c", "Content-Type: application/json"}, js},
 	} {
 		raw := "POST " + c.path + " HTTP/1.1\r\nHost: shop.example\r\n" + strings.Join(c.header, "\r\n") +
 			"\r\nContent-Length: " + strconv.Itoa(len(c.body)) + "\r\n\r\n" + c.body

@@ -90,7 +90,8 @@ ASCII superset, an XML body its parser reads otherwise: 415
 unsupported_charset...; a Content-Encoding it cannot decode: 415),
 Content-Type fields that differ on a redacting route (400 malformed_body),
 a filter that fails with on_error: reject, a leak guard (block, redact)
-that cannot read the body; and, before any route, CONNECT (405) and a
+that cannot read the body, a WebSocket upgrade on a route that reads
+bodies (403 upgrade_refused); and, before any route, CONNECT (405) and a
 path it does not forward (an encoded slash: 400 unsafe_path). Inbound
 routes match the canonical path (dot segments resolved), as the gateway's.
 
@@ -162,6 +163,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 		if routes.Direction(*direction) == routes.Inbound {
 			return errors.New("no inbound route matches: the gateway answers 404 no_route, nothing is forwarded")
+		}
+	}
+	if route != nil && routes.Direction(*direction) == routes.Inbound && *phase == "request" {
+		// As the inbound listener does once the route is known: an
+		// Upgrade other than WebSocket dropped, a WebSocket one refused
+		// on a route that reads bodies.
+		if jerr := proxy.InboundUpgrade(route, req.Header); jerr != nil {
+			o := jerr.Objects[0]
+			fmt.Fprintf(e.stderr, "route %s: the gateway refuses this request (%d %s: %s), nothing is forwarded\n", route.ID, jerr.Status, o.Code, o.Detail)
+			return fmt.Errorf("route %s: the gateway refuses this request (%d %s), nothing is forwarded", route.ID, jerr.Status, o.Code)
 		}
 	}
 	tok, closeVault, err := dryRunTokenizer(ctx)
