@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aliasgate/aliasgate/internal/atomicfile"
+	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/dryrun"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
@@ -573,6 +574,14 @@ type previewResult struct {
 	// that redacts request bodies; the gateway refuses it (422
 	// no_matching_filter) unless the route says unmatched_body: pass.
 	Unmatched bool `json:"unmatched_body,omitempty"`
+	// Status and Code are the gateway's answer to a request it refuses
+	// (dryrun.Result.Status, Code: 422 no_matching_filter, 400
+	// malformed_body for Content-Type fields that differ, 415
+	// unsupported_charset…); absent when it forwards it. Error is why it
+	// does not read the body (dryrun.Result.BodyErr), when it does not.
+	Status    int    `json:"status,omitempty"`
+	Code      string `json:"code,omitempty"`
+	BodyError string `json:"body_error,omitempty"`
 	// Request is the rewritten request as text (start line, headers, body).
 	Request string `json:"request"`
 }
@@ -643,7 +652,8 @@ func (i *Inspector) runPreview(ctx context.Context, set *routes.Set, e *Entry) (
 	}
 	defer closeVault()
 	m := &dryrun.Message{Direction: routes.Direction(e.Direction), Phase: routes.Request,
-		Method: e.Method, Host: e.Host, Path: e.Path, Query: e.Query, Header: h, Body: []byte(v.Body)}
+		Method: e.Method, Host: e.Host, Path: e.Path, Query: e.Query, Header: h, Body: []byte(v.Body),
+		Rules: proxy.GatewayRules{}}
 	res := dryrun.Run(ctx, set, m, standIn{tok})
 	out := &previewResult{Filters: []previewFilter{}}
 	if res.Route != nil {
@@ -663,6 +673,10 @@ func (i *Inspector) runPreview(ctx context.Context, set *routes.Set, e *Entry) (
 		out.Refused = res.Refused.ID
 	}
 	out.Unmatched = res.Unmatched
+	out.Status, out.Code = res.Status, res.Code
+	if res.BodyErr != nil {
+		_, out.BodyError = proxy.Refusal(routes.Request, res.BodyErr)
+	}
 	var b strings.Builder
 	target := e.Path
 	if e.Query != "" {

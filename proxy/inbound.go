@@ -393,22 +393,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveCaptured(in.capture, in.pipe.budget, in.table, routes.Inbound, w, r, in.ServeHTTP)
 		return
 	}
-	if strings.EqualFold(r.Method, http.MethodConnect) {
-		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
-		// reached the upstream as a request of that method (an upstream
-		// that is itself a proxy would open a tunnel the routes never
-		// read). The outbound listener is where CONNECT belongs. In any
-		// case: net/http reads "Connect /x" as another method and would
-		// forward it as sent, to an upstream whose parser may fold case.
-		w.Header().Set("Allow", allowedMethods)
-		writeError(w, jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
-			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener"))
-		return
-	}
-	path, err := canonicalize(r)
-	if err != nil {
-		writeError(w, jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path"))
+	path, jerr := InboundTarget(r)
+	if jerr != nil {
+		if jerr.Status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", allowedMethods)
+		}
+		writeError(w, jerr)
 		return
 	}
 	if p := routes.ReservedPath(path); p == "/cards" || p == "/aliases" {
@@ -445,15 +435,8 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The access line and the metrics name the route, refusals included.
 	obs.SetRoute(r.Context(), route.ID)
-	stripUpgrade(r.Header)
-	if headerValue(r.Header, "Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
-		// Nothing reads WebSocket frames: a route whose filters rewrite
-		// bodies (either way: the upstream's frames would pass its
-		// response filters too) or that promises card data never passes
-		// through unread (redact and block refuse what they cannot read)
-		// does not open a tunnel.
-		writeError(w, jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
-			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread"))
+	if jerr := InboundUpgrade(route, r.Header); jerr != nil {
+		writeError(w, jerr)
 		return
 	}
 	// The route is the actor of audited reveals; the source, the caller of
@@ -608,6 +591,47 @@ func (c *stateCtx) Value(key any) any {
 		return &c.st
 	}
 	return c.Context.Value(key)
+}
+
+// InboundUpgrade strips from h an Upgrade other than WebSocket
+// (stripUpgrade) and returns the inbound listener's refusal of a WebSocket
+// upgrade on route (403 upgrade_refused), nil when it lets it through.
+// Nothing reads WebSocket frames: a route whose filters rewrite bodies
+// (either way: the upstream's frames would pass its response filters
+// too) or that promises card data never passes through unread (redact and
+// block refuse what they cannot read) does not open a tunnel.
+// `aliasgate routes test` reads a request file by it.
+func InboundUpgrade(route *routes.Route, h http.Header) *jsonapi.Error {
+	stripUpgrade(h)
+	if headerValue(h, "Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
+		return jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",
+			"this route's filters or leak guard read bodies, which WebSocket frames would carry unread")
+	}
+	return nil
+}
+
+// InboundTarget returns the path the inbound listener matches routes
+// against, r's URL made canonical (canonicalize), or its refusal of the
+// request before any route is matched: CONNECT (405 connect_refused) and
+// a target it does not forward (400 unsafe_path). `aliasgate routes test`
+// reads a request file by it.
+func InboundTarget(r *http.Request) (string, *jsonapi.Error) {
+	if strings.EqualFold(r.Method, http.MethodConnect) {
+		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
+		// reached the upstream as a request of that method (an upstream
+		// that is itself a proxy would open a tunnel the routes never
+		// read). The outbound listener is where CONNECT belongs. In any
+		// case: net/http reads "Connect /x" as another method and would
+		// forward it as sent, to an upstream whose parser may fold case.
+		return "", jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
+			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener")
+	}
+	path, err := canonicalize(r)
+	if err != nil {
+		return "", jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
+			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
+	}
+	return path, nil
 }
 
 // canonicalize makes r's URL path canonical (routes.CanonicalPath) and

@@ -567,10 +567,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if body != nil {
-		if err := UnreadableBody(msg.header["Content-Type"], body); err != nil {
-			// A charset that does not spell digits in ASCII, or an XML
-			// body its parser reads otherwise: neither the filters nor the
-			// guard can read it, and the app reads its card numbers.
+		if err := bodyError(msg.header["Content-Type"], body, x.MediaType, params, redacting); err != nil {
 			bodyErr, body = err, nil
 		}
 	}
@@ -582,14 +579,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 	if redacting && body != nil {
-		if wide(body, x.MediaType, params) {
-			// UTF-16 or UTF-32: neither the filters nor the leak guard read
-			// it, and an app may.
-			bodyErr, body = errCharset, nil
-		} else if contentTypesDiffer(msg.header["Content-Type"]) {
-			// The filters read the first, an app perhaps the last.
-			bodyErr, body = errContentTypes, nil
-		} else if mt := sniff(body, x.MediaType); mt != "" {
+		if mt := sniff(body, x.MediaType); mt != "" {
 			x.MediaType, params = mt, nil
 			filters = route.AppendMatching(st.matched(phase), phase, x)
 		}
@@ -1399,6 +1389,66 @@ func reason(err error) string {
 	// Retry-After, as the vault API answers it.
 	return "internal_error"
 }
+
+// BodyError returns why the phases do not read a body (decoded from its
+// Content-Encoding) of a message with Content-Type values cts, or nil
+// (bodyError, with the media type and parameters of the first value, as
+// the phases read them). redacting is the request phase of a route that
+// redacts request bodies (routes.Route.RedactsBodies). routes/dryrun calls
+// it (the CLI passes it), so that `aliasgate routes test` refuses what the
+// phases refuse; Refusal gives the answer.
+func BodyError(cts []string, body []byte, redacting bool) error {
+	var ct string
+	if len(cts) > 0 {
+		ct = cts[0]
+	}
+	mt, params := parseMediaType(ct)
+	return bodyError(cts, body, mt, params, redacting)
+}
+
+// bodyError is BodyError with the message's media type mt and parameters.
+// UnreadableBody on every phase: a charset that does not spell digits in
+// ASCII, or an XML body its parser reads otherwise: neither the filters
+// nor the guard can read it, and the app reads its card numbers. On the
+// request phase of a redacting route also UTF-16 or UTF-32 text (wide:
+// neither the filters nor the leak guard read it, and an app may), and
+// Content-Type fields that differ (contentTypesDiffer: the filters read
+// the first, an app perhaps the last).
+func bodyError(cts []string, body []byte, mt string, params map[string]string, redacting bool) error {
+	if err := UnreadableBody(cts, body); err != nil {
+		return err
+	}
+	if !redacting {
+		return nil
+	}
+	if wide(body, mt, params) {
+		return errCharset
+	}
+	if contentTypesDiffer(cts) {
+		return errContentTypes
+	}
+	return nil
+}
+
+// Refusal returns the status and error code the gateway answers when a
+// phase refuses a message for err (a body error of BodyError, a filter's
+// failure): a response's refusal is 502 with the same code.
+func Refusal(phase routes.Phase, err error) (status int, code string) {
+	e := refusal(phase, reason(err))
+	return e.Status, e.Objects[0].Code
+}
+
+// GatewayRules are BodyError and Refusal as the routes/dryrun.Rules a dry
+// run applies (`aliasgate routes test`, the inspector's preview).
+type GatewayRules struct{}
+
+// BodyError is BodyError.
+func (GatewayRules) BodyError(cts []string, body []byte, redacting bool) error {
+	return BodyError(cts, body, redacting)
+}
+
+// Refusal is Refusal.
+func (GatewayRules) Refusal(phase routes.Phase, err error) (int, string) { return Refusal(phase, err) }
 
 // errContentTypes: a request has Content-Type fields that name different
 // media types or parameters (on a route that redacts request bodies).

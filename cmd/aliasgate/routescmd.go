@@ -82,7 +82,18 @@ read by its syntax whatever its Content-Type says, and one that no such
 filter matches is refused (422 no_matching_filter, exit 1) unless the route
 says unmatched_body: pass. An inbound request no route matches gets 404
 no_route from the gateway (exit 1, nothing on stdout); an outbound one passes
-unchanged.
+unchanged. A request the gateway refuses before forwarding is refused with
+the gateway's status and code (exit 1, nothing on stdout), by the gateway's
+own rules (proxy.BodyError, proxy.Refusal): a body it does not read as the
+app does (UTF-16 or UTF-32 on a redacting route, a charset that is no
+ASCII superset, an XML body its parser reads otherwise: 415
+unsupported_charset...; a Content-Encoding it cannot decode: 415),
+Content-Type fields that differ on a redacting route (400 malformed_body),
+a filter that fails with on_error: reject, a leak guard (block, redact)
+that cannot read the body, a WebSocket upgrade on a route that reads
+bodies (403 upgrade_refused); and, before any route, CONNECT (405) and a
+path it does not forward (an encoded slash: 400 unsafe_path). Inbound
+routes match the canonical path (dot segments resolved), as the gateway's.
 
 REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
@@ -120,6 +131,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if routes.Direction(*direction) == routes.Inbound {
+		// As the inbound listener does, before any route: CONNECT and a
+		// target it does not forward are refused, and routes match the
+		// canonical path, which is the one forwarded (req.URL is made so).
+		if _, jerr := proxy.InboundTarget(req); jerr != nil {
+			o := jerr.Objects[0]
+			fmt.Fprintf(e.stderr, "the gateway refuses this request before matching a route (%d %s: %s), nothing is forwarded\n", jerr.Status, o.Code, o.Detail)
+			return fmt.Errorf("the gateway refuses this request (%d %s), nothing is forwarded", jerr.Status, o.Code)
+		}
+	}
 	host := req.Host
 	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
 	if route == nil {
@@ -144,6 +165,16 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 			return errors.New("no inbound route matches: the gateway answers 404 no_route, nothing is forwarded")
 		}
 	}
+	if route != nil && routes.Direction(*direction) == routes.Inbound && *phase == "request" {
+		// As the inbound listener does once the route is known: an
+		// Upgrade other than WebSocket dropped, a WebSocket one refused
+		// on a route that reads bodies.
+		if jerr := proxy.InboundUpgrade(route, req.Header); jerr != nil {
+			o := jerr.Objects[0]
+			fmt.Fprintf(e.stderr, "route %s: the gateway refuses this request (%d %s: %s), nothing is forwarded\n", route.ID, jerr.Status, o.Code, o.Detail)
+			return fmt.Errorf("route %s: the gateway refuses this request (%d %s), nothing is forwarded", route.ID, jerr.Status, o.Code)
+		}
+	}
 	tok, closeVault, err := dryRunTokenizer(ctx)
 	if err != nil {
 		return err
@@ -163,12 +194,21 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	// As the gateway does, the filters and the leak guard read the body
 	// decoded from its Content-Encoding, and it is encoded again after.
 	// One the gateway cannot decode is left to the guard (unreadable).
+	// One the gateway cannot decode is a body it does not read
+	// (dryrun.Message.BodyErr).
 	enc, plain, decErr := proxy.DecodeContent(m.Header.Values("Content-Encoding"), m.Body, proxy.DefaultMaxBody)
 	if decErr == nil && enc != "" {
 		m.Body = plain
 		m.Header.Del("Content-Encoding")
 	}
+	if decErr != nil && len(m.Body) > 0 {
+		m.BodyErr = decErr
+	}
+	m.Rules = proxy.GatewayRules{}
 	res := dryrun.Run(ctx, set, m, tok)
+	if res.BodyErr != nil {
+		fmt.Fprintf(e.stderr, "route %s: the gateway does not read this body (%s)\n", route.ID, bodyErrWhat(*phase, res.BodyErr))
+	}
 	if res.Sniffed != "" {
 		fmt.Fprintf(e.stderr, "route %s: the body is read as %s, its syntax (the gateway reads it so whatever its Content-Type says)\n", route.ID, res.Sniffed)
 	}
@@ -185,8 +225,8 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this response's body: the gateway's leak guard masks its card numbers\n", route.ID)
 	} else if res.Unmatched {
 		if route.UnmatchedBody != routes.Pass {
-			fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body (method, path or body syntax): the gateway refuses it (422 no_matching_filter), nothing is forwarded\n", route.ID)
-			return fmt.Errorf("route %s: the gateway refuses this request (422 no_matching_filter)", route.ID)
+			fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body (method, path or body syntax): the gateway refuses it (%d %s), nothing is forwarded\n", route.ID, res.Status, res.Code)
+			return fmt.Errorf("route %s: the gateway refuses this request (%d %s)", route.ID, res.Status, res.Code)
 		}
 		fmt.Fprintf(e.stderr, "route %s: no filter with body targets matches this request's body: forwarded as it is (unmatched_body: pass)\n", route.ID)
 	}
@@ -211,7 +251,18 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 	}
 	if res.Refused != nil {
+		if res.Status != 0 {
+			return fmt.Errorf("filter %s cannot be applied: the gateway refuses the request (%d %s), nothing is forwarded", res.Refused.ID, res.Status, res.Code)
+		}
 		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
+	}
+	if res.BodyErr != nil && route != nil && (guard == routes.LeakBlock || guard == routes.LeakRedact) &&
+		!(routes.Direction(*direction) == routes.Outbound && *phase == "request") {
+		// The guard cannot read what the gateway does not read: block and
+		// redact refuse it (proxy/leak.go unreadable).
+		status, code := proxy.Refusal(routes.Phase(*phase), res.BodyErr)
+		fmt.Fprintf(e.stderr, "route %s: leak guard (%s): it cannot read the body: the gateway refuses the %s (%d %s), nothing is forwarded\n", route.ID, guard, *phase, status, code)
+		return fmt.Errorf("route %s: the leak guard refuses the %s (%d %s)", route.ID, *phase, status, code)
 	}
 	trailer := req.Trailer
 	if resp != nil {
@@ -242,6 +293,12 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	resp.ContentLength = int64(len(m.Body))
 	resp.Header.Del("Content-Length")
 	return resp.Write(e.stdout)
+}
+
+// bodyErrWhat says why the gateway does not read a body, with its code.
+func bodyErrWhat(phase string, err error) string {
+	_, code := proxy.Refusal(routes.Phase(phase), err)
+	return code
 }
 
 func readRequest(path string) (*http.Request, []byte, error) {

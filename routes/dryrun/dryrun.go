@@ -1,7 +1,11 @@
 // Package dryrun applies a route set to one HTTP message without sending it
 // anywhere: the engine of `aliasgate routes test` and of the inspector's
 // route preview. The caller passes the Tokenizer (a throw-away vault), so
-// this package, like routes, never imports the vault.
+// this package, like routes, never imports the vault; nor the proxy, whose
+// body rules (what its phases do not read, and the answer to a refusal)
+// the caller passes as Message.Rules (proxy.GatewayRules), so that a dry
+// run refuses what the gateway refuses, with its status and code
+// (Result.Status, Result.Code, Result.BodyErr), by the same functions.
 package dryrun
 
 import (
@@ -40,6 +44,27 @@ type Message struct {
 	// Header and Body are the message to rewrite; Run changes them in place.
 	Header http.Header
 	Body   []byte
+	// BodyErr is why the body could not be decoded from its
+	// Content-Encoding (the caller decodes it as the gateway does), nil
+	// when it was: the gateway reads no such body (Result.BodyErr).
+	BodyErr error
+	// Rules are the gateway's own body rules (the command passes proxy's:
+	// this package may not import it); nil: none is checked, and
+	// Result.Status stays 0.
+	Rules Rules
+}
+
+// Rules are the gateway's rules a dry run applies as the gateway does,
+// implemented by the proxy (cmd/aliasgate passes proxy.BodyError and
+// proxy.Refusal), so that there is one implementation of each.
+type Rules interface {
+	// BodyError returns why the gateway's phases do not read body (with
+	// its Content-Type values cts; redacting: the request phase of a
+	// route that redacts request bodies), nil when they read it.
+	BodyError(cts []string, body []byte, redacting bool) error
+	// Refusal returns the status and error code the gateway answers a
+	// message of phase it refuses for err.
+	Refusal(phase routes.Phase, err error) (status int, code string)
 }
 
 // FilterResult is what one matched filter did.
@@ -73,6 +98,21 @@ type Result struct {
 	// not the one its Content-Type names (routes.SniffMediaType); "" when
 	// it was read as declared.
 	Sniffed string
+	// BodyErr is why the gateway does not read the body (Message.BodyErr,
+	// Rules.BodyError: a charset or XML it cannot read as the app does,
+	// UTF-16 or UTF-32 text or Content-Type fields that differ on a route
+	// that redacts request bodies), nil when it reads it. A request whose
+	// body no filter with body targets matches is then refused with it
+	// rather than no_matching_filter, the filters with body targets fail
+	// with it, and the leak guard (block, redact) refuses the message.
+	BodyErr error
+	// Status and Code are the answer of the gateway that refuses the
+	// request (Refused, or Unmatched without unmatched_body: pass): 422
+	// no_matching_filter, 400 malformed_body, 415 unsupported_charset…;
+	// 0 and "" when it forwards it, or when Message.Rules is nil. The
+	// leak guard's own refusals are the caller's.
+	Status int
+	Code   string
 }
 
 // Run matches m against set and applies the matched filters of m's phase
@@ -84,6 +124,28 @@ type Result struct {
 // redact filter targets, and one carrying a header a redact filter targets
 // where no filter redacting that header applies (ErrUnmatchedHeader).
 func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
+	res := run(ctx, set, m, tok)
+	if m.Rules != nil && m.Phase == routes.Request {
+		switch {
+		case res.Refused != nil:
+			err := res.Filters[len(res.Filters)-1].Err
+			if errors.Is(err, ErrUnmatchedHeader) {
+				res.Status, res.Code = http.StatusUnprocessableEntity, "no_matching_filter"
+			} else {
+				res.Status, res.Code = m.Rules.Refusal(m.Phase, err)
+			}
+		case res.Unmatched && res.Route.UnmatchedBody != routes.Pass:
+			if res.BodyErr != nil {
+				res.Status, res.Code = m.Rules.Refusal(m.Phase, res.BodyErr)
+			} else {
+				res.Status, res.Code = http.StatusUnprocessableEntity, "no_matching_filter"
+			}
+		}
+	}
+	return res
+}
+
+func run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
 	var res Result
 	res.Route = set.Match(m.Direction, m.Host, m.Path)
 	if res.Route == nil {
@@ -126,8 +188,16 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	// response body, on a route whose response filters redact bodies, is
 	// read the same way and, unmatched, goes on to the guard's masks.
 	answer := m.Phase == routes.Response && res.Route.MasksResponseBodies()
-	if (m.Phase == routes.Request && res.Route.RedactsBodies() || answer) && len(bytes.TrimLeft(m.Body, " \t\r\n")) > 0 {
-		if mt := routes.SniffMediaType(m.Body, msg.MediaType); mt != "" {
+	redacting := m.Phase == routes.Request && res.Route.RedactsBodies()
+	res.BodyErr = m.BodyErr
+	if res.BodyErr == nil && m.Rules != nil && len(m.Body) > 0 {
+		res.BodyErr = m.Rules.BodyError(m.Header["Content-Type"], m.Body, redacting)
+	}
+	// As the gateway does, a blank body is no body to match, unless it
+	// goes unread (BodyErr).
+	if (redacting || answer) && (len(bytes.TrimLeft(m.Body, " \t\r\n")) > 0 || len(m.Body) > 0 && res.BodyErr != nil) {
+		// A body the gateway does not read is not sniffed either.
+		if mt := routes.SniffMediaType(m.Body, msg.MediaType); mt != "" && res.BodyErr == nil {
 			x.MediaType, msg.MediaType, msg.Params = mt, mt, nil
 			res.Sniffed = mt
 			filters = res.Route.Matching(m.Phase, x)
@@ -147,6 +217,14 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 		}
 	}
 	for _, f := range filters {
+		if f.Program.HasBody() && res.BodyErr != nil {
+			res.Filters = append(res.Filters, FilterResult{Filter: f, Err: res.BodyErr})
+			if f.OnError == routes.Reject {
+				res.Refused = f
+				break
+			}
+			continue
+		}
 		changes, err := f.Program.Apply(ctx, &msg, tok)
 		res.Filters = append(res.Filters, FilterResult{Filter: f, Changes: changes, Err: err})
 		if err != nil && f.OnError == routes.Reject {
