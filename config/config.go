@@ -131,7 +131,8 @@ type Vault struct {
 
 // Limits bounds what one request may cost. Every value must be positive.
 type Limits struct {
-	// MaxBody is the largest body a matched filter buffers. Default 10MiB.
+	// MaxBody is the largest body a matched filter buffers. Default 10MiB,
+	// at most MaxMaxBody.
 	MaxBody ByteSize `yaml:"max_body"`
 	// MaxBufferedBytes bounds the body bytes the gateway holds in memory
 	// at once, all listeners together: the bodies the proxies' filters
@@ -637,6 +638,11 @@ func isSecretParam(name string) bool {
 	}
 	return false
 }
+
+// MaxMaxBody bounds Limits.MaxBody: a body is held in memory, and the
+// body budget's arithmetic (32 × MaxBody, a sender's share of several
+// bodies) stays far from overflowing below it.
+const MaxMaxBody ByteSize = 1 << 40
 
 // BufferedBytes returns MaxBufferedBytes, or when it is 0 its default
 // (see MaxBufferedBytes) under memLimit, the Go memory limit

@@ -452,6 +452,7 @@ func TestLoadReportsBadValuesWithKeyAndLine(t *testing.T) {
 		{"byte size unit", "limits:\n  read_timeout: 5s\n  max_body: 10XB\n", "limits.max_body", 3, `must be a size in bytes such as 512B, 64KiB, 10MiB or 10MB, got "10XB"`},
 		{"byte size fraction", "limits: {max_header_bytes: 1.5KiB}\n", "limits.max_header_bytes", 1, "must be a size in bytes"},
 		{"byte size overflow", "limits:\n\n  max_body: 9999999999GiB\n", "limits.max_body", 3, "must be less than 8EiB"},
+		{"max_body past 1TiB", "limits:\n  max_body: 2048GiB\n", "limits.max_body", 2, "must be at most 1TiB"},
 		{"bool", "outbound:\n  require_auth: maybe\n", "outbound.require_auth", 2, "must be true or false"},
 		{"list given a string", "outbound:\n  passthrough: api.example.com\n", "outbound.passthrough", 2, "must be a list of strings, not a single value"},
 		{"list of mappings", "outbound:\n  passthrough:\n    - {host: x}\n", "outbound.passthrough", 3, "must be a list of strings"},

@@ -389,8 +389,11 @@ func (v *validator) limits(l Limits) {
 		{"limits.upstream_timeout", l.UpstreamTimeout},
 		{"limits.shutdown_timeout", l.ShutdownTimeout},
 	}
-	if l.MaxBody <= 0 {
+	switch {
+	case l.MaxBody <= 0:
 		v.add("limits.max_body", "must be greater than 0")
+	case l.MaxBody > MaxMaxBody:
+		v.add("limits.max_body", "must be at most 1TiB (bodies are held in memory)")
 	}
 	switch {
 	case l.MaxBufferedBytes < 0:
