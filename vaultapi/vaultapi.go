@@ -47,6 +47,13 @@
 // empty, "." or ".." element) is answered 404 not_found, not redirected
 // (a redirect echoes the path and query in clear).
 //
+// HEAD is not a method of the API (VGS's has none): it is answered 405
+// method_not_allowed with the path's Allow, as any other method the path
+// does not take, before authentication and without a vault call. Served
+// as GET (as http.ServeMux serves it), it was a reveal, decrypted,
+// audited and counted against the client's limits, whose answer said
+// only whether the alias exists and how long its record is.
+//
 // A value the vault holds that is not UTF-8 text (a route's filter stores
 // a value whole, whatever its bytes) is never answered: a JSON string
 // cannot hold it, and encoding/json would write other text (U+FFFD for
@@ -184,8 +191,8 @@ func (h *Handler) asClient(fn http.HandlerFunc) http.HandlerFunc {
 }
 
 // ServeHTTP implements http.Handler. Unknown paths get a 404 and wrong
-// methods a 405 with Allow. Every error document of the request is VGS's
-// (see the package documentation).
+// methods (HEAD among them: it is no reveal) a 405 with Allow. Every error
+// document of the request is VGS's (see the package documentation).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = &vgsErrors{ResponseWriter: w, href: href(r)}
 	if r.Method != http.MethodConnect && r.URL.Path != cleanPath(r.URL.Path) {
@@ -197,7 +204,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such endpoint"))
 		return
 	}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
+	// HEAD is no method of the API (VGS's has none): http.ServeMux would
+	// serve it as GET, a reveal (decrypted, audited, counted against the
+	// client's limits) whose answer is only whether the alias exists and
+	// how long its record is. It is refused as any other method the path
+	// does not take, before authentication and the vault.
+	if _, pattern := h.mux.Handler(r); pattern == "" || r.Method == http.MethodHead {
 		allow := allowed(r.URL.Path)
 		if allow == "" {
 			jsonapi.WriteError(w, contentType, jsonapi.NewError(http.StatusNotFound, "not_found", "Not Found", "no such endpoint"))
@@ -490,7 +502,7 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 // passing while a slow client reads) then shows as cut to every reader,
 // where without it an HTTP/1.0 reader (nginx's default towards its
 // upstream) took the bytes up to the closed connection for the whole
-// answer (TestCutAnswerIsNotTakenAsComplete); a HEAD says it too.
+// answer (TestCutAnswerIsNotTakenAsComplete).
 func writeData(w http.ResponseWriter, status int, keys []string, recs []record) {
 	order := make([]int, len(recs))
 	for i := range order {
