@@ -43,6 +43,20 @@
 // /cards and /aliases of every gateway serve such a request to that
 // account's clients only.
 //
+// A request through a route whose upstream is internal:cards or
+// internal:aliases carries the aliases its redactions created
+// (vault.WithCreations): when the API stores nothing of it — any refusal,
+// the guard's, the validation's, the idempotency check's, a failure — it
+// releases them (cards.Handler.ReleaseRouteAliases: a volatile alias is
+// deleted, one of a card number leaves the vault unless a card has it; an
+// alias the account held before the request was found, not created, and
+// stays). A route whose upstream is a URL does not: it cannot tell the
+// gateway's /cards behind a balancer from a merchant's upstream that
+// keeps an alias it answered 4xx for, and nothing the upstream answers
+// can be trusted to say "stored nothing" (any upstream could then have the
+// gateway delete aliases): the aliases such a route made stay, as any
+// redacting route's whose upstream refused the request.
+//
 // The Card Management API (/cards) and the vault API (/aliases) decide
 // what their clients see in clear (--pci with cards:read, aliases:reveal),
 // so no route may reveal in their answers. A route whose upstream is
@@ -452,10 +466,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Account = route.Account
 	}
 	ctx := vault.WithActor(r.Context(), a)
-	if route.Upstream == routes.UpstreamCards {
+	if route.Upstream == routes.UpstreamCards || route.Upstream == routes.UpstreamAliases {
 		// The Card Management API asks which aliases this request's
 		// redactions created: a pan_alias made here is the card's
-		// (vault.CreatedUnder, cards/delete.go).
+		// (vault.CreatedUnder, cards/delete.go); it and the vault API
+		// release them when the request stores nothing (a refusal:
+		// cards.Handler.ReleaseRouteAliases).
 		ctx = vault.WithCreations(ctx)
 	}
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}

@@ -427,7 +427,11 @@ func (gw *gateway) builtinHandler() http.Handler {
 }
 
 func (gw *gateway) vaultAPI() http.Handler {
-	return gw.heldBodies(vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger))
+	h := vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger)
+	if rel, ok := gw.cardsAPI.(vaultapi.Releaser); ok {
+		h.ReleaseWith(rel) // a request a route redacted and the API refused leaves nothing behind
+	}
+	return gw.heldBodies(h)
 }
 
 // heldBodies counts the request documents an API handler reads whole (the

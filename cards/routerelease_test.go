@@ -1,0 +1,83 @@
+package cards
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/internal/jsonapi"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// TestRefusedWriteThroughARouteReleasesItsCVCAndNumber: a create or a
+// PATCH through an inbound route in front of the API (its redaction, as
+// the inbound proxy makes it: under vault.WithCreations, in the route's
+// account) that the API refuses leaves neither the route's alias of the
+// card number nor its volatile alias of the CVC in the vault. Before, the
+// CVC's lived on until it expired (releaseCreated skipped what was no card
+// number, vault.CreatedAliases listed persistent aliases only), and a
+// refused PATCH released nothing.
+func TestRefusedWriteThroughARouteReleasesItsCVCAndNumber(t *testing.T) {
+	e, _ := tspEnv(t)
+	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	for _, c := range []struct {
+		name, method, path, number, attrs string
+		hdr                               []string
+		code                              int
+	}{
+		{"create with an invalid expiry", "POST", "/cards", "5555555555554444", `"exp_month":13,"exp_year":2030`, nil, 422},
+		{"create without cards:write", "POST", "/cards", "4012888888881881", `"exp_month":4,"exp_year":2030`,
+			[]string{"X-Test-Scopes: cards:read"}, 403},
+		{"PATCH of the card number", "PATCH", "/cards/" + id, "4000056655665556", ``, nil, 422},
+		{"PATCH of an invalid expiry", "PATCH", "/cards/" + id, "", `"exp_month":13`, nil, 422},
+		{"PATCH of an unknown card", "PATCH", "/cards/CRDunknownunknownunknown1", "5105105105105100", ``, nil, 404},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := vault.WithCreations(vault.WithActor(context.Background(),
+				vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
+			reqs := []vault.RedactRequest{{Value: "123", Format: vault.FormatUUID, Storage: vault.StorageVolatile}}
+			if c.number != "" {
+				reqs = append(reqs, vault.RedactRequest{Value: c.number, Format: vault.FormatUUID, Storage: vault.StoragePersistent})
+			}
+			toks, err := e.vault.Redact(ctx, reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			attrs := []string{`"cvc_alias":"` + toks[0].Alias + `"`}
+			if c.number != "" {
+				attrs = append(attrs, `"pan_alias":"`+toks[1].Alias+`"`)
+			}
+			if c.attrs != "" {
+				attrs = append(attrs, c.attrs)
+			}
+			typ := `"type":"cards"`
+			if c.method == "PATCH" {
+				typ += `,"id":"` + strings.TrimPrefix(c.path, "/cards/") + `"`
+			}
+			r := httptest.NewRequest(c.method, c.path,
+				strings.NewReader(`{"data":{`+typ+`,"attributes":{`+strings.Join(attrs, ",")+`}}}`)).WithContext(ctx)
+			r.Header.Set("Content-Type", jsonapi.MediaType)
+			for _, h := range c.hdr {
+				k, v, _ := strings.Cut(h, ": ")
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			if w.Code != c.code {
+				t.Fatalf("refused write: %d %s, want %d", w.Code, w.Body, c.code)
+			}
+			for i, tok := range toks {
+				if _, err := e.reveal("ACTaccountA", tok.Alias); !errors.Is(err, vault.ErrNotFound) {
+					t.Errorf("the route's alias %d (%s) outlived the refusal: %v", i, tok.Storage, err)
+				}
+			}
+		})
+	}
+	// The card's own aliases are untouched.
+	r := e.do("GET", "/cards/"+id, "", pci)
+	if got := attrsOf(t, r.doc)["pan"]; got != "4111111111111111" {
+		t.Fatalf("the card after the refused PATCHes: pan %v", got)
+	}
+}
