@@ -46,6 +46,15 @@ func refusalReleaseGateway(t *testing.T) (g *gatewayProc, data string, shop, api
     account: acct_a
     filters:
       - {id: redact, operation: redact, targets: [{json: data.#.value, storage: persistent}]}
+  - id: cards_a_meta
+    direction: inbound
+    host: cards2.a.test
+    path_prefix: /cards
+    upstream: internal:cards
+    account: acct_a
+    filters:
+      - {id: redact, operation: redact, targets: [{json: data.attributes.pan_alias, storage: persistent}]}
+      - {id: meta, operation: redact, targets: [{json: data.attributes.meta.#.n, storage: persistent}]}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +138,15 @@ func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
 		{"POST aliases as text/plain", "4000000000003246", "POST", "vault.a.test", "/aliases", "text/plain", "", basicAuth(api), 415},
 		{"POST aliases larger than the API reads", "4000000000003253", "POST", "vault.a.test", "/aliases", "application/json",
 			`{"pad":"` + strings.Repeat("x", 2200<<10) + `","data":[{"value":"4000000000003253","format":"UUID"}]}`, basicAuth(api), 413},
+		// The route's second filter refuses (a # target meeting an
+		// object: 422 invalid_target) after its first made the alias:
+		// the gateway's own refusal, the API never ran.
+		{"POST cards the route refuses after its redaction", "4000000000003261", "POST", "cards2.a.test", "/cards", jsonAPIType,
+			`{"data":{"type":"cards","attributes":{"pan_alias":"4000000000003261","exp_month":4,"exp_year":2031,"meta":{"k":"v"}}}}`,
+			shopBearer, 422},
+		{"PATCH the route refuses after its redaction", "4000000000003279", "PATCH", "cards2.a.test", "/cards/" + id, jsonAPIType,
+			`{"data":{"type":"cards","id":"` + id + `","attributes":{"pan_alias":"4000000000003279","meta":{"k":"v"}}}}`,
+			shopBearer, 422},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			doc := c.body
