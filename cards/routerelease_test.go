@@ -14,27 +14,37 @@ import (
 // TestRefusedWriteThroughARouteReleasesItsCVCAndNumber: a create or a
 // PATCH through an inbound route in front of the API (its redaction, as
 // the inbound proxy makes it: under vault.WithCreations, in the route's
-// account) that the API refuses leaves neither the route's alias of the
+// account) that the API refuses, or fails (the token service down: 502),
+// leaves neither the route's alias of the
 // card number nor its volatile alias of the CVC in the vault. Before, the
 // CVC's lived on until it expired (releaseCreated skipped what was no card
 // number, vault.CreatedAliases listed persistent aliases only), and a
 // refused PATCH released nothing.
 func TestRefusedWriteThroughARouteReleasesItsCVCAndNumber(t *testing.T) {
-	e, _ := tspEnv(t)
-	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	e, ts := tspEnv(t)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	// A card with a network token, whose expiry the token service is told
+	// of when a PATCH changes it.
+	tokID, _ := e.create(`"pan":"5555555555554444","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	e.provisioned(tokID)
 	for _, c := range []struct {
 		name, method, path, number, attrs string
 		hdr                               []string
 		code                              int
 	}{
-		{"create with an invalid expiry", "POST", "/cards", "5555555555554444", `"exp_month":13,"exp_year":2030`, nil, 422},
+		{"create with an invalid expiry", "POST", "/cards", "6011111111111117", `"exp_month":13,"exp_year":2030`, nil, 422},
 		{"create without cards:write", "POST", "/cards", "4012888888881881", `"exp_month":4,"exp_year":2030`,
 			[]string{"X-Test-Scopes: cards:read"}, 403},
 		{"PATCH of the card number", "PATCH", "/cards/" + id, "4000056655665556", ``, nil, 422},
 		{"PATCH of an invalid expiry", "PATCH", "/cards/" + id, "", `"exp_month":13`, nil, 422},
 		{"PATCH of an unknown card", "PATCH", "/cards/CRDunknownunknownunknown1", "5105105105105100", ``, nil, 404},
+		{"PATCH the token service fails", "PATCH", "/cards/" + tokID, "", `"exp_year":2032`, []string{"X-Test-TSP-Down: 1"}, 502},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if len(c.hdr) > 0 && c.hdr[0] == "X-Test-TSP-Down: 1" {
+				ts.script(func(s *scriptedTSP) { s.down = errors.New("token service down") })
+				defer ts.script(func(s *scriptedTSP) { s.down = nil })
+			}
 			ctx := vault.WithCreations(vault.WithActor(context.Background(),
 				vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
 			reqs := []vault.RedactRequest{{Value: "123", Format: vault.FormatUUID, Storage: vault.StorageVolatile}}
@@ -75,9 +85,11 @@ func TestRefusedWriteThroughARouteReleasesItsCVCAndNumber(t *testing.T) {
 			}
 		})
 	}
-	// The card's own aliases are untouched.
-	r := e.do("GET", "/cards/"+id, "", pci)
-	if got := attrsOf(t, r.doc)["pan"]; got != "4111111111111111" {
-		t.Fatalf("the card after the refused PATCHes: pan %v", got)
+	// The cards' own aliases are untouched.
+	for cardID, number := range map[string]string{id: "4111111111111111", tokID: "5555555555554444"} {
+		a := attrsOf(t, e.do("GET", "/cards/"+cardID, "", pci).doc)
+		if a["pan"] != number || a["cvc"] != "737" {
+			t.Errorf("card %s after the refused PATCHes: pan %v, cvc %v", cardID, a["pan"], a["cvc"])
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,8 +24,9 @@ import (
 // internal:cards (host cards.a.test) and internal:aliases (host
 // vault.a.test), each redacting the card number a client posts, and
 // clients: acct_a's shop (cards), api (aliases:write, aliases:reveal) and
-// reader (aliases:reveal only), acct_b's shop. data is its data directory.
-func refusalReleaseGateway(t *testing.T) (g *gatewayProc, data string, shop, api, reader, shopB credential) {
+// reader (aliases:reveal only), acct_b's shop. data is its data directory;
+// extra adds to its environment.
+func refusalReleaseGateway(t *testing.T, extra map[string]string) (g *gatewayProc, data string, shop, api, reader, shopB credential) {
 	t.Helper()
 	dir := t.TempDir()
 	data = filepath.Join(dir, "data")
@@ -58,7 +60,9 @@ func refusalReleaseGateway(t *testing.T) (g *gatewayProc, data string, shop, api
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_VAULT_API_ENABLED": "true"})
+	vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_VAULT_API_ENABLED": "true"}
+	maps.Copy(vars, extra)
+	env := testEnv(vars)
 	shop = createClient(t, env, data, "--name", "shop", "--account", "acct_a", "--scopes", "cards:read,cards:write")
 	api = createClient(t, env, data, "--name", "api", "--account", "acct_a", "--scopes", "aliases:write,aliases:reveal")
 	reader = createClient(t, env, data, "--name", "reader", "--account", "acct_a", "--scopes", "aliases:reveal")
@@ -78,7 +82,7 @@ func refusalReleaseGateway(t *testing.T) (g *gatewayProc, data string, shop, api
 // PATCH or POST /aliases stayed in the vault for good (no card, no client
 // held it).
 func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
-	g, data, shop, api, reader, shopB := refusalReleaseGateway(t)
+	g, data, shop, api, reader, shopB := refusalReleaseGateway(t, nil)
 	shopBearer := bearerToken(t, g, shop)
 	status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType,
 		`{"data":{"type":"cards","attributes":{"pan_alias":"4111111111111111","exp_month":4,"exp_year":2031}}}`,
@@ -200,6 +204,39 @@ func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
 	}
 	if len(recs) != len(known) {
 		t.Errorf("the vault file holds %d records, want the %d the test knows of", len(recs), len(known))
+	}
+}
+
+// TestThrottledWriteThroughARouteLeavesNoNumber: a POST /aliases through
+// acct_a's redacting route that the client's rate limit refuses (429)
+// leaves no record of the number the route redacted in the vault file, as
+// any other refusal: once the gateway is stopped, the file holds the one
+// record the client's first create made.
+func TestThrottledWriteThroughARouteLeavesNoNumber(t *testing.T) {
+	g, data, _, api, _, _ := refusalReleaseGateway(t, map[string]string{
+		"ALIASGATE_LIMITS_CLIENT_RATE": "1", "ALIASGATE_LIMITS_CLIENT_BURST": "1"})
+	first := createAlias(t, g, api, "hello", "UUID")
+	status, body := call(t, "POST", g.inbound+"/aliases", "application/json",
+		`{"data":[{"value":"4000000000003287","format":"UUID"}]}`, onHost("vault.a.test", basicAuth(api)))
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("throttled create through the route: %d %s, want 429", status, body)
+	}
+	g.stop(t)
+	st, err := boltstore.Open(filepath.Join(data, "vault.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ScanRecords(context.Background(), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Alias != first[0] {
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.Alias)
+		}
+		t.Fatalf("the vault file holds %v, want only the first create's %v", got, first)
 	}
 }
 
