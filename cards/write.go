@@ -516,11 +516,12 @@ func noteWrite(ctx context.Context, mark func(*writeRun)) {
 // create's route were released, those of a refused PATCH stayed for good.
 func (h *Handler) releaseUnwritten(w http.ResponseWriter, r *http.Request) {
 	run := new(writeRun)
+	defer func() { // a panic of the handler included
+		if !run.took && !run.wrote {
+			h.ReleaseRouteAliases(r)
+		}
+	}()
 	h.serve(w, r.WithContext(context.WithValue(r.Context(), writeRunKey{}, run)))
-	if run.took || run.wrote {
-		return
-	}
-	h.ReleaseRouteAliases(r)
 }
 
 // ReleaseRouteAliases releases the aliases the inbound route in front of
