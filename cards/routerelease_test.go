@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -91,5 +93,52 @@ func TestRefusedWriteThroughARouteReleasesItsCVCAndNumber(t *testing.T) {
 		if a["pan"] != number || a["cvc"] != "737" {
 			t.Errorf("card %s after the refused PATCHes: pan %v, cvc %v", cardID, a["pan"], a["cvc"])
 		}
+	}
+}
+
+// redactRecorder is a Vault that records the volatile aliases its Redacts
+// made.
+type redactRecorder struct {
+	Vault
+	mu       sync.Mutex
+	volatile []string
+}
+
+func (v *redactRecorder) Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error) {
+	toks, err := v.Vault.Redact(ctx, reqs)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, t := range toks {
+		if t.Storage == vault.StorageVolatile {
+			v.volatile = append(v.volatile, t.Alias)
+		}
+	}
+	return toks, err
+}
+
+// TestCreateThatStoresNoCardReleasesItsCVC: a create of the built-in API
+// (no route) that stores no card — a 303 to the card of the number the
+// account holds — deletes the CVC alias its own redaction made, as it
+// releases its number's: no card holds it. Before, it lived until it
+// expired (vault.CreatedAliases listed persistent aliases only).
+func TestCreateThatStoresNoCardReleasesItsCVC(t *testing.T) {
+	rec := &redactRecorder{}
+	e, _ := tspEnvWrapped(t, Options{}, nil, func(v Vault) Vault { rec.Vault = v; return rec })
+	const card = `"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`
+	id, _ := e.create(card, pci)
+	if r := e.do("POST", "/cards", cardBody(card), pci); r.code != 303 {
+		t.Fatalf("duplicate create: %d %s, want 303", r.code, r.body)
+	}
+	rec.mu.Lock()
+	made := slices.Clone(rec.volatile)
+	rec.mu.Unlock()
+	if len(made) != 2 {
+		t.Fatalf("%d CVC aliases made, want the card's and the duplicate's", len(made))
+	}
+	if _, err := e.reveal("ACTaccountA", made[1]); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("the duplicate create's CVC alias outlived it: %v", err)
+	}
+	if a := attrsOf(t, e.do("GET", "/cards/"+id, "", pci).doc); a["cvc"] != "737" {
+		t.Errorf("the card's CVC after the duplicate: %v", a["cvc"])
 	}
 }
