@@ -335,14 +335,25 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 }
 
 // ServeHTTP routes POST and GET /cards, GET, PATCH and DELETE /cards/{id}
-// and the network token endpoints.
+// and the network token endpoints. A request whose inbound route made
+// aliases is followed by releaseUnwritten: what the route made and no
+// card took leaves the vault.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(vault.CreatedAliases(r.Context())) > 0 {
+		h.releaseUnwritten(w, r)
+		return
+	}
+	h.serve(w, r)
+}
+
+// serve is ServeHTTP's routing.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/cards" || p == "/cards/":
 		switch r.Method {
 		case http.MethodPost:
-			h.createGuarded(w, r)
+			h.create.ServeHTTP(w, r)
 		case http.MethodGet:
 			h.list.ServeHTTP(w, r)
 		default:

@@ -244,8 +244,12 @@ func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) e
 
 // releaseCreated is called when a create ends without storing its card:
 // refused (422), a duplicate of a card of the number stored meanwhile
-// (303), or a failure (the store, a throttled caller); and when a reissue
-// is not applied after its new number was stored (lifecycle.go). The persistent
+// (303), or a failure (the store, a throttled caller); when a reissue
+// is not applied after its new number was stored (lifecycle.go); and when
+// a request through an inbound route in front of the Card Management API
+// or the vault API wrote nothing (ReleaseRouteAliases). The volatile
+// aliases its request made (a CVC's) are deleted: no one else has them.
+// The persistent
 // aliases of card numbers its request made — the create's redaction, or
 // an inbound route's in front of the API (vault.CreatedAliases) — are no
 // one's but a card's: the merchant's client never saw them. For each, the
@@ -271,10 +275,20 @@ func (h *Handler) releaseCreated(q *request) {
 		err = errors.New("vault reveal: wrong number of results")
 	}
 	for i := 0; err == nil && i < len(made); i++ {
-		if out[i].Err != nil || !pan.Valid(out[i].Value) {
-			continue // gone meanwhile, or no card number: no card's business
+		switch {
+		case out[i].Err != nil:
+			// gone meanwhile
+		case out[i].Storage == vault.StorageVolatile:
+			// A CVC (or any volatile value): never shared, each
+			// redaction makes its own, and a card keeps the one its
+			// own write made; it leaves now rather than at its expiry.
+			if derr := h.vault.Delete(q.ctx, made[i]); derr != nil && !errors.Is(derr, vault.ErrNotFound) {
+				err = fmt.Errorf("release a volatile alias no card needs: %w", derr)
+			}
+		case pan.Valid(out[i].Value):
+			err = h.releasePANAlias(q, made[i], out[i].Value)
 		}
-		err = h.releasePANAlias(q, made[i], out[i].Value)
+		// any other persistent value: no card's business
 	}
 	if err != nil {
 		h.log.WarnContext(q.ctx, "cards: an alias a create or a reissue made for no card was not released", "account_id", q.p.Account,

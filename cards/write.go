@@ -485,40 +485,70 @@ func (h *Handler) revealInputs(q *request, names, aliases []string) ([]string, e
 	return vals, c.err()
 }
 
-// createRanKey marks the context of a POST /cards that createGuarded
-// follows: serveCreate sets the *bool it holds once it has a principal
-// (it then releases what the request made itself).
-type createRanKey struct{}
+// writeRunKey marks the context of a request that releaseUnwritten
+// follows; it holds a *writeRun.
+type writeRunKey struct{}
 
-// createGuarded is POST /cards: the guard, then serveCreate. A create the
-// guard refuses (401 an expired access token, 403, 415) never reaches
-// serveCreate, nor does one begin refuses (a client of another account
-// than the route's, 403 account_not_allowed), but an inbound route in front of the API (the raw card data
-// flow) has made its aliases already, its redaction running first: they
-// are released as serveCreate releases what a create that stores no card
-// made (releaseCreated), in the account the route's redactions used (the
-// vault's default one when the route names none). Before, the retry with
-// a fresh token found the alias, took it for the account's and its card's
-// delete kept the PAN.
-func (h *Handler) createGuarded(w http.ResponseWriter, r *http.Request) {
-	if len(vault.CreatedAliases(r.Context())) == 0 {
-		h.create.ServeHTTP(w, r)
+// writeRun is what a request releaseUnwritten follows did: serveCreate
+// sets took once it has a principal (it then releases what a create that
+// stores no card made itself), servePatch sets wrote once the card took
+// the change.
+type writeRun struct{ took, wrote bool }
+
+// noteWrite marks the request's writeRun, if releaseUnwritten follows it.
+func noteWrite(ctx context.Context, mark func(*writeRun)) {
+	if run, _ := ctx.Value(writeRunKey{}).(*writeRun); run != nil {
+		mark(run)
+	}
+}
+
+// releaseUnwritten serves a request through an inbound route in front of
+// the API whose redactions made aliases (vault.CreatedAliases: the raw
+// card data flow), and releases them (ReleaseRouteAliases) when the
+// request wrote nothing: whatever refused it — the guard (401 an expired
+// access token, 403, 415), begin (403 account_not_allowed, 429), the
+// validation (400, 404, 422: a PATCH naming a card number,
+// pan_immutable), the idempotency check (409, 422) or a failure — and
+// whichever endpoint it reached; only a create and a PATCH keep what the
+// client sent. A create that ran releases what it made itself when it
+// stores no card (serveCreate, releaseCreated); a PATCH the card took
+// keeps its aliases (meta may hold one). Before, the aliases of a refused
+// create's route were released, those of a refused PATCH stayed for good.
+func (h *Handler) releaseUnwritten(w http.ResponseWriter, r *http.Request) {
+	run := new(writeRun)
+	defer func() { // a panic of the handler included
+		if !run.took && !run.wrote {
+			h.ReleaseRouteAliases(r)
+		}
+	}()
+	h.serve(w, r.WithContext(context.WithValue(r.Context(), writeRunKey{}, run)))
+}
+
+// ReleaseRouteAliases releases the aliases the inbound route in front of
+// the API that r came through made (vault.CreatedAliases) and that the
+// request it forwarded did not keep, as a create that stores no card
+// releases its own (releaseCreated: a volatile alias is deleted, one of a
+// card number leaves the vault unless cards of the account have it, an
+// alias the account held before the request was not made by it and is
+// not listed), in the account the route's redactions used (the actor's,
+// the vault's default one when the route names none). The vault API calls
+// it for a request it refused. It runs past the client's disconnect; a
+// failure is logged.
+func (h *Handler) ReleaseRouteAliases(r *http.Request) {
+	ctx := r.Context()
+	if len(vault.CreatedAliases(ctx)) == 0 {
 		return
 	}
-	ran := new(bool)
-	h.create.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), createRanKey{}, ran)))
-	if *ran {
-		return
-	}
-	account := vault.ActorFrom(r.Context()).Account
+	account := vault.ActorFrom(ctx).Account
 	if account == "" {
 		d, ok := h.vault.(interface{ DefaultAccount() string })
 		if !ok {
+			h.log.WarnContext(ctx, "cards: the aliases a refused request's route made were not released: no default account")
 			return
 		}
 		account = d.DefaultAccount()
 	}
-	h.releaseCreated(&request{ctx: vault.WithAccount(r.Context(), account), p: principalOf(account),
+	h.releaseCreated(&request{ctx: vault.WithAccount(ctx, account), p: principalOf(account),
 		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
 }
 
@@ -541,9 +571,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ran, _ := r.Context().Value(createRanKey{}).(*bool); ran != nil {
-		*ran = true
-	}
+	noteWrite(r.Context(), func(run *writeRun) { run.took = true })
 	// The aliases this request makes (its redaction, an inbound route's in
 	// front of the API) are released when no card is stored (duplicates.go).
 	q.ctx = vault.WithCreations(q.ctx)
@@ -922,6 +950,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		h.fail(q, "update card", err)
 		return
 	}
+	noteWrite(r.Context(), func(run *writeRun) { run.wrote = true }) // the card holds what it took (releaseUnwritten)
 	if replacedCVC != "" && replacedCVC != newCVCAlias {
 		// The card's old CVC: no card holds it now (a reissue and a
 		// card's deletion delete theirs too); a failure leaves it to expire.

@@ -43,6 +43,22 @@
 // /cards and /aliases of every gateway serve such a request to that
 // account's clients only.
 //
+// A request through a route whose upstream is internal:cards or
+// internal:aliases carries the aliases its redactions created
+// (vault.WithCreations): when the API stores nothing of it — any refusal,
+// the guard's, the validation's, the idempotency check's, a failure — it
+// releases them, and so does the proxy when its own request phase refuses
+// the request after a redaction (InboundOptions.Release)
+// (cards.Handler.ReleaseRouteAliases: a volatile alias is
+// deleted, one of a card number leaves the vault unless a card has it; an
+// alias the account held before the request was found, not created, and
+// stays). A route whose upstream is a URL does not: it cannot tell the
+// gateway's /cards behind a balancer from a merchant's upstream that
+// keeps an alias it answered 4xx for, and nothing the upstream answers
+// can be trusted to say "stored nothing" (any upstream could then have the
+// gateway delete aliases): the aliases such a route made stay, as any
+// redacting route's whose upstream refused the request.
+//
 // The Card Management API (/cards) and the vault API (/aliases) decide
 // what their clients see in clear (--pci with cards:read, aliases:reveal),
 // so no route may reveal in their answers. A route whose upstream is
@@ -236,6 +252,12 @@ type InboundOptions struct {
 	// routes.UpstreamAliases) to their handlers, called in process after the
 	// request filters.
 	Internal map[string]http.Handler
+	// Release releases the aliases the request filters of a route in
+	// front of an internal upstream made when the request phase itself
+	// refuses the request after a redaction (a later filter failed, the
+	// leak guard): the API never runs to release them. Optional: without
+	// it they stay.
+	Release RouteAliasReleaser
 	// Fallback serves requests that match no inbound route (the built-in
 	// mounts); nil answers 404.
 	Fallback http.Handler
@@ -281,6 +303,7 @@ type Inbound struct {
 	table    *routes.Table
 	pipe     *pipeline
 	internal map[string]http.Handler
+	release  RouteAliasReleaser // InboundOptions.Release
 	fallback http.Handler
 	defAcct  string // InboundOptions.DefaultAccount
 	log      *slog.Logger
@@ -356,6 +379,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 		table:    opts.Table,
 		pipe:     newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		internal: opts.Internal,
+		release:  opts.Release,
 		fallback: opts.Fallback,
 		defAcct:  opts.DefaultAccount,
 		log:      opts.Logger,
@@ -452,10 +476,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Account = route.Account
 	}
 	ctx := vault.WithActor(r.Context(), a)
-	if route.Upstream == routes.UpstreamCards {
+	if route.Upstream == routes.UpstreamCards || route.Upstream == routes.UpstreamAliases {
 		// The Card Management API asks which aliases this request's
 		// redactions created: a pan_alias made here is the card's
-		// (vault.CreatedUnder, cards/delete.go).
+		// (vault.CreatedUnder, cards/delete.go); it and the vault API
+		// release them when the request stores nothing (a refusal:
+		// cards.Handler.ReleaseRouteAliases).
 		ctx = vault.WithCreations(ctx)
 	}
 	sc := &stateCtx{st: reqState{route: route, method: r.Method, path: path}}
@@ -475,6 +501,11 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if jerr := in.pipe.request(ctx, st, inboundRequest, r); jerr != nil {
 		writeError(w, jerr)
+		if route.Internal() && in.release != nil {
+			// A filter may have redacted before the refusal; the API,
+			// which releases what a request it refuses made, never ran.
+			in.release.ReleaseRouteAliases(r)
+		}
 		return
 	}
 	if route.Internal() {
@@ -503,6 +534,13 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (in *Inbound) Close() error {
 	in.upgraded.close()
 	return nil
+}
+
+// RouteAliasReleaser releases the aliases the inbound route a request
+// came through made (vault.CreatedAliases) and that nothing keeps, in the
+// route's account (cards.Handler.ReleaseRouteAliases).
+type RouteAliasReleaser interface {
+	ReleaseRouteAliases(r *http.Request)
 }
 
 // RevealRouteHeader marks a request forwarded by an inbound route that

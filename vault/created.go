@@ -6,14 +6,18 @@ import (
 	"sync"
 )
 
-// Creations records the persistent aliases Redact creates under a context
-// made by WithCreations: the aliases one request brought into the vault.
+// Creations records the aliases Redact creates under a context made by
+// WithCreations, persistent and volatile: the aliases one request brought
+// into the vault (a volatile value is never shared, every redaction of it
+// makes a new alias; a persistent one found already is not recorded).
 // The Card Management API asks it whether the pan_alias a request named
 // was made by that same request (an inbound route in front of the API
 // redacting raw card data), and so is the card's to delete with it, or was
 // the account's before (see cards/delete.go); a create that stores no card
 // releases the aliases its request made (CreatedAliases,
-// cards/duplicates.go).
+// cards/duplicates.go), and so does a request through an inbound route in
+// front of the Card Management API or the vault API that the API refused
+// (cards.Handler.ReleaseRouteAliases).
 type Creations struct {
 	mu      sync.Mutex
 	aliases map[string]struct{}
@@ -43,8 +47,8 @@ func WithoutCreations(ctx context.Context) context.Context {
 	return context.WithValue(ctx, creationsKey{}, (*Creations)(nil))
 }
 
-// CreatedUnder reports whether a Redact under ctx created the persistent
-// alias (false without a Creations: nothing was recorded).
+// CreatedUnder reports whether a Redact under ctx created the alias
+// (false without a Creations: nothing was recorded).
 func CreatedUnder(ctx context.Context, alias string) bool {
 	c := creationsFrom(ctx)
 	if c == nil {
@@ -56,8 +60,8 @@ func CreatedUnder(ctx context.Context, alias string) bool {
 	return ok
 }
 
-// CreatedAliases returns the persistent aliases Redacts under ctx
-// created, sorted (nil without a Creations).
+// CreatedAliases returns the aliases Redacts under ctx created,
+// persistent and volatile, sorted (nil without a Creations).
 func CreatedAliases(ctx context.Context) []string {
 	c := creationsFrom(ctx)
 	if c == nil {
@@ -78,8 +82,8 @@ func creationsFrom(ctx context.Context) *Creations {
 	return c
 }
 
-// noteCreated adds the persistent aliases of toks that were created to
-// ctx's Creations, if it has one.
+// noteCreated adds the aliases of toks that were created to ctx's
+// Creations, if it has one.
 func noteCreated(ctx context.Context, toks []Token) {
 	c := creationsFrom(ctx)
 	if c == nil {
@@ -88,7 +92,7 @@ func noteCreated(ctx context.Context, toks []Token) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range toks {
-		if t.Created && t.Storage == StoragePersistent {
+		if t.Created {
 			if c.aliases == nil {
 				c.aliases = map[string]struct{}{}
 			}

@@ -22,7 +22,11 @@
 // exactly as one that does not exist (404, or absent from a ?q= answer).
 // Through an inbound route in front of the API (internal:aliases), which
 // acts for its own account, a client of another account is refused (403
-// account_not_allowed; vault.Service.RouteServes).
+// account_not_allowed; vault.Service.RouteServes). A request through such
+// a route that stores nothing (any refusal, any endpoint but a create that
+// stored its values) releases the aliases the route's redactions made
+// (Handler.ReleaseWith: the Card Management API's rule, so a card that
+// took one keeps it and an alias the account held before stays).
 //
 // Request documents repeat no member and spell member names exactly: a
 // name that is one of the API's only when letter case is ignored
@@ -138,12 +142,32 @@ type Guard interface {
 	Require(scope string, allowBasic bool, contentType string, next http.Handler) http.Handler
 }
 
+// Releaser releases the aliases the inbound route in front of the API
+// that r came through made (vault.CreatedAliases), as a create of the
+// Card Management API that stores no card releases its own
+// (cards.Handler.ReleaseRouteAliases): one rule for both APIs.
+type Releaser interface {
+	ReleaseRouteAliases(r *http.Request)
+}
+
+// storedKey marks the context of a request whose route made aliases; it
+// holds a *bool that create sets once its values are stored.
+type storedKey struct{}
+
 // Handler serves the vault API.
 type Handler struct {
-	vault  Vault
-	logger *slog.Logger
-	mux    *http.ServeMux
+	vault   Vault
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	release Releaser
 }
+
+// ReleaseWith has a request through an inbound route in front of the API
+// that stores nothing (any refusal: 400, 401, 403, 413, 415, 422, 429, a
+// failure; any endpoint but a create that stored its values) release the
+// aliases the route made, with r. Without one they stay (the gateway sets
+// the Card Management API's). Call it before serving.
+func (h *Handler) ReleaseWith(r Releaser) { h.release = r }
 
 // New returns the API handler. Paths are served as /aliases and
 // /aliases/{alias}; mount it at the root of a listener or behind a prefix
@@ -194,6 +218,18 @@ func (h *Handler) asClient(fn http.HandlerFunc) http.HandlerFunc {
 // methods (HEAD among them: it is no reveal) a 405 with Allow. Every error
 // document of the request is VGS's (see the package documentation).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.release != nil && len(vault.CreatedAliases(r.Context())) > 0 {
+		// An inbound route in front of the API made aliases of what the
+		// client sent (the proxy records them for such routes): a
+		// request that stored nothing releases them (Releaser).
+		stored := new(bool)
+		defer func() {
+			if !*stored {
+				h.release.ReleaseRouteAliases(r)
+			}
+		}()
+		r = r.WithContext(context.WithValue(r.Context(), storedKey{}, stored))
+	}
 	w = &vgsErrors{ResponseWriter: w, href: href(r)}
 	if r.Method != http.MethodConnect && r.URL.Path != cleanPath(r.URL.Path) {
 		// http.ServeMux would redirect to the cleaned path, echoing it and
@@ -370,6 +406,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, "create", err)
 		return
+	}
+	if stored, _ := r.Context().Value(storedKey{}).(*bool); stored != nil {
+		*stored = true // the new records may hold the route's aliases (ServeHTTP)
 	}
 	out := make([]record, len(toks))
 	for i, t := range toks {

@@ -427,7 +427,21 @@ func (gw *gateway) builtinHandler() http.Handler {
 }
 
 func (gw *gateway) vaultAPI() http.Handler {
-	return gw.heldBodies(vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger))
+	h := vaultapi.New(gw.vault, gw.apiAuth("aliases"), gw.logger)
+	if rel := releaser(gw.cardsAPI); rel != nil {
+		h.ReleaseWith(rel) // a request a route redacted and the API refused leaves nothing behind
+	}
+	return gw.heldBodies(h)
+}
+
+// releaser is the Card Management API's release of what a refused
+// request's route made, the one rule the proxy and the vault API use
+// (cards.Handler.ReleaseRouteAliases); nil without it.
+func releaser(api http.Handler) proxy.RouteAliasReleaser {
+	if h, ok := api.(*cards.Handler); ok && h != nil {
+		return h
+	}
+	return nil
 }
 
 // heldBodies counts the request documents an API handler reads whole (the
@@ -474,6 +488,7 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 			routes.UpstreamAliases: gw.vaultAPI(),
 			routes.UpstreamCards:   gw.heldBodies(gw.cardsAPI),
 		},
+		Release:         releaser(gw.cardsAPI),
 		Fallback:        gw.builtinHandler(),
 		DefaultAccount:  gw.vault.DefaultAccount(), // RouteAccountHeader of a route naming none
 		MaxBody:         gw.cfg.Limits.MaxBody.Int64(),
