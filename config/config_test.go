@@ -89,6 +89,8 @@ limits:
   shutdown_timeout: 1m30s
   client_rate: 40
   client_burst: 80
+  outbound_client_rate: 300
+  outbound_client_burst: 600
   source_new_values: 12
   source_new_burst: 6
   source_volatile_values: 90
@@ -176,6 +178,8 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.shutdown_timeout", c.Limits.ShutdownTimeout.Std(), 30 * time.Second},
 		{"limits.client_rate", c.Limits.ClientRate, 50},
 		{"limits.client_burst", c.Limits.ClientBurst, 100},
+		{"limits.outbound_client_rate", c.Limits.OutboundClientRate, 100},
+		{"limits.outbound_client_burst", c.Limits.OutboundClientBurst, 200},
 		{"limits.source_new_values", c.Limits.SourceNewValues, 30},
 		{"limits.source_new_burst", c.Limits.SourceNewBurst, 30},
 		{"limits.source_volatile_values", c.Limits.SourceVolatileValues, 120},
@@ -288,6 +292,8 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			ShutdownTimeout:      Duration(90 * time.Second),
 			ClientRate:           40,
 			ClientBurst:          80,
+			OutboundClientRate:   300,
+			OutboundClientBurst:  600,
 			SourceNewValues:      12,
 			SourceNewBurst:       6,
 			SourceVolatileValues: 90,
@@ -734,6 +740,9 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"trusted proxy bad prefix", func(c *Config) { c.Limits.TrustedProxies = []string{"10.0.0.0/33"} }, "limits.trusted_proxies[0]"},
 		{"client rate without burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 0 }, "limits.client_burst"},
 		{"client rate with burst", func(c *Config) { c.Limits.ClientRate, c.Limits.ClientBurst = 10, 1 }, ""},
+		{"outbound client rate without burst", func(c *Config) { c.Limits.OutboundClientRate, c.Limits.OutboundClientBurst = 10, 0 }, "limits.outbound_client_burst"},
+		{"negative outbound client rate", func(c *Config) { c.Limits.OutboundClientRate = -1 }, "limits.outbound_client_rate"},
+		{"outbound client rate off", func(c *Config) { c.Limits.OutboundClientRate, c.Limits.OutboundClientBurst = 0, 0 }, ""},
 		{"negative vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = -1 }, "limits.vault_concurrency"},
 		{"unbounded vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = 0 }, ""},
 		{"negative volatile values per message", func(c *Config) { c.Limits.MaxVolatilePerMessage = -1 }, "limits.max_volatile_per_message"},

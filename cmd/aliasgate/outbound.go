@@ -15,6 +15,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
 )
@@ -157,7 +158,29 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Metrics:             gw.metrics,
 		Capturer:            gw.capturer(),
 		Payments:            gw.payments(),
+		Limit:               gw.outboundLimit(),
 	})
+}
+
+// outboundLimit is the outbound proxy's rate limit: a token bucket per
+// proxy client (per source address without outbound.require_auth) of
+// limits.outbound_client_rate a second, bursts of
+// limits.outbound_client_burst, apart from the APIs' buckets
+// (limits.client_rate); refusals are counted in
+// aliasgate_rate_limited_total{api="outbound"}. nil: no limit.
+func (gw *gateway) outboundLimit() func(key string) (bool, time.Duration) {
+	l := ratelimit.New(gw.cfg.Limits.OutboundClientRate, gw.cfg.Limits.OutboundClientBurst, nil)
+	if l == nil {
+		return nil
+	}
+	refused := gw.metrics.RateLimited.WithLabelValues("outbound")
+	return func(key string) (bool, time.Duration) {
+		ok, wait := l.Allow(key)
+		if !ok {
+			refused.Inc()
+		}
+		return ok, wait
+	}
 }
 
 var _ http.Handler = (*proxy.Outbound)(nil)

@@ -70,9 +70,10 @@ type Metrics struct {
 	// RouteReloads counts route set reloads:
 	// aliasgate_route_reloads_total{result} with result "ok" or "invalid".
 	RouteReloads *prometheus.CounterVec
-	// RateLimited counts API requests refused with 429 because their
-	// client was over limits.client_rate:
-	// aliasgate_rate_limited_total{api} with api "cards" or "aliases".
+	// RateLimited counts requests refused with 429 because their client
+	// was over its rate: aliasgate_rate_limited_total{api} with api
+	// "cards", "aliases" or "oauth" (limits.client_rate), or "outbound"
+	// (the outbound proxy, limits.outbound_client_rate).
 	RateLimited *prometheus.CounterVec
 	// AbuseRefused counts vault calls refused by an abuse limit:
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
@@ -200,7 +201,7 @@ func NewMetrics() *Metrics {
 		}, []string{"result"}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_rate_limited_total",
-			Help: "API requests refused with 429 because their client was over its rate, by API (cards, aliases).",
+			Help: "Requests refused with 429 because their client was over its rate, by API (cards, aliases, oauth: limits.client_rate; outbound: the outbound proxy, limits.outbound_client_rate).",
 		}, []string{"api"}),
 		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_refused_total",
