@@ -687,7 +687,10 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	var peers *Sources // no trusted proxies in front of the outbound listener
 	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client,
-		source: peers.Of(r), limitKey: limitKey(client, r.RemoteAddr)}}
+		source: peers.Of(r)}}
+	if o.limit != nil {
+		cs.t.limitKey = limitKey(client, r.RemoteAddr)
+	}
 	tw := &trackingWriter{ResponseWriter: w, set: &o.tunnels}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
