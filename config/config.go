@@ -196,6 +196,15 @@ type Limits struct {
 	// OutboundClientBurst is the size of each outbound client's bucket.
 	// Default 200; at least 1 when OutboundClientRate is set.
 	OutboundClientBurst int `yaml:"outbound_client_burst"`
+	// OutboundUnknownAliases is how many requests refused for an unknown
+	// alias (422 unknown_alias: one that does not exist, expired, or is
+	// another account's) one outbound client (or source address, as
+	// OutboundClientRate) may have a minute, as a token bucket of
+	// OutboundUnknownBurst; while it is spent, every request of a route
+	// that reveals is refused 429 too_many_unknown_aliases
+	// (proxy.OutboundOptions.Misses). Defaults 30 and 30; 0: no limit.
+	OutboundUnknownAliases int `yaml:"outbound_unknown_aliases"`
+	OutboundUnknownBurst   int `yaml:"outbound_unknown_burst"`
 	// SourceNewValues is how many new persistent values (values the vault
 	// has not seen: a new card number) one source address may have
 	// tokenized a minute through the inbound proxy without a client;
@@ -525,8 +534,11 @@ func Default() Config {
 			ClientBurst:         100,
 			OutboundClientRate:  100,
 			OutboundClientBurst: 200,
-			VaultConcurrency:    256,
-			VaultWait:           Duration(5 * time.Second),
+
+			OutboundUnknownAliases: 30,
+			OutboundUnknownBurst:   30,
+			VaultConcurrency:       256,
+			VaultWait:              Duration(5 * time.Second),
 
 			SourceNewValues:      30,
 			SourceNewBurst:       30,

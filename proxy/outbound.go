@@ -29,6 +29,13 @@ package proxy
 //     (or its stolen credentials) cannot make the gateway reveal, or try,
 //     aliases at speed. A passthrough tunnel's bytes are not requests:
 //     its CONNECT is counted.
+//   - A request refused 422 unknown_alias is charged to its sender's
+//     budget of unknown aliases (OutboundOptions.Misses, same key); while
+//     it is spent, every request of a route that reveals in requests is
+//     refused 429 too_many_unknown_aliases before anything is revealed,
+//     known aliases included: refusing only the unknown ones would answer
+//     the guess. on_error: pass filters forward an unknown alias as it is
+//     and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -244,6 +251,27 @@ type OutboundOptions struct {
 	// stays open. cmd/aliasgate gives a token bucket per key
 	// (limits.outbound_client_rate). nil: no limit.
 	Limit func(key string) (ok bool, wait time.Duration)
+	// Misses, when set, bounds the unknown aliases a sender's reveals may
+	// meet, under the key Limit uses: a request refused 422 unknown_alias
+	// (an alias the vault does not know, that expired, or of another
+	// account) is charged one; while the sender's budget is spent every
+	// request of a route that reveals in requests is answered 429
+	// too_many_unknown_aliases with Retry-After before anything is
+	// revealed, known aliases or not (refusing only the unknown ones would
+	// answer the guess). cmd/aliasgate gives a token bucket per key
+	// (limits.outbound_unknown_aliases). nil: no bound.
+	Misses MissBudget
+}
+
+// MissBudget is a budget of unknown aliases per sender
+// (OutboundOptions.Misses); *ratelimit.Limiter is one.
+type MissBudget interface {
+	// Peek reports whether key may meet an unknown alias now, taking
+	// nothing, and when it may not, how long until it may.
+	Peek(key string) (ok bool, wait time.Duration)
+	// Charge spends n of key's budget, leaving it in debt when it holds
+	// less.
+	Charge(key string, n int) (ok bool, wait time.Duration, left int)
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in
@@ -256,6 +284,7 @@ type Outbound struct {
 	auth        func(ctx context.Context, user, pass string) (ProxyClient, error)
 	lockout     *lockout.Table
 	limit       func(key string) (bool, time.Duration) // nil: no rate limit
+	misses      MissBudget                             // nil: no bound on unknown aliases
 	passthrough []string
 	log         *slog.Logger
 	m           *obs.Metrics
@@ -327,7 +356,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		return nil, err
 	}
 	o := &Outbound{
-		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, lockout: opts.Lockout, limit: opts.Limit, passthrough: pass,
+		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, lockout: opts.Lockout, limit: opts.Limit, misses: opts.Misses, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
@@ -688,7 +717,7 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	var peers *Sources // no trusted proxies in front of the outbound listener
 	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client,
 		source: peers.Of(r)}}
-	if o.limit != nil {
+	if o.limit != nil || o.misses != nil {
 		cs.t.limitKey = limitKey(client, r.RemoteAddr)
 	}
 	tw := &trackingWriter{ResponseWriter: w, set: &o.tunnels}
@@ -1242,7 +1271,25 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "reveal_needs_tls", "Forbidden",
 			"this route reveals card data and serves HTTPS only: send the request through a CONNECT tunnel with TLS (HTTPS_PROXY)"))
 	}
+	var missKey string // the sender's key in Misses; "": no bound
+	if o.misses != nil && route.RevealsInRequests() {
+		if intercepted {
+			missKey = t.limitKey
+		} else {
+			missKey = limitKey(client, req.RemoteAddr)
+		}
+		if ok, wait := o.misses.Peek(missKey); !ok {
+			after := lockout.RetryAfter(wait)
+			resp := o.answer(lr, req, jsonapi.NewError(http.StatusTooManyRequests, "too_many_unknown_aliases", "Too Many Requests",
+				"this proxy client sent too many aliases that do not exist (limits.outbound_unknown_aliases); retry after "+after+" s"))
+			resp.Header.Set("Retry-After", after)
+			return req, resp
+		}
+	}
 	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
+		if missKey != "" && errorCode(jerr) == "unknown_alias" {
+			o.misses.Charge(missKey, 1)
+		}
 		return req, o.answer(lr, req, jerr)
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aliasgate/aliasgate/internal/ratelimit"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // keyedLimit is a token bucket of burst requests per key that does not
@@ -139,5 +142,64 @@ func TestOutboundSendersWithoutClientsAreRateLimitedByAddress(t *testing.T) {
 	defer lim.mu.Unlock()
 	if len(lim.keys) != 1 || lim.keys["source:127.0.0.1"] != 3 {
 		t.Fatalf("keys asked %v, want source:127.0.0.1 three times", lim.keys)
+	}
+}
+
+// TestOutboundUnknownAliasesAreBounded: each request refused for an alias
+// the vault does not know (or another account's) is charged to its
+// sender's budget (OutboundOptions.Misses); once it is spent, every
+// request of a revealing route is answered 429 too_many_unknown_aliases
+// before anything is revealed, known aliases too, so the answer no longer
+// tells a right guess from a wrong one. Before, an outbound client could
+// try aliases (one card's FPE aliases are 100,000 candidates) as fast as
+// it could send them, each wrong one answered 422 and charged nowhere.
+func TestOutboundUnknownAliasesAreBounded(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		misses: ratelimit.NewPer(1, time.Hour, 2, nil)})
+	panA, _ := aliases(t, g.vault)
+	// An alias of another account: unknown to cli's account.
+	otherA, err := g.vault.tok.Redact(vault.WithAccount(context.Background(), "acct_other"), []rewrite.RedactItem{{Value: "5555555555554444"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	charge := func(alias string) (*http.Response, string) {
+		return post(t, c, u, "application/json", `{"card":{"number":"`+alias+`"}}`)
+	}
+	if resp, body := charge(panA); resp.StatusCode != 200 {
+		t.Fatalf("a known alias: %d %s", resp.StatusCode, body)
+	}
+	for i, guess := range []string{"tok_test_1111111111111111111111", otherA[0]} {
+		if resp, body := charge(guess); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "unknown_alias") {
+			t.Fatalf("guess %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for _, a := range []string{panA, "tok_test_2222222222222222222222"} {
+		resp, body := charge(a)
+		var doc struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+			json.Unmarshal([]byte(body), &doc) != nil || doc.Error.Code != "too_many_unknown_aliases" || strings.Contains(body, "tok_") {
+			t.Fatalf("after the budget is spent: %d %v: %s", resp.StatusCode, resp.Header, body)
+		}
+	}
+	if n := len(psp.requests()); n != 1 {
+		t.Fatalf("the processor got %d requests, want only the first", n)
+	}
+	// Another client's budget is its own.
+	other := *g.proxied
+	other.User = url.UserPassword("other", "s3cret")
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	oc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&other), TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	defer oc.CloseIdleConnections()
+	if resp, body := post(t, oc, u, "application/json", `{"card":{"number":"`+otherA[0]+`"}}`); resp.StatusCode != 200 {
+		t.Fatalf("another client: %d %s", resp.StatusCode, body)
 	}
 }

@@ -159,7 +159,37 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Capturer:            gw.capturer(),
 		Payments:            gw.payments(),
 		Limit:               gw.outboundLimit(),
+		Misses:              gw.outboundMisses(),
 	})
+}
+
+// outboundMisses is the outbound proxy's budget of unknown aliases: a
+// token bucket per proxy client (per source address without
+// outbound.require_auth) of limits.outbound_unknown_aliases a minute,
+// bursts of limits.outbound_unknown_burst; the requests it refuses are
+// counted in aliasgate_abuse_refused_total{limit="outbound_unknown_aliases"}.
+// nil: no bound.
+func (gw *gateway) outboundMisses() proxy.MissBudget {
+	l := ratelimit.NewPer(gw.cfg.Limits.OutboundUnknownAliases, time.Minute, gw.cfg.Limits.OutboundUnknownBurst, nil)
+	if l == nil {
+		return nil
+	}
+	return countedMisses{Limiter: l, refused: gw.metrics.AbuseRefused.WithLabelValues("outbound_unknown_aliases")}
+}
+
+// countedMisses counts the requests its budget refuses.
+type countedMisses struct {
+	*ratelimit.Limiter
+	refused prometheus.Counter
+}
+
+// Peek is the Limiter's, counting a refusal.
+func (m countedMisses) Peek(key string) (bool, time.Duration) {
+	ok, wait := m.Limiter.Peek(key)
+	if !ok {
+		m.refused.Inc()
+	}
+	return ok, wait
 }
 
 // outboundLimit is the outbound proxy's rate limit: a token bucket per

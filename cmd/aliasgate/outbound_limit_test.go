@@ -50,7 +50,8 @@ func TestOutboundProxyClientsAreRateLimited(t *testing.T) {
 	const burst = 4
 	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
 		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true",
-		"ALIASGATE_LIMITS_OUTBOUND_CLIENT_RATE":         "1", "ALIASGATE_LIMITS_OUTBOUND_CLIENT_BURST": "4"})
+		"ALIASGATE_LIMITS_OUTBOUND_CLIENT_RATE":         "1", "ALIASGATE_LIMITS_OUTBOUND_CLIENT_BURST": "4",
+		"ALIASGATE_LIMITS_OUTBOUND_UNKNOWN_ALIASES": "1", "ALIASGATE_LIMITS_OUTBOUND_UNKNOWN_BURST": "1"})
 	backend := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
 	other := createClient(t, env, data, "--name", "other", "--account", "acct_1", "--outbound")
 	apiCred := createClient(t, env, data, "--name", "api", "--account", "acct_1", "--scopes", "aliases:write")
@@ -68,7 +69,7 @@ func TestOutboundProxyClientsAreRateLimited(t *testing.T) {
 		return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: pool}},
 			Timeout: 10 * time.Second}
 	}
-	charge := func(c *http.Client) (*http.Response, string) {
+	chargeWith := func(c *http.Client, alias string) (*http.Response, string) {
 		t.Helper()
 		res, err := c.Post(psp.URL+"/charges", "application/json", strings.NewReader(`{"card":{"number":"`+alias+`"},"amount":100}`))
 		if err != nil {
@@ -78,6 +79,7 @@ func TestOutboundProxyClientsAreRateLimited(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, string(b)
 	}
+	charge := func(c *http.Client) (*http.Response, string) { return chargeWith(c, alias) }
 
 	c := through(backend)
 	defer c.CloseIdleConnections()
@@ -120,5 +122,23 @@ func TestOutboundProxyClientsAreRateLimited(t *testing.T) {
 	}
 	if v, ok := metricValue(t, g, `aliasgate_rate_limited_total{api="outbound"}`); !ok || v < 1 {
 		t.Fatalf(`aliasgate_rate_limited_total{api="outbound"} = %v (present %v), want at least 1`, v, ok)
+	}
+
+	// limits.outbound_unknown_aliases: the other client's one unknown
+	// alias spends its budget of 1, and its next charge, with a known
+	// alias, is refused before anything is revealed.
+	if res, body := chargeWith(oc, "tok_live_0000000000000000000000"); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("an unknown alias: %d %s", res.StatusCode, body)
+	}
+	before := received.Load()
+	res, body = charge(oc)
+	if res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `"too_many_unknown_aliases"`) || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a known alias after the unknown-alias budget is spent: %d %v: %s", res.StatusCode, res.Header, body)
+	}
+	if received.Load() != before {
+		t.Fatal("the processor got the charge refused for the unknown-alias budget")
+	}
+	if v, ok := metricValue(t, g, `aliasgate_abuse_refused_total{limit="outbound_unknown_aliases"}`); !ok || v != 1 {
+		t.Fatalf(`aliasgate_abuse_refused_total{limit="outbound_unknown_aliases"} = %v (present %v), want 1`, v, ok)
 	}
 }

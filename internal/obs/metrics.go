@@ -77,7 +77,9 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	// AbuseRefused counts vault calls refused by an abuse limit:
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
-	// "duplicates", "source_new_values" or "source_volatile_values".
+	// "duplicates", "source_new_values" or "source_volatile_values"; and
+	// the outbound proxy's requests refused after too many unknown
+	// aliases, limit "outbound_unknown_aliases".
 	AbuseRefused *prometheus.CounterVec
 	// Unserved counts requests net/http answered or dropped itself,
 	// without calling any handler (malformed, over the header limit, cut
@@ -205,7 +207,7 @@ func NewMetrics() *Metrics {
 		}, []string{"api"}),
 		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_refused_total",
-			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values).",
+			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values), and outbound proxy requests refused after too many unknown aliases (outbound_unknown_aliases).",
 		}, []string{"limit"}),
 		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_conns_refused_total",
