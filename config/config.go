@@ -186,6 +186,25 @@ type Limits struct {
 	// may come at once after a quiet spell. Default 100; at least 1 when
 	// ClientRate is set.
 	ClientBurst int `yaml:"client_burst"`
+	// OutboundClientRate is how many requests per second one outbound
+	// proxy client (by client id; without outbound.require_auth, one
+	// source address) may send through the outbound proxy: each CONNECT,
+	// each plain-HTTP request and each request inside a tunnel, as a token
+	// bucket refilled at this rate; more get 429 rate_limited with
+	// Retry-After (proxy.OutboundOptions.Limit). Default 100; 0: no limit.
+	OutboundClientRate int `yaml:"outbound_client_rate"`
+	// OutboundClientBurst is the size of each outbound client's bucket.
+	// Default 200; at least 1 when OutboundClientRate is set.
+	OutboundClientBurst int `yaml:"outbound_client_burst"`
+	// OutboundUnknownAliases is how many requests refused for an unknown
+	// alias (422 unknown_alias: one that does not exist, expired, or is
+	// another account's) one outbound client (or source address, as
+	// OutboundClientRate) may have a minute, as a token bucket of
+	// OutboundUnknownBurst; while it is spent, every request of a route
+	// that reveals is refused 429 too_many_unknown_aliases
+	// (proxy.OutboundOptions.Misses). Defaults 30 and 30; 0: no limit.
+	OutboundUnknownAliases int `yaml:"outbound_unknown_aliases"`
+	OutboundUnknownBurst   int `yaml:"outbound_unknown_burst"`
 	// SourceNewValues is how many new persistent values (values the vault
 	// has not seen: a new card number) one source address may have
 	// tokenized a minute through the inbound proxy without a client;
@@ -503,18 +522,23 @@ func Default() Config {
 			MaxValueSize:       MiB,
 		},
 		Limits: Limits{
-			MaxBody:           10 * MiB,
-			MaxHeaderBytes:    64 * KiB,
-			ReadHeaderTimeout: Duration(10 * time.Second),
-			ReadTimeout:       Duration(30 * time.Second),
-			WriteTimeout:      Duration(60 * time.Second),
-			IdleTimeout:       Duration(120 * time.Second),
-			UpstreamTimeout:   Duration(60 * time.Second),
-			ShutdownTimeout:   Duration(30 * time.Second),
-			ClientRate:        50,
-			ClientBurst:       100,
-			VaultConcurrency:  256,
-			VaultWait:         Duration(5 * time.Second),
+			MaxBody:             10 * MiB,
+			MaxHeaderBytes:      64 * KiB,
+			ReadHeaderTimeout:   Duration(10 * time.Second),
+			ReadTimeout:         Duration(30 * time.Second),
+			WriteTimeout:        Duration(60 * time.Second),
+			IdleTimeout:         Duration(120 * time.Second),
+			UpstreamTimeout:     Duration(60 * time.Second),
+			ShutdownTimeout:     Duration(30 * time.Second),
+			ClientRate:          50,
+			ClientBurst:         100,
+			OutboundClientRate:  100,
+			OutboundClientBurst: 200,
+
+			OutboundUnknownAliases: 30,
+			OutboundUnknownBurst:   30,
+			VaultConcurrency:       256,
+			VaultWait:              Duration(5 * time.Second),
 
 			SourceNewValues:      30,
 			SourceNewBurst:       30,

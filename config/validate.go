@@ -423,6 +423,18 @@ func (v *validator) limits(l Limits) {
 	if l.ClientBurst < 0 || l.ClientRate > 0 && l.ClientBurst < 1 {
 		v.add("limits.client_burst", "must be at least 1 when limits.client_rate is set")
 	}
+	if l.OutboundClientRate < 0 {
+		v.add("limits.outbound_client_rate", "must be 0 (no limit) or a number of requests per second")
+	}
+	if l.OutboundClientBurst < 0 || l.OutboundClientRate > 0 && l.OutboundClientBurst < 1 {
+		v.add("limits.outbound_client_burst", "must be at least 1 when limits.outbound_client_rate is set")
+	}
+	if l.OutboundUnknownAliases < 0 {
+		v.add("limits.outbound_unknown_aliases", "must be 0 (no limit) or a number of unknown aliases a minute")
+	}
+	if l.OutboundUnknownBurst < 0 || l.OutboundUnknownAliases > 0 && l.OutboundUnknownBurst < 1 {
+		v.add("limits.outbound_unknown_burst", "must be at least 1 when limits.outbound_unknown_aliases is set")
+	}
 	if l.VaultConcurrency < 0 {
 		v.add("limits.vault_concurrency", "must be 0 (no bound) or a number of operations")
 	}

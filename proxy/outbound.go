@@ -20,6 +20,22 @@ package proxy
 //     apart from the APIs' client credentials'): past its free failures it gets 429
 //     locked_out with Retry-After and its credentials are not checked; the
 //     rechecks inside a tunnel are no guesses and are not charged.
+//   - Each CONNECT, each plain-HTTP request and each request inside an
+//     intercepted tunnel of a sender whose credentials passed is asked of
+//     OutboundOptions.Limit under the sender's key (its proxy client,
+//     else its address): over it, 429 rate_limited with Retry-After and
+//     X-RateLimit-Remaining: 0 in the proxy's error shape, nothing
+//     revealed or forwarded, the tunnel left open. So an outbound client
+//     (or its stolen credentials) cannot make the gateway reveal, or try,
+//     aliases at speed. A passthrough tunnel's bytes are not requests:
+//     its CONNECT is counted.
+//   - A request refused 422 unknown_alias is charged to its sender's
+//     budget of unknown aliases (OutboundOptions.Misses, same key); while
+//     it is spent, every request of a route that reveals in requests is
+//     refused 429 too_many_unknown_aliases before anything is revealed,
+//     known aliases included: refusing only the unknown ones would answer
+//     the guess. on_error: pass filters forward an unknown alias as it is
+//     and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -223,6 +239,39 @@ type OutboundOptions struct {
 	// the listener's (limits.max_header_bytes); 0:
 	// http.DefaultMaxHeaderBytes. See headerGuard.
 	MaxHeaderBytes int
+	// Limit, when set, is asked once for each CONNECT, each plain-HTTP
+	// request and each request inside an intercepted tunnel, once its
+	// credentials pass (requests refused 407 or locked_out are no
+	// client's), with the sender's key: "client:" and the proxy client's
+	// ID, or, without one (no Authenticate), "source:" and the peer's
+	// address as lockout.Key counts it. When it says no, the request is
+	// answered 429 rate_limited with Retry-After (the wait in whole
+	// seconds, rounded up, at least 1) and X-RateLimit-Remaining: 0, in
+	// the proxy's error shape, and nothing is revealed or sent; a tunnel
+	// stays open. cmd/aliasgate gives a token bucket per key
+	// (limits.outbound_client_rate). nil: no limit.
+	Limit func(key string) (ok bool, wait time.Duration)
+	// Misses, when set, bounds the unknown aliases a sender's reveals may
+	// meet, under the key Limit uses: a request refused 422 unknown_alias
+	// (an alias the vault does not know, that expired, or of another
+	// account) is charged one; while the sender's budget is spent every
+	// request of a route that reveals in requests is answered 429
+	// too_many_unknown_aliases with Retry-After before anything is
+	// revealed, known aliases or not (refusing only the unknown ones would
+	// answer the guess). cmd/aliasgate gives a token bucket per key
+	// (limits.outbound_unknown_aliases). nil: no bound.
+	Misses MissBudget
+}
+
+// MissBudget is a budget of unknown aliases per sender
+// (OutboundOptions.Misses); *ratelimit.Limiter is one.
+type MissBudget interface {
+	// Peek reports whether key may meet an unknown alias now, taking
+	// nothing, and when it may not, how long until it may.
+	Peek(key string) (ok bool, wait time.Duration)
+	// Charge spends n of key's budget, leaving it in debt when it holds
+	// less.
+	Charge(key string, n int) (ok bool, wait time.Duration, left int)
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in
@@ -234,6 +283,8 @@ type Outbound struct {
 	ca          *CA
 	auth        func(ctx context.Context, user, pass string) (ProxyClient, error)
 	lockout     *lockout.Table
+	limit       func(key string) (bool, time.Duration) // nil: no rate limit
+	misses      MissBudget                             // nil: no bound on unknown aliases
 	passthrough []string
 	log         *slog.Logger
 	m           *obs.Metrics
@@ -305,7 +356,7 @@ func NewOutbound(opts OutboundOptions) (*Outbound, error) {
 		return nil, err
 	}
 	o := &Outbound{
-		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, lockout: opts.Lockout, passthrough: pass,
+		table: opts.Table, ca: opts.CA, auth: opts.Authenticate, lockout: opts.Lockout, limit: opts.Limit, misses: opts.Misses, passthrough: pass,
 		log: opts.Logger, m: opts.Metrics,
 		pipe:         newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
 		dialer:       netguard.NewDialer(opts.Resolver, opts.AllowPrivate),
@@ -392,6 +443,9 @@ type tunnel struct {
 	// when client has no ID (goproxy gives every request of the tunnel the
 	// CONNECT's RemoteAddr): read once per tunnel, not per request.
 	source string
+	// limitKey is the tunnel's sender's key in OutboundOptions.Limit,
+	// made once per tunnel.
+	limitKey string
 	// guard bounds the headers of the tunnel's requests.
 	guard *headerGuard
 }
@@ -461,6 +515,50 @@ const proxyAuthenticate = `Basic realm="aliasgate"`
 func errProxyAuth() *jsonapi.Error {
 	return jsonapi.NewError(http.StatusProxyAuthRequired, "proxy_auth_required", "Proxy Authentication Required",
 		"send Proxy-Authorization: Basic with outbound client credentials")
+}
+
+// limitKey is the key of a sender in OutboundOptions.Limit: its proxy
+// client, else its address (remote, a peer address) as lockout.Key counts
+// it.
+func limitKey(c ProxyClient, remote string) string {
+	if c.ID != "" {
+		return "client:" + c.ID
+	}
+	return "source:" + lockout.Key(remote)
+}
+
+// overLimit asks OutboundOptions.Limit for one request of the sender of
+// key; when it is refused it returns the 429 to answer with and the value
+// of its Retry-After.
+func (o *Outbound) overLimit(key string) (*jsonapi.Error, string) {
+	if o.limit == nil {
+		return nil, ""
+	}
+	ok, wait := o.limit(key)
+	if ok {
+		return nil, ""
+	}
+	after := lockout.RetryAfter(wait)
+	return jsonapi.NewError(http.StatusTooManyRequests, "rate_limited", "Too Many Requests",
+		"this proxy client is over its request rate (limits.outbound_client_rate); retry after "+after+" s"), after
+}
+
+// setRateLimited sets the headers of a 429 rate_limited answer.
+func setRateLimited(h http.Header, after string) {
+	h.Set("Retry-After", after)
+	h.Set("X-RateLimit-Remaining", "0")
+}
+
+// admit asks the limit for a CONNECT or a plain-HTTP request of client
+// (authorize passed) and answers 429 when it is refused.
+func (o *Outbound) admit(w http.ResponseWriter, r *http.Request, client ProxyClient) bool {
+	e, after := o.overLimit(limitKey(client, r.RemoteAddr))
+	if e == nil {
+		return true
+	}
+	setRateLimited(w.Header(), after)
+	writeOutboundError(w, e)
+	return false
 }
 
 // guarded runs check, a check of r's proxy credentials, through the
@@ -601,7 +699,7 @@ func (o *Outbound) passes(host string) bool {
 
 func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	client, ok := o.authorize(w, r)
-	if !ok {
+	if !ok || !o.admit(w, r, client) {
 		return
 	}
 	host, port := splitHost(r.Host, "443")
@@ -619,6 +717,9 @@ func (o *Outbound) serveConnect(w http.ResponseWriter, r *http.Request) {
 	var peers *Sources // no trusted proxies in front of the outbound listener
 	cs := &connectState{t: &tunnel{host: host, port: port, hostport: net.JoinHostPort(host, port), client: client,
 		source: peers.Of(r)}}
+	if o.limit != nil || o.misses != nil {
+		cs.t.limitKey = limitKey(client, r.RemoteAddr)
+	}
 	tw := &trackingWriter{ResponseWriter: w, set: &o.tunnels}
 	if mitm {
 		if _, err := o.dialer.Resolve(ctx, host); err != nil {
@@ -841,7 +942,7 @@ type plainKey struct{}
 // HTTP handler, which calls the same hooks as intercepted requests.
 func (o *Outbound) servePlain(w http.ResponseWriter, r *http.Request) {
 	client, ok := o.authorize(w, r)
-	if !ok {
+	if !ok || !o.admit(w, r, client) {
 		return
 	}
 	if r.URL.Scheme != "http" {
@@ -986,6 +1087,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	var client ProxyClient
 	var refusal *jsonapi.Error
 	credsRefused := false // the tunnel's credentials no longer pass
+	limited := ""         // Retry-After of a request over the sender's rate
 	closeTunnel := false  // the answer ends the tunnel
 	if intercepted {
 		client = t.client
@@ -1017,6 +1119,11 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			case err != nil:
 				refusal, credsRefused = errProxyAuth(), true
 			}
+		}
+		if refusal == nil {
+			// Every request of the tunnel is one of its client's, as
+			// its CONNECT was (serveConnect).
+			refusal, limited = o.overLimit(t.limitKey)
 		}
 		ih, ip := splitHost(req.Host, "")
 		if refusal == nil && (ih != t.host || (ip != "" && ip != t.port)) {
@@ -1105,6 +1212,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		if connect {
 			resp.Header.Set("Allow", allowedMethods)
 		}
+		if limited != "" {
+			setRateLimited(resp.Header, limited)
+		}
 		if credsRefused {
 			// The client's next request opens a new tunnel, whose
 			// CONNECT gets the 407 a client knows.
@@ -1161,7 +1271,25 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		return req, o.answer(lr, req, jsonapi.NewError(http.StatusForbidden, "reveal_needs_tls", "Forbidden",
 			"this route reveals card data and serves HTTPS only: send the request through a CONNECT tunnel with TLS (HTTPS_PROXY)"))
 	}
+	var missKey string // the sender's key in Misses; "": no bound
+	if o.misses != nil && route.RevealsInRequests() {
+		if intercepted {
+			missKey = t.limitKey
+		} else {
+			missKey = limitKey(client, req.RemoteAddr)
+		}
+		if ok, wait := o.misses.Peek(missKey); !ok {
+			after := lockout.RetryAfter(wait)
+			resp := o.answer(lr, req, jsonapi.NewError(http.StatusTooManyRequests, "too_many_unknown_aliases", "Too Many Requests",
+				"this proxy client sent too many aliases that do not exist (limits.outbound_unknown_aliases); retry after "+after+" s"))
+			resp.Header.Set("Retry-After", after)
+			return req, resp
+		}
+	}
 	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
+		if missKey != "" && errorCode(jerr) == "unknown_alias" {
+			o.misses.Charge(missKey, 1)
+		}
 		return req, o.answer(lr, req, jerr)
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {

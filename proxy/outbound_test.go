@@ -136,6 +136,10 @@ type outOpts struct {
 	tunnelHeader time.Duration
 	// tunnelRead is the TunnelReadTimeout; 0: none.
 	tunnelRead time.Duration
+	// limit is the Limit; nil: none.
+	limit func(key string) (bool, time.Duration)
+	// misses is the Misses; nil: none.
+	misses MissBudget
 }
 
 var testResolver = mapResolver{
@@ -201,7 +205,7 @@ func newOutGateway(t testing.TB, tv *testVault, o outOpts) *outGateway {
 		Passthrough:  o.passthrough, AllowPrivate: o.allowPrivate, RootCAs: roots,
 		Logger: o.logger, Metrics: o.metrics, Resolver: o.resolver, UpstreamTimeout: o.timeout,
 		Payments: o.payments, MaxHeaderBytes: o.maxHeaderBytes, TunnelIdleTimeout: o.tunnelIdle, Budget: o.budget,
-		TunnelHeaderTimeout: o.tunnelHeader, TunnelReadTimeout: o.tunnelRead,
+		TunnelHeaderTimeout: o.tunnelHeader, TunnelReadTimeout: o.tunnelRead, Limit: o.limit, Misses: o.misses,
 	})
 	if err != nil {
 		t.Fatal(err)

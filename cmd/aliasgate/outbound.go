@@ -15,6 +15,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/auth"
 	"github.com/aliasgate/aliasgate/config"
+	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
 	"github.com/aliasgate/aliasgate/proxy"
 )
@@ -157,7 +158,59 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 		Metrics:             gw.metrics,
 		Capturer:            gw.capturer(),
 		Payments:            gw.payments(),
+		Limit:               gw.outboundLimit(),
+		Misses:              gw.outboundMisses(),
 	})
+}
+
+// outboundMisses is the outbound proxy's budget of unknown aliases: a
+// token bucket per proxy client (per source address without
+// outbound.require_auth) of limits.outbound_unknown_aliases a minute,
+// bursts of limits.outbound_unknown_burst; the requests it refuses are
+// counted in aliasgate_abuse_refused_total{limit="outbound_unknown_aliases"}.
+// nil: no bound.
+func (gw *gateway) outboundMisses() proxy.MissBudget {
+	l := ratelimit.NewPer(gw.cfg.Limits.OutboundUnknownAliases, time.Minute, gw.cfg.Limits.OutboundUnknownBurst, nil)
+	if l == nil {
+		return nil
+	}
+	return countedMisses{Limiter: l, refused: gw.metrics.AbuseRefused.WithLabelValues("outbound_unknown_aliases")}
+}
+
+// countedMisses counts the requests its budget refuses.
+type countedMisses struct {
+	*ratelimit.Limiter
+	refused prometheus.Counter
+}
+
+// Peek is the Limiter's, counting a refusal.
+func (m countedMisses) Peek(key string) (bool, time.Duration) {
+	ok, wait := m.Limiter.Peek(key)
+	if !ok {
+		m.refused.Inc()
+	}
+	return ok, wait
+}
+
+// outboundLimit is the outbound proxy's rate limit: a token bucket per
+// proxy client (per source address without outbound.require_auth) of
+// limits.outbound_client_rate a second, bursts of
+// limits.outbound_client_burst, apart from the APIs' buckets
+// (limits.client_rate); refusals are counted in
+// aliasgate_rate_limited_total{api="outbound"}. nil: no limit.
+func (gw *gateway) outboundLimit() func(key string) (bool, time.Duration) {
+	l := ratelimit.New(gw.cfg.Limits.OutboundClientRate, gw.cfg.Limits.OutboundClientBurst, nil)
+	if l == nil {
+		return nil
+	}
+	refused := gw.metrics.RateLimited.WithLabelValues("outbound")
+	return func(key string) (bool, time.Duration) {
+		ok, wait := l.Allow(key)
+		if !ok {
+			refused.Inc()
+		}
+		return ok, wait
+	}
 }
 
 var _ http.Handler = (*proxy.Outbound)(nil)

@@ -70,13 +70,16 @@ type Metrics struct {
 	// RouteReloads counts route set reloads:
 	// aliasgate_route_reloads_total{result} with result "ok" or "invalid".
 	RouteReloads *prometheus.CounterVec
-	// RateLimited counts API requests refused with 429 because their
-	// client was over limits.client_rate:
-	// aliasgate_rate_limited_total{api} with api "cards" or "aliases".
+	// RateLimited counts requests refused with 429 because their client
+	// was over its rate: aliasgate_rate_limited_total{api} with api
+	// "cards", "aliases" or "oauth" (limits.client_rate), or "outbound"
+	// (the outbound proxy, limits.outbound_client_rate).
 	RateLimited *prometheus.CounterVec
 	// AbuseRefused counts vault calls refused by an abuse limit:
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
-	// "duplicates", "source_new_values" or "source_volatile_values".
+	// "duplicates", "source_new_values" or "source_volatile_values"; and
+	// the outbound proxy's requests refused after too many unknown
+	// aliases, limit "outbound_unknown_aliases".
 	AbuseRefused *prometheus.CounterVec
 	// Unserved counts requests net/http answered or dropped itself,
 	// without calling any handler (malformed, over the header limit, cut
@@ -200,11 +203,11 @@ func NewMetrics() *Metrics {
 		}, []string{"result"}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_rate_limited_total",
-			Help: "API requests refused with 429 because their client was over its rate, by API (cards, aliases).",
+			Help: "Requests refused with 429 because their client was over its rate, by API (cards, aliases, oauth: limits.client_rate; outbound: the outbound proxy, limits.outbound_client_rate).",
 		}, []string{"api"}),
 		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_refused_total",
-			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values).",
+			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values), and outbound proxy requests refused after too many unknown aliases (outbound_unknown_aliases).",
 		}, []string{"limit"}),
 		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_conns_refused_total",

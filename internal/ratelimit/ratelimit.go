@@ -110,6 +110,24 @@ func (l *Limiter) take(key string, n int, debt bool) (ok bool, wait time.Duratio
 	return false, wait, int(math.Floor(b.tokens))
 }
 
+// Peek reports whether key's bucket holds a whole token, taking none, and
+// when it does not, how long until it does. A caller that spends tokens
+// on outcomes (Charge after the fact) asks it before acting. A nil Limiter
+// reports true.
+func (l *Limiter) Peek(key string) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucketLocked(key, now)
+	if b.tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
 // Give puts back n tokens a caller took for something that then did not
 // happen (a later limit refused it), up to the burst.
 func (l *Limiter) Give(key string, n int) {

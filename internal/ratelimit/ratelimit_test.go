@@ -203,3 +203,32 @@ func TestFullAndForgetFull(t *testing.T) {
 		t.Fatal("a nil Limiter is not full")
 	}
 }
+
+// TestPeekTakesNothing: Peek says whether a token is there without taking
+// it, and how long until one is after a Charge left the bucket in debt.
+func TestPeekTakesNothing(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewPer(1, time.Second, 2, func() time.Time { return now })
+	for range 5 {
+		if ok, _ := l.Peek("k"); !ok {
+			t.Fatal("Peek of a full bucket refused")
+		}
+	}
+	if ok, _, _ := l.Take("k", 2); !ok {
+		t.Fatal("Peek took tokens")
+	}
+	if ok, wait := l.Peek("k"); ok || wait != time.Second {
+		t.Fatalf("Peek of an empty bucket: %v %v, want false 1s", ok, wait)
+	}
+	now = now.Add(2 * time.Second)
+	if ok, _, left := l.Charge("k", 4); !ok || left != -2 {
+		t.Fatalf("Charge of 4 from a full bucket of 2: %v, %d left", ok, left)
+	}
+	if ok, wait := l.Peek("k"); ok || wait != 3*time.Second {
+		t.Fatalf("Peek in debt: %v %v, want false 3s", ok, wait)
+	}
+	var nilL *Limiter
+	if ok, _ := nilL.Peek("k"); !ok {
+		t.Fatal("a nil Limiter refused")
+	}
+}

@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliasgate/aliasgate/internal/ratelimit"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
+)
+
+// keyedLimit is a token bucket of burst requests per key that does not
+// refill during a test, recording the keys it was asked about.
+type keyedLimit struct {
+	l    *ratelimit.Limiter
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func newKeyedLimit(burst int) *keyedLimit {
+	return &keyedLimit{l: ratelimit.NewPer(1, time.Hour, burst, nil), keys: map[string]int{}}
+}
+
+func (k *keyedLimit) allow(key string) (bool, time.Duration) {
+	k.mu.Lock()
+	k.keys[key]++
+	k.mu.Unlock()
+	return k.l.Allow(key)
+}
+
+// wantRateLimited checks a 429 rate_limited answer of the proxy: its
+// error shape (the top-level "error" object, Aliasgate-Error), Retry-After
+// and X-RateLimit-Remaining, and that it carries no card data.
+func wantRateLimited(t *testing.T, what string, resp *http.Response, body string) {
+	t.Helper()
+	var doc struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if resp.StatusCode != http.StatusTooManyRequests || json.Unmarshal([]byte(body), &doc) != nil || doc.Error.Code != "rate_limited" ||
+		resp.Header.Get(ErrorHeader) != "rate_limited" || resp.Header.Get("Retry-After") == "" ||
+		resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("%s: %d %v: %s, want 429 rate_limited with Retry-After", what, resp.StatusCode, resp.Header, body)
+	}
+	if strings.Contains(body, testPAN) || strings.Contains(body, "tok_") {
+		t.Fatalf("%s: card data or an alias in the refusal: %s", what, body)
+	}
+}
+
+// TestOutboundClientsAreRateLimited: every CONNECT, plain-HTTP request and
+// request inside a tunnel of one proxy client takes from that client's
+// bucket (OutboundOptions.Limit); over it the proxy answers 429
+// rate_limited in its own error shape, reveals nothing and sends nothing,
+// and the tunnel stays open. Another client of the proxy has a bucket of
+// its own. Before, an authenticated outbound client (or a stolen
+// credential) could make the gateway reveal aliases as fast as it liked.
+func TestOutboundClientsAreRateLimited(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	lim := newKeyedLimit(3)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, limit: lim.allow})
+	panA, cvcA := aliases(t, g.vault)
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	charge := `{"card":{"number":"` + panA + `","cvc":"` + cvcA + `"}}`
+
+	// The CONNECT and two requests fit a burst of 3.
+	for i := range 2 {
+		if resp, body := post(t, c, u, "application/json", charge); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for i := range 3 {
+		resp, body := post(t, c, u, "application/json", charge)
+		wantRateLimited(t, "a request inside the tunnel", resp, body)
+		if resp.Close {
+			t.Fatalf("refusal %d closed the tunnel", i+1)
+		}
+	}
+	if n := len(psp.requests()); n != 2 {
+		t.Fatalf("the processor got %d requests, want the 2 under the limit", n)
+	}
+
+	// A new CONNECT and a plain-HTTP request of the same client: its
+	// bucket too.
+	addr := g.srv.Listener.Addr().String()
+	resp, _, _ := rawConnect(t, addr, "psp.example.com:"+psp.port(), "cli", "s3cret")
+	wantRateLimited(t, "a CONNECT", resp, readAll(t, resp))
+	pc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(g.proxied)}, Timeout: 10 * time.Second}
+	resp, body := post(t, pc, "http://plain.example.com:"+psp.port()+"/pay", "application/json", `{}`)
+	wantRateLimited(t, "a plain-HTTP request", resp, body)
+
+	// Another client is served: a bucket per client.
+	other := *g.proxied
+	other.User = url.UserPassword("other", "s3cret")
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	oc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&other), TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	defer oc.CloseIdleConnections()
+	if resp, body := post(t, oc, u, "application/json", `{"amount":1}`); resp.StatusCode != 200 {
+		t.Fatalf("another client: %d %s", resp.StatusCode, body)
+	}
+	// Wrong credentials reach no bucket (they are no client's: the
+	// lockout's business).
+	resp, _, _ = rawConnect(t, addr, "psp.example.com:"+psp.port(), "cli", "wrong")
+	if resp.StatusCode != http.StatusProxyAuthRequired {
+		t.Fatalf("wrong credentials: %d", resp.StatusCode)
+	}
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	for k := range lim.keys {
+		if k != "client:cli" && k != "client:other" {
+			t.Errorf("limit asked about key %q, want the clients' only", k)
+		}
+	}
+}
+
+// TestOutboundSendersWithoutClientsAreRateLimitedByAddress: without proxy
+// credentials (outbound.require_auth off) the sender is its address.
+func TestOutboundSendersWithoutClientsAreRateLimitedByAddress(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	lim := newKeyedLimit(2)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, noAuth: true, roots: []*x509.Certificate{psp.Certificate()}, limit: lim.allow})
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	if resp, body := post(t, c, u, "application/json", `{}`); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d %s", resp.StatusCode, body)
+	}
+	resp, body := post(t, c, u, "application/json", `{}`)
+	wantRateLimited(t, "a request over the address's rate", resp, body)
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if len(lim.keys) != 1 || lim.keys["source:127.0.0.1"] != 3 {
+		t.Fatalf("keys asked %v, want source:127.0.0.1 three times", lim.keys)
+	}
+}
+
+// TestOutboundUnknownAliasesAreBounded: each request refused for an alias
+// the vault does not know (or another account's) is charged to its
+// sender's budget (OutboundOptions.Misses); once it is spent, every
+// request of a revealing route is answered 429 too_many_unknown_aliases
+// before anything is revealed, known aliases too, so the answer no longer
+// tells a right guess from a wrong one. Before, an outbound client could
+// try aliases (one card's FPE aliases are 100,000 candidates) as fast as
+// it could send them, each wrong one answered 422 and charged nowhere.
+func TestOutboundUnknownAliasesAreBounded(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		misses: ratelimit.NewPer(1, time.Hour, 2, nil)})
+	panA, _ := aliases(t, g.vault)
+	// An alias of another account: unknown to cli's account.
+	otherA, err := g.vault.tok.Redact(vault.WithAccount(context.Background(), "acct_other"), []rewrite.RedactItem{{Value: "5555555555554444"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	charge := func(alias string) (*http.Response, string) {
+		return post(t, c, u, "application/json", `{"card":{"number":"`+alias+`"}}`)
+	}
+	if resp, body := charge(panA); resp.StatusCode != 200 {
+		t.Fatalf("a known alias: %d %s", resp.StatusCode, body)
+	}
+	for i, guess := range []string{"tok_test_1111111111111111111111", otherA[0]} {
+		if resp, body := charge(guess); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "unknown_alias") {
+			t.Fatalf("guess %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for _, a := range []string{panA, "tok_test_2222222222222222222222"} {
+		resp, body := charge(a)
+		var doc struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+			json.Unmarshal([]byte(body), &doc) != nil || doc.Error.Code != "too_many_unknown_aliases" || strings.Contains(body, "tok_") {
+			t.Fatalf("after the budget is spent: %d %v: %s", resp.StatusCode, resp.Header, body)
+		}
+	}
+	if n := len(psp.requests()); n != 1 {
+		t.Fatalf("the processor got %d requests, want only the first", n)
+	}
+	// Another client's budget is its own.
+	other := *g.proxied
+	other.User = url.UserPassword("other", "s3cret")
+	pool := x509.NewCertPool()
+	pool.AddCert(g.ca.Certificate())
+	oc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&other), TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	defer oc.CloseIdleConnections()
+	if resp, body := post(t, oc, u, "application/json", `{"card":{"number":"`+otherA[0]+`"}}`); resp.StatusCode != 200 {
+		t.Fatalf("another client: %d %s", resp.StatusCode, body)
+	}
+}
