@@ -191,10 +191,10 @@ type Limits struct {
 	// source address) may send through the outbound proxy: each CONNECT,
 	// each plain-HTTP request and each request inside a tunnel, as a token
 	// bucket refilled at this rate; more get 429 rate_limited with
-	// Retry-After (proxy.OutboundOptions.Limit). Default 100; 0: no limit.
+	// Retry-After (proxy.OutboundOptions.Limit). Default 1000; 0: no limit.
 	OutboundClientRate int `yaml:"outbound_client_rate"`
 	// OutboundClientBurst is the size of each outbound client's bucket.
-	// Default 200; at least 1 when OutboundClientRate is set.
+	// Default 2000; at least 1 when OutboundClientRate is set.
 	OutboundClientBurst int `yaml:"outbound_client_burst"`
 	// OutboundUnknownAliases is how many requests refused for an unknown
 	// alias (422 unknown_alias: one that does not exist, expired, or is
@@ -532,8 +532,8 @@ func Default() Config {
 			ShutdownTimeout:     Duration(30 * time.Second),
 			ClientRate:          50,
 			ClientBurst:         100,
-			OutboundClientRate:  100,
-			OutboundClientBurst: 200,
+			OutboundClientRate:  1000,
+			OutboundClientBurst: 2000,
 
 			OutboundUnknownAliases: 30,
 			OutboundUnknownBurst:   30,
