@@ -118,7 +118,11 @@
 // body in UTF-16 or UTF-32 or declared in a charset that is not a superset
 // of ASCII (EBCDIC, UTF-7, ISO-2022, an unknown name: 415, and a block or
 // redact guard refuses such a body on any message), in an encoding the proxy cannot decode
-// (415) or over MaxBody (413).
+// (415) or over MaxBody (413). A body the filters rewrite is held under
+// the same bounds: longer than MaxBody once rewritten (an alias longer than
+// the number it replaces) it is refused, 413 (502 on a response), and
+// what the rewrite adds to it is reserved of the Budget before it goes on
+// (503 gateway_busy, 429 source_busy where it does not fit).
 //
 // # Content encodings
 //

@@ -566,6 +566,7 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			return jerr
 		}
 	}
+	readLen := int64(len(body)) // the decoded body read, held of the budget
 	if body != nil {
 		if err := bodyError(msg.header["Content-Type"], body, x.MediaType, params, redacting); err != nil {
 			bodyErr, body = err, nil
@@ -648,6 +649,22 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
+	if changed {
+		// A body the filters rewrote is held as the body read is: under
+		// max_body (an alias may be longer than the number it replaces:
+		// refused as a body read over it is) and in the budget, its
+		// growth reserved before it goes on (readLen: what was held for
+		// the body read).
+		if err := BodySizeError(int64(len(body)), p.max); err != nil {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the filters made the body longer than max_body; refused",
+				slog.String("route", route.ID), slog.String("phase", string(phase)))
+			return refusal(phase, reason(err))
+		}
+		if jerr := p.hold(ctx, st, phase, int64(len(body))-readLen); jerr != nil {
+			return jerr
+		}
+	}
+
 	if phase == routes.Response && (hasBody || trailersRead) && msg.trailer != nil {
 		// A trailer is a header field sent after the body: the header
 		// targets of redacting filters apply to it too (trailerTargets).
@@ -725,6 +742,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			} else if out, err = encodeBody(enc, body); err != nil {
 				p.log.Error("proxy: re-encoding body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
 				return refusal(phase, "internal_error")
+			} else if enc != "" {
+				// The body encoded again, held as the body read was.
+				if jerr := p.hold(ctx, st, phase, int64(len(out))-int64(len(raw))); jerr != nil {
+					return jerr
+				}
 			}
 			if enc != "" && !plain {
 				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
@@ -1436,6 +1458,19 @@ func bodyError(cts []string, body []byte, mt string, params map[string]string, r
 func Refusal(phase routes.Phase, err error) (status int, code string) {
 	e := refusal(phase, reason(err))
 	return e.Status, e.Objects[0].Code
+}
+
+// BodySizeError returns the error the phases refuse a body of n bytes
+// with, read or rewritten (413 body_too_large on a request, Refusal): n
+// over max (limits.max_body; <= 0: DefaultMaxBody); nil when it fits.
+func BodySizeError(n, max int64) error {
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	if n > max {
+		return errTooLarge
+	}
+	return nil
 }
 
 // GatewayRules are BodyError and Refusal as the routes/dryrun.Rules a dry
