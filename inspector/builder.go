@@ -577,8 +577,13 @@ type previewResult struct {
 	// Status and Code are the gateway's answer to a request it refuses
 	// (dryrun.Result.Status, Code: 422 no_matching_filter, 400
 	// malformed_body for Content-Type fields that differ, 415
-	// unsupported_charset…); absent when it forwards it. Error is why it
+	// unsupported_charset, 413 body_too_large over limits.max_body or
+	// made longer than it by the filters, the leak guard's 422
+	// card_data_leak; before any route, 403 forwarded_by_reveal_route
+	// to /cards or /aliases); absent when it forwards it. Error is why it
 	// does not read the body (dryrun.Result.BodyErr), when it does not.
+	// The captured body is masked, so the leak guard finds no card
+	// number the gateway's found in it.
 	Status    int    `json:"status,omitempty"`
 	Code      string `json:"code,omitempty"`
 	BodyError string `json:"body_error,omitempty"`
@@ -601,6 +606,11 @@ func (i *Inspector) preview(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no such capture")
 		return
 	}
+	if out := earlyRefusal(e); out != nil {
+		// Refused before any route reads the body, whatever the routes.
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
 	if why := bodyUnavailable(e.Request.Received); why != "" {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
 			"error":            "the capture's request body is not available for a preview: the gateway's filters read all of it, the inspector kept " + map[string]string{"truncated": "only its start", "withheld": "none of it"}[why],
@@ -616,6 +626,24 @@ func (i *Inspector) preview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// earlyRefusal returns the preview of a request the inbound listener
+// refuses before any route, whatever the routes (its status and code:
+// proxy.RevealRouteRefusal), nil for any other.
+func earlyRefusal(e *Entry) *previewResult {
+	if routes.Direction(e.Direction) != routes.Inbound {
+		return nil
+	}
+	h := http.Header{}
+	for _, l := range e.Request.Received.Headers {
+		h.Add(l.Name, l.Value)
+	}
+	jerr := proxy.RevealRouteRefusal(e.Path, h)
+	if jerr == nil {
+		return nil
+	}
+	return &previewResult{Filters: []previewFilter{}, Status: jerr.Status, Code: jerr.Objects[0].Code}
 }
 
 // bodyUnavailable says why a preview cannot run on the request view v:
@@ -651,11 +679,11 @@ func (i *Inspector) runPreview(ctx context.Context, set *routes.Set, e *Entry) (
 		return nil, fmt.Errorf("inspector: preview vault: %w", err)
 	}
 	defer closeVault()
+	out := &previewResult{Filters: []previewFilter{}}
 	m := &dryrun.Message{Direction: routes.Direction(e.Direction), Phase: routes.Request,
 		Method: e.Method, Host: e.Host, Path: e.Path, Query: e.Query, Header: h, Body: []byte(v.Body),
-		Rules: proxy.GatewayRules{}}
+		Rules: proxy.GatewayRules{MaxBody: i.opts.MaxBody}}
 	res := dryrun.Run(ctx, set, m, standIn{tok})
-	out := &previewResult{Filters: []previewFilter{}}
 	if res.Route != nil {
 		out.Route = res.Route.ID
 	}

@@ -200,6 +200,9 @@ type Options struct {
 	// after the file is written and reloaded, and when it fails the answer
 	// is 500 saying the set is in force but was not recorded.
 	Applied func(ctx context.Context, routes int) error
+	// MaxBody is the gateway's limits.max_body, which previews apply as
+	// the gateway does (413 body_too_large); 0: proxy.DefaultMaxBody.
+	MaxBody int64
 	// PreviewTokenizer returns a throw-away vault for previews and a
 	// function that closes it (required).
 	PreviewTokenizer func(ctx context.Context) (rewrite.Tokenizer, func(), error)

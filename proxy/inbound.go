@@ -429,13 +429,11 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jerr)
 		return
 	}
+	if jerr := RevealRouteRefusal(path, r.Header); jerr != nil {
+		writeError(w, jerr)
+		return
+	}
 	if p := routes.ReservedPath(path); p == "/cards" || p == "/aliases" {
-		if len(r.Header.Values(RevealRouteHeader)) > 0 {
-			writeError(w, jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
-				"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
-					" decides what its clients see in clear, so it does not answer through such a route"))
-			return
-		}
 		// Routes that forwarded it here act for their accounts: the APIs
 		// serve only those accounts' clients (RouteAccountHeader), marked
 		// in one step (a client may send thousands of values). A
@@ -545,6 +543,46 @@ func (in *Inbound) Close() error {
 // route's account (cards.Handler.ReleaseRouteAliases).
 type RouteAliasReleaser interface {
 	ReleaseRouteAliases(r *http.Request)
+}
+
+// RevealRouteRefusal returns the inbound gateway's answer to a request for
+// path (canonical: InboundTarget's) with header h that a route revealing
+// in its answers forwarded to the gateway's own /cards or /aliases (it
+// carries RevealRouteHeader): 403 forwarded_by_reveal_route, before any
+// route or API reads it; nil for any other request. `aliasgate routes
+// test` refuses such a request by it, as the listener does.
+func RevealRouteRefusal(path string, h http.Header) *jsonapi.Error {
+	p := routes.ReservedPath(path)
+	if p != "/cards" && p != "/aliases" || len(h.Values(RevealRouteHeader)) == 0 {
+		return nil
+	}
+	return jsonapi.NewError(http.StatusForbidden, "forwarded_by_reveal_route", "Forbidden",
+		"a route that reveals in its answers forwarded this request here: the gateway's own "+p+
+			" decides what its clients see in clear, so it does not answer through such a route")
+}
+
+// MarkForwarded adds to h, the header of a request the inbound route
+// forwards (x: the request as the route matched it), what the gateway
+// adds for the route: RevealRouteHeader when a response reveal filter of
+// the route may apply to its answer, RouteAccountHeader with the route's
+// account (defaultAccount for a route naming none) when the route acts
+// for its account on the exchange (actsForAccount). See "Routes in front
+// of the gateway's own APIs" in the package doc. `aliasgate routes test`
+// shows the request with them, as the upstream receives it.
+func MarkForwarded(h http.Header, route *routes.Route, x routes.Exchange, defaultAccount string) {
+	if route.MayRevealInResponse(x) {
+		h.Set(RevealRouteHeader, route.ID)
+	}
+	if actsForAccount(route) {
+		// The upstream may be the gateway's own /cards or /aliases: it
+		// serves only this route's account's clients. Added to what
+		// earlier routes of a chain of gateways sent; by name.
+		acct := route.Account
+		if acct == "" {
+			acct = defaultAccount
+		}
+		h.Add(RouteAccountHeader, acct)
+	}
 }
 
 // RevealRouteHeader marks a request forwarded by an inbound route that
@@ -731,20 +769,7 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
-	if st.route.MayRevealInResponse(routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}) {
-		pr.Out.Header.Set(RevealRouteHeader, st.route.ID) // see "Routes in front of the gateway's own APIs"
-	}
-	if actsForAccount(st.route) {
-		// The upstream may be the gateway's own /cards or /aliases (see
-		// "Routes in front of the gateway's own APIs"): it serves only
-		// this route's account's clients. Added to what earlier routes
-		// of a chain of gateways sent; by name (RouteAccountHeader).
-		acct := st.route.Account
-		if acct == "" {
-			acct = in.defAcct
-		}
-		pr.Out.Header.Add(RouteAccountHeader, acct)
-	}
+	MarkForwarded(pr.Out.Header, st.route, routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}, in.defAcct)
 	if readsResponses(st.route) {
 		// Ask for gzip or no coding rather than have the upstream answer
 		// in an encoding the filters and the leak guard cannot read; the

@@ -329,6 +329,37 @@ func FindLeaks(r *http.Request, header, trailer http.Header, body []byte, max in
 	return leaks, unreadable
 }
 
+// GuardAnswer returns the answer of a leak guard in mode (the route's
+// leak_guard, or redact where the gateway masks whatever it says) to a
+// message of phase, read as FindLeaks reads it, leaving out the numbers
+// made reports (the aliases a dry run made, which its throw-away vault
+// knows and the gateway's would): the status and code of its refusal, or 0
+// and "" when the message goes on (logged, or masked in place). As the
+// guard does (leakGuard): block and redact refuse a body they cannot read,
+// with its reason; block refuses any card number (card_data_leak), redact
+// one it cannot mask in place (in the URL, a header's name, a part read
+// decoded...). The dry runs (routes/dryrun, through GatewayRules) answer by it.
+func GuardAnswer(phase routes.Phase, mode routes.LeakGuard, r *http.Request, header, trailer http.Header, body []byte, max int64, made func(digits string) bool) (int, string) {
+	if mode != routes.LeakBlock && mode != routes.LeakRedact {
+		return 0, ""
+	}
+	leaks, unreadable := FindLeaks(r, header, trailer, body, max)
+	if len(unreadable) > 0 {
+		e := refusal(phase, unreadable[0])
+		return e.Status, e.Objects[0].Code
+	}
+	for _, l := range leaks {
+		if made != nil && made(l.Digits) {
+			continue
+		}
+		if mode == routes.LeakBlock || !l.Maskable {
+			e := refusal(phase, "card_data_leak")
+			return e.Status, e.Objects[0].Code
+		}
+	}
+	return 0, ""
+}
+
 // leakScan is what the leak guard reads in one message: every card number
 // found, and where (the rule of the package comment above). The guard
 // decides what to do with it (leakGuard); `aliasgate routes test` reports

@@ -1473,17 +1473,36 @@ func BodySizeError(n, max int64) error {
 	return nil
 }
 
-// GatewayRules are BodyError and Refusal as the routes/dryrun.Rules a dry
-// run applies (`aliasgate routes test`, the inspector's preview).
-type GatewayRules struct{}
+// GatewayRules are the gateway's rules as the routes/dryrun.Rules a dry
+// run applies (`aliasgate routes test`, the inspector's preview):
+// BodySizeError under MaxBody, BodyError, Refusal, GuardAnswer.
+type GatewayRules struct {
+	// MaxBody is limits.max_body; 0: DefaultMaxBody.
+	MaxBody int64
+}
 
-// BodyError is BodyError.
-func (GatewayRules) BodyError(cts []string, body []byte, redacting bool) error {
+// BodyError is BodySizeError, then BodyError.
+func (g GatewayRules) BodyError(cts []string, body []byte, redacting bool) error {
+	if err := BodySizeError(int64(len(body)), g.MaxBody); err != nil {
+		return err
+	}
 	return BodyError(cts, body, redacting)
 }
 
+// SizeError is BodySizeError under MaxBody.
+func (g GatewayRules) SizeError(n int) error { return BodySizeError(int64(n), g.MaxBody) }
+
 // Refusal is Refusal.
 func (GatewayRules) Refusal(phase routes.Phase, err error) (int, string) { return Refusal(phase, err) }
+
+// Guard is GuardAnswer under MaxBody.
+func (g GatewayRules) Guard(phase routes.Phase, mode routes.LeakGuard, r *http.Request, header, trailer http.Header, body []byte, made func(digits string) bool) (int, string) {
+	max := g.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	return GuardAnswer(phase, mode, r, header, trailer, body, max, made)
+}
 
 // errContentTypes: a request has Content-Type fields that name different
 // media types or parameters (on a route that redacts request bodies).

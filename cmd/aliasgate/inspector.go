@@ -26,6 +26,7 @@ func (gw *gateway) openInspector() error {
 		Table:            gw.routes,
 		RouteOptions:     routeOptions(),
 		PreviewTokenizer: dryRunTokenizer,
+		MaxBody:          gw.cfg.Limits.MaxBody.Int64(),
 		Logger:           gw.logger,
 		Lockout:          gw.tokenLockout(),
 		Applied:          gw.auditRoutesApplied,

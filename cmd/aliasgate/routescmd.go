@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aliasgate/aliasgate/config"
 	"github.com/aliasgate/aliasgate/internal/pan"
 	"github.com/aliasgate/aliasgate/internal/secretfile"
 	"github.com/aliasgate/aliasgate/internal/vaulttok"
@@ -91,20 +92,29 @@ unsupported_charset...; a Content-Encoding it cannot decode: 415),
 Content-Type fields that differ on a redacting route (400 malformed_body),
 a filter that fails with on_error: reject, a leak guard (block, redact)
 that cannot read the body, a WebSocket upgrade on a route that reads
-bodies (403 upgrade_refused); and, before any route, CONNECT (405) and a
-path it does not forward (an encoded slash: 400 unsafe_path). Inbound
-routes match the canonical path (dot segments resolved), as the gateway's.
+bodies (403 upgrade_refused), a body over the gateway's limits.max_body
+(--max-body, default 10MiB) or one the filters make longer than it (413
+body_too_large); and, before any route, CONNECT (405), a path it does not
+forward (an encoded slash: 400 unsafe_path) and a request carrying
+Aliasgate-Reveal-Route to /cards or /aliases (403
+forwarded_by_reveal_route). Inbound routes match the canonical path (dot
+segments resolved), as the gateway's, and a forwarded inbound request is
+shown with the headers the gateway adds for its route
+(Aliasgate-Reveal-Route, Aliasgate-Route-Account: the default account's
+name, "default" unless your vault names another, for a route naming none).
 
 REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
 
 func runRoutesTest(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("routes test --routes FILE --request REQ.http [--response RESP.http] [--phase request|response] [--direction inbound|outbound]", routesTestUsage)
+	fs := newFlagSet("routes test --routes FILE --request REQ.http [--response RESP.http] [--phase request|response] [--direction inbound|outbound] [--max-body SIZE]", routesTestUsage)
 	file := fs.String("routes", "", "route `file` (required)")
 	reqFile := fs.String("request", "", "raw HTTP request `file` (required)")
 	respFile := fs.String("response", "", "raw HTTP response `file` (for --phase response)")
 	phase := fs.String("phase", "request", "`phase` to apply: request or response")
 	direction := fs.String("direction", "inbound", "`direction` of the route: inbound or outbound")
+	maxBodySize := config.ByteSize(proxy.DefaultMaxBody)
+	fs.TextVar(&maxBodySize, "max-body", maxBodySize, "the gateway's limits.max_body (`size`: 8KiB, 10MiB...)")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
@@ -117,6 +127,10 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if *direction != "inbound" && *direction != "outbound" {
 		return usagef("routes test: --direction must be inbound or outbound")
 	}
+	if maxBodySize <= 0 || maxBodySize > config.MaxMaxBody {
+		return usagef("routes test: --max-body must be greater than 0 and at most 1TiB")
+	}
+	maxBody := maxBodySize.Int64()
 	if *phase == "request" && *respFile != "" {
 		return usagef("routes test: --response is read only with --phase response")
 	}
@@ -135,7 +149,11 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		// As the inbound listener does, before any route: CONNECT and a
 		// target it does not forward are refused, and routes match the
 		// canonical path, which is the one forwarded (req.URL is made so).
-		if _, jerr := proxy.InboundTarget(req); jerr != nil {
+		path, jerr := proxy.InboundTarget(req)
+		if jerr == nil && *phase == "request" {
+			jerr = proxy.RevealRouteRefusal(path, req.Header)
+		}
+		if jerr != nil {
 			o := jerr.Objects[0]
 			fmt.Fprintf(e.stderr, "the gateway refuses this request before matching a route (%d %s: %s), nothing is forwarded\n", jerr.Status, o.Code, o.Detail)
 			return fmt.Errorf("the gateway refuses this request (%d %s), nothing is forwarded", jerr.Status, o.Code)
@@ -196,7 +214,12 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	// One the gateway cannot decode is left to the guard (unreadable).
 	// One the gateway cannot decode is a body it does not read
 	// (dryrun.Message.BodyErr).
-	enc, plain, decErr := proxy.DecodeContent(m.Header.Values("Content-Encoding"), m.Body, proxy.DefaultMaxBody)
+	// A body over limits.max_body, as sent or decoded, is one it does not
+	// read either.
+	enc, plain, decErr := proxy.DecodeContent(m.Header.Values("Content-Encoding"), m.Body, maxBody)
+	if err := proxy.BodySizeError(int64(len(m.Body)), maxBody); err != nil {
+		enc, decErr = "", err
+	}
 	if decErr == nil && enc != "" {
 		m.Body = plain
 		m.Header.Del("Content-Encoding")
@@ -204,7 +227,12 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	if decErr != nil && len(m.Body) > 0 {
 		m.BodyErr = decErr
 	}
-	m.Rules = proxy.GatewayRules{}
+	trailer := req.Trailer
+	if resp != nil {
+		trailer = resp.Trailer
+	}
+	m.Trailer = trailer
+	m.Rules = proxy.GatewayRules{MaxBody: maxBody}
 	res := dryrun.Run(ctx, set, m, tok)
 	if res.BodyErr != nil {
 		fmt.Fprintf(e.stderr, "route %s: the gateway does not read this body (%s)\n", route.ID, bodyErrWhat(*phase, res.BodyErr))
@@ -256,20 +284,24 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
 	}
-	if res.BodyErr != nil && route != nil && (guard == routes.LeakBlock || guard == routes.LeakRedact) &&
-		!(routes.Direction(*direction) == routes.Outbound && *phase == "request") {
+	if res.Status != 0 && !res.GuardRefused {
+		// The filters made the body longer than limits.max_body.
+		fmt.Fprintf(e.stderr, "route %s: the filters make the body %d bytes, over limits.max_body (%d): the gateway refuses the %s (%d %s), nothing is forwarded\n", route.ID, len(m.Body), maxBody, *phase, res.Status, res.Code)
+		return fmt.Errorf("route %s: the gateway refuses the %s (%d %s)", route.ID, *phase, res.Status, res.Code)
+	}
+	if res.BodyErr != nil && res.GuardRefused {
 		// The guard cannot read what the gateway does not read: block and
 		// redact refuse it (proxy/leak.go unreadable).
-		status, code := proxy.Refusal(routes.Phase(*phase), res.BodyErr)
-		fmt.Fprintf(e.stderr, "route %s: leak guard (%s): it cannot read the body: the gateway refuses the %s (%d %s), nothing is forwarded\n", route.ID, guard, *phase, status, code)
-		return fmt.Errorf("route %s: the leak guard refuses the %s (%d %s)", route.ID, *phase, status, code)
+		fmt.Fprintf(e.stderr, "route %s: leak guard (%s): it cannot read the body: the gateway refuses the %s (%d %s), nothing is forwarded\n", route.ID, guard, *phase, res.Status, res.Code)
+		return fmt.Errorf("route %s: the leak guard refuses the %s (%d %s)", route.ID, *phase, res.Status, res.Code)
 	}
-	trailer := req.Trailer
-	if resp != nil {
-		trailer = resp.Trailer
-	}
-	if err := dryRunLeakGuard(e, res.Route, guard, routes.Direction(*direction), routes.Phase(*phase), req, m, trailer, tok); err != nil {
+	if err := dryRunLeakGuard(e, res.Route, guard, routes.Direction(*direction), routes.Phase(*phase), req, m, trailer, tok, maxBody); err != nil {
 		return err
+	}
+	if res.GuardRefused {
+		// The gateway's guard (dryrun.Result.Status) refuses what the
+		// lines above did not show.
+		return fmt.Errorf("route %s: the leak guard refuses the %s (%d %s)", route.ID, *phase, res.Status, res.Code)
 	}
 	if decErr == nil && enc != "" {
 		if m.Body, err = proxy.EncodeContent(enc, m.Body); err != nil {
@@ -281,6 +313,13 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		// The gateway forwards no request trailer
 		// (proxy TestRequestTrailerValuesDoNotReachTheUpstream).
 		req.Trailer = nil
+		if route != nil && routes.Direction(*direction) == routes.Inbound {
+			// What the gateway adds for the route (the default account's
+			// name for a route naming none: default, unless the vault
+			// names another).
+			proxy.MarkForwarded(req.Header, route, routes.Exchange{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery,
+				RequestContentType: routes.RequestContentType(req.Header)}, vault.DefaultAccountName)
+		}
 		req.Body = io.NopCloser(bytes.NewReader(m.Body))
 		req.ContentLength = int64(len(m.Body))
 		req.Header.Del("Content-Length")
@@ -372,7 +411,7 @@ func readBody(r io.ReadCloser, rest io.Reader, length int64, te []string) ([]byt
 // log it is said on stderr, and redact masks them in m (maskLeaks).
 // Never the digits, only where they are (a header name that holds a card
 // number is named masked).
-func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, trailer http.Header, tok rewrite.Tokenizer) error {
+func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir routes.Direction, phase routes.Phase, req *http.Request, m *dryrun.Message, trailer http.Header, tok rewrite.Tokenizer, maxBody int64) error {
 	if route == nil || mode == routes.LeakOff || (dir == routes.Outbound && phase == routes.Request) {
 		return nil
 	}
@@ -384,7 +423,7 @@ func dryRunLeakGuard(e env, route *routes.Route, mode routes.LeakGuard, dir rout
 	if phase != routes.Request {
 		r = nil
 	}
-	leaks, unreadable := proxy.FindLeaks(r, m.Header, trailer, m.Body, proxy.DefaultMaxBody)
+	leaks, unreadable := proxy.FindLeaks(r, m.Header, trailer, m.Body, maxBody)
 	if len(unreadable) > 0 {
 		msg := fmt.Sprintf("route %s: leak guard (%s): it cannot read the body (%s)", route.ID, mode, strings.Join(unreadable, ", "))
 		if mode != routes.LeakLog {

@@ -302,7 +302,9 @@
       return;
     }
     const lines = [];
-    if (!data.route) lines.push('no route matches this request');
+    if (data.status) lines.push('the gateway refuses this request: ' + data.status + ' ' + data.code + ', nothing is forwarded');
+    if (data.body_error) lines.push('the gateway does not read this body: ' + data.body_error);
+    if (!data.route && !data.status) lines.push('no route matches this request');
     for (const f of data.filters) {
       if (f.error) lines.push('filter ' + f.id + ': ' + f.error + (f.on_error === 'pass' ? ' (passes unchanged)' : ' (refused)'));
       else if (!f.changes.length) lines.push('filter ' + f.id + ' (' + f.operation + '): matched, no target found');

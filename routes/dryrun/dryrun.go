@@ -5,7 +5,12 @@
 // body rules (what its phases do not read, and the answer to a refusal)
 // the caller passes as Message.Rules (proxy.GatewayRules), so that a dry
 // run refuses what the gateway refuses, with its status and code
-// (Result.Status, Result.Code, Result.BodyErr), by the same functions.
+// (Result.Status, Result.Code, Result.BodyErr), by the same functions:
+// also a body over limits.max_body or made longer than it by the filters,
+// and what the route's leak guard refuses (Result.Guard, GuardRefused).
+// The inbound listener's refusals before any route (proxy.InboundTarget,
+// proxy.RevealRouteRefusal) and once the route is known
+// (proxy.InboundUpgrade) are the callers' to check first.
 package dryrun
 
 import (
@@ -14,6 +19,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/aliasgate/aliasgate/routes"
@@ -44,6 +50,9 @@ type Message struct {
 	// Header and Body are the message to rewrite; Run changes them in place.
 	Header http.Header
 	Body   []byte
+	// Trailer is the message's trailer (nil: none), which the leak guard
+	// reads too.
+	Trailer http.Header
 	// BodyErr is why the body could not be decoded from its
 	// Content-Encoding (the caller decodes it as the gateway does), nil
 	// when it was: the gateway reads no such body (Result.BodyErr).
@@ -65,6 +74,14 @@ type Rules interface {
 	// Refusal returns the status and error code the gateway answers a
 	// message of phase it refuses for err.
 	Refusal(phase routes.Phase, err error) (status int, code string)
+	// SizeError returns why the gateway refuses a body its filters
+	// rewrote to n bytes (over limits.max_body), nil when it goes on.
+	SizeError(n int) error
+	// Guard returns the status and code of the refusal of the route's
+	// leak guard in mode of the message (r: the request, for the request
+	// phase), leaving out the numbers made reports (the aliases the dry
+	// run made); 0 and "" when the guard lets it go on.
+	Guard(phase routes.Phase, mode routes.LeakGuard, r *http.Request, header, trailer http.Header, body []byte, made func(digits string) bool) (status int, code string)
 }
 
 // FilterResult is what one matched filter did.
@@ -109,10 +126,18 @@ type Result struct {
 	// Status and Code are the answer of the gateway that refuses the
 	// request (Refused, or Unmatched without unmatched_body: pass): 422
 	// no_matching_filter, 400 malformed_body, 415 unsupported_charset…;
-	// 0 and "" when it forwards it, or when Message.Rules is nil. The
-	// leak guard's own refusals are the caller's.
+	// on either phase, a body the filters made longer than
+	// limits.max_body (413 body_too_large, 502 on a response) and the
+	// leak guard's refusals (Guard); 0 and "" when it forwards the
+	// message, or when Message.Rules is nil.
 	Status int
 	Code   string
+	// Guard is the leak guard the gateway runs on the message (the
+	// route's leak_guard, redact on a response body of a route that masks
+	// them unless it blocks; off on an outbound request); GuardRefused
+	// reports that Status and Code are its refusal.
+	Guard        routes.LeakGuard
+	GuardRefused bool
 }
 
 // Run matches m against set and applies the matched filters of m's phase
@@ -123,9 +148,18 @@ type Result struct {
 // proxies do, it refuses a request whose query string holds a field a form
 // redact filter targets, and one carrying a header a redact filter targets
 // where no filter redacting that header applies (ErrUnmatchedHeader).
+//
+// With Message.Rules, it then answers as the gateway does a body the
+// filters made longer than limits.max_body, and runs the route's leak
+// guard on the message it made (Result.Guard, GuardRefused), leaving out
+// the aliases it made.
 func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
-	res := run(ctx, set, m, tok)
-	if m.Rules != nil && m.Phase == routes.Request {
+	rec := &recorder{t: tok, made: map[string]bool{}}
+	res := run(ctx, set, m, rec)
+	if m.Rules == nil || res.Route == nil {
+		return res
+	}
+	if m.Phase == routes.Request {
 		switch {
 		case res.Refused != nil:
 			err := res.Filters[len(res.Filters)-1].Err
@@ -142,7 +176,68 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 			}
 		}
 	}
+	if res.Status != 0 || res.Refused != nil || res.Unmatched && m.Phase == routes.Request && res.Route.UnmatchedBody != routes.Pass {
+		return res
+	}
+	for _, fr := range res.Filters {
+		if fr.Err == nil && slices.ContainsFunc(fr.Changes, func(c rewrite.Change) bool { return c.Kind != rewrite.KindHeader }) {
+			if err := m.Rules.SizeError(len(m.Body)); err != nil {
+				res.Status, res.Code = m.Rules.Refusal(m.Phase, err)
+				return res
+			}
+			break
+		}
+	}
+	res.Guard = guardMode(res.Route, m)
+	if res.Guard == routes.LeakOff {
+		return res
+	}
+	if res.BodyErr != nil && res.Guard != routes.LeakLog {
+		// The guard cannot read what the gateway does not read: block and
+		// redact refuse it.
+		res.Status, res.Code = m.Rules.Refusal(m.Phase, res.BodyErr)
+		res.GuardRefused = true
+		return res
+	}
+	var r *http.Request
+	if m.Phase == routes.Request {
+		r = &http.Request{Method: m.Method, Host: m.Host, URL: &url.URL{Path: m.Path, RawQuery: m.Query}}
+	}
+	res.Status, res.Code = m.Rules.Guard(m.Phase, res.Guard, r, m.Header, m.Trailer, m.Body, func(d string) bool { return rec.made[d] })
+	res.GuardRefused = res.Status != 0
 	return res
+}
+
+// guardMode returns the leak guard the gateway runs on m under route
+// (Result.Guard).
+func guardMode(route *routes.Route, m *Message) routes.LeakGuard {
+	if m.Direction == routes.Outbound && m.Phase == routes.Request {
+		return routes.LeakOff
+	}
+	mode := route.LeakGuard
+	if m.Phase == routes.Response && route.MasksResponseBodies() && len(m.Body) > 0 && mode != routes.LeakBlock {
+		mode = routes.LeakRedact
+	}
+	return mode
+}
+
+// recorder records the aliases its tokenizer makes: the leak guard leaves
+// them out, as the gateway's leaves out the aliases its vault holds.
+type recorder struct {
+	t    rewrite.Tokenizer
+	made map[string]bool
+}
+
+func (r *recorder) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
+	out, err := r.t.Redact(ctx, items)
+	for _, a := range out {
+		r.made[a] = true
+	}
+	return out, err
+}
+
+func (r *recorder) Reveal(ctx context.Context, aliases []string) ([]string, error) {
+	return r.t.Reveal(ctx, aliases)
 }
 
 func run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer) Result {
