@@ -106,3 +106,40 @@ func TestRewrittenBodyIsHeldUnderMaxBodyAndTheBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestRewrittenAnswerOverMaxBodyIsWithheld: an answer a response filter
+// makes longer than limits.max_body is withheld as one read over it is
+// (502 body_too_large, marked delivered), where the gateway sent it on.
+func TestRewrittenAnswerOverMaxBodyIsWithheld(t *testing.T) {
+	const maxBody = 4096
+	answer := func(pad int) string {
+		return `{"card":{"number":"` + testPAN + `"},"pad":"` + strings.Repeat("x", pad) + `"}`
+	}
+	for _, c := range []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"an answer made longer under max_body", answer(10), http.StatusOK},
+		{"an answer made longer than max_body", answer(maxBody - len(answer(0)) - 4), http.StatusBadGateway},
+	} {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, c.body)
+		})
+		doc := strings.Replace(growRoutes, "      - id: uuid\n", "      - id: uuid\n        phase: response\n", 1)
+		b := bodybudget.New(64*maxBody, 0)
+		g := newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{budget: b, maxBody: maxBody})
+		resp, body := g.do(t, "GET", "/grow", "", nil, nil)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: %d %.200s, want %d", c.name, resp.StatusCode, obstestMask(string(body)), c.status)
+		}
+		if c.status != http.StatusOK && (!strings.Contains(string(body), `"body_too_large"`) || resp.Header.Get(DeliveredHeader) != "true") {
+			t.Errorf("%s: %v %.200s, want body_too_large, delivered", c.name, resp.Header, obstestMask(string(body)))
+		}
+		if c.status == http.StatusOK && (strings.Contains(string(body), testPAN) || int64(len(body)) > maxBody || b.Peak() < int64(len(body))) {
+			t.Errorf("%s: %d bytes answered (peak %d): %.200s", c.name, len(body), b.Peak(), obstestMask(string(body)))
+		}
+		waitGivenBack(t, b, c.name)
+	}
+}
