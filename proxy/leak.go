@@ -118,25 +118,14 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if msg.trailer != nil {
 		sc = sc.header("trailer", *msg.trailer)
 	}
-	hits, overflow, encOverflow, nulBody := sc.hits, sc.overflow, sc.encOverflow, sc.nulBody
+	hits := sc.hits
 	if len(hits) == 0 {
 		return nil, nil
 	}
-	var (
-		found   []leakHit
-		offsets []int
-		// keep tells the aliases among the numbers of the body: nil
-		// keeps none.
-		keep func(digits string) bool
-	)
-	if overflow {
-		// More candidates than maxFound: every number found is card
-		// data whatever the vault says, and the body is masked whole;
-		// what redact cannot mask (the URL, a header's name, exponent
-		// notation, a decoded part, a body read without its NUL bytes)
-		// is refused below as it is in any message.
-		found = hits
-	} else {
+	// keep tells the aliases among the numbers of the body: nil keeps
+	// none (overflow: see cardData).
+	var keep func(digits string) bool
+	if !sc.overflow {
 		if onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
 			return nil, nil
 		}
@@ -144,19 +133,19 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		if jerr != nil {
 			return nil, jerr
 		}
-		for _, h := range hits {
-			if isAlias(h.digits) {
-				continue
-			}
-			found = append(found, h)
+		keep = isAlias
+	}
+	found := sc.cardData(keep)
+	if len(found) == 0 {
+		return nil, nil
+	}
+	var offsets []int
+	if !sc.overflow {
+		for _, h := range found {
 			if h.offset >= 0 {
 				offsets = append(offsets, h.offset)
 			}
 		}
-		keep = isAlias
-	}
-	if len(found) == 0 {
-		return nil, nil
 	}
 	var where []string
 	for _, h := range found {
@@ -168,7 +157,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if mode != routes.LeakRedact {
 		return nil, jerr
 	}
-	if encOverflow || slices.Contains(where, "url") || nulBody && slices.Contains(where, "body") || slices.ContainsFunc(found, isEncoded) {
+	if sc.refuses(mode, found) {
 		// A URL cannot be masked in place, nor a body read without its
 		// NUL bytes, nor a part read decoded: refused.
 		return nil, refusal(phase, "card_data_leak")
@@ -191,7 +180,49 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	return out, nil
 }
 
-func isEncoded(h leakHit) bool { return h.encoded }
+// cardData returns the hits of sc that are card data: those keep does not
+// tell as aliases (nil keeps none), or, past maxFound candidates
+// (overflow), every hit whatever the vault says (the body is then masked
+// whole). The leak guard (leakGuard) and the dry runs (GuardAnswer) judge
+// by it.
+func (sc leakScan) cardData(keep func(digits string) bool) []leakHit {
+	if sc.overflow || keep == nil {
+		return sc.hits
+	}
+	var found []leakHit
+	for _, h := range sc.hits {
+		if !keep(h.digits) {
+			found = append(found, h)
+		}
+	}
+	return found
+}
+
+// maskable reports whether leak_guard: redact can mask h in place: not in
+// the URL, not a header's name, not a part read decoded or a number in
+// exponent notation (encoded), not in a body read without its NUL bytes
+// (Leak.Maskable).
+func (sc leakScan) maskable(h leakHit) bool {
+	return !h.encoded && h.where != "url" && !(h.where == "body" && sc.nulBody) && !(h.h != nil && h.vi < 0)
+}
+
+// refuses is the leak guard's rule on the card data found in a message
+// (cardData) in mode: block refuses any; redact refuses the message when
+// one of them cannot be masked in place (maskable) or the decoded parts
+// held more candidates than were read (encOverflow), and masks the rest;
+// log refuses nothing. The gateway (leakGuard) and the dry runs
+// (GuardAnswer) answer by it.
+func (sc leakScan) refuses(mode routes.LeakGuard, found []leakHit) bool {
+	switch {
+	case len(found) == 0:
+		return false
+	case mode == routes.LeakBlock:
+		return true
+	case mode == routes.LeakRedact:
+		return sc.encOverflow || slices.ContainsFunc(found, func(h leakHit) bool { return !sc.maskable(h) })
+	}
+	return false
+}
 
 // aliases asks the vault which of the numbers of hits are aliases (besides
 // those this exchange's filters made, st.made) and returns the test: a
@@ -285,8 +316,21 @@ type Leak struct {
 // a message. It does not ask a vault whether a number is an alias: that is
 // the caller's to tell. `aliasgate routes test` reports what it returns.
 func FindLeaks(r *http.Request, header, trailer http.Header, body []byte, max int64) (leaks []Leak, unreadable []string) {
-	var sc leakScan
-	decoded := false
+	sc, decoded, unreadable := scanMessage(r, header, trailer, body, max)
+	for _, h := range sc.hits {
+		l := Leak{Where: h.where, Name: h.key, Offset: h.offset, Digits: h.digits, Maskable: sc.maskable(h)}
+		if decoded || sc.nulBody {
+			l.Offset = -1
+		}
+		leaks = append(leaks, l)
+	}
+	return leaks, unreadable
+}
+
+// scanMessage reads a message as FindLeaks says: what the guard finds,
+// whether the body was decoded from its Content-Encoding, and the codes of
+// what it could not read.
+func scanMessage(r *http.Request, header, trailer http.Header, body []byte, max int64) (sc leakScan, decoded bool, unreadable []string) {
 	if len(body) > 0 {
 		enc, err := contentEncoding(header.Values("Content-Encoding"))
 		b := body
@@ -318,15 +362,7 @@ func FindLeaks(r *http.Request, header, trailer http.Header, body []byte, max in
 	if trailer != nil {
 		sc = sc.header("trailer", trailer)
 	}
-	for _, h := range sc.hits {
-		l := Leak{Where: h.where, Name: h.key, Offset: h.offset, Digits: h.digits,
-			Maskable: !h.encoded && h.where != "url" && !(h.where == "body" && sc.nulBody) && !(h.h != nil && h.vi < 0)}
-		if decoded || sc.nulBody {
-			l.Offset = -1
-		}
-		leaks = append(leaks, l)
-	}
-	return leaks, unreadable
+	return sc, decoded, unreadable
 }
 
 // GuardAnswer returns the answer of a leak guard in mode (the route's
@@ -334,28 +370,24 @@ func FindLeaks(r *http.Request, header, trailer http.Header, body []byte, max in
 // message of phase, read as FindLeaks reads it, leaving out the numbers
 // made reports (the aliases a dry run made, which its throw-away vault
 // knows and the gateway's would): the status and code of its refusal, or 0
-// and "" when the message goes on (logged, or masked in place). As the
-// guard does (leakGuard): block and redact refuse a body they cannot read,
-// with its reason; block refuses any card number (card_data_leak), redact
-// one it cannot mask in place (in the URL, a header's name, a part read
-// decoded...). The dry runs (routes/dryrun, through GatewayRules) answer by it.
+// and "" when the message goes on (logged, or masked in place). Block and
+// redact refuse a body they cannot read, with its reason; then the guard's
+// own rule (leakScan.cardData and refuses, which leakGuard applies):
+// block refuses any card number (card_data_leak), redact one it cannot
+// mask in place (in the URL, a header's name, a part read decoded...).
+// The dry runs (routes/dryrun, through GatewayRules) answer by it.
 func GuardAnswer(phase routes.Phase, mode routes.LeakGuard, r *http.Request, header, trailer http.Header, body []byte, max int64, made func(digits string) bool) (int, string) {
 	if mode != routes.LeakBlock && mode != routes.LeakRedact {
 		return 0, ""
 	}
-	leaks, unreadable := FindLeaks(r, header, trailer, body, max)
+	sc, _, unreadable := scanMessage(r, header, trailer, body, max)
 	if len(unreadable) > 0 {
 		e := refusal(phase, unreadable[0])
 		return e.Status, e.Objects[0].Code
 	}
-	for _, l := range leaks {
-		if made != nil && made(l.Digits) {
-			continue
-		}
-		if mode == routes.LeakBlock || !l.Maskable {
-			e := refusal(phase, "card_data_leak")
-			return e.Status, e.Objects[0].Code
-		}
+	if sc.refuses(mode, sc.cardData(made)) {
+		e := refusal(phase, "card_data_leak")
+		return e.Status, e.Objects[0].Code
 	}
 	return 0, ""
 }
