@@ -34,8 +34,10 @@ package proxy
 //     it is spent, every request of a route that reveals in requests is
 //     refused 429 too_many_unknown_aliases before anything is revealed,
 //     known aliases included: refusing only the unknown ones would answer
-//     the guess. on_error: pass filters forward an unknown alias as it is
-//     and are not charged.
+//     the guess. Every such refusal is charged (MissBudget.Debit), into
+//     debt when concurrent requests passed the check together: a wave of
+//     guesses is paid for in full before the next. on_error: pass filters
+//     forward an unknown alias as it is and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -269,9 +271,11 @@ type MissBudget interface {
 	// Peek reports whether key may meet an unknown alias now, taking
 	// nothing, and when it may not, how long until it may.
 	Peek(key string) (ok bool, wait time.Duration)
-	// Charge spends n of key's budget, leaving it in debt when it holds
-	// less.
-	Charge(key string, n int) (ok bool, wait time.Duration, left int)
+	// Debit spends n of key's budget whatever it holds, leaving it in
+	// debt when it holds less: every request of a wave that passed Peek
+	// together and met an unknown alias is charged (Limiter.Charge would
+	// take nothing from a bucket under one token).
+	Debit(key string, n int)
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in
@@ -1288,7 +1292,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 	}
 	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
 		if missKey != "" && errorCode(jerr) == "unknown_alias" {
-			o.misses.Charge(missKey, 1)
+			o.misses.Debit(missKey, 1)
 		}
 		return req, o.answer(lr, req, jerr)
 	}
