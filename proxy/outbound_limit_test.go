@@ -287,3 +287,39 @@ func TestOutboundConcurrentUnknownAliasesAreAllCharged(t *testing.T) {
 		t.Fatalf("the processor got %d requests", n)
 	}
 }
+
+// TestOutboundUnknownCardReferencesAreBounded: a network_token filter's
+// card reference the account has no card for (an alias that does not
+// exist or is no card's, a card id of nobody's or of another account) is
+// refused 422 unknown_card: the same answer to a guess as unknown_alias,
+// and charged to the same budget. Before, it was charged nowhere: a route
+// with a network_token filter let an outbound client try PAN aliases (or
+// card ids) at the client's rate, 1,000 a second.
+func TestOutboundUnknownCardReferencesAreBounded(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	t0 := time.Now()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		routes: networkTokenRoutes, payments: fixedPayments{},
+		misses: ratelimit.NewPer(30, time.Minute, 2, func() time.Time { return t0 })})
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1"
+	pay := func(ref string) (*http.Response, string) {
+		return post(t, c, u, "application/json", `{"card":{"number":"`+ref+`","cvc":""}}`)
+	}
+	for i, guess := range []string{"tok_test_1111111111111111111111", "card_2"} {
+		if resp, body := pay(guess); resp.StatusCode != http.StatusUnprocessableEntity || resp.Header.Get(ErrorHeader) != "unknown_card" {
+			t.Fatalf("guess %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for _, ref := range []string{"tok_test_2222222222222222222222", "card_1"} {
+		resp, body := pay(ref)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get(ErrorHeader) != "too_many_unknown_aliases" ||
+			resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s after the budget is spent: %d %v: %s", ref, resp.StatusCode, resp.Header, body)
+		}
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("the processor got %d requests, want none", n)
+	}
+}
