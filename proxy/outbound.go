@@ -29,13 +29,16 @@ package proxy
 //     (or its stolen credentials) cannot make the gateway reveal, or try,
 //     aliases at speed. A passthrough tunnel's bytes are not requests:
 //     its CONNECT is counted.
-//   - A request refused 422 unknown_alias is charged to its sender's
+//   - A request refused 422 unknown_alias (or, by a network_token
+//     filter, unknown_card) is charged to its sender's
 //     budget of unknown aliases (OutboundOptions.Misses, same key); while
 //     it is spent, every request of a route that reveals in requests is
 //     refused 429 too_many_unknown_aliases before anything is revealed,
 //     known aliases included: refusing only the unknown ones would answer
-//     the guess. on_error: pass filters forward an unknown alias as it is
-//     and are not charged.
+//     the guess. Every such refusal is charged (MissBudget.Debit), into
+//     debt when concurrent requests passed the check together: a wave of
+//     guesses is paid for in full before the next. on_error: pass filters
+//     forward an unknown alias as it is and are not charged.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -254,7 +257,8 @@ type OutboundOptions struct {
 	// Misses, when set, bounds the unknown aliases a sender's reveals may
 	// meet, under the key Limit uses: a request refused 422 unknown_alias
 	// (an alias the vault does not know, that expired, or of another
-	// account) is charged one; while the sender's budget is spent every
+	// account) or 422 unknown_card (a network_token filter's card
+	// reference that is no card of the account) is charged one; while the sender's budget is spent every
 	// request of a route that reveals in requests is answered 429
 	// too_many_unknown_aliases with Retry-After before anything is
 	// revealed, known aliases or not (refusing only the unknown ones would
@@ -269,9 +273,11 @@ type MissBudget interface {
 	// Peek reports whether key may meet an unknown alias now, taking
 	// nothing, and when it may not, how long until it may.
 	Peek(key string) (ok bool, wait time.Duration)
-	// Charge spends n of key's budget, leaving it in debt when it holds
-	// less.
-	Charge(key string, n int) (ok bool, wait time.Duration, left int)
+	// Debit spends n of key's budget whatever it holds, leaving it in
+	// debt when it holds less: every request of a wave that passed Peek
+	// together and met an unknown alias is charged (Limiter.Charge would
+	// take nothing from a bucket under one token).
+	Debit(key string, n int)
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in
@@ -542,6 +548,13 @@ func (o *Outbound) overLimit(key string) (*jsonapi.Error, string) {
 	return jsonapi.NewError(http.StatusTooManyRequests, "rate_limited", "Too Many Requests",
 		"this proxy client is over its request rate (limits.outbound_client_rate); retry after "+after+" s"), after
 }
+
+// isMiss reports whether a request refused with code met a reference its
+// sender's account does not hold, charged to OutboundOptions.Misses:
+// unknown_alias (a reveal's alias) and unknown_card (a network_token
+// filter's card reference: an alias or a card id that is no card of the
+// account), the same answer to a guess.
+func isMiss(code string) bool { return code == "unknown_alias" || code == "unknown_card" }
 
 // setRateLimited sets the headers of a 429 rate_limited answer.
 func setRateLimited(h http.Header, after string) {
@@ -1287,8 +1300,8 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		}
 	}
 	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
-		if missKey != "" && errorCode(jerr) == "unknown_alias" {
-			o.misses.Charge(missKey, 1)
+		if missKey != "" && isMiss(errorCode(jerr)) {
+			o.misses.Debit(missKey, 1)
 		}
 		return req, o.answer(lr, req, jerr)
 	}

@@ -5,8 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -201,5 +204,122 @@ func TestOutboundUnknownAliasesAreBounded(t *testing.T) {
 	defer oc.CloseIdleConnections()
 	if resp, body := post(t, oc, u, "application/json", `{"card":{"number":"`+otherA[0]+`"}}`); resp.StatusCode != 200 {
 		t.Fatalf("another client: %d %s", resp.StatusCode, body)
+	}
+}
+
+// peekWave is a budget of unknown aliases that reports each Peek on
+// peeked, so a test can hold requests between their Peek and the reveal.
+type peekWave struct {
+	*ratelimit.Limiter
+	peeked chan struct{}
+}
+
+func (p peekWave) Peek(key string) (bool, time.Duration) {
+	ok, wait := p.Limiter.Peek(key)
+	p.peeked <- struct{}{}
+	return ok, wait
+}
+
+// TestOutboundConcurrentUnknownAliasesAreAllCharged: a wave of requests
+// that all pass the budget's Peek before any of them is charged (their
+// bodies come after it) meets as many unknown aliases as it has requests;
+// each is charged, leaving the sender in debt, so it then waits for the
+// budget to refill all of them. Before, a charge found the bucket empty
+// after the first burst's worth and took nothing (Limiter.Charge refuses
+// a cost of 1 under 1 token): the sender waited 2 s for one token and
+// sent the next wave, as many guesses a wave as it had requests in
+// flight (one card's FPE aliases in minutes, not the 55 hours of 30 a
+// minute).
+func TestOutboundConcurrentUnknownAliasesAreAllCharged(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	t0 := time.Now()
+	budget := peekWave{Limiter: ratelimit.NewPer(30, time.Minute, 2, func() time.Time { return t0 }), peeked: make(chan struct{}, 64)}
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, misses: budget})
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	const wave = 8
+	writers := make([]*io.PipeWriter, wave)
+	codes := make(chan int, wave)
+	for i := range wave {
+		pr, pw := io.Pipe()
+		writers[i] = pw
+		go func() {
+			resp, err := c.Post(u, "application/json", pr)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range wave {
+		select {
+		case <-budget.peeked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the wave's requests did not all reach the budget")
+		}
+	}
+	for i, pw := range writers {
+		_, _ = io.WriteString(pw, fmt.Sprintf(`{"card":{"number":"tok_test_%030d"}}`, i))
+		_ = pw.Close()
+	}
+	guesses := 0
+	for range wave {
+		if code := <-codes; code == http.StatusUnprocessableEntity {
+			guesses++
+		}
+	}
+	if guesses != wave {
+		t.Fatalf("%d of the wave's %d guesses were answered 422, want all (they passed the Peek together)", guesses, wave)
+	}
+	resp, body := post(t, c, u, "application/json", `{"card":{"number":"tok_test_999999999999999999999999999999"}}`)
+	<-budget.peeked
+	after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	// 2 tokens, 8 charged: 6 in debt, 7 to refill at 30 a minute.
+	if resp.StatusCode != http.StatusTooManyRequests || after < 14 {
+		t.Fatalf("after a wave of %d unknown aliases: %d Retry-After %q %s, want 429 for at least 14 s (every miss charged)",
+			wave, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("the processor got %d requests", n)
+	}
+}
+
+// TestOutboundUnknownCardReferencesAreBounded: a network_token filter's
+// card reference the account has no card for (an alias that does not
+// exist or is no card's, a card id of nobody's or of another account) is
+// refused 422 unknown_card: the same answer to a guess as unknown_alias,
+// and charged to the same budget. Before, it was charged nowhere: a route
+// with a network_token filter let an outbound client try PAN aliases (or
+// card ids) at the client's rate, 1,000 a second.
+func TestOutboundUnknownCardReferencesAreBounded(t *testing.T) {
+	psp := newTLSUpstream(t, nil)
+	t0 := time.Now()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()},
+		routes: networkTokenRoutes, payments: fixedPayments{},
+		misses: ratelimit.NewPer(30, time.Minute, 2, func() time.Time { return t0 })})
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1"
+	pay := func(ref string) (*http.Response, string) {
+		return post(t, c, u, "application/json", `{"card":{"number":"`+ref+`","cvc":""}}`)
+	}
+	for i, guess := range []string{"tok_test_1111111111111111111111", "card_2"} {
+		if resp, body := pay(guess); resp.StatusCode != http.StatusUnprocessableEntity || resp.Header.Get(ErrorHeader) != "unknown_card" {
+			t.Fatalf("guess %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for _, ref := range []string{"tok_test_2222222222222222222222", "card_1"} {
+		resp, body := pay(ref)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get(ErrorHeader) != "too_many_unknown_aliases" ||
+			resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s after the budget is spent: %d %v: %s", ref, resp.StatusCode, resp.Header, body)
+		}
+	}
+	if n := len(psp.requests()); n != 0 {
+		t.Fatalf("the processor got %d requests, want none", n)
 	}
 }

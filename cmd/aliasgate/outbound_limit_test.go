@@ -142,3 +142,94 @@ func TestOutboundProxyClientsAreRateLimited(t *testing.T) {
 		t.Fatalf(`aliasgate_abuse_refused_total{limit="outbound_unknown_aliases"} = %v (present %v), want 1`, v, ok)
 	}
 }
+
+// TestOutboundUnknownCardReferencesSpendTheBudget runs serve with a
+// network_token route (fallback: pan) and limits.outbound_unknown_aliases:
+// card references that are no card of the client's account (a made-up
+// alias, a card id of nobody's) are refused 422 unknown_card by the Card
+// Management API and each spends the client's budget of unknown aliases;
+// once it is spent, the account's own card is refused 429
+// too_many_unknown_aliases and the processor gets nothing. Before, an
+// unknown_card was charged nowhere: a network_token route answered guesses
+// at the client's rate.
+func TestOutboundUnknownCardReferencesSpendTheBudget(t *testing.T) {
+	var received atomic.Int64
+	psp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		received.Add(1)
+		io.WriteString(w, `{"status":"authorized"}`)
+	}))
+	defer psp.Close()
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "psp.pem")
+	os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: psp.Certificate().Raw}), 0o600)
+	routesFile := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routesFile, []byte(`routes:
+  - id: psp
+    direction: outbound
+    host: 127.0.0.1
+    filters:
+      - id: pay
+        operation: network_token
+        fallback: pan
+        targets:
+          - {json: card.number, role: card}
+          - {json: card.cvc, role: cvc}
+`), 0o600)
+	data := filepath.Join(dir, "data")
+	env := testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_OUTBOUND_CA_BUNDLE": bundle,
+		"ALIASGATE_OUTBOUND_ALLOW_PRIVATE_DESTINATIONS": "true",
+		"ALIASGATE_LIMITS_OUTBOUND_UNKNOWN_ALIASES":     "1", "ALIASGATE_LIMITS_OUTBOUND_UNKNOWN_BURST": "2"})
+	backend := createClient(t, env, data, "--name", "backend", "--account", "acct_1", "--outbound")
+	shop := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--scopes", "cards:read,cards:write")
+	caPEM, _, err := runCmd(t, env, "ca", "cert", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, env, "--data-dir", data)
+	bearer := bearerToken(t, g, shop)
+	status, b := call(t, "POST", g.inbound+"/cards", "application/vnd.api+json",
+		`{"data":{"attributes":{"pan":"4111111111111111","cvc":"123","exp_month":4,"exp_year":30}}}`, bearer)
+	var doc struct {
+		Data struct {
+			Attributes struct {
+				PANAlias string `json:"pan_alias"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(b, &doc) != nil || status != 201 || doc.Data.Attributes.PANAlias == "" {
+		t.Fatalf("create card: %d %s", status, b)
+	}
+	panAlias := doc.Data.Attributes.PANAlias
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(caPEM))
+	pu, _ := url.Parse(g.outbound)
+	pu.User = url.UserPassword(backend.ID, backend.Secret)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	pay := func(ref string) (*http.Response, string) {
+		t.Helper()
+		res, err := c.Post(psp.URL+"/charges", "application/json", strings.NewReader(`{"amount":100,"card":{"number":"`+ref+`","cvc":""}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		rb, _ := io.ReadAll(res.Body)
+		return res, string(rb)
+	}
+	for _, guess := range []string{panAlias[:len(panAlias)-1] + "x", "CRD0000000000000000000000"} {
+		if res, body := pay(guess); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `"unknown_card"`) {
+			t.Fatalf("guess %q: %d %s", guess, res.StatusCode, body)
+		}
+	}
+	res, body := pay(panAlias)
+	if res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `"too_many_unknown_aliases"`) || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("the account's card after two unknown references: %d %v: %s", res.StatusCode, res.Header, body)
+	}
+	if strings.Contains(body, "4111111111111111") {
+		t.Fatalf("the refusal carries the card number: %s", body)
+	}
+	if n := received.Load(); n != 0 {
+		t.Fatalf("the processor got %d charges, want none", n)
+	}
+}

@@ -88,6 +88,23 @@ func (l *Limiter) Charge(key string, n int) (ok bool, wait time.Duration, left i
 	return l.take(key, n, true)
 }
 
+// Debit spends n tokens of key's bucket whatever it holds, leaving it in
+// debt (below zero) when it holds fewer: for a cost known only after the
+// fact, asked for with Peek before acting, when several callers may have
+// acted on one Peek. Charge would take nothing from a bucket under
+// min(n, Burst) tokens, and each of a wave of concurrent costs after the
+// first few would go free; Debit charges every one, so the key waits
+// for all of them to refill. A nil Limiter does nothing.
+func (l *Limiter) Debit(key string, n int) {
+	if l == nil || n <= 0 {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bucketLocked(key, now).tokens -= float64(n)
+}
+
 // take is Take, or Charge when debt is set.
 func (l *Limiter) take(key string, n int, debt bool) (ok bool, wait time.Duration, left int) {
 	if l == nil {

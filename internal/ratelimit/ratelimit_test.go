@@ -232,3 +232,23 @@ func TestPeekTakesNothing(t *testing.T) {
 		t.Fatal("a nil Limiter refused")
 	}
 }
+
+// TestDebitAlwaysCharges: Debit takes its cost from a bucket that holds
+// less, down into debt, each time (Charge takes nothing from a bucket
+// under one token), and Peek then waits for the whole debt to refill.
+func TestDebitAlwaysCharges(t *testing.T) {
+	clk := &clock{t: time.Unix(1700000000, 0)}
+	l := NewPer(6, time.Minute, 2, clk.now) // a token every 10 s
+	for range 8 {
+		l.Debit("k", 1)
+	}
+	if ok, wait := l.Peek("k"); ok || wait != 70*time.Second {
+		t.Fatalf("after 8 debits of a bucket of 2: Peek %v wait %s, want 70s", ok, wait)
+	}
+	clk.add(70 * time.Second)
+	if ok, _ := l.Peek("k"); !ok {
+		t.Fatal("the debt refilled, Peek refused")
+	}
+	var nl *Limiter
+	nl.Debit("k", 1)
+}
