@@ -263,7 +263,12 @@ func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) e
 // client's disconnect (a cause of failures); its own failures are logged
 // (the answer is given): such an alias is then left as before.
 func (h *Handler) releaseCreated(q *request) {
-	made := vault.CreatedAliases(q.ctx)
+	h.releaseMade(q, vault.CreatedAliases(q.ctx))
+}
+
+// releaseMade releases made, aliases q's request made that nothing took,
+// as releaseCreated says; ReleaseRouteAliases gives those of the route.
+func (h *Handler) releaseMade(q *request, made []string) {
 	if len(made) == 0 {
 		return
 	}

@@ -525,7 +525,9 @@ func (h *Handler) releaseUnwritten(w http.ResponseWriter, r *http.Request) {
 }
 
 // ReleaseRouteAliases releases the aliases the inbound route in front of
-// the API that r came through made (vault.CreatedAliases) and that the
+// the API that r came through made (vault.RouteAliases: not those the
+// API's own work made after the proxy handed the request on, a network
+// token's PAN) and that the
 // request it forwarded did not keep, as a create that stores no card
 // releases its own (releaseCreated: a volatile alias is deleted, one of a
 // card number leaves the vault unless cards of the account have it, an
@@ -536,7 +538,8 @@ func (h *Handler) releaseUnwritten(w http.ResponseWriter, r *http.Request) {
 // failure is logged.
 func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 	ctx := r.Context()
-	if len(vault.CreatedAliases(ctx)) == 0 {
+	made := vault.RouteAliases(ctx)
+	if len(made) == 0 {
 		return
 	}
 	account := vault.ActorFrom(ctx).Account
@@ -548,8 +551,8 @@ func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 		}
 		account = d.DefaultAccount()
 	}
-	h.releaseCreated(&request{ctx: vault.WithAccount(ctx, account), p: principalOf(account),
-		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
+	h.releaseMade(&request{ctx: vault.WithAccount(ctx, account), p: principalOf(account),
+		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}}, made)
 }
 
 // aliasScope is revealInputs' refusal of a PCI client whose principal
