@@ -142,3 +142,60 @@ func TestCreateThatStoresNoCardReleasesItsCVC(t *testing.T) {
 		t.Errorf("the card's CVC after the duplicate: %v", a["cvc"])
 	}
 }
+
+// TestWriteThroughARouteLeavesNoCopyOfItsCVC: a create and a PATCH through
+// an inbound route in front of the API whose redaction made a volatile
+// alias of the CVC (cvc_alias, the raw card data flow) store the card
+// with a CVC alias of their own, and the route's, which no card holds and
+// whose alias no client saw, leaves the vault with the write. Before, it
+// lived on, a second copy of the CVC, until it expired.
+func TestWriteThroughARouteLeavesNoCopyOfItsCVC(t *testing.T) {
+	e, _ := tspEnv(t)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	for _, c := range []struct {
+		name, method, path, number, cvc string
+		code                            int
+	}{
+		{"create", "POST", "/cards", "5555555555554444", "123", 201},
+		{"PATCH", "PATCH", "/cards/" + id, "", "456", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := vault.WithCreations(vault.WithActor(context.Background(),
+				vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
+			reqs := []vault.RedactRequest{{Value: c.cvc, Format: vault.FormatUUID, Storage: vault.StorageVolatile}}
+			if c.number != "" {
+				reqs = append(reqs, vault.RedactRequest{Value: c.number, Format: vault.FormatUUID, Storage: vault.StoragePersistent})
+			}
+			toks, err := e.vault.Redact(ctx, reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vault.HandOff(ctx) // as the inbound proxy does
+			attrs := `"cvc_alias":"` + toks[0].Alias + `"`
+			typ := `"type":"cards"`
+			if c.method == "PATCH" {
+				typ += `,"id":"` + id + `"`
+			} else {
+				attrs += `,"pan_alias":"` + toks[1].Alias + `","exp_month":4,"exp_year":2030`
+			}
+			r := httptest.NewRequest(c.method, c.path,
+				strings.NewReader(`{"data":{`+typ+`,"attributes":{`+attrs+`}}}`)).WithContext(ctx)
+			r.Header.Set("Content-Type", jsonapi.MediaType)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			if w.Code != c.code {
+				t.Fatalf("write through the route: %d %s, want %d", w.Code, w.Body, c.code)
+			}
+			if _, err := e.reveal("ACTaccountA", toks[0].Alias); !errors.Is(err, vault.ErrNotFound) {
+				t.Errorf("the route's CVC alias outlived the write that stored its own: %v", err)
+			}
+			cardID := id
+			if c.method == "POST" {
+				cardID = strings.TrimPrefix(w.Header().Get("Location"), "/cards/")
+			}
+			if a := attrsOf(t, e.do("GET", "/cards/"+cardID, "", pci).doc); a["cvc"] != c.cvc {
+				t.Errorf("the card's CVC after the write: %v, want %s", a["cvc"], c.cvc)
+			}
+		})
+	}
+}

@@ -555,6 +555,26 @@ func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}}, made)
 }
 
+// dropRouteCVC deletes in, the cvc_alias a create or a PATCH named, once
+// the card holds a CVC alias of its own (held, made by the write's own
+// redaction) when the inbound route in front of the API made in within
+// this request (vault.CreatedUnder: the raw card data flow): no card
+// holds it and no client saw it, and it is a second copy of the CVC that
+// would otherwise live until it expired. An alias the client made before
+// (the vault API, a route's earlier request) is the client's and stays.
+// A failure is logged: the alias then expires.
+func (h *Handler) dropRouteCVC(q *request, in, held string) {
+	if in == "" || in == held || !vault.CreatedUnder(q.ctx, in) {
+		return
+	}
+	dq := *q
+	dq.ctx = context.WithoutCancel(q.ctx) // the card is written: its client leaving changes nothing
+	if err := h.deleteAlias(&dq, in); err != nil {
+		h.log.WarnContext(q.ctx, "cards: the CVC alias the route made was not deleted; it expires", "account_id", q.p.Account,
+			"error", err.Error(), "trace_id", q.obs.TraceID)
+	}
+}
+
 // aliasScope is revealInputs' refusal of a PCI client whose principal
 // lacks aliases:reveal (403 insufficient_scope pointing at attribute
 // name), nil for any other client. An idempotent replay of a request that
@@ -755,6 +775,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
 		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	h.dropRouteCVC(q, cvcAlias, rec.CVCAlias)
 	h.publishCard(q, EventCardCreated, rec, SourceAPI, nil)
 	h.autoProvision(q, rec, pan)
 	noteOutcome(q.ctx, rec.ID, "")
@@ -954,6 +975,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteWrite(r.Context(), func(run *writeRun) { run.wrote = true }) // the card holds what it took (releaseUnwritten)
+	h.dropRouteCVC(q, cvcAlias, next.CVCAlias)
 	if replacedCVC != "" && replacedCVC != newCVCAlias {
 		// The card's old CVC: no card holds it now (a reissue and a
 		// card's deletion delete theirs too); a failure leaves it to expire.
