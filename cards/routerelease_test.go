@@ -199,3 +199,61 @@ func TestWriteThroughARouteLeavesNoCopyOfItsCVC(t *testing.T) {
 		})
 	}
 }
+
+// failFirstDelete is a Vault whose first Delete fails (the volatile store
+// unreachable for a moment, say); it records the alias.
+type failFirstDelete struct {
+	Vault
+	mu     sync.Mutex
+	failed string
+}
+
+func (v *failFirstDelete) Delete(ctx context.Context, alias string) error {
+	v.mu.Lock()
+	first := v.failed == ""
+	if first {
+		v.failed = alias
+	}
+	v.mu.Unlock()
+	if first {
+		return errors.New("vault unreachable")
+	}
+	return v.Vault.Delete(ctx, alias)
+}
+
+// TestReleaseGoesOnPastAFailedDelete: a release whose delete of one alias
+// fails (logged) still releases the others the route made. Before, the
+// first failure ended it: a volatile store down for a moment left the
+// card number's alias behind too.
+func TestReleaseGoesOnPastAFailedDelete(t *testing.T) {
+	fv := &failFirstDelete{}
+	e, _ := tspEnvWrapped(t, Options{}, nil, func(v Vault) Vault { fv.Vault = v; return fv })
+	ctx := vault.WithCreations(vault.WithActor(context.Background(), vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{
+		{Value: "123", Format: vault.FormatUUID, Storage: vault.StorageVolatile},
+		{Value: "456", Format: vault.FormatUUID, Storage: vault.StorageVolatile},
+		{Value: "5555555555554444", Format: vault.FormatUUID, Storage: vault.StoragePersistent},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/cards", strings.NewReader(`{"data":{"type":"cards","attributes":{"cvc_alias":"`+
+		toks[0].Alias+`","pan_alias":"`+toks[2].Alias+`","exp_month":13,"exp_year":2030}}}`)).WithContext(ctx)
+	r.Header.Set("Content-Type", jsonapi.MediaType)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	if w.Code != 422 {
+		t.Fatalf("refused create: %d %s", w.Code, w.Body)
+	}
+	if fv.failed == "" {
+		t.Fatal("no delete was tried")
+	}
+	for i, tok := range toks {
+		if tok.Alias == fv.failed {
+			continue
+		}
+		if _, err := e.reveal("ACTaccountA", tok.Alias); !errors.Is(err, vault.ErrNotFound) {
+			t.Errorf("the route's alias %d (%s) outlived the refusal past another's failed delete: %v", i, tok.Storage, err)
+		}
+	}
+}
