@@ -339,7 +339,8 @@ func New(store Store, v Vault, guard Guard, opts Options) (*Handler, error) {
 // aliases is followed by releaseUnwritten: what the route made and no
 // card took leaves the vault.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if len(vault.CreatedAliases(r.Context())) > 0 {
+	if len(vault.RouteAliases(r.Context())) > 0 {
+		vault.ClaimRelease(r.Context()) // the proxy leaves the release to releaseUnwritten
 		h.releaseUnwritten(w, r)
 		return
 	}

@@ -261,9 +261,15 @@ func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) e
 // the card that won, or the retry's, took the alias for the account's and
 // its delete kept the PAN with nothing referencing it. It runs past the
 // client's disconnect (a cause of failures); its own failures are logged
-// (the answer is given): such an alias is then left as before.
+// (the answer is given): such an alias is then left as before, and the
+// others are released all the same.
 func (h *Handler) releaseCreated(q *request) {
-	made := vault.CreatedAliases(q.ctx)
+	h.releaseMade(q, vault.CreatedAliases(q.ctx))
+}
+
+// releaseMade releases made, aliases q's request made that nothing took,
+// as releaseCreated says; ReleaseRouteAliases gives those of the route.
+func (h *Handler) releaseMade(q *request, made []string) {
 	if len(made) == 0 {
 		return
 	}
@@ -274,6 +280,9 @@ func (h *Handler) releaseCreated(q *request) {
 	if err == nil && len(out) != len(made) {
 		err = errors.New("vault reveal: wrong number of results")
 	}
+	// Each alias is released apart: one that fails (logged) leaves the
+	// others to go.
+	var errs []error
 	for i := 0; err == nil && i < len(made); i++ {
 		switch {
 		case out[i].Err != nil:
@@ -283,12 +292,17 @@ func (h *Handler) releaseCreated(q *request) {
 			// redaction makes its own, and a card keeps the one its
 			// own write made; it leaves now rather than at its expiry.
 			if derr := h.vault.Delete(q.ctx, made[i]); derr != nil && !errors.Is(derr, vault.ErrNotFound) {
-				err = fmt.Errorf("release a volatile alias no card needs: %w", derr)
+				errs = append(errs, fmt.Errorf("release a volatile alias no card needs: %w", derr))
 			}
 		case pan.Valid(out[i].Value):
-			err = h.releasePANAlias(q, made[i], out[i].Value)
+			if perr := h.releasePANAlias(q, made[i], out[i].Value); perr != nil {
+				errs = append(errs, perr)
+			}
 		}
 		// any other persistent value: no card's business
+	}
+	if err == nil {
+		err = errors.Join(errs...)
 	}
 	if err != nil {
 		h.log.WarnContext(q.ctx, "cards: an alias a create or a reissue made for no card was not released", "account_id", q.p.Account,

@@ -142,3 +142,118 @@ func TestCreateThatStoresNoCardReleasesItsCVC(t *testing.T) {
 		t.Errorf("the card's CVC after the duplicate: %v", a["cvc"])
 	}
 }
+
+// TestWriteThroughARouteLeavesNoCopyOfItsCVC: a create and a PATCH through
+// an inbound route in front of the API whose redaction made a volatile
+// alias of the CVC (cvc_alias, the raw card data flow) store the card
+// with a CVC alias of their own, and the route's, which no card holds and
+// whose alias no client saw, leaves the vault with the write. Before, it
+// lived on, a second copy of the CVC, until it expired.
+func TestWriteThroughARouteLeavesNoCopyOfItsCVC(t *testing.T) {
+	e, _ := tspEnv(t)
+	id, _ := e.create(`"pan":"4111111111111111","cvc":"737","exp_month":4,"exp_year":2030`, pci)
+	for _, c := range []struct {
+		name, method, path, number, cvc string
+		code                            int
+	}{
+		{"create", "POST", "/cards", "5555555555554444", "123", 201},
+		{"PATCH", "PATCH", "/cards/" + id, "", "456", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := vault.WithCreations(vault.WithActor(context.Background(),
+				vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
+			reqs := []vault.RedactRequest{{Value: c.cvc, Format: vault.FormatUUID, Storage: vault.StorageVolatile}}
+			if c.number != "" {
+				reqs = append(reqs, vault.RedactRequest{Value: c.number, Format: vault.FormatUUID, Storage: vault.StoragePersistent})
+			}
+			toks, err := e.vault.Redact(ctx, reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vault.HandOff(ctx) // as the inbound proxy does
+			attrs := `"cvc_alias":"` + toks[0].Alias + `"`
+			typ := `"type":"cards"`
+			if c.method == "PATCH" {
+				typ += `,"id":"` + id + `"`
+			} else {
+				attrs += `,"pan_alias":"` + toks[1].Alias + `","exp_month":4,"exp_year":2030`
+			}
+			r := httptest.NewRequest(c.method, c.path,
+				strings.NewReader(`{"data":{`+typ+`,"attributes":{`+attrs+`}}}`)).WithContext(ctx)
+			r.Header.Set("Content-Type", jsonapi.MediaType)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			if w.Code != c.code {
+				t.Fatalf("write through the route: %d %s, want %d", w.Code, w.Body, c.code)
+			}
+			if _, err := e.reveal("ACTaccountA", toks[0].Alias); !errors.Is(err, vault.ErrNotFound) {
+				t.Errorf("the route's CVC alias outlived the write that stored its own: %v", err)
+			}
+			cardID := id
+			if c.method == "POST" {
+				cardID = strings.TrimPrefix(w.Header().Get("Location"), "/cards/")
+			}
+			if a := attrsOf(t, e.do("GET", "/cards/"+cardID, "", pci).doc); a["cvc"] != c.cvc {
+				t.Errorf("the card's CVC after the write: %v, want %s", a["cvc"], c.cvc)
+			}
+		})
+	}
+}
+
+// failFirstDelete is a Vault whose first Delete fails (the volatile store
+// unreachable for a moment, say); it records the alias.
+type failFirstDelete struct {
+	Vault
+	mu     sync.Mutex
+	failed string
+}
+
+func (v *failFirstDelete) Delete(ctx context.Context, alias string) error {
+	v.mu.Lock()
+	first := v.failed == ""
+	if first {
+		v.failed = alias
+	}
+	v.mu.Unlock()
+	if first {
+		return errors.New("vault unreachable")
+	}
+	return v.Vault.Delete(ctx, alias)
+}
+
+// TestReleaseGoesOnPastAFailedDelete: a release whose delete of one alias
+// fails (logged) still releases the others the route made. Before, the
+// first failure ended it: a volatile store down for a moment left the
+// card number's alias behind too.
+func TestReleaseGoesOnPastAFailedDelete(t *testing.T) {
+	fv := &failFirstDelete{}
+	e, _ := tspEnvWrapped(t, Options{}, nil, func(v Vault) Vault { fv.Vault = v; return fv })
+	ctx := vault.WithCreations(vault.WithActor(context.Background(), vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{
+		{Value: "123", Format: vault.FormatUUID, Storage: vault.StorageVolatile},
+		{Value: "456", Format: vault.FormatUUID, Storage: vault.StorageVolatile},
+		{Value: "5555555555554444", Format: vault.FormatUUID, Storage: vault.StoragePersistent},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/cards", strings.NewReader(`{"data":{"type":"cards","attributes":{"cvc_alias":"`+
+		toks[0].Alias+`","pan_alias":"`+toks[2].Alias+`","exp_month":13,"exp_year":2030}}}`)).WithContext(ctx)
+	r.Header.Set("Content-Type", jsonapi.MediaType)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	if w.Code != 422 {
+		t.Fatalf("refused create: %d %s", w.Code, w.Body)
+	}
+	if fv.failed == "" {
+		t.Fatal("no delete was tried")
+	}
+	for i, tok := range toks {
+		if tok.Alias == fv.failed {
+			continue
+		}
+		if _, err := e.reveal("ACTaccountA", tok.Alias); !errors.Is(err, vault.ErrNotFound) {
+			t.Errorf("the route's alias %d (%s) outlived the refusal past another's failed delete: %v", i, tok.Storage, err)
+		}
+	}
+}

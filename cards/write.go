@@ -525,7 +525,9 @@ func (h *Handler) releaseUnwritten(w http.ResponseWriter, r *http.Request) {
 }
 
 // ReleaseRouteAliases releases the aliases the inbound route in front of
-// the API that r came through made (vault.CreatedAliases) and that the
+// the API that r came through made (vault.RouteAliases: not those the
+// API's own work made after the proxy handed the request on, a network
+// token's PAN) and that the
 // request it forwarded did not keep, as a create that stores no card
 // releases its own (releaseCreated: a volatile alias is deleted, one of a
 // card number leaves the vault unless cards of the account have it, an
@@ -536,7 +538,8 @@ func (h *Handler) releaseUnwritten(w http.ResponseWriter, r *http.Request) {
 // failure is logged.
 func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 	ctx := r.Context()
-	if len(vault.CreatedAliases(ctx)) == 0 {
+	made := vault.RouteAliases(ctx)
+	if len(made) == 0 {
 		return
 	}
 	account := vault.ActorFrom(ctx).Account
@@ -548,8 +551,28 @@ func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 		}
 		account = d.DefaultAccount()
 	}
-	h.releaseCreated(&request{ctx: vault.WithAccount(ctx, account), p: principalOf(account),
-		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}})
+	h.releaseMade(&request{ctx: vault.WithAccount(ctx, account), p: principalOf(account),
+		obs: Observability{TraceID: traceID(r.Header.Get("traceparent")), AccountID: account, VaultID: h.vaultID}}, made)
+}
+
+// dropRouteCVC deletes in, the cvc_alias a create or a PATCH named, once
+// the card holds a CVC alias of its own (held, made by the write's own
+// redaction) when the inbound route in front of the API made in within
+// this request (vault.CreatedUnder: the raw card data flow): no card
+// holds it and no client saw it, and it is a second copy of the CVC that
+// would otherwise live until it expired. An alias the client made before
+// (the vault API, a route's earlier request) is the client's and stays.
+// A failure is logged: the alias then expires.
+func (h *Handler) dropRouteCVC(q *request, in, held string) {
+	if in == "" || in == held || !vault.CreatedUnder(q.ctx, in) {
+		return
+	}
+	dq := *q
+	dq.ctx = context.WithoutCancel(q.ctx) // the card is written: its client leaving changes nothing
+	if err := h.deleteAlias(&dq, in); err != nil {
+		h.log.WarnContext(q.ctx, "cards: the CVC alias the route made was not deleted; it expires", "account_id", q.p.Account,
+			"error", err.Error(), "trace_id", q.obs.TraceID)
+	}
 }
 
 // aliasScope is revealInputs' refusal of a PCI client whose principal
@@ -752,6 +775,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(q.ctx, "cards: card created", "card_id", rec.ID, "account_id", q.p.Account,
 		"card_brand", rec.Brand, "trace_id", q.obs.TraceID)
+	h.dropRouteCVC(q, cvcAlias, rec.CVCAlias)
 	h.publishCard(q, EventCardCreated, rec, SourceAPI, nil)
 	h.autoProvision(q, rec, pan)
 	noteOutcome(q.ctx, rec.ID, "")
@@ -951,6 +975,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteWrite(r.Context(), func(run *writeRun) { run.wrote = true }) // the card holds what it took (releaseUnwritten)
+	h.dropRouteCVC(q, cvcAlias, next.CVCAlias)
 	if replacedCVC != "" && replacedCVC != newCVCAlias {
 		// The card's old CVC: no card holds it now (a reissue and a
 		// card's deletion delete theirs too); a failure leaves it to expire.

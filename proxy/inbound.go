@@ -45,14 +45,19 @@
 //
 // A request through a route whose upstream is internal:cards or
 // internal:aliases carries the aliases its redactions created
-// (vault.WithCreations): when the API stores nothing of it — any refusal,
-// the guard's, the validation's, the idempotency check's, a failure — it
-// releases them, and so does the proxy when its own request phase refuses
-// the request after a redaction (InboundOptions.Release)
-// (cards.Handler.ReleaseRouteAliases: a volatile alias is
-// deleted, one of a card number leaves the vault unless a card has it; an
-// alias the account held before the request was found, not created, and
-// stays). A route whose upstream is a URL does not: it cannot tell the
+// (vault.WithCreations); what its filters created before the proxy handed
+// the request on is the route's (vault.HandOff, vault.RouteAliases), what
+// the API's own work creates after (a network token's PAN) is not. When
+// the API stores nothing of the request — any refusal, the guard's, the
+// validation's, the idempotency check's, a failure — it releases the
+// route's aliases, and so does the proxy (InboundOptions.Release) when its
+// own request phase refuses the request after a redaction, or when the
+// API returned without claiming the release (vault.ClaimRelease: the body
+// budget in front of it refused the document, 503 gateway_busy or 429
+// source_busy). The rule is cards.Handler.ReleaseRouteAliases: a volatile
+// alias is deleted, one of a card number leaves the vault unless a card
+// has it; an alias the account held before the request was found, not
+// created, and stays. A route whose upstream is a URL does not: it cannot tell the
 // gateway's /cards behind a balancer from a merchant's upstream that
 // keeps an alias it answered 4xx for, and nothing the upstream answers
 // can be trusted to say "stored nothing" (any upstream could then have the
@@ -257,10 +262,12 @@ type InboundOptions struct {
 	// request filters.
 	Internal map[string]http.Handler
 	// Release releases the aliases the request filters of a route in
-	// front of an internal upstream made when the request phase itself
-	// refuses the request after a redaction (a later filter failed, the
-	// leak guard): the API never runs to release them. Optional: without
-	// it they stay.
+	// front of an internal upstream made when the API does not: the
+	// request phase itself refuses the request after a redaction (a later
+	// filter failed, the leak guard), or the API returned without
+	// claiming the release (vault.ClaimRelease: what stands in front of
+	// it refused, as the body budget's HoldBodies, or the upstream is
+	// off). Optional: without it they stay.
 	Release RouteAliasReleaser
 	// Fallback serves requests that match no inbound route (the built-in
 	// mounts); nil answers 404.
@@ -808,6 +815,22 @@ func (e *responseRefused) Unwrap() error { return e.jerr }
 // body_too_large, gateway_busy, ...), so the proxy holds no more of it than
 // of an external upstream's answer.
 func (in *Inbound) serveInternal(w http.ResponseWriter, r *http.Request, st *reqState) {
+	// What the route's filters created is the route's; what the API's own
+	// work creates after (a network token's PAN) is not (RouteAliases).
+	vault.HandOff(r.Context())
+	if in.release != nil && len(vault.RouteAliases(r.Context())) > 0 {
+		// The API releases what the route made when it stores nothing
+		// and claims that (vault.ClaimRelease); what refused the request
+		// before it ran (the body budget in front of it: HoldBodies, an
+		// API that is off) did not, nor will: the proxy releases.
+		// Deferred first, so it runs once a panic or the upstream's
+		// goroutine (a.finish) is over.
+		defer func() {
+			if !vault.ReleaseClaimed(r.Context()) {
+				in.release.ReleaseRouteAliases(r)
+			}
+		}()
+	}
 	h := in.internal[st.route.Upstream]
 	if h == nil {
 		writeError(w, jsonapi.NewError(http.StatusBadGateway, "no_upstream", "Bad Gateway", "the route's internal upstream is not enabled"))

@@ -78,3 +78,51 @@ func TestWithoutCreationsRecordsNothing(t *testing.T) {
 		t.Error("WithoutCreations of a context without a record made a new one")
 	}
 }
+
+// TestRouteAliasesAreThoseBeforeTheHandOff: RouteAliases lists every
+// alias created under the record until HandOff (the inbound proxy hands
+// the request to an in-process API), and only those after it, whatever
+// the API's own work creates (a network token's PAN); a second HandOff
+// changes nothing. ClaimRelease is seen by ReleaseClaimed under the
+// record, and nothing is claimed without one.
+func TestRouteAliasesAreThoseBeforeTheHandOff(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { st.Close() })
+	svc, _ := newService(t, st)
+	ctx := vault.WithCreations(context.Background())
+	redact := func(value string) string {
+		t.Helper()
+		toks, err := svc.Redact(ctx, []vault.RedactRequest{{Value: value, Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return toks[0].Alias
+	}
+	route := redact("4111111111111111")
+	if got := vault.RouteAliases(ctx); !slices.Equal(got, []string{route}) {
+		t.Fatalf("RouteAliases before the hand-off = %v, want %v", got, []string{route})
+	}
+	vault.HandOff(ctx)
+	api := redact("5555555555554444")
+	vault.HandOff(ctx)
+	if got := vault.RouteAliases(ctx); !slices.Equal(got, []string{route}) {
+		t.Errorf("RouteAliases after the API's redaction = %v, want only the route's %v", got, []string{route})
+	}
+	if got := vault.CreatedAliases(ctx); len(got) != 2 || !slices.Contains(got, api) {
+		t.Errorf("CreatedAliases = %v, want both", got)
+	}
+	if vault.ReleaseClaimed(ctx) {
+		t.Error("claimed before ClaimRelease")
+	}
+	vault.ClaimRelease(ctx)
+	if !vault.ReleaseClaimed(context.WithValue(ctx, derivedKey{}, 1)) {
+		t.Error("ClaimRelease not seen under the record")
+	}
+	vault.ClaimRelease(context.Background())
+	if vault.ReleaseClaimed(context.Background()) || vault.RouteAliases(context.Background()) != nil {
+		t.Error("a context without a record claims or lists something")
+	}
+}
+
+// derivedKey makes a context derived from another in tests.
+type derivedKey struct{}

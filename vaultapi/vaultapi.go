@@ -165,8 +165,10 @@ type Handler struct {
 // ReleaseWith has a request through an inbound route in front of the API
 // that stores nothing (any refusal: 400, 401, 403, 413, 415, 422, 429, a
 // failure; any endpoint but a create that stored its values) release the
-// aliases the route made, with r. Without one they stay (the gateway sets
-// the Card Management API's). Call it before serving.
+// aliases the route made, with r. Without one the inbound proxy releases
+// them once the API returned, unless a create stored its values
+// (vault.ClaimRelease); the gateway sets the Card Management API's. Call
+// it before serving.
 func (h *Handler) ReleaseWith(r Releaser) { h.release = r }
 
 // New returns the API handler. Paths are served as /aliases and
@@ -218,16 +220,21 @@ func (h *Handler) asClient(fn http.HandlerFunc) http.HandlerFunc {
 // methods (HEAD among them: it is no reveal) a 405 with Allow. Every error
 // document of the request is VGS's (see the package documentation).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.release != nil && len(vault.CreatedAliases(r.Context())) > 0 {
+	if len(vault.RouteAliases(r.Context())) > 0 {
 		// An inbound route in front of the API made aliases of what the
 		// client sent (the proxy records them for such routes): a
-		// request that stored nothing releases them (Releaser).
+		// request that stored nothing releases them (Releaser). Without
+		// a Releaser the proxy releases them unless create stored
+		// (vault.ClaimRelease).
 		stored := new(bool)
-		defer func() {
-			if !*stored {
-				h.release.ReleaseRouteAliases(r)
-			}
-		}()
+		if h.release != nil {
+			vault.ClaimRelease(r.Context()) // the proxy leaves the release to this one
+			defer func() {
+				if !*stored {
+					h.release.ReleaseRouteAliases(r)
+				}
+			}()
+		}
 		r = r.WithContext(context.WithValue(r.Context(), storedKey{}, stored))
 	}
 	w = &vgsErrors{ResponseWriter: w, href: href(r)}
@@ -408,7 +415,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if stored, _ := r.Context().Value(storedKey{}).(*bool); stored != nil {
-		*stored = true // the new records may hold the route's aliases (ServeHTTP)
+		*stored = true                  // the new records may hold the route's aliases (ServeHTTP)
+		vault.ClaimRelease(r.Context()) // nor may the proxy release them
 	}
 	out := make([]record, len(toks))
 	for i, t := range toks {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,8 +25,9 @@ import (
 
 // refusalReleaseGateway starts a gateway with acct_a's routes in front of
 // internal:cards (host cards.a.test) and internal:aliases (host
-// vault.a.test), each redacting the card number a client posts, and
-// clients: acct_a's shop (cards), api (aliases:write, aliases:reveal) and
+// vault.a.test), each redacting the card number a client posts, a route
+// to nowhere whose leak guard reads bodies whole (host hold.test), and
+// clients: acct_a's shop (cards, network tokens), api (aliases:write, aliases:reveal) and
 // reader (aliases:reveal only), acct_b's shop. data is its data directory;
 // extra adds to its environment.
 func refusalReleaseGateway(t *testing.T, extra map[string]string) (g *gatewayProc, data string, shop, api, reader, shopB credential) {
@@ -58,13 +61,19 @@ func refusalReleaseGateway(t *testing.T, extra map[string]string) (g *gatewayPro
     filters:
       - {id: redact, operation: redact, targets: [{json: data.attributes.pan_alias, storage: persistent}]}
       - {id: meta, operation: redact, targets: [{json: data.attributes.meta.#.n, storage: persistent}]}
+  - id: hold
+    direction: inbound
+    host: hold.test
+    path_prefix: /hold
+    upstream: http://127.0.0.1:9
+    leak_guard: log
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	vars := map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_VAULT_API_ENABLED": "true"}
 	maps.Copy(vars, extra)
 	env := testEnv(vars)
-	shop = createClient(t, env, data, "--name", "shop", "--account", "acct_a", "--scopes", "cards:read,cards:write")
+	shop = createClient(t, env, data, "--name", "shop", "--account", "acct_a", "--scopes", "cards:read,cards:write,network-tokens:write")
 	api = createClient(t, env, data, "--name", "api", "--account", "acct_a", "--scopes", "aliases:write,aliases:reveal")
 	reader = createClient(t, env, data, "--name", "reader", "--account", "acct_a", "--scopes", "aliases:reveal")
 	shopB = createClient(t, env, data, "--name", "shop", "--account", "acct_b", "--scopes", "cards:read,cards:write")
@@ -253,6 +262,95 @@ func TestThrottledWriteThroughARouteLeavesNoNumber(t *testing.T) {
 			got = append(got, r.Alias)
 		}
 		t.Fatalf("the vault file holds %v, want only the first create's %v", got, first)
+	}
+}
+
+// TestWriteThroughARouteRefusedForTheBodyBudgetLeavesNoNumber: a POST
+// /cards and a POST /aliases through acct_a's redacting routes that the
+// body budget refuses in front of the API (503 gateway_busy: the route's
+// request phase held the body, the API's document did not fit beside it)
+// leave no alias of the card number the route redacted. Before, the API
+// never ran to release it and the proxy's release follows only its own
+// request phase's refusals: the alias stayed in the vault for good.
+func TestWriteThroughARouteRefusedForTheBodyBudgetLeavesNoNumber(t *testing.T) {
+	g, _, shop, api, _, _ := refusalReleaseGateway(t, map[string]string{
+		"ALIASGATE_LIMITS_MAX_BODY":              "64KiB",
+		"ALIASGATE_LIMITS_MAX_BUFFERED_BYTES":    "256KiB",
+		"ALIASGATE_LIMITS_SOURCE_BUFFERED_SHARE": "100",
+	})
+	shopBearer := bearerToken(t, g, shop)
+	pad := `,"pad":"` + strings.Repeat("x", 40000) + `"`
+	for _, c := range []struct{ name, number, host, path, ctype, body string }{
+		{"POST cards", "4000000000003295", "cards.a.test", "/cards", jsonAPIType,
+			`{"data":{"type":"cards","attributes":{"pan_alias":"4000000000003295","exp_month":4,"exp_year":2031}}` + pad + `}`},
+		{"POST aliases", "4000000000003303", "vault.a.test", "/aliases", "application/json",
+			`{"data":[{"value":"4000000000003303","format":"UUID"}]` + pad + `}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// Three bodies of 64 KiB announced and not sent hold 192 KiB of
+			// the 256: the route's phase reserves the request's 40 KB, the
+			// API's document finds no room.
+			var holds []net.Conn
+			for range 3 {
+				conn, err := net.Dial("tcp", strings.TrimPrefix(g.inbound, "http://"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := fmt.Fprintf(conn, "POST /hold HTTP/1.1\r\nHost: hold.test\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\nx", 64<<10); err != nil {
+					t.Fatal(err)
+				}
+				holds = append(holds, conn)
+			}
+			waitBudget(t, g, "the held bodies", func(used, _ int64) bool { return used == 3*64<<10 })
+			auth := shopBearer
+			if c.host == "vault.a.test" {
+				auth = basicAuth(api)
+			}
+			status, body := call(t, "POST", g.inbound+c.path, c.ctype, c.body, onHost(c.host, auth))
+			if status != http.StatusServiceUnavailable {
+				t.Fatalf("write through the route beside the held bodies: %d %s, want 503", status, body)
+			}
+			for _, conn := range holds {
+				conn.Close()
+			}
+			waitBudget(t, g, "the bodies given back", func(used, _ int64) bool { return used == 0 })
+			if made := createAlias(t, g, api, c.number, "FPE_SIX_T_FOUR"); len(made) != 1 {
+				t.Fatalf("after the refusal acct_a holds %d aliases of the number, want the 1 its vault API just made", len(made))
+			}
+		})
+	}
+}
+
+// TestProvisionThroughARouteKeepsItsTokenPAN: a POST
+// /cards/{id}/network-tokens through acct_a's route in front of the Card
+// Management API, whose body the route redacted (the endpoint reads no
+// body), provisions the token and keeps its PAN in the vault: the
+// cryptogram that follows is made. The alias the route made of the number
+// in the body, which nothing took, is released. Before, the release after
+// the request took the token PAN's alias the API's own redaction made for
+// the route's (both in the request's vault.CreatedAliases) and deleted it:
+// the cryptogram answered 409 card_data_gone.
+func TestProvisionThroughARouteKeepsItsTokenPAN(t *testing.T) {
+	g, _, shop, api, _, _ := refusalReleaseGateway(t, nil)
+	shopBearer := bearerToken(t, g, shop)
+	status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType,
+		`{"data":{"type":"cards","attributes":{"pan_alias":"4111111111111111","exp_month":4,"exp_year":2031}}}`,
+		onHost("cards.a.test", shopBearer))
+	id := cardID(t, status, body)
+	const number = "4000000000003311"
+	status, body = call(t, "POST", g.inbound+"/cards/"+id+"/network-tokens", jsonAPIType,
+		`{"data":{"attributes":{"pan_alias":"`+number+`"}}}`, onHost("cards.a.test", shopBearer))
+	if status != http.StatusOK || !strings.Contains(string(body), `"state":"active"`) {
+		t.Fatalf("provision through the route: %d %s", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/cards/"+id+"/cryptogram", jsonAPIType, `{"data":{"attributes":{}}}`,
+		onHost("cards.a.test", shopBearer))
+	if status != http.StatusOK {
+		t.Errorf("cryptogram of the token provisioned through the route: %d %s", status, body)
+	}
+	if made := createAlias(t, g, api, number, "FPE_SIX_T_FOUR"); len(made) != 1 {
+		t.Errorf("after the provision acct_a holds %d aliases of the number its body carried, want the 1 its vault API just made", len(made))
 	}
 }
 
