@@ -304,6 +304,21 @@ func decodedHeader(h http.Header) {
 	}
 }
 
+// AnswerDecoded reports whether the client of route gets an answer in the
+// content coding enc (as contentEncoding names it: "gzip", "deflate", ""
+// for none) decoded, and decodes h so when it does (decodedHeader): the
+// proxies ask the upstream of a route whose responses are read for gzip
+// themselves (askGzip), whatever the client accepts, and give the client
+// a gzip answer decoded. `aliasgate routes test --phase response` shows
+// the answer so.
+func AnswerDecoded(route *routes.Route, enc string, h http.Header) bool {
+	if route == nil || enc != "gzip" || !readsResponses(route) {
+		return false
+	}
+	decodedHeader(h)
+	return true
+}
+
 // askGzip asks the upstream of a route whose responses are read for gzip
 // or no coding (Accept-Encoding: gzip in place of the client's), and marks
 // the exchange so that the response phase gives its client the body
