@@ -127,7 +127,11 @@
 // the same bounds: longer than MaxBody once rewritten (an alias longer than
 // the number it replaces) it is refused, 413 (502 on a response), and
 // what the rewrite adds to it is reserved of the Budget before it goes on
-// (503 gateway_busy, 429 source_busy where it does not fit).
+// (503 gateway_busy, 429 source_busy where it does not fit). The values
+// a reveal filter asks of the vault are bounded by MaxBody before they are
+// decrypted (vault.WithRevealLimit; an alias named n times counts n
+// times): longer together they would make a body over it, and are
+// refused so, whatever the filter's on_error.
 //
 // # Content encodings
 //

@@ -304,6 +304,21 @@ func decodedHeader(h http.Header) {
 	}
 }
 
+// AnswerDecoded reports whether the client of route gets an answer in the
+// content coding enc (as contentEncoding names it: "gzip", "deflate", ""
+// for none) decoded, and decodes h so when it does (decodedHeader): the
+// proxies ask the upstream of a route whose responses are read for gzip
+// themselves (askGzip), whatever the client accepts, and give the client
+// a gzip answer decoded. `aliasgate routes test --phase response` shows
+// the answer so.
+func AnswerDecoded(route *routes.Route, enc string, h http.Header) bool {
+	if route == nil || enc != "gzip" || !readsResponses(route) {
+		return false
+	}
+	decodedHeader(h)
+	return true
+}
+
 // askGzip asks the upstream of a route whose responses are read for gzip
 // or no coding (Accept-Encoding: gzip in place of the client's), and marks
 // the exchange so that the response phase gives its client the body
@@ -613,7 +628,21 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 		rm := &st.rm
 		*rm = rewrite.Message{Header: msg.header, Body: body, MediaType: x.MediaType, Params: params}
-		changes, err := f.Program.Apply(ctx, rm, p.tokenizerFor(f))
+		fctx := ctx
+		if f.Program.Operation() == rewrite.Reveal {
+			// The values revealed are bounded as the body they go into
+			// is, before the vault decrypts them (vault.WithRevealLimit).
+			fctx = vault.WithRevealLimit(ctx, maxBodyOf(p.max))
+		}
+		changes, err := f.Program.Apply(fctx, rm, p.tokenizerFor(f))
+		if errors.Is(err, vault.ErrRevealTooLarge) {
+			// Refused as the body they would have made, whatever the
+			// filter's on_error (passing would forward the aliases the
+			// route reveals).
+			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the values a filter reveals are longer than max_body; refused",
+				slog.String("route", route.ID), slog.String("filter", f.ID), slog.String("phase", string(phase)))
+			return refusal(phase, reason(errTooLarge))
+		}
 		if err != nil {
 			if phase == routes.Response {
 				// The request was delivered: the response is not turned
@@ -1464,13 +1493,19 @@ func Refusal(phase routes.Phase, err error) (status int, code string) {
 // with, read or rewritten (413 body_too_large on a request, Refusal): n
 // over max (limits.max_body; <= 0: DefaultMaxBody); nil when it fits.
 func BodySizeError(n, max int64) error {
-	if max <= 0 {
-		max = DefaultMaxBody
-	}
-	if n > max {
+	if n > maxBodyOf(max) {
 		return errTooLarge
 	}
 	return nil
+}
+
+// maxBodyOf is limits.max_body as the phases apply it: max, or
+// DefaultMaxBody when max <= 0.
+func maxBodyOf(max int64) int64 {
+	if max <= 0 {
+		return DefaultMaxBody
+	}
+	return max
 }
 
 // GatewayRules are the gateway's rules as the routes/dryrun.Rules a dry

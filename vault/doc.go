@@ -150,6 +150,15 @@
 // and one read per store, or one round trip to a persistent store that is
 // a Prober (pgstore).
 //
+// # What one call decrypts
+//
+// An alias named more than once in one call is looked up once (a store
+// answers each key with a copy of its record). A caller that can hold
+// only so much of what it reveals says so with WithRevealLimit: values
+// longer together than the bound (each alias counted as often as it is
+// named) fail the call with ErrRevealTooLarge before anything is
+// decrypted (the proxies pass limits.max_body).
+//
 // # Audit and metrics
 //
 // Reveal, Describe and Delete are audited through Options.Auditor (see

@@ -78,6 +78,10 @@ var (
 	// is an ErrInvalidValue (the request is refused, not the vault
 	// unavailable).
 	ErrTooManyValues = fmt.Errorf("%w: too many values in one call", ErrInvalidValue)
+	// ErrRevealTooLarge: the values one Reveal call would return are
+	// longer than the bound its context carries (WithRevealLimit); nothing
+	// was decrypted.
+	ErrRevealTooLarge = errors.New("vault: the values to reveal are longer than the caller may hold")
 	// ErrThrottled: the caller (the context's Actor) is over a limit of
 	// the Service's Admission; nothing was written. The error is a
 	// *ThrottleError, which says when to try again.

@@ -105,3 +105,34 @@ func TestOpenAppendLeavesNoValueWhenItFails(t *testing.T) {
 		}
 	}
 }
+
+// TestDecryptHoldsToTheRevealLimit: under WithRevealLimit, decrypt
+// refuses values longer together than the bound (a value counted for
+// each record naming it) with ErrRevealTooLarge, decrypting nothing, and
+// decrypts values exactly as long as the bound.
+func TestDecryptHoldsToTheRevealLimit(t *testing.T) {
+	kr := testKeyring(t)
+	s := &Service{keys: kr}
+	a, b := sealed(t, kr, "tok_a", "4111111111111111"), sealed(t, kr, "tok_b", "737")
+	for _, c := range []struct {
+		name  string
+		recs  []found
+		limit int64
+		ok    bool
+	}{
+		{"exactly the bound", []found{{rec: a}, {}, {rec: b}}, 19, true},
+		{"a byte over", []found{{rec: a}, {rec: b}}, 18, false},
+		{"one record twice", []found{{rec: a}, {rec: a}}, 31, false},
+		{"one record twice, room for both", []found{{rec: a}, {rec: a}}, 32, true},
+	} {
+		err := s.decrypt(WithRevealLimit(context.Background(), c.limit), c.recs)
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrRevealTooLarge) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		for _, r := range c.recs {
+			if !c.ok && r.value != nil {
+				t.Errorf("%s: a value was decrypted", c.name)
+			}
+		}
+	}
+}

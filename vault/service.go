@@ -1104,11 +1104,15 @@ func (s *Service) open(ctx context.Context, op string, aliases []string) ([]foun
 // buffer; the caller wipes each once it has copied it (wipeValues). When a
 // record does not decrypt, the values decrypted before it are wiped.
 func (s *Service) decrypt(ctx context.Context, recs []found) error {
-	size := 0
+	size, values := 0, int64(0)
 	for _, r := range recs {
 		if r.rec != nil {
 			size += openLen(r.rec)
+			values += int64(max(len(r.rec.Ciphertext)-sealOverhead, 0))
 		}
+	}
+	if limit, ok := ctx.Value(revealLimitKey{}).(int64); ok && values > limit {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrRevealTooLarge, values, limit)
 	}
 	if size == 0 {
 		return nil
@@ -1126,6 +1130,25 @@ func (s *Service) decrypt(ctx context.Context, recs []found) error {
 		}
 	}
 	return nil
+}
+
+// sealOverhead is what a record's ciphertext has over its value: the
+// AES-GCM nonce and tag (Keyring.sealWith).
+const sealOverhead = 12 + 16
+
+type revealLimitKey struct{}
+
+// WithRevealLimit returns ctx carrying a bound of n bytes on the values one
+// Reveal (or any call that decrypts records for its caller) under it
+// returns together, a value counted once for each alias naming it: over it
+// the call fails with ErrRevealTooLarge before anything is decrypted. The
+// proxies bound a reveal filter's call by limits.max_body: every value
+// revealed into a body is written into it whole, so values longer than
+// max_body together make a body the proxy refuses anyway, and decrypting
+// them first made one short body of a repeated alias cost its value's
+// length times the repeats in memory, outside limits.max_buffered_bytes.
+func WithRevealLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, revealLimitKey{}, n)
 }
 
 // wipeValues clears the decrypted values of recs.
@@ -1165,11 +1188,46 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 	out := make([]found, len(aliases))
 	query := make([]string, 0, len(aliases))
 	idx := make([]int, 0, len(aliases))
+	// An alias named again is asked once and answered with the record of
+	// its first place (first[i]; nil while none repeats): a store answers
+	// each key with a copy of its record, so a short message naming one
+	// alias of a long value many times made as many copies of its
+	// ciphertext.
+	var first []int
+	var seen map[string]int
 	for i, a := range aliases {
-		if a != "" && len(a) <= maxAliasLen {
-			query = append(query, a)
-			idx = append(idx, i)
+		if a == "" || len(a) > maxAliasLen {
+			continue
 		}
+		if len(aliases) > 1 {
+			j, ok := -1, false
+			if len(aliases) <= 16 {
+				// Few: looked for among those asked, with no map.
+				if k := slices.Index(query, a); k >= 0 {
+					j, ok = idx[k], true
+				}
+			} else {
+				if seen == nil {
+					seen = make(map[string]int, len(aliases))
+				}
+				j, ok = seen[a]
+			}
+			if ok {
+				if first == nil {
+					first = make([]int, len(aliases))
+					for k := range first {
+						first[k] = k
+					}
+				}
+				first[i] = j
+				continue
+			}
+			if seen != nil {
+				seen[a] = i
+			}
+		}
+		query = append(query, a)
+		idx = append(idx, i)
 	}
 	var failed error // the first store's failure, while aliases are left
 	for _, st := range s.stores() {
@@ -1199,6 +1257,11 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 	}
 	if failed != nil && len(query) > 0 {
 		return nil, failed
+	}
+	for i, j := range first {
+		if j != i {
+			out[i] = out[j]
+		}
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,7 +93,8 @@ func refusalReleaseGateway(t *testing.T, extra map[string]string) (g *gatewayPro
 // PATCH or POST /aliases stayed in the vault for good (no card, no client
 // held it).
 func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
-	g, data, shop, api, reader, shopB := refusalReleaseGateway(t, nil)
+	const maxBody = 2300 << 10 // over what the vault API reads (2 × 1 MiB + 64 KiB)
+	g, data, shop, api, reader, shopB := refusalReleaseGateway(t, map[string]string{"ALIASGATE_LIMITS_MAX_BODY": strconv.Itoa(maxBody)})
 	shopBearer := bearerToken(t, g, shop)
 	status, body := call(t, "POST", g.inbound+"/cards", jsonAPIType,
 		`{"data":{"type":"cards","attributes":{"pan_alias":"4111111111111111","exp_month":4,"exp_year":2031}}}`,
@@ -129,6 +131,13 @@ func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
 		return func(r *http.Request) { auth(r); r.Header.Set("Idempotency-Key", key) }
 	}
 	numbers := []string{"4111111111111111"} // every card number sent
+	// grown is a create of number exactly max bytes long.
+	grown := func(max int, number string) string {
+		doc := func(pad int) string {
+			return `{"pad":"` + strings.Repeat("x", pad) + `","data":[{"value":"` + number + `","format":"UUID"}]}`
+		}
+		return doc(max - len(doc(0)))
+	}
 	pad := `,"meta":{"pad":"` + strings.Repeat("x", 70<<10) + `"}`
 	for _, c := range []struct {
 		name, number, method, host, path, ctype, body string
@@ -159,6 +168,10 @@ func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
 		{"POST cards the route refuses after its redaction", "4000000000003261", "POST", "cards2.a.test", "/cards", jsonAPIType,
 			`{"data":{"type":"cards","attributes":{"pan_alias":"4000000000003261","exp_month":4,"exp_year":2031,"meta":{"k":"v"}}}}`,
 			shopBearer, 422},
+		// The route's UUID alias makes the body longer than max_body: the
+		// gateway's own 413 after the redaction, the API never ran.
+		{"POST aliases the route makes longer than max_body", "4000000000003295", "POST", "vault.a.test", "/aliases", "application/json",
+			grown(maxBody, "4000000000003295"), basicAuth(api), 413},
 		{"PATCH the route refuses after its redaction", "4000000000003279", "PATCH", "cards2.a.test", "/cards/" + id, jsonAPIType,
 			`{"data":{"type":"cards","id":"` + id + `","attributes":{"pan_alias":"4000000000003279","meta":{"k":"v"}}}}`,
 			shopBearer, 422},

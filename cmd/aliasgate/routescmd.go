@@ -243,9 +243,10 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	var guard routes.LeakGuard // the route's, redact for a response body it masks
 	if route != nil {
 		guard = route.LeakGuard
-		if *phase == "response" && route.MasksResponseBodies() && len(m.Body) > 0 && guard != routes.LeakBlock {
+		if *phase == "response" && (route.MasksResponseBodies() && len(m.Body) > 0 || len(res.Failed) > 0) && guard != routes.LeakBlock {
 			// Every response body of a route that redacts them: what the
-			// filters left is masked (MasksResponseBodies).
+			// filters left is masked (MasksResponseBodies); and any
+			// answer a response filter failed on (dryrun.Result.Failed).
 			guard = routes.LeakRedact
 		}
 	}
@@ -265,8 +266,11 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		f := fr.Filter
 		if fr.Err != nil {
 			action := "the message would be refused (on_error: reject)"
-			if f.OnError == routes.Pass {
+			switch {
+			case f.OnError == routes.Pass:
 				action = "the message would pass unchanged (on_error: pass)"
+			case slices.Contains(res.Failed, f.ID):
+				action = "the answer would be sent on, named in " + proxy.FilterFailedHeader + ", its card numbers masked (on_error: reject; the request was delivered)"
 			}
 			fmt.Fprintf(e.stderr, "route %s filter %s: %v: %s\n", route.ID, f.ID, fr.Err, action)
 			continue
@@ -280,7 +284,8 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	}
 	if res.Refused != nil {
 		if res.Status != 0 {
-			return fmt.Errorf("filter %s cannot be applied: the gateway refuses the request (%d %s), nothing is forwarded", res.Refused.ID, res.Status, res.Code)
+			return fmt.Errorf("filter %s cannot be applied: the gateway refuses the %s (%d %s), %s", res.Refused.ID, *phase, res.Status, res.Code,
+				map[string]string{"request": "nothing is forwarded", "response": "the answer is withheld"}[*phase])
 		}
 		return fmt.Errorf("filter %s cannot be applied", res.Refused.ID)
 	}
@@ -303,7 +308,12 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		// lines above did not show.
 		return fmt.Errorf("route %s: the leak guard refuses the %s (%d %s)", route.ID, *phase, res.Status, res.Code)
 	}
-	if decErr == nil && enc != "" {
+	if len(res.Failed) > 0 {
+		m.Header.Set(proxy.FilterFailedHeader, strings.Join(res.Failed, ","))
+	}
+	if *phase == "response" && decErr == nil && proxy.AnswerDecoded(route, enc, m.Header) {
+		// The client gets it decoded.
+	} else if decErr == nil && enc != "" {
 		if m.Body, err = proxy.EncodeContent(enc, m.Body); err != nil {
 			return fmt.Errorf("routes test: encode the body again (%s): %w", enc, err)
 		}

@@ -8,6 +8,9 @@
 // (Result.Status, Result.Code, Result.BodyErr), by the same functions:
 // also a body over limits.max_body or made longer than it by the filters,
 // and what the route's leak guard refuses (Result.Guard, GuardRefused).
+// On a response, as the gateway does, a filter failing on a body the
+// gateway reads does not refuse the answer (Result.Failed: it is masked);
+// one the gateway does not read is refused 502.
 // The inbound listener's refusals before any route (proxy.InboundTarget,
 // proxy.RevealRouteRefusal) and once the route is known
 // (proxy.InboundUpgrade) are the callers' to check first.
@@ -138,6 +141,14 @@ type Result struct {
 	// reports that Status and Code are its refusal.
 	Guard        routes.LeakGuard
 	GuardRefused bool
+	// Failed are the response filters that failed with on_error: reject
+	// on a body the gateway reads: as the gateway does (the request was
+	// delivered), Run goes on with the next filters, and the answer is
+	// sent on with the filters named in Aliasgate-Filter-Failed and its
+	// card numbers masked (Guard redact, unless block). A response filter
+	// refuses the answer (Refused, 502) only on a body the gateway does
+	// not read (BodyErr).
+	Failed []string
 }
 
 // Run matches m against set and applies the matched filters of m's phase
@@ -159,21 +170,21 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 	if m.Rules == nil || res.Route == nil {
 		return res
 	}
-	if m.Phase == routes.Request {
-		switch {
-		case res.Refused != nil:
-			err := res.Filters[len(res.Filters)-1].Err
-			if errors.Is(err, ErrUnmatchedHeader) {
-				res.Status, res.Code = http.StatusUnprocessableEntity, "no_matching_filter"
-			} else {
-				res.Status, res.Code = m.Rules.Refusal(m.Phase, err)
-			}
-		case res.Unmatched && res.Route.UnmatchedBody != routes.Pass:
-			if res.BodyErr != nil {
-				res.Status, res.Code = m.Rules.Refusal(m.Phase, res.BodyErr)
-			} else {
-				res.Status, res.Code = http.StatusUnprocessableEntity, "no_matching_filter"
-			}
+	switch {
+	case res.Refused != nil:
+		// On a response, only a body the gateway does not read refuses
+		// (a filter that fails on one it reads is Failed): 502.
+		err := res.Filters[len(res.Filters)-1].Err
+		if errors.Is(err, ErrUnmatchedHeader) {
+			res.Status, res.Code = http.StatusUnprocessableEntity, "no_matching_filter"
+		} else {
+			res.Status, res.Code = m.Rules.Refusal(m.Phase, err)
+		}
+	case m.Phase == routes.Request && res.Unmatched && res.Route.UnmatchedBody != routes.Pass:
+		if res.BodyErr != nil {
+			res.Status, res.Code = m.Rules.Refusal(m.Phase, res.BodyErr)
+		} else {
+			res.Status, res.Code = http.StatusUnprocessableEntity, "no_matching_filter"
 		}
 	}
 	if res.Status != 0 || res.Refused != nil || res.Unmatched && m.Phase == routes.Request && res.Route.UnmatchedBody != routes.Pass {
@@ -188,7 +199,7 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 			break
 		}
 	}
-	res.Guard = guardMode(res.Route, m)
+	res.Guard = guardMode(res.Route, m, len(res.Failed) > 0)
 	if res.Guard == routes.LeakOff {
 		return res
 	}
@@ -209,13 +220,15 @@ func Run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 }
 
 // guardMode returns the leak guard the gateway runs on m under route
-// (Result.Guard).
-func guardMode(route *routes.Route, m *Message) routes.LeakGuard {
+// (Result.Guard); failed: a response filter failed (Result.Failed), and
+// the guard masks what is left, whatever the route's leak_guard (block
+// still refuses).
+func guardMode(route *routes.Route, m *Message, failed bool) routes.LeakGuard {
 	if m.Direction == routes.Outbound && m.Phase == routes.Request {
 		return routes.LeakOff
 	}
 	mode := route.LeakGuard
-	if m.Phase == routes.Response && route.MasksResponseBodies() && len(m.Body) > 0 && mode != routes.LeakBlock {
+	if m.Phase == routes.Response && (failed || route.MasksResponseBodies() && len(m.Body) > 0) && mode != routes.LeakBlock {
 		mode = routes.LeakRedact
 	}
 	return mode
@@ -323,6 +336,12 @@ func run(ctx context.Context, set *routes.Set, m *Message, tok rewrite.Tokenizer
 		changes, err := f.Program.Apply(ctx, &msg, tok)
 		res.Filters = append(res.Filters, FilterResult{Filter: f, Changes: changes, Err: err})
 		if err != nil && f.OnError == routes.Reject {
+			if m.Phase == routes.Response {
+				// The request was delivered: the gateway sends the answer
+				// on, its card numbers masked (Result.Failed).
+				res.Failed = append(res.Failed, f.ID)
+				continue
+			}
 			res.Refused = f
 			break
 		}
