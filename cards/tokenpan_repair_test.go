@@ -14,20 +14,30 @@ import (
 )
 
 // stepVault is the vault with hooks run once: afterDelete after the next
-// Delete, afterRedact after the next Redact (armed by a test step).
+// Delete, beforeRedact and afterRedact before and after the next Redact
+// (armed by a test step).
 type stepVault struct {
 	Vault
-	mu          sync.Mutex
-	afterDelete func()
-	afterRedact func()
+	mu           sync.Mutex
+	afterDelete  func()
+	beforeRedact func()
+	afterRedact  func()
 }
 
+// take returns the hook *f and disarms it.
 func (v *stepVault) take(f *func()) func() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	g := *f
 	*f = nil
 	return g
+}
+
+// arm sets the hook *f.
+func (v *stepVault) arm(f *func(), g func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	*f = g
 }
 
 func (v *stepVault) Delete(ctx context.Context, alias string) error {
@@ -39,6 +49,9 @@ func (v *stepVault) Delete(ctx context.Context, alias string) error {
 }
 
 func (v *stepVault) Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error) {
+	if f := v.take(&v.beforeRedact); f != nil {
+		f()
+	}
 	toks, err := v.Vault.Redact(ctx, reqs)
 	if f := v.take(&v.afterRedact); f != nil {
 		f()
@@ -66,18 +79,18 @@ func (s *putStepStore) PutCard(ctx context.Context, account, id, fp string, reco
 }
 
 // TestTokenPANCardRepairedTwiceKeepsItsAliasAsItsOwn forces the
-// interleaving TestTokenPANCardRacesTheTokensRetirement caught about once
-// in 30 runs under load, for each of the token's retirements: a create of
-// a card whose number is the token PAN redacts it (the token's alias, not
+// interleaving TestTokenPANCardRacesTheTokensRetirement caught now and
+// then under load, for each of the token's retirements: a create of a
+// card whose number is the token PAN redacts it (the token's alias, not
 // made by the create: the account's), the retirement finds no card of
 // the number and deletes the alias, the create stores its card with the
-// deleted alias and its check (keepPANAlias) makes a new alias of the
-// number, then the retirement's look-up (restoreUsers) finds the card and
-// repairs it too, finding that new alias (not made by it) and pointing
-// the card at it first, as the account's. The create's own write then
-// lost to that one, and the card kept the alias it made as the
-// account's: the card's DELETE left the token PAN in the vault with no
-// card using it.
+// deleted alias, and both the create's check (keepPANAlias) and the
+// retirement's look-up (restoreUsers) repair the card: one makes a new
+// alias of the number, the other finds it and points the card at it
+// first, as the account's. The repair that made it then lost its write,
+// and the card kept the alias as the account's: the card's DELETE left
+// the token PAN in the vault with no card using it. Both orders (the
+// create's check makes the alias, or the retirement's repair does).
 func TestTokenPANCardRepairedTwiceKeepsItsAliasAsItsOwn(t *testing.T) {
 	retirements := []struct {
 		name string
@@ -95,66 +108,84 @@ func TestTokenPANCardRepairedTwiceKeepsItsAliasAsItsOwn(t *testing.T) {
 			if _, err := e.h.Simulate(context.Background(), SimulateRequest{Account: "ACTaccountA", CardID: card,
 				Event: "token-deleted"}); err != nil {
 				e.t.Errorf("token-deleted event: %v", err)
-				return 500
+				return http.StatusInternalServerError
 			}
 			return http.StatusNoContent
 		}},
 	}
 	for _, rt := range retirements {
-		t.Run(rt.name, func(t *testing.T) {
-			e, v, st := stepSetup(t)
-			a, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
-			r := e.do("POST", "/cards/"+a+"/network-tokens", "", pci, ntw)
-			if r.code != http.StatusOK {
-				t.Fatalf("provision: %d %s", r.code, r.body)
-			}
-			tokenPAN := attrsOf(t, r.doc)["network_token"].(string)
+		for _, createMakes := range []bool{true, false} {
+			name := rt.name + map[bool]string{true: ", the create's check makes the alias",
+				false: ", the retirement's repair makes the alias"}[createMakes]
+			t.Run(name, func(t *testing.T) { tokenPANCardRepairedTwice(t, rt.run, createMakes) })
+		}
+	}
+}
 
-			atPut, deleted, created, retired := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
-			// The create, having redacted the token PAN (the token's
-			// alias), waits before storing its card until the
-			// retirement deleted that alias.
-			st.beforePut = func() { close(atPut); <-deleted }
-			var id string
-			var cr resp
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				id, cr = e.create(`"pan":"`+tokenPAN+`","exp_month":4,"exp_year":2030`, pci)
-			}()
-			<-atPut
-			// The retirement deletes the alias (no card of the number
-			// yet), then waits until the create's check made a new alias
-			// of the number; its own look-up then finds the card.
-			v.afterDelete = func() {
-				v.mu.Lock()
-				v.afterRedact = func() { close(created); <-retired }
-				v.mu.Unlock()
-				close(deleted)
-				<-created
-			}
-			if code := rt.run(e, a); code != http.StatusNoContent {
-				t.Fatalf("%s: %d", rt.name, code)
-			}
-			close(retired)
-			<-done
-			if cr.code != http.StatusCreated {
-				t.Fatalf("create of the token PAN: %d %s", cr.code, cr.body)
-			}
-			if got := e.cardAttrs(id, pci)["pan"]; got != tokenPAN {
-				t.Fatalf("the card of the token PAN lost its number: %v", got)
-			}
-			for _, c := range []string{id, a} {
-				if code, body := e.doNoContent("DELETE", "/cards/"+c, ntw); code != http.StatusNoContent && code != http.StatusNotFound {
-					t.Fatalf("delete %s: %d %s", c, code, body)
-				}
-			}
-			ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHtestclient"), "ACTaccountA")
-			toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: tokenPAN, Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
-			if err != nil || !toks[0].Created {
-				t.Fatalf("an alias of the token PAN was left in the vault with no card: %v", err)
-			}
-		})
+func tokenPANCardRepairedTwice(t *testing.T, retire func(e *deleteEnv, card string) int, createMakes bool) {
+	e, v, st := stepSetup(t)
+	a, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	r := e.do("POST", "/cards/"+a+"/network-tokens", "", pci, ntw)
+	if r.code != http.StatusOK {
+		t.Fatalf("provision: %d %s", r.code, r.body)
+	}
+	tokenPAN := attrsOf(t, r.doc)["network_token"].(string)
+
+	atPut, deleted, checking, repaired := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	// The create, having redacted the token PAN (the token's alias),
+	// waits before storing its card until the retirement deleted that
+	// alias.
+	st.beforePut = func() { close(atPut); <-deleted }
+	var id string
+	var cr resp
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		id, cr = e.create(`"pan":"`+tokenPAN+`","exp_month":4,"exp_year":2030`, pci)
+	}()
+	<-atPut
+	// The retirement deletes the alias (no card of the number yet), lets
+	// the create store its card and waits until the create's check runs;
+	// its own look-up (restoreUsers) then finds the card.
+	v.arm(&v.afterDelete, func() {
+		if createMakes {
+			// The create's check makes the new alias and waits; the
+			// retirement's repair finds it and writes first.
+			v.arm(&v.afterRedact, func() { close(checking); <-repaired })
+			close(deleted)
+			<-checking
+			return
+		}
+		// The create's check waits before its redaction; the
+		// retirement's repair makes the new alias, then waits until the
+		// create (its check finding that alias and writing first) is done.
+		v.arm(&v.beforeRedact, func() { close(checking); <-repaired })
+		close(deleted)
+		<-checking
+		v.arm(&v.afterRedact, func() { close(repaired); <-done })
+	})
+	if code := retire(e, a); code != http.StatusNoContent {
+		t.Fatalf("retirement: %d", code)
+	}
+	if createMakes {
+		close(repaired)
+	}
+	<-done
+	if cr.code != http.StatusCreated {
+		t.Fatalf("create of the token PAN: %d %s", cr.code, cr.body)
+	}
+	if got := e.cardAttrs(id, pci)["pan"]; got != tokenPAN {
+		t.Fatalf("the card of the token PAN lost its number: %v", got)
+	}
+	for _, c := range []string{id, a} {
+		if code, body := e.doNoContent("DELETE", "/cards/"+c, ntw); code != http.StatusNoContent && code != http.StatusNotFound {
+			t.Fatalf("delete %s: %d %s", c, code, body)
+		}
+	}
+	ctx := vault.WithAccount(vault.WithClient(context.Background(), "ACHtestclient"), "ACTaccountA")
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: tokenPAN, Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil || !toks[0].Created {
+		t.Fatalf("an alias of the token PAN was left in the vault with no card: %v", err)
 	}
 }
 
