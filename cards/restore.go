@@ -26,7 +26,15 @@ package cards
 // Either the creator's check comes after the delete (it sees the alias
 // gone) or the delete comes after the creator's check, and so after its
 // PutCard, and the deleter's look-up sees the card. Each side alone leaves
-// the other order broken. A card pointed at a new alias is itself checked
+// the other order broken. When both repair the card at once, the first
+// redaction makes the new alias and the other finds it: whichever points
+// the card at it first, the alias is the card's (PANAliasOrigin
+// originCard, the rule passPANAlias follows: what found it found it
+// because of the card), and the repair that made it marks it so when it
+// finds the card already pointed at it as the account's. Before, the
+// repair that found it (a token's retirement's restoreUsers racing the
+// create of a card whose number is the token PAN) could win, and the
+// card's DELETE left the number in the vault with no card using it. A card pointed at a new alias is itself checked
 // again the same way, so a second delete racing the repair is caught too.
 // The re-store is a Redact with vault.PurposeRestore: the abuse limits
 // (vault Admission) do not refuse it, since refusing would lose the number.
@@ -73,14 +81,29 @@ func (h *Handler) keepPANAlias(q *request, rec *record, pan string) (*record, er
 		if try == casTries {
 			return rec, errCardConflict()
 		}
-		stale := rec.PANAlias
+		stale, pointed := rec.PANAlias, false
 		_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
-			if next.Deleting || next.PANAlias != stale || next.Fingerprint != fp {
-				return nil, errNoWrite // deleted, reissued, or pointed elsewhere meanwhile: checked again
+			pointed = false // this try's
+			if next.Deleting || next.Fingerprint != fp {
+				return nil, errNoWrite // deleted or reissued meanwhile: checked again
+			}
+			if next.PANAlias != stale {
+				// Pointed elsewhere meanwhile (checked again), or at this
+				// alias by a repair that found it: a second repair of the
+				// card racing this one (the deleter's restoreUsers and the
+				// creator's check). The alias this redaction made is the
+				// card's whoever pointed the card at it (passPANAlias's
+				// rule: what found it found it because of this card), so it
+				// leaves the vault with the card.
+				if next.PANAlias != alias || !toks[0].Created || next.PANAliasOrigin != originAccount {
+					return nil, errNoWrite
+				}
+				next.PANAliasOrigin = originCard
+				return nil, nil
 			}
 			// The alias is the card's when this redaction made it; one
 			// another request made meanwhile is the account's (delete.go).
-			next.PANAlias, next.PANAliasOrigin = alias, originAccount
+			next.PANAlias, next.PANAliasOrigin, pointed = alias, originAccount, true
 			if toks[0].Created {
 				next.PANAliasOrigin = originCard
 			}
@@ -92,7 +115,7 @@ func (h *Handler) keepPANAlias(q *request, rec *record, pan string) (*record, er
 			}
 			return rec, fmt.Errorf("point card %s at its restored pan_alias: %w", rec.ID, err)
 		}
-		if next.PANAlias == alias && stale != alias {
+		if pointed && next.PANAlias == alias {
 			h.log.WarnContext(q.ctx, "cards: pan_alias restored: it was deleted while the card was stored",
 				"card_id", rec.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 		}
