@@ -117,10 +117,16 @@ func TestBodyBudgetRefusesWhatDoesNotFit(t *testing.T) {
 	})
 
 	t.Run("inbound response", func(t *testing.T) {
-		up := newUpstream(t, nil) // answers {"ok":true}: 11 bytes
-		// Room for the request as the filters rewrote it (held of the
-		// budget too), not for the answer.
-		b := bodybudget.New(redactedLen(t, newUpstream(t, nil))+5, 0)
+		// An answer longer than the request sent.
+		answer := `{"ok":"` + strings.Repeat("x", len(cardJSON)+50) + `"}`
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, answer)
+		})
+		// Room for the request read and as the filters rewrote it (both
+		// held of the budget until the body read is dropped), not for
+		// the answer.
+		b := bodybudget.New(redactedLen(t, newUpstream(t, nil))+int64(len(cardJSON))+5, 0)
 		g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: b})
 		resp, body := g.do(t, "POST", "/json", "application/json", strings.NewReader(cardJSON), nil)
 		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(DeliveredHeader) != "true" ||
@@ -267,7 +273,9 @@ func TestBodyBudgetSourceShare(t *testing.T) {
 	}
 
 	up := newUpstream(t, nil)
-	share := bodybudget.New(1<<20, redactedLen(t, newUpstream(t, nil))+20) // the request as rewritten and its answer, {"ok":true}
+	// The request read and as rewritten (both held until the body read is
+	// dropped), then the rewritten one and its answer, {"ok":true}.
+	share := bodybudget.New(1<<20, redactedLen(t, newUpstream(t, nil))+int64(len(cardJSON))+20)
 	g := newGateway(t, parseRoutes(t, testRoutes, up.URL), nil, gwOptions{budget: share})
 	// 127.0.0.1 holds a body of its own: the next one is over its share.
 	if err := share.Reserve("127.0.0.1", 30); err != nil {

@@ -172,8 +172,11 @@
 // Budget of their options (limits.max_buffered_bytes, package
 // internal/bodybudget): a body's bytes are reserved before it is read (its
 // Content-Length; a body of unknown length as it is read, as its buffer grows;
-// its decoded copy as it is decoded, alike) and given back when the exchange is over,
-// however it ended (pipeline.release). A body that does not fit is refused
+// its decoded copy as it is decoded, alike; the body the filters rewrote
+// whole, as the body read is still in memory) and given back when the
+// exchange is over, however it ended (pipeline.release); the body read of
+// a body the filters rewrote as soon as the phase drops it (pipeline.unhold
+// at the end of pipeline.run). A body that does not fit is refused
 // at once: the request with 503 gateway_busy, or 429 source_busy when its
 // sender holds its share of the budget, both with Retry-After; the response
 // with 502, as any response refusal. Streamed bodies are not counted.

@@ -678,20 +678,25 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		}
 	}
 
+	// dropped is what the budget holds for the body read (and its encoded
+	// copy) once the filters rewrote it: given back when the phase drops
+	// it, below, not before (until then both copies are in memory).
+	var dropped int64
 	if changed {
 		// A body the filters rewrote is held as the body read is: under
 		// max_body (an alias may be longer than the number it replaces:
-		// refused as a body read over it is) and in the budget, its
-		// growth reserved before it goes on (readLen: what was held for
-		// the body read).
+		// refused as a body read over it is) and in the budget, reserved
+		// in full before it goes on: the body read (readLen) is still in
+		// memory, held until it is dropped.
 		if err := BodySizeError(int64(len(body)), p.max); err != nil {
 			p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the filters made the body longer than max_body; refused",
 				slog.String("route", route.ID), slog.String("phase", string(phase)))
 			return refusal(phase, reason(err))
 		}
-		if jerr := p.hold(ctx, st, phase, int64(len(body))-readLen); jerr != nil {
+		if jerr := p.hold(ctx, st, phase, int64(len(body))); jerr != nil {
 			return jerr
 		}
+		dropped = readLen
 	}
 
 	if phase == routes.Response && (hasBody || trailersRead) && msg.trailer != nil {
@@ -772,10 +777,13 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				p.log.Error("proxy: re-encoding body failed", "route", route.ID, "phase", string(phase), "error", err.Error())
 				return refusal(phase, "internal_error")
 			} else if enc != "" {
-				// The body encoded again, held as the body read was.
-				if jerr := p.hold(ctx, st, phase, int64(len(out))-int64(len(raw))); jerr != nil {
+				// The body encoded again, held in full as the rewritten
+				// body is: the encoded body read is in memory until raw
+				// is dropped, below.
+				if jerr := p.hold(ctx, st, phase, int64(len(out))); jerr != nil {
 					return jerr
 				}
+				dropped += int64(len(raw))
 			}
 			if enc != "" && !plain {
 				msg.header.Set("Content-Encoding", enc) // one token, identity dropped
@@ -786,6 +794,9 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				bodyBuffers.put(pooled)
 				pooled = nil
 			}
+			// Nothing refers to the body read any more (raw, and body
+			// before the filters rewrote it): its bytes go back.
+			p.unhold(st, dropped)
 		}
 		// A response body sent as it was read owns its buffer: the body
 		// gives it back when the proxy closes it after writing it. A
