@@ -1259,8 +1259,16 @@ func (s *Service) lookupOwned(ctx context.Context, op string, aliases []string, 
 		return nil, failed
 	}
 	for i, j := range first {
-		if j != i {
-			out[i] = out[j]
+		if j != i && out[j].rec != nil {
+			// A record of its own for each place, sharing only the
+			// ciphertext, which nothing writes to: the caller may change
+			// what it is given of one place (a value, its classifiers)
+			// without changing another's. The value is decrypted for
+			// each place (decrypt), as the reveal limit counts it.
+			rec := *out[j].rec
+			rec.Classifiers = slices.Clone(rec.Classifiers)
+			rec.IndexKey = slices.Clone(rec.IndexKey)
+			out[i] = found{rec: &rec, store: out[j].store}
 		}
 	}
 	return out, nil
