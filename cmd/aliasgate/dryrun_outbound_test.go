@@ -44,7 +44,7 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
 	var mu sync.Mutex
 	var last *seen
 	answer := func(path string) (string, string) { // Content-Type, body
-		if strings.HasPrefix(path, "/leak") {
+		if strings.HasPrefix(path, "/leak") || strings.HasPrefix(path, "/masked") {
 			return "application/json", `{"status":"authorized","card":"` + pan + `"}`
 		}
 		return "application/json", `{"status":"authorized"}`
@@ -76,6 +76,13 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
     path_prefix: /lenient
     filters:
       - {id: json, operation: reveal, on_error: pass, targets: [{json: card.number}]}
+  - id: masked
+    direction: outbound
+    host: 127.0.0.1
+    path_prefix: /masked
+    leak_guard: redact
+    filters:
+      - {id: json, operation: reveal, targets: [{json: card.number}]}
   - id: leak
     direction: outbound
     host: 127.0.0.1
@@ -148,6 +155,7 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
 		{"CONNECT inside the tunnel", "CONNECT", "/v1/charges", nil, "", false},
 		{"a Host other than the CONNECT's", "POST", "/v1/charges", []string{"Host: other.example:" + strconv.Itoa(psp.Listener.Addr().(*net.TCPAddr).Port)}, jsonCard(alias), false},
 		{"a processor's answer the leak guard blocks", "POST", "/leak/charges", nil, jsonCard(alias), false},
+		{"a processor's answer the leak guard masks", "POST", "/masked/charges", nil, jsonCard(alias), false},
 		{"a gzip body, the processor's answer blocked", "POST", "/leak/charges", []string{"Content-Encoding: gzip"}, gzipString(jsonCard(alias)), false},
 		{"a body gzipped twice", "POST", "/v1/charges", []string{"Content-Encoding: gzip, gzip"}, gzipString(gzipString(jsonCard(alias))), false},
 		{"an encoding the proxy cannot decode, on_error pass", "POST", "/lenient/charges", []string{"Content-Encoding: br"}, jsonCard(alias), false},
@@ -175,7 +183,7 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
 		mu.Lock()
 		last = nil
 		mu.Unlock()
-		status, code := sendThroughTunnel(t, gw.Listener.Addr().String(), pspHost, ca, raw)
+		status, code, client := sendThroughTunnel(t, gw.Listener.Addr().String(), pspHost, ca, raw)
 		mu.Lock()
 		got := last
 		mu.Unlock()
@@ -221,8 +229,17 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
 		ct, answerBody := answer(req.URL.Path)
 		respFile := writeIn(t, dir, "response.http", []byte("HTTP/1.1 200 OK\r\nContent-Type: "+ct+"\r\nContent-Length: "+
 			strconv.Itoa(len(answerBody))+"\r\n\r\n"+answerBody))
-		_, stderr, err = runCmd(t, testEnv(nil), append(args, "--phase", "response", "--response", respFile)...)
+		out, stderr, err = runCmd(t, testEnv(nil), append(args, "--phase", "response", "--response", respFile)...)
 		switch {
+		case status == http.StatusOK && err == nil:
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+			if err != nil {
+				t.Fatalf("%s: routes test's answer: %v\n%s", c.name, err, out)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != client {
+				t.Errorf("%s: the client gets\n%.300s\nroutes test shows\n%.300s", c.name, client, b)
+			}
 		case status == http.StatusOK && err != nil:
 			t.Errorf("%s: the proxy sends the answer on, routes test refuses it: %v\n%s", c.name, err, stderr)
 		case status != http.StatusOK && err == nil:
@@ -237,8 +254,8 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
 
 // sendThroughTunnel opens a CONNECT tunnel to target through the outbound
 // proxy at addr, trusting ca, writes raw inside it and returns the
-// answer's status and error code ("" for a 200).
-func sendThroughTunnel(t *testing.T, addr, target string, ca *proxy.CA, raw string) (int, string) {
+// answer's status, error code ("" for a 200) and body.
+func sendThroughTunnel(t *testing.T, addr, target string, ca *proxy.CA, raw string) (int, string, string) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -264,9 +281,9 @@ func sendThroughTunnel(t *testing.T, addr, target string, ca *proxy.CA, raw stri
 	return readAnswer(t, bufio.NewReader(tc))
 }
 
-// readAnswer reads an answer and returns its status and error code (""
-// for a 200).
-func readAnswer(t *testing.T, br *bufio.Reader) (int, string) {
+// readAnswer reads an answer and returns its status, its error code (""
+// for a 200) and its body.
+func readAnswer(t *testing.T, br *bufio.Reader) (int, string, string) {
 	t.Helper()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -275,7 +292,7 @@ func readAnswer(t *testing.T, br *bufio.Reader) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, ""
+		return resp.StatusCode, "", string(b)
 	}
 	var answer struct {
 		Errors []struct{ Code string } `json:"errors"`
@@ -283,7 +300,7 @@ func readAnswer(t *testing.T, br *bufio.Reader) (int, string) {
 	if err := json.Unmarshal(b, &answer); err != nil || len(answer.Errors) == 0 {
 		t.Fatalf("the proxy answered %d %q", resp.StatusCode, b)
 	}
-	return resp.StatusCode, answer.Errors[0].Code
+	return resp.StatusCode, answer.Errors[0].Code, string(b)
 }
 
 // gzipString is s gzipped.
