@@ -1139,10 +1139,9 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			refusal, limited = o.overLimit(t.limitKey)
 		}
 		ih, ip := splitHost(req.Host, "")
-		if refusal == nil && (ih != t.host || (ip != "" && ip != t.port)) {
+		if refusal == nil && hostMismatch(ih, ip, t.host, t.port) {
 			o.log.LogAttrs(parent, slog.LevelWarn, "proxy: request Host differs from the CONNECT host; refused", slog.Any("host", obs.Untrusted(t.host)))
-			refusal = jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
-				"the request's Host must name the host of the CONNECT")
+			refusal = errHostMismatch()
 		}
 		d = dest{scheme: req.URL.Scheme, hostport: t.hostport, host: sentHost(req.Host, ih, ip)}
 		if d.scheme == "" {
@@ -1155,22 +1154,11 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		refusal = jsonapi.NewError(http.StatusForbidden, "not_intercepted", "Forbidden", "no intercepted tunnel")
 	}
 	connect := false // a CONNECT asked to be forwarded: 405, with Allow
-	if refusal == nil && strings.EqualFold(req.Method, http.MethodConnect) {
-		// CONNECT opens the proxy's own tunnels (serveConnect); one read
-		// from a tunnel, or another case of it, is never forwarded: sent
-		// to an HTTP/2 destination it has no path (its target is the
-		// authority, not the path routes and filters matched), and a
-		// destination that proxies would open a tunnel no route reads
-		// (as inbound, docs/DECISIONS.md).
-		refusal, connect = jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
-			"CONNECT opens a tunnel through the proxy; it is not forwarded"), true
-	}
 	var route *routes.Route
 	if refusal == nil {
-		path, err := canonicalize(req)
-		if err != nil {
-			refusal = jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-				"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
+		path, jerr := outboundPath(req)
+		if jerr != nil {
+			refusal, connect = jerr, jerr.Status == http.StatusMethodNotAllowed
 		} else {
 			removeHopByHop(req.Header)
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
@@ -1312,6 +1300,58 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 		delRange(req.Header)
 	}
 	return o.toDestination(req, d), nil
+}
+
+// OutboundTarget returns the path the outbound proxy matches routes
+// against, r's URL made canonical, or its refusal of a request read from
+// the tunnel of a CONNECT to connect ("host:port"; "": a plain-HTTP
+// request, whose Host is not checked) before any route is matched: a
+// Host that names another host or port (403 host_mismatch), CONNECT (405
+// connect_refused) and a target it does not forward (400 unsafe_path). It
+// is the proxy's own check (onRequest); `aliasgate routes test` reads an
+// outbound request file by it.
+func OutboundTarget(r *http.Request, connect string) (string, *jsonapi.Error) {
+	if connect != "" {
+		host, port := splitHost(connect, "443")
+		ih, ip := splitHost(r.Host, "")
+		if hostMismatch(ih, ip, host, port) {
+			return "", errHostMismatch()
+		}
+	}
+	return outboundPath(r)
+}
+
+// hostMismatch reports that a request's Host (ih, ip: splitHost's, "" for
+// no port) names another host or port than its CONNECT's.
+func hostMismatch(ih, ip, host, port string) bool {
+	return ih != host || (ip != "" && ip != port)
+}
+
+func errHostMismatch() *jsonapi.Error {
+	return jsonapi.NewError(http.StatusForbidden, "host_mismatch", "Forbidden",
+		"the request's Host must name the host of the CONNECT")
+}
+
+// outboundPath is OutboundTarget once the Host is checked: CONNECT and a
+// target the proxy does not forward are refused, else r's URL is made
+// canonical and its path returned.
+func outboundPath(r *http.Request) (string, *jsonapi.Error) {
+	if strings.EqualFold(r.Method, http.MethodConnect) {
+		// CONNECT opens the proxy's own tunnels (serveConnect); one read
+		// from a tunnel, or another case of it, is never forwarded: sent
+		// to an HTTP/2 destination it has no path (its target is the
+		// authority, not the path routes and filters matched), and a
+		// destination that proxies would open a tunnel no route reads
+		// (as inbound, docs/DECISIONS.md).
+		return "", jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
+			"CONNECT opens a tunnel through the proxy; it is not forwarded")
+	}
+	path, err := canonicalize(r)
+	if err != nil {
+		return "", jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
+			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
+	}
+	return path, nil
 }
 
 // toDestination points req (the hook's own copy) at d, with d's Host.

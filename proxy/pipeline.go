@@ -1297,6 +1297,17 @@ func (p *pipeline) unknownAlias(ctx context.Context, st *reqState, f *routes.Fil
 		slog.Bool("forwarded", pass))
 	if pass {
 		obs.AddFilter(ctx, f.ID)
+	}
+	return UnknownAlias(f, t)
+}
+
+// UnknownAlias returns the outbound proxy's answer to a request whose
+// reveal filter f found at target t a value that is no live alias of the
+// vault: 422 unknown_alias naming the target, nil with on_error: pass
+// (the value is forwarded as it is). `aliasgate routes test`, whose
+// throw-away vault cannot tell, says it by it.
+func UnknownAlias(f *routes.Filter, t rewrite.TargetRef) *jsonapi.Error {
+	if f.OnError == routes.Pass {
 		return nil
 	}
 	return jsonapi.NewError(http.StatusUnprocessableEntity, "unknown_alias", "Unprocessable Entity",

@@ -97,7 +97,12 @@ bodies (403 upgrade_refused), a body over the gateway's limits.max_body
 body_too_large); and, before any route, CONNECT (405), a path it does not
 forward (an encoded slash: 400 unsafe_path) and a request carrying
 Aliasgate-Reveal-Route to /cards or /aliases (403
-forwarded_by_reveal_route). Inbound routes match the canonical path (dot
+forwarded_by_reveal_route). An outbound request is read as the outbound
+proxy reads one from a CONNECT tunnel (proxy.OutboundTarget): CONNECT
+(405), an unsafe path or an opaque target (400 unsafe_path) and, with
+--connect HOST:PORT (the tunnel's), a Host naming another host or port
+(403 host_mismatch) are refused, and its routes match the CONNECT's
+host:port and the canonical path. Inbound routes match the canonical path (dot
 segments resolved), as the gateway's, and a forwarded inbound request is
 shown with the headers the gateway adds for its route
 (Aliasgate-Reveal-Route, Aliasgate-Route-Account: the default account's
@@ -107,12 +112,13 @@ REQ.http and RESP.http are raw HTTP messages: a request line ("POST /pay
 HTTP/1.1") or status line, headers with Host, a blank line, the body.`
 
 func runRoutesTest(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("routes test --routes FILE --request REQ.http [--response RESP.http] [--phase request|response] [--direction inbound|outbound] [--max-body SIZE]", routesTestUsage)
+	fs := newFlagSet("routes test --routes FILE --request REQ.http [--response RESP.http] [--phase request|response] [--direction inbound|outbound] [--connect HOST:PORT] [--max-body SIZE]", routesTestUsage)
 	file := fs.String("routes", "", "route `file` (required)")
 	reqFile := fs.String("request", "", "raw HTTP request `file` (required)")
 	respFile := fs.String("response", "", "raw HTTP response `file` (for --phase response)")
 	phase := fs.String("phase", "request", "`phase` to apply: request or response")
 	direction := fs.String("direction", "inbound", "`direction` of the route: inbound or outbound")
+	connect := fs.String("connect", "", "outbound: the `host:port` of the CONNECT the request is sent in (default: its Host)")
 	maxBodySize := config.ByteSize(proxy.DefaultMaxBody)
 	fs.TextVar(&maxBodySize, "max-body", maxBodySize, "the gateway's limits.max_body (`size`: 8KiB, 10MiB...)")
 	if err := parseFlags(fs, e, args); err != nil {
@@ -126,6 +132,9 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 	}
 	if *direction != "inbound" && *direction != "outbound" {
 		return usagef("routes test: --direction must be inbound or outbound")
+	}
+	if *connect != "" && *direction != "outbound" {
+		return usagef("routes test: --connect is read only with --direction outbound")
 	}
 	if maxBodySize <= 0 || maxBodySize > config.MaxMaxBody {
 		return usagef("routes test: --max-body must be greater than 0 and at most 1TiB")
@@ -160,6 +169,20 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 	}
 	host := req.Host
+	if routes.Direction(*direction) == routes.Outbound {
+		// As the outbound proxy does with a request read from a tunnel,
+		// before any route: a Host other than the CONNECT's, CONNECT and
+		// a target it does not forward are refused, and routes match the
+		// CONNECT's host:port and the canonical path.
+		if _, jerr := proxy.OutboundTarget(req, *connect); jerr != nil {
+			o := jerr.Objects[0]
+			fmt.Fprintf(e.stderr, "the outbound proxy refuses this request before matching a route (%d %s: %s), nothing is forwarded\n", jerr.Status, o.Code, o.Detail)
+			return fmt.Errorf("the gateway refuses this request (%d %s), nothing is forwarded", jerr.Status, o.Code)
+		}
+		if *connect != "" {
+			host = *connect
+		}
+	}
 	route := set.Match(routes.Direction(*direction), host, req.URL.Path)
 	if route == nil {
 		// The outbound proxy sends a request no route matches to its
@@ -280,6 +303,15 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 		}
 		for _, c := range fr.Changes {
 			fmt.Fprintf(e.stderr, "route %s filter %s (%s): %s %s: %d value(s)\n", route.ID, f.ID, f.Operation, c.Kind, c.Path, c.Count)
+			if routes.Direction(*direction) == routes.Outbound && *phase == "request" && f.Program.Operation() == rewrite.Reveal {
+				// This throw-away vault reveals every value; the
+				// gateway's, only the aliases it holds.
+				what := "it is forwarded as it is (on_error: pass)"
+				if jerr := proxy.UnknownAlias(f, rewrite.TargetRef{Kind: c.Kind, Path: c.Path}); jerr != nil {
+					what = fmt.Sprintf("the gateway refuses the request (%d %s), nothing is forwarded", jerr.Status, jerr.Objects[0].Code)
+				}
+				fmt.Fprintf(e.stderr, "route %s filter %s: shown as if your vault held every alias there; a value that is no live alias of it: %s\n", route.ID, f.ID, what)
+			}
 		}
 	}
 	if res.Refused != nil {

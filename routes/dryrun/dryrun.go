@@ -13,7 +13,8 @@
 // one the gateway does not read is refused 502.
 // The inbound listener's refusals before any route (proxy.InboundTarget,
 // proxy.RevealRouteRefusal) and once the route is known
-// (proxy.InboundUpgrade) are the callers' to check first.
+// (proxy.InboundUpgrade), and the outbound proxy's before any route
+// (proxy.OutboundTarget), are the callers' to check first.
 package dryrun
 
 import (
