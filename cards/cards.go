@@ -120,6 +120,17 @@
 //     re-applied (at most 16 tries, then 409 card_conflict), so gateways
 //     sharing one store never undo each other's changes. Work outside the
 //     record (token service, vault, events) is not repeated on a retry.
+//   - A card write the store answers with an error may have been made all
+//     the same (PostgreSQL: the connection lost at COMMIT, the context
+//     cancelled after the statement ran). The card is read back
+//     (writeOutcome, cas.go): holding what was written, the write is taken
+//     as made and the request answered as such; holding what it replaced
+//     (a create's card absent), as not made; unreadable or changed since,
+//     the outcome is unknown (500) and nothing the written record may
+//     reference is released (mayHaveWritten): not the create's own
+//     aliases, not those of the route in front of the API, not a reissue's
+//     new number. A leftover alias is the lesser harm; a card pointing at
+//     deleted card data is not.
 package cards
 
 import (

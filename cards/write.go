@@ -748,8 +748,13 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if existing, err = h.store.PutCard(q.ctx, q.p.Account, rec.ID, rec.indexKey(), b); err != nil {
-			h.fail(q, "create card: store", err)
-			return
+			// The card may have been stored all the same (writeOutcome).
+			if err = h.writeOutcome(q, rec.ID, nil, b, err); err != nil {
+				stored = mayHaveWritten(err) // nothing the card may reference is released
+				h.fail(q, "create card: store", err)
+				return
+			}
+			existing = ""
 		}
 		rec.raw = b // what autoProvision's compare-and-swap write replaces
 		stored = existing == ""
@@ -971,6 +976,9 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		if mayHaveWritten(err) { // the card may hold what it took: nothing is released (writeOutcome)
+			noteWrite(r.Context(), func(run *writeRun) { run.wrote = true })
+		}
 		h.fail(q, "update card", err)
 		return
 	}
