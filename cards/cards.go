@@ -130,7 +130,8 @@
 //     reference is released (mayHaveWritten): not the create's own
 //     aliases, not those of the route in front of the API, not a reissue's
 //     new number. A leftover alias is the lesser harm; a card pointing at
-//     deleted card data is not.
+//     deleted card data is not. A release of aliases that fails is logged
+//     and counted (ReleaseFailures: aliasgate_alias_releases_failed_total).
 package cards
 
 import (
@@ -147,6 +148,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
@@ -287,6 +289,9 @@ type Handler struct {
 	events     Events     // nil: no events (events.go)
 	numbers    Numbers    // nil: no numbers index (numbers.go)
 	locks      *cardLocks // per-card write lock of this process (cas.go)
+	// releaseFailures counts the releases of aliases that failed
+	// (ReleaseFailures).
+	releaseFailures atomic.Uint64
 
 	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler

@@ -546,6 +546,7 @@ func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 	if account == "" {
 		d, ok := h.vault.(interface{ DefaultAccount() string })
 		if !ok {
+			h.releaseFailed()
 			h.log.WarnContext(ctx, "cards: the aliases a refused request's route made were not released: no default account")
 			return
 		}
@@ -570,6 +571,7 @@ func (h *Handler) dropRouteCVC(q *request, in, held string) {
 	dq := *q
 	dq.ctx = context.WithoutCancel(q.ctx) // the card is written: its client leaving changes nothing
 	if err := h.deleteAlias(&dq, in); err != nil {
+		h.releaseFailed()
 		h.log.WarnContext(q.ctx, "cards: the CVC alias the route made was not deleted; it expires", "account_id", q.p.Account,
 			"error", err.Error(), "trace_id", q.obs.TraceID)
 	}
@@ -988,6 +990,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		// The card's old CVC: no card holds it now (a reissue and a
 		// card's deletion delete theirs too); a failure leaves it to expire.
 		if err := h.deleteAlias(q, replacedCVC); err != nil {
+			h.releaseFailed()
 			h.log.WarnContext(q.ctx, "cards: update: the replaced CVC was not deleted; it expires", "card_id", rec.ID,
 				"account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
 		}
