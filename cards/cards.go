@@ -120,6 +120,18 @@
 //     re-applied (at most 16 tries, then 409 card_conflict), so gateways
 //     sharing one store never undo each other's changes. Work outside the
 //     record (token service, vault, events) is not repeated on a retry.
+//   - A card write the store answers with an error may have been made all
+//     the same (PostgreSQL: the connection lost at COMMIT, the context
+//     cancelled after the statement ran). The card is read back
+//     (writeOutcome, cas.go): holding what was written, the write is taken
+//     as made and the request answered as such; holding what it replaced
+//     (a create's card absent), as not made; unreadable or changed since,
+//     the outcome is unknown (500) and nothing the written record may
+//     reference is released (mayHaveWritten): not the create's own
+//     aliases, not those of the route in front of the API, not a reissue's
+//     new number. A leftover alias is the lesser harm; a card pointing at
+//     deleted card data is not. A release of aliases that fails is logged
+//     and counted (ReleaseFailures: aliasgate_alias_releases_failed_total).
 package cards
 
 import (
@@ -136,6 +148,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aliasgate/aliasgate/auth"
@@ -276,6 +289,9 @@ type Handler struct {
 	events     Events     // nil: no events (events.go)
 	numbers    Numbers    // nil: no numbers index (numbers.go)
 	locks      *cardLocks // per-card write lock of this process (cas.go)
+	// releaseFailures counts the releases of aliases that failed
+	// (ReleaseFailures).
+	releaseFailures atomic.Uint64
 
 	create, get, patch, list, del      http.Handler
 	provision, deleteToken, cryptogram http.Handler

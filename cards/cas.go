@@ -30,8 +30,11 @@ package cards
 // at once, so two cards sharing a stripe cannot deadlock.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
 	"net/http"
@@ -132,11 +135,12 @@ func (h *Handler) mutate(q *request, rec *record, change cardChange) (old, next 
 			return cur, next, nil
 		}
 		if !errors.Is(err, vault.ErrCardChanged) {
-			// Each store has its own not-found error: a card deleted
+			// The write may have been made all the same (writeOutcome);
+			// each store has its own not-found error: a card deleted
 			// meanwhile (another gateway) is told apart by reading it.
-			var je *jsonapi.Error
-			if _, lerr := h.loadAny(q, rec.ID); errors.As(lerr, &je) && je.Status == http.StatusNotFound {
-				return cur, nil, lerr
+			if err = h.writeOutcome(q, cur.ID, cur.raw, b, err); err == nil {
+				next.raw = b
+				return cur, next, nil
 			}
 			return cur, nil, err
 		}
@@ -203,3 +207,47 @@ func (h *Handler) writeCard(q *request, cur, next *record, b []byte, upd *stored
 	}
 	return nil
 }
+
+// errWriteUnknown marks a card write whose outcome is unknown
+// (writeOutcome): the store answered an error and reading the card back
+// did not tell whether the write was made. Nothing the written record
+// references is released after it (mayHaveWritten).
+var errWriteUnknown = errors.New("cards: the outcome of the card write is unknown")
+
+// writeOutcome tells what a card write of card id that the store answered
+// with err did, by reading the card back (past the client's disconnect,
+// a cause of such errors): on PostgreSQL a write can be made and its
+// answer lost (the connection lost at COMMIT, the context cancelled
+// after the statement ran, a timeout). before is the record the write
+// replaced (nil: a create, no card before), wrote the record written
+// (records are stored byte for byte). It returns nil when the card holds
+// wrote: the write was made, and the caller goes on as written; err when
+// the card holds before (a create's card absent): the write was not
+// made; errNotFound when a replaced card is gone (deleted meanwhile: its
+// delete released what it held); and err wrapped in errWriteUnknown
+// when the read fails or the card holds another record (another writer
+// replaced it since: the write may have been made, and its record's
+// aliases copied on). It is the one rule of a write's unknown outcome:
+// the aliases a stored card may reference are never released on a
+// guess; a leftover alias is the lesser harm (docs/DECISIONS.md).
+func (h *Handler) writeOutcome(q *request, id string, before, wrote []byte, err error) error {
+	got, ok, rerr := h.store.GetCard(context.WithoutCancel(q.ctx), q.p.Account, id)
+	switch {
+	case rerr != nil:
+		return fmt.Errorf("%w: %w (read back: %w)", errWriteUnknown, err, rerr)
+	case ok && bytes.Equal(got, wrote):
+		h.log.WarnContext(q.ctx, "cards: a card write answered with an error was made; it is taken as written",
+			"card_id", id, "account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
+		return nil
+	case !ok && before == nil, ok && before != nil && bytes.Equal(got, before):
+		return err
+	case !ok:
+		return errNotFound()
+	}
+	return fmt.Errorf("%w: %w", errWriteUnknown, err)
+}
+
+// mayHaveWritten reports whether err, a card write's failure, leaves the
+// card possibly holding the write (errWriteUnknown): what the request
+// made is then kept, not released.
+func mayHaveWritten(err error) bool { return errors.Is(err, errWriteUnknown) }

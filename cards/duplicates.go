@@ -305,10 +305,24 @@ func (h *Handler) releaseMade(q *request, made []string) {
 		err = errors.Join(errs...)
 	}
 	if err != nil {
+		h.releaseFailed()
 		h.log.WarnContext(q.ctx, "cards: an alias a create or a reissue made for no card was not released", "account_id", q.p.Account,
 			"error", err.Error(), "trace_id", q.obs.TraceID)
 	}
 }
+
+// releaseFailed counts a release of aliases that failed (its warning
+// line names the account and the error): ReleaseFailures.
+func (h *Handler) releaseFailed() { h.releaseFailures.Add(1) }
+
+// ReleaseFailures is the number of releases of aliases that failed since
+// the handler was made (aliasgate_alias_releases_failed_total): a create
+// or a reissue that stored no card (releaseCreated), a refused request's
+// route (ReleaseRouteAliases), the route's CVC alias of a write
+// (dropRouteCVC) and a PATCH's replaced CVC alias. Each such release is
+// also a warning line; the aliases it left stay (a volatile one until it
+// expires).
+func (h *Handler) ReleaseFailures() uint64 { return h.releaseFailures.Load() }
 
 // releasePANAlias releases alias, the persistent alias of card number
 // value a create that stored no card made (releaseCreated).

@@ -180,7 +180,7 @@ func (h *Handler) applyEventLocked(q *request, id string, ev tsp.Event) (err err
 	dq.ctx = vault.WithCreations(q.ctx)
 	q = &dq
 	defer func() {
-		if err != nil {
+		if err != nil && !mayHaveWritten(err) { // a write of unknown outcome keeps it (writeOutcome)
 			h.releaseCreated(q)
 		}
 	}()

@@ -257,3 +257,46 @@ func TestReleaseGoesOnPastAFailedDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedReleasesAreCounted: each release of aliases that fails — a
+// refused create's (releaseMade), the route's CVC alias once the card
+// holds its own (dropRouteCVC) — counts once in ReleaseFailures
+// (aliasgate_alias_releases_failed_total) besides its warning line. Before,
+// only the line told of it.
+func TestFailedReleasesAreCounted(t *testing.T) {
+	for _, c := range []struct {
+		name, attrs string
+		code        int
+	}{
+		{"refused create", `"exp_month":13,"exp_year":2030`, 422},
+		{"create whose route's CVC alias is dropped", `"exp_month":4,"exp_year":2030`, 201},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fv := &failFirstDelete{}
+			e, _ := tspEnvWrapped(t, Options{}, nil, func(v Vault) Vault { fv.Vault = v; return fv })
+			ctx := vault.WithCreations(vault.WithActor(context.Background(), vault.Actor{Account: "ACTaccountA", Route: "cards-in"}))
+			toks, err := e.vault.Redact(ctx, []vault.RedactRequest{
+				{Value: "123", Format: vault.FormatUUID, Storage: vault.StorageVolatile},
+				{Value: "5555555555554444", Format: vault.FormatUUID, Storage: vault.StoragePersistent},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vault.HandOff(ctx) // as the inbound proxy does
+			r := httptest.NewRequest("POST", "/cards", strings.NewReader(`{"data":{"type":"cards","attributes":{"cvc_alias":"`+
+				toks[0].Alias+`","pan_alias":"`+toks[1].Alias+`",`+c.attrs+`}}}`)).WithContext(ctx)
+			r.Header.Set("Content-Type", jsonapi.MediaType)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			if w.Code != c.code {
+				t.Fatalf("create: %d %s, want %d", w.Code, w.Body, c.code)
+			}
+			if fv.failed == "" {
+				t.Fatal("no delete was tried")
+			}
+			if n := e.h.ReleaseFailures(); n != 1 {
+				t.Errorf("ReleaseFailures after one failed release: %d, want 1", n)
+			}
+		})
+	}
+}

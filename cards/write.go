@@ -546,6 +546,7 @@ func (h *Handler) ReleaseRouteAliases(r *http.Request) {
 	if account == "" {
 		d, ok := h.vault.(interface{ DefaultAccount() string })
 		if !ok {
+			h.releaseFailed()
 			h.log.WarnContext(ctx, "cards: the aliases a refused request's route made were not released: no default account")
 			return
 		}
@@ -570,6 +571,7 @@ func (h *Handler) dropRouteCVC(q *request, in, held string) {
 	dq := *q
 	dq.ctx = context.WithoutCancel(q.ctx) // the card is written: its client leaving changes nothing
 	if err := h.deleteAlias(&dq, in); err != nil {
+		h.releaseFailed()
 		h.log.WarnContext(q.ctx, "cards: the CVC alias the route made was not deleted; it expires", "account_id", q.p.Account,
 			"error", err.Error(), "trace_id", q.obs.TraceID)
 	}
@@ -748,8 +750,13 @@ func (h *Handler) serveCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if existing, err = h.store.PutCard(q.ctx, q.p.Account, rec.ID, rec.indexKey(), b); err != nil {
-			h.fail(q, "create card: store", err)
-			return
+			// The card may have been stored all the same (writeOutcome).
+			if err = h.writeOutcome(q, rec.ID, nil, b, err); err != nil {
+				stored = mayHaveWritten(err) // nothing the card may reference is released
+				h.fail(q, "create card: store", err)
+				return
+			}
+			existing = ""
 		}
 		rec.raw = b // what autoProvision's compare-and-swap write replaces
 		stored = existing == ""
@@ -971,6 +978,9 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		if mayHaveWritten(err) { // the card may hold what it took: nothing is released (writeOutcome)
+			noteWrite(r.Context(), func(run *writeRun) { run.wrote = true })
+		}
 		h.fail(q, "update card", err)
 		return
 	}
@@ -980,6 +990,7 @@ func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request) {
 		// The card's old CVC: no card holds it now (a reissue and a
 		// card's deletion delete theirs too); a failure leaves it to expire.
 		if err := h.deleteAlias(q, replacedCVC); err != nil {
+			h.releaseFailed()
 			h.log.WarnContext(q.ctx, "cards: update: the replaced CVC was not deleted; it expires", "card_id", rec.ID,
 				"account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
 		}

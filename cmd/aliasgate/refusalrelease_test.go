@@ -212,6 +212,10 @@ func TestRefusedWritesThroughRoutesInFrontOfTheAPIsLeaveNoNumber(t *testing.T) {
 			t.Fatalf("acct_a's own alias made before the refused requests: %d %s", status, body)
 		}
 	})
+	// Every release went: none is counted as failed.
+	if _, body := call(t, "GET", g.admin+"/metrics", "", "", nil); !strings.Contains(string(body), "\naliasgate_alias_releases_failed_total 0\n") {
+		t.Errorf("metrics after the refused writes: no aliasgate_alias_releases_failed_total 0")
+	}
 	// The vault file holds the records the test knows of, no other.
 	g.stop(t)
 	st, err := boltstore.Open(filepath.Join(data, "vault.db"), boltstore.Options{})

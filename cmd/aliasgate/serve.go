@@ -526,6 +526,11 @@ func (gw *gateway) newCardsAPI() (http.Handler, error) {
 	if gw.inUse != nil {
 		gw.inUse.RestoreWith(h) // a card stored while the vault API deleted its alias gets its number back
 	}
+	// No labels: the warning line of each failure names the account.
+	registerOnce(gw.metrics.Registry, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "aliasgate_alias_releases_failed_total",
+		Help: "Releases of aliases no card holds (a refused or failed write's, a route's CVC alias once the card holds its own, a PATCH's replaced CVC) that failed: the aliases stay in the vault, a volatile one until it expires.",
+	}, func() float64 { return float64(h.ReleaseFailures()) }))
 	return h, nil
 }
 
