@@ -1554,11 +1554,7 @@ func (GatewayRules) Refusal(phase routes.Phase, err error) (int, string) { retur
 
 // Guard is GuardAnswer under MaxBody.
 func (g GatewayRules) Guard(phase routes.Phase, mode routes.LeakGuard, r *http.Request, header, trailer http.Header, body []byte, made func(digits string) bool) (int, string) {
-	max := g.MaxBody
-	if max <= 0 {
-		max = DefaultMaxBody
-	}
-	return GuardAnswer(phase, mode, r, header, trailer, body, max, made)
+	return GuardAnswer(phase, mode, r, header, trailer, body, maxBodyOf(g.MaxBody), made)
 }
 
 // errContentTypes: a request has Content-Type fields that name different
