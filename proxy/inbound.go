@@ -710,15 +710,22 @@ func InboundUpgrade(route *routes.Route, h http.Header) *jsonapi.Error {
 // a target it does not forward (400 unsafe_path). `aliasgate routes test`
 // reads a request file by it.
 func InboundTarget(r *http.Request) (string, *jsonapi.Error) {
+	// A reverse proxy has no tunnel to give: forwarded, a CONNECT reached
+	// the upstream as a request of that method (an upstream that is itself
+	// a proxy would open a tunnel the routes never read). The outbound
+	// listener is where CONNECT belongs. In any case: net/http reads
+	// "Connect /x" as another method and would forward it as sent, to an
+	// upstream whose parser may fold case.
+	return requestTarget(r, "the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener")
+}
+
+// requestTarget is the rule both listeners apply to a request's target
+// before routes are matched (InboundTarget, outboundPath): CONNECT, in any
+// letter case, is refused 405 connect_refused with detail, a target
+// canonicalize does not take 400 unsafe_path; else the canonical path.
+func requestTarget(r *http.Request, connectDetail string) (string, *jsonapi.Error) {
 	if strings.EqualFold(r.Method, http.MethodConnect) {
-		// A reverse proxy has no tunnel to give: forwarded, a CONNECT
-		// reached the upstream as a request of that method (an upstream
-		// that is itself a proxy would open a tunnel the routes never
-		// read). The outbound listener is where CONNECT belongs. In any
-		// case: net/http reads "Connect /x" as another method and would
-		// forward it as sent, to an upstream whose parser may fold case.
-		return "", jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
-			"the inbound listener is a reverse proxy: CONNECT belongs to the outbound listener")
+		return "", jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed", connectDetail)
 	}
 	path, err := canonicalize(r)
 	if err != nil {

@@ -1336,22 +1336,12 @@ func errHostMismatch() *jsonapi.Error {
 // target the proxy does not forward are refused, else r's URL is made
 // canonical and its path returned.
 func outboundPath(r *http.Request) (string, *jsonapi.Error) {
-	if strings.EqualFold(r.Method, http.MethodConnect) {
-		// CONNECT opens the proxy's own tunnels (serveConnect); one read
-		// from a tunnel, or another case of it, is never forwarded: sent
-		// to an HTTP/2 destination it has no path (its target is the
-		// authority, not the path routes and filters matched), and a
-		// destination that proxies would open a tunnel no route reads
-		// (as inbound, docs/DECISIONS.md).
-		return "", jsonapi.NewError(http.StatusMethodNotAllowed, "connect_refused", "Method Not Allowed",
-			"CONNECT opens a tunnel through the proxy; it is not forwarded")
-	}
-	path, err := canonicalize(r)
-	if err != nil {
-		return "", jsonapi.NewError(http.StatusBadRequest, "unsafe_path", "Bad Request",
-			"the path holds an encoded slash or backslash, a control character or a malformed escape, or the target is no path")
-	}
-	return path, nil
+	// CONNECT opens the proxy's own tunnels (serveConnect); one read from a
+	// tunnel, or another case of it, is never forwarded: sent to an HTTP/2
+	// destination it has no path (its target is the authority, not the
+	// path routes and filters matched), and a destination that proxies
+	// would open a tunnel no route reads (as inbound, docs/DECISIONS.md).
+	return requestTarget(r, "CONNECT opens a tunnel through the proxy; it is not forwarded")
 }
 
 // toDestination points req (the hook's own copy) at d, with d's Host.
