@@ -233,6 +233,12 @@ func TestOtherBodiesAndHeadersAreMasked(t *testing.T) {
 		{"multipart", http.Header{"Content-Type": {"multipart/form-data; boundary=b"}},
 			"--b\r\nContent-Disposition: form-data; name=\"pan\"\r\n\r\n" + pan1 + "\r\n--b\r\nContent-Disposition: form-data; name=\"cvc\"\r\n\r\n737\r\n--b--\r\n",
 			[]string{"411111******1111", "\r\n***\r\n"}},
+		// A boundary is the client's text like any other: a card-like run
+		// in it (multipart.NewWriter's 60 random hex characters hold one
+		// now and then) is masked in the delimiters as in the header.
+		{"multipart with a card number in its boundary", http.Header{"Content-Type": {"multipart/form-data; boundary=ef" + pan1 + "ab"}},
+			"--ef" + pan1 + "ab\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nabc\r\n--ef" + pan1 + "ab--\r\n",
+			[]string{"--ef411111******1111ab\r\n", "\r\nabc\r\n", "--ef411111******1111ab--", "boundary=ef411111******1111ab"}},
 		{"xml", http.Header{"Content-Type": {"application/xml"}},
 			"<pay><pan>" + pan1 + "</pan><cvv2>737</cvv2><ref>42</ref></pay>",
 			[]string{"<pan>411111******1111</pan>", "<cvv2>***</cvv2>", "<ref>**</ref>"}},

@@ -855,6 +855,11 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 		return "", nil, errors.New("multipart body without a boundary")
 	}
 	mr := multipart.NewReader(bytes.NewReader(b), boundary)
+	// The boundary is the client's text, shown as the header shows it: a
+	// card-like run in it masked (multipart.NewWriter's 60 random hex
+	// characters hold a run of 13 or more decimal digits now and then, and a
+	// client can put a card number there).
+	delim, _ := maskCards(boundary)
 	var out strings.Builder
 	var fields []Field
 	for {
@@ -873,7 +878,7 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 			return "", nil, errors.New("a part's " + unreadableNote)
 		}
 		name := p.FormName()
-		out.WriteString("--" + boundary + "\r\n")
+		out.WriteString("--" + delim + "\r\n")
 		for _, k := range []string{"Content-Disposition", "Content-Type"} {
 			if v := p.Header.Get(k); v != "" {
 				v, _ = maskCards(v)
@@ -894,7 +899,7 @@ func maskMultipart(b []byte, boundary string, r *rules, o viewOptions) (string, 
 		}
 		out.WriteString("\r\n")
 	}
-	out.WriteString("--" + boundary + "--\r\n")
+	out.WriteString("--" + delim + "--\r\n")
 	return out.String(), fields, nil
 }
 
