@@ -68,9 +68,9 @@ func startFiles(cfg config.Config, getenv func(string) string) []error {
 		}
 	}
 	l := cfg.Listen
-	_, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true, nil)
+	_, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true, nil, nil)
 	add(err)
-	_, err = listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false, nil)
+	_, err = listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false, nil, nil)
 	add(err)
 	if cfg.Outbound.CACert != "" {
 		_, err = loadCA(cfg) // both files must exist: loadCA creates none then

@@ -57,9 +57,9 @@ func caCertPath(cfg config.Config) string {
 	return filepath.Join(cfg.DataDir, caCertFile)
 }
 
-// caExpiryWarning is how long before its NotAfter the gateway CA is
-// warned about at start.
-const caExpiryWarning = 30 * 24 * time.Hour
+// expiryWarning is how long before its NotAfter the gateway CA, or a
+// listener's certificate, is warned about at start.
+const expiryWarning = 30 * 24 * time.Hour
 
 // rootCAs returns the system roots plus the PEM file bundle (none when
 // empty), set by the key named key (outbound.ca_bundle, webhooks.ca_bundle).
@@ -97,7 +97,7 @@ func (gw *gateway) outboundHandler() (*proxy.Outbound, error) {
 	registerOnce(gw.metrics.Registry, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aliasgate_outbound_ca_not_after_seconds",
 		Help: "When the outbound CA expires (Unix time): the leaves it signs expire with it."},
 		func() float64 { return float64(notAfter.Unix()) }))
-	if time.Until(notAfter) < caExpiryWarning {
+	if time.Until(notAfter) < expiryWarning {
 		gw.logger.Warn("outbound CA expires soon: renew it and give the new certificate to the clients that trust it, "+
 			"or their TLS connections through the outbound proxy fail from then on",
 			"file", caCertPath(gw.cfg), "not_after", ca.NotAfter().UTC().Format(time.RFC3339))

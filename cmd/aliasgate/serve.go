@@ -664,19 +664,32 @@ type listener struct {
 // listener is HTTP/1.1 only: a CONNECT tunnel hijacks its connection, which
 // HTTP/2 cannot give. The pair is read again when its files change
 // (listenerCert), so a renewed certificate is served without a restart;
-// logger (nil: none) says so.
+// logger (nil: none) says so, and warns at start when the certificate
+// expires within expiryWarning; reg (nil: none) gets the date
+// (aliasgate_listener_cert_not_after_seconds{listener=name}, the earliest
+// NotAfter of the chain served).
 //
 // The private key is a secret file (internal/secretfile): refused when its
 // group or others may read it, since whoever holds it can pose as the
 // gateway to the browsers that post card data to it. Both files must be
 // regular files of at most a megabyte (a FIFO would block the start).
-func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (*tls.Config, error) {
+func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger, reg *prometheus.Registry) (*tls.Config, error) {
 	if certFile == "" {
 		return nil, nil
 	}
 	lc, err := newListenerCert(name, certFile, keyFile, logger, time.Now)
 	if err != nil {
 		return nil, err
+	}
+	if reg != nil {
+		registerOnce(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aliasgate_listener_cert_not_after_seconds",
+			Help:        "When the certificate a listener serves expires (Unix time; the earliest NotAfter of the chain in force, updated when a renewal is served).",
+			ConstLabels: prometheus.Labels{"listener": name}},
+			func() float64 { return float64(lc.notAfter().Unix()) }))
+	}
+	if until := lc.notAfter(); logger != nil && time.Until(until) < expiryWarning {
+		logger.Warn(name+" listener certificate expires soon: renew it (a renewal written over the files is served from the next connection), "+
+			"or every client refuses the listener's TLS from then on", "file", certFile, "not_after", until.UTC().Format(time.RFC3339))
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: lc.get}
 	if !h2 {
@@ -692,40 +705,47 @@ func listenerTLS(name, certFile, keyFile string, h2 bool, logger *slog.Logger) (
 // At start skew is proxy.ClockSkew (this machine's clock may run a little
 // behind the issuer's, and there is no pair to serve instead); a renewal
 // has none (listenerCert.get).
-func loadKeyPair(name, certFile, keyFile string, now time.Time, skew time.Duration) (*tls.Certificate, error) {
+//
+// It also returns the chain's date: the earliest NotAfter of the
+// certificates in the file.
+func loadKeyPair(name, certFile, keyFile string, now time.Time, skew time.Duration) (*tls.Certificate, time.Time, error) {
 	certPEM, err := regfile.Read(certFile, maxPEMFile)
 	if err != nil {
-		return nil, wherePath(fmt.Errorf("%s TLS: certificate (listen.%s_cert): %w", name, name, err), certFile)
+		return nil, time.Time{}, wherePath(fmt.Errorf("%s TLS: certificate (listen.%s_cert): %w", name, name, err), certFile)
 	}
 	keyPEM, err := secretfile.Read(keyFile)
 	if err != nil {
-		return nil, wherePath(fmt.Errorf("%s TLS: key (listen.%s_key): %w", name, name, err), keyFile)
+		return nil, time.Time{}, wherePath(fmt.Errorf("%s TLS: key (listen.%s_key): %w", name, name, err), keyFile)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
+		return nil, time.Time{}, fmt.Errorf("%s TLS: load %s and %s: %w", name, certFile, keyFile, err)
 	}
 	// The leaf and the intermediates served with it (a fullchain.pem):
 	// clients check the validity of each.
 	var late *certNotYetValid
+	var until time.Time
 	for i, der := range cert.Certificate {
 		c := cert.Leaf
 		if i > 0 || c == nil { // an intermediate; or GODEBUG x509keypairleaf=0
 			if c, err = x509.ParseCertificate(der); err != nil {
-				return nil, fmt.Errorf("%s TLS: parse certificate %d of %s: %w", name, i+1, certFile, err)
+				return nil, time.Time{}, fmt.Errorf("%s TLS: parse certificate %d of %s: %w", name, i+1, certFile, err)
 			}
 		}
 		if c.NotBefore.After(now.Add(skew)) && (late == nil || c.NotBefore.After(late.from)) {
 			late = &certNotYetValid{name: name, file: certFile, from: c.NotBefore, index: i}
 		}
+		if until.IsZero() || c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
 		if now.Add(-skew).After(c.NotAfter) {
-			return nil, &certExpired{name: name, file: certFile, at: c.NotAfter, index: i}
+			return nil, time.Time{}, &certExpired{name: name, file: certFile, at: c.NotAfter, index: i}
 		}
 	}
 	if late != nil {
-		return nil, late
+		return nil, time.Time{}, late
 	}
-	return &cert, nil
+	return &cert, until, nil
 }
 
 // certExpired: a listener certificate, or one of the intermediates in its
@@ -780,6 +800,8 @@ type listenerCert struct {
 
 	mu                  sync.Mutex
 	cert                *tls.Certificate
+	until               time.Time     // cert's chain's date (loadKeyPair)
+	expiredSaid         bool          // the log has said that cert expired
 	certStamp, keyStamp regfile.Stamp // the files as last read (or tried)
 	retryAt             time.Time     // the files as last tried hold a certificate valid from then; zero: none
 }
@@ -792,12 +814,20 @@ func newListenerCert(name, certFile, keyFile string, logger *slog.Logger, now fu
 	}
 	lc := &listenerCert{name: name, certFile: certFile, keyFile: keyFile, logger: logger, now: now,
 		certStamp: regfile.StampOf(certFile), keyStamp: regfile.StampOf(keyFile)}
-	cert, err := loadKeyPair(name, certFile, keyFile, now(), proxy.ClockSkew)
+	cert, until, err := loadKeyPair(name, certFile, keyFile, now(), proxy.ClockSkew)
 	if err != nil {
 		return nil, err
 	}
-	lc.cert = cert
+	lc.cert, lc.until = cert, until
 	return lc, nil
+}
+
+// notAfter returns the date of the chain in force: the earliest NotAfter
+// of its certificates.
+func (c *listenerCert) notAfter() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.until
 }
 
 // get is the listener's tls.Config.GetCertificate.
@@ -806,12 +836,19 @@ func (c *listenerCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	if !c.expiredSaid && now.After(c.until) {
+		// Served on (there is nothing else to serve) and said once; a
+		// renewal that loads is taken below all the same.
+		c.expiredSaid = true
+		c.logger.Error(c.name+" listener certificate has expired: every client refuses the listener's TLS until it is renewed "+
+			"(a renewal written over the files is served from the next connection)", "file", c.certFile, "not_after", c.until.UTC().Format(time.RFC3339))
+	}
 	if cs.Same(c.certStamp) && ks.Same(c.keyStamp) && (c.retryAt.IsZero() || now.Before(c.retryAt)) {
 		return c.cert, nil
 	}
 	retry := !c.retryAt.IsZero() && cs.Same(c.certStamp) && ks.Same(c.keyStamp) // logged already
 	c.certStamp, c.keyStamp, c.retryAt = cs, ks, time.Time{}
-	cert, err := loadKeyPair(c.name, c.certFile, c.keyFile, now, 0)
+	cert, until, err := loadKeyPair(c.name, c.certFile, c.keyFile, now, 0)
 	if err != nil {
 		if nyv := (*certNotYetValid)(nil); errors.As(err, &nyv) {
 			c.retryAt = nyv.from
@@ -821,7 +858,7 @@ func (c *listenerCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		}
 		return c.cert, nil
 	}
-	c.cert = cert
+	c.cert, c.until, c.expiredSaid = cert, until, false
 	attrs := []any{"listener", c.name, "file", c.certFile}
 	if cert.Leaf != nil { // X509KeyPair fills it (GODEBUG x509keypairleaf=0 aside)
 		attrs = append(attrs, "not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
@@ -849,11 +886,11 @@ func (gw *gateway) serve(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	l := gw.cfg.Listen
-	inboundTLS, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true, gw.logger)
+	inboundTLS, err := listenerTLS("inbound", l.InboundCert, l.InboundKey, true, gw.logger, gw.metrics.Registry)
 	if err != nil {
 		return err
 	}
-	outboundTLS, err := listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false, gw.logger)
+	outboundTLS, err := listenerTLS("outbound", l.OutboundCert, l.OutboundKey, false, gw.logger, gw.metrics.Registry)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,36 +23,7 @@ func TestListenerChainWithAnIntermediateNotValidYetIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	from := now.Add(24 * time.Hour).UTC().Truncate(time.Second)
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	rootKey, interKey, leafKey := newKey(), newKey(), newKey()
-	mk := func(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, signer *ecdsa.PrivateKey) *x509.Certificate {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	caTmpl := func(serial int64, name string, notBefore time.Time) *x509.Certificate {
-		return &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: notBefore, NotAfter: now.AddDate(2, 0, 0), IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	}
-	root := mk(caTmpl(1, "root", now.Add(-time.Hour)), caTmpl(1, "root", now.Add(-time.Hour)), &rootKey.PublicKey, rootKey)
-	inter := mk(caTmpl(2, "intermediate", from), root, &interKey.PublicKey, rootKey)
-	leaf := mk(&x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, inter, &leafKey.PublicKey, interKey)
-
+	certFile, keyFile, root, inter, leaf := writeChain(t, dir, from, now.AddDate(2, 0, 0), now.AddDate(1, 0, 0))
 	// What a client does with that chain.
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
@@ -68,18 +33,6 @@ func TestListenerChainWithAnIntermediateNotValidYetIsRefused(t *testing.T) {
 		t.Fatal("a client verified a chain whose intermediate is not valid yet")
 	}
 
-	certFile, keyFile := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "key.pem")
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})...)
-	if err := os.WriteFile(certFile, chain, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(leafKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	cfgFile := filepath.Join(dir, "aliasgate.yaml")
 	if err := os.WriteFile(cfgFile, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
