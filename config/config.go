@@ -196,12 +196,15 @@ type Limits struct {
 	// OutboundClientBurst is the size of each outbound client's bucket.
 	// Default 2000; at least 1 when OutboundClientRate is set.
 	OutboundClientBurst int `yaml:"outbound_client_burst"`
-	// OutboundUnknownAliases is how many requests refused for an unknown
-	// alias (422 unknown_alias: one that does not exist, expired, or is
-	// another account's) one outbound client (or source address, as
-	// OutboundClientRate) may have a minute, as a token bucket of
-	// OutboundUnknownBurst; while it is spent, every request of a route
-	// that reveals is refused 429 too_many_unknown_aliases
+	// OutboundUnknownAliases is how many unknown aliases (one that does
+	// not exist, expired, or is another account's; or a network_token
+	// card reference that is no card of the account) one outbound client
+	// (or source address, as OutboundClientRate) may send a minute, as a
+	// token bucket of OutboundUnknownBurst: each distinct one of a
+	// request is charged, refused 422 or forwarded by an on_error: pass
+	// filter (a request to be forwarded with more than the bucket holds
+	// is refused 429); while it is spent, every request of a route that
+	// reveals is refused 429 too_many_unknown_aliases
 	// (proxy.OutboundOptions.Misses). Defaults 30 and 30; 0: no limit.
 	OutboundUnknownAliases int `yaml:"outbound_unknown_aliases"`
 	OutboundUnknownBurst   int `yaml:"outbound_unknown_burst"`

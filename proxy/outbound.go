@@ -29,16 +29,23 @@ package proxy
 //     (or its stolen credentials) cannot make the gateway reveal, or try,
 //     aliases at speed. A passthrough tunnel's bytes are not requests:
 //     its CONNECT is counted.
-//   - A request refused 422 unknown_alias (or, by a network_token
-//     filter, unknown_card) is charged to its sender's
-//     budget of unknown aliases (OutboundOptions.Misses, same key); while
-//     it is spent, every request of a route that reveals in requests is
-//     refused 429 too_many_unknown_aliases before anything is revealed,
-//     known aliases included: refusing only the unknown ones would answer
-//     the guess. Every such refusal is charged (MissBudget.Debit), into
-//     debt when concurrent requests passed the check together: a wave of
-//     guesses is paid for in full before the next. on_error: pass filters
-//     forward an unknown alias as it is and are not charged.
+//   - Each unknown alias a request's reveal filters meet (each distinct
+//     value: rewrite.Message.UnknownValues), and each card reference of a
+//     network_token filter that is no card of the account (unknown_card),
+//     is charged to its sender's budget of unknown aliases
+//     (OutboundOptions.Misses, same key), whether the filter refuses the
+//     request (422) or, with on_error: pass, forwards the value as it is
+//     (the processor's answer tells the guess as well); known aliases cost
+//     nothing. While the budget is spent, every request of a route that
+//     reveals in requests is refused 429 too_many_unknown_aliases before
+//     anything is revealed, known aliases included: refusing only the
+//     unknown ones would answer the guess. Every charge is taken whole
+//     (MissBudget.Debit), into debt when concurrent requests passed the
+//     check together or one request holds more unknown aliases than the
+//     budget: a wave or a batch of guesses is paid for in full before the
+//     next. A request that would be forwarded (on_error: pass) with more
+//     unknown aliases than the budget held is refused 429 too, not sent:
+//     one request buys no more answers than the budget.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -255,14 +262,17 @@ type OutboundOptions struct {
 	// (limits.outbound_client_rate). nil: no limit.
 	Limit func(key string) (ok bool, wait time.Duration)
 	// Misses, when set, bounds the unknown aliases a sender's reveals may
-	// meet, under the key Limit uses: a request refused 422 unknown_alias
-	// (an alias the vault does not know, that expired, or of another
-	// account) or 422 unknown_card (a network_token filter's card
-	// reference that is no card of the account) is charged one; while the sender's budget is spent every
-	// request of a route that reveals in requests is answered 429
-	// too_many_unknown_aliases with Retry-After before anything is
-	// revealed, known aliases or not (refusing only the unknown ones would
-	// answer the guess). cmd/aliasgate gives a token bucket per key
+	// meet, under the key Limit uses: each distinct alias a request's
+	// reveal filters find that the vault does not know (that expired, or
+	// of another account) and each network_token filter's card reference
+	// that is no card of the account is charged one, refused (422
+	// unknown_alias, unknown_card) or passed (on_error: pass); a request
+	// to be forwarded with more than the budget held is refused 429. While
+	// the sender's budget is spent every request of a route that reveals
+	// in requests is answered 429 too_many_unknown_aliases with
+	// Retry-After before anything is revealed, known aliases or not
+	// (refusing only the unknown ones would answer the guess).
+	// cmd/aliasgate gives a token bucket per key
 	// (limits.outbound_unknown_aliases). nil: no bound.
 	Misses MissBudget
 }
@@ -274,10 +284,11 @@ type MissBudget interface {
 	// nothing, and when it may not, how long until it may.
 	Peek(key string) (ok bool, wait time.Duration)
 	// Debit spends n of key's budget whatever it holds, leaving it in
-	// debt when it holds less: every request of a wave that passed Peek
-	// together and met an unknown alias is charged (Limiter.Charge would
-	// take nothing from a bucket under one token).
-	Debit(key string, n int)
+	// debt when it holds less, and reports whether it held n: every
+	// request of a wave that passed Peek together and met an unknown
+	// alias is charged (Limiter.Charge would take nothing from a bucket
+	// under one token), and every unknown alias of a request.
+	Debit(key string, n int) bool
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in
@@ -549,12 +560,16 @@ func (o *Outbound) overLimit(key string) (*jsonapi.Error, string) {
 		"this proxy client is over its request rate (limits.outbound_client_rate); retry after "+after+" s"), after
 }
 
-// isMiss reports whether a request refused with code met a reference its
-// sender's account does not hold, charged to OutboundOptions.Misses:
-// unknown_alias (a reveal's alias) and unknown_card (a network_token
-// filter's card reference: an alias or a card id that is no card of the
-// account), the same answer to a guess.
-func isMiss(code string) bool { return code == "unknown_alias" || code == "unknown_card" }
+// missesSpent answers a request of a sender whose budget of unknown
+// aliases is spent (OutboundOptions.Misses): 429 too_many_unknown_aliases
+// with Retry-After, the wait rounded up to whole seconds.
+func (o *Outbound) missesSpent(lr *loopReq, req *http.Request, wait time.Duration) *http.Response {
+	after := lockout.RetryAfter(wait)
+	resp := o.answer(lr, req, jsonapi.NewError(http.StatusTooManyRequests, "too_many_unknown_aliases", "Too Many Requests",
+		"this proxy client sent too many aliases that do not exist (limits.outbound_unknown_aliases); retry after "+after+" s"))
+	resp.Header.Set("Retry-After", after)
+	return resp
+}
 
 // setRateLimited sets the headers of a 429 rate_limited answer.
 func setRateLimited(h http.Header, after string) {
@@ -1280,17 +1295,22 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			missKey = limitKey(client, req.RemoteAddr)
 		}
 		if ok, wait := o.misses.Peek(missKey); !ok {
-			after := lockout.RetryAfter(wait)
-			resp := o.answer(lr, req, jsonapi.NewError(http.StatusTooManyRequests, "too_many_unknown_aliases", "Too Many Requests",
-				"this proxy client sent too many aliases that do not exist (limits.outbound_unknown_aliases); retry after "+after+" s"))
-			resp.Header.Set("Retry-After", after)
-			return req, resp
+			return req, o.missesSpent(lr, req, wait)
 		}
 	}
-	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
-		if missKey != "" && isMiss(errorCode(jerr)) {
-			o.misses.Debit(missKey, 1)
+	jerr := o.pipe.request(rctx, st, outboundRequest, req)
+	if missKey != "" && st.misses > 0 {
+		// Every unknown alias is charged, passed or refused. A request
+		// that met more than the budget held is not forwarded: one
+		// request buys no more answers to guesses than the budget.
+		if !o.misses.Debit(missKey, st.misses) && jerr == nil {
+			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: a request met more unknown aliases than its sender's budget held; refused",
+				slog.String("route", route.ID), slog.String("client_id", client.ID), slog.Int("unknown", st.misses))
+			_, wait := o.misses.Peek(missKey) // in debt: refused, and counted as the other refusals
+			return req, o.missesSpent(lr, req, wait)
 		}
+	}
+	if jerr != nil {
 		return req, o.answer(lr, req, jerr)
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {

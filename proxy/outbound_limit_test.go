@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -37,6 +36,16 @@ func (k *keyedLimit) allow(key string) (bool, time.Duration) {
 	k.keys[key]++
 	k.mu.Unlock()
 	return k.l.Allow(key)
+}
+
+// otherClient is client for the gateway's second proxy client, "other"
+// (of the account acct_other).
+func (g *outGateway) otherClient() *http.Client {
+	other := *g.proxied
+	other.User = url.UserPassword("other", "s3cret")
+	c := g.client()
+	c.Transport.(*http.Transport).Proxy = http.ProxyURL(&other)
+	return c
 }
 
 // wantRateLimited checks a 429 rate_limited answer of the proxy: its
@@ -103,11 +112,7 @@ func TestOutboundClientsAreRateLimited(t *testing.T) {
 	wantRateLimited(t, "a plain-HTTP request", resp, body)
 
 	// Another client is served: a bucket per client.
-	other := *g.proxied
-	other.User = url.UserPassword("other", "s3cret")
-	pool := x509.NewCertPool()
-	pool.AddCert(g.ca.Certificate())
-	oc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&other), TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	oc := g.otherClient()
 	defer oc.CloseIdleConnections()
 	if resp, body := post(t, oc, u, "application/json", `{"amount":1}`); resp.StatusCode != 200 {
 		t.Fatalf("another client: %d %s", resp.StatusCode, body)
@@ -196,11 +201,7 @@ func TestOutboundUnknownAliasesAreBounded(t *testing.T) {
 		t.Fatalf("the processor got %d requests, want only the first", n)
 	}
 	// Another client's budget is its own.
-	other := *g.proxied
-	other.User = url.UserPassword("other", "s3cret")
-	pool := x509.NewCertPool()
-	pool.AddCert(g.ca.Certificate())
-	oc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&other), TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	oc := g.otherClient()
 	defer oc.CloseIdleConnections()
 	if resp, body := post(t, oc, u, "application/json", `{"card":{"number":"`+otherA[0]+`"}}`); resp.StatusCode != 200 {
 		t.Fatalf("another client: %d %s", resp.StatusCode, body)
@@ -321,5 +322,176 @@ func TestOutboundUnknownCardReferencesAreBounded(t *testing.T) {
 	}
 	if n := len(psp.requests()); n != 0 {
 		t.Fatalf("the processor got %d requests, want none", n)
+	}
+}
+
+// batchRoutes reveal a list of aliases in one request: strictly at
+// psp.example.com, with on_error: pass at lenient.example.com.
+const batchRoutes = `routes:
+  - id: lenient
+    direction: outbound
+    host: lenient.example.com
+    filters:
+      - {id: reveal-pass, phase: request, operation: reveal, on_error: pass, targets: [{json: "items.#.number"}]}
+  - id: psp
+    direction: outbound
+    host: psp.example.com
+    filters:
+      - {id: reveal, phase: request, operation: reveal, targets: [{json: "items.#.number"}, {json: card.cvc}]}
+`
+
+// batch is a JSON body of the batch routes holding each of numbers.
+func batch(numbers ...string) string {
+	items := make([]string, len(numbers))
+	for i, n := range numbers {
+		items[i] = `{"number":"` + n + `"}`
+	}
+	return `{"items":[` + strings.Join(items, ",") + `]}`
+}
+
+// newMissGateway is an outbound gateway with routes (and payments, if not
+// nil) to a recording processor, with a budget of unknown aliases of
+// burst per sender that does not refill during the test.
+func newMissGateway(t *testing.T, routes string, payments CardPayments, burst int) (*upstream, *outGateway) {
+	t.Helper()
+	psp := newTLSUpstream(t, nil)
+	t0 := time.Now()
+	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, routes: routes,
+		payments: payments, misses: ratelimit.NewPer(30, time.Minute, burst, func() time.Time { return t0 })})
+	return psp, g
+}
+
+// wantMissesSpent checks a 429 too_many_unknown_aliases answer with
+// Retry-After that carries no alias.
+func wantMissesSpent(t *testing.T, what string, resp *http.Response, body string) {
+	t.Helper()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get(ErrorHeader) != "too_many_unknown_aliases" ||
+		resp.Header.Get("Retry-After") == "" || strings.Contains(body, "tok_") {
+		t.Fatalf("%s: %d %v: %s, want 429 too_many_unknown_aliases with Retry-After", what, resp.StatusCode, resp.Header, body)
+	}
+}
+
+// TestOutboundPassedUnknownAliasesAreCharged: a reveal filter with
+// on_error: pass forwards an unknown alias as it is, and the processor's
+// answer (declined, or charged) still tells a right guess from a wrong
+// one: each unknown alias it forwards is charged to the sender's budget
+// as a refused one is, and once the budget is spent the route's requests
+// are refused 429 before anything is revealed or forwarded. Known aliases
+// cost nothing, however many. Before, on_error: pass was charged nothing:
+// a guessing oracle at the client's rate.
+func TestOutboundPassedUnknownAliasesAreCharged(t *testing.T) {
+	psp, g := newMissGateway(t, batchRoutes, nil, 3)
+	panA, _ := aliases(t, g.vault)
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://lenient.example.com:" + psp.port() + "/v1/charges"
+	for i := range 5 {
+		if resp, body := post(t, c, u, "application/json", batch(panA)); resp.StatusCode != 200 {
+			t.Fatalf("known alias %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for i := range 3 {
+		guess := fmt.Sprintf("tok_test_%022d", i)
+		resp, body := post(t, c, u, "application/json", batch(panA, guess))
+		if resp.StatusCode != 200 {
+			t.Fatalf("guess %d within the budget: %d %s", i+1, resp.StatusCode, body)
+		}
+		if got := string(psp.last(t).Body); got != batch(testPAN, guess) {
+			t.Fatalf("guess %d: the processor got %q", i+1, got)
+		}
+	}
+	resp, body := post(t, c, u, "application/json", batch(panA))
+	wantMissesSpent(t, "a known alias once three passed guesses spent the budget", resp, body)
+	if n := len(psp.requests()); n != 8 {
+		t.Fatalf("the processor got %d requests, want the 8 before the budget was spent", n)
+	}
+}
+
+// TestOutboundEveryUnknownAliasOfARequestIsCharged: a request whose
+// reveal targets hold several unknown aliases is charged one for each
+// (each distinct value: the same guess twice is one guess), not one for
+// the request. A request that meets more unknown aliases than its
+// sender's budget holds is charged all of them, into debt; with on_error:
+// pass it is refused 429 too_many_unknown_aliases, not forwarded: one
+// request cannot buy the processor's answer to a batch of guesses larger
+// than the budget. Before, a batch of 50 guesses cost 1.
+func TestOutboundEveryUnknownAliasOfARequestIsCharged(t *testing.T) {
+	psp, g := newMissGateway(t, batchRoutes, nil, 6)
+	panA, _ := aliases(t, g.vault)
+	c := g.client()
+	defer c.CloseIdleConnections()
+	strict := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	// Four distinct guesses (one twice) in a list, one in another target:
+	// 5 charged, 1 left.
+	g1, g2, g3, g4, g5 := "tok_test_1111111111111111111111", "tok_test_2222222222222222222222",
+		"tok_test_3333333333333333333333", "tok_test_4444444444444444444444", "tok_test_5555555555555555555555"
+	body := strings.TrimSuffix(batch(g1, panA, g2, g3, g1, g4), "}") + `,"card":{"cvc":"` + g5 + `"}}`
+	if resp, body := post(t, c, strict, "application/json", body); resp.StatusCode != http.StatusUnprocessableEntity ||
+		resp.Header.Get(ErrorHeader) != "unknown_alias" {
+		t.Fatalf("a batch of guesses: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, c, strict, "application/json", batch(panA)); resp.StatusCode != 200 {
+		t.Fatalf("a known alias with 1 of the budget left: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, c, strict, "application/json", batch(g5)); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("the last guess of the budget: %d %s", resp.StatusCode, body)
+	}
+	resp, got := post(t, c, strict, "application/json", batch(panA))
+	wantMissesSpent(t, "a known alias once the batch and one guess spent the budget", resp, got)
+
+	// Another client, on_error: pass: 4 guesses forwarded (2 left), then
+	// 3 more are more than the budget holds: refused, nothing forwarded,
+	// and charged (1 in debt), so even a known alias waits.
+	oc := g.otherClient()
+	defer oc.CloseIdleConnections()
+	lenient := "https://lenient.example.com:" + psp.port() + "/v1/charges"
+	if resp, body := post(t, oc, lenient, "application/json", batch(g1, g2, g3, g4)); resp.StatusCode != 200 {
+		t.Fatalf("a batch within the budget: %d %s", resp.StatusCode, body)
+	}
+	before := len(psp.requests())
+	resp, got = post(t, oc, lenient, "application/json", batch(g5, "tok_test_6666666666666666666666", "tok_test_7777777777777777777777"))
+	wantMissesSpent(t, "a passed batch larger than the budget left", resp, got)
+	if n := len(psp.requests()); n != before {
+		t.Fatalf("the processor got the batch over the budget (%d requests, want %d)", n, before)
+	}
+	resp, got = post(t, oc, lenient, "application/json", batch(panA))
+	wantMissesSpent(t, "a known alias after the batch over the budget", resp, got)
+}
+
+// TestOutboundPassedUnknownCardReferencesAreCharged: a network_token
+// filter with on_error: pass forwards a card reference that is no card of
+// the account as it is (the processor's answer tells the guess, as a
+// passed alias's does); it is charged to the sender's budget as a refused
+// one is. Before, it was charged nothing.
+func TestOutboundPassedUnknownCardReferencesAreCharged(t *testing.T) {
+	routes := `routes:
+  - id: pay
+    direction: outbound
+    host: psp.example.com
+    filters:
+      - {id: pay, phase: request, operation: network_token, fallback: pan, on_error: pass,
+         targets: [{json: card.number, role: card}, {json: card.cvc, role: cvc}]}
+`
+	psp, g := newMissGateway(t, routes, fixedPayments{}, 2)
+	c := g.client()
+	defer c.CloseIdleConnections()
+	u := "https://psp.example.com:" + psp.port() + "/v1"
+	pay := func(ref string) (*http.Response, string) {
+		return post(t, c, u, "application/json", `{"card":{"number":"`+ref+`","cvc":""}}`)
+	}
+	for range 3 {
+		if resp, body := pay("card_1"); resp.StatusCode != 200 {
+			t.Fatalf("a known card: %d %s", resp.StatusCode, body)
+		}
+	}
+	for i, guess := range []string{"card_2", "card_3"} {
+		if resp, body := pay(guess); resp.StatusCode != 200 {
+			t.Fatalf("passed guess %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	resp, body := pay("card_1")
+	wantMissesSpent(t, "a known card once two passed guesses spent the budget", resp, body)
+	if n := len(psp.requests()); n != 5 {
+		t.Fatalf("the processor got %d requests, want 5", n)
 	}
 }

@@ -13,6 +13,14 @@
 //	POST   /aliases/delete    aliases:write   {"data":[alias…]} (1–20) → 204; 404 none existed;
 //	                                          409 alias_in_use when any backs a card: none deleted
 //
+// GET /aliases takes one list, comma-separated, in q or in aliases (VGS's
+// q is one string). A query that gives q, aliases or storage more than
+// once, gives both q and aliases, or that url.ParseQuery reads only in
+// part (a pair with a ';', a bad escape) is refused 400 invalid_query
+// (source.parameter naming the parameter) on every path, before any vault
+// call (readQuery): an API that read the first copy answered part of the
+// request as the whole.
+//
 // A create is all or nothing: when an item is refused (the 400 names each
 // one refused, source.pointer /data/<i>/…), none of the request's values
 // is stored. A batch delete is not (see deleteMany).
@@ -455,7 +463,7 @@ func appendErr(acc, e *jsonapi.Error) *jsonapi.Error {
 }
 
 func (h *Handler) revealOne(w http.ResponseWriter, r *http.Request) {
-	if !checkStorage(w, r.URL.Query()) {
+	if _, ok := readQuery(w, r); !ok {
 		return
 	}
 	alias := r.PathValue("alias")
@@ -476,14 +484,19 @@ func (h *Handler) revealOne(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if !checkStorage(w, q) {
+	q, ok := readQuery(w, r)
+	if !ok {
 		return
 	}
 	// VGS v1 names the list q, its newer revision aliases: take either,
-	// and name the one the client sent in an error.
+	// and name the one the client sent in an error. Not both: one list is
+	// answered, whole (readQuery refuses each given twice).
 	param := "q"
-	if !q.Has("q") && q.Has("aliases") {
+	if q.Has("aliases") {
+		if q.Has("q") {
+			jsonapi.WriteError(w, contentType, invalidQuery("aliases", "give the list of aliases in q or in aliases, not both"))
+			return
+		}
 		param = "aliases"
 	}
 	list := q.Get(param)
@@ -499,10 +512,8 @@ func (h *Handler) revealMany(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(aliases) == 0 || len(aliases) > maxAliases {
-		e := jsonapi.NewError(http.StatusBadRequest, "invalid_query", "Bad Request",
-			fmt.Sprintf("list 1 to %d aliases, comma-separated, in the %s parameter", maxAliases, param))
-		e.Objects[0].Source = &jsonapi.Source{Parameter: param}
-		jsonapi.WriteError(w, contentType, e)
+		jsonapi.WriteError(w, contentType, invalidQuery(param,
+			fmt.Sprintf("list 1 to %d aliases, comma-separated, in the %s parameter", maxAliases, param)))
 		return
 	}
 	es, err := h.vault.Describe(r.Context(), aliases)
@@ -729,7 +740,7 @@ func (j *jsonWriter) str(s string) {
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
-	if !checkStorage(w, r.URL.Query()) {
+	if _, ok := readQuery(w, r); !ok {
 		return
 	}
 	if err := jsonapi.CheckContentType(r, "application/json", jsonapi.MediaType); err != nil {
@@ -757,7 +768,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
-	if !checkStorage(w, r.URL.Query()) {
+	if _, ok := readQuery(w, r); !ok {
 		return
 	}
 	if err := h.vault.Delete(r.Context(), r.PathValue("alias")); err != nil {
@@ -825,6 +836,44 @@ func (h *Handler) deleteMany(w http.ResponseWriter, r *http.Request) {
 // VOLATILE. A valid
 // one changes nothing: an alias is unique across both stores and is found
 // in whichever holds it.
+// queryParams are the query parameters the API reads.
+var queryParams = [...]string{"q", "aliases", "storage"}
+
+// readQuery returns r's query parameters, having checked them; when they
+// do not pass it answers 400 and returns false. Refused (invalid_query): a
+// query url.ParseQuery reads only in part (a pair with a ';', a bad
+// escape: r.URL.Query drops such a pair without a word, and with it a
+// list of aliases or a storage), and a parameter of the API's
+// (queryParams) given more than once, whose copies a client, or a proxy
+// in front, may read otherwise than the API (the first, the last, all of
+// them): the API would answer a part of the request as if it were the
+// whole. Neither is named by its value. Then storage (checkStorage).
+// Other parameters are the client's and are not read.
+func readQuery(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		e := jsonapi.NewError(http.StatusBadRequest, "invalid_query", "Bad Request",
+			"the query string does not parse: pairs are separated by '&' only, and each '%' starts an escape of two hex digits")
+		jsonapi.WriteError(w, contentType, e)
+		return nil, false
+	}
+	for _, name := range queryParams {
+		if len(q[name]) > 1 {
+			jsonapi.WriteError(w, contentType, invalidQuery(name, "give the "+name+" parameter once"))
+			return nil, false
+		}
+	}
+	return q, checkStorage(w, q)
+}
+
+// invalidQuery is the 400 invalid_query error of the query parameter
+// param.
+func invalidQuery(param, detail string) *jsonapi.Error {
+	e := jsonapi.NewError(http.StatusBadRequest, "invalid_query", "Bad Request", detail)
+	e.Objects[0].Source = &jsonapi.Source{Parameter: param}
+	return e
+}
+
 func checkStorage(w http.ResponseWriter, q url.Values) bool {
 	if !q.Has("storage") {
 		return true

@@ -364,3 +364,54 @@ func TestRevealManyReadsTheListLazily(t *testing.T) {
 		}
 	}
 }
+
+// TestRevealManyRefusesAmbiguousLists: GET /aliases takes one list of
+// aliases, comma-separated, in q or in aliases (VGS's q is one string).
+// A request that gives it twice (q twice, aliases twice, or both), or a
+// query url.ParseQuery would read only in part (a pair with a ';', a bad
+// escape), is refused 400 invalid_query naming the parameter, before
+// anything is revealed. Before, the first list was answered and the rest
+// dropped without a word: a partial answer the client took for the whole
+// (an alias of the second list read as absent), and a request a proxy in
+// front reads otherwise (the last q) than the API did. The same holds
+// for storage on every path that reads it.
+func TestRevealManyRefusesAmbiguousLists(t *testing.T) {
+	e := setup(t, nil)
+	recs := e.create(t, `{"data":[{"value":"4111111111111111"},{"value":"5555555555554444"}]}`)
+	a, b := recs[0].Aliases[0].Alias, recs[1].Aliases[0].Alias
+	tests := []struct{ name, path, param string }{
+		{"q twice", "/aliases?q=" + a + "&q=" + b, "q"},
+		{"q twice, the second empty", "/aliases?q=" + a + "&q=", "q"},
+		{"aliases twice", "/aliases?aliases=" + a + "&aliases=" + b, "aliases"},
+		{"q and aliases", "/aliases?q=" + a + "&aliases=" + b, "aliases"},
+		{"an empty q and aliases", "/aliases?q=&aliases=" + a, "aliases"},
+		{"a pair with a semicolon", "/aliases?q=" + a + "&x=1;q=" + b, ""},
+		{"a bad escape", "/aliases?q=" + a + "&q=%zz", ""},
+		{"storage twice", "/aliases/" + a + "?storage=PERSISTENT&storage=VOLATILE", "storage"},
+		{"storage twice, listing", "/aliases?q=" + a + "&storage=PERSISTENT&storage=PERSISTENT", "storage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(t, "GET", tt.path, e.reveal, "", "")
+			var doc errorDoc
+			if r.status != http.StatusBadRequest || json.Unmarshal(r.body, &doc) != nil || len(doc.Errors) != 1 ||
+				doc.Errors[0].Code != "invalid_query" || doc.Errors[0].Source.Parameter != tt.param {
+				t.Fatalf("%s: %d %s, want 400 invalid_query naming %q", tt.path, r.status, r.body, tt.param)
+			}
+			// The href is the request's URL without its query.
+			rest := strings.ReplaceAll(string(r.body), e.srv.URL+strings.SplitN(tt.path, "?", 2)[0], "")
+			if strings.Contains(rest, a) || strings.Contains(rest, b) {
+				t.Fatalf("the refusal names an alias of the query: %s", r.body)
+			}
+			obstest.AssertNoPAN(t, "refusal", r.body)
+		})
+	}
+	// One list in one parameter is answered whole, as before.
+	for _, path := range []string{"/aliases?q=" + a + "," + b, "/aliases?aliases=" + a + "," + b + "&storage=PERSISTENT&other=1&other=2"} {
+		r := e.do(t, "GET", path, e.reveal, "", "")
+		var many struct{ Data map[string]record }
+		if r.status != 200 || json.Unmarshal(r.body, &many) != nil || len(many.Data) != 2 {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}

@@ -94,15 +94,19 @@ func (l *Limiter) Charge(key string, n int) (ok bool, wait time.Duration, left i
 // acted on one Peek. Charge would take nothing from a bucket under
 // min(n, Burst) tokens, and each of a wave of concurrent costs after the
 // first few would go free; Debit charges every one, so the key waits
-// for all of them to refill. A nil Limiter does nothing.
-func (l *Limiter) Debit(key string, n int) {
+// for all of them to refill. It reports whether the bucket held the n
+// tokens (it is not in debt). A nil Limiter does nothing and reports
+// true.
+func (l *Limiter) Debit(key string, n int) bool {
 	if l == nil || n <= 0 {
-		return
+		return true
 	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.bucketLocked(key, now).tokens -= float64(n)
+	b := l.bucketLocked(key, now)
+	b.tokens -= float64(n)
+	return b.tokens >= 0
 }
 
 // take is Take, or Charge when debt is set.

@@ -82,7 +82,7 @@ func contains(list []string, s string) bool {
 // (placeholders) included. A message without the card target is left as
 // it is.
 func (p *Program) applyPayment(ctx context.Context, msg *Message, tok Tokenizer) ([]Change, error) {
-	msg.Unknown = nil
+	msg.Unknown, msg.UnknownValues = nil, 0
 	if p.body == nil || len(msg.Body) == 0 {
 		return nil, nil
 	}

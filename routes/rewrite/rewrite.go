@@ -251,6 +251,11 @@ type Message struct {
 	// the message (naming the target) or pass it on. Apply leaves it
 	// unchanged when it fails.
 	Unknown []TargetRef
+	// UnknownValues is how many distinct values (the same string in two
+	// places is one) Unknown's targets held that the Tokenizer did not
+	// know: the guesses the message made, each of which an answer to it
+	// could tell right or wrong. Set with Unknown; 0 when it is nil.
+	UnknownValues int
 }
 
 // TargetRef names a target as its route wrote it: its kind and its path,
@@ -409,7 +414,7 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 	}
 	hspans := p.locateHeaders(msg.Header)
 	if len(spans)+len(hspans) == 0 {
-		msg.Unknown = nil
+		msg.Unknown, msg.UnknownValues = nil, 0
 		return nil, nil
 	}
 	repl, err := p.tokenize(ctx, tok, spans, hspans)
@@ -421,9 +426,9 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 			return nil, fmt.Errorf("%w: target %d", ErrUnsafeValue, s.Target)
 		}
 	}
-	msg.Unknown = nil
+	msg.Unknown, msg.UnknownValues = nil, 0
 	if p.op == Reveal {
-		msg.Unknown = p.unknown(spans, hspans, repl)
+		msg.Unknown, msg.UnknownValues = p.unknown(spans, hspans, repl)
 	}
 	changes := make([]Change, len(p.targets))
 	for i, t := range p.targets {
@@ -443,15 +448,18 @@ func (p *Program) Apply(ctx context.Context, msg *Message, tok Tokenizer) ([]Cha
 }
 
 // unknown returns the targets holding a non-empty value whose replacement
-// is "" (an alias the Tokenizer does not know), once each, in target order.
-func (p *Program) unknown(spans []Span, hspans []headerSpan, repl []string) []TargetRef {
-	var held []bool // by target index; nil while every value is known
+// is "" (an alias the Tokenizer does not know), once each, in target order,
+// and how many distinct such values they hold (Message.UnknownValues).
+func (p *Program) unknown(spans []Span, hspans []headerSpan, repl []string) ([]TargetRef, int) {
+	var held []bool     // by target index; nil while every value is known
+	var values []string // the unknown values, to count the distinct ones
 	mark := func(v string, r string, target int) {
 		if v != "" && r == "" {
 			if held == nil {
 				held = make([]bool, len(p.targets))
 			}
 			held[target] = true
+			values = append(values, v)
 		}
 	}
 	for i, s := range spans {
@@ -461,7 +469,7 @@ func (p *Program) unknown(spans []Span, hspans []headerSpan, repl []string) []Ta
 		mark(h.value, repl[len(spans)+i], h.target)
 	}
 	if held == nil {
-		return nil
+		return nil, 0
 	}
 	var out []TargetRef
 	for t, ok := range held {
@@ -469,7 +477,9 @@ func (p *Program) unknown(spans []Span, hspans []headerSpan, repl []string) []Ta
 			out = append(out, TargetRef{Kind: p.targets[t].Kind, Path: p.targets[t].Path})
 		}
 	}
-	return out
+	slices.Sort(values)
+	n := len(slices.Compact(values))
+	return out, n
 }
 
 // tokenize sends every non-empty value, body spans first, to the Tokenizer

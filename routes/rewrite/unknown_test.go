@@ -11,7 +11,9 @@ import (
 // TestRevealReportsTargetsWithUnknownAliases checks Message.Unknown (issue
 // 21): from its one Reveal call, Apply names every target (once, in target
 // order) that held a value the Tokenizer answered "" for, leaves those
-// values as they are, reveals the others and does not fail.
+// values as they are, reveals the others and does not fail; it counts
+// those values in Message.UnknownValues, each distinct one once (the same
+// unknown alias in two headers is one guess).
 func TestRevealReportsTargetsWithUnknownAliases(t *testing.T) {
 	known := map[string]string{"tok_a": "4111111111111111", "tok_b": "5555555555554444"}
 	mp := func(parts ...string) string { return multipartBody("\r\n", "", "", parts...) }
@@ -61,6 +63,8 @@ func TestRevealReportsTargetsWithUnknownAliases(t *testing.T) {
 			"", "", http.Header{"X-Card": {"tok_gone"}},
 			[]TargetRef{{KindHeader, "X-Card"}}},
 	}
+	values := map[string]int{"json": 3, "json all known": 0, "form urlencoded": 2, "form multipart": 1, "xml": 1, "regex": 1,
+		"headers and body": 1, "header only": 1}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := Compile(Reveal, tt.specs)
@@ -76,7 +80,7 @@ func TestRevealReportsTargetsWithUnknownAliases(t *testing.T) {
 				h = http.Header{}
 			}
 			msg := &Message{Header: h, Body: []byte(tt.body), MediaType: tt.media, Params: map[string]string{"boundary": formBoundary},
-				Unknown: []TargetRef{{"stale", "from a previous message"}}}
+				Unknown: []TargetRef{{"stale", "from a previous message"}}, UnknownValues: 99}
 			if _, err := p.Apply(context.Background(), msg, tok); err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
@@ -93,6 +97,9 @@ func TestRevealReportsTargetsWithUnknownAliases(t *testing.T) {
 			}
 			if !slices.Equal(msg.Unknown, tt.unknown) {
 				t.Errorf("Unknown = %+v, want %+v", msg.Unknown, tt.unknown)
+			}
+			if want, ok := values[tt.name]; !ok || msg.UnknownValues != want {
+				t.Errorf("UnknownValues = %d, want %d (listed: %v)", msg.UnknownValues, want, ok)
 			}
 		})
 	}
