@@ -199,11 +199,10 @@ type Limits struct {
 	// OutboundUnknownAliases is how many unknown aliases (one that does
 	// not exist, expired, or is another account's; or a network_token
 	// card reference that is no card of the account) one outbound client
-	// (or source address, as OutboundClientRate) may send a minute, as a
-	// token bucket of OutboundUnknownBurst: each distinct one of a
-	// request is charged, refused 422 or forwarded by an on_error: pass
-	// filter (a request to be forwarded with more than the bucket holds
-	// is refused 429); while it is spent, every request of a route that
+	// (or source address, as OutboundClientRate) may have refused a
+	// minute, as a token bucket of OutboundUnknownBurst: each distinct one
+	// of a request refused 422 is charged (what an on_error: pass filter
+	// forwards is not); while it is spent, every request of a route that
 	// reveals is refused 429 too_many_unknown_aliases
 	// (proxy.OutboundOptions.Misses). Defaults 30 and 30; 0: no limit.
 	OutboundUnknownAliases int `yaml:"outbound_unknown_aliases"`

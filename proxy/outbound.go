@@ -29,23 +29,23 @@ package proxy
 //     (or its stolen credentials) cannot make the gateway reveal, or try,
 //     aliases at speed. A passthrough tunnel's bytes are not requests:
 //     its CONNECT is counted.
-//   - Each unknown alias a request's reveal filters meet (each distinct
-//     value: rewrite.Message.UnknownValues), and each card reference of a
-//     network_token filter that is no card of the account (unknown_card),
-//     is charged to its sender's budget of unknown aliases
-//     (OutboundOptions.Misses, same key), whether the filter refuses the
-//     request (422) or, with on_error: pass, forwards the value as it is
-//     (the processor's answer tells the guess as well); known aliases cost
-//     nothing. While the budget is spent, every request of a route that
-//     reveals in requests is refused 429 too_many_unknown_aliases before
-//     anything is revealed, known aliases included: refusing only the
-//     unknown ones would answer the guess. Every charge is taken whole
+//   - A request refused 422 unknown_alias is charged each distinct
+//     unknown alias its refusing filter met (rewrite.Message.UnknownValues),
+//     one refused 422 unknown_card (a network_token filter's card
+//     reference that is no card of the account) one, to its sender's
+//     budget of unknown aliases (OutboundOptions.Misses, same key); known
+//     aliases cost nothing, and so do the values a filter with
+//     on_error: pass forwards as they are (the route says its targets may
+//     hold other values: charging them stopped a merchant's payments
+//     after 30 a minute; each is logged and counted passed_on_error).
+//     While the budget is spent, every request of a route that reveals in
+//     requests is refused 429 too_many_unknown_aliases before anything is
+//     revealed, known aliases included: refusing only the unknown ones
+//     would answer the guess. Every charge is taken whole
 //     (MissBudget.Debit), into debt when concurrent requests passed the
 //     check together or one request holds more unknown aliases than the
 //     budget: a wave or a batch of guesses is paid for in full before the
-//     next. A request that would be forwarded (on_error: pass) with more
-//     unknown aliases than the budget held is refused 429 too, not sent:
-//     one request buys no more answers than the budget.
+//     next.
 //   - CONNECT to a host with an outbound route is intercepted with a leaf
 //     certificate of the gateway CA; CONNECT to a Passthrough host is
 //     tunnelled untouched (the proxy dials it before answering 200);
@@ -262,12 +262,12 @@ type OutboundOptions struct {
 	// (limits.outbound_client_rate). nil: no limit.
 	Limit func(key string) (ok bool, wait time.Duration)
 	// Misses, when set, bounds the unknown aliases a sender's reveals may
-	// meet, under the key Limit uses: each distinct alias a request's
-	// reveal filters find that the vault does not know (that expired, or
-	// of another account) and each network_token filter's card reference
-	// that is no card of the account is charged one, refused (422
-	// unknown_alias, unknown_card) or passed (on_error: pass); a request
-	// to be forwarded with more than the budget held is refused 429. While
+	// meet, under the key Limit uses: a request refused 422 unknown_alias
+	// is charged each distinct alias its refusing filter found that the
+	// vault does not know (that expired, or of another account), one
+	// refused 422 unknown_card (a network_token filter's card reference
+	// that is no card of the account) one; what an on_error: pass filter
+	// forwards is not charged. While
 	// the sender's budget is spent every request of a route that reveals
 	// in requests is answered 429 too_many_unknown_aliases with
 	// Retry-After before anything is revealed, known aliases or not
@@ -1298,19 +1298,12 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			return req, o.missesSpent(lr, req, wait)
 		}
 	}
-	jerr := o.pipe.request(rctx, st, outboundRequest, req)
-	if missKey != "" && st.misses > 0 {
-		// Every unknown alias is charged, passed or refused. A request
-		// that met more than the budget held is not forwarded: one
-		// request buys no more answers to guesses than the budget.
-		if !o.misses.Debit(missKey, st.misses) && jerr == nil {
-			o.log.LogAttrs(rctx, slog.LevelWarn, "proxy: a request met more unknown aliases than its sender's budget held; refused",
-				slog.String("route", route.ID), slog.String("client_id", client.ID), slog.Int("unknown", st.misses))
-			_, wait := o.misses.Peek(missKey) // in debt: refused, and counted as the other refusals
-			return req, o.missesSpent(lr, req, wait)
+	if jerr := o.pipe.request(rctx, st, outboundRequest, req); jerr != nil {
+		if missKey != "" && st.misses > 0 {
+			// Each unknown alias of the refused request is charged,
+			// into debt (reqState.misses).
+			o.misses.Debit(missKey, st.misses)
 		}
-	}
-	if jerr != nil {
 		return req, o.answer(lr, req, jerr)
 	}
 	if route.HasPhase(routes.Response) || route.LeakGuard != routes.LeakOff {

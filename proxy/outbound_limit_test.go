@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aliasgate/aliasgate/internal/obs"
+	"github.com/aliasgate/aliasgate/internal/obs/obstest"
 	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -351,14 +353,27 @@ func batch(numbers ...string) string {
 
 // newMissGateway is an outbound gateway with routes (and payments, if not
 // nil) to a recording processor, with a budget of unknown aliases of
-// burst per sender that does not refill during the test.
-func newMissGateway(t *testing.T, routes string, payments CardPayments, burst int) (*upstream, *outGateway) {
+// burst per sender that does not refill during the test, and metrics.
+func newMissGateway(t *testing.T, routes string, payments CardPayments, burst int) (*upstream, *missGateway) {
 	t.Helper()
 	psp := newTLSUpstream(t, nil)
 	t0 := time.Now()
+	m := obs.NewMetrics()
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, routes: routes,
-		payments: payments, misses: ratelimit.NewPer(30, time.Minute, burst, func() time.Time { return t0 })})
-	return psp, g
+		payments: payments, metrics: m, logger: obstest.Logger(t),
+		misses: ratelimit.NewPer(30, time.Minute, burst, func() time.Time { return t0 })})
+	return psp, &missGateway{g, m}
+}
+
+// missGateway is newMissGateway's gateway and its metrics.
+type missGateway struct {
+	*outGateway
+	m *obs.Metrics
+}
+
+// filterResults is aliasgate_proxy_filter_results_total{route,filter,result}.
+func (g *missGateway) filterResults(route, filter, result string) float64 {
+	return counterValue(g.m.ProxyFilterResults.WithLabelValues(route, filter, result))
 }
 
 // wantMissesSpent checks a 429 too_many_unknown_aliases answer with
@@ -371,50 +386,56 @@ func wantMissesSpent(t *testing.T, what string, resp *http.Response, body string
 	}
 }
 
-// TestOutboundPassedUnknownAliasesAreCharged: a reveal filter with
-// on_error: pass forwards an unknown alias as it is, and the processor's
-// answer (declined, or charged) still tells a right guess from a wrong
-// one: each unknown alias it forwards is charged to the sender's budget
-// as a refused one is, and once the budget is spent the route's requests
-// are refused 429 before anything is revealed or forwarded. Known aliases
-// cost nothing, however many. Before, on_error: pass was charged nothing:
-// a guessing oracle at the client's rate.
-func TestOutboundPassedUnknownAliasesAreCharged(t *testing.T) {
+// TestOutboundPassedUnknownAliasesAreNotCharged: a reveal filter with
+// on_error: pass says the values at its targets may be other than aliases
+// (another provider's token, a number a backend in scope sends in clear,
+// VGS's behaviour for an alias it does not hold), and forwards them as
+// they are. Charging them to the sender's budget of unknown aliases (as
+// the outbound charge review first did) stopped all of the sender's
+// revealing traffic after 30 such values a minute: a merchant's payments
+// refused for a route doing what it says. They are not charged; each is
+// logged and counted (passed_on_error), and the route's strict filters
+// keep the bound.
+func TestOutboundPassedUnknownAliasesAreNotCharged(t *testing.T) {
 	psp, g := newMissGateway(t, batchRoutes, nil, 3)
 	panA, _ := aliases(t, g.vault)
 	c := g.client()
 	defer c.CloseIdleConnections()
-	u := "https://lenient.example.com:" + psp.port() + "/v1/charges"
-	for i := range 5 {
-		if resp, body := post(t, c, u, "application/json", batch(panA)); resp.StatusCode != 200 {
-			t.Fatalf("known alias %d: %d %s", i+1, resp.StatusCode, body)
-		}
-	}
-	for i := range 3 {
-		guess := fmt.Sprintf("tok_test_%022d", i)
-		resp, body := post(t, c, u, "application/json", batch(panA, guess))
+	lenient := "https://lenient.example.com:" + psp.port() + "/v1/charges"
+	for i := range 10 {
+		other := fmt.Sprintf("tok_test_%022d", i)
+		resp, body := post(t, c, lenient, "application/json", batch(panA, other))
 		if resp.StatusCode != 200 {
-			t.Fatalf("guess %d within the budget: %d %s", i+1, resp.StatusCode, body)
+			t.Fatalf("passed value %d: %d %s", i+1, resp.StatusCode, body)
 		}
-		if got := string(psp.last(t).Body); got != batch(testPAN, guess) {
-			t.Fatalf("guess %d: the processor got %q", i+1, got)
+		if got := string(psp.last(t).Body); got != batch(testPAN, other) {
+			t.Fatalf("passed value %d: the processor got %q", i+1, got)
 		}
 	}
-	resp, body := post(t, c, u, "application/json", batch(panA))
-	wantMissesSpent(t, "a known alias once three passed guesses spent the budget", resp, body)
-	if n := len(psp.requests()); n != 8 {
-		t.Fatalf("the processor got %d requests, want the 8 before the budget was spent", n)
+	strict := "https://psp.example.com:" + psp.port() + "/v1/charges"
+	if resp, body := post(t, c, strict, "application/json", batch(panA)); resp.StatusCode != 200 {
+		t.Fatalf("a known alias on the strict route after ten passed values: %d %s", resp.StatusCode, body)
 	}
+	if n := g.filterResults("lenient", "reveal-pass", "passed_on_error"); n != 10 {
+		t.Errorf("passed_on_error counted %v, want 10", n)
+	}
+	// The strict route's guesses still spend the budget.
+	for i := range 3 {
+		resp, _ := post(t, c, strict, "application/json", batch(fmt.Sprintf("tok_test_%022d", 100+i)))
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("strict guess %d: %d, want 422", i+1, resp.StatusCode)
+		}
+	}
+	resp, body := post(t, c, lenient, "application/json", batch(panA))
+	wantMissesSpent(t, "a known alias once three refused guesses spent the budget", resp, body)
 }
 
 // TestOutboundEveryUnknownAliasOfARequestIsCharged: a request whose
 // reveal targets hold several unknown aliases is charged one for each
 // (each distinct value: the same guess twice is one guess), not one for
 // the request. A request that meets more unknown aliases than its
-// sender's budget holds is charged all of them, into debt; with on_error:
-// pass it is refused 429 too_many_unknown_aliases, not forwarded: one
-// request cannot buy the processor's answer to a batch of guesses larger
-// than the budget. Before, a batch of 50 guesses cost 1.
+// sender's budget holds is charged all of them, into debt. Before, a
+// batch of 50 guesses cost 1.
 func TestOutboundEveryUnknownAliasOfARequestIsCharged(t *testing.T) {
 	psp, g := newMissGateway(t, batchRoutes, nil, 6)
 	panA, _ := aliases(t, g.vault)
@@ -439,31 +460,23 @@ func TestOutboundEveryUnknownAliasOfARequestIsCharged(t *testing.T) {
 	resp, got := post(t, c, strict, "application/json", batch(panA))
 	wantMissesSpent(t, "a known alias once the batch and one guess spent the budget", resp, got)
 
-	// Another client, on_error: pass: 4 guesses forwarded (2 left), then
-	// 3 more are more than the budget holds: refused, nothing forwarded,
-	// and charged (1 in debt), so even a known alias waits.
+	// A batch larger than the budget: charged whole, into debt.
 	oc := g.otherClient()
 	defer oc.CloseIdleConnections()
-	lenient := "https://lenient.example.com:" + psp.port() + "/v1/charges"
-	if resp, body := post(t, oc, lenient, "application/json", batch(g1, g2, g3, g4)); resp.StatusCode != 200 {
-		t.Fatalf("a batch within the budget: %d %s", resp.StatusCode, body)
+	more := []string{g1, g2, g3, g4, g5, "tok_test_6666666666666666666666", "tok_test_7777777777777777777777", "tok_test_8888888888888888888888"}
+	if resp, body := post(t, oc, strict, "application/json", batch(more...)); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("a batch larger than the budget: %d %s", resp.StatusCode, body)
 	}
-	before := len(psp.requests())
-	resp, got = post(t, oc, lenient, "application/json", batch(g5, "tok_test_6666666666666666666666", "tok_test_7777777777777777777777"))
-	wantMissesSpent(t, "a passed batch larger than the budget left", resp, got)
-	if n := len(psp.requests()); n != before {
-		t.Fatalf("the processor got the batch over the budget (%d requests, want %d)", n, before)
-	}
-	resp, got = post(t, oc, lenient, "application/json", batch(panA))
-	wantMissesSpent(t, "a known alias after the batch over the budget", resp, got)
+	resp, got = post(t, oc, strict, "application/json", batch(panA))
+	wantMissesSpent(t, "a known alias after a batch larger than the budget", resp, got)
 }
 
-// TestOutboundPassedUnknownCardReferencesAreCharged: a network_token
+// TestOutboundPassedUnknownCardReferencesAreNotCharged: a network_token
 // filter with on_error: pass forwards a card reference that is no card of
-// the account as it is (the processor's answer tells the guess, as a
-// passed alias's does); it is charged to the sender's budget as a refused
-// one is. Before, it was charged nothing.
-func TestOutboundPassedUnknownCardReferencesAreCharged(t *testing.T) {
+// the account as it is; as with reveal filters, such values are not
+// charged (the route says they may be other values), and the sender's
+// known cards go on being paid.
+func TestOutboundPassedUnknownCardReferencesAreNotCharged(t *testing.T) {
 	routes := `routes:
   - id: pay
     direction: outbound
@@ -479,19 +492,15 @@ func TestOutboundPassedUnknownCardReferencesAreCharged(t *testing.T) {
 	pay := func(ref string) (*http.Response, string) {
 		return post(t, c, u, "application/json", `{"card":{"number":"`+ref+`","cvc":""}}`)
 	}
-	for range 3 {
-		if resp, body := pay("card_1"); resp.StatusCode != 200 {
-			t.Fatalf("a known card: %d %s", resp.StatusCode, body)
+	for i := range 6 {
+		if resp, body := pay(fmt.Sprintf("card_%d", 2+i)); resp.StatusCode != 200 {
+			t.Fatalf("passed reference %d: %d %s", i+1, resp.StatusCode, body)
 		}
 	}
-	for i, guess := range []string{"card_2", "card_3"} {
-		if resp, body := pay(guess); resp.StatusCode != 200 {
-			t.Fatalf("passed guess %d: %d %s", i+1, resp.StatusCode, body)
-		}
+	if resp, body := pay("card_1"); resp.StatusCode != 200 {
+		t.Fatalf("a known card after six passed references: %d %s", resp.StatusCode, body)
 	}
-	resp, body := pay("card_1")
-	wantMissesSpent(t, "a known card once two passed guesses spent the budget", resp, body)
-	if n := len(psp.requests()); n != 5 {
-		t.Fatalf("the processor got %d requests, want 5", n)
+	if n := len(psp.requests()); n != 7 {
+		t.Fatalf("the processor got %d requests, want 7", n)
 	}
 }

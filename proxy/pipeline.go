@@ -66,9 +66,9 @@ type phaseOptions struct {
 	guard bool
 	// strict refuses (422, naming the target) a message whose reveal
 	// target holds an alias the vault does not know, unless the filter
-	// says on_error: pass, and counts what it met that the sender's
-	// account does not hold in reqState.misses. On for the outbound
-	// request.
+	// says on_error: pass, and counts what it refused for that the
+	// sender's account does not hold in reqState.misses. On for the
+	// outbound request.
 	strict bool
 }
 
@@ -141,12 +141,14 @@ type reqState struct {
 	// acceptGzip is the Accept-Encoding value askGzip sets, in the same
 	// allocation.
 	acceptGzip [1]string
-	// misses is what a strict request phase met that the sender's account
-	// does not hold, refused or passed (on_error: pass): each distinct
-	// unknown alias of each reveal filter (rewrite.Message.UnknownValues)
-	// and each card reference of a network_token filter that is no card
-	// of the account (unknown_card). The outbound proxy charges it to the
-	// sender's budget (OutboundOptions.Misses).
+	// misses is what a strict request phase refused for that the
+	// sender's account does not hold: each distinct unknown alias of the
+	// reveal filter that refused (rewrite.Message.UnknownValues), or the
+	// card reference of a network_token filter that is no card of the
+	// account (unknown_card). The outbound proxy charges it to the
+	// sender's budget (OutboundOptions.Misses). What a filter with
+	// on_error: pass forwards is not counted: the route says its targets
+	// may hold other values (logged and counted as passed_on_error).
 	misses int
 }
 
@@ -661,10 +663,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 				}
 				continue
 			}
-			if opts.strict && reason(err) == "unknown_card" {
-				st.misses++ // a guess, whether refused or passed
+			refuse := p.filterFailed(ctx, st, f, err)
+			if refuse && opts.strict && reason(err) == "unknown_card" {
+				st.misses++ // a guess refused; a passed one is not charged (reqState.misses)
 			}
-			if p.filterFailed(ctx, st, f, err) || errors.Is(err, vault.ErrThrottled) {
+			if refuse || errors.Is(err, vault.ErrThrottled) {
 				// A throttled caller is refused whatever the filter's
 				// on_error: passing would forward what the limit held back.
 				return throttled(namedRefusal(phase, st, f, err), err)
@@ -675,8 +678,8 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 			noStore(msg.header)
 		}
 		if len(rm.Unknown) > 0 && opts.strict {
-			st.misses += rm.UnknownValues
 			if jerr := p.unknownAlias(ctx, st, f, rm.Unknown[0]); jerr != nil {
+				st.misses += rm.UnknownValues
 				return jerr
 			}
 		} else {
