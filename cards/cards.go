@@ -109,9 +109,10 @@
 //     are served: another's is 403 account_not_allowed after authentication
 //     (vault.Service.RouteServes; the built-in /cards serves every account);
 //     AliasUse (vault.Options.InUse) keeps the vault API from deleting a
-//     card's pan_alias (409 alias_in_use). A card stored with a pan_alias
-//     that a concurrent delete removed gets its number back under a new
-//     alias (restore.go). MigrateAccounts (migrate.go)
+//     card's pan_alias, or the PAN alias of its live network token (the
+//     token alias index, tokenaliases.go), 409 alias_in_use. A card
+//     stored with a pan_alias that a concurrent delete removed gets its
+//     number back under a new alias (restore.go). MigrateAccounts (migrate.go)
 //     gives the cards of every account the records they referenced before
 //     accounts existed.
 //   - Card records are written with compare-and-swap (cas.go): every write
@@ -198,6 +199,27 @@ type Store interface {
 	FinishIdempotency(ctx context.Context, account, key string, record []byte, expires time.Time) error
 	// ReleaseIdempotency removes (account, key).
 	ReleaseIdempotency(ctx context.Context, account, key string) error
+	TokenAliases
+}
+
+// TokenAliases is the token alias index of a Store (tokenaliases.go):
+// which of an account's cards have a network token whose PAN the vault
+// holds under an alias, so that AliasUse finds the token from the alias
+// the vault API is asked to delete.
+type TokenAliases interface {
+	// PutTokenAliases adds entries (those already there stay, once).
+	PutTokenAliases(ctx context.Context, entries []vault.TokenAlias) error
+	// CardsByTokenAlias returns the ids of the account's cards indexed
+	// under alias, in id order.
+	CardsByTokenAlias(ctx context.Context, account, alias string) ([]string, error)
+	// RemoveTokenAlias removes every entry of the account's alias; none is
+	// no error.
+	RemoveTokenAlias(ctx context.Context, account, alias string) error
+	// TokenAliasesIndexed reports whether MarkTokenAliasesIndexed was called.
+	TokenAliasesIndexed(ctx context.Context) (bool, error)
+	// MarkTokenAliasesIndexed records that the index was built over every
+	// card (IndexTokenAliases).
+	MarkTokenAliasesIndexed(ctx context.Context) error
 }
 
 // Vault turns values into aliases and back (*vault.Service).

@@ -33,6 +33,9 @@ type memStore struct {
 
 	idem map[string]idemTestEntry // idempotency_test.go
 
+	tokenAliases        map[string][]string // account/alias → card ids (tokenaliases_test.go)
+	tokenAliasesIndexed bool
+
 	// stale, when set, makes every compare-and-swap write lose, as if
 	// another gateway changed the card each time (payment_test.go).
 	stale atomic.Bool

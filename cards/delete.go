@@ -173,11 +173,13 @@ func (h *Handler) retireToken(q *request, t *tokenRecord) error {
 		}
 	case errors.Is(err, vault.ErrNotFound) && t.Ref != "":
 		// The alias went without the token: the vault API's DELETE
-		// /aliases of the token PAN (AliasUse does not know token
-		// aliases). The token service deletes it by its reference.
+		// /aliases of the token PAN before AliasUse knew token aliases
+		// (tokenaliases.go), or a store's own loss. The token service
+		// deletes it by its reference.
 		if err := h.ts().Delete(q.ctx, t.Ref, ""); err != nil && !errors.Is(err, tsp.ErrDeleted) {
 			return fmt.Errorf("%w: delete network token %s: %w", errTokenService, t.ID, err)
 		}
+		h.forgetTokenAlias(q, t.PANAlias)
 		h.log.InfoContext(q.ctx, "cards: network token deleted by its reference; its alias was already gone",
 			"network_token_id", t.ID, "account_id", q.p.Account, "trace_id", q.obs.TraceID)
 	case errors.Is(err, vault.ErrNotFound):

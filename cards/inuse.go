@@ -10,11 +10,13 @@ import (
 )
 
 // AliasUse answers the vault's question "does this alias back a card?"
-// (vault.InUse), so that the vault API cannot delete a card's PAN alias
-// out from under it (409 alias_in_use). It needs no vault: the cards of a
-// PAN are found by their fingerprint in the alias owner's account (several
-// with duplicate detection off, duplicates.go), and the alias backs one
-// when it is that card's pan_alias (and the card is not being deleted).
+// (vault.InUse), so that the vault API cannot delete a card's PAN alias,
+// or its network token's, out from under it (409 alias_in_use). It needs
+// no vault: the cards of a PAN are found by their fingerprint in the alias
+// owner's account (several with duplicate detection off, duplicates.go),
+// and the alias backs one when it is that card's pan_alias (and the card
+// is not being deleted); the card of a token by the token alias index
+// (tokenaliases.go).
 //
 // It is also a vault.InUseRecheck: after the vault API deleted an alias
 // AliasInUse let go, a card another gateway stored with it in between gets
@@ -60,10 +62,10 @@ func (u *AliasUse) AliasDeleted(ctx context.Context, account, alias string, valu
 }
 
 // AliasInUse implements vault.InUse. Only a value that is a card number
-// can back a card. A network token's own PAN alias is not looked for (the
-// store has no index of token PANs): a token whose alias is gone answers
-// 409 card_data_gone, like a card whose PAN alias is gone, and its DELETE
-// still deletes it at the token service, by its reference (retireToken).
+// can back a card: as the card's pan_alias (the cards of its fingerprint
+// in the account), or as the PAN alias of a card's live network token
+// (the token alias index, tokenaliases.go; not for the cards' own release
+// of that token's alias, withTokenRelease).
 func (u *AliasUse) AliasInUse(ctx context.Context, account, alias string, value []byte) (bool, error) {
 	if !pan.Valid(string(value)) {
 		return false, nil
@@ -72,5 +74,11 @@ func (u *AliasUse) AliasInUse(ctx context.Context, account, alias string, value 
 	if err != nil {
 		return false, err
 	}
-	return otherUses(held, "", alias), nil // DELETE /cards/{id} removes the alias itself
+	if otherUses(held, "", alias) { // DELETE /cards/{id} removes the alias itself
+		return true, nil
+	}
+	if tokenReleased(ctx, alias) {
+		return false, nil
+	}
+	return tokenHolds(ctx, u.store, account, alias)
 }

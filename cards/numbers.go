@@ -66,29 +66,41 @@ type CardScanner interface {
 // IndexNumbers indexes the card number and token PANs of every card st
 // holds in n, then marks the index built. It is idempotent.
 func IndexNumbers(ctx context.Context, st CardScanner, n NumberIndexer) error {
-	var aliases []string // of several cards: one write per scanPage of them
-	err := scanAllCards(ctx, st, func(_ vault.CardDump, rec *migrationRecord) error {
+	err := indexAllCards(ctx, st, func(_ vault.CardDump, rec *migrationRecord, aliases []string) ([]string, error) {
 		aliases = append(aliases, rec.tokenAliases()...)
 		if rec.PANAlias != "" {
 			aliases = append(aliases, rec.PANAlias)
 		}
-		if len(aliases) < scanPage {
-			return nil
-		}
-		err := n.AddAliases(ctx, aliases)
-		aliases = aliases[:0]
-		return err
-	})
-	if err == nil && len(aliases) > 0 {
-		err = n.AddAliases(ctx, aliases)
-	}
+		return aliases, nil
+	}, n.AddAliases, n.MarkIndexed)
 	if err != nil {
 		return fmt.Errorf("cards: index numbers: %w", err)
 	}
-	if err := n.MarkIndexed(ctx); err != nil {
-		return fmt.Errorf("cards: index numbers: %w", err)
-	}
 	return nil
+}
+
+// indexAllCards builds an index over every card st holds: add appends the
+// entries of one card, put writes them (once per scanPage of them, and
+// the rest at the end), then mark records the index built.
+func indexAllCards[T any](ctx context.Context, st CardScanner, add func(vault.CardDump, *migrationRecord, []T) ([]T, error),
+	put func(context.Context, []T) error, mark func(context.Context) error) error {
+	var entries []T // of several cards: one write per scanPage of them
+	err := scanAllCards(ctx, st, func(c vault.CardDump, rec *migrationRecord) error {
+		var err error
+		if entries, err = add(c, rec, entries); err != nil || len(entries) < scanPage {
+			return err
+		}
+		err = put(ctx, entries)
+		entries = entries[:0]
+		return err
+	})
+	if err == nil && len(entries) > 0 {
+		err = put(ctx, entries)
+	}
+	if err != nil {
+		return err
+	}
+	return mark(ctx)
 }
 
 // deleteNumberAlias deletes alias, which holds number (a card number or a
@@ -125,15 +137,25 @@ func (h *Handler) forgetNumber(q *request, alias, number string) {
 // (AliasUse refuses to delete a card's pan_alias: the token's DELETE, its
 // card's DELETE, a token-deleted event all failed for good) or, without
 // that check, took that card's number.
+//
+// Its vault delete is the cards' own release of the token's alias
+// (withTokenRelease: AliasUse does not count the token, still live in its
+// record); the token alias index entry goes once the alias is released
+// (forgetTokenAlias), deleted or kept.
 func (h *Handler) releaseTokenAlias(q *request, alias, tokenPAN string) (kept bool, err error) {
 	if alias == "" {
 		return false, nil
 	}
-	if kept, err = h.releaseAlias(q, alias, tokenPAN); err != nil || kept {
+	rq := *q
+	rq.ctx = withTokenRelease(q.ctx, alias)
+	if kept, err = h.releaseAlias(&rq, alias, tokenPAN); err != nil {
 		return kept, err
 	}
-	h.forgetNumber(q, alias, tokenPAN)
-	return false, nil
+	h.forgetTokenAlias(q, alias)
+	if !kept {
+		h.forgetNumber(q, alias, tokenPAN)
+	}
+	return kept, nil
 }
 
 // addNumber indexes a card number the card's alias holds (no numbers

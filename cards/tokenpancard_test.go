@@ -81,7 +81,8 @@ func TestCardWhoseNumberIsANetworkTokenPANKeepsIt(t *testing.T) {
 // TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService: a
 // client of the account stores the token PAN in the vault (it gets the
 // token's own alias, one per value and account) and deletes that alias
-// through the vault API (AliasUse does not protect token aliases). The
+// through the vault API, as it could before AliasUse knew token aliases
+// (a token missing from the token alias index, tokenaliases.go). The
 // token's DELETE then answered 204 and marked it deleted while the token
 // stayed live at the token service: the token service was only ever asked
 // with the token PAN, which no one had any more. It is now deleted by its
@@ -102,6 +103,12 @@ func TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService(t *testing.
 				Storage: vault.StoragePersistent}})
 			if err != nil || toks[0].Created {
 				t.Fatalf("the token PAN in the vault: %v %+v (want the token's own alias)", err, toks)
+			}
+			if err := e.vault.Delete(ctx, toks[0].Alias); !errors.Is(err, vault.ErrInUse) {
+				t.Fatalf("the vault API's delete of an indexed token's alias = %v, want ErrInUse", err)
+			}
+			if err := e.store.RemoveTokenAlias(ctx, "ACTaccountA", toks[0].Alias); err != nil {
+				t.Fatal(err)
 			}
 			if err := e.vault.Delete(ctx, toks[0].Alias); err != nil {
 				t.Fatalf("the vault API's delete: %v", err)

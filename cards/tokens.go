@@ -36,9 +36,11 @@ package cards
 //     vault as that card's, and the retired token names no alias
 //     (releaseTokenAlias, numbers.go). The token service is told which
 //     token by the reference it gave at provisioning (token_ref in the
-//     record, never shown), so a token whose alias the vault API deleted
-//     is still deleted there; a token stored before references were kept
-//     and whose alias is gone is only marked (logged).
+//     record, never shown), so a token whose alias went before it (the
+//     vault API deleted it before AliasUse protected token aliases,
+//     tokenaliases.go) is still deleted there; a token stored before
+//     references were kept and whose alias is gone is only marked
+//     (logged).
 //   - Timestamps follow each spec page: a card's created_at and updated_at
 //     and a card update's received_at are RFC 3339 UTC to the second
 //     ("2025-08-01T00:00:00Z", the cards page); a network token's
@@ -379,6 +381,13 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 			return nil, "", fmt.Errorf("%w: %w: provision: the token PAN answered is a number a card or token already holds",
 				errTokenService, errTokenAnswer)
 		}
+	}
+	// The token alias index entry comes before the record holding the
+	// token: the vault API's delete of the alias is refused from then on
+	// (tokenaliases.go).
+	if err := h.indexTokenAlias(q, rec.ID, toks[0].Alias); err != nil {
+		h.undoToken(q, rec.ID, tok, toks[0].Alias)
+		return nil, "", fmt.Errorf("provision: %w", err)
 	}
 	if !validPAR(tok.PAR, pan, tok.PAN) { // shown to every client: never anything else (the PAN)
 		h.undoToken(q, rec.ID, tok, toks[0].Alias)

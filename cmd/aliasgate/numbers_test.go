@@ -64,3 +64,50 @@ func TestNumbersIndexIsBuiltAtStartAndByVaultCopy(t *testing.T) {
 	}
 	held("the copy's destination", dst)
 }
+
+// TestTokenAliasIndexIsBuiltAtStartAndByVaultCopy: the token alias index
+// of a vault whose cards were stored before it (cards.IndexTokenAliases)
+// is built by serve's start (indexTokenAliases) and on a copy's
+// destination by vault copy, with the live tokens only: the vault API's
+// delete of a token's PAN alias is refused (cards.AliasUse) only for the
+// tokens it holds.
+func TestTokenAliasIndexIsBuiltAtStartAndByVaultCopy(t *testing.T) {
+	ctx := context.Background()
+	master := make([]byte, 32)
+	dir := t.TempDir()
+	src := openTestBolt(t, dir)
+	toks, err := openService(t, src, master).Redact(vault.WithAccount(ctx, "acct_1"),
+		[]vault.RedactRequest{{Value: "4111111111111111"}, {Value: "4895370000000001"}, {Value: "4895370000000019"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, retired := toks[1].Alias, toks[2].Alias
+	record := `{"id":"c1","pan_alias":"` + toks[0].Alias + `","network_tokens":[` +
+		`{"id":"NTK0","token_alias":"` + retired + `","state":"deleted"},` +
+		`{"id":"NTK1","token_alias":"` + live + `","state":"active"}]}`
+	if _, err := src.PutCard(ctx, "acct_1", "c1", "fp1", []byte(record)); err != nil {
+		t.Fatal(err)
+	}
+	indexed := func(what string, st persistentStore) {
+		t.Helper()
+		if ok, err := st.TokenAliasesIndexed(ctx); !ok || err != nil {
+			t.Fatalf("%s: TokenAliasesIndexed = %v, %v", what, ok, err)
+		}
+		if ids, err := st.CardsByTokenAlias(ctx, "acct_1", live); len(ids) != 1 || ids[0] != "c1" || err != nil {
+			t.Fatalf("%s: the cards of the live token's alias = %v, %v; want [c1]", what, ids, err)
+		}
+		if ids, err := st.CardsByTokenAlias(ctx, "acct_1", retired); len(ids) != 0 || err != nil {
+			t.Fatalf("%s: the cards of the retired token's alias = %v, %v; want none", what, ids, err)
+		}
+	}
+	if err := indexTokenAliases(ctx, src, false, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	indexed("serve's start", src)
+	dst := openTestPostgres(t)
+	c := &vaultCopier{out: io.Discard, batch: 20, checkpoint: filepath.Join(dir, copyCheckpointFile)}
+	if err := c.copyStores(ctx, src, "source", dst, "destination", master); err != nil {
+		t.Fatalf("vault copy: %v", err)
+	}
+	indexed("the copy's destination", dst)
+}

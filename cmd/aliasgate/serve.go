@@ -261,6 +261,9 @@ func openGateway(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err := indexNumbers(ctx, persistent, gw.numbers, migrated, logger); err != nil {
 		return nil, err
 	}
+	if err := indexTokenAliases(ctx, persistent, migrated, logger); err != nil {
+		return nil, err
+	}
 	gw.limiter = ratelimit.New(cfg.Limits.ClientRate, cfg.Limits.ClientBurst, nil)
 	if err := gw.newOutbox(getenv); err != nil {
 		return nil, err
@@ -298,17 +301,37 @@ func (gw *gateway) migrateAccounts(ctx context.Context, account string) (bool, e
 // answer is checked against every account's cards only once they are all
 // in it.
 func indexNumbers(ctx context.Context, st cards.CardScanner, n *vault.Numbers, again bool, logger *slog.Logger) error {
-	done, err := n.Indexed(ctx)
+	return buildCardIndex(ctx, "numbers index", n.Indexed, func(ctx context.Context) error {
+		return cards.IndexNumbers(ctx, st, n)
+	}, again, logger)
+}
+
+// indexTokenAliases builds the token alias index (cards.IndexTokenAliases)
+// over the cards of a store not marked indexed (cards stored before the
+// index), or again when again is set (an accounts migration gave cards
+// new aliases), before the gateway serves: the vault API's delete of a
+// network token's PAN alias is refused only for tokens in it.
+func indexTokenAliases(ctx context.Context, st persistentStore, again bool, logger *slog.Logger) error {
+	return buildCardIndex(ctx, "token alias index", st.TokenAliasesIndexed, func(ctx context.Context) error {
+		return cards.IndexTokenAliases(ctx, st, st)
+	}, again, logger)
+}
+
+// buildCardIndex runs build, an index's build over every stored card,
+// when indexed says the store is not marked built, or when again is set.
+func buildCardIndex(ctx context.Context, what string, indexed func(context.Context) (bool, error),
+	build func(context.Context) error, again bool, logger *slog.Logger) error {
+	done, err := indexed(ctx)
 	if err != nil {
-		return fmt.Errorf("numbers index: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if done && !again {
 		return nil
 	}
-	if err := cards.IndexNumbers(ctx, st, n); err != nil {
-		return fmt.Errorf("numbers index (it is built again at the next start): %w", err)
+	if err := build(ctx); err != nil {
+		return fmt.Errorf("%s (it is built again at the next start): %w", what, err)
 	}
-	logger.Info("numbers index built over the stored cards")
+	logger.Info(what + " built over the stored cards")
 	return nil
 }
 

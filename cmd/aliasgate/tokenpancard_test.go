@@ -67,21 +67,19 @@ func TestTokenPANStoredAsACardSurvivesTheTokensDelete(t *testing.T) {
 	}
 }
 
-// TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService: a
-// client of the account stores a network token's PAN through the vault
-// API (it gets the token's own alias, one per value and account) and
-// deletes that alias (AliasUse protects card numbers' aliases, not
-// tokens'). The token's cryptogram answers 409 card_data_gone, and its
-// DELETE answered 204 while the token stayed live at the token service:
-// cards asked the token service with the token PAN only, which nothing
-// held any more, and logged "alias already gone". The token is now
-// deleted by its reference (the gateway's log says so; the cards test of
-// the same name checks the simulator itself).
-func TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService(t *testing.T) {
+// TestTokensPANAliasCannotBeDeletedThroughTheVaultAPI: a client of the
+// account stores a network token's PAN through the vault API (it gets the
+// token's own alias, one per value and account) and deletes that alias,
+// alone or in a batch. Before, the delete answered 204 (AliasUse knew card
+// numbers' aliases only) and the token's cryptogram 409 card_data_gone for
+// good. Both deletes now answer 409 alias_in_use, as for a card's
+// pan_alias, and the token still makes cryptograms; its own DELETE still
+// takes the alias out of the vault.
+func TestTokensPANAliasCannotBeDeletedThroughTheVaultAPI(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	env := testEnv(nil)
 	cred := createClient(t, env, data, "--name", "shop", "--account", "acct_1", "--pci",
-		"--scopes", "cards:write,cards:read,network-tokens:write,aliases:write")
+		"--scopes", "cards:write,cards:read,network-tokens:write,aliases:write,aliases:reveal")
 	g := startGateway(t, env, "--data-dir", data, "--enable-vault-api")
 	bearer := bearerToken(t, g, cred)
 	const ja = "application/vnd.api+json"
@@ -111,16 +109,24 @@ func TestTokenWhoseAliasTheVaultAPIDeletedIsDeletedAtTheTokenService(t *testing.
 	if status != 201 || json.Unmarshal(body, &made) != nil || len(made.Data) != 1 || len(made.Data[0].Aliases) != 1 {
 		t.Fatalf("the token PAN through the vault API: %d %s", status, body)
 	}
-	if status, body := call(t, "DELETE", g.inbound+"/aliases/"+made.Data[0].Aliases[0].Alias, "", "", basicAuth(cred)); status != http.StatusNoContent {
-		t.Fatalf("the vault API's delete: %d %s", status, body)
+	alias := made.Data[0].Aliases[0].Alias
+	status, body = call(t, "DELETE", g.inbound+"/aliases/"+alias, "", "", basicAuth(cred))
+	if status != http.StatusConflict || !strings.Contains(string(body), `"code":"alias_in_use"`) {
+		t.Fatalf("the vault API's delete of the token's PAN alias: %d %s, want 409 alias_in_use", status, body)
 	}
-	if status, body := call(t, "POST", g.inbound+"/cards/"+id+"/cryptogram", ja, `{"data":{"attributes":{}}}`, bearer); status != http.StatusConflict {
-		t.Fatalf("the cryptogram of the token whose alias is gone: %d %s (want 409 card_data_gone: the alias was the token's)", status, body)
+	status, body = call(t, "POST", g.inbound+"/aliases/delete", "application/json",
+		`{"data":["`+alias+`"]}`, basicAuth(cred))
+	if status != http.StatusConflict || !strings.Contains(string(body), `"code":"alias_in_use"`) ||
+		!strings.Contains(string(body), `"pointer":"/data/0"`) {
+		t.Fatalf("the vault API's batch delete of the token's PAN alias: %d %s, want 409 alias_in_use", status, body)
+	}
+	if status, body := call(t, "POST", g.inbound+"/cards/"+id+"/cryptogram", ja, `{"data":{"attributes":{}}}`, bearer); status != http.StatusOK {
+		t.Fatalf("the cryptogram after the vault API's deletes: %d %s", status, body)
 	}
 	if status, body := call(t, "DELETE", g.inbound+"/cards/"+id+"/network-tokens", "", "", bearer); status != http.StatusNoContent {
 		t.Fatalf("delete the network token: %d %s", status, body)
 	}
-	if log := g.stderr.String(); !strings.Contains(log, "cards: network token deleted by its reference") {
-		t.Fatalf("the token was not deleted at the token service:\n%s", log)
+	if status, body := call(t, "GET", g.inbound+"/aliases/"+alias, "", "", basicAuth(cred)); status != http.StatusNotFound {
+		t.Fatalf("the retired token's PAN alias: %d %s, want 404", status, body)
 	}
 }

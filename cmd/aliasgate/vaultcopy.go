@@ -367,6 +367,12 @@ func (c *vaultCopier) copyStores(ctx context.Context, src persistentStore, srcWh
 	if err := cards.IndexNumbers(ctx, dst, vault.NewNumbers(dst, dst, dstKeys)); err != nil {
 		return fmt.Errorf("vault copy: %w", err)
 	}
+	// And its token alias index (not copied either): a destination
+	// copied into before is marked indexed already, and the cards copied
+	// since would have no entries.
+	if err := cards.IndexTokenAliases(ctx, dst, dst); err != nil {
+		return fmt.Errorf("vault copy: %w", err)
+	}
 	dstTotal, err := countRecords(ctx, dst, c.batch)
 	if err != nil {
 		return fmt.Errorf("vault copy: count destination records: %w", err)

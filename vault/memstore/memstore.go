@@ -81,6 +81,9 @@ type Store struct {
 	numbers        map[string]map[string]struct{} // the numbers index: key → aliases (numbers.go)
 	numbersIndexed bool
 
+	tokenAliases        map[string]map[string]struct{} // the token alias index: account ‖ 0 ‖ alias → card ids (tokenaliases.go)
+	tokenAliasesIndexed bool
+
 	scratch []byte // the encoding of the record being stored (newEntryLocked), under mu
 }
 

@@ -112,13 +112,10 @@ func (s *Store) CardsByFingerprint(ctx context.Context, account, fingerprint str
 		if !isStorable(account) || !isStorable(fingerprint) || fingerprint == "" {
 			return nil
 		}
-		rows, err := s.pool.Query(ctx, `SELECT id FROM cards WHERE account = $1
+		var err error
+		ids, err = s.queryStrings(ctx, `SELECT id FROM cards WHERE account = $1
 			AND fingerprint >= $2 AND fingerprint < $3 AND (fingerprint = $2 OR starts_with(fingerprint, $4))
 			ORDER BY fingerprint`, account, fingerprint, fingerprint+indexSepNext, fingerprint+vault.CardIndexSep)
-		if err != nil {
-			return err
-		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
 	})
 	if err != nil {

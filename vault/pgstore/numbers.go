@@ -3,8 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // numbersIndexedAlias is the alias of the row (empty key) that marks the
@@ -25,11 +23,8 @@ func (s *Store) AddNumber(ctx context.Context, key []byte, alias string) ([]stri
 			key, alias); err != nil {
 			return err
 		}
-		rows, err := s.pool.Query(ctx, `SELECT alias FROM numbers WHERE key = $1 ORDER BY alias`, key)
-		if err != nil {
-			return err
-		}
-		aliases, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		var err error
+		aliases, err = s.queryStrings(ctx, `SELECT alias FROM numbers WHERE key = $1 ORDER BY alias`, key)
 		return err
 	})
 	if err != nil {

@@ -104,6 +104,7 @@ func Run(t *testing.T, h Harness) {
 			conformanceTest{"CardsAreFoundByFingerprint", testCardsByFingerprint},
 			conformanceTest{"IdempotencyKeysAreClaimedOnce", testIdempotency},
 			conformanceTest{"NumbersIndexFindsEveryAccountsLiveAliases", testNumbers},
+			conformanceTest{"TokenAliasIndexFindsTheCardsOfAnAlias", testTokenAliases},
 			conformanceTest{"ClientsAreSetOnce", testClients},
 			conformanceTest{"ExportImportCopiesEverything", testExportImport},
 			conformanceTest{"RekeyIsCompareAndSwap", testRekey},
