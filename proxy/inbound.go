@@ -79,6 +79,17 @@
 // reads it. The header passes through routes that do not reveal, so a
 // chain of gateways refuses it at the last hop too.
 //
+// # Fields of the gateway's names
+//
+// A field a client sends under a name the gateway writes
+// (Aliasgate-Route-Account, Aliasgate-Reveal-Route, Aliasgate-Redacted,
+// and the names of its answers), in any letter case or with '_' for '-',
+// in the header or the trailer, is removed before a route's filters run,
+// on both listeners (DropClientFields): an app sees the gateway's values
+// only. The two fields above under their own names go on to an upstream
+// path of the gateway's APIs (/cards, /aliases), where they only narrow:
+// that is how a chain of gateways carries them.
+//
 // # What is buffered and what streams
 //
 // A body is buffered, up to MaxBody bytes, when a matched filter has body
@@ -479,6 +490,8 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jerr)
 		return
 	}
+	// The upstream sees the gateway's own Aliasgate-* fields only.
+	DropClientFields(r, route, path)
 	// The route is the actor of audited reveals; the source, the caller of
 	// the per-sender limits.
 	a := vault.ActorFrom(r.Context())
@@ -618,7 +631,8 @@ const RevealRouteHeader = "Aliasgate-Reveal-Route"
 // vault.Service.RouteServes), as a route in front of internal:cards or
 // internal:aliases: see "Routes in front of the gateway's own APIs" in
 // the package doc. A client sending it itself only narrows what it is
-// served.
+// served, and reaches no upstream but one whose path is the APIs'
+// (DropClientFields).
 const RouteAccountHeader = "Aliasgate-Route-Account"
 
 // actsForAccount reports whether the route acts for its account on the

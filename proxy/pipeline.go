@@ -705,7 +705,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		if buffered || trailersRead {
 			failed = p.redactTrailers(ctx, st, filters, x, params, *msg.trailer, failed)
 		} else if names := trailerTargets(filters); len(names) > 0 {
-			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, names: names}
+			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, drop: func(h http.Header) {
+				for _, n := range names {
+					delete(h, n)
+				}
+			}}
 		}
 	}
 	mode := route.LeakGuard
@@ -1163,35 +1167,30 @@ func (p *pipeline) redactTrailers(ctx context.Context, st *reqState, filters []*
 
 func isHeaderTarget(t rewrite.TargetSpec) bool { return t.Kind == rewrite.KindHeader }
 
-// trailerDrop is a response body that streams past the phase (not read:
-// the guard off, or over max_body): once it ends (its end read, or closed,
-// which is when ReverseProxy reads the trailers) the trailer fields names
-// are deleted from the response's trailers (trailerTargets), which no
-// filter could redact.
+// trailerDrop is a body that streams past the phase (not read: the guard
+// off, or over max_body): once it ends (its end read, or closed, which is
+// when ReverseProxy reads the trailers) drop removes fields from its
+// message's trailers, which arrive with its end: on a response, those of
+// the names no filter could redact (trailerTargets); on a request, those
+// a client sent under the gateway's names (DropClientFields).
 type trailerDrop struct {
 	io.ReadCloser
 	trailer *http.Header
-	names   []string
+	drop    func(http.Header)
 }
 
 func (b *trailerDrop) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
-		b.drop()
+		b.drop(*b.trailer)
 	}
 	return n, err
 }
 
 func (b *trailerDrop) Close() error {
 	err := b.ReadCloser.Close()
-	b.drop()
+	b.drop(*b.trailer)
 	return err
-}
-
-func (b *trailerDrop) drop() {
-	for _, n := range b.names {
-		delete(*b.trailer, n)
-	}
 }
 
 // unmatchedHeader refuses a request that carries a header a request redact
