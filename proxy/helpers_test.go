@@ -40,6 +40,8 @@ type received struct {
 	Header http.Header
 	Body   []byte
 	Host   string // the request's Host
+	// Trailer holds the trailer fields that arrived after the body.
+	Trailer http.Header
 }
 
 // upstream is a test server that records exactly what it received.
@@ -219,7 +221,7 @@ func (u *upstream) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b, r.Host})
+		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b, r.Host, r.Trailer.Clone()})
 		u.mu.Unlock()
 		if u.reply != nil {
 			u.reply(w, r)

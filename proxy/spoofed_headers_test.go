@@ -1,17 +1,12 @@
 package proxy
 
 import (
-	"bufio"
 	"crypto/x509"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // The gateway writes Aliasgate-Route-Account and Aliasgate-Reveal-Route
@@ -22,48 +17,6 @@ import (
 // underscores_in_headers, CGI, WSGI and Rack map both to
 // HTTP_ALIASGATE_ROUTE_ACCOUNT), in the header or in the trailer, never
 // reach the upstream: it sees the gateway's values only.
-
-// headerRecorder is an upstream that records each request's header and
-// trailer as it received them.
-type headerRecorder struct {
-	*httptest.Server
-	mu  sync.Mutex
-	got []http.Header // header and trailer fields, merged
-}
-
-func newHeaderRecorder(t *testing.T, tlsServer bool) *headerRecorder {
-	t.Helper()
-	rec := &headerRecorder{}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		all := r.Header.Clone()
-		for k, vs := range r.Trailer {
-			all[k] = append(all[k], vs...)
-		}
-		rec.mu.Lock()
-		rec.got = append(rec.got, all)
-		rec.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	})
-	if tlsServer {
-		rec.Server = httptest.NewTLSServer(h)
-	} else {
-		rec.Server = httptest.NewServer(h)
-	}
-	t.Cleanup(rec.Close)
-	return rec
-}
-
-func (rec *headerRecorder) last(t *testing.T) http.Header {
-	t.Helper()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.got) == 0 {
-		t.Fatal("the upstream received nothing")
-	}
-	return rec.got[len(rec.got)-1]
-}
 
 // gatewaySpellings are the fields of the gateway's names as a client may
 // spell them; each value names the spelling, with "spoof" in it.
@@ -84,8 +37,13 @@ func gatewaySpellings() [][2]string {
 	}
 }
 
-// spoofed returns the fields of h holding a client's value ("spoof").
-func spoofed(h http.Header) []string {
+// spoofed returns the fields of the header and the trailer of r holding a
+// client's value ("spoof").
+func spoofed(r received) []string {
+	h := r.Header.Clone()
+	for k, vs := range r.Trailer {
+		h[k] = append(h[k], vs...)
+	}
 	var out []string
 	for k, vs := range h {
 		for _, v := range vs {
@@ -95,28 +53,6 @@ func spoofed(h http.Header) []string {
 		}
 	}
 	return out
-}
-
-// rawRequest sends req on a new connection to addr and returns the
-// response's status.
-func rawRequest(t *testing.T, addr, req string) int {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // spoofRequest is a raw HTTP/1.1 request to path carrying every spelling
@@ -145,7 +81,7 @@ func spoofRequest(path, body string) string {
 // a client's Aliasgate-* field of the gateway's names, in any spelling, in
 // the header or the trailer; it sees the gateway's own values.
 func TestClientCannotSpeakForTheGatewayInbound(t *testing.T) {
-	up := newHeaderRecorder(t, false)
+	up := newUpstream(t, nil)
 	g := newGateway(t, parseRoutes(t, "routes:\n"+
 		inboundRoute("guarded", "pay", "    account: acct_a\n    leak_guard: block\n")+
 		inboundRoute("masking", "form", "    account: acct_a\n    leak_guard: redact\n")+
@@ -170,11 +106,11 @@ func TestClientCannotSpeakForTheGatewayInbound(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			if status := rawRequest(t, addr, spoofRequest(tc.path, tc.body)); status != 200 {
-				t.Fatalf("status %d", status)
+			if got := rawExchange(t, addr, spoofRequest(tc.path, tc.body)); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+				t.Fatalf("answer %.40q", got)
 			}
-			h := up.last(t)
-			if s := spoofed(h); len(s) > 0 && tc.path != "/chain" {
+			h := up.last(t).Header
+			if s := spoofed(up.last(t)); len(s) > 0 && tc.path != "/chain" {
 				t.Errorf("the app got a client's fields as the gateway's: %q", s)
 			}
 			for k := range h {
@@ -196,19 +132,17 @@ func TestClientCannotSpeakForTheGatewayInbound(t *testing.T) {
 // before its colon (which some parsers trim to the gateway's name) is
 // refused by the listener, never forwarded.
 func TestGatewayFieldNameWithSpacesRefused(t *testing.T) {
-	up := newHeaderRecorder(t, false)
+	up := newUpstream(t, nil)
 	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("open", "open", ""), up.URL), nil, gwOptions{})
 	addr := strings.TrimPrefix(g.URL, "http://")
 	for _, line := range []string{"Aliasgate-Route-Account : spoof", "Aliasgate-Route-Account\t: spoof"} {
 		req := "GET /open HTTP/1.1\r\nHost: shop.test\r\nX-A: 1\r\n" + line + "\r\nConnection: close\r\n\r\n"
-		if status := rawRequest(t, addr, req); status != 400 {
-			t.Errorf("%q: status %d, want 400", line, status)
+		if got := rawExchange(t, addr, req); !strings.HasPrefix(got, "HTTP/1.1 400 ") {
+			t.Errorf("%q: answer %.40q, want 400", line, got)
 		}
 	}
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	if len(up.got) != 0 {
-		t.Fatalf("the upstream got %d requests", len(up.got))
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("the upstream got %d requests", n)
 	}
 }
 
@@ -216,12 +150,12 @@ func TestGatewayFieldNameWithSpacesRefused(t *testing.T) {
 // outbound listener, in an intercepted tunnel and in plain HTTP: the
 // destination gets none of a client's fields of the gateway's names.
 func TestClientCannotSpeakForTheGatewayOutbound(t *testing.T) {
-	psp := newHeaderRecorder(t, true)
-	plain := newHeaderRecorder(t, false)
+	psp := newTLSUpstream(t, nil)
+	plain := newUpstream(t, nil)
 	g := newOutGateway(t, nil, outOpts{allowPrivate: true, roots: []*x509.Certificate{psp.Certificate()}, routes: hopRoutes})
 	cl := g.client()
 	defer cl.CloseIdleConnections()
-	send := func(t *testing.T, u string, rec *headerRecorder) {
+	send := func(t *testing.T, u string, rec *upstream) {
 		t.Helper()
 		req, err := http.NewRequest("POST", u, io.MultiReader(strings.NewReader(`{"a":1}`)))
 		if err != nil {
@@ -254,9 +188,4 @@ func TestClientCannotSpeakForTheGatewayOutbound(t *testing.T) {
 		_, port, _ := strings.Cut(strings.TrimPrefix(plain.URL, "http://"), ":")
 		send(t, "http://plain.example.com:"+port+"/h", plain)
 	})
-}
-
-func (rec *headerRecorder) port() string {
-	_, p, _ := net.SplitHostPort(rec.Listener.Addr().String())
-	return p
 }
