@@ -131,6 +131,8 @@ type gwOptions struct {
 	budget *bodybudget.Budget
 	// tok, when set, is the Tokenizer instead of the vault's.
 	tok rewrite.Tokenizer
+	// misses is the Misses; nil: none.
+	misses MissBudget
 }
 
 // parseRoutes loads a route document with {{UP}} replaced by up.
@@ -156,7 +158,7 @@ func newGateway(t testing.TB, set *routes.Set, tv *testVault, o gwOptions) *gate
 	}
 	in, err := NewInbound(InboundOptions{
 		Table: table, Tokenizer: tok, Known: tv.tok, Internal: o.internal, Fallback: o.fallback,
-		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget,
+		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget, Misses: o.misses,
 	})
 	if err != nil {
 		t.Fatal(err)

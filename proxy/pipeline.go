@@ -53,6 +53,17 @@ type pipeline struct {
 	// budget bounds the body bytes the phases of all exchanges hold at
 	// once (limits.max_buffered_bytes); nil: none.
 	budget *bodybudget.Budget
+	// misses bounds per source the request phase's card-like numbers that
+	// are no alias (InboundOptions.Misses; leakMisses); nil: none (the
+	// outbound proxy's budget is per client, of reveals).
+	misses MissBudget
+}
+
+// withMisses sets the pipeline's budget of card-like numbers that are no
+// alias (InboundOptions.Misses).
+func (p *pipeline) withMisses(m MissBudget) *pipeline {
+	p.misses = m
+	return p
 }
 
 func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics, budget *bodybudget.Budget) *pipeline {
@@ -1403,6 +1414,7 @@ var reasons = map[string]struct {
 	"alias_space_exhausted":        {http.StatusConflict, "no free alias of the filter's format is left for a value; the route needs a format with more free characters"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
+	"too_many_unknown_numbers":     {http.StatusTooManyRequests, "this sender sent too many card-like numbers that are no alias (limits.inbound_unknown_numbers); try again after the time in Retry-After"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
 	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), or to a header of it that the route redacts, so it cannot be made safe"},
 	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},
