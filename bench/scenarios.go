@@ -303,7 +303,7 @@ func routesYAML(echoAddr string) string {
 func limitsYAML(o *options, newValueLoad bool) string {
 	switch {
 	case o.limits == "off":
-		return "limits: {client_rate: 0, outbound_client_rate: 0, outbound_unknown_aliases: 0, source_new_values: 0, source_volatile_values: 0, account_volatile_share: 0, enumeration_threshold: 0, duplicate_threshold: 0}\n"
+		return "limits: {client_rate: 0, outbound_client_rate: 0, outbound_unknown_aliases: 0, inbound_unknown_numbers: 0, source_new_values: 0, source_volatile_values: 0, account_volatile_share: 0, enumeration_threshold: 0, duplicate_threshold: 0}\n"
 	case newValueLoad:
 		return "limits: {client_rate: 0, outbound_client_rate: 0, source_new_values: 0, source_volatile_values: 0, account_volatile_share: 0, enumeration_threshold: 0}\n"
 	}

@@ -207,6 +207,18 @@ type Limits struct {
 	// (proxy.OutboundOptions.Misses). Defaults 30 and 30; 0: no limit.
 	OutboundUnknownAliases int `yaml:"outbound_unknown_aliases"`
 	OutboundUnknownBurst   int `yaml:"outbound_unknown_burst"`
+	// InboundUnknownNumbers is how many requests with card-like numbers
+	// that are no alias (the leak guard of a route whose leak_guard is
+	// block or redact refused or masked them) one source address may send
+	// the inbound proxy a minute, as a token bucket of
+	// InboundUnknownBurst; while it is spent, every request of the source
+	// to such a route carrying a card-like number its filters did not make
+	// is refused 429 too_many_unknown_numbers, live aliases included
+	// (proxy.InboundOptions.Misses): the guard's answer would otherwise
+	// tell which numbers are live aliases. Defaults 30 and 30; 0: no
+	// limit.
+	InboundUnknownNumbers int `yaml:"inbound_unknown_numbers"`
+	InboundUnknownBurst   int `yaml:"inbound_unknown_burst"`
 	// SourceNewValues is how many new persistent values (values the vault
 	// has not seen: a new card number) one source address may have
 	// tokenized a minute through the inbound proxy without a client;
@@ -539,6 +551,8 @@ func Default() Config {
 
 			OutboundUnknownAliases: 30,
 			OutboundUnknownBurst:   30,
+			InboundUnknownNumbers:  30,
+			InboundUnknownBurst:    30,
 			VaultConcurrency:       256,
 			VaultWait:              Duration(5 * time.Second),
 

@@ -93,6 +93,8 @@ limits:
   outbound_client_burst: 600
   outbound_unknown_aliases: 7
   outbound_unknown_burst: 3
+  inbound_unknown_numbers: 9
+  inbound_unknown_burst: 4
   source_new_values: 12
   source_new_burst: 6
   source_volatile_values: 90
@@ -184,6 +186,8 @@ func TestDefaultIsValidAndMatchesTheDesign(t *testing.T) {
 		{"limits.outbound_client_burst", c.Limits.OutboundClientBurst, 2000},
 		{"limits.outbound_unknown_aliases", c.Limits.OutboundUnknownAliases, 30},
 		{"limits.outbound_unknown_burst", c.Limits.OutboundUnknownBurst, 30},
+		{"limits.inbound_unknown_numbers", c.Limits.InboundUnknownNumbers, 30},
+		{"limits.inbound_unknown_burst", c.Limits.InboundUnknownBurst, 30},
 		{"limits.source_new_values", c.Limits.SourceNewValues, 30},
 		{"limits.source_new_burst", c.Limits.SourceNewBurst, 30},
 		{"limits.source_volatile_values", c.Limits.SourceVolatileValues, 120},
@@ -300,6 +304,8 @@ func TestLoadReadsEveryKeyOfAFullFile(t *testing.T) {
 			OutboundClientBurst:    600,
 			OutboundUnknownAliases: 7,
 			OutboundUnknownBurst:   3,
+			InboundUnknownNumbers:  9,
+			InboundUnknownBurst:    4,
 			SourceNewValues:        12,
 			SourceNewBurst:         6,
 			SourceVolatileValues:   90,
@@ -751,6 +757,8 @@ func TestValidateChecksEachRule(t *testing.T) {
 		{"outbound client rate off", func(c *Config) { c.Limits.OutboundClientRate, c.Limits.OutboundClientBurst = 0, 0 }, ""},
 		{"outbound unknown aliases without burst", func(c *Config) { c.Limits.OutboundUnknownAliases, c.Limits.OutboundUnknownBurst = 5, 0 }, "limits.outbound_unknown_burst"},
 		{"negative outbound unknown aliases", func(c *Config) { c.Limits.OutboundUnknownAliases = -1 }, "limits.outbound_unknown_aliases"},
+		{"inbound unknown numbers without burst", func(c *Config) { c.Limits.InboundUnknownNumbers, c.Limits.InboundUnknownBurst = 5, 0 }, "limits.inbound_unknown_burst"},
+		{"negative inbound unknown numbers", func(c *Config) { c.Limits.InboundUnknownNumbers = -1 }, "limits.inbound_unknown_numbers"},
 		{"negative vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = -1 }, "limits.vault_concurrency"},
 		{"unbounded vault concurrency", func(c *Config) { c.Limits.VaultConcurrency = 0 }, ""},
 		{"negative volatile values per message", func(c *Config) { c.Limits.MaxVolatilePerMessage = -1 }, "limits.max_volatile_per_message"},

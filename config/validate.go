@@ -435,6 +435,12 @@ func (v *validator) limits(l Limits) {
 	if l.OutboundUnknownBurst < 0 || l.OutboundUnknownAliases > 0 && l.OutboundUnknownBurst < 1 {
 		v.add("limits.outbound_unknown_burst", "must be at least 1 when limits.outbound_unknown_aliases is set")
 	}
+	if l.InboundUnknownNumbers < 0 {
+		v.add("limits.inbound_unknown_numbers", "must be 0 (no limit) or a number of requests a minute")
+	}
+	if l.InboundUnknownBurst < 0 || l.InboundUnknownNumbers > 0 && l.InboundUnknownBurst < 1 {
+		v.add("limits.inbound_unknown_burst", "must be at least 1 when limits.inbound_unknown_numbers is set")
+	}
 	if l.VaultConcurrency < 0 {
 		v.add("limits.vault_concurrency", "must be 0 (no bound) or a number of operations")
 	}

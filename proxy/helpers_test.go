@@ -40,6 +40,8 @@ type received struct {
 	Header http.Header
 	Body   []byte
 	Host   string // the request's Host
+	// Trailer holds the trailer fields that arrived after the body.
+	Trailer http.Header
 }
 
 // upstream is a test server that records exactly what it received.
@@ -129,6 +131,8 @@ type gwOptions struct {
 	budget *bodybudget.Budget
 	// tok, when set, is the Tokenizer instead of the vault's.
 	tok rewrite.Tokenizer
+	// misses is the Misses; nil: none.
+	misses MissBudget
 }
 
 // parseRoutes loads a route document with {{UP}} replaced by up.
@@ -154,7 +158,7 @@ func newGateway(t testing.TB, set *routes.Set, tv *testVault, o gwOptions) *gate
 	}
 	in, err := NewInbound(InboundOptions{
 		Table: table, Tokenizer: tok, Known: tv.tok, Internal: o.internal, Fallback: o.fallback,
-		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget,
+		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget, Misses: o.misses,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +223,7 @@ func (u *upstream) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b, r.Host})
+		u.got = append(u.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b, r.Host, r.Trailer.Clone()})
 		u.mu.Unlock()
 		if u.reply != nil {
 			u.reply(w, r)

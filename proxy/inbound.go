@@ -79,6 +79,17 @@
 // reads it. The header passes through routes that do not reveal, so a
 // chain of gateways refuses it at the last hop too.
 //
+// # Fields of the gateway's names
+//
+// A field a client sends under a name the gateway writes
+// (Aliasgate-Route-Account, Aliasgate-Reveal-Route, Aliasgate-Redacted,
+// and the names of its answers), in any letter case or with '_' for '-',
+// in the header or the trailer, is removed before a route's filters run,
+// on both listeners (DropClientFields): an app sees the gateway's values
+// only. The two fields above under their own names go on to an upstream
+// path of the gateway's APIs (/cards, /aliases), where they only narrow:
+// that is how a chain of gateways carries them.
+//
 // # What is buffered and what streams
 //
 // A body is buffered, up to MaxBody bytes, when a matched filter has body
@@ -132,6 +143,23 @@
 // decrypted (vault.WithRevealLimit; an alias named n times counts n
 // times): longer together they would make a body over it, and are
 // refused so, whatever the filter's on_error.
+//
+// # The leak guard is no oracle of aliases
+//
+// A route whose leak guard blocks forwards a live alias and refuses any
+// other card-like number (422 card_data_leak); one that masks forwards
+// them differently: so anyone who can reach it could post the 100,000
+// FPE candidates of a card whose first six and last four digits they
+// know and learn its alias. Each request whose guard (block or redact,
+// request phase) found card-like numbers that are no alias is charged one
+// to its source's budget (InboundOptions.Misses, under
+// vault.Actor.Source: limits.inbound_unknown_numbers); while it is spent
+// every request of the source to such a route carrying a card-like
+// number this exchange's filters did not make is refused 429
+// too_many_unknown_numbers with Retry-After before the vault is asked,
+// live aliases included (pipeline.missCheck). A checkout page re-posting
+// the aliases it got, a body without card numbers, and a card number a
+// filter of the route tokenizes are not charged and pass.
 //
 // # Content encodings
 //
@@ -305,6 +333,18 @@ type InboundOptions struct {
 	// Sources finds each request's source address (vault.Actor.Source,
 	// for per-sender limits); nil: the peer's address.
 	Sources *Sources
+	// Misses, when set, bounds per source address the requests whose
+	// card-like numbers the leak guard of a route whose leak_guard is
+	// block or redact found to be no alias (refused 422 card_data_leak,
+	// or masked): each is charged one (MissBudget.Debit); while the
+	// source's budget is spent, every request of it to such a route that
+	// carries a card-like number this exchange's filters did not make is
+	// answered 429 too_many_unknown_numbers with Retry-After before the
+	// vault is asked, live aliases included, since refusing only the
+	// others would answer the guess ("does this number exist as an
+	// alias?"). cmd/aliasgate gives a token bucket per source
+	// (limits.inbound_unknown_numbers). nil: no bound.
+	Misses MissBudget
 	// UpgradeIdleTimeout closes an upgraded (WebSocket) connection after
 	// this long without a byte read from or written to the client
 	// (http.Server's timeouts end when ReverseProxy hijacks it), as
@@ -395,7 +435,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 	}
 	in := &Inbound{
 		table:    opts.Table,
-		pipe:     newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget),
+		pipe:     newPipeline(opts.Tokenizer, known, opts.MaxBody, opts.Logger, opts.Metrics, opts.Budget).withMisses(opts.Misses),
 		internal: opts.Internal,
 		release:  opts.Release,
 		fallback: opts.Fallback,
@@ -479,6 +519,8 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, jerr)
 		return
 	}
+	// The upstream sees the gateway's own Aliasgate-* fields only.
+	DropClientFields(r, route, path)
 	// The route is the actor of audited reveals; the source, the caller of
 	// the per-sender limits.
 	a := vault.ActorFrom(r.Context())
@@ -618,7 +660,8 @@ const RevealRouteHeader = "Aliasgate-Reveal-Route"
 // vault.Service.RouteServes), as a route in front of internal:cards or
 // internal:aliases: see "Routes in front of the gateway's own APIs" in
 // the package doc. A client sending it itself only narrows what it is
-// served.
+// served, and reaches no upstream but one whose path is the APIs'
+// (DropClientFields).
 const RouteAccountHeader = "Aliasgate-Route-Account"
 
 // actsForAccount reports whether the route acts for its account on the

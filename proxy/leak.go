@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
 	"github.com/aliasgate/aliasgate/internal/pan"
@@ -125,10 +126,14 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	// keep tells the aliases among the numbers of the body: nil keeps
 	// none (overflow: see cardData).
 	var keep func(digits string) bool
+	if !sc.overflow && onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
+		return nil, nil
+	}
+	missKey, jerr := p.missCheck(ctx, phase, mode)
+	if jerr != nil {
+		return nil, jerr
+	}
 	if !sc.overflow {
-		if onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
-			return nil, nil
-		}
 		isAlias, jerr := p.aliases(ctx, st, phase, mode, hits)
 		if jerr != nil {
 			return nil, jerr
@@ -138,6 +143,9 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	found := sc.cardData(keep)
 	if len(found) == 0 {
 		return nil, nil
+	}
+	if missKey != "" {
+		p.misses.Debit(missKey, 1)
 	}
 	var offsets []int
 	if !sc.overflow {
@@ -153,7 +161,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 			where = append(where, h.where)
 		}
 	}
-	jerr := p.leaks(ctx, st, phase, mode, len(found), where, offsets)
+	jerr = p.leaks(ctx, st, phase, mode, len(found), where, offsets)
 	if mode != routes.LeakRedact {
 		return nil, jerr
 	}
@@ -178,6 +186,29 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	}
 	msg.header.Set(RedactedHeader, strconv.Itoa(len(found)))
 	return out, nil
+}
+
+// missCheck returns the key under which a request whose guard found
+// card-like numbers this exchange's filters did not make is charged when
+// they prove to be no alias (its source: InboundOptions.Misses), or its
+// refusal while the source's budget is spent: 429
+// too_many_unknown_numbers with Retry-After, before the vault is asked,
+// whatever the numbers are. "" and nil when nothing is bounded: no
+// budget, the response phase, or a guard that only logs (its answer does
+// not depend on what the numbers are).
+func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode routes.LeakGuard) (string, *jsonapi.Error) {
+	if p.misses == nil || phase != routes.Request || mode != routes.LeakBlock && mode != routes.LeakRedact {
+		return "", nil
+	}
+	key := vault.ActorFrom(ctx).Source
+	if ok, wait := p.misses.Peek(key); !ok {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the sender sent too many card-like numbers that are no alias; refused",
+			slog.String("route", vault.ActorFrom(ctx).Route))
+		jerr := refusal(phase, "too_many_unknown_numbers")
+		jerr.RetryAfter = max(wait, time.Second)
+		return "", jerr
+	}
+	return key, nil
 }
 
 // cardData returns the hits of sc that are card data: those keep does not

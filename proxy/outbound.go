@@ -1176,6 +1176,7 @@ func (o *Outbound) onRequest(req *http.Request, gctx *goproxy.ProxyCtx) (*http.R
 			refusal, connect = jerr, jerr.Status == http.StatusMethodNotAllowed
 		} else {
 			removeHopByHop(req.Header)
+			DropClientFields(req, nil, path)
 			if route = o.table.Load().Match(routes.Outbound, d.hostport, path); route != nil {
 				lr.state = reqState{route: route, method: req.Method, path: path}
 				lr.st = &lr.state

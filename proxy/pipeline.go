@@ -53,6 +53,17 @@ type pipeline struct {
 	// budget bounds the body bytes the phases of all exchanges hold at
 	// once (limits.max_buffered_bytes); nil: none.
 	budget *bodybudget.Budget
+	// misses bounds per source the request phase's card-like numbers that
+	// are no alias (InboundOptions.Misses; leakMisses); nil: none (the
+	// outbound proxy's budget is per client, of reveals).
+	misses MissBudget
+}
+
+// withMisses sets the pipeline's budget of card-like numbers that are no
+// alias (InboundOptions.Misses).
+func (p *pipeline) withMisses(m MissBudget) *pipeline {
+	p.misses = m
+	return p
 }
 
 func newPipeline(tok rewrite.Tokenizer, known AliasChecker, max int64, log *slog.Logger, m *obs.Metrics, budget *bodybudget.Budget) *pipeline {
@@ -721,7 +732,11 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 		if buffered || trailersRead {
 			failed = p.redactTrailers(ctx, st, filters, x, params, *msg.trailer, failed)
 		} else if names := trailerTargets(filters); len(names) > 0 {
-			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, names: names}
+			msg.body = &trailerDrop{ReadCloser: msg.body, trailer: msg.trailer, drop: func(h http.Header) {
+				for _, n := range names {
+					delete(h, n)
+				}
+			}}
 		}
 	}
 	mode := route.LeakGuard
@@ -1179,35 +1194,30 @@ func (p *pipeline) redactTrailers(ctx context.Context, st *reqState, filters []*
 
 func isHeaderTarget(t rewrite.TargetSpec) bool { return t.Kind == rewrite.KindHeader }
 
-// trailerDrop is a response body that streams past the phase (not read:
-// the guard off, or over max_body): once it ends (its end read, or closed,
-// which is when ReverseProxy reads the trailers) the trailer fields names
-// are deleted from the response's trailers (trailerTargets), which no
-// filter could redact.
+// trailerDrop is a body that streams past the phase (not read: the guard
+// off, or over max_body): once it ends (its end read, or closed, which is
+// when ReverseProxy reads the trailers) drop removes fields from its
+// message's trailers, which arrive with its end: on a response, those of
+// the names no filter could redact (trailerTargets); on a request, those
+// a client sent under the gateway's names (DropClientFields).
 type trailerDrop struct {
 	io.ReadCloser
 	trailer *http.Header
-	names   []string
+	drop    func(http.Header)
 }
 
 func (b *trailerDrop) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
-		b.drop()
+		b.drop(*b.trailer)
 	}
 	return n, err
 }
 
 func (b *trailerDrop) Close() error {
 	err := b.ReadCloser.Close()
-	b.drop()
+	b.drop(*b.trailer)
 	return err
-}
-
-func (b *trailerDrop) drop() {
-	for _, n := range b.names {
-		delete(*b.trailer, n)
-	}
 }
 
 // unmatchedHeader refuses a request that carries a header a request redact
@@ -1420,6 +1430,7 @@ var reasons = map[string]struct {
 	"alias_space_exhausted":        {http.StatusConflict, "no free alias of the filter's format is left for a value; the route needs a format with more free characters"},
 	"card_data_leak":               {http.StatusUnprocessableEntity, "the message holds a card number that no filter redacted"},
 	"too_many_values":              {http.StatusUnprocessableEntity, "the message holds more values to tokenize than one message may (limits.max_values_per_message, max_new_per_message, max_volatile_per_message)"},
+	"too_many_unknown_numbers":     {http.StatusTooManyRequests, "this sender sent too many card-like numbers that are no alias (limits.inbound_unknown_numbers); try again after the time in Retry-After"},
 	"rate_limited":                 {http.StatusTooManyRequests, "too many new values or guesses from this sender; try again after the time in Retry-After"},
 	"no_matching_filter":           {http.StatusUnprocessableEntity, "no filter of this route applies to this request's body (method, path or body syntax), or to a header of it that the route redacts, so it cannot be made safe"},
 	"unknown_card":                 {http.StatusUnprocessableEntity, "the card reference is not a card of this account"},

@@ -110,7 +110,11 @@ func sendThroughBlockAndLogRoutes(t *testing.T, spellings map[string]string) *ga
     path_prefix: /log
     upstream: `+up.URL+`
 `)
-	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile}), "--data-dir", filepath.Join(t.TempDir(), "data"))
+	// Every spelling is a card number refused by the guard's own answer
+	// (422), not by the sender's spent budget of them (429,
+	// limits.inbound_unknown_numbers).
+	g := startGateway(t, testEnv(map[string]string{"ALIASGATE_ROUTES_FILE": routesFile, "ALIASGATE_LIMITS_INBOUND_UNKNOWN_NUMBERS": "0"}),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
 	for name, spelled := range spellings {
 		for _, prefix := range []string{"/block/", "/log/"} {
 			code, _ := call(t, "GET", g.inbound+prefix+url.PathEscape(spelled), "", "", nil)

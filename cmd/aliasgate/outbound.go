@@ -177,6 +177,20 @@ func (gw *gateway) outboundMisses() proxy.MissBudget {
 	return countedMisses{Limiter: l, refused: gw.metrics.AbuseRefused.WithLabelValues("outbound_unknown_aliases")}
 }
 
+// inboundMisses is the inbound proxy's budget of card-like numbers that
+// are no alias: a token bucket per source address (vault.Actor.Source) of
+// limits.inbound_unknown_numbers a minute, bursts of
+// limits.inbound_unknown_burst; the requests it refuses are counted in
+// aliasgate_abuse_refused_total{limit="inbound_unknown_numbers"}. nil: no
+// bound.
+func (gw *gateway) inboundMisses() proxy.MissBudget {
+	l := ratelimit.NewPer(gw.cfg.Limits.InboundUnknownNumbers, time.Minute, gw.cfg.Limits.InboundUnknownBurst, nil)
+	if l == nil {
+		return nil
+	}
+	return countedMisses{Limiter: l, refused: gw.metrics.AbuseRefused.WithLabelValues("inbound_unknown_numbers")}
+}
+
 // countedMisses counts the requests its budget refuses.
 type countedMisses struct {
 	*ratelimit.Limiter

@@ -216,6 +216,11 @@ func runRoutesTest(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("route %s: the gateway refuses this request (%d %s), nothing is forwarded", route.ID, jerr.Status, o.Code)
 		}
 	}
+	if *phase == "request" && (route != nil || routes.Direction(*direction) == routes.Outbound) {
+		// As both listeners do: a client's fields of the gateway's names
+		// (Aliasgate-Route-Account, ...) never reach the upstream.
+		proxy.DropClientFields(req, route, req.URL.Path)
+	}
 	tok, closeVault, err := dryRunTokenizer(ctx)
 	if err != nil {
 		return err

@@ -52,6 +52,25 @@ func TestRoutesTestShowsTheRewrittenRequest(t *testing.T) {
 	}
 }
 
+// TestRoutesTestDropsTheClientsGatewayFields: `routes test` shows the
+// request as the upstream receives it: a client's own
+// Aliasgate-Route-Account (any spelling) is gone and the gateway's is
+// there (proxy.DropClientFields, as both listeners do).
+func TestRoutesTestDropsTheClientsGatewayFields(t *testing.T) {
+	req := filepath.Join(t.TempDir(), "spoof.http")
+	body := `{"card":{"number":"4111111111111111","cvc":"737"},"amount":1299,"ok":true}`
+	os.WriteFile(req, []byte("POST /checkout HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/json\r\n"+
+		"Aliasgate-Route-Account: spoof\r\nAliasgate_Route_Account: spoof\r\nAliasgate-Redacted: spoof\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body))+body), 0o600)
+	out, stderr, err := runCmd(t, testEnv(nil), "routes", "test", "--routes", "testdata/routes.yaml", "--request", req)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if strings.Contains(out, "spoof") || !strings.Contains(out, "Aliasgate-Route-Account: default\r\n") {
+		t.Fatalf("rewritten request:\n%s", out)
+	}
+}
+
 func TestRoutesTestRevealOutbound(t *testing.T) {
 	dir := t.TempDir()
 	req := filepath.Join(dir, "out.http")

@@ -505,6 +505,7 @@ func (gw *gateway) inboundHandler() (*proxy.Inbound, error) {
 	}
 	return proxy.NewInbound(proxy.InboundOptions{
 		Sources:   proxy.NewSources(trusted),
+		Misses:    gw.inboundMisses(),
 		Table:     gw.routes,
 		Tokenizer: vaulttok.New(gw.vault),
 		Internal: map[string]http.Handler{

@@ -79,7 +79,9 @@ type Metrics struct {
 	// aliasgate_abuse_refused_total{limit} with limit "enumeration",
 	// "duplicates", "source_new_values" or "source_volatile_values"; and
 	// the outbound proxy's requests refused after too many unknown
-	// aliases, limit "outbound_unknown_aliases".
+	// aliases, limit "outbound_unknown_aliases"; the inbound proxy's
+	// after too many card-like numbers that are no alias, limit
+	// "inbound_unknown_numbers".
 	AbuseRefused *prometheus.CounterVec
 	// Unserved counts requests net/http answered or dropped itself,
 	// without calling any handler (malformed, over the header limit, cut
@@ -207,7 +209,7 @@ func NewMetrics() *Metrics {
 		}, []string{"api"}),
 		AbuseRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_abuse_refused_total",
-			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values), and outbound proxy requests refused after too many unknown aliases (outbound_unknown_aliases).",
+			Help: "Vault calls refused with 429 by an abuse limit, by limit (enumeration, duplicates, source_new_values, source_volatile_values), outbound proxy requests refused after too many unknown aliases (outbound_unknown_aliases), and inbound proxy requests refused after too many card-like numbers that are no alias (inbound_unknown_numbers).",
 		}, []string{"limit"}),
 		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aliasgate_conns_refused_total",
