@@ -129,7 +129,7 @@ func (h *Handler) releaseTokenAlias(q *request, alias, tokenPAN string) (kept bo
 	if alias == "" {
 		return false, nil
 	}
-	if kept, err = h.releaseAlias(q, alias, tokenPAN); err != nil || kept {
+	if kept, err = h.releaseAlias(q, alias, tokenPAN, false); err != nil || kept {
 		return kept, err
 	}
 	h.forgetNumber(q, alias, tokenPAN)
