@@ -254,8 +254,10 @@ func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) e
 // an inbound route's in front of the API (vault.CreatedAliases) — are no
 // one's but a card's: the merchant's client never saw them. For each, the
 // cards of the number that have it take it as theirs (markCardsAlias),
-// and with none it leaves the vault, so that the card of a retry makes it
-// again as its own. A card stored with it meanwhile keeps it (the vault
+// and with none it leaves the vault (vault.Release), so that the card of a
+// retry makes it again as its own, unless another request was given it
+// meanwhile (the vault's one alias per value and account): it then stays,
+// the account's. A card stored with it meanwhile keeps it (the vault
 // refuses to delete it, vault.ErrInUse, and it is then marked; or
 // restoreUsers gives it its number back once the alias is gone). Before,
 // the card that won, or the retry's, took the alias for the account's and
