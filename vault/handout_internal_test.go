@@ -13,7 +13,9 @@ import (
 func TestHandedCacheStaysBounded(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var c handedCache
-	rec := func(i int, created time.Time) *Record { return &Record{Alias: fmt.Sprintf("tok_%d", i), CreatedAt: created} }
+	rec := func(i int, created time.Time) *Record {
+		return &Record{Alias: fmt.Sprintf("tok_%d", i), CreatedAt: created}
+	}
 	var keys []handedKey
 	for i := range maxHandedCache {
 		keys = append(keys, keyOfRecord(rec(i, t0)))
