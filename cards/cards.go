@@ -228,6 +228,10 @@ type Vault interface {
 	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
 	// Delete removes one alias of the context's account (DELETE /cards/{id}).
 	Delete(ctx context.Context, alias string) error
+	// Release deletes an alias the request of ctx made, as Delete does,
+	// unless another caller was given it since (vault.ErrHandedOut: it
+	// stays); the releases of what a request that stored nothing made.
+	Release(ctx context.Context, alias string) error
 	// RouteServes reports whether a client of account may be served
 	// through the inbound routes the request came through, if any
 	// (vault.WithRouteAccount): only their account's clients.

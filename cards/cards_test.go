@@ -842,6 +842,7 @@ func (nopVault) Redact(context.Context, []vault.RedactRequest) ([]vault.Token, e
 }
 func (nopVault) Reveal(context.Context, []string) ([]vault.Revealed, error) { return nil, nil }
 func (nopVault) RouteServes(context.Context, string) bool                   { return true }
+func (nopVault) Release(context.Context, string) error                      { return nil }
 
 func TestFingerprintAndTraceID(t *testing.T) {
 	k := bytes.Repeat([]byte{1}, 32)

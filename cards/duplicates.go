@@ -254,8 +254,10 @@ func (h *Handler) markCardsAlias(q *request, held []*record, id, alias string) e
 // an inbound route's in front of the API (vault.CreatedAliases) — are no
 // one's but a card's: the merchant's client never saw them. For each, the
 // cards of the number that have it take it as theirs (markCardsAlias),
-// and with none it leaves the vault, so that the card of a retry makes it
-// again as its own. A card stored with it meanwhile keeps it (the vault
+// and with none it leaves the vault (vault.Release), so that the card of a
+// retry makes it again as its own, unless another request was given it
+// meanwhile (the vault's one alias per value and account): it then stays,
+// the account's. A card stored with it meanwhile keeps it (the vault
 // refuses to delete it, vault.ErrInUse, and it is then marked; or
 // restoreUsers gives it its number back once the alias is gone). Before,
 // the card that won, or the retry's, took the alias for the account's and
@@ -325,9 +327,13 @@ func (h *Handler) releaseFailed() { h.releaseFailures.Add(1) }
 func (h *Handler) ReleaseFailures() uint64 { return h.releaseFailures.Load() }
 
 // releasePANAlias releases alias, the persistent alias of card number
-// value a create that stored no card made (releaseCreated).
+// value a create that stored no card made (releaseCreated): with
+// vault.Release, which keeps it when a redaction of the same number was
+// given it since (the vault's one alias per value and account: a client
+// of the vault API, another route's request, holds it now, and it is
+// the account's).
 func (h *Handler) releasePANAlias(q *request, alias, value string) error {
-	_, err := h.releaseAlias(q, alias, value)
+	_, err := h.releaseAlias(q, alias, value, true)
 	return err
 }
 
@@ -339,8 +345,10 @@ func (h *Handler) releasePANAlias(q *request, alias, value string) error {
 // (markCardsAlias), so that it leaves the vault with the last of them, and
 // it stays (kept). A card stored with it meanwhile keeps it too (the vault
 // refuses to delete it, vault.ErrInUse, and it is then marked; or
-// restoreUsers gives it its number back once the alias is gone).
-func (h *Handler) releaseAlias(q *request, alias, value string) (kept bool, err error) {
+// restoreUsers gives it its number back once the alias is gone). With
+// made (the request of q made the alias: releasePANAlias) it is deleted
+// with vault.Release, and stays (kept) when another caller was given it.
+func (h *Handler) releaseAlias(q *request, alias, value string, made bool) (kept bool, err error) {
 	fp := fingerprint(h.fpKey, q.p.Account, value)
 	for try := 1; ; try++ {
 		held, err := cardsOfFingerprint(q.ctx, h.store, q.p.Account, fp)
@@ -350,9 +358,16 @@ func (h *Handler) releaseAlias(q *request, alias, value string) (kept bool, err 
 		if otherUses(held, "", alias) {
 			return true, h.markCardsAlias(q, held, "", alias)
 		}
-		err = h.vault.Delete(q.ctx, alias)
+		if made {
+			err = h.vault.Release(q.ctx, alias)
+		} else {
+			err = h.vault.Delete(q.ctx, alias)
+		}
 		if errors.Is(err, vault.ErrInUse) && try < casTries {
 			continue // a card of the number stored meanwhile has it: it is marked
+		}
+		if errors.Is(err, vault.ErrHandedOut) {
+			return true, nil // another caller holds it: the account's now
 		}
 		if err != nil && !errors.Is(err, vault.ErrNotFound) {
 			return false, fmt.Errorf("release an alias no card needs: %w", err)

@@ -148,7 +148,7 @@ func (h *Handler) releaseTokenAlias(q *request, alias, tokenPAN string) (kept bo
 	}
 	rq := *q
 	rq.ctx = withTokenRelease(q.ctx, alias)
-	if kept, err = h.releaseAlias(&rq, alias, tokenPAN); err != nil {
+	if kept, err = h.releaseAlias(&rq, alias, tokenPAN, false); err != nil {
 		return kept, err
 	}
 	h.forgetTokenAlias(q, alias)

@@ -200,8 +200,8 @@ func TestWriteThroughARouteLeavesNoCopyOfItsCVC(t *testing.T) {
 	}
 }
 
-// failFirstDelete is a Vault whose first Delete fails (the volatile store
-// unreachable for a moment, say); it records the alias.
+// failFirstDelete is a Vault whose first Delete or Release fails (the
+// volatile store unreachable for a moment, say); it records the alias.
 type failFirstDelete struct {
 	Vault
 	mu     sync.Mutex
@@ -209,16 +209,28 @@ type failFirstDelete struct {
 }
 
 func (v *failFirstDelete) Delete(ctx context.Context, alias string) error {
-	v.mu.Lock()
-	first := v.failed == ""
-	if first {
-		v.failed = alias
-	}
-	v.mu.Unlock()
-	if first {
-		return errors.New("vault unreachable")
+	if err := v.failFirst(alias); err != nil {
+		return err
 	}
 	return v.Vault.Delete(ctx, alias)
+}
+
+func (v *failFirstDelete) Release(ctx context.Context, alias string) error {
+	if err := v.failFirst(alias); err != nil {
+		return err
+	}
+	return v.Vault.Release(ctx, alias)
+}
+
+// failFirst fails the first call, and records its alias.
+func (v *failFirstDelete) failFirst(alias string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.failed != "" {
+		return nil
+	}
+	v.failed = alias
+	return errors.New("vault unreachable")
 }
 
 // TestReleaseGoesOnPastAFailedDelete: a release whose delete of one alias

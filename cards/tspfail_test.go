@@ -640,6 +640,13 @@ func (v ctxVault) Delete(ctx context.Context, alias string) error {
 	return v.Vault.Delete(ctx, alias)
 }
 
+func (v ctxVault) Release(ctx context.Context, alias string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return v.Vault.Release(ctx, alias)
+}
+
 // cancellingStore, once armed, ends a request's context at its next card
 // write and fails that write, as a store that honours contexts does when
 // the client hangs up (or the gateway stops) at that moment.

@@ -19,7 +19,9 @@ import (
 // front of the Card Management API or the vault API that the API refused
 // (cards.Handler.ReleaseRouteAliases). Whoever serves the request and
 // releases for it claims the release (ClaimRelease); the inbound proxy
-// releases what nothing claimed (a refusal in front of the API).
+// releases what nothing claimed (a refusal in front of the API). A
+// release goes through Service.Release, which keeps an alias another
+// Redact was given since it was created (the same value, found).
 type Creations struct {
 	mu      sync.Mutex
 	aliases map[string]struct{}

@@ -45,6 +45,23 @@
 // gives another account a default-account record its card references, in
 // place (Store.SetOwner) or as that account's own copy of the value.
 //
+// # Releases and deduplication
+//
+// A persistent value has one alias per format and account, so a Redact
+// that finds the value in the vault returns the alias another request
+// made, possibly a moment ago, and that request may still release it
+// (Release: an inbound route in front of the gateway's APIs whose request
+// the API refused, cards.Handler.ReleaseRouteAliases; a Redact rolling
+// back). A Redact that finds a record younger than HandOutWindow, or meets
+// one in Put (PutExisting), records a hand-out (Store.HandOut) before it
+// returns the alias, and Release deletes only what was not handed out
+// (Store.Release, a compare-and-delete in every store) and nothing older
+// than ReleaseMaxAge; a record released between the look-up and the
+// hand-out is reported not live, and the Redact makes a new alias. A
+// record found older than HandOutWindow is returned with no write.
+// Volatile values are never found (each redaction makes a new record), so
+// nothing is handed out for them.
+//
 // # Reveals while a store is away
 //
 // An alias is looked up in the volatile store, then the persistent one. A

@@ -68,6 +68,10 @@ var (
 	// ErrInUse: Delete refused an alias that backs something that needs it
 	// (a card of the Card Management API); nothing was deleted.
 	ErrInUse = errors.New("vault: the alias backs a card and cannot be deleted")
+	// ErrHandedOut: Release kept an alias another caller was given since
+	// it was created (Store.HandOut), or too old to be the releasing
+	// request's own (Service.Release); nothing was deleted.
+	ErrHandedOut = errors.New("vault: the alias was handed out and is not released")
 	// ErrInvalidAccount: an account name outside 1–128 characters of
 	// A–Z a–z 0–9 _ . - (or holding a card number).
 	ErrInvalidAccount = account.ErrInvalid

@@ -194,6 +194,33 @@ func (s *Service) deleteAlias(ctx context.Context, op string, st Store, alias, o
 	return err
 }
 
+// releaseAlias is st.Release, observed as op (a record kept,
+// ErrHandedOut, is an answer: "ok").
+func (s *Service) releaseAlias(ctx context.Context, op string, st Store, alias, owner string) error {
+	if s.observer == nil {
+		return st.Release(ctx, alias, owner)
+	}
+	t0 := time.Now()
+	err := st.Release(ctx, alias, owner)
+	result := errResult(err)
+	if errors.Is(err, ErrHandedOut) {
+		result = resultOK
+	}
+	s.observe(op, st, result, t0)
+	return err
+}
+
+// handOutAliases is st.HandOut, observed as op.
+func (s *Service) handOutAliases(ctx context.Context, op string, st Store, aliases []string) ([]bool, error) {
+	if s.observer == nil {
+		return st.HandOut(ctx, aliases)
+	}
+	t0 := time.Now()
+	live, err := st.HandOut(ctx, aliases)
+	s.observe(op, st, errResult(err), t0)
+	return live, err
+}
+
 // setClassifiers is st.SetClassifiers, observed as op.
 func (s *Service) setClassifiers(ctx context.Context, op string, st Store, aliases, classifiers []string) error {
 	if s.observer == nil {

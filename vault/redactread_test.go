@@ -18,6 +18,12 @@ type readCounter struct {
 	vault.Store
 	lose                         bool
 	index, records, gets, writes atomic.Int64
+	handOuts                     atomic.Int64
+}
+
+func (c *readCounter) HandOut(ctx context.Context, aliases []string) ([]bool, error) {
+	c.handOuts.Add(1)
+	return c.Store.HandOut(ctx, aliases)
 }
 
 func (c *readCounter) LookupIndex(ctx context.Context, keys [][]byte) ([]string, error) {
@@ -44,23 +50,32 @@ func (c *readCounter) Put(ctx context.Context, items []vault.PutItem) ([]vault.P
 	return c.Store.Put(ctx, items)
 }
 
-// TestRedactOfAKnownValueReadsItsRecordWithTheIndex: a Redact whose known
-// value brings classifiers (the proxies' redactions) or asks for Detail
-// reads the index and the existing record in one store read
-// (LookupRecords), and one that needs no record reads the index only; the
-// tokens and the classifier merge are what they were with two reads. A
-// record gone behind its index entry is written again.
+// TestRedactOfAKnownValueReadsItsRecordWithTheIndex: a Redact of a known
+// value reads the index and the existing record in one store read
+// (LookupRecords), whether it brings classifiers (the proxies'
+// redactions), asks for Detail or neither (the record's age says whether
+// it is handed out: before, such a call read the index only); the tokens
+// and the classifier merge are what they were with two reads. A record
+// gone behind its index entry is written again. A record older than
+// vault.HandOutWindow (the steady state: a card number tokenized long
+// ago) costs no write, no HandOut; a young one one HandOut.
 func TestRedactOfAKnownValueReadsItsRecordWithTheIndex(t *testing.T) {
 	tests := []struct {
-		name string
-		req  vault.RedactRequest
-		lose bool
+		name  string
+		req   vault.RedactRequest
+		lose  bool
+		young bool // the record was written just before; else HandOutWindow before
 		// the persistent store's calls: LookupIndex, LookupRecords, Get, Put
 		index, records, gets, writes int64
+		handOuts                     int64
 		classifiers                  []string // the record's after the call
 	}{
 		{name: "no classifiers", req: vault.RedactRequest{Value: card, Format: vault.FormatFPESixTFour},
-			index: 1, classifiers: []string{"pan"}},
+			records: 1, classifiers: []string{"pan"}},
+		{name: "a young record", req: vault.RedactRequest{Value: card, Format: vault.FormatFPESixTFour, Classifiers: []string{"pan"}},
+			young: true, records: 1, handOuts: 1, classifiers: []string{"pan"}},
+		{name: "a young record gone behind its index entry", req: vault.RedactRequest{Value: card, Format: vault.FormatFPESixTFour, Classifiers: []string{"pan"}},
+			young: true, lose: true, index: 1, records: 1, writes: 1, handOuts: 1, classifiers: []string{"pan"}}, // Put meets it: PutExisting
 		{name: "classifiers it has", req: vault.RedactRequest{Value: card, Format: vault.FormatFPESixTFour, Classifiers: []string{"pan"}},
 			records: 1, classifiers: []string{"pan"}},
 		{name: "a new classifier", req: vault.RedactRequest{Value: card, Format: vault.FormatFPESixTFour, Classifiers: []string{"visa"}},
@@ -95,6 +110,10 @@ func TestRedactOfAKnownValueReadsItsRecordWithTheIndex(t *testing.T) {
 			c.gets.Store(0)
 			c.writes.Store(0)
 			c.lose = tt.lose
+			created := clk.Now()
+			if !tt.young {
+				clk.Advance(vault.HandOutWindow)
+			}
 
 			got, err := svc.Redact(ctx, []vault.RedactRequest{tt.req, {Value: "123", Storage: vault.StorageVolatile}})
 			if err != nil {
@@ -103,10 +122,11 @@ func TestRedactOfAKnownValueReadsItsRecordWithTheIndex(t *testing.T) {
 			if got[0].Alias != first[0].Alias || got[0].Created || !got[1].Created || got[1].Storage != vault.StorageVolatile {
 				t.Fatalf("tokens %+v, want %s again and a new volatile alias", got, first[0].Alias)
 			}
-			if n := [4]int64{c.index.Load(), c.records.Load(), c.gets.Load(), c.writes.Load()}; n != [4]int64{tt.index, tt.records, tt.gets, tt.writes} {
-				t.Errorf("LookupIndex, LookupRecords, Get, Put calls = %v, want %v", n, [4]int64{tt.index, tt.records, tt.gets, tt.writes})
+			if n, want := [5]int64{c.index.Load(), c.records.Load(), c.gets.Load(), c.writes.Load(), c.handOuts.Load()},
+				[5]int64{tt.index, tt.records, tt.gets, tt.writes, tt.handOuts}; n != want {
+				t.Errorf("LookupIndex, LookupRecords, Get, Put, HandOut calls = %v, want %v", n, want)
 			}
-			if tt.req.Detail && (got[0].Value != card || !slices.Equal(got[0].Classifiers, tt.classifiers) || !got[0].CreatedAt.Equal(clk.Now())) {
+			if tt.req.Detail && (got[0].Value != card || !slices.Equal(got[0].Classifiers, tt.classifiers) || !got[0].CreatedAt.Equal(created)) {
 				t.Errorf("detail token %+v", got[0])
 			}
 			recs, err := p.Get(ctx, []string{first[0].Alias})

@@ -174,6 +174,7 @@ type Service struct {
 	maxValue   int            // Options.MaxValueLen
 	defAccount string
 	inUse      InUse
+	handed     handedCache // the young records this Service handed out (handout.go)
 
 	persistentName, volatileName string // for the Observer
 }
@@ -305,10 +306,16 @@ type Token struct {
 // persistent ones; a failure after a write deletes the records this call
 // created (with a context of its own, so that a caller who gave up does not
 // stop the clean-up). Persistent aliases that existed before the call are
-// never deleted; classifiers it merged into them stay. One race remains: a
-// concurrent call that was given a persistent alias this call created (the
-// same value and format, at the same instant) loses it when this call
-// rolls back.
+// never deleted; classifiers it merged into them stay. The rollback
+// releases (Store.Release): a persistent alias this call created that a
+// concurrent call was given meanwhile (the same value and format, at the
+// same instant) stays for it.
+//
+// A value found in the vault, or met in Put as a concurrent call's record,
+// whose record is younger than HandOutWindow is handed out
+// (Store.HandOut) before its alias is returned: the request that created
+// it may still release it (Release), and keeps it then. A record found
+// older is returned with no write.
 func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, err error) {
 	done, err := s.enter(ctx, opRedact)
 	if err != nil {
@@ -357,21 +364,19 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, 
 		}
 	}
 	if len(keys) > 0 {
-		found, recs, err := s.lookupKnown(ctx, items, keys, keyIdx)
+		// The records come with the index (one read): their age says
+		// which must be handed out (handOutFound).
+		found, recs, err := s.lookupRecords(ctx, opRedact, s.persistent, keys)
 		if err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
 		}
-		var hits []int        // items whose existing record is needed: Detail, or classifiers to merge
-		var hitRecs []*Record // their records, as read with the index
 		for j, a := range found {
-			if a != "" {
+			// A record gone behind its index entry (an expired record
+			// still indexed) is written again.
+			if a != "" && recs[j] != nil {
 				it := &items[keyIdx[j]]
 				it.done = true
 				out[keyIdx[j]] = Token{Alias: a, Format: it.format, Storage: StoragePersistent}
-				if it.detail || len(it.classifiers) > 0 {
-					hits = append(hits, keyIdx[j])
-					hitRecs = append(hitRecs, recs[j])
-				}
 			}
 		}
 		// The Admission goes first: nothing whose outcome depends on which
@@ -380,6 +385,17 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, 
 		// or the difference would tell a right guess from a wrong one.
 		if err := s.admit(ctx, items); err != nil {
 			return nil, err
+		}
+		if err := s.handOutFound(ctx, items, out, keyIdx, recs); err != nil {
+			return nil, fmt.Errorf("vault: redact: %w", err)
+		}
+		var hits []int        // items whose existing record is needed: Detail, or classifiers to merge
+		var hitRecs []*Record // their records, as read with the index
+		for j, i := range keyIdx {
+			if it := &items[i]; it.done && (it.detail || len(it.classifiers) > 0) {
+				hits = append(hits, i)
+				hitRecs = append(hitRecs, recs[j])
+			}
 		}
 		if merges, err = s.useExisting(items, out, hits, hitRecs); err != nil {
 			return nil, fmt.Errorf("vault: redact: %w", err)
@@ -507,7 +523,8 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	failed := 0
 	var first error
 	for _, m := range made {
-		if err := s.deleteAlias(ctx, opRedact, m.store, m.alias, m.owner); err != nil && !errors.Is(err, ErrNotFound) {
+		// A record a concurrent call was handed meanwhile is its and stays.
+		if err := s.releaseAlias(ctx, opRedact, m.store, m.alias, m.owner); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrHandedOut) {
 			failed++
 			if first == nil {
 				first = err
@@ -520,37 +537,15 @@ func (s *Service) rollback(ctx context.Context, made []madeRecord, cause error) 
 	return cause
 }
 
-// lookupKnown looks up the index keys of a Redact's persistent items
-// (keyIdx[j] is the item of keys[j]) in one batched read. When an item
-// needs its existing record (Detail, or classifiers to merge), the records
-// come from the same read (Store.LookupRecords): recs[j] is the live
-// record of found[j], or nil. Otherwise only the index is read and recs is
-// nil (no item looks at it).
-func (s *Service) lookupKnown(ctx context.Context, items []item, keys [][]byte, keyIdx []int) (found []string, recs []*Record, err error) {
-	for _, i := range keyIdx {
-		if items[i].detail || len(items[i].classifiers) > 0 {
-			return s.lookupRecords(ctx, opRedact, s.persistent, keys)
-		}
-	}
-	found, err = s.lookupIndex(ctx, opRedact, s.persistent, keys)
-	return found, nil, err
-}
-
 // useExisting fills the record fields of the tokens at hits (items whose
 // value already had a persistent alias of their format: Detail items, and
 // items bringing classifiers) from recs, their records as read with the
-// index (lookupKnown); the records are not decrypted. An item whose record
-// was deleted or expired (recs[j] nil) is written again instead. It
-// returns the records whose classifiers the items add to (the item's
-// classifiers become the union, in the record's order first).
+// index; the records are not decrypted. It returns the records whose
+// classifiers the items add to (the item's classifiers become the union,
+// in the record's order first).
 func (s *Service) useExisting(items []item, out []Token, hits []int, recs []*Record) ([]classifierMerge, error) {
 	var merges []classifierMerge
 	for j, i := range hits {
-		if recs[j] == nil {
-			items[i].done = false
-			out[i] = Token{}
-			continue
-		}
 		union, merge, err := mergeOf(recs[j], &items[i], i)
 		if err != nil {
 			return nil, err
@@ -887,9 +882,17 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 			if err != nil {
 				return fmt.Errorf("vault: redact: %w", writeFailed(err))
 			}
+			gone, err := s.handOutExisting(ctx, res, now)
+			if err != nil {
+				return fmt.Errorf("vault: redact: %w", err)
+			}
 			var bad PutStatus
 			for j, r := range res {
 				i := sendIdx[j]
+				if gone != nil && gone[j] {
+					retry = append(retry, i) // released since the put: written again
+					continue
+				}
 				switch r.Status {
 				case PutCreated, PutExisting:
 					if r.Status == PutCreated {
@@ -1364,17 +1367,37 @@ func (s *Service) siblings(ctx context.Context, op string, rec *Record, value st
 // outcome is audited; when the audit log cannot record it the call fails
 // with ErrAuditUnavailable (the alias may be gone by then).
 func (s *Service) Delete(ctx context.Context, alias string) error {
+	return s.deleteAudited(ctx, alias, false)
+}
+
+// Release deletes alias as Delete does, for the request that created it
+// (a Redact under WithCreations whose request then stored nothing: the
+// Card Management API's releases, cards.Handler.ReleaseRouteAliases),
+// unless another caller may hold it: a Redact that found the value's
+// alias since the record was written recorded it (Store.HandOut, within
+// HandOutWindow of its creation), or the record is older than
+// ReleaseMaxAge (too old to be the releasing request's own, and so past
+// what a Redact records). Such an alias stays and the call returns
+// ErrHandedOut, audited as a refused delete. The check and the delete are
+// one atomic step of the store, so a Redact racing the release either
+// hands out an alias that stays or finds it gone and makes another.
+func (s *Service) Release(ctx context.Context, alias string) error {
+	return s.deleteAudited(ctx, alias, true)
+}
+
+// deleteAudited is Delete, and with release Release.
+func (s *Service) deleteAudited(ctx context.Context, alias string, release bool) error {
 	done, gerr := s.enter(ctx, opDelete)
 	if gerr != nil {
 		return fmt.Errorf("vault: delete: %w", gerr)
 	}
 	defer done()
-	err := s.delete(ctx, alias)
+	err := s.delete(ctx, alias, release)
 	outcome, found := OutcomeOK, 1
 	switch {
 	case errors.Is(err, ErrNotFound):
 		outcome, found = OutcomeNotFound, 0
-	case errors.Is(err, ErrInUse):
+	case errors.Is(err, ErrInUse), errors.Is(err, ErrHandedOut):
 		outcome, found = OutcomeRefused, 1
 	case err != nil:
 		outcome, found = OutcomeError, 0
@@ -1475,8 +1498,10 @@ func (s *Service) checkInUse(ctx context.Context, alias string, v []byte) error 
 // delete finds the alias among the caller's records first (a foreign or
 // absent alias costs the same look-up and nothing more), asks InUse about
 // a persistent one, then deletes it from the store it is in, for its owner
-// (the store checks the owner again, atomically with the delete).
-func (s *Service) delete(ctx context.Context, alias string) error {
+// (the store checks the owner again, atomically with the delete). With
+// release (Release) a persistent record older than ReleaseMaxAge is kept,
+// and the store keeps a record handed out (Store.Release).
+func (s *Service) delete(ctx context.Context, alias string, release bool) error {
 	if alias == "" || len(alias) > maxAliasLen {
 		return ErrNotFound
 	}
@@ -1488,6 +1513,13 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 	if r.rec == nil {
 		return ErrNotFound
 	}
+	if release && r.rec.Storage == StoragePersistent && s.now().Sub(r.rec.CreatedAt) >= ReleaseMaxAge {
+		return ErrHandedOut
+	}
+	remove := s.deleteAlias
+	if release {
+		remove = s.releaseAlias
+	}
 	if s.inUse != nil && r.rec.Storage == StoragePersistent {
 		v, err := s.keys.open(ctx, r.rec)
 		if err != nil {
@@ -1497,9 +1529,9 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 		if err := s.checkInUse(ctx, alias, v); err != nil {
 			return err
 		}
-		if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return ErrNotFound // deleted or expired meanwhile
+		if err := remove(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrHandedOut) {
+				return err // deleted or expired meanwhile; handed out
 			}
 			return fmt.Errorf("vault: delete: %w", err)
 		}
@@ -1510,9 +1542,9 @@ func (s *Service) delete(ctx context.Context, alias string) error {
 		}
 		return nil
 	}
-	if err := s.deleteAlias(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return ErrNotFound // deleted or expired meanwhile
+	if err := remove(ctx, opDelete, r.store, alias, r.rec.Owner); err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrHandedOut) {
+			return err // deleted or expired meanwhile; handed out
 		}
 		return fmt.Errorf("vault: delete: %w", err)
 	}

@@ -143,6 +143,21 @@ type Store interface {
 	// is owner, atomically; ErrNotFound when the alias is absent or owned by
 	// another account (the record then stays).
 	Delete(ctx context.Context, alias, owner string) error
+	// HandOut records that the live records of aliases were given to a
+	// caller other than the one that created them (Service.Redact found
+	// the value's alias, or met it in Put as PutExisting), so that Release
+	// keeps them. live[i] reports whether aliases[i] has a live record: an
+	// absent or expired alias gets nothing recorded. Recording an alias
+	// again changes nothing. Each alias's check and mark are atomic with
+	// Release and Delete of that alias: a Release that comes after the
+	// mark keeps the record, one that came before removed it and the mark
+	// reports it not live.
+	HandOut(ctx context.Context, aliases []string) (live []bool, err error)
+	// Release is Delete, unless HandOut recorded the alias since its
+	// record was written: ErrHandedOut, and the record stays. The check
+	// and the delete are atomic (a compare-and-delete). Delete removes
+	// what HandOut recorded with the record.
+	Release(ctx context.Context, alias, owner string) error
 	// SetOwner gives the live record of alias, when its Owner is from, to
 	// the account stored as to, atomically (the accounts migration,
 	// Service.MigrateRecord): the index entry of its IndexKey is removed when

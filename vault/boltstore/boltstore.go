@@ -4,7 +4,8 @@
 // group-commit writer (see Options.NoGroupCommit), so a burst of new values
 // costs one fsync per group rather than one per value.
 //
-// Buckets: aliases (alias → record), index (HMAC → alias), meta (schema
+// Buckets: aliases (alias → record), index (HMAC → alias), handed (the
+// aliases Store.HandOut recorded), meta (schema
 // version, wrapped data keys), clients (API clients), numbers (the numbers
 // index, numbers.go; not copied by `aliasgate vault copy`, which builds
 // the destination's).
@@ -54,6 +55,9 @@ const SchemaVersion = "1"
 var (
 	bucketAliases = []byte("aliases")
 	bucketIndex   = []byte("index")
+	// bucketHanded holds the aliases HandOut recorded (alias → 1),
+	// until their record goes.
+	bucketHanded  = []byte("handed")
 	bucketMeta    = []byte("meta")
 	bucketClients = []byte("clients")
 	// Buckets the Card Management API will use; created now so the schema
@@ -235,7 +239,7 @@ func (s *Store) init() (err error) {
 		}
 	}()
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAliases, bucketIndex, bucketMeta, bucketClients, bucketCards, bucketCardsByFinger, bucketNetworkTokens, bucketCardUpdates} {
+		for _, b := range [][]byte{bucketAliases, bucketIndex, bucketMeta, bucketClients, bucketCards, bucketCardsByFinger, bucketNetworkTokens, bucketCardUpdates, bucketHanded} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -482,6 +486,9 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 						return err
 					}
 				}
+				if err := tx.Bucket(bucketHanded).Delete([]byte(r.Alias)); err != nil {
+					return err
+				}
 			}
 			if err := ab.Put([]byte(r.Alias), encoded[i]); err != nil {
 				return err
@@ -503,18 +510,41 @@ func (s *Store) Put(ctx context.Context, items []vault.PutItem) ([]vault.PutResu
 
 // Delete implements vault.Store.
 func (s *Store) Delete(ctx context.Context, alias, owner string) error {
+	return s.remove(ctx, "delete", alias, owner, false)
+}
+
+// Release implements vault.Store: Delete's transaction, which also reads
+// the handed bucket.
+func (s *Store) Release(ctx context.Context, alias, owner string) error {
+	return s.remove(ctx, "release", alias, owner, true)
+}
+
+// remove deletes the live record of alias when its owner is owner, with
+// its index entry and hand-out mark, in one transaction; with keepHanded,
+// a record HandOut marked stays (vault.ErrHandedOut). The outcome is
+// returned from the transaction's function as nil (a refusal is no
+// failure of a group commit, whose other writes would be run again).
+func (s *Store) remove(ctx context.Context, op, alias, owner string, keepHanded bool) error {
+	var outcome error
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		ab := tx.Bucket(bucketAliases)
+		outcome = nil
+		ab, hb := tx.Bucket(bucketAliases), tx.Bucket(bucketHanded)
 		v := ab.Get([]byte(alias))
 		if v == nil {
-			return vault.ErrNotFound
+			outcome = vault.ErrNotFound
+			return nil
 		}
 		r, err := vault.UnmarshalRecord(alias, v)
 		if err != nil {
 			return err
 		}
 		if r.Expired(s.now()) || r.Owner != owner {
-			return vault.ErrNotFound
+			outcome = vault.ErrNotFound
+			return nil
+		}
+		if keepHanded && hb.Get([]byte(alias)) != nil {
+			outcome = vault.ErrHandedOut
+			return nil
 		}
 		if r.IndexKey != nil {
 			ib := tx.Bucket(bucketIndex)
@@ -524,15 +554,64 @@ func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 				}
 			}
 		}
+		if err := hb.Delete([]byte(alias)); err != nil {
+			return err
+		}
 		return ab.Delete([]byte(alias))
 	})
-	if errors.Is(err, vault.ErrNotFound) {
-		return vault.ErrNotFound
-	}
 	if err != nil {
-		return fmt.Errorf("boltstore: delete: %w", err)
+		return fmt.Errorf("boltstore: %s: %w", op, err)
 	}
-	return nil
+	return outcome
+}
+
+// HandOut implements vault.Store in one write transaction; an alias
+// already recorded is not written again, and a call that records nothing
+// commits nothing.
+func (s *Store) HandOut(ctx context.Context, aliases []string) ([]bool, error) {
+	live := make([]bool, len(aliases))
+	now := clock{now: s.now}
+	var todo []int // live aliases not yet recorded
+	err := s.view(func(tx *bolt.Tx) error {
+		ab, hb := tx.Bucket(bucketAliases), tx.Bucket(bucketHanded)
+		for i, a := range aliases {
+			r, err := liveRecord(ab, a, &now)
+			if err != nil {
+				return err
+			}
+			if live[i] = r != nil; live[i] && hb.Get([]byte(a)) == nil {
+				todo = append(todo, i)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(todo) == 0 {
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: hand out: %w", err)
+		}
+		return live, nil
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		ab, hb := tx.Bucket(bucketAliases), tx.Bucket(bucketHanded)
+		t := clock{now: s.now}
+		for _, i := range todo {
+			r, err := liveRecord(ab, aliases[i], &t)
+			if err != nil {
+				return err
+			}
+			live[i] = r != nil // released since the read: nothing to record
+			if live[i] {
+				if err := hb.Put([]byte(aliases[i]), []byte{1}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: hand out: %w", err)
+	}
+	return live, nil
 }
 
 // SetOwner implements vault.Store, in one transaction.

@@ -66,6 +66,7 @@ type Store struct {
 	seq     uint64
 	forever int // records without an expiry (never evicted)
 	index   map[string]string
+	handed  map[string]struct{} // aliases HandOut recorded, until their record goes
 	meta    map[string][]byte
 	clients map[string][]byte
 	cards   map[string][]byte   // account ‖ 0 ‖ id → record
@@ -89,7 +90,7 @@ type Store struct {
 
 // New returns an empty Store and starts its sweeper; Close stops it.
 func New(opts Options) *Store {
-	s := &Store{now: opts.Now, max: max(opts.MaxRecords, 0), records: newRecordMap(), index: map[string]string{},
+	s := &Store{now: opts.Now, max: max(opts.MaxRecords, 0), records: newRecordMap(), index: map[string]string{}, handed: map[string]struct{}{},
 		meta: map[string][]byte{}, clients: map[string][]byte{},
 		cards: map[string][]byte{}, fingers: map[string]string{}, updates: map[string][][]byte{}}
 	if s.now == nil {
@@ -342,6 +343,7 @@ func (s *Store) deleteLocked(alias string, r *vault.Record) {
 	if r.IndexKey != nil && s.index[string(r.IndexKey)] == alias {
 		delete(s.index, string(r.IndexKey))
 	}
+	delete(s.handed, alias)
 }
 
 // live returns a fresh copy of the record of alias if it exists and has
@@ -457,6 +459,18 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 
 // Delete implements vault.Store.
 func (s *Store) Delete(_ context.Context, alias, owner string) error {
+	return s.remove(alias, owner, false)
+}
+
+// Release implements vault.Store under the store's lock.
+func (s *Store) Release(_ context.Context, alias, owner string) error {
+	return s.remove(alias, owner, true)
+}
+
+// remove deletes the live record of alias when its owner is owner, under
+// the store's lock; with keepHanded, a record HandOut marked stays
+// (vault.ErrHandedOut).
+func (s *Store) remove(alias, owner string, keepHanded bool) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -467,8 +481,28 @@ func (s *Store) Delete(_ context.Context, alias, owner string) error {
 	if r == nil || r.Owner != owner {
 		return vault.ErrNotFound
 	}
+	if _, ok := s.handed[alias]; ok && keepHanded {
+		return vault.ErrHandedOut
+	}
 	s.deleteLocked(alias, r)
 	return nil
+}
+
+// HandOut implements vault.Store under the store's lock.
+func (s *Store) HandOut(_ context.Context, aliases []string) ([]bool, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, vault.ErrClosed
+	}
+	live := make([]bool, len(aliases))
+	for i, a := range aliases {
+		if live[i] = s.alive(a, now); live[i] {
+			s.handed[a] = struct{}{}
+		}
+	}
+	return live, nil
 }
 
 // SetOwner implements vault.Store.

@@ -569,6 +569,82 @@ func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	return nil
 }
 
+// Release implements vault.Store: Delete's statement, which keeps a row
+// marked handed_out. Under READ COMMITTED a DELETE that waits for the row
+// lock of a concurrent HandOut's UPDATE checks its condition again on the
+// row that UPDATE wrote, so the mark and the delete are ordered by the row
+// lock, whichever gateway runs them. When nothing was deleted, a second
+// read tells a handed-out record from a missing one.
+func (s *Store) Release(ctx context.Context, alias, owner string) error {
+	now := s.now()
+	if !isStorable(alias) || !isStorable(owner) {
+		return s.run(ctx, "release", true, func(context.Context, int) error { return vault.ErrNotFound })
+	}
+	var n int64
+	var handed bool
+	// Not idempotent, as Delete.
+	err := s.run(ctx, "release", false, func(ctx context.Context, _ int) error {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM records WHERE alias = $1 AND owner = $3 AND NOT handed_out AND `+live, alias, now, owner)
+		if n = tag.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		return s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM records WHERE alias = $1 AND owner = $3 AND handed_out AND `+live+`)`,
+			alias, now, owner).Scan(&handed)
+	})
+	switch {
+	case err != nil:
+		return err
+	case n > 0:
+		return nil
+	case handed:
+		return vault.ErrHandedOut
+	}
+	return vault.ErrNotFound
+}
+
+// HandOut implements vault.Store: one UPDATE of the live rows not yet
+// marked, then, when it did not mark them all, a read of which of the
+// others are live (marked before). The UPDATE takes each row's lock,
+// which orders it with a Release of the row (see Release).
+func (s *Store) HandOut(ctx context.Context, aliases []string) ([]bool, error) {
+	out := make([]bool, len(aliases))
+	now := s.now()
+	err := s.run(ctx, "hand out", true, func(ctx context.Context, _ int) error {
+		clear(out)
+		query := storable(aliases)
+		if len(query) == 0 {
+			return nil
+		}
+		seen := map[string]bool{}
+		rows, err := s.pool.Query(ctx, `UPDATE records SET handed_out = true WHERE alias = ANY($1) AND NOT handed_out AND `+live+` RETURNING alias`,
+			query, now)
+		if err != nil {
+			return err
+		}
+		var a string
+		if _, err := pgx.ForEachRow(rows, []any{&a}, func() error { seen[a] = true; return nil }); err != nil {
+			return err
+		}
+		if len(seen) < len(query) {
+			rows, err := s.pool.Query(ctx, `SELECT alias FROM records WHERE alias = ANY($1) AND handed_out AND `+live, query, now)
+			if err != nil {
+				return err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&a}, func() error { seen[a] = true; return nil }); err != nil {
+				return err
+			}
+		}
+		for i, al := range aliases {
+			out[i] = seen[al]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SetOwner implements vault.Store in one transaction: the row is locked,
 // an expired record holding indexKey is dropped, and the row takes the new
 // owner and index key (NULL when indexKey is nil or a live record holds it).

@@ -6,10 +6,12 @@
 //
 //	<prefix>r:<alias>  vault.MarshalRecord bytes, with a native TTL (PX) up to ExpiresAt
 //	<prefix>i:<hex>    alias an HMAC index key points at, same TTL as its record
+//	<prefix>h:<alias>  the mark of Store.HandOut, same TTL as its record
 //	<prefix>m:<key>    vault-wide settings (no TTL)
 //	<prefix>ready      written by Ping (readiness: Redis takes writes), expires after a minute
 //
-// Put, LookupIndex, LookupRecords, Delete and SetClassifiers each run one
+// Put, LookupIndex, LookupRecords, Delete, Release, HandOut and
+// SetClassifiers each run one
 // Lua script (EVALSHA), so a batch is one round trip and atomic: two
 // gateways putting the same index key at once agree on one alias. Get is
 // one MGET.
@@ -82,7 +84,7 @@ type Store struct {
 	now    func() time.Time
 	closed atomic.Bool
 
-	put, lookup, del, classifiers *redis.Script
+	put, lookup, del, classifiers, handOut *redis.Script
 }
 
 var _ vault.Store = (*Store)(nil)
@@ -127,7 +129,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	s := &Store{client: c, addr: ro.Addr, prefix: opts.Prefix, now: opts.Now,
 		put: redis.NewScript(putScript), lookup: redis.NewScript(lookupScript),
-		del: redis.NewScript(deleteScript), classifiers: redis.NewScript(classifiersScript)}
+		del: redis.NewScript(deleteScript), classifiers: redis.NewScript(classifiersScript),
+		handOut: redis.NewScript(handOutScript)}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -371,14 +374,56 @@ func (s *Store) Delete(ctx context.Context, alias, owner string) error {
 	if s.closed.Load() {
 		return vault.ErrClosed
 	}
-	n, err := s.del.Run(ctx, s.client, []string{s.recordKey(alias)}, s.prefix, nowArg(s.now()), alias, owner).Int64()
-	if err != nil {
-		return s.fail("delete", err)
+	return s.remove(ctx, "delete", alias, owner, "0")
+}
+
+// Release implements vault.Store: Delete's script, which keeps a record
+// that has a hand-out mark.
+func (s *Store) Release(ctx context.Context, alias, owner string) error {
+	if s.closed.Load() {
+		return vault.ErrClosed
 	}
-	if n == 0 {
+	return s.remove(ctx, "release", alias, owner, "1")
+}
+
+// remove runs deleteScript (keep "1": Release).
+func (s *Store) remove(ctx context.Context, op, alias, owner, keep string) error {
+	n, err := s.del.Run(ctx, s.client, []string{s.recordKey(alias)}, s.prefix, nowArg(s.now()), alias, owner, keep).Int64()
+	switch {
+	case err != nil:
+		return s.fail(op, err)
+	case n == 0:
 		return vault.ErrNotFound
+	case n == 2:
+		return vault.ErrHandedOut
 	}
 	return nil
+}
+
+// HandOut implements vault.Store with one script.
+func (s *Store) HandOut(ctx context.Context, aliases []string) ([]bool, error) {
+	if s.closed.Load() {
+		return nil, vault.ErrClosed
+	}
+	out := make([]bool, len(aliases))
+	if len(aliases) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(aliases))
+	args := make([]any, 0, 2+len(aliases))
+	args = append(args, s.prefix, nowArg(s.now()))
+	for i, a := range aliases {
+		keys[i] = s.recordKey(a)
+		args = append(args, a)
+	}
+	res, err := s.handOut.Run(ctx, s.client, keys, args...).Int64Slice()
+	if err != nil {
+		return nil, s.fail("hand out", err)
+	}
+	for i := range out {
+		out[i] = i < len(res) && res[i] == 1
+	}
+	return out, nil
 }
 
 // SetOwner implements vault.Store as an optimistic transaction (WATCH of

@@ -192,6 +192,7 @@ for i = 0, n - 1 do
         -- Expired by the caller's clock but still in Redis: replace it
         -- and drop the index entry that points at it.
         ops[#ops + 1] = {'DEL', rk}
+        ops[#ops + 1] = {'DEL', prefix .. 'h:' .. alias}
         recs[rk] = false
         if eidx ~= '' then
           local oik = prefix .. 'i:' .. tohex(eidx)
@@ -263,24 +264,55 @@ end
 return out
 `
 
-// deleteScript removes a record and the index entry that points at it.
+// deleteScript removes a record, the index entry that points at it and its
+// hand-out mark (Release: unless it has one).
 //
-// KEYS[1]: the record key. ARGV: prefix, now, alias, owner. Returns 1 when
-// a live record of owner was removed, 0 when there was none (an expired one
-// still in Redis is removed too, but counts as none); a live record of
-// another owner is left alone and counts as none.
+// KEYS[1]: the record key. ARGV: prefix, now, alias, owner, "1" to keep a
+// record HandOut marked (Release) else "0". Returns 1 when a live record
+// of owner was removed, 0 when there was none (an expired one still in
+// Redis is removed too, but counts as none), 2 when a live record of owner
+// was kept for its mark; a live record of another owner is left alone and
+// counts as none.
 const deleteScript = luaLib + `
 local ev = redis.call('GET', KEYS[1])
 if not ev then return 0 end
 local ok, eidx, _, _, owner = live(ev, ARGV[2])
 if ok and owner ~= ARGV[4] then return 0 end
-redis.call('DEL', KEYS[1])
+local hk = ARGV[1] .. 'h:' .. ARGV[3]
+if ok and ARGV[5] == '1' and redis.call('EXISTS', hk) == 1 then return 2 end
+redis.call('DEL', KEYS[1], hk)
 if eidx ~= '' then
   local ik = ARGV[1] .. 'i:' .. tohex(eidx)
   if redis.call('GET', ik) == ARGV[3] then redis.call('DEL', ik) end
 end
 if ok then return 1 end
 return 0
+`
+
+// handOutScript marks live records as handed out: a key beside each
+// record, with the TTL the record has left (none when it has none), so
+// that the mark goes with the record.
+//
+// KEYS: record keys. ARGV: prefix, now, then the alias of each key. Returns
+// 1 per live record (marked), 0 per other.
+const handOutScript = luaLib + `
+local prefix, now = ARGV[1], ARGV[2]
+local out = {}
+for i, rk in ipairs(KEYS) do
+  out[i] = 0
+  local ev = redis.call('GET', rk)
+  if ev and live(ev, now) then
+    out[i] = 1
+    local hk = prefix .. 'h:' .. ARGV[2 + i]
+    local ttl = redis.call('PTTL', rk)
+    if ttl > 0 then
+      redis.call('SET', hk, '1', 'PX', ttl)
+    else
+      redis.call('SET', hk, '1')
+    end
+  end
+end
+return out
 `
 
 // classifiersScript replaces the classifiers of live records, keeping each

@@ -94,6 +94,9 @@ func Run(t *testing.T, h Harness) {
 		{"SetOwnerRacesHaveOneWinner", testSetOwnerRace},
 		{"ServiceMigrateRecordGivesOnlyDefaultRecords", testServiceMigrateRecord},
 		{"ServiceConcurrentCallsKeepTheirValues", testServiceConcurrentValues},
+		{"ReleaseKeepsWhatWasHandedOut", testHandOutRelease},
+		{"HandOutAndReleaseAreOrdered", testHandOutReleaseRace},
+		{"ServiceReleaseKeepsWhatAnotherRedactWasGiven", testServiceReleaseRaces},
 	}
 	if !h.VolatileOnly {
 		tests = append(tests,
