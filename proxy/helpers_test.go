@@ -133,6 +133,8 @@ type gwOptions struct {
 	tok rewrite.Tokenizer
 	// misses is the Misses; nil: none.
 	misses MissBudget
+	// sources is the Sources; nil: the peer's address.
+	sources *Sources
 }
 
 // parseRoutes loads a route document with {{UP}} replaced by up.
@@ -158,7 +160,7 @@ func newGateway(t testing.TB, set *routes.Set, tv *testVault, o gwOptions) *gate
 	}
 	in, err := NewInbound(InboundOptions{
 		Table: table, Tokenizer: tok, Known: tv.tok, Internal: o.internal, Fallback: o.fallback,
-		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget, Misses: o.misses,
+		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget, Misses: o.misses, Sources: o.sources,
 	})
 	if err != nil {
 		t.Fatal(err)

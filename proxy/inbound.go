@@ -151,9 +151,11 @@
 // them differently: so anyone who can reach it could post the 100,000
 // FPE candidates of a card whose first six and last four digits they
 // know and learn its alias. Each request whose guard (block or redact,
-// request phase) found card-like numbers that are no alias is charged one
+// request phase) found card-like numbers that are no alias is charged
+// each distinct one (one request of many candidates is a guess at each)
 // to its source's budget (InboundOptions.Misses, under
-// vault.Actor.Source: limits.inbound_unknown_numbers); while it is spent
+// vault.Actor.Source, an IPv6 address by its /64: budgetSource;
+// limits.inbound_unknown_numbers); while it is spent
 // every request of the source to such a route carrying a card-like
 // number this exchange's filters did not make is refused 429
 // too_many_unknown_numbers with Retry-After before the vault is asked,
@@ -333,10 +335,11 @@ type InboundOptions struct {
 	// Sources finds each request's source address (vault.Actor.Source,
 	// for per-sender limits); nil: the peer's address.
 	Sources *Sources
-	// Misses, when set, bounds per source address the requests whose
-	// card-like numbers the leak guard of a route whose leak_guard is
-	// block or redact found to be no alias (refused 422 card_data_leak,
-	// or masked): each is charged one (MissBudget.Debit); while the
+	// Misses, when set, bounds per source address (an IPv6 address by
+	// its /64) the card-like numbers the leak guard of a route whose
+	// leak_guard is block or redact found to be no alias (refused 422
+	// card_data_leak, or masked): a request is charged each distinct one
+	// (MissBudget.Debit, into debt); while the
 	// source's budget is spent, every request of it to such a route that
 	// carries a card-like number this exchange's filters did not make is
 	// answered 429 too_many_unknown_numbers with Retry-After before the

@@ -145,7 +145,7 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		return nil, nil
 	}
 	if missKey != "" {
-		p.misses.Debit(missKey, 1)
+		p.misses.Debit(missKey, guesses(sc, found))
 	}
 	var offsets []int
 	if !sc.overflow {
@@ -190,7 +190,8 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 
 // missCheck returns the key under which a request whose guard found
 // card-like numbers this exchange's filters did not make is charged when
-// they prove to be no alias (its source: InboundOptions.Misses), or its
+// they prove to be no alias (its source, an IPv6 address by its /64:
+// budgetSource; InboundOptions.Misses), or its
 // refusal while the source's budget is spent: 429
 // too_many_unknown_numbers with Retry-After, before the vault is asked,
 // whatever the numbers are. "" and nil when nothing is bounded: no
@@ -200,7 +201,7 @@ func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode route
 	if p.misses == nil || phase != routes.Request || mode != routes.LeakBlock && mode != routes.LeakRedact {
 		return "", nil
 	}
-	key := vault.ActorFrom(ctx).Source
+	key := budgetSource(ctx) // an IPv6 sender by its /64
 	if ok, wait := p.misses.Peek(key); !ok {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the sender sent too many card-like numbers that are no alias; refused",
 			slog.String("route", vault.ActorFrom(ctx).Route))
@@ -209,6 +210,24 @@ func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode route
 		return "", jerr
 	}
 	return key, nil
+}
+
+// guesses is what a request whose guard found the card data found is
+// charged to its source's budget (InboundOptions.Misses): each distinct
+// number the vault was asked about, at most maxKnownCandidates (one
+// request holding many candidates is a guess at each: a masking route
+// forwards a live alias among them unmasked); one when the body held more
+// candidates than the guard reads (overflow: nothing was asked, every
+// number counts as card data, whatever it is).
+func guesses(sc leakScan, found []leakHit) int {
+	if sc.overflow {
+		return 1
+	}
+	seen := make(map[string]struct{}, len(found))
+	for _, h := range found {
+		seen[h.digits] = struct{}{}
+	}
+	return min(len(seen), maxKnownCandidates)
 }
 
 // cardData returns the hits of sc that are card data: those keep does not

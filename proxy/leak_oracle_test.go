@@ -3,6 +3,9 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +56,69 @@ func TestMaskingGuardIsNoAliasOracle(t *testing.T) {
 	}
 	if resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(`{"order":"A-17"}`), nil); resp.StatusCode != 200 {
 		t.Errorf("a request without a card number: %d %s", resp.StatusCode, body)
+	}
+}
+
+// otherPANs are Luhn-valid card numbers that are no alias of the test
+// vault (test cards of the networks).
+var otherPANs = []string{testPAN2, "4012888888881881", "378282246310005", "6011111111111117", "5105105105105100", "4242424242424242"}
+
+// TestMaskingGuardChargesEveryUnknownNumber: one request holding many
+// candidates is a guess at each of them (the route masks all but a live
+// alias, and the app's answer may tell which it forwarded), so it is
+// charged each distinct card-like number that is no alias, not one: after
+// one request of six wrong numbers and the alias, a budget of three is in
+// debt and the next request carrying the alias is refused.
+func TestMaskingGuardChargesEveryUnknownNumber(t *testing.T) {
+	up := newUpstream(t, nil)
+	tv := newTestVault(t)
+	made, err := tv.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN, Format: "FPE_SIX_T_FOUR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := made[0]
+	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("masking", "form", "    leak_guard: redact\n"), up.URL), tv,
+		gwOptions{misses: ratelimit.NewPer(1, time.Hour, 3, nil)})
+	guesses := `{"cards":["` + strings.Join(append(slices.Clone(otherPANs), alias, otherPANs[0]), `","`) + `"]}`
+	resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(guesses), nil)
+	if resp.StatusCode != 200 || !bytes.Contains(up.last(t).Body, []byte(alias)) || bytes.Contains(up.last(t).Body, []byte(testPAN2)) {
+		t.Fatalf("the batch of guesses: %d %s, upstream got %s", resp.StatusCode, body, up.last(t).Body)
+	}
+	before := len(up.requests())
+	resp, body = g.do(t, "POST", "/form", "application/json", strings.NewReader(`{"card":"`+alias+`"}`), nil)
+	if resp.StatusCode != 429 || !strings.Contains(string(body), "too_many_unknown_numbers") {
+		t.Errorf("after a request of %d numbers that are no alias on a budget of 3: %d %s", len(otherPANs), resp.StatusCode, body)
+	}
+	if n := len(up.requests()) - before; n != 0 {
+		t.Errorf("%d requests forwarded after the budget was spent", n)
+	}
+}
+
+// TestUnknownNumbersBudgetCountsAnIPv6SourceByItsSlash64: the budget is
+// per sender, and an IPv6 sender holds a whole /64 (one subscriber's
+// usual share: the connection bound and the other per-source limits count
+// it so): stepping through the addresses of one /64 buys no new budget;
+// an address of another /64 has its own.
+func TestUnknownNumbersBudgetCountsAnIPv6SourceByItsSlash64(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("blocking", "form", "    leak_guard: block\n"), up.URL), nil,
+		gwOptions{misses: ratelimit.NewPer(1, time.Hour, 2, nil), sources: NewSources([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	post := func(from string) (int, string) {
+		resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(`{"card":"`+testPAN2+`"}`),
+			map[string]string{"X-Forwarded-For": from})
+		return resp.StatusCode, string(body)
+	}
+	for i := range 3 {
+		from := fmt.Sprintf("2001:db8:1:2::%x", i+1)
+		want := 422
+		if i == 2 {
+			want = 429
+		}
+		if status, body := post(from); status != want {
+			t.Errorf("guess %d from %s of one /64: %d, want %d: %s", i+1, from, status, want, body)
+		}
+	}
+	if status, body := post("2001:db8:1:3::1"); status != 422 {
+		t.Errorf("a guess from another /64: %d, want 422: %s", status, body)
 	}
 }

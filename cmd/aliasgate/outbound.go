@@ -178,7 +178,8 @@ func (gw *gateway) outboundMisses() proxy.MissBudget {
 }
 
 // inboundMisses is the inbound proxy's budget of card-like numbers that
-// are no alias: a token bucket per source address (vault.Actor.Source) of
+// are no alias: a token bucket per source address (vault.Actor.Source, an
+// IPv6 address by its /64) of
 // limits.inbound_unknown_numbers a minute, bursts of
 // limits.inbound_unknown_burst; the requests it refuses are counted in
 // aliasgate_abuse_refused_total{limit="inbound_unknown_numbers"}. nil: no
