@@ -129,23 +129,28 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if !sc.overflow && onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
 		return nil, nil
 	}
-	missKey, jerr := p.missCheck(ctx, phase, mode)
+	asked := guesses(sc, hits, st.made)
+	missKey, jerr := p.missCheck(ctx, phase, mode, asked)
 	if jerr != nil {
 		return nil, jerr
 	}
 	if !sc.overflow {
 		isAlias, jerr := p.aliases(ctx, st, phase, mode, hits)
 		if jerr != nil {
+			if missKey != "" {
+				p.misses.Give(missKey, asked) // nothing was answered
+			}
 			return nil, jerr
 		}
 		keep = isAlias
 	}
 	found := sc.cardData(keep)
+	if missKey != "" {
+		// The aliases among what was asked were no guess.
+		p.misses.Give(missKey, asked-min(asked, guesses(sc, found, nil)))
+	}
 	if len(found) == 0 {
 		return nil, nil
-	}
-	if missKey != "" {
-		p.misses.Debit(missKey, guesses(sc, found))
 	}
 	var offsets []int
 	if !sc.overflow {
@@ -188,21 +193,25 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	return out, nil
 }
 
-// missCheck returns the key under which a request whose guard found
-// card-like numbers this exchange's filters did not make is charged when
-// they prove to be no alias (its source, an IPv6 address by its /64:
-// budgetSource; InboundOptions.Misses), or its
-// refusal while the source's budget is spent: 429
-// too_many_unknown_numbers with Retry-After, before the vault is asked,
-// whatever the numbers are. "" and nil when nothing is bounded: no
-// budget, the response phase, or a guard that only logs (its answer does
-// not depend on what the numbers are).
-func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode routes.LeakGuard) (string, *jsonapi.Error) {
+// missCheck takes the n guesses of a request whose guard found card-like
+// numbers this exchange's filters did not make from its source's budget
+// (its source, an IPv6 address by its /64: budgetSource;
+// InboundOptions.Misses) before the vault is asked about them, and
+// returns the key to give back under what proves to be aliases; or the
+// request's refusal while the budget does not hold them (min(n, burst):
+// MissBudget.Charge): 429 too_many_unknown_numbers with Retry-After,
+// whatever the numbers are. Taken before, not charged after: requests
+// sent together all passed a check made before any was charged, and a
+// wave over the listener's connections had all its candidates answered
+// before the first debt. "" and nil when nothing is bounded: no budget,
+// the response phase, or a guard that only logs (its answer does not
+// depend on what the numbers are).
+func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode routes.LeakGuard, n int) (string, *jsonapi.Error) {
 	if p.misses == nil || phase != routes.Request || mode != routes.LeakBlock && mode != routes.LeakRedact {
 		return "", nil
 	}
 	key := budgetSource(ctx) // an IPv6 sender by its /64
-	if ok, wait := p.misses.Peek(key); !ok {
+	if ok, wait, _ := p.misses.Charge(key, n); !ok {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the sender sent too many card-like numbers that are no alias; refused",
 			slog.String("route", vault.ActorFrom(ctx).Route))
 		jerr := refusal(phase, "too_many_unknown_numbers")
@@ -212,20 +221,24 @@ func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode route
 	return key, nil
 }
 
-// guesses is what a request whose guard found the card data found is
-// charged to its source's budget (InboundOptions.Misses): each distinct
-// number the vault was asked about, at most maxKnownCandidates (one
-// request holding many candidates is a guess at each: a masking route
-// forwards a live alias among them unmasked); one when the body held more
-// candidates than the guard reads (overflow: nothing was asked, every
-// number counts as card data, whatever it is).
-func guesses(sc leakScan, found []leakHit) int {
+// guesses is what the hits of sc cost their source's budget
+// (InboundOptions.Misses), leaving out the numbers made (this exchange's
+// aliases): each distinct number the vault is asked about, at most
+// maxKnownCandidates (one request holding many candidates is a guess at
+// each: a masking route forwards a live alias among them unmasked); one
+// when the body held more candidates than the guard reads (overflow:
+// nothing is asked, every number counts as card data, whatever it is).
+// The guard takes it before it asks the vault and gives back what the
+// vault holds as aliases (leakGuard).
+func guesses(sc leakScan, hits []leakHit, made []string) int {
 	if sc.overflow {
 		return 1
 	}
-	seen := make(map[string]struct{}, len(found))
-	for _, h := range found {
-		seen[h.digits] = struct{}{}
+	seen := make(map[string]struct{}, len(hits))
+	for _, h := range hits {
+		if !slices.Contains(made, h.digits) {
+			seen[h.digits] = struct{}{}
+		}
 	}
 	return min(len(seen), maxKnownCandidates)
 }

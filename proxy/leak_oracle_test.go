@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/internal/ratelimit"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
+	"github.com/aliasgate/aliasgate/vault"
 )
 
 // TestMaskingGuardIsNoAliasOracle: a route whose leak guard masks
@@ -121,4 +124,77 @@ func TestUnknownNumbersBudgetCountsAnIPv6SourceByItsSlash64(t *testing.T) {
 	if status, body := post("2001:db8:1:3::1"); status != 422 {
 		t.Errorf("a guess from another /64: %d, want 422: %s", status, body)
 	}
+}
+
+// heldChecker is the vault's AliasChecker holding every call until
+// release is closed, counting the calls in arrived.
+type heldChecker struct {
+	AliasChecker
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (h *heldChecker) Known(ctx context.Context, candidates []string) ([]vault.Presence, error) {
+	h.arrived <- struct{}{}
+	<-h.release
+	return h.AliasChecker.Known(ctx, candidates)
+}
+
+// TestUnknownNumbersBudgetHoldsAgainstAWave: requests sent together all
+// passed the budget's check before any was charged (charged after the
+// vault answered, into debt), so one wave of requests over as many
+// connections as the listener allows one source, each holding as many
+// candidates as the guard asks about, had every candidate answered
+// before the first debt. The numbers a request will ask the vault about
+// are taken from the budget before it is asked: of five requests of one
+// wrong number each on a budget of two, two reach the vault and three are
+// refused 429 before it.
+func TestUnknownNumbersBudgetHoldsAgainstAWave(t *testing.T) {
+	up := newUpstream(t, nil)
+	tv := newTestVault(t)
+	held := &heldChecker{AliasChecker: tv.tok, arrived: make(chan struct{}, 16), release: make(chan struct{})}
+	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("blocking", "form", "    leak_guard: block\n"), up.URL), tv,
+		gwOptions{misses: ratelimit.NewPer(1, time.Hour, 2, nil), known: held})
+	const wave = 5
+	statuses := make(chan int, wave)
+	for i := range wave {
+		go func() {
+			req, _ := http.NewRequest("POST", g.URL+"/form", strings.NewReader(`{"card":"`+otherPANs[i]+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := g.Client().Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	// Every request either reached the vault (held there) or was answered.
+	got := map[int]int{}
+	asked := 0
+	for asked+sum(got) < wave {
+		select {
+		case <-held.arrived:
+			asked++
+		case s := <-statuses:
+			got[s]++
+		}
+	}
+	close(held.release)
+	for sum(got) < wave {
+		got[<-statuses]++
+	}
+	if asked > 2 || got[429] != wave-2 || got[422] != 2 {
+		t.Errorf("a wave of %d wrong numbers on a budget of 2: %d reached the vault, answers %v", wave, asked, got)
+	}
+}
+
+func sum(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -207,6 +207,15 @@ func (m countedMisses) Peek(key string) (bool, time.Duration) {
 	return ok, wait
 }
 
+// Charge is the Limiter's, counting a refusal.
+func (m countedMisses) Charge(key string, n int) (bool, time.Duration, int) {
+	ok, wait, left := m.Limiter.Charge(key, n)
+	if !ok {
+		m.refused.Inc()
+	}
+	return ok, wait, left
+}
+
 // outboundLimit is the outbound proxy's rate limit: a token bucket per
 // proxy client (per source address without outbound.require_auth) of
 // limits.outbound_client_rate a second, bursts of
