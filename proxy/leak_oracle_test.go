@@ -17,6 +17,22 @@ import (
 	"github.com/aliasgate/aliasgate/vault"
 )
 
+// maskingGateway is a gateway with a route /form whose leak guard masks,
+// a budget of burst card-like numbers that are no alias (one an hour
+// more), its recording upstream and a live alias of testPAN.
+func maskingGateway(t *testing.T, burst int) (*upstream, *gateway, string) {
+	t.Helper()
+	up := newUpstream(t, nil)
+	tv := newTestVault(t)
+	made, err := tv.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN, Format: "FPE_SIX_T_FOUR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("masking", "form", "    leak_guard: redact\n"), up.URL), tv,
+		gwOptions{misses: ratelimit.NewPer(1, time.Hour, burst, nil)})
+	return up, g, made[0]
+}
+
 // TestMaskingGuardIsNoAliasOracle: a route whose leak guard masks
 // forwards a live alias as it is and a card number that is no alias
 // masked, which the app's answer may tell apart (cmd/aliasgate
@@ -26,15 +42,7 @@ import (
 // make are refused 429 too_many_unknown_numbers with Retry-After, the
 // live alias too, nothing forwarded; a request without one passes.
 func TestMaskingGuardIsNoAliasOracle(t *testing.T) {
-	up := newUpstream(t, nil)
-	tv := newTestVault(t)
-	made, err := tv.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN, Format: "FPE_SIX_T_FOUR"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alias := made[0]
-	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("masking", "form", "    leak_guard: redact\n"), up.URL), tv,
-		gwOptions{misses: ratelimit.NewPer(1, time.Hour, 2, nil)})
+	up, g, alias := maskingGateway(t, 2)
 	post := func(number string) (int, string, string) {
 		resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(`{"card":{"number":"`+number+`"}}`), nil)
 		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
@@ -73,15 +81,7 @@ var otherPANs = []string{testPAN2, "4012888888881881", "378282246310005", "60111
 // one request of six wrong numbers and the alias, a budget of three is in
 // debt and the next request carrying the alias is refused.
 func TestMaskingGuardChargesEveryUnknownNumber(t *testing.T) {
-	up := newUpstream(t, nil)
-	tv := newTestVault(t)
-	made, err := tv.tok.Redact(context.Background(), []rewrite.RedactItem{{Value: testPAN, Format: "FPE_SIX_T_FOUR"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alias := made[0]
-	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("masking", "form", "    leak_guard: redact\n"), up.URL), tv,
-		gwOptions{misses: ratelimit.NewPer(1, time.Hour, 3, nil)})
+	up, g, alias := maskingGateway(t, 3)
 	guesses := `{"cards":["` + strings.Join(append(slices.Clone(otherPANs), alias, otherPANs[0]), `","`) + `"]}`
 	resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(guesses), nil)
 	if resp.StatusCode != 200 || !bytes.Contains(up.last(t).Body, []byte(alias)) || bytes.Contains(up.last(t).Body, []byte(testPAN2)) {
