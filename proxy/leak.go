@@ -234,13 +234,18 @@ func guesses(sc leakScan, hits []leakHit, made []string) int {
 	if sc.overflow {
 		return 1
 	}
-	seen := make(map[string]struct{}, len(hits))
+	seen := make(map[string]bool, len(hits)+len(made))
+	for _, a := range made {
+		seen[a] = false // not a guess
+	}
+	n := 0
 	for _, h := range hits {
-		if !slices.Contains(made, h.digits) {
-			seen[h.digits] = struct{}{}
+		if _, ok := seen[h.digits]; !ok {
+			seen[h.digits] = true
+			n++
 		}
 	}
-	return min(len(seen), maxKnownCandidates)
+	return min(n, maxKnownCandidates)
 }
 
 // cardData returns the hits of sc that are card data: those keep does not
