@@ -135,11 +135,14 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 		return nil, jerr
 	}
 	if !sc.overflow {
-		isAlias, jerr := p.aliases(ctx, st, phase, mode, hits)
+		isAlias, answered, jerr := p.aliases(ctx, st, phase, mode, hits)
+		if missKey != "" && (jerr != nil || !answered) {
+			// The vault told nothing: the answer does not depend on what
+			// the numbers are (refused, or all masked).
+			p.misses.Give(missKey, asked)
+			missKey = ""
+		}
 		if jerr != nil {
-			if missKey != "" {
-				p.misses.Give(missKey, asked) // nothing was answered
-			}
 			return nil, jerr
 		}
 		keep = isAlias
@@ -295,9 +298,10 @@ func (sc leakScan) refuses(mode routes.LeakGuard, found []leakHit) bool {
 // aliases asks the vault which of the numbers of hits are aliases (besides
 // those this exchange's filters made, st.made) and returns the test: a
 // number it is not asked about (past maxKnownCandidates) or cannot answer
-// for is card data. It refuses in block mode when the vault cannot be
-// asked.
-func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, hits []leakHit) (func(digits string) bool, *jsonapi.Error) {
+// for is card data; answered is false when the vault answered for none
+// (every number then counts as card data, whatever it is). It refuses in
+// block mode when the vault cannot be asked.
+func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, hits []leakHit) (keep func(digits string) bool, answered bool, jerr *jsonapi.Error) {
 	made := make(map[string]struct{}, len(st.made))
 	for _, a := range st.made {
 		made[a] = struct{}{}
@@ -314,6 +318,7 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 		}
 	}
 	var got []vault.Presence
+	answered = true
 	if len(list) > 0 {
 		// A body can hold hundreds of thousands of card-like numbers;
 		// the vault is asked about the first maxKnownCandidates distinct
@@ -330,10 +335,10 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
 				slog.String("error", err.Error()))
 			if mode == routes.LeakBlock {
-				return nil, refusal(phase, "vault_unavailable")
+				return nil, false, refusal(phase, "vault_unavailable")
 			}
 			if len(got) != len(ask) {
-				got = nil // count every candidate (redact masks them all)
+				got, answered = nil, false // count every candidate (redact masks them all)
 			}
 			// Else the answers the vault could give (vault.Known: the
 			// persistent store's while the volatile one is away): an
@@ -349,7 +354,7 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 		}
 		i, ok := idx[d]
 		return ok && got[i] == vault.PresenceAlias
-	}, nil
+	}, answered, nil
 }
 
 // Leak is one card number the leak guard finds in a message (FindLeaks).

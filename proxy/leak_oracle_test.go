@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,8 +20,9 @@ import (
 
 // maskingGateway is a gateway with a route /form whose leak guard masks,
 // a budget of burst card-like numbers that are no alias (one an hour
-// more), its recording upstream and a live alias of testPAN.
-func maskingGateway(t *testing.T, burst int) (*upstream, *gateway, string) {
+// more), its recording upstream and a live alias of testPAN; known, when
+// set, is its AliasChecker.
+func maskingGateway(t *testing.T, burst int, known AliasChecker) (*upstream, *gateway, string) {
 	t.Helper()
 	up := newUpstream(t, nil)
 	tv := newTestVault(t)
@@ -29,7 +31,7 @@ func maskingGateway(t *testing.T, burst int) (*upstream, *gateway, string) {
 		t.Fatal(err)
 	}
 	g := newGateway(t, parseRoutes(t, "routes:\n"+inboundRoute("masking", "form", "    leak_guard: redact\n"), up.URL), tv,
-		gwOptions{misses: ratelimit.NewPer(1, time.Hour, burst, nil)})
+		gwOptions{misses: ratelimit.NewPer(1, time.Hour, burst, nil), known: known})
 	return up, g, made[0]
 }
 
@@ -42,7 +44,7 @@ func maskingGateway(t *testing.T, burst int) (*upstream, *gateway, string) {
 // make are refused 429 too_many_unknown_numbers with Retry-After, the
 // live alias too, nothing forwarded; a request without one passes.
 func TestMaskingGuardIsNoAliasOracle(t *testing.T) {
-	up, g, alias := maskingGateway(t, 2)
+	up, g, alias := maskingGateway(t, 2, nil)
 	post := func(number string) (int, string, string) {
 		resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(`{"card":{"number":"`+number+`"}}`), nil)
 		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
@@ -81,7 +83,7 @@ var otherPANs = []string{testPAN2, "4012888888881881", "378282246310005", "60111
 // one request of six wrong numbers and the alias, a budget of three is in
 // debt and the next request carrying the alias is refused.
 func TestMaskingGuardChargesEveryUnknownNumber(t *testing.T) {
-	up, g, alias := maskingGateway(t, 3)
+	up, g, alias := maskingGateway(t, 3, nil)
 	guesses := `{"cards":["` + strings.Join(append(slices.Clone(otherPANs), alias, otherPANs[0]), `","`) + `"]}`
 	resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(guesses), nil)
 	if resp.StatusCode != 200 || !bytes.Contains(up.last(t).Body, []byte(alias)) || bytes.Contains(up.last(t).Body, []byte(testPAN2)) {
@@ -197,4 +199,42 @@ func sum(m map[int]int) int {
 		n += v
 	}
 	return n
+}
+
+// downChecker is the vault's AliasChecker failing while down is set.
+type downChecker struct {
+	AliasChecker
+	down atomic.Bool
+}
+
+func (d *downChecker) Known(ctx context.Context, candidates []string) ([]vault.Presence, error) {
+	if d.down.Load() {
+		return nil, vault.ErrUnavailable
+	}
+	return d.AliasChecker.Known(ctx, candidates)
+}
+
+// TestMaskingGuardDoesNotChargeWhatTheVaultCouldNotAnswer: while the vault
+// cannot tell aliases, a masking guard masks every number whatever it is,
+// an answer that tells nothing about the numbers: a checkout re-posting
+// its alias then is no guess, and spends no budget that would refuse it
+// once the vault is back.
+func TestMaskingGuardDoesNotChargeWhatTheVaultCouldNotAnswer(t *testing.T) {
+	known := &downChecker{}
+	up, g, alias := maskingGateway(t, 2, known)
+	known.AliasChecker = g.vault.tok
+	post := func() (int, string) {
+		resp, body := g.do(t, "POST", "/form", "application/json", strings.NewReader(`{"card":"`+alias+`"}`), nil)
+		return resp.StatusCode, string(body)
+	}
+	known.down.Store(true)
+	for range 3 {
+		if status, body := post(); status != 200 || bytes.Contains(up.last(t).Body, []byte(alias)) {
+			t.Fatalf("the alias while the vault is away: %d %s, upstream got %s", status, body, up.last(t).Body)
+		}
+	}
+	known.down.Store(false)
+	if status, body := post(); status != 200 || !bytes.Contains(up.last(t).Body, []byte(alias)) {
+		t.Errorf("the alias once the vault is back: %d %s", status, body)
+	}
 }
