@@ -156,8 +156,10 @@
 // guess at each) from its source's budget (InboundOptions.Misses, under
 // vault.Actor.Source, an IPv6 address by its /64: budgetSource;
 // limits.inbound_unknown_numbers) before the vault is asked about them,
-// and gets back those that prove to be aliases: requests sent together
-// cannot all pass a check made before any is charged. When the budget
+// and gets back those that prove to be aliases (all of them when the
+// vault answered for none: the answer then does not depend on the
+// numbers): requests sent together cannot all pass a check made before
+// any is charged. When the budget
 // does not hold them (min(count, burst)) the request is refused 429
 // too_many_unknown_numbers with Retry-After before the vault is asked,
 // live aliases included (pipeline.missCheck). A checkout page re-posting
