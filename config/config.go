@@ -207,10 +207,11 @@ type Limits struct {
 	// (proxy.OutboundOptions.Misses). Defaults 30 and 30; 0: no limit.
 	OutboundUnknownAliases int `yaml:"outbound_unknown_aliases"`
 	OutboundUnknownBurst   int `yaml:"outbound_unknown_burst"`
-	// InboundUnknownNumbers is how many requests with card-like numbers
-	// that are no alias (the leak guard of a route whose leak_guard is
-	// block or redact refused or masked them) one source address may send
-	// the inbound proxy a minute, as a token bucket of
+	// InboundUnknownNumbers is how many card-like numbers that are no
+	// alias (the leak guard of a route whose leak_guard is block or redact
+	// refused or masked them; each distinct one of a request counts) one
+	// source address (an IPv6 address by its /64) may send the inbound
+	// proxy a minute, as a token bucket of
 	// InboundUnknownBurst; while it is spent, every request of the source
 	// to such a route carrying a card-like number its filters did not make
 	// is refused 429 too_many_unknown_numbers, live aliases included

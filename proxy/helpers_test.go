@@ -133,6 +133,10 @@ type gwOptions struct {
 	tok rewrite.Tokenizer
 	// misses is the Misses; nil: none.
 	misses MissBudget
+	// sources is the Sources; nil: the peer's address.
+	sources *Sources
+	// known, when set, is the Known instead of the vault's.
+	known AliasChecker
 }
 
 // parseRoutes loads a route document with {{UP}} replaced by up.
@@ -156,9 +160,13 @@ func newGateway(t testing.TB, set *routes.Set, tv *testVault, o gwOptions) *gate
 	if o.tok != nil {
 		tok = o.tok
 	}
+	var known AliasChecker = tv.tok
+	if o.known != nil {
+		known = o.known
+	}
 	in, err := NewInbound(InboundOptions{
-		Table: table, Tokenizer: tok, Known: tv.tok, Internal: o.internal, Fallback: o.fallback,
-		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget, Misses: o.misses,
+		Table: table, Tokenizer: tok, Known: known, Internal: o.internal, Fallback: o.fallback,
+		MaxBody: o.maxBody, UpstreamTimeout: o.timeout, Logger: o.logger, Metrics: m, Budget: o.budget, Misses: o.misses, Sources: o.sources,
 	})
 	if err != nil {
 		t.Fatal(err)

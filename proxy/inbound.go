@@ -151,15 +151,21 @@
 // them differently: so anyone who can reach it could post the 100,000
 // FPE candidates of a card whose first six and last four digits they
 // know and learn its alias. Each request whose guard (block or redact,
-// request phase) found card-like numbers that are no alias is charged one
-// to its source's budget (InboundOptions.Misses, under
-// vault.Actor.Source: limits.inbound_unknown_numbers); while it is spent
-// every request of the source to such a route carrying a card-like
-// number this exchange's filters did not make is refused 429
+// request phase) found card-like numbers this exchange's filters did not
+// make takes each distinct one (one request of many candidates is a
+// guess at each) from its source's budget (InboundOptions.Misses, under
+// vault.Actor.Source, an IPv6 address by its /64: budgetSource;
+// limits.inbound_unknown_numbers) before the vault is asked about them,
+// and gets back those that prove to be aliases (all of them when the
+// vault answered for none: the answer then does not depend on the
+// numbers): requests sent together cannot all pass a check made before
+// any is charged. When the budget
+// does not hold them (min(count, burst)) the request is refused 429
 // too_many_unknown_numbers with Retry-After before the vault is asked,
 // live aliases included (pipeline.missCheck). A checkout page re-posting
 // the aliases it got, a body without card numbers, and a card number a
-// filter of the route tokenizes are not charged and pass.
+// filter of the route tokenizes cost nothing and pass while the budget
+// holds one.
 //
 // # Content encodings
 //
@@ -333,14 +339,16 @@ type InboundOptions struct {
 	// Sources finds each request's source address (vault.Actor.Source,
 	// for per-sender limits); nil: the peer's address.
 	Sources *Sources
-	// Misses, when set, bounds per source address the requests whose
-	// card-like numbers the leak guard of a route whose leak_guard is
-	// block or redact found to be no alias (refused 422 card_data_leak,
-	// or masked): each is charged one (MissBudget.Debit); while the
-	// source's budget is spent, every request of it to such a route that
-	// carries a card-like number this exchange's filters did not make is
-	// answered 429 too_many_unknown_numbers with Retry-After before the
-	// vault is asked, live aliases included, since refusing only the
+	// Misses, when set, bounds per source address (an IPv6 address by
+	// its /64) the card-like numbers the leak guard of a route whose
+	// leak_guard is block or redact found to be no alias (refused 422
+	// card_data_leak, or masked): a request takes each distinct number
+	// its filters did not make before the vault is asked
+	// (MissBudget.Charge, into debt past the burst) and gets back the
+	// aliases (MissBudget.Give); while the source's budget does not hold
+	// them, the request is answered 429 too_many_unknown_numbers with
+	// Retry-After before the vault is asked, live aliases included, since
+	// refusing only the
 	// others would answer the guess ("does this number exist as an
 	// alias?"). cmd/aliasgate gives a token bucket per source
 	// (limits.inbound_unknown_numbers). nil: no bound.

@@ -129,23 +129,31 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	if !sc.overflow && onlyMade(hits, st.made) { // the usual case: the aliases the filters just made
 		return nil, nil
 	}
-	missKey, jerr := p.missCheck(ctx, phase, mode)
+	asked := guesses(sc, hits, st.made)
+	missKey, jerr := p.missCheck(ctx, phase, mode, asked)
 	if jerr != nil {
 		return nil, jerr
 	}
 	if !sc.overflow {
-		isAlias, jerr := p.aliases(ctx, st, phase, mode, hits)
+		isAlias, answered, jerr := p.aliases(ctx, st, phase, mode, hits)
+		if missKey != "" && (jerr != nil || !answered) {
+			// The vault told nothing: the answer does not depend on what
+			// the numbers are (refused, or all masked).
+			p.misses.Give(missKey, asked)
+			missKey = ""
+		}
 		if jerr != nil {
 			return nil, jerr
 		}
 		keep = isAlias
 	}
 	found := sc.cardData(keep)
+	if missKey != "" {
+		// The aliases among what was asked were no guess.
+		p.misses.Give(missKey, asked-min(asked, guesses(sc, found, nil)))
+	}
 	if len(found) == 0 {
 		return nil, nil
-	}
-	if missKey != "" {
-		p.misses.Debit(missKey, 1)
 	}
 	var offsets []int
 	if !sc.overflow {
@@ -188,20 +196,25 @@ func (p *pipeline) leakGuard(ctx context.Context, st *reqState, phase routes.Pha
 	return out, nil
 }
 
-// missCheck returns the key under which a request whose guard found
-// card-like numbers this exchange's filters did not make is charged when
-// they prove to be no alias (its source: InboundOptions.Misses), or its
-// refusal while the source's budget is spent: 429
-// too_many_unknown_numbers with Retry-After, before the vault is asked,
-// whatever the numbers are. "" and nil when nothing is bounded: no
-// budget, the response phase, or a guard that only logs (its answer does
-// not depend on what the numbers are).
-func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode routes.LeakGuard) (string, *jsonapi.Error) {
+// missCheck takes the n guesses of a request whose guard found card-like
+// numbers this exchange's filters did not make from its source's budget
+// (its source, an IPv6 address by its /64: budgetSource;
+// InboundOptions.Misses) before the vault is asked about them, and
+// returns the key to give back under what proves to be aliases; or the
+// request's refusal while the budget does not hold them (min(n, burst):
+// MissBudget.Charge): 429 too_many_unknown_numbers with Retry-After,
+// whatever the numbers are. Taken before, not charged after: requests
+// sent together all passed a check made before any was charged, and a
+// wave over the listener's connections had all its candidates answered
+// before the first debt. "" and nil when nothing is bounded: no budget,
+// the response phase, or a guard that only logs (its answer does not
+// depend on what the numbers are).
+func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode routes.LeakGuard, n int) (string, *jsonapi.Error) {
 	if p.misses == nil || phase != routes.Request || mode != routes.LeakBlock && mode != routes.LeakRedact {
 		return "", nil
 	}
-	key := vault.ActorFrom(ctx).Source
-	if ok, wait := p.misses.Peek(key); !ok {
+	key := budgetSource(ctx) // an IPv6 sender by its /64
+	if ok, wait, _ := p.misses.Charge(key, n); !ok {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: the sender sent too many card-like numbers that are no alias; refused",
 			slog.String("route", vault.ActorFrom(ctx).Route))
 		jerr := refusal(phase, "too_many_unknown_numbers")
@@ -209,6 +222,33 @@ func (p *pipeline) missCheck(ctx context.Context, phase routes.Phase, mode route
 		return "", jerr
 	}
 	return key, nil
+}
+
+// guesses is what the hits of sc cost their source's budget
+// (InboundOptions.Misses), leaving out the numbers made (this exchange's
+// aliases): each distinct number the vault is asked about, at most
+// maxKnownCandidates (one request holding many candidates is a guess at
+// each: a masking route forwards a live alias among them unmasked); one
+// when the body held more candidates than the guard reads (overflow:
+// nothing is asked, every number counts as card data, whatever it is).
+// The guard takes it before it asks the vault and gives back what the
+// vault holds as aliases (leakGuard).
+func guesses(sc leakScan, hits []leakHit, made []string) int {
+	if sc.overflow {
+		return 1
+	}
+	seen := make(map[string]bool, len(hits)+len(made))
+	for _, a := range made {
+		seen[a] = false // not a guess
+	}
+	n := 0
+	for _, h := range hits {
+		if _, ok := seen[h.digits]; !ok {
+			seen[h.digits] = true
+			n++
+		}
+	}
+	return min(n, maxKnownCandidates)
 }
 
 // cardData returns the hits of sc that are card data: those keep does not
@@ -258,9 +298,10 @@ func (sc leakScan) refuses(mode routes.LeakGuard, found []leakHit) bool {
 // aliases asks the vault which of the numbers of hits are aliases (besides
 // those this exchange's filters made, st.made) and returns the test: a
 // number it is not asked about (past maxKnownCandidates) or cannot answer
-// for is card data. It refuses in block mode when the vault cannot be
-// asked.
-func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, hits []leakHit) (func(digits string) bool, *jsonapi.Error) {
+// for is card data; answered is false when the vault answered for none
+// (every number then counts as card data, whatever it is). It refuses in
+// block mode when the vault cannot be asked.
+func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase, mode routes.LeakGuard, hits []leakHit) (keep func(digits string) bool, answered bool, jerr *jsonapi.Error) {
 	made := make(map[string]struct{}, len(st.made))
 	for _, a := range st.made {
 		made[a] = struct{}{}
@@ -277,6 +318,7 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 		}
 	}
 	var got []vault.Presence
+	answered = true
 	if len(list) > 0 {
 		// A body can hold hundreds of thousands of card-like numbers;
 		// the vault is asked about the first maxKnownCandidates distinct
@@ -293,10 +335,10 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 				slog.String("route", st.route.ID), slog.String("phase", string(phase)), slog.Int("candidates", len(list)),
 				slog.String("error", err.Error()))
 			if mode == routes.LeakBlock {
-				return nil, refusal(phase, "vault_unavailable")
+				return nil, false, refusal(phase, "vault_unavailable")
 			}
 			if len(got) != len(ask) {
-				got = nil // count every candidate (redact masks them all)
+				got, answered = nil, false // count every candidate (redact masks them all)
 			}
 			// Else the answers the vault could give (vault.Known: the
 			// persistent store's while the volatile one is away): an
@@ -312,7 +354,7 @@ func (p *pipeline) aliases(ctx context.Context, st *reqState, phase routes.Phase
 		}
 		i, ok := idx[d]
 		return ok && got[i] == vault.PresenceAlias
-	}, nil
+	}, answered, nil
 }
 
 // Leak is one card number the leak guard finds in a message (FindLeaks).

@@ -289,6 +289,15 @@ type MissBudget interface {
 	// alias is charged (Limiter.Charge would take nothing from a bucket
 	// under one token), and every unknown alias of a request.
 	Debit(key string, n int) bool
+	// Charge takes n of key's budget before a cost is known (the inbound
+	// leak guard's candidates, InboundOptions.Misses) when it holds
+	// min(n, its burst), leaving it in debt when n is more than it
+	// holds; when it does not, it takes nothing and reports how long
+	// until it does (ratelimit.Limiter.Charge).
+	Charge(key string, n int) (ok bool, wait time.Duration, left int)
+	// Give puts back n of what Charge took that proved not to be spent
+	// (the candidates the vault holds as aliases), up to the burst.
+	Give(key string, n int)
 }
 
 // Outbound is the outbound forward proxy, an http.Handler. Wrap it in

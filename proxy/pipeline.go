@@ -1093,8 +1093,11 @@ func (w *apiWriter) Write(b []byte) (int, error) {
 func (w *apiWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // budgetSource returns whom the bodies of an exchange count against in
-// the budget's per-source shares: its source address (an IPv6 address's
-// /64, as the connection bound counts it), else its proxy client.
+// the budget's per-source shares, and whom the inbound leak guard charges
+// its card-like numbers that are no alias (missCheck): its source address
+// (an IPv6 address's /64, as the connection bound counts it: a sender
+// stepping through the addresses of its /64 is one), else its proxy
+// client.
 func budgetSource(ctx context.Context) string {
 	a := vault.ActorFrom(ctx)
 	if a.Source == "" {

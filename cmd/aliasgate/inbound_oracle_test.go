@@ -90,6 +90,9 @@ func TestLeakGuardIsNoAliasOracle(t *testing.T) {
 	if aliasBody != guessBody || !strings.Contains(aliasBody, "too_many_unknown_numbers") {
 		t.Errorf("the answers differ: %s and %s", aliasBody, guessBody)
 	}
+	if v, ok := metricValue(t, g, `aliasgate_abuse_refused_total{limit="inbound_unknown_numbers"}`); !ok || v != 2 {
+		t.Errorf("refusals counted: %v (%v), want 2", v, ok)
+	}
 	for _, b := range []string{aliasBody, guessBody} {
 		if strings.Contains(b, alias) || strings.Contains(b, guesses[2]) {
 			t.Errorf("the refusal names the number: %s", b)

@@ -178,7 +178,8 @@ func (gw *gateway) outboundMisses() proxy.MissBudget {
 }
 
 // inboundMisses is the inbound proxy's budget of card-like numbers that
-// are no alias: a token bucket per source address (vault.Actor.Source) of
+// are no alias: a token bucket per source address (vault.Actor.Source, an
+// IPv6 address by its /64) of
 // limits.inbound_unknown_numbers a minute, bursts of
 // limits.inbound_unknown_burst; the requests it refuses are counted in
 // aliasgate_abuse_refused_total{limit="inbound_unknown_numbers"}. nil: no
@@ -204,6 +205,15 @@ func (m countedMisses) Peek(key string) (bool, time.Duration) {
 		m.refused.Inc()
 	}
 	return ok, wait
+}
+
+// Charge is the Limiter's, counting a refusal.
+func (m countedMisses) Charge(key string, n int) (bool, time.Duration, int) {
+	ok, wait, left := m.Limiter.Charge(key, n)
+	if !ok {
+		m.refused.Inc()
+	}
+	return ok, wait, left
 }
 
 // outboundLimit is the outbound proxy's rate limit: a token bucket per
