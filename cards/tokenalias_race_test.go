@@ -1,0 +1,128 @@
+package cards
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/aliasgate/aliasgate/vault"
+	"github.com/aliasgate/aliasgate/vault/boltstore"
+)
+
+// tokenIndexHookStore runs armed steps once: afterIndex after the next
+// PutTokenAliases (given the entries put), afterWrite after the next
+// UpdateCard, afterRead after the next GetCard.
+type tokenIndexHookStore struct {
+	*boltstore.Store
+	mu         sync.Mutex
+	afterIndex func([]vault.TokenAlias)
+	afterWrite func()
+	afterRead  func()
+}
+
+// takeHook returns *f and clears it, under s.mu.
+func takeHook[T any](s *tokenIndexHookStore, f *T) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := *f
+	var zero T
+	*f = zero
+	return v
+}
+
+// arm runs f, which sets hooks, under s.mu.
+func (s *tokenIndexHookStore) arm(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
+func (s *tokenIndexHookStore) PutTokenAliases(ctx context.Context, entries []vault.TokenAlias) error {
+	err := s.Store.PutTokenAliases(ctx, entries)
+	if f := takeHook(s, &s.afterIndex); f != nil && err == nil {
+		f(entries)
+	}
+	return err
+}
+
+func (s *tokenIndexHookStore) UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error {
+	err := s.Store.UpdateCard(ctx, account, id, old, record, update)
+	if f := takeHook(s, &s.afterWrite); f != nil && err == nil {
+		f()
+	}
+	return err
+}
+
+func (s *tokenIndexHookStore) GetCard(ctx context.Context, account, id string) ([]byte, bool, error) {
+	b, ok, err := s.Store.GetCard(ctx, account, id)
+	if f := takeHook(s, &s.afterRead); f != nil {
+		f()
+	}
+	return b, ok, err
+}
+
+// TestTokenAliasDeletedWhileTheTokenIsProvisionedIsRestored: a client of
+// the account deletes a network token's PAN alias through the vault API
+// while the token is provisioned: after the index entry is written and
+// before the record holding the token is (the index names the card, whose
+// record has no such token yet, so AliasUse let it go), or with AliasUse's
+// look-up made before the record was written and the delete after the
+// provisioning ended. Either way the token keeps its PAN in the vault (the
+// provisioning checks its alias once the record is stored; the vault API's
+// delete checks the index again after it deleted) and makes cryptograms.
+// Before, the record named a deleted alias: 409 card_data_gone for good.
+func TestTokenAliasDeletedWhileTheTokenIsProvisionedIsRestored(t *testing.T) {
+	setup := func(t *testing.T) (*env, *tokenIndexHookStore, string) {
+		var hs *tokenIndexHookStore
+		e, _ := tspEnvOn(t, Options{}, func(st *boltstore.Store) Store { hs = &tokenIndexHookStore{Store: st}; return hs })
+		id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+		return e, hs, id
+	}
+	check := func(t *testing.T, e *env, id string, deleted error) {
+		t.Helper()
+		if deleted != nil && !errors.Is(deleted, vault.ErrInUse) {
+			t.Fatalf("the vault API's delete: %v", deleted)
+		}
+		if r := e.do("POST", "/cards/"+id+"/cryptogram", `{"data":{"attributes":{}}}`, ntw, pci); r.code != http.StatusOK {
+			t.Fatalf("cryptogram of the token whose alias was deleted while it was provisioned: %d %s", r.code, r.body)
+		}
+		alias := tokenAliasOf(t, e, e.provisioned(id)) // the active token's answer
+		if err := e.vault.Delete(clientCtx(), alias); !errors.Is(err, vault.ErrInUse) {
+			t.Fatalf("the vault API's delete of the token's alias afterwards = %v, want ErrInUse", err)
+		}
+	}
+	t.Run("between the index entry and the record", func(t *testing.T) {
+		e, hs, id := setup(t)
+		var deleted error
+		hs.arm(func() {
+			hs.afterIndex = func(entries []vault.TokenAlias) { deleted = e.vault.Delete(clientCtx(), entries[0].Alias) }
+		})
+		e.provisioned(id)
+		check(t, e, id, deleted)
+	})
+	t.Run("looked up before the record, deleted after the provisioning", func(t *testing.T) {
+		e, hs, id := setup(t)
+		indexed, read, provisioned := make(chan string), make(chan struct{}), make(chan struct{})
+		hs.arm(func() {
+			hs.afterIndex = func(entries []vault.TokenAlias) {
+				indexed <- entries[0].Alias
+				<-read // the vault API's look-up of the card read it without the token
+			}
+		})
+		go func() {
+			defer close(provisioned)
+			e.do("POST", "/cards/"+id+"/network-tokens", "", ntw, pci)
+		}()
+		alias := <-indexed
+		hs.arm(func() {
+			hs.afterRead = func() {
+				close(read)
+				<-provisioned
+			}
+		})
+		deleted := e.vault.Delete(clientCtx(), alias)
+		check(t, e, id, deleted)
+	})
+}
