@@ -2,6 +2,7 @@ package cards
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -13,7 +14,7 @@ import (
 
 // tokenIndexHookStore runs armed steps once: afterIndex after the next
 // PutTokenAliases (given the entries put), afterWrite after the next
-// UpdateCard, afterRead after the next GetCard.
+// UpdateCard or ReplaceCard, afterRead after the next GetCard.
 type tokenIndexHookStore struct {
 	*boltstore.Store
 	mu         sync.Mutex
@@ -49,6 +50,14 @@ func (s *tokenIndexHookStore) PutTokenAliases(ctx context.Context, entries []vau
 
 func (s *tokenIndexHookStore) UpdateCard(ctx context.Context, account, id string, old, record, update []byte) error {
 	err := s.Store.UpdateCard(ctx, account, id, old, record, update)
+	if f := takeHook(s, &s.afterWrite); f != nil && err == nil {
+		f()
+	}
+	return err
+}
+
+func (s *tokenIndexHookStore) ReplaceCard(ctx context.Context, account, id string, old, record []byte) error {
+	err := s.Store.ReplaceCard(ctx, account, id, old, record)
 	if f := takeHook(s, &s.afterWrite); f != nil && err == nil {
 		f()
 	}
@@ -101,6 +110,46 @@ func TestTokenAliasDeletedWhileTheTokenIsProvisionedIsRestored(t *testing.T) {
 		})
 		e.provisioned(id)
 		check(t, e, id, deleted)
+	})
+	t.Run("the token retired before the provisioning's check", func(t *testing.T) {
+		// Another gateway retires the token (its alias is gone already)
+		// between the record's write and the provisioning's check: the
+		// check's new alias would hold the retired token's PAN with no
+		// token naming it, for good.
+		e, hs, id := setup(t)
+		ctx := clientCtx()
+		hs.arm(func() {
+			hs.afterIndex = func(entries []vault.TokenAlias) {
+				if err := e.vault.Delete(ctx, entries[0].Alias); err != nil {
+					t.Errorf("the vault API's delete: %v", err)
+				}
+				hs.arm(func() {
+					hs.afterWrite = func() {
+						b, _, err := hs.Store.GetCard(ctx, "ACTaccountA", id)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						rec, err := decodeRecord(b)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						rec.Tokens[0].State, rec.Tokens[0].PANAlias = TokenDeleted, ""
+						nb, _ := json.Marshal(rec)
+						if err := hs.Store.ReplaceCard(ctx, "ACTaccountA", id, b, nb); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+		})
+		tokenPAN := e.provisioned(id)
+		toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: tokenPAN, Format: vault.FormatUUID,
+			Storage: vault.StoragePersistent}})
+		if err != nil || !toks[0].Created {
+			t.Fatalf("the retired token's PAN is in the vault: %v %+v", err, toks)
+		}
 	})
 	t.Run("looked up before the record, deleted after the provisioning", func(t *testing.T) {
 		e, hs, id := setup(t)

@@ -31,8 +31,11 @@ package cards
 //     and the vault API's delete, once the alias is deleted, reads the
 //     index and the cards again (AliasUse.AliasDeleted, restoreTokens); a
 //     live token that has the deleted alias gets its token PAN back under
-//     a new alias (indexed first), which it is pointed at. Before, the
-//     token named a deleted alias: 409 card_data_gone for good.
+//     a new alias (indexed first), which it is pointed at; a new alias
+//     the token does not take (retired meanwhile by another gateway) is
+//     released again through AliasUse (no withTokenRelease), so no token
+//     PAN stays behind. Before, the token named a deleted alias: 409
+//     card_data_gone for good.
 //   - The cards' own deletes of a token's alias (its retirement: DELETE of
 //     the token or of its card, a token-deleted event; the undoing of a
 //     token no record took) carry the alias in their context
@@ -52,6 +55,7 @@ package cards
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aliasgate/aliasgate/vault"
@@ -159,37 +163,67 @@ func IndexTokenAliases(ctx context.Context, st CardScanner, idx TokenAliases) er
 // keepTokenAlias makes the live token tokenID of card rec (as read: rec.raw
 // set), whose PAN is tokenPAN, point at a live alias of it: it redacts the
 // token PAN again and, when the alias differs from the token's (the vault
-// API deleted it meanwhile, restore.go's race for a token), indexes the new
-// alias, points the token at it with a compare-and-swap write and checks
-// again. It stops when the card is being deleted or the token is no longer
-// live with the alias it started from. It returns the card as last read or
-// written.
+// API deleted it meanwhile), indexes the new alias, points the token at it
+// with a compare-and-swap write and checks again. It stops when the card
+// is being deleted or the token is no longer live with the alias it
+// started from; an alias its redaction made that the token then does not
+// name (retired meanwhile, by another gateway) is released again, so that
+// no token PAN stays in the vault with no token naming it. It returns the
+// card as last read or written.
 func (h *Handler) keepTokenAlias(q *request, rec *record, tokenID, tokenPAN string) (*record, error) {
+	made := "" // the alias a redaction here made
+	rec, gone, err := h.pointTokenAlias(q, rec, tokenID, tokenPAN, &made)
+	if made == "" || (!gone && rec.liveTokenAlias(made)) {
+		return rec, err
+	}
+	// Not the cards' own release of a token's alias (withTokenRelease): a
+	// token another repair pointed at it meanwhile still counts.
+	kept, rerr := h.releaseAlias(q, made, tokenPAN)
+	switch {
+	case errors.Is(rerr, vault.ErrInUse):
+	case rerr != nil:
+		if err == nil {
+			err = fmt.Errorf("release the restored alias of a retired network token of card %s: %w", rec.ID, rerr)
+		}
+	case !kept:
+		h.forgetTokenAlias(q, made)
+		h.forgetNumber(q, made, tokenPAN)
+	}
+	return rec, err
+}
+
+// pointTokenAlias is keepTokenAlias's loop; *made is set to the alias a
+// redaction made; gone reports the card deleted meanwhile (rec is then
+// the card as last read).
+func (h *Handler) pointTokenAlias(q *request, rec *record, tokenID, tokenPAN string, made *string) (_ *record, gone bool, _ error) {
 	ctx := vault.WithPurpose(q.ctx, vault.PurposeRestore)
 	for try := 1; ; try++ {
 		t := rec.token(tokenID)
 		if rec.Deleting || t == nil || !t.live() || t.PANAlias == "" {
-			return rec, nil
+			return rec, false, nil
 		}
 		toks, err := h.vault.Redact(ctx, []vault.RedactRequest{{Value: tokenPAN, Format: vault.FormatUUID,
 			Storage: vault.StoragePersistent}})
 		if err != nil {
-			return rec, fmt.Errorf("check the network token alias of card %s: %w", rec.ID, err)
+			return rec, false, fmt.Errorf("check the network token alias of card %s: %w", rec.ID, err)
 		}
 		alias, stale := toks[0].Alias, t.PANAlias
+		if toks[0].Created {
+			*made = alias
+		}
 		if alias == stale {
-			return rec, nil
+			return rec, false, nil
 		}
 		rq := *q
 		rq.ctx = ctx
 		if err := h.indexTokenAlias(&rq, rec.ID, alias); err != nil {
-			return rec, err
+			return rec, false, err
 		}
 		if err := h.addNumber(ctx, tokenPAN, alias); err != nil { // numbers.go
-			return rec, fmt.Errorf("index the network token of card %s: %w", rec.ID, err)
+			return rec, false, fmt.Errorf("index the network token of card %s: %w", rec.ID, err)
 		}
 		if try == casTries {
-			return rec, errCardConflict()
+			return rec, false, errCardConflict()
 		}
 		pointed := false
 		_, next, err := h.mutate(q, rec, func(next *record) (*storedUpdate, error) {
@@ -203,16 +237,16 @@ func (h *Handler) keepTokenAlias(q *request, rec *record, tokenID, tokenPAN stri
 		})
 		if err != nil {
 			if isNotFound(err) {
-				return rec, nil // the card was deleted meanwhile
+				return rec, true, nil // the card was deleted meanwhile
 			}
-			return rec, fmt.Errorf("point the network token of card %s at its restored alias: %w", rec.ID, err)
+			return rec, false, fmt.Errorf("point the network token of card %s at its restored alias: %w", rec.ID, err)
 		}
 		if !pointed {
 			if next, err = h.loadAny(q, rec.ID); err != nil {
 				if isNotFound(err) {
-					return rec, nil
+					return rec, true, nil
 				}
-				return rec, err
+				return rec, false, err
 			}
 		} else {
 			h.forgetTokenAlias(q, stale)
