@@ -175,3 +175,27 @@ func TestTokenAliasDeletedWhileTheTokenIsProvisionedIsRestored(t *testing.T) {
 		check(t, e, id, deleted)
 	})
 }
+
+// TestCardDeleteLeavesNoTokenAliasEntry: deleting a card whose token is
+// live removes the token's index entry with its alias, and the same token
+// PAN stored later through the vault API (a new alias) is deleted freely.
+func TestCardDeleteLeavesNoTokenAliasEntry(t *testing.T) {
+	e, _ := tspEnvWith(t, Options{})
+	id, _ := e.create(`"pan":"4111111111111111","exp_month":4,"exp_year":2030`, pci)
+	tokenPAN := e.provisioned(id)
+	alias := tokenAliasOf(t, e, tokenPAN)
+	if code, body := e.doNoContent("DELETE", "/cards/"+id, ntw, pci); code != http.StatusNoContent {
+		t.Fatalf("delete the card: %d %s", code, body)
+	}
+	ctx := clientCtx()
+	if ids, err := e.bolt.CardsByTokenAlias(ctx, "ACTaccountA", alias); len(ids) != 0 || err != nil {
+		t.Fatalf("the deleted card's token alias entries: %v %v, want none", ids, err)
+	}
+	toks, err := e.vault.Redact(ctx, []vault.RedactRequest{{Value: tokenPAN, Format: vault.FormatUUID, Storage: vault.StoragePersistent}})
+	if err != nil || !toks[0].Created || toks[0].Alias == alias {
+		t.Fatalf("the token PAN stored again: %v %+v, want a new alias", err, toks)
+	}
+	if err := e.vault.Delete(ctx, toks[0].Alias); err != nil {
+		t.Fatalf("the vault API's delete of the token PAN stored after its card's delete: %v", err)
+	}
+}
