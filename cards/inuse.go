@@ -45,7 +45,9 @@ func (u *AliasUse) RestoreWith(h *Handler) { u.handler.Store(h) }
 
 // AliasDeleted implements vault.InUseRecheck: the cards of account that
 // have alias, just deleted, get value (their number) back under a new
-// alias, which they are pointed at. Its vault calls keep ctx's actor (the
+// alias, which they are pointed at; so do the live network tokens whose
+// PAN alias it is (restoreTokens, tokenaliases.go), except for the cards'
+// own release of the token's alias (withTokenRelease). Its vault calls keep ctx's actor (the
 // client that deleted the alias), with purpose vault.PurposeRestore.
 func (u *AliasUse) AliasDeleted(ctx context.Context, account, alias string, value []byte) error {
 	h := u.handler.Load()
@@ -58,7 +60,13 @@ func (u *AliasUse) AliasDeleted(ctx context.Context, account, alias string, valu
 	}
 	q := &request{ctx: ctx, p: principalOf(account), obs: Observability{TraceID: traceID(""),
 		AccountID: account, VaultID: h.vaultID}}
-	return h.restoreUsers(q, alias, string(value), "")
+	if err := h.restoreUsers(q, alias, string(value), ""); err != nil {
+		return err
+	}
+	if tokenReleased(ctx, alias) {
+		return nil // the token's own retirement
+	}
+	return h.restoreTokens(q, alias, string(value))
 }
 
 // AliasInUse implements vault.InUse. Only a value that is a card number

@@ -44,7 +44,9 @@ func (a *aliasRecorder) Redact(ctx context.Context, reqs []vault.RedactRequest) 
 	toks, err := a.Vault.Redact(ctx, reqs)
 	a.mu.Lock()
 	for _, t := range toks {
-		a.aliases = append(a.aliases, t.Alias)
+		if t.Created { // not the provisioning's check of its alias (keepTokenAlias)
+			a.aliases = append(a.aliases, t.Alias)
+		}
 	}
 	a.mu.Unlock()
 	return toks, err

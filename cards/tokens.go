@@ -428,6 +428,17 @@ func (h *Handler) provisionToken(q *request, rec *record, pan, source string) (*
 	}
 	h.log.InfoContext(q.ctx, "cards: network token provisioned", "card_id", rec.ID, "network_token_id", t.ID,
 		"account_id", q.p.Account, "trace_id", q.obs.TraceID)
+	// The vault API may have deleted the alias between the index entry
+	// and this write (AliasUse reads the record, which had no token yet):
+	// the token PAN goes back under a new alias (keepTokenAlias). The
+	// token is stored either way: a failed check is logged, and the
+	// token's event still published.
+	if checked, err := h.keepTokenAlias(q, next, t.ID, tok.PAN); err != nil {
+		h.log.WarnContext(q.ctx, "cards: the network token's alias could not be checked after it was stored", "card_id", rec.ID,
+			"network_token_id", t.ID, "account_id", q.p.Account, "error", err.Error(), "trace_id", q.obs.TraceID)
+	} else {
+		next = checked
+	}
 	*rec = *next
 	nt := rec.token(t.ID)
 	h.publishToken(q, EventNetworkTokenCreated, rec, nt, source)

@@ -194,6 +194,7 @@ func tspEnvWrapped(t *testing.T, extra Options, wrap func(*boltstore.Store) Stor
 	if err != nil {
 		t.Fatal(err)
 	}
+	use.RestoreWith(h) // as serve wires it
 	return &env{t: t, h: h, vault: svc, clk: clk, bolt: st, numbers: numbers, opts: opts}, sim
 }
 

@@ -407,7 +407,11 @@ func TestRevealManyRefusesAmbiguousLists(t *testing.T) {
 		})
 	}
 	// One list in one parameter is answered whole, as before.
-	for _, path := range []string{"/aliases?q=" + a + "," + b, "/aliases?aliases=" + a + "," + b + "&storage=PERSISTENT&other=1&other=2"} {
+	// So are a VGS client's usual shapes: the comma escaped, a trailing
+	// '&', storage given once, a space after the comma, an empty pair.
+	for _, path := range []string{"/aliases?q=" + a + "," + b, "/aliases?aliases=" + a + "," + b + "&storage=PERSISTENT&other=1&other=2",
+		"/aliases?q=" + a + "%2C" + b, "/aliases?q=" + a + "%2c" + b + "&", "/aliases?q=" + a + "," + b + "&storage=PERSISTENT",
+		"/aliases?q=" + a + ",%20" + b, "/aliases?&q=" + a + "," + b + "&&"} {
 		r := e.do(t, "GET", path, e.reveal, "", "")
 		var many struct{ Data map[string]record }
 		if r.status != 200 || json.Unmarshal(r.body, &many) != nil || len(many.Data) != 2 {

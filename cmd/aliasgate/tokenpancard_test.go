@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,6 +122,25 @@ func TestTokensPANAliasCannotBeDeletedThroughTheVaultAPI(t *testing.T) {
 		!strings.Contains(string(body), `"pointer":"/data/0"`) {
 		t.Fatalf("the vault API's batch delete of the token's PAN alias: %d %s, want 409 alias_in_use", status, body)
 	}
+	// Naming the volatile store changes nothing; a batch that mixes the
+	// token's alias with another deletes neither.
+	status, body = call(t, "DELETE", g.inbound+"/aliases/"+alias+"?storage=VOLATILE", "", "", basicAuth(cred))
+	if status != http.StatusConflict || !strings.Contains(string(body), `"code":"alias_in_use"`) {
+		t.Fatalf("the delete of the token's PAN alias naming the volatile store: %d %s, want 409 alias_in_use", status, body)
+	}
+	status, body = call(t, "POST", g.inbound+"/aliases", "application/json", `{"data":[{"value":"not a card","format":"UUID"}]}`, basicAuth(cred))
+	if status != 201 || json.Unmarshal(body, &made) != nil || len(made.Data) != 1 || len(made.Data[0].Aliases) != 1 {
+		t.Fatalf("another value through the vault API: %d %s", status, body)
+	}
+	other := made.Data[0].Aliases[0].Alias
+	status, body = call(t, "POST", g.inbound+"/aliases/delete", "application/json",
+		`{"data":["`+other+`","`+alias+`"]}`, basicAuth(cred))
+	if status != http.StatusConflict || !strings.Contains(string(body), `"pointer":"/data/1"`) {
+		t.Fatalf("a batch delete mixing the token's PAN alias with another: %d %s, want 409 alias_in_use at /data/1", status, body)
+	}
+	if status, body := call(t, "GET", g.inbound+"/aliases/"+other, "", "", basicAuth(cred)); status != http.StatusOK {
+		t.Fatalf("the other alias of the refused batch: %d %s, want it kept", status, body)
+	}
 	if status, body := call(t, "POST", g.inbound+"/cards/"+id+"/cryptogram", ja, `{"data":{"attributes":{}}}`, bearer); status != http.StatusOK {
 		t.Fatalf("the cryptogram after the vault API's deletes: %d %s", status, body)
 	}
@@ -128,5 +149,17 @@ func TestTokensPANAliasCannotBeDeletedThroughTheVaultAPI(t *testing.T) {
 	}
 	if status, body := call(t, "GET", g.inbound+"/aliases/"+alias, "", "", basicAuth(cred)); status != http.StatusNotFound {
 		t.Fatalf("the retired token's PAN alias: %d %s, want 404", status, body)
+	}
+	// The index holds aliases and card ids, no number: neither the token
+	// PAN nor the card's is in the vault file in clear.
+	g.stop(t)
+	raw, err := os.ReadFile(filepath.Join(data, "vault.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{tok.Data.Attributes.NetworkToken, "4111111111111111"} {
+		if bytes.Contains(raw, []byte(n)) {
+			t.Errorf("the vault file holds card number %s…%s in clear", n[:6], n[len(n)-4:])
+		}
 	}
 }
