@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -81,42 +79,21 @@ func TestListenerCertificateExpiryIsWatched(t *testing.T) {
 	}
 
 	// Past the date, the certificate in force is served on and said once.
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	clock := now
-	lc, err = newListenerCert("inbound", chainFile, chainKey, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)), func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return clock
-	})
+	var logs syncBuffer
+	clock := now // get runs on this goroutine only
+	lc, err = newListenerCert("inbound", chainFile, chainKey, slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return clock })
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
 	clock = interEnd.Add(time.Minute)
-	mu.Unlock()
 	for range 3 {
 		if c, err := lc.get(nil); err != nil || c == nil {
 			t.Fatalf("past its date the certificate in force is not served: %v", err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if n := strings.Count(logs.String(), "inbound listener certificate has expired"); n != 1 || !strings.Contains(logs.String(), chainFile) {
 		t.Errorf("%d lines about the expired certificate, want 1 naming %s:\n%s", n, chainFile, logs.String())
 	}
-}
-
-// lockedWriter writes to w under mu.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // writeChain writes a leaf valid until leafEnd, signed by an intermediate
