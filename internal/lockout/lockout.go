@@ -210,8 +210,9 @@ func (t *Table) Attempt(key string, check func() Outcome) (Verdict, time.Duratio
 	e := t.m[key]
 	for e != nil && now.Before(e.until) {
 		if e.pending == 0 {
+			wait := e.until.Sub(now) // under the lock: another attempt may charge e once it is released
 			t.mu.Unlock()
-			return LockedOut, e.until.Sub(now)
+			return LockedOut, wait
 		}
 		// Locked out by attempts still being checked, which may hold the
 		// right secret (the operator's requests sent at once): wait for
