@@ -284,11 +284,11 @@ type MissBudget interface {
 	// nothing, and when it may not, how long until it may.
 	Peek(key string) (ok bool, wait time.Duration)
 	// Debit spends n of key's budget whatever it holds, leaving it in
-	// debt when it holds less, and reports whether it held n: every
-	// request of a wave that passed Peek together and met an unknown
-	// alias is charged (Limiter.Charge would take nothing from a bucket
-	// under one token), and every unknown alias of a request.
-	Debit(key string, n int) bool
+	// debt when it holds less: every request of a wave that passed Peek
+	// together and met an unknown alias is charged (Limiter.Charge would
+	// take nothing from a bucket under one token), and every unknown
+	// alias of a request.
+	Debit(key string, n int)
 	// Charge takes n of key's budget before a cost is known (the inbound
 	// leak guard's candidates, InboundOptions.Misses) when it holds
 	// min(n, its burst), leaving it in debt when n is more than it

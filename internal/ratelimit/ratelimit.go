@@ -94,19 +94,15 @@ func (l *Limiter) Charge(key string, n int) (ok bool, wait time.Duration, left i
 // acted on one Peek. Charge would take nothing from a bucket under
 // min(n, Burst) tokens, and each of a wave of concurrent costs after the
 // first few would go free; Debit charges every one, so the key waits
-// for all of them to refill. It reports whether the bucket held the n
-// tokens (it is not in debt). A nil Limiter does nothing and reports
-// true.
-func (l *Limiter) Debit(key string, n int) bool {
+// for all of them to refill. A nil Limiter does nothing.
+func (l *Limiter) Debit(key string, n int) {
 	if l == nil || n <= 0 {
-		return true
+		return
 	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.bucketLocked(key, now)
-	b.tokens -= float64(n)
-	return b.tokens >= 0
+	l.bucketLocked(key, now).tokens -= float64(n)
 }
 
 // take is Take, or Charge when debt is set.

@@ -252,26 +252,3 @@ func TestDebitAlwaysCharges(t *testing.T) {
 	var nl *Limiter
 	nl.Debit("k", 1)
 }
-
-// TestDebitReportsDebt: Debit says whether the bucket held the cost, and
-// charges it whole either way.
-func TestDebitReportsDebt(t *testing.T) {
-	clk := &clock{t: time.Unix(1700000000, 0)}
-	l := NewPer(6, time.Minute, 3, clk.now) // a token every 10 s
-	if !l.Debit("k", 2) {
-		t.Fatal("Debit of 2 from 3 reported debt")
-	}
-	if !l.Debit("k", 1) {
-		t.Fatal("Debit of the last token reported debt")
-	}
-	if l.Debit("k", 2) {
-		t.Fatal("Debit of 2 from 0 reported no debt")
-	}
-	if _, wait := l.Peek("k"); wait != 30*time.Second {
-		t.Fatalf("Peek after a debt of 2: %s, want 30s", wait)
-	}
-	var nl *Limiter
-	if !nl.Debit("k", 5) {
-		t.Fatal("a nil Limiter reported debt")
-	}
-}
