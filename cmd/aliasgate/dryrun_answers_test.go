@@ -73,17 +73,7 @@ func TestRoutesTestAgreesWithTheServingGatewayOnAnswers(t *testing.T) {
       - {id: json, phase: response, operation: redact, match: {content_type: json}, targets: [{json: card.number, format: FPE_SIX_T_FOUR}]}
       - {id: xml, phase: response, operation: redact, match: {content_type: xml}, targets: [{xml: /payment/card/pan, format: FPE_SIX_T_FOUR}]}
 `
-	dir := t.TempDir()
-	routesFile := writeIn(t, dir, "routes.yaml", []byte(doc))
-	set, err := routes.LoadFile(routesFile, routeOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, closeVault, err := dryRunTokenizer(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeVault()
+	dir, routesFile, set, tok := dryRunRoutes(t, doc)
 	in, err := proxy.NewInbound(proxy.InboundOptions{Table: routes.NewTable(set), Tokenizer: tok, MaxBody: maxBody, DefaultAccount: "default"})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/aliasgate/aliasgate/proxy"
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/dryrun"
+	"github.com/aliasgate/aliasgate/routes/rewrite"
 )
 
 // TestRoutesTestAgreesWithTheServingGateway sends each request to a real
@@ -113,17 +114,7 @@ func TestRoutesTestAgreesWithTheServingGateway(t *testing.T) {
       - {id: parts, operation: redact, match: {content_type: multipart}, targets: [{form: card_number, format: FPE_SIX_T_FOUR}]}
       - {id: xml, operation: redact, match: {content_type: xml}, targets: [{xml: /payment/card/pan, format: FPE_SIX_T_FOUR}]}
 `
-	dir := t.TempDir()
-	routesFile := writeIn(t, dir, "routes.yaml", []byte(doc))
-	set, err := routes.LoadFile(routesFile, routeOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, closeVault, err := dryRunTokenizer(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeVault()
+	dir, routesFile, set, tok := dryRunRoutes(t, doc)
 	in, err := proxy.NewInbound(proxy.InboundOptions{Table: routes.NewTable(set), Tokenizer: tok, MaxBody: maxBody, DefaultAccount: "default"})
 	if err != nil {
 		t.Fatal(err)
@@ -338,4 +329,24 @@ func keptDigits(b []byte) string {
 	b = regexp.MustCompile(`\b(\d{6})\d{6}(\d{4})\b`).ReplaceAll(b, []byte("$1......$2"))
 	b = regexp.MustCompile(`tok_[a-z]+_[A-Za-z0-9]+`).ReplaceAll(b, []byte("uuid"))
 	return string(bytes.TrimSpace(b))
+}
+
+// dryRunRoutes writes doc as the routes file of a new directory, loads it,
+// and opens the dry run's throw-away vault (closed when the test ends), as
+// `aliasgate routes test` does: the gateway a parity test builds beside the
+// command serves the same routes with the same kind of vault.
+func dryRunRoutes(t *testing.T, doc string) (dir, routesFile string, set *routes.Set, tok rewrite.Tokenizer) {
+	t.Helper()
+	dir = t.TempDir()
+	routesFile = writeIn(t, dir, "routes.yaml", []byte(doc))
+	set, err := routes.LoadFile(routesFile, routeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, closeVault, err := dryRunTokenizer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeVault)
+	return dir, routesFile, set, tok
 }

@@ -91,17 +91,7 @@ func TestRoutesTestAgreesWithTheOutboundProxy(t *testing.T) {
     filters:
       - {id: json, operation: reveal, targets: [{json: card.number}]}
 `
-	dir := t.TempDir()
-	routesFile := writeIn(t, dir, "routes.yaml", []byte(doc))
-	set, err := routes.LoadFile(routesFile, routeOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dtok, closeVault, err := dryRunTokenizer(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeVault()
+	dir, routesFile, set, dtok := dryRunRoutes(t, doc)
 	vtok := dtok.(dryRun).Tokenizer // reveals what it holds
 	ca, err := proxy.LoadOrCreateCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"))
 	if err != nil {
