@@ -1,9 +1,11 @@
 package obs
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,20 +104,46 @@ type Metrics struct {
 	// observation cost about as much as the observation. The keys are the
 	// label values themselves, bounded as above, so each cache holds one
 	// entry per series the registry holds, no more.
-	vaultSeries  sync.Map // vaultKey → *vaultSeries (ObserveVault)
-	httpSeries   sync.Map // httpKey → *httpSeries (AccessLog, Line)
-	filterSeries sync.Map // filterKey → prometheus.Counter (CountFilterResult)
+	vaultSeries  seriesCache[vaultKey, *vaultSeries]        // ObserveVault
+	httpSeries   seriesCache[httpKey, *httpSeries]          // AccessLog, Line
+	filterSeries seriesCache[filterKey, prometheus.Counter] // CountFilterResult
+}
+
+// seriesCache maps label tuples to their children. It is read on every
+// request and written once per label tuple, so it is copied on write: a
+// read is an atomic load and a lookup in a map typed by K, with no lock
+// (a sync.Map hashed its interface keys through the type's generic hash
+// function, most of a lookup's cost). A new tuple copies the map, which
+// holds one entry per series the registry holds.
+type seriesCache[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex // serialises the copies
 }
 
 // series returns the children cached under k in c, made by mk the first
-// time k is seen (two callers racing on a new k may both call mk; the
-// registry returns the same children to both).
-func series[K comparable, V any](c *sync.Map, m *Metrics, k K, mk func(*Metrics, K) V) V {
-	v, ok := c.Load(k)
-	if !ok {
-		v, _ = c.LoadOrStore(k, mk(m, k))
+// time k is seen.
+func series[K comparable, V any](c *seriesCache[K, V], m *Metrics, k K, mk func(*Metrics, K) V) V {
+	if cur := c.m.Load(); cur != nil {
+		if v, ok := (*cur)[k]; ok {
+			return v
+		}
 	}
-	return v.(V)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var next map[K]V
+	if cur := c.m.Load(); cur != nil {
+		if v, ok := (*cur)[k]; ok {
+			return v // added by a racing caller
+		}
+		next = maps.Clone(*cur)
+	}
+	if next == nil {
+		next = map[K]V{}
+	}
+	v := mk(m, k)
+	next[k] = v
+	c.m.Store(&next)
+	return v
 }
 
 type vaultKey struct{ op, store, result string }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,5 +218,45 @@ func TestCountFilterResult(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s/%s/%s = %v, want %v", tc.route, tc.filter, tc.result, got, tc.want)
 		}
+	}
+}
+
+// TestObserveVaultConcurrentNewSeries: observations of new label tuples
+// from many goroutines at once (the copy-on-write cache adding tuples as
+// others read it) are all counted, each in its own series.
+func TestObserveVaultConcurrentNewSeries(t *testing.T) {
+	m := obs.NewMetrics()
+	ops := []string{"redact", "reveal", "describe", "known", "delete", "update"}
+	results := []string{"ok", "not_found", "error"}
+	const rounds = 50
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				for i, op := range ops {
+					m.ObserveVault(op, "memory", results[(g+r+i)%len(results)], time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, series := 0.0, 0
+	for _, f := range fams {
+		if f.GetName() != "aliasgate_vault_operations_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			total += s.GetCounter().GetValue()
+			series++
+		}
+	}
+	if want := float64(8 * rounds * len(ops)); total != want || series != len(ops)*len(results) {
+		t.Errorf("%v observations in %d series, want %v in %d", total, series, want, len(ops)*len(results))
 	}
 }
