@@ -631,8 +631,10 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 		}
 	}
 	seq, mac := w.seq, w.mac
+	lastStart := -1 // where the last event's line starts in buf
 	for _, ev := range evs {
 		seq++
+		lastStart = len(buf)
 		buf, mac = w.encode(buf, w.lineOf(ev), seq, mac, now)
 	}
 	if len(buf) == 0 {
@@ -655,7 +657,15 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 		return false, err
 	}
 	w.seq, w.mac, w.size = seq, mac, size+int64(len(buf))
-	w.written, w.writtenMac, w.writtenIn, w.writtenEnd, w.writtenLen = seq, mac, w.fInfo, w.size, lastLineLen(buf)
+	w.written, w.writtenMac, w.writtenIn, w.writtenEnd = seq, mac, w.fInfo, w.size
+	if lastStart >= 0 {
+		// The last line is the last event's: its length is known
+		// without scanning the buffer back for the newline before it
+		// (bytes.LastIndexByte is a byte loop, over the whole line).
+		w.writtenLen = int64(len(buf) - lastStart)
+	} else {
+		w.writtenLen = lastLineLen(buf)
+	}
 	w.dropWrittenFile()
 	if w.born.IsZero() {
 		w.born = now
