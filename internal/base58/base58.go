@@ -3,7 +3,11 @@
 // bodies, card and token ids and fingerprints.
 package base58
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+)
 
 // Alphabet is the Bitcoin base58 alphabet.
 const Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -43,6 +47,9 @@ func EncodeFixed(b []byte, width int) string {
 // digits: a 16-byte alias body takes five passes over at most four limbs
 // (divisions by a constant, which the compiler turns into multiplications)
 // where a byte-by-byte conversion takes 16 passes over up to 22 digits.
+// The limbs are loaded four bytes at a time, each group of five digits is
+// cut from its 32-bit remainder into place, and the text is written once
+// into dst's grown room (no append per character).
 func AppendFixed(dst, b []byte, width int) []byte {
 	zeros := 0
 	for zeros < len(b) && b[zeros] == 0 {
@@ -57,54 +64,73 @@ func AppendFixed(dst, b []byte, width int) []byte {
 	} else {
 		limbs = make([]uint32, n)
 	}
-	// The first limb takes the bytes the others leave (1 to 4).
+	// The first limb takes the bytes the others leave (1 to 4), the
+	// others four bytes each.
 	head := len(rest) - 4*(len(limbs)-1)
-	for i, c := range rest {
-		k := 0
-		if i >= head {
-			k = (i-head)/4 + 1
+	if len(limbs) > 0 {
+		for _, c := range rest[:head] {
+			limbs[0] = limbs[0]<<8 | uint32(c)
 		}
-		limbs[k] = limbs[k]<<8 | uint32(c)
+		for k := 1; k < len(limbs); k++ {
+			limbs[k] = binary.BigEndian.Uint32(rest[head+4*(k-1):])
+		}
 	}
-
-	// Digits, least significant first; five per division.
+	// Digits, least significant first; five per division, each group
+	// from a remainder under 58^5 (32 bits), stored by index.
 	var digitBuf [95]byte // the digits of 64 bytes (88), rounded up to a multiple of 5
 	var digits []byte
 	if size := (len(rest)*138/100 + 5) / 5 * 5; size <= len(digitBuf) {
-		digits = digitBuf[:0]
+		digits = digitBuf[:size]
 	} else {
-		digits = make([]byte, 0, size)
+		digits = make([]byte, size)
 	}
+	n := 0
 	for len(limbs) > 0 {
 		var rem uint64
 		for i, l := range limbs {
 			cur := rem<<32 | uint64(l)
-			limbs[i] = uint32(cur / pow5)
-			rem = cur % pow5
+			q := cur / pow5
+			limbs[i] = uint32(q)
+			rem = cur - q*pow5
 		}
 		for len(limbs) > 0 && limbs[0] == 0 {
 			limbs = limbs[1:]
 		}
-		for range 5 {
-			digits = append(digits, byte(rem%58))
-			rem /= 58
-		}
+		r := uint32(rem)
+		g := digits[n : n+5 : n+5]
+		g[0] = byte(r % 58)
+		r /= 58
+		g[1] = byte(r % 58)
+		r /= 58
+		g[2] = byte(r % 58)
+		r /= 58
+		g[3] = byte(r % 58)
+		g[4] = byte(r / 58)
+		n += 5
 	}
+	digits = digits[:n]
 	for len(digits) > 0 && digits[len(digits)-1] == 0 {
 		digits = digits[:len(digits)-1] // the last division's leading zeros
 	}
-
-	for n := zeros + len(digits); n < width; n++ {
-		dst = append(dst, '1') // padding
+	pad := max(width-zeros-len(digits), 0) + zeros // padding, then the leading zero bytes
+	dst = slices.Grow(dst, pad+len(digits))
+	out := dst[len(dst) : len(dst)+pad+len(digits)]
+	for i := range pad {
+		out[i] = '1'
 	}
-	for range zeros {
-		dst = append(dst, '1')
+	d := out[pad:]
+	for i, c := range digits {
+		d[len(d)-1-i] = alphabet256[c]
 	}
-	for i := len(digits) - 1; i >= 0; i-- {
-		dst = append(dst, Alphabet[digits[i]])
-	}
-	return dst
+	return dst[:len(dst)+len(out)]
 }
+
+// alphabet256 is Alphabet indexed by any byte (a digit is under 58), so
+// that a digit's character is read with no bounds check.
+var alphabet256 = func() (a [256]byte) {
+	copy(a[:], Alphabet)
+	return a
+}()
 
 // pow5 is 58^5, the largest power of 58 below 2^32.
 const pow5 = 58 * 58 * 58 * 58 * 58
