@@ -311,7 +311,31 @@ func appendCaller(dst []byte, a vault.Actor) []byte {
 // appendSourceKey appends the unit one sender controls of an address: the
 // address itself for IPv4, its /64 for IPv6 (one host's usual share); an
 // address that does not parse as it is.
+//
+// An address of digits and dots only (every IPv4 address the proxies
+// see) is appended as it is without being parsed: netip.ParseAddr takes
+// only the dotted-decimal form, with no leading zeros, which its
+// AppendTo gives back byte for byte, and such a string that does not
+// parse is appended as it is too (FuzzSourceKeyAgainstParse).
 func appendSourceKey(dst []byte, addr string) []byte {
+	if digitsAndDots(addr) {
+		return append(dst, addr...)
+	}
+	return appendParsedSourceKey(dst, addr)
+}
+
+// digitsAndDots reports whether s holds only ASCII digits and dots.
+func digitsAndDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendParsedSourceKey is appendSourceKey by parsing addr.
+func appendParsedSourceKey(dst []byte, addr string) []byte {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
 		return append(dst, addr...)
