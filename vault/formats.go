@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 
@@ -212,14 +213,14 @@ func (f Format) candidate(value, env string, rnd io.Reader) (string, error) {
 		return randomAlias(env, value[len(value)-4:], rnd)
 	case FormatVGSFixedLenGeneric:
 		var b [fixedBodyRand]byte
-		if _, err := io.ReadFull(rnd, b[:]); err != nil {
-			return "", fmt.Errorf("vault: random: %w", err)
+		if err := readRandom(rnd, b[:]); err != nil {
+			return "", err
 		}
 		return fixedPrefix + base58.EncodeFixed(b[:], fixedBodyLen), nil
 	case FormatRawUUID:
 		var b [16]byte
-		if _, err := io.ReadFull(rnd, b[:]); err != nil {
-			return "", fmt.Errorf("vault: random: %w", err)
+		if err := readRandom(rnd, b[:]); err != nil {
+			return "", err
 		}
 		b[6] = b[6]&0x0f | 0x40 // version 4
 		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
@@ -380,8 +381,8 @@ func randomFrom(rnd io.Reader, n int, alphabet string) ([]byte, error) {
 	var buf [64]byte
 	i := 0
 	for i < n {
-		if _, err := io.ReadFull(rnd, buf[:]); err != nil {
-			return nil, fmt.Errorf("vault: random: %w", err)
+		if err := readRandom(rnd, buf[:]); err != nil {
+			return nil, err
 		}
 		for _, b := range buf {
 			if int(b) >= limit {
@@ -398,25 +399,48 @@ func randomFrom(rnd io.Reader, n int, alphabet string) ([]byte, error) {
 }
 
 // randomAlias returns tok_<env>_<body>, and _<last4> when last4 is set,
-// where the body is 22 base58 characters of 128 random bits: the alias's
-// buffer and its string are the only allocations (the random bits are read
-// into the buffer's room for the body, then copied out before it is
-// written).
+// where the body is 22 base58 characters of 128 random bits. The random
+// bits and the alias are made on the stack (readRandom): the string is the
+// only allocation.
 func randomAlias(env, last4 string, rnd io.Reader) (string, error) {
-	const bits = 16
-	b := make([]byte, 0, len("tok_")+len(env)+1+uuidBodyLen+1+len(last4))
-	b = append(append(append(b, "tok_"...), env...), '_')
-	room := b[len(b) : len(b)+bits]
-	if _, err := io.ReadFull(rnd, room); err != nil {
-		return "", fmt.Errorf("vault: random: %w", err)
+	var r [16]byte
+	if err := readRandom(rnd, r[:]); err != nil {
+		return "", err
 	}
-	var r [bits]byte
-	copy(r[:], room)
+	var buf [96]byte
+	b := buf[:0]
+	if n := len("tok_") + len(env) + 1 + uuidBodyLen + 1 + len(last4); n > len(buf) {
+		b = make([]byte, 0, n)
+	}
+	b = append(append(append(b, "tok_"...), env...), '_')
 	b = base58.AppendFixed(b, r[:], uuidBodyLen)
 	if last4 != "" {
 		b = append(append(b, '_'), last4...)
 	}
 	return string(b), nil
+}
+
+// readRandom fills b from rnd, as io.ReadFull does (an error is the
+// Service's "vault: random" error). From crypto/rand's Reader (the
+// Service's default) it reads through crypto/rand.Read, which calls what
+// the Reader's Read calls for the default Reader and keeps b where it is:
+// b handed to an io.Reader is moved to the heap, so any other reader
+// fills a copy of b's length (as many bytes as before: a deterministic
+// test reader gives the same aliases). crypto/rand.Read never fails on the
+// default Reader; on one a program put in its place it stops the program
+// instead of returning the error, as every other crypto/rand.Read of the
+// gateway does.
+func readRandom(rnd io.Reader, b []byte) error {
+	if rnd == rand.Reader {
+		_, err := rand.Read(b)
+		return err
+	}
+	bb := make([]byte, len(b))
+	if _, err := io.ReadFull(rnd, bb); err != nil {
+		return fmt.Errorf("vault: random: %w", err)
+	}
+	copy(b, bb)
+	return nil
 }
 
 func allDigits(s string) bool {
