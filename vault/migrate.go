@@ -112,8 +112,8 @@ func (s *Service) copyFor(ctx context.Context, rec *Record, to string, idx, valu
 	}
 	items := []item{it}
 	out := make([]Token, 1)
-	var made []madeRecord
-	if err := s.write(ctx, items, out, rec.Storage, dst, other, &made, nil); err != nil {
+	made, err := s.write(ctx, items, out, rec.Storage, dst, other, nil, nil)
+	if err != nil {
 		return "", s.rollback(ctx, made, fmt.Errorf("vault: migrate: %w", err))
 	}
 	return out[0].Alias, nil

@@ -407,11 +407,14 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, 
 	}
 	// Volatile first: its store is the one that refuses (full, Redis
 	// unreachable), and undoing volatile records races with nobody.
-	var made []madeRecord
-	if err := s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent, &made, nil); err != nil {
+	// The records this call creates, on the stack for a call of a few
+	// (a card number and a CVC): write appends to it.
+	var madeBuf [4]madeRecord
+	made := madeBuf[:0]
+	if made, err = s.write(ctx, items, out, StorageVolatile, s.volatile, s.persistent, made, nil); err != nil {
 		return nil, s.rollback(ctx, made, err)
 	}
-	if err := s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, &made, &merges); err != nil {
+	if made, err = s.write(ctx, items, out, StoragePersistent, s.persistent, s.volatile, made, &merges); err != nil {
 		return nil, s.rollback(ctx, made, err)
 	}
 	if err := s.mergeClassifiers(ctx, merges, items, out); err != nil {
@@ -823,14 +826,16 @@ func wipeItems(items []item) {
 }
 
 // write stores every pending item of the given storage class in dst,
-// retrying the ones whose fresh alias collided, and adds the records it
-// created to made (whatever it returns). other is the store of the other
+// retrying the ones whose fresh alias collided, and returns made with the
+// records it created appended (whatever else it returns: made is given
+// and returned, not pointed to, so that a caller's buffer for it can stay
+// on the stack). other is the store of the other
 // class: a new alias of a format that is not wide (Format.wide) is also checked against
 // it, since reveal looks in both. When merges is not nil (Redact), an item
 // whose value's record a concurrent call made since the look-up
 // (PutExisting) adds its classifiers to it as a found one does
 // (useExisting): its merge is appended to merges.
-func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made *[]madeRecord, merges *[]classifierMerge) error {
+func (s *Service) write(ctx context.Context, items []item, out []Token, storage Storage, dst, other Store, made []madeRecord, merges *[]classifierMerge) ([]madeRecord, error) {
 	var pending []int
 	for i := range items {
 		if !items[i].done && items[i].storage == storage {
@@ -838,7 +843,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 		}
 	}
 	if len(pending) == 0 {
-		return nil // nothing of this class to write: not even the clock is read
+		return made, nil // nothing of this class to write: not even the clock is read
 	}
 	if storage == StoragePersistent {
 		// Until the store answers, the records' key version is in flight:
@@ -849,22 +854,22 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 	now := s.now().UTC()
 	for round := 0; len(pending) > 0; round++ {
 		if round == maxPutRounds {
-			return fmt.Errorf("vault: redact: %w", ErrAliasSpaceExhausted)
+			return made, fmt.Errorf("vault: redact: %w", ErrAliasSpaceExhausted)
 		}
 		puts := make([]PutItem, len(pending))
 		for j, i := range pending {
 			rec, err := s.newRecord(&items[i], now)
 			if err != nil {
-				return err
+				return made, err
 			}
 			puts[j] = PutItem{Record: rec}
 		}
 		taken, err := s.takenElsewhere(ctx, opRedact, other, puts)
 		if err != nil {
-			return fmt.Errorf("vault: redact: %w", err)
+			return made, fmt.Errorf("vault: redact: %w", err)
 		}
 		if err := s.takenByValues(ctx, items, pending, puts, taken); err != nil {
-			return fmt.Errorf("vault: redact: %w", err)
+			return made, fmt.Errorf("vault: redact: %w", err)
 		}
 		var retry []int
 		send, sendIdx := puts, pending // the common case: no alias taken, no copies
@@ -882,11 +887,11 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 		if len(send) > 0 {
 			res, err := s.put(ctx, opRedact, dst, send)
 			if err != nil {
-				return fmt.Errorf("vault: redact: %w", writeFailed(err))
+				return made, fmt.Errorf("vault: redact: %w", writeFailed(err))
 			}
 			gone, err := s.handOutExisting(ctx, res, now)
 			if err != nil {
-				return fmt.Errorf("vault: redact: %w", err)
+				return made, fmt.Errorf("vault: redact: %w", err)
 			}
 			var bad PutStatus
 			for j, r := range res {
@@ -898,7 +903,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				switch r.Status {
 				case PutCreated, PutExisting:
 					if r.Status == PutCreated {
-						*made = append(*made, madeRecord{store: dst, alias: r.Record.Alias, owner: items[i].owner})
+						made = append(made, madeRecord{store: dst, alias: r.Record.Alias, owner: items[i].owner})
 					}
 					out[i] = Token{Alias: r.Record.Alias, Format: items[i].format, Storage: storage, Created: r.Status == PutCreated}
 					if items[i].detail {
@@ -909,7 +914,7 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 						// item's classifiers are added as if it had been found.
 						union, merge, err := mergeOf(r.Record, &items[i], i)
 						if err != nil {
-							return err
+							return made, err
 						}
 						if merge != nil {
 							*merges = append(*merges, *merge)
@@ -925,12 +930,12 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 				}
 			}
 			if bad != 0 {
-				return fmt.Errorf("vault: redact: store returned status %d", bad)
+				return made, fmt.Errorf("vault: redact: store returned status %d", bad)
 			}
 		}
 		pending = retry
 	}
-	return nil
+	return made, nil
 }
 
 func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
