@@ -244,3 +244,42 @@ func TestVaultActorIsWrittenAsActorOf(t *testing.T) {
 		t.Errorf("eventOf: %v allocations, want 0", n)
 	}
 }
+
+// checkAppendTime compares appendTime with time.Time.AppendFormat.
+func checkAppendTime(t *testing.T, tm time.Time) {
+	t.Helper()
+	got := string(appendTime([]byte("x"), tm))
+	if want := string(tm.AppendFormat([]byte("x"), time.RFC3339Nano)); got != want {
+		t.Fatalf("appendTime(%v) = %q, AppendFormat gives %q", tm, got, want)
+	}
+}
+
+// TestAppendTime: appendTime writes what AppendFormat writes with
+// time.RFC3339Nano, for UTC times (every fraction length, no fraction, the
+// years' ends) and for times of other zones and years, which it leaves to
+// AppendFormat.
+func TestAppendTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Unix(0, 0).UTC(), time.Unix(1765000000, 123456789).UTC(), time.Unix(1765000000, 100).UTC(),
+		time.Unix(1765000000, 120000000).UTC(), time.Unix(1765000000, 1).UTC(), time.Unix(1765000000, 999999999).UTC(),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 5, time.UTC),
+		time.Date(2026, 12, 7, 18, 0, 0, 500, time.FixedZone("x", 3600)), time.Unix(1765000000, 5).Local(),
+		time.Date(2026, 2, 29, 1, 2, 3, 40, time.UTC),
+	} {
+		checkAppendTime(t, tm)
+	}
+}
+
+// FuzzAppendTime: appendTime against AppendFormat for any instant, in UTC
+// and in a fixed zone.
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(1765000000), int64(123456789), 0)
+	f.Add(int64(-62135596800), int64(0), 3600)
+	f.Add(int64(253402300799), int64(999999999), -1)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int) {
+		tm := time.Unix(sec, nsec)
+		checkAppendTime(t, tm.UTC())
+		checkAppendTime(t, tm.In(time.FixedZone("z", offset%100000)))
+	})
+}
