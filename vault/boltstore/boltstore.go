@@ -88,9 +88,9 @@ type Options struct {
 	// openFile opens the vault file for bbolt; os.OpenFile unless a test
 	// sets it (export_test.go).
 	openFile openFileFunc
-	// inRead, when a test sets it, is called at each stage of a cached
-	// look-up that reads the file (export_test.go).
-	inRead func(readStage)
+	// hook, when a test sets it, is called at each stage of a cached
+	// look-up that reads the file and of a commit (export_test.go).
+	hook func(hookStage)
 }
 
 // openFileFunc is os.OpenFile's signature, bolt.Options.OpenFile's type.
@@ -109,8 +109,8 @@ type Store struct {
 	closed   bool
 	wg       sync.WaitGroup
 
-	cache  *readCache // nil when off
-	inRead func(readStage)
+	cache    *readCache // nil when off
+	testHook func(hookStage)
 }
 
 type writeReq struct {
@@ -139,7 +139,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, path: path, now: opts.Now, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroup,
-		cache: newReadCache(opts.CacheEntries, opts.CacheBytes), inRead: opts.inRead}
+		cache: newReadCache(opts.CacheEntries, opts.CacheBytes), testHook: opts.hook}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -358,6 +358,7 @@ func (s *Store) writer() {
 func (s *Store) commit(fn func(*bolt.Tx) error) error {
 	s.cache.beginWrite()
 	defer s.cache.endWrite()
+	s.hook(writeBegun)
 	return s.db.Update(fn)
 }
 
@@ -504,19 +505,21 @@ func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read
 	return err
 }
 
-// readStage is a stage of cachedView, for a test's hook (Options.inRead).
-type readStage int
+// hookStage is a stage of cachedView or commit, for a test's hook
+// (Options.hook).
+type hookStage int
 
 const (
-	beforeTx        readStage = iota // the cache consulted, the transaction not begun
-	inTxBeforeCheck                  // the transaction begun, gen not checked
+	beforeTx        hookStage = iota // the cache consulted, the read transaction not begun
+	inTxBeforeCheck                  // the read transaction begun, gen not checked
 	inTxAfterCheck                   // gen checked, nothing read
+	writeBegun                       // gen moved for a write, its transaction not begun
 )
 
 // hook calls the test's hook at stage, if any.
-func (s *Store) hook(stage readStage) {
-	if s.inRead != nil {
-		s.inRead(stage)
+func (s *Store) hook(stage hookStage) {
+	if s.testHook != nil {
+		s.testHook(stage)
 	}
 }
 

@@ -444,7 +444,7 @@ func TestCacheWriteCommittedDuringARead(t *testing.T) {
 						(*w)()
 					}
 				}
-				s, err := boltstore.OpenWithReadHook(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{NoGroupCommit: !group}, hook)
+				s, err := boltstore.OpenWithHook(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{NoGroupCommit: !group}, hook)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -497,5 +497,52 @@ func TestCacheWriteCommittedDuringARead(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCacheReadDuringACommit: a look-up that runs once a write's commit
+// has begun (its generation moved) but before its transaction commits
+// reads the file as it was and must not cache it: the look-ups after the
+// write answer as the file does.
+func TestCacheReadDuringACommit(t *testing.T) {
+	for _, group := range []bool{true, false} {
+		t.Run(fmt.Sprintf("group=%v", group), func(t *testing.T) {
+			ctx := context.Background()
+			var read atomic.Pointer[func()]
+			hook := func(at int) {
+				if at != boltstore.WriteBegun {
+					return
+				}
+				if r := read.Swap(nil); r != nil {
+					(*r)()
+				}
+			}
+			s, err := boltstore.OpenWithHook(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{NoGroupCommit: !group}, hook)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			putRecs(t, s, cacheRec("tok_a", indexKey(1), "", time.Time{}))
+			warm(t, s, "tok_a", indexKey(1))
+			look := func() {
+				if a, r := lookupOne(t, s, indexKey(1)); a != "tok_a" || r == nil {
+					t.Errorf("look-up before the Delete committed = %q %v", a, r)
+				}
+				getOne(t, s, "tok_a")
+			}
+			read.Store(&look)
+			if err := s.Delete(ctx, "tok_a", ""); err != nil {
+				t.Fatal(err)
+			}
+			if read.Load() != nil {
+				t.Fatal("the hook did not run")
+			}
+			if a, r := lookupOne(t, s, indexKey(1)); a != "" || r != nil {
+				t.Fatalf("LookupRecords after the Delete = %q %v", a, r)
+			}
+			if r := getOne(t, s, "tok_a"); r != nil {
+				t.Fatalf("Get after the Delete = %v", r)
+			}
+		})
 	}
 }

@@ -9,18 +9,21 @@ func OpenWithOpenFile(path string, opts Options, openFile func(string, int, os.F
 	return Open(path, opts)
 }
 
-// Stages of a cached look-up that reads the file, for OpenWithReadHook.
+// Stages of a cached look-up that reads the file and of a commit, for
+// OpenWithHook.
 const (
 	ReadBeforeTx        = int(beforeTx)
 	ReadInTxBeforeCheck = int(inTxBeforeCheck)
 	ReadInTxAfterCheck  = int(inTxAfterCheck)
+	WriteBegun          = int(writeBegun)
 )
 
-// OpenWithReadHook is Open with a function called at each stage of a
-// cached look-up that reads the file (after the cache was consulted,
-// before the read transaction begins; in it, before and after the check
-// that no write began since), so a test can commit a write there.
-func OpenWithReadHook(path string, opts Options, inRead func(stage int)) (*Store, error) {
-	opts.inRead = func(st readStage) { inRead(int(st)) }
+// OpenWithHook is Open with a function called at each stage of a cached
+// look-up that reads the file (after the cache was consulted, before the
+// read transaction begins; in it, before and after the check that no
+// write began since) and of a commit (its generation moved, its
+// transaction not begun), so a test can run a write or a read there.
+func OpenWithHook(path string, opts Options, hook func(stage int)) (*Store, error) {
+	opts.hook = func(st hookStage) { hook(int(st)) }
 	return Open(path, opts)
 }
