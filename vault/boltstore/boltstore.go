@@ -18,6 +18,19 @@
 // that the file it opened (its descriptor) is still the one at the path,
 // and opens again if not (a gateway started during a compaction served
 // the replaced file).
+//
+// Known values and live aliases are read from a bounded in-process cache
+// (cache.go; Options.CacheEntries, CacheBytes) rather than a read
+// transaction each: LookupRecords, LookupIndex and Get keep the index
+// entries (HMAC key → alias) and the record bytes they read, and answer
+// from them while no write has begun since they were read. One process
+// holds the file's lock, so every write is this Store's (Store.commit),
+// and each moves the cache's generation before it begins and after it
+// commits, before its caller is answered: any write, of any bucket, makes
+// every entry stale. Absences are not cached, so only what the vault holds
+// can fill the cache, and a full cache drops an entry at random. A record
+// is decoded for each caller (who may wipe it) and checked against the
+// clock on every hit.
 package boltstore
 
 import (
@@ -450,7 +463,10 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 // may be cached; f is nil when nothing may). When a write began between
 // the cache's answers and the transaction's snapshot, the transaction
 // reads every position again, so that a call's answers are those of one
-// state of the vault. read must set every result of its position.
+// state of the vault. read must set every result of its position. A call
+// of more than maxCachedLookup look-ups (Known's batches of a long
+// message) neither asks nor fills the cache: it would hold the cache's
+// lock as long, and crowd out the values of requests.
 func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read func(tx *bolt.Tx, i int, f *fill) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -459,6 +475,7 @@ func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read
 	}
 	c := s.cache
 	g, cacheable := c.snapshot()
+	cacheable = cacheable && n <= maxCachedLookup
 	var miss []int // positions the cache did not answer; nil: every one
 	if cacheable {
 		answered, m, err := c.lookup(g, n, answer)

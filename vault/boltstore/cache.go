@@ -13,6 +13,9 @@ const (
 	// is read from the file each time rather than crowd out the card
 	// numbers.
 	maxCachedRecord = 1024
+	// maxCachedLookup bounds the look-ups of one call that the cache
+	// answers or is filled by (Store.cachedView).
+	maxCachedLookup = 64
 	// cacheEntryOverhead is what an entry costs beyond its key and value
 	// (map slot, string and slice headers), counted in its bytes.
 	cacheEntryOverhead = 64

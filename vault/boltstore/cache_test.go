@@ -281,7 +281,8 @@ func TestCacheIsEmptyInAReopenedStore(t *testing.T) {
 // TestCacheStaysWithinItsBounds: a flood of distinct known values and
 // aliases (more than the cache holds) keeps the cache within its entry and
 // byte bounds, every look-up still answered right; a record larger than
-// the cache's per-entry bound is never cached.
+// the cache's per-entry bound is never cached, nor a call of more than 64
+// look-ups.
 func TestCacheStaysWithinItsBounds(t *testing.T) {
 	ctx := context.Background()
 	s := cacheStore(t, filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{CacheEntries: 16, CacheBytes: 2000}, nil)
@@ -314,8 +315,22 @@ func TestCacheStaysWithinItsBounds(t *testing.T) {
 	if s.CacheStats().Hits != before.Hits {
 		t.Fatal("a record over the cache's byte bound was cached")
 	}
-	if _, err := s.LookupIndex(ctx, [][]byte{indexKey(250)}); err != nil {
-		t.Fatal(err)
+	// A call of more than 64 look-ups (Known's batches) neither asks nor
+	// fills the cache.
+	s2 := cacheStore(t, filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{}, nil)
+	putRecs(t, s2, recs...)
+	keys := make([][]byte, 65)
+	for i := range keys {
+		keys[i] = indexKey(byte(i))
+	}
+	for range 2 {
+		aliases, rs, err := s2.LookupRecords(ctx, keys)
+		if err != nil || aliases[64] != "tok_064" || rs[64] == nil {
+			t.Fatalf("LookupRecords of 65 keys: %v", err)
+		}
+	}
+	if st := s2.CacheStats(); st.Hits != 0 || st.Entries != 0 {
+		t.Fatalf("after two look-ups of 65 keys: %+v", st)
 	}
 }
 
