@@ -391,8 +391,8 @@ func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error
 			}
 		}
 		return miss, nil
-	}, func(tx *bolt.Tx, i int, f *fill) (err error) {
-		out[i], err = liveRecordFill(tx.Bucket(bucketAliases), aliases[i], &now, f)
+	}, func(tx *txBuckets, i int, f *fill) (err error) {
+		out[i], err = liveRecordFill(tx.aliases(), aliases[i], &now, f)
 		return err
 	})
 	if err != nil {
@@ -467,7 +467,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 // of more than maxCachedLookup look-ups (Known's batches of a long
 // message) neither asks nor fills the cache: it would hold the cache's
 // lock as long, and crowd out the values of requests.
-func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read func(tx *bolt.Tx, i int, f *fill) error) error {
+func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read func(tx *txBuckets, i int, f *fill) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -501,16 +501,17 @@ func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read
 			miss = nil // a write began: the cache's answers may be older than tx
 		}
 		s.hook(inTxAfterCheck)
+		tb := &txBuckets{tx: tx}
 		if miss == nil {
 			for i := range n {
-				if err := read(tx, i, f); err != nil {
+				if err := read(tb, i, f); err != nil {
 					return err
 				}
 			}
 			return nil
 		}
 		for _, i := range miss {
-			if err := read(tx, i, f); err != nil {
+			if err := read(tb, i, f); err != nil {
 				return err
 			}
 		}
@@ -520,6 +521,28 @@ func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read
 		c.store(g, f)
 	}
 	return err
+}
+
+// txBuckets opens the index and aliases buckets of a read transaction
+// once each, when first asked (a read transaction's Tx.Bucket opens the
+// bucket again at each call).
+type txBuckets struct {
+	tx     *bolt.Tx
+	ib, ab *bolt.Bucket
+}
+
+func (t *txBuckets) index() *bolt.Bucket {
+	if t.ib == nil {
+		t.ib = t.tx.Bucket(bucketIndex)
+	}
+	return t.ib
+}
+
+func (t *txBuckets) aliases() *bolt.Bucket {
+	if t.ab == nil {
+		t.ab = t.tx.Bucket(bucketAliases)
+	}
+	return t.ab
 }
 
 // hookStage is a stage of cachedView or commit, for a test's hook
@@ -554,8 +577,8 @@ func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) 
 			out[i] = a
 		}
 		return miss, nil
-	}, func(tx *bolt.Tx, i int, f *fill) error {
-		out[i] = indexEntry(tx.Bucket(bucketIndex), keys[i], f)
+	}, func(tx *txBuckets, i int, f *fill) error {
+		out[i] = indexEntry(tx.index(), keys[i], f)
 		return nil
 	})
 	if err != nil {
@@ -598,10 +621,10 @@ func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*va
 			}
 		}
 		return miss, nil
-	}, func(tx *bolt.Tx, i int, f *fill) (err error) {
-		aliases[i], recs[i] = indexEntry(tx.Bucket(bucketIndex), keys[i], f), nil
+	}, func(tx *txBuckets, i int, f *fill) (err error) {
+		aliases[i], recs[i] = indexEntry(tx.index(), keys[i], f), nil
 		if aliases[i] != "" {
-			recs[i], err = liveRecordFill(tx.Bucket(bucketAliases), aliases[i], &now, f)
+			recs[i], err = liveRecordFill(tx.aliases(), aliases[i], &now, f)
 		}
 		return err
 	})
