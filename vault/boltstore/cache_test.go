@@ -436,6 +436,27 @@ func freePages(t *testing.T, s *boltstore.Store) {
 	}
 }
 
+// hookedStore opens a store whose hook, at stage, runs (once) the
+// function the test stores in the pointer returned.
+func hookedStore(t *testing.T, stage int, group bool) (*boltstore.Store, *atomic.Pointer[func()]) {
+	t.Helper()
+	run := new(atomic.Pointer[func()])
+	hook := func(at int) {
+		if at != stage {
+			return
+		}
+		if f := run.Swap(nil); f != nil {
+			(*f)()
+		}
+	}
+	s, err := boltstore.OpenWithHook(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{NoGroupCommit: !group}, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, run
+}
+
 // TestCacheWriteCommittedDuringARead: writes that commit while a look-up
 // reads the file (after it consulted the cache, before its read
 // transaction begins, or inside it before or after it checks that no write
@@ -450,20 +471,7 @@ func TestCacheWriteCommittedDuringARead(t *testing.T) {
 		for _, group := range []bool{true, false} {
 			t.Run(fmt.Sprintf("stage=%d/group=%v", stage, group), func(t *testing.T) {
 				ctx := context.Background()
-				var write atomic.Pointer[func()]
-				hook := func(at int) {
-					if at != stage {
-						return
-					}
-					if w := write.Swap(nil); w != nil {
-						(*w)()
-					}
-				}
-				s, err := boltstore.OpenWithHook(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{NoGroupCommit: !group}, hook)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
+				s, write := hookedStore(t, stage, group)
 				freePages(t, s)
 				putRecs(t, s, cacheRec("tok_a", indexKey(1), "", time.Time{}), cacheRec("tok_b", indexKey(2), "old", time.Time{}))
 				del := func() {
@@ -523,20 +531,7 @@ func TestCacheReadDuringACommit(t *testing.T) {
 	for _, group := range []bool{true, false} {
 		t.Run(fmt.Sprintf("group=%v", group), func(t *testing.T) {
 			ctx := context.Background()
-			var read atomic.Pointer[func()]
-			hook := func(at int) {
-				if at != boltstore.WriteBegun {
-					return
-				}
-				if r := read.Swap(nil); r != nil {
-					(*r)()
-				}
-			}
-			s, err := boltstore.OpenWithHook(filepath.Join(t.TempDir(), "vault.db"), boltstore.Options{NoGroupCommit: !group}, hook)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, read := hookedStore(t, boltstore.WriteBegun, group)
 			putRecs(t, s, cacheRec("tok_a", indexKey(1), "", time.Time{}))
 			warm(t, s, "tok_a", indexKey(1))
 			look := func() {
