@@ -99,9 +99,10 @@
 // concurrent redactions adding different tags can lose one's addition).
 // A value's first alias of a new format starts with its request's tags.
 // The existing record is read with the index, in one store read
-// (Store.LookupRecords: one bbolt transaction, one PostgreSQL query, one
-// lock), when a request brings classifiers or asks for Detail; otherwise
-// only the index is read.
+// (Store.LookupRecords: one bbolt transaction, or none when bbolt's read
+// cache holds the entry and the record; one PostgreSQL query; one lock),
+// when a request brings classifiers or asks for Detail; otherwise only the
+// index is read.
 //
 // # The volatile store cannot be starved
 //

@@ -127,8 +127,9 @@ type Store interface {
 	// or "" when there is none.
 	LookupIndex(ctx context.Context, keys [][]byte) ([]string, error)
 	// LookupRecords is LookupIndex followed by Get of the aliases found, in
-	// one read (one transaction, query or lock: the records are those the
-	// index pointed at): aliases[i] is what LookupIndex returns for keys[i]
+	// one read (one transaction, query or lock, or answers a cache holds
+	// for one state of the store: the records are those the index pointed
+	// at): aliases[i] is what LookupIndex returns for keys[i]
 	// and recs[i] what Get returns for aliases[i] (nil when aliases[i] is
 	// "", or its record is missing or expired).
 	LookupRecords(ctx context.Context, keys [][]byte) (aliases []string, recs []*Record, err error)

@@ -18,6 +18,19 @@
 // that the file it opened (its descriptor) is still the one at the path,
 // and opens again if not (a gateway started during a compaction served
 // the replaced file).
+//
+// Known values and live aliases are read from a bounded in-process cache
+// (cache.go; Options.CacheEntries, CacheBytes) rather than a read
+// transaction each: LookupRecords, LookupIndex and Get keep the index
+// entries (HMAC key → alias) and the record bytes they read, and answer
+// from them while no write has begun since they were read. One process
+// holds the file's lock, so every write is this Store's (Store.commit),
+// and each moves the cache's generation before it begins and after it
+// commits, before its caller is answered: any write, of any bucket, makes
+// every entry stale. Absences are not cached, so only what the vault holds
+// can fill the cache, and a full cache drops an entry at random. A record
+// is decoded for each caller (who may wipe it) and checked against the
+// clock on every hit.
 package boltstore
 
 import (
@@ -80,10 +93,17 @@ type Options struct {
 	NoGroupCommit bool
 	// MaxGroup bounds the Put calls committed together; default 256.
 	MaxGroup int
+	// CacheEntries bounds the entries of the read cache (cache.go: index
+	// key → alias, alias → record), default 16384; negative turns the
+	// cache off. CacheBytes bounds its bytes, default 4 MiB.
+	CacheEntries, CacheBytes int
 
 	// openFile opens the vault file for bbolt; os.OpenFile unless a test
 	// sets it (export_test.go).
 	openFile openFileFunc
+	// hook, when a test sets it, is called at each stage of a cached
+	// look-up that reads the file and of a commit (export_test.go).
+	hook func(hookStage)
 }
 
 // openFileFunc is os.OpenFile's signature, bolt.Options.OpenFile's type.
@@ -101,6 +121,9 @@ type Store struct {
 	mu       sync.RWMutex // guards closed against the writes channel
 	closed   bool
 	wg       sync.WaitGroup
+
+	cache    *readCache // nil when off
+	testHook func(hookStage)
 }
 
 type writeReq struct {
@@ -128,7 +151,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, now: opts.Now, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroup}
+	s := &Store{db: db, path: path, now: opts.Now, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroup,
+		cache: newReadCache(opts.CacheEntries, opts.CacheBytes), testHook: opts.hook}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -278,7 +302,7 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 		if s.closed {
 			return vault.ErrClosed
 		}
-		return s.db.Update(fn)
+		return s.commit(fn)
 	}
 	req := &writeReq{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
@@ -319,7 +343,7 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.commit(func(tx *bolt.Tx) error {
 			for _, r := range batch {
 				if err := r.fn(tx); err != nil {
 					return err
@@ -335,25 +359,41 @@ func (s *Store) writer() {
 		}
 		// One member failed the group: run each alone so the others commit.
 		for _, r := range batch {
-			r.done <- s.db.Update(r.fn)
+			r.done <- s.commit(r.fn)
 		}
 	}
 }
 
-// Get implements vault.Store.
+// commit runs fn in one write transaction: every write of the Store once
+// Open returned goes through it, bracketed for the read cache (its
+// generation moves before the transaction begins and after it ends, before
+// the writer's caller is answered).
+func (s *Store) commit(fn func(*bolt.Tx) error) error {
+	s.cache.beginWrite()
+	defer s.cache.endWrite()
+	s.hook(writeBegun)
+	return s.db.Update(fn)
+}
+
+// Get implements vault.Store, from the read cache for the aliases it holds.
 func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error) {
 	out := make([]*vault.Record, len(aliases))
 	now := clock{now: s.now}
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAliases)
+	err := s.cachedView(len(aliases), func(c *readCache) (miss []int, err error) {
 		for i, a := range aliases {
-			r, err := liveRecord(b, a, &now)
-			if err != nil {
-				return err
+			v, ok := c.recs[a]
+			if !ok {
+				miss = append(miss, i)
+				continue
 			}
-			out[i] = r
+			if out[i], err = liveBytes(a, v, &now); err != nil {
+				return nil, err
+			}
 		}
-		return nil
+		return miss, nil
+	}, func(tx *txBuckets, i int, f *fill) (err error) {
+		out[i], err = liveRecordFill(tx.aliases(), aliases[i], &now, f)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: get: %w", err)
@@ -364,7 +404,23 @@ func (s *Store) Get(_ context.Context, aliases []string) ([]*vault.Record, error
 // liveRecord returns the record of alias in the aliases bucket b, nil when
 // it is missing or expired at now.
 func liveRecord(b *bolt.Bucket, alias string, now *clock) (*vault.Record, error) {
+	return liveBytes(alias, b.Get([]byte(alias)), now)
+}
+
+// liveRecordFill is liveRecord, noting the record's bytes in f (nil: not
+// to be cached).
+func liveRecordFill(b *bolt.Bucket, alias string, now *clock, f *fill) (*vault.Record, error) {
 	v := b.Get([]byte(alias))
+	r, err := liveBytes(alias, v, now)
+	if err == nil && v != nil {
+		f.addRec(alias, v)
+	}
+	return r, err
+}
+
+// liveBytes decodes v, the stored record of alias (nil: none), and returns
+// it, nil when it is missing or expired at now.
+func liveBytes(alias string, v []byte, now *clock) (*vault.Record, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -400,16 +456,129 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
-// LookupIndex implements vault.Store.
-func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) {
-	out := make([]string, len(keys))
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIndex)
-		for i, k := range keys {
-			if v := b.Get(k); v != nil {
-				out[i] = string(v)
+// cachedView answers n look-ups (index keys or aliases), from the read
+// cache where it can (answer, called under the cache's lock when its
+// entries are current, returns the positions it did not answer), the rest
+// in one read transaction (read, called for each position, notes in f what
+// may be cached; f is nil when nothing may). When a write began between
+// the cache's answers and the transaction's snapshot, the transaction
+// reads every position again, so that a call's answers are those of one
+// state of the vault. read must set every result of its position. A call
+// of more than maxCachedLookup look-ups (Known's batches of a long
+// message) neither asks nor fills the cache: it would hold the cache's
+// lock as long, and crowd out the values of requests.
+func (s *Store) cachedView(n int, answer func(c *readCache) ([]int, error), read func(tx *txBuckets, i int, f *fill) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return vault.ErrClosed
+	}
+	c := s.cache
+	g, cacheable := c.snapshot()
+	cacheable = cacheable && n <= maxCachedLookup
+	var miss []int // positions the cache did not answer; nil: every one
+	if cacheable {
+		answered, m, err := c.lookup(g, n, answer)
+		if err != nil {
+			return err
+		}
+		if answered {
+			if len(m) == 0 {
+				return nil
+			}
+			miss = m
+		}
+	} else if c != nil {
+		c.misses.Add(uint64(n))
+	}
+	var f *fill
+	s.hook(beforeTx)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		s.hook(inTxBeforeCheck)
+		if cacheable && c.unchanged(g) {
+			f = &fill{}
+		} else {
+			miss = nil // a write began: the cache's answers may be older than tx
+		}
+		s.hook(inTxAfterCheck)
+		tb := &txBuckets{tx: tx}
+		if miss == nil {
+			for i := range n {
+				if err := read(tb, i, f); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for _, i := range miss {
+			if err := read(tb, i, f); err != nil {
+				return err
 			}
 		}
+		return nil
+	})
+	if err == nil && f != nil {
+		c.store(g, f)
+	}
+	return err
+}
+
+// txBuckets opens the index and aliases buckets of a read transaction
+// once each, when first asked (a read transaction's Tx.Bucket opens the
+// bucket again at each call).
+type txBuckets struct {
+	tx     *bolt.Tx
+	ib, ab *bolt.Bucket
+}
+
+func (t *txBuckets) index() *bolt.Bucket {
+	if t.ib == nil {
+		t.ib = t.tx.Bucket(bucketIndex)
+	}
+	return t.ib
+}
+
+func (t *txBuckets) aliases() *bolt.Bucket {
+	if t.ab == nil {
+		t.ab = t.tx.Bucket(bucketAliases)
+	}
+	return t.ab
+}
+
+// hookStage is a stage of cachedView or commit, for a test's hook
+// (Options.hook).
+type hookStage int
+
+const (
+	beforeTx        hookStage = iota // the cache consulted, the read transaction not begun
+	inTxBeforeCheck                  // the read transaction begun, gen not checked
+	inTxAfterCheck                   // gen checked, nothing read
+	writeBegun                       // gen moved for a write, its transaction not begun
+)
+
+// hook calls the test's hook at stage, if any.
+func (s *Store) hook(stage hookStage) {
+	if s.testHook != nil {
+		s.testHook(stage)
+	}
+}
+
+// LookupIndex implements vault.Store, from the read cache for the keys it
+// holds.
+func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) {
+	out := make([]string, len(keys))
+	err := s.cachedView(len(keys), func(c *readCache) (miss []int, _ error) {
+		for i, k := range keys {
+			a, ok := c.index[string(k)]
+			if !ok {
+				miss = append(miss, i)
+				continue
+			}
+			out[i] = a
+		}
+		return miss, nil
+	}, func(tx *txBuckets, i int, f *fill) error {
+		out[i] = indexEntry(tx.index(), keys[i], f)
 		return nil
 	})
 	if err != nil {
@@ -418,25 +587,46 @@ func (s *Store) LookupIndex(_ context.Context, keys [][]byte) ([]string, error) 
 	return out, nil
 }
 
-// LookupRecords implements vault.Store in one read transaction.
+// indexEntry returns the alias under key k in the index bucket b ("" for
+// none), noting it in f.
+func indexEntry(b *bolt.Bucket, k []byte, f *fill) string {
+	v := b.Get(k)
+	if v == nil {
+		return ""
+	}
+	a := string(v)
+	f.addIndex(k, a)
+	return a
+}
+
+// LookupRecords implements vault.Store, from the read cache for the keys
+// whose index entry and record it holds, the rest in one read transaction.
 func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
 	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
 	now := clock{now: s.now}
-	err := s.view(func(tx *bolt.Tx) error {
-		ib, ab := tx.Bucket(bucketIndex), tx.Bucket(bucketAliases)
+	err := s.cachedView(len(keys), func(c *readCache) (miss []int, err error) {
 		for i, k := range keys {
-			v := ib.Get(k)
-			if v == nil {
+			a, ok := c.index[string(k)]
+			var v []byte
+			if ok {
+				v, ok = c.recs[a]
+			}
+			if !ok {
+				miss = append(miss, i)
 				continue
 			}
-			aliases[i] = string(v)
-			r, err := liveRecord(ab, aliases[i], &now)
-			if err != nil {
-				return err
+			aliases[i] = a
+			if recs[i], err = liveBytes(a, v, &now); err != nil {
+				return nil, err
 			}
-			recs[i] = r
 		}
-		return nil
+		return miss, nil
+	}, func(tx *txBuckets, i int, f *fill) (err error) {
+		aliases[i], recs[i] = indexEntry(tx.index(), keys[i], f), nil
+		if aliases[i] != "" {
+			recs[i], err = liveRecordFill(tx.aliases(), aliases[i], &now, f)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("boltstore: lookup records: %w", err)
