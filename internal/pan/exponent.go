@@ -37,6 +37,32 @@ func FindExponent(b []byte) []string { return findExponentEsc(b) }
 // FindExponentString is FindExponent over a string.
 func FindExponentString(s string) []string { return findExponentEsc(s) }
 
+// FindAll returns what FindMax(b, max) and FindExponent(b) return, reading
+// b once: the pass of Find over the bytes that cannot start a digit
+// (skipQuiet) tells the reading of numbers which bytes it may pass over
+// too (numScan), where FindExponent alone reads every word of b again. The
+// leak guard reads each body with it.
+func FindAll(b []byte, max int) (c []Candidate, more bool, nums []string) {
+	if max < 0 {
+		max = 0
+	}
+	ns := numScan{esc: -1}
+	read := enoughDigits(b)
+	if read {
+		c, more = findIn(b, max, &ns)
+	}
+	var found []number
+	var esc int
+	if read && !more {
+		found, esc = ns.result(len(b))
+	} else {
+		// Find's reading did not start, or stopped early: the numbers
+		// are read on their own.
+		found, esc = findNumbers(b, nil)
+	}
+	return c, more, numberDigits(b, found, esc)
+}
+
 // MayHoldNumber reports whether s has a byte FindExponentString starts a
 // number from: 'e', 'E', '.', or an escape ('%', '\\', '&'). When it is
 // false FindExponentString finds nothing in s. A quick test for the many
@@ -55,6 +81,12 @@ func MayHoldNumberBytes(b []byte) bool { return nextNumberByte(b, 0, true) < len
 // than once (as often as the text spells it).
 func findExponentEsc[T text](s T) []string {
 	found, esc := findNumbers(s, nil)
+	return numberDigits(s, found, esc)
+}
+
+// numberDigits is findExponentEsc past the reading of s as it is: found
+// are its numbers and esc its first escape (findNumbers's results).
+func numberDigits[T text](s T, found []number, esc int) []string {
 	var more []number
 	if d := unescapeNumber(s, nil, esc); d != nil {
 		more, _ = findNumbers(d, nil)
@@ -97,29 +129,89 @@ type number struct {
 // len(s) when none), where unescapeNumber starts. One pass finds the three
 // (nextNumberStart): a body is read once instead of three times.
 func findNumbers[T text](s T, out []number) ([]number, int) {
-	var rounded []number
-	esc := -1
-	for i := 0; ; i++ {
-		if i = nextNumberStart(s, i, esc < 0); i >= len(s) {
+	ns := numScan{esc: -1, out: out}
+	numbersTo(&ns, s, len(s))
+	return ns.result(len(s))
+}
+
+// numScan is findNumbers's pass over a text, read in pieces: numbersTo
+// reads the stops of nextNumberStart up to an offset, and FindAll's
+// reading of the text for Find (skipQuiet) hands it the places where it
+// passes over bytes that hold none that matters (numbersQuiet,
+// numbersAfterRun), so that one pass over the text reads both.
+type numScan struct {
+	pos  int // the stops before pos are read
+	esc  int // the first escape, -1 before one is read
+	out  []number
+	frac []number // roundedAt's, after out's in the result
+}
+
+// result returns findNumbers's results once every stop of a text of n
+// bytes has been read.
+func (ns *numScan) result(n int) ([]number, int) {
+	esc := ns.esc
+	if esc < 0 {
+		esc = n
+	}
+	return append(ns.out, ns.frac...), esc
+}
+
+// numbersTo reads the stops of s (nextNumberStart's) from ns.pos to end.
+func numbersTo[T text](ns *numScan, s T, end int) {
+	for i := ns.pos; ; i++ {
+		if i = nextNumberStart(s[:end], i, ns.esc < 0); i >= end {
 			break
 		}
-		switch c := s[i]; {
-		case c == '%' || c == '\\' || c == '&':
-			esc = i
-		case i == 0 || i+1 >= len(s):
-			// A number's 'e' or '.' has a digit before it and something
-			// after it.
-		case c == '.':
-			rounded = roundedAt(s, i, rounded)
-		default: // 'e', 'E'
-			out = exponentAt(s, i, out)
-		}
+		numberStop(ns, s, i)
 	}
-	if esc < 0 {
-		esc = len(s)
-	}
-	return append(out, rounded...), esc
+	ns.pos = max(ns.pos, end)
 }
+
+// numberStop reads the stop s[i] of nextNumberStart.
+func numberStop[T text](ns *numScan, s T, i int) {
+	switch c := s[i]; {
+	case c == '%' || c == '\\' || c == '&':
+		ns.esc = i
+	case i == 0 || i+1 >= len(s):
+		// A number's 'e' or '.' has a digit before it and something
+		// after it.
+	case c == '.':
+		ns.frac = roundedAt(s, i, ns.frac)
+	default: // 'e', 'E'
+		ns.out = exponentAt(s, i, ns.out)
+	}
+}
+
+// numbersIn reads the stops of s[i:next], a unit of Find's reading that
+// is no plain digit, separator or breaker (an escape, a UTF-8 character),
+// and of the two bytes after it: a number may start or end in an escape
+// ("%34.e15" is 34e15 to the app that decodes it).
+func numbersIn[T text](ns *numScan, s T, i, next int) {
+	ns.pos = max(ns.pos, i)
+	numbersTo(ns, s, min(next+2, len(s)))
+}
+
+// numbersAfterRun reads the stops after a run of ASCII digits that ends
+// at s[j] ('.', 'e' or 'E': numberByte): s[j], and s[j+1] when s[j] is a
+// '.' ("4111111111111111.e0"). The stops that may find something are
+// there, right after a digit, or in the spellings numbersIn reads: Find's
+// reading meets every run of digits of s, passes over bytes that are none
+// and over escapes only where it reads them as units.
+func numbersAfterRun[T text](ns *numScan, s T, j int) {
+	if j < ns.pos {
+		return
+	}
+	numberStop(ns, s, j)
+	ns.pos = j + 1
+	if s[j] == '.' && j+1 < len(s) && s[j+1]|0x20 == 'e' {
+		numberStop(ns, s, j+1)
+		ns.pos = j + 2
+	}
+}
+
+// numberByte reports whether c is '.', 'e' or 'E': a stop of
+// nextNumberStart after an ASCII digit.
+func numberByte(c byte) bool { return c == '.' || c|0x20 == 'e' }
 
 // unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
 // that spells an ASCII character of a number (a digit, '.', 'e', 'E', '+',
@@ -309,6 +401,12 @@ func cardMagnitude[T text](mant T, exp int) bool {
 // fraction's integer part, which Find reads.
 func roundedAt[T text](b T, i int, out []number) []number {
 	if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
+		return out
+	}
+	if i < MinLen-1 || !isDigit(b[i-(MinLen-1)]) {
+		// Fewer than MinLen-1 digits before the point (the test below,
+		// made before the scans: "203.0.113.7", "5.0"). A run of 12 or
+		// more reaches b[i-12].
 		return out
 	}
 	j := i
