@@ -46,8 +46,11 @@ func FindAll(b []byte, max int) (c []Candidate, more bool, nums []string) {
 	if max < 0 {
 		max = 0
 	}
+	// A text of MinLen bytes or more is read by Find's scanner without
+	// counting its digits first (enoughDigits): with fewer than MinLen it
+	// finds no candidate, and reads the numbers all the same.
 	ns := numScan{esc: -1}
-	read := enoughDigits(b)
+	read := len(b) >= MinLen
 	if read {
 		c, more = findIn(b, max, &ns)
 	}
@@ -56,7 +59,7 @@ func FindAll(b []byte, max int) (c []Candidate, more bool, nums []string) {
 	if read && !more {
 		found, esc = ns.result(len(b))
 	} else {
-		// Find's reading did not start, or stopped early: the numbers
+		// Too short for Find's reading, or it stopped early: the numbers
 		// are read on their own.
 		found, esc = findNumbers(b, nil)
 	}
@@ -201,13 +204,20 @@ func numbersAfterRun[T text](ns *numScan, s T, j int) {
 	if j < ns.pos {
 		return
 	}
-	numberStop(ns, s, j)
+	if s[j] != '.' || !shortWhole(s, j) {
+		numberStop(ns, s, j)
+	}
 	ns.pos = j + 1
 	if s[j] == '.' && j+1 < len(s) && s[j+1]|0x20 == 'e' {
 		numberStop(ns, s, j+1)
 		ns.pos = j + 2
 	}
 }
+
+// shortWhole reports whether fewer than MinLen-1 ASCII digits come right
+// before s[i] ("203.0.113.7", "5.0"): a '.' there is no fraction roundedAt
+// reads. A run of MinLen-1 or more reaches s[i-(MinLen-1)].
+func shortWhole[T text](s T, i int) bool { return i < MinLen-1 || !isDigit(s[i-(MinLen-1)]) }
 
 // numberByte reports whether c is '.', 'e' or 'E': a stop of
 // nextNumberStart after an ASCII digit.
@@ -403,11 +413,8 @@ func roundedAt[T text](b T, i int, out []number) []number {
 	if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
 		return out
 	}
-	if i < MinLen-1 || !isDigit(b[i-(MinLen-1)]) {
-		// Fewer than MinLen-1 digits before the point (the test below,
-		// made before the scans: "203.0.113.7", "5.0"). A run of 12 or
-		// more reaches b[i-12].
-		return out
+	if shortWhole(b, i) {
+		return out // the test below, made before the scans
 	}
 	j := i
 	for j > 0 && isDigit(b[j-1]) {
