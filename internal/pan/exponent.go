@@ -159,13 +159,41 @@ func (ns *numScan) result(n int) ([]number, int) {
 	return append(ns.out, ns.frac...), esc
 }
 
-// numbersTo reads the stops of s (nextNumberStart's) from ns.pos to end.
+// numbersTo reads the stops of s from ns.pos to end: the '.', 'e' and 'E'
+// right after an ASCII digit or a '.', and the first escape ('%', '\\',
+// '&'). Only those after a digit, and an 'e' after such a '.', may find a
+// number ("4111111111111111.e0"); a '.' or 'e' after a '.' that follows
+// no digit finds none (roundedAt wants a digit before its point, and
+// exponentAt a mantissa of digits with one point at most). So numbersTo
+// looks for digits and escapes (nextDigit) and reads the byte after each
+// run of digits (numbersAfterRun), instead of stopping at every 'e' of the
+// text's words; a run that ends at ns.pos is read first.
 func numbersTo[T text](ns *numScan, s T, end int) {
-	for i := ns.pos; ; i++ {
-		if i = nextNumberStart(s[:end], i, ns.esc < 0); i >= end {
+	i := ns.pos
+	if i > 0 && i < end && isDigit(s[i-1]) && numberByte(s[i]) {
+		numbersAfterRun(ns, s, i)
+	}
+	for {
+		p := nextDigit(s[:end], i, ns.esc < 0)
+		if p >= end {
 			break
 		}
-		numberStop(ns, s, i)
+		if !isDigit(s[p]) {
+			numberStop(ns, s, p) // the first escape
+			i = p + 1
+			continue
+		}
+		j := p + 1
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		if j >= end {
+			break
+		}
+		if numberByte(s[j]) {
+			numbersAfterRun(ns, s, j)
+		}
+		i = j
 	}
 	ns.pos = max(ns.pos, end)
 }
@@ -195,11 +223,14 @@ func numbersIn[T text](ns *numScan, s T, i, next int) {
 }
 
 // numbersAfterRun reads the stops after a run of ASCII digits that ends
-// at s[j] ('.', 'e' or 'E': numberByte): s[j], and s[j+1] when s[j] is a
-// '.' ("4111111111111111.e0"). The stops that may find something are
-// there, right after a digit, or in the spellings numbersIn reads: Find's
-// reading meets every run of digits of s, passes over bytes that are none
-// and over escapes only where it reads them as units.
+// at s[j] ('.', 'e' or 'E': numberByte), unless read already (j < ns.pos):
+// s[j], and s[j+1] when s[j] is a '.' ("4111111111111111.e0"), read with
+// it even past the end of the bytes a caller reads (numbersTo's end), so
+// that the next reading, which starts there, need not look back. These are
+// the stops that may find something: FindAll's hooks in Find's reading
+// call it after each run of digits that reading meets, and numbersIn reads
+// the escapes and UTF-8 characters it reads as units, in which a run may
+// end unseen.
 func numbersAfterRun[T text](ns *numScan, s T, j int) {
 	if j < ns.pos {
 		return
@@ -219,8 +250,8 @@ func numbersAfterRun[T text](ns *numScan, s T, j int) {
 // reads. A run of MinLen-1 or more reaches s[i-(MinLen-1)].
 func shortWhole[T text](s T, i int) bool { return i < MinLen-1 || !isDigit(s[i-(MinLen-1)]) }
 
-// numberByte reports whether c is '.', 'e' or 'E': a stop of
-// nextNumberStart after an ASCII digit.
+// numberByte reports whether c is '.', 'e' or 'E': a stop of numbersTo
+// after an ASCII digit.
 func numberByte(c byte) bool { return c == '.' || c|0x20 == 'e' }
 
 // unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
@@ -546,39 +577,37 @@ func nextNumberByte[T text](s T, i int, esc bool) int {
 	return n
 }
 
-// nextNumberStart is nextNumberByte for findNumbers: an 'e', 'E' or '.'
-// counts only right after an ASCII digit or '.', the only places where
-// exponentAt or roundedAt find anything (every 'e' of "price", "true" or
-// "items" made a stop and a call that found nothing); with esc, '%', '\\'
-// and '&' count wherever they are, as in nextNumberByte. The bytes a word's
-// flags point at are tested one by one (the flags may be wrong above the
-// lowest, never missing).
-func nextNumberStart[T text](s T, i int, esc bool) int {
+// nextDigit returns the index of the first ASCII digit of s at or after
+// i, or with esc of the first '%', '\\' or '&' too; len(s) when there is
+// none. Eight bytes at a time: a byte b is flagged when b^'0' < 10, or
+// with esc b^'$' < 3 ('$', '%', '&'; a '$' is passed over then) or b is
+// '\\' (skipQuiet's tests); the lowest flag is right.
+func nextDigit[T text](s T, i int, esc bool) int {
 	n := len(s)
-	for ; i <= n-8; i += 8 {
-		for m := numberBytes(load8(s, i), esc); m != 0; m &= m - 1 {
-			if k := i + bits.TrailingZeros64(m)/8; numberStartAt(s, k, esc) {
-				return k
-			}
+	for i <= n-8 {
+		v := load8(s, i)
+		d := v ^ '0'*swarOnes
+		m := (d - 10*swarOnes) &^ d
+		if esc {
+			p, b := v^'$'*swarOnes, v^'\\'*swarOnes
+			m |= (p-3*swarOnes)&^p | (b-swarOnes)&^b
+		}
+		if m &= swarHighs; m == 0 {
+			i += 8
+			continue
+		}
+		if k := i + bits.TrailingZeros64(m)/8; s[k] != '$' {
+			return k
+		} else {
+			i = k + 1
 		}
 	}
 	for ; i < n; i++ {
-		if numberStartAt(s, i, esc) {
+		if c := s[i]; isDigit(c) || esc && (c == '%' || c == '\\' || c == '&') {
 			return i
 		}
 	}
 	return n
-}
-
-// numberStartAt reports whether nextNumberStart stops at s[i].
-func numberStartAt[T text](s T, i int, esc bool) bool {
-	switch c := s[i]; {
-	case c|0x20 == 'e' || c == '.':
-		return i > 0 && (isDigit(s[i-1]) || s[i-1] == '.')
-	case c == '%' || c == '\\' || c == '&':
-		return esc
-	}
-	return false
 }
 
 // nextEscape returns the index of the first '%', '\\' or '&' of s at or

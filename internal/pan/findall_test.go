@@ -2,6 +2,7 @@ package pan
 
 import (
 	"bufio"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,14 +13,16 @@ import (
 )
 
 // findNumbers as it was before FindAll read the numbers in Find's pass
-// (numScan): the oracle of the differential tests below
-// (TestFindAllSameAsTwoCalls, FuzzFindAllAgainstTwoCalls). Copied from the
-// commit before the change; only the name differs.
+// (numScan) and numbersTo read them from the runs of digits, with the
+// scan it stopped at every 'e', 'E' and '.' with: the oracle of the
+// differential tests below (TestFindAllSameAsTwoCalls,
+// FuzzFindAllAgainstTwoCalls). Copied from the commit before the change;
+// only the names differ.
 func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
 	var rounded []number
 	esc := -1
 	for i := 0; ; i++ {
-		if i = nextNumberStart(s, i, esc < 0); i >= len(s) {
+		if i = prevNextNumberStart(s, i, esc < 0); i >= len(s) {
 			break
 		}
 		switch c := s[i]; {
@@ -38,6 +41,33 @@ func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
 		esc = len(s)
 	}
 	return append(out, rounded...), esc
+}
+
+func prevNextNumberStart[T text](s T, i int, esc bool) int {
+	n := len(s)
+	for ; i <= n-8; i += 8 {
+		for m := numberBytes(load8(s, i), esc); m != 0; m &= m - 1 {
+			if k := i + bits.TrailingZeros64(m)/8; prevNumberStartAt(s, k, esc) {
+				return k
+			}
+		}
+	}
+	for ; i < n; i++ {
+		if prevNumberStartAt(s, i, esc) {
+			return i
+		}
+	}
+	return n
+}
+
+func prevNumberStartAt[T text](s T, i int, esc bool) bool {
+	switch c := s[i]; {
+	case c|0x20 == 'e' || c == '.':
+		return i > 0 && (isDigit(s[i-1]) || s[i-1] == '.')
+	case c == '%' || c == '\\' || c == '&':
+		return esc
+	}
+	return false
 }
 
 // sameAsTwoCalls fails t when FindAll reads b otherwise than FindMax and
@@ -106,6 +136,19 @@ func findAllTexts(rng *rand.Rand) []string {
 		for e := 6; e <= 12; e++ {
 			if d := strconv.Itoa(m) + strings.Repeat("0", e); Valid(d) {
 				texts = append(texts, "&#000000"+strconv.Itoa(m)+".e"+strconv.Itoa(e), "x&#000000"+strconv.Itoa(m)+"e"+strconv.Itoa(e)+" ")
+			}
+		}
+	}
+	// A mantissa that starts in a unit Find decodes and ends a few digits
+	// after it, then its '.' and 'e': the '.' and the 'e' fall on every
+	// side of the end of the bytes read with the unit ("%340.e13" is
+	// 3400000000000000, found only as "%340" ".e13").
+	for _, u := range []string{"%34", "&#52", "&#x34", "\\u0034", "%u0034", "\uff14", "&#52;"} {
+		for _, tail := range []string{"", "0", "00", "000", "0000"} {
+			for _, e := range []string{".e", "e", ".E", "."} {
+				for exp := 8; exp <= 17; exp++ {
+					texts = append(texts, "xxxxxxxxxx "+u+tail+e+strconv.Itoa(exp), "xxxxxxxxxx "+u+tail+e+strconv.Itoa(exp)+" "+u+"1")
+				}
 			}
 		}
 	}
@@ -206,4 +249,22 @@ func FuzzFindAllAgainstTwoCalls(f *testing.F) {
 		}
 		sameAsTwoCalls(t, b)
 	})
+}
+
+// TestNumbersToInPieces: numbersTo reads a text cut anywhere into pieces,
+// read one after the other, as findNumbers before the change read it
+// whole (FindAll reads the bytes of each unit so, and the two after it).
+func TestNumbersToInPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 73))
+	for _, s := range findAllTexts(rand.New(rand.NewPCG(51, 53)))[:30000] {
+		want, wantEsc := prevOnePassFindNumbers(s, nil)
+		ns := numScan{esc: -1}
+		for end := 0; end < len(s); end += 1 + rng.IntN(4) {
+			numbersTo(&ns, s, end)
+		}
+		numbersTo(&ns, s, len(s))
+		if got, esc := ns.result(len(s)); !slices.Equal(got, want) || esc != wantEsc {
+			t.Fatalf("numbersTo(%q) in pieces = %v %d, whole %v %d", s, got, esc, want, wantEsc)
+		}
+	}
 }
