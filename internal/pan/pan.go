@@ -960,7 +960,6 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 func skipQuiet[T text](s T, i int, nums *numScan) int {
 	const (
 		ones  = 0x0101010101010101
-		lows  = 0x7F7F7F7F7F7F7F7F
 		highs = 0x8080808080808080
 	)
 	n := len(s)
@@ -997,25 +996,8 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 		j, digits := i, 0
 		for {
 			k := j
-			// The run of digits, eight bytes at a time: b^'0' is a
-			// digit's value, and the high bit of (its low seven bits
-			// plus 0x76, or'ed with it) is set exactly where a byte is
-			// no digit (enoughDigits's test).
-			for {
-				if j > n-8 {
-					for j < n && s[j]-'0' < 10 {
-						j++
-					}
-					break
-				}
-				_ = s[j+7]
-				d := (uint64(s[j]) | uint64(s[j+1])<<8 | uint64(s[j+2])<<16 | uint64(s[j+3])<<24 |
-					uint64(s[j+4])<<32 | uint64(s[j+5])<<40 | uint64(s[j+6])<<48 | uint64(s[j+7])<<56) ^ '0'*ones
-				if other := (d&lows + (0x80-10)*ones | d) & highs; other != 0 {
-					j += bits.TrailingZeros64(other) / 8
-					break
-				}
-				j += 8
+			for j < n && s[j]-'0' < 10 {
+				j++
 			}
 			if digits += j - k; digits >= MinLen {
 				return i
@@ -1024,13 +1006,13 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 				break
 			}
 			if c := class[s[j]]; c == bBreak {
-				if nums != nil && s[j]|0x20 == 'e' {
+				if s[j]|0x20 == 'e' && nums != nil {
 					numbersAfterRun(nums, s, j)
 				}
 				break
 			} else if c != bSep {
 				return i // an escape or a UTF-8 digit may go on with it
-			} else if nums != nil && s[j] == '.' {
+			} else if s[j] == '.' && nums != nil {
 				numbersAfterRun(nums, s, j)
 			}
 			if j++; j == n {
