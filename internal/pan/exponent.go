@@ -38,10 +38,10 @@ func FindExponent(b []byte) []string { return findExponentEsc(b) }
 func FindExponentString(s string) []string { return findExponentEsc(s) }
 
 // FindAll returns what FindMax(b, max) and FindExponent(b) return, reading
-// b once: the pass of Find over the bytes that cannot start a digit
-// (skipQuiet) tells the reading of numbers which bytes it may pass over
-// too (numScan), where FindExponent alone reads every word of b again. The
-// leak guard reads each body with it.
+// b once: Find's reading (skipQuiet, run) hands the reading of numbers
+// (numScan) the byte after each run of digits it meets and the units it
+// decodes, the only places a number can be found, where FindExponent alone
+// reads all of b again. The leak guard reads each body with it.
 func FindAll(b []byte, max int) (c []Candidate, more bool, nums []string) {
 	if max < 0 {
 		max = 0
