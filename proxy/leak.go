@@ -515,7 +515,7 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 	if bytes.IndexByte(body, 0) >= 0 {
 		sc.nulBody, b = true, dropNUL(body)
 	}
-	cs, more := pan.FindMax(b, maxFound)
+	cs, more, nums := pan.FindAll(b, maxFound) // FindMax and FindExponent in one pass
 	for _, c := range cs {
 		off := c.Start
 		if sc.nulBody {
@@ -524,7 +524,7 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 		sc.hits = append(sc.hits, leakHit{where: "body", offset: off, digits: sc.madeDigits(c)})
 	}
 	sc.overflow = more
-	for _, d := range pan.FindExponent(b) {
+	for _, d := range nums {
 		sc.hits = append(sc.hits, leakHit{where: "body", offset: -1, digits: d, encoded: true})
 	}
 	if x := XMLText(b); x != nil && !sc.overflow {
@@ -568,11 +568,10 @@ func (sc leakScan) body(body []byte, boundaries, contentTypes []string) leakScan
 // card numbers in digits (pan.FindMax) and numbers in exponent notation or
 // fractions whose value is one (pan.FindExponent: "41111111<!---->11111111000e-3"
 // is 4111111111111111000e-3 to the parser, and so is that number in a
-// base64 part to the app). Each is a hit that cannot be masked (encoded);
+// base64 part to the app), both in one pass (pan.FindAll). Each is a hit that cannot be masked (encoded);
 // with dedup, one the body's own reading already found is not added again.
 func (sc leakScan) decoded(text []byte, dedup bool) leakScan {
-	cs, more := pan.FindMax(text, maxFound)
-	nums := pan.FindExponent(text)
+	cs, more, nums := pan.FindAll(text, maxFound)
 	var seen map[string]bool
 	if dedup && len(cs)+len(nums) > 0 {
 		seen = make(map[string]bool, len(sc.hits))

@@ -228,3 +228,33 @@ func BenchmarkFindExponent(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLeakGuardSearch reads the bench's checkout body (with the card
+// number, and with it replaced by a token) and the realistic JSON as the
+// proxies' leak guard reads every body: card numbers and numbers in
+// exponent notation, with the two calls it made (FindMax, FindExponent)
+// and with FindAll's one pass.
+func BenchmarkLeakGuardSearch(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"checkout-1KiB-card", checkoutBody(visa)},
+		{"checkout-1KiB-no-card", checkoutBody("tok_4f1c2a9b8e7d")},
+		{"json-64KiB", realisticJSON(64 << 10)},
+	} {
+		b.Run(tc.name+"/two-calls", func(b *testing.B) {
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				FindMax(tc.body, 64)
+				FindExponent(tc.body)
+			}
+		})
+		b.Run(tc.name+"/FindAll", func(b *testing.B) {
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				FindAll(tc.body, 64)
+			}
+		})
+	}
+}

@@ -104,7 +104,7 @@ func TestDigitCountNeverHidesACandidate(t *testing.T) {
 		}
 		s := b.String()
 		counted, _ := find(s, -1)
-		scanned, _ := findIn(s, -1)
+		scanned, _ := findIn(s, -1, nil)
 		if !slices.Equal(counted, scanned) {
 			t.Fatalf("input %q: with the digit count %v, without %v", s, counted, scanned)
 		}

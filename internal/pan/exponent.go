@@ -37,6 +37,35 @@ func FindExponent(b []byte) []string { return findExponentEsc(b) }
 // FindExponentString is FindExponent over a string.
 func FindExponentString(s string) []string { return findExponentEsc(s) }
 
+// FindAll returns what FindMax(b, max) and FindExponent(b) return, reading
+// b once: Find's reading (skipQuiet, run) hands the reading of numbers
+// (numScan) the byte after each run of digits it meets and the units it
+// decodes, the only places a number can be found, where FindExponent alone
+// reads all of b again. The leak guard reads each body with it.
+func FindAll(b []byte, max int) (c []Candidate, more bool, nums []string) {
+	if max < 0 {
+		max = 0
+	}
+	// A text of MinLen bytes or more is read by Find's scanner without
+	// counting its digits first (enoughDigits): with fewer than MinLen it
+	// finds no candidate, and reads the numbers all the same.
+	ns := numScan{esc: -1}
+	read := len(b) >= MinLen
+	if read {
+		c, more = findIn(b, max, &ns)
+	}
+	var found []number
+	var esc int
+	if read && !more {
+		found, esc = ns.result(len(b))
+	} else {
+		// Too short for Find's reading, or it stopped early: the numbers
+		// are read on their own.
+		found, esc = findNumbers(b, nil)
+	}
+	return c, more, numberDigits(b, found, esc)
+}
+
 // MayHoldNumber reports whether s has a byte FindExponentString starts a
 // number from: 'e', 'E', '.', or an escape ('%', '\\', '&'). When it is
 // false FindExponentString finds nothing in s. A quick test for the many
@@ -55,6 +84,12 @@ func MayHoldNumberBytes(b []byte) bool { return nextNumberByte(b, 0, true) < len
 // than once (as often as the text spells it).
 func findExponentEsc[T text](s T) []string {
 	found, esc := findNumbers(s, nil)
+	return numberDigits(s, found, esc)
+}
+
+// numberDigits is findExponentEsc past the reading of s as it is: found
+// are its numbers and esc its first escape (findNumbers's results).
+func numberDigits[T text](s T, found []number, esc int) []string {
 	var more []number
 	if d := unescapeNumber(s, nil, esc); d != nil {
 		more, _ = findNumbers(d, nil)
@@ -97,29 +132,127 @@ type number struct {
 // len(s) when none), where unescapeNumber starts. One pass finds the three
 // (nextNumberStart): a body is read once instead of three times.
 func findNumbers[T text](s T, out []number) ([]number, int) {
-	var rounded []number
-	esc := -1
-	for i := 0; ; i++ {
-		if i = nextNumberStart(s, i, esc < 0); i >= len(s) {
+	ns := numScan{esc: -1, out: out}
+	numbersTo(&ns, s, len(s))
+	return ns.result(len(s))
+}
+
+// numScan is findNumbers's pass over a text, read in pieces: numbersTo
+// reads the stops of nextNumberStart up to an offset, and FindAll's
+// reading of the text for Find (skipQuiet) hands it the places where it
+// passes over bytes that hold none that matters (numbersQuiet,
+// numbersAfterRun), so that one pass over the text reads both.
+type numScan struct {
+	pos  int // the stops before pos are read
+	esc  int // the first escape, -1 before one is read
+	out  []number
+	frac []number // roundedAt's, after out's in the result
+}
+
+// result returns findNumbers's results once every stop of a text of n
+// bytes has been read.
+func (ns *numScan) result(n int) ([]number, int) {
+	esc := ns.esc
+	if esc < 0 {
+		esc = n
+	}
+	return append(ns.out, ns.frac...), esc
+}
+
+// numbersTo reads the stops of s from ns.pos to end: the '.', 'e' and 'E'
+// right after an ASCII digit or a '.', and the first escape ('%', '\\',
+// '&'). Only those after a digit, and an 'e' after such a '.', may find a
+// number ("4111111111111111.e0"); a '.' or 'e' after a '.' that follows
+// no digit finds none (roundedAt wants a digit before its point, and
+// exponentAt a mantissa of digits with one point at most). So numbersTo
+// looks for digits and escapes (nextDigit) and reads the byte after each
+// run of digits (numbersAfterRun), instead of stopping at every 'e' of the
+// text's words; a run that ends at ns.pos is read first.
+func numbersTo[T text](ns *numScan, s T, end int) {
+	i := ns.pos
+	if i > 0 && i < end && isDigit(s[i-1]) && numberByte(s[i]) {
+		numbersAfterRun(ns, s, i)
+	}
+	for {
+		p := nextDigit(s[:end], i, ns.esc < 0)
+		if p >= end {
 			break
 		}
-		switch c := s[i]; {
-		case c == '%' || c == '\\' || c == '&':
-			esc = i
-		case i == 0 || i+1 >= len(s):
-			// A number's 'e' or '.' has a digit before it and something
-			// after it.
-		case c == '.':
-			rounded = roundedAt(s, i, rounded)
-		default: // 'e', 'E'
-			out = exponentAt(s, i, out)
+		if !isDigit(s[p]) {
+			numberStop(ns, s, p) // the first escape
+			i = p + 1
+			continue
 		}
+		j := p + 1
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		if j >= end {
+			break
+		}
+		if numberByte(s[j]) {
+			numbersAfterRun(ns, s, j)
+		}
+		i = j
 	}
-	if esc < 0 {
-		esc = len(s)
-	}
-	return append(out, rounded...), esc
+	ns.pos = max(ns.pos, end)
 }
+
+// numberStop reads the stop s[i] of nextNumberStart.
+func numberStop[T text](ns *numScan, s T, i int) {
+	switch c := s[i]; {
+	case c == '%' || c == '\\' || c == '&':
+		ns.esc = i
+	case i == 0 || i+1 >= len(s):
+		// A number's 'e' or '.' has a digit before it and something
+		// after it.
+	case c == '.':
+		ns.frac = roundedAt(s, i, ns.frac)
+	default: // 'e', 'E'
+		ns.out = exponentAt(s, i, ns.out)
+	}
+}
+
+// numbersIn reads the stops of s[i:next], a unit of Find's reading that
+// is no plain digit, separator or breaker (an escape, a UTF-8 character),
+// and of the two bytes after it: a number may start or end in an escape
+// ("%34.e15" is 34e15 to the app that decodes it).
+func numbersIn[T text](ns *numScan, s T, i, next int) {
+	ns.pos = max(ns.pos, i)
+	numbersTo(ns, s, min(next+2, len(s)))
+}
+
+// numbersAfterRun reads the stops after a run of ASCII digits that ends
+// at s[j] ('.', 'e' or 'E': numberByte), unless read already (j < ns.pos):
+// s[j], and s[j+1] when s[j] is a '.' ("4111111111111111.e0"), read with
+// it even past the end of the bytes a caller reads (numbersTo's end), so
+// that the next reading, which starts there, need not look back. These are
+// the stops that may find something: FindAll's hooks in Find's reading
+// call it after each run of digits that reading meets, and numbersIn reads
+// the escapes and UTF-8 characters it reads as units, in which a run may
+// end unseen.
+func numbersAfterRun[T text](ns *numScan, s T, j int) {
+	if j < ns.pos {
+		return
+	}
+	if s[j] != '.' || !shortWhole(s, j) {
+		numberStop(ns, s, j)
+	}
+	ns.pos = j + 1
+	if s[j] == '.' && j+1 < len(s) && s[j+1]|0x20 == 'e' {
+		numberStop(ns, s, j+1)
+		ns.pos = j + 2
+	}
+}
+
+// shortWhole reports whether fewer than MinLen-1 ASCII digits come right
+// before s[i] ("203.0.113.7", "5.0"): a '.' there is no fraction roundedAt
+// reads. A run of MinLen-1 or more reaches s[i-(MinLen-1)].
+func shortWhole[T text](s T, i int) bool { return i < MinLen-1 || !isDigit(s[i-(MinLen-1)]) }
+
+// numberByte reports whether c is '.', 'e' or 'E': a stop of numbersTo
+// after an ASCII digit.
+func numberByte(c byte) bool { return c == '.' || c|0x20 == 'e' }
 
 // unescapeNumber returns s with every escape Find decodes ('%', '\', '&')
 // that spells an ASCII character of a number (a digit, '.', 'e', 'E', '+',
@@ -311,6 +444,9 @@ func roundedAt[T text](b T, i int, out []number) []number {
 	if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
 		return out
 	}
+	if shortWhole(b, i) {
+		return out // the test below, made before the scans
+	}
 	j := i
 	for j > 0 && isDigit(b[j-1]) {
 		j--
@@ -441,39 +577,37 @@ func nextNumberByte[T text](s T, i int, esc bool) int {
 	return n
 }
 
-// nextNumberStart is nextNumberByte for findNumbers: an 'e', 'E' or '.'
-// counts only right after an ASCII digit or '.', the only places where
-// exponentAt or roundedAt find anything (every 'e' of "price", "true" or
-// "items" made a stop and a call that found nothing); with esc, '%', '\\'
-// and '&' count wherever they are, as in nextNumberByte. The bytes a word's
-// flags point at are tested one by one (the flags may be wrong above the
-// lowest, never missing).
-func nextNumberStart[T text](s T, i int, esc bool) int {
+// nextDigit returns the index of the first ASCII digit of s at or after
+// i, or with esc of the first '%', '\\' or '&' too; len(s) when there is
+// none. Eight bytes at a time: a byte b is flagged when b^'0' < 10, or
+// with esc b^'$' < 3 ('$', '%', '&'; a '$' is passed over then) or b is
+// '\\' (skipQuiet's tests); the lowest flag is right.
+func nextDigit[T text](s T, i int, esc bool) int {
 	n := len(s)
-	for ; i <= n-8; i += 8 {
-		for m := numberBytes(load8(s, i), esc); m != 0; m &= m - 1 {
-			if k := i + bits.TrailingZeros64(m)/8; numberStartAt(s, k, esc) {
-				return k
-			}
+	for i <= n-8 {
+		v := load8(s, i)
+		d := v ^ '0'*swarOnes
+		m := (d - 10*swarOnes) &^ d
+		if esc {
+			p, b := v^'$'*swarOnes, v^'\\'*swarOnes
+			m |= (p-3*swarOnes)&^p | (b-swarOnes)&^b
+		}
+		if m &= swarHighs; m == 0 {
+			i += 8
+			continue
+		}
+		if k := i + bits.TrailingZeros64(m)/8; s[k] != '$' {
+			return k
+		} else {
+			i = k + 1
 		}
 	}
 	for ; i < n; i++ {
-		if numberStartAt(s, i, esc) {
+		if c := s[i]; isDigit(c) || esc && (c == '%' || c == '\\' || c == '&') {
 			return i
 		}
 	}
 	return n
-}
-
-// numberStartAt reports whether nextNumberStart stops at s[i].
-func numberStartAt[T text](s T, i int, esc bool) bool {
-	switch c := s[i]; {
-	case c|0x20 == 'e' || c == '.':
-		return i > 0 && (isDigit(s[i-1]) || s[i-1] == '.')
-	case c == '%' || c == '\\' || c == '&':
-		return esc
-	}
-	return false
 }
 
 // nextEscape returns the index of the first '%', '\\' or '&' of s at or

@@ -220,7 +220,7 @@ func TestFindExponentDistinctNumbers(t *testing.T) {
 	}
 }
 
-// TestSkipsFindWhatALoopFinds compares nextNumberByte, nextNumberStart and nextEscape, which read
+// TestSkipsFindWhatALoopFinds compares nextNumberByte, nextDigit and nextEscape, which read
 // eight bytes at a time, with loops reading one, at every start of many
 // texts holding every byte value at every place of a word.
 func TestSkipsFindWhatALoopFinds(t *testing.T) {
@@ -235,16 +235,7 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 	isEsc := func(c byte) bool { return c == '%' || c == '\\' || c == '&' }
 	isNum := func(c byte) bool { return c == 'e' || c == 'E' || c == '.' }
 	isNumEsc := func(c byte) bool { return isNum(c) || isEsc(c) }
-	// nextNumberStart's stops: an escape (with esc), or an 'e', 'E' or '.'
-	// right after an ASCII digit or '.'.
-	loopStart := func(s string, i int, esc bool) int {
-		for ; i < len(s); i++ {
-			if esc && isEsc(s[i]) || isNum(s[i]) && i > 0 && (isDigit(s[i-1]) || s[i-1] == '.') {
-				return i
-			}
-		}
-		return len(s)
-	}
+	isDigitEsc := func(c byte) bool { return isDigit(c) || isEsc(c) }
 	rng := rand.New(rand.NewPCG(1, 2))
 	var texts []string
 	for c := range 256 {
@@ -252,8 +243,8 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 			b := []byte(strings.Repeat("x", 19))
 			b[pos] = byte(c)
 			texts = append(texts, string(b))
-			// Every byte before an 'e' and a '.', and after a digit,
-			// at every place of a word (nextNumberStart's byte before).
+			// Every byte before an 'e', a '.' and a digit, at every
+			// place of a word.
 			for _, next := range []byte("e.9") {
 				if pos+1 < len(b) {
 					b[pos+1] = next
@@ -262,7 +253,7 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 			}
 		}
 	}
-	texts = appendRandomTexts(texts, rng, 2000, 40, "eE.%\\&0123456789xyz\x00\xff\x0e\x05\x06/:\x7f\xb0\xae")
+	texts = appendRandomTexts(texts, rng, 2000, 40, "eE.%\\&$#'0123456789xyz\x00\xff\x0e\x05\x06/:\x7f\xb0\xae")
 	for _, s := range texts {
 		for i := 0; i <= len(s); i++ {
 			if got, want := nextNumberByte(s, i, false), loop(s, i, isNum); got != want {
@@ -271,11 +262,11 @@ func TestSkipsFindWhatALoopFinds(t *testing.T) {
 			if got, want := nextNumberByte([]byte(s), i, true), loop(s, i, isNumEsc); got != want {
 				t.Fatalf("nextNumberByte(%q, %d, true) = %d, want %d", s, i, got, want)
 			}
-			if got, want := nextNumberStart(s, i, false), loopStart(s, i, false); got != want {
-				t.Fatalf("nextNumberStart(%q, %d, false) = %d, want %d", s, i, got, want)
+			if got, want := nextDigit(s, i, false), loop(s, i, isDigit); got != want {
+				t.Fatalf("nextDigit(%q, %d, false) = %d, want %d", s, i, got, want)
 			}
-			if got, want := nextNumberStart([]byte(s), i, true), loopStart(s, i, true); got != want {
-				t.Fatalf("nextNumberStart(%q, %d, true) = %d, want %d", s, i, got, want)
+			if got, want := nextDigit([]byte(s), i, true), loop(s, i, isDigitEsc); got != want {
+				t.Fatalf("nextDigit(%q, %d, true) = %d, want %d", s, i, got, want)
 			}
 			if got, want := nextEscape(s, i), loop(s, i, isEsc); got != want {
 				t.Fatalf("nextEscape(%q, %d) = %d, want %d", s, i, got, want)

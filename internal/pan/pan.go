@@ -90,6 +90,13 @@
 // ("4111111111111111000e-3"), whose value is a card number that is not
 // written in the text: see its doc.
 //
+// FindAll returns what FindMax and FindExponent return in one pass: where
+// Find's reading passes over bytes it tells the reading of numbers that
+// they hold none (numScan), and the numbers are read only after a run of
+// digits and in the escapes and UTF-8 characters Find reads as units. The
+// leak guard reads each body with it; FuzzFindAllAgainstTwoCalls compares
+// it with the two calls.
+//
 // CharAt and Classify read one character as Find reads it (an escape
 // decoded; a digit, separator or invisible character), and InvisibleAt
 // skips an invisible one: other searches of text shown to people (the
@@ -274,7 +281,7 @@ func find[T text](s T, max int) (c []Candidate, more bool) {
 	if !enoughDigits(s) {
 		return nil, false
 	}
-	return findIn(s, max)
+	return findIn(s, max, nil)
 }
 
 // findIn is find past its digit count. The two scanners are ~3 KiB of
@@ -284,13 +291,19 @@ func find[T text](s T, max int) (c []Candidate, more bool) {
 // shrinks it again), which showed in the outbound proxy's profile.
 //
 //go:noinline
-func findIn[T text](s T, max int) (c []Candidate, more bool) {
+func findIn[T text](s T, max int, nums *numScan) (c []Candidate, more bool) {
 	var dec, raw scanner
 	raw.raw = true
 	if max >= 0 {
 		dec.bounded, dec.left, raw.bounded = true, max, true
 	}
+	if nums != nil {
+		dec.numbers, dec.nums = true, *nums // a copy in the scanner's frame: nums itself stays on its caller's stack
+	}
 	scanText(&dec, s, &raw)
+	if nums != nil {
+		*nums = dec.nums
+	}
 	return merge(dec.out, raw.out), dec.more || raw.more
 }
 
@@ -776,6 +789,10 @@ type scanner struct {
 	emit    func(Candidate)
 	emitted int
 	out     []Candidate
+	// With numbers, nums is told where the main reading passes over
+	// bytes (skipQuiet): FindAll reads the numbers of FindExponent with it.
+	numbers bool
+	nums    numScan
 
 	ring       [ringSize]group
 	head, size int // the waiting groups: ring[head], … (mod ringSize)
@@ -804,13 +821,17 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 	decode := !sc.raw
 	skip := decode && stop < 0
 	n := len(s)
+	var nums *numScan
+	if sc.numbers {
+		nums = &sc.nums
+	}
 	for i < n {
 		if !sc.active {
 			if stop >= 0 && i >= stop {
 				return i
 			}
 			if skip {
-				if i = skipQuiet(s, i); i >= n {
+				if i = skipQuiet(s, i, nums); i >= n {
 					break
 				}
 			}
@@ -854,6 +875,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 				g.n = k
 			}
 			g.end = j
+			if nums != nil && j < n && numberByte(s[j]) {
+				numbersAfterRun(nums, s, j)
+			}
 			i = j
 			continue
 		case bSep:
@@ -866,6 +890,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			continue
 		}
 		kind, d, next, esc := unit(s, i, decode)
+		if nums != nil {
+			numbersIn(nums, s, i, next)
+		}
 		switch kind {
 		case kDigit:
 			g := &sc.ring[(sc.head+sc.size)%ringSize]
@@ -930,7 +957,7 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 // when b^'0' < 10, b^'$' < 3 ('$', '%', '&'; a '$' is passed over then) or
 // b is '\\' or 0xEF (the has-less-than and has-zero-byte tricks); a flag
 // may be wrong only above a right one, so the lowest is right.
-func skipQuiet[T text](s T, i int) int {
+func skipQuiet[T text](s T, i int, nums *numScan) int {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
@@ -975,11 +1002,18 @@ func skipQuiet[T text](s T, i int) int {
 			if digits += j - k; digits >= MinLen {
 				return i
 			}
-			if j == n || class[s[j]] == bBreak {
+			if j == n {
 				break
 			}
-			if class[s[j]] != bSep {
+			if c := class[s[j]]; c == bBreak {
+				if s[j]|0x20 == 'e' && nums != nil {
+					numbersAfterRun(nums, s, j)
+				}
+				break
+			} else if c != bSep {
 				return i // an escape or a UTF-8 digit may go on with it
+			} else if s[j] == '.' && nums != nil {
+				numbersAfterRun(nums, s, j)
 			}
 			if j++; j == n {
 				break
