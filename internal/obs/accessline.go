@@ -86,14 +86,14 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	b = append(b, `,"bytes":`...)
 	b = appendLogInt(b, l.bytes)
 	b = append(b, `,"duration_ms":`...)
-	b = appendLogFloat(b, millis(l.d))
+	b = appendLogMillis(b, l.d)
 	if l.vault > 0 {
 		b = append(b, `,"vault_ms":`...)
-		b = appendLogFloat(b, millis(l.vault))
+		b = appendLogMillis(b, l.vault)
 	}
 	if l.upstream > 0 {
 		b = append(b, `,"upstream_ms":`...)
-		b = appendLogFloat(b, millis(l.upstream))
+		b = appendLogMillis(b, l.upstream)
 	}
 	b = append(b, `,"remote":`...)
 	b = appendLogString(b, l.remote)
@@ -113,8 +113,13 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 // \u2028) that join the digits after it, so "\x04" and fifteen 1s, no card
 // number, are written "\u0004111111111111111", which reads as one
 // (TestAccessLineEscapesFormNoCardNumber).
+//
+// A string shorter than the shortest card number with no byte a number in
+// exponent notation or an escape starts from (pan.MayHoldNumber) holds
+// none (the rule maskNumbers applies): it is not scanned (most fields of a
+// line: the listener, the method, the route, a short path).
 func appendLogString(b []byte, s string) []byte {
-	if mayHoldRun(s) {
+	if (len(s) >= pan.MinLen || pan.MayHoldNumber(s)) && mayHoldRun(s) {
 		s = pan.MaskAll(s)
 	}
 	from := len(b)
@@ -141,6 +146,35 @@ func appendLogInt(b []byte, n int64) []byte {
 // of the line would mask them.
 func appendLogFloat(b []byte, f float64) []byte {
 	return maskNumbers(appendJSONFloat(b, f), len(b))
+}
+
+// appendLogMillis appends d in milliseconds as appendLogFloat(b,
+// millis(d)) does, without formatting a float: millis(d) is a whole number
+// of microseconds over 1000, correctly rounded, which encoding/json's
+// shortest form writes as the exact decimal (at most 3 decimals, trailing
+// zeros dropped) for any value under 10^15 µs (fewer than 16 significant
+// digits, which a float64 tells apart). Its digits are masked as the
+// writer's scan would mask them; a decimal of digits and one '.' shorter
+// than the shortest card number holds none (no exponent: its digits are
+// its number's), and is not scanned. A negative or larger d goes the
+// float's way (TestAppendLogMillisAgainstFloat, FuzzAppendLogMillis).
+func appendLogMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 || us >= 1e15 {
+		return appendLogFloat(b, millis(d))
+	}
+	from := len(b)
+	b = strconv.AppendInt(b, us/1000, 10)
+	if frac := us % 1000; frac != 0 {
+		b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
+	}
+	if len(b)-from >= pan.MinLen {
+		b = maskNumbers(b, from)
+	}
+	return b
 }
 
 // maskNumbers masks the card numbers in b[from:] as the scrubbing writer
