@@ -113,13 +113,10 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 // \u2028) that join the digits after it, so "\x04" and fifteen 1s, no card
 // number, are written "\u0004111111111111111", which reads as one
 // (TestAccessLineEscapesFormNoCardNumber).
-//
-// A string shorter than the shortest card number with no byte a number in
-// exponent notation or an escape starts from (pan.MayHoldNumber) holds
-// none (the rule maskNumbers applies): it is not scanned (most fields of a
-// line: the listener, the method, the route, a short path).
+// A string mayHoldCard rules out is not scanned (most fields of a line:
+// the listener, the method, the route, a short path).
 func appendLogString(b []byte, s string) []byte {
-	if (len(s) >= pan.MinLen || pan.MayHoldNumber(s)) && mayHoldRun(s) {
+	if mayHoldCard(s) && mayHoldRun(s) {
 		s = pan.MaskAll(s)
 	}
 	from := len(b)

@@ -75,21 +75,13 @@ func FuzzAppendLogMillis(f *testing.F) {
 	})
 }
 
-// TestAppendLogStringAgainstPrevious: appendLogString, which scans only
-// strings long enough for a card number or holding a byte a number in
-// exponent notation or an escape starts from, writes what it wrote when it
-// scanned every string: for every string of up to 3 bytes from an alphabet
-// of digits, number bytes, escapes and separators, and random strings up to
-// 20 bytes of it.
-func TestAppendLogStringAgainstPrevious(t *testing.T) {
-	const alphabet = "0149eE.%&\\u+-/: _aZ\x04\"\xff"
-	check := func(s string) {
-		t.Helper()
-		got, want := appendLogString([]byte("x"), s), prevAppendLogString([]byte("x"), s)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%q: got %s, want %s", s, got, want)
-		}
-	}
+// shortStrings calls check with every string of up to 3 bytes from an
+// alphabet of digits, the bytes numbers in exponent notation, fractions and
+// escapes start from, separators and bytes JSON escapes, then with random
+// strings of up to 20 bytes of it and of other scripts' digits, then with
+// strings of the access line's fields.
+func shortStrings(check func(string)) {
+	const alphabet = "0149eE.%&\\u+-/: _aZ\x04\"\xff#;x"
 	var rec func(prefix string, n int)
 	rec = func(prefix string, n int) {
 		check(prefix)
@@ -102,12 +94,12 @@ func TestAppendLogStringAgainstPrevious(t *testing.T) {
 	}
 	rec("", 3)
 	rnd := rand.New(rand.NewPCG(5, 9))
-	extra := []string{"４１１１", "\u2028", "٤١١١"}
+	extra := []string{"４", "\u2028", "٤", "१", "%34", "\\u0034", "&#52;", "e1", "1111"}
 	for range 300000 {
 		n := rnd.IntN(21)
 		b := make([]byte, 0, n)
 		for len(b) < n {
-			if rnd.IntN(10) == 0 {
+			if rnd.IntN(6) == 0 {
 				b = append(b, extra[rnd.IntN(len(extra))]...)
 				continue
 			}
@@ -115,9 +107,43 @@ func TestAppendLogStringAgainstPrevious(t *testing.T) {
 		}
 		check(string(b))
 	}
-	for _, s := range []string{"inbound", "POST", "/checkout", "127.0.0.1:4111", "411116e10", "4111111111111", "411111111111", "4111 1111 111", "\\u0034111", "%34%31%31"} {
+	for _, s := range []string{"inbound", "POST", "/checkout", "127.0.0.1:4111", "411116e10", "4111111111111", "411111111111", "4111 1111 111", "\\u0034111", "%34%31%31", "41111/1", "4.11116E+15", "１２３４５６７８９０１２"} {
 		check(s)
 	}
+}
+
+// TestAppendLogStringAgainstPrevious: appendLogString, which scans only
+// the strings mayHoldCard lets through, writes what it wrote when it
+// scanned every string (shortStrings).
+func TestAppendLogStringAgainstPrevious(t *testing.T) {
+	shortStrings(func(s string) {
+		got, want := appendLogString([]byte("x"), s), prevAppendLogString([]byte("x"), s)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}
+
+// TestMaskShownAgainstPan: maskShown, which does not scan the strings
+// mayHoldCard rules out, returns what pan.MaskShown does (shortStrings).
+func TestMaskShownAgainstPan(t *testing.T) {
+	shortStrings(func(s string) {
+		if got, want := maskShown(s), pan.MaskShown(s); got != want {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	})
+}
+
+// FuzzMaskShownAgainstPan: maskShown against pan.MaskShown.
+func FuzzMaskShownAgainstPan(f *testing.F) {
+	for _, s := range []string{"POST", "/checkout", "411116e10", "4111111111111", "\\u0034111", "&#52;1", "１２３４"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := maskShown(s), pan.MaskShown(s); got != want {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	})
 }
 
 // FuzzAppendLogStringAgainstPrevious: appendLogString against the copy of
