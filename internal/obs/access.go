@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -449,13 +450,28 @@ func maskShown(s string) string {
 }
 
 // mayHoldCard reports whether s may spell a card number in any way package
-// pan reads: false when s is shorter than the shortest card number (each
-// digit, in any spelling, takes a byte at least) and has no byte a number
-// in exponent notation, a fraction or an escape starts from
-// (pan.MayHoldNumber: only those write a number with fewer bytes than
-// digits). maskNumbers applies the same rule to bytes
+// pan reads. It is false when s has no byte a digit is written with (an
+// ASCII digit, a byte of a character outside ASCII, which may be another
+// script's digit, or an escape's '%', '\\' or '&'), and when s is shorter
+// than the shortest card number (each digit, in any spelling, takes a byte
+// at least) and has no byte a number in exponent notation, a fraction or an
+// escape starts from (pan.MayHoldNumber: only those write a number with
+// fewer bytes than digits). maskNumbers applies the second rule to bytes
 // (TestMaskShownAgainstPan, FuzzMaskShownAgainstPan).
-func mayHoldCard(s string) bool { return len(s) >= pan.MinLen || pan.MayHoldNumber(s) }
+func mayHoldCard(s string) bool {
+	return (len(s) >= pan.MinLen || pan.MayHoldNumber(s)) && hasDigitByte(s)
+}
+
+// hasDigitByte reports whether s has an ASCII digit, a byte of a character
+// outside ASCII, '%', '\\' or '&' (mayHoldCard).
+func hasDigitByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c-'0' <= 9 || c >= utf8.RuneSelf || c == '%' || c == '\\' || c == '&' {
+			return true
+		}
+	}
+	return false
+}
 
 func maskTokAliases(p string) string {
 	var b strings.Builder
