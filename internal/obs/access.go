@@ -459,7 +459,7 @@ func maskShown(s string) string {
 // fewer bytes than digits). maskNumbers applies the second rule to bytes
 // (TestMaskShownAgainstPan, FuzzMaskShownAgainstPan).
 func mayHoldCard(s string) bool {
-	return (len(s) >= pan.MinLen || pan.MayHoldNumber(s)) && hasDigitByte(s)
+	return hasDigitByte(s) && (len(s) >= pan.MinLen || pan.MayHoldNumber(s))
 }
 
 // hasDigitByte reports whether s has an ASCII digit, a byte of a character

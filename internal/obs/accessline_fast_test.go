@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -166,6 +167,152 @@ func FuzzAppendLogStringAgainstPrevious(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := appendLogString(nil, s), prevAppendLogString(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}
+
+// TestAppendRFC3339NanoAgainstFormat: appendRFC3339Nano writes what
+// t.AppendFormat(time.RFC3339Nano) writes: random instants over the years
+// 0 to 9999 and past them, with nanoseconds of every number of trailing
+// zeros, in UTC, in the process's local zone and in zones of other
+// offsets (which go to AppendFormat).
+func TestAppendRFC3339NanoAgainstFormat(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("X", 0), time.FixedZone("Y", 5*3600+45*60), time.FixedZone("Z", -3600)}
+	rnd := rand.New(rand.NewPCG(13, 17))
+	check := func(tm time.Time) {
+		t.Helper()
+		got, want := appendRFC3339Nano([]byte("x"), tm), tm.AppendFormat([]byte("x"), time.RFC3339Nano)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+	lo, hi := time.Date(-20, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(10020, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for range 300000 {
+		ns, p := rnd.Int64N(1e9), int64(1)
+		for range rnd.IntN(10) {
+			p *= 10
+		}
+		ns -= ns % p // 0 to 9 trailing zeros
+		tm := time.Unix(lo+rnd.Int64N(hi-lo), ns)
+		check(tm.In(zones[rnd.IntN(len(zones))]))
+	}
+	for _, tm := range []time.Time{{}, time.Unix(0, 0), time.Unix(0, 1), time.Unix(0, 100_000_000), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Now()} {
+		for _, z := range zones {
+			check(tm.In(z))
+		}
+	}
+}
+
+// FuzzAppendRFC3339Nano: appendRFC3339Nano against
+// t.AppendFormat(time.RFC3339Nano).
+func FuzzAppendRFC3339Nano(f *testing.F) {
+	f.Add(int64(0), int64(0), 0)
+	f.Add(int64(1796655737), int64(341998723), 19800)
+	f.Add(int64(253402300799), int64(999999999), -3600)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, off int) {
+		tm := time.Unix(sec, nsec%1e9).UTC()
+		if off%2 == 0 {
+			tm = tm.In(time.FixedZone("F", off%(18*3600)))
+		}
+		if got, want := appendRFC3339Nano(nil, tm), tm.AppendFormat(nil, time.RFC3339Nano); !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", tm, got, want)
+		}
+	})
+}
+
+// prevAppendJSONStringMode is appendJSONStringMode before it skipped the
+// plain run at the start of s 8 bytes at a time (plainLen): the copy the
+// differential tests compare with.
+func prevAppendJSONStringMode(b []byte, s string, marshal bool) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b', '\f':
+				if marshal {
+					b = append(b, '\\', "b\x00\x00\x00f"[c-'\b'])
+					break
+				}
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// TestAppendJSONStringAgainstPrevious: appendJSONStringMode writes what it
+// wrote before plainLen, in both modes, for shortStrings and for strings
+// of plain bytes with one byte JSON escapes at every position (plainLen's
+// word and byte loops each meet it).
+func TestAppendJSONStringAgainstPrevious(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		for _, marshal := range []bool{false, true} {
+			got, want := appendJSONStringMode([]byte("x"), s, marshal), prevAppendJSONStringMode([]byte("x"), s, marshal)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%q (marshal %v): got %s, want %s", s, marshal, got, want)
+			}
+		}
+	}
+	shortStrings(check)
+	plain := "abcdefghijklmnopqrstuvwxyz0123456789"
+	for _, odd := range []string{"\"", "\\", "\x00", "\x1f", "\x7f", "\x80", "\xff", "é", "\u2028", "\ufffd", " ", "~", "!", "#", "[", "]"} {
+		for n := 0; n <= 24; n++ {
+			for at := 0; at <= n; at++ {
+				check(plain[:at] + odd + plain[at:n])
+			}
+		}
+	}
+}
+
+// FuzzAppendJSONStringAgainstPrevious: appendJSONStringMode against the
+// copy of it without plainLen.
+func FuzzAppendJSONStringAgainstPrevious(f *testing.F) {
+	for _, s := range []string{"inbound", "127.0.0.1:53782", "a\"b", "0123456\x7f89", "abcdefgh\\ijk", "\u2028abcdefgh", "abcdefg\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, marshal := range []bool{false, true} {
+			if got, want := appendJSONStringMode(nil, s, marshal), prevAppendJSONStringMode(nil, s, marshal); !bytes.Equal(got, want) {
+				t.Fatalf("%q: got %s, want %s", s, got, want)
+			}
 		}
 	})
 }
