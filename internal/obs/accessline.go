@@ -120,18 +120,23 @@ func appendRFC3339Nano(b []byte, t time.Time) []byte {
 		return t.AppendFormat(b, time.RFC3339Nano)
 	}
 	hour, minute, sec := u.Clock()
-	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10))
+	// 2006-01-02T15:04:05.999999999Z, filled in up to the seconds.
+	t30 := [30]byte{byte('0' + year/1000), byte('0' + year/100%10), byte('0' + year/10%10), byte('0' + year%10), '-',
+		byte('0' + month/10), byte('0' + month%10), '-', byte('0' + day/10), byte('0' + day%10), 'T',
+		byte('0' + hour/10), byte('0' + hour%10), ':', byte('0' + minute/10), byte('0' + minute%10), ':',
+		byte('0' + sec/10), byte('0' + sec%10)}
+	n := 19
 	if ns := u.Nanosecond(); ns != 0 {
-		b = append(b, '.')
-		for p := 100_000_000; ns != 0; p /= 10 {
-			b = append(b, byte('0'+ns/p))
-			ns %= p
+		t30[19] = '.'
+		for i := 28; i > 19; i-- {
+			t30[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		for n = 29; t30[n-1] == '0'; n-- { // the fraction's trailing zeros go
 		}
 	}
-	return append(b, 'Z')
+	t30[n] = 'Z'
+	return append(b, t30[:n+1]...)
 }
 
 // appendLogString appends s as scrubAttr and slog's JSON handler write a
@@ -316,6 +321,7 @@ func plainLen(s string) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
+		_ = s[i+7] // one bounds check: the 8 loads are one
 		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 		q, bs := v^('"'*ones), v^('\\'*ones)
