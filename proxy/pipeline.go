@@ -227,6 +227,10 @@ type message struct {
 	// type may name (multipartBoundaries), for the guard's read of encoded
 	// parts; none when not multipart.
 	boundaries []string
+	// ctypes are the header's Content-Type fields as the phase found them
+	// (request, response), which run reads before any filter may change
+	// them: one map look-up a phase.
+	ctypes []string
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -235,8 +239,9 @@ type message struct {
 
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
-	mt, params := parseMediaType(headerValue(r.Header, "Content-Type"))
-	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
+	cts := r.Header["Content-Type"]
+	mt, params := parseMediaType(firstValue(cts))
+	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, ctypes: cts}
 	if opts.guard {
 		msg.target = guardTarget(r)
 	}
@@ -277,8 +282,9 @@ func guardTarget(r *http.Request) string {
 // body, the upgraded connection, is not read.
 func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
 	switched := resp.StatusCode == http.StatusSwitchingProtocols
-	mt, params := parseMediaType(headerValue(resp.Header, "Content-Type"))
-	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
+	cts := resp.Header["Content-Type"]
+	mt, params := parseMediaType(firstValue(cts))
+	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength, ctypes: cts}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
 	}
@@ -605,7 +611,8 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	readLen := int64(len(body)) // the decoded body read, held of the budget
 	if body != nil {
-		if err := bodyError(msg.header["Content-Type"], body, x.MediaType, params, redacting); err != nil {
+		// No filter has run: the fields the phase began with.
+		if err := bodyError(msg.ctypes, body, x.MediaType, params, redacting); err != nil {
 			bodyErr, body = err, nil
 		}
 	}
@@ -1306,8 +1313,11 @@ const smallMapSlots = 8
 // headerValue is h.Get(key) for a key in canonical form (the constants of
 // this package): Header.Get canonicalises its key again on every call,
 // several times a request; a canonical key is the map's key as it is.
-func headerValue(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
+func headerValue(h http.Header, key string) string { return firstValue(h[key]) }
+
+// firstValue is the first of a field's values, "" when it has none.
+func firstValue(v []string) string {
+	if len(v) > 0 {
 		return v[0]
 	}
 	return ""
