@@ -1296,7 +1296,7 @@ func setContentLength(h http.Header, n int, cell *[1]string) {
 // h[key] = v does. A Go map of smallMapSlots entries is a small map full to
 // the brim, which grows into a table (3 allocations, about 1 KiB) at any
 // assignment, even of a key it holds, and a message of 8 fields is common
-// (the requests BenchmarkInbound and BenchmarkOutbound proxy have 8 when
+// (the requests BenchmarkInbound proxies have 8 when
 // askGzip asks for gzip): putField takes the field out of such a map first
 // (TestPutFieldDoesNotGrowAFullMap).
 func putField(h http.Header, key string, v []string) {
