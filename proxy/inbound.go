@@ -634,8 +634,10 @@ func RevealRouteRefusal(path string, h http.Header) *jsonapi.Error {
 // of the gateway's own APIs" in the package doc. `aliasgate routes test`
 // shows the request with them, as the upstream receives it.
 func MarkForwarded(h http.Header, route *routes.Route, x routes.Exchange, defaultAccount string) {
+	// h.Set and h.Add without their canonicalisation of names written
+	// canonical (TestGatewayFieldNamesCanonical).
 	if route.MayRevealInResponse(x) {
-		h.Set(RevealRouteHeader, route.ID)
+		h[RevealRouteHeader] = []string{route.ID}
 	}
 	if actsForAccount(route) {
 		// The upstream may be the gateway's own /cards or /aliases: it
@@ -645,7 +647,7 @@ func MarkForwarded(h http.Header, route *routes.Route, x routes.Exchange, defaul
 		if acct == "" {
 			acct = defaultAccount
 		}
-		h.Add(RouteAccountHeader, acct)
+		h[RouteAccountHeader] = append(h[RouteAccountHeader], acct)
 	}
 }
 

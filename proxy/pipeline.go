@@ -227,6 +227,10 @@ type message struct {
 	// type may name (multipartBoundaries), for the guard's read of encoded
 	// parts; none when not multipart.
 	boundaries []string
+	// ctypes are the header's Content-Type fields as the phase found them
+	// (request, response), which run reads before any filter may change
+	// them: one map look-up a phase.
+	ctypes []string
 	// set by run when the body was buffered (mem not nil): the bytes sent
 	// and the body reading them.
 	buf []byte
@@ -235,8 +239,9 @@ type message struct {
 
 // request runs the request phase on r and puts the (re-encoded) body back.
 func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions, r *http.Request) *jsonapi.Error {
-	mt, params := parseMediaType(headerValue(r.Header, "Content-Type"))
-	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength}
+	cts := r.Header["Content-Type"]
+	mt, params := parseMediaType(firstValue(cts))
+	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, ctypes: cts}
 	if opts.guard {
 		msg.target = guardTarget(r)
 	}
@@ -277,8 +282,9 @@ func guardTarget(r *http.Request) string {
 // body, the upgraded connection, is not read.
 func (p *pipeline) response(ctx context.Context, st *reqState, opts phaseOptions, resp *http.Response) *jsonapi.Error {
 	switched := resp.StatusCode == http.StatusSwitchingProtocols
-	mt, params := parseMediaType(headerValue(resp.Header, "Content-Type"))
-	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength}
+	cts := resp.Header["Content-Type"]
+	mt, params := parseMediaType(firstValue(cts))
+	msg := &message{header: resp.Header, trailer: &resp.Trailer, body: resp.Body, length: resp.ContentLength, ctypes: cts}
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		msg.length = 0
 	}
@@ -359,11 +365,11 @@ func askGzip(h http.Header, st *reqState) {
 	// canonical (~500 instructions a request), its one-element slice the
 	// state's (capped at one, so an append copies it) when there is one.
 	if st == nil {
-		h["Accept-Encoding"] = []string{"gzip"}
+		putField(h, "Accept-Encoding", []string{"gzip"})
 		return
 	}
 	st.acceptGzip[0] = "gzip"
-	h["Accept-Encoding"] = st.acceptGzip[:]
+	putField(h, "Accept-Encoding", st.acceptGzip[:])
 	st.gunzip = true
 }
 
@@ -605,7 +611,8 @@ func (p *pipeline) run(ctx context.Context, st *reqState, phase routes.Phase, op
 	}
 	readLen := int64(len(body)) // the decoded body read, held of the budget
 	if body != nil {
-		if err := bodyError(msg.header["Content-Type"], body, x.MediaType, params, redacting); err != nil {
+		// No filter has run: the fields the phase began with.
+		if err := bodyError(msg.ctypes, body, x.MediaType, params, redacting); err != nil {
 			bodyErr, body = err, nil
 		}
 	}
@@ -1282,14 +1289,35 @@ func setContentLength(h http.Header, n int, cell *[1]string) {
 		return
 	}
 	cell[0] = string(b)
-	h["Content-Length"] = cell[:]
+	putField(h, "Content-Length", cell[:])
 }
+
+// putField sets the field key (in canonical form) of h to v, as
+// h[key] = v does. A Go map of smallMapSlots entries is a small map full to
+// the brim, which grows into a table (3 allocations, about 1 KiB) at any
+// assignment, even of a key it holds, and a message of 8 fields is common
+// (the requests BenchmarkInbound proxies have 8 when
+// askGzip asks for gzip): putField takes the field out of such a map first
+// (TestPutFieldDoesNotGrowAFullMap).
+func putField(h http.Header, key string, v []string) {
+	if len(h) == smallMapSlots {
+		delete(h, key)
+	}
+	h[key] = v
+}
+
+// smallMapSlots is the number of entries a small Go map holds
+// (internal/abi.SwissMapGroupSlots): one group of slots, no table.
+const smallMapSlots = 8
 
 // headerValue is h.Get(key) for a key in canonical form (the constants of
 // this package): Header.Get canonicalises its key again on every call,
 // several times a request; a canonical key is the map's key as it is.
-func headerValue(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
+func headerValue(h http.Header, key string) string { return firstValue(h[key]) }
+
+// firstValue is the first of a field's values, "" when it has none.
+func firstValue(v []string) string {
+	if len(v) > 0 {
 		return v[0]
 	}
 	return ""

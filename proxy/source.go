@@ -27,11 +27,14 @@ func NewSources(trusted []netip.Prefix) *Sources {
 // Of returns r's source address (without port), or "" when the peer's
 // address cannot be read.
 func (s *Sources) Of(r *http.Request) string {
-	peer, ok := parseAddr(r.RemoteAddr)
+	peer, text, ok := parseAddrText(r.RemoteAddr)
 	if !ok {
 		return ""
 	}
 	if !s.Trusted(peer) {
+		if text != "" {
+			return text // peer.String(), without formatting it again
+		}
 		return peer.String()
 	}
 	src := peer
@@ -70,10 +73,22 @@ func (s *Sources) Trusted(a netip.Addr) bool {
 // parseAddr reads an address, with or without a port or brackets
 // (routes.SplitHost: the one host rule), as its unmapped form.
 func parseAddr(s string) (netip.Addr, bool) {
+	a, _, ok := parseAddrText(s)
+	return a, ok
+}
+
+// parseAddrText is parseAddr that also returns the address's text as
+// Addr.String writes it when s spells it so, else "": an IPv4 address
+// (netip.ParseAddr takes only its dotted decimal form, no leading zero)
+// is written as it was read (TestSourcesOfAgainstString).
+func parseAddrText(s string) (netip.Addr, string, bool) {
 	host, _ := routes.SplitHost(s)
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}, false
+		return netip.Addr{}, "", false
 	}
-	return a.Unmap().WithZone(""), true
+	if a.Is4() {
+		return a, host, true
+	}
+	return a.Unmap().WithZone(""), "", true
 }

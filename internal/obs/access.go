@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aliasgate/aliasgate/internal/pan"
 )
@@ -296,7 +297,7 @@ func finish(logger *slog.Logger, m *Metrics, listener string, r *http.Request, r
 	}
 	line := accessLine{
 		listener: listener,
-		method:   pan.MaskShown(r.Method),
+		method:   maskShown(r.Method),
 		host:     maskHost(r.Host),
 		path:     MaskPath(r.URL.Path),
 		queryLen: len(r.URL.RawQuery),
@@ -387,7 +388,7 @@ func maskHost(h string) string {
 	if !addrBytes(h) {
 		// A name: no address literal parses (and the two failed parses
 		// allocated their errors, once a request).
-		return pan.MaskShown(h)
+		return maskShown(h)
 	}
 	// Not with a zone: its text is free ("fe80::1%4111…").
 	if ap, err := netip.ParseAddrPort(h); err == nil && ap.Addr().Zone() == "" {
@@ -396,7 +397,7 @@ func maskHost(h string) string {
 	if a, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && a.Zone() == "" {
 		return h
 	}
-	return pan.MaskShown(h)
+	return maskShown(h)
 }
 
 // addrBytes reports whether h is made only of the bytes an address literal
@@ -436,7 +437,40 @@ func MaskPath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return pan.MaskShown(p)
+	return maskShown(p)
+}
+
+// maskShown is pan.MaskShown(s), without its scan of a string mayHoldCard
+// rules out.
+func maskShown(s string) string {
+	if !mayHoldCard(s) {
+		return s
+	}
+	return pan.MaskShown(s)
+}
+
+// mayHoldCard reports whether s may spell a card number in any way package
+// pan reads. It is false when s has no byte a digit is written with (an
+// ASCII digit, a byte of a character outside ASCII, which may be another
+// script's digit, or an escape's '%', '\\' or '&'), and when s is shorter
+// than the shortest card number (each digit, in any spelling, takes a byte
+// at least) and has no byte a number in exponent notation, a fraction or an
+// escape starts from (pan.MayHoldNumber: only those write a number with
+// fewer bytes than digits). maskNumbers applies the second rule to bytes
+// (TestMaskShownAgainstPan, FuzzMaskShownAgainstPan).
+func mayHoldCard(s string) bool {
+	return hasDigitByte(s) && (len(s) >= pan.MinLen || pan.MayHoldNumber(s))
+}
+
+// hasDigitByte reports whether s has an ASCII digit, a byte of a character
+// outside ASCII, '%', '\\' or '&' (mayHoldCard).
+func hasDigitByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c-'0' <= 9 || c >= utf8.RuneSelf || c == '%' || c == '\\' || c == '&' {
+			return true
+		}
+	}
+	return false
 }
 
 func maskTokAliases(p string) string {

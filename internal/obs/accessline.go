@@ -49,7 +49,7 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	// ten, masked as the writer's scan masks it in every other line
 	// (TestAccessLineTimeInAnyZoneHoldsNoCardNumber).
 	from := len(b)
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = appendRFC3339Nano(b, t)
 	if b[len(b)-1] != 'Z' {
 		b = maskNumbers(b, from)
 	}
@@ -86,14 +86,14 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	b = append(b, `,"bytes":`...)
 	b = appendLogInt(b, l.bytes)
 	b = append(b, `,"duration_ms":`...)
-	b = appendLogFloat(b, millis(l.d))
+	b = appendLogMillis(b, l.d)
 	if l.vault > 0 {
 		b = append(b, `,"vault_ms":`...)
-		b = appendLogFloat(b, millis(l.vault))
+		b = appendLogMillis(b, l.vault)
 	}
 	if l.upstream > 0 {
 		b = append(b, `,"upstream_ms":`...)
-		b = appendLogFloat(b, millis(l.upstream))
+		b = appendLogMillis(b, l.upstream)
 	}
 	b = append(b, `,"remote":`...)
 	b = appendLogString(b, l.remote)
@@ -106,6 +106,39 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 	s.pool.Put(bp)
 }
 
+// appendRFC3339Nano appends t.AppendFormat(b, time.RFC3339Nano) without
+// parsing the layout, for a time whose zone is UTC's offset and whose year
+// has 4 digits (the access lines' times); any other goes to AppendFormat
+// (TestAppendRFC3339NanoAgainstFormat, FuzzAppendRFC3339Nano).
+func appendRFC3339Nano(b []byte, t time.Time) []byte {
+	if _, off := t.Zone(); off != 0 {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	u := t.UTC()
+	year, month, day := u.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	hour, minute, sec := u.Clock()
+	// 2006-01-02T15:04:05.999999999Z, filled in up to the seconds.
+	t30 := [30]byte{byte('0' + year/1000), byte('0' + year/100%10), byte('0' + year/10%10), byte('0' + year%10), '-',
+		byte('0' + month/10), byte('0' + month%10), '-', byte('0' + day/10), byte('0' + day%10), 'T',
+		byte('0' + hour/10), byte('0' + hour%10), ':', byte('0' + minute/10), byte('0' + minute%10), ':',
+		byte('0' + sec/10), byte('0' + sec%10)}
+	n := 19
+	if ns := u.Nanosecond(); ns != 0 {
+		t30[19] = '.'
+		for i := 28; i > 19; i-- {
+			t30[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		for n = 29; t30[n-1] == '0'; n-- { // the fraction's trailing zeros go
+		}
+	}
+	t30[n] = 'Z'
+	return append(b, t30[:n+1]...)
+}
+
 // appendLogString appends s as scrubAttr and slog's JSON handler write a
 // string value: card numbers masked, then quoted and escaped; and, when
 // escaping changed it, masked again as the writer's scan of the line would:
@@ -113,8 +146,10 @@ func (s *lineSink) writeAccess(t time.Time, l *accessLine) {
 // \u2028) that join the digits after it, so "\x04" and fifteen 1s, no card
 // number, are written "\u0004111111111111111", which reads as one
 // (TestAccessLineEscapesFormNoCardNumber).
+// A string mayHoldCard rules out is not scanned (most fields of a line:
+// the listener, the method, the route, a short path).
 func appendLogString(b []byte, s string) []byte {
-	if mayHoldRun(s) {
+	if mayHoldCard(s) && mayHoldRun(s) {
 		s = pan.MaskAll(s)
 	}
 	from := len(b)
@@ -141,6 +176,35 @@ func appendLogInt(b []byte, n int64) []byte {
 // of the line would mask them.
 func appendLogFloat(b []byte, f float64) []byte {
 	return maskNumbers(appendJSONFloat(b, f), len(b))
+}
+
+// appendLogMillis appends d in milliseconds as appendLogFloat(b,
+// millis(d)) does, without formatting a float: millis(d) is a whole number
+// of microseconds over 1000, correctly rounded, which encoding/json's
+// shortest form writes as the exact decimal (at most 3 decimals, trailing
+// zeros dropped) for any value under 10^15 µs (fewer than 16 significant
+// digits, which a float64 tells apart). Its digits are masked as the
+// writer's scan would mask them; a decimal of digits and one '.' shorter
+// than the shortest card number holds none (no exponent: its digits are
+// its number's), and is not scanned. A negative or larger d goes the
+// float's way (TestAppendLogMillisAgainstFloat, FuzzAppendLogMillis).
+func appendLogMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 || us >= 1e15 {
+		return appendLogFloat(b, millis(d))
+	}
+	from := len(b)
+	b = strconv.AppendInt(b, us/1000, 10)
+	if frac := us % 1000; frac != 0 {
+		b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
+	}
+	if len(b)-from >= pan.MinLen {
+		b = maskNumbers(b, from)
+	}
+	return b
 }
 
 // maskNumbers masks the card numbers in b[from:] as the scrubbing writer
@@ -197,7 +261,9 @@ func appendJSONString(b []byte, s string) []byte { return appendJSONStringMode(b
 func appendJSONStringMode(b []byte, s string, marshal bool) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	// The bytes before plainLen's are written as they are: the loop
+	// below starts past them.
+	for i := plainLen(s); i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
@@ -245,4 +311,30 @@ func appendJSONStringMode(b []byte, s string, marshal bool) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainLen returns the length of the run of bytes at the start of s that a
+// JSON string holds as they are (appendJSONStringMode): printable ASCII but
+// '"' and '\\'. It reads 8 bytes at a time (an access line's fields are
+// such bytes throughout).
+func plainLen(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		_ = s[i+7] // one bounds check: the 8 loads are one
+		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bs := v^('"'*ones), v^('\\'*ones)
+		// The high bit of a byte set: a byte under 0x20, 0x80 or over,
+		// '"' or '\\' (each test exact as to whether any byte is one).
+		if ((v-0x20*ones)&^v|v|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
 }
