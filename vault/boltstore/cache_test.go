@@ -12,6 +12,7 @@ import (
 
 	"github.com/aliasgate/aliasgate/vault"
 	"github.com/aliasgate/aliasgate/vault/boltstore"
+	"github.com/aliasgate/aliasgate/vault/vaulttest"
 )
 
 // The read cache (cache.go) must answer every look-up exactly as a read of
@@ -46,15 +47,7 @@ func cacheStore(t *testing.T, path string, opts boltstore.Options, now *atomic.I
 
 func putRecs(t *testing.T, s *boltstore.Store, recs ...*vault.Record) {
 	t.Helper()
-	items := make([]vault.PutItem, len(recs))
-	for i, r := range recs {
-		items[i] = vault.PutItem{Record: r}
-	}
-	res, err := s.Put(context.Background(), items)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range res {
+	for i, r := range vaulttest.Put(t, s, recs...) {
 		if r.Status != vault.PutCreated {
 			t.Fatalf("Put %s: status %v", recs[i].Alias, r.Status)
 		}

@@ -73,7 +73,7 @@ func fill(t *testing.T, s persistentStore, clk *Clock, n int) []*vault.Record {
 	vol.Storage, vol.ExpiresAt = vault.StorageVolatile, clk.Now().Add(time.Hour)
 	gone := rec("tok_expired", "expired", clk.Now())
 	gone.ExpiresAt = clk.Now().Add(time.Second)
-	put(t, s, append(append([]*vault.Record(nil), recs...), vol, gone)...)
+	Put(t, s, append(append([]*vault.Record(nil), recs...), vol, gone)...)
 	clk.Advance(2 * time.Second)
 	for _, k := range []string{"dek/1", "other"} {
 		if _, err := s.PutMetaIfAbsent(ctx, k, []byte("meta "+k)); err != nil {
@@ -123,7 +123,7 @@ func copyAll(t *testing.T, src, dst persistentStore, page int) {
 			t.Fatalf("ScanRecords returned %d records for limit %d", len(recs), page)
 		}
 		if len(recs) > 0 {
-			for i, res := range put(t, dst, recs...) {
+			for i, res := range Put(t, dst, recs...) {
 				if res.Status == vault.PutCollision {
 					t.Fatalf("import of %s collided", recs[i].Alias)
 				}
@@ -259,7 +259,7 @@ func testRekey(t *testing.T, h Harness) {
 	s := openPersistent(t, h, clk.Now)
 	ctx := context.Background()
 	a, b := rec("tok_a", "a", clk.Now()), rec("tok_b", "b", clk.Now())
-	put(t, s, a, b)
+	Put(t, s, a, b)
 	n, err := s.Rekey(ctx, []vault.RekeyItem{
 		{Alias: "tok_a", OldVersion: 1, NewVersion: 2, Ciphertext: []byte("new a")},
 		{Alias: "tok_b", OldVersion: 3, NewVersion: 4, Ciphertext: []byte("new b")}, // stale: b is version 1

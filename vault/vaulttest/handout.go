@@ -30,7 +30,7 @@ func testHandOutRelease(t *testing.T, h Harness) {
 	owned.Owner = "acct_b"
 	vol := rec("tok_vol", "", clk.Now())
 	vol.Storage, vol.ExpiresAt = vault.StorageVolatile, clk.Now().Add(time.Minute)
-	put(t, s, free, handed, owned, vol)
+	Put(t, s, free, handed, owned, vol)
 
 	live, err := s.HandOut(ctx, []string{"tok_handed", "tok_absent", "tok_handed", "tok_owned"})
 	if err != nil {
@@ -77,7 +77,7 @@ func testHandOutRelease(t *testing.T, h Harness) {
 		t.Fatalf("Delete of a handed-out alias: %v", err)
 	}
 	again := rec("tok_handed", "handed again", clk.Now())
-	if res := put(t, s, again); res[0].Status != vault.PutCreated {
+	if res := Put(t, s, again); res[0].Status != vault.PutCreated {
 		t.Fatalf("re-put = %v, want created", res[0].Status)
 	}
 	if err := s.Release(ctx, "tok_handed", ""); err != nil {
@@ -87,7 +87,7 @@ func testHandOutRelease(t *testing.T, h Harness) {
 	// An expired record is not live: nothing is marked.
 	exp := rec("tok_exp", "exp", clk.Now())
 	exp.Storage, exp.ExpiresAt = vault.StorageVolatile, clk.Now().Add(time.Second)
-	put(t, s, exp)
+	Put(t, s, exp)
 	clk.Advance(time.Second)
 	if live, err := s.HandOut(ctx, []string{"tok_exp"}); err != nil || live[0] {
 		t.Fatalf("HandOut of an expired alias = %v, %v; want not live", live, err)
@@ -111,7 +111,7 @@ func testHandOutReleaseRace(t *testing.T, h Harness) {
 	for i := range recs {
 		recs[i] = rec(fmt.Sprintf("tok_race_%02d", i), fmt.Sprintf("race %d", i), clk.Now())
 	}
-	put(t, s, recs...)
+	Put(t, s, recs...)
 	live := make([]bool, n)
 	rels := make([]error, n)
 	var wg sync.WaitGroup

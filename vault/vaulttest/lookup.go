@@ -26,7 +26,7 @@ func testLookupRecords(t *testing.T, h Harness) {
 	gone := rec("tok_l3", "deleted", clk.Now())
 	expiring := rec("tok_l4", "expiring", clk.Now())
 	expiring.ExpiresAt = clk.Now().Add(time.Second)
-	put(t, s, live, owned, gone, expiring)
+	Put(t, s, live, owned, gone, expiring)
 	if err := s.Delete(ctx, gone.Alias, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func testLookupRecordsWhileReplaced(t *testing.T, h Harness) {
 		r := rec(fmt.Sprintf("tok_rp%d_0", i), fmt.Sprint("replaced-", i), clk.Now())
 		keys[i] = r.IndexKey
 		written[r.Alias] = r.Ciphertext
-		put(t, s, r)
+		Put(t, s, r)
 	}
 	stop := make(chan struct{})
 	errs := make(chan error, 1)

@@ -35,7 +35,7 @@ func testSetOwner(t *testing.T, h Harness) {
 	vol.Storage, vol.ExpiresAt = vault.StorageVolatile, clk.Now().Add(time.Hour)
 	exp := rec("tok_so_exp", "", clk.Now())
 	exp.Storage, exp.ExpiresAt = vault.StorageVolatile, clk.Now().Add(time.Second)
-	put(t, s, def, other, holder, vol, exp)
+	Put(t, s, def, other, holder, vol, exp)
 	clk.Advance(2 * time.Second)
 
 	// Refused: absent, expired, not from's. Nothing changes.
@@ -112,7 +112,7 @@ func testSetOwnerRace(t *testing.T, h Harness) {
 	s := open(t, h, clk.Now)
 	ctx := context.Background()
 	r := rec("tok_race", "race", clk.Now())
-	put(t, s, r)
+	Put(t, s, r)
 	const n = 8
 	errs := make([]error, n)
 	var wg sync.WaitGroup

@@ -24,14 +24,14 @@ func testOwner(t *testing.T, h Harness) {
 	def := rec("tok_default", "default value", clk.Now())
 	vol := rec("tok_owned_vol", "", clk.Now())
 	vol.Owner, vol.Storage, vol.ExpiresAt = "acct_b", vault.StorageVolatile, clk.Now().Add(time.Hour)
-	put(t, s, owned, def, vol)
+	Put(t, s, owned, def, vol)
 	sameRecord(t, get1(t, s, "tok_owned"), owned)
 	sameRecord(t, get1(t, s, "tok_default"), def)
 	sameRecord(t, get1(t, s, "tok_owned_vol"), vol)
 	// A second Put of the same index key answers the owner's record.
 	again := rec("tok_owned2", "owned value", clk.Now())
 	again.Owner = "acct_b"
-	if res := put(t, s, again); res[0].Status != vault.PutExisting || res[0].Record.Owner != "acct_b" {
+	if res := Put(t, s, again); res[0].Status != vault.PutExisting || res[0].Record.Owner != "acct_b" {
 		t.Fatalf("Put of an indexed owned record again = %+v, want the existing record of acct_b", res[0])
 	}
 	// Classifiers can change without losing the owner.
@@ -57,7 +57,7 @@ func testDeleteOwner(t *testing.T, h Harness) {
 	def := rec("tok_dd", "delete default", clk.Now())
 	vol := rec("tok_dv", "", clk.Now())
 	vol.Owner, vol.Storage, vol.ExpiresAt = "acct_b", vault.StorageVolatile, clk.Now().Add(time.Hour)
-	put(t, s, owned, def, vol)
+	Put(t, s, owned, def, vol)
 	for _, c := range []struct{ alias, owner string }{
 		{"tok_do", ""}, {"tok_do", "acct_a"}, {"tok_do", "acct_b2"}, {"tok_dd", "acct_b"}, {"tok_dv", "acct_a"}, {"tok_dv", ""},
 	} {

@@ -146,7 +146,9 @@ func rec(alias, index string, created time.Time) *vault.Record {
 	return r
 }
 
-func put(t *testing.T, s vault.Store, recs ...*vault.Record) []vault.PutResult {
+// Put puts recs into s in one call and returns its results, failing t
+// on an error or a result count other than len(recs).
+func Put(t *testing.T, s vault.Store, recs ...*vault.Record) []vault.PutResult {
 	t.Helper()
 	items := make([]vault.PutItem, len(recs))
 	for i, r := range recs {
@@ -189,7 +191,7 @@ func testPutGet(t *testing.T, h Harness) {
 	clk := NewClock()
 	s := open(t, h, clk.Now)
 	r := rec("tok_a", "v1", clk.Now())
-	res := put(t, s, r)
+	res := Put(t, s, r)
 	if res[0].Status != vault.PutCreated {
 		t.Fatalf("status = %v, want created", res[0].Status)
 	}
@@ -212,8 +214,8 @@ func testIndexExisting(t *testing.T, h Harness) {
 	clk := NewClock()
 	s := open(t, h, clk.Now)
 	first := rec("tok_1", "same", clk.Now())
-	put(t, s, first)
-	res := put(t, s, rec("tok_2", "same", clk.Now()))
+	Put(t, s, first)
+	res := Put(t, s, rec("tok_2", "same", clk.Now()))
 	if res[0].Status != vault.PutExisting || res[0].Record == nil || res[0].Record.Alias != "tok_1" {
 		t.Fatalf("second put = %+v, want existing tok_1", res[0])
 	}
@@ -225,7 +227,7 @@ func testIndexExisting(t *testing.T, h Harness) {
 func testIndexSameCall(t *testing.T, h Harness) {
 	clk := NewClock()
 	s := open(t, h, clk.Now)
-	res := put(t, s, rec("tok_x", "dup", clk.Now()), rec("tok_y", "dup", clk.Now()), rec("tok_z", "other", clk.Now()))
+	res := Put(t, s, rec("tok_x", "dup", clk.Now()), rec("tok_y", "dup", clk.Now()), rec("tok_z", "other", clk.Now()))
 	if res[0].Status != vault.PutCreated || res[1].Status != vault.PutExisting || res[1].Record.Alias != "tok_x" || res[2].Status != vault.PutCreated {
 		t.Fatalf("results = %+v", res)
 	}
@@ -235,8 +237,8 @@ func testCollision(t *testing.T, h Harness) {
 	clk := NewClock()
 	s := open(t, h, clk.Now)
 	orig := rec("tok_c", "v1", clk.Now())
-	put(t, s, orig)
-	res := put(t, s, rec("tok_c", "v2", clk.Now()))
+	Put(t, s, orig)
+	res := Put(t, s, rec("tok_c", "v2", clk.Now()))
 	if res[0].Status != vault.PutCollision {
 		t.Fatalf("status = %v, want collision", res[0].Status)
 	}
@@ -251,7 +253,7 @@ func testDelete(t *testing.T, h Harness) {
 	clk := NewClock()
 	s := open(t, h, clk.Now)
 	r := rec("tok_d", "val", clk.Now())
-	put(t, s, r)
+	Put(t, s, r)
 	ctx := context.Background()
 	if err := s.Delete(ctx, "tok_d", ""); err != nil {
 		t.Fatalf("Delete: %v", err)
@@ -266,7 +268,7 @@ func testDelete(t *testing.T, h Harness) {
 	if err := s.Delete(ctx, "tok_d", ""); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("second Delete = %v, want ErrNotFound", err)
 	}
-	if res := put(t, s, rec("tok_e", "val", clk.Now())); res[0].Status != vault.PutCreated {
+	if res := Put(t, s, rec("tok_e", "val", clk.Now())); res[0].Status != vault.PutCreated {
 		t.Fatalf("re-put after delete = %v, want created", res[0].Status)
 	}
 }
@@ -278,7 +280,7 @@ func testExpiry(t *testing.T, h Harness) {
 	r := rec("tok_v", "", clk.Now())
 	r.Storage = vault.StorageVolatile
 	r.ExpiresAt = clk.Now().Add(time.Hour)
-	put(t, s, r)
+	Put(t, s, r)
 	clk.Advance(time.Hour - time.Millisecond)
 	sameRecord(t, get1(t, s, "tok_v"), r)
 	clk.Advance(time.Millisecond)
@@ -292,13 +294,13 @@ func testExpiry(t *testing.T, h Harness) {
 		t.Fatalf("SetClassifiers(expired) = %v, want ErrNotFound", err)
 	}
 	// The alias of an expired record is free again.
-	if res := put(t, s, rec("tok_v", "", clk.Now())); res[0].Status != vault.PutCreated {
+	if res := Put(t, s, rec("tok_v", "", clk.Now())); res[0].Status != vault.PutCreated {
 		t.Fatalf("put over expired alias = %v, want created", res[0].Status)
 	}
 	// An expired record behind an index key does not block a new one.
 	ix := rec("tok_i1", "indexed", clk.Now())
 	ix.ExpiresAt = clk.Now().Add(time.Second)
-	put(t, s, ix)
+	Put(t, s, ix)
 	clk.Advance(2 * time.Second)
 	keys, _ := s.LookupIndex(ctx, [][]byte{ix.IndexKey})
 	if keys[0] != "" {
@@ -307,7 +309,7 @@ func testExpiry(t *testing.T, h Harness) {
 			t.Fatal("index points at an expired record that is still returned")
 		}
 	}
-	if res := put(t, s, rec("tok_i2", "indexed", clk.Now())); res[0].Status != vault.PutCreated {
+	if res := Put(t, s, rec("tok_i2", "indexed", clk.Now())); res[0].Status != vault.PutCreated {
 		t.Fatalf("put after indexed record expired = %v, want created", res[0].Status)
 	}
 }
@@ -316,7 +318,7 @@ func testSetClassifiers(t *testing.T, h Harness) {
 	clk := NewClock()
 	s := open(t, h, clk.Now)
 	ctx := context.Background()
-	put(t, s, rec("tok_s1", "a", clk.Now()), rec("tok_s2", "b", clk.Now()))
+	Put(t, s, rec("tok_s1", "a", clk.Now()), rec("tok_s2", "b", clk.Now()))
 	if err := s.SetClassifiers(ctx, []string{"tok_s1", "tok_s2", "missing"}, []string{"pan", "test"}); err != nil {
 		t.Fatalf("SetClassifiers: %v", err)
 	}
