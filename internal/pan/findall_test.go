@@ -17,10 +17,10 @@ import (
 // (numScan) and numbersTo read them from the runs of digits, with the
 // scan it stopped at every 'e', 'E' and '.' with: the oracle of the
 // differential tests below (TestFindAllSameAsTwoCalls,
-// FuzzFindAllAgainstTwoCalls). Copied from the commit before the change;
-// only the names differ.
+// FuzzFindAllAgainstTwoCalls). Copied from the commit before the change,
+// but for its fractions, read by the older reading (prevFindRounded) and
+// not by roundedAt, whose shortcut (shortWhole) came with the change.
 func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
-	var rounded []number
 	esc := -1
 	for i := 0; ; i++ {
 		if i = prevNextNumberStart(s, i, esc < 0); i >= len(s) {
@@ -33,7 +33,9 @@ func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
 			// A number's 'e' or '.' has a digit before it and something
 			// after it.
 		case c == '.':
-			rounded = prevRoundedAt(s, i, rounded)
+			// A fraction: read below by the reading of fractions before
+			// roundedAt (prevFindRounded), which has no shortcut
+			// (shortWhole) to share with the code checked.
 		default: // 'e', 'E'
 			out = exponentAt(s, i, out)
 		}
@@ -41,41 +43,7 @@ func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
 	if esc < 0 {
 		esc = len(s)
 	}
-	return append(out, rounded...), esc
-}
-
-// prevRoundedAt is roundedAt before its shortcut (shortWhole: a '.' after
-// fewer than MinLen-1 digits is no fraction), so that the oracle does not
-// share it.
-func prevRoundedAt[T text](b T, i int, out []number) []number {
-	if !isDigit(b[i-1]) || !isDigit(b[i+1]) {
-		return out
-	}
-	j := i
-	for j > 0 && isDigit(b[j-1]) {
-		j--
-	}
-	k := i + 1
-	for k < len(b) && isDigit(b[k]) {
-		k++
-	}
-	if inWord(b, j) {
-		return out
-	}
-	if j > 0 && b[j-1] == '.' || k < len(b) && (b[k] == 'e' || b[k] == 'E' || b[k] == '.') {
-		return out
-	}
-	z := j
-	for z < i && b[z] == '0' {
-		z++
-	}
-	if i-z < MinLen-1 || i-z > 17 {
-		return out
-	}
-	if d, ok := roundedValue(string(b[j:k]), 0); ok && d != string(b[z:i]) {
-		out = append(out, number{start: j, end: k, digits: d})
-	}
-	return out
+	return prevFindRounded(s, out), esc
 }
 
 func prevNextNumberStart[T text](s T, i int, esc bool) int {
