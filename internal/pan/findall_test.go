@@ -2,6 +2,7 @@ package pan
 
 import (
 	"bufio"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"os"
@@ -16,10 +17,10 @@ import (
 // (numScan) and numbersTo read them from the runs of digits, with the
 // scan it stopped at every 'e', 'E' and '.' with: the oracle of the
 // differential tests below (TestFindAllSameAsTwoCalls,
-// FuzzFindAllAgainstTwoCalls). Copied from the commit before the change;
-// only the names differ.
+// FuzzFindAllAgainstTwoCalls). Copied from the commit before the change,
+// but for its fractions, read by the older reading (prevFindRounded) and
+// not by roundedAt, whose shortcut (shortWhole) came with the change.
 func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
-	var rounded []number
 	esc := -1
 	for i := 0; ; i++ {
 		if i = prevNextNumberStart(s, i, esc < 0); i >= len(s) {
@@ -32,7 +33,9 @@ func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
 			// A number's 'e' or '.' has a digit before it and something
 			// after it.
 		case c == '.':
-			rounded = roundedAt(s, i, rounded)
+			// A fraction: read below by the reading of fractions before
+			// roundedAt (prevFindRounded), which has no shortcut
+			// (shortWhole) to share with the code checked.
 		default: // 'e', 'E'
 			out = exponentAt(s, i, out)
 		}
@@ -40,7 +43,7 @@ func prevOnePassFindNumbers[T text](s T, out []number) ([]number, int) {
 	if esc < 0 {
 		esc = len(s)
 	}
-	return append(out, rounded...), esc
+	return prevFindRounded(s, out), esc
 }
 
 func prevNextNumberStart[T text](s T, i int, esc bool) int {
@@ -76,7 +79,7 @@ func prevNumberStartAt[T text](s T, i int, esc bool) bool {
 func sameAsTwoCalls(t *testing.T, b []byte) {
 	t.Helper()
 	found, esc := prevOnePassFindNumbers(b, nil)
-	want := numberDigits(b, found, esc)
+	want := prevNumberDigits(b, found, esc)
 	if got, gotEsc := findNumbers(b, nil); !slices.Equal(got, found) || gotEsc != esc {
 		t.Fatalf("findNumbers(%q) = %v %d, before %v %d", b, got, gotEsc, found, esc)
 	}
@@ -103,6 +106,28 @@ func sameAsTwoCalls(t *testing.T, b []byte) {
 			t.Fatalf("Find's pass over %q read numbers %v %d, before %v %d", b, got, gotEsc, found, esc)
 		}
 	}
+}
+
+// prevNumberDigits is numberDigits with the oracle's reading of the
+// unescaped text (prevOnePassFindNumbers), not findNumbers: the digits of
+// found, then those of the unescaped text's numbers not among them.
+func prevNumberDigits(b []byte, found []number, esc int) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(ns []number) {
+		for _, n := range ns {
+			if !seen[n.digits] || len(out) < len(found) {
+				seen[n.digits] = true
+				out = append(out, n.digits)
+			}
+		}
+	}
+	add(found)
+	if d := unescapeNumber(b, nil, esc); d != nil {
+		more, _ := prevOnePassFindNumbers(d, nil)
+		add(more)
+	}
+	return out
 }
 
 // maxFoundOfTheLeakGuard is the bound the proxies' leak guard passes
@@ -176,7 +201,118 @@ func findAllTexts(rng *rand.Rand) []string {
 		}
 		texts = append(texts, b.String())
 	}
+	texts = append(texts, spelledNumberTexts(rng, 20000)...)
 	return appendRandomTexts(texts, rng, 20000, 40, "0123456789411111111111111 ..eE+-%\\&#;xu$a\"\xef\xbc\x94\xc2\xa0")
+}
+
+// spelledNumberTexts returns n texts of card numbers written as numbers
+// (trailing zeros and a negative exponent, a shifted point, a fraction a
+// parser rounds, a short mantissa, a leading point, a sign or leading
+// zeros), each character spelled at random as itself or in one of the
+// escapes Find decodes (%34, \u0034, &#52;, &#x34;, %u0034, &#0000052, a
+// full-width digit, %2534) or followed by an invisible character or a
+// separator, among fillers that end or start runs of digits, escapes and
+// units, some cut anywhere: a number's digits, point and exponent fall on
+// every side of the units FindAll's pass hands on. Random texts of bytes
+// make a number of a card's value too rarely to test that.
+func spelledNumberTexts(rng *rand.Rand, n int) []string {
+	fillers := []string{"x", " ", `"`, ":", ",", `{"a":`, "e", "E", ".", "..", "-", "+", "%", `\`, "&", "&#", `\u`, "%3",
+		"1", "12", "12345678901", "123456789012", "1234567890123", "4111111111111111", "\uff14", "\u00a0", "\u200b", "\xff",
+		"000000000000", "price", "5.0", "203.0.113.7", "1e5", "%2E", "%65", "&#46;", `\u002e`, `\u0065`, "%2D"}
+	texts := make([]string, 0, n)
+	var b strings.Builder
+	for range n {
+		b.Reset()
+		for k := 1 + rng.IntN(6); k > 0; k-- {
+			if rng.IntN(2) == 0 {
+				for _, c := range []byte(cardAsNumber(rng)) {
+					b.WriteString(spellNumberByte(rng, c))
+				}
+			}
+			for m := rng.IntN(4); m > 0; m-- {
+				b.WriteString(fillers[rng.IntN(len(fillers))])
+			}
+		}
+		t := b.String()
+		if rng.IntN(5) == 0 && len(t) > 0 {
+			i := rng.IntN(len(t))
+			t = t[i : i+rng.IntN(len(t)-i+1)]
+		}
+		texts = append(texts, t)
+	}
+	return texts
+}
+
+// cardAsNumber returns a Luhn-valid number of 13 to 19 digits (some with
+// trailing zeros) written as a number whose value is it or rounds to it.
+func cardAsNumber(rng *rand.Rand) string {
+	d := make([]byte, 12+rng.IntN(7))
+	d[0] = "3456"[rng.IntN(4)]
+	for i := 1; i < len(d); i++ {
+		d[i] = byte('0' + rng.IntN(10))
+	}
+	if rng.IntN(3) == 0 {
+		for i := 1 + rng.IntN(len(d)-1); i < len(d); i++ {
+			d[i] = '0'
+		}
+	}
+	c := string(d) + string(CheckDigit(d))
+	p := 1 + rng.IntN(len(c)-1)
+	var s string
+	switch rng.IntN(6) {
+	case 0:
+		k := rng.IntN(5)
+		s = c + strings.Repeat("0", k) + "e-" + strconv.Itoa(k)
+	case 1:
+		s = c[:p] + "." + c[p:] + "e" + strconv.Itoa(len(c)-p)
+	case 2:
+		if last := c[len(c)-1]; last > '0' {
+			s = c[:len(c)-1] + string(last-1) + "." + strconv.Itoa(5+rng.IntN(5))
+		} else {
+			s = c + ".0" + strconv.Itoa(rng.IntN(5))
+		}
+	case 3:
+		t := strings.TrimRight(c, "0")
+		s = t + []string{"e", ".e", "E", ".E", "e+", ".0e"}[rng.IntN(6)] + strconv.Itoa(len(c)-len(t))
+	case 4:
+		s = "." + c + "e" + strconv.Itoa(len(c))
+	default:
+		s = c[:p] + "." + c[p:]
+	}
+	if rng.IntN(4) == 0 {
+		s = []string{"-", "+", "0", "00", "-0"}[rng.IntN(5)] + s
+	}
+	return s
+}
+
+// spellNumberByte returns c as itself, in an escape Find decodes, or
+// followed by an invisible character or a separator.
+func spellNumberByte(rng *rand.Rand, c byte) string {
+	if rng.IntN(3) != 0 {
+		return string(c)
+	}
+	switch rng.IntN(9) {
+	case 0:
+		return fmt.Sprintf("%%%02X", c)
+	case 1:
+		return fmt.Sprintf("\\u%04x", c)
+	case 2:
+		return fmt.Sprintf("&#%d;", c)
+	case 3:
+		return fmt.Sprintf("&#x%x;", c)
+	case 4:
+		return fmt.Sprintf("%%u%04X", c)
+	case 5:
+		if isDigit(c) {
+			return string(rune(0xff10 + int(c-'0')))
+		}
+		return string(c)
+	case 6:
+		return fmt.Sprintf("&#%07d", c)
+	case 7:
+		return fmt.Sprintf("%%25%02X", c)
+	}
+	return string(c) + []string{"\u200b", "\u00ad", " ", "-", "\u00a0"}[rng.IntN(5)]
 }
 
 // TestFindAllSameAsTwoCalls: FindAll finds what FindMax and the exponent
@@ -240,6 +376,9 @@ func FuzzFindAllAgainstTwoCalls(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	for _, s := range findAllTexts(rand.New(rand.NewPCG(61, 67)))[:600] {
+		f.Add([]byte(s))
+	}
+	for _, s := range spelledNumberTexts(rand.New(rand.NewPCG(79, 83)), 600) {
 		f.Add([]byte(s))
 	}
 	f.Add(checkoutBody(visa))
