@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -72,17 +71,7 @@ func TestRoutesTestAgreesWithTheGatewayOnEarlyRefusals(t *testing.T) {
         match: {content_type: json, path: "^/loose/json$"}
         targets: [{json: card.number, format: FPE_SIX_T_FOUR}]
 `
-	dir := t.TempDir()
-	routesFile := writeIn(t, dir, "routes.yaml", []byte(doc))
-	set, err := routes.LoadFile(routesFile, routeOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, closeVault, err := dryRunTokenizer(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeVault()
+	dir, routesFile, set, tok := dryRunRoutes(t, doc)
 	in, err := proxy.NewInbound(proxy.InboundOptions{Table: routes.NewTable(set), Tokenizer: tok})
 	if err != nil {
 		t.Fatal(err)
