@@ -668,9 +668,16 @@ func (kr *Keyring) openAppend(ctx context.Context, dst []byte, r *Record) (buf, 
 // hmac.New allocates and keys two SHA-256 states, which was most of the
 // cost for a short value.
 func (kr *Keyring) indexKeyFor(owner string, f Format, value string) []byte {
+	return kr.appendIndexKey(nil, owner, f, value)
+}
+
+// appendIndexKey appends indexKeyFor(owner, f, value) to dst (sha256.Size
+// bytes) and returns the extended buffer: with the room in dst, no
+// allocation.
+func (kr *Keyring) appendIndexKey(dst []byte, owner string, f Format, value string) []byte {
 	m := kr.getIndexMAC()
 	defer kr.putIndexMAC(m)
-	return m.sum(nil, owner, f, value)
+	return m.sum(dst, owner, f, value)
 }
 
 // indexMAC is a keyed HMAC-SHA256 state of the index key with a buffer

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -682,12 +683,18 @@ type item struct {
 	owner       string // Record.Owner of the calling account
 	done        bool
 	detail      bool // RedactRequest.Detail
+	// sharedClassifiers says that classifiers is a list the Service
+	// remembers (acceptedClassifiers.check): read only, copied into a
+	// new record (newRecord).
+	sharedClassifiers bool
 }
 
 // prepare validates reqs into items. The items' values are copies of the
-// requests' values, all in one buffer, or values decrypted for the
-// requests that name an alias: the caller wipes them when it is done
-// (wipeItems); prepare wipes them itself when it fails.
+// requests' values, or values decrypted for the requests that name an
+// alias: the caller wipes them when it is done (wipeItems); prepare wipes
+// them itself when it fails. The copies are made once every item is
+// valid, in one buffer that also holds the index keys of the persistent
+// items after their values (a key is no secret, and is never wiped).
 func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) (_ []item, err error) {
 	items := make([]item, len(reqs))
 	defer func() {
@@ -695,13 +702,7 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			wipeItems(items)
 		}
 	}()
-	size := 0
-	for _, r := range reqs {
-		if r.Alias == "" && len(r.Value) <= s.maxValue { // at most what is copied below
-			size += len(r.Value)
-		}
-	}
-	values := make([]byte, 0, size)
+	size := 0 // the values to copy, once all are valid
 	var bad []ItemError
 	var fromAlias []int
 	for i, r := range reqs {
@@ -723,11 +724,11 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			bad = append(bad, ItemError{Index: i, Field: "storage", Err: err})
 		}
 		it.storage = st
-		cls, err := s.accepted.check(r.Classifiers)
+		cls, shared, err := s.accepted.check(r.Classifiers)
 		if err != nil {
 			bad = append(bad, ItemError{Index: i, Field: "classifiers", Err: err})
 		}
-		it.classifiers = cls
+		it.classifiers, it.sharedClassifiers = cls, shared
 		switch {
 		case r.Value == "":
 			bad = append(bad, ItemError{Index: i, Field: "value", Err: fmt.Errorf("%w: empty", ErrInvalidValue)})
@@ -737,8 +738,7 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			if err := f.Check(r.Value); err != nil {
 				bad = append(bad, ItemError{Index: i, Field: "format", Err: err})
 			}
-			values = append(values, r.Value...)
-			it.value = values[len(values)-len(r.Value) : len(values) : len(values)]
+			size += len(r.Value)
 		}
 	}
 	if len(fromAlias) > 0 && len(bad) == 0 {
@@ -784,7 +784,20 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 	}
 	for i := range items {
 		if items[i].storage == StoragePersistent {
-			items[i].indexKey = s.keys.indexKeyFor(owner, items[i].format, string(items[i].value))
+			size += sha256.Size
+		}
+	}
+	buf := make([]byte, 0, size)
+	for i, r := range reqs {
+		it := &items[i]
+		if r.Alias == "" { // valid: every such request's value is copied
+			buf = append(buf, r.Value...)
+			it.value = buf[len(buf)-len(r.Value) : len(buf) : len(buf)]
+		}
+		if it.storage == StoragePersistent {
+			n := len(buf)
+			buf = s.keys.appendIndexKey(buf, owner, it.format, string(it.value))
+			it.indexKey = buf[n:len(buf):len(buf)]
 		}
 	}
 	return items, nil
@@ -856,13 +869,11 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 		if round == maxPutRounds {
 			return made, fmt.Errorf("vault: redact: %w", ErrAliasSpaceExhausted)
 		}
-		puts := make([]PutItem, len(pending))
+		puts := newPuts(len(pending))
 		for j, i := range pending {
-			rec, err := s.newRecord(&items[i], now)
-			if err != nil {
+			if err := s.newRecord(puts[j].Record, &items[i], now); err != nil {
 				return made, err
 			}
-			puts[j] = PutItem{Record: rec}
 		}
 		taken, err := s.takenElsewhere(ctx, opRedact, other, puts)
 		if err != nil {
@@ -938,24 +949,50 @@ func (s *Service) write(ctx context.Context, items []item, out []Token, storage 
 	return made, nil
 }
 
-func (s *Service) newRecord(it *item, now time.Time) (*Record, error) {
+// newPuts returns n PutItems, each naming a zeroed Record of its own: for
+// one item (a message's CVC, or its card number), the record and the list
+// in one allocation.
+func newPuts(n int) []PutItem {
+	if n == 1 {
+		one := new(struct {
+			rec  Record
+			puts [1]PutItem
+		})
+		one.puts[0].Record = &one.rec
+		return one.puts[:]
+	}
+	puts := make([]PutItem, n)
+	recs := make([]Record, n)
+	for j := range puts {
+		puts[j].Record = &recs[j]
+	}
+	return puts
+}
+
+// newRecord fills rec, a zeroed Record, with a new record of it made at
+// now.
+func (s *Service) newRecord(rec *Record, it *item, now time.Time) error {
 	alias, err := it.format.generate(string(it.value), s.env, s.rand)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ver, ct, err := s.keys.seal(alias, it.value)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rec := &Record{Alias: alias, Format: it.format, Storage: it.storage, KeyVersion: ver, Ciphertext: ct,
-		Classifiers: it.classifiers, CreatedAt: now, IndexKey: it.indexKey, Owner: it.owner}
+	cls := it.classifiers
+	if it.sharedClassifiers {
+		cls = ownClassifiers(cls)
+	}
+	*rec = Record{Alias: alias, Format: it.format, Storage: it.storage, KeyVersion: ver, Ciphertext: ct,
+		Classifiers: cls, CreatedAt: now, IndexKey: it.indexKey, Owner: it.owner}
 	if it.storage == StorageVolatile {
 		rec.ExpiresAt = it.expiresAt
 		if rec.ExpiresAt.IsZero() {
 			rec.ExpiresAt = now.Add(s.ttl)
 		}
 	}
-	return rec, nil
+	return nil
 }
 
 // takenElsewhere reports which new aliases already exist in other. Aliases
@@ -1644,18 +1681,19 @@ type acceptedClassifiers struct {
 // redacting filters of a few routes.
 const acceptedLists = 4
 
-// check is checkClassifiers(in): a list equal to one accepted before gets
-// the same answer (a copy of it, as checkClassifiers makes) without being
-// checked again.
-func (a *acceptedClassifiers) check(in []string) ([]string, error) {
+// check is checkClassifiers(in), but a list equal to one accepted before
+// gets that remembered list itself, without being checked again, and
+// shared true: it must never be changed, and is copied (ownClassifiers)
+// only where it leaves the call, in a new record. Most redactions of a
+// route's values find their record and never need the copy.
+func (a *acceptedClassifiers) check(in []string) (_ []string, shared bool, _ error) {
 	if len(in) == 0 {
-		return checkClassifiers(in)
+		out, err := checkClassifiers(in)
+		return out, false, err
 	}
 	for i := range a.lists {
 		if l := a.lists[i].Load(); l != nil && slices.Equal(*l, in) {
-			out := make([]string, len(in))
-			copy(out, in)
-			return out, nil
+			return *l, true, nil
 		}
 	}
 	out, err := checkClassifiers(in)
@@ -1663,7 +1701,15 @@ func (a *acceptedClassifiers) check(in []string) ([]string, error) {
 		l := slices.Clone(in)
 		a.lists[a.next.Add(1)%acceptedLists].Store(&l)
 	}
-	return out, err
+	return out, false, err
+}
+
+// ownClassifiers returns a copy of a list acceptedClassifiers remembers,
+// as checkClassifiers would have made it (of its length and capacity).
+func ownClassifiers(l []string) []string {
+	out := make([]string, len(l))
+	copy(out, l)
+	return out
 }
 
 // checkClassifiers validates classifiers and returns them without
