@@ -5,6 +5,7 @@ package memstore_test
 import (
 	"fmt"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -78,5 +79,44 @@ func BenchmarkCompact(b *testing.B) {
 	}
 	for b.Loop() {
 		memstore.Compact(s)
+	}
+}
+
+// BenchmarkPutLarge is the Put of one new volatile record (a CVC, as a
+// Redact makes one) into a store that holds 300,000 others (a busy
+// gateway's last TTL): the records map is far larger than the CPU caches,
+// so each look-up of it is a cache miss or more.
+func BenchmarkPutLarge(b *testing.B) {
+	s := memstore.New(memstore.Options{SweepInterval: -1, MaxRecords: 1_000_000})
+	defer s.Close()
+	now := time.Now()
+	const n, batch = 300000, 1000
+	rec := func(i int) *vault.Record {
+		return &vault.Record{Alias: fmt.Sprintf("tok_live_%022d", i), Storage: vault.StorageVolatile,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour), Ciphertext: make([]byte, 40)}
+	}
+	for i := 0; i < n; i += batch {
+		items := make([]vault.PutItem, batch)
+		for j := range items {
+			items[j] = vault.PutItem{Record: rec(i + j)}
+		}
+		if _, err := s.Put(b.Context(), items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// One record put again and again under a new alias each time (the
+	// store keeps its own encoding); the alias's string is one of the
+	// allocations counted.
+	items := []vault.PutItem{{Record: rec(n)}}
+	alias := []byte("tok_live_")
+	next := int64(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		next++
+		items[0].Record.Alias = string(strconv.AppendInt(alias, next, 10))
+		res, err := s.Put(b.Context(), items)
+		if err != nil || res[0].Status != vault.PutCreated {
+			b.Fatal(res, err)
+		}
 	}
 }

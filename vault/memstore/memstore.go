@@ -203,19 +203,18 @@ type qent struct {
 
 func (a qent) before(b qent) bool { return a.exp < b.exp || a.exp == b.exp && a.seq < b.seq }
 
-// insertLocked stores a new record under alias and queues its expiry.
-// present says whether alias may still have an entry (its bytes are then
-// dropped); false when the caller has just found it has none, which saves
-// a look-up of the map.
-func (s *Store) insertLocked(alias string, r *vault.Record, present bool) {
+// insertLocked stores a new record under alias, whose key is k, and
+// queues its expiry. present says whether alias may still have an entry
+// (its bytes are then dropped); false when the caller has just found it
+// has none, which saves a look-up of the map.
+func (s *Store) insertLocked(k aliasKey, alias string, r *vault.Record, present bool) {
 	e := s.newEntryLocked(r)
 	s.seq++
 	e.seq = s.seq
-	var k aliasKey
 	if present {
 		k = s.setLocked(alias, e)
 	} else {
-		k = s.records.set(alias, e)
+		s.records.setKey(k, alias, e)
 		s.compactIfWastefulLocked()
 	}
 	if e.exp != 0 {
@@ -437,7 +436,8 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				}
 			}
 		}
-		ex, present := s.records.get(r.Alias)
+		k := keyOf(r.Alias) // made once for the look-up and the insert
+		ex, present := s.records.m[k]
 		if present {
 			if !ex.expired(now) {
 				out[i] = vault.PutResult{Status: vault.PutCollision}
@@ -448,7 +448,7 @@ func (s *Store) Put(_ context.Context, items []vault.PutItem) ([]vault.PutResult
 				present = false
 			}
 		}
-		s.insertLocked(r.Alias, r, present)
+		s.insertLocked(k, r.Alias, r, present)
 		if r.IndexKey != nil {
 			s.index[string(r.IndexKey)] = r.Alias
 		}

@@ -68,11 +68,16 @@ func (rm recordMap) get(alias string) (entry, bool) {
 // set stores e under alias and returns its key.
 func (rm recordMap) set(alias string, e entry) aliasKey {
 	k := keyOf(alias)
+	rm.setKey(k, alias, e)
+	return k
+}
+
+// setKey stores e under alias, whose key (keyOf) is k.
+func (rm recordMap) setKey(k aliasKey, alias string, e entry) {
 	rm.m[k] = e
 	if k.n == hashedAlias {
 		rm.long[k] = alias
 	}
-	return k
 }
 
 func (rm recordMap) delKey(k aliasKey) {
