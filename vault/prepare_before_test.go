@@ -261,7 +261,10 @@ func comparePrepare(t *testing.T, ctx context.Context, reqs []RedactRequest) {
 		want, werr := prepareBefore(s, ctx, owner, reqs)
 		wantEvents := slices.Clone(au.events[n:])
 		n = len(au.events)
-		got, gerr := s.prepare(ctx, owner, reqs)
+		got, keys, gerr := s.prepare(ctx, owner, reqs)
+		if len(keys) != 0 || gerr == nil && keys != nil && cap(keys) != len(reqs) {
+			t.Fatalf("round %d, %+v: key list of %d (capacity %d)", round, reqs, len(keys), cap(keys))
+		}
 		gotEvents := au.events[n:]
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) || errors.Is(gerr, ErrNotFound) != errors.Is(werr, ErrNotFound) {
 			t.Fatalf("round %d, %+v: error %v, want %v", round, reqs, gerr, werr)

@@ -325,7 +325,7 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, 
 		return nil, fmt.Errorf("vault: redact: %w", err)
 	}
 	defer done()
-	items, err := s.prepare(ctx, s.owner(ctx), reqs)
+	items, keys, err := s.prepare(ctx, s.owner(ctx), reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +358,6 @@ func (s *Service) Redact(ctx context.Context, reqs []RedactRequest) (_ []Token, 
 	var merges []classifierMerge // existing records given new classifiers by this call
 
 	// Known persistent values: one batched index look-up.
-	var keys [][]byte
 	var keyIdx []int
 	for i := range items {
 		if items[i].indexKey != nil {
@@ -695,8 +694,10 @@ type item struct {
 // them itself when it fails. The copies are made once every item is
 // valid, in one buffer that also holds the index keys of the persistent
 // items after their values (a key is no secret, and is never wiped).
-func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) (_ []item, err error) {
-	items := make([]item, len(reqs))
+// keys is an empty list with room for the items' index keys, or nil
+// (newItems).
+func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactRequest) (_ []item, keys [][]byte, err error) {
+	items, keys := newItems(len(reqs))
 	defer func() {
 		if err != nil {
 			wipeItems(items)
@@ -748,7 +749,7 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 		recs, err := s.lookup(ctx, opRedact, aliases)
 		if err != nil {
-			return nil, fmt.Errorf("vault: redact: %w", err)
+			return nil, nil, fmt.Errorf("vault: redact: %w", err)
 		}
 		for j, i := range fromAlias {
 			it := &items[i]
@@ -758,7 +759,7 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			}
 			v, err := s.keys.open(ctx, recs[j].rec)
 			if err != nil {
-				return nil, fmt.Errorf("vault: redact: %w", err)
+				return nil, nil, fmt.Errorf("vault: redact: %w", err)
 			}
 			if reqs[i].Text && !utf8.Valid(v) {
 				clear(v)
@@ -775,12 +776,12 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 		if len(bad) > 0 {
 			if err := s.auditRefusedDetail(ctx, reqs, fromAlias, recs); err != nil {
-				return nil, fmt.Errorf("vault: redact: %w", err)
+				return nil, nil, fmt.Errorf("vault: redact: %w", err)
 			}
 		}
 	}
 	if len(bad) > 0 {
-		return nil, &BatchError{Items: bad}
+		return nil, nil, &BatchError{Items: bad}
 	}
 	for i := range items {
 		if items[i].storage == StoragePersistent {
@@ -800,7 +801,22 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 			it.indexKey = buf[n:len(buf):len(buf)]
 		}
 	}
-	return items, nil
+	return items, keys, nil
+}
+
+// newItems returns n zeroed items and an empty list with room for their
+// index keys, in one allocation for a call of up to two values (a
+// message's card number and CVC); for more, the list is nil (appended to
+// when a value is persistent).
+func newItems(n int) ([]item, [][]byte) {
+	if n <= 2 {
+		b := new(struct {
+			items [2]item
+			keys  [2][]byte
+		})
+		return b.items[:n:n], b.keys[:0:n]
+	}
+	return make([]item, n), nil
 }
 
 // auditRefusedDetail records the reveal attempt of a Redact refused once

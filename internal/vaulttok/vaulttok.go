@@ -28,20 +28,40 @@ func New(v Vault) *Tokenizer { return &Tokenizer{v: v} }
 // Redact implements rewrite.Tokenizer. A value the vault refuses (for
 // example a format that does not fit it) fails the whole call.
 func (t *Tokenizer) Redact(ctx context.Context, items []rewrite.RedactItem) ([]string, error) {
-	reqs := make([]vault.RedactRequest, len(items))
+	reqs, out := newRedactLists(len(items))
 	for i, it := range items {
 		reqs[i] = vault.RedactRequest{Value: it.Value, Format: vault.Format(it.Format),
 			Storage: vault.Storage(it.Storage), Classifiers: it.Classifiers}
 	}
 	toks, err := t.v.Redact(ctx, reqs)
+	// The answer may share the requests' allocation: cleared, they keep
+	// none of the values they named reachable for as long as it lives.
+	clear(reqs)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(toks))
+	if len(out) != len(toks) {
+		out = make([]string, len(toks))
+	}
 	for i, tk := range toks {
 		out[i] = tk.Alias
 	}
 	return out, nil
+}
+
+// newRedactLists returns the requests of a Redact of n values and the
+// list of its aliases, in one allocation for a message of up to two values
+// (its card number and CVC); for more, the list of aliases is nil (made
+// once the vault has answered).
+func newRedactLists(n int) ([]vault.RedactRequest, []string) {
+	if n <= 2 {
+		b := new(struct {
+			reqs    [2]vault.RedactRequest
+			aliases [2]string
+		})
+		return b.reqs[:n:n], b.aliases[:n:n]
+	}
+	return make([]vault.RedactRequest, n), nil
 }
 
 // Known reports which candidates are live aliases or stored values (see

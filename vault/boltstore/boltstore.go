@@ -602,7 +602,7 @@ func indexEntry(b *bolt.Bucket, k []byte, f *fill) string {
 // LookupRecords implements vault.Store, from the read cache for the keys
 // whose index entry and record it holds, the rest in one read transaction.
 func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*vault.Record, error) {
-	aliases, recs := make([]string, len(keys)), make([]*vault.Record, len(keys))
+	aliases, recs := lookupLists(len(keys))
 	now := clock{now: s.now}
 	err := s.cachedView(len(keys), func(c *readCache) (miss []int, err error) {
 		for i, k := range keys {
@@ -632,6 +632,19 @@ func (s *Store) LookupRecords(_ context.Context, keys [][]byte) ([]string, []*va
 		return nil, nil, fmt.Errorf("boltstore: lookup records: %w", err)
 	}
 	return aliases, recs, nil
+}
+
+// lookupLists returns the two lists LookupRecords answers for n keys,
+// zeroed, in one allocation for one key (a message's card number).
+func lookupLists(n int) ([]string, []*vault.Record) {
+	if n == 1 {
+		b := new(struct {
+			aliases [1]string
+			recs    [1]*vault.Record
+		})
+		return b.aliases[:], b.recs[:]
+	}
+	return make([]string, n), make([]*vault.Record, n)
 }
 
 // Put implements vault.Store. The records (and their aliases) are made
