@@ -54,6 +54,14 @@ func ParseFormat(s string) (Format, error) {
 	if s == "" {
 		return FormatUUID, nil
 	}
+	// A name as the constants spell it (a route's, the API's) is found
+	// by comparing strings; no two formats are equal folded, so the
+	// answer is the loop's below.
+	for _, k := range formats {
+		if s == string(k) {
+			return k, nil
+		}
+	}
 	for _, k := range formats {
 		if equalFoldASCII(s, string(k)) {
 			return k, nil

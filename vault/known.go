@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
-	"time"
 )
 
 // Presence is what the vault holds under a string, as Known reports it.
@@ -262,7 +261,7 @@ func (s *Service) probe(ctx context.Context, pr Prober, owners, aliases []string
 	if s.observer == nil {
 		return pr.Probe(ctx, owners, aliases, keys)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	live, indexed, err := pr.Probe(ctx, owners, aliases, keys)
 	result := errResult(err)
 	if err == nil {

@@ -86,21 +86,28 @@ func (s *Service) enter(ctx context.Context, op string) (func(), error) {
 	if done, ok := s.gate.tryEnter(); ok {
 		return done, nil
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	done, err := s.gate.waitSlot(ctx)
 	if err != nil {
 		result := resultCanceled
 		if errors.Is(err, ErrBusy) {
 			result = resultBusy
 		}
-		s.observer.ObserveVault(op, noStore, result, time.Since(t0))
+		s.observer.ObserveVault(op, noStore, result, s.since()-t0)
 	}
 	return done, err
 }
 
-// observe reports one store operation that started at t0.
-func (s *Service) observe(op string, st Store, result string, t0 time.Time) {
-	s.observer.ObserveVault(op, s.nameOf(st), result, time.Since(t0))
+// since returns the time elapsed since the Service was made (New), on
+// the monotonic clock: the difference of two readings is what time.Since
+// of a time.Now() read at the first gives, but a reading reads only the
+// monotonic clock (time.Now reads the wall clock too), which is all an
+// observation's duration needs.
+func (s *Service) since() time.Duration { return time.Since(s.epoch) }
+
+// observe reports one store operation that started at t0 (since).
+func (s *Service) observe(op string, st Store, result string, t0 time.Duration) {
+	s.observer.ObserveVault(op, s.nameOf(st), result, s.since()-t0)
 }
 
 // errResult returns resultError, resultNotFound for ErrNotFound, or
@@ -122,7 +129,7 @@ func (s *Service) get(ctx context.Context, op string, st Store, aliases []string
 	if s.observer == nil {
 		return st.Get(ctx, aliases)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	recs, err := st.Get(ctx, aliases)
 	result := errResult(err)
 	if err == nil {
@@ -143,7 +150,7 @@ func (s *Service) lookupIndex(ctx context.Context, op string, st Store, keys [][
 	if s.observer == nil {
 		return st.LookupIndex(ctx, keys)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	found, err := st.LookupIndex(ctx, keys)
 	s.observe(op, st, indexResult(found, err), t0)
 	return found, err
@@ -166,7 +173,7 @@ func (s *Service) lookupRecords(ctx context.Context, op string, st Store, keys [
 	if s.observer == nil {
 		return st.LookupRecords(ctx, keys)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	found, recs, err := st.LookupRecords(ctx, keys)
 	s.observe(op, st, indexResult(found, err), t0)
 	return found, recs, err
@@ -177,7 +184,7 @@ func (s *Service) put(ctx context.Context, op string, st Store, items []PutItem)
 	if s.observer == nil {
 		return st.Put(ctx, items)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	res, err := st.Put(ctx, items)
 	s.observe(op, st, errResult(err), t0)
 	return res, err
@@ -188,7 +195,7 @@ func (s *Service) deleteAlias(ctx context.Context, op string, st Store, alias, o
 	if s.observer == nil {
 		return st.Delete(ctx, alias, owner)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	err := st.Delete(ctx, alias, owner)
 	s.observe(op, st, errResult(err), t0)
 	return err
@@ -200,7 +207,7 @@ func (s *Service) releaseAlias(ctx context.Context, op string, st Store, alias, 
 	if s.observer == nil {
 		return st.Release(ctx, alias, owner)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	err := st.Release(ctx, alias, owner)
 	result := errResult(err)
 	if errors.Is(err, ErrHandedOut) {
@@ -215,7 +222,7 @@ func (s *Service) handOutAliases(ctx context.Context, op string, st Store, alias
 	if s.observer == nil {
 		return st.HandOut(ctx, aliases)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	live, err := st.HandOut(ctx, aliases)
 	s.observe(op, st, errResult(err), t0)
 	return live, err
@@ -226,7 +233,7 @@ func (s *Service) setClassifiers(ctx context.Context, op string, st Store, alias
 	if s.observer == nil {
 		return st.SetClassifiers(ctx, aliases, classifiers)
 	}
-	t0 := time.Now()
+	t0 := s.since()
 	err := st.SetClassifiers(ctx, aliases, classifiers)
 	s.observe(op, st, errResult(err), t0)
 	return err

@@ -167,3 +167,57 @@ func TestRefusedCallIsObservedAsBusy(t *testing.T) {
 		t.Fatalf("observations %v", ro.got)
 	}
 }
+
+// slowStore takes delay to answer Get.
+type slowStore struct {
+	vault.Store
+	delay time.Duration
+}
+
+func (s slowStore) Get(ctx context.Context, aliases []string) ([]*vault.Record, error) {
+	time.Sleep(s.delay)
+	return s.Store.Get(ctx, aliases)
+}
+
+// timingObserver records the durations observed.
+type timingObserver struct{ d []time.Duration }
+
+func (o *timingObserver) ObserveVault(_, _, _ string, d time.Duration) { o.d = append(o.d, d) }
+
+// TestObservedDurationsAreTheStoreCalls: an observation's duration (timed
+// on the monotonic clock from the Service's making, no wall-clock read) is
+// how long the store call took, as time.Since of a time.Now() read before
+// it: a store that takes 30 ms is observed at 30 ms or more, and at no
+// more than the whole call, also when the Service was made long before.
+func TestObservedDurationsAreTheStoreCalls(t *testing.T) {
+	p := memstore.New(memstore.Options{SweepInterval: -1})
+	v := memstore.New(memstore.Options{SweepInterval: -1})
+	t.Cleanup(func() { p.Close(); v.Close() })
+	ctx := context.Background()
+	kr, err := vault.OpenKeyring(ctx, p, masterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &timingObserver{}
+	const delay = 30 * time.Millisecond
+	svc, err := vault.New(slowStore{p, delay}, v, kr, vault.Options{Env: "test", Observer: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the Service's epoch well before the calls
+	for range 3 {
+		o.d = nil
+		t0 := time.Now()
+		if _, err := svc.Reveal(ctx, []string{"tok_test_unknown"}); err != nil {
+			t.Fatal(err)
+		}
+		whole := time.Since(t0)
+		if len(o.d) != 2 {
+			t.Fatalf("%d observations, want the two stores'", len(o.d))
+		}
+		// Volatile first (the memory store, quick), then the slow one.
+		if d := o.d[1]; d < delay || d > whole || o.d[0] < 0 || o.d[0]+d > whole {
+			t.Fatalf("observed %v and %v for stores of 0 and %v, in a call of %v", o.d[0], d, delay, whole)
+		}
+	}
+}

@@ -8,16 +8,18 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 )
 
-// This file keeps the code of Service.prepare, acceptedClassifiers.check
-// and Service.newRecord as they were before the values' copies and the
-// index keys shared one buffer, the remembered classifier lists were
-// shared with the items, and a record and its PutItem list were made in
-// one allocation (prepareBefore, checkBefore, newRecordBefore), and
+// This file keeps the code of Service.prepare, acceptedClassifiers.check,
+// Service.newRecord and ParseFormat as they were before the values'
+// copies and the index keys shared one buffer, the remembered classifier
+// lists were shared with the items, a record and its PutItem list were
+// made in one allocation and format names were compared as strings first
+// (prepareBefore, checkBefore, newRecordBefore, parseFormatBefore), and
 // compares the new code with them.
 
 // checkBefore is acceptedClassifiers.check as it was: a copy of a list
@@ -39,6 +41,37 @@ func checkBefore(a *acceptedClassifiers, in []string) ([]string, error) {
 		a.lists[a.next.Add(1)%acceptedLists].Store(&l)
 	}
 	return out, err
+}
+
+// parseFormatBefore is ParseFormat as it was, before names spelled as the
+// constants were found by comparing strings.
+func parseFormatBefore(s string) (Format, error) {
+	if s == "" {
+		return FormatUUID, nil
+	}
+	for _, k := range formats {
+		if equalFoldASCII(s, string(k)) {
+			return k, nil
+		}
+	}
+	for _, k := range unsupported {
+		if equalFoldASCII(s, string(k)) {
+			return "", fmt.Errorf("%w: %s aliases are defined outside aliasgate", ErrFormatUnsupported, k)
+		}
+	}
+	return "", fmt.Errorf("%w: unknown alias format", ErrInvalidFormat)
+}
+
+// compareParseFormat fails when ParseFormat(s) differs from
+// parseFormatBefore(s).
+func compareParseFormat(t *testing.T, s string) {
+	t.Helper()
+	got, gerr := ParseFormat(s)
+	want, werr := parseFormatBefore(s)
+	if got != want || fmt.Sprint(gerr) != fmt.Sprint(werr) || errors.Is(gerr, ErrInvalidFormat) != errors.Is(werr, ErrInvalidFormat) ||
+		errors.Is(gerr, ErrFormatUnsupported) != errors.Is(werr, ErrFormatUnsupported) {
+		t.Fatalf("ParseFormat(%q) = %q, %v; want %q, %v", s, got, gerr, want, werr)
+	}
 }
 
 // prepareBefore is Service.prepare as it was.
@@ -385,6 +418,13 @@ func TestPrepareAgainstBefore(t *testing.T) {
 		comparePrepare(t, ctx, c)
 		comparePrepare(t, acme, c)
 	}
+	for _, f := range append(formats[:len(formats):len(formats)], unsupported[:]...) {
+		for _, s := range []string{string(f), strings.ToLower(string(f)), string(f)[:len(f)-1], string(f) + " ", "x" + string(f)} {
+			compareParseFormat(t, s)
+		}
+	}
+	compareParseFormat(t, "")
+	compareParseFormat(t, "uuıd")
 }
 
 // FuzzPrepareAgainstBefore: prepare and newRecord against their code
@@ -418,6 +458,8 @@ func FuzzPrepareAgainstBefore(f *testing.F) {
 			ctx = WithAccount(ctx, "acme")
 		}
 		comparePrepare(t, ctx, reqs)
+		compareParseFormat(t, f1)
+		compareParseFormat(t, st1)
 	})
 }
 

@@ -178,6 +178,7 @@ type Service struct {
 	inUse      InUse
 	handed     handedCache // the young records this Service handed out (handout.go)
 	accepted   acceptedClassifiers
+	epoch      time.Time // when New made it, with a monotonic reading: the origin of since (observe.go)
 
 	persistentName, volatileName string // for the Observer
 }
@@ -191,7 +192,7 @@ func New(persistent, volatile Store, keys *Keyring, opts Options) (*Service, err
 		env: opts.Env, ttl: opts.VolatileTTL, now: opts.Now, rand: opts.Rand, auditor: opts.Auditor,
 		observer: opts.Observer, maxVol: max(opts.MaxVolatilePerCall, 0),
 		maxValues: max(opts.MaxValuesPerCall, 0), maxNew: max(opts.MaxNewPerCall, 0), admission: opts.Admission, defAccount: opts.DefaultAccount, inUse: opts.InUse,
-		persistentName: storeName(persistent), volatileName: storeName(volatile)}
+		persistentName: storeName(persistent), volatileName: storeName(volatile), epoch: time.Now()}
 	if s.env == "" {
 		s.env = "sandbox"
 	}
@@ -706,8 +707,8 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 	size := 0 // the values to copy, once all are valid
 	var bad []ItemError
 	var fromAlias []int
-	for i, r := range reqs {
-		it := &items[i]
+	for i := range reqs {
+		r, it := &reqs[i], &items[i] // not copied: a request is 14 words
 		it.owner = owner
 		f, err := ParseFormat(string(r.Format))
 		if err != nil {
@@ -789,8 +790,8 @@ func (s *Service) prepare(ctx context.Context, owner string, reqs []RedactReques
 		}
 	}
 	buf := make([]byte, 0, size)
-	for i, r := range reqs {
-		it := &items[i]
+	for i := range reqs {
+		r, it := &reqs[i], &items[i]
 		if r.Alias == "" { // valid: every such request's value is copied
 			buf = append(buf, r.Value...)
 			it.value = buf[len(buf)-len(r.Value) : len(buf) : len(buf)]
