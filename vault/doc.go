@@ -102,7 +102,10 @@
 // (Store.LookupRecords: one bbolt transaction, or none when bbolt's read
 // cache holds the entry and the record; one PostgreSQL query; one lock),
 // when a request brings classifiers or asks for Detail; otherwise only the
-// index is read.
+// index is read. A list equal to one of the last few accepted (a route
+// sends the same with every value) is not checked again: the Service's
+// copy is shared, read only, with the call, and a new record gets a copy
+// of its own.
 //
 // # The volatile store cannot be starved
 //
