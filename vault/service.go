@@ -1050,15 +1050,11 @@ type Revealed struct {
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
-	done, err := s.enter(ctx, opReveal)
+	recs, done, err := s.reveal(ctx, aliases)
 	if err != nil {
-		return nil, fmt.Errorf("vault: reveal: %w", err)
+		return nil, err
 	}
 	defer done()
-	recs, err := s.openAudited(ctx, opReveal, aliases)
-	if err != nil {
-		return nil, fmt.Errorf("vault: reveal: %w", err)
-	}
 	defer wipeValues(recs) // the decrypted bytes: the results have their copies
 	out := make([]Revealed, len(aliases))
 	for i, r := range recs {
@@ -1070,6 +1066,43 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
 	}
 	return out, nil
+}
+
+// RevealValues is Reveal for a caller that needs the values only (the
+// proxies' reveal filters, through internal/vaulttok): the same call,
+// audited and bounded alike, failing alike, answering the value of each
+// alias in order and "" where Reveal answers ErrNotFound, without a
+// Revealed for each.
+func (s *Service) RevealValues(ctx context.Context, aliases []string) ([]string, error) {
+	recs, done, err := s.reveal(ctx, aliases)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	defer wipeValues(recs) // the decrypted bytes: the results have their copies
+	out := make([]string, len(aliases))
+	for i, r := range recs {
+		if r.rec != nil {
+			out[i] = string(r.value)
+		}
+	}
+	return out, nil
+}
+
+// reveal is the work of Reveal and RevealValues: it takes a slot of the
+// concurrency bound and opens the records of aliases, audited. The caller
+// calls done once it has copied the values, and wipes them.
+func (s *Service) reveal(ctx context.Context, aliases []string) (recs []found, done func(), err error) {
+	done, err = s.enter(ctx, opReveal)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vault: reveal: %w", err)
+	}
+	recs, err = s.openAudited(ctx, opReveal, aliases)
+	if err != nil {
+		done()
+		return nil, nil, fmt.Errorf("vault: reveal: %w", err)
+	}
+	return recs, done, nil
 }
 
 // openAudited is open followed by the audit record of the reveal: values
