@@ -348,9 +348,18 @@ func (d *decoder) byte() byte {
 	return c
 }
 
+// uvarint decodes the next unsigned varint. One of a single byte (every
+// length of a short value's record, its key version and classifier count)
+// is read here: binary.Uvarint's answer for it, without the call
+// (FuzzDecoderAgainstBinary).
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
+	}
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		v := d.b[0]
+		d.b = d.b[1:]
+		return uint64(v)
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
