@@ -79,7 +79,10 @@ type Writer struct {
 	mu     sync.RWMutex // guards closed against sends on reqs and direct commits
 	closed bool
 	reqs   chan *request
-	done   chan struct{}
+	// requests are the requests of Logs that queue for the loop, with
+	// their answer channels, reused once answered (putRequest).
+	requests sync.Pool
+	done     chan struct{}
 	// commitMu is held by whoever commits: the loop, or a Log that found
 	// no commit in progress and none queued and commits its line itself.
 	commitMu sync.Mutex
@@ -178,6 +181,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 		every: opts.SyncInterval, maxSize: opts.MaxSize, maxAge: opts.MaxAge, keep: opts.Keep,
 		size: -1, pathEvery: pathCheckEvery, holdIdle: holdTick, reqs: make(chan *request, 256), done: make(chan struct{})}
 	w.sync = func() error { return w.f.Sync() }
+	w.requests.New = func() any { return &request{err: make(chan error, 1)} }
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -306,20 +310,30 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 		w.mu.RUnlock()
 		return err
 	}
-	req := &request{ev: e, err: make(chan error, 1)}
+	req := w.requests.Get().(*request)
+	req.ev = e
 	select {
 	case w.reqs <- req:
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
+		w.putRequest(req) // never sent: nothing answers it
 		return ctx.Err()
 	}
 	select {
 	case err := <-req.err:
+		w.putRequest(req) // answered: the loop is done with it
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // req is left to the loop's answer, and dropped
 	}
+}
+
+// putRequest puts a request nothing will answer again back into the pool,
+// without its event (whose aliases are the caller's).
+func (w *Writer) putRequest(req *request) {
+	req.ev = Event{}
+	w.requests.Put(req)
 }
 
 // AuditVault implements vault.Auditor: one reveal or delete line.
@@ -442,8 +456,12 @@ func (w *Writer) pendingSyncError() error {
 // requests waiting when it takes a batch.
 func (w *Writer) loop() {
 	defer close(w.done)
+	// The batch and its events, reused from batch to batch (cleared after
+	// each: their events hold the callers' aliases).
+	var batch []*request
+	var evs []Event
 	for req := range w.reqs {
-		batch := []*request{req}
+		batch = append(batch[:0], req)
 	drain:
 		for len(batch) < w.max {
 			select {
@@ -456,16 +474,18 @@ func (w *Writer) loop() {
 				break drain
 			}
 		}
-		evs := make([]Event, len(batch))
-		for i, r := range batch {
-			evs[i] = r.ev
+		evs = evs[:0]
+		for _, r := range batch {
+			evs = append(evs, r.ev)
 		}
 		w.commitMu.Lock()
 		err := w.commitBatch(evs)
 		w.commitMu.Unlock()
 		for _, r := range batch {
-			r.err <- err
+			r.err <- err // the last use of r: its Log may put it back in the pool at once
 		}
+		clear(batch)
+		clear(evs)
 	}
 }
 
