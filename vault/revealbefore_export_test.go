@@ -8,7 +8,7 @@ import (
 // RevealBefore is Service.Reveal as it was before it shared its work with
 // RevealValues (reveal): the oracle of TestRevealValuesAgainstBefore. Do
 // not change it.
-func RevealBefore(s *Service, ctx context.Context, aliases []string) ([]Revealed, error) {
+func RevealBefore(ctx context.Context, s *Service, aliases []string) ([]Revealed, error) {
 	done, err := s.enter(ctx, opReveal)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)

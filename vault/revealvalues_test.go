@@ -21,7 +21,7 @@ import (
 // vault.RevealBefore (the old Service.Reveal), the oracle of
 // TestRevealValuesAgainstBefore. Do not change it.
 func valuesBefore(ctx context.Context, v *vault.Service, aliases []string) ([]string, error) {
-	got, err := vault.RevealBefore(v, ctx, aliases)
+	got, err := vault.RevealBefore(ctx, v, aliases)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func TestRevealValuesAgainstBefore(t *testing.T) {
 	calls = append(calls, long)
 	check := func(name string, ctx context.Context, aliases []string) {
 		t.Helper()
-		wantRevealed, wantErr := vault.RevealBefore(svc, ctx, aliases)
+		wantRevealed, wantErr := vault.RevealBefore(ctx, svc, aliases)
 		wantEvents := aud.take()
 		want, _ := valuesBefore(ctx, svc, aliases)
 		aud.take()

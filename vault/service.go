@@ -1050,22 +1050,13 @@ type Revealed struct {
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
-	recs, done, err := s.reveal(ctx, aliases)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	defer wipeValues(recs) // the decrypted bytes: the results have their copies
-	out := make([]Revealed, len(aliases))
-	for i, r := range recs {
+	return reveal(ctx, s, aliases, func(r found) Revealed {
 		if r.rec == nil {
-			out[i].Err = ErrNotFound
-			continue
+			return Revealed{Err: ErrNotFound}
 		}
-		out[i] = Revealed{Value: string(r.value), Format: r.rec.Format, Storage: r.rec.Storage,
+		return Revealed{Value: string(r.value), Format: r.rec.Format, Storage: r.rec.Storage,
 			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
-	}
-	return out, nil
+	})
 }
 
 // RevealValues is Reveal for a caller that needs the values only (the
@@ -1074,35 +1065,35 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 // alias in order and "" where Reveal answers ErrNotFound, without a
 // Revealed for each.
 func (s *Service) RevealValues(ctx context.Context, aliases []string) ([]string, error) {
-	recs, done, err := s.reveal(ctx, aliases)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	defer wipeValues(recs) // the decrypted bytes: the results have their copies
-	out := make([]string, len(aliases))
-	for i, r := range recs {
-		if r.rec != nil {
-			out[i] = string(r.value)
+	return reveal(ctx, s, aliases, func(r found) string {
+		if r.rec == nil {
+			return ""
 		}
-	}
-	return out, nil
+		return string(r.value)
+	})
 }
 
-// reveal is the work of Reveal and RevealValues: it takes a slot of the
-// concurrency bound and opens the records of aliases, audited. The caller
-// calls done once it has copied the values, and wipes them.
-func (s *Service) reveal(ctx context.Context, aliases []string) (recs []found, done func(), err error) {
-	done, err = s.enter(ctx, opReveal)
+// reveal is Reveal and RevealValues: it takes a slot of the concurrency
+// bound, opens the records of aliases, audited, and answers what of
+// makes of each record found (r.rec nil where none is), which must copy
+// the value it keeps: the decrypted bytes are wiped before the slot is
+// given back.
+func reveal[T any](ctx context.Context, s *Service, aliases []string, of func(r found) T) ([]T, error) {
+	done, err := s.enter(ctx, opReveal)
 	if err != nil {
-		return nil, nil, fmt.Errorf("vault: reveal: %w", err)
+		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
-	recs, err = s.openAudited(ctx, opReveal, aliases)
+	defer done()
+	recs, err := s.openAudited(ctx, opReveal, aliases)
 	if err != nil {
-		done()
-		return nil, nil, fmt.Errorf("vault: reveal: %w", err)
+		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
-	return recs, done, nil
+	defer wipeValues(recs) // the decrypted bytes: the results have their copies
+	out := make([]T, len(aliases))
+	for i, r := range recs {
+		out[i] = of(r)
+	}
+	return out, nil
 }
 
 // openAudited is open followed by the audit record of the reveal: values
