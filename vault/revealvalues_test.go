@@ -38,42 +38,24 @@ func valuesBefore(ctx context.Context, v *vault.Service, aliases []string) ([]st
 	return out, nil
 }
 
-// valuesAuditor keeps the events it is given, and fails while fail is
-// set. A call made while hold is set says so on entered and waits until
-// hold is closed.
-type valuesAuditor struct {
-	mu            sync.Mutex
-	events        []vault.AuditEvent
-	fail          bool
+// holdingAuditor is a recordingAuditor whose next call, once hold is
+// set, says so on entered and waits until hold is closed.
+type holdingAuditor struct {
+	recordingAuditor
+	holdMu        sync.Mutex
 	hold, entered chan struct{}
 }
 
-func (a *valuesAuditor) AuditVault(_ context.Context, e vault.AuditEvent) error {
-	a.mu.Lock()
+func (a *holdingAuditor) AuditVault(ctx context.Context, e vault.AuditEvent) error {
+	a.holdMu.Lock()
 	hold, entered := a.hold, a.entered
 	a.hold = nil
-	a.mu.Unlock()
+	a.holdMu.Unlock()
 	if hold != nil {
 		entered <- struct{}{}
 		<-hold
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e.Aliases = append([]string(nil), e.Aliases...)
-	a.events = append(a.events, e)
-	if a.fail {
-		return errors.New("disk full")
-	}
-	return nil
-}
-
-// take returns the events recorded since the last take.
-func (a *valuesAuditor) take() []vault.AuditEvent {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.events
-	a.events = nil
-	return e
+	return a.recordingAuditor.AuditVault(ctx, e)
 }
 
 // TestRevealValuesAgainstBefore: Service.Reveal answers every call as
@@ -90,7 +72,7 @@ func TestRevealValuesAgainstBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	aud := &valuesAuditor{}
+	aud := &holdingAuditor{}
 	svc, err := vault.New(p, v, kr, vault.Options{Env: "test", Auditor: aud, Now: func() time.Time { return now },
 		VolatileTTL: time.Minute, MaxConcurrent: 1, MaxWait: time.Millisecond})
 	if err != nil {
@@ -170,16 +152,20 @@ func TestRevealValuesAgainstBefore(t *testing.T) {
 			canceled, cancel := context.WithCancel(ctx)
 			cancel()
 			check("canceled", canceled, c)
-			aud.fail = true
+			aud.mu.Lock()
+			aud.fail = errors.New("disk full")
+			aud.mu.Unlock()
 			check("audit failing", ctx, c)
-			aud.fail = false
+			aud.mu.Lock()
+			aud.fail = nil
+			aud.mu.Unlock()
 		}
 	}
 	// No slot free: a reveal holds the one slot, waiting in the auditor.
 	hold, entered := make(chan struct{}), make(chan struct{})
-	aud.mu.Lock()
+	aud.holdMu.Lock()
 	aud.hold, aud.entered = hold, entered
-	aud.mu.Unlock()
+	aud.holdMu.Unlock()
 	held := make(chan error)
 	go func() { _, err := svc.Reveal(mine, calls[0]); held <- err }()
 	<-entered
