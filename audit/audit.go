@@ -234,26 +234,39 @@ type macState struct {
 
 // macPool returns a pool of HMAC-SHA256 states under key.
 func macPool(key []byte) *sync.Pool {
-	return &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }}
+	return &sync.Pool{New: func() any { return newMACState(key) }}
+}
+
+// newMACState returns an HMAC-SHA256 state under key.
+func newMACState(key []byte) *macState {
+	return &macState{h: hmac.New(sha256.New, key)}
 }
 
 // appendMAC appends to dst the base64url form of the first n bytes of
 // HMAC-SHA256(key, data), or of the MAC of s when data is nil, with a
 // state from pool (nil: a new one).
 func appendMAC(dst []byte, pool *sync.Pool, key, data []byte, s string, n int) []byte {
-	var st *macState
-	if pool != nil {
-		st = pool.Get().(*macState)
-		defer func() { st.h.Reset(); pool.Put(st) }()
-	} else {
-		st = &macState{h: hmac.New(sha256.New, key)}
+	if pool == nil {
+		return newMACState(key).appendSum(dst, data, s, n)
 	}
+	st := pool.Get().(*macState)
+	dst = st.appendSum(dst, data, s, n)
+	pool.Put(st) // not deferred: a state a panic left mid-MAC is dropped
+	return dst
+}
+
+// appendSum appends to dst the base64url form of the first n bytes of
+// the MAC of data, or of s when data is nil, and resets the state for its
+// next use.
+func (st *macState) appendSum(dst, data []byte, s string, n int) []byte {
 	if data == nil {
 		st.in = append(st.in[:0], s...)
 		data = st.in
 	}
 	st.h.Write(data)
-	return base64.RawURLEncoding.AppendEncode(dst, st.h.Sum(st.out[:0])[:n])
+	dst = base64.RawURLEncoding.AppendEncode(dst, st.h.Sum(st.out[:0])[:n])
+	st.h.Reset()
+	return dst
 }
 
 // aliasHashLen is the length of an alias hash: 16 bytes in base64url.

@@ -20,11 +20,12 @@ func appendLine(b []byte, l *line) []byte {
 
 // appendLineAt is appendLine of l with the time t (UTC) in place of
 // l.Time, formatted as time.RFC3339Nano into b rather than into a string
-// of its own: such a time needs no escaping, so the bytes are those of
-// appendLine with l.Time set to t.Format(time.RFC3339Nano).
-func appendLineAt(b []byte, l *line, t time.Time) []byte {
+// of its own (by d, which keeps the date of the last time it wrote): such
+// a time needs no escaping, so the bytes are those of appendLine with
+// l.Time set to t.Format(time.RFC3339Nano).
+func appendLineAt(b []byte, l *line, t time.Time, d *dateText) []byte {
 	b = append(appendLineSeq(b, l.Seq), `,"time":"`...)
-	b = append(appendTime(b, t), '"')
+	b = append(d.appendTime(b, t), '"')
 	return appendLineRest(b, l)
 }
 
@@ -38,13 +39,23 @@ func appendTime(b []byte, t time.Time) []byte {
 		return t.AppendFormat(b, time.RFC3339Nano)
 	}
 	hour, minute, sec := t.Clock()
+	return appendClock(appendDate(b, year, int(month), day), hour, minute, sec, t.Nanosecond())
+}
+
+// appendDate appends the date part of appendTime, through the T.
+func appendDate(b []byte, year, month, day int) []byte {
 	b = appendDigits(b, year, 4)
-	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), month, 2)
 	b = appendDigits(append(b, '-'), day, 2)
-	b = appendDigits(append(b, 'T'), hour, 2)
+	return append(b, 'T')
+}
+
+// appendClock appends the part of appendTime after the T.
+func appendClock(b []byte, hour, minute, sec, ns int) []byte {
+	b = appendDigits(b, hour, 2)
 	b = appendDigits(append(b, ':'), minute, 2)
 	b = appendDigits(append(b, ':'), sec, 2)
-	if ns := t.Nanosecond(); ns != 0 {
+	if ns != 0 {
 		digits := 9 // the fraction without its trailing zeros
 		for ns%10 == 0 {
 			ns /= 10
@@ -53,6 +64,41 @@ func appendTime(b []byte, t time.Time) []byte {
 		b = appendDigits(append(b, '.'), ns, digits)
 	}
 	return append(b, 'Z')
+}
+
+// dateText keeps the date part of the last time appendTime wrote (UTC),
+// so that the lines of one day work out and write their date once: the
+// date of a UTC time is its Unix seconds' day (Go has no leap seconds).
+// The zero dateText keeps none.
+type dateText struct {
+	day  int64 // days since 1970-01-01, when ok
+	ok   bool
+	text [len("2006-01-02T")]byte
+}
+
+const secondsPerDay = 24 * 60 * 60
+
+// appendTime appends appendTime(b, t), the date from d when t's day is
+// the one d keeps (FuzzDateTextAgainstAppendFormat).
+func (d *dateText) appendTime(b []byte, t time.Time) []byte {
+	if t.Location() != time.UTC {
+		return appendTime(b, t)
+	}
+	sec := t.Unix()
+	day := sec / secondsPerDay
+	if sec%secondsPerDay < 0 {
+		day-- // the day before 1970 it is in (floor)
+	}
+	if !d.ok || day != d.day {
+		year, month, dd := t.Date()
+		if year < 0 || year > 9999 {
+			return appendTime(b, t)
+		}
+		appendDate(d.text[:0], year, int(month), dd) // in place: the text is always its 11 bytes
+		d.day, d.ok = day, true
+	}
+	s := int(sec - day*secondsPerDay)
+	return appendClock(append(b, d.text[:]...), s/3600, s/60%60, s%60, t.Nanosecond())
 }
 
 // appendDigits appends the n low decimal digits of v (0 <= v), zero-padded.
@@ -178,14 +224,54 @@ func appendJoined(dst []byte, a, b string) []byte {
 }
 
 // plainString reports whether json.Marshal writes every byte of s as it
-// is (plainByte).
+// is (plainByte). Every string of a line is tested, a third of the bytes
+// being the 43 of prev: eight bytes are tested at once (plainWord), the
+// last eight of a string whose length is not a multiple of eight again
+// with some before them, and a string shorter than eight one by one.
 func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !plainByte(s[i]) {
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if !plainByte(s[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	last := s[len(s)-8:]
+	for ; len(s) >= 8; s = s[8:] {
+		if !plainWord(word(s[:8])) {
 			return false
 		}
 	}
-	return true
+	return len(s) == 0 || plainWord(word(last))
+}
+
+// word returns the eight bytes of s (one load, little-endian).
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plainWord reports whether plainByte holds for each of the eight bytes
+// of w. With no byte's high bit set (checked first), adding a constant
+// below 0x80 to each byte carries into no other byte, so bit 7 of each
+// byte of a sum tells one thing of that byte alone: of w+0x60, that it is
+// at least 0x20; of w+0x01, that it is 0x7F (DEL); of (w^c)+0x7F, that it
+// is not c, for each of the five printable bytes json.Marshal escapes.
+// FuzzPlainString checks it against plainByte.
+func plainWord(w uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	if w&high != 0 {
+		return false
+	}
+	ok := (w + 0x60*ones) &^ (w + 0x01*ones) &
+		((w ^ '"'*ones) + 0x7F*ones) & ((w ^ '\\'*ones) + 0x7F*ones) &
+		((w ^ '<'*ones) + 0x7F*ones) & ((w ^ '>'*ones) + 0x7F*ones) & ((w ^ '&'*ones) + 0x7F*ones)
+	return ok&high == high
 }
 
 // appendString appends s as a JSON string as json.Marshal writes it. The

@@ -222,7 +222,7 @@ func (w *Writer) rotate(buf []byte, size int64, reason string, now time.Time) er
 	seq := w.seq + 1
 	l := line{Event: EventRotated, Actor: ActorSystem, File: filepath.Base(RotatedName(w.path, seq, now)), Reason: reason,
 		Removed: removed, Outcome: OutcomeOK}
-	buf, mac := w.encode(buf, l, seq, w.mac, now)
+	buf, mac := w.encode(buf, &l, seq, w.mac, now)
 	l.Seq = seq
 	if w.every > 0 {
 		if err := w.pendingSyncError(); err != nil {

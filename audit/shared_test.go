@@ -163,7 +163,7 @@ func TestAnotherWritersLargeTailIsNotReadBack(t *testing.T) {
 	seq, mac, now := b.seq, b.mac, time.Now()
 	for len(buf) < maxTail+(1<<20) {
 		seq++
-		buf, mac = b.encode(buf, line{Event: EventClientCreated, Actor: ActorSystem, Outcome: OutcomeOK}, seq, mac, now)
+		buf, mac = b.encode(buf, &line{Event: EventClientCreated, Actor: ActorSystem, Outcome: OutcomeOK}, seq, mac, now)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func TestALargeLogPutInPlaceIsAGap(t *testing.T) {
 	seq, mac, now := o.seq, o.mac, time.Now()
 	for len(buf) < maxTail+(1<<20) {
 		seq++
-		buf, mac = o.encode(buf, line{Event: EventClientCreated, Actor: ActorSystem, Outcome: OutcomeOK}, seq, mac, now)
+		buf, mac = o.encode(buf, &line{Event: EventClientCreated, Actor: ActorSystem, Outcome: OutcomeOK}, seq, mac, now)
 	}
 	if err := o.Close(); err != nil {
 		t.Fatal(err)

@@ -2,9 +2,12 @@ package audit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentWritersRotatingWriteNoGap: two gateways and a CLI (which
@@ -71,4 +74,73 @@ func TestConcurrentWritersRotatingWriteNoGap(t *testing.T) {
 		}
 	}
 	mustVerifySet(t, path, k)
+}
+
+// TestQueuedLogsEachWriteTheirOwnLine: Logs queued for the loop's group
+// commits, some of whose contexts end while they wait (their requests are
+// then never reused: the loop may still answer them), each write the line
+// of their own event, once: a request reused while the loop still held it
+// would write another caller's event, or one twice.
+func TestQueuedLogsEachWriteTheirOwnLine(t *testing.T) {
+	k := testKeys(t, 1)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w := openLog(t, path, k)
+	const callers, each = 16, 150
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	written := map[string]bool{} // the alias hashes of the Logs that returned nil
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				alias := fmt.Sprint("tok_", c, "_", i)
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%5 == 4 {
+					cancel() // at once, or while it waits (below)
+				} else if i%5 == 3 {
+					go cancel()
+				}
+				err := w.Log(ctx, Event{Event: EventReveal, Actor: "route:r", Aliases: []string{alias}, Found: 1})
+				cancel()
+				if err == nil {
+					mu.Lock()
+					written[k.AliasHash(alias)] = true
+					mu.Unlock()
+				} else if !errors.Is(err, context.Canceled) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(time.Minute):
+		// A request answered twice blocks the loop on its answer channel,
+		// and so would Close in the test's cleanup: stop here.
+		panic("the Logs did not finish within a minute")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range parsed(t, path) {
+		for _, h := range l["aliases"].([]any) {
+			if seen[h.(string)] {
+				t.Fatalf("alias hash %s written twice", h)
+			}
+			seen[h.(string)] = true
+		}
+	}
+	for h := range written {
+		if !seen[h] {
+			t.Fatalf("a Log that returned nil has no line (alias hash %s)", h)
+		}
+	}
+	if len(written) < callers*each/2 {
+		t.Fatalf("%d Logs succeeded, want at least %d", len(written), callers*each/2)
+	}
+	mustVerify(t, path, k)
 }

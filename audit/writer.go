@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,7 +79,10 @@ type Writer struct {
 	mu     sync.RWMutex // guards closed against sends on reqs and direct commits
 	closed bool
 	reqs   chan *request
-	done   chan struct{}
+	// requests are the requests of Logs that queue for the loop, with
+	// their answer channels, reused once answered (putRequest).
+	requests sync.Pool
+	done     chan struct{}
 	// commitMu is held by whoever commits: the loop, or a Log that found
 	// no commit in progress and none queued and commits its line itself.
 	commitMu sync.Mutex
@@ -120,9 +124,17 @@ type Writer struct {
 	buf         []byte // the lines of a commit, reused
 	// lineOf's scratch, reused (the line it returns points into it and is
 	// valid until its next call): the alias hashes of a line, and its
-	// count and found.
+	// count and found (routes, records: of the events that have them).
 	hashes       []byte
 	count, found int
+	routes       int
+	records      uint64
+	ln           line     // the line lineOf returns
+	date         dateText // the date of the last line's time (encode)
+	// The HMAC states of the lines this Writer makes (its alias hashes and
+	// chain MACs): its own, not from the pools of Keys, since it uses them
+	// under commitMu only (macs).
+	aliasMAC, chainMAC *macState
 	// The file lock kept between commits (see Several writers in the
 	// package doc). locked: this Writer holds w.f's flock (outside a
 	// commit: it kept it after its last append, so no other writer has
@@ -169,6 +181,7 @@ func Open(path string, keys Keys, opts Options) (*Writer, error) {
 		every: opts.SyncInterval, maxSize: opts.MaxSize, maxAge: opts.MaxAge, keep: opts.Keep,
 		size: -1, pathEvery: pathCheckEvery, holdIdle: holdTick, reqs: make(chan *request, 256), done: make(chan struct{})}
 	w.sync = func() error { return w.f.Sync() }
+	w.requests.New = func() any { return &request{err: make(chan error, 1)} }
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -297,20 +310,30 @@ func (w *Writer) Log(ctx context.Context, e Event) error {
 		w.mu.RUnlock()
 		return err
 	}
-	req := &request{ev: e, err: make(chan error, 1)}
+	req := w.requests.Get().(*request)
+	req.ev = e
 	select {
 	case w.reqs <- req:
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
+		w.putRequest(req) // never sent: nothing answers it
 		return ctx.Err()
 	}
 	select {
 	case err := <-req.err:
+		w.putRequest(req) // answered: the loop is done with it
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // req is left to the loop's answer, and dropped
 	}
+}
+
+// putRequest puts a request nothing will answer again back into the pool,
+// without its event (whose aliases are the caller's).
+func (w *Writer) putRequest(req *request) {
+	req.ev = Event{}
+	w.requests.Put(req)
 }
 
 // AuditVault implements vault.Auditor: one reveal or delete line.
@@ -433,8 +456,12 @@ func (w *Writer) pendingSyncError() error {
 // requests waiting when it takes a batch.
 func (w *Writer) loop() {
 	defer close(w.done)
+	// The batch and its events, reused from batch to batch (cleared after
+	// each: their events hold the callers' aliases).
+	var batch []*request
+	var evs []Event
 	for req := range w.reqs {
-		batch := []*request{req}
+		batch = append(batch[:0], req)
 	drain:
 		for len(batch) < w.max {
 			select {
@@ -447,16 +474,18 @@ func (w *Writer) loop() {
 				break drain
 			}
 		}
-		evs := make([]Event, len(batch))
-		for i, r := range batch {
-			evs[i] = r.ev
+		evs = evs[:0]
+		for _, r := range batch {
+			evs = append(evs, r.ev)
 		}
 		w.commitMu.Lock()
 		err := w.commitBatch(evs)
 		w.commitMu.Unlock()
 		for _, r := range batch {
-			r.err <- err
+			r.err <- err // the last use of r: its Log may put it back in the pool at once
 		}
+		clear(batch)
+		clear(evs)
 	}
 }
 
@@ -632,10 +661,10 @@ func (w *Writer) append(evs []Event, size int64, rotated *bool) (again bool, err
 	}
 	seq, mac := w.seq, w.mac
 	lastStart := -1 // where the last event's line starts in buf
-	for _, ev := range evs {
+	for i := range evs {
 		seq++
 		lastStart = len(buf)
-		buf, mac = w.encode(buf, w.lineOf(ev), seq, mac, now)
+		buf, mac = w.encode(buf, w.lineOf(&evs[i]), seq, mac, now)
 	}
 	if len(buf) == 0 {
 		w.size = size
@@ -730,7 +759,7 @@ func (w *Writer) resync(out []byte, size int64) ([]byte, error) {
 	now := w.now().UTC()
 	add := func(l line) {
 		w.seq++
-		out, w.mac = w.encode(out, l, w.seq, w.mac, now)
+		out, w.mac = w.encode(out, &l, w.seq, w.mac, now)
 	}
 	if torn > 0 {
 		out = append(out, '\n')
@@ -944,10 +973,11 @@ func (w *Writer) fileHead(f io.ReaderAt, size int64) (first, cont *line, err err
 }
 
 // lineOf turns an event into a line (without seq, time, prev). The line
-// points into w's scratch: it is valid until the next call. The caller
-// holds commitMu.
-func (w *Writer) lineOf(ev Event) line {
-	l := line{Event: ev.Event, Actor: ev.Actor, actorKind: ev.actorKind, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
+// is w's scratch, and points into more of it: it is valid until the next
+// call. The caller holds commitMu.
+func (w *Writer) lineOf(ev *Event) *line {
+	l := &w.ln
+	*l = line{Event: ev.Event, Actor: ev.Actor, actorKind: ev.actorKind, Route: ev.Route, Client: ev.Client, Account: ev.Account, Purpose: ev.Purpose,
 		KeyVersion: ev.KeyVersion, Reason: ev.Reason, Outcome: ev.Outcome}
 	if l.Actor == "" && l.actorKind == "" {
 		l.Actor = "unknown"
@@ -965,8 +995,9 @@ func (w *Writer) lineOf(ev Event) line {
 		// The hashes are made in one buffer the line points into: no
 		// allocation per line.
 		w.hashes = w.hashes[:0]
+		aliasMAC, _ := w.macs()
 		for _, a := range ev.Aliases[:n] {
-			w.hashes = w.keys.appendAliasHash(w.hashes, a)
+			w.hashes = aliasMAC.appendSum(w.hashes, nil, a, 16)
 		}
 		l.aliasHashes = w.hashes
 		if cap(w.hashes) > maxKeptBuffer {
@@ -979,24 +1010,35 @@ func (w *Writer) lineOf(ev Event) line {
 	switch ev.Event {
 	case EventRoutesReloaded:
 		if ev.Outcome == "" || ev.Outcome == OutcomeOK {
-			routes := ev.Routes
-			l.Routes = &routes
+			w.routes = ev.Routes
+			l.Routes = &w.routes
 		}
 	case EventKeysReencrypt:
-		records := ev.Records
-		l.Records = &records
+		w.records = ev.Records
+		l.Records = &w.records
 	}
 	return l
 }
 
-// encode appends the line's bytes (with its mac and a newline) to dst and
-// returns them with its mac.
-func (w *Writer) encode(dst []byte, l line, seq uint64, prev string, now time.Time) ([]byte, string) {
+// macs returns the Writer's HMAC states for alias hashes and chain MACs,
+// made at their first use. The caller holds commitMu.
+func (w *Writer) macs() (alias, chain *macState) {
+	if w.aliasMAC == nil {
+		w.aliasMAC, w.chainMAC = newMACState(w.keys.alias), newMACState(w.keys.chain)
+	}
+	return w.aliasMAC, w.chainMAC
+}
+
+// encode sets l's seq and prev, and appends its bytes (with its mac and a
+// newline) to dst and returns them with its mac. The caller holds
+// commitMu.
+func (w *Writer) encode(dst []byte, l *line, seq uint64, prev string, now time.Time) ([]byte, string) {
 	l.Seq, l.Time, l.Prev, l.Mac = seq, "", prev, ""
 	start := len(dst)
-	dst = appendLineAt(dst, &l, now)
+	dst = appendLineAt(dst, l, now, &w.date)
 	end := len(dst)
-	dst = w.keys.appendMAC(dst, dst[start:end]) // after the body, for the string
+	_, chainMAC := w.macs()
+	dst = chainMAC.appendSum(dst, dst[start:end], "", sha256.Size) // after the body, for the string
 	mac := string(dst[end:])
 	dst = append(dst[:end-1], macMember...)
 	dst = append(dst, mac...)

@@ -182,8 +182,8 @@
 //
 // # Audit and metrics
 //
-// Reveal, Describe and Delete are audited through Options.Auditor (see
-// Auditor), and so is a Redact that returns the value of an existing alias
+// Reveal (and RevealValues, its values only), Describe and Delete are
+// audited through Options.Auditor (see Auditor), and so is a Redact that returns the value of an existing alias
 // (RedactRequest.Detail with Alias, as the vault API's POST /aliases
 // does), or is refused once those aliases were looked up (a format their
 // values do not fit, an alias not found: the refusal tells which exist);

@@ -1104,6 +1104,35 @@ type Revealed struct {
 // does not decrypt (ErrTampered) or the audit log cannot record the call
 // (ErrAuditUnavailable, which is also ErrUnavailable).
 func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, error) {
+	return reveal(ctx, s, aliases, func(r found) Revealed {
+		if r.rec == nil {
+			return Revealed{Err: ErrNotFound}
+		}
+		return Revealed{Value: string(r.value), Format: r.rec.Format, Storage: r.rec.Storage,
+			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
+	})
+}
+
+// RevealValues is Reveal for a caller that needs the values only (the
+// proxies' reveal filters, through internal/vaulttok): the same call,
+// audited and bounded alike, failing alike, answering the value of each
+// alias in order and "" where Reveal answers ErrNotFound, without a
+// Revealed for each.
+func (s *Service) RevealValues(ctx context.Context, aliases []string) ([]string, error) {
+	return reveal(ctx, s, aliases, func(r found) string {
+		if r.rec == nil {
+			return ""
+		}
+		return string(r.value)
+	})
+}
+
+// reveal is Reveal and RevealValues: it takes a slot of the concurrency
+// bound, opens the records of aliases, audited, and answers what of
+// makes of each record found (r.rec nil where none is), which must copy
+// the value it keeps: the decrypted bytes are wiped before the slot is
+// given back.
+func reveal[T any](ctx context.Context, s *Service, aliases []string, of func(r found) T) ([]T, error) {
 	done, err := s.enter(ctx, opReveal)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
@@ -1114,14 +1143,9 @@ func (s *Service) Reveal(ctx context.Context, aliases []string) ([]Revealed, err
 		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
 	defer wipeValues(recs) // the decrypted bytes: the results have their copies
-	out := make([]Revealed, len(aliases))
+	out := make([]T, len(aliases))
 	for i, r := range recs {
-		if r.rec == nil {
-			out[i].Err = ErrNotFound
-			continue
-		}
-		out[i] = Revealed{Value: string(r.value), Format: r.rec.Format, Storage: r.rec.Storage,
-			Classifiers: r.rec.Classifiers, CreatedAt: r.rec.CreatedAt, ExpiresAt: r.rec.ExpiresAt}
+		out[i] = of(r)
 	}
 	return out, nil
 }

@@ -348,6 +348,10 @@ func (d *decoder) byte() byte {
 	return c
 }
 
+// uvarint decodes the next unsigned varint. One of a single byte (every
+// length of a short value's record, its key version and classifier count)
+// is read here: binary.Uvarint's answer for it, without the call
+// (FuzzDecoderAgainstBinary).
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0

@@ -4,7 +4,6 @@ package vaulttok
 
 import (
 	"context"
-	"errors"
 
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
@@ -13,7 +12,7 @@ import (
 // Vault is what the adapter needs of vault.Service.
 type Vault interface {
 	Redact(ctx context.Context, reqs []vault.RedactRequest) ([]vault.Token, error)
-	Reveal(ctx context.Context, aliases []string) ([]vault.Revealed, error)
+	RevealValues(ctx context.Context, aliases []string) ([]string, error)
 	Known(ctx context.Context, candidates []string) ([]vault.Presence, error)
 }
 
@@ -74,19 +73,5 @@ func (t *Tokenizer) Known(ctx context.Context, candidates []string) ([]vault.Pre
 // Reveal implements rewrite.Tokenizer: a string that is not a live alias
 // of the vault gives "" and is left as it is.
 func (t *Tokenizer) Reveal(ctx context.Context, aliases []string) ([]string, error) {
-	got, err := t.v.Reveal(ctx, aliases)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(got))
-	for i, r := range got {
-		switch {
-		case r.Err == nil:
-			out[i] = r.Value
-		case errors.Is(r.Err, vault.ErrNotFound):
-		default:
-			return nil, r.Err
-		}
-	}
-	return out, nil
+	return t.v.RevealValues(ctx, aliases)
 }
