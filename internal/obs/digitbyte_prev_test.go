@@ -1,0 +1,64 @@
+package obs
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"unicode/utf8"
+)
+
+// prevHasDigitByte is hasDigitByte as it was before it read 8 bytes at a
+// time: the byte loop, kept as the reference of the differential tests.
+func prevHasDigitByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c-'0' <= 9 || c >= utf8.RuneSelf || c == '%' || c == '\\' || c == '&' {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHasDigitByteAgainstPrevious: hasDigitByte answers as the byte loop
+// did, for every byte value at every position of strings of 0 to 24
+// bytes otherwise made of bytes it rules out, and for random strings.
+func TestHasDigitByteAgainstPrevious(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		if got, want := hasDigitByte(s), prevHasDigitByte(s); got != want {
+			t.Fatalf("%q: got %v, want %v", s, got, want)
+		}
+	}
+	const plain = "aZ/:.-_ ~!\"#$'()*+,;<=>?@[]^`{|}\x00\x1f\x7f/"
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := make([]byte, n)
+				for i := range b {
+					b[i] = plain[(i*7+n)%len(plain)]
+				}
+				b[pos] = byte(c)
+				check(string(b))
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(21, 5))
+	for range 200000 {
+		b := make([]byte, rnd.IntN(40))
+		for i := range b {
+			if rnd.IntN(8) == 0 {
+				b[i] = byte(rnd.IntN(256))
+			} else {
+				b[i] = plain[rnd.IntN(len(plain))]
+			}
+		}
+		check(string(b))
+	}
+}
+
+// FuzzHasDigitByteAgainstPrevious: hasDigitByte against the byte loop it
+// replaced.
+func FuzzHasDigitByteAgainstPrevious(f *testing.F) {
+	fuzzStringAgainst(f, []string{"inbound", "POST", "/checkout", "shop.example.com", "127.0.0.1:51234", "abcdefgh%", "abcdefgh&ijklmnop", "\\u0034", "é", "abcdefg9"},
+		func(s string) string { return strconv.FormatBool(hasDigitByte(s)) },
+		func(s string) string { return strconv.FormatBool(prevHasDigitByte(s)) })
+}
