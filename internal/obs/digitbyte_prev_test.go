@@ -62,3 +62,52 @@ func FuzzHasDigitByteAgainstPrevious(f *testing.F) {
 		func(s string) string { return strconv.FormatBool(hasDigitByte(s)) },
 		func(s string) string { return strconv.FormatBool(prevHasDigitByte(s)) })
 }
+
+// prevPlainLen is plainLen's byte loop: what it counts, one byte at a
+// time.
+func prevPlainLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// TestPlainLenAgainstByteLoop: plainLen, 8 bytes at a time, counts what
+// the byte loop counts, for every byte value at every position of plain
+// strings of 0 to 24 bytes and for random strings (appendJSONStringMode
+// writes the same either way; this holds the count itself).
+func TestPlainLenAgainstByteLoop(t *testing.T) {
+	const plain = "aZ09/:.-_ ~!#$'()*+,;<=>?@[]^`{|}%&"
+	check := func(s string) {
+		t.Helper()
+		if got, want := plainLen(s), prevPlainLen(s); got != want {
+			t.Fatalf("%q: got %d, want %d", s, got, want)
+		}
+	}
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := make([]byte, n)
+				for i := range b {
+					b[i] = plain[(i*5+n)%len(plain)]
+				}
+				b[pos] = byte(c)
+				check(string(b))
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(8, 13))
+	for range 100000 {
+		b := make([]byte, rnd.IntN(40))
+		for i := range b {
+			if rnd.IntN(10) == 0 {
+				b[i] = byte(rnd.IntN(256))
+			} else {
+				b[i] = plain[rnd.IntN(len(plain))]
+			}
+		}
+		check(string(b))
+	}
+}
