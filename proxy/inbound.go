@@ -121,7 +121,10 @@
 // pool or is dropped, on every path (a message refused, a body that broke
 // off or was longer than declared, a response sent and closed), except the
 // buffer of a request body sent as it was read, which GetBody reads for as
-// long as the request lives.
+// long as the request lives. The request's target the leak guard reads
+// (method, Host, path, query) is written into the exchange's state by the
+// request phase, which runs once an exchange, and never again: strings of
+// it stay valid (reqState.guardTarget).
 //
 // # Routes that redact request bodies
 //
@@ -749,6 +752,9 @@ func (c *stateCtx) Value(key any) any {
 // block refuse what they cannot read) does not open a tunnel.
 // `aliasgate routes test` reads a request file by it.
 func InboundUpgrade(route *routes.Route, h http.Header) *jsonapi.Error {
+	if len(h["Upgrade"]) == 0 {
+		return nil // nothing to strip nor refuse: one look-up, not two
+	}
 	stripUpgrade(h)
 	if headerValue(h, "Upgrade") != "" && (route.ReadsBodies() || route.LeakGuard == routes.LeakBlock || route.LeakGuard == routes.LeakRedact) {
 		return jsonapi.NewError(http.StatusForbidden, "upgrade_refused", "Forbidden",

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/aliasgate/aliasgate/internal/bodybudget"
 	"github.com/aliasgate/aliasgate/internal/jsonapi"
@@ -152,6 +153,10 @@ type reqState struct {
 	// acceptGzip is the Accept-Encoding value askGzip sets, in the same
 	// allocation.
 	acceptGzip [1]string
+	// target holds the request's target as the leak guard reads it
+	// (guardTarget), written once, by the request phase, when it fits:
+	// the state's size class (640 bytes) has the room.
+	target [40]byte
 	// misses is what a strict request phase refused for that the
 	// sender's account does not hold: each distinct unknown alias of the
 	// reveal filter that refused (rewrite.Message.UnknownValues), or the
@@ -243,7 +248,7 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 	mt, params := parseMediaType(firstValue(cts))
 	msg := &message{header: r.Header, trailer: &r.Trailer, body: r.Body, length: r.ContentLength, ctypes: cts}
 	if opts.guard {
-		msg.target = guardTarget(r)
+		msg.target = st.guardTarget(r)
 	}
 	st.query, st.ctype = r.URL.RawQuery, routes.RequestContentType(r.Header)
 	x := routes.Exchange{Method: r.Method, Path: st.path, Query: st.query, MediaType: mt, RequestContentType: st.ctype}
@@ -268,11 +273,28 @@ func (p *pipeline) request(ctx context.Context, st *reqState, opts phaseOptions,
 // digits included), the Host, the path and the query. A newline ends a
 // card number's chain (pan): the method's digits never join the Host's.
 func guardTarget(r *http.Request) string {
-	t := r.Method + "\n" + r.Host + " " + r.URL.EscapedPath()
+	var buf [64]byte
+	return string(appendGuardTarget(buf[:0], r))
+}
+
+// appendGuardTarget appends guardTarget(r) to b.
+func appendGuardTarget(b []byte, r *http.Request) []byte {
+	b = append(append(append(append(b, r.Method...), '\n'), r.Host...), ' ')
+	b = append(b, r.URL.EscapedPath()...)
 	if r.URL.RawQuery != "" {
-		t += "?" + r.URL.RawQuery
+		b = append(append(b, '?'), r.URL.RawQuery...)
 	}
-	return t
+	return b
+}
+
+// guardTarget returns guardTarget(r) written into st.target when it fits
+// (else into an array of its own): one allocation fewer a guarded
+// request. The request phase calls it once per exchange, and nothing
+// writes the bytes again, so the string may refer to them for as long as
+// anything keeps it (a hit's digits, which pan may cut from it).
+func (st *reqState) guardTarget(r *http.Request) string {
+	b := appendGuardTarget(st.target[:0], r)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // response runs the response phase on resp.
@@ -1644,8 +1666,10 @@ func contentTypesDiffer(cts []string) bool {
 // A value that is already a bare lower-case media type ("application/json",
 // the usual case) is returned as it is, without mime's parse and its map.
 func parseMediaType(ct string) (string, map[string]string) {
-	if ct == "" {
-		return "", nil
+	// The usual value of both phases compared whole: bareMediaType's
+	// byte loop costs ~270 instructions, once a phase.
+	if ct == "" || ct == "application/json" {
+		return ct, nil
 	}
 	if bareMediaType(ct) {
 		return ct, nil

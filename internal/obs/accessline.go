@@ -321,9 +321,11 @@ func plainLen(s string) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		_ = s[i+7] // one bounds check: the 8 loads are one
-		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// Constant indices into 8 bytes: one load and no bounds check
+		// (indices off i kept one check for each byte).
+		w := s[i : i+8]
+		v := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		q, bs := v^('"'*ones), v^('\\'*ones)
 		// The high bit of a byte set: a byte under 0x20, 0x80 or over,
 		// '"' or '\\' (each test exact as to whether any byte is one).
@@ -331,10 +333,16 @@ func plainLen(s string) int {
 			break
 		}
 	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
-			break
-		}
+	for ; i < len(s) && !escapedByte[s[i]]; i++ {
 	}
 	return i
 }
+
+// escapedByte marks the bytes plainLen's run ends at: under 0x20, 0x80 or
+// over, '"' and '\\'.
+var escapedByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\'
+	}
+	return t
+}()
