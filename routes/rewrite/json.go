@@ -432,8 +432,12 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 		if i >= len(w.b) || w.b[i] != '"' {
 			return i, malformedAt("expected a key", i)
 		}
-		kend, esc, err := scanString(w.b, i)
-		if err != nil {
+		// A key spelled plainly ends at the first byte plainEnd stops at
+		// (scanString's own first step), read without the call.
+		kend, esc, err := plainEnd(w.b, i+1), false, error(nil)
+		if uint(kend) < uint(len(w.b)) && w.b[kend] == '"' {
+			kend++
+		} else if kend, esc, err = scanString(w.b, i); err != nil {
 			return kend, err
 		}
 		key := w.s[i+1 : kend-1]
@@ -486,6 +490,10 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
+		if uint(ve) < uint(len(w.b)) && w.b[ve] == ',' {
+			i = skipWS(w.b, ve+1) // separator's answer, without the call
+			continue
+		}
 		next, end, err := w.separator(ve, '}', "object")
 		if err != nil {
 			return end, err
@@ -580,6 +588,10 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 					}
 				}
 			}
+		}
+		if uint(ve) < uint(len(w.b)) && w.b[ve] == ',' {
+			i = skipWS(w.b, ve+1) // separator's answer, without the call
+			continue
 		}
 		next, end, err := w.separator(ve, ']', "array")
 		if err != nil {
