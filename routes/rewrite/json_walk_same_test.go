@@ -31,12 +31,7 @@ var priorPathSets = [][]string{
 
 // priorLocator compiles paths (nil when they do not compile).
 func priorLocator(paths []string) *jsonLocator {
-	specs := make([]TargetSpec, len(paths))
-	idx := make([]int, len(paths))
-	for i, p := range paths {
-		specs[i], idx[i] = TargetSpec{Kind: KindJSON, Path: p}, i
-	}
-	l, err := newJSONLocator(specs, idx)
+	l, err := newJSONLocator(jsonSpecs(paths))
 	if err != nil {
 		return nil
 	}
