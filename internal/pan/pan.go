@@ -329,9 +329,9 @@ func containsIn[T text](s T) bool {
 // digits or 0xEF: every spelling of a digit holds one (a full-width digit
 // starts with 0xEF, every escape of a digit has a decimal digit in it), so
 // text with fewer holds no candidate. It spares short log strings the
-// scanner's set-up. It counts eight bytes at a time, exactly: b is a digit
-// when b^'0' is below 0x80 and (b^'0')+0x76 too, and b is 0xEF when b^0xEF
-// is 0 (its low seven bits plus 0x7F, or'ed with it, below 0x80).
+// scanner's set-up. It counts eight bytes at a time, exactly: the digits
+// are digitBytes's, and b is 0xEF when b^0xEF is 0 (its low seven bits
+// plus 0x7F, or'ed with it, below 0x80).
 func enoughDigits[T text](s T) bool {
 	const (
 		ones  = 0x0101010101010101
@@ -346,9 +346,8 @@ func enoughDigits[T text](s T) bool {
 		_ = s[i+7]
 		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		d := v ^ '0'*ones
 		e := v ^ 0xEF*ones
-		m := ^(d&lows + (0x80-10)*ones | d) & highs
+		m := digitBytes(v)
 		m |= ^(e&lows + lows | e) & highs
 		if n += bits.OnesCount64(m); n >= MinLen {
 			return true
@@ -362,6 +361,20 @@ func enoughDigits[T text](s T) bool {
 		}
 	}
 	return false
+}
+
+// digitBytes flags (high bit) each byte of the little-endian word v that
+// is an ASCII digit, exactly (no flag is borrowed from a byte below): b is
+// a digit when b^'0' is below 0x80 and (b^'0')+0x76 too; the low seven
+// bits plus 0x76 never carry into the next byte.
+func digitBytes(v uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		lows  = 0x7F7F7F7F7F7F7F7F
+		highs = 0x8080808080808080
+	)
+	d := v ^ '0'*ones
+	return ^(d&lows + (0x80-10)*ones | d) & highs
 }
 
 // merge merges two lists sorted by (Start, End), dropping b's duplicates
@@ -424,6 +437,16 @@ var class = func() (t [256]uint8) {
 	// 0xCD, 0xD8, 0xE1 and 0xF3 lead only invisible characters' units.
 	for _, c := range []byte{0xC2, 0xCD, 0xD8, 0xE1, 0xE2, 0xE3, 0xEF, 0xF3} {
 		t[c] = bHigh
+	}
+	return t
+}()
+
+// quietEnd marks the bytes at which skipQuiet passes over a run of digits
+// in its word: a breaker (class bBreak) that is not '$' (one of its word's
+// flags) nor 'e' or 'E' (after which nums reads a number).
+var quietEnd = func() (t [256]bool) {
+	for c := range t {
+		t[c] = class[c] == bBreak && c != '$' && c|0x20 != 'e'
 	}
 	return t
 }()
@@ -954,9 +977,17 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 //     address): endChain drops it, having found nothing in it.
 //
 // It looks for those bytes eight at a time: a byte b of the word is flagged
-// when b^'0' < 10, b^'$' < 3 ('$', '%', '&'; a '$' is passed over then) or
-// b is '\\' or 0xEF (the has-less-than and has-zero-byte tricks); a flag
-// may be wrong only above a right one, so the lowest is right.
+// when it is a digit (digitBytes, exact), b^'$' < 3 ('$', '%', '&'; a '$'
+// is passed over then) or b is '\\' or 0xEF (the has-less-than and
+// has-zero-byte tricks, whose flag may be wrong only above a right one), so
+// the lowest flag is right. A run of digits that ends inside the word at a
+// byte of quietEnd is passed over there, as the chain loop below would
+// pass it (fewer than MinLen digits, ended by a breaker, nothing for nums),
+// and the next flag above it is right too: no byte below it matched one of
+// the three other tests (digits, and a breaker that is not '$', borrow in
+// none), so none can have lent a wrong flag. Ids, amounts and SKUs cost no
+// stop; a run that reaches the end of the word, or ends at a separator, an
+// escape, '$', 'e' or 'E', is the chain loop's.
 func skipQuiet[T text](s T, i int, nums *numScan) int {
 	const (
 		ones  = 0x0101010101010101
@@ -964,18 +995,33 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 	)
 	n := len(s)
 	for {
-		for ; i <= n-8; i += 8 {
+		// i >= 0 always holds: said here, it spares the loads their
+		// bounds checks.
+		for ; i >= 0 && i <= n-8; i += 8 {
 			_ = s[i+7]
 			v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			d := v ^ '0'*ones // the digits: 0–9
+			dm := digitBytes(v)
 			p := v ^ '$'*ones // '$', '%', '&': 0–2
 			b := v ^ '\\'*ones
 			e := v ^ 0xEF*ones
-			m := (d-10*ones)&^d | (p-3*ones)&^p | (b-ones)&^b | (e-ones)&^e
-			if m &= highs; m != 0 {
-				i += bits.TrailingZeros64(m) / 8
-				goto found
+			m := dm | ((p-3*ones)&^p|(b-ones)&^b|(e-ones)&^e)&highs
+			for m != 0 {
+				// low is the lowest flag, a digit or not; past is the
+				// lowest byte above it that is no digit (0 when the run
+				// of digits from low reaches the end of the word).
+				low := m & -m
+				if dm&low == 0 {
+					i += bits.TrailingZeros64(low) / 8
+					goto found
+				}
+				nd := ^dm & highs & -low
+				past := nd & -nd
+				if past == 0 || !quietEnd[byte(v>>(bits.TrailingZeros64(past)-7))] {
+					i += bits.TrailingZeros64(low) / 8
+					goto found
+				}
+				m &^= past<<1 - 1
 			}
 		}
 		for ; i < n; i++ {

@@ -92,12 +92,7 @@ func BenchmarkRewriteJSON(b *testing.B) {
 		// machine the ratio to the floor moves, the difference between the
 		// two locators much less.
 		po := jsonProgram(b, Redact, c.paths...)
-		specs := make([]TargetSpec, len(c.paths))
-		idx := make([]int, len(c.paths))
-		for i, path := range c.paths {
-			specs[i], idx[i] = TargetSpec{Kind: KindJSON, Path: path}, i
-		}
-		ol, err := newOracleLocator(specs, idx)
+		ol, err := newOracleLocator(jsonSpecs(c.paths))
 		if err != nil {
 			b.Fatal(err)
 		}

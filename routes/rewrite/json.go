@@ -432,8 +432,12 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 		if i >= len(w.b) || w.b[i] != '"' {
 			return i, malformedAt("expected a key", i)
 		}
-		kend, esc, err := scanString(w.b, i)
-		if err != nil {
+		// A key spelled plainly ends at the first byte plainEnd stops at
+		// (scanString's own first step), read without the call.
+		kend, esc, err := plainEnd(w.b, i+1), false, error(nil)
+		if uint(kend) < uint(len(w.b)) && w.b[kend] == '"' {
+			kend++
+		} else if kend, esc, err = scanString(w.b, i); err != nil {
 			return kend, err
 		}
 		key := w.s[i+1 : kend-1]
@@ -486,6 +490,10 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
+		if uint(ve) < uint(len(w.b)) && w.b[ve] == ',' {
+			i = skipWS(w.b, ve+1) // separator's answer, without the call
+			continue
+		}
 		next, end, err := w.separator(ve, '}', "object")
 		if err != nil {
 			return end, err
@@ -580,6 +588,10 @@ func (w *jsonWalk) array(start, lo, hi, depth int) (int, error) {
 					}
 				}
 			}
+		}
+		if uint(ve) < uint(len(w.b)) && w.b[ve] == ',' {
+			i = skipWS(w.b, ve+1) // separator's answer, without the call
+			continue
 		}
 		next, end, err := w.separator(ve, ']', "array")
 		if err != nil {
@@ -721,7 +733,13 @@ func skipValue(b []byte, i, depth int) (int, error) {
 // skipContainer validates the object or array at b[i]. Keys and the
 // common scalars (strings, plain integers) are read in its own loop, and a
 // string's usual spelling (no escape, no control character) without a
-// call to skipString: most of a body is skipped here, every request.
+// call to skipString: most of a body is skipped here, every request. So is
+// the compact spelling around them: the byte after a key, a value or a ','
+// is compared with what is expected there (':', ',', the closing bracket,
+// a value's first byte) before skipWS is called, which happens only when
+// it is a control character or a space (every JSON white space is one).
+// uint(i) < uint(len(b)) is i < len(b) with the bounds check of b[i]
+// folded in (i is never negative).
 func skipContainer(b []byte, i, depth int) (int, error) {
 	if depth >= MaxDepth {
 		return i, errTooDeep
@@ -738,29 +756,40 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 	var err error
 	for {
 		if obj {
-			if i >= len(b) || b[i] != '"' {
+			if uint(i) < uint(len(b)) && b[i] <= ' ' {
+				i = skipWS(b, i)
+			}
+			if uint(i) >= uint(len(b)) || b[i] != '"' {
 				return i, malformedAt("expected a key", i)
 			}
 			j := plainEnd(b, i+1)
-			if j < len(b) && b[j] == '"' {
+			if uint(j) < uint(len(b)) && b[j] == '"' {
 				j++
 			} else if j = skipString(b, i); j < 0 {
 				return skipStringErr(b, i)
 			}
-			i = skipWS(b, j)
-			if i >= len(b) || b[i] != ':' {
-				return i, malformedAt("expected ':'", i)
+			if uint(j) >= uint(len(b)) || b[j] != ':' {
+				if j = skipWS(b, j); j >= len(b) || b[j] != ':' {
+					return j, malformedAt("expected ':'", j)
+				}
 			}
-			i = skipWS(b, i+1)
+			i = j + 1
 		}
-		if i >= len(b) {
+		if uint(i) >= uint(len(b)) {
 			return i, malformedAt("unexpected end", i)
 		}
+		c := b[i]
+		if c <= ' ' {
+			if i = skipWS(b, i); i >= len(b) {
+				return i, malformedAt("unexpected end", i)
+			}
+			c = b[i]
+		}
 		// Scalars, the most common values, without a call to skipValue.
-		switch c := b[i]; {
+		switch {
 		case c == '"':
 			j := plainEnd(b, i+1)
-			if j < len(b) && b[j] == '"' {
+			if uint(j) < uint(len(b)) && b[j] == '"' {
 				j++
 			} else if j = skipString(b, i); j < 0 {
 				return skipStringErr(b, i)
@@ -770,10 +799,10 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 			// A plain integer without a call; a fraction or an exponent
 			// after it is skipNumber's.
 			j := i + 1
-			for j < len(b) && b[j]-'0' < 10 {
+			for uint(j) < uint(len(b)) && b[j]-'0' < 10 {
 				j++
 			}
-			if j < len(b) && (b[j] == '.' || b[j]|0x20 == 'e') {
+			if uint(j) < uint(len(b)) && (b[j] == '.' || b[j]|0x20 == 'e') {
 				if j = skipNumber(b, i); j < 0 {
 					return scanNumber(b, i)
 				}
@@ -794,13 +823,19 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 				return i, err
 			}
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
+		if uint(i) >= uint(len(b)) {
 			return i, malformedAt("unexpected end", i)
 		}
-		switch b[i] {
+		c = b[i]
+		if c <= ' ' {
+			if i = skipWS(b, i); i >= len(b) {
+				return i, malformedAt("unexpected end", i)
+			}
+			c = b[i]
+		}
+		switch c {
 		case ',':
-			i = skipWS(b, i+1)
+			i++ // white space after it: the key's or the value's check
 		case closing:
 			return i + 1, nil
 		default:
@@ -813,13 +848,13 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 // of b at or after i, eight bytes at a time, or where fewer than eight
 // bytes are left: the closing quote of a string spelled plainly (when
 // b[plainEnd] is '"'), else where skipString has to look. Small enough to
-// be inlined in skipContainer's loop.
+// be inlined in skipContainer's loop; the loop's condition gives the
+// compiler what it needs to drop the bounds checks of the word's load.
 func plainEnd(b []byte, i int) int {
-	for i+8 <= len(b) {
-		if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+	for ; i >= 0 && i <= len(b)-8; i += 8 {
+		if m := specialBytes(binary.LittleEndian.Uint64(b[i : i+8])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
-		i += 8
 	}
 	return i
 }
@@ -848,17 +883,8 @@ func scanString(b []byte, i int) (int, bool, error) {
 	escaped := false
 	for i < len(b) {
 		// Eight bytes at a time while none of them is '"', '\\' or a
-		// control character. The lowest flagged byte of a word is exact
-		// (false positives of these bit tricks only appear above a true
-		// match), so jump to it.
-		for i+8 <= len(b) {
-			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= len(b) {
+		// control character (plainEnd).
+		if i = plainEnd(b, i); i >= len(b) {
 			break
 		}
 		c := b[i]
@@ -895,15 +921,21 @@ func scanString(b []byte, i int) (int, bool, error) {
 const (
 	ones        = 0x0101010101010101
 	highs       = 0x8080808080808080
-	quotes      = ones * '"'
 	backslashes = ones * '\\'
 )
 
 // specialBytes flags the bytes of w that end the fast path of a string:
 // '"', '\\' and control characters. The lowest flagged byte is exact.
+// Two tests, not three: flipping bit 1 maps '"' (0x22) to 0x20 and the
+// control characters onto themselves, and every other byte to 0x21 or
+// above, so "below 0x21 after the flip" is '"' or a control character;
+// then "equal to '\\'". Both use the has-less-than trick ((x-n)&^x, n at
+// most 0x80): a byte's high bit is set when it is below n, or possibly
+// when a byte below it is (a borrow), never otherwise, so the lowest set
+// high bit is exact.
 func specialBytes(w uint64) uint64 {
-	q, e := w^quotes, w^backslashes
-	return ((q-ones)&^q | (e-ones)&^e | (w-ones*0x20)&^w) & highs
+	x, e := w^(ones*0x02), w^backslashes
+	return ((x-ones*0x21)&^x | (e-ones)&^e) & highs
 }
 
 func isHex4(b []byte) bool {
@@ -1101,14 +1133,7 @@ func stringWord(v string, i int) uint64 {
 func skipString(b []byte, i int) int {
 	i++
 	for i < len(b) {
-		for i+8 <= len(b) {
-			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= len(b) {
+		if i = plainEnd(b, i); i >= len(b) {
 			break
 		}
 		switch c := b[i]; {

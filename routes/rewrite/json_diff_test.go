@@ -40,15 +40,22 @@ func errClass(err error) string {
 	return "other: " + err.Error()
 }
 
-// compareWithOracle locates paths in body with both locators and returns
-// "" when they agree, else what differs. skip is true when the walker did
-// not support one of the paths.
-func compareWithOracle(body []byte, paths []string) (diff string, class string, skip bool) {
+// jsonSpecs returns a JSON target of each path and the targets' indexes,
+// as Compile hands them to a locator.
+func jsonSpecs(paths []string) ([]TargetSpec, []int) {
 	specs := make([]TargetSpec, len(paths))
 	idx := make([]int, len(paths))
 	for i, p := range paths {
 		specs[i], idx[i] = TargetSpec{Kind: KindJSON, Path: p}, i
 	}
+	return specs, idx
+}
+
+// compareWithOracle locates paths in body with both locators and returns
+// "" when they agree, else what differs. skip is true when the walker did
+// not support one of the paths.
+func compareWithOracle(body []byte, paths []string) (diff string, class string, skip bool) {
+	specs, idx := jsonSpecs(paths)
 	ol, err := newOracleLocator(specs, idx)
 	if err != nil {
 		return "", "", true
@@ -257,12 +264,7 @@ func TestLongDigitRunsAreKeys(t *testing.T) {
 // returns "" when both give the same spans and the same error, else what
 // differs; shortcut reports whether some object on the way could take it.
 func settleOutcomes(body []byte, paths []string) (diff string, shortcut bool) {
-	specs := make([]TargetSpec, len(paths))
-	idx := make([]int, len(paths))
-	for i, p := range paths {
-		specs[i], idx[i] = TargetSpec{Kind: KindJSON, Path: p}, i
-	}
-	l, err := newJSONLocator(specs, idx)
+	l, err := newJSONLocator(jsonSpecs(paths))
 	if err != nil {
 		return "", false
 	}
