@@ -351,14 +351,12 @@ func (d *decoder) byte() byte {
 // uvarint decodes the next unsigned varint. One of a single byte (every
 // length of a short value's record, its key version and classifier count)
 // is read here: binary.Uvarint's answer for it, without the call
-// (FuzzDecoderAgainstBinary).
+// (FuzzDecoderUvarintAgainstBefore).
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
 	if len(d.b) > 0 && d.b[0] < 0x80 {
-		// One byte (every length and count of a short record): what
-		// binary.Uvarint answers, without its loop.
 		v := uint64(d.b[0])
 		d.b = d.b[1:]
 		return v
