@@ -79,7 +79,7 @@ type dateText struct {
 const secondsPerDay = 24 * 60 * 60
 
 // appendTime appends appendTime(b, t), the date from d when t's day is
-// the one d keeps (FuzzDateTextAgainstAppendFormat).
+// the one d keeps (TestDateTextAgainstAppendFormat).
 func (d *dateText) appendTime(b []byte, t time.Time) []byte {
 	if t.Location() != time.UTC {
 		return appendTime(b, t)
