@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -348,10 +349,14 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-// uvarint decodes the next unsigned varint. One of a single byte (every
-// length of a short value's record, its key version and classifier count)
-// is read here: binary.Uvarint's answer for it, without the call
-// (FuzzDecoderUvarintAgainstBefore).
+// uvarint decodes the next unsigned varint: binary.Uvarint's answer. One
+// of a single byte (every length of a short value's record, its key
+// version and classifier count) is read without the call
+// (FuzzDecoderUvarintAgainstBefore); one of two to nine bytes with eight
+// bytes to read (a record's times: a Unix time in nanoseconds,
+// zigzag-encoded, takes nine) from one eight-byte load, its seven-bit
+// groups packed without a loop (FuzzDecoderVarintAgainstBefore); anything
+// else (a cut, overlong or ten-byte varint) by binary.Uvarint.
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
@@ -360,6 +365,20 @@ func (d *decoder) uvarint() uint64 {
 		v := uint64(d.b[0])
 		d.b = d.b[1:]
 		return v
+	}
+	if len(d.b) >= 8 {
+		w := binary.LittleEndian.Uint64(d.b)
+		if last := ^w & 0x8080808080808080; last != 0 {
+			// The first byte without the continuation bit ends it.
+			n := bits.TrailingZeros64(last)/8 + 1
+			d.b = d.b[n:]
+			return packGroups(w & (^uint64(0) >> (64 - 8*n)))
+		}
+		if len(d.b) >= 9 && d.b[8] < 0x80 {
+			v := packGroups(w) | uint64(d.b[8])<<56
+			d.b = d.b[9:]
+			return v
+		}
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
@@ -370,22 +389,37 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// packGroups returns the seven low bits of each of the eight bytes of w
+// (little-endian), packed: the value of a varint whose bytes w holds
+// (those past its last byte cleared).
+func packGroups(w uint64) uint64 {
+	return w&0x7F | w>>1&(0x7F<<7) | w>>2&(0x7F<<14) | w>>3&(0x7F<<21) |
+		w>>4&(0x7F<<28) | w>>5&(0x7F<<35) | w>>6&(0x7F<<42) | w>>7&(0x7F<<49)
+}
+
+// varint decodes the next signed varint: binary.Varint's answer (0 when it
+// fails).
 func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errCorrupt
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	ux := d.uvarint()
+	return int64(ux>>1) ^ -int64(ux&1) // binary.Varint's x, or ^x when ux is odd
 }
 
 // raw returns the next length-prefixed field, in the decoded bytes (not a
-// copy).
+// copy). A field of fewer than 128 bytes that is all there (a short
+// value's every field) is cut here, with one update of d.b; anything else
+// is rawLong's (FuzzDecoderVarintAgainstBefore).
 func (d *decoder) raw() []byte {
+	if b := d.b; d.err == nil && len(b) > 0 && b[0] < 0x80 {
+		if n := int(b[0]) + 1; n <= len(b) {
+			d.b = b[n:]
+			return b[1:n:n]
+		}
+	}
+	return d.rawLong()
+}
+
+// rawLong is raw read through uvarint: a long field, or one cut short.
+func (d *decoder) rawLong() []byte {
 	n := d.uvarint()
 	if d.err != nil {
 		return nil
