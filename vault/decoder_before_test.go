@@ -21,8 +21,9 @@ func uvarintBefore(d *decoder) uint64 {
 }
 
 // compareUvarints reads b as decoder.uvarint and as uvarintBefore, in
-// turns with raw fields and bytes as ops says, and fails at the first
-// value, rest or error that differs.
+// turns with signed varints (decoder.varint against varintBefore), raw
+// fields and bytes as ops says, and fails at the first value, rest or
+// error that differs.
 func compareUvarints(t *testing.T, b []byte, ops []byte) {
 	t.Helper()
 	got, want := decoder{b: b}, decoder{b: b}
@@ -32,10 +33,14 @@ func compareUvarints(t *testing.T, b []byte, ops []byte) {
 			op, ops = ops[0], ops[1:]
 		}
 		switch op % 4 {
-		case 0, 1:
+		case 0:
 			g, w := got.uvarint(), uvarintBefore(&want)
 			if g != w {
 				t.Fatalf("%x: uvarint %d = %d, want %d", b, i, g, w)
+			}
+		case 1:
+			if g, w := got.varint(), varintBefore(&want); g != w {
+				t.Fatalf("%x: varint %d = %d, want %d", b, i, g, w)
 			}
 		case 2:
 			// raw reads its length with uvarint; the reference's field
