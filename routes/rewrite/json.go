@@ -738,120 +738,169 @@ func skipValue(b []byte, i, depth int) (int, error) {
 // is compared with what is expected there (':', ',', the closing bracket,
 // a value's first byte) before skipWS is called, which happens only when
 // it is a control character or a space (every JSON white space is one).
-// uint(i) < uint(len(b)) is i < len(b) with the bounds check of b[i]
-// folded in (i is never negative).
+// Nested containers are read in the same loop, not by a call (a call
+// per container made the loop keep its state on the stack around it): st
+// holds the closing bracket of each open container around the innermost
+// one, one bit a level. Its answers (index and error) are those of the
+// recursive reading it replaced, each nested container read by
+// skipContainer(b, at, depth+1): a container opened depth+n levels down
+// is refused with errTooDeep at its index when depth+n >= MaxDepth
+// (TestSkipContainerSameAsBefore). uint(i) < uint(len(b)) is i < len(b)
+// with the bounds check of b[i] folded in (i is never negative).
 func skipContainer(b []byte, i, depth int) (int, error) {
 	if depth >= MaxDepth {
 		return i, errTooDeep
 	}
-	obj := b[i] == '{'
-	closing := byte(']')
-	if obj {
+	var (
+		// st holds what the loop reads only when a container opens or
+		// closes, in memory rather than in registers: st[0] and st[1]
+		// the open containers around the innermost one (bit k of st[0],
+		// k < 64, and of st[1], k-64, set when the container k+1 levels
+		// out is an object), st[2] the innermost one's depth.
+		st      = [3]uint64{2: uint64(depth)}
+		closing = byte(']') // the innermost open container's
+		c       byte
+		j       int
+	)
+	if b[i] == '{' {
 		closing = '}'
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == closing {
-		return i + 1, nil
+opened: // b[i] opens the innermost container
+	i++
+	if uint(i) < uint(len(b)) && b[i] <= ' ' {
+		i = skipWS(b, i)
 	}
-	var err error
-	for {
-		if obj {
-			if uint(i) < uint(len(b)) && b[i] <= ' ' {
-				i = skipWS(b, i)
-			}
-			if uint(i) >= uint(len(b)) || b[i] != '"' {
-				return i, malformedAt("expected a key", i)
-			}
-			j := plainEnd(b, i+1)
-			if uint(j) < uint(len(b)) && b[j] == '"' {
-				j++
-			} else if j = skipString(b, i); j < 0 {
-				return skipStringErr(b, i)
-			}
-			if uint(j) >= uint(len(b)) || b[j] != ':' {
-				if j = skipWS(b, j); j >= len(b) || b[j] != ':' {
-					return j, malformedAt("expected ':'", j)
-				}
-			}
-			i = j + 1
+	if uint(i) < uint(len(b)) && b[i] == closing {
+		i++
+		goto closed
+	}
+	if closing == ']' {
+		goto value
+	}
+member: // i is at the key of an object's member, or white space before it
+	if uint(i) < uint(len(b)) && b[i] <= ' ' {
+		i = skipWS(b, i)
+	}
+	if uint(i) >= uint(len(b)) || b[i] != '"' {
+		return i, malformedAt("expected a key", i)
+	}
+	j = plainEnd(b, i+1)
+	if uint(j) < uint(len(b)) && b[j] == '"' {
+		j++
+	} else if j = skipString(b, i); j < 0 {
+		return skipStringErr(b, i)
+	}
+	if uint(j) >= uint(len(b)) || b[j] != ':' {
+		if j = skipWS(b, j); j >= len(b) || b[j] != ':' {
+			return j, malformedAt("expected ':'", j)
 		}
-		if uint(i) >= uint(len(b)) {
-			return i, malformedAt("unexpected end", i)
-		}
-		c := b[i]
-		if c <= ' ' {
-			if i = skipWS(b, i); i >= len(b) {
-				return i, malformedAt("unexpected end", i)
-			}
-			c = b[i]
-		}
-		// Scalars, the most common values, without a call to skipValue.
-		switch {
-		case c == '"':
-			j := plainEnd(b, i+1)
-			if uint(j) < uint(len(b)) && b[j] == '"' {
-				j++
-			} else if j = skipString(b, i); j < 0 {
-				return skipStringErr(b, i)
-			}
-			i = j
-		case c >= '1' && c <= '9':
-			// A plain integer without a call; a fraction or an exponent
-			// after it is skipNumber's.
-			j := i + 1
-			for uint(j) < uint(len(b)) && b[j]-'0' < 10 {
-				j++
-			}
-			if uint(j) < uint(len(b)) && (b[j] == '.' || b[j]|0x20 == 'e') {
-				if j = skipNumber(b, i); j < 0 {
-					return scanNumber(b, i)
-				}
-			}
-			i = j
-		case c == '-' || c == '0':
-			end := skipNumber(b, i)
-			if end < 0 {
-				return scanNumber(b, i)
-			}
-			i = end
-		case c == '{' || c == '[':
-			if i, err = skipContainer(b, i, depth+1); err != nil {
-				return i, err
-			}
-		default:
-			if i, err = skipValue(b, i, depth+1); err != nil {
-				return i, err
-			}
-		}
-		if uint(i) >= uint(len(b)) {
+	}
+	i = j + 1
+value: // i is at a value, or white space before it
+	if uint(i) >= uint(len(b)) {
+		return i, malformedAt("unexpected end", i)
+	}
+	c = b[i]
+	if c <= ' ' {
+		if i = skipWS(b, i); i >= len(b) {
 			return i, malformedAt("unexpected end", i)
 		}
 		c = b[i]
-		if c <= ' ' {
-			if i = skipWS(b, i); i >= len(b) {
-				return i, malformedAt("unexpected end", i)
-			}
-			c = b[i]
+	}
+	// Scalars, the most common values, without a call to skipValue.
+	switch {
+	case c == '"':
+		j = plainEnd(b, i+1)
+		if uint(j) < uint(len(b)) && b[j] == '"' {
+			j++
+		} else if j = skipString(b, i); j < 0 {
+			return skipStringErr(b, i)
 		}
-		switch c {
-		case ',':
-			i++ // white space after it: the key's or the value's check
-		case closing:
-			return i + 1, nil
-		default:
-			return i, malformedAt("expected ',' or a closing bracket", i)
+		i = j
+	case c >= '1' && c <= '9':
+		// A plain integer without a call; a fraction or an exponent
+		// after it is skipNumber's.
+		j = i + 1
+		for uint(j) < uint(len(b)) && b[j]-'0' < 10 {
+			j++
+		}
+		if uint(j) < uint(len(b)) && (b[j] == '.' || b[j]|0x20 == 'e') {
+			if j = skipNumber(b, i); j < 0 {
+				return scanNumber(b, i)
+			}
+		}
+		i = j
+	case c == '-' || c == '0':
+		if j = skipNumber(b, i); j < 0 {
+			return scanNumber(b, i)
+		}
+		i = j
+	case c == '{' || c == '[':
+		if st[2]+1 >= MaxDepth {
+			return i, errTooDeep
+		}
+		st[1] = st[1]<<1 | st[0]>>63
+		st[0] <<= 1
+		if closing == '}' {
+			st[0] |= 1
+		}
+		st[2]++
+		closing = c + 2 // '}' for '{', ']' for '['
+		goto opened
+	default:
+		var err error
+		if i, err = skipValue(b, i, int(st[2])+1); err != nil {
+			return i, err
 		}
 	}
+next: // i is after a value, at its separator or white space before it
+	if uint(i) >= uint(len(b)) {
+		return i, malformedAt("unexpected end", i)
+	}
+	c = b[i]
+	if c <= ' ' {
+		if i = skipWS(b, i); i >= len(b) {
+			return i, malformedAt("unexpected end", i)
+		}
+		c = b[i]
+	}
+	if c == ',' {
+		i++ // white space after it: the key's or the value's check
+		if closing == '}' {
+			goto member
+		}
+		goto value
+	}
+	if c != closing {
+		return i, malformedAt("expected ',' or a closing bracket", i)
+	}
+	i++
+closed: // b[i-1] closed the innermost container
+	if st[2] == uint64(depth) {
+		return i, nil
+	}
+	st[2]--
+	closing = ']'
+	if st[0]&1 != 0 {
+		closing = '}'
+	}
+	st[0] = st[0]>>1 | st[1]<<63
+	st[1] >>= 1
+	goto next
 }
 
 // plainEnd returns the index of the first '"', '\\' or control character
 // of b at or after i, eight bytes at a time, or where fewer than eight
 // bytes are left: the closing quote of a string spelled plainly (when
 // b[plainEnd] is '"'), else where skipString has to look. Small enough to
-// be inlined in skipContainer's loop; the loop's condition gives the
-// compiler what it needs to drop the bounds checks of the word's load.
+// be inlined in skipContainer's loop; i >= 0, tested once before the
+// loop, and the loop's condition give the compiler what it needs to drop
+// the bounds checks of the word's load.
 func plainEnd(b []byte, i int) int {
-	for ; i >= 0 && i <= len(b)-8; i += 8 {
+	if i < 0 {
+		return i
+	}
+	for ; i <= len(b)-8; i += 8 {
 		if m := specialBytes(binary.LittleEndian.Uint64(b[i : i+8])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
