@@ -417,14 +417,32 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	if i < len(w.b) && w.b[i] == '}' {
 		return i + 1, w.settle(start, lo, hi, true)
 	}
-	// An element component ('#', a query) that meets an object with
-	// members: gjson finds no element there, but an application that
-	// iterates the value (PHP's foreach, JavaScript's Object.values) reads
-	// each member as one, and JSONPath's [*] (VGS's) selects the members.
-	// Refused rather than passed on unlocated.
+	// firsts marks the bytes a key that the cursors have to look at
+	// can start with, one bit a byte: the first byte of each key
+	// component in either letter case, and every byte that is not
+	// ASCII. A key that starts with another byte differs from every
+	// component in its first byte, letter case aside: it is neither one
+	// of them nor a variant (the first test of the loop over the
+	// cursors below), and that loop is not run. A component that is
+	// empty or starts with a byte that is not ASCII marks every byte.
+	firsts := [4]uint64{2: ^uint64(0), 3: ^uint64(0)}
 	for _, c := range w.stack[lo:hi] {
-		if seg := w.seg(c); seg != nil && (seg.kind == segAll || seg.kind == segQuery) {
+		seg := w.seg(c)
+		switch {
+		case seg == nil:
+		case seg.kind == segAll || seg.kind == segQuery:
+			// An element component ('#', a query) that meets an
+			// object with members: gjson finds no element there, but
+			// an application that iterates the value (PHP's foreach,
+			// JavaScript's Object.values) reads each member as one,
+			// and JSONPath's [*] (VGS's) selects the members. Refused
+			// rather than passed on unlocated.
 			return start, fmt.Errorf("%w: target %d: an array was expected at '#' and the body has an object with members there", ErrTargetType, w.paths[c.path].target)
+		case seg.key == "" || seg.key[0] >= utf8.RuneSelf:
+			firsts = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+		default:
+			k := seg.key[0] // k and k^0x20 are in the same word
+			firsts[k>>6] |= 1<<(k&63) | 1<<(k&63^0x20)
 		}
 	}
 	plainKeys := true
@@ -453,7 +471,11 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 		vs := skipWS(w.b, i+1)
 		childLo := len(w.stack)
 		matched := false
-		for ci := lo; ci < hi; ci++ {
+		look := hi // the cursors stack[lo:look] look at key
+		if len(key) > 0 && firsts[key[0]>>6]&(1<<(key[0]&63)) == 0 {
+			look = lo
+		}
+		for ci := lo; ci < look; ci++ {
 			c := w.stack[ci]
 			seg := w.seg(c)
 			if seg == nil || seg.kind != segKey {
@@ -474,10 +496,15 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 				w.push(c)
 				continue
 			}
-			// Most keys differ from the component in their first byte,
-			// letter case aside: no variant.
+			// Most keys differ from the component in their first or
+			// last byte, letter case aside: no variant. (An ASCII byte
+			// is a rune of its own wherever it stands, so the last
+			// ones are the last runes that keyFoldEqual pairs.)
 			if len(key) > 0 && len(seg.key) > 0 {
 				if a, b := key[0], seg.key[0]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
+					continue
+				}
+				if a, b := key[len(key)-1], seg.key[len(seg.key)-1]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
 					continue
 				}
 			}
@@ -485,7 +512,23 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 				return 0, err
 			}
 		}
-		ve, err := w.visit(vs, childLo, len(w.stack), depth+1)
+		var ve int
+		switch {
+		case len(w.stack) > childLo:
+			ve, err = w.visit(vs, childLo, len(w.stack), depth+1)
+		// No cursor below the member: what visit would do, skip the
+		// value, without the call.
+		case vs >= len(w.b):
+			return vs, malformedAt("unexpected end", vs)
+		case w.b[vs] == '"':
+			if ve = plainEnd(w.b, vs+1); uint(ve) < uint(len(w.b)) && w.b[ve] == '"' {
+				ve++
+			} else {
+				ve, err = skipStringErr(w.b, vs)
+			}
+		default:
+			ve, err = skipValue(w.b, vs, depth+1)
+		}
 		if err != nil {
 			return ve, err
 		}
