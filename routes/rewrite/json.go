@@ -1024,10 +1024,23 @@ const (
 // then "equal to '\\'". Both use the has-less-than trick ((x-n)&^x, n at
 // most 0x80): a byte's high bit is set when it is below n, or possibly
 // when a byte below it is (a borrow), never otherwise, so the lowest set
-// high bit is exact.
+// high bit is exact. x, e and w have the same high bits (the flips leave
+// bit 7 alone), so both tests take them from w, once: (x-n)&^x|(e-1)&^e
+// and ((x-n)|(e-1))&^w have the same high bits
+// (TestSpecialBytesSameAsBefore). The constants are swar's.
 func specialBytes(w uint64) uint64 {
-	x, e := w^(ones*0x02), w^backslashes
-	return ((x-ones*0x21)&^x | (e-ones)&^e) & highs
+	x, e := w^swar.flip, w^swar.backslashes
+	return ((x - swar.lessThan) | (e - swar.ones)) &^ w & swar.highs
+}
+
+// swar holds the constants of specialBytes as variables (never written):
+// the compiler reads each of them from memory as an operand of the
+// instruction that uses it, one instruction, where a 64-bit constant
+// takes two (a move to a register first), and keeps none of them in a
+// register between two strings, which made the loops around them move
+// their own values from register to register.
+var swar = struct{ flip, backslashes, lessThan, ones, highs uint64 }{
+	ones * 0x02, backslashes, ones * 0x21, ones, highs,
 }
 
 func isHex4(b []byte) bool {

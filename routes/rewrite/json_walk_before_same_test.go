@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand"
 	"reflect"
@@ -36,16 +37,20 @@ func walkSameAsBefore(t testing.TB, body []byte, l *jsonLocator) string {
 	return class
 }
 
-// skipSameAsBefore fails when skipContainer or plainEnd answer otherwise
-// than their copies before at some place of b: skipContainer at the first
-// '{' or '[', or with every at each of them (the index it stops at, the
-// error and its message), at the depths around 0, 64 and MaxDepth;
-// plainEnd at every index.
+// skipSameAsBefore fails when skipContainer, plainEnd or specialBytes
+// answer otherwise than their copies before at some place of b:
+// skipContainer at the first '{' or '[', or with every at each of them
+// (the index it stops at, the error and its message), at the depths
+// around 0, 64 and MaxDepth; plainEnd at every index; specialBytes on
+// every eight-byte window.
 func skipSameAsBefore(t testing.TB, b []byte, every bool) {
 	t.Helper()
 	for i, c := range b {
 		if got, want := plainEnd(b, i), beforePlainEnd(b, i); got != want {
 			t.Fatalf("plainEnd(%q, %d) = %d; before %d", b, i, got, want)
+		}
+		if i+8 <= len(b) {
+			specialSameAsBefore(t, binary.LittleEndian.Uint64(b[i:]))
 		}
 		if c != '{' && c != '[' || !every && i > skipWS(b, 0) {
 			continue
@@ -57,6 +62,42 @@ func skipSameAsBefore(t testing.TB, b []byte, every bool) {
 				t.Fatalf("skipContainer(%q, %d, %d) = %d, %v; before %d, %v", b, i, depth, got, err, want, beforeErr)
 			}
 		}
+	}
+}
+
+// specialSameAsBefore fails when specialBytes flags other bytes of w than
+// its copy before: not only the lowest one, every high bit is the same.
+func specialSameAsBefore(t testing.TB, w uint64) {
+	if got, want := specialBytes(w), beforeSpecialBytes(w); got != want {
+		t.Fatalf("specialBytes(%#016x) = %#016x; before %#016x", w, got, want)
+	}
+}
+
+// TestSpecialBytesSameAsBefore: every pair of byte values at every pair
+// of places, over fillers that are plain, special, high or next to a
+// special one, and a million random words: specialBytes (constants read
+// from memory, the high bits taken from w once) gives the mask of its
+// copy before, bit for bit.
+func TestSpecialBytesSameAsBefore(t *testing.T) {
+	for _, fill := range []byte{'a', '!', '#', '"', '\\', 0x1f, 0x20, 0x5d, 0x80, 0xa2} {
+		for p := range 8 {
+			for q := p + 1; q < 8; q++ {
+				for x := range 256 {
+					for y := range 256 {
+						var w [8]byte
+						for k := range w {
+							w[k] = fill
+						}
+						w[p], w[q] = byte(x), byte(y)
+						specialSameAsBefore(t, binary.LittleEndian.Uint64(w[:]))
+					}
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewSource(37))
+	for range 1_000_000 {
+		specialSameAsBefore(t, rng.Uint64())
 	}
 }
 
