@@ -88,9 +88,13 @@ func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
 // cursor is a path matched up to segs[pos] (pos == len(segs): the path is
 // matched to its end, the value is its target). In the container it is in,
 // at is where the walk met the value of its key or index component, -1
-// while it has met none.
+// while it has met none. seg is &segs[pos], nil when the path is matched:
+// the walk reads it at every member and element the cursor sees. (A
+// pooled walk may keep seg pointers into a locator's paths in its stack's
+// spare capacity: route data, never the body's.)
 type cursor struct {
 	path, pos, at int
+	seg           *jsonSeg
 }
 
 // jsonWalk is the state of one body's walk. The cursors active at a value
@@ -164,7 +168,7 @@ func (w *jsonWalk) locate(l *jsonLocator, dst []Span, msg *Message) ([]Span, err
 	w.stack, w.seen, w.sels, w.vals = w.stack[:0], w.seen[:0], w.sels[:0], w.vals[:0]
 	w.spans = dst
 	for i := range l.paths {
-		w.stack = append(w.stack, cursor{path: i, at: -1})
+		w.stack = append(w.stack, cursor{path: i, at: -1, seg: &l.paths[i].segs[0]})
 	}
 	end, err := w.visit(skipWS(w.b, 0), 0, len(w.stack), 0)
 	if end = skipWS(w.b, end); err == nil && end != len(w.b) {
@@ -192,15 +196,16 @@ func (w *jsonWalk) release() {
 
 // seg returns the component cursor c is at, nil when its path is matched.
 func (w *jsonWalk) seg(c cursor) *jsonSeg {
-	if segs := w.paths[c.path].segs; c.pos < len(segs) {
-		return &segs[c.pos]
-	}
-	return nil
+	return c.seg
 }
 
 // push adds the child cursor of c.
 func (w *jsonWalk) push(c cursor) {
-	w.stack = append(w.stack, cursor{path: c.path, pos: c.pos + 1, at: -1})
+	n := cursor{path: c.path, pos: c.pos + 1, at: -1}
+	if segs := w.paths[c.path].segs; n.pos < len(segs) {
+		n.seg = &segs[n.pos]
+	}
+	w.stack = append(w.stack, n)
 }
 
 // visit validates and takes the value at b[start] (no white space before
@@ -465,10 +470,17 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 				return i, err
 			}
 		}
-		if i = skipWS(w.b, kend); i >= len(w.b) || w.b[i] != ':' {
-			return i, malformedAt("expected ':'", i)
+		// The compact spelling (':' right after the key, the value right
+		// after it) without skipWS, as in skipContainer.
+		if i = kend; uint(i) >= uint(len(w.b)) || w.b[i] != ':' {
+			if i = skipWS(w.b, i); i >= len(w.b) || w.b[i] != ':' {
+				return i, malformedAt("expected ':'", i)
+			}
 		}
-		vs := skipWS(w.b, i+1)
+		vs := i + 1
+		if uint(vs) < uint(len(w.b)) && w.b[vs] <= ' ' {
+			vs = skipWS(w.b, vs)
+		}
 		childLo := len(w.stack)
 		matched := false
 		look := hi // the cursors stack[lo:look] look at key
@@ -534,7 +546,10 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 		}
 		w.stack = w.stack[:childLo]
 		if uint(ve) < uint(len(w.b)) && w.b[ve] == ',' {
-			i = skipWS(w.b, ve+1) // separator's answer, without the call
+			// separator's answer, without the call
+			if i = ve + 1; uint(i) < uint(len(w.b)) && w.b[i] <= ' ' {
+				i = skipWS(w.b, i)
+			}
 			continue
 		}
 		next, end, err := w.separator(ve, '}', "object")
