@@ -216,8 +216,9 @@ func (w *jsonWalk) visit(start, lo, hi, depth int) (int, error) {
 		return start, malformedAt("unexpected end", start)
 	}
 	target, live := -1, false
-	for _, c := range w.stack[lo:hi] {
-		if w.seg(c) != nil {
+	for k := lo; k < hi; k++ {
+		c := &w.stack[k]
+		if c.seg != nil {
 			live = true
 		} else if t := w.paths[c.path].target; target < 0 || t < target {
 			target = t
@@ -354,8 +355,9 @@ func (w *jsonWalk) met(ci, at int) {
 // gjson is not asked (TestSettleShortcutAgreesWithGJSON compares both on
 // every body of the differential tests).
 func (w *jsonWalk) settle(start, lo, hi int, plainKeys bool) error {
-	for _, c := range w.stack[lo:hi] {
-		seg := w.seg(c)
+	for k := lo; k < hi; k++ {
+		c := &w.stack[k]
+		seg := c.seg
 		if seg == nil || seg.kind != segKey {
 			continue
 		}
@@ -431,8 +433,9 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	// cursors below), and that loop is not run. A component that is
 	// empty or starts with a byte that is not ASCII marks every byte.
 	firsts := [4]uint64{2: ^uint64(0), 3: ^uint64(0)}
-	for _, c := range w.stack[lo:hi] {
-		seg := w.seg(c)
+	for k := lo; k < hi; k++ {
+		c := &w.stack[k]
+		seg := c.seg
 		switch {
 		case seg == nil:
 		case seg.kind == segAll || seg.kind == segQuery:
@@ -488,8 +491,8 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 			look = lo
 		}
 		for ci := lo; ci < look; ci++ {
-			c := w.stack[ci]
-			seg := w.seg(c)
+			c := &w.stack[ci]
+			seg := c.seg
 			if seg == nil || seg.kind != segKey {
 				continue
 			}
@@ -505,7 +508,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 					matched = true
 				}
 				w.met(ci, vs)
-				w.push(c)
+				w.push(*c) // c is not read after: push may move the stack
 				continue
 			}
 			// Most keys differ from the component in their first or
@@ -520,7 +523,7 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 					continue
 				}
 			}
-			if err := w.checkVariant(lo, hi, c, key); err != nil {
+			if err := w.checkVariant(lo, hi, *c, key); err != nil {
 				return 0, err
 			}
 		}
