@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -16,25 +15,10 @@ import (
 // every place of every body.
 
 // walkSameAsBefore fails when the walk locates paths in body otherwise
-// than the copy of it before: other spans (offsets, values, encodings,
-// targets), or another error (message and sentinel: a refused body's
-// response and log line carry them), with gjson asked about every
-// component (confirmAll) and with the shortcut. It returns the outcome's
-// class.
+// than the copy of it before (json_walk_before_test.go), see walkSameAs.
 func walkSameAsBefore(t testing.TB, body []byte, l *jsonLocator) string {
 	t.Helper()
-	class := ""
-	for _, all := range []bool{false, true} {
-		l.confirmAll = all
-		got, err := l.Locate(&Message{Body: body})
-		want, beforeErr := beforeLocate(l, &Message{Body: body})
-		if fmt.Sprint(err) != fmt.Sprint(beforeErr) || errClass(err) != errClass(beforeErr) || !reflect.DeepEqual(got, want) {
-			t.Fatalf("body %q confirmAll %v: walk %+v, %v; before %+v, %v", body, all, got, err, want, beforeErr)
-		}
-		class = errClass(err)
-	}
-	l.confirmAll = false
-	return class
+	return walkSameAs(t, body, l, beforeLocate)
 }
 
 // skipSameAsBefore fails when skipContainer, plainEnd or specialBytes
@@ -73,32 +57,12 @@ func specialSameAsBefore(t testing.TB, w uint64) {
 	}
 }
 
-// TestSpecialBytesSameAsBefore: every pair of byte values at every pair
-// of places, over fillers that are plain, special, high or next to a
-// special one, and a million random words: specialBytes (constants read
-// from memory, the high bits taken from w once) gives the mask of its
-// copy before, bit for bit.
+// TestSpecialBytesSameAsBefore: on the words of specialWords (every pair
+// of byte values at every pair of places over several fillers, a million
+// random words), specialBytes (constants read from memory, the high bits
+// taken from w once) gives the mask of its copy before, bit for bit.
 func TestSpecialBytesSameAsBefore(t *testing.T) {
-	for _, fill := range []byte{'a', '!', '#', '"', '\\', 0x1f, 0x20, 0x5d, 0x80, 0xa2} {
-		for p := range 8 {
-			for q := p + 1; q < 8; q++ {
-				for x := range 256 {
-					for y := range 256 {
-						var w [8]byte
-						for k := range w {
-							w[k] = fill
-						}
-						w[p], w[q] = byte(x), byte(y)
-						specialSameAsBefore(t, binary.LittleEndian.Uint64(w[:]))
-					}
-				}
-			}
-		}
-	}
-	rng := rand.New(rand.NewSource(37))
-	for range 1_000_000 {
-		specialSameAsBefore(t, rng.Uint64())
-	}
+	specialWords(37, func(w uint64) { specialSameAsBefore(t, w) })
 }
 
 // deepBodies returns containers nested up to MaxDepth+2 levels, objects
@@ -188,37 +152,12 @@ func TestSkipContainerSameAsBefore(t *testing.T) {
 // walk locates the same spans or refuses with the same error as before.
 // Every outcome is met.
 func TestJSONWalkSameAsBefore(t *testing.T) {
-	var sets []*jsonLocator
-	for _, p := range priorPathSets {
-		l := priorLocator(p)
-		if l == nil {
-			t.Fatalf("paths %q do not compile", p)
-		}
-		sets = append(sets, l)
-	}
 	rng := rand.New(rand.NewSource(33))
 	bodies, paths := priorBodies(t, rng)
 	for _, b := range deepBodies(rng) {
 		bodies, paths = append(bodies, []byte(b)), append(paths, []string{"k.k", "k.0.k"})
 	}
-	classes := map[string]int{}
-	for i, b := range bodies {
-		if paths[i] != nil {
-			if l := priorLocator(paths[i]); l != nil {
-				classes[walkSameAsBefore(t, b, l)]++
-			}
-		}
-		for range 2 {
-			classes[walkSameAsBefore(t, b, sets[rng.Intn(len(sets))])]++
-		}
-		classes[walkSameAsBefore(t, b, sets[0])]++
-	}
-	for _, c := range []error{nil, ErrMalformed, ErrTooDeep, ErrTargetType, ErrDuplicateKey} {
-		if classes[errClass(c)] < 20 {
-			t.Errorf("%d bodies gave %q: %v", classes[errClass(c)], errClass(c), classes)
-		}
-	}
-	t.Logf("%d bodies, outcomes: %v", len(bodies), classes)
+	walkOutcomes(t, rng, bodies, paths, walkSameAsBefore, func([]byte, []string) {})
 }
 
 // FuzzJSONWalkAgainstBefore is TestJSONWalkSameAsBefore and
@@ -226,35 +165,11 @@ func TestJSONWalkSameAsBefore(t *testing.T) {
 // bodies: set picks a path set of priorPathSets, extra (when it compiles)
 // is located beside it.
 func FuzzJSONWalkAgainstBefore(f *testing.F) {
-	rng := rand.New(rand.NewSource(35))
-	bodies, paths := priorBodies(f, rng)
-	for i := 0; i < len(bodies); i += 53 {
-		extra := ""
-		if len(paths[i]) > 0 {
-			extra = paths[i][0]
-		}
-		f.Add(bodies[i], uint8(i), extra)
-	}
-	for i, b := range deepBodies(rng) {
+	var deep [][]byte
+	for i, b := range deepBodies(rand.New(rand.NewSource(35))) {
 		if i%7 == 0 {
-			f.Add([]byte(b), uint8(i), "k.k")
+			deep = append(deep, []byte(b))
 		}
 	}
-	var sets []*jsonLocator
-	for _, p := range priorPathSets {
-		sets = append(sets, priorLocator(p))
-	}
-	f.Fuzz(func(t *testing.T, body []byte, set uint8, extra string) {
-		if len(body) > 1<<13 {
-			return
-		}
-		l := sets[int(set)%len(sets)]
-		walkSameAsBefore(t, body, l)
-		if extra != "" {
-			if l := priorLocator(append([]string{extra}, priorPathSets[int(set)%len(sets)]...)); l != nil {
-				walkSameAsBefore(t, body, l)
-			}
-		}
-		skipSameAsBefore(t, body, true)
-	})
+	fuzzWalkAgainst(f, 35, deep, walkSameAsBefore, func(t testing.TB, b []byte) { skipSameAsBefore(t, b, true) })
 }

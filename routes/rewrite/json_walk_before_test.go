@@ -11,14 +11,20 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// The JSON walk as it was before skipContainer skipped nested containers
-// in one loop (no call per container) and object compared a key with the
-// targets' keys only when its first and last bytes allow it: the oracle
-// of TestJSONWalkSameAsBefore, TestSkipContainerSameAsBefore and
+// The JSON walk as it was before skipContainer read nested containers in
+// its own loop (no call per container), plainEnd tested i >= 0 once,
+// specialBytes took the high bits from w once and read its constants from
+// memory, a cursor carried its component, and object looked at a key with
+// the cursors only when its first byte (and, for a variant, its last)
+// allows a match, skipped the value of a member no cursor is below
+// without visit, and read the compact spelling around a key without
+// skipWS: the oracle of TestJSONWalkSameAsBefore,
+// TestSkipContainerSameAsBefore, TestSpecialBytesSameAsBefore and
 // FuzzJSONWalkAgainstBefore. Copied from the commit before those changes;
 // only the names differ (jsonWalk is beforeWalk, each function has the
 // prefix before). Helpers the changes left alone (decodeJSONString,
-// jsonKeyVariant, malformedAt, the path parser, ...) are shared.
+// jsonKeyVariant, malformedAt, the path parser, ...) are shared; the
+// cursor type is shared too, and beforeWalk leaves its seg field unset.
 
 // beforeLocate is jsonLocator.Locate with the walk copied below.
 func beforeLocate(l *jsonLocator, msg *Message) ([]Span, error) {
