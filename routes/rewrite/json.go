@@ -839,11 +839,13 @@ opened: // b[i] opens the innermost container
 		goto value
 	}
 member: // i is at the key of an object's member, or white space before it
-	if uint(i) < uint(len(b)) && b[i] <= ' ' {
-		i = skipWS(b, i)
-	}
 	if uint(i) >= uint(len(b)) || b[i] != '"' {
-		return i, malformedAt("expected a key", i)
+		if uint(i) < uint(len(b)) && b[i] <= ' ' {
+			i = skipWS(b, i)
+		}
+		if uint(i) >= uint(len(b)) || b[i] != '"' {
+			return i, malformedAt("expected a key", i)
+		}
 	}
 	j = plainEnd(b, i+1)
 	if uint(j) < uint(len(b)) && b[j] == '"' {
@@ -861,15 +863,9 @@ value: // i is at a value, or white space before it
 	if uint(i) >= uint(len(b)) {
 		return i, malformedAt("unexpected end", i)
 	}
-	c = b[i]
-	if c <= ' ' {
-		if i = skipWS(b, i); i >= len(b) {
-			return i, malformedAt("unexpected end", i)
-		}
-		c = b[i]
-	}
-	// Scalars, the most common values, without a call to skipValue.
-	switch {
+	// Scalars, the most common values, without a call to skipValue; white
+	// space last.
+	switch c = b[i]; {
 	case c == '"':
 		j = plainEnd(b, i+1)
 		if uint(j) < uint(len(b)) && b[j] == '"' {
@@ -908,6 +904,11 @@ value: // i is at a value, or white space before it
 		st[2]++
 		closing = c + 2 // '}' for '{', ']' for '['
 		goto opened
+	case c <= ' ' && isSpace[c]:
+		if i = skipWS(b, i); i >= len(b) {
+			return i, malformedAt("unexpected end", i)
+		}
+		goto value // b[i] is not white space
 	default:
 		var err error
 		if i, err = skipValue(b, i, int(st[2])+1); err != nil {
@@ -919,12 +920,7 @@ next: // i is after a value, at its separator or white space before it
 		return i, malformedAt("unexpected end", i)
 	}
 	c = b[i]
-	if c <= ' ' {
-		if i = skipWS(b, i); i >= len(b) {
-			return i, malformedAt("unexpected end", i)
-		}
-		c = b[i]
-	}
+separator: // c is b[i], after a value
 	if c == ',' {
 		i++ // white space after it: the key's or the value's check
 		if closing == '}' {
@@ -933,6 +929,13 @@ next: // i is after a value, at its separator or white space before it
 		goto value
 	}
 	if c != closing {
+		if c <= ' ' && isSpace[c] {
+			if i = skipWS(b, i); i >= len(b) {
+				return i, malformedAt("unexpected end", i)
+			}
+			c = b[i]
+			goto separator // c is not white space
+		}
 		return i, malformedAt("expected ',' or a closing bracket", i)
 	}
 	i++
