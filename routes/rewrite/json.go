@@ -88,9 +88,13 @@ func newJSONLocator(specs []TargetSpec, idx []int) (Locator, error) {
 // cursor is a path matched up to segs[pos] (pos == len(segs): the path is
 // matched to its end, the value is its target). In the container it is in,
 // at is where the walk met the value of its key or index component, -1
-// while it has met none.
+// while it has met none. seg is &segs[pos], nil when the path is matched:
+// the walk reads it at every member and element the cursor sees. (A
+// pooled walk may keep seg pointers into a locator's paths in its stack's
+// spare capacity: route data, never the body's.)
 type cursor struct {
 	path, pos, at int
+	seg           *jsonSeg
 }
 
 // jsonWalk is the state of one body's walk. The cursors active at a value
@@ -164,7 +168,7 @@ func (w *jsonWalk) locate(l *jsonLocator, dst []Span, msg *Message) ([]Span, err
 	w.stack, w.seen, w.sels, w.vals = w.stack[:0], w.seen[:0], w.sels[:0], w.vals[:0]
 	w.spans = dst
 	for i := range l.paths {
-		w.stack = append(w.stack, cursor{path: i, at: -1})
+		w.stack = append(w.stack, cursor{path: i, at: -1, seg: &l.paths[i].segs[0]})
 	}
 	end, err := w.visit(skipWS(w.b, 0), 0, len(w.stack), 0)
 	if end = skipWS(w.b, end); err == nil && end != len(w.b) {
@@ -192,15 +196,16 @@ func (w *jsonWalk) release() {
 
 // seg returns the component cursor c is at, nil when its path is matched.
 func (w *jsonWalk) seg(c cursor) *jsonSeg {
-	if segs := w.paths[c.path].segs; c.pos < len(segs) {
-		return &segs[c.pos]
-	}
-	return nil
+	return c.seg
 }
 
 // push adds the child cursor of c.
 func (w *jsonWalk) push(c cursor) {
-	w.stack = append(w.stack, cursor{path: c.path, pos: c.pos + 1, at: -1})
+	n := cursor{path: c.path, pos: c.pos + 1, at: -1}
+	if segs := w.paths[c.path].segs; n.pos < len(segs) {
+		n.seg = &segs[n.pos]
+	}
+	w.stack = append(w.stack, n)
 }
 
 // visit validates and takes the value at b[start] (no white space before
@@ -211,8 +216,9 @@ func (w *jsonWalk) visit(start, lo, hi, depth int) (int, error) {
 		return start, malformedAt("unexpected end", start)
 	}
 	target, live := -1, false
-	for _, c := range w.stack[lo:hi] {
-		if w.seg(c) != nil {
+	for k := lo; k < hi; k++ {
+		c := &w.stack[k]
+		if c.seg != nil {
 			live = true
 		} else if t := w.paths[c.path].target; target < 0 || t < target {
 			target = t
@@ -349,8 +355,9 @@ func (w *jsonWalk) met(ci, at int) {
 // gjson is not asked (TestSettleShortcutAgreesWithGJSON compares both on
 // every body of the differential tests).
 func (w *jsonWalk) settle(start, lo, hi int, plainKeys bool) error {
-	for _, c := range w.stack[lo:hi] {
-		seg := w.seg(c)
+	for k := lo; k < hi; k++ {
+		c := &w.stack[k]
+		seg := c.seg
 		if seg == nil || seg.kind != segKey {
 			continue
 		}
@@ -417,14 +424,33 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 	if i < len(w.b) && w.b[i] == '}' {
 		return i + 1, w.settle(start, lo, hi, true)
 	}
-	// An element component ('#', a query) that meets an object with
-	// members: gjson finds no element there, but an application that
-	// iterates the value (PHP's foreach, JavaScript's Object.values) reads
-	// each member as one, and JSONPath's [*] (VGS's) selects the members.
-	// Refused rather than passed on unlocated.
-	for _, c := range w.stack[lo:hi] {
-		if seg := w.seg(c); seg != nil && (seg.kind == segAll || seg.kind == segQuery) {
+	// firsts marks the bytes a key that the cursors have to look at
+	// can start with, one bit a byte: the first byte of each key
+	// component in either letter case, and every byte that is not
+	// ASCII. A key that starts with another byte differs from every
+	// component in its first byte, letter case aside: it is neither one
+	// of them nor a variant (the first test of the loop over the
+	// cursors below), and that loop is not run. A component that is
+	// empty or starts with a byte that is not ASCII marks every byte.
+	firsts := [4]uint64{2: ^uint64(0), 3: ^uint64(0)}
+	for k := lo; k < hi; k++ {
+		c := &w.stack[k]
+		seg := c.seg
+		switch {
+		case seg == nil:
+		case seg.kind == segAll || seg.kind == segQuery:
+			// An element component ('#', a query) that meets an
+			// object with members: gjson finds no element there, but
+			// an application that iterates the value (PHP's foreach,
+			// JavaScript's Object.values) reads each member as one,
+			// and JSONPath's [*] (VGS's) selects the members. Refused
+			// rather than passed on unlocated.
 			return start, fmt.Errorf("%w: target %d: an array was expected at '#' and the body has an object with members there", ErrTargetType, w.paths[c.path].target)
+		case seg.key == "" || seg.key[0] >= utf8.RuneSelf:
+			firsts = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+		default:
+			k := seg.key[0] // k and k^0x20 are in the same word
+			firsts[k>>6] |= 1<<(k&63) | 1<<(k&63^0x20)
 		}
 	}
 	plainKeys := true
@@ -447,15 +473,26 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 				return i, err
 			}
 		}
-		if i = skipWS(w.b, kend); i >= len(w.b) || w.b[i] != ':' {
-			return i, malformedAt("expected ':'", i)
+		// The compact spelling (':' right after the key, the value right
+		// after it) without skipWS, as in skipContainer.
+		if i = kend; uint(i) >= uint(len(w.b)) || w.b[i] != ':' {
+			if i = skipWS(w.b, i); i >= len(w.b) || w.b[i] != ':' {
+				return i, malformedAt("expected ':'", i)
+			}
 		}
-		vs := skipWS(w.b, i+1)
+		vs := i + 1
+		if uint(vs) < uint(len(w.b)) && w.b[vs] <= ' ' {
+			vs = skipWS(w.b, vs)
+		}
 		childLo := len(w.stack)
 		matched := false
-		for ci := lo; ci < hi; ci++ {
-			c := w.stack[ci]
-			seg := w.seg(c)
+		look := hi // the cursors stack[lo:look] look at key
+		if len(key) > 0 && firsts[key[0]>>6]&(1<<(key[0]&63)) == 0 {
+			look = lo
+		}
+		for ci := lo; ci < look; ci++ {
+			c := &w.stack[ci]
+			seg := c.seg
 			if seg == nil || seg.kind != segKey {
 				continue
 			}
@@ -471,27 +508,51 @@ func (w *jsonWalk) object(start, lo, hi, depth int) (int, error) {
 					matched = true
 				}
 				w.met(ci, vs)
-				w.push(c)
+				w.push(*c) // c is not read after: push may move the stack
 				continue
 			}
-			// Most keys differ from the component in their first byte,
-			// letter case aside: no variant.
+			// Most keys differ from the component in their first or
+			// last byte, letter case aside: no variant. (An ASCII byte
+			// is a rune of its own wherever it stands, so the last
+			// ones are the last runes that keyFoldEqual pairs.)
 			if len(key) > 0 && len(seg.key) > 0 {
 				if a, b := key[0], seg.key[0]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
 					continue
 				}
+				if a, b := key[len(key)-1], seg.key[len(seg.key)-1]; a|b < utf8.RuneSelf && a|0x20 != b|0x20 {
+					continue
+				}
 			}
-			if err := w.checkVariant(lo, hi, c, key); err != nil {
+			if err := w.checkVariant(lo, hi, *c, key); err != nil {
 				return 0, err
 			}
 		}
-		ve, err := w.visit(vs, childLo, len(w.stack), depth+1)
+		var ve int
+		switch {
+		case len(w.stack) > childLo:
+			ve, err = w.visit(vs, childLo, len(w.stack), depth+1)
+		// No cursor below the member: what visit would do, skip the
+		// value, without the call.
+		case vs >= len(w.b):
+			return vs, malformedAt("unexpected end", vs)
+		case w.b[vs] == '"':
+			if ve = plainEnd(w.b, vs+1); uint(ve) < uint(len(w.b)) && w.b[ve] == '"' {
+				ve++
+			} else {
+				ve, err = skipStringErr(w.b, vs)
+			}
+		default:
+			ve, err = skipValue(w.b, vs, depth+1)
+		}
 		if err != nil {
 			return ve, err
 		}
 		w.stack = w.stack[:childLo]
 		if uint(ve) < uint(len(w.b)) && w.b[ve] == ',' {
-			i = skipWS(w.b, ve+1) // separator's answer, without the call
+			// separator's answer, without the call
+			if i = ve + 1; uint(i) < uint(len(w.b)) && w.b[i] <= ' ' {
+				i = skipWS(w.b, i)
+			}
 			continue
 		}
 		next, end, err := w.separator(ve, '}', "object")
@@ -738,120 +799,172 @@ func skipValue(b []byte, i, depth int) (int, error) {
 // is compared with what is expected there (':', ',', the closing bracket,
 // a value's first byte) before skipWS is called, which happens only when
 // it is a control character or a space (every JSON white space is one).
-// uint(i) < uint(len(b)) is i < len(b) with the bounds check of b[i]
-// folded in (i is never negative).
+// Nested containers are read in the same loop, not by a call (a call
+// per container made the loop keep its state on the stack around it): st
+// holds the closing bracket of each open container around the innermost
+// one, one bit a level. Its answers (index and error) are those of the
+// recursive reading it replaced, each nested container read by
+// skipContainer(b, at, depth+1): a container opened depth+n levels down
+// is refused with errTooDeep at its index when depth+n >= MaxDepth
+// (TestSkipContainerSameAsBefore). uint(i) < uint(len(b)) is i < len(b)
+// with the bounds check of b[i] folded in (i is never negative).
 func skipContainer(b []byte, i, depth int) (int, error) {
 	if depth >= MaxDepth {
 		return i, errTooDeep
 	}
-	obj := b[i] == '{'
-	closing := byte(']')
-	if obj {
+	var (
+		// st holds what the loop reads only when a container opens or
+		// closes, in memory rather than in registers: st[0] and st[1]
+		// the open containers around the innermost one (bit k of st[0],
+		// k < 64, and of st[1], k-64, set when the container k+1 levels
+		// out is an object), st[2] the innermost one's depth.
+		st      = [3]uint64{2: uint64(depth)}
+		closing = byte(']') // the innermost open container's
+		c       byte
+		j       int
+	)
+	if b[i] == '{' {
 		closing = '}'
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == closing {
-		return i + 1, nil
+opened: // b[i] opens the innermost container
+	i++
+	if uint(i) < uint(len(b)) && b[i] <= ' ' {
+		i = skipWS(b, i)
 	}
-	var err error
-	for {
-		if obj {
-			if uint(i) < uint(len(b)) && b[i] <= ' ' {
-				i = skipWS(b, i)
-			}
-			if uint(i) >= uint(len(b)) || b[i] != '"' {
-				return i, malformedAt("expected a key", i)
-			}
-			j := plainEnd(b, i+1)
-			if uint(j) < uint(len(b)) && b[j] == '"' {
-				j++
-			} else if j = skipString(b, i); j < 0 {
-				return skipStringErr(b, i)
-			}
-			if uint(j) >= uint(len(b)) || b[j] != ':' {
-				if j = skipWS(b, j); j >= len(b) || b[j] != ':' {
-					return j, malformedAt("expected ':'", j)
-				}
-			}
-			i = j + 1
+	if uint(i) < uint(len(b)) && b[i] == closing {
+		i++
+		goto closed
+	}
+	if closing == ']' {
+		goto value
+	}
+member: // i is at the key of an object's member, or white space before it
+	if uint(i) >= uint(len(b)) || b[i] != '"' {
+		if uint(i) < uint(len(b)) && b[i] <= ' ' {
+			i = skipWS(b, i)
 		}
-		if uint(i) >= uint(len(b)) {
-			return i, malformedAt("unexpected end", i)
+		if uint(i) >= uint(len(b)) || b[i] != '"' {
+			return i, malformedAt("expected a key", i)
 		}
-		c := b[i]
-		if c <= ' ' {
-			if i = skipWS(b, i); i >= len(b) {
-				return i, malformedAt("unexpected end", i)
-			}
-			c = b[i]
+	}
+	j = plainEnd(b, i+1)
+	if uint(j) < uint(len(b)) && b[j] == '"' {
+		j++
+	} else if j = skipString(b, i); j < 0 {
+		return skipStringErr(b, i)
+	}
+	if uint(j) >= uint(len(b)) || b[j] != ':' {
+		if j = skipWS(b, j); j >= len(b) || b[j] != ':' {
+			return j, malformedAt("expected ':'", j)
 		}
-		// Scalars, the most common values, without a call to skipValue.
-		switch {
-		case c == '"':
-			j := plainEnd(b, i+1)
-			if uint(j) < uint(len(b)) && b[j] == '"' {
-				j++
-			} else if j = skipString(b, i); j < 0 {
-				return skipStringErr(b, i)
-			}
-			i = j
-		case c >= '1' && c <= '9':
-			// A plain integer without a call; a fraction or an exponent
-			// after it is skipNumber's.
-			j := i + 1
-			for uint(j) < uint(len(b)) && b[j]-'0' < 10 {
-				j++
-			}
-			if uint(j) < uint(len(b)) && (b[j] == '.' || b[j]|0x20 == 'e') {
-				if j = skipNumber(b, i); j < 0 {
-					return scanNumber(b, i)
-				}
-			}
-			i = j
-		case c == '-' || c == '0':
-			end := skipNumber(b, i)
-			if end < 0 {
+	}
+	i = j + 1
+value: // i is at a value, or white space before it
+	if uint(i) >= uint(len(b)) {
+		return i, malformedAt("unexpected end", i)
+	}
+	// Scalars, the most common values, without a call to skipValue; white
+	// space last.
+	switch c = b[i]; {
+	case c == '"':
+		j = plainEnd(b, i+1)
+		if uint(j) < uint(len(b)) && b[j] == '"' {
+			j++
+		} else if j = skipString(b, i); j < 0 {
+			return skipStringErr(b, i)
+		}
+		i = j
+	case c >= '1' && c <= '9':
+		// A plain integer without a call; a fraction or an exponent
+		// after it is skipNumber's.
+		j = i + 1
+		for uint(j) < uint(len(b)) && b[j]-'0' < 10 {
+			j++
+		}
+		if uint(j) < uint(len(b)) && (b[j] == '.' || b[j]|0x20 == 'e') {
+			if j = skipNumber(b, i); j < 0 {
 				return scanNumber(b, i)
 			}
-			i = end
-		case c == '{' || c == '[':
-			if i, err = skipContainer(b, i, depth+1); err != nil {
-				return i, err
-			}
-		default:
-			if i, err = skipValue(b, i, depth+1); err != nil {
-				return i, err
-			}
 		}
-		if uint(i) >= uint(len(b)) {
+		i = j
+	case c == '-' || c == '0':
+		if j = skipNumber(b, i); j < 0 {
+			return scanNumber(b, i)
+		}
+		i = j
+	case c == '{' || c == '[':
+		if st[2]+1 >= MaxDepth {
+			return i, errTooDeep
+		}
+		st[1] = st[1]<<1 | st[0]>>63
+		st[0] <<= 1
+		if closing == '}' {
+			st[0] |= 1
+		}
+		st[2]++
+		closing = c + 2 // '}' for '{', ']' for '['
+		goto opened
+	case c <= ' ' && isSpace[c]:
+		if i = skipWS(b, i); i >= len(b) {
 			return i, malformedAt("unexpected end", i)
 		}
-		c = b[i]
-		if c <= ' ' {
+		goto value // b[i] is not white space
+	default:
+		var err error
+		if i, err = skipValue(b, i, int(st[2])+1); err != nil {
+			return i, err
+		}
+	}
+next: // i is after a value, at its separator or white space before it
+	if uint(i) >= uint(len(b)) {
+		return i, malformedAt("unexpected end", i)
+	}
+	c = b[i]
+separator: // c is b[i], after a value
+	if c == ',' {
+		i++ // white space after it: the key's or the value's check
+		if closing == '}' {
+			goto member
+		}
+		goto value
+	}
+	if c != closing {
+		if c <= ' ' && isSpace[c] {
 			if i = skipWS(b, i); i >= len(b) {
 				return i, malformedAt("unexpected end", i)
 			}
 			c = b[i]
+			goto separator // c is not white space
 		}
-		switch c {
-		case ',':
-			i++ // white space after it: the key's or the value's check
-		case closing:
-			return i + 1, nil
-		default:
-			return i, malformedAt("expected ',' or a closing bracket", i)
-		}
+		return i, malformedAt("expected ',' or a closing bracket", i)
 	}
+	i++
+closed: // b[i-1] closed the innermost container
+	if st[2] == uint64(depth) {
+		return i, nil
+	}
+	st[2]--
+	closing = ']'
+	if st[0]&1 != 0 {
+		closing = '}'
+	}
+	st[0] = st[0]>>1 | st[1]<<63
+	st[1] >>= 1
+	goto next
 }
 
 // plainEnd returns the index of the first '"', '\\' or control character
 // of b at or after i, eight bytes at a time, or where fewer than eight
 // bytes are left: the closing quote of a string spelled plainly (when
 // b[plainEnd] is '"'), else where skipString has to look. Small enough to
-// be inlined in skipContainer's loop; the loop's condition gives the
-// compiler what it needs to drop the bounds checks of the word's load.
+// be inlined in skipContainer's loop; i >= 0, tested once before the
+// loop, and the loop's condition give the compiler what it needs to drop
+// the bounds checks of the word's load.
 func plainEnd(b []byte, i int) int {
-	for ; i >= 0 && i <= len(b)-8; i += 8 {
+	if i < 0 {
+		return i
+	}
+	for ; i <= len(b)-8; i += 8 {
 		if m := specialBytes(binary.LittleEndian.Uint64(b[i : i+8])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
@@ -932,10 +1045,23 @@ const (
 // then "equal to '\\'". Both use the has-less-than trick ((x-n)&^x, n at
 // most 0x80): a byte's high bit is set when it is below n, or possibly
 // when a byte below it is (a borrow), never otherwise, so the lowest set
-// high bit is exact.
+// high bit is exact. x, e and w have the same high bits (the flips leave
+// bit 7 alone), so both tests take them from w, once: (x-n)&^x|(e-1)&^e
+// and ((x-n)|(e-1))&^w have the same high bits
+// (TestSpecialBytesSameAsBefore). The constants are swar's.
 func specialBytes(w uint64) uint64 {
-	x, e := w^(ones*0x02), w^backslashes
-	return ((x-ones*0x21)&^x | (e-ones)&^e) & highs
+	x, e := w^swar.flip, w^swar.backslashes
+	return ((x - swar.lessThan) | (e - swar.ones)) &^ w & swar.highs
+}
+
+// swar holds the constants of specialBytes as variables (never written):
+// the compiler reads each of them from memory as an operand of the
+// instruction that uses it, one instruction, where a 64-bit constant
+// takes two (a move to a register first), and keeps none of them in a
+// register between two strings, which made the loops around them move
+// their own values from register to register.
+var swar = struct{ flip, backslashes, lessThan, ones, highs uint64 }{
+	ones * 0x02, backslashes, ones * 0x21, ones, highs,
 }
 
 func isHex4(b []byte) bool {

@@ -39,19 +39,26 @@ func priorLocator(paths []string) *jsonLocator {
 }
 
 // walkSameAsPrior fails when the walk locates paths in body otherwise than
-// the copy of it before: other spans (offsets, values, encodings,
+// the copy of it before (json_walk_prior_test.go), see walkSameAs.
+func walkSameAsPrior(t testing.TB, body []byte, l *jsonLocator) string {
+	t.Helper()
+	return walkSameAs(t, body, l, priorLocate)
+}
+
+// walkSameAs fails when the walk locates paths in body otherwise than
+// copyLocate, a copy of it: other spans (offsets, values, encodings,
 // targets), or another error (message and sentinel: a refused body's
 // response and log line carry them), with gjson asked about every
 // component (confirmAll) and with the shortcut. It returns the outcome's
 // class.
-func walkSameAsPrior(t testing.TB, body []byte, l *jsonLocator) string {
+func walkSameAs(t testing.TB, body []byte, l *jsonLocator, copyLocate func(*jsonLocator, *Message) ([]Span, error)) string {
 	t.Helper()
 	for _, all := range []bool{false, true} {
 		l.confirmAll = all
 		got, err := l.Locate(&Message{Body: body})
-		want, priorErr := priorLocate(l, &Message{Body: body})
-		if fmt.Sprint(err) != fmt.Sprint(priorErr) || errClass(err) != errClass(priorErr) || !reflect.DeepEqual(got, want) {
-			t.Fatalf("body %q confirmAll %v: walk %+v, %v; before %+v, %v", body, all, got, err, want, priorErr)
+		want, copyErr := copyLocate(l, &Message{Body: body})
+		if fmt.Sprint(err) != fmt.Sprint(copyErr) || errClass(err) != errClass(copyErr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("body %q confirmAll %v: walk %+v, %v; before %+v, %v", body, all, got, err, want, copyErr)
 		}
 		if all {
 			l.confirmAll = false
@@ -104,6 +111,13 @@ func specialSameAsPrior(t testing.TB, w uint64) {
 // one, and a million random words: specialBytes flags the same lowest byte
 // as the three tests it replaced.
 func TestSpecialBytesSameAsPrior(t *testing.T) {
+	specialWords(5, func(w uint64) { specialSameAsPrior(t, w) })
+}
+
+// specialWords calls f with every pair of byte values at every pair of
+// places of a word, over fillers that are plain, special, high or next to
+// a special one, and with a million random words drawn from seed.
+func specialWords(seed int64, f func(w uint64)) {
 	for _, fill := range []byte{'a', '!', '#', '"', '\\', 0x1f, 0x20, 0x5d, 0x80, 0xa2} {
 		for p := range 8 {
 			for q := p + 1; q < 8; q++ {
@@ -114,15 +128,15 @@ func TestSpecialBytesSameAsPrior(t *testing.T) {
 							w[k] = fill
 						}
 						w[p], w[q] = byte(x), byte(y)
-						specialSameAsPrior(t, binary.LittleEndian.Uint64(w[:]))
+						f(binary.LittleEndian.Uint64(w[:]))
 					}
 				}
 			}
 		}
 	}
-	rng := rand.New(rand.NewSource(5))
+	rng := rand.New(rand.NewSource(seed))
 	for range 1_000_000 {
-		specialSameAsPrior(t, rng.Uint64())
+		f(rng.Uint64())
 	}
 }
 
@@ -211,6 +225,21 @@ func priorBodies(t testing.TB, rng *rand.Rand) (bodies [][]byte, paths [][]strin
 // scanners and specialBytes answer as before at every byte. Every outcome
 // is met.
 func TestJSONWalkSameAsPrior(t *testing.T) {
+	rng := rand.New(rand.NewSource(21))
+	bodies, paths := priorBodies(t, rng)
+	walkOutcomes(t, rng, bodies, paths, walkSameAsPrior, func(b []byte, paths []string) {
+		if len(paths) != 2 || paths[0] != "card.number" || len(b) == len(body1K()) {
+			scannersSameAsPrior(t, b) // of the checkout's prefixes, the whole body only
+		}
+	})
+}
+
+// walkOutcomes compares the walk with a copy of it (same, e.g.
+// walkSameAsPrior) on every body, with the paths it was built for (nil:
+// none) and three path sets of priorPathSets (two drawn from rng, the
+// first), then calls each with the body; it fails unless every outcome
+// (accepted, each refusal) is met at least 20 times.
+func walkOutcomes(t *testing.T, rng *rand.Rand, bodies [][]byte, paths [][]string, same func(testing.TB, []byte, *jsonLocator) string, each func(b []byte, paths []string)) {
 	var sets []*jsonLocator
 	for _, p := range priorPathSets {
 		l := priorLocator(p)
@@ -219,22 +248,18 @@ func TestJSONWalkSameAsPrior(t *testing.T) {
 		}
 		sets = append(sets, l)
 	}
-	rng := rand.New(rand.NewSource(21))
-	bodies, paths := priorBodies(t, rng)
 	classes := map[string]int{}
 	for i, b := range bodies {
 		if paths[i] != nil {
 			if l := priorLocator(paths[i]); l != nil {
-				classes[walkSameAsPrior(t, b, l)]++
+				classes[same(t, b, l)]++
 			}
 		}
 		for range 2 {
-			classes[walkSameAsPrior(t, b, sets[rng.Intn(len(sets))])]++
+			classes[same(t, b, sets[rng.Intn(len(sets))])]++
 		}
-		classes[walkSameAsPrior(t, b, sets[0])]++
-		if len(paths[i]) != 2 || paths[i][0] != "card.number" || len(b) == len(body1K()) {
-			scannersSameAsPrior(t, b) // of the checkout's prefixes, the whole body only
-		}
+		classes[same(t, b, sets[0])]++
+		each(b, paths[i])
 	}
 	for _, c := range []error{nil, ErrMalformed, ErrTooDeep, ErrTargetType, ErrDuplicateKey} {
 		if classes[errClass(c)] < 20 {
@@ -248,7 +273,15 @@ func TestJSONWalkSameAsPrior(t *testing.T) {
 // makes of the same bodies: set picks a path set of priorPathSets, extra
 // (when it compiles) is located beside it.
 func FuzzJSONWalkAgainstPrior(f *testing.F) {
-	rng := rand.New(rand.NewSource(3))
+	fuzzWalkAgainst(f, 3, nil, walkSameAsPrior, scannersSameAsPrior)
+}
+
+// fuzzWalkAgainst is a fuzz target comparing the walk with a copy of it
+// (same) on what the fuzzer makes of priorBodies (drawn with seed) and of
+// more: set picks a path set of priorPathSets, extra (when it compiles) is
+// located beside it; scanners then compares the scanners on the body.
+func fuzzWalkAgainst(f *testing.F, seed int64, more [][]byte, same func(testing.TB, []byte, *jsonLocator) string, scanners func(testing.TB, []byte)) {
+	rng := rand.New(rand.NewSource(seed))
 	bodies, paths := priorBodies(f, rng)
 	for i := 0; i < len(bodies); i += 53 {
 		extra := ""
@@ -256,6 +289,9 @@ func FuzzJSONWalkAgainstPrior(f *testing.F) {
 			extra = paths[i][0]
 		}
 		f.Add(bodies[i], uint8(i), extra)
+	}
+	for i, b := range more {
+		f.Add(b, uint8(i), "k.k")
 	}
 	var sets []*jsonLocator
 	for _, p := range priorPathSets {
@@ -266,12 +302,12 @@ func FuzzJSONWalkAgainstPrior(f *testing.F) {
 			return
 		}
 		l := sets[int(set)%len(sets)]
-		walkSameAsPrior(t, body, l)
+		same(t, body, l)
 		if extra != "" {
 			if l := priorLocator(append([]string{extra}, priorPathSets[int(set)%len(sets)]...)); l != nil {
-				walkSameAsPrior(t, body, l)
+				same(t, body, l)
 			}
 		}
-		scannersSameAsPrior(t, body)
+		scanners(t, body)
 	})
 }
