@@ -60,21 +60,20 @@ func echoUpstream() http.Handler {
 	})
 }
 
-// scenario1Gateway is the gateway of issue 21's scenario 1 behind a real
-// listener: the harness's checkout route (card.number FPE, card.cvc
-// volatile) in front of an echoing upstream, a bbolt vault in dir with
-// the default abuse limits but the volatile ones, the default body
-// budget, and the process logger's access line (JSON, to io.Discard).
-func scenario1Gateway(tb testing.TB, dir string) (*httptest.Server, *obs.Metrics) {
+// scenario1Handler is the gateway of issue 21's scenario 1 as the
+// listener serves it: the harness's checkout route (card.number FPE,
+// card.cvc volatile) in front of upstream, reached through rt (nil: the
+// proxy's own transport), a bbolt vault in dir with the default abuse
+// limits but the volatile ones, the default body budget, and the process
+// logger's access line (JSON, to io.Discard) and request metrics.
+func scenario1Handler(tb testing.TB, dir, upstream string, rt http.RoundTripper) http.Handler {
 	tb.Helper()
-	up := httptest.NewServer(echoUpstream())
-	tb.Cleanup(up.Close)
 	doc := `routes:
   - id: checkout
     direction: inbound
     host: "*"
     path_prefix: /checkout
-    upstream: ` + up.URL + `
+    upstream: ` + upstream + `
     filters:
       - id: card-in
         phase: request
@@ -101,20 +100,38 @@ func scenario1Gateway(tb testing.TB, dir string) (*httptest.Server, *obs.Metrics
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tok := vaulttok.New(svc)
 	logger, err := obs.NewLogger(io.Discard, "info", "json")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	m := obs.NewMetrics()
-	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(tb, doc, up.URL)), Tokenizer: tok,
-		Logger: logger, Metrics: m, Budget: bodybudget.New(32*DefaultMaxBody, 8*DefaultMaxBody)})
+	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(tb, doc, upstream)), Tokenizer: vaulttok.New(svc),
+		Logger: logger, Metrics: m, Budget: bodybudget.New(32*DefaultMaxBody, 8*DefaultMaxBody), Transport: rt})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(obs.AccessLog(logger, m, "inbound", in))
-	tb.Cleanup(srv.Close)
-	return srv, m
+	return obs.AccessLog(logger, m, "inbound", in)
+}
+
+// benchPosts posts body to url once per iteration of b over one client's
+// kept-alive connections, each answer read whole and 200.
+func benchPosts(b *testing.B, url, body string) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
 }
 
 // BenchmarkInboundScenario1 is issue 21's scenario 1 through the real
@@ -123,32 +140,22 @@ func scenario1Gateway(tb testing.TB, dir string) (*httptest.Server, *obs.Metrics
 // an upstream that echoes it, the leak guard on the redacted request and
 // on the echoed response, one access line, the request metrics.
 func BenchmarkInboundScenario1(b *testing.B) {
-	srv, _ := scenario1Gateway(b, b.TempDir())
+	up := httptest.NewServer(echoUpstream())
+	defer up.Close()
+	srv := httptest.NewServer(scenario1Handler(b, b.TempDir(), up.URL, nil))
+	defer srv.Close()
 	body := scenario1Body("4111111111111111", "123")
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	defer client.CloseIdleConnections()
-	post := func() []byte {
-		resp, err := client.Post(srv.URL+"/checkout", "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatalf("status %d: %s", resp.StatusCode, got)
-		}
-		return got
-	}
 	// The card number is in the vault before the loop, as in the harness.
-	if got := post(); bytes.Contains(got, []byte("4111111111111111")) || !bytes.Contains(got, []byte(`"cvc":"tok_`)) {
-		b.Fatalf("not redacted: %s", got)
+	resp, err := http.Post(srv.URL+"/checkout", "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		post()
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || bytes.Contains(got, []byte("4111111111111111")) || !bytes.Contains(got, []byte(`"cvc":"tok_`)) {
+		b.Fatalf("not redacted (%d): %s", resp.StatusCode, got)
 	}
+	benchPosts(b, srv.URL+"/checkout", body)
 }
 
 // BenchmarkInboundScenario1Bare is BenchmarkInboundScenario1's exchange
@@ -163,22 +170,7 @@ func BenchmarkInboundScenario1Bare(b *testing.B) {
 		pr.SetXForwarded()
 	}})
 	defer srv.Close()
-	body := scenario1Body("4111111111111111", "123")
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	defer client.CloseIdleConnections()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := client.Post(srv.URL+"/checkout", "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
-	}
+	benchPosts(b, srv.URL+"/checkout", scenario1Body("4111111111111111", "123"))
 }
 
 // benchEchoTransport answers every request in process with its own body and
@@ -207,50 +199,7 @@ func (benchEchoTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // (benchEchoTransport). What it counts is the gateway's own work on the
 // exchange, with less of the scheduler's and the sockets' noise.
 func BenchmarkInboundScenario1InProcess(b *testing.B) {
-	dir := b.TempDir()
-	doc := `routes:
-  - id: checkout
-    direction: inbound
-    host: "*"
-    path_prefix: /checkout
-    upstream: http://upstream.test
-    filters:
-      - id: card-in
-        phase: request
-        match: {methods: [POST], content_type: json}
-        operation: redact
-        targets:
-          - {json: card.number, format: FPE_SIX_T_FOUR, classifiers: [pan]}
-          - {json: card.cvc, storage: volatile}
-`
-	p, err := boltstore.Open(filepath.Join(dir, "vault.db"), boltstore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := memstore.New(memstore.Options{})
-	b.Cleanup(func() { v.Close(); p.Close() })
-	kr, err := vault.OpenKeyring(context.Background(), p, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
-	lim := abuse.DefaultLimits()
-	lim.SourceVolatile, lim.SourceVolatileBurst = 0, 0
-	svc, err := vault.New(p, v, kr, vault.Options{Env: "test", Admission: abuse.New(lim, abuse.Options{}),
-		MaxValuesPerCall: 1000, MaxNewPerCall: 100})
-	if err != nil {
-		b.Fatal(err)
-	}
-	logger, err := obs.NewLogger(io.Discard, "info", "json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := obs.NewMetrics()
-	in, err := NewInbound(InboundOptions{Table: routes.NewTable(parseRoutes(b, doc, "")), Tokenizer: vaulttok.New(svc),
-		Logger: logger, Metrics: m, Budget: bodybudget.New(32*DefaultMaxBody, 8*DefaultMaxBody), Transport: benchEchoTransport{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := obs.AccessLog(logger, m, "inbound", in)
+	h := scenario1Handler(b, b.TempDir(), "http://upstream.test", benchEchoTransport{})
 	body := scenario1Body("4111111111111111", "123")
 	post := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "http://gw.test/checkout", strings.NewReader(body))
