@@ -197,7 +197,10 @@ func (benchEchoTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // the network: the same route, vault, body budget and access line, the
 // handler called directly and the upstream echoing in process
 // (benchEchoTransport). What it counts is the gateway's own work on the
-// exchange, with less of the scheduler's and the sockets' noise.
+// exchange, with less of the scheduler's and the sockets' noise. Under
+// callgrind, run it with GOGC=off too to compare two builds: with the
+// collector on, where its cycles fall in the run (which any change of
+// the allocations moves) changes the count by several percent.
 func BenchmarkInboundScenario1InProcess(b *testing.B) {
 	h := scenario1Handler(b, b.TempDir(), "http://upstream.test", benchEchoTransport{})
 	body := scenario1Body("4111111111111111", "123")
