@@ -68,24 +68,7 @@ func BenchmarkInbound(b *testing.B) {
 	}})
 	defer bare.Close()
 
-	run := func(b *testing.B, srvURL string) {
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-		defer client.CloseIdleConnections()
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			resp, err := client.Post(srvURL+"/checkout", "application/json", strings.NewReader(body))
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
-		}
-	}
+	run := func(b *testing.B, srvURL string) { benchPosts(b, srvURL+"/checkout", body) }
 	// The same with the gateway's default abuse limits as the vault's
 	// Admission (issue 19: they must not cost more than 5%).
 	tvl := newTestVaultWith(b, vault.Options{Admission: abuse.New(abuse.DefaultLimits(), abuse.Options{}),
