@@ -976,23 +976,24 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 //     at the end of s (an id, an amount, a date, a phone number, an IP
 //     address): endChain drops it, having found nothing in it.
 //
-// It looks for those bytes eight at a time: a byte b of the word is flagged
-// when it is a digit (digitBytes, exact), b^'$' < 3 ('$', '%', '&'; a '$'
-// is passed over then) or b is '\\' or 0xEF (the has-less-than and
-// has-zero-byte tricks, whose flag may be wrong only above a right one), so
-// the lowest flag is right. A run of digits that ends inside the word at a
-// byte of quietEnd is passed over there, as the chain loop below would
-// pass it (fewer than MinLen digits, ended by a breaker, nothing for nums),
-// and the next flag above it is right too: no byte below it matched one of
-// the three other tests (digits, and a breaker that is not '$', borrow in
-// none), so none can have lent a wrong flag. Ids, amounts and SKUs cost no
-// stop; a run that reaches the end of the word, or ends at a separator, an
-// escape, '$', 'e' or 'E', is the chain loop's.
+// It looks for those bytes eight at a time. One test passes a word of
+// ASCII that holds none of them (loudBits); in a word that does, the
+// digits are flagged (wordFlags: with a ':' that follows one, the borrow
+// of the test) and the other bytes ('$', '%', '&', '\\', 0xEF) too, whose
+// lowest flag is right (the has-less-than and has-zero-byte tricks, whose
+// flag may be wrong only above a right one). Every run of flagged digits
+// below it is read at once: the last byte of each, and the byte after it.
+// A run that ends inside the word at a byte of quietEnd is passed over
+// there, as the chain loop below would pass it and each run of digits in
+// it split at ':', a byte of quietEnd too (fewer than MinLen digits, ended
+// by a breaker, nothing for nums); the first that does not is the chain
+// loop's, from the first digit of its last run of digits alone (the
+// digits without the ':', colonBytes): the runs before it end at ':'.
+// Ids, amounts, SKUs and times cost no stop; a run that reaches the end
+// of the word, or ends at a separator, an escape, '$', 'e' or 'E', is the
+// chain loop's.
 func skipQuiet[T text](s T, i int, nums *numScan) int {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
+	const highs = 0x8080808080808080
 	n := len(s)
 	for {
 		// i >= 0 always holds: said here, it spares the loads their
@@ -1001,27 +1002,28 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 			_ = s[i+7]
 			v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			dm := digitBytes(v)
-			p := v ^ '$'*ones // '$', '%', '&': 0–2
-			b := v ^ '\\'*ones
-			e := v ^ 0xEF*ones
-			m := dm | ((p-3*ones)&^p|(b-ones)&^b|(e-ones)&^e)&highs
-			for m != 0 {
-				// low is the lowest flag, a digit or not; past is the
-				// lowest byte above it that is no digit (0 when the run
-				// of digits from low reaches the end of the word).
-				low := m & -m
-				if dm&low == 0 {
-					i += bits.TrailingZeros64(low) / 8
-					goto found
+			if loudBits(v)&highs == 0 {
+				continue
+			}
+			dm, m := wordFlags(v)
+			m |= fullWidthFlags(v)
+			// The last digits of the runs below the lowest flag of m
+			// (all of them when there is none), lowest first.
+			for ends := dm &^ (dm >> 8) & (m&-m - 1); ends != 0; ends &= ends - 1 {
+				t := bits.TrailingZeros64(ends)
+				if t < 63 && quietEnd[byte(v>>(t+1))] {
+					continue
 				}
-				nd := ^dm & highs & -low
-				past := nd & -nd
-				if past == 0 || !quietEnd[byte(v>>(bits.TrailingZeros64(past)-7))] {
-					i += bits.TrailingZeros64(low) / 8
-					goto found
-				}
-				m &^= past<<1 - 1
+				// The chain loop's, from the first digit of its last run
+				// of digits alone: the highest first digit at or below
+				// its end, of the digits without dm's ':' (colonBytes).
+				dx := dm &^ colonBytes(v)
+				i += bits.Len64(dx&^(dx<<8)&(2<<t-1))>>3 - 1
+				goto found
+			}
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				goto found
 			}
 		}
 		for ; i < n; i++ {
@@ -1072,6 +1074,57 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 		}
 		i = j
 	}
+}
+
+// loudBits returns the union of wordFlags's tests of the word v before
+// the flags past ASCII are cleared, and v: its high bits are all clear
+// when v is all ASCII and holds no byte wordFlags flags (nor 0xEF).
+func loudBits(v uint64) uint64 {
+	const ones = 0x0101010101010101
+	d := v ^ '0'*ones
+	p := v ^ '$'*ones
+	b := v ^ '\\'*ones
+	return (d - 10*ones) | (p - 3*ones) | (b - ones) | v
+}
+
+// wordFlags flags (high bit) the ASCII bytes of the word v that skipQuiet
+// stops at or reads: in dm the digits, and ':' right after a flag of dm
+// (the borrow of b^'0' < 10 out of a digit), which changes nothing
+// skipQuiet reads of the runs of dm (a run that ends at ':' is passed over
+// there); in m '$', '%', '&' (b^'$' < 3) and '\\', each test's flag wrong
+// only above a right one, so the lowest is right. Each test's borrow out
+// of a byte past ASCII is none, and its flag there is cleared.
+func wordFlags(v uint64) (dm, m uint64) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	nv := ^v & highs
+	d := v ^ '0'*ones // the digits: 0–9
+	p := v ^ '$'*ones // '$', '%', '&': 0–2
+	b := v ^ '\\'*ones
+	return (d - 10*ones) & nv, ((p - 3*ones) | (b - ones)) & nv
+}
+
+// colonBytes flags (high bit) the bytes ':' of the word v, and maybe ';'
+// right after one (the has-zero-byte trick's borrow): dm &^ colonBytes(v)
+// is the digits of v alone, dm being wordFlags's.
+func colonBytes(v uint64) uint64 {
+	const ones = 0x0101010101010101
+	c := v ^ ':'*ones
+	return (c - ones) &^ c
+}
+
+// fullWidthFlags flags the bytes 0xEF of the word v (the lead byte of a
+// full-width digit): the has-zero-byte trick, whose flag may be wrong only
+// above a right one; none in a word of ASCII.
+func fullWidthFlags(v uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	e := v ^ 0xEF*ones
+	return (e - ones) &^ e & highs
 }
 
 // region has rs read s as it is (escapes not decoded) around the escape
