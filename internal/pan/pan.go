@@ -988,7 +988,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 // it split at ':', a byte of quietEnd too (fewer than MinLen digits, ended
 // by a breaker, nothing for nums); the first that does not is the chain
 // loop's, from the first digit of its last run of digits alone (the
-// digits without the ':', colonBytes): the runs before it end at ':'.
+// digits without the ':', colonBytes): the runs before it end at ':'. The
+// chain loop starts past that run's digits in the word (known) when the
+// run ends at the run of flags' last byte.
 // Ids, amounts, SKUs and times cost no stop; a run that reaches the end
 // of the word, or ends at a separator, an escape, '$', 'e' or 'E', is the
 // chain loop's.
@@ -996,6 +998,7 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 	const highs = 0x8080808080808080
 	n := len(s)
 	for {
+		known := 0 // digits from i on the word loop read (the chain loop need not)
 		// i >= 0 always holds: said here, it spares the loads their
 		// bounds checks.
 		for ; i >= 0 && i <= n-8; i += 8 {
@@ -1018,7 +1021,13 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 				// of digits alone: the highest first digit at or below
 				// its end, of the digits without dm's ':' (colonBytes).
 				dx := dm &^ colonBytes(v)
-				i += bits.Len64(dx&^(dx<<8)&(2<<t-1))>>3 - 1
+				k := bits.Len64(dx&^(dx<<8)&(2<<t-1))>>3 - 1
+				if dx>>t&1 != 0 {
+					// The run ends at its last byte: the chain loop
+					// starts past its digits.
+					known = t>>3 + 1 - k
+				}
+				i += k
 				goto found
 			}
 			if m != 0 {
@@ -1041,7 +1050,7 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 		}
 		// A chain of plain digits and ASCII separators: passed over
 		// when it holds fewer than MinLen digits and surely ends.
-		j, digits := i, 0
+		j, digits := i+known, known
 		for {
 			k := j
 			for j < n && s[j]-'0' < 10 {
