@@ -284,23 +284,49 @@ func find[T text](s T, max int) (c []Candidate, more bool) {
 	return findIn(s, max, nil)
 }
 
-// findIn is find past its digit count. The two scanners are ~3 KiB of
-// stack: kept out of find's frame, so that the many short strings with
-// too few digits (hosts, header values, log attributes) do not make a
-// goroutine grow its stack (a copy, repeated after each collection
-// shrinks it again), which showed in the outbound proxy's profile.
+// findIn is find past its digit count. The scanners are ~1.7 KiB of
+// stack each: kept out of find's frame, so that the many short strings
+// with too few digits (hosts, header values, log attributes) do not make
+// a goroutine grow its stack (a copy, repeated after each collection
+// shrinks it again), which showed in the outbound proxy's profile. The
+// reading as it is reads only around escapes: its scanner is made (and
+// zeroed) at the first escape the main reading decodes (lazyRaw,
+// findInRaw), not for the many texts with none.
 //
 //go:noinline
 func findIn[T text](s T, max int, nums *numScan) (c []Candidate, more bool) {
-	var dec, raw scanner
-	raw.raw = true
+	var dec scanner
+	dec.lazyRaw = true
 	if max >= 0 {
-		dec.bounded, dec.left, raw.bounded = true, max, true
+		dec.bounded, dec.left = true, max
 	}
 	if nums != nil {
 		dec.numbers, dec.nums = true, *nums // a copy in the scanner's frame: nums itself stays on its caller's stack
 	}
-	scanText(&dec, s, &raw)
+	if i := run(&dec, s, 0, -1, nil); dec.rawEnd > 0 {
+		return findInRaw(&dec, s, i, max, nums)
+	}
+	if nums != nil {
+		*nums = dec.nums
+	}
+	return dec.out, dec.more
+}
+
+// findInRaw is findIn from the first escape the main reading decoded,
+// s[i:dec.rawEnd], where run returned: what run does after each escape it
+// decodes (region), then the rest of s, with the reading as it is.
+//
+//go:noinline
+func findInRaw[T text](dec *scanner, s T, i, max int, nums *numScan) (c []Candidate, more bool) {
+	var raw scanner
+	raw.raw, raw.bounded = true, max >= 0
+	next := dec.rawEnd
+	raw.left = dec.left
+	region(&raw, s, i, next)
+	dec.left = raw.left
+	if !raw.found && !dec.found {
+		run(dec, s, next, -1, &raw)
+	}
 	if nums != nil {
 		*nums = dec.nums
 	}
@@ -816,6 +842,13 @@ type scanner struct {
 	// bytes (skipQuiet): FindAll reads the numbers of FindExponent with it.
 	numbers bool
 	nums    numScan
+	// lazyRaw: the main reading, run without the reading as it is,
+	// returns right after it has read the first escape it decodes, with
+	// rawEnd where that escape ends, so that its caller makes that
+	// reading's scanner there, has it read around the escape and reads on
+	// (findIn, findInRaw).
+	lazyRaw bool
+	rawEnd  int
 
 	ring       [ringSize]group
 	head, size int // the waiting groups: ring[head], … (mod ringSize)
@@ -949,6 +982,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			if raw.found {
 				return i
 			}
+		} else if esc && sc.lazyRaw {
+			sc.rawEnd = next // findIn makes the reading as it is here
+			return i
 		}
 		if sc.found {
 			return i
