@@ -932,7 +932,11 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			}
 			g.end = j
 			if nums != nil && j < n && numberByte(s[j]) {
-				numbersAfterRun(nums, s, j)
+				if pointOnly(nums, s, j) {
+					nums.pos = j + 1
+				} else {
+					numbersAfterRun(nums, s, j)
+				}
 			}
 			i = j
 			continue
@@ -1106,7 +1110,11 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 			} else if c != bSep {
 				return i // an escape or a UTF-8 digit may go on with it
 			} else if s[j] == '.' && nums != nil {
-				numbersAfterRun(nums, s, j)
+				if pointOnly(nums, s, j) {
+					nums.pos = j + 1
+				} else {
+					numbersAfterRun(nums, s, j)
+				}
 			}
 			if j++; j == n {
 				break
