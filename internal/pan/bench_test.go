@@ -258,3 +258,30 @@ func BenchmarkLeakGuardSearch(b *testing.B) {
 		})
 	}
 }
+
+// checkoutAlias is a 16-digit FPE alias of visa as the vault makes one
+// (FormatFPESixTFour: the first 6 and last 4 digits kept, Luhn-valid),
+// which the gateway's redacted checkout body holds in place of the card
+// number.
+const checkoutAlias = "4111114839241111"
+
+// BenchmarkFindAllCheckout reads with FindAll (the leak guard's bound) the
+// bodies the gateway scans in the bench's scenario 1: the checkout body
+// with the alias in place of the card number (the redacted request, and
+// the upstream's echo of it), and about 1 KiB of the realistic JSON.
+func BenchmarkFindAllCheckout(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"checkout-alias", checkoutBody(checkoutAlias)},
+		{"json-1KiB", realisticJSON(1024)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				FindAll(tc.body, maxFoundOfTheLeakGuard)
+			}
+		})
+	}
+}

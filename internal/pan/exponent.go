@@ -235,6 +235,10 @@ func numbersAfterRun[T text](ns *numScan, s T, j int) {
 	if j < ns.pos {
 		return
 	}
+	if pointOnly(ns, s, j) {
+		ns.pos = j + 1
+		return
+	}
 	if s[j] != '.' || !shortWhole(s, j) {
 		numberStop(ns, s, j)
 	}
@@ -243,6 +247,15 @@ func numbersAfterRun[T text](ns *numScan, s T, j int) {
 		numberStop(ns, s, j+1)
 		ns.pos = j + 2
 	}
+}
+
+// pointOnly reports whether numbersAfterRun(ns, s, j) reads no stop but
+// moves ns.pos past s[j]: a '.' after fewer than MinLen-1 digits (a whole
+// part roundedAt does not read), not read yet, with no 'e' or 'E' after
+// it. Its callers set ns.pos themselves then: the common amount ("12.99")
+// and address ("203.0.113.7") cost no call.
+func pointOnly[T text](ns *numScan, s T, j int) bool {
+	return j >= ns.pos && s[j] == '.' && shortWhole(s, j) && (j+1 == len(s) || s[j+1]|0x20 != 'e')
 }
 
 // shortWhole reports whether fewer than MinLen-1 ASCII digits come right

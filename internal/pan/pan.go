@@ -284,23 +284,49 @@ func find[T text](s T, max int) (c []Candidate, more bool) {
 	return findIn(s, max, nil)
 }
 
-// findIn is find past its digit count. The two scanners are ~3 KiB of
-// stack: kept out of find's frame, so that the many short strings with
-// too few digits (hosts, header values, log attributes) do not make a
-// goroutine grow its stack (a copy, repeated after each collection
-// shrinks it again), which showed in the outbound proxy's profile.
+// findIn is find past its digit count. The scanners are ~1.7 KiB of
+// stack each: kept out of find's frame, so that the many short strings
+// with too few digits (hosts, header values, log attributes) do not make
+// a goroutine grow its stack (a copy, repeated after each collection
+// shrinks it again), which showed in the outbound proxy's profile. The
+// reading as it is reads only around escapes: its scanner is made (and
+// zeroed) at the first escape the main reading decodes (lazyRaw,
+// findInRaw), not for the many texts with none.
 //
 //go:noinline
 func findIn[T text](s T, max int, nums *numScan) (c []Candidate, more bool) {
-	var dec, raw scanner
-	raw.raw = true
+	var dec scanner
+	dec.lazyRaw = true
 	if max >= 0 {
-		dec.bounded, dec.left, raw.bounded = true, max, true
+		dec.bounded, dec.left = true, max
 	}
 	if nums != nil {
 		dec.numbers, dec.nums = true, *nums // a copy in the scanner's frame: nums itself stays on its caller's stack
 	}
-	scanText(&dec, s, &raw)
+	if i := run(&dec, s, 0, -1, nil); dec.rawEnd > 0 {
+		return findInRaw(&dec, s, i, max, nums)
+	}
+	if nums != nil {
+		*nums = dec.nums
+	}
+	return dec.out, dec.more
+}
+
+// findInRaw is findIn from the first escape the main reading decoded,
+// s[i:dec.rawEnd], where run returned: what run does after each escape it
+// decodes (region), then the rest of s, with the reading as it is.
+//
+//go:noinline
+func findInRaw[T text](dec *scanner, s T, i, max int, nums *numScan) (c []Candidate, more bool) {
+	var raw scanner
+	raw.raw, raw.bounded = true, max >= 0
+	next := dec.rawEnd
+	raw.left = dec.left
+	region(&raw, s, i, next)
+	dec.left = raw.left
+	if !raw.found && !dec.found {
+		run(dec, s, next, -1, &raw)
+	}
 	if nums != nil {
 		*nums = dec.nums
 	}
@@ -816,6 +842,13 @@ type scanner struct {
 	// bytes (skipQuiet): FindAll reads the numbers of FindExponent with it.
 	numbers bool
 	nums    numScan
+	// lazyRaw: the main reading, run without the reading as it is,
+	// returns right after it has read the first escape it decodes, with
+	// rawEnd where that escape ends, so that its caller makes that
+	// reading's scanner there, has it read around the escape and reads on
+	// (findIn, findInRaw).
+	lazyRaw bool
+	rawEnd  int
 
 	ring       [ringSize]group
 	head, size int // the waiting groups: ring[head], … (mod ringSize)
@@ -899,7 +932,11 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			}
 			g.end = j
 			if nums != nil && j < n && numberByte(s[j]) {
-				numbersAfterRun(nums, s, j)
+				if pointOnly(nums, s, j) {
+					nums.pos = j + 1
+				} else {
+					numbersAfterRun(nums, s, j)
+				}
 			}
 			i = j
 			continue
@@ -949,6 +986,9 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 			if raw.found {
 				return i
 			}
+		} else if esc && sc.lazyRaw {
+			sc.rawEnd = next // findIn makes the reading as it is here
+			return i
 		}
 		if sc.found {
 			return i
@@ -976,52 +1016,63 @@ func run[T text](sc *scanner, s T, i, stop int, raw *scanner) int {
 //     at the end of s (an id, an amount, a date, a phone number, an IP
 //     address): endChain drops it, having found nothing in it.
 //
-// It looks for those bytes eight at a time: a byte b of the word is flagged
-// when it is a digit (digitBytes, exact), b^'$' < 3 ('$', '%', '&'; a '$'
-// is passed over then) or b is '\\' or 0xEF (the has-less-than and
-// has-zero-byte tricks, whose flag may be wrong only above a right one), so
-// the lowest flag is right. A run of digits that ends inside the word at a
-// byte of quietEnd is passed over there, as the chain loop below would
-// pass it (fewer than MinLen digits, ended by a breaker, nothing for nums),
-// and the next flag above it is right too: no byte below it matched one of
-// the three other tests (digits, and a breaker that is not '$', borrow in
-// none), so none can have lent a wrong flag. Ids, amounts and SKUs cost no
-// stop; a run that reaches the end of the word, or ends at a separator, an
-// escape, '$', 'e' or 'E', is the chain loop's.
+// It looks for those bytes eight at a time. One test passes a word of
+// ASCII that holds none of them (loudBits); in a word that does, the
+// digits are flagged (wordFlags: with a ':' that follows one, the borrow
+// of the test) and the other bytes ('$', '%', '&', '\\', 0xEF) too, whose
+// lowest flag is right (the has-less-than and has-zero-byte tricks, whose
+// flag may be wrong only above a right one). Every run of flagged digits
+// below it is read at once: the last byte of each, and the byte after it.
+// A run that ends inside the word at a byte of quietEnd is passed over
+// there, as the chain loop below would pass it and each run of digits in
+// it split at ':', a byte of quietEnd too (fewer than MinLen digits, ended
+// by a breaker, nothing for nums); the first that does not is the chain
+// loop's, from the first digit of its last run of digits alone (the
+// digits without the ':', colonBytes): the runs before it end at ':'. The
+// chain loop starts past that run's digits in the word (known) when the
+// run ends at the run of flags' last byte.
+// Ids, amounts, SKUs and times cost no stop; a run that reaches the end
+// of the word, or ends at a separator, an escape, '$', 'e' or 'E', is the
+// chain loop's.
 func skipQuiet[T text](s T, i int, nums *numScan) int {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
+	const highs = 0x8080808080808080
 	n := len(s)
 	for {
+		known := 0 // digits from i on the word loop read (the chain loop need not)
 		// i >= 0 always holds: said here, it spares the loads their
 		// bounds checks.
 		for ; i >= 0 && i <= n-8; i += 8 {
 			_ = s[i+7]
 			v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			dm := digitBytes(v)
-			p := v ^ '$'*ones // '$', '%', '&': 0–2
-			b := v ^ '\\'*ones
-			e := v ^ 0xEF*ones
-			m := dm | ((p-3*ones)&^p|(b-ones)&^b|(e-ones)&^e)&highs
-			for m != 0 {
-				// low is the lowest flag, a digit or not; past is the
-				// lowest byte above it that is no digit (0 when the run
-				// of digits from low reaches the end of the word).
-				low := m & -m
-				if dm&low == 0 {
-					i += bits.TrailingZeros64(low) / 8
-					goto found
+			if loudBits(v)&highs == 0 {
+				continue
+			}
+			dm, m := wordFlags(v)
+			m |= fullWidthFlags(v)
+			// The last digits of the runs below the lowest flag of m
+			// (all of them when there is none), lowest first.
+			for ends := dm &^ (dm >> 8) & (m&-m - 1); ends != 0; ends &= ends - 1 {
+				t := bits.TrailingZeros64(ends)
+				if t < 63 && quietEnd[byte(v>>(t+1))] {
+					continue
 				}
-				nd := ^dm & highs & -low
-				past := nd & -nd
-				if past == 0 || !quietEnd[byte(v>>(bits.TrailingZeros64(past)-7))] {
-					i += bits.TrailingZeros64(low) / 8
-					goto found
+				// The chain loop's, from the first digit of its last run
+				// of digits alone: the highest first digit at or below
+				// its end, of the digits without dm's ':' (colonBytes).
+				dx := dm &^ colonBytes(v)
+				k := bits.Len64(dx&^(dx<<8)&(2<<t-1))>>3 - 1
+				if dx>>t&1 != 0 {
+					// The run ends at its last byte: the chain loop
+					// starts past its digits.
+					known = t>>3 + 1 - k
 				}
-				m &^= past<<1 - 1
+				i += k
+				goto found
+			}
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				goto found
 			}
 		}
 		for ; i < n; i++ {
@@ -1039,7 +1090,7 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 		}
 		// A chain of plain digits and ASCII separators: passed over
 		// when it holds fewer than MinLen digits and surely ends.
-		j, digits := i, 0
+		j, digits := i+known, known
 		for {
 			k := j
 			for j < n && s[j]-'0' < 10 {
@@ -1059,7 +1110,11 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 			} else if c != bSep {
 				return i // an escape or a UTF-8 digit may go on with it
 			} else if s[j] == '.' && nums != nil {
-				numbersAfterRun(nums, s, j)
+				if pointOnly(nums, s, j) {
+					nums.pos = j + 1
+				} else {
+					numbersAfterRun(nums, s, j)
+				}
 			}
 			if j++; j == n {
 				break
@@ -1072,6 +1127,57 @@ func skipQuiet[T text](s T, i int, nums *numScan) int {
 		}
 		i = j
 	}
+}
+
+// loudBits returns the union of wordFlags's tests of the word v before
+// the flags past ASCII are cleared, and v: its high bits are all clear
+// when v is all ASCII and holds no byte wordFlags flags (nor 0xEF).
+func loudBits(v uint64) uint64 {
+	const ones = 0x0101010101010101
+	d := v ^ '0'*ones
+	p := v ^ '$'*ones
+	b := v ^ '\\'*ones
+	return (d - 10*ones) | (p - 3*ones) | (b - ones) | v
+}
+
+// wordFlags flags (high bit) the ASCII bytes of the word v that skipQuiet
+// stops at or reads: in dm the digits, and ':' right after a flag of dm
+// (the borrow of b^'0' < 10 out of a digit), which changes nothing
+// skipQuiet reads of the runs of dm (a run that ends at ':' is passed over
+// there); in m '$', '%', '&' (b^'$' < 3) and '\\', each test's flag wrong
+// only above a right one, so the lowest is right. Each test's borrow out
+// of a byte past ASCII is none, and its flag there is cleared.
+func wordFlags(v uint64) (dm, m uint64) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	nv := ^v & highs
+	d := v ^ '0'*ones // the digits: 0–9
+	p := v ^ '$'*ones // '$', '%', '&': 0–2
+	b := v ^ '\\'*ones
+	return (d - 10*ones) & nv, ((p - 3*ones) | (b - ones)) & nv
+}
+
+// colonBytes flags (high bit) the bytes ':' of the word v, and maybe ';'
+// right after one (the has-zero-byte trick's borrow): dm &^ colonBytes(v)
+// is the digits of v alone, dm being wordFlags's.
+func colonBytes(v uint64) uint64 {
+	const ones = 0x0101010101010101
+	c := v ^ ':'*ones
+	return (c - ones) &^ c
+}
+
+// fullWidthFlags flags the bytes 0xEF of the word v (the lead byte of a
+// full-width digit): the has-zero-byte trick, whose flag may be wrong only
+// above a right one; none in a word of ASCII.
+func fullWidthFlags(v uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	e := v ^ 0xEF*ones
+	return (e - ones) &^ e & highs
 }
 
 // region has rs read s as it is (escapes not decoded) around the escape

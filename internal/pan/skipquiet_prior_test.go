@@ -143,16 +143,28 @@ func priorEnoughDigits[T text](s T) bool {
 	return false
 }
 
-// skipQuietSameAsPrior fails when skipQuiet answers otherwise than before
-// from the indexes of b, as bytes and as a string: the index it returns
-// and what it told nums (none, a fresh numScan, and one that has read the
-// stops up to the index, as FindAll's has), and enoughDigits's answer.
-// skipQuiet is a function of those alone, so the same answers everywhere
-// mean every caller (Find, FindAll, Contains, the masks) is unchanged. The
-// indexes are all of them in a short text; in a longer one (where each
-// call may read to the end) the first 64, every 61st, and each byte after
-// a stop from 0 on, where the scan calls it again.
+// skipQuietSameAsPrior fails when skipQuiet or enoughDigits answers
+// otherwise than before from the indexes of b (skipQuietSameAs with
+// priorSkipQuiet).
 func skipQuietSameAsPrior(t testing.TB, b []byte) {
+	t.Helper()
+	skipQuietSameAs(t, b, priorSkipQuiet[[]byte], priorSkipQuiet[string])
+	if got, want := enoughDigits(b), priorEnoughDigits(b); got != want {
+		t.Fatalf("enoughDigits(%q) = %v; before %v", b, got, want)
+	}
+}
+
+// skipQuietSameAs fails when skipQuiet answers otherwise than an older
+// copy of it (wantB and wantS, its two instances) from the indexes of b,
+// as bytes and as a string: the index it returns and what it told nums
+// (none, a fresh numScan, and one that has read the stops up to the
+// index, as FindAll's has). skipQuiet is a function of those alone, so the
+// same answers everywhere mean every caller (Find, FindAll, Contains, the
+// masks) is unchanged. The indexes are all of them in a short text; in a
+// longer one (where each call may read to the end) the first 64, every
+// 61st, and each byte after a stop from 0 on, where the scan calls it
+// again.
+func skipQuietSameAs(t testing.TB, b []byte, wantB func([]byte, int, *numScan) int, wantS func(string, int, *numScan) int) {
 	t.Helper()
 	s := string(b)
 	next := 0
@@ -161,24 +173,21 @@ func skipQuietSameAsPrior(t testing.TB, b []byte) {
 			continue
 		}
 		if i == next {
-			next = priorSkipQuiet(b, i, nil) + 1
+			next = wantB(b, i, nil) + 1
 		}
-		if got, want := skipQuiet(b, i, nil), priorSkipQuiet(b, i, nil); got != want {
+		if got, want := skipQuiet(b, i, nil), wantB(b, i, nil); got != want {
 			t.Fatalf("skipQuiet(%q, %d, nil) = %d; before %d", b, i, got, want)
 		}
-		if got, want := skipQuiet(s, i, nil), priorSkipQuiet(s, i, nil); got != want {
+		if got, want := skipQuiet(s, i, nil), wantS(s, i, nil); got != want {
 			t.Fatalf("skipQuiet(string %q, %d, nil) = %d; before %d", s, i, got, want)
 		}
 		for _, pos := range []int{0, i} {
 			ns, prior := numScan{esc: -1, pos: pos}, numScan{esc: -1, pos: pos}
-			got, want := skipQuiet(b, i, &ns), priorSkipQuiet(b, i, &prior)
+			got, want := skipQuiet(b, i, &ns), wantB(b, i, &prior)
 			if got != want || !reflect.DeepEqual(ns, prior) {
 				t.Fatalf("skipQuiet(%q, %d, nums at %d) = %d, %+v; before %d, %+v", b, i, pos, got, ns, want, prior)
 			}
 		}
-	}
-	if got, want := enoughDigits(b), priorEnoughDigits(b); got != want {
-		t.Fatalf("enoughDigits(%q) = %v; before %v", b, got, want)
 	}
 }
 
