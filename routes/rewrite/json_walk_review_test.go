@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -133,7 +134,7 @@ func reachedLocated(t testing.TB, body []byte, comps []string, spans []Span) {
 	}
 	located := map[string]bool{}
 	for _, s := range spans {
-		located[s.Value] = true
+		located[string([]rune(s.Value))] = true // invalid UTF-8 as encoding/json reads it
 	}
 	var reach func(v any, comps []string)
 	reach = func(v any, comps []string) {
@@ -376,5 +377,32 @@ func TestJSONWalkReviewScalars(t *testing.T) {
 				t.Fatalf("body %q: %+v, %v; json.Valid %v", body, spans, err, json.Valid(body))
 			}
 		}
+	}
+}
+
+// TestJSONWalkReviewReached: on every third body of priorBodies (the
+// differential tests' bodies: keyed, escaped, mutated, fuzz corpus) that
+// the walk accepts for one of several key and '#' path sets (case variants
+// of targets among them), each value encoding/json reaches along a path
+// matching keys case-insensitively is located (reachedLocated).
+func TestJSONWalkReviewReached(t *testing.T) {
+	bodies, _ := priorBodies(t, rand.New(rand.NewSource(99)))
+	sets := [][]string{{"card.number", "card.cvc"}, {"k"}, {"key"}, {"a.b"}, {"number"}, {"a.#.b"}, {"#.a"},
+		{"items.#.number"}, {"Card.Number"}, {"key", "Key"}, {"a", "a.b", "b.#.c"}}
+	accepted := 0
+	for i := 0; i < len(bodies); i += 3 {
+		for _, p := range sets {
+			spans, err := priorLocator(p).Locate(&Message{Body: bodies[i]})
+			if err != nil {
+				continue
+			}
+			accepted++
+			for _, path := range p {
+				reachedLocated(t, bodies[i], strings.Split(path, "."), spans)
+			}
+		}
+	}
+	if accepted < 10000 {
+		t.Fatalf("%d bodies accepted", accepted)
 	}
 }
