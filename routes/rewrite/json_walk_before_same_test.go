@@ -74,23 +74,7 @@ func deepBodies(rng *rand.Rand) []string {
 	var bodies []string
 	for _, d := range []int{1, 2, 3, 63, 64, 65, 66, 100, MaxDepth - 2, MaxDepth - 1, MaxDepth, MaxDepth + 1, MaxDepth + 2} {
 		for pattern := 0; pattern < 6; pattern++ {
-			obj := make([]bool, d)
-			for k := range obj {
-				switch pattern {
-				case 0:
-					obj[k] = true
-				case 1:
-					obj[k] = false
-				case 2:
-					obj[k] = k%2 == 0
-				case 3:
-					obj[k] = k < 64
-				case 4:
-					obj[k] = k >= 64
-				default:
-					obj[k] = rng.Intn(2) == 0
-				}
-			}
+			obj := levelKinds(d, pattern, rng)
 			for _, bottom := range []string{"1", `"v"`, " true ", `{}`, `[]`, `"a\"b"`, "1.5e3", "-0", `"x",2`} {
 				var open, close strings.Builder
 				for k := range obj {
@@ -121,6 +105,32 @@ func deepBodies(rng *rand.Rand) []string {
 		}
 	}
 	return bodies
+}
+
+// levelKinds returns the kinds of d nested containers (true: an object)
+// in one of six patterns: all objects, all arrays, alternating, objects
+// for the first 64 levels then arrays, the reverse (a kind switch where
+// skipContainer's stack carries a bit from one word to the other), and
+// drawn from rng.
+func levelKinds(d, pattern int, rng *rand.Rand) []bool {
+	obj := make([]bool, d)
+	for k := range obj {
+		switch pattern {
+		case 0:
+			obj[k] = true
+		case 1:
+			obj[k] = false
+		case 2:
+			obj[k] = k%2 == 0
+		case 3:
+			obj[k] = k < 64
+		case 4:
+			obj[k] = k >= 64
+		default:
+			obj[k] = rng.Intn(2) == 0
+		}
+	}
+	return obj
 }
 
 // TestSkipContainerSameAsBefore: skipContainer and plainEnd answer as
