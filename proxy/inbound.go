@@ -269,6 +269,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -1245,6 +1246,60 @@ var errUpstreamTimeout = errors.New("proxy: upstream timeout")
 type timeoutTransport struct {
 	rt http.RoundTripper
 	d  time.Duration
+	// timers holds the stopped upstreamTimers of earlier round trips
+	// (*upstreamTimer): a timer and its function a round trip rather
+	// than two allocations.
+	timers sync.Pool
+}
+
+// upstreamTimer cancels a round trip's context with errUpstreamTimeout
+// when its time is up. Its time.Timer is made once, with fire as its
+// function, and started again for each round trip (startTimer); one that
+// fired is never used again (its function may still be running), one
+// stopped before it fired goes back to its pool (stopTimer).
+type upstreamTimer struct {
+	t      *time.Timer
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc // the round trip's; nil while pooled
+}
+
+func (u *upstreamTimer) fire() {
+	u.mu.Lock()
+	cancel := u.cancel
+	u.mu.Unlock()
+	if cancel != nil {
+		cancel(errUpstreamTimeout)
+	}
+}
+
+// startTimer returns a timer that cancels with errUpstreamTimeout after
+// t.d, a pooled one when there is one.
+func (t *timeoutTransport) startTimer(cancel context.CancelCauseFunc) *upstreamTimer {
+	u, _ := t.timers.Get().(*upstreamTimer)
+	if u == nil {
+		u = &upstreamTimer{cancel: cancel}
+		u.t = time.AfterFunc(t.d, u.fire)
+		return u
+	}
+	u.mu.Lock()
+	u.cancel = cancel
+	u.mu.Unlock()
+	u.t.Reset(t.d)
+	return u
+}
+
+// stopTimer stops u and reports whether it stopped it before it fired:
+// then its function never runs, and u goes back to the pool carrying no
+// round trip's cancel.
+func (t *timeoutTransport) stopTimer(u *upstreamTimer) bool {
+	if !u.t.Stop() {
+		return false
+	}
+	u.mu.Lock()
+	u.cancel = nil
+	u.mu.Unlock()
+	t.timers.Put(u)
+	return true
 }
 
 func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -1262,7 +1317,7 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		ctx, cancel = context.WithCancelCause(req.Context())
 		out, own = req.WithContext(ctx), true
 	}
-	timer := time.AfterFunc(t.d, func() { cancel(errUpstreamTimeout) })
+	timer := t.startTimer(cancel)
 	start := time.Now()
 	var body *clientBody // the request body read from the client, if streamed
 	if req.GetBody != nil && req.ContentLength > 0 {
@@ -1290,7 +1345,7 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp, err := t.rt.RoundTrip(out)
 	obs.AddUpstreamTime(req.Context(), time.Since(start))
-	stopped := timer.Stop()
+	stopped := t.stopTimer(timer)
 	if err != nil {
 		if own {
 			cancel(nil)
