@@ -95,10 +95,16 @@
 // A body is buffered, up to MaxBody bytes, when a matched filter has body
 // targets, when the route's leak guard is on (log or block, the default
 // being log), or on the request phase of a route that redacts request
-// bodies. Other messages stream through untouched (httputil.ReverseProxy),
-// including WebSocket upgrades (refused with 403 on a route with filters
-// that have body targets, in either phase, or whose leak guard is block or
-// redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
+// bodies. Other messages stream through untouched: a request that asks for
+// no upgrade by the package's own code (Inbound.forward), which does what
+// httputil.ReverseProxy does with the same hooks, as the upstream and the
+// client see it (TestForwardMatchesReverseProxy,
+// FuzzForwardAgainstReverseProxy; the few differences are listed at
+// forward, an Http2-Settings field dropped as hop-by-hop the visible one),
+// without its per-request header work; upgrades through
+// httputil.ReverseProxy. That includes WebSocket upgrades (refused with
+// 403 on a route with filters that have body targets, in either phase, or
+// whose leak guard is block or redact: nothing reads the frames). Upgrade is forwarded for WebSocket only:
 // any other Upgrade (h2c) is removed with its HTTP2-Settings header. An
 // upgraded connection is closed after UpgradeIdleTimeout without a byte
 // either way, and by Close.
@@ -263,9 +269,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -282,6 +291,7 @@ import (
 	"github.com/aliasgate/aliasgate/routes"
 	"github.com/aliasgate/aliasgate/routes/rewrite"
 	"github.com/aliasgate/aliasgate/vault"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults of InboundOptions.
@@ -383,6 +393,9 @@ type Inbound struct {
 	// upgraded holds the upgraded connections, for their deadlines and
 	// Close.
 	upgraded connSet
+	// viaReverseProxy sends every request through rp, forward's
+	// reference (set only by tests: TestForwardMatchesReverseProxy).
+	viaReverseProxy bool
 }
 
 // Inbound phases: the leak guard on both, unknown aliases in reveal
@@ -595,7 +608,363 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sc.iw.ResponseWriter = w
 		w = &sc.iw
 	}
+	if _, up := r.Header["Upgrade"]; !up && !in.viaReverseProxy {
+		in.forward(w, r, sc)
+		return
+	}
 	in.rp.ServeHTTP(w, r)
+}
+
+// forwardBody is the outgoing request's body on the lean path: the
+// client's, whose Close only marks it closed (the transport closes the
+// outgoing body, and the client's is the server's to close); forward
+// closes it when it returns, after which a Read fails, so a transport
+// goroutine that outlives the handler reads nothing of a finished request
+// (as ReverseProxy does, go.dev/issue/46866).
+type forwardBody struct {
+	rc     io.ReadCloser
+	closed atomic.Bool
+}
+
+// errForwardBodyClosed is a Read of the request body after forward returned.
+var errForwardBodyClosed = errors.New("proxy: read of a request body after its exchange ended")
+
+func (b *forwardBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errForwardBodyClosed
+	}
+	return b.rc.Read(p)
+}
+
+func (b *forwardBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// errUnaskedSwitch is a 101 Switching Protocols to a request that asked
+// for no upgrade (ReverseProxy answers it through its error handler).
+var errUnaskedSwitch = errors.New("proxy: the upstream switched protocols when no upgrade was requested")
+
+// forward sends a request that asks for no upgrade to the route's
+// upstream and copies the answer to w, with the observable behaviour of
+// in.rp (httputil.ReverseProxy with in.rewrite, in.modifyResponse and
+// in.errorHandler) without its per-request work: the outgoing request is
+// built in one pass (hop-by-hop fields, those the Connection field names,
+// Forwarded and X-Forwarded-* dropped; Te: trailers kept when the client
+// asked for trailers; the query re-encoded when ReverseProxy would
+// (cleanQuery); the URL as ProxyRequest.SetURL makes it; X-Forwarded-For,
+// -Host and -Proto as SetXForwarded sets them; an empty User-Agent when
+// the client sent none), and the response is copied as ReverseProxy
+// copies it (hop-by-hop fields dropped, announced and unannounced
+// trailers, a flush after each write and of the header from a timer of no
+// delay when the length is unknown or the body is text/event-stream, a
+// read error logged and the response aborted). Differences, on purpose:
+// Http2-Settings is dropped as a hop-by-hop field (removeHopByHop's list,
+// in both directions); on a route whose responses are read no 1xx hook is
+// installed (interimWriter drops them anyway), so there the transport
+// counts the 1xx interim responses' headers within its response header
+// limit; the connection of a 101 answer to a request that asked for no
+// upgrade is closed (ReverseProxy leaves it open), its 502 the same; a
+// GODEBUG urlmaxqueryparams setting, with which ReverseProxy re-encodes
+// every query, is not followed (cleanQuery keeps net/url's default).
+// TestForwardMatchesReverseProxy and FuzzForwardAgainstReverseProxy
+// compare both paths (HTTP/1.1 clients and upstreams).
+func (in *Inbound) forward(w http.ResponseWriter, r *http.Request, sc *stateCtx) {
+	st := &sc.st
+	target := st.route.UpstreamURL
+	out := &sc.out
+	*out = *r
+	u := &sc.outURL
+	*u = *r.URL
+	u.RawQuery = cleanQuery(u.RawQuery)
+	out.URL, out.Close = u, false
+	if target.Path == "" && target.RawPath == "" && target.RawQuery == "" &&
+		r.URL.RawPath == "" && strings.HasPrefix(r.URL.Path, "/") {
+		// SetURL's result in this case (TestForwardCommonURLIsSetURLs).
+		u.Scheme, u.Host = target.Scheme, target.Host
+		out.Host = ""
+	} else {
+		(&httputil.ProxyRequest{In: r, Out: out}).SetURL(target)
+	}
+	// A snapshot, as Request.Clone's: values of a streamed request's
+	// trailers arrive in r.Trailer after the body and are not forwarded.
+	out.Trailer = r.Trailer.Clone()
+	h := make(http.Header, len(r.Header)+4)
+	for k, vv := range r.Header {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings",
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+			continue
+		}
+		h[k] = vv[:len(vv):len(vv)]
+	}
+	for _, c := range r.Header["Connection"] {
+		for name := range strings.SplitSeq(c, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	if te := r.Header["Te"]; len(te) > 0 && httpguts.HeaderValuesContainsToken(te, "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h["X-Forwarded-For"] = []string{host}
+	}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	if r.TLS == nil {
+		h["X-Forwarded-Proto"] = []string{"http"}
+	} else {
+		h["X-Forwarded-Proto"] = []string{"https"}
+	}
+	out.Header = h
+	if r.ContentLength == 0 {
+		out.Body = nil
+	} else if r.Body != nil {
+		sc.outBody.rc = r.Body
+		out.Body = &sc.outBody
+		defer sc.outBody.Close()
+	}
+	MarkForwarded(h, st.route, routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}, in.defAcct)
+	if readsResponses(st.route) {
+		askGzip(h, st)
+		delRange(h)
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""}
+	}
+	var fw *interimForwarder
+	if !readsResponses(st.route) {
+		// 1xx interim responses go to the client as they come (a route
+		// whose responses are read drops them: interimWriter).
+		fw = &interimForwarder{w: w}
+		out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{Got1xxResponse: fw.got1xx}))
+	}
+	res, err := in.rp.Transport.RoundTrip(out)
+	if fw != nil {
+		fw.mu.Lock()
+		fw.done = true
+		fw.mu.Unlock()
+	}
+	if err != nil {
+		in.errorHandler(w, out, err)
+		return
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// ReverseProxy runs the response hook on it first, then refuses
+		// it through the error handler.
+		err := in.modifyResponse(res)
+		res.Body.Close()
+		if err == nil {
+			err = errUnaskedSwitch
+		}
+		in.errorHandler(w, out, err)
+		return
+	}
+	removeHopByHop(res.Header)
+	if err := in.modifyResponse(res); err != nil {
+		res.Body.Close()
+		in.errorHandler(w, out, err)
+		return
+	}
+	dst := w.Header()
+	for k, vv := range res.Header {
+		if ck := textproto.CanonicalMIMEHeaderKey(k); len(dst[ck]) == 0 {
+			dst[ck] = vv[:len(vv):len(vv)]
+		} else {
+			dst[ck] = append(dst[ck], vv...)
+		}
+	}
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(res.StatusCode)
+	if err := in.copyBody(w, res.Body, res.ContentLength == -1 || eventStream(res.Header)); err != nil {
+		res.Body.Close()
+		if r.Context().Value(http.ServerContextKey) == nil {
+			in.rp.ErrorLog.Printf("suppressing panic for copyResponse error in test; copy error: %v", err)
+			return
+		}
+		panic(http.ErrAbortHandler)
+	}
+	res.Body.Close() // fills res.Trailer
+	if len(res.Trailer) > 0 {
+		http.NewResponseController(w).Flush()
+	}
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			for _, v := range vv {
+				dst.Add(k, v)
+			}
+		}
+		return
+	}
+	for k, vv := range res.Trailer {
+		for _, v := range vv {
+			dst.Add(http.TrailerPrefix+k, v)
+		}
+	}
+}
+
+// copyBody copies an upstream body to w with the pooled buffer and logs a
+// read error (one other than io.EOF and context.Canceled) on
+// in.rp.ErrorLog as ReverseProxy does. Its error is the first read or
+// write error. When flush is set it streams as ReverseProxy does (its
+// maxLatencyWriter with a negative latency): a flush after each write, and
+// the header flushed by a timer of no delay unless a write came first.
+func (in *Inbound) copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+	buf := copyBuffers.Get()
+	defer copyBuffers.Put(buf)
+	var dst io.Writer = w
+	if flush {
+		sw := &streamWriter{w: w, rc: http.NewResponseController(w), pending: true}
+		sw.t = time.AfterFunc(0, sw.flushHeader)
+		defer sw.stop()
+		dst = sw
+	}
+	for {
+		n, rerr := body.Read(buf)
+		if rerr != nil && rerr != io.EOF && rerr != context.Canceled {
+			in.rp.ErrorLog.Printf("httputil: ReverseProxy read error during body copy: %v", rerr)
+		}
+		if n > 0 {
+			wn, werr := dst.Write(buf[:n])
+			if werr != nil {
+				return werr
+			}
+			if wn != n {
+				return io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// streamWriter is copyBody's writer of a streamed body: each write
+// flushed; the header flushed from the timer t unless stopped first.
+type streamWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	t       *time.Timer
+	mu      sync.Mutex // w, rc and pending
+	pending bool
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.w.Write(p)
+	_ = s.rc.Flush()
+	return n, err
+}
+
+func (s *streamWriter) flushHeader() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending {
+		_ = s.rc.Flush()
+		s.pending = false
+	}
+}
+
+func (s *streamWriter) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = false
+	s.t.Stop()
+}
+
+// eventStream reports whether h's Content-Type is text/event-stream (its
+// media type as mime.ParseMediaType reads it), which ReverseProxy flushes
+// after each write. Only a value that holds "event-stream" is parsed.
+func eventStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	if len(ct) < len("text/event-stream") || !containsFold(ct, "event-stream") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "text/event-stream"
+}
+
+// containsFold reports whether s holds sub (ASCII lower case) in any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanQuery is the query ReverseProxy forwards for q: re-encoded by
+// url.ParseQuery and Values.Encode (pairs that do not parse dropped) when
+// it holds a ';', a '%' not followed by two hex digits, or more than
+// maxQueryParams parameters, so the upstream never reads a query the
+// gateway's filters read differently; q itself otherwise.
+func cleanQuery(q string) string {
+	if strings.Count(q, "&") >= maxQueryParams {
+		return reencodeQuery(q)
+	}
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return reencodeQuery(q)
+		case '%':
+			if i+2 >= len(q) || !isHexDigit(q[i+1]) || !isHexDigit(q[i+2]) {
+				return reencodeQuery(q)
+			}
+			i += 2
+		}
+	}
+	return q
+}
+
+// maxQueryParams is net/url's default limit on a query's parameters.
+const maxQueryParams = 10000
+
+func reencodeQuery(q string) string {
+	v, _ := url.ParseQuery(q)
+	return v.Encode()
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// interimForwarder writes the upstream's 1xx interim responses to w until
+// the round trip returns (as ReverseProxy's Got1xxResponse).
+type interimForwarder struct {
+	w    http.ResponseWriter
+	mu   sync.Mutex
+	done bool
+}
+
+func (f *interimForwarder) got1xx(code int, header textproto.MIMEHeader) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return nil
+	}
+	h := f.w.Header()
+	for k, vv := range header {
+		for _, v := range vv {
+			h.Add(k, v)
+		}
+	}
+	f.w.WriteHeader(code)
+	clear(h)
+	return nil
 }
 
 // Close closes every upgraded connection; later upgrades fail (502).
@@ -735,6 +1104,11 @@ type stateCtx struct {
 	// iw is the ResponseWriter the route's response is written to when
 	// its responses are read (interimWriter), in the same allocation.
 	iw interimWriter
+	// out, outURL and outBody are the outgoing request of forward, its
+	// URL and its body, in the same allocation.
+	out     http.Request
+	outURL  url.URL
+	outBody forwardBody
 }
 
 func (c *stateCtx) Value(key any) any {
