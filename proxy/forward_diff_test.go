@@ -75,7 +75,11 @@ func sortedHeader(h http.Header, drop ...string) map[string][]string {
 	return m
 }
 
-func newFwdRig(t testing.TB) *fwdRig {
+func newFwdRig(t testing.TB) *fwdRig { return newFwdRigWith(t, "") }
+
+// newFwdRigWith is newFwdRig with more routes (YAML list items; {{UP}}
+// is the recording upstream).
+func newFwdRigWith(t testing.TB, more string) *fwdRig {
 	rig := &fwdRig{}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -139,7 +143,7 @@ func newFwdRig(t testing.TB) *fwdRig {
 		strings.Replace(inboundRoute("pre", "pre", "    leak_guard: \"off\"\n"), "{{UP}}", "{{UP}}/base/", 1) +
 		strings.Replace(inboundRoute("esc", "esc", "    leak_guard: \"off\"\n"), "{{UP}}", "{{UP}}/a%2Fb", 1) +
 		strings.Replace(inboundRoute("q", "q", "    leak_guard: \"off\"\n"), "{{UP}}", "{{UP}}/?k=v", 1) +
-		strings.Replace(inboundRoute("gone", "gone", "    leak_guard: \"off\"\n"), "{{UP}}", closed.URL, 1)
+		strings.Replace(inboundRoute("gone", "gone", "    leak_guard: \"off\"\n"), "{{UP}}", closed.URL, 1) + more
 	rig.gw = newGateway(t, parseRoutes(t, doc, up.URL), nil, gwOptions{timeout: 400 * time.Millisecond})
 	return rig
 }
