@@ -398,3 +398,45 @@ func fwdRawExchange(t *testing.T, addr, path string, typed bool) string {
 		return strings.Join(out, " | ")
 	}
 }
+
+// TestForwardShortClientBody: a client that declares more than it sends
+// and stops sending gets the same answer on both paths, and the upstream
+// never receives a request body that looks complete.
+func TestForwardShortClientBody(t *testing.T) {
+	rig := newFwdRigWith(t, fwdRedactRoute)
+	for _, p := range []string{"pass", "in"} {
+		var got [2]string
+		for i, viaRP := range []bool{true, false} {
+			rig.mu.Lock()
+			rig.shape, rig.seen = fwdShape{status: 200, body: "ok"}, nil
+			rig.mu.Unlock()
+			rig.gw.in.viaReverseProxy = viaRP
+			c, err := net.Dial("tcp", rig.gw.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "POST /"+p+"/x HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"card\":{\"number\":\"4111")
+			c.(*net.TCPConn).CloseWrite()
+			res, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+			status := "no response"
+			if err == nil {
+				status = res.Status
+			}
+			c.Close()
+			time.Sleep(20 * time.Millisecond)
+			rig.mu.Lock()
+			for _, s := range rig.seen {
+				if len(s.Body) == 40 {
+					t.Errorf("%s via ReverseProxy %v: the upstream got a whole body %q", p, viaRP, s.Body)
+				}
+			}
+			rig.mu.Unlock()
+			got[i] = status
+		}
+		rig.gw.in.viaReverseProxy = false
+		if got[0] != got[1] {
+			t.Errorf("%s: ReverseProxy %q, forward %q", p, got[0], got[1])
+		}
+	}
+}
