@@ -1219,7 +1219,8 @@ func stripUpgrade(h http.Header) {
 	}
 }
 
-// rewrite is the ReverseProxy's Rewrite hook.
+// rewrite is the ReverseProxy's Rewrite hook (upgrades; forward builds
+// the outgoing request of every other exchange itself, to the same result).
 func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
@@ -1234,7 +1235,8 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// modifyResponse is the ReverseProxy's ModifyResponse hook.
+// modifyResponse is the response hook of both ways of forwarding
+// (forward, and the ReverseProxy's ModifyResponse for upgrades).
 func (in *Inbound) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	if st == nil {
@@ -1511,7 +1513,8 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.buf.Write(b)
 }
 
-// errorHandler is the ReverseProxy's ErrorHandler: refusals of the response
+// errorHandler is the error handler of both ways of forwarding (forward,
+// and the ReverseProxy's ErrorHandler for upgrades): refusals of the response
 // phase, upstream timeouts (504) and other upstream errors (502).
 func (in *Inbound) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	route := "-"
