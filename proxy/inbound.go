@@ -691,21 +691,14 @@ func (in *Inbound) forward(w http.ResponseWriter, r *http.Request, sc *stateCtx)
 	out.Trailer = r.Trailer.Clone()
 	h := make(http.Header, len(r.Header)+4)
 	for k, vv := range r.Header {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
-			continue
-		}
-		h[k] = vv[:len(vv):len(vv)]
-	}
-	for _, c := range r.Header["Connection"] {
-		for name := range strings.SplitSeq(c, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
+		switch {
+		case hopByHop(k):
+		case k == "Forwarded", k == "X-Forwarded-For", k == "X-Forwarded-Host", k == "X-Forwarded-Proto":
+		default:
+			h[k] = vv[:len(vv):len(vv)]
 		}
 	}
+	dropConnectionNamed(h, r.Header["Connection"])
 	if te := r.Header["Te"]; len(te) > 0 && httpguts.HeaderValuesContainsToken(te, "trailers") {
 		h["Te"] = []string{"trailers"}
 	}

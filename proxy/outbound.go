@@ -1599,18 +1599,34 @@ func startCapture(c Capturer, budget *bodybudget.Budget, req *http.Request) *cap
 // deletes only the canonical form of a name too), and ten Dels, each
 // canonicalising its name, cost more than the pass.
 func removeHopByHop(h http.Header) {
-	for _, c := range h["Connection"] {
+	dropConnectionNamed(h, h["Connection"])
+	for k := range h {
+		if hopByHop(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// hopByHop reports whether the canonical header name k is one of the fixed
+// hop-by-hop fields removeHopByHop removes (Inbound.forward leaves them out
+// of the outgoing request by the same list).
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+		return true
+	}
+	return false
+}
+
+// dropConnectionNamed deletes from h the fields the Connection values
+// conn name (a comma-separated list of field names each).
+func dropConnectionNamed(h http.Header, conn []string) {
+	for _, c := range conn {
 		for name := range strings.SplitSeq(c, ",") {
 			if name = textproto.TrimString(name); name != "" {
 				h.Del(name)
 			}
-		}
-	}
-	for k := range h {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
-			delete(h, k)
 		}
 	}
 }
