@@ -219,6 +219,15 @@ func (rig *fwdRig) compare(t testing.TB, name string, s fwdShape, head, body str
 			}
 		}
 	}
+	if strings.Contains(strings.ToLower(head), "expect: 100-continue") {
+		// The server's own 100 Continue (sent when the body is first
+		// read) and the upstream's, forwarded, come once or twice on
+		// either path, as the transport's wait for the upstream's 100
+		// ends first or not (timing, not the path): compared once.
+		for _, g := range []*fwdGot{&gotRP, &gotFw} {
+			g.Interim = slices.Compact(g.Interim)
+		}
+	}
 	if !reflect.DeepEqual(gotRP, gotFw) {
 		t.Errorf("%s: the client received\n via ReverseProxy %+v\n via forward      %+v", name, gotRP, gotFw)
 	}
