@@ -719,16 +719,12 @@ func (in *Inbound) forward(w http.ResponseWriter, r *http.Request, sc *stateCtx)
 		out.Body = &sc.outBody
 		defer sc.outBody.Close()
 	}
-	MarkForwarded(h, st.route, routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}, in.defAcct)
-	if readsResponses(st.route) {
-		askGzip(h, st)
-		delRange(h)
-	}
+	reads := in.markOut(h, st)
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""}
 	}
 	var fw *interimForwarder
-	if !readsResponses(st.route) {
+	if !reads {
 		// 1xx interim responses go to the client as they come (a route
 		// whose responses are read drops them: interimWriter).
 		fw = &interimForwarder{w: w}
@@ -1218,14 +1214,24 @@ func (in *Inbound) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.SetURL(st.route.UpstreamURL)
 	pr.SetXForwarded()
-	MarkForwarded(pr.Out.Header, st.route, routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}, in.defAcct)
-	if readsResponses(st.route) {
-		// Ask for gzip or no coding rather than have the upstream answer
-		// in an encoding the filters and the leak guard cannot read; the
-		// client gets the body decoded (askGzip).
-		askGzip(pr.Out.Header, st)
-		delRange(pr.Out.Header)
+	in.markOut(pr.Out.Header, st)
+}
+
+// markOut adds to h, the outgoing request's header of either way of
+// forwarding (rewrite, forward), what the gateway says to the upstream
+// (MarkForwarded) and, on a route whose responses are read, what it asks
+// of the answer; it reports whether the route reads its responses.
+func (in *Inbound) markOut(h http.Header, st *reqState) (readsResp bool) {
+	MarkForwarded(h, st.route, routes.Exchange{Method: st.method, Path: st.path, Query: st.query, RequestContentType: st.ctype}, in.defAcct)
+	if !readsResponses(st.route) {
+		return false
 	}
+	// Ask for gzip or no coding rather than have the upstream answer in an
+	// encoding the filters and the leak guard cannot read; the client gets
+	// the body decoded (askGzip).
+	askGzip(h, st)
+	delRange(h)
+	return true
 }
 
 // modifyResponse is the response hook of both ways of forwarding
